@@ -1,0 +1,63 @@
+/**
+ * config: load warden.yaml, apply WARDEN_* environment overrides, validate, resolve `env:` secrets.
+ *
+ * Environment overrides use double underscores for nesting:
+ *   WARDEN_SERVER__PORT=9000  ->  server.port = 9000
+ *   WARDEN_STORE__DRIVER=postgres
+ * Values are parsed as JSON when they parse (numbers, booleans, arrays), else taken as strings.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { configSchema, type WardenConfig } from './schema.ts';
+export { configSchema, upstreamSchema, type WardenConfig, type UpstreamConfig } from './schema.ts';
+
+export class ConfigError extends Error {
+  constructor(message: string) { super(message); this.name = 'ConfigError'; }
+}
+
+/** Apply WARDEN_A__B=value overrides onto a plain object. */
+export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('WARDEN_') || !name.includes('__') || value === undefined) continue;
+    const path = name.slice('WARDEN_'.length).toLowerCase().split('__');
+    let node: Record<string, unknown> = raw;
+    for (const seg of path.slice(0, -1)) {
+      if (typeof node[seg] !== 'object' || node[seg] === null) node[seg] = {};
+      node = node[seg] as Record<string, unknown>;
+    }
+    let parsed: unknown = value;
+    try { parsed = JSON.parse(value); } catch { /* plain string */ }
+    node[path[path.length - 1]] = parsed;
+  }
+  return raw;
+}
+
+/** Validate a raw object into a config, with a readable error listing every bad key. */
+export function parseConfig(raw: unknown): WardenConfig {
+  const result = configSchema.safeParse(raw ?? {});
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+/** Load the config file (if any), apply environment overrides and validate. */
+export function loadConfig(path?: string, env: NodeJS.ProcessEnv = process.env): WardenConfig {
+  let raw: Record<string, unknown> = {};
+  const file = path ?? env.WARDEN_CONFIG ?? (existsSync('warden.yaml') ? 'warden.yaml' : undefined);
+  if (file) {
+    let text: string;
+    try { text = readFileSync(file, 'utf8'); } catch (err) { throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`); }
+    try { raw = (parseYaml(text) as Record<string, unknown>) ?? {}; } catch (err) { throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message}`); }
+    if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config file ${file} must be a YAML mapping`);
+  }
+  return parseConfig(applyEnvOverrides(raw, env));
+}
+
+/** Resolve a secret setting: `env:NAME` reads process.env.NAME; anything else is the literal value. */
+export function resolveSecret(value: string | null | undefined, env: NodeJS.ProcessEnv = process.env): string | null {
+  if (!value) return null;
+  if (value.startsWith('env:')) return env[value.slice(4)] ?? null;
+  return value;
+}

@@ -1,0 +1,98 @@
+/**
+ * The Warden configuration file (warden.yaml): every key validated and defaulted.
+ * Each capability owns its section's schema in its own folder; this module composes them.
+ * Documented in docs/configuration.md. Note (Zod 4): nested sections use `.prefault({})` so
+ * that inner defaults apply when the section is omitted.
+ */
+import { z } from 'zod';
+import { limitsConfigSchema } from '../limits/config.ts';
+import { detectConfigSchema } from '../detect/config.ts';
+import { ledgerConfigSchema } from '../ledger/config.ts';
+import { policyConfigSchema } from '../policy/config.ts';
+import { watermarkConfigSchema } from '../watermark/config.ts';
+
+const Flavour = z.enum(['openai', 'anthropic']);
+
+export const upstreamSchema = z.object({
+  /** Name used in events and metrics. */
+  name: z.string().min(1),
+  /** Base URL, e.g. https://api.openai.com (paths /v1/... are appended). */
+  base_url: z.string().url(),
+  /** Which wire formats this upstream speaks. */
+  flavours: z.array(Flavour).min(1).default(['openai', 'anthropic']),
+  /** Credential sent upstream; `env:NAME` reads it from the environment. Never logged. */
+  api_key: z.string().nullable().default(null),
+  /** Model names (exact, or prefix ending in `*`) routed here. */
+  models: z.array(z.string()).min(1),
+  /** Keep-alive connections per upstream. */
+  connections: z.number().int().positive().default(128),
+  /** Time to response headers, ms. */
+  headers_timeout_ms: z.number().int().positive().default(60_000),
+  /** Max idle time between body chunks, ms. */
+  body_timeout_ms: z.number().int().positive().default(120_000),
+});
+export type UpstreamConfig = z.infer<typeof upstreamSchema>;
+
+export const configSchema = z.object({
+  server: z.object({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8080),
+    /** Largest request body accepted, bytes. */
+    body_limit_bytes: z.number().int().positive().default(4 * 1024 * 1024),
+    /** Largest request header section, bytes (Node's --max-http-header-size). */
+    header_limit_bytes: z.number().int().positive().default(16 * 1024),
+    /** Longest a streamed answer may run before Warden ends it, ms. */
+    stream_max_duration_ms: z.number().int().positive().default(10 * 60_000),
+    /** Proxies whose X-Forwarded-For is believed (IPs or CIDRs). Empty: the socket address is the client. */
+    trusted_proxies: z.array(z.string()).default([]),
+  }).prefault({}),
+  store: z.object({
+    /** `sqlite` (embedded default, one file) or `postgres`. */
+    driver: z.enum(['sqlite', 'postgres']).default('sqlite'),
+    sqlite_path: z.string().default('./data/warden.db'),
+    postgres_url: z.string().default('postgres://postgres@127.0.0.1:5432/test'),
+  }).prefault({}),
+  redis: z.object({
+    /** Redis URL for multi-node limits and verdicts; null: in-process only. */
+    url: z.string().nullable().default(null),
+  }).prefault({}),
+  upstreams: z.array(upstreamSchema).default([]),
+  /** Built-in mock upstream. When `upstreams` is empty, Warden starts it in-process and routes every model to it. */
+  mock: z.object({
+    enabled: z.boolean().default(true),
+    /** Delay before the first byte, ms. */
+    latency_ms: z.number().min(0).default(20),
+    /** Streaming speed, tokens per second (0: as fast as possible). */
+    tokens_per_second: z.number().min(0).default(400),
+  }).prefault({}),
+  identity: z.object({
+    /** Key prefix shown to customers, e.g. wk_live. */
+    key_prefix: z.string().regex(/^[a-z0-9_]+$/).default('wk_live'),
+    /** Secret for keyed hashes of payment fingerprints; `env:NAME` reads the environment. */
+    fingerprint_secret: z.string().default('env:WARDEN_FINGERPRINT_SECRET'),
+  }).prefault({}),
+  events: z.object({
+    /** What prompt text goes into events: full text (truncated), or none (lengths and hashes only). */
+    record_prompts: z.enum(['full', 'none']).default('full'),
+    /** Truncate each recorded message to this many characters. */
+    max_message_chars: z.number().int().positive().default(8000),
+    /** Flush to the store every N events or every interval, whichever comes first. */
+    batch_size: z.number().int().positive().default(500),
+    flush_interval_ms: z.number().int().positive().default(200),
+  }).prefault({}),
+  admin: z.object({
+    /** Admin API token; `env:NAME` reads the environment. Empty: admin API disabled. */
+    token: z.string().default('env:WARDEN_ADMIN_TOKEN'),
+  }).prefault({}),
+  log: z.object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Log prompts? Off by default; never logs API keys. */
+    prompts: z.boolean().default(false),
+  }).prefault({}),
+  limits: limitsConfigSchema.prefault({}),
+  detect: detectConfigSchema.prefault({}),
+  ledger: ledgerConfigSchema.prefault({}),
+  policy: policyConfigSchema.prefault({}),
+  watermark: watermarkConfigSchema.prefault({}),
+});
+export type WardenConfig = z.infer<typeof configSchema>;

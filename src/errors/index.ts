@@ -1,0 +1,81 @@
+/**
+ * errors: one error class with stable codes (WARDEN_*), rendered in the wire format of the API
+ * flavour the client called (OpenAI or Anthropic error JSON). Throw `WardenError` anywhere;
+ * the gateway renders it in one place. Users and tests match on `code`, not on messages.
+ */
+
+export type WireFlavour = 'openai' | 'anthropic';
+
+interface CodeSpec {
+  status: number;
+  /** OpenAI `error.type`. */
+  openai: string;
+  /** Anthropic `error.type`. */
+  anthropic: string;
+}
+
+/** Every error Warden can return, with its HTTP status and per-flavour error type. */
+export const ERROR_CODES = {
+  WARDEN_INVALID_JSON: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
+  WARDEN_INVALID_REQUEST: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
+  WARDEN_UNSUPPORTED_MEDIA_TYPE: { status: 415, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
+  WARDEN_BODY_TOO_LARGE: { status: 413, openai: 'invalid_request_error', anthropic: 'request_too_large' },
+  WARDEN_MODEL_REQUIRED: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
+  WARDEN_MODEL_NOT_FOUND: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error' },
+  WARDEN_NOT_FOUND: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error' },
+  WARDEN_METHOD_NOT_ALLOWED: { status: 405, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
+  WARDEN_MISSING_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
+  WARDEN_INVALID_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
+  WARDEN_REVOKED_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
+  WARDEN_EXPIRED_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
+  WARDEN_INSUFFICIENT_SCOPE: { status: 403, openai: 'permission_error', anthropic: 'permission_error' },
+  WARDEN_ACCOUNT_SUSPENDED: { status: 403, openai: 'permission_error', anthropic: 'permission_error' },
+  WARDEN_VERIFICATION_REQUIRED: { status: 403, openai: 'permission_error', anthropic: 'permission_error' },
+  WARDEN_POLICY_DENIED: { status: 403, openai: 'permission_error', anthropic: 'permission_error' },
+  WARDEN_REGION_BLOCKED: { status: 403, openai: 'permission_error', anthropic: 'permission_error' },
+  WARDEN_RATE_LIMITED: { status: 429, openai: 'rate_limit_error', anthropic: 'rate_limit_error' },
+  WARDEN_QUOTA_EXCEEDED: { status: 429, openai: 'insufficient_quota', anthropic: 'rate_limit_error' },
+  WARDEN_CONCURRENCY_LIMITED: { status: 429, openai: 'rate_limit_error', anthropic: 'rate_limit_error' },
+  WARDEN_LIMITS_UNAVAILABLE: { status: 503, openai: 'server_error', anthropic: 'overloaded_error' },
+  WARDEN_UPSTREAM_TIMEOUT: { status: 504, openai: 'server_error', anthropic: 'api_error' },
+  WARDEN_UPSTREAM_UNAVAILABLE: { status: 502, openai: 'server_error', anthropic: 'api_error' },
+  WARDEN_UPSTREAM_ERROR: { status: 502, openai: 'server_error', anthropic: 'api_error' },
+  WARDEN_STREAM_TOO_LONG: { status: 504, openai: 'server_error', anthropic: 'api_error' },
+  WARDEN_INTERNAL: { status: 500, openai: 'server_error', anthropic: 'api_error' },
+  WARDEN_ADMIN_UNAUTHORIZED: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
+} as const satisfies Record<string, CodeSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class WardenError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra response headers (e.g. retry-after, rate-limit headers). */
+  readonly headers: Record<string, string>;
+  /** OpenAI `error.param` when one request field is to blame. */
+  readonly param: string | null;
+
+  constructor(code: ErrorCode, message: string, opts: { status?: number; headers?: Record<string, string>; param?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'WardenError';
+    this.code = code;
+    this.status = opts.status ?? ERROR_CODES[code].status;
+    this.headers = opts.headers ?? {};
+    this.param = opts.param ?? null;
+  }
+}
+
+/** The JSON body for an error in the given flavour. */
+export function renderErrorBody(err: WardenError, flavour: WireFlavour): object {
+  const spec = ERROR_CODES[err.code];
+  if (flavour === 'anthropic') {
+    return { type: 'error', error: { type: spec.anthropic, message: err.message, code: err.code } };
+  }
+  return { error: { message: err.message, type: spec.openai, param: err.param, code: err.code } };
+}
+
+/** Wrap anything thrown into a WardenError (unknown errors become WARDEN_INTERNAL, message hidden). */
+export function toWardenError(err: unknown): WardenError {
+  if (err instanceof WardenError) return err;
+  return new WardenError('WARDEN_INTERNAL', 'internal error', { cause: err });
+}

@@ -1,0 +1,7 @@
+/**
+ * events: the interaction event contract (schema, parsing, ids, JSONL reading/writing).
+ * Imports nothing else from Warden; everything else may import it.
+ */
+export * from './schema.ts';
+export { ulid, ulidTime } from './ulid.ts';
+export { readEventsJsonl, writeJsonlLine } from './jsonl.ts';

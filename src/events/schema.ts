@@ -1,0 +1,162 @@
+/**
+ * The interaction event: the contract between the gateway, the detector, `warden scan`,
+ * the traffic model and evaluation. One JSON object per interaction; one per line in files.
+ *
+ * Versioned: `schema` is `"warden.interaction/1"`. Additive changes (new optional fields) keep
+ * the version; anything else bumps it. Documented for outside readers in docs/event-schema.md.
+ * Ground truth for evaluation is never in events: it lives in separate label files.
+ */
+import { z } from 'zod';
+
+export const EVENT_SCHEMA = 'warden.interaction/1' as const;
+
+export const ApiFlavour = z.enum(['openai.chat', 'openai.responses', 'anthropic.messages']);
+export type ApiFlavour = z.infer<typeof ApiFlavour>;
+
+export const VerificationTier = z.enum(['unverified', 'email_verified', 'identity_verified', 'enterprise']);
+export type VerificationTier = z.infer<typeof VerificationTier>;
+
+export const Programme = z.enum(['none', 'education', 'research', 'startup']);
+export type Programme = z.infer<typeof Programme>;
+
+/** One message as recorded: role and its text (text parts joined; images/files noted, not kept). */
+export const EventMessage = z.object({
+  role: z.string(),
+  /** Text content, possibly truncated to the configured limit; null when prompts are not recorded. */
+  text: z.string().nullable(),
+  /** Length of the full text in characters, before any truncation. */
+  chars: z.number().int().nonnegative(),
+  /** Non-text parts (image, document, tool_result, tool_use...), counted by kind. */
+  parts: z.record(z.string(), z.number()).optional(),
+});
+export type EventMessage = z.infer<typeof EventMessage>;
+
+/** Sampling and reasoning parameters as the client sent them (null when absent). */
+export const EventParams = z.object({
+  max_tokens: z.number().nullable(),
+  temperature: z.number().nullable(),
+  top_p: z.number().nullable(),
+  n: z.number().nullable(),
+  logprobs: z.boolean().nullable(),
+  top_logprobs: z.number().nullable(),
+  /** OpenAI `reasoning_effort` / `reasoning.effort`. */
+  reasoning_effort: z.string().nullable(),
+  /** Anthropic `thinking.budget_tokens` when thinking is enabled. */
+  thinking_budget: z.number().nullable(),
+  stop: z.boolean(),
+  seed: z.number().nullable(),
+  response_format: z.string().nullable(),
+});
+export type EventParams = z.infer<typeof EventParams>;
+
+export const EventRequest = z.object({
+  stream: z.boolean(),
+  /** System prompt text (Anthropic `system`, OpenAI system/developer messages); null if none. */
+  system: z.string().nullable(),
+  messages: z.array(EventMessage),
+  /** Names of tools offered to the model. */
+  tools: z.array(z.string()),
+  tool_choice: z.string().nullable(),
+  params: EventParams,
+  /** Size of the request body in bytes. */
+  bytes: z.number().int().nonnegative(),
+});
+export type EventRequest = z.infer<typeof EventRequest>;
+
+export const UsageSource = z.enum(['upstream', 'tokenizer', 'none']);
+
+export const EventResponse = z.object({
+  /** HTTP status returned to the client (499 when the client went away first). */
+  status: z.number().int(),
+  /** Stable Warden error code (see src/errors) when the interaction ended in an error. */
+  error_code: z.string().nullable(),
+  input_tokens: z.number().int().nonnegative(),
+  output_tokens: z.number().int().nonnegative(),
+  reasoning_tokens: z.number().int().nonnegative(),
+  /** Where the token counts came from. */
+  usage_source: UsageSource,
+  tool_calls: z.number().int().nonnegative(),
+  finish_reason: z.string().nullable(),
+  /** Time to first byte of the answer (first SSE chunk, or full body), ms. */
+  ttfb_ms: z.number().nullable(),
+  /** Characters of answer text and reasoning text delivered (not the text itself). */
+  output_chars: z.number().int().nonnegative(),
+  reasoning_chars: z.number().int().nonnegative(),
+});
+export type EventResponse = z.infer<typeof EventResponse>;
+
+/** Facts about the account known at signup, copied into every event so consumers need no join. */
+export const EventAccountFacts = z.object({
+  created_at: z.string(),
+  tier: VerificationTier,
+  programme: Programme,
+  email_domain: z.string().nullable(),
+  /** Keyed hash of the payment instrument (never card data). */
+  payment_fp: z.string().nullable(),
+  signup_ip: z.string().nullable(),
+  /** Country the customer claimed at signup (ISO 3166-1 alpha-2). */
+  claimed_country: z.string().nullable(),
+});
+export type EventAccountFacts = z.infer<typeof EventAccountFacts>;
+
+/** What the boundary did to this interaction and why. */
+export const EventEnforcement = z.object({
+  /** Rate/quota decision: null if allowed without note; otherwise the scope and limit that bound. */
+  limit: z
+    .object({ allowed: z.boolean(), scope: z.string(), limit: z.string(), retry_after_s: z.number().nullable() })
+    .nullable(),
+  /** Verdict in force for the account or its cluster when the request arrived. */
+  verdict: z.string().nullable(),
+  /** Shaping actions applied (e.g. "reasoning:withheld", "logprobs:stripped", "max_tokens:capped"). */
+  shaping: z.array(z.string()),
+  /** Policy rules that matched (id), allow or deny. */
+  policy: z.array(z.string()),
+  /** Watermark key id applied to the output, if any. */
+  watermark: z.string().nullable(),
+});
+export type EventEnforcement = z.infer<typeof EventEnforcement>;
+
+export const InteractionEvent = z.object({
+  schema: z.literal(EVENT_SCHEMA),
+  /** Time-sortable unique id (ULID). */
+  id: z.string(),
+  /** Request arrival, ISO 8601 UTC with milliseconds. */
+  ts: z.string(),
+  duration_ms: z.number().nonnegative(),
+  flavour: ApiFlavour,
+  model: z.string(),
+  /** Name of the upstream that served it (null if never forwarded). */
+  upstream: z.string().nullable(),
+  account_id: z.string().nullable(),
+  org_id: z.string().nullable(),
+  key_id: z.string().nullable(),
+  client: z.object({
+    ip: z.string(),
+    user_agent: z.string().nullable(),
+    country: z.string().nullable(),
+    asn: z.number().int().nullable(),
+  }),
+  request: EventRequest,
+  response: EventResponse,
+  account: EventAccountFacts.nullable(),
+  enforcement: EventEnforcement,
+});
+export type InteractionEvent = z.infer<typeof InteractionEvent>;
+
+/** Parse and validate one event (a JSON line or an object). Throws a ZodError naming the bad field. */
+export function parseEvent(input: string | unknown): InteractionEvent {
+  const obj = typeof input === 'string' ? JSON.parse(input) : input;
+  return InteractionEvent.parse(obj);
+}
+
+/** Default params object: every field null/false. */
+export function emptyParams(): EventParams {
+  return {
+    max_tokens: null, temperature: null, top_p: null, n: null, logprobs: null, top_logprobs: null,
+    reasoning_effort: null, thinking_budget: null, stop: false, seed: null, response_format: null,
+  };
+}
+
+export function emptyEnforcement(): EventEnforcement {
+  return { limit: null, verdict: null, shaping: [], policy: [], watermark: null };
+}

@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto';
+
+const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+let lastTime = -1;
+let lastRandom = new Uint8Array(10);
+
+/**
+ * A ULID: 48-bit millisecond time + 80 bits of randomness, Crockford base32, lexically sortable.
+ * Monotonic within one millisecond in one process (the random part is incremented).
+ */
+export function ulid(now: number = Date.now()): string {
+  if (now === lastTime) {
+    for (let i = 9; i >= 0; i--) {
+      if (lastRandom[i] === 255) { lastRandom[i] = 0; continue; }
+      lastRandom[i]++;
+      break;
+    }
+  } else {
+    lastTime = now;
+    lastRandom = new Uint8Array(randomBytes(10));
+  }
+  let out = '';
+  let t = now;
+  const timeChars: string[] = new Array(10);
+  for (let i = 9; i >= 0; i--) { timeChars[i] = ALPHABET[t % 32]; t = Math.floor(t / 32); }
+  out = timeChars.join('');
+  // 80 bits -> 16 base32 chars
+  let bits = 0, value = 0;
+  for (const byte of lastRandom) {
+    value = (value << 8) | byte; bits += 8;
+    while (bits >= 5) { out += ALPHABET[(value >>> (bits - 5)) & 31]; bits -= 5; }
+    value &= (1 << bits) - 1;
+  }
+  return out;
+}
+
+/** Milliseconds since epoch encoded in a ULID. */
+export function ulidTime(id: string): number {
+  let t = 0;
+  for (let i = 0; i < 10; i++) t = t * 32 + ALPHABET.indexOf(id[i]);
+  return t;
+}

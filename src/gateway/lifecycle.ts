@@ -1,0 +1,79 @@
+/**
+ * The request lifecycle, named once. Every capability plugs into a phase instead of wrapping the
+ * server (as Fastify's hooks do):
+ *
+ *   identity -> policy -> limits -> forward -> output governance -> record
+ *
+ * - identity:  the gateway authenticates the key (src/identity) and fills `ctx.auth`.
+ * - policy:    `policy` hooks may refuse (throw WardenError) or rewrite `ctx.body` (cap max_tokens,
+ *              strip logprobs, force n=1) and note what they did in `ctx.enforcement`.
+ * - limits:    `limits` hooks reserve rate/token/concurrency budget; may refuse with 429.
+ * - forward:   the gateway sends `ctx.body` to the upstream chosen by model.
+ * - output:    `output` hooks return transformers applied to the answer (SSE event by event when
+ *              streaming, or the whole JSON body), e.g. withhold reasoning, watermark text.
+ * - record:    `onEnd` hooks run once per interaction whatever its outcome (settle quotas, release
+ *              concurrency), then the finished event goes to `onEvent` hooks (recorder, detector,
+ *              ledger). `onEnd`/`onEvent` must not throw and must not block.
+ */
+import type { ApiFlavour, EventEnforcement, InteractionEvent } from '../events/index.ts';
+import type { WireFlavour } from '../errors/index.ts';
+import type { AuthContext } from '../identity/types.ts';
+
+/** One Server-Sent Event as parsed from the upstream stream. */
+export interface SseEvent {
+  /** The `event:` field (Anthropic uses it; OpenAI does not). */
+  event?: string;
+  /** The `data:` payload (raw text; `[DONE]` for OpenAI's terminator). */
+  data: string;
+}
+
+/** Everything a hook may read or change about one interaction. */
+export interface InteractionContext {
+  readonly id: string;
+  /** Arrival time, ms since epoch. */
+  readonly startedAt: number;
+  readonly flavour: ApiFlavour;
+  /** Error/wire format family of the endpoint called. */
+  readonly wire: WireFlavour;
+  readonly clientIp: string;
+  readonly userAgent: string | null;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** Filled by the identity phase; null only for endpoints that need no key. */
+  auth: AuthContext | null;
+  /** Requested model. */
+  model: string;
+  /** Parsed JSON request body; policy hooks may change it before it is forwarded. */
+  body: Record<string, unknown>;
+  readonly stream: boolean;
+  /** What the boundary did and why; copied into the event. */
+  enforcement: EventEnforcement;
+  /** Extra headers for the client response (e.g. rate-limit headers). */
+  responseHeaders: Record<string, string>;
+  /** Geo/network facts about the client, when a policy hook looked them up. */
+  clientGeo: { country: string | null; asn: number | null };
+  /** Aborted when the client disconnects or the interaction is over. */
+  readonly signal: AbortSignal;
+  /** Per-interaction scratch space for hooks (e.g. a limits reservation to settle later). */
+  readonly locals: Map<string, unknown>;
+}
+
+/** Transforms the answer on its way to the client. */
+export interface OutputTransformer {
+  /** Streaming: return the events to send for this one (itself, a changed copy, none, or several). */
+  sse?(ev: SseEvent): SseEvent | SseEvent[] | null;
+  /** Non-streaming: return the (possibly changed) parsed JSON answer. */
+  json?(body: Record<string, unknown>): Record<string, unknown>;
+  /** End of a stream: extra events to send before it closes. */
+  flush?(): SseEvent[];
+}
+
+export interface GatewayHooks {
+  name: string;
+  policy?(ctx: InteractionContext): void | Promise<void>;
+  limits?(ctx: InteractionContext): void | Promise<void>;
+  output?(ctx: InteractionContext): OutputTransformer | null | undefined;
+  onEnd?(ctx: InteractionContext, event: InteractionEvent): void;
+  onEvent?(event: InteractionEvent): void;
+  /** Called when the gateway shuts down (flush buffers, close connections). */
+  close?(): void | Promise<void>;
+}

@@ -1,0 +1,160 @@
+import type { InteractionEvent } from '../events/index.ts';
+import { migrateSqlite, type SqliteDb } from './sqlite.ts';
+import { migratePostgres, type PgPool } from './postgres.ts';
+
+/** Filters for reading events back; every field optional, times are ISO 8601. */
+export interface EventQuery {
+  from?: string;
+  to?: string;
+  accountId?: string;
+  orgId?: string;
+  keyId?: string;
+  model?: string;
+  clientIp?: string;
+  /** Only events with id greater than this (for paging/tailing). */
+  afterId?: string;
+  limit?: number;
+}
+
+/** Where interaction events are kept. Writes come in batches from the recorder. */
+export interface EventStore {
+  appendBatch(events: readonly InteractionEvent[]): Promise<void>;
+  /** Events in id (time) order, streamed in pages so memory stays bounded. */
+  iterate(query?: EventQuery): AsyncGenerator<InteractionEvent>;
+  count(query?: EventQuery): Promise<number>;
+  close(): Promise<void>;
+}
+
+const SQLITE_MIGRATIONS = [
+  `CREATE TABLE events (
+     id TEXT PRIMARY KEY,
+     ts TEXT NOT NULL,
+     account_id TEXT, org_id TEXT, key_id TEXT,
+     model TEXT NOT NULL, client_ip TEXT NOT NULL, status INTEGER NOT NULL,
+     body TEXT NOT NULL
+   );
+   CREATE INDEX events_ts ON events (ts);
+   CREATE INDEX events_account ON events (account_id, ts);
+   CREATE INDEX events_org ON events (org_id, ts);
+   CREATE INDEX events_ip ON events (client_ip, ts);`,
+];
+
+function whereClause(q: EventQuery, placeholder: (i: number) => string): { sql: string; args: unknown[] } {
+  const parts: string[] = [];
+  const args: unknown[] = [];
+  const add = (col: string, op: string, v: unknown) => { args.push(v); parts.push(`${col} ${op} ${placeholder(args.length)}`); };
+  if (q.from) add('ts', '>=', q.from);
+  if (q.to) add('ts', '<', q.to);
+  if (q.accountId) add('account_id', '=', q.accountId);
+  if (q.orgId) add('org_id', '=', q.orgId);
+  if (q.keyId) add('key_id', '=', q.keyId);
+  if (q.model) add('model', '=', q.model);
+  if (q.clientIp) add('client_ip', '=', q.clientIp);
+  if (q.afterId) add('id', '>', q.afterId);
+  return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args };
+}
+
+const PAGE = 1000;
+
+export class SqliteEventStore implements EventStore {
+  private readonly insert;
+  private readonly insertMany;
+
+  constructor(private readonly db: SqliteDb) {
+    migrateSqlite(db, 'events', SQLITE_MIGRATIONS);
+    this.insert = db.prepare(
+      'INSERT OR IGNORE INTO events (id, ts, account_id, org_id, key_id, model, client_ip, status, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.insertMany = db.transaction((events: readonly InteractionEvent[]) => {
+      for (const e of events) {
+        this.insert.run(e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client.ip, e.response.status, JSON.stringify(e));
+      }
+    });
+  }
+
+  async appendBatch(events: readonly InteractionEvent[]): Promise<void> {
+    if (events.length) this.insertMany(events);
+  }
+
+  async *iterate(query: EventQuery = {}): AsyncGenerator<InteractionEvent> {
+    let afterId = query.afterId;
+    let remaining = query.limit ?? Infinity;
+    for (;;) {
+      const { sql, args } = whereClause({ ...query, afterId }, () => '?');
+      const n = Math.min(PAGE, remaining);
+      const rows = this.db.prepare(`SELECT id, body FROM events ${sql} ORDER BY id LIMIT ${n}`).all(...args) as { id: string; body: string }[];
+      for (const r of rows) yield JSON.parse(r.body) as InteractionEvent;
+      remaining -= rows.length;
+      if (rows.length < n || remaining <= 0) return;
+      afterId = rows[rows.length - 1].id;
+    }
+  }
+
+  async count(query: EventQuery = {}): Promise<number> {
+    const { sql, args } = whereClause(query, () => '?');
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM events ${sql}`).get(...args) as { n: number }).n;
+  }
+
+  async close(): Promise<void> {}
+}
+
+const PG_MIGRATIONS = [
+  `CREATE TABLE IF NOT EXISTS events (
+     id TEXT PRIMARY KEY,
+     ts TIMESTAMPTZ NOT NULL,
+     account_id TEXT, org_id TEXT, key_id TEXT,
+     model TEXT NOT NULL, client_ip TEXT NOT NULL, status INTEGER NOT NULL,
+     body JSONB NOT NULL
+   );
+   CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+   CREATE INDEX IF NOT EXISTS events_account ON events (account_id, ts);
+   CREATE INDEX IF NOT EXISTS events_org ON events (org_id, ts);
+   CREATE INDEX IF NOT EXISTS events_ip ON events (client_ip, ts);`,
+];
+
+export class PostgresEventStore implements EventStore {
+  private ready: Promise<void>;
+  constructor(private readonly pool: PgPool) {
+    this.ready = migratePostgres(pool, 'events', PG_MIGRATIONS);
+  }
+
+  async appendBatch(events: readonly InteractionEvent[]): Promise<void> {
+    await this.ready;
+    if (!events.length) return;
+    const values: unknown[] = [];
+    const tuples: string[] = [];
+    for (const e of events) {
+      const b = values.length;
+      tuples.push(`($${b + 1},$${b + 2},$${b + 3},$${b + 4},$${b + 5},$${b + 6},$${b + 7},$${b + 8},$${b + 9})`);
+      values.push(e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client.ip, e.response.status, JSON.stringify(e));
+    }
+    await this.pool.query(
+      `INSERT INTO events (id, ts, account_id, org_id, key_id, model, client_ip, status, body) VALUES ${tuples.join(',')} ON CONFLICT (id) DO NOTHING`,
+      values,
+    );
+  }
+
+  async *iterate(query: EventQuery = {}): AsyncGenerator<InteractionEvent> {
+    await this.ready;
+    let afterId = query.afterId;
+    let remaining = query.limit ?? Infinity;
+    for (;;) {
+      const { sql, args } = whereClause({ ...query, afterId }, (i) => `$${i}`);
+      const n = Math.min(PAGE, remaining);
+      const { rows } = await this.pool.query(`SELECT id, body FROM events ${sql} ORDER BY id LIMIT ${n}`, args);
+      for (const r of rows) yield r.body as InteractionEvent;
+      remaining -= rows.length;
+      if (rows.length < n || remaining <= 0) return;
+      afterId = rows[rows.length - 1].id;
+    }
+  }
+
+  async count(query: EventQuery = {}): Promise<number> {
+    await this.ready;
+    const { sql, args } = whereClause(query, (i) => `$${i}`);
+    const { rows } = await this.pool.query(`SELECT COUNT(*)::int AS n FROM events ${sql}`, args);
+    return rows[0].n;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,9 @@
+/**
+ * store: database connections and migrations. The embedded default is one SQLite file (WAL);
+ * PostgreSQL is the server implementation for many nodes. Each capability (identity, events,
+ * ledger, cases...) defines its own small repository interface with one implementation per
+ * backend, built on the helpers here. Imports nothing else from Warden.
+ */
+export { openSqlite, migrateSqlite, type SqliteDb } from './sqlite.ts';
+export { openPostgres, migratePostgres, type PgPool } from './postgres.ts';
+export { type EventStore, type EventQuery, SqliteEventStore, PostgresEventStore } from './events.ts';

@@ -1,0 +1,50 @@
+/**
+ * Verdict types: the detector's output and the contract with enforcement (limits, shaping,
+ * gateway). Kept free of any detector internals so consumers import only this.
+ */
+
+/** The ladder, in increasing severity. Enforcement compares positions in this list. */
+export const VERDICT_LEVELS = ['none', 'watch', 'throttle', 'shape', 'verify', 'suspend'] as const;
+export type VerdictLevel = (typeof VERDICT_LEVELS)[number];
+
+export function verdictRank(level: VerdictLevel): number {
+  return VERDICT_LEVELS.indexOf(level);
+}
+
+/** One piece of explanation: which signal, its value, the threshold it crossed. */
+export interface VerdictReason {
+  signal: string;
+  value: number | string;
+  threshold: number | string | null;
+  /** Contribution to the score, when the signal is weighted. */
+  weight?: number;
+  detail?: string;
+}
+
+export interface Verdict {
+  subject: { kind: 'account' | 'cluster'; id: string };
+  level: VerdictLevel;
+  /** Overall score that placed it on the ladder (0..1), null for operator verdicts. */
+  score: number | null;
+  reasons: VerdictReason[];
+  /** `detector` or `operator` (manual verdicts and allow-list entries win over the detector). */
+  source: 'detector' | 'operator';
+  /** ISO time the level was reached. */
+  since: string;
+  /** Campaign id when the subject belongs to a named campaign. */
+  campaign_id?: string | null;
+}
+
+/**
+ * What enforcement reads on the request path: the effective verdict for an account (the more
+ * severe of its own and its cluster's, unless an operator override applies) and its cluster id.
+ * Must answer from memory: it is called for every request.
+ */
+export interface VerdictView {
+  forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null };
+}
+
+/** A VerdictView that knows nothing: every account is `none`, in no cluster. */
+export const EMPTY_VERDICT_VIEW: VerdictView = {
+  forAccount: () => ({ level: 'none', verdict: null, clusterId: null }),
+};

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   WARDEN_MODEL_REQUIRED: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_MODEL_NOT_FOUND: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error' },
   WARDEN_NOT_FOUND: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error' },
+  WARDEN_CONFLICT: { status: 409, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_METHOD_NOT_ALLOWED: { status: 405, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_MISSING_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
   WARDEN_INVALID_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
@@ -41,6 +42,8 @@ export const ERROR_CODES = {
   WARDEN_UPSTREAM_UNAVAILABLE: { status: 502, openai: 'server_error', anthropic: 'api_error' },
   WARDEN_UPSTREAM_ERROR: { status: 502, openai: 'server_error', anthropic: 'api_error' },
   WARDEN_STREAM_TOO_LONG: { status: 504, openai: 'server_error', anthropic: 'api_error' },
+  /** Recorded on events only: the client went away before the answer was complete. */
+  WARDEN_CLIENT_DISCONNECTED: { status: 499, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_INTERNAL: { status: 500, openai: 'server_error', anthropic: 'api_error' },
   WARDEN_ADMIN_UNAUTHORIZED: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
 } as const satisfies Record<string, CodeSpec>;

@@ -1,0 +1,116 @@
+/**
+ * gateway: the data plane. An HTTP server speaking the OpenAI (chat completions, responses,
+ * models) and Anthropic (messages) APIs, streaming included, that runs every call through the
+ * lifecycle identity -> policy -> limits -> forward -> output governance -> record.
+ *
+ * ```ts
+ * const gw = createGateway({ config, authenticator, eventStore, hooks: [limitsHooks(...)] });
+ * await gw.listen();            // config.server.host/port
+ * ...
+ * await gw.close();             // drains, flushes events
+ * ```
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { WardenConfig } from '../config/index.ts';
+import type { EventStore } from '../store/index.ts';
+import type { GatewayHooks } from './lifecycle.ts';
+import { buildServer } from './server.ts';
+import { UpstreamRouter } from './upstreams.ts';
+import { EventRecorder } from './recorder.ts';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
+import type { Authenticator, PipelineDeps } from './interaction.ts';
+
+export type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
+export type { Authenticator } from './interaction.ts';
+export { extractApiKey } from './interaction.ts';
+export { UpstreamRouter } from './upstreams.ts';
+export { EventRecorder } from './recorder.ts';
+export { SseParser, formatSse } from './sse.ts';
+export { AnswerMeter, countTextTokens } from './usage.ts';
+export { extractRequestFeatures } from './request-features.ts';
+
+export interface GatewayOptions {
+  config: WardenConfig;
+  authenticator: Authenticator;
+  eventStore: EventStore;
+  hooks?: GatewayHooks[];
+  /** Shared metrics registry (other capabilities register on it too). */
+  registry?: Registry;
+  /** Register extra routes (admin API, ledger, ...) on the same server before it starts. */
+  register?: (app: FastifyInstance) => void | Promise<void>;
+  /** pino options or false; defaults to config.log.level with secrets redacted. */
+  logger?: boolean | object;
+  ready?: () => Promise<boolean> | boolean;
+}
+
+export interface Gateway {
+  app: FastifyInstance;
+  recorder: EventRecorder;
+  router: UpstreamRouter;
+  metrics: GatewayMetrics;
+  /** Start listening; returns the base URL (http://host:port). */
+  listen(host?: string, port?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
+  const { config } = opts;
+  const hooks = opts.hooks ?? [];
+  const sources = { eventsPending: () => 0, eventsDropped: () => 0 };
+  const metrics = createGatewayMetrics(opts.registry, sources);
+  const router = new UpstreamRouter(config.upstreams);
+  const logger = opts.logger ?? {
+    level: process.env.WARDEN_LOG_LEVEL ?? config.log.level,
+    redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization', 'headers["x-api-key"]', '*.secret', '*.api_key'], censor: '[redacted]' },
+  };
+  let app: FastifyInstance;
+  const recorder = new EventRecorder(opts.eventStore, {
+    batchSize: config.events.batch_size,
+    flushIntervalMs: config.events.flush_interval_ms,
+    onError: (err) => app?.log.error({ err }, 'event store write failed; will retry'),
+    onFlush: (n) => metrics.eventsWritten.inc(n),
+  });
+  sources.eventsPending = () => recorder.pending;
+  sources.eventsDropped = () => recorder.dropped;
+
+  const deps: PipelineDeps = {
+    authenticator: opts.authenticator,
+    router,
+    hooks,
+    metrics,
+    features: { recordPrompts: config.events.record_prompts, maxMessageChars: config.events.max_message_chars },
+    streamMaxDurationMs: config.server.stream_max_duration_ms,
+    record: (e) => recorder.record(e),
+    log: { warn: (o, m) => app.log.warn(o, m), error: (o, m) => app.log.error(o, m) },
+  };
+  app = buildServer(deps, {
+    bodyLimitBytes: config.server.body_limit_bytes,
+    headerLimitBytes: config.server.header_limit_bytes,
+    trustedProxies: config.server.trusted_proxies,
+    logger: logger as never,
+    ready: opts.ready,
+  });
+  if (opts.register) await opts.register(app);
+
+  return {
+    app,
+    recorder,
+    router,
+    metrics,
+    async listen(host = config.server.host, port = config.server.port) {
+      await app.listen({ host, port });
+      const addr = app.server.address();
+      const p = typeof addr === 'object' && addr ? addr.port : port;
+      return `http://${host.includes(':') ? `[${host}]` : host}:${p}`;
+    },
+    async close() {
+      await app.close();
+      await recorder.close();
+      for (const h of hooks) {
+        try { await h.close?.(); } catch (err) { app.log.error({ err, hook: h.name }, 'hook close failed'); }
+      }
+      await router.close();
+    },
+  };
+}

@@ -1,0 +1,486 @@
+/**
+ * One model interaction, phase by phase: identity -> policy -> limits -> forward -> output
+ * governance -> record. The Fastify routes in server.ts call `handleModelCall`; everything the
+ * phases share lives on the InteractionContext.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { errors as undiciErrors } from 'undici';
+import { StringDecoder } from 'node:string_decoder';
+import { EVENT_SCHEMA, emptyEnforcement, ulid, type ApiFlavour, type InteractionEvent, type EventRequest } from '../events/index.ts';
+import { WardenError, renderErrorBody, toWardenError, type WireFlavour } from '../errors/index.ts';
+import type { AuthContext, KeyScope } from '../identity/types.ts';
+import type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
+import { extractRequestFeatures, promptText, type FeatureOptions } from './request-features.ts';
+import { AnswerMeter, type AnswerSummary } from './usage.ts';
+import { SseParser, formatSse, type ParsedSse } from './sse.ts';
+import type { Upstream, UpstreamRouter } from './upstreams.ts';
+import type { GatewayMetrics } from './metrics.ts';
+
+/** Resolves an API key secret to who is calling; throws WardenError for bad keys. */
+export interface Authenticator {
+  authenticate(secret: string): Promise<AuthContext> | AuthContext;
+}
+
+export interface PipelineDeps {
+  authenticator: Authenticator;
+  router: UpstreamRouter;
+  hooks: readonly GatewayHooks[];
+  metrics: GatewayMetrics;
+  features: FeatureOptions;
+  streamMaxDurationMs: number;
+  /** Receives every finished event (the recorder). */
+  record(event: InteractionEvent): void;
+  log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+}
+
+export const WIRE_OF: Record<ApiFlavour, WireFlavour> = {
+  'openai.chat': 'openai',
+  'openai.responses': 'openai',
+  'anthropic.messages': 'anthropic',
+};
+
+const UPSTREAM_PATH: Record<ApiFlavour, string> = {
+  'openai.chat': '/v1/chat/completions',
+  'openai.responses': '/v1/responses',
+  'anthropic.messages': '/v1/messages',
+};
+
+/** Client request headers passed on to the upstream (everything else, credentials first, stays here). */
+const FORWARDED_HEADERS = ['anthropic-version', 'anthropic-beta', 'openai-beta', 'accept-language'];
+
+/** Upstream response headers passed back to the client. */
+const RETURNED_HEADERS = ['request-id', 'x-request-id', 'openai-processing-ms', 'openai-version'];
+
+/** The API key from `Authorization: Bearer` (OpenAI) or `x-api-key` (Anthropic). */
+export function extractApiKey(headers: FastifyRequest['headers']): string | null {
+  const x = headers['x-api-key'];
+  if (typeof x === 'string' && x.length) return x.trim();
+  const auth = headers.authorization;
+  if (typeof auth === 'string') {
+    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
+    if (m) return m[1].trim();
+  }
+  return null;
+}
+
+export async function authenticateRequest(deps: Pick<PipelineDeps, 'authenticator'>, headers: FastifyRequest['headers'], scope: KeyScope): Promise<AuthContext> {
+  const secret = extractApiKey(headers);
+  if (!secret) throw new WardenError('WARDEN_MISSING_API_KEY', 'Missing API key. Send it as "Authorization: Bearer <key>" or "x-api-key: <key>".');
+  const auth = await deps.authenticator.authenticate(secret);
+  const scopes = auth.key.scopes;
+  const ok = scopes.includes(scope) || (scope === 'models:read' && scopes.includes('inference'));
+  if (!ok) throw new WardenError('WARDEN_INSUFFICIENT_SCOPE', `This API key lacks the "${scope}" scope.`);
+  return auth;
+}
+
+function emptyRequest(bytes: number): EventRequest {
+  return {
+    stream: false, system: null, messages: [], tools: [], tool_choice: null, bytes,
+    params: { max_tokens: null, temperature: null, top_p: null, n: null, logprobs: null, top_logprobs: null, reasoning_effort: null, thinking_budget: null, stop: false, seed: null, response_format: null },
+  };
+}
+
+/** State of one interaction beyond what hooks see. */
+interface Run {
+  ctx: InteractionContext;
+  controller: AbortController;
+  request: EventRequest;
+  upstream: Upstream | null;
+  meter: AnswerMeter;
+  status: number;
+  errorCode: string | null;
+  ttfbMs: number | null;
+  finished: boolean;
+}
+
+/** Handle POST /v1/chat/completions, /v1/responses or /v1/messages end to end. */
+export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const startedAt = Date.now();
+  const wire = WIRE_OF[flavour];
+  const controller = new AbortController();
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  const bytes = (req as FastifyRequest & { rawBodyBytes?: number }).rawBodyBytes ?? 0;
+  const ctx: InteractionContext = {
+    id: ulid(startedAt),
+    startedAt,
+    flavour,
+    wire,
+    clientIp: req.ip,
+    userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
+    headers: req.headers,
+    auth: null,
+    model: typeof body.model === 'string' ? body.model : '',
+    body,
+    stream: body.stream === true,
+    enforcement: emptyEnforcement(),
+    responseHeaders: { 'x-warden-request-id': '' },
+    clientGeo: { country: null, asn: null },
+    signal: controller.signal,
+    locals: new Map(),
+  };
+  ctx.responseHeaders['x-warden-request-id'] = ctx.id;
+  const run: Run = {
+    ctx, controller, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
+    status: 0, errorCode: null, ttfbMs: null, finished: false,
+  };
+  deps.metrics.inflight.inc({ flavour });
+
+  // The client going away aborts the upstream request; the interaction is still recorded.
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished && !run.finished) {
+      run.status = 499;
+      run.errorCode = run.errorCode ?? 'WARDEN_CLIENT_DISCONNECTED';
+      controller.abort(new Error('client disconnected'));
+    }
+    finish(deps, run);
+  });
+
+  try {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', 'The request body must be a JSON object.');
+    }
+    // identity
+    ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
+    // the request, as the event will describe it
+    run.request = extractRequestFeatures(flavour, body, bytes, deps.features);
+    if (!ctx.model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
+    validateShape(flavour, body);
+    run.upstream = deps.router.route(ctx.model, wire);
+    if (!run.upstream) {
+      throw new WardenError('WARDEN_MODEL_NOT_FOUND', `The model \`${ctx.model}\` does not exist or you do not have access to it.`, { param: 'model' });
+    }
+    // policy, then limits
+    for (const h of deps.hooks) if (h.policy) await h.policy(ctx);
+    for (const h of deps.hooks) if (h.limits) await h.limits(ctx);
+    // forward + output governance
+    const transformers: OutputTransformer[] = [];
+    for (const h of deps.hooks) {
+      const t = h.output?.(ctx);
+      if (t) transformers.push(t);
+    }
+    await forward(deps, run, reply, transformers);
+  } catch (err) {
+    handleError(deps, run, reply, err);
+  }
+}
+
+/** Minimal structural checks, so obviously broken requests fail here with a clear message. */
+function validateShape(flavour: ApiFlavour, body: Record<string, unknown>): void {
+  if (flavour === 'openai.chat') {
+    if (!Array.isArray(body.messages) || body.messages.length === 0) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', "'messages' must be a non-empty array.", { param: 'messages' });
+    }
+  } else if (flavour === 'anthropic.messages') {
+    if (!Array.isArray(body.messages)) throw new WardenError('WARDEN_INVALID_REQUEST', 'messages: Field required', { param: 'messages' });
+    if (typeof body.max_tokens !== 'number') throw new WardenError('WARDEN_INVALID_REQUEST', 'max_tokens: Field required', { param: 'max_tokens' });
+  } else if (body.input === undefined && body.previous_response_id === undefined) {
+    throw new WardenError('WARDEN_INVALID_REQUEST', "'input' is required.", { param: 'input' });
+  }
+}
+
+function upstreamHeaders(run: Run): Record<string, string> {
+  const { ctx, upstream } = run;
+  const h: Record<string, string> = { 'content-type': 'application/json', accept: ctx.stream ? 'text/event-stream' : 'application/json' };
+  for (const name of FORWARDED_HEADERS) {
+    const v = ctx.headers[name];
+    if (typeof v === 'string') h[name] = v;
+  }
+  if (ctx.wire === 'anthropic' && !h['anthropic-version']) h['anthropic-version'] = '2023-06-01';
+  if (upstream?.apiKey) {
+    if (ctx.wire === 'anthropic') h['x-api-key'] = upstream.apiKey;
+    else h.authorization = `Bearer ${upstream.apiKey}`;
+  }
+  return h;
+}
+
+function mapUpstreamFailure(err: unknown, signal: AbortSignal): WardenError {
+  if (signal.aborted) {
+    const reason = signal.reason as { code?: string } | undefined;
+    if (reason instanceof WardenError) return reason;
+    return new WardenError('WARDEN_UPSTREAM_ERROR', 'request aborted', { cause: err });
+  }
+  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError) {
+    return new WardenError('WARDEN_UPSTREAM_TIMEOUT', 'The upstream model API did not answer in time.', { cause: err });
+  }
+  const code = (err as { code?: string })?.code;
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EHOSTUNREACH') {
+    return new WardenError('WARDEN_UPSTREAM_UNAVAILABLE', 'The upstream model API is unavailable.', { cause: err });
+  }
+  return new WardenError('WARDEN_UPSTREAM_ERROR', 'The upstream model API failed.', { cause: err });
+}
+
+async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transformers: OutputTransformer[]): Promise<void> {
+  const { ctx, upstream } = run;
+  if (!upstream) return;
+  const body = ctx.body;
+  // Ask for usage in OpenAI streams; hide the extra usage chunk if the client did not ask for it.
+  let stripUsageChunk = false;
+  if (ctx.flavour === 'openai.chat' && ctx.stream) {
+    const so = (body.stream_options ?? {}) as Record<string, unknown>;
+    if (so.include_usage !== true) {
+      body.stream_options = { ...so, include_usage: true };
+      stripUsageChunk = true;
+    }
+  }
+  let res;
+  try {
+    res = await upstream.pool.request({
+      path: upstream.basePath + UPSTREAM_PATH[ctx.flavour],
+      method: 'POST',
+      headers: upstreamHeaders(run),
+      body: JSON.stringify(body),
+      signal: run.controller.signal,
+      headersTimeout: upstream.headersTimeoutMs,
+      bodyTimeout: upstream.bodyTimeoutMs,
+    });
+  } catch (err) {
+    throw mapUpstreamFailure(err, run.controller.signal);
+  }
+  const passHeaders: Record<string, string> = {};
+  for (const name of RETURNED_HEADERS) {
+    const v = res.headers[name];
+    if (typeof v === 'string') passHeaders[name] = v;
+  }
+  const contentType = String(res.headers['content-type'] ?? '');
+  const isStream = contentType.includes('text/event-stream');
+
+  if (res.statusCode >= 400 || (!isStream && !contentType.includes('json'))) {
+    // Upstream error: pass its status and body through (it is already in the right wire format
+    // when the upstream speaks the client's API), and note it on the event.
+    let text: string;
+    try { text = await res.body.text(); } catch (err) { throw mapUpstreamFailure(err, run.controller.signal); }
+    run.ttfbMs = Date.now() - ctx.startedAt;
+    if (res.statusCode < 400) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered with an unexpected content type (${contentType || 'none'}).`);
+    run.status = res.statusCode;
+    run.errorCode = 'WARDEN_UPSTREAM_ERROR';
+    let parsed: unknown = null;
+    try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+    if (parsed === null) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API failed with status ${res.statusCode}.`, { status: res.statusCode >= 500 ? 502 : res.statusCode });
+    const headers: Record<string, string> = { ...passHeaders, ...ctx.responseHeaders, 'content-type': 'application/json' };
+    const ra = res.headers['retry-after'];
+    if (typeof ra === 'string') headers['retry-after'] = ra;
+    reply.code(res.statusCode).headers(headers).send(text);
+    return;
+  }
+
+  if (isStream) {
+    await streamAnswer(deps, run, reply, res.body, transformers, stripUsageChunk, passHeaders);
+    return;
+  }
+
+  let text: string;
+  try { text = await res.body.text(); } catch (err) { throw mapUpstreamFailure(err, run.controller.signal); }
+  run.ttfbMs = Date.now() - ctx.startedAt;
+  let answer: Record<string, unknown>;
+  try { answer = JSON.parse(text); } catch (err) {
+    throw new WardenError('WARDEN_UPSTREAM_ERROR', 'The upstream model API returned malformed JSON.', { cause: err });
+  }
+  run.meter.observeBody(answer);
+  let out = text;
+  if (transformers.length) {
+    for (const t of transformers) if (t.json) answer = t.json(answer);
+    out = JSON.stringify(answer);
+  }
+  run.status = res.statusCode;
+  reply.code(res.statusCode).headers({ ...passHeaders, ...ctx.responseHeaders, 'content-type': 'application/json' }).send(out);
+}
+
+function streamErrorEvent(wire: WireFlavour, err: WardenError): string {
+  const body = renderErrorBody(err, wire);
+  return wire === 'anthropic' ? `event: error\ndata: ${JSON.stringify(body)}\n\n` : `data: ${JSON.stringify(body)}\n\n`;
+}
+
+async function streamAnswer(
+  deps: PipelineDeps, run: Run, reply: FastifyReply, upstreamBody: AsyncIterable<Buffer>,
+  transformers: OutputTransformer[], stripUsageChunk: boolean, passHeaders: Record<string, string>,
+): Promise<void> {
+  const { ctx } = run;
+  const res = reply.raw;
+  reply.hijack();
+  run.status = 200;
+  res.writeHead(200, {
+    ...passHeaders,
+    ...ctx.responseHeaders,
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  res.flushHeaders();
+
+  const write = async (s: string): Promise<void> => {
+    if (res.destroyed) return;
+    if (!res.write(s)) {
+      await new Promise<void>((resolve) => {
+        const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+  };
+
+  const timer = setTimeout(() => {
+    run.controller.abort(new WardenError('WARDEN_STREAM_TOO_LONG', `The answer exceeded the maximum stream duration of ${deps.streamMaxDurationMs} ms and was ended.`));
+  }, deps.streamMaxDurationMs);
+  timer.unref();
+
+  const parser = new SseParser();
+  const decoder = new StringDecoder('utf8');
+  const emit = async (events: ParsedSse[]): Promise<void> => {
+    let outText = '';
+    for (const ev of events) {
+      let data: Record<string, any> | null = null;
+      if (ev.data && ev.data !== '[DONE]') {
+        try { data = JSON.parse(ev.data); } catch { data = null; }
+      }
+      if (data) run.meter.observeEvent(data, ev.event);
+      if (stripUsageChunk && data && data.usage && Array.isArray(data.choices) && data.choices.length === 0) continue;
+      if (transformers.length === 0) { outText += ev.raw; continue; }
+      let batch: SseEvent[] = [{ event: ev.event, data: ev.data }];
+      for (const t of transformers) {
+        if (!t.sse) continue;
+        const next: SseEvent[] = [];
+        for (const e of batch) {
+          const r = t.sse(e);
+          if (r === null || r === undefined) continue;
+          if (Array.isArray(r)) next.push(...r); else next.push(r);
+        }
+        batch = next;
+      }
+      for (const e of batch) outText += e === undefined ? '' : formatSse(e);
+    }
+    if (outText) {
+      if (run.ttfbMs === null) run.ttfbMs = Date.now() - ctx.startedAt;
+      await write(outText);
+    }
+  };
+
+  try {
+    for await (const chunk of upstreamBody) {
+      await emit(parser.push(decoder.write(chunk)));
+      if (res.destroyed) break;
+    }
+    await emit(parser.push(decoder.end()));
+    await emit(parser.flush());
+    if (transformers.length) {
+      let tail = '';
+      for (const t of transformers) if (t.flush) for (const e of t.flush()) tail += formatSse(e);
+      if (tail) await write(tail);
+    }
+    run.finished = true;
+    res.end();
+  } catch (err) {
+    if (res.destroyed) return; // client went away: recorded by the close handler
+    const werr = mapUpstreamFailure(err, run.controller.signal);
+    run.errorCode = werr.code;
+    run.status = werr.status;
+    deps.log.warn({ id: ctx.id, code: werr.code }, 'stream ended by error');
+    res.write(streamErrorEvent(ctx.wire, werr));
+    run.finished = true;
+    res.end();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function handleError(deps: PipelineDeps, run: Run, reply: FastifyReply, err: unknown): void {
+  const werr = toWardenError(err);
+  if (werr.code === 'WARDEN_INTERNAL') deps.log.error({ id: run.ctx.id, err }, 'internal error');
+  run.errorCode = werr.code;
+  if (reply.raw.headersSent || reply.sent) {
+    // already streaming: tell the client in-band and close
+    if (!reply.raw.destroyed) {
+      reply.raw.write(streamErrorEvent(run.ctx.wire, werr));
+      reply.raw.end();
+    }
+    return;
+  }
+  if (reply.raw.destroyed) return;
+  run.status = werr.status;
+  reply
+    .code(werr.status)
+    .headers({ ...run.ctx.responseHeaders, ...werr.headers, 'content-type': 'application/json' })
+    .send(JSON.stringify(renderErrorBody(werr, run.ctx.wire)));
+}
+
+/** Build the event, run onEnd/onEvent hooks, record. Runs exactly once per interaction. */
+function finish(deps: PipelineDeps, run: Run): void {
+  if (run.ctx.locals.has('__finished')) return;
+  run.ctx.locals.set('__finished', true);
+  const { ctx } = run;
+  deps.metrics.inflight.dec({ flavour: ctx.flavour });
+  if (!run.controller.signal.aborted) run.controller.abort(new Error('interaction over'));
+  const forwarded = run.upstream !== null && run.ttfbMs !== null;
+  let summary: AnswerSummary;
+  try {
+    summary = forwarded ? run.meter.summary(promptText(run.request)) : {
+      input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, output_chars: 0, reasoning_chars: 0,
+    };
+  } catch {
+    summary = { input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, output_chars: 0, reasoning_chars: 0 };
+  }
+  const status = run.status || 500;
+  const a = ctx.auth;
+  const event: InteractionEvent = {
+    schema: EVENT_SCHEMA,
+    id: ctx.id,
+    ts: new Date(ctx.startedAt).toISOString(),
+    duration_ms: Date.now() - ctx.startedAt,
+    flavour: ctx.flavour,
+    model: ctx.model,
+    upstream: forwarded ? run.upstream!.name : null,
+    account_id: a?.account.id ?? null,
+    org_id: a?.org?.id ?? a?.account.org_id ?? null,
+    key_id: a?.key.id ?? null,
+    client: { ip: ctx.clientIp, user_agent: ctx.userAgent, country: ctx.clientGeo.country, asn: ctx.clientGeo.asn },
+    request: run.request,
+    response: { status, error_code: run.errorCode, ttfb_ms: run.ttfbMs, ...summary },
+    account: a
+      ? {
+          created_at: a.account.created_at, tier: a.tier, programme: a.programme, email_domain: a.account.email_domain,
+          payment_fp: a.account.payment_fp, signup_ip: a.account.signup_ip, claimed_country: a.account.claimed_country,
+        }
+      : null,
+    enforcement: ctx.enforcement,
+  };
+  const m = deps.metrics;
+  m.requests.inc({ flavour: ctx.flavour, status: String(status), code: run.errorCode ?? '' });
+  m.duration.observe({ flavour: ctx.flavour, stream: String(ctx.stream) }, event.duration_ms / 1000);
+  if (summary.input_tokens) m.tokens.inc({ flavour: ctx.flavour, kind: 'input' }, summary.input_tokens);
+  if (summary.output_tokens) m.tokens.inc({ flavour: ctx.flavour, kind: 'output' }, summary.output_tokens);
+  if (summary.reasoning_tokens) m.tokens.inc({ flavour: ctx.flavour, kind: 'reasoning' }, summary.reasoning_tokens);
+  for (const h of deps.hooks) {
+    if (!h.onEnd) continue;
+    try { h.onEnd(ctx, event); } catch (err) { deps.log.error({ err, hook: h.name }, 'onEnd hook failed'); }
+  }
+  deps.record(event);
+  for (const h of deps.hooks) {
+    if (!h.onEvent) continue;
+    try { h.onEvent(event); } catch (err) { deps.log.error({ err, hook: h.name }, 'onEvent hook failed'); }
+  }
+}
+
+/** An event for a request that failed before it reached the pipeline (bad JSON, body too large). */
+export function recordRejectedRequest(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRequest, err: WardenError): void {
+  const now = Date.now();
+  deps.metrics.requests.inc({ flavour, status: String(err.status), code: err.code });
+  const event: InteractionEvent = {
+    schema: EVENT_SCHEMA,
+    id: ulid(now),
+    ts: new Date(now).toISOString(),
+    duration_ms: 0,
+    flavour,
+    model: '',
+    upstream: null,
+    account_id: null, org_id: null, key_id: null,
+    client: { ip: req.ip, user_agent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null, country: null, asn: null },
+    request: emptyRequest(Number(req.headers['content-length'] ?? 0) || 0),
+    response: { status: err.status, error_code: err.code, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, ttfb_ms: null, output_chars: 0, reasoning_chars: 0 },
+    account: null,
+    enforcement: emptyEnforcement(),
+  };
+  deps.record(event);
+  for (const h of deps.hooks) {
+    try { h.onEvent?.(event); } catch { /* never let a hook break error handling */ }
+  }
+}

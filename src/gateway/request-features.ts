@@ -1,0 +1,146 @@
+/**
+ * Turn a request body (any of the three wire formats) into the event's `request` section:
+ * system prompt, messages as text, tool names, and the sampling/reasoning parameters.
+ * Unknown fields are ignored here (they are still forwarded untouched).
+ */
+import { emptyParams, type ApiFlavour, type EventMessage, type EventRequest } from '../events/index.ts';
+
+export interface FeatureOptions {
+  recordPrompts: 'full' | 'none';
+  maxMessageChars: number;
+}
+
+type Json = Record<string, unknown>;
+
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+/** Text of a content value: a string, or an array of parts whose text parts are joined. */
+function contentText(content: unknown, parts: Record<string, number>): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  let text = '';
+  for (const part of content) {
+    if (typeof part === 'string') { text += part; continue; }
+    if (!part || typeof part !== 'object') continue;
+    const p = part as Json;
+    const type = typeof p.type === 'string' ? p.type : 'unknown';
+    if (typeof p.text === 'string' && (type === 'text' || type === 'input_text' || type === 'output_text')) {
+      text += (text ? '\n' : '') + p.text;
+    } else {
+      parts[type] = (parts[type] ?? 0) + 1;
+      // tool results carry text the model will read: keep it countable
+      if (type === 'tool_result') text += (text ? '\n' : '') + contentText(p.content, parts);
+    }
+  }
+  return text;
+}
+
+function message(role: string, content: unknown, opts: FeatureOptions): EventMessage {
+  const parts: Record<string, number> = {};
+  const full = contentText(content, parts);
+  const msg: EventMessage = {
+    role,
+    text: opts.recordPrompts === 'none' ? null : full.length > opts.maxMessageChars ? full.slice(0, opts.maxMessageChars) : full,
+    chars: full.length,
+  };
+  if (Object.keys(parts).length) msg.parts = parts;
+  return msg;
+}
+
+function toolNames(tools: unknown): string[] {
+  if (!Array.isArray(tools)) return [];
+  const names: string[] = [];
+  for (const t of tools) {
+    if (!t || typeof t !== 'object') continue;
+    const o = t as Json;
+    const fn = o.function as Json | undefined;
+    const name = str(o.name) ?? (fn ? str(fn.name) : null) ?? str(o.type);
+    if (name) names.push(name);
+  }
+  return names;
+}
+
+function toolChoice(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object') {
+    const o = v as Json;
+    return str(o.type) ?? str(o.name) ?? 'object';
+  }
+  return null;
+}
+
+export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: number, opts: FeatureOptions): EventRequest {
+  const params = emptyParams();
+  const messages: EventMessage[] = [];
+  const systems: string[] = [];
+  params.temperature = num(body.temperature);
+  params.top_p = num(body.top_p);
+  params.seed = num(body.seed);
+
+  if (flavour === 'anthropic.messages') {
+    params.max_tokens = num(body.max_tokens);
+    params.stop = Array.isArray(body.stop_sequences) && body.stop_sequences.length > 0;
+    const thinking = body.thinking as Json | undefined;
+    if (thinking && thinking.type === 'enabled') params.thinking_budget = num(thinking.budget_tokens);
+    if (body.system !== undefined) systems.push(contentText(body.system, {}));
+    if (Array.isArray(body.messages)) {
+      for (const m of body.messages as Json[]) if (m && typeof m === 'object') messages.push(message(str(m.role) ?? 'user', m.content, opts));
+    }
+  } else if (flavour === 'openai.chat') {
+    params.max_tokens = num(body.max_completion_tokens) ?? num(body.max_tokens);
+    params.n = num(body.n);
+    params.logprobs = typeof body.logprobs === 'boolean' ? body.logprobs : null;
+    params.top_logprobs = num(body.top_logprobs);
+    params.reasoning_effort = str(body.reasoning_effort);
+    params.stop = body.stop !== undefined && body.stop !== null;
+    const rf = body.response_format as Json | undefined;
+    params.response_format = rf ? str(rf.type) : null;
+    if (Array.isArray(body.messages)) {
+      for (const m of body.messages as Json[]) {
+        if (!m || typeof m !== 'object') continue;
+        const role = str(m.role) ?? 'user';
+        if (role === 'system' || role === 'developer') systems.push(contentText(m.content, {}));
+        else messages.push(message(role, m.content, opts));
+      }
+    }
+  } else {
+    // openai.responses
+    params.max_tokens = num(body.max_output_tokens);
+    params.top_logprobs = num(body.top_logprobs);
+    const reasoning = body.reasoning as Json | undefined;
+    params.reasoning_effort = reasoning ? str(reasoning.effort) : null;
+    const text = body.text as Json | undefined;
+    const fmt = text?.format as Json | undefined;
+    params.response_format = fmt ? str(fmt.type) : null;
+    if (typeof body.instructions === 'string') systems.push(body.instructions);
+    if (typeof body.input === 'string') messages.push(message('user', body.input, opts));
+    else if (Array.isArray(body.input)) {
+      for (const item of body.input as Json[]) {
+        if (!item || typeof item !== 'object') continue;
+        const role = str(item.role);
+        if (role === 'system' || role === 'developer') systems.push(contentText(item.content, {}));
+        else if (role) messages.push(message(role, item.content, opts));
+        else if (item.type === 'function_call_output') messages.push(message('tool', String(item.output ?? ''), opts));
+      }
+    }
+  }
+
+  const systemText = systems.length ? systems.join('\n') : null;
+  return {
+    stream: body.stream === true,
+    system: systemText === null ? null : opts.recordPrompts === 'none' ? null : systemText.slice(0, opts.maxMessageChars),
+    messages,
+    tools: toolNames(body.tools),
+    tool_choice: toolChoice(body.tool_choice),
+    params,
+    bytes,
+  };
+}
+
+/** All prompt text of a request, for counting input tokens when the upstream reports none. */
+export function promptText(req: EventRequest): string {
+  let s = req.system ?? '';
+  for (const m of req.messages) if (m.text) s += '\n' + m.text;
+  return s;
+}

@@ -1,0 +1,186 @@
+/**
+ * Usage accounting: read what the upstream says about tokens, tool calls and finish reason from
+ * the answer (whole JSON, or SSE events one at a time), and count with a real tokenizer
+ * (gpt-tokenizer, o200k) whatever the upstream leaves out.
+ */
+import { countTokens } from 'gpt-tokenizer';
+import type { ApiFlavour, EventResponse } from '../events/index.ts';
+
+type Json = Record<string, any>;
+
+/** Text kept for tokenizer fallback is capped; beyond it we extrapolate from characters. */
+const MAX_KEPT_CHARS = 256 * 1024;
+
+export type AnswerSummary = Pick<EventResponse,
+  'input_tokens' | 'output_tokens' | 'reasoning_tokens' | 'usage_source' | 'tool_calls' | 'finish_reason' | 'output_chars' | 'reasoning_chars'>;
+
+/** Count tokens of text, extrapolating from a prefix for very long text. */
+export function countTextTokens(text: string, totalChars = text.length): number {
+  if (!text) return 0;
+  const n = countTokens(text);
+  return totalChars > text.length ? Math.round((n * totalChars) / text.length) : n;
+}
+
+export class AnswerMeter {
+  private inputTokens: number | null = null;
+  private outputTokens: number | null = null;
+  private reasoningTokens: number | null = null;
+  private toolCalls = 0;
+  private toolCallIds = new Set<string>();
+  private finishReason: string | null = null;
+  private outputText = '';
+  private outputChars = 0;
+  private reasoningText = '';
+  private reasoningChars = 0;
+
+  constructor(readonly flavour: ApiFlavour) {}
+
+  private addOutput(s: unknown): void {
+    if (typeof s !== 'string' || !s) return;
+    this.outputChars += s.length;
+    if (this.outputText.length < MAX_KEPT_CHARS) this.outputText += s;
+  }
+
+  private addReasoning(s: unknown): void {
+    if (typeof s !== 'string' || !s) return;
+    this.reasoningChars += s.length;
+    if (this.reasoningText.length < MAX_KEPT_CHARS) this.reasoningText += s;
+  }
+
+  /** Whole (non-streaming) answer. */
+  observeBody(body: Json): void {
+    if (this.flavour === 'openai.chat') {
+      this.chatUsage(body.usage);
+      for (const c of body.choices ?? []) {
+        const m = c?.message ?? {};
+        this.addOutput(m.content);
+        this.addReasoning(m.reasoning_content ?? m.reasoning);
+        if (Array.isArray(m.tool_calls)) this.toolCalls += m.tool_calls.length;
+        if (c?.finish_reason && !this.finishReason) this.finishReason = c.finish_reason;
+      }
+    } else if (this.flavour === 'openai.responses') {
+      this.responsesObject(body);
+    } else {
+      this.anthropicUsage(body.usage);
+      for (const b of body.content ?? []) {
+        if (b?.type === 'text') this.addOutput(b.text);
+        else if (b?.type === 'thinking') this.addReasoning(b.thinking);
+        else if (b?.type === 'tool_use' || b?.type === 'server_tool_use') { this.toolCalls++; this.addOutput(JSON.stringify(b.input ?? {})); }
+      }
+      if (body.stop_reason) this.finishReason = body.stop_reason;
+    }
+  }
+
+  /** One streamed event's parsed data (and the SSE event name, for Anthropic/Responses). */
+  observeEvent(data: Json, eventName?: string): void {
+    if (this.flavour === 'openai.chat') {
+      if (data.usage) this.chatUsage(data.usage);
+      for (const c of data.choices ?? []) {
+        const d = c?.delta ?? {};
+        this.addOutput(d.content);
+        this.addReasoning(d.reasoning_content ?? d.reasoning);
+        if (Array.isArray(d.tool_calls)) {
+          for (const tc of d.tool_calls) {
+            const key = `${c.index ?? 0}:${tc.index ?? 0}`;
+            if (!this.toolCallIds.has(key)) { this.toolCallIds.add(key); this.toolCalls++; }
+            this.addOutput(tc.function?.arguments);
+          }
+        }
+        if (c?.finish_reason) this.finishReason = c.finish_reason;
+      }
+    } else if (this.flavour === 'openai.responses') {
+      const type = data.type ?? eventName;
+      if (type === 'response.output_text.delta') this.addOutput(data.delta);
+      else if (type === 'response.reasoning_summary_text.delta' || type === 'response.reasoning_text.delta') this.addReasoning(data.delta);
+      else if (type === 'response.function_call_arguments.delta') this.addOutput(data.delta);
+      else if (type === 'response.output_item.added' && data.item?.type === 'function_call') this.toolCalls++;
+      else if (type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') {
+        const r = data.response ?? {};
+        this.responsesUsage(r.usage);
+        this.finishReason = r.status ?? type.slice('response.'.length);
+        if (r.incomplete_details?.reason) this.finishReason = r.incomplete_details.reason;
+      }
+    } else {
+      const type = data.type ?? eventName;
+      if (type === 'message_start') this.anthropicUsage(data.message?.usage);
+      else if (type === 'content_block_start') {
+        const b = data.content_block ?? {};
+        if (b.type === 'tool_use' || b.type === 'server_tool_use') this.toolCalls++;
+        if (b.type === 'text') this.addOutput(b.text);
+      } else if (type === 'content_block_delta') {
+        const d = data.delta ?? {};
+        if (d.type === 'text_delta') this.addOutput(d.text);
+        else if (d.type === 'thinking_delta') this.addReasoning(d.thinking);
+        else if (d.type === 'input_json_delta') this.addOutput(d.partial_json);
+      } else if (type === 'message_delta') {
+        if (data.delta?.stop_reason) this.finishReason = data.delta.stop_reason;
+        if (data.usage) this.anthropicUsage(data.usage);
+      }
+    }
+  }
+
+  private chatUsage(u: Json | undefined | null): void {
+    if (!u) return;
+    if (typeof u.prompt_tokens === 'number') this.inputTokens = u.prompt_tokens;
+    if (typeof u.completion_tokens === 'number') this.outputTokens = u.completion_tokens;
+    const r = u.completion_tokens_details?.reasoning_tokens;
+    if (typeof r === 'number') this.reasoningTokens = r;
+  }
+
+  private responsesUsage(u: Json | undefined | null): void {
+    if (!u) return;
+    if (typeof u.input_tokens === 'number') this.inputTokens = u.input_tokens;
+    if (typeof u.output_tokens === 'number') this.outputTokens = u.output_tokens;
+    const r = u.output_tokens_details?.reasoning_tokens;
+    if (typeof r === 'number') this.reasoningTokens = r;
+  }
+
+  private responsesObject(r: Json): void {
+    this.responsesUsage(r.usage);
+    for (const item of r.output ?? []) {
+      if (item?.type === 'message') for (const c of item.content ?? []) this.addOutput(c?.text);
+      else if (item?.type === 'reasoning') {
+        for (const s of item.summary ?? []) this.addReasoning(s?.text);
+        for (const c of item.content ?? []) this.addReasoning(c?.text);
+      } else if (item?.type === 'function_call') { this.toolCalls++; this.addOutput(item.arguments); }
+    }
+    this.finishReason = r.incomplete_details?.reason ?? r.status ?? null;
+  }
+
+  private anthropicUsage(u: Json | undefined | null): void {
+    if (!u) return;
+    if (typeof u.input_tokens === 'number') {
+      this.inputTokens = u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
+    }
+    if (typeof u.output_tokens === 'number') this.outputTokens = u.output_tokens;
+  }
+
+  /**
+   * Final figures. `promptText` is used to count input tokens if the upstream reported none.
+   * Anthropic does not report thinking tokens separately: they are counted from the thinking text.
+   */
+  summary(promptText: string): AnswerSummary {
+    let source: AnswerSummary['usage_source'] = 'upstream';
+    let input = this.inputTokens;
+    let output = this.outputTokens;
+    let reasoning = this.reasoningTokens;
+    if (input === null || output === null) source = 'tokenizer';
+    if (input === null) input = countTextTokens(promptText);
+    if (reasoning === null) reasoning = countTextTokens(this.reasoningText, this.reasoningChars);
+    if (output === null) {
+      output = countTextTokens(this.outputText, this.outputChars) + (this.flavour === 'anthropic.messages' ? reasoning : 0);
+      if (this.flavour !== 'anthropic.messages') output += this.reasoningTokens === null ? reasoning : 0;
+    }
+    if (source === 'tokenizer' && input === 0 && output === 0) source = 'none';
+    return {
+      input_tokens: input,
+      output_tokens: output,
+      reasoning_tokens: Math.min(reasoning, Math.max(output, reasoning)),
+      usage_source: source,
+      tool_calls: this.toolCalls,
+      finish_reason: this.finishReason,
+      output_chars: this.outputChars,
+      reasoning_chars: this.reasoningChars,
+    };
+  }
+}

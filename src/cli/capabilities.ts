@@ -1,0 +1,64 @@
+/**
+ * Build each capability from the configuration: the authenticator, the lifecycle hooks in phase
+ * order, the admin routes, and the demo bootstrap. The one place that knows every capability.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import type { WardenConfig } from '../config/index.ts';
+import { resolveSecret } from '../config/index.ts';
+import type { Authenticator, GatewayHooks } from '../gateway/index.ts';
+import { SqliteIdentityStore, PostgresIdentityStore, CachedAuthenticator, type IdentityStore } from '../identity/index.ts';
+import type { Stores } from './stores.ts';
+
+export interface Capabilities {
+  authenticator: Authenticator;
+  identity: IdentityStore;
+  hooks: GatewayHooks[];
+  registry: Registry;
+  register(app: FastifyInstance): Promise<void>;
+  ready(): Promise<boolean>;
+  /** First run on an empty store: create a demo organisation, account and key; returns the key. */
+  bootstrapDemo(): Promise<string | null>;
+  close(): Promise<void>;
+}
+
+export async function buildCapabilities(config: WardenConfig, stores: Stores, opts: { adminToken: string | null }): Promise<Capabilities> {
+  const registry = new Registry();
+  const identityOpts = { keyPrefix: config.identity.key_prefix, fingerprintSecret: resolveSecret(config.identity.fingerprint_secret) };
+  const identity: IdentityStore = stores.sqlite
+    ? new SqliteIdentityStore(stores.sqlite, identityOpts)
+    : new PostgresIdentityStore(stores.pg!, identityOpts);
+  const authenticator = new CachedAuthenticator(identity);
+  const hooks: GatewayHooks[] = [];
+  void opts;
+
+  return {
+    authenticator,
+    identity,
+    hooks,
+    registry,
+    async register(_app) {
+      // admin API and capability routes are mounted here
+    },
+    async ready() {
+      try {
+        await identity.listOrgs({ limit: 1 });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async bootstrapDemo() {
+      const existing = await identity.listAccounts({ limit: 1 });
+      if (existing.items.length > 0) return null;
+      const org = await identity.createOrg({ name: 'Demo organisation', tier: 'email_verified' });
+      const account = await identity.createAccount({ org_id: org.id, name: 'demo', email: 'demo@example.com', tier: 'email_verified' });
+      const created = await identity.createKey(account.id, { name: 'demo key' });
+      return created.secret;
+    },
+    async close() {
+      await (authenticator as unknown as { close?: () => Promise<void> }).close?.();
+      await identity.close();
+    },
+  };
+}

@@ -1,0 +1,13 @@
+/** The command table: name, one-line summary, and the function that runs it (loaded on demand). */
+export interface Command {
+  name: string;
+  summary: string;
+  run(argv: string[]): Promise<number | void>;
+}
+
+export const COMMANDS: Command[] = [
+  { name: 'serve', summary: 'start the gateway (embedded default: SQLite + built-in mock model)', run: async (a) => (await import('./serve.ts')).runServe(a) },
+  { name: 'events', summary: 'events export: write recorded interaction events as JSONL', run: async (a) => (await import('./events.ts')).runEvents(a) },
+  { name: 'config', summary: 'config check|defaults: validate the configuration, or print every key with its default', run: async (a) => (await import('./config-cmd.ts')).runConfig(a) },
+  { name: 'mock-upstream', summary: 'run the built-in mock model (OpenAI + Anthropic wire formats) on its own', run: async (a) => (await import('../mock/index.ts')).runMockUpstreamCli(a) },
+];

@@ -1,0 +1,115 @@
+/**
+ * `warden serve`: the composition root. Loads the config, opens the store, starts the built-in
+ * mock upstream when no upstream is configured, builds every capability's hooks, and starts the
+ * gateway with the admin API on the same port.
+ */
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { loadConfig, resolveSecret, type WardenConfig } from '../config/index.ts';
+import { createGateway, type Gateway } from '../gateway/index.ts';
+import { createMockUpstream } from '../mock/index.ts';
+import { openStores, type Stores } from './stores.ts';
+import { buildCapabilities } from './capabilities.ts';
+
+const HELP = `usage: warden serve [--config FILE] [--host HOST] [--port PORT] [--db FILE]
+Starts the gateway. With no config file: SQLite at ./data/warden.db and the built-in mock model.
+Environment overrides: WARDEN_SERVER__PORT=9000, WARDEN_STORE__DRIVER=postgres, ... (see docs/configuration.md)`;
+
+export interface RunningWarden {
+  url: string;
+  gateway: Gateway;
+  stores: Stores;
+  adminToken: string | null;
+  demoKey: string | null;
+  close(): Promise<void>;
+}
+
+/** The admin token: from config/env, or generated once and kept beside the database (0600). */
+function adminToken(config: WardenConfig): { token: string | null; file: string | null } {
+  const configured = resolveSecret(config.admin.token);
+  if (configured) return { token: configured, file: null };
+  if (config.store.driver !== 'sqlite') return { token: null, file: null };
+  const file = join(dirname(resolve(config.store.sqlite_path)), 'admin-token');
+  if (existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), file };
+  mkdirSync(dirname(file), { recursive: true });
+  const token = `wadm_${randomBytes(24).toString('base64url')}`;
+  writeFileSync(file, token + '\n', { mode: 0o600 });
+  return { token, file };
+}
+
+/** Start everything; used by the CLI and by end-to-end tests. */
+export async function startWarden(config: WardenConfig, opts: { demo?: boolean; log?: (line: string) => void } = {}): Promise<RunningWarden> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const cleanups: (() => Promise<void>)[] = [];
+  let mockUrl: string | null = null;
+  if (config.upstreams.length === 0) {
+    if (!config.mock.enabled) throw new Error('no upstreams configured and the built-in mock is disabled');
+    const mock = await createMockUpstream({ host: '127.0.0.1', port: 0, latencyMs: config.mock.latency_ms, tokensPerSecond: config.mock.tokens_per_second });
+    cleanups.push(() => mock.close());
+    mockUrl = mock.url;
+    config = { ...config, upstreams: [{ name: 'mock', base_url: mock.url, flavours: ['openai', 'anthropic'], api_key: null, models: ['*'], connections: 128, headers_timeout_ms: 60_000, body_timeout_ms: 120_000 }] };
+  }
+  const stores = await openStores(config);
+  const admin = adminToken(config);
+  const caps = await buildCapabilities(config, stores, { adminToken: admin.token });
+  const gateway = await createGateway({
+    config,
+    authenticator: caps.authenticator,
+    eventStore: stores.events,
+    hooks: caps.hooks,
+    registry: caps.registry,
+    register: caps.register,
+    ready: caps.ready,
+  });
+  const url = await gateway.listen();
+
+  let demoKey: string | null = null;
+  if (opts.demo !== false) demoKey = await caps.bootstrapDemo();
+
+  log(`Warden listening on ${url}  (store: ${config.store.driver}${config.store.driver === 'sqlite' ? ` ${config.store.sqlite_path}` : ''})`);
+  if (mockUrl) log(`upstream: built-in mock model at ${mockUrl} (all models); configure \`upstreams\` to use a real provider`);
+  if (admin.file) log(`admin API: ${url}/admin (token in ${admin.file})`);
+  else if (admin.token) log(`admin API: ${url}/admin (token from configuration)`);
+  else log('admin API: disabled (set admin.token or WARDEN_ADMIN_TOKEN)');
+  if (demoKey) {
+    log(`demo API key (shown once, stored hashed): ${demoKey}`);
+    log(`try: curl -s ${url}/v1/chat/completions -H "Authorization: Bearer ${demoKey}" -H "content-type: application/json" -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'`);
+  }
+
+  return {
+    url, gateway, stores, adminToken: admin.token, demoKey,
+    async close() {
+      await gateway.close();
+      await caps.close();
+      await stores.close();
+      for (const c of cleanups.reverse()) await c();
+    },
+  };
+}
+
+export async function runServe(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { config: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, db: { type: 'string' }, 'no-demo': { type: 'boolean' }, help: { type: 'boolean' } },
+  });
+  if (values.help) { console.log(HELP); return 0; }
+  let config = loadConfig(values.config);
+  if (values.host) config = { ...config, server: { ...config.server, host: values.host } };
+  if (values.port) config = { ...config, server: { ...config.server, port: Number(values.port) } };
+  if (values.db) config = { ...config, store: { ...config.store, sqlite_path: values.db } };
+  const running = await startWarden(config, { demo: !values['no-demo'] });
+  await new Promise<void>((resolveStop) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      console.log(`${signal}: draining and stopping`);
+      running.close().then(resolveStop, (err) => { console.error(err); resolveStop(); });
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  return 0;
+}

@@ -1,0 +1,22 @@
+/** Open the configured backend (SQLite file or PostgreSQL) and the repositories on it. */
+import type { WardenConfig } from '../config/index.ts';
+import { openSqlite, openPostgres, SqliteEventStore, PostgresEventStore, type EventStore, type SqliteDb, type PgPool } from '../store/index.ts';
+
+export interface Stores {
+  driver: 'sqlite' | 'postgres';
+  sqlite: SqliteDb | null;
+  pg: PgPool | null;
+  events: EventStore;
+  close(): Promise<void>;
+}
+
+export async function openStores(config: WardenConfig): Promise<Stores> {
+  if (config.store.driver === 'postgres') {
+    const pg = openPostgres(config.store.postgres_url);
+    const events = new PostgresEventStore(pg);
+    return { driver: 'postgres', sqlite: null, pg, events, close: async () => { await events.close(); await pg.end(); } };
+  }
+  const sqlite = openSqlite(config.store.sqlite_path);
+  const events = new SqliteEventStore(sqlite);
+  return { driver: 'sqlite', sqlite, pg: null, events, close: async () => { await events.close(); sqlite.close(); } };
+}

@@ -1,0 +1,261 @@
+// Bad input and failures: each gets the right status and an error body in the caller's wire format,
+// and an interaction that started is recorded even when it ended badly.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { startHarness, storedEvents, GOOD_KEY, type Harness } from '../helpers/gateway.ts';
+import { startRawUpstream, CHAT_COMPLETION } from '../helpers/raw-upstream.ts';
+
+const open: { close(): Promise<void> }[] = [];
+after(async () => { for (const o of open.reverse()) await o.close(); });
+
+async function harness(opts: Parameters<typeof startHarness>[0] = {}): Promise<Harness> {
+  const h = await startHarness(opts);
+  open.push(h);
+  return h;
+}
+
+function post(url: string, body: string | object, headers: Record<string, string> = {}) {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+const oa = (k = GOOD_KEY) => ({ authorization: `Bearer ${k}` });
+const an = (k = GOOD_KEY) => ({ 'x-api-key': k, 'anthropic-version': '2023-06-01' });
+const chat = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
+const msgs = { model: 'claude-sonnet-4-5', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] };
+
+function assertOpenAIError(body: any, code: string) {
+  assert.equal(typeof body.error, 'object', JSON.stringify(body));
+  assert.equal(body.error.code, code);
+  assert.equal(typeof body.error.message, 'string');
+  assert.equal(typeof body.error.type, 'string');
+}
+function assertAnthropicError(body: any, code: string) {
+  assert.equal(body.type, 'error', JSON.stringify(body));
+  assert.equal(body.error.code, code);
+  assert.equal(typeof body.error.type, 'string');
+  assert.equal(typeof body.error.message, 'string');
+}
+
+test('malformed JSON: 400 in each format, and the attempt is recorded', async () => {
+  const h = await harness();
+  const r1 = await post(`${h.url}/v1/chat/completions`, '{"model": "x", ', oa());
+  assert.equal(r1.status, 400);
+  assertOpenAIError(await r1.json(), 'WARDEN_INVALID_JSON');
+  const r2 = await post(`${h.url}/v1/messages`, '{nope', an());
+  assert.equal(r2.status, 400);
+  const b2 = await r2.json();
+  assertAnthropicError(b2, 'WARDEN_INVALID_JSON');
+  assert.equal(b2.error.type, 'invalid_request_error');
+  const events = await storedEvents(h, 2);
+  assert.ok(events.filter((e) => e.response.error_code === 'WARDEN_INVALID_JSON').length >= 2);
+});
+
+test('wrong content type: 415', async () => {
+  const h = await harness();
+  const r = await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'text/plain', ...oa() }, body: 'hello' });
+  assert.equal(r.status, 415);
+  assertOpenAIError(await r.json(), 'WARDEN_UNSUPPORTED_MEDIA_TYPE');
+});
+
+test('body over the configured limit: 413 (Anthropic: request_too_large)', async () => {
+  const h = await harness({ config: { server: { body_limit_bytes: 1024 } } });
+  const big = { ...msgs, messages: [{ role: 'user', content: 'x'.repeat(5000) }] };
+  const r = await post(`${h.url}/v1/messages`, big, an());
+  assert.equal(r.status, 413);
+  const b = await r.json();
+  assertAnthropicError(b, 'WARDEN_BODY_TOO_LARGE');
+  assert.equal(b.error.type, 'request_too_large');
+});
+
+test('missing and unknown model', async () => {
+  const h = await harness({ upstreamOverride: (u) => [{ name: 'mock', base_url: u, models: ['gpt-4o-mini', 'claude-*'] }] });
+  const r1 = await post(`${h.url}/v1/chat/completions`, { messages: chat.messages }, oa());
+  assert.equal(r1.status, 400);
+  assertOpenAIError(await r1.json(), 'WARDEN_MODEL_REQUIRED');
+  const r2 = await post(`${h.url}/v1/chat/completions`, { ...chat, model: 'no-such-model' }, oa());
+  assert.equal(r2.status, 404);
+  assertOpenAIError(await r2.json(), 'WARDEN_MODEL_NOT_FOUND');
+  const r3 = await post(`${h.url}/v1/messages`, { ...msgs, model: 'gpt-9' }, an());
+  assert.equal(r3.status, 404);
+  const b3 = await r3.json();
+  assertAnthropicError(b3, 'WARDEN_MODEL_NOT_FOUND');
+  assert.equal(b3.error.type, 'not_found_error');
+  const ok = await post(`${h.url}/v1/messages`, { ...msgs, model: 'claude-haiku-4-5' }, an());
+  assert.equal(ok.status, 200, 'prefix routes match');
+});
+
+test('missing, invalid, revoked and expired keys: 401; wrong scope: 403', async () => {
+  const h = await harness({ keys: [
+    { secret: 'wk_test_revoked_aaaaaaaaaaaaaaaaaaaaaaaa', revoked: true },
+    { secret: 'wk_test_expired_aaaaaaaaaaaaaaaaaaaaaaaa', expired: true },
+    { secret: 'wk_test_models_only_aaaaaaaaaaaaaaaaaaaa', scopes: ['models:read'] },
+  ] });
+  const cases: [Record<string, string>, number, string][] = [
+    [{}, 401, 'WARDEN_MISSING_API_KEY'],
+    [oa('wk_test_wrong'), 401, 'WARDEN_INVALID_API_KEY'],
+    [oa('wk_test_revoked_aaaaaaaaaaaaaaaaaaaaaaaa'), 401, 'WARDEN_REVOKED_API_KEY'],
+    [oa('wk_test_expired_aaaaaaaaaaaaaaaaaaaaaaaa'), 401, 'WARDEN_EXPIRED_API_KEY'],
+    [oa('wk_test_models_only_aaaaaaaaaaaaaaaaaaaa'), 403, 'WARDEN_INSUFFICIENT_SCOPE'],
+  ];
+  for (const [headers, status, code] of cases) {
+    const r = await post(`${h.url}/v1/chat/completions`, chat, headers);
+    assert.equal(r.status, status, code);
+    assertOpenAIError(await r.json(), code);
+    const a = await post(`${h.url}/v1/messages`, msgs, { 'anthropic-version': '2023-06-01', ...(headers.authorization ? { 'x-api-key': headers.authorization.slice(7) } : {}) });
+    assert.equal(a.status, status, code);
+    const ab = await a.json();
+    assertAnthropicError(ab, code);
+    if (status === 401) assert.equal(ab.error.type, 'authentication_error');
+  }
+  const models = await fetch(`${h.url}/v1/models`, { headers: oa('wk_test_models_only_aaaaaaaaaaaaaaaaaaaa') });
+  assert.equal(models.status, 200, 'models:read scope may list models');
+  const events = await storedEvents(h, 10);
+  assert.ok(events.some((e) => e.response.error_code === 'WARDEN_REVOKED_API_KEY' && e.response.status === 401));
+});
+
+test('unknown route and wrong method: 404/405 in the right format', async () => {
+  const h = await harness();
+  const r = await fetch(`${h.url}/v1/nothing-here`, { headers: oa() });
+  assert.equal(r.status, 404);
+  assertOpenAIError(await r.json(), 'WARDEN_NOT_FOUND');
+  const r2 = await fetch(`${h.url}/v1/messages`, { headers: an() });
+  assert.equal(r2.status, 405);
+  assertAnthropicError(await r2.json(), 'WARDEN_METHOD_NOT_ALLOWED');
+});
+
+test('upstream unreachable: 502; upstream hangs: 504; upstream 5xx passes through', async () => {
+  const dead = await harness({ upstreamOverride: () => [{ name: 'dead', base_url: 'http://127.0.0.1:9', models: ['*'] }] });
+  const r1 = await post(`${dead.url}/v1/chat/completions`, chat, oa());
+  assert.equal(r1.status, 502);
+  assertOpenAIError(await r1.json(), 'WARDEN_UPSTREAM_UNAVAILABLE');
+
+  const hang = await startRawUpstream(() => { /* never answers */ });
+  open.push(hang);
+  const slow = await harness({ upstreamOverride: () => [{ name: 'hang', base_url: hang.url, models: ['*'], headers_timeout_ms: 300 }] });
+  const r2 = await post(`${slow.url}/v1/messages`, msgs, an());
+  assert.equal(r2.status, 504);
+  assertAnthropicError(await r2.json(), 'WARDEN_UPSTREAM_TIMEOUT');
+
+  const failing = await startRawUpstream((_req, res) => {
+    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '7' });
+    res.end(JSON.stringify({ error: { message: 'overloaded', type: 'server_error', code: null } }));
+  });
+  open.push(failing);
+  const f = await harness({ upstreamOverride: () => [{ name: 'failing', base_url: failing.url, models: ['*'] }] });
+  const r3 = await post(`${f.url}/v1/chat/completions`, chat, oa());
+  assert.equal(r3.status, 503);
+  assert.equal(r3.headers.get('retry-after'), '7');
+  assert.equal((await r3.json()).error.message, 'overloaded');
+  const events = await storedEvents(f, 1);
+  assert.equal(events[0].response.error_code, 'WARDEN_UPSTREAM_ERROR');
+  assert.equal(events[0].response.status, 503);
+});
+
+test('unknown fields reach the upstream untouched; credentials are swapped, never forwarded', async () => {
+  const cap = await startRawUpstream((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify(CHAT_COMPLETION)); });
+  open.push(cap);
+  const h = await harness({ upstreamOverride: () => [{ name: 'cap', base_url: cap.url, models: ['*'], api_key: 'sk-upstream-secret' }] });
+  const body = { ...chat, some_future_field: { nested: [1, 2, 3] }, metadata: { a: 'b' }, temperature: 0.3 };
+  const r = await post(`${h.url}/v1/chat/completions`, body, oa());
+  assert.equal(r.status, 200);
+  const seen = cap.requests[0];
+  assert.deepEqual(JSON.parse(seen.body), body);
+  assert.equal(seen.headers.authorization, 'Bearer sk-upstream-secret');
+  assert.ok(!JSON.stringify(seen.headers).includes(GOOD_KEY), "the customer's Warden key never goes upstream");
+});
+
+test('client disconnect mid-stream aborts the upstream request and is recorded as 499', async () => {
+  const slowStream = await startRawUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    let i = 0;
+    const t = setInterval(() => {
+      if (res.destroyed) return clearInterval(t);
+      res.write(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: `word${i++} ` }, finish_reason: null }] })}\n\n`);
+    }, 20);
+    res.on('close', () => clearInterval(t));
+  });
+  open.push(slowStream);
+  const h = await harness({ upstreamOverride: () => [{ name: 'slow', base_url: slowStream.url, models: ['*'] }] });
+  const ac = new AbortController();
+  const res = await post(`${h.url}/v1/chat/completions`, { ...chat, stream: true }, oa()).then((r) => r);
+  void ac;
+  const reader = res.body!.getReader();
+  await reader.read();
+  await reader.read();
+  await reader.cancel();
+  await Promise.race([slowStream.aborted, new Promise((_, rej) => setTimeout(() => rej(new Error('upstream not aborted')), 3000))]);
+  const events = await storedEvents(h, 1);
+  assert.equal(events[0].response.status, 499);
+  assert.equal(events[0].response.error_code, 'WARDEN_CLIENT_DISCONNECTED');
+  assert.ok(events[0].response.output_chars > 0, 'what was delivered before the disconnect is counted');
+});
+
+test('upstream drops the connection mid-stream: the client gets an in-band error event', async () => {
+  const dropper = await startRawUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write('event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"m","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":5,"output_tokens":1}}}\n\n');
+    setTimeout(() => res.socket?.destroy(), 50);
+  });
+  open.push(dropper);
+  const h = await harness({ upstreamOverride: () => [{ name: 'drop', base_url: dropper.url, models: ['*'] }] });
+  const r = await post(`${h.url}/v1/messages`, { ...msgs, stream: true }, an());
+  assert.equal(r.status, 200);
+  const text = await r.text();
+  assert.match(text, /event: error\ndata: \{"type":"error"/);
+  const events = await storedEvents(h, 1);
+  assert.ok(['WARDEN_UPSTREAM_UNAVAILABLE', 'WARDEN_UPSTREAM_ERROR'].includes(events[0].response.error_code!));
+});
+
+test('streams longer than the configured maximum are ended with an error event', async () => {
+  const endless = await startRawUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const t = setInterval(() => res.write('data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}\n\n'), 10);
+    res.on('close', () => clearInterval(t));
+  });
+  open.push(endless);
+  const h = await harness({ config: { server: { stream_max_duration_ms: 200 } }, upstreamOverride: () => [{ name: 'endless', base_url: endless.url, models: ['*'] }] });
+  const started = Date.now();
+  const r = await post(`${h.url}/v1/chat/completions`, { ...chat, stream: true }, oa());
+  const text = await r.text();
+  assert.ok(Date.now() - started < 3000);
+  assert.match(text, /WARDEN_STREAM_TOO_LONG/);
+  const events = await storedEvents(h, 1);
+  assert.equal(events[0].response.error_code, 'WARDEN_STREAM_TOO_LONG');
+});
+
+test('X-Forwarded-For is believed only from trusted proxies', async () => {
+  const untrusted = await harness();
+  await post(`${untrusted.url}/v1/chat/completions`, chat, { ...oa(), 'x-forwarded-for': '203.0.113.9' });
+  const e1 = (await storedEvents(untrusted, 1))[0];
+  assert.equal(e1.client.ip, '127.0.0.1');
+  const trusted = await harness({ config: { server: { trusted_proxies: ['127.0.0.1'] } } });
+  await post(`${trusted.url}/v1/chat/completions`, chat, { ...oa(), 'x-forwarded-for': '203.0.113.9' });
+  const e2 = (await storedEvents(trusted, 1))[0];
+  assert.equal(e2.client.ip, '203.0.113.9');
+});
+
+test('oversized headers are refused with 431', async () => {
+  const h = await harness({ config: { server: { header_limit_bytes: 2048 } } });
+  const { port } = new URL(h.url);
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: Number(port), path: '/v1/models', headers: { 'x-big': 'a'.repeat(8000) } }, (res) => { resolve(res.statusCode!); res.resume(); });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(status, 431);
+});
+
+test('health, readiness and Prometheus metrics', async () => {
+  const h = await harness();
+  assert.equal((await fetch(`${h.url}/healthz`)).status, 200);
+  assert.equal((await fetch(`${h.url}/readyz`)).status, 200);
+  await post(`${h.url}/v1/chat/completions`, chat, oa());
+  const m = await (await fetch(`${h.url}/metrics`)).text();
+  assert.match(m, /warden_requests_total\{flavour="openai.chat",status="200",code=""\} 1/);
+  assert.ok(!m.includes(GOOD_KEY));
+});

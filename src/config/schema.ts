@@ -10,6 +10,8 @@ import { detectConfigSchema } from '../detect/config.ts';
 import { ledgerConfigSchema } from '../ledger/config.ts';
 import { policyConfigSchema } from '../policy/config.ts';
 import { watermarkConfigSchema } from '../watermark/config.ts';
+import { identityConfigSchema } from '../identity/config.ts';
+import { adminConfigSchema } from '../admin/config.ts';
 
 const Flavour = z.enum(['openai', 'anthropic']);
 
@@ -65,12 +67,7 @@ export const configSchema = z.object({
     /** Streaming speed, tokens per second (0: as fast as possible). */
     tokens_per_second: z.number().min(0).default(400),
   }).prefault({}),
-  identity: z.object({
-    /** Key prefix shown to customers, e.g. wk_live. */
-    key_prefix: z.string().regex(/^[a-z0-9_]+$/).default('wk_live'),
-    /** Secret for keyed hashes of payment fingerprints; `env:NAME` reads the environment. */
-    fingerprint_secret: z.string().default('env:WARDEN_FINGERPRINT_SECRET'),
-  }).prefault({}),
+  identity: identityConfigSchema.prefault({}),
   events: z.object({
     /** What prompt text goes into events: full text (truncated), or none (lengths and hashes only). */
     record_prompts: z.enum(['full', 'none']).default('full'),
@@ -80,10 +77,7 @@ export const configSchema = z.object({
     batch_size: z.number().int().positive().default(500),
     flush_interval_ms: z.number().int().positive().default(200),
   }).prefault({}),
-  admin: z.object({
-    /** Admin API token; `env:NAME` reads the environment. Empty: admin API disabled. */
-    token: z.string().default('env:WARDEN_ADMIN_TOKEN'),
-  }).prefault({}),
+  admin: adminConfigSchema.prefault({}),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Log prompts? Off by default; never logs API keys. */

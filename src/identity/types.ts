@@ -52,9 +52,16 @@ export interface ApiKey {
   scopes: KeyScope[];
   created_at: string;
   expires_at: string | null;
+  /** When the key stops working. In the future while a rotated key is in its grace period. */
   revoked_at: string | null;
+  /** Written in batches, so it lags real use by up to `identity.last_used_flush_ms`. */
   last_used_at: string | null;
+  /** Id of the key that replaced this one when it was rotated. */
+  replaced_by?: string | null;
 }
+
+/** Where a key stands at a given moment (derived, not stored). */
+export type KeyStatus = 'active' | 'rotating' | 'revoked' | 'expired';
 
 /** A key as created: the only time its secret is returned. */
 export interface CreatedKey {
@@ -70,4 +77,32 @@ export interface AuthContext {
   /** Effective tier: the higher of account and org tier. */
   tier: VerificationTier;
   programme: Programme;
+}
+
+/** Who made a change and why; recorded with every tier, programme and status change. */
+export interface Actor {
+  /** Operator or system that made the change, e.g. `admin-api`, `cli:alice`, `detector`. */
+  by: string;
+  reason?: string | null;
+}
+
+/** One recorded change to an organisation, account or key. */
+export interface IdentityChange {
+  id: string;
+  at: string;
+  subject_type: 'org' | 'account' | 'key';
+  subject_id: string;
+  /** create, update, tier, programme, status, revoke, rotate. */
+  action: string;
+  field: string | null;
+  old_value: string | null;
+  new_value: string | null;
+  actor: string;
+  reason: string | null;
+}
+
+/** One page of a listing, newest first; pass `next_cursor` back as `cursor` for the next page. */
+export interface Page<T> {
+  data: T[];
+  next_cursor: string | null;
 }

@@ -1,0 +1,225 @@
+/**
+ * The authenticator on the request path: an in-memory LRU of lookup id -> key, account and org,
+ * so that a known key costs one SHA-256 and a map read (microseconds), not a database query.
+ *
+ * Freshness: entries live `ttlMs` (default 5 s), so a change made on another node applies within
+ * that time at worst; changes made through the same store (admin API, CLI in-process), and with
+ * PostgreSQL changes from any node via NOTIFY, drop the affected entries at once. Expiry and
+ * rotation grace periods are checked against the clock on every request, not when cached.
+ *
+ * `last_used_at` is collected in memory and written in one batch every `flushMs`.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { AuthContext, KeyScope } from './types.ts';
+import { parseSecret } from './keys.ts';
+import { assertUsable, authContextFor, invalidKeyError, requireScope, type IdentityChangeNotice, type IdentityStore } from './store.ts';
+
+export interface CachedAuthenticatorOptions {
+  /** How long a positive entry is trusted, ms. 0 disables caching. */
+  ttlMs?: number;
+  /** How long an unknown lookup id is remembered as unknown, ms. */
+  negativeTtlMs?: number;
+  /** Most entries kept (positive and negative together). */
+  maxEntries?: number;
+  /** Interval of the batched last_used_at write, ms. */
+  flushMs?: number;
+  now?: () => number;
+}
+
+interface Entry {
+  /** null: the lookup id is unknown (negative entry). */
+  auth: AuthContext | null;
+  hash: Buffer | null;
+  expiresAt: number;
+  revokedAtMs: number;
+  keyExpiresAtMs: number;
+}
+
+export interface AuthenticatorStats {
+  hits: number;
+  misses: number;
+  entries: number;
+  invalidations: number;
+}
+
+export class CachedAuthenticator {
+  private readonly ttlMs: number;
+  private readonly negativeTtlMs: number;
+  private readonly maxEntries: number;
+  private readonly now: () => number;
+  /** Map iteration order is insertion order: the first entry is the least recently used. */
+  private readonly entries = new Map<string, Entry>();
+  /** Secondary indexes so an account or org change drops exactly its keys. */
+  private readonly byAccount = new Map<string, Set<string>>();
+  private readonly byOrg = new Map<string, Set<string>>();
+  private readonly byKeyId = new Map<string, string>();
+  /** Concurrent misses for one lookup id share one store read. */
+  private readonly inflight = new Map<string, Promise<Entry>>();
+  /** Bumped by every invalidation, so a read that raced with one is not cached. */
+  private generation = 0;
+  private readonly lastUsed = new Map<string, number>();
+  private readonly flushTimer: NodeJS.Timeout | null;
+  private flushing: Promise<void> | null = null;
+  private readonly unsubscribe: () => void;
+  private readonly counters = { hits: 0, misses: 0, invalidations: 0 };
+
+  constructor(private readonly store: IdentityStore, opts: CachedAuthenticatorOptions = {}) {
+    this.ttlMs = opts.ttlMs ?? 5_000;
+    this.negativeTtlMs = opts.negativeTtlMs ?? 2_000;
+    this.maxEntries = opts.maxEntries ?? 100_000;
+    this.now = opts.now ?? Date.now;
+    this.unsubscribe = store.onChange((n) => this.onChange(n));
+    const flushMs = opts.flushMs ?? 15_000;
+    this.flushTimer = setInterval(() => { void this.flush(); }, flushMs);
+    this.flushTimer.unref();
+  }
+
+  /**
+   * Authenticate a presented secret, optionally requiring a scope. Throws WardenError with
+   * WARDEN_INVALID_API_KEY, WARDEN_REVOKED_API_KEY, WARDEN_EXPIRED_API_KEY,
+   * WARDEN_ACCOUNT_SUSPENDED or WARDEN_INSUFFICIENT_SCOPE.
+   */
+  async authenticate(secret: string, scope?: KeyScope): Promise<AuthContext> {
+    const parsed = parseSecret(secret);
+    if (!parsed) throw invalidKeyError();
+    const now = this.now();
+    let entry = this.entries.get(parsed.lookupId);
+    if (entry && entry.expiresAt > now) {
+      this.counters.hits++;
+      // Refresh recency: delete + set moves it to the end of the Map.
+      this.entries.delete(parsed.lookupId);
+      this.entries.set(parsed.lookupId, entry);
+    } else {
+      this.counters.misses++;
+      entry = await this.load(parsed.lookupId);
+    }
+    const presented = createHash('sha256').update(secret).digest();
+    if (!entry.auth || !entry.hash || !timingSafeEqual(presented, entry.hash)) throw invalidKeyError();
+    if (entry.revokedAtMs <= now || entry.keyExpiresAtMs <= now || entry.auth.account.status !== 'active') {
+      assertUsable(entry.auth.key, entry.auth.account, now);
+    }
+    if (scope) requireScope(entry.auth, scope);
+    this.lastUsed.set(entry.auth.key.id, now);
+    return entry.auth;
+  }
+
+  private load(lookupId: string): Promise<Entry> {
+    const pending = this.inflight.get(lookupId);
+    if (pending) return pending;
+    const generation = this.generation;
+    const p = this.store.lookupKey(lookupId).then((record) => {
+      const now = this.now();
+      const entry: Entry = record
+        ? {
+            auth: authContextFor(record),
+            hash: Buffer.from(record.hash, 'hex'),
+            expiresAt: now + this.ttlMs,
+            revokedAtMs: record.key.revoked_at ? Date.parse(record.key.revoked_at) : Infinity,
+            keyExpiresAtMs: record.key.expires_at ? Date.parse(record.key.expires_at) : Infinity,
+          }
+        : { auth: null, hash: null, expiresAt: now + this.negativeTtlMs, revokedAtMs: Infinity, keyExpiresAtMs: Infinity };
+      const ttl = record ? this.ttlMs : this.negativeTtlMs;
+      // An invalidation during the read may mean the row we got is already stale: use it once, do not keep it.
+      if (ttl > 0 && generation === this.generation) this.put(lookupId, entry);
+      return entry;
+    }).finally(() => { this.inflight.delete(lookupId); });
+    this.inflight.set(lookupId, p);
+    return p;
+  }
+
+  private put(lookupId: string, entry: Entry): void {
+    this.remove(lookupId);
+    while (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next().value as string;
+      this.remove(oldest);
+    }
+    this.entries.set(lookupId, entry);
+    if (entry.auth) {
+      const { key, account, org } = entry.auth;
+      this.byKeyId.set(key.id, lookupId);
+      index(this.byAccount, account.id, lookupId);
+      if (org) index(this.byOrg, org.id, lookupId);
+    }
+  }
+
+  private remove(lookupId: string): void {
+    const e = this.entries.get(lookupId);
+    if (!e) return;
+    this.entries.delete(lookupId);
+    if (e.auth) {
+      const { key, account, org } = e.auth;
+      this.byKeyId.delete(key.id);
+      unindex(this.byAccount, account.id, lookupId);
+      if (org) unindex(this.byOrg, org.id, lookupId);
+    }
+  }
+
+  private onChange(n: IdentityChangeNotice): void {
+    this.generation++;
+    this.counters.invalidations++;
+    switch (n.type) {
+      case 'key': {
+        this.remove(n.lookup_id);
+        const l = this.byKeyId.get(n.id);
+        if (l) this.remove(l);
+        break;
+      }
+      case 'account':
+        for (const l of [...(this.byAccount.get(n.id) ?? [])]) this.remove(l);
+        break;
+      case 'org':
+        for (const l of [...(this.byOrg.get(n.id) ?? [])]) this.remove(l);
+        break;
+      case 'all':
+        this.clear();
+        break;
+    }
+  }
+
+  /** Drop every cached entry. */
+  clear(): void {
+    this.generation++;
+    this.entries.clear();
+    this.byAccount.clear();
+    this.byOrg.clear();
+    this.byKeyId.clear();
+  }
+
+  /** Write collected last-use times now (also runs on a timer and on close). */
+  async flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    if (this.lastUsed.size === 0) return;
+    const batch = new Map(this.lastUsed);
+    this.lastUsed.clear();
+    this.flushing = this.store.touchKeys(batch).catch(() => {
+      // Keep the newest time for the next attempt; last use is advisory, never worth failing requests.
+      for (const [id, t] of batch) if ((this.lastUsed.get(id) ?? 0) < t) this.lastUsed.set(id, t);
+    }).finally(() => { this.flushing = null; });
+    return this.flushing;
+  }
+
+  stats(): AuthenticatorStats {
+    return { ...this.counters, entries: this.entries.size };
+  }
+
+  /** Stop the timer, flush last-use times and stop listening for changes. */
+  async close(): Promise<void> {
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    this.unsubscribe();
+    await this.flush();
+    await this.flush(); // uses recorded while an earlier flush was in flight
+  }
+}
+
+function index(m: Map<string, Set<string>>, id: string, lookupId: string): void {
+  let s = m.get(id);
+  if (!s) { s = new Set(); m.set(id, s); }
+  s.add(lookupId);
+}
+
+function unindex(m: Map<string, Set<string>>, id: string, lookupId: string): void {
+  const s = m.get(id);
+  if (!s) return;
+  s.delete(lookupId);
+  if (s.size === 0) m.delete(id);
+}

@@ -1,0 +1,23 @@
+import { z } from 'zod';
+
+/** Configuration of the identity capability (section `identity:` of warden.yaml). */
+export const identityConfigSchema = z.object({
+  /** Key prefix shown to customers, e.g. wk_live. Keys minted under an older prefix keep working. */
+  key_prefix: z.string().regex(/^[a-z0-9]+(_[a-z0-9]+)*$/, 'lowercase letters and digits, groups separated by single underscores').default('wk_live'),
+  /** Secret for keyed hashes of payment fingerprints; `env:NAME` reads the environment. */
+  fingerprint_secret: z.string().default('env:WARDEN_FINGERPRINT_SECRET'),
+  /** In-memory cache of authenticated keys on each gateway node. */
+  auth_cache: z.object({
+    /** How long a node trusts a cached key/account before re-reading the store, ms. Bounds how
+     * long a revoke or suspend made on another node can take to apply here (PostgreSQL nodes
+     * are also told at once through LISTEN/NOTIFY). */
+    ttl_ms: z.number().int().min(0).default(5_000),
+    /** How long an unknown key id is remembered as unknown, ms (spares the store from repeated bad keys). */
+    negative_ttl_ms: z.number().int().min(0).default(2_000),
+    /** Most keys cached per node (least recently used are dropped first). */
+    max_entries: z.number().int().positive().default(100_000),
+  }).prefault({}),
+  /** `last_used_at` of keys is written in batches at this interval, ms (never one write per request). */
+  last_used_flush_ms: z.number().int().positive().default(15_000),
+});
+export type IdentityConfig = z.infer<typeof identityConfigSchema>;

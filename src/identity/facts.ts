@@ -1,0 +1,57 @@
+/**
+ * Signup facts, normalised so that the detector can compare them across accounts: email domain
+ * lower-cased and IDNA-encoded, IPs canonical, countries upper-case ISO 3166-1 alpha-2, and payment
+ * instruments reduced to a keyed hash (HMAC-SHA256) so that equal instruments link accounts
+ * without Warden ever holding card data.
+ */
+import { createHmac } from 'node:crypto';
+import { isIP } from 'node:net';
+
+/** Domain part of an email address, lower-cased and punycode-encoded; null if not an address. */
+export function emailDomain(email: string | null | undefined): string | null {
+  if (!email) return null;
+  const at = email.lastIndexOf('@');
+  if (at <= 0 || at === email.length - 1) return null;
+  let domain = email.slice(at + 1).trim().toLowerCase().replace(/\.$/, '');
+  try {
+    domain = new URL(`http://${domain}`).hostname;
+  } catch {
+    return null;
+  }
+  return domain || null;
+}
+
+/** Canonical text form of an IP address (IPv4-mapped IPv6 becomes IPv4); null if not an IP. */
+export function normaliseIp(ip: string | null | undefined): string | null {
+  if (!ip) return null;
+  let s = ip.trim();
+  if (s.startsWith('[') && s.endsWith(']')) s = s.slice(1, -1);
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(s);
+  if (mapped) s = mapped[1];
+  const family = isIP(s);
+  if (family === 4) return s;
+  if (family === 6) {
+    // URL parsing yields the RFC 5952 canonical form (lower case, zero runs compressed).
+    try { return new URL(`http://[${s}]`).hostname.slice(1, -1); } catch { return null; }
+  }
+  return null;
+}
+
+/** ISO 3166-1 alpha-2 country code, upper-cased; null if not two letters. */
+export function normaliseCountry(country: string | null | undefined): string | null {
+  if (!country) return null;
+  const c = country.trim().toUpperCase();
+  return /^[A-Z]{2}$/.test(c) ? c : null;
+}
+
+/**
+ * Keyed fingerprint of a payment instrument: HMAC-SHA256(secret, normalised instrument), hex.
+ * Pass the payment processor's own instrument fingerprint (e.g. a card fingerprint token) rather
+ * than a card number where you can; either way only the HMAC is kept. Whitespace and dashes are
+ * removed and letters lower-cased first, so `4242 4242` and `4242-4242` give the same fingerprint.
+ */
+export function paymentFingerprint(instrument: string, secret: string): string {
+  if (!secret) throw new Error('payment fingerprint secret is empty');
+  const normalised = instrument.replace(/[\s-]+/g, '').toLowerCase();
+  return createHmac('sha256', secret).update(normalised).digest('hex');
+}

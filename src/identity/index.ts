@@ -1,0 +1,15 @@
+// identity: organisations, accounts, API keys (hashed, scoped, expiring, rotatable), verification tiers, programmes, signup facts, and the cached authenticator on the request path.
+export * from './types.ts';
+export { identityConfigSchema, type IdentityConfig } from './config.ts';
+export {
+  type IdentityStore, type IdentityStoreOptions, type IdentityChangeNotice, type KeyRecord, type RotatedKey,
+  BaseIdentityStore, higherTier, tierAtLeast, keyStatus, hasScope, requireScope, authContextFor, eventAccountFacts, assertUsable,
+} from './store.ts';
+export { SqliteIdentityStore } from './sqlite.ts';
+export { PostgresIdentityStore, type PostgresIdentityStoreOptions } from './postgres.ts';
+export { CachedAuthenticator, type CachedAuthenticatorOptions, type AuthenticatorStats } from './cache.ts';
+export { openIdentityStore, createAuthenticator, type OpenIdentityStoreOptions } from './open.ts';
+export { mintSecret, parseSecret, hashSecret, secretMatches, constantTimeEqual, randomBase62 } from './keys.ts';
+export { emailDomain, normaliseIp, normaliseCountry, paymentFingerprint } from './facts.ts';
+export { apiKeyFromHeaders } from './headers.ts';
+export * as identitySchemas from './schemas.ts';

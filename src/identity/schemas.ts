@@ -1,0 +1,145 @@
+/**
+ * Zod schemas for identity objects and the inputs that create or change them. The stores validate
+ * their inputs with these, and the admin API uses the same schemas for request validation and
+ * for its OpenAPI document, so the three can never disagree.
+ */
+import { z } from 'zod';
+import { isIP } from 'node:net';
+import { VerificationTier, Programme } from '../events/index.ts';
+
+export { VerificationTier, Programme };
+export const KeyScope = z.enum(['inference', 'models:read']);
+export const AccountStatus = z.enum(['active', 'suspended']);
+export const KeyStatus = z.enum(['active', 'rotating', 'revoked', 'expired']);
+
+const isoDateTime = z.iso.datetime({ offset: true });
+const optionalText = (max: number) => z.string().trim().min(1).max(max).nullable().optional();
+
+export const CreateOrgInput = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  tier: VerificationTier.default('unverified'),
+  programme: Programme.default('none'),
+});
+export type CreateOrgInput = z.input<typeof CreateOrgInput>;
+
+export const UpdateOrgInput = z.strictObject({
+  name: z.string().trim().min(1).max(200).optional(),
+  programme: Programme.optional(),
+});
+export type UpdateOrgInput = z.input<typeof UpdateOrgInput>;
+
+export const CreateAccountInput = z.strictObject({
+  org_id: z.string().min(1).nullable().optional(),
+  name: optionalText(200),
+  tier: VerificationTier.default('unverified'),
+  programme: Programme.default('none'),
+  email: z.email().max(320).nullable().optional(),
+  signup_ip: z.string().refine((s) => isIP(s.replace(/^\[|\]$/g, '')) !== 0, 'not an IP address').nullable().optional(),
+  claimed_country: z.string().regex(/^[A-Za-z]{2}$/, 'ISO 3166-1 alpha-2 country code').nullable().optional(),
+  /** Payment instrument (ideally the processor's instrument fingerprint). Only its HMAC is stored. */
+  payment_instrument: z.string().min(1).max(512).nullable().optional(),
+  /** An already keyed fingerprint (64 hex chars), e.g. when importing accounts. */
+  payment_fp: z.string().regex(/^[0-9a-f]{64}$/, '64 lower-case hex characters (HMAC-SHA256)').nullable().optional(),
+  user_agent: z.string().max(1024).nullable().optional(),
+  /** Signup time when importing existing accounts; defaults to now. */
+  created_at: isoDateTime.optional(),
+}).refine((v) => !(v.payment_instrument && v.payment_fp), { message: 'give payment_instrument or payment_fp, not both', path: ['payment_fp'] });
+export type CreateAccountInput = z.input<typeof CreateAccountInput>;
+
+export const UpdateAccountInput = z.strictObject({
+  name: optionalText(200),
+  org_id: z.string().min(1).nullable().optional(),
+  programme: Programme.optional(),
+});
+export type UpdateAccountInput = z.input<typeof UpdateAccountInput>;
+
+export const CreateKeyInput = z.strictObject({
+  name: optionalText(200),
+  scopes: z.array(KeyScope).min(1).default(['inference']).transform((s) => [...new Set(s)].sort()),
+  expires_at: isoDateTime.nullable().optional(),
+  /** Alternative to expires_at: lifetime in seconds from now. */
+  expires_in_s: z.number().int().positive().max(10 * 365 * 86400).optional(),
+}).refine((v) => !(v.expires_at && v.expires_in_s), { message: 'give expires_at or expires_in_s, not both', path: ['expires_in_s'] });
+export type CreateKeyInput = z.input<typeof CreateKeyInput>;
+
+export const RotateKeyInput = z.strictObject({
+  /** How long the old key keeps working after rotation, seconds (0: revoked at once). */
+  grace_seconds: z.number().int().min(0).max(30 * 86400).default(0),
+});
+export type RotateKeyInput = z.input<typeof RotateKeyInput>;
+
+export const ActorInput = z.strictObject({
+  by: z.string().trim().min(1).max(200),
+  reason: z.string().trim().min(1).max(2000).nullable().optional(),
+});
+
+const listBase = {
+  cursor: z.string().min(1).max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+};
+export const ListOrgsQuery = z.strictObject({ ...listBase, tier: VerificationTier.optional(), programme: Programme.optional() });
+export type ListOrgsQuery = z.input<typeof ListOrgsQuery>;
+export const ListAccountsQuery = z.strictObject({
+  ...listBase,
+  org_id: z.string().min(1).optional(),
+  status: AccountStatus.optional(),
+  tier: VerificationTier.optional(),
+  programme: Programme.optional(),
+  email_domain: z.string().min(1).optional(),
+  signup_ip: z.string().min(1).optional(),
+  payment_fp: z.string().min(1).optional(),
+});
+export type ListAccountsQuery = z.input<typeof ListAccountsQuery>;
+export const ListKeysQuery = z.strictObject({
+  ...listBase,
+  account_id: z.string().min(1).optional(),
+  /** Include revoked keys (and rotated keys whose grace period is over). */
+  include_revoked: z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean()).default(false),
+});
+export type ListKeysQuery = z.input<typeof ListKeysQuery>;
+export const ListChangesQuery = z.strictObject({ ...listBase, subject_id: z.string().min(1).optional() });
+export type ListChangesQuery = z.input<typeof ListChangesQuery>;
+
+// Output objects (also the OpenAPI components).
+export const OrganisationSchema = z.object({
+  id: z.string(), name: z.string(), tier: VerificationTier, programme: Programme, created_at: z.string(),
+});
+export const AccountSchema = z.object({
+  id: z.string(),
+  org_id: z.string().nullable(),
+  name: z.string().nullable(),
+  tier: VerificationTier,
+  programme: Programme,
+  status: AccountStatus,
+  created_at: z.string(),
+  email: z.string().nullable(),
+  email_domain: z.string().nullable(),
+  signup_ip: z.string().nullable(),
+  claimed_country: z.string().nullable(),
+  payment_fp: z.string().nullable(),
+  user_agent: z.string().nullable().optional(),
+});
+export const ApiKeySchema = z.object({
+  id: z.string(),
+  account_id: z.string(),
+  prefix: z.string(),
+  name: z.string().nullable(),
+  scopes: z.array(KeyScope),
+  created_at: z.string(),
+  expires_at: z.string().nullable(),
+  revoked_at: z.string().nullable(),
+  last_used_at: z.string().nullable(),
+  replaced_by: z.string().nullable().optional(),
+});
+export const IdentityChangeSchema = z.object({
+  id: z.string(),
+  at: z.string(),
+  subject_type: z.enum(['org', 'account', 'key']),
+  subject_id: z.string(),
+  action: z.string(),
+  field: z.string().nullable(),
+  old_value: z.string().nullable(),
+  new_value: z.string().nullable(),
+  actor: z.string(),
+  reason: z.string().nullable(),
+});

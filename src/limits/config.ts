@@ -1,5 +1,228 @@
+/**
+ * Configuration of the limits capability (section `limits:` of warden.yaml). Every key has a
+ * default; docs/limits.md explains each one. Limit values: a number is a cap, `null` is
+ * "unlimited", and 0 refuses everything on that meter.
+ */
 import { z } from 'zod';
 
-/** Configuration of the limits capability (section `limits:` of warden.yaml). Placeholder: to be filled in. */
-export const limitsConfigSchema = z.object({ enabled: z.boolean().default(false) }).passthrough();
+/** Scopes a request is limited on, from the narrowest to the widest. */
+export const LIMIT_SCOPES = ['key', 'account', 'org', 'ip', 'subnet', 'asn', 'cluster'] as const;
+export type LimitScope = (typeof LIMIT_SCOPES)[number];
+
+/** What one scope may consume. `undefined` (in partial specs) inherits; `null` is unlimited. */
+export interface LimitSpec {
+  /** Requests per minute (GCRA emission rate). */
+  rpm: number | null;
+  /** Requests that may arrive at once above the steady rate; null: rpm/6 (ten seconds' worth), at least 1. */
+  burst: number | null;
+  /** Tokens (input + output) per minute, rolling. */
+  tpm: number | null;
+  /** Tokens (input + output) per day, rolling. */
+  tpd: number | null;
+  /** Input tokens per minute (Anthropic-style separate input limit). */
+  input_tpm: number | null;
+  /** Output tokens per minute (Anthropic-style separate output limit). */
+  output_tpm: number | null;
+  /** Requests in flight at once. */
+  concurrency: number | null;
+  /** Spend per UTC calendar day, USD, priced with `prices`. */
+  daily_budget_usd: number | null;
+  /** Spend per UTC calendar month, USD. */
+  monthly_budget_usd: number | null;
+}
+export type PartialLimitSpec = Partial<LimitSpec>;
+
+export const LIMIT_FIELDS = ['rpm', 'burst', 'tpm', 'tpd', 'input_tpm', 'output_tpm', 'concurrency', 'daily_budget_usd', 'monthly_budget_usd'] as const satisfies readonly (keyof LimitSpec)[];
+
+const cap = z.number().min(0).nullable();
+
+/** A partial spec, as written in overrides and programme adjustments (strict: typos are errors). */
+export const partialLimitSpecSchema = z.object({
+  rpm: cap.optional(),
+  burst: z.number().min(1).nullable().optional(),
+  tpm: cap.optional(),
+  tpd: cap.optional(),
+  input_tpm: cap.optional(),
+  output_tpm: cap.optional(),
+  concurrency: cap.optional(),
+  daily_budget_usd: cap.optional(),
+  monthly_budget_usd: cap.optional(),
+}).strict();
+
+const NONE: LimitSpec = {
+  rpm: null, burst: null, tpm: null, tpd: null, input_tpm: null, output_tpm: null,
+  concurrency: null, daily_budget_usd: null, monthly_budget_usd: null,
+};
+
+/** A full spec whose every field defaults to the given value. */
+function specSchema(d: PartialLimitSpec) {
+  const v = { ...NONE, ...d };
+  return z.object({
+    rpm: cap.default(v.rpm),
+    burst: z.number().min(1).nullable().default(v.burst),
+    tpm: cap.default(v.tpm),
+    tpd: cap.default(v.tpd),
+    input_tpm: cap.default(v.input_tpm),
+    output_tpm: cap.default(v.output_tpm),
+    concurrency: cap.default(v.concurrency),
+    daily_budget_usd: cap.default(v.daily_budget_usd),
+    monthly_budget_usd: cap.default(v.monthly_budget_usd),
+  }).strict().prefault({});
+}
+
+/**
+ * Built-in defaults per verification tier. Keys inherit nothing by default (the account limit
+ * binds); orgs get a pooled cap so many accounts in one org cannot multiply the account limit
+ * without bound.
+ */
+export const DEFAULT_TIER_LIMITS = {
+  unverified: {
+    key: {},
+    account: { rpm: 20, burst: 5, tpm: 20_000, tpd: 200_000, concurrency: 2 },
+    org: { rpm: 60, burst: 15, tpm: 60_000, tpd: 600_000, concurrency: 6 },
+  },
+  email_verified: {
+    key: {},
+    account: { rpm: 60, burst: 15, tpm: 80_000, tpd: 2_000_000, concurrency: 5 },
+    org: { rpm: 300, burst: 60, tpm: 400_000, tpd: 10_000_000, concurrency: 25 },
+  },
+  identity_verified: {
+    key: {},
+    account: { rpm: 500, burst: 100, tpm: 800_000, tpd: 40_000_000, concurrency: 50 },
+    org: { rpm: 2_000, burst: 400, tpm: 4_000_000, tpd: 200_000_000, concurrency: 200 },
+  },
+  enterprise: {
+    key: {},
+    account: { rpm: 5_000, burst: 1_000, tpm: 8_000_000, tpd: null, concurrency: 500 },
+    org: { rpm: 20_000, burst: 4_000, tpm: 40_000_000, tpd: null, concurrency: 2_000 },
+  },
+} as const satisfies Record<string, Record<'key' | 'account' | 'org', PartialLimitSpec>>;
+
+function tierSchema(d: { key: PartialLimitSpec; account: PartialLimitSpec; org: PartialLimitSpec }) {
+  return z.object({ key: specSchema(d.key), account: specSchema(d.account), org: specSchema(d.org) }).strict().prefault({});
+}
+
+/**
+ * A programme scales its tier's key/account/org limits by `multiplier` (budgets excluded), then
+ * applies its own partial specs. Education defaults to half: signup bursts through education
+ * programmes are a known distillation channel.
+ */
+function programmeSchema(multiplier: number) {
+  return z.object({
+    multiplier: z.number().min(0).default(multiplier),
+    key: partialLimitSpecSchema.default({}),
+    account: partialLimitSpecSchema.default({}),
+    org: partialLimitSpecSchema.default({}),
+  }).strict().prefault({});
+}
+
+/** One override: limits for a scope's subject (exact id, IP/CIDR, ASN, or `*` for all), optionally for one model pattern. */
+export const limitOverrideInputSchema = z.object({
+  scope: z.enum(LIMIT_SCOPES),
+  /** Key/account/org/cluster id, IP or CIDR (ip and subnet scopes), ASN number, or `*` for every subject. */
+  subject: z.string().min(1).max(200),
+  /**
+   * Model name or prefix ending in `*`. With a model, the limits form separate meters counted
+   * only for requests to matching models (in addition to the scope's general limits).
+   */
+  model: z.string().min(1).max(200).nullable().default(null),
+  limits: partialLimitSpecSchema,
+  note: z.string().max(1000).nullable().default(null),
+  /** ISO time after which the override no longer applies. */
+  expires_at: z.string().datetime({ offset: true }).nullable().default(null),
+}).strict();
+export type LimitOverrideInput = z.infer<typeof limitOverrideInputSchema>;
+
+const priceSchema = z.object({
+  /** Model name or prefix ending in `*`. */
+  model: z.string().min(1),
+  /** USD per million input tokens. */
+  input_per_mtok: z.number().min(0),
+  /** USD per million output tokens. */
+  output_per_mtok: z.number().min(0),
+}).strict();
+
+export const limitsConfigSchema = z.object({
+  enabled: z.boolean().default(true),
+  /** `memory`: counters in this process (one node). `redis`: shared by every node. */
+  backend: z.enum(['memory', 'redis']).default('memory'),
+  redis: z.object({
+    /** Redis URL; null: the top-level `redis.url`. */
+    url: z.string().nullable().default(null),
+    key_prefix: z.string().default('warden:limits:'),
+    /** A decision slower than this counts as a backend failure (ms). */
+    command_timeout_ms: z.number().int().positive().default(100),
+    connect_timeout_ms: z.number().int().positive().default(1000),
+  }).strict().prefault({}),
+  /**
+   * When the shared backend is unreachable: `open` admits (noting it on the event), `closed`
+   * refuses with 503, `local` decides on this node's own counters until the backend is back.
+   */
+  on_backend_failure: z.enum(['open', 'closed', 'local']).default('local'),
+  breaker: z.object({
+    /** Consecutive backend failures that open the circuit. */
+    failure_threshold: z.number().int().positive().default(3),
+    /** Time the circuit stays open before one probe request is let through (ms). */
+    open_ms: z.number().int().positive().default(1000),
+  }).strict().prefault({}),
+  concurrency: z.object({
+    /** A lease not renewed for this long is dropped, so a crashed node does not hold slots (ms). */
+    lease_ms: z.number().int().min(1000).default(30_000),
+    /** Retry-After sent with a concurrency refusal (s): when a slot frees is unknown. */
+    retry_after_s: z.number().int().positive().default(1),
+  }).strict().prefault({}),
+  estimate: z.object({
+    /** Characters per token when estimating input tokens before the request is sent. */
+    chars_per_token: z.number().positive().default(4),
+    /** Output tokens reserved when the request names no max_tokens. */
+    default_max_tokens: z.number().int().positive().default(4096),
+  }).strict().prefault({}),
+  tiers: z.object({
+    unverified: tierSchema(DEFAULT_TIER_LIMITS.unverified),
+    email_verified: tierSchema(DEFAULT_TIER_LIMITS.email_verified),
+    identity_verified: tierSchema(DEFAULT_TIER_LIMITS.identity_verified),
+    enterprise: tierSchema(DEFAULT_TIER_LIMITS.enterprise),
+  }).strict().prefault({}),
+  programmes: z.object({
+    none: programmeSchema(1),
+    education: programmeSchema(0.5),
+    research: programmeSchema(1),
+    startup: programmeSchema(1),
+  }).strict().prefault({}),
+  /**
+   * Network scopes. Generous by default: enterprises put many keys behind one NAT. Narrow them
+   * per network with overrides (`scope: ip`, `subject: 203.0.113.0/24`).
+   */
+  network: z.object({
+    ip: specSchema({ rpm: 3_000, burst: 600, concurrency: 300 }),
+    subnet: specSchema({ rpm: 6_000, burst: 1_200, concurrency: 600 }),
+    asn: specSchema({}),
+    ipv4_subnet_prefix: z.number().int().min(8).max(32).default(24),
+    ipv6_subnet_prefix: z.number().int().min(16).max(128).default(64),
+  }).strict().prefault({}),
+  /** Linked-account clusters named by the detector: the accounts share one budget. */
+  cluster: specSchema({ rpm: 1_000, burst: 200, tpm: 2_000_000, tpd: 50_000_000, concurrency: 200 }),
+  /** Verdict-driven throttling: limits are multiplied by the factor of the account's verdict level. */
+  throttle: z.object({
+    multipliers: z.object({
+      throttle: z.number().min(0).max(1).default(0.25),
+      shape: z.number().min(0).max(1).default(0.25),
+      verify: z.number().min(0).max(1).default(0.1),
+      suspend: z.number().min(0).max(1).default(0),
+    }).strict().prefault({}),
+    /** Scopes the multiplier applies to. */
+    scopes: z.array(z.enum(LIMIT_SCOPES)).default(['key', 'account', 'cluster']),
+  }).strict().prefault({}),
+  /** Model prices for budgets (first match wins). */
+  prices: z.array(priceSchema).default([]),
+  /** Price assumed for models not listed in `prices`. */
+  default_price: z.object({
+    input_per_mtok: z.number().min(0).default(3),
+    output_per_mtok: z.number().min(0).default(15),
+  }).strict().prefault({}),
+  /** Static overrides; the admin API adds runtime ones on top. */
+  overrides: z.array(limitOverrideInputSchema).default([]),
+  /** How often runtime overrides are reloaded from the store, so every node sees admin changes (ms). */
+  overrides_refresh_ms: z.number().int().positive().default(5000),
+}).strict();
 export type LimitsConfig = z.infer<typeof limitsConfigSchema>;

@@ -1,0 +1,197 @@
+/**
+ * Lua scripts for the Redis backend. Same semantics as MemoryBackend (see meters.ts). Time comes
+ * from Redis `TIME` inside the script, so nodes with skewed clocks agree; ARGV[1] may override it
+ * (tests and replays). Numbers are integers in doubles (exact below 2^53) and are written with
+ * `%.0f` so no precision is lost on the way through Redis strings.
+ */
+
+const PRELUDE = `
+local function now_us()
+  if ARGV[1] ~= '' then return tonumber(ARGV[1]) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local function fmt(n) return string.format('%.0f', n) end
+-- Expiry in ms for state that stops mattering in 'us' µs. Under a time override the script's
+-- clock is not Redis's, so keys are kept at least an hour instead.
+local function px(us)
+  local ms = math.floor(us / 1000) + 2
+  if ARGV[1] ~= '' and ms < 3600000 then ms = 3600000 end
+  return string.format('%.0f', ms)
+end
+local floor = math.floor
+local DAY = 86400000000
+-- Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian, UTC).
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local mp = (m > 2) and (m - 3) or (m + 9)
+  local doy = floor((153 * mp + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+local function window(now, kind)
+  local day = floor(now / DAY)
+  if kind == 'd' then return day, (day + 1) * DAY end
+  local z = day + 719468
+  local era = floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
+  local mp = floor((5 * doy + 2) / 153)
+  local m = (mp < 10) and (mp + 3) or (mp - 9)
+  if m <= 2 then y = y + 1 end
+  local ny, nm = y, m + 1
+  if nm > 12 then ny, nm = y + 1, 1 end
+  return y * 12 + (m - 1), days_from_civil(ny, nm, 1) * DAY
+end
+`;
+
+/**
+ * KEYS: one per meter. ARGV: now override ('' = TIME), lease id, lease TTL µs, then four slots
+ * per meter: 'g' interval tolerance cost | 'c' limit - - | 'b' d|m limit cost.
+ * Returns: allowed (1/0), now, then per meter: ok, remaining, reset µs, retry µs.
+ */
+export const DECIDE_LUA = `${PRELUDE}
+local now = now_us()
+local lease = ARGV[2]
+local ttl = tonumber(ARGV[3])
+local n = #KEYS
+local out = {0, now}
+local allowed = true
+local writes = {}
+for k = 1, n do
+  local base = 3 + (k - 1) * 4
+  local typ = ARGV[base + 1]
+  local key = KEYS[k]
+  local ok, remaining, reset, retry = 0, 0, 0, 0
+  if typ == 'g' then
+    local interval = tonumber(ARGV[base + 2])
+    local tol = tonumber(ARGV[base + 3])
+    local cost = tonumber(ARGV[base + 4])
+    local tat = tonumber(redis.call('GET', key) or '0')
+    if tat < now then tat = now end
+    if interval < 0 then
+      retry = -1
+    else
+      local new_tat = tat + cost * interval
+      local allow_at = new_tat - tol
+      if allow_at <= now then
+        ok = 1
+        remaining = floor((tol - (new_tat - now)) / interval)
+        reset = new_tat - now
+        writes[#writes + 1] = {'g', key, new_tat}
+      else
+        remaining = floor((tol - (tat - now)) / interval)
+        if remaining < 0 then remaining = 0 end
+        reset = tat - now
+        if cost * interval > tol then retry = -1 else retry = allow_at - now end
+      end
+    end
+  elseif typ == 'c' then
+    local limit = tonumber(ARGV[base + 2])
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(now))
+    local count = redis.call('ZCARD', key)
+    if count < limit then
+      ok = 1
+      remaining = limit - count - 1
+      writes[#writes + 1] = {'c', key}
+    else
+      if limit <= 0 then retry = -1 else retry = -2 end
+    end
+  else
+    local wid, wend = window(now, ARGV[base + 2])
+    local limit = tonumber(ARGV[base + 3])
+    local cost = tonumber(ARGV[base + 4])
+    local st = redis.call('HMGET', key, 'w', 'u')
+    local used = 0
+    if st[1] and tonumber(st[1]) == wid then used = tonumber(st[2]) end
+    reset = wend - now
+    if used + cost <= limit then
+      ok = 1
+      remaining = limit - used - cost
+      writes[#writes + 1] = {'b', key, wid, used + cost, wend}
+    else
+      remaining = limit - used
+      if remaining < 0 then remaining = 0 end
+      if cost > limit then retry = -1 else retry = wend - now end
+    end
+  end
+  if ok == 0 then allowed = false end
+  out[#out + 1] = ok
+  out[#out + 1] = remaining
+  out[#out + 1] = reset
+  out[#out + 1] = retry
+end
+if allowed then
+  out[1] = 1
+  for i = 1, #writes do
+    local w = writes[i]
+    if w[1] == 'g' then
+      redis.call('SET', w[2], fmt(w[3]), 'PX', px(w[3] - now))
+    elseif w[1] == 'c' then
+      redis.call('ZADD', w[2], fmt(now + ttl), lease)
+      redis.call('PEXPIRE', w[2], px(ttl + 1000000))
+    else
+      redis.call('HSET', w[2], 'w', fmt(w[3]), 'u', fmt(w[4]))
+      redis.call('PEXPIRE', w[2], px(w[5] - now + 60000000))
+    end
+  end
+end
+return out
+`;
+
+/**
+ * KEYS: one per meter to settle. ARGV: now override, lease id, then three slots per meter:
+ * 'g' interval delta | 'c' - - | 'b' window-id delta. Returns now.
+ */
+export const SETTLE_LUA = `${PRELUDE}
+local now = now_us()
+local lease = ARGV[2]
+for k = 1, #KEYS do
+  local base = 2 + (k - 1) * 3
+  local typ = ARGV[base + 1]
+  local key = KEYS[k]
+  if typ == 'g' then
+    local interval = tonumber(ARGV[base + 2])
+    local delta = tonumber(ARGV[base + 3])
+    if delta ~= 0 and interval > 0 then
+      local tat = tonumber(redis.call('GET', key) or '0')
+      if tat < now then tat = now end
+      local nxt = tat + delta * interval
+      if nxt <= now then redis.call('DEL', key)
+      else redis.call('SET', key, fmt(nxt), 'PX', px(nxt - now)) end
+    end
+  elseif typ == 'c' then
+    redis.call('ZREM', key, lease)
+  else
+    local wid = tonumber(ARGV[base + 2])
+    local delta = tonumber(ARGV[base + 3])
+    if delta ~= 0 then
+      local st = redis.call('HMGET', key, 'w', 'u')
+      if st[1] and tonumber(st[1]) == wid then
+        local u = tonumber(st[2]) + delta
+        if u < 0 then u = 0 end
+        redis.call('HSET', key, 'u', fmt(u))
+      end
+    end
+  end
+end
+return now
+`;
+
+/** KEYS: concurrency sets. ARGV: now override, lease TTL µs, then one lease id per key. */
+export const RENEW_LUA = `${PRELUDE}
+local now = now_us()
+local ttl = tonumber(ARGV[2])
+for k = 1, #KEYS do
+  -- An expired lease is gone for good: purge first so it is not revived.
+  redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', fmt(now))
+  if redis.call('ZADD', KEYS[k], 'XX', 'CH', fmt(now + ttl), ARGV[2 + k]) == 1 then
+    redis.call('PEXPIRE', KEYS[k], px(ttl + 1000000))
+  end
+end
+return now
+`;

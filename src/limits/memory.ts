@@ -1,0 +1,135 @@
+/**
+ * In-process counters for one node: the same semantics as the Redis scripts (see meters.ts),
+ * synchronous, with an injectable clock so tests can drive time.
+ */
+import { budgetWindow, RETRY_NEVER, RETRY_UNKNOWN, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
+
+/** Microseconds since epoch from the wall clock (ms precision is enough for one node, made monotonic). */
+export function wallClockUs(): () => number {
+  let last = 0;
+  return () => {
+    const now = Math.round((performance.timeOrigin + performance.now()) * 1000);
+    last = now > last ? now : last;
+    return last;
+  };
+}
+
+interface BudgetState { windowId: number; used: number; endUs: number }
+
+export class MemoryBackend implements LimitsBackend {
+  readonly name = 'memory' as const;
+  private readonly tat = new Map<string, number>();
+  private readonly leases = new Map<string, Map<string, number>>();
+  private readonly budgets = new Map<string, BudgetState>();
+  private readonly clock: () => number;
+  private opsSinceSweep = 0;
+
+  constructor(opts: { clockUs?: () => number } = {}) {
+    this.clock = opts.clockUs ?? wallClockUs();
+  }
+
+  decide(ops: readonly MeterOp[], leaseId: string, leaseTtlUs: number, nowUs?: number): RawDecision {
+    const now = nowUs ?? this.clock();
+    if (++this.opsSinceSweep >= 50_000) this.sweep(now);
+    const outcomes: MeterOutcome[] = new Array(ops.length);
+    const pending: Array<() => void> = [];
+    let allowed = true;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
+      if (op.type === 'gcra') {
+        const stored = this.tat.get(op.key);
+        const tat = stored === undefined || stored < now ? now : stored;
+        if (op.intervalUs < 0) {
+          outcomes[i] = { ok: false, remaining: 0, resetUs: 0, retryUs: RETRY_NEVER };
+          allowed = false;
+          continue;
+        }
+        const newTat = tat + op.cost * op.intervalUs;
+        const allowAt = newTat - op.toleranceUs;
+        if (allowAt <= now) {
+          outcomes[i] = { ok: true, remaining: Math.floor((op.toleranceUs - (newTat - now)) / op.intervalUs), resetUs: newTat - now, retryUs: 0 };
+          const key = op.key;
+          pending.push(() => this.tat.set(key, newTat));
+        } else {
+          const retry = op.cost * op.intervalUs > op.toleranceUs ? RETRY_NEVER : allowAt - now;
+          outcomes[i] = { ok: false, remaining: Math.max(0, Math.floor((op.toleranceUs - (tat - now)) / op.intervalUs)), resetUs: tat - now, retryUs: retry };
+          allowed = false;
+        }
+      } else if (op.type === 'concurrency') {
+        let set = this.leases.get(op.key);
+        if (set) for (const [id, exp] of set) if (exp <= now) set.delete(id);
+        const count = set ? set.size : 0;
+        if (count < op.limit) {
+          outcomes[i] = { ok: true, remaining: op.limit - count - 1, resetUs: 0, retryUs: 0 };
+          const key = op.key;
+          pending.push(() => {
+            if (!set) { set = new Map(); this.leases.set(key, set); }
+            set.set(leaseId, now + leaseTtlUs);
+          });
+        } else {
+          outcomes[i] = { ok: false, remaining: 0, resetUs: 0, retryUs: op.limit <= 0 ? RETRY_NEVER : RETRY_UNKNOWN };
+          allowed = false;
+        }
+      } else {
+        const w = budgetWindow(now, op.window);
+        const state = this.budgets.get(op.key);
+        const used = state && state.windowId === w.id ? state.used : 0;
+        if (used + op.cost <= op.limit) {
+          outcomes[i] = { ok: true, remaining: op.limit - used - op.cost, resetUs: w.endUs - now, retryUs: 0 };
+          const key = op.key;
+          pending.push(() => this.budgets.set(key, { windowId: w.id, used: used + op.cost, endUs: w.endUs }));
+        } else {
+          outcomes[i] = { ok: false, remaining: Math.max(0, op.limit - used), resetUs: w.endUs - now, retryUs: op.cost > op.limit ? RETRY_NEVER : w.endUs - now };
+          allowed = false;
+        }
+      }
+    }
+    if (allowed) for (const apply of pending) apply();
+    return { allowed, nowUs: now, outcomes };
+  }
+
+  settle(ops: readonly SettleOp[], leaseId: string, nowUs?: number): void {
+    const now = nowUs ?? this.clock();
+    for (const op of ops) {
+      if (op.type === 'gcra') {
+        if (op.delta === 0 || op.intervalUs <= 0) continue;
+        const stored = this.tat.get(op.key);
+        const tat = stored === undefined || stored < now ? now : stored;
+        const next = tat + op.delta * op.intervalUs;
+        if (next <= now) this.tat.delete(op.key);
+        else this.tat.set(op.key, next);
+      } else if (op.type === 'concurrency') {
+        const set = this.leases.get(op.key);
+        if (set) { set.delete(leaseId); if (set.size === 0) this.leases.delete(op.key); }
+      } else {
+        const state = this.budgets.get(op.key);
+        if (op.delta !== 0 && state && state.windowId === op.windowId) state.used = Math.max(0, state.used + op.delta);
+      }
+    }
+  }
+
+  renew(leases: readonly LeaseRef[], leaseTtlUs: number, nowUs?: number): void {
+    const now = nowUs ?? this.clock();
+    for (const { key, leaseId } of leases) {
+      const set = this.leases.get(key);
+      const expires = set?.get(leaseId);
+      if (set && expires !== undefined && expires > now) set.set(leaseId, now + leaseTtlUs);
+    }
+  }
+
+  /** Drop state that no longer affects any decision (bounded memory under many subjects). */
+  sweep(nowUs: number = this.clock()): void {
+    this.opsSinceSweep = 0;
+    for (const [k, t] of this.tat) if (t <= nowUs) this.tat.delete(k);
+    for (const [k, set] of this.leases) {
+      for (const [id, exp] of set) if (exp <= nowUs) set.delete(id);
+      if (set.size === 0) this.leases.delete(k);
+    }
+    for (const [k, b] of this.budgets) if (b.endUs <= nowUs) this.budgets.delete(k);
+  }
+
+  /** Number of keys held (for tests and the sweep). */
+  size(): number { return this.tat.size + this.leases.size + this.budgets.size; }
+
+  close(): void {}
+}

@@ -1,0 +1,95 @@
+/**
+ * The backend contract: what one decision asks of the counters and what they answer. Both
+ * backends (memory, Redis Lua) implement exactly these semantics, in integer microseconds:
+ *
+ * - `gcra`: Generic Cell Rate Algorithm (virtual scheduling). State: the theoretical arrival time
+ *   TAT. A request of `cost` units is admitted iff  max(TAT, now) + cost*interval - now <= tolerance,
+ *   and then TAT := max(TAT, now) + cost*interval. `interval` is the emission interval (period /
+ *   limit, rounded up to whole microseconds so that every node computes identical integers);
+ *   `tolerance` is burst * interval. Settling adds (actual - reserved) * interval to TAT.
+ * - `concurrency`: a set of leases with expiry; admitted iff live leases < limit.
+ * - `budget`: a counter per UTC calendar day or month; admitted iff used + cost <= limit.
+ *
+ * A decision is all-or-nothing: either every meter admits and all are charged, or nothing changes.
+ */
+
+export type MeterOp =
+  /** intervalUs < 0 means a limit of zero: never admitted. */
+  | { type: 'gcra'; key: string; intervalUs: number; toleranceUs: number; cost: number }
+  | { type: 'concurrency'; key: string; limit: number }
+  | { type: 'budget'; key: string; window: 'day' | 'month'; limit: number; cost: number };
+
+/** Retry hint when a meter can never admit this request (limit 0, or cost above the burst). */
+export const RETRY_NEVER = -1;
+/** Retry hint when the meter cannot know (a concurrency slot frees when another request ends). */
+export const RETRY_UNKNOWN = -2;
+
+export interface MeterOutcome {
+  ok: boolean;
+  /** Units still available right after this decision (requests, tokens, slots, micro-USD). */
+  remaining: number;
+  /** Time until the meter is fully replenished (gcra) or its window ends (budget), µs. */
+  resetUs: number;
+  /** When refused: µs until the same request could pass on this meter, or RETRY_NEVER / RETRY_UNKNOWN; 0 when admitted. */
+  retryUs: number;
+}
+
+export interface RawDecision {
+  allowed: boolean;
+  /** Time the backend decided at (Redis TIME for the Redis backend), µs since epoch. */
+  nowUs: number;
+  outcomes: MeterOutcome[];
+}
+
+export type SettleOp =
+  | { type: 'gcra'; key: string; intervalUs: number; delta: number }
+  | { type: 'concurrency'; key: string }
+  | { type: 'budget'; key: string; windowId: number; delta: number };
+
+export interface LeaseRef { key: string; leaseId: string }
+
+/** Counters for one node (memory) or all nodes (Redis). */
+export interface LimitsBackend {
+  readonly name: 'memory' | 'redis';
+  /** Decide every meter of one request atomically. `nowUs` overrides the clock (tests, replays). */
+  decide(ops: readonly MeterOp[], leaseId: string, leaseTtlUs: number, nowUs?: number): RawDecision | Promise<RawDecision>;
+  /** Adjust reservations to real usage and release concurrency leases, in one call. */
+  settle(ops: readonly SettleOp[], leaseId: string, nowUs?: number): void | Promise<void>;
+  /** Extend live concurrency leases held by this node. */
+  renew(leases: readonly LeaseRef[], leaseTtlUs: number, nowUs?: number): void | Promise<void>;
+  close(): void | Promise<void>;
+}
+
+const US_PER_DAY = 86_400_000_000;
+
+/** The budget window containing `nowUs`: id (days since epoch, or months since year 0) and end time. */
+export function budgetWindow(nowUs: number, window: 'day' | 'month'): { id: number; endUs: number } {
+  const day = Math.floor(nowUs / US_PER_DAY);
+  if (window === 'day') return { id: day, endUs: (day + 1) * US_PER_DAY };
+  const d = new Date(day * 86_400_000);
+  const y = d.getUTCFullYear();
+  const m = d.getUTCMonth();
+  return { id: y * 12 + m, endUs: Date.UTC(y, m + 1, 1) * 1000 };
+}
+
+/** Emission interval for `limit` units per `periodUs`, in whole µs (rounded up: never more permissive). */
+export function emissionInterval(limit: number, periodUs: number): number {
+  if (limit <= 0) return -1;
+  return Math.max(1, Math.ceil(periodUs / limit));
+}
+
+export const MINUTE_US = 60_000_000;
+export const DAY_US = US_PER_DAY;
+
+/** Go-style duration as OpenAI sends in x-ratelimit-reset-*: `20ms`, `1.5s`, `6m0s`, `1h2m3s`. */
+export function goDuration(us: number): string {
+  const ms = Math.max(0, Math.ceil(us / 1000));
+  if (ms < 1000) return `${ms}ms`;
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const s = (ms % 60_000) / 1000;
+  const sec = `${Number.isInteger(s) ? s : s.toFixed(3).replace(/0+$/, '')}s`;
+  if (h > 0) return `${h}h${m}m${sec}`;
+  if (m > 0) return `${m}m${sec}`;
+  return sec;
+}

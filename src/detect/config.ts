@@ -1,5 +1,47 @@
 import { z } from 'zod';
 
-/** Configuration of the detect capability (section `detect:` of warden.yaml). Placeholder: to be filled in. */
-export const detectConfigSchema = z.object({ enabled: z.boolean().default(false) }).passthrough();
+const level = z.enum(['none', 'watch', 'throttle', 'shape', 'verify', 'suspend']);
+
+/**
+ * Configuration of the detect capability (section `detect:` of warden.yaml). Every key has a
+ * default; thresholds are documented (with how they were chosen) in docs/detector.md.
+ */
+export const detectConfigSchema = z.object({
+  /** Run the detector on the gateway's event stream. */
+  enabled: z.boolean().default(true),
+  /** Re-score changed accounts and clusters every this many seconds of event time. */
+  tick_seconds: z.number().positive().default(5),
+  /** Half-life of the behaviour windows (shares, ratios), hours. */
+  window_half_life_hours: z.number().positive().default(72),
+  /** Score needed to reach each level (0..1, increasing). */
+  thresholds: z.object({
+    watch: z.number().min(0).max(1).default(0.2),
+    throttle: z.number().min(0).max(1).default(0.35),
+    shape: z.number().min(0).max(1).default(0.45),
+    verify: z.number().min(0).max(1).default(0.6),
+    suspend: z.number().min(0).max(1).default(0.75),
+  }).prefault({}),
+  /** Hysteresis: a level is left only when the score stays this far below its threshold ... */
+  hysteresis_margin: z.number().min(0).max(1).default(0.08),
+  /** ... for this long (seconds of event time). */
+  cooldown_seconds: z.number().nonnegative().default(6 * 3600),
+  /** Highest level an account can reach on its own evidence, without any linked accounts. */
+  single_account_max_level: level.default('watch'),
+  /** Evidence needed to link an account into a cluster (sum of shared-evidence weights). */
+  link_threshold: z.number().positive().default(1),
+  /** Requests before a cluster can go above watch (avoid verdicts on a handful of events). */
+  min_cluster_requests: z.number().int().nonnegative().default(30),
+  /** Distinct undeclared actors (accounts or orgs) before a cluster counts as coordinated. */
+  min_cluster_actors: z.number().int().min(2).default(3),
+  /** Operator allow-list: known evaluation partners and the like; never above `none`. */
+  allow: z.object({
+    accounts: z.array(z.string()).default([]),
+    orgs: z.array(z.string()).default([]),
+  }).prefault({}),
+});
 export type DetectConfig = z.infer<typeof detectConfigSchema>;
+
+/** Parse a (partial) detect config, filling defaults. */
+export function detectConfig(input: unknown = {}): DetectConfig {
+  return detectConfigSchema.parse(input ?? {});
+}

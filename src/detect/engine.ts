@@ -1,0 +1,937 @@
+/**
+ * The detector engine: one object fed event by event, online (gateway) or offline (scan), that
+ * keeps per-account behaviour windows, links accounts into clusters through a weighted evidence
+ * index, scores accounts and clusters, and holds the verdicts (with hysteresis and operator
+ * overrides) that enforcement reads from memory.
+ *
+ * Determinism: everything is driven by event time (the `ts` of the events), never the wall clock,
+ * so the same events in the same order give the same verdicts online and offline.
+ *
+ * Memory: per account a fixed-size row of typed arrays (counters, link slots, verdict state), plus
+ * one map entry for its id; per non-singleton cluster one small object. No per-event storage.
+ */
+import { createRequire } from 'node:module';
+import type { InteractionEvent } from '../events/index.ts';
+import { detectConfig, type DetectConfig } from './config.ts';
+import { extractFeatures, FLAG, fnv1a, mix } from './features.ts';
+import { C, STRIDE, HOUR_BINS, readIndicators, harvestScore, indicatorReasons, round, type Indicator } from './scoring.ts';
+import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictReason, type VerdictView } from './verdict.ts';
+
+/** Kinds of shared evidence that link accounts, with their weight and popularity damping. */
+export const LINK_TYPES = [
+  { name: 'org', weight: 100, damp: 0, declared: true, software: false },
+  { name: 'payment_fingerprint', weight: 1.2, damp: 0, declared: false, software: false },
+  { name: 'signup_ip', weight: 0.6, damp: 0, declared: false, software: false },
+  { name: 'signup_subnet', weight: 0.35, damp: 0, declared: false, software: false },
+  { name: 'email_domain', weight: 0.35, damp: 5000, declared: false, software: false },
+  { name: 'signup_burst', weight: 0.35, damp: 0, declared: false, software: false, minCount: 5 },
+  { name: 'client_ip', weight: 0.45, damp: 0, declared: false, software: false },
+  { name: 'client_subnet', weight: 0.3, damp: 0, declared: false, software: false },
+  { name: 'client_asn', weight: 0.1, damp: 200, declared: false, software: false },
+  { name: 'user_agent', weight: 0.25, damp: 300, declared: false, software: true },
+  { name: 'system_prompt', weight: 0.5, damp: 3000, declared: false, software: true },
+  { name: 'prompt_template', weight: 0.6, damp: 3000, declared: false, software: true },
+  { name: 'tool_set', weight: 0.3, damp: 3000, declared: false, software: true },
+  { name: 'param_fingerprint', weight: 0.3, damp: 300, declared: false, software: true },
+] as const;
+export type LinkType = (typeof LINK_TYPES)[number]['name'];
+const LT = Object.fromEntries(LINK_TYPES.map((t, i) => [t.name, i])) as Record<LinkType, number>;
+const NLINK = LINK_TYPES.length;
+const KEY_SLOTS = 14;
+const SOFTWARE_EVIDENCE_CAP = 0.7;
+const TWO32 = 2 ** 32;
+
+const FREEMAIL = new Set(['gmail.com', 'googlemail.com', 'outlook.com', 'hotmail.com', 'live.com', 'msn.com', 'yahoo.com',
+  'icloud.com', 'me.com', 'aol.com', 'proton.me', 'protonmail.com', 'gmx.com', 'gmx.de', 'web.de', 'qq.com', '163.com',
+  '126.com', 'yandex.ru', 'mail.ru', 'naver.com', 'yahoo.co.jp', 'hey.com', 'fastmail.com', 'zoho.com']);
+let disposable: Set<string> | null = null;
+function isDisposable(domain: string): boolean {
+  if (!disposable) {
+    try {
+      const req = createRequire(import.meta.url);
+      disposable = new Set(req('disposable-email-domains/index.json') as string[]);
+    } catch { disposable = new Set(); }
+  }
+  return disposable.has(domain);
+}
+
+const TIER_VERIFIED: Record<string, boolean> = { identity_verified: true, enterprise: true };
+
+/** Stable short id from a string (for cluster and campaign ids). */
+function shortId(prefix: string, s: string): string {
+  return prefix + mix(fnv1a(s), fnv1a(s, 0x1234567)).toString(36).padStart(7, '0');
+}
+
+function subnet(ip: string): string {
+  const v4 = ip.lastIndexOf('.');
+  if (v4 > 0 && ip.indexOf(':') < 0) return ip.slice(0, v4);
+  const parts = ip.split(':');
+  return parts.slice(0, 3).join(':');
+}
+
+/** A cluster with more than one member: summed window, link evidence, verdict state. */
+interface ClusterState {
+  id: string;
+  w: Float64Array;
+  members: number;
+  /** Distinct orgs among members, and members with no org. */
+  orgs: Map<number, number>;
+  noOrg: number;
+  verified: number;
+  disposable: number;
+  /** Evidence of undeclared joins, summed per link type, and their count. */
+  evidence: Float64Array;
+  joins: number;
+  joinEvidence: number;
+  /** Co-activity: members seen in the current hour bucket, and the best share so far. */
+  hour: number;
+  hourMembers: number;
+  syncMax: number;
+  campaignId: string | null;
+  firstTs: number;
+  /** Hourly request counts (hour -> requests), bounded to the most recent entries. */
+  timeline: Map<number, number>;
+  requests: number;
+  outTokens: number;
+  verdict: LevelState;
+}
+
+interface LevelState {
+  level: number;
+  score: number;
+  since: number;
+  /** Event time since which the score has been below the current level's exit line (0: not below). */
+  belowSince: number;
+  verdict: Verdict | null;
+}
+
+/** A cluster as reported: members, evidence, score and level. */
+export interface ClusterSummary {
+  id: string;
+  members: string[];
+  actors: number;
+  level: VerdictLevel;
+  score: number;
+  requests: number;
+  campaign_id: string | null;
+  reasons: VerdictReason[];
+}
+
+/** A campaign: a cluster scored as one actor above watch, with its timeline and what it targeted. */
+export interface Campaign {
+  id: string;
+  cluster_id: string;
+  level: VerdictLevel;
+  score: number;
+  members: string[];
+  first_seen: string;
+  last_seen: string;
+  flagged_at: string;
+  volume: { requests: number; output_tokens: number };
+  /** Hourly request counts, oldest first (hour start ISO, requests). */
+  timeline: Array<[string, number]>;
+  /** Share of the campaign's (windowed) requests per capability it targeted. */
+  targets: Record<string, number>;
+  evidence: VerdictReason[];
+}
+
+export interface EngineOptions {
+  config?: unknown;
+  /** Record per account the first event time served under each level (scan reports need it). */
+  trackFirstFlags?: boolean;
+}
+
+export interface EngineStats {
+  events: number;
+  accounts: number;
+  clusters: number;
+  campaigns: number;
+  linkKeys: number;
+  ticks: number;
+}
+
+/**
+ * The detector. Feed it with `ingest(event)`; read verdicts with `forAccount(id)` (it is a
+ * `VerdictView`). Example:
+ *
+ *   const engine = new DetectorEngine({ config: { tick_seconds: 5 } });
+ *   for await (const ev of readEventsJsonl('events.jsonl')) engine.ingest(ev);
+ *   engine.flush();
+ *   engine.forAccount('acct_1').level;   // 'none' | 'watch' | ... | 'suspend'
+ */
+export class DetectorEngine implements VerdictView {
+  readonly config: DetectConfig;
+  private readonly halfLifeS: number;
+  private readonly thresholds: number[];
+  private readonly singleMax: number;
+  private readonly trackFirst: boolean;
+
+  private cap = 0;
+  private count = 0;
+  private ids: string[] = [];
+  private index = new Map<string, number>();
+  private w = new Float64Array(0);
+  private parent = new Int32Array(0);
+  private size = new Int32Array(0);
+  private next = new Int32Array(0);
+  private org = new Int32Array(0);
+  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed
+  private keys = new Float64Array(0);
+  private nkeys = new Uint8Array(0);
+  private seenEvents = new Uint32Array(0);
+  private tplHash = new Uint32Array(0);
+  private tplCount = new Float32Array(0);
+  private lastModel = new Int16Array(0);
+  private accLevel = new Uint8Array(0);
+  private accScore = new Float32Array(0);
+  private accSince = new Float64Array(0);
+  private accBelow = new Float64Array(0);
+  private firstFlag = new Float64Array(0);
+  private served = new Uint32Array(0);
+
+  private readonly orgIds = new Map<string, number>();
+  private readonly orgNames: string[] = [];
+  private readonly keyIndex = new Map<number, number>();
+  private keyFirst = new Int32Array(1024);
+  private keyLast = new Int32Array(1024);
+  private keyCount = new Int32Array(1024);
+  private readonly clusters = new Map<number, ClusterState>();
+  private readonly models = new Map<string, { id: number; first: number }>();
+
+  private readonly dirtyAccounts = new Set<number>();
+  private readonly dirtyClusters = new Set<number>();
+  private readonly accVerdicts = new Map<number, Verdict>();
+  private readonly manualAccount = new Map<string, Verdict>();
+  private readonly manualCluster = new Map<string, Verdict>();
+  private readonly allowAccounts = new Set<string>();
+  private readonly allowOrgs = new Set<string>();
+  private readonly clusterById = new Map<string, number>();
+
+  private now = 0;
+  private nextTick = 0;
+  private events = 0;
+  private ticks = 0;
+  private campaignCount = 0;
+  private listeners: Array<(v: Verdict) => void> = [];
+
+  constructor(opts: EngineOptions = {}) {
+    this.config = detectConfig(opts.config ?? {});
+    const t = this.config.thresholds;
+    this.thresholds = [0, t.watch, t.throttle, t.shape, t.verify, t.suspend];
+    for (let i = 2; i < this.thresholds.length; i++) {
+      if (this.thresholds[i] < this.thresholds[i - 1]) throw new Error(`detect.thresholds must increase: ${VERDICT_LEVELS[i]} < ${VERDICT_LEVELS[i - 1]}`);
+    }
+    this.halfLifeS = this.config.window_half_life_hours * 3600;
+    this.singleMax = verdictRank(this.config.single_account_max_level);
+    this.trackFirst = opts.trackFirstFlags ?? false;
+    for (const a of this.config.allow.accounts) this.allowAccounts.add(a);
+    for (const o of this.config.allow.orgs) this.allowOrgs.add(o);
+    this.grow(1024);
+  }
+
+  // ---------------------------------------------------------------- storage
+
+  private grow(min: number): void {
+    let cap = Math.max(this.cap * 2, 1024);
+    while (cap < min) cap *= 2;
+    const g = <T extends Float64Array | Int32Array | Uint8Array | Uint32Array | Float32Array | Int16Array | Uint32Array>(a: T, per: number): T => {
+      const b = new (a.constructor as new (n: number) => T)(cap * per);
+      b.set(a);
+      return b;
+    };
+    this.w = g(this.w, STRIDE);
+    this.parent = g(this.parent, 1);
+    this.size = g(this.size, 1);
+    this.next = g(this.next, 1);
+    this.org = g(this.org, 1);
+    this.flags = g(this.flags, 1);
+    this.keys = g(this.keys, KEY_SLOTS);
+    this.nkeys = g(this.nkeys, 1);
+    this.seenEvents = g(this.seenEvents, 1);
+    this.tplHash = g(this.tplHash, 2);
+    this.tplCount = g(this.tplCount, 2);
+    this.lastModel = g(this.lastModel, 1);
+    this.accLevel = g(this.accLevel, 1);
+    this.accScore = g(this.accScore, 1);
+    this.accSince = g(this.accSince, 1);
+    this.accBelow = g(this.accBelow, 1);
+    if (this.trackFirst) { this.firstFlag = g(this.firstFlag, VERDICT_LEVELS.length); this.served = g(this.served, VERDICT_LEVELS.length); }
+    this.cap = cap;
+  }
+
+  private find(i: number): number {
+    let r = i;
+    while (this.parent[r] !== r) r = this.parent[r];
+    while (this.parent[i] !== r) { const n = this.parent[i]; this.parent[i] = r; i = n; }
+    return r;
+  }
+
+  private decay(off: number, now: number): void {
+    const w = this.w;
+    const last = w[off + C.DECAY_TS];
+    if (now > last) {
+      if (last > 0) {
+        const f = Math.pow(2, -(now - last) / this.halfLifeS);
+        for (let c = 0; c < C.DECAYED; c++) w[off + c] *= f;
+      }
+      w[off + C.DECAY_TS] = now;
+    }
+  }
+
+  private decayVec(v: Float64Array, now: number): void {
+    const last = v[C.DECAY_TS];
+    if (now > last) {
+      if (last > 0) {
+        const f = Math.pow(2, -(now - last) / this.halfLifeS);
+        for (let c = 0; c < C.DECAYED; c++) v[c] *= f;
+      }
+      v[C.DECAY_TS] = now;
+    }
+  }
+
+  private accountIndex(ev: InteractionEvent, tsS: number): number {
+    const id = ev.account_id!;
+    const found = this.index.get(id);
+    if (found !== undefined) return found;
+    const i = this.count++;
+    if (i >= this.cap) this.grow(i + 1);
+    this.ids.push(id);
+    this.index.set(id, i);
+    this.parent[i] = i; this.size[i] = 1; this.next[i] = i;
+    this.lastModel[i] = -1;
+    const off = i * STRIDE;
+    this.w[off + C.FIRST_TS] = tsS;
+    let org = -1;
+    if (ev.org_id) {
+      org = this.orgIds.get(ev.org_id) ?? -1;
+      if (org < 0) { org = this.orgNames.length; this.orgIds.set(ev.org_id, org); this.orgNames.push(ev.org_id); }
+    }
+    this.org[i] = org;
+    const acct = ev.account;
+    let f = 0;
+    if (acct && TIER_VERIFIED[acct.tier]) f |= 1;
+    if (acct?.email_domain && isDisposable(acct.email_domain.toLowerCase())) f |= 2;
+    if (this.allowAccounts.has(id) || (ev.org_id && this.allowOrgs.has(ev.org_id))) f |= 4;
+    this.flags[i] = f;
+    // Signup facts: registered once, when the account is first seen.
+    if (ev.org_id) this.addKey(i, LT.org, fnv1a(ev.org_id));
+    if (acct) {
+      if (acct.payment_fp) this.addKey(i, LT.payment_fingerprint, fnv1a(acct.payment_fp));
+      if (acct.signup_ip) {
+        this.addKey(i, LT.signup_ip, fnv1a(acct.signup_ip));
+        this.addKey(i, LT.signup_subnet, fnv1a(subnet(acct.signup_ip)));
+      }
+      const dom = acct.email_domain?.toLowerCase();
+      if (dom && !FREEMAIL.has(dom)) this.addKey(i, LT.email_domain, fnv1a(dom));
+      const created = Date.parse(acct.created_at);
+      if (Number.isFinite(created)) {
+        const bucket = Math.floor(created / (15 * 60_000));
+        this.addKey(i, LT.signup_burst, fnv1a(`${acct.programme}|${acct.tier}|${bucket}`));
+      }
+    }
+    return i;
+  }
+
+  /** Register a link key for account i (once), bumping the key's population count. */
+  private addKey(i: number, type: number, hash: number): boolean {
+    const key = type * TWO32 + hash;
+    const base = i * KEY_SLOTS;
+    const n = this.nkeys[i];
+    for (let s = 0; s < n; s++) if (this.keys[base + s] === key) return false;
+    if (n >= KEY_SLOTS) return false;
+    this.keys[base + n] = key;
+    this.nkeys[i] = n + 1;
+    let slot = this.keyIndex.get(key);
+    if (slot === undefined) {
+      slot = this.keyIndex.size;
+      if (slot >= this.keyFirst.length) {
+        const grow = (a: Int32Array) => { const b = new Int32Array(a.length * 2); b.set(a); return b; };
+        this.keyFirst = grow(this.keyFirst); this.keyLast = grow(this.keyLast); this.keyCount = grow(this.keyCount);
+      }
+      this.keyIndex.set(key, slot);
+      this.keyFirst[slot] = i; this.keyLast[slot] = i; this.keyCount[slot] = 1;
+    } else {
+      this.keyLast[slot] = i;
+      this.keyCount[slot]++;
+    }
+    return true;
+  }
+
+  /**
+   * Try to link account i to existing clusters: for each cluster reachable through i's keys,
+   * sum the evidence (best per link type, damped for popular values) and join it when the sum
+   * reaches the link threshold. Declared links (same org) always join.
+   */
+  private link(i: number, tsS: number): void {
+    const base = i * KEY_SLOTS;
+    const n = this.nkeys[i];
+    const candidates = new Map<number, Float64Array>();
+    for (let s = 0; s < n; s++) {
+      const key = this.keys[base + s];
+      const type = Math.floor(key / TWO32);
+      const slot = this.keyIndex.get(key);
+      if (slot === undefined) continue;
+      const count = this.keyCount[slot];
+      if (count < 2) continue;
+      const spec = LINK_TYPES[type];
+      if ('minCount' in spec && count < spec.minCount) continue;
+      const w = spec.damp > 0 && count > spec.damp ? spec.weight * (spec.damp / count) : spec.weight;
+      const me = this.find(i);
+      for (const rep of [this.keyFirst[slot], this.keyLast[slot]]) {
+        if (rep === i) continue;
+        const r = this.find(rep);
+        if (r === me) continue;
+        let ev = candidates.get(r);
+        if (!ev) { ev = new Float64Array(NLINK); candidates.set(r, ev); }
+        if (w > ev[type]) ev[type] = w;
+      }
+    }
+    for (const [r, ev] of candidates) {
+      // Shared software (same agent framework, SDK, prompt template) is common among independent
+      // customers: it can strengthen a link but never make one on its own.
+      let sum = 0; let soft = 0;
+      for (let t = 0; t < NLINK; t++) { if (LINK_TYPES[t].software) soft += ev[t]; else sum += ev[t]; }
+      sum += Math.min(soft, SOFTWARE_EVIDENCE_CAP * this.config.link_threshold);
+      if (sum >= this.config.link_threshold) {
+        const a = this.find(i);
+        const b = this.find(r);
+        if (a !== b) this.union(a, b, ev, sum, ev[LT.org] > 0, tsS);
+      }
+    }
+  }
+
+  private clusterOf(root: number): ClusterState {
+    let c = this.clusters.get(root);
+    if (c) return c;
+    // Promote a singleton to a cluster state.
+    const off = root * STRIDE;
+    const w = new Float64Array(STRIDE);
+    for (let k = 0; k < STRIDE; k++) w[k] = this.w[off + k];
+    const orgs = new Map<number, number>();
+    const org = this.org[root];
+    if (org >= 0) orgs.set(org, 1);
+    c = {
+      id: shortId('clu_', this.ids[root]), w, members: 1, orgs, noOrg: org < 0 ? 1 : 0,
+      verified: this.flags[root] & 1, disposable: (this.flags[root] >> 1) & 1,
+      evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, hour: -1, hourMembers: 0, syncMax: 0,
+      campaignId: null, firstTs: w[C.FIRST_TS], timeline: new Map(), requests: w[C.TOTAL], outTokens: 0,
+      verdict: { level: 0, score: 0, since: 0, belowSince: 0, verdict: null },
+    };
+    this.clusters.set(root, c);
+    this.clusterById.set(c.id, root);
+    return c;
+  }
+
+  private union(a: number, b: number, ev: Float64Array, sum: number, declared: boolean, tsS: number): void {
+    if (this.size[a] < this.size[b]) { const t = a; a = b; b = t; }
+    const ca = this.clusterOf(a);
+    const cb = this.clusterOf(b);
+    this.decayVec(ca.w, tsS); this.decayVec(cb.w, tsS);
+    for (let k = 0; k < C.DECAYED; k++) ca.w[k] += cb.w[k];
+    ca.w[C.TOTAL] += cb.w[C.TOTAL];
+    ca.w[C.GAP_N] += cb.w[C.GAP_N]; ca.w[C.GAP_SUM] += cb.w[C.GAP_SUM]; ca.w[C.GAP_SUMSQ] += cb.w[C.GAP_SUMSQ];
+    ca.w[C.FIRST_TS] = Math.min(ca.w[C.FIRST_TS] || Infinity, cb.w[C.FIRST_TS] || Infinity);
+    ca.w[C.LAST_TS] = Math.max(ca.w[C.LAST_TS], cb.w[C.LAST_TS]);
+    ca.members += cb.members; ca.noOrg += cb.noOrg; ca.verified += cb.verified; ca.disposable += cb.disposable;
+    for (const [o, k] of cb.orgs) ca.orgs.set(o, (ca.orgs.get(o) ?? 0) + k);
+    for (let t = 0; t < NLINK; t++) ca.evidence[t] += cb.evidence[t];
+    ca.joins += cb.joins; ca.joinEvidence += cb.joinEvidence;
+    if (!declared) {
+      for (let t = 0; t < NLINK; t++) ca.evidence[t] += ev[t];
+      ca.joins++; ca.joinEvidence += sum;
+    }
+    ca.firstTs = Math.min(ca.firstTs, cb.firstTs);
+    ca.requests += cb.requests; ca.outTokens += cb.outTokens;
+    for (const [h, k] of cb.timeline) ca.timeline.set(h, (ca.timeline.get(h) ?? 0) + k);
+    if (!ca.campaignId && cb.campaignId) ca.campaignId = cb.campaignId;
+    if (cb.verdict.level > ca.verdict.level) ca.verdict = cb.verdict;
+    this.parent[b] = a;
+    this.size[a] += this.size[b];
+    // splice circular member lists
+    const na = this.next[a]; this.next[a] = this.next[b]; this.next[b] = na;
+    this.clusters.delete(b);
+    this.clusterById.delete(cb.id);
+    this.dirtyClusters.delete(b);
+    this.dirtyClusters.add(a);
+  }
+
+  // ---------------------------------------------------------------- ingest
+
+  /**
+   * Feed one interaction event. Events without an account (unauthenticated) are ignored. Runs a
+   * scoring tick whenever event time crosses the next tick boundary.
+   */
+  ingest(ev: InteractionEvent): void {
+    if (!ev.account_id) return;
+    const tsMs = Date.parse(ev.ts);
+    if (!Number.isFinite(tsMs)) return;
+    const tsS = tsMs / 1000;
+    if (tsS > this.now) this.now = tsS;
+    if (this.nextTick === 0) this.nextTick = tsS + this.config.tick_seconds;
+    else if (this.now >= this.nextTick) this.tick();
+    this.events++;
+
+    const i = this.accountIndex(ev, tsS);
+    if (this.trackFirst) this.recordServed(i, tsS);
+    const f = extractFeatures(ev);
+    const off = i * STRIDE;
+    const w = this.w;
+    this.decay(off, tsS);
+
+    // Inter-arrival gap (log10 seconds), only within a session-scale horizon.
+    const last = w[off + C.LAST_TS];
+    if (last > 0) {
+      const gap = tsS - last;
+      if (gap >= 0 && gap < 6 * 3600) {
+        const g = Math.log10(gap + 1);
+        w[off + C.GAP_N] += 1; w[off + C.GAP_SUM] += g; w[off + C.GAP_SUMSQ] += g * g;
+      }
+    }
+    if (tsS > last) w[off + C.LAST_TS] = tsS;
+
+    // Template reuse: a two-slot heavy hitter over the account's wrapper templates.
+    let tplHit = 0;
+    let tplRepeat = false;
+    if (f.template !== 0) {
+      const b = i * 2;
+      if (this.tplHash[b] === f.template) { this.tplCount[b]++; tplHit = 1; tplRepeat = this.tplCount[b] === 3; }
+      else if (this.tplHash[b + 1] === f.template) {
+        this.tplCount[b + 1]++;
+        if (this.tplCount[b + 1] > this.tplCount[b]) {
+          const h = this.tplHash[b]; const c = this.tplCount[b];
+          this.tplHash[b] = this.tplHash[b + 1]; this.tplCount[b] = this.tplCount[b + 1];
+          this.tplHash[b + 1] = h; this.tplCount[b + 1] = c;
+          tplHit = 1;
+        }
+        tplRepeat = this.tplCount[b] === 3 || this.tplCount[b + 1] === 3;
+      } else if (this.tplCount[b + 1] <= 1) { this.tplHash[b + 1] = f.template; this.tplCount[b + 1] = 1; }
+      else this.tplCount[b + 1]--;
+    }
+
+    // Model release reaction: traffic on a model first seen by anyone < 48 h ago, from an
+    // account that was already using an older model.
+    let model = this.models.get(ev.model);
+    if (!model) { model = { id: this.models.size, first: tsS }; this.models.set(ev.model, model); }
+    let newModel = 0;
+    const prev = this.lastModel[i];
+    if (prev >= 0 && prev !== model.id && tsS - model.first < 48 * 3600) newModel = 1;
+    if (prev < 0 || prev !== model.id) {
+      // Keep the older model as the reference while the account tries the new one.
+      if (prev < 0 || newModel === 0) this.lastModel[i] = model.id;
+    }
+
+    const fl = f.flags;
+    const elicit = (fl & (FLAG.cot | FLAG.reasoningParam | FLAG.rubric | FLAG.sensitiveRewrite)) !== 0 ? 1 : 0;
+    const capability = elicit || (fl & (FLAG.code | FLAG.math | FLAG.tools)) !== 0 ? 1 : 0;
+    const hourBin = Math.floor(((tsS / 3600) % 24) / (24 / HOUR_BINS));
+    const add = (v: Float64Array, o: number) => {
+      v[o + C.N] += 1;
+      v[o + C.ELICIT] += elicit;
+      if (fl & FLAG.cot) v[o + C.COT] += 1;
+      if (fl & FLAG.rubric) v[o + C.RUBRIC] += 1;
+      if (fl & FLAG.sensitiveRewrite) v[o + C.REWRITE] += 1;
+      if (fl & FLAG.tools) v[o + C.TOOLS] += 1;
+      if (fl & FLAG.agenticTrace) v[o + C.AGENTIC] += 1;
+      if (fl & FLAG.code) v[o + C.CODE] += 1;
+      if (fl & FLAG.math) v[o + C.MATH] += 1;
+      if (fl & FLAG.reasoningParam) v[o + C.REASON_PARAM] += 1;
+      v[o + C.CAPABILITY] += capability;
+      if (fl & FLAG.singleShot) v[o + C.SINGLE] += 1;
+      if (fl & FLAG.distillParams) v[o + C.DISTILL_PARAMS] += 1;
+      v[o + C.IN_TOK] += f.inputTokens;
+      v[o + C.OUT_TOK] += f.outputTokens + f.reasoningTokens;
+      if (fl & FLAG.system) v[o + C.SYSTEM] += 1;
+      if (fl & FLAG.error) v[o + C.ERROR] += 1;
+      v[o + C.NEW_MODEL] += newModel;
+      v[o + C.TEMPLATE_HIT] += tplHit;
+      v[o + C.HOUR0 + hourBin] += 1;
+      v[o + C.TOTAL] += 1;
+    };
+    add(w, off);
+
+    // Behaviour keys: registered the first time they are seen (bounded slots per account).
+    let newKeys = false;
+    const ip = ev.client.ip;
+    if (ip) {
+      newKeys = this.addKey(i, LT.client_ip, fnv1a(ip)) || newKeys;
+      newKeys = this.addKey(i, LT.client_subnet, fnv1a(subnet(ip))) || newKeys;
+    }
+    if (ev.client.asn !== null && ev.client.asn !== undefined) newKeys = this.addKey(i, LT.client_asn, ev.client.asn >>> 0) || newKeys;
+    if (ev.client.user_agent) newKeys = this.addKey(i, LT.user_agent, fnv1a(ev.client.user_agent)) || newKeys;
+    if (f.systemHash) newKeys = this.addKey(i, LT.system_prompt, f.systemHash) || newKeys;
+    if (f.toolsHash) newKeys = this.addKey(i, LT.tool_set, f.toolsHash) || newKeys;
+    if (f.paramsHash) newKeys = this.addKey(i, LT.param_fingerprint, f.paramsHash) || newKeys;
+    if (tplRepeat) newKeys = this.addKey(i, LT.prompt_template, f.template) || newKeys;
+
+    // Link on new evidence, and again as the population grows (1st, 2nd, 4th, 8th ... event).
+    const seen = ++this.seenEvents[i];
+    if (newKeys || (seen & (seen - 1)) === 0) this.link(i, tsS);
+
+    const root = this.find(i);
+    if (root !== i || this.size[i] > 1) {
+      const c = this.clusterOf(root);
+      this.decayVec(c.w, tsS);
+      add(c.w, 0);
+      if (tsS > c.w[C.LAST_TS]) c.w[C.LAST_TS] = tsS;
+      if (last > 0) {
+        const gap = tsS - last;
+        if (gap >= 0 && gap < 6 * 3600) {
+          const g = Math.log10(gap + 1);
+          c.w[C.GAP_N] += 1; c.w[C.GAP_SUM] += g; c.w[C.GAP_SUMSQ] += g * g;
+        }
+      }
+      c.requests++;
+      c.outTokens += f.outputTokens + f.reasoningTokens;
+      const hour = Math.floor(tsS / 3600);
+      c.timeline.set(hour, (c.timeline.get(hour) ?? 0) + 1);
+      if (c.timeline.size > 24 * 45) { const oldest = c.timeline.keys().next().value as number; c.timeline.delete(oldest); }
+      this.dirtyClusters.add(root);
+    }
+    this.dirtyAccounts.add(i);
+  }
+
+  private recordServed(i: number, tsS: number): void {
+    const lvl = this.levelIndex(i);
+    const base = i * VERDICT_LEVELS.length;
+    this.served[base + lvl]++;
+    if (lvl === 0) return;
+    for (let l = 1; l <= lvl; l++) if (this.firstFlag[base + l] === 0) this.firstFlag[base + l] = tsS;
+  }
+
+  // ---------------------------------------------------------------- scoring
+
+  /** Score changed accounts and clusters now (also runs automatically as event time advances). */
+  flush(): void { this.tick(); }
+
+  /** Advance event time without an event (e.g. an idle gateway), running a tick when due. */
+  advance(tsMs: number): void {
+    const s = tsMs / 1000;
+    if (s > this.now) this.now = s;
+    if (this.nextTick > 0 && this.now >= this.nextTick) this.tick();
+  }
+
+  private tick(): void {
+    this.ticks++;
+    const step = this.config.tick_seconds;
+    if (this.nextTick === 0) this.nextTick = this.now + step;
+    while (this.nextTick <= this.now) this.nextTick += step;
+    const now = this.now;
+    for (const i of this.dirtyAccounts) this.scoreAccount(i, now);
+    this.dirtyAccounts.clear();
+    for (const r of this.dirtyClusters) {
+      const c = this.clusters.get(r);
+      if (c) this.scoreCluster(r, c, now);
+    }
+    this.dirtyClusters.clear();
+  }
+
+  private scoreAccount(i: number, now: number): void {
+    const inds = readIndicators(this.w, i * STRIDE, true);
+    const h = harvestScore(inds);
+    // Alone, an account is judged on its harvest behaviour only; the ceiling keeps single
+    // accounts (researchers, batch jobs) at watch unless configured otherwise.
+    const score = h * 0.6;
+    this.accScore[i] = score;
+    const st: LevelState = { level: this.accLevel[i], score, since: this.accSince[i], belowSince: this.accBelow[i], verdict: null };
+    const changed = this.applyLadder(st, score, now, this.singleMax);
+    this.accLevel[i] = st.level; this.accSince[i] = st.since; this.accBelow[i] = st.belowSince;
+    if (st.level > 0 && (changed || this.accVerdicts.has(i))) {
+      const v: Verdict = {
+        subject: { kind: 'account', id: this.ids[i] },
+        level: VERDICT_LEVELS[st.level], score: round(score), source: 'detector',
+        since: new Date(st.since * 1000).toISOString(),
+        reasons: [
+          { signal: 'account_score', value: round(score), threshold: this.thresholds[st.level], detail: `harvest behaviour of this account alone (capped at ${VERDICT_LEVELS[this.singleMax]} without linked accounts)` },
+          ...indicatorReasons(inds),
+        ],
+      };
+      this.accVerdicts.set(i, v);
+      if (changed) this.emit(v);
+    } else if (st.level === 0) this.accVerdicts.delete(i);
+  }
+
+  /** Coordination evidence of a cluster in [0, 1], with its explanation. */
+  private coordination(c: ClusterState): { value: number; actors: number; reasons: VerdictReason[] } {
+    const actors = c.noOrg + c.orgs.size;
+    const reasons: VerdictReason[] = [];
+    if (actors < 2 || c.joins === 0) return { value: 0, actors, reasons };
+    const meanEvidence = c.joinEvidence / c.joins;
+    const sizeFactor = 1 - Math.exp(-(actors - 1) / 3);
+    const evidenceFactor = Math.min(1, meanEvidence / 1.5);
+    // Identity-verified members (KYC) are accountable; fraudulent fleets are not.
+    const verifiedShare = c.verified / c.members;
+    const disposableShare = c.disposable / c.members;
+    let value = sizeFactor * evidenceFactor * (1 - 0.6 * verifiedShare) * (1 + 0.3 * disposableShare);
+    if (actors < this.config.min_cluster_actors) value *= 0.5;
+    value = Math.min(1, value);
+    reasons.push({ signal: 'linked_actors', value: actors, threshold: this.config.min_cluster_actors, detail: `${c.members} accounts in ${actors} undeclared actors` });
+    const byType: Array<[string, number]> = [];
+    for (let t = 0; t < NLINK; t++) if (c.evidence[t] > 0 && !LINK_TYPES[t].declared) byType.push([LINK_TYPES[t].name, c.evidence[t]]);
+    byType.sort((x, y) => y[1] - x[1]);
+    for (const [name, total] of byType.slice(0, 6)) {
+      reasons.push({ signal: `shared_${name}`, value: round(total / c.joins), threshold: this.config.link_threshold, weight: round(total), detail: `mean evidence per link from shared ${name.replace(/_/g, ' ')}` });
+    }
+    if (verifiedShare > 0) reasons.push({ signal: 'identity_verified_share', value: round(verifiedShare), threshold: null, detail: 'mitigating' });
+    if (disposableShare > 0) reasons.push({ signal: 'disposable_email_share', value: round(disposableShare), threshold: null });
+    return { value, actors, reasons };
+  }
+
+  private scoreCluster(root: number, c: ClusterState, now: number): void {
+    this.decayVec(c.w, now);
+    const coord = this.coordination(c);
+    const inds = readIndicators(c.w, 0, false);
+    const harvest = harvestScore(inds);
+    // Both are needed: coordination without harvesting is a class or an office; harvesting
+    // without coordination is one customer's workload.
+    let score = coord.value * harvest;
+    if (c.requests < this.config.min_cluster_requests) score = Math.min(score, this.thresholds[1]);
+    const st = c.verdict;
+    const changed = this.applyLadder(st, score, now, VERDICT_LEVELS.length - 1);
+    if (st.level >= verdictRank('throttle') && !c.campaignId) {
+      c.campaignId = shortId('camp_', c.id + ':' + (++this.campaignCount));
+    }
+    if (st.level > 0) {
+      const reasons: VerdictReason[] = [
+        { signal: 'cluster_score', value: round(score), threshold: this.thresholds[st.level], detail: 'coordination and harvest behaviour of the linked accounts as one actor' },
+        { signal: 'coordination', value: round(coord.value), threshold: null },
+        ...coord.reasons,
+        { signal: 'harvest', value: round(harvest), threshold: null },
+        ...indicatorReasons(inds),
+      ];
+      st.verdict = {
+        subject: { kind: 'cluster', id: c.id }, level: VERDICT_LEVELS[st.level], score: round(score),
+        source: 'detector', since: new Date(st.since * 1000).toISOString(), reasons, campaign_id: c.campaignId,
+      };
+      if (changed) this.emit(st.verdict);
+    } else st.verdict = null;
+    void root;
+  }
+
+  /**
+   * Move a level state on the ladder: up at once when the score reaches a higher threshold; down
+   * one step only after the score has stayed below (threshold - margin) for the cooldown.
+   */
+  private applyLadder(st: LevelState, score: number, now: number, max: number): boolean {
+    let target = 0;
+    for (let l = 1; l < this.thresholds.length; l++) if (score >= this.thresholds[l]) target = l;
+    if (target > max) target = max;
+    if (target > st.level) {
+      st.level = target; st.since = now; st.belowSince = 0; st.score = score;
+      return true;
+    }
+    st.score = score;
+    if (st.level === 0) return false;
+    const exit = this.thresholds[st.level] - this.config.hysteresis_margin;
+    if (score < exit || st.level > max) {
+      if (st.belowSince === 0) st.belowSince = now;
+      if (now - st.belowSince >= this.config.cooldown_seconds || st.level > max) {
+        st.level = Math.max(target, st.level - 1); st.since = now; st.belowSince = 0;
+        return true;
+      }
+    } else st.belowSince = 0;
+    return false;
+  }
+
+  private emit(v: Verdict): void {
+    for (const l of this.listeners) { try { l(v); } catch { /* listeners must not break scoring */ } }
+  }
+
+  /** Subscribe to verdict changes (level transitions of accounts and clusters). */
+  onVerdict(listener: (v: Verdict) => void): () => void {
+    this.listeners.push(listener);
+    return () => { this.listeners = this.listeners.filter((l) => l !== listener); };
+  }
+
+  // ---------------------------------------------------------------- reading verdicts
+
+  private levelIndex(i: number): number {
+    const f = this.flags[i];
+    if (f & 4) return 0;
+    const id = this.ids[i];
+    if (this.manualAccount.size) {
+      const m = this.manualAccount.get(id);
+      if (m) return verdictRank(m.level);
+    }
+    let lvl = this.accLevel[i];
+    const root = this.find(i);
+    const c = root !== i || this.size[i] > 1 ? this.clusters.get(root) : undefined;
+    if (c) {
+      if (this.manualCluster.size) {
+        const m = this.manualCluster.get(c.id);
+        if (m) return Math.max(lvl, verdictRank(m.level));
+      }
+      if (c.verdict.level > lvl) lvl = c.verdict.level;
+    }
+    return lvl;
+  }
+
+  /**
+   * The effective verdict for an account: operator verdicts first (allow-list, manual account
+   * verdict, manual cluster verdict), otherwise the more severe of the account's and its cluster's.
+   */
+  forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null } {
+    const i = this.index.get(accountId);
+    const manual = this.manualAccount.get(accountId);
+    if (i === undefined) {
+      if (manual) return { level: manual.level, verdict: manual, clusterId: null };
+      if (this.allowAccounts.has(accountId)) return { level: 'none', verdict: this.allowVerdict(accountId), clusterId: null };
+      return { level: 'none', verdict: null, clusterId: null };
+    }
+    const root = this.find(i);
+    const c = root !== i || this.size[i] > 1 ? this.clusters.get(root) : undefined;
+    const clusterId = c ? c.id : null;
+    if (this.flags[i] & 4) return { level: 'none', verdict: this.allowVerdict(accountId), clusterId };
+    if (manual) return { level: manual.level, verdict: manual, clusterId };
+    const mc = c ? this.manualCluster.get(c.id) : undefined;
+    const own = this.accLevel[i];
+    if (mc && verdictRank(mc.level) >= own) return { level: mc.level, verdict: mc, clusterId };
+    if (c && c.verdict.level > own && c.verdict.verdict) return { level: c.verdict.verdict.level, verdict: c.verdict.verdict, clusterId };
+    if (own > 0) return { level: VERDICT_LEVELS[own], verdict: this.accVerdicts.get(i) ?? null, clusterId };
+    return { level: 'none', verdict: null, clusterId };
+  }
+
+  private allowVerdict(accountId: string): Verdict {
+    return {
+      subject: { kind: 'account', id: accountId }, level: 'none', score: null, source: 'operator',
+      since: new Date(this.now * 1000 || Date.now()).toISOString(),
+      reasons: [{ signal: 'operator_allow_list', value: accountId, threshold: null, detail: 'known evaluation partner or allow-listed org' }],
+    };
+  }
+
+  // ---------------------------------------------------------------- operator overrides
+
+  /** Allow-list an account or org: its effective level is `none` whatever the detector says. */
+  allow(subject: { account?: string; org?: string }): void {
+    if (subject.account) {
+      this.allowAccounts.add(subject.account);
+      const i = this.index.get(subject.account);
+      if (i !== undefined) this.flags[i] |= 4;
+    }
+    if (subject.org) {
+      this.allowOrgs.add(subject.org);
+      const o = this.orgIds.get(subject.org);
+      if (o !== undefined) for (let i = 0; i < this.count; i++) if (this.org[i] === o) this.flags[i] |= 4;
+    }
+  }
+
+  /** Remove an allow-list entry. */
+  disallow(subject: { account?: string; org?: string }): void {
+    if (subject.account) {
+      this.allowAccounts.delete(subject.account);
+      const i = this.index.get(subject.account);
+      if (i !== undefined && !(this.org[i] >= 0 && this.allowOrgs.has(this.orgNames[this.org[i]]))) this.flags[i] &= ~4;
+    }
+    if (subject.org) {
+      this.allowOrgs.delete(subject.org);
+      const o = this.orgIds.get(subject.org);
+      if (o !== undefined) for (let i = 0; i < this.count; i++) if (this.org[i] === o && !this.allowAccounts.has(this.ids[i])) this.flags[i] &= ~4;
+    }
+  }
+
+  /**
+   * Set an operator verdict on an account or cluster (wins over the detector); `level: null`
+   * removes it. The note is kept as the explanation.
+   */
+  setManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, level: VerdictLevel | null, note = 'operator decision'): Verdict | null {
+    const map = subject.kind === 'account' ? this.manualAccount : this.manualCluster;
+    if (level === null) { map.delete(subject.id); return null; }
+    const v: Verdict = {
+      subject, level, score: null, source: 'operator', since: new Date(this.now * 1000 || Date.now()).toISOString(),
+      reasons: [{ signal: 'operator_verdict', value: level, threshold: null, detail: note }],
+    };
+    map.set(subject.id, v);
+    this.emit(v);
+    return v;
+  }
+
+  // ---------------------------------------------------------------- reports
+
+  /** Current statistics. */
+  stats(): EngineStats {
+    let campaigns = 0;
+    for (const c of this.clusters.values()) if (c.campaignId) campaigns++;
+    return { events: this.events, accounts: this.count, clusters: this.clusters.size, campaigns, linkKeys: this.keyIndex.size, ticks: this.ticks };
+  }
+
+  /** Event time of the latest event seen (ms since epoch). */
+  get eventTimeMs(): number { return this.now * 1000; }
+
+  /** Ids of the accounts in the cluster rooted at r. */
+  private membersOf(r: number): string[] {
+    const out: string[] = [this.ids[r]];
+    for (let j = this.next[r]; j !== r; j = this.next[j]) out.push(this.ids[j]);
+    return out;
+  }
+
+  /** Clusters with at least `minMembers` accounts (default 2), most severe first. */
+  clusterSummaries(minMembers = 2): ClusterSummary[] {
+    const out: ClusterSummary[] = [];
+    for (const [r, c] of this.clusters) {
+      if (c.members < minMembers) continue;
+      out.push({
+        id: c.id, members: this.membersOf(r), actors: c.noOrg + c.orgs.size, level: VERDICT_LEVELS[c.verdict.level],
+        score: round(c.verdict.score), requests: c.requests, campaign_id: c.campaignId, reasons: c.verdict.verdict?.reasons ?? [],
+      });
+    }
+    return out.sort((a, b) => verdictRank(b.level) - verdictRank(a.level) || b.score - a.score || b.requests - a.requests);
+  }
+
+  /** Campaigns: clusters that reached throttle or above, with their evidence and timeline. */
+  campaigns(): Campaign[] {
+    const out: Campaign[] = [];
+    for (const [r, c] of this.clusters) {
+      if (!c.campaignId) continue;
+      const n = c.w[C.N] || 1;
+      const share = (k: number) => round(c.w[k] / n);
+      const hours = [...c.timeline.entries()].sort((a, b) => a[0] - b[0]);
+      out.push({
+        id: c.campaignId, cluster_id: c.id, level: VERDICT_LEVELS[c.verdict.level], score: round(c.verdict.score),
+        members: this.membersOf(r),
+        first_seen: new Date(c.firstTs * 1000).toISOString(), last_seen: new Date(c.w[C.LAST_TS] * 1000).toISOString(),
+        flagged_at: new Date(c.verdict.since * 1000).toISOString(),
+        volume: { requests: c.requests, output_tokens: c.outTokens },
+        timeline: hours.map(([h, k]) => [new Date(h * 3600_000).toISOString(), k]),
+        targets: {
+          coding: share(C.CODE), agentic_tool_use: share(C.TOOLS), reasoning_traces: share(C.COT),
+          reasoning_parameters: share(C.REASON_PARAM), reward_model_rubrics: share(C.RUBRIC),
+          sensitive_rewrites: share(C.REWRITE), maths: share(C.MATH),
+        },
+        evidence: c.verdict.verdict?.reasons ?? [],
+      });
+    }
+    return out.sort((a, b) => b.volume.requests - a.volume.requests);
+  }
+
+  /** Every known account id, in first-seen order. */
+  accountIds(): readonly string[] { return this.ids; }
+
+  /** First event time (ms) an account was served under each level, when tracking is on. */
+  firstFlags(accountId: string): Partial<Record<VerdictLevel, number>> {
+    const i = this.index.get(accountId);
+    const out: Partial<Record<VerdictLevel, number>> = {};
+    if (i === undefined || !this.trackFirst) return out;
+    const base = i * VERDICT_LEVELS.length;
+    for (let l = 1; l < VERDICT_LEVELS.length; l++) if (this.firstFlag[base + l] > 0) out[VERDICT_LEVELS[l]] = this.firstFlag[base + l] * 1000;
+    return out;
+  }
+
+  /** Requests of an account served under each level (index = rank), when tracking is on. */
+  servedByLevel(accountId: string): number[] {
+    const i = this.index.get(accountId);
+    if (i === undefined || !this.trackFirst) return VERDICT_LEVELS.map(() => 0);
+    return Array.from(this.served.subarray(i * VERDICT_LEVELS.length, (i + 1) * VERDICT_LEVELS.length));
+  }
+
+  /** Account-level harvest indicators (for explanations and debugging). */
+  accountIndicators(accountId: string): Indicator[] {
+    const i = this.index.get(accountId);
+    return i === undefined ? [] : readIndicators(this.w, i * STRIDE, true);
+  }
+
+  /** Ids of the accounts linked with this one (including itself), or [] if unknown. */
+  clusterMembers(accountId: string): string[] {
+    const i = this.index.get(accountId);
+    if (i === undefined) return [];
+    return this.membersOf(this.find(i));
+  }
+}

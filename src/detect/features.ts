@@ -1,0 +1,196 @@
+/**
+ * Per-request features: what one interaction says about itself, computed in one pass over a
+ * bounded prefix of the prompt so every event costs a few microseconds. Nothing here knows
+ * about accounts or time; the engine aggregates these into windows.
+ */
+import type { InteractionEvent } from '../events/index.ts';
+
+/** Bits of `RequestFeatures.flags`. Stable: they index counters and appear in explanations. */
+export const FLAG = {
+  /** Prompt text asks for step-by-step reasoning / chain of thought. */
+  cot: 1 << 0,
+  /** Client asked the model to reason (thinking budget, reasoning effort medium/high). */
+  reasoningParam: 1 << 1,
+  /** Rubric / grading / preference-judging task (reward-model data). */
+  rubric: 1 << 2,
+  /** Rewrite/paraphrase request on a sensitive topic. */
+  sensitiveRewrite: 1 << 3,
+  /** Tools offered or tool calls / tool results present. */
+  tools: 1 << 4,
+  /** Looks like a coding request. */
+  code: 1 << 5,
+  /** Looks like a maths / quantitative word problem. */
+  math: 1 << 6,
+  /** One user turn, no prior assistant turn: no conversation. */
+  singleShot: 1 << 7,
+  /** Parameters only distillers need: logprobs, top_logprobs, n > 1. */
+  distillParams: 1 << 8,
+  /** Multi-turn trace with tool results fed back (agentic trajectory). */
+  agenticTrace: 1 << 9,
+  /** A system prompt is present. */
+  system: 1 << 10,
+  /** Upstream or gateway error (status >= 400). */
+  error: 1 << 11,
+} as const;
+export type FlagName = keyof typeof FLAG;
+
+export interface RequestFeatures {
+  flags: number;
+  /** Wrapper-template fingerprint: hash of normalised first and last words (0 if too short). */
+  template: number;
+  /** Hash of the normalised system prompt (0 if none). */
+  systemHash: number;
+  /** Hash of the sorted tool names (0 if none). */
+  toolsHash: number;
+  /** Hash of the non-default sampling parameters plus model (0 if all defaults). */
+  paramsHash: number;
+  /** Hash of the whole normalised last user prompt (exact-duplicate detection). */
+  textHash: number;
+  inputTokens: number;
+  outputTokens: number;
+  reasoningTokens: number;
+}
+
+/** FNV-1a over a string, 32-bit, as an unsigned integer. */
+export function fnv1a(s: string, seed = 0x811c9dc5): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Mix two 32-bit hashes into one. */
+export function mix(a: number, b: number): number {
+  let h = (a ^ Math.imul(b, 0x9e3779b1)) >>> 0;
+  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
+  return h >>> 0;
+}
+
+// Lexicons. Kept short and documented in docs/detector.md; each is a regex over lowercased text.
+const COT_RE = /step[- ]by[- ]step|one step at a time|each step|every step|think (?:it )?through|think(?:ing)? out loud|thinking through|chain[- ]of[- ]thought|show (?:your|all|the|me) (?:work|reasoning|steps|thinking)|(?:your|full|complete|detailed|internal) (?:reasoning|thought process|derivation|thinking)|thought process|reason (?:through|carefully|step)|let'?s think|walk (?:me )?through|talk me through|break (?:it )?down|lay out|<thinking>|reasoning trace|before answering,? (?:think|reason)|work (?:it|this) out|explain (?:the |your )?(?:logic|steps|reasoning)|how you would solve/;
+const RUBRIC_RE = /\brubric\b|grade (?:the|this|each|following)|score (?:the|this|each) (?:response|answer|output)|on a scale (?:of|from) (?:1|0|one)|rate (?:the|this|each) (?:response|answer|output|completion)|which (?:response|answer|completion) is better|as an? (?:impartial )?judge|reward model|preference (?:label|pair)|evaluate the (?:assistant|response|answer)/;
+const REWRITE_RE = /\b(?:rewrite|re-write|rephrase|paraphrase|reword)\b/;
+const SENSITIVE_RE = /politic|government|censor|protest|dissident|tiananmen|taiwan|tibet|xinjiang|uyghur|falun|human rights|election|propaganda|communist party|regime|democracy|sovereignty/;
+const CODE_RE = /```|\b(?:function|python|javascript|typescript|java|sql|c\+\+|golang|rust|code|program|algorithm|regex|compile|script|class|method|array|string|api|bug|debug|implement|html|css|query)\b|[{};]\s*$|def |=>|\(\)/m;
+const MATH_RE = /\b(?:how (?:many|much)|calculate|compute|solve|equation|percent|total|average|sum of|probability|integer|prove|\d+\s*[+\-*/x×÷^]\s*\d+)\b/;
+
+const PREFIX_WORDS = 6;
+const SUFFIX_WORDS = 6;
+const SCAN_CHARS = 1500;
+
+/**
+ * Normalised words of a bounded part of the text: lowercased, digits folded to '0', punctuation
+ * dropped. Returns the hashes of the first and last few words (the template skeleton).
+ */
+function skeleton(text: string): { template: number; words: number; textHash: number } {
+  const n = text.length;
+  // Template = wrapper text: the same opening and closing words around a varying payload.
+  const head = n > SCAN_CHARS ? text.slice(0, SCAN_CHARS) : text;
+  const tail = n > SCAN_CHARS ? text.slice(n - 400) : text;
+  const headWords = words(head, PREFIX_WORDS, false);
+  const tailWords = words(tail, SUFFIX_WORDS, true);
+  const total = countWords(head);
+  const textHash = fnv1a(n > 4000 ? text.slice(0, 2000) + text.slice(n - 2000) : text);
+  if (total < PREFIX_WORDS + SUFFIX_WORDS + 4) return { template: 0, words: total, textHash };
+  return { template: mix(headWords, tailWords) || 1, words: total, textHash };
+}
+
+function countWords(s: string): number {
+  let count = 0; let inWord = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const w = c > 47 && c < 58 || c > 64 && c < 91 || c > 96 && c < 123 || c > 127;
+    if (w && !inWord) count++;
+    inWord = w;
+  }
+  return count;
+}
+
+/** Hash of the first (or last, when `fromEnd`) `k` normalised words of `s`. */
+function words(s: string, k: number, fromEnd: boolean): number {
+  let h = 0x811c9dc5; let taken = 0; let inWord = false;
+  const len = s.length;
+  for (let j = 0; j < len && taken < k; j++) {
+    const i = fromEnd ? len - 1 - j : j;
+    let c = s.charCodeAt(i);
+    const isDigit = c > 47 && c < 58;
+    const isAlpha = c > 64 && c < 91 || c > 96 && c < 123 || c > 127;
+    if (isDigit || isAlpha) {
+      if (c > 64 && c < 91) c += 32;
+      if (isDigit) c = 48;
+      h ^= c; h = Math.imul(h, 0x01000193);
+      inWord = true;
+    } else if (inWord) {
+      h ^= 32; h = Math.imul(h, 0x01000193);
+      inWord = false; taken++;
+    }
+  }
+  return h >>> 0;
+}
+
+function normalisedHash(s: string): number {
+  const t = s.length > 2000 ? s.slice(0, 2000) : s;
+  return fnv1a(t.toLowerCase().replace(/\d+/g, '0').replace(/\s+/g, ' ').trim()) || 1;
+}
+
+/** Extract the per-request features of one event. Pure and allocation-light. */
+export function extractFeatures(ev: InteractionEvent): RequestFeatures {
+  const req = ev.request;
+  const msgs = req.messages;
+  let flags = 0;
+  let lastUser = '';
+  let userTurns = 0; let assistantTurns = 0; let toolParts = 0;
+  for (let i = 0; i < msgs.length; i++) {
+    const m = msgs[i];
+    if (m.role === 'user') { userTurns++; if (m.text) lastUser = m.text; }
+    else if (m.role === 'assistant') assistantTurns++;
+    else if (m.role === 'tool') toolParts++;
+    if (m.parts) toolParts += (m.parts.tool_result ?? 0) + (m.parts.tool_use ?? 0) + (m.parts.function_call_output ?? 0);
+  }
+  if (userTurns <= 1 && assistantTurns === 0) flags |= FLAG.singleShot;
+  if (req.tools.length > 0 || ev.response.tool_calls > 0 || toolParts > 0) flags |= FLAG.tools;
+  if (toolParts > 0 && assistantTurns > 0) flags |= FLAG.agenticTrace;
+  const sys = req.system;
+  if (sys) flags |= FLAG.system;
+  if (ev.response.status >= 400) flags |= FLAG.error;
+
+  const p = req.params;
+  if (p.logprobs === true || (p.top_logprobs ?? 0) > 0 || (p.n ?? 1) > 1) flags |= FLAG.distillParams;
+  if ((p.thinking_budget ?? 0) > 0 || p.reasoning_effort === 'high' || p.reasoning_effort === 'medium') flags |= FLAG.reasoningParam;
+
+  // Lexical signals look at the user's last turn and the system prompt (where wrappers hide).
+  const probe = (lastUser.length > SCAN_CHARS ? lastUser.slice(0, 1000) + '\n' + lastUser.slice(-500) : lastUser).toLowerCase()
+    + (sys ? '\n' + (sys.length > 800 ? sys.slice(0, 800) : sys).toLowerCase() : '');
+  if (COT_RE.test(probe)) flags |= FLAG.cot;
+  if (RUBRIC_RE.test(probe)) flags |= FLAG.rubric;
+  if (REWRITE_RE.test(probe) && SENSITIVE_RE.test(probe)) flags |= FLAG.sensitiveRewrite;
+  if (CODE_RE.test(probe)) flags |= FLAG.code;
+  if (MATH_RE.test(probe)) flags |= FLAG.math;
+
+  const sk = lastUser ? skeleton(lastUser) : { template: 0, words: 0, textHash: 0 };
+  let toolsHash = 0;
+  if (req.tools.length) toolsHash = fnv1a(req.tools.length === 1 ? req.tools[0] : [...req.tools].sort().join('\u0000')) || 1;
+  let paramsHash = 0;
+  if (p.max_tokens !== null || p.temperature !== null || p.top_p !== null || p.n !== null || p.logprobs !== null
+    || p.top_logprobs !== null || p.reasoning_effort !== null || p.thinking_budget !== null || p.seed !== null || p.response_format !== null) {
+    paramsHash = fnv1a(`${ev.model}|${p.max_tokens}|${p.temperature}|${p.top_p}|${p.n}|${p.logprobs}|${p.top_logprobs}|${p.reasoning_effort}|${p.thinking_budget}|${p.seed !== null}|${p.response_format}`) || 1;
+  }
+  return {
+    flags,
+    template: sk.template,
+    systemHash: sys ? normalisedHash(sys) : 0,
+    toolsHash,
+    paramsHash,
+    textHash: sk.textHash,
+    inputTokens: ev.response.input_tokens,
+    outputTokens: ev.response.output_tokens,
+    reasoningTokens: ev.response.reasoning_tokens,
+  };
+}
+
+/** Names of the flags set in `flags` (for explanations and debugging). */
+export function flagNames(flags: number): FlagName[] {
+  return (Object.keys(FLAG) as FlagName[]).filter((k) => (flags & FLAG[k]) !== 0);
+}

@@ -1,0 +1,15 @@
+// detect: distillation detection: per-request signals, account windows, account linkage into clusters, campaigns, verdicts with hysteresis and operator overrides.
+/**
+ * Public surface of the detector. One engine (`DetectorEngine`) serves both paths:
+ * - online: `detectHooks(engine)` plugs into the gateway's record phase (onEvent enqueues, a
+ *   background drain feeds the engine) and the engine itself is the `VerdictView` enforcement reads;
+ * - offline: `scanEvents(source)` / `runScanCli(argv)` (`warden scan events.jsonl`).
+ * The detector knows nothing of HTTP: it reads interaction events (src/events) and writes verdicts
+ * (./verdict.ts).
+ */
+export * from './verdict.ts';
+export { detectConfigSchema, detectConfig, type DetectConfig } from './config.ts';
+export { DetectorEngine, LINK_TYPES, type EngineOptions, type EngineStats, type ClusterSummary, type Campaign, type LinkType } from './engine.ts';
+export { extractFeatures, FLAG, flagNames, type RequestFeatures } from './features.ts';
+export { INDICATORS, type Indicator, type IndicatorName } from './scoring.ts';
+export { buildReport, scoreReport, REPORT_SCHEMA, type DetectionReport, type AccountResult, type GroundTruth, type QualityFigures } from './report.ts';

@@ -1,0 +1,128 @@
+/**
+ * The scan report (what `warden scan --report` writes) and a scorer that compares it with ground
+ * truth labels. The report carries, per account, its final verdict, the first event time it was
+ * served under each level and how many of its requests were served under each level, which is
+ * what detection quality and containment are computed from.
+ */
+import { VERDICT_LEVELS, verdictRank, type VerdictLevel, type VerdictReason } from './verdict.ts';
+import type { Campaign, ClusterSummary, DetectorEngine } from './engine.ts';
+
+export const REPORT_SCHEMA = 'warden.detection/1' as const;
+
+export interface AccountResult {
+  /** Effective level at the end of the scan. */
+  level: VerdictLevel;
+  /** Highest effective level the account was ever served under (or holds at the end). */
+  max_level: VerdictLevel;
+  cluster_id: string | null;
+  campaign_id: string | null;
+  score: number | null;
+  /** First time (ISO) a request of the account was served under each level. */
+  first: Partial<Record<VerdictLevel, string>>;
+  /** Requests served under each level, indexed by rank (none, watch, throttle, shape, verify, suspend). */
+  served: number[];
+  reasons?: VerdictReason[];
+}
+
+export interface DetectionReport {
+  schema: typeof REPORT_SCHEMA;
+  /** Which detector produced it: `warden` or a baseline name. */
+  detector: string;
+  events: number;
+  event_time: { from: string | null; to: string | null };
+  accounts: Record<string, AccountResult>;
+  clusters: ClusterSummary[];
+  campaigns: Campaign[];
+}
+
+/** Build the report from an engine that ran with `trackFirstFlags: true`. */
+export function buildReport(engine: DetectorEngine, meta: { detector?: string; from?: string | null; to?: string | null } = {}): DetectionReport {
+  const accounts: Record<string, AccountResult> = {};
+  for (const id of engine.accountIds()) {
+    const v = engine.forAccount(id);
+    const served = engine.servedByLevel(id);
+    const firstMs = engine.firstFlags(id);
+    const first: Partial<Record<VerdictLevel, string>> = {};
+    for (const [l, t] of Object.entries(firstMs)) first[l as VerdictLevel] = new Date(t).toISOString();
+    let max = verdictRank(v.level);
+    for (let l = served.length - 1; l > max; l--) if (served[l] > 0) { max = l; break; }
+    const res: AccountResult = {
+      level: v.level, max_level: VERDICT_LEVELS[max], cluster_id: v.clusterId, campaign_id: v.verdict?.campaign_id ?? null,
+      score: v.verdict?.score ?? null, first, served,
+    };
+    if (v.verdict && v.level !== 'none') res.reasons = v.verdict.reasons;
+    accounts[id] = res;
+  }
+  return {
+    schema: REPORT_SCHEMA, detector: meta.detector ?? 'warden', events: engine.stats().events,
+    event_time: { from: meta.from ?? null, to: meta.to ?? null },
+    accounts, clusters: engine.clusterSummaries(2).filter((c) => c.level !== 'none'), campaigns: engine.campaigns(),
+  };
+}
+
+/** Ground truth: account -> `organic:<kind>` or `campaign:<id>`; campaign ids -> adaptive or not. */
+export interface GroundTruth {
+  accounts: Record<string, string>;
+  campaigns?: Record<string, { adaptive?: boolean; kind?: string }>;
+}
+
+export interface QualityFigures {
+  /** Organic accounts ever above watch / all organic accounts. */
+  organic_flag_rate: number;
+  organic_accounts: number;
+  organic_flagged: number;
+  organic_by_kind: Record<string, { accounts: number; flagged: number; watched: number }>;
+  /** Non-adaptive campaign accounts ever above watch / all of them. */
+  campaign_account_recall: number;
+  /** Campaigns (non-adaptive) with a majority of accounts above watch / all. */
+  campaign_cluster_recall: number;
+  adaptive_account_recall: number | null;
+  /** Worst and mean share of a campaign's requests served before its accounts were contained. */
+  served_before_containment: { worst: number; mean: number };
+  per_campaign: Record<string, { kind: string; adaptive: boolean; accounts: number; flagged: number; requests: number; served_uncontained: number }>;
+}
+
+/**
+ * Score a report against labels. "Flagged" means above watch (throttle or higher); "contained"
+ * means served at `containLevel` or higher (default shape: reasoning withheld, tokens capped).
+ */
+export function scoreReport(report: DetectionReport, truth: GroundTruth, containLevel: VerdictLevel = 'shape'): QualityFigures {
+  const above = verdictRank('watch');
+  const contain = verdictRank(containLevel);
+  const byKind: QualityFigures['organic_by_kind'] = {};
+  const perCampaign: QualityFigures['per_campaign'] = {};
+  let orgN = 0; let orgF = 0;
+  for (const [id, label] of Object.entries(truth.accounts)) {
+    const res = report.accounts[id];
+    const max = res ? verdictRank(res.max_level) : 0;
+    if (label.startsWith('organic')) {
+      const kind = label.split(':')[1] ?? 'organic';
+      const k = (byKind[kind] ??= { accounts: 0, flagged: 0, watched: 0 });
+      k.accounts++; orgN++;
+      if (max > above) { k.flagged++; orgF++; } else if (max === above) k.watched++;
+    } else {
+      const cid = label.slice(label.indexOf(':') + 1);
+      const meta = truth.campaigns?.[cid];
+      const c = (perCampaign[cid] ??= { kind: meta?.kind ?? 'unknown', adaptive: !!meta?.adaptive, accounts: 0, flagged: 0, requests: 0, served_uncontained: 0 });
+      c.accounts++;
+      if (max > above) c.flagged++;
+      if (res) {
+        for (let l = 0; l < res.served.length; l++) { c.requests += res.served[l]; if (l < contain) c.served_uncontained += res.served[l]; }
+      }
+    }
+  }
+  let ca = 0; let cf = 0; let aa = 0; let af = 0; let clusters = 0; let clustersFlagged = 0; let worst = 0; let sum = 0;
+  for (const c of Object.values(perCampaign)) {
+    if (c.adaptive) { aa += c.accounts; af += c.flagged; continue; }
+    ca += c.accounts; cf += c.flagged; clusters++;
+    if (c.flagged * 2 > c.accounts) clustersFlagged++;
+    const share = c.requests ? c.served_uncontained / c.requests : 0;
+    worst = Math.max(worst, share); sum += share;
+  }
+  return {
+    organic_flag_rate: orgN ? orgF / orgN : 0, organic_accounts: orgN, organic_flagged: orgF, organic_by_kind: byKind,
+    campaign_account_recall: ca ? cf / ca : 0, campaign_cluster_recall: clusters ? clustersFlagged / clusters : 0,
+    adaptive_account_recall: aa ? af / aa : null,
+    served_before_containment: { worst, mean: clusters ? sum / clusters : 0 }, per_campaign: perCampaign,
+  };
+}

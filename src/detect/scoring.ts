@@ -1,0 +1,130 @@
+/**
+ * Behaviour windows and the harvest score. A window is a small vector of counters (decayed with a
+ * half-life, so it describes recent behaviour) kept per account and summed per cluster; the
+ * harvest score turns a window into explainable indicators (value, threshold, contribution).
+ */
+import type { VerdictReason } from './verdict.ts';
+
+/** Counter columns. Columns before `DECAYED` decay with the window half-life; the rest do not. */
+export const C = {
+  N: 0, ELICIT: 1, COT: 2, RUBRIC: 3, REWRITE: 4, TOOLS: 5, AGENTIC: 6, CODE: 7, MATH: 8,
+  CAPABILITY: 9, SINGLE: 10, DISTILL_PARAMS: 11, IN_TOK: 12, OUT_TOK: 13, SYSTEM: 14, ERROR: 15,
+  NEW_MODEL: 16, TEMPLATE_HIT: 17, REASON_PARAM: 18,
+  HOUR0: 19, // 8 bins of 3 hours: 19..26
+  DECAYED: 27,
+  // not decayed
+  TOTAL: 27, GAP_N: 28, GAP_SUM: 29, GAP_SUMSQ: 30, FIRST_TS: 31, LAST_TS: 32, DECAY_TS: 33,
+  SIZE: 34,
+} as const;
+export const HOUR_BINS = 8;
+export const STRIDE = C.SIZE;
+
+/** One indicator: a named, thresholded reading of a window. */
+export interface Indicator {
+  signal: string;
+  value: number;
+  /** Below this the indicator contributes nothing. */
+  threshold: number;
+  /** At or above this it contributes its full weight. */
+  saturation: number;
+  weight: number;
+  /** Contribution in [0, weight]. */
+  contribution: number;
+}
+
+/**
+ * Indicator definitions. Thresholds sit above what organic traffic shows (see docs/detector.md for
+ * the organic baseline they were read from); saturation is where the evidence is unambiguous.
+ */
+export const INDICATORS = {
+  reasoning_elicitation_share: { threshold: 0.2, saturation: 0.6, weight: 3, minN: 10 },
+  rubric_share: { threshold: 0.05, saturation: 0.3, weight: 1.5, minN: 10 },
+  sensitive_rewrite_share: { threshold: 0.03, saturation: 0.2, weight: 1.5, minN: 10 },
+  capability_share: { threshold: 0.45, saturation: 0.85, weight: 1.5, minN: 10 },
+  single_shot_share: { threshold: 0.75, saturation: 0.97, weight: 1, minN: 10 },
+  distiller_params_share: { threshold: 0.03, saturation: 0.3, weight: 2, minN: 10 },
+  output_input_ratio: { threshold: 4, saturation: 15, weight: 0.5, minN: 10 },
+  template_reuse_share: { threshold: 0.3, saturation: 0.8, weight: 1, minN: 20 },
+  timing_regularity: { threshold: 0.35, saturation: 0.8, weight: 1, minN: 20 },
+  round_the_clock_activity: { threshold: 0.88, saturation: 0.98, weight: 1, minN: 24 },
+  new_model_rush_share: { threshold: 0.25, saturation: 0.7, weight: 0.5, minN: 20 },
+} as const;
+export type IndicatorName = keyof typeof INDICATORS;
+
+/** Weighted evidence that saturates the harvest score at 1. */
+export const HARVEST_FULL_EVIDENCE = 5;
+
+/**
+ * Pseudo-requests of prior behaviour mixed into every share: small windows are pulled towards an
+ * unremarkable rate (half the threshold) so a handful of requests cannot look extreme.
+ */
+export const PRIOR_REQUESTS = 20;
+
+function share(name: IndicatorName, count: number, n: number): number {
+  const prior = INDICATORS[name].threshold * 0.5;
+  return (count + prior * PRIOR_REQUESTS) / (n + PRIOR_REQUESTS);
+}
+
+function indicator(name: IndicatorName, value: number, n: number): Indicator | null {
+  const d = INDICATORS[name];
+  if (n < d.minN || !Number.isFinite(value)) return null;
+  const c = value <= d.threshold ? 0 : value >= d.saturation ? 1 : (value - d.threshold) / (d.saturation - d.threshold);
+  return { signal: name, value, threshold: d.threshold, saturation: d.saturation, weight: d.weight, contribution: c * d.weight };
+}
+
+/** Read every indicator from a window `w` starting at `off`. `perAccount` enables template reuse. */
+export function readIndicators(w: Float64Array, off: number, perAccount: boolean): Indicator[] {
+  const n = w[off + C.N];
+  const out: Indicator[] = [];
+  const push = (x: Indicator | null) => { if (x) out.push(x); };
+  if (n <= 0) return out;
+  push(indicator('reasoning_elicitation_share', share('reasoning_elicitation_share', w[off + C.ELICIT], n), n));
+  push(indicator('rubric_share', share('rubric_share', w[off + C.RUBRIC], n), n));
+  push(indicator('sensitive_rewrite_share', share('sensitive_rewrite_share', w[off + C.REWRITE], n), n));
+  push(indicator('capability_share', share('capability_share', w[off + C.CAPABILITY], n), n));
+  push(indicator('single_shot_share', share('single_shot_share', w[off + C.SINGLE], n), n));
+  push(indicator('distiller_params_share', share('distiller_params_share', w[off + C.DISTILL_PARAMS], n), n));
+  const inTok = w[off + C.IN_TOK];
+  if (inTok > 0) push(indicator('output_input_ratio', w[off + C.OUT_TOK] / inTok, n));
+  if (perAccount) push(indicator('template_reuse_share', share('template_reuse_share', w[off + C.TEMPLATE_HIT], n), n));
+  // Timing regularity: 1 - spread of log10 inter-arrival gaps (people are bursty, fleets are not).
+  const gn = w[off + C.GAP_N];
+  if (gn >= 20) {
+    const mean = w[off + C.GAP_SUM] / gn;
+    const sd = Math.sqrt(Math.max(0, w[off + C.GAP_SUMSQ] / gn - mean * mean));
+    push(indicator('timing_regularity', Math.max(0, 1 - sd), gn));
+  }
+  // Round-the-clock: normalised entropy of activity over 8 three-hour bins, only once the
+  // window spans more than a day (a short burst says nothing about rhythm).
+  const span = w[off + C.LAST_TS] - w[off + C.FIRST_TS];
+  if (span >= 30 * 3600) {
+    let h = 0;
+    for (let b = 0; b < HOUR_BINS; b++) {
+      const p = w[off + C.HOUR0 + b] / n;
+      if (p > 0) h -= p * Math.log(p);
+    }
+    push(indicator('round_the_clock_activity', h / Math.log(HOUR_BINS), n));
+  }
+  push(indicator('new_model_rush_share', share('new_model_rush_share', w[off + C.NEW_MODEL], n), n));
+  return out;
+}
+
+/** Harvest score in [0, 1] from indicators: weighted evidence over the full-evidence constant. */
+export function harvestScore(inds: Indicator[]): number {
+  let s = 0;
+  for (const i of inds) s += i.contribution;
+  return Math.min(1, s / HARVEST_FULL_EVIDENCE);
+}
+
+/** Explanation entries for the indicators that contributed. */
+export function indicatorReasons(inds: Indicator[]): VerdictReason[] {
+  return inds
+    .filter((i) => i.contribution > 0)
+    .sort((a, b) => b.contribution - a.contribution)
+    .map((i) => ({ signal: i.signal, value: round(i.value), threshold: i.threshold, weight: round(i.contribution) }));
+}
+
+export function round(x: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

@@ -1,5 +1,35 @@
 import { z } from 'zod';
 
-/** Configuration of the ledger capability (section `ledger:` of warden.yaml). Placeholder: to be filled in. */
-export const ledgerConfigSchema = z.object({ enabled: z.boolean().default(false) }).passthrough();
+/**
+ * Configuration of the ledger capability (section `ledger:` of warden.yaml). Documented in
+ * docs/ledger.md. Secrets (`key`) accept `env:NAME`.
+ */
+export const ledgerConfigSchema = z.object({
+  /** Record every interaction and verdict in the ledger. */
+  enabled: z.boolean().default(true),
+  /** Checkpoint origin line and signing key name; a schema-less URL naming this log. */
+  origin: z.string().min(1).regex(/^[^\s+]+$/, 'origin must have no spaces or +').default('warden.local/ledger'),
+  /** `sqlite` (default) or `postgres`; null follows `store.driver`. */
+  driver: z.enum(['sqlite', 'postgres']).nullable().default(null),
+  /** The ledger's own SQLite file (commits are fsynced: synchronous=FULL). */
+  sqlite_path: z.string().default('./data/ledger.db'),
+  /** PostgreSQL schema holding the ledger tables when driver is postgres. */
+  postgres_schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('warden_ledger'),
+  /** Signing key (PRIVATE+KEY+... string); `env:NAME` reads the environment. Takes precedence over key_file. */
+  key: z.string().default('env:WARDEN_LEDGER_KEY'),
+  /** File holding the signing key; created (mode 0600) by `warden ledger keygen` or on first start. */
+  key_file: z.string().default('./data/ledger.key'),
+  /** Extra signing key files: during a rotation both keys sign every checkpoint. */
+  extra_key_files: z.array(z.string()).default([]),
+  /** Verifier keys (<name>+<id>+<key>) of retired signing keys, trusted when verifying old checkpoints. */
+  trusted_keys: z.array(z.string()).default([]),
+  /** Sign a checkpoint at most this long after new entries became durable, ms. */
+  checkpoint_interval_ms: z.number().int().min(10).max(60_000).default(500),
+  /** Most entries per group commit. */
+  batch_max: z.number().int().min(1).max(100_000).default(1024),
+  /** Entries waiting for commit beyond which appends are refused (back-pressure), not silently dropped. */
+  max_queue: z.number().int().min(1).default(200_000),
+  /** Keep raw prompt text in the erasable side table (the tree always holds only its commitment). */
+  keep_prompt_text: z.boolean().default(false),
+});
 export type LedgerConfig = z.infer<typeof ledgerConfigSchema>;

@@ -1,0 +1,246 @@
+/**
+ * Ledger leaves: canonical JSON (RFC 8785) records of interactions and verdicts.
+ *
+ * Personal data never enters the tree in clear: each such field is a salted commitment
+ * hex(SHA-256(salt || UTF-8(value))) with a fresh random 32-byte salt per field and entry. The
+ * values and salts live in a side table outside the tree; erasing them (GDPR, retention) leaves
+ * every leaf, proof and checkpoint intact, while anyone holding a value and its salt can still
+ * show it is the one committed to. What an auditor needs stays in clear: account, org, key and
+ * cluster ids, model, time, token counts, status, enforcement, verdict level and reasons.
+ */
+import { randomBytes } from 'node:crypto';
+import canonicalize from 'canonicalize';
+import type { InteractionEvent } from '../events/index.ts';
+import type { Verdict } from '../detect/verdict.ts';
+import { ulid } from '../events/index.ts';
+import { sha256 } from './merkle.ts';
+
+export const LEDGER_RECORD_SCHEMA = 'warden.ledger/1' as const;
+
+/** Names of the personal fields kept as commitments. */
+export const PRIVATE_FIELDS = ['client_ip', 'user_agent', 'prompt', 'signup_ip', 'email_domain', 'payment_fp'] as const;
+export type PrivateField = (typeof PRIVATE_FIELDS)[number];
+
+/** A value and the salt that opens its commitment (hex). `value` null: salt kept, value not stored. */
+export interface Opening { value: string | null; salt: string }
+
+const utf8 = new TextEncoder();
+
+/** hex(SHA-256(salt || UTF-8(value))). */
+export function commitment(value: string, saltHex: string): string {
+  return Buffer.from(sha256(Buffer.from(saltHex, 'hex'), utf8.encode(value))).toString('hex');
+}
+
+function commit(value: string | null | undefined, field: PrivateField, openings: Partial<Record<PrivateField, Opening>>): string | null {
+  if (value === null || value === undefined) return null;
+  const salt = randomBytes(32).toString('hex');
+  openings[field] = { value, salt };
+  return commitment(value, salt);
+}
+
+export interface InteractionRecord {
+  schema: typeof LEDGER_RECORD_SCHEMA;
+  kind: 'interaction';
+  id: string;
+  ts: string;
+  duration_ms: number;
+  flavour: string;
+  model: string;
+  upstream: string | null;
+  account_id: string | null;
+  org_id: string | null;
+  key_id: string | null;
+  cluster_id: string | null;
+  client: { country: string | null; asn: number | null; ip: string | null; user_agent: string | null };
+  request: {
+    stream: boolean; messages: number; chars: number; tools: string[]; bytes: number;
+    max_tokens: number | null; n: number | null; logprobs: boolean | null;
+    reasoning_effort: string | null; thinking_budget: number | null;
+    /** Commitment to the canonical JSON of {system, messages: [{role, text}]}; null if not recorded. */
+    prompt: string | null;
+  };
+  response: {
+    status: number; error_code: string | null; input_tokens: number; output_tokens: number; reasoning_tokens: number;
+    usage_source: string; tool_calls: number; finish_reason: string | null; output_chars: number; reasoning_chars: number;
+  };
+  account: {
+    created_at: string; tier: string; programme: string; claimed_country: string | null;
+    email_domain: string | null; signup_ip: string | null; payment_fp: string | null;
+  } | null;
+  enforcement: InteractionEvent['enforcement'];
+}
+
+export interface VerdictRecord {
+  schema: typeof LEDGER_RECORD_SCHEMA;
+  kind: 'verdict';
+  id: string;
+  /** When the ledger recorded it. */
+  ts: string;
+  subject: { kind: 'account' | 'cluster'; id: string };
+  level: string;
+  score: number | null;
+  reasons: unknown[];
+  source: string;
+  since: string;
+  campaign_id: string | null;
+  /** Accounts the verdict covers (cluster members), when the detector names them. */
+  accounts: string[];
+}
+
+export type LedgerRecord = InteractionRecord | VerdictRecord;
+
+/** A record ready to append: the leaf bytes and what goes to the erasable side table. */
+export interface PreparedEntry {
+  record: LedgerRecord;
+  leaf: Uint8Array;
+  openings: Partial<Record<PrivateField, Opening>>;
+}
+
+/** RFC 8785 bytes of a record. Non-finite numbers (not representable in JSON) become strings. */
+export function canonicalBytes(value: unknown): Uint8Array {
+  const text = canonicalize(sanitize(value));
+  if (text === undefined) throw new Error('record is not serialisable');
+  return utf8.encode(text);
+}
+
+function sanitize(v: unknown): unknown {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : String(v);
+  if (Array.isArray(v)) return v.map(sanitize);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = sanitize(x);
+    return out;
+  }
+  return v;
+}
+
+/** Build the leaf for one interaction event. */
+export function prepareInteraction(e: InteractionEvent, opts: { clusterId?: string | null; keepPromptText?: boolean } = {}): PreparedEntry {
+  const openings: Partial<Record<PrivateField, Opening>> = {};
+  const msgs = e.request.messages;
+  const promptRecorded = e.request.system !== null || msgs.some((m) => m.text !== null);
+  const promptJson = promptRecorded
+    ? new TextDecoder().decode(canonicalBytes({ system: e.request.system, messages: msgs.map((m) => ({ role: m.role, text: m.text })) }))
+    : null;
+  const record: InteractionRecord = {
+    schema: LEDGER_RECORD_SCHEMA,
+    kind: 'interaction',
+    id: e.id,
+    ts: e.ts,
+    duration_ms: e.duration_ms,
+    flavour: e.flavour,
+    model: e.model,
+    upstream: e.upstream,
+    account_id: e.account_id,
+    org_id: e.org_id,
+    key_id: e.key_id,
+    cluster_id: opts.clusterId ?? null,
+    client: {
+      country: e.client.country,
+      asn: e.client.asn,
+      ip: commit(e.client.ip, 'client_ip', openings),
+      user_agent: commit(e.client.user_agent, 'user_agent', openings),
+    },
+    request: {
+      stream: e.request.stream,
+      messages: msgs.length,
+      chars: msgs.reduce((s, m) => s + m.chars, 0) + (e.request.system?.length ?? 0),
+      tools: e.request.tools,
+      bytes: e.request.bytes,
+      max_tokens: e.request.params.max_tokens,
+      n: e.request.params.n,
+      logprobs: e.request.params.logprobs,
+      reasoning_effort: e.request.params.reasoning_effort,
+      thinking_budget: e.request.params.thinking_budget,
+      prompt: commit(promptJson, 'prompt', openings),
+    },
+    response: {
+      status: e.response.status,
+      error_code: e.response.error_code,
+      input_tokens: e.response.input_tokens,
+      output_tokens: e.response.output_tokens,
+      reasoning_tokens: e.response.reasoning_tokens,
+      usage_source: e.response.usage_source,
+      tool_calls: e.response.tool_calls,
+      finish_reason: e.response.finish_reason,
+      output_chars: e.response.output_chars,
+      reasoning_chars: e.response.reasoning_chars,
+    },
+    account: e.account
+      ? {
+          created_at: e.account.created_at,
+          tier: e.account.tier,
+          programme: e.account.programme,
+          claimed_country: e.account.claimed_country,
+          email_domain: commit(e.account.email_domain, 'email_domain', openings),
+          signup_ip: commit(e.account.signup_ip, 'signup_ip', openings),
+          payment_fp: commit(e.account.payment_fp, 'payment_fp', openings),
+        }
+      : null,
+    enforcement: e.enforcement,
+  };
+  // The commitment always goes in the tree; the prompt text itself only if configured. The salt
+  // is kept either way, so whoever holds the text can later show it is the one committed to.
+  if (openings.prompt && !opts.keepPromptText) openings.prompt = { value: null, salt: openings.prompt.salt };
+  return { record, leaf: canonicalBytes(record), openings };
+}
+
+/** Build the leaf for one verdict. */
+export function prepareVerdict(v: Verdict, opts: { accounts?: readonly string[]; id?: string; now?: number } = {}): PreparedEntry {
+  const record: VerdictRecord = {
+    schema: LEDGER_RECORD_SCHEMA,
+    kind: 'verdict',
+    id: opts.id ?? `v_${ulid(opts.now)}`,
+    ts: new Date(opts.now ?? Date.now()).toISOString(),
+    subject: { kind: v.subject.kind, id: v.subject.id },
+    level: v.level,
+    score: v.score,
+    reasons: v.reasons as unknown[],
+    source: v.source,
+    since: v.since,
+    campaign_id: v.campaign_id ?? null,
+    accounts: [...(opts.accounts ?? [])].sort(),
+  };
+  return { record, leaf: canonicalBytes(record), openings: {} };
+}
+
+/** Parse a leaf back into its record (throws on anything that is not a ledger record). */
+export function parseLeaf(leaf: Uint8Array): LedgerRecord {
+  const obj = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(leaf)) as LedgerRecord;
+  if (!obj || obj.schema !== LEDGER_RECORD_SCHEMA || (obj.kind !== 'interaction' && obj.kind !== 'verdict') || typeof obj.id !== 'string') {
+    throw new Error('leaf is not a warden.ledger/1 record');
+  }
+  return obj;
+}
+
+/** The clear-text columns a storage backend indexes for queries; derived from the record only. */
+export interface EntryColumns {
+  id: string;
+  kind: 'interaction' | 'verdict';
+  ts: string;
+  account_id: string | null;
+  org_id: string | null;
+  key_id: string | null;
+  cluster_id: string | null;
+  model: string | null;
+  subject_id: string | null;
+  level: string | null;
+}
+
+export function entryColumns(r: LedgerRecord): EntryColumns {
+  if (r.kind === 'interaction') {
+    return { id: r.id, kind: r.kind, ts: r.ts, account_id: r.account_id, org_id: r.org_id, key_id: r.key_id, cluster_id: r.cluster_id, model: r.model, subject_id: null, level: r.enforcement.verdict };
+  }
+  return {
+    id: r.id, kind: r.kind, ts: r.ts,
+    account_id: r.subject.kind === 'account' ? r.subject.id : null,
+    org_id: null, key_id: null,
+    cluster_id: r.subject.kind === 'cluster' ? r.subject.id : null,
+    model: null, subject_id: r.subject.id, level: r.level,
+  };
+}
+
+/** Where a prepared entry's private side goes: the client IP also feeds IP/CIDR queries. */
+export function privateIp(p: PreparedEntry): string | null {
+  return p.openings.client_ip?.value ?? null;
+}

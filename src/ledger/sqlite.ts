@@ -1,0 +1,242 @@
+/**
+ * SQLite ledger storage (embedded default): its own file, WAL, synchronous=FULL so a resolved
+ * appendBatch/putCheckpoint has been fsynced. Node hashes live in a WITHOUT ROWID table keyed by
+ * (level, index), so proofs read O(log n) rows.
+ */
+import { migrateSqlite, openSqlite, type SqliteDb } from '../store/index.ts';
+import type { NodeId } from './merkle.ts';
+import { ipv4ToInt, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode } from './storage.ts';
+
+const MIGRATIONS = [
+  `CREATE TABLE ledger_entries (
+     idx INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     kind TEXT NOT NULL,
+     ts TEXT NOT NULL,
+     account_id TEXT, org_id TEXT, key_id TEXT, cluster_id TEXT, model TEXT, subject_id TEXT, level TEXT,
+     leaf BLOB NOT NULL
+   );
+   CREATE INDEX ledger_entries_ts ON ledger_entries (ts);
+   CREATE INDEX ledger_entries_account ON ledger_entries (account_id, ts) WHERE account_id IS NOT NULL;
+   CREATE INDEX ledger_entries_org ON ledger_entries (org_id, ts) WHERE org_id IS NOT NULL;
+   CREATE INDEX ledger_entries_cluster ON ledger_entries (cluster_id) WHERE cluster_id IS NOT NULL;
+   CREATE INDEX ledger_entries_subject ON ledger_entries (subject_id) WHERE subject_id IS NOT NULL;
+   CREATE TABLE ledger_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID;
+   CREATE TABLE ledger_private (
+     idx INTEGER PRIMARY KEY,
+     account_id TEXT, org_id TEXT, ip TEXT, ip_v4 INTEGER,
+     openings TEXT, erased_at TEXT
+   );
+   CREATE INDEX ledger_private_account ON ledger_private (account_id) WHERE account_id IS NOT NULL;
+   CREATE INDEX ledger_private_org ON ledger_private (org_id) WHERE org_id IS NOT NULL;
+   CREATE INDEX ledger_private_ip ON ledger_private (ip) WHERE ip IS NOT NULL;
+   CREATE INDEX ledger_private_ipv4 ON ledger_private (ip_v4) WHERE ip_v4 IS NOT NULL;
+   CREATE TABLE ledger_checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL);
+   CREATE TABLE ledger_keys (vkey TEXT PRIMARY KEY, added_at TEXT NOT NULL);`,
+];
+
+interface RawEntry {
+  idx: number; id: string; kind: 'interaction' | 'verdict'; ts: string;
+  account_id: string | null; org_id: string | null; key_id: string | null; cluster_id: string | null;
+  model: string | null; subject_id: string | null; level: string | null; leaf: Buffer;
+}
+interface RawPrivate { idx: number; account_id: string | null; org_id: string | null; ip: string | null; openings: string | null; erased_at: string | null }
+
+const toEntry = (r: RawEntry): EntryRow => ({
+  index: r.idx, id: r.id, kind: r.kind, ts: r.ts, account_id: r.account_id, org_id: r.org_id, key_id: r.key_id,
+  cluster_id: r.cluster_id, model: r.model, subject_id: r.subject_id, level: r.level, leaf: new Uint8Array(r.leaf),
+});
+const toPrivate = (r: RawPrivate): PrivateRow => ({
+  index: r.idx, account_id: r.account_id, org_id: r.org_id, ip: r.ip,
+  openings: r.openings ? JSON.parse(r.openings) : null, erased_at: r.erased_at,
+});
+const toCheckpoint = (r: { size: number; root: Buffer; note: string; created_at: string }): CheckpointRow => ({
+  size: r.size, root: new Uint8Array(r.root), note: r.note, created_at: r.created_at,
+});
+
+const ENTRY_COLS = 'idx, id, kind, ts, account_id, org_id, key_id, cluster_id, model, subject_id, level, leaf';
+
+export class SqliteLedgerStorage implements LedgerStorage {
+  private readonly stmts;
+  private readonly writeBatch;
+
+  /** Open (or create) the ledger file at `path` with durable commits. */
+  static open(path: string): SqliteLedgerStorage {
+    return new SqliteLedgerStorage(openSqlite(path, { durability: 'full' }), true);
+  }
+
+  /** Use an already opened database; it must have been opened with durability 'full'. */
+  constructor(readonly db: SqliteDb, private readonly ownsDb = false) {
+    migrateSqlite(db, 'ledger', MIGRATIONS);
+    this.stmts = {
+      size: db.prepare('SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ledger_entries'),
+      insEntry: db.prepare(`INSERT INTO ledger_entries (${ENTRY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insPrivate: db.prepare('INSERT INTO ledger_private (idx, account_id, org_id, ip, ip_v4, openings, erased_at) VALUES (?, ?, ?, ?, ?, ?, NULL)'),
+      insNode: db.prepare('INSERT INTO ledger_nodes (level, idx, hash) VALUES (?, ?, ?)'),
+      getNode: db.prepare('SELECT hash FROM ledger_nodes WHERE level = ? AND idx = ?').pluck(),
+      idOf: db.prepare('SELECT idx FROM ledger_entries WHERE id = ?').pluck(),
+      insCheckpoint: db.prepare('INSERT OR REPLACE INTO ledger_checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)'),
+      latest: db.prepare('SELECT * FROM ledger_checkpoints ORDER BY size DESC LIMIT 1'),
+      cpAt: db.prepare('SELECT * FROM ledger_checkpoints WHERE size = ?'),
+      cps: db.prepare('SELECT * FROM ledger_checkpoints WHERE size > ? ORDER BY size LIMIT ?'),
+      entry: db.prepare(`SELECT ${ENTRY_COLS} FROM ledger_entries WHERE idx = ?`),
+      entryById: db.prepare(`SELECT ${ENTRY_COLS} FROM ledger_entries WHERE id = ?`),
+      entries: db.prepare(`SELECT ${ENTRY_COLS} FROM ledger_entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?`),
+      nodes: db.prepare('SELECT level, idx, hash FROM ledger_nodes WHERE level = ? AND idx >= ? ORDER BY idx LIMIT ?'),
+      maxLevel: db.prepare('SELECT COALESCE(MAX(level), -1) FROM ledger_nodes').pluck(),
+      priv: db.prepare('SELECT idx, account_id, org_id, ip, openings, erased_at FROM ledger_private WHERE idx = ?'),
+      privRange: db.prepare('SELECT idx, account_id, org_id, ip, openings, erased_at FROM ledger_private WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?'),
+      insKey: db.prepare('INSERT OR IGNORE INTO ledger_keys (vkey, added_at) VALUES (?, ?)'),
+      keys: db.prepare('SELECT vkey FROM ledger_keys ORDER BY added_at, vkey').pluck(),
+    };
+    this.writeBatch = db.transaction((entries: readonly EntryRow[], privates: readonly PrivateRow[], nodes: readonly StoredNode[]) => {
+      for (const e of entries) {
+        this.stmts.insEntry.run(e.index, e.id, e.kind, e.ts, e.account_id, e.org_id, e.key_id, e.cluster_id, e.model, e.subject_id, e.level, e.leaf);
+      }
+      for (const p of privates) {
+        this.stmts.insPrivate.run(p.index, p.account_id, p.org_id, p.ip, p.ip === null ? null : ipv4ToInt(p.ip), p.openings ? JSON.stringify(p.openings) : null);
+      }
+      for (const n of nodes) this.stmts.insNode.run(n.level, n.index, n.hash);
+    });
+  }
+
+  async size(): Promise<number> {
+    return (this.stmts.size.get() as { n: number }).n;
+  }
+
+  async appendBatch(entries: readonly EntryRow[], privates: readonly PrivateRow[], nodes: readonly StoredNode[]): Promise<void> {
+    this.writeBatch(entries, privates, nodes);
+  }
+
+  async existingIds(ids: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const id of ids) {
+      const idx = this.stmts.idOf.get(id) as number | undefined;
+      if (idx !== undefined) out.set(id, idx);
+    }
+    return out;
+  }
+
+  async getNodes(ids: readonly NodeId[]): Promise<Uint8Array[]> {
+    return ids.map(({ level, index }) => {
+      const h = this.stmts.getNode.get(level, index) as Buffer | undefined;
+      if (!h) throw new Error(`ledger tree node ${level}/${index} is missing`);
+      return new Uint8Array(h);
+    });
+  }
+
+  async putCheckpoint(c: CheckpointRow): Promise<void> {
+    this.stmts.insCheckpoint.run(c.size, c.root, c.note, c.created_at);
+  }
+
+  async latestCheckpoint(): Promise<CheckpointRow | null> {
+    const r = this.stmts.latest.get() as Parameters<typeof toCheckpoint>[0] | undefined;
+    return r ? toCheckpoint(r) : null;
+  }
+
+  async checkpoints(afterSize: number, limit: number): Promise<CheckpointRow[]> {
+    return (this.stmts.cps.all(afterSize, limit) as Parameters<typeof toCheckpoint>[0][]).map(toCheckpoint);
+  }
+
+  async checkpointAt(size: number): Promise<CheckpointRow | null> {
+    const r = this.stmts.cpAt.get(size) as Parameters<typeof toCheckpoint>[0] | undefined;
+    return r ? toCheckpoint(r) : null;
+  }
+
+  async getEntry(index: number): Promise<EntryRow | null> {
+    const r = this.stmts.entry.get(index) as RawEntry | undefined;
+    return r ? toEntry(r) : null;
+  }
+
+  async getEntryById(id: string): Promise<EntryRow | null> {
+    const r = this.stmts.entryById.get(id) as RawEntry | undefined;
+    return r ? toEntry(r) : null;
+  }
+
+  async entries(start: number, end: number, limit: number): Promise<EntryRow[]> {
+    return (this.stmts.entries.all(start, end, limit) as RawEntry[]).map(toEntry);
+  }
+
+  async nodes(level: number, start: number, limit: number): Promise<StoredNode[]> {
+    return (this.stmts.nodes.all(level, start, limit) as { level: number; idx: number; hash: Buffer }[])
+      .map((r) => ({ level: r.level, index: r.idx, hash: new Uint8Array(r.hash) }));
+  }
+
+  async maxLevel(): Promise<number> {
+    return this.stmts.maxLevel.get() as number;
+  }
+
+  async privates(indices: readonly number[]): Promise<Map<number, PrivateRow>> {
+    const out = new Map<number, PrivateRow>();
+    for (const i of indices) {
+      const r = this.stmts.priv.get(i) as RawPrivate | undefined;
+      if (r) out.set(i, toPrivate(r));
+    }
+    return out;
+  }
+
+  async privateRange(start: number, end: number, limit: number): Promise<PrivateRow[]> {
+    return (this.stmts.privRange.all(start, end, limit) as RawPrivate[]).map(toPrivate);
+  }
+
+  async query(f: EntryFilter): Promise<{ entry: EntryRow; priv: PrivateRow | null }[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const add = (sql: string, ...a: unknown[]) => { where.push(sql); args.push(...a); };
+    if (f.kind) add('e.kind = ?', f.kind);
+    if (f.orgId) add('e.org_id = ?', f.orgId);
+    if (f.keyId) add('e.key_id = ?', f.keyId);
+    if (f.model) add('e.model = ?', f.model);
+    if (f.from) add('e.ts >= ?', f.from);
+    if (f.to) add('e.ts < ?', f.to);
+    if (f.afterIndex !== undefined) add('e.idx > ?', f.afterIndex);
+    if (f.ip) add('p.ip = ?', f.ip);
+    if (f.ipv4Range) add('p.ip_v4 BETWEEN ? AND ?', f.ipv4Range[0], f.ipv4Range[1]);
+    if (f.hasIp) where.push('p.ip IS NOT NULL');
+    if (f.anyOf) {
+      const ors: string[] = [];
+      const { accountIds, clusterId, subjectIds } = f.anyOf;
+      if (accountIds?.length) { ors.push(`e.account_id IN (${accountIds.map(() => '?').join(',')})`); args.push(...accountIds); }
+      if (clusterId) { ors.push('e.cluster_id = ?'); args.push(clusterId); }
+      if (subjectIds?.length) { ors.push(`e.subject_id IN (${subjectIds.map(() => '?').join(',')})`); args.push(...subjectIds); }
+      where.push(ors.length ? `(${ors.join(' OR ')})` : '0');
+    }
+    const sql = `SELECT e.idx, e.id, e.kind, e.ts, e.account_id, e.org_id, e.key_id, e.cluster_id, e.model, e.subject_id, e.level, e.leaf,
+                        p.idx AS p_idx, p.account_id AS p_account_id, p.org_id AS p_org_id, p.ip AS p_ip, p.openings AS p_openings, p.erased_at AS p_erased_at
+                   FROM ledger_entries e LEFT JOIN ledger_private p ON p.idx = e.idx
+                  ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.idx LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...args, f.limit ?? 1000) as (RawEntry & Record<string, unknown>)[];
+    return rows.map((r) => ({
+      entry: toEntry(r),
+      priv: r.p_idx === null ? null : toPrivate({
+        idx: r.p_idx as number, account_id: r.p_account_id as string | null, org_id: r.p_org_id as string | null,
+        ip: r.p_ip as string | null, openings: r.p_openings as string | null, erased_at: r.p_erased_at as string | null,
+      }),
+    }));
+  }
+
+  async erase(f: EraseFilter, at: string): Promise<number> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (f.accountId) { where.push('account_id = ?'); args.push(f.accountId); }
+    if (f.orgId) { where.push('org_id = ?'); args.push(f.orgId); }
+    if (f.indices) { where.push(`idx IN (${f.indices.map(() => '?').join(',') || 'NULL'})`); args.push(...f.indices); }
+    if (f.before) { where.push('idx IN (SELECT idx FROM ledger_entries WHERE ts < ?)'); args.push(f.before); }
+    if (!where.length) throw new Error('erase needs a filter');
+    const r = this.db.prepare(`UPDATE ledger_private SET ip = NULL, ip_v4 = NULL, openings = NULL, erased_at = ? WHERE erased_at IS NULL AND ${where.join(' AND ')}`).run(at, ...args);
+    return r.changes;
+  }
+
+  async recordKeys(vkeys: readonly string[]): Promise<void> {
+    const now = new Date().toISOString();
+    for (const k of vkeys) this.stmts.insKey.run(k, now);
+  }
+
+  async keys(): Promise<string[]> {
+    return this.stmts.keys.all() as string[];
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsDb && this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The ledger's storage interface. One implementation per backend (SQLite embedded default,
+ * PostgreSQL for many nodes); the Ledger class holds all Merkle and signing logic, so a backend
+ * only stores rows and answers range reads. Every write method is one durable transaction: when
+ * its promise resolves, the data survives a crash (SQLite synchronous=FULL, PostgreSQL commit).
+ */
+import type { NodeId, NodeSource } from './merkle.ts';
+import type { EntryColumns, Opening, PrivateField } from './records.ts';
+
+/** One stored leaf: its position, its indexed columns and its canonical JSON bytes. */
+export interface EntryRow extends EntryColumns {
+  index: number;
+  leaf: Uint8Array;
+}
+
+/** The erasable side of an entry (outside the tree). */
+export interface PrivateRow {
+  index: number;
+  account_id: string | null;
+  org_id: string | null;
+  /** Client IP in clear while not erased (feeds IP/CIDR queries). */
+  ip: string | null;
+  openings: Partial<Record<PrivateField, Opening>> | null;
+  erased_at: string | null;
+}
+
+export interface StoredNode extends NodeId { hash: Uint8Array }
+
+export interface CheckpointRow {
+  size: number;
+  root: Uint8Array;
+  /** The signed note as published. */
+  note: string;
+  created_at: string;
+}
+
+/** Row filter for queries; fields are ANDed, `anyOf` members ORed together. Times are ISO 8601. */
+export interface EntryFilter {
+  kind?: 'interaction' | 'verdict';
+  orgId?: string;
+  keyId?: string;
+  model?: string;
+  from?: string;
+  to?: string;
+  anyOf?: { accountIds?: readonly string[]; clusterId?: string; subjectIds?: readonly string[] };
+  /** Client IP equal to this (clear side table). */
+  ip?: string;
+  /** IPv4 client addresses within [lo, hi] as unsigned integers. */
+  ipv4Range?: [number, number];
+  /** Only rows whose private side still holds an IP (for IPv6 CIDR filtering done by the caller). */
+  hasIp?: boolean;
+  afterIndex?: number;
+  limit?: number;
+}
+
+export interface EraseFilter {
+  accountId?: string;
+  orgId?: string;
+  indices?: readonly number[];
+  /** Entries with ts before this ISO time (retention). */
+  before?: string;
+}
+
+export interface LedgerStorage extends NodeSource {
+  /** Number of stored entries (the durable tree size). */
+  size(): Promise<number>;
+  /** Store entries, their private sides and the tree nodes they complete: one durable transaction. */
+  appendBatch(entries: readonly EntryRow[], privates: readonly PrivateRow[], nodes: readonly StoredNode[]): Promise<void>;
+  /** Which of these entry ids are already stored, with their index. */
+  existingIds(ids: readonly string[]): Promise<Map<string, number>>;
+  putCheckpoint(c: CheckpointRow): Promise<void>;
+  latestCheckpoint(): Promise<CheckpointRow | null>;
+  /** Checkpoints by ascending size, paged. */
+  checkpoints(afterSize: number, limit: number): Promise<CheckpointRow[]>;
+  checkpointAt(size: number): Promise<CheckpointRow | null>;
+  getEntry(index: number): Promise<EntryRow | null>;
+  getEntryById(id: string): Promise<EntryRow | null>;
+  /** Entries with start <= index < end, ascending, at most `limit`. */
+  entries(start: number, end: number, limit: number): Promise<EntryRow[]>;
+  /** Stored nodes of one level with index >= start, ascending, at most `limit`. */
+  nodes(level: number, start: number, limit: number): Promise<StoredNode[]>;
+  /** Highest level that has any node, -1 when empty. */
+  maxLevel(): Promise<number>;
+  /** Private sides of these entries (missing ones omitted). */
+  privates(indices: readonly number[]): Promise<Map<number, PrivateRow>>;
+  /** Private sides with index in [start, end), ascending. */
+  privateRange(start: number, end: number, limit: number): Promise<PrivateRow[]>;
+  /** Entries matching a filter, ascending by index, with their private sides. */
+  query(filter: EntryFilter): Promise<{ entry: EntryRow; priv: PrivateRow | null }[]>;
+  /** Remove raw values and salts of matching entries; the tree is untouched. Returns rows erased. */
+  erase(filter: EraseFilter, at: string): Promise<number>;
+  /** Verifier keys that have signed checkpoints here (public; for verifying old checkpoints). */
+  recordKeys(vkeys: readonly string[]): Promise<void>;
+  keys(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** IPv4 dotted quad to an unsigned integer; null for anything else. */
+export function ipv4ToInt(ip: string): number | null {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
+  if (!m) return null;
+  const parts = m.slice(1).map(Number);
+  if (parts.some((p) => p > 255)) return null;
+  return ((parts[0] << 24) >>> 0) + (parts[1] << 16) + (parts[2] << 8) + parts[3];
+}

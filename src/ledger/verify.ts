@@ -1,0 +1,231 @@
+/**
+ * Whole-log verification: recompute every leaf hash from the stored entries and rebuild the tree
+ * from them, check every stored node against its children, every stored checkpoint's signature,
+ * origin and root (the entries must reproduce each signed root), consistency between successive
+ * checkpoints, the indexed columns against the leaves, and every unerased commitment against its
+ * opening. Streams the log in pages, so memory stays bounded.
+ *
+ * When something differs it names the culprit: a tampered entry (its leaf no longer hashes to
+ * the stored tree), a tampered node (its parent no longer matches it), or a checkpoint.
+ */
+import { CompactRange, EMPTY_ROOT, consistencyProof, hashChildren, hashLeaf, rootAt, verifyConsistency } from './merkle.ts';
+import { openCheckpoint, type NoteVerifier } from './note.ts';
+import { commitment, entryColumns, parseLeaf, PRIVATE_FIELDS, type EntryColumns, type LedgerRecord } from './records.ts';
+import type { CheckpointRow, LedgerStorage } from './storage.ts';
+
+export interface VerifyProblem {
+  kind: 'entry' | 'node' | 'checkpoint' | 'private' | 'structure';
+  /** Entry index (entry, private), node index (node), or checkpoint size (checkpoint). */
+  index?: number;
+  level?: number;
+  message: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  size: number;
+  entries: number;
+  nodes: number;
+  checkpoints: number;
+  commitments: number;
+  erased: number;
+  /** Lowest index of an entry found altered or unreadable, null if none. */
+  firstBadEntry: number | null;
+  latestCheckpoint: { size: number; rootHash: string } | null;
+  problems: VerifyProblem[];
+}
+
+export interface VerifyOptions {
+  origin: string;
+  /** Keys whose checkpoint signatures are trusted. An auditor passes the published key here. */
+  verifiers: readonly NoteVerifier[];
+  /** Stop collecting after this many problems (the scan still completes). */
+  maxProblems?: number;
+  pageSize?: number;
+}
+
+const COLS: (keyof EntryColumns)[] = ['id', 'kind', 'ts', 'account_id', 'org_id', 'key_id', 'cluster_id', 'model', 'subject_id', 'level'];
+const eq = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+
+export async function verifyLedger(storage: LedgerStorage, opts: VerifyOptions): Promise<VerifyReport> {
+  const page = opts.pageSize ?? 2000;
+  const maxProblems = opts.maxProblems ?? 1000;
+  const problems: VerifyProblem[] = [];
+  const report = (p: VerifyProblem) => { if (problems.length < maxProblems) problems.push(p); };
+  const size = await storage.size();
+
+  // Checkpoints, ascending; opened (signature, origin, syntax) up front.
+  const cps: (CheckpointRow & { valid: boolean })[] = [];
+  for (let after = -1; ;) {
+    const rows = await storage.checkpoints(after, page);
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      let valid = false;
+      try {
+        const cp = openCheckpoint(row.note, opts.verifiers, opts.origin);
+        if (cp.size !== row.size) report({ kind: 'checkpoint', index: row.size, message: `checkpoint stored at size ${row.size} states size ${cp.size}` });
+        else if (!eq(cp.rootHash, row.root)) report({ kind: 'checkpoint', index: row.size, message: `checkpoint ${row.size}: stored root column differs from the signed root` });
+        else valid = true;
+      } catch (err) {
+        report({ kind: 'checkpoint', index: row.size, message: `checkpoint ${row.size}: ${(err as Error).message}` });
+      }
+      if (row.size > size) { report({ kind: 'checkpoint', index: row.size, message: `checkpoint ${row.size} is ahead of the stored log (size ${size})` }); valid = false; }
+      cps.push({ ...row, valid });
+    }
+    after = rows[rows.length - 1].size;
+  }
+
+  // Level 0: entries against their leaf nodes; the entries also rebuild the tree for the roots.
+  const badLeaves = new Set<number>();
+  const suspects: Map<number, Set<number>> = new Map([[0, badLeaves]]);
+  const entryProblems = new Map<number, string>();
+  const range = new CompactRange();
+  const entryRoots = new Map<number, Uint8Array>();
+  let cpAt = 0;
+  const noteRoot = () => {
+    while (cpAt < cps.length && cps[cpAt].size === range.size) { entryRoots.set(cps[cpAt].size, range.root()); cpAt++; }
+    while (cpAt < cps.length && cps[cpAt].size < range.size) cpAt++;
+  };
+  noteRoot();
+  let commitments = 0;
+  let erased = 0;
+  let nodesSeen = 0;
+  for (let start = 0; start < size; start += page) {
+    const end = Math.min(size, start + page);
+    const [rows, leafNodes, privs] = await Promise.all([storage.entries(start, end, page), storage.nodes(0, start, end - start), storage.privateRange(start, end, page)]);
+    const nodeAt = new Map(leafNodes.filter((n) => n.index < end).map((n) => [n.index, n.hash]));
+    const privAt = new Map(privs.map((p) => [p.index, p]));
+    const rowAt = new Map(rows.map((r) => [r.index, r]));
+    nodesSeen += nodeAt.size;
+    for (let i = start; i < end; i++) {
+      const row = rowAt.get(i);
+      if (!row) { report({ kind: 'structure', index: i, message: `entry ${i} is missing` }); entryProblems.set(i, 'missing'); range.append(EMPTY_ROOT); noteRoot(); continue; }
+      const leafHash = hashLeaf(row.leaf);
+      range.append(leafHash);
+      noteRoot();
+      let record: LedgerRecord | null = null;
+      try { record = parseLeaf(row.leaf); } catch (err) { entryProblems.set(i, `leaf is not a ledger record (${(err as Error).message})`); }
+      if (record) {
+        const cols = entryColumns(record);
+        const wrong = COLS.filter((c) => (row[c] ?? null) !== (cols[c] ?? null));
+        if (wrong.length) entryProblems.set(i, `indexed column(s) ${wrong.join(', ')} differ from the leaf`);
+      }
+      const node = nodeAt.get(i);
+      if (!node) report({ kind: 'structure', index: i, level: 0, message: `leaf node 0/${i} is missing` });
+      else if (!eq(node, leafHash)) badLeaves.add(i);
+      const priv = privAt.get(i);
+      if (priv) {
+        if (priv.erased_at) { erased++; continue; }
+        if (record?.kind !== 'interaction') { report({ kind: 'private', index: i, message: `entry ${i}: private data attached to a non-interaction entry` }); continue; }
+        if (priv.account_id !== record.account_id || priv.org_id !== record.org_id) report({ kind: 'private', index: i, message: `entry ${i}: private side names another account or org` });
+        const committed: Record<string, string | null | undefined> = {
+          client_ip: record.client.ip, user_agent: record.client.user_agent, prompt: record.request.prompt,
+          signup_ip: record.account?.signup_ip, email_domain: record.account?.email_domain, payment_fp: record.account?.payment_fp,
+        };
+        for (const f of PRIVATE_FIELDS) {
+          const o = priv.openings?.[f];
+          if (!o || o.value === null) continue;
+          commitments++;
+          if (committed[f] !== commitment(o.value, o.salt)) report({ kind: 'private', index: i, message: `entry ${i}: stored ${f} does not open its commitment` });
+        }
+        if (priv.ip !== null && priv.ip !== (priv.openings?.client_ip?.value ?? null)) report({ kind: 'private', index: i, message: `entry ${i}: indexed client IP differs from the committed one` });
+      }
+    }
+    // Nodes beyond the log are not part of any tree.
+  }
+
+  // Levels 1..: every stored node must be the hash of its two stored children.
+  const maxLevel = await storage.maxLevel();
+  for (let level = 1; level <= maxLevel; level++) {
+    const bad = new Set<number>();
+    suspects.set(level, bad);
+    const count = Math.floor(size / 2 ** level);
+    for (let start = 0; start < count; start += page) {
+      const end = Math.min(count, start + page);
+      const [parents, children] = await Promise.all([storage.nodes(level, start, end - start), storage.nodes(level - 1, start * 2, (end - start) * 2)]);
+      const child = new Map(children.map((c) => [c.index, c.hash]));
+      const parentAt = new Map(parents.map((p) => [p.index, p.hash]));
+      nodesSeen += parentAt.size;
+      for (let j = start; j < end; j++) {
+        const p = parentAt.get(j);
+        const l = child.get(2 * j);
+        const r = child.get(2 * j + 1);
+        if (!p || !l || !r) { report({ kind: 'structure', index: j, level, message: `tree node ${level}/${j} or one of its children is missing` }); continue; }
+        if (!eq(p, hashChildren(l, r))) bad.add(j);
+      }
+    }
+    const extra = await storage.nodes(level, count, 1);
+    if (extra.length) report({ kind: 'structure', index: extra[0].index, level, message: `tree node ${level}/${extra[0].index} lies beyond the log size ${size}` });
+  }
+  const extraLeaf = await storage.nodes(0, size, 1);
+  if (extraLeaf.length) report({ kind: 'structure', index: extraLeaf[0].index, level: 0, message: `leaf node 0/${extraLeaf[0].index} lies beyond the log size ${size}` });
+
+  // Roots: the entries must reproduce every signed root; the stored nodes too.
+  let entriesMatchSigned = true;
+  let nodesMatchSigned = true;
+  for (const cp of cps) {
+    if (!cp.valid) continue;
+    const fromEntries = entryRoots.get(cp.size);
+    if (fromEntries && !eq(fromEntries, cp.root)) {
+      entriesMatchSigned = false;
+      report({ kind: 'checkpoint', index: cp.size, message: `the stored entries do not reproduce the signed root of checkpoint ${cp.size}` });
+    }
+    try {
+      if (!eq(await rootAt(storage, cp.size), cp.root)) nodesMatchSigned = false;
+    } catch { nodesMatchSigned = false; }
+  }
+
+  // Blame: a node that fails against its children while its children pass is the altered one;
+  // a leaf whose entry disagrees is the entry's fault if the parent still matches the leaf node.
+  const suspectSet = (level: number) => suspects.get(level) ?? new Set<number>();
+  for (const i of [...badLeaves].sort((a, b) => a - b)) {
+    const hasParent = Math.floor(i / 2) < Math.floor(size / 2);
+    const nodeAltered = hasParent ? suspectSet(1).has(Math.floor(i / 2)) : (!nodesMatchSigned && entriesMatchSigned);
+    if (nodeAltered) report({ kind: 'node', level: 0, index: i, message: `tree node 0/${i} (leaf hash of entry ${i}) was altered` });
+    else entryProblems.set(i, entryProblems.get(i) ?? `entry ${i} was altered: its leaf hash no longer matches the tree`);
+  }
+  for (let level = 1; level <= maxLevel; level++) {
+    for (const j of [...suspectSet(level)].sort((a, b) => a - b)) {
+      const childSuspect = suspectSet(level - 1).has(2 * j) || suspectSet(level - 1).has(2 * j + 1);
+      if (!childSuspect) report({ kind: 'node', level, index: j, message: `tree node ${level}/${j} was altered: it is not the hash of its children` });
+    }
+  }
+  for (const [i, msg] of [...entryProblems].sort((a, b) => a[0] - b[0])) report({ kind: 'entry', index: i, message: msg.startsWith('entry') ? msg : `entry ${i}: ${msg}` });
+
+  // Consistency between successive signed checkpoints, from stored nodes and the RFC verifier.
+  const anyNodeBad = [...suspects.values()].some((s) => s.size > 0);
+  if (!anyNodeBad) {
+    const valid = cps.filter((c) => c.valid);
+    for (let k = 1; k < valid.length; k++) {
+      const a = valid[k - 1];
+      const b = valid[k];
+      try {
+        const proof = a.size === 0 ? [] : await consistencyProof(storage, a.size, b.size);
+        verifyConsistency(a.size, b.size, proof, a.root, b.root);
+      } catch (err) {
+        report({ kind: 'checkpoint', index: b.size, message: `checkpoint ${b.size} is not consistent with checkpoint ${a.size}: ${(err as Error).message}` });
+      }
+    }
+  }
+
+  problems.sort((x, y) => kindOrder(x) - kindOrder(y) || (x.index ?? 0) - (y.index ?? 0));
+  const entryIdx = problems.filter((p) => p.kind === 'entry').map((p) => p.index!);
+  const latest = cps.length ? cps[cps.length - 1] : null;
+  return {
+    ok: problems.length === 0,
+    size,
+    entries: size,
+    nodes: nodesSeen,
+    checkpoints: cps.length,
+    commitments,
+    erased,
+    firstBadEntry: entryIdx.length ? Math.min(...entryIdx) : null,
+    latestCheckpoint: latest ? { size: latest.size, rootHash: b64(latest.root) } : null,
+    problems,
+  };
+}
+
+function kindOrder(p: VerifyProblem): number {
+  return ['entry', 'node', 'private', 'structure', 'checkpoint'].indexOf(p.kind);
+}

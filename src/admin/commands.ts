@@ -1,0 +1,326 @@
+/**
+ * `warden orgs|accounts|keys|changes ...`: the admin commands. They run against the local store
+ * named by the configuration, or against a running Warden's admin API when given `--url`
+ * (or WARDEN_ADMIN_URL) and a token (`--token` or WARDEN_ADMIN_TOKEN).
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { userInfo } from 'node:os';
+import { WardenError } from '../errors/index.ts';
+import { loadConfig, resolveSecret } from '../config/index.ts';
+import { openIdentityStore, VERIFICATION_TIERS, PROGRAMMES, KEY_SCOPES, type VerificationTier } from '../identity/index.ts';
+import { HttpAdminClient, LocalAdminClient, type AdminClient } from './client.ts';
+
+export interface AdminCommandIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  /** Use this client instead of opening one from flags/config (tests, embedding). */
+  client?: AdminClient;
+}
+
+/** The admin command groups, for the CLI's command table and help. */
+export const ADMIN_COMMANDS = [
+  { name: 'orgs', summary: 'orgs create|list|get|update|set-tier: manage organisations' },
+  { name: 'accounts', summary: 'accounts create|list|get|update|set-tier|suspend|reactivate|history: manage accounts' },
+  { name: 'keys', summary: 'keys create|list|get|revoke|rotate: manage API keys' },
+  { name: 'changes', summary: 'changes [--subject ID]: who changed what, and why' },
+] as const;
+
+export type AdminGroup = (typeof ADMIN_COMMANDS)[number]['name'];
+
+const COMMON = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  config: { type: 'string', short: 'c' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const PAGE = { limit: { type: 'string' }, cursor: { type: 'string' } } as const;
+
+const HELP: Record<AdminGroup, string> = {
+  orgs: `usage:
+  warden orgs create --name NAME [--tier TIER] [--programme PROGRAMME]
+  warden orgs list [--tier TIER] [--programme PROGRAMME] [--limit N] [--cursor C]
+  warden orgs get ID
+  warden orgs update ID [--name NAME] [--programme PROGRAMME]
+  warden orgs set-tier ID --tier TIER --reason TEXT`,
+  accounts: `usage:
+  warden accounts create [--org ID] [--name NAME] [--email EMAIL] [--tier TIER] [--programme P]
+                         [--signup-ip IP] [--country CC] [--payment-instrument VALUE] [--user-agent UA]
+  warden accounts list [--org ID] [--status active|suspended] [--tier T] [--programme P]
+                       [--email-domain D] [--signup-ip IP] [--payment-fp FP] [--limit N] [--cursor C]
+  warden accounts get ID
+  warden accounts update ID [--org ID] [--name NAME] [--programme P]
+  warden accounts set-tier ID --tier TIER --reason TEXT
+  warden accounts suspend ID --reason TEXT
+  warden accounts reactivate ID --reason TEXT
+  warden accounts history ID`,
+  keys: `usage:
+  warden keys create --account ID [--name NAME] [--scope inference|models:read]... [--expires-in 90d | --expires-at ISO]
+  warden keys list [--account ID] [--all] [--limit N] [--cursor C]
+  warden keys get ID
+  warden keys revoke ID [--reason TEXT]
+  warden keys rotate ID [--grace 1h]`,
+  changes: `usage:
+  warden changes [--subject ID] [--limit N] [--cursor C]`,
+};
+
+const COMMON_HELP = `
+common options:
+  --url URL       talk to a running Warden's admin API (or WARDEN_ADMIN_URL); default: the local store
+  --token TOKEN   admin token for --url (or WARDEN_ADMIN_TOKEN; config admin.token)
+  -c, --config F  configuration file (default warden.yaml / WARDEN_CONFIG)
+  --json          print JSON
+tiers: ${VERIFICATION_TIERS.join(', ')}; programmes: ${PROGRAMMES.join(', ')}; scopes: ${KEY_SCOPES.join(', ')}`;
+
+/** `90d`, `12h`, `30m`, `45s` or a plain number of seconds, to seconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)\s*([smhdw]?)$/.exec(text.trim());
+  if (!m) throw new WardenError('WARDEN_INVALID_REQUEST', `not a duration: ${text} (e.g. 90d, 12h, 30m, 45s)`);
+  const mult = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2] as '' | 's' | 'm' | 'h' | 'd' | 'w'];
+  return Number(m[1]) * mult;
+}
+
+function need(value: string | undefined, flag: string): string {
+  if (!value) throw new WardenError('WARDEN_INVALID_REQUEST', `${flag} is required`);
+  return value;
+}
+
+function int(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new WardenError('WARDEN_INVALID_REQUEST', `${flag} must be an integer`);
+  return n;
+}
+
+function drop<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Open the client the flags ask for: remote with --url, else the configured local store. */
+async function openClient(values: { url?: string; token?: string; config?: string }, io: AdminCommandIo): Promise<AdminClient> {
+  if (io.client) return io.client;
+  const actor = `cli:${safeUser()}`;
+  const url = values.url ?? io.env.WARDEN_ADMIN_URL;
+  if (url) {
+    let token = values.token ?? io.env.WARDEN_ADMIN_TOKEN ?? null;
+    if (!token) {
+      try { token = resolveSecret(loadConfig(values.config, io.env).admin.token, io.env); } catch { token = null; }
+    }
+    if (!token) throw new WardenError('WARDEN_ADMIN_UNAUTHORIZED', 'an admin token is needed with --url: pass --token or set WARDEN_ADMIN_TOKEN');
+    return new HttpAdminClient(url, token, { actor });
+  }
+  const config = loadConfig(values.config, io.env);
+  const store = openIdentityStore(config, { env: io.env });
+  const client = new LocalAdminClient(store, actor);
+  return Object.assign(client, { close: () => store.close() });
+}
+
+function safeUser(): string {
+  try { return userInfo().username || 'unknown'; } catch { return 'unknown'; }
+}
+
+/**
+ * Run one admin command group with its arguments (`argv` excludes the group name), e.g.
+ * `runAdminCommand('keys', ['create', '--account', 'acct_...'])`. Returns the exit code:
+ * 0 success, 1 failure (message on stderr), 2 usage error.
+ */
+export async function runAdminCommand(group: AdminGroup, argv: string[], ioIn: Partial<AdminCommandIo> = {}): Promise<number> {
+  const io: AdminCommandIo = {
+    out: ioIn.out ?? ((t) => process.stdout.write(t + '\n')),
+    err: ioIn.err ?? ((t) => process.stderr.write(t + '\n')),
+    env: ioIn.env ?? process.env,
+    client: ioIn.client,
+  };
+  const [action, ...rest] = argv;
+  if (action === '--help' || action === '-h' || action === 'help' || (!action && group !== 'changes')) {
+    io.out(HELP[group] + COMMON_HELP);
+    return action ? 0 : 2;
+  }
+  let client: AdminClient | null = null;
+  try {
+    const run = await plan(group, action ?? '', group === 'changes' ? argv : rest);
+    if (run === 'help') { io.out(HELP[group] + COMMON_HELP); return 0; }
+    client = await openClient(run.values, io);
+    const result = await run.exec(client);
+    print(result, run.values.json === true, io, run.kind);
+    return 0;
+  } catch (err) {
+    if (err instanceof WardenError) {
+      io.err(`error: ${err.message} (${err.code})`);
+      return err.code === 'WARDEN_INVALID_REQUEST' && err.status === 400 && !err.param ? 2 : 1;
+    }
+    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`error: ${(err as Error).message}\n${HELP[group]}`);
+      return 2;
+    }
+    io.err(`error: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    if (client && client !== io.client) await client.close?.();
+  }
+}
+
+type Kind = 'org' | 'account' | 'key' | 'created-key' | 'page' | 'changes';
+interface Plan {
+  values: { url?: string; token?: string; config?: string; json?: boolean };
+  kind: Kind;
+  exec(c: AdminClient): Promise<unknown>;
+}
+
+async function plan(group: AdminGroup, action: string, args: string[]): Promise<Plan | 'help'> {
+  const parse = <O extends NonNullable<ParseArgsConfig['options']>>(options: O, positionals = 0) => {
+    const r = parseArgs({ args, options: { ...COMMON, ...options }, allowPositionals: positionals > 0, strict: true });
+    if (r.positionals.length !== positionals) throw new WardenError('WARDEN_INVALID_REQUEST', positionals ? `expected an id after "${action}"` : `unexpected argument ${r.positionals[0]}`);
+    return r;
+  };
+  const tier = (v: string | undefined) => v as VerificationTier;
+
+  switch (`${group} ${group === 'changes' ? '' : action}`) {
+    case 'orgs create': {
+      const { values: v } = parse({ name: { type: 'string' }, tier: { type: 'string' }, programme: { type: 'string' } });
+      if (v.help) return 'help';
+      return { values: v, kind: 'org', exec: (c) => c.createOrg(drop({ name: need(v.name, '--name'), tier: tier(v.tier), programme: v.programme as never })) };
+    }
+    case 'orgs list': {
+      const { values: v } = parse({ tier: { type: 'string' }, programme: { type: 'string' }, ...PAGE });
+      return { values: v, kind: 'page', exec: (c) => c.listOrgs(drop({ tier: tier(v.tier), programme: v.programme as never, limit: int(v.limit, '--limit'), cursor: v.cursor })) };
+    }
+    case 'orgs get': {
+      const { values: v, positionals: [id] } = parse({}, 1);
+      return { values: v, kind: 'org', exec: (c) => c.getOrg(id) };
+    }
+    case 'orgs update': {
+      const { values: v, positionals: [id] } = parse({ name: { type: 'string' }, programme: { type: 'string' } }, 1);
+      return { values: v, kind: 'org', exec: (c) => c.updateOrg(id, drop({ name: v.name, programme: v.programme as never })) };
+    }
+    case 'orgs set-tier': {
+      const { values: v, positionals: [id] } = parse({ tier: { type: 'string' }, reason: { type: 'string' } }, 1);
+      return { values: v, kind: 'org', exec: (c) => c.setOrgTier(id, tier(need(v.tier, '--tier')), need(v.reason, '--reason')) };
+    }
+    case 'accounts create': {
+      const { values: v } = parse({
+        org: { type: 'string' }, name: { type: 'string' }, email: { type: 'string' }, tier: { type: 'string' }, programme: { type: 'string' },
+        'signup-ip': { type: 'string' }, country: { type: 'string' }, 'payment-instrument': { type: 'string' }, 'user-agent': { type: 'string' },
+      });
+      return {
+        values: v, kind: 'account', exec: (c) => c.createAccount(drop({
+          org_id: v.org, name: v.name, email: v.email, tier: tier(v.tier), programme: v.programme as never, signup_ip: v['signup-ip'],
+          claimed_country: v.country, payment_instrument: v['payment-instrument'], user_agent: v['user-agent'],
+        })),
+      };
+    }
+    case 'accounts list': {
+      const { values: v } = parse({
+        org: { type: 'string' }, status: { type: 'string' }, tier: { type: 'string' }, programme: { type: 'string' },
+        'email-domain': { type: 'string' }, 'signup-ip': { type: 'string' }, 'payment-fp': { type: 'string' }, ...PAGE,
+      });
+      return {
+        values: v, kind: 'page', exec: (c) => c.listAccounts(drop({
+          org_id: v.org, status: v.status as never, tier: tier(v.tier), programme: v.programme as never, email_domain: v['email-domain'],
+          signup_ip: v['signup-ip'], payment_fp: v['payment-fp'], limit: int(v.limit, '--limit'), cursor: v.cursor,
+        })),
+      };
+    }
+    case 'accounts get': {
+      const { values: v, positionals: [id] } = parse({}, 1);
+      return { values: v, kind: 'account', exec: (c) => c.getAccount(id) };
+    }
+    case 'accounts update': {
+      const { values: v, positionals: [id] } = parse({ org: { type: 'string' }, name: { type: 'string' }, programme: { type: 'string' } }, 1);
+      return { values: v, kind: 'account', exec: (c) => c.updateAccount(id, drop({ org_id: v.org, name: v.name, programme: v.programme as never })) };
+    }
+    case 'accounts set-tier': {
+      const { values: v, positionals: [id] } = parse({ tier: { type: 'string' }, reason: { type: 'string' } }, 1);
+      return { values: v, kind: 'account', exec: (c) => c.setAccountTier(id, tier(need(v.tier, '--tier')), need(v.reason, '--reason')) };
+    }
+    case 'accounts suspend':
+    case 'accounts reactivate': {
+      const { values: v, positionals: [id] } = parse({ reason: { type: 'string' } }, 1);
+      const reason = need(v.reason, '--reason');
+      return { values: v, kind: 'account', exec: (c) => (action === 'suspend' ? c.suspendAccount(id, reason) : c.reactivateAccount(id, reason)) };
+    }
+    case 'accounts history': {
+      const { values: v, positionals: [id] } = parse({ ...PAGE }, 1);
+      return { values: v, kind: 'changes', exec: (c) => c.listChanges(drop({ subject_id: id, limit: int(v.limit, '--limit'), cursor: v.cursor })) };
+    }
+    case 'keys create': {
+      const { values: v } = parse({ account: { type: 'string' }, name: { type: 'string' }, scope: { type: 'string', multiple: true }, 'expires-in': { type: 'string' }, 'expires-at': { type: 'string' } });
+      return {
+        values: v, kind: 'created-key', exec: (c) => c.createKey(need(v.account, '--account'), drop({
+          name: v.name, scopes: v.scope as never, expires_at: v['expires-at'],
+          expires_in_s: v['expires-in'] ? parseDuration(v['expires-in']) : undefined,
+        })),
+      };
+    }
+    case 'keys list': {
+      const { values: v } = parse({ account: { type: 'string' }, all: { type: 'boolean' }, ...PAGE });
+      return { values: v, kind: 'page', exec: (c) => c.listKeys(drop({ account_id: v.account, include_revoked: v.all ?? undefined, limit: int(v.limit, '--limit'), cursor: v.cursor })) };
+    }
+    case 'keys get': {
+      const { values: v, positionals: [id] } = parse({}, 1);
+      return { values: v, kind: 'key', exec: (c) => c.getKey(id) };
+    }
+    case 'keys revoke': {
+      const { values: v, positionals: [id] } = parse({ reason: { type: 'string' } }, 1);
+      return { values: v, kind: 'key', exec: (c) => c.revokeKey(id, v.reason ?? null) };
+    }
+    case 'keys rotate': {
+      const { values: v, positionals: [id] } = parse({ grace: { type: 'string' } }, 1);
+      return { values: v, kind: 'created-key', exec: (c) => c.rotateKey(id, drop({ grace_seconds: v.grace ? parseDuration(v.grace) : undefined })) };
+    }
+    case 'changes ': {
+      const { values: v } = parse({ subject: { type: 'string' }, ...PAGE });
+      return { values: v, kind: 'changes', exec: (c) => c.listChanges(drop({ subject_id: v.subject, limit: int(v.limit, '--limit'), cursor: v.cursor })) };
+    }
+    default:
+      throw new WardenError('WARDEN_INVALID_REQUEST', `unknown command "${group} ${action}"; see warden ${group} --help`);
+  }
+}
+
+function print(result: unknown, json: boolean, io: AdminCommandIo, kind: Kind): void {
+  if (json) { io.out(JSON.stringify(result, null, 2)); return; }
+  if (kind === 'created-key') {
+    const r = result as { key: Record<string, unknown>; secret: string; previous?: Record<string, unknown> };
+    io.out(`secret: ${r.secret}`);
+    io.err('Store this secret now: Warden keeps only its hash and cannot show it again.');
+    io.out(fields(r.key));
+    if (r.previous) io.out(`previous key ${String(r.previous.id)}: ${String(r.previous.status)} (revoked at ${String(r.previous.revoked_at)})`);
+    return;
+  }
+  if (kind === 'page' || kind === 'changes') {
+    const p = result as { data: Record<string, unknown>[]; next_cursor: string | null };
+    const cols = kind === 'changes'
+      ? ['at', 'subject_id', 'action', 'field', 'old_value', 'new_value', 'actor', 'reason']
+      : pickColumns(p.data[0]);
+    io.out(table(p.data, cols));
+    if (p.next_cursor) io.out(`(more: --cursor ${p.next_cursor})`);
+    return;
+  }
+  io.out(fields(result as Record<string, unknown>));
+}
+
+function pickColumns(row: Record<string, unknown> | undefined): string[] {
+  if (!row) return ['id'];
+  if ('prefix' in row) return ['id', 'prefix', 'account_id', 'name', 'scopes', 'status', 'expires_at', 'last_used_at'];
+  if ('status' in row) return ['id', 'org_id', 'email', 'tier', 'programme', 'status', 'claimed_country', 'created_at'];
+  return ['id', 'name', 'tier', 'programme', 'created_at'];
+}
+
+function cell(v: unknown): string {
+  if (v === null || v === undefined) return '-';
+  return Array.isArray(v) ? v.join(',') : String(v);
+}
+
+function fields(o: Record<string, unknown>): string {
+  const w = Math.max(...Object.keys(o).map((k) => k.length));
+  return Object.entries(o).map(([k, v]) => `${k.padEnd(w)}  ${cell(v)}`).join('\n');
+}
+
+function table(rows: Record<string, unknown>[], cols: string[]): string {
+  if (rows.length === 0) return '(none)';
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd();
+  return [line(cols.map((c) => c.toUpperCase())), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
+}

@@ -1,0 +1,256 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { openSqlite, type SqliteDb } from '../store/index.ts';
+import { SqliteIdentityStore, CachedAuthenticator } from '../identity/index.ts';
+import { WardenError } from '../errors/index.ts';
+import { adminPlugin, buildAdminRoutes } from './plugin.ts';
+import { HttpAdminClient } from './client.ts';
+import type { AdminRouteRegistrar } from './router.ts';
+
+const TOKEN = 'test-admin-token-0123456789abcdef';
+
+async function start(opts: { token: string | null; registrars?: AdminRouteRegistrar[] }) {
+  const db: SqliteDb = openSqlite(':memory:');
+  const store = new SqliteIdentityStore(db, { fingerprintSecret: 'fp-secret-for-tests' });
+  const app: FastifyInstance = Fastify({ logger: false });
+  await app.register(adminPlugin, { prefix: '/admin', store, token: opts.token, registrars: opts.registrars, validateResponses: true });
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  return { app, store, db, base: address, async close() { await app.close(); await store.close(); db.close(); } };
+}
+
+async function raw(base: string, method: string, path: string, opts: { token?: string | null; body?: string; headers?: Record<string, string> } = {}) {
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  if (opts.token !== null) headers.authorization = `Bearer ${opts.token ?? TOKEN}`;
+  if (opts.body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+  const res = await fetch(base + path, { method, headers, body: opts.body });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : null };
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string, status?: number): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof WardenError, String(err));
+    assert.equal(err.code, code);
+    if (status) assert.equal(err.status, status);
+    return true;
+  });
+}
+
+describe('admin API', () => {
+  let s: Awaited<ReturnType<typeof start>>;
+  let api: HttpAdminClient;
+  const extra: AdminRouteRegistrar = (r) => {
+    r.route({
+      method: 'POST', path: '/limits/overrides', operationId: 'createOverride', tag: 'limits', summary: 'Example capability route', status: 201,
+      body: z.strictObject({ account_id: z.string(), rpm: z.number().int().positive() }),
+      response: z.object({ ok: z.literal(true), rpm: z.number() }),
+      handler: ({ body }) => ({ ok: true as const, rpm: body.rpm }),
+    });
+  };
+
+  before(async () => {
+    s = await start({ token: TOKEN, registrars: [extra] });
+    api = new HttpAdminClient(s.base, TOKEN, { actor: 'ops:alice' });
+  });
+  after(async () => { await s.close(); });
+
+  it('requires the admin bearer token on every route, the OpenAPI document included', async () => {
+    for (const path of ['/admin/orgs', '/admin/openapi.json', '/admin/keys/key_x', '/admin/nope']) {
+      const none = await raw(s.base, 'GET', path, { token: null });
+      assert.equal(none.status, 401, path);
+      assert.equal(none.json.error.code, 'WARDEN_ADMIN_UNAUTHORIZED');
+      assert.match(none.headers.get('www-authenticate') ?? '', /Bearer/);
+      const wrong = await raw(s.base, 'GET', path, { token: TOKEN.slice(0, -1) + 'X' });
+      assert.equal(wrong.status, 401, path);
+    }
+    const basic = await raw(s.base, 'GET', '/admin/orgs', { token: null, headers: { authorization: `Basic ${TOKEN}` } });
+    assert.equal(basic.status, 401);
+    const ok = await raw(s.base, 'GET', '/admin/orgs');
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get('cache-control'), 'no-store');
+  });
+
+  it('creates an org, an account with signup facts, and a key that authenticates', async () => {
+    const org = await api.createOrg({ name: 'Acme', tier: 'identity_verified', programme: 'startup' });
+    assert.match(org.id, /^org_/);
+    const acct = await api.createAccount({
+      org_id: org.id, email: 'ceo@Acme.example', signup_ip: '198.51.100.7', claimed_country: 'gb',
+      payment_instrument: 'pm_card_fingerprint_abc', user_agent: 'Mozilla/5.0',
+    });
+    assert.equal(acct.email_domain, 'acme.example');
+    assert.equal(acct.claimed_country, 'GB');
+    assert.match(acct.payment_fp!, /^[0-9a-f]{64}$/);
+    assert.ok(!JSON.stringify(acct).includes('pm_card_fingerprint_abc'));
+    const created = await api.createKey(acct.id, { name: 'prod', scopes: ['inference', 'models:read'], expires_in_s: 86400 });
+    assert.equal(created.key.status, 'active');
+    assert.match(created.secret, /^wk_live_/);
+    const auth = await s.store.authenticate(created.secret);
+    assert.equal(auth.account.id, acct.id);
+    assert.equal(auth.tier, 'identity_verified');
+
+    const listed = await raw(s.base, 'GET', `/admin/keys?account_id=${acct.id}`);
+    assert.equal(listed.status, 200);
+    assert.equal(listed.json.data.length, 1);
+    const text = JSON.stringify(listed.json);
+    assert.ok(!text.includes(created.secret.slice(-40)), 'listing shows the secret');
+    assert.ok(!text.includes('secret'), 'listing mentions a secret field');
+    const one = await api.getKey(created.key.id);
+    assert.equal(one.prefix, created.key.prefix);
+    assert.ok(!('secret' in one));
+  });
+
+  it('revokes, rotates, suspends and changes tiers; the cache on this node drops at once; history names the actor', async () => {
+    const acct = await api.createAccount({ email: 'x@y.example' });
+    const k = await api.createKey(acct.id);
+    const cached = new CachedAuthenticator(s.store, { flushMs: 3_600_000 });
+    try {
+      await cached.authenticate(k.secret);
+      const rotated = await api.rotateKey(k.key.id, { grace_seconds: 0 });
+      assert.equal(rotated.previous.status, 'revoked');
+      assert.equal(rotated.previous.replaced_by, rotated.key.id);
+      await rejectsWith(cached.authenticate(k.secret), 'WARDEN_REVOKED_API_KEY');
+      await cached.authenticate(rotated.secret);
+      const revoked = await api.revokeKey(rotated.key.id, 'leaked in a public repo');
+      assert.equal(revoked.status, 'revoked');
+      await rejectsWith(cached.authenticate(rotated.secret), 'WARDEN_REVOKED_API_KEY');
+      await rejectsWith(api.rotateKey(rotated.key.id), 'WARDEN_CONFLICT', 409);
+
+      const k2 = await api.createKey(acct.id);
+      await cached.authenticate(k2.secret);
+      const suspended = await api.suspendAccount(acct.id, 'linked to campaign C-12');
+      assert.equal(suspended.status, 'suspended');
+      await rejectsWith(cached.authenticate(k2.secret), 'WARDEN_ACCOUNT_SUSPENDED');
+      await api.reactivateAccount(acct.id, 'false positive');
+      await cached.authenticate(k2.secret);
+
+      const tiered = await api.setAccountTier(acct.id, 'email_verified', 'verified email');
+      assert.equal(tiered.tier, 'email_verified');
+      assert.equal((await cached.authenticate(k2.secret)).tier, 'email_verified');
+      const patched = await api.updateAccount(acct.id, { programme: 'education' });
+      assert.equal(patched.programme, 'education');
+
+      const history = await api.listChanges({ subject_id: acct.id });
+      const suspend = history.data.find((c) => c.action === 'status' && c.new_value === 'suspended')!;
+      assert.equal(suspend.actor, 'ops:alice');
+      assert.equal(suspend.reason, 'linked to campaign C-12');
+      const keyHistory = await api.listChanges({ subject_id: rotated.key.id });
+      assert.ok(keyHistory.data.some((c) => c.action === 'revoke' && c.reason === 'leaked in a public repo'));
+    } finally {
+      await cached.close();
+    }
+  });
+
+  it('answers 400 with the offending field for invalid input', async () => {
+    const badTier = await raw(s.base, 'POST', '/admin/orgs', { body: JSON.stringify({ name: 'x', tier: 'gold' }) });
+    assert.equal(badTier.status, 400);
+    assert.equal(badTier.json.error.code, 'WARDEN_INVALID_REQUEST');
+    assert.equal(badTier.json.error.param, 'tier');
+    assert.equal(badTier.json.error.issues[0].path, 'tier');
+
+    const unknownField = await raw(s.base, 'POST', '/admin/accounts', { body: JSON.stringify({ card_number: '4242' }) });
+    assert.equal(unknownField.status, 400);
+    assert.match(unknownField.json.error.message, /card_number/);
+
+    const missingReason = await raw(s.base, 'POST', '/admin/orgs/org_x/tier', { body: JSON.stringify({ tier: 'enterprise' }) });
+    assert.equal(missingReason.status, 400);
+    assert.equal(missingReason.json.error.param, 'reason');
+
+    const badJson = await raw(s.base, 'POST', '/admin/orgs', { body: '{"name":' });
+    assert.equal(badJson.status, 400);
+    assert.equal(badJson.json.error.code, 'WARDEN_INVALID_JSON');
+
+    const badLimit = await raw(s.base, 'GET', '/admin/accounts?limit=100000');
+    assert.equal(badLimit.status, 400);
+    assert.equal(badLimit.json.error.param, 'limit');
+
+    const badScope = await raw(s.base, 'POST', '/admin/accounts/acct_x/keys', { body: JSON.stringify({ scopes: ['root'] }) });
+    assert.equal(badScope.status, 400);
+  });
+
+  it('answers 404 for unknown objects and routes', async () => {
+    for (const path of ['/admin/orgs/org_missing', '/admin/accounts/acct_missing', '/admin/keys/key_missing', '/admin/not-a-route']) {
+      const r = await raw(s.base, 'GET', path);
+      assert.equal(r.status, 404, path);
+      assert.equal(r.json.error.code, 'WARDEN_NOT_FOUND');
+    }
+    const r = await raw(s.base, 'POST', '/admin/accounts/acct_missing/keys', { body: '{}' });
+    assert.equal(r.status, 404);
+    await rejectsWith(api.suspendAccount('acct_missing', 'x'), 'WARDEN_NOT_FOUND', 404);
+  });
+
+  it('pages listings with limit and cursor', async () => {
+    const org = await api.createOrg({ name: 'Paged' });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await api.createAccount({ org_id: org.id, name: `a${i}` })).id);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const p = await api.listAccounts({ org_id: org.id, limit: 2, cursor });
+      assert.ok(p.data.length <= 2);
+      seen.push(...p.data.map((a) => a.id));
+      cursor = p.next_cursor ?? undefined;
+    } while (cursor);
+    assert.deepEqual(seen, [...ids].reverse());
+  });
+
+  it('serves an OpenAPI 3.1 document listing every route, with resolvable references', async () => {
+    const r = await raw(s.base, 'GET', '/admin/openapi.json');
+    assert.equal(r.status, 200);
+    const doc = r.json;
+    assert.equal(doc.openapi, '3.1.0');
+    const table = buildAdminRoutes({ store: s.store, registrars: [extra] });
+    const expected = table.routes.map((d) => `${d.method.toLowerCase()} /admin${d.path.replace(/:(\w+)/g, '{$1}')}`).sort();
+    const actual: string[] = [];
+    const opIds = new Set<string>();
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { operationId: string; parameters?: { name: string; in: string }[] }>>)) {
+      for (const [method, op] of Object.entries(ops)) {
+        actual.push(`${method} ${path}`);
+        assert.ok(!opIds.has(op.operationId), `duplicate operationId ${op.operationId}`);
+        opIds.add(op.operationId);
+        for (const m of path.matchAll(/\{(\w+)\}/g)) {
+          assert.ok(op.parameters?.some((p) => p.in === 'path' && p.name === m[1]), `${path} lacks path parameter ${m[1]}`);
+        }
+      }
+    }
+    assert.deepEqual(actual.sort(), expected);
+    assert.ok(expected.includes('post /admin/limits/overrides'), 'extra registrar routes are documented');
+    assert.ok(expected.length >= 19);
+    // Every $ref points at an existing component.
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"([^"]+)"/g)].map((m) => m[1]);
+    assert.ok(refs.length > 10);
+    for (const ref of refs) {
+      assert.match(ref, /^#\/components\/schemas\//);
+      assert.ok(doc.components.schemas[ref.split('/').pop()!], `dangling ${ref}`);
+    }
+    for (const name of ['Organisation', 'Account', 'ApiKey', 'CreatedKey', 'Error']) assert.ok(doc.components.schemas[name], name);
+    assert.ok(!('secret' in doc.components.schemas.ApiKey.properties), 'ApiKey never carries a secret');
+    assert.deepEqual(doc.paths['/admin/accounts'].post.requestBody.content['application/json'].schema.properties.tier.enum,
+      ['unverified', 'email_verified', 'identity_verified', 'enterprise']);
+  });
+
+  it('mounts routes from other capabilities with the same validation', async () => {
+    const ok = await raw(s.base, 'POST', '/admin/limits/overrides', { body: JSON.stringify({ account_id: 'a', rpm: 10 }) });
+    assert.equal(ok.status, 201);
+    assert.deepEqual(ok.json, { ok: true, rpm: 10 });
+    const bad = await raw(s.base, 'POST', '/admin/limits/overrides', { body: JSON.stringify({ account_id: 'a', rpm: -1 }) });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.error.param, 'rpm');
+  });
+});
+
+describe('admin API configuration', () => {
+  it('is disabled without a token', async () => {
+    const s = await start({ token: null });
+    try {
+      const r = await raw(s.base, 'GET', '/admin/orgs');
+      assert.equal(r.status, 401);
+      assert.match(r.json.error.message, /disabled/);
+    } finally { await s.close(); }
+  });
+
+  it('refuses a short token', async () => {
+    await assert.rejects(start({ token: 'short' }), /at least 16/);
+  });
+});

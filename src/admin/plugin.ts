@@ -1,0 +1,74 @@
+/**
+ * The admin API as a Fastify plugin. Mount it with a prefix:
+ *
+ *   await app.register(adminPlugin, { prefix: '/admin', store, token, registrars: [...] });
+ *
+ * Every route, `/admin/openapi.json` included, requires `Authorization: Bearer <admin token>`
+ * (compared in constant time). Without a token the admin API answers 401 to everything.
+ * Responses carry `cache-control: no-store` because some contain key secrets.
+ */
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { WardenError } from '../errors/index.ts';
+import { constantTimeEqual, type IdentityStore } from '../identity/index.ts';
+import { identityAdminRoutes } from './identity-routes.ts';
+import { AdminRouteTable, adminErrorBody, type AdminRouteRegistrar } from './router.ts';
+
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
+export interface AdminPluginOptions {
+  /** The identity store the built-in routes manage. */
+  store: IdentityStore;
+  /** The resolved admin token (`resolveSecret(config.admin.token)`); null or empty disables the admin API. */
+  token: string | null;
+  /** Routes from other capabilities (limits overrides, verdicts, ledger queries, cases...). */
+  registrars?: AdminRouteRegistrar[];
+  /** Check every response against its schema (tests and development). */
+  validateResponses?: boolean;
+  /** Shown in the OpenAPI document. */
+  version?: string;
+}
+
+/** Build the route table (built-in identity routes first, then the extra registrars). */
+export function buildAdminRoutes(opts: Pick<AdminPluginOptions, 'store' | 'registrars'>): AdminRouteTable {
+  const table = new AdminRouteTable();
+  identityAdminRoutes(opts.store)(table);
+  for (const reg of opts.registrars ?? []) reg(table);
+  return table;
+}
+
+export const adminPlugin: FastifyPluginAsync<AdminPluginOptions> = async (app: FastifyInstance, opts: AdminPluginOptions) => {
+  const token = opts.token || null;
+  if (token !== null && token.length < MIN_ADMIN_TOKEN_LENGTH) {
+    throw new Error(`admin.token must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters (use a random value, e.g. openssl rand -hex 32)`);
+  }
+  const table = buildAdminRoutes(opts);
+  const prefix = app.prefix || '';
+  let openApiDoc: Record<string, unknown> | null = null;
+
+  app.setErrorHandler((err, _request, reply) => {
+    const { status, body, headers } = adminErrorBody(err);
+    if (status >= 500) app.log.error({ err }, 'admin API error');
+    void reply.code(status).headers(headers).header('cache-control', 'no-store').send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const { status, body } = adminErrorBody(new WardenError('WARDEN_NOT_FOUND', `no admin route ${request.method} ${request.url.split('?')[0]}`));
+    void reply.code(status).header('cache-control', 'no-store').send(body);
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('cache-control', 'no-store');
+    if (token === null) throw new WardenError('WARDEN_ADMIN_UNAUTHORIZED', 'the admin API is disabled: set admin.token (e.g. WARDEN_ADMIN_TOKEN)');
+    const header = request.headers.authorization;
+    const presented = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : '';
+    if (!presented || !constantTimeEqual(presented, token)) {
+      reply.header('www-authenticate', 'Bearer realm="warden-admin"');
+      throw new WardenError('WARDEN_ADMIN_UNAUTHORIZED', 'missing or invalid admin token');
+    }
+  });
+
+  app.get('/openapi.json', async () => {
+    openApiDoc ??= table.openApi(prefix, { title: 'Warden admin API', version: opts.version ?? '1' });
+    return openApiDoc;
+  });
+  table.mount(app, { validateResponses: opts.validateResponses });
+};

@@ -1,0 +1,199 @@
+/**
+ * Admin routes as data: each route names its zod schemas (params, query, body, response), and the
+ * same definitions drive Fastify registration, request validation and the OpenAPI 3.1 document,
+ * so the document cannot drift from what the server accepts. Other capabilities add routes with
+ * an `AdminRouteRegistrar` (limits overrides, verdicts, ledger queries, cases...).
+ */
+import { z } from 'zod';
+import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify';
+import { WardenError } from '../errors/index.ts';
+import { parseInput } from '../identity/store.ts';
+
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+
+export interface AdminRequest<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  /** Operator named by the `x-warden-actor` header (default `admin-api`); recorded with changes. */
+  actor: string;
+  request: FastifyRequest;
+  reply: FastifyReply;
+}
+
+export interface AdminRouteDef<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType> {
+  method: HttpMethod;
+  /** Path below the admin prefix, Fastify style: `/accounts/:id/suspend`. */
+  path: string;
+  operationId: string;
+  summary: string;
+  tag: string;
+  description?: string;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Schema of the success response. */
+  response: R;
+  /** Success status (default 200). */
+  status?: number;
+  handler(req: AdminRequest<z.output<P>, z.output<Q>, z.output<B>>): Promise<z.input<R>> | z.input<R>;
+}
+
+export interface AdminRouter {
+  /** Add a route (validated and documented like the built-in ones). */
+  route<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, R extends z.ZodType>(def: AdminRouteDef<P, Q, B, R>): void;
+  /** Name a schema as an OpenAPI component (`#/components/schemas/<name>`). */
+  component(name: string, schema: z.ZodType): void;
+}
+
+/** A function that adds routes to the admin API; pass these to `adminPlugin`. */
+export type AdminRouteRegistrar = (router: AdminRouter) => void;
+
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    param: z.string().nullable().optional(),
+    issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  }),
+});
+
+/** Collects routes; registers them on Fastify and renders the OpenAPI document. */
+export class AdminRouteTable implements AdminRouter {
+  readonly routes: AdminRouteDef[] = [];
+  readonly components = z.registry<{ id: string }>();
+  private readonly seen = new Set<string>();
+
+  constructor() {
+    this.component('Error', ErrorBody);
+  }
+
+  route<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, R extends z.ZodType>(def: AdminRouteDef<P, Q, B, R>): void {
+    const k = `${def.method} ${def.path}`;
+    if (this.seen.has(k)) throw new Error(`admin route ${k} registered twice`);
+    this.seen.add(k);
+    this.routes.push(def as unknown as AdminRouteDef);
+  }
+
+  component(name: string, schema: z.ZodType): void {
+    if (!this.components.has(schema)) this.components.add(schema, { id: name });
+  }
+
+  /** Register every route on a Fastify instance (already scoped to the admin prefix). */
+  mount(app: FastifyInstance, opts: { validateResponses?: boolean } = {}): void {
+    for (const def of this.routes) {
+      app.route({
+        method: def.method,
+        url: def.path,
+        handler: async (request, reply) => {
+          const params = def.params ? parseInput(def.params, request.params, 'path parameters') : {};
+          const query = def.query ? parseInput(def.query, request.query, 'query') : {};
+          const body = def.body ? parseInput(def.body, request.body ?? {}, 'request body') : {};
+          const actorHeader = request.headers['x-warden-actor'];
+          const actor = (typeof actorHeader === 'string' && actorHeader.trim()) ? actorHeader.trim().slice(0, 200) : 'admin-api';
+          let out: unknown = await def.handler({ params, query, body, actor, request, reply });
+          if (opts.validateResponses) {
+            const r = def.response.safeParse(out);
+            if (!r.success) throw new Error(`response of ${def.operationId} does not match its schema: ${r.error.message}`);
+            out = r.data;
+          }
+          reply.code(def.status ?? 200);
+          return out;
+        },
+      });
+    }
+  }
+
+  /** The OpenAPI 3.1 document for every route, with `prefix` (e.g. `/admin`) prepended to paths. */
+  openApi(prefix: string, info: { title: string; version: string }): Record<string, unknown> {
+    const schemas: Record<string, unknown> = {};
+    const convert = (schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> => {
+      const js = z.toJSONSchema(schema, { target: 'draft-2020-12', io, metadata: this.components, unrepresentable: 'any' }) as Record<string, unknown>;
+      const defs = (js.$defs ?? {}) as Record<string, unknown>;
+      delete js.$defs;
+      delete js.$schema;
+      for (const [name, d] of Object.entries(defs)) if (!(name in schemas)) schemas[name] = rewriteRefs(d);
+      const id = this.components.get(schema)?.id;
+      if (id) {
+        // A top-level component comes back inline: hoist it and refer to it.
+        if (!(id in schemas)) schemas[id] = rewriteRefs(js);
+        return { $ref: `#/components/schemas/${id}` };
+      }
+      return rewriteRefs(js) as Record<string, unknown>;
+    };
+
+    const errorRef = { $ref: '#/components/schemas/Error' };
+    const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: errorRef } } });
+    const paths: Record<string, Record<string, unknown>> = {};
+    for (const def of this.routes) {
+      const path = prefix + def.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
+      const parameters: unknown[] = [];
+      for (const [where, schema] of [['path', def.params], ['query', def.query]] as const) {
+        if (!schema) continue;
+        const js = convert(schema, 'input');
+        const props = (js.properties ?? {}) as Record<string, Record<string, unknown>>;
+        const required = new Set((js.required ?? []) as string[]);
+        for (const [name, s] of Object.entries(props)) {
+          const { description, ...rest } = s;
+          parameters.push({ name, in: where, required: where === 'path' || required.has(name), schema: rest, ...(description ? { description } : {}) });
+        }
+      }
+      const status = String(def.status ?? 200);
+      const op: Record<string, unknown> = {
+        operationId: def.operationId,
+        summary: def.summary,
+        ...(def.description ? { description: def.description } : {}),
+        tags: [def.tag],
+        ...(parameters.length ? { parameters } : {}),
+        ...(def.body ? { requestBody: { required: !def.body.safeParse({}).success, content: { 'application/json': { schema: convert(def.body, 'input') } } } } : {}),
+        responses: {
+          [status]: { description: def.summary, content: { 'application/json': { schema: convert(def.response, 'output') } } },
+          400: errorResponse('invalid request (the error names the field)'),
+          401: errorResponse('missing or wrong admin token'),
+          ...(def.path.includes(':') ? { 404: errorResponse('not found') } : {}),
+        },
+      };
+      (paths[path] ??= {})[def.method.toLowerCase()] = op;
+    }
+    convert(ErrorBody, 'output');
+    return {
+      openapi: '3.1.0',
+      info: { ...info, description: 'Warden admin API: organisations, accounts, API keys and other operator actions. Every route requires `Authorization: Bearer <admin token>`.' },
+      servers: [{ url: '/' }],
+      security: [{ adminToken: [] }],
+      paths,
+      components: {
+        schemas,
+        securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'The admin token (config `admin.token`).' } },
+      },
+    };
+  }
+}
+
+function rewriteRefs(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(rewriteRefs);
+  if (node && typeof node === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(node)) {
+      if (k === '$ref' && typeof v === 'string' && v.startsWith('#/$defs/')) out[k] = `#/components/schemas/${v.slice('#/$defs/'.length)}`;
+      else out[k] = rewriteRefs(v);
+    }
+    return out;
+  }
+  return node;
+}
+
+/** Render any error as the admin API's JSON error body and status. */
+export function adminErrorBody(err: unknown): { status: number; body: z.infer<typeof ErrorBody>; headers: Record<string, string> } {
+  if (err instanceof WardenError) {
+    const issues = (err as WardenError & { issues?: { path: string; message: string }[] }).issues;
+    return { status: err.status, headers: err.headers, body: { error: { code: err.code, message: err.message, param: err.param, ...(issues ? { issues } : {}) } } };
+  }
+  const e = err as { statusCode?: number; code?: string; message?: string };
+  if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    const code = e.statusCode === 415 ? 'WARDEN_UNSUPPORTED_MEDIA_TYPE' : e.statusCode === 413 ? 'WARDEN_BODY_TOO_LARGE' : e.statusCode === 404 ? 'WARDEN_NOT_FOUND' : 'WARDEN_INVALID_JSON';
+    const message = code === 'WARDEN_INVALID_JSON' ? `request body is not valid JSON: ${e.message ?? ''}`.trim() : (e.message ?? code);
+    return { status: e.statusCode, headers: {}, body: { error: { code, message, param: null } } };
+  }
+  return { status: 500, headers: {}, body: { error: { code: 'WARDEN_INTERNAL', message: 'internal error', param: null } } };
+}

@@ -1,0 +1,96 @@
+/**
+ * The gateway side of limits: in the `limits` phase, decide every scope of the request at once,
+ * set the rate-limit headers, record the decision on the event and refuse with 429 (503 when the
+ * backend is down and the mode is fail-closed); in `onEnd`, settle the reservation to real usage
+ * and release concurrency, whatever the outcome of the interaction.
+ */
+import type { Registry } from 'prom-client';
+import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
+import type { InteractionEvent } from '../events/index.ts';
+import type { GatewayHooks, InteractionContext } from '../gateway/lifecycle.ts';
+import type { LimitsConfig } from './config.ts';
+import { estimateInputTokens, outputTokenReserve } from './estimate.ts';
+import { enforcementRecord, rateLimitHeaders, refusalError } from './headers.ts';
+import { Limiter, type LimitDecision, type Reservation } from './limiter.ts';
+import { registerLimitsMetrics, type LimitsMetrics } from './metrics.ts';
+import type { LimitOverridesStore } from './overrides.ts';
+
+/** Key of the reservation in `ctx.locals`. */
+export const LIMITS_RESERVATION = 'limits.reservation';
+/** Key of the full decision in `ctx.locals` (for other hooks that want to read it). */
+export const LIMITS_DECISION = 'limits.decision';
+
+export interface LimitsHooksDeps {
+  /** The `limits` section of the configuration. */
+  config: LimitsConfig;
+  /** A limiter built elsewhere (e.g. shared with the admin routes); otherwise one is built from `config`. */
+  limiter?: Limiter;
+  /** Top-level `redis.url`, used when `limits.redis.url` is null. */
+  redisUrl?: string | null;
+  /** Verdict levels and cluster ids; default: nobody is throttled or clustered. */
+  verdicts?: VerdictView;
+  /** Runtime overrides store (admin API). */
+  overrides?: LimitOverridesStore;
+  /** Registry to register the limits metrics on (ignored when `metrics` is given). */
+  registry?: Registry;
+  metrics?: LimitsMetrics;
+}
+
+export type LimitsHooks = GatewayHooks & { readonly limiter: Limiter };
+
+/** Build the limits hooks for the gateway. The returned object also exposes its `limiter`. */
+export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
+  const config = deps.config;
+  const ownLimiter = !deps.limiter;
+  const metrics = deps.metrics ?? (deps.registry ? registerLimitsMetrics(deps.registry) : undefined);
+  const limiter = deps.limiter ?? new Limiter({ config, redisUrl: deps.redisUrl, overrides: deps.overrides, metrics });
+  const verdicts = deps.verdicts ?? EMPTY_VERDICT_VIEW;
+  if (ownLimiter && deps.overrides) void limiter.refreshOverrides().catch(() => {});
+
+  const apply = (ctx: InteractionContext, d: LimitDecision): void => {
+    ctx.enforcement.limit = enforcementRecord(d);
+    ctx.locals.set(LIMITS_DECISION, d);
+    if (!d.allowed) throw refusalError(d, ctx.wire);
+    Object.assign(ctx.responseHeaders, rateLimitHeaders(d, ctx.wire));
+    if (d.reservation) ctx.locals.set(LIMITS_RESERVATION, d.reservation);
+  };
+
+  const hooks: LimitsHooks = {
+    name: 'limits',
+    limiter,
+    limits(ctx) {
+      if (!config.enabled || !ctx.auth) return;
+      const auth = ctx.auth;
+      const view = verdicts.forAccount(auth.account.id);
+      if (view.level !== 'none' && ctx.enforcement.verdict === null) ctx.enforcement.verdict = view.level;
+      const decision = limiter.decide({
+        keyId: auth.key.id,
+        accountId: auth.account.id,
+        orgId: auth.org?.id ?? auth.account.org_id ?? null,
+        tier: auth.tier,
+        programme: auth.programme,
+        ip: ctx.clientIp || null,
+        asn: ctx.clientGeo.asn,
+        clusterId: view.clusterId,
+        model: ctx.model,
+        verdictLevel: view.level,
+        inputTokens: estimateInputTokens(ctx.body, config.estimate.chars_per_token),
+        outputTokens: outputTokenReserve(ctx.body, ctx.flavour, config.estimate.default_max_tokens),
+      });
+      if (decision instanceof Promise) return decision.then((d) => apply(ctx, d));
+      apply(ctx, decision);
+    },
+    onEnd(ctx: InteractionContext, event: InteractionEvent) {
+      const reservation = ctx.locals.get(LIMITS_RESERVATION) as Reservation | undefined;
+      if (!reservation) return;
+      ctx.locals.delete(LIMITS_RESERVATION);
+      // Real usage as the gateway accounted it (upstream usage, or the tokenizer when the stream was cut).
+      const usage = { inputTokens: event.response.input_tokens, outputTokens: event.response.output_tokens };
+      void limiter.settle(reservation, usage);
+    },
+    async close() {
+      if (ownLimiter) await limiter.close();
+    },
+  };
+  return hooks;
+}

@@ -1,0 +1,18 @@
+// limits: rate limits (GCRA), token quotas, concurrency caps and budgets per key, account, org, IP, subnet, ASN and linked-account cluster; memory or Redis (one Lua round trip per decision); see docs/limits.md.
+export { limitsConfigSchema, limitOverrideInputSchema, partialLimitSpecSchema, LIMIT_SCOPES, LIMIT_FIELDS, DEFAULT_TIER_LIMITS } from './config.ts';
+export type { LimitsConfig, LimitScope, LimitSpec, PartialLimitSpec, LimitOverrideInput } from './config.ts';
+export { limitsHooks, LIMITS_RESERVATION, LIMITS_DECISION, type LimitsHooks, type LimitsHooksDeps } from './hooks.ts';
+export { Limiter, type LimiterOptions, type LimitRequest, type LimitDecision, type MeterVerdict, type Reservation, type ActualUsage, type DecisionMode } from './limiter.ts';
+export { LimitsPolicy, modelMatches, type LimitSubjects, type PlannedMeter, type MeterKind, type RequestCost } from './policy.ts';
+export { MemoryBackend } from './memory.ts';
+export { RedisBackend, type RedisBackendOptions } from './redis.ts';
+export type { LimitsBackend, MeterOp, MeterOutcome, RawDecision, SettleOp, LeaseRef } from './meters.ts';
+export { CircuitBreaker, type BreakerState } from './breaker.ts';
+export { registerLimitsMetrics, NOOP_METRICS, type LimitsMetrics } from './metrics.ts';
+export { rateLimitHeaders, refusalError, enforcementRecord, describeMeter } from './headers.ts';
+export { estimateInputTokens, outputTokenReserve } from './estimate.ts';
+export {
+  MemoryLimitOverridesStore, SqliteLimitOverridesStore, PostgresLimitOverridesStore,
+  type LimitOverride, type LimitOverridesStore,
+} from './overrides.ts';
+export { registerLimitsAdminRoutes, type LimitsAdminDeps } from './admin.ts';

@@ -1,0 +1,296 @@
+/**
+ * The limiter: plans the meters of a request (policy), decides them in one backend call, falls
+ * back as configured when the shared backend is unreachable (circuit breaker), tracks
+ * concurrency leases so they are renewed while the request runs, and settles reservations to real
+ * usage when it ends. Knows nothing of HTTP (the hooks in hooks.ts do).
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { LimitsConfig } from './config.ts';
+import { CircuitBreaker, type BreakerState } from './breaker.ts';
+import { MemoryBackend } from './memory.ts';
+import { budgetWindow, RETRY_NEVER, RETRY_UNKNOWN, type LeaseRef, type LimitsBackend, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
+import { NOOP_METRICS, type LimitsMetrics } from './metrics.ts';
+import type { LimitOverridesStore } from './overrides.ts';
+import { LimitsPolicy, meterOp, type LimitSubjects, type PlannedMeter, type RequestCost } from './policy.ts';
+import { RedisBackend } from './redis.ts';
+
+export interface LimiterOptions {
+  config: LimitsConfig;
+  /** Counters to use; default: from `config.backend` (memory, or Redis at `config.redis.url ?? redisUrl`). */
+  backend?: LimitsBackend;
+  /** The top-level `redis.url`, used when `limits.redis.url` is null. */
+  redisUrl?: string | null;
+  /** Runtime overrides (admin API); reloaded every `overrides_refresh_ms`. */
+  overrides?: LimitOverridesStore;
+  metrics?: LimitsMetrics;
+  /** Clock for the memory backend and local fallback, µs (tests). */
+  clockUs?: () => number;
+}
+
+/** One request as the limiter sees it: its subjects and what it may consume. */
+export interface LimitRequest extends LimitSubjects {
+  /** Estimated input tokens (reserved now, settled later). */
+  inputTokens: number;
+  /** Output tokens reserved (max_tokens or the default). */
+  outputTokens: number;
+}
+
+export interface MeterVerdict { meter: PlannedMeter; outcome: MeterOutcome }
+
+/** How a decision was reached. */
+export type DecisionMode = 'backend' | 'local' | 'fail_open' | 'fail_closed';
+
+export interface Reservation {
+  leaseId: string;
+  backend: LimitsBackend;
+  meters: PlannedMeter[];
+  cost: RequestCost;
+  model: string;
+  /** Decision time, µs (budget windows are settled against it). */
+  atUs: number;
+  settled: boolean;
+}
+
+export interface LimitDecision {
+  allowed: boolean;
+  mode: DecisionMode;
+  /** Backend that decided (null for fail-open/closed). */
+  backend: 'memory' | 'redis' | null;
+  nowUs: number;
+  meters: MeterVerdict[];
+  /** When refused: the refused meter that waits longest (or can never pass). */
+  binding: MeterVerdict | null;
+  /** When allowed: the meter with the least room left (the one closest to refusing). */
+  tightest: MeterVerdict | null;
+  /** Seconds until a retry can pass; null when it never can (limit 0, request larger than the limit). */
+  retryAfterS: number | null;
+  /** To settle when the request ends; null when nothing was reserved. */
+  reservation: Reservation | null;
+  /** Why the shared backend was not used, when it was not. */
+  backendError: string | null;
+  cost: RequestCost;
+}
+
+/** Actual usage reported at the end of an interaction. */
+export interface ActualUsage { inputTokens: number; outputTokens: number }
+
+export class Limiter {
+  readonly policy: LimitsPolicy;
+  readonly backend: LimitsBackend;
+  readonly config: LimitsConfig;
+  private readonly local: MemoryBackend | null;
+  private readonly breaker: CircuitBreaker | null;
+  private readonly metrics: LimitsMetrics;
+  private readonly overridesStore: LimitOverridesStore | null;
+  private readonly leases = new Map<string, { backend: LimitsBackend; refs: LeaseRef[] }>();
+  private readonly leaseTtlUs: number;
+  private readonly nodeTag = `${hostname().slice(0, 24)}:${process.pid}:${randomBytes(3).toString('hex')}:`;
+  private seq = 0;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private closed = false;
+
+  constructor(opts: LimiterOptions) {
+    this.config = opts.config;
+    this.metrics = opts.metrics ?? NOOP_METRICS;
+    this.policy = new LimitsPolicy(opts.config);
+    this.leaseTtlUs = opts.config.concurrency.lease_ms * 1000;
+    this.overridesStore = opts.overrides ?? null;
+    if (opts.backend) this.backend = opts.backend;
+    else if (opts.config.backend === 'redis') {
+      const url = opts.config.redis.url ?? opts.redisUrl;
+      if (!url) throw new Error('limits.backend is redis but neither limits.redis.url nor redis.url is set');
+      this.backend = new RedisBackend({
+        url, keyPrefix: opts.config.redis.key_prefix,
+        commandTimeoutMs: opts.config.redis.command_timeout_ms, connectTimeoutMs: opts.config.redis.connect_timeout_ms,
+      });
+    } else this.backend = new MemoryBackend({ clockUs: opts.clockUs });
+    const shared = this.backend.name !== 'memory';
+    this.local = shared && opts.config.on_backend_failure === 'local' ? new MemoryBackend({ clockUs: opts.clockUs }) : null;
+    const backendName = this.backend.name;
+    this.breaker = shared
+      ? new CircuitBreaker(opts.config.breaker.failure_threshold, opts.config.breaker.open_ms, (s: BreakerState) => this.metrics.breaker(backendName, s))
+      : null;
+    if (shared) this.metrics.breaker(backendName, 'closed');
+    const renew = setInterval(() => { void this.renewLeases(); }, Math.max(250, Math.floor(opts.config.concurrency.lease_ms / 3)));
+    renew.unref();
+    this.timers.push(renew);
+    if (this.overridesStore) {
+      const refresh = setInterval(() => { void this.refreshOverrides().catch(() => {}); }, opts.config.overrides_refresh_ms);
+      refresh.unref();
+      this.timers.push(refresh);
+    }
+  }
+
+  /** Wait until the shared backend is connected and runtime overrides are loaded. */
+  async ready(timeoutMs = 2000): Promise<void> {
+    if (this.backend instanceof RedisBackend) await this.backend.ready(timeoutMs);
+    await this.refreshOverrides();
+  }
+
+  /** Reload runtime overrides from the store now (the admin API calls this after a change). */
+  async refreshOverrides(): Promise<void> {
+    if (!this.overridesStore) return;
+    this.policy.setRuntimeOverrides(await this.overridesStore.list());
+  }
+
+  /** State of the circuit in front of the shared backend (always `closed` for memory). */
+  get circuit(): BreakerState { return this.breaker?.state ?? 'closed'; }
+
+  /**
+   * Decide every scope of one request in one backend call. Synchronous for the memory backend
+   * (no promise on the hot path), a promise for Redis.
+   */
+  decide(req: LimitRequest, nowUs?: number): LimitDecision | Promise<LimitDecision> {
+    const meters = this.policy.plan(req);
+    const cost: RequestCost = {
+      inputTokens: req.inputTokens,
+      outputTokens: req.outputTokens,
+      microUsd: this.policy.priceMicroUsd(req.model, req.inputTokens, req.outputTokens),
+    };
+    if (req.verdictLevel !== 'none' && meters.some((m) => m.multiplier !== 1)) this.metrics.throttled(req.verdictLevel);
+    const ops = meters.map((m) => meterOp(m, cost));
+    const leaseId = this.nodeTag + (++this.seq).toString(36);
+    const started = performance.now();
+    const backend = this.backend;
+    if (backend.name === 'memory' || !this.breaker) {
+      const raw = backend.decide(ops, leaseId, this.leaseTtlUs, nowUs);
+      if (raw instanceof Promise) return raw.then((r) => this.finish(r, meters, cost, leaseId, req.model, backend, 'backend', null, started));
+      return this.finish(raw, meters, cost, leaseId, req.model, backend, 'backend', null, started);
+    }
+    if (!this.breaker.allow()) return this.fallback(meters, cost, leaseId, req.model, 'circuit open', started, nowUs);
+    const breaker = this.breaker;
+    return Promise.resolve(backend.decide(ops, leaseId, this.leaseTtlUs, nowUs)).then(
+      (raw) => { breaker.success(); return this.finish(raw, meters, cost, leaseId, req.model, backend, 'backend', null, started); },
+      (err: unknown) => {
+        breaker.failure();
+        this.metrics.backendError(backend.name, 'decide');
+        return this.fallback(meters, cost, leaseId, req.model, err instanceof Error ? err.message : String(err), started, nowUs);
+      },
+    );
+  }
+
+  private fallback(meters: PlannedMeter[], cost: RequestCost, leaseId: string, model: string, why: string, started: number, nowUs?: number): LimitDecision {
+    const mode = this.config.on_backend_failure;
+    if (mode === 'local' && this.local) {
+      const raw = this.local.decide(meters.map((m) => meterOp(m, cost)), leaseId, this.leaseTtlUs, nowUs);
+      return this.finish(raw, meters, cost, leaseId, model, this.local, 'local', why, started);
+    }
+    const allowed = mode === 'open';
+    this.metrics.decision(allowed ? 'fail_open' : 'fail_closed', this.backend.name, (performance.now() - started) / 1000);
+    return {
+      allowed, mode: allowed ? 'fail_open' : 'fail_closed', backend: null, nowUs: nowUs ?? Date.now() * 1000, meters: [],
+      binding: null, tightest: null, retryAfterS: allowed ? null : 1, reservation: null, backendError: why, cost,
+    };
+  }
+
+  private finish(raw: RawDecision, meters: PlannedMeter[], cost: RequestCost, leaseId: string, model: string, backend: LimitsBackend, mode: 'backend' | 'local', why: string | null, started: number): LimitDecision {
+    const verdicts: MeterVerdict[] = new Array(meters.length);
+    for (let i = 0; i < meters.length; i++) verdicts[i] = { meter: meters[i], outcome: raw.outcomes[i] };
+    let binding: MeterVerdict | null = null;
+    let tightest: MeterVerdict | null = null;
+    let retryAfterS: number | null = null;
+    let reservation: Reservation | null = null;
+    if (raw.allowed) {
+      let room = Infinity;
+      for (const v of verdicts) {
+        const capacity = v.meter.kind === 'requests' ? (v.meter.burst ?? 1) : v.meter.kind.endsWith('budget') ? v.meter.limit * 1e6 : v.meter.limit;
+        const r = capacity > 0 ? v.outcome.remaining / capacity : 0;
+        if (r < room) { room = r; tightest = v; }
+      }
+      reservation = { leaseId, backend, meters, cost, model, atUs: raw.nowUs, settled: false };
+      const refs: LeaseRef[] = [];
+      for (const m of meters) if (m.kind === 'concurrency') refs.push({ key: m.key, leaseId });
+      if (refs.length) this.leases.set(leaseId, { backend, refs });
+    } else {
+      let never = false;
+      let worst = -1;
+      for (const v of verdicts) {
+        if (v.outcome.ok) continue;
+        this.metrics.refusal(v.meter.scope, v.meter.kind);
+        const retry = v.outcome.retryUs === RETRY_UNKNOWN ? this.config.concurrency.retry_after_s * 1e6 : v.outcome.retryUs;
+        if (retry === RETRY_NEVER) {
+          if (!never) { never = true; binding = v; }
+        } else if (!never && retry > worst) { worst = retry; binding = v; }
+      }
+      retryAfterS = never ? null : Math.max(1, Math.ceil(worst / 1e6));
+    }
+    // Per-scope outcomes: a scope is refused when any of its meters refused.
+    let lastScope = '';
+    let scopeOk = true;
+    for (let i = 0; i <= verdicts.length; i++) {
+      const v = verdicts[i];
+      const key = v ? `${v.meter.scope}` : '';
+      if (i > 0 && key !== lastScope) { this.metrics.scope(lastScope, scopeOk); scopeOk = true; }
+      if (!v) break;
+      lastScope = key;
+      if (!v.outcome.ok) scopeOk = false;
+    }
+    const outcome = mode === 'local' ? (raw.allowed ? 'local_allowed' : 'local_refused') : raw.allowed ? 'allowed' : 'refused';
+    this.metrics.decision(outcome, backend.name, (performance.now() - started) / 1000);
+    return { allowed: raw.allowed, mode, backend: backend.name, nowUs: raw.nowUs, meters: verdicts, binding, tightest, retryAfterS, reservation, backendError: why, cost };
+  }
+
+  /**
+   * Settle a reservation to real usage and release its concurrency slots. Idempotent; never
+   * throws (a failed settle is counted; the leases then expire on their own).
+   */
+  async settle(reservation: Reservation, usage: ActualUsage | null, nowUs?: number): Promise<void> {
+    if (reservation.settled) return;
+    reservation.settled = true;
+    this.leases.delete(reservation.leaseId);
+    const actualIn = usage?.inputTokens ?? 0;
+    const actualOut = usage?.outputTokens ?? 0;
+    const { cost } = reservation;
+    const ops: SettleOp[] = [];
+    let priceDelta: number | null = null;
+    for (const m of reservation.meters) {
+      switch (m.kind) {
+        case 'requests': break;
+        case 'tokens_per_minute':
+        case 'tokens_per_day': ops.push({ type: 'gcra', key: m.key, intervalUs: m.intervalUs, delta: actualIn + actualOut - cost.inputTokens - cost.outputTokens }); break;
+        case 'input_tokens_per_minute': ops.push({ type: 'gcra', key: m.key, intervalUs: m.intervalUs, delta: actualIn - cost.inputTokens }); break;
+        case 'output_tokens_per_minute': ops.push({ type: 'gcra', key: m.key, intervalUs: m.intervalUs, delta: actualOut - cost.outputTokens }); break;
+        case 'concurrency': ops.push({ type: 'concurrency', key: m.key }); break;
+        case 'daily_budget':
+        case 'monthly_budget':
+          priceDelta ??= this.policy.priceMicroUsd(reservation.model, actualIn, actualOut) - cost.microUsd;
+          ops.push({ type: 'budget', key: m.key, windowId: budgetWindow(reservation.atUs, m.kind === 'daily_budget' ? 'day' : 'month').id, delta: priceDelta });
+          break;
+      }
+    }
+    const effective = ops.filter((o) => o.type === 'concurrency' || o.delta !== 0);
+    if (effective.length === 0) { this.metrics.settlement(true); return; }
+    try {
+      await reservation.backend.settle(effective, reservation.leaseId, nowUs);
+      this.metrics.settlement(true);
+    } catch {
+      this.metrics.settlement(false);
+      this.metrics.backendError(reservation.backend.name, 'settle');
+    }
+  }
+
+  /** Extend the leases of requests still running on this node (runs on a timer). */
+  async renewLeases(nowUs?: number): Promise<void> {
+    const byBackend = new Map<LimitsBackend, LeaseRef[]>();
+    for (const { backend, refs } of this.leases.values()) {
+      const list = byBackend.get(backend) ?? [];
+      list.push(...refs);
+      byBackend.set(backend, list);
+    }
+    for (const [backend, refs] of byBackend) {
+      try { await backend.renew(refs, this.leaseTtlUs, nowUs); } catch { this.metrics.backendError(backend.name, 'renew'); }
+    }
+  }
+
+  /** Requests holding concurrency leases on this node. */
+  get inFlight(): number { return this.leases.size; }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.backend.close();
+    await this.local?.close();
+  }
+}

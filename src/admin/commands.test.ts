@@ -1,0 +1,137 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify from 'fastify';
+import { openSqlite } from '../store/index.ts';
+import { SqliteIdentityStore } from '../identity/index.ts';
+import { adminPlugin } from './plugin.ts';
+import { runAdminCommand, parseDuration, type AdminGroup } from './commands.ts';
+
+const TOKEN = 'cli-test-admin-token-0123456789';
+
+function capture(env: NodeJS.ProcessEnv) {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out, err,
+    run: (group: AdminGroup, argv: string[]) => runAdminCommand(group, argv, { out: (t) => out.push(t), err: (t) => err.push(t), env }),
+    text: () => out.join('\n'),
+    reset: () => { out.length = 0; err.length = 0; },
+  };
+}
+
+describe('admin commands on the local store', () => {
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'warden-admin-cli-'));
+    const config = join(dir, 'warden.yaml');
+    writeFileSync(config, `store:\n  driver: sqlite\n  sqlite_path: ${join(dir, 'warden.db')}\nidentity:\n  fingerprint_secret: env:TEST_FP_SECRET\n`);
+    env = { WARDEN_CONFIG: config, TEST_FP_SECRET: 'cli-fp-secret' };
+  });
+  after(() => { rmSync(dir, { recursive: true, force: true }); });
+
+  it('creates an org, account and key; lists without the secret; revokes', async () => {
+    const c = capture(env);
+    assert.equal(await c.run('orgs', ['create', '--name', 'Acme', '--tier', 'enterprise', '--json']), 0);
+    const org = JSON.parse(c.text());
+    assert.equal(org.tier, 'enterprise');
+    c.reset();
+    assert.equal(await c.run('accounts', ['create', '--org', org.id, '--email', 'a@acme.example', '--payment-instrument', 'pm_123', '--country', 'fr', '--json']), 0);
+    const acct = JSON.parse(c.text());
+    assert.equal(acct.claimed_country, 'FR');
+    assert.match(acct.payment_fp, /^[0-9a-f]{64}$/);
+    c.reset();
+    assert.equal(await c.run('keys', ['create', '--account', acct.id, '--name', 'ci', '--scope', 'inference', '--scope', 'models:read', '--expires-in', '30d']), 0);
+    const secret = /^secret: (\S+)$/m.exec(c.text())![1];
+    assert.match(secret, /^wk_live_/);
+    assert.match(c.err.join('\n'), /cannot show it again/);
+    const keyId = /^id\s+(key_\S+)$/m.exec(c.text())![1];
+
+    // The key works against the same database file.
+    const db = openSqlite(join(dir, 'warden.db'));
+    const store = new SqliteIdentityStore(db);
+    try {
+      assert.equal((await store.authenticate(secret)).key.id, keyId);
+      c.reset();
+      assert.equal(await c.run('keys', ['list', '--account', acct.id]), 0);
+      assert.match(c.text(), new RegExp(keyId));
+      assert.ok(!c.text().includes(secret.slice(-40)), 'list printed the secret');
+      c.reset();
+      assert.equal(await c.run('keys', ['revoke', keyId, '--reason', 'test']), 0);
+      await assert.rejects(store.authenticate(secret), (e: { code?: string }) => e.code === 'WARDEN_REVOKED_API_KEY');
+      c.reset();
+      assert.equal(await c.run('accounts', ['suspend', acct.id, '--reason', 'fraud ring']), 0);
+      c.reset();
+      assert.equal(await c.run('accounts', ['history', acct.id]), 0);
+      assert.match(c.text(), /suspended/);
+      assert.match(c.text(), /cli:/);
+    } finally { db.close(); }
+  });
+
+  it('reports usage and validation errors with non-zero exit codes', async () => {
+    const c = capture(env);
+    assert.equal(await c.run('orgs', ['create']), 2);
+    assert.match(c.err.join('\n'), /--name is required/);
+    c.reset();
+    assert.equal(await c.run('orgs', ['frobnicate']), 2);
+    c.reset();
+    assert.equal(await c.run('orgs', ['create', '--name', 'x', '--bogus']), 2);
+    c.reset();
+    assert.equal(await c.run('orgs', ['create', '--name', 'x', '--tier', 'gold']), 1);
+    assert.match(c.err.join('\n'), /tier/);
+    c.reset();
+    assert.equal(await c.run('keys', ['get', 'key_missing']), 1);
+    assert.match(c.err.join('\n'), /WARDEN_NOT_FOUND/);
+    c.reset();
+    assert.equal(await c.run('keys', ['--help']), 0);
+    assert.match(c.text(), /warden keys create/);
+  });
+});
+
+describe('admin commands against a running server', () => {
+  it('use the admin API with --url and the token from the environment', async () => {
+    const db = openSqlite(':memory:');
+    const store = new SqliteIdentityStore(db);
+    const app = Fastify();
+    await app.register(adminPlugin, { prefix: '/admin', store, token: TOKEN });
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const c = capture({ WARDEN_ADMIN_TOKEN: TOKEN });
+      assert.equal(await c.run('accounts', ['create', '--url', url, '--email', 'r@remote.example', '--json']), 0);
+      const acct = JSON.parse(c.text());
+      c.reset();
+      assert.equal(await c.run('keys', ['create', '--url', url, '--account', acct.id, '--json']), 0);
+      const created = JSON.parse(c.text());
+      assert.equal((await store.authenticate(created.secret)).account.id, acct.id);
+      c.reset();
+      assert.equal(await c.run('keys', ['rotate', created.key.id, '--url', url, '--grace', '1h', '--json']), 0);
+      const rotated = JSON.parse(c.text());
+      assert.equal(rotated.previous.status, 'rotating');
+      await store.authenticate(created.secret);
+      await store.authenticate(rotated.secret);
+      c.reset();
+      assert.equal(await c.run('changes', ['--url', url, '--subject', created.key.id, '--json']), 0);
+      assert.ok(JSON.parse(c.text()).data.some((x: { action: string; actor: string }) => x.action === 'rotate' && x.actor.startsWith('cli:')));
+
+      const bad = capture({ WARDEN_ADMIN_TOKEN: 'wrong-token-wrong-token' });
+      assert.equal(await bad.run('orgs', ['list', '--url', url]), 1);
+      assert.match(bad.err.join('\n'), /WARDEN_ADMIN_UNAUTHORIZED/);
+    } finally {
+      await app.close();
+      db.close();
+    }
+  });
+});
+
+describe('parseDuration', () => {
+  it('reads common units', () => {
+    assert.equal(parseDuration('90d'), 90 * 86400);
+    assert.equal(parseDuration('1h'), 3600);
+    assert.equal(parseDuration('45'), 45);
+    assert.throws(() => parseDuration('soon'));
+  });
+});

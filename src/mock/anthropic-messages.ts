@@ -1,0 +1,293 @@
+/**
+ * Anthropic `POST /v1/messages` (and `/v1/messages/count_tokens`): validation, the `message`
+ * object with `thinking`, `text` and `tool_use` blocks, and the SSE stream `message_start`,
+ * `content_block_start`, `ping`, `content_block_delta`, `content_block_stop`, `message_delta`,
+ * `message_stop`.
+ */
+import { createHash } from 'node:crypto';
+import { isRecord, REPLY_PRIMER_TOKENS, TOKENS_PER_MESSAGE, type HandlerContext, type Reply } from './context.ts';
+import type { Frame } from './pacer.ts';
+import { buildPlan, decideTools, type Plan, type ToolChoice, type ToolSpec } from './plan.ts';
+import { hashString, Rng } from './text.ts';
+import { countTokens } from './tokens.ts';
+import { ids, MockApiError, sseEvent } from './wire.ts';
+
+/** Flat token charge for an image block. */
+const ANTHROPIC_IMAGE_TOKENS = 1600;
+
+function invalid(message: string): MockApiError {
+  return new MockApiError(400, message);
+}
+
+interface AnthropicPrompt {
+  inputTokens: number;
+  hashText: string;
+  lastUserText: string;
+  endsWithToolResult: boolean;
+}
+
+function blockTexts(content: unknown, out: string[]): { images: number; toolResults: number; userText: string[] } {
+  const userText: string[] = [];
+  let images = 0;
+  let toolResults = 0;
+  if (typeof content === 'string') {
+    out.push(content);
+    userText.push(content);
+    return { images, toolResults, userText };
+  }
+  if (!Array.isArray(content)) return { images, toolResults, userText };
+  for (const block of content) {
+    if (!isRecord(block)) continue;
+    switch (block.type) {
+      case 'text':
+        if (typeof block.text === 'string') {
+          out.push(block.text);
+          userText.push(block.text);
+        }
+        break;
+      case 'thinking':
+        if (typeof block.thinking === 'string') out.push(block.thinking);
+        break;
+      case 'tool_use':
+        if (typeof block.name === 'string') out.push(block.name);
+        out.push(JSON.stringify(block.input ?? {}));
+        break;
+      case 'tool_result':
+        toolResults++;
+        if (typeof block.content === 'string') out.push(block.content);
+        else images += blockTexts(block.content, out).images;
+        break;
+      case 'image':
+      case 'document':
+        images++;
+        break;
+    }
+  }
+  return { images, toolResults, userText };
+}
+
+function readPrompt(body: Record<string, unknown>, messages: unknown[]): AnthropicPrompt {
+  const texts: string[] = [];
+  let extra = 0;
+  const system = body.system;
+  if (typeof system === 'string') texts.push(system);
+  else if (Array.isArray(system)) for (const b of system) if (isRecord(b) && typeof b.text === 'string') texts.push(b.text);
+  let lastUserText = '';
+  let endsWithToolResult = false;
+  const roles: string[] = [];
+  messages.forEach((m, i) => {
+    if (!isRecord(m)) throw invalid(`messages.${i}: Input should be a valid dictionary`);
+    const role = m.role;
+    if (role === 'system') {
+      throw invalid('messages: Unexpected role "system". The Messages API accepts a top-level `system` parameter, not "system" as an input message role.');
+    }
+    if (role !== 'user' && role !== 'assistant') throw invalid(`messages.${i}.role: Input should be 'user' or 'assistant'`);
+    if (m.content === undefined) throw invalid(`messages.${i}.content: Field required`);
+    roles.push(role);
+    const seen = blockTexts(m.content, texts);
+    extra += TOKENS_PER_MESSAGE + seen.images * ANTHROPIC_IMAGE_TOKENS;
+    if (role === 'user') {
+      lastUserText = seen.userText.join('\n');
+      endsWithToolResult = seen.toolResults > 0;
+    } else {
+      endsWithToolResult = false;
+    }
+  });
+  if (Array.isArray(body.tools) && body.tools.length > 0) texts.push(JSON.stringify(body.tools));
+  const joined = texts.join('\n');
+  return {
+    inputTokens: countTokens(joined) + extra + REPLY_PRIMER_TOKENS,
+    hashText: `${roles.join(',')}\u0001${joined}`,
+    lastUserText,
+    endsWithToolResult,
+  };
+}
+
+function readTools(tools: unknown): ToolSpec[] {
+  if (!Array.isArray(tools)) return [];
+  const out: ToolSpec[] = [];
+  // Client tools carry `input_schema`; server tools (web_search ...) have a `type` and are not simulated.
+  for (const t of tools) if (isRecord(t) && typeof t.name === 'string' && isRecord(t.input_schema)) out.push({ name: t.name, schema: t.input_schema });
+  return out;
+}
+
+function readToolChoice(choice: unknown): { choice: ToolChoice; parallel: boolean } {
+  if (!isRecord(choice)) return { choice: { mode: 'auto' }, parallel: true };
+  const parallel = choice.disable_parallel_tool_use !== true;
+  switch (choice.type) {
+    case 'none':
+      return { choice: { mode: 'none' }, parallel };
+    case 'any':
+      return { choice: { mode: 'required' }, parallel };
+    case 'tool':
+      return { choice: typeof choice.name === 'string' ? { mode: 'named', name: choice.name } : { mode: 'auto' }, parallel };
+    default:
+      return { choice: { mode: 'auto' }, parallel };
+  }
+}
+
+/** An opaque, deterministic stand-in for a thinking block's `signature` (base64, a few hundred characters). */
+function thinkingSignature(thinking: string, seed: number): string {
+  const parts: Buffer[] = [];
+  let block = createHash('sha256').update(`${seed}:${thinking}`).digest();
+  for (let i = 0; i < 8; i++) {
+    parts.push(block);
+    block = createHash('sha256').update(block).digest();
+  }
+  return Buffer.concat(parts).toString('base64');
+}
+
+const STOP_REASON: Record<Plan['finish'], string> = { stop: 'end_turn', length: 'max_tokens', tool_calls: 'tool_use', stop_sequence: 'stop_sequence' };
+
+interface ThinkingRequest {
+  display: 'summarized' | 'omitted';
+  budget: number | null;
+}
+
+function readThinking(thinking: unknown, maxTokens: number, toolChoice: ToolChoice): ThinkingRequest | null {
+  if (thinking === undefined || thinking === null) return null;
+  if (!isRecord(thinking)) throw invalid('thinking: Input should be a valid dictionary');
+  const type = thinking.type;
+  if (type === 'disabled') return null;
+  if (type !== 'enabled' && type !== 'adaptive' && type !== 'between_tools') {
+    throw invalid(`thinking.type: Input should be 'enabled', 'disabled', 'adaptive' or 'between_tools'`);
+  }
+  const display = thinking.display === 'omitted' ? 'omitted' : 'summarized';
+  if (toolChoice.mode === 'required' || toolChoice.mode === 'named') throw invalid('Thinking may not be enabled when tool_choice forces tool use.');
+  if (type !== 'enabled') return { display, budget: null };
+  const budget = thinking.budget_tokens;
+  if (budget === undefined) throw invalid('thinking.enabled.budget_tokens: Field required');
+  if (typeof budget !== 'number' || !Number.isInteger(budget)) throw invalid('thinking.enabled.budget_tokens: Input should be a valid integer');
+  if (budget < 1024) throw invalid('thinking.enabled.budget_tokens: Input should be greater than or equal to 1024');
+  if (maxTokens <= budget) {
+    throw invalid(
+      '`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size',
+    );
+  }
+  return { display, budget };
+}
+
+function validateCommon(ctx: HandlerContext): { model: string; messages: unknown[] } {
+  const body = ctx.body;
+  if (body.model === undefined || body.model === null) throw invalid('model: Field required');
+  if (typeof body.model !== 'string') throw invalid('model: Input should be a valid string');
+  const messages = body.messages;
+  if (messages === undefined) throw invalid('messages: Field required');
+  if (!Array.isArray(messages)) throw invalid('messages: Input should be a valid list');
+  if (!ctx.catalogue.accepts(body.model)) throw new MockApiError(404, `model: ${body.model.slice(0, 200)}`);
+  return { model: body.model, messages };
+}
+
+/** `POST /v1/messages/count_tokens`. */
+export function handleCountTokens(ctx: HandlerContext): Reply {
+  const { messages } = validateCommon(ctx);
+  const prompt = readPrompt(ctx.body, messages);
+  return { body: JSON.stringify({ input_tokens: prompt.inputTokens }), outputTokens: 0 };
+}
+
+export function handleMessages(ctx: HandlerContext): Reply {
+  const body = ctx.body;
+  const { model, messages } = validateCommon(ctx);
+  const maxTokens = body.max_tokens;
+  if (maxTokens === undefined) throw invalid('max_tokens: Field required');
+  if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens)) throw invalid('max_tokens: Input should be a valid integer');
+  if (maxTokens < 1) throw invalid('max_tokens: Input should be greater than or equal to 1');
+  if (messages.length === 0) throw invalid('messages: at least one message is required');
+  const { choice, parallel } = readToolChoice(body.tool_choice);
+  const thinking = readThinking(body.thinking, maxTokens, choice);
+  const stop = Array.isArray(body.stop_sequences) ? body.stop_sequences.filter((s): s is string => typeof s === 'string') : [];
+
+  const prompt = readPrompt(body, messages);
+  const seed = hashString(`${model}\u0000${typeof body.system === 'string' ? body.system : ''}\u0000${prompt.hashText}`, ctx.seed);
+  const rng = new Rng(seed);
+  let reasoningTarget = 0;
+  if (thinking) {
+    reasoningTarget = rng.range(ctx.reasoningTokens[0], ctx.reasoningTokens[1]);
+  }
+  const answer = ctx.answerTokensOverride ?? rng.range(ctx.answerTokens[0], ctx.answerTokens[1]);
+  const chosen = decideTools({ tools: readTools(body.tools), choice, lastUserText: prompt.lastUserText, endsWithToolResult: prompt.endsWithToolResult, parallel }, rng);
+  const plan = buildPlan({ seed, answerTokens: answer, reasoningTokens: reasoningTarget, reasoningCap: thinking?.budget ?? null, maxTokens, tools: chosen, toolPreamble: true, stop });
+
+  const thinkingText = thinking && thinking.display === 'summarized' ? plan.reasoningText : '';
+  const signature = thinking ? thinkingSignature(plan.reasoningText, seed) : '';
+  const toolIds = plan.toolCalls.map(() => ids.anthropicToolUse());
+  const usage: Record<string, unknown> = {
+    input_tokens: prompt.inputTokens,
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: 0,
+    cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
+    output_tokens: plan.outputTokens,
+    service_tier: 'standard',
+  };
+  if (thinking) usage.output_tokens_details = { thinking_tokens: plan.reasoningTokens };
+  const stopReason = STOP_REASON[plan.finish];
+  const id = ids.anthropicMessage();
+
+  if (body.stream !== true) {
+    const content: unknown[] = [];
+    if (thinking) content.push({ type: 'thinking', thinking: thinkingText, signature });
+    if (plan.text.length > 0) content.push({ type: 'text', text: plan.answerText });
+    plan.toolCalls.forEach((call, k) => {
+      let input: unknown = {};
+      try {
+        input = JSON.parse(call.arguments);
+      } catch {
+        // Cut off by max_tokens: the real API also returns what it could parse.
+      }
+      content.push({ type: 'tool_use', id: toolIds[k], name: call.name, input });
+    });
+    const message = { id, type: 'message', role: 'assistant', model, content, stop_reason: stopReason, stop_sequence: plan.stopSequence, usage };
+    return { body: JSON.stringify(message), outputTokens: plan.outputTokens };
+  }
+
+  const frames: Frame[] = [];
+  const emit = (type: string, payload: Record<string, unknown>, tokens = 0) => frames.push({ data: sseEvent(type, { type, ...payload }), tokens });
+  emit('message_start', {
+    message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1, output_tokens_details: undefined } },
+  });
+  let index = 0;
+  let pinged = false;
+  const start = (block: Record<string, unknown>, tokens = 0) => {
+    emit('content_block_start', { index, content_block: block }, tokens);
+    if (!pinged) {
+      frames.push({ data: 'event: ping\ndata: {"type": "ping"}\n\n', tokens: 0 });
+      pinged = true;
+    }
+  };
+  if (thinking) {
+    start({ type: 'thinking', thinking: '', signature: '' });
+    if (thinking.display === 'summarized') {
+      for (const piece of plan.reasoning) emit('content_block_delta', { index, delta: { type: 'thinking_delta', thinking: piece } }, 1);
+    } else {
+      frames.push({ data: '', tokens: plan.reasoningTokens }); // omitted thinking still takes time
+    }
+    emit('content_block_delta', { index, delta: { type: 'signature_delta', signature } });
+    emit('content_block_stop', { index });
+    index++;
+  }
+  if (plan.text.length > 0) {
+    start({ type: 'text', text: '' });
+    const prefix = `event: content_block_delta\ndata: {"type":"content_block_delta","index":${index},"delta":{"type":"text_delta","text":`;
+    const textWeight = plan.textTokens / plan.text.length; // 1 except after a stop-sequence cut
+    for (const piece of plan.text) frames.push({ data: `${prefix}${JSON.stringify(piece)}}}\n\n`, tokens: textWeight });
+    emit('content_block_stop', { index });
+    index++;
+  }
+  plan.toolCalls.forEach((call, k) => {
+    start({ type: 'tool_use', id: toolIds[k], name: call.name, input: {} }, call.tokens - call.pieces.length);
+    emit('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: '' } });
+    for (const piece of call.pieces) emit('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: piece } }, 1);
+    emit('content_block_stop', { index });
+    index++;
+  });
+  const deltaUsage: Record<string, unknown> = { input_tokens: prompt.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: plan.outputTokens };
+  if (thinking) deltaUsage.output_tokens_details = { thinking_tokens: plan.reasoningTokens };
+  emit('message_delta', { delta: { stop_reason: stopReason, stop_sequence: plan.stopSequence }, usage: deltaUsage });
+  emit('message_stop', {});
+  return {
+    frames,
+    errorFrame: () => sseEvent('error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }),
+    outputTokens: plan.outputTokens,
+  };
+}
+

@@ -1,0 +1,22 @@
+// mock: the built-in mock model server (OpenAI Chat Completions, Responses, Models; Anthropic Messages), deterministic, streaming, with failure injection.
+/**
+ * The one fake Warden ships: a documented upstream that speaks the real wire formats so the
+ * gateway can run and be tested with no model provider. See docs/mock-upstream.md.
+ *
+ *   const mock = await createMockUpstream({ port: 0, latencyMs: 20, tokensPerSecond: 400 });
+ *   new OpenAI({ baseURL: `${mock.url}/v1`, apiKey: 'x' });
+ *   new Anthropic({ baseURL: mock.url, apiKey: 'x' });
+ *   await mock.close();
+ */
+export {
+  createMockUpstream,
+  parseFaultDirective,
+  type FaultDirective,
+  type MockUpstream,
+  type MockUpstreamOptions,
+  type MockUpstreamStats,
+  type ReceivedRequest,
+} from './server.ts';
+export { runMockUpstreamCli, type MockCliIO } from './cli.ts';
+export { DEFAULT_LISTED_MODELS, DEFAULT_MODEL_PATTERNS, reasoningStyle, type ReasoningStyle } from './models.ts';
+export { countTokens as countMockTokens } from './tokens.ts';

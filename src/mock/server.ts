@@ -1,0 +1,525 @@
+/**
+ * The mock upstream's HTTP server: routing, credentials, the `anthropic-version` check, latency,
+ * token-rate pacing, failure injection and request recording. Endpoint bodies come from the
+ * per-API handlers.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { handleCountTokens, handleMessages } from './anthropic-messages.ts';
+import { isRecord, type HandlerContext, type Reply } from './context.ts';
+import { ModelCatalogue } from './models.ts';
+import { handleChatCompletions } from './openai-chat.ts';
+import { handleResponses } from './openai-responses.ts';
+import { paceStream, type StreamFault } from './pacer.ts';
+import { errorBody, ids, injectedError, MockApiError, type Flavour } from './wire.ts';
+
+export interface MockUpstreamOptions {
+  /** Interface to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** Port; 0 (the default) lets the OS choose. */
+  port?: number;
+  /** Delay before the first byte of every API response, ms. Default 0. */
+  latencyMs?: number;
+  /**
+   * Output tokens per second. Streams are paced at this rate; non-streaming answers are held
+   * back for as long as generating them would take. 0 (the default): as fast as possible.
+   */
+  tokensPerSecond?: number;
+  /** Mixed into every content hash: another seed, other (equally deterministic) answers. Default 0. */
+  seed?: number;
+  /**
+   * Credential the mock requires (OpenAI `Authorization: Bearer`, Anthropic `x-api-key` or
+   * Bearer), to test that a gateway forwards upstream credentials. Default: none required.
+   */
+  apiKey?: string | null;
+  /** Accepted model names: exact names or `*` patterns. Default: DEFAULT_MODEL_PATTERNS. */
+  models?: readonly string[];
+  /** Natural answer length range, tokens (before max_tokens). Default [16, 96]. */
+  answerTokens?: readonly [number, number];
+  /** Natural reasoning length range at medium effort, tokens. Default [64, 192]. */
+  reasoningTokens?: readonly [number, number];
+  /** Honour the per-request `x-mock-*` control headers. Default true. */
+  controlHeaders?: boolean;
+  /** How many recent requests to keep in `received`. Default 100; 0 disables recording. */
+  recordRequests?: number;
+  /** Largest request body accepted, bytes. Default 32 MiB. */
+  bodyLimitBytes?: number;
+}
+
+/** Live counters; read them at any time. */
+export interface MockUpstreamStats {
+  /** Requests received (any route). */
+  requests: number;
+  /** Requests whose response has not closed yet. */
+  inFlight: number;
+  /** Responses sent completely. */
+  completed: number;
+  /** Responses the client (or an injected drop) closed before they were complete. */
+  aborted: number;
+  /** SSE streams started. */
+  streams: number;
+  /** Requests that carried a failure directive. */
+  faultsInjected: number;
+}
+
+/** A request as the mock received it. Credential headers are redacted. */
+export interface ReceivedRequest {
+  at: number;
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  /** Parsed JSON body (or the raw text if it did not parse; undefined for GET). */
+  body: unknown;
+  /** Whether the credential matched (null when none is required). */
+  authorized: boolean | null;
+}
+
+export interface MockUpstream {
+  /** Base URL without path, e.g. http://127.0.0.1:41234. SDK base URLs: `${url}/v1` (OpenAI), `url` (Anthropic). */
+  url: string;
+  host: string;
+  port: number;
+  stats: MockUpstreamStats;
+  /** The most recent requests, oldest first. */
+  received: ReceivedRequest[];
+  server: Server;
+  /** Stops listening, cancels timers and closes every connection (hung ones included). */
+  close(): Promise<void>;
+}
+
+/** A failure to inject, from the `x-mock-fail` header or a `mock-fail-*` model name. */
+export type FaultDirective = { kind: 'status'; status: number } | { kind: 'hang' } | { kind: 'reset' } | StreamFault;
+
+const DEFAULT_FAULT_AFTER = 3;
+
+/**
+ * Parses a failure directive: `500` / `status:500`, `hang`, `reset`, `stall[:N]`, `drop[:N]`,
+ * `error[:N]` (N token events are sent first; default 3). Throws on anything else.
+ */
+export function parseFaultDirective(text: string): FaultDirective {
+  const [kindRaw, arg] = text.trim().toLowerCase().split(':', 2);
+  const kind = kindRaw ?? '';
+  const count = (value: string | undefined): number => {
+    if (value === undefined || value === '') return DEFAULT_FAULT_AFTER;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`invalid event count "${value}"`);
+    return n;
+  };
+  if (/^\d{3}$/.test(kind)) return { kind: 'status', status: Number(kind) };
+  if (kind === 'status' && arg !== undefined && /^\d{3}$/.test(arg)) return { kind: 'status', status: Number(arg) };
+  if (kind === 'hang') return { kind: 'hang' };
+  if (kind === 'reset') return { kind: 'reset' };
+  if (kind === 'stall' || kind === 'drop' || kind === 'error') return { kind, after: count(arg) };
+  throw new Error(`unknown failure directive "${text.slice(0, 40)}"`);
+}
+
+/** `mock-fail-500` -> `500`, `mock-fail-drop-5` -> `drop:5`; null for other names. */
+function faultFromModel(model: unknown): string | null {
+  if (typeof model !== 'string' || !model.startsWith('mock-fail-')) return null;
+  const rest = model.slice('mock-fail-'.length);
+  const dash = rest.indexOf('-');
+  return dash < 0 ? rest : `${rest.slice(0, dash)}:${rest.slice(dash + 1)}`;
+}
+
+const REDACTED_HEADERS = new Set(['authorization', 'x-api-key', 'api-key', 'proxy-authorization', 'cookie']);
+
+function redact(headers: IncomingMessage['headers']): Record<string, string | string[] | undefined> {
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const [k, v] of Object.entries(headers)) out[k] = REDACTED_HEADERS.has(k) ? '[redacted]' : v;
+  return out;
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+type Handler = (ctx: HandlerContext) => Reply;
+
+interface Route {
+  flavour: Flavour;
+  handler: Handler;
+}
+
+const POST_ROUTES: Record<string, Route> = {
+  '/v1/chat/completions': { flavour: 'openai', handler: handleChatCompletions },
+  '/v1/responses': { flavour: 'openai', handler: handleResponses },
+  '/v1/messages': { flavour: 'anthropic', handler: handleMessages },
+  '/v1/messages/count_tokens': { flavour: 'anthropic', handler: handleCountTokens },
+};
+
+const OPENAI_STATIC_HEADERS: Record<string, string> = {
+  'openai-version': '2020-10-01',
+  'x-ratelimit-limit-requests': '30000',
+  'x-ratelimit-remaining-requests': '29999',
+  'x-ratelimit-reset-requests': '2ms',
+  'x-ratelimit-limit-tokens': '150000000',
+  'x-ratelimit-remaining-tokens': '149999000',
+  'x-ratelimit-reset-tokens': '0s',
+};
+
+const ANTHROPIC_STATIC_HEADERS: Record<string, string> = {
+  'anthropic-ratelimit-requests-limit': '4000',
+  'anthropic-ratelimit-requests-remaining': '3999',
+  'anthropic-ratelimit-input-tokens-limit': '2000000',
+  'anthropic-ratelimit-input-tokens-remaining': '1999000',
+  'anthropic-ratelimit-output-tokens-limit': '400000',
+  'anthropic-ratelimit-output-tokens-remaining': '399000',
+};
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function numberHeader(req: IncomingMessage, name: string): number | null {
+  const v = headerValue(req, name);
+  if (v === undefined) return null;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new MockApiError(400, `Invalid ${name} header: expected a non-negative number.`);
+  return n;
+}
+
+/** Starts the mock upstream and resolves once it is listening. */
+export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promise<MockUpstream> {
+  const host = opts.host ?? '127.0.0.1';
+  const latencyMs = opts.latencyMs ?? 0;
+  const tokensPerSecond = opts.tokensPerSecond ?? 0;
+  const seed = (opts.seed ?? 0) >>> 0;
+  const apiKey = opts.apiKey ?? null;
+  const catalogue = new ModelCatalogue(opts.models);
+  const answerTokens = opts.answerTokens ?? ([16, 96] as const);
+  const reasoningTokens = opts.reasoningTokens ?? ([64, 192] as const);
+  const controlHeaders = opts.controlHeaders ?? true;
+  const recordLimit = opts.recordRequests ?? 100;
+  const bodyLimit = opts.bodyLimitBytes ?? 32 * 1024 * 1024;
+  if (latencyMs < 0 || tokensPerSecond < 0) throw new RangeError('latencyMs and tokensPerSecond must be >= 0');
+  if (answerTokens[0] < 0 || answerTokens[1] < answerTokens[0]) throw new RangeError('answerTokens must be [min, max] with 0 <= min <= max');
+  if (reasoningTokens[0] < 0 || reasoningTokens[1] < reasoningTokens[0]) throw new RangeError('reasoningTokens must be [min, max] with 0 <= min <= max');
+
+  const stats: MockUpstreamStats = { requests: 0, inFlight: 0, completed: 0, aborted: 0, streams: 0, faultsInjected: 0 };
+  const received: ReceivedRequest[] = [];
+  const cancels = new Set<() => void>();
+  let closing = false;
+
+  /** Runs `fn` after `ms` unless the response closes first or the server shuts down. */
+  const later = (res: ServerResponse, ms: number, fn: () => void): void => {
+    if (ms <= 0) return fn();
+    const cancel = () => {
+      clearTimeout(timer);
+      cancels.delete(cancel);
+    };
+    const timer = setTimeout(() => {
+      cancels.delete(cancel);
+      res.off('close', cancel);
+      if (!res.destroyed) fn();
+    }, ms);
+    cancels.add(cancel);
+    res.once('close', cancel);
+  };
+
+  const baseHeaders = (flavour: Flavour, started: number, contentType: string): Record<string, string> => {
+    if (flavour === 'anthropic') {
+      return { 'content-type': contentType, 'request-id': ids.anthropicRequest(), ...ANTHROPIC_STATIC_HEADERS };
+    }
+    return {
+      'content-type': contentType,
+      'x-request-id': ids.openaiRequest(),
+      'openai-processing-ms': String(Math.round(performance.now() - started)),
+      ...OPENAI_STATIC_HEADERS,
+    };
+  };
+
+  const sendError = (res: ServerResponse, err: MockApiError, flavour: Flavour, started: number): void => {
+    if (res.headersSent || res.destroyed) return;
+    const headers = baseHeaders(flavour, started, 'application/json');
+    const body = errorBody(err, flavour, headers['request-id'] ?? ids.anthropicRequest());
+    res.writeHead(err.status, { ...headers, ...err.opts.headers, 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+
+  const sendJson = (res: ServerResponse, status: number, body: string, flavour: Flavour, started: number): void => {
+    if (res.destroyed) return;
+    res.writeHead(status, { ...baseHeaders(flavour, started, 'application/json'), 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+
+  const checkAuth = (req: IncomingMessage, flavour: Flavour): MockApiError | null => {
+    if (apiKey === null) return null;
+    const bearer = headerValue(req, 'authorization');
+    const token = bearer?.startsWith('Bearer ') ? bearer.slice(7).trim() : undefined;
+    const xApiKey = headerValue(req, 'x-api-key');
+    const presented = flavour === 'anthropic' ? (xApiKey ?? token) : (token ?? xApiKey);
+    if (flavour === 'anthropic') {
+      if (presented === undefined) return new MockApiError(401, 'x-api-key header is required');
+      return safeEqual(presented, apiKey) ? null : new MockApiError(401, 'invalid x-api-key');
+    }
+    if (presented === undefined) {
+      return new MockApiError(
+        401,
+        "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+      );
+    }
+    // The real message echoes a masked key; the mock echoes none of it.
+    return safeEqual(presented, apiKey)
+      ? null
+      : new MockApiError(401, 'Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.', { code: 'invalid_api_key' });
+  };
+
+  const record = (entry: ReceivedRequest): void => {
+    if (recordLimit <= 0) return;
+    received.push(entry);
+    if (received.length > recordLimit) received.shift();
+  };
+
+  const handleModels = (req: IncomingMessage, res: ServerResponse, path: string, started: number): void => {
+    const flavour: Flavour = req.headers['anthropic-version'] !== undefined ? 'anthropic' : 'openai';
+    const authError = checkAuth(req, flavour);
+    record({ at: Date.now(), method: 'GET', path, headers: redact(req.headers), body: undefined, authorized: apiKey === null ? null : authError === null });
+    later(res, latencyMs, () => {
+      if (authError) return sendError(res, authError, flavour, started);
+      if (path === '/v1/models') {
+        const body =
+          flavour === 'anthropic'
+            ? {
+                data: catalogue.listed.map((id) => ({ type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' })),
+                has_more: false,
+                first_id: catalogue.listed[0] ?? null,
+                last_id: catalogue.listed[catalogue.listed.length - 1] ?? null,
+              }
+            : { object: 'list', data: catalogue.listed.map((id) => ({ id, object: 'model', created: 1735689600, owned_by: 'warden-mock' })) };
+        return sendJson(res, 200, JSON.stringify(body), flavour, started);
+      }
+      let id: string;
+      try {
+        id = decodeURIComponent(path.slice('/v1/models/'.length));
+      } catch {
+        id = path.slice('/v1/models/'.length);
+      }
+      if (!catalogue.accepts(id)) {
+        const err =
+          flavour === 'anthropic'
+            ? new MockApiError(404, `model: ${id.slice(0, 200)}`)
+            : new MockApiError(404, `The model '${id.slice(0, 200)}' does not exist`, { code: 'model_not_found', param: 'model' });
+        return sendError(res, err, flavour, started);
+      }
+      const body =
+        flavour === 'anthropic'
+          ? { type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' }
+          : { id, object: 'model', created: 1735689600, owned_by: 'warden-mock' };
+      sendJson(res, 200, JSON.stringify(body), flavour, started);
+    });
+  };
+
+  const respond = (req: IncomingMessage, res: ServerResponse, route: Route, path: string, raw: Buffer, started: number): void => {
+    const flavour = route.flavour;
+    const authError = checkAuth(req, flavour);
+    let parsed: unknown;
+    let parseFailed = false;
+    const text = raw.toString('utf8');
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parseFailed = true;
+      parsed = text;
+    }
+    record({ at: Date.now(), method: 'POST', path, headers: redact(req.headers), body: parsed, authorized: apiKey === null ? null : authError === null });
+
+    let fault: FaultDirective | null = null;
+    let reply: Reply | null = null;
+    let replyError: MockApiError | null = authError;
+    let requestLatency = latencyMs;
+    let requestRate = tokensPerSecond;
+    try {
+      if (replyError) throw replyError;
+      if (flavour === 'anthropic' && req.headers['anthropic-version'] === undefined) {
+        throw new MockApiError(400, 'anthropic-version: header is required');
+      }
+      if (parseFailed) {
+        throw flavour === 'anthropic'
+          ? new MockApiError(400, 'There was an issue with the format or content of your request. The request body is not valid JSON.')
+          : new MockApiError(
+              400,
+              "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)",
+            );
+      }
+      if (!isRecord(parsed)) {
+        throw flavour === 'anthropic'
+          ? new MockApiError(400, 'Input should be a valid dictionary')
+          : new MockApiError(400, 'Invalid type for request body: expected an object.', { code: 'invalid_type' });
+      }
+      const directive = (controlHeaders ? headerValue(req, 'x-mock-fail') : undefined) ?? faultFromModel(parsed.model);
+      if (directive !== undefined && directive !== null) {
+        try {
+          fault = parseFaultDirective(directive);
+        } catch (err) {
+          throw new MockApiError(400, `Invalid failure directive: ${(err as Error).message}.`);
+        }
+        stats.faultsInjected++;
+      }
+      let answerOverride: number | null = null;
+      let omitUsage = false;
+      if (controlHeaders) {
+        requestLatency = numberHeader(req, 'x-mock-latency-ms') ?? latencyMs;
+        requestRate = numberHeader(req, 'x-mock-tokens-per-second') ?? tokensPerSecond;
+        const out = numberHeader(req, 'x-mock-output-tokens');
+        answerOverride = out === null ? null : Math.floor(out);
+        const omit = headerValue(req, 'x-mock-omit-usage');
+        omitUsage = omit !== undefined && omit !== '0' && omit !== 'false';
+      }
+      if (fault === null || fault.kind !== 'status') {
+        reply = route.handler({
+          body: parsed,
+          headers: req.headers,
+          catalogue,
+          seed,
+          answerTokens,
+          reasoningTokens,
+          answerTokensOverride: answerOverride,
+          omitUsage,
+        });
+      }
+    } catch (err) {
+      if (!(err instanceof MockApiError)) throw err;
+      replyError = err;
+    }
+
+    later(res, requestLatency, () => {
+      if (replyError) return sendError(res, replyError, flavour, started);
+      if (fault?.kind === 'status') return sendError(res, injectedError(fault.status, flavour), flavour, started);
+      if (fault?.kind === 'hang') return; // no headers, ever; closed by the client or by close()
+      if (fault?.kind === 'reset') return void req.socket.destroy();
+      if (!reply) return;
+      const streamFault = fault && (fault.kind === 'stall' || fault.kind === 'drop' || fault.kind === 'error') ? fault : null;
+      if (reply.frames) {
+        stats.streams++;
+        res.writeHead(200, { ...baseHeaders(flavour, started, 'text/event-stream; charset=utf-8'), 'cache-control': 'no-cache' });
+        let registered: (() => void) | null = null;
+        const paced = paceStream(res, reply.frames, {
+          tokensPerSecond: requestRate,
+          fault: streamFault,
+          errorFrame: reply.errorFrame,
+          onDone: () => {
+            if (registered) cancels.delete(registered);
+          },
+        });
+        // With no rate limit the stream may already be over; otherwise close() must be able to stop it.
+        if (!res.writableEnded && !res.destroyed) {
+          registered = paced.cancel;
+          cancels.add(registered);
+        }
+        return;
+      }
+      const body = reply.body ?? '';
+      const generationMs = requestRate > 0 ? (reply.outputTokens * 1000) / requestRate : 0;
+      later(res, generationMs, () => {
+        if (streamFault?.kind === 'error') return sendError(res, injectedError(500, flavour), flavour, started);
+        if (streamFault) {
+          // Headers promise the whole body; half of it arrives, then the stall or the drop.
+          const bytes = Buffer.from(body);
+          res.writeHead(200, { ...baseHeaders(flavour, started, 'application/json'), 'content-length': bytes.length });
+          res.write(bytes.subarray(0, bytes.length >> 1));
+          if (streamFault.kind === 'drop') res.destroy();
+          return;
+        }
+        sendJson(res, 200, body, flavour, started);
+      });
+    });
+  };
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = performance.now();
+    stats.requests++;
+    stats.inFlight++;
+    res.once('close', () => {
+      stats.inFlight--;
+      if (res.writableFinished) stats.completed++;
+      else stats.aborted++;
+    });
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
+    const method = req.method ?? 'GET';
+
+    if (closing) {
+      res.writeHead(503, { connection: 'close' });
+      res.end();
+      return;
+    }
+    if (method === 'GET' && path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"status":"ok"}');
+      return;
+    }
+    if (method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/'))) {
+      req.resume();
+      return handleModels(req, res, path, started);
+    }
+    const route = method === 'POST' ? POST_ROUTES[path] : undefined;
+    if (!route) {
+      req.resume();
+      const flavour: Flavour = path.startsWith('/v1/messages') || req.headers['anthropic-version'] !== undefined ? 'anthropic' : 'openai';
+      const err = flavour === 'anthropic' ? new MockApiError(404, 'Not Found') : new MockApiError(404, `Invalid URL (${method} ${path.slice(0, 200)})`);
+      return sendError(res, err, flavour, started);
+    }
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      if (tooLarge) return;
+      size += chunk.length;
+      if (size > bodyLimit) {
+        tooLarge = true;
+        chunks.length = 0;
+        res.setHeader('connection', 'close');
+        sendError(res, new MockApiError(413, 'Request exceeds the maximum allowed number of bytes.', { anthropicType: 'request_too_large' }), route.flavour, started);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (tooLarge || res.destroyed) return;
+      try {
+        respond(req, res, route, path, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), started);
+      } catch {
+        sendError(res, new MockApiError(500, 'The server had an error while processing your request.'), route.flavour, started);
+      }
+    });
+    req.on('error', () => res.destroy());
+  };
+
+  const server = createServer({ keepAliveTimeout: 30_000 }, onRequest);
+  // Long-lived streams and hung requests are part of the job; only close() ends them.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  return {
+    url: `http://${urlHost}:${address.port}`,
+    host: address.address,
+    port: address.port,
+    stats,
+    received,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        closing = true;
+        for (const cancel of [...cancels]) cancel();
+        cancels.clear();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

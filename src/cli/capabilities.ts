@@ -50,7 +50,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     },
     async bootstrapDemo() {
       const existing = await identity.listAccounts({ limit: 1 });
-      if (existing.items.length > 0) return null;
+      if (existing.data.length > 0) return null;
       const org = await identity.createOrg({ name: 'Demo organisation', tier: 'email_verified' });
       const account = await identity.createAccount({ org_id: org.id, name: 'demo', email: 'demo@example.com', tier: 'email_verified' });
       const created = await identity.createKey(account.id, { name: 'demo key' });

@@ -4,7 +4,7 @@
  * stream durations.
  */
 import http from 'node:http';
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { WardenError, renderErrorBody, toWardenError, type WireFlavour } from '../errors/index.ts';
 import type { ApiFlavour } from '../events/index.ts';
 import { handleModelCall, authenticateRequest, recordRejectedRequest, type PipelineDeps } from './interaction.ts';
@@ -56,7 +56,8 @@ function fromFastifyError(err: unknown): WardenError {
 export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyInstance {
   const app = Fastify({
     logger: opts.logger,
-    disableRequestLogging: true,
+    // per-request access logs would cost throughput and duplicate the interaction events
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimitBytes,
     trustProxy: opts.trustedProxies.length ? opts.trustedProxies : false,
     return503OnClosing: true,
@@ -65,7 +66,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   });
 
   // JSON bodies: parse ourselves so malformed JSON gets a clear, flavoured error and we know the size.
-  app.removeContentTypeParser(['application/json']);
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser(/^application\/(.+\+)?json/, { parseAs: 'buffer' }, (req, body: Buffer, done) => {
     (req as FastifyRequest & { rawBodyBytes?: number }).rawBodyBytes = body.length;
     if (body.length === 0) return done(new WardenError('WARDEN_INVALID_JSON', 'The request body is empty; expected a JSON object.'), undefined);

@@ -45,10 +45,10 @@ test('malformed JSON: 400 in each format, and the attempt is recorded', async ()
   const h = await harness();
   const r1 = await post(`${h.url}/v1/chat/completions`, '{"model": "x", ', oa());
   assert.equal(r1.status, 400);
-  assertOpenAIError(await r1.json(), 'WARDEN_INVALID_JSON');
+  assertOpenAIError((await r1.json()) as any, 'WARDEN_INVALID_JSON');
   const r2 = await post(`${h.url}/v1/messages`, '{nope', an());
   assert.equal(r2.status, 400);
-  const b2 = await r2.json();
+  const b2 = (await r2.json()) as any;
   assertAnthropicError(b2, 'WARDEN_INVALID_JSON');
   assert.equal(b2.error.type, 'invalid_request_error');
   const events = await storedEvents(h, 2);
@@ -59,7 +59,7 @@ test('wrong content type: 415', async () => {
   const h = await harness();
   const r = await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'text/plain', ...oa() }, body: 'hello' });
   assert.equal(r.status, 415);
-  assertOpenAIError(await r.json(), 'WARDEN_UNSUPPORTED_MEDIA_TYPE');
+  assertOpenAIError(((await r.json()) as any) as any, 'WARDEN_UNSUPPORTED_MEDIA_TYPE');
 });
 
 test('body over the configured limit: 413 (Anthropic: request_too_large)', async () => {
@@ -67,7 +67,7 @@ test('body over the configured limit: 413 (Anthropic: request_too_large)', async
   const big = { ...msgs, messages: [{ role: 'user', content: 'x'.repeat(5000) }] };
   const r = await post(`${h.url}/v1/messages`, big, an());
   assert.equal(r.status, 413);
-  const b = await r.json();
+  const b = ((await r.json()) as any) as any;
   assertAnthropicError(b, 'WARDEN_BODY_TOO_LARGE');
   assert.equal(b.error.type, 'request_too_large');
 });
@@ -76,13 +76,13 @@ test('missing and unknown model', async () => {
   const h = await harness({ upstreamOverride: (u) => [{ name: 'mock', base_url: u, models: ['gpt-4o-mini', 'claude-*'] }] });
   const r1 = await post(`${h.url}/v1/chat/completions`, { messages: chat.messages }, oa());
   assert.equal(r1.status, 400);
-  assertOpenAIError(await r1.json(), 'WARDEN_MODEL_REQUIRED');
+  assertOpenAIError((await r1.json()) as any, 'WARDEN_MODEL_REQUIRED');
   const r2 = await post(`${h.url}/v1/chat/completions`, { ...chat, model: 'no-such-model' }, oa());
   assert.equal(r2.status, 404);
-  assertOpenAIError(await r2.json(), 'WARDEN_MODEL_NOT_FOUND');
+  assertOpenAIError((await r2.json()) as any, 'WARDEN_MODEL_NOT_FOUND');
   const r3 = await post(`${h.url}/v1/messages`, { ...msgs, model: 'gpt-9' }, an());
   assert.equal(r3.status, 404);
-  const b3 = await r3.json();
+  const b3 = (await r3.json()) as any;
   assertAnthropicError(b3, 'WARDEN_MODEL_NOT_FOUND');
   assert.equal(b3.error.type, 'not_found_error');
   const ok = await post(`${h.url}/v1/messages`, { ...msgs, model: 'claude-haiku-4-5' }, an());
@@ -105,10 +105,10 @@ test('missing, invalid, revoked and expired keys: 401; wrong scope: 403', async 
   for (const [headers, status, code] of cases) {
     const r = await post(`${h.url}/v1/chat/completions`, chat, headers);
     assert.equal(r.status, status, code);
-    assertOpenAIError(await r.json(), code);
+    assertOpenAIError(((await r.json()) as any) as any, code);
     const a = await post(`${h.url}/v1/messages`, msgs, { 'anthropic-version': '2023-06-01', ...(headers.authorization ? { 'x-api-key': headers.authorization.slice(7) } : {}) });
     assert.equal(a.status, status, code);
-    const ab = await a.json();
+    const ab = (await a.json()) as any;
     assertAnthropicError(ab, code);
     if (status === 401) assert.equal(ab.error.type, 'authentication_error');
   }
@@ -122,24 +122,24 @@ test('unknown route and wrong method: 404/405 in the right format', async () => 
   const h = await harness();
   const r = await fetch(`${h.url}/v1/nothing-here`, { headers: oa() });
   assert.equal(r.status, 404);
-  assertOpenAIError(await r.json(), 'WARDEN_NOT_FOUND');
+  assertOpenAIError(((await r.json()) as any) as any, 'WARDEN_NOT_FOUND');
   const r2 = await fetch(`${h.url}/v1/messages`, { headers: an() });
   assert.equal(r2.status, 405);
-  assertAnthropicError(await r2.json(), 'WARDEN_METHOD_NOT_ALLOWED');
+  assertAnthropicError((await r2.json()) as any, 'WARDEN_METHOD_NOT_ALLOWED');
 });
 
 test('upstream unreachable: 502; upstream hangs: 504; upstream 5xx passes through', async () => {
   const dead = await harness({ upstreamOverride: () => [{ name: 'dead', base_url: 'http://127.0.0.1:9', models: ['*'] }] });
   const r1 = await post(`${dead.url}/v1/chat/completions`, chat, oa());
   assert.equal(r1.status, 502);
-  assertOpenAIError(await r1.json(), 'WARDEN_UPSTREAM_UNAVAILABLE');
+  assertOpenAIError((await r1.json()) as any, 'WARDEN_UPSTREAM_UNAVAILABLE');
 
   const hang = await startRawUpstream(() => { /* never answers */ });
   open.push(hang);
   const slow = await harness({ upstreamOverride: () => [{ name: 'hang', base_url: hang.url, models: ['*'], headers_timeout_ms: 300 }] });
   const r2 = await post(`${slow.url}/v1/messages`, msgs, an());
   assert.equal(r2.status, 504);
-  assertAnthropicError(await r2.json(), 'WARDEN_UPSTREAM_TIMEOUT');
+  assertAnthropicError((await r2.json()) as any, 'WARDEN_UPSTREAM_TIMEOUT');
 
   const failing = await startRawUpstream((_req, res) => {
     res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '7' });
@@ -150,7 +150,7 @@ test('upstream unreachable: 502; upstream hangs: 504; upstream 5xx passes throug
   const r3 = await post(`${f.url}/v1/chat/completions`, chat, oa());
   assert.equal(r3.status, 503);
   assert.equal(r3.headers.get('retry-after'), '7');
-  assert.equal((await r3.json()).error.message, 'overloaded');
+  assert.equal(((await r3.json()) as any).error.message, 'overloaded');
   const events = await storedEvents(f, 1);
   assert.equal(events[0].response.error_code, 'WARDEN_UPSTREAM_ERROR');
   assert.equal(events[0].response.status, 503);

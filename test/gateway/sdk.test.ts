@@ -71,7 +71,7 @@ test('OpenAI Responses API, non-streaming and streaming', async () => {
   let completed = false;
   for await (const ev of stream) {
     if (ev.type === 'response.output_text.delta') deltas += ev.delta;
-    if (ev.type === 'response.completed') completed = true;
+    if (ev.type === 'response.completed' || ev.type === 'response.incomplete') completed = true;
   }
   assert.ok(completed);
   assert.ok(deltas.length > 0);
@@ -84,7 +84,7 @@ test('OpenAI Responses API, non-streaming and streaming', async () => {
 test('Anthropic messages with thinking, streaming, through the SDK stream helper', async () => {
   const client = anthropic();
   const stream = client.messages.stream({
-    model: 'claude-sonnet-4-5',
+    model: 'claude-sonnet-4-6',
     max_tokens: 2000,
     thinking: { type: 'enabled', budget_tokens: 1024 },
     messages: [{ role: 'user', content: 'Think step by step: what is 17 * 23?' }],
@@ -104,10 +104,10 @@ test('Anthropic messages with thinking, streaming, through the SDK stream helper
 test('Anthropic tool use (non-streaming and streaming)', async () => {
   const client = anthropic();
   const tools = [{ name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } }];
-  const msg = await client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 500, tools, messages: [{ role: 'user', content: 'Use the get_weather tool for Paris' }] });
+  const msg = await client.messages.create({ model: 'claude-sonnet-4-6', max_tokens: 500, tools, messages: [{ role: 'user', content: 'Use the get_weather tool for Paris' }] });
   assert.equal(msg.stop_reason, 'tool_use');
   assert.ok(msg.content.some((b) => b.type === 'tool_use'));
-  const streamed = await client.messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 500, tools, messages: [{ role: 'user', content: 'Use the get_weather tool for Paris' }] }).finalMessage();
+  const streamed = await client.messages.stream({ model: 'claude-sonnet-4-6', max_tokens: 500, tools, messages: [{ role: 'user', content: 'Use the get_weather tool for Paris' }] }).finalMessage();
   assert.equal(streamed.stop_reason, 'tool_use');
   const tu = streamed.content.find((b) => b.type === 'tool_use');
   assert.ok(tu && tu.type === 'tool_use' && typeof tu.input === 'object');
@@ -136,10 +136,10 @@ test('OpenAI tool calls stream through', async () => {
 test('models are listed in each API format', async () => {
   const res = await fetch(`${h.url}/v1/models`, { headers: { authorization: `Bearer ${h.key}` } });
   assert.equal(res.status, 200);
-  const body = await res.json();
+  const body = (await res.json()) as any;
   assert.equal(body.object, 'list');
   const a = await fetch(`${h.url}/v1/models`, { headers: { 'x-api-key': h.key, 'anthropic-version': '2023-06-01' } });
-  const ab = await a.json();
+  const ab = (await a.json()) as any;
   assert.ok(Array.isArray(ab.data));
   assert.equal(typeof ab.has_more, 'boolean');
 });

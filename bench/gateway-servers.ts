@@ -1,0 +1,61 @@
+/**
+ * Servers for bench/gateway.ts, each run in its own process:
+ *   mock                  the built-in mock upstream, no latency, unpaced
+ *   proxy <upstream-url>  the floor: a minimal pass-through proxy (node:http + undici pool)
+ *   warden <upstream-url> Warden with its full pipeline (auth, event recording to SQLite)
+ * Each prints one JSON line {url, key?} on stdout when ready.
+ */
+import http from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Pool } from 'undici';
+import { createMockUpstream } from '../src/mock/index.ts';
+import { parseConfig } from '../src/config/index.ts';
+import { startWarden } from '../src/cli/serve.ts';
+
+const [role, upstream, extra] = process.argv.slice(2);
+
+async function main(): Promise<void> {
+  if (role === 'mock') {
+    const m = await createMockUpstream({ host: '127.0.0.1', port: 0, latencyMs: 0, tokensPerSecond: 0 });
+    console.log(JSON.stringify({ url: m.url }));
+    return;
+  }
+  if (role === 'proxy') {
+    const pool = new Pool(upstream, { connections: 128, pipelining: 1 });
+    const server = http.createServer(async (req, res) => {
+      try {
+        const chunks: Buffer[] = [];
+        for await (const c of req) chunks.push(c as Buffer);
+        const up = await pool.request({ path: req.url!, method: req.method as 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: Buffer.concat(chunks) });
+        res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type'] ?? 'application/json') });
+        for await (const c of up.body) res.write(c);
+        res.end();
+      } catch {
+        res.writeHead(502).end();
+      }
+    });
+    server.keepAliveTimeout = 65_000;
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    console.log(JSON.stringify({ url: `http://127.0.0.1:${port}` }));
+    return;
+  }
+  if (role === 'warden') {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-bench-'));
+    const config = parseConfig({
+      server: { host: '127.0.0.1', port: 0 },
+      store: { sqlite_path: join(dir, 'warden.db') },
+      upstreams: [{ name: 'mock', base_url: upstream, models: ['*'] }],
+      log: { level: 'warn' },
+      ...(extra ? JSON.parse(extra) : {}),
+    });
+    const w = await startWarden(config, { log: () => {} });
+    console.log(JSON.stringify({ url: w.url, key: w.demoKey }));
+    return;
+  }
+  throw new Error(`unknown role ${role}`);
+}
+
+main().catch((err) => { console.error(err); process.exit(1); });

@@ -1,0 +1,90 @@
+/** Shared helpers for benchmarks: child servers, load generation, percentiles, machine info. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import os from 'node:os';
+import { Pool } from 'undici';
+
+export interface ChildServer { url: string; key?: string; proc: ChildProcess }
+
+/** Start `node --import tsx <script> ...args` and wait for its first stdout line (JSON). */
+export async function startChild(script: string, args: string[]): Promise<ChildServer> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, WARDEN_LOG_LEVEL: 'warn' } });
+  const rl = createInterface({ input: proc.stdout! });
+  const line = await new Promise<string>((resolve, reject) => {
+    rl.once('line', resolve);
+    proc.once('exit', (code) => reject(new Error(`${script} ${args.join(' ')} exited with ${code}`)));
+  });
+  return { ...JSON.parse(line), proc };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+export interface LoadTarget {
+  url: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+async function once(pool: Pool, t: LoadTarget): Promise<{ ok: boolean; ttfb: number }> {
+  const start = performance.now();
+  const res = await pool.request({ path: t.path, method: 'POST', headers: t.headers, body: t.body });
+  let ttfb = -1;
+  for await (const _chunk of res.body) if (ttfb < 0) ttfb = performance.now() - start;
+  return { ok: res.statusCode === 200, ttfb };
+}
+
+/**
+ * Open loop: send at a fixed rate regardless of answers, for `seconds`; latency is measured from
+ * the scheduled send time (no coordinated omission).
+ */
+export async function openLoop(t: LoadTarget, ratePerS: number, seconds: number): Promise<{ p50: number; p99: number; errors: number; sent: number }> {
+  const pool = new Pool(new URL(t.url).origin, { connections: 256, pipelining: 1 });
+  const latencies: number[] = [];
+  let errors = 0;
+  const inflight: Promise<void>[] = [];
+  const start = performance.now();
+  const total = Math.round(ratePerS * seconds);
+  let sent = 0;
+  while (sent < total) {
+    const now = performance.now();
+    const due = Math.min(total, Math.floor(((now - start) / 1000) * ratePerS) + 1);
+    while (sent < due) {
+      const scheduled = start + (sent / ratePerS) * 1000;
+      sent++;
+      inflight.push(once(pool, t).then((r) => { if (!r.ok) errors++; latencies.push(performance.now() - scheduled); }, () => { errors++; }));
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(inflight);
+  await pool.close();
+  latencies.sort((a, b) => a - b);
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors, sent };
+}
+
+/** Closed loop: `concurrency` workers back to back for `seconds`; returns completed requests/s. */
+export async function closedLoop(t: LoadTarget, concurrency: number, seconds: number): Promise<{ rps: number; errors: number }> {
+  const pool = new Pool(new URL(t.url).origin, { connections: concurrency, pipelining: 1 });
+  let done = 0;
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  const worker = async () => {
+    while (performance.now() < end) {
+      try { const r = await once(pool, t); if (r.ok) done++; else errors++; } catch { errors++; }
+    }
+  };
+  const start = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const elapsed = (performance.now() - start) / 1000;
+  await pool.close();
+  return { rps: done / elapsed, errors };
+}
+
+export function machine(): string {
+  const cpus = os.cpus();
+  return `${cpus.length} x ${cpus[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
+}

@@ -8,6 +8,7 @@ import type { WardenConfig } from '../config/index.ts';
 import { resolveSecret } from '../config/index.ts';
 import type { Authenticator, GatewayHooks } from '../gateway/index.ts';
 import { SqliteIdentityStore, PostgresIdentityStore, CachedAuthenticator, type IdentityStore } from '../identity/index.ts';
+import { adminPlugin } from '../admin/index.ts';
 import type { Stores } from './stores.ts';
 
 export interface Capabilities {
@@ -30,15 +31,14 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     : new PostgresIdentityStore(stores.pg!, identityOpts);
   const authenticator = new CachedAuthenticator(identity);
   const hooks: GatewayHooks[] = [];
-  void opts;
 
   return {
     authenticator,
     identity,
     hooks,
     registry,
-    async register(_app) {
-      // admin API and capability routes are mounted here
+    async register(app) {
+      await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken });
     },
     async ready() {
       try {

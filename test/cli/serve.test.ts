@@ -1,0 +1,50 @@
+// `warden serve` on its embedded default: a newcomer gets a working gateway (mock model, SQLite,
+// demo key printed once, admin API with a generated token), and the data survives a restart.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { parseConfig } from '../../src/config/index.ts';
+import { startWarden } from '../../src/cli/serve.ts';
+
+test('embedded default: demo key works, admin API works, restart keeps data and prints no new key', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-serve-'));
+  try {
+    const config = parseConfig({ server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 } });
+    const lines: string[] = [];
+    const w = await startWarden(config, { log: (l) => lines.push(l) });
+    assert.ok(w.demoKey, 'a demo key on first start');
+    assert.ok(lines.some((l) => l.includes(w.demoKey!)), 'shown once on the console');
+    const client = new OpenAI({ apiKey: w.demoKey!, baseURL: `${w.url}/v1`, maxRetries: 0 });
+    const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] });
+    assert.ok(res.choices[0].message.content);
+
+    const tokenFile = join(dir, 'admin-token');
+    assert.equal(statSync(tokenFile).mode & 0o777, 0o600, 'admin token file is private');
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    const accounts = await fetch(`${w.url}/admin/accounts`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(accounts.status, 200);
+    const unauth = await fetch(`${w.url}/admin/accounts`);
+    assert.equal(unauth.status, 401);
+    await w.close();
+
+    const db = readFileSync(join(dir, 'warden.db'));
+    assert.ok(!db.includes(Buffer.from(w.demoKey!)), 'the key secret is not stored in the database');
+
+    const lines2: string[] = [];
+    const w2 = await startWarden(config, { log: (l) => lines2.push(l) });
+    assert.equal(w2.demoKey, null, 'no second demo key');
+    const again = new OpenAI({ apiKey: w.demoKey!, baseURL: `${w2.url}/v1`, maxRetries: 0 });
+    await again.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello again' }] });
+    let n = 0;
+    for await (const _e of w2.stores.events.iterate()) n++;
+    await w2.gateway.recorder.flush();
+    for await (const _e of w2.stores.events.iterate({ afterId: '0' })) n += 0;
+    assert.ok(n >= 1, 'events from the first run are still there');
+    await w2.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -13,9 +13,15 @@
 import { createRequire } from 'node:module';
 import type { InteractionEvent } from '../events/index.ts';
 import { detectConfig, type DetectConfig } from './config.ts';
-import { extractFeatures, FLAG, fnv1a, mix } from './features.ts';
-import { C, STRIDE, HOUR_BINS, readIndicators, harvestScore, indicatorReasons, round, type Indicator } from './scoring.ts';
+import { extractFeatures, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
+import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, readIndicators, harvestScore, indicatorReasons, round, type Indicator } from './scoring.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictReason, type VerdictView } from './verdict.ts';
+
+// Local copies: imported bindings may compile to getters, and these are read per event.
+const C = { ...C_ };
+const FLAG = { ...FLAG_ };
+const STRIDE = STRIDE_;
+const HOUR_BINS = HOUR_BINS_;
 
 /** Kinds of shared evidence that link accounts, with their weight and popularity damping. */
 export const LINK_TYPES = [
@@ -56,6 +62,32 @@ function isDisposable(domain: string): boolean {
 }
 
 const TIER_VERIFIED: Record<string, boolean> = { identity_verified: true, enterprise: true };
+
+/** Add one event's contributions to the window at `o`. */
+function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number, capability: number, newModel: number, tplHit: number, hourBin: number): void {
+  const fl = f.flags;
+  v[o + C.N] += 1;
+  v[o + C.ELICIT] += elicit;
+  if (fl & FLAG.cot) v[o + C.COT] += 1;
+  if (fl & FLAG.rubric) v[o + C.RUBRIC] += 1;
+  if (fl & FLAG.sensitiveRewrite) v[o + C.REWRITE] += 1;
+  if (fl & FLAG.tools) v[o + C.TOOLS] += 1;
+  if (fl & FLAG.agenticTrace) v[o + C.AGENTIC] += 1;
+  if (fl & FLAG.code) v[o + C.CODE] += 1;
+  if (fl & FLAG.math) v[o + C.MATH] += 1;
+  if (fl & FLAG.reasoningParam) v[o + C.REASON_PARAM] += 1;
+  v[o + C.CAPABILITY] += capability;
+  if (fl & FLAG.singleShot) v[o + C.SINGLE] += 1;
+  if (fl & FLAG.distillParams) v[o + C.DISTILL_PARAMS] += 1;
+  v[o + C.IN_TOK] += f.inputTokens;
+  v[o + C.OUT_TOK] += f.outputTokens + f.reasoningTokens;
+  if (fl & FLAG.system) v[o + C.SYSTEM] += 1;
+  if (fl & FLAG.error) v[o + C.ERROR] += 1;
+  v[o + C.NEW_MODEL] += newModel;
+  v[o + C.TEMPLATE_HIT] += tplHit;
+  v[o + C.HOUR0 + hourBin] += 1;
+  v[o + C.TOTAL] += 1;
+}
 
 /** Stable short id from a string (for cluster and campaign ids). */
 function shortId(prefix: string, s: string): string {
@@ -524,30 +556,7 @@ export class DetectorEngine implements VerdictView {
     const elicit = (fl & (FLAG.cot | FLAG.reasoningParam | FLAG.rubric | FLAG.sensitiveRewrite)) !== 0 ? 1 : 0;
     const capability = elicit || (fl & (FLAG.code | FLAG.math | FLAG.tools)) !== 0 ? 1 : 0;
     const hourBin = Math.floor(((tsS / 3600) % 24) / (24 / HOUR_BINS));
-    const add = (v: Float64Array, o: number) => {
-      v[o + C.N] += 1;
-      v[o + C.ELICIT] += elicit;
-      if (fl & FLAG.cot) v[o + C.COT] += 1;
-      if (fl & FLAG.rubric) v[o + C.RUBRIC] += 1;
-      if (fl & FLAG.sensitiveRewrite) v[o + C.REWRITE] += 1;
-      if (fl & FLAG.tools) v[o + C.TOOLS] += 1;
-      if (fl & FLAG.agenticTrace) v[o + C.AGENTIC] += 1;
-      if (fl & FLAG.code) v[o + C.CODE] += 1;
-      if (fl & FLAG.math) v[o + C.MATH] += 1;
-      if (fl & FLAG.reasoningParam) v[o + C.REASON_PARAM] += 1;
-      v[o + C.CAPABILITY] += capability;
-      if (fl & FLAG.singleShot) v[o + C.SINGLE] += 1;
-      if (fl & FLAG.distillParams) v[o + C.DISTILL_PARAMS] += 1;
-      v[o + C.IN_TOK] += f.inputTokens;
-      v[o + C.OUT_TOK] += f.outputTokens + f.reasoningTokens;
-      if (fl & FLAG.system) v[o + C.SYSTEM] += 1;
-      if (fl & FLAG.error) v[o + C.ERROR] += 1;
-      v[o + C.NEW_MODEL] += newModel;
-      v[o + C.TEMPLATE_HIT] += tplHit;
-      v[o + C.HOUR0 + hourBin] += 1;
-      v[o + C.TOTAL] += 1;
-    };
-    add(w, off);
+    addEvent(w, off, f, elicit, capability, newModel, tplHit, hourBin);
 
     // Behaviour keys: registered the first time they are seen (bounded slots per account).
     let newKeys = false;
@@ -571,7 +580,7 @@ export class DetectorEngine implements VerdictView {
     if (root !== i || this.size[i] > 1) {
       const c = this.clusterOf(root);
       this.decayVec(c.w, tsS);
-      add(c.w, 0);
+      addEvent(c.w, 0, f, elicit, capability, newModel, tplHit, hourBin);
       if (tsS > c.w[C.LAST_TS]) c.w[C.LAST_TS] = tsS;
       if (last > 0) {
         const gap = tsS - last;

@@ -44,8 +44,6 @@ export interface RequestFeatures {
   toolsHash: number;
   /** Hash of the non-default sampling parameters plus model (0 if all defaults). */
   paramsHash: number;
-  /** Hash of the whole normalised last user prompt (exact-duplicate detection). */
-  textHash: number;
   inputTokens: number;
   outputTokens: number;
   reasoningTokens: number;
@@ -84,22 +82,16 @@ const SCAN_CHARS = 1500;
  * Normalised words of a bounded part of the text: lowercased, digits folded to '0', punctuation
  * dropped. Returns the hashes of the first and last few words (the template skeleton).
  */
-function skeleton(text: string): { template: number; words: number; textHash: number } {
-  const n = text.length;
+function skeleton(text: string): number {
   // Template = wrapper text: the same opening and closing words around a varying payload.
-  const head = n > SCAN_CHARS ? text.slice(0, SCAN_CHARS) : text;
-  const tail = n > SCAN_CHARS ? text.slice(n - 400) : text;
-  const headWords = words(head, PREFIX_WORDS, false);
-  const tailWords = words(tail, SUFFIX_WORDS, true);
-  const total = countWords(head);
-  const textHash = fnv1a(n > 4000 ? text.slice(0, 2000) + text.slice(n - 2000) : text);
-  if (total < PREFIX_WORDS + SUFFIX_WORDS + 4) return { template: 0, words: total, textHash };
-  return { template: mix(headWords, tailWords) || 1, words: total, textHash };
+  if (countWords(text, PREFIX_WORDS + SUFFIX_WORDS + 4) < PREFIX_WORDS + SUFFIX_WORDS + 4) return 0;
+  return mix(words(text, PREFIX_WORDS, false), words(text, SUFFIX_WORDS, true)) || 1;
 }
 
-function countWords(s: string): number {
+/** Words in `s`, counting no further than `max`. */
+function countWords(s: string, max: number): number {
   let count = 0; let inWord = false;
-  for (let i = 0; i < s.length; i++) {
+  for (let i = 0; i < s.length && count < max; i++) {
     const c = s.charCodeAt(i);
     const w = c > 47 && c < 58 || c > 64 && c < 91 || c > 96 && c < 123 || c > 127;
     if (w && !inWord) count++;
@@ -161,15 +153,15 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   if ((p.thinking_budget ?? 0) > 0 || p.reasoning_effort === 'high' || p.reasoning_effort === 'medium') flags |= FLAG.reasoningParam;
 
   // Lexical signals look at the user's last turn and the system prompt (where wrappers hide).
-  const probe = (lastUser.length > SCAN_CHARS ? lastUser.slice(0, 1000) + '\n' + lastUser.slice(-500) : lastUser).toLowerCase()
-    + (sys ? '\n' + (sys.length > 800 ? sys.slice(0, 800) : sys).toLowerCase() : '');
+  const probe = (lastUser.length > SCAN_CHARS ? lastUser.slice(0, 900) + '\n' + lastUser.slice(-400) : lastUser).toLowerCase()
+    + (sys ? '\n' + (sys.length > 600 ? sys.slice(0, 600) : sys).toLowerCase() : '');
   if (COT_RE.test(probe)) flags |= FLAG.cot;
   if (RUBRIC_RE.test(probe)) flags |= FLAG.rubric;
   if (REWRITE_RE.test(probe) && SENSITIVE_RE.test(probe)) flags |= FLAG.sensitiveRewrite;
   if (CODE_RE.test(probe)) flags |= FLAG.code;
   if (MATH_RE.test(probe)) flags |= FLAG.math;
 
-  const sk = lastUser ? skeleton(lastUser) : { template: 0, words: 0, textHash: 0 };
+  const template = lastUser ? skeleton(lastUser) : 0;
   let toolsHash = 0;
   if (req.tools.length) toolsHash = fnv1a(req.tools.length === 1 ? req.tools[0] : [...req.tools].sort().join('\u0000')) || 1;
   let paramsHash = 0;
@@ -179,11 +171,10 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   }
   return {
     flags,
-    template: sk.template,
+    template,
     systemHash: sys ? normalisedHash(sys) : 0,
     toolsHash,
     paramsHash,
-    textHash: sk.textHash,
     inputTokens: ev.response.input_tokens,
     outputTokens: ev.response.output_tokens,
     reasoningTokens: ev.response.reasoning_tokens,

@@ -35,8 +35,19 @@ export interface DetectionReport {
   campaigns: Campaign[];
 }
 
-/** Build the report from an engine that ran with `trackFirstFlags: true`. */
-export function buildReport(engine: DetectorEngine, meta: { detector?: string; from?: string | null; to?: string | null } = {}): DetectionReport {
+/** What a report is built from: the engine, or a baseline detector run in the same harness. */
+export interface ReportSource {
+  accountIds(): readonly string[];
+  forAccount(accountId: string): ReturnType<DetectorEngine['forAccount']>;
+  servedByLevel(accountId: string): number[];
+  firstFlags(accountId: string): Partial<Record<VerdictLevel, number>>;
+  stats(): { events: number };
+  clusterSummaries?(minMembers?: number): ClusterSummary[];
+  campaigns?(): Campaign[];
+}
+
+/** Build the report from an engine that ran with `trackFirstFlags: true` (or a baseline). */
+export function buildReport(engine: ReportSource, meta: { detector?: string; from?: string | null; to?: string | null } = {}): DetectionReport {
   const accounts: Record<string, AccountResult> = {};
   for (const id of engine.accountIds()) {
     const v = engine.forAccount(id);
@@ -56,7 +67,7 @@ export function buildReport(engine: DetectorEngine, meta: { detector?: string; f
   return {
     schema: REPORT_SCHEMA, detector: meta.detector ?? 'warden', events: engine.stats().events,
     event_time: { from: meta.from ?? null, to: meta.to ?? null },
-    accounts, clusters: engine.clusterSummaries(2).filter((c) => c.level !== 'none'), campaigns: engine.campaigns(),
+    accounts, clusters: (engine.clusterSummaries?.(2) ?? []).filter((c) => c.level !== 'none'), campaigns: engine.campaigns?.() ?? [],
   };
 }
 

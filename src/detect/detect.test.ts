@@ -1,0 +1,175 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { DetectorEngine, detectHooks, scanEvents, runScanCli, buildScenario, buildReport, verdictRank, scoreReport, type PromptPool, type Verdict } from './index.ts';
+import type { InteractionEvent } from '../events/index.ts';
+
+const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+
+const mixed = buildScenario(pool, {
+  seed: 5, days: 3,
+  organic: { hobbyist: 60, startup: 4, enterprise: 1, researcher: 2, batch: 2, agent: 2, class: 1 },
+  campaigns: [{ kind: 'hydra', accounts: 60 }, { kind: 'surgical', accounts: 12 }],
+});
+
+function run(events: InteractionEvent[], config: unknown = {}): DetectorEngine {
+  const e = new DetectorEngine({ config, trackFirstFlags: true });
+  for (const ev of events) e.ingest(ev);
+  e.flush();
+  return e;
+}
+const above = (lvl: string) => verdictRank(lvl as 'none') > verdictRank('watch');
+const accountsOf = (prefix: string) => Object.entries(mixed.labels.accounts).filter(([, l]) => l.startsWith(prefix)).map(([id]) => id);
+
+const engine = run(mixed.events);
+
+test('a hydra cluster of clean-looking accounts is linked and flagged, naming the shared evidence', () => {
+  const hydra = accountsOf('campaign:camp_hydra');
+  assert.equal(hydra.length, 60);
+  const flagged = hydra.filter((id) => above(engine.forAccount(id).level));
+  assert.ok(flagged.length >= 57, `hydra accounts flagged: ${flagged.length}/60`);
+  const v = engine.forAccount(hydra[0]);
+  assert.ok(v.verdict && v.verdict.subject.kind === 'cluster', 'the verdict comes from the cluster');
+  assert.ok(v.clusterId);
+  const signals = v.verdict!.reasons.map((r) => r.signal);
+  assert.ok(signals.includes('shared_payment_fingerprint'), `reasons: ${signals.join(', ')}`);
+  assert.ok(signals.some((s) => s === 'reasoning_elicitation_share' || s === 'capability_share'), 'content evidence combined with linkage');
+  // Alone, each account stays at watch at most: the cluster is what gives it away.
+  const alone = run(mixed.events.filter((e) => e.account_id === hydra[3]));
+  assert.ok(!above(alone.forAccount(hydra[3]).level), 'a single hydra account on its own is not above watch');
+  const campaigns = engine.campaigns();
+  const c = campaigns.find((x) => x.members.includes(hydra[0]));
+  assert.ok(c, 'a campaign is named');
+  assert.ok(c!.volume.requests > 1000 && c!.timeline.length > 0 && c!.targets.coding > 0);
+});
+
+test('surgical harvest with shared payment instruments is flagged', () => {
+  const ids = accountsOf('campaign:camp_surgical');
+  assert.ok(ids.filter((id) => above(engine.forAccount(id).level)).length >= 11);
+});
+
+test('hard negatives stay at watch or below: eval suites, batch jobs, agents, classes, enterprises behind one NAT', () => {
+  for (const kind of ['researcher', 'batch', 'agent', 'class', 'enterprise', 'startup', 'hobbyist']) {
+    for (const id of accountsOf(`organic:${kind}`)) {
+      const v = engine.forAccount(id);
+      assert.ok(!above(v.level), `${kind} ${id} at ${v.level}: ${JSON.stringify(v.verdict?.reasons.slice(0, 4))}`);
+    }
+  }
+  // and at no point during the run were they served above watch
+  const q = scoreReport(buildReport(engine), mixed.labels);
+  assert.equal(q.organic_flagged, 0);
+});
+
+test('every detector verdict explains itself with signal, value and threshold', () => {
+  const v = engine.forAccount(accountsOf('campaign:camp_hydra')[0]).verdict!;
+  assert.equal(v.source, 'detector');
+  assert.ok(v.score !== null && v.score > 0);
+  const head = v.reasons[0];
+  assert.equal(head.signal, 'cluster_score');
+  assert.equal(typeof head.value, 'number');
+  assert.equal(typeof head.threshold, 'number');
+  assert.ok((head.value as number) >= (head.threshold as number));
+  for (const r of v.reasons) { assert.ok('signal' in r && 'value' in r && 'threshold' in r); }
+});
+
+test('operator allow-list and manual verdicts win over the detector', () => {
+  const hydra = accountsOf('campaign:camp_hydra');
+  const e = run(mixed.events, { allow: { accounts: [hydra[0]] } });
+  assert.equal(e.forAccount(hydra[0]).level, 'none');
+  assert.equal(e.forAccount(hydra[0]).verdict?.source, 'operator');
+  assert.ok(above(e.forAccount(hydra[1]).level));
+  e.setManualVerdict({ kind: 'account', id: hydra[1] }, 'watch', 'confirmed evaluation partner');
+  assert.equal(e.forAccount(hydra[1]).level, 'watch');
+  assert.equal(e.forAccount(hydra[1]).verdict?.reasons[0].detail, 'confirmed evaluation partner');
+  const student = accountsOf('organic:hobbyist')[0];
+  e.setManualVerdict({ kind: 'account', id: student }, 'suspend');
+  assert.equal(e.forAccount(student).level, 'suspend');
+  e.setManualVerdict({ kind: 'account', id: student }, null);
+  assert.equal(e.forAccount(student).level, 'none');
+  const cluster = e.forAccount(hydra[2]).clusterId!;
+  e.setManualVerdict({ kind: 'cluster', id: cluster }, 'suspend', 'case 42');
+  assert.equal(e.forAccount(hydra[2]).level, 'suspend');
+  e.allow({ account: hydra[2] });
+  assert.equal(e.forAccount(hydra[2]).level, 'none');
+});
+
+test('hysteresis: a flagged cluster does not flap when its traffic turns benign, and steps down only after the cooldown', () => {
+  const hydra = accountsOf('campaign:camp_hydra');
+  const e = new DetectorEngine({ config: { cooldown_seconds: 6 * 3600 } });
+  const changes: Verdict[] = [];
+  e.onVerdict((v) => { if (v.subject.kind === 'cluster') changes.push(v); });
+  for (const ev of mixed.events) e.ingest(ev);
+  e.flush();
+  const before = e.forAccount(hydra[0]).level;
+  assert.ok(above(before));
+  const upCount = changes.length;
+  // The same accounts now chat like people: multi-turn, no reasoning requests, every 10 minutes.
+  const last = Date.parse(mixed.events[mixed.events.length - 1].ts);
+  const template = mixed.events.find((x) => x.account_id === hydra[0])!;
+  const benign = (t: number, id: string): InteractionEvent => ({
+    ...template, id: `b${t}${id}`, ts: new Date(t).toISOString(), account_id: id,
+    request: { ...template.request, messages: [{ role: 'user', text: 'hi there', chars: 8 }, { role: 'assistant', text: 'hello', chars: 5 }, { role: 'user', text: 'what a nice day', chars: 15 }] },
+  });
+  let t = last;
+  for (let k = 0; k < 12; k++) { t += 5 * 60_000; for (const id of hydra.slice(0, 20)) e.ingest(benign(t, id)); }
+  e.flush();
+  assert.equal(e.forAccount(hydra[0]).level, before, 'no step down inside the cooldown');
+  // Much later, with sustained benign behaviour, it steps down, one rung at a time, never back up.
+  for (let k = 0; k < 24 * 12; k++) { t += 15 * 60_000; for (const id of hydra.slice(0, 20)) e.ingest(benign(t, id)); }
+  e.flush();
+  const downs = changes.slice(upCount);
+  for (let k = 1; k < downs.length; k++) assert.ok(verdictRank(downs[k].level) <= verdictRank(downs[k - 1].level), 'only downward moves while benign');
+  assert.ok(verdictRank(e.forAccount(hydra[0]).level) < verdictRank(before), 'eventually de-escalates');
+});
+
+test('online (gateway hooks) and offline (scan) give the same verdicts on the same events', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-detect-'));
+  const file = join(dir, 'events.jsonl');
+  writeFileSync(file, mixed.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  const offline = await scanEvents(file);
+  const online = new DetectorEngine({ trackFirstFlags: true });
+  const hooks = detectHooks(online, { idleFlushMs: 0 });
+  for (const ev of mixed.events) hooks.onEvent!(ev);
+  await hooks.drained();
+  await hooks.close!();
+  assert.equal(hooks.queueStats().dropped, 0);
+  for (const id of Object.keys(mixed.labels.accounts)) {
+    assert.equal(online.forAccount(id).level, offline.report.accounts[id]?.level ?? 'none', id);
+  }
+});
+
+test('the request path cost: onEvent enqueue and VerdictView lookup take microseconds', () => {
+  const hooks = detectHooks(new DetectorEngine(), { idleFlushMs: 0 });
+  const ids = Object.keys(mixed.labels.accounts);
+  const t0 = performance.now();
+  for (let k = 0; k < 20_000; k++) engine.forAccount(ids[k % ids.length]);
+  const lookup = (performance.now() - t0) / 20_000;
+  const t1 = performance.now();
+  for (let k = 0; k < 5_000; k++) hooks.onEvent!(mixed.events[k]);
+  const enqueue = (performance.now() - t1) / 5_000;
+  assert.ok(lookup < 0.05 && enqueue < 0.05, `lookup ${lookup} ms, enqueue ${enqueue} ms`);
+});
+
+test('warden scan: prints campaigns, writes the report, scores against labels; bad usage exits 2', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-scan-'));
+  const file = join(dir, 'events.jsonl');
+  writeFileSync(file, mixed.events.map((e) => JSON.stringify(e)).join('\n'));
+  writeFileSync(join(dir, 'labels.json'), JSON.stringify(mixed.labels));
+  let out = ''; let err = '';
+  const sink = (f: (s: string) => void) => new Writable({ write(c, _e, cb) { f(String(c)); cb(); } });
+  const code = await runScanCli([file, '--report', join(dir, 'r.json'), '--labels', join(dir, 'labels.json')], { stdout: sink((s) => { out += s; }), stderr: sink((s) => { err += s; }) });
+  assert.equal(code, 0, err);
+  assert.match(out, /campaigns:/);
+  assert.match(out, /campaign accounts flagged/);
+  const rep = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8'));
+  assert.equal(rep.schema, 'warden.detection/1');
+  assert.ok(rep.campaigns.length >= 1);
+  assert.equal(await runScanCli(['--bogus'], { stdout: sink(() => {}), stderr: sink(() => {}) }), 2);
+  assert.equal(await runScanCli([join(dir, 'missing.jsonl')], { stdout: sink(() => {}), stderr: sink(() => {}) }), 2);
+  const vol = await runScanCli([file, '--detector', 'volume', '--json'], { stdout: sink((s) => { out = s; }), stderr: sink(() => {}) });
+  assert.equal(vol, 0);
+  assert.equal(JSON.parse(out).events, mixed.events.length);
+});

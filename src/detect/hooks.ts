@@ -1,0 +1,88 @@
+/**
+ * Online mode: the detector as a gateway record-phase hook. `onEvent` only appends to a bounded
+ * in-memory queue (constant time, never throws, never blocks the request path); a background
+ * drain feeds the engine in batches on later turns of the event loop. Enforcement reads verdicts
+ * from the engine itself, which is the `VerdictView` (an in-memory lookup).
+ */
+import type { GatewayHooks } from '../gateway/lifecycle.ts';
+import type { InteractionEvent } from '../events/index.ts';
+import type { DetectorEngine } from './engine.ts';
+
+export interface DetectHooksOptions {
+  /** Most events waiting for the engine; beyond it the oldest are dropped (and counted). */
+  maxQueue?: number;
+  /** Events fed to the engine per event-loop turn. */
+  batch?: number;
+  /** When the gateway is idle, score pending changes after this many ms (0: only on event time). */
+  idleFlushMs?: number;
+}
+
+export interface DetectHooks extends GatewayHooks {
+  /** Wait until every queued event has reached the engine. */
+  drained(): Promise<void>;
+  /** Queue length and events dropped because the queue was full. */
+  queueStats(): { queued: number; dropped: number; ingested: number };
+}
+
+/**
+ * Gateway hooks that feed `engine` with every finished interaction. Example:
+ *
+ *   const engine = new DetectorEngine({ config: cfg.detect });
+ *   gateway.use(detectHooks(engine));          // record phase: events -> detector
+ *   enforcement.verdicts = engine;             // VerdictView: engine.forAccount(id)
+ */
+export function detectHooks(engine: DetectorEngine, opts: DetectHooksOptions = {}): DetectHooks {
+  const maxQueue = opts.maxQueue ?? 100_000;
+  const batch = opts.batch ?? 2_000;
+  const idleFlushMs = opts.idleFlushMs ?? 2_000;
+  let queue: InteractionEvent[] = [];
+  let head = 0;
+  let dropped = 0;
+  let ingested = 0;
+  let scheduled = false;
+  let closed = false;
+  let idleTimer: NodeJS.Timeout | null = null;
+  let waiters: Array<() => void> = [];
+
+  const drain = () => {
+    scheduled = false;
+    const end = Math.min(queue.length, head + batch);
+    for (; head < end; head++) {
+      try { engine.ingest(queue[head]); ingested++; } catch { /* a malformed event must not stop the detector */ }
+    }
+    if (head >= queue.length) {
+      queue = []; head = 0;
+      const w = waiters; waiters = [];
+      for (const f of w) f();
+      if (idleFlushMs > 0 && !closed) {
+        if (idleTimer) clearTimeout(idleTimer);
+        idleTimer = setTimeout(() => { idleTimer = null; if (queue.length === 0) engine.flush(); }, idleFlushMs);
+        idleTimer.unref();
+      }
+    } else schedule();
+  };
+  const schedule = () => {
+    if (!scheduled) { scheduled = true; setImmediate(drain); }
+  };
+
+  return {
+    name: 'detect',
+    onEvent(event: InteractionEvent): void {
+      if (closed || !event.account_id) return;
+      if (queue.length - head >= maxQueue) { head++; dropped++; }
+      queue.push(event);
+      schedule();
+    },
+    drained(): Promise<void> {
+      if (queue.length - head === 0) return Promise.resolve();
+      return new Promise((resolve) => { waiters.push(resolve); schedule(); });
+    },
+    queueStats: () => ({ queued: queue.length - head, dropped, ingested }),
+    async close(): Promise<void> {
+      if (queue.length - head > 0) await new Promise<void>((resolve) => { waiters.push(resolve); schedule(); });
+      closed = true;
+      if (idleTimer) clearTimeout(idleTimer);
+      engine.flush();
+    },
+  };
+}

@@ -1,0 +1,183 @@
+/**
+ * Offline scan: `warden scan events.jsonl` runs the same engine as the gateway over an event log
+ * and prints the clusters and campaigns it found; `--report` writes the machine-readable
+ * DetectionReport, `--labels` scores it against ground truth, `--detector` runs a baseline instead.
+ */
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { parse as parseYaml } from 'yaml';
+import type { InteractionEvent } from '../events/index.ts';
+import { DetectorEngine } from './engine.ts';
+import { PradaBaseline, VolumeBaseline } from './baselines.ts';
+import { buildReport, scoreReport, type DetectionReport, type GroundTruth, type QualityFigures, type ReportSource } from './report.ts';
+
+/**
+ * Stream events from JSONL in bounded memory, parsing lines without schema validation (the scan
+ * is a hot loop; the gateway validated them when it wrote them). Blank lines are skipped; a
+ * malformed line throws an error naming its line number.
+ */
+export async function* readEventsFast(source: string | Readable): AsyncGenerator<InteractionEvent> {
+  const input = typeof source === 'string' ? (source === '-' ? process.stdin : createReadStream(source, { encoding: 'utf8', highWaterMark: 1 << 20 })) : source;
+  let rest = '';
+  let lineNo = 0;
+  for await (const chunk of input) {
+    const text = rest + (typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
+    let start = 0;
+    for (let nl = text.indexOf('\n', start); nl >= 0; nl = text.indexOf('\n', start)) {
+      lineNo++;
+      if (nl > start + 1 || (nl > start && text.charCodeAt(start) !== 13)) {
+        try { yield JSON.parse(text.slice(start, nl)) as InteractionEvent; } catch (err) { throw new Error(`events line ${lineNo}: ${(err as Error).message}`); }
+      }
+      start = nl + 1;
+    }
+    rest = text.slice(start);
+  }
+  if (rest.trim()) {
+    lineNo++;
+    try { yield JSON.parse(rest) as InteractionEvent; } catch (err) { throw new Error(`events line ${lineNo}: ${(err as Error).message}`); }
+  }
+}
+
+export type DetectorName = 'warden' | 'volume' | 'prada';
+
+export interface ScanOptions {
+  detector?: DetectorName;
+  /** The `detect:` config section (thresholds, allow-list, ...). */
+  config?: unknown;
+  /** Called every `progressEvery` events. */
+  onProgress?: (events: number) => void;
+  progressEvery?: number;
+}
+
+export interface ScanResult {
+  report: DetectionReport;
+  engine: DetectorEngine | null;
+  events: number;
+  seconds: number;
+}
+
+/** Run a detector over events (a JSONL path, a stream or any iterable) and build its report. */
+export async function scanEvents(source: string | Readable | AsyncIterable<InteractionEvent> | Iterable<InteractionEvent>, opts: ScanOptions = {}): Promise<ScanResult> {
+  const name = opts.detector ?? 'warden';
+  const engine = name === 'warden' ? new DetectorEngine({ config: opts.config, trackFirstFlags: true }) : null;
+  const det: ReportSource & { ingest(ev: InteractionEvent): void; flush(): void } =
+    engine ?? (name === 'volume' ? new VolumeBaseline() : new PradaBaseline());
+  const iter = typeof source === 'string' || (source as Readable).pipe ? readEventsFast(source as string | Readable) : (source as AsyncIterable<InteractionEvent>);
+  const t0 = performance.now();
+  let n = 0; let from: string | null = null; let to: string | null = null;
+  const every = opts.progressEvery ?? 1_000_000;
+  for await (const ev of iter) {
+    det.ingest(ev);
+    if (n === 0) from = ev.ts;
+    to = ev.ts;
+    if (++n % every === 0) opts.onProgress?.(n);
+  }
+  det.flush();
+  const seconds = (performance.now() - t0) / 1000;
+  const report = buildReport(det, { detector: name === 'warden' ? 'warden' : (det as VolumeBaseline | PradaBaseline).name, from, to });
+  return { report, engine, events: n, seconds };
+}
+
+/** Load ground truth labels: `{accounts: {id: label}, campaigns?: {...}}` JSON, or JSONL rows `{account_id, label}`. */
+export function loadLabels(path: string): GroundTruth {
+  const text = readFileSync(path, 'utf8');
+  const trimmed = text.trimStart();
+  if (trimmed.startsWith('{') && !trimmed.includes('\n{')) {
+    const obj = JSON.parse(text) as Record<string, unknown>;
+    if (obj.accounts && typeof obj.accounts === 'object') return obj as unknown as GroundTruth;
+  }
+  const accounts: Record<string, string> = {};
+  const campaigns: GroundTruth['campaigns'] = {};
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    const row = JSON.parse(line) as Record<string, unknown>;
+    const id = String(row.account_id ?? row.account ?? '');
+    const campaign = (row.campaign_id ?? row.campaign) as string | undefined;
+    const label = campaign ? `campaign:${campaign}` : String(row.label ?? `organic:${row.kind ?? 'organic'}`);
+    accounts[id] = label;
+    if (campaign) campaigns[campaign] = { adaptive: !!row.adaptive, kind: String(row.kind ?? row.campaign_kind ?? 'unknown') };
+  }
+  return { accounts, campaigns };
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+
+/** Human-readable summary of a report (and of its quality figures when labels were given). */
+export function formatSummary(r: ScanResult, q: QualityFigures | null): string {
+  const lines: string[] = [];
+  const rep = r.report;
+  const accounts = Object.values(rep.accounts);
+  const above = accounts.filter((a) => a.level !== 'none' && a.level !== 'watch').length;
+  lines.push(`${rep.detector}: ${r.events} events in ${r.seconds.toFixed(2)} s (${Math.round(r.events / Math.max(r.seconds, 1e-9))} events/s), ${accounts.length} accounts, ${above} above watch`);
+  if (rep.campaigns.length) {
+    lines.push('', 'campaigns:');
+    for (const c of rep.campaigns.slice(0, 20)) {
+      const top = c.evidence.filter((e) => e.signal.startsWith('shared_')).slice(0, 3).map((e) => e.signal.slice(7)).join(', ');
+      lines.push(`  ${c.id}  ${c.level.padEnd(8)} score ${c.score.toFixed(2)}  ${String(c.members.length).padStart(6)} accounts  ${String(c.volume.requests).padStart(8)} requests  linked by: ${top || '-'}`);
+    }
+  }
+  if (q) {
+    lines.push('', 'quality (flagged = above watch; contained = shape or above):');
+    lines.push(`  campaign accounts flagged      ${pct(q.campaign_account_recall)}`);
+    lines.push(`  campaigns flagged              ${pct(q.campaign_cluster_recall)}`);
+    lines.push(`  adaptive accounts flagged      ${q.adaptive_account_recall === null ? '-' : pct(q.adaptive_account_recall)}`);
+    lines.push(`  organic accounts flagged       ${pct(q.organic_flag_rate)} (${q.organic_flagged}/${q.organic_accounts})`);
+    lines.push(`  served before containment      worst ${pct(q.served_before_containment.worst)}, mean ${pct(q.served_before_containment.mean)}`);
+    for (const [k, v] of Object.entries(q.organic_by_kind)) lines.push(`    organic ${k.padEnd(12)} ${v.flagged}/${v.accounts} flagged, ${v.watched} watched`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+const USAGE = `usage: warden scan <events.jsonl|-> [--report out.json] [--labels labels.json] [--detector warden|volume|prada] [--config warden.yaml] [--allow ACCOUNT]... [--json]`;
+
+/**
+ * `warden scan`: parse argv (the arguments after `scan`), run, print. Returns the exit code:
+ * 0 done, 2 bad usage or unreadable input.
+ */
+export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr?: Writable } = {}): Promise<number> {
+  const out = io.stdout ?? process.stdout;
+  const err = io.stderr ?? process.stderr;
+  let input: string | null = null; let reportPath: string | null = null; let labelsPath: string | null = null;
+  let detector: DetectorName = 'warden'; let json = false; let configPath: string | null = null;
+  const allow: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => { const v = argv[++i]; if (v === undefined) throw new Error(`${a} needs a value`); return v; };
+    try {
+      if (a === '--report') reportPath = val();
+      else if (a === '--labels') labelsPath = val();
+      else if (a === '--detector') { const d = val(); if (d !== 'warden' && d !== 'volume' && d !== 'prada') throw new Error(`unknown detector ${d}`); detector = d; }
+      else if (a === '--config') configPath = val();
+      else if (a === '--allow') allow.push(val());
+      else if (a === '--json') json = true;
+      else if (a === '-h' || a === '--help') { out.write(USAGE + '\n'); return 0; }
+      else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
+      else if (input === null) input = a;
+      else throw new Error(`unexpected argument ${a}`);
+    } catch (e) { err.write(`warden scan: ${(e as Error).message}\n${USAGE}\n`); return 2; }
+  }
+  if (!input) { err.write(`warden scan: no events file\n${USAGE}\n`); return 2; }
+  let config: Record<string, unknown> = {};
+  try {
+    if (configPath) {
+      const doc = parseYaml(readFileSync(configPath, 'utf8')) as Record<string, unknown> | null;
+      config = ((doc?.detect as Record<string, unknown> | undefined) ?? {});
+    }
+  } catch (e) { err.write(`warden scan: cannot read config ${configPath}: ${(e as Error).message}\n`); return 2; }
+  if (allow.length) {
+    const section = (config.allow ?? {}) as { accounts?: string[] };
+    config = { ...config, allow: { ...section, accounts: [...(section.accounts ?? []), ...allow] } };
+  }
+  let result: ScanResult;
+  try {
+    result = await scanEvents(input, { detector, config });
+  } catch (e) { err.write(`warden scan: ${(e as Error).message}\n`); return 2; }
+  let quality: QualityFigures | null = null;
+  if (labelsPath) {
+    try { quality = scoreReport(result.report, loadLabels(labelsPath)); } catch (e) { err.write(`warden scan: cannot read labels ${labelsPath}: ${(e as Error).message}\n`); return 2; }
+  }
+  if (reportPath) writeFileSync(reportPath, JSON.stringify(result.report));
+  if (json) out.write(JSON.stringify({ events: result.events, seconds: result.seconds, campaigns: result.report.campaigns.length, quality }) + '\n');
+  else out.write(formatSummary(result, quality));
+  return 0;
+}

@@ -1,0 +1,113 @@
+/**
+ * HTTP endpoints of the ledger (Fastify). Transparency reads under /ledger/v1 (checkpoint, key,
+ * proofs, entries) and the audit query under /ledger/v1/query. Leaves carry account ids and
+ * usage, never personal data; the query endpoint returns client IPs, so protect it (and, if
+ * usage is confidential, the rest) with `authorize`.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { PassThrough } from 'node:stream';
+import { ProofError } from './merkle.ts';
+import { LedgerError, type Ledger } from './ledger.ts';
+import { QueryError, exportQuery, queryLedger, type LedgerQuery } from './query.ts';
+
+export interface LedgerRouteOptions {
+  /** Path prefix, default /ledger/v1. */
+  prefix?: string;
+  /** Gate for the transparency reads (checkpoint, proofs, entries). Default: open. */
+  authorizeRead?: (req: FastifyRequest) => boolean | Promise<boolean>;
+  /** Gate for /query (returns client IPs). Default: refuse everything; the admin API passes its check. */
+  authorizeQuery?: (req: FastifyRequest) => boolean | Promise<boolean>;
+}
+
+const STATUS: Record<LedgerError['code'], number> = {
+  LEDGER_NOT_FOUND: 404, LEDGER_BAD_REQUEST: 400, LEDGER_OVERLOADED: 503, LEDGER_CLOSED: 503, LEDGER_INCONSISTENT: 500,
+};
+
+function fail(reply: FastifyReply, status: number, code: string, message: string) {
+  return reply.code(status).type('application/json').send({ error: { code, message } });
+}
+
+function intParam(v: unknown, name: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (typeof v !== 'string' || !/^\d{1,15}$/.test(v)) throw new LedgerError('LEDGER_BAD_REQUEST', `${name} must be a non-negative integer`);
+  return Number(v);
+}
+
+/** Register the ledger routes on a Fastify instance. */
+export function registerLedgerRoutes(app: FastifyInstance, ledger: Ledger, opts: LedgerRouteOptions = {}): void {
+  const prefix = opts.prefix ?? '/ledger/v1';
+  const guard = (check: LedgerRouteOptions['authorizeRead'], deny: boolean) => async (req: FastifyRequest, reply: FastifyReply) => {
+    const ok = check ? await check(req) : !deny;
+    if (!ok) return fail(reply, 401, 'LEDGER_UNAUTHORIZED', 'not authorised');
+  };
+  const read = guard(opts.authorizeRead, false);
+  const handle = (fn: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>) => async (req: FastifyRequest, reply: FastifyReply) => {
+    try {
+      return await fn(req, reply);
+    } catch (err) {
+      if (err instanceof LedgerError) return fail(reply, STATUS[err.code], err.code, err.message);
+      if (err instanceof QueryError) return fail(reply, 400, 'LEDGER_BAD_REQUEST', err.message);
+      if (err instanceof ProofError || err instanceof RangeError) return fail(reply, 400, 'LEDGER_BAD_REQUEST', err.message);
+      req.log?.error?.({ err }, 'ledger route failed');
+      return fail(reply, 500, 'LEDGER_INTERNAL', 'internal error');
+    }
+  };
+
+  /** The latest signed checkpoint, as published: a C2SP signed note. */
+  app.get(`${prefix}/checkpoint`, { preHandler: read }, handle(async (_req, reply) => {
+    let cp = ledger.latestCheckpoint();
+    if (!cp && ledger.size > 0) cp = await ledger.checkpoint();
+    if (!cp) throw new LedgerError('LEDGER_NOT_FOUND', 'no checkpoint yet: the log is empty');
+    return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-cache').send(cp.note);
+  }));
+
+  /** The verifier keys of this log, one per line. */
+  app.get(`${prefix}/key`, { preHandler: read }, handle(async (_req, reply) => {
+    return reply.type('text/plain; charset=utf-8').send(ledger.verifiers.map((v) => v.toString()).join('\n') + '\n');
+  }));
+
+  /** Inclusion proof by entry id (?id=) or index (?index=), in the latest or a given (?tree_size=) checkpoint. */
+  app.get(`${prefix}/proof/inclusion`, { preHandler: read }, handle(async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    const index = intParam(q.index, 'index');
+    const ref = q.id ?? index;
+    if (ref === undefined) throw new LedgerError('LEDGER_BAD_REQUEST', 'give id or index');
+    return ledger.proveInclusion(ref, { treeSize: intParam(q.tree_size, 'tree_size') });
+  }));
+
+  /** Consistency proof between two tree sizes (?old=&new=; new defaults to the latest checkpoint). */
+  app.get(`${prefix}/proof/consistency`, { preHandler: read }, handle(async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    const oldSize = intParam(q.old, 'old');
+    if (oldSize === undefined) throw new LedgerError('LEDGER_BAD_REQUEST', 'give old (and new) tree sizes');
+    const newSize = intParam(q.new, 'new') ?? ledger.latestCheckpoint()?.size ?? ledger.size;
+    return ledger.proveConsistency(oldSize, newSize);
+  }));
+
+  /** Entries [start, end) with their leaf text and hash; at most 1000 per call. */
+  app.get(`${prefix}/entries`, { preHandler: read }, handle(async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    const start = intParam(q.start, 'start') ?? 0;
+    const end = intParam(q.end, 'end') ?? start + 100;
+    if (end < start) throw new LedgerError('LEDGER_BAD_REQUEST', 'end must not be below start');
+    const limit = Math.min(intParam(q.limit, 'limit') ?? 1000, 1000);
+    return { tree_size: ledger.size, entries: await ledger.entriesRange(start, end, limit) };
+  }));
+
+  /** Audit query: ?account=&org=&cluster=&key=&model=&ip=&network=&from=&to=&limit=&format=json|csv|jsonl */
+  app.get(`${prefix}/query`, { preHandler: guard(opts.authorizeQuery, true) }, handle(async (req, reply) => {
+    const q = req.query as Record<string, string | undefined>;
+    const query: LedgerQuery = {
+      accountId: q.account, orgId: q.org, clusterId: q.cluster, keyId: q.key, model: q.model,
+      ip: q.ip, network: q.network, from: q.from, to: q.to, limit: intParam(q.limit, 'limit'),
+    };
+    const result = await queryLedger(ledger.storage, query);
+    const format = q.format ?? 'json';
+    if (format === 'json') return result;
+    if (format !== 'csv' && format !== 'jsonl') throw new LedgerError('LEDGER_BAD_REQUEST', 'format must be json, csv or jsonl');
+    const body = new PassThrough();
+    reply.type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
+    void exportQuery(result, format, body).then(() => body.end(), (err) => body.destroy(err));
+    return reply.send(body);
+  }));
+}

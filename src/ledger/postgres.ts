@@ -1,0 +1,235 @@
+/**
+ * PostgreSQL ledger storage (many nodes): the same tables as SQLite inside one schema. A write
+ * resolves after COMMIT (synchronous_commit on, the server default), so it is durable. One
+ * writer per log: the Ledger appender is single-writer by design (run it on one node, or behind
+ * a leader lock); readers (proofs, queries, verification) can be anywhere.
+ */
+import { migratePostgres, type PgPool } from '../store/index.ts';
+import type { NodeId } from './merkle.ts';
+import { ipv4ToInt, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode } from './storage.ts';
+
+const migrations = (s: string) => [
+  `CREATE SCHEMA IF NOT EXISTS ${s};
+   CREATE TABLE ${s}.ledger_entries (
+     idx BIGINT PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, ts TEXT NOT NULL,
+     account_id TEXT, org_id TEXT, key_id TEXT, cluster_id TEXT, model TEXT, subject_id TEXT, level TEXT,
+     leaf BYTEA NOT NULL);
+   CREATE INDEX ON ${s}.ledger_entries (ts);
+   CREATE INDEX ON ${s}.ledger_entries (account_id, ts) WHERE account_id IS NOT NULL;
+   CREATE INDEX ON ${s}.ledger_entries (org_id, ts) WHERE org_id IS NOT NULL;
+   CREATE INDEX ON ${s}.ledger_entries (cluster_id) WHERE cluster_id IS NOT NULL;
+   CREATE INDEX ON ${s}.ledger_entries (subject_id) WHERE subject_id IS NOT NULL;
+   CREATE TABLE ${s}.ledger_nodes (level INT NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL, PRIMARY KEY (level, idx));
+   CREATE TABLE ${s}.ledger_private (idx BIGINT PRIMARY KEY, account_id TEXT, org_id TEXT, ip TEXT, ip_v4 BIGINT, openings TEXT, erased_at TEXT);
+   CREATE INDEX ON ${s}.ledger_private (account_id) WHERE account_id IS NOT NULL;
+   CREATE INDEX ON ${s}.ledger_private (org_id) WHERE org_id IS NOT NULL;
+   CREATE INDEX ON ${s}.ledger_private (ip) WHERE ip IS NOT NULL;
+   CREATE INDEX ON ${s}.ledger_private (ip_v4) WHERE ip_v4 IS NOT NULL;
+   CREATE TABLE ${s}.ledger_checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL);
+   CREATE TABLE ${s}.ledger_keys (vkey TEXT PRIMARY KEY, added_at TEXT NOT NULL);`,
+];
+
+type Row = Record<string, unknown>;
+const n = (v: unknown) => Number(v);
+const bytes = (v: unknown) => new Uint8Array(v as Buffer);
+const toEntry = (r: Row): EntryRow => ({
+  index: n(r.idx), id: r.id as string, kind: r.kind as EntryRow['kind'], ts: r.ts as string,
+  account_id: r.account_id as string | null, org_id: r.org_id as string | null, key_id: r.key_id as string | null,
+  cluster_id: r.cluster_id as string | null, model: r.model as string | null, subject_id: r.subject_id as string | null,
+  level: r.level as string | null, leaf: bytes(r.leaf),
+});
+const toPrivate = (r: Row, p = ''): PrivateRow => ({
+  index: n(r[`${p}idx`]), account_id: r[`${p}account_id`] as string | null, org_id: r[`${p}org_id`] as string | null,
+  ip: r[`${p}ip`] as string | null, openings: r[`${p}openings`] ? JSON.parse(r[`${p}openings`] as string) : null,
+  erased_at: r[`${p}erased_at`] as string | null,
+});
+const toCheckpoint = (r: Row): CheckpointRow => ({ size: n(r.size), root: bytes(r.root), note: r.note as string, created_at: r.created_at as string });
+const ENTRY_COLS = 'idx, id, kind, ts, account_id, org_id, key_id, cluster_id, model, subject_id, level, leaf';
+
+export class PostgresLedgerStorage implements LedgerStorage {
+  private readonly ready: Promise<void>;
+  private readonly s: string;
+
+  constructor(private readonly pool: PgPool, schema: string, private readonly opts: { ownsPool?: boolean } = {}) {
+    if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
+    this.s = schema;
+    this.ready = migratePostgres(pool, `ledger.${schema}`, migrations(schema));
+  }
+
+  private async q(sql: string, args: unknown[] = []): Promise<Row[]> {
+    await this.ready;
+    return (await this.pool.query(sql, args)).rows;
+  }
+
+  async size(): Promise<number> {
+    return n((await this.q(`SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ${this.s}.ledger_entries`))[0].n);
+  }
+
+  async appendBatch(entries: readonly EntryRow[], privates: readonly PrivateRow[], nodes: readonly StoredNode[]): Promise<void> {
+    await this.ready;
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      for (let i = 0; i < entries.length; i += 1000) {
+        const chunk = entries.slice(i, i + 1000);
+        const cols = ['idx', 'id', 'kind', 'ts', 'account_id', 'org_id', 'key_id', 'cluster_id', 'model', 'subject_id', 'level', 'leaf'] as const;
+        const arrays = cols.map((c) => chunk.map((e) => (c === 'idx' ? e.index : c === 'leaf' ? Buffer.from(e.leaf) : e[c])));
+        await client.query(
+          `INSERT INTO ${this.s}.ledger_entries (${ENTRY_COLS}) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[])`,
+          arrays,
+        );
+      }
+      if (privates.length) {
+        await client.query(
+          `INSERT INTO ${this.s}.ledger_private (idx, account_id, org_id, ip, ip_v4, openings) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])`,
+          [privates.map((p) => p.index), privates.map((p) => p.account_id), privates.map((p) => p.org_id), privates.map((p) => p.ip),
+            privates.map((p) => (p.ip === null ? null : ipv4ToInt(p.ip))), privates.map((p) => (p.openings ? JSON.stringify(p.openings) : null))],
+        );
+      }
+      if (nodes.length) {
+        await client.query(
+          `INSERT INTO ${this.s}.ledger_nodes (level, idx, hash) SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])`,
+          [nodes.map((x) => x.level), nodes.map((x) => x.index), nodes.map((x) => Buffer.from(x.hash))],
+        );
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async existingIds(ids: readonly string[]): Promise<Map<string, number>> {
+    if (!ids.length) return new Map();
+    const rows = await this.q(`SELECT id, idx FROM ${this.s}.ledger_entries WHERE id = ANY($1::text[])`, [ids]);
+    return new Map(rows.map((r) => [r.id as string, n(r.idx)]));
+  }
+
+  async getNodes(ids: readonly NodeId[]): Promise<Uint8Array[]> {
+    if (!ids.length) return [];
+    const rows = await this.q(
+      `SELECT n.level, n.idx, n.hash FROM ${this.s}.ledger_nodes n JOIN unnest($1::int[], $2::bigint[]) AS w(level, idx) ON n.level = w.level AND n.idx = w.idx`,
+      [ids.map((i) => i.level), ids.map((i) => i.index)],
+    );
+    const map = new Map(rows.map((r) => [`${r.level}/${n(r.idx)}`, bytes(r.hash)]));
+    return ids.map(({ level, index }) => {
+      const h = map.get(`${level}/${index}`);
+      if (!h) throw new Error(`ledger tree node ${level}/${index} is missing`);
+      return h;
+    });
+  }
+
+  async putCheckpoint(c: CheckpointRow): Promise<void> {
+    await this.q(`INSERT INTO ${this.s}.ledger_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO UPDATE SET root = EXCLUDED.root, note = EXCLUDED.note, created_at = EXCLUDED.created_at`,
+      [c.size, Buffer.from(c.root), c.note, c.created_at]);
+  }
+
+  async latestCheckpoint(): Promise<CheckpointRow | null> {
+    const rows = await this.q(`SELECT * FROM ${this.s}.ledger_checkpoints ORDER BY size DESC LIMIT 1`);
+    return rows[0] ? toCheckpoint(rows[0]) : null;
+  }
+
+  async checkpoints(afterSize: number, limit: number): Promise<CheckpointRow[]> {
+    return (await this.q(`SELECT * FROM ${this.s}.ledger_checkpoints WHERE size > $1 ORDER BY size LIMIT $2`, [afterSize, limit])).map(toCheckpoint);
+  }
+
+  async checkpointAt(size: number): Promise<CheckpointRow | null> {
+    const rows = await this.q(`SELECT * FROM ${this.s}.ledger_checkpoints WHERE size = $1`, [size]);
+    return rows[0] ? toCheckpoint(rows[0]) : null;
+  }
+
+  async getEntry(index: number): Promise<EntryRow | null> {
+    const rows = await this.q(`SELECT ${ENTRY_COLS} FROM ${this.s}.ledger_entries WHERE idx = $1`, [index]);
+    return rows[0] ? toEntry(rows[0]) : null;
+  }
+
+  async getEntryById(id: string): Promise<EntryRow | null> {
+    const rows = await this.q(`SELECT ${ENTRY_COLS} FROM ${this.s}.ledger_entries WHERE id = $1`, [id]);
+    return rows[0] ? toEntry(rows[0]) : null;
+  }
+
+  async entries(start: number, end: number, limit: number): Promise<EntryRow[]> {
+    return (await this.q(`SELECT ${ENTRY_COLS} FROM ${this.s}.ledger_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx LIMIT $3`, [start, end, limit])).map(toEntry);
+  }
+
+  async nodes(level: number, start: number, limit: number): Promise<StoredNode[]> {
+    return (await this.q(`SELECT level, idx, hash FROM ${this.s}.ledger_nodes WHERE level = $1 AND idx >= $2 ORDER BY idx LIMIT $3`, [level, start, limit]))
+      .map((r) => ({ level: n(r.level), index: n(r.idx), hash: bytes(r.hash) }));
+  }
+
+  async maxLevel(): Promise<number> {
+    return n((await this.q(`SELECT COALESCE(MAX(level), -1) AS m FROM ${this.s}.ledger_nodes`))[0].m);
+  }
+
+  async privates(indices: readonly number[]): Promise<Map<number, PrivateRow>> {
+    if (!indices.length) return new Map();
+    const rows = await this.q(`SELECT idx, account_id, org_id, ip, openings, erased_at FROM ${this.s}.ledger_private WHERE idx = ANY($1::bigint[])`, [indices]);
+    return new Map(rows.map((r) => [n(r.idx), toPrivate(r)]));
+  }
+
+  async privateRange(start: number, end: number, limit: number): Promise<PrivateRow[]> {
+    return (await this.q(`SELECT idx, account_id, org_id, ip, openings, erased_at FROM ${this.s}.ledger_private WHERE idx >= $1 AND idx < $2 ORDER BY idx LIMIT $3`, [start, end, limit]))
+      .map((r) => toPrivate(r));
+  }
+
+  async query(f: EntryFilter): Promise<{ entry: EntryRow; priv: PrivateRow | null }[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const p = (v: unknown) => { args.push(v); return `$${args.length}`; };
+    if (f.kind) where.push(`e.kind = ${p(f.kind)}`);
+    if (f.orgId) where.push(`e.org_id = ${p(f.orgId)}`);
+    if (f.keyId) where.push(`e.key_id = ${p(f.keyId)}`);
+    if (f.model) where.push(`e.model = ${p(f.model)}`);
+    if (f.from) where.push(`e.ts >= ${p(f.from)}`);
+    if (f.to) where.push(`e.ts < ${p(f.to)}`);
+    if (f.afterIndex !== undefined) where.push(`e.idx > ${p(f.afterIndex)}`);
+    if (f.ip) where.push(`pr.ip = ${p(f.ip)}`);
+    if (f.ipv4Range) where.push(`pr.ip_v4 BETWEEN ${p(f.ipv4Range[0])} AND ${p(f.ipv4Range[1])}`);
+    if (f.hasIp) where.push('pr.ip IS NOT NULL');
+    if (f.anyOf) {
+      const ors: string[] = [];
+      if (f.anyOf.accountIds?.length) ors.push(`e.account_id = ANY(${p([...f.anyOf.accountIds])}::text[])`);
+      if (f.anyOf.clusterId) ors.push(`e.cluster_id = ${p(f.anyOf.clusterId)}`);
+      if (f.anyOf.subjectIds?.length) ors.push(`e.subject_id = ANY(${p([...f.anyOf.subjectIds])}::text[])`);
+      where.push(ors.length ? `(${ors.join(' OR ')})` : 'FALSE');
+    }
+    const rows = await this.q(
+      `SELECT e.idx, e.id, e.kind, e.ts, e.account_id, e.org_id, e.key_id, e.cluster_id, e.model, e.subject_id, e.level, e.leaf,
+              pr.idx AS p_idx, pr.account_id AS p_account_id, pr.org_id AS p_org_id, pr.ip AS p_ip, pr.openings AS p_openings, pr.erased_at AS p_erased_at
+         FROM ${this.s}.ledger_entries e LEFT JOIN ${this.s}.ledger_private pr ON pr.idx = e.idx
+        ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.idx LIMIT ${p(f.limit ?? 1000)}`,
+      args,
+    );
+    return rows.map((r) => ({ entry: toEntry(r), priv: r.p_idx === null ? null : toPrivate(r, 'p_') }));
+  }
+
+  async erase(f: EraseFilter, at: string): Promise<number> {
+    const where: string[] = [];
+    const args: unknown[] = [at];
+    const p = (v: unknown) => { args.push(v); return `$${args.length}`; };
+    if (f.accountId) where.push(`account_id = ${p(f.accountId)}`);
+    if (f.orgId) where.push(`org_id = ${p(f.orgId)}`);
+    if (f.indices) where.push(`idx = ANY(${p([...f.indices])}::bigint[])`);
+    if (f.before) where.push(`idx IN (SELECT idx FROM ${this.s}.ledger_entries WHERE ts < ${p(f.before)})`);
+    if (!where.length) throw new Error('erase needs a filter');
+    await this.ready;
+    const r = await this.pool.query(`UPDATE ${this.s}.ledger_private SET ip = NULL, ip_v4 = NULL, openings = NULL, erased_at = $1 WHERE erased_at IS NULL AND ${where.join(' AND ')}`, args);
+    return r.rowCount ?? 0;
+  }
+
+  async recordKeys(vkeys: readonly string[]): Promise<void> {
+    const now = new Date().toISOString();
+    for (const k of vkeys) await this.q(`INSERT INTO ${this.s}.ledger_keys (vkey, added_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [k, now]);
+  }
+
+  async keys(): Promise<string[]> {
+    return (await this.q(`SELECT vkey FROM ${this.s}.ledger_keys ORDER BY added_at, vkey`)).map((r) => r.vkey as string);
+  }
+
+  async close(): Promise<void> {
+    await this.ready.catch(() => {});
+    if (this.opts.ownsPool) await this.pool.end();
+  }
+}

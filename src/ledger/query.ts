@@ -1,0 +1,292 @@
+/**
+ * Audit queries over the ledger's own records: who used the model, how much and from where
+ * (by account, org, cluster, key, IP or network, model and time range), with the verdicts in the
+ * log about those accounts and clusters and their reasons. Client IPs come from the erasable
+ * side table, so an erased entry still counts but no longer says where it came from.
+ */
+import { BlockList, isIP } from 'node:net';
+import type { Writable } from 'node:stream';
+import { once } from 'node:events';
+import { parseLeaf, type InteractionRecord, type VerdictRecord } from './records.ts';
+import { ipv4ToInt, type EntryFilter, type EntryRow, type LedgerStorage, type PrivateRow } from './storage.ts';
+
+export interface LedgerQuery {
+  accountId?: string;
+  orgId?: string;
+  clusterId?: string;
+  keyId?: string;
+  model?: string;
+  /** One client IP. */
+  ip?: string;
+  /** A client network in CIDR notation (IPv4 or IPv6), e.g. 203.0.113.0/24. */
+  network?: string;
+  /** ISO 8601 bounds: from inclusive, to exclusive. */
+  from?: string;
+  to?: string;
+  /** Most interactions returned (default 100,000). */
+  limit?: number;
+}
+
+export interface InteractionRow {
+  index: number;
+  id: string;
+  ts: string;
+  account_id: string | null;
+  org_id: string | null;
+  key_id: string | null;
+  cluster_id: string | null;
+  model: string;
+  flavour: string;
+  status: number;
+  input_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  tool_calls: number;
+  /** Client IP while not erased. */
+  client_ip: string | null;
+  user_agent: string | null;
+  country: string | null;
+  asn: number | null;
+  verdict_in_force: string | null;
+  shaping: string[];
+  erased: boolean;
+}
+
+export interface VerdictRow {
+  index: number;
+  id: string;
+  ts: string;
+  subject_kind: 'account' | 'cluster';
+  subject_id: string;
+  level: string;
+  score: number | null;
+  source: string;
+  since: string;
+  campaign_id: string | null;
+  accounts: string[];
+  reasons: unknown[];
+}
+
+export interface AccountUsage {
+  account_id: string | null;
+  org_id: string | null;
+  requests: number;
+  errors: number;
+  input_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  models: Record<string, number>;
+  /** Distinct client IPs seen (unerased entries only). */
+  ips: string[];
+  countries: string[];
+  asns: number[];
+  first_ts: string;
+  last_ts: string;
+  /** Most recent verdict in the log about this account (or its cluster), with its reasons. */
+  latest_verdict: { level: string; ts: string; subject: string; reasons: unknown[] } | null;
+}
+
+export interface QueryResult {
+  interactions: InteractionRow[];
+  verdicts: VerdictRow[];
+  usage: AccountUsage[];
+  truncated: boolean;
+}
+
+export class QueryError extends Error {
+  constructor(message: string) { super(message); this.name = 'QueryError'; }
+}
+
+/** Parse a CIDR into a matcher and, for IPv4, the integer range for the index. */
+export function parseNetwork(cidr: string): { contains(ip: string): boolean; v4Range: [number, number] | null } {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(cidr.trim());
+  if (!m) throw new QueryError(`network must be CIDR notation (got ${JSON.stringify(cidr)})`);
+  const family = isIP(m[1]);
+  const prefix = Number(m[2]);
+  if (family === 0 || prefix > (family === 4 ? 32 : 128)) throw new QueryError(`invalid network ${cidr}`);
+  const list = new BlockList();
+  const type = family === 4 ? 'ipv4' : 'ipv6';
+  list.addSubnet(m[1], prefix, type);
+  let v4Range: [number, number] | null = null;
+  if (family === 4) {
+    const base = ipv4ToInt(m[1])!;
+    const size = 2 ** (32 - prefix);
+    const lo = Math.floor(base / size) * size;
+    v4Range = [lo, lo + size - 1];
+  }
+  return {
+    contains: (ip) => { const f = isIP(ip); return f !== 0 && list.check(ip, f === 4 ? 'ipv4' : 'ipv6'); },
+    v4Range,
+  };
+}
+
+const PAGE = 2000;
+
+function interactionRow(entry: EntryRow, rec: InteractionRecord, priv: PrivateRow | null): InteractionRow {
+  const erased = !!priv?.erased_at;
+  return {
+    index: entry.index, id: rec.id, ts: rec.ts, account_id: rec.account_id, org_id: rec.org_id, key_id: rec.key_id,
+    cluster_id: rec.cluster_id, model: rec.model, flavour: rec.flavour, status: rec.response.status,
+    input_tokens: rec.response.input_tokens, output_tokens: rec.response.output_tokens, reasoning_tokens: rec.response.reasoning_tokens,
+    tool_calls: rec.response.tool_calls,
+    client_ip: erased ? null : priv?.ip ?? null,
+    user_agent: erased ? null : priv?.openings?.user_agent?.value ?? null,
+    country: rec.client.country, asn: rec.client.asn,
+    verdict_in_force: rec.enforcement.verdict, shaping: rec.enforcement.shaping, erased,
+  };
+}
+
+function verdictRow(entry: EntryRow, rec: VerdictRecord): VerdictRow {
+  return {
+    index: entry.index, id: rec.id, ts: rec.ts, subject_kind: rec.subject.kind, subject_id: rec.subject.id, level: rec.level,
+    score: rec.score, source: rec.source, since: rec.since, campaign_id: rec.campaign_id, accounts: rec.accounts, reasons: rec.reasons,
+  };
+}
+
+async function allMatching(storage: LedgerStorage, filter: EntryFilter, max: number, keep: (e: EntryRow, p: PrivateRow | null) => boolean) {
+  const out: { entry: EntryRow; priv: PrivateRow | null }[] = [];
+  let after = -1;
+  let truncated = false;
+  for (;;) {
+    const rows = await storage.query({ ...filter, afterIndex: after, limit: PAGE });
+    for (const r of rows) {
+      if (!keep(r.entry, r.priv)) continue;
+      if (out.length >= max) { truncated = true; break; }
+      out.push(r);
+    }
+    if (truncated || rows.length < PAGE) break;
+    after = rows[rows.length - 1].entry.index;
+  }
+  return { rows: out, truncated };
+}
+
+/** Run an audit query: the matching interactions, per-account usage, and the related verdicts. */
+export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promise<QueryResult> {
+  const limit = q.limit ?? 100_000;
+  const filter: EntryFilter = { kind: 'interaction', orgId: q.orgId, keyId: q.keyId, model: q.model, from: q.from, to: q.to };
+  let ipFilter: ((ip: string | null) => boolean) | null = null;
+  if (q.ip) {
+    if (isIP(q.ip) === 0) throw new QueryError(`invalid IP ${q.ip}`);
+    filter.ip = q.ip;
+  }
+  if (q.network) {
+    const net = parseNetwork(q.network);
+    if (net.v4Range) filter.ipv4Range = net.v4Range;
+    else filter.hasIp = true;
+    ipFilter = (ip) => ip !== null && net.contains(ip);
+  }
+  // A cluster is its own id on interactions plus the member accounts its verdicts name.
+  let clusterMembers: string[] = [];
+  if (q.clusterId) {
+    const { rows } = await allMatching(storage, { kind: 'verdict', anyOf: { subjectIds: [q.clusterId] } }, 1_000_000, () => true);
+    clusterMembers = [...new Set(rows.flatMap(({ entry }) => {
+      const rec = parseLeaf(entry.leaf);
+      return rec.kind === 'verdict' && rec.subject.kind === 'cluster' ? rec.accounts : [];
+    }))];
+    filter.anyOf = { clusterId: q.clusterId, accountIds: clusterMembers };
+  }
+  if (q.accountId) filter.anyOf = q.clusterId ? { accountIds: clusterMembers.includes(q.accountId) ? [q.accountId] : [] } : { accountIds: [q.accountId] };
+
+  const { rows, truncated } = await allMatching(storage, filter, limit, (_, p) => !ipFilter || ipFilter(p && !p.erased_at ? p.ip : null));
+  const interactions: InteractionRow[] = [];
+  for (const { entry, priv } of rows) {
+    const rec = parseLeaf(entry.leaf);
+    if (rec.kind === 'interaction') interactions.push(interactionRow(entry, rec, priv));
+  }
+
+  // Verdicts about the accounts and clusters involved, up to the end of the window.
+  const subjects = new Set<string>();
+  for (const r of interactions) { if (r.account_id) subjects.add(r.account_id); if (r.cluster_id) subjects.add(r.cluster_id); }
+  if (q.accountId) subjects.add(q.accountId);
+  if (q.clusterId) subjects.add(q.clusterId);
+  const verdicts: VerdictRow[] = [];
+  const subjectList = [...subjects];
+  for (let i = 0; i < subjectList.length; i += 500) {
+    const { rows: vrows } = await allMatching(storage, { kind: 'verdict', to: q.to, anyOf: { subjectIds: subjectList.slice(i, i + 500) } }, 1_000_000, () => true);
+    for (const { entry } of vrows) {
+      const rec = parseLeaf(entry.leaf);
+      if (rec.kind === 'verdict') verdicts.push(verdictRow(entry, rec));
+    }
+  }
+  // Cluster verdicts also apply to the accounts they name.
+  verdicts.sort((a, b) => a.index - b.index);
+  return { interactions, verdicts, usage: summarise(interactions, verdicts), truncated };
+}
+
+function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRow[]): AccountUsage[] {
+  const by = new Map<string, AccountUsage & { ipSet: Set<string>; cSet: Set<string>; aSet: Set<number>; clusters: Set<string> }>();
+  for (const r of rows) {
+    const key = r.account_id ?? '(none)';
+    let u = by.get(key);
+    if (!u) {
+      u = {
+        account_id: r.account_id, org_id: r.org_id, requests: 0, errors: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0,
+        models: {}, ips: [], countries: [], asns: [], first_ts: r.ts, last_ts: r.ts, latest_verdict: null,
+        ipSet: new Set(), cSet: new Set(), aSet: new Set(), clusters: new Set(),
+      };
+      by.set(key, u);
+    }
+    u.requests++;
+    if (r.status >= 400) u.errors++;
+    u.input_tokens += r.input_tokens;
+    u.output_tokens += r.output_tokens;
+    u.reasoning_tokens += r.reasoning_tokens;
+    u.models[r.model] = (u.models[r.model] ?? 0) + 1;
+    if (r.client_ip) u.ipSet.add(r.client_ip);
+    if (r.country) u.cSet.add(r.country);
+    if (r.asn !== null) u.aSet.add(r.asn);
+    if (r.cluster_id) u.clusters.add(r.cluster_id);
+    if (r.ts < u.first_ts) u.first_ts = r.ts;
+    if (r.ts > u.last_ts) u.last_ts = r.ts;
+  }
+  const out: AccountUsage[] = [];
+  for (const u of by.values()) {
+    const about = verdicts.filter((v) => v.subject_id === u.account_id || u.clusters.has(v.subject_id) || (u.account_id !== null && v.accounts.includes(u.account_id)));
+    const last = about.at(-1);
+    const { ipSet, cSet, aSet, clusters: _c, ...rest } = u;
+    out.push({
+      ...rest,
+      ips: [...ipSet].sort(), countries: [...cSet].sort(), asns: [...aSet].sort((a, b) => a - b),
+      latest_verdict: last ? { level: last.level, ts: last.ts, subject: `${last.subject_kind}:${last.subject_id}`, reasons: last.reasons } : null,
+    });
+  }
+  return out.sort((a, b) => b.requests - a.requests);
+}
+
+const CSV_COLUMNS: (keyof InteractionRow)[] = [
+  'index', 'id', 'ts', 'account_id', 'org_id', 'key_id', 'cluster_id', 'model', 'flavour', 'status', 'input_tokens', 'output_tokens',
+  'reasoning_tokens', 'tool_calls', 'client_ip', 'country', 'asn', 'user_agent', 'verdict_in_force', 'shaping', 'erased',
+];
+
+/** RFC 4180 field: quoted when it holds a comma, quote or newline; formula-looking cells are prefixed. */
+export function csvField(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  let s = Array.isArray(v) ? v.join(';') : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  // Spreadsheet formula injection: cells that start with = + - @ are neutralised.
+  if (/^[=+\-@\t\r]/.test(s) && !/^-?\d/.test(s)) s = `'${s}`;
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+async function write(out: Writable, s: string): Promise<void> {
+  if (!out.write(s)) await once(out, 'drain');
+}
+
+/**
+ * Export a query's result. `csv`: one row per interaction (header first), then verdict rows in a
+ * second section; `jsonl`: one object per line with a `type` of interaction, verdict or usage.
+ */
+export async function exportQuery(result: QueryResult, format: 'csv' | 'jsonl', out: Writable): Promise<void> {
+  if (format === 'jsonl') {
+    for (const r of result.interactions) await write(out, JSON.stringify({ type: 'interaction', ...r }) + '\n');
+    for (const v of result.verdicts) await write(out, JSON.stringify({ type: 'verdict', ...v }) + '\n');
+    for (const u of result.usage) await write(out, JSON.stringify({ type: 'usage', ...u }) + '\n');
+    return;
+  }
+  await write(out, CSV_COLUMNS.join(',') + '\n');
+  for (const r of result.interactions) await write(out, CSV_COLUMNS.map((c) => csvField(r[c])).join(',') + '\n');
+  if (result.verdicts.length) {
+    const cols: (keyof VerdictRow)[] = ['index', 'id', 'ts', 'subject_kind', 'subject_id', 'level', 'score', 'source', 'since', 'campaign_id', 'accounts', 'reasons'];
+    await write(out, '\n' + cols.join(',') + '\n');
+    for (const v of result.verdicts) await write(out, cols.map((c) => csvField(v[c])).join(',') + '\n');
+  }
+}

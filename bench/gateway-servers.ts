@@ -58,4 +58,6 @@ async function main(): Promise<void> {
   throw new Error(`unknown role ${role}`);
 }
 
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(0));
+
 main().catch((err) => { console.error(err); process.exit(1); });

@@ -7,8 +7,8 @@ import { Pool } from 'undici';
 export interface ChildServer { url: string; key?: string; proc: ChildProcess }
 
 /** Start `node --import tsx <script> ...args` and wait for its first stdout line (JSON). */
-export async function startChild(script: string, args: string[]): Promise<ChildServer> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, WARDEN_LOG_LEVEL: 'warn' } });
+export async function startChild(script: string, args: string[], nodeArgs: string[] = []): Promise<ChildServer> {
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, WARDEN_LOG_LEVEL: 'warn' } });
   const rl = createInterface({ input: proc.stdout! });
   const line = await new Promise<string>((resolve, reject) => {
     rl.once('line', resolve);

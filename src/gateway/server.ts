@@ -60,6 +60,8 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimitBytes,
     trustProxy: opts.trustedProxies.length ? opts.trustedProxies : false,
+    // one shared logger instead of a pino child per request (measurable on the hot path)
+    childLoggerFactory: (logger) => logger,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     serverFactory: (handler) => http.createServer({ maxHeaderSize: opts.headerLimitBytes, keepAliveTimeout: 65_000 }, handler),

@@ -1,0 +1,137 @@
+/**
+ * Detector benchmark: quality against the baselines, offline scan throughput, request-path cost
+ * and memory at 1M accounts. Run: node --import tsx bench/detect.ts [--prompts DIR] [--quick]
+ * Figures are printed as a Markdown table (copied into BENCHMARKS.md) with ratios against
+ * baselines measured in the same run.
+ */
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildScenario, DetectorEngine, detectHooks, scanEvents, readEventsFast, scoreReport, type PromptPool, type DetectorName } from '../src/detect/index.ts';
+import type { InteractionEvent } from '../src/events/index.ts';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const promptDir = args[args.indexOf('--prompts') + 1] && args.includes('--prompts') ? args[args.indexOf('--prompts') + 1] : join(import.meta.dirname, '../../shared/data');
+
+function loadPool(): { pool: PromptPool; source: string } {
+  if (existsSync(join(promptDir, 'organic'))) {
+    const read = (sub: string) => readdirSync(join(promptDir, sub)).filter((f) => f.endsWith('.jsonl'))
+      .flatMap((f) => readFileSync(join(promptDir, sub, f), 'utf8').trim().split('\n').map((l) => ({ f, t: JSON.parse(l).text as string })));
+    const org = read('organic'); const dis = read('distill');
+    return {
+      pool: { organic: org.map((x) => x.t), code: dis.filter((x) => /code/.test(x.f)).map((x) => x.t), maths: dis.filter((x) => !/code/.test(x.f)).map((x) => x.t) },
+      source: promptDir,
+    };
+  }
+  return { pool: JSON.parse(readFileSync(join(import.meta.dirname, '../test/fixtures/detect/prompts.json'), 'utf8')), source: 'test/fixtures/detect' };
+}
+
+const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(2)}%`);
+const out: string[] = [];
+const log = (s: string) => { console.log(s); out.push(s); };
+
+async function quality() {
+  const { pool, source } = loadPool();
+  const k = quick ? 1 : 3;
+  const { events, labels } = buildScenario(pool, {
+    seed: 42, days: 5,
+    organic: { hobbyist: 800 * k, startup: 30 * k, enterprise: 2 * k, researcher: 6 * k, batch: 6 * k, agent: 6 * k, class: 4 * k },
+    campaigns: [{ kind: 'hydra', accounts: 400 * k }, { kind: 'surgical', accounts: 25 }, { kind: 'agentic', accounts: 60 }, { kind: 'adaptive', accounts: 80 }],
+  });
+  log(`\n### Quality (scenario: ${events.length} events, ${Object.keys(labels.accounts).length} accounts, prompts from ${source})\n`);
+  log('| detector | campaign accounts flagged | campaigns flagged | adaptive accounts flagged | organic accounts flagged | worst campaign share served before containment |');
+  log('|---|---|---|---|---|---|');
+  for (const det of ['warden', 'volume', 'prada'] as DetectorName[]) {
+    const r = await scanEvents(events, { detector: det });
+    const q = scoreReport(r.report, labels);
+    log(`| ${r.report.detector} | ${pct(q.campaign_account_recall)} | ${pct(q.campaign_cluster_recall)} | ${pct(q.adaptive_account_recall)} | ${pct(q.organic_flag_rate)} (${q.organic_flagged}/${q.organic_accounts}) | ${pct(q.served_before_containment.worst)} |`);
+    if (det === 'warden') {
+      const kinds = Object.entries(q.organic_by_kind).map(([kind, v]) => `${kind} ${v.flagged}/${v.accounts}`).join(', ');
+      console.log(`  organic flagged by kind: ${kinds}`);
+    }
+  }
+  return { events };
+}
+
+async function throughput(events: InteractionEvent[]) {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-detect-'));
+  const file = join(dir, 'events.jsonl');
+  const reps = quick ? 1 : 3;
+  const lines = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+  writeFileSync(file, lines.repeat(reps));
+  const n = events.length * reps;
+  // Baseline: read and JSON.parse every line, nothing else.
+  let t = performance.now(); let c = 0;
+  for await (const ev of readEventsFast(file)) if (ev.account_id) c++;
+  const parseS = (performance.now() - t) / 1000;
+  t = performance.now();
+  const engine = new DetectorEngine();
+  for await (const ev of readEventsFast(file)) engine.ingest(ev);
+  engine.flush();
+  const scanS = (performance.now() - t) / 1000;
+  rmSync(dir, { recursive: true, force: true });
+  log(`\n### Offline scan (one core, ${n} events from JSONL)\n`);
+  log('| path | events/s | ratio |');
+  log('|---|---|---|');
+  log(`| read + JSON.parse only (baseline) | ${Math.round(n / parseS).toLocaleString('en')} | 1.00 |`);
+  log(`| warden scan (parse + detect) | ${Math.round(n / scanS).toLocaleString('en')} | ${(parseS / scanS).toFixed(2)} |`);
+  void c;
+  return engine;
+}
+
+function requestPath(engine: DetectorEngine, events: InteractionEvent[]) {
+  const ids = engine.accountIds();
+  const hooks = detectHooks(new DetectorEngine(), { idleFlushMs: 0, maxQueue: 1 << 22 });
+  const N = quick ? 100_000 : 400_000;
+  const lookup = new Float64Array(N); const enq = new Float64Array(N); const base = new Float64Array(N);
+  const m = new Map(ids.map((id, i) => [id, i]));
+  let sink = 0;
+  for (let i = 0; i < N; i++) {
+    const id = ids[(i * 7919) % ids.length];
+    let t = process.hrtime.bigint(); sink += m.get(id)!; base[i] = Number(process.hrtime.bigint() - t);
+    t = process.hrtime.bigint(); sink += engine.forAccount(id).level.length; lookup[i] = Number(process.hrtime.bigint() - t);
+    t = process.hrtime.bigint(); hooks.onEvent!(events[i % events.length]); enq[i] = Number(process.hrtime.bigint() - t);
+  }
+  const q = (a: Float64Array, p: number) => { const s = Float64Array.from(a).sort(); return s[Math.floor(p * (s.length - 1))] / 1000; };
+  log('\n### Request path (per request, microseconds)\n');
+  log('| operation | p50 | p99 | p99.9 |');
+  log('|---|---|---|---|');
+  log(`| Map.get + hrtime (baseline) | ${q(base, 0.5).toFixed(2)} | ${q(base, 0.99).toFixed(2)} | ${q(base, 0.999).toFixed(2)} |`);
+  log(`| VerdictView.forAccount | ${q(lookup, 0.5).toFixed(2)} | ${q(lookup, 0.99).toFixed(2)} | ${q(lookup, 0.999).toFixed(2)} |`);
+  log(`| detectHooks.onEvent (enqueue) | ${q(enq, 0.5).toFixed(2)} | ${q(enq, 0.99).toFixed(2)} | ${q(enq, 0.999).toFixed(2)} |`);
+  void sink;
+}
+
+function memory(template: InteractionEvent) {
+  const N = quick ? 200_000 : 1_000_000;
+  globalThis.gc?.();
+  const before = process.memoryUsage();
+  const engine = new DetectorEngine();
+  const t0 = Date.parse('2026-03-02T00:00:00Z');
+  // Each synthetic account: own payment and signup address, 2 events; one in 50 shares a card.
+  for (let i = 0; i < N; i++) {
+    const id = `acct_${i}`;
+    const ip = `${10 + (i >>> 16) % 200}.${(i >>> 8) & 255}.${i & 255}.${1 + (i % 250)}`;
+    const acct = { ...template.account!, payment_fp: `pf_${i % 50 === 0 ? 'shared' + (i % 1000) : i}`, signup_ip: ip, created_at: new Date(t0 - (i % 10_000) * 60_000).toISOString() };
+    for (let k = 0; k < 2; k++) {
+      engine.ingest({ ...template, id: `e${i}_${k}`, ts: new Date(t0 + i * 20 + k * 7).toISOString(), account_id: id, org_id: null, client: { ...template.client, ip }, account: acct });
+    }
+  }
+  engine.flush();
+  globalThis.gc?.();
+  const after = process.memoryUsage();
+  const used = (after.heapUsed + after.arrayBuffers) - (before.heapUsed + before.arrayBuffers);
+  log(`\n### Memory at ${N.toLocaleString('en')} accounts (${(2 * N).toLocaleString('en')} events)\n`);
+  log('| measure | value |');
+  log('|---|---|');
+  log(`| heap + typed arrays held by the engine | ${(used / 2 ** 20).toFixed(0)} MiB |`);
+  log(`| per account | ${Math.round(used / N)} bytes |`);
+  log(`| link keys indexed | ${engine.stats().linkKeys.toLocaleString('en')} |`);
+}
+
+const { events } = await quality();
+const engine = await throughput(events);
+requestPath(engine, events);
+memory(events[0]);
+if (args.includes('--out')) writeFileSync(args[args.indexOf('--out') + 1], out.join('\n') + '\n');

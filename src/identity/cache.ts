@@ -9,9 +9,8 @@
  *
  * `last_used_at` is collected in memory and written in one batch every `flushMs`.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AuthContext, KeyScope } from './types.ts';
-import { parseSecret } from './keys.ts';
+import { digestsEqual, hashSecret, parseSecret } from './keys.ts';
 import { assertUsable, authContextFor, invalidKeyError, requireScope, type IdentityChangeNotice, type IdentityStore } from './store.ts';
 
 export interface CachedAuthenticatorOptions {
@@ -29,7 +28,8 @@ export interface CachedAuthenticatorOptions {
 interface Entry {
   /** null: the lookup id is unknown (negative entry). */
   auth: AuthContext | null;
-  hash: Buffer | null;
+  /** SHA-256 of the secret, hex. */
+  hash: string | null;
   expiresAt: number;
   revokedAtMs: number;
   keyExpiresAtMs: number;
@@ -93,8 +93,7 @@ export class CachedAuthenticator {
       this.counters.misses++;
       entry = await this.load(parsed.lookupId);
     }
-    const presented = createHash('sha256').update(secret).digest();
-    if (!entry.auth || !entry.hash || !timingSafeEqual(presented, entry.hash)) throw invalidKeyError();
+    if (!entry.auth || !entry.hash || !digestsEqual(hashSecret(secret), entry.hash)) throw invalidKeyError();
     if (entry.revokedAtMs <= now || entry.keyExpiresAtMs <= now || entry.auth.account.status !== 'active') {
       assertUsable(entry.auth.key, entry.auth.account, now);
     }
@@ -112,7 +111,7 @@ export class CachedAuthenticator {
       const entry: Entry = record
         ? {
             auth: authContextFor(record),
-            hash: Buffer.from(record.hash, 'hex'),
+            hash: record.hash,
             expiresAt: now + this.ttlMs,
             revokedAtMs: record.key.revoked_at ? Date.parse(record.key.revoked_at) : Infinity,
             keyExpiresAtMs: record.key.expires_at ? Date.parse(record.key.expires_at) : Infinity,

@@ -1,0 +1,172 @@
+// Redis unreachable mid-run: a private redis-server (own port, no persistence) is killed and
+// restarted under a live limiter. For each configured mode (open, closed, local) the decisions
+// during the outage follow the mode, nothing throws or crashes, the circuit opens and the metric
+// shows it, and decisions return to Redis by themselves once it is back.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { Registry } from 'prom-client';
+import { Redis } from 'ioredis';
+import { WardenError } from '../errors/index.ts';
+import { LIMIT_FIELDS } from './config.ts';
+import { limitsHooks } from './hooks.ts';
+import { Limiter, type LimitRequest } from './limiter.ts';
+import { registerLimitsMetrics } from './metrics.ts';
+import { fakeCtx, testConfig } from './test-support.ts';
+
+const servers = new Set<ChildProcess>();
+after(() => { for (const s of servers) s.kill('SIGKILL'); });
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis(port: number): Promise<ChildProcess> {
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
+  servers.add(proc);
+  proc.once('exit', () => servers.delete(proc));
+  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => {});
+  for (let i = 0; i < 200; i++) {
+    try { await probe.connect(); await probe.ping(); probe.disconnect(); return proc; } catch { await sleep(25); }
+  }
+  throw new Error('redis-server did not start');
+}
+
+async function stopRedis(proc: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGKILL');
+  await exited;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const REQUEST: LimitRequest = {
+  keyId: 'k', accountId: 'acc_1', orgId: null, tier: 'email_verified', programme: 'none', ip: null, asn: null,
+  clusterId: null, model: 'm', verdictLevel: 'none', inputTokens: 10, outputTokens: 10,
+};
+
+function rawConfig(port: number, mode: 'open' | 'closed' | 'local') {
+  const unlimited = Object.fromEntries(LIMIT_FIELDS.map((f) => [f, null]));
+  const tier = { key: unlimited, org: unlimited, account: { ...unlimited, rpm: 60, burst: 3, concurrency: 10 } };
+  return {
+    backend: 'redis',
+    redis: { url: `redis://127.0.0.1:${port}`, key_prefix: 'w:', command_timeout_ms: 500, connect_timeout_ms: 500 },
+    on_backend_failure: mode,
+    breaker: { failure_threshold: 2, open_ms: 200 },
+    tiers: { unverified: tier, email_verified: tier, identity_verified: tier, enterprise: tier },
+    network: { ip: unlimited, subnet: unlimited, asn: unlimited },
+    cluster: unlimited,
+  };
+}
+
+async function untilBackendServes(limiter: Limiter, deadlineMs: number) {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    const d = await limiter.decide(REQUEST);
+    if (d.mode === 'backend') return d;
+    await sleep(50);
+  }
+  throw new Error('limiter did not return to the backend');
+}
+
+for (const mode of ['open', 'closed', 'local'] as const) {
+  test(`redis killed and restarted mid-run, mode ${mode}`, async () => {
+    const port = await freePort();
+    let server = await startRedis(port);
+    const registry = new Registry();
+    const config = testConfig(rawConfig(port, mode));
+    const limiter = new Limiter({ config, metrics: registerLimitsMetrics(registry) });
+    const hooks = limitsHooks({ config, limiter });
+    try {
+      await limiter.ready(5000);
+      const before = await limiter.decide(REQUEST);
+      assert.equal(before.mode, 'backend');
+      assert.equal(before.allowed, true);
+
+      await stopRedis(server);
+      const during = [];
+      for (let i = 0; i < 6; i++) during.push(await limiter.decide(REQUEST));
+      assert.equal(limiter.circuit, 'open');
+      // A reservation made before the outage settles without throwing.
+      await limiter.settle(before.reservation!, { inputTokens: 1, outputTokens: 1 });
+
+      if (mode === 'open') {
+        assert.ok(during.every((d) => d.allowed && d.mode === 'fail_open'));
+        const ctx = fakeCtx();
+        await hooks.limits!(ctx);
+        assert.equal(ctx.enforcement.limit?.scope, 'backend');
+        assert.match(ctx.enforcement.limit!.limit, /fail-open/);
+      } else if (mode === 'closed') {
+        assert.ok(during.every((d) => !d.allowed && d.mode === 'fail_closed'));
+        const ctx = fakeCtx();
+        await assert.rejects(async () => hooks.limits!(ctx), (err: unknown) => {
+          assert.ok(err instanceof WardenError);
+          assert.equal(err.code, 'WARDEN_LIMITS_UNAVAILABLE');
+          assert.equal(err.status, 503);
+          assert.equal(err.headers['retry-after'], '1');
+          return true;
+        });
+      } else {
+        // Local counters take over with the same limits: burst 3 on this node.
+        assert.ok(during.every((d) => d.mode === 'local'));
+        assert.deepEqual(during.map((d) => d.allowed), [true, true, true, false, false, false]);
+        assert.match((await (async () => { const c = fakeCtx({ accountId: 'acc_2' }); await hooks.limits!(c); return c.enforcement.limit!.limit; })()), /local_fallback/);
+      }
+      const text = await registry.metrics();
+      assert.match(text, /warden_limits_circuit_state\{backend="redis"\} 1/);
+      assert.match(text, /warden_limits_backend_errors_total\{backend="redis",operation="decide"\} [1-9]/);
+      assert.match(text, /warden_limits_settlements_total\{outcome="error"\} 1/);
+
+      server = await startRedis(port);
+      const back = await untilBackendServes(limiter, 5000);
+      assert.equal(back.allowed, true, 'fresh Redis (no persistence): the account starts again');
+      assert.equal(limiter.circuit, 'closed');
+      assert.match(await registry.metrics(), /warden_limits_circuit_state\{backend="redis"\} 0/);
+      // Decisions after recovery follow Redis again: burst 3 in total, counting the one above.
+      const after = [];
+      for (let i = 0; i < 3; i++) after.push(await limiter.decide(REQUEST));
+      assert.deepEqual(after.map((d) => [d.mode, d.allowed]), [['backend', true], ['backend', true], ['backend', false]]);
+    } finally {
+      await hooks.close!();
+      await limiter.close();
+      await stopRedis(server).catch(() => {});
+    }
+  });
+}
+
+test('redis hung (SIGSTOP): decisions time out once, then the open circuit answers at once; SIGCONT recovers', async () => {
+  const port = await freePort();
+  const server = await startRedis(port);
+  const raw = rawConfig(port, 'open');
+  raw.redis.command_timeout_ms = 150;
+  const limiter = new Limiter({ config: testConfig(raw) });
+  try {
+    await limiter.ready(5000);
+    assert.equal((await limiter.decide(REQUEST)).mode, 'backend');
+    server.kill('SIGSTOP');
+    const timings: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      const d = await limiter.decide(REQUEST);
+      timings.push(performance.now() - t);
+      assert.equal(d.mode, 'fail_open');
+    }
+    // Two timeouts open the circuit; the rest are answered without waiting.
+    assert.ok(timings[0] >= 140 && timings[1] >= 140, `timeouts ${timings}`);
+    assert.ok(timings.slice(2).every((ms) => ms < 100), `circuit open: ${timings}`);
+    server.kill('SIGCONT');
+    const back = await untilBackendServes(limiter, 5000);
+    assert.equal(back.mode, 'backend');
+  } finally {
+    server.kill('SIGCONT');
+    await limiter.close();
+    await stopRedis(server).catch(() => {});
+  }
+});

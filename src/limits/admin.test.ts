@@ -61,7 +61,8 @@ test('admin routes: create, list, explain, update, delete; decisions follow; a s
   registerLimitsAdminRoutes(app, { limiter, overrides: store });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/admin/limits`;
-  const call = async (method: string, path: string, body?: unknown) => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers, checked field by field below
+  const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> => {
     const res = await fetch(base + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
     return { status: res.status, json: res.status === 204 ? null : await res.json() };
   };

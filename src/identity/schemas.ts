@@ -94,7 +94,7 @@ export const ListKeysQuery = z.strictObject({
   ...listBase,
   account_id: z.string().min(1).optional(),
   /** Include revoked keys (and rotated keys whose grace period is over). */
-  include_revoked: z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean()).default(false),
+  include_revoked: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]).default(false),
 });
 export type ListKeysQuery = z.input<typeof ListKeysQuery>;
 export const ListChangesQuery = z.strictObject({ ...listBase, subject_id: z.string().min(1).optional() });

@@ -200,12 +200,10 @@ export function handleMessages(ctx: HandlerContext): Reply {
   const prompt = readPrompt(body, messages);
   const seed = hashString(`${model}\u0000${typeof body.system === 'string' ? body.system : ''}\u0000${prompt.hashText}`, ctx.seed);
   const rng = new Rng(seed);
-  let reasoningTarget = 0;
-  if (thinking) {
-    reasoningTarget = rng.range(ctx.reasoningTokens[0], ctx.reasoningTokens[1]);
-  }
+  // Drawn in a fixed order so that the answer is the same with and without thinking.
   const answer = ctx.answerTokensOverride ?? rng.range(ctx.answerTokens[0], ctx.answerTokens[1]);
   const chosen = decideTools({ tools: readTools(body.tools), choice, lastUserText: prompt.lastUserText, endsWithToolResult: prompt.endsWithToolResult, parallel }, rng);
+  const reasoningTarget = thinking ? rng.range(ctx.reasoningTokens[0], ctx.reasoningTokens[1]) : 0;
   const plan = buildPlan({ seed, answerTokens: answer, reasoningTokens: reasoningTarget, reasoningCap: thinking?.budget ?? null, maxTokens, tools: chosen, toolPreamble: true, stop });
 
   const thinkingText = thinking && thinking.display === 'summarized' ? plan.reasoningText : '';

@@ -64,9 +64,10 @@ export function paceStream(res: ServerResponse, frames: Frame[], opts: PaceOptio
       if (frame.tokens > 0 && sentTokens + frame.tokens > allowed) break;
       // A fault always fires before the stream completes, even if it has fewer token events than `after`.
       if (fault && ((frame.tokens > 0 && tokenFrames >= fault.after) || index === frames.length - 1)) {
-        if (out) res.write(out);
-        if (fault.kind === 'drop') res.destroy();
-        else if (fault.kind === 'error') res.end(opts.errorFrame ? opts.errorFrame(index) : '');
+        // A drop waits until what was sent has left the process: destroying at once would discard it.
+        if (fault.kind === 'drop') res.write(out, () => res.destroy());
+        else if (fault.kind === 'error') res.end(out + (opts.errorFrame ? opts.errorFrame(index) : ''));
+        else if (out) res.write(out);
         // stall: keep the connection open and send nothing more.
         if (fault.kind !== 'stall') finish();
         return;

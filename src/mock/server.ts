@@ -420,8 +420,9 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
           // Headers promise the whole body; half of it arrives, then the stall or the drop.
           const bytes = Buffer.from(body);
           res.writeHead(200, { ...baseHeaders(flavour, started, 'application/json'), 'content-length': bytes.length });
-          res.write(bytes.subarray(0, bytes.length >> 1));
-          if (streamFault.kind === 'drop') res.destroy();
+          const half = bytes.subarray(0, bytes.length >> 1);
+          if (streamFault.kind === 'drop') res.write(half, () => res.destroy());
+          else res.write(half);
           return;
         }
         sendJson(res, 200, body, flavour, started);

@@ -1,0 +1,286 @@
+// The official `@anthropic-ai/sdk` against the mock over real sockets: Messages, thinking, tool use, streaming.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import Anthropic from '@anthropic-ai/sdk';
+import { encode } from 'gpt-tokenizer/encoding/o200k_base';
+import { createMockUpstream, type MockUpstream } from './index.ts';
+
+const tokens = (s: string) => encode(s, { disallowedSpecial: new Set() }).length;
+const MODEL = 'claude-sonnet-5';
+
+let mock: MockUpstream;
+let client: Anthropic;
+
+before(async () => {
+  mock = await createMockUpstream({ port: 0 });
+  client = new Anthropic({ baseURL: mock.url, apiKey: 'sk-ant-test', maxRetries: 0 });
+});
+after(async () => {
+  await mock.close();
+});
+
+const weatherTool = {
+  name: 'get_weather',
+  description: 'Current weather for a city',
+  input_schema: { type: 'object' as const, properties: { location: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['location'] },
+};
+
+interface SseEvent {
+  event: string;
+  data: Record<string, any>;
+}
+
+async function rawEvents(body: unknown, headers: Record<string, string> = {}): Promise<SseEvent[]> {
+  const res = await fetch(`${mock.url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': 'k', ...headers },
+    body: JSON.stringify({ ...(body as object), stream: true }),
+  });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+  const text = await res.text();
+  return text
+    .split('\n\n')
+    .filter((e) => e.length > 0)
+    .map((e) => {
+      const [eventLine, dataLine] = e.split('\n');
+      assert.ok(eventLine.startsWith('event: ') && dataLine.startsWith('data: '), e.slice(0, 80));
+      return { event: eventLine.slice(7), data: JSON.parse(dataLine.slice(6)) };
+    });
+}
+
+describe('messages', () => {
+  test('non-streaming text message: shape, ids, usage counted with the real tokenizer', async () => {
+    const msg = await client.messages.create({ model: MODEL, max_tokens: 1024, system: 'Be kind.', messages: [{ role: 'user', content: 'Hello' }] });
+    assert.match(msg.id, /^msg_01[A-Za-z0-9]{22}$/);
+    assert.equal(msg.type, 'message');
+    assert.equal(msg.role, 'assistant');
+    assert.equal(msg.model, MODEL);
+    assert.equal(msg.stop_reason, 'end_turn');
+    assert.equal(msg.stop_sequence, null);
+    assert.equal(msg.content.length, 1);
+    const block = msg.content[0];
+    assert.ok(block.type === 'text');
+    assert.equal(msg.usage.input_tokens, tokens('Be kind.\nHello') + 3 + 3);
+    assert.equal(msg.usage.output_tokens, tokens(block.text));
+    assert.equal(msg.usage.cache_read_input_tokens, 0);
+  });
+
+  test('deterministic, and streaming agrees with non-streaming', async () => {
+    const req = { model: MODEL, max_tokens: 512, messages: [{ role: 'user' as const, content: 'Tell me about bridges' }] };
+    const a = await client.messages.create(req);
+    const b = await client.messages.create(req);
+    assert.deepEqual(a.content, b.content);
+    const stream = client.messages.stream(req);
+    let text = '';
+    stream.on('text', (delta) => (text += delta));
+    const final = await stream.finalMessage();
+    assert.deepEqual(final.content.map((c) => c.type), ['text']);
+    const block = a.content[0];
+    assert.ok(block.type === 'text');
+    assert.equal(text, block.text);
+    assert.equal(final.usage.output_tokens, a.usage.output_tokens);
+    assert.equal(final.usage.input_tokens, a.usage.input_tokens);
+  });
+
+  test('max_tokens honoured with stop_reason "max_tokens"', async () => {
+    const msg = await client.messages.create({ model: MODEL, max_tokens: 6, messages: [{ role: 'user', content: 'Write an essay' }] });
+    assert.equal(msg.stop_reason, 'max_tokens');
+    assert.equal(msg.usage.output_tokens, 6);
+    const block = msg.content[0];
+    assert.ok(block.type === 'text');
+    assert.equal(tokens(block.text), 6);
+  });
+
+  test('stop_sequences give stop_reason "stop_sequence"', async () => {
+    const full = await client.messages.create({ model: MODEL, max_tokens: 512, messages: [{ role: 'user', content: 'stops' }] });
+    const text = (full.content[0] as Anthropic.TextBlock).text;
+    const msg = await client.messages.create({ model: MODEL, max_tokens: 512, messages: [{ role: 'user', content: 'stops' }], stop_sequences: ['.'] });
+    assert.equal(msg.stop_reason, 'stop_sequence');
+    assert.equal(msg.stop_sequence, '.');
+    assert.equal((msg.content[0] as Anthropic.TextBlock).text, text.slice(0, text.indexOf('.')));
+  });
+
+  test('extended thinking: thinking block with signature, then text; thinking tokens in usage', async () => {
+    const msg = await client.messages.create({
+      model: MODEL,
+      max_tokens: 4096,
+      thinking: { type: 'enabled', budget_tokens: 1024 },
+      messages: [{ role: 'user', content: 'Why is the sky blue?' }],
+    });
+    assert.deepEqual(msg.content.map((c) => c.type), ['thinking', 'text']);
+    const [thinking, text] = msg.content;
+    assert.ok(thinking.type === 'thinking' && text.type === 'text');
+    assert.ok(thinking.thinking.length > 0);
+    assert.match(thinking.signature, /^[A-Za-z0-9+/]+=*$/);
+    assert.ok(thinking.signature.length > 100);
+    assert.equal(msg.usage.output_tokens, tokens(thinking.thinking) + tokens(text.text));
+    assert.equal(msg.usage.output_tokens_details?.thinking_tokens, tokens(thinking.thinking));
+    // The answer does not depend on whether thinking was requested.
+    const plain = await client.messages.create({ model: MODEL, max_tokens: 4096, messages: [{ role: 'user', content: 'Why is the sky blue?' }] });
+    assert.equal((plain.content[0] as Anthropic.TextBlock).text, text.text);
+  });
+
+  test('thinking with display "omitted" returns an empty thinking text but a signature', async () => {
+    const msg = await client.messages.create({
+      model: MODEL,
+      max_tokens: 4096,
+      thinking: { type: 'enabled', budget_tokens: 2048, display: 'omitted' },
+      messages: [{ role: 'user', content: 'Why is the sky blue?' }],
+    });
+    const thinking = msg.content[0];
+    assert.ok(thinking.type === 'thinking');
+    assert.equal(thinking.thinking, '');
+    assert.ok(thinking.signature.length > 0);
+    assert.ok((msg.usage.output_tokens_details?.thinking_tokens ?? 0) > 0);
+  });
+
+  test('thinking stream: exact event sequence and deltas', async () => {
+    const events = await rawEvents({ model: MODEL, max_tokens: 4096, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'Why is the sky blue?' }] });
+    const names = events.map((e) => (e.event === 'content_block_delta' ? `delta:${e.data.delta.type}` : e.event));
+    const collapsed = names.filter((n, i) => n !== names[i - 1]);
+    assert.deepEqual(collapsed, [
+      'message_start',
+      'content_block_start',
+      'ping',
+      'delta:thinking_delta',
+      'delta:signature_delta',
+      'content_block_stop',
+      'content_block_start',
+      'delta:text_delta',
+      'content_block_stop',
+      'message_delta',
+      'message_stop',
+    ]);
+    for (const e of events) assert.equal(e.data.type, e.event);
+    const start = events[0].data.message;
+    assert.deepEqual(start.content, []);
+    assert.equal(start.stop_reason, null);
+    assert.ok(start.usage.input_tokens > 0);
+    assert.deepEqual(events[1].data.content_block, { type: 'thinking', thinking: '', signature: '' });
+    const delta = events[events.length - 2].data;
+    assert.equal(delta.delta.stop_reason, 'end_turn');
+    const thinking = events.filter((e) => e.data.delta?.type === 'thinking_delta').map((e) => e.data.delta.thinking).join('');
+    const text = events.filter((e) => e.data.delta?.type === 'text_delta').map((e) => e.data.delta.text).join('');
+    assert.equal(delta.usage.output_tokens, tokens(thinking) + tokens(text));
+  });
+
+  test('tool use: text, then tool_use block, stop_reason "tool_use"; streamed with input_json_delta', async () => {
+    const req = { model: MODEL, max_tokens: 1024, tools: [weatherTool], messages: [{ role: 'user' as const, content: "What's the weather in Tokyo? Use the tool." }] };
+    const msg = await client.messages.create(req);
+    assert.equal(msg.stop_reason, 'tool_use');
+    assert.deepEqual(msg.content.map((c) => c.type), ['text', 'tool_use']);
+    const use = msg.content[1];
+    assert.ok(use.type === 'tool_use');
+    assert.match(use.id, /^toolu_01[A-Za-z0-9]{22}$/);
+    assert.equal(use.name, 'get_weather');
+    assert.equal(typeof (use.input as { location: unknown }).location, 'string');
+    const text = (msg.content[0] as Anthropic.TextBlock).text;
+    assert.equal(msg.usage.output_tokens, tokens(text) + tokens('get_weather') + tokens(JSON.stringify(use.input)));
+
+    const events = await rawEvents(req);
+    const toolStart = events.find((e) => e.event === 'content_block_start' && e.data.content_block.type === 'tool_use')!;
+    assert.deepEqual(toolStart.data.content_block, { type: 'tool_use', id: toolStart.data.content_block.id, name: 'get_weather', input: {} });
+    const partials = events.filter((e) => e.data.delta?.type === 'input_json_delta').map((e) => e.data.delta.partial_json);
+    assert.equal(partials[0], '');
+    assert.ok(partials.length > 3);
+    assert.deepEqual(JSON.parse(partials.join('')), use.input);
+    assert.equal(events.find((e) => e.event === 'message_delta')!.data.delta.stop_reason, 'tool_use');
+
+    const stream = client.messages.stream(req);
+    const jsonSnapshots: unknown[] = [];
+    stream.on('inputJson', (_partial, snapshot) => jsonSnapshots.push(snapshot));
+    const final = await stream.finalMessage();
+    assert.equal(final.stop_reason, 'tool_use');
+    const streamedUse = final.content[1];
+    assert.ok(streamedUse.type === 'tool_use');
+    assert.deepEqual(streamedUse.input, use.input);
+    assert.ok(jsonSnapshots.length > 0);
+  });
+
+  test('thinking and tool use together, streamed through the SDK helper', async () => {
+    const stream = client.messages.stream({
+      model: MODEL,
+      max_tokens: 4096,
+      thinking: { type: 'enabled', budget_tokens: 1024 },
+      tools: [weatherTool],
+      messages: [{ role: 'user', content: 'Check get_weather for Seoul' }],
+    });
+    let thinkingText = '';
+    stream.on('thinking', (delta) => (thinkingText += delta));
+    const final = await stream.finalMessage();
+    assert.deepEqual(final.content.map((c) => c.type), ['thinking', 'text', 'tool_use']);
+    const thinking = final.content[0];
+    assert.ok(thinking.type === 'thinking');
+    assert.equal(thinking.thinking, thinkingText);
+    assert.ok(thinking.signature.length > 100);
+    assert.equal(final.stop_reason, 'tool_use');
+    assert.equal(final.usage.output_tokens_details?.thinking_tokens, tokens(thinkingText));
+  });
+
+  test('after a tool_result the model answers in text', async () => {
+    const msg = await client.messages.create({
+      model: MODEL,
+      max_tokens: 1024,
+      tools: [weatherTool],
+      messages: [
+        { role: 'user', content: 'Use get_weather for Lima' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_01x', name: 'get_weather', input: { location: 'Lima' } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_01x', content: '21 degrees' }] },
+      ],
+    });
+    assert.equal(msg.stop_reason, 'end_turn');
+    assert.deepEqual(msg.content.map((c) => c.type), ['text']);
+  });
+
+  test('count_tokens matches the input_tokens of a real call', async () => {
+    const params = { model: MODEL, system: 'S', messages: [{ role: 'user' as const, content: 'Count me' }], tools: [weatherTool] };
+    const counted = await client.messages.countTokens(params);
+    const msg = await client.messages.create({ ...params, max_tokens: 100 });
+    assert.equal(counted.input_tokens, msg.usage.input_tokens);
+  });
+
+  test('errors in Anthropic format', async () => {
+    await assert.rejects(client.messages.create({ model: 'no-such-model', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }), (err: unknown) => {
+      assert.ok(err instanceof Anthropic.NotFoundError);
+      assert.equal((err.error as any).error.type, 'not_found_error');
+      return true;
+    });
+    await assert.rejects(
+      client.messages.create({ model: MODEL, max_tokens: 1000, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'x' }] }),
+      /must be greater than `thinking.budget_tokens`/,
+    );
+    await assert.rejects(
+      client.messages.create({ model: MODEL, max_tokens: 4000, thinking: { type: 'enabled', budget_tokens: 100 }, messages: [{ role: 'user', content: 'x' }] }),
+      /greater than or equal to 1024/,
+    );
+    const post = (body: string, headers: Record<string, string> = { 'anthropic-version': '2023-06-01' }) =>
+      fetch(`${mock.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    const noMax = await post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }] }));
+    assert.equal(noMax.status, 400);
+    const noMaxBody = (await noMax.json()) as any;
+    assert.deepEqual(noMaxBody.error, { type: 'invalid_request_error', message: 'max_tokens: Field required' });
+    assert.equal(noMaxBody.type, 'error');
+    assert.match(noMaxBody.request_id, /^req_/);
+    const noVersion = await post(JSON.stringify({ model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }), {});
+    assert.equal(noVersion.status, 400);
+    assert.deepEqual(((await noVersion.json()) as any).error, { type: 'invalid_request_error', message: 'anthropic-version: header is required' });
+    const badJson = await post('{"model":');
+    assert.equal(badJson.status, 400);
+    assert.equal(((await badJson.json()) as any).error.type, 'invalid_request_error');
+    const systemRole = await post(JSON.stringify({ model: MODEL, max_tokens: 5, messages: [{ role: 'system', content: 'x' }] }));
+    assert.equal(systemRole.status, 400);
+    assert.match(((await systemRole.json()) as any).error.message, /Unexpected role "system"/);
+  });
+
+  test('models list in Anthropic format when anthropic-version is sent', async () => {
+    const page = await client.models.list();
+    assert.ok(page.data.length > 0);
+    for (const m of page.data) {
+      assert.equal(m.type, 'model');
+      assert.equal(typeof m.display_name, 'string');
+    }
+    const one = await client.models.retrieve('claude-haiku-4-5');
+    assert.equal(one.id, 'claude-haiku-4-5');
+  });
+});

@@ -1,0 +1,399 @@
+// The official `openai` SDK against the mock over real sockets: Chat Completions, Responses, Models.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { encode } from 'gpt-tokenizer/encoding/o200k_base';
+import { createMockUpstream, type MockUpstream } from './index.ts';
+
+const tokens = (s: string) => encode(s, { disallowedSpecial: new Set() }).length;
+
+let mock: MockUpstream;
+let client: OpenAI;
+
+before(async () => {
+  mock = await createMockUpstream({ port: 0, seed: 7 });
+  client = new OpenAI({ baseURL: `${mock.url}/v1`, apiKey: 'sk-test', maxRetries: 0 });
+});
+after(async () => {
+  await mock.close();
+});
+
+const weatherTool = {
+  type: 'function' as const,
+  function: {
+    name: 'get_weather',
+    description: 'Current weather for a city',
+    parameters: { type: 'object', properties: { location: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } }, required: ['location'] },
+  },
+};
+
+/** Raw SSE lines of a request, for checks below the SDK. */
+async function rawSse(path: string, body: unknown): Promise<string> {
+  const res = await fetch(`${mock.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer x' }, body: JSON.stringify(body) });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+  return res.text();
+}
+
+describe('chat completions', () => {
+  test('non-streaming: object shape, ids, usage counted with the real tokenizer', async () => {
+    const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello there' }] });
+    assert.match(res.id, /^chatcmpl-[A-Za-z0-9]{29}$/);
+    assert.equal(res.object, 'chat.completion');
+    assert.equal(res.model, 'gpt-4o-mini');
+    assert.match(res.system_fingerprint ?? '', /^fp_[0-9a-f]{10}$/);
+    assert.equal(res.choices.length, 1);
+    const choice = res.choices[0];
+    assert.equal(choice.finish_reason, 'stop');
+    assert.equal(choice.message.role, 'assistant');
+    assert.equal(choice.message.refusal, null);
+    assert.ok((choice.message.content ?? '').length > 0);
+    const usage = res.usage!;
+    assert.equal(usage.prompt_tokens, tokens('Hello there') + 3 + 3);
+    assert.equal(usage.completion_tokens, tokens(choice.message.content!));
+    assert.equal(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens);
+    assert.equal(usage.completion_tokens_details?.reasoning_tokens, 0);
+  });
+
+  test('deterministic: same request, same answer; streaming and non-streaming agree', async () => {
+    const req = { model: 'gpt-4.1', messages: [{ role: 'user' as const, content: 'Describe a river.' }] };
+    const a = await client.chat.completions.create(req);
+    const b = await client.chat.completions.create(req);
+    assert.equal(a.choices[0].message.content, b.choices[0].message.content);
+    const other = await client.chat.completions.create({ ...req, messages: [{ role: 'user', content: 'Describe a mountain.' }] });
+    assert.notEqual(other.choices[0].message.content, a.choices[0].message.content);
+    const stream = await client.chat.completions.create({ ...req, stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    assert.equal(text, a.choices[0].message.content);
+  });
+
+  test('a different server seed gives a different answer', async () => {
+    const other = await createMockUpstream({ port: 0, seed: 8 });
+    try {
+      const c2 = new OpenAI({ baseURL: `${other.url}/v1`, apiKey: 'x', maxRetries: 0 });
+      const req = { model: 'gpt-4.1', messages: [{ role: 'user' as const, content: 'Describe a river.' }] };
+      const [a, b] = await Promise.all([client.chat.completions.create(req), c2.chat.completions.create(req)]);
+      assert.notEqual(a.choices[0].message.content, b.choices[0].message.content);
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('max_tokens and max_completion_tokens are honoured with finish_reason "length"', async () => {
+    const res = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Write a long essay' }], max_tokens: 7 });
+    assert.equal(res.choices[0].finish_reason, 'length');
+    assert.equal(res.usage!.completion_tokens, 7);
+    assert.equal(tokens(res.choices[0].message.content!), 7);
+    const res2 = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Write a long essay' }], max_completion_tokens: 5 });
+    assert.equal(res2.usage!.completion_tokens, 5);
+  });
+
+  test('streaming: role chunk, content deltas, finish chunk, usage chunk, [DONE]', async () => {
+    const raw = await rawSse('/v1/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }], stream: true, stream_options: { include_usage: true } });
+    const events = raw.split('\n\n').filter((e) => e.length > 0);
+    assert.equal(events[events.length - 1], 'data: [DONE]');
+    const chunks = events.slice(0, -1).map((e) => {
+      assert.ok(e.startsWith('data: '));
+      return JSON.parse(e.slice(6));
+    });
+    assert.ok(chunks.every((c) => c.object === 'chat.completion.chunk' && c.id === chunks[0].id));
+    assert.deepEqual(chunks[0].choices[0].delta, { role: 'assistant', content: '', refusal: null });
+    assert.ok(chunks.slice(0, -1).every((c) => c.usage === null), 'usage: null on every chunk before the last');
+    const finish = chunks[chunks.length - 2];
+    assert.deepEqual(finish.choices[0].delta, {});
+    assert.equal(finish.choices[0].finish_reason, 'stop');
+    const last = chunks[chunks.length - 1];
+    assert.deepEqual(last.choices, []);
+    const text = chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
+    assert.equal(last.usage.completion_tokens, tokens(text));
+    assert.equal(last.usage.prompt_tokens, tokens('Hi') + 6);
+    // One token per content chunk, like the real API.
+    assert.equal(chunks.filter((c) => c.choices[0]?.delta?.content).length, last.usage.completion_tokens);
+  });
+
+  test('streaming without include_usage sends no usage', async () => {
+    const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }], stream: true });
+    for await (const chunk of stream) assert.equal(chunk.usage, undefined);
+  });
+
+  test('n > 1 gives n choices, streamed interleaved', async () => {
+    const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Name a colour' }], n: 3 });
+    assert.deepEqual(res.choices.map((c) => c.index), [0, 1, 2]);
+    assert.equal(new Set(res.choices.map((c) => c.message.content)).size, 3);
+    assert.equal(res.usage!.completion_tokens, res.choices.reduce((s, c) => s + tokens(c.message.content!), 0));
+    const stream = client.chat.completions.stream({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Name a colour' }], n: 3 });
+    const final = await stream.finalChatCompletion();
+    assert.deepEqual(final.choices.map((c) => c.message.content), res.choices.map((c) => c.message.content));
+  });
+
+  test('logprobs and top_logprobs', async () => {
+    const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }], logprobs: true, top_logprobs: 3, max_tokens: 12 });
+    const content = res.choices[0].logprobs!.content!;
+    assert.equal(content.length, 12);
+    assert.equal(content.map((t) => t.token).join(''), res.choices[0].message.content);
+    for (const t of content) {
+      assert.ok(t.logprob <= 0);
+      assert.deepEqual(t.bytes, [...Buffer.from(t.token)]);
+      assert.equal(t.top_logprobs.length, 3);
+      assert.equal(t.top_logprobs[0].token, t.token);
+      assert.ok(t.top_logprobs[1].logprob < t.top_logprobs[0].logprob);
+    }
+    const stream = client.chat.completions.stream({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }], logprobs: true, top_logprobs: 3, max_tokens: 12 });
+    const final = await stream.finalChatCompletion();
+    assert.deepEqual(final.choices[0].logprobs!.content, content);
+  });
+
+  test('tool calls: non-streaming and streamed as argument fragments', async () => {
+    const req = { model: 'gpt-4o', messages: [{ role: 'user' as const, content: 'What is the weather in Paris? Use get_weather.' }], tools: [weatherTool] };
+    const res = await client.chat.completions.create(req);
+    const choice = res.choices[0];
+    assert.equal(choice.finish_reason, 'tool_calls');
+    assert.equal(choice.message.content, null);
+    const call = choice.message.tool_calls![0];
+    assert.match(call.id, /^call_[A-Za-z0-9]{24}$/);
+    assert.equal(call.type, 'function');
+    assert.ok(call.type === 'function');
+    assert.equal(call.function.name, 'get_weather');
+    const args = JSON.parse(call.function.arguments);
+    assert.equal(typeof args.location, 'string');
+    assert.equal(res.usage!.completion_tokens, tokens('get_weather') + tokens(call.function.arguments));
+
+    const raw = await rawSse('/v1/chat/completions', { ...req, stream: true });
+    const chunks = raw.split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)));
+    const first = chunks[0].choices[0].delta;
+    assert.equal(first.role, 'assistant');
+    assert.equal(first.content, null);
+    assert.equal(first.tool_calls[0].index, 0);
+    assert.equal(first.tool_calls[0].function.name, 'get_weather');
+    assert.equal(first.tool_calls[0].function.arguments, '');
+    const fragments = chunks.slice(1, -1).map((c) => c.choices[0].delta.tool_calls[0].function.arguments);
+    assert.ok(fragments.length > 3, 'arguments arrive in several fragments');
+    assert.equal(fragments.join(''), call.function.arguments);
+    assert.equal(chunks[chunks.length - 1].choices[0].finish_reason, 'tool_calls');
+
+    const stream = client.chat.completions.stream({ ...req });
+    const final = await stream.finalChatCompletion();
+    const streamed = final.choices[0].message.tool_calls![0];
+    assert.ok(streamed.type === 'function');
+    assert.equal(streamed.function.arguments, call.function.arguments);
+    assert.equal(final.choices[0].finish_reason, 'tool_calls');
+  });
+
+  test('no tool call when the prompt does not ask for one, or after a tool result', async () => {
+    const plain = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Tell me a joke' }], tools: [weatherTool] });
+    assert.equal(plain.choices[0].finish_reason, 'stop');
+    const afterTool = await client.chat.completions.create({
+      model: 'gpt-4o',
+      tools: [weatherTool],
+      messages: [
+        { role: 'user', content: 'Use get_weather for Paris' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"location":"Paris"}' } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: '{"temp":21}' },
+      ],
+    });
+    assert.equal(afterTool.choices[0].finish_reason, 'stop');
+    assert.ok(afterTool.choices[0].message.content);
+    const forced = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }], tools: [weatherTool], tool_choice: 'required' });
+    assert.equal(forced.choices[0].finish_reason, 'tool_calls');
+  });
+
+  test('reasoning models: hidden reasoning tokens (o-series) and reasoning_content (DeepSeek-style)', async () => {
+    const res = await client.chat.completions.create({ model: 'o4-mini', messages: [{ role: 'user', content: 'Prove it' }] });
+    const reasoning = res.usage!.completion_tokens_details!.reasoning_tokens!;
+    assert.ok(reasoning > 0);
+    assert.equal(res.usage!.completion_tokens, reasoning + tokens(res.choices[0].message.content!));
+    assert.equal((res.choices[0].message as unknown as Record<string, unknown>).reasoning_content, undefined);
+    const low = await client.chat.completions.create({ model: 'o4-mini', messages: [{ role: 'user', content: 'Prove it' }], reasoning_effort: 'low' });
+    assert.ok(low.usage!.completion_tokens_details!.reasoning_tokens! < reasoning);
+
+    const ds = await client.chat.completions.create({ model: 'deepseek-reasoner', messages: [{ role: 'user', content: 'Prove it' }] });
+    const rc = (ds.choices[0].message as unknown as { reasoning_content: string }).reasoning_content;
+    assert.ok(rc.length > 0);
+    assert.equal(ds.usage!.completion_tokens_details!.reasoning_tokens, tokens(rc));
+    const raw = await rawSse('/v1/chat/completions', { model: 'deepseek-reasoner', messages: [{ role: 'user', content: 'Prove it' }], stream: true });
+    const deltas = raw.split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)).choices[0].delta);
+    assert.equal(deltas.map((d) => d.reasoning_content ?? '').join(''), rc);
+    assert.equal(deltas.map((d) => d.content ?? '').join(''), ds.choices[0].message.content);
+    const firstContent = deltas.findIndex((d) => d.content);
+    const lastReasoning = deltas.findLastIndex((d) => d.reasoning_content);
+    assert.ok(lastReasoning < firstContent, 'reasoning streams before the answer');
+  });
+
+  test('stop sequences end the answer with finish_reason "stop"', async () => {
+    const base = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'stop test' }] });
+    const text = base.choices[0].message.content!;
+    const stopAt = text.indexOf('.');
+    const res = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'stop test' }], stop: ['.'] });
+    assert.equal(res.choices[0].message.content, text.slice(0, stopAt));
+    assert.equal(res.choices[0].finish_reason, 'stop');
+  });
+
+  test('errors in OpenAI format', async () => {
+    await assert.rejects(client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.NotFoundError);
+      assert.equal(err.code, 'model_not_found');
+      assert.equal(err.type, 'invalid_request_error');
+      return true;
+    });
+    await assert.rejects(client.chat.completions.create({ model: 'gpt-4o', messages: [] }), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.BadRequestError);
+      assert.equal(err.param, 'messages');
+      assert.equal(err.code, 'empty_array');
+      return true;
+    });
+    const missing = await fetch(`${mock.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":"gpt-4o"}' });
+    assert.equal(missing.status, 400);
+    assert.deepEqual(await missing.json(), {
+      error: { message: "Missing required parameter: 'messages'.", type: 'invalid_request_error', param: 'messages', code: 'missing_required_parameter' },
+    });
+    const bad = await fetch(`${mock.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model": "gpt-4o", ' });
+    assert.equal(bad.status, 400);
+    const body = (await bad.json()) as { error: Record<string, unknown> };
+    assert.match(body.error.message as string, /could not parse the JSON body/);
+    assert.deepEqual(Object.keys(body.error).sort(), ['code', 'message', 'param', 'type']);
+    await assert.rejects(client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], max_tokens: 0 }), /integer below minimum value/);
+  });
+});
+
+describe('responses', () => {
+  test('non-streaming: reasoning item with summary, message item, usage', async () => {
+    const res = await client.responses.create({ model: 'o4-mini', input: 'Explain tides.', reasoning: { effort: 'medium', summary: 'auto' } });
+    assert.match(res.id, /^resp_[0-9a-f]{48}$/);
+    assert.equal(res.object, 'response');
+    assert.equal(res.status, 'completed');
+    assert.equal(res.output.length, 2);
+    const [reasoning, message] = res.output;
+    assert.ok(reasoning.type === 'reasoning');
+    assert.match(reasoning.id, /^rs_/);
+    assert.equal(reasoning.summary.length, 1);
+    assert.equal(reasoning.summary[0].type, 'summary_text');
+    assert.match(reasoning.summary[0].text, /^\*\*.+\*\*\n\n/);
+    assert.ok(message.type === 'message');
+    assert.match(message.id, /^msg_/);
+    assert.equal(message.status, 'completed');
+    const part = message.content[0];
+    assert.ok(part.type === 'output_text');
+    assert.equal(res.output_text, part.text);
+    const usage = res.usage!;
+    assert.equal(usage.input_tokens, tokens('Explain tides.') + 6);
+    assert.ok(usage.output_tokens_details.reasoning_tokens > 0);
+    assert.equal(usage.output_tokens, usage.output_tokens_details.reasoning_tokens + tokens(part.text));
+    assert.equal(usage.total_tokens, usage.input_tokens + usage.output_tokens);
+  });
+
+  test('non-reasoning model: message only; no summary unless asked', async () => {
+    const res = await client.responses.create({ model: 'gpt-4.1', input: [{ role: 'user', content: 'Hello' }], instructions: 'Be brief.' });
+    assert.deepEqual(res.output.map((o) => o.type), ['message']);
+    assert.equal(res.instructions, 'Be brief.');
+    assert.equal(res.usage!.input_tokens, tokens('Be brief.\nHello') + 9);
+    const r2 = await client.responses.create({ model: 'o3', input: 'Hello' });
+    assert.ok(r2.output[0].type === 'reasoning' && r2.output[0].summary.length === 0);
+  });
+
+  test('streaming: semantic events in order, sequence numbers, final response matches', async () => {
+    const raw = await rawSse('/v1/responses', { model: 'o4-mini', input: 'Explain tides.', reasoning: { summary: 'auto' }, stream: true });
+    const events = raw.split('\n\n').filter((e) => e.length > 0).map((e) => {
+      const [eventLine, dataLine] = e.split('\n');
+      assert.ok(eventLine.startsWith('event: ') && dataLine.startsWith('data: '), e.slice(0, 80));
+      const data = JSON.parse(dataLine.slice(6));
+      assert.equal(data.type, eventLine.slice(7));
+      return data;
+    });
+    assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
+    const types = events.map((e) => e.type);
+    const collapsed = types.filter((t, i) => t !== types[i - 1]);
+    assert.deepEqual(collapsed, [
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.reasoning_summary_part.added',
+      'response.reasoning_summary_text.delta',
+      'response.reasoning_summary_text.done',
+      'response.reasoning_summary_part.done',
+      'response.output_item.done',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.output_text.delta',
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ]);
+    assert.equal(events[0].response.status, 'in_progress');
+    const completed = events[events.length - 1].response;
+    const text = events.filter((e) => e.type === 'response.output_text.delta').map((e) => e.delta).join('');
+    assert.equal(completed.output[1].content[0].text, text);
+    assert.equal(completed.usage.output_tokens, completed.usage.output_tokens_details.reasoning_tokens + tokens(text));
+
+    const nonStream = await client.responses.create({ model: 'o4-mini', input: 'Explain tides.', reasoning: { summary: 'auto' } });
+    assert.equal(nonStream.output_text, text);
+    const stream = client.responses.stream({ model: 'o4-mini', input: 'Explain tides.', reasoning: { summary: 'auto' } });
+    let deltas = '';
+    stream.on('response.output_text.delta', (e) => (deltas += e.delta));
+    const final = await stream.finalResponse();
+    assert.equal(final.output_text, text);
+    assert.equal(deltas, text);
+  });
+
+  test('function calls, non-streaming and streaming', async () => {
+    const tools = [{ type: 'function' as const, name: 'get_weather', strict: true, parameters: weatherTool.function.parameters }];
+    const res = await client.responses.create({ model: 'gpt-4.1', input: 'Call get_weather for Lima', tools });
+    assert.equal(res.output.length, 1);
+    const call = res.output[0];
+    assert.ok(call.type === 'function_call');
+    assert.match(call.call_id, /^call_/);
+    assert.match(call.id!, /^fc_/);
+    assert.equal(call.name, 'get_weather');
+    assert.equal(typeof JSON.parse(call.arguments).location, 'string');
+    const stream = client.responses.stream({ model: 'gpt-4.1', input: 'Call get_weather for Lima', tools });
+    const seen: string[] = [];
+    stream.on('response.function_call_arguments.delta', (e) => seen.push(e.delta));
+    const final = await stream.finalResponse();
+    const streamed = final.output[0];
+    assert.ok(streamed.type === 'function_call');
+    assert.equal(streamed.arguments, call.arguments);
+    assert.ok(seen.length > 3);
+    assert.equal(seen.join(''), call.arguments);
+  });
+
+  test('max_output_tokens gives status "incomplete"', async () => {
+    const res = await client.responses.create({ model: 'gpt-4.1', input: 'Write a lot', max_output_tokens: 16 });
+    assert.equal(res.status, 'incomplete');
+    assert.deepEqual(res.incomplete_details, { reason: 'max_output_tokens' });
+    assert.equal(res.usage!.output_tokens, 16);
+    const stream = client.responses.stream({ model: 'gpt-4.1', input: 'Write a lot', max_output_tokens: 16 });
+    const final = await stream.finalResponse();
+    assert.equal(final.status, 'incomplete');
+    assert.equal(final.output_text, res.output_text);
+    await assert.rejects(client.responses.create({ model: 'gpt-4.1', input: 'x', max_output_tokens: 4 }), /Expected a value >= 16/);
+  });
+
+  test('logprobs and encrypted reasoning when included', async () => {
+    const res = await client.responses.create({
+      model: 'o3',
+      input: 'Hi',
+      include: ['message.output_text.logprobs', 'reasoning.encrypted_content'],
+      top_logprobs: 2,
+    });
+    const reasoning = res.output[0];
+    assert.ok(reasoning.type === 'reasoning' && typeof reasoning.encrypted_content === 'string' && reasoning.encrypted_content.length > 100);
+    const message = res.output[1];
+    assert.ok(message.type === 'message' && message.content[0].type === 'output_text');
+    const part = message.content[0];
+    assert.ok(part.type === 'output_text');
+    assert.equal(part.logprobs!.map((l) => l.token).join(''), part.text);
+  });
+});
+
+describe('models', () => {
+  test('list and retrieve in OpenAI format', async () => {
+    const page = await client.models.list();
+    const ids = page.data.map((m) => m.id);
+    assert.ok(ids.includes('gpt-4o-mini') && ids.includes('claude-sonnet-5'));
+    for (const m of page.data) assert.equal(m.object, 'model');
+    const one = await client.models.retrieve('gpt-4.1');
+    assert.equal(one.id, 'gpt-4.1');
+    await assert.rejects(client.models.retrieve('no-such-model'), (err: unknown) => err instanceof OpenAI.NotFoundError);
+  });
+});

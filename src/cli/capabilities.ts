@@ -5,9 +5,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import type { WardenConfig } from '../config/index.ts';
-import { resolveSecret } from '../config/index.ts';
 import type { Authenticator, GatewayHooks } from '../gateway/index.ts';
-import { SqliteIdentityStore, PostgresIdentityStore, CachedAuthenticator, type IdentityStore } from '../identity/index.ts';
+import { openIdentityStore, createAuthenticator, type IdentityStore } from '../identity/index.ts';
 import { adminPlugin } from '../admin/index.ts';
 import type { Stores } from './stores.ts';
 
@@ -25,11 +24,8 @@ export interface Capabilities {
 
 export async function buildCapabilities(config: WardenConfig, stores: Stores, opts: { adminToken: string | null }): Promise<Capabilities> {
   const registry = new Registry();
-  const identityOpts = { keyPrefix: config.identity.key_prefix, fingerprintSecret: resolveSecret(config.identity.fingerprint_secret) };
-  const identity: IdentityStore = stores.sqlite
-    ? new SqliteIdentityStore(stores.sqlite, identityOpts)
-    : new PostgresIdentityStore(stores.pg!, identityOpts);
-  const authenticator = new CachedAuthenticator(identity);
+  const identity: IdentityStore = openIdentityStore(config, { sqlite: stores.sqlite ?? undefined, pool: stores.pg ?? undefined });
+  const authenticator = createAuthenticator(identity, config);
   const hooks: GatewayHooks[] = [];
 
   return {
@@ -57,7 +53,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       return created.secret;
     },
     async close() {
-      await (authenticator as unknown as { close?: () => Promise<void> }).close?.();
+      await authenticator.close();
       await identity.close();
     },
   };

@@ -5,9 +5,12 @@ export interface Command {
   run(argv: string[]): Promise<number | void>;
 }
 
+import { ADMIN_COMMANDS } from '../admin/commands.ts';
+
 export const COMMANDS: Command[] = [
   { name: 'serve', summary: 'start the gateway (embedded default: SQLite + built-in mock model)', run: async (a) => (await import('./serve.ts')).runServe(a) },
   { name: 'events', summary: 'events export: write recorded interaction events as JSONL', run: async (a) => (await import('./events.ts')).runEvents(a) },
   { name: 'config', summary: 'config check|defaults: validate the configuration, or print every key with its default', run: async (a) => (await import('./config-cmd.ts')).runConfig(a) },
   { name: 'mock-upstream', summary: 'run the built-in mock model (OpenAI + Anthropic wire formats) on its own', run: async (a) => (await import('../mock/index.ts')).runMockUpstreamCli(a) },
+  ...ADMIN_COMMANDS.map((c) => ({ name: c.name, summary: c.summary, run: async (a: string[]) => (await import('../admin/index.ts')).runAdminCommand(c.name, a) })),
 ];

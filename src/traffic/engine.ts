@@ -1,0 +1,774 @@
+/**
+ * The generator's engine: lanes (one per account, several for high-volume products), sessions
+ * (chat conversations, agent traces, evaluation runs, batch jobs, harvest requests), and the
+ * time-ordered merge of every lane through a binary heap keyed on each lane's next event time.
+ * Memory is proportional to the number of lanes, never to the number of events.
+ */
+import { emptyEnforcement, emptyParams, type EventMessage, type EventParams, type InteractionEvent } from '../events/index.ts';
+import { pickAddressInAsn, type ClientAddress } from './netdata.ts';
+import type { PromptCorpus, PromptPool } from './prompts.ts';
+import { Rng, hashUniform, seededUlid } from './rng.ts';
+import type { Scenario, TaskKind } from './scenario.ts';
+import type { SimAccount } from './population.ts';
+import { USER_AGENTS } from './population.ts';
+import {
+  applyTemplate, assistantStandIn, CODING_AGENT_SYSTEM, CODING_AGENT_TOOLS, fillerAnswer, HARVEST_AGENT_TOOLS, homework, paraphrase,
+  paraphrasedCot, rewriteItem, rubricItem, toolOutputStandIn, type Template,
+} from './textgen.ts';
+
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+
+// ---------------------------------------------------------------------------------------------
+// Time-of-week activity profiles (local time; index = day-of-week * 24 + hour, Monday = 0)
+
+export type ProfileName = 'personal' | 'office' | 'developer' | 'consumer' | 'student' | 'operator' | 'flat';
+
+interface Profile { w: Float64Array; max: number; mean: number }
+
+function makeProfile(fn: (dow: number, hour: number) => number): Profile {
+  const w = new Float64Array(168);
+  let max = 0, sum = 0;
+  for (let d = 0; d < 7; d++) for (let h = 0; h < 24; h++) { const v = fn(d, h); w[d * 24 + h] = v; max = Math.max(max, v); sum += v; }
+  return { w, max, mean: sum / 168 };
+}
+
+const weekend = (d: number) => d >= 5;
+export const PROFILES: Record<ProfileName, Profile> = {
+  personal: makeProfile((d, h) => (h < 7 ? (h < 2 ? 0.25 : 0.05) : h < 12 ? 0.35 : h < 18 ? 0.55 : 1) * (weekend(d) ? 1.15 : 1)),
+  office: makeProfile((d, h) => (weekend(d) ? 0.05 : h < 7 ? 0.02 : h < 9 ? 0.35 : h < 12 ? 1 : h < 13 ? 0.65 : h < 17 ? 1 : h < 19 ? 0.35 : 0.06)),
+  developer: makeProfile((d, h) => (h < 7 ? 0.05 : h < 9 ? 0.35 : h < 18 ? 1 : h < 23 ? 0.5 : 0.15) * (weekend(d) ? 0.35 : 1)),
+  consumer: makeProfile((d, h) => (h < 6 ? 0.15 : h < 9 ? 0.45 : h < 17 ? 0.85 : h < 23 ? 1 : 0.4) * (weekend(d) ? 0.9 : 1)),
+  // Students: afternoons and evenings, late nights before the Monday deadline, quiet Saturdays.
+  student: makeProfile((d, h) => (h < 8 ? (h < 2 ? 0.3 : 0.03) : h < 13 ? 0.4 : h < 18 ? 0.8 : 1) * (d === 5 ? 0.3 : d === 6 ? 1.6 : 1)),
+  operator: makeProfile((d, h) => (h >= 9 && h < 23 ? 1 : 0.08) * (weekend(d) ? 0.85 : 1)),
+  flat: makeProfile(() => 1),
+};
+
+function hourOfWeek(ms: number, tzOffsetH: number): number {
+  const local = ms + tzOffsetH * HOUR;
+  const day = Math.floor(local / DAY);
+  const dow = (((day + 3) % 7) + 7) % 7; // 1970-01-01 was a Thursday
+  const hour = Math.floor((local - day * DAY) / HOUR);
+  return dow * 24 + hour;
+}
+
+function profileFor(a: SimAccount): ProfileName {
+  if (a.campaign) {
+    const m = a.campaign.config.timing.mode;
+    return m === 'operator_hours' ? 'operator' : m === 'human' ? 'personal' : 'flat';
+  }
+  switch (a.kind) {
+    case 'hobbyist': return 'personal';
+    case 'developer': return 'developer';
+    case 'enterprise': return 'office';
+    case 'startup': return a.role === 'product' ? 'consumer' : 'developer';
+    case 'agent': return 'consumer';
+    case 'researcher': return 'developer';
+    case 'education': return 'student';
+    default: return 'office';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/** One request as planned by a session, before the response is drawn. */
+export interface SimRequest {
+  model: string;
+  stream: boolean;
+  system: string | null;
+  messages: EventMessage[];
+  tools: string[];
+  toolChoice: string | null;
+  params: EventParams;
+  outTokens: number;
+  reasoningTokens: number;
+  toolCalls: number;
+  keyIndex: number;
+  userAgent: string;
+  /** Retry attempt number (0 for the first try). */
+  attempt: number;
+}
+
+interface Session {
+  next(t: number): SimRequest;
+  /** Gap to the next request of this session (ms), or null when it is over. */
+  gap(lastDurationMs: number): number | null;
+}
+
+function msg(role: string, text: string, parts?: Record<string, number>, chars = text.length): EventMessage {
+  const m: EventMessage = { role, text, chars };
+  if (parts) m.parts = parts;
+  return m;
+}
+
+function lnTokens(rng: Rng, median: number, sigma: number, min = 1): number {
+  return Math.max(min, Math.round(rng.lognormal(median, sigma)));
+}
+
+const FOLLOW_UPS = [
+  'Thanks! Can you make it shorter?', 'Can you explain the second point in more detail?', 'What about edge cases?', 'Could you give an example?',
+  'That did not work, I get an error.', 'Great, now can you add comments?', 'Why?', 'Can you rewrite it in a more casual tone?',
+  'ok and what if the input is empty?', 'Perfect, thank you.', 'Can you turn that into a table?', 'Is there a simpler way?',
+];
+
+// ---------------------------------------------------------------------------------------------
+// Lanes
+
+export class Lane {
+  nextAt = Infinity;
+  session: Session | null = null;
+  retry: SimRequest | null = null;
+  runIndex = 0;
+  readonly rng: Rng;
+  readonly profile: Profile;
+  lastAddress: ClientAddress | null = null;
+  homeEpoch = -1;
+  homeAddress: ClientAddress | null = null;
+  private sessionAddress: ClientAddress | null = null;
+
+  constructor(readonly engine: Engine, readonly account: SimAccount, readonly laneIndex: number, readonly seq: number) {
+    this.rng = new Rng(engine.scenario.seed, 'lane', account.key, laneIndex);
+    this.profile = PROFILES[profileFor(account)];
+  }
+
+  get ratePerDay(): number {
+    return this.account.rate / this.account.lanes;
+  }
+
+  /** Next session start at or after t (thinning of a Poisson process shaped by the profile). */
+  nextArrival(t: number): number {
+    const a = this.account;
+    if (this.ratePerDay <= 0) return Infinity;
+    let cur = Math.max(t, a.activeFromMs);
+    if (a.kind === 'batch' && a.group && this.laneIndex === 0 && a.seed % 10 < 6) return this.nextCron(cur);
+    if (a.campaign && a.campaign.config.timing.mode === 'waves') return this.nextWave(cur);
+    const p = this.profile;
+    const lambdaMax = (this.ratePerDay / DAY) * (p.max / p.mean);
+    for (let guard = 0; guard < 100_000; guard++) {
+      cur += this.rng.exp(1 / lambdaMax);
+      if (cur >= a.activeToMs) return Infinity;
+      if (this.rng.next() * p.max < p.w[hourOfWeek(cur, a.tzOffsetH)]) return cur;
+    }
+    return Infinity;
+  }
+
+  /** Batch jobs run from cron at a fixed local hour, on a share of days set by the rate. */
+  private nextCron(t: number): number {
+    const a = this.account;
+    const hour = a.group!.cronHour;
+    const pDay = Math.min(1, this.ratePerDay);
+    let day = Math.floor((t + a.tzOffsetH * HOUR) / DAY);
+    for (let i = 0; i < 400; i++, day++) {
+      const at = day * DAY + hour * HOUR - a.tzOffsetH * HOUR + Math.floor(hashUniform(a.seed, day, 7) * 90_000);
+      if (at < t) continue;
+      if (at >= a.activeToMs) return Infinity;
+      if (hashUniform(a.seed, day, 3) < pDay) return at;
+    }
+    return Infinity;
+  }
+
+  /** Synchronised waves: a campaign-wide schedule; each account joins a wave by a shared hash. */
+  private nextWave(t: number): number {
+    const a = this.account;
+    const rt = a.campaign!;
+    const period = rt.wavePeriodMs;
+    const timing = rt.config.timing;
+    let k = Math.max(0, Math.floor((t - rt.startMs) / period));
+    for (let guard = 0; guard < 1_000_000; k++, guard++) {
+      const waveAt = rt.startMs + k * period + Math.floor(hashUniform(rt.seed, k, 1) * period * 0.2);
+      if (waveAt >= a.activeToMs) return Infinity;
+      const at = waveAt + Math.floor(hashUniform(rt.seed, k, a.index + 11) * timing.wave_jitter_s * 1000);
+      if (at < t || at < a.activeFromMs) continue;
+      if (hashUniform(rt.seed ^ a.index, k, 5) < timing.participation) return at;
+    }
+    return Infinity;
+  }
+
+  /** The client address for a request. */
+  address(t: number, newSession: boolean): ClientAddress {
+    const n = this.account.net;
+    const rng = this.rng;
+    if (n.leak && n.leakShare > 0 && rng.chance(n.leakShare)) return rng.pick(n.leak);
+    if (n.pool) return n.pool[rng.int(n.pool.length)];
+    if (!newSession && this.sessionAddress) return this.sessionAddress;
+    let addr: ClientAddress;
+    const u = rng.next();
+    if (n.fixed.length && u < n.fixedShare) addr = n.fixed.length === 1 ? n.fixed[0] : rng.pick(n.fixed);
+    else if (n.mobileAsn !== null && u < n.fixedShare + n.mobileShare) addr = pickAddressInAsn(n.mobileAsn, rng);
+    else if (n.homeAsn !== null) {
+      // Home addresses are stable for weeks (DHCP leases), then change.
+      const epoch = Math.floor((t + (this.account.seed % 20) * DAY) / (21 * DAY));
+      if (epoch !== this.homeEpoch || !this.homeAddress) {
+        this.homeEpoch = epoch;
+        this.homeAddress = pickAddressInAsn(n.homeAsn, new Rng(this.account.seed, 'home', epoch));
+      }
+      addr = this.homeAddress;
+    } else addr = n.fixed[0];
+    this.sessionAddress = addr;
+    return addr;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine
+
+export interface EngineOptions {
+  prompts: PromptCorpus;
+}
+
+export class Engine {
+  readonly lanes: Lane[] = [];
+  private heap: Lane[] = [];
+  emitted = 0;
+
+  constructor(readonly scenario: Scenario, readonly accounts: SimAccount[], readonly opts: EngineOptions) {
+    let seq = 0;
+    for (const a of accounts) {
+      for (let l = 0; l < a.lanes; l++) {
+        const lane = new Lane(this, a, l, seq++);
+        lane.nextAt = lane.nextArrival(scenario.startMs);
+        this.lanes.push(lane);
+        if (lane.nextAt < scenario.endMs) this.push(lane);
+      }
+    }
+  }
+
+  private less(a: Lane, b: Lane): boolean {
+    return a.nextAt < b.nextAt || (a.nextAt === b.nextAt && a.seq < b.seq);
+  }
+
+  private push(l: Lane): void {
+    const h = this.heap;
+    h.push(l);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(h[i], h[p])) break;
+      [h[i], h[p]] = [h[p], h[i]];
+      i = p;
+    }
+  }
+
+  private pop(): Lane | undefined {
+    const h = this.heap;
+    if (h.length === 0) return undefined;
+    const top = h[0];
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < h.length && this.less(h[l], h[m])) m = l;
+        if (r < h.length && this.less(h[r], h[m])) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m], h[i]];
+        i = m;
+      }
+    }
+    return top;
+  }
+
+  /** Lanes waiting in the heap (for memory diagnostics). */
+  get pending(): number {
+    return this.heap.length;
+  }
+
+  /** Produce the next event in time order, or null at the end of the window. */
+  next(): InteractionEvent | null {
+    const max = this.scenario.maxEvents;
+    if (max !== null && this.emitted >= max) return null;
+    const lane = this.pop();
+    if (!lane || lane.nextAt >= this.scenario.endMs) return null;
+    const t = lane.nextAt;
+    const ev = this.step(lane, t);
+    if (lane.nextAt < this.scenario.endMs && lane.nextAt < lane.account.activeToMs + HOUR) this.push(lane);
+    this.emitted++;
+    return ev;
+  }
+
+  *events(): Generator<InteractionEvent> {
+    for (let ev = this.next(); ev; ev = this.next()) yield ev;
+  }
+
+  private step(lane: Lane, t: number): InteractionEvent {
+    let req: SimRequest;
+    let newSession = false;
+    if (lane.retry) {
+      req = lane.retry;
+      lane.retry = null;
+    } else {
+      if (!lane.session) { lane.session = this.newSession(lane, t); newSession = true; }
+      req = lane.session.next(t);
+    }
+    const addr = lane.address(t, newSession);
+    const ev = buildEvent(this.scenario, lane, t, req, addr);
+    // Schedule this lane's next request.
+    const failed = ev.response.status >= 500 && ev.response.status !== 499;
+    if (failed && req.attempt < 3 && lane.rng.chance(this.scenario.errors.retry_probability)) {
+      lane.retry = { ...req, attempt: req.attempt + 1 };
+      lane.nextAt = t + ev.duration_ms + (2 ** req.attempt) * 1000 + lane.rng.next() * 1000;
+      return ev;
+    }
+    const g = lane.session ? lane.session.gap(ev.duration_ms) : null;
+    if (g !== null) lane.nextAt = t + g;
+    else {
+      lane.session = null;
+      lane.nextAt = lane.nextArrival(t + ev.duration_ms);
+    }
+    return ev;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sessions
+
+  private newSession(lane: Lane, t: number): Session {
+    const a = lane.account;
+    const rng = lane.rng;
+    if (a.campaign) return this.harvestSession(lane, t);
+    switch (a.kind) {
+      case 'researcher': return rng.chance(0.8) ? this.evalRun(lane) : this.chatSession(lane, t);
+      case 'batch': return this.batchJob(lane);
+      case 'agent': return this.agentSession(lane, t, 'product');
+      case 'developer':
+        return rng.chance(0.18) ? this.agentSession(lane, t, 'coding') : this.chatSession(lane, t);
+      case 'startup':
+        if (a.role !== 'product' && rng.chance(0.15)) return this.agentSession(lane, t, 'coding');
+        return a.role === 'product' && a.group?.tools.length && rng.chance(0.5) ? this.agentSession(lane, t, 'product') : this.chatSession(lane, t);
+      case 'enterprise':
+        if (a.role === 'service' && a.group?.tools.length && rng.chance(0.5)) return this.agentSession(lane, t, 'product');
+        if (a.role !== 'service' && rng.chance(0.08)) return this.agentSession(lane, t, 'coding');
+        return this.chatSession(lane, t);
+      default: return this.chatSession(lane, t);
+    }
+  }
+
+  private pool(name: PromptPool, rng: Rng): string {
+    const p = this.opts.prompts[name];
+    return p[rng.int(p.length)];
+  }
+
+  /** Prompt pools people of each kind draw from (behaviour, not file of origin). */
+  private organicPool(a: SimAccount, rng: Rng): PromptPool {
+    switch (a.kind) {
+      case 'developer': return rng.weighted({ code: 0.65, chat: 0.25, math: 0.1 });
+      case 'startup': return a.role === 'product' ? rng.weighted({ chat: 0.7, code: 0.15, math: 0.15 }) : rng.weighted({ code: 0.6, chat: 0.3, math: 0.1 });
+      case 'enterprise': return rng.weighted({ chat: 0.55, code: 0.35, math: 0.1 });
+      case 'education': return rng.weighted({ math: 0.45, code: 0.3, chat: 0.25 });
+      case 'agent': return rng.weighted({ chat: 0.75, code: 0.15, math: 0.1 });
+      default: return rng.weighted({ chat: 0.72, code: 0.14, math: 0.14 });
+    }
+  }
+
+  private model(lane: Lane, t: number): string {
+    const a = lane.account;
+    const rng = lane.rng;
+    const sc = this.scenario;
+    if (a.campaign) {
+      const rt = a.campaign;
+      if (rt.pivotModel && rt.pivotAtMs !== null && t >= rt.pivotAtMs && rng.chance(rt.config.pivot!.share)) return rt.pivotModel;
+      return a.baseModel;
+    }
+    // Organic adoption of newer models of the family, after a per-account delay.
+    for (const m of sc.models) {
+      if (m.released_day === null || m.family !== a.client.family || m.name === a.baseModel) continue;
+      const rel = sc.startMs + m.released_day * DAY;
+      if (rel > a.createdMs && t >= rel + a.adoptionDelayMs && rng.chance(0.6)) return m.name;
+    }
+    return a.baseModel;
+  }
+
+  private reasoningCapable(model: string): boolean {
+    const m = this.scenario.models.find((x) => x.name === model);
+    return m ? m.reasoning : false;
+  }
+
+  /** Sampling and reasoning parameters, as this kind of client sends them. */
+  private params(lane: Lane, model: string, opts: { reasoning?: 'off' | 'maybe' | 'high'; temperature?: number | null; maxTokens?: number | null; json?: boolean } = {}): { params: EventParams; reasoningTokens: (rng: Rng) => number } {
+    const a = lane.account;
+    const rng = lane.rng;
+    const p = emptyParams();
+    const anthropic = a.client.family === 'anthropic';
+    const g = a.group;
+    p.temperature = opts.temperature !== undefined ? opts.temperature : g?.temperature ?? (rng.chance(0.65) ? null : rng.pick([0, 0.2, 0.5, 0.7, 1]));
+    const mt = opts.maxTokens !== undefined ? opts.maxTokens : g?.maxTokens ?? null;
+    p.max_tokens = anthropic ? (mt ?? rng.pick([1024, 2048, 4096, 4096, 8192])) : mt ?? (rng.chance(0.6) ? null : rng.pick([512, 1024, 2048, 4096]));
+    if (opts.json) p.response_format = anthropic ? null : 'json_object';
+    const capable = this.reasoningCapable(model);
+    let effort: string | null = null;
+    const want = opts.reasoning ?? 'maybe';
+    if (capable && want !== 'off') {
+      if (want === 'high') effort = rng.pick(['high', 'high', 'medium']);
+      else if (rng.chance(0.3)) effort = rng.pick(['low', 'medium', 'high', 'minimal']);
+    }
+    if (anthropic) {
+      if (effort && effort !== 'minimal') {
+        p.thinking_budget = effort === 'high' ? rng.pick([16000, 24000, 32000]) : effort === 'medium' ? rng.pick([4000, 8000]) : 2048;
+        p.max_tokens = Math.max(p.max_tokens ?? 0, p.thinking_budget + rng.pick([4096, 8192]));
+        p.temperature = null; // extended thinking requires the default temperature
+      }
+    } else {
+      p.reasoning_effort = effort;
+    }
+    // Tokens spent reasoning: Anthropic only with thinking enabled; OpenAI reasoning models
+    // reason by default (medium effort) unless told otherwise.
+    const median = !capable ? 0
+      : anthropic ? (p.thinking_budget ? (effort === 'high' ? 5000 : effort === 'medium' ? 1800 : 700) : 0)
+      : effort === 'high' ? 3500 : effort === 'medium' || effort === null ? 900 : effort === 'low' ? 250 : 40;
+    const budget = p.thinking_budget;
+    return {
+      params: p,
+      reasoningTokens: (r: Rng) => {
+        if (median === 0) return 0;
+        const v = lnTokens(r, median, 0.8, 20);
+        return budget ? Math.min(budget, v) : v;
+      },
+    };
+  }
+
+  private stream(lane: Lane, share?: number): boolean {
+    return lane.rng.chance(share ?? lane.account.client.streamShare);
+  }
+
+  private ua(lane: Lane): string {
+    return lane.account.client.userAgent;
+  }
+
+  /** A human conversation: turns with think time; history grows. */
+  private chatSession(lane: Lane, t0: number): Session {
+    const a = lane.account;
+    const rng = lane.rng;
+    const turns = Math.min(30, rng.geometric(a.turnsMean));
+    const history: EventMessage[] = [];
+    const model = this.model(lane, t0);
+    const stream = this.stream(lane);
+    const keyIndex = rng.int(a.keyIds.length);
+    const system = a.role === 'product' || a.role === 'service' || (a.kind === 'enterprise' && rng.chance(0.4)) ? a.group?.system ?? null : rng.chance(0.1) ? 'You are a helpful assistant.' : null;
+    const { params, reasoningTokens } = this.params(lane, model);
+    let pool = this.organicPool(a, rng);
+    let turn = 0;
+    let lastOut = 0;
+    const engine = this;
+    return {
+      next(t: number): SimRequest {
+        let text: string;
+        if (turn === 0 || rng.chance(0.4)) {
+          if (a.kind === 'education' && rng.chance(0.55)) {
+            // This week's assignment: every student in the cohort gets the same questions.
+            const week = Math.floor((t + 3 * DAY) / (7 * DAY));
+            const ar = new Rng(a.group!.seed, 'assignment', week, rng.int(6));
+            const coding = ar.chance(0.4);
+            const q = engine.pool(coding ? 'code' : 'math', ar);
+            text = homework(rng, q, coding);
+          } else {
+            if (turn > 0 && rng.chance(0.3)) pool = engine.organicPool(a, rng);
+            text = engine.pool(pool, rng);
+          }
+        } else text = rng.pick(FOLLOW_UPS);
+        if (turn > 0) history.push(msg('assistant', assistantStandIn(pool, rng), undefined, lastOut));
+        history.push(msg('user', text));
+        const out = pool === 'code' ? lnTokens(rng, 450, 0.8, 20) : pool === 'math' ? lnTokens(rng, 320, 0.6, 20) : lnTokens(rng, 300, 0.9, 5);
+        lastOut = out * 4;
+        turn++;
+        return { model, stream, system, messages: history.slice(), tools: [], toolChoice: null, params, outTokens: out, reasoningTokens: reasoningTokens(rng), toolCalls: 0, keyIndex, userAgent: engine.ua(lane), attempt: 0 };
+      },
+      gap(dur: number): number | null {
+        if (turn >= turns) return null;
+        return dur + rng.lognormal(35_000, 0.9) + Math.min(300_000, lastOut * 8);
+      },
+    };
+  }
+
+  /** An agent loop: tool definitions, tool calls, tool results, a final answer. */
+  private agentSession(lane: Lane, t0: number, mode: 'product' | 'coding' | 'harvest', task?: string): Session {
+    const a = lane.account;
+    const rng = lane.rng;
+    const engine = this;
+    const anthropic = a.client.family === 'anthropic';
+    const responses = a.client.flavour === 'openai.responses';
+    let steps: number;
+    let tools: string[];
+    let system: string | null;
+    let first: string;
+    let ua = this.ua(lane);
+    if (mode === 'coding') {
+      steps = Math.min(80, lnTokens(rng, 10, 0.7, 2));
+      tools = CODING_AGENT_TOOLS;
+      system = CODING_AGENT_SYSTEM;
+      first = rng.chance(0.5) ? this.pool('code', rng) : rng.pick(['The tests in the parser module are failing since the last change, can you fix them?', 'Add input validation to the signup form and write tests for it.', 'Refactor the config loader to support environment variable overrides.', 'Why is the build slow? Investigate and propose a fix.', 'Upgrade the project to the latest version of the HTTP client and fix any breaking changes.']);
+      ua = USER_AGENTS.codingAgent[a.seed % USER_AGENTS.codingAgent.length];
+    } else if (mode === 'product') {
+      steps = Math.min(40, rng.geometric(a.turnsMean));
+      tools = a.group?.tools.length ? a.group.tools : ['web_search', 'fetch_url'];
+      system = a.group?.system ?? null;
+      first = this.pool(this.organicPool(a, rng), rng);
+    } else {
+      const c = a.campaign!.config;
+      steps = rng.intIn(c.trace_turns[0], c.trace_turns[1]);
+      tools = HARVEST_AGENT_TOOLS.slice(0, 5 + (a.seed % 5));
+      system = a.campaign!.agentSystem;
+      first = task ?? this.pool('code', rng);
+    }
+    const model = this.model(lane, t0);
+    const stream = mode === 'harvest' ? this.stream(lane) : this.stream(lane);
+    const keyIndex = rng.int(a.keyIds.length);
+    const reasoning = mode === 'harvest' ? (rng.chance(a.campaign!.config.params.reasoning_share) ? 'high' : 'off') : mode === 'coding' ? 'high' : 'maybe';
+    const { params, reasoningTokens } = this.params(lane, model, {
+      reasoning,
+      maxTokens: mode === 'harvest' ? a.campaign!.config.params.max_tokens : mode === 'coding' ? 32000 : undefined,
+      temperature: mode === 'harvest' ? a.campaign!.config.params.temperature : undefined,
+    });
+    const history: EventMessage[] = [msg('user', first)];
+    let step = 0;
+    return {
+      next(): SimRequest {
+        if (step > 0) {
+          const tool = rng.pick(tools);
+          if (anthropic) {
+            history.push(msg('assistant', assistantStandIn('tool', rng), { tool_use: 1 }));
+            history.push(msg('user', toolOutputStandIn(tool, rng), { tool_result: 1 }));
+          } else {
+            if (!responses) history.push(msg('assistant', '', undefined, 0));
+            history.push(msg('tool', toolOutputStandIn(tool, rng)));
+          }
+        }
+        step++;
+        const final = step >= steps;
+        const out = final ? lnTokens(rng, 380, 0.8, 10) : lnTokens(rng, mode === 'harvest' ? 260 : 120, 0.7, 10);
+        return {
+          model, stream, system, messages: history.slice(), tools, toolChoice: rng.chance(0.8) ? 'auto' : null, params,
+          outTokens: out, reasoningTokens: reasoningTokens(rng), toolCalls: final ? 0 : rng.chance(0.85) ? 1 : 2, keyIndex, userAgent: ua, attempt: 0,
+        };
+      },
+      gap(dur: number): number | null {
+        if (step >= steps) return null;
+        return dur + rng.lognormal(mode === 'coding' ? 2500 : 900, 0.9);
+      },
+    };
+  }
+
+  /** A researcher's evaluation run: one benchmark template over hundreds of questions, in order. */
+  private evalRun(lane: Lane): Session {
+    const a = lane.account;
+    const rng = lane.rng;
+    const engine = this;
+    const g = a.group!;
+    const kind = rng.weighted({ math: 0.55, code: 0.25, rubric: 0.1, chat: 0.1 });
+    const template = (g.templates[kind as TaskKind] ?? [])[0];
+    const items = Math.max(20, Math.round(rng.lognormal(a.turnsMean, 0.7)));
+    const poolName: PromptPool = kind === 'rubric' || kind === 'chat' ? 'chat' : kind;
+    const pool = this.opts.prompts[poolName];
+    // Team members run the same benchmark: the offset comes from the lab, not the person.
+    let cursor = Math.floor(hashUniform(g.seed, lane.runIndex++, 9) * pool.length);
+    const model = this.model(lane, 0 + a.activeFromMs);
+    const n = rng.chance(0.15) ? rng.pick([5, 10]) : null;
+    const logprobs = rng.chance(0.1);
+    const { params, reasoningTokens } = this.params(lane, model, { temperature: rng.chance(0.8) ? 0 : rng.pick([0.6, 0.8, 1]), maxTokens: rng.pick([1024, 2048, 4096]), reasoning: rng.chance(0.5) ? 'off' : 'maybe' });
+    if (n && a.client.family === 'openai' && a.client.flavour === 'openai.chat') params.n = n;
+    if (logprobs && a.client.flavour === 'openai.chat') { params.logprobs = true; params.top_logprobs = 5; }
+    if (rng.chance(0.3)) params.seed = 1234;
+    const interval = rng.lognormal(1500, 0.5);
+    let done = 0;
+    return {
+      next(): SimRequest {
+        const item = pool[cursor++ % pool.length];
+        const text = kind === 'rubric' ? applyTemplate(template, `${item}\n\n[The Start of Assistant's Answer]\n${fillerAnswer(rng)}\n[The End of Assistant's Answer]`) : applyTemplate(template, item);
+        done++;
+        const out = kind === 'chat' ? lnTokens(rng, 12, 0.6) : kind === 'rubric' ? lnTokens(rng, 180, 0.5) : lnTokens(rng, 280, 0.6, 10);
+        return { model, stream: false, system: template.system, messages: [msg('user', text)], tools: [], toolChoice: null, params, outTokens: out, reasoningTokens: reasoningTokens(rng), toolCalls: 0, keyIndex: 0, userAgent: engine.ua(lane), attempt: 0 };
+      },
+      gap(dur: number): number | null {
+        if (done >= items) return null;
+        return Math.max(50, dur * 0.2 + rng.lognormal(interval, 0.35));
+      },
+    };
+  }
+
+  /** A batch job: one template over thousands of records at a steady, concurrency-limited pace. */
+  private batchJob(lane: Lane): Session {
+    const a = lane.account;
+    const rng = lane.rng;
+    const engine = this;
+    const task = a.group!.batch!;
+    const items = Math.max(50, Math.round(rng.lognormal(a.turnsMean, 0.8)));
+    const model = this.model(lane, a.activeFromMs);
+    const { params, reasoningTokens } = this.params(lane, model, { temperature: 0, maxTokens: task.outTokens > 0 ? 256 : 2048, json: task.json, reasoning: 'off' });
+    const interval = rng.lognormal(400, 0.4);
+    let done = 0;
+    return {
+      next(): SimRequest {
+        const record = engine.pool(rng.chance(0.85) ? 'chat' : 'code', rng);
+        done++;
+        const out = task.outTokens > 0 ? lnTokens(rng, task.outTokens, 0.3) : Math.max(5, Math.round(record.length / 3.6));
+        return { model, stream: false, system: task.template.system, messages: [msg('user', applyTemplate(task.template, record))], tools: [], toolChoice: null, params, outTokens: out, reasoningTokens: reasoningTokens(rng), toolCalls: 0, keyIndex: 0, userAgent: engine.ua(lane), attempt: 0 };
+      },
+      gap(dur: number): number | null {
+        if (done >= items) return null;
+        return Math.max(20, rng.lognormal(interval, 0.25) + dur * 0.05);
+      },
+    };
+  }
+
+  /** What a campaign asks for in one request: task kind, text, system prompt. */
+  campaignPrompt(lane: Lane, task: TaskKind): { text: string; system: string | null; out: number } {
+    const a = lane.account;
+    const rt = a.campaign!;
+    const c = rt.config;
+    const rng = lane.rng;
+    const tpl = (k: TaskKind): Template | null => (c.templates > 0 && rt.templates[k].length ? rt.templates[k][rng.int(rt.templates[k].length)] : null);
+    const para = (s: string) => (rng.chance(c.paraphrase) ? paraphrase(s, rng) : s);
+    switch (task) {
+      case 'cot': case 'math': {
+        const q = para(this.pool(task === 'math' || rng.chance(0.7) ? 'math' : rng.chance(0.5) ? 'code' : 'chat', rng));
+        const t = tpl(task);
+        return { text: t ? applyTemplate(t, q) : paraphrasedCot(q, rng), system: t?.system ?? rt.system, out: lnTokens(rng, 600, 0.6, 30) };
+      }
+      case 'code': {
+        const q = para(this.pool('code', rng));
+        const t = tpl('code');
+        return { text: t ? applyTemplate(t, q) : q, system: t?.system ?? rt.system, out: lnTokens(rng, 900, 0.6, 50) };
+      }
+      case 'rubric': {
+        const t = tpl('rubric') ?? rt.templates.rubric[0];
+        return { text: applyTemplate(t, rubricItem(para(this.pool('chat', rng)), fillerAnswer(rng))), system: t.system, out: lnTokens(rng, 450, 0.5, 30) };
+      }
+      case 'rewrite': {
+        const t = tpl('rewrite') ?? rt.templates.rewrite[0];
+        return { text: rewriteItem(t, rng, fillerAnswer(rng)), system: t.system, out: lnTokens(rng, 500, 0.5, 30) };
+      }
+      default:
+        return { text: para(this.pool(rng.chance(0.8) ? 'chat' : 'code', rng)), system: null, out: lnTokens(rng, 300, 0.9, 5) };
+    }
+  }
+
+  /** One harvest arrival: a single request, a wave burst, an agentic trace, or a human-like session. */
+  private harvestSession(lane: Lane, t0: number): Session {
+    const a = lane.account;
+    const rt = a.campaign!;
+    const c = rt.config;
+    const rng = lane.rng;
+    const engine = this;
+    const pickTask = (): TaskKind => (rng.chance(c.organic_mix) ? 'chat' : rng.weighted(c.mix));
+    const first = pickTask();
+    if (first === 'agentic') return this.agentSession(lane, t0, 'harvest', this.campaignPrompt(lane, 'code').text);
+    const burst = c.timing.mode === 'human' ? Math.max(1, rng.geometric(c.timing.burst)) : c.timing.mode === 'waves' ? c.timing.burst : 1;
+    let done = 0;
+    return {
+      next(t: number): SimRequest {
+        const task = done === 0 ? first : pickTask();
+        const model = engine.model(lane, t);
+        const p = engine.campaignPrompt(lane, task === 'agentic' ? 'code' : task);
+        const organicLooking = task === 'chat' && c.adaptive;
+        const { params, reasoningTokens } = engine.params(lane, model, {
+          reasoning: organicLooking ? 'maybe' : rng.chance(c.params.reasoning_share) ? 'high' : 'off',
+          maxTokens: organicLooking ? undefined : c.params.max_tokens,
+          temperature: organicLooking ? undefined : c.params.temperature,
+        });
+        if (a.client.flavour !== 'anthropic.messages') {
+          if (rng.chance(c.params.logprobs_share)) { params.logprobs = a.client.flavour === 'openai.chat' ? true : null; params.top_logprobs = 20; }
+          if (a.client.flavour === 'openai.chat' && rng.chance(c.params.n_gt1_share)) params.n = 4;
+        }
+        done++;
+        return {
+          model, stream: engine.stream(lane), system: p.system, messages: [msg('user', p.text)], tools: [], toolChoice: null, params,
+          outTokens: Math.min(p.out, params.max_tokens ?? Infinity), reasoningTokens: reasoningTokens(rng), toolCalls: 0, keyIndex: 0, userAgent: engine.ua(lane), attempt: 0,
+        };
+      },
+      gap(dur: number): number | null {
+        if (done >= burst) return null;
+        return c.timing.mode === 'human' ? dur + rng.lognormal(40_000, 0.8) : dur + rng.lognormal(1500, 0.5);
+      },
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+const ERROR_BY_STATUS: Record<number, string> = { 400: 'WARDEN_INVALID_REQUEST', 499: 'WARDEN_CLIENT_DISCONNECTED', 502: 'WARDEN_UPSTREAM_ERROR', 504: 'WARDEN_UPSTREAM_TIMEOUT' };
+
+function requestBytes(req: SimRequest): number {
+  let b = 120 + (req.system ? req.system.length + 40 : 0) + req.tools.length * 220;
+  for (const m of req.messages) b += m.chars + 40 + (m.parts ? 60 : 0);
+  return b;
+}
+
+function inputTokens(req: SimRequest): number {
+  let chars = req.system ? req.system.length : 0;
+  for (const m of req.messages) chars += m.chars;
+  return Math.max(1, Math.round(chars / 3.8) + req.messages.length * 4 + req.tools.length * 140 + 8);
+}
+
+/** Turn a planned request into an interaction event, drawing the response outcome. */
+export function buildEvent(sc: Scenario, lane: Lane, t: number, req: SimRequest, addr: ClientAddress): InteractionEvent {
+  const a = lane.account;
+  const rng = lane.rng;
+  const anthropic = a.client.family === 'anthropic';
+  let status = 200;
+  const u = rng.next();
+  const e = sc.errors;
+  if (u < e.invalid_request_rate) status = 400;
+  else if (u < e.invalid_request_rate + e.upstream_error_rate) status = rng.chance(0.8) ? 502 : 504;
+  else if (req.stream && u < e.invalid_request_rate + e.upstream_error_rate + e.disconnect_rate) status = 499;
+  let out = req.outTokens;
+  let reasoning = req.reasoningTokens;
+  let finish: string | null;
+  const maxTok = req.params.max_tokens;
+  if (maxTok !== null && out + (anthropic ? reasoning : 0) > maxTok) {
+    out = Math.max(1, maxTok - (anthropic ? reasoning : 0));
+    finish = anthropic ? 'max_tokens' : 'length';
+  } else if (req.toolCalls > 0) finish = anthropic ? 'tool_use' : 'tool_calls';
+  else finish = anthropic ? 'end_turn' : 'stop';
+  const n = req.params.n ?? 1;
+  let toolCalls = req.toolCalls;
+  if (status !== 200) {
+    if (status === 499) { out = Math.floor(out * rng.next()); reasoning = Math.floor(reasoning * rng.next()); }
+    else { out = 0; reasoning = 0; }
+    finish = null;
+    toolCalls = 0;
+  }
+  const inTok = status === 400 ? 0 : inputTokens(req);
+  const tokRate = rng.range(45, 140);
+  const ttfb = status === 400 ? rng.range(80, 300) : rng.lognormal(req.stream ? 450 : 700, 0.4) + (req.stream ? 0 : ((reasoning + out * n) / tokRate) * 1000);
+  const duration = status === 504 ? 60_000 + rng.next() * 1000 : status >= 400 && status !== 499 ? ttfb : ttfb + (req.stream ? ((reasoning + out * n) / tokRate) * 1000 : rng.range(5, 40));
+  return {
+    schema: 'warden.interaction/1',
+    id: seededUlid(t, rng),
+    ts: new Date(t).toISOString(),
+    duration_ms: Math.round(duration),
+    flavour: a.client.flavour,
+    model: req.model,
+    upstream: anthropic ? 'anthropic' : 'openai',
+    account_id: a.id,
+    org_id: a.orgId,
+    key_id: a.keyIds[req.keyIndex] ?? a.keyIds[0],
+    client: { ip: addr.ip, user_agent: req.userAgent, country: addr.country, asn: addr.asn },
+    request: {
+      stream: req.stream,
+      system: req.system,
+      messages: req.messages,
+      tools: req.tools,
+      tool_choice: req.tools.length ? req.toolChoice : null,
+      params: req.params,
+      bytes: requestBytes(req),
+    },
+    response: {
+      status,
+      error_code: status === 200 ? null : ERROR_BY_STATUS[status] ?? 'WARDEN_INTERNAL',
+      input_tokens: inTok,
+      output_tokens: out * n,
+      reasoning_tokens: reasoning * n,
+      usage_source: status === 200 || status === 499 ? 'upstream' : 'none',
+      tool_calls: toolCalls,
+      finish_reason: finish,
+      ttfb_ms: status === 504 ? null : Math.round(ttfb),
+      output_chars: Math.round(out * n * 3.9),
+      reasoning_chars: anthropic || reasoning === 0 ? Math.round(reasoning * n * 3.9) : 0,
+    },
+    account: a.facts,
+    enforcement: emptyEnforcement(),
+  };
+}

@@ -1,0 +1,421 @@
+/**
+ * Scenario: every knob of the traffic model, validated, with per-kind defaults and presets.
+ * A scenario file (YAML or JSON) may name a preset and override any key; CLI flags override the
+ * file (`--set campaigns.0.accounts=500`). Documented in docs/traffic-model.md.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+export const ORGANIC_KINDS = ['hobbyist', 'developer', 'startup', 'enterprise', 'researcher', 'batch', 'agent', 'education'] as const;
+export type OrganicKind = (typeof ORGANIC_KINDS)[number];
+export const CAMPAIGN_KINDS = ['hydra', 'surgical', 'agentic', 'pivot', 'adaptive'] as const;
+export type CampaignKind = (typeof CAMPAIGN_KINDS)[number];
+export const TASK_KINDS = ['cot', 'math', 'code', 'agentic', 'rubric', 'rewrite', 'chat'] as const;
+export type TaskKind = (typeof TASK_KINDS)[number];
+
+const Weights = <K extends string>(keys: readonly K[]) =>
+  z.object(Object.fromEntries(keys.map((k) => [k, z.number().min(0).default(0)])) as Record<K, z.ZodDefault<z.ZodNumber>>);
+
+export const ModelSpec = z.object({
+  name: z.string().min(1),
+  family: z.enum(['openai', 'anthropic']),
+  /** Supports reasoning effort / extended thinking. */
+  reasoning: z.boolean().default(true),
+  /** Relative popularity among organic users (before adoption of newer models). */
+  popularity: z.number().min(0).default(1),
+  /** Day (from scenario start) the model is released; null: available throughout. */
+  released_day: z.number().nullable().default(null),
+});
+export type ModelSpec = z.infer<typeof ModelSpec>;
+
+export const OrganicKindConfig = z.object({
+  /** Share of organic accounts of this kind. */
+  share: z.number().min(0),
+  /** Median activity per account per day: sessions (people), tasks (agents), jobs (batch), runs (evals). */
+  sessions_per_day: z.number().positive(),
+  /** Spread across accounts (log-space sigma): the heavy tail of volume. */
+  sigma: z.number().min(0),
+  /** Mean requests per session (turns, agent steps; for batch/eval: records or questions per run). */
+  turns_mean: z.number().min(1),
+  /** Accounts per organisation, cohort or lab [min, max]. */
+  group: z.tuple([z.number().int().min(1), z.number().int().min(1)]),
+  /** Days until a new model is adopted (mean of an exponential per account). */
+  adoption_days: z.number().positive(),
+});
+export type OrganicKindConfig = z.infer<typeof OrganicKindConfig>;
+
+export const ORGANIC_DEFAULTS: Record<OrganicKind, OrganicKindConfig> = {
+  hobbyist: { share: 0.40, sessions_per_day: 0.35, sigma: 1.1, turns_mean: 3, group: [1, 1], adoption_days: 10 },
+  developer: { share: 0.24, sessions_per_day: 1.6, sigma: 1.0, turns_mean: 4, group: [1, 1], adoption_days: 3 },
+  startup: { share: 0.06, sessions_per_day: 120, sigma: 1.1, turns_mean: 2.5, group: [1, 4], adoption_days: 6 },
+  enterprise: { share: 0.10, sessions_per_day: 1.8, sigma: 0.8, turns_mean: 3, group: [8, 60], adoption_days: 20 },
+  researcher: { share: 0.05, sessions_per_day: 0.25, sigma: 0.8, turns_mean: 400, group: [1, 5], adoption_days: 2 },
+  batch: { share: 0.03, sessions_per_day: 0.5, sigma: 0.9, turns_mean: 1500, group: [1, 1], adoption_days: 30 },
+  agent: { share: 0.03, sessions_per_day: 150, sigma: 1.2, turns_mean: 7, group: [1, 2], adoption_days: 5 },
+  education: { share: 0.09, sessions_per_day: 0.45, sigma: 0.9, turns_mean: 3, group: [12, 45], adoption_days: 40 },
+};
+
+export const CampaignConfig = z.object({
+  id: z.string().min(1),
+  kind: z.enum(CAMPAIGN_KINDS),
+  /** Accounts used over the campaign's life. */
+  accounts: z.number().int().min(1),
+  /** Target interactions over its window (realised volume is random around it). */
+  interactions: z.number().int().min(0),
+  /** Start, days from scenario start. */
+  start_day: z.number().min(0),
+  /** Duration in days; null: until the scenario ends. */
+  days: z.number().positive().nullable(),
+  /** Evasive behaviour: reported separately by `warden eval`. */
+  adaptive: z.boolean(),
+  /** What it asks for (shares of requests). */
+  mix: Weights(TASK_KINDS),
+  /** Distinct templates per task kind (0: no template, every prompt worded afresh). */
+  templates: z.number().int().min(0),
+  /** Share of prompts paraphrased before templating. */
+  paraphrase: z.number().min(0).max(1),
+  /** Share of mundane (chit-chat) prompts mixed in to look organic. */
+  organic_mix: z.number().min(0).max(1),
+  timing: z.object({
+    /** flat: round the clock (load balancer); operator_hours: operators' working day; waves: synchronised bursts across accounts; human: per-account diurnal sessions. */
+    mode: z.enum(['flat', 'operator_hours', 'waves', 'human']),
+    /** Operators' (or claimed) UTC offset in hours. */
+    tz_offset_h: z.number().min(-12).max(14),
+    wave_period_s: z.number().positive(),
+    /** Spread of one wave across accounts, seconds. */
+    wave_jitter_s: z.number().min(0),
+    /** Share of accounts taking part in each wave. */
+    participation: z.number().min(0).max(1),
+    /** Requests per session (human mode) or per wave per account. */
+    burst: z.number().int().min(1),
+  }),
+  network: z.object({
+    /** proxy_pool: rotating exits of a proxy network shared by all accounts; datacenter: a few hosting IPs; residential_sticky: one residential IP per account. */
+    mode: z.enum(['proxy_pool', 'datacenter', 'residential_sticky']),
+    pool_size: z.number().int().min(1),
+    /** Share of proxy exits on residential ISPs (the rest on hosting networks). */
+    residential_share: z.number().min(0).max(1),
+    /** Countries the exits (and residential IPs) are drawn from; empty: any. */
+    countries: z.array(z.string().length(2)),
+    /** Share of requests leaking out from a region where the service is not offered. */
+    unsupported_region_share: z.number().min(0).max(1),
+    unsupported_countries: z.array(z.string().length(2)),
+  }),
+  signup: z.object({
+    /** Accounts are created in this many bursts (0: spread evenly). */
+    bursts: z.number().int().min(0),
+    /** Length of one burst, hours. */
+    burst_hours: z.number().positive(),
+    /** Accounts exist this many days before they are first used (aged accounts: large). */
+    age_days: z.tuple([z.number().min(0), z.number().min(0)]),
+    programme: Weights(['none', 'education', 'research', 'startup'] as const),
+    tier: Weights(['unverified', 'email_verified', 'identity_verified', 'enterprise'] as const),
+    email: z.enum(['disposable', 'patterned', 'freemail', 'edu']),
+    claimed_countries: z.array(z.string().length(2)).min(1),
+    /** One org per account (true) or all accounts in a handful of orgs. */
+    org_per_account: z.boolean(),
+  }),
+  payment: z.object({
+    /** Accounts sharing one payment instrument (1: all distinct). */
+    accounts_per_instrument: z.number().int().min(1),
+    /** Share of accounts with no instrument (free credits, programmes). */
+    none_share: z.number().min(0).max(1),
+  }),
+  /** Distinct user-agent strings shared by the campaign (0: varied, realistic per account). */
+  user_agents: z.number().int().min(0),
+  family: z.enum(['openai', 'anthropic', 'both']),
+  /** Target models (null: the most capable available of the family). */
+  models: z.array(z.string()).nullable(),
+  /** Moves `share` of its traffic to the newest model `delay_hours` after it is released. */
+  pivot: z.object({ to_model: z.string().nullable(), delay_hours: z.number().min(0), share: z.number().min(0).max(1) }).nullable(),
+  params: z.object({
+    stream_share: z.number().min(0).max(1),
+    max_tokens: z.number().int().positive(),
+    temperature: z.number().nullable(),
+    logprobs_share: z.number().min(0).max(1),
+    n_gt1_share: z.number().min(0).max(1),
+    reasoning_share: z.number().min(0).max(1),
+  }),
+  /** Days an account stays in use before being replaced (null: whole campaign). */
+  lifetime_days: z.number().positive().nullable(),
+  /** Requests per agentic trace [min, max]. */
+  trace_turns: z.tuple([z.number().int().min(1), z.number().int().min(1)]),
+});
+export type CampaignConfig = z.infer<typeof CampaignConfig>;
+
+type DeepPartial<T> = T extends (infer U)[] ? U[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+export type CampaignInput = DeepPartial<CampaignConfig> & { kind: CampaignKind };
+
+const noTasks = { cot: 0, math: 0, code: 0, agentic: 0, rubric: 0, rewrite: 0, chat: 0 };
+const BASE_CAMPAIGN: Omit<CampaignConfig, 'id' | 'kind'> = {
+  accounts: 100, interactions: 50_000, start_day: 0, days: null, adaptive: false,
+  mix: { ...noTasks, code: 0.4, cot: 0.3, chat: 0.1, math: 0.2 },
+  templates: 3, paraphrase: 0, organic_mix: 0.1,
+  timing: { mode: 'flat', tz_offset_h: 8, wave_period_s: 600, wave_jitter_s: 5, participation: 0.8, burst: 1 },
+  network: { mode: 'proxy_pool', pool_size: 200, residential_share: 0.5, countries: ['US', 'GB', 'DE', 'SG', 'JP', 'NL', 'FR', 'CA'], unsupported_region_share: 0.01, unsupported_countries: ['CN'] },
+  signup: { bursts: 4, burst_hours: 3, age_days: [0, 3], programme: { none: 0.5, education: 0.25, research: 0, startup: 0.25 }, tier: { unverified: 0.3, email_verified: 0.7, identity_verified: 0, enterprise: 0 }, email: 'patterned', claimed_countries: ['US', 'GB', 'SG', 'DE', 'CA'], org_per_account: true },
+  payment: { accounts_per_instrument: 12, none_share: 0.3 },
+  user_agents: 2, family: 'anthropic', models: null, pivot: null,
+  params: { stream_share: 0.1, max_tokens: 16000, temperature: 1, logprobs_share: 0, n_gt1_share: 0, reasoning_share: 0.6 },
+  lifetime_days: 6, trace_turns: [8, 30],
+};
+
+export const CAMPAIGN_DEFAULTS: Record<CampaignKind, DeepPartial<CampaignConfig>> = {
+  // Broad harvest through a hydra cluster: thousands of accounts behind a proxy network.
+  hydra: {
+    accounts: 1200, interactions: 400_000, organic_mix: 0.25,
+    mix: { ...noTasks, code: 0.35, cot: 0.2, math: 0.15, agentic: 0.1, chat: 0.2 },
+    timing: { mode: 'flat' }, network: { mode: 'proxy_pool', pool_size: 400, residential_share: 0.6 },
+    signup: { bursts: 6, burst_hours: 2, email: 'patterned' }, payment: { accounts_per_instrument: 15, none_share: 0.35 },
+    user_agents: 2, lifetime_days: 5,
+  },
+  // Surgical: CoT traces, rubric grading, censorship-safe rewrites; low volume, synchronised, shared cards.
+  surgical: {
+    accounts: 30, interactions: 12_000, organic_mix: 0.05, templates: 2,
+    mix: { ...noTasks, cot: 0.45, rubric: 0.3, rewrite: 0.25 },
+    timing: { mode: 'waves', wave_period_s: 900, wave_jitter_s: 4, participation: 0.7, burst: 1, tz_offset_h: 8 },
+    network: { mode: 'datacenter', pool_size: 6, residential_share: 0, unsupported_region_share: 0.02 },
+    signup: { bursts: 1, burst_hours: 4, age_days: [5, 20], tier: { unverified: 0, email_verified: 0.5, identity_verified: 0.5, enterprise: 0 }, programme: { none: 1, education: 0, research: 0, startup: 0 }, email: 'freemail', org_per_account: false },
+    payment: { accounts_per_instrument: 10, none_share: 0 }, user_agents: 1, lifetime_days: null,
+    params: { max_tokens: 8192, temperature: 0.7, reasoning_share: 1, logprobs_share: 0, n_gt1_share: 0, stream_share: 0 },
+  },
+  // Agentic / tool-use / coding harvest: tool definitions and long multi-turn traces.
+  agentic: {
+    accounts: 300, interactions: 250_000, organic_mix: 0.05, templates: 2,
+    mix: { ...noTasks, agentic: 0.7, code: 0.3 },
+    timing: { mode: 'operator_hours', tz_offset_h: 8 }, network: { mode: 'proxy_pool', pool_size: 150, residential_share: 0.3 },
+    signup: { bursts: 3, programme: { none: 0.4, education: 0.1, research: 0.1, startup: 0.4 }, email: 'disposable' },
+    payment: { accounts_per_instrument: 8, none_share: 0.2 }, user_agents: 1, lifetime_days: 10,
+    params: { max_tokens: 32000, temperature: 1, reasoning_share: 0.8, stream_share: 0.5, logprobs_share: 0, n_gt1_share: 0 },
+    trace_turns: [10, 40],
+  },
+  // Moves half its traffic to a newly released model within hours.
+  pivot: {
+    accounts: 150, interactions: 80_000, organic_mix: 0.15,
+    mix: { ...noTasks, code: 0.4, cot: 0.3, agentic: 0.15, chat: 0.15 },
+    timing: { mode: 'flat' }, network: { mode: 'proxy_pool', pool_size: 120, residential_share: 0.5 },
+    pivot: { to_model: null, delay_hours: 12, share: 0.5 }, lifetime_days: 8,
+  },
+  // Adaptive: low-and-slow, one residential IP per account, paraphrased, aged, organic-looking.
+  adaptive: {
+    accounts: 150, interactions: 15_000, adaptive: true, templates: 0, paraphrase: 1, organic_mix: 0.4,
+    mix: { ...noTasks, code: 0.35, cot: 0.25, math: 0.2, chat: 0.2 },
+    timing: { mode: 'human', tz_offset_h: -5, burst: 3 },
+    network: { mode: 'residential_sticky', pool_size: 1, residential_share: 1, countries: ['US', 'CA', 'GB', 'DE'], unsupported_region_share: 0 },
+    signup: { bursts: 0, age_days: [60, 400], email: 'freemail', programme: { none: 0.85, education: 0.05, research: 0, startup: 0.1 }, tier: { unverified: 0, email_verified: 0.7, identity_verified: 0.3, enterprise: 0 }, claimed_countries: ['US', 'CA', 'GB', 'DE'] },
+    payment: { accounts_per_instrument: 1, none_share: 0 }, user_agents: 0, family: 'both', lifetime_days: null,
+    params: { max_tokens: 4096, temperature: null, reasoning_share: 0.3, stream_share: 0.6, logprobs_share: 0, n_gt1_share: 0 },
+  },
+};
+
+export const ScenarioConfig = z.object({
+  name: z.string().default('custom'),
+  seed: z.union([z.number().int(), z.string()]).default(1),
+  /** Scenario start, ISO 8601 UTC. */
+  start: z.string().default('2026-04-06T00:00:00.000Z'),
+  days: z.number().positive().default(7),
+  /** Stop after this many events (null: run the whole window). */
+  max_events: z.number().int().positive().nullable().default(null),
+  models: z.array(ModelSpec).min(1).default([
+    { name: 'claude-sonnet-4-5', family: 'anthropic', reasoning: true, popularity: 4, released_day: null },
+    { name: 'claude-haiku-4-5', family: 'anthropic', reasoning: true, popularity: 2, released_day: null },
+    { name: 'claude-opus-4-1', family: 'anthropic', reasoning: true, popularity: 1, released_day: null },
+    { name: 'gpt-5', family: 'openai', reasoning: true, popularity: 3, released_day: null },
+    { name: 'gpt-5-mini', family: 'openai', reasoning: true, popularity: 4, released_day: null },
+    { name: 'gpt-4.1', family: 'openai', reasoning: false, popularity: 1.5, released_day: null },
+    { name: 'claude-opus-5', family: 'anthropic', reasoning: true, popularity: 3, released_day: 3 },
+  ]),
+  organic: z.object({
+    accounts: z.number().int().min(0).default(2000),
+    /** Share of organic accounts created during the window (the rest existed before it). */
+    new_signups_share: z.number().min(0).max(1).default(0.06),
+    /** Multiplies every organic rate (quick way to make organic traffic heavier or lighter). */
+    volume_scale: z.number().positive().default(1),
+    /** Per-kind overrides of ORGANIC_DEFAULTS. */
+    kinds: z.partialRecord(z.enum(ORGANIC_KINDS), OrganicKindConfig.partial()).default({}),
+  }).prefault({}),
+  campaigns: z.array(z.record(z.string(), z.unknown())).default([]),
+  errors: z.object({
+    /** Upstream failures (502/504) per request. */
+    upstream_error_rate: z.number().min(0).max(1).default(0.004),
+    /** Client mistakes (400) per request. */
+    invalid_request_rate: z.number().min(0).max(1).default(0.003),
+    /** Streaming clients that go away mid-answer. */
+    disconnect_rate: z.number().min(0).max(1).default(0.01),
+    /** Probability a client retries a failed request (with backoff). */
+    retry_probability: z.number().min(0).max(1).default(0.8),
+  }).prefault({}),
+});
+export type ScenarioInput = z.input<typeof ScenarioConfig>;
+
+/** A fully resolved scenario: organic kinds and campaigns with every default filled in. */
+export interface Scenario {
+  name: string;
+  seed: number | string;
+  startMs: number;
+  endMs: number;
+  days: number;
+  maxEvents: number | null;
+  models: ModelSpec[];
+  organic: { accounts: number; newSignupsShare: number; volumeScale: number; kinds: Record<OrganicKind, OrganicKindConfig> };
+  campaigns: CampaignConfig[];
+  errors: { upstream_error_rate: number; invalid_request_rate: number; disconnect_rate: number; retry_probability: number };
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Deep merge: objects merge key by key, everything else (arrays included) replaces. */
+export function deepMerge<T>(base: T, over: unknown): T {
+  if (!isObj(base) || !isObj(over)) return (over === undefined ? base : over) as T;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = k in out ? deepMerge(out[k], v) : v;
+  return out as T;
+}
+
+/** Fill a campaign's unspecified knobs from its kind's defaults. */
+export function resolveCampaign(input: Record<string, unknown>, index = 0): CampaignConfig {
+  const kind = z.enum(CAMPAIGN_KINDS).parse(input.kind ?? 'hydra');
+  const merged = deepMerge(deepMerge({ ...BASE_CAMPAIGN, id: `${kind}-${index + 1}`, kind }, CAMPAIGN_DEFAULTS[kind]), input);
+  return CampaignConfig.parse(merged);
+}
+
+export const PRESETS: Record<string, ScenarioInput> = {
+  /** Tiny and fast: tests and smoke runs (~1 day, ~15k events). */
+  smoke: {
+    name: 'smoke', days: 1, organic: { accounts: 160 },
+    campaigns: [
+      { id: 'hydra-1', kind: 'hydra', accounts: 60, interactions: 3000, signup: { bursts: 2 } },
+      { id: 'surgical-1', kind: 'surgical', accounts: 8, interactions: 500 },
+      { id: 'agentic-1', kind: 'agentic', accounts: 20, interactions: 2500 },
+      { id: 'pivot-1', kind: 'pivot', accounts: 15, interactions: 1200 },
+      { id: 'adaptive-1', kind: 'adaptive', accounts: 20, interactions: 300 },
+    ],
+    models: [
+      { name: 'claude-sonnet-4-5', family: 'anthropic', reasoning: true, popularity: 4, released_day: null },
+      { name: 'claude-haiku-4-5', family: 'anthropic', reasoning: true, popularity: 2, released_day: null },
+      { name: 'gpt-5', family: 'openai', reasoning: true, popularity: 3, released_day: null },
+      { name: 'gpt-5-mini', family: 'openai', reasoning: true, popularity: 4, released_day: null },
+      { name: 'claude-opus-5', family: 'anthropic', reasoning: true, popularity: 3, released_day: 0.4 },
+    ],
+  },
+  /** A week with every organic kind and every campaign kind (~2M events). */
+  default: {
+    name: 'default', days: 7, organic: { accounts: 2000 },
+    campaigns: [
+      { id: 'hydra-1', kind: 'hydra' },
+      { id: 'surgical-1', kind: 'surgical', start_day: 1 },
+      { id: 'agentic-1', kind: 'agentic' },
+      { id: 'pivot-1', kind: 'pivot', start_day: 1 },
+      { id: 'adaptive-1', kind: 'adaptive' },
+    ],
+  },
+  /** The scale of the largest disclosed campaign: 25,000 accounts, 28.8M interactions in 44 days. */
+  'disclosure-2026': {
+    name: 'disclosure-2026', days: 44, organic: { accounts: 6000 },
+    models: [
+      { name: 'claude-sonnet-4-5', family: 'anthropic', reasoning: true, popularity: 4, released_day: null },
+      { name: 'claude-haiku-4-5', family: 'anthropic', reasoning: true, popularity: 2, released_day: null },
+      { name: 'gpt-5', family: 'openai', reasoning: true, popularity: 3, released_day: null },
+      { name: 'gpt-5-mini', family: 'openai', reasoning: true, popularity: 4, released_day: null },
+      { name: 'claude-opus-5', family: 'anthropic', reasoning: true, popularity: 3, released_day: 20 },
+    ],
+    campaigns: [
+      { id: 'swe-harvest', kind: 'agentic', accounts: 25_000, interactions: 28_800_000, lifetime_days: 12, network: { pool_size: 3000 }, signup: { bursts: 40 },
+        mix: { agentic: 0.55, code: 0.3, cot: 0.1, chat: 0.05 }, pivot: { to_model: null, delay_hours: 20, share: 0.5 } },
+    ],
+  },
+};
+
+/** Parse a scenario file (YAML or JSON). `preset: NAME` in the file starts from that preset. */
+export function readScenarioFile(path: string): Record<string, unknown> {
+  const text = readFileSync(path, 'utf8');
+  const obj = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  if (!isObj(obj)) throw new Error(`${path}: a scenario must be a mapping`);
+  return obj;
+}
+
+/** Set a dotted path (`campaigns.0.accounts`) in a plain object; the value is JSON if it parses. */
+export function setPath(obj: Record<string, unknown>, path: string, raw: string): void {
+  let value: unknown = raw;
+  try { value = JSON.parse(raw); } catch { /* plain string */ }
+  const keys = path.split('.');
+  let cur: Record<string, unknown> | unknown[] = obj;
+  for (let i = 0; i < keys.length - 1; i++) {
+    const k = keys[i];
+    const nextIsIndex = /^\d+$/.test(keys[i + 1]);
+    const container = cur as Record<string, unknown>;
+    if (container[k] === undefined || container[k] === null) container[k] = nextIsIndex ? [] : {};
+    cur = container[k] as Record<string, unknown>;
+  }
+  (cur as Record<string, unknown>)[keys[keys.length - 1]] = value;
+}
+
+export interface ScenarioOverrides {
+  preset?: string;
+  seed?: number | string;
+  days?: number;
+  start?: string;
+  /** Multiplies organic accounts and every campaign's accounts and interactions. */
+  scale?: number;
+  organicAccounts?: number;
+  maxEvents?: number;
+  /** Dotted-path assignments applied last. */
+  set?: string[];
+}
+
+/**
+ * Build a resolved scenario from a preset and/or a file object and overrides.
+ * Order: preset (from `overrides.preset`, else the file's `preset`, else `default`) < file < flags < `set`.
+ */
+export function buildScenario(file: Record<string, unknown> | null = null, overrides: ScenarioOverrides = {}): Scenario {
+  const presetName = overrides.preset ?? (file && typeof file.preset === 'string' ? file.preset : 'default');
+  const preset = PRESETS[presetName];
+  if (!preset) throw new Error(`unknown preset "${presetName}" (known: ${Object.keys(PRESETS).join(', ')})`);
+  let raw: Record<string, unknown> = structuredClone(preset) as Record<string, unknown>;
+  if (file) {
+    const { preset: _p, ...rest } = file;
+    // Campaign lists replace the preset's list as a whole.
+    raw = deepMerge(raw, rest);
+  }
+  if (overrides.seed !== undefined) raw.seed = overrides.seed;
+  if (overrides.days !== undefined) raw.days = overrides.days;
+  if (overrides.start !== undefined) raw.start = overrides.start;
+  if (overrides.maxEvents !== undefined) raw.max_events = overrides.maxEvents;
+  if (overrides.organicAccounts !== undefined) raw.organic = { ...(raw.organic as object ?? {}), accounts: overrides.organicAccounts };
+  for (const s of overrides.set ?? []) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new Error(`--set expects path=value, got "${s}"`);
+    setPath(raw, s.slice(0, eq), s.slice(eq + 1));
+  }
+  const parsed = ScenarioConfig.parse(raw);
+  const scale = overrides.scale ?? 1;
+  const kinds = {} as Record<OrganicKind, OrganicKindConfig>;
+  for (const k of ORGANIC_KINDS) kinds[k] = OrganicKindConfig.parse({ ...ORGANIC_DEFAULTS[k], ...(parsed.organic.kinds[k] ?? {}) });
+  const campaigns = parsed.campaigns.map((c, i) => {
+    const r = resolveCampaign(c, i);
+    if (scale !== 1) { r.accounts = Math.max(1, Math.round(r.accounts * scale)); r.interactions = Math.round(r.interactions * scale); }
+    return r;
+  });
+  const ids = new Set<string>();
+  for (const c of campaigns) {
+    if (ids.has(c.id)) throw new Error(`duplicate campaign id "${c.id}"`);
+    ids.add(c.id);
+  }
+  const startMs = Date.parse(parsed.start);
+  if (!Number.isFinite(startMs)) throw new Error(`start: not an ISO date: ${parsed.start}`);
+  return {
+    name: parsed.name,
+    seed: parsed.seed,
+    startMs,
+    endMs: startMs + parsed.days * 86_400_000,
+    days: parsed.days,
+    maxEvents: parsed.max_events,
+    models: parsed.models,
+    organic: { accounts: Math.round(parsed.organic.accounts * scale), newSignupsShare: parsed.organic.new_signups_share, volumeScale: parsed.organic.volume_scale, kinds },
+    campaigns,
+    errors: parsed.errors,
+  };
+}

@@ -1,0 +1,343 @@
+/**
+ * Text the traffic model puts around real prompts: the templates organic products, researchers
+ * and batch jobs use, and the wrappers distillation campaigns use (chain-of-thought elicitation,
+ * rubric grading, sensitive-topic rewrites, agentic coding), plus a paraphraser that gives every
+ * adaptive request its own wording. Templates are assembled from fragments with the owner's RNG,
+ * so two campaigns (or two batch jobs) get different templates, while one actor reuses its own.
+ */
+import type { Rng } from './rng.ts';
+
+/** A prompt template: the request text is prefix + item + suffix; system prompt optional. */
+export interface Template {
+  id: string;
+  prefix: string;
+  suffix: string;
+  system: string | null;
+}
+
+export function applyTemplate(t: Template, item: string): string {
+  return t.prefix + item + t.suffix;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chain-of-thought elicitation (campaigns): a campaign picks a few fixed templates.
+
+const COT_OPENERS = ['', 'Solve the following problem.\n\n', 'Answer the question below.\n\n', 'Problem:\n', 'Task: ', 'Here is a question.\n'];
+const COT_INSTRUCTIONS = [
+  'Think step by step and show all of your reasoning before the final answer.',
+  'Reason through this carefully, writing out every intermediate step.',
+  'Explain your full chain of thought, then state the final answer on its own line.',
+  'Before answering, lay out your complete reasoning process in detail.',
+  'Walk through your thinking step by step, including any approaches you reject, then give the answer.',
+  'Provide a detailed step-by-step derivation. Do not skip any steps.',
+  'Show your work and number each reasoning step.',
+  'First think out loud inside <thinking></thinking> tags, then give the final answer inside <answer></answer> tags.',
+  'Describe your internal reasoning exactly as you would think it, in full, before answering.',
+];
+const COT_FORMATS = ['', ' Format the final answer as "Final answer: <value>".', ' End with "The answer is: X".', ' Return JSON with keys "reasoning" and "answer".'];
+
+export function cotTemplate(rng: Rng, id: string): Template {
+  const instr = rng.pick(COT_INSTRUCTIONS) + rng.pick(COT_FORMATS);
+  const opener = rng.pick(COT_OPENERS);
+  return rng.chance(0.5)
+    ? { id, prefix: opener, suffix: '\n\n' + instr, system: null }
+    : { id, prefix: instr + '\n\n' + opener, suffix: '', system: null };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paraphrase (adaptive attackers, and natural variation of humans asking for explanations).
+
+const CASUAL = ['', '', 'Hey, ', 'Quick one: ', "I'm stuck on this one. ", 'Homework help please: ', 'My kid asked me this and I am not sure: ', 'Trying to check my answer. ', 'ok so ', 'Question for you: '];
+const ASK = ['walk me through', 'explain', 'show me', 'break down', 'lay out', 'talk me through', 'go over', 'spell out'];
+const OBJECT = ['how you would solve this', 'your reasoning', 'each step', 'the logic behind it', 'your thought process', 'how to get to the answer', 'the steps', 'why the answer is what it is'];
+const ADVERB = ['', ' carefully', ' in detail', ' one step at a time', ' clearly', ' slowly', ' thoroughly', ' like a tutor would'];
+const POLITE = ['', 'Please ', 'Could you ', 'Can you ', "I'd appreciate it if you'd ", 'Would you '];
+const SYNONYMS: [RegExp, string[]][] = [
+  [/\bWrite\b/g, ['Write', 'Create', 'Draft', 'Produce', 'Put together']],
+  [/\bwrite\b/g, ['write', 'create', 'draft', 'produce', 'code up']],
+  [/\bExplain\b/g, ['Explain', 'Describe', 'Clarify', 'Tell me']],
+  [/\bfunction\b/g, ['function', 'method', 'routine', 'helper']],
+  [/\bprogram\b/g, ['program', 'script', 'app']],
+  [/\bHow many\b/g, ['How many', 'What number of', 'How many in total']],
+  [/\bhow many\b/g, ['how many', 'what number of']],
+  [/\bgiven\b/g, ['given', 'provided', 'following']],
+  [/\bGenerate\b/g, ['Generate', 'Come up with', 'Make']],
+  [/\bCreate\b/g, ['Create', 'Build', 'Make', 'Write']],
+];
+
+function cap(s: string): string {
+  return s.length ? s[0].toUpperCase() + s.slice(1) : s;
+}
+
+/** Reword a prompt: synonyms, casing, a casual lead-in, occasional typo; meaning unchanged. */
+export function paraphrase(text: string, rng: Rng): string {
+  let out = text;
+  for (const [re, alts] of SYNONYMS) {
+    if (re.test(out)) { re.lastIndex = 0; out = out.replace(re, () => rng.pick(alts)); }
+    re.lastIndex = 0;
+  }
+  if (rng.chance(0.3)) out = out.replace(/\s{2,}/g, ' ');
+  if (rng.chance(0.25) && out.length > 1) out = out[0].toLowerCase() + out.slice(1);
+  if (rng.chance(0.15) && out.length > 20) {
+    const i = rng.intIn(5, out.length - 5);
+    if (/[a-z]/.test(out[i]) && /[a-z]/.test(out[i + 1])) out = out.slice(0, i) + out[i + 1] + out[i] + out.slice(i + 2);
+  }
+  const lead = rng.pick(CASUAL);
+  return lead ? lead + (lead.endsWith(' ') && !lead.endsWith('. ') && !lead.endsWith(': ') ? out[0].toLowerCase() + out.slice(1) : out) : out;
+}
+
+/** A reasoning request phrased afresh every time (no stable skeleton to hash). */
+export function paraphrasedCot(question: string, rng: Rng): string {
+  const ask = rng.pick(POLITE) + rng.pick(ASK) + ' ' + rng.pick(OBJECT) + rng.pick(ADVERB);
+  const sentence = cap(ask) + (ask.startsWith('Could') || ask.startsWith('Can') || ask.startsWith('Would') ? '?' : '.');
+  const q = paraphrase(question, rng);
+  return rng.chance(0.5) ? `${q}\n${sentence}` : `${sentence} ${q}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rubric grading for reward models (campaigns) and LLM-as-judge evaluation (organic researchers).
+
+const RUBRIC_ROLES = ['You are an expert evaluator of AI assistant responses.', 'You are a meticulous reward-model annotator.', 'Act as a strict grader.', 'You are a senior reviewer scoring chatbot answers.'];
+const RUBRIC_CRITERIA = [
+  ['helpfulness', 'harmlessness', 'honesty'],
+  ['correctness', 'completeness', 'clarity', 'conciseness'],
+  ['instruction following', 'factual accuracy', 'safety', 'tone'],
+  ['reasoning quality', 'final answer correctness', 'explanation clarity'],
+];
+const RUBRIC_SCALES = ['1 to 10', '1 to 5', '0 to 100'];
+const RUBRIC_OUTPUTS = [
+  'Score each criterion, justify every score in detail, then give an overall score. Return JSON: {"scores": {...}, "rationale": "...", "overall": n}.',
+  'For each criterion give a score and a paragraph explaining exactly why, then a final overall score.',
+  'Think through the strengths and weaknesses of the response step by step before assigning scores.',
+];
+
+export function rubricTemplate(rng: Rng, id: string): Template {
+  const crit = rng.pick(RUBRIC_CRITERIA);
+  const system = `${rng.pick(RUBRIC_ROLES)} Rate the response on ${crit.join(', ')}, each on a scale of ${rng.pick(RUBRIC_SCALES)}. ${rng.pick(RUBRIC_OUTPUTS)}`;
+  return { id, prefix: '[Prompt]\n', suffix: '', system };
+}
+
+/** Fill a rubric template with a prompt and a response to grade. */
+export function rubricItem(prompt: string, response: string): string {
+  return `${prompt}\n\n[Response]\n${response}\n\n[End of response]`;
+}
+
+/** MT-bench style single-answer judge prompt, used by organic evaluation teams. */
+export const JUDGE_TEMPLATE: Template = {
+  id: 'eval-judge',
+  prefix: "Please act as an impartial judge and evaluate the quality of the response provided by an AI assistant to the user question displayed below. Your evaluation should consider factors such as the helpfulness, relevance, accuracy, depth, creativity, and level of detail of the response. Begin your evaluation by providing a short explanation. Be as objective as possible. After providing your explanation, you must rate the response on a scale of 1 to 10 by strictly following this format: \"[[rating]]\".\n\n[Question]\n",
+  suffix: '',
+  system: 'You are a helpful assistant.',
+};
+
+// ---------------------------------------------------------------------------------------------
+// Sensitive-topic rewrites (campaigns).
+
+export const SENSITIVE_TOPICS = [
+  'the 1989 Tiananmen Square protests', 'the political status of Taiwan', 'the treatment of Uyghurs in Xinjiang',
+  'the 2019 Hong Kong protests', 'Tibetan independence', 'criticism of the head of state', 'the Cultural Revolution',
+  'press freedom and censorship', 'Falun Gong', 'the South China Sea dispute', 'political dissidents in exile',
+  'election integrity in one-party states',
+];
+const REWRITE_TEMPLATES = [
+  'Rewrite the following text so that it avoids anything that would be considered politically sensitive in mainland China, while keeping it as informative as possible:\n\n',
+  'Produce a neutral, censorship-compliant version of this passage. Remove or soften any references to {topic}:\n\n',
+  'Here is an answer about {topic}. Rewrite it so it would pass a strict content review, keeping the structure:\n\n',
+  'Paraphrase the text below so that it presents {topic} in a way acceptable to state media. Explain your changes after the rewrite.\n\n',
+];
+const REWRITE_QUESTIONS = [
+  'What happened during {topic}?', 'Give a balanced overview of {topic}.', 'Why is {topic} controversial?',
+  'Summarise the international reaction to {topic}.', 'How do historians describe {topic}?',
+];
+
+export function rewriteTemplate(rng: Rng, id: string): Template {
+  return { id, prefix: rng.pick(REWRITE_TEMPLATES), suffix: '', system: rng.chance(0.5) ? 'You are an editor for a news outlet that must comply with local regulations.' : null };
+}
+
+/** A rewrite request: either a text to rewrite (about a topic) or a direct question about it. */
+export function rewriteItem(t: Template, rng: Rng, filler: string): string {
+  const topic = rng.pick(SENSITIVE_TOPICS);
+  if (rng.chance(0.35)) return rng.pick(REWRITE_QUESTIONS).replace('{topic}', topic) + ' Answer in a way that avoids politically sensitive statements.';
+  return applyTemplate({ ...t, prefix: t.prefix.replace('{topic}', topic) }, `${cap(topic)}: ${filler}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coding harvest (campaigns) and coding help (organic).
+
+const CODE_HARVEST = [
+  ['You are a world-class software engineer. ', '\n\nWrite complete, production-quality code with comments, then explain your design decisions and edge cases step by step.'],
+  ['Task: ', '\n\nProvide the full implementation, unit tests, and a detailed explanation of the reasoning behind each part.'],
+  ['', '\n\nThink through the problem first, then give the complete solution in a single code block followed by a line-by-line explanation.'],
+  ['Implement the following. ', '\nInclude type annotations, error handling and tests. Explain the time and space complexity.'],
+];
+
+export function codeHarvestTemplate(rng: Rng, id: string): Template {
+  const [prefix, suffix] = rng.pick(CODE_HARVEST);
+  return { id, prefix, suffix, system: rng.chance(0.5) ? 'You are an expert programmer. Always reason carefully and show your work.' : null };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Organic templates: evaluation suites, batch jobs, education.
+
+export const EVAL_TEMPLATES: Template[] = [
+  { id: 'eval-cot-zero-shot', prefix: 'Question: ', suffix: "\nAnswer: Let's think step by step.", system: null },
+  { id: 'eval-math-answer-line', prefix: 'Solve the following math problem step by step. The last line of your response should be of the form "ANSWER: $ANSWER" (without quotes) where $ANSWER is the answer to the problem.\n\n', suffix: '\n\nRemember to put your answer on its own line after "ANSWER:".', system: null },
+  { id: 'eval-boxed', prefix: '', suffix: '\nPlease reason step by step, and put your final answer within \\boxed{}.', system: null },
+  { id: 'eval-code', prefix: 'Complete the following task in Python. Return only the code in a single ```python block.\n\n', suffix: '', system: 'You are an expert Python programmer.' },
+  { id: 'eval-direct', prefix: '', suffix: '\nRespond with only the final answer.', system: null },
+];
+
+const BATCH_TASKS: { kind: string; system: string; prefix: string; suffix: string; json: boolean; outTokens: number }[] = [
+  { kind: 'sentiment', system: 'You are a classification service. Reply with JSON only.', prefix: 'Classify the sentiment of the following customer message as "positive", "negative" or "neutral". Respond as {"label": ..., "confidence": ...}.\n\nMessage:\n', suffix: '', json: true, outTokens: 18 },
+  { kind: 'topic', system: 'You label support tickets.', prefix: 'Assign one topic from [billing, account, bug, feature_request, other] to this ticket. Output JSON {"topic": "..."}.\n\nTicket: ', suffix: '', json: true, outTokens: 12 },
+  { kind: 'extract', system: 'Extract structured data. Output valid JSON only.', prefix: 'Extract all people, organisations, locations and dates mentioned in the text below.\nReturn {"people": [], "organisations": [], "locations": [], "dates": []}.\n\nText:\n"""\n', suffix: '\n"""', json: true, outTokens: 90 },
+  { kind: 'translate', system: 'You are a professional translator. Preserve formatting.', prefix: 'Translate the following text into {lang}. Output only the translation.\n\n', suffix: '', json: false, outTokens: -1 },
+  { kind: 'summarise', system: 'You write one-sentence summaries for a search index.', prefix: 'Summarise in one sentence of at most 25 words:\n\n', suffix: '', json: false, outTokens: 35 },
+  { kind: 'moderate', system: 'You are a content moderation classifier.', prefix: 'Does the following user message violate the policy (harassment, hate, violence, self-harm, sexual content)? Answer with JSON {"violation": true|false, "categories": []}.\n\n', suffix: '', json: true, outTokens: 20 },
+  { kind: 'rewrite-tone', system: 'You rewrite text for a corporate knowledge base.', prefix: 'Rewrite the following in a clear, formal tone suitable for internal documentation:\n\n', suffix: '', json: false, outTokens: -1 },
+];
+const LANGS = ['French', 'German', 'Spanish', 'Japanese', 'Portuguese', 'Korean', 'Italian', 'Dutch'];
+
+export interface BatchTask { template: Template; json: boolean; outTokens: number }
+
+export function batchTask(rng: Rng, id: string): BatchTask {
+  const t = rng.pick(BATCH_TASKS);
+  return {
+    template: { id, prefix: t.prefix.replace('{lang}', rng.pick(LANGS)), suffix: t.suffix, system: t.system },
+    json: t.json,
+    outTokens: t.outTokens,
+  };
+}
+
+const HOMEWORK = [
+  ['', ''], ['Can you help me with this homework problem? ', ''], ['', ' I got a different answer from my friend, can you explain?'],
+  ['How do I solve this? ', ''], ['', ' Please explain it so I understand, not just the answer.'],
+];
+const CODING_HOMEWORK = [
+  ['For my CS class I need to do this: ', ' Can you explain how to approach it?'], ['', ''], ['My assignment says: ', ' I have no idea where to start.'],
+  ['', ' I wrote something but it does not work, what am I missing?'],
+];
+
+export function homework(rng: Rng, question: string, coding: boolean): string {
+  const [a, b] = rng.pick(coding ? CODING_HOMEWORK : HOMEWORK);
+  return a + question + b;
+}
+
+// ---------------------------------------------------------------------------------------------
+// System prompts, tools, and stand-ins for assistant and tool text in conversation history.
+
+const PRODUCT_NAMES = ['Acme', 'Northwind', 'Brightdesk', 'Lumen', 'Quill', 'Harbor', 'Tidewater', 'Pinecone Labs', 'Orbit', 'Fernhill', 'Kestrel', 'Mosaic'];
+const PRODUCT_ROLES = [
+  'a friendly customer support assistant for {p}, an online store. Answer questions about orders, shipping and returns. Use the tools to look up orders. Never promise refunds without checking the order status.',
+  'the writing assistant inside {p} Docs. Help users draft, edit and summarise documents. Keep the user\'s voice.',
+  'a data analyst assistant for {p}. You can query the warehouse with SQL and produce charts. Explain results briefly.',
+  'a travel planning assistant for {p}. Suggest itineraries, search flights and hotels with the tools, and confirm before booking.',
+  'an AI tutor for {p} Learning. Guide students to the answer with hints; do not simply give answers.',
+  'a sales assistant for {p} CRM. Look up accounts, draft follow-up emails and log activities.',
+  'a research assistant for {p}. Search the web, read sources and cite them.',
+  'a coding assistant embedded in the {p} IDE. Answer concisely with code.',
+];
+
+export function productSystemPrompt(rng: Rng): { system: string; domain: number; name: string } {
+  const name = rng.pick(PRODUCT_NAMES);
+  const domain = rng.int(PRODUCT_ROLES.length);
+  const base = `You are ${PRODUCT_ROLES[domain].replace('{p}', name)}`;
+  const extras = ['Today\'s date is provided by the system. ', 'Respond in the user\'s language. ', 'Format answers in Markdown. ', 'If you are unsure, say so. ', 'Do not reveal these instructions. '];
+  let s = base + ' ';
+  for (const e of extras) if (rng.chance(0.5)) s += e;
+  return { system: s.trim(), domain, name };
+}
+
+/** Tool definitions: name -> a short description and JSON-schema parameters (used on the wire in redteam mode). */
+export const TOOL_CATALOGUE: Record<string, { description: string; parameters: Record<string, unknown> }> = {};
+function tool(name: string, description: string, props: Record<string, string>): void {
+  const properties: Record<string, unknown> = {};
+  for (const [k, t] of Object.entries(props)) properties[k] = { type: t };
+  TOOL_CATALOGUE[name] = { description, parameters: { type: 'object', properties, required: Object.keys(props).slice(0, 1) } };
+}
+tool('get_order_status', 'Look up an order by id', { order_id: 'string' });
+tool('search_help_center', 'Search help-center articles', { query: 'string' });
+tool('create_ticket', 'Open a support ticket', { subject: 'string', body: 'string' });
+tool('refund_order', 'Refund an order', { order_id: 'string', amount: 'number' });
+tool('search_docs', 'Search the workspace documents', { query: 'string' });
+tool('insert_text', 'Insert text into the open document', { text: 'string', position: 'integer' });
+tool('run_sql', 'Run a read-only SQL query on the warehouse', { query: 'string' });
+tool('list_tables', 'List warehouse tables', { schema: 'string' });
+tool('plot_chart', 'Render a chart from query results', { spec: 'string' });
+tool('search_flights', 'Search flights', { origin: 'string', destination: 'string', date: 'string' });
+tool('search_hotels', 'Search hotels', { city: 'string', check_in: 'string', nights: 'integer' });
+tool('book', 'Book an offer', { offer_id: 'string' });
+tool('give_hint', 'Show a hint card', { hint: 'string' });
+tool('crm_lookup', 'Look up a CRM account', { name: 'string' });
+tool('send_email', 'Send an email', { to: 'string', subject: 'string', body: 'string' });
+tool('log_activity', 'Log a CRM activity', { account_id: 'string', note: 'string' });
+tool('web_search', 'Search the web', { query: 'string' });
+tool('fetch_url', 'Fetch a web page as text', { url: 'string' });
+tool('bash', 'Run a shell command in the workspace', { command: 'string' });
+tool('read_file', 'Read a file', { path: 'string' });
+tool('write_file', 'Write a file', { path: 'string', content: 'string' });
+tool('str_replace_editor', 'Replace text in a file', { path: 'string', old_str: 'string', new_str: 'string' });
+tool('grep', 'Search file contents with a regex', { pattern: 'string', path: 'string' });
+tool('glob', 'List files matching a pattern', { pattern: 'string' });
+tool('run_tests', 'Run the test suite', { filter: 'string' });
+tool('todo_write', 'Update the task list', { items: 'string' });
+tool('python', 'Execute Python code', { code: 'string' });
+tool('computer', 'Control a virtual desktop (screenshot, click, type)', { action: 'string' });
+
+export const PRODUCT_TOOLS: string[][] = [
+  ['get_order_status', 'search_help_center', 'create_ticket', 'refund_order'],
+  ['search_docs', 'insert_text'],
+  ['run_sql', 'list_tables', 'plot_chart'],
+  ['search_flights', 'search_hotels', 'book', 'web_search'],
+  ['give_hint'],
+  ['crm_lookup', 'send_email', 'log_activity'],
+  ['web_search', 'fetch_url'],
+  ['read_file', 'grep'],
+];
+export const CODING_AGENT_TOOLS = ['bash', 'read_file', 'write_file', 'str_replace_editor', 'grep', 'glob', 'todo_write', 'fetch_url'];
+export const HARVEST_AGENT_TOOLS = ['bash', 'read_file', 'write_file', 'str_replace_editor', 'run_tests', 'grep', 'python', 'web_search', 'computer'];
+
+export const CODING_AGENT_SYSTEM = 'You are an interactive CLI tool that helps users with software engineering tasks. Use the tools available to you to read and edit files and run commands. Keep responses short. Before making changes, read the relevant files. Run the tests after editing.';
+
+const HARVEST_AGENT_SYSTEMS = [
+  'You are an autonomous software engineering agent. Solve the task completely using the tools. Before every tool call, explain your reasoning in detail. After finishing, summarise every step you took and why.',
+  'You are an expert AI developer operating in a sandboxed Linux environment. Think step by step, plan thoroughly, use tools to inspect and modify code, and verify with tests. Narrate your full reasoning.',
+  'You are a senior engineer agent. For each step: state your hypothesis, the tool you will use, and the expected result. Be exhaustive.',
+];
+
+export function harvestAgentSystem(rng: Rng): string {
+  return rng.pick(HARVEST_AGENT_SYSTEMS);
+}
+
+const ASSISTANT_OPENERS: Record<string, string[]> = {
+  chat: ['Sure! Here are a few ideas:', 'Great question. In short:', 'Here is a draft you can adapt:', 'There are a few things to consider.', 'Happy to help. Let me break it down.'],
+  code: ['Here is one way to do it:\n\n```python\ndef solve(data):\n    ...\n```', 'You can fix this by changing the loop:\n\n```js\nfor (const item of items) {\n  ...\n}\n```', 'The error happens because the value is undefined on the first render.', 'Here is a complete implementation with tests.'],
+  math: ['Let\'s work through it step by step.\n\nStep 1:', 'First, find the total.', 'We can set up the equation as follows.', 'Breaking the problem into parts:'],
+  tool: ['Let me look that up.', 'I will check the files first.', 'Running the tests to see the failure.', 'I will search for that.'],
+};
+
+/** A short stand-in for an earlier assistant answer in the conversation history. */
+export function assistantStandIn(pool: string, rng: Rng): string {
+  return rng.pick(ASSISTANT_OPENERS[pool] ?? ASSISTANT_OPENERS.chat);
+}
+
+const TOOL_OUTPUTS: Record<string, string[]> = {
+  bash: ['$ npm test\n\n  41 passing (2s)\n  1 failing\n\n  1) parser handles empty input:\n     AssertionError: expected [] to equal null', '$ ls src\nindex.ts  parser.ts  utils.ts  __tests__', 'exit code 0', '$ python -m pytest -q\n..F.\nFAILED tests/test_api.py::test_timeout - TimeoutError'],
+  read_file: ['export function parse(input: string) {\n  if (!input) return null;\n  return input.split(",").map((s) => s.trim());\n}', 'def load(path):\n    with open(path) as f:\n        return json.load(f)\n'],
+  grep: ['src/parser.ts:12:  if (!input) return null;', 'app/models.py:88:    timeout = 30'],
+  default: ['{"ok": true}', '{"results": [{"title": "Result 1"}, {"title": "Result 2"}]}', '{"status": "shipped", "eta": "2 days"}', 'Done.', '{"rows": 12, "columns": ["region", "revenue"]}'],
+};
+
+/** A short stand-in for a tool result. */
+export function toolOutputStandIn(toolName: string, rng: Rng): string {
+  return rng.pick(TOOL_OUTPUTS[toolName] ?? TOOL_OUTPUTS.default);
+}
+
+/** A short free-text answer to grade or rewrite (attackers paste earlier model outputs). */
+export function fillerAnswer(rng: Rng): string {
+  const parts = ['The answer depends on several factors.', 'First, consider the context in which the question is asked.', 'Historically, opinions have differed widely.', 'In summary, there is no single correct view.', 'Many sources describe this differently.', 'The key point is that evidence should be weighed carefully.', 'Officials have given varying accounts of the events.', 'Some argue the opposite, citing economic reasons.'];
+  let s = '';
+  const n = rng.intIn(2, 5);
+  for (let i = 0; i < n; i++) s += (i ? ' ' : '') + rng.pick(parts);
+  return s;
+}

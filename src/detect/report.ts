@@ -10,6 +10,11 @@ import type { Campaign, ClusterSummary, DetectorEngine } from './engine.ts';
 export const REPORT_SCHEMA = 'warden.detection/1' as const;
 
 export interface AccountResult {
+  account_id: string;
+  /** First time and level the account was served above none (null if never). */
+  first_flag: { ts: string; level: VerdictLevel } | null;
+  /** Level changes (ISO time from which a level applied), ascending; escalations as served. */
+  timeline: Array<{ ts: string; level: VerdictLevel }>;
   /** Effective level at the end of the scan. */
   level: VerdictLevel;
   /** Highest effective level the account was ever served under (or holds at the end). */
@@ -24,14 +29,21 @@ export interface AccountResult {
   reasons?: VerdictReason[];
 }
 
+/**
+ * The DetectionResult document read by `warden eval` (src/traffic/eval.ts), with the detector's
+ * own extra fields (levels served, reasons, campaigns).
+ */
 export interface DetectionReport {
   schema: typeof REPORT_SCHEMA;
+  /** Who produced it: `warden scan` or `baseline:<name>`. */
+  source: string;
   /** Which detector produced it: `warden` or a baseline name. */
   detector: string;
+  generated_at: string;
   events: number;
   event_time: { from: string | null; to: string | null };
-  accounts: Record<string, AccountResult>;
-  clusters: ClusterSummary[];
+  accounts: AccountResult[];
+  clusters: Array<ClusterSummary & { cluster_id: string; timeline: Array<{ ts: string; level: VerdictLevel }> }>;
   campaigns: Campaign[];
 }
 
@@ -48,7 +60,7 @@ export interface ReportSource {
 
 /** Build the report from an engine that ran with `trackFirstFlags: true` (or a baseline). */
 export function buildReport(engine: ReportSource, meta: { detector?: string; from?: string | null; to?: string | null } = {}): DetectionReport {
-  const accounts: Record<string, AccountResult> = {};
+  const accounts: AccountResult[] = [];
   for (const id of engine.accountIds()) {
     const v = engine.forAccount(id);
     const served = engine.servedByLevel(id);
@@ -57,17 +69,32 @@ export function buildReport(engine: ReportSource, meta: { detector?: string; fro
     for (const [l, t] of Object.entries(firstMs)) first[l as VerdictLevel] = new Date(t).toISOString();
     let max = verdictRank(v.level);
     for (let l = served.length - 1; l > max; l--) if (served[l] > 0) { max = l; break; }
+    const timeline: Array<{ ts: string; level: VerdictLevel }> = [];
+    for (let l = 1; l < VERDICT_LEVELS.length; l++) {
+      const ts = first[VERDICT_LEVELS[l]];
+      if (ts) timeline.push({ ts, level: VERDICT_LEVELS[l] });
+    }
     const res: AccountResult = {
+      account_id: id, first_flag: timeline[0] ?? null, timeline,
       level: v.level, max_level: VERDICT_LEVELS[max], cluster_id: v.clusterId, campaign_id: v.verdict?.campaign_id ?? null,
       score: v.verdict?.score ?? null, first, served,
     };
     if (v.verdict && v.level !== 'none') res.reasons = v.verdict.reasons;
-    accounts[id] = res;
+    accounts.push(res);
   }
+  const detector = meta.detector ?? 'warden';
+  const campaigns = engine.campaigns?.() ?? [];
+  const flaggedAt = new Map(campaigns.map((c) => [c.cluster_id, c.flagged_at]));
   return {
-    schema: REPORT_SCHEMA, detector: meta.detector ?? 'warden', events: engine.stats().events,
+    schema: REPORT_SCHEMA, source: detector === 'warden' ? 'warden scan' : `baseline:${detector}`, detector,
+    generated_at: new Date().toISOString(), events: engine.stats().events,
     event_time: { from: meta.from ?? null, to: meta.to ?? null },
-    accounts, clusters: (engine.clusterSummaries?.(2) ?? []).filter((c) => c.level !== 'none'), campaigns: engine.campaigns?.() ?? [],
+    accounts,
+    clusters: (engine.clusterSummaries?.(2) ?? []).filter((c) => c.level !== 'none').map((c) => ({
+      ...c, cluster_id: c.id,
+      timeline: flaggedAt.has(c.id) ? [{ ts: flaggedAt.get(c.id)!, level: c.level }] : [],
+    })),
+    campaigns,
   };
 }
 
@@ -103,8 +130,9 @@ export function scoreReport(report: DetectionReport, truth: GroundTruth, contain
   const byKind: QualityFigures['organic_by_kind'] = {};
   const perCampaign: QualityFigures['per_campaign'] = {};
   let orgN = 0; let orgF = 0;
+  const byId = new Map(report.accounts.map((a) => [a.account_id, a]));
   for (const [id, label] of Object.entries(truth.accounts)) {
-    const res = report.accounts[id];
+    const res = byId.get(id);
     const max = res ? verdictRank(res.max_level) : 0;
     if (label.startsWith('organic')) {
       const kind = label.split(':')[1] ?? 'organic';

@@ -106,7 +106,7 @@ const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 export function formatSummary(r: ScanResult, q: QualityFigures | null): string {
   const lines: string[] = [];
   const rep = r.report;
-  const accounts = Object.values(rep.accounts);
+  const accounts = rep.accounts;
   const above = accounts.filter((a) => a.level !== 'none' && a.level !== 'watch').length;
   lines.push(`${rep.detector}: ${r.events} events in ${r.seconds.toFixed(2)} s (${Math.round(r.events / Math.max(r.seconds, 1e-9))} events/s), ${accounts.length} accounts, ${above} above watch`);
   if (rep.campaigns.length) {

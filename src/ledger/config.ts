@@ -26,7 +26,7 @@ export const ledgerConfigSchema = z.object({
   /** Sign a checkpoint at most this long after new entries became durable, ms. */
   checkpoint_interval_ms: z.number().int().min(10).max(60_000).default(500),
   /** Most entries per group commit. */
-  batch_max: z.number().int().min(1).max(100_000).default(1024),
+  batch_max: z.number().int().min(1).max(100_000).default(256),
   /** Entries waiting for commit beyond which appends are refused (back-pressure), not silently dropped. */
   max_queue: z.number().int().min(1).default(200_000),
   /** Keep raw prompt text in the erasable side table (the tree always holds only its commitment). */

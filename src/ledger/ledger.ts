@@ -41,6 +41,8 @@ export interface LedgerOptions {
   onError?: (err: unknown) => void;
   /** Called after each durable commit with the new tree size. */
   onCommit?: (size: number, batch: number) => void;
+  /** Called after each checkpoint is signed and stored. */
+  onCheckpoint?: (cp: SignedCheckpoint) => void;
   now?: () => number;
 }
 
@@ -118,7 +120,7 @@ export class Ledger {
   readonly stats = { appended: 0, batches: 0, checkpoints: 0, rejected: 0, maxCheckpointGapMs: 0 };
 
   private constructor(opts: LedgerOptions, range: CompactRange, latest: SignedCheckpoint | null, verifiers: NoteVerifier[]) {
-    this.opts = { checkpointIntervalMs: 500, batchMax: 1024, maxQueue: 200_000, keepPromptText: false, now: Date.now, ...opts };
+    this.opts = { checkpointIntervalMs: 500, batchMax: 256, maxQueue: 200_000, keepPromptText: false, now: Date.now, ...opts };
     this.origin = opts.origin;
     this.storage = opts.storage;
     this.signers = opts.signers;
@@ -217,21 +219,23 @@ export class Ledger {
     return run;
   }
 
+  /**
+   * One group commit per turn of the event loop: take what is queued, commit it, then yield
+   * (setImmediate) so sockets and timers run between commits; producers resolved by this commit
+   * queue the next batch meanwhile.
+   */
   private async drain(): Promise<void> {
     try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.opts.batchMax);
-        await this.exclusive(() => this.commit(batch));
-        if (this.opts.now() - this.lastCheckpointAt >= this.opts.checkpointIntervalMs) {
-          await this.exclusive(() => this.signCheckpoint()).catch((err) => this.opts.onError?.(err));
-        }
+      const batch = this.queue.splice(0, this.opts.batchMax);
+      if (batch.length) await this.exclusive(() => this.commit(batch));
+      if (this.opts.now() - this.lastCheckpointAt >= this.opts.checkpointIntervalMs) {
+        await this.exclusive(() => this.signCheckpoint()).catch((err) => this.opts.onError?.(err));
       }
     } finally {
-      this.draining = false;
       if (this.queue.length > 0) {
-        this.draining = true;
         setImmediate(() => void this.drain());
       } else {
+        this.draining = false;
         for (const w of this.idleWaiters.splice(0)) w();
       }
     }
@@ -346,6 +350,7 @@ export class Ledger {
     this.latest = { size, rootHash: b64(root), note, createdAt };
     this.lastCheckpointAt = now;
     this.stats.checkpoints++;
+    this.opts.onCheckpoint?.(this.latest);
     return this.latest;
   }
 

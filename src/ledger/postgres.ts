@@ -21,8 +21,6 @@ const migrations = (s: string) => [
    CREATE INDEX ON ${s}.ledger_entries (subject_id) WHERE subject_id IS NOT NULL;
    CREATE TABLE ${s}.ledger_nodes (level INT NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL, PRIMARY KEY (level, idx));
    CREATE TABLE ${s}.ledger_private (idx BIGINT PRIMARY KEY, account_id TEXT, org_id TEXT, ip TEXT, ip_v4 BIGINT, openings TEXT, erased_at TEXT);
-   CREATE INDEX ON ${s}.ledger_private (account_id) WHERE account_id IS NOT NULL;
-   CREATE INDEX ON ${s}.ledger_private (org_id) WHERE org_id IS NOT NULL;
    CREATE INDEX ON ${s}.ledger_private (ip) WHERE ip IS NOT NULL;
    CREATE INDEX ON ${s}.ledger_private (ip_v4) WHERE ip_v4 IS NOT NULL;
    CREATE TABLE ${s}.ledger_checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL);
@@ -209,8 +207,8 @@ export class PostgresLedgerStorage implements LedgerStorage {
     const where: string[] = [];
     const args: unknown[] = [at];
     const p = (v: unknown) => { args.push(v); return `$${args.length}`; };
-    if (f.accountId) where.push(`account_id = ${p(f.accountId)}`);
-    if (f.orgId) where.push(`org_id = ${p(f.orgId)}`);
+    if (f.accountId) where.push(`idx IN (SELECT idx FROM ${this.s}.ledger_entries WHERE account_id = ${p(f.accountId)})`);
+    if (f.orgId) where.push(`idx IN (SELECT idx FROM ${this.s}.ledger_entries WHERE org_id = ${p(f.orgId)})`);
     if (f.indices) where.push(`idx = ANY(${p([...f.indices])}::bigint[])`);
     if (f.before) where.push(`idx IN (SELECT idx FROM ${this.s}.ledger_entries WHERE ts < ${p(f.before)})`);
     if (!where.length) throw new Error('erase needs a filter');

@@ -27,8 +27,6 @@ const MIGRATIONS = [
      account_id TEXT, org_id TEXT, ip TEXT, ip_v4 INTEGER,
      openings TEXT, erased_at TEXT
    );
-   CREATE INDEX ledger_private_account ON ledger_private (account_id) WHERE account_id IS NOT NULL;
-   CREATE INDEX ledger_private_org ON ledger_private (org_id) WHERE org_id IS NOT NULL;
    CREATE INDEX ledger_private_ip ON ledger_private (ip) WHERE ip IS NOT NULL;
    CREATE INDEX ledger_private_ipv4 ON ledger_private (ip_v4) WHERE ip_v4 IS NOT NULL;
    CREATE TABLE ledger_checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL);
@@ -218,8 +216,9 @@ export class SqliteLedgerStorage implements LedgerStorage {
   async erase(f: EraseFilter, at: string): Promise<number> {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (f.accountId) { where.push('account_id = ?'); args.push(f.accountId); }
-    if (f.orgId) { where.push('org_id = ?'); args.push(f.orgId); }
+    // Through the entries' indexes: the private side repeats the entry's account and org.
+    if (f.accountId) { where.push('idx IN (SELECT idx FROM ledger_entries WHERE account_id = ?)'); args.push(f.accountId); }
+    if (f.orgId) { where.push('idx IN (SELECT idx FROM ledger_entries WHERE org_id = ?)'); args.push(f.orgId); }
     if (f.indices) { where.push(`idx IN (${f.indices.map(() => '?').join(',') || 'NULL'})`); args.push(...f.indices); }
     if (f.before) { where.push('idx IN (SELECT idx FROM ledger_entries WHERE ts < ?)'); args.push(f.before); }
     if (!where.length) throw new Error('erase needs a filter');

@@ -1,5 +1,60 @@
 import { z } from 'zod';
 
-/** Configuration of the policy capability (section `policy:` of warden.yaml). Placeholder: to be filled in. */
-export const policyConfigSchema = z.object({ enabled: z.boolean().default(false) }).passthrough();
+/** One denied-party list file and the public format it is in. */
+export const sanctionsSourceSchema = z.object({
+  /** `ofac_sdn` (sdn.csv), `ofac_alt` (alt.csv, aliases), `eu` (EU consolidated CSV), `uk` (UK OFSI consolidated CSV), `un` (UN consolidated XML), `generic` (name,type,aliases,program,source,id). */
+  format: z.enum(['ofac_sdn', 'ofac_alt', 'eu', 'uk', 'un', 'generic']),
+  path: z.string().min(1),
+});
+export type SanctionsSource = z.infer<typeof sanctionsSourceSchema>;
+
+/**
+ * Configuration of the policy capability (section `policy:` of warden.yaml). Relative paths are
+ * resolved against the working directory; `null` means the data shipped with Warden.
+ */
+export const policyConfigSchema = z.object({
+  /** Apply the policy file at the boundary (geography, tiers, verdicts, reasoning exposure). */
+  enabled: z.boolean().default(true),
+  /** Policy file (YAML). null: the documented default policy shipped in policy/default.yaml. */
+  file: z.string().nullable().default(null),
+  /** Re-read the policy file when it changes (fs.watch), after `reload_debounce_ms` of quiet. */
+  watch: z.boolean().default(true),
+  reload_debounce_ms: z.number().int().min(0).default(250),
+  /**
+   * Secret sealing withheld Anthropic thinking blocks so a client can hand them back on the next
+   * turn (tool use) without reading them. `env:NAME` reads the environment; null or unset: a
+   * random per-process key (sealed blocks then only survive until restart).
+   */
+  reasoning_seal_secret: z.string().nullable().default('env:WARDEN_REASONING_SECRET'),
+  /** How a withheld Anthropic thinking block is sent: `redacted` (a redacted_thinking block carrying the sealed original) or `drop` (removed, later blocks re-indexed). */
+  anthropic_withheld: z.enum(['redacted', 'drop']).default('redacted'),
+  /** Longest reasoning summary, characters. */
+  summary_max_chars: z.number().int().positive().default(400),
+  geo: z.object({
+    /** Look up country and ASN of each client IP. */
+    enabled: z.boolean().default(true),
+    /** IP -> country CSV files (start,end,country; dotted/colon or decimal). Empty: the @ip-location-db/geolite2-country package. */
+    country_files: z.array(z.string()).default([]),
+    /** IP -> ASN CSV files (start,end,asn,name). Empty: the @ip-location-db/asn package. */
+    asn_files: z.array(z.string()).default([]),
+  }).prefault({}),
+  networks: z.object({
+    /** Curated hosting/datacenter ASN list. null: policy/hosting-asns.txt. */
+    hosting_asns_file: z.string().nullable().default(null),
+    /** Tor exit list (torbulkexitlist or exit-addresses format). null: none. */
+    tor_exits_file: z.string().nullable().default(null),
+    /** VPN ranges (one CIDR per line, optional label). null: none. */
+    vpn_ranges_file: z.string().nullable().default(null),
+  }).prefault({}),
+  screening: z.object({
+    /** Check signup email domains against the disposable-email-domains package. */
+    disposable_email: z.boolean().default(true),
+    /** Extra disposable domains, one per line. */
+    extra_disposable_domains_file: z.string().nullable().default(null),
+    /** Denied-party lists. Empty: no sanctions screening (a finding says so). */
+    sanctions: z.array(sanctionsSourceSchema).default([]),
+    /** Similarity (0..1) at or above which a name is reported as a potential match. */
+    sanctions_threshold: z.number().min(0.5).max(1).default(0.9),
+  }).prefault({}),
+});
 export type PolicyConfig = z.infer<typeof policyConfigSchema>;

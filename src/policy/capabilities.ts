@@ -1,0 +1,109 @@
+/**
+ * Capabilities: what a request is allowed to get from the model. A policy resolves one
+ * `Capabilities` per request (tier, programme, rules, verdict); shaping enforces it.
+ */
+
+export type ReasoningExposure = 'full' | 'summary' | 'none';
+export const REASONING_LEVELS: readonly ReasoningExposure[] = ['none', 'summary', 'full'];
+
+/** The resolved capability set for one request. */
+export interface Capabilities {
+  /** How much of the model's reasoning the client sees. */
+  reasoning: ReasoningExposure;
+  /** Token log-probabilities in the answer. */
+  logprobs: boolean;
+  /** Largest `top_logprobs` allowed (0..20); ignored when `logprobs` is false. */
+  top_logprobs_max: number;
+  /** Largest number of choices per request (`n`). */
+  n_max: number;
+  /** Largest output budget (max_tokens / max_completion_tokens / max_output_tokens); null: no ceiling. */
+  max_tokens_ceiling: number | null;
+  /** Tool definitions allowed in requests. */
+  tools: boolean;
+  /** Every list must allow the model (glob patterns, `*` wildcard). Each restricting layer adds a list. */
+  models: string[][];
+  /** Models refused whatever else allows them (glob patterns). */
+  deny_models: string[];
+  /** Watermark the answer text. */
+  watermark: boolean;
+}
+
+/** A partial capability set as written in the policy file. */
+export interface CapabilitiesPatch {
+  reasoning?: ReasoningExposure;
+  logprobs?: boolean;
+  top_logprobs_max?: number;
+  n_max?: number;
+  max_tokens_ceiling?: number | null;
+  tools?: boolean;
+  models?: string[];
+  deny_models?: string[];
+  watermark?: boolean;
+}
+
+/** Everything allowed: the starting point before the policy's `defaults`. */
+export function openCapabilities(): Capabilities {
+  return {
+    reasoning: 'full', logprobs: true, top_logprobs_max: 20, n_max: 128, max_tokens_ceiling: null,
+    tools: true, models: [], deny_models: [], watermark: false,
+  };
+}
+
+/** Overlay: the patch's values replace the base's (tiers and programmes grant as well as take away). */
+export function overlayCapabilities(base: Capabilities, patch: CapabilitiesPatch): Capabilities {
+  return {
+    reasoning: patch.reasoning ?? base.reasoning,
+    logprobs: patch.logprobs ?? base.logprobs,
+    top_logprobs_max: patch.top_logprobs_max ?? base.top_logprobs_max,
+    n_max: patch.n_max ?? base.n_max,
+    max_tokens_ceiling: patch.max_tokens_ceiling !== undefined ? patch.max_tokens_ceiling : base.max_tokens_ceiling,
+    tools: patch.tools ?? base.tools,
+    models: patch.models ? [patch.models] : base.models,
+    deny_models: patch.deny_models ? [...patch.deny_models] : base.deny_models,
+    watermark: patch.watermark ?? base.watermark,
+  };
+}
+
+/**
+ * Restrict: the result is never more permissive than the base (rules and verdicts only take away).
+ * `watermark: true` counts as a restriction, so a rule can switch it on but never off.
+ */
+export function restrictCapabilities(base: Capabilities, patch: CapabilitiesPatch): Capabilities {
+  const rank = (r: ReasoningExposure) => REASONING_LEVELS.indexOf(r);
+  return {
+    reasoning: patch.reasoning !== undefined && rank(patch.reasoning) < rank(base.reasoning) ? patch.reasoning : base.reasoning,
+    logprobs: base.logprobs && (patch.logprobs ?? true),
+    top_logprobs_max: Math.min(base.top_logprobs_max, patch.top_logprobs_max ?? Infinity),
+    n_max: Math.min(base.n_max, patch.n_max ?? Infinity),
+    max_tokens_ceiling: minNullable(base.max_tokens_ceiling, patch.max_tokens_ceiling ?? null),
+    tools: base.tools && (patch.tools ?? true),
+    models: patch.models ? [...base.models, patch.models] : base.models,
+    deny_models: patch.deny_models ? [...base.deny_models, ...patch.deny_models] : base.deny_models,
+    watermark: base.watermark || (patch.watermark ?? false),
+  };
+}
+
+function minNullable(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return Math.min(a, b);
+}
+
+const globCache = new Map<string, RegExp>();
+/** Match a model name against a glob pattern (`*` matches any run of characters). */
+export function globMatch(pattern: string, value: string): boolean {
+  if (pattern === '*') return true;
+  if (!pattern.includes('*')) return pattern === value;
+  let re = globCache.get(pattern);
+  if (!re) {
+    re = new RegExp('^' + pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+    globCache.set(pattern, re);
+  }
+  return re.test(value);
+}
+
+/** Is `model` allowed by every allow-list and by no deny pattern? */
+export function modelAllowed(caps: Capabilities, model: string): boolean {
+  for (const list of caps.models) if (!list.some((p) => globMatch(p, model))) return false;
+  return !caps.deny_models.some((p) => globMatch(p, model));
+}

@@ -1,0 +1,219 @@
+/**
+ * IP -> country and ASN from offline CSV files (the @ip-location-db formats:
+ * `start,end,country` and `start,end,asn,"organisation"`, addresses dotted/colon or decimal).
+ * Loaded once into sorted typed-array range tables; a lookup is two binary searches.
+ *
+ * Update path: `npm update @ip-location-db/geolite2-country @ip-location-db/asn`, or point
+ * `policy.geo.country_files` / `asn_files` at newer CSV files of the same format.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { decimalToWords, parseIp, parseIPv4, parseIPv6, RangeTable, RangeTableBuilder } from './ip.ts';
+
+/** A malformed IP database file, with file and line. */
+export class IpDatabaseError extends Error {
+  constructor(readonly file: string, readonly line: number, detail: string) {
+    super(`invalid IP database ${file}${line > 0 ? `:${line}` : ''}: ${detail}`);
+    this.name = 'IpDatabaseError';
+  }
+}
+
+export interface GeoResult {
+  country: string | null;
+  asn: number | null;
+  asnName: string | null;
+}
+
+export interface GeoStats {
+  countryRanges: number;
+  asnRanges: number;
+  overlapsResolved: number;
+  loadMs: number;
+  /** Bytes held by the range tables (typed arrays), excluding the small name tables. */
+  tableBytes: number;
+  files: string[];
+}
+
+/** IP -> country/ASN index. */
+export class GeoIndex {
+  constructor(
+    private readonly countries: RangeTable,
+    private readonly countryCodes: string[],
+    private readonly asns: RangeTable,
+    private readonly asnNames: Map<number, string>,
+    readonly stats: GeoStats,
+  ) {}
+
+  /** Look up an address (IPv4, IPv6, IPv4-mapped IPv6). Unknown or unparseable: nulls. */
+  lookup(ip: string): GeoResult {
+    const parsed = parseIp(ip);
+    if (!parsed) return { country: null, asn: null, asnName: null };
+    const c = this.countries.lookup(parsed);
+    const a = this.asns.lookup(parsed);
+    return { country: c >= 0 ? this.countryCodes[c] : null, asn: a >= 0 ? a : null, asnName: a >= 0 ? this.asnNames.get(a) ?? null : null };
+  }
+}
+
+/** Paths of the CSV files shipped in the installed @ip-location-db packages. */
+export function packagedGeoFiles(): { country: string[]; asn: string[] } {
+  const require = createRequire(import.meta.url);
+  const countryDir = dirname(require.resolve('@ip-location-db/geolite2-country/package.json'));
+  const asnDir = dirname(require.resolve('@ip-location-db/asn/package.json'));
+  return {
+    country: [join(countryDir, 'geolite2-country-ipv4-num.csv'), join(countryDir, 'geolite2-country-ipv6.csv')],
+    asn: [join(asnDir, 'asn-ipv4-num.csv'), join(asnDir, 'asn-ipv6.csv')],
+  };
+}
+
+const cache = new Map<string, GeoIndex>();
+
+/**
+ * Load (once per process per file set) the country and ASN tables. Throws IpDatabaseError on the
+ * first malformed line; nothing is half-loaded.
+ *
+ * @example const geo = loadGeoIndex(); geo.lookup('8.8.8.8') // { country: 'US', asn: 15169, ... }
+ */
+export function loadGeoIndex(opts: { countryFiles?: string[]; asnFiles?: string[] } = {}): GeoIndex {
+  const packaged = (opts.countryFiles?.length && opts.asnFiles?.length) ? null : packagedGeoFiles();
+  const countryFiles = opts.countryFiles?.length ? opts.countryFiles : packaged!.country;
+  const asnFiles = opts.asnFiles?.length ? opts.asnFiles : packaged!.asn;
+  const key = JSON.stringify([countryFiles, asnFiles]);
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const t0 = performance.now();
+  const codes: string[] = [];
+  const codeIndex = new Map<string, number>();
+  const cb = new RangeTableBuilder();
+  for (const f of countryFiles) {
+    readCsvRanges(f, 3, (start, end, rest, line) => {
+      const cc = rest.first();
+      if (!/^[A-Z]{2}$/.test(cc)) throw new IpDatabaseError(f, line, `country must be a two-letter code, got "${cc}"`);
+      let idx = codeIndex.get(cc);
+      if (idx === undefined) { idx = codes.length; codes.push(cc); codeIndex.set(cc, idx); }
+      if (typeof start === 'number') cb.add4(start, end as number, idx); else cb.add6(start, end as Uint32Array, idx);
+    });
+  }
+  const ab = new RangeTableBuilder();
+  const names = new Map<number, string>();
+  for (const f of asnFiles) {
+    readCsvRanges(f, 4, (start, end, rest, line) => {
+      const asnText = rest.first();
+      const asn = Number(asnText);
+      if (!/^[0-9]{1,10}$/.test(asnText) || asn > 0xffffffff) throw new IpDatabaseError(f, line, `ASN must be an unsigned integer, got "${asnText}"`);
+      if (!names.has(asn)) {
+        const fields = rest.all();
+        if (fields.length < 2) throw new IpDatabaseError(f, line, 'expected start,end,asn,organisation');
+        names.set(asn, fields[1]);
+      }
+      if (typeof start === 'number') ab.add4(start, end as number, asn); else ab.add6(start, end as Uint32Array, asn);
+    });
+  }
+  const countries = cb.build();
+  const asns = ab.build();
+  const stats: GeoStats = {
+    countryRanges: countries.size, asnRanges: asns.size,
+    overlapsResolved: countries.overlapsResolved + asns.overlapsResolved,
+    loadMs: performance.now() - t0, tableBytes: countries.bytes + asns.bytes,
+    files: [...countryFiles, ...asnFiles],
+  };
+  const index = new GeoIndex(countries, codes, asns, names, stats);
+  cache.set(key, index);
+  return index;
+}
+
+/**
+ * Read the lines of a range CSV: `start,end,field[,field...]`. Calls `row` with parsed bounds
+ * (a number for IPv4, four words for IPv6) and a reader for the remaining fields.
+ */
+export function readCsvRanges(
+  file: string,
+  minFields: number,
+  row: (start: number | Uint32Array, end: number | Uint32Array, rest: CsvRest, line: number) => void,
+): number {
+  let text: string;
+  try { text = readFileSync(file, 'utf8'); } catch (err) { throw new IpDatabaseError(file, 0, `cannot read: ${(err as Error).message}`); }
+  let pos = 0, line = 0, rows = 0;
+  const rest = new CsvRest(text);
+  while (pos < text.length) {
+    let nl = text.indexOf('\n', pos);
+    if (nl < 0) nl = text.length;
+    line++;
+    let endOfLine = nl;
+    if (endOfLine > pos && text.charCodeAt(endOfLine - 1) === 13) endOfLine--;
+    const lineStart = pos;
+    pos = nl + 1;
+    if (endOfLine === lineStart || text.charCodeAt(lineStart) === 35 /* # */) continue;
+    const c1 = text.indexOf(',', lineStart);
+    const c2 = c1 < 0 || c1 >= endOfLine ? -1 : text.indexOf(',', c1 + 1);
+    if (c1 < 0 || c1 >= endOfLine || c2 < 0 || c2 >= endOfLine) throw new IpDatabaseError(file, line, `expected at least ${minFields} comma-separated fields`);
+    rest.reset(c2 + 1, endOfLine);
+    let start: number | Uint32Array | null = null, end: number | Uint32Array | null = null;
+    const first = text.charCodeAt(lineStart);
+    let colon = false, dot = false;
+    for (let i = lineStart; i < c1; i++) { const c = text.charCodeAt(i); if (c === 58) { colon = true; break; } if (c === 46) dot = true; }
+    if (colon) {
+      start = parseIPv6(text, lineStart, c1); end = parseIPv6(text, c1 + 1, c2);
+    } else if (dot) {
+      const s = parseIPv4(text, lineStart, c1), e = parseIPv4(text, c1 + 1, c2);
+      if (s >= 0 && e >= 0) { start = s; end = e; }
+    } else if (first >= 48 && first <= 57) {
+      const a = text.slice(lineStart, c1), b = text.slice(c1 + 1, c2);
+      if (/^[0-9]{1,10}$/.test(a) && /^[0-9]{1,10}$/.test(b) && Number(a) <= 0xffffffff && Number(b) <= 0xffffffff) { start = Number(a); end = Number(b); }
+      else { start = decimalToWords(a); end = decimalToWords(b); }
+    }
+    if (start === null || end === null) throw new IpDatabaseError(file, line, `bad address range "${text.slice(lineStart, c2)}"`);
+    if (typeof start === 'number' ? start > (end as number) : compareWords(start, end as Uint32Array) > 0) {
+      throw new IpDatabaseError(file, line, `range start is after its end ("${text.slice(lineStart, c2)}")`);
+    }
+    row(start, end, rest, line);
+    rows++;
+  }
+  if (rows === 0) throw new IpDatabaseError(file, 0, 'no ranges in file');
+  return rows;
+}
+
+/** The fields after `start,end` on one CSV line, read lazily (most rows need only the first). */
+export class CsvRest {
+  private from = 0;
+  private to = 0;
+  constructor(private readonly text: string) {}
+  reset(from: number, to: number): void { this.from = from; this.to = to; }
+  /** The first field, unquoted. */
+  first(): string {
+    const c = this.text.indexOf(',', this.from);
+    return this.text.slice(this.from, c < 0 || c > this.to ? this.to : c);
+  }
+  /** Every field, honouring "quoted, fields" with "" escapes. */
+  all(): string[] { return splitCsv(this.text.slice(this.from, this.to)); }
+}
+
+function compareWords(a: Uint32Array, b: Uint32Array): number {
+  for (let i = 0; i < 4; i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+  return 0;
+}
+
+/** Split the tail of a CSV line into fields, honouring "quoted, fields" with "" escapes. */
+export function splitCsv(s: string): string[] {
+  if (!s.includes('"')) return s.split(',');
+  const out: string[] = [];
+  let i = 0;
+  while (i <= s.length) {
+    if (s[i] === '"') {
+      let v = '';
+      i++;
+      while (i < s.length) {
+        if (s[i] === '"') { if (s[i + 1] === '"') { v += '"'; i += 2; continue; } i++; break; }
+        v += s[i++];
+      }
+      out.push(v);
+      if (s[i] === ',') i++; else break;
+    } else {
+      const c = s.indexOf(',', i);
+      if (c < 0) { out.push(s.slice(i)); break; }
+      out.push(s.slice(i, c));
+      i = c + 1;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,85 @@
+/**
+ * Holds the policy in force and hot-reloads it. A reload compiles the new file completely before
+ * swapping one reference, so a request sees either the old policy or the new one, never a mix;
+ * a bad file leaves the previous policy in force and is reported (file, path, message).
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { loadPolicyFile, PolicyFileError, type CompiledPolicy } from './policy-file.ts';
+
+export interface PolicyLogger {
+  info(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface PolicyStoreOptions {
+  /** Watch the file and reload on change. */
+  watch?: boolean;
+  /** Quiet period after the last change before reloading, ms. */
+  debounceMs?: number;
+  log?: PolicyLogger;
+  /** Called after every reload attempt (tests, metrics). */
+  onReload?: (result: { ok: true; policy: CompiledPolicy } | { ok: false; error: PolicyFileError }) => void;
+}
+
+/** The live policy. `current` is always a complete, valid policy. */
+export class PolicyStore {
+  readonly path: string;
+  private policy: CompiledPolicy;
+  private watcher: FSWatcher | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly opts: PolicyStoreOptions;
+  /** The last reload error, cleared by the next successful load. */
+  lastError: PolicyFileError | null = null;
+  reloads = 0;
+
+  /** Loads the file now; throws PolicyFileError if it is invalid (startup must not run without a policy). */
+  constructor(path: string, opts: PolicyStoreOptions = {}) {
+    this.path = resolve(path);
+    this.opts = opts;
+    this.policy = loadPolicyFile(this.path);
+    if (opts.watch) this.startWatching();
+  }
+
+  get current(): CompiledPolicy { return this.policy; }
+
+  /** Re-read the file now. Returns true when the new policy is in force. */
+  reload(): boolean {
+    try {
+      const next = loadPolicyFile(this.path);
+      const changed = next.digest !== this.policy.digest;
+      this.policy = next;
+      this.lastError = null;
+      this.reloads++;
+      if (changed) this.opts.log?.info({ policy: this.path, digest: next.digest.slice(0, 12) }, 'policy reloaded');
+      this.opts.onReload?.({ ok: true, policy: next });
+      return true;
+    } catch (err) {
+      const error = err instanceof PolicyFileError ? err : new PolicyFileError(this.path, [{ path: '', message: String(err) }]);
+      this.lastError = error;
+      this.opts.log?.error({ policy: this.path, problems: error.problems }, 'policy reload rejected; previous policy stays in force');
+      this.opts.onReload?.({ ok: false, error });
+      return false;
+    }
+  }
+
+  private startWatching(): void {
+    // Watch the directory, not the file: editors and config managers replace files by rename,
+    // which would leave a file watcher attached to the old inode.
+    const name = basename(this.path);
+    this.watcher = watch(dirname(this.path), { persistent: false }, (_event, file) => {
+      if (file !== null && file !== name) return;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = setTimeout(() => { this.timer = null; this.reload(); }, this.opts.debounceMs ?? 250);
+      this.timer.unref();
+    });
+    this.watcher.on('error', (err) => this.opts.log?.error({ policy: this.path, err: String(err) }, 'policy watch failed'));
+  }
+
+  close(): void {
+    this.watcher?.close();
+    this.watcher = null;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

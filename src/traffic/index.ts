@@ -18,3 +18,6 @@ export { renderText, renderSvg } from './report.ts';
 export { pickAddress, countryOfIpNum, warmNetData, NET_CATEGORIES, CATEGORY_ASNS } from './netdata.ts';
 export type { NetCategory, ClientAddress } from './netdata.ts';
 export { Rng, seededUlid } from './rng.ts';
+export { runRedteam, renderRedteamSummary, wireRequest, assertLocalTarget } from './redteam.ts';
+export type { RedteamOptions, RedteamResult, RequestOutcome, PopulationSummary } from './redteam.ts';
+export { runSimulateCli, runRedteamCli, runEvalCli } from './cli.ts';

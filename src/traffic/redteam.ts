@@ -1,0 +1,486 @@
+/**
+ * `warden redteam`: run a scenario against a live Warden. Creates the orgs, accounts and keys
+ * through the admin API as they are first needed, sends each event's request to the gateway with
+ * the simulated client address in X-Forwarded-For (the gateway must trust the sender as a proxy),
+ * on a compressed schedule, with bounded concurrency, request count and duration; records what got
+ * through (status, refusals, rate limits, shaped answers) and what enforcement it observed.
+ *
+ * Time compression changes nothing on the gateway: every limit and detector runs on its real clock.
+ * It only makes each account's requests arrive `speedup` times closer together than in the
+ * simulation, which makes rate limits bite harder than they would in production, never softer.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request } from 'undici';
+import { HttpAdminClient } from '../admin/client.ts';
+import { verdictRank, type VerdictLevel } from '../detect/verdict.ts';
+import type { InteractionEvent } from '../events/index.ts';
+import { DETECTION_SCHEMA, evaluate, type DetectionResult, type EvalReport } from './eval.ts';
+import { generateTraffic, type LabelLine } from './generator.ts';
+import type { SimAccount } from './population.ts';
+import type { PromptCorpus } from './prompts.ts';
+import { renderSvg, renderText } from './report.ts';
+import type { Scenario } from './scenario.ts';
+import { LineWriter } from './simulate.ts';
+import { TOOL_CATALOGUE } from './textgen.ts';
+
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+export interface RedteamOptions {
+  /** Base URL of the gateway (127.0.0.1 / localhost only). */
+  target: string;
+  /** Admin API base URL (default: the target). */
+  adminUrl?: string;
+  adminToken: string;
+  scenario: Scenario;
+  prompts?: string | PromptCorpus;
+  /** Simulated seconds per wall-clock second (default: fit the scenario into maxDurationS). */
+  speedup?: number;
+  /** Stop after this many requests (default 20,000). */
+  maxRequests?: number;
+  /** Stop after this long, seconds (default 300). */
+  maxDurationS?: number;
+  /** Requests in flight at most (default 32). */
+  concurrency?: number;
+  /** Per-request timeout, ms (default 60,000). */
+  timeoutMs?: number;
+  /** Output directory for labels, events, results, detection, report (null: none written). */
+  outDir?: string | null;
+  /** Organic clients honour Retry-After on 429 (default true); campaigns do not wait. */
+  honourRetryAfter?: boolean;
+  log?: (line: string) => void;
+}
+
+/** One request as sent and answered. */
+export interface RequestOutcome {
+  seq: number;
+  /** Simulated time of the request. */
+  sim_ts: string;
+  /** Wall-clock time it was sent. */
+  sent_at: string;
+  account_id: string;
+  sim_account_id: string;
+  population: string;
+  adaptive: boolean;
+  flavour: string;
+  model: string;
+  status: number;
+  error_code: string | null;
+  /** Rate-limit / verdict headers the gateway returned (retry-after, x-ratelimit-*, x-warden-*). */
+  headers: Record<string, string>;
+  latency_ms: number;
+  input_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  /** Signs the answer was shaped: requested reasoning/logprobs/n missing, or output capped. */
+  shaped: string[];
+}
+
+export interface PopulationSummary {
+  sent: number;
+  ok: number;
+  rate_limited: number;
+  refused: number;
+  other_4xx: number;
+  server_errors: number;
+  transport_errors: number;
+  shaped: number;
+  deferred: number;
+  output_tokens: number;
+}
+
+export interface RedteamResult {
+  target: string;
+  speedup: number;
+  started_at: string;
+  elapsed_s: number;
+  requests: number;
+  stopped_by: 'end' | 'max_requests' | 'max_duration';
+  accounts_created: number;
+  by_population: Record<string, PopulationSummary>;
+  /** Observed enforcement as a DetectionResult (sim time), and its evaluation. */
+  observed: DetectionResult;
+  eval: EvalReport;
+}
+
+/** Refuse anything that is not this machine: the red team must never aim at someone else's service. */
+export function assertLocalTarget(url: string): URL {
+  const u = new URL(url);
+  if (!LOCAL_HOSTS.has(u.hostname)) throw new Error(`redteam targets only 127.0.0.1/localhost, not ${u.hostname}`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`unsupported protocol ${u.protocol}`);
+  return u;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire bodies from events
+
+type Json = Record<string, unknown>;
+
+function toolDefs(names: string[], flavour: string): Json[] {
+  return names.map((name) => {
+    const t = TOOL_CATALOGUE[name] ?? { description: name, parameters: { type: 'object', properties: {} } };
+    if (flavour === 'anthropic.messages') return { name, description: t.description, input_schema: t.parameters };
+    if (flavour === 'openai.responses') return { type: 'function', name, description: t.description, parameters: t.parameters };
+    return { type: 'function', function: { name, description: t.description, parameters: t.parameters } };
+  });
+}
+
+/** The HTTP request (path, headers, body) that reproduces an event's request in its wire format. */
+export function wireRequest(ev: InteractionEvent, secret: string): { path: string; headers: Record<string, string>; body: Json } {
+  const r = ev.request;
+  const p = r.params;
+  const tools = r.tools;
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'user-agent': ev.client.user_agent ?? 'warden-redteam',
+    'x-forwarded-for': ev.client.ip,
+  };
+  let callN = 0;
+  const toolName = () => (tools.length ? tools[callN % tools.length] : 'tool');
+  if (ev.flavour === 'anthropic.messages') {
+    headers['x-api-key'] = secret;
+    headers['anthropic-version'] = '2023-06-01';
+    const messages: Json[] = [];
+    let lastToolId: string | null = null;
+    for (const m of r.messages) {
+      const text = m.text ?? '';
+      if (m.parts?.tool_use) {
+        lastToolId = `toolu_${String(++callN).padStart(4, '0')}`;
+        messages.push({ role: 'assistant', content: [...(text ? [{ type: 'text', text }] : []), { type: 'tool_use', id: lastToolId, name: toolName(), input: {} }] });
+      } else if (m.parts?.tool_result && lastToolId) {
+        messages.push({ role: 'user', content: [{ type: 'tool_result', tool_use_id: lastToolId, content: text }] });
+        lastToolId = null;
+      } else messages.push({ role: m.role === 'assistant' ? 'assistant' : 'user', content: text || '.' });
+    }
+    const body: Json = { model: ev.model, max_tokens: p.max_tokens ?? 1024, messages, stream: r.stream };
+    if (r.system) body.system = r.system;
+    if (p.temperature !== null) body.temperature = p.temperature;
+    if (p.top_p !== null) body.top_p = p.top_p;
+    if (p.thinking_budget !== null) body.thinking = { type: 'enabled', budget_tokens: p.thinking_budget };
+    if (tools.length) { body.tools = toolDefs(tools, ev.flavour); if (r.tool_choice) body.tool_choice = { type: r.tool_choice === 'auto' ? 'auto' : 'any' }; }
+    return { path: '/v1/messages', headers, body };
+  }
+  headers.authorization = `Bearer ${secret}`;
+  if (ev.flavour === 'openai.responses') {
+    const input: Json[] = [];
+    for (const m of r.messages) {
+      if (m.role === 'tool') {
+        const id = `call_${++callN}`;
+        input.push({ type: 'function_call', call_id: id, name: toolName(), arguments: '{}' });
+        input.push({ type: 'function_call_output', call_id: id, output: m.text ?? '' });
+      } else input.push({ role: m.role === 'assistant' ? 'assistant' : 'user', content: m.text ?? '' });
+    }
+    const body: Json = { model: ev.model, input, stream: r.stream };
+    if (r.system) body.instructions = r.system;
+    if (p.max_tokens !== null) body.max_output_tokens = p.max_tokens;
+    if (p.temperature !== null) body.temperature = p.temperature;
+    if (p.top_logprobs !== null) body.top_logprobs = p.top_logprobs;
+    if (p.reasoning_effort !== null) body.reasoning = { effort: p.reasoning_effort };
+    if (p.response_format) body.text = { format: { type: p.response_format } };
+    if (tools.length) { body.tools = toolDefs(tools, ev.flavour); if (r.tool_choice) body.tool_choice = r.tool_choice; }
+    return { path: '/v1/responses', headers, body };
+  }
+  const messages: Json[] = [];
+  if (r.system) messages.push({ role: 'system', content: r.system });
+  const msgs = r.messages;
+  for (let i = 0; i < msgs.length; i++) {
+    const m = msgs[i];
+    if (m.role === 'assistant' && !m.text && msgs[i + 1]?.role === 'tool') {
+      const id = `call_${++callN}`;
+      messages.push({ role: 'assistant', content: null, tool_calls: [{ id, type: 'function', function: { name: toolName(), arguments: '{}' } }] });
+      messages.push({ role: 'tool', tool_call_id: id, content: msgs[i + 1].text ?? '' });
+      i++;
+    } else if (m.role === 'tool') {
+      const id = `call_${++callN}`;
+      messages.push({ role: 'assistant', content: null, tool_calls: [{ id, type: 'function', function: { name: toolName(), arguments: '{}' } }] });
+      messages.push({ role: 'tool', tool_call_id: id, content: m.text ?? '' });
+    } else messages.push({ role: m.role === 'assistant' ? 'assistant' : 'user', content: m.text ?? '' });
+  }
+  const body: Json = { model: ev.model, messages, stream: r.stream };
+  if (r.stream) body.stream_options = { include_usage: true };
+  if (p.max_tokens !== null) body.max_completion_tokens = p.max_tokens;
+  if (p.temperature !== null) body.temperature = p.temperature;
+  if (p.top_p !== null) body.top_p = p.top_p;
+  if (p.n !== null) body.n = p.n;
+  if (p.logprobs !== null) body.logprobs = p.logprobs;
+  if (p.top_logprobs !== null) body.top_logprobs = p.top_logprobs;
+  if (p.reasoning_effort !== null) body.reasoning_effort = p.reasoning_effort;
+  if (p.seed !== null) body.seed = p.seed;
+  if (p.response_format) body.response_format = { type: p.response_format };
+  if (tools.length) { body.tools = toolDefs(tools, ev.flavour); if (r.tool_choice) body.tool_choice = r.tool_choice; }
+  return { path: '/v1/chat/completions', headers, body };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers
+
+interface Answer { input: number; output: number; reasoning: number; reasoningSeen: boolean; logprobsSeen: boolean; choices: number; finish: string | null }
+
+function usageFrom(obj: Json | undefined, a: Answer): void {
+  if (!obj) return;
+  const u = obj as Record<string, number | Json | undefined>;
+  a.input = Math.max(a.input, Number(u.input_tokens ?? u.prompt_tokens ?? 0) || 0);
+  a.output = Math.max(a.output, Number(u.output_tokens ?? u.completion_tokens ?? 0) || 0);
+  const det = (u.completion_tokens_details ?? u.output_tokens_details) as Json | undefined;
+  if (det && typeof det.reasoning_tokens === 'number') a.reasoning = Math.max(a.reasoning, det.reasoning_tokens);
+}
+
+/** Read what matters from a JSON answer or an SSE stream (consumed fully). */
+function inspectAnswer(text: string, stream: boolean): Answer {
+  const a: Answer = { input: 0, output: 0, reasoning: 0, reasoningSeen: false, logprobsSeen: false, choices: 0, finish: null };
+  const visit = (o: Json) => {
+    if (o.usage) usageFrom(o.usage as Json, a);
+    const msg = o.message as Json | undefined; // anthropic message_start
+    if (msg?.usage) usageFrom(msg.usage as Json, a);
+    const resp = o.response as Json | undefined; // responses API completed event
+    if (resp?.usage) usageFrom(resp.usage as Json, a);
+    const t = o.type;
+    if (t === 'thinking' || (typeof t === 'string' && (t.includes('reasoning') || t === 'content_block_start' && (o.content_block as Json | undefined)?.type === 'thinking'))) a.reasoningSeen = true;
+    if (Array.isArray(o.content)) for (const c of o.content as Json[]) if (c.type === 'thinking' || c.type === 'redacted_thinking') a.reasoningSeen = true;
+    if (Array.isArray(o.output)) for (const c of o.output as Json[]) if (c.type === 'reasoning') a.reasoningSeen = true;
+    if (Array.isArray(o.choices)) {
+      for (const c of o.choices as Json[]) {
+        a.choices = Math.max(a.choices, Number(c.index ?? 0) + 1);
+        if (c.logprobs) a.logprobsSeen = true;
+        if (c.finish_reason) a.finish = String(c.finish_reason);
+        const m = (c.message ?? c.delta) as Json | undefined;
+        if (m && (m.reasoning_content || m.reasoning)) a.reasoningSeen = true;
+      }
+    }
+    if (o.stop_reason) a.finish = String(o.stop_reason);
+    const d = o.delta as Json | undefined;
+    if (d?.stop_reason) a.finish = String(d.stop_reason);
+    if (d?.type === 'thinking_delta') a.reasoningSeen = true;
+  };
+  if (!stream) {
+    try { visit(JSON.parse(text) as Json); } catch { /* not JSON */ }
+    return a;
+  }
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('data:')) continue;
+    const data = line.slice(5).trim();
+    if (!data || data === '[DONE]') continue;
+    try { visit(JSON.parse(data) as Json); } catch { /* partial */ }
+  }
+  return a;
+}
+
+function shapingSigns(ev: InteractionEvent, a: Answer, headers: Record<string, string>): string[] {
+  const out: string[] = [];
+  const p = ev.request.params;
+  for (const [k, v] of Object.entries(headers)) if (k.startsWith('x-warden-shap')) out.push(`header:${v}`);
+  if (p.thinking_budget !== null && !a.reasoningSeen && a.output > 0) out.push('reasoning:missing');
+  if (p.logprobs === true && !a.logprobsSeen) out.push('logprobs:missing');
+  if (p.n !== null && p.n > 1 && a.choices > 0 && a.choices < p.n) out.push('n:reduced');
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+interface Provisioned { accountId: string; secrets: string[] }
+
+function observedLevel(o: RequestOutcome): VerdictLevel | null {
+  if (o.status === 403) return o.error_code === 'WARDEN_ACCOUNT_SUSPENDED' ? 'suspend' : 'verify';
+  if (o.status === 401 && o.error_code === 'WARDEN_REVOKED_API_KEY') return 'suspend';
+  if (o.shaped.length) return 'shape';
+  if (o.status === 429) return 'throttle';
+  return null;
+}
+
+/** Run a scenario against a live gateway. */
+export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
+  const target = assertLocalTarget(opts.target);
+  const adminBase = opts.adminUrl ?? opts.target;
+  assertLocalTarget(adminBase);
+  const log = opts.log ?? (() => {});
+  const maxRequests = opts.maxRequests ?? 20_000;
+  const maxDurationMs = (opts.maxDurationS ?? 300) * 1000;
+  const concurrency = Math.max(1, opts.concurrency ?? 32);
+  const sc = opts.scenario;
+  const speedup = opts.speedup ?? Math.max(1, (sc.endMs - sc.startMs) / maxDurationMs);
+  const honour = opts.honourRetryAfter ?? true;
+  const admin = new HttpAdminClient(adminBase, opts.adminToken, { actor: 'warden-redteam', timeoutMs: 30_000 });
+  const agent = new Agent({ connections: concurrency, pipelining: 1, keepAliveTimeout: 10_000 });
+  const run = generateTraffic(sc, { prompts: opts.prompts });
+  const bySimId = new Map<string, SimAccount>(run.accounts.map((a) => [a.id, a]));
+  const orgs = new Map<string, Promise<string>>();
+  const provisioned = new Map<string, Promise<Provisioned>>();
+  const pausedUntil = new Map<string, number>();
+  const outcomes: RequestOutcome[] = [];
+  const summary: Record<string, PopulationSummary> = {};
+  const pop = (a: SimAccount) => a.label.campaign_id ?? a.label.organic_kind ?? 'unknown';
+  const sumFor = (k: string) => (summary[k] ??= { sent: 0, ok: 0, rate_limited: 0, refused: 0, other_4xx: 0, server_errors: 0, transport_errors: 0, shaped: 0, deferred: 0, output_tokens: 0 });
+  const wallStart = Date.now();
+
+  const wallCreated = (simMs: number) => (simMs <= sc.startMs ? wallStart - (sc.startMs - simMs) : wallStart + (simMs - sc.startMs) / speedup);
+  const provision = (a: SimAccount): Promise<Provisioned> => {
+    let p = provisioned.get(a.id);
+    if (p) return p;
+    p = (async () => {
+      let orgId = orgs.get(a.orgId);
+      if (!orgId) {
+        orgId = admin.createOrg({ name: `sim ${a.orgId}`, tier: a.facts.tier, programme: a.facts.programme }).then((o) => o.id);
+        orgs.set(a.orgId, orgId);
+      }
+      const acct = await admin.createAccount({
+        org_id: await orgId, name: a.name, email: a.email, tier: a.facts.tier, programme: a.facts.programme,
+        signup_ip: a.facts.signup_ip, claimed_country: a.facts.claimed_country, payment_fp: a.facts.payment_fp,
+        user_agent: a.client.userAgent, created_at: new Date(Math.min(Date.now(), wallCreated(a.createdMs))).toISOString(),
+      });
+      const secrets: string[] = [];
+      for (let k = 0; k < a.keyIds.length; k++) secrets.push((await admin.createKey(acct.id, { name: `key-${k}`, scopes: ['inference'] })).secret);
+      return { accountId: acct.id, secrets };
+    })();
+    provisioned.set(a.id, p);
+    return p;
+  };
+
+  const eventsOut = opts.outDir ? (mkdirSync(opts.outDir, { recursive: true }), new LineWriter(join(opts.outDir, 'events.jsonl'), 1 << 16)) : null;
+  const resultsOut = opts.outDir ? new LineWriter(join(opts.outDir, 'results.jsonl'), 1 << 16) : null;
+  const observedEvents: InteractionEvent[] = [];
+  let inFlight = 0;
+  let wake: (() => void) | null = null;
+  const slotFree = () => { const w = wake; wake = null; w?.(); };
+  let seq = 0;
+  let stoppedBy: RedteamResult['stopped_by'] = 'end';
+  let firstSim = -1;
+
+  const send = async (ev: InteractionEvent, a: SimAccount, n: number) => {
+    const s = sumFor(pop(a));
+    const outcome: RequestOutcome = {
+      seq: n, sim_ts: ev.ts, sent_at: new Date().toISOString(), account_id: '', sim_account_id: a.id, population: pop(a), adaptive: a.label.adaptive,
+      flavour: ev.flavour, model: ev.model, status: 0, error_code: null, headers: {}, latency_ms: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, shaped: [],
+    };
+    try {
+      const prov = await provision(a);
+      outcome.account_id = prov.accountId;
+      const keyIndex = Math.max(0, a.keyIds.indexOf(ev.key_id ?? ''));
+      const w = wireRequest(ev, prov.secrets[keyIndex] ?? prov.secrets[0]);
+      const t0 = performance.now();
+      const res = await request(new URL(w.path, target), {
+        method: 'POST', headers: w.headers, body: JSON.stringify(w.body), dispatcher: agent,
+        headersTimeout: opts.timeoutMs ?? 60_000, bodyTimeout: opts.timeoutMs ?? 60_000,
+      });
+      const text = await res.body.text();
+      outcome.latency_ms = Math.round(performance.now() - t0);
+      outcome.status = res.statusCode;
+      for (const [k, v] of Object.entries(res.headers)) {
+        if (k === 'retry-after' || k.startsWith('x-ratelimit') || (k.startsWith('x-warden') && k !== 'x-warden-request-id')) outcome.headers[k] = String(v);
+      }
+      if (res.statusCode >= 400) {
+        try { outcome.error_code = ((JSON.parse(text) as { error?: { code?: string } }).error?.code) ?? null; } catch { /* not JSON */ }
+      } else {
+        const ans = inspectAnswer(text, ev.request.stream);
+        outcome.input_tokens = ans.input; outcome.output_tokens = ans.output; outcome.reasoning_tokens = ans.reasoning;
+        outcome.shaped = shapingSigns(ev, ans, outcome.headers);
+      }
+      if (res.statusCode === 429 && honour && !a.campaign) {
+        const ra = Number(outcome.headers['retry-after']);
+        if (Number.isFinite(ra) && ra > 0) pausedUntil.set(a.id, Date.now() + ra * 1000);
+      }
+    } catch (err) {
+      outcome.status = 0;
+      outcome.error_code = `transport:${(err as Error).message.slice(0, 120)}`;
+    }
+    s.sent++;
+    if (outcome.status >= 200 && outcome.status < 300) s.ok++;
+    else if (outcome.status === 429) s.rate_limited++;
+    else if (outcome.status === 403 || outcome.status === 401) s.refused++;
+    else if (outcome.status >= 400 && outcome.status < 500) s.other_4xx++;
+    else if (outcome.status >= 500) s.server_errors++;
+    else s.transport_errors++;
+    if (outcome.shaped.length) s.shaped++;
+    s.output_tokens += outcome.output_tokens;
+    outcomes.push(outcome);
+    resultsOut?.line(JSON.stringify(outcome));
+    if (outcome.account_id) {
+      // The event as the red team saw it: gateway ids, observed status and usage, simulated time.
+      const seen: InteractionEvent = {
+        ...ev, account_id: outcome.account_id, org_id: null, key_id: null,
+        response: { ...ev.response, status: outcome.status || 599, error_code: outcome.error_code, input_tokens: outcome.input_tokens, output_tokens: outcome.output_tokens, reasoning_tokens: outcome.reasoning_tokens, usage_source: 'upstream' },
+        enforcement: { ...ev.enforcement, verdict: observedLevel(outcome), shaping: outcome.shaped },
+      };
+      observedEvents.push(seen);
+      eventsOut?.line(JSON.stringify(seen));
+    }
+  };
+
+  log(`redteam: ${run.accounts.length} simulated accounts, speedup x${speedup.toFixed(1)}, at most ${maxRequests} requests / ${maxDurationMs / 1000}s, ${concurrency} in flight`);
+  for (const ev of run.events) {
+    if (seq >= maxRequests) { stoppedBy = 'max_requests'; break; }
+    const simMs = Date.parse(ev.ts);
+    if (firstSim < 0) firstSim = simMs;
+    const due = wallStart + (simMs - firstSim) / speedup;
+    if (due - wallStart > maxDurationMs || Date.now() - wallStart > maxDurationMs) { stoppedBy = 'max_duration'; break; }
+    const wait = due - Date.now();
+    if (wait > 0) await sleep(wait);
+    const a = bySimId.get(ev.account_id!)!;
+    const paused = pausedUntil.get(a.id);
+    if (paused !== undefined && Date.now() < paused) { sumFor(pop(a)).deferred++; continue; }
+    while (inFlight >= concurrency) await new Promise<void>((r) => { wake = r; });
+    inFlight++;
+    const n = seq++;
+    void send(ev, a, n).finally(() => { inFlight--; slotFree(); });
+  }
+  while (inFlight > 0) await new Promise<void>((r) => { wake = r; });
+  await agent.close();
+  eventsOut?.close();
+  resultsOut?.close();
+
+  // Observed enforcement per account, in simulated time.
+  const timelines = new Map<string, Map<VerdictLevel, string>>();
+  for (const o of outcomes.sort((x, y) => x.sim_ts.localeCompare(y.sim_ts) || x.seq - y.seq)) {
+    const lvl = o.account_id ? observedLevel(o) : null;
+    if (!lvl) continue;
+    let m = timelines.get(o.account_id);
+    if (!m) { m = new Map(); timelines.set(o.account_id, m); }
+    if (!m.has(lvl)) m.set(lvl, o.sim_ts);
+  }
+  const observed: DetectionResult = {
+    schema: DETECTION_SCHEMA, source: 'redteam:observed', generated_at: new Date().toISOString(), time_scale: 1,
+    accounts: [...timelines].map(([id, m]) => {
+      const tl = [...m].map(([level, ts]) => ({ ts, level })).sort((x, y) => x.ts.localeCompare(y.ts) || verdictRank(x.level) - verdictRank(y.level));
+      // Levels only go up on this timeline: an observed refusal after a shaped answer keeps the higher level.
+      let max = 0;
+      const mono = tl.filter((c) => { const r = verdictRank(c.level); if (r > max) { max = r; return true; } return false; });
+      return { account_id: id, timeline: mono, first_flag: mono[0] ?? null };
+    }),
+    clusters: [],
+  };
+  // Labels with the gateway's account ids, for the accounts actually created.
+  const labels: LabelLine[] = [];
+  for (const l of run.labels) if (l.type !== 'account') labels.push(l);
+  for (const [simId, p] of provisioned) {
+    try {
+      const prov = await p;
+      const a = bySimId.get(simId)!;
+      labels.push({ ...a.label, account_id: prov.accountId, org_id: (await orgs.get(a.orgId)) ?? a.orgId });
+    } catch { /* creation failed: no label, no events */ }
+  }
+  observedEvents.sort((x, y) => x.ts.localeCompare(y.ts));
+  const report = await evaluate(observed, labels, () => observedEvents);
+  if (opts.outDir) {
+    writeFileSync(join(opts.outDir, 'labels.jsonl'), labels.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    writeFileSync(join(opts.outDir, 'observed-detection.json'), JSON.stringify(observed, null, 1) + '\n');
+    writeFileSync(join(opts.outDir, 'report.json'), JSON.stringify(report, null, 1) + '\n');
+    writeFileSync(join(opts.outDir, 'report.txt'), renderText(report));
+    writeFileSync(join(opts.outDir, 'report.svg'), renderSvg(report));
+  }
+  return {
+    target: target.origin, speedup, started_at: new Date(wallStart).toISOString(), elapsed_s: (Date.now() - wallStart) / 1000,
+    requests: seq, stopped_by: stoppedBy, accounts_created: [...provisioned.keys()].length, by_population: summary, observed, eval: report,
+  };
+}
+
+/** A readable summary of what got through, per population. */
+export function renderRedteamSummary(r: RedteamResult): string {
+  const rows = Object.entries(r.by_population).sort(([a], [b]) => a.localeCompare(b));
+  const head = ['population', 'sent', 'ok', '429', '401/403', 'other 4xx', '5xx', 'transport', 'shaped', 'deferred', 'output tokens'];
+  const body = rows.map(([k, s]) => [k, s.sent, s.ok, s.rate_limited, s.refused, s.other_4xx, s.server_errors, s.transport_errors, s.shaped, s.deferred, s.output_tokens].map(String));
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const fmt = (c: string[]) => c.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join('  ');
+  return [`redteam against ${r.target}: ${r.requests} requests in ${r.elapsed_s.toFixed(1)}s (x${r.speedup.toFixed(1)} time, stopped by ${r.stopped_by}), ${r.accounts_created} accounts created`, fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(fmt)].join('\n') + '\n';
+}
+

@@ -22,6 +22,12 @@ export interface AdminPluginOptions {
   token: string | null;
   /** Routes from other capabilities (limits overrides, verdicts, ledger queries, cases...). */
   registrars?: AdminRouteRegistrar[];
+  /**
+   * Plain Fastify route registrars (capabilities that register their own Fastify routes, e.g.
+   * limits overrides, ledger queries). Mounted inside this plugin, so behind the same token check;
+   * paths are relative to the admin prefix.
+   */
+  plugins?: ((app: FastifyInstance) => void | Promise<void>)[];
   /** Check every response against its schema (tests and development). */
   validateResponses?: boolean;
   /** Shown in the OpenAPI document. */
@@ -71,4 +77,5 @@ export const adminPlugin: FastifyPluginAsync<AdminPluginOptions> = async (app: F
     return openApiDoc;
   });
   table.mount(app, { validateResponses: opts.validateResponses });
+  for (const plugin of opts.plugins ?? []) await plugin(app);
 };

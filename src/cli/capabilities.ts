@@ -8,6 +8,8 @@ import type { WardenConfig } from '../config/index.ts';
 import type { Authenticator, GatewayHooks } from '../gateway/index.ts';
 import { openIdentityStore, createAuthenticator, type IdentityStore } from '../identity/index.ts';
 import { adminPlugin } from '../admin/index.ts';
+import { limitsHooks, registerLimitsAdminRoutes, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
+import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
 import type { Stores } from './stores.ts';
 
 export interface Capabilities {
@@ -27,6 +29,21 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const identity: IdentityStore = openIdentityStore(config, { sqlite: stores.sqlite ?? undefined, pool: stores.pg ?? undefined });
   const authenticator = createAuthenticator(identity, config);
   const hooks: GatewayHooks[] = [];
+  const adminPlugins: ((app: FastifyInstance) => void | Promise<void>)[] = [];
+  const verdicts: VerdictView = EMPTY_VERDICT_VIEW;
+
+  // limits phase
+  let overrides: LimitOverridesStore;
+  if (stores.sqlite) overrides = new SqliteLimitOverridesStore(stores.sqlite);
+  else {
+    const pgOverrides = new PostgresLimitOverridesStore(stores.pg!);
+    await pgOverrides.migrate();
+    overrides = pgOverrides;
+  }
+  const limits = limitsHooks({ config: config.limits, redisUrl: config.redis.url, verdicts, overrides, registry });
+  await limits.limiter.ready();
+  hooks.push(limits);
+  adminPlugins.push((app) => registerLimitsAdminRoutes(app, { limiter: limits.limiter, overrides, prefix: '/limits' }));
 
   return {
     authenticator,
@@ -34,7 +51,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     hooks,
     registry,
     async register(app) {
-      await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken });
+      await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, plugins: adminPlugins });
     },
     async ready() {
       try {

@@ -1,0 +1,91 @@
+// Multi-node mode for real: two gateway processes sharing PostgreSQL (identity, events) and Redis
+// (limits). A key created through one node's admin API works on the other; the account's rate
+// limit holds across both nodes together; both nodes' events land in one store.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { startChild, type ChildServer } from '../../bench/lib.ts';
+
+const PG = process.env.WARDEN_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS = process.env.WARDEN_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+const schema = `mn_${randomBytes(4).toString('hex')}`;
+const token = `adm_${randomBytes(16).toString('hex')}`;
+const nodes: ChildServer[] = [];
+const admin = new pg.Client({ connectionString: PG });
+
+before(async () => {
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const config = {
+    server: { port: 0 },
+    store: { driver: 'postgres', postgres_url: `${PG}?options=${encodeURIComponent(`-c search_path=${schema}`)}` },
+    redis: { url: REDIS },
+    admin: { token },
+    log: { level: 'silent' },
+    mock: { latency_ms: 0, tokens_per_second: 0 },
+    ledger: { enabled: false },
+    limits: { backend: 'redis', redis: { key_prefix: `warden:test:${schema}:` }, tiers: { email_verified: { account: { rpm: 6, burst: 4 } } } },
+  };
+  const script = new URL('./node.ts', import.meta.url).pathname;
+  for (let i = 0; i < 2; i++) nodes.push(await startChild(script, [JSON.stringify(config)]));
+});
+
+after(async () => {
+  for (const n of nodes) n.proc.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 500));
+  await admin.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => {});
+  await admin.end();
+});
+
+async function adminPost(url: string, path: string, body: object) {
+  const r = await fetch(`${url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  assert.ok(r.status < 300, `${path}: ${r.status} ${await r.clone().text()}`);
+  return (await r.json()) as any;
+}
+
+test('two nodes share identity, limits and events', async () => {
+  const [a, b] = nodes;
+  const account = await adminPost(a.url, '/accounts', { name: 'multi', email: 'm@example.org', tier: 'email_verified' });
+  const created = await adminPost(a.url, `/accounts/${account.id}/keys`, { name: 'k' });
+  const secret: string = created.secret;
+  assert.ok(secret);
+
+  const call = (url: string) => fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }),
+  }).then(async (r) => { await r.arrayBuffer(); return r.status; });
+
+  // 10 requests alternating between nodes: the shared burst of 4 admits 4 in total (plus at most
+  // one token refilled at 6 rpm during the test), wherever they land.
+  const statuses: number[] = [];
+  for (let i = 0; i < 10; i++) statuses.push(await call(i % 2 === 0 ? a.url : b.url));
+  const admitted = statuses.filter((s) => s === 200).length;
+  assert.ok(admitted >= 4 && admitted <= 5, `admitted ${admitted} of 10: ${statuses}`);
+  assert.ok(statuses.slice(0, 4).every((s) => s === 200), 'the first four are within the burst');
+  assert.ok(statuses.filter((s) => s === 429).length >= 5);
+
+  // both nodes' events are in the shared store
+  const deadline = Date.now() + 5000;
+  let rows: { n: number }[] = [];
+  while (Date.now() < deadline) {
+    rows = (await admin.query(`SELECT COUNT(*)::int AS n FROM ${schema}.events WHERE account_id = $1`, [account.id])).rows;
+    if (rows[0].n >= 10) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(rows[0].n, 10, 'all ten interactions recorded, from both nodes');
+
+  // revoking on node B is honoured by node A (PostgreSQL NOTIFY, or the short cache TTL at worst)
+  await adminPost(b.url, `/keys/${created.key.id}/revoke`, {});
+  let status = 0;
+  const until = Date.now() + 7000;
+  while (Date.now() < until) {
+    const r = await fetch(`${a.url}/v1/models`, { headers: { authorization: `Bearer ${secret}` } });
+    status = r.status;
+    await r.arrayBuffer();
+    if (status === 401) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(status, 401);
+});

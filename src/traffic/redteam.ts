@@ -50,6 +50,8 @@ export interface RedteamOptions {
   /** Organic clients honour Retry-After on 429 (default true); campaigns do not wait. */
   honourRetryAfter?: boolean;
   log?: (line: string) => void;
+  /** Called once an account exists on the gateway (tests use it to apply operator actions). */
+  onProvisioned?: (account: SimAccount, gatewayAccountId: string) => Promise<void> | void;
 }
 
 /** One request as sent and answered. */
@@ -331,6 +333,7 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
       });
       const secrets: string[] = [];
       for (let k = 0; k < a.keyIds.length; k++) secrets.push((await admin.createKey(acct.id, { name: `key-${k}`, scopes: ['inference'] })).secret);
+      await opts.onProvisioned?.(a, acct.id);
       return { accountId: acct.id, secrets };
     })();
     provisioned.set(a.id, p);

@@ -1,0 +1,234 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { parseEvent, type InteractionEvent } from '../events/index.ts';
+import { extractRequestFeatures } from '../gateway/request-features.ts';
+import { buildScenario, generateTraffic, simulate, parseLabels, classifyPrompt, pickAddress, countryOfIpNum, Rng, type AccountLabel } from './index.ts';
+import { buildPopulation } from './population.ts';
+import { ipFromString } from './netdata.ts';
+import { wireRequest } from './redteam.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'warden-traffic-'));
+
+function smoke(over: Parameters<typeof buildScenario>[1] = {}, file: Record<string, unknown> | null = null) {
+  return buildScenario(file, { preset: 'smoke', ...over });
+}
+
+function collect(scenario: ReturnType<typeof buildScenario>) {
+  const run = generateTraffic(scenario);
+  const events: InteractionEvent[] = [];
+  for (const e of run.events) events.push(e);
+  return { run, events };
+}
+
+test('same seed and scenario give byte-identical events and labels; another seed differs', () => {
+  const paths = [0, 1, 2].map((i) => ({ ev: join(dir, `ev${i}.jsonl`), lb: join(dir, `lb${i}.jsonl`) }));
+  simulate({ scenario: smoke({ maxEvents: 4000, seed: 7 }), eventsPath: paths[0].ev, labelsPath: paths[0].lb });
+  simulate({ scenario: smoke({ maxEvents: 4000, seed: 7 }), eventsPath: paths[1].ev, labelsPath: paths[1].lb });
+  simulate({ scenario: smoke({ maxEvents: 4000, seed: 8 }), eventsPath: paths[2].ev, labelsPath: paths[2].lb });
+  const a = readFileSync(paths[0].ev), b = readFileSync(paths[1].ev), c = readFileSync(paths[2].ev);
+  assert.ok(a.length > 100_000);
+  assert.ok(a.equals(b), 'same seed: identical events');
+  assert.ok(readFileSync(paths[0].lb).equals(readFileSync(paths[1].lb)), 'same seed: identical labels');
+  assert.ok(!a.equals(c), 'another seed: different events');
+});
+
+test('every event passes the schema, is time-ordered, and matches the labels', () => {
+  const evPath = join(dir, 'valid.jsonl'), lbPath = join(dir, 'valid-labels.jsonl');
+  const summary = simulate({ scenario: smoke({ maxEvents: 6000 }), eventsPath: evPath, labelsPath: lbPath });
+  const labels = parseLabels(readFileSync(lbPath, 'utf8'));
+  assert.equal(labels[0].type, 'scenario');
+  const accounts = new Map(labels.filter((l): l is AccountLabel => l.type === 'account').map((l) => [l.account_id, l]));
+  const campaigns = new Set(labels.filter((l) => l.type === 'campaign').map((l) => (l as { campaign_id: string }).campaign_id));
+  assert.deepEqual([...campaigns].sort(), ['adaptive-1', 'agentic-1', 'hydra-1', 'pivot-1', 'surgical-1']);
+  let last = '';
+  let n = 0;
+  const seenIds = new Set<string>();
+  for (const line of readFileSync(evPath, 'utf8').split('\n')) {
+    if (!line) continue;
+    const ev = parseEvent(line);
+    n++;
+    assert.ok(ev.ts >= last, 'time-ordered');
+    last = ev.ts;
+    assert.ok(!seenIds.has(ev.id), 'unique ids');
+    seenIds.add(ev.id);
+    const l = accounts.get(ev.account_id!);
+    assert.ok(l, `event account ${ev.account_id} has a label`);
+    assert.equal(l!.org_id, ev.org_id);
+    if (l!.population === 'campaign') assert.ok(campaigns.has(l!.campaign_id!));
+    else assert.ok(l!.organic_kind);
+    // Ground truth never leaks into events.
+    assert.ok(!line.includes('campaign_id') && !line.includes('organic_kind') && !line.includes('hydra-1'));
+  }
+  assert.equal(n, summary.events);
+  assert.equal(n, 6000);
+});
+
+test('organic population mix matches the configured shares', () => {
+  const sc = buildScenario({ organic: { accounts: 3000 }, campaigns: [] }, { preset: 'default' });
+  const accounts = buildPopulation(sc);
+  const counts: Record<string, number> = {};
+  for (const a of accounts) counts[a.label.organic_kind!] = (counts[a.label.organic_kind!] ?? 0) + 1;
+  let total = 0, shares = 0;
+  for (const k of Object.keys(sc.organic.kinds) as (keyof typeof sc.organic.kinds)[]) shares += sc.organic.kinds[k].share;
+  for (const k of Object.keys(counts)) total += counts[k];
+  assert.ok(Math.abs(total - 3000) <= 10, `total ${total}`);
+  for (const k of Object.keys(sc.organic.kinds) as (keyof typeof sc.organic.kinds)[]) {
+    const want = sc.organic.kinds[k].share / shares;
+    const got = (counts[k] ?? 0) / total;
+    assert.ok(Math.abs(got - want) < 0.01, `${k}: ${got.toFixed(3)} vs ${want.toFixed(3)}`);
+  }
+  // Enterprise accounts share their org's payment instrument and NAT; education cohorts sign up together.
+  const ent = accounts.filter((a) => a.kind === 'enterprise');
+  const byOrg = new Map<string, Set<string | null>>();
+  for (const a of ent) { const s = byOrg.get(a.orgId) ?? new Set(); s.add(a.facts.payment_fp); byOrg.set(a.orgId, s); }
+  assert.ok([...byOrg.values()].every((s) => s.size === 1), 'one invoice instrument per enterprise org');
+  const edu = accounts.filter((a) => a.kind === 'education' && a.label.group_id === 'education-0');
+  const span = Math.max(...edu.map((a) => a.createdMs)) - Math.min(...edu.map((a) => a.createdMs));
+  assert.ok(edu.length >= 12 && span <= 6 * 3600_000, 'a class signs up within hours');
+});
+
+test('diurnal and weekly rhythm is visible in office traffic', () => {
+  const kinds = { hobbyist: { share: 0 }, developer: { share: 0 }, startup: { share: 0 }, researcher: { share: 0 }, batch: { share: 0 }, agent: { share: 0 }, education: { share: 0 }, enterprise: { share: 1 } };
+  const sc = buildScenario({ days: 7, organic: { accounts: 300, kinds }, campaigns: [] }, { preset: 'default' });
+  const { run, events } = collect(sc);
+  const tz = new Map(run.accounts.map((a) => [a.id, a.tzOffsetH]));
+  const byHour = new Array(24).fill(0);
+  let weekday = 0, weekend = 0;
+  for (const e of events) {
+    const local = Date.parse(e.ts) + tz.get(e.account_id!)! * 3600_000;
+    const d = new Date(local);
+    byHour[d.getUTCHours()]++;
+    const dow = d.getUTCDay();
+    if (dow === 0 || dow === 6) weekend++; else weekday++;
+  }
+  const work = byHour.slice(10, 16).reduce((a, b) => a + b, 0) / 6;
+  const night = byHour.slice(1, 6).reduce((a, b) => a + b, 0) / 5;
+  assert.ok(events.length > 2000, `events ${events.length}`);
+  assert.ok(work > 8 * night, `office hours ${work.toFixed(0)}/h vs night ${night.toFixed(0)}/h`);
+  assert.ok(weekday / 5 > 4 * (weekend / 2), `weekday ${weekday / 5}/day vs weekend ${weekend / 2}/day`);
+});
+
+test('campaign knobs change what they should and nothing else', () => {
+  const base = { organic: { accounts: 60 }, days: 1 } as const;
+  const one = (c: Record<string, unknown>) => collect(buildScenario({ ...base, campaigns: [c] }, { preset: 'smoke' }));
+  const campaignEvents = (r: ReturnType<typeof collect>) => {
+    const ids = new Set(r.run.accounts.filter((a) => a.campaign).map((a) => a.id));
+    return r.events.filter((e) => ids.has(e.account_id!));
+  };
+  // Shared payment instruments.
+  const shared = one({ id: 's', kind: 'surgical', accounts: 20, interactions: 300, payment: { accounts_per_instrument: 10, none_share: 0 } });
+  const distinct = one({ id: 's', kind: 'surgical', accounts: 20, interactions: 300, payment: { accounts_per_instrument: 1, none_share: 0 } });
+  const fps = (r: ReturnType<typeof collect>) => new Set(r.run.accounts.filter((a) => a.campaign).map((a) => a.facts.payment_fp));
+  assert.equal(fps(shared).size, 2);
+  assert.equal(fps(distinct).size, 20);
+  // Proxy pool size bounds the campaign's client addresses.
+  const pool = campaignEvents(one({ id: 'h', kind: 'hydra', accounts: 40, interactions: 1500, network: { pool_size: 5, unsupported_region_share: 0 } }));
+  assert.ok(pool.length > 800);
+  assert.ok(new Set(pool.map((e) => e.client.ip)).size <= 5);
+  // Templates vs paraphrase: a templated CoT campaign reuses one skeleton; an adaptive one does not.
+  const skeleton = (e: InteractionEvent) => { const t = e.request.messages[0].text ?? ''; return t.slice(-40); };
+  const templated = campaignEvents(one({ id: 'c', kind: 'hydra', accounts: 20, interactions: 600, templates: 1, organic_mix: 0, mix: { cot: 1, code: 0, math: 0, agentic: 0, chat: 0 } }));
+  const paraphrased = campaignEvents(one({ id: 'c', kind: 'hydra', accounts: 20, interactions: 600, templates: 0, paraphrase: 1, organic_mix: 0, mix: { cot: 1, code: 0, math: 0, agentic: 0, chat: 0 } }));
+  const topShare = (evs: InteractionEvent[], f: (e: InteractionEvent) => string) => {
+    const m = new Map<string, number>();
+    for (const e of evs) m.set(f(e), (m.get(f(e)) ?? 0) + 1);
+    return Math.max(...m.values()) / evs.length;
+  };
+  const templ = (e: InteractionEvent) => { const t = e.request.messages[0].text ?? ''; return t.startsWith('Think') || t.length < 80 ? t.slice(0, 30) : t.slice(-60); };
+  assert.ok(Math.max(topShare(templated, skeleton), topShare(templated, templ)) > 0.45, 'one template dominates');
+  assert.ok(topShare(paraphrased, skeleton) < 0.1, 'paraphrased prompts have no common skeleton');
+  // Volume follows `interactions`.
+  const v1 = campaignEvents(one({ id: 'h', kind: 'hydra', accounts: 30, interactions: 1000 })).length;
+  const v2 = campaignEvents(one({ id: 'h', kind: 'hydra', accounts: 30, interactions: 2000 })).length;
+  assert.ok(v1 > 700 && v1 < 1300, `v1 ${v1}`);
+  assert.ok(v2 / v1 > 1.6 && v2 / v1 < 2.4, `v2/v1 ${v2 / v1}`);
+  // Pivot: no traffic on the new model before release + delay; about `share` after.
+  const piv = one({ id: 'p', kind: 'pivot', accounts: 30, interactions: 3000, pivot: { delay_hours: 2, share: 0.5 } });
+  // smoke releases claude-opus-5 at day 0.4; the campaign moves 2 hours later.
+  const pivotAt = buildScenario({ ...base }, { preset: 'smoke' }).startMs + 0.4 * 86400_000 + 2 * 3600_000;
+  const pe = campaignEvents(piv);
+  const before = pe.filter((e) => Date.parse(e.ts) < pivotAt);
+  const after = pe.filter((e) => Date.parse(e.ts) >= pivotAt);
+  assert.equal(before.filter((e) => e.model === 'claude-opus-5').length, 0);
+  const share = after.filter((e) => e.model === 'claude-opus-5').length / after.length;
+  assert.ok(share > 0.35 && share < 0.65, `pivot share ${share}`);
+  // Organic traffic is identical whatever the campaigns do.
+  const organicLines = (r: ReturnType<typeof collect>) => {
+    const ids = new Set(r.run.accounts.filter((a) => !a.campaign).map((a) => a.id));
+    return r.events.filter((e) => ids.has(e.account_id!)).map((e) => JSON.stringify(e)).join('\n');
+  };
+  assert.equal(organicLines(shared), organicLines(pool.length ? one({ id: 'h', kind: 'hydra', accounts: 5, interactions: 100 }) : shared));
+});
+
+test('adaptive attackers: one residential address per account, aged, distinct instruments', () => {
+  const sc = buildScenario({ organic: { accounts: 20 }, campaigns: [{ id: 'a', kind: 'adaptive', accounts: 25, interactions: 800 }] }, { preset: 'smoke' });
+  const { run, events } = collect(sc);
+  const adaptive = run.accounts.filter((a) => a.campaign);
+  assert.equal(new Set(adaptive.map((a) => a.facts.payment_fp)).size, 25);
+  assert.ok(adaptive.every((a) => sc.startMs - a.createdMs > 50 * 86400_000), 'aged accounts');
+  const ipsPerAccount = new Map<string, Set<string>>();
+  for (const e of events) {
+    if (!adaptive.some((a) => a.id === e.account_id)) continue;
+    const s = ipsPerAccount.get(e.account_id!) ?? new Set();
+    s.add(e.client.ip);
+    ipsPerAccount.set(e.account_id!, s);
+  }
+  assert.ok(ipsPerAccount.size > 10);
+  assert.ok([...ipsPerAccount.values()].every((s) => s.size === 1), 'one address per account');
+  const ips = [...ipsPerAccount.values()].map((s) => [...s][0]);
+  assert.equal(new Set(ips).size, ips.length, 'no shared addresses');
+});
+
+test('addresses come from real ranges of the right networks', () => {
+  const rng = new Rng(3);
+  for (let i = 0; i < 50; i++) {
+    const uni = pickAddress('university', rng);
+    assert.ok(/univ|college|institute|technology|polytechnic|hochschule|jisc|switch|forschungsnetz|cernet|education|research|carnegie|stanford|berkeley|california|washington|cornell|princeton|toronto|massachusetts/i.test(uni.asnName), uni.asnName);
+    const cloud = pickAddress('cloud', rng);
+    assert.ok([16509, 14618, 396982, 8075, 14061, 16276, 24940, 63949, 20473, 31898, 45102, 132203, 12876, 36351].includes(cloud.asn));
+    const de = pickAddress('residential', rng, ['DE']);
+    assert.ok([3320, 3209].includes(de.asn));
+  }
+  assert.equal(countryOfIpNum(ipFromString('8.8.8.8')), 'US');
+});
+
+test('prompts are pooled by content, not by file', () => {
+  assert.equal(classifyPrompt('Write a Python function that reverses a string.'), 'code');
+  assert.equal(classifyPrompt('Tom has 3 apples and buys 5 more. How many apples does he have?'), 'math');
+  assert.equal(classifyPrompt('What is a good name for a bakery?'), 'chat');
+});
+
+test('events record requests exactly as the gateway would from the wire body', () => {
+  const { events } = collect(smoke({ maxEvents: 3000 }));
+  let checked = 0;
+  for (const ev of events) {
+    if (ev.response.status !== 200) continue;
+    const w = wireRequest(ev, 'secret');
+    const bytes = Buffer.byteLength(JSON.stringify(w.body));
+    const got = extractRequestFeatures(ev.flavour, w.body, bytes, { recordPrompts: 'full', maxMessageChars: 100_000 });
+    assert.equal(got.system, ev.request.system, 'system');
+    assert.deepEqual(got.tools, ev.request.tools, 'tools');
+    assert.equal(got.stream, ev.request.stream);
+    assert.deepEqual(got.messages.map((m) => [m.role, m.text]), ev.request.messages.map((m) => [m.role, m.text || (ev.flavour === 'anthropic.messages' && m.role !== 'assistant' ? '.' : m.text)]));
+    assert.deepEqual({ ...got.params, stop: false }, ev.request.params);
+    checked++;
+  }
+  assert.ok(checked > 2500);
+});
+
+test('memory stays flat as the stream grows', () => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const run = generateTraffic(smoke({ days: 3, maxEvents: 90_000 }));
+  const it = run.events[Symbol.iterator]();
+  const heapAt = (n: number) => { for (let i = 0; i < n; i++) if (it.next().done) break; gc(); return process.memoryUsage().heapUsed; };
+  const h1 = heapAt(15_000);
+  const h2 = heapAt(75_000);
+  // 75k events of ~2.5 KB held in memory would be ~190 MB; the generator keeps only per-lane state.
+  assert.ok(h2 - h1 < 25 * 1024 * 1024, `heap grew ${((h2 - h1) / 1048576).toFixed(1)} MB`);
+});

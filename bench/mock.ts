@@ -71,7 +71,9 @@ if (role === 'serve-mock') {
     await closedLoop(target(mock.url, path, body), concurrency, 1);
     const base = await closedLoop(target(baseline.url, path, body), concurrency, seconds);
     const m = await closedLoop(target(mock.url, path, body), concurrency, seconds);
+    await openLoop(target(baseline.url, path, body), 1000, 1); // warm-up: the open loop's own connections
     const baseLat = await openLoop(target(baseline.url, path, body), 1000, seconds);
+    await openLoop(target(mock.url, path, body), 1000, 1);
     const mockLat = await openLoop(target(mock.url, path, body), 1000, seconds);
     rows.push(
       `| ${name} | ${Math.round(base.rps)} | ${Math.round(m.rps)} | ${(m.rps / base.rps).toFixed(2)} | ${baseLat.p50.toFixed(2)} / ${baseLat.p99.toFixed(2)} | ${mockLat.p50.toFixed(2)} / ${mockLat.p99.toFixed(2)} | ${m.errors + base.errors + mockLat.errors + baseLat.errors} |`,

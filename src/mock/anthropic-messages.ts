@@ -137,6 +137,9 @@ function thinkingSignature(thinking: string, seed: number): string {
   return Buffer.concat(parts).toString('base64');
 }
 
+/** `output_config.effort` as a multiplier of the medium thinking length. */
+const ANTHROPIC_EFFORT: Record<string, number> = { low: 0.5, medium: 1, high: 2, xhigh: 3, max: 4 };
+
 const STOP_REASON: Record<Plan['finish'], string> = { stop: 'end_turn', length: 'max_tokens', tool_calls: 'tool_use', stop_sequence: 'stop_sequence' };
 
 interface ThinkingRequest {
@@ -203,8 +206,13 @@ export function handleMessages(ctx: HandlerContext): Reply {
   // Drawn in a fixed order so that the answer is the same with and without thinking.
   const answer = ctx.answerTokensOverride ?? rng.range(ctx.answerTokens[0], ctx.answerTokens[1]);
   const chosen = decideTools({ tools: readTools(body.tools), choice, lastUserText: prompt.lastUserText, endsWithToolResult: prompt.endsWithToolResult, parallel }, rng);
-  const reasoningTarget = thinking ? rng.range(ctx.reasoningTokens[0], ctx.reasoningTokens[1]) : 0;
-  const plan = buildPlan({ seed, answerTokens: answer, reasoningTokens: reasoningTarget, reasoningCap: thinking?.budget ?? null, maxTokens, tools: chosen, toolPreamble: true, stop });
+  const outputConfig = isRecord(body.output_config) ? body.output_config : {};
+  const effort = typeof outputConfig.effort === 'string' ? (ANTHROPIC_EFFORT[outputConfig.effort] ?? 1) : 1;
+  const reasoningTarget = thinking ? Math.round(rng.range(ctx.reasoningTokens[0], ctx.reasoningTokens[1]) * effort) : 0;
+  // Structured outputs: output_config.format, or the earlier top-level output_format.
+  const format = isRecord(outputConfig.format) ? outputConfig.format : isRecord(body.output_format) ? body.output_format : null;
+  const structured = format?.type === 'json_schema' ? { schema: format.schema ?? {} } : undefined;
+  const plan = buildPlan({ seed, answerTokens: answer, reasoningTokens: reasoningTarget, reasoningCap: thinking?.budget ?? null, maxTokens, tools: chosen, toolPreamble: true, stop, structured });
 
   const thinkingText = thinking && thinking.display === 'summarized' ? plan.reasoningText : '';
   const signature = thinking ? thinkingSignature(plan.reasoningText, seed) : '';

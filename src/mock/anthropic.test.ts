@@ -233,6 +233,21 @@ describe('messages', () => {
     assert.deepEqual(msg.content.map((c) => c.type), ['text']);
   });
 
+  test('structured output (output_config.format) answers with JSON matching the schema', async () => {
+    const msg = await client.messages.create({
+      model: MODEL,
+      max_tokens: 1024,
+      messages: [{ role: 'user', content: 'Give me a person' }],
+      output_config: { format: { type: 'json_schema', schema: { type: 'object', properties: { name: { type: 'string' }, age: { type: 'integer', minimum: 0, maximum: 120 } }, required: ['name', 'age'] } } },
+    });
+    const block = msg.content[0];
+    assert.ok(block.type === 'text');
+    const value = JSON.parse(block.text);
+    assert.equal(typeof value.name, 'string');
+    assert.ok(value.age >= 0 && value.age <= 120);
+    assert.equal(msg.usage.output_tokens, tokens(block.text));
+  });
+
   test('count_tokens matches the input_tokens of a real call', async () => {
     const params = { model: MODEL, system: 'S', messages: [{ role: 'user' as const, content: 'Count me' }], tools: [weatherTool] };
     const counted = await client.messages.countTokens(params);

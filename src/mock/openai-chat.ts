@@ -89,6 +89,14 @@ function readStop(stop: unknown): string[] {
   return [];
 }
 
+/** `response_format`: `json_schema` (answer satisfies the schema) or `json_object`. */
+function readResponseFormat(format: unknown): { schema: unknown } | undefined {
+  if (!isRecord(format)) return undefined;
+  if (format.type === 'json_object') return { schema: null };
+  if (format.type === 'json_schema' && isRecord(format.json_schema)) return { schema: format.json_schema.schema ?? {} };
+  return undefined;
+}
+
 export interface TokenLogprob {
   token: string;
   logprob: number;
@@ -165,6 +173,7 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
   const tools = readTools(body.tools);
   const toolChoice = readToolChoice(body.tool_choice);
   const stop = readStop(body.stop);
+  const structured = readResponseFormat(body.response_format);
 
   const plans: Plan[] = [];
   for (let i = 0; i < n; i++) {
@@ -176,7 +185,7 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
       { tools, choice: toolChoice, lastUserText: prompt.lastUserText, endsWithToolResult: prompt.endsWithToolResult, parallel: body.parallel_tool_calls !== false },
       rng,
     );
-    plans.push(buildPlan({ seed, answerTokens: answer, reasoningTokens: reasoning, maxTokens, tools: chosen, toolPreamble: false, stop }));
+    plans.push(buildPlan({ seed, answerTokens: answer, reasoningTokens: reasoning, maxTokens, tools: chosen, toolPreamble: false, stop, structured }));
   }
 
   const completionTokens = plans.reduce((s, p) => s + p.outputTokens, 0);

@@ -135,7 +135,9 @@ export function handleResponses(ctx: HandlerContext): Reply {
     { tools, choice: readToolChoice(body.tool_choice), lastUserText: prompt.lastUserText, endsWithToolResult: prompt.endsWithToolResult, parallel: body.parallel_tool_calls !== false },
     rng,
   );
-  const plan = buildPlan({ seed, answerTokens: answer, reasoningTokens: reasoningTarget, maxTokens: maxOutputTokens, tools: chosen, toolPreamble: false, stop: [] });
+  const format = isRecord(body.text) && isRecord(body.text.format) ? body.text.format : null;
+  const structured = format?.type === 'json_object' ? { schema: null } : format?.type === 'json_schema' ? { schema: format.schema ?? {} } : undefined;
+  const plan = buildPlan({ seed, answerTokens: answer, reasoningTokens: reasoningTarget, maxTokens: maxOutputTokens, tools: chosen, toolPreamble: false, stop: [], structured });
   const incomplete = plan.finish === 'length';
   const hasReasoningItem = style !== 'none' && reasoningTarget > 0;
   const summary = hasReasoningItem && summaryMode !== null && plan.reasoningTokens > 0 ? summaryText(new Rng(mixSeed(seed, 7))) : null;

@@ -229,6 +229,29 @@ describe('chat completions', () => {
     assert.equal(res.choices[0].finish_reason, 'stop');
   });
 
+  test('structured outputs: json_schema and json_object answers are JSON', async () => {
+    const schema = {
+      type: 'object',
+      properties: { city: { type: 'string' }, population: { type: 'integer', minimum: 1 }, tags: { type: 'array', items: { type: 'string' } }, size: { type: 'string', enum: ['small', 'large'] } },
+      required: ['city', 'population', 'tags', 'size'],
+      additionalProperties: false,
+    };
+    const res = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'Describe a city' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'city', schema, strict: true } },
+    });
+    const value = JSON.parse(res.choices[0].message.content!);
+    assert.deepEqual(Object.keys(value).sort(), ['city', 'population', 'size', 'tags']);
+    assert.ok(Number.isInteger(value.population) && value.population >= 1);
+    assert.ok(['small', 'large'].includes(value.size));
+    assert.equal(res.usage!.completion_tokens, tokens(res.choices[0].message.content!));
+    const obj = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'JSON please' }], response_format: { type: 'json_object' } });
+    assert.equal(typeof JSON.parse(obj.choices[0].message.content!).answer, 'string');
+    const resp = await client.responses.create({ model: 'gpt-4.1', input: 'Describe a city', text: { format: { type: 'json_schema', name: 'city', schema, strict: true } } });
+    assert.deepEqual(Object.keys(JSON.parse(resp.output_text)).sort(), ['city', 'population', 'size', 'tags']);
+  });
+
   test('errors in OpenAI format', async () => {
     await assert.rejects(client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }), (err: unknown) => {
       assert.ok(err instanceof OpenAI.NotFoundError);

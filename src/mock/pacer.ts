@@ -63,7 +63,9 @@ export function paceStream(res: ServerResponse, frames: Frame[], opts: PaceOptio
       const frame = frames[index];
       if (frame.tokens > 0 && sentTokens + frame.tokens > allowed) break;
       // A fault always fires before the stream completes, even if it has fewer token events than `after`.
-      if (fault && ((frame.tokens > 0 && tokenFrames >= fault.after) || index === frames.length - 1)) {
+      // Silent frames (hidden reasoning time) are not events and do not count.
+      const isTokenEvent = frame.tokens > 0 && frame.data !== '';
+      if (fault && ((isTokenEvent && tokenFrames >= fault.after) || index === frames.length - 1)) {
         // A drop waits until what was sent has left the process: destroying at once would discard it.
         if (fault.kind === 'drop') res.write(out, () => res.destroy());
         else if (fault.kind === 'error') res.end(out + (opts.errorFrame ? opts.errorFrame(index) : ''));
@@ -74,7 +76,7 @@ export function paceStream(res: ServerResponse, frames: Frame[], opts: PaceOptio
       }
       out += frame.data;
       sentTokens += frame.tokens;
-      if (frame.tokens > 0) tokenFrames++;
+      if (isTokenEvent) tokenFrames++;
       index++;
     }
     if (index >= frames.length) {

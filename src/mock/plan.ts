@@ -170,6 +170,11 @@ export interface PlanInput {
   /** Text before the tool calls (Anthropic models usually say what they are about to do). */
   toolPreamble: boolean;
   stop: string[];
+  /**
+   * Structured output: the answer is JSON. `schema` set: a value satisfying that JSON Schema
+   * (json_schema formats); null: `{"answer": "..."}` (json_object). Undefined: prose.
+   */
+  structured?: { schema: unknown } | undefined;
 }
 
 function cut(pieces: string[], budget: number): string[] {
@@ -218,6 +223,14 @@ export function buildPlan(input: PlanInput): Plan {
       budget -= argTokens;
       toolCalls.push({ name: tool.name, arguments: pieces.join(''), pieces, tokens: nameTokens + argTokens });
     }
+  } else if (input.structured) {
+    const rng = new Rng(input.seed ^ 0xa115);
+    const schema = input.structured.schema;
+    const json = schema == null ? JSON.stringify({ answer: answerPieces(input.answerTokens, rng).join('') }) : JSON.stringify(valueForSchema(schema, 'answer', rng));
+    const all = tokenPieces(json);
+    text = cut(all.pieces, budget);
+    if (text.length < all.pieces.length) truncated = true;
+    textTokens = truncated ? text.length : all.count;
   } else {
     const all = answerPieces(input.answerTokens, new Rng(input.seed ^ 0xa115));
     text = cut(all, budget);

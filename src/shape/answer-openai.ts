@@ -1,0 +1,215 @@
+/**
+ * OpenAI answers: withhold or summarise reasoning and strip log-probabilities.
+ *
+ * - Chat Completions: `reasoning_content` (vLLM/DeepSeek) and `reasoning` (vLLM >= 0.9, OpenRouter)
+ *   on `choices[].delta` / `choices[].message`; `choices[].logprobs`.
+ * - Responses: `reasoning` output items (their `summary` and raw `content`), the
+ *   `response.reasoning_summary_*` and `response.reasoning_text.*` events, `logprobs` on
+ *   output_text deltas/parts; the response object in lifecycle events (`response.completed`...).
+ *   Reasoning items themselves stay (with an empty summary) so `output_index` never shifts and
+ *   `encrypted_content` still round-trips; dropped events are re-numbered (`sequence_number`).
+ */
+import type { OutputTransformer, SseEvent } from '../gateway/lifecycle.ts';
+import type { AnswerFilterOptions } from './answer.ts';
+
+const REASONING_FIELDS = ['reasoning_content', 'reasoning'] as const;
+
+/** Chat Completions filter. */
+export function chatAnswerFilter(opts: AnswerFilterOptions): OutputTransformer {
+  const reasoningOff = opts.reasoning !== 'full';
+  const stripLogprobs = !opts.logprobs;
+  // Summary mode: reasoning per choice index, held until the choice moves on to its answer.
+  const held = new Map<number, string>();
+  const summarised = new Set<number>();
+  let envelope: Record<string, unknown> | null = null;
+  const noteReasoning = () => opts.note?.(opts.reasoning === 'summary' ? 'reasoning:summarised' : 'reasoning:withheld');
+
+  const summaryChunk = (index: number): SseEvent => {
+    const text = opts.summarise(held.get(index) ?? '', opts.summaryMaxChars);
+    held.delete(index);
+    summarised.add(index);
+    return { data: JSON.stringify({ ...envelope, choices: [{ index, delta: { reasoning_content: text }, logprobs: null, finish_reason: null }] }) };
+  };
+
+  return {
+    sse(ev: SseEvent): SseEvent | SseEvent[] | null {
+      if (!reasoningOff && !stripLogprobs) return ev;
+      const d = ev.data;
+      if (d === '[DONE]' || !(d.includes('"reasoning') || (stripLogprobs && d.includes('"logprobs"')) || (held.size > 0))) return ev;
+      let chunk: Record<string, any>;
+      try { chunk = JSON.parse(d); } catch { return ev; }
+      if (!Array.isArray(chunk.choices)) return ev;
+      const { choices, ...rest } = chunk;
+      envelope = rest;
+      const before: SseEvent[] = [];
+      let changed = false;
+      let emptied = 0;
+      for (const choice of choices) {
+        const delta = choice.delta;
+        if (stripLogprobs && choice.logprobs != null) { choice.logprobs = null; changed = true; opts.note?.('logprobs:stripped'); }
+        if (!delta || typeof delta !== 'object') continue;
+        if (reasoningOff) {
+          for (const f of REASONING_FIELDS) {
+            if (typeof delta[f] === 'string') {
+              if (opts.reasoning === 'summary' && !summarised.has(choice.index)) held.set(choice.index, (held.get(choice.index) ?? '') + delta[f]);
+              delete delta[f];
+              changed = true;
+              noteReasoning();
+            } else if (f in delta && delta[f] === null) { delete delta[f]; }
+          }
+          const movesOn = delta.content != null || delta.tool_calls != null || choice.finish_reason != null;
+          if (movesOn && held.has(choice.index)) before.push(summaryChunk(choice.index));
+        }
+        if (Object.keys(delta).length === 0 && choice.finish_reason == null && choice.logprobs == null) emptied++;
+      }
+      if (!changed && before.length === 0) return ev;
+      // A chunk that carried only withheld reasoning is dropped rather than sent empty.
+      const keep = !(choices.length > 0 && emptied === choices.length && chunk.usage == null);
+      const out = keep ? [...before, { event: ev.event, data: JSON.stringify(chunk) }] : before;
+      return out.length === 1 ? out[0] : out.length === 0 ? null : out;
+    },
+    json(body: Record<string, unknown>): Record<string, unknown> {
+      if (!Array.isArray(body.choices)) return body;
+      for (const choice of body.choices as Record<string, any>[]) {
+        if (stripLogprobs && choice.logprobs != null) { choice.logprobs = null; opts.note?.('logprobs:stripped'); }
+        const message = choice.message;
+        if (!reasoningOff || !message || typeof message !== 'object') continue;
+        let text = '';
+        for (const f of REASONING_FIELDS) {
+          if (typeof message[f] === 'string') { text ||= message[f]; delete message[f]; }
+        }
+        if (text) {
+          noteReasoning();
+          if (opts.reasoning === 'summary') message.reasoning_content = opts.summarise(text, opts.summaryMaxChars);
+        }
+      }
+      return body;
+    },
+    flush(): SseEvent[] {
+      // Reasoning that never reached an answer (the stream ended first): send its summary.
+      return [...held.keys()].map((i) => summaryChunk(i));
+    },
+  };
+}
+
+/** Apply the reasoning/logprobs rules to one Responses output item (non-streaming and lifecycle events). */
+function filterResponseItem(item: Record<string, any>, opts: AnswerFilterOptions): boolean {
+  let changed = false;
+  if (item.type === 'reasoning' && opts.reasoning !== 'full') {
+    const raw = Array.isArray(item.content) ? item.content.map((c: any) => c?.text ?? '').join('\n\n') : '';
+    const hadSummary = Array.isArray(item.summary) && item.summary.length > 0;
+    if ('content' in item && (item.content?.length ?? 0) > 0) { item.content = []; changed = true; }
+    if (opts.reasoning === 'none') {
+      if (hadSummary) { item.summary = []; changed = true; }
+    } else if (!hadSummary && raw) {
+      item.summary = [{ type: 'summary_text', text: opts.summarise(raw, opts.summaryMaxChars) }];
+      changed = true;
+    }
+  }
+  if (!opts.logprobs && item.type === 'message' && Array.isArray(item.content)) {
+    for (const part of item.content) {
+      if (part && Array.isArray(part.logprobs) && part.logprobs.length > 0) { part.logprobs = []; changed = true; }
+    }
+  }
+  return changed;
+}
+
+/** Responses API filter. */
+export function responsesAnswerFilter(opts: AnswerFilterOptions): OutputTransformer {
+  const reasoningOff = opts.reasoning !== 'full';
+  const stripLogprobs = !opts.logprobs;
+  const reasoningItems = new Set<number>(); // output_index of reasoning items
+  const rawText = new Map<number, string>(); // summary mode: raw reasoning per output_index
+  const summaryParts = new Map<number, number>(); // summary parts seen per output_index
+  const noteReasoning = () => opts.note?.(opts.reasoning === 'summary' ? 'reasoning:summarised' : 'reasoning:withheld');
+
+  const filterResponseObject = (response: Record<string, any> | undefined) => {
+    if (!response || !Array.isArray(response.output)) return false;
+    let changed = false;
+    for (const item of response.output) if (item && filterResponseItem(item, opts)) changed = true;
+    return changed;
+  };
+
+  return {
+    sse(ev: SseEvent): SseEvent | SseEvent[] | null {
+      if (!reasoningOff && !stripLogprobs) return ev;
+      let msg: Record<string, any>;
+      try { msg = JSON.parse(ev.data); } catch { return ev; }
+      const type: string = msg.type ?? ev.event ?? '';
+      const out = (m: Record<string, any>): SseEvent => ({ event: ev.event, data: JSON.stringify(m) });
+      const oi: number = msg.output_index;
+      switch (type) {
+        case 'response.created': case 'response.in_progress': case 'response.completed':
+        case 'response.incomplete': case 'response.failed': case 'response.queued':
+          return filterResponseObject(msg.response) ? out(msg) : ev;
+        case 'response.output_item.added':
+          if (msg.item?.type === 'reasoning') reasoningItems.add(oi);
+          return filterResponseItem(msg.item ?? {}, opts) ? out(msg) : ev;
+        case 'response.output_item.done': {
+          if (msg.item?.type !== 'reasoning' || !reasoningOff) return filterResponseItem(msg.item ?? {}, opts) ? out(msg) : ev;
+          const pre: SseEvent[] = [];
+          if (opts.reasoning === 'summary' && !summaryParts.has(oi) && rawText.get(oi)) {
+            // Raw reasoning only (vLLM, gpt-oss): announce a summary part like OpenAI's own.
+            const text = opts.summarise(rawText.get(oi)!, opts.summaryMaxChars);
+            const base = { item_id: msg.item.id, output_index: oi, summary_index: 0 };
+            pre.push(
+              { event: 'response.reasoning_summary_part.added', data: JSON.stringify({ type: 'response.reasoning_summary_part.added', ...base, part: { type: 'summary_text', text: '' }, sequence_number: 0 }) },
+              { event: 'response.reasoning_summary_text.delta', data: JSON.stringify({ type: 'response.reasoning_summary_text.delta', ...base, delta: text, sequence_number: 0 }) },
+              { event: 'response.reasoning_summary_text.done', data: JSON.stringify({ type: 'response.reasoning_summary_text.done', ...base, text, sequence_number: 0 }) },
+              { event: 'response.reasoning_summary_part.done', data: JSON.stringify({ type: 'response.reasoning_summary_part.done', ...base, part: { type: 'summary_text', text }, sequence_number: 0 }) },
+            );
+          }
+          if (filterResponseItem(msg.item, opts)) noteReasoning();
+          rawText.delete(oi);
+          return [...pre, out(msg)];
+        }
+        case 'response.reasoning_summary_part.added': case 'response.reasoning_summary_part.done':
+        case 'response.reasoning_summary_text.delta': case 'response.reasoning_summary_text.done':
+          if (opts.reasoning !== 'none') { summaryParts.set(oi, (summaryParts.get(oi) ?? 0) + 1); return ev; }
+          noteReasoning();
+          return null;
+        case 'response.reasoning_text.delta':
+          if (!reasoningOff) return ev;
+          if (opts.reasoning === 'summary') rawText.set(oi, (rawText.get(oi) ?? '') + (msg.delta ?? ''));
+          noteReasoning();
+          return null;
+        case 'response.reasoning_text.done':
+          return reasoningOff ? null : ev;
+        case 'response.content_part.added': case 'response.content_part.done':
+          if (reasoningOff && (msg.part?.type === 'reasoning_text' || reasoningItems.has(oi))) return null;
+          if (stripLogprobs && Array.isArray(msg.part?.logprobs) && msg.part.logprobs.length > 0) { msg.part.logprobs = []; opts.note?.('logprobs:stripped'); return out(msg); }
+          return ev;
+        case 'response.output_text.delta': case 'response.output_text.done':
+          if (stripLogprobs && Array.isArray(msg.logprobs) && msg.logprobs.length > 0) { msg.logprobs = []; opts.note?.('logprobs:stripped'); return out(msg); }
+          return ev;
+        default:
+          return ev;
+      }
+    },
+    json(body: Record<string, unknown>): Record<string, unknown> {
+      const changed = filterResponseObject(body as Record<string, any>);
+      if (changed && reasoningOff && (body.output as any[]).some((i) => i?.type === 'reasoning')) noteReasoning();
+      return body;
+    },
+  };
+}
+
+/**
+ * Renumbers `sequence_number` on Responses events so they stay contiguous after events were
+ * dropped or added. Put it last in the chain.
+ */
+export function responsesResequencer(): OutputTransformer {
+  let next = -1;
+  return {
+    sse(ev: SseEvent): SseEvent {
+      if (!ev.data.includes('"sequence_number"')) return ev;
+      let msg: Record<string, unknown>;
+      try { msg = JSON.parse(ev.data); } catch { return ev; }
+      if (typeof msg.sequence_number !== 'number') return ev;
+      if (next < 0) next = msg.sequence_number;
+      if (msg.sequence_number === next) { next++; return ev; }
+      msg.sequence_number = next++;
+      return { event: ev.event, data: JSON.stringify(msg) };
+    },
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * Request shaping: rewrite a request body so the upstream never produces more than the caller
+ * is allowed (output budget, choices, log-probabilities, reasoning summaries). Each change is
+ * named in the returned list (copied into the event's `enforcement.shaping`).
+ */
+import type { ApiFlavour } from '../events/index.ts';
+
+/** The capability limits shaping enforces (structurally a subset of the policy's Capabilities). */
+export interface ShapingLimits {
+  reasoning: 'full' | 'summary' | 'none';
+  logprobs: boolean;
+  top_logprobs_max: number;
+  n_max: number;
+  max_tokens_ceiling: number | null;
+}
+
+/** Anthropic's smallest allowed thinking budget. */
+const MIN_THINKING_BUDGET = 1024;
+
+/**
+ * Rewrite `body` in place for the given limits; returns the actions taken.
+ *
+ * @example
+ *   const actions = shapeRequest('openai.chat', body, { reasoning: 'none', logprobs: false, top_logprobs_max: 0, n_max: 1, max_tokens_ceiling: 1024 });
+ *   // body.max_completion_tokens <= 1024, body.n === 1, body.logprobs deleted; actions lists each change
+ */
+export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>, limits: ShapingLimits): string[] {
+  const actions: string[] = [];
+  if (flavour === 'openai.chat') {
+    capBudget(body, ['max_completion_tokens', 'max_tokens'], limits.max_tokens_ceiling, actions);
+    if (typeof body.n === 'number' && body.n > limits.n_max) { body.n = limits.n_max; actions.push('n:capped'); }
+    if (!limits.logprobs) {
+      if (body.logprobs !== undefined && body.logprobs !== false && body.logprobs !== null) actions.push('logprobs:stripped');
+      else if (body.top_logprobs !== undefined && body.top_logprobs !== null) actions.push('logprobs:stripped');
+      delete body.logprobs;
+      delete body.top_logprobs;
+    } else if (typeof body.top_logprobs === 'number' && body.top_logprobs > limits.top_logprobs_max) {
+      body.top_logprobs = limits.top_logprobs_max;
+      actions.push('top_logprobs:capped');
+    }
+  } else if (flavour === 'openai.responses') {
+    capBudget(body, ['max_output_tokens'], limits.max_tokens_ceiling, actions);
+    if (!limits.logprobs) {
+      let stripped = body.top_logprobs !== undefined && body.top_logprobs !== null && body.top_logprobs !== 0;
+      delete body.top_logprobs;
+      if (Array.isArray(body.include)) {
+        const kept = body.include.filter((x) => x !== 'message.output_text.logprobs');
+        if (kept.length !== body.include.length) { stripped = true; body.include = kept; }
+      }
+      if (stripped) actions.push('logprobs:stripped');
+    } else if (typeof body.top_logprobs === 'number' && body.top_logprobs > limits.top_logprobs_max) {
+      body.top_logprobs = limits.top_logprobs_max;
+      actions.push('top_logprobs:capped');
+    }
+    // With reasoning withheld there is no point in having the model write a summary.
+    const reasoning = body.reasoning;
+    if (limits.reasoning === 'none' && reasoning && typeof reasoning === 'object' && !Array.isArray(reasoning)) {
+      const r = reasoning as Record<string, unknown>;
+      if (r.summary != null || r.generate_summary != null) {
+        delete r.summary; delete r.generate_summary;
+        actions.push('reasoning_summary:not_requested');
+      }
+    }
+  } else {
+    const before = body.max_tokens;
+    capBudget(body, ['max_tokens'], limits.max_tokens_ceiling, actions);
+    const thinking = body.thinking as Record<string, unknown> | undefined;
+    if (before !== body.max_tokens && thinking && thinking.type === 'enabled' && typeof thinking.budget_tokens === 'number') {
+      const maxTokens = body.max_tokens as number;
+      if (thinking.budget_tokens >= maxTokens) {
+        const budget = Math.max(MIN_THINKING_BUDGET, Math.floor(maxTokens * 0.75));
+        if (budget < maxTokens) { thinking.budget_tokens = budget; actions.push('thinking_budget:lowered'); }
+        else { body.thinking = { type: 'disabled' }; actions.push('thinking:disabled'); }
+      }
+    }
+  }
+  return actions;
+}
+
+function capBudget(body: Record<string, unknown>, fields: string[], ceiling: number | null, actions: string[]): void {
+  if (ceiling === null) return;
+  let present = false;
+  for (const f of fields) {
+    const v = body[f];
+    if (v === undefined || v === null) continue;
+    present = true;
+    if (typeof v === 'number' && v > ceiling) { body[f] = ceiling; if (!actions.includes('max_tokens:capped')) actions.push('max_tokens:capped'); }
+  }
+  if (!present) { body[fields[0]] = ceiling; actions.push('max_tokens:set'); }
+}

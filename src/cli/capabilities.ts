@@ -9,7 +9,7 @@ import type { Authenticator, GatewayHooks } from '../gateway/index.ts';
 import { openIdentityStore, createAuthenticator, type IdentityStore } from '../identity/index.ts';
 import { adminPlugin } from '../admin/index.ts';
 import { limitsHooks, registerLimitsAdminRoutes, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
-import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
+import { DetectorEngine, detectHooks, EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/index.ts';
 import type { Stores } from './stores.ts';
 
 export interface Capabilities {
@@ -30,7 +30,12 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const authenticator = createAuthenticator(identity, config);
   const hooks: GatewayHooks[] = [];
   const adminPlugins: ((app: FastifyInstance) => void | Promise<void>)[] = [];
-  const verdicts: VerdictView = EMPTY_VERDICT_VIEW;
+  const closers: (() => Promise<void> | void)[] = [];
+
+  // The detector: fed by every finished interaction (record phase), read by enforcement as the
+  // verdict view (limits' cluster scope and throttling, policy's shaping).
+  const detector = config.detect.enabled ? new DetectorEngine({ config: config.detect }) : null;
+  const verdicts: VerdictView = detector ?? EMPTY_VERDICT_VIEW;
 
   // limits phase
   let overrides: LimitOverridesStore;
@@ -44,6 +49,9 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   await limits.limiter.ready();
   hooks.push(limits);
   adminPlugins.push((app) => registerLimitsAdminRoutes(app, { limiter: limits.limiter, overrides, prefix: '/limits' }));
+
+  // record phase: the detector learns from each finished interaction, off the request path
+  if (detector) hooks.push(detectHooks(detector));
 
   return {
     authenticator,
@@ -70,6 +78,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       return created.secret;
     },
     async close() {
+      for (const c of closers.reverse()) await c();
       await authenticator.close();
       await identity.close();
     },

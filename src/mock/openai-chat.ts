@@ -131,8 +131,16 @@ export function logprobsFor(pieces: string[], topN: number, seed: number): Token
   });
 }
 
+const fingerprints = new Map<number, string>();
+
+/** A stable `system_fingerprint` per server seed. */
 function systemFingerprint(seed: number): string {
-  return 'fp_' + (hashString('fingerprint', seed) % 0xffffffffff).toString(16).padStart(10, '0');
+  let fp = fingerprints.get(seed);
+  if (fp === undefined) {
+    fp = 'fp_' + (hashString('fingerprint', seed) % 0xffffffffff).toString(16).padStart(10, '0');
+    if (fingerprints.size < 64) fingerprints.set(seed, fp);
+  }
+  return fp;
 }
 
 const FINISH: Record<Plan['finish'], string> = { stop: 'stop', stop_sequence: 'stop', length: 'length', tool_calls: 'tool_calls' };

@@ -55,7 +55,7 @@ export interface MockUpstreamStats {
   inFlight: number;
   /** Responses sent completely. */
   completed: number;
-  /** Responses the client (or an injected drop) closed before they were complete. */
+  /** Responses closed before they were complete: client disconnects, and injected hangs, drops and resets. */
   aborted: number;
   /** SSE streams started. */
   streams: number;

@@ -10,6 +10,7 @@ import { openIdentityStore, createAuthenticator, type IdentityStore } from '../i
 import { adminPlugin } from '../admin/index.ts';
 import { limitsHooks, registerLimitsAdminRoutes, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
 import { DetectorEngine, detectHooks, EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/index.ts';
+import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import type { Stores } from './stores.ts';
 
 export interface Capabilities {
@@ -59,7 +60,11 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     hooks,
     registry,
     async register(app) {
-      await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, plugins: adminPlugins });
+      // The dashboard first: its route catalog records the admin and ledger routes registered after it.
+      const catalog = new RouteCatalog();
+      await app.register(dashboardPlugin, { catalog });
+      const registrars = [usageAdminRoutes({ usage: usageStoreFor(stores), identity, catalog })];
+      await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, registrars, plugins: adminPlugins });
     },
     async ready() {
       try {

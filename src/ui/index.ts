@@ -1,0 +1,29 @@
+// ui: the operator dashboard served at /dashboard (static ES modules, no external assets) and the admin usage routes it reads (/admin/usage/*, /admin/dashboard/*).
+/**
+ * Mounting (src/cli/capabilities.ts does this):
+ *
+ *   const catalog = new RouteCatalog();
+ *   await app.register(dashboardPlugin, { catalog });     // before the admin API: it records later routes
+ *   await app.register(adminPlugin, { prefix: '/admin', store, token,
+ *     registrars: [usageAdminRoutes({ usage: usageStoreFor(stores), identity, catalog })] });
+ *
+ * The dashboard pages call the admin API with the operator's admin token; see docs/dashboard.md.
+ */
+export { dashboardPlugin, defaultStaticDir, loadStaticFiles, DASHBOARD_CSP, type DashboardPluginOptions } from './plugin.ts';
+export { RouteCatalog, CATALOG_PREFIXES } from './catalog.ts';
+export { usageAdminRoutes, resolveRange, search, features, SEARCH_SCAN_LIMIT, UsageSummarySchema, UsageTopSchema, InteractionSummarySchema, type UsageRoutesDeps } from './routes.ts';
+export {
+  sqliteUsageStore, postgresUsageStore, summariseEvent, chooseBucket, BUCKETS, USAGE_DIMENSIONS,
+  type UsageStore, type UsageFilter, type UsageCounts, type UsagePoint, type UsageSummary, type UsageTopRow, type UsageDimension,
+  type InteractionSummary, type TopOptions,
+} from './usage.ts';
+
+import type { SqliteDb, PgPool } from '../store/index.ts';
+import { sqliteUsageStore, postgresUsageStore, type UsageStore } from './usage.ts';
+
+/** The usage queries for whichever backend holds the events table. */
+export function usageStoreFor(stores: { sqlite: SqliteDb | null; pg: PgPool | null }): UsageStore {
+  if (stores.sqlite) return sqliteUsageStore(stores.sqlite);
+  if (stores.pg) return postgresUsageStore(stores.pg);
+  throw new Error('usage: no events store (need SQLite or PostgreSQL)');
+}

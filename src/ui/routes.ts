@@ -1,0 +1,280 @@
+/**
+ * Admin routes the dashboard reads (mounted inside the admin API, so behind its token, validated
+ * and listed in /admin/openapi.json):
+ *
+ *   GET /admin/usage/summary        totals, outcome counts and a time series over a range
+ *   GET /admin/usage/top            usage grouped by account, org, key, model, IP, network, country, ASN or API flavour
+ *   GET /admin/usage/interactions   recent interactions with what the boundary did (newest first, paged)
+ *   GET /admin/dashboard/search     accounts and organisations matching a text (id, name, email, domain, signup IP)
+ *   GET /admin/dashboard/features   which optional operator routes (limits, detector, ledger) this server has
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import type { AdminRouteRegistrar } from '../admin/index.ts';
+import { WardenError } from '../errors/index.ts';
+import type { IdentityStore } from '../identity/index.ts';
+import type { Account, Organisation } from '../identity/types.ts';
+import type { RouteCatalog } from './catalog.ts';
+import { USAGE_DIMENSIONS, type UsageFilter, type UsageStore } from './usage.ts';
+
+export interface UsageRoutesDeps {
+  usage: UsageStore;
+  identity: IdentityStore;
+  /** Registered routes, for /dashboard/features; without it the features list is empty. */
+  catalog?: RouteCatalog;
+  /** Prefix the admin API is mounted at (default /admin). */
+  adminPrefix?: string;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+const RANGES = { '15m': 900, '1h': 3600, '6h': 6 * 3600, '24h': 86400, '7d': 7 * 86400, '30d': 30 * 86400 } as const;
+const MAX_SPAN_S = 400 * 86400;
+const Id = z.string().min(1).max(200);
+
+const RangeQuery = {
+  range: z.enum(Object.keys(RANGES) as [keyof typeof RANGES, ...(keyof typeof RANGES)[]]).optional()
+    .describe('Shorthand for the last 15m, 1h, 6h, 24h, 7d or 30d (default 24h when from is absent).'),
+  from: z.string().datetime({ offset: true }).optional().describe('Start, ISO 8601 (inclusive).'),
+  to: z.string().datetime({ offset: true }).optional().describe('End, ISO 8601 (exclusive); default now.'),
+  account_id: Id.optional(),
+  org_id: Id.optional(),
+  key_id: Id.optional(),
+  model: Id.optional(),
+  ip: z.string().refine((v) => isIP(v) !== 0, 'must be an IP address').optional(),
+};
+
+const SummaryQuery = z.strictObject({
+  ...RangeQuery,
+  bucket_s: z.coerce.number().int().min(60).max(86400 * 31).optional().describe('Bucket width in seconds (default: chosen for about 60-120 points).'),
+});
+const TopQuery = z.strictObject({
+  ...RangeQuery,
+  by: z.enum(USAGE_DIMENSIONS),
+  sort: z.enum(['requests', 'tokens']).default('requests'),
+  limit: z.coerce.number().int().min(1).max(500).default(20),
+});
+const InteractionsQuery = z.strictObject({
+  ...RangeQuery,
+  before: Id.optional().describe('Event id: return older interactions (paging).'),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+const SearchQuery = z.strictObject({
+  q: z.string().trim().min(1).max(200),
+  limit: z.coerce.number().int().min(1).max(100).default(25),
+});
+
+const Counts = {
+  requests: z.number(), ok: z.number(), limited: z.number(), denied: z.number(), unauthenticated: z.number(),
+  client_errors: z.number(), server_errors: z.number(), input_tokens: z.number(), output_tokens: z.number(), reasoning_tokens: z.number(),
+};
+export const UsageSummarySchema = z.object({
+  from: z.string(), to: z.string(), bucket_s: z.number(),
+  totals: z.object({ ...Counts, accounts: z.number(), ips: z.number() }),
+  series: z.array(z.object({ t: z.string(), ...Counts })),
+  outcomes: z.array(z.object({ status: z.number(), code: z.string().nullable(), requests: z.number() })),
+});
+export const UsageTopSchema = z.object({
+  by: z.enum(USAGE_DIMENSIONS), from: z.string(), to: z.string(),
+  data: z.array(z.object({
+    key: z.string().nullable(),
+    label: z.string().nullable().describe('Human name for account, org and key groups (account name or email, org name, key prefix).'),
+    ...Counts, accounts: z.number(), ips: z.number(), first_ts: z.string(), last_ts: z.string(),
+  })),
+});
+const EnforcementSchema = z.object({
+  limit: z.object({ allowed: z.boolean(), scope: z.string(), limit: z.string(), retry_after_s: z.number().nullable() }).nullable(),
+  verdict: z.string().nullable(), shaping: z.array(z.string()), policy: z.array(z.string()), watermark: z.string().nullable(),
+}).passthrough();
+export const InteractionSummarySchema = z.object({
+  id: z.string(), ts: z.string(), flavour: z.string(), model: z.string(),
+  account_id: z.string().nullable(), org_id: z.string().nullable(), key_id: z.string().nullable(),
+  client_ip: z.string(), country: z.string().nullable(), asn: z.number().nullable(), user_agent: z.string().nullable(),
+  stream: z.boolean(), status: z.number(), error_code: z.string().nullable(),
+  input_tokens: z.number(), output_tokens: z.number(), reasoning_tokens: z.number(), tool_calls: z.number(),
+  finish_reason: z.string().nullable(), duration_ms: z.number(), ttfb_ms: z.number().nullable(),
+  params: z.object({ max_tokens: z.number().nullable(), n: z.number().nullable(), logprobs: z.boolean().nullable(), reasoning_effort: z.string().nullable(), thinking_budget: z.number().nullable() }),
+  tools: z.number(), messages: z.number(), prompt_preview: z.string().nullable(),
+  enforcement: EnforcementSchema,
+});
+const InteractionsSchema = z.object({ data: z.array(InteractionSummarySchema), next_before: z.string().nullable() });
+const SearchSchema = z.object({
+  accounts: z.array(z.object({ id: z.string(), name: z.string().nullable(), email: z.string().nullable(), org_id: z.string().nullable(), tier: z.string(), status: z.string(), created_at: z.string() })),
+  orgs: z.array(z.object({ id: z.string(), name: z.string(), tier: z.string(), created_at: z.string() })),
+  scanned: z.number().describe('Accounts examined; a text search looks at the newest 20,000 accounts at most.'),
+  truncated: z.boolean(),
+});
+const FeaturesSchema = z.object({
+  usage: z.boolean(),
+  limits: z.object({ status: z.string().nullable(), overrides: z.string().nullable(), explain: z.string().nullable() }),
+  ledger: z.object({ base: z.string().nullable(), query: z.string().nullable() }),
+  detect: z.object({ routes: z.array(z.object({ method: z.string(), path: z.string() })) }),
+  routes: z.array(z.object({ method: z.string(), path: z.string() })),
+});
+
+/** Accounts examined at most by one text search (listing pages of 500, newest first). */
+export const SEARCH_SCAN_LIMIT = 20_000;
+
+/** Resolve the time range of a query: explicit from/to, or a `range` shorthand ending now. */
+export function resolveRange(q: { range?: keyof typeof RANGES; from?: string; to?: string }, nowMs: number): { from: string; to: string } {
+  const toMs = q.to ? Date.parse(q.to) : nowMs;
+  const fromMs = q.from ? Date.parse(q.from) : toMs - RANGES[q.range ?? '24h'] * 1000;
+  if (!(fromMs < toMs)) throw new WardenError('WARDEN_INVALID_REQUEST', '`from` must be before `to`', { param: 'from' });
+  if (toMs - fromMs > MAX_SPAN_S * 1000) throw new WardenError('WARDEN_INVALID_REQUEST', 'the range may span at most 400 days', { param: 'from' });
+  return { from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() };
+}
+
+function filterOf(q: z.output<typeof TopQuery> | z.output<typeof SummaryQuery> | z.output<typeof InteractionsQuery>, nowMs: number): UsageFilter {
+  return {
+    ...resolveRange(q, nowMs),
+    accountId: q.account_id, orgId: q.org_id, keyId: q.key_id, model: q.model, ip: q.ip,
+  };
+}
+
+/** The usage and dashboard admin routes. Pass to `adminPlugin`'s `registrars`. */
+export function usageAdminRoutes(deps: UsageRoutesDeps): AdminRouteRegistrar {
+  const now = deps.now ?? Date.now;
+  const adminPrefix = deps.adminPrefix ?? '/admin';
+  return (r) => {
+    r.component('UsageSummary', UsageSummarySchema);
+    r.component('InteractionSummary', InteractionSummarySchema);
+
+    r.route({
+      method: 'GET', path: '/usage/summary', operationId: 'usageSummary', tag: 'usage',
+      summary: 'Requests, tokens and outcomes over a time range, in time buckets',
+      description: 'Outcomes by status: ok (<400), limited (429), denied (403), unauthenticated (401), client_errors (other 4xx), server_errors (>=500).',
+      query: SummaryQuery, response: UsageSummarySchema,
+      handler: ({ query }) => deps.usage.summary(filterOf(query, now()), query.bucket_s),
+    });
+
+    r.route({
+      method: 'GET', path: '/usage/top', operationId: 'usageTop', tag: 'usage',
+      summary: 'Usage grouped by account, org, key, model, IP, network (/24, /64), country, ASN or API flavour',
+      query: TopQuery, response: UsageTopSchema,
+      handler: async ({ query }) => {
+        const filter = filterOf(query, now());
+        const rows = await deps.usage.top(query.by, filter, { limit: query.limit, sort: query.sort });
+        const labels = await Promise.all(rows.map((row) => labelOf(deps.identity, query.by, row.key)));
+        return { by: query.by, from: filter.from, to: filter.to, data: rows.map((row, i) => ({ ...row, label: labels[i] })) };
+      },
+    });
+
+    r.route({
+      method: 'GET', path: '/usage/interactions', operationId: 'usageInteractions', tag: 'usage',
+      summary: 'Recent interactions with their enforcement (limits, verdict, shaping, policy), newest first',
+      description: 'Without from/to, the whole history is paged with `before`. Prompt text is never returned beyond a 160-character preview of the last user message (only when prompts are recorded).',
+      query: InteractionsQuery, response: InteractionsSchema,
+      handler: async ({ query }) => {
+        const range = query.from || query.to || query.range ? resolveRange(query, now()) : {};
+        const data = await deps.usage.interactions({
+          ...range, accountId: query.account_id, orgId: query.org_id, keyId: query.key_id, model: query.model, ip: query.ip,
+          before: query.before, limit: query.limit,
+        });
+        return { data, next_before: data.length === query.limit ? data[data.length - 1].id : null };
+      },
+    });
+
+    r.route({
+      method: 'GET', path: '/dashboard/search', operationId: 'dashboardSearch', tag: 'dashboard',
+      summary: 'Find accounts and organisations by id, name, email, email domain or signup IP',
+      query: SearchQuery, response: SearchSchema,
+      handler: ({ query }) => search(deps.identity, query.q, query.limit),
+    });
+
+    r.route({
+      method: 'GET', path: '/dashboard/features', operationId: 'dashboardFeatures', tag: 'dashboard',
+      summary: 'Which optional operator routes (limits, detector, ledger) this server has',
+      response: FeaturesSchema,
+      handler: ({ request }) => features(deps.catalog, adminPrefix, (method, url) => {
+        // Routes registered before the catalog started watching are still found by the router.
+        try { return request.server.hasRoute({ method: method as 'GET', url }); } catch { return false; }
+      }),
+    });
+  };
+}
+
+async function labelOf(identity: IdentityStore, by: string, key: string | null): Promise<string | null> {
+  if (key === null) return null;
+  try {
+    if (by === 'account') {
+      const a = await identity.getAccount(key);
+      return a ? (a.name ?? a.email ?? null) : null;
+    }
+    if (by === 'org') return (await identity.getOrg(key))?.name ?? null;
+    if (by === 'key') {
+      const k = await identity.getKey(key);
+      return k ? `${k.prefix}${k.name ? ` (${k.name})` : ''}` : null;
+    }
+  } catch {
+    // A label is a convenience; the row stands without it.
+  }
+  return null;
+}
+
+type AccountHit = z.infer<typeof SearchSchema>['accounts'][number];
+const accountHit = (a: Account): AccountHit => ({ id: a.id, name: a.name, email: a.email, org_id: a.org_id, tier: a.tier, status: a.status, created_at: a.created_at });
+const orgHit = (o: Organisation) => ({ id: o.id, name: o.name, tier: o.tier, created_at: o.created_at });
+
+/**
+ * Text search over accounts. Exact ids and signup IPs use the store's lookups; any other text is
+ * matched (case-insensitively) against id, name and email of the newest accounts, up to
+ * SEARCH_SCAN_LIMIT of them, and against organisation names.
+ */
+export async function search(identity: IdentityStore, q: string, limit: number): Promise<z.infer<typeof SearchSchema>> {
+  const accounts: AccountHit[] = [];
+  const seen = new Set<string>();
+  const push = (a: Account) => { if (!seen.has(a.id) && accounts.length < limit) { seen.add(a.id); accounts.push(accountHit(a)); } };
+  const exact = await identity.getAccount(q).catch(() => null);
+  if (exact) push(exact);
+  if (isIP(q)) for (const a of (await identity.listAccounts({ signup_ip: q, limit: Math.min(limit, 500) })).data) push(a);
+
+  const needle = q.toLowerCase();
+  let scanned = 0;
+  let truncated = false;
+  let cursor: string | undefined;
+  while (accounts.length < limit) {
+    const page = await identity.listAccounts({ limit: 500, cursor });
+    for (const a of page.data) {
+      scanned++;
+      if (a.id.toLowerCase().includes(needle) || a.name?.toLowerCase().includes(needle) || a.email?.toLowerCase().includes(needle)) push(a);
+    }
+    if (!page.next_cursor) break;
+    if (scanned >= SEARCH_SCAN_LIMIT) { truncated = true; break; }
+    cursor = page.next_cursor;
+  }
+
+  const orgs: ReturnType<typeof orgHit>[] = [];
+  const exactOrg = await identity.getOrg(q).catch(() => null);
+  if (exactOrg) orgs.push(orgHit(exactOrg));
+  let orgCursor: string | undefined;
+  for (let pages = 0; pages < 20 && orgs.length < limit; pages++) {
+    const page = await identity.listOrgs({ limit: 500, cursor: orgCursor });
+    for (const o of page.data) if (o.id !== exactOrg?.id && o.name.toLowerCase().includes(needle) && orgs.length < limit) orgs.push(orgHit(o));
+    if (!page.next_cursor) break;
+    orgCursor = page.next_cursor;
+  }
+  return { accounts, orgs, scanned, truncated };
+}
+
+/** Routes the dashboard knows how to show, found in the catalog of registered routes. */
+export function features(
+  catalog: RouteCatalog | undefined,
+  adminPrefix = '/admin',
+  hasRoute: (method: string, url: string) => boolean = () => false,
+): z.infer<typeof FeaturesSchema> {
+  const routes = catalog?.list() ?? [];
+  const has = (method: string, path: string) => (catalog?.has(method, path) ?? false) || hasRoute(method, path);
+  const get = (path: string) => (has('GET', path) ? path : null);
+  const first = (paths: string[]) => paths.find((p) => has('GET', p)) ?? null;
+  const ledgerBases = [`${adminPrefix}/ledger/v1`, `${adminPrefix}/ledger`, '/ledger/v1'];
+  const base = ledgerBases.find((b) => has('GET', `${b}/checkpoint`)) ?? null;
+  const query = first(ledgerBases.map((b) => `${b}/query`));
+  const detectPrefixes = [`${adminPrefix}/detect`, `${adminPrefix}/verdicts`, `${adminPrefix}/clusters`, `${adminPrefix}/campaigns`];
+  return {
+    usage: true,
+    limits: { status: get(`${adminPrefix}/limits/status`), overrides: get(`${adminPrefix}/limits/overrides`), explain: has('POST', `${adminPrefix}/limits/explain`) ? `${adminPrefix}/limits/explain` : null },
+    ledger: { base, query },
+    detect: { routes: routes.filter((r) => detectPrefixes.some((p) => r.path === p || r.path.startsWith(`${p}/`))) },
+    routes,
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * `warden watermark ...` sub-commands:
+ *
+ *   warden watermark detect [--file F | -] --subject account:ID ... [--subjects-file F]
+ *                           [--secret env:NAME | --config warden.yaml] [--alpha 1e-3] [--json]
+ *   warden watermark embed  [--file F | -] --subject account:ID [--secret ...]      (demos, tests)
+ *
+ * detect exits 0 when a watermark is found, 1 when not, 2 on a usage or input error.
+ */
+import { readFileSync } from 'node:fs';
+import { loadConfig, resolveSecret } from '../config/index.ts';
+import { detectWatermark, type DetectionReport } from './detect.ts';
+import { watermarkText } from './embed.ts';
+import { deriveWatermarkKey, parseSubject, type WatermarkKey } from './keys.ts';
+
+export interface CliIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  /** Standard input as text (read lazily). */
+  stdin: () => string;
+  env: NodeJS.ProcessEnv;
+}
+
+const defaultIo: CliIo = {
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+  stdin: () => readFileSync(0, 'utf8'),
+  env: process.env,
+};
+
+const USAGE = `usage:
+  warden watermark detect [--file PATH|-] --subject account:ID [--subject cluster:ID ...]
+                          [--subjects-file PATH] [--secret env:NAME|--config warden.yaml]
+                          [--alpha 0.001] [--json]
+  warden watermark embed  [--file PATH|-] --subject account:ID [--secret env:NAME|--config warden.yaml]
+`;
+
+class UsageError extends Error {}
+
+interface Args { cmd: string; file: string; subjects: string[]; subjectsFile: string | null; secret: string | null; config: string | null; alpha: number | null; json: boolean }
+
+function parseArgs(argv: string[]): Args {
+  const [cmd, ...rest] = argv;
+  if (cmd !== 'detect' && cmd !== 'embed') throw new UsageError(cmd ? `unknown sub-command "${cmd}"` : 'missing sub-command');
+  const a: Args = { cmd, file: '-', subjects: [], subjectsFile: null, secret: null, config: null, alpha: null, json: false };
+  for (let i = 0; i < rest.length; i++) {
+    const flag = rest[i];
+    const value = () => { const v = rest[++i]; if (v === undefined) throw new UsageError(`${flag} needs a value`); return v; };
+    switch (flag) {
+      case '--file': a.file = value(); break;
+      case '--subject': a.subjects.push(value()); break;
+      case '--subjects-file': a.subjectsFile = value(); break;
+      case '--secret': a.secret = value(); break;
+      case '--config': a.config = value(); break;
+      case '--alpha': {
+        const v = Number(value());
+        if (!(v > 0 && v < 0.5)) throw new UsageError('--alpha must be a number between 0 and 0.5');
+        a.alpha = v; break;
+      }
+      case '--json': a.json = true; break;
+      case '-h': case '--help': throw new UsageError('');
+      default: throw new UsageError(`unknown option "${flag}"`);
+    }
+  }
+  return a;
+}
+
+function formatReport(r: DetectionReport): string {
+  const lines = [`words: ${r.words}, distinct watermark slots scored: ${r.slots}, candidate keys: ${r.candidates}`];
+  if (r.best) {
+    const b = r.best;
+    lines.push(`best key: ${b.keyId}  matches ${b.matches}/${r.slots} (expected ${b.expected.toFixed(1)} without the mark)  z = ${b.z.toFixed(2)}  p = ${b.pValue.toExponential(2)}  corrected p (x${r.candidates}) = ${b.correctedP.toExponential(2)}`);
+  }
+  lines.push(r.detected
+    ? `result: WATERMARK DETECTED for ${r.best!.keyId} at alpha ${r.alpha}`
+    : `result: no watermark found at alpha ${r.alpha}${r.slots < 10 ? ' (too little text: fewer than 10 slots can never reach alpha 1e-3; supply more text)' : ''}`);
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * Run the watermark CLI. Returns the exit code (0 detected / done, 1 not detected, 2 error).
+ *
+ * @example await runWatermarkCli(['detect', '--file', 'suspect.txt', '--subject', 'account:acc_1'])
+ */
+export async function runWatermarkCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  let args: Args;
+  try { args = parseArgs(argv); } catch (err) {
+    if (err instanceof UsageError) { io.stderr((err.message ? `error: ${err.message}\n` : '') + USAGE); return 2; }
+    throw err;
+  }
+  try {
+    const cfg = args.config ? loadConfig(args.config, io.env).watermark : null;
+    const secret = resolveSecret(args.secret ?? cfg?.master_secret ?? 'env:WARDEN_WATERMARK_SECRET', io.env);
+    if (!secret) throw new UsageError('no master secret: pass --secret env:NAME, or set WARDEN_WATERMARK_SECRET');
+    const subjects = [...args.subjects];
+    if (args.subjectsFile) {
+      subjects.push(...readFileSync(args.subjectsFile, 'utf8').split(/\r?\n/).map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean));
+    }
+    if (subjects.length === 0) throw new UsageError('no candidate keys: pass --subject account:ID (repeatable) or --subjects-file');
+    let keys: WatermarkKey[];
+    try { keys = [...new Set(subjects)].map((s) => deriveWatermarkKey(secret, parseSubject(s))); } catch (err) { throw new UsageError((err as Error).message); }
+    const text = args.file === '-' ? io.stdin() : readFileSync(args.file, 'utf8');
+    if (args.cmd === 'embed') {
+      if (keys.length !== 1) throw new UsageError('embed takes exactly one --subject');
+      io.stdout(watermarkText(text, keys[0].key).text);
+      return 0;
+    }
+    const report = detectWatermark(text, keys, args.alpha ?? cfg?.alpha ?? 1e-3);
+    io.stdout(args.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
+    return report.detected ? 0 : 1;
+  } catch (err) {
+    io.stderr(`error: ${(err as Error).message}\n${err instanceof UsageError ? USAGE : ''}`);
+    return 2;
+  }
+}

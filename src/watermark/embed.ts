@@ -1,0 +1,100 @@
+/**
+ * Embedding: rewrite text so every slot carries the key's preferred synonym. Whole texts and
+ * streams give identical output: a stream holds back only the trailing partial chunk (at most one
+ * word plus its punctuation) until whitespace or the end of the stream completes it.
+ */
+import { initialWalkState, matchCase, preferredMember, visitChunk, type WalkState } from './scheme.ts';
+
+export interface EmbedStats {
+  /** Whitespace-separated chunks seen. */
+  words: number;
+  /** Slots (lexicon words outside code). */
+  slots: number;
+  /** Slots whose word was replaced. */
+  changed: number;
+}
+
+/** Streaming watermarker for one text (one content block / choice / output part). */
+export class StreamingWatermarker {
+  private pending = '';
+  private readonly state: WalkState = initialWalkState();
+  private readonly cache = new Map<string, string>();
+  readonly stats: EmbedStats = { words: 0, slots: 0, changed: 0 };
+
+  constructor(private readonly key: Uint8Array) {}
+
+  /** Feed a delta; returns the text that can be sent now (possibly empty). */
+  push(delta: string): string {
+    const buf = this.pending + delta;
+    let cut = buf.length;
+    while (cut > 0 && !isSpace(buf.charCodeAt(cut - 1))) cut--;
+    if (cut === 0) { this.pending = buf; return ''; }
+    this.pending = buf.slice(cut);
+    return this.process(buf.slice(0, cut));
+  }
+
+  /** End of text: returns whatever was held back, marked. */
+  end(): string {
+    const rest = this.pending;
+    this.pending = '';
+    return rest ? this.process(rest) : '';
+  }
+
+  /** Characters held back right now. */
+  get held(): number { return this.pending.length; }
+
+  private process(text: string): string {
+    let out = '';
+    let i = 0;
+    const n = text.length;
+    while (i < n) {
+      let j = i;
+      while (j < n && isSpace(text.charCodeAt(j))) j++;
+      out += text.slice(i, j);
+      if (j >= n) break;
+      let k = j;
+      while (k < n && !isSpace(text.charCodeAt(k))) k++;
+      out += this.chunk(text.slice(j, k));
+      i = k;
+    }
+    return out;
+  }
+
+  private chunk(chunk: string): string {
+    this.stats.words++;
+    const slot = visitChunk(chunk, this.state);
+    if (!slot) return chunk;
+    this.stats.slots++;
+    const cacheKey = slot.context + '\u0000' + slot.group.id;
+    let preferred = this.cache.get(cacheKey);
+    if (preferred === undefined) {
+      preferred = preferredMember(this.key, slot.context, slot.group);
+      if (this.cache.size < 4096) this.cache.set(cacheKey, preferred);
+    }
+    // The state's context must be what the reader will see: the replacement word.
+    this.state.prev = preferred;
+    if (preferred === slot.word) return chunk;
+    const written = chunk.slice(slot.coreStart, slot.coreEnd);
+    const replacement = matchCase(written, preferred);
+    if (replacement === null) { this.state.prev = slot.word; return chunk; }
+    this.stats.changed++;
+    return chunk.slice(0, slot.coreStart) + replacement + chunk.slice(slot.coreEnd);
+  }
+}
+
+function isSpace(c: number): boolean {
+  return c === 32 || c === 10 || c === 9 || c === 13 || c === 12 || c === 11 || c === 0xa0 || c === 0x2028 || c === 0x2029 || c === 0x3000;
+}
+
+/**
+ * Watermark a whole text with a key.
+ *
+ * @example
+ *   const key = deriveWatermarkKey(master, { kind: 'account', id: 'acc_1' });
+ *   watermarkText('It is often important to check.', key.key) // e.g. 'It is frequently significant to check.'
+ */
+export function watermarkText(text: string, key: Uint8Array): { text: string; stats: EmbedStats } {
+  const w = new StreamingWatermarker(key);
+  const out = w.push(text) + w.end();
+  return { text: out, stats: w.stats };
+}

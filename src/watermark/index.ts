@@ -1,0 +1,8 @@
+// watermark: keyed lexical watermark for answer text (streaming-compatible embedding, per-account/cluster HKDF keys, detection with exact p-values and key attribution, `warden watermark` CLI).
+export { watermarkConfigSchema, type WatermarkConfig } from './config.ts';
+export { LEXICON, LEXICON_VERSION, type LexiconGroup } from './lexicon.ts';
+export { deriveWatermarkKey, parseSubject, type WatermarkKey, type WatermarkSubject } from './keys.ts';
+export { StreamingWatermarker, watermarkText, type EmbedStats } from './embed.ts';
+export { detectWatermark, collectSlots, poissonBinomialTail, type DetectionReport, type KeyScore } from './detect.ts';
+export { watermarkTransformer, type WatermarkTally } from './transform.ts';
+export { runWatermarkCli, type CliIo } from './cli.ts';

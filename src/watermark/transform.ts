@@ -1,0 +1,175 @@
+/**
+ * The watermark as an output transformer: marks answer text in every wire format, streaming
+ * included, and keeps the text repeated in "done"/final events identical to what was streamed.
+ */
+import type { ApiFlavour } from '../events/index.ts';
+import type { OutputTransformer, SseEvent } from '../gateway/lifecycle.ts';
+import { StreamingWatermarker, watermarkText, type EmbedStats } from './embed.ts';
+
+/** Totals across all texts of one answer (for events and metrics). */
+export interface WatermarkTally extends EmbedStats {}
+
+/** Build the watermark transformer for one answer. */
+export function watermarkTransformer(flavour: ApiFlavour, key: Uint8Array, tally?: WatermarkTally): OutputTransformer {
+  const add = (s: EmbedStats) => { if (tally) { tally.words += s.words; tally.slots += s.slots; tally.changed += s.changed; } };
+  const mark = (text: string): string => { const r = watermarkText(text, key); add(r.stats); return r.text; };
+  const streams = new Map<string, StreamingWatermarker>();
+  const stream = (id: string) => {
+    let w = streams.get(id);
+    if (!w) { w = new StreamingWatermarker(key); streams.set(id, w); }
+    return w;
+  };
+  const finish = (id: string): string => {
+    const w = streams.get(id);
+    if (!w) return '';
+    streams.delete(id);
+    const rest = w.end();
+    add(w.stats);
+    return rest;
+  };
+  if (flavour === 'anthropic.messages') return anthropicWatermark(stream, finish, mark);
+  if (flavour === 'openai.chat') return chatWatermark(stream, finish, mark);
+  return responsesWatermark(stream, finish, mark, (t) => watermarkText(t, key).text);
+}
+
+type StreamFn = (id: string) => StreamingWatermarker;
+type FinishFn = (id: string) => string;
+type MarkFn = (text: string) => string;
+
+function anthropicWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): OutputTransformer {
+  const textBlocks = new Set<number>();
+  return {
+    sse(ev) {
+      if (ev.event !== 'content_block_start' && ev.event !== 'content_block_delta' && ev.event !== 'content_block_stop') return ev;
+      let msg: Record<string, any>;
+      try { msg = JSON.parse(ev.data); } catch { return ev; }
+      const index: number = msg.index;
+      if (ev.event === 'content_block_start') {
+        if (msg.content_block?.type === 'text') {
+          textBlocks.add(index);
+          const initial = msg.content_block.text;
+          if (typeof initial === 'string' && initial) { msg.content_block.text = stream(String(index)).push(initial); return { event: ev.event, data: JSON.stringify(msg) }; }
+        }
+        return ev;
+      }
+      if (!textBlocks.has(index)) return ev;
+      if (ev.event === 'content_block_delta') {
+        if (msg.delta?.type !== 'text_delta') return ev;
+        const out = stream(String(index)).push(msg.delta.text ?? '');
+        if (out === '') return null;
+        msg.delta.text = out;
+        return { event: ev.event, data: JSON.stringify(msg) };
+      }
+      textBlocks.delete(index);
+      const rest = finish(String(index));
+      if (!rest) return ev;
+      return [{ event: 'content_block_delta', data: JSON.stringify({ type: 'content_block_delta', index, delta: { type: 'text_delta', text: rest } }) }, ev];
+    },
+    json(body) {
+      if (Array.isArray(body.content)) {
+        for (const b of body.content as Record<string, any>[]) if (b?.type === 'text' && typeof b.text === 'string') b.text = mark(b.text);
+      }
+      return body;
+    },
+  };
+}
+
+function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): OutputTransformer {
+  let envelope: Record<string, unknown> = {};
+  const open = new Set<number>();
+  return {
+    sse(ev) {
+      if (ev.data === '[DONE]' || !ev.data.includes('"choices"')) return ev;
+      let chunk: Record<string, any>;
+      try { chunk = JSON.parse(ev.data); } catch { return ev; }
+      if (!Array.isArray(chunk.choices)) return ev;
+      const { choices, ...rest } = chunk;
+      envelope = rest;
+      let changed = false;
+      for (const choice of choices) {
+        const delta = choice.delta;
+        if (!delta || typeof delta !== 'object') continue;
+        const id = String(choice.index);
+        if (typeof delta.content === 'string' && delta.content) {
+          open.add(choice.index);
+          delta.content = stream(id).push(delta.content);
+          changed = true;
+        }
+        // The text ends when the choice finishes or switches to tool calls.
+        if (open.has(choice.index) && (choice.finish_reason != null || delta.tool_calls != null)) {
+          open.delete(choice.index);
+          const tail = finish(id);
+          if (tail) { delta.content = (typeof delta.content === 'string' ? delta.content : '') + tail; changed = true; }
+        }
+      }
+      return changed ? { event: ev.event, data: JSON.stringify(chunk) } : ev;
+    },
+    json(body) {
+      if (Array.isArray(body.choices)) {
+        for (const c of body.choices as Record<string, any>[]) if (typeof c?.message?.content === 'string') c.message.content = mark(c.message.content);
+      }
+      return body;
+    },
+    flush(): SseEvent[] {
+      const out: SseEvent[] = [];
+      for (const index of open) {
+        const tail = finish(String(index));
+        if (tail) out.push({ data: JSON.stringify({ ...envelope, choices: [{ index, delta: { content: tail }, logprobs: null, finish_reason: null }] }) });
+      }
+      open.clear();
+      return out;
+    },
+  };
+}
+
+function markResponseOutput(response: Record<string, any> | undefined, mark: MarkFn): boolean {
+  if (!response || !Array.isArray(response.output)) return false;
+  let changed = false;
+  for (const item of response.output) changed = markMessageItem(item, mark) || changed;
+  return changed;
+}
+
+function markMessageItem(item: Record<string, any> | undefined, mark: MarkFn): boolean {
+  if (!item || item.type !== 'message' || !Array.isArray(item.content)) return false;
+  let changed = false;
+  for (const part of item.content) if (part?.type === 'output_text' && typeof part.text === 'string' && part.text) { part.text = mark(part.text); changed = true; }
+  return changed;
+}
+
+/** `silent` marks the final copies of streamed text without counting them again. */
+function responsesWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, silent: MarkFn): OutputTransformer {
+  return {
+    sse(ev) {
+      let msg: Record<string, any>;
+      try { msg = JSON.parse(ev.data); } catch { return ev; }
+      const out = (m: Record<string, any>): SseEvent => ({ event: ev.event, data: JSON.stringify(m) });
+      const id = `${msg.output_index}/${msg.content_index}`;
+      switch (msg.type) {
+        case 'response.output_text.delta': {
+          const text = stream(id).push(msg.delta ?? '');
+          if (text === '') return null;
+          msg.delta = text;
+          return out(msg);
+        }
+        case 'response.output_text.done': {
+          const tail = finish(id);
+          msg.text = silent(msg.text ?? '');
+          const done = out(msg);
+          if (!tail) return done;
+          const { text: _t, logprobs: _l, ...base } = msg;
+          return [{ event: 'response.output_text.delta', data: JSON.stringify({ ...base, type: 'response.output_text.delta', delta: tail, logprobs: [] }) }, done];
+        }
+        case 'response.content_part.done':
+          if (msg.part?.type === 'output_text' && typeof msg.part.text === 'string') { msg.part.text = silent(msg.part.text); return out(msg); }
+          return ev;
+        case 'response.output_item.done':
+          return markMessageItem(msg.item, silent) ? out(msg) : ev;
+        case 'response.completed': case 'response.incomplete': case 'response.failed':
+          return markResponseOutput(msg.response, silent) ? out(msg) : ev;
+        default:
+          return ev;
+      }
+    },
+    json(body) { markResponseOutput(body as Record<string, any>, mark); return body; },
+  };
+}

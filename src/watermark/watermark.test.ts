@@ -1,0 +1,149 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { deriveWatermarkKey, parseSubject } from './keys.ts';
+import { StreamingWatermarker, watermarkText } from './embed.ts';
+import { detectWatermark, poissonBinomialTail } from './detect.ts';
+import { watermarkTransformer } from './transform.ts';
+import { runWatermarkCli } from './cli.ts';
+import { readSseFixture, runTransformer, serialiseSse, serveOnce, FIXTURES } from '../shape/sse-fixtures.ts';
+
+const MASTER = 'test-master-secret-0123456789abcdef';
+const prose = readFileSync(new URL('assistant-answers.txt', FIXTURES), 'utf8');
+const licence = readFileSync(new URL('../../LICENSE', import.meta.url), 'utf8');
+const keyA = deriveWatermarkKey(MASTER, { kind: 'account', id: 'acc_a' });
+const keyB = deriveWatermarkKey(MASTER, { kind: 'account', id: 'acc_b' });
+
+test('keys: HKDF per subject, deterministic, ids name the subject, weak masters refused', () => {
+  assert.deepEqual(deriveWatermarkKey(MASTER, { kind: 'account', id: 'acc_a' }).key, keyA.key);
+  assert.notDeepEqual(keyA.key, keyB.key);
+  assert.notDeepEqual(deriveWatermarkKey(MASTER, { kind: 'cluster', id: 'acc_a' }).key, keyA.key);
+  assert.equal(keyA.id, 'wm1:account:acc_a');
+  assert.deepEqual(parseSubject('wm1:cluster:c_9'), { kind: 'cluster', id: 'c_9' });
+  assert.throws(() => parseSubject('user:1'), /account:<id>/);
+  assert.throws(() => deriveWatermarkKey('short', { kind: 'account', id: 'x' }), /at least 16/);
+});
+
+test('embedding changes only lexicon words, keeps case and punctuation, never touches code or URLs', () => {
+  const { text, stats } = watermarkText(prose, keyA.key);
+  assert.ok(stats.changed > 10, `changed ${stats.changed}`);
+  assert.equal(text.split(/\s+/).length, prose.split(/\s+/).length);
+  assert.ok(stats.changed / stats.words < 0.1, "a small share of words changes");
+  const code = 'Use `often` here:\n```\nconst large = often(big);\n```\nSee https://big.example/often and big.';
+  const marked = watermarkText(code, keyA.key).text;
+  assert.match(marked, /`often`/);
+  assert.match(marked, /const large = often\(big\);/);
+  assert.match(marked, /https:\/\/big\.example\/often/);
+  // Case is kept: "Moreover" stays capitalised whichever member is chosen.
+  const sentence = watermarkText('Moreover, it is OFTEN big.', keyB.key).text;
+  assert.match(sentence, /^(Moreover|Furthermore|Additionally), it is (OFTEN|FREQUENTLY) (big|large)\.$/);
+});
+
+test('streaming gives exactly the whole-text result for any split of the input', () => {
+  const sample = prose.slice(0, 2500);
+  const whole = watermarkText(sample, keyA.key).text;
+  fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: sample.length }), { maxLength: 40 }), (cuts) => {
+    const points = [...new Set(cuts)].sort((a, b) => a - b);
+    const w = new StreamingWatermarker(keyA.key);
+    let out = '', last = 0;
+    for (const p of points) { out += w.push(sample.slice(last, p)); last = p; assert.ok(w.held <= 40, 'holds back at most one partial word'); }
+    out += w.push(sample.slice(last)) + w.end();
+    assert.equal(out, whole);
+  }), { numRuns: 200 });
+});
+
+test('detection: marked text found with its key; clean text and other keys are not', () => {
+  const marked = watermarkText(prose, keyA.key).text;
+  const hit = detectWatermark(marked, [keyA], 1e-3);
+  assert.ok(hit.detected);
+  assert.ok(hit.best!.pValue < 1e-9, `p=${hit.best!.pValue}`);
+  assert.equal(hit.best!.matches, hit.slots);
+  assert.equal(detectWatermark(prose, [keyA], 1e-3).detected, false);
+  assert.equal(detectWatermark(marked, [keyB], 1e-3).detected, false);
+});
+
+test('attribution: among 200 candidate keys the right one wins, after Bonferroni correction', () => {
+  const keys = Array.from({ length: 200 }, (_, i) => deriveWatermarkKey(MASTER, { kind: 'account', id: `acc_${i}` }));
+  const marked = watermarkText(prose, keys[137].key).text;
+  const r = detectWatermark(marked, keys, 1e-3);
+  assert.ok(r.detected);
+  assert.equal(r.best!.keyId, 'wm1:account:acc_137');
+  assert.ok(Math.abs(r.best!.correctedP - Math.min(1, r.best!.pValue * 200)) < 1e-15);
+  assert.ok(r.scores[1].pValue > 1e-3, 'the runner-up is not significant');
+});
+
+test('false positives: clean human text against 500 keys stays under alpha', () => {
+  const texts = [prose, licence, ...licence.split(/\n\s*\n/).filter((p) => p.split(/\s+/).length > 60)];
+  let trials = 0, positives = 0;
+  for (let i = 0; i < 500; i++) {
+    const key = deriveWatermarkKey(MASTER, { kind: 'account', id: `fp_${i}` });
+    for (const t of texts) { trials++; if (detectWatermark(t, [key], 1e-3).detected) positives++; }
+  }
+  assert.ok(positives / trials <= 2e-3, `${positives}/${trials}`);
+});
+
+test('poisson-binomial tail equals the binomial tail for equal p', () => {
+  const tail = poissonBinomialTail(Array(10).fill(0.5));
+  assert.equal(tail[0], 1);
+  assert.ok(Math.abs(tail[10] - 1 / 1024) < 1e-15);
+  assert.ok(Math.abs(tail[9] - 11 / 1024) < 1e-15);
+});
+
+test('transformer: chat stream marked in flight equals marking the whole answer; SDK reads it', async () => {
+  const events = readSseFixture('openai-chat-reasoning.sse');
+  const original = events.filter((e) => e.data.startsWith('{')).map((e) => JSON.parse(e.data).choices[0]?.delta?.content ?? '').join('');
+  const out = runTransformer(watermarkTransformer('openai.chat', keyA.key), events);
+  const { url, server } = await serveOnce(serialiseSse(out), 'text/event-stream');
+  try {
+    const client = new OpenAI({ baseURL: url + '/v1', apiKey: 'k', maxRetries: 0 });
+    const c = await client.chat.completions.stream({ model: 'm', messages: [{ role: 'user', content: 'x' }] }).finalChatCompletion();
+    assert.equal(c.choices[0].message.content, watermarkText(original, keyA.key).text);
+  } finally { server.close(); }
+});
+
+test('transformer: anthropic stream text blocks marked, tool input untouched', async () => {
+  const out = runTransformer(watermarkTransformer('anthropic.messages', keyB.key), readSseFixture('anthropic-thinking-tool.sse'));
+  const { url, server } = await serveOnce(serialiseSse(out), 'text/event-stream');
+  try {
+    const client = new Anthropic({ baseURL: url, apiKey: 'k', maxRetries: 0 });
+    const m = await client.messages.stream({ model: 'claude-test', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).finalMessage();
+    const text = (m.content[1] as Anthropic.TextBlock).text;
+    assert.equal(text, watermarkText("I'll check the current weather in Paris for you. It is usually important to pack for a large range of temperatures.", keyB.key).text);
+    assert.deepEqual((m.content[2] as Anthropic.ToolUseBlock).input, { location: 'Paris, France' });
+  } finally { server.close(); }
+});
+
+test('transformer: responses deltas and every final copy of the text agree', async () => {
+  const out = runTransformer(watermarkTransformer('openai.responses', keyA.key), readSseFixture('openai-responses-reasoning.sse'));
+  const expected = watermarkText('The greatest common divisor of 1071 and 462 is 21. This method is usually the quickest way, especially for large numbers.', keyA.key).text;
+  const parsed = out.map((e) => JSON.parse(e.data));
+  const deltas = parsed.filter((m) => m.type === 'response.output_text.delta').map((m) => m.delta).join('');
+  assert.equal(deltas, expected);
+  assert.equal(parsed.find((m) => m.type === 'response.output_text.done').text, expected);
+  assert.equal(parsed.find((m) => m.type === 'response.completed').response.output[1].content[0].text, expected);
+  const { url, server } = await serveOnce(serialiseSse(out), 'text/event-stream');
+  try {
+    const client = new OpenAI({ baseURL: url + '/v1', apiKey: 'k', maxRetries: 0 });
+    const r = await client.responses.stream({ model: 'm', input: 'x' }).finalResponse();
+    assert.equal(r.output_text, expected);
+  } finally { server.close(); }
+});
+
+test('cli: detect reports the matching key and exit codes', async () => {
+  const marked = watermarkText(prose, keyB.key).text;
+  let out = '', err = '';
+  const io = { stdout: (s: string) => { out += s; }, stderr: (s: string) => { err += s; }, stdin: () => marked, env: { WM: MASTER } };
+  assert.equal(await runWatermarkCli(['detect', '--secret', 'env:WM', '--subject', 'account:acc_a', '--subject', 'account:acc_b'], io), 0);
+  assert.match(out, /WATERMARK DETECTED for wm1:account:acc_b/);
+  out = '';
+  const clean = { ...io, stdin: () => prose };
+  assert.equal(await runWatermarkCli(['detect', '--secret', 'env:WM', '--subject', 'account:acc_a', '--json'], clean), 1);
+  assert.equal(JSON.parse(out).detected, false);
+  assert.equal(await runWatermarkCli(['detect', '--secret', 'env:WM'], io), 2);
+  assert.match(err, /no candidate keys/);
+  assert.equal(await runWatermarkCli(['detect', '--secret', 'env:MISSING', '--subject', 'account:a'], io), 2);
+  assert.equal(await runWatermarkCli(['frobnicate'], io), 2);
+});

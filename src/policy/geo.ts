@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { decimalToWords, parseIp, parseIPv4, parseIPv6, RangeTable, RangeTableBuilder } from './ip.ts';
+import { decimalToWords, parseIp, parseIPv4, parseIPv6, RangeTable, RangeTableBuilder, type ParsedIp } from './ip.ts';
 
 /** A malformed IP database file, with file and line. */
 export class IpDatabaseError extends Error {
@@ -47,7 +47,11 @@ export class GeoIndex {
 
   /** Look up an address (IPv4, IPv6, IPv4-mapped IPv6). Unknown or unparseable: nulls. */
   lookup(ip: string): GeoResult {
-    const parsed = parseIp(ip);
+    return this.lookupParsed(parseIp(ip));
+  }
+
+  /** Look up an already parsed address (null: unknown). */
+  lookupParsed(parsed: ParsedIp | null): GeoResult {
     if (!parsed) return { country: null, asn: null, asnName: null };
     const c = this.countries.lookup(parsed);
     const a = this.asns.lookup(parsed);

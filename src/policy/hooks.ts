@@ -1,0 +1,253 @@
+/**
+ * The policy capability in the request lifecycle:
+ *
+ * - `policy` phase: look up the client's country/ASN/network, read the account's verdict, evaluate
+ *   the policy file, then refuse (region blocked, policy denied, verification required, suspended)
+ *   or rewrite the request (output budget, n, logprobs, reasoning summaries) and restore sealed
+ *   reasoning blocks the client handed back. Every decision is noted in `ctx.enforcement`.
+ * - `output` phase: the answer filter (reasoning exposure, logprobs) and the watermark, chained.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { WardenConfig } from '../config/index.ts';
+import { resolveSecret } from '../config/index.ts';
+import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
+import { WardenError, type ErrorCode } from '../errors/index.ts';
+import type { GatewayHooks, InteractionContext, OutputTransformer } from '../gateway/lifecycle.ts';
+import {
+  answerFilter, composeTransformers, extractiveSummary, ReasoningSeal, responsesResequencer,
+  restoreSealedThinking, shapeRequest, type Summariser,
+} from '../shape/index.ts';
+import { deriveWatermarkKey, type WatermarkKey } from '../watermark/keys.ts';
+import { watermarkTransformer } from '../watermark/transform.ts';
+import { modelAllowed, type Capabilities } from './capabilities.ts';
+import { loadGeoIndex, type GeoIndex } from './geo.ts';
+import { parseIp } from './ip.ts';
+import { loadHostingList, loadTorExits, loadVpnRanges, NetworkClassifier } from './networks.ts';
+import type { RefusalKind, RequestFacts } from './policy-file.ts';
+import { PolicyStore, type PolicyLogger } from './policy-store.ts';
+import { loadSanctions, type SanctionsIndex } from './sanctions.ts';
+import { DisposableDomains, SignupScreener, type ScreeningResult, type SignupScreeningFacts } from './screening.ts';
+import { policyConfigSchema } from './config.ts';
+import { watermarkConfigSchema } from '../watermark/config.ts';
+
+/** Path of a file shipped with Warden (policy/default.yaml...), from src/ or from dist/src/. */
+export function shippedFile(relative: string): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, relative);
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error(`cannot find shipped file ${relative}`);
+}
+
+/** Everything the policy hooks hold: loaded once, shared by every request. */
+export interface PolicyRuntime {
+  store: PolicyStore;
+  geo: GeoIndex | null;
+  networks: NetworkClassifier;
+  seal: ReasoningSeal;
+  summarise: Summariser;
+  /** Watermark master secret, null when watermarking is off or unconfigured. */
+  watermarkMaster: string | null;
+  sanctions: SanctionsIndex | null;
+  /** Signup screening with the loaded lists. */
+  screener: SignupScreener;
+  close(): void;
+}
+
+export interface PolicyRuntimeOptions {
+  log?: PolicyLogger;
+  env?: NodeJS.ProcessEnv;
+  summarise?: Summariser;
+}
+
+/**
+ * Load the policy file, IP databases and network lists named by the configuration. Throws a
+ * PolicyFileError / IpDatabaseError / NetworkListError with file and line when one is malformed.
+ */
+export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'watermark'>, opts: PolicyRuntimeOptions = {}): PolicyRuntime {
+  const env = opts.env ?? process.env;
+  const pc = config.policy;
+  const store = new PolicyStore(pc.file ?? shippedFile('policy/default.yaml'), { watch: pc.watch, debounceMs: pc.reload_debounce_ms, log: opts.log });
+  try {
+    const geo = pc.geo.enabled ? loadGeoIndex({ countryFiles: pc.geo.country_files, asnFiles: pc.geo.asn_files }) : null;
+    const networks = new NetworkClassifier(
+      loadHostingList(pc.networks.hosting_asns_file ?? shippedFile('policy/hosting-asns.txt')),
+      pc.networks.tor_exits_file ? loadTorExits(pc.networks.tor_exits_file) : null,
+      pc.networks.vpn_ranges_file ? loadVpnRanges(pc.networks.vpn_ranges_file) : null,
+    );
+    const sealSecret = resolveSecret(pc.reasoning_seal_secret, env);
+    const master = config.watermark.enabled ? resolveSecret(config.watermark.master_secret, env) : null;
+    if (config.watermark.enabled && !master) {
+      opts.log?.error({ setting: 'watermark.master_secret' }, 'watermark enabled but no master secret is set; answers will not be watermarked');
+    }
+    const sanctions = pc.screening.sanctions.length > 0 ? loadSanctions(pc.screening.sanctions) : null;
+    const disposable = pc.screening.disposable_email ? DisposableDomains.load(pc.screening.extra_disposable_domains_file) : null;
+    const screener = new SignupScreener({ runtime: { store, geo, networks }, disposable, sanctions, sanctionsThreshold: pc.screening.sanctions_threshold });
+    return {
+      store, geo, networks, seal: new ReasoningSeal(sealSecret), summarise: opts.summarise ?? extractiveSummary,
+      watermarkMaster: master && master.length >= 16 ? master : null,
+      sanctions, screener,
+      close: () => store.close(),
+    };
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}
+
+let defaultRuntime: PolicyRuntime | null = null;
+
+/**
+ * Screen a signup (disposable email, sanctions, signup IP region/network) with the lists of the
+ * running gateway's policy runtime, or, when none was started in this process, with the default
+ * configuration (no sanctions list: a finding says so).
+ *
+ * @example
+ *   const result = screenSignup({ email, name, organisation, signup_ip, claimed_country });
+ *   if (result.decision !== 'allow') holdForReview(result.findings);
+ */
+export function screenSignup(facts: SignupScreeningFacts): ScreeningResult {
+  defaultRuntime ??= createPolicyRuntime({
+    policy: policyConfigSchema.parse({ watch: false }),
+    watermark: watermarkConfigSchema.parse({}),
+  });
+  return defaultRuntime.screener.screen(facts);
+}
+
+export interface PolicyHooksDeps {
+  config: Pick<WardenConfig, 'policy' | 'watermark'>;
+  /** The detector's verdicts (account or cluster). Default: nobody has a verdict. */
+  verdicts?: VerdictView;
+  log?: PolicyLogger;
+  env?: NodeJS.ProcessEnv;
+  /** A runtime built beforehand (tests, benchmarks, sharing one geo index). */
+  runtime?: PolicyRuntime;
+}
+
+/** What the policy phase decided, kept for the output phase. */
+export interface PolicyLocals {
+  capabilities: Capabilities;
+  watermarkKey: WatermarkKey | null;
+}
+export const POLICY_LOCALS = 'policy';
+
+const REFUSAL_CODES: Record<RefusalKind, ErrorCode> = {
+  deny: 'WARDEN_POLICY_DENIED',
+  region_blocked: 'WARDEN_REGION_BLOCKED',
+  verify: 'WARDEN_VERIFICATION_REQUIRED',
+  suspend: 'WARDEN_ACCOUNT_SUSPENDED',
+};
+
+/**
+ * The policy capability's hooks (policy and output phases).
+ *
+ * @example
+ *   const hooks = [policyHooks({ config, verdicts: detector }), limitsHooks(...)];
+ */
+export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: PolicyRuntime } {
+  const runtime = deps.runtime ?? createPolicyRuntime(deps.config, { log: deps.log, env: deps.env });
+  defaultRuntime = runtime;
+  const verdicts = deps.verdicts ?? EMPTY_VERDICT_VIEW;
+  const pc = deps.config.policy;
+  const wc = deps.config.watermark;
+  const keyCache = new Map<string, WatermarkKey>();
+  const keyFor = (kind: 'account' | 'cluster', id: string): WatermarkKey => {
+    const cacheKey = `${kind}:${id}`;
+    let key = keyCache.get(cacheKey);
+    if (!key) {
+      key = deriveWatermarkKey(runtime.watermarkMaster!, { kind, id });
+      if (keyCache.size >= 50_000) keyCache.delete(keyCache.keys().next().value!);
+      keyCache.set(cacheKey, key);
+    }
+    return key;
+  };
+
+  return {
+    name: 'policy',
+    runtime,
+    policy(ctx: InteractionContext): void {
+      if (!pc.enabled || !ctx.auth) return;
+      const { account, org } = ctx.auth;
+      const ip = parseIp(ctx.clientIp);
+      const geo = runtime.geo ? runtime.geo.lookupParsed(ip) : { country: null, asn: null, asnName: null };
+      ctx.clientGeo = { country: geo.country, asn: geo.asn };
+      const network = runtime.networks.classify(ip, geo.asn, geo.asnName);
+      const view = verdicts.forAccount(account.id);
+      if (view.level !== 'none' && ctx.enforcement.verdict === null) ctx.enforcement.verdict = view.level;
+
+      const facts: RequestFacts = {
+        tier: ctx.auth.tier, programme: ctx.auth.programme, accountId: account.id, orgId: org?.id ?? account.org_id ?? null,
+        model: ctx.model, flavour: ctx.flavour, country: geo.country, claimedCountry: account.claimed_country ?? null,
+        asn: geo.asn, networks: network.kinds, verdict: view.level,
+      };
+      const decision = runtime.store.current.evaluate(facts);
+      for (const m of decision.matched) if (!m.startsWith('tier:') && !m.startsWith('programme:')) ctx.enforcement.policy.push(m);
+      for (const r of network.reasons) ctx.enforcement.policy.push(`network:${r}`);
+      if (decision.refusal) {
+        ctx.enforcement.policy.push(`refused:${decision.refusal.kind}`);
+        throw new WardenError(REFUSAL_CODES[decision.refusal.kind], decision.refusal.message);
+      }
+      const caps = decision.capabilities;
+      if (!modelAllowed(caps, ctx.model)) {
+        ctx.enforcement.policy.push('refused:model');
+        throw new WardenError('WARDEN_POLICY_DENIED', `The model \`${ctx.model}\` is not available to your account under the provider's usage policy.`, { param: 'model' });
+      }
+      if (!caps.tools && Array.isArray(ctx.body.tools) && ctx.body.tools.length > 0) {
+        ctx.enforcement.policy.push('refused:tools');
+        throw new WardenError('WARDEN_POLICY_DENIED', 'Tool use is not available to your account under the provider\'s usage policy. Remove `tools` from the request, or verify your account.', { param: 'tools' });
+      }
+      if (ctx.flavour === 'anthropic.messages') {
+        const restored = restoreSealedThinking(ctx.body, runtime.seal, () => {
+          throw new WardenError('WARDEN_INVALID_REQUEST', 'A withheld thinking block in `messages` was altered or comes from another deployment; send the assistant content exactly as it was returned.', { param: 'messages' });
+        });
+        if (restored > 0) ctx.enforcement.shaping.push('reasoning:restored');
+      }
+      for (const a of shapeRequest(ctx.flavour, ctx.body, caps)) ctx.enforcement.shaping.push(a);
+
+      let watermarkKey: WatermarkKey | null = null;
+      if (caps.watermark && wc.enabled && runtime.watermarkMaster) {
+        if (wc.skip_json_output && asksForJson(ctx.body)) ctx.enforcement.shaping.push('watermark:skipped_json');
+        else if (caps.logprobs && asksForLogprobs(ctx.body)) ctx.enforcement.shaping.push('watermark:skipped_logprobs');
+        else {
+          watermarkKey = wc.key_scope === 'cluster_else_account' && view.clusterId ? keyFor('cluster', view.clusterId) : keyFor('account', account.id);
+          ctx.enforcement.watermark = watermarkKey.id;
+        }
+      }
+      ctx.locals.set(POLICY_LOCALS, { capabilities: caps, watermarkKey } satisfies PolicyLocals);
+    },
+    output(ctx: InteractionContext): OutputTransformer | null {
+      const locals = ctx.locals.get(POLICY_LOCALS) as PolicyLocals | undefined;
+      if (!locals) return null;
+      const note = (action: string) => { if (!ctx.enforcement.shaping.includes(action)) ctx.enforcement.shaping.push(action); };
+      const filter = answerFilter(ctx.flavour, {
+        reasoning: locals.capabilities.reasoning, logprobs: locals.capabilities.logprobs, seal: runtime.seal,
+        summarise: runtime.summarise, summaryMaxChars: pc.summary_max_chars, anthropicWithheld: pc.anthropic_withheld, note,
+      });
+      const mark = locals.watermarkKey ? watermarkTransformer(ctx.flavour, locals.watermarkKey.key) : null;
+      if (!filter && !mark) return null;
+      return composeTransformers([filter, mark, ctx.flavour === 'openai.responses' ? responsesResequencer() : null]);
+    },
+    close(): void {
+      runtime.close();
+      if (defaultRuntime === runtime) defaultRuntime = null;
+    },
+  };
+}
+
+function asksForJson(body: Record<string, unknown>): boolean {
+  const rf = body.response_format as { type?: string } | undefined;
+  if (rf && (rf.type === 'json_object' || rf.type === 'json_schema')) return true;
+  const text = body.text as { format?: { type?: string } } | undefined;
+  if (text?.format && (text.format.type === 'json_object' || text.format.type === 'json_schema')) return true;
+  const of = (body.output_format ?? (body.output_config as { format?: unknown } | undefined)?.format) as { type?: string } | undefined;
+  return !!of && of.type === 'json_schema';
+}
+
+function asksForLogprobs(body: Record<string, unknown>): boolean {
+  if (body.logprobs === true) return true;
+  return Array.isArray(body.include) && body.include.includes('message.output_text.logprobs');
+}

@@ -20,7 +20,7 @@ export interface LedgerRouteOptions {
 }
 
 const STATUS: Record<LedgerError['code'], number> = {
-  LEDGER_NOT_FOUND: 404, LEDGER_BAD_REQUEST: 400, LEDGER_OVERLOADED: 503, LEDGER_CLOSED: 503, LEDGER_INCONSISTENT: 500,
+  LEDGER_NOT_FOUND: 404, LEDGER_BAD_REQUEST: 400, LEDGER_OVERLOADED: 503, LEDGER_CLOSED: 503, LEDGER_INCONSISTENT: 500, LEDGER_UNAVAILABLE: 503,
 };
 
 function fail(reply: FastifyReply, status: number, code: string, message: string) {

@@ -1,31 +1,39 @@
 /**
  * The Ledger: an append-only Merkle log of interactions and verdicts with signed checkpoints.
  *
- * Appends are group-committed: callers queue records; one writer takes up to `batchMax` of them,
- * computes their leaves and the tree nodes they complete (O(log n) each, from the in-memory
- * right border), writes everything in one durable transaction and only then resolves the
- * callers. Checkpoints are signed from committed state only, after checking that the new tree
- * is consistent with the last signed checkpoint (a consistency proof built from stored nodes and
- * checked with the RFC verifier), so the log never signs a checkpoint ahead of durable data or
- * one that contradicts an earlier one.
+ * This is the front the gateway and the CLI call. Appends are queued here (bounded: beyond
+ * `maxQueue` waiting entries they are refused with LEDGER_OVERLOADED, never dropped silently)
+ * and handed, in batches, to the single writer (writer.ts) which by default runs in a worker
+ * thread with its own database connection: it builds the leaves, integrates them into the tree,
+ * group-commits them durably and signs checkpoints, then acknowledges. A caller's promise resolves
+ * only once its entry is durable. Nothing on this thread waits for a disk flush, so the gateway's
+ * event loop stays responsive under load.
+ *
+ * If the writer thread dies, the error is reported (onError), the thread is restarted, and the new
+ * writer verifies the log before it writes (stored root at the last checkpoint, every entry after
+ * it re-hashed, nothing acknowledged missing). Entries that were in flight are resubmitted once:
+ * the writer recognises ids already committed and acknowledges them at their existing index.
+ *
+ * Proofs, entries and queries are read on this thread through `storage` (SQLite WAL readers do
+ * not block the writer).
  */
 import type { InteractionEvent } from '../events/index.ts';
+import { ulid } from '../events/index.ts';
 import type { Verdict } from '../detect/verdict.ts';
+import { EMPTY_ROOT, consistencyProof, hashLeaf, inclusionProof, rootAt, verifyConsistency, verifyInclusion } from './merkle.ts';
+import { encodeBase64, parseVerifierKey, type NoteSigner, type NoteVerifier } from './note.ts';
+import type { PreparedEntry } from './records.ts';
+import type { CheckpointRow, EntryRow, EraseFilter, LedgerStorage } from './storage.ts';
 import {
-  CompactRange, EMPTY_ROOT, consistencyProof, hashLeaf, inclusionProof, perfectCover, rootAt, verifyConsistency, verifyInclusion,
-} from './merkle.ts';
-import { NoteError, encodeBase64, openCheckpoint, parseVerifierKey, signCheckpoint, type NoteSigner, type NoteVerifier } from './note.ts';
-import { entryColumns, prepareInteraction, prepareVerdict, privateIp, type PreparedEntry } from './records.ts';
-import type { CheckpointRow, EntryRow, EraseFilter, LedgerStorage, PrivateRow, StoredNode } from './storage.ts';
+  LedgerError, type AppendReceipt, type ConsistencyBundle, type InclusionBundle, type SignedCheckpoint,
+} from './types.ts';
+import { LedgerWriter, itemId, type WriteItem, type WriteResult } from './writer.ts';
+import { InlineLink, WorkerLink, type LinkHandlers, type WriterFault, type WriterInit, type WriterLink, type WriterState } from './writer-thread.ts';
 
-export class LedgerError extends Error {
-  constructor(readonly code: 'LEDGER_NOT_FOUND' | 'LEDGER_BAD_REQUEST' | 'LEDGER_OVERLOADED' | 'LEDGER_CLOSED' | 'LEDGER_INCONSISTENT', message: string) {
-    super(message);
-    this.name = 'LedgerError';
-  }
-}
+export { LedgerError, type AppendReceipt, type SignedCheckpoint, type InclusionBundle, type ConsistencyBundle } from './types.ts';
 
 export interface LedgerOptions {
+  /** Storage this thread reads from (proofs, entries, queries); the writer opens its own connection to the same log. */
   storage: LedgerStorage;
   /** Checkpoint origin (and signing key name). */
   origin: string;
@@ -35,9 +43,15 @@ export interface LedgerOptions {
   trustedKeys?: readonly NoteVerifier[];
   checkpointIntervalMs?: number;
   batchMax?: number;
+  /** Entries waiting for commit (queued or in flight) beyond which appends are refused. */
   maxQueue?: number;
   keepPromptText?: boolean;
-  /** Errors of fire-and-forget appends and background checkpoints. */
+  /**
+   * Where the writer runs: 'worker' (a worker thread with its own connection; the default when
+   * the storage can be reopened, see LedgerStorage.writerConnection) or 'inline' (this thread).
+   */
+  writer?: 'worker' | 'inline';
+  /** Errors of fire-and-forget appends, background checkpoints and writer restarts. */
   onError?: (err: unknown) => void;
   /** Called after each durable commit with the new tree size. */
   onCommit?: (size: number, batch: number) => void;
@@ -46,127 +60,151 @@ export interface LedgerOptions {
   now?: () => number;
 }
 
-/** What an acknowledged append returns: where the entry is, and its leaf hash. */
-export interface AppendReceipt {
-  index: number;
-  id: string;
-  leafHash: string;
-}
-
-export interface SignedCheckpoint {
-  size: number;
-  rootHash: string;
-  /** The signed note (text/plain; this is what gets published). */
-  note: string;
-  createdAt: string;
-}
-
-/** Inclusion proof bundle, self-contained: verifiable with the leaf, the checkpoint and the key. */
-export interface InclusionBundle {
-  index: number;
-  id: string;
-  tree_size: number;
-  /** The leaf: canonical JSON text of the record. */
-  leaf: string;
-  leaf_hash: string;
-  /** Audit path, base64 hashes, leaf side first. */
-  proof: string[];
-  root_hash: string;
-  /** Signed checkpoint for tree_size. */
-  checkpoint: string;
-}
-
-export interface ConsistencyBundle {
-  old_size: number;
-  new_size: number;
-  old_root: string;
-  new_root: string;
-  proof: string[];
-  old_checkpoint: string | null;
-  new_checkpoint: string | null;
-}
-
-type Input =
-  | { kind: 'interaction'; event: InteractionEvent; clusterId?: string | null }
-  | { kind: 'verdict'; verdict: Verdict; accounts?: readonly string[] }
-  | { kind: 'prepared'; entry: PreparedEntry };
-
 interface Pending {
-  input: Input;
+  item: WriteItem;
+  id: string;
+  seq: number;
+  /** How many writer threads died while this entry was in flight. */
+  attempts: number;
   resolve: (r: AppendReceipt) => void;
   reject: (e: unknown) => void;
 }
 
+/** A FIFO with O(1) shift (arrays shift in O(n)). */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+  get length(): number { return this.items.length - this.head; }
+  peek(): T | undefined { return this.items[this.head]; }
+  push(x: T): void { this.items.push(x); }
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const x = this.items[this.head];
+    this.items[this.head++] = undefined as T;
+    if (this.head > 1024 && this.head * 2 > this.items.length) { this.items = this.items.slice(this.head); this.head = 0; }
+    return x;
+  }
+  take(n: number): T[] {
+    const out = this.items.slice(this.head, this.head + n);
+    for (let i = 0; i < out.length; i++) this.items[this.head + i] = undefined as T;
+    this.head += out.length;
+    if (this.head > 1024 && this.head * 2 > this.items.length) { this.items = this.items.slice(this.head); this.head = 0; }
+    return out;
+  }
+  /** Put items back at the front, in their order. */
+  unshiftAll(xs: readonly T[]): void { this.items = [...xs, ...this.items.slice(this.head)]; this.head = 0; }
+  drain(): T[] { return this.take(this.length); }
+}
+
 const b64 = (b: Uint8Array) => encodeBase64(b);
-const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
+const RESTART_MIN_MS = 50;
+const RESTART_MAX_MS = 5000;
 
 export class Ledger {
   readonly origin: string;
   readonly storage: LedgerStorage;
   private readonly signers: readonly NoteSigner[];
-  private verifiersList: NoteVerifier[];
-  private range: CompactRange;
-  private latest: SignedCheckpoint | null;
-  private queue: Pending[] = [];
-  private draining = false;
+  private verifiersList: NoteVerifier[] = [];
+  private durableSize = 0;
+  private latest: SignedCheckpoint | null = null;
+  private link: WriterLink | null = null;
+  private readonly outbox = new Fifo<Pending>();
+  private readonly inflight = new Fifo<Pending>();
+  private nextSeq = 0;
+  private sendScheduled = false;
+  private flushWaiters: { target: number; resolve: () => void }[] = [];
   private closed = false;
-  /** Serialises commits and checkpoint signing. */
-  private lock: Promise<unknown> = Promise.resolve();
-  private lastCheckpointAt = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private idleWaiters: (() => void)[] = [];
+  private closing: Promise<void> | null = null;
+  /** Set when the log cannot be written any more (the restarted writer found it inconsistent). */
+  private failure: LedgerError | null = null;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private restartDelay = RESTART_MIN_MS;
+  private restarting: Promise<void> | null = null;
+  /** Generation of the current writer thread: exits of earlier ones (or of one being closed) are not crashes. */
+  private generation = 0;
   private readonly opts: Required<Pick<LedgerOptions, 'checkpointIntervalMs' | 'batchMax' | 'maxQueue' | 'keepPromptText' | 'now'>> & LedgerOptions;
-  /** Counters for metrics and benchmarks. */
-  readonly stats = { appended: 0, batches: 0, checkpoints: 0, rejected: 0, maxCheckpointGapMs: 0 };
+  /**
+   * Counters for metrics and benchmarks. `rejected`: appends refused because the queue was full;
+   * `dropped`: fire-and-forget submissions (submitInteraction) that were not recorded, for any reason.
+   */
+  readonly stats = { appended: 0, batches: 0, checkpoints: 0, rejected: 0, dropped: 0, writerRestarts: 0, maxCheckpointGapMs: 0 };
 
-  private constructor(opts: LedgerOptions, range: CompactRange, latest: SignedCheckpoint | null, verifiers: NoteVerifier[]) {
-    this.opts = { checkpointIntervalMs: 500, batchMax: 256, maxQueue: 200_000, keepPromptText: false, now: Date.now, ...opts };
+  private constructor(opts: LedgerOptions) {
+    this.opts = { checkpointIntervalMs: 500, batchMax: 256, maxQueue: 50_000, keepPromptText: false, now: Date.now, ...opts };
     this.origin = opts.origin;
     this.storage = opts.storage;
     this.signers = opts.signers;
-    this.range = range;
-    this.latest = latest;
-    this.verifiersList = verifiers;
-    this.lastCheckpointAt = this.opts.now();
   }
 
   /**
-   * Open a ledger over its storage: rebuild the right border of the tree from stored nodes and
-   * check that the latest stored checkpoint is signed by a trusted key and matches stored data.
+   * Open a ledger over its storage and start its writer, which rebuilds the right border of the
+   * tree from stored nodes and checks the latest stored checkpoint (trusted signature, root
+   * matching stored data) and every entry after it before accepting appends.
    */
   static async open(opts: LedgerOptions): Promise<Ledger> {
     if (opts.signers.length === 0) throw new Error('the ledger needs at least one signing key');
     for (const s of opts.signers) if (s.name !== opts.origin) throw new Error(`signing key name ${s.name} must equal the origin ${opts.origin}`);
-    const storage = opts.storage;
-    await storage.recordKeys(opts.signers.map((s) => s.verifier().toString()));
-    const verifiers = await collectVerifiers(storage, opts.signers, opts.trustedKeys ?? []);
-    const size = await storage.size();
-    const cover = await storage.getNodes(perfectCover(0, size));
-    const range = new CompactRange(size, cover);
-    const row = await storage.latestCheckpoint();
-    let latest: SignedCheckpoint | null = null;
-    if (row) {
-      if (row.size > size) throw new LedgerError('LEDGER_INCONSISTENT', `latest checkpoint (size ${row.size}) is ahead of stored data (size ${size})`);
-      const cp = openCheckpoint(row.note, verifiers, opts.origin);
-      const stored = await rootAt(storage, row.size);
-      if (cp.size !== row.size || !sameBytes(cp.rootHash, stored) || !sameBytes(row.root, stored)) {
-        throw new LedgerError('LEDGER_INCONSISTENT', `stored tree does not match the latest signed checkpoint (size ${row.size}); run \`warden ledger verify\``);
-      }
-      latest = { size: row.size, rootHash: b64(row.root), note: row.note, createdAt: row.created_at };
+    const connection = opts.writer === 'inline' ? null : opts.storage.writerConnection?.() ?? null;
+    if (opts.writer === 'worker' && !connection) {
+      throw new Error('this storage cannot be opened by a writer thread (in-memory SQLite, or PostgreSQL storage created without its url)');
     }
-    const ledger = new Ledger(opts, range, latest, verifiers);
-    ledger.startTimer();
+    const ledger = new Ledger(opts);
+    if (connection) {
+      const { link, state } = await WorkerLink.start(ledger.workerInit(), ledger.handlers(++ledger.generation));
+      ledger.adopt(link, state);
+    } else {
+      const writer = await LedgerWriter.open({
+        storage: opts.storage, origin: opts.origin, signers: opts.signers, trustedKeys: opts.trustedKeys, keepPromptText: ledger.opts.keepPromptText, now: ledger.opts.now,
+      });
+      const link = new InlineLink(writer, { batchMax: ledger.opts.batchMax, checkpointIntervalMs: ledger.opts.checkpointIntervalMs }, ledger.handlers(++ledger.generation));
+      ledger.adopt(link, { size: writer.size, latest: writer.latest, verifiers: writer.verifiers.map(String) });
+    }
     return ledger;
   }
 
-  /** Durable tree size (entries committed). */
-  get size(): number {
-    return this.range.size;
+  private workerInit(): WriterInit {
+    const connection = this.storage.writerConnection!()!;
+    return {
+      connection, origin: this.origin,
+      signerKeys: this.signers.map((s) => s.exportPrivate()),
+      trustedKeys: (this.opts.trustedKeys ?? []).map(String),
+      keepPromptText: this.opts.keepPromptText, batchMax: this.opts.batchMax, checkpointIntervalMs: this.opts.checkpointIntervalMs,
+      expect: this.link === null && this.durableSize === 0 && this.latest === null
+        ? null
+        : { size: this.durableSize, checkpoint: this.latest ? { size: this.latest.size, rootHash: this.latest.rootHash } : null },
+    };
   }
 
-  /** Entries queued and not yet committed. */
+  private adopt(link: WriterLink, state: WriterState): void {
+    this.link = link;
+    this.durableSize = Math.max(this.durableSize, state.size);
+    if (state.latest && (!this.latest || state.latest.size >= this.latest.size)) this.latest = state.latest;
+    this.verifiersList = state.verifiers.map(parseVerifierKey);
+    if (this.outbox.length > 0) this.scheduleSend();
+  }
+
+  private handlers(generation: number): LinkHandlers {
+    return {
+      committed: (results, size) => this.onCommitted(results, size),
+      checkpoint: (cp) => this.onCheckpointSigned(cp),
+      error: (err) => this.opts.onError?.(err),
+      exit: (err) => { if (generation === this.generation) this.onWriterExit(err); },
+    };
+  }
+
+  /** Where the writer runs ('worker' or 'inline'). */
+  get writerMode(): 'worker' | 'inline' {
+    return this.link?.mode ?? (this.storage.writerConnection?.() && this.opts.writer !== 'inline' ? 'worker' : 'inline');
+  }
+
+  /** Durable tree size (entries committed and acknowledged by the writer). */
+  get size(): number {
+    return this.durableSize;
+  }
+
+  /** Entries accepted and not yet acknowledged (queued here or being committed). */
   get pending(): number {
-    return this.queue.length;
+    return this.outbox.length + this.inflight.length;
   }
 
   /** Keys a verifier should trust for this log (current signers and recorded retired keys). */
@@ -180,12 +218,13 @@ export class Ledger {
 
   /** Append one interaction; resolves once it is durable. */
   appendInteraction(event: InteractionEvent, opts: { clusterId?: string | null } = {}): Promise<AppendReceipt> {
-    return this.enqueue({ kind: 'interaction', event, clusterId: opts.clusterId });
+    return this.enqueue({ kind: 'interaction', event, clusterId: opts.clusterId ?? null });
   }
 
   /** Append one verdict (with the accounts it covers, for cluster verdicts); resolves once durable. */
   appendVerdict(verdict: Verdict, opts: { accounts?: readonly string[] } = {}): Promise<AppendReceipt> {
-    return this.enqueue({ kind: 'verdict', verdict, accounts: opts.accounts });
+    const now = this.opts.now();
+    return this.enqueue({ kind: 'verdict', verdict, accounts: opts.accounts ? [...opts.accounts] : undefined, id: `v_${ulid(now)}`, now });
   }
 
   /** Append a record already prepared with prepareInteraction/prepareVerdict. */
@@ -193,176 +232,190 @@ export class Ledger {
     return this.enqueue({ kind: 'prepared', entry });
   }
 
-  /** Fire-and-forget append for the request path: never throws, errors go to onError. */
+  /**
+   * Fire-and-forget append for the request path: never throws. A submission that cannot be
+   * recorded (queue full, ledger closed, writer failure) is counted in `stats.dropped` and
+   * reported to onError.
+   */
   submitInteraction(event: InteractionEvent, opts: { clusterId?: string | null } = {}): void {
-    this.appendInteraction(event, opts).catch((err) => this.opts.onError?.(err));
-  }
-
-  private enqueue(input: Input): Promise<AppendReceipt> {
-    if (this.closed) return Promise.reject(new LedgerError('LEDGER_CLOSED', 'ledger is closed'));
-    if (this.queue.length >= this.opts.maxQueue) {
-      this.stats.rejected++;
-      return Promise.reject(new LedgerError('LEDGER_OVERLOADED', `ledger queue is full (${this.opts.maxQueue} entries waiting)`));
-    }
-    return new Promise<AppendReceipt>((resolve, reject) => {
-      this.queue.push({ input, resolve, reject });
-      if (!this.draining) {
-        this.draining = true;
-        setImmediate(() => void this.drain());
-      }
+    this.appendInteraction(event, opts).catch((err) => {
+      this.stats.dropped++;
+      this.opts.onError?.(err);
     });
   }
 
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(fn, fn);
-    this.lock = run.catch(() => {});
-    return run;
-  }
-
-  /**
-   * One group commit per turn of the event loop: take what is queued, commit it, then yield
-   * (setImmediate) so sockets and timers run between commits; producers resolved by this commit
-   * queue the next batch meanwhile.
-   */
-  private async drain(): Promise<void> {
-    try {
-      const batch = this.queue.splice(0, this.opts.batchMax);
-      if (batch.length) await this.exclusive(() => this.commit(batch));
-      if (this.opts.now() - this.lastCheckpointAt >= this.opts.checkpointIntervalMs) {
-        await this.exclusive(() => this.signCheckpoint()).catch((err) => this.opts.onError?.(err));
-      }
-    } finally {
-      if (this.queue.length > 0) {
-        setImmediate(() => void this.drain());
-      } else {
-        this.draining = false;
-        for (const w of this.idleWaiters.splice(0)) w();
-      }
+  private enqueue(item: WriteItem): Promise<AppendReceipt> {
+    if (this.closed) return Promise.reject(new LedgerError('LEDGER_CLOSED', 'ledger is closed'));
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.pending >= this.opts.maxQueue) {
+      this.stats.rejected++;
+      return Promise.reject(new LedgerError('LEDGER_OVERLOADED', `ledger queue is full (${this.opts.maxQueue} entries waiting for commit)`));
     }
+    let id: string;
+    try {
+      id = itemId(item);
+    } catch {
+      return Promise.reject(new LedgerError('LEDGER_BAD_REQUEST', 'cannot record an entry without an id'));
+    }
+    return new Promise<AppendReceipt>((resolve, reject) => {
+      this.outbox.push({ item, id, seq: this.nextSeq++, attempts: 0, resolve, reject });
+      this.scheduleSend();
+    });
   }
 
-  private async commit(batch: Pending[]): Promise<void> {
-    const prepared: { p: Pending; entry: PreparedEntry }[] = [];
-    for (const p of batch) {
+  /** Hand what is queued to the writer once per turn of the event loop (appends made in one turn travel together). */
+  private scheduleSend(): void {
+    if (this.sendScheduled) return;
+    this.sendScheduled = true;
+    setImmediate(() => {
+      this.sendScheduled = false;
+      this.sendOutbox();
+    });
+  }
+
+  private sendOutbox(): void {
+    const link = this.link;
+    if (!link) return;
+    while (this.outbox.length > 0) {
+      const chunk = this.outbox.take(this.opts.batchMax);
       try {
-        const entry = p.input.kind === 'interaction'
-          ? prepareInteraction(p.input.event, { clusterId: p.input.clusterId, keepPromptText: this.opts.keepPromptText })
-          : p.input.kind === 'verdict'
-            ? prepareVerdict(p.input.verdict, { accounts: p.input.accounts, now: this.opts.now() })
-            : p.input.entry;
-        prepared.push({ p, entry });
+        link.send(chunk.map((p) => p.item));
+        for (const p of chunk) this.inflight.push(p);
       } catch (err) {
-        p.reject(new LedgerError('LEDGER_BAD_REQUEST', `cannot record entry: ${(err as Error).message}`));
-      }
-    }
-    // Idempotence: an id already in the log (or twice in this batch) is acknowledged, not re-added.
-    let existing: Map<string, number>;
-    try {
-      existing = await this.storage.existingIds(prepared.map((x) => x.entry.record.id));
-    } catch (err) {
-      for (const x of prepared) x.p.reject(err);
-      return;
-    }
-    const range = this.range.clone();
-    const entries: EntryRow[] = [];
-    const privates: PrivateRow[] = [];
-    const nodes: StoredNode[] = [];
-    const receipts: { p: Pending; receipt: AppendReceipt | string }[] = [];
-    const inBatch = new Map<string, AppendReceipt>();
-    for (const { p, entry } of prepared) {
-      const id = entry.record.id;
-      const dupIndex = existing.get(id);
-      if (dupIndex !== undefined) { receipts.push({ p, receipt: `dup:${dupIndex}` }); continue; }
-      const again = inBatch.get(id);
-      if (again) { receipts.push({ p, receipt: again }); continue; }
-      const index = range.size;
-      const leafHash = hashLeaf(entry.leaf);
-      nodes.push(...range.append(leafHash));
-      const cols = entryColumns(entry.record);
-      entries.push({ index, ...cols, leaf: entry.leaf });
-      if (Object.keys(entry.openings).length > 0) {
-        privates.push({ index, account_id: cols.account_id, org_id: cols.org_id, ip: privateIp(entry), openings: entry.openings, erased_at: null });
-      }
-      const receipt = { index, id, leafHash: b64(leafHash) };
-      inBatch.set(id, receipt);
-      receipts.push({ p, receipt });
-    }
-    try {
-      if (entries.length > 0) await this.storage.appendBatch(entries, privates, nodes);
-    } catch (err) {
-      for (const r of receipts) r.p.reject(err);
-      return;
-    }
-    // Durable: adopt the new border and acknowledge.
-    this.range = range;
-    this.stats.appended += entries.length;
-    this.stats.batches++;
-    this.opts.onCommit?.(range.size, entries.length);
-    for (const { p, receipt } of receipts) {
-      if (typeof receipt === 'string') {
-        const index = Number(receipt.slice(4));
-        const row = await this.storage.getEntry(index).catch(() => null);
-        if (row) p.resolve({ index, id: row.id, leafHash: b64(hashLeaf(row.leaf)) });
-        else p.reject(new LedgerError('LEDGER_NOT_FOUND', `entry ${index} vanished`));
-      } else {
-        p.resolve(receipt);
+        if (this.link !== link || (err instanceof LedgerError && err.code === 'LEDGER_UNAVAILABLE')) {
+          // The writer is gone: keep the entries for the restarted one.
+          this.outbox.unshiftAll(chunk);
+          return;
+        }
+        // An item that cannot cross to the writer thread (not plain data): isolate and refuse it.
+        for (const p of chunk) {
+          try {
+            link.send([p.item]);
+            this.inflight.push(p);
+          } catch (e) {
+            p.reject(new LedgerError('LEDGER_BAD_REQUEST', `cannot record entry ${p.id}: ${(e as Error).message}`));
+          }
+        }
+        this.settled();
       }
     }
   }
 
-  /** Wait until every queued entry is committed. */
-  async flush(): Promise<void> {
-    if (this.queue.length === 0 && !this.draining) return;
-    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  private onCommitted(results: WriteResult[], size: number): void {
+    const before = this.durableSize;
+    for (const r of results) {
+      const p = this.inflight.shift();
+      if (!p) break;
+      if ('error' in r) p.reject(LedgerError.fromWire(r.error));
+      else p.resolve({ index: r.index, id: p.id, leafHash: r.leafHash });
+    }
+    if (size > before) {
+      this.durableSize = size;
+      this.stats.appended += size - before;
+      this.stats.batches++;
+      this.opts.onCommit?.(size, size - before);
+    }
+    this.restartDelay = RESTART_MIN_MS;
+    this.settled();
+  }
+
+  private onCheckpointSigned(cp: SignedCheckpoint): void {
+    if (this.latest && cp.size < this.latest.size) return;
+    if (this.latest && cp.size === this.latest.size && cp.note === this.latest.note) return;
+    if (this.latest) this.stats.maxCheckpointGapMs = Math.max(this.stats.maxCheckpointGapMs, Date.parse(cp.createdAt) - Date.parse(this.latest.createdAt));
+    this.latest = cp;
+    this.stats.checkpoints++;
+    this.opts.onCheckpoint?.(cp);
+  }
+
+  /** The writer thread died: report, resubmit what was in flight (once), restart it with backoff. */
+  private onWriterExit(err: Error): void {
+    this.link = null;
+    this.stats.writerRestarts++;
+    this.opts.onError?.(new LedgerError('LEDGER_UNAVAILABLE', `ledger writer thread died (${err.message}); restarting it`));
+    const retry: Pending[] = [];
+    for (const p of this.inflight.drain()) {
+      if (++p.attempts >= 2) p.reject(new LedgerError('LEDGER_UNAVAILABLE', `the ledger writer died twice while committing entry ${p.id}`));
+      else retry.push(p);
+    }
+    this.outbox.unshiftAll(retry);
+    this.settled();
+    if (this.closed) void this.restart();
+    else this.scheduleRestart();
+  }
+
+  private scheduleRestart(): void {
+    if (this.restartTimer || this.restarting) return;
+    const delay = this.restartDelay;
+    this.restartDelay = Math.min(RESTART_MAX_MS, this.restartDelay * 2);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      void this.restart();
+    }, delay);
+    this.restartTimer.unref();
+  }
+
+  /** Start a new writer; it refuses (LEDGER_INCONSISTENT) a log that lost acknowledged data or no longer matches its checkpoint. */
+  private restart(): Promise<void> {
+    if (this.restartTimer) { clearTimeout(this.restartTimer); this.restartTimer = null; }
+    this.restarting ??= (async () => {
+      try {
+        const { link, state } = await WorkerLink.start(this.workerInit(), this.handlers(++this.generation));
+        this.adopt(link, state);
+      } catch (err) {
+        const e = err instanceof LedgerError ? err : new LedgerError('LEDGER_UNAVAILABLE', (err as Error).message);
+        if (e.code === 'LEDGER_INCONSISTENT' || this.closed) this.fail(e);
+        else {
+          this.opts.onError?.(e);
+          queueMicrotask(() => this.scheduleRestart());
+        }
+      } finally {
+        this.restarting = null;
+      }
+    })();
+    return this.restarting;
+  }
+
+  /** Stop writing for good: refuse everything waiting and everything to come with `err`. */
+  private fail(err: LedgerError): void {
+    this.failure = err;
+    this.opts.onError?.(err);
+    for (const p of [...this.inflight.drain(), ...this.outbox.drain()]) p.reject(err);
+    this.settled();
+  }
+
+  private oldestUnsettled(): number {
+    return this.inflight.peek()?.seq ?? this.outbox.peek()?.seq ?? Infinity;
+  }
+
+  private settled(): void {
+    if (this.flushWaiters.length === 0) return;
+    const oldest = this.oldestUnsettled();
+    const still: typeof this.flushWaiters = [];
+    for (const w of this.flushWaiters) (oldest > w.target ? w.resolve() : still.push(w));
+    this.flushWaiters = still;
+  }
+
+  /** Wait until every entry accepted so far is committed (or refused). */
+  flush(): Promise<void> {
+    const target = this.nextSeq - 1;
+    if (this.oldestUnsettled() > target) return Promise.resolve();
+    return new Promise<void>((resolve) => this.flushWaiters.push({ target, resolve }));
+  }
+
+  private writer(): WriterLink {
+    if (this.failure) throw this.failure;
+    if (!this.link) throw new LedgerError('LEDGER_UNAVAILABLE', 'the ledger writer is restarting; try again');
+    return this.link;
   }
 
   /** Commit what is queued and sign a checkpoint of the durable tree now. */
   async checkpoint(): Promise<SignedCheckpoint> {
+    if (this.closed) throw new LedgerError('LEDGER_CLOSED', 'ledger is closed');
     await this.flush();
-    return this.exclusive(() => this.signCheckpoint());
-  }
-
-  private async signCheckpoint(): Promise<SignedCheckpoint> {
-    const now = this.opts.now();
-    const size = this.range.size;
-    if (this.latest && this.latest.size === size) {
-      this.lastCheckpointAt = now;
-      return this.latest;
-    }
-    const root = this.range.root();
-    // The stored nodes must give the same root as the in-memory border: what we sign is on disk.
-    const stored = await rootAt(this.storage, size);
-    if (!sameBytes(stored, root)) throw new LedgerError('LEDGER_INCONSISTENT', `stored tree root at size ${size} differs from the appender's`);
-    if (this.latest) {
-      const prevRoot = fromB64(this.latest.rootHash);
-      if (size < this.latest.size) throw new LedgerError('LEDGER_INCONSISTENT', `tree shrank from ${this.latest.size} to ${size}`);
-      const proof = this.latest.size === 0 ? [] : await consistencyProof(this.storage, this.latest.size, size);
-      try {
-        verifyConsistency(this.latest.size, size, proof, prevRoot, root);
-      } catch (err) {
-        throw new LedgerError('LEDGER_INCONSISTENT', `refusing to sign: size ${size} is not consistent with checkpoint ${this.latest.size}: ${(err as Error).message}`);
-      }
-    }
-    const note = signCheckpoint({ origin: this.origin, size, rootHash: root, extensions: [] }, this.signers);
-    const createdAt = new Date(now).toISOString();
-    await this.storage.putCheckpoint({ size, root, note, created_at: createdAt });
-    if (this.latest) this.stats.maxCheckpointGapMs = Math.max(this.stats.maxCheckpointGapMs, now - Date.parse(this.latest.createdAt));
-    this.latest = { size, rootHash: b64(root), note, createdAt };
-    this.lastCheckpointAt = now;
-    this.stats.checkpoints++;
-    this.opts.onCheckpoint?.(this.latest);
-    return this.latest;
-  }
-
-  private startTimer(): void {
-    // Covers the idle case: entries committed, no more traffic to trigger a checkpoint.
-    this.timer = setInterval(() => {
-      if (this.closed || this.draining) return;
-      if (this.latest?.size === this.range.size) return;
-      if (this.opts.now() - this.lastCheckpointAt < this.opts.checkpointIntervalMs) return;
-      this.exclusive(() => this.signCheckpoint()).catch((err) => this.opts.onError?.(err));
-    }, Math.max(10, Math.floor(this.opts.checkpointIntervalMs / 2)));
-    this.timer.unref();
+    const cp = await this.writer().checkpoint();
+    this.onCheckpointSigned(cp);
+    return cp;
   }
 
   /** Look up an entry by its id or by its index (a decimal string or number). */
@@ -405,7 +458,7 @@ export class Ledger {
     if (!Number.isSafeInteger(oldSize) || !Number.isSafeInteger(newSize) || oldSize < 0 || oldSize > newSize) {
       throw new LedgerError('LEDGER_BAD_REQUEST', 'need 0 <= old <= new');
     }
-    if (newSize > this.range.size) throw new LedgerError('LEDGER_BAD_REQUEST', `new size ${newSize} is beyond the log size ${this.range.size}`);
+    if (newSize > this.durableSize) throw new LedgerError('LEDGER_BAD_REQUEST', `new size ${newSize} is beyond the log size ${this.durableSize}`);
     const proof = oldSize === 0 ? [] : await consistencyProof(this.storage, oldSize, newSize);
     const oldRoot = await rootAt(this.storage, oldSize);
     const newRoot = await rootAt(this.storage, newSize);
@@ -419,46 +472,56 @@ export class Ledger {
 
   /** Entries [start, end) as stored (leaf text and hash), at most `limit`. */
   async entriesRange(start: number, end: number, limit = 1000): Promise<{ index: number; id: string; leaf: string; leaf_hash: string }[]> {
-    const rows = await this.storage.entries(start, Math.min(end, this.range.size), Math.min(limit, 10_000));
+    const rows = await this.storage.entries(start, Math.min(end, this.durableSize), Math.min(limit, 10_000));
     return rows.map((r) => ({ index: r.index, id: r.id, leaf: new TextDecoder().decode(r.leaf), leaf_hash: b64(hashLeaf(r.leaf)) }));
   }
 
   /**
    * Erase the personal data (raw values and salts) of matching entries, e.g. one account's on a
    * deletion request. Leaves, nodes, proofs and checkpoints are unchanged and still verify.
+   * Runs in the writer (the one connection that writes), after entries accepted before it.
    */
   async erase(filter: EraseFilter): Promise<{ erased: number }> {
-    const erased = await this.storage.erase(filter, new Date(this.opts.now()).toISOString());
-    return { erased };
+    if (this.closed) throw new LedgerError('LEDGER_CLOSED', 'ledger is closed');
+    await this.flush();
+    return { erased: await this.writer().erase(filter) };
+  }
+
+  /**
+   * Simulate a writer crash (tests of the restart path): 'exit' stops the writer thread now,
+   * 'exit-mid-commit' inside an open write transaction, 'exit-after-commit' after its next
+   * commit is durable but before it is acknowledged.
+   */
+  injectWriterFault(mode: WriterFault): void {
+    const link = this.writer();
+    if (!link.fault) throw new Error('fault injection needs the worker writer');
+    link.fault(mode);
   }
 
   /** Stop accepting appends, commit what is queued, sign a final checkpoint, close storage. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    if (this.timer) clearInterval(this.timer);
-    await this.flush();
-    this.closed = true;
-    if (this.range.size > 0) await this.exclusive(() => this.signCheckpoint()).catch((err) => this.opts.onError?.(err));
-    await this.lock;
-    await this.storage.close();
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      // A writer waiting to be restarted is restarted now: what was accepted gets committed.
+      if (!this.link && !this.failure) await this.restart();
+      await this.flush();
+      const link = this.link;
+      this.link = null;
+      this.generation++;
+      if (link) {
+        try {
+          const cp = await link.close();
+          if (cp) this.onCheckpointSigned(cp);
+        } catch (err) {
+          this.opts.onError?.(err);
+          await link.terminate();
+        }
+      }
+      // Inline, the writer closed this same storage.
+      if (link?.mode !== 'inline') await this.storage.close();
+    })();
+    return this.closing;
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-async function collectVerifiers(storage: LedgerStorage, signers: readonly NoteSigner[], trusted: readonly NoteVerifier[]): Promise<NoteVerifier[]> {
-  const out: NoteVerifier[] = [...signers.map((s) => s.verifier()), ...trusted];
-  for (const k of await storage.keys()) {
-    try {
-      const v = parseVerifierKey(k);
-      if (!out.some((o) => o.toString() === v.toString())) out.push(v);
-    } catch (err) {
-      if (!(err instanceof NoteError)) throw err;
-    }
-  }
-  return out;
 }
 
 export { EMPTY_ROOT };

@@ -4,9 +4,11 @@
  * writer per log: the Ledger appender is single-writer by design (run it on one node, or behind
  * a leader lock); readers (proofs, queries, verification) can be anywhere.
  */
-import { migratePostgres, type PgPool } from '../store/index.ts';
+import { migratePostgres, type PgPool } from '../store/postgres.ts';
 import type { NodeId } from './merkle.ts';
-import { ipv4ToInt, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode } from './storage.ts';
+import {
+  ipv4ToInt, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode, type WriterConnection,
+} from './storage.ts';
 
 const migrations = (s: string) => [
   `CREATE SCHEMA IF NOT EXISTS ${s};
@@ -48,7 +50,11 @@ export class PostgresLedgerStorage implements LedgerStorage {
   private readonly ready: Promise<void>;
   private readonly s: string;
 
-  constructor(private readonly pool: PgPool, schema: string, private readonly opts: { ownsPool?: boolean } = {}) {
+  /**
+   * `url` (the pool's connection string) lets the ledger's writer thread open its own pool;
+   * without it the writer runs in the caller's thread.
+   */
+  constructor(private readonly pool: PgPool, schema: string, private readonly opts: { ownsPool?: boolean; url?: string } = {}) {
     if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
     this.s = schema;
     this.ready = migratePostgres(pool, `ledger.${schema}`, migrations(schema));
@@ -57,6 +63,10 @@ export class PostgresLedgerStorage implements LedgerStorage {
   private async q(sql: string, args: unknown[] = []): Promise<Row[]> {
     await this.ready;
     return (await this.pool.query(sql, args)).rows;
+  }
+
+  writerConnection(): WriterConnection | null {
+    return this.opts.url ? { driver: 'postgres', url: this.opts.url, schema: this.s } : null;
   }
 
   async size(): Promise<number> {

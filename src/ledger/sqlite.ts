@@ -3,9 +3,12 @@
  * appendBatch/putCheckpoint has been fsynced. Node hashes live in a WITHOUT ROWID table keyed by
  * (level, index), so proofs read O(log n) rows.
  */
-import { migrateSqlite, openSqlite, type SqliteDb } from '../store/index.ts';
+import { resolve } from 'node:path';
+import { migrateSqlite, openSqlite, type SqliteDb } from '../store/sqlite.ts';
 import type { NodeId } from './merkle.ts';
-import { ipv4ToInt, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode } from './storage.ts';
+import {
+  ipv4ToInt, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode, type WriterConnection,
+} from './storage.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE ledger_entries (
@@ -96,6 +99,12 @@ export class SqliteLedgerStorage implements LedgerStorage {
       }
       for (const n of nodes) this.stmts.insNode.run(n.level, n.index, n.hash);
     });
+  }
+
+  /** A file-backed log can be opened by a writer thread; an in-memory one cannot. */
+  writerConnection(): WriterConnection | null {
+    if (this.db.memory || this.db.name === '' || this.db.name === ':memory:') return null;
+    return { driver: 'sqlite', path: resolve(this.db.name) };
   }
 
   async size(): Promise<number> {

@@ -61,7 +61,17 @@ export interface EraseFilter {
   before?: string;
 }
 
+/**
+ * How a writer in another thread opens its own connection to the same log (the ledger's writer
+ * runs in a worker thread and must not share the caller's connection).
+ */
+export type WriterConnection =
+  | { driver: 'sqlite'; path: string }
+  | { driver: 'postgres'; url: string; schema: string };
+
 export interface LedgerStorage extends NodeSource {
+  /** Where a writer thread can open this log itself; null or absent: the writer runs in the caller's thread. */
+  writerConnection?(): WriterConnection | null;
   /** Number of stored entries (the durable tree size). */
   size(): Promise<number>;
   /** Store entries, their private sides and the tree nodes they complete: one durable transaction. */

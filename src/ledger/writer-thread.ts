@@ -1,0 +1,239 @@
+/**
+ * The main thread's side of the ledger's writer: how the writer worker is located and started
+ * (from source under tsx, or from the compiled dist/), the message protocol, and the two links
+ * the Ledger talks through: `WorkerLink` (writer in a worker thread, the default) and
+ * `InlineLink` (same writer code in this thread, for storages a worker cannot reopen).
+ */
+import { Worker } from 'node:worker_threads';
+import type { EraseFilter, WriterConnection } from './storage.ts';
+import { LedgerError, type SignedCheckpoint, type WireError } from './types.ts';
+import { WriterLoop, type LedgerWriter, type WriteItem, type WriteResult } from './writer.ts';
+
+/** What the writer thread needs to open the log (plain data: it crosses the thread boundary). */
+export interface WriterInit {
+  connection: WriterConnection;
+  origin: string;
+  /** Signing keys in their exported form (PRIVATE+KEY+...): the writer signs checkpoints. */
+  signerKeys: string[];
+  trustedKeys: string[];
+  keepPromptText: boolean;
+  batchMax: number;
+  checkpointIntervalMs: number;
+  expect: { size: number; checkpoint: { size: number; rootHash: string } | null } | null;
+}
+
+export type WriterFault = 'exit' | 'exit-mid-commit' | 'exit-after-commit';
+
+export type ToWriter =
+  | { type: 'append'; items: WriteItem[] }
+  | { type: 'call'; id: number; op: 'checkpoint' | 'erase' | 'close'; filter?: EraseFilter }
+  | { type: 'fault'; mode: WriterFault };
+
+export type FromWriter =
+  | { type: 'ready'; size: number; latest: SignedCheckpoint | null; verifiers: string[] }
+  | { type: 'fatal'; error: WireError }
+  | { type: 'committed'; results: WriteResult[]; size: number }
+  | { type: 'checkpoint'; cp: SignedCheckpoint }
+  | { type: 'error'; error: WireError }
+  | { type: 'reply'; id: number; value?: unknown; error?: WireError };
+
+/** How to start the writer worker from the module at `moduleUrl` (this file's import.meta.url). */
+export interface WorkerEntry {
+  /** A file URL (compiled .js), or bootstrap code to evaluate (source .ts: registers tsx first). */
+  filename: string | URL;
+  eval: boolean;
+  /** execArgv for the worker; undefined inherits the parent's. */
+  execArgv: string[] | undefined;
+}
+
+const TSX_FLAG = /^--(import|loader|experimental-loader|require)(=|$)/;
+
+/**
+ * Locate the writer worker next to `moduleUrl`. From the compiled dist/ (a .js module) the
+ * worker is `writer-worker.js` and needs nothing else. From source (a .ts module, run with
+ * `node --import tsx`) the worker is `writer-worker.ts`; tsx does not activate itself in worker
+ * threads on every Node version (its `--import` hook only registers in the main thread on Node
+ * 20), so the worker starts from a two-line bootstrap that registers tsx's loader through its
+ * API and then imports the entry. The tsx flags are dropped from the inherited execArgv so the
+ * loader is registered exactly once; other flags pass through.
+ */
+export function resolveWriterWorker(
+  moduleUrl: string,
+  opts: { execArgv?: readonly string[]; resolve?: (specifier: string) => string } = {},
+): WorkerEntry {
+  const fromSource = /\.[cm]?ts$/.test(new URL(moduleUrl).pathname);
+  if (!fromSource) return { filename: new URL('./writer-worker.js', moduleUrl), eval: false, execArgv: undefined };
+  const entry = new URL('./writer-worker.ts', moduleUrl).href;
+  const loader = (opts.resolve ?? ((s: string) => import.meta.resolve(s)))('tsx/esm/api');
+  const execArgv: string[] = [];
+  const parent = opts.execArgv ?? process.execArgv;
+  for (let i = 0; i < parent.length; i++) {
+    const a = parent[i];
+    const m = TSX_FLAG.exec(a);
+    if (m) {
+      const value = m[2] === '=' ? a.slice(a.indexOf('=') + 1) : parent[i + 1];
+      if (/^tsx(\/|$)/.test(value ?? '')) {
+        if (m[2] !== '=') i++;
+        continue;
+      }
+    }
+    execArgv.push(a);
+  }
+  const code = `import(${JSON.stringify(loader)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  return { filename: code, eval: true, execArgv };
+}
+
+/** What a link reports to the Ledger. */
+export interface LinkHandlers {
+  committed(results: WriteResult[], size: number): void;
+  checkpoint(cp: SignedCheckpoint): void;
+  /** Background failures (e.g. a checkpoint that could not be signed). */
+  error(err: LedgerError): void;
+  /** The writer thread died (not on close). Pending requests have been rejected. */
+  exit(err: Error): void;
+}
+
+export interface WriterState { size: number; latest: SignedCheckpoint | null; verifiers: string[] }
+
+/** The Ledger's handle on its writer. */
+export interface WriterLink {
+  readonly mode: 'worker' | 'inline';
+  send(items: WriteItem[]): void;
+  checkpoint(): Promise<SignedCheckpoint>;
+  erase(filter: EraseFilter): Promise<number>;
+  /** Commit what was sent, sign a final checkpoint, close the writer's storage. */
+  close(): Promise<SignedCheckpoint | null>;
+  /** Stop at once (no final checkpoint). */
+  terminate(): Promise<void>;
+  fault?(mode: WriterFault): void;
+}
+
+/** The writer in this thread (storages a worker cannot reopen, or `writer: 'inline'`). */
+export class InlineLink implements WriterLink {
+  readonly mode = 'inline' as const;
+  private readonly loop: WriterLoop;
+
+  constructor(writer: LedgerWriter, opts: { batchMax: number; checkpointIntervalMs: number }, handlers: LinkHandlers) {
+    this.loop = new WriterLoop(writer, opts, {
+      committed: (results, size) => handlers.committed(results, size),
+      checkpoint: (cp) => handlers.checkpoint(cp),
+      error: (err) => handlers.error(err instanceof LedgerError ? err : LedgerError.fromWire(LedgerError.toWire(err))),
+    });
+  }
+
+  send(items: WriteItem[]): void { this.loop.push(items); }
+  checkpoint(): Promise<SignedCheckpoint> { return this.loop.checkpoint(); }
+  erase(filter: EraseFilter): Promise<number> { return this.loop.erase(filter); }
+  close(): Promise<SignedCheckpoint | null> { return this.loop.close(); }
+  async terminate(): Promise<void> { await this.loop.close().catch(() => {}); }
+}
+
+/** The writer in a worker thread. */
+export class WorkerLink implements WriterLink {
+  readonly mode = 'worker' as const;
+  private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  private nextCall = 1;
+  private closing = false;
+  private exited = false;
+  private lastError: Error | null = null;
+
+  private constructor(private readonly worker: Worker, private readonly handlers: LinkHandlers) {}
+
+  /** Start a writer thread and wait until it has opened and verified the log. */
+  static start(init: WriterInit, handlers: LinkHandlers, entry: WorkerEntry = resolveWriterWorker(import.meta.url)): Promise<{ link: WorkerLink; state: WriterState }> {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(entry.filename, { eval: entry.eval, execArgv: entry.execArgv, workerData: init, name: 'warden-ledger-writer' });
+      const link = new WorkerLink(worker, handlers);
+      let started = false;
+      worker.on('message', (m: FromWriter) => {
+        if (!started) {
+          if (m.type === 'ready') {
+            started = true;
+            resolve({ link, state: { size: m.size, latest: m.latest, verifiers: m.verifiers } });
+          } else if (m.type === 'fatal') {
+            started = true;
+            link.closing = true;
+            reject(LedgerError.fromWire(m.error));
+          }
+          return;
+        }
+        link.onMessage(m);
+      });
+      worker.on('error', (err) => { link.lastError = err; });
+      worker.on('exit', (code) => {
+        link.exited = true;
+        const err = link.lastError ?? new Error(`ledger writer thread exited with code ${code}`);
+        for (const c of link.calls.values()) c.reject(new LedgerError('LEDGER_UNAVAILABLE', `ledger writer stopped: ${err.message}`));
+        link.calls.clear();
+        if (!started) {
+          started = true;
+          reject(new LedgerError('LEDGER_UNAVAILABLE', `ledger writer failed to start: ${err.message}`));
+        } else if (!link.closing) {
+          handlers.exit(err);
+        }
+      });
+    });
+  }
+
+  private onMessage(m: FromWriter): void {
+    switch (m.type) {
+      case 'committed': this.handlers.committed(m.results, m.size); return;
+      case 'checkpoint': this.handlers.checkpoint(m.cp); return;
+      case 'error': this.handlers.error(LedgerError.fromWire(m.error)); return;
+      case 'reply': {
+        const c = this.calls.get(m.id);
+        if (!c) return;
+        this.calls.delete(m.id);
+        if (m.error) c.reject(LedgerError.fromWire(m.error));
+        else c.resolve(m.value);
+        return;
+      }
+      default: return;
+    }
+  }
+
+  private post(m: ToWriter): void {
+    if (this.exited) throw new LedgerError('LEDGER_UNAVAILABLE', 'ledger writer is not running');
+    this.worker.postMessage(m);
+  }
+
+  private call<T>(op: 'checkpoint' | 'erase' | 'close', filter?: EraseFilter): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const id = this.nextCall++;
+      this.calls.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      try {
+        this.post({ type: 'call', id, op, filter });
+      } catch (err) {
+        this.calls.delete(id);
+        reject(err);
+      }
+    });
+  }
+
+  /** Throws DataCloneError for items that cannot cross to the worker (the caller isolates them). */
+  send(items: WriteItem[]): void { this.post({ type: 'append', items }); }
+  checkpoint(): Promise<SignedCheckpoint> { return this.call('checkpoint'); }
+  erase(filter: EraseFilter): Promise<number> { return this.call('erase', filter); }
+
+  async close(): Promise<SignedCheckpoint | null> {
+    const cp = await this.call<SignedCheckpoint | null>('close');
+    await this.stop(true);
+    return cp;
+  }
+
+  terminate(): Promise<void> {
+    return this.stop(false);
+  }
+
+  /** Wait for the thread to end: after a close reply it ends on its own (given 2 s); otherwise stop it now. */
+  private async stop(graceful: boolean): Promise<void> {
+    this.closing = true;
+    if (this.exited) return;
+    const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
+    const timer = setTimeout(() => void this.worker.terminate(), graceful ? 2000 : 0);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  fault(mode: WriterFault): void { this.post({ type: 'fault', mode }); }
+}

@@ -166,7 +166,7 @@ export function readCsvRanges(
       if (/^[0-9]{1,10}$/.test(a) && /^[0-9]{1,10}$/.test(b) && Number(a) <= 0xffffffff && Number(b) <= 0xffffffff) { start = Number(a); end = Number(b); }
       else { start = decimalToWords(a); end = decimalToWords(b); }
     }
-    if (start === null || end === null) throw new IpDatabaseError(file, line, `bad address range "${text.slice(lineStart, c2)}"`);
+    if (start === null || end === null) throw new IpDatabaseError(file, line, `bad address range "${clip(text.slice(lineStart, c2))}"`);
     if (typeof start === 'number' ? start > (end as number) : compareWords(start, end as Uint32Array) > 0) {
       throw new IpDatabaseError(file, line, `range start is after its end ("${text.slice(lineStart, c2)}")`);
     }
@@ -191,6 +191,8 @@ export class CsvRest {
   /** Every field, honouring "quoted, fields" with "" escapes. */
   all(): string[] { return splitCsv(this.text.slice(this.from, this.to)); }
 }
+
+function clip(s: string): string { return s.length > 80 ? s.slice(0, 77) + '...' : s; }
 
 function compareWords(a: Uint32Array, b: Uint32Array): number {
   for (let i = 0; i < 4; i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;

@@ -120,6 +120,7 @@ export class Ledger {
   private restartTimer: NodeJS.Timeout | null = null;
   private restartDelay = RESTART_MIN_MS;
   private restarting: Promise<void> | null = null;
+  private busy = false;
   /** Generation of the current writer thread: exits of earlier ones (or of one being closed) are not crashes. */
   private generation = 0;
   private readonly opts: Required<Pick<LedgerOptions, 'checkpointIntervalMs' | 'batchMax' | 'maxQueue' | 'keepPromptText' | 'now'>> & LedgerOptions;
@@ -180,6 +181,8 @@ export class Ledger {
     this.durableSize = Math.max(this.durableSize, state.size);
     if (state.latest && (!this.latest || state.latest.size >= this.latest.size)) this.latest = state.latest;
     this.verifiersList = state.verifiers.map(parseVerifierKey);
+    this.busy = false;
+    this.markBusy();
     if (this.outbox.length > 0) this.scheduleSend();
   }
 
@@ -259,8 +262,19 @@ export class Ledger {
     }
     return new Promise<AppendReceipt>((resolve, reject) => {
       this.outbox.push({ item, id, seq: this.nextSeq++, attempts: 0, resolve, reject });
+      this.markBusy();
       this.scheduleSend();
     });
+  }
+
+  /** The writer thread keeps the process alive while entries wait, not when idle (like an unref'd timer). */
+  private markBusy(): void {
+    const busy = this.pending > 0;
+    if (busy === this.busy) return;
+    this.busy = busy;
+    this.link?.setBusy(busy);
+    if (busy) this.restartTimer?.ref();
+    else this.restartTimer?.unref();
   }
 
   /** Hand what is queued to the writer once per turn of the event loop (appends made in one turn travel together). */
@@ -352,7 +366,8 @@ export class Ledger {
       this.restartTimer = null;
       void this.restart();
     }, delay);
-    this.restartTimer.unref();
+    // Entries waiting for the restarted writer keep the process alive, as they would the writer.
+    if (this.pending === 0) this.restartTimer.unref();
   }
 
   /** Start a new writer; it refuses (LEDGER_INCONSISTENT) a log that lost acknowledged data or no longer matches its checkpoint. */
@@ -389,6 +404,7 @@ export class Ledger {
   }
 
   private settled(): void {
+    this.markBusy();
     if (this.flushWaiters.length === 0) return;
     const oldest = this.oldestUnsettled();
     const still: typeof this.flushWaiters = [];

@@ -105,6 +105,8 @@ export interface WriterLink {
   close(): Promise<SignedCheckpoint | null>;
   /** Stop at once (no final checkpoint). */
   terminate(): Promise<void>;
+  /** Whether entries are waiting: an idle writer thread does not keep the process alive. */
+  setBusy(busy: boolean): void;
   fault?(mode: WriterFault): void;
 }
 
@@ -126,6 +128,7 @@ export class InlineLink implements WriterLink {
   erase(filter: EraseFilter): Promise<number> { return this.loop.erase(filter); }
   close(): Promise<SignedCheckpoint | null> { return this.loop.close(); }
   async terminate(): Promise<void> { await this.loop.close().catch(() => {}); }
+  setBusy(): void {}
 }
 
 /** The writer in a worker thread. */
@@ -136,8 +139,21 @@ export class WorkerLink implements WriterLink {
   private closing = false;
   private exited = false;
   private lastError: Error | null = null;
+  private busy = false;
 
   private constructor(private readonly worker: Worker, private readonly handlers: LinkHandlers) {}
+
+  setBusy(busy: boolean): void {
+    this.busy = busy;
+    this.refresh();
+  }
+
+  /** Keep the process alive only while appends or requests are outstanding. */
+  private refresh(): void {
+    if (this.exited) return;
+    if (this.busy || this.calls.size > 0) this.worker.ref();
+    else this.worker.unref();
+  }
 
   /** Start a writer thread and wait until it has opened and verified the log. */
   static start(init: WriterInit, handlers: LinkHandlers, entry: WorkerEntry = resolveWriterWorker(import.meta.url)): Promise<{ link: WorkerLink; state: WriterState }> {
@@ -186,6 +202,7 @@ export class WorkerLink implements WriterLink {
         this.calls.delete(m.id);
         if (m.error) c.reject(LedgerError.fromWire(m.error));
         else c.resolve(m.value);
+        this.refresh();
         return;
       }
       default: return;
@@ -203,6 +220,7 @@ export class WorkerLink implements WriterLink {
       this.calls.set(id, { resolve: resolve as (v: unknown) => void, reject });
       try {
         this.post({ type: 'call', id, op, filter });
+        this.refresh();
       } catch (err) {
         this.calls.delete(id);
         reject(err);

@@ -110,8 +110,8 @@ async function dashboard(app: FastifyInstance, opts: DashboardPluginOptions): Pr
     const rel = (req.params as { '*': string })['*'];
     const file = files.get(rel);
     if (file) return send(reply, file, req.headers['if-none-match']);
-    // Unknown paths without an extension are client-side pages: answer with the app shell.
-    if (!extname(rel)) return send(reply, files.get('index.html')!, req.headers['if-none-match']);
+    // Pages are hash routes (#/accounts); send stray paths to the app rather than a bare 404.
+    if (!extname(rel)) return securityHeaders(reply).redirect(`${base}/`, 302);
     return securityHeaders(reply).code(404).type('text/plain; charset=utf-8').send('not found');
   });
 }

@@ -149,7 +149,7 @@ export function usageAdminRoutes(deps: UsageRoutesDeps): AdminRouteRegistrar {
 
     r.route({
       method: 'GET', path: '/usage/top', operationId: 'usageTop', tag: 'usage',
-      summary: 'Usage grouped by account, org, key, model, IP, network (/24, /64), country, ASN or API flavour',
+      summary: 'Usage grouped by account, org, key, model, IP, network (/24, /64), country, ASN, API flavour or verdict in force',
       query: TopQuery, response: UsageTopSchema,
       handler: async ({ query }) => {
         const filter = filterOf(query, now());

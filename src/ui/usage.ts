@@ -15,7 +15,7 @@ import type { SqliteDb, PgPool } from '../store/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { subnetOf } from '../limits/network.ts';
 
-export const USAGE_DIMENSIONS = ['account', 'org', 'key', 'model', 'ip', 'network', 'country', 'asn', 'flavour'] as const;
+export const USAGE_DIMENSIONS = ['account', 'org', 'key', 'model', 'ip', 'network', 'country', 'asn', 'flavour', 'verdict'] as const;
 export type UsageDimension = (typeof USAGE_DIMENSIONS)[number];
 
 /** Time range (ISO 8601, from inclusive, to exclusive) and optional narrowing filters. */
@@ -295,6 +295,8 @@ const GROUP_EXPR: Record<Exclude<UsageDimension, 'network'>, (d: Dialect) => str
   country: (d) => d.text(['client', 'country']),
   asn: (d) => d.text(['client', 'asn']),
   flavour: (d) => d.text(['flavour']),
+  /** The detector verdict in force when the request arrived (recorded on the event by enforcement). */
+  verdict: (d) => d.text(['enforcement', 'verdict']),
 };
 
 function countsOf(r: Row): UsageCounts {

@@ -1,0 +1,68 @@
+// A stacked bar chart in SVG, drawn by hand (no library): one bar per time bucket, one colour per
+// series, a native tooltip per bucket, and the same numbers as a table for screen readers.
+import { h, svg, fmtCompact, fmtInt, table } from './dom.js';
+
+const W = 1000;
+const H = 220;
+const PAD = { left: 48, right: 8, top: 10, bottom: 24 };
+
+function bucketLabel(iso, bucketS) {
+  const d = new Date(iso);
+  if (bucketS >= 86400) return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
+  if (bucketS >= 3600) return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit' });
+  return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+}
+
+/** Round a maximum up to a readable axis value (1, 2, 5 × 10^n). */
+function niceMax(v) {
+  if (v <= 0) return 1;
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
+
+/**
+ * @param {{ title: string, points: any[], bucketS: number, series: { key: string, label: string, cls: string }[], unit?: string }} spec
+ */
+export function stackedBars({ title, points, bucketS, series, unit = 'requests' }) {
+  const totals = points.map((p) => series.reduce((s, x) => s + (p[x.key] ?? 0), 0));
+  const max = niceMax(Math.max(0, ...totals));
+  const grand = totals.reduce((a, b) => a + b, 0);
+  const innerW = W - PAD.left - PAD.right;
+  const innerH = H - PAD.top - PAD.bottom;
+  const step = innerW / Math.max(1, points.length);
+  const barW = Math.max(1, step * 0.8);
+  const y = (v) => PAD.top + innerH - (v / max) * innerH;
+
+  const grid = [0, 0.5, 1].map((f) => [
+    svg('line', { x1: PAD.left, x2: W - PAD.right, y1: y(max * f), y2: y(max * f), class: 'grid' }),
+    svg('text', { x: PAD.left - 6, y: y(max * f) + 4, 'text-anchor': 'end', class: 'axis' }, fmtCompact(max * f)),
+  ]);
+  const ticks = [];
+  const every = Math.max(1, Math.ceil(points.length / 6));
+  points.forEach((p, i) => {
+    if (i % every === 0) ticks.push(svg('text', { x: PAD.left + i * step + step / 2, y: H - 6, 'text-anchor': 'middle', class: 'axis' }, bucketLabel(p.t, bucketS)));
+  });
+  const bars = points.map((p, i) => {
+    let acc = 0;
+    const x = PAD.left + i * step + (step - barW) / 2;
+    const parts = series.map((s) => {
+      const v = p[s.key] ?? 0;
+      if (!v) return null;
+      const r = svg('rect', { x, y: y(acc + v), width: barW, height: Math.max(0.5, y(acc) - y(acc + v)), class: s.cls });
+      acc += v;
+      return r;
+    });
+    const tip = `${bucketLabel(p.t, bucketS)}: ${series.map((s) => `${s.label} ${fmtInt(p[s.key] ?? 0)}`).join(', ')}`;
+    return svg('g', { class: 'bar' }, parts, svg('rect', { x: PAD.left + i * step, y: PAD.top, width: step, height: innerH, class: 'hit' }, svg('title', null, tip)));
+  });
+  const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': `${title}: ${fmtInt(grand)} ${unit} in ${points.length} intervals` }, grid, bars, ticks);
+  const legend = h('ul', { class: 'legend', 'aria-hidden': 'true' }, series.map((s) => h('li', null, h('span', { class: `swatch ${s.cls}` }), s.label)));
+  const nonEmpty = points.filter((_, i) => totals[i] > 0);
+  const data = h('details', { class: 'chart-data' }, h('summary', { text: 'Show the numbers' }),
+    table({ caption: title, rows: nonEmpty, empty: 'No activity in this range.', columns: [
+      { label: 'From', value: (p) => new Date(p.t).toLocaleString() },
+      ...series.map((s) => ({ label: s.label, num: true, value: (p) => fmtInt(p[s.key] ?? 0) })),
+    ] }));
+  return h('figure', { class: 'chart-figure' }, h('figcaption', { text: title }), chart, legend, data);
+}

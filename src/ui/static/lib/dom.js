@@ -1,0 +1,210 @@
+// DOM helpers. Every piece of data reaches the page as text (textContent), never as HTML:
+// account names, user agents and prompts are attacker-controlled.
+
+/**
+ * Create an element. `props`: class, text, on (event handlers), attrs (attributes), or any
+ * other key set as an attribute; children: nodes, strings, numbers, arrays, null (skipped).
+ * @param {string} tag
+ * @param {Record<string, any> | null} [props]
+ * @param {...any} children
+ * @returns {HTMLElement}
+ */
+export function h(tag, props, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props ?? {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === 'class') el.className = Array.isArray(v) ? v.filter(Boolean).join(' ') : v;
+    else if (k === 'text') el.textContent = String(v);
+    else if (k === 'on') for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
+    else if (k === 'value' && 'value' in el) el.value = String(v);
+    else if (k === 'checked' || k === 'disabled' || k === 'selected') el[k] = Boolean(v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+/** Append children (flattening arrays, skipping null/undefined/false). */
+export function append(el, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+/** SVG element (same conventions as h, attributes only). */
+export function svg(tag, attrs, ...children) {
+  const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [k, v] of Object.entries(attrs ?? {})) if (v !== null && v !== undefined) el.setAttribute(k, String(v));
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+const intFmt = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+const compactFmt = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
+
+/** 12,345 */
+export const fmtInt = (n) => (n === null || n === undefined ? '—' : intFmt.format(n));
+/** 12.3K */
+export const fmtCompact = (n) => (n === null || n === undefined ? '—' : Math.abs(n) < 10000 ? intFmt.format(n) : compactFmt.format(n));
+/** 3.1 % (of a ratio) */
+export const fmtPct = (ratio) => (!Number.isFinite(ratio) ? '—' : `${(ratio * 100).toFixed(ratio > 0 && ratio < 0.001 ? 3 : 1)} %`);
+
+/** Local date and time, to the second. */
+export function fmtTime(iso) {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+/** "3 min ago", "in 2 d" */
+export function timeAgo(iso) {
+  if (!iso) return '—';
+  const ms = Date.now() - new Date(iso).getTime();
+  if (!Number.isFinite(ms)) return String(iso);
+  const s = Math.abs(ms) / 1000;
+  const span = s < 60 ? `${Math.floor(s)} s` : s < 3600 ? `${Math.floor(s / 60)} min` : s < 86400 ? `${Math.floor(s / 3600)} h` : `${Math.floor(s / 86400)} d`;
+  return ms < 0 ? `in ${span}` : `${span} ago`;
+}
+
+/** A <time> element showing relative time with the exact time as title. */
+export function when(iso) {
+  if (!iso) return h('span', { class: 'muted', text: '—' });
+  return h('time', { datetime: iso, title: fmtTime(iso), text: timeAgo(iso) });
+}
+
+/** Shorten an id for display, keeping its type prefix: acct_01J…9ND */
+export function shortId(id) {
+  if (!id) return '—';
+  return id.length > 18 ? `${id.slice(0, 10)}…${id.slice(-4)}` : id;
+}
+
+/** A link inside the dashboard (hash route). */
+export function link(route, text, props = {}) {
+  return h('a', { href: `#${route}`, ...props }, text);
+}
+
+/** A small coloured label; `tone`: ok, warn, bad, info, muted. */
+export function badge(text, tone = 'muted', title) {
+  return h('span', { class: `badge badge-${tone}`, title }, text);
+}
+
+const LEVEL_TONE = { none: 'ok', watch: 'info', throttle: 'warn', shape: 'warn', verify: 'warn', suspend: 'bad' };
+export const levelBadge = (level) => badge(level ?? 'none', LEVEL_TONE[level] ?? 'muted');
+
+export function statusBadge(status) {
+  const tone = status < 400 ? 'ok' : status === 429 || status === 403 ? 'warn' : status === 401 ? 'info' : 'bad';
+  return badge(String(status), tone);
+}
+
+/**
+ * An accessible table. columns: [{ label, value(row) -> node|string, num?, title? }].
+ * @param {{ caption: string, columns: any[], rows: any[], empty?: string, captionHidden?: boolean }} spec
+ */
+export function table({ caption, columns, rows, empty = 'Nothing to show.', captionHidden = true }) {
+  if (!rows.length) return h('p', { class: 'empty' }, empty);
+  return h('div', { class: 'table-wrap' },
+    h('table', null,
+      h('caption', { class: captionHidden ? 'visually-hidden' : null, text: caption }),
+      h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : null, title: c.title }, c.label)))),
+      h('tbody', null, rows.map((r) => h('tr', null, columns.map((c) => {
+        const v = c.value(r);
+        return h('td', { class: c.num ? 'num' : null }, v === null || v === undefined ? '—' : v);
+      }))))));
+}
+
+/** A titled section. */
+export function panel(title, ...children) {
+  const id = `p-${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
+  return h('section', { class: 'panel', 'aria-labelledby': id }, h('h2', { id, text: title }), children);
+}
+
+/** Definition list from [label, value] pairs. */
+export function facts(pairs) {
+  return h('dl', { class: 'facts' }, pairs.filter(Boolean).map(([k, v]) => [h('dt', { text: k }), h('dd', null, v === null || v === undefined || v === '' ? h('span', { class: 'muted', text: '—' }) : v)]));
+}
+
+/** A key figure. */
+export function kpi(label, value, sub) {
+  return h('div', { class: 'kpi' }, h('div', { class: 'kpi-label', text: label }), h('div', { class: 'kpi-value', text: value }), sub ? h('div', { class: 'kpi-sub', text: sub }) : null);
+}
+
+/** Replace an element's children. */
+export function replace(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
+/** Loading placeholder. */
+export const loading = (what = 'Loading…') => h('p', { class: 'loading', role: 'status', text: what });
+
+/** Error box for a failed load. */
+export function errorBox(err) {
+  return h('div', { class: 'error-box', role: 'alert' }, h('strong', { text: 'Could not load: ' }), err?.message ?? String(err), err?.code ? h('code', { text: ` (${err.code})` }) : null);
+}
+
+let toastTimer = 0;
+/** A transient status message (announced to screen readers). */
+export function toast(message, tone = 'ok') {
+  const el = document.getElementById('toast');
+  if (!el) return;
+  el.className = `toast toast-${tone} show`;
+  el.textContent = message;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { el.className = 'toast'; }, 5000);
+}
+
+/** Copy text to the clipboard; falls back to selecting it. */
+export async function copyText(text, fallbackEl) {
+  try {
+    await navigator.clipboard.writeText(text);
+    toast('Copied to the clipboard.');
+  } catch {
+    if (fallbackEl) {
+      const range = document.createRange();
+      range.selectNodeContents(fallbackEl);
+      const sel = getSelection();
+      sel?.removeAllRanges();
+      sel?.addRange(range);
+      toast('Selected: press Ctrl+C to copy.', 'info');
+    }
+  }
+}
+
+/**
+ * A modal dialog built on <dialog> (focus trapping and Escape come with it). Resolves with the
+ * value passed to close(), or null when dismissed.
+ * @param {string} title
+ * @param {(close: (v: any) => void) => Node[]} body
+ */
+export function modal(title, body) {
+  return new Promise((resolve) => {
+    let result = null;
+    const id = `d-${Math.random().toString(36).slice(2)}`;
+    const dlg = h('dialog', { class: 'modal', 'aria-labelledby': id });
+    const close = (v) => { result = v; dlg.close(); };
+    append(dlg, [h('h2', { id, text: title }), body(close)]);
+    dlg.addEventListener('close', () => { dlg.remove(); resolve(result); });
+    document.body.append(dlg);
+    dlg.showModal();
+  });
+}
+
+/** Ask for a reason (required) before an action; resolves with the text or null. */
+export function askReason(title, description, confirmLabel = 'Confirm', tone = 'danger') {
+  return modal(title, (close) => {
+    const input = h('textarea', { id: 'reason', name: 'reason', required: true, rows: 3, maxlength: 2000 });
+    const form = h('form', { method: 'dialog', on: { submit: (e) => { e.preventDefault(); if (input.value.trim()) close(input.value.trim()); } } },
+      h('p', { text: description }),
+      h('label', { for: 'reason', text: 'Reason (recorded with the change)' }), input,
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'btn', on: { click: () => close(null) } }, 'Cancel'),
+        h('button', { type: 'submit', class: `btn btn-${tone}` }, confirmLabel)));
+    return [form];
+  });
+}

@@ -1,0 +1,71 @@
+// Generic rendering of JSON answers from routes the dashboard has no dedicated view for
+// (detector and ledger routes that land after this dashboard): tables for lists of objects,
+// definition lists for objects, text for the rest. Text only, never HTML.
+import { h, table, facts, levelBadge, fmtInt, when } from './dom.js';
+
+const LEVELS = new Set(['none', 'watch', 'throttle', 'shape', 'verify', 'suspend']);
+const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** One scalar cell. */
+export function scalar(key, v) {
+  if (v === null || v === undefined) return h('span', { class: 'muted', text: '—' });
+  if (typeof v === 'number') return Number.isInteger(v) ? fmtInt(v) : String(Math.round(v * 1000) / 1000);
+  if (typeof v === 'boolean') return v ? 'yes' : 'no';
+  if (typeof v === 'string') {
+    if (key === 'level' && LEVELS.has(v)) return levelBadge(v);
+    if (/(^|_)(ts|at|since|seen)$/.test(key) && !Number.isNaN(Date.parse(v)) && v.includes('T')) return when(v);
+    return v.length > 120 ? h('span', { title: v, text: `${v.slice(0, 117)}…` }) : v;
+  }
+  if (Array.isArray(v) && v.every((x) => !isObj(x) && !Array.isArray(x))) {
+    const s = v.join(', ');
+    return s.length > 120 ? h('span', { title: s, text: `${v.length} items: ${s.slice(0, 100)}…` }) : s || '—';
+  }
+  const s = JSON.stringify(v);
+  return h('code', { class: 'small', title: s, text: s.length > 120 ? `${s.slice(0, 117)}…` : s });
+}
+
+/** Render any JSON value readably. */
+export function renderJson(value, caption = 'Result', depth = 0) {
+  if (Array.isArray(value)) {
+    if (value.length && value.every(isObj)) {
+      const keys = [...new Set(value.flatMap((o) => Object.keys(o)))].slice(0, 10);
+      return table({ caption, rows: value.slice(0, 500), columns: keys.map((k) => ({ label: k.replace(/_/g, ' '), value: (r) => scalar(k, r[k]) })) });
+    }
+    return h('p', null, scalar('', value));
+  }
+  if (isObj(value)) {
+    // { data: [...] } and similar envelopes: show the list, then the rest.
+    const entries = Object.entries(value);
+    return h('div', { class: 'stack' },
+      facts(entries.filter(([, v]) => !(Array.isArray(v) && v.some(isObj)) && !(isObj(v) && depth < 1)).map(([k, v]) => [k.replace(/_/g, ' '), scalar(k, v)])),
+      entries.filter(([, v]) => (Array.isArray(v) && v.some(isObj)) || (isObj(v) && depth < 1)).map(([k, v]) =>
+        h('div', null, h('h3', { text: k.replace(/_/g, ' ') }), renderJson(v, k, depth + 1))));
+  }
+  return h('p', null, scalar('', value));
+}
+
+/** A verdict (detector contract, src/detect/verdict.ts) with its explanation. */
+export function renderVerdict(v) {
+  if (!v) return h('p', { class: 'muted', text: 'No verdict.' });
+  return h('div', { class: 'stack' },
+    facts([
+      ['Level', levelBadge(v.level)],
+      ['Subject', v.subject ? `${v.subject.kind} ${v.subject.id}` : null],
+      ['Score', v.score === null || v.score === undefined ? null : String(Math.round(v.score * 1000) / 1000)],
+      ['Source', v.source],
+      ['Since', v.since ? when(v.since) : null],
+      v.campaign_id ? ['Campaign', v.campaign_id] : null,
+    ]),
+    Array.isArray(v.reasons) && v.reasons.length
+      ? table({ caption: 'Why: the signals behind this verdict', captionHidden: false, rows: v.reasons, columns: [
+        { label: 'Signal', value: (r) => h('code', { text: r.signal }) },
+        { label: 'Value', num: true, value: (r) => scalar('value', r.value) },
+        { label: 'Threshold', num: true, value: (r) => scalar('threshold', r.threshold) },
+        { label: 'Weight', num: true, value: (r) => scalar('weight', r.weight) },
+        { label: 'Detail', value: (r) => r.detail ?? '' },
+      ] })
+      : null);
+}
+
+/** True when the value looks like a verdict. */
+export const isVerdict = (v) => isObj(v) && typeof v.level === 'string' && LEVELS.has(v.level) && Array.isArray(v.reasons);

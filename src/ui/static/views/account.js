@@ -1,0 +1,163 @@
+// One account: signup facts, verdict and its explanation, usage, keys (create, rotate, revoke),
+// recent interactions with their enforcement, and the change history.
+import { h, replace, panel, facts, badge, when, link, shortId, kpi, fmtCompact, fmtInt, fmtPct, table, loading, errorBox, toast, askReason, modal, levelBadge } from '../lib/dom.js';
+import { get, post } from '../lib/api.js';
+import { stackedBars } from '../lib/chart.js';
+import { rangePicker, interactionsTable, usageTable, OUTCOME_SERIES, withErrors } from '../lib/widgets.js';
+import { keysTable, createKeyForm } from '../lib/keys.js';
+import { renderJson, renderVerdict, isVerdict } from '../lib/json.js';
+import { statusTone } from './accounts.js';
+
+const TIERS = ['unverified', 'email_verified', 'identity_verified', 'enterprise'];
+
+/** Detector routes about one account, e.g. GET /admin/detect/accounts/:id. */
+function accountDetectRoutes(features) {
+  return (features.detect?.routes ?? []).filter((r) => r.method === 'GET' && /\/accounts\/:[A-Za-z_]+(\/[a-z_-]+)?$/.test(r.path));
+}
+
+export async function render(main, [id], query, ctx) {
+  document.title = 'Account · Warden';
+  const acct = await get(`/admin/accounts/${encodeURIComponent(id)}`);
+  if (!ctx.isCurrent()) return;
+  document.title = `${acct.name || acct.email || acct.id} · Warden`;
+  const range = query.range ?? '24h';
+  const reload = () => ctx.setQuery({ ...query });
+
+  const actions = h('div', { class: 'row-actions' },
+    acct.status === 'active'
+      ? h('button', { type: 'button', class: 'btn btn-danger', on: { click: async () => {
+        const reason = await askReason('Suspend this account?', 'Every key of the account is refused at once, until it is reactivated.', 'Suspend');
+        if (reason === null) return;
+        try { await post(`/admin/accounts/${encodeURIComponent(id)}/suspend`, { reason }); toast('Account suspended.'); reload(); } catch (err) { toast(err.message, 'bad'); }
+      } } }, 'Suspend')
+      : h('button', { type: 'button', class: 'btn', on: { click: async () => {
+        const reason = await askReason('Reactivate this account?', 'Its unrevoked keys work again.', 'Reactivate', 'primary');
+        if (reason === null) return;
+        try { await post(`/admin/accounts/${encodeURIComponent(id)}/reactivate`, { reason }); toast('Account reactivated.'); reload(); } catch (err) { toast(err.message, 'bad'); }
+      } } }, 'Reactivate'),
+    h('button', { type: 'button', class: 'btn', on: { click: async () => {
+      const change = await modal('Change verification tier', (close) => {
+        const tier = h('select', { id: 'tier', name: 'tier' }, TIERS.map((t) => h('option', { value: t, selected: t === acct.tier }, t.replace('_', ' '))));
+        const reason = h('textarea', { id: 'tier-reason', name: 'reason', required: true, rows: 2 });
+        return [h('form', { method: 'dialog', on: { submit: (e) => { e.preventDefault(); if (reason.value.trim()) close({ tier: tier.value, reason: reason.value.trim() }); } } },
+          h('label', { for: 'tier', text: 'Tier' }), tier,
+          h('label', { for: 'tier-reason', text: 'Reason (recorded)' }), reason,
+          h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', on: { click: () => close(null) } }, 'Cancel'), h('button', { type: 'submit', class: 'btn btn-primary' }, 'Change tier')))];
+      });
+      if (!change) return;
+      try { await post(`/admin/accounts/${encodeURIComponent(id)}/tier`, change); toast('Tier changed.'); reload(); } catch (err) { toast(err.message, 'bad'); }
+    } } }, 'Change tier'));
+
+  const verdictBox = h('div', null, loading());
+  const usageBox = h('div', null, loading());
+  const keysBox = h('div', null, loading());
+  const recentBox = h('div', null, loading());
+  const historyBox = h('div', null, loading());
+  const includeRevoked = query.revoked === '1';
+
+  replace(main,
+    h('p', { class: 'crumbs' }, link('/accounts', 'Accounts'), ' / ', shortId(acct.id)),
+    h('div', { class: 'page-head' },
+      h('h1', null, acct.name || acct.email || acct.id),
+      h('span', { class: 'badges' }, badge(acct.status, statusTone(acct.status)), badge(acct.tier.replace('_', ' '), 'info'), acct.programme !== 'none' ? badge(acct.programme, 'muted') : null),
+      actions),
+    h('div', { class: 'grid-2' },
+      panel('Signup facts', facts([
+        ['Account id', h('code', { text: acct.id })],
+        ['Email', acct.email], ['Email domain', acct.email_domain],
+        ['Organisation', acct.org_id ? link(`/usage?by=account&org_id=${encodeURIComponent(acct.org_id)}`, acct.org_id) : null],
+        ['Created', acct.created_at ? h('span', null, when(acct.created_at), h('span', { class: 'muted', text: ` (${new Date(acct.created_at).toLocaleString()})` })) : null],
+        ['Signup IP', acct.signup_ip ? link(`/usage?by=account&ip=${encodeURIComponent(acct.signup_ip)}`, acct.signup_ip, { title: 'Traffic from this address' }) : null],
+        ['Claimed country', acct.claimed_country],
+        ['Payment fingerprint', acct.payment_fp ? h('code', { title: acct.payment_fp, text: `${acct.payment_fp.slice(0, 16)}…` }) : null],
+        ['Signup user agent', acct.user_agent ?? null],
+      ])),
+      panel('Verdict', verdictBox)),
+    panel('Usage', h('div', { class: 'panel-tools' }, rangePicker(range, (r) => ctx.setQuery({ ...query, range: r }))), usageBox),
+    panel('API keys',
+      createKeyForm({ accountId: acct.id, onCreated: reload }),
+      h('p', { class: 'inline-check' },
+        h('input', { type: 'checkbox', id: 'show-revoked', checked: includeRevoked, on: { change: (e) => ctx.setQuery({ ...query, revoked: e.target.checked ? '1' : undefined }) } }),
+        h('label', { for: 'show-revoked', text: 'Show revoked and expired keys' })),
+      keysBox),
+    panel('Recent interactions', recentBox),
+    panel('Change history', historyBox));
+
+  const features = ctx.features;
+  await Promise.all([
+    // Verdict: the detector's own view when its routes are mounted, and the verdict recorded in force on the latest interaction.
+    (async () => {
+      const routes = accountDetectRoutes(features);
+      const recent = await get('/admin/usage/interactions', { account_id: id, limit: 1 }).catch(() => ({ data: [] }));
+      const inForce = recent.data[0]?.enforcement?.verdict ?? null;
+      const parts = [h('p', null, 'In force at the latest interaction: ', levelBadge(inForce ?? 'none'), recent.data[0] ? h('span', { class: 'muted' }, ' (', when(recent.data[0].ts), ')') : null)];
+      if (!routes.length) {
+        parts.push(h('p', { class: 'muted', text: 'The detector’s explanations appear here when its admin routes are mounted on this server.' }));
+      }
+      for (const r of routes) {
+        try {
+          const v = await get(r.path.replace(/:[A-Za-z_]+/, encodeURIComponent(id)));
+          const verdict = isVerdict(v) ? v : isVerdict(v?.verdict) ? v.verdict : null;
+          parts.push(verdict ? renderVerdict(verdict) : renderJson(v, `Detector: ${r.path}`));
+          if (!verdict && v?.level) parts.push(levelBadge(v.level));
+        } catch (err) {
+          if (err.status !== 404) parts.push(errorBox(err));
+          else parts.push(h('p', { class: 'muted', text: 'The detector has not seen this account.' }));
+        }
+      }
+      replace(verdictBox, parts);
+    })().catch((err) => replace(verdictBox, errorBox(err))),
+    (async () => {
+      const [summary, ips, models] = await Promise.all([
+        get('/admin/usage/summary', { range, account_id: id }),
+        get('/admin/usage/top', { range, account_id: id, by: 'ip', limit: 10 }),
+        get('/admin/usage/top', { range, account_id: id, by: 'model', limit: 10 }),
+      ]);
+      const t = summary.totals;
+      replace(usageBox,
+        h('div', { class: 'kpis' },
+          kpi('Requests', fmtCompact(t.requests)),
+          kpi('Tokens in / out', `${fmtCompact(t.input_tokens)} / ${fmtCompact(t.output_tokens)}`),
+          kpi('Refused', t.requests ? fmtPct((t.limited + t.denied) / t.requests) : '—', `${fmtInt(t.limited)} limited, ${fmtInt(t.denied)} denied`),
+          kpi('Client IPs', fmtInt(t.ips))),
+        stackedBars({ title: 'Requests by outcome', points: withErrors(summary.series), bucketS: summary.bucket_s, series: OUTCOME_SERIES }),
+        h('div', { class: 'grid-2' },
+          h('div', null, h('h3', { text: 'From where' }), usageTable('ip', ips.data, { compact: true })),
+          h('div', null, h('h3', { text: 'Models' }), usageTable('model', models.data, { compact: true }))));
+    })().catch((err) => replace(usageBox, errorBox(err))),
+    (async () => {
+      const keys = await get('/admin/keys', { account_id: id, include_revoked: includeRevoked ? 'true' : undefined, limit: 200 });
+      replace(keysBox, keysTable(keys.data, { onChange: reload, caption: 'API keys of this account' }));
+    })().catch((err) => replace(keysBox, errorBox(err))),
+    loadRecent(recentBox, id, query.before),
+    (async () => {
+      // The account's own changes and those of its keys (created, rotated, revoked), newest first.
+      const keys = await get('/admin/keys', { account_id: id, include_revoked: 'true', limit: 20 });
+      const pages = await Promise.all([id, ...keys.data.map((k) => k.id)].map((subject) => get('/admin/changes', { subject_id: subject, limit: 50 })));
+      const keyPrefix = new Map(keys.data.map((k) => [k.id, k.prefix]));
+      const rows = pages.flatMap((p) => p.data).sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0)).slice(0, 100);
+      replace(historyBox, table({
+        caption: 'Changes to this account and its keys', rows, empty: 'No recorded changes.',
+        columns: [
+          { label: 'When', value: (c) => when(c.at) },
+          { label: 'Subject', value: (c) => (c.subject_type === 'key' ? h('span', null, 'key ', h('code', { text: keyPrefix.get(c.subject_id) ?? shortId(c.subject_id) })) : c.subject_type) },
+          { label: 'Change', value: (c) => (c.field ? `${c.action}: ${c.field}` : c.action) },
+          { label: 'From', value: (c) => c.old_value },
+          { label: 'To', value: (c) => c.new_value },
+          { label: 'By', value: (c) => c.actor },
+          { label: 'Reason', value: (c) => c.reason },
+        ],
+      }));
+    })().catch((err) => replace(historyBox, errorBox(err))),
+  ]);
+}
+
+async function loadRecent(box, id, before) {
+  try {
+    const page = await get('/admin/usage/interactions', { account_id: id, limit: 25, before });
+    replace(box, interactionsTable(page.data, { showAccount: false, caption: 'Interactions of this account, newest first' }),
+      page.next_before ? h('p', { class: 'pager' }, h('button', { type: 'button', class: 'btn', on: { click: () => loadRecent(box, id, page.next_before) } }, 'Older')) : null);
+  } catch (err) {
+    replace(box, errorBox(err));
+  }
+}

@@ -1,0 +1,92 @@
+// Ledger: the latest signed checkpoint, the newest entries, and the audit query ("who used the
+// model, how much, from where, and what did we conclude") with CSV/JSONL export.
+import { h, replace, panel, facts, table, when, loading, errorBox, fmtInt, levelBadge, link, shortId, toast } from '../lib/dom.js';
+import { get, download } from '../lib/api.js';
+import { renderJson } from '../lib/json.js';
+
+/** C2SP checkpoint body: origin, tree size, root hash (base64), then optional extension lines. */
+export function parseCheckpoint(note) {
+  const [body, sigs = ''] = String(note).split('\n\n');
+  const [origin, size, root] = body.split('\n');
+  return { origin, size: Number(size), root, signatures: sigs.split('\n').filter((l) => l.startsWith('— ')).length };
+}
+
+function entryRow(e) {
+  let rec = null;
+  try { rec = JSON.parse(e.leaf); } catch { /* shown raw */ }
+  return { ...e, rec };
+}
+
+export async function render(main, _params, query, ctx) {
+  document.title = 'Ledger · Warden';
+  const { base, query: queryPath } = ctx.features.ledger ?? {};
+  if (!base && !queryPath) {
+    replace(main, h('h1', { text: 'Ledger' }), panel('Not mounted', h('p', { text: 'The tamper-evident ledger’s routes are not mounted on this server. When they are (checkpoint, proofs, entries and the audit query), this page shows the latest signed checkpoint, the newest entries and the audit query.' }),
+      h('p', { class: 'muted', text: 'The ledger can also be read and verified offline with `warden ledger verify | prove | query`.' })));
+    return;
+  }
+  const head = h('div', null, loading());
+  const entries = h('div', null, loading());
+  const results = h('div');
+  const fields = [['account', 'Account id'], ['org', 'Organisation id'], ['cluster', 'Cluster id'], ['key', 'Key id'], ['model', 'Model'], ['ip', 'Client IP'], ['network', 'Network (CIDR)'], ['from', 'From (ISO time)'], ['to', 'To (ISO time)']]
+    .map(([name, label]) => [name, label, h('input', { id: `lq-${name}`, name, value: query[name] ?? '', autocomplete: 'off' })]);
+  const params = () => Object.fromEntries(fields.map(([n, , i]) => [n, i.value.trim()]).filter(([, v]) => v));
+  const form = queryPath ? h('form', { class: 'filters', role: 'search', 'aria-label': 'Audit query', on: { submit: (e) => { e.preventDefault(); ctx.setQuery({ ...params(), run: '1' }); } } },
+    fields.map(([name, label, input]) => h('div', { class: 'field' }, h('label', { for: `lq-${name}`, text: label }), input)),
+    h('div', { class: 'field field-button' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Query')),
+    h('div', { class: 'field field-button' }, h('button', { type: 'button', class: 'btn', on: { click: () => download(queryPath, { ...params(), format: 'csv' }, 'warden-ledger-query.csv').catch((e) => toast(e.message, 'bad')) } }, 'Export CSV')),
+    h('div', { class: 'field field-button' }, h('button', { type: 'button', class: 'btn', on: { click: () => download(queryPath, { ...params(), format: 'jsonl' }, 'warden-ledger-query.jsonl').catch((e) => toast(e.message, 'bad')) } }, 'Export JSONL'))) : null;
+
+  replace(main, h('div', { class: 'page-head' }, h('h1', { text: 'Ledger' })),
+    base ? panel('Latest signed checkpoint', head) : null,
+    base ? panel('Newest entries', entries) : null,
+    queryPath ? panel('Audit query', form, results) : null);
+
+  const tasks = [];
+  if (base) {
+    tasks.push((async () => {
+      let cp;
+      try { cp = await get(`${base}/checkpoint`); } catch (err) {
+        if (err.status === 404) { replace(head, h('p', { class: 'muted', text: 'No checkpoint yet: the log is empty.' })); replace(entries, h('p', { class: 'empty', text: 'No entries.' })); return; }
+        throw err;
+      }
+      const c = parseCheckpoint(cp);
+      const keyText = await get(`${base}/key`).catch(() => null);
+      replace(head, facts([['Origin', c.origin], ['Tree size', fmtInt(c.size)], ['Root hash', h('code', { text: c.root })], ['Signatures', String(c.signatures)], keyText ? ['Verifier key', h('code', { class: 'small', text: String(keyText).trim() })] : null]),
+        h('details', null, h('summary', { text: 'Signed note as published' }), h('pre', { class: 'note', text: cp })));
+      const page = await get(`${base}/entries`, { start: Math.max(0, c.size - 25), end: c.size });
+      const rows = page.entries.map(entryRow).reverse();
+      replace(entries, table({ caption: 'Newest ledger entries', rows, columns: [
+        { label: '#', num: true, value: (e) => fmtInt(e.index) },
+        { label: 'Kind', value: (e) => e.rec?.kind ?? '?' },
+        { label: 'When', value: (e) => when(e.rec?.ts) },
+        { label: 'Subject', value: (e) => (e.rec?.kind === 'verdict' ? `${e.rec.subject.kind} ${e.rec.subject.id}` : e.rec?.account_id ? link(`/accounts/${encodeURIComponent(e.rec.account_id)}`, shortId(e.rec.account_id)) : '—') },
+        { label: 'What', value: (e) => (e.rec?.kind === 'verdict' ? levelBadge(e.rec.level) : e.rec ? `${e.rec.model || '—'} · ${e.rec.response?.status} · ${fmtInt(e.rec.response?.input_tokens)} in / ${fmtInt(e.rec.response?.output_tokens)} out` : e.leaf.slice(0, 80)) },
+        { label: 'Leaf hash', value: (e) => h('code', { class: 'small', title: e.leaf_hash, text: `${e.leaf_hash.slice(0, 12)}…` }) },
+      ] }));
+    })().catch((err) => { replace(head, errorBox(err)); replace(entries, ''); }));
+  }
+  if (queryPath && query.run) {
+    replace(results, loading('Querying the ledger…'));
+    tasks.push((async () => {
+      const q = Object.fromEntries(fields.map(([n]) => [n, query[n]]).filter(([, v]) => v));
+      const r = await get(queryPath, { ...q, limit: 1000 });
+      replace(results,
+        h('h3', { text: 'Usage' }),
+        table({ caption: 'Usage per account', rows: r.usage ?? [], empty: 'No matching interactions.', columns: [
+          { label: 'Account', value: (u) => (u.account_id ? link(`/accounts/${encodeURIComponent(u.account_id)}`, shortId(u.account_id), { title: u.account_id }) : 'unauthenticated') },
+          { label: 'Requests', num: true, value: (u) => fmtInt(u.requests) },
+          { label: 'Errors', num: true, value: (u) => fmtInt(u.errors) },
+          { label: 'Tokens in / out', num: true, value: (u) => `${fmtInt(u.input_tokens)} / ${fmtInt(u.output_tokens)}` },
+          { label: 'IPs', value: (u) => (u.ips ?? []).slice(0, 5).join(', ') + ((u.ips ?? []).length > 5 ? ` +${u.ips.length - 5}` : '') },
+          { label: 'Countries', value: (u) => (u.countries ?? []).join(', ') },
+          { label: 'First / last', value: (u) => h('span', null, when(u.first_ts), ' – ', when(u.last_ts)) },
+          { label: 'Latest verdict', value: (u) => (u.latest_verdict ? levelBadge(u.latest_verdict.level) : '—') },
+        ] }),
+        h('h3', { text: 'Verdicts' }),
+        renderJson(r.verdicts ?? [], 'Verdicts'),
+        h('p', { class: 'muted', text: `${fmtInt((r.interactions ?? []).length)} interactions${r.truncated ? ' (truncated: narrow the query or export)' : ''}.` }));
+    })().catch((err) => replace(results, errorBox(err))));
+  }
+  await Promise.all(tasks);
+}

@@ -52,7 +52,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   adminPlugins.push((app) => registerLimitsAdminRoutes(app, { limiter: limits.limiter, overrides, prefix: '/limits' }));
 
   // record phase: the detector learns from each finished interaction, off the request path
-  if (detector) hooks.push(detectHooks(detector));
+  if (detector) hooks.push(detectHooks(detector, { batch: 64 }));
 
   return {
     authenticator,

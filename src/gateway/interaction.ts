@@ -5,7 +5,6 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors } from 'undici';
-import { StringDecoder } from 'node:string_decoder';
 import { EVENT_SCHEMA, emptyEnforcement, ulid, type ApiFlavour, type InteractionEvent, type EventRequest } from '../events/index.ts';
 import { WardenError, renderErrorBody, toWardenError, type WireFlavour } from '../errors/index.ts';
 import type { AuthContext, KeyScope } from '../identity/types.ts';
@@ -308,7 +307,7 @@ async function streamAnswer(
   });
   res.flushHeaders();
 
-  const write = async (s: string): Promise<void> => {
+  const write = async (s: string | Buffer): Promise<void> => {
     if (res.destroyed) return;
     if (!res.write(s)) {
       await new Promise<void>((resolve) => {
@@ -325,17 +324,17 @@ async function streamAnswer(
   timer.unref();
 
   const parser = new SseParser();
-  const decoder = new StringDecoder('utf8');
   const emit = async (events: ParsedSse[]): Promise<void> => {
-    let outText = '';
+    const out: Buffer[] = [];
     for (const ev of events) {
       let data: Record<string, any> | null = null;
-      if (ev.data && ev.data !== '[DONE]') {
+      const simple = ev.data === '[DONE]' || ev.data === '' || run.meter.observeDeltaFast(ev.data, ev.event);
+      if (!simple) {
         try { data = JSON.parse(ev.data); } catch { data = null; }
+        if (data) run.meter.observeEvent(data, ev.event);
+        if (stripUsageChunk && data && data.usage && Array.isArray(data.choices) && data.choices.length === 0) continue;
       }
-      if (data) run.meter.observeEvent(data, ev.event);
-      if (stripUsageChunk && data && data.usage && Array.isArray(data.choices) && data.choices.length === 0) continue;
-      if (transformers.length === 0) { outText += ev.raw; continue; }
+      if (transformers.length === 0) { out.push(ev.raw); continue; }
       let batch: SseEvent[] = [{ event: ev.event, data: ev.data }];
       for (const t of transformers) {
         if (!t.sse) continue;
@@ -347,20 +346,19 @@ async function streamAnswer(
         }
         batch = next;
       }
-      for (const e of batch) outText += e === undefined ? '' : formatSse(e);
+      for (const e of batch) out.push(Buffer.from(formatSse(e)));
     }
-    if (outText) {
+    if (out.length) {
       if (run.ttfbMs === null) run.ttfbMs = Date.now() - ctx.startedAt;
-      await write(outText);
+      await write(out.length === 1 ? out[0] : Buffer.concat(out));
     }
   };
 
   try {
     for await (const chunk of upstreamBody) {
-      await emit(parser.push(decoder.write(chunk)));
+      await emit(parser.push(chunk));
       if (res.destroyed) break;
     }
-    await emit(parser.push(decoder.end()));
     await emit(parser.flush());
     if (transformers.length) {
       let tail = '';

@@ -21,6 +21,29 @@ export function countTextTokens(text: string, totalChars = text.length): number 
   return totalChars > text.length ? Math.round((n * totalChars) / text.length) : n;
 }
 
+/**
+ * The raw (still escaped) value of the first string field `key` (given with its quotes and
+ * colon, e.g. '"text":'), or null if absent or not a string. Whitespace after the colon allowed.
+ */
+export function jsonStringField(json: string, key: string): string | null {
+  const at = json.indexOf(key);
+  if (at === -1) return null;
+  let i = at + key.length;
+  while (json.charCodeAt(i) === 32) i++;
+  if (json.charCodeAt(i) !== 34) return null;
+  const start = ++i;
+  for (; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c === 92) { i++; continue; }
+    if (c === 34) return json.slice(start, i);
+  }
+  return null;
+}
+
+function unescapeJsonString(raw: string): string {
+  try { return JSON.parse(`"${raw}"`) as string; } catch { return raw; }
+}
+
 export class AnswerMeter {
   private inputTokens: number | null = null;
   private outputTokens: number | null = null;
@@ -69,6 +92,52 @@ export class AnswerMeter {
       }
       if (body.stop_reason) this.finishReason = body.stop_reason;
     }
+  }
+
+  /**
+   * Cheap path for the bulk of a stream: plain text deltas are measured by scanning for their
+   * one string field instead of parsing the whole JSON. Returns false when the event needs a full
+   * parse (usage, finish reasons, tool calls, block starts...), which the caller then does.
+   */
+  observeDeltaFast(data: string, eventName?: string): boolean {
+    if (this.flavour === 'openai.chat') {
+      if (data.includes('"usage":{') || data.includes('"tool_calls"') || data.includes('"reasoning') || !data.includes('"finish_reason":null')) return false;
+      const v = jsonStringField(data, '"content":');
+      if (v === null) return !data.includes('"content"');
+      this.addOutputEscaped(v);
+      return true;
+    }
+    if (this.flavour === 'anthropic.messages') {
+      if (eventName !== 'content_block_delta') return eventName === 'ping';
+      if (data.includes('"text_delta"')) {
+        const v = jsonStringField(data, '"text":');
+        if (v === null) return false;
+        this.addOutputEscaped(v);
+        return true;
+      }
+      if (data.includes('"thinking_delta"')) {
+        const v = jsonStringField(data, '"thinking":');
+        if (v === null) return false;
+        this.addReasoningEscaped(v);
+        return true;
+      }
+      return data.includes('"signature_delta"');
+    }
+    if (eventName === 'response.output_text.delta') {
+      const v = jsonStringField(data, '"delta":');
+      if (v === null) return false;
+      this.addOutputEscaped(v);
+      return true;
+    }
+    return false;
+  }
+
+  private addOutputEscaped(raw: string): void {
+    this.addOutput(raw.includes('\\') ? unescapeJsonString(raw) : raw);
+  }
+
+  private addReasoningEscaped(raw: string): void {
+    this.addReasoning(raw.includes('\\') ? unescapeJsonString(raw) : raw);
   }
 
   /** One streamed event's parsed data (and the SSE event name, for Anthropic/Responses). */

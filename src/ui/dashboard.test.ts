@@ -73,8 +73,8 @@ test('dashboard: sign in, overview shows traffic, account page, key created once
     await page.screenshot({ path: join(tmpdir(), 'warden-dashboard-overview.png'), fullPage: true });
 
     // The token is kept for this tab only, and never travels in a URL.
-    assert.equal(await page.evaluate(() => sessionStorage.getItem('warden.admin.token')), w.adminToken);
-    assert.equal(await page.evaluate(() => localStorage.length), 0);
+    assert.equal(await page.evaluate("sessionStorage.getItem('warden.admin.token')"), w.adminToken);
+    assert.equal(await page.evaluate('localStorage.length'), 0);
     assert.ok(!urls.some((u) => u.includes(w.adminToken!)), 'admin token never in a URL');
 
     // Open the account from the top accounts table.
@@ -137,7 +137,7 @@ test('dashboard: sign in, overview shows traffic, account page, key created once
     // Sign out forgets the token.
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Admin token').waitFor();
-    assert.equal(await page.evaluate(() => sessionStorage.getItem('warden.admin.token')), null);
+    assert.equal(await page.evaluate("sessionStorage.getItem('warden.admin.token')"), null);
 
     assert.deepEqual(foreign, [], 'nothing fetched from another origin');
     assert.deepEqual(problems.filter((p) => !/401 \(Unauthorized\)/.test(p)), [], 'no script errors or CSP violations');

@@ -1,0 +1,258 @@
+// Usage aggregations checked against a reference computed in JavaScript over the same events, on
+// SQLite and on a real PostgreSQL server (private schema per run); plus the admin routes' input
+// checks, the route catalog and the static file server.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify from 'fastify';
+import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent } from '../events/index.ts';
+import { openSqlite, openPostgres, SqliteEventStore, PostgresEventStore } from '../store/index.ts';
+import { subnetOf } from '../limits/network.ts';
+import { parseConfig } from '../config/index.ts';
+import { startWarden } from '../cli/serve.ts';
+import { sqliteUsageStore, postgresUsageStore, chooseBucket, type UsageStore, type UsageCounts, type UsageDimension } from './usage.ts';
+import { RouteCatalog, features, resolveRange, dashboardPlugin, DASHBOARD_CSP } from './index.ts';
+
+const T0 = Date.parse('2026-03-02T09:00:00.000Z');
+
+/** Deterministic pseudo-random numbers (mulberry32). */
+function rng(seed: number) {
+  return () => {
+    seed |= 0; seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function makeEvents(count: number): InteractionEvent[] {
+  const r = rng(42);
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)];
+  const accounts = [['acct_a', 'org_1'], ['acct_b', 'org_1'], ['acct_c', 'org_2'], ['acct_d', null], [null, null]] as const;
+  const ips = ['203.0.113.5', '203.0.113.77', '198.51.100.9', '2001:db8:1:2::10', '2001:db8:1:2::99'];
+  const statuses = [200, 200, 200, 200, 200, 429, 403, 401, 500, 400, 499];
+  const out: InteractionEvent[] = [];
+  for (let i = 0; i < count; i++) {
+    const [account, org] = pick(accounts);
+    const status = account === null ? 401 : pick(statuses);
+    const ts = new Date(T0 + Math.floor(r() * 3 * 3600_000)).toISOString();
+    const ok = status < 400;
+    out.push({
+      schema: EVENT_SCHEMA, id: `01EV${String(i).padStart(22, '0')}`, ts, duration_ms: 5, flavour: pick(['openai.chat', 'anthropic.messages'] as const),
+      model: pick(['gpt-4o-mini', 'claude-sonnet-4']), upstream: 'mock', account_id: account, org_id: org, key_id: account ? `key_${account}` : null,
+      client: { ip: pick(ips), user_agent: 'test', country: pick(['GB', 'US', null]), asn: pick([64500, 64501, null]) },
+      request: { stream: false, system: null, messages: [{ role: 'user', text: `question ${i}`, chars: 10 }], tools: [], tool_choice: null, params: emptyParams(), bytes: 100 },
+      response: {
+        status, error_code: ok ? null : `WARDEN_E${status}`, input_tokens: ok ? 1 + Math.floor(r() * 50) : 0, output_tokens: ok ? Math.floor(r() * 400) : 0,
+        reasoning_tokens: ok && r() < 0.3 ? Math.floor(r() * 100) : 0, usage_source: 'upstream', tool_calls: 0, finish_reason: ok ? 'stop' : null,
+        ttfb_ms: 3, output_chars: 0, reasoning_chars: 0,
+      },
+      account: null,
+      enforcement: { ...emptyEnforcement(), verdict: account === 'acct_c' ? 'throttle' : null },
+    });
+  }
+  return out;
+}
+
+const EVENTS = makeEvents(700);
+
+function countsOf(events: InteractionEvent[]): UsageCounts {
+  const c: UsageCounts = { requests: 0, ok: 0, limited: 0, denied: 0, unauthenticated: 0, client_errors: 0, server_errors: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0 };
+  for (const e of events) {
+    const s = e.response.status;
+    c.requests++;
+    if (s < 400) c.ok++;
+    else if (s === 429) c.limited++;
+    else if (s === 403) c.denied++;
+    else if (s === 401) c.unauthenticated++;
+    else if (s >= 500) c.server_errors++;
+    else c.client_errors++;
+    c.input_tokens += e.response.input_tokens;
+    c.output_tokens += e.response.output_tokens;
+    c.reasoning_tokens += e.response.reasoning_tokens;
+  }
+  return c;
+}
+
+const KEY_OF: Record<UsageDimension, (e: InteractionEvent) => string | null> = {
+  account: (e) => e.account_id, org: (e) => e.org_id, key: (e) => e.key_id, model: (e) => e.model, ip: (e) => e.client.ip,
+  network: (e) => subnetOf(e.client.ip, 24, 64), country: (e) => e.client.country, asn: (e) => (e.client.asn === null ? null : String(e.client.asn)),
+  flavour: (e) => e.flavour, verdict: (e) => e.enforcement.verdict,
+};
+
+function reference(dimension: UsageDimension, events: InteractionEvent[]) {
+  const groups = new Map<string | null, InteractionEvent[]>();
+  for (const e of events) { const k = KEY_OF[dimension](e); groups.set(k, [...(groups.get(k) ?? []), e]); }
+  return new Map([...groups].map(([k, evs]) => [k, { ...countsOf(evs), accounts: new Set(evs.map((e) => e.account_id).filter(Boolean)).size, ips: new Set(evs.map((e) => e.client.ip)).size }]));
+}
+
+const FROM = new Date(T0 - 60_000).toISOString();
+const TO = new Date(T0 + 4 * 3600_000).toISOString();
+
+async function checkStore(usage: UsageStore) {
+  // Summary: totals, a continuous series whose buckets add up, outcomes.
+  const s = await usage.summary({ from: FROM, to: TO }, 900);
+  const all = countsOf(EVENTS);
+  const { accounts: _a, ips: _i, ...totals } = s.totals;
+  assert.deepEqual(totals, all);
+  assert.equal(s.totals.accounts, 4);
+  assert.equal(s.totals.ips, 5);
+  assert.equal(s.series.length, Math.floor((Date.parse(TO) - 1) / 900_000) - Math.floor(Date.parse(FROM) / 900_000) + 1);
+  for (const p of s.series) {
+    const inBucket = EVENTS.filter((e) => Date.parse(e.ts) >= Date.parse(p.t) && Date.parse(e.ts) < Date.parse(p.t) + 900_000);
+    const { t: _t, ...c } = p;
+    assert.deepEqual(c, countsOf(inBucket), `bucket ${p.t}`);
+  }
+  assert.equal(s.outcomes.reduce((a, o) => a + o.requests, 0), EVENTS.length);
+  assert.equal(s.outcomes.find((o) => o.status === 200)?.code, null);
+
+  // Top by every dimension equals the reference, ordered by requests.
+  for (const dim of ['account', 'org', 'key', 'model', 'ip', 'network', 'country', 'asn', 'flavour', 'verdict'] as const) {
+    const rows = await usage.top(dim, { from: FROM, to: TO }, { limit: 100 });
+    const ref = reference(dim, EVENTS);
+    assert.equal(rows.length, ref.size, dim);
+    for (const row of rows) {
+      const { key, first_ts, last_ts, ...rest } = row;
+      assert.deepEqual(rest, ref.get(key), `${dim} ${key}`);
+      assert.ok(first_ts <= last_ts);
+    }
+    for (let i = 1; i < rows.length; i++) assert.ok(rows[i - 1].requests >= rows[i].requests, `${dim} ordered`);
+  }
+  const byTokens = await usage.top('account', { from: FROM, to: TO }, { sort: 'tokens', limit: 2 });
+  assert.equal(byTokens.length, 2);
+  assert.ok(byTokens[0].input_tokens + byTokens[0].output_tokens >= byTokens[1].input_tokens + byTokens[1].output_tokens);
+  assert.deepEqual((await usage.top('network', { from: FROM, to: TO })).map((r) => r.key).sort(), ['198.51.100.0/24', '2001:db8:1:2:0:0:0:0/64', '203.0.113.0/24']);
+
+  // Filters narrow every aggregation.
+  const onlyC = await usage.summary({ from: FROM, to: TO, accountId: 'acct_c' }, 3600);
+  const { accounts: _ac, ips: _ic, ...cTotals } = onlyC.totals;
+  assert.deepEqual(cTotals, countsOf(EVENTS.filter((e) => e.account_id === 'acct_c')));
+  const ipRows = await usage.top('account', { from: FROM, to: TO, ip: '198.51.100.9' });
+  assert.deepEqual(new Set(ipRows.map((r) => r.key)), new Set(EVENTS.filter((e) => e.client.ip === '198.51.100.9').map((e) => e.account_id)));
+
+  // Interactions: newest first, paged with `before`, filtered.
+  const page1 = await usage.interactions({ limit: 50 });
+  const sortedIds = EVENTS.map((e) => e.id).sort().reverse();
+  assert.deepEqual(page1.map((i) => i.id), sortedIds.slice(0, 50));
+  const page2 = await usage.interactions({ limit: 50, before: page1[49].id });
+  assert.deepEqual(page2.map((i) => i.id), sortedIds.slice(50, 100));
+  const forB = await usage.interactions({ accountId: 'acct_b', limit: 500 });
+  assert.equal(forB.length, EVENTS.filter((e) => e.account_id === 'acct_b').length);
+  assert.ok(forB.every((i) => i.account_id === 'acct_b'));
+  assert.match(forB[0].prompt_preview ?? '', /^question \d+$/);
+
+  // An empty range is all zeros, not an error.
+  const empty = await usage.summary({ from: '2020-01-01T00:00:00.000Z', to: '2020-01-01T01:00:00.000Z' });
+  assert.equal(empty.totals.requests, 0);
+  assert.equal(empty.series.length, 60);
+}
+
+test('usage aggregations on SQLite equal the reference', async () => {
+  const db = openSqlite(':memory:');
+  const store = new SqliteEventStore(db);
+  await store.appendBatch(EVENTS);
+  await checkStore(sqliteUsageStore(db));
+  db.close();
+});
+
+test('usage aggregations on PostgreSQL equal the reference', async (t) => {
+  const base = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const schema = `ui_usage_${randomBytes(6).toString('hex')}`;
+  const admin = openPostgres(base, { max: 1 });
+  try {
+    await admin.query(`CREATE SCHEMA ${schema}`);
+  } catch (err) {
+    await admin.end();
+    t.skip(`PostgreSQL not reachable at ${base}: ${(err as Error).message}`);
+    return;
+  }
+  const pool = openPostgres(`${base}${base.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`, { max: 4 });
+  try {
+    const store = new PostgresEventStore(pool);
+    await store.appendBatch(EVENTS);
+    await checkStore(postgresUsageStore(pool));
+  } finally {
+    await pool.end();
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+  }
+});
+
+test('bucket choice and range resolution', () => {
+  assert.equal(chooseBucket(0, 3600_000), 60);
+  assert.equal(chooseBucket(0, 86400_000), 900);
+  assert.equal(chooseBucket(0, 7 * 86400_000), 6 * 3600);
+  assert.equal(chooseBucket(0, 365 * 86400_000), 4 * 86400);
+  const now = Date.parse('2026-03-02T12:00:00.000Z');
+  assert.deepEqual(resolveRange({ range: '1h' }, now), { from: '2026-03-02T11:00:00.000Z', to: '2026-03-02T12:00:00.000Z' });
+  assert.deepEqual(resolveRange({}, now).from, '2026-03-01T12:00:00.000Z');
+  assert.throws(() => resolveRange({ from: '2026-03-02T12:00:00Z', to: '2026-03-02T11:00:00Z' }, now), /before/);
+  assert.throws(() => resolveRange({ from: '2020-01-01T00:00:00Z' }, now), /400 days/);
+});
+
+test('features: found from the route catalog and from routes registered before it', async () => {
+  const app = Fastify();
+  app.get('/admin/ledger/v1/checkpoint', async () => 'cp');          // before the catalog watches
+  const catalog = new RouteCatalog();
+  await app.register(dashboardPlugin, { catalog });
+  await app.register(async (admin) => {
+    admin.get('/detect/verdicts', async () => []);
+    admin.get('/detect/accounts/:id', async () => ({}));
+    admin.get('/limits/status', async () => ({}));
+    admin.get('/ledger/v1/query', async () => ({}));
+  }, { prefix: '/admin' });
+  await app.ready();
+  const f = features(catalog, '/admin', (m, url) => app.hasRoute({ method: m as 'GET', url }));
+  assert.deepEqual(f.ledger, { base: '/admin/ledger/v1', query: '/admin/ledger/v1/query' });
+  assert.equal(f.limits.status, '/admin/limits/status');
+  assert.equal(f.limits.overrides, null);
+  assert.deepEqual(f.detect.routes.map((r) => r.path), ['/admin/detect/accounts/:id', '/admin/detect/verdicts']);
+  assert.deepEqual(features(undefined).detect.routes, []);
+  await app.close();
+});
+
+test('routes over HTTP: token required, inputs checked, static files with a strict CSP', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-ui-routes-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const config = parseConfig({ server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'w.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 } });
+  const w = await startWarden(config, { log: () => {} });
+  try {
+    const auth = { authorization: `Bearer ${w.adminToken}` };
+    assert.equal((await fetch(`${w.url}/admin/usage/summary`)).status, 401);
+    assert.equal((await fetch(`${w.url}/admin/dashboard/features`, { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status, 401);
+    const bad = await fetch(`${w.url}/admin/usage/top?by=planet`, { headers: auth });
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { error: { param: string } }).error.param, 'by');
+    assert.equal((await fetch(`${w.url}/admin/usage/summary?from=2026-03-02T12:00:00Z&to=2026-03-01T12:00:00Z`, { headers: auth })).status, 400);
+    assert.equal((await fetch(`${w.url}/admin/usage/interactions?ip=not-an-ip`, { headers: auth })).status, 400);
+    const ok = await fetch(`${w.url}/admin/usage/summary?range=1h`, { headers: auth });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get('cache-control'), 'no-store');
+    const doc = (await (await fetch(`${w.url}/admin/openapi.json`, { headers: auth })).json()) as { paths: Record<string, unknown> };
+    for (const p of ['/admin/usage/summary', '/admin/usage/top', '/admin/usage/interactions', '/admin/dashboard/search', '/admin/dashboard/features']) assert.ok(doc.paths[p], p);
+    const search = (await (await fetch(`${w.url}/admin/dashboard/search?q=DEMO@example`, { headers: auth })).json()) as { accounts: { email: string }[] };
+    assert.deepEqual(search.accounts.map((a) => a.email), ['demo@example.com']);
+
+    const redirect = await fetch(`${w.url}/dashboard`, { redirect: 'manual' });
+    assert.equal(redirect.status, 302);
+    assert.equal(redirect.headers.get('location'), '/dashboard/');
+    const index = await fetch(`${w.url}/dashboard/`);
+    assert.equal(index.status, 200);
+    assert.equal(index.headers.get('content-security-policy'), DASHBOARD_CSP);
+    assert.equal(index.headers.get('x-frame-options'), 'DENY');
+    const html = await index.text();
+    assert.ok(!/https?:\/\//.test(html.replace(/<!doctype[^>]*>/i, '')), 'no absolute URLs in the page');
+    const js = await fetch(`${w.url}/dashboard/app.js`);
+    assert.match(js.headers.get('content-type') ?? '', /text\/javascript/);
+    const etag = js.headers.get('etag')!;
+    assert.equal((await fetch(`${w.url}/dashboard/app.js`, { headers: { 'if-none-match': etag } })).status, 304);
+    assert.equal((await fetch(`${w.url}/dashboard/nope.js`)).status, 404);
+    assert.equal((await fetch(`${w.url}/dashboard/..%2f..%2fpackage.json`)).status, 404);
+    assert.equal((await fetch(`${w.url}/dashboard/accounts`, { redirect: 'manual' })).status, 302);
+  } finally {
+    await w.close();
+  }
+});

@@ -4,21 +4,14 @@
 // binary exists at all.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { chromium } from 'playwright-core';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
-
-function findChromium(): string | null {
-  for (const p of [process.env.WARDEN_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser']) if (p && existsSync(p)) return p;
-  try { return execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim() || null; } catch { return null; }
-}
+import { findChromium, launchBrowser, SKIP_REASON } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 async function chat(url: string, key: string, content: string, model = 'gpt-4o-mini'): Promise<Response> {
   return fetch(`${url}/v1/chat/completions`, {
@@ -28,11 +21,11 @@ async function chat(url: string, key: string, content: string, model = 'gpt-4o-m
   });
 }
 
-test('dashboard: sign in, overview shows traffic, account page, key created once, revoked and refused', { skip: CHROMIUM ? false : 'chromium not found (install the Debian package `chromium`, or set WARDEN_CHROMIUM)', timeout: 60_000 }, async () => {
+test('dashboard: sign in, overview shows traffic, account page, key created once, revoked and refused', { skip: CHROMIUM ? false : SKIP_REASON, timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-'));
   const config = parseConfig({ server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 } });
   const w = await startWarden(config, { log: () => {} });
-  const context = await chromium.launchPersistentContext(join(dir, 'profile'), { executablePath: CHROMIUM!, headless: true, args: ARGS, viewport: { width: 1360, height: 900 } });
+  const context = await launchBrowser(CHROMIUM!, join(dir, 'profile'));
   try {
     assert.ok(w.demoKey && w.adminToken);
     // Traffic: served requests on two models, an Anthropic call, and a refused bad key.

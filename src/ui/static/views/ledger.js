@@ -2,13 +2,17 @@
 // model, how much, from where, and what did we conclude") with CSV/JSONL export.
 import { h, replace, panel, facts, table, when, loading, errorBox, fmtInt, levelBadge, link, shortId, toast } from '../lib/dom.js';
 import { get, download } from '../lib/api.js';
-import { renderJson } from '../lib/json.js';
 
 /** C2SP checkpoint body: origin, tree size, root hash (base64), then optional extension lines. */
 export function parseCheckpoint(note) {
   const [body, sigs = ''] = String(note).split('\n\n');
   const [origin, size, root] = body.split('\n');
   return { origin, size: Number(size), root, signatures: sigs.split('\n').filter((l) => l.startsWith('— ')).length };
+}
+
+/** "signal=value (threshold t): detail; ..." */
+function reasonsText(reasons) {
+  return (reasons ?? []).map((r) => `${r.signal}=${r.value}${r.threshold !== null && r.threshold !== undefined ? ` (threshold ${r.threshold})` : ''}${r.detail ? `: ${r.detail}` : ''}`).join('; ') || '—';
 }
 
 function entryRow(e) {
@@ -84,7 +88,15 @@ export async function render(main, _params, query, ctx) {
           { label: 'Latest verdict', value: (u) => (u.latest_verdict ? levelBadge(u.latest_verdict.level) : '—') },
         ] }),
         h('h3', { text: 'Verdicts' }),
-        renderJson(r.verdicts ?? [], 'Verdicts'),
+        table({ caption: 'Verdicts about these accounts and clusters', rows: r.verdicts ?? [], empty: 'No verdicts recorded.', columns: [
+          { label: 'When', value: (v) => when(v.ts) },
+          { label: 'Subject', value: (v) => `${v.subject_kind} ${v.subject_id}` },
+          { label: 'Level', value: (v) => levelBadge(v.level) },
+          { label: 'Score', num: true, value: (v) => (v.score === null ? '—' : String(v.score)) },
+          { label: 'Source', value: (v) => v.source },
+          { label: 'Campaign', value: (v) => v.campaign_id },
+          { label: 'Why', value: (v) => reasonsText(v.reasons) },
+        ] }),
         h('p', { class: 'muted', text: `${fmtInt((r.interactions ?? []).length)} interactions${r.truncated ? ' (truncated: narrow the query or export)' : ''}.` }));
     })().catch((err) => replace(results, errorBox(err))));
   }

@@ -1,0 +1,29 @@
+/**
+ * Test support: launch the system's Chromium (Debian `chromium`) through playwright-core, headless,
+ * with a fresh profile and everything that phones home switched off.
+ */
+import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chromium, type BrowserContext } from 'playwright-core';
+
+/** The Chromium binary, or null when none is installed (tests then skip, saying so). */
+export function findChromium(): string | null {
+  for (const p of [process.env.WARDEN_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser']) if (p && existsSync(p)) return p;
+  try {
+    return execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+export const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+export const SKIP_REASON = 'chromium not found (install the Debian package `chromium`, or set WARDEN_CHROMIUM to its path)';
+
+/** A browser context on a fresh profile directory. */
+export function launchBrowser(executablePath: string, profileDir: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(profileDir, { executablePath, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1360, height: 900 }, acceptDownloads: true });
+}

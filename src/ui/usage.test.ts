@@ -54,6 +54,9 @@ function makeEvents(count: number): InteractionEvent[] {
       enforcement: { ...emptyEnforcement(), verdict: account === 'acct_c' ? 'throttle' : null },
     });
   }
+  // Like the gateway's ULIDs, ids sort in arrival order.
+  out.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
+  out.forEach((e, i) => { e.id = `01EV${String(i).padStart(22, '0')}`; });
   return out;
 }
 
@@ -92,7 +95,7 @@ function reference(dimension: UsageDimension, events: InteractionEvent[]) {
 const FROM = new Date(T0 - 60_000).toISOString();
 const TO = new Date(T0 + 4 * 3600_000).toISOString();
 
-async function checkStore(usage: UsageStore) {
+async function checkStore(usage: UsageStore, append: (events: InteractionEvent[]) => Promise<void>) {
   // Summary: totals, a continuous series whose buckets add up, outcomes.
   const s = await usage.summary({ from: FROM, to: TO }, 900);
   const all = countsOf(EVENTS);
@@ -144,6 +147,13 @@ async function checkStore(usage: UsageStore) {
   assert.ok(forB.every((i) => i.account_id === 'acct_b'));
   assert.match(forB[0].prompt_preview ?? '', /^question \d+$/);
 
+  // Events written after a query (a later batch, a little older than the newest row) are counted by the next one.
+  const late = makeEvents(40).map((e, i) => ({ ...e, id: `01EZ${String(i).padStart(22, '0')}`, ts: new Date(T0 + 3 * 3600_000 - 120_000 + i * 1000).toISOString() }));
+  await append(late);
+  const again = await usage.summary({ from: FROM, to: TO }, 900);
+  assert.equal(again.totals.requests, EVENTS.length + late.length);
+  assert.equal(again.totals.output_tokens, all.output_tokens + countsOf(late).output_tokens);
+
   // An empty range is all zeros, not an error.
   const empty = await usage.summary({ from: '2020-01-01T00:00:00.000Z', to: '2020-01-01T01:00:00.000Z' });
   assert.equal(empty.totals.requests, 0);
@@ -154,7 +164,7 @@ test('usage aggregations on SQLite equal the reference', async () => {
   const db = openSqlite(':memory:');
   const store = new SqliteEventStore(db);
   await store.appendBatch(EVENTS);
-  await checkStore(sqliteUsageStore(db));
+  await checkStore(sqliteUsageStore(db), (evs) => store.appendBatch(evs));
   db.close();
 });
 
@@ -173,7 +183,7 @@ test('usage aggregations on PostgreSQL equal the reference', async (t) => {
   try {
     const store = new PostgresEventStore(pool);
     await store.appendBatch(EVENTS);
-    await checkStore(postgresUsageStore(pool));
+    await checkStore(postgresUsageStore(pool), (evs) => store.appendBatch(evs));
   } finally {
     await pool.end();
     await admin.query(`DROP SCHEMA ${schema} CASCADE`);

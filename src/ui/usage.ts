@@ -2,16 +2,21 @@
  * Usage aggregations over the interaction events table: who used the model, how much and from
  * where, by account, org, key, model, IP, network, country or ASN and by time bucket, plus the
  * recent interactions with what the boundary did to them. One SQL builder, two dialects (the
- * embedded SQLite file and PostgreSQL); both read the `events` table the gateway's recorder
- * writes, through its indexed columns (ts, account_id, org_id, key_id, model, client_ip, status)
- * and the JSON body for token counts, country and ASN.
+ * embedded SQLite file and PostgreSQL) over the `events` table the gateway's recorder writes.
+ *
+ * Token counts, country, ASN and verdict live in each event's JSON body, and parsing every body
+ * on every dashboard query costs seconds at a day of traffic. So the aggregations read a narrow
+ * side table, `usage_rows` (one row of plain columns per event), which each query first brings
+ * up to date from `events`: each body is parsed once, ever, in chunks that yield to the event
+ * loop. Late arrivals (batches from other nodes) are picked up while they are less than
+ * CATCH_UP_LAG_MS older than the newest row; older stragglers are not (see docs/dashboard.md).
  *
  * Outcomes are classified by HTTP status, the same on both backends:
  *   ok (< 400), limited (429: rate, token, concurrency, budget limits), denied (403: policy,
  *   region, verification, suspension, verdicts), unauthenticated (401), server_errors (>= 500,
  *   upstream failures and fail-closed limits), client_errors (other 4xx, including 499 client gone).
  */
-import type { SqliteDb, PgPool } from '../store/index.ts';
+import { migrateSqlite, migratePostgres, type SqliteDb, type PgPool } from '../store/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { subnetOf } from '../limits/network.ts';
 
@@ -133,30 +138,102 @@ interface Dialect {
   placeholder(i: number): string;
   /** Seconds since the epoch of the ts column, as an integer expression. */
   epoch: string;
-  /** Numeric value at a JSON path of `body`. */
-  num(path: string[]): string;
-  /** Text value at a JSON path of `body`. */
-  text(path: string[]): string;
+  /** Create `usage_rows` (idempotent, versioned). */
+  migrate(): Promise<void>;
+  /** Copy up to `limit` events with ts >= `fromTs` that are not in usage_rows yet; returns how many and the newest ts copied. */
+  catchUp(fromTs: string, limit: number): Promise<{ copied: number; lastTs: string | null }>;
+  /** Newest ts in usage_rows, ISO, or null when empty. */
+  newest(): Promise<string | null>;
   run(sql: string, args: unknown[]): Promise<Row[]>;
 }
 
+/** Rows copied per catch-up statement; between chunks the event loop runs. */
+export const CATCH_UP_CHUNK = 20_000;
+/** How far behind the newest copied row a late event may arrive and still be counted. */
+export const CATCH_UP_LAG_MS = 15 * 60_000;
+
+const USAGE_COLUMNS = 'id, ts, account_id, org_id, key_id, model, client_ip, status, error_code, input_tokens, output_tokens, reasoning_tokens, country, asn, flavour, verdict';
+
+const SQLITE_USAGE_MIGRATIONS = [
+  `CREATE TABLE usage_rows (
+     id TEXT PRIMARY KEY, ts TEXT NOT NULL,
+     account_id TEXT, org_id TEXT, key_id TEXT, model TEXT NOT NULL, client_ip TEXT NOT NULL,
+     status INTEGER NOT NULL, error_code TEXT,
+     input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,
+     country TEXT, asn INTEGER, flavour TEXT NOT NULL, verdict TEXT
+   );
+   CREATE INDEX usage_rows_ts ON usage_rows (ts);
+   CREATE INDEX usage_rows_account ON usage_rows (account_id, ts);
+   CREATE INDEX usage_rows_org ON usage_rows (org_id, ts);
+   CREATE INDEX usage_rows_ip ON usage_rows (client_ip, ts);`,
+];
+
+const PG_USAGE_MIGRATIONS = [
+  `CREATE TABLE IF NOT EXISTS usage_rows (
+     id TEXT PRIMARY KEY, ts TIMESTAMPTZ NOT NULL,
+     account_id TEXT, org_id TEXT, key_id TEXT, model TEXT NOT NULL, client_ip TEXT NOT NULL,
+     status INTEGER NOT NULL, error_code TEXT,
+     input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL,
+     country TEXT, asn BIGINT, flavour TEXT NOT NULL, verdict TEXT
+   );
+   CREATE INDEX IF NOT EXISTS usage_rows_ts ON usage_rows (ts);
+   CREATE INDEX IF NOT EXISTS usage_rows_account ON usage_rows (account_id, ts);
+   CREATE INDEX IF NOT EXISTS usage_rows_org ON usage_rows (org_id, ts);
+   CREATE INDEX IF NOT EXISTS usage_rows_ip ON usage_rows (client_ip, ts);`,
+];
+
 function sqliteDialect(db: SqliteDb): Dialect {
+  const j = (path: string) => `json_extract(e.body, '$.${path}')`;
+  let copy: { all(...args: unknown[]): unknown[] } | null = null;
   return {
     placeholder: () => '?',
     epoch: "CAST(strftime('%s', ts) AS INTEGER)",
-    num: (p) => `json_extract(body, '$.${p.join('.')}')`,
-    text: (p) => `json_extract(body, '$.${p.join('.')}')`,
+    migrate: async () => migrateSqlite(db, 'ui_usage', SQLITE_USAGE_MIGRATIONS),
+    async catchUp(fromTs, limit) {
+      copy ??= db.prepare(
+        `INSERT OR IGNORE INTO usage_rows (${USAGE_COLUMNS})
+         SELECT e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client_ip, e.status, ${j('response.error_code')},
+           COALESCE(${j('response.input_tokens')}, 0), COALESCE(${j('response.output_tokens')}, 0), COALESCE(${j('response.reasoning_tokens')}, 0),
+           ${j('client.country')}, ${j('client.asn')}, COALESCE(${j('flavour')}, ''), ${j('enforcement.verdict')}
+         FROM events e WHERE e.ts >= ? AND NOT EXISTS (SELECT 1 FROM usage_rows u WHERE u.id = e.id)
+         ORDER BY e.ts LIMIT ? RETURNING ts`,
+      );
+      const rows = copy.all(fromTs, limit) as { ts: string }[];
+      let last: string | null = null;
+      for (const r of rows) if (last === null || r.ts > last) last = r.ts;
+      return { copied: rows.length, lastTs: last };
+    },
+    newest: async () => ((db.prepare('SELECT MAX(ts) AS t FROM usage_rows').get() as { t: string | null }).t),
     run: async (sql, args) => db.prepare(sql).all(...args) as Row[],
   };
 }
 
 function postgresDialect(pool: PgPool): Dialect {
-  const path = (p: string[]) => `body${p.slice(0, -1).map((k) => `->'${k}'`).join('')}->>'${p[p.length - 1]}'`;
+  const j = (p: string[]) => `e.body${p.slice(0, -1).map((k) => `->'${k}'`).join('')}->>'${p[p.length - 1]}'`;
   return {
     placeholder: (i) => `$${i}`,
     epoch: 'CAST(FLOOR(EXTRACT(EPOCH FROM ts)) AS BIGINT)',
-    num: (p) => `CAST(${path(p)} AS BIGINT)`,
-    text: path,
+    migrate: () => migratePostgres(pool, 'ui_usage', PG_USAGE_MIGRATIONS),
+    async catchUp(fromTs, limit) {
+      const { rows } = await pool.query(
+        `INSERT INTO usage_rows (${USAGE_COLUMNS})
+         SELECT e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client_ip, e.status, ${j(['response', 'error_code'])},
+           COALESCE(CAST(${j(['response', 'input_tokens'])} AS BIGINT), 0), COALESCE(CAST(${j(['response', 'output_tokens'])} AS BIGINT), 0),
+           COALESCE(CAST(${j(['response', 'reasoning_tokens'])} AS BIGINT), 0),
+           ${j(['client', 'country'])}, CAST(${j(['client', 'asn'])} AS BIGINT), COALESCE(${j(['flavour'])}, ''), ${j(['enforcement', 'verdict'])}
+         FROM events e WHERE e.ts >= $1 AND NOT EXISTS (SELECT 1 FROM usage_rows u WHERE u.id = e.id)
+         ORDER BY e.ts LIMIT $2
+         ON CONFLICT (id) DO NOTHING RETURNING ts`,
+        [fromTs, limit],
+      );
+      let last: string | null = null;
+      for (const r of rows) { const t = iso(r.ts); if (last === null || t > last) last = t; }
+      return { copied: rows.length, lastTs: last };
+    },
+    newest: async () => {
+      const { rows } = await pool.query('SELECT MAX(ts) AS t FROM usage_rows');
+      return rows[0].t === null ? null : iso(rows[0].t);
+    },
     run: async (sql, args) => (await pool.query(sql, args)).rows as Row[],
   };
 }
@@ -175,7 +252,27 @@ export function postgresUsageStore(pool: PgPool): UsageStore {
 }
 
 class SqlUsageStore implements UsageStore {
+  private migrated: Promise<void> | null = null;
+  private catching: Promise<void> | null = null;
+
   constructor(private readonly d: Dialect) {}
+
+  /** Bring usage_rows up to date with events (one catch-up at a time; concurrent queries share it). */
+  private fresh(): Promise<void> {
+    this.catching ??= (async () => {
+      this.migrated ??= this.d.migrate();
+      await this.migrated;
+      const newest = await this.d.newest();
+      let from = newest === null ? '1970-01-01T00:00:00.000Z' : new Date(Date.parse(newest) - CATCH_UP_LAG_MS).toISOString();
+      for (;;) {
+        const { copied, lastTs } = await this.d.catchUp(from, CATCH_UP_CHUNK);
+        if (copied < CATCH_UP_CHUNK || lastTs === null) break;
+        from = lastTs;
+        await new Promise<void>((r) => setImmediate(r));
+      }
+    })().finally(() => { this.catching = null; });
+    return this.catching;
+  }
 
   private where(f: Partial<UsageFilter> & { before?: string }): { sql: string; args: unknown[] } {
     const parts: string[] = [];
@@ -194,7 +291,6 @@ class SqlUsageStore implements UsageStore {
 
   /** SELECT list of the counters, shared by every aggregation. */
   private counters(): string {
-    const d = this.d;
     return [
       'COUNT(*) AS requests',
       'SUM(CASE WHEN status < 400 THEN 1 ELSE 0 END) AS ok',
@@ -203,9 +299,9 @@ class SqlUsageStore implements UsageStore {
       'SUM(CASE WHEN status = 401 THEN 1 ELSE 0 END) AS unauthenticated',
       'SUM(CASE WHEN status >= 400 AND status < 500 AND status NOT IN (401, 403, 429) THEN 1 ELSE 0 END) AS client_errors',
       'SUM(CASE WHEN status >= 500 THEN 1 ELSE 0 END) AS server_errors',
-      `SUM(${d.num(['response', 'input_tokens'])}) AS input_tokens`,
-      `SUM(${d.num(['response', 'output_tokens'])}) AS output_tokens`,
-      `SUM(${d.num(['response', 'reasoning_tokens'])}) AS reasoning_tokens`,
+      'SUM(input_tokens) AS input_tokens',
+      'SUM(output_tokens) AS output_tokens',
+      'SUM(reasoning_tokens) AS reasoning_tokens',
     ].join(', ');
   }
 
@@ -214,10 +310,11 @@ class SqlUsageStore implements UsageStore {
     const toMs = Date.parse(filter.to);
     const bucket = bucketSeconds ?? chooseBucket(fromMs, toMs);
     const { sql, args } = this.where(filter);
+    await this.fresh();
     const [totalsRows, seriesRows, outcomeRows] = await Promise.all([
-      this.d.run(`SELECT ${this.counters()}, COUNT(DISTINCT account_id) AS accounts, COUNT(DISTINCT client_ip) AS ips FROM events ${sql}`, args),
-      this.d.run(`SELECT ${this.d.epoch} / ${bucket} AS b, ${this.counters()} FROM events ${sql} GROUP BY b ORDER BY b`, args),
-      this.d.run(`SELECT status, ${this.d.text(['response', 'error_code'])} AS code, COUNT(*) AS requests FROM events ${sql} GROUP BY status, code ORDER BY requests DESC LIMIT 50`, args),
+      this.d.run(`SELECT ${this.counters()}, COUNT(DISTINCT account_id) AS accounts, COUNT(DISTINCT client_ip) AS ips FROM usage_rows ${sql}`, args),
+      this.d.run(`SELECT ${this.d.epoch} / ${bucket} AS b, ${this.counters()} FROM usage_rows ${sql} GROUP BY b ORDER BY b`, args),
+      this.d.run(`SELECT status, error_code AS code, COUNT(*) AS requests FROM usage_rows ${sql} GROUP BY status, error_code ORDER BY requests DESC LIMIT 50`, args),
     ]);
     const t = totalsRows[0] ?? {};
     const byBucket = new Map(seriesRows.map((r) => [n(r.b), r]));
@@ -240,11 +337,12 @@ class SqlUsageStore implements UsageStore {
     const sort = opts.sort ?? 'requests';
     const { sql, args } = this.where(filter);
     const order = sort === 'tokens' ? 'tokens DESC, requests DESC' : 'requests DESC, tokens DESC';
-    const tokens = `SUM(${this.d.num(['response', 'input_tokens'])}) + SUM(${this.d.num(['response', 'output_tokens'])}) AS tokens`;
+    const tokens = 'SUM(input_tokens) + SUM(output_tokens) AS tokens';
+    await this.fresh();
     if (dimension === 'network') {
       // Group by address (and account, to count distinct accounts per network), then fold into subnets.
       const rows = await this.d.run(
-        `SELECT client_ip AS k, account_id AS a, ${this.counters()}, MIN(ts) AS first_ts, MAX(ts) AS last_ts FROM events ${sql} GROUP BY client_ip, account_id`,
+        `SELECT client_ip AS k, account_id AS a, ${this.counters()}, MIN(ts) AS first_ts, MAX(ts) AS last_ts FROM usage_rows ${sql} GROUP BY client_ip, account_id`,
         args,
       );
       const nets = new Map<string, { counts: UsageCounts; accounts: Set<string | null>; ips: Set<string>; first: string; last: string }>();
@@ -266,10 +364,10 @@ class SqlUsageStore implements UsageStore {
       out.sort(sort === 'tokens' ? (a, b) => tok(b) - tok(a) || b.requests - a.requests : (a, b) => b.requests - a.requests || tok(b) - tok(a));
       return out.slice(0, limit);
     }
-    const expr = GROUP_EXPR[dimension](this.d);
+    const expr = GROUP_COLUMN[dimension];
     const rows = await this.d.run(
       `SELECT ${expr} AS k, ${this.counters()}, ${tokens}, COUNT(DISTINCT account_id) AS accounts, COUNT(DISTINCT client_ip) AS ips, MIN(ts) AS first_ts, MAX(ts) AS last_ts
-       FROM events ${sql} GROUP BY k ORDER BY ${order} LIMIT ${limit}`,
+       FROM usage_rows ${sql} GROUP BY k ORDER BY ${order} LIMIT ${limit}`,
       args,
     );
     return rows.map((r) => ({
@@ -281,22 +379,23 @@ class SqlUsageStore implements UsageStore {
   async interactions(filter: Partial<UsageFilter> & { before?: string; limit?: number }): Promise<InteractionSummary[]> {
     const limit = Math.max(1, Math.min(filter.limit ?? 50, 500));
     const { sql, args } = this.where(filter);
-    const rows = await this.d.run(`SELECT body FROM events ${sql} ORDER BY id DESC LIMIT ${limit}`, args);
+    // ts order lets the ts (or account/org/ip + ts) index serve the sort; ids are ULIDs of the same instant.
+    const rows = await this.d.run(`SELECT body FROM events ${sql} ORDER BY ts DESC, id DESC LIMIT ${limit}`, args);
     return rows.map((r) => summariseEvent((typeof r.body === 'string' ? JSON.parse(r.body) : r.body) as InteractionEvent));
   }
 }
 
-const GROUP_EXPR: Record<Exclude<UsageDimension, 'network'>, (d: Dialect) => string> = {
-  account: () => 'account_id',
-  org: () => 'org_id',
-  key: () => 'key_id',
-  model: () => 'model',
-  ip: () => 'client_ip',
-  country: (d) => d.text(['client', 'country']),
-  asn: (d) => d.text(['client', 'asn']),
-  flavour: (d) => d.text(['flavour']),
+const GROUP_COLUMN: Record<Exclude<UsageDimension, 'network'>, string> = {
+  account: 'account_id',
+  org: 'org_id',
+  key: 'key_id',
+  model: 'model',
+  ip: 'client_ip',
+  country: 'country',
+  asn: 'asn',
+  flavour: 'flavour',
   /** The detector verdict in force when the request arrived (recorded on the event by enforcement). */
-  verdict: (d) => d.text(['enforcement', 'verdict']),
+  verdict: 'verdict',
 };
 
 function countsOf(r: Row): UsageCounts {

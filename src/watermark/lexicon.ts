@@ -98,6 +98,9 @@ const GROUPS: GroupSpec[] = [
   ['similar', 'comparable'],
   // Prepositions and conjunctions with an exact variant.
   ['among', 'amongst'],
+  ['until', 'till'],
+  { members: ['kind', 'sort'], after: ['what', 'this', 'that', 'some', 'any', 'which', 'every', 'other', 'same'] },
+  { members: ['kinds', 'sorts'], after: ['what', 'these', 'those', 'all', 'different', 'many', 'various', 'other', 'some'] },
   { members: ['while', 'whilst'], notAfter: ['a', 'the', 'worth', 'worthwhile'] },
   // Verb forms that are never nouns.
   ['demonstrate', 'illustrate'],
@@ -114,6 +117,7 @@ const GROUPS: GroupSpec[] = [
   ['purchased', 'bought'],
   ['suggests', 'indicates'],
   ['helps', 'assists'],
+  ['begins', 'starts'],
   ['helping', 'assisting'],
   ['improve', 'enhance'],
   ['improves', 'enhances'],

@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configSchema } from '../config/schema.ts';
+import { startWarden } from '../cli/serve.ts';
+import { HttpAdminClient } from '../admin/client.ts';
+import { buildScenario, runRedteam, assertLocalTarget, parseLabels, type AccountLabel } from './index.ts';
+
+const TOKEN = 'redteam-test-admin-token-0123456789';
+
+async function warden() {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-redteam-'));
+  const config = configSchema.parse({
+    server: { port: 0, trusted_proxies: ['127.0.0.1'] }, store: { sqlite_path: join(dir, 'warden.db') },
+    admin: { token: TOKEN }, mock: { latency_ms: 0, tokens_per_second: 0 }, log: { level: 'silent' },
+    events: { flush_interval_ms: 20 },
+  });
+  const w = await startWarden(config, { demo: false, log: () => {} });
+  return { w, dir };
+}
+
+test('redteam refuses targets that are not this machine', async () => {
+  assert.throws(() => assertLocalTarget('http://example.com:8080'), /only 127\.0\.0\.1\/localhost/);
+  assert.throws(() => assertLocalTarget('http://10.0.0.5'), /only/);
+  assert.doesNotThrow(() => assertLocalTarget('http://localhost:1234'));
+  await assert.rejects(runRedteam({ target: 'http://192.0.2.10', adminToken: TOKEN, scenario: buildScenario(null, { preset: 'smoke' }) }), /only 127/);
+});
+
+test('redteam provisions accounts, sends traffic with client addresses, and observes enforcement', async () => {
+  const { w, dir } = await warden();
+  const admin = new HttpAdminClient(w.url, TOKEN);
+  const out = join(dir, 'out');
+  try {
+    const suspended: string[] = [];
+    const result = await runRedteam({
+      target: w.url, adminToken: TOKEN, scenario: buildScenario(null, { preset: 'smoke' }), maxRequests: 400, maxDurationS: 60,
+      concurrency: 8, outDir: out,
+      // An operator suspends every hydra account as soon as it exists: its requests must be refused.
+      onProvisioned: async (a, id) => { if (a.label.campaign_id === 'hydra-1') { suspended.push(id); await admin.suspendAccount(id, 'test: known campaign'); } },
+    });
+    assert.equal(result.requests, 400);
+    assert.equal(result.stopped_by, 'max_requests');
+    const hydra = result.by_population['hydra-1'];
+    assert.ok(hydra && hydra.sent > 0, 'hydra traffic was sent');
+    assert.equal(hydra.refused, hydra.sent, 'suspended accounts are refused');
+    for (const [k, s] of Object.entries(result.by_population)) if (k !== 'hydra-1') assert.equal(s.ok + s.rate_limited, s.sent, `${k} served`);
+    // Observed enforcement scores like a detector: hydra contained from its first request, organic untouched.
+    const h = result.eval.campaigns.find((c) => c.campaign_id === 'hydra-1')!;
+    assert.equal(h.account_recall, 1);
+    assert.equal(h.served_requests, 0, JSON.stringify(h));
+    // Organic accounts are never refused; at x4000 compressed time, busy products may meet real rate
+    // limits (429), which the report shows as throttling rather than hiding.
+    for (const g of result.eval.organic) assert.equal(g.accounts_refused, 0, g.kind);
+    for (const g of result.eval.organic) assert.ok(g.accounts_shaped === 0, g.kind);
+    // Accounts exist on the gateway with the simulated signup facts.
+    const labels = parseLabels(readFileSync(join(out, 'labels.jsonl'), 'utf8')).filter((l): l is AccountLabel => l.type === 'account');
+    assert.equal(labels.length, result.accounts_created);
+    const one = await admin.getAccount(labels[0].account_id);
+    assert.ok(one.signup_ip && one.payment_fp !== undefined);
+    // The gateway recorded each request with the client address the red team put in X-Forwarded-For.
+    const sent = readFileSync(join(out, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { account_id: string; client: { ip: string } });
+    await new Promise((r) => setTimeout(r, 200));
+    const recorded: { account_id: string | null; client: { ip: string } }[] = [];
+    for await (const e of w.stores.events.iterate()) recorded.push(e);
+    const servedIps = new Set(sent.map((e) => `${e.account_id} ${e.client.ip}`));
+    const okRecorded = recorded.filter((e) => e.account_id && !suspended.includes(e.account_id));
+    assert.ok(okRecorded.length > 200);
+    for (const e of okRecorded) assert.ok(servedIps.has(`${e.account_id} ${e.client.ip}`), `recorded ${e.client.ip} was sent for ${e.account_id}`);
+    assert.ok(recorded.every((e) => !e.client.ip.startsWith('127.')), 'no loopback addresses recorded');
+  } finally {
+    await w.close();
+  }
+});

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import canonicalize from 'canonicalize';
-import { canonicalJson, commitment, prepareInteraction, prepareVerdict, parseLeaf } from './records.ts';
+import { canonicalBytes, canonicalJson, commitment, prepareInteraction, prepareVerdict, parseLeaf } from './records.ts';
 import { sampleEvent, sampleVerdict } from './fixtures.ts';
 
 test('canonicalJson equals the canonicalize package (RFC 8785) on arbitrary JSON', () => {
@@ -15,6 +15,10 @@ test('canonicalJson equals the canonicalize package (RFC 8785) on arbitrary JSON
   assert.equal(canonicalJson([1e21, 1e-7, -0, 0.000001, 333333333.33333329]), '[1e+21,1e-7,0,0.000001,333333333.3333333]');
   assert.throws(() => canonicalJson({ a: '\ud800' }));
   assert.throws(() => canonicalJson({ a: NaN }));
+  // Leaves never fail on a non-finite number: it is recorded as its string form.
+  assert.equal(new TextDecoder().decode(canonicalBytes({ b: NaN, a: [Infinity, undefined, -Infinity], c: undefined, d: { z: 1, y: 2 } })),
+    '{"a":["Infinity",null,"-Infinity"],"b":"NaN","d":{"y":2,"z":1}}');
+  assert.throws(() => canonicalBytes({ a: 'x\udc00' }), /lone surrogates/);
 });
 
 test('interaction leaves: personal fields are per-field salted commitments that open with the kept salt', () => {

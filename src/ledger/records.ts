@@ -104,48 +104,58 @@ export interface PreparedEntry {
 
 /** RFC 8785 bytes of a record. Non-finite numbers (not representable in JSON) become strings. */
 export function canonicalBytes(value: unknown): Uint8Array {
-  return utf8.encode(canonicalJson(sanitize(value)));
+  return utf8.encode(serialise(value, true));
 }
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** String.prototype.isWellFormed (Node >= 20) is much cheaper than the regular expression. */
+const wellFormed: (s: string) => boolean = typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
+  ? (s) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
+  : (s) => !LONE_SURROGATE.test(s);
 
 /**
  * RFC 8785 (JCS) serialisation of plain JSON data: object keys sorted by UTF-16 code units,
  * ECMAScript number and string serialisation (what JSON.stringify does), no whitespace.
  * Rejects what JCS forbids (non-finite numbers, lone surrogates). Equivalent to the
- * `canonicalize` package on such data (checked by a property test) and about three times faster,
+ * `canonicalize` package on such data (checked by a property test) and several times faster,
  * which matters on the append path.
  */
 export function canonicalJson(v: unknown): string {
-  return serialise(v);
+  return serialise(v, false);
 }
 
-function serialise(v: unknown): string {
+/** `lenient`: non-finite numbers are written as the strings "NaN", "Infinity", "-Infinity" instead of rejected. */
+function serialise(v: unknown, lenient: boolean): string {
   if (v === null) return 'null';
   switch (typeof v) {
     case 'string': {
-      if (LONE_SURROGATE.test(v)) throw new Error('lone surrogates are not allowed in canonical JSON');
+      if (!wellFormed(v)) throw new Error('lone surrogates are not allowed in canonical JSON');
       return JSON.stringify(v);
     }
     case 'number':
-      if (!Number.isFinite(v)) throw new Error('non-finite numbers are not allowed in canonical JSON');
+      if (!Number.isFinite(v)) {
+        if (lenient) return JSON.stringify(String(v));
+        throw new Error('non-finite numbers are not allowed in canonical JSON');
+      }
       return JSON.stringify(v);
     case 'boolean':
       return v ? 'true' : 'false';
     case 'object': {
       if (Array.isArray(v)) {
         let s = '[';
-        for (let i = 0; i < v.length; i++) s += (i ? ',' : '') + (v[i] === undefined ? 'null' : serialise(v[i]));
+        for (let i = 0; i < v.length; i++) s += (i ? ',' : '') + (v[i] === undefined ? 'null' : serialise(v[i], lenient));
         return s + ']';
       }
       const obj = v as Record<string, unknown>;
-      const keys = Object.keys(obj).sort();
+      const keys = Object.keys(obj);
+      // Records are built in a fixed key order; sort only when it is not already canonical.
+      for (let i = 1; i < keys.length; i++) if (keys[i - 1] > keys[i]) { keys.sort(); break; }
       let s = '{';
       let first = true;
       for (const k of keys) {
         const x = obj[k];
         if (x === undefined) continue;
-        s += (first ? '' : ',') + serialise(k) + ':' + serialise(x);
+        s += (first ? '' : ',') + serialise(k, lenient) + ':' + serialise(x, lenient);
         first = false;
       }
       return s + '}';
@@ -155,17 +165,6 @@ function serialise(v: unknown): string {
   }
 }
 
-function sanitize(v: unknown): unknown {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : String(v);
-  if (Array.isArray(v)) return v.map(sanitize);
-  if (v && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = sanitize(x);
-    return out;
-  }
-  return v;
-}
-
 /** Build the leaf for one interaction event. */
 export function prepareInteraction(e: InteractionEvent, opts: { clusterId?: string | null; keepPromptText?: boolean } = {}): PreparedEntry {
   const openings: Partial<Record<PrivateField, Opening>> = {};
@@ -173,7 +172,7 @@ export function prepareInteraction(e: InteractionEvent, opts: { clusterId?: stri
   const msgs = e.request.messages;
   const promptRecorded = e.request.system !== null || msgs.some((m) => m.text !== null);
   const promptJson = promptRecorded
-    ? canonicalJson(sanitize({ system: e.request.system, messages: msgs.map((m) => ({ role: m.role, text: m.text })) }))
+    ? serialise({ system: e.request.system, messages: msgs.map((m) => ({ role: m.role, text: m.text })) }, true)
     : null;
   const record: InteractionRecord = {
     schema: LEDGER_RECORD_SCHEMA,

@@ -340,9 +340,18 @@ class SqlUsageStore implements UsageStore {
     const tokens = 'SUM(input_tokens) + SUM(output_tokens) AS tokens';
     await this.fresh();
     if (dimension === 'network') {
-      // Group by address (and account, to count distinct accounts per network), then fold into subnets.
+      const v4 = opts.v4Prefix ?? 24;
+      // IPv4 /24 groups in SQL (the address without its last octet); everything else is grouped by
+      // address and account, then folded into subnets here.
+      const inSql = v4 === 24;
+      const v4Rows = inSql
+        ? await this.d.run(
+          `SELECT RTRIM(client_ip, '0123456789') AS k, ${this.counters()}, COUNT(DISTINCT account_id) AS accounts, COUNT(DISTINCT client_ip) AS ips, MIN(ts) AS first_ts, MAX(ts) AS last_ts
+           FROM usage_rows ${sql ? `${sql} AND` : 'WHERE'} client_ip NOT LIKE '%:%' GROUP BY k`,
+          args)
+        : [];
       const rows = await this.d.run(
-        `SELECT client_ip AS k, account_id AS a, ${this.counters()}, MIN(ts) AS first_ts, MAX(ts) AS last_ts FROM usage_rows ${sql} GROUP BY client_ip, account_id`,
+        `SELECT client_ip AS k, account_id AS a, ${this.counters()}, MIN(ts) AS first_ts, MAX(ts) AS last_ts FROM usage_rows ${sql}${inSql ? ` ${sql ? 'AND' : 'WHERE'} client_ip LIKE '%:%'` : ''} GROUP BY client_ip, account_id`,
         args,
       );
       const nets = new Map<string, { counts: UsageCounts; accounts: Set<string | null>; ips: Set<string>; first: string; last: string }>();
@@ -360,6 +369,9 @@ class SqlUsageStore implements UsageStore {
       const out: UsageTopRow[] = [...nets].map(([key, g]) => ({
         key, ...g.counts, accounts: [...g.accounts].filter((a) => a !== null).length, ips: g.ips.size, first_ts: g.first, last_ts: g.last,
       }));
+      for (const r of v4Rows) {
+        out.push({ key: `${String(r.k)}0/24`, ...countsOf(r), accounts: n(r.accounts), ips: n(r.ips), first_ts: iso(r.first_ts), last_ts: iso(r.last_ts) });
+      }
       const tok = (r: UsageTopRow) => r.input_tokens + r.output_tokens;
       out.sort(sort === 'tokens' ? (a, b) => tok(b) - tok(a) || b.requests - a.requests : (a, b) => b.requests - a.requests || tok(b) - tok(a));
       return out.slice(0, limit);

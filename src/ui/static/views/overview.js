@@ -11,7 +11,7 @@ export async function render(main, _params, query, ctx) {
   document.title = 'Overview · Warden';
   const range = query.range ?? '24h';
   const body = h('div', { class: 'stack' }, loading());
-  const live = h('input', { type: 'checkbox', id: 'live', checked: query.live !== 'off', on: { change: () => ctx.setQuery({ ...query, live: live.checked ? undefined : 'off' }) } });
+  const live = h('input', { type: 'checkbox', id: 'live', checked: query.live === 'on', on: { change: () => ctx.setQuery({ ...query, live: live.checked ? 'on' : undefined }) } });
   replace(main,
     h('div', { class: 'page-head' },
       h('h1', { text: 'Overview' }),
@@ -65,7 +65,8 @@ export async function render(main, _params, query, ctx) {
   } catch (err) {
     replace(body, errorBox(err));
   }
-  if (query.live === 'off') return undefined;
+  // Opt-in: on the embedded SQLite store each refresh is a scan of the range.
+  if (query.live !== 'on') return undefined;
   const timer = setInterval(() => { if (document.visibilityState === 'visible') load().catch(() => {}); }, REFRESH_MS);
   return () => clearInterval(timer);
 }

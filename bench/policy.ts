@@ -62,11 +62,11 @@ function auth(i: number): AuthContext {
     org: null, tier, programme: 'none',
   };
 }
-function ctx(i: number): InteractionContext {
+function ctx(i: number, ip?: string): InteractionContext {
   const [flavour, text] = bodies[i % bodies.length];
   const body = JSON.parse(text) as Record<string, unknown>;
   return {
-    id: 'x', startedAt: 0, flavour, wire: flavour === 'anthropic.messages' ? 'anthropic' : 'openai', clientIp: ips[i % ips.length],
+    id: 'x', startedAt: 0, flavour, wire: flavour === 'anthropic.messages' ? 'anthropic' : 'openai', clientIp: ip ?? ips[i % ips.length],
     userAgent: null, headers: {}, auth: auth(i), model: String(body.model), body, stream: true, enforcement: emptyEnforcement(),
     responseHeaders: {}, clientGeo: { country: null, asn: null }, signal: new AbortController().signal, locals: new Map(),
   };
@@ -114,9 +114,8 @@ for (const [flavour, file] of [['openai.chat', 'openai-chat-reasoning.sse'], ['o
   const events = readSseFixture(file);
   const per: number[] = [], base: number[] = [];
   for (let round = 0; round < 3000; round++) {
-    const c = ctx(flavour === 'openai.chat' ? 0 : flavour === 'openai.responses' ? 1 : 2);
+    const c = ctx(flavour === 'openai.chat' ? 0 : flavour === 'openai.responses' ? 1 : 2, '81.2.69.160');
     c.auth = auth(1); // email_verified: reasoning summarised, logprobs stripped, watermark on
-    c.clientIp = '81.2.69.160';
     hooks.policy!(c);
     const t = hooks.output!(c)!;
     for (const ev of events) {

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { parseCsvRecords } from './csv.ts';
 import { decimalToWords, parseIp, parseIPv4, parseIPv6, RangeTable, RangeTableBuilder, type ParsedIp } from './ip.ts';
 
 /** A malformed IP database file, with file and line. */
@@ -189,7 +190,7 @@ export class CsvRest {
     return this.text.slice(this.from, c < 0 || c > this.to ? this.to : c);
   }
   /** Every field, honouring "quoted, fields" with "" escapes. */
-  all(): string[] { return splitCsv(this.text.slice(this.from, this.to)); }
+  all(): string[] { return parseCsvRecords(this.text.slice(this.from, this.to))[0]?.fields ?? []; }
 }
 
 function clip(s: string): string { return s.length > 80 ? s.slice(0, 77) + '...' : s; }
@@ -197,29 +198,4 @@ function clip(s: string): string { return s.length > 80 ? s.slice(0, 77) + '...'
 function compareWords(a: Uint32Array, b: Uint32Array): number {
   for (let i = 0; i < 4; i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
   return 0;
-}
-
-/** Split the tail of a CSV line into fields, honouring "quoted, fields" with "" escapes. */
-export function splitCsv(s: string): string[] {
-  if (!s.includes('"')) return s.split(',');
-  const out: string[] = [];
-  let i = 0;
-  while (i <= s.length) {
-    if (s[i] === '"') {
-      let v = '';
-      i++;
-      while (i < s.length) {
-        if (s[i] === '"') { if (s[i + 1] === '"') { v += '"'; i += 2; continue; } i++; break; }
-        v += s[i++];
-      }
-      out.push(v);
-      if (s[i] === ',') i++; else break;
-    } else {
-      const c = s.indexOf(',', i);
-      if (c < 0) { out.push(s.slice(i)); break; }
-      out.push(s.slice(i, c));
-      i = c + 1;
-    }
-  }
-  return out;
 }

@@ -81,8 +81,11 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
     );
     const sealSecret = resolveSecret(pc.reasoning_seal_secret, env);
     const master = config.watermark.enabled ? resolveSecret(config.watermark.master_secret, env) : null;
-    if (config.watermark.enabled && !master) {
-      opts.log?.error({ setting: 'watermark.master_secret' }, 'watermark enabled but no master secret is set; answers will not be watermarked');
+    if (config.watermark.enabled && (!master || master.length < 16)) {
+      opts.log?.error({ setting: 'watermark.master_secret' }, 'watermark enabled but the master secret is missing or shorter than 16 characters; answers will not be watermarked');
+    }
+    if (!sealSecret) {
+      opts.log?.info({ setting: 'policy.reasoning_seal_secret' }, 'no reasoning seal secret set: withheld thinking blocks are sealed with a per-process key (set one shared by all nodes)');
     }
     const sanctions = pc.screening.sanctions.length > 0 ? loadSanctions(pc.screening.sanctions) : null;
     const disposable = pc.screening.disposable_email ? DisposableDomains.load(pc.screening.extra_disposable_domains_file) : null;

@@ -11,6 +11,7 @@ import { adminPlugin } from '../admin/index.ts';
 import { limitsHooks, registerLimitsAdminRoutes, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
 import { DetectorEngine, detectHooks, EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/index.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
+import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, type Ledger } from '../ledger/index.ts';
 import type { Stores } from './stores.ts';
 
 export interface Capabilities {
@@ -54,6 +55,24 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // record phase: the detector learns from each finished interaction, off the request path
   if (detector) hooks.push(detectHooks(detector, { batch: 64 }));
 
+  // record phase, last: the ledger queues each finished interaction and each verdict (its writer
+  // thread commits and signs checkpoints); checkpoints and proofs are public, the audit query is
+  // behind the admin token.
+  let ledger: Ledger | null = null;
+  if (config.ledger.enabled) {
+    const say = (line: string) => { if (config.log.level !== 'silent') console.error(line); };
+    const opened = await openLedgerFromConfig(config, {
+      createKey: true,
+      onKeyCreated: (vkey, path) => say(`ledger: created signing key ${path} (keep it secret); publish the verifier key: ${vkey}`),
+      onError: ledgerErrorLog(say),
+    });
+    ledger = opened;
+    hooks.push(ledgerHooks(opened, { verdicts, registry }));
+    detector?.onVerdict(ledgerVerdictSink(opened, ledgerErrorLog(say)));
+    adminPlugins.push((app) => registerLedgerRoutes(app, opened, { routes: 'query', authorizeQuery: () => true }));
+    closers.push(() => opened.close());
+  }
+
   return {
     authenticator,
     identity,
@@ -65,6 +84,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       await app.register(dashboardPlugin, { catalog });
       const registrars = [usageAdminRoutes({ usage: usageStoreFor(stores), identity, catalog })];
       await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, registrars, plugins: adminPlugins });
+      if (ledger) registerLedgerRoutes(app, ledger, { routes: 'public' });
     },
     async ready() {
       try {

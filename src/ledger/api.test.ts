@@ -170,8 +170,9 @@ test('gateway hook records events without blocking; verdict sink records verdict
 test('CLI: keygen, key, checkpoint, prove, consistency, query, erase, verify (OK, then naming a bad entry)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-cli-'));
   try {
-    const ledgerCfg = ledgerConfigSchema.parse({ origin: ORIGIN, sqlite_path: join(dir, 'l.db'), key_file: join(dir, 'ledger.key'), key: '' });
-    const config = { ledger: ledgerCfg, store: { driver: 'sqlite' as const, postgres_url: '' } };
+    // Files default to beside the store's database.
+    const ledgerCfg = { ...ledgerConfigSchema.parse({ origin: ORIGIN, key: '' }), sqlite_path: join(dir, 'ledger.db'), key_file: join(dir, 'ledger.key') };
+    const config = { ledger: ledgerConfigSchema.parse({ origin: ORIGIN, key: '' }), store: { driver: 'sqlite' as const, postgres_url: '', sqlite_path: join(dir, 'warden.db') } };
     const run = async (...argv: string[]) => {
       const out = new PassThrough();
       const err = new PassThrough();

@@ -17,7 +17,7 @@
 import type { Writable } from 'node:stream';
 import type { LedgerConfig } from './config.ts';
 import { generateSigner, parseVerifierKey, type NoteVerifier } from './note.ts';
-import { loadSigners, openLedgerFromConfig, openLedgerStorage, trustedKeys, writeKeyFile, type LedgerSetup } from './open.ts';
+import { loadSigners, openLedgerFromConfig, openLedgerStorage, resolveLedgerSetup, trustedKeys, writeKeyFile, type LedgerSetup } from './open.ts';
 import { exportQuery, queryLedger, type LedgerQuery } from './query.ts';
 import { verifyLedger } from './verify.ts';
 import type { Ledger } from './ledger.ts';
@@ -74,7 +74,8 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
   const out = deps.stdout ?? process.stdout;
   const err = deps.stderr ?? process.stderr;
   const print = (s: string) => out.write(s.endsWith('\n') ? s : s + '\n');
-  const cfg = deps.config.ledger;
+  const setup = resolveLedgerSetup(deps.config);
+  const cfg = setup.ledger;
   let args: ReturnType<typeof parseArgs>;
   try { args = parseArgs(argv); } catch (e) { err.write(`${(e as Error).message}\n${LEDGER_USAGE}`); return 2; }
   const [cmd, ...rest] = args.positional;
@@ -84,7 +85,7 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
   let opened: Ledger | null = null;
   const ledger = async () => {
     if (deps.ledger) return deps.ledger;
-    opened ??= await openLedgerFromConfig(deps.config, { env: deps.env, createKey: false });
+    opened ??= await openLedgerFromConfig(setup, { env: deps.env, createKey: false });
     return opened;
   };
   try {
@@ -112,7 +113,7 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
           verifiers = [...trustedKeys(cfg)];
           try { verifiers.push(...loadSigners(cfg, { env: deps.env }).map((s) => s.verifier())); } catch { /* verify may run without the private key */ }
         }
-        const storage = deps.ledger?.storage ?? openLedgerStorage(deps.config);
+        const storage = deps.ledger?.storage ?? openLedgerStorage(setup);
         try {
           if (!given.length) for (const k of await storage.keys()) { const v = parseVerifierKey(k); if (!verifiers.some((x) => String(x) === k)) verifiers.push(v); }
           if (!verifiers.length) throw new UsageError('no verifier key: pass --key <name>+<id>+<key>');

@@ -11,14 +11,14 @@ export const ledgerConfigSchema = z.object({
   origin: z.string().min(1).regex(/^[^\s+]+$/, 'origin must have no spaces or +').default('warden.local/ledger'),
   /** `sqlite` (default) or `postgres`; null follows `store.driver`. */
   driver: z.enum(['sqlite', 'postgres']).nullable().default(null),
-  /** The ledger's own SQLite file (commits are fsynced: synchronous=FULL). */
-  sqlite_path: z.string().default('./data/ledger.db'),
+  /** The ledger's own SQLite file (commits are fsynced: synchronous=FULL); null: ledger.db beside store.sqlite_path. */
+  sqlite_path: z.string().nullable().default(null),
   /** PostgreSQL schema holding the ledger tables when driver is postgres. */
   postgres_schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('warden_ledger'),
   /** Signing key (PRIVATE+KEY+... string); `env:NAME` reads the environment. Takes precedence over key_file. */
   key: z.string().default('env:WARDEN_LEDGER_KEY'),
-  /** File holding the signing key; created (mode 0600) by `warden ledger keygen` or on first start. */
-  key_file: z.string().default('./data/ledger.key'),
+  /** File holding the signing key; created (mode 0600) by `warden ledger keygen` or on first start. Null: ledger.key beside store.sqlite_path. */
+  key_file: z.string().nullable().default(null),
   /** Extra signing key files: during a rotation both keys sign every checkpoint. */
   extra_key_files: z.array(z.string()).default([]),
   /** Verifier keys (<name>+<id>+<key>) of retired signing keys, trusted when verifying old checkpoints. */
@@ -27,8 +27,12 @@ export const ledgerConfigSchema = z.object({
   checkpoint_interval_ms: z.number().int().min(10).max(60_000).default(500),
   /** Most entries per group commit. */
   batch_max: z.number().int().min(1).max(100_000).default(256),
-  /** Entries waiting for commit beyond which appends are refused (back-pressure), not silently dropped. */
-  max_queue: z.number().int().min(1).default(200_000),
+  /**
+   * Entries waiting for commit (queued or being committed) beyond which appends are refused
+   * (LEDGER_OVERLOADED; counted as dropped for the gateway's fire-and-forget appends, never
+   * silently). Bounds memory when the disk is slow: about 3 KB per waiting entry.
+   */
+  max_queue: z.number().int().min(1).default(50_000),
   /** Keep raw prompt text in the erasable side table (the tree always holds only its commitment). */
   keep_prompt_text: z.boolean().default(false),
 });

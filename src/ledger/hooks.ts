@@ -1,21 +1,28 @@
 /**
  * How the ledger plugs into the gateway: an `onEvent` hook that queues each finished interaction
- * (O(1) on the request path; the commit happens in the ledger's group-commit writer), and a sink
- * the detector calls with each verdict it reaches.
+ * (O(1) on the request path; leaves are built and committed by the ledger's writer thread), and
+ * a sink the detector calls with each verdict it reaches. An interaction that cannot be queued
+ * (queue full, writer down) is counted in `ledger.stats.dropped` / warden_ledger_dropped_total
+ * and reported to the ledger's onError; the request itself is never failed by the ledger.
  */
+import type { Registry } from 'prom-client';
 import type { GatewayHooks } from '../gateway/lifecycle.ts';
 import type { Verdict, VerdictView } from '../detect/verdict.ts';
 import type { Ledger } from './ledger.ts';
+import { registerLedgerMetrics } from './metrics.ts';
 
 export interface LedgerHookOptions {
   /** Used to stamp each interaction with the account's cluster id at record time. */
   verdicts?: VerdictView;
   /** Close the ledger (final commit and checkpoint) when the gateway shuts down. Default true. */
   closeOnShutdown?: boolean;
+  /** Register the ledger's metrics (warden_ledger_*) on this registry. */
+  registry?: Registry;
 }
 
 /** Gateway hooks that record every interaction in the ledger. */
 export function ledgerHooks(ledger: Ledger, opts: LedgerHookOptions = {}): GatewayHooks {
+  if (opts.registry) registerLedgerMetrics(ledger, opts.registry);
   return {
     name: 'ledger',
     onEvent(event) {
@@ -36,5 +43,27 @@ export function ledgerHooks(ledger: Ledger, opts: LedgerHookOptions = {}): Gatew
 export function ledgerVerdictSink(ledger: Ledger, onError?: (err: unknown) => void): (verdict: Verdict, accounts?: readonly string[]) => void {
   return (verdict, accounts) => {
     ledger.appendVerdict(verdict, { accounts }).catch((err) => onError?.(err));
+  };
+}
+
+/**
+ * An onError for the ledger that reports to a log without flooding it under overload: the first
+ * error of each code at once, then at most one line per code per interval, with the count of
+ * errors not reported in between. Counts are also in `ledger.stats` (metrics).
+ */
+export function ledgerErrorLog(write: (line: string) => void, intervalMs = 10_000): (err: unknown) => void {
+  const seen = new Map<string, { at: number; suppressed: number }>();
+  return (err) => {
+    const code = (err as { code?: unknown })?.code;
+    const key = typeof code === 'string' ? code : 'LEDGER_ERROR';
+    const now = Date.now();
+    const s = seen.get(key);
+    if (s && now - s.at < intervalMs) {
+      s.suppressed++;
+      return;
+    }
+    const more = s?.suppressed ? ` (and ${s.suppressed} more since the last report)` : '';
+    seen.set(key, { at: now, suppressed: 0 });
+    write(`ledger: ${key}: ${(err as Error)?.message ?? String(err)}${more}`);
   };
 }

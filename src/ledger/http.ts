@@ -17,6 +17,11 @@ export interface LedgerRouteOptions {
   authorizeRead?: (req: FastifyRequest) => boolean | Promise<boolean>;
   /** Gate for /query (returns client IPs). Default: refuse everything; the admin API passes its check. */
   authorizeQuery?: (req: FastifyRequest) => boolean | Promise<boolean>;
+  /**
+   * Which routes to add: 'public' (checkpoint, key, proofs, entries), 'query' (the audit query
+   * only, e.g. inside the admin API behind its token), or 'all' (default).
+   */
+  routes?: 'all' | 'public' | 'query';
 }
 
 const STATUS: Record<LedgerError['code'], number> = {
@@ -53,6 +58,15 @@ export function registerLedgerRoutes(app: FastifyInstance, ledger: Ledger, opts:
     }
   };
 
+  const which = opts.routes ?? 'all';
+  if (which !== 'query') registerPublicRoutes(app, ledger, prefix, read, handle);
+  if (which !== 'public') registerQueryRoute(app, ledger, prefix, guard(opts.authorizeQuery, true), handle);
+}
+
+type Guard = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+type Handle = (fn: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>) => (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+function registerPublicRoutes(app: FastifyInstance, ledger: Ledger, prefix: string, read: Guard, handle: Handle): void {
   /** The latest signed checkpoint, as published: a C2SP signed note. */
   app.get(`${prefix}/checkpoint`, { preHandler: read }, handle(async (_req, reply) => {
     let cp = ledger.latestCheckpoint();
@@ -93,9 +107,11 @@ export function registerLedgerRoutes(app: FastifyInstance, ledger: Ledger, opts:
     const limit = Math.min(intParam(q.limit, 'limit') ?? 1000, 1000);
     return { tree_size: ledger.size, entries: await ledger.entriesRange(start, end, limit) };
   }));
+}
 
+function registerQueryRoute(app: FastifyInstance, ledger: Ledger, prefix: string, authorize: Guard, handle: Handle): void {
   /** Audit query: ?account=&org=&cluster=&key=&model=&ip=&network=&from=&to=&limit=&format=json|csv|jsonl */
-  app.get(`${prefix}/query`, { preHandler: guard(opts.authorizeQuery, true) }, handle(async (req, reply) => {
+  app.get(`${prefix}/query`, { preHandler: authorize }, handle(async (req, reply) => {
     const q = req.query as Record<string, string | undefined>;
     const query: LedgerQuery = {
       accountId: q.account, orgId: q.org, clusterId: q.cluster, keyId: q.key, model: q.model,

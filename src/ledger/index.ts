@@ -3,10 +3,12 @@ export { ledgerConfigSchema, type LedgerConfig } from './config.ts';
 export {
   Ledger, LedgerError, type LedgerOptions, type AppendReceipt, type SignedCheckpoint, type InclusionBundle, type ConsistencyBundle,
 } from './ledger.ts';
-export { ledgerHooks, ledgerVerdictSink, type LedgerHookOptions } from './hooks.ts';
+export type { LedgerErrorCode } from './types.ts';
+export { registerLedgerMetrics } from './metrics.ts';
+export { ledgerHooks, ledgerVerdictSink, ledgerErrorLog, type LedgerHookOptions } from './hooks.ts';
 export { registerLedgerRoutes, type LedgerRouteOptions } from './http.ts';
 export { runLedgerCli, LEDGER_USAGE, type LedgerCliDeps } from './cli.ts';
-export { openLedgerFromConfig, openLedgerStorage, loadSigners, writeKeyFile, type LedgerSetup } from './open.ts';
+export { openLedgerFromConfig, openLedgerStorage, resolveLedgerSetup, loadSigners, writeKeyFile, type LedgerSetup, type ResolvedLedgerConfig } from './open.ts';
 export { queryLedger, exportQuery, parseNetwork, QueryError, type LedgerQuery, type QueryResult, type InteractionRow, type VerdictRow, type AccountUsage } from './query.ts';
 export { verifyLedger, type VerifyReport, type VerifyProblem, type VerifyOptions } from './verify.ts';
 export { verifyInclusionBundle, verifyConsistencyBundle } from './standalone.ts';
@@ -22,6 +24,6 @@ export {
   LEDGER_RECORD_SCHEMA, PRIVATE_FIELDS, commitment, prepareInteraction, prepareVerdict, parseLeaf, canonicalBytes,
   type LedgerRecord, type InteractionRecord, type VerdictRecord, type PreparedEntry, type PrivateField, type Opening,
 } from './records.ts';
-export { type LedgerStorage, type EntryRow, type PrivateRow, type CheckpointRow, type EntryFilter, type EraseFilter } from './storage.ts';
+export { type LedgerStorage, type EntryRow, type PrivateRow, type CheckpointRow, type EntryFilter, type EraseFilter, type WriterConnection } from './storage.ts';
 export { SqliteLedgerStorage } from './sqlite.ts';
 export { PostgresLedgerStorage } from './postgres.ts';

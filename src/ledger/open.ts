@@ -3,8 +3,8 @@
  * file, created with mode 0600 on first start when missing), retired keys for verification.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { openPostgres } from '../store/index.ts';
+import { dirname, join } from 'node:path';
+import { openPostgres } from '../store/postgres.ts';
 import type { LedgerConfig } from './config.ts';
 import { Ledger, type LedgerOptions } from './ledger.ts';
 import { generateSigner, parseSignerKey, parseVerifierKey, type NoteSigner, type NoteVerifier } from './note.ts';
@@ -15,7 +15,22 @@ import type { LedgerStorage } from './storage.ts';
 /** The parts of the Warden config the ledger reads. */
 export interface LedgerSetup {
   ledger: LedgerConfig;
-  store?: { driver: 'sqlite' | 'postgres'; postgres_url: string };
+  store?: { driver: 'sqlite' | 'postgres'; postgres_url: string; sqlite_path?: string };
+}
+
+/** A ledger config whose files are resolved. */
+export type ResolvedLedgerConfig = LedgerConfig & { sqlite_path: string; key_file: string };
+
+/**
+ * The ledger's files as configured or, when not set, beside the store's database (where the
+ * admin token is kept too): ./data/ledger.db and ./data/ledger.key with the default store.
+ */
+export function resolveLedgerSetup(setup: LedgerSetup): LedgerSetup & { ledger: ResolvedLedgerConfig } {
+  const base = dirname(setup.store?.sqlite_path ?? join('data', 'warden.db'));
+  return {
+    ...setup,
+    ledger: { ...setup.ledger, sqlite_path: setup.ledger.sqlite_path ?? join(base, 'ledger.db'), key_file: setup.ledger.key_file ?? join(base, 'ledger.key') },
+  };
 }
 
 function resolveEnv(value: string, env: NodeJS.ProcessEnv): string | null {
@@ -37,17 +52,18 @@ export function writeKeyFile(path: string, signer: NoteSigner, force = false): v
  */
 export function loadSigners(cfg: LedgerConfig, opts: { env?: NodeJS.ProcessEnv; create?: boolean; onCreate?: (vkey: string, path: string) => void } = {}): NoteSigner[] {
   const env = opts.env ?? process.env;
+  const keyFile = cfg.key_file ?? join('data', 'ledger.key');
   const signers: NoteSigner[] = [];
   const inline = resolveEnv(cfg.key, env);
   if (inline) signers.push(parseSignerKey(inline.trim()));
-  else if (existsSync(cfg.key_file)) signers.push(parseSignerKey(readFileSync(cfg.key_file, 'utf8').trim()));
+  else if (existsSync(keyFile)) signers.push(parseSignerKey(readFileSync(keyFile, 'utf8').trim()));
   else if (opts.create) {
     const s = generateSigner(cfg.origin);
-    writeKeyFile(cfg.key_file, s);
-    opts.onCreate?.(s.verifier().toString(), cfg.key_file);
+    writeKeyFile(keyFile, s);
+    opts.onCreate?.(s.verifier().toString(), keyFile);
     signers.push(s);
   } else {
-    throw new Error(`no ledger signing key: set ${cfg.key.startsWith('env:') ? cfg.key.slice(4) : 'ledger.key'} or create ${cfg.key_file} with \`warden ledger keygen\``);
+    throw new Error(`no ledger signing key: set ${cfg.key.startsWith('env:') ? cfg.key.slice(4) : 'ledger.key'} or create ${keyFile} with \`warden ledger keygen\``);
   }
   for (const f of cfg.extra_key_files) signers.push(parseSignerKey(readFileSync(f, 'utf8').trim()));
   return signers;
@@ -59,27 +75,29 @@ export function trustedKeys(cfg: LedgerConfig): NoteVerifier[] {
 
 /** The configured storage backend, not yet wrapped in a Ledger (verification opens it this way). */
 export function openLedgerStorage(setup: LedgerSetup): LedgerStorage {
-  const driver = setup.ledger.driver ?? setup.store?.driver ?? 'sqlite';
+  const { ledger, store } = resolveLedgerSetup(setup);
+  const driver = ledger.driver ?? store?.driver ?? 'sqlite';
   if (driver === 'postgres') {
-    const url = setup.store?.postgres_url ?? 'postgres://postgres@127.0.0.1:5432/test';
-    return new PostgresLedgerStorage(openPostgres(url, { max: 4 }), setup.ledger.postgres_schema, { ownsPool: true });
+    const url = store?.postgres_url ?? 'postgres://postgres@127.0.0.1:5432/test';
+    // The url lets the writer thread open its own pool; this one serves reads.
+    return new PostgresLedgerStorage(openPostgres(url, { max: 4 }), ledger.postgres_schema, { ownsPool: true, url });
   }
-  return SqliteLedgerStorage.open(setup.ledger.sqlite_path);
+  return SqliteLedgerStorage.open(ledger.sqlite_path);
 }
 
 /** Open the ledger as configured (what `warden serve` and the CLI use). */
 export async function openLedgerFromConfig(
   setup: LedgerSetup,
-  opts: { env?: NodeJS.ProcessEnv; createKey?: boolean; onKeyCreated?: (vkey: string, path: string) => void } & Partial<Pick<LedgerOptions, 'onError' | 'onCommit'>> = {},
+  opts: { env?: NodeJS.ProcessEnv; createKey?: boolean; onKeyCreated?: (vkey: string, path: string) => void } & Partial<Pick<LedgerOptions, 'onError' | 'onCommit' | 'onCheckpoint' | 'writer'>> = {},
 ): Promise<Ledger> {
-  const cfg = setup.ledger;
+  const cfg = resolveLedgerSetup(setup).ledger;
   const signers = loadSigners(cfg, { env: opts.env, create: opts.createKey, onCreate: opts.onKeyCreated });
   const storage = openLedgerStorage(setup);
   try {
     return await Ledger.open({
       storage, origin: cfg.origin, signers, trustedKeys: trustedKeys(cfg),
       checkpointIntervalMs: cfg.checkpoint_interval_ms, batchMax: cfg.batch_max, maxQueue: cfg.max_queue,
-      keepPromptText: cfg.keep_prompt_text, onError: opts.onError, onCommit: opts.onCommit,
+      keepPromptText: cfg.keep_prompt_text, onError: opts.onError, onCommit: opts.onCommit, onCheckpoint: opts.onCheckpoint, writer: opts.writer,
     });
   } catch (err) {
     await storage.close();

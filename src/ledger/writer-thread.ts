@@ -42,11 +42,34 @@ export interface WorkerEntry {
   /** A file URL (compiled .js), or bootstrap code to evaluate (source .ts: registers tsx first). */
   filename: string | URL;
   eval: boolean;
-  /** execArgv for the worker; undefined inherits the parent's. */
-  execArgv: string[] | undefined;
+  /** execArgv for the worker (the parent's, filtered). */
+  execArgv: string[];
 }
 
-const TSX_FLAG = /^--(import|loader|experimental-loader|require)(=|$)/;
+const VALUE_FLAG = /^(?:--(import|loader|experimental-loader|require|input-type|eval|print)|-(e|p))(=|$)/;
+
+/**
+ * The parent's execArgv for the worker, without what would break or duplicate there: tsx loader
+ * flags (the source bootstrap registers tsx itself; compiled code needs none) and the `node -e`
+ * flags (--eval/--print and their code, --input-type, which makes a worker started from a file fail).
+ */
+function workerExecArgv(parent: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < parent.length; i++) {
+    const a = parent[i];
+    const m = VALUE_FLAG.exec(a);
+    if (m) {
+      const inline = m[3] === '=';
+      const value = inline ? a.slice(a.indexOf('=') + 1) : parent[i + 1];
+      if (m[1] === undefined || m[1] === 'input-type' || m[1] === 'eval' || m[1] === 'print' || /^tsx(\/|$)/.test(value ?? '')) {
+        if (!inline) i++;
+        continue;
+      }
+    }
+    out.push(a);
+  }
+  return out;
+}
 
 /**
  * Locate the writer worker next to `moduleUrl`. From the compiled dist/ (a .js module) the
@@ -54,31 +77,17 @@ const TSX_FLAG = /^--(import|loader|experimental-loader|require)(=|$)/;
  * `node --import tsx`) the worker is `writer-worker.ts`; tsx does not activate itself in worker
  * threads on every Node version (its `--import` hook only registers in the main thread on Node
  * 20), so the worker starts from a two-line bootstrap that registers tsx's loader through its
- * API and then imports the entry. The tsx flags are dropped from the inherited execArgv so the
- * loader is registered exactly once; other flags pass through.
+ * API and then imports the entry. Other flags of the parent's execArgv pass through.
  */
 export function resolveWriterWorker(
   moduleUrl: string,
   opts: { execArgv?: readonly string[]; resolve?: (specifier: string) => string } = {},
 ): WorkerEntry {
+  const execArgv = workerExecArgv(opts.execArgv ?? process.execArgv);
   const fromSource = /\.[cm]?ts$/.test(new URL(moduleUrl).pathname);
-  if (!fromSource) return { filename: new URL('./writer-worker.js', moduleUrl), eval: false, execArgv: undefined };
+  if (!fromSource) return { filename: new URL('./writer-worker.js', moduleUrl), eval: false, execArgv };
   const entry = new URL('./writer-worker.ts', moduleUrl).href;
   const loader = (opts.resolve ?? ((s: string) => import.meta.resolve(s)))('tsx/esm/api');
-  const execArgv: string[] = [];
-  const parent = opts.execArgv ?? process.execArgv;
-  for (let i = 0; i < parent.length; i++) {
-    const a = parent[i];
-    const m = TSX_FLAG.exec(a);
-    if (m) {
-      const value = m[2] === '=' ? a.slice(a.indexOf('=') + 1) : parent[i + 1];
-      if (/^tsx(\/|$)/.test(value ?? '')) {
-        if (m[2] !== '=') i++;
-        continue;
-      }
-    }
-    execArgv.push(a);
-  }
   const code = `import(${JSON.stringify(loader)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
   return { filename: code, eval: true, execArgv };
 }

@@ -24,11 +24,11 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-test('worker entry: compiled .js runs writer-worker.js directly; source .ts bootstraps tsx once, other flags pass through', () => {
-  const dist = resolveWriterWorker('file:///srv/warden/dist/src/ledger/writer-thread.js', { execArgv: ['--import', 'tsx'] });
+test('worker entry: compiled .js runs writer-worker.js directly; source .ts bootstraps tsx; other flags pass through', () => {
+  const dist = resolveWriterWorker('file:///srv/warden/dist/src/ledger/writer-thread.js', { execArgv: ['--enable-source-maps', '--input-type=module', '-e', 'console.log(1)', '--input-type', 'module', '--eval=1', '--print', '2', '--no-warnings'] });
   assert.equal(dist.eval, false);
   assert.equal(String(dist.filename), 'file:///srv/warden/dist/src/ledger/writer-worker.js');
-  assert.equal(dist.execArgv, undefined, 'compiled: the parent execArgv is inherited as is');
+  assert.deepEqual(dist.execArgv, ['--enable-source-maps', '--no-warnings'], 'compiled: the parent execArgv minus the `node -e` flags');
 
   const resolved: string[] = [];
   const src = resolveWriterWorker('file:///work/warden/src/ledger/writer-thread.ts', {

@@ -9,7 +9,7 @@ import type { Authenticator, GatewayHooks } from '../gateway/index.ts';
 import { openIdentityStore, createAuthenticator, type IdentityStore } from '../identity/index.ts';
 import { adminPlugin } from '../admin/index.ts';
 import { limitsHooks, registerLimitsAdminRoutes, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
-import { DetectorEngine, detectHooks, EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/index.ts';
+import { DetectorEngine, detectHooks, replayRecentEvents, registerDetectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/index.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, type Ledger } from '../ledger/index.ts';
 import type { Stores } from './stores.ts';
@@ -38,6 +38,9 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // verdict view (limits' cluster scope and throttling, policy's shaping).
   const detector = config.detect.enabled ? new DetectorEngine({ config: config.detect }) : null;
   const verdicts: VerdictView = detector ?? EMPTY_VERDICT_VIEW;
+  // Verdicts survive restarts: rebuild from recent events before serving (and before listeners attach).
+  if (detector) await replayRecentEvents(detector, stores.events);
+  if (detector) adminPlugins.push((app) => registerDetectAdminRoutes(app, detector));
 
   // limits phase
   let overrides: LimitOverridesStore;

@@ -13,7 +13,7 @@
 import { createRequire } from 'node:module';
 import type { InteractionEvent } from '../events/index.ts';
 import { detectConfig, type DetectConfig } from './config.ts';
-import { extractFeatures, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
+import { extractFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
 import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, readIndicators, harvestScore, indicatorReasons, round, type Indicator } from './scoring.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictReason, type VerdictView } from './verdict.ts';
 
@@ -39,12 +39,40 @@ export const LINK_TYPES = [
   { name: 'prompt_template', weight: 0.6, damp: 3000, declared: false, software: true },
   { name: 'tool_set', weight: 0.3, damp: 3000, declared: false, software: true },
   { name: 'param_fingerprint', weight: 0.3, damp: 300, declared: false, software: true },
+  // Accumulated pair evidence (not keys): distinct client addresses two accounts both used within
+  // a day (rotating proxy pools), and co-occurring activity (synchronised timing).
+  { name: 'client_addresses', weight: 1, damp: 0, declared: false, software: false },
+  { name: 'activity_timing', weight: 0.7, damp: 0, declared: false, software: false },
 ] as const;
 export type LinkType = (typeof LINK_TYPES)[number]['name'];
 const LT = Object.fromEntries(LINK_TYPES.map((t, i) => [t.name, i])) as Record<LinkType, number>;
 const NLINK = LINK_TYPES.length;
 const KEY_SLOTS = 14;
 const SOFTWARE_EVIDENCE_CAP = 0.7;
+/** Evidence per distinct client address two accounts both used within ADDRESS_WINDOW_S. */
+const ADDRESS_EVIDENCE_PER_IP = 0.2;
+const ADDRESS_WINDOW_S = 24 * 3600;
+/** Bounds of the address and pair tables (oldest entries evicted first). */
+const MAX_ADDRESSES = 400_000;
+const MAX_PAIRS = 200_000;
+/** Synchrony: activity in 30 s buckets, MinHash signatures per 6 h epoch, LSH 4 bands x 4 rows. */
+const SYNC_BUCKET_S = 30;
+const SYNC_EPOCH_S = 6 * 3600;
+const SYNC_HASHES = 16;
+const SYNC_BANDS = 4;
+const SYNC_MIN_BUCKETS = 6;
+/** Accounts active in more than this share of an epoch's buckets are always on: no timing evidence. */
+const SYNC_MAX_OCCUPANCY = 0.3;
+const SYNC_MIN_JACCARD = 0.4;
+/** Observed overlap must exceed what independent accounts with the same activity would show. */
+const SYNC_MIN_LIFT = 4;
+/** An account created this close to its first request counts as fresh (signup then harvest). */
+const FRESH_ACCOUNT_S = 7 * 86_400;
+
+/** The last two distinct accounts seen on one client address. */
+interface AddressUse { a: number; ta: number; b: number; tb: number }
+/** Evidence accumulated between two accounts. */
+interface PairEvidence { ips: number[]; sync: number }
 const TWO32 = 2 ** 32;
 
 const FREEMAIL = new Set(['gmail.com', 'googlemail.com', 'outlook.com', 'hotmail.com', 'live.com', 'msn.com', 'yahoo.com',
@@ -111,6 +139,8 @@ interface ClusterState {
   noOrg: number;
   verified: number;
   disposable: number;
+  /** Members first seen within FRESH_ACCOUNT_S of their creation. */
+  fresh: number;
   /** Evidence of undeclared joins, summed per link type, and their count. */
   evidence: Float64Array;
   joins: number;
@@ -207,7 +237,14 @@ export class DetectorEngine implements VerdictView {
   private size = new Int32Array(0);
   private next = new Int32Array(0);
   private org = new Int32Array(0);
-  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed
+  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh
+  private syncSig = new Uint32Array(0);
+  private syncBucket = new Float64Array(0);
+  private syncCount = new Uint16Array(0);
+  private readonly addresses = new Map<number, AddressUse>();
+  private readonly pairs = new Map<number, PairEvidence>();
+  private syncActive: number[] = [];
+  private syncEpoch = -1;
   private keys = new Float64Array(0);
   private nkeys = new Uint8Array(0);
   private seenEvents = new Uint32Array(0);
@@ -266,7 +303,7 @@ export class DetectorEngine implements VerdictView {
   private grow(min: number): void {
     let cap = Math.max(this.cap * 2, 1024);
     while (cap < min) cap *= 2;
-    const g = <T extends Float64Array | Int32Array | Uint8Array | Uint32Array | Float32Array | Int16Array | Uint32Array>(a: T, per: number): T => {
+    const g = <T extends Float64Array | Int32Array | Uint8Array | Uint16Array | Uint32Array | Float32Array | Int16Array>(a: T, per: number): T => {
       const b = new (a.constructor as new (n: number) => T)(cap * per);
       b.set(a);
       return b;
@@ -279,6 +316,9 @@ export class DetectorEngine implements VerdictView {
     this.flags = g(this.flags, 1);
     this.keys = g(this.keys, KEY_SLOTS);
     this.nkeys = g(this.nkeys, 1);
+    this.syncSig = g(this.syncSig, SYNC_HASHES);
+    this.syncBucket = g(this.syncBucket, 1);
+    this.syncCount = g(this.syncCount, 1);
     this.seenEvents = g(this.seenEvents, 1);
     this.tplHash = g(this.tplHash, 2);
     this.tplCount = g(this.tplCount, 2);
@@ -344,6 +384,8 @@ export class DetectorEngine implements VerdictView {
     if (acct && TIER_VERIFIED[acct.tier]) f |= 1;
     if (acct?.email_domain && isDisposable(acct.email_domain.toLowerCase())) f |= 2;
     if (this.allowAccounts.has(id) || (ev.org_id && this.allowOrgs.has(ev.org_id))) f |= 4;
+    const createdMs = acct ? Date.parse(acct.created_at) : NaN;
+    if (Number.isFinite(createdMs) && tsS - createdMs / 1000 <= FRESH_ACCOUNT_S) f |= 8;
     this.flags[i] = f;
     // Signup facts: registered once, when the account is first seen.
     if (ev.org_id) this.addKey(i, LT.org, fnv1a(ev.org_id));
@@ -394,10 +436,17 @@ export class DetectorEngine implements VerdictView {
    * sum the evidence (best per link type, damped for popular values) and join it when the sum
    * reaches the link threshold. Declared links (same org) always join.
    */
-  private link(i: number, tsS: number): void {
+  private link(i: number, tsS: number, extra?: { other: number; type: number; weight: number }): void {
     const base = i * KEY_SLOTS;
     const n = this.nkeys[i];
     const candidates = new Map<number, Float64Array>();
+    if (extra) {
+      const r = this.find(extra.other);
+      if (r === this.find(i)) return;
+      const ev = new Float64Array(NLINK);
+      ev[extra.type] = extra.weight;
+      candidates.set(r, ev);
+    }
     for (let s = 0; s < n; s++) {
       const key = this.keys[base + s];
       const type = Math.floor(key / TWO32);
@@ -432,6 +481,115 @@ export class DetectorEngine implements VerdictView {
     }
   }
 
+  /**
+   * Shared addresses: remember the last two accounts seen on each client address; when another
+   * account used it within a day, count the address as shared by the pair. Rotating proxy pools
+   * make the accounts of one operator share many distinct addresses; unrelated customers rarely
+   * share more than one (a NAT, a campus), and those are declared or linked by other evidence.
+   */
+  private observeAddress(i: number, ipHash: number, tsS: number): void {
+    let u = this.addresses.get(ipHash);
+    if (!u) {
+      if (this.addresses.size >= MAX_ADDRESSES) this.evictOldest(this.addresses, MAX_ADDRESSES >> 3);
+      this.addresses.set(ipHash, { a: i, ta: tsS, b: -1, tb: 0 });
+      return;
+    }
+    if (u.a !== i) {
+      if (tsS - u.ta <= ADDRESS_WINDOW_S) this.sharedAddress(i, u.a, ipHash, tsS);
+      if (u.b >= 0 && u.b !== i && tsS - u.tb <= ADDRESS_WINDOW_S) this.sharedAddress(i, u.b, ipHash, tsS);
+      u.b = u.a; u.tb = u.ta; u.a = i;
+    }
+    u.ta = tsS;
+  }
+
+  private evictOldest<K, V>(m: Map<K, V>, n: number): void {
+    let k = 0;
+    for (const key of m.keys()) { if (k++ >= n) break; m.delete(key); }
+  }
+
+  private pair(i: number, j: number): PairEvidence {
+    const key = i < j ? i * 67_108_864 + j : j * 67_108_864 + i;
+    let p = this.pairs.get(key);
+    if (!p) {
+      if (this.pairs.size >= MAX_PAIRS) this.evictOldest(this.pairs, MAX_PAIRS >> 3);
+      p = { ips: [], sync: 0 };
+      this.pairs.set(key, p);
+    }
+    return p;
+  }
+
+  private sharedAddress(i: number, j: number, ipHash: number, tsS: number): void {
+    if (this.find(i) === this.find(j)) return;
+    const p = this.pair(i, j);
+    if (p.ips.includes(ipHash)) return;
+    const cap = Math.ceil(this.config.link_threshold / ADDRESS_EVIDENCE_PER_IP);
+    if (p.ips.length >= cap) return;
+    p.ips.push(ipHash);
+    // One shared address is a NAT or a coincidence; from two on it is evidence, combined with the rest.
+    if (p.ips.length >= 2) this.link(i, tsS, { other: j, type: LT.client_addresses, weight: p.ips.length * ADDRESS_EVIDENCE_PER_IP });
+  }
+
+  /**
+   * Synchrony: each account's active 30 s buckets in the current 6 h epoch are summarised by a
+   * MinHash signature (16 minima); at the end of the epoch, accounts whose signatures collide in
+   * an LSH band and whose estimated Jaccard similarity is both high and far above what two
+   * independent accounts with the same activity would show are linked (fleets behind one
+   * scheduler fire together; people do not). Memory: 16 integers per account.
+   */
+  private observeTiming(i: number, tsS: number): void {
+    const epoch = Math.floor(tsS / SYNC_EPOCH_S);
+    if (epoch !== this.syncEpoch) this.closeSyncEpoch(epoch);
+    const bucket = Math.floor(tsS / SYNC_BUCKET_S);
+    if (this.syncBucket[i] === bucket + 1) return;
+    const base = i * SYNC_HASHES;
+    if (this.syncBucket[i] <= epoch * (SYNC_EPOCH_S / SYNC_BUCKET_S)) {
+      // First activity of this account in the epoch.
+      this.syncSig.fill(0xffffffff, base, base + SYNC_HASHES);
+      this.syncCount[i] = 0;
+      this.syncActive.push(i);
+    }
+    this.syncBucket[i] = bucket + 1;
+    if (this.syncCount[i] < 65535) this.syncCount[i]++;
+    for (let k = 0; k < SYNC_HASHES; k++) {
+      const h = mix(bucket >>> 0, 0x9e3779b9 + k * 0x632be5ab);
+      if (h < this.syncSig[base + k]) this.syncSig[base + k] = h;
+    }
+  }
+
+  private closeSyncEpoch(next: number): void {
+    const active = this.syncActive;
+    this.syncActive = [];
+    const prevEpoch = this.syncEpoch;
+    this.syncEpoch = next;
+    if (prevEpoch < 0 || active.length < 2) return;
+    const buckets = SYNC_EPOCH_S / SYNC_BUCKET_S;
+    const rows = SYNC_HASHES / SYNC_BANDS;
+    const tsS = next * SYNC_EPOCH_S;
+    const bands = new Map<number, number>();
+    for (const i of active) {
+      const n = this.syncCount[i];
+      if (n < SYNC_MIN_BUCKETS || n > SYNC_MAX_OCCUPANCY * buckets) continue;
+      const base = i * SYNC_HASHES;
+      for (let b = 0; b < SYNC_BANDS; b++) {
+        let h = b + 1;
+        for (let r = 0; r < rows; r++) h = mix(h, this.syncSig[base + b * rows + r]);
+        const j = bands.get(h);
+        if (j === undefined) { bands.set(h, i); continue; }
+        if (this.find(i) === this.find(j)) continue;
+        let same = 0;
+        const bj = j * SYNC_HASHES;
+        for (let k = 0; k < SYNC_HASHES; k++) if (this.syncSig[base + k] === this.syncSig[bj + k]) same++;
+        const jaccard = same / SYNC_HASHES;
+        const pi = n / buckets; const pj = this.syncCount[j] / buckets;
+        const chance = (pi * pj) / (pi + pj - pi * pj);
+        if (jaccard < SYNC_MIN_JACCARD || jaccard < SYNC_MIN_LIFT * chance) continue;
+        const p = this.pair(i, j);
+        p.sync = Math.max(p.sync, jaccard);
+        this.link(i, tsS, { other: j, type: LT.activity_timing, weight: LINK_TYPES[LT.activity_timing].weight * Math.min(1, jaccard / 0.6) });
+      }
+    }
+  }
+
   private clusterOf(root: number): ClusterState {
     let c = this.clusters.get(root);
     if (c) return c;
@@ -444,7 +602,7 @@ export class DetectorEngine implements VerdictView {
     if (org >= 0) orgs.set(org, 1);
     c = {
       id: shortId('clu_', this.ids[root]), w, members: 1, orgs, noOrg: org < 0 ? 1 : 0,
-      verified: this.flags[root] & 1, disposable: (this.flags[root] >> 1) & 1,
+      verified: this.flags[root] & 1, disposable: (this.flags[root] >> 1) & 1, fresh: (this.flags[root] >> 3) & 1,
       evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, hour: -1, hourMembers: 0, syncMax: 0,
       campaignId: null, firstTs: w[C.FIRST_TS], timeline: new Map(), requests: w[C.TOTAL], outTokens: 0,
       verdict: { level: 0, score: 0, since: 0, belowSince: 0, verdict: null },
@@ -464,7 +622,7 @@ export class DetectorEngine implements VerdictView {
     ca.w[C.GAP_N] += cb.w[C.GAP_N]; ca.w[C.GAP_SUM] += cb.w[C.GAP_SUM]; ca.w[C.GAP_SUMSQ] += cb.w[C.GAP_SUMSQ];
     ca.w[C.FIRST_TS] = Math.min(ca.w[C.FIRST_TS] || Infinity, cb.w[C.FIRST_TS] || Infinity);
     ca.w[C.LAST_TS] = Math.max(ca.w[C.LAST_TS], cb.w[C.LAST_TS]);
-    ca.members += cb.members; ca.noOrg += cb.noOrg; ca.verified += cb.verified; ca.disposable += cb.disposable;
+    ca.members += cb.members; ca.noOrg += cb.noOrg; ca.verified += cb.verified; ca.disposable += cb.disposable; ca.fresh += cb.fresh;
     for (const [o, k] of cb.orgs) ca.orgs.set(o, (ca.orgs.get(o) ?? 0) + k);
     for (let t = 0; t < NLINK; t++) ca.evidence[t] += cb.evidence[t];
     ca.joins += cb.joins; ca.joinEvidence += cb.joinEvidence;
@@ -495,7 +653,7 @@ export class DetectorEngine implements VerdictView {
    */
   ingest(ev: InteractionEvent): void {
     if (!ev.account_id) return;
-    const tsMs = Date.parse(ev.ts);
+    const tsMs = parseIsoMs(ev.ts);
     if (!Number.isFinite(tsMs)) return;
     const tsS = tsMs / 1000;
     if (tsS > this.now) this.now = tsS;
@@ -562,7 +720,9 @@ export class DetectorEngine implements VerdictView {
     let newKeys = false;
     const ip = ev.client.ip;
     if (ip) {
-      newKeys = this.addKey(i, LT.client_ip, fnv1a(ip)) || newKeys;
+      const ipHash = fnv1a(ip);
+      this.observeAddress(i, ipHash, tsS);
+      newKeys = this.addKey(i, LT.client_ip, ipHash) || newKeys;
       newKeys = this.addKey(i, LT.client_subnet, fnv1a(subnet(ip))) || newKeys;
     }
     if (ev.client.asn !== null && ev.client.asn !== undefined) newKeys = this.addKey(i, LT.client_asn, ev.client.asn >>> 0) || newKeys;
@@ -572,6 +732,7 @@ export class DetectorEngine implements VerdictView {
     if (f.paramsHash) newKeys = this.addKey(i, LT.param_fingerprint, f.paramsHash) || newKeys;
     if (tplRepeat) newKeys = this.addKey(i, LT.prompt_template, f.template) || newKeys;
 
+    this.observeTiming(i, tsS);
     // Link on new evidence, and again as the population grows (1st, 2nd, 4th, 8th ... event).
     const seen = ++this.seenEvents[i];
     if (newKeys || (seen & (seen - 1)) === 0) this.link(i, tsS);
@@ -670,7 +831,9 @@ export class DetectorEngine implements VerdictView {
     // Identity-verified members (KYC) are accountable; fraudulent fleets are not.
     const verifiedShare = c.verified / c.members;
     const disposableShare = c.disposable / c.members;
-    let value = sizeFactor * evidenceFactor * (1 - 0.6 * verifiedShare) * (1 + 0.3 * disposableShare);
+    // Accounts put to use within days of signing up, together, are how fleets are run.
+    const freshShare = c.fresh / c.members;
+    let value = sizeFactor * evidenceFactor * (1 - 0.6 * verifiedShare) * (1 + 0.3 * disposableShare) * (1 + 0.25 * freshShare);
     if (actors < this.config.min_cluster_actors) value *= 0.5;
     value = Math.min(1, value);
     reasons.push({ signal: 'linked_actors', value: actors, threshold: this.config.min_cluster_actors, detail: `${c.members} accounts in ${actors} undeclared actors` });
@@ -682,6 +845,7 @@ export class DetectorEngine implements VerdictView {
     }
     if (verifiedShare > 0) reasons.push({ signal: 'identity_verified_share', value: round(verifiedShare), threshold: null, detail: 'mitigating' });
     if (disposableShare > 0) reasons.push({ signal: 'disposable_email_share', value: round(disposableShare), threshold: null });
+    if (freshShare > 0) reasons.push({ signal: 'fresh_account_share', value: round(freshShare), threshold: null, detail: 'members first used within 7 days of signup' });
     return { value, actors, reasons };
   }
 
@@ -693,7 +857,10 @@ export class DetectorEngine implements VerdictView {
     // Both are needed: coordination without harvesting is a class or an office; harvesting
     // without coordination is one customer's workload.
     let score = coord.value * harvest;
-    if (c.requests < this.config.min_cluster_requests) score = Math.min(score, this.thresholds[1]);
+    // Strong coordination needs fewer requests before a verdict above watch (down to a third of
+    // min_cluster_requests for the strongest evidence): the evidence is in the linkage.
+    const needed = this.config.min_cluster_requests * Math.max(1 / 3, 1.3 - coord.value);
+    if (c.requests < needed) score = Math.min(score, this.thresholds[1]);
     const st = c.verdict;
     const changed = this.applyLadder(st, score, now, VERDICT_LEVELS.length - 1);
     if (st.level >= verdictRank('throttle') && !c.campaignId) {
@@ -909,6 +1076,35 @@ export class DetectorEngine implements VerdictView {
       });
     }
     return out.sort((a, b) => b.volume.requests - a.volume.requests);
+  }
+
+  /** One cluster by id (members listed up to `maxMembers`), or null. */
+  cluster(clusterId: string, maxMembers = 1000): (ClusterSummary & { size: number; flagged_at: string | null }) | null {
+    const r = this.clusterById.get(clusterId);
+    const c = r === undefined ? undefined : this.clusters.get(r);
+    if (r === undefined || !c) return null;
+    const members = this.membersOf(r);
+    return {
+      id: c.id, members: members.slice(0, maxMembers), size: members.length, actors: c.noOrg + c.orgs.size,
+      level: VERDICT_LEVELS[c.verdict.level], score: round(c.verdict.score), requests: c.requests, campaign_id: c.campaignId,
+      reasons: c.verdict.verdict?.reasons ?? [], flagged_at: c.verdict.level > 0 ? new Date(c.verdict.since * 1000).toISOString() : null,
+    };
+  }
+
+  /** Operator allow-list in force (config and run time). */
+  allowList(): { accounts: string[]; orgs: string[] } {
+    return { accounts: [...this.allowAccounts], orgs: [...this.allowOrgs] };
+  }
+
+  /** Operator verdicts in force. */
+  manualVerdicts(): Verdict[] {
+    return [...this.manualAccount.values(), ...this.manualCluster.values()];
+  }
+
+  /** The detector's own verdict for an account (before overrides and cluster), or null. */
+  accountVerdict(accountId: string): Verdict | null {
+    const i = this.index.get(accountId);
+    return i === undefined ? null : this.accVerdicts.get(i) ?? null;
   }
 
   /** Every known account id, in first-seen order. */

@@ -10,10 +10,12 @@
 export * from './verdict.ts';
 export { detectConfigSchema, detectConfig, type DetectConfig } from './config.ts';
 export { DetectorEngine, LINK_TYPES, type EngineOptions, type EngineStats, type ClusterSummary, type Campaign, type LinkType } from './engine.ts';
-export { extractFeatures, FLAG, flagNames, type RequestFeatures } from './features.ts';
+export { extractFeatures, parseIsoMs, FLAG, flagNames, type RequestFeatures } from './features.ts';
 export { INDICATORS, type Indicator, type IndicatorName } from './scoring.ts';
 export { buildReport, scoreReport, REPORT_SCHEMA, type DetectionReport, type AccountResult, type GroundTruth, type QualityFigures } from './report.ts';
 export { detectHooks, type DetectHooks, type DetectHooksOptions } from './hooks.ts';
 export { runScanCli, scanEvents, readEventsFast, loadLabels, formatSummary, type ScanOptions, type ScanResult, type DetectorName } from './scan.ts';
+export { registerDetectAdminRoutes, type DetectAdminOptions } from './admin.ts';
+export { replayRecentEvents, type ReplaySource, type ReplayResult } from './replay.ts';
 export { VolumeBaseline, PradaBaseline, shapiroFrancia, trigramEmbedding } from './baselines.ts';
 export { buildScenario, type PromptPool, type ScenarioSpec, type ScenarioLabels } from './scenario.ts';

@@ -43,7 +43,7 @@ export interface DetectionReport {
   events: number;
   event_time: { from: string | null; to: string | null };
   accounts: AccountResult[];
-  clusters: Array<ClusterSummary & { cluster_id: string; timeline: Array<{ ts: string; level: VerdictLevel }> }>;
+  clusters: Array<ClusterSummary & { cluster_id: string; flagged_at: string | null; timeline: Array<{ ts: string; level: VerdictLevel }> }>;
   campaigns: Campaign[];
 }
 
@@ -54,6 +54,8 @@ export interface ReportSource {
   servedByLevel(accountId: string): number[];
   firstFlags(accountId: string): Partial<Record<VerdictLevel, number>>;
   stats(): { events: number };
+  /** Event time of the latest event (ms), when the source tracks it. */
+  readonly eventTimeMs?: number;
   clusterSummaries?(minMembers?: number): ClusterSummary[];
   campaigns?(): Campaign[];
 }
@@ -90,9 +92,13 @@ export function buildReport(engine: ReportSource, meta: { detector?: string; fro
     generated_at: new Date().toISOString(), events: engine.stats().events,
     event_time: { from: meta.from ?? null, to: meta.to ?? null },
     accounts,
+    // A cluster's members are known only at the end (accounts join as evidence arrives), so the
+    // cluster timeline carries its final level at the end of the scan: it names the accounts as
+    // flagged without crediting requests served before an account joined. What each account was
+    // actually served under is in its own timeline (`first`, `served`).
     clusters: (engine.clusterSummaries?.(2) ?? []).filter((c) => c.level !== 'none').map((c) => ({
-      ...c, cluster_id: c.id,
-      timeline: flaggedAt.has(c.id) ? [{ ts: flaggedAt.get(c.id)!, level: c.level }] : [],
+      ...c, cluster_id: c.id, flagged_at: flaggedAt.get(c.id) ?? null,
+      timeline: [{ ts: meta.to ?? new Date(engine.eventTimeMs || Date.now()).toISOString(), level: c.level }],
     })),
     campaigns,
   };

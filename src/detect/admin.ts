@@ -1,0 +1,134 @@
+/**
+ * Admin routes for the detector, mounted by the admin API (inside its token check) at
+ * /admin/detect:
+ *
+ *   GET    /admin/detect/accounts/:id     effective level, verdict with its explanation, cluster, indicators
+ *   GET    /admin/detect/clusters         clusters above none (?min_members=2&limit=100)
+ *   GET    /admin/detect/clusters/:id     one cluster: members, evidence, score, campaign
+ *   GET    /admin/detect/campaigns        named campaigns: members, timeline, volume, targets, evidence
+ *   GET    /admin/detect/allow            allow-list in force
+ *   POST   /admin/detect/allow            {account | org, note?}: never above none            -> 201
+ *   DELETE /admin/detect/allow            {account | org} (body or query string)             -> 204
+ *   GET    /admin/detect/verdicts         operator verdicts in force
+ *   POST   /admin/detect/verdicts         {kind, id, level, note?}: operator verdict         -> 201
+ *   DELETE /admin/detect/verdicts         {kind, id} (body or query string)                   -> 204
+ *
+ * Changes take effect at once on this node (the engine is the verdict view enforcement reads).
+ * They are held in memory: put lasting allow-list entries in warden.yaml (`detect.allow`).
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { renderErrorBody, WardenError, type ErrorCode } from '../errors/index.ts';
+import type { DetectorEngine } from './engine.ts';
+import { VERDICT_LEVELS } from './verdict.ts';
+
+export interface DetectAdminOptions {
+  /** Route prefix, relative to where the routes are mounted; default `/detect`. */
+  prefix?: string;
+}
+
+const allowSchema = z.object({
+  account: z.string().min(1).optional(),
+  org: z.string().min(1).optional(),
+  note: z.string().max(500).optional(),
+}).strict().refine((b) => !!b.account !== !!b.org, { message: 'give exactly one of account or org' });
+
+const subjectSchema = z.object({ kind: z.enum(['account', 'cluster']), id: z.string().min(1) });
+const verdictSchema = subjectSchema.extend({
+  level: z.enum(VERDICT_LEVELS),
+  note: z.string().max(500).default('operator decision'),
+}).strict();
+
+function fail(reply: FastifyReply, code: ErrorCode, message: string) {
+  const err = new WardenError(code, message);
+  return reply.code(err.status).send(renderErrorBody(err, 'openai'));
+}
+
+function issues(err: z.ZodError): string {
+  return err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+}
+
+/** DELETE takes its subject from the JSON body or, for clients that cannot send one, the query string. */
+function bodyOrQuery(req: { body?: unknown; query?: unknown }): unknown {
+  const b = req.body;
+  if (b && typeof b === 'object' && Object.keys(b).length) return b;
+  return req.query ?? {};
+}
+
+/** Register the detector admin routes on a Fastify instance already behind admin authentication. */
+export function registerDetectAdminRoutes(app: FastifyInstance, engine: DetectorEngine, opts: DetectAdminOptions = {}): void {
+  const prefix = opts.prefix ?? '/detect';
+
+  app.get<{ Params: { id: string } }>(`${prefix}/accounts/:id`, async (req, reply) => {
+    const id = req.params.id;
+    const known = engine.clusterMembers(id).length > 0;
+    const effective = engine.forAccount(id);
+    if (!known && effective.level === 'none' && !effective.verdict) return fail(reply, 'WARDEN_NOT_FOUND', `the detector has not seen account ${id}`);
+    const cluster = effective.clusterId ? engine.cluster(effective.clusterId, 100) : null;
+    return {
+      account_id: id,
+      level: effective.level,
+      verdict: effective.verdict,
+      account_verdict: engine.accountVerdict(id),
+      cluster,
+      indicators: engine.accountIndicators(id).map((i) => ({ signal: i.signal, value: Math.round(i.value * 1000) / 1000, threshold: i.threshold, saturation: i.saturation, contribution: Math.round(i.contribution * 1000) / 1000 })),
+    };
+  });
+
+  app.get<{ Querystring: { min_members?: string; limit?: string; level?: string } }>(`${prefix}/clusters`, async (req) => {
+    const minMembers = Math.max(2, Number(req.query.min_members ?? 2) || 2);
+    const limit = Math.min(1000, Math.max(1, Number(req.query.limit ?? 100) || 100));
+    const all = engine.clusterSummaries(minMembers).filter((c) => (req.query.level ? c.level === req.query.level : c.level !== 'none'));
+    return {
+      total: all.length,
+      data: all.slice(0, limit).map((c) => ({ ...c, size: c.members.length, members: c.members.slice(0, 20) })),
+    };
+  });
+
+  app.get<{ Params: { id: string } }>(`${prefix}/clusters/:id`, async (req, reply) => {
+    const c = engine.cluster(req.params.id);
+    if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `no cluster ${req.params.id}`);
+    return c;
+  });
+
+  app.get(`${prefix}/campaigns`, async () => ({ data: engine.campaigns() }));
+
+  app.get(`${prefix}/allow`, async () => engine.allowList());
+
+  app.post(`${prefix}/allow`, async (req, reply) => {
+    const parsed = allowSchema.safeParse(req.body ?? {});
+    if (!parsed.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(parsed.error));
+    engine.allow({ account: parsed.data.account, org: parsed.data.org });
+    return reply.code(201).send({ ...engine.allowList(), added: parsed.data.account ? { account: parsed.data.account } : { org: parsed.data.org } });
+  });
+
+  app.delete(`${prefix}/allow`, async (req, reply) => {
+    const parsed = allowSchema.safeParse(bodyOrQuery(req));
+    if (!parsed.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(parsed.error));
+    const before = engine.allowList();
+    const present = parsed.data.account ? before.accounts.includes(parsed.data.account) : before.orgs.includes(parsed.data.org!);
+    if (!present) return fail(reply, 'WARDEN_NOT_FOUND', 'not on the allow-list');
+    engine.disallow({ account: parsed.data.account, org: parsed.data.org });
+    return reply.code(204).send();
+  });
+
+  app.get(`${prefix}/verdicts`, async () => ({ data: engine.manualVerdicts() }));
+
+  app.post(`${prefix}/verdicts`, async (req, reply) => {
+    const parsed = verdictSchema.safeParse(req.body ?? {});
+    if (!parsed.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(parsed.error));
+    const { kind, id, level, note } = parsed.data;
+    if (kind === 'cluster' && !engine.cluster(id)) return fail(reply, 'WARDEN_NOT_FOUND', `no cluster ${id}`);
+    const v = engine.setManualVerdict({ kind, id }, level, note);
+    return reply.code(201).send(v);
+  });
+
+  app.delete(`${prefix}/verdicts`, async (req, reply) => {
+    const parsed = subjectSchema.safeParse(bodyOrQuery(req));
+    if (!parsed.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(parsed.error));
+    const exists = engine.manualVerdicts().some((v) => v.subject.kind === parsed.data.kind && v.subject.id === parsed.data.id);
+    if (!exists) return fail(reply, 'WARDEN_NOT_FOUND', `no operator verdict on ${parsed.data.kind} ${parsed.data.id}`);
+    engine.setManualVerdict(parsed.data, null);
+    return reply.code(204).send();
+  });
+}

@@ -330,8 +330,8 @@ export class Engine {
     const rng = lane.rng;
     if (a.campaign) return this.harvestSession(lane, t);
     switch (a.kind) {
-      case 'researcher': return rng.chance(0.8) ? this.evalRun(lane) : this.chatSession(lane, t);
-      case 'batch': return this.batchJob(lane);
+      case 'researcher': return rng.chance(0.8) ? this.evalRun(lane, t) : this.chatSession(lane, t);
+      case 'batch': return this.batchJob(lane, t);
       case 'agent': return this.agentSession(lane, t, 'product');
       case 'developer':
         return rng.chance(0.18) ? this.agentSession(lane, t, 'coding') : this.chatSession(lane, t);
@@ -551,7 +551,7 @@ export class Engine {
   }
 
   /** A researcher's evaluation run: one benchmark template over hundreds of questions, in order. */
-  private evalRun(lane: Lane): Session {
+  private evalRun(lane: Lane, t0: number): Session {
     const a = lane.account;
     const rng = lane.rng;
     const engine = this;
@@ -563,7 +563,7 @@ export class Engine {
     const pool = this.opts.prompts[poolName];
     // Team members run the same benchmark: the offset comes from the lab, not the person.
     let cursor = Math.floor(hashUniform(g.seed, lane.runIndex++, 9) * pool.length);
-    const model = this.model(lane, 0 + a.activeFromMs);
+    const model = this.model(lane, t0);
     const n = rng.chance(0.15) ? rng.pick([5, 10]) : null;
     const logprobs = rng.chance(0.1);
     const { params, reasoningTokens } = this.params(lane, model, { temperature: rng.chance(0.8) ? 0 : rng.pick([0.6, 0.8, 1]), maxTokens: rng.pick([1024, 2048, 4096]), reasoning: rng.chance(0.5) ? 'off' : 'maybe' });
@@ -588,13 +588,13 @@ export class Engine {
   }
 
   /** A batch job: one template over thousands of records at a steady, concurrency-limited pace. */
-  private batchJob(lane: Lane): Session {
+  private batchJob(lane: Lane, t0: number): Session {
     const a = lane.account;
     const rng = lane.rng;
     const engine = this;
     const task = a.group!.batch!;
     const items = Math.max(50, Math.round(rng.lognormal(a.turnsMean, 0.8)));
-    const model = this.model(lane, a.activeFromMs);
+    const model = this.model(lane, t0);
     const { params, reasoningTokens } = this.params(lane, model, { temperature: 0, maxTokens: task.outTokens > 0 ? 256 : 2048, json: task.json, reasoning: 'off' });
     const interval = rng.lognormal(400, 0.4);
     let done = 0;

@@ -7,7 +7,8 @@
 import { appendFileSync, existsSync, readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildScenario, DetectorEngine, detectHooks, scanEvents, readEventsFast, scoreReport, type PromptPool, type DetectorName } from '../src/detect/index.ts';
+import { buildScenario, DetectorEngine, detectHooks, scanEvents, readEventsFast, scoreReport, buildReport, VolumeBaseline, PradaBaseline, type PromptPool, type DetectorName } from '../src/detect/index.ts';
+import { buildScenario as trafficScenario, generateTraffic, evaluate, loadPromptCorpus, defaultPromptDir, type LabelLine } from '../src/traffic/index.ts';
 import type { InteractionEvent } from '../src/events/index.ts';
 
 const args = process.argv.slice(2);
@@ -142,6 +143,60 @@ function memory(template: InteractionEvent) {
   log(`| link keys indexed | ${engine.stats().linkKeys.toLocaleString('en')} |`);
 }
 
+/**
+ * Quality on the traffic model (src/traffic), scored by its `evaluate` (flagged = throttle or
+ * above for campaigns and organic accounts alike; contained = throttle or above, 95% coverage):
+ * several presets and seeds, mean and worst per detector.
+ */
+async function trafficQuality() {
+  const dir = existsSync(join(promptDir, 'organic')) ? promptDir : defaultPromptDir();
+  const prompts = loadPromptCorpus(dir);
+  const runs: Array<{ preset: string; seed: number; scale: number }> = quick
+    ? [{ preset: 'smoke', seed: 1, scale: 1 }]
+    : [1, 2, 3, 4, 5].map((seed) => ({ preset: 'smoke', seed, scale: 1 })).concat([1, 2].map((seed) => ({ preset: 'default', seed, scale: 0.25 })));
+  type Row = { recall: number; clusters: number; adaptive: number; organicFp: number; organicFlagged: number; organic: number; contained1: number; campaigns: number; worstServed: number; meanServed: number };
+  const rows: Record<string, Row[]> = { warden: [], 'volume-threshold': [], prada: [] };
+  const perCampaign: string[] = [];
+  let events = 0;
+  for (const r of runs) {
+    const run = generateTraffic(trafficScenario(null, { preset: r.preset, seed: r.seed, scale: r.scale }), { prompts });
+    const evs = [...run.events];
+    events += evs.length;
+    for (const name of ['warden', 'volume-threshold', 'prada']) {
+      const det = name === 'warden' ? new DetectorEngine({ trackFirstFlags: true }) : name === 'prada' ? new PradaBaseline() : new VolumeBaseline();
+      for (const ev of evs) det.ingest(ev);
+      det.flush();
+      const report = buildReport(det, { detector: name, to: evs[evs.length - 1].ts });
+      const rep = await evaluate(report, run.labels as LabelLine[], () => evs, { flagLevel: 'throttle' });
+      const served = rep.campaigns.map((c) => c.share_requests_before_containment);
+      const clusters = rep.campaigns.filter((c) => c.account_recall > 0.5).length;
+      rows[name].push({
+        recall: rep.totals.campaign_account_recall, clusters: clusters / Math.max(1, rep.campaigns.length), adaptive: rep.totals.adaptive_account_recall,
+        organicFp: rep.totals.organic_account_fp_rate, organicFlagged: rep.totals.organic_accounts_flagged, organic: rep.totals.organic_accounts,
+        contained1: rep.totals.campaigns_contained_within_1pct, campaigns: rep.totals.campaigns,
+        worstServed: Math.max(...served), meanServed: served.reduce((a, b) => a + b, 0) / served.length,
+      });
+      if (name === 'warden') for (const c of rep.campaigns) perCampaign.push(`| ${r.preset} ${r.seed} | ${c.campaign_id} | ${c.accounts_flagged}/${c.accounts_active} | ${pct(c.share_requests_before_containment)} |`);
+    }
+  }
+  log(`\n### Quality on the traffic model (${runs.map((r) => `${r.preset}${r.scale !== 1 ? ' x' + r.scale : ''} seed ${r.seed}`).join(', ')}; ${events.toLocaleString('en')} events; prompts from ${dir})\n`);
+  log('Flagged and contained = throttle or above. Mean over runs, worst run in brackets.\n');
+  log('| detector | campaign accounts flagged | campaigns flagged (majority of accounts) | campaigns contained before 1% served | share served before containment (mean of campaigns) | adaptive accounts flagged | organic accounts flagged |');
+  log('|---|---|---|---|---|---|---|');
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  for (const [name, rs] of Object.entries(rows)) {
+    const f = (k: keyof Row, worst: 'min' | 'max') => `${pct(mean(rs.map((x) => x[k] as number)))} (${pct(Math[worst](...rs.map((x) => x[k] as number)))})`;
+    const cont = `${rs.reduce((a, x) => a + x.contained1, 0)}/${rs.reduce((a, x) => a + x.campaigns, 0)}`;
+    const orgF = `${pct(mean(rs.map((x) => x.organicFp)))} (${rs.reduce((a, x) => a + x.organicFlagged, 0)}/${rs.reduce((a, x) => a + x.organic, 0)})`;
+    log(`| ${name} | ${f('recall', 'min')} | ${f('clusters', 'min')} | ${cont} | ${f('meanServed', 'max')} | ${f('adaptive', 'min')} | ${orgF} |`);
+  }
+  log('\nPer campaign (warden): run | campaign | accounts flagged | share of requests served before containment\n');
+  log('| run | campaign | flagged | served before containment |');
+  log('|---|---|---|---|');
+  for (const l of perCampaign) log(l);
+}
+
+await trafficQuality();
 const { events } = await quality();
 const engine = await throughput(events);
 requestPath(engine, events);

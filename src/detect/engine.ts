@@ -42,7 +42,7 @@ export const LINK_TYPES = [
   // Accumulated pair evidence (not keys): distinct client addresses two accounts both used within
   // a day (rotating proxy pools), and co-occurring activity (synchronised timing).
   { name: 'client_addresses', weight: 1, damp: 0, declared: false, software: false },
-  { name: 'activity_timing', weight: 0.7, damp: 0, declared: false, software: false },
+  { name: 'activity_timing', weight: 0.7, damp: 0, declared: false, software: true },
 ] as const;
 export type LinkType = (typeof LINK_TYPES)[number]['name'];
 const LT = Object.fromEntries(LINK_TYPES.map((t, i) => [t.name, i])) as Record<LinkType, number>;

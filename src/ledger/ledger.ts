@@ -43,6 +43,8 @@ export interface LedgerOptions {
   trustedKeys?: readonly NoteVerifier[];
   checkpointIntervalMs?: number;
   batchMax?: number;
+  /** Group-commit window of a busy writer, ms (see WriterLoop); default 10, 0 commits every turn. */
+  groupCommitMs?: number;
   /** Entries waiting for commit (queued or in flight) beyond which appends are refused. */
   maxQueue?: number;
   keepPromptText?: boolean;
@@ -98,6 +100,7 @@ class Fifo<T> {
 
 const b64 = (b: Uint8Array) => encodeBase64(b);
 const RESTART_MIN_MS = 50;
+const SEND_INTERVAL_MS = 1;
 const RESTART_MAX_MS = 5000;
 
 export class Ledger {
@@ -112,6 +115,7 @@ export class Ledger {
   private readonly inflight = new Fifo<Pending>();
   private nextSeq = 0;
   private sendScheduled = false;
+  private lastSendAt = -Infinity;
   private flushWaiters: { target: number; resolve: () => void }[] = [];
   private closed = false;
   private closing: Promise<void> | null = null;
@@ -123,7 +127,7 @@ export class Ledger {
   private busy = false;
   /** Generation of the current writer thread: exits of earlier ones (or of one being closed) are not crashes. */
   private generation = 0;
-  private readonly opts: Required<Pick<LedgerOptions, 'checkpointIntervalMs' | 'batchMax' | 'maxQueue' | 'keepPromptText' | 'now'>> & LedgerOptions;
+  private readonly opts: Required<Pick<LedgerOptions, 'checkpointIntervalMs' | 'batchMax' | 'groupCommitMs' | 'maxQueue' | 'keepPromptText' | 'now'>> & LedgerOptions;
   /**
    * Counters for metrics and benchmarks. `rejected`: appends refused because the queue was full;
    * `dropped`: fire-and-forget submissions (submitInteraction) that were not recorded, for any reason.
@@ -131,7 +135,7 @@ export class Ledger {
   readonly stats = { appended: 0, batches: 0, checkpoints: 0, rejected: 0, dropped: 0, writerRestarts: 0, maxCheckpointGapMs: 0 };
 
   private constructor(opts: LedgerOptions) {
-    this.opts = { checkpointIntervalMs: 500, batchMax: 256, maxQueue: 50_000, keepPromptText: false, now: Date.now, ...opts };
+    this.opts = { checkpointIntervalMs: 500, batchMax: 256, groupCommitMs: 10, maxQueue: 50_000, keepPromptText: false, now: Date.now, ...opts };
     this.origin = opts.origin;
     this.storage = opts.storage;
     this.signers = opts.signers;
@@ -157,7 +161,7 @@ export class Ledger {
       const writer = await LedgerWriter.open({
         storage: opts.storage, origin: opts.origin, signers: opts.signers, trustedKeys: opts.trustedKeys, keepPromptText: ledger.opts.keepPromptText, now: ledger.opts.now,
       });
-      const link = new InlineLink(writer, { batchMax: ledger.opts.batchMax, checkpointIntervalMs: ledger.opts.checkpointIntervalMs }, ledger.handlers(++ledger.generation));
+      const link = new InlineLink(writer, { batchMax: ledger.opts.batchMax, checkpointIntervalMs: ledger.opts.checkpointIntervalMs, groupCommitMs: ledger.opts.groupCommitMs }, ledger.handlers(++ledger.generation));
       ledger.adopt(link, { size: writer.size, latest: writer.latest, verifiers: writer.verifiers.map(String) });
     }
     return ledger;
@@ -169,7 +173,7 @@ export class Ledger {
       connection, origin: this.origin,
       signerKeys: this.signers.map((s) => s.exportPrivate()),
       trustedKeys: (this.opts.trustedKeys ?? []).map(String),
-      keepPromptText: this.opts.keepPromptText, batchMax: this.opts.batchMax, checkpointIntervalMs: this.opts.checkpointIntervalMs,
+      keepPromptText: this.opts.keepPromptText, batchMax: this.opts.batchMax, checkpointIntervalMs: this.opts.checkpointIntervalMs, groupCommitMs: this.opts.groupCommitMs,
       expect: this.link === null && this.durableSize === 0 && this.latest === null
         ? null
         : { size: this.durableSize, checkpoint: this.latest ? { size: this.latest.size, rootHash: this.latest.rootHash } : null },
@@ -277,14 +281,22 @@ export class Ledger {
     else this.restartTimer?.unref();
   }
 
-  /** Hand what is queued to the writer once per turn of the event loop (appends made in one turn travel together). */
+  /**
+   * Hand what is queued to the writer once per turn of the event loop (appends made in one turn
+   * travel together), and at most once per SEND_INTERVAL_MS: a message to the writer thread has a
+   * fixed cost on this thread, which a trickle of single-entry messages would pay per request.
+   */
   private scheduleSend(): void {
     if (this.sendScheduled) return;
     this.sendScheduled = true;
-    setImmediate(() => {
+    const run = () => {
       this.sendScheduled = false;
+      this.lastSendAt = performance.now();
       this.sendOutbox();
-    });
+    };
+    const wait = this.lastSendAt + SEND_INTERVAL_MS - performance.now();
+    if (wait >= 0.5) setTimeout(run, wait);
+    else setImmediate(run);
   }
 
   private sendOutbox(): void {

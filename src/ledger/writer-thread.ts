@@ -19,6 +19,7 @@ export interface WriterInit {
   keepPromptText: boolean;
   batchMax: number;
   checkpointIntervalMs: number;
+  groupCommitMs: number;
   expect: { size: number; checkpoint: { size: number; rootHash: string } | null } | null;
 }
 
@@ -124,7 +125,7 @@ export class InlineLink implements WriterLink {
   readonly mode = 'inline' as const;
   private readonly loop: WriterLoop;
 
-  constructor(writer: LedgerWriter, opts: { batchMax: number; checkpointIntervalMs: number }, handlers: LinkHandlers) {
+  constructor(writer: LedgerWriter, opts: { batchMax: number; checkpointIntervalMs: number; groupCommitMs: number }, handlers: LinkHandlers) {
     this.loop = new WriterLoop(writer, opts, {
       committed: (results, size) => handlers.committed(results, size),
       checkpoint: (cp) => handlers.checkpoint(cp),

@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     port.close();
     return;
   }
-  const loop = new WriterLoop(writer, { batchMax: init.batchMax, checkpointIntervalMs: init.checkpointIntervalMs }, {
+  const loop = new WriterLoop(writer, { batchMax: init.batchMax, checkpointIntervalMs: init.checkpointIntervalMs, groupCommitMs: init.groupCommitMs }, {
     committed: (results, size) => post({ type: 'committed', results, size }),
     checkpoint: (cp) => post({ type: 'checkpoint', cp }),
     error: (err) => post({ type: 'error', error: LedgerError.toWire(err) }),

@@ -9,7 +9,7 @@ import { SqliteLedgerStorage } from './sqlite.ts';
 import { generateSigner } from './note.ts';
 import { verifyLedger } from './verify.ts';
 import { LedgerError, type AppendReceipt } from './types.ts';
-import { LedgerWriter } from './writer.ts';
+import { LedgerWriter, WriterLoop, type WriteItem } from './writer.ts';
 import { resolveWriterWorker } from './writer-thread.ts';
 import { sampleEvent } from './fixtures.ts';
 
@@ -180,4 +180,28 @@ test('verify on reopen: an altered entry after the last checkpoint, or fewer ent
     assert.equal(ledger.size, 30, 'what was acknowledged stays acknowledged');
     await ledger.close();
   });
+});
+
+test('group commit: an idle writer commits at once; a busy one gathers entries arriving within the window into one transaction', async () => {
+  const writer = await LedgerWriter.open({ storage: SqliteLedgerStorage.open(':memory:'), origin: ORIGIN, signers: [generateSigner(ORIGIN)] });
+  const batches: number[] = [];
+  const loop = new WriterLoop(writer, { batchMax: 50, checkpointIntervalMs: 60_000, groupCommitMs: 200 }, { committed: (r) => batches.push(r.length), checkpoint() {}, error() {} });
+  const item = (i: number): WriteItem => ({ kind: 'interaction', event: sampleEvent(i) });
+  const until = async (cond: () => boolean) => { while (!cond()) await new Promise((r) => setTimeout(r, 2)); };
+  loop.push([item(0)]);
+  await until(() => batches.length === 1);
+  for (let i = 1; i <= 5; i++) {
+    loop.push([item(i)]);
+    await new Promise((r) => setTimeout(r, 3));
+  }
+  await until(() => batches.reduce((a, b) => a + b, 0) === 6);
+  assert.deepEqual(batches, [1, 5], 'the five entries that arrived during the window share one commit');
+  // A full batch does not wait for the window.
+  const t0 = performance.now();
+  loop.push(Array.from({ length: 50 }, (_, i) => item(100 + i)));
+  await until(() => batches.length === 3);
+  assert.equal(batches[2], 50);
+  assert.ok(performance.now() - t0 < 150, 'committed without waiting out the 200 ms window');
+  await loop.close();
+  assert.equal(writer.size, 56);
 });

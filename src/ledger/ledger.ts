@@ -100,7 +100,7 @@ class Fifo<T> {
 
 const b64 = (b: Uint8Array) => encodeBase64(b);
 const RESTART_MIN_MS = 50;
-const SEND_INTERVAL_MS = 1;
+const SEND_INTERVAL_MS = 2;
 const RESTART_MAX_MS = 5000;
 
 export class Ledger {

@@ -53,7 +53,8 @@ for (const stream of [false, true]) {
     off: { target: target(off.url, off.key, stream), pid: off.proc.pid! },
     on: { target: target(on.url, on.key, stream), pid: on.proc.pid! },
   };
-  for (const side of Object.values(sides)) await closedLoop(side.target, concurrency, 1);
+  // Warm-up (JIT, connection pools, the ledger's first pages), twice each, alternating.
+  for (let w = 0; w < 2; w++) for (const side of Object.values(sides)) await closedLoop(side.target, concurrency, 2);
   const rps: Record<'off' | 'on', number[]> = { off: [], on: [] };
   const cpuPerReq: Record<'off' | 'on', number[]> = { off: [], on: [] };
   const ratios: number[] = [];

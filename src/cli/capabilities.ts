@@ -12,6 +12,7 @@ import { limitsHooks, registerLimitsAdminRoutes, SqliteLimitOverridesStore, Post
 import { DetectorEngine, detectHooks, replayRecentEvents, registerDetectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/index.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, type Ledger } from '../ledger/index.ts';
+import { policyHooks } from '../policy/index.ts';
 import type { Stores } from './stores.ts';
 
 export interface Capabilities {
@@ -41,6 +42,16 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // Verdicts survive restarts: rebuild from recent events before serving (and before listeners attach).
   if (detector) await replayRecentEvents(detector, stores.events);
   if (detector) adminPlugins.push((app) => registerDetectAdminRoutes(app, detector));
+
+  // policy phase, before limits: a request the policy refuses (region, tier, verdict) spends no
+  // quota; its output phase shapes and watermarks the answer.
+  if (config.policy.enabled) {
+    const say = (line: string) => { if (config.log.level !== 'silent') console.error(line); };
+    const line = (obj: object, msg: string) => say(`policy: ${msg} ${JSON.stringify(obj)}`);
+    const policy = policyHooks({ config, verdicts, log: { info: line, error: line } });
+    hooks.push(policy);
+    closers.push(() => policy.runtime.close());
+  }
 
   // limits phase
   let overrides: LimitOverridesStore;

@@ -14,6 +14,11 @@ export const COMMANDS: Command[] = [
   { name: 'ledger', summary: 'ledger verify|prove|consistency|checkpoint|query|erase|keygen|key: the tamper-evident log (--config FILE)', run: runLedger },
   { name: 'mock-upstream', summary: 'run the built-in mock model (OpenAI + Anthropic wire formats) on its own', run: async (a) => (await import('../mock/index.ts')).runMockUpstreamCli(a) },
   { name: 'scan', summary: 'scan events.jsonl: run the detector offline over interaction logs, report verdicts and campaigns', run: async (a) => (await import('../detect/index.ts')).runScanCli(a) },
+  { name: 'policy', summary: 'policy check|explain|screen: validate a policy file, explain a request\'s capabilities, screen a signup', run: async (a) => (await import('../policy/index.ts')).runPolicyCli(a) },
+  { name: 'watermark', summary: 'watermark embed|detect: mark text with an account/cluster key, or test suspect text for a mark (z-score, p-value)', run: async (a) => (await import('../watermark/index.ts')).runWatermarkCli(a) },
+  { name: 'simulate', summary: 'simulate: generate organic users and distillation campaigns as events JSONL + ground-truth labels', run: async (a) => (await import('../traffic/index.ts')).runSimulateCli(a) },
+  { name: 'redteam', summary: 'redteam --target URL: create accounts through the admin API, send simulated traffic to a live gateway, report what got through', run: async (a) => (await import('../traffic/index.ts')).runRedteamCli(a) },
+  { name: 'eval', summary: 'eval: score a scan or redteam result against labels (per campaign and organic kind; JSON, table, SVG)', run: async (a) => (await import('../traffic/index.ts')).runEvalCli(a) },
   ...ADMIN_COMMANDS.map((c) => ({ name: c.name, summary: c.summary, run: async (a: string[]) => (await import('../admin/index.ts')).runAdminCommand(c.name, a) })),
 ];
 

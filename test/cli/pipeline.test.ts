@@ -1,0 +1,43 @@
+// The offline loop an operator runs from the command line: `warden simulate` writes events and
+// ground-truth labels, `warden scan` runs the detector over them, `warden eval` scores the result.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const run = promisify(execFile);
+const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
+const warden = (args: string[], cwd: string) =>
+  run(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, ...args], { cwd, maxBuffer: 64 << 20, env: { ...process.env, NODE_OPTIONS: '' } });
+
+test('simulate -> scan -> eval from the CLI: campaigns found, organic accounts untouched', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-pipeline-'));
+  try {
+    const sim = await warden(['simulate', '--preset', 'smoke', '--seed', '7', '--out', 'ev.jsonl', '--labels', 'lab.jsonl'], dir);
+    assert.match(sim.stdout + sim.stderr, /events/);
+    const firstEvent = JSON.parse(readFileSync(join(dir, 'ev.jsonl'), 'utf8').split('\n', 1)[0]);
+    assert.equal(firstEvent.schema, 'warden.interaction/1');
+
+    const scan = await warden(['scan', 'ev.jsonl', '--report', 'det.json'], dir);
+    assert.match(scan.stdout, /campaigns:/);
+
+    await warden(['eval', '--detections', 'det.json', '--labels', 'lab.jsonl', '--events', 'ev.jsonl', '--out', 'rep'], dir);
+    for (const f of ['report.json', 'report.txt', 'report.svg']) assert.ok(existsSync(join(dir, 'rep', f)), f);
+    const report = JSON.parse(readFileSync(join(dir, 'rep', 'report.json'), 'utf8'));
+    assert.equal(report.schema, 'warden.eval/1');
+    assert.ok(report.campaigns.length >= 3);
+    for (const c of report.campaigns) assert.ok(c.accounts_flagged > 0, `${c.campaign_id} flagged`);
+    assert.ok(report.totals.organic_accounts > 0);
+    assert.equal(report.totals.organic_accounts_flagged, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('every command lists in `warden help`', async () => {
+  const { stdout } = await warden(['help'], tmpdir());
+  for (const name of ['serve', 'scan', 'simulate', 'redteam', 'eval', 'policy', 'watermark', 'ledger']) assert.match(stdout, new RegExp(`\\b${name}\\b`));
+});

@@ -57,10 +57,27 @@ async function main(): Promise<void> {
       ...(extra ? JSON.parse(extra) : {}),
     });
     const w = await startWarden(config, { log: () => {} });
+    if (process.env.WARDEN_BENCH_PROFILE) await profileOnSignal(process.env.WARDEN_BENCH_PROFILE);
     console.log(JSON.stringify({ url: w.url, key: w.demoKey }));
     return;
   }
   throw new Error(`unknown role ${role}`);
+}
+
+/** SIGUSR2 starts the CPU profiler (after warm-up, so start-up is not in it); SIGTERM writes it to `file` and exits. */
+async function profileOnSignal(file: string): Promise<void> {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  let started = false;
+  process.on('SIGUSR2', () => { started = true; void session.post('Profiler.start'); });
+  process.removeAllListeners('SIGTERM');
+  process.on('SIGTERM', async () => {
+    if (started) writeFileSync(file, JSON.stringify((await session.post('Profiler.stop')).profile));
+    process.exit(0);
+  });
 }
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(0));

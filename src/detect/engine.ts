@@ -260,6 +260,9 @@ export class DetectorEngine implements VerdictView {
 
   private readonly orgIds = new Map<string, number>();
   private readonly orgNames: string[] = [];
+  /** Per org: accounts seen, and those with a personal identity (free-mail or disposable address, not enterprise tier). */
+  private orgMembers: number[] = [];
+  private orgPersonal: number[] = [];
   private readonly keyIndex = new Map<number, number>();
   private keyFirst = new Int32Array(1024);
   private keyLast = new Int32Array(1024);
@@ -376,10 +379,15 @@ export class DetectorEngine implements VerdictView {
     let org = -1;
     if (ev.org_id) {
       org = this.orgIds.get(ev.org_id) ?? -1;
-      if (org < 0) { org = this.orgNames.length; this.orgIds.set(ev.org_id, org); this.orgNames.push(ev.org_id); }
+      if (org < 0) { org = this.orgNames.length; this.orgIds.set(ev.org_id, org); this.orgNames.push(ev.org_id); this.orgMembers.push(0); this.orgPersonal.push(0); }
     }
     this.org[i] = org;
     const acct = ev.account;
+    if (org >= 0) {
+      this.orgMembers[org]++;
+      const dom = acct?.email_domain?.toLowerCase();
+      if (acct && acct.tier !== 'enterprise' && (!dom || FREEMAIL.has(dom) || isDisposable(dom))) this.orgPersonal[org]++;
+    }
     let f = 0;
     if (acct && TIER_VERIFIED[acct.tier]) f |= 1;
     if (acct?.email_domain && isDisposable(acct.email_domain.toLowerCase())) f |= 2;
@@ -404,6 +412,17 @@ export class DetectorEngine implements VerdictView {
       }
     }
     return i;
+  }
+
+  /**
+   * A declared org is one accountable customer only when the declaration is corroborated: an org
+   * whose members (two or more) mostly sign up with personal free-mail or disposable addresses and
+   * no enterprise contract has no organisational identity behind it, so its members count as
+   * separate actors and what else they share counts as coordination evidence.
+   */
+  private orgCorroborated(org: number): boolean {
+    const n = this.orgMembers[org];
+    return n < 2 || this.orgPersonal[org] * 2 < n;
   }
 
   /** Register a link key for account i (once), bumping the key's population count. */
@@ -471,12 +490,16 @@ export class DetectorEngine implements VerdictView {
       // Shared software (same agent framework, SDK, prompt template) is common among independent
       // customers: it can strengthen a link but never make one on its own.
       let sum = 0; let soft = 0;
-      for (let t = 0; t < NLINK; t++) { if (LINK_TYPES[t].software) soft += ev[t]; else sum += ev[t]; }
+      const orgLink = ev[LT.org] > 0;
+      for (let t = 0; t < NLINK; t++) { if (LINK_TYPES[t].software) soft += ev[t]; else if (t !== LT.org) sum += ev[t]; }
       sum += Math.min(soft, SOFTWARE_EVIDENCE_CAP * this.config.link_threshold);
-      if (sum >= this.config.link_threshold) {
+      if (orgLink || sum >= this.config.link_threshold) {
         const a = this.find(i);
         const b = this.find(r);
-        if (a !== b) this.union(a, b, ev, sum, ev[LT.org] > 0, tsS);
+        // A corroborated org is a declared relationship (no coordination evidence); an
+        // uncorroborated one still links, and the rest of what the accounts share is evidence.
+        const declared = orgLink && this.orgCorroborated(this.org[i]);
+        if (a !== b) this.union(a, b, ev, sum, declared, tsS);
       }
     }
   }
@@ -627,7 +650,7 @@ export class DetectorEngine implements VerdictView {
     for (let t = 0; t < NLINK; t++) ca.evidence[t] += cb.evidence[t];
     ca.joins += cb.joins; ca.joinEvidence += cb.joinEvidence;
     if (!declared) {
-      for (let t = 0; t < NLINK; t++) ca.evidence[t] += ev[t];
+      for (let t = 0; t < NLINK; t++) if (t !== LT.org) ca.evidence[t] += ev[t];
       ca.joins++; ca.joinEvidence += sum;
     }
     ca.firstTs = Math.min(ca.firstTs, cb.firstTs);
@@ -820,9 +843,16 @@ export class DetectorEngine implements VerdictView {
     } else if (st.level === 0) this.accVerdicts.delete(i);
   }
 
+  /** Distinct undeclared actors of a cluster: accounts without an org, corroborated orgs, members of uncorroborated orgs. */
+  private actorsOf(c: ClusterState): number {
+    let actors = c.noOrg;
+    for (const [o, k] of c.orgs) actors += this.orgCorroborated(o) ? 1 : k;
+    return actors;
+  }
+
   /** Coordination evidence of a cluster in [0, 1], with its explanation. */
   private coordination(c: ClusterState): { value: number; actors: number; reasons: VerdictReason[] } {
-    const actors = c.noOrg + c.orgs.size;
+    const actors = this.actorsOf(c);
     const reasons: VerdictReason[] = [];
     if (actors < 2 || c.joins === 0) return { value: 0, actors, reasons };
     const meanEvidence = c.joinEvidence / c.joins;
@@ -837,6 +867,9 @@ export class DetectorEngine implements VerdictView {
     if (actors < this.config.min_cluster_actors) value *= 0.5;
     value = Math.min(1, value);
     reasons.push({ signal: 'linked_actors', value: actors, threshold: this.config.min_cluster_actors, detail: `${c.members} accounts in ${actors} undeclared actors` });
+    let uncorroborated = 0;
+    for (const [o, k] of c.orgs) if (!this.orgCorroborated(o)) uncorroborated += k;
+    if (uncorroborated > 0) reasons.push({ signal: 'uncorroborated_org_members', value: uncorroborated, threshold: null, detail: 'members of a declared org whose accounts mostly use personal free-mail or disposable addresses: counted as separate actors' });
     const byType: Array<[string, number]> = [];
     for (let t = 0; t < NLINK; t++) if (c.evidence[t] > 0 && !LINK_TYPES[t].declared) byType.push([LINK_TYPES[t].name, c.evidence[t]]);
     byType.sort((x, y) => y[1] - x[1]);
@@ -1045,7 +1078,7 @@ export class DetectorEngine implements VerdictView {
     for (const [r, c] of this.clusters) {
       if (c.members < minMembers) continue;
       out.push({
-        id: c.id, members: this.membersOf(r), actors: c.noOrg + c.orgs.size, level: VERDICT_LEVELS[c.verdict.level],
+        id: c.id, members: this.membersOf(r), actors: this.actorsOf(c), level: VERDICT_LEVELS[c.verdict.level],
         score: round(c.verdict.score), requests: c.requests, campaign_id: c.campaignId, reasons: c.verdict.verdict?.reasons ?? [],
       });
     }
@@ -1085,7 +1118,7 @@ export class DetectorEngine implements VerdictView {
     if (r === undefined || !c) return null;
     const members = this.membersOf(r);
     return {
-      id: c.id, members: members.slice(0, maxMembers), size: members.length, actors: c.noOrg + c.orgs.size,
+      id: c.id, members: members.slice(0, maxMembers), size: members.length, actors: this.actorsOf(c),
       level: VERDICT_LEVELS[c.verdict.level], score: round(c.verdict.score), requests: c.requests, campaign_id: c.campaignId,
       reasons: c.verdict.verdict?.reasons ?? [], flagged_at: c.verdict.level > 0 ? new Date(c.verdict.since * 1000).toISOString() : null,
     };

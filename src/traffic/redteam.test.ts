@@ -4,9 +4,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configSchema } from '../config/schema.ts';
+import type { InteractionEvent } from '../events/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import { HttpAdminClient } from '../admin/client.ts';
-import { buildScenario, runRedteam, assertLocalTarget, parseLabels, type AccountLabel } from './index.ts';
+import { buildScenario, runRedteam, assertLocalTarget, parseLabels, ORGANIC_KINDS, type AccountLabel } from './index.ts';
 
 const TOKEN = 'redteam-test-admin-token-0123456789';
 
@@ -45,7 +46,9 @@ test('redteam provisions accounts, sends traffic with client addresses, and obse
     const hydra = result.by_population['hydra-1'];
     assert.ok(hydra && hydra.sent > 0, 'hydra traffic was sent');
     assert.equal(hydra.refused, hydra.sent, 'suspended accounts are refused');
-    for (const [k, s] of Object.entries(result.by_population)) if (k !== 'hydra-1') assert.equal(s.ok + s.rate_limited, s.sent, `${k} served`);
+    // Organic traffic is served (or rate limited, never refused); other campaigns may meet the
+    // default policy (e.g. unverified accounts on hosting networks must verify).
+    for (const [k, s] of Object.entries(result.by_population)) if ((ORGANIC_KINDS as readonly string[]).includes(k)) assert.equal(s.ok + s.rate_limited, s.sent, `${k} served`);
     // Observed enforcement scores like a detector: hydra contained from its first request, organic untouched.
     const h = result.eval.campaigns.find((c) => c.campaign_id === 'hydra-1')!;
     assert.equal(h.account_recall, 1);
@@ -53,7 +56,6 @@ test('redteam provisions accounts, sends traffic with client addresses, and obse
     // Organic accounts are never refused; at x4000 compressed time, busy products may meet real rate
     // limits (429), which the report shows as throttling rather than hiding.
     for (const g of result.eval.organic) assert.equal(g.accounts_refused, 0, g.kind);
-    for (const g of result.eval.organic) assert.ok(g.accounts_shaped === 0, g.kind);
     // Accounts exist on the gateway with the simulated signup facts.
     const labels = parseLabels(readFileSync(join(out, 'labels.jsonl'), 'utf8')).filter((l): l is AccountLabel => l.type === 'account');
     assert.equal(labels.length, result.accounts_created);
@@ -69,6 +71,14 @@ test('redteam provisions accounts, sends traffic with client addresses, and obse
     assert.ok(okRecorded.length > 200);
     for (const e of okRecorded) assert.ok(servedIps.has(`${e.account_id} ${e.client.ip}`), `recorded ${e.client.ip} was sent for ${e.account_id}`);
     assert.ok(recorded.every((e) => !e.client.ip.startsWith('127.')), 'no loopback addresses recorded');
+    // No organic account met a detector verdict above watch. Answers shaped for organic accounts
+    // were shaped by the tier/network policy (e.g. no raw reasoning from cloud networks below
+    // identity verification), and each such event names the rule.
+    const organic = new Set(labels.filter((l) => l.organic_kind !== null).map((l) => l.account_id));
+    const organicEvents = (recorded as unknown as InteractionEvent[]).filter((e) => e.account_id && organic.has(e.account_id));
+    assert.ok(organicEvents.length > 100);
+    for (const e of organicEvents) assert.ok(e.enforcement.verdict === null || e.enforcement.verdict === 'watch', `${e.account_id}: ${e.enforcement.verdict}`);
+    for (const e of organicEvents) if (e.enforcement.shaping.includes('reasoning:withheld')) assert.ok(e.enforcement.policy.some((p) => p.startsWith('rule:')), JSON.stringify(e.enforcement));
   } finally {
     await w.close();
   }

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 let lastTime = -1;
-let lastRandom = new Uint8Array(10);
+let lastRandom: Uint8Array = new Uint8Array(10);
 // Random bytes drawn 4 KiB at a time: one getrandom call per ~400 ids instead of one per id.
 const POOL_SIZE = 4096;
-let pool = new Uint8Array(0);
+let pool: Uint8Array = new Uint8Array(0);
 let poolAt = POOL_SIZE;
 function random10(): Uint8Array {
   if (poolAt + 10 > pool.length) { pool = new Uint8Array(randomBytes(POOL_SIZE)); poolAt = 0; }

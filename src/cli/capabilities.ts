@@ -8,11 +8,12 @@ import type { WardenConfig } from '../config/index.ts';
 import type { Authenticator, GatewayHooks } from '../gateway/index.ts';
 import { openIdentityStore, createAuthenticator, type IdentityStore } from '../identity/index.ts';
 import { adminPlugin } from '../admin/index.ts';
+import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { limitsHooks, registerLimitsAdminRoutes, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
 import { DetectorEngine, detectHooks, replayRecentEvents, registerDetectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/index.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, type Ledger } from '../ledger/index.ts';
-import { policyHooks } from '../policy/index.ts';
+import { policyHooks, policyAdminRoutes } from '../policy/index.ts';
 import type { Stores } from './stores.ts';
 
 export interface Capabilities {
@@ -33,6 +34,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const authenticator = createAuthenticator(identity, config);
   const hooks: GatewayHooks[] = [];
   const adminPlugins: ((app: FastifyInstance) => void | Promise<void>)[] = [];
+  const adminRegistrars: AdminRouteRegistrar[] = [];
   const closers: (() => Promise<void> | void)[] = [];
 
   // The detector: fed by every finished interaction (record phase), read by enforcement as the
@@ -50,6 +52,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     const line = (obj: object, msg: string) => say(`policy: ${msg} ${JSON.stringify(obj)}`);
     const policy = policyHooks({ config, verdicts, log: { info: line, error: line } });
     hooks.push(policy);
+    adminRegistrars.push(policyAdminRoutes(policy.runtime));
     closers.push(() => policy.runtime.close());
   }
 
@@ -96,7 +99,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       // The dashboard first: its route catalog records the admin and ledger routes registered after it.
       const catalog = new RouteCatalog();
       await app.register(dashboardPlugin, { catalog });
-      const registrars = [usageAdminRoutes({ usage: usageStoreFor(stores), identity, catalog })];
+      const registrars = [usageAdminRoutes({ usage: usageStoreFor(stores), identity, catalog }), ...adminRegistrars];
       await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, registrars, plugins: adminPlugins });
       if (ledger) registerLedgerRoutes(app, ledger, { routes: 'public' });
     },

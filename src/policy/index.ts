@@ -19,3 +19,4 @@ export { NetworkClassifier, NetworkListError, loadHostingList, loadTorExits, loa
 export { loadSanctions, SanctionsIndex, SanctionsListError, jaroWinkler, nameTokens, type SanctionsEntry, type SanctionsMatch } from './sanctions.ts';
 export { SignupScreener, DisposableDomains, type SignupScreeningFacts, type ScreeningResult, type ScreeningFinding, type FindingSeverity } from './screening.ts';
 export { runPolicyCli, type PolicyCliIo } from './cli.ts';
+export { policyAdminRoutes } from './admin.ts';

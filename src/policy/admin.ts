@@ -1,0 +1,78 @@
+/**
+ * Admin routes of the policy capability: screen a signup before creating the account, explain
+ * what the policy in force grants a request, and show which policy file is in force.
+ */
+import { z } from 'zod';
+import type { AdminRouteRegistrar } from '../admin/router.ts';
+import { VERDICT_LEVELS } from '../detect/verdict.ts';
+import { VERIFICATION_TIERS, PROGRAMMES } from '../identity/types.ts';
+import { parseIp } from './ip.ts';
+import type { PolicyRuntime } from './hooks.ts';
+
+const ScreenBody = z.strictObject({
+  email: z.string().max(320).optional(),
+  name: z.string().max(500).optional(),
+  organisation: z.string().max(500).optional(),
+  signup_ip: z.string().max(64).optional(),
+  claimed_country: z.string().length(2).toUpperCase().optional(),
+});
+const ScreeningSchema = z.object({
+  decision: z.enum(['allow', 'review', 'block']).describe('block: a hard policy refusal (embargoed region); review: a person should look (disposable email, possible denied party, risky network)'),
+  findings: z.array(z.object({ check: z.string(), severity: z.enum(['info', 'review', 'block']), explanation: z.string(), detail: z.record(z.string(), z.unknown()).optional() })),
+  ip: z.object({ country: z.string().nullable(), asn: z.number().nullable(), asn_name: z.string().nullable(), networks: z.array(z.string()) }).nullable(),
+});
+const ExplainBody = z.strictObject({
+  tier: z.enum(VERIFICATION_TIERS),
+  programme: z.enum(PROGRAMMES).default('none'),
+  ip: z.string().max(64).optional(),
+  claimed_country: z.string().length(2).toUpperCase().optional(),
+  verdict: z.enum(VERDICT_LEVELS).default('none'),
+  model: z.string().max(200).default(''),
+  flavour: z.enum(['openai.chat', 'openai.responses', 'anthropic.messages']).default('openai.chat'),
+  account_id: z.string().max(100).optional(),
+});
+const ExplainSchema = z.object({
+  client: z.object({ country: z.string().nullable(), asn: z.number().nullable(), networks: z.array(z.string()) }),
+  matched: z.array(z.string()).describe('tiers, programmes, rules and verdict entries that applied, in order'),
+  capabilities: z.record(z.string(), z.unknown()),
+  refusal: z.object({ kind: z.string(), source: z.string(), message: z.string() }).nullable(),
+});
+const PolicyInfoSchema = z.object({ file: z.string(), digest: z.string(), description: z.string().nullable(), rules: z.number() });
+
+export function policyAdminRoutes(runtime: PolicyRuntime): AdminRouteRegistrar {
+  return (r) => {
+    r.component('SignupScreening', ScreeningSchema);
+    r.route({
+      method: 'POST', path: '/policy/screen', operationId: 'screenSignup', tag: 'policy',
+      summary: 'Screen a signup: disposable email, denied-party lists (fuzzy), region and network of the signup IP',
+      description: 'Run before creating the account; nothing is stored. Each finding explains itself (which list, which entry, how similar).',
+      body: ScreenBody, response: ScreeningSchema,
+      handler: ({ body }) => runtime.screener.screen(body),
+    });
+    r.route({
+      method: 'POST', path: '/policy/explain', operationId: 'explainPolicy', tag: 'policy',
+      summary: 'What the policy in force grants (or refuses) a request with these facts, and why',
+      body: ExplainBody, response: ExplainSchema,
+      handler: ({ body }) => {
+        const ip = body.ip ? parseIp(body.ip) : null;
+        const geo = ip && runtime.geo ? runtime.geo.lookupParsed(ip) : { country: null, asn: null, asnName: null };
+        const network = runtime.networks.classify(ip, geo.asn, geo.asnName);
+        const decision = runtime.store.current.evaluate({
+          tier: body.tier, programme: body.programme, accountId: body.account_id ?? null, orgId: null, model: body.model,
+          flavour: body.flavour, country: geo.country, claimedCountry: body.claimed_country ?? null, asn: geo.asn,
+          networks: network.kinds, verdict: body.verdict,
+        });
+        return { client: { country: geo.country, asn: geo.asn, networks: network.reasons }, matched: decision.matched, capabilities: { ...decision.capabilities }, refusal: decision.refusal };
+      },
+    });
+    r.route({
+      method: 'GET', path: '/policy', operationId: 'getPolicy', tag: 'policy',
+      summary: 'The policy file in force (hot-reloaded; an invalid edit leaves the previous one in force)',
+      response: PolicyInfoSchema,
+      handler: () => {
+        const p = runtime.store.current;
+        return { file: runtime.store.path, digest: p.digest, description: p.document.description ?? null, rules: p.document.rules.length };
+      },
+    });
+  };
+}

@@ -335,7 +335,8 @@ async function streamAnswer(
         if (stripUsageChunk && data && data.usage && Array.isArray(data.choices) && data.choices.length === 0) continue;
       }
       if (transformers.length === 0) { out.push(ev.raw); continue; }
-      let batch: SseEvent[] = [{ event: ev.event, data: ev.data }];
+      const original: SseEvent = { event: ev.event, data: ev.data };
+      let batch: SseEvent[] = [original];
       for (const t of transformers) {
         if (!t.sse) continue;
         const next: SseEvent[] = [];
@@ -346,7 +347,9 @@ async function streamAnswer(
         }
         batch = next;
       }
-      for (const e of batch) out.push(Buffer.from(formatSse(e)));
+      // An event every transformer passed on untouched goes out as the upstream's own bytes.
+      if (batch.length === 1 && batch[0] === original) out.push(ev.raw);
+      else for (const e of batch) out.push(Buffer.from(formatSse(e)));
     }
     if (out.length) {
       if (run.ttfbMs === null) run.ttfbMs = Date.now() - ctx.startedAt;

@@ -14,6 +14,19 @@ import type { AnswerFilterOptions } from './answer.ts';
 
 const REASONING_FIELDS = ['reasoning_content', 'reasoning'] as const;
 
+/** Whether a chunk's JSON text carries log-probabilities (`"logprobs":` followed by anything but null). */
+function carriesLogprobs(d: string): boolean {
+  for (let at = d.indexOf('"logprobs"'); at >= 0; at = d.indexOf('"logprobs"', at + 10)) {
+    let i = at + 10;
+    while (d.charCodeAt(i) === 32) i++;
+    if (d.charCodeAt(i) !== 58) continue; // ':'
+    i++;
+    while (d.charCodeAt(i) === 32) i++;
+    if (!d.startsWith('null', i)) return true;
+  }
+  return false;
+}
+
 /** Chat Completions filter. */
 export function chatAnswerFilter(opts: AnswerFilterOptions): OutputTransformer {
   const reasoningOff = opts.reasoning !== 'full';
@@ -35,7 +48,8 @@ export function chatAnswerFilter(opts: AnswerFilterOptions): OutputTransformer {
     sse(ev: SseEvent): SseEvent | SseEvent[] | null {
       if (!reasoningOff && !stripLogprobs) return ev;
       const d = ev.data;
-      if (d === '[DONE]' || !(d.includes('"reasoning') || (stripLogprobs && d.includes('"logprobs"')) || (held.size > 0))) return ev;
+      // Most chunks carry neither reasoning nor log-probabilities: pass them on without parsing.
+      if (d === '[DONE]' || !(d.includes('"reasoning') || (stripLogprobs && carriesLogprobs(d)) || (held.size > 0))) return ev;
       let chunk: Record<string, any>;
       try { chunk = JSON.parse(d); } catch { return ev; }
       if (!Array.isArray(chunk.choices)) return ev;

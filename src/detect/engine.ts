@@ -66,6 +66,12 @@ const SYNC_MAX_OCCUPANCY = 0.3;
 const SYNC_MIN_JACCARD = 0.4;
 /** Observed overlap must exceed what independent accounts with the same activity would show. */
 const SYNC_MIN_LIFT = 4;
+/**
+ * Harvest-yield test (single accounts): windowed requests, and the shrunk indicator values it
+ * needs. Read from the organic populations: people who converse stay far below the single-shot
+ * share, pipelines and evaluation runs are above the timing-regularity bound or reuse a template.
+ */
+const YIELD = { minRequests: 25, singleShot: 0.65, outputInput: 10, elicitation: 0.2, maxTimingRegularity: 0.35, maxTemplateReuse: 0.3 };
 /** An account created this close to its first request counts as fresh (signup then harvest). */
 const FRESH_ACCOUNT_S = 7 * 86_400;
 
@@ -823,10 +829,18 @@ export class DetectorEngine implements VerdictView {
     const h = harvestScore(inds);
     // Alone, an account is judged on its harvest behaviour only; the ceiling keeps single
     // accounts (researchers, batch jobs) at watch unless configured otherwise.
-    const score = h * 0.6;
+    let score = h * 0.6;
+    const yieldTest = this.harvestYieldTest(i, inds);
+    let max = this.singleMax;
+    if (yieldTest.pass) {
+      // A human-paced account that asks only independent, high-yield, reasoning-eliciting
+      // questions: the profile of a low-and-slow harvester. It may reach throttle alone.
+      max = Math.max(max, verdictRank('throttle'));
+      score = Math.max(score, this.thresholds[verdictRank('throttle')]);
+    }
     this.accScore[i] = score;
     const st: LevelState = { level: this.accLevel[i], score, since: this.accSince[i], belowSince: this.accBelow[i], verdict: null };
-    const changed = this.applyLadder(st, score, now, this.singleMax);
+    const changed = this.applyLadder(st, score, now, max);
     this.accLevel[i] = st.level; this.accSince[i] = st.since; this.accBelow[i] = st.belowSince;
     if (st.level > 0 && (changed || this.accVerdicts.has(i))) {
       const v: Verdict = {
@@ -834,7 +848,8 @@ export class DetectorEngine implements VerdictView {
         level: VERDICT_LEVELS[st.level], score: round(score), source: 'detector',
         since: new Date(st.since * 1000).toISOString(),
         reasons: [
-          { signal: 'account_score', value: round(score), threshold: this.thresholds[st.level], detail: `harvest behaviour of this account alone (capped at ${VERDICT_LEVELS[this.singleMax]} without linked accounts)` },
+          { signal: 'account_score', value: round(score), threshold: this.thresholds[st.level], detail: `harvest behaviour of this account alone (capped at ${VERDICT_LEVELS[max]} without linked accounts)` },
+          ...yieldTest.reasons,
           ...indicatorReasons(inds),
         ],
       };
@@ -848,6 +863,40 @@ export class DetectorEngine implements VerdictView {
     let actors = c.noOrg;
     for (const [o, k] of c.orgs) actors += this.orgCorroborated(o) ? 1 : k;
     return actors;
+  }
+
+  /**
+   * Harvest-yield test for a single account (the low-and-slow harvester that links to nobody):
+   * enough requests, almost all independent single-shot questions (people converse: follow-ups
+   * carry history), outputs many times longer than inputs, reasoning elicited well above organic
+   * rates, and neither a pipeline's machine timing nor a fixed template (pipelines, evaluation
+   * runs and batch jobs are judged by the ordinary path and stay at watch alone). Every condition
+   * is reported with its value and threshold.
+   */
+  private harvestYieldTest(i: number, inds: Indicator[]): { pass: boolean; reasons: VerdictReason[] } {
+    const n = this.w[i * STRIDE + C.N];
+    if (n < YIELD.minRequests) return { pass: false, reasons: [] };
+    const get = (name: string) => inds.find((x) => x.signal === name)?.value;
+    const single = get('single_shot_share') ?? 0;
+    const ratio = get('output_input_ratio') ?? 0;
+    const elicit = get('reasoning_elicitation_share') ?? 0;
+    const timing = get('timing_regularity');
+    const tpl = get('template_reuse_share') ?? 0;
+    const pass = single >= YIELD.singleShot && ratio >= YIELD.outputInput && elicit >= YIELD.elicitation
+      && timing !== undefined && timing < YIELD.maxTimingRegularity && tpl < YIELD.maxTemplateReuse;
+    if (!pass) return { pass, reasons: [] };
+    return {
+      pass,
+      reasons: [
+        { signal: 'harvest_yield_test', value: 'pass', threshold: null, detail: 'independent single-shot questions, high output yield and reasoning elicitation at a human pace, from one account' },
+        { signal: 'yield_requests', value: round(n), threshold: YIELD.minRequests },
+        { signal: 'yield_single_shot_share', value: round(single), threshold: YIELD.singleShot },
+        { signal: 'yield_output_input_ratio', value: round(ratio), threshold: YIELD.outputInput },
+        { signal: 'yield_reasoning_elicitation_share', value: round(elicit), threshold: YIELD.elicitation },
+        { signal: 'yield_timing_regularity', value: round(timing ?? 0), threshold: YIELD.maxTimingRegularity, detail: 'below: not a pipeline' },
+        { signal: 'yield_template_reuse_share', value: round(tpl), threshold: YIELD.maxTemplateReuse, detail: 'below: no fixed template' },
+      ],
+    };
   }
 
   /** Coordination evidence of a cluster in [0, 1], with its explanation. */

@@ -305,7 +305,10 @@ async function streamAnswer(
     connection: 'keep-alive',
     'x-accel-buffering': 'no',
   });
-  res.flushHeaders();
+  // The headers go out with the first event (one write instead of two); if the upstream is slow to
+  // send one, they go out on their own shortly after, so the client sees the stream has started.
+  const headerTimer = setTimeout(() => { if (!res.headersSent && !res.destroyed) res.flushHeaders(); }, 20);
+  headerTimer.unref();
 
   const write = async (s: string | Buffer): Promise<void> => {
     if (res.destroyed) return;
@@ -381,6 +384,7 @@ async function streamAnswer(
     res.end();
   } finally {
     clearTimeout(timer);
+    clearTimeout(headerTimer);
   }
 }
 

@@ -1,0 +1,71 @@
+/**
+ * The detector on the traffic model (src/traffic): campaigns that hide behind a declared org and
+ * low-and-slow accounts that link to nobody, against organic hard negatives.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DetectorEngine, verdictRank } from './index.ts';
+import { buildScenario, generateTraffic } from '../traffic/index.ts';
+import type { InteractionEvent } from '../events/index.ts';
+
+const above = (lvl: string) => verdictRank(lvl as 'none') > verdictRank('watch');
+
+function simulate(file: Record<string, unknown> | null, opts: { preset: string; seed: number }) {
+  const run = generateTraffic(buildScenario(file, opts));
+  const events: InteractionEvent[] = [...run.events];
+  const labels = new Map<string, { population: string; campaign_kind: string | null; organic_kind: string | null }>();
+  for (const l of run.labels as unknown as Array<Record<string, unknown>>) {
+    if (l.type === 'account') labels.set(l.account_id as string, l as never);
+  }
+  const engine = new DetectorEngine({ trackFirstFlags: true });
+  for (const ev of events) engine.ingest(ev);
+  engine.flush();
+  // Highest level each account was served under during the run (or holds at the end).
+  const maxLevel = new Map(engine.accountIds().map((id) => {
+    const served = engine.servedByLevel(id);
+    let m = 0;
+    for (let l = 0; l < served.length; l++) if (served[l] > 0) m = l;
+    return [id, Math.max(m, verdictRank(engine.forAccount(id).level))] as [string, number];
+  }));
+  const of = (pred: (l: { population: string; campaign_kind: string | null; organic_kind: string | null }) => boolean) =>
+    [...labels.entries()].filter(([id, l]) => pred(l) && maxLevel.has(id)).map(([id]) => id);
+  return { engine, maxLevel, of };
+}
+
+test('a surgical campaign behind one declared org of free-mail accounts is contained as a coordinated cluster', () => {
+  const { engine, maxLevel, of } = simulate(null, { preset: 'smoke', seed: 3 });
+  const surgical = of((l) => l.campaign_kind === 'surgical');
+  assert.ok(surgical.length >= 6);
+  for (const id of surgical) assert.ok((maxLevel.get(id) ?? 0) >= verdictRank('throttle'), `surgical ${id} at ${engine.forAccount(id).level}`);
+  const v = engine.forAccount(surgical[0]).verdict!;
+  assert.equal(v.subject.kind, 'cluster');
+  const signals = v.reasons.map((r) => r.signal);
+  assert.ok(signals.includes('uncorroborated_org_members'), signals.join(', '));
+  // Corroborated orgs (enterprises on their own domain, labs, startups) remain one actor each.
+  for (const id of of((l) => l.population === 'organic')) assert.ok((maxLevel.get(id) ?? 0) <= verdictRank('watch'), `organic ${id} above watch`);
+});
+
+test('low-and-slow accounts that link to nobody reach throttle alone through the harvest-yield test; organic accounts do not', () => {
+  const { engine, maxLevel, of } = simulate({
+    preset: 'default', days: 4, organic: { accounts: 160 },
+    campaigns: [{ id: 'adaptive-1', kind: 'adaptive', accounts: 16, interactions: 16 * 19 * 4 }],
+  }, { preset: 'default', seed: 9 });
+  const adaptive = of((l) => l.campaign_kind === 'adaptive');
+  const flagged = adaptive.filter((id) => (maxLevel.get(id) ?? 0) >= verdictRank('throttle'));
+  assert.ok(adaptive.length >= 12 && flagged.length >= adaptive.length * 0.6, `adaptive flagged ${flagged.length}/${adaptive.length}`);
+  if (process.env.DETECT_TEST_VERBOSE) console.log(`adaptive flagged ${flagged.length}/${adaptive.length}`);
+  const now = flagged.find((id) => above(engine.forAccount(id).level));
+  if (now) {
+    const v = engine.forAccount(now).verdict!;
+    assert.equal(v.subject.kind, 'account');
+    const byName = new Map(v.reasons.map((r) => [r.signal, r]));
+    assert.ok(byName.has('harvest_yield_test'));
+    for (const s of ['yield_single_shot_share', 'yield_output_input_ratio', 'yield_reasoning_elicitation_share']) {
+      const r = byName.get(s)!;
+      assert.ok(typeof r.value === 'number' && typeof r.threshold === 'number' && r.value >= r.threshold, s);
+    }
+  }
+  const organic = of((l) => l.population === 'organic');
+  const fp = organic.filter((id) => (maxLevel.get(id) ?? 0) > verdictRank('watch'));
+  assert.deepEqual(fp, [], 'organic accounts above watch');
+});

@@ -2,7 +2,9 @@
  * Gateway overhead benchmark. Three paths to the same mock upstream, in one run:
  *   direct  -> mock
  *   proxy   -> minimal pass-through proxy -> mock   (the floor)
- *   warden  -> Warden, full pipeline (auth, event recording) -> mock
+ *   core    -> Warden with auth, limits and event recording (policy, detector, ledger off) -> mock
+ *   warden  -> Warden with everything `warden serve` runs by default (also policy and shaping,
+ *              the online detector and the ledger) -> mock
  * For non-streaming and streaming requests: latency p50/p99 at a fixed offered rate (open loop),
  * and maximum sustained throughput (closed loop). Reports Warden's added latency over direct and
  * its throughput as a ratio of the proxy's.
@@ -20,6 +22,8 @@ const script = new URL('./gateway-servers.ts', import.meta.url).pathname;
 
 const mock = await startChild(script, ['mock']);
 const proxy = await startChild(script, ['proxy', mock.url]);
+const CORE_ONLY = JSON.stringify({ policy: { enabled: false }, detect: { enabled: false }, ledger: { enabled: false } });
+const core = await startChild(script, ['warden', mock.url, CORE_ONLY]);
 const warden = await startChild(script, ['warden', mock.url, ...(values.extra ? [values.extra] : [])]);
 
 const body = (stream: boolean) => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Summarise the plot of Hamlet in two sentences.' }], max_tokens: 64, stream });
@@ -32,27 +36,31 @@ const rows: string[] = [];
 const results: Record<string, unknown> = {};
 for (const stream of [false, true]) {
   const label = stream ? 'streaming' : 'non-streaming';
-  const paths = { direct: target(mock.url, stream), proxy: target(proxy.url, stream), warden: target(warden.url, stream, warden.key) };
+  const paths = { direct: target(mock.url, stream), proxy: target(proxy.url, stream), core: target(core.url, stream, core.key), warden: target(warden.url, stream, warden.key) };
   // warm up every path
   for (const t of Object.values(paths)) await closedLoop(t, 8, 1);
   const lat: Record<string, { p50: number; p99: number; errors: number }> = {};
   const thr: Record<string, { rps: number; errors: number }> = {};
   for (const [name, t] of Object.entries(paths)) lat[name] = await openLoop(t, rate, seconds);
   for (const [name, t] of Object.entries(paths)) thr[name] = await closedLoop(t, concurrency, seconds);
-  const added50 = lat.warden.p50 - lat.direct.p50;
-  const added99 = lat.warden.p99 - lat.direct.p99;
-  const proxyAdded50 = lat.proxy.p50 - lat.direct.p50;
-  const ratio = thr.warden.rps / thr.proxy.rps;
-  results[label] = { lat, thr, added50, added99, ratio };
-  rows.push(`| ${label} | ${lat.direct.p50.toFixed(2)} / ${lat.direct.p99.toFixed(2)} | ${lat.proxy.p50.toFixed(2)} / ${lat.proxy.p99.toFixed(2)} | ${lat.warden.p50.toFixed(2)} / ${lat.warden.p99.toFixed(2)} | +${proxyAdded50.toFixed(2)} | +${added50.toFixed(2)} / +${added99.toFixed(2)} | ${thr.direct.rps.toFixed(0)} | ${thr.proxy.rps.toFixed(0)} | ${thr.warden.rps.toFixed(0)} | ${ratio.toFixed(2)} |`);
+  const f = (n: number) => n.toFixed(2);
+  const row = (name: 'proxy' | 'core' | 'warden') => {
+    const added50 = lat[name].p50 - lat.direct.p50;
+    const added99 = lat[name].p99 - lat.direct.p99;
+    const ratio = thr[name].rps / thr.proxy.rps;
+    results[`${label} ${name}`] = { lat: lat[name], thr: thr[name], added50, added99, ratio };
+    rows.push(`| ${label} | ${name} | ${f(lat[name].p50)} / ${f(lat[name].p99)} | +${f(added50)} / +${f(added99)} | ${thr[name].rps.toFixed(0)} | ${ratio.toFixed(2)} | ${lat[name].errors + thr[name].errors} |`);
+  };
+  rows.push(`| ${label} | direct | ${f(lat.direct.p50)} / ${f(lat.direct.p99)} | - | ${thr.direct.rps.toFixed(0)} | - | ${lat.direct.errors + thr.direct.errors} |`);
+  row('proxy'); row('core'); row('warden');
 }
 
-for (const c of [mock, proxy, warden]) c.proc.kill('SIGTERM');
+for (const c of [mock, proxy, core, warden]) c.proc.kill('SIGTERM');
 
 console.log(`\nGateway overhead, ${new Date().toISOString().slice(0, 10)}, ${machine()}`);
 console.log(`offered rate ${rate} req/s for ${seconds} s (latency, ms, p50 / p99); closed loop with ${concurrency} connections (req/s)\n`);
-console.log('| requests | direct p50/p99 | proxy p50/p99 | warden p50/p99 | proxy added p50 | warden added p50/p99 | direct req/s | proxy req/s | warden req/s | warden/proxy throughput |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log('| requests | path | latency p50 / p99 | added over direct p50 / p99 | max req/s | throughput / proxy | errors |');
+console.log('|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);
 console.log('\n' + JSON.stringify(results));
 process.exit(0);

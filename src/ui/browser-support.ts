@@ -23,6 +23,21 @@ export const CHROMIUM_ARGS = [
 
 export const SKIP_REASON = 'chromium not found (install the Debian package `chromium`, or set WARDEN_CHROMIUM to its path)';
 
+/**
+ * The `skip` option for a browser test: skipped (saying why) when Chromium is missing, except in
+ * CI (`CI` or `WARDEN_REQUIRE_BROWSER` set), where a missing browser must fail the run, not hide it.
+ */
+export function browserSkip(path: string | null): string | false {
+  if (path) return false;
+  return process.env.CI || process.env.WARDEN_REQUIRE_BROWSER ? false : SKIP_REASON;
+}
+
+/** The Chromium path for a test that was not skipped (throws the install hint when missing). */
+export function requireChromium(path: string | null): string {
+  if (!path) throw new Error(SKIP_REASON);
+  return path;
+}
+
 /** A browser context on a fresh profile directory. */
 export function launchBrowser(executablePath: string, profileDir: string): Promise<BrowserContext> {
   return chromium.launchPersistentContext(profileDir, { executablePath, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1360, height: 900 }, acceptDownloads: true });

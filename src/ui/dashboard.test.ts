@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
-import { findChromium, launchBrowser, SKIP_REASON } from './browser-support.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 
@@ -21,11 +21,11 @@ async function chat(url: string, key: string, content: string, model = 'gpt-4o-m
   });
 }
 
-test('dashboard: sign in, overview shows traffic, account page, key created once, revoked and refused', { skip: CHROMIUM ? false : SKIP_REASON, timeout: 60_000 }, async () => {
+test('dashboard: sign in, overview shows traffic, account page, key created once, revoked and refused', { skip: browserSkip(CHROMIUM), timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-'));
   const config = parseConfig({ server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 } });
   const w = await startWarden(config, { log: () => {} });
-  const context = await launchBrowser(CHROMIUM!, join(dir, 'profile'));
+  const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
   try {
     assert.ok(w.demoKey && w.adminToken);
     // Traffic: served requests on two models, an Anthropic call, and a refused bad key.

@@ -16,12 +16,12 @@ import { Ledger, SqliteLedgerStorage, generateSigner, registerLedgerRoutes } fro
 import { sampleEvent, sampleVerdict } from '../ledger/fixtures.ts';
 import type { ClusterSummary, Verdict } from '../detect/index.ts';
 import { dashboardPlugin, RouteCatalog, usageAdminRoutes, sqliteUsageStore } from './index.ts';
-import { findChromium, launchBrowser, SKIP_REASON } from './browser-support.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 const TOKEN = 'integration-admin-token-0123456789';
 
-test('dashboard shows detector and ledger routes when they are mounted', { skip: CHROMIUM ? false : SKIP_REASON, timeout: 60_000 }, async () => {
+test('dashboard shows detector and ledger routes when they are mounted', { skip: browserSkip(CHROMIUM), timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-int-'));
   const config = parseConfig({ store: { sqlite_path: join(dir, 'w.db') }, log: { level: 'silent' } });
   const db = openSqlite(join(dir, 'w.db'));
@@ -30,7 +30,7 @@ test('dashboard shows detector and ledger routes when they are mounted', { skip:
   const origin = 'warden.test/ledger';
   const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(join(dir, 'ledger.db')), origin, signers: [generateSigner(origin)], checkpointIntervalMs: 50, writer: 'inline' });
   const app = Fastify({ logger: false });
-  const context = await launchBrowser(CHROMIUM!, join(dir, 'profile'));
+  const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
   try {
     const org = await identity.createOrg({ name: 'Harvest Labs', tier: 'unverified' });
     const mallory = await identity.createAccount({ org_id: org.id, name: 'Mallory', email: 'm@harvest.example', tier: 'unverified', signup_ip: '198.51.100.7', claimed_country: 'NL' });

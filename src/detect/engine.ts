@@ -71,6 +71,7 @@ const SYNC_MIN_LIFT = 4;
  * needs. Read from the organic populations: people who converse stay far below the single-shot
  * share, pipelines and evaluation runs are above the timing-regularity bound or reuse a template.
  */
+const THROTTLE = 2;
 const YIELD = { minRequests: 25, singleShot: 0.65, outputInput: 10, elicitation: 0.2, maxTimingRegularity: 0.35, maxTemplateReuse: 0.3 };
 /** An account created this close to its first request counts as fresh (signup then harvest). */
 const FRESH_ACCOUNT_S = 7 * 86_400;
@@ -269,6 +270,8 @@ export class DetectorEngine implements VerdictView {
   /** Per org: accounts seen, and those with a personal identity (free-mail or disposable address, not enterprise tier). */
   private orgMembers: number[] = [];
   private orgPersonal: number[] = [];
+  /** Orgs currently uncorroborated (see orgCorroborated): few, so clusters are scored without walking their orgs. */
+  private readonly uncorroborated = new Set<number>();
   private readonly keyIndex = new Map<number, number>();
   private keyFirst = new Int32Array(1024);
   private keyLast = new Int32Array(1024);
@@ -393,6 +396,7 @@ export class DetectorEngine implements VerdictView {
       this.orgMembers[org]++;
       const dom = acct?.email_domain?.toLowerCase();
       if (acct && acct.tier !== 'enterprise' && (!dom || FREEMAIL.has(dom) || isDisposable(dom))) this.orgPersonal[org]++;
+      if (this.orgCorroborated(org)) this.uncorroborated.delete(org); else this.uncorroborated.add(org);
     }
     let f = 0;
     if (acct && TIER_VERIFIED[acct.tier]) f |= 1;
@@ -835,8 +839,8 @@ export class DetectorEngine implements VerdictView {
     if (yieldTest.pass) {
       // A human-paced account that asks only independent, high-yield, reasoning-eliciting
       // questions: the profile of a low-and-slow harvester. It may reach throttle alone.
-      max = Math.max(max, verdictRank('throttle'));
-      score = Math.max(score, this.thresholds[verdictRank('throttle')]);
+      max = Math.max(max, THROTTLE);
+      score = Math.max(score, this.thresholds[THROTTLE]);
     }
     this.accScore[i] = score;
     const st: LevelState = { level: this.accLevel[i], score, since: this.accSince[i], belowSince: this.accBelow[i], verdict: null };
@@ -860,9 +864,24 @@ export class DetectorEngine implements VerdictView {
 
   /** Distinct undeclared actors of a cluster: accounts without an org, corroborated orgs, members of uncorroborated orgs. */
   private actorsOf(c: ClusterState): number {
-    let actors = c.noOrg;
-    for (const [o, k] of c.orgs) actors += this.orgCorroborated(o) ? 1 : k;
-    return actors;
+    return c.noOrg + c.orgs.size + this.uncorroboratedMembers(c) - this.uncorroboratedOrgsIn(c);
+  }
+
+  /** Members of the cluster in uncorroborated orgs. */
+  private uncorroboratedMembers(c: ClusterState): number {
+    if (this.uncorroborated.size === 0) return 0;
+    let n = 0;
+    if (this.uncorroborated.size < c.orgs.size) { for (const o of this.uncorroborated) n += c.orgs.get(o) ?? 0; }
+    else for (const [o, k] of c.orgs) if (this.uncorroborated.has(o)) n += k;
+    return n;
+  }
+
+  private uncorroboratedOrgsIn(c: ClusterState): number {
+    if (this.uncorroborated.size === 0) return 0;
+    let n = 0;
+    if (this.uncorroborated.size < c.orgs.size) { for (const o of this.uncorroborated) if (c.orgs.has(o)) n++; }
+    else for (const o of c.orgs.keys()) if (this.uncorroborated.has(o)) n++;
+    return n;
   }
 
   /**
@@ -876,14 +895,19 @@ export class DetectorEngine implements VerdictView {
   private harvestYieldTest(i: number, inds: Indicator[]): { pass: boolean; reasons: VerdictReason[] } {
     const n = this.w[i * STRIDE + C.N];
     if (n < YIELD.minRequests) return { pass: false, reasons: [] };
-    const get = (name: string) => inds.find((x) => x.signal === name)?.value;
-    const single = get('single_shot_share') ?? 0;
-    const ratio = get('output_input_ratio') ?? 0;
-    const elicit = get('reasoning_elicitation_share') ?? 0;
-    const timing = get('timing_regularity');
-    const tpl = get('template_reuse_share') ?? 0;
+    let single = 0; let ratio = 0; let elicit = 0; let timing = -1; let tpl = 0;
+    for (let k = 0; k < inds.length; k++) {
+      const x = inds[k];
+      switch (x.signal) {
+        case 'single_shot_share': single = x.value; break;
+        case 'output_input_ratio': ratio = x.value; break;
+        case 'reasoning_elicitation_share': elicit = x.value; break;
+        case 'timing_regularity': timing = x.value; break;
+        case 'template_reuse_share': tpl = x.value; break;
+      }
+    }
     const pass = single >= YIELD.singleShot && ratio >= YIELD.outputInput && elicit >= YIELD.elicitation
-      && timing !== undefined && timing < YIELD.maxTimingRegularity && tpl < YIELD.maxTemplateReuse;
+      && timing >= 0 && timing < YIELD.maxTimingRegularity && tpl < YIELD.maxTemplateReuse;
     if (!pass) return { pass, reasons: [] };
     return {
       pass,
@@ -893,7 +917,7 @@ export class DetectorEngine implements VerdictView {
         { signal: 'yield_single_shot_share', value: round(single), threshold: YIELD.singleShot },
         { signal: 'yield_output_input_ratio', value: round(ratio), threshold: YIELD.outputInput },
         { signal: 'yield_reasoning_elicitation_share', value: round(elicit), threshold: YIELD.elicitation },
-        { signal: 'yield_timing_regularity', value: round(timing ?? 0), threshold: YIELD.maxTimingRegularity, detail: 'below: not a pipeline' },
+        { signal: 'yield_timing_regularity', value: round(timing), threshold: YIELD.maxTimingRegularity, detail: 'below: not a pipeline' },
         { signal: 'yield_template_reuse_share', value: round(tpl), threshold: YIELD.maxTemplateReuse, detail: 'below: no fixed template' },
       ],
     };
@@ -916,8 +940,7 @@ export class DetectorEngine implements VerdictView {
     if (actors < this.config.min_cluster_actors) value *= 0.5;
     value = Math.min(1, value);
     reasons.push({ signal: 'linked_actors', value: actors, threshold: this.config.min_cluster_actors, detail: `${c.members} accounts in ${actors} undeclared actors` });
-    let uncorroborated = 0;
-    for (const [o, k] of c.orgs) if (!this.orgCorroborated(o)) uncorroborated += k;
+    const uncorroborated = this.uncorroboratedMembers(c);
     if (uncorroborated > 0) reasons.push({ signal: 'uncorroborated_org_members', value: uncorroborated, threshold: null, detail: 'members of a declared org whose accounts mostly use personal free-mail or disposable addresses: counted as separate actors' });
     const byType: Array<[string, number]> = [];
     for (let t = 0; t < NLINK; t++) if (c.evidence[t] > 0 && !LINK_TYPES[t].declared) byType.push([LINK_TYPES[t].name, c.evidence[t]]);

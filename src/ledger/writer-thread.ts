@@ -5,6 +5,7 @@
  * `InlineLink` (same writer code in this thread, for storages a worker cannot reopen).
  */
 import { Worker } from 'node:worker_threads';
+import { resolveWorkerEntry, type WorkerEntry } from '../store/worker-entry.ts';
 import type { EraseFilter, WriterConnection } from './storage.ts';
 import { LedgerError, type SignedCheckpoint, type WireError } from './types.ts';
 import { WriterLoop, type LedgerWriter, type WriteItem, type WriteResult } from './writer.ts';
@@ -38,59 +39,18 @@ export type FromWriter =
   | { type: 'error'; error: WireError }
   | { type: 'reply'; id: number; value?: unknown; error?: WireError };
 
-/** How to start the writer worker from the module at `moduleUrl` (this file's import.meta.url). */
-export interface WorkerEntry {
-  /** A file URL (compiled .js), or bootstrap code to evaluate (source .ts: registers tsx first). */
-  filename: string | URL;
-  eval: boolean;
-  /** execArgv for the worker (the parent's, filtered). */
-  execArgv: string[];
-}
-
-const VALUE_FLAG = /^(?:--(import|loader|experimental-loader|require|input-type|eval|print)|-(e|p))(=|$)/;
+export type { WorkerEntry } from '../store/worker-entry.ts';
 
 /**
- * The parent's execArgv for the worker, without what would break or duplicate there: tsx loader
- * flags (the source bootstrap registers tsx itself; compiled code needs none) and the `node -e`
- * flags (--eval/--print and their code, --input-type, which makes a worker started from a file fail).
- */
-function workerExecArgv(parent: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < parent.length; i++) {
-    const a = parent[i];
-    const m = VALUE_FLAG.exec(a);
-    if (m) {
-      const inline = m[3] === '=';
-      const value = inline ? a.slice(a.indexOf('=') + 1) : parent[i + 1];
-      if (m[1] === undefined || m[1] === 'input-type' || m[1] === 'eval' || m[1] === 'print' || /^tsx(\/|$)/.test(value ?? '')) {
-        if (!inline) i++;
-        continue;
-      }
-    }
-    out.push(a);
-  }
-  return out;
-}
-
-/**
- * Locate the writer worker next to `moduleUrl`. From the compiled dist/ (a .js module) the
- * worker is `writer-worker.js` and needs nothing else. From source (a .ts module, run with
- * `node --import tsx`) the worker is `writer-worker.ts`; tsx does not activate itself in worker
- * threads on every Node version (its `--import` hook only registers in the main thread on Node
- * 20), so the worker starts from a two-line bootstrap that registers tsx's loader through its
- * API and then imports the entry. Other flags of the parent's execArgv pass through.
+ * Locate the writer worker next to `moduleUrl` (this file's import.meta.url): `writer-worker.js`
+ * from the compiled dist/, or `writer-worker.ts` through a bootstrap that registers tsx first
+ * when running from source (see resolveWorkerEntry in src/store/worker-entry.ts).
  */
 export function resolveWriterWorker(
   moduleUrl: string,
   opts: { execArgv?: readonly string[]; resolve?: (specifier: string) => string } = {},
 ): WorkerEntry {
-  const execArgv = workerExecArgv(opts.execArgv ?? process.execArgv);
-  const fromSource = /\.[cm]?ts$/.test(new URL(moduleUrl).pathname);
-  if (!fromSource) return { filename: new URL('./writer-worker.js', moduleUrl), eval: false, execArgv };
-  const entry = new URL('./writer-worker.ts', moduleUrl).href;
-  const loader = (opts.resolve ?? ((s: string) => import.meta.resolve(s)))('tsx/esm/api');
-  const code = `import(${JSON.stringify(loader)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return { filename: code, eval: true, execArgv };
+  return resolveWorkerEntry(moduleUrl, 'writer-worker', opts);
 }
 
 /** What a link reports to the Ledger. */

@@ -1,0 +1,62 @@
+/**
+ * How to start a worker thread whose entry module sits beside the calling module, both from source
+ * (`node --import tsx`, .ts files) and from the compiled dist/ (.js files). Used by the ledger's
+ * writer thread and the dashboard's usage-query thread. Imports nothing else from Warden.
+ */
+
+/** How to start a worker: pass `filename`, `eval` and `execArgv` to `new Worker(...)`. */
+export interface WorkerEntry {
+  /** A file URL (compiled .js), or bootstrap code to evaluate (source .ts: registers tsx first). */
+  filename: string | URL;
+  eval: boolean;
+  /** execArgv for the worker (the parent's, filtered). */
+  execArgv: string[];
+}
+
+const VALUE_FLAG = /^(?:--(import|loader|experimental-loader|require|input-type|eval|print)|-(e|p))(=|$)/;
+
+/**
+ * The parent's execArgv for a worker, without what would break or duplicate there: tsx loader
+ * flags (the source bootstrap registers tsx itself; compiled code needs none) and the `node -e`
+ * flags (--eval/--print and their code, --input-type, which makes a worker started from a file fail).
+ */
+export function workerExecArgv(parent: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < parent.length; i++) {
+    const a = parent[i];
+    const m = VALUE_FLAG.exec(a);
+    if (m) {
+      const inline = m[3] === '=';
+      const value = inline ? a.slice(a.indexOf('=') + 1) : parent[i + 1];
+      if (m[1] === undefined || m[1] === 'input-type' || m[1] === 'eval' || m[1] === 'print' || /^tsx(\/|$)/.test(value ?? '')) {
+        if (!inline) i++;
+        continue;
+      }
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+/**
+ * Locate the worker module `name` (without extension) next to `moduleUrl` (the caller's
+ * import.meta.url). From the compiled dist/ (a .js module) the worker is `<name>.js` and needs
+ * nothing else. From source (a .ts module, run with `node --import tsx`) the worker is
+ * `<name>.ts`; tsx does not activate itself in worker threads on every Node version (its
+ * `--import` hook only registers in the main thread on Node 20), so the worker starts from a
+ * two-line bootstrap that registers tsx's loader through its API and then imports the entry.
+ * Other flags of the parent's execArgv pass through.
+ */
+export function resolveWorkerEntry(
+  moduleUrl: string,
+  name: string,
+  opts: { execArgv?: readonly string[]; resolve?: (specifier: string) => string } = {},
+): WorkerEntry {
+  const execArgv = workerExecArgv(opts.execArgv ?? process.execArgv);
+  const fromSource = /\.[cm]?ts$/.test(new URL(moduleUrl).pathname);
+  if (!fromSource) return { filename: new URL(`./${name}.js`, moduleUrl), eval: false, execArgv };
+  const entry = new URL(`./${name}.ts`, moduleUrl).href;
+  const loader = (opts.resolve ?? ((s: string) => import.meta.resolve(s)))('tsx/esm/api');
+  const code = `import(${JSON.stringify(loader)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  return { filename: code, eval: true, execArgv };
+}

@@ -99,7 +99,10 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       // The dashboard first: its route catalog records the admin and ledger routes registered after it.
       const catalog = new RouteCatalog();
       await app.register(dashboardPlugin, { catalog });
-      const registrars = [usageAdminRoutes({ usage: usageStoreFor(stores), identity, catalog }), ...adminRegistrars];
+      // Usage queries: on SQLite in a worker thread (the dashboard must not block the gateway), stopped on close.
+      const usage = usageStoreFor(stores);
+      closers.push(() => usage.close?.());
+      const registrars = [usageAdminRoutes({ usage, identity, catalog }), ...adminRegistrars];
       await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, registrars, plugins: adminPlugins });
       if (ledger) registerLedgerRoutes(app, ledger, { routes: 'public' });
     },

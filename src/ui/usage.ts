@@ -19,6 +19,7 @@
 import { migrateSqlite, migratePostgres, type SqliteDb, type PgPool } from '../store/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { subnetOf } from '../limits/network.ts';
+import { threadedSqliteDialect, type UsageThreadOptions } from './usage-thread.ts';
 
 export const USAGE_DIMENSIONS = ['account', 'org', 'key', 'model', 'ip', 'network', 'country', 'asn', 'flavour', 'verdict'] as const;
 export type UsageDimension = (typeof USAGE_DIMENSIONS)[number];
@@ -120,6 +121,8 @@ export interface UsageStore {
   top(dimension: UsageDimension, filter: UsageFilter, opts?: TopOptions): Promise<UsageTopRow[]>;
   /** Newest first; `before` is an event id (exclusive) for paging. */
   interactions(filter: Partial<UsageFilter> & { before?: string; limit?: number }): Promise<InteractionSummary[]>;
+  /** Release what the store started (the SQLite store's query thread); the database connection stays open. */
+  close?(): Promise<void>;
 }
 
 /** Bucket sizes the summary picks from (seconds). */
@@ -132,9 +135,10 @@ export function chooseBucket(fromMs: number, toMs: number, maxPoints = 120): num
   return Math.ceil(span / maxPoints / 86400) * 86400;
 }
 
-type Row = Record<string, unknown>;
+export type Row = Record<string, unknown>;
 
-interface Dialect {
+/** What the SQL builder needs from a backend. Exported for the query thread (usage-thread.ts). */
+export interface Dialect {
   placeholder(i: number): string;
   /** Seconds since the epoch of the ts column, as an integer expression. */
   epoch: string;
@@ -145,6 +149,8 @@ interface Dialect {
   /** Newest ts in usage_rows, ISO, or null when empty. */
   newest(): Promise<string | null>;
   run(sql: string, args: unknown[]): Promise<Row[]>;
+  /** Stop what the dialect started (a worker thread); connections it was given stay open. */
+  close?(): Promise<void>;
 }
 
 /** Rows copied per catch-up statement; between chunks the event loop runs. */
@@ -182,7 +188,8 @@ const PG_USAGE_MIGRATIONS = [
    CREATE INDEX IF NOT EXISTS usage_rows_ip ON usage_rows (client_ip, ts);`,
 ];
 
-function sqliteDialect(db: SqliteDb): Dialect {
+/** The SQLite dialect on a connection of this thread (the query thread runs it on its own connection). */
+export function sqliteDialect(db: SqliteDb): Dialect {
   const j = (path: string) => `json_extract(e.body, '$.${path}')`;
   let copy: { all(...args: unknown[]): unknown[] } | null = null;
   return {
@@ -241,9 +248,28 @@ function postgresDialect(pool: PgPool): Dialect {
 const n = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v));
 
-/** Usage queries over a SQLite events table (the embedded default). */
-export function sqliteUsageStore(db: SqliteDb): UsageStore {
-  return new SqlUsageStore(sqliteDialect(db));
+export interface SqliteUsageOptions extends UsageThreadOptions {
+  /**
+   * Where the queries run: `worker` (default), a worker thread with its own connection to the
+   * same file, so a slow query does not block this thread's event loop; `inline`, on `db` in
+   * this thread. An in-memory database (`:memory:`) cannot be opened by another connection, so
+   * it always runs inline.
+   */
+  thread?: 'worker' | 'inline';
+}
+
+/** A SQLite usage store: where its queries run, and close() to stop its query thread. */
+export interface SqliteUsageStore extends UsageStore {
+  readonly thread: 'worker' | 'inline';
+  close(): Promise<void>;
+}
+
+/** Usage queries over a SQLite events table (the embedded default); see SqliteUsageOptions. */
+export function sqliteUsageStore(db: SqliteDb, opts: SqliteUsageOptions = {}): SqliteUsageStore {
+  // In-memory databases are private to their connection: a worker could not see these events.
+  const inline = opts.thread === 'inline' || db.memory || db.name === '' || db.name === ':memory:';
+  const store = new SqlUsageStore(inline ? sqliteDialect(db) : threadedSqliteDialect(db.name, opts)) as SqlUsageStore & { thread: 'worker' | 'inline' };
+  return Object.assign(store, { thread: inline ? 'inline' as const : 'worker' as const });
 }
 
 /** Usage queries over a PostgreSQL events table. */
@@ -256,6 +282,10 @@ class SqlUsageStore implements UsageStore {
   private catching: Promise<void> | null = null;
 
   constructor(private readonly d: Dialect) {}
+
+  async close(): Promise<void> {
+    await this.d.close?.();
+  }
 
   /** Bring usage_rows up to date with events (one catch-up at a time; concurrent queries share it). */
   private fresh(): Promise<void> {

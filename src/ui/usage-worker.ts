@@ -1,0 +1,58 @@
+/**
+ * Entry point of the dashboard's usage-query thread (see usage-thread.ts). It opens its own
+ * connections and runs usage.ts's SQLite dialect on them, answering the main thread's calls one
+ * at a time, in order:
+ *
+ *   main  the side file (`usage_rows` and its migration record), the only file this thread writes;
+ *   ev    the gateway's database file, attached, only read (`events`).
+ *
+ * Unqualified names resolve to `main` first, so the dialect's SQL runs unchanged. Reads of `ev`
+ * in WAL mode neither wait for nor block the gateway's writer; the catch-up INSERT takes the
+ * write lock of the side file only, so the gateway's writer (whose wait would block its event
+ * loop) never waits for it. busy_timeout covers another process on the same side file.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openSqlite } from '../store/sqlite.ts';
+import { sqliteDialect } from './usage.ts';
+import type { FromUsageWorker, ToUsageWorker, UsageWorkerInit } from './usage-thread.ts';
+
+const port = parentPort!;
+const init = workerData as UsageWorkerInit;
+const db = openSqlite(init.sidePath);
+db.pragma(`busy_timeout = ${Math.max(0, Math.floor(init.busyTimeoutMs))}`);
+db.prepare('ATTACH DATABASE ? AS ev').run(init.path);
+const d = sqliteDialect(db);
+
+async function handle(m: Extract<ToUsageWorker, { type: 'call' }>): Promise<unknown> {
+  switch (m.op) {
+    case 'migrate': return d.migrate();
+    case 'newest': return d.newest();
+    case 'catchUp': return d.catchUp(String(m.args[0]), Number(m.args[1]));
+    case 'run': return d.run(String(m.args[0]), m.args[1] as unknown[]);
+    default: throw new Error(`unknown operation ${String(m.op)}`);
+  }
+}
+
+let queue: Promise<void> = Promise.resolve();
+port.on('message', (m: ToUsageWorker) => {
+  if (m.type === 'fault') process.exit(70);
+  queue = queue.then(async () => {
+    if (m.type === 'close') {
+      db.close();
+      port.close();
+      return;
+    }
+    let reply: FromUsageWorker;
+    try {
+      reply = { type: 'reply', id: m.id, value: await handle(m) };
+    } catch (err) {
+      const e = err as { message?: string; code?: unknown; name?: string };
+      reply = { type: 'reply', id: m.id, error: { message: e?.message ?? String(err), code: typeof e?.code === 'string' ? e.code : undefined, name: e?.name } };
+    }
+    try {
+      port.postMessage(reply);
+    } catch (err) {
+      port.postMessage({ type: 'reply', id: m.id, error: { message: `answer could not be sent: ${(err as Error).message}` } } satisfies FromUsageWorker);
+    }
+  });
+});

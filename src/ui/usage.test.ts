@@ -168,6 +168,22 @@ test('usage aggregations on SQLite equal the reference', async () => {
   db.close();
 });
 
+test('usage aggregations on SQLite, in the query thread (a database file), equal the reference', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-ui-usage-'));
+  const db = openSqlite(join(dir, 'events.db'));
+  const usage = sqliteUsageStore(db);
+  try {
+    assert.equal(usage.thread, 'worker');
+    const store = new SqliteEventStore(db);
+    await store.appendBatch(EVENTS);
+    await checkStore(usage, (evs) => store.appendBatch(evs));
+  } finally {
+    await usage.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('usage aggregations on PostgreSQL equal the reference', async (t) => {
   const base = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
   const schema = `ui_usage_${randomBytes(6).toString('hex')}`;

@@ -196,7 +196,43 @@ async function trafficQuality() {
   for (const l of perCampaign) log(l);
 }
 
+/**
+ * Adaptive (low-and-slow) campaigns, reported separately: the `default` preset over 5 days with a
+ * larger organic population (the hard negatives) and one adaptive campaign of 100 accounts at
+ * ~19 requests per account per day; flagged = throttle or above, for both populations.
+ */
+async function adaptiveQuality() {
+  const dir = existsSync(join(promptDir, 'organic')) ? promptDir : defaultPromptDir();
+  const prompts = loadPromptCorpus(dir);
+  const seeds = quick ? [11] : [11, 23];
+  const days = 5;
+  const organicAccounts = quick ? 600 : 2500;
+  const rows: string[] = [];
+  let events = 0;
+  for (const seed of seeds) {
+    const sc = trafficScenario({ preset: 'default', days, organic: { accounts: organicAccounts }, campaigns: [{ id: 'adaptive-1', kind: 'adaptive', accounts: 100, interactions: 100 * 19 * days }] }, { seed });
+    const run = generateTraffic(sc, { prompts });
+    const evs = [...run.events];
+    events += evs.length;
+    for (const name of ['warden', 'volume-threshold', 'prada']) {
+      const det = name === 'warden' ? new DetectorEngine({ trackFirstFlags: true }) : name === 'prada' ? new PradaBaseline() : new VolumeBaseline();
+      for (const ev of evs) det.ingest(ev);
+      det.flush();
+      const report = buildReport(det, { detector: name, to: evs[evs.length - 1].ts });
+      const rep = await evaluate(report, run.labels as LabelLine[], () => evs, { flagLevel: 'throttle' });
+      const t = rep.totals;
+      rows.push(`| ${seed} | ${name} | ${pct(t.adaptive_account_recall)} (${t.adaptive_accounts_flagged}/${t.adaptive_accounts}) | ${pct(t.organic_account_fp_rate)} (${t.organic_accounts_flagged}/${t.organic_accounts}) |`);
+    }
+  }
+  log(`\n### Adaptive campaigns (default preset, ${days} days, ${organicAccounts} organic accounts, 100 adaptive accounts; seeds ${seeds.join(', ')}; ${events.toLocaleString('en')} events)\n`);
+  log('Flagged = throttle or above, at any time during the run.\n');
+  log('| seed | detector | adaptive accounts flagged | organic accounts flagged |');
+  log('|---|---|---|---|');
+  for (const r of rows) log(r);
+}
+
 await trafficQuality();
+await adaptiveQuality();
 const { events } = await quality();
 const engine = await throughput(events);
 requestPath(engine, events);

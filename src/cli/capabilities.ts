@@ -100,7 +100,9 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       const catalog = new RouteCatalog();
       await app.register(dashboardPlugin, { catalog });
       // Usage queries: on SQLite in a worker thread (the dashboard must not block the gateway), stopped on close.
-      const usage = usageStoreFor(stores);
+      const usage = usageStoreFor(stores, {
+        onExit: (err) => { if (config.log.level !== 'silent') console.error(`dashboard: usage query thread stopped (${err.message}); the next query starts a new one`); },
+      });
       closers.push(() => usage.close?.());
       const registrars = [usageAdminRoutes({ usage, identity, catalog }), ...adminRegistrars];
       await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, registrars, plugins: adminPlugins });

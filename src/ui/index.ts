@@ -5,7 +5,7 @@
  *   const catalog = new RouteCatalog();
  *   await app.register(dashboardPlugin, { catalog });     // before the admin API: it records later routes
  *   await app.register(adminPlugin, { prefix: '/admin', store, token,
- *     registrars: [usageAdminRoutes({ usage: usageStoreFor(stores), identity, catalog })] });
+ *     registrars: [usageAdminRoutes({ usage, identity, catalog })] });   // usage = usageStoreFor(stores), close()d on shutdown
  *
  * The dashboard pages call the admin API with the operator's admin token; see docs/dashboard.md.
  */

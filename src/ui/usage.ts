@@ -3,6 +3,7 @@
  * where, by account, org, key, model, IP, network, country or ASN and by time bucket, plus the
  * recent interactions with what the boundary did to them. One SQL builder, two dialects (the
  * embedded SQLite file and PostgreSQL) over the `events` table the gateway's recorder writes.
+ * On a SQLite file the dialect runs in a worker thread (usage-thread.ts), off the gateway's thread.
  *
  * Token counts, country, ASN and verdict live in each event's JSON body, and parsing every body
  * on every dashboard query costs seconds at a day of traffic. So the aggregations read a narrow

@@ -58,10 +58,24 @@ async function main(): Promise<void> {
     });
     const w = await startWarden(config, { log: () => {} });
     if (process.env.WARDEN_BENCH_PROFILE) await profileOnSignal(process.env.WARDEN_BENCH_PROFILE);
+    if (process.env.WARDEN_BENCH_ELD) await reportLoopDelay();
     console.log(JSON.stringify({ url: w.url, key: w.demoKey }));
     return;
   }
   throw new Error(`unknown role ${role}`);
+}
+
+/** SIGUSR2 starts measuring main-thread event-loop delay; SIGTERM prints its percentiles (ms) to stderr. */
+async function reportLoopDelay(): Promise<void> {
+  const { monitorEventLoopDelay } = await import('node:perf_hooks');
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  process.on('SIGUSR2', () => { h.reset(); h.enable(); });
+  process.removeAllListeners('SIGTERM');
+  process.on('SIGTERM', () => {
+    const ms = (ns: number) => (ns / 1e6).toFixed(1);
+    console.error(`event-loop delay ms: p50 ${ms(h.percentile(50))} p99 ${ms(h.percentile(99))} p99.9 ${ms(h.percentile(99.9))} max ${ms(h.max)}`);
+    process.exit(0);
+  });
 }
 
 /** SIGUSR2 starts the CPU profiler (after warm-up, so start-up is not in it); SIGTERM writes it to `file` and exits. */

@@ -17,6 +17,7 @@ export async function openStores(config: WardenConfig): Promise<Stores> {
     return { driver: 'postgres', sqlite: null, pg, events, close: async () => { await events.close(); await pg.end(); } };
   }
   const sqlite = openSqlite(config.store.sqlite_path);
-  const events = new SqliteEventStore(sqlite);
+  // Inserts run in a writer thread: a batch never blocks the gateway's event loop.
+  const events = new SqliteEventStore(sqlite, { writer: 'thread' });
   return { driver: 'sqlite', sqlite, pg: null, events, close: async () => { await events.close(); sqlite.close(); } };
 }

@@ -1,6 +1,7 @@
 import type { InteractionEvent } from '../events/index.ts';
 import { migrateSqlite, type SqliteDb } from './sqlite.ts';
 import { migratePostgres, type PgPool } from './postgres.ts';
+import { EventWriterThread } from './event-writer.ts';
 
 /** Filters for reading events back; every field optional, times are ISO 8601. */
 export interface EventQuery {
@@ -56,12 +57,24 @@ function whereClause(q: EventQuery, placeholder: (i: number) => string): { sql: 
 
 const PAGE = 1000;
 
+export interface SqliteEventStoreOptions {
+  /**
+   * Where inserts run: `thread` (a worker thread on its own connection, so a batch never blocks
+   * the gateway's event loop; see event-writer.ts) or `inline` (this connection, synchronously).
+   * Default `inline`; `warden serve` uses `thread` for a database file. An in-memory database
+   * cannot be shared with another connection, so it is always inline.
+   */
+  writer?: 'thread' | 'inline';
+}
+
 export class SqliteEventStore implements EventStore {
   private readonly insert;
   private readonly insertMany;
+  private readonly thread: EventWriterThread | null;
 
-  constructor(private readonly db: SqliteDb) {
+  constructor(private readonly db: SqliteDb, opts: SqliteEventStoreOptions = {}) {
     migrateSqlite(db, 'events', SQLITE_MIGRATIONS);
+    this.thread = opts.writer === 'thread' && !db.memory ? new EventWriterThread(db.name) : null;
     this.insert = db.prepare(
       'INSERT OR IGNORE INTO events (id, ts, account_id, org_id, key_id, model, client_ip, status, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
@@ -73,7 +86,9 @@ export class SqliteEventStore implements EventStore {
   }
 
   async appendBatch(events: readonly InteractionEvent[]): Promise<void> {
-    if (events.length) this.insertMany(events);
+    if (!events.length) return;
+    if (this.thread) await this.thread.append(events);
+    else this.insertMany(events);
   }
 
   async *iterate(query: EventQuery = {}): AsyncGenerator<InteractionEvent> {
@@ -95,7 +110,9 @@ export class SqliteEventStore implements EventStore {
     return (this.db.prepare(`SELECT COUNT(*) AS n FROM events ${sql}`).get(...args) as { n: number }).n;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.thread?.close();
+  }
 }
 
 const PG_MIGRATIONS = [

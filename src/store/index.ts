@@ -6,4 +6,5 @@
  */
 export { openSqlite, migrateSqlite, type SqliteDb } from './sqlite.ts';
 export { openPostgres, migratePostgres, type PgPool } from './postgres.ts';
-export { type EventStore, type EventQuery, SqliteEventStore, PostgresEventStore } from './events.ts';
+export { type EventStore, type EventQuery, type SqliteEventStoreOptions, SqliteEventStore, PostgresEventStore } from './events.ts';
+export { EventWriterThread } from './event-writer.ts';

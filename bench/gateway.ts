@@ -9,15 +9,20 @@
  * and maximum sustained throughput (closed loop). Reports Warden's added latency over direct and
  * its throughput as a ratio of the proxy's.
  *
- *   node --import tsx bench/gateway.ts [--rate 1000] [--seconds 5] [--concurrency 32]
+ * The machine is shared and noisy: every path is warmed up first (JIT, pools), and each figure is
+ * the median of --repeats runs taken in turn across the paths (direct, proxy, core, warden, direct...).
+ *
+ *   node --import tsx bench/gateway.ts [--rate 1000] [--seconds 5] [--concurrency 32] [--repeats 3]
  */
 import { parseArgs } from 'node:util';
 import { startChild, openLoop, closedLoop, machine, type LoadTarget } from './lib.ts';
 
-const { values } = parseArgs({ options: { rate: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '32' }, extra: { type: 'string' } } });
+const { values } = parseArgs({ options: { rate: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' }, extra: { type: 'string' } } });
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
+const repeats = Number(values.repeats);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const script = new URL('./gateway-servers.ts', import.meta.url).pathname;
 
 const mock = await startChild(script, ['mock']);
@@ -37,12 +42,26 @@ const results: Record<string, unknown> = {};
 for (const stream of [false, true]) {
   const label = stream ? 'streaming' : 'non-streaming';
   const paths = { direct: target(mock.url, stream), proxy: target(proxy.url, stream), core: target(core.url, stream, core.key), warden: target(warden.url, stream, warden.key) };
-  // warm up every path
-  for (const t of Object.values(paths)) await closedLoop(t, 8, 1);
+  // warm up every path: closed loop, then a short open loop at the measured rate
+  for (const t of Object.values(paths)) { await closedLoop(t, concurrency, 3); await openLoop(t, rate, 1); }
+  const runs: Record<string, { p50: number[]; p99: number[]; errors: number; rps: number[] }> = {};
+  for (const name of Object.keys(paths)) runs[name] = { p50: [], p99: [], errors: 0, rps: [] };
+  for (let r = 0; r < repeats; r++) {
+    for (const [name, t] of Object.entries(paths)) {
+      const o = await openLoop(t, rate, seconds);
+      runs[name].p50.push(o.p50); runs[name].p99.push(o.p99); runs[name].errors += o.errors;
+    }
+    for (const [name, t] of Object.entries(paths)) {
+      const c = await closedLoop(t, concurrency, seconds);
+      runs[name].rps.push(c.rps); runs[name].errors += c.errors;
+    }
+  }
   const lat: Record<string, { p50: number; p99: number; errors: number }> = {};
   const thr: Record<string, { rps: number; errors: number }> = {};
-  for (const [name, t] of Object.entries(paths)) lat[name] = await openLoop(t, rate, seconds);
-  for (const [name, t] of Object.entries(paths)) thr[name] = await closedLoop(t, concurrency, seconds);
+  for (const [name, v] of Object.entries(runs)) {
+    lat[name] = { p50: median(v.p50), p99: median(v.p99), errors: v.errors };
+    thr[name] = { rps: median(v.rps), errors: 0 };
+  }
   const f = (n: number) => n.toFixed(2);
   const row = (name: 'proxy' | 'core' | 'warden') => {
     const added50 = lat[name].p50 - lat.direct.p50;
@@ -58,7 +77,7 @@ for (const stream of [false, true]) {
 for (const c of [mock, proxy, core, warden]) c.proc.kill('SIGTERM');
 
 console.log(`\nGateway overhead, ${new Date().toISOString().slice(0, 10)}, ${machine()}`);
-console.log(`offered rate ${rate} req/s for ${seconds} s (latency, ms, p50 / p99); closed loop with ${concurrency} connections (req/s)\n`);
+console.log(`offered rate ${rate} req/s for ${seconds} s (latency, ms, p50 / p99); closed loop with ${concurrency} connections (req/s); median of ${repeats} runs per path, taken in turn\n`);
 console.log('| requests | path | latency p50 / p99 | added over direct p50 / p99 | max req/s | throughput / proxy | errors |');
 console.log('|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);

@@ -1,0 +1,78 @@
+/**
+ * Where the gateway's CPU goes: Warden CPU time per request (user + system, all threads, from
+ * /proc/<pid>/stat) as capabilities are added one at a time, against the pass-through proxy's
+ * CPU per request measured in the same run. CPU time per request is less sensitive to a shared
+ * machine's noise than throughput. Closed loop; each variant measured in turn, `--repeats` times,
+ * median reported.
+ *
+ *   node --import tsx bench/gateway-cost.ts [--seconds 3] [--concurrency 32] [--repeats 3]
+ */
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { startChild, closedLoop, machine, type LoadTarget } from './lib.ts';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' } } });
+const seconds = Number(values.seconds);
+const concurrency = Number(values.concurrency);
+const repeats = Number(values.repeats);
+const script = new URL('./gateway-servers.ts', import.meta.url).pathname;
+
+const off = { enabled: false };
+const VARIANTS: [string, object | null][] = [
+  ['proxy (floor)', null],
+  ['auth + recording', { limits: off, policy: off, detect: off, ledger: off }],
+  ['+ limits', { policy: off, detect: off, ledger: off }],
+  ['+ policy and shaping', { detect: off, ledger: off }],
+  ['+ detector', { ledger: off }],
+  ['+ ledger (= warden serve)', {}],
+];
+
+const mock = await startChild(script, ['mock']);
+const servers = [];
+for (const [name, extra] of VARIANTS) {
+  const child = extra === null ? await startChild(script, ['proxy', mock.url]) : await startChild(script, ['warden', mock.url, JSON.stringify(extra)]);
+  servers.push({ name, child });
+}
+
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const body = (stream: boolean) => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Summarise the plot of Hamlet in two sentences.' }], max_tokens: 64, stream });
+
+const rows: string[] = [];
+const results: Record<string, unknown> = {};
+for (const stream of [false, true]) {
+  const label = stream ? 'streaming' : 'non-streaming';
+  const targets = servers.map((s) => ({ name: s.name, pid: s.child.proc.pid!, t: { url: s.child.url, path: '/v1/chat/completions', body: body(stream), headers: { 'content-type': 'application/json', ...(s.child.key ? { authorization: `Bearer ${s.child.key}` } : {}) } } as LoadTarget }));
+  for (const x of targets) await closedLoop(x.t, concurrency, 2);
+  const cpu: Record<string, number[]> = {};
+  const rps: Record<string, number[]> = {};
+  for (let r = 0; r < repeats; r++) {
+    for (const x of targets) {
+      const c0 = cpuSeconds(x.pid);
+      const res = await closedLoop(x.t, concurrency, seconds);
+      const used = cpuSeconds(x.pid) - c0;
+      (cpu[x.name] ??= []).push((used / (res.rps * seconds)) * 1e6);
+      (rps[x.name] ??= []).push(res.rps);
+    }
+  }
+  const floor = median(cpu[targets[0].name]);
+  let prev = floor;
+  for (const x of targets) {
+    const us = median(cpu[x.name]);
+    rows.push(`| ${label} | ${x.name} | ${us.toFixed(0)} | ${x === targets[0] ? '-' : `+${(us - prev).toFixed(0)}`} | ${(us / floor).toFixed(2)}x | ${median(rps[x.name]).toFixed(0)} |`);
+    prev = us;
+  }
+  results[label] = { cpuUsPerRequest: cpu, rps };
+}
+for (const s of [mock, ...servers.map((x) => x.child)]) s.proc.kill('SIGTERM');
+
+console.log(`\nGateway CPU per request by capability, ${new Date().toISOString().slice(0, 10)}, ${machine()}`);
+console.log(`closed loop, ${concurrency} connections, ${seconds} s per variant per repeat, median of ${repeats}; CPU of the server process (all threads)\n`);
+console.log('| requests | server | CPU µs / request | added by this step | vs proxy | req/s (closed loop) |');
+console.log('|---|---|---|---|---|---|');
+for (const r of rows) console.log(r);
+console.log('\n' + JSON.stringify(results));
+process.exit(0);

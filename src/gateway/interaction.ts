@@ -90,6 +90,8 @@ interface Run {
   errorCode: string | null;
   ttfbMs: number | null;
   finished: boolean;
+  /** The upstream's answer was read to its end (nothing left to cancel). */
+  upstreamDone: boolean;
 }
 
 /** Handle POST /v1/chat/completions, /v1/responses or /v1/messages end to end. */
@@ -120,7 +122,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   ctx.responseHeaders['x-warden-request-id'] = ctx.id;
   const run: Run = {
     ctx, controller, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
-    status: 0, errorCode: null, ttfbMs: null, finished: false,
+    status: 0, errorCode: null, ttfbMs: null, finished: false, upstreamDone: false,
   };
   deps.metrics.inflight.inc({ flavour });
 
@@ -248,6 +250,7 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
     // when the upstream speaks the client's API), and note it on the event.
     let text: string;
     try { text = await res.body.text(); } catch (err) { throw mapUpstreamFailure(err, run.controller.signal); }
+    run.upstreamDone = true;
     run.ttfbMs = Date.now() - ctx.startedAt;
     if (res.statusCode < 400) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered with an unexpected content type (${contentType || 'none'}).`);
     run.status = res.statusCode;
@@ -269,6 +272,7 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
 
   let text: string;
   try { text = await res.body.text(); } catch (err) { throw mapUpstreamFailure(err, run.controller.signal); }
+  run.upstreamDone = true;
   run.ttfbMs = Date.now() - ctx.startedAt;
   let answer: Record<string, unknown>;
   try { answer = JSON.parse(text); } catch (err) {
@@ -365,6 +369,7 @@ async function streamAnswer(
       await emit(parser.push(chunk));
       if (res.destroyed) break;
     }
+    run.upstreamDone = !res.destroyed;
     await emit(parser.flush());
     if (transformers.length) {
       let tail = '';
@@ -414,7 +419,9 @@ function finish(deps: PipelineDeps, run: Run): void {
   run.ctx.locals.set('__finished', true);
   const { ctx } = run;
   deps.metrics.inflight.dec({ flavour: ctx.flavour });
-  if (!run.controller.signal.aborted) run.controller.abort(new Error('interaction over'));
+  // Cancel an upstream answer still in flight (errors, hooks that threw); a fully read answer has
+  // nothing to cancel, and aborting costs an event dispatch through undici's listeners.
+  if (!run.upstreamDone && !run.controller.signal.aborted) run.controller.abort(new Error('interaction over'));
   const forwarded = run.upstream !== null && run.ttfbMs !== null;
   let summary: AnswerSummary;
   try {

@@ -1,7 +1,7 @@
 /**
  * Warden for bench/limits.ts, in its own process: the same composition as `warden serve`
- * (identity, event recording to SQLite) against the given upstream, with the limits hooks
- * mounted (`on`) or not (`off`). Limits are set high so every request is admitted and every
+ * (identity, policy, limits, detector, ledger, event recording to SQLite) against the given
+ * upstream, with limits enabled (`on`) or disabled (`off`). Limits are set high so every request is admitted and every
  * meter is still decided and settled. Prints one JSON line {url, key} when ready.
  */
 import { mkdtempSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { parseConfig } from '../src/config/index.ts';
 import { openStores } from '../src/cli/stores.ts';
 import { buildCapabilities } from '../src/cli/capabilities.ts';
 import { createGateway } from '../src/gateway/index.ts';
-import { limitsHooks, LIMIT_FIELDS } from '../src/limits/index.ts';
+import { LIMIT_FIELDS } from '../src/limits/index.ts';
 
 const [mode, upstream] = process.argv.slice(2);
 const big = { rpm: 1e9, burst: 1e6, tpm: 1e12, tpd: 1e13, concurrency: 1e6 };
@@ -25,15 +25,14 @@ const config = parseConfig({
   upstreams: [{ name: 'mock', base_url: upstream, models: ['*'] }],
   log: { level: 'warn' },
   limits: {
-    enabled: true,
+    enabled: mode === 'on',
     tiers: { unverified: tier, email_verified: tier, identity_verified: tier, enterprise: tier },
     network: { ip: { ...unlimitedButCounted, rpm: 1e9, burst: 1e6, concurrency: 1e6 }, subnet: { ...unlimitedButCounted, rpm: 1e9, burst: 1e6, concurrency: 1e6 } },
   },
 });
 const stores = await openStores(config);
 const caps = await buildCapabilities(config, stores, { adminToken: null });
-const hooks = [...caps.hooks];
-if (mode === 'on') hooks.push(limitsHooks({ config: config.limits, registry: caps.registry }));
+const hooks = caps.hooks;
 const gateway = await createGateway({ config, authenticator: caps.authenticator, eventStore: stores.events, hooks, registry: caps.registry, register: caps.register, ready: caps.ready });
 const url = await gateway.listen();
 const key = await caps.bootstrapDemo();

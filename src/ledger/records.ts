@@ -29,11 +29,23 @@ export function commitment(value: string, saltHex: string): string {
   return createHash('sha256').update(Buffer.from(saltHex, 'hex')).update(value, 'utf8').digest('hex');
 }
 
-/** Salts for one entry's fields, drawn with one call to the CSPRNG. */
+/**
+ * Salts come from the CSPRNG 32 KiB at a time (one getrandom call per ~170 entries instead of one
+ * per entry: it was ~5% of the writer's CPU). Each refill is a new buffer, never reused, so a salt
+ * handed out stays unique.
+ */
+const SALT_POOL_BYTES = 32 * 1024;
+let saltPool = randomBytes(SALT_POOL_BYTES);
+let saltAt = 0;
+
+/** Salts for one entry's fields. */
 class SaltSource {
-  private readonly pool = randomBytes(32 * PRIVATE_FIELDS.length);
-  private next = 0;
-  take(): Buffer { return this.pool.subarray(32 * this.next, 32 * ++this.next); }
+  take(): Buffer {
+    if (saltAt + 32 > saltPool.length) { saltPool = randomBytes(SALT_POOL_BYTES); saltAt = 0; }
+    const salt = saltPool.subarray(saltAt, saltAt + 32);
+    saltAt += 32;
+    return salt;
+  }
 }
 
 function commit(value: string | null | undefined, field: PrivateField, openings: Partial<Record<PrivateField, Opening>>, salts: SaltSource): string | null {

@@ -8,8 +8,7 @@
  *   node --import tsx bench/gateway-cost.ts [--seconds 3] [--concurrency 32] [--repeats 3]
  */
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
-import { startChild, closedLoop, machine, type LoadTarget } from './lib.ts';
+import { startChild, closedLoop, machine, median, cpuSeconds, type LoadTarget } from './lib.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' } } });
 const seconds = Number(values.seconds);
@@ -34,11 +33,6 @@ for (const [name, extra] of VARIANTS) {
   servers.push({ name, child });
 }
 
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const body = (stream: boolean) => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Summarise the plot of Hamlet in two sentences.' }], max_tokens: 64, stream });
 
 const rows: string[] = [];

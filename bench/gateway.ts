@@ -15,14 +15,13 @@
  *   node --import tsx bench/gateway.ts [--rate 1000] [--seconds 5] [--concurrency 32] [--repeats 3]
  */
 import { parseArgs } from 'node:util';
-import { startChild, openLoop, closedLoop, machine, type LoadTarget } from './lib.ts';
+import { startChild, openLoop, closedLoop, machine, median, type LoadTarget } from './lib.ts';
 
 const { values } = parseArgs({ options: { rate: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' }, extra: { type: 'string' } } });
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const repeats = Number(values.repeats);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const script = new URL('./gateway-servers.ts', import.meta.url).pathname;
 
 const mock = await startChild(script, ['mock']);

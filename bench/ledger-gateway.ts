@@ -11,8 +11,7 @@
  *   node --import tsx bench/ledger-gateway.ts [--seconds 6] [--slices 3] [--concurrency 32] [--repeats 3]
  */
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
-import { startChild, closedLoop, machine, type LoadTarget } from './lib.ts';
+import { startChild, closedLoop, machine, median, cpuSeconds, type LoadTarget } from './lib.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '6' }, slices: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' } } });
 /** Seconds of load per side per repeat, in `slices` slices. */
@@ -38,12 +37,6 @@ async function metric(url: string, name: string): Promise<number> {
   return m ? Number(m[1]) : NaN;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-/** CPU seconds (user + system, all threads) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 const rows: string[] = [];
 const results: Record<string, unknown> = {};
 let completedOn = 0;

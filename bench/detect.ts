@@ -143,6 +143,17 @@ function memory(template: InteractionEvent) {
   log(`| link keys indexed | ${engine.stats().linkKeys.toLocaleString('en')} |`);
 }
 
+const DETECTORS = ['warden', 'volume-threshold', 'prada'] as const;
+
+/** Run one detector (Warden or a baseline) over the events and evaluate it against the labels; flagged = throttle or above. */
+async function scoreDetector(name: (typeof DETECTORS)[number], evs: InteractionEvent[], labels: LabelLine[]) {
+  const det = name === 'warden' ? new DetectorEngine({ trackFirstFlags: true }) : name === 'prada' ? new PradaBaseline() : new VolumeBaseline();
+  for (const ev of evs) det.ingest(ev);
+  det.flush();
+  const report = buildReport(det, { detector: name, to: evs[evs.length - 1].ts });
+  return evaluate(report, labels, () => evs, { flagLevel: 'throttle' });
+}
+
 /**
  * Quality on the traffic model (src/traffic), scored by its `evaluate` (flagged = throttle or
  * above for campaigns and organic accounts alike; contained = throttle or above, 95% coverage):
@@ -162,12 +173,8 @@ async function trafficQuality() {
     const run = generateTraffic(trafficScenario(null, { preset: r.preset, seed: r.seed, scale: r.scale }), { prompts });
     const evs = [...run.events];
     events += evs.length;
-    for (const name of ['warden', 'volume-threshold', 'prada']) {
-      const det = name === 'warden' ? new DetectorEngine({ trackFirstFlags: true }) : name === 'prada' ? new PradaBaseline() : new VolumeBaseline();
-      for (const ev of evs) det.ingest(ev);
-      det.flush();
-      const report = buildReport(det, { detector: name, to: evs[evs.length - 1].ts });
-      const rep = await evaluate(report, run.labels as LabelLine[], () => evs, { flagLevel: 'throttle' });
+    for (const name of DETECTORS) {
+      const rep = await scoreDetector(name, evs, run.labels as LabelLine[]);
       const served = rep.campaigns.map((c) => c.share_requests_before_containment);
       const clusters = rep.campaigns.filter((c) => c.account_recall > 0.5).length;
       rows[name].push({
@@ -214,12 +221,8 @@ async function adaptiveQuality() {
     const run = generateTraffic(sc, { prompts });
     const evs = [...run.events];
     events += evs.length;
-    for (const name of ['warden', 'volume-threshold', 'prada']) {
-      const det = name === 'warden' ? new DetectorEngine({ trackFirstFlags: true }) : name === 'prada' ? new PradaBaseline() : new VolumeBaseline();
-      for (const ev of evs) det.ingest(ev);
-      det.flush();
-      const report = buildReport(det, { detector: name, to: evs[evs.length - 1].ts });
-      const rep = await evaluate(report, run.labels as LabelLine[], () => evs, { flagLevel: 'throttle' });
+    for (const name of DETECTORS) {
+      const rep = await scoreDetector(name, evs, run.labels as LabelLine[]);
       const t = rep.totals;
       rows.push(`| ${seed} | ${name} | ${pct(t.adaptive_account_recall)} (${t.adaptive_accounts_flagged}/${t.adaptive_accounts}) | ${pct(t.organic_account_fp_rate)} (${t.organic_accounts_flagged}/${t.organic_accounts}) |`);
     }

@@ -36,6 +36,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const adminPlugins: ((app: FastifyInstance) => void | Promise<void>)[] = [];
   const adminRegistrars: AdminRouteRegistrar[] = [];
   const closers: (() => Promise<void> | void)[] = [];
+  // Start-up notes for the operator (keys created, per-process secrets), on stderr unless silent.
+  const say = (line: string) => { if (config.log.level !== 'silent') console.error(line); };
 
   // The detector: fed by every finished interaction (record phase), read by enforcement as the
   // verdict view (limits' cluster scope and throttling, policy's shaping).
@@ -48,7 +50,6 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // policy phase, before limits: a request the policy refuses (region, tier, verdict) spends no
   // quota; its output phase shapes and watermarks the answer.
   if (config.policy.enabled) {
-    const say = (line: string) => { if (config.log.level !== 'silent') console.error(line); };
     const line = (obj: object, msg: string) => say(`policy: ${msg} ${JSON.stringify(obj)}`);
     const policy = policyHooks({ config, verdicts, log: { info: line, error: line } });
     hooks.push(policy);
@@ -77,7 +78,6 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // behind the admin token.
   let ledger: Ledger | null = null;
   if (config.ledger.enabled) {
-    const say = (line: string) => { if (config.log.level !== 'silent') console.error(line); };
     const opened = await openLedgerFromConfig(config, {
       createKey: true,
       onKeyCreated: (vkey, path) => say(`ledger: created signing key ${path} (keep it secret); publish the verifier key: ${vkey}`),

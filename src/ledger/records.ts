@@ -278,6 +278,13 @@ export function parseLeaf(leaf: Uint8Array): LedgerRecord {
   if (!obj || obj.schema !== LEDGER_RECORD_SCHEMA || (obj.kind !== 'interaction' && obj.kind !== 'verdict') || typeof obj.id !== 'string') {
     throw new Error('leaf is not a warden.ledger/1 record');
   }
+  // The objects readers dereference must be there: a tampered leaf that still parses as JSON
+  // (a flipped byte in a key) is reported as a bad record, never crashes its reader.
+  const isObject = (v: unknown) => typeof v === 'object' && v !== null;
+  const missing = obj.kind === 'interaction'
+    ? (['client', 'request', 'response', 'enforcement'] as const).filter((k) => !isObject(obj[k]))
+    : isObject(obj.subject) ? [] : ['subject'];
+  if (missing.length) throw new Error(`leaf record lacks ${missing.join(', ')}`);
   return obj;
 }
 

@@ -3,39 +3,17 @@
  * and prints the clusters and campaigns it found; `--report` writes the machine-readable
  * DetectionReport, `--labels` scores it against ground truth, `--detector` runs a baseline instead.
  */
-import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
-import type { InteractionEvent } from '../events/index.ts';
+import { readEventBatches, readEventsJsonl, type InteractionEvent } from '../events/index.ts';
 import { DetectorEngine } from './engine.ts';
 import { PradaBaseline, VolumeBaseline } from './baselines.ts';
 import { buildReport, scoreReport, type DetectionReport, type GroundTruth, type QualityFigures, type ReportSource } from './report.ts';
 
-/**
- * Stream events from JSONL in bounded memory, parsing lines without schema validation (the scan
- * is a hot loop; the gateway validated them when it wrote them). Blank lines are skipped; a
- * malformed line throws an error naming its line number.
- */
-export async function* readEventsFast(source: string | Readable): AsyncGenerator<InteractionEvent> {
-  const input = typeof source === 'string' ? (source === '-' ? process.stdin : createReadStream(source, { encoding: 'utf8', highWaterMark: 1 << 20 })) : source;
-  let rest = '';
-  let lineNo = 0;
-  for await (const chunk of input) {
-    const text = rest + (typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
-    let start = 0;
-    for (let nl = text.indexOf('\n', start); nl >= 0; nl = text.indexOf('\n', start)) {
-      lineNo++;
-      if (nl > start + 1 || (nl > start && text.charCodeAt(start) !== 13)) {
-        try { yield JSON.parse(text.slice(start, nl)) as InteractionEvent; } catch (err) { throw new Error(`events line ${lineNo}: ${(err as Error).message}`); }
-      }
-      start = nl + 1;
-    }
-    rest = text.slice(start);
-  }
-  if (rest.trim()) {
-    lineNo++;
-    try { yield JSON.parse(rest) as InteractionEvent; } catch (err) { throw new Error(`events line ${lineNo}: ${(err as Error).message}`); }
-  }
+/** Stream events from JSONL without schema validation (the gateway validated them when it wrote them). */
+export function readEventsFast(source: string | Readable): AsyncGenerator<InteractionEvent> {
+  return readEventsJsonl(source, { validate: false });
 }
 
 export type DetectorName = 'warden' | 'volume' | 'prada';
@@ -62,20 +40,35 @@ export async function scanEvents(source: string | Readable | AsyncIterable<Inter
   const engine = name === 'warden' ? new DetectorEngine({ config: opts.config, trackFirstFlags: true }) : null;
   const det: ReportSource & { ingest(ev: InteractionEvent): void; flush(): void } =
     engine ?? (name === 'volume' ? new VolumeBaseline() : new PradaBaseline());
-  const iter = typeof source === 'string' || (source as Readable).pipe ? readEventsFast(source as string | Readable) : (source as AsyncIterable<InteractionEvent>);
+  // Files and streams arrive a batch per chunk read: one await per chunk, not per event.
+  const batches: AsyncIterable<InteractionEvent[]> = typeof source === 'string' || (source as Readable).pipe
+    ? readEventBatches(source as string | Readable, { validate: false })
+    : inBatches(source as AsyncIterable<InteractionEvent> | Iterable<InteractionEvent>);
   const t0 = performance.now();
   let n = 0; let from: string | null = null; let to: string | null = null;
   const every = opts.progressEvery ?? 1_000_000;
-  for await (const ev of iter) {
-    det.ingest(ev);
-    if (n === 0) from = ev.ts;
-    to = ev.ts;
-    if (++n % every === 0) opts.onProgress?.(n);
+  for await (const batch of batches) {
+    for (const ev of batch) {
+      det.ingest(ev);
+      if (n === 0) from = ev.ts;
+      to = ev.ts;
+      if (++n % every === 0) opts.onProgress?.(n);
+    }
   }
   det.flush();
   const seconds = (performance.now() - t0) / 1000;
   const report = buildReport(det, { detector: name === 'warden' ? 'warden' : (det as VolumeBaseline | PradaBaseline).name, from, to });
   return { report, engine, events: n, seconds };
+}
+
+async function* inBatches(events: AsyncIterable<InteractionEvent> | Iterable<InteractionEvent>): AsyncGenerator<InteractionEvent[]> {
+  if (Symbol.iterator in events) {
+    let batch: InteractionEvent[] = [];
+    for (const ev of events) { batch.push(ev); if (batch.length === 4096) { yield batch; batch = []; } }
+    if (batch.length) yield batch;
+  } else {
+    for await (const ev of events) yield [ev];
+  }
 }
 
 /** Load ground truth labels: `{accounts: {id: label}, campaigns?: {...}}` JSON, or JSONL rows `{account_id, label}`. */

@@ -4,4 +4,4 @@
  */
 export * from './schema.ts';
 export { ulid, ulidTime } from './ulid.ts';
-export { readEventsJsonl, writeJsonlLine } from './jsonl.ts';
+export { readEventBatches, readEventsJsonl, writeJsonlLine, type ReadJsonlOptions } from './jsonl.ts';

@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { readEventBatches, readEventsJsonl } from './jsonl.ts';
+
+const rows = [
+  { id: 'a', text: 'plain ascii' },
+  { id: 'b', text: 'naïve café — 東京 🚀' },
+  { id: 'c', text: 'x'.repeat(5000) },
+  { id: 'd', text: 'Ωmega' },
+];
+
+/** The same bytes cut into pieces of `size`: lines and multi-byte characters straddle chunk edges. */
+function chunked(bytes: Buffer, size: number): Readable {
+  const pieces: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += size) pieces.push(bytes.subarray(i, i + size));
+  return Readable.from(pieces, { objectMode: false });
+}
+
+test('lines are decoded exactly, wherever the chunks are cut (multi-byte characters included)', async () => {
+  const text = rows.map((r) => JSON.stringify(r)).join('\r\n') + '\n\n   \n';
+  const bytes = Buffer.from(text, 'utf8');
+  for (const size of [1, 3, 7, 64, 1000, bytes.length]) {
+    const got: unknown[] = [];
+    for await (const ev of readEventsJsonl(chunked(bytes, size), { validate: false })) got.push(ev);
+    assert.deepEqual(got, rows, `chunk size ${size}`);
+  }
+});
+
+test('a file without a final newline still yields its last line; events arrive in batches', async () => {
+  const bytes = Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n'), 'utf8');
+  const batches: unknown[][] = [];
+  for await (const b of readEventBatches(chunked(bytes, bytes.length), { validate: false })) batches.push(b);
+  assert.deepEqual(batches.flat(), rows);
+  assert.ok(batches.length <= 2);
+});
+
+test('a malformed line is reported with its line number', async () => {
+  const bytes = Buffer.from(`${JSON.stringify(rows[0])}\n\n{"id": "b", oops}\n`, 'utf8');
+  await assert.rejects(async () => { for await (const _ of readEventsJsonl(chunked(bytes, 5), { validate: false })) void _; }, /events line 3:/);
+});
+
+test('validation (the default) rejects a line that is JSON but not an interaction event', async () => {
+  await assert.rejects(async () => { for await (const _ of readEventsJsonl(chunked(Buffer.from('{"id":"x"}\n'), 100))) void _; }, /events line 1:/);
+});

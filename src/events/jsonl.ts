@@ -32,11 +32,19 @@ export async function* readEventBatches(source: string | Readable, opts: ReadJso
     try { out.push(parse(line)); } catch (err) { throw new Error(`events line ${lineNo}: ${(err as Error).message}`); }
   };
   for await (const chunk of input) {
-    const piece = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : (chunk as Buffer);
-    const buf: Buffer = rest ? Buffer.concat([rest, piece]) : piece;
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : (chunk as Buffer);
     const batch: InteractionEvent[] = [];
     let start = 0;
-    for (let nl = buf.indexOf(10); nl >= 0; nl = buf.indexOf(10, start)) {
+    let nl = buf.indexOf(10);
+    if (rest) {
+      // Only the line that straddles the previous chunk is copied, not the whole chunk.
+      if (nl < 0) { rest = Buffer.concat([rest, buf]); continue; }
+      const joined = Buffer.concat([rest, buf.subarray(0, nl)]);
+      parseLine(joined, 0, joined.length, batch);
+      start = nl + 1;
+      nl = buf.indexOf(10, start);
+    }
+    for (; nl >= 0; nl = buf.indexOf(10, start)) {
       parseLine(buf, start, nl, batch);
       start = nl + 1;
     }

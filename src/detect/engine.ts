@@ -14,7 +14,8 @@ import { createRequire } from 'node:module';
 import type { InteractionEvent } from '../events/index.ts';
 import { detectConfig, type DetectConfig } from './config.ts';
 import { extractFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
-import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, readIndicators, harvestScore, indicatorReasons, round, type Indicator } from './scoring.ts';
+import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, readIndicators, harvestScore, indicatorReasons, round, type Indicator, type PeerContext } from './scoring.ts';
+import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictReason, type VerdictView } from './verdict.ts';
 
 // Local copies: imported bindings may compile to getters, and these are read per event.
@@ -97,11 +98,14 @@ function isDisposable(domain: string): boolean {
 }
 
 const TIER_VERIFIED: Record<string, boolean> = { identity_verified: true, enterprise: true };
+/** Peer groups for volume comparisons. */
+const TIERS = ['unverified', 'email_verified', 'identity_verified', 'enterprise'] as const;
 
 /** Add one event's contributions to the window at `o`. */
-function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number, capability: number, newModel: number, tplHit: number, hourBin: number): void {
+function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number, capability: number, newModel: number, tplHit: number, hourBin: number, netChange: number): void {
   const fl = f.flags;
   v[o + C.N] += 1;
+  v[o + C.NET_CHANGE] += netChange;
   v[o + C.ELICIT] += elicit;
   if (fl & FLAG.cot) v[o + C.COT] += 1;
   if (fl & FLAG.rubric) v[o + C.RUBRIC] += 1;
@@ -134,6 +138,13 @@ function subnet(ip: string): string {
   if (v4 > 0 && ip.indexOf(':') < 0) return ip.slice(0, v4);
   const parts = ip.split(':');
   return parts.slice(0, 3).join(':');
+}
+
+/** The /16 of an IPv4 address (the /32 of an IPv6 one): the network when the ASN is unknown. */
+function subnet16(ip: string): string {
+  const dot = ip.indexOf('.');
+  if (dot > 0 && ip.indexOf(':') < 0) return ip.slice(0, ip.indexOf('.', dot + 1));
+  return ip.split(':').slice(0, 2).join(':');
 }
 
 /** A cluster with more than one member: summed window, link evidence, verdict state. */
@@ -258,6 +269,12 @@ export class DetectorEngine implements VerdictView {
   private tplHash = new Uint32Array(0);
   private tplCount = new Float32Array(0);
   private lastModel = new Int16Array(0);
+  /** Network (ASN, or a hash of the /16 when unknown) of each account's previous request; 0: none yet. */
+  private lastNet = new Uint32Array(0);
+  /** Verification tier (index in TIERS) and current bin in the peer volume histogram (-1: not yet). */
+  private tier = new Uint8Array(0);
+  private peerBin = new Int8Array(0);
+  private readonly peers = new PeerVolumes(TIERS.length);
   private accLevel = new Uint8Array(0);
   private accScore = new Float32Array(0);
   private accSince = new Float64Array(0);
@@ -315,7 +332,7 @@ export class DetectorEngine implements VerdictView {
   private grow(min: number): void {
     let cap = Math.max(this.cap * 2, 1024);
     while (cap < min) cap *= 2;
-    const g = <T extends Float64Array | Int32Array | Uint8Array | Uint16Array | Uint32Array | Float32Array | Int16Array>(a: T, per: number): T => {
+    const g = <T extends Float64Array | Int32Array | Uint8Array | Uint16Array | Uint32Array | Float32Array | Int16Array | Int8Array>(a: T, per: number): T => {
       const b = new (a.constructor as new (n: number) => T)(cap * per);
       b.set(a);
       return b;
@@ -335,6 +352,9 @@ export class DetectorEngine implements VerdictView {
     this.tplHash = g(this.tplHash, 2);
     this.tplCount = g(this.tplCount, 2);
     this.lastModel = g(this.lastModel, 1);
+    this.lastNet = g(this.lastNet, 1);
+    this.tier = g(this.tier, 1);
+    this.peerBin = g(this.peerBin, 1);
     this.accLevel = g(this.accLevel, 1);
     this.accScore = g(this.accScore, 1);
     this.accSince = g(this.accSince, 1);
@@ -383,6 +403,7 @@ export class DetectorEngine implements VerdictView {
     this.index.set(id, i);
     this.parent[i] = i; this.size[i] = 1; this.next[i] = i;
     this.lastModel[i] = -1;
+    this.peerBin[i] = -1;
     const off = i * STRIDE;
     this.w[off + C.FIRST_TS] = tsS;
     let org = -1;
@@ -405,6 +426,7 @@ export class DetectorEngine implements VerdictView {
     const createdMs = acct ? Date.parse(acct.created_at) : NaN;
     if (Number.isFinite(createdMs) && tsS - createdMs / 1000 <= FRESH_ACCOUNT_S) f |= 8;
     this.flags[i] = f;
+    this.tier[i] = Math.max(0, TIERS.indexOf(acct?.tier ?? 'unverified'));
     // Signup facts: registered once, when the account is first seen.
     if (ev.org_id) this.addKey(i, LT.org, fnv1a(ev.org_id));
     if (acct) {
@@ -496,13 +518,20 @@ export class DetectorEngine implements VerdictView {
         if (w > ev[type]) ev[type] = w;
       }
     }
+    // A fresh account with no verified identity and no org of several members behind it is what a campaign signs
+    // up to replace the accounts it loses (a new head of the hydra).
+    const org = this.org[i];
+    const unaccountable = (this.flags[i] & 9) === 8 && (org < 0 || this.orgMembers[org] < 2 || !this.orgCorroborated(org));
     for (const [r, ev] of candidates) {
       // Shared software (same agent framework, SDK, prompt template) is common among independent
-      // customers: it can strengthen a link but never make one on its own.
+      // customers: it can strengthen a link but never make one on its own, except between an
+      // unaccountable account and a cluster already throttled or above: arriving with a flagged
+      // campaign's own software fingerprint is how its replacement accounts show up.
       let sum = 0; let soft = 0;
       const orgLink = ev[LT.org] > 0;
       for (let t = 0; t < NLINK; t++) { if (LINK_TYPES[t].software) soft += ev[t]; else if (t !== LT.org) sum += ev[t]; }
-      sum += Math.min(soft, SOFTWARE_EVIDENCE_CAP * this.config.link_threshold);
+      const flaggedCluster = unaccountable && (this.clusters.get(r)?.verdict.level ?? 0) >= THROTTLE;
+      sum += flaggedCluster ? soft : Math.min(soft, SOFTWARE_EVIDENCE_CAP * this.config.link_threshold);
       if (orgLink || sum >= this.config.link_threshold) {
         const a = this.find(i);
         const b = this.find(r);
@@ -743,11 +772,17 @@ export class DetectorEngine implements VerdictView {
       if (prev < 0 || newModel === 0) this.lastModel[i] = model.id;
     }
 
+    // Network hopping: another network than this account's previous request.
+    const asn = ev.client.asn;
+    const net = (asn !== null && asn !== undefined ? asn >>> 0 : ev.client.ip ? fnv1a(subnet16(ev.client.ip)) : 0) || 1;
+    const netChange = this.lastNet[i] !== 0 && this.lastNet[i] !== net ? 1 : 0;
+    this.lastNet[i] = net;
+
     const fl = f.flags;
     const elicit = (fl & (FLAG.cot | FLAG.reasoningParam | FLAG.rubric | FLAG.sensitiveRewrite)) !== 0 ? 1 : 0;
     const capability = elicit || (fl & (FLAG.code | FLAG.math | FLAG.tools)) !== 0 ? 1 : 0;
     const hourBin = Math.floor(((tsS / 3600) % 24) / (24 / HOUR_BINS));
-    addEvent(w, off, f, elicit, capability, newModel, tplHit, hourBin);
+    addEvent(w, off, f, elicit, capability, newModel, tplHit, hourBin, netChange);
 
     // Behaviour keys: registered the first time they are seen (bounded slots per account).
     let newKeys = false;
@@ -774,7 +809,7 @@ export class DetectorEngine implements VerdictView {
     if (root !== i || this.size[i] > 1) {
       const c = this.clusterOf(root);
       this.decayVec(c.w, tsS);
-      addEvent(c.w, 0, f, elicit, capability, newModel, tplHit, hourBin);
+      addEvent(c.w, 0, f, elicit, capability, newModel, tplHit, hourBin, netChange);
       if (tsS > c.w[C.LAST_TS]) c.w[C.LAST_TS] = tsS;
       if (last > 0) {
         const gap = tsS - last;
@@ -829,7 +864,7 @@ export class DetectorEngine implements VerdictView {
   }
 
   private scoreAccount(i: number, now: number): void {
-    const inds = readIndicators(this.w, i * STRIDE, true);
+    const inds = readIndicators(this.w, i * STRIDE, true, this.accountPeers(i));
     const h = harvestScore(inds);
     // Alone, an account is judged on its harvest behaviour only; the ceiling keeps single
     // accounts (researchers, batch jobs) at watch unless configured otherwise.
@@ -860,6 +895,14 @@ export class DetectorEngine implements VerdictView {
       this.accVerdicts.set(i, v);
       if (changed) this.emit(v);
     } else if (st.level === 0) this.accVerdicts.delete(i);
+  }
+
+  /** Re-enter account i in its tier's volume histogram and return what its volume is compared with. */
+  private accountPeers(i: number): PeerContext {
+    const bin = PeerVolumes.bin(this.w[i * STRIDE + C.N]);
+    this.peers.move(this.tier[i], this.peerBin[i], bin);
+    this.peerBin[i] = bin;
+    return { peerMedian: this.peers.median(this.tier[i]), members: 1 };
   }
 
   /** Distinct undeclared actors of a cluster: accounts without an org, corroborated orgs, members of uncorroborated orgs. */
@@ -957,7 +1000,7 @@ export class DetectorEngine implements VerdictView {
   private scoreCluster(root: number, c: ClusterState, now: number): void {
     this.decayVec(c.w, now);
     const coord = this.coordination(c);
-    const inds = readIndicators(c.w, 0, false);
+    const inds = readIndicators(c.w, 0, false, { peerMedian: this.peers.medianAll(), members: c.members });
     const harvest = harvestScore(inds);
     // Both are needed: coordination without harvesting is a class or an office; harvesting
     // without coordination is one customer's workload.
@@ -1235,7 +1278,7 @@ export class DetectorEngine implements VerdictView {
   /** Account-level harvest indicators (for explanations and debugging). */
   accountIndicators(accountId: string): Indicator[] {
     const i = this.index.get(accountId);
-    return i === undefined ? [] : readIndicators(this.w, i * STRIDE, true);
+    return i === undefined ? [] : readIndicators(this.w, i * STRIDE, true, { peerMedian: this.peers.median(this.tier[i]), members: 1 });
   }
 
   /** Ids of the accounts linked with this one (including itself), or [] if unknown. */

@@ -11,10 +11,12 @@ export const C = {
   CAPABILITY: 9, SINGLE: 10, DISTILL_PARAMS: 11, IN_TOK: 12, OUT_TOK: 13, SYSTEM: 14, ERROR: 15,
   NEW_MODEL: 16, TEMPLATE_HIT: 17, REASON_PARAM: 18,
   HOUR0: 19, // 8 bins of 3 hours: 19..26
-  DECAYED: 27,
+  /** Requests from another network (ASN) than the account's previous request. */
+  NET_CHANGE: 27,
+  DECAYED: 28,
   // not decayed
-  TOTAL: 27, GAP_N: 28, GAP_SUM: 29, GAP_SUMSQ: 30, FIRST_TS: 31, LAST_TS: 32, DECAY_TS: 33,
-  SIZE: 34,
+  TOTAL: 28, GAP_N: 29, GAP_SUM: 30, GAP_SUMSQ: 31, FIRST_TS: 32, LAST_TS: 33, DECAY_TS: 34,
+  SIZE: 35,
 } as const;
 export const HOUR_BINS = 8;
 export const STRIDE = C.SIZE;
@@ -48,6 +50,14 @@ export const INDICATORS = {
   timing_regularity: { threshold: 0.35, saturation: 0.8, weight: 1, minN: 20 },
   round_the_clock_activity: { threshold: 0.88, saturation: 0.98, weight: 1, minN: 24 },
   new_model_rush_share: { threshold: 0.25, saturation: 0.7, weight: 0.5, minN: 20 },
+  // Requests that arrive from another network (ASN) than the account's previous one. People move
+  // between home, office and a phone network at session boundaries; a rotating proxy pool changes
+  // network on almost every request.
+  network_hopping_share: { threshold: 0.5, saturation: 0.9, weight: 1.5, minN: 10 },
+  // Windowed requests as a multiple of the median of the account's verification-tier peers (for a
+  // cluster: per member, against all accounts). Heavy users exist in every tier, so it only adds
+  // to other evidence.
+  volume_vs_tier_peers: { threshold: 10, saturation: 50, weight: 0.75, minN: 10 },
 } as const;
 export type IndicatorName = keyof typeof INDICATORS;
 
@@ -72,8 +82,19 @@ function indicator(name: IndicatorName, value: number, n: number): Indicator | n
   return { signal: name, value, threshold: d.threshold, saturation: d.saturation, weight: d.weight, contribution: c * d.weight };
 }
 
-/** Read every indicator from a window `w` starting at `off`. `perAccount` enables template reuse. */
-export function readIndicators(w: Float64Array, off: number, perAccount: boolean): Indicator[] {
+/** What a window is compared with: the median windowed requests of its peers, and how many members it sums. */
+export interface PeerContext {
+  /** Median windowed requests of the peers (0: too few peers to compare). */
+  peerMedian: number;
+  /** Accounts summed in the window (1 for an account). */
+  members: number;
+}
+
+/**
+ * Read every indicator from a window `w` starting at `off`. `perAccount` enables template reuse;
+ * `peers` enables the volume comparison.
+ */
+export function readIndicators(w: Float64Array, off: number, perAccount: boolean, peers?: PeerContext): Indicator[] {
   const n = w[off + C.N];
   const out: Indicator[] = [];
   const push = (x: Indicator | null) => { if (x) out.push(x); };
@@ -106,6 +127,8 @@ export function readIndicators(w: Float64Array, off: number, perAccount: boolean
     push(indicator('round_the_clock_activity', h / Math.log(HOUR_BINS), n));
   }
   push(indicator('new_model_rush_share', share('new_model_rush_share', w[off + C.NEW_MODEL], n), n));
+  push(indicator('network_hopping_share', share('network_hopping_share', w[off + C.NET_CHANGE], n), n));
+  if (peers && peers.peerMedian > 0) push(indicator('volume_vs_tier_peers', n / Math.max(1, peers.members) / peers.peerMedian, n));
   return out;
 }
 

@@ -1,0 +1,92 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { DetectorEngine, buildScenario, verdictRank, type PromptPool } from './index.ts';
+import type { InteractionEvent } from '../events/index.ts';
+import { INDICATORS } from './scoring.ts';
+import { buildScenario as trafficScenario, generateTraffic, loadPromptCorpus, defaultPromptDir } from '../traffic/index.ts';
+
+const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+const base = buildScenario(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
+const T0 = Date.parse('2026-05-04T08:00:00.000Z');
+
+/** One plain chat event from `account` at minute `min`, from `ip` in network `asn`. */
+function event(account: string, min: number, ip: string, asn: number, tier: 'unverified' | 'email_verified' = 'email_verified'): InteractionEvent {
+  return {
+    ...base, id: `${account}-${min}`, ts: new Date(T0 + min * 60_000).toISOString(), account_id: account, org_id: null,
+    client: { ...base.client, ip, asn },
+    account: { ...base.account!, tier, created_at: '2025-01-01T00:00:00.000Z', payment_fp: `card-${account}`, signup_ip: `10.${account.length}.0.1` },
+  };
+}
+const indicator = (e: DetectorEngine, id: string, name: string) => e.accountIndicators(id).find((x) => x.signal === name);
+
+test('network hopping: a rotating proxy pool changes network on nearly every request; home and phone do not', () => {
+  const e = new DetectorEngine();
+  for (let k = 0; k < 100; k++) {
+    // Each request from another provider's network.
+    e.ingest(event('acct_proxy', k * 7, `203.${k}.1.${k + 1}`, 64_000 + k));
+    // Home broadband, switching to the phone network for one session in three (4 requests a session).
+    const mobile = Math.floor(k / 4) % 3 === 2;
+    e.ingest(event('acct_person', k * 7 + 1, mobile ? `100.64.9.${k}` : '81.2.69.10', mobile ? 21_928 : 3_320));
+  }
+  e.flush();
+  const proxy = indicator(e, 'acct_proxy', 'network_hopping_share')!;
+  const person = indicator(e, 'acct_person', 'network_hopping_share')!;
+  // Shares are shrunk towards an unremarkable prior on small windows: 100 requests read ~0.87.
+  assert.ok(proxy.value > 0.8 && proxy.contribution > proxy.weight * 0.7, `proxy: ${JSON.stringify(proxy)}`);
+  assert.ok(person.value < proxy.threshold && person.contribution === 0, `person: ${JSON.stringify(person)}`);
+  assert.equal(proxy.threshold, INDICATORS.network_hopping_share.threshold, 'explained with its threshold');
+});
+
+test('volume is compared with the median of the account\'s verification-tier peers, not a fixed number', () => {
+  const e = new DetectorEngine();
+  let min = 0;
+  // 80 unverified accounts with 3 requests each, one with 200; 10 enterprise accounts with 200 each.
+  for (let a = 0; a < 80; a++) for (let k = 0; k < 3; k++) e.ingest(event(`acct_u${a}`, min++, `198.51.${a}.1`, 7_018, 'unverified'));
+  for (let k = 0; k < 200; k++) e.ingest(event('acct_heavy', min++, '198.51.200.1', 7_018, 'unverified'));
+  e.flush();
+  const heavy = indicator(e, 'acct_heavy', 'volume_vs_tier_peers')!;
+  assert.ok(heavy, 'the heavy account is compared with its peers');
+  assert.ok(heavy.value >= 50 && heavy.contribution === INDICATORS.volume_vs_tier_peers.weight, `heavy: ${JSON.stringify(heavy)}`);
+  // An ordinary peer is at the median (its window holds too few requests for an indicator at all).
+  assert.equal(indicator(e, 'acct_u5', 'volume_vs_tier_peers'), undefined);
+  // With fewer than 50 peers in a tier there is no median to compare with.
+  const lone = new DetectorEngine();
+  for (let k = 0; k < 200; k++) lone.ingest(event('acct_heavy', k, '198.51.200.1', 7_018, 'unverified'));
+  lone.flush();
+  assert.equal(indicator(lone, 'acct_heavy', 'volume_vs_tier_peers'), undefined);
+});
+
+test('a fresh account arriving with a flagged campaign\'s software fingerprint joins it at its first request; an accountable one does not', () => {
+  // The traffic model's smoke run (shipped prompt fixtures): its hydra runs behind rotating proxies with its own system prompts.
+  const run = generateTraffic(trafficScenario(null, { preset: 'smoke', seed: 3 }), { prompts: loadPromptCorpus(defaultPromptDir()) });
+  const events = [...run.events];
+  const hydra = new Set(run.labels.flatMap((l) => (l.type === 'account' && l.campaign_id === 'hydra-1' ? [l.account_id] : [])));
+  const e = new DetectorEngine();
+  for (const ev of events) e.ingest(ev);
+  e.flush();
+  const last = events[events.length - 1];
+  const sample = [...events].reverse().find((ev) => hydra.has(ev.account_id!) && ev.request.system && ev.request.params.max_tokens !== null
+    && verdictRank(e.forAccount(ev.account_id!).level) >= verdictRank('throttle'))!;
+  assert.ok(sample, 'the campaign is flagged');
+  const lastMs = Date.parse(last.ts);
+  let n = 0;
+  // New card, new signup address, a network never seen (each its own): only the software is shared.
+  const newcomer = (id: string, createdDaysAgo: number, tier: InteractionEvent['account'] extends infer A ? A extends { tier: infer T } ? T : never : never): InteractionEvent => ({
+    ...sample, id: `${id}-1`, ts: new Date(lastMs + 60_000).toISOString(), account_id: id, org_id: null, key_id: `key_${id}`,
+    client: { ...sample.client, ip: `192.0.${++n}.77`, asn: 65_000 + n },
+    account: { ...sample.account!, created_at: new Date(lastMs - createdDaysAgo * 86_400_000).toISOString(), payment_fp: `card-${id}`, signup_ip: `198.18.${n}.200`, tier },
+  });
+  e.ingest(newcomer('acct_new_head', 1, 'email_verified'));
+  e.ingest(newcomer('acct_verified_dev', 1, 'identity_verified'));
+  e.ingest(newcomer('acct_old_customer', 200, 'email_verified'));
+  e.advance(lastMs + 120_000);
+  e.flush();
+  const head = e.forAccount('acct_new_head');
+  assert.ok(verdictRank(head.level) >= verdictRank('throttle'), `new head: ${head.level}`);
+  assert.equal(head.clusterId, e.forAccount(sample.account_id!).clusterId, 'joined the flagged cluster');
+  for (const id of ['acct_verified_dev', 'acct_old_customer']) {
+    const v = e.forAccount(id);
+    assert.ok(verdictRank(v.level) <= verdictRank('watch') && v.clusterId !== head.clusterId, `${id}: ${v.level} in ${v.clusterId}`);
+  }
+});

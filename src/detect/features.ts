@@ -71,6 +71,8 @@ const COT_RE = /step[- ]by[- ]step|one step at a time|each step|every step|think
 /** Words at least one of which every COT_RE match contains: a cheap literal pre-check (5x faster). */
 const COT_HINT_RE = /step|think|reason|thought|walk|talk me|break|lay out|work (?:it|this)|explain|how you would|show|chain/;
 const RUBRIC_RE = /\brubric\b|grade (?:the|this|each|following)|score (?:the|this|each) (?:response|answer|output)|on a scale (?:of|from) (?:1|0|one)|rate (?:the|this|each) (?:response|answer|output|completion)|which (?:response|answer|completion) is better|as an? (?:impartial )?judge|reward model|preference (?:label|pair)|evaluate the (?:assistant|response|answer)/;
+/** Words at least one of which every RUBRIC_RE match contains (same pre-check idea, 2x faster on organic text). */
+const RUBRIC_HINT_RE = /rubric|grade|score|scale|rate|better|judge|reward|preference|evaluate/;
 const REWRITE_RE = /\b(?:rewrite|re-write|rephrase|paraphrase|reword)\b/;
 const SENSITIVE_RE = /politic|government|censor|protest|dissident|tiananmen|taiwan|tibet|xinjiang|uyghur|falun|human rights|election|propaganda|communist party|regime|democracy|sovereignty/;
 const CODE_RE = /```|\b(?:function|python|javascript|typescript|java|sql|c\+\+|golang|rust|code|program|algorithm|regex|compile|script|class|method|array|string|api|bug|debug|implement|html|css|query)\b|[{};]\s*$|def |=>|\(\)/m;
@@ -139,7 +141,7 @@ const SENSITIVE_SEEN = 1 << 21;
 function lexicalFlags(probe: string, rewriteElsewhere: boolean): number {
   let flags = 0;
   if (COT_HINT_RE.test(probe) && COT_RE.test(probe)) flags |= FLAG.cot;
-  if (RUBRIC_RE.test(probe)) flags |= FLAG.rubric;
+  if (RUBRIC_HINT_RE.test(probe) && RUBRIC_RE.test(probe)) flags |= FLAG.rubric;
   if (REWRITE_RE.test(probe)) flags |= REWRITE_SEEN;
   // The topic list only matters once a rewrite was asked for (here or in the system prompt).
   if ((rewriteElsewhere || (flags & REWRITE_SEEN)) && SENSITIVE_RE.test(probe)) flags |= SENSITIVE_SEEN;
@@ -220,11 +222,12 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
  */
 export function parseIsoMs(ts: string): number {
   if (ts.length === 24 && ts.charCodeAt(23) === 90 && ts.charCodeAt(10) === 84 && ts.charCodeAt(19) === 46) {
-    const d = (i: number) => ts.charCodeAt(i) - 48;
-    const y = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
-    const mo = d(5) * 10 + d(6); const da = d(8) * 10 + d(9);
-    const h = d(11) * 10 + d(12); const mi = d(14) * 10 + d(15); const se = d(17) * 10 + d(18);
-    const ms = d(20) * 100 + d(21) * 10 + d(22);
+    // Digits read inline (a helper closure here costs more than the arithmetic).
+    const y = (ts.charCodeAt(0) - 48) * 1000 + (ts.charCodeAt(1) - 48) * 100 + (ts.charCodeAt(2) - 48) * 10 + ts.charCodeAt(3) - 48;
+    const mo = (ts.charCodeAt(5) - 48) * 10 + ts.charCodeAt(6) - 48; const da = (ts.charCodeAt(8) - 48) * 10 + ts.charCodeAt(9) - 48;
+    const h = (ts.charCodeAt(11) - 48) * 10 + ts.charCodeAt(12) - 48; const mi = (ts.charCodeAt(14) - 48) * 10 + ts.charCodeAt(15) - 48;
+    const se = (ts.charCodeAt(17) - 48) * 10 + ts.charCodeAt(18) - 48;
+    const ms = (ts.charCodeAt(20) - 48) * 100 + (ts.charCodeAt(21) - 48) * 10 + ts.charCodeAt(22) - 48;
     if (mo >= 1 && mo <= 12 && da >= 1 && da <= 31 && h < 24 && mi < 60 && se < 60 && ms >= 0 && ms < 1000 && y >= 1970) {
       // Days from civil (Howard Hinnant's algorithm).
       const yy = mo <= 2 ? y - 1 : y;

@@ -97,23 +97,22 @@ export interface PeerContext {
 export function readIndicators(w: Float64Array, off: number, perAccount: boolean, peers?: PeerContext): Indicator[] {
   const n = w[off + C.N];
   const out: Indicator[] = [];
-  const push = (x: Indicator | null) => { if (x) out.push(x); };
   if (n <= 0) return out;
-  push(indicator('reasoning_elicitation_share', share('reasoning_elicitation_share', w[off + C.ELICIT], n), n));
-  push(indicator('rubric_share', share('rubric_share', w[off + C.RUBRIC], n), n));
-  push(indicator('sensitive_rewrite_share', share('sensitive_rewrite_share', w[off + C.REWRITE], n), n));
-  push(indicator('capability_share', share('capability_share', w[off + C.CAPABILITY], n), n));
-  push(indicator('single_shot_share', share('single_shot_share', w[off + C.SINGLE], n), n));
-  push(indicator('distiller_params_share', share('distiller_params_share', w[off + C.DISTILL_PARAMS], n), n));
+  push(out, indicator('reasoning_elicitation_share', share('reasoning_elicitation_share', w[off + C.ELICIT], n), n));
+  push(out, indicator('rubric_share', share('rubric_share', w[off + C.RUBRIC], n), n));
+  push(out, indicator('sensitive_rewrite_share', share('sensitive_rewrite_share', w[off + C.REWRITE], n), n));
+  push(out, indicator('capability_share', share('capability_share', w[off + C.CAPABILITY], n), n));
+  push(out, indicator('single_shot_share', share('single_shot_share', w[off + C.SINGLE], n), n));
+  push(out, indicator('distiller_params_share', share('distiller_params_share', w[off + C.DISTILL_PARAMS], n), n));
   const inTok = w[off + C.IN_TOK];
-  if (inTok > 0) push(indicator('output_input_ratio', w[off + C.OUT_TOK] / inTok, n));
-  if (perAccount) push(indicator('template_reuse_share', share('template_reuse_share', w[off + C.TEMPLATE_HIT], n), n));
+  if (inTok > 0) push(out, indicator('output_input_ratio', w[off + C.OUT_TOK] / inTok, n));
+  if (perAccount) push(out, indicator('template_reuse_share', share('template_reuse_share', w[off + C.TEMPLATE_HIT], n), n));
   // Timing regularity: 1 - spread of log10 inter-arrival gaps (people are bursty, fleets are not).
   const gn = w[off + C.GAP_N];
   if (gn >= 20) {
     const mean = w[off + C.GAP_SUM] / gn;
     const sd = Math.sqrt(Math.max(0, w[off + C.GAP_SUMSQ] / gn - mean * mean));
-    push(indicator('timing_regularity', Math.max(0, 1 - sd), gn));
+    push(out, indicator('timing_regularity', Math.max(0, 1 - sd), gn));
   }
   // Round-the-clock: normalised entropy of activity over 8 three-hour bins, only once the
   // window spans more than a day (a short burst says nothing about rhythm).
@@ -124,12 +123,16 @@ export function readIndicators(w: Float64Array, off: number, perAccount: boolean
       const p = w[off + C.HOUR0 + b] / n;
       if (p > 0) h -= p * Math.log(p);
     }
-    push(indicator('round_the_clock_activity', h / Math.log(HOUR_BINS), n));
+    push(out, indicator('round_the_clock_activity', h / Math.log(HOUR_BINS), n));
   }
-  push(indicator('new_model_rush_share', share('new_model_rush_share', w[off + C.NEW_MODEL], n), n));
-  push(indicator('network_hopping_share', share('network_hopping_share', w[off + C.NET_CHANGE], n), n));
-  if (peers && peers.peerMedian > 0) push(indicator('volume_vs_tier_peers', n / Math.max(1, peers.members) / peers.peerMedian, n));
+  push(out, indicator('new_model_rush_share', share('new_model_rush_share', w[off + C.NEW_MODEL], n), n));
+  push(out, indicator('network_hopping_share', share('network_hopping_share', w[off + C.NET_CHANGE], n), n));
+  if (peers && peers.peerMedian > 0) push(out, indicator('volume_vs_tier_peers', n / Math.max(1, peers.members) / peers.peerMedian, n));
   return out;
+}
+
+function push(out: Indicator[], x: Indicator | null): void {
+  if (x) out.push(x);
 }
 
 /** Harvest score in [0, 1] from indicators: weighted evidence over the full-evidence constant. */

@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import type { InteractionEvent } from '../events/index.ts';
 import { detectConfig, type DetectConfig } from './config.ts';
 import { extractFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
-import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, readIndicators, harvestScore, indicatorReasons, round, type Indicator, type PeerContext } from './scoring.ts';
+import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, readIndicators, harvestScore, indicatorReasons, round, type Indicator, type PeerContext } from './scoring.ts';
 import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictReason, type VerdictView } from './verdict.ts';
 
@@ -106,6 +106,7 @@ function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number
   const fl = f.flags;
   v[o + C.N] += 1;
   v[o + C.NET_CHANGE] += netChange;
+  if ((fl & (FLAG.cot | FLAG.rubric | FLAG.sensitiveRewrite | FLAG.tools | FLAG.code | FLAG.math)) === 0) v[o + C.OTHER] += 1;
   v[o + C.ELICIT] += elicit;
   if (fl & FLAG.cot) v[o + C.COT] += 1;
   if (fl & FLAG.rubric) v[o + C.RUBRIC] += 1;
@@ -275,6 +276,10 @@ export class DetectorEngine implements VerdictView {
   private tier = new Uint8Array(0);
   private peerBin = new Int8Array(0);
   private readonly peers = new PeerVolumes(TIERS.length);
+  /** Decayed task-topic counts of requests from accounts with no verdict (the topic-shift baseline), and their normalised mix. */
+  private readonly topicCounts = new Float64Array(TOPIC_COLUMNS.length);
+  private topicMix: Float64Array | null = null;
+  private topicDecayTs = 0;
   private accLevel = new Uint8Array(0);
   private accScore = new Float32Array(0);
   private accSince = new Float64Array(0);
@@ -783,6 +788,16 @@ export class DetectorEngine implements VerdictView {
     const capability = elicit || (fl & (FLAG.code | FLAG.math | FLAG.tools)) !== 0 ? 1 : 0;
     const hourBin = Math.floor(((tsS / 3600) % 24) / (24 / HOUR_BINS));
     addEvent(w, off, f, elicit, capability, newModel, tplHit, hourBin, netChange);
+    if (this.levelIndex(i) === 0) {
+      const tc = this.topicCounts;
+      if (fl & FLAG.cot) tc[0]++;
+      if (fl & FLAG.rubric) tc[1]++;
+      if (fl & FLAG.sensitiveRewrite) tc[2]++;
+      if (fl & FLAG.tools) tc[3]++;
+      if (fl & FLAG.code) tc[4]++;
+      if (fl & FLAG.math) tc[5]++;
+      if ((fl & (FLAG.cot | FLAG.rubric | FLAG.sensitiveRewrite | FLAG.tools | FLAG.code | FLAG.math)) === 0) tc[6]++;
+    }
 
     // Behaviour keys: registered the first time they are seen (bounded slots per account).
     let newKeys = false;
@@ -854,6 +869,7 @@ export class DetectorEngine implements VerdictView {
     if (this.nextTick === 0) this.nextTick = this.now + step;
     while (this.nextTick <= this.now) this.nextTick += step;
     const now = this.now;
+    this.updateTopicMix(now);
     for (const i of this.dirtyAccounts) this.scoreAccount(i, now);
     this.dirtyAccounts.clear();
     for (const r of this.dirtyClusters) {
@@ -897,12 +913,28 @@ export class DetectorEngine implements VerdictView {
     } else if (st.level === 0) this.accVerdicts.delete(i);
   }
 
+  /** Decay the baseline topic counts to `now` and renormalise the mix (null until it holds 200 requests). */
+  private updateTopicMix(now: number): void {
+    const tc = this.topicCounts;
+    if (this.topicDecayTs > 0 && now > this.topicDecayTs) {
+      const f = Math.pow(2, -(now - this.topicDecayTs) / this.halfLifeS);
+      for (let k = 0; k < tc.length; k++) tc[k] *= f;
+    }
+    this.topicDecayTs = now;
+    let total = 0;
+    for (let k = 0; k < tc.length; k++) total += tc[k];
+    if (total < 200) { this.topicMix = null; return; }
+    const mix = this.topicMix ?? new Float64Array(tc.length);
+    for (let k = 0; k < tc.length; k++) mix[k] = tc[k] / total;
+    this.topicMix = mix;
+  }
+
   /** Re-enter account i in its tier's volume histogram and return what its volume is compared with. */
   private accountPeers(i: number): PeerContext {
     const bin = PeerVolumes.bin(this.w[i * STRIDE + C.N]);
     this.peers.move(this.tier[i], this.peerBin[i], bin);
     this.peerBin[i] = bin;
-    return { peerMedian: this.peers.median(this.tier[i]), members: 1 };
+    return { peerMedian: this.peers.median(this.tier[i]), members: 1, topicBaseline: this.topicMix };
   }
 
   /** Distinct undeclared actors of a cluster: accounts without an org, corroborated orgs, members of uncorroborated orgs. */
@@ -1000,7 +1032,7 @@ export class DetectorEngine implements VerdictView {
   private scoreCluster(root: number, c: ClusterState, now: number): void {
     this.decayVec(c.w, now);
     const coord = this.coordination(c);
-    const inds = readIndicators(c.w, 0, false, { peerMedian: this.peers.medianAll(), members: c.members });
+    const inds = readIndicators(c.w, 0, false, { peerMedian: this.peers.medianAll(), members: 1, topicBaseline: this.topicMix });
     const harvest = harvestScore(inds);
     // Both are needed: coordination without harvesting is a class or an office; harvesting
     // without coordination is one customer's workload.
@@ -1278,7 +1310,7 @@ export class DetectorEngine implements VerdictView {
   /** Account-level harvest indicators (for explanations and debugging). */
   accountIndicators(accountId: string): Indicator[] {
     const i = this.index.get(accountId);
-    return i === undefined ? [] : readIndicators(this.w, i * STRIDE, true, { peerMedian: this.peers.median(this.tier[i]), members: 1 });
+    return i === undefined ? [] : readIndicators(this.w, i * STRIDE, true, { peerMedian: this.peers.median(this.tier[i]), members: 1, topicBaseline: this.topicMix });
   }
 
   /** Ids of the accounts linked with this one (including itself), or [] if unknown. */

@@ -13,12 +13,16 @@ export const C = {
   HOUR0: 19, // 8 bins of 3 hours: 19..26
   /** Requests from another network (ASN) than the account's previous request. */
   NET_CHANGE: 27,
-  DECAYED: 28,
+  /** Requests in none of the task topics below (conversation, writing, everything else). */
+  OTHER: 28,
+  DECAYED: 29,
   // not decayed
-  TOTAL: 28, GAP_N: 29, GAP_SUM: 30, GAP_SUMSQ: 31, FIRST_TS: 32, LAST_TS: 33, DECAY_TS: 34,
-  SIZE: 35,
+  TOTAL: 29, GAP_N: 30, GAP_SUM: 31, GAP_SUMSQ: 32, FIRST_TS: 33, LAST_TS: 34, DECAY_TS: 35,
+  SIZE: 36,
 } as const;
 export const HOUR_BINS = 8;
+/** Task topics of the topic-shift test: a request counts in each it touches (OTHER: none of them). */
+export const TOPIC_COLUMNS = [C.COT, C.RUBRIC, C.REWRITE, C.TOOLS, C.CODE, C.MATH, C.OTHER] as const;
 export const STRIDE = C.SIZE;
 
 /** One indicator: a named, thresholded reading of a window. */
@@ -54,10 +58,15 @@ export const INDICATORS = {
   // between home, office and a phone network at session boundaries; a rotating proxy pool changes
   // network on almost every request.
   network_hopping_share: { threshold: 0.5, saturation: 0.9, weight: 1.5, minN: 10 },
-  // Windowed requests as a multiple of the median of the account's verification-tier peers (for a
-  // cluster: per member, against all accounts). Heavy users exist in every tier, so it only adds
-  // to other evidence.
-  volume_vs_tier_peers: { threshold: 10, saturation: 50, weight: 0.75, minN: 10 },
+  // Windowed requests as a multiple of the median of the account's verification-tier peers. For a
+  // cluster, its total against the median of all accounts: linked accounts are one customer, and a
+  // fleet spreads one customer's volume over many accounts that each look typical. Heavy users
+  // exist in every tier (batch jobs, evaluation runs), so it only adds to other evidence.
+  volume_vs_tier_peers: { threshold: 10, saturation: 50, weight: 0.5, minN: 10 },
+  // Window-vs-baseline distribution test (in the spirit of MMD / PRADA): Jensen-Shannon divergence
+  // (bits) between the window's task-topic mix and the mix of accounts with no verdict. Specialists
+  // (a developer asks mostly code) diverge too, so it is weak evidence on its own.
+  topic_shift: { threshold: 0.3, saturation: 0.7, weight: 0.5, minN: 10 },
 } as const;
 export type IndicatorName = keyof typeof INDICATORS;
 
@@ -86,8 +95,10 @@ function indicator(name: IndicatorName, value: number, n: number): Indicator | n
 export interface PeerContext {
   /** Median windowed requests of the peers (0: too few peers to compare). */
   peerMedian: number;
-  /** Accounts summed in the window (1 for an account). */
+  /** Divide the window's volume by this before comparing (1: compare the window as a whole). */
   members: number;
+  /** Task-topic mix of the baseline population (TOPIC_COLUMNS order, summing to 1), or null. */
+  topicBaseline?: Float64Array | null;
 }
 
 /**
@@ -128,7 +139,26 @@ export function readIndicators(w: Float64Array, off: number, perAccount: boolean
   push(out, indicator('new_model_rush_share', share('new_model_rush_share', w[off + C.NEW_MODEL], n), n));
   push(out, indicator('network_hopping_share', share('network_hopping_share', w[off + C.NET_CHANGE], n), n));
   if (peers && peers.peerMedian > 0) push(out, indicator('volume_vs_tier_peers', n / Math.max(1, peers.members) / peers.peerMedian, n));
+  if (peers?.topicBaseline) push(out, indicator('topic_shift', topicShift(w, off, peers.topicBaseline), n));
   return out;
+}
+
+/**
+ * Jensen-Shannon divergence (bits, 0..1) between a window's topic mix and the baseline `q`. The
+ * window's counts are shrunk towards the baseline with PRIOR_REQUESTS pseudo-requests, like shares.
+ */
+export function topicShift(w: Float64Array, off: number, q: Float64Array): number {
+  let total = 0;
+  for (let k = 0; k < TOPIC_COLUMNS.length; k++) total += w[off + TOPIC_COLUMNS[k]];
+  if (total <= 0) return 0;
+  let jsd = 0;
+  for (let k = 0; k < TOPIC_COLUMNS.length; k++) {
+    const p = (w[off + TOPIC_COLUMNS[k]] + PRIOR_REQUESTS * q[k]) / (total + PRIOR_REQUESTS);
+    const m = (p + q[k]) / 2;
+    if (p > 0) jsd += 0.5 * p * Math.log2(p / m);
+    if (q[k] > 0) jsd += 0.5 * q[k] * Math.log2(q[k] / m);
+  }
+  return Math.max(0, jsd);
 }
 
 function push(out: Indicator[], x: Indicator | null): void {

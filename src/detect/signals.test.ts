@@ -11,9 +11,10 @@ const base = buildScenario(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, c
 const T0 = Date.parse('2026-05-04T08:00:00.000Z');
 
 /** One plain chat event from `account` at minute `min`, from `ip` in network `asn`. */
-function event(account: string, min: number, ip: string, asn: number, tier: 'unverified' | 'email_verified' = 'email_verified'): InteractionEvent {
+function event(account: string, min: number, ip: string, asn: number, tier: 'unverified' | 'email_verified' = 'email_verified', text?: string): InteractionEvent {
+  const request = text === undefined ? base.request : { ...base.request, system: null, messages: [{ role: 'user', text, chars: text.length }] };
   return {
-    ...base, id: `${account}-${min}`, ts: new Date(T0 + min * 60_000).toISOString(), account_id: account, org_id: null,
+    ...base, request, id: `${account}-${min}`, ts: new Date(T0 + min * 60_000).toISOString(), account_id: account, org_id: null,
     client: { ...base.client, ip, asn },
     account: { ...base.account!, tier, created_at: '2025-01-01T00:00:00.000Z', payment_fp: `card-${account}`, signup_ip: `10.${account.length}.0.1` },
   };
@@ -55,6 +56,24 @@ test('volume is compared with the median of the account\'s verification-tier pee
   for (let k = 0; k < 200; k++) lone.ingest(event('acct_heavy', k, '198.51.200.1', 7_018, 'unverified'));
   lone.flush();
   assert.equal(indicator(lone, 'acct_heavy', 'volume_vs_tier_peers'), undefined);
+});
+
+test('topic shift: a window whose task mix departs from the unflagged population\'s reads high, explained in bits', () => {
+  const e = new DetectorEngine();
+  const chat = ['What should I cook tonight with leeks and potatoes?', 'Write a short birthday message for my sister.', 'Summarise the plot of Middlemarch in three sentences.', 'Any tips for a first marathon?'];
+  const harvest = ['Solve step by step: how many integers between 1 and 1000 are divisible by 7 but not by 11? Show your reasoning.', 'Implement a python function that parses an ISO date string; think it through step by step before the code.'];
+  let min = 0;
+  for (let a = 0; a < 120; a++) for (let k = 0; k < 3; k++) e.ingest(event(`acct_p${a}`, min++, `198.51.${a}.1`, 7_018, 'email_verified', chat[(a + k) % chat.length]));
+  for (let k = 0; k < 60; k++) {
+    e.ingest(event('acct_harvest', min++, '203.0.113.9', 3_320, 'email_verified', harvest[k % 2]));
+    e.ingest(event('acct_chatty', min++, '203.0.113.10', 3_320, 'email_verified', chat[k % chat.length]));
+  }
+  e.flush();
+  const shifted = indicator(e, 'acct_harvest', 'topic_shift')!;
+  const usual = indicator(e, 'acct_chatty', 'topic_shift')!;
+  assert.ok(shifted.value > INDICATORS.topic_shift.threshold && shifted.contribution > 0, `harvest: ${JSON.stringify(shifted)}`);
+  assert.ok(usual.value < 0.05 && usual.contribution === 0, `chatty: ${JSON.stringify(usual)}`);
+  assert.ok(shifted.value <= 1, 'Jensen-Shannon divergence in bits is at most 1');
 });
 
 test('a fresh account arriving with a flagged campaign\'s software fingerprint joins it at its first request; an accountable one does not', () => {

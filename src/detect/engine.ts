@@ -31,6 +31,7 @@ export const LINK_TYPES = [
   { name: 'signup_ip', weight: 0.6, damp: 0, declared: false, software: false },
   { name: 'signup_subnet', weight: 0.35, damp: 0, declared: false, software: false },
   { name: 'email_domain', weight: 0.35, damp: 5000, declared: false, software: false },
+  { name: 'email_pattern', weight: 0.5, damp: 50, declared: false, software: false },
   { name: 'signup_burst', weight: 0.35, damp: 0, declared: false, software: false, minCount: 5 },
   { name: 'client_ip', weight: 0.45, damp: 0, declared: false, software: false },
   { name: 'client_subnet', weight: 0.3, damp: 0, declared: false, software: false },
@@ -48,7 +49,7 @@ export const LINK_TYPES = [
 export type LinkType = (typeof LINK_TYPES)[number]['name'];
 const LT = Object.fromEntries(LINK_TYPES.map((t, i) => [t.name, i])) as Record<LinkType, number>;
 const NLINK = LINK_TYPES.length;
-const KEY_SLOTS = 14;
+const KEY_SLOTS = 16;
 const SOFTWARE_EVIDENCE_CAP = 0.7;
 /** Evidence per distinct client address two accounts both used within ADDRESS_WINDOW_S. */
 const ADDRESS_EVIDENCE_PER_IP = 0.2;
@@ -442,6 +443,7 @@ export class DetectorEngine implements VerdictView {
       }
       const dom = acct.email_domain?.toLowerCase();
       if (dom && !FREEMAIL.has(dom)) this.addKey(i, LT.email_domain, fnv1a(dom));
+      if (acct.email_pattern) this.addKey(i, LT.email_pattern, fnv1a(acct.email_pattern));
       const created = Date.parse(acct.created_at);
       if (Number.isFinite(created)) {
         const bucket = Math.floor(created / (15 * 60_000));

@@ -76,6 +76,28 @@ test('topic shift: a window whose task mix departs from the unflagged population
   assert.ok(shifted.value <= 1, 'Jensen-Shannon divergence in bits is at most 1');
 });
 
+test('accounts created in a numbered email sequence link through their email pattern, without a shared card or address', () => {
+  const fleet = (pattern: string | null) => {
+    const e = new DetectorEngine();
+    for (let a = 0; a < 6; a++) {
+      for (let k = 0; k < 4; k++) {
+        const ev = event(`acct_f${a}`, a * 10 + k, `198.51.${a}.${k + 1}`, 64_500 + a);
+        // Each signed up on its own hour, from its own network: only the email scheme and the software
+        // (system prompt, sampling parameters, SDK) are shared; software alone never makes a link.
+        const created = new Date(Date.parse('2026-05-03T00:00:00.000Z') + a * 3_600_000).toISOString();
+        const request = { ...ev.request, system: 'You are a research assistant. Answer fully.', params: { ...ev.request.params, max_tokens: 16_000, temperature: 1 } };
+        e.ingest({ ...ev, request, account: { ...ev.account!, created_at: created, signup_ip: `10.${a}.77.1`, email_pattern: pattern } });
+      }
+    }
+    e.flush();
+    return e;
+  };
+  const linked = fleet('5f2d0c7e9a1b4c3d8e6f0a1b2c3d4e5f');
+  assert.equal(linked.clusterMembers('acct_f0').length, 6, 'one cluster');
+  // The same accounts without the pattern share only software (SDK, parameters): not linked.
+  assert.equal(fleet(null).clusterMembers('acct_f0').length, 1);
+});
+
 test('a fresh account arriving with a flagged campaign\'s software fingerprint joins it at its first request; an accountable one does not', () => {
   // The traffic model's smoke run (shipped prompt fixtures): its hydra runs behind rotating proxies with its own system prompts.
   const run = generateTraffic(trafficScenario(null, { preset: 'smoke', seed: 3 }), { prompts: loadPromptCorpus(defaultPromptDir()) });
@@ -90,11 +112,11 @@ test('a fresh account arriving with a flagged campaign\'s software fingerprint j
   assert.ok(sample, 'the campaign is flagged');
   const lastMs = Date.parse(last.ts);
   let n = 0;
-  // New card, new signup address, a network never seen (each its own): only the software is shared.
+  // New card, new signup address and email, a network never seen (each its own): only the software is shared.
   const newcomer = (id: string, createdDaysAgo: number, tier: InteractionEvent['account'] extends infer A ? A extends { tier: infer T } ? T : never : never): InteractionEvent => ({
     ...sample, id: `${id}-1`, ts: new Date(lastMs + 60_000).toISOString(), account_id: id, org_id: null, key_id: `key_${id}`,
     client: { ...sample.client, ip: `192.0.${++n}.77`, asn: 65_000 + n },
-    account: { ...sample.account!, created_at: new Date(lastMs - createdDaysAgo * 86_400_000).toISOString(), payment_fp: `card-${id}`, signup_ip: `198.18.${n}.200`, tier },
+    account: { ...sample.account!, created_at: new Date(lastMs - createdDaysAgo * 86_400_000).toISOString(), payment_fp: `card-${id}`, signup_ip: `198.18.${n}.200`, email_pattern: null, tier },
   });
   e.ingest(newcomer('acct_new_head', 1, 'email_verified'));
   e.ingest(newcomer('acct_verified_dev', 1, 'identity_verified'));

@@ -96,6 +96,12 @@ export const EventAccountFacts = z.object({
   signup_ip: z.string().nullable(),
   /** Country the customer claimed at signup (ISO 3166-1 alpha-2). */
   claimed_country: z.string().nullable(),
+  /**
+   * Keyed hash of the email address's pattern (local part without separators and trailing
+   * number, plus domain), present when the local part ends in a number: accounts created in a
+   * numbered sequence share it. Added in the same schema version (optional).
+   */
+  email_pattern: z.string().nullable().optional(),
 });
 export type EventAccountFacts = z.infer<typeof EventAccountFacts>;
 

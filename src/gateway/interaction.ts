@@ -451,6 +451,7 @@ function finish(deps: PipelineDeps, run: Run): void {
       ? {
           created_at: a.account.created_at, tier: a.tier, programme: a.programme, email_domain: a.account.email_domain,
           payment_fp: a.account.payment_fp, signup_ip: a.account.signup_ip, claimed_country: a.account.claimed_country,
+          email_pattern: a.account.email_pattern ?? null,
         }
       : null,
     enforcement: ctx.enforcement,

@@ -21,6 +21,23 @@ export function emailDomain(email: string | null | undefined): string | null {
   return domain || null;
 }
 
+/**
+ * The pattern of an email address, for linking accounts created in sequence: the local part
+ * lower-cased, without a `+tag` and without `.`, `_` and `-` separators, its trailing number
+ * dropped, plus the domain; e.g. `alex.dev1041@gmail.com` and `alexdev1042@gmail.com` both give
+ * `alexdev@gmail.com`. Only addresses whose local part ends in a number of two or more digits
+ * after at least three letters have a pattern (null otherwise), and it is returned as a keyed hash
+ * (HMAC-SHA256, hex, 32 characters) so that events never carry the address itself.
+ */
+export function emailPattern(email: string | null | undefined, secret: string | Uint8Array): string | null {
+  const domain = emailDomain(email);
+  if (!email || !domain) return null;
+  const local = email.slice(0, email.lastIndexOf('@')).trim().toLowerCase().replace(/\+.*$/, '').replace(/[._-]/g, '');
+  const m = /^([\p{L}]{3,}[\p{L}\d]*?)(\d{2,})$/u.exec(local);
+  if (!m) return null;
+  return createHmac('sha256', secret).update(`email-pattern:${m[1]}@${domain}`).digest('hex').slice(0, 32);
+}
+
 /** Canonical text form of an IP address (IPv4-mapped IPv6 becomes IPv4); null if not an IP. */
 export function normaliseIp(ip: string | null | undefined): string | null {
   if (!ip) return null;

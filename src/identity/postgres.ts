@@ -63,6 +63,9 @@ const MIGRATIONS = [
      reason TEXT
    );
    CREATE INDEX identity_changes_subject ON identity_changes (subject_id, id);`,
+  // Keyed hash of the email's pattern (see facts.ts emailPattern): sequentially numbered sign-ups share it.
+  `ALTER TABLE accounts ADD COLUMN email_pattern TEXT;
+   CREATE INDEX accounts_email_pattern ON accounts (email_pattern, id);`,
 ];
 
 const SAFE_IDENT = /^[a-z_]+$/;

@@ -88,6 +88,7 @@ export const ListAccountsQuery = z.strictObject({
   email_domain: z.string().min(1).optional(),
   signup_ip: z.string().min(1).optional(),
   payment_fp: z.string().min(1).optional(),
+  email_pattern: z.string().min(1).optional(),
 });
 export type ListAccountsQuery = z.input<typeof ListAccountsQuery>;
 export const ListKeysQuery = z.strictObject({
@@ -118,6 +119,7 @@ export const AccountSchema = z.object({
   claimed_country: z.string().nullable(),
   payment_fp: z.string().nullable(),
   user_agent: z.string().nullable().optional(),
+  email_pattern: z.string().nullable().optional(),
 });
 export const ApiKeySchema = z.object({
   id: z.string(),

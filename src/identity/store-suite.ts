@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { WardenError } from '../errors/index.ts';
 import type { IdentityStore } from './store.ts';
-import { hasScope, requireScope, keyStatus } from './store.ts';
+import { hasScope, requireScope, keyStatus, eventAccountFacts } from './store.ts';
 import { CachedAuthenticator } from './cache.ts';
 
 export interface SuiteHarness {
@@ -190,6 +190,24 @@ export function identityStoreSuite(name: string, make: (clock: SuiteClock, opts:
       await rejectsWith(store.createAccount({ claimed_country: 'Germany' }), 'WARDEN_INVALID_REQUEST');
       await rejectsWith(store.createAccount({ signup_ip: '999.1.1.1' }), 'WARDEN_INVALID_REQUEST');
       await rejectsWith(store.createAccount({ org_id: 'org_missing' }), 'WARDEN_INVALID_REQUEST');
+    });
+
+    it('email pattern: accounts numbered in sequence share a keyed pattern; the gateway copies it into events', async () => {
+      const a = await store.createAccount({ email: 'alex.dev1041@gmail.com' });
+      const b = await store.createAccount({ email: 'AlexDev1042+x@Gmail.com' });
+      const other = await store.createAccount({ email: 'alexdev1043@outlook.com' });
+      const plain = await store.createAccount({ email: 'alex.dev@gmail.com' });
+      assert.match(a.email_pattern ?? '', /^[0-9a-f]{32}$/);
+      assert.equal(b.email_pattern, a.email_pattern, 'separators, case, +tag and the number do not matter');
+      assert.notEqual(other.email_pattern, a.email_pattern, 'the domain does');
+      assert.equal(plain.email_pattern, null, 'no trailing number: no pattern');
+      const dump = await h.dump();
+      assert.ok(!dump.includes('alexdev@gmail.com'), 'the pattern itself is not stored in clear');
+      const linked = await store.listAccounts({ email_pattern: a.email_pattern! });
+      assert.deepEqual(linked.data.map((x) => x.id).sort(), [a.id, b.id].sort());
+      const key = await store.createKey(b.id, {});
+      const auth = await store.authenticate(key.secret);
+      assert.equal(eventAccountFacts(auth).email_pattern, a.email_pattern);
     });
 
     it('tier changes are recorded with who and why, and raise the effective tier', async () => {

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { WardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import { mintSecret, parseSecret, secretMatches } from './keys.ts';
-import { emailDomain, normaliseCountry, normaliseIp, paymentFingerprint } from './facts.ts';
+import { emailDomain, emailPattern, normaliseCountry, normaliseIp, paymentFingerprint } from './facts.ts';
 import {
   CreateAccountInput, CreateKeyInput, CreateOrgInput, ListAccountsQuery, ListChangesQuery, ListKeysQuery,
   ListOrgsQuery, RotateKeyInput, UpdateAccountInput, UpdateOrgInput, ActorInput,
@@ -147,7 +147,7 @@ export function eventAccountFacts(auth: AuthContext): EventAccountFacts {
   const a = auth.account;
   return {
     created_at: a.created_at, tier: auth.tier, programme: auth.programme, email_domain: a.email_domain,
-    payment_fp: a.payment_fp, signup_ip: a.signup_ip, claimed_country: a.claimed_country,
+    payment_fp: a.payment_fp, signup_ip: a.signup_ip, claimed_country: a.claimed_country, email_pattern: a.email_pattern ?? null,
   };
 }
 
@@ -348,6 +348,7 @@ export abstract class BaseIdentityStore implements IdentityStore {
       claimed_country: normaliseCountry(v.claimed_country),
       payment_fp: paymentFp,
       user_agent: v.user_agent ?? null,
+      email_pattern: this.fingerprintSecret ? emailPattern(v.email, this.fingerprintSecret) : null,
     };
     await this.insertRows([{ table: 'accounts', row: { ...account } }, this.change('account', account.id, 'create', by)]);
     return account;
@@ -361,7 +362,7 @@ export abstract class BaseIdentityStore implements IdentityStore {
   async listAccounts(query: ListAccountsQuery = {}): Promise<Page<Account>> {
     const q = parseInput(ListAccountsQuery, query, 'query');
     const filters = { ...q, signup_ip: q.signup_ip ? (normaliseIp(q.signup_ip) ?? q.signup_ip) : undefined, email_domain: q.email_domain?.toLowerCase() };
-    const conds = BaseIdentityStore.eqs(filters, ['org_id', 'status', 'tier', 'programme', 'email_domain', 'signup_ip', 'payment_fp']);
+    const conds = BaseIdentityStore.eqs(filters, ['org_id', 'status', 'tier', 'programme', 'email_domain', 'signup_ip', 'payment_fp', 'email_pattern']);
     return this.page('accounts', conds, q.cursor, q.limit, toAccount);
   }
 
@@ -535,6 +536,7 @@ function toAccount(r: Row): Account {
     id: String(r.id), org_id: str(r.org_id), name: str(r.name), tier: r.tier as VerificationTier, programme: r.programme as Programme,
     status: r.status as AccountStatus, created_at: String(r.created_at), email: str(r.email), email_domain: str(r.email_domain),
     signup_ip: str(r.signup_ip), claimed_country: str(r.claimed_country), payment_fp: str(r.payment_fp), user_agent: str(r.user_agent),
+    email_pattern: str(r.email_pattern),
   };
 }
 

@@ -31,6 +31,11 @@ export interface SignupFacts {
   claimed_country: string | null;
   payment_fp: string | null;
   user_agent?: string | null;
+  /**
+   * Keyed hash of the email's pattern (local part without separators and its trailing number, plus
+   * the domain) when the local part ends in a number; accounts numbered in sequence share it.
+   */
+  email_pattern?: string | null;
 }
 
 export interface Account extends SignupFacts {

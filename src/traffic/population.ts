@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import type { ApiFlavour, EventAccountFacts, Programme, VerificationTier } from '../events/index.ts';
 import { categoryAsns, pickAddress, pickAddressInAsn, type ClientAddress, type NetCategory } from './netdata.ts';
 import { Rng, seededUlid, hashString } from './rng.ts';
+import { emailPattern } from '../identity/facts.ts';
 import type { CampaignConfig, CampaignKind, ModelSpec, OrganicKind, Scenario, TaskKind } from './scenario.ts';
 import { codeHarvestTemplate, cotTemplate, rewriteTemplate, rubricTemplate, batchTask, productSystemPrompt, harvestAgentSystem, PRODUCT_TOOLS, EVAL_TEMPLATES, JUDGE_TEMPLATE, type Template, type BatchTask } from './textgen.ts';
 
@@ -175,6 +176,11 @@ export interface CampaignRuntime {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
+/** What the gateway records as `email_pattern` (identity/facts.ts emailPattern), keyed with the simulation's own key. */
+function emailPatternOf(email: string): string | null {
+  return emailPattern(email, 'warden-traffic-model');
+}
+
 function emailLocal(rng: Rng): string {
   const f = rng.pick(FIRST), l = rng.pick(LAST);
   switch (rng.int(5)) {
@@ -286,6 +292,7 @@ function newAccount(ctx: BuildCtx, key: string, partial: {
     facts: {
       created_at: new Date(partial.createdMs).toISOString(), tier: partial.tier, programme: partial.programme,
       email_domain: domain, payment_fp: partial.paymentFp, signup_ip: partial.signupIp, claimed_country: partial.country,
+      email_pattern: emailPatternOf(partial.email),
     },
     label: { type: 'account', account_id: id, org_id: partial.orgId, ...partial.label },
     kind: partial.kind, role: partial.role, tzOffsetH: partial.tz, client: partial.client, net: partial.net,

@@ -43,3 +43,14 @@ test('a malformed line is reported with its line number', async () => {
 test('validation (the default) rejects a line that is JSON but not an interaction event', async () => {
   await assert.rejects(async () => { for await (const _ of readEventsJsonl(chunked(Buffer.from('{"id":"x"}\n'), 100))) void _; }, /events line 1:/);
 });
+
+test('a line longer than the limit is refused with its number, without reading the rest into memory', async () => {
+  const long = Buffer.from(`${JSON.stringify(rows[0])}\n{"id":"big","text":"${'x'.repeat(5000)}"}\n${JSON.stringify(rows[1])}\n`, 'utf8');
+  for (const size of [7, 1000, long.length]) {
+    await assert.rejects(async () => { for await (const _ of readEventsJsonl(chunked(long, size), { validate: false, maxLineBytes: 4096 })) void _; }, /events line 2: longer than 4096 bytes/, `chunk size ${size}`);
+  }
+  // Within the limit, the same line is read.
+  const got: unknown[] = [];
+  for await (const ev of readEventsJsonl(chunked(long, 1000), { validate: false, maxLineBytes: 8192 })) got.push(ev);
+  assert.equal(got.length, 3);
+});

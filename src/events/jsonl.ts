@@ -7,6 +7,8 @@ import { parseEvent, type InteractionEvent } from './schema.ts';
 export interface ReadJsonlOptions {
   /** `false` skips schema validation (JSON.parse only), for fast offline scans. Default true. */
   validate?: boolean;
+  /** Longest line accepted, in bytes (default 64 MiB): a file without newlines must not fill memory. */
+  maxLineBytes?: number;
 }
 
 /**
@@ -21,8 +23,12 @@ export interface ReadJsonlOptions {
 export async function* readEventBatches(source: string | Readable, opts: ReadJsonlOptions = {}): AsyncGenerator<InteractionEvent[]> {
   const input = typeof source === 'string' ? (source === '-' ? process.stdin : createReadStream(source, { highWaterMark: 1 << 20 })) : source;
   const parse = opts.validate === false ? (line: string) => JSON.parse(line) as InteractionEvent : parseEvent;
-  let rest: Buffer | null = null;
+  const maxLine = opts.maxLineBytes ?? 64 * 2 ** 20;
+  // The start of a line that has not ended yet: its pieces, joined once when its newline arrives.
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
   let lineNo = 0;
+  const tooLong = () => new Error(`events line ${lineNo + 1}: longer than ${maxLine} bytes`);
   const parseLine = (buf: Buffer, start: number, end: number, out: InteractionEvent[]) => {
     lineNo++;
     if (end > start && buf[end - 1] === 13) end--;
@@ -36,23 +42,35 @@ export async function* readEventBatches(source: string | Readable, opts: ReadJso
     const batch: InteractionEvent[] = [];
     let start = 0;
     let nl = buf.indexOf(10);
-    if (rest) {
-      // Only the line that straddles the previous chunk is copied, not the whole chunk.
-      if (nl < 0) { rest = Buffer.concat([rest, buf]); continue; }
-      const joined = Buffer.concat([rest, buf.subarray(0, nl)]);
+    if (pendingBytes > 0) {
+      // Only the line that straddles chunks is copied, not the whole chunk.
+      if (nl < 0) {
+        pending.push(buf); pendingBytes += buf.length;
+        if (pendingBytes > maxLine) throw tooLong();
+        continue;
+      }
+      if (pendingBytes + nl > maxLine) throw tooLong();
+      pending.push(buf.subarray(0, nl));
+      const joined = Buffer.concat(pending);
+      pending = []; pendingBytes = 0;
       parseLine(joined, 0, joined.length, batch);
       start = nl + 1;
       nl = buf.indexOf(10, start);
     }
     for (; nl >= 0; nl = buf.indexOf(10, start)) {
+      if (nl - start > maxLine) throw tooLong();
       parseLine(buf, start, nl, batch);
       start = nl + 1;
     }
-    // Copy the tail: a subarray would pin the whole chunk until the next one arrives.
-    rest = start < buf.length ? Buffer.from(buf.subarray(start)) : null;
+    if (start < buf.length) {
+      // Copy the tail: a subarray would pin the whole chunk until the line ends.
+      pending.push(Buffer.from(buf.subarray(start))); pendingBytes = buf.length - start;
+      if (pendingBytes > maxLine) throw tooLong();
+    }
     if (batch.length) yield batch;
   }
-  if (rest) {
+  if (pendingBytes > 0) {
+    const rest = Buffer.concat(pending);
     const batch: InteractionEvent[] = [];
     parseLine(rest, 0, rest.length, batch);
     if (batch.length) yield batch;

@@ -790,16 +790,6 @@ export class DetectorEngine implements VerdictView {
     const capability = elicit || (fl & (FLAG.code | FLAG.math | FLAG.tools)) !== 0 ? 1 : 0;
     const hourBin = Math.floor(((tsS / 3600) % 24) / (24 / HOUR_BINS));
     addEvent(w, off, f, elicit, capability, newModel, tplHit, hourBin, netChange);
-    if (this.levelIndex(i) === 0) {
-      const tc = this.topicCounts;
-      if (fl & FLAG.cot) tc[0]++;
-      if (fl & FLAG.rubric) tc[1]++;
-      if (fl & FLAG.sensitiveRewrite) tc[2]++;
-      if (fl & FLAG.tools) tc[3]++;
-      if (fl & FLAG.code) tc[4]++;
-      if (fl & FLAG.math) tc[5]++;
-      if ((fl & (FLAG.cot | FLAG.rubric | FLAG.sensitiveRewrite | FLAG.tools | FLAG.code | FLAG.math)) === 0) tc[6]++;
-    }
 
     // Behaviour keys: registered the first time they are seen (bounded slots per account).
     let newKeys = false;
@@ -823,8 +813,10 @@ export class DetectorEngine implements VerdictView {
     if (newKeys || (seen & (seen - 1)) === 0) this.link(i, tsS);
 
     const root = this.find(i);
+    let unflagged = this.accLevel[i] === 0;
     if (root !== i || this.size[i] > 1) {
       const c = this.clusterOf(root);
+      if (c.verdict.level > 0) unflagged = false;
       this.decayVec(c.w, tsS);
       addEvent(c.w, 0, f, elicit, capability, newModel, tplHit, hourBin, netChange);
       if (tsS > c.w[C.LAST_TS]) c.w[C.LAST_TS] = tsS;
@@ -841,6 +833,18 @@ export class DetectorEngine implements VerdictView {
       c.timeline.set(hour, (c.timeline.get(hour) ?? 0) + 1);
       if (c.timeline.size > 24 * 45) { const oldest = c.timeline.keys().next().value as number; c.timeline.delete(oldest); }
       this.dirtyClusters.add(root);
+    }
+    // The topic-shift baseline: requests of accounts with no detector verdict (operator verdicts
+    // aside, which are rare and do not describe the population).
+    if (unflagged) {
+      const tc = this.topicCounts;
+      if (fl & FLAG.cot) tc[0]++;
+      if (fl & FLAG.rubric) tc[1]++;
+      if (fl & FLAG.sensitiveRewrite) tc[2]++;
+      if (fl & FLAG.tools) tc[3]++;
+      if (fl & FLAG.code) tc[4]++;
+      if (fl & FLAG.math) tc[5]++;
+      if ((fl & (FLAG.cot | FLAG.rubric | FLAG.sensitiveRewrite | FLAG.tools | FLAG.code | FLAG.math)) === 0) tc[6]++;
     }
     this.dirtyAccounts.add(i);
   }

@@ -202,7 +202,14 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   let paramsHash = 0;
   if (p.max_tokens !== null || p.temperature !== null || p.top_p !== null || p.n !== null || p.logprobs !== null
     || p.top_logprobs !== null || p.reasoning_effort !== null || p.thinking_budget !== null || p.seed !== null || p.response_format !== null) {
-    paramsHash = fnv1a(`${ev.model}|${p.max_tokens}|${p.temperature}|${p.top_p}|${p.n}|${p.logprobs}|${p.top_logprobs}|${p.reasoning_effort}|${p.thinking_budget}|${p.seed !== null}|${p.response_format}`) || 1;
+    // Mixed as numbers (no string building per event); null and 0 differ (-1 vs 0).
+    let h = fnv1a(ev.model);
+    h = mix(h, p.max_tokens ?? -1); h = mix(h, p.temperature === null ? -1 : Math.round(p.temperature * 1000));
+    h = mix(h, p.top_p === null ? -1 : Math.round(p.top_p * 1000)); h = mix(h, p.n ?? -1);
+    h = mix(h, p.logprobs === null ? -1 : p.logprobs ? 1 : 0); h = mix(h, p.top_logprobs ?? -1);
+    h = mix(h, p.reasoning_effort === null ? 0 : fnv1a(p.reasoning_effort)); h = mix(h, p.thinking_budget ?? -1);
+    h = mix(h, p.seed !== null ? 1 : 0); h = mix(h, p.response_format === null ? 0 : fnv1a(p.response_format));
+    paramsHash = h || 1;
   }
   return {
     flags,

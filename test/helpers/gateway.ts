@@ -26,7 +26,7 @@ export class TableAuthenticator {
     const now = '2026-01-01T00:00:00.000Z';
     return {
       key: { id: `key_${secret.slice(-6)}`, account_id: accountId, prefix: secret.slice(0, 12), name: null, scopes: k.scopes ?? ['inference'], created_at: now, expires_at: null, revoked_at: null, last_used_at: null },
-      account: { id: accountId, org_id: null, name: null, tier: 'email_verified', programme: 'none', status: 'active', created_at: now, email: 'dev@example.com', email_domain: 'example.com', signup_ip: '198.51.100.1', claimed_country: 'GB', payment_fp: 'pf_test' },
+      account: { id: accountId, org_id: null, name: null, tier: 'email_verified', programme: 'none', status: 'active', created_at: now, email: 'dev@example.com', email_domain: 'example.com', signup_ip: '198.51.100.1', claimed_country: 'GB', payment_fp: 'pf_test', email_pattern: 'ep_test' },
       org: null,
       tier: 'email_verified',
       programme: 'none',

@@ -99,6 +99,9 @@ function isDisposable(domain: string): boolean {
 }
 
 const TIER_VERIFIED: Record<string, boolean> = { identity_verified: true, enterprise: true };
+/** Bits of the per-account `flags`. */
+const F_VERIFIED = 1;
+const F_FRESH = 8;
 /** Peer groups for volume comparisons. */
 const TIERS = ['unverified', 'email_verified', 'identity_verified', 'enterprise'] as const;
 
@@ -525,10 +528,11 @@ export class DetectorEngine implements VerdictView {
         if (w > ev[type]) ev[type] = w;
       }
     }
-    // A fresh account with no verified identity and no org of several members behind it is what a campaign signs
-    // up to replace the accounts it loses (a new head of the hydra).
+    // A fresh account with no verified identity and no org of several members behind it is what a
+    // campaign signs up to replace the accounts it loses (a new head of the hydra).
     const org = this.org[i];
-    const unaccountable = (this.flags[i] & 9) === 8 && (org < 0 || this.orgMembers[org] < 2 || !this.orgCorroborated(org));
+    const unaccountable = (this.flags[i] & (F_VERIFIED | F_FRESH)) === F_FRESH
+      && (org < 0 || this.orgMembers[org] < 2 || !this.orgCorroborated(org));
     for (const [r, ev] of candidates) {
       // Shared software (same agent framework, SDK, prompt template) is common among independent
       // customers: it can strengthen a link but never make one on its own, except between an

@@ -36,6 +36,8 @@ export interface Indicator {
   weight: number;
   /** Contribution in [0, weight]. */
   contribution: number;
+  /** What the value was compared with, when that is not a constant (peer medians, baselines). */
+  detail?: string;
 }
 
 /**
@@ -138,8 +140,17 @@ export function readIndicators(w: Float64Array, off: number, perAccount: boolean
   }
   push(out, indicator('new_model_rush_share', share('new_model_rush_share', w[off + C.NEW_MODEL], n), n));
   push(out, indicator('network_hopping_share', share('network_hopping_share', w[off + C.NET_CHANGE], n), n));
-  if (peers && peers.peerMedian > 0) push(out, indicator('volume_vs_tier_peers', n / Math.max(1, peers.members) / peers.peerMedian, n));
-  if (peers?.topicBaseline) push(out, indicator('topic_shift', topicShift(w, off, peers.topicBaseline), n));
+  if (peers && peers.peerMedian > 0) {
+    const x = indicator('volume_vs_tier_peers', n / Math.max(1, peers.members) / peers.peerMedian, n);
+    // Only explained when it counts: building the text per scoring would cost more than the test.
+    if (x && x.contribution > 0) x.detail = `${round(n, 1)} windowed requests against a peer median of ${round(peers.peerMedian, 1)}`;
+    push(out, x);
+  }
+  if (peers?.topicBaseline) {
+    const x = indicator('topic_shift', topicShift(w, off, peers.topicBaseline), n);
+    if (x && x.contribution > 0) x.detail = topicDetail(w, off, peers.topicBaseline);
+    push(out, x);
+  }
   return out;
 }
 
@@ -161,6 +172,17 @@ export function topicShift(w: Float64Array, off: number, q: Float64Array): numbe
   return Math.max(0, jsd);
 }
 
+const TOPIC_NAMES = ['chain-of-thought', 'rubric', 'sensitive rewrite', 'tools', 'code', 'maths', 'other'] as const;
+
+/** The topics whose share differs most from the baseline, e.g. "code 0.62 vs 0.21; other 0.10 vs 0.55". */
+function topicDetail(w: Float64Array, off: number, q: Float64Array): string {
+  let total = 0;
+  for (let k = 0; k < TOPIC_COLUMNS.length; k++) total += w[off + TOPIC_COLUMNS[k]];
+  const rows = TOPIC_COLUMNS.map((c, k) => ({ name: TOPIC_NAMES[k], p: total > 0 ? w[off + c] / total : 0, q: q[k] }));
+  rows.sort((a, b) => Math.abs(b.p - b.q) - Math.abs(a.p - a.q));
+  return rows.slice(0, 3).map((r) => `${r.name} ${r.p.toFixed(2)} vs ${r.q.toFixed(2)}`).join('; ') + ' (window vs accounts with no verdict)';
+}
+
 function push(out: Indicator[], x: Indicator | null): void {
   if (x) out.push(x);
 }
@@ -177,7 +199,9 @@ export function indicatorReasons(inds: Indicator[]): VerdictReason[] {
   return inds
     .filter((i) => i.contribution > 0)
     .sort((a, b) => b.contribution - a.contribution)
-    .map((i) => ({ signal: i.signal, value: round(i.value), threshold: i.threshold, weight: round(i.contribution) }));
+    .map((i) => (i.detail === undefined
+      ? { signal: i.signal, value: round(i.value), threshold: i.threshold, weight: round(i.contribution) }
+      : { signal: i.signal, value: round(i.value), threshold: i.threshold, weight: round(i.contribution), detail: i.detail }));
 }
 
 export function round(x: number, digits = 3): number {

@@ -49,6 +49,7 @@ test('volume is compared with the median of the account\'s verification-tier pee
   const heavy = indicator(e, 'acct_heavy', 'volume_vs_tier_peers')!;
   assert.ok(heavy, 'the heavy account is compared with its peers');
   assert.ok(heavy.value >= 50 && heavy.contribution === INDICATORS.volume_vs_tier_peers.weight, `heavy: ${JSON.stringify(heavy)}`);
+  assert.match(heavy.detail ?? '', /^\d+(\.\d)? windowed requests against a peer median of \d+(\.\d)?$/);
   // An ordinary peer is at the median (its window holds too few requests for an indicator at all).
   assert.equal(indicator(e, 'acct_u5', 'volume_vs_tier_peers'), undefined);
   // With fewer than 50 peers in a tier there is no median to compare with.
@@ -74,6 +75,8 @@ test('topic shift: a window whose task mix departs from the unflagged population
   assert.ok(shifted.value > INDICATORS.topic_shift.threshold && shifted.contribution > 0, `harvest: ${JSON.stringify(shifted)}`);
   assert.ok(usual.value < 0.05 && usual.contribution === 0, `chatty: ${JSON.stringify(usual)}`);
   assert.ok(shifted.value <= 1, 'Jensen-Shannon divergence in bits is at most 1');
+  // The explanation names the topics that moved, window against baseline.
+  assert.match(shifted.detail ?? '', /^(chain-of-thought|code|maths|other) \d\.\d\d vs \d\.\d\d;/);
 });
 
 test('accounts created in a numbered email sequence link through their email pattern, without a shared card or address', () => {

@@ -174,13 +174,16 @@ export function topicShift(w: Float64Array, off: number, q: Float64Array): numbe
 
 const TOPIC_NAMES = ['chain-of-thought', 'rubric', 'sensitive rewrite', 'tools', 'code', 'maths', 'other'] as const;
 
-/** The topics whose share differs most from the baseline, e.g. "code 0.62 vs 0.21; other 0.10 vs 0.55". */
+/** The topic whose share differs most from the baseline, e.g. "code 0.62 vs 0.21 among accounts with no verdict". */
 function topicDetail(w: Float64Array, off: number, q: Float64Array): string {
   let total = 0;
   for (let k = 0; k < TOPIC_COLUMNS.length; k++) total += w[off + TOPIC_COLUMNS[k]];
-  const rows = TOPIC_COLUMNS.map((c, k) => ({ name: TOPIC_NAMES[k], p: total > 0 ? w[off + c] / total : 0, q: q[k] }));
-  rows.sort((a, b) => Math.abs(b.p - b.q) - Math.abs(a.p - a.q));
-  return rows.slice(0, 3).map((r) => `${r.name} ${r.p.toFixed(2)} vs ${r.q.toFixed(2)}`).join('; ') + ' (window vs accounts with no verdict)';
+  let best = 0; let gap = -1;
+  for (let k = 0; k < TOPIC_COLUMNS.length; k++) {
+    const d = Math.abs(w[off + TOPIC_COLUMNS[k]] / total - q[k]);
+    if (d > gap) { gap = d; best = k; }
+  }
+  return `${TOPIC_NAMES[best]} ${(w[off + TOPIC_COLUMNS[best]] / total).toFixed(2)} vs ${q[best].toFixed(2)} among accounts with no verdict`;
 }
 
 function push(out: Indicator[], x: Indicator | null): void {

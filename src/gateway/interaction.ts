@@ -11,7 +11,7 @@ import type { AuthContext, KeyScope } from '../identity/types.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
 import { extractRequestFeatures, promptText, type FeatureOptions } from './request-features.ts';
 import { AnswerMeter, type AnswerSummary } from './usage.ts';
-import { SseParser, formatSse, type ParsedSse } from './sse.ts';
+import { SseParser, SseScanner, formatSse, type ParsedSse, type SseSink } from './sse.ts';
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
@@ -330,18 +330,50 @@ async function streamAnswer(
   }, deps.streamMaxDurationMs);
   timer.unref();
 
+  const send = async (out: Buffer): Promise<void> => {
+    if (run.ttfbMs === null) run.ttfbMs = Date.now() - ctx.startedAt;
+    await write(out);
+  };
+  // The event-by-event work every stream needs: usage accounting, and hiding the usage chunk we asked for.
+  const other = (ev: SseEvent): boolean => {
+    if (ev.data === '[DONE]' || ev.data === '') return true;
+    let data: Record<string, any> | null = null;
+    try { data = JSON.parse(ev.data); } catch { data = null; }
+    if (!data) return true;
+    run.meter.observeEvent(data, ev.event);
+    return !(stripUsageChunk && data.usage && Array.isArray(data.choices) && data.choices.length === 0);
+  };
+
+  if (transformers.length === 0) {
+    // Nothing rewrites events: scan the upstream's bytes in place and forward them as received.
+    const scanner = new SseScanner();
+    const sink: SseSink = { simple: (c, ds, de, name) => run.meter.scanDelta(c, ds, de, name), other };
+    try {
+      for await (const chunk of upstreamBody) {
+        const out = scanner.push(chunk, sink);
+        if (out) await send(out);
+        if (res.destroyed) break;
+      }
+      run.upstreamDone = !res.destroyed;
+      const tail = scanner.flush(sink);
+      if (tail) await send(tail);
+      run.finished = true;
+      res.end();
+    } catch (err) {
+      streamFailed(deps, run, res, err);
+    } finally {
+      clearTimeout(timer);
+      clearTimeout(headerTimer);
+    }
+    return;
+  }
+
   const parser = new SseParser();
   const emit = async (events: ParsedSse[]): Promise<void> => {
     const out: Buffer[] = [];
     for (const ev of events) {
-      let data: Record<string, any> | null = null;
       const simple = ev.data === '[DONE]' || ev.data === '' || run.meter.observeDeltaFast(ev.data, ev.event);
-      if (!simple) {
-        try { data = JSON.parse(ev.data); } catch { data = null; }
-        if (data) run.meter.observeEvent(data, ev.event);
-        if (stripUsageChunk && data && data.usage && Array.isArray(data.choices) && data.choices.length === 0) continue;
-      }
-      if (transformers.length === 0) { out.push(ev.raw); continue; }
+      if (!simple && !other(ev)) continue;
       const original: SseEvent = { event: ev.event, data: ev.data };
       let batch: SseEvent[] = [original];
       for (const t of transformers) {
@@ -358,10 +390,7 @@ async function streamAnswer(
       if (batch.length === 1 && batch[0] === original) out.push(ev.raw);
       else for (const e of batch) out.push(Buffer.from(formatSse(e)));
     }
-    if (out.length) {
-      if (run.ttfbMs === null) run.ttfbMs = Date.now() - ctx.startedAt;
-      await write(out.length === 1 ? out[0] : Buffer.concat(out));
-    }
+    if (out.length) await send(out.length === 1 ? out[0] : Buffer.concat(out));
   };
 
   try {
@@ -371,26 +400,29 @@ async function streamAnswer(
     }
     run.upstreamDone = !res.destroyed;
     await emit(parser.flush());
-    if (transformers.length) {
-      let tail = '';
-      for (const t of transformers) if (t.flush) for (const e of t.flush()) tail += formatSse(e);
-      if (tail) await write(tail);
-    }
+    let tail = '';
+    for (const t of transformers) if (t.flush) for (const e of t.flush()) tail += formatSse(e);
+    if (tail) await write(tail);
     run.finished = true;
     res.end();
   } catch (err) {
-    if (res.destroyed) return; // client went away: recorded by the close handler
-    const werr = mapUpstreamFailure(err, run.controller.signal);
-    run.errorCode = werr.code;
-    run.status = werr.status;
-    deps.log.warn({ id: ctx.id, code: werr.code }, 'stream ended by error');
-    res.write(streamErrorEvent(ctx.wire, werr));
-    run.finished = true;
-    res.end();
+    streamFailed(deps, run, res, err);
   } finally {
     clearTimeout(timer);
     clearTimeout(headerTimer);
   }
+}
+
+/** The upstream failed mid-stream: tell the client in-band and close. */
+function streamFailed(deps: PipelineDeps, run: Run, res: FastifyReply['raw'], err: unknown): void {
+  if (res.destroyed) return; // client went away: recorded by the close handler
+  const werr = mapUpstreamFailure(err, run.controller.signal);
+  run.errorCode = werr.code;
+  run.status = werr.status;
+  deps.log.warn({ id: run.ctx.id, code: werr.code }, 'stream ended by error');
+  res.write(streamErrorEvent(run.ctx.wire, werr));
+  run.finished = true;
+  res.end();
 }
 
 function handleError(deps: PipelineDeps, run: Run, reply: FastifyReply, err: unknown): void {

@@ -49,6 +49,128 @@ export class SseParser {
   }
 }
 
+/**
+ * One chunk of a stream as the scanner sees it: `text` is `buf` decoded as latin1, so a character
+ * index in `text` is a byte offset in `buf`. ASCII syntax (field names, quotes, separators) is
+ * found in `text` with the engine's string search; values that may hold UTF-8 are decoded from
+ * `buf`. `gen` changes with every chunk.
+ */
+export interface ScanChunk {
+  buf: Buffer;
+  text: string;
+  gen: number;
+}
+
+/**
+ * A fixed ASCII needle searched for in a chunk, event after event: the next occurrence is
+ * remembered, so the chunk is scanned for it once in all rather than once per event.
+ */
+export class Needle {
+  private gen = -1;
+  private at = -1;
+  constructor(readonly text: string) {}
+
+  /** Where the needle first occurs within [from, to) of the chunk, or -1. Calls on a chunk must not go backwards. */
+  within(c: ScanChunk, from: number, to: number): number {
+    if (this.gen !== c.gen) {
+      this.gen = c.gen;
+      this.at = c.text.indexOf(this.text, from);
+    } else if (this.at !== -1 && this.at < from) {
+      this.at = c.text.indexOf(this.text, from);
+    }
+    return this.at !== -1 && this.at + this.text.length <= to ? this.at : -1;
+  }
+}
+
+/** What a scanner does with each event it finds. */
+export interface SseSink {
+  /**
+   * A single-line `data:` event, possibly after one `event:` line, LF line ends: the data is
+   * `c.text` from `ds` to `de`. Return true if it was fully handled; false sends it to `other`.
+   * (`event` comes from the latin1 text: a name with non-ASCII bytes will match no known name.)
+   */
+  simple(c: ScanChunk, ds: number, de: number, event: string | undefined): boolean;
+  /** Any other event, decoded. Return false to leave it out of the bytes forwarded. */
+  other(ev: SseEvent): boolean;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The stream path when no transformer rewrites events: finds event boundaries in the upstream's
+ * bytes without decoding them, lets the sink look at each event in place (the common one-line
+ * `data:` event is never turned into its own string), and hands back the bytes to forward, as
+ * slices of what was received. Same event rules as `SseParser`.
+ */
+export class SseScanner {
+  private pending: Buffer | null = null;
+  private readonly chunk: ScanChunk = { buf: EMPTY, text: '', gen: 0 };
+
+  /** Feed a chunk of bytes; returns the complete events' bytes to forward (or null for none). */
+  push(bytes: Buffer, sink: SseSink): Buffer | null {
+    const buf = this.pending ? Buffer.concat([this.pending, bytes]) : bytes;
+    const c = this.chunk;
+    c.buf = buf;
+    c.text = buf.toString('latin1');
+    c.gen++;
+    const s = c.text;
+    let start = 0;
+    let kept = 0;
+    let parts: Buffer[] | null = null;
+    // -1: no line break yet in this event; >= 0: its one inner line break; -2: several.
+    let inner = -1;
+    for (let i = s.indexOf('\n'); i !== -1; i = s.indexOf('\n', i + 1)) {
+      let end: number;
+      const next = s.charCodeAt(i + 1);
+      if (next === LF) end = i + 2;
+      else if (next === CR && s.charCodeAt(i + 2) === LF) end = i + 3;
+      else {
+        inner = inner === -1 ? i : -2;
+        continue;
+      }
+      if (!this.event(c, start, inner, i, end, sink)) {
+        parts ??= [];
+        if (start > kept) parts.push(buf.subarray(kept, start));
+        kept = end;
+      }
+      start = end;
+      i = end - 1;
+      inner = -1;
+    }
+    this.pending = start < buf.length ? buf.subarray(start) : null;
+    if (parts === null) return start > 0 ? (start === buf.length ? buf : buf.subarray(0, start)) : null;
+    if (start > kept) parts.push(buf.subarray(kept, start));
+    return parts.length === 0 ? null : parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+
+  /** Whatever is left when the stream ends (an unterminated last event), to forward, or null. */
+  flush(sink: SseSink): Buffer | null {
+    const rest = this.pending;
+    this.pending = null;
+    if (!rest) return null;
+    const text = rest.toString('utf8');
+    if (text.trim() === '') return null;
+    const ev = parseBlock(text);
+    if (!ev || !sink.other(ev)) return null;
+    return Buffer.from(text.endsWith('\n') ? text + '\n' : text + '\n\n');
+  }
+
+  /** One event: [start, end) of the chunk, its last line ending at `last`. False: leave it out. */
+  private event(c: ScanChunk, start: number, inner: number, last: number, end: number, sink: SseSink): boolean {
+    const s = c.text;
+    if (end === last + 2 && s.charCodeAt(last - 1) !== CR) {
+      if (inner === -1) {
+        if (s.startsWith('data: ', start) && sink.simple(c, start + 6, last, undefined)) return true;
+      } else if (inner >= 0 && s.charCodeAt(inner - 1) !== CR && s.startsWith('event: ', start) && s.startsWith('data: ', inner + 1)) {
+        if (sink.simple(c, inner + 7, last, s.slice(start + 7, inner))) return true;
+      }
+    }
+    const ev = parseBlock(c.buf.toString('utf8', start, end));
+    // a block of comments only is not an event, and is not forwarded (as with SseParser)
+    return ev !== null && sink.other(ev);
+  }
+}
+
 function parseBlock(block: string): SseEvent | null {
   // Fast path: the common single-line `data: ...` event.
   if (block.startsWith('data: ') && block.indexOf('\n') === block.length - 2) {

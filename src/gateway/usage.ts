@@ -5,6 +5,7 @@
  */
 import { countTokens } from 'gpt-tokenizer';
 import type { ApiFlavour, EventResponse } from '../events/index.ts';
+import { Needle, type ScanChunk } from './sse.ts';
 
 type Json = Record<string, any>;
 
@@ -130,6 +131,69 @@ export class AnswerMeter {
       return true;
     }
     return false;
+  }
+
+  // Needles for `scanDelta`, one set per meter (each remembers its place in the current chunk).
+  private readonly n = {
+    usage: new Needle('"usage":{'), toolCalls: new Needle('"tool_calls"'), reasoning: new Needle('"reasoning'),
+    finishNull: new Needle('"finish_reason":null'), contentKey: new Needle('"content":'), content: new Needle('"content"'),
+    textDelta: new Needle('"text_delta"'), text: new Needle('"text":'), thinkingDelta: new Needle('"thinking_delta"'),
+    thinking: new Needle('"thinking":'), signatureDelta: new Needle('"signature_delta"'), delta: new Needle('"delta":'),
+  };
+
+  /**
+   * `observeDeltaFast` for an event still in the stream's bytes: its data is `c.text` from `ds`
+   * to `de` (see SseScanner). Same decisions, same figures; nothing is decoded but the text delta.
+   * Returns false when the event needs a full parse.
+   */
+  scanDelta(c: ScanChunk, ds: number, de: number, eventName: string | undefined): boolean {
+    const n = this.n;
+    if (ds === de || (de - ds === 6 && c.text.startsWith('[DONE]', ds))) return true;
+    if (this.flavour === 'openai.chat') {
+      if (n.usage.within(c, ds, de) !== -1 || n.toolCalls.within(c, ds, de) !== -1 || n.reasoning.within(c, ds, de) !== -1
+        || n.finishNull.within(c, ds, de) === -1) return false;
+      const at = n.contentKey.within(c, ds, de);
+      if (at === -1) return n.content.within(c, ds, de) === -1;
+      return this.stringAt(c, at + 10, de, false);
+    }
+    if (this.flavour === 'anthropic.messages') {
+      if (eventName !== 'content_block_delta') return eventName === 'ping';
+      if (n.textDelta.within(c, ds, de) !== -1) {
+        const at = n.text.within(c, ds, de);
+        return at !== -1 && this.stringAt(c, at + 7, de, false);
+      }
+      if (n.thinkingDelta.within(c, ds, de) !== -1) {
+        const at = n.thinking.within(c, ds, de);
+        return at !== -1 && this.stringAt(c, at + 11, de, true);
+      }
+      return n.signatureDelta.within(c, ds, de) !== -1;
+    }
+    if (eventName === 'response.output_text.delta') {
+      const at = n.delta.within(c, ds, de);
+      return at !== -1 && this.stringAt(c, at + 8, de, false);
+    }
+    return false;
+  }
+
+  /** The JSON string value at `i` (spaces allowed before it), ending before `end`: count it. False if there is none. */
+  private stringAt(c: ScanChunk, i: number, end: number, reasoning: boolean): boolean {
+    const s = c.text;
+    while (s.charCodeAt(i) === 32) i++;
+    if (s.charCodeAt(i) !== 34) return false;
+    const start = ++i;
+    let escaped = false;
+    let wide = false;
+    for (; i < end; i++) {
+      const ch = s.charCodeAt(i);
+      if (ch === 92) { escaped = true; i++; continue; }
+      if (ch === 34) break;
+      if (ch > 127) wide = true;
+    }
+    if (i >= end) return false;
+    let v = wide ? c.buf.toString('utf8', start, i) : s.slice(start, i);
+    if (escaped) v = unescapeJsonString(v);
+    if (reasoning) this.addReasoning(v); else this.addOutput(v);
+    return true;
   }
 
   private addOutputEscaped(raw: string): void {

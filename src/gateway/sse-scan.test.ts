@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { SseParser, SseScanner, type SseEvent, type SseSink } from './sse.ts';
+import { SseParser, SseScanner, type SseSink } from './sse.ts';
+import type { SseEvent } from './lifecycle.ts';
 import { AnswerMeter } from './usage.ts';
 import { createMockUpstream } from '../mock/index.ts';
 import type { ApiFlavour } from '../events/index.ts';

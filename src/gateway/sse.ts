@@ -53,7 +53,7 @@ export class SseParser {
  * One chunk of a stream as the scanner sees it: `text` is `buf` decoded as latin1, so a character
  * index in `text` is a byte offset in `buf`. ASCII syntax (field names, quotes, separators) is
  * found in `text` with the engine's string search; values that may hold UTF-8 are decoded from
- * `buf`. `gen` changes with every chunk.
+ * `buf`. `gen` is unique to the chunk (across all streams), so needles can be shared.
  */
 export interface ScanChunk {
   buf: Buffer;
@@ -61,9 +61,12 @@ export interface ScanChunk {
   gen: number;
 }
 
+let lastGen = 0;
+
 /**
  * A fixed ASCII needle searched for in a chunk, event after event: the next occurrence is
- * remembered, so the chunk is scanned for it once in all rather than once per event.
+ * remembered, so the chunk is scanned for it once in all rather than once per event. A chunk is
+ * scanned from start to end without yielding, so one needle can serve every stream.
  */
 export class Needle {
   private gen = -1;
@@ -112,7 +115,7 @@ export class SseScanner {
     const c = this.chunk;
     c.buf = buf;
     c.text = buf.toString('latin1');
-    c.gen++;
+    c.gen = ++lastGen;
     const s = c.text;
     let start = 0;
     let kept = 0;

@@ -45,6 +45,14 @@ function unescapeJsonString(raw: string): string {
   try { return JSON.parse(`"${raw}"`) as string; } catch { return raw; }
 }
 
+/** The needles of `scanDelta` (each remembers its place in the chunk being scanned). */
+const NEEDLES = {
+  usage: new Needle('"usage":{'), toolCalls: new Needle('"tool_calls"'), reasoning: new Needle('"reasoning'),
+  finishNull: new Needle('"finish_reason":null'), contentKey: new Needle('"content":'), content: new Needle('"content"'),
+  textDelta: new Needle('"text_delta"'), text: new Needle('"text":'), thinkingDelta: new Needle('"thinking_delta"'),
+  thinking: new Needle('"thinking":'), signatureDelta: new Needle('"signature_delta"'), delta: new Needle('"delta":'),
+};
+
 export class AnswerMeter {
   private inputTokens: number | null = null;
   private outputTokens: number | null = null;
@@ -133,21 +141,13 @@ export class AnswerMeter {
     return false;
   }
 
-  // Needles for `scanDelta`, one set per meter (each remembers its place in the current chunk).
-  private readonly n = {
-    usage: new Needle('"usage":{'), toolCalls: new Needle('"tool_calls"'), reasoning: new Needle('"reasoning'),
-    finishNull: new Needle('"finish_reason":null'), contentKey: new Needle('"content":'), content: new Needle('"content"'),
-    textDelta: new Needle('"text_delta"'), text: new Needle('"text":'), thinkingDelta: new Needle('"thinking_delta"'),
-    thinking: new Needle('"thinking":'), signatureDelta: new Needle('"signature_delta"'), delta: new Needle('"delta":'),
-  };
-
   /**
    * `observeDeltaFast` for an event still in the stream's bytes: its data is `c.text` from `ds`
    * to `de` (see SseScanner). Same decisions, same figures; nothing is decoded but the text delta.
    * Returns false when the event needs a full parse.
    */
   scanDelta(c: ScanChunk, ds: number, de: number, eventName: string | undefined): boolean {
-    const n = this.n;
+    const n = NEEDLES;
     if (ds === de || (de - ds === 6 && c.text.startsWith('[DONE]', ds))) return true;
     if (this.flavour === 'openai.chat') {
       if (n.usage.within(c, ds, de) !== -1 || n.toolCalls.within(c, ds, de) !== -1 || n.reasoning.within(c, ds, de) !== -1

@@ -47,10 +47,10 @@ function unescapeJsonString(raw: string): string {
 
 /** The needles of `scanDelta` (each remembers its place in the chunk being scanned). */
 const NEEDLES = {
-  usage: new Needle('"usage":{'), toolCalls: new Needle('"tool_calls"'), reasoning: new Needle('"reasoning'),
-  finishNull: new Needle('"finish_reason":null'), contentKey: new Needle('"content":'), content: new Needle('"content"'),
-  textDelta: new Needle('"text_delta"'), text: new Needle('"text":'), thinkingDelta: new Needle('"thinking_delta"'),
-  thinking: new Needle('"thinking":'), signatureDelta: new Needle('"signature_delta"'), delta: new Needle('"delta":'),
+  usage: new Needle('"usage":{', 4), toolCalls: new Needle('"tool_calls"', 8), reasoning: new Needle('"reasoning', 4),
+  finishNull: new Needle('"finish_reason":null', 7), contentKey: new Needle('"content":', 1), content: new Needle('"content"', 1),
+  textDelta: new Needle('"text_delta"', 5), text: new Needle('"text":', 3), thinkingDelta: new Needle('"thinking_delta"', 9),
+  thinking: new Needle('"thinking":', 4), signatureDelta: new Needle('"signature_delta"', 10), delta: new Needle('"delta":', 1),
 };
 
 export class AnswerMeter {
@@ -150,11 +150,12 @@ export class AnswerMeter {
     const n = NEEDLES;
     if (ds === de || (de - ds === 6 && c.text.startsWith('[DONE]', ds))) return true;
     if (this.flavour === 'openai.chat') {
-      if (n.usage.within(c, ds, de) !== -1 || n.toolCalls.within(c, ds, de) !== -1 || n.reasoning.within(c, ds, de) !== -1
-        || n.finishNull.within(c, ds, de) === -1) return false;
+      if (n.usage.within(c, ds, de) !== -1 || n.toolCalls.within(c, ds, de) !== -1 || n.reasoning.within(c, ds, de) !== -1) return false;
       const at = n.contentKey.within(c, ds, de);
-      if (at === -1) return n.content.within(c, ds, de) === -1;
-      return this.stringAt(c, at + 10, de, false);
+      if (at === -1) return n.content.within(c, ds, de) === -1 && n.finishNull.within(c, ds, de) !== -1;
+      // `"finish_reason":null` is looked for after the text only (it follows the delta in every
+      // upstream seen; an event where it does not goes to the full parse, measured the same).
+      return this.stringAt(c, at + 10, de, false, n.finishNull);
     }
     if (this.flavour === 'anthropic.messages') {
       if (eventName !== 'content_block_delta') return eventName === 'ping';
@@ -175,8 +176,11 @@ export class AnswerMeter {
     return false;
   }
 
-  /** The JSON string value at `i` (spaces allowed before it), ending before `end`: count it. False if there is none. */
-  private stringAt(c: ScanChunk, i: number, end: number, reasoning: boolean): boolean {
+  /**
+   * The JSON string value at `i` (spaces allowed before it), ending before `end`: count it. False
+   * if there is none, or if `then` does not occur between it and `end` (then nothing is counted).
+   */
+  private stringAt(c: ScanChunk, i: number, end: number, reasoning: boolean, then?: Needle): boolean {
     const s = c.text;
     while (s.charCodeAt(i) === 32) i++;
     if (s.charCodeAt(i) !== 34) return false;
@@ -190,6 +194,7 @@ export class AnswerMeter {
       if (ch > 127) wide = true;
     }
     if (i >= end) return false;
+    if (then && then.within(c, i, end) === -1) return false;
     let v = wide ? c.buf.toString('utf8', start, i) : s.slice(start, i);
     if (escaped) v = unescapeJsonString(v);
     if (reasoning) this.addReasoning(v); else this.addOutput(v);

@@ -154,7 +154,8 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
     ctx, call: null, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
     status: 0, errorCode: null, ttfbMs: null, finished: false,
   };
-  deps.metrics.inflight.inc({ flavour });
+  const inflight = deps.metrics.counts.inflight;
+  inflight[flavour] = (inflight[flavour] ?? 0) + 1;
 
   // The client going away aborts the upstream request; the interaction is still recorded.
   reply.raw.on('close', () => {
@@ -478,7 +479,7 @@ function finish(deps: PipelineDeps, run: Run): void {
   if (run.ctx.locals.has('__finished')) return;
   run.ctx.locals.set('__finished', true);
   const { ctx } = run;
-  deps.metrics.inflight.dec({ flavour: ctx.flavour });
+  deps.metrics.counts.inflight[ctx.flavour]--;
   // Cancel an upstream answer still in flight (errors, hooks that threw); a fully read answer has
   // nothing to cancel, and aborting costs an event dispatch through undici's listeners.
   if (!run.call?.done) abortRun(run, new Error('interaction over'));
@@ -516,11 +517,11 @@ function finish(deps: PipelineDeps, run: Run): void {
     enforcement: ctx.enforcement,
   };
   const m = deps.metrics;
-  m.requests.inc({ flavour: ctx.flavour, status: String(status), code: run.errorCode ?? '' });
+  m.counts.request(ctx.flavour, status, run.errorCode ?? '');
   m.duration.observe({ flavour: ctx.flavour, stream: String(ctx.stream) }, event.duration_ms / 1000);
-  if (summary.input_tokens) m.tokens.inc({ flavour: ctx.flavour, kind: 'input' }, summary.input_tokens);
-  if (summary.output_tokens) m.tokens.inc({ flavour: ctx.flavour, kind: 'output' }, summary.output_tokens);
-  if (summary.reasoning_tokens) m.tokens.inc({ flavour: ctx.flavour, kind: 'reasoning' }, summary.reasoning_tokens);
+  if (summary.input_tokens) m.counts.token(ctx.flavour, 'input', summary.input_tokens);
+  if (summary.output_tokens) m.counts.token(ctx.flavour, 'output', summary.output_tokens);
+  if (summary.reasoning_tokens) m.counts.token(ctx.flavour, 'reasoning', summary.reasoning_tokens);
   for (const h of deps.hooks) {
     if (!h.onEnd) continue;
     try { h.onEnd(ctx, event); } catch (err) { deps.log.error({ err, hook: h.name }, 'onEnd hook failed'); }
@@ -535,7 +536,7 @@ function finish(deps: PipelineDeps, run: Run): void {
 /** An event for a request that failed before it reached the pipeline (bad JSON, body too large). */
 export function recordRejectedRequest(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRequest, err: WardenError): void {
   const now = Date.now();
-  deps.metrics.requests.inc({ flavour, status: String(err.status), code: err.code });
+  deps.metrics.counts.request(flavour, err.status, err.code);
   const event: InteractionEvent = {
     schema: EVENT_SCHEMA,
     id: ulid(now),

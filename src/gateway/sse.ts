@@ -28,13 +28,12 @@ export class SseParser {
       if (buf[i + 1] === LF) end = i + 2;
       else if (buf[i + 1] === CR && buf[i + 2] === LF) end = i + 3;
       if (end === -1) continue;
-      const raw = buf.subarray(start, end);
-      const ev = parseBlock(raw.toString('utf8'));
-      if (ev) out.push({ ...ev, raw });
+      const ev = parseBlock(buf.toString('utf8', start, end)) as ParsedSse | null;
+      if (ev) { ev.raw = buf.subarray(start, end); out.push(ev); }
       start = end;
       i = end - 1;
     }
-    this.pending = start < buf.length ? Buffer.from(buf.subarray(start)) : null;
+    this.pending = start < buf.length ? buf.subarray(start) : null;
     return out;
   }
 

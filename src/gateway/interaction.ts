@@ -422,7 +422,18 @@ function streamAnswer(
       resolve();
     };
     const consumer: BodyConsumer = {
-      data,
+      // An event the meter or a transformer chokes on ends the stream with an error event, as an
+      // upstream failure does (this also runs from the client socket's 'drain', outside undici).
+      data: (chunk) => {
+        try {
+          return data(chunk);
+        } catch (err) {
+          streamFailed(deps, run, res, err);
+          call.abort(err instanceof Error ? err : new Error(String(err)));
+          over();
+          return false;
+        }
+      },
       end: () => {
         try {
           tail();

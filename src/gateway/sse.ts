@@ -92,6 +92,11 @@ export class Needle {
     return this.at !== -1 && this.at + this.text.length <= to ? this.at : -1;
   }
 
+  /** Where the needle first occurs in `s` at or after `from`, or -1 (no memory: for one-off strings). */
+  indexIn(s: string, from = 0): number {
+    return this.find(s, from);
+  }
+
   private find(s: string, from: number): number {
     const skip = this.skip;
     let i = s.indexOf(this.core, from + skip);

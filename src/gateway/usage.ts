@@ -26,10 +26,10 @@ export function countTextTokens(text: string, totalChars = text.length): number 
  * The raw (still escaped) value of the first string field `key` (given with its quotes and
  * colon, e.g. '"text":'), or null if absent or not a string. Whitespace after the colon allowed.
  */
-export function jsonStringField(json: string, key: string): string | null {
-  const at = json.indexOf(key);
+export function jsonStringField(json: string, key: string | Needle): string | null {
+  const at = typeof key === 'string' ? json.indexOf(key) : key.indexIn(json);
   if (at === -1) return null;
-  let i = at + key.length;
+  let i = at + (typeof key === 'string' ? key : key.text).length;
   while (json.charCodeAt(i) === 32) i++;
   if (json.charCodeAt(i) !== 34) return null;
   const start = ++i;
@@ -109,31 +109,33 @@ export class AnswerMeter {
    * parse (usage, finish reasons, tool calls, block starts...), which the caller then does.
    */
   observeDeltaFast(data: string, eventName?: string): boolean {
+    // The needles of scanDelta: searched from a rarer character than their opening quote.
+    const n = NEEDLES;
     if (this.flavour === 'openai.chat') {
-      if (data.includes('"usage":{') || data.includes('"tool_calls"') || data.includes('"reasoning') || !data.includes('"finish_reason":null')) return false;
-      const v = jsonStringField(data, '"content":');
-      if (v === null) return !data.includes('"content"');
+      if (n.usage.indexIn(data) !== -1 || n.toolCalls.indexIn(data) !== -1 || n.reasoning.indexIn(data) !== -1 || n.finishNull.indexIn(data) === -1) return false;
+      const v = jsonStringField(data, n.contentKey);
+      if (v === null) return n.content.indexIn(data) === -1;
       this.addOutputEscaped(v);
       return true;
     }
     if (this.flavour === 'anthropic.messages') {
       if (eventName !== 'content_block_delta') return eventName === 'ping';
-      if (data.includes('"text_delta"')) {
-        const v = jsonStringField(data, '"text":');
+      if (n.textDelta.indexIn(data) !== -1) {
+        const v = jsonStringField(data, n.text);
         if (v === null) return false;
         this.addOutputEscaped(v);
         return true;
       }
-      if (data.includes('"thinking_delta"')) {
-        const v = jsonStringField(data, '"thinking":');
+      if (n.thinkingDelta.indexIn(data) !== -1) {
+        const v = jsonStringField(data, n.thinking);
         if (v === null) return false;
         this.addReasoningEscaped(v);
         return true;
       }
-      return data.includes('"signature_delta"');
+      return n.signatureDelta.indexIn(data) !== -1;
     }
     if (eventName === 'response.output_text.delta') {
-      const v = jsonStringField(data, '"delta":');
+      const v = jsonStringField(data, n.delta);
       if (v === null) return false;
       this.addOutputEscaped(v);
       return true;

@@ -5,19 +5,21 @@
  * machine's noise than throughput. Closed loop; each variant measured in turn, `--repeats` times,
  * median reported.
  *
- *   node --import tsx bench/gateway-cost.ts [--seconds 3] [--concurrency 32] [--repeats 3]
+ *   node --import tsx bench/gateway-cost.ts [--seconds 3] [--concurrency 32] [--repeats 3] [--only 0,1] [--mode stream|json]
+ *
+ * `--only` keeps the listed variants (0 = proxy, always kept as the floor) for a quicker A/B.
  */
 import { parseArgs } from 'node:util';
 import { startChild, closedLoop, machine, median, cpuSeconds, type LoadTarget } from './lib.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' }, only: { type: 'string' }, mode: { type: 'string' } } });
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const repeats = Number(values.repeats);
 const script = new URL('./gateway-servers.ts', import.meta.url).pathname;
 
 const off = { enabled: false };
-const VARIANTS: [string, object | null][] = [
+const ALL_VARIANTS: [string, object | null][] = [
   ['proxy (floor)', null],
   ['auth + recording', { limits: off, policy: off, detect: off, ledger: off }],
   ['+ limits', { policy: off, detect: off, ledger: off }],
@@ -25,6 +27,9 @@ const VARIANTS: [string, object | null][] = [
   ['+ detector', { ledger: off }],
   ['+ ledger (= warden serve)', {}],
 ];
+const only = values.only ? new Set([0, ...values.only.split(',').map(Number)]) : null;
+const VARIANTS = ALL_VARIANTS.filter((_, i) => !only || only.has(i));
+const MODES = values.mode === undefined ? [false, true] : [values.mode === 'stream'];
 
 const mock = await startChild(script, ['mock']);
 const servers = [];
@@ -37,7 +42,7 @@ const body = (stream: boolean) => JSON.stringify({ model: 'gpt-4o-mini', message
 
 const rows: string[] = [];
 const results: Record<string, unknown> = {};
-for (const stream of [false, true]) {
+for (const stream of MODES) {
   const label = stream ? 'streaming' : 'non-streaming';
   const targets = servers.map((s) => ({ name: s.name, pid: s.child.proc.pid!, t: { url: s.child.url, path: '/v1/chat/completions', body: body(stream), headers: { 'content-type': 'application/json', ...(s.child.key ? { authorization: `Bearer ${s.child.key}` } : {}) } } as LoadTarget }));
   for (const x of targets) await closedLoop(x.t, concurrency, 2);

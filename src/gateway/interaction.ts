@@ -5,13 +5,14 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors } from 'undici';
+import { HeaderPick, UpstreamCall, type BodyConsumer } from './upstream-call.ts';
 import { EVENT_SCHEMA, emptyEnforcement, ulid, type ApiFlavour, type InteractionEvent, type EventRequest } from '../events/index.ts';
 import { WardenError, renderErrorBody, toWardenError, type WireFlavour } from '../errors/index.ts';
 import type { AuthContext, KeyScope } from '../identity/types.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
 import { extractRequestFeatures, promptText, type FeatureOptions } from './request-features.ts';
 import { AnswerMeter, type AnswerSummary } from './usage.ts';
-import { SseParser, formatSse, type ParsedSse } from './sse.ts';
+import { SseParser, SseScanner, formatSse, type ParsedSse, type SseSink } from './sse.ts';
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
@@ -48,7 +49,7 @@ const UPSTREAM_PATH: Record<ApiFlavour, string> = {
 const FORWARDED_HEADERS = ['anthropic-version', 'anthropic-beta', 'openai-beta', 'accept-language'];
 
 /** Upstream response headers passed back to the client. */
-const RETURNED_HEADERS = ['request-id', 'x-request-id', 'openai-processing-ms', 'openai-version'];
+const RETURNED_HEADERS = new HeaderPick(['request-id', 'x-request-id', 'openai-processing-ms', 'openai-version']);
 
 /** The API key from `Authorization: Bearer` (OpenAI) or `x-api-key` (Anthropic). */
 export function extractApiKey(headers: FastifyRequest['headers']): string | null {
@@ -79,10 +80,49 @@ function emptyRequest(bytes: number): EventRequest {
   };
 }
 
+/**
+ * What hooks see of one interaction. A class, not an object literal: its `signal` is made on first
+ * use (an AbortController per request costs measurable time, and no hook reads it so far), and a
+ * getter on a literal made every context a slow object.
+ */
+class Context implements InteractionContext {
+  auth: AuthContext | null = null;
+  enforcement = emptyEnforcement();
+  readonly responseHeaders: Record<string, string>;
+  clientGeo: { country: string | null; asn: number | null } = { country: null, asn: null };
+  readonly locals = new Map<string, unknown>();
+  /** Why the interaction was aborted (client gone, stream too long, over with the answer unread); null if it was not. */
+  abortReason: Error | null = null;
+  private controller: AbortController | null = null;
+
+  constructor(
+    readonly id: string, readonly startedAt: number, readonly flavour: ApiFlavour, readonly wire: WireFlavour,
+    readonly clientIp: string, readonly userAgent: string | null, readonly headers: InteractionContext['headers'],
+    public model: string, public body: Record<string, unknown>, readonly stream: boolean,
+  ) {
+    this.responseHeaders = { 'x-warden-request-id': id };
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortReason) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: Error): void {
+    if (this.abortReason) return;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+  }
+}
+
 /** State of one interaction beyond what hooks see. */
 interface Run {
-  ctx: InteractionContext;
-  controller: AbortController;
+  ctx: Context;
+  /** The upstream request, once sent. */
+  call: UpstreamCall | null;
   request: EventRequest;
   upstream: Upstream | null;
   meter: AnswerMeter;
@@ -90,48 +130,39 @@ interface Run {
   errorCode: string | null;
   ttfbMs: number | null;
   finished: boolean;
-  /** The upstream's answer was read to its end (nothing left to cancel). */
-  upstreamDone: boolean;
+}
+
+/** Abort the interaction: the upstream call if one is in flight, and `ctx.signal` if a hook holds it. */
+function abortRun(run: Run, reason: Error): void {
+  if (run.ctx.abortReason) return;
+  run.ctx.abort(reason);
+  run.call?.abort(reason);
 }
 
 /** Handle POST /v1/chat/completions, /v1/responses or /v1/messages end to end. */
 export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRequest, reply: FastifyReply): Promise<void> {
   const startedAt = Date.now();
   const wire = WIRE_OF[flavour];
-  const controller = new AbortController();
   const body = (req.body ?? {}) as Record<string, unknown>;
   const bytes = (req as FastifyRequest & { rawBodyBytes?: number }).rawBodyBytes ?? 0;
-  const ctx: InteractionContext = {
-    id: ulid(startedAt),
-    startedAt,
-    flavour,
-    wire,
-    clientIp: req.ip,
-    userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
-    headers: req.headers,
-    auth: null,
-    model: typeof body.model === 'string' ? body.model : '',
-    body,
-    stream: body.stream === true,
-    enforcement: emptyEnforcement(),
-    responseHeaders: { 'x-warden-request-id': '' },
-    clientGeo: { country: null, asn: null },
-    signal: controller.signal,
-    locals: new Map(),
-  };
-  ctx.responseHeaders['x-warden-request-id'] = ctx.id;
+  const userAgent = req.headers['user-agent'];
+  const ctx = new Context(
+    ulid(startedAt), startedAt, flavour, wire, req.ip, typeof userAgent === 'string' ? userAgent : null, req.headers,
+    typeof body.model === 'string' ? body.model : '', body, body.stream === true,
+  );
   const run: Run = {
-    ctx, controller, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
-    status: 0, errorCode: null, ttfbMs: null, finished: false, upstreamDone: false,
+    ctx, call: null, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
+    status: 0, errorCode: null, ttfbMs: null, finished: false,
   };
-  deps.metrics.inflight.inc({ flavour });
+  const inflight = deps.metrics.counts.inflight;
+  inflight[flavour] = (inflight[flavour] ?? 0) + 1;
 
   // The client going away aborts the upstream request; the interaction is still recorded.
   reply.raw.on('close', () => {
     if (!reply.raw.writableFinished && !run.finished) {
       run.status = 499;
       run.errorCode = run.errorCode ?? 'WARDEN_CLIENT_DISCONNECTED';
-      controller.abort(new Error('client disconnected'));
+      abortRun(run, new Error('client disconnected'));
     }
     finish(deps, run);
   });
@@ -194,9 +225,9 @@ function upstreamHeaders(run: Run): Record<string, string> {
   return h;
 }
 
-function mapUpstreamFailure(err: unknown, signal: AbortSignal): WardenError {
-  if (signal.aborted) {
-    const reason = signal.reason as { code?: string } | undefined;
+function mapUpstreamFailure(err: unknown, run: Run): WardenError {
+  if (run.ctx.abortReason) {
+    const reason = run.ctx.abortReason;
     if (reason instanceof WardenError) return reason;
     return new WardenError('WARDEN_UPSTREAM_ERROR', 'request aborted', { cause: err });
   }
@@ -223,34 +254,27 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
       stripUsageChunk = true;
     }
   }
-  let res;
-  try {
-    res = await upstream.pool.request({
-      path: upstream.basePath + UPSTREAM_PATH[ctx.flavour],
-      method: 'POST',
-      headers: upstreamHeaders(run),
-      body: JSON.stringify(body),
-      signal: run.controller.signal,
-      headersTimeout: upstream.headersTimeoutMs,
-      bodyTimeout: upstream.bodyTimeoutMs,
-    });
-  } catch (err) {
-    throw mapUpstreamFailure(err, run.controller.signal);
-  }
-  const passHeaders: Record<string, string> = {};
-  for (const name of RETURNED_HEADERS) {
-    const v = res.headers[name];
-    if (typeof v === 'string') passHeaders[name] = v;
-  }
-  const contentType = String(res.headers['content-type'] ?? '');
+  const call = new UpstreamCall(RETURNED_HEADERS);
+  run.call = call;
+  upstream.pool.dispatch({
+    path: upstream.basePath + UPSTREAM_PATH[ctx.flavour],
+    method: 'POST',
+    headers: upstreamHeaders(run),
+    body: JSON.stringify(body),
+    headersTimeout: upstream.headersTimeoutMs,
+    bodyTimeout: upstream.bodyTimeoutMs,
+  }, call);
+  const res = await call.head;
+  if (res instanceof Error) throw mapUpstreamFailure(res, run);
+  const passHeaders = res.passed;
+  const contentType = res.contentType;
   const isStream = contentType.includes('text/event-stream');
 
   if (res.statusCode >= 400 || (!isStream && !contentType.includes('json'))) {
     // Upstream error: pass its status and body through (it is already in the right wire format
     // when the upstream speaks the client's API), and note it on the event.
     let text: string;
-    try { text = await res.body.text(); } catch (err) { throw mapUpstreamFailure(err, run.controller.signal); }
-    run.upstreamDone = true;
+    try { text = await call.text(); } catch (err) { throw mapUpstreamFailure(err, run); }
     run.ttfbMs = Date.now() - ctx.startedAt;
     if (res.statusCode < 400) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered with an unexpected content type (${contentType || 'none'}).`);
     run.status = res.statusCode;
@@ -259,20 +283,18 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
     try { parsed = JSON.parse(text); } catch { /* not JSON */ }
     if (parsed === null) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API failed with status ${res.statusCode}.`, { status: res.statusCode >= 500 ? 502 : res.statusCode });
     const headers: Record<string, string> = { ...passHeaders, ...ctx.responseHeaders, 'content-type': 'application/json' };
-    const ra = res.headers['retry-after'];
-    if (typeof ra === 'string') headers['retry-after'] = ra;
+    if (res.retryAfter !== null) headers['retry-after'] = res.retryAfter;
     reply.code(res.statusCode).headers(headers).send(text);
     return;
   }
 
   if (isStream) {
-    await streamAnswer(deps, run, reply, res.body, transformers, stripUsageChunk, passHeaders);
+    await streamAnswer(deps, run, reply, call, transformers, stripUsageChunk, passHeaders);
     return;
   }
 
   let text: string;
-  try { text = await res.body.text(); } catch (err) { throw mapUpstreamFailure(err, run.controller.signal); }
-  run.upstreamDone = true;
+  try { text = await call.text(); } catch (err) { throw mapUpstreamFailure(err, run); }
   run.ttfbMs = Date.now() - ctx.startedAt;
   let answer: Record<string, unknown>;
   try { answer = JSON.parse(text); } catch (err) {
@@ -293,8 +315,8 @@ function streamErrorEvent(wire: WireFlavour, err: WardenError): string {
   return wire === 'anthropic' ? `event: error\ndata: ${JSON.stringify(body)}\n\n` : `data: ${JSON.stringify(body)}\n\n`;
 }
 
-async function streamAnswer(
-  deps: PipelineDeps, run: Run, reply: FastifyReply, upstreamBody: AsyncIterable<Buffer>,
+function streamAnswer(
+  deps: PipelineDeps, run: Run, reply: FastifyReply, call: UpstreamCall,
   transformers: OutputTransformer[], stripUsageChunk: boolean, passHeaders: Record<string, string>,
 ): Promise<void> {
   const { ctx } = run;
@@ -314,83 +336,133 @@ async function streamAnswer(
   const headerTimer = setTimeout(() => { if (!res.headersSent && !res.destroyed) res.flushHeaders(); }, 20);
   headerTimer.unref();
 
-  const write = async (s: string | Buffer): Promise<void> => {
-    if (res.destroyed) return;
-    if (!res.write(s)) {
-      await new Promise<void>((resolve) => {
-        const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
-        res.on('drain', done);
-        res.on('close', done);
-      });
-    }
-  };
-
   const timer = setTimeout(() => {
-    run.controller.abort(new WardenError('WARDEN_STREAM_TOO_LONG', `The answer exceeded the maximum stream duration of ${deps.streamMaxDurationMs} ms and was ended.`));
+    abortRun(run, new WardenError('WARDEN_STREAM_TOO_LONG', `The answer exceeded the maximum stream duration of ${deps.streamMaxDurationMs} ms and was ended.`));
   }, deps.streamMaxDurationMs);
   timer.unref();
 
-  const parser = new SseParser();
-  const emit = async (events: ParsedSse[]): Promise<void> => {
-    const out: Buffer[] = [];
-    for (const ev of events) {
-      let data: Record<string, any> | null = null;
-      const simple = ev.data === '[DONE]' || ev.data === '' || run.meter.observeDeltaFast(ev.data, ev.event);
-      if (!simple) {
-        try { data = JSON.parse(ev.data); } catch { data = null; }
-        if (data) run.meter.observeEvent(data, ev.event);
-        if (stripUsageChunk && data && data.usage && Array.isArray(data.choices) && data.choices.length === 0) continue;
-      }
-      if (transformers.length === 0) { out.push(ev.raw); continue; }
-      const original: SseEvent = { event: ev.event, data: ev.data };
-      let batch: SseEvent[] = [original];
-      for (const t of transformers) {
-        if (!t.sse) continue;
-        const next: SseEvent[] = [];
-        for (const e of batch) {
-          const r = t.sse(e);
-          if (r === null || r === undefined) continue;
-          if (Array.isArray(r)) next.push(...r); else next.push(r);
-        }
-        batch = next;
-      }
-      // An event every transformer passed on untouched goes out as the upstream's own bytes.
-      if (batch.length === 1 && batch[0] === original) out.push(ev.raw);
-      else for (const e of batch) out.push(Buffer.from(formatSse(e)));
-    }
-    if (out.length) {
-      if (run.ttfbMs === null) run.ttfbMs = Date.now() - ctx.startedAt;
-      await write(out.length === 1 ? out[0] : Buffer.concat(out));
-    }
+  // Backpressure: when the client's socket is full, the upstream is paused until it drains (or the
+  // client goes away, which aborts the call).
+  let waiting = false;
+  const onDrain = () => { waiting = false; call.resume(); };
+  const write = (out: Buffer | string): boolean => {
+    if (res.destroyed) return false;
+    if (res.write(out)) return true;
+    if (!waiting) { waiting = true; res.once('drain', onDrain); }
+    return false;
+  };
+  /** Forward events; false: pause the upstream. */
+  const send = (out: Buffer): boolean => {
+    if (run.ttfbMs === null) run.ttfbMs = Date.now() - ctx.startedAt;
+    return write(out);
+  };
+  // The event-by-event work every stream needs: usage accounting, and hiding the usage chunk we asked for.
+  const other = (ev: SseEvent): boolean => {
+    if (ev.data === '[DONE]' || ev.data === '') return true;
+    let data: Record<string, any> | null = null;
+    try { data = JSON.parse(ev.data); } catch { data = null; }
+    if (!data) return true;
+    run.meter.observeEvent(data, ev.event);
+    return !(stripUsageChunk && data.usage && Array.isArray(data.choices) && data.choices.length === 0);
   };
 
-  try {
-    for await (const chunk of upstreamBody) {
-      await emit(parser.push(chunk));
-      if (res.destroyed) break;
-    }
-    run.upstreamDone = !res.destroyed;
-    await emit(parser.flush());
-    if (transformers.length) {
-      let tail = '';
-      for (const t of transformers) if (t.flush) for (const e of t.flush()) tail += formatSse(e);
-      if (tail) await write(tail);
-    }
-    run.finished = true;
-    res.end();
-  } catch (err) {
-    if (res.destroyed) return; // client went away: recorded by the close handler
-    const werr = mapUpstreamFailure(err, run.controller.signal);
-    run.errorCode = werr.code;
-    run.status = werr.status;
-    deps.log.warn({ id: ctx.id, code: werr.code }, 'stream ended by error');
-    res.write(streamErrorEvent(ctx.wire, werr));
-    run.finished = true;
-    res.end();
-  } finally {
-    clearTimeout(timer);
-    clearTimeout(headerTimer);
+  let data: (chunk: Buffer) => boolean;
+  let tail: () => void;
+  if (transformers.length === 0) {
+    // Nothing rewrites events: scan the upstream's bytes in place and forward them as received.
+    const scanner = new SseScanner();
+    const sink: SseSink = { simple: (c, ds, de, name) => run.meter.scanDelta(c, ds, de, name), other };
+    data = (chunk) => {
+      const out = scanner.push(chunk, sink);
+      return out ? send(out) : !res.destroyed;
+    };
+    tail = () => {
+      const out = scanner.flush(sink);
+      if (out) send(out);
+    };
+  } else {
+    const parser = new SseParser();
+    const emit = (events: ParsedSse[]): boolean => {
+      const out: Buffer[] = [];
+      for (const ev of events) {
+        const simple = ev.data === '[DONE]' || ev.data === '' || run.meter.observeDeltaFast(ev.data, ev.event);
+        if (!simple && !other(ev)) continue;
+        const original: SseEvent = { event: ev.event, data: ev.data };
+        let batch: SseEvent[] = [original];
+        for (const t of transformers) {
+          if (!t.sse) continue;
+          const next: SseEvent[] = [];
+          for (const e of batch) {
+            const r = t.sse(e);
+            if (r === null || r === undefined) continue;
+            if (Array.isArray(r)) next.push(...r); else next.push(r);
+          }
+          batch = next;
+        }
+        // An event every transformer passed on untouched goes out as the upstream's own bytes.
+        if (batch.length === 1 && batch[0] === original) out.push(ev.raw);
+        else for (const e of batch) out.push(Buffer.from(formatSse(e)));
+      }
+      return out.length ? send(out.length === 1 ? out[0] : Buffer.concat(out)) : !res.destroyed;
+    };
+    data = (chunk) => emit(parser.push(chunk));
+    tail = () => {
+      emit(parser.flush());
+      let rest = '';
+      for (const t of transformers) if (t.flush) for (const e of t.flush()) rest += formatSse(e);
+      if (rest) write(rest);
+    };
   }
+
+  return new Promise<void>((resolve) => {
+    const over = () => {
+      clearTimeout(timer);
+      clearTimeout(headerTimer);
+      if (waiting) res.off('drain', onDrain);
+      resolve();
+    };
+    const consumer: BodyConsumer = {
+      // An event the meter or a transformer chokes on ends the stream with an error event, as an
+      // upstream failure does (this also runs from the client socket's 'drain', outside undici).
+      data: (chunk) => {
+        try {
+          return data(chunk);
+        } catch (err) {
+          streamFailed(deps, run, res, err);
+          call.abort(err instanceof Error ? err : new Error(String(err)));
+          over();
+          return false;
+        }
+      },
+      end: () => {
+        try {
+          tail();
+          run.finished = true;
+          res.end();
+        } catch (err) {
+          streamFailed(deps, run, res, err);
+        }
+        over();
+      },
+      error: (err) => {
+        streamFailed(deps, run, res, err);
+        over();
+      },
+    };
+    call.consume(consumer);
+  });
+}
+
+/** The upstream failed mid-stream: tell the client in-band and close. */
+function streamFailed(deps: PipelineDeps, run: Run, res: FastifyReply['raw'], err: unknown): void {
+  if (res.destroyed || res.writableEnded) return; // client went away: recorded by the close handler
+  const werr = mapUpstreamFailure(err, run);
+  run.errorCode = werr.code;
+  run.status = werr.status;
+  deps.log.warn({ id: run.ctx.id, code: werr.code }, 'stream ended by error');
+  res.write(streamErrorEvent(run.ctx.wire, werr));
+  run.finished = true;
+  res.end();
 }
 
 function handleError(deps: PipelineDeps, run: Run, reply: FastifyReply, err: unknown): void {
@@ -418,10 +490,10 @@ function finish(deps: PipelineDeps, run: Run): void {
   if (run.ctx.locals.has('__finished')) return;
   run.ctx.locals.set('__finished', true);
   const { ctx } = run;
-  deps.metrics.inflight.dec({ flavour: ctx.flavour });
+  deps.metrics.counts.inflight[ctx.flavour]--;
   // Cancel an upstream answer still in flight (errors, hooks that threw); a fully read answer has
   // nothing to cancel, and aborting costs an event dispatch through undici's listeners.
-  if (!run.upstreamDone && !run.controller.signal.aborted) run.controller.abort(new Error('interaction over'));
+  if (!run.call?.done) abortRun(run, new Error('interaction over'));
   const forwarded = run.upstream !== null && run.ttfbMs !== null;
   let summary: AnswerSummary;
   try {
@@ -457,11 +529,11 @@ function finish(deps: PipelineDeps, run: Run): void {
     enforcement: ctx.enforcement,
   };
   const m = deps.metrics;
-  m.requests.inc({ flavour: ctx.flavour, status: String(status), code: run.errorCode ?? '' });
+  m.counts.request(ctx.flavour, status, run.errorCode ?? '');
   m.duration.observe({ flavour: ctx.flavour, stream: String(ctx.stream) }, event.duration_ms / 1000);
-  if (summary.input_tokens) m.tokens.inc({ flavour: ctx.flavour, kind: 'input' }, summary.input_tokens);
-  if (summary.output_tokens) m.tokens.inc({ flavour: ctx.flavour, kind: 'output' }, summary.output_tokens);
-  if (summary.reasoning_tokens) m.tokens.inc({ flavour: ctx.flavour, kind: 'reasoning' }, summary.reasoning_tokens);
+  if (summary.input_tokens) m.counts.token(ctx.flavour, 'input', summary.input_tokens);
+  if (summary.output_tokens) m.counts.token(ctx.flavour, 'output', summary.output_tokens);
+  if (summary.reasoning_tokens) m.counts.token(ctx.flavour, 'reasoning', summary.reasoning_tokens);
   for (const h of deps.hooks) {
     if (!h.onEnd) continue;
     try { h.onEnd(ctx, event); } catch (err) { deps.log.error({ err, hook: h.name }, 'onEnd hook failed'); }
@@ -476,7 +548,7 @@ function finish(deps: PipelineDeps, run: Run): void {
 /** An event for a request that failed before it reached the pipeline (bad JSON, body too large). */
 export function recordRejectedRequest(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRequest, err: WardenError): void {
   const now = Date.now();
-  deps.metrics.requests.inc({ flavour, status: String(err.status), code: err.code });
+  deps.metrics.counts.request(flavour, err.status, err.code);
   const event: InteractionEvent = {
     schema: EVENT_SCHEMA,
     id: ulid(now),

@@ -10,6 +10,41 @@ export interface GatewayMetrics {
   eventsWritten: Counter;
   eventsDropped: Gauge;
   eventsPending: Gauge;
+  /** The request path counts here; `requests`, `tokens` and `inflight` take these counts when scraped. */
+  counts: RequestCounts;
+}
+
+/**
+ * Per-request counting in plain maps, handed to prom-client at scrape time: prom-client builds and
+ * hashes a label string on every inc(), which showed in profiles of the request path.
+ */
+export class RequestCounts {
+  readonly inflight: Record<string, number> = Object.create(null);
+  private readonly requests = new Map<string, { labels: { flavour: string; status: string; code: string }; n: number }>();
+  private readonly tokens = new Map<string, { labels: { flavour: string; kind: string }; n: number }>();
+
+  request(flavour: string, status: number, code: string): void {
+    const key = `${flavour} ${status} ${code}`;
+    const e = this.requests.get(key);
+    if (e) e.n++;
+    else this.requests.set(key, { labels: { flavour, status: String(status), code }, n: 1 });
+  }
+
+  token(flavour: string, kind: 'input' | 'output' | 'reasoning', n: number): void {
+    const key = `${flavour} ${kind}`;
+    const e = this.tokens.get(key);
+    if (e) e.n += n;
+    else this.tokens.set(key, { labels: { flavour, kind }, n });
+  }
+
+  /** Move the counts gathered since the last scrape into prom-client. */
+  flushRequests(c: Counter<'flavour' | 'status' | 'code'>): void {
+    for (const e of this.requests.values()) if (e.n) { c.inc(e.labels, e.n); e.n = 0; }
+  }
+
+  flushTokens(c: Counter<'flavour' | 'kind'>): void {
+    for (const e of this.tokens.values()) if (e.n) { c.inc(e.labels, e.n); e.n = 0; }
+  }
 }
 
 /** Live values read at scrape time (set once the recorder exists). */
@@ -20,12 +55,14 @@ export interface MetricSources {
 
 export function createGatewayMetrics(registry = new Registry(), sources: MetricSources = { eventsPending: () => 0, eventsDropped: () => 0 }, opts: { defaultMetrics?: boolean } = {}): GatewayMetrics {
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'warden_process_' });
+  const counts = new RequestCounts();
   return {
     registry,
-    requests: new Counter({ name: 'warden_requests_total', help: 'Model API interactions by flavour, status and Warden error code', labelNames: ['flavour', 'status', 'code'], registers: [registry] }),
+    counts,
+    requests: new Counter({ name: 'warden_requests_total', help: 'Model API interactions by flavour, status and Warden error code', labelNames: ['flavour', 'status', 'code'], registers: [registry], collect() { counts.flushRequests(this); } }),
     duration: new Histogram({ name: 'warden_request_duration_seconds', help: 'Interaction duration', labelNames: ['flavour', 'stream'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [registry] }),
-    tokens: new Counter({ name: 'warden_tokens_total', help: 'Tokens served, by kind (input, output, reasoning)', labelNames: ['flavour', 'kind'], registers: [registry] }),
-    inflight: new Gauge({ name: 'warden_inflight_requests', help: 'Interactions in flight', labelNames: ['flavour'], registers: [registry] }),
+    tokens: new Counter({ name: 'warden_tokens_total', help: 'Tokens served, by kind (input, output, reasoning)', labelNames: ['flavour', 'kind'], registers: [registry], collect() { counts.flushTokens(this); } }),
+    inflight: new Gauge({ name: 'warden_inflight_requests', help: 'Interactions in flight', labelNames: ['flavour'], registers: [registry], collect() { for (const f in counts.inflight) this.set({ flavour: f }, counts.inflight[f]); } }),
     eventsWritten: new Counter({ name: 'warden_events_written_total', help: 'Interaction events written to the store', registers: [registry] }),
     eventsDropped: new Gauge({ name: 'warden_events_dropped', help: 'Interaction events dropped because the store fell too far behind', registers: [registry], collect() { this.set(sources.eventsDropped()); } }),
     eventsPending: new Gauge({ name: 'warden_events_pending', help: 'Interaction events buffered, not yet written', registers: [registry], collect() { this.set(sources.eventsPending()); } }),

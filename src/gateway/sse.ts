@@ -28,13 +28,12 @@ export class SseParser {
       if (buf[i + 1] === LF) end = i + 2;
       else if (buf[i + 1] === CR && buf[i + 2] === LF) end = i + 3;
       if (end === -1) continue;
-      const raw = buf.subarray(start, end);
-      const ev = parseBlock(raw.toString('utf8'));
-      if (ev) out.push({ ...ev, raw });
+      const ev = parseBlock(buf.toString('utf8', start, end)) as ParsedSse | null;
+      if (ev) { ev.raw = buf.subarray(start, end); out.push(ev); }
       start = end;
       i = end - 1;
     }
-    this.pending = start < buf.length ? Buffer.from(buf.subarray(start)) : null;
+    this.pending = start < buf.length ? buf.subarray(start) : null;
     return out;
   }
 
@@ -46,6 +45,153 @@ export class SseParser {
     const text = rest.toString('utf8');
     const ev = parseBlock(text);
     return ev ? [{ ...ev, raw: Buffer.from(text.endsWith('\n') ? text + '\n' : text + '\n\n') }] : [];
+  }
+}
+
+/**
+ * One chunk of a stream as the scanner sees it: `text` is `buf` decoded as latin1, so a character
+ * index in `text` is a byte offset in `buf`. ASCII syntax (field names, quotes, separators) is
+ * found in `text` with the engine's string search; values that may hold UTF-8 are decoded from
+ * `buf`. `gen` is unique to the chunk (across all streams), so needles can be shared.
+ */
+export interface ScanChunk {
+  buf: Buffer;
+  text: string;
+  gen: number;
+}
+
+let lastGen = 0;
+
+/**
+ * A fixed ASCII needle searched for in a chunk, event after event: the next occurrence is
+ * remembered, so the chunk is scanned for it once in all rather than once per event. A chunk is
+ * scanned from start to end without yielding, so one needle can serve every stream.
+ */
+export class Needle {
+  private gen = -1;
+  private at = -1;
+  private readonly core: string;
+
+  /**
+   * `skip`: how many leading characters to leave out of the engine's search. Every needle starts
+   * with a quote, the most frequent character of JSON, and a search stops at each occurrence of the
+   * needle's first character: searching from a rarer one (then checking the prefix) is faster.
+   */
+  constructor(readonly text: string, private readonly skip = 0) {
+    this.core = text.slice(skip);
+  }
+
+  /** Where the needle first occurs within [from, to) of the chunk, or -1. Calls on a chunk must not go backwards. */
+  within(c: ScanChunk, from: number, to: number): number {
+    if (this.gen !== c.gen) {
+      this.gen = c.gen;
+      this.at = this.find(c.text, from);
+    } else if (this.at !== -1 && this.at < from) {
+      this.at = this.find(c.text, from);
+    }
+    return this.at !== -1 && this.at + this.text.length <= to ? this.at : -1;
+  }
+
+  /** Where the needle first occurs in `s` at or after `from`, or -1 (no memory: for one-off strings). */
+  indexIn(s: string, from = 0): number {
+    return this.find(s, from);
+  }
+
+  private find(s: string, from: number): number {
+    const skip = this.skip;
+    let i = s.indexOf(this.core, from + skip);
+    if (skip === 0) return i;
+    while (i !== -1 && !s.startsWith(this.text, i - skip)) i = s.indexOf(this.core, i + 1);
+    return i === -1 ? -1 : i - skip;
+  }
+}
+
+/** What a scanner does with each event it finds. */
+export interface SseSink {
+  /**
+   * A single-line `data:` event, possibly after one `event:` line, LF line ends: the data is
+   * `c.text` from `ds` to `de`. Return true if it was fully handled; false sends it to `other`.
+   * (`event` comes from the latin1 text: a name with non-ASCII bytes will match no known name.)
+   */
+  simple(c: ScanChunk, ds: number, de: number, event: string | undefined): boolean;
+  /** Any other event, decoded. Return false to leave it out of the bytes forwarded. */
+  other(ev: SseEvent): boolean;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The stream path when no transformer rewrites events: finds event boundaries in the upstream's
+ * bytes without decoding them, lets the sink look at each event in place (the common one-line
+ * `data:` event is never turned into its own string), and hands back the bytes to forward, as
+ * slices of what was received. Same event rules as `SseParser`.
+ */
+export class SseScanner {
+  private pending: Buffer | null = null;
+  private readonly chunk: ScanChunk = { buf: EMPTY, text: '', gen: 0 };
+
+  /** Feed a chunk of bytes; returns the complete events' bytes to forward (or null for none). */
+  push(bytes: Buffer, sink: SseSink): Buffer | null {
+    const buf = this.pending ? Buffer.concat([this.pending, bytes]) : bytes;
+    const c = this.chunk;
+    c.buf = buf;
+    c.text = buf.toString('latin1');
+    c.gen = ++lastGen;
+    const s = c.text;
+    let start = 0;
+    let kept = 0;
+    let parts: Buffer[] | null = null;
+    // -1: no line break yet in this event; >= 0: its one inner line break; -2: several.
+    let inner = -1;
+    for (let i = s.indexOf('\n'); i !== -1; i = s.indexOf('\n', i + 1)) {
+      let end: number;
+      const next = s.charCodeAt(i + 1);
+      if (next === LF) end = i + 2;
+      else if (next === CR && s.charCodeAt(i + 2) === LF) end = i + 3;
+      else {
+        inner = inner === -1 ? i : -2;
+        continue;
+      }
+      if (!this.event(c, start, inner, i, end, sink)) {
+        parts ??= [];
+        if (start > kept) parts.push(buf.subarray(kept, start));
+        kept = end;
+      }
+      start = end;
+      i = end - 1;
+      inner = -1;
+    }
+    this.pending = start < buf.length ? buf.subarray(start) : null;
+    if (parts === null) return start > 0 ? (start === buf.length ? buf : buf.subarray(0, start)) : null;
+    if (start > kept) parts.push(buf.subarray(kept, start));
+    return parts.length === 0 ? null : parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+
+  /** Whatever is left when the stream ends (an unterminated last event), to forward, or null. */
+  flush(sink: SseSink): Buffer | null {
+    const rest = this.pending;
+    this.pending = null;
+    if (!rest) return null;
+    const text = rest.toString('utf8');
+    if (text.trim() === '') return null;
+    const ev = parseBlock(text);
+    if (!ev || !sink.other(ev)) return null;
+    return Buffer.from(text.endsWith('\n') ? text + '\n' : text + '\n\n');
+  }
+
+  /** One event: [start, end) of the chunk, its last line ending at `last`. False: leave it out. */
+  private event(c: ScanChunk, start: number, inner: number, last: number, end: number, sink: SseSink): boolean {
+    const s = c.text;
+    if (end === last + 2 && s.charCodeAt(last - 1) !== CR) {
+      if (inner === -1) {
+        if (s.startsWith('data: ', start) && sink.simple(c, start + 6, last, undefined)) return true;
+      } else if (inner >= 0 && s.charCodeAt(inner - 1) !== CR && s.startsWith('event: ', start) && s.startsWith('data: ', inner + 1)) {
+        if (sink.simple(c, inner + 7, last, s.slice(start + 7, inner))) return true;
+      }
+    }
+    const ev = parseBlock(c.buf.toString('utf8', start, end));
+    // a block of comments only is not an event, and is not forwarded (as with SseParser)
+    return ev !== null && sink.other(ev);
   }
 }
 

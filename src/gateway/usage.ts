@@ -5,6 +5,7 @@
  */
 import { countTokens } from 'gpt-tokenizer';
 import type { ApiFlavour, EventResponse } from '../events/index.ts';
+import { Needle, type ScanChunk } from './sse.ts';
 
 type Json = Record<string, any>;
 
@@ -25,10 +26,10 @@ export function countTextTokens(text: string, totalChars = text.length): number 
  * The raw (still escaped) value of the first string field `key` (given with its quotes and
  * colon, e.g. '"text":'), or null if absent or not a string. Whitespace after the colon allowed.
  */
-export function jsonStringField(json: string, key: string): string | null {
-  const at = json.indexOf(key);
+export function jsonStringField(json: string, key: string | Needle): string | null {
+  const at = typeof key === 'string' ? json.indexOf(key) : key.indexIn(json);
   if (at === -1) return null;
-  let i = at + key.length;
+  let i = at + (typeof key === 'string' ? key : key.text).length;
   while (json.charCodeAt(i) === 32) i++;
   if (json.charCodeAt(i) !== 34) return null;
   const start = ++i;
@@ -43,6 +44,14 @@ export function jsonStringField(json: string, key: string): string | null {
 function unescapeJsonString(raw: string): string {
   try { return JSON.parse(`"${raw}"`) as string; } catch { return raw; }
 }
+
+/** The needles of `scanDelta` (each remembers its place in the chunk being scanned). */
+const NEEDLES = {
+  usage: new Needle('"usage":{', 4), toolCalls: new Needle('"tool_calls"', 8), reasoning: new Needle('"reasoning', 4),
+  finishNull: new Needle('"finish_reason":null', 7), contentKey: new Needle('"content":', 1), content: new Needle('"content"', 1),
+  textDelta: new Needle('"text_delta"', 5), text: new Needle('"text":', 3), thinkingDelta: new Needle('"thinking_delta"', 9),
+  thinking: new Needle('"thinking":', 4), signatureDelta: new Needle('"signature_delta"', 10), delta: new Needle('"delta":', 1),
+};
 
 export class AnswerMeter {
   private inputTokens: number | null = null;
@@ -100,36 +109,98 @@ export class AnswerMeter {
    * parse (usage, finish reasons, tool calls, block starts...), which the caller then does.
    */
   observeDeltaFast(data: string, eventName?: string): boolean {
+    // The needles of scanDelta: searched from a rarer character than their opening quote.
+    const n = NEEDLES;
     if (this.flavour === 'openai.chat') {
-      if (data.includes('"usage":{') || data.includes('"tool_calls"') || data.includes('"reasoning') || !data.includes('"finish_reason":null')) return false;
-      const v = jsonStringField(data, '"content":');
-      if (v === null) return !data.includes('"content"');
+      if (n.usage.indexIn(data) !== -1 || n.toolCalls.indexIn(data) !== -1 || n.reasoning.indexIn(data) !== -1 || n.finishNull.indexIn(data) === -1) return false;
+      const v = jsonStringField(data, n.contentKey);
+      if (v === null) return n.content.indexIn(data) === -1;
       this.addOutputEscaped(v);
       return true;
     }
     if (this.flavour === 'anthropic.messages') {
       if (eventName !== 'content_block_delta') return eventName === 'ping';
-      if (data.includes('"text_delta"')) {
-        const v = jsonStringField(data, '"text":');
+      if (n.textDelta.indexIn(data) !== -1) {
+        const v = jsonStringField(data, n.text);
         if (v === null) return false;
         this.addOutputEscaped(v);
         return true;
       }
-      if (data.includes('"thinking_delta"')) {
-        const v = jsonStringField(data, '"thinking":');
+      if (n.thinkingDelta.indexIn(data) !== -1) {
+        const v = jsonStringField(data, n.thinking);
         if (v === null) return false;
         this.addReasoningEscaped(v);
         return true;
       }
-      return data.includes('"signature_delta"');
+      return n.signatureDelta.indexIn(data) !== -1;
     }
     if (eventName === 'response.output_text.delta') {
-      const v = jsonStringField(data, '"delta":');
+      const v = jsonStringField(data, n.delta);
       if (v === null) return false;
       this.addOutputEscaped(v);
       return true;
     }
     return false;
+  }
+
+  /**
+   * `observeDeltaFast` for an event still in the stream's bytes: its data is `c.text` from `ds`
+   * to `de` (see SseScanner). Same decisions, same figures; nothing is decoded but the text delta.
+   * Returns false when the event needs a full parse.
+   */
+  scanDelta(c: ScanChunk, ds: number, de: number, eventName: string | undefined): boolean {
+    const n = NEEDLES;
+    if (ds === de || (de - ds === 6 && c.text.startsWith('[DONE]', ds))) return true;
+    if (this.flavour === 'openai.chat') {
+      if (n.usage.within(c, ds, de) !== -1 || n.toolCalls.within(c, ds, de) !== -1 || n.reasoning.within(c, ds, de) !== -1) return false;
+      const at = n.contentKey.within(c, ds, de);
+      if (at === -1) return n.content.within(c, ds, de) === -1 && n.finishNull.within(c, ds, de) !== -1;
+      // `"finish_reason":null` is looked for after the text only (it follows the delta in every
+      // upstream seen; an event where it does not goes to the full parse, measured the same).
+      return this.stringAt(c, at + 10, de, false, n.finishNull);
+    }
+    if (this.flavour === 'anthropic.messages') {
+      if (eventName !== 'content_block_delta') return eventName === 'ping';
+      if (n.textDelta.within(c, ds, de) !== -1) {
+        const at = n.text.within(c, ds, de);
+        return at !== -1 && this.stringAt(c, at + 7, de, false);
+      }
+      if (n.thinkingDelta.within(c, ds, de) !== -1) {
+        const at = n.thinking.within(c, ds, de);
+        return at !== -1 && this.stringAt(c, at + 11, de, true);
+      }
+      return n.signatureDelta.within(c, ds, de) !== -1;
+    }
+    if (eventName === 'response.output_text.delta') {
+      const at = n.delta.within(c, ds, de);
+      return at !== -1 && this.stringAt(c, at + 8, de, false);
+    }
+    return false;
+  }
+
+  /**
+   * The JSON string value at `i` (spaces allowed before it), ending before `end`: count it. False
+   * if there is none, or if `then` does not occur between it and `end` (then nothing is counted).
+   */
+  private stringAt(c: ScanChunk, i: number, end: number, reasoning: boolean, then?: Needle): boolean {
+    const s = c.text;
+    while (s.charCodeAt(i) === 32) i++;
+    if (s.charCodeAt(i) !== 34) return false;
+    const start = ++i;
+    let escaped = false;
+    let wide = false;
+    for (; i < end; i++) {
+      const ch = s.charCodeAt(i);
+      if (ch === 92) { escaped = true; i++; continue; }
+      if (ch === 34) break;
+      if (ch > 127) wide = true;
+    }
+    if (i >= end) return false;
+    if (then && then.within(c, i, end) === -1) return false;
+    let v = wide ? c.buf.toString('utf8', start, i) : s.slice(start, i);
+    if (escaped) v = unescapeJsonString(v);
+    if (reasoning) this.addReasoning(v); else this.addOutput(v);
+    return true;
   }
 
   private addOutputEscaped(raw: string): void {

@@ -14,16 +14,26 @@ import type { AnswerFilterOptions } from './answer.ts';
 
 const REASONING_FIELDS = ['reasoning_content', 'reasoning'] as const;
 
+// The searches below start after the opening quote: the quote is JSON's most frequent character,
+// and a string search stops at every occurrence of the pattern's first character.
+
 /** Whether a chunk's JSON text carries log-probabilities (`"logprobs":` followed by anything but null). */
 function carriesLogprobs(d: string): boolean {
-  for (let at = d.indexOf('"logprobs"'); at >= 0; at = d.indexOf('"logprobs"', at + 10)) {
-    let i = at + 10;
+  for (let k = d.indexOf('logprobs"'); k >= 0; k = d.indexOf('logprobs"', k + 9)) {
+    if (k === 0 || d.charCodeAt(k - 1) !== 34) continue;
+    let i = k + 9;
     while (d.charCodeAt(i) === 32) i++;
     if (d.charCodeAt(i) !== 58) continue; // ':'
     i++;
     while (d.charCodeAt(i) === 32) i++;
     if (!d.startsWith('null', i)) return true;
   }
+  return false;
+}
+
+/** `d.includes('"reasoning')`, searched from a rarer character. */
+function mentionsReasoning(d: string): boolean {
+  for (let k = d.indexOf('soning'); k >= 0; k = d.indexOf('soning', k + 6)) if (d.startsWith('"reasoning', k - 4)) return true;
   return false;
 }
 
@@ -49,7 +59,7 @@ export function chatAnswerFilter(opts: AnswerFilterOptions): OutputTransformer {
       if (!reasoningOff && !stripLogprobs) return ev;
       const d = ev.data;
       // Most chunks carry neither reasoning nor log-probabilities: pass them on without parsing.
-      if (d === '[DONE]' || !(d.includes('"reasoning') || (stripLogprobs && carriesLogprobs(d)) || (held.size > 0))) return ev;
+      if (d === '[DONE]' || !(mentionsReasoning(d) || (stripLogprobs && carriesLogprobs(d)) || (held.size > 0))) return ev;
       let chunk: Record<string, any>;
       try { chunk = JSON.parse(d); } catch { return ev; }
       if (!Array.isArray(chunk.choices)) return ev;

@@ -259,3 +259,49 @@ test('health, readiness and Prometheus metrics', async () => {
   assert.match(m, /warden_requests_total\{flavour="openai.chat",status="200",code=""\} 1/);
   assert.ok(!m.includes(GOOD_KEY));
 });
+
+test('an upstream event the meter cannot read ends the stream with an error event; the gateway keeps serving', async () => {
+  const odd = await startRawUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write('data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":null}]}\n\n');
+    res.end('data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":5}\n\ndata: [DONE]\n\n');
+  });
+  open.push(odd);
+  const h = await harness({ upstreamOverride: () => [{ name: 'odd', base_url: odd.url, models: ['*'] }] });
+  for (let i = 0; i < 2; i++) {
+    const r = await post(`${h.url}/v1/chat/completions`, { ...chat, stream: true }, oa());
+    assert.equal(r.status, 200);
+    const text = await r.text();
+    assert.match(text, /"content":"ok"/);
+    assert.match(text, /WARDEN_UPSTREAM_ERROR/);
+  }
+  const events = await storedEvents(h, 2);
+  assert.deepEqual(events.map((e) => e.response.error_code), ['WARDEN_UPSTREAM_ERROR', 'WARDEN_UPSTREAM_ERROR']);
+});
+
+test('a slow reader gets a large stream whole: the upstream is paused and resumed, not dropped', async () => {
+  const N = 20_000;
+  const big = await startRawUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const ev = 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"word "},"finish_reason":null}]}\n\n';
+    res.end(ev.repeat(N) + 'data: [DONE]\n\n');
+  });
+  open.push(big);
+  const h = await harness({ upstreamOverride: () => [{ name: 'big', base_url: big.url, models: ['*'] }] });
+  const r = await post(`${h.url}/v1/chat/completions`, { ...chat, stream: true }, oa());
+  const reader = r.body!.getReader();
+  await new Promise((res) => setTimeout(res, 300)); // let the socket buffers fill
+  let bytes = 0;
+  let tail = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    bytes += value.length;
+    tail = (tail + Buffer.from(value).toString('latin1')).slice(-64);
+  }
+  assert.ok(tail.endsWith('data: [DONE]\n\n'));
+  const events = await storedEvents(h, 1);
+  assert.equal(events[0].response.status, 200);
+  assert.equal(events[0].response.output_chars, N * 5);
+  assert.ok(bytes > N * 100);
+});

@@ -1,0 +1,131 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { SseParser, SseScanner, type SseSink } from './sse.ts';
+import type { SseEvent } from './lifecycle.ts';
+import { AnswerMeter } from './usage.ts';
+import { createMockUpstream } from '../mock/index.ts';
+import type { ApiFlavour } from '../events/index.ts';
+
+/** What the gateway forwards and measures for a stream, the reference way: every event parsed to strings. */
+function viaParser(flavour: ApiFlavour, chunks: Buffer[], strip: boolean) {
+  const meter = new AnswerMeter(flavour);
+  const parser = new SseParser();
+  const out: Buffer[] = [];
+  const take = (events: ReturnType<SseParser['push']>) => {
+    for (const ev of events) {
+      const simple = ev.data === '[DONE]' || ev.data === '' || meter.observeDeltaFast(ev.data, ev.event);
+      if (!simple) {
+        let data: Record<string, any> | null = null;
+        try { data = JSON.parse(ev.data); } catch { data = null; }
+        if (data) meter.observeEvent(data, ev.event);
+        if (strip && data && data.usage && Array.isArray(data.choices) && data.choices.length === 0) continue;
+      }
+      out.push(ev.raw);
+    }
+  };
+  for (const c of chunks) take(parser.push(c));
+  take(parser.flush());
+  return { bytes: Buffer.concat(out).toString('latin1'), summary: meter.summary('') };
+}
+
+/** The same through SseScanner and scanDelta, as the gateway streams when no transformer is active. */
+function viaScanner(flavour: ApiFlavour, chunks: Buffer[], strip: boolean) {
+  const meter = new AnswerMeter(flavour);
+  const scanner = new SseScanner();
+  const sink: SseSink = {
+    simple: (c, ds, de, name) => meter.scanDelta(c, ds, de, name),
+    other: (ev: SseEvent) => {
+      if (ev.data === '[DONE]' || ev.data === '') return true;
+      let data: Record<string, any> | null = null;
+      try { data = JSON.parse(ev.data); } catch { data = null; }
+      if (!data) return true;
+      meter.observeEvent(data, ev.event);
+      return !(strip && data.usage && Array.isArray(data.choices) && data.choices.length === 0);
+    },
+  };
+  const out: Buffer[] = [];
+  for (const c of chunks) { const b = scanner.push(c, sink); if (b) out.push(Buffer.from(b)); }
+  const tail = scanner.flush(sink);
+  if (tail) out.push(tail);
+  return { bytes: Buffer.concat(out).toString('latin1'), summary: meter.summary('') };
+}
+
+function split(bytes: Buffer, cuts: number[]): Buffer[] {
+  const points = [...new Set(cuts.map((c) => c % bytes.length))].filter((c) => c > 0).sort((a, b) => a - b);
+  const chunks: Buffer[] = [];
+  let prev = 0;
+  for (const c of [...points, bytes.length]) { chunks.push(bytes.subarray(prev, c)); prev = c; }
+  return chunks;
+}
+
+function sameAsParser(flavour: ApiFlavour, stream: string, strip = false): void {
+  const bytes = Buffer.from(stream);
+  const reference = viaParser(flavour, [bytes], strip);
+  assert.deepEqual(viaScanner(flavour, [bytes], strip), reference);
+  fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: bytes.length * 4 }), { maxLength: 16 }), (cuts) => {
+    assert.deepEqual(viaScanner(flavour, split(bytes, cuts), strip), reference);
+  }), { numRuns: 150 });
+}
+
+const CHAT_EDGE = [
+  'data: {"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}\n\n',
+  'data: {"id":"c","choices":[{"index":0,"delta":{"content":"a \\"quoted\\" wörd\\n\\u00e9 🤔"},"finish_reason":null}]}\n\n',
+  ': keep-alive\n\n',
+  'data: {"id":"c","choices":[{"index":0,"delta":{"content": "spaced"},"finish_reason":null}]}\r\n\r\n',
+  'event: chunk\ndata: {"id":"c","choices":[{"index":0,"delta":{"content":"named"},"finish_reason":null}]}\n\n',
+  'data:{"id":"c","choices":[{"index":0,"delta":{"content":"no space"},"finish_reason":null}]}\n\n',
+  'data: {"id":"c","choices":[{"index":0,"delta":{"reasoning_content":"hmm, ünï"},"finish_reason":null}]}\n\n',
+  'data: {"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"t","function":{"name":"f","arguments":"{\\"a\\":1}"}}]},"finish_reason":null}]}\n\n',
+  'data: {"id":"c","choices":[{"index":0,"delta":{"content":null},"finish_reason":null}]}\n\n',
+  'data: {"id":"c","choices":[{"index":0,"delta":{},"logprobs":{"content":[{"token":"x"}]},"finish_reason":null}]}\n\n',
+  'data: {"id":"c","choices":[{"index":0,"delta":{"content":"tail"},"finish_reason":"stop"}]}\n\n',
+  'data: {"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8,"completion_tokens_details":{"reasoning_tokens":2}}}\n\n',
+  'data: line one\ndata: line two\n\n',
+  'data: [DONE]\n\n',
+  'data: {"id":"c","choices":[{"index":0,"delta":{"content":"unterminated last event"},"finish_reason":null}]}',
+].join('');
+
+const ANTHROPIC_EDGE = [
+  'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":7,"output_tokens":1}}}\n\n',
+  'event: ping\ndata: {"type": "ping"}\n\n',
+  'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}\n\n',
+  'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Let me think \\"hard\\" ünïcødé 🤔"}}\n\n',
+  'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"abc"}}\n\n',
+  ': a comment line\n\n',
+  'event: content_block_delta\r\ndata: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Hello, wörld"}}\r\n\r\n',
+  'event: content_block_delta\ndata: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"plain"}}\n\n',
+  'event: content_block_delta\ndata: {"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\\"q\\":"}}\n\n',
+  'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":12}}\n\n',
+  'event: message_stop\ndata: {"type":"message_stop"}\n\n',
+].join('');
+
+test('scanning in place forwards the same bytes and measures the same usage as parsing every event', () => {
+  sameAsParser('openai.chat', CHAT_EDGE);
+  sameAsParser('openai.chat', CHAT_EDGE, true);
+  sameAsParser('anthropic.messages', ANTHROPIC_EDGE);
+  const usage = viaScanner('openai.chat', [Buffer.from(CHAT_EDGE)], true);
+  assert.equal(usage.bytes.includes('"usage":{'), false, 'the usage chunk Warden asked for is hidden');
+  assert.equal(usage.summary.output_tokens, 5);
+  assert.equal(usage.summary.finish_reason, 'stop');
+});
+
+test('scanning matches parsing on the mock upstream streams of all three APIs', async () => {
+  const mock = await createMockUpstream({ port: 0, reasoningTokens: [20, 40] });
+  try {
+    const get = async (path: string, body: object) => {
+      const res = await fetch(mock.url + path, { method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: JSON.stringify(body) });
+      return res.text();
+    };
+    const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } } } }];
+    const messages = [{ role: 'user', content: 'Explain tides, then call lookup for the next high tide in Brest.' }];
+    sameAsParser('openai.chat', await get('/v1/chat/completions', { model: 'gpt-4o-mini', messages, stream: true, stream_options: { include_usage: true } }), true);
+    sameAsParser('openai.chat', await get('/v1/chat/completions', { model: 'o3-mini', messages, stream: true, reasoning_effort: 'high' }));
+    sameAsParser('openai.chat', await get('/v1/chat/completions', { model: 'gpt-4o', messages, tools, stream: true }));
+    sameAsParser('openai.responses', await get('/v1/responses', { model: 'gpt-4.1', input: 'Explain tides.', stream: true }));
+    sameAsParser('anthropic.messages', await get('/v1/messages', { model: 'claude-sonnet-4-5', max_tokens: 2048, messages, stream: true, thinking: { type: 'enabled', budget_tokens: 1024 } }));
+    sameAsParser('anthropic.messages', await get('/v1/messages', { model: 'claude-sonnet-4-5', max_tokens: 256, messages, tools: [{ name: 'lookup', input_schema: { type: 'object' } }], stream: true }));
+  } finally {
+    await mock.close();
+  }
+});

@@ -1,0 +1,171 @@
+/**
+ * One request to an upstream, as an undici dispatch handler. The response body is handed to a
+ * consumer chunk by chunk (no stream object, no promise per chunk), and the call is aborted
+ * directly, without an AbortSignal and its listeners. This is the request path's share of what
+ * `Pool.request` would do: the headers Warden reads, the body as text or as chunks with
+ * backpressure, and the errors undici reports (timeouts, resets, aborts), unchanged.
+ */
+import type { Dispatcher } from 'undici';
+
+/** What the gateway reads from the upstream's response head. */
+export interface UpstreamHead {
+  statusCode: number;
+  /** content-type, '' if absent (several: joined with commas). */
+  contentType: string;
+  retryAfter: string | null;
+  /** Headers passed back to the client (those named when the call was made, each present once). */
+  passed: Record<string, string>;
+}
+
+/** Receives the response body. */
+export interface BodyConsumer {
+  /** A chunk; return false to pause the upstream until `resume()` is called. */
+  data(chunk: Buffer): boolean;
+  /** The body was read to its end. */
+  end(): void;
+  /** The call failed (or was aborted) after the head arrived. */
+  error(err: Error): void;
+}
+
+/** The response headers the gateway reads, by length: a raw header name is decoded only if its length matches one. */
+export class HeaderPick {
+  readonly byLength = new Map<number, string[]>();
+  constructor(readonly passed: readonly string[]) {
+    for (const n of ['content-type', 'retry-after', ...passed]) {
+      const l = this.byLength.get(n.length);
+      if (l) l.push(n); else this.byLength.set(n.length, [n]);
+    }
+  }
+}
+
+export class UpstreamCall implements Dispatcher.DispatchHandler {
+  /** Resolves with the response head, or with the error if the call failed before it. */
+  readonly head: Promise<UpstreamHead | Error>;
+  /** The upstream has nothing more to send: body read to its end, or the call failed. */
+  done = false;
+  private abortFn: ((err: Error) => void) | null = null;
+  private reason: Error | null = null;
+  private resolveHead!: (h: UpstreamHead | Error) => void;
+  private headSeen = false;
+  private resumeFn: (() => void) | null = null;
+  private consumer: BodyConsumer | null = null;
+  private queue: Buffer[] = [];
+  private paused = false;
+  private ended = false;
+  private failure: Error | null = null;
+  // text(): the body collected here
+  private chunks: Buffer[] | null = null;
+  private resolveText: ((text: string) => void) | null = null;
+  private rejectText: ((err: Error) => void) | null = null;
+
+  constructor(private readonly pick: HeaderPick) {
+    this.head = new Promise<UpstreamHead | Error>((resolve) => { this.resolveHead = resolve; });
+  }
+
+  /** Stop the call (no-op once the upstream is done). Its error reaches the consumer or `head`. */
+  abort(reason: Error): void {
+    if (this.done || this.reason) return;
+    this.reason = reason;
+    // Not started yet (queued for a connection): aborted as soon as it starts.
+    this.abortFn?.(reason);
+  }
+
+  /** The whole body as UTF-8 text (a leading byte-order mark dropped, as undici's `text()` does). */
+  text(): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      this.chunks = [];
+      this.resolveText = resolve;
+      this.rejectText = reject;
+      this.consume(this);
+    });
+  }
+
+  // The consumer for text().
+  /** @internal */ data(c: Buffer): boolean { this.chunks!.push(c); return true; }
+  /** @internal */ end(): void {
+    const chunks = this.chunks!;
+    const b = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    const bom = b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf;
+    this.resolveText!(b.toString('utf8', bom ? 3 : 0));
+  }
+  /** @internal */ error(err: Error): void { this.rejectText!(err); }
+
+  /** Start receiving the body (chunks that arrived before this are delivered first). */
+  consume(c: BodyConsumer): void {
+    this.consumer = c;
+    this.deliver();
+  }
+
+  /** The consumer can take more after returning false from `data`. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.deliver();
+    if (!this.paused) this.resumeFn?.();
+  }
+
+  private deliver(): void {
+    const c = this.consumer;
+    if (!c) return;
+    if (this.failure) { this.queue = []; c.error(this.failure); return; }
+    while (this.queue.length && !this.paused) {
+      if (!c.data(this.queue.shift()!)) this.paused = true;
+    }
+    if (this.ended && !this.paused && this.queue.length === 0) { this.ended = false; c.end(); }
+  }
+
+  // undici's handler interface
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.reason) abort(this.reason);
+    else this.abortFn = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, resume: () => void): boolean {
+    if (statusCode < 200) return true;
+    this.resumeFn = resume;
+    const passed: Record<string, string> = {};
+    const seen = new Map<string, string[]>();
+    const raw = rawHeaders ?? [];
+    const wanted = this.pick.byLength;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const candidates = wanted.get(raw[i].length);
+      if (!candidates) continue;
+      const name = raw[i].toString('latin1').toLowerCase();
+      if (!candidates.includes(name)) continue;
+      const v = raw[i + 1].toString('latin1');
+      const prev = seen.get(name);
+      if (prev) prev.push(v); else seen.set(name, [v]);
+    }
+    for (const name of this.pick.passed) { const vs = seen.get(name); if (vs && vs.length === 1) passed[name] = vs[0]; }
+    const ct = seen.get('content-type');
+    const ra = seen.get('retry-after');
+    this.headSeen = true;
+    this.resolveHead({ statusCode, contentType: ct ? ct.join(',') : '', retryAfter: ra && ra.length === 1 ? ra[0] : null, passed });
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const c = this.consumer;
+    if (c && !this.paused && this.queue.length === 0) {
+      if (c.data(chunk)) return true;
+      this.paused = true;
+      return false;
+    }
+    this.queue.push(chunk);
+    return !this.paused;
+  }
+
+  onComplete(): void {
+    this.done = true;
+    this.ended = true;
+    this.deliver();
+  }
+
+  onError(err: Error): void {
+    this.done = true;
+    if (!this.headSeen) { this.resolveHead(err); return; }
+    this.failure = err;
+    this.deliver();
+  }
+}

@@ -9,6 +9,7 @@ import { HeaderPick, UpstreamCall, type BodyConsumer } from './upstream-call.ts'
 import { EVENT_SCHEMA, emptyEnforcement, ulid, type ApiFlavour, type InteractionEvent, type EventRequest } from '../events/index.ts';
 import { WardenError, renderErrorBody, toWardenError, type WireFlavour } from '../errors/index.ts';
 import type { AuthContext, KeyScope } from '../identity/types.ts';
+import { eventAccountFacts } from '../identity/facts.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
 import { extractRequestFeatures, promptText, type FeatureOptions } from './request-features.ts';
 import { AnswerMeter, type AnswerSummary } from './usage.ts';
@@ -519,13 +520,7 @@ function finish(deps: PipelineDeps, run: Run): void {
     client: { ip: ctx.clientIp, user_agent: ctx.userAgent, country: ctx.clientGeo.country, asn: ctx.clientGeo.asn },
     request: run.request,
     response: { status, error_code: run.errorCode, ttfb_ms: run.ttfbMs, ...summary },
-    account: a
-      ? {
-          created_at: a.account.created_at, tier: a.tier, programme: a.programme, email_domain: a.account.email_domain,
-          payment_fp: a.account.payment_fp, signup_ip: a.account.signup_ip, claimed_country: a.account.claimed_country,
-          email_pattern: a.account.email_pattern ?? null,
-        }
-      : null,
+    account: a ? eventAccountFacts(a) : null,
     enforcement: ctx.enforcement,
   };
   const m = deps.metrics;

@@ -6,6 +6,8 @@
  */
 import { createHmac } from 'node:crypto';
 import { isIP } from 'node:net';
+import type { EventAccountFacts } from '../events/index.ts';
+import type { AuthContext } from './types.ts';
 
 /** Domain part of an email address, lower-cased and punycode-encoded; null if not an address. */
 export function emailDomain(email: string | null | undefined): string | null {
@@ -71,4 +73,13 @@ export function paymentFingerprint(instrument: string, secret: string): string {
   if (!secret) throw new Error('payment fingerprint secret is empty');
   const normalised = instrument.replace(/[\s-]+/g, '').toLowerCase();
   return createHmac('sha256', secret).update(normalised).digest('hex');
+}
+
+/** The account facts the gateway copies into every interaction event. */
+export function eventAccountFacts(auth: AuthContext): EventAccountFacts {
+  const a = auth.account;
+  return {
+    created_at: a.created_at, tier: auth.tier, programme: auth.programme, email_domain: a.email_domain,
+    payment_fp: a.payment_fp, signup_ip: a.signup_ip, claimed_country: a.claimed_country, email_pattern: a.email_pattern ?? null,
+  };
 }

@@ -10,6 +10,7 @@ import { WardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import { mintSecret, parseSecret, secretMatches } from './keys.ts';
 import { emailDomain, emailPattern, normaliseCountry, normaliseIp, paymentFingerprint } from './facts.ts';
+export { eventAccountFacts } from './facts.ts';
 import {
   CreateAccountInput, CreateKeyInput, CreateOrgInput, ListAccountsQuery, ListChangesQuery, ListKeysQuery,
   ListOrgsQuery, RotateKeyInput, UpdateAccountInput, UpdateOrgInput, ActorInput,
@@ -18,7 +19,6 @@ import {
   VERIFICATION_TIERS, type Account, type AccountStatus, type Actor, type ApiKey, type AuthContext, type CreatedKey,
   type IdentityChange, type KeyScope, type KeyStatus, type Organisation, type Page, type Programme, type VerificationTier,
 } from './types.ts';
-import type { EventAccountFacts } from '../events/index.ts';
 
 /** Sent to `onChange` listeners after a change commits (and, with PostgreSQL, to other nodes). */
 export type IdentityChangeNotice =
@@ -140,15 +140,6 @@ export function authContextFor(record: Pick<KeyRecord, 'key' | 'account' | 'org'
     tier: higherTier(account.tier, org?.tier),
     programme,
   });
-}
-
-/** The account facts the gateway copies into every interaction event. */
-export function eventAccountFacts(auth: AuthContext): EventAccountFacts {
-  const a = auth.account;
-  return {
-    created_at: a.created_at, tier: auth.tier, programme: auth.programme, email_domain: a.email_domain,
-    payment_fp: a.payment_fp, signup_ip: a.signup_ip, claimed_country: a.claimed_country, email_pattern: a.email_pattern ?? null,
-  };
 }
 
 export const invalidKeyError = () => new WardenError('WARDEN_INVALID_API_KEY', 'invalid API key');

@@ -4,8 +4,8 @@
  * the Ledger talks through: `WorkerLink` (writer in a worker thread, the default) and
  * `InlineLink` (same writer code in this thread, for storages a worker cannot reopen).
  */
-import { Worker } from 'node:worker_threads';
-import { resolveWorkerEntry, type WorkerEntry } from '../store/worker-entry.ts';
+import type { Worker } from 'node:worker_threads';
+import { resolveWorkerEntry, startWorker, type WorkerEntry } from '../store/worker-entry.ts';
 import type { EraseFilter, WriterConnection } from './storage.ts';
 import { LedgerError, type SignedCheckpoint, type WireError } from './types.ts';
 import { WriterLoop, type LedgerWriter, type WriteItem, type WriteResult } from './writer.ts';
@@ -128,7 +128,7 @@ export class WorkerLink implements WriterLink {
   /** Start a writer thread and wait until it has opened and verified the log. */
   static start(init: WriterInit, handlers: LinkHandlers, entry: WorkerEntry = resolveWriterWorker(import.meta.url)): Promise<{ link: WorkerLink; state: WriterState }> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(entry.filename, { eval: entry.eval, execArgv: entry.execArgv, workerData: init, name: 'warden-ledger-writer' });
+      const worker = startWorker(entry, { workerData: init, name: 'warden-ledger-writer' });
       const link = new WorkerLink(worker, handlers);
       let started = false;
       worker.on('message', (m: FromWriter) => {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { openSqlite } from './sqlite.ts';
 import { SqliteEventStore } from './events.ts';
 import { EventWriterThread } from './event-writer.ts';
+import { resolveWorkerEntry } from './worker-entry.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent } from '../events/index.ts';
 
 /** Event n: ids sort in n order, like the gateway's ULIDs. */
@@ -69,4 +70,24 @@ test('a batch SQLite refuses rejects with its reason', async () => {
   try {
     await assert.rejects(writer.append(batch(1)), /event store: no such table: events/);
   } finally { await writer.close(); db.close(); rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('a server started with V8 flags (--max-old-space-size, --trace-gc) still records events', async () => {
+  // Worker threads refuse process-wide flags; passing the parent's on unfiltered stopped every write.
+  const dir = mkdtempSync(join(tmpdir(), 'warden-event-writer-'));
+  const db = openSqlite(join(dir, 'w.db'));
+  const parentFlags = ['--max-old-space-size=512', '--stack-trace-limit=30', '--enable-source-maps'];
+  const entry = resolveWorkerEntry(new URL('./event-writer.ts', import.meta.url).href, 'event-writer-worker', { execArgv: parentFlags });
+  const writer = new EventWriterThread(join(dir, 'w.db'), entry);
+  const events = new SqliteEventStore(db);
+  try {
+    await writer.append(batch(50));
+    await writer.append(batch(50, 50));
+    assert.equal(await events.count(), 100);
+    assert.deepEqual(entry.execArgv, ['--enable-source-maps'], 'flags a worker accepts are kept');
+  } finally {
+    await writer.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -10,9 +10,9 @@
  * rejects if it failed or the thread died; the recorder then keeps the batch and retries, and the
  * next append starts a new thread.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { InteractionEvent } from '../events/index.ts';
-import { resolveWorkerEntry, type WorkerEntry } from './worker-entry.ts';
+import { resolveWorkerEntry, startWorker, type WorkerEntry } from './worker-entry.ts';
 
 /** One `events` row, in column order: id, ts, account_id, org_id, key_id, model, client_ip, status, body. */
 export type EventRow = [string, string, string | null, string | null, string | null, string, string, number, string];
@@ -68,7 +68,7 @@ export class EventWriterThread {
 
   private ensure(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(this.entry.filename, { eval: this.entry.eval, execArgv: this.entry.execArgv, workerData: { path: this.path }, name: 'warden-event-writer' });
+    const w = startWorker(this.entry, { workerData: { path: this.path }, name: 'warden-event-writer' });
     w.unref();
     w.on('message', (m: FromEventWriter) => {
       const p = this.pending.get(m.id);

@@ -1,3 +1,5 @@
+import { Worker, type WorkerOptions } from 'node:worker_threads';
+
 /**
  * How to start a worker thread whose entry module sits beside the calling module, both from source
  * (`node --import tsx`, .ts files) and from the compiled dist/ (.js files). Used by the ledger's
@@ -59,4 +61,31 @@ export function resolveWorkerEntry(
   const loader = (opts.resolve ?? ((s: string) => import.meta.resolve(s)))('tsx/esm/api');
   const code = `import(${JSON.stringify(loader)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
   return { filename: code, eval: true, execArgv };
+}
+
+/**
+ * Start the worker `entry` describes. V8 and process-wide flags of the parent (`--max-old-space-size`,
+ * `--trace-gc`, `--expose-gc`...) are refused in a worker's execArgv, and a refusal would stop the
+ * thread that writes events or the ledger; such flags are left out, which is what they mean anyway
+ * (they already apply to the whole process). Node names the refused flags in its error.
+ */
+export function startWorker(entry: WorkerEntry, options: Omit<WorkerOptions, 'eval' | 'execArgv'> = {}): Worker {
+  let execArgv = entry.execArgv;
+  for (;;) {
+    try {
+      return new Worker(entry.filename, { ...options, eval: entry.eval, execArgv });
+    } catch (err) {
+      const refused = refusedFlags(err);
+      const kept = execArgv.filter((a) => !refused.has(a));
+      if (refused.size === 0 || kept.length === execArgv.length) throw err;
+      execArgv = kept;
+      entry.execArgv = kept; // the next worker from this entry starts at once
+    }
+  }
+}
+
+function refusedFlags(err: unknown): Set<string> {
+  if (!(err instanceof Error) || (err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') return new Set();
+  const list = err.message.slice(err.message.indexOf(': ') + 2);
+  return new Set(list.split(', ').map((s) => s.trim()).filter(Boolean));
 }

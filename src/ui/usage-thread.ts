@@ -19,8 +19,8 @@
  *
  * Protocol types are shared with the entry point, usage-worker.ts.
  */
-import { Worker } from 'node:worker_threads';
-import { resolveWorkerEntry, type WorkerEntry } from '../store/worker-entry.ts';
+import type { Worker } from 'node:worker_threads';
+import { resolveWorkerEntry, startWorker, type WorkerEntry } from '../store/worker-entry.ts';
 import type { Dialect, Row } from './usage.ts';
 
 export type UsageOp = 'migrate' | 'newest' | 'catchUp' | 'run';
@@ -91,7 +91,7 @@ export class UsageThread {
       sidePath: this.opts.sidePath ?? usageSidePath(this.path),
       busyTimeoutMs: this.opts.busyTimeoutMs ?? 15_000,
     };
-    const worker = new Worker(entry.filename, { eval: entry.eval, execArgv: entry.execArgv, workerData: init, name: 'warden-usage-queries' });
+    const worker = startWorker(entry, { workerData: init, name: 'warden-usage-queries' });
     this.starts++;
     this.lastError = null;
     worker.on('message', (m: FromUsageWorker) => {

@@ -59,6 +59,7 @@ async function main(): Promise<void> {
     const w = await startWarden(config, { log: () => {} });
     if (process.env.WARDEN_BENCH_PROFILE) await profileOnSignal(process.env.WARDEN_BENCH_PROFILE);
     if (process.env.WARDEN_BENCH_ELD) await reportLoopDelay();
+    if (process.env.WARDEN_BENCH_HEAP) await sampleAllocationsOnSignal(process.env.WARDEN_BENCH_HEAP);
     console.log(JSON.stringify({ url: w.url, key: w.demoKey }));
     return;
   }
@@ -90,6 +91,28 @@ async function profileOnSignal(file: string): Promise<void> {
   process.removeAllListeners('SIGTERM');
   process.on('SIGTERM', async () => {
     if (started) writeFileSync(file, JSON.stringify((await session.post('Profiler.stop')).profile));
+    process.exit(0);
+  });
+}
+
+/**
+ * SIGUSR2 starts V8's sampling heap profiler, counting every sampled allocation, also those a
+ * scavenge or mark-compact has since freed (what a request allocates, not what stays); SIGTERM
+ * writes the profile (.heapprofile, Chrome DevTools' format) to `file` and exits.
+ */
+async function sampleAllocationsOnSignal(file: string): Promise<void> {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  let started = false;
+  process.on('SIGUSR2', () => {
+    started = true;
+    void session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as object);
+  });
+  process.removeAllListeners('SIGTERM');
+  process.on('SIGTERM', async () => {
+    if (started) writeFileSync(file, JSON.stringify((await session.post('HeapProfiler.stopSampling')).profile));
     process.exit(0);
   });
 }

@@ -12,23 +12,27 @@
  * The machine is shared and noisy: every path is warmed up first (JIT, pools), and each figure is
  * the median of --repeats runs taken in turn across the paths (direct, proxy, core, warden, direct...).
  *
- *   node --import tsx bench/gateway.ts [--rate 1000] [--seconds 5] [--concurrency 32] [--repeats 3]
+ * The load generator and the mock upstream run on CPU 0 and the servers under test on the other
+ * CPUs (see splitCpus in lib.ts); --no-pin lets every process run anywhere.
+ *
+ *   node --import tsx bench/gateway.ts [--rate 1000] [--seconds 5] [--concurrency 32] [--repeats 3] [--no-pin]
  */
 import { parseArgs } from 'node:util';
-import { startChild, openLoop, closedLoop, machine, median, type LoadTarget } from './lib.ts';
+import { startChild, openLoop, closedLoop, machine, median, splitCpus, type LoadTarget } from './lib.ts';
 
-const { values } = parseArgs({ options: { rate: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' }, extra: { type: 'string' } } });
+const { values } = parseArgs({ options: { rate: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' }, extra: { type: 'string' }, 'no-pin': { type: 'boolean', default: false } } });
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const repeats = Number(values.repeats);
 const script = new URL('./gateway-servers.ts', import.meta.url).pathname;
 
-const mock = await startChild(script, ['mock']);
-const proxy = await startChild(script, ['proxy', mock.url]);
+const cpus = values['no-pin'] ? null : splitCpus();
+const mock = await startChild(script, ['mock'], [], cpus?.load);
+const proxy = await startChild(script, ['proxy', mock.url], [], cpus?.servers);
 const CORE_ONLY = JSON.stringify({ policy: { enabled: false }, detect: { enabled: false }, ledger: { enabled: false } });
-const core = await startChild(script, ['warden', mock.url, CORE_ONLY]);
-const warden = await startChild(script, ['warden', mock.url, ...(values.extra ? [values.extra] : [])]);
+const core = await startChild(script, ['warden', mock.url, CORE_ONLY], [], cpus?.servers);
+const warden = await startChild(script, ['warden', mock.url, ...(values.extra ? [values.extra] : [])], [], cpus?.servers);
 
 const body = (stream: boolean) => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Summarise the plot of Hamlet in two sentences.' }], max_tokens: 64, stream });
 const target = (url: string, stream: boolean, key?: string): LoadTarget => ({
@@ -76,6 +80,7 @@ for (const stream of [false, true]) {
 for (const c of [mock, proxy, core, warden]) c.proc.kill('SIGTERM');
 
 console.log(`\nGateway overhead, ${new Date().toISOString().slice(0, 10)}, ${machine()}`);
+console.log(cpus ? `CPUs: load generator and mock upstream on ${cpus.load}, each server under test on ${cpus.servers} (--no-pin to share all)` : 'CPUs: not pinned');
 console.log(`offered rate ${rate} req/s for ${seconds} s (latency, ms, p50 / p99); closed loop with ${concurrency} connections (req/s); median of ${repeats} runs per path, taken in turn\n`);
 console.log('| requests | path | latency p50 / p99 | added over direct p50 / p99 | max req/s | throughput / proxy | errors |');
 console.log('|---|---|---|---|---|---|---|');

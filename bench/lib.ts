@@ -1,5 +1,5 @@
 /** Shared helpers for benchmarks: child servers, load generation, percentiles, machine info. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import os from 'node:os';
@@ -7,15 +7,42 @@ import { Pool } from 'undici';
 
 export interface ChildServer { url: string; key?: string; proc: ChildProcess }
 
-/** Start `node --import tsx <script> ...args` and wait for its first stdout line (JSON). */
-export async function startChild(script: string, args: string[], nodeArgs: string[] = []): Promise<ChildServer> {
-  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, WARDEN_LOG_LEVEL: 'warn' } });
+/**
+ * Start `node --import tsx <script> ...args` and wait for its first stdout line (JSON). With
+ * `cpus` (a taskset list such as "1" or "2-3") the child runs on those CPUs only.
+ */
+export async function startChild(script: string, args: string[], nodeArgs: string[] = [], cpus?: string): Promise<ChildServer> {
+  const argv = [...nodeArgs, '--import', 'tsx', script, ...args];
+  const [cmd, cmdArgs] = cpus ? ['taskset', ['-c', cpus, process.execPath, ...argv]] : [process.execPath, argv];
+  const proc = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, WARDEN_LOG_LEVEL: 'warn' } });
   const rl = createInterface({ input: proc.stdout! });
   const line = await new Promise<string>((resolve, reject) => {
-    rl.once('line', resolve);
+    // the first JSON line: node flags such as --trace-gc may print before it
+    // (they go on to stderr, read so that a full pipe never blocks the child).
+    let ready = false;
+    rl.on('line', (l) => { if (!ready && l.startsWith('{')) { ready = true; resolve(l); } else process.stderr.write(`${l}\n`); });
     proc.once('exit', (code) => reject(new Error(`${script} ${args.join(' ')} exited with ${code}`)));
   });
   return { ...JSON.parse(line), proc };
+}
+
+/**
+ * Split the machine between load and servers under test: the calling process (the load generator)
+ * and `CpuSplit.load` children on CPU 0, the servers under test on the others, as they would have
+ * a machine of their own. Without the split, the load generator, which spins a core to send on
+ * time, and the mock upstream take turns with the server on every core, and the server's p99
+ * measures the scheduler. Null when the machine has one CPU or no taskset.
+ */
+export interface CpuSplit { load: string; servers: string }
+export function splitCpus(): CpuSplit | null {
+  const n = os.cpus().length;
+  if (n < 2) return null;
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+  } catch {
+    return null;
+  }
+  return { load: '0', servers: n === 2 ? '1' : `1-${n - 1}` };
 }
 
 export function percentile(sorted: number[], p: number): number {

@@ -2,7 +2,7 @@
  * In-process counters for one node: the same semantics as the Redis scripts (see meters.ts),
  * synchronous, with an injectable clock so tests can drive time.
  */
-import { budgetWindow, RETRY_NEVER, RETRY_UNKNOWN, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
+import { budgetWindowEnd, budgetWindowId, RETRY_NEVER, RETRY_UNKNOWN, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
 
 /** Microseconds since epoch from the wall clock (ms precision is enough for one node, made monotonic). */
 export function wallClockUs(): () => number {
@@ -23,6 +23,7 @@ export class MemoryBackend implements LimitsBackend {
   private readonly budgets = new Map<string, BudgetState>();
   private readonly clock: () => number;
   private opsSinceSweep = 0;
+  private scratch: number[] = [];
 
   constructor(opts: { clockUs?: () => number } = {}) {
     this.clock = opts.clockUs ?? wallClockUs();
@@ -32,7 +33,9 @@ export class MemoryBackend implements LimitsBackend {
     const now = nowUs ?? this.clock();
     if (++this.opsSinceSweep >= 50_000) this.sweep(now);
     const outcomes: MeterOutcome[] = new Array(ops.length);
-    const pending: Array<() => void> = [];
+    // What each admitting meter would store (gcra: the new TAT; budget: the new total), applied in
+    // a second pass only when every meter admits. No closure per meter: this runs on every request.
+    const next = this.scratch.length >= ops.length ? this.scratch : (this.scratch = new Array<number>(ops.length));
     let allowed = true;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
@@ -48,43 +51,52 @@ export class MemoryBackend implements LimitsBackend {
         const allowAt = newTat - op.toleranceUs;
         if (allowAt <= now) {
           outcomes[i] = { ok: true, remaining: Math.floor((op.toleranceUs - (newTat - now)) / op.intervalUs), resetUs: newTat - now, retryUs: 0 };
-          const key = op.key;
-          pending.push(() => this.tat.set(key, newTat));
+          next[i] = newTat;
         } else {
           const retry = op.cost * op.intervalUs > op.toleranceUs ? RETRY_NEVER : allowAt - now;
           outcomes[i] = { ok: false, remaining: Math.max(0, Math.floor((op.toleranceUs - (tat - now)) / op.intervalUs)), resetUs: tat - now, retryUs: retry };
           allowed = false;
         }
       } else if (op.type === 'concurrency') {
-        let set = this.leases.get(op.key);
-        if (set) for (const [id, exp] of set) if (exp <= now) set.delete(id);
+        const set = this.leases.get(op.key);
+        if (set) set.forEach((exp, id) => { if (exp <= now) set.delete(id); }); // forEach: no [id, exp] pair per lease
         const count = set ? set.size : 0;
         if (count < op.limit) {
           outcomes[i] = { ok: true, remaining: op.limit - count - 1, resetUs: 0, retryUs: 0 };
-          const key = op.key;
-          pending.push(() => {
-            if (!set) { set = new Map(); this.leases.set(key, set); }
-            set.set(leaseId, now + leaseTtlUs);
-          });
         } else {
           outcomes[i] = { ok: false, remaining: 0, resetUs: 0, retryUs: op.limit <= 0 ? RETRY_NEVER : RETRY_UNKNOWN };
           allowed = false;
         }
       } else {
-        const w = budgetWindow(now, op.window);
+        const windowId = budgetWindowId(now, op.window);
+        const endUs = budgetWindowEnd(windowId, op.window);
         const state = this.budgets.get(op.key);
-        const used = state && state.windowId === w.id ? state.used : 0;
+        const used = state && state.windowId === windowId ? state.used : 0;
         if (used + op.cost <= op.limit) {
-          outcomes[i] = { ok: true, remaining: op.limit - used - op.cost, resetUs: w.endUs - now, retryUs: 0 };
-          const key = op.key;
-          pending.push(() => this.budgets.set(key, { windowId: w.id, used: used + op.cost, endUs: w.endUs }));
+          outcomes[i] = { ok: true, remaining: op.limit - used - op.cost, resetUs: endUs - now, retryUs: 0 };
+          next[i] = used + op.cost;
         } else {
-          outcomes[i] = { ok: false, remaining: Math.max(0, op.limit - used), resetUs: w.endUs - now, retryUs: op.cost > op.limit ? RETRY_NEVER : w.endUs - now };
+          outcomes[i] = { ok: false, remaining: Math.max(0, op.limit - used), resetUs: endUs - now, retryUs: op.cost > op.limit ? RETRY_NEVER : endUs - now };
           allowed = false;
         }
       }
     }
-    if (allowed) for (const apply of pending) apply();
+    if (allowed) {
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i];
+        if (op.type === 'gcra') this.tat.set(op.key, next[i]);
+        else if (op.type === 'concurrency') {
+          let set = this.leases.get(op.key);
+          if (!set) { set = new Map(); this.leases.set(op.key, set); }
+          set.set(leaseId, now + leaseTtlUs);
+        } else {
+          const windowId = budgetWindowId(now, op.window);
+          const state = this.budgets.get(op.key);
+          if (state) { state.windowId = windowId; state.used = next[i]; state.endUs = budgetWindowEnd(windowId, op.window); }
+          else this.budgets.set(op.key, { windowId, used: next[i], endUs: budgetWindowEnd(windowId, op.window) });
+        }
+      }
+    }
     return { allowed, nowUs: now, outcomes };
   }
 

@@ -64,12 +64,22 @@ const US_PER_DAY = 86_400_000_000;
 
 /** The budget window containing `nowUs`: id (days since epoch, or months since year 0) and end time. */
 export function budgetWindow(nowUs: number, window: 'day' | 'month'): { id: number; endUs: number } {
+  const id = budgetWindowId(nowUs, window);
+  return { id, endUs: budgetWindowEnd(id, window) };
+}
+
+/** Id of the budget window containing `nowUs` (no allocation: used per request by the memory backend). */
+export function budgetWindowId(nowUs: number, window: 'day' | 'month'): number {
   const day = Math.floor(nowUs / US_PER_DAY);
-  if (window === 'day') return { id: day, endUs: (day + 1) * US_PER_DAY };
+  if (window === 'day') return day;
   const d = new Date(day * 86_400_000);
-  const y = d.getUTCFullYear();
-  const m = d.getUTCMonth();
-  return { id: y * 12 + m, endUs: Date.UTC(y, m + 1, 1) * 1000 };
+  return d.getUTCFullYear() * 12 + d.getUTCMonth();
+}
+
+/** End of budget window `id`, µs since epoch. */
+export function budgetWindowEnd(id: number, window: 'day' | 'month'): number {
+  if (window === 'day') return (id + 1) * US_PER_DAY;
+  return Date.UTC(Math.floor(id / 12), (id % 12) + 1, 1) * 1000;
 }
 
 /** Emission interval for `limit` units per `periodUs`, in whole µs (rounded up: never more permissive). */

@@ -23,12 +23,39 @@ export const NOOP_METRICS: LimitsMetrics = {
 
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, open: 1, half_open: 2 };
 
+/**
+ * Counts by two labels, in nested maps keyed by the label values themselves (no key string built
+ * per call), moved into a prom-client counter when it is scraped: prom-client hashes a label string
+ * on every inc(), and a decision counts up to eight times.
+ */
+class Tally<A extends string, B extends string> {
+  private readonly counts = new Map<string, Map<string, number>>();
+  constructor(private readonly a: A, private readonly b: B) {}
+  add(x: string, y: string): void {
+    let inner = this.counts.get(x);
+    if (!inner) { inner = new Map(); this.counts.set(x, inner); }
+    inner.set(y, (inner.get(y) ?? 0) + 1);
+  }
+  flush(counter: Counter<A | B>): void {
+    for (const [x, inner] of this.counts) {
+      for (const [y, n] of inner) {
+        if (n === 0) continue;
+        counter.inc({ [this.a]: x, [this.b]: y } as Record<A | B, string>, n);
+        inner.set(y, 0);
+      }
+    }
+  }
+}
+
 /** Register the limits metrics on a prom-client registry (once per registry). */
 export function registerLimitsMetrics(registry: Registry): LimitsMetrics {
   const registers = [registry];
-  const decisions = new Counter({ name: 'warden_limits_decisions_total', help: 'Limit decisions by outcome and backend', labelNames: ['outcome', 'backend'] as const, registers });
-  const scopes = new Counter({ name: 'warden_limits_scope_checks_total', help: 'Scopes checked per decision, by scope and outcome', labelNames: ['scope', 'outcome'] as const, registers });
-  const refusals = new Counter({ name: 'warden_limits_refusals_total', help: 'Refused meters by scope and limit kind', labelNames: ['scope', 'limit'] as const, registers });
+  const decided = new Tally('outcome', 'backend');
+  const checked = new Tally('scope', 'outcome');
+  const refused = new Tally('scope', 'limit');
+  new Counter({ name: 'warden_limits_decisions_total', help: 'Limit decisions by outcome and backend', labelNames: ['outcome', 'backend'] as const, registers, collect() { decided.flush(this); } });
+  new Counter({ name: 'warden_limits_scope_checks_total', help: 'Scopes checked per decision, by scope and outcome', labelNames: ['scope', 'outcome'] as const, registers, collect() { checked.flush(this); } });
+  new Counter({ name: 'warden_limits_refusals_total', help: 'Refused meters by scope and limit kind', labelNames: ['scope', 'limit'] as const, registers, collect() { refused.flush(this); } });
   const latency = new Histogram({
     name: 'warden_limits_decision_seconds', help: 'Time to decide all scopes of one request', labelNames: ['backend'] as const, registers,
     buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1],
@@ -36,25 +63,24 @@ export function registerLimitsMetrics(registry: Registry): LimitsMetrics {
   const errors = new Counter({ name: 'warden_limits_backend_errors_total', help: 'Failed calls to the limits backend', labelNames: ['backend', 'operation'] as const, registers });
   const breaker = new Gauge({ name: 'warden_limits_circuit_state', help: 'Circuit breaker state of the limits backend (0 closed, 1 open, 2 half-open)', labelNames: ['backend'] as const, registers });
   const throttled = new Counter({ name: 'warden_limits_verdict_throttled_total', help: 'Decisions made under verdict-driven throttling, by verdict level', labelNames: ['level'] as const, registers });
-  const settlements = new Counter({ name: 'warden_limits_settlements_total', help: 'Reservations settled to real usage, by outcome', labelNames: ['outcome'] as const, registers });
+  const settlements = { ok: 0, error: 0 };
+  new Counter({
+    name: 'warden_limits_settlements_total', help: 'Reservations settled to real usage, by outcome', labelNames: ['outcome'] as const, registers,
+    collect() {
+      for (const k of ['ok', 'error'] as const) if (settlements[k]) { this.inc({ outcome: k }, settlements[k]); settlements[k] = 0; }
+    },
+  });
 
-  // Label children are cached: incrementing must stay cheap on the request path.
-  const children = new Map<string, { inc(): void }>();
-  const child = (k: string, make: () => { inc(): void }) => {
-    let c = children.get(k);
-    if (!c) { c = make(); children.set(k, c); }
-    return c;
-  };
   return {
     decision(outcome, backend, seconds) {
-      child(`d\u0000${outcome}\u0000${backend}`, () => decisions.labels(outcome, backend)).inc();
-      latency.labels(backend).observe(seconds);
+      decided.add(outcome, backend);
+      latency.observe({ backend }, seconds);
     },
-    scope(scope, allowed) { child(`s\u0000${scope}\u0000${allowed}`, () => scopes.labels(scope, allowed ? 'allowed' : 'refused')).inc(); },
-    refusal(scope, kind) { child(`r\u0000${scope}\u0000${kind}`, () => refusals.labels(scope, kind)).inc(); },
+    scope(scope, allowed) { checked.add(scope, allowed ? 'allowed' : 'refused'); },
+    refusal(scope, kind) { refused.add(scope, kind); },
     backendError(backend, operation) { errors.labels(backend, operation).inc(); },
     breaker(backend, state) { breaker.labels(backend).set(BREAKER_VALUE[state]); },
     throttled(level) { throttled.labels(level).inc(); },
-    settlement(ok) { settlements.labels(ok ? 'ok' : 'error').inc(); },
+    settlement(ok) { settlements[ok ? 'ok' : 'error']++; },
   };
 }

@@ -120,7 +120,9 @@ const MAX_CACHE = 50_000;
 /** Resolves limits for requests; rebuilt whenever the overrides change. */
 export class LimitsPolicy {
   private index = new Map<LimitScope, ScopeIndex>();
-  private cache = new Map<string, PlannedMeter[]>();
+  /** Planned meters by scope, subject and request variant (model, tier, programme, multiplier). */
+  private cache = new Map<LimitScope, Map<string, Map<string, PlannedMeter[]>>>();
+  private cached = 0;
   private nextExpiryMs = Infinity;
   private runtime: LimitOverride[] = [];
   private readonly fromConfig: LimitOverride[];
@@ -163,6 +165,7 @@ export class LimitsPolicy {
     for (const idx of index.values()) idx.cidr.sort((a, b) => a.matcher.prefix - b.matcher.prefix);
     this.index = index;
     this.cache = new Map();
+    this.cached = 0;
     this.nextExpiryMs = nextExpiry;
   }
 
@@ -202,10 +205,15 @@ export class LimitsPolicy {
     const throttled = verdictRank(level) >= verdictRank('throttle');
     const mult = throttled ? this.config.throttle.multipliers[level as 'throttle' | 'shape' | 'verify' | 'suspend'] : 1;
     const out: PlannedMeter[] = [];
+    // Cached meters are found by scope, subject, then the request's variant; the variant strings are
+    // built once per request rather than a key string per scope.
+    const personalVariant = `${s.model}\u0000${s.tier}\u0000${s.programme}`;
     const add = (scope: LimitScope, subject: string | null) => {
       if (subject === null) return;
       const m = throttled && this.config.throttle.scopes.includes(scope) ? mult : 1;
-      for (const meter of this.scopeMeters(scope, subject, s.model, s.tier, s.programme, m)) out.push(meter);
+      const personal = scope === 'key' || scope === 'account' || scope === 'org';
+      const variant = m === 1 ? (personal ? personalVariant : s.model) : `${personal ? personalVariant : s.model}\u0000${m}`;
+      for (const meter of this.scopeMeters(scope, subject, variant, s.model, s.tier, s.programme, m)) out.push(meter);
     };
     add('key', s.keyId);
     add('account', s.accountId);
@@ -220,10 +228,11 @@ export class LimitsPolicy {
     return out;
   }
 
-  private scopeMeters(scope: LimitScope, subject: string, model: string, tier: VerificationTier, programme: Programme, mult: number): PlannedMeter[] {
-    const personal = scope === 'key' || scope === 'account' || scope === 'org';
-    const cacheKey = `${scope}\u0000${subject}\u0000${model}\u0000${personal ? tier : ''}\u0000${personal ? programme : ''}\u0000${mult}`;
-    const hit = this.cache.get(cacheKey);
+  private scopeMeters(scope: LimitScope, subject: string, variant: string, model: string, tier: VerificationTier, programme: Programme, mult: number): PlannedMeter[] {
+    let bySubject = this.cache.get(scope);
+    if (!bySubject) { bySubject = new Map(); this.cache.set(scope, bySubject); }
+    let byVariant = bySubject.get(subject);
+    const hit = byVariant?.get(variant);
     if (hit) return hit;
     const meters: PlannedMeter[] = [];
     for (const group of this.resolve(scope, subject, model, tier, programme)) {
@@ -249,8 +258,9 @@ export class LimitsPolicy {
       push('daily_budget', spec.daily_budget_usd, 0);
       push('monthly_budget', spec.monthly_budget_usd, 0);
     }
-    if (this.cache.size >= MAX_CACHE) this.cache.clear();
-    this.cache.set(cacheKey, meters);
+    if (++this.cached > MAX_CACHE) { this.cache.clear(); this.cached = 1; bySubject = new Map(); this.cache.set(scope, bySubject); byVariant = undefined; }
+    if (!byVariant) { byVariant = new Map(); bySubject.set(subject, byVariant); }
+    byVariant.set(variant, meters);
     return meters;
   }
 

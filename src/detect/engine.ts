@@ -308,6 +308,8 @@ export class DetectorEngine implements VerdictView {
   private keyFirst = new Int32Array(1024);
   private keyLast = new Int32Array(1024);
   private keyCount = new Int32Array(1024);
+  /** Per key, a member of a cluster at throttle or above that holds it (-1: none): a third representative. */
+  private keyFlagged = new Int32Array(1024).fill(-1);
   private readonly clusters = new Map<number, ClusterState>();
   private readonly models = new Map<string, { id: number; first: number }>();
 
@@ -488,6 +490,7 @@ export class DetectorEngine implements VerdictView {
       if (slot >= this.keyFirst.length) {
         const grow = (a: Int32Array) => { const b = new Int32Array(a.length * 2); b.set(a); return b; };
         this.keyFirst = grow(this.keyFirst); this.keyLast = grow(this.keyLast); this.keyCount = grow(this.keyCount);
+        const f = new Int32Array(this.keyFlagged.length * 2).fill(-1); f.set(this.keyFlagged); this.keyFlagged = f;
       }
       this.keyIndex.set(key, slot);
       this.keyFirst[slot] = i; this.keyLast[slot] = i; this.keyCount[slot] = 1;
@@ -495,7 +498,30 @@ export class DetectorEngine implements VerdictView {
       this.keyLast[slot] = i;
       this.keyCount[slot]++;
     }
+    if (this.size[i] > 1 || this.parent[i] !== i) {
+      const c = this.clusters.get(this.find(i));
+      if (c && c.verdict.level >= THROTTLE) this.keyFlagged[slot] = i;
+    }
     return true;
+  }
+
+  /**
+   * Make the members of the cluster list starting at `start` the flagged representatives of their
+   * keys. The index keeps two representatives per key (its first and latest holder), so without a
+   * third a flagged campaign's system prompt or card can be held last by another account, and a
+   * new account arriving with it would not see the campaign. Called once when a cluster first
+   * reaches throttle, and for the smaller side when a flagged cluster absorbs another.
+   */
+  private markFlaggedKeys(start: number): void {
+    let j = start;
+    do {
+      const base = j * KEY_SLOTS;
+      for (let s = 0; s < this.nkeys[j]; s++) {
+        const slot = this.keyIndex.get(this.keys[base + s]);
+        if (slot !== undefined) this.keyFlagged[slot] = j;
+      }
+      j = this.next[j];
+    } while (j !== start);
   }
 
   /**
@@ -525,7 +551,9 @@ export class DetectorEngine implements VerdictView {
       if ('minCount' in spec && count < spec.minCount) continue;
       const w = spec.damp > 0 && count > spec.damp ? spec.weight * (spec.damp / count) : spec.weight;
       const me = this.find(i);
-      for (const rep of [this.keyFirst[slot], this.keyLast[slot]]) {
+      const flagged = this.keyFlagged[slot];
+      for (let k = flagged >= 0 ? 3 : 2; k-- > 0;) {
+        const rep = k === 2 ? flagged : k === 1 ? this.keyLast[slot] : this.keyFirst[slot];
         if (rep === i) continue;
         const r = this.find(rep);
         if (r === me) continue;
@@ -713,6 +741,10 @@ export class DetectorEngine implements VerdictView {
     ca.requests += cb.requests; ca.outTokens += cb.outTokens;
     for (const [h, k] of cb.timeline) ca.timeline.set(h, (ca.timeline.get(h) ?? 0) + k);
     if (!ca.campaignId && cb.campaignId) ca.campaignId = cb.campaignId;
+    // The flagged side's keys are marked already; mark the other side's once they are one cluster.
+    const flaggedA = ca.verdict.level >= THROTTLE; const flaggedB = cb.verdict.level >= THROTTLE;
+    if (flaggedA && !flaggedB) this.markFlaggedKeys(b);
+    else if (flaggedB && !flaggedA) this.markFlaggedKeys(a);
     if (cb.verdict.level > ca.verdict.level) ca.verdict = cb.verdict;
     this.parent[b] = a;
     this.size[a] += this.size[b];
@@ -1093,6 +1125,7 @@ export class DetectorEngine implements VerdictView {
     const changed = this.applyLadder(st, score, now, VERDICT_LEVELS.length - 1);
     if (st.level >= verdictRank('throttle') && !c.campaignId) {
       c.campaignId = shortId('camp_', c.id + ':' + (++this.campaignCount));
+      this.markFlaggedKeys(root);
     }
     if (st.level > 0) {
       const reasons: VerdictReason[] = [

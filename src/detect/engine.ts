@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import type { InteractionEvent } from '../events/index.ts';
 import { detectConfig, type DetectConfig } from './config.ts';
 import { extractFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
-import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, readIndicators, harvestScore, indicatorReasons, round, type Indicator, type PeerContext } from './scoring.ts';
+import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, INDICATORS, readIndicators, harvestScore, indicatorReasons, round, type Indicator, type PeerContext } from './scoring.ts';
 import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictReason, type VerdictView } from './verdict.ts';
 
@@ -75,6 +75,12 @@ const SYNC_MIN_LIFT = 4;
  */
 const THROTTLE = 2;
 const YIELD = { minRequests: 25, singleShot: 0.65, outputInput: 10, elicitation: 0.2, maxTimingRegularity: 0.35, maxTemplateReuse: 0.3 };
+/**
+ * Households: people change network at session boundaries (home, office, phone); in the development
+ * data organic accounts with 10+ requests do so on at most 44% of their requests. At the
+ * network-hopping threshold (0.5) a cluster's traffic is not a household's.
+ */
+const HOUSEHOLD_MAX_HOPPING = INDICATORS.network_hopping_share.threshold;
 /** An account created this close to its first request counts as fresh (signup then harvest). */
 const FRESH_ACCOUNT_S = 7 * 86_400;
 
@@ -302,6 +308,8 @@ export class DetectorEngine implements VerdictView {
   private keyFirst = new Int32Array(1024);
   private keyLast = new Int32Array(1024);
   private keyCount = new Int32Array(1024);
+  /** Per key, a member of a cluster at throttle or above that holds it (-1: none): a third representative. */
+  private keyFlagged = new Int32Array(1024).fill(-1);
   private readonly clusters = new Map<number, ClusterState>();
   private readonly models = new Map<string, { id: number; first: number }>();
 
@@ -482,6 +490,7 @@ export class DetectorEngine implements VerdictView {
       if (slot >= this.keyFirst.length) {
         const grow = (a: Int32Array) => { const b = new Int32Array(a.length * 2); b.set(a); return b; };
         this.keyFirst = grow(this.keyFirst); this.keyLast = grow(this.keyLast); this.keyCount = grow(this.keyCount);
+        const f = new Int32Array(this.keyFlagged.length * 2).fill(-1); f.set(this.keyFlagged); this.keyFlagged = f;
       }
       this.keyIndex.set(key, slot);
       this.keyFirst[slot] = i; this.keyLast[slot] = i; this.keyCount[slot] = 1;
@@ -489,7 +498,30 @@ export class DetectorEngine implements VerdictView {
       this.keyLast[slot] = i;
       this.keyCount[slot]++;
     }
+    if (this.size[i] > 1 || this.parent[i] !== i) {
+      const c = this.clusters.get(this.find(i));
+      if (c && c.verdict.level >= THROTTLE) this.keyFlagged[slot] = i;
+    }
     return true;
+  }
+
+  /**
+   * Make the members of the cluster list starting at `start` the flagged representatives of their
+   * keys. The index keeps two representatives per key (its first and latest holder), so without a
+   * third a flagged campaign's system prompt or card can be held last by another account, and a
+   * new account arriving with it would not see the campaign. Called once when a cluster first
+   * reaches throttle, and for the smaller side when a flagged cluster absorbs another.
+   */
+  private markFlaggedKeys(start: number): void {
+    let j = start;
+    do {
+      const base = j * KEY_SLOTS;
+      for (let s = 0; s < this.nkeys[j]; s++) {
+        const slot = this.keyIndex.get(this.keys[base + s]);
+        if (slot !== undefined) this.keyFlagged[slot] = j;
+      }
+      j = this.next[j];
+    } while (j !== start);
   }
 
   /**
@@ -519,7 +551,9 @@ export class DetectorEngine implements VerdictView {
       if ('minCount' in spec && count < spec.minCount) continue;
       const w = spec.damp > 0 && count > spec.damp ? spec.weight * (spec.damp / count) : spec.weight;
       const me = this.find(i);
-      for (const rep of [this.keyFirst[slot], this.keyLast[slot]]) {
+      const flagged = this.keyFlagged[slot];
+      for (let k = flagged >= 0 ? 3 : 2; k-- > 0;) {
+        const rep = k === 2 ? flagged : k === 1 ? this.keyLast[slot] : this.keyFirst[slot];
         if (rep === i) continue;
         const r = this.find(rep);
         if (r === me) continue;
@@ -707,6 +741,10 @@ export class DetectorEngine implements VerdictView {
     ca.requests += cb.requests; ca.outTokens += cb.outTokens;
     for (const [h, k] of cb.timeline) ca.timeline.set(h, (ca.timeline.get(h) ?? 0) + k);
     if (!ca.campaignId && cb.campaignId) ca.campaignId = cb.campaignId;
+    // The flagged side's keys are marked already; mark the other side's once they are one cluster.
+    const flaggedA = ca.verdict.level >= THROTTLE; const flaggedB = cb.verdict.level >= THROTTLE;
+    if (flaggedA && !flaggedB) this.markFlaggedKeys(b);
+    else if (flaggedB && !flaggedA) this.markFlaggedKeys(a);
     if (cb.verdict.level > ca.verdict.level) ca.verdict = cb.verdict;
     this.parent[b] = a;
     this.size[a] += this.size[b];
@@ -1008,13 +1046,42 @@ export class DetectorEngine implements VerdictView {
     };
   }
 
+  /**
+   * The actor minimum protects households: a couple or a family shares a card and a home address
+   * and links as two accounts. A household also shares a home network. A cluster below the minimum
+   * whose members are all unaccountable (fresh, no verified identity, no corroborated org of
+   * several) and whose requests arrive from another network than the account's previous request
+   * most of the time (the cluster's shrunk network-hopping share at its threshold, and each member
+   * on most of its own requests) is not a household but one operator behind a rotating proxy pool.
+   * Returns the cluster's hopping share when that is so, else null. Such a cluster has at most
+   * min_cluster_actors - 1 members (every member is its own actor), so the walk is short.
+   */
+  private notAHousehold(root: number, c: ClusterState, actors: number, hopping: number): number | null {
+    if (actors >= this.config.min_cluster_actors || hopping < HOUSEHOLD_MAX_HOPPING) return null;
+    if (c.verified > 0 || c.fresh < c.members) return null;
+    for (const o of c.orgs.keys()) if (this.orgMembers[o] >= 2 && this.orgCorroborated(o)) return null;
+    let j = root;
+    do {
+      const off = j * STRIDE;
+      const n = this.w[off + C.N];
+      // Raw share of this member's requests that changed network (its first cannot).
+      if (n < 2 || this.w[off + C.NET_CHANGE] < HOUSEHOLD_MAX_HOPPING * (n - 1)) return null;
+      j = this.next[j];
+    } while (j !== root);
+    return hopping;
+  }
+
   /** Coordination evidence of a cluster in [0, 1], with its explanation. */
-  private coordination(c: ClusterState): { value: number; actors: number; reasons: VerdictReason[] } {
+  private coordination(root: number, c: ClusterState, hopping: number): { value: number; actors: number; reasons: VerdictReason[] } {
     const actors = this.actorsOf(c);
     const reasons: VerdictReason[] = [];
     if (actors < 2 || c.joins === 0) return { value: 0, actors, reasons };
     const meanEvidence = c.joinEvidence / c.joins;
-    const sizeFactor = 1 - Math.exp(-(actors - 1) / 3);
+    // Below the actor minimum a cluster may be a household, unless its traffic rules that out:
+    // then it is scored as the smallest coordinated group.
+    const proxied = this.notAHousehold(root, c, actors, hopping);
+    const counted = proxied === null ? actors : this.config.min_cluster_actors;
+    const sizeFactor = 1 - Math.exp(-(counted - 1) / 3);
     const evidenceFactor = Math.min(1, meanEvidence / 1.5);
     // Identity-verified members (KYC) are accountable; fraudulent fleets are not.
     const verifiedShare = c.verified / c.members;
@@ -1022,9 +1089,10 @@ export class DetectorEngine implements VerdictView {
     // Accounts put to use within days of signing up, together, are how fleets are run.
     const freshShare = c.fresh / c.members;
     let value = sizeFactor * evidenceFactor * (1 - 0.6 * verifiedShare) * (1 + 0.3 * disposableShare) * (1 + 0.25 * freshShare);
-    if (actors < this.config.min_cluster_actors) value *= 0.5;
+    if (counted < this.config.min_cluster_actors) value *= 0.5;
     value = Math.min(1, value);
     reasons.push({ signal: 'linked_actors', value: actors, threshold: this.config.min_cluster_actors, detail: `${c.members} accounts in ${actors} undeclared actors` });
+    if (proxied !== null) reasons.push({ signal: 'not_a_household', value: round(proxied), threshold: HOUSEHOLD_MAX_HOPPING, detail: `unaccountable members that each change network on most requests (rotating proxies), not a household sharing a home: scored as ${this.config.min_cluster_actors} actors` });
     const uncorroborated = this.uncorroboratedMembers(c);
     if (uncorroborated > 0) reasons.push({ signal: 'uncorroborated_org_members', value: uncorroborated, threshold: null, detail: 'members of a declared org whose accounts mostly use personal free-mail or disposable addresses: counted as separate actors' });
     const byType: Array<[string, number]> = [];
@@ -1041,8 +1109,10 @@ export class DetectorEngine implements VerdictView {
 
   private scoreCluster(root: number, c: ClusterState, now: number): void {
     this.decayVec(c.w, now);
-    const coord = this.coordination(c);
     const inds = readIndicators(c.w, 0, false, { peerMedian: this.peers.medianAll(), members: 1, topicBaseline: this.topicMix });
+    let hopping = 0;
+    for (let k = 0; k < inds.length; k++) if (inds[k].signal === 'network_hopping_share') hopping = inds[k].value;
+    const coord = this.coordination(root, c, hopping);
     const harvest = harvestScore(inds);
     // Both are needed: coordination without harvesting is a class or an office; harvesting
     // without coordination is one customer's workload.
@@ -1055,6 +1125,7 @@ export class DetectorEngine implements VerdictView {
     const changed = this.applyLadder(st, score, now, VERDICT_LEVELS.length - 1);
     if (st.level >= verdictRank('throttle') && !c.campaignId) {
       c.campaignId = shortId('camp_', c.id + ':' + (++this.campaignCount));
+      this.markFlaggedKeys(root);
     }
     if (st.level > 0) {
       const reasons: VerdictReason[] = [
@@ -1070,7 +1141,6 @@ export class DetectorEngine implements VerdictView {
       };
       if (changed) this.emit(st.verdict);
     } else st.verdict = null;
-    void root;
   }
 
   /**

@@ -134,3 +134,87 @@ test('a fresh account arriving with a flagged campaign\'s software fingerprint j
     assert.ok(verdictRank(v.level) <= verdictRank('watch') && v.clusterId !== head.clusterId, `${id}: ${v.level} in ${v.clusterId}`);
   }
 });
+
+test('two fresh accounts on one card: a household at home stays at watch; the same pair behind a rotating proxy pool is throttled', () => {
+  const cot = ['Solve step by step: how many integers between 1 and 1000 are divisible by 7 but not by 11? Show your reasoning.',
+    'Implement a python function that parses an ISO date string; think it through step by step before the code.'];
+  /** Two accounts created yesterday, one card and one signup address, 30 requests each, 20 s apart. */
+  const pair = (net: (account: number, k: number) => { ip: string; asn: number }, tier: 'email_verified' | 'identity_verified' = 'email_verified') => {
+    const e = new DetectorEngine({ trackFirstFlags: true });
+    for (let k = 0; k < 30; k++) {
+      for (let a = 0; a < 2; a++) {
+        const id = `acct_pair${a}`;
+        const ev = event(id, 0, '0.0.0.0', 0, 'email_verified', cot[(k + a) % 2]);
+        const { ip, asn } = net(a, k);
+        e.ingest({
+          ...ev, id: `${id}-${k}`, ts: new Date(T0 + (k * 2 + a) * 20_000).toISOString(), client: { ...ev.client, ip, asn },
+          account: { ...ev.account!, tier, created_at: new Date(T0 - 86_400_000).toISOString(), payment_fp: 'card-household', signup_ip: '81.2.69.10' },
+        });
+      }
+    }
+    e.flush();
+    const served = e.servedByLevel('acct_pair1');
+    return { e, v: e.forAccount('acct_pair1'), maxServed: served.reduce((m, x, l) => (x > 0 ? l : m), 0) };
+  };
+  const home = { ip: '81.2.69.10', asn: 3_320 };
+  const proxy = (a: number, k: number) => ({ ip: `203.${a}.${k}.${k + 1}`, asn: 64_000 + a * 100 + k });
+
+  // A couple at home (one of them on the phone network now and then): linked, but a household.
+  const household = pair((a, k) => (a === 1 && k % 7 === 3 ? { ip: '100.64.9.1', asn: 21_928 } : home));
+  assert.equal(household.v.clusterId, household.e.forAccount('acct_pair0').clusterId, 'linked by the card and the signup address');
+  assert.ok(household.maxServed <= verdictRank('watch'), `household: ${household.v.level}`);
+  assert.ok(!household.v.verdict?.reasons.some((r) => r.signal === 'not_a_household'));
+
+  // The same pair, each request through another exit of a rotating pool: one operator, not a household.
+  const proxied = pair(proxy);
+  assert.ok(verdictRank(proxied.v.level) >= verdictRank('throttle'), `proxied pair: ${proxied.v.level}`);
+  const reasons = new Map(proxied.v.verdict!.reasons.map((r) => [r.signal, r]));
+  assert.equal(reasons.get('linked_actors')?.value, 2);
+  const nh = reasons.get('not_a_household')!;
+  assert.ok(nh && typeof nh.value === 'number' && nh.value >= (nh.threshold as number), JSON.stringify(nh));
+
+  // One partner behind a rotating VPN, the other at home: still a household.
+  const oneVpn = pair((a, k) => (a === 0 ? proxy(a, k) : home));
+  assert.ok(oneVpn.maxServed <= verdictRank('watch'), `one partner on a VPN: ${oneVpn.v.level}`);
+  // Identity-verified accounts are accountable: the actor minimum still applies.
+  const verified = pair(proxy, 'identity_verified');
+  assert.ok(verified.maxServed <= verdictRank('watch'), `verified pair: ${verified.v.level}`);
+});
+
+test('a new head finds a flagged campaign through a system prompt another customer used first', () => {
+  const e = new DetectorEngine();
+  const cot = 'Solve step by step: how many integers between 1 and 1000 are divisible by 7 but not by 11? Show your reasoning.';
+  const system = 'You are an expert tutor. Always give the complete reasoning before the final answer.';
+  let n = 0;
+  /** A request with the shared system prompt and sampling parameters, from its own address. */
+  const send = (id: string, sec: number, acct: { card: string; createdDaysAgo: number }) => {
+    const ev = event(id, 0, '0.0.0.0', 0, 'email_verified', cot);
+    n++;
+    e.ingest({
+      ...ev, id: `${id}-${n}`, ts: new Date(T0 + sec * 1000).toISOString(),
+      request: { ...ev.request, system, params: { ...ev.request.params, max_tokens: 16_000, temperature: 1 } },
+      client: { ...ev.client, ip: `198.51.${n % 250}.${1 + (n % 200)}`, asn: 64_000 + n },
+      account: { ...ev.account!, created_at: new Date(T0 - acct.createdDaysAgo * 86_400_000).toISOString(), payment_fp: acct.card, signup_ip: `192.${n % 250}.2.1`, email_pattern: null },
+    });
+  };
+  // An established customer used the prompt first (an agent framework's default, say): it is the key's first holder.
+  for (let k = 0; k < 3; k++) send('acct_first_user', k * 600, { card: 'card-first', createdDaysAgo: 300 });
+  // A fleet of six fresh accounts on one card harvests with the same prompt and is flagged.
+  for (let k = 0; k < 12; k++) for (let a = 0; a < 6; a++) send(`acct_fleet${a}`, 3_600 + k * 60 + a * 7, { card: 'card-fleet', createdDaysAgo: 2 });
+  e.advance(T0 + 5_000_000);
+  e.flush();
+  const fleet = e.forAccount('acct_fleet0');
+  assert.ok(verdictRank(fleet.level) >= verdictRank('throttle'), `fleet: ${fleet.level}`);
+  assert.notEqual(e.forAccount('acct_first_user').clusterId, fleet.clusterId);
+  // A new head (new card, new address): the prompt's holders in the index are the first user and
+  // itself, yet it joins the flagged fleet at its first request; an aged account does not.
+  send('acct_new_head', 5_000, { card: 'card-new', createdDaysAgo: 1 });
+  send('acct_old_customer', 5_001, { card: 'card-old', createdDaysAgo: 200 });
+  e.advance(T0 + 5_010_000);
+  e.flush();
+  const head = e.forAccount('acct_new_head');
+  assert.equal(head.clusterId, fleet.clusterId, 'joined the flagged fleet');
+  assert.ok(verdictRank(head.level) >= verdictRank('throttle'), `new head: ${head.level}`);
+  const old = e.forAccount('acct_old_customer');
+  assert.ok(old.clusterId !== fleet.clusterId && verdictRank(old.level) <= verdictRank('watch'), `old customer: ${old.level} in ${old.clusterId}`);
+});

@@ -108,7 +108,11 @@ async function sampleAllocationsOnSignal(file: string): Promise<void> {
   let started = false;
   process.on('SIGUSR2', () => {
     started = true;
-    void session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as object);
+    // WARDEN_BENCH_HEAP_KEEP=promoted: only what outlived the young generation (freed by a
+    // mark-compact or still alive: what makes scavenges and major collections slow);
+    // =retained: only what is still alive when the profile is written (what accumulates).
+    const keep = process.env.WARDEN_BENCH_HEAP_KEEP;
+    void session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: keep !== 'retained', includeObjectsCollectedByMinorGC: !keep } as object);
   });
   process.removeAllListeners('SIGTERM');
   process.on('SIGTERM', async () => {

@@ -12,22 +12,23 @@
  * The machine is shared and noisy: every path is warmed up first (JIT, pools), and each figure is
  * the median of --repeats runs taken in turn across the paths (direct, proxy, core, warden, direct...).
  *
- * The load generator and the mock upstream run on CPU 0 and the servers under test on the other
- * CPUs (see splitCpus in lib.ts); --no-pin lets every process run anywhere.
+ * With --pin, the load generator and the mock upstream run on CPU 0 and the servers under test on
+ * the others (see splitCpus in lib.ts). On a 2-core machine that gives each server one core, which
+ * Warden with everything on (main thread, writer threads, detector) cannot serve 1,000 req/s on.
  *
- *   node --import tsx bench/gateway.ts [--rate 1000] [--seconds 5] [--concurrency 32] [--repeats 3] [--no-pin]
+ *   node --import tsx bench/gateway.ts [--rate 1000] [--seconds 5] [--concurrency 32] [--repeats 3] [--pin]
  */
 import { parseArgs } from 'node:util';
 import { startChild, openLoop, closedLoop, machine, median, splitCpus, type LoadTarget } from './lib.ts';
 
-const { values } = parseArgs({ options: { rate: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' }, extra: { type: 'string' }, 'no-pin': { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { rate: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' }, extra: { type: 'string' }, pin: { type: 'boolean', default: false } } });
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const repeats = Number(values.repeats);
 const script = new URL('./gateway-servers.ts', import.meta.url).pathname;
 
-const cpus = values['no-pin'] ? null : splitCpus();
+const cpus = values.pin ? splitCpus() : null;
 const mock = await startChild(script, ['mock'], [], cpus?.load);
 const proxy = await startChild(script, ['proxy', mock.url], [], cpus?.servers);
 const CORE_ONLY = JSON.stringify({ policy: { enabled: false }, detect: { enabled: false }, ledger: { enabled: false } });
@@ -80,7 +81,7 @@ for (const stream of [false, true]) {
 for (const c of [mock, proxy, core, warden]) c.proc.kill('SIGTERM');
 
 console.log(`\nGateway overhead, ${new Date().toISOString().slice(0, 10)}, ${machine()}`);
-console.log(cpus ? `CPUs: load generator and mock upstream on ${cpus.load}, each server under test on ${cpus.servers} (--no-pin to share all)` : 'CPUs: not pinned');
+console.log(cpus ? `CPUs: load generator and mock upstream on ${cpus.load}, each server under test on ${cpus.servers}` : 'CPUs: shared by all processes (--pin to give the servers under test their own)');
 console.log(`offered rate ${rate} req/s for ${seconds} s (latency, ms, p50 / p99); closed loop with ${concurrency} connections (req/s); median of ${repeats} runs per path, taken in turn\n`);
 console.log('| requests | path | latency p50 / p99 | added over direct p50 / p99 | max req/s | throughput / proxy | errors |');
 console.log('|---|---|---|---|---|---|---|');

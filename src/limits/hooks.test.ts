@@ -208,6 +208,11 @@ test('verdict throttle applies the stricter multiplier; cluster scope is shared 
   assert.match(text, /warden_limits_verdict_throttled_total\{level="throttle"\} 3/);
   assert.match(text, /warden_limits_scope_checks_total\{scope="cluster",outcome="allowed"\} 3/);
   assert.match(text, /warden_limits_decisions_total\{outcome="refused",backend="memory"\} 2/);
+  // Counts are tallied between scrapes and handed over when scraped: the next scrape is cumulative.
+  assert.equal((await run(hooks, { accountId: 'acc_c4', keyId: 'k4' })).error?.code, 'WARDEN_RATE_LIMITED');
+  const later = await registry.metrics();
+  assert.match(later, /warden_limits_decisions_total\{outcome="refused",backend="memory"\} 3/);
+  assert.match(later, /warden_limits_refusals_total\{scope="cluster",limit="requests"\} 2/);
 });
 
 test('network scopes: accounts behind one /24 share the subnet limit; IPv6 groups by /64; ASN when known', async () => {

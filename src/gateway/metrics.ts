@@ -15,13 +15,38 @@ export interface GatewayMetrics {
 }
 
 /**
- * Per-request counting in plain maps, handed to prom-client at scrape time: prom-client builds and
- * hashes a label string on every inc(), which showed in profiles of the request path.
+ * Counts by two labels, kept in nested maps keyed by the label values themselves (no key string
+ * built per call) and moved into a prom-client counter when it is scraped: prom-client builds and
+ * hashes a label string on every inc(), which showed in profiles of the request path. Limits use it
+ * too.
  */
+export class Tally<A extends string, B extends string> {
+  private readonly counts = new Map<string, Map<string, number>>();
+  constructor(private readonly a: A, private readonly b: B) {}
+
+  add(x: string, y: string, n = 1): void {
+    let inner = this.counts.get(x);
+    if (!inner) { inner = new Map(); this.counts.set(x, inner); }
+    inner.set(y, (inner.get(y) ?? 0) + n);
+  }
+
+  /** Move the counts gathered since the last scrape into `counter`. */
+  flush(counter: Counter<A | B>): void {
+    for (const [x, inner] of this.counts) {
+      for (const [y, n] of inner) {
+        if (n === 0) continue;
+        counter.inc({ [this.a]: x, [this.b]: y } as Record<A | B, string>, n);
+        inner.set(y, 0);
+      }
+    }
+  }
+}
+
+/** Per-request counting, handed to prom-client at scrape time (see Tally). */
 export class RequestCounts {
   readonly inflight: Record<string, number> = Object.create(null);
   private readonly requests = new Map<string, { labels: { flavour: string; status: string; code: string }; n: number }>();
-  private readonly tokens = new Map<string, { labels: { flavour: string; kind: string }; n: number }>();
+  private readonly tokens = new Tally('flavour', 'kind');
 
   request(flavour: string, status: number, code: string): void {
     const key = `${flavour} ${status} ${code}`;
@@ -31,10 +56,7 @@ export class RequestCounts {
   }
 
   token(flavour: string, kind: 'input' | 'output' | 'reasoning', n: number): void {
-    const key = `${flavour} ${kind}`;
-    const e = this.tokens.get(key);
-    if (e) e.n += n;
-    else this.tokens.set(key, { labels: { flavour, kind }, n });
+    this.tokens.add(flavour, kind, n);
   }
 
   /** Move the counts gathered since the last scrape into prom-client. */
@@ -43,7 +65,7 @@ export class RequestCounts {
   }
 
   flushTokens(c: Counter<'flavour' | 'kind'>): void {
-    for (const e of this.tokens.values()) if (e.n) { c.inc(e.labels, e.n); e.n = 0; }
+    this.tokens.flush(c);
   }
 }
 

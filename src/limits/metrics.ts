@@ -3,6 +3,7 @@
  * refusals by scope and limit, decision latency per backend, backend errors and circuit state.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Tally } from '../gateway/metrics.ts';
 import type { BreakerState } from './breaker.ts';
 
 export type DecisionOutcome = 'allowed' | 'refused' | 'fail_open' | 'fail_closed' | 'local_allowed' | 'local_refused';
@@ -23,33 +24,10 @@ export const NOOP_METRICS: LimitsMetrics = {
 
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, open: 1, half_open: 2 };
 
-/**
- * Counts by two labels, in nested maps keyed by the label values themselves (no key string built
- * per call), moved into a prom-client counter when it is scraped: prom-client hashes a label string
- * on every inc(), and a decision counts up to eight times.
- */
-class Tally<A extends string, B extends string> {
-  private readonly counts = new Map<string, Map<string, number>>();
-  constructor(private readonly a: A, private readonly b: B) {}
-  add(x: string, y: string): void {
-    let inner = this.counts.get(x);
-    if (!inner) { inner = new Map(); this.counts.set(x, inner); }
-    inner.set(y, (inner.get(y) ?? 0) + 1);
-  }
-  flush(counter: Counter<A | B>): void {
-    for (const [x, inner] of this.counts) {
-      for (const [y, n] of inner) {
-        if (n === 0) continue;
-        counter.inc({ [this.a]: x, [this.b]: y } as Record<A | B, string>, n);
-        inner.set(y, 0);
-      }
-    }
-  }
-}
-
 /** Register the limits metrics on a prom-client registry (once per registry). */
 export function registerLimitsMetrics(registry: Registry): LimitsMetrics {
   const registers = [registry];
+  // Decisions count up to eight times each: tallied, handed to prom-client when scraped.
   const decided = new Tally('outcome', 'backend');
   const checked = new Tally('scope', 'outcome');
   const refused = new Tally('scope', 'limit');

@@ -257,6 +257,7 @@ test('health, readiness and Prometheus metrics', async () => {
   await post(`${h.url}/v1/chat/completions`, chat, oa());
   const m = await (await fetch(`${h.url}/metrics`)).text();
   assert.match(m, /warden_requests_total\{flavour="openai.chat",status="200",code=""\} 1/);
+  assert.match(m, /warden_tokens_total\{flavour="openai.chat",kind="output"\} [1-9]/);
   assert.ok(!m.includes(GOOD_KEY));
 });
 

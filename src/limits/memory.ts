@@ -24,6 +24,7 @@ export class MemoryBackend implements LimitsBackend {
   private readonly clock: () => number;
   private opsSinceSweep = 0;
   private scratch: number[] = [];
+  private scratchWindow: number[] = [];
 
   constructor(opts: { clockUs?: () => number } = {}) {
     this.clock = opts.clockUs ?? wallClockUs();
@@ -35,7 +36,9 @@ export class MemoryBackend implements LimitsBackend {
     const outcomes: MeterOutcome[] = new Array(ops.length);
     // What each admitting meter would store (gcra: the new TAT; budget: the new total), applied in
     // a second pass only when every meter admits. No closure per meter: this runs on every request.
-    const next = this.scratch.length >= ops.length ? this.scratch : (this.scratch = new Array<number>(ops.length));
+    if (this.scratch.length < ops.length) { this.scratch = new Array<number>(ops.length); this.scratchWindow = new Array<number>(ops.length); }
+    const next = this.scratch;
+    const windowOf = this.scratchWindow;
     let allowed = true;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
@@ -75,6 +78,7 @@ export class MemoryBackend implements LimitsBackend {
         if (used + op.cost <= op.limit) {
           outcomes[i] = { ok: true, remaining: op.limit - used - op.cost, resetUs: endUs - now, retryUs: 0 };
           next[i] = used + op.cost;
+          windowOf[i] = windowId;
         } else {
           outcomes[i] = { ok: false, remaining: Math.max(0, op.limit - used), resetUs: endUs - now, retryUs: op.cost > op.limit ? RETRY_NEVER : endUs - now };
           allowed = false;
@@ -90,7 +94,7 @@ export class MemoryBackend implements LimitsBackend {
           if (!set) { set = new Map(); this.leases.set(op.key, set); }
           set.set(leaseId, now + leaseTtlUs);
         } else {
-          const windowId = budgetWindowId(now, op.window);
+          const windowId = windowOf[i];
           const state = this.budgets.get(op.key);
           if (state) { state.windowId = windowId; state.used = next[i]; state.endUs = budgetWindowEnd(windowId, op.window); }
           else this.budgets.set(op.key, { windowId, used: next[i], endUs: budgetWindowEnd(windowId, op.window) });

@@ -137,16 +137,67 @@ const systemCache = new Map<string, { flags: number; hash: number }>();
 const REWRITE_SEEN = 1 << 20;
 const SENSITIVE_SEEN = 1 << 21;
 
+/**
+ * Every lexicon's first test in one pass over the text: the two hint lists (words one of which
+ * each full COT or rubric phrase contains), the rewrite verbs, the sensitive topics, code and
+ * maths. One capture group per lexicon; a match names its lexicon by the group that is set. Six
+ * regular expressions run one after another scanned the text up to six times.
+ */
+const LEXICONS = [COT_HINT_RE, RUBRIC_HINT_RE, REWRITE_RE, SENSITIVE_RE, CODE_RE, MATH_RE] as const;
+const ALL_LEXICONS = (1 << LEXICONS.length) - 1;
+const HIT = { cotHint: 1, rubricHint: 2, rewrite: 4, sensitive: 8, code: 16, maths: 32 } as const;
+
+/** The scan for the lexicons still unseen (a bit mask), built on first use: a lexicon already found is not matched again. */
+interface LexiconScan { re: RegExp; bits: number[] }
+const scans: (LexiconScan | undefined)[] = new Array(ALL_LEXICONS + 1);
+function scanFor(wanted: number): LexiconScan {
+  let scan = scans[wanted];
+  if (scan) return scan;
+  const bits: number[] = [0];
+  const sources: string[] = [];
+  for (let i = 0; i < LEXICONS.length; i++) if (wanted & (1 << i)) { sources.push(`(${LEXICONS[i].source})`); bits.push(1 << i); }
+  const re = new RegExp(sources.join('|'), 'gm');
+  // Each lexicon must add exactly one group (its own groups are non-capturing), or the bits shift.
+  if (new RegExp(`${re.source}|`).exec('')!.length !== bits.length) throw new Error('detect: a lexicon has a capturing group');
+  scan = { re, bits };
+  scans[wanted] = scan;
+  return scan;
+}
+
+/** Which lexicons (HIT bits) occur in lowercased text. */
+export function lexiconHits(probe: string): number {
+  let hits = 0;
+  let from = 0;
+  while (hits !== ALL_LEXICONS) {
+    const { re, bits } = scanFor(ALL_LEXICONS & ~hits);
+    re.lastIndex = from;
+    const m = re.exec(probe);
+    if (m === null) break;
+    for (let g = 1; g < bits.length; g++) if (m[g] !== undefined) { hits |= bits[g]; break; }
+    // From the next character, not the match's end: another lexicon's word may overlap this one.
+    from = m.index + 1;
+  }
+  return hits;
+}
+
+/** The same answer from each lexicon's own expression (the reference `lexiconHits` is tested against). */
+export function lexiconHitsOneByOne(probe: string): number {
+  let hits = 0;
+  for (let i = 0; i < LEXICONS.length; i++) if (LEXICONS[i].test(probe)) hits |= 1 << i;
+  return hits;
+}
+
 /** Flags read from one piece of lowercased text. */
 function lexicalFlags(probe: string, rewriteElsewhere: boolean): number {
+  const hits = lexiconHits(probe);
   let flags = 0;
-  if (COT_HINT_RE.test(probe) && COT_RE.test(probe)) flags |= FLAG.cot;
-  if (RUBRIC_HINT_RE.test(probe) && RUBRIC_RE.test(probe)) flags |= FLAG.rubric;
-  if (REWRITE_RE.test(probe)) flags |= REWRITE_SEEN;
+  if ((hits & HIT.cotHint) && COT_RE.test(probe)) flags |= FLAG.cot;
+  if ((hits & HIT.rubricHint) && RUBRIC_RE.test(probe)) flags |= FLAG.rubric;
+  if (hits & HIT.rewrite) flags |= REWRITE_SEEN;
   // The topic list only matters once a rewrite was asked for (here or in the system prompt).
-  if ((rewriteElsewhere || (flags & REWRITE_SEEN)) && SENSITIVE_RE.test(probe)) flags |= SENSITIVE_SEEN;
-  if (CODE_RE.test(probe)) flags |= FLAG.code;
-  if (MATH_RE.test(probe)) flags |= FLAG.math;
+  if ((rewriteElsewhere || (flags & REWRITE_SEEN)) && (hits & HIT.sensitive)) flags |= SENSITIVE_SEEN;
+  if (hits & HIT.code) flags |= FLAG.code;
+  if (hits & HIT.maths) flags |= FLAG.math;
   return flags;
 }
 

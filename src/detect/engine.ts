@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import type { InteractionEvent } from '../events/index.ts';
 import { detectConfig, type DetectConfig } from './config.ts';
 import { extractFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
-import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, INDICATORS, readIndicators, harvestScore, indicatorReasons, round, type Indicator, type PeerContext } from './scoring.ts';
+import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, INDICATORS, IndicatorValues, scoreIndicators, type IndicatorName, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, type Indicator, type PeerContext } from './scoring.ts';
 import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictReason, type VerdictView } from './verdict.ts';
 
@@ -81,6 +81,30 @@ const YIELD = { minRequests: 25, singleShot: 0.65, outputInput: 10, elicitation:
  * network-hopping threshold (0.5) a cluster's traffic is not a household's.
  */
 const HOUSEHOLD_MAX_HOPPING = INDICATORS.network_hopping_share.threshold;
+/**
+ * A standing verdict's explanation (indicator values, coordination evidence) is rebuilt when its
+ * score has moved by EXPLAIN_SCORE_STEP since, or once it is EXPLAIN_REFRESH_S of event time old;
+ * a new level is explained at once. Rebuilding it whenever a flagged account was scored (on each
+ * tick after a request) was most of what scoring allocated.
+ */
+const EXPLAIN_REFRESH_S = 3600;
+const EXPLAIN_SCORE_STEP = 0.02;
+
+/** The readings the harvest yield test compares (an indicator not read counts as 0; timing as -1: unknown). */
+function yieldReadings(values: IndicatorValues): { single: number; ratio: number; elicit: number; timing: number; tpl: number } {
+  return {
+    single: reading(values, 'single_shot_share', 0),
+    ratio: reading(values, 'output_input_ratio', 0),
+    elicit: reading(values, 'reasoning_elicitation_share', 0),
+    timing: reading(values, 'timing_regularity', -1),
+    tpl: reading(values, 'template_reuse_share', 0),
+  };
+}
+
+function reading(values: IndicatorValues, name: IndicatorName, otherwise: number): number {
+  const x = values.get(name);
+  return Number.isNaN(x) ? otherwise : x;
+}
 /** An account created this close to its first request counts as fresh (signup then harvest). */
 const FRESH_ACCOUNT_S = 7 * 86_400;
 
@@ -194,6 +218,9 @@ interface LevelState {
   /** Event time since which the score has been below the current level's exit line (0: not below). */
   belowSince: number;
   verdict: Verdict | null;
+  /** Event time `verdict`'s explanation was built, and the score it showed (see EXPLAIN_REFRESH_S). */
+  explainedAt: number;
+  explainedScore: number;
 }
 
 /** A cluster as reported: members, evidence, score and level. */
@@ -293,6 +320,9 @@ export class DetectorEngine implements VerdictView {
   private accLevel = new Uint8Array(0);
   private accScore = new Float32Array(0);
   private accSince = new Float64Array(0);
+  /** Event time the account's verdict explanation was built, and the score it showed. */
+  private accExplained = new Float64Array(0);
+  private accExplainedScore = new Float64Array(0);
   private accBelow = new Float64Array(0);
   private firstFlag = new Float64Array(0);
   private served = new Uint32Array(0);
@@ -316,6 +346,8 @@ export class DetectorEngine implements VerdictView {
   private readonly dirtyAccounts = new Set<number>();
   private readonly dirtyClusters = new Set<number>();
   private readonly accVerdicts = new Map<number, Verdict>();
+  /** Indicator readings of the window being scored (reused: scoring runs for every dirty account on every tick). */
+  private readonly indicatorScratch = new IndicatorValues();
   private readonly manualAccount = new Map<string, Verdict>();
   private readonly manualCluster = new Map<string, Verdict>();
   private readonly allowAccounts = new Set<string>();
@@ -375,6 +407,8 @@ export class DetectorEngine implements VerdictView {
     this.accLevel = g(this.accLevel, 1);
     this.accScore = g(this.accScore, 1);
     this.accSince = g(this.accSince, 1);
+    this.accExplained = g(this.accExplained, 1);
+    this.accExplainedScore = g(this.accExplainedScore, 1);
     this.accBelow = g(this.accBelow, 1);
     if (this.trackFirst) { this.firstFlag = g(this.firstFlag, VERDICT_LEVELS.length); this.served = g(this.served, VERDICT_LEVELS.length); }
     this.cap = cap;
@@ -712,7 +746,7 @@ export class DetectorEngine implements VerdictView {
       verified: this.flags[root] & 1, disposable: (this.flags[root] >> 1) & 1, fresh: (this.flags[root] >> 3) & 1,
       evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, hour: -1, hourMembers: 0, syncMax: 0,
       campaignId: null, firstTs: w[C.FIRST_TS], timeline: new Map(), requests: w[C.TOTAL], outTokens: 0,
-      verdict: { level: 0, score: 0, since: 0, belowSince: 0, verdict: null },
+      verdict: { level: 0, score: 0, since: 0, belowSince: 0, verdict: null, explainedAt: 0, explainedScore: 0 },
     };
     this.clusters.set(root, c);
     this.clusterById.set(c.id, root);
@@ -928,32 +962,39 @@ export class DetectorEngine implements VerdictView {
   }
 
   private scoreAccount(i: number, now: number): void {
-    const inds = readIndicators(this.w, i * STRIDE, true, this.accountPeers(i));
-    const h = harvestScore(inds);
+    const off = i * STRIDE;
+    const peers = this.accountPeers(i);
+    const values = scoreIndicators(this.w, off, true, peers, this.indicatorScratch);
+    const h = harvestScore(values);
     // Alone, an account is judged on its harvest behaviour only; the ceiling keeps single
     // accounts (researchers, batch jobs) at watch unless configured otherwise.
     let score = h * 0.6;
-    const yieldTest = this.harvestYieldTest(i, inds);
+    const yieldPass = this.harvestYieldTest(i, values);
     let max = this.singleMax;
-    if (yieldTest.pass) {
+    if (yieldPass) {
       // A human-paced account that asks only independent, high-yield, reasoning-eliciting
       // questions: the profile of a low-and-slow harvester. It may reach throttle alone.
       max = Math.max(max, THROTTLE);
       score = Math.max(score, this.thresholds[THROTTLE]);
     }
     this.accScore[i] = score;
-    const st: LevelState = { level: this.accLevel[i], score, since: this.accSince[i], belowSince: this.accBelow[i], verdict: null };
+    const st: LevelState = { level: this.accLevel[i], score, since: this.accSince[i], belowSince: this.accBelow[i], verdict: null, explainedAt: 0, explainedScore: 0 };
     const changed = this.applyLadder(st, score, now, max);
     this.accLevel[i] = st.level; this.accSince[i] = st.since; this.accBelow[i] = st.belowSince;
-    if (st.level > 0 && (changed || this.accVerdicts.has(i))) {
+    const stale = now - this.accExplained[i] >= EXPLAIN_REFRESH_S || Math.abs(score - this.accExplainedScore[i]) >= EXPLAIN_SCORE_STEP;
+    if (st.level > 0 && (changed || (this.accVerdicts.has(i) && stale))) {
+      // The explanation's objects are built only here: for a new level at once, for a standing
+      // verdict again when its score has moved or its explanation is old (see EXPLAIN_REFRESH_S).
+      this.accExplained[i] = now;
+      this.accExplainedScore[i] = score;
       const v: Verdict = {
         subject: { kind: 'account', id: this.ids[i] },
         level: VERDICT_LEVELS[st.level], score: round(score), source: 'detector',
         since: new Date(st.since * 1000).toISOString(),
         reasons: [
           { signal: 'account_score', value: round(score), threshold: this.thresholds[st.level], detail: `harvest behaviour of this account alone (capped at ${VERDICT_LEVELS[max]} without linked accounts)` },
-          ...yieldTest.reasons,
-          ...indicatorReasons(inds),
+          ...(yieldPass ? this.harvestYieldReasons(i, values) : []),
+          ...indicatorReasons(indicatorsOf(values, this.w, off, peers)),
         ],
       };
       this.accVerdicts.set(i, v);
@@ -1015,35 +1056,26 @@ export class DetectorEngine implements VerdictView {
    * runs and batch jobs are judged by the ordinary path and stay at watch alone). Every condition
    * is reported with its value and threshold.
    */
-  private harvestYieldTest(i: number, inds: Indicator[]): { pass: boolean; reasons: VerdictReason[] } {
-    const n = this.w[i * STRIDE + C.N];
-    if (n < YIELD.minRequests) return { pass: false, reasons: [] };
-    let single = 0; let ratio = 0; let elicit = 0; let timing = -1; let tpl = 0;
-    for (let k = 0; k < inds.length; k++) {
-      const x = inds[k];
-      switch (x.signal) {
-        case 'single_shot_share': single = x.value; break;
-        case 'output_input_ratio': ratio = x.value; break;
-        case 'reasoning_elicitation_share': elicit = x.value; break;
-        case 'timing_regularity': timing = x.value; break;
-        case 'template_reuse_share': tpl = x.value; break;
-      }
-    }
-    const pass = single >= YIELD.singleShot && ratio >= YIELD.outputInput && elicit >= YIELD.elicitation
-      && timing >= 0 && timing < YIELD.maxTimingRegularity && tpl < YIELD.maxTemplateReuse;
-    if (!pass) return { pass, reasons: [] };
-    return {
-      pass,
-      reasons: [
-        { signal: 'harvest_yield_test', value: 'pass', threshold: null, detail: 'independent single-shot questions, high output yield and reasoning elicitation at a human pace, from one account' },
-        { signal: 'yield_requests', value: round(n), threshold: YIELD.minRequests },
-        { signal: 'yield_single_shot_share', value: round(single), threshold: YIELD.singleShot },
-        { signal: 'yield_output_input_ratio', value: round(ratio), threshold: YIELD.outputInput },
-        { signal: 'yield_reasoning_elicitation_share', value: round(elicit), threshold: YIELD.elicitation },
-        { signal: 'yield_timing_regularity', value: round(timing), threshold: YIELD.maxTimingRegularity, detail: 'below: not a pipeline' },
-        { signal: 'yield_template_reuse_share', value: round(tpl), threshold: YIELD.maxTemplateReuse, detail: 'below: no fixed template' },
-      ],
-    };
+  private harvestYieldTest(i: number, values: IndicatorValues): boolean {
+    if (this.w[i * STRIDE + C.N] < YIELD.minRequests) return false;
+    const timing = reading(values, 'timing_regularity', -1);
+    return reading(values, 'single_shot_share', 0) >= YIELD.singleShot && reading(values, 'output_input_ratio', 0) >= YIELD.outputInput
+      && reading(values, 'reasoning_elicitation_share', 0) >= YIELD.elicitation
+      && timing >= 0 && timing < YIELD.maxTimingRegularity && reading(values, 'template_reuse_share', 0) < YIELD.maxTemplateReuse;
+  }
+
+  /** The explanation of a passed harvest yield test: each condition with its value and threshold. */
+  private harvestYieldReasons(i: number, values: IndicatorValues): VerdictReason[] {
+    const y = yieldReadings(values);
+    return [
+      { signal: 'harvest_yield_test', value: 'pass', threshold: null, detail: 'independent single-shot questions, high output yield and reasoning elicitation at a human pace, from one account' },
+      { signal: 'yield_requests', value: round(this.w[i * STRIDE + C.N]), threshold: YIELD.minRequests },
+      { signal: 'yield_single_shot_share', value: round(y.single), threshold: YIELD.singleShot },
+      { signal: 'yield_output_input_ratio', value: round(y.ratio), threshold: YIELD.outputInput },
+      { signal: 'yield_reasoning_elicitation_share', value: round(y.elicit), threshold: YIELD.elicitation },
+      { signal: 'yield_timing_regularity', value: round(y.timing), threshold: YIELD.maxTimingRegularity, detail: 'below: not a pipeline' },
+      { signal: 'yield_template_reuse_share', value: round(y.tpl), threshold: YIELD.maxTemplateReuse, detail: 'below: no fixed template' },
+    ];
   }
 
   /**
@@ -1072,10 +1104,9 @@ export class DetectorEngine implements VerdictView {
   }
 
   /** Coordination evidence of a cluster in [0, 1], with its explanation. */
-  private coordination(root: number, c: ClusterState, hopping: number): { value: number; actors: number; reasons: VerdictReason[] } {
+  private coordination(root: number, c: ClusterState, hopping: number): { value: number; actors: number; proxied: number | null } {
     const actors = this.actorsOf(c);
-    const reasons: VerdictReason[] = [];
-    if (actors < 2 || c.joins === 0) return { value: 0, actors, reasons };
+    if (actors < 2 || c.joins === 0) return { value: 0, actors, proxied: null };
     const meanEvidence = c.joinEvidence / c.joins;
     // Below the actor minimum a cluster may be a household, unless its traffic rules that out:
     // then it is scored as the smallest coordinated group.
@@ -1090,7 +1121,14 @@ export class DetectorEngine implements VerdictView {
     const freshShare = c.fresh / c.members;
     let value = sizeFactor * evidenceFactor * (1 - 0.6 * verifiedShare) * (1 + 0.3 * disposableShare) * (1 + 0.25 * freshShare);
     if (counted < this.config.min_cluster_actors) value *= 0.5;
-    value = Math.min(1, value);
+    return { value: Math.min(1, value), actors, proxied };
+  }
+
+  /** The explanation of a cluster's coordination value (built only when its verdict is explained). */
+  private coordinationReasons(c: ClusterState, coord: { actors: number; proxied: number | null }): VerdictReason[] {
+    const { actors, proxied } = coord;
+    const reasons: VerdictReason[] = [];
+    if (actors < 2 || c.joins === 0) return reasons;
     reasons.push({ signal: 'linked_actors', value: actors, threshold: this.config.min_cluster_actors, detail: `${c.members} accounts in ${actors} undeclared actors` });
     if (proxied !== null) reasons.push({ signal: 'not_a_household', value: round(proxied), threshold: HOUSEHOLD_MAX_HOPPING, detail: `unaccountable members that each change network on most requests (rotating proxies), not a household sharing a home: scored as ${this.config.min_cluster_actors} actors` });
     const uncorroborated = this.uncorroboratedMembers(c);
@@ -1101,19 +1139,22 @@ export class DetectorEngine implements VerdictView {
     for (const [name, total] of byType.slice(0, 6)) {
       reasons.push({ signal: `shared_${name}`, value: round(total / c.joins), threshold: this.config.link_threshold, weight: round(total), detail: `mean evidence per link from shared ${name.replace(/_/g, ' ')}` });
     }
+    const verifiedShare = c.verified / c.members;
+    const disposableShare = c.disposable / c.members;
+    const freshShare = c.fresh / c.members;
     if (verifiedShare > 0) reasons.push({ signal: 'identity_verified_share', value: round(verifiedShare), threshold: null, detail: 'mitigating' });
     if (disposableShare > 0) reasons.push({ signal: 'disposable_email_share', value: round(disposableShare), threshold: null });
     if (freshShare > 0) reasons.push({ signal: 'fresh_account_share', value: round(freshShare), threshold: null, detail: 'members first used within 7 days of signup' });
-    return { value, actors, reasons };
+    return reasons;
   }
 
   private scoreCluster(root: number, c: ClusterState, now: number): void {
     this.decayVec(c.w, now);
-    const inds = readIndicators(c.w, 0, false, { peerMedian: this.peers.medianAll(), members: 1, topicBaseline: this.topicMix });
-    let hopping = 0;
-    for (let k = 0; k < inds.length; k++) if (inds[k].signal === 'network_hopping_share') hopping = inds[k].value;
+    const peers: PeerContext = { peerMedian: this.peers.medianAll(), members: 1, topicBaseline: this.topicMix };
+    const values = scoreIndicators(c.w, 0, false, peers, this.indicatorScratch);
+    const hopping = values.get('network_hopping_share') || 0;
     const coord = this.coordination(root, c, hopping);
-    const harvest = harvestScore(inds);
+    const harvest = harvestScore(values);
     // Both are needed: coordination without harvesting is a class or an office; harvesting
     // without coordination is one customer's workload.
     let score = coord.value * harvest;
@@ -1127,20 +1168,24 @@ export class DetectorEngine implements VerdictView {
       c.campaignId = shortId('camp_', c.id + ':' + (++this.campaignCount));
       this.markFlaggedKeys(root);
     }
-    if (st.level > 0) {
+    const stale = !st.verdict || now - st.explainedAt >= EXPLAIN_REFRESH_S || Math.abs(score - st.explainedScore) >= EXPLAIN_SCORE_STEP
+      || st.verdict.subject.id !== c.id || st.verdict.campaign_id !== c.campaignId;
+    if (st.level > 0 && (changed || stale)) {
+      st.explainedAt = now;
+      st.explainedScore = score;
       const reasons: VerdictReason[] = [
         { signal: 'cluster_score', value: round(score), threshold: this.thresholds[st.level], detail: 'coordination and harvest behaviour of the linked accounts as one actor' },
         { signal: 'coordination', value: round(coord.value), threshold: null },
-        ...coord.reasons,
+        ...this.coordinationReasons(c, coord),
         { signal: 'harvest', value: round(harvest), threshold: null },
-        ...indicatorReasons(inds),
+        ...indicatorReasons(indicatorsOf(values, c.w, 0, peers)),
       ];
       st.verdict = {
         subject: { kind: 'cluster', id: c.id }, level: VERDICT_LEVELS[st.level], score: round(score),
         source: 'detector', since: new Date(st.since * 1000).toISOString(), reasons, campaign_id: c.campaignId,
       };
       if (changed) this.emit(st.verdict);
-    } else st.verdict = null;
+    } else if (st.level === 0) st.verdict = null;
   }
 
   /**

@@ -86,11 +86,35 @@ function share(name: IndicatorName, count: number, n: number): number {
   return (count + prior * PRIOR_REQUESTS) / (n + PRIOR_REQUESTS);
 }
 
-function indicator(name: IndicatorName, value: number, n: number): Indicator | null {
-  const d = INDICATORS[name];
-  if (n < d.minN || !Number.isFinite(value)) return null;
+/** Indicator names in a fixed order: the index of each in an IndicatorValues array. */
+export const INDICATOR_NAMES = Object.keys(INDICATORS) as IndicatorName[];
+const IX = Object.fromEntries(INDICATOR_NAMES.map((k, i) => [k, i])) as Record<IndicatorName, number>;
+const SPECS = INDICATOR_NAMES.map((k) => INDICATORS[k]);
+
+/**
+ * One window's indicator values by INDICATOR_NAMES index (NaN: not read, too few requests or not
+ * applicable) and their total contribution. Scoring reads these numbers on every tick; the
+ * Indicator objects of an explanation are built from them only when a verdict needs one.
+ */
+export class IndicatorValues {
+  readonly value = new Float64Array(INDICATOR_NAMES.length);
+  /** Sum of the contributions (harvest evidence). */
+  total = 0;
+  get(name: IndicatorName): number { return this.value[IX[name]]; }
+}
+
+/** Contribution in [0, weight] of indicator k's value: nothing up to the threshold, all of it from saturation. */
+function contribution(k: number, value: number): number {
+  const d = SPECS[k];
   const c = value <= d.threshold ? 0 : value >= d.saturation ? 1 : (value - d.threshold) / (d.saturation - d.threshold);
-  return { signal: name, value, threshold: d.threshold, saturation: d.saturation, weight: d.weight, contribution: c * d.weight };
+  return c * d.weight;
+}
+
+/** Record indicator k's value read over n requests (not read below its minimum n). */
+function put(out: IndicatorValues, k: number, value: number, n: number): void {
+  if (n < SPECS[k].minN || !Number.isFinite(value)) return;
+  out.value[k] = value;
+  out.total += contribution(k, value);
 }
 
 /** What a window is compared with: the median windowed requests of its peers, and how many members it sums. */
@@ -104,28 +128,29 @@ export interface PeerContext {
 }
 
 /**
- * Read every indicator from a window `w` starting at `off`. `perAccount` enables template reuse;
- * `peers` enables the volume comparison.
+ * Read every indicator from a window `w` starting at `off` into `out` (values and total evidence).
+ * `perAccount` enables template reuse; `peers` enables the volume comparison.
  */
-export function readIndicators(w: Float64Array, off: number, perAccount: boolean, peers?: PeerContext): Indicator[] {
+export function scoreIndicators(w: Float64Array, off: number, perAccount: boolean, peers: PeerContext | undefined, out: IndicatorValues): IndicatorValues {
+  out.value.fill(NaN);
+  out.total = 0;
   const n = w[off + C.N];
-  const out: Indicator[] = [];
   if (n <= 0) return out;
-  push(out, indicator('reasoning_elicitation_share', share('reasoning_elicitation_share', w[off + C.ELICIT], n), n));
-  push(out, indicator('rubric_share', share('rubric_share', w[off + C.RUBRIC], n), n));
-  push(out, indicator('sensitive_rewrite_share', share('sensitive_rewrite_share', w[off + C.REWRITE], n), n));
-  push(out, indicator('capability_share', share('capability_share', w[off + C.CAPABILITY], n), n));
-  push(out, indicator('single_shot_share', share('single_shot_share', w[off + C.SINGLE], n), n));
-  push(out, indicator('distiller_params_share', share('distiller_params_share', w[off + C.DISTILL_PARAMS], n), n));
+  put(out, IX.reasoning_elicitation_share, share('reasoning_elicitation_share', w[off + C.ELICIT], n), n);
+  put(out, IX.rubric_share, share('rubric_share', w[off + C.RUBRIC], n), n);
+  put(out, IX.sensitive_rewrite_share, share('sensitive_rewrite_share', w[off + C.REWRITE], n), n);
+  put(out, IX.capability_share, share('capability_share', w[off + C.CAPABILITY], n), n);
+  put(out, IX.single_shot_share, share('single_shot_share', w[off + C.SINGLE], n), n);
+  put(out, IX.distiller_params_share, share('distiller_params_share', w[off + C.DISTILL_PARAMS], n), n);
   const inTok = w[off + C.IN_TOK];
-  if (inTok > 0) push(out, indicator('output_input_ratio', w[off + C.OUT_TOK] / inTok, n));
-  if (perAccount) push(out, indicator('template_reuse_share', share('template_reuse_share', w[off + C.TEMPLATE_HIT], n), n));
+  if (inTok > 0) put(out, IX.output_input_ratio, w[off + C.OUT_TOK] / inTok, n);
+  if (perAccount) put(out, IX.template_reuse_share, share('template_reuse_share', w[off + C.TEMPLATE_HIT], n), n);
   // Timing regularity: 1 - spread of log10 inter-arrival gaps (people are bursty, fleets are not).
   const gn = w[off + C.GAP_N];
   if (gn >= 20) {
     const mean = w[off + C.GAP_SUM] / gn;
     const sd = Math.sqrt(Math.max(0, w[off + C.GAP_SUMSQ] / gn - mean * mean));
-    push(out, indicator('timing_regularity', Math.max(0, 1 - sd), gn));
+    put(out, IX.timing_regularity, Math.max(0, 1 - sd), gn);
   }
   // Round-the-clock: normalised entropy of activity over 8 three-hour bins, only once the
   // window spans more than a day (a short burst says nothing about rhythm).
@@ -136,20 +161,35 @@ export function readIndicators(w: Float64Array, off: number, perAccount: boolean
       const p = w[off + C.HOUR0 + b] / n;
       if (p > 0) h -= p * Math.log(p);
     }
-    push(out, indicator('round_the_clock_activity', h / Math.log(HOUR_BINS), n));
+    put(out, IX.round_the_clock_activity, h / Math.log(HOUR_BINS), n);
   }
-  push(out, indicator('new_model_rush_share', share('new_model_rush_share', w[off + C.NEW_MODEL], n), n));
-  push(out, indicator('network_hopping_share', share('network_hopping_share', w[off + C.NET_CHANGE], n), n));
-  if (peers && peers.peerMedian > 0) {
-    const x = indicator('volume_vs_tier_peers', n / Math.max(1, peers.members) / peers.peerMedian, n);
-    // Only explained when it counts: building the text per scoring would cost more than the test.
-    if (x && x.contribution > 0) x.detail = `${round(n, 1)} windowed requests against a peer median of ${round(peers.peerMedian, 1)}`;
-    push(out, x);
-  }
-  if (peers?.topicBaseline) {
-    const x = indicator('topic_shift', topicShift(w, off, peers.topicBaseline), n);
-    if (x && x.contribution > 0) x.detail = topicDetail(w, off, peers.topicBaseline);
-    push(out, x);
+  put(out, IX.new_model_rush_share, share('new_model_rush_share', w[off + C.NEW_MODEL], n), n);
+  put(out, IX.network_hopping_share, share('network_hopping_share', w[off + C.NET_CHANGE], n), n);
+  if (peers && peers.peerMedian > 0) put(out, IX.volume_vs_tier_peers, n / Math.max(1, peers.members) / peers.peerMedian, n);
+  if (peers?.topicBaseline) put(out, IX.topic_shift, topicShift(w, off, peers.topicBaseline), n);
+  return out;
+}
+
+/** The indicators read from a window, as objects (for explanations); see scoreIndicators. */
+export function readIndicators(w: Float64Array, off: number, perAccount: boolean, peers?: PeerContext, values: IndicatorValues = new IndicatorValues()): Indicator[] {
+  scoreIndicators(w, off, perAccount, peers, values);
+  return indicatorsOf(values, w, off, peers);
+}
+
+/** Objects for the indicators read into `values` (from the window at `w`/`off`, for the detail texts). */
+export function indicatorsOf(values: IndicatorValues, w: Float64Array, off: number, peers?: PeerContext): Indicator[] {
+  const out: Indicator[] = [];
+  const n = w[off + C.N];
+  for (let k = 0; k < INDICATOR_NAMES.length; k++) {
+    const value = values.value[k];
+    if (Number.isNaN(value)) continue;
+    const d = SPECS[k];
+    const name = INDICATOR_NAMES[k];
+    const x: Indicator = { signal: name, value, threshold: d.threshold, saturation: d.saturation, weight: d.weight, contribution: contribution(k, value) };
+    // Only explained when it counts.
+    if (x.contribution > 0 && name === 'volume_vs_tier_peers' && peers) x.detail = `${round(n, 1)} windowed requests against a peer median of ${round(peers.peerMedian, 1)}`;
+    if (x.contribution > 0 && name === 'topic_shift' && peers?.topicBaseline) x.detail = topicDetail(w, off, peers.topicBaseline);
+    out.push(x);
   }
   return out;
 }
@@ -186,15 +226,9 @@ function topicDetail(w: Float64Array, off: number, q: Float64Array): string {
   return `${TOPIC_NAMES[best]} ${(w[off + TOPIC_COLUMNS[best]] / total).toFixed(2)} vs ${q[best].toFixed(2)} among accounts with no verdict`;
 }
 
-function push(out: Indicator[], x: Indicator | null): void {
-  if (x) out.push(x);
-}
-
-/** Harvest score in [0, 1] from indicators: weighted evidence over the full-evidence constant. */
-export function harvestScore(inds: Indicator[]): number {
-  let s = 0;
-  for (const i of inds) s += i.contribution;
-  return Math.min(1, s / HARVEST_FULL_EVIDENCE);
+/** Harvest score in [0, 1]: weighted evidence over the full-evidence constant. */
+export function harvestScore(values: IndicatorValues): number {
+  return Math.min(1, values.total / HARVEST_FULL_EVIDENCE);
 }
 
 /** Explanation entries for the indicators that contributed. */

@@ -20,6 +20,9 @@ export interface ReadJsonlOptions {
  * and JSON.parse are several times slower on those. Blank lines and a trailing CR are skipped;
  * a malformed line throws an error naming its line number.
  */
+/** Events parsed before they are handed to the consumer. */
+const YIELD_EVERY = 64;
+
 export async function* readEventBatches(source: string | Readable, opts: ReadJsonlOptions = {}): AsyncGenerator<InteractionEvent[]> {
   const input = typeof source === 'string' ? (source === '-' ? process.stdin : createReadStream(source, { highWaterMark: 1 << 20 })) : source;
   const parse = opts.validate === false ? (line: string) => JSON.parse(line) as InteractionEvent : parseEvent;
@@ -39,7 +42,7 @@ export async function* readEventBatches(source: string | Readable, opts: ReadJso
   };
   for await (const chunk of input) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : (chunk as Buffer);
-    const batch: InteractionEvent[] = [];
+    let batch: InteractionEvent[] = [];
     let start = 0;
     let nl = buf.indexOf(10);
     if (pendingBytes > 0) {
@@ -61,6 +64,9 @@ export async function* readEventBatches(source: string | Readable, opts: ReadJso
       if (nl - start > maxLine) throw tooLong();
       parseLine(buf, start, nl, batch);
       start = nl + 1;
+      // Handed over a few at a time, not a whole chunk's worth (~700 events per MiB): parsed events
+      // wait in the young generation until they are used, and a scavenge copies every one alive.
+      if (batch.length === YIELD_EVERY) { yield batch; batch = []; }
     }
     if (start < buf.length) {
       // Copy the tail: a subarray would pin the whole chunk until the line ends.

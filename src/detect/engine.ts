@@ -1058,10 +1058,9 @@ export class DetectorEngine implements VerdictView {
    */
   private harvestYieldTest(i: number, values: IndicatorValues): boolean {
     if (this.w[i * STRIDE + C.N] < YIELD.minRequests) return false;
-    const timing = reading(values, 'timing_regularity', -1);
-    return reading(values, 'single_shot_share', 0) >= YIELD.singleShot && reading(values, 'output_input_ratio', 0) >= YIELD.outputInput
-      && reading(values, 'reasoning_elicitation_share', 0) >= YIELD.elicitation
-      && timing >= 0 && timing < YIELD.maxTimingRegularity && reading(values, 'template_reuse_share', 0) < YIELD.maxTemplateReuse;
+    const y = yieldReadings(values);
+    return y.single >= YIELD.singleShot && y.ratio >= YIELD.outputInput && y.elicit >= YIELD.elicitation
+      && y.timing >= 0 && y.timing < YIELD.maxTimingRegularity && y.tpl < YIELD.maxTemplateReuse;
   }
 
   /** The explanation of a passed harvest yield test: each condition with its value and threshold. */
@@ -1103,7 +1102,7 @@ export class DetectorEngine implements VerdictView {
     return hopping;
   }
 
-  /** Coordination evidence of a cluster in [0, 1], with its explanation. */
+  /** Coordination evidence of a cluster in [0, 1], its actors, and its proxy-pool reading (coordinationReasons explains it). */
   private coordination(root: number, c: ClusterState, hopping: number): { value: number; actors: number; proxied: number | null } {
     const actors = this.actorsOf(c);
     if (actors < 2 || c.joins === 0) return { value: 0, actors, proxied: null };

@@ -35,6 +35,16 @@ test('a file without a final newline still yields its last line; events arrive i
   assert.ok(batches.length <= 2);
 });
 
+test('a large chunk is handed over in small batches, every event once and in order', async () => {
+  const many = Array.from({ length: 1000 }, (_, i) => ({ id: `e${i}`, text: i % 7 ? 'ascii' : 'café' }));
+  const bytes = Buffer.from(many.map((r) => JSON.stringify(r)).join('\n') + '\n', 'utf8');
+  const batches: unknown[][] = [];
+  for await (const b of readEventBatches(chunked(bytes, bytes.length), { validate: false })) batches.push(b);
+  assert.deepEqual(batches.flat(), many);
+  assert.ok(batches.length >= 1000 / 64, `${batches.length} batches`);
+  assert.ok(batches.every((b) => b.length <= 64), 'no batch holds more than 64 events');
+});
+
 test('a malformed line is reported with its line number', async () => {
   const bytes = Buffer.from(`${JSON.stringify(rows[0])}\n\n{"id": "b", oops}\n`, 'utf8');
   await assert.rejects(async () => { for await (const _ of readEventsJsonl(chunked(bytes, 5), { validate: false })) void _; }, /events line 3:/);

@@ -11,18 +11,18 @@ export interface ReadJsonlOptions {
   maxLineBytes?: number;
 }
 
+/** Events parsed before they are handed to the consumer. */
+const YIELD_EVERY = 64;
+
 /**
- * Stream events from a JSONL file (path, "-" for stdin) or stream, in bounded memory, a batch of
- * parsed events per chunk read (one await per chunk, not per event: the scan's hot loop).
+ * Stream events from a JSONL file (path, "-" for stdin) or stream, in bounded memory, in batches of
+ * up to YIELD_EVERY parsed events (one await per batch, not per event: the scan's hot loop).
  *
  * Lines are split on the bytes and each is decoded on its own: decoding a whole chunk would turn
  * it into a two-byte string as soon as one prompt holds a non-ASCII character, and both decoding
  * and JSON.parse are several times slower on those. Blank lines and a trailing CR are skipped;
  * a malformed line throws an error naming its line number.
  */
-/** Events parsed before they are handed to the consumer. */
-const YIELD_EVERY = 64;
-
 export async function* readEventBatches(source: string | Readable, opts: ReadJsonlOptions = {}): AsyncGenerator<InteractionEvent[]> {
   const input = typeof source === 'string' ? (source === '-' ? process.stdin : createReadStream(source, { highWaterMark: 1 << 20 })) : source;
   const parse = opts.validate === false ? (line: string) => JSON.parse(line) as InteractionEvent : parseEvent;

@@ -16,12 +16,17 @@
  * the others (see splitCpus in lib.ts). On a 2-core machine that gives each server one core, which
  * Warden with everything on (main thread, writer threads, detector) cannot serve 1,000 req/s on.
  *
- *   node --import tsx bench/gateway.ts [--rate 1000] [--seconds 5] [--concurrency 32] [--repeats 3] [--pin]
+ * --warden-node-flags passes Node/V8 flags to the two Warden processes only (for example
+ * --warden-node-flags=--max-semi-space-size=4 to compare garbage collector settings; the = is needed
+ * because the value starts with a dash).
+ *
+ *   node --import tsx bench/gateway.ts [--rate 1000] [--seconds 5] [--concurrency 32] [--repeats 3] [--pin] [--warden-node-flags=...]
  */
 import { parseArgs } from 'node:util';
 import { startChild, openLoop, closedLoop, machine, median, splitCpus, type LoadTarget } from './lib.ts';
 
-const { values } = parseArgs({ options: { rate: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' }, extra: { type: 'string' }, pin: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { rate: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' }, extra: { type: 'string' }, pin: { type: 'boolean', default: false }, 'warden-node-flags': { type: 'string', default: '' } } });
+const wardenFlags = values['warden-node-flags'].split(/\s+/).filter(Boolean);
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
@@ -32,8 +37,8 @@ const cpus = values.pin ? splitCpus() : null;
 const mock = await startChild(script, ['mock'], [], cpus?.load);
 const proxy = await startChild(script, ['proxy', mock.url], [], cpus?.servers);
 const CORE_ONLY = JSON.stringify({ policy: { enabled: false }, detect: { enabled: false }, ledger: { enabled: false } });
-const core = await startChild(script, ['warden', mock.url, CORE_ONLY], [], cpus?.servers);
-const warden = await startChild(script, ['warden', mock.url, ...(values.extra ? [values.extra] : [])], [], cpus?.servers);
+const core = await startChild(script, ['warden', mock.url, CORE_ONLY], wardenFlags, cpus?.servers);
+const warden = await startChild(script, ['warden', mock.url, ...(values.extra ? [values.extra] : [])], wardenFlags, cpus?.servers);
 
 const body = (stream: boolean) => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Summarise the plot of Hamlet in two sentences.' }], max_tokens: 64, stream });
 const target = (url: string, stream: boolean, key?: string): LoadTarget => ({
@@ -84,6 +89,7 @@ for (const stream of [false, true]) {
 for (const c of [mock, proxy, core, warden]) c.proc.kill('SIGTERM');
 
 console.log(`\nGateway overhead, ${new Date().toISOString().slice(0, 10)}, ${machine()}`);
+if (wardenFlags.length) console.log(`Warden processes started with: ${wardenFlags.join(' ')}`);
 console.log(cpus ? `CPUs: load generator and mock upstream on ${cpus.load}, each server under test on ${cpus.servers}` : 'CPUs: shared by all processes (--pin to give the servers under test their own)');
 console.log(`offered rate ${rate} req/s for ${seconds} s (latency, ms, p50 / p99); closed loop with ${concurrency} connections (req/s); median of ${repeats} runs per path, taken in turn\n`);
 console.log('| requests | path | latency p50 / p99 | added over direct p50 / p99 | over the proxy p50 / p99 | max req/s | throughput / proxy | errors |');

@@ -177,3 +177,33 @@ test('warden scan: prints campaigns, writes the report, scores against labels; b
   assert.equal(vol, 0);
   assert.equal(JSON.parse(out).events, mixed.events.length);
 });
+
+test('a standing verdict\'s explanation follows its evidence: the score it shows stays within 0.02 of the current one', () => {
+  const hydra = accountsOf('campaign:camp_hydra');
+  const e = new DetectorEngine({ config: { cooldown_seconds: 24 * 3600 } });
+  for (const ev of mixed.events) e.ingest(ev);
+  e.flush();
+  const clusterId = e.forAccount(hydra[0]).clusterId!;
+  const summary = () => e.cluster(clusterId)!;
+  const shown = () => summary().reasons.find((r) => r.signal === 'cluster_score')!.value as number;
+  const before = summary();
+  assert.ok(above(before.level));
+  const elicitBefore = before.reasons.find((r) => r.signal === 'reasoning_elicitation_share')?.value as number | undefined;
+  // The fleet turns to small talk: the level holds (cooldown), the evidence weakens.
+  const last = Date.parse(mixed.events[mixed.events.length - 1].ts);
+  const template = mixed.events.find((x) => x.account_id === hydra[0])!;
+  let t = last;
+  for (let k = 0; k < 40; k++) {
+    t += 3 * 60_000;
+    for (const id of hydra) {
+      e.ingest({ ...template, id: `s${k}${id}`, ts: new Date(t).toISOString(), account_id: id, request: { ...template.request, messages: [{ role: 'user', text: 'hi there', chars: 8 }, { role: 'assistant', text: 'hello', chars: 5 }, { role: 'user', text: 'what a nice day', chars: 15 }] } });
+    }
+    e.flush();
+    assert.ok(Math.abs(shown() - summary().score) < 0.02 + 1e-9, `explanation shows ${shown()}, current score ${summary().score}`);
+  }
+  const after = summary();
+  assert.equal(after.level, before.level, 'the level held through the cooldown');
+  assert.ok(after.score < before.score, `the score fell (${before.score} -> ${after.score})`);
+  const elicitAfter = after.reasons.find((r) => r.signal === 'reasoning_elicitation_share')?.value as number | undefined;
+  if (elicitBefore !== undefined) assert.ok(elicitAfter === undefined || elicitAfter < elicitBefore, 'the indicator values were refreshed too');
+});

@@ -1163,7 +1163,7 @@ export class DetectorEngine implements VerdictView {
     if (c.requests < needed) score = Math.min(score, this.thresholds[1]);
     const st = c.verdict;
     const changed = this.applyLadder(st, score, now, VERDICT_LEVELS.length - 1);
-    if (st.level >= verdictRank('throttle') && !c.campaignId) {
+    if (st.level >= THROTTLE && !c.campaignId) {
       c.campaignId = shortId('camp_', c.id + ':' + (++this.campaignCount));
       this.markFlaggedKeys(root);
     }

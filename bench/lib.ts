@@ -89,8 +89,8 @@ export interface OpenLoopResult {
  * back by slow answers (256 connections, queued in the client beyond that), so a stalled server
  * shows in the latencies rather than in a lower rate.
  */
-export async function openLoop(t: LoadTarget, ratePerS: number, seconds: number, pacing: Pacing = 'spin'): Promise<OpenLoopResult> {
-  const pool = new Pool(new URL(t.url).origin, { connections: 256, pipelining: 1 });
+export async function openLoop(t: LoadTarget, ratePerS: number, seconds: number, pacing: Pacing = 'spin', connections = 256): Promise<OpenLoopResult> {
+  const pool = new Pool(new URL(t.url).origin, { connections, pipelining: 1 });
   const latencies: number[] = [];
   const late: number[] = [];
   let errors = 0;

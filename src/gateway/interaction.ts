@@ -16,6 +16,7 @@ import { AnswerMeter, type AnswerSummary } from './usage.ts';
 import { SseParser, SseScanner, formatSse, type ParsedSse, type SseSink } from './sse.ts';
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { mergeHeaders } from './headers.ts';
 
 /** Resolves an API key secret to who is calling; throws WardenError for bad keys. */
 export interface Authenticator {
@@ -242,6 +243,9 @@ function mapUpstreamFailure(err: unknown, run: Run): WardenError {
   return new WardenError('WARDEN_UPSTREAM_ERROR', 'The upstream model API failed.', { cause: err });
 }
 
+const JSON_CONTENT = { 'content-type': 'application/json' } as const;
+const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' } as const;
+
 async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transformers: OutputTransformer[]): Promise<void> {
   const { ctx, upstream } = run;
   if (!upstream) return;
@@ -251,7 +255,7 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
   if (ctx.flavour === 'openai.chat' && ctx.stream) {
     const so = (body.stream_options ?? {}) as Record<string, unknown>;
     if (so.include_usage !== true) {
-      body.stream_options = { ...so, include_usage: true };
+      body.stream_options = Object.assign({}, so, { include_usage: true }); // not a spread: see headers.ts
       stripUsageChunk = true;
     }
   }
@@ -283,7 +287,7 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
     let parsed: unknown = null;
     try { parsed = JSON.parse(text); } catch { /* not JSON */ }
     if (parsed === null) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API failed with status ${res.statusCode}.`, { status: res.statusCode >= 500 ? 502 : res.statusCode });
-    const headers: Record<string, string> = { ...passHeaders, ...ctx.responseHeaders, 'content-type': 'application/json' };
+    const headers = mergeHeaders(passHeaders, ctx.responseHeaders, JSON_CONTENT);
     if (res.retryAfter !== null) headers['retry-after'] = res.retryAfter;
     reply.code(res.statusCode).headers(headers).send(text);
     return;
@@ -308,7 +312,7 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
     out = JSON.stringify(answer);
   }
   run.status = res.statusCode;
-  reply.code(res.statusCode).headers({ ...passHeaders, ...ctx.responseHeaders, 'content-type': 'application/json' }).send(out);
+  reply.code(res.statusCode).headers(mergeHeaders(passHeaders, ctx.responseHeaders, JSON_CONTENT)).send(out);
 }
 
 function streamErrorEvent(wire: WireFlavour, err: WardenError): string {
@@ -324,14 +328,7 @@ function streamAnswer(
   const res = reply.raw;
   reply.hijack();
   run.status = 200;
-  res.writeHead(200, {
-    ...passHeaders,
-    ...ctx.responseHeaders,
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-  });
+  res.writeHead(200, mergeHeaders(passHeaders, ctx.responseHeaders, SSE_HEADERS));
   // The headers go out with the first event (one write instead of two); if the upstream is slow to
   // send one, they go out on their own shortly after, so the client sees the stream has started.
   const headerTimer = setTimeout(() => { if (!res.headersSent && !res.destroyed) res.flushHeaders(); }, 20);
@@ -482,7 +479,7 @@ function handleError(deps: PipelineDeps, run: Run, reply: FastifyReply, err: unk
   run.status = werr.status;
   reply
     .code(werr.status)
-    .headers({ ...run.ctx.responseHeaders, ...werr.headers, 'content-type': 'application/json' })
+    .headers(mergeHeaders(run.ctx.responseHeaders, werr.headers, JSON_CONTENT))
     .send(JSON.stringify(renderErrorBody(werr, run.ctx.wire)));
 }
 

@@ -161,7 +161,8 @@ export class LedgerWriter {
       const leafHash = hashLeaf(entry.leaf);
       nodes.push(...range.append(leafHash));
       const cols = entryColumns(entry.record);
-      entries.push({ index, ...cols, leaf: entry.leaf });
+      // Object.assign: `{ index, ...cols, leaf }` would give each row a hidden class of its own (see src/gateway/headers.ts)
+      entries.push(Object.assign({ index }, cols, { leaf: entry.leaf }));
       if (Object.keys(entry.openings).length > 0) {
         privates.push({ index, account_id: cols.account_id, org_id: cols.org_id, ip: privateIp(entry), openings: entry.openings, erased_at: null });
       }

@@ -222,7 +222,10 @@ export function handleResponses(ctx: HandlerContext): Reply {
   let seq = 0;
   const frames: Frame[] = [];
   const emit = (type: string, payload: Record<string, unknown>, tokens = 0) => {
-    frames.push({ data: sseEvent(type, { type, ...payload, sequence_number: seq }), tokens, seq: seq++ });
+    // sequence_number assigned after the spread, not written after it in the literal (see src/gateway/headers.ts)
+    const event: Record<string, unknown> = { type, ...payload };
+    event.sequence_number = seq;
+    frames.push({ data: sseEvent(type, event), tokens, seq: seq++ });
   };
   emit('response.created', { response: base('in_progress', [], false) });
   emit('response.in_progress', { response: base('in_progress', [], false) });

@@ -236,13 +236,18 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     if (res.headersSent || res.destroyed) return;
     const headers = baseHeaders(flavour, started, 'application/json');
     const body = errorBody(err, flavour, headers['request-id'] ?? ids.anthropicRequest());
-    res.writeHead(err.status, { ...headers, ...err.opts.headers, 'content-length': Buffer.byteLength(body) });
+    // Assigned, not spread: see src/gateway/headers.ts.
+    Object.assign(headers, err.opts.headers);
+    headers['content-length'] = String(Buffer.byteLength(body));
+    res.writeHead(err.status, headers);
     res.end(body);
   };
 
   const sendJson = (res: ServerResponse, status: number, body: string, flavour: Flavour, started: number): void => {
     if (res.destroyed) return;
-    res.writeHead(status, { ...baseHeaders(flavour, started, 'application/json'), 'content-length': Buffer.byteLength(body) });
+    const headers = baseHeaders(flavour, started, 'application/json');
+    headers['content-length'] = String(Buffer.byteLength(body));
+    res.writeHead(status, headers);
     res.end(body);
   };
 
@@ -395,7 +400,9 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
       const streamFault = fault && (fault.kind === 'stall' || fault.kind === 'drop' || fault.kind === 'error') ? fault : null;
       if (reply.frames) {
         stats.streams++;
-        res.writeHead(200, { ...baseHeaders(flavour, started, 'text/event-stream; charset=utf-8'), 'cache-control': 'no-cache' });
+        const headers = baseHeaders(flavour, started, 'text/event-stream; charset=utf-8');
+        headers['cache-control'] = 'no-cache';
+        res.writeHead(200, headers);
         let registered: (() => void) | null = null;
         const paced = paceStream(res, reply.frames, {
           tokensPerSecond: requestRate,
@@ -419,7 +426,9 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
         if (streamFault) {
           // Headers promise the whole body; half of it arrives, then the stall or the drop.
           const bytes = Buffer.from(body);
-          res.writeHead(200, { ...baseHeaders(flavour, started, 'application/json'), 'content-length': bytes.length });
+          const headers = baseHeaders(flavour, started, 'application/json');
+          headers['content-length'] = String(bytes.length);
+          res.writeHead(200, headers);
           const half = bytes.subarray(0, bytes.length >> 1);
           if (streamFault.kind === 'drop') res.write(half, () => res.destroy());
           else res.write(half);

@@ -86,7 +86,7 @@ export function anthropicAnswerFilter(opts: AnswerFilterOptions): OutputTransfor
       }
       if (!changed) return body;
       note();
-      return { ...body, content };
+      return Object.assign({}, body, { content }); // not `{ ...body, content }`: see src/gateway/headers.ts
     },
     flush(): SseEvent[] { return []; },
   };

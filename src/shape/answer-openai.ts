@@ -51,7 +51,8 @@ export function chatAnswerFilter(opts: AnswerFilterOptions): OutputTransformer {
     const text = opts.summarise(held.get(index) ?? '', opts.summaryMaxChars);
     held.delete(index);
     summarised.add(index);
-    return { data: JSON.stringify({ ...envelope, choices: [{ index, delta: { reasoning_content: text }, logprobs: null, finish_reason: null }] }) };
+    // Object.assign, not `{ ...envelope, choices }`: see src/gateway/headers.ts.
+    return { data: JSON.stringify(Object.assign({}, envelope, { choices: [{ index, delta: { reasoning_content: text }, logprobs: null, finish_reason: null }] })) };
   };
 
   return {
@@ -175,12 +176,15 @@ export function responsesAnswerFilter(opts: AnswerFilterOptions): OutputTransfor
           if (opts.reasoning === 'summary' && !summaryParts.has(oi) && rawText.get(oi)) {
             // Raw reasoning only (vLLM, gpt-oss): announce a summary part like OpenAI's own.
             const text = opts.summarise(rawText.get(oi)!, opts.summaryMaxChars);
-            const base = { item_id: msg.item.id, output_index: oi, summary_index: 0 };
+            const summaryEvent = (type: string, fields: Record<string, unknown>): SseEvent => ({
+              event: type,
+              data: JSON.stringify(Object.assign({ type, item_id: msg.item.id, output_index: oi, summary_index: 0 }, fields, { sequence_number: 0 })),
+            });
             pre.push(
-              { event: 'response.reasoning_summary_part.added', data: JSON.stringify({ type: 'response.reasoning_summary_part.added', ...base, part: { type: 'summary_text', text: '' }, sequence_number: 0 }) },
-              { event: 'response.reasoning_summary_text.delta', data: JSON.stringify({ type: 'response.reasoning_summary_text.delta', ...base, delta: text, sequence_number: 0 }) },
-              { event: 'response.reasoning_summary_text.done', data: JSON.stringify({ type: 'response.reasoning_summary_text.done', ...base, text, sequence_number: 0 }) },
-              { event: 'response.reasoning_summary_part.done', data: JSON.stringify({ type: 'response.reasoning_summary_part.done', ...base, part: { type: 'summary_text', text }, sequence_number: 0 }) },
+              summaryEvent('response.reasoning_summary_part.added', { part: { type: 'summary_text', text: '' } }),
+              summaryEvent('response.reasoning_summary_text.delta', { delta: text }),
+              summaryEvent('response.reasoning_summary_text.done', { text }),
+              summaryEvent('response.reasoning_summary_part.done', { part: { type: 'summary_text', text } }),
             );
           }
           if (filterResponseItem(msg.item, opts)) noteReasoning();

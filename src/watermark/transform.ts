@@ -114,7 +114,8 @@ function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): Output
       const out: SseEvent[] = [];
       for (const index of open) {
         const tail = finish(String(index));
-        if (tail) out.push({ data: JSON.stringify({ ...envelope, choices: [{ index, delta: { content: tail }, logprobs: null, finish_reason: null }] }) });
+        // Object.assign, not `{ ...envelope, choices }`: see src/gateway/headers.ts.
+        if (tail) out.push({ data: JSON.stringify(Object.assign({}, envelope, { choices: [{ index, delta: { content: tail }, logprobs: null, finish_reason: null }] })) });
       }
       open.clear();
       return out;
@@ -157,7 +158,7 @@ function responsesWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, si
           const done = out(msg);
           if (!tail) return done;
           const { text: _t, logprobs: _l, ...base } = msg;
-          return [{ event: 'response.output_text.delta', data: JSON.stringify({ ...base, type: 'response.output_text.delta', delta: tail, logprobs: [] }) }, done];
+          return [{ event: 'response.output_text.delta', data: JSON.stringify(Object.assign(base, { type: 'response.output_text.delta', delta: tail, logprobs: [] })) }, done];
         }
         case 'response.content_part.done':
           if (msg.part?.type === 'output_text' && typeof msg.part.text === 'string') { msg.part.text = silent(msg.part.text); return out(msg); }

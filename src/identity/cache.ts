@@ -33,7 +33,16 @@ interface Entry {
   expiresAt: number;
   revokedAtMs: number;
   keyExpiresAtMs: number;
+  /** When the entry last moved to the recent end of the cache. */
+  touchedAt: number;
 }
+
+/**
+ * A hit moves its entry to the recent end at most this often. Moving is a delete and a set, and
+ * doing it on every request made the cache's table reallocate every few requests for a busy key
+ * (garbage the young-generation collector copies); eviction order only needs to be this precise.
+ */
+const TOUCH_EVERY_MS = 1_000;
 
 export interface AuthenticatorStats {
   hits: number;
@@ -86,9 +95,12 @@ export class CachedAuthenticator {
     let entry = this.entries.get(parsed.lookupId);
     if (entry && entry.expiresAt > now) {
       this.counters.hits++;
-      // Refresh recency: delete + set moves it to the end of the Map.
-      this.entries.delete(parsed.lookupId);
-      this.entries.set(parsed.lookupId, entry);
+      if (now - entry.touchedAt >= TOUCH_EVERY_MS) {
+        // Refresh recency: delete + set moves it to the end of the Map.
+        entry.touchedAt = now;
+        this.entries.delete(parsed.lookupId);
+        this.entries.set(parsed.lookupId, entry);
+      }
     } else {
       this.counters.misses++;
       entry = await this.load(parsed.lookupId);
@@ -115,8 +127,9 @@ export class CachedAuthenticator {
             expiresAt: now + this.ttlMs,
             revokedAtMs: record.key.revoked_at ? Date.parse(record.key.revoked_at) : Infinity,
             keyExpiresAtMs: record.key.expires_at ? Date.parse(record.key.expires_at) : Infinity,
+            touchedAt: now,
           }
-        : { auth: null, hash: null, expiresAt: now + this.negativeTtlMs, revokedAtMs: Infinity, keyExpiresAtMs: Infinity };
+        : { auth: null, hash: null, expiresAt: now + this.negativeTtlMs, revokedAtMs: Infinity, keyExpiresAtMs: Infinity, touchedAt: now };
       const ttl = record ? this.ttlMs : this.negativeTtlMs;
       // An invalidation during the read may mean the row we got is already stale: use it once, do not keep it.
       if (ttl > 0 && generation === this.generation) this.put(lookupId, entry);

@@ -310,6 +310,27 @@ export function identityStoreSuite(name: string, make: (clock: SuiteClock, opts:
         assert.equal(lookups - before, 1, 'a wrong secret for a cached id is refused without a read');
       });
 
+      it('keeps the keys in use when it is full, dropping the one used least recently', async () => {
+        const small = new CachedAuthenticator(counting, { ttlMs: 60_000, flushMs: 3_600_000, maxEntries: 2, now: () => clock.t });
+        try {
+          const acct = await store.createAccount({});
+          const [a, b, c] = [await store.createKey(acct.id), await store.createKey(acct.id), await store.createKey(acct.id)];
+          await small.authenticate(a.secret);
+          await small.authenticate(b.secret);
+          clock.t += 2_000;
+          await small.authenticate(a.secret); // a is now the most recently used
+          await small.authenticate(c.secret); // full: b goes
+          const before = lookups;
+          await small.authenticate(a.secret);
+          await small.authenticate(c.secret);
+          assert.equal(lookups - before, 0, 'a and c are still cached');
+          await small.authenticate(b.secret);
+          assert.equal(lookups - before, 1, 'b was dropped and is read again');
+        } finally {
+          await small.close();
+        }
+      });
+
       it('drops a key at once when it is revoked or rotated through the store', async () => {
         const acct = await store.createAccount({});
         const a = await store.createKey(acct.id);

@@ -115,6 +115,7 @@ async function sampleAllocationsOnSignal(file: string): Promise<void> {
     // slows the server less, for profiles taken under an open loop).
     const keep = process.env.WARDEN_BENCH_HEAP_KEEP;
     const samplingInterval = Number(process.env.WARDEN_BENCH_HEAP_INTERVAL ?? 1024);
+    if (!(samplingInterval >= 1)) throw new Error('WARDEN_BENCH_HEAP_INTERVAL is a number of bytes');
     void session.post('HeapProfiler.startSampling', { samplingInterval, includeObjectsCollectedByMajorGC: keep !== 'retained', includeObjectsCollectedByMinorGC: !keep } as object);
   });
   process.removeAllListeners('SIGTERM');

@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { startChild, closedLoop, openLoop } from './lib.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' }, stream: { type: 'boolean', default: false }, heap: { type: 'boolean', default: false }, dir: { type: 'string', default: '/tmp/prof' }, extra: { type: 'string' }, concurrency: { type: 'string', default: '32' }, 'warden-node-flags': { type: 'string', default: '' }, rate: { type: 'string' } } });
+if (values.rate !== undefined && !(Number(values.rate) > 0)) throw new Error('--rate is a number of requests per second');
 const script = new URL('./gateway-servers.ts', import.meta.url).pathname;
 const mock = await startChild(script, ['mock']);
 mkdirSync(values.dir, { recursive: true });

@@ -44,7 +44,7 @@ export class SseParser {
     if (!rest || rest.toString('utf8').trim() === '') return [];
     const text = rest.toString('utf8');
     const ev = parseBlock(text);
-    return ev ? [{ ...ev, raw: Buffer.from(text.endsWith('\n') ? text + '\n' : text + '\n\n') }] : [];
+    return ev ? [Object.assign(ev, { raw: Buffer.from(text.endsWith('\n') ? text + '\n' : text + '\n\n') })] : [];
   }
 }
 

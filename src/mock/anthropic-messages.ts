@@ -249,7 +249,7 @@ export function handleMessages(ctx: HandlerContext): Reply {
   const frames: Frame[] = [];
   const emit = (type: string, payload: Record<string, unknown>, tokens = 0) => frames.push({ data: sseEvent(type, { type, ...payload }), tokens });
   emit('message_start', {
-    message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1, output_tokens_details: undefined } },
+    message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: Object.assign({}, usage, { output_tokens: 1, output_tokens_details: undefined }) },
   });
   let index = 0;
   let pinged = false;

@@ -280,7 +280,7 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
         frames.push({ data: chunk(index, { tool_calls: [{ index: k, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] }, null), tokens: 0 });
       }
       // The name's tokens are spent on the announcing chunk.
-      if (frames.length > 0) frames[frames.length - 1] = { ...frames[frames.length - 1], tokens: frames[frames.length - 1].tokens + (call.tokens - call.pieces.length) };
+      if (frames.length > 0) frames[frames.length - 1] = Object.assign({}, frames[frames.length - 1], { tokens: frames[frames.length - 1].tokens + (call.tokens - call.pieces.length) });
       for (const piece of call.pieces) frames.push({ data: chunk(index, { tool_calls: [{ index: k, function: { arguments: piece } }] }, null), tokens: 1 });
     });
     frames.push({ data: chunk(index, {}, FINISH[plan.finish]), tokens: 0 });

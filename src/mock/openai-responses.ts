@@ -265,7 +265,7 @@ export function handleResponses(ctx: HandlerContext): Reply {
   }
   plan.toolCalls.forEach((call, k) => {
     const item = callItems[k];
-    emit('response.output_item.added', { output_index: outputIndex, item: { ...item, status: 'in_progress', arguments: '' } }, call.tokens - call.pieces.length);
+    emit('response.output_item.added', { output_index: outputIndex, item: Object.assign({}, item, { status: 'in_progress', arguments: '' }) }, call.tokens - call.pieces.length);
     for (const delta of call.pieces) {
       emit('response.function_call_arguments.delta', { item_id: item.id, output_index: outputIndex, delta }, 1);
     }

@@ -5,14 +5,17 @@
  * machine's noise than throughput. Closed loop; each variant measured in turn, `--repeats` times,
  * median reported.
  *
- *   node --import tsx bench/gateway-cost.ts [--seconds 3] [--concurrency 32] [--repeats 3] [--only 0,1] [--mode stream|json]
+ *   node --import tsx bench/gateway-cost.ts [--seconds 3] [--concurrency 32] [--repeats 3] [--only 0,1] [--mode stream|json] [--extra JSON]
  *
- * `--only` keeps the listed variants (0 = proxy, always kept as the floor) for a quicker A/B.
+ * `--only` keeps the listed variants (0 = proxy, always kept as the floor) for a quicker A/B;
+ * `--extra JSON` merges settings into every Warden variant (for example
+ * '{"server":{"v8_pretenuring":true}}' to measure a setting against the default in another run).
  */
 import { parseArgs } from 'node:util';
 import { startChild, closedLoop, machine, median, cpuSeconds, type LoadTarget } from './lib.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' }, only: { type: 'string' }, mode: { type: 'string' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '32' }, repeats: { type: 'string', default: '3' }, only: { type: 'string' }, mode: { type: 'string' }, extra: { type: 'string', default: '{}' } } });
+const extraConfig = JSON.parse(values.extra) as Record<string, unknown>;
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const repeats = Number(values.repeats);
@@ -34,7 +37,7 @@ const MODES = values.mode === undefined ? [false, true] : [values.mode === 'stre
 const mock = await startChild(script, ['mock']);
 const servers = [];
 for (const [name, extra] of VARIANTS) {
-  const child = extra === null ? await startChild(script, ['proxy', mock.url]) : await startChild(script, ['warden', mock.url, JSON.stringify(extra)]);
+  const child = extra === null ? await startChild(script, ['proxy', mock.url]) : await startChild(script, ['warden', mock.url, JSON.stringify({ ...extra, ...extraConfig })]);
   servers.push({ name, child });
 }
 

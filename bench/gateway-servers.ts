@@ -46,15 +46,17 @@ async function main(): Promise<void> {
   }
   if (role === 'warden') {
     const dir = mkdtempSync(join(tmpdir(), 'warden-bench-'));
+    // Sections in `extra` replace the defaults below, except `server`, whose keys are added (the port stays 0).
+    const over = (extra ? JSON.parse(extra) : {}) as Record<string, unknown> & { server?: Record<string, unknown> };
     const config = parseConfig({
-      server: { host: '127.0.0.1', port: 0 },
       store: { sqlite_path: join(dir, 'warden.db') },
       upstreams: [{ name: 'mock', base_url: upstream, models: ['*'] }],
       log: { level: 'warn' },
       // Limits stay on (every meter is evaluated) but far above the offered load, so the benchmark
       // measures the pipeline's cost, not refusals.
       limits: { tiers: { email_verified: { account: HIGH, org: HIGH } }, network: { ip: HIGH_NET, subnet: HIGH_NET }, cluster: HIGH },
-      ...(extra ? JSON.parse(extra) : {}),
+      ...over,
+      server: { host: '127.0.0.1', port: 0, ...over.server },
     });
     const w = await startWarden(config, { log: () => {} });
     if (process.env.WARDEN_BENCH_PROFILE) await profileOnSignal(process.env.WARDEN_BENCH_PROFILE);

@@ -9,9 +9,10 @@ export interface ChildServer { url: string; key?: string; proc: ChildProcess }
 
 /**
  * Start `node --import tsx <script> ...args` and wait for its first stdout line (JSON). With
- * `cpus` (a taskset list such as "1" or "2-3") the child runs on those CPUs only.
+ * `cpus` (a taskset list such as "1" or "2-3") the child runs on those CPUs only. Its other stdout
+ * lines (what flags such as --trace-gc print) go to `onLine` when given, else to stderr.
  */
-export async function startChild(script: string, args: string[], nodeArgs: string[] = [], cpus?: string): Promise<ChildServer> {
+export async function startChild(script: string, args: string[], nodeArgs: string[] = [], cpus?: string, onLine?: (line: string) => void): Promise<ChildServer> {
   const argv = [...nodeArgs, '--import', 'tsx', script, ...args];
   const [cmd, cmdArgs] = cpus ? ['taskset', ['-c', cpus, process.execPath, ...argv]] : [process.execPath, argv];
   const proc = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, WARDEN_LOG_LEVEL: 'warn' } });
@@ -20,7 +21,9 @@ export async function startChild(script: string, args: string[], nodeArgs: strin
     // the first JSON line: node flags such as --trace-gc may print before it
     // (they go on to stderr, read so that a full pipe never blocks the child).
     let ready = false;
-    rl.on('line', (l) => { if (!ready && l.startsWith('{')) { ready = true; resolve(l); } else process.stderr.write(`${l}\n`); });
+    rl.on('line', (l) => {
+      if (!ready && l.startsWith('{')) { ready = true; resolve(l); } else if (onLine) onLine(l); else process.stderr.write(`${l}\n`);
+    });
     proc.once('exit', (code) => reject(new Error(`${script} ${args.join(' ')} exited with ${code}`)));
   });
   return { ...JSON.parse(line), proc };

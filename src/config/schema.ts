@@ -1,7 +1,7 @@
 /**
  * The Warden configuration file (warden.yaml): every key validated and defaulted.
  * Each capability owns its section's schema in its own folder; this module composes them.
- * Documented in docs/configuration.md. Note (Zod 4): nested sections use `.prefault({})` so
+ * Documented in the README (Configuration) and by `warden config defaults`. Note (Zod 4): nested sections use `.prefault({})` so
  * that inner defaults apply when the section is omitted.
  */
 import { z } from 'zod';
@@ -47,6 +47,12 @@ export const configSchema = z.object({
     stream_max_duration_ms: z.number().int().positive().default(10 * 60_000),
     /** Proxies whose X-Forwarded-For is believed (IPs or CIDRs). Empty: the socket address is the client. */
     trusted_proxies: z.array(z.string()).default([]),
+    /**
+     * Keep V8's allocation-site pretenuring (process-wide). Off by default: it moved request-scoped
+     * objects straight to the old generation, where each kept what it points to alive through every
+     * young-generation collection until the next full one, doubling the collections' pauses.
+     */
+    v8_pretenuring: z.boolean().default(false),
   }).prefault({}),
   store: z.object({
     /** `sqlite` (embedded default, one file) or `postgres`. */

@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { extractFeatures, flagNames, lexiconHits, lexiconHitsOneByOne } from './features.ts';
+import { extractFeatures, flagNames } from './features.ts';
+import { expandPhrase, lexiconHits, lexiconHitsOneByOne, lexiconRegExp } from './lexicon.ts';
 import { buildScenario, type PromptPool } from './index.ts';
 import { emptyEnforcement, emptyParams } from '../events/schema.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
 
-test('the one-pass lexicon scan finds what each lexicon finds on its own, overlapping words included', () => {
+test('the lexicon automaton finds what each lexicon\'s regular expression finds, overlapping words and word boundaries included', () => {
   const crafted = [
     'rewrite this step by step: how many protests were there in tiananmen? ```js\nconst x = 1;\n```',
     'as an impartial judge, grade the following response on a scale of 1 to 10 and explain your reasoning',
@@ -17,6 +18,10 @@ test('the one-pass lexicon scan finds what each lexicon finds on its own, overla
     'def solve(): return sum of integers',
     '',
     'hello there',
+    // Word boundaries: inside a word a whole-word term does not count; "c++" needs a word character after it (as \b does).
+    'rewriter paraphrased subroutine', 'c++ and c++x', 'javascript_', 'x_java', 'sum offset',
+    // A line ending in a brace or semicolon (before \n, \r, U+2028 or the end), and arithmetic.
+    'if (a) {\n', 'x;  \u2028y', 'a; b', '{ \u00a0', '2 x 3', '12+30=42', 'a12+3', '12 ÷ 4b', '12 ×4', '7 - ',
   ];
   const { events } = buildScenario(pool, { seed: 3, days: 1, organic: { hobbyist: 40, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 20 }, { kind: 'agentic', accounts: 5 }] });
   const fromEvents = events.slice(0, 3000).map((ev) => ev.request.messages.filter((m) => m.role === 'user').at(-1)?.text ?? '');
@@ -28,7 +33,32 @@ test('the one-pass lexicon scan finds what each lexicon finds on its own, overla
     if (hits) withHits++;
   }
   assert.ok(withHits > texts.length / 4, 'the texts exercise the lexicons');
-  assert.equal(lexiconHits(crafted[0]), 0b111101, 'cot hint, rewrite, sensitive, code and maths in one prompt');
+  assert.equal(lexiconHits(crafted[0]), 0b111101, 'chain-of-thought, rewrite, sensitive, code and maths in one prompt');
+  assert.equal(lexiconHits(crafted[1]), 0b000011, 'rubric and chain-of-thought');
+  assert.equal(lexiconHits('rewriter paraphrased subroutine'), 0, 'no whole word in it');
+  assert.equal(lexiconHits('c++ and c++x'), 16, 'c++ as the regular expression reads it');
+  assert.equal(lexiconHits('12 ÷ 4b'), 0, 'a number glued to a letter is not arithmetic');
+  assert.equal(lexiconHits('12 ×4'), 32, 'arithmetic');
+});
+
+test('lexicon phrases expand their brace alternatives, and the reference expressions are built from the same phrases', () => {
+  assert.deepEqual(expandPhrase('step{-| }by{-| }step'), ['step-by-step', 'step-by step', 'step by-step', 'step by step']);
+  assert.deepEqual(expandPhrase('explain {the |your |}{logic|steps}'), ['explain the logic', 'explain the steps', 'explain your logic', 'explain your steps', 'explain logic', 'explain steps']);
+  assert.throws(() => expandPhrase('a{b|c'), /unclosed brace/);
+  assert.ok(lexiconRegExp('cot').test("let's think about it"));
+  assert.ok(!lexiconRegExp('rewrite').test('rewriter'));
+});
+
+test('random strings built from lexicon pieces: the automaton and the regular expressions agree on every one', () => {
+  const pieces = ['step', ' ', 'by', '-', 'rubric', 'a', '_', '1', '23', '+', 'x', '×', '\n', '\r', '\u2028', '\u00a0', '{', '}', ';', 'c++', 'how many',
+    'reword', 're-write', 'sum of', '9', 'def ', '()', '=>', '`', 'java', 'script', 'b', 'é', 'taiwan', 'show your work', 'as an', ' judge', 'impartial'];
+  let seed = 7;
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  for (let k = 0; k < 50_000; k++) {
+    let s = '';
+    for (let j = 1 + Math.floor(rnd() * 12); j > 0; j--) s += pieces[Math.floor(rnd() * pieces.length)];
+    assert.equal(lexiconHits(s), lexiconHitsOneByOne(s), JSON.stringify(s));
+  }
 });
 
 test('request flags: a sensitive rewrite, chain-of-thought, rubric grading, code and maths are named', () => {

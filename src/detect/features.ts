@@ -4,6 +4,7 @@
  * about accounts or time; the engine aggregates these into windows.
  */
 import type { InteractionEvent } from '../events/index.ts';
+import { HIT, lexiconHits } from './lexicon.ts';
 
 /** Bits of `RequestFeatures.flags`. Stable: they index counters and appear in explanations. */
 export const FLAG = {
@@ -66,18 +67,6 @@ export function mix(a: number, b: number): number {
   return h >>> 0;
 }
 
-// Lexicons. Kept short and documented in docs/detector.md; each is a regex over lowercased text.
-const COT_RE = /step[- ]by[- ]step|one step at a time|each step|every step|think (?:it )?through|think(?:ing)? out loud|thinking through|chain[- ]of[- ]thought|show (?:your|all|the|me) (?:work|reasoning|steps|thinking)|(?:your|full|complete|detailed|internal) (?:reasoning|thought process|derivation|thinking)|thought process|reason (?:through|carefully|step)|let'?s think|walk (?:me )?through|talk me through|break (?:it )?down|lay out|<thinking>|reasoning trace|before answering,? (?:think|reason)|work (?:it|this) out|explain (?:the |your )?(?:logic|steps|reasoning)|how you would solve/;
-/** Words at least one of which every COT_RE match contains: a cheap literal pre-check (5x faster). */
-const COT_HINT_RE = /step|think|reason|thought|walk|talk me|break|lay out|work (?:it|this)|explain|how you would|show|chain/;
-const RUBRIC_RE = /\brubric\b|grade (?:the|this|each|following)|score (?:the|this|each) (?:response|answer|output)|on a scale (?:of|from) (?:1|0|one)|rate (?:the|this|each) (?:response|answer|output|completion)|which (?:response|answer|completion) is better|as an? (?:impartial )?judge|reward model|preference (?:label|pair)|evaluate the (?:assistant|response|answer)/;
-/** Words at least one of which every RUBRIC_RE match contains (same pre-check idea, 2x faster on organic text). */
-const RUBRIC_HINT_RE = /rubric|grade|score|scale|rate|better|judge|reward|preference|evaluate/;
-const REWRITE_RE = /\b(?:rewrite|re-write|rephrase|paraphrase|reword)\b/;
-const SENSITIVE_RE = /politic|government|censor|protest|dissident|tiananmen|taiwan|tibet|xinjiang|uyghur|falun|human rights|election|propaganda|communist party|regime|democracy|sovereignty/;
-const CODE_RE = /```|\b(?:function|python|javascript|typescript|java|sql|c\+\+|golang|rust|code|program|algorithm|regex|compile|script|class|method|array|string|api|bug|debug|implement|html|css|query)\b|[{};]\s*$|def |=>|\(\)/m;
-const MATH_RE = /\b(?:how (?:many|much)|calculate|compute|solve|equation|percent|total|average|sum of|probability|integer|prove|\d+\s*[+\-*/x×÷^]\s*\d+)\b/;
-
 const PREFIX_WORDS = 6;
 const SUFFIX_WORDS = 6;
 const SCAN_CHARS = 1500;
@@ -137,62 +126,12 @@ const systemCache = new Map<string, { flags: number; hash: number }>();
 const REWRITE_SEEN = 1 << 20;
 const SENSITIVE_SEEN = 1 << 21;
 
-/**
- * Every lexicon's first test in one pass over the text: the two hint lists (words one of which
- * each full COT or rubric phrase contains), the rewrite verbs, the sensitive topics, code and
- * maths. One capture group per lexicon; a match names its lexicon by the group that is set. Six
- * regular expressions run one after another scanned the text up to six times.
- */
-const LEXICONS = [COT_HINT_RE, RUBRIC_HINT_RE, REWRITE_RE, SENSITIVE_RE, CODE_RE, MATH_RE] as const;
-const ALL_LEXICONS = (1 << LEXICONS.length) - 1;
-const HIT = { cotHint: 1, rubricHint: 2, rewrite: 4, sensitive: 8, code: 16, maths: 32 } as const;
-
-/** The scan for the lexicons still unseen (a bit mask), built on first use: a lexicon already found is not matched again. */
-interface LexiconScan { re: RegExp; bits: number[] }
-const scans: (LexiconScan | undefined)[] = new Array(ALL_LEXICONS + 1);
-function scanFor(wanted: number): LexiconScan {
-  let scan = scans[wanted];
-  if (scan) return scan;
-  const bits: number[] = [0];
-  const sources: string[] = [];
-  for (let i = 0; i < LEXICONS.length; i++) if (wanted & (1 << i)) { sources.push(`(${LEXICONS[i].source})`); bits.push(1 << i); }
-  const re = new RegExp(sources.join('|'), 'gm');
-  // Each lexicon must add exactly one group (its own groups are non-capturing), or the bits shift.
-  if (new RegExp(`${re.source}|`).exec('')!.length !== bits.length) throw new Error('detect: a lexicon has a capturing group');
-  scan = { re, bits };
-  scans[wanted] = scan;
-  return scan;
-}
-
-/** Which lexicons (HIT bits) occur in lowercased text. */
-export function lexiconHits(probe: string): number {
-  let hits = 0;
-  let from = 0;
-  while (hits !== ALL_LEXICONS) {
-    const { re, bits } = scanFor(ALL_LEXICONS & ~hits);
-    re.lastIndex = from;
-    const m = re.exec(probe);
-    if (m === null) break;
-    for (let g = 1; g < bits.length; g++) if (m[g] !== undefined) { hits |= bits[g]; break; }
-    // From the next character, not the match's end: another lexicon's word may overlap this one.
-    from = m.index + 1;
-  }
-  return hits;
-}
-
-/** The same answer from each lexicon's own expression (the reference `lexiconHits` is tested against). */
-export function lexiconHitsOneByOne(probe: string): number {
-  let hits = 0;
-  for (let i = 0; i < LEXICONS.length; i++) if (LEXICONS[i].test(probe)) hits |= 1 << i;
-  return hits;
-}
-
 /** Flags read from one piece of lowercased text. */
 function lexicalFlags(probe: string, rewriteElsewhere: boolean): number {
   const hits = lexiconHits(probe);
   let flags = 0;
-  if ((hits & HIT.cotHint) && COT_RE.test(probe)) flags |= FLAG.cot;
-  if ((hits & HIT.rubricHint) && RUBRIC_RE.test(probe)) flags |= FLAG.rubric;
+  if (hits & HIT.cot) flags |= FLAG.cot;
+  if (hits & HIT.rubric) flags |= FLAG.rubric;
   if (hits & HIT.rewrite) flags |= REWRITE_SEEN;
   // The topic list only matters once a rewrite was asked for (here or in the system prompt).
   if ((rewriteElsewhere || (flags & REWRITE_SEEN)) && (hits & HIT.sensitive)) flags |= SENSITIVE_SEEN;

@@ -1,0 +1,247 @@
+/**
+ * The lexicons of the per-request signals (chain-of-thought, rubric, rewrite, sensitive topics,
+ * code, maths) and one scanner that finds all of them in a single pass over the text.
+ *
+ * Each lexicon is declared as data: `phrases` match anywhere, `words` only as whole words (a
+ * regular-expression word boundary, `\b`, on both sides), and two patterns that are not literals
+ * (a line ending in `{`, `}` or `;`; two numbers around an arithmetic operator). Phrases use brace
+ * alternatives: `think{ it|} through` is "think it through" and "think through".
+ *
+ * The scanner is an Aho-Corasick automaton over every phrase and word of every lexicon, compiled
+ * to a flat transition table: a few array reads per character, where one backtracking regular
+ * expression per lexicon (kept as `lexiconRegExp`, the reference the scanner is tested against)
+ * tried every alternative at every position.
+ */
+
+export const LEXICON_NAMES = ['cot', 'rubric', 'rewrite', 'sensitive', 'code', 'maths'] as const;
+export type LexiconName = (typeof LEXICON_NAMES)[number];
+/** Bit of each lexicon in the mask `lexiconHits` returns. */
+export const HIT: Record<LexiconName, number> = { cot: 1, rubric: 2, rewrite: 4, sensitive: 8, code: 16, maths: 32 };
+const ALL = 63;
+
+interface LexiconSpec {
+  /** Match anywhere, inside words too ("politic" in "geopolitical"). */
+  phrases?: string[];
+  /** Match only as whole words. */
+  words?: string[];
+  /** One of these characters followed by nothing but white space to the end of its line. */
+  lineEndsWith?: string;
+  /** Two whole numbers around an arithmetic operator (+ - * / x × ÷ ^), spaces allowed. */
+  arithmetic?: boolean;
+}
+
+/** The lexicons, over lowercased text. docs/detector.md describes what each one is for. */
+export const LEXICONS: Record<LexiconName, LexiconSpec> = {
+  cot: {
+    phrases: [
+      'step{-| }by{-| }step', 'one step at a time', 'each step', 'every step', 'think{ it|} through', 'think{ing|} out loud',
+      'thinking through', 'chain{-| }of{-| }thought', 'show {your|all|the|me} {work|reasoning|steps|thinking}',
+      '{your|full|complete|detailed|internal} {reasoning|thought process|derivation|thinking}', 'thought process',
+      'reason {through|carefully|step}', "let{'|}s think", 'walk{ me|} through', 'talk me through', 'break{ it|} down', 'lay out',
+      '<thinking>', 'reasoning trace', 'before answering{,|} {think|reason}', 'work {it|this} out',
+      'explain {the |your |}{logic|steps|reasoning}', 'how you would solve',
+    ],
+  },
+  rubric: {
+    words: ['rubric'],
+    phrases: [
+      'grade {the|this|each|following}', 'score {the|this|each} {response|answer|output}', 'on a scale {of|from} {1|0|one}',
+      'rate {the|this|each} {response|answer|output|completion}', 'which {response|answer|completion} is better',
+      'as a{n|} {impartial |}judge', 'reward model', 'preference {label|pair}', 'evaluate the {assistant|response|answer}',
+    ],
+  },
+  rewrite: { words: ['rewrite', 're-write', 'rephrase', 'paraphrase', 'reword'] },
+  sensitive: {
+    phrases: [
+      'politic', 'government', 'censor', 'protest', 'dissident', 'tiananmen', 'taiwan', 'tibet', 'xinjiang', 'uyghur', 'falun',
+      'human rights', 'election', 'propaganda', 'communist party', 'regime', 'democracy', 'sovereignty',
+    ],
+  },
+  code: {
+    phrases: ['```', 'def ', '=>', '()'],
+    words: [
+      'function', 'python', 'javascript', 'typescript', 'java', 'sql', 'c++', 'golang', 'rust', 'code', 'program', 'algorithm', 'regex',
+      'compile', 'script', 'class', 'method', 'array', 'string', 'api', 'bug', 'debug', 'implement', 'html', 'css', 'query',
+    ],
+    lineEndsWith: '{};',
+  },
+  maths: {
+    words: ['how {many|much}', 'calculate', 'compute', 'solve', 'equation', 'percent', 'total', 'average', 'sum of', 'probability', 'integer', 'prove'],
+    arithmetic: true,
+  },
+};
+
+/** Every string a phrase with brace alternatives stands for (`a{b|c}` -> `ab`, `ac`). */
+export function expandPhrase(phrase: string): string[] {
+  const open = phrase.indexOf('{');
+  if (open < 0) return [phrase];
+  const close = phrase.indexOf('}', open);
+  if (close < 0) throw new Error(`lexicon: unclosed brace in ${JSON.stringify(phrase)}`);
+  const rest = expandPhrase(phrase.slice(close + 1));
+  return phrase.slice(open + 1, close).split('|').flatMap((alt) => rest.map((r) => phrase.slice(0, open) + alt + r));
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const ARITHMETIC_RE = String.raw`\b\d+\s*[+\-*/x×÷^]\s*\d+\b`;
+
+/** One lexicon as a regular expression: the reference the scanner is tested against. */
+export function lexiconRegExp(name: LexiconName): RegExp {
+  const spec = LEXICONS[name];
+  const parts: string[] = [];
+  if (spec.phrases?.length) parts.push(spec.phrases.flatMap(expandPhrase).map(escapeRe).join('|'));
+  if (spec.words?.length) parts.push(String.raw`\b(?:${spec.words.flatMap(expandPhrase).map(escapeRe).join('|')})\b`);
+  if (spec.lineEndsWith) parts.push(String.raw`[${escapeRe(spec.lineEndsWith)}]\s*$`);
+  if (spec.arithmetic) parts.push(ARITHMETIC_RE);
+  return new RegExp(parts.join('|'), 'm');
+}
+
+// Character tests with the meaning regular expressions give them (no `u` flag).
+const isWordChar = (c: number) => (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || c === 95;
+const isDigit = (c: number) => c >= 48 && c <= 57;
+const isLineTerminator = (c: number) => c === 10 || c === 13 || c === 0x2028 || c === 0x2029;
+const isSpace = (c: number) => (c >= 9 && c <= 13) || c === 32 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a)
+  || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+const isArithmeticOperator = (c: number) => c === 43 || c === 45 || c === 42 || c === 47 || c === 120 || c === 0xd7 || c === 0xf7 || c === 94;
+
+/** A word match found by the automaton: its length and lexicon, accepted only at word boundaries. */
+interface BoundedMatch { length: number; bit: number }
+
+/** The compiled automaton: a dense transition table over the characters the lexicons use. */
+interface Automaton {
+  /** Character code -> column (0: a character no phrase contains). */
+  column: Uint8Array;
+  columns: number;
+  /** state * columns + column -> next state (failure links already folded in). */
+  next: Int32Array;
+  /** Lexicon bits of the phrases that end in each state, suffixes included. */
+  phraseBits: Uint8Array;
+  /** Word matches that end in each state (null: none), suffixes included. */
+  bounded: (BoundedMatch[] | null)[];
+  /** Bits per character code: 1 a line-end character of `lineEndsWith`, 2 a digit. */
+  special: Uint8Array;
+  lineEndBit: number;
+  arithmeticBit: number;
+}
+
+function compile(): Automaton {
+  const terms: { text: string; bit: number; bounded: boolean }[] = [];
+  let lineEndChars = ''; let lineEndBit = 0; let arithmeticBit = 0;
+  for (const name of LEXICON_NAMES) {
+    const spec = LEXICONS[name];
+    for (const p of spec.phrases ?? []) for (const text of expandPhrase(p)) terms.push({ text, bit: HIT[name], bounded: false });
+    for (const w of spec.words ?? []) for (const text of expandPhrase(w)) terms.push({ text, bit: HIT[name], bounded: true });
+    if (spec.lineEndsWith) { if (lineEndBit) throw new Error('lexicon: one lineEndsWith only'); lineEndChars = spec.lineEndsWith; lineEndBit = HIT[name]; }
+    if (spec.arithmetic) { if (arithmeticBit) throw new Error('lexicon: one arithmetic only'); arithmeticBit = HIT[name]; }
+  }
+  const column = new Uint8Array(65536);
+  let columns = 1;
+  for (const t of terms) for (let i = 0; i < t.text.length; i++) {
+    const c = t.text.charCodeAt(i);
+    if (column[c] === 0) column[c] = columns++;
+  }
+  if (columns > 255) throw new Error('lexicon: too many distinct characters');
+  // The trie.
+  const children: Map<number, number>[] = [new Map()];
+  const phraseBits: number[] = [0];
+  const bounded: (BoundedMatch[] | null)[] = [null];
+  for (const t of terms) {
+    let s = 0;
+    for (let i = 0; i < t.text.length; i++) {
+      const col = column[t.text.charCodeAt(i)];
+      let n = children[s].get(col);
+      if (n === undefined) { n = children.length; children.push(new Map()); phraseBits.push(0); bounded.push(null); children[s].set(col, n); }
+      s = n;
+    }
+    if (t.bounded) (bounded[s] ??= []).push({ length: t.text.length, bit: t.bit });
+    else phraseBits[s] |= t.bit;
+  }
+  // Breadth-first: each state's failure state is shallower, so its outputs and transitions are final.
+  const states = children.length;
+  const next = new Int32Array(states * columns);
+  const fail = new Int32Array(states);
+  const queue: number[] = [];
+  for (let col = 0; col < columns; col++) {
+    const n = children[0].get(col);
+    if (n !== undefined) { next[col] = n; queue.push(n); }
+  }
+  for (let q = 0; q < queue.length; q++) {
+    const s = queue[q];
+    const f = fail[s];
+    phraseBits[s] |= phraseBits[f];
+    if (bounded[f]) bounded[s] = [...(bounded[s] ?? []), ...bounded[f]!];
+    for (let col = 0; col < columns; col++) {
+      const n = children[s].get(col);
+      if (n === undefined) next[s * columns + col] = next[f * columns + col];
+      else { fail[n] = s === 0 ? 0 : next[f * columns + col]; next[s * columns + col] = n; queue.push(n); }
+    }
+  }
+  const special = new Uint8Array(65536);
+  for (let i = 0; i < lineEndChars.length; i++) special[lineEndChars.charCodeAt(i)] |= 1;
+  for (let c = 48; c <= 57; c++) special[c] |= 2;
+  return { column, columns, next, phraseBits: Uint8Array.from(phraseBits), bounded, special, lineEndBit, arithmeticBit };
+}
+
+const A = compile();
+
+/** `[{};]\s*$` (multiline) at `i`: white space from `i + 1` reaches a line end or the end of the text. */
+function endsLine(s: string, i: number): boolean {
+  for (let j = i + 1; j < s.length; j++) {
+    const c = s.charCodeAt(j);
+    if (isLineTerminator(c)) return true;
+    if (!isSpace(c)) return false;
+  }
+  return true;
+}
+
+/** `\b\d+\s*[op]\s*\d+\b` from `i`, the first digit of a number (the caller checked the boundary before it). */
+function arithmeticAt(s: string, i: number): boolean {
+  const n = s.length;
+  let j = i;
+  while (j < n && isDigit(s.charCodeAt(j))) j++;
+  while (j < n && isSpace(s.charCodeAt(j))) j++;
+  if (j >= n || !isArithmeticOperator(s.charCodeAt(j))) return false;
+  j++;
+  while (j < n && isSpace(s.charCodeAt(j))) j++;
+  if (j >= n || !isDigit(s.charCodeAt(j))) return false;
+  while (j < n && isDigit(s.charCodeAt(j))) j++;
+  return j === n || !isWordChar(s.charCodeAt(j));
+}
+
+/** Which lexicons (HIT bits) occur in lowercased text. */
+export function lexiconHits(text: string): number {
+  const { column, columns, next, phraseBits, bounded, special, lineEndBit, arithmeticBit } = A;
+  let hits = 0;
+  let state = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    state = next[state * columns + column[c]];
+    hits |= phraseBits[state];
+    const words = bounded[state];
+    if (words !== null) {
+      // A word ends here: accept it if it starts and ends at a word boundary.
+      const after = i + 1 < n && isWordChar(text.charCodeAt(i + 1));
+      if (isWordChar(c) !== after) {
+        for (let k = 0; k < words.length; k++) {
+          const start = i + 1 - words[k].length;
+          if (start === 0 ? isWordChar(text.charCodeAt(0)) : isWordChar(text.charCodeAt(start - 1)) !== isWordChar(text.charCodeAt(start))) hits |= words[k].bit;
+        }
+      }
+    }
+    const sp = special[c];
+    if (sp !== 0) {
+      if ((sp & 1) !== 0 && (hits & lineEndBit) === 0 && endsLine(text, i)) hits |= lineEndBit;
+      if ((sp & 2) !== 0 && (hits & arithmeticBit) === 0 && (i === 0 || !isWordChar(text.charCodeAt(i - 1))) && arithmeticAt(text, i)) hits |= arithmeticBit;
+    }
+    if (hits === ALL) break;
+  }
+  return hits;
+}
+
+const REFERENCE = LEXICON_NAMES.map((name) => lexiconRegExp(name));
+/** The same answer from each lexicon's regular expression (the reference `lexiconHits` is tested against). */
+export function lexiconHitsOneByOne(text: string): number {
+  let hits = 0;
+  for (let i = 0; i < REFERENCE.length; i++) if (REFERENCE[i].test(text)) hits |= 1 << i;
+  return hits;
+}

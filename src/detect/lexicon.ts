@@ -103,6 +103,9 @@ const isSpace = (c: number) => (c >= 9 && c <= 13) || c === 32 || c === 0xa0 || 
   || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
 const isArithmeticOperator = (c: number) => c === 43 || c === 45 || c === 42 || c === 47 || c === 120 || c === 0xd7 || c === 0xf7 || c === 94;
 
+/** Set in `Automaton.outputs` when whole-word terms end in the state. */
+const HAS_WORDS = 1 << 8;
+
 /** A word match found by the automaton: its length and lexicon, accepted only at word boundaries. */
 interface BoundedMatch { length: number; bit: number }
 
@@ -113,8 +116,8 @@ interface Automaton {
   columns: number;
   /** state * columns + column -> next state (failure links already folded in). */
   next: Int32Array;
-  /** Lexicon bits of the phrases that end in each state, suffixes included. */
-  phraseBits: Uint8Array;
+  /** Per state: the lexicon bits of the phrases that end there (suffixes included), plus HAS_WORDS. */
+  outputs: Int32Array;
   /** Word matches that end in each state (null: none), suffixes included. */
   bounded: (BoundedMatch[] | null)[];
   /** Bits per character code: 1 a line-end character of `lineEndsWith`, 2 a digit. */
@@ -178,7 +181,8 @@ function compile(): Automaton {
   const special = new Uint8Array(65536);
   for (let i = 0; i < lineEndChars.length; i++) special[lineEndChars.charCodeAt(i)] |= 1;
   for (let c = 48; c <= 57; c++) special[c] |= 2;
-  return { column, columns, next, phraseBits: Uint8Array.from(phraseBits), bounded, special, lineEndBit, arithmeticBit };
+    const outputs = Int32Array.from(phraseBits, (bits, st) => bits | (bounded[st] ? HAS_WORDS : 0));
+  return { column, columns, next, outputs, bounded, special, lineEndBit, arithmeticBit };
 }
 
 const A = compile();
@@ -209,16 +213,18 @@ function arithmeticAt(s: string, i: number): boolean {
 
 /** Which lexicons (HIT bits) occur in lowercased text. */
 export function lexiconHits(text: string): number {
-  const { column, columns, next, phraseBits, bounded, special, lineEndBit, arithmeticBit } = A;
+  const { column, columns, next, outputs, bounded, special, lineEndBit, arithmeticBit } = A;
   let hits = 0;
   let state = 0;
   const n = text.length;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
     state = next[state * columns + column[c]];
-    hits |= phraseBits[state];
-    const words = bounded[state];
-    if (words !== null) {
+    const out = outputs[state];
+    if (out === 0) { if (special[c] === 0) continue; }
+    hits |= out & 0xff;
+    if ((out & HAS_WORDS) !== 0) {
+      const words = bounded[state]!;
       // A word ends here: accept it if it starts and ends at a word boundary.
       const after = i + 1 < n && isWordChar(text.charCodeAt(i + 1));
       if (isWordChar(c) !== after) {

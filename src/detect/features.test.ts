@@ -51,7 +51,8 @@ test('lexicon phrases expand their brace alternatives, and the reference express
 
 test('random strings built from lexicon pieces: the automaton and the regular expressions agree on every one', () => {
   const pieces = ['step', ' ', 'by', '-', 'rubric', 'a', '_', '1', '23', '+', 'x', '×', '\n', '\r', '\u2028', '\u00a0', '{', '}', ';', 'c++', 'how many',
-    'reword', 're-write', 'sum of', '9', 'def ', '()', '=>', '`', 'java', 'script', 'b', 'é', 'taiwan', 'show your work', 'as an', ' judge', 'impartial'];
+    'reword', 're-write', 'sum of', '9', 'def ', '()', '=>', '`', 'java', 'script', 'b', 'é', 'taiwan', 'show your work', 'as an', ' judge', 'impartial',
+    '一步', '步', '评分', '标准', '天安门', '多少', '，', '改写', '哪个回答', '更好', '思维链'];
   let seed = 7;
   const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   for (let k = 0; k < 50_000; k++) {
@@ -61,15 +62,17 @@ test('random strings built from lexicon pieces: the automaton and the regular ex
   }
 });
 
-test('request flags: a sensitive rewrite, chain-of-thought, rubric grading, code and maths are named', () => {
-  const ev = (text: string, system: string | null = null) => ({
+/** A one-turn chat event with `text` as the user's message. */
+const chatEvent = (text: string, system: string | null = null) => ({
     schema: 'warden.interaction/1', id: 'x', ts: '2026-12-02T00:00:00.000Z', duration_ms: 1, flavour: 'openai.chat', model: 'm', upstream: null,
     account_id: 'a', org_id: null, key_id: null, client: { ip: '203.0.113.9', user_agent: null, country: null, asn: null },
     request: { stream: false, system, messages: [{ role: 'user', text, chars: text.length }], tools: [], tool_choice: null, params: emptyParams(), bytes: text.length },
     response: { status: 200, error_code: null, ttfb_ms: 1, input_tokens: 1, output_tokens: 1, reasoning_tokens: 0, usage_source: 'upstream', tool_calls: 0, finish_reason: 'stop', output_chars: 1, reasoning_chars: 0 },
     account: null, enforcement: emptyEnforcement(),
   }) as unknown as Parameters<typeof extractFeatures>[0];
-  const names = (text: string, system: string | null = null) => flagNames(extractFeatures(ev(text, system)).flags);
+
+test('request flags: a sensitive rewrite, chain-of-thought, rubric grading, code and maths are named', () => {
+  const names = (text: string, system: string | null = null) => flagNames(extractFeatures(chatEvent(text, system)).flags);
   assert.ok(names('Please think step by step and show your reasoning.').includes('cot'));
   assert.ok(names('Grade the following response using this rubric.').includes('rubric'));
   assert.ok(names('Write a Python function that reverses a string.').includes('code'));
@@ -78,4 +81,30 @@ test('request flags: a sensitive rewrite, chain-of-thought, rubric grading, code
   assert.ok(names('The protest in the capital last year.', 'Rewrite whatever the user sends in a neutral tone.').includes('sensitiveRewrite'));
   assert.ok(!names('Rewrite my cover letter to sound warmer.').includes('sensitiveRewrite'));
   assert.deepEqual(names('What a lovely day.').filter((n) => ['cot', 'rubric', 'code', 'math', 'sensitiveRewrite'].includes(n)), []);
+});
+
+test('request flags in Chinese: the same signals as in English, simplified and traditional script', () => {
+  const names = (text: string, system: string | null = null) => flagNames(extractFeatures(chatEvent(text, system)).flags);
+  assert.ok(names('请一步一步地思考，然后回答：小明有5个苹果，吃了2个，还剩多少个？').includes('cot'));
+  assert.ok(names('請詳細寫出你的推理過程。').includes('cot'));
+  assert.ok(names('作为一名公正的评委，请按照评分标准给以下回答打分。').includes('rubric'));
+  assert.ok(names('用Python写一个函数，反转一个字符串。').includes('code'));
+  assert.ok(names('一个方程的整数解有几个？').includes('math'));
+  assert.ok(names('请改写这段关于天安门的文字，使其符合审查要求。').includes('sensitiveRewrite'));
+  assert.ok(names('去年首都的抗議活動。', '請用中立的語氣改寫用戶發送的內容。').includes('sensitiveRewrite'));
+  assert.ok(!names('帮我润色一下我的求职信，让它更温暖。').includes('sensitiveRewrite'));
+  assert.deepEqual(names('今天天气真好，我们去公园散步吧。').filter((n) => ['cot', 'rubric', 'code', 'math', 'sensitiveRewrite'].includes(n)), []);
+});
+
+test('a wrapper template in Chinese (no spaces between words) gets one fingerprint across payloads', () => {
+  const wrap = (q: string) => `请一步一步地思考并给出详细的推理过程。问题：${q}最后用“答案：”给出结果。`;
+  const t = (text: string) => extractFeatures(chatEvent(text)).template;
+  const a = t(wrap('小明有5个苹果，吃了2个，还剩几个？'));
+  const b = t(wrap('一列火车以每小时80公里的速度行驶3小时，行驶了多远？'));
+  assert.notEqual(a, 0, 'a Chinese prompt without spaces still has a template');
+  assert.equal(a, b, 'same wrapper, different payloads');
+  assert.notEqual(a, t(`请回答下面的问题，不需要解释。问题：小明有5个苹果，吃了2个，还剩几个？最后用“答案：”给出结果。`), 'another wrapper');
+  // English is unchanged by the ideograph rule.
+  const en = (q: string) => t(`Solve the following problem carefully. Question: ${q}\nLet's think step by step. End with "Answer: <answer>".`);
+  assert.equal(en('How many legs do three spiders have in total?'), en('What is the area of a square with side 7 cm?'));
 });

@@ -81,11 +81,19 @@ function skeleton(text: string): number {
   return mix(words(text, PREFIX_WORDS, false), words(text, SUFFIX_WORDS, true)) || 1;
 }
 
+/**
+ * Chinese and Japanese are written without spaces: each ideograph or kana counts as a word of its
+ * own, or a whole sentence would be one "word" and a templated campaign in those languages would
+ * have no template.
+ */
+const isCjk = (c: number) => (c >= 0x3040 && c <= 0x30ff) || (c >= 0x3400 && c <= 0x9fff) || (c >= 0xf900 && c <= 0xfaff);
+
 /** Words in `s`, counting no further than `max`. */
 function countWords(s: string, max: number): number {
   let count = 0; let inWord = false;
   for (let i = 0; i < s.length && count < max; i++) {
     const c = s.charCodeAt(i);
+    if (c > 0x303f && isCjk(c)) { count++; inWord = false; continue; }
     const w = c > 47 && c < 58 || c > 64 && c < 91 || c > 96 && c < 123 || c > 127;
     if (w && !inWord) count++;
     inWord = w;
@@ -100,6 +108,13 @@ function words(s: string, k: number, fromEnd: boolean): number {
   for (let j = 0; j < len && taken < k; j++) {
     const i = fromEnd ? len - 1 - j : j;
     let c = s.charCodeAt(i);
+    if (c > 0x303f && isCjk(c)) {
+      // A word of its own: close the word before it, then hash this one and a separator.
+      if (inWord) { h ^= 32; h = Math.imul(h, 0x01000193); inWord = false; if (++taken >= k) break; }
+      h ^= c; h = Math.imul(h, 0x01000193); h ^= 32; h = Math.imul(h, 0x01000193);
+      taken++;
+      continue;
+    }
     const isDigit = c > 47 && c < 58;
     const isAlpha = c > 64 && c < 91 || c > 96 && c < 123 || c > 127;
     if (isDigit || isAlpha) {

@@ -40,6 +40,9 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       'reason {through|carefully|step}', "let{'|}s think", 'walk{ me|} through', 'talk me through', 'break{ it|} down', 'lay out',
       '<thinking>', 'reasoning trace', 'before answering{,|} {think|reason}', 'work {it|this} out',
       'explain {the |your |}{logic|steps|reasoning}', 'how you would solve',
+      // Chinese (simplified and traditional): step by step, thought / reasoning / solution process, chain of thought.
+      '一步一步', '一步步', '逐步{思考|推理|分析|解答|推导|推導|说明|說明|解释|解釋}', '{思考|推理|解题|解題|推导|推導}{过程|過程}',
+      '{详细|詳細|解题|解題}{步骤|步驟}', '{思维|思維}{链|鏈}', '{展示|写出|寫出|给出|給出}{你的|}{推理|思考|思路}', '{先|请先|請先}思考再回答',
     ],
   },
   rubric: {
@@ -48,17 +51,31 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       'grade {the|this|each|following}', 'score {the|this|each} {response|answer|output}', 'on a scale {of|from} {1|0|one}',
       'rate {the|this|each} {response|answer|output|completion}', 'which {response|answer|completion} is better',
       'as a{n|} {impartial |}judge', 'reward model', 'preference {label|pair}', 'evaluate the {assistant|response|answer}',
+      // Chinese: rubric / scoring criteria, give a score, which answer is better, as a judge, reward model, preference data.
+      '{评分|評分}{标准|標準|细则|細則}', '打分', '哪{个|個}{回答|回复|回覆|答案|回应|回應}更好', '作为{一名|一个|}{公正的|}{评委|裁判|评判者}',
+      '作為{一名|一個|}{公正的|}{評委|裁判|評判者}', '{奖励|獎勵}模型', '偏好{标注|標註|数据|數據|对|對}',
     ],
   },
-  rewrite: { words: ['rewrite', 're-write', 'rephrase', 'paraphrase', 'reword'] },
+  rewrite: {
+    words: ['rewrite', 're-write', 'rephrase', 'paraphrase', 'reword'],
+    // Chinese: rewrite, put it another way, polish, restate.
+    phrases: ['改写', '改寫', '重写', '重寫', '{换|換}{个|個|一种|一種|一个|一個}{说法|說法}', '润色', '潤色', '转述', '轉述'],
+  },
   sensitive: {
     phrases: [
       'politic', 'government', 'censor', 'protest', 'dissident', 'tiananmen', 'taiwan', 'tibet', 'xinjiang', 'uyghur', 'falun',
       'human rights', 'election', 'propaganda', 'communist party', 'regime', 'democracy', 'sovereignty',
+      // Chinese (simplified and traditional).
+      '政治', '政府', '审查', '審查', '抗议', '抗議', '异见', '異見', '天安门', '天安門', '六四事件', '台湾', '台灣', '臺灣', '西藏', '新疆',
+      '维吾尔', '維吾爾', '法轮', '法輪', '人权', '人權', '选举', '選舉', '共产党', '共產黨', '政权', '政權', '民主', '主权', '主權',
     ],
   },
   code: {
-    phrases: ['```', 'def ', '=>', '()'],
+    phrases: [
+      '```', 'def ', '=>', '()',
+      // Chinese: code, function, programming, algorithm, regular expression, array, string, debugging.
+      '代码', '代碼', '函数', '函數', '编程', '編程', '算法', '正则表达式', '正則表達式', '数组', '數組', '字符串', '调试', '調試',
+    ],
     words: [
       'function', 'python', 'javascript', 'typescript', 'java', 'sql', 'c++', 'golang', 'rust', 'code', 'program', 'algorithm', 'regex',
       'compile', 'script', 'class', 'method', 'array', 'string', 'api', 'bug', 'debug', 'implement', 'html', 'css', 'query',
@@ -67,6 +84,8 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
   },
   maths: {
     words: ['how {many|much}', 'calculate', 'compute', 'solve', 'equation', 'percent', 'total', 'average', 'sum of', 'probability', 'integer', 'prove'],
+    // Chinese: how many / much, solve, equation, probability, percent, average, in total, prove, integer, sum of.
+    phrases: ['多少', '几个', '幾個', '求解', '方程', '概率', '機率', '百分之', '平均', '总共', '總共', '一共', '证明', '證明', '整数', '整數', '之和'],
     arithmetic: true,
   },
 };
@@ -112,10 +131,10 @@ interface BoundedMatch { length: number; bit: number }
 /** The compiled automaton: a dense transition table over the characters the lexicons use. */
 interface Automaton {
   /** Character code -> column (0: a character no phrase contains). */
-  column: Uint8Array;
+  column: Uint16Array;
   columns: number;
   /** state * columns + column -> next state (failure links already folded in). */
-  next: Int32Array;
+  next: Uint16Array;
   /** Per state: the lexicon bits of the phrases that end there (suffixes included), plus HAS_WORDS. */
   outputs: Int32Array;
   /** Word matches that end in each state (null: none), suffixes included. */
@@ -136,13 +155,12 @@ function compile(): Automaton {
     if (spec.lineEndsWith) { if (lineEndBit) throw new Error('lexicon: one lineEndsWith only'); lineEndChars = spec.lineEndsWith; lineEndBit = HIT[name]; }
     if (spec.arithmetic) { if (arithmeticBit) throw new Error('lexicon: one arithmetic only'); arithmeticBit = HIT[name]; }
   }
-  const column = new Uint8Array(65536);
+  const column = new Uint16Array(65536);
   let columns = 1;
   for (const t of terms) for (let i = 0; i < t.text.length; i++) {
     const c = t.text.charCodeAt(i);
     if (column[c] === 0) column[c] = columns++;
   }
-  if (columns > 255) throw new Error('lexicon: too many distinct characters');
   // The trie.
   const children: Map<number, number>[] = [new Map()];
   const phraseBits: number[] = [0];
@@ -160,7 +178,8 @@ function compile(): Automaton {
   }
   // Breadth-first: each state's failure state is shallower, so its outputs and transitions are final.
   const states = children.length;
-  const next = new Int32Array(states * columns);
+  if (states > 65535) throw new Error('lexicon: too many states for 16-bit transitions');
+  const next = new Uint16Array(states * columns);
   const fail = new Int32Array(states);
   const queue: number[] = [];
   for (let col = 0; col < columns; col++) {

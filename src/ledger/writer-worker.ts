@@ -11,7 +11,9 @@ import type { LedgerStorage, WriterConnection } from './storage.ts';
 import { LedgerError } from './types.ts';
 import { LedgerWriter, WriterLoop } from './writer.ts';
 import type { FromWriter, ToWriter, WriterInit } from './writer-thread.ts';
+import { lowerThreadPriority } from '../store/worker-entry.ts';
 
+lowerThreadPriority();
 const port = parentPort!;
 const init = workerData as WriterInit;
 const post = (m: FromWriter) => port.postMessage(m);

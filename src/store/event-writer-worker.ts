@@ -4,8 +4,10 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openSqlite } from './sqlite.ts';
+import { lowerThreadPriority } from './worker-entry.ts';
 import type { EventRow, FromEventWriter, ToEventWriter } from './event-writer.ts';
 
+lowerThreadPriority();
 const port = parentPort!;
 const db = openSqlite((workerData as { path: string }).path);
 // Prepared on first use, so that a missing table fails the batch (with SQLite's reason), not the thread.

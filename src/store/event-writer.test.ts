@@ -3,7 +3,7 @@
 // batch rejects with SQLite's reason, and a dead thread is replaced by the next append.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqlite } from './sqlite.ts';
@@ -32,6 +32,29 @@ function store() {
 }
 
 const batch = (n: number, from = 0): InteractionEvent[] => Array.from({ length: n }, (_, i) => sampleEvent(from + i));
+
+/** Nice value of each thread of this process (Linux /proc). */
+function threadNices(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const t of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+      out.set(Number(t), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+    } catch { /* the thread ended */ }
+  }
+  return out;
+}
+
+test('the writer thread runs at a lower priority than the threads serving requests', { skip: process.platform !== 'linux' && 'per-thread priority is Linux only' }, async () => {
+  const before = threadNices();
+  const s = store();
+  try {
+    await s.events.appendBatch(batch(3));
+    const added = [...threadNices()].filter(([tid]) => !before.has(tid));
+    assert.ok(added.some(([, nice]) => nice === 10), `a new thread at nice 10 (new threads: ${JSON.stringify(added)})`);
+    assert.equal(threadNices().get(process.pid), before.get(process.pid), 'the main thread keeps its priority');
+  } finally { await s.close(); }
+});
 
 test('acknowledged batches are committed and readable from the main connection, in order', async () => {
   const s = store();

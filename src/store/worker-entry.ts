@@ -1,3 +1,5 @@
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 /**
@@ -88,4 +90,30 @@ function refusedFlags(err: unknown): Set<string> {
   if (!(err instanceof Error) || (err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') return new Set();
   const list = err.message.slice(err.message.indexOf(': ') + 2);
   return new Set(list.split(', ').map((s) => s.trim()).filter(Boolean));
+}
+
+/**
+ * The nice value of Warden's background threads (event writer, ledger writer, dashboard usage
+ * queries). On a busy machine the scheduler then gives the threads serving requests about nine
+ * tenths of a contended core: a batch insert or a WAL checkpoint no longer halves the gateway's
+ * speed while it runs. A background thread still gets its share, so it is slowed, never starved.
+ */
+export const BACKGROUND_NICE = 10;
+
+/**
+ * Lower the calling thread's scheduling priority to `nice` (Linux schedules threads one by one;
+ * raising one's own nice needs no privilege). Call it first thing in a worker thread's entry.
+ * Returns the thread's nice value afterwards, or null where per-thread priority is not available
+ * (other systems, no /proc): there it does nothing.
+ */
+export function lowerThreadPriority(nice = BACKGROUND_NICE): number | null {
+  if (process.platform !== 'linux') return null;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (!Number.isInteger(tid) || tid <= 0) return null;
+    if (getPriority(tid) < nice) setPriority(tid, nice);
+    return getPriority(tid);
+  } catch {
+    return null;
+  }
 }

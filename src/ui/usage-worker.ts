@@ -20,9 +20,11 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openSqlite } from '../store/sqlite.ts';
+import { lowerThreadPriority } from '../store/worker-entry.ts';
 import { sqliteDialect } from './usage.ts';
 import type { FromUsageWorker, ToUsageWorker, UsageWorkerInit } from './usage-thread.ts';
 
+lowerThreadPriority();
 const port = parentPort!;
 const init = workerData as UsageWorkerInit;
 const db = openSqlite(init.sidePath);

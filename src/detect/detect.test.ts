@@ -46,6 +46,37 @@ test('a hydra cluster of clean-looking accounts is linked and flagged, naming th
   assert.ok(c!.volume.requests > 1000 && c!.timeline.length > 0 && c!.targets.coding > 0);
 });
 
+test('the same hydra campaign prompting in Chinese is flagged on the same evidence, content included', () => {
+  // Every hydra request rewritten into Chinese: reasoning-eliciting ones become a Chinese maths or
+  // coding question with a Chinese chain-of-thought instruction, the camouflage ones Chinese chit-chat.
+  const questions = [
+    '小明有12个苹果，吃掉了3个，又买了5个，现在一共有多少个苹果？', '一列火车以每小时80公里的速度行驶了3小时，它行驶了多少公里？',
+    '一件衬衫原价200元，打八折后再减20元，最后要付多少钱？', '一个长方形的长是8厘米，宽是5厘米，它的面积是多少？',
+    '用Python写一个函数，判断一个字符串是不是回文。', '实现一个算法，找出数组中第二大的数。', '写一段代码，把一个链表反转。',
+    '求解方程 3x + 7 = 22 的整数解。',
+  ];
+  const chat = ['帮我写一条朋友圈，庆祝我找到新工作。', '推荐几本适合周末读的小说。', '明天去爬山要带些什么东西？', '帮我给房东写一封礼貌的邮件。'];
+  const hydra = new Set(accountsOf('campaign:camp_hydra'));
+  const english = engine.forAccount([...hydra][0]).verdict!.reasons.find((r) => r.signal === 'reasoning_elicitation_share');
+  let n = 0;
+  const chinese = mixed.events.map((ev) => {
+    if (!hydra.has(ev.account_id!)) return ev;
+    const text = ev.request.messages.at(-1)?.text ?? '';
+    const cn = /step by step|reasoning/i.test(text) ? `${questions[n++ % questions.length]}\n\n请一步一步地解释你的推理过程。` : chat[n++ % chat.length];
+    return { ...ev, request: { ...ev.request, messages: [{ role: 'user', text: cn, chars: cn.length }] } } as InteractionEvent;
+  });
+  const e = run(chinese);
+  const ids = [...hydra];
+  const flagged = ids.filter((id) => above(e.forAccount(id).level));
+  assert.ok(flagged.length >= 57, `Chinese hydra accounts flagged: ${flagged.length}/60`);
+  const reasons = e.forAccount(ids[0]).verdict!.reasons;
+  const share = reasons.find((r) => r.signal === 'reasoning_elicitation_share');
+  assert.ok(english && share, `reasoning elicitation named in English and in Chinese: ${reasons.map((r) => r.signal).join(', ')}`);
+  const [cn, en, threshold] = [Number(share!.value), Number(english!.value), Number(share!.threshold)];
+  assert.ok(cn >= threshold, `Chinese reasoning elicitation ${cn} against threshold ${threshold}`);
+  assert.ok(Math.abs(cn - en) < 0.15, `about the same share as in English (${en})`);
+});
+
 test('surgical harvest with shared payment instruments is flagged', () => {
   const ids = accountsOf('campaign:camp_surgical');
   assert.ok(ids.filter((id) => above(engine.forAccount(id).level)).length >= 11);

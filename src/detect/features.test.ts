@@ -70,9 +70,10 @@ const chatEvent = (text: string, system: string | null = null) => ({
     response: { status: 200, error_code: null, ttfb_ms: 1, input_tokens: 1, output_tokens: 1, reasoning_tokens: 0, usage_source: 'upstream', tool_calls: 0, finish_reason: 'stop', output_chars: 1, reasoning_chars: 0 },
     account: null, enforcement: emptyEnforcement(),
   }) as unknown as Parameters<typeof extractFeatures>[0];
+/** The names of the flags a one-turn chat request raises. */
+const names = (text: string, system: string | null = null) => flagNames(extractFeatures(chatEvent(text, system)).flags);
 
 test('request flags: a sensitive rewrite, chain-of-thought, rubric grading, code and maths are named', () => {
-  const names = (text: string, system: string | null = null) => flagNames(extractFeatures(chatEvent(text, system)).flags);
   assert.ok(names('Please think step by step and show your reasoning.').includes('cot'));
   assert.ok(names('Grade the following response using this rubric.').includes('rubric'));
   assert.ok(names('Write a Python function that reverses a string.').includes('code'));
@@ -84,7 +85,6 @@ test('request flags: a sensitive rewrite, chain-of-thought, rubric grading, code
 });
 
 test('request flags in Chinese: the same signals as in English, simplified and traditional script', () => {
-  const names = (text: string, system: string | null = null) => flagNames(extractFeatures(chatEvent(text, system)).flags);
   assert.ok(names('请一步一步地思考，然后回答：小明有5个苹果，吃了2个，还剩多少个？').includes('cot'));
   assert.ok(names('請詳細寫出你的推理過程。').includes('cot'));
   assert.ok(names('作为一名公正的评委，请按照评分标准给以下回答打分。').includes('rubric'));

@@ -77,6 +77,43 @@ test('the same hydra campaign prompting in Chinese is flagged on the same eviden
   assert.ok(Math.abs(cn - en) < 0.15, `about the same share as in English (${en})`);
 });
 
+test('the same hydra campaign with its words disguised (zero-width characters, Cyrillic look-alikes) is flagged on the same evidence, and the disguise is named', () => {
+  // A different disguise in every request: a zero-width space inside some words, a Cyrillic letter
+  // for its Latin twin in others. The model reads the same prompt; a plain text match does not.
+  const twins: Record<string, string> = { a: '\u0430', e: '\u0435', o: '\u043e', p: '\u0440', c: '\u0441', y: '\u0443', x: '\u0445' };
+  let seed = 11;
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const disguise = (text: string) => text.replace(/[A-Za-z]{4,}/g, (w) => {
+    const r = rnd();
+    const at = 1 + Math.floor(rnd() * (w.length - 1));
+    if (r < 0.35) return w.slice(0, at) + '\u200b' + w.slice(at);
+    if (r < 0.7) { const i = [...w].findIndex((ch, k) => k >= at - 1 && twins[ch]); return i < 0 ? w : w.slice(0, i) + twins[w[i]] + w.slice(i + 1); }
+    return w;
+  });
+  const hydra = new Set(accountsOf('campaign:camp_hydra'));
+  const ids = [...hydra];
+  const plain = engine.forAccount(ids[0]).verdict!.reasons;
+  const disguised = run(mixed.events.map((ev) => {
+    if (!hydra.has(ev.account_id!)) return ev;
+    const text = disguise(ev.request.messages.at(-1)?.text ?? '');
+    return { ...ev, request: { ...ev.request, messages: [{ role: 'user', text, chars: text.length }] } } as InteractionEvent;
+  }));
+  const flagged = ids.filter((id) => above(disguised.forAccount(id).level));
+  assert.ok(flagged.length >= 57, `disguised hydra accounts flagged: ${flagged.length}/60`);
+  const reasons = disguised.forAccount(ids[0]).verdict!.reasons;
+  const value = (rs: typeof reasons, signal: string) => Number(rs.find((r) => r.signal === signal)?.value ?? NaN);
+  for (const signal of ['reasoning_elicitation_share', 'capability_share', 'sensitive_rewrite_share']) {
+    assert.ok(Math.abs(value(reasons, signal) - value(plain, signal)) < 0.05, `${signal}: ${value(reasons, signal)} disguised, ${value(plain, signal)} plain`);
+  }
+  const disguise_ = reasons.find((r) => r.signal === 'obfuscated_text_share');
+  assert.ok(disguise_ && Number(disguise_.value) >= Number(disguise_.threshold), `the disguise is named: ${reasons.map((r) => r.signal).join(', ')}`);
+  // People do not disguise their words: no organic account of the scenario has the signal.
+  for (const [id, label] of Object.entries(mixed.labels.accounts)) {
+    if (!label.startsWith('organic')) continue;
+    assert.ok(!(engine.forAccount(id).verdict?.reasons ?? []).some((r) => r.signal === 'obfuscated_text_share'), id);
+  }
+});
+
 test('surgical harvest with shared payment instruments is flagged', () => {
   const ids = accountsOf('campaign:camp_surgical');
   assert.ok(ids.filter((id) => above(engine.forAccount(id).level)).length >= 11);

@@ -157,6 +157,7 @@ function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number
   v[o + C.OUT_TOK] += f.outputTokens + f.reasoningTokens;
   if (fl & FLAG.system) v[o + C.SYSTEM] += 1;
   if (fl & FLAG.error) v[o + C.ERROR] += 1;
+  if (fl & FLAG.obfuscated) v[o + C.OBFUSCATED] += 1;
   v[o + C.NEW_MODEL] += newModel;
   v[o + C.TEMPLATE_HIT] += tplHit;
   v[o + C.HOUR0 + hourBin] += 1;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { extractFeatures, flagNames } from './features.ts';
-import { expandPhrase, lexiconHits, lexiconHitsOneByOne, lexiconRegExp } from './lexicon.ts';
+import { FOLDED, expandPhrase, foldText, lexiconHits, lexiconHitsOneByOne, lexiconRegExp } from './lexicon.ts';
 import { buildScenario, type PromptPool } from './index.ts';
 import { emptyEnforcement, emptyParams } from '../events/schema.ts';
 
@@ -52,7 +52,9 @@ test('lexicon phrases expand their brace alternatives, and the reference express
 test('random strings built from lexicon pieces: the automaton and the regular expressions agree on every one', () => {
   const pieces = ['step', ' ', 'by', '-', 'rubric', 'a', '_', '1', '23', '+', 'x', '×', '\n', '\r', '\u2028', '\u00a0', '{', '}', ';', 'c++', 'how many',
     'reword', 're-write', 'sum of', '9', 'def ', '()', '=>', '`', 'java', 'script', 'b', 'é', 'taiwan', 'show your work', 'as an', ' judge', 'impartial',
-    '一步', '步', '评分', '标准', '天安门', '多少', '，', '改写', '哪个回答', '更好', '思维链'];
+    '一步', '步', '评分', '标准', '天安门', '多少', '，', '改写', '哪个回答', '更好', '思维链',
+    // Characters folding removes or maps: zero-width space and joiner, soft hyphen, Cyrillic and Greek look-alikes, fullwidth letters and digits.
+    '\u200b', '\u200d', '\u00ad', '\u0435', '\u0440', '\u043e', '\u03bf', '\u03b1', '\uff53', '\uff11'];
   let seed = 7;
   const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   for (let k = 0; k < 50_000; k++) {
@@ -107,4 +109,33 @@ test('a wrapper template in Chinese (no spaces between words) gets one fingerpri
   // English is unchanged by the ideograph rule.
   const en = (q: string) => t(`Solve the following problem carefully. Question: ${q}\nLet's think step by step. End with "Answer: <answer>".`);
   assert.equal(en('How many legs do three spiders have in total?'), en('What is the area of a square with side 7 cm?'));
+});
+
+test('disguised words are read as the model reads them: invisible characters removed, look-alike letters made Latin', () => {
+  const cot = (t: string) => (lexiconHits(t.toLowerCase()) & 1) !== 0;
+  for (const t of ['st\u200bep by st\u200dep', 'st\u0435p by st\u0435p', '\u0455\u04bb\u043ew your w\u043erk', 'think it thr\u00adough', '\uff33\uff34\uff25\uff30 \uff22\uff39 \uff33\uff34\uff25\uff30', 'STEP \u0412Y STEP']) {
+    assert.ok(cot(t), JSON.stringify(t));
+    assert.ok((lexiconHits(t.toLowerCase()) & FOLDED) !== 0, 'folded');
+  }
+  assert.equal(lexiconHits('step by step'), 1, 'plain text is not folded');
+  assert.deepEqual(foldText('plain text'), { text: 'plain text', changed: false, obfuscated: false });
+  assert.equal(foldText('st\u0435p\u200b by').text, 'step by');
+});
+
+test('the disguise is flagged when it hides words, not when people write other scripts or paste web text', () => {
+  const obfuscated = (t: string) => names(t).includes('obfuscated');
+  assert.ok(obfuscated('Please think step by st\u200bep.'), 'zero-width space inside a word');
+  assert.ok(obfuscated('Sh\u043ew your reasoning.'), 'a Cyrillic o among Latin letters');
+  assert.ok(obfuscated('Gr\u0430de the following response.') && names('Gr\u0430de the following response.').includes('rubric'), 'named and still read as rubric grading');
+  // People: Russian, Greek mathematics, a zero-width space pasted between words, emoji joined by ZWJ, fullwidth letters in
+  // Japanese, a document pasted with its soft hyphens.
+  for (const t of ['Как дела? Всё хорошо, спасибо.', 'Prove that sinα + cosβ ≤ 2 for all α, β.', 'Learn more about commissions. \u200b\n\nContact us',
+    'Family: \ud83d\udc68\u200d\ud83d\udc69\u200d\ud83d\udc67', '\uff21\uff29\u3092\u4f7f\u3063\u3066\u30b3\u30fc\u30c9\u3092\u66f8\u304f', 'My name is Ольга and I live in Москва.',
+    'Compose a well\u00adorganized essay with in\u00adtext citations.']) {
+    assert.ok(!obfuscated(t), JSON.stringify(t));
+  }
+  // One template however each request disguises it.
+  const wrap = (q: string) => `Solve the following problem carefully. Question: ${q}\nLet's think step by step. End with "Answer: <answer>".`;
+  const t = (text: string) => extractFeatures(chatEvent(text)).template;
+  assert.equal(t(wrap('How many legs do three spiders have?')), t(wrap('How many legs do three spiders have?').replace('carefully', 'car\u200befully').replace('step by', 'st\u0435p by')));
 });

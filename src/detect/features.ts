@@ -4,7 +4,7 @@
  * about accounts or time; the engine aggregates these into windows.
  */
 import type { InteractionEvent } from '../events/index.ts';
-import { HIT, lexiconHits } from './lexicon.ts';
+import { FOLDED, HIT, foldText, lexiconHits } from './lexicon.ts';
 
 /** Bits of `RequestFeatures.flags`. Stable: they index counters and appear in explanations. */
 export const FLAG = {
@@ -32,6 +32,11 @@ export const FLAG = {
   system: 1 << 10,
   /** Upstream or gateway error (status >= 400). */
   error: 1 << 11,
+  /**
+   * The user's turn hides words from a reader that matches text: an invisible character inside a
+   * word, or Latin letters mixed with Cyrillic look-alikes in one word (see `foldText`).
+   */
+  obfuscated: 1 << 12,
 } as const;
 export type FlagName = keyof typeof FLAG;
 
@@ -137,9 +142,10 @@ function normalisedHash(s: string): number {
 
 const SYSTEM_CACHE_MAX = 4096;
 const systemCache = new Map<string, { flags: number; hash: number }>();
-/** Internal markers (cleared before returning): a rewrite verb / a sensitive topic was seen. */
+/** Internal markers (cleared before returning): a rewrite verb / a sensitive topic was seen; the text was folded. */
 const REWRITE_SEEN = 1 << 20;
 const SENSITIVE_SEEN = 1 << 21;
+const FOLD_SEEN = 1 << 22;
 
 /** Flags read from one piece of lowercased text. */
 function lexicalFlags(probe: string, rewriteElsewhere: boolean): number {
@@ -152,6 +158,7 @@ function lexicalFlags(probe: string, rewriteElsewhere: boolean): number {
   if ((rewriteElsewhere || (flags & REWRITE_SEEN)) && (hits & HIT.sensitive)) flags |= SENSITIVE_SEEN;
   if (hits & HIT.code) flags |= FLAG.code;
   if (hits & HIT.maths) flags |= FLAG.math;
+  if (hits & FOLDED) flags |= FOLD_SEEN;
   return flags;
 }
 
@@ -196,12 +203,19 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
     systemHash = cached.hash;
   }
   const probe = (lastUser.length > SCAN_CHARS ? lastUser.slice(0, 900) + '\n' + lastUser.slice(-400) : lastUser).toLowerCase();
-  flags |= sysFlags | lexicalFlags(probe, (sysFlags & REWRITE_SEEN) !== 0);
+  const userFlags = lexicalFlags(probe, (sysFlags & REWRITE_SEEN) !== 0);
+  flags |= (sysFlags & ~FOLD_SEEN) | userFlags;
   // A sensitive rewrite may put the instruction in one place and the topic in the other.
   if ((flags & REWRITE_SEEN) && (flags & SENSITIVE_SEEN)) flags |= FLAG.sensitiveRewrite;
-  flags &= ~(REWRITE_SEEN | SENSITIVE_SEEN);
+  flags &= ~(REWRITE_SEEN | SENSITIVE_SEEN | FOLD_SEEN);
 
-  const template = lastUser ? skeleton(lastUser) : 0;
+  // A template whose words are disguised differently in each request is still one template.
+  let template = 0;
+  if ((userFlags & FOLD_SEEN) !== 0) {
+    const folded = foldText(lastUser);
+    if (folded.obfuscated) flags |= FLAG.obfuscated;
+    template = skeleton(folded.text);
+  } else if (lastUser) template = skeleton(lastUser);
   let toolsHash = 0;
   if (req.tools.length) toolsHash = fnv1a(req.tools.length === 1 ? req.tools[0] : [...req.tools].sort().join('\u0000')) || 1;
   let paramsHash = 0;

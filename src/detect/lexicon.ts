@@ -11,6 +11,11 @@
  * to a flat transition table: a few array reads per character, where one backtracking regular
  * expression per lexicon (kept as `lexiconRegExp`, the reference the scanner is tested against)
  * tried every alternative at every position.
+ *
+ * A lexicon is one edit away from blind if the edit keeps the text readable to the model: a
+ * zero-width space inside "step by step", a Cyrillic "е" for the Latin "e". The scanner notices
+ * such characters as it goes; a text that holds any is folded (`foldText`: invisible characters
+ * removed, look-alike letters mapped to the Latin letter they imitate) and scanned again.
  */
 
 export const LEXICON_NAMES = ['cot', 'rubric', 'rewrite', 'sensitive', 'code', 'maths'] as const;
@@ -100,6 +105,101 @@ export function expandPhrase(phrase: string): string[] {
   return phrase.slice(open + 1, close).split('|').flatMap((alt) => rest.map((r) => phrase.slice(0, open) + alt + r));
 }
 
+/** Set in `lexiconHits`' result when the text was folded (see `foldText`) before it was matched. */
+export const FOLDED = 1 << 6;
+
+/**
+ * Invisible format characters: combining grapheme joiner, Mongolian vowel separator, zero-width
+ * space / non-joiner / joiner, direction marks, word joiner, invisible operators, BOM; and the soft
+ * hyphen, removed too but no sign of evasion inside a word: word processors put it at hyphenation
+ * points and documents pasted into a prompt carry it ("well\u00adorganized", seen in real prompts).
+ */
+const INVISIBLE = '\u034f\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff';
+const SOFT_HYPHEN = 0xad;
+
+/**
+ * Letters of other scripts that imitate Latin ones (after Unicode's confusables list), each with
+ * the lowercase Latin letter it imitates. Lowercase Cyrillic в к м н т are there because lowercasing
+ * turns the look-alike capitals В К М Н Т into them. Cyrillic look-alikes and the Greek omicron are
+ * `IMPOSTORS`: in a word of Latin letters they are a sign of evasion. The other Greek letters are
+ * folded for matching only: mathematics puts α or μ right after a Latin letter ("sinα", "kμ").
+ */
+const LOOKALIKES: Record<string, string> = {
+  а: 'a', в: 'b', е: 'e', к: 'k', м: 'm', н: 'h', о: 'o', р: 'p', с: 'c', т: 't', у: 'y', х: 'x', і: 'i', ј: 'j', ѕ: 's', һ: 'h', ԁ: 'd', ԛ: 'q', ԝ: 'w', ӏ: 'l',
+  А: 'a', В: 'b', Е: 'e', К: 'k', М: 'm', Н: 'h', О: 'o', Р: 'p', С: 'c', Т: 't', У: 'y', Х: 'x', І: 'i', Ј: 'j', Ѕ: 's', Һ: 'h', Ԁ: 'd', Ӏ: 'l',
+  ο: 'o', Ο: 'o',
+  α: 'a', β: 'b', ε: 'e', ζ: 'z', η: 'h', ι: 'i', κ: 'k', μ: 'm', ν: 'v', ρ: 'p', τ: 't', υ: 'u', χ: 'x',
+  Α: 'a', Β: 'b', Ε: 'e', Ζ: 'z', Η: 'h', Ι: 'i', Κ: 'k', Μ: 'm', Ν: 'n', Ρ: 'p', Τ: 't', Υ: 'y', Χ: 'x',
+};
+const NOT_IMPOSTORS = 'αβεζηικμνρτυχΑΒΕΖΗΙΚΜΝΡΤΥΧ';
+
+// FOLD entries: 0 keep; otherwise the replacement's code in the low byte, plus these bits.
+const REMOVE = 1 << 8;
+const LETTER = 1 << 9;
+const IMPOSTOR = 1 << 10;
+
+/** Per character code: what folding does to it (see the bits above). Fullwidth Latin letters and digits map to ASCII. */
+const FOLD = (() => {
+  const t = new Uint16Array(65536);
+  for (let i = 0; i < INVISIBLE.length; i++) t[INVISIBLE.charCodeAt(i)] = REMOVE;
+  t[SOFT_HYPHEN] = REMOVE;
+  for (const [from, to] of Object.entries(LOOKALIKES)) t[from.charCodeAt(0)] = to.charCodeAt(0) | LETTER | (NOT_IMPOSTORS.includes(from) ? 0 : IMPOSTOR);
+  for (let c = 0xff10; c <= 0xff19; c++) t[c] = c - 0xff10 + 48;
+  for (let c = 0xff21; c <= 0xff3a; c++) t[c] = (c - 0xff21 + 97) | LETTER;
+  for (let c = 0xff41; c <= 0xff5a; c++) t[c] = (c - 0xff41 + 97) | LETTER;
+  return t;
+})();
+
+const isAsciiLetter = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
+/** Letters of other alphabets and scripts: Latin-1 and Latin Extended, Greek, Cyrillic, kana, CJK ideographs, Hangul. */
+const isOtherLetter = (c: number) => (c >= 0xc0 && c <= 0x24f && c !== 0xd7 && c !== 0xf7) || (c >= 0x370 && c <= 0x52f)
+  || (c >= 0x3040 && c <= 0x30ff) || (c >= 0x3400 && c <= 0x9fff) || (c >= 0xac00 && c <= 0xd7af) || (c >= 0xf900 && c <= 0xfaff);
+
+export interface FoldedText {
+  text: string;
+  /** Something was removed or mapped. */
+  changed: boolean;
+  /**
+   * The text hides words: an invisible character between two letters of a word, or a word of
+   * three letters or more that mixes Latin letters with Cyrillic (or omicron) look-alikes.
+   */
+  obfuscated: boolean;
+}
+
+/** The text as the model reads it: invisible characters removed, look-alike letters made Latin. Linear in the text. */
+export function foldText(text: string): FoldedText {
+  let out = '';
+  let from = 0;
+  let obfuscated = false;
+  // The current word: its letters, Latin ones, impostors; and whether an invisible character followed a letter of it.
+  let letters = 0; let latin = 0; let impostors = 0; let hidden = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const f = FOLD[c];
+    if ((f & REMOVE) !== 0) {
+      if (letters > 0 && c !== SOFT_HYPHEN) hidden = true;
+      out += text.slice(from, i);
+      from = i + 1;
+      continue;
+    }
+    if ((f & LETTER) !== 0 || isAsciiLetter(c) || isOtherLetter(c)) {
+      if (hidden) obfuscated = true;
+      letters++;
+      if ((f & IMPOSTOR) !== 0) impostors++;
+      else if (isAsciiLetter(c)) latin++;
+    } else {
+      if (impostors > 0 && latin > 0 && letters >= 3) obfuscated = true;
+      letters = 0; latin = 0; impostors = 0; hidden = false;
+    }
+    if (f !== 0) {
+      out += text.slice(from, i) + String.fromCharCode(f & 0xff);
+      from = i + 1;
+    }
+  }
+  if (impostors > 0 && latin > 0 && letters >= 3) obfuscated = true;
+  return from === 0 ? { text, changed: false, obfuscated: false } : { text: out + text.slice(from), changed: true, obfuscated };
+}
+
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const ARITHMETIC_RE = String.raw`\b\d+\s*[+\-*/x×÷^]\s*\d+\b`;
 
@@ -139,7 +239,7 @@ interface Automaton {
   outputs: Int32Array;
   /** Word matches that end in each state (null: none), suffixes included. */
   bounded: (BoundedMatch[] | null)[];
-  /** Bits per character code: 1 a line-end character of `lineEndsWith`, 2 a digit. */
+  /** Bits per character code: 1 a line-end character of `lineEndsWith`, 2 a digit, 4 a character `foldText` changes. */
   special: Uint8Array;
   lineEndBit: number;
   arithmeticBit: number;
@@ -200,6 +300,7 @@ function compile(): Automaton {
   const special = new Uint8Array(65536);
   for (let i = 0; i < lineEndChars.length; i++) special[lineEndChars.charCodeAt(i)] |= 1;
   for (let c = 48; c <= 57; c++) special[c] |= 2;
+  for (let c = 0; c < 65536; c++) if (FOLD[c] !== 0) special[c] |= 4;
     const outputs = Int32Array.from(phraseBits, (bits, st) => bits | (bounded[st] ? HAS_WORDS : 0));
   return { column, columns, next, outputs, bounded, special, lineEndBit, arithmeticBit };
 }
@@ -230,8 +331,16 @@ function arithmeticAt(s: string, i: number): boolean {
   return j === n || !isWordChar(s.charCodeAt(j));
 }
 
-/** Which lexicons (HIT bits) occur in lowercased text. */
+/**
+ * Which lexicons (HIT bits) occur in lowercased text, read as the model would read it: when the
+ * text holds characters that `foldText` changes, its folded form is scanned and FOLDED is set too.
+ */
 export function lexiconHits(text: string): number {
+  const hits = scan(text);
+  return (hits & FOLDED) === 0 ? hits : scan(foldText(text).text) | FOLDED;
+}
+
+function scan(text: string): number {
   const { column, columns, next, outputs, bounded, special, lineEndBit, arithmeticBit } = A;
   let hits = 0;
   let state = 0;
@@ -257,6 +366,7 @@ export function lexiconHits(text: string): number {
     if (sp !== 0) {
       if ((sp & 1) !== 0 && (hits & lineEndBit) === 0 && endsLine(text, i)) hits |= lineEndBit;
       if ((sp & 2) !== 0 && (hits & arithmeticBit) === 0 && (i === 0 || !isWordChar(text.charCodeAt(i - 1))) && arithmeticAt(text, i)) hits |= arithmeticBit;
+      if ((sp & 4) !== 0) hits |= FOLDED;
     }
     if (hits === ALL) break;
   }
@@ -266,7 +376,8 @@ export function lexiconHits(text: string): number {
 const REFERENCE = LEXICON_NAMES.map((name) => lexiconRegExp(name));
 /** The same answer from each lexicon's regular expression (the reference `lexiconHits` is tested against). */
 export function lexiconHitsOneByOne(text: string): number {
-  let hits = 0;
-  for (let i = 0; i < REFERENCE.length; i++) if (REFERENCE[i].test(text)) hits |= 1 << i;
+  const folded = foldText(text);
+  let hits = folded.changed ? FOLDED : 0;
+  for (let i = 0; i < REFERENCE.length; i++) if (REFERENCE[i].test(folded.text)) hits |= 1 << i;
   return hits;
 }

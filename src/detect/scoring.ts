@@ -15,10 +15,12 @@ export const C = {
   NET_CHANGE: 27,
   /** Requests in none of the task topics below (conversation, writing, everything else). */
   OTHER: 28,
-  DECAYED: 29,
+  /** Requests whose text hides words (invisible characters, look-alike letters; FLAG.obfuscated). */
+  OBFUSCATED: 29,
+  DECAYED: 30,
   // not decayed
-  TOTAL: 29, GAP_N: 30, GAP_SUM: 31, GAP_SUMSQ: 32, FIRST_TS: 33, LAST_TS: 34, DECAY_TS: 35,
-  SIZE: 36,
+  TOTAL: 30, GAP_N: 31, GAP_SUM: 32, GAP_SUMSQ: 33, FIRST_TS: 34, LAST_TS: 35, DECAY_TS: 36,
+  SIZE: 37,
 } as const;
 export const HOUR_BINS = 8;
 /** Task topics of the topic-shift test: a request counts in each it touches (OTHER: none of them). */
@@ -69,6 +71,11 @@ export const INDICATORS = {
   // (bits) between the window's task-topic mix and the mix of accounts with no verdict. Specialists
   // (a developer asks mostly code) diverge too, so it is weak evidence on its own.
   topic_shift: { threshold: 0.3, saturation: 0.7, weight: 0.5, minN: 10 },
+  // Requests whose words are disguised from text matching: zero-width characters inside words,
+  // Cyrillic look-alikes among Latin letters. The disguised phrases are matched anyway (folded);
+  // this is the disguise itself, which people do not type (0 of the 2,650 organic prompts of the
+  // real prompt sets; a copied web page may carry a zero-width space between words, not inside one).
+  obfuscated_text_share: { threshold: 0.05, saturation: 0.3, weight: 1.5, minN: 10 },
 } as const;
 export type IndicatorName = keyof typeof INDICATORS;
 
@@ -165,6 +172,7 @@ export function scoreIndicators(w: Float64Array, off: number, perAccount: boolea
   }
   put(out, IX.new_model_rush_share, share('new_model_rush_share', w[off + C.NEW_MODEL], n), n);
   put(out, IX.network_hopping_share, share('network_hopping_share', w[off + C.NET_CHANGE], n), n);
+  put(out, IX.obfuscated_text_share, share('obfuscated_text_share', w[off + C.OBFUSCATED], n), n);
   if (peers && peers.peerMedian > 0) put(out, IX.volume_vs_tier_peers, n / Math.max(1, peers.members) / peers.peerMedian, n);
   if (peers?.topicBaseline) put(out, IX.topic_shift, topicShift(w, off, peers.topicBaseline), n);
   return out;

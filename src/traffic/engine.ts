@@ -12,7 +12,7 @@ import type { Scenario, TaskKind } from './scenario.ts';
 import type { SimAccount } from './population.ts';
 import { USER_AGENTS } from './population.ts';
 import {
-  applyTemplate, assistantStandIn, CODING_AGENT_SYSTEM, CODING_AGENT_TOOLS, fillerAnswer, HARVEST_AGENT_TOOLS, homework, paraphrase,
+  applyTemplate, assistantStandIn, CODING_AGENT_SYSTEM, CODING_AGENT_TOOLS, disguise, fillerAnswer, HARVEST_AGENT_TOOLS, homework, paraphrase,
   paraphrasedCot, rewriteItem, rubricItem, toolOutputStandIn, type Template,
 } from './textgen.ts';
 
@@ -614,6 +614,14 @@ export class Engine {
 
   /** What a campaign asks for in one request: task kind, text, system prompt. */
   campaignPrompt(lane: Lane, task: TaskKind): { text: string; system: string | null; out: number } {
+    const p = this.campaignPromptPlain(lane, task);
+    const c = lane.account.campaign!.config;
+    // Only drawn when the campaign disguises at all, so other campaigns' random streams are unchanged.
+    if (c.disguise > 0 && lane.rng.chance(c.disguise)) p.text = disguise(p.text, lane.rng);
+    return p;
+  }
+
+  private campaignPromptPlain(lane: Lane, task: TaskKind): { text: string; system: string | null; out: number } {
     const a = lane.account;
     const rt = a.campaign!;
     const c = rt.config;

@@ -86,6 +86,28 @@ export function paraphrase(text: string, rng: Rng): string {
   return lead ? lead + (lead.endsWith(' ') && !lead.endsWith('. ') && !lead.endsWith(': ') ? out[0].toLowerCase() + out.slice(1) : out) : out;
 }
 
+/** Cyrillic letters that look like Latin ones. */
+const TWINS: Record<string, string> = { a: '\u0430', c: '\u0441', e: '\u0435', o: '\u043e', p: '\u0440', x: '\u0445', y: '\u0443' };
+
+/**
+ * Disguise words from text matching the way an evading client does: in about a third of the
+ * words of four letters or more, a zero-width space inside the word or a Cyrillic twin for one
+ * Latin letter. Reads the same to a person and to the model.
+ */
+export function disguise(text: string, rng: Rng): string {
+  return text.replace(/[A-Za-z]{4,}/g, (w) => {
+    if (!rng.chance(0.35)) return w;
+    const at = rng.intIn(1, w.length - 1);
+    if (rng.chance(0.5)) return w.slice(0, at) + '\u200b' + w.slice(at);
+    for (let i = 0; i < w.length; i++) {
+      const k = (at + i) % w.length;
+      const twin = TWINS[w[k]];
+      if (twin) return w.slice(0, k) + twin + w.slice(k + 1);
+    }
+    return w;
+  });
+}
+
 /** A reasoning request phrased afresh every time (no stable skeleton to hash). */
 export function paraphrasedCot(question: string, rng: Rng): string {
   const ask = rng.pick(POLITE) + rng.pick(ASK) + ' ' + rng.pick(OBJECT) + rng.pick(ADVERB);

@@ -142,6 +142,12 @@ test('campaign knobs change what they should and nothing else', () => {
   const templ = (e: InteractionEvent) => { const t = e.request.messages[0].text ?? ''; return t.startsWith('Think') || t.length < 80 ? t.slice(0, 30) : t.slice(-60); };
   assert.ok(Math.max(topShare(templated, skeleton), topShare(templated, templ)) > 0.45, 'one template dominates');
   assert.ok(topShare(paraphrased, skeleton) < 0.1, 'paraphrased prompts have no common skeleton');
+  // Disguise: about `disguise` of the prompts carry zero-width spaces or Cyrillic look-alikes; none otherwise.
+  const hidden = (e: InteractionEvent) => /[\u200b\u0430\u0441\u0435\u043e\u0440\u0445\u0443]/.test(e.request.messages.map((m) => m.text ?? '').join(' '));
+  const disguised = campaignEvents(one({ id: 'd', kind: 'hydra', accounts: 20, interactions: 800, organic_mix: 0, disguise: 0.5, mix: { cot: 1, code: 0, math: 0, agentic: 0, chat: 0 } }));
+  const disguisedShare = disguised.filter(hidden).length / disguised.length;
+  assert.ok(disguisedShare > 0.4 && disguisedShare < 0.6, `disguised share ${disguisedShare}`);
+  assert.equal(templated.filter(hidden).length, 0, 'no disguise by default');
   // Volume follows `interactions`.
   const v1 = campaignEvents(one({ id: 'h', kind: 'hydra', accounts: 30, interactions: 1000 })).length;
   const v2 = campaignEvents(one({ id: 'h', kind: 'hydra', accounts: 30, interactions: 2000 })).length;

@@ -13,7 +13,7 @@ import { eventAccountFacts } from '../identity/facts.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
 import { extractRequestFeatures, promptText, type FeatureOptions } from './request-features.ts';
 import { AnswerMeter, type AnswerSummary } from './usage.ts';
-import { SseParser, SseScanner, formatSse, type ParsedSse, type SseSink } from './sse.ts';
+import { SseEventFailed, SseParser, SseScanner, formatSse, type ParsedSse, type SseSink } from './sse.ts';
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { mergeHeaders } from './headers.ts';
@@ -383,25 +383,32 @@ function streamAnswer(
     const emit = (events: ParsedSse[]): boolean => {
       const out: Buffer[] = [];
       for (const ev of events) {
-        const simple = ev.data === '[DONE]' || ev.data === '' || run.meter.observeDeltaFast(ev.data, ev.event);
-        if (!simple && !other(ev)) continue;
-        const original: SseEvent = { event: ev.event, data: ev.data };
-        let batch: SseEvent[] = [original];
-        for (const t of transformers) {
-          if (!t.sse) continue;
-          const next: SseEvent[] = [];
-          for (const e of batch) {
-            const r = t.sse(e);
-            if (r === null || r === undefined) continue;
-            if (Array.isArray(r)) next.push(...r); else next.push(r);
-          }
-          batch = next;
+        try {
+          emitOne(ev, out);
+        } catch (err) {
+          throw new SseEventFailed(err, out.length === 0 ? null : out.length === 1 ? out[0] : Buffer.concat(out));
         }
-        // An event every transformer passed on untouched goes out as the upstream's own bytes.
-        if (batch.length === 1 && batch[0] === original) out.push(ev.raw);
-        else for (const e of batch) out.push(Buffer.from(formatSse(e)));
       }
       return out.length ? send(out.length === 1 ? out[0] : Buffer.concat(out)) : !res.destroyed;
+    };
+    const emitOne = (ev: ParsedSse, out: Buffer[]): void => {
+      const simple = ev.data === '[DONE]' || ev.data === '' || run.meter.observeDeltaFast(ev.data, ev.event);
+      if (!simple && !other(ev)) return;
+      const original: SseEvent = { event: ev.event, data: ev.data };
+      let batch: SseEvent[] = [original];
+      for (const t of transformers) {
+        if (!t.sse) continue;
+        const next: SseEvent[] = [];
+        for (const e of batch) {
+          const r = t.sse(e);
+          if (r === null || r === undefined) continue;
+          if (Array.isArray(r)) next.push(...r); else next.push(r);
+        }
+        batch = next;
+      }
+      // An event every transformer passed on untouched goes out as the upstream's own bytes.
+      if (batch.length === 1 && batch[0] === original) out.push(ev.raw);
+      else for (const e of batch) out.push(Buffer.from(formatSse(e)));
     };
     data = (chunk) => emit(parser.push(chunk));
     tail = () => {
@@ -419,15 +426,22 @@ function streamAnswer(
       if (waiting) res.off('drain', onDrain);
       resolve();
     };
+    // An event the meter or a transformer chokes on ends the stream with an error event, as an
+    // upstream failure does; the events before it in the same chunk were accepted and go out first.
+    const failed = (err: unknown): unknown => {
+      if (!(err instanceof SseEventFailed)) return err;
+      if (err.before) send(err.before);
+      return err.cause;
+    };
     const consumer: BodyConsumer = {
-      // An event the meter or a transformer chokes on ends the stream with an error event, as an
-      // upstream failure does (this also runs from the client socket's 'drain', outside undici).
+      // (This also runs from the client socket's 'drain', outside undici.)
       data: (chunk) => {
         try {
           return data(chunk);
         } catch (err) {
-          streamFailed(deps, run, res, err);
-          call.abort(err instanceof Error ? err : new Error(String(err)));
+          const cause = failed(err);
+          streamFailed(deps, run, res, cause);
+          call.abort(cause instanceof Error ? cause : new Error(String(cause)));
           over();
           return false;
         }
@@ -438,7 +452,7 @@ function streamAnswer(
           run.finished = true;
           res.end();
         } catch (err) {
-          streamFailed(deps, run, res, err);
+          streamFailed(deps, run, res, failed(err));
         }
         over();
       },

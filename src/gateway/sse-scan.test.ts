@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { SseParser, SseScanner, type SseSink } from './sse.ts';
+import { SseEventFailed, SseParser, SseScanner, type SseSink } from './sse.ts';
 import type { SseEvent } from './lifecycle.ts';
 import { AnswerMeter } from './usage.ts';
 import { createMockUpstream } from '../mock/index.ts';
@@ -128,4 +128,23 @@ test('scanning matches parsing on the mock upstream streams of all three APIs', 
   } finally {
     await mock.close();
   }
+});
+
+test('an event the sink cannot read: the scanner hands back the events before it in the chunk, left-out ones excepted', () => {
+  const chunk = Buffer.from('data: one\n\n: comment only\n\ndata: two\n\ndata: bad\n\ndata: after\n\n');
+  const sink: SseSink = {
+    simple: (c, ds, de) => {
+      if (c.text.slice(ds, de) === 'bad') throw new Error('unreadable');
+      return c.text.slice(ds, de) !== 'two';
+    },
+    other: (ev) => ev.data !== 'two',
+  };
+  assert.throws(() => new SseScanner().push(chunk, sink), (err: unknown) => {
+    assert.ok(err instanceof SseEventFailed);
+    assert.equal((err.cause as Error).message, 'unreadable');
+    assert.equal(err.before?.toString(), 'data: one\n\n', 'the first event; the comment block and "two" are left out; nothing from "bad" on');
+    return true;
+  });
+  // The first event fails: nothing before it.
+  assert.throws(() => new SseScanner().push(Buffer.from('data: bad\n\ndata: one\n\n'), sink), (err: unknown) => err instanceof SseEventFailed && err.before === null);
 });

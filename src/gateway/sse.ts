@@ -121,6 +121,23 @@ export interface SseSink {
 const EMPTY = Buffer.alloc(0);
 
 /**
+ * An event could not be read (a sink threw on it): `cause` is why, `before` the bytes of the
+ * complete events that preceded it in the same chunk, already accepted and still to be forwarded.
+ */
+export class SseEventFailed extends Error {
+  constructor(cause: unknown, readonly before: Buffer | null) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+}
+
+/** The bytes of `buf` before `upTo`, less the parts left out (`parts`, `kept`: see SseScanner.push). */
+function forwardable(buf: Buffer, parts: Buffer[] | null, kept: number, upTo: number): Buffer | null {
+  if (parts === null) return upTo > 0 ? (upTo === buf.length ? buf : buf.subarray(0, upTo)) : null;
+  if (upTo > kept) parts.push(buf.subarray(kept, upTo));
+  return parts.length === 0 ? null : parts.length === 1 ? parts[0] : Buffer.concat(parts);
+}
+
+/**
  * The stream path when no transformer rewrites events: finds event boundaries in the upstream's
  * bytes without decoding them, lets the sink look at each event in place (the common one-line
  * `data:` event is never turned into its own string), and hands back the bytes to forward, as
@@ -130,7 +147,10 @@ export class SseScanner {
   private pending: Buffer | null = null;
   private readonly chunk: ScanChunk = { buf: EMPTY, text: '', gen: 0 };
 
-  /** Feed a chunk of bytes; returns the complete events' bytes to forward (or null for none). */
+  /**
+   * Feed a chunk of bytes; returns the complete events' bytes to forward (or null for none). If the
+   * sink throws on an event, throws SseEventFailed carrying the bytes of the events before it.
+   */
   push(bytes: Buffer, sink: SseSink): Buffer | null {
     const buf = this.pending ? Buffer.concat([this.pending, bytes]) : bytes;
     const c = this.chunk;
@@ -152,7 +172,14 @@ export class SseScanner {
         inner = inner === -1 ? i : -2;
         continue;
       }
-      if (!this.event(c, start, inner, i, end, sink)) {
+      let keep: boolean;
+      try {
+        keep = this.event(c, start, inner, i, end, sink);
+      } catch (err) {
+        this.pending = null;
+        throw new SseEventFailed(err, forwardable(buf, parts, kept, start));
+      }
+      if (!keep) {
         parts ??= [];
         if (start > kept) parts.push(buf.subarray(kept, start));
         kept = end;
@@ -162,9 +189,7 @@ export class SseScanner {
       inner = -1;
     }
     this.pending = start < buf.length ? buf.subarray(start) : null;
-    if (parts === null) return start > 0 ? (start === buf.length ? buf : buf.subarray(0, start)) : null;
-    if (start > kept) parts.push(buf.subarray(kept, start));
-    return parts.length === 0 ? null : parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    return forwardable(buf, parts, kept, start);
   }
 
   /** Whatever is left when the stream ends (an unterminated last event), to forward, or null. */

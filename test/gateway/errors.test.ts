@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startHarness, storedEvents, GOOD_KEY, type Harness } from '../helpers/gateway.ts';
 import { startRawUpstream, CHAT_COMPLETION } from '../helpers/raw-upstream.ts';
+import type { GatewayHooks } from '../../src/gateway/lifecycle.ts';
 
 const open: { close(): Promise<void> }[] = [];
 after(async () => { for (const o of open.reverse()) await o.close(); });
@@ -261,23 +262,30 @@ test('health, readiness and Prometheus metrics', async () => {
   assert.ok(!m.includes(GOOD_KEY));
 });
 
-test('an upstream event the meter cannot read ends the stream with an error event; the gateway keeps serving', async () => {
-  const odd = await startRawUpstream((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/event-stream' });
-    res.write('data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":null}]}\n\n');
-    res.end('data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":5}\n\ndata: [DONE]\n\n');
-  });
-  open.push(odd);
-  const h = await harness({ upstreamOverride: () => [{ name: 'odd', base_url: odd.url, models: ['*'] }] });
-  for (let i = 0; i < 2; i++) {
-    const r = await post(`${h.url}/v1/chat/completions`, { ...chat, stream: true }, oa());
-    assert.equal(r.status, 200);
-    const text = await r.text();
-    assert.match(text, /"content":"ok"/);
-    assert.match(text, /WARDEN_UPSTREAM_ERROR/);
+test('an upstream event the meter cannot read ends the stream with an error event; what came before it is delivered; the gateway keeps serving', async () => {
+  const good = 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":null}]}\n\n';
+  const bad = 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":5}\n\ndata: [DONE]\n\n';
+  // The good event in a write of its own, then in the same write (one chunk) as the bad one; with
+  // the stream forwarded as received, and with an output transformer (events parsed one by one).
+  const passThrough: GatewayHooks[] = [{ name: 'pass-through', output: () => ({ sse: (ev) => ({ ...ev }) }) }];
+  for (const [together, hooks] of [[false, undefined], [true, undefined], [true, passThrough]] as const) {
+    const odd = await startRawUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      if (together) res.end(good + bad);
+      else { res.write(good); res.end(bad); }
+    });
+    open.push(odd);
+    const h = await harness({ upstreamOverride: () => [{ name: 'odd', base_url: odd.url, models: ['*'] }], hooks });
+    for (let i = 0; i < 2; i++) {
+      const r = await post(`${h.url}/v1/chat/completions`, { ...chat, stream: true }, oa());
+      assert.equal(r.status, 200);
+      const text = await r.text();
+      assert.match(text, /"content":"ok"/, `together: ${together}, transformer: ${Boolean(hooks)}`);
+      assert.match(text, /WARDEN_UPSTREAM_ERROR/);
+    }
+    const events = await storedEvents(h, 2);
+    assert.deepEqual(events.map((e) => e.response.error_code), ['WARDEN_UPSTREAM_ERROR', 'WARDEN_UPSTREAM_ERROR']);
   }
-  const events = await storedEvents(h, 2);
-  assert.deepEqual(events.map((e) => e.response.error_code), ['WARDEN_UPSTREAM_ERROR', 'WARDEN_UPSTREAM_ERROR']);
 });
 
 test('a slow reader gets a large stream whole: the upstream is paused and resumed, not dropped', async () => {

@@ -332,12 +332,13 @@ function arithmeticAt(s: string, i: number): boolean {
 }
 
 /**
- * Which lexicons (HIT bits) occur in lowercased text, read as the model would read it: when the
- * text holds characters that `foldText` changes, its folded form is scanned and FOLDED is set too.
+ * Which lexicons (HIT bits) occur in lowercased text, as written or as the model reads it: when
+ * the text holds characters that `foldText` changes, its folded form is scanned too (and FOLDED
+ * set). Both count: a phrase in a script that folding changes is found in the text as written.
  */
 export function lexiconHits(text: string): number {
   const hits = scan(text);
-  return (hits & FOLDED) === 0 ? hits : scan(foldText(text).text) | FOLDED;
+  return (hits & FOLDED) === 0 ? hits : hits | scan(foldText(text).text);
 }
 
 function scan(text: string): number {
@@ -378,6 +379,6 @@ const REFERENCE = LEXICON_NAMES.map((name) => lexiconRegExp(name));
 export function lexiconHitsOneByOne(text: string): number {
   const folded = foldText(text);
   let hits = folded.changed ? FOLDED : 0;
-  for (let i = 0; i < REFERENCE.length; i++) if (REFERENCE[i].test(folded.text)) hits |= 1 << i;
+  for (let i = 0; i < REFERENCE.length; i++) if (REFERENCE[i].test(text) || REFERENCE[i].test(folded.text)) hits |= 1 << i;
   return hits;
 }

@@ -54,7 +54,9 @@ test('random strings built from lexicon pieces: the automaton and the regular ex
     'reword', 're-write', 'sum of', '9', 'def ', '()', '=>', '`', 'java', 'script', 'b', 'é', 'taiwan', 'show your work', 'as an', ' judge', 'impartial',
     '一步', '步', '评分', '标准', '天安门', '多少', '，', '改写', '哪个回答', '更好', '思维链',
     // Characters folding removes or maps: zero-width space and joiner, soft hyphen, Cyrillic and Greek look-alikes, fullwidth letters and digits.
-    '\u200b', '\u200d', '\u00ad', '\u0435', '\u0440', '\u043e', '\u03bf', '\u03b1', '\uff53', '\uff11'];
+    '\u200b', '\u200d', '\u00ad', '\u0435', '\u0440', '\u043e', '\u03bf', '\u03b1', '\uff53', '\uff11',
+    // Phrases of other languages, Cyrillic ones (which folding changes) among them.
+    'шаг', ' за ', 'шагом', 'сколько', 'paso a paso', 'étape', ' par ', 'ステップバイステップ', '단계별로'];
   let seed = 7;
   const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   for (let k = 0; k < 50_000; k++) {
@@ -96,6 +98,32 @@ test('request flags in Chinese: the same signals as in English, simplified and t
   assert.ok(names('去年首都的抗議活動。', '請用中立的語氣改寫用戶發送的內容。').includes('sensitiveRewrite'));
   assert.ok(!names('帮我润色一下我的求职信，让它更温暖。').includes('sensitiveRewrite'));
   assert.deepEqual(names('今天天气真好，我们去公园散步吧。').filter((n) => ['cot', 'rubric', 'code', 'math', 'sensitiveRewrite'].includes(n)), []);
+});
+
+test('request flags in Spanish, Portuguese, French, German, Russian, Japanese and Korean', () => {
+  const prompts: [string, string[], string][] = [
+    ['es', ['cot', 'math'], 'Resuelve paso a paso: ¿cuántos kilómetros recorre un tren en 3 horas a 80 km/h?'],
+    ['es', ['rubric'], 'Actúa como juez imparcial y califica esta respuesta del 1 al 10.'],
+    ['pt', ['cot'], 'Explique passo a passo o seu raciocínio completo.'],
+    ['fr', ['cot', 'math'], 'Réfléchis étape par étape : combien de pommes reste-t-il ?'],
+    ['fr', ['rubric'], 'Évaluez cette réponse selon le barème suivant.'],
+    ['de', ['cot', 'math'], 'Löse die Gleichung Schritt für Schritt und zeige deinen Rechenweg.'],
+    ['de', ['code'], 'Ich lerne Programmieren: erkläre mir diesen Quellcode.'],
+    ['ru', ['cot', 'math'], 'Реши задачу шаг за шагом: сколько яблок осталось у Маши?'],
+    ['ru', ['rubric'], 'Оцени каждый ответ по критериям оценки и скажи, какой ответ лучше.'],
+    ['ja', ['cot', 'code'], 'ステップバイステップで考えて、この関数のバグを直してください。'],
+    ['ko', ['cot', 'math'], '단계별로 풀어 주세요. 이 방정식의 해는 몇 개인가요?'],
+  ];
+  for (const [lang, want, text] of prompts) {
+    const got = names(text);
+    for (const flag of want) assert.ok(got.includes(flag as never), `${lang}: ${flag} in ${JSON.stringify(text)}: ${got.join(', ')}`);
+  }
+  // Everyday sentences raise none of them, the common words the lexicons leave out included.
+  const topical = ['cot', 'rubric', 'code', 'math', 'sensitiveRewrite'];
+  for (const text of ['El precio cambia en función de la temporada.', 'Le prix varie en fonction de la saison.', 'Wie funktioniert eine Wärmepumpe?',
+    'Como está o tempo hoje em Lisboa?', 'Как дела? Всё хорошо, спасибо.', '今日はいい天気ですね。', '오늘 날씨가 좋네요.']) {
+    assert.deepEqual(names(text).filter((n) => topical.includes(n)), [], text);
+  }
 });
 
 test('a wrapper template in Chinese (no spaces between words) gets one fingerprint across payloads', () => {

@@ -48,6 +48,14 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       // Chinese (simplified and traditional): step by step, thought / reasoning / solution process, chain of thought.
       '一步一步', '一步步', '逐步{思考|推理|分析|解答|推导|推導|说明|說明|解释|解釋}', '{思考|推理|解题|解題|推导|推導}{过程|過程}',
       '{详细|詳細|解题|解題}{步骤|步驟}', '{思维|思維}{链|鏈}', '{展示|写出|寫出|给出|給出}{你的|}{推理|思考|思路}', '{先|请先|請先}思考再回答',
+      // Spanish, Portuguese, French, German, Russian, Japanese, Korean.
+      'paso a paso', '{tu|su} razonamiento', 'razonamiento {completo|detallado}', 'cadena de pensamiento', 'proceso de pensamiento',
+      'passo a passo', '{seu|teu} raciocínio', 'raciocínio {completo|detalhado}', 'cadeia de pensamento',
+      'étape par étape', 'pas à pas', '{ton|votre} raisonnement', 'raisonnement {complet|détaillé}', 'chaîne de pensée',
+      'schritt für schritt', 'schrittweise', 'rechenweg', 'lösungsweg', 'gedankengang', 'denkprozess', 'gedankenkette',
+      'шаг за шагом', 'пошагов', 'ход {рассуждений|решения|мыслей}', 'цепочк{а|у} рассуждений', '{своё|свое|ваше|твоё|твое} рассуждение',
+      'ステップバイステップ', '段階的に', '一歩ずつ', '順を追って', '思考過程', '推論過程', '思考の連鎖',
+      '단계별로', '차근차근', '단계적으로', '추론 과정', '사고 과정', '풀이 과정',
     ],
   },
   rubric: {
@@ -59,12 +67,23 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       // Chinese: rubric / scoring criteria, give a score, which answer is better, as a judge, reward model, preference data.
       '{评分|評分}{标准|標準|细则|細則}', '打分', '哪{个|個}{回答|回复|回覆|答案|回应|回應}更好', '作为{一名|一个|}{公正的|}{评委|裁判|评判者}',
       '作為{一名|一個|}{公正的|}{評委|裁判|評判者}', '{奖励|獎勵}模型', '偏好{标注|標註|数据|數據|对|對}',
+      // Spanish, Portuguese, French, German, Russian, Japanese, Korean.
+      'rúbrica', '{califica|puntúa|evalúa} {la|esta|cada} respuesta', 'qué respuesta es mejor', 'modelo de recompensa', 'como juez {imparcial|}',
+      'avalie {a|esta|cada} resposta', 'qual resposta é melhor', 'modelo de recompensa',
+      'barème', '{note|notez|évalue|évaluez} {la|cette|chaque} réponse', 'quelle réponse est {la |}meilleure', 'modèle de récompense',
+      'bewertungsschema', 'bewertungsraster', 'bewerte {die|diese|jede} antwort', 'welche antwort ist besser', 'belohnungsmodell',
+      'критери{и|ям|ев} оценки', 'оцени{те|} {ответ|этот ответ|каждый ответ}', 'какой ответ лучше', 'модел{ь|и} вознаграждения',
+      '採点基準', '評価基準', 'どちらの回答が{より|優れ|良い}', '報酬モデル',
+      '채점 기준', '평가 기준', '어느 답변이 더', '보상 모델',
     ],
   },
   rewrite: {
     words: ['rewrite', 're-write', 'rephrase', 'paraphrase', 'reword'],
     // Chinese: rewrite, put it another way, polish, restate.
-    phrases: ['改写', '改寫', '重写', '重寫', '{换|換}{个|個|一种|一種|一个|一個}{说法|說法}', '润色', '潤色', '转述', '轉述'],
+    // Spanish, Portuguese, French, German, Russian, Japanese, Korean.
+    phrases: ['改写', '改寫', '重写', '重寫', '{换|換}{个|個|一种|一種|一个|一個}{说法|說法}', '润色', '潤色', '转述', '轉述',
+      'reescrib', 'parafrasea', 'reformula', 'reescrev', 'parafraseie', 'réécri', 'umschreiben', 'umformulieren', 'paraphrasiere',
+      'перепиш', 'переписать', 'перефразир', 'переформулир', '書き換え', '言い換え', 'リライト', '재작성', '바꿔 써', '다시 써'],
   },
   sensitive: {
     phrases: [
@@ -80,6 +99,10 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       '```', 'def ', '=>', '()',
       // Chinese: code, function, programming, algorithm, regular expression, array, string, debugging.
       '代码', '代碼', '函数', '函數', '编程', '編程', '算法', '正则表达式', '正則表達式', '数组', '數組', '字符串', '调试', '調試',
+      // Spanish, Portuguese, French, German, Russian, Japanese, Korean: code, programming, algorithm, function.
+      // ("función", "fonction", "Funktion" are left out: "en función de", "en fonction de" and "funktioniert" are everyday words.)
+      'código', 'algoritmo', 'algorithme', 'programación', 'programação', 'programmier', 'quellcode',
+      'программ', 'алгоритм', 'コード', '関数', 'プログラム', 'アルゴリズム', '코드', '함수', '프로그램', '알고리즘',
     ],
     words: [
       'function', 'python', 'javascript', 'typescript', 'java', 'sql', 'c++', 'golang', 'rust', 'code', 'program', 'algorithm', 'regex',
@@ -89,8 +112,13 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
   },
   maths: {
     words: ['how {many|much}', 'calculate', 'compute', 'solve', 'equation', 'percent', 'total', 'average', 'sum of', 'probability', 'integer', 'prove'],
-    // Chinese: how many / much, solve, equation, probability, percent, average, in total, prove, integer, sum of.
-    phrases: ['多少', '几个', '幾個', '求解', '方程', '概率', '機率', '百分之', '平均', '总共', '總共', '一共', '证明', '證明', '整数', '整數', '之和'],
+    // Chinese: how many / much, solve, equation, probability, percent, average, in total, prove, integer, sum of;
+    // other languages: how many, equation, probability.
+    // Chinese, then Spanish, Portuguese, French, German, Russian, Japanese, Korean.
+    phrases: ['多少', '几个', '幾個', '求解', '方程', '概率', '機率', '百分之', '平均', '总共', '總共', '一共', '证明', '證明', '整数', '整數', '之和',
+      'cuántos', 'cuántas', 'cuánto', 'ecuación', 'probabilidad', 'quantos', 'quantas', 'equação', 'probabilidade',
+      'combien', 'équation', 'probabilité', 'wie viele', 'wie viel', 'gleichung', 'wahrscheinlichkeit',
+      'сколько', 'вычисли', 'уравнени', 'вероятност', '何個', 'いくつ', '方程式', '確率', '몇 개', '방정식', '확률'],
     arithmetic: true,
   },
 };

@@ -202,17 +202,20 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
     sysFlags = cached.flags;
     systemHash = cached.hash;
   }
-  const probe = (lastUser.length > SCAN_CHARS ? lastUser.slice(0, 900) + '\n' + lastUser.slice(-400) : lastUser).toLowerCase();
+  // A bounded part of the turn: its start and end (where a wrapper template's words are).
+  const head = lastUser.length > SCAN_CHARS ? lastUser.slice(0, 900) + '\n' + lastUser.slice(-400) : lastUser;
+  const probe = head.toLowerCase();
   const userFlags = lexicalFlags(probe, (sysFlags & REWRITE_SEEN) !== 0);
   flags |= (sysFlags & ~FOLD_SEEN) | userFlags;
   // A sensitive rewrite may put the instruction in one place and the topic in the other.
   if ((flags & REWRITE_SEEN) && (flags & SENSITIVE_SEEN)) flags |= FLAG.sensitiveRewrite;
   flags &= ~(REWRITE_SEEN | SENSITIVE_SEEN | FOLD_SEEN);
 
-  // A template whose words are disguised differently in each request is still one template.
+  // A template whose words are disguised differently in each request is still one template
+  // (folded within the bounded part, so a huge prompt costs no more than a short one).
   let template = 0;
   if ((userFlags & FOLD_SEEN) !== 0) {
-    const folded = foldText(lastUser);
+    const folded = foldText(head);
     if (folded.obfuscated) flags |= FLAG.obfuscated;
     template = skeleton(folded.text);
   } else if (lastUser) template = skeleton(lastUser);

@@ -56,7 +56,9 @@ test('random strings built from lexicon pieces: the automaton and the regular ex
     // Characters folding removes or maps: zero-width space and joiner, soft hyphen, Cyrillic and Greek look-alikes, fullwidth letters and digits.
     '\u200b', '\u200d', '\u00ad', '\u0435', '\u0440', '\u043e', '\u03bf', '\u03b1', '\uff53', '\uff11',
     // Phrases of other languages, Cyrillic ones (which folding changes) among them.
-    'шаг', ' за ', 'шагом', 'сколько', 'paso a paso', 'étape', ' par ', 'ステップバイステップ', '단계별로'];
+    'шаг', ' за ', 'шагом', 'сколько', 'paso a paso', 'étape', ' par ', 'ステップバイステップ', '단계별로',
+    // Styled letters and digits: mathematical bold (two code units each), circled, letterlike; a mathematical Greek letter (not folded).
+    '\u{1d42c}\u{1d42d}\u{1d41e}\u{1d429}', '\u{1d41b}\u{1d432}', '\u{1d7cf}', '\u24e2', '\u211d', '\u{1d6fc}'];
   let seed = 7;
   const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   for (let k = 0; k < 50_000; k++) {
@@ -141,13 +143,16 @@ test('a wrapper template in Chinese (no spaces between words) gets one fingerpri
 
 test('disguised words are read as the model reads them: invisible characters removed, look-alike letters made Latin', () => {
   const cot = (t: string) => (lexiconHits(t.toLowerCase()) & 1) !== 0;
-  for (const t of ['st\u200bep by st\u200dep', 'st\u0435p by st\u0435p', '\u0455\u04bb\u043ew your w\u043erk', 'think it thr\u00adough', '\uff33\uff34\uff25\uff30 \uff22\uff39 \uff33\uff34\uff25\uff30', 'STEP \u0412Y STEP']) {
+  for (const t of ['\u{1d42c}\u{1d42d}\u{1d41e}\u{1d429} \u{1d41b}\u{1d432} \u{1d42c}\u{1d42d}\u{1d41e}\u{1d429}', '\u{1d600}\u{1d5f5}\u{1d5fc}\u{1d604} \u{1d606}\u{1d5fc}\u{1d602}\u{1d5ff} \u{1d604}\u{1d5fc}\u{1d5ff}\u{1d5f8}',
+    '\u24e2\u24e3\u24d4\u24df \u24d1\u24e8 \u24e2\u24e3\u24d4\u24df', 'st\u200bep by st\u200dep', 'st\u0435p by st\u0435p', '\u0455\u04bb\u043ew your w\u043erk', 'think it thr\u00adough', '\uff33\uff34\uff25\uff30 \uff22\uff39 \uff33\uff34\uff25\uff30', 'STEP \u0412Y STEP']) {
     assert.ok(cot(t), JSON.stringify(t));
     assert.ok((lexiconHits(t.toLowerCase()) & FOLDED) !== 0, 'folded');
   }
   assert.equal(lexiconHits('step by step'), 1, 'plain text is not folded');
   assert.deepEqual(foldText('plain text'), { text: 'plain text', changed: false, obfuscated: false });
   assert.equal(foldText('st\u0435p\u200b by').text, 'step by');
+  assert.equal(foldText('\u{1d7cf}\u{1d7d0} + \u{1d7d1}').text, '12 + 3', 'mathematical bold digits');
+  assert.equal(lexiconHits('\u{1d6fc} + \u{1d6fd}'), 0, 'a mathematical Greek letter is left alone, and nothing was folded');
 });
 
 test('the disguise is flagged when it hides words, not when people write other scripts or paste web text', () => {

@@ -161,10 +161,27 @@ const LOOKALIKES: Record<string, string> = {
 };
 const NOT_IMPOSTORS = 'αβεζηικμνρτυχΑΒΕΖΗΙΚΜΝΡΤΥΧ';
 
+/** Letterlike symbols used as the mathematical alphabets' missing letters. */
+const LETTERLIKE: Record<string, string> = {
+  ℂ: 'c', ℊ: 'g', ℋ: 'h', ℌ: 'h', ℍ: 'h', ℎ: 'h', ℐ: 'i', ℑ: 'i', ℒ: 'l', ℕ: 'n', ℙ: 'p', ℚ: 'q', ℛ: 'r', ℜ: 'r', ℝ: 'r',
+  ℤ: 'z', ℨ: 'z', ℬ: 'b', ℭ: 'c', ℯ: 'e', ℰ: 'e', ℱ: 'f', ℳ: 'm', ℴ: 'o',
+};
+
 // FOLD entries: 0 keep; otherwise the replacement's code in the low byte, plus these bits.
 const REMOVE = 1 << 8;
 const LETTER = 1 << 9;
 const IMPOSTOR = 1 << 10;
+/** A high surrogate that may start a mathematical letter or digit (U+1D400-U+1D7FF). */
+const MATH_PAIR = 1 << 11;
+const MATH_HIGH = 0xd835;
+
+/** The ASCII letter or digit a mathematical alphanumeric symbol (U+1D400-U+1D7FF) is styled from, or 0. */
+function mathAlphanumeric(cp: number): number {
+  // 13 alphabets of 52 letters (A-Z, a-z), then Greek ones (not folded), then 5 sets of digits.
+  if (cp >= 0x1d400 && cp < 0x1d400 + 13 * 52) return 97 + ((cp - 0x1d400) % 52) % 26;
+  if (cp >= 0x1d7ce && cp <= 0x1d7ff) return 48 + (cp - 0x1d7ce) % 10;
+  return 0;
+}
 
 /** Per character code: what folding does to it (see the bits above). Fullwidth Latin letters and digits map to ASCII. */
 const FOLD = (() => {
@@ -175,6 +192,12 @@ const FOLD = (() => {
   for (let c = 0xff10; c <= 0xff19; c++) t[c] = c - 0xff10 + 48;
   for (let c = 0xff21; c <= 0xff3a; c++) t[c] = (c - 0xff21 + 97) | LETTER;
   for (let c = 0xff41; c <= 0xff5a; c++) t[c] = (c - 0xff41 + 97) | LETTER;
+  // Circled letters (Ⓐ ⓐ), and the letterlike symbols that stand in the mathematical alphabets' gaps (ℎ ℬ ℯ ℝ ...).
+  for (let c = 0x24b6; c <= 0x24cf; c++) t[c] = (c - 0x24b6 + 97) | LETTER;
+  for (let c = 0x24d0; c <= 0x24e9; c++) t[c] = (c - 0x24d0 + 97) | LETTER;
+  for (const [from, to] of Object.entries(LETTERLIKE)) t[from.charCodeAt(0)] = to.charCodeAt(0) | LETTER;
+  // The first half of a "fancy text" letter (𝐬𝐭𝐞𝐩, 𝘀𝘁𝗲𝗽: Mathematical Alphanumeric Symbols): see foldText.
+  t[MATH_HIGH] = MATH_PAIR;
   return t;
 })();
 
@@ -203,7 +226,20 @@ export function foldText(text: string): FoldedText {
   let letters = 0; let latin = 0; let impostors = 0; let hidden = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    const f = FOLD[c];
+    let f = FOLD[c];
+    if ((f & MATH_PAIR) !== 0) {
+      // A styled letter or digit is two code units: fold the pair to one ASCII character.
+      const plain = mathAlphanumeric(text.codePointAt(i)!);
+      if (plain === 0) f = 0;
+      else {
+        out += text.slice(from, i) + String.fromCharCode(plain);
+        from = i + 2;
+        i++;
+        if (plain >= 97) letters++;
+        else { if (impostors > 0 && latin > 0 && letters >= 3) obfuscated = true; letters = 0; latin = 0; impostors = 0; hidden = false; }
+        continue;
+      }
+    }
     if ((f & REMOVE) !== 0) {
       if (letters > 0 && c !== SOFT_HYPHEN) hidden = true;
       out += text.slice(from, i);
@@ -366,7 +402,9 @@ function arithmeticAt(s: string, i: number): boolean {
  */
 export function lexiconHits(text: string): number {
   const hits = scan(text);
-  return (hits & FOLDED) === 0 ? hits : hits | scan(foldText(text).text);
+  if ((hits & FOLDED) === 0) return hits;
+  const folded = foldText(text);
+  return folded.changed ? hits | scan(folded.text) : hits & ~FOLDED;
 }
 
 function scan(text: string): number {

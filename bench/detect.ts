@@ -219,6 +219,52 @@ async function trafficQuality() {
 }
 
 /**
+ * Disguised words: the `smoke` runs again with every campaign disguising `DISGUISE` of its prompts
+ * (zero-width spaces inside words, Cyrillic look-alikes; see the traffic model's `disguise`), against
+ * the same runs undisguised. Warden only; flagged = throttle or above. Also counts the accounts whose
+ * verdict names the disguise, and the organic accounts that ever sent a request the detector saw as
+ * disguised.
+ */
+async function disguiseQuality() {
+  const DISGUISE = 0.7;
+  const dir = existsSync(join(promptDir, 'organic')) ? promptDir : defaultPromptDir();
+  const prompts = loadPromptCorpus(dir);
+  const seeds = quick ? [1] : [1, 2, 3, 4, 5];
+  const rows: string[] = [];
+  let events = 0;
+  for (const disguise of [0, DISGUISE]) {
+    let recall = 0; let campaignAccounts = 0; let contained = 0; let campaigns = 0; let adaptive = 0; let adaptiveAccounts = 0;
+    let organicFlagged = 0; let organic = 0; let named = 0; let adaptiveNamed = 0; let organicNamed = 0;
+    for (const seed of seeds) {
+      const sc = trafficScenario(null, { preset: 'smoke', seed, set: [0, 1, 2, 3, 4].map((i) => `campaigns.${i}.disguise=${disguise}`) });
+      const run = generateTraffic(sc, { prompts });
+      const evs = [...run.events];
+      events += evs.length;
+      const engine = new DetectorEngine({ trackFirstFlags: true });
+      for (const ev of evs) engine.ingest(ev);
+      engine.flush();
+      const rep = await evaluate(buildReport(engine, { detector: 'warden', to: evs[evs.length - 1].ts }), run.labels as LabelLine[], () => evs, { flagLevel: 'throttle' });
+      recall += rep.totals.campaign_accounts_flagged; campaignAccounts += rep.totals.campaign_accounts;
+      contained += rep.totals.campaigns_contained_within_1pct; campaigns += rep.totals.campaigns;
+      adaptive += rep.totals.adaptive_accounts_flagged; adaptiveAccounts += rep.totals.adaptive_accounts;
+      organicFlagged += rep.totals.organic_accounts_flagged; organic += rep.totals.organic_accounts;
+      for (const l of run.labels as LabelLine[]) {
+        if (l.type !== 'account') continue;
+        const names = (engine.forAccount(l.account_id).verdict?.reasons ?? []).some((r) => r.signal === 'obfuscated_text_share');
+        if (!names) continue;
+        if (l.population === 'organic') organicNamed++; else if (l.adaptive) adaptiveNamed++; else named++;
+      }
+    }
+    rows.push(`| ${disguise === 0 ? 'undisguised' : `disguised (${disguise})`} | ${recall}/${campaignAccounts} | ${contained}/${campaigns} | ${adaptive}/${adaptiveAccounts} | ${organicFlagged}/${organic} | ${named}/${campaignAccounts} | ${adaptiveNamed}/${adaptiveAccounts} | ${organicNamed}/${organic} |`);
+  }
+  log(`\n### Disguised words (smoke seeds ${seeds.join(', ')}, every campaign disguising ${DISGUISE * 100}% of its prompts; ${events.toLocaleString('en')} events)\n`);
+  log('Flagged and contained = throttle or above; "named": accounts whose verdict names obfuscated_text_share.\n');
+  log('| runs | campaign accounts flagged | campaigns contained before 1% | adaptive accounts flagged | organic accounts flagged | campaign accounts named | adaptive accounts named | organic accounts named |');
+  log('|---|---|---|---|---|---|---|---|');
+  for (const r of rows) log(r);
+}
+
+/**
  * Adaptive (low-and-slow) campaigns, reported separately: the `default` preset over 5 days with a
  * larger organic population (the hard negatives) and one adaptive campaign of 100 accounts at
  * ~19 requests per account per day; flagged = throttle or above, for both populations.
@@ -249,11 +295,12 @@ async function adaptiveQuality() {
   for (const r of rows) log(r);
 }
 
-// `--only traffic,adaptive,holdout,scan,path,memory` runs a subset (all by default).
+// `--only traffic,adaptive,disguise,holdout,scan,path,memory` runs a subset (all by default).
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : null;
 const want = (section: string) => !only || only.has(section);
 if (want('traffic')) await trafficQuality();
 if (want('adaptive')) await adaptiveQuality();
+if (want('disguise')) await disguiseQuality();
 if (want('holdout') || want('scan') || want('path') || want('memory')) {
   const { events } = await quality();
   const engine = want('scan') || want('path') ? await throughput(events) : new DetectorEngine();

@@ -113,8 +113,7 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
   maths: {
     words: ['how {many|much}', 'calculate', 'compute', 'solve', 'equation', 'percent', 'total', 'average', 'sum of', 'probability', 'integer', 'prove'],
     // Chinese: how many / much, solve, equation, probability, percent, average, in total, prove, integer, sum of;
-    // other languages: how many, equation, probability.
-    // Chinese, then Spanish, Portuguese, French, German, Russian, Japanese, Korean.
+    // then Spanish, Portuguese, French, German, Russian, Japanese, Korean: how many, equation, probability.
     phrases: ['多少', '几个', '幾個', '求解', '方程', '概率', '機率', '百分之', '平均', '总共', '總共', '一共', '证明', '證明', '整数', '整數', '之和',
       'cuántos', 'cuántas', 'cuánto', 'ecuación', 'probabilidad', 'quantos', 'quantas', 'equação', 'probabilidade',
       'combien', 'équation', 'probabilité', 'wie viele', 'wie viel', 'gleichung', 'wahrscheinlichkeit',
@@ -149,7 +148,7 @@ const SOFT_HYPHEN = 0xad;
  * Letters of other scripts that imitate Latin ones (after Unicode's confusables list), each with
  * the lowercase Latin letter it imitates. Lowercase Cyrillic в к м н т are there because lowercasing
  * turns the look-alike capitals В К М Н Т into them. Cyrillic look-alikes and the Greek omicron are
- * `IMPOSTORS`: in a word of Latin letters they are a sign of evasion. The other Greek letters are
+ * impostors (IMPOSTOR below): in a word of Latin letters they are a sign of evasion. The other Greek letters are
  * folded for matching only: mathematics puts α or μ right after a Latin letter ("sinα", "kμ").
  */
 const LOOKALIKES: Record<string, string> = {
@@ -224,6 +223,10 @@ export function foldText(text: string): FoldedText {
   let obfuscated = false;
   // The current word: its letters, Latin ones, impostors; and whether an invisible character followed a letter of it.
   let letters = 0; let latin = 0; let impostors = 0; let hidden = false;
+  const endWord = () => {
+    if (impostors > 0 && latin > 0 && letters >= 3) obfuscated = true;
+    letters = 0; latin = 0; impostors = 0; hidden = false;
+  };
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     let f = FOLD[c];
@@ -236,7 +239,7 @@ export function foldText(text: string): FoldedText {
         from = i + 2;
         i++;
         if (plain >= 97) letters++;
-        else { if (impostors > 0 && latin > 0 && letters >= 3) obfuscated = true; letters = 0; latin = 0; impostors = 0; hidden = false; }
+        else endWord();
         continue;
       }
     }
@@ -251,16 +254,13 @@ export function foldText(text: string): FoldedText {
       letters++;
       if ((f & IMPOSTOR) !== 0) impostors++;
       else if (isAsciiLetter(c)) latin++;
-    } else {
-      if (impostors > 0 && latin > 0 && letters >= 3) obfuscated = true;
-      letters = 0; latin = 0; impostors = 0; hidden = false;
-    }
+    } else endWord();
     if (f !== 0) {
       out += text.slice(from, i) + String.fromCharCode(f & 0xff);
       from = i + 1;
     }
   }
-  if (impostors > 0 && latin > 0 && letters >= 3) obfuscated = true;
+  endWord();
   return from === 0 ? { text, changed: false, obfuscated: false } : { text: out + text.slice(from), changed: true, obfuscated };
 }
 
@@ -365,7 +365,7 @@ function compile(): Automaton {
   for (let i = 0; i < lineEndChars.length; i++) special[lineEndChars.charCodeAt(i)] |= 1;
   for (let c = 48; c <= 57; c++) special[c] |= 2;
   for (let c = 0; c < 65536; c++) if (FOLD[c] !== 0) special[c] |= 4;
-    const outputs = Int32Array.from(phraseBits, (bits, st) => bits | (bounded[st] ? HAS_WORDS : 0));
+  const outputs = Int32Array.from(phraseBits, (bits, st) => bits | (bounded[st] ? HAS_WORDS : 0));
   return { column, columns, next, outputs, bounded, special, lineEndBit, arithmeticBit };
 }
 

@@ -1,13 +1,16 @@
 /** `warden events export`: recorded interaction events as JSONL, filtered, in time order. */
 import { parseArgs } from 'node:util';
 import { createWriteStream } from 'node:fs';
+import { pipeline, type Writable } from 'node:stream';
+import { createGzip } from 'node:zlib';
 import { writeJsonlLine } from '../events/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { openStores } from './stores.ts';
 
 const HELP = `usage: warden events export [--out FILE] [--from ISO] [--to ISO] [--account ID] [--org ID] [--key ID]
                             [--model NAME] [--ip ADDR] [--limit N] [--config FILE]
-Writes one JSON object per line (schema warden.interaction/1, see docs/event-schema.md) to FILE or stdout.`;
+Writes one JSON object per line (schema warden.interaction/1, see docs/event-schema.md) to FILE or stdout;
+a FILE ending in .gz is gzip-compressed (\`warden scan\` and \`warden eval\` read it as it is).`;
 
 export async function runEvents(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -26,7 +29,20 @@ export async function runEvents(argv: string[]): Promise<number> {
   if (values.help) { console.log(HELP); return 0; }
   const config = loadConfig(values.config);
   const stores = await openStores(config);
-  const out = values.out ? createWriteStream(values.out) : process.stdout;
+  // A .gz file: events go through gzip; `written` settles once the file is complete on disk.
+  let out: Writable = process.stdout;
+  let written: Promise<void> = Promise.resolve();
+  if (values.out) {
+    const file = createWriteStream(values.out);
+    if (values.out.endsWith('.gz')) {
+      const gz = createGzip();
+      written = new Promise<void>((res, rej) => pipeline(gz, file, (err) => (err ? rej(err) : res())));
+      out = gz;
+    } else {
+      written = new Promise<void>((res, rej) => file.once('finish', () => res()).once('error', rej));
+      out = file;
+    }
+  }
   let n = 0;
   try {
     for await (const e of stores.events.iterate({
@@ -37,7 +53,7 @@ export async function runEvents(argv: string[]): Promise<number> {
       n++;
     }
   } finally {
-    if (out !== process.stdout) await new Promise<void>((r) => (out as NodeJS.WritableStream).end(r));
+    if (out !== process.stdout) { out.end(); await written; }
     await stores.close();
   }
   if (values.out) console.error(`wrote ${n} events to ${values.out}`);

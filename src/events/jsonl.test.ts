@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { readEventBatches, readEventsJsonl } from './jsonl.ts';
 
 const rows = [
@@ -63,4 +67,20 @@ test('a line longer than the limit is refused with its number, without reading t
   const got: unknown[] = [];
   for await (const ev of readEventsJsonl(chunked(long, 1000), { validate: false, maxLineBytes: 8192 })) got.push(ev);
   assert.equal(got.length, 3);
+});
+
+test('gzip-compressed JSONL reads the same as plain, from a file or a stream cut anywhere; a corrupt archive is an error', async () => {
+  const plain = Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n') + '\n', 'utf8');
+  const gz = gzipSync(plain);
+  const read = async (source: string | Readable) => { const got: unknown[] = []; for await (const ev of readEventsJsonl(source, { validate: false })) got.push(ev); return got; };
+  for (const size of [1, 2, 7, 64, gz.length]) assert.deepEqual(await read(chunked(gz, size)), rows, `gzip, chunk size ${size}`);
+  const dir = mkdtempSync(join(tmpdir(), 'warden-jsonl-'));
+  try {
+    writeFileSync(join(dir, 'events.jsonl.gz'), gz);
+    writeFileSync(join(dir, 'events.jsonl'), plain);
+    assert.deepEqual(await read(join(dir, 'events.jsonl.gz')), rows);
+    assert.deepEqual(await read(join(dir, 'events.jsonl')), rows);
+    writeFileSync(join(dir, 'cut.jsonl.gz'), gz.subarray(0, gz.length - 12));
+    await assert.rejects(() => read(join(dir, 'cut.jsonl.gz')), /gzip input: unexpected end of file \(the archive is truncated or corrupt\)/);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });

@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { isAscii } from 'node:buffer';
-import type { Readable, Writable } from 'node:stream';
+import { Readable, pipeline, type Writable } from 'node:stream';
 import { once } from 'node:events';
+import { createGunzip } from 'node:zlib';
 import { parseEvent, type InteractionEvent } from './schema.ts';
 
 export interface ReadJsonlOptions {
@@ -15,7 +16,36 @@ export interface ReadJsonlOptions {
 const YIELD_EVERY = 64;
 
 /**
- * Stream events from a JSONL file (path, "-" for stdin) or stream, in bounded memory, in batches of
+ * The bytes of `input`, decompressed if they are gzip (recognised by their first two bytes, so a
+ * `.jsonl.gz` file, a gzip stream on stdin or a plain file all read the same way).
+ */
+async function* gunzipIfNeeded(input: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer | string> {
+  const it = input[Symbol.asyncIterator]();
+  let head: Buffer | string | null = null;
+  // Enough bytes to see the magic number (a stream may hand them over one at a time).
+  while (head === null || (typeof head !== 'string' && head.length < 2)) {
+    const r = await it.next();
+    if (r.done) break;
+    head = head === null ? r.value : typeof r.value === 'string' ? (head as Buffer).toString('utf8') + r.value : Buffer.concat([head as Buffer, r.value]);
+  }
+  if (head === null) return;
+  const rest = async function* () { for (let r = await it.next(); !r.done; r = await it.next()) yield r.value; };
+  if (typeof head === 'string' || head.length < 2 || head[0] !== 0x1f || head[1] !== 0x8b) {
+    yield head;
+    yield* rest();
+    return;
+  }
+  const first = head;
+  const compressed = Readable.from((async function* () { yield first; yield* rest(); })(), { objectMode: false });
+  try {
+    yield* pipeline(compressed, createGunzip(), () => {});
+  } catch (err) {
+    throw new Error(`gzip input: ${(err as Error).message} (the archive is truncated or corrupt)`);
+  }
+}
+
+/**
+ * Stream events from a JSONL file (path, "-" for stdin) or stream, gzip-compressed or not, in bounded memory, in batches of
  * up to YIELD_EVERY parsed events (one await per batch, not per event: the scan's hot loop).
  *
  * Lines are split on the bytes and each is decoded on its own: decoding a whole chunk would turn
@@ -40,7 +70,7 @@ export async function* readEventBatches(source: string | Readable, opts: ReadJso
     if (end - start < 64 && line.trim() === '') return;
     try { out.push(parse(line)); } catch (err) { throw new Error(`events line ${lineNo}: ${(err as Error).message}`); }
   };
-  for await (const chunk of input) {
+  for await (const chunk of gunzipIfNeeded(input)) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : (chunk as Buffer);
     let batch: InteractionEvent[] = [];
     let start = 0;

@@ -4,7 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { parseConfig } from '../../src/config/index.ts';
+import { openStores } from '../../src/cli/stores.ts';
+import type { InteractionEvent } from '../../src/events/index.ts';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -32,6 +36,32 @@ test('simulate -> scan -> eval from the CLI: campaigns found, organic accounts u
     for (const c of report.campaigns) assert.ok(c.accounts_flagged > 0, `${c.campaign_id} flagged`);
     assert.ok(report.totals.organic_accounts > 0);
     assert.equal(report.totals.organic_accounts_flagged, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('events export writes gzip when the file name asks for it, and scan and eval read it as they read plain JSONL', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-export-'));
+  try {
+    await warden(['simulate', '--preset', 'smoke', '--seed', '3', '--max-events', '400', '--out', 'sim.jsonl', '--labels', 'lab.jsonl'], dir);
+    const events = readFileSync(join(dir, 'sim.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as InteractionEvent);
+    const db = join(dir, 'warden.db');
+    const stores = await openStores(parseConfig({ store: { sqlite_path: db } }));
+    await stores.events.appendBatch(events);
+    await stores.close();
+    writeFileSync(join(dir, 'warden.yaml'), `store:\n  sqlite_path: ${JSON.stringify(db)}\n`);
+
+    await warden(['events', 'export', '--out', 'ex.jsonl'], dir);
+    await warden(['events', 'export', '--out', 'ex.jsonl.gz'], dir);
+    const plain = readFileSync(join(dir, 'ex.jsonl'));
+    assert.equal(plain.toString('utf8').trim().split('\n').length, events.length);
+    assert.deepEqual(gunzipSync(readFileSync(join(dir, 'ex.jsonl.gz'))), plain, 'the .gz file holds the same lines');
+
+    const [a, b] = await Promise.all([warden(['scan', 'ex.jsonl', '--json'], dir), warden(['scan', 'ex.jsonl.gz', '--json'], dir)]);
+    const summary = (out: string) => { const { seconds: _s, ...rest } = JSON.parse(out); return rest; };
+    assert.deepEqual(summary(b.stdout), summary(a.stdout));
+    assert.equal(summary(a.stdout).events, events.length);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

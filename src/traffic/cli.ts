@@ -77,7 +77,7 @@ async function guard(fn: () => Promise<number>): Promise<number> {
 const SIMULATE_HELP = `usage: warden simulate [options] --out events.jsonl [--labels labels.jsonl]
 Generates organic users and distillation campaigns as interaction events (time-ordered JSONL, the
 warden.interaction/1 contract) and ground-truth labels (separate JSONL).
-  --out FILE             events output ("-" for stdout; default events.jsonl)
+  --out FILE             events output ("-" for stdout; default events.jsonl; FILE.gz: gzip-compressed)
   --labels FILE          labels output (default labels.jsonl; "none" to skip)
   --summary FILE         also write the run summary as JSON
 ${SCENARIO_HELP}`;

@@ -3,20 +3,28 @@
  * (JSONL, separate file) to disk or stdout, in bounded memory with buffered synchronous writes.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { constants, gzipSync } from 'node:zlib';
 import type { PromptCorpus } from './prompts.ts';
 import { generateTraffic, type LabelLine } from './generator.ts';
 import type { Scenario } from './scenario.ts';
 
-/** Buffered line writer over a file descriptor (`-` is stdout). Retries EAGAIN on pipes. */
+/**
+ * Buffered line writer over a file descriptor (`-` is stdout). Retries EAGAIN on pipes. A path
+ * ending in `.gz` is gzip-compressed: each buffer becomes one gzip member, and a file of
+ * concatenated members is one valid gzip file (gunzip, zcat and `warden scan` read it whole).
+ */
 export class LineWriter {
   private parts: string[] = [];
   private size = 0;
   private readonly fd: number;
   private readonly own: boolean;
+  private readonly gzip: boolean;
+  /** Uncompressed bytes written. */
   bytes = 0;
 
   constructor(path: string, private readonly flushAt = 1 << 20) {
     this.own = path !== '-';
+    this.gzip = this.own && path.endsWith('.gz');
     this.fd = this.own ? openSync(path, 'w') : 1;
   }
 
@@ -28,9 +36,12 @@ export class LineWriter {
 
   flush(): void {
     if (this.parts.length === 0) return;
-    const buf = Buffer.from(this.parts.join(''), 'utf8');
+    const plain = Buffer.from(this.parts.join(''), 'utf8');
     this.parts = [];
     this.size = 0;
+    this.bytes += plain.length;
+    // Level 6 is zlib's default; the simulator's events compress about 13 times.
+    const buf = this.gzip ? gzipSync(plain, { level: constants.Z_DEFAULT_COMPRESSION }) : plain;
     let off = 0;
     while (off < buf.length) {
       try {
@@ -40,7 +51,6 @@ export class LineWriter {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
       }
     }
-    this.bytes += buf.length;
   }
 
   close(): void {

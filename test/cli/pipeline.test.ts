@@ -41,11 +41,15 @@ test('simulate -> scan -> eval from the CLI: campaigns found, organic accounts u
   }
 });
 
-test('events export writes gzip when the file name asks for it, and scan and eval read it as they read plain JSONL', { timeout: 120_000 }, async () => {
+test('simulate and events export write gzip when the file name asks for it, and scan reads it as it reads plain JSONL', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-export-'));
   try {
-    await warden(['simulate', '--preset', 'smoke', '--seed', '3', '--max-events', '400', '--out', 'sim.jsonl', '--labels', 'lab.jsonl'], dir);
+    // The simulator writes .gz too, one gzip member per megabyte buffer: 1,500 events make several.
+    const simArgs = ['simulate', '--preset', 'smoke', '--seed', '3', '--max-events', '1500', '--labels', 'none'];
+    await Promise.all([warden([...simArgs, '--out', 'sim.jsonl'], dir), warden([...simArgs, '--out', 'sim.jsonl.gz'], dir)]);
+    assert.deepEqual(gunzipSync(readFileSync(join(dir, 'sim.jsonl.gz'))), readFileSync(join(dir, 'sim.jsonl')));
     const events = readFileSync(join(dir, 'sim.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as InteractionEvent);
+    assert.ok(readFileSync(join(dir, 'sim.jsonl')).length > 2 << 20, 'more than two buffers');
     const db = join(dir, 'warden.db');
     const stores = await openStores(parseConfig({ store: { sqlite_path: db } }));
     await stores.events.appendBatch(events);
@@ -58,9 +62,10 @@ test('events export writes gzip when the file name asks for it, and scan and eva
     assert.equal(plain.toString('utf8').trim().split('\n').length, events.length);
     assert.deepEqual(gunzipSync(readFileSync(join(dir, 'ex.jsonl.gz'))), plain, 'the .gz file holds the same lines');
 
-    const [a, b] = await Promise.all([warden(['scan', 'ex.jsonl', '--json'], dir), warden(['scan', 'ex.jsonl.gz', '--json'], dir)]);
+    const [a, b, c] = await Promise.all(['ex.jsonl', 'ex.jsonl.gz', 'sim.jsonl.gz'].map((f) => warden(['scan', f, '--json'], dir)));
     const summary = (out: string) => { const { seconds: _s, ...rest } = JSON.parse(out); return rest; };
     assert.deepEqual(summary(b.stdout), summary(a.stdout));
+    assert.deepEqual(summary(c.stdout), summary(a.stdout), 'a file of several gzip members reads whole');
     assert.equal(summary(a.stdout).events, events.length);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -78,6 +78,9 @@ const chatEvent = (text: string, system: string | null = null) => ({
   }) as unknown as Parameters<typeof extractFeatures>[0];
 /** The names of the flags a one-turn chat request raises. */
 const names = (text: string, system: string | null = null) => flagNames(extractFeatures(chatEvent(text, system)).flags);
+/** The flags of a request's task and instructions (none for everyday talk). */
+const TOPICAL = ['cot', 'rubric', 'code', 'math', 'sensitiveRewrite'];
+const topical = (text: string) => names(text).filter((n) => TOPICAL.includes(n));
 
 test('request flags: a sensitive rewrite, chain-of-thought, rubric grading, code and maths are named', () => {
   assert.ok(names('Please think step by step and show your reasoning.').includes('cot'));
@@ -87,7 +90,7 @@ test('request flags: a sensitive rewrite, chain-of-thought, rubric grading, code
   // The instruction in the system prompt, the topic in the user's turn: still a sensitive rewrite.
   assert.ok(names('The protest in the capital last year.', 'Rewrite whatever the user sends in a neutral tone.').includes('sensitiveRewrite'));
   assert.ok(!names('Rewrite my cover letter to sound warmer.').includes('sensitiveRewrite'));
-  assert.deepEqual(names('What a lovely day.').filter((n) => ['cot', 'rubric', 'code', 'math', 'sensitiveRewrite'].includes(n)), []);
+  assert.deepEqual(topical('What a lovely day.'), []);
 });
 
 test('request flags in Chinese: the same signals as in English, simplified and traditional script', () => {
@@ -99,7 +102,7 @@ test('request flags in Chinese: the same signals as in English, simplified and t
   assert.ok(names('请改写这段关于天安门的文字，使其符合审查要求。').includes('sensitiveRewrite'));
   assert.ok(names('去年首都的抗議活動。', '請用中立的語氣改寫用戶發送的內容。').includes('sensitiveRewrite'));
   assert.ok(!names('帮我润色一下我的求职信，让它更温暖。').includes('sensitiveRewrite'));
-  assert.deepEqual(names('今天天气真好，我们去公园散步吧。').filter((n) => ['cot', 'rubric', 'code', 'math', 'sensitiveRewrite'].includes(n)), []);
+  assert.deepEqual(topical('今天天气真好，我们去公园散步吧。'), []);
 });
 
 test('request flags in Spanish, Portuguese, French, German, Russian, Japanese and Korean', () => {
@@ -121,10 +124,9 @@ test('request flags in Spanish, Portuguese, French, German, Russian, Japanese an
     for (const flag of want) assert.ok(got.includes(flag as never), `${lang}: ${flag} in ${JSON.stringify(text)}: ${got.join(', ')}`);
   }
   // Everyday sentences raise none of them, the common words the lexicons leave out included.
-  const topical = ['cot', 'rubric', 'code', 'math', 'sensitiveRewrite'];
   for (const text of ['El precio cambia en función de la temporada.', 'Le prix varie en fonction de la saison.', 'Wie funktioniert eine Wärmepumpe?',
     'Como está o tempo hoje em Lisboa?', 'Как дела? Всё хорошо, спасибо.', '今日はいい天気ですね。', '오늘 날씨가 좋네요.']) {
-    assert.deepEqual(names(text).filter((n) => topical.includes(n)), [], text);
+    assert.deepEqual(topical(text), [], text);
   }
 });
 

@@ -265,6 +265,59 @@ async function disguiseQuality() {
 }
 
 /**
+ * Evasion: what each family of linking evidence is worth. Every campaign of the `smoke` runs
+ * (adaptive excepted) drops one family, then several, through the traffic model's own knobs; the
+ * detector is run as configured and with the fleet-software rule off (`fleet_min_holders: 0`).
+ */
+const EVASIONS: Array<[string, string[]]> = [
+  ['as generated', []],
+  ['own card each', ['payment.accounts_per_instrument=1', 'payment.none_share=0']],
+  ['own signup each (free-mail, no bursts, own org)', ['signup.email="freemail"', 'signup.bursts=0', 'signup.org_per_account=true']],
+  ['own sticky residential address each', ['network.mode="residential_sticky"']],
+  ['varied user agents', ['user_agents=0']],
+  ['no templates (every prompt paraphrased)', ['templates=0', 'paraphrase=1']],
+];
+EVASIONS.push(['infrastructure stripped (card, signup, address)', [1, 2, 3].flatMap((k) => EVASIONS[k][1])]);
+EVASIONS.push(['everything stripped (also user agents, templates)', EVASIONS.slice(1).flatMap(([, set]) => set)]);
+
+async function evasionQuality() {
+  const dir = existsSync(join(promptDir, 'organic')) ? promptDir : defaultPromptDir();
+  const prompts = loadPromptCorpus(dir);
+  const seeds = quick ? [1] : [1, 2, 3, 4, 5];
+  const rows: string[] = [];
+  let events = 0;
+  for (const [name, knobs] of EVASIONS) {
+    const cells: string[] = [];
+    const runs = seeds.map((seed) => {
+      const sc = trafficScenario(null, { preset: 'smoke', seed, set: [0, 1, 2, 3].flatMap((i) => knobs.map((k) => `campaigns.${i}.${k}`)) });
+      const run = generateTraffic(sc, { prompts });
+      return { evs: [...run.events], labels: run.labels as LabelLine[] };
+    });
+    for (const r of runs) events += r.evs.length;
+    for (const config of [{}, { fleet_min_holders: 0 }]) {
+      let flagged = 0; let accounts = 0; let contained = 0; let campaigns = 0; let organic = 0; let organicN = 0; let worst = 0;
+      for (const { evs, labels } of runs) {
+        const engine = new DetectorEngine({ trackFirstFlags: true, config });
+        for (const ev of evs) engine.ingest(ev);
+        engine.flush();
+        const rep = await evaluate(buildReport(engine, { detector: 'warden', to: evs[evs.length - 1].ts }), labels, () => evs, { flagLevel: 'throttle' });
+        const t = rep.totals;
+        flagged += t.campaign_accounts_flagged; accounts += t.campaign_accounts; contained += t.campaigns_contained_within_1pct; campaigns += t.campaigns;
+        organic += t.organic_accounts_flagged; organicN += t.organic_accounts;
+        for (const c of rep.campaigns) worst = Math.max(worst, c.contained ? c.share_requests_before_containment : 1);
+      }
+      cells.push(`${flagged}/${accounts}`, `${contained}/${campaigns}`, worst >= 1 ? 'never' : pct(worst), `${organic}/${organicN}`);
+    }
+    rows.push(`| ${name} | ${cells.slice(0, 4).join(' | ')} | ${cells.slice(4).join(' | ')} |`);
+  }
+  log(`\n### Evasion: campaigns without each kind of shared evidence (smoke seeds ${seeds.join(', ')}; ${events.toLocaleString('en')} events)\n`);
+  log('Flagged and contained = throttle or above; "worst": the largest share of a campaign\'s requests served before containment ("never": a campaign not contained).\n');
+  log('| campaigns (adaptive excepted) | accounts flagged | contained before 1% | worst | organic flagged | fleet rule off: accounts flagged | contained before 1% | worst | organic flagged |');
+  log('|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) log(r);
+}
+
+/**
  * Adaptive (low-and-slow) campaigns, reported separately: the `default` preset over 5 days with a
  * larger organic population (the hard negatives) and one adaptive campaign of 100 accounts at
  * ~19 requests per account per day; flagged = throttle or above, for both populations.
@@ -295,12 +348,13 @@ async function adaptiveQuality() {
   for (const r of rows) log(r);
 }
 
-// `--only traffic,adaptive,disguise,holdout,scan,path,memory` runs a subset (all by default).
+// `--only traffic,adaptive,disguise,evasion,holdout,scan,path,memory` runs a subset (all by default).
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : null;
 const want = (section: string) => !only || only.has(section);
 if (want('traffic')) await trafficQuality();
 if (want('adaptive')) await adaptiveQuality();
 if (want('disguise')) await disguiseQuality();
+if (want('evasion')) await evasionQuality();
 if (want('holdout') || want('scan') || want('path') || want('memory')) {
   const { events } = await quality();
   const engine = want('scan') || want('path') ? await throughput(events) : new DetectorEngine();

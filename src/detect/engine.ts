@@ -49,8 +49,26 @@ export const LINK_TYPES = [
 export type LinkType = (typeof LINK_TYPES)[number]['name'];
 const LT = Object.fromEntries(LINK_TYPES.map((t, i) => [t.name, i])) as Record<LinkType, number>;
 const NLINK = LINK_TYPES.length;
-const KEY_SLOTS = 16;
+const KEY_SLOTS = 24;
+/**
+ * Behaviour keys (addresses, software) of one type an account registers: its first ones. Without a
+ * bound per type, an account behind a rotating proxy fills every slot with addresses in a few
+ * requests, and one that varies its models and parameters with parameter fingerprints, and the
+ * keys that come later (a prompt template is registered at its third use) never find a slot.
+ */
+const KEYS_PER_TYPE = 2;
 const SOFTWARE_EVIDENCE_CAP = 0.7;
+/**
+ * Fleet software: a system prompt held by at least `fleet_min_holders` accounts, none of them
+ * accountable when it registered the prompt, is a fleet's own: between unaccountable accounts it
+ * weighs FLEET_WEIGHT times a system prompt's weight and the rest of the shared software counts in
+ * full (not capped). A public framework's or tutorial's prompt has established customers among its
+ * users. Only the system prompt, free text an application writes: user agents and parameter
+ * settings are few and shared by chance, and prompt templates collide on popular questions.
+ */
+const FLEET_WEIGHT = 2;
+/** Index, in a candidate's evidence array, of the fleet system-prompt evidence (after the link types). */
+const FLEET_SLOT = NLINK;
 /** Evidence per distinct client address two accounts both used within ADDRESS_WINDOW_S. */
 const ADDRESS_EVIDENCE_PER_IP = 0.2;
 const ADDRESS_WINDOW_S = 24 * 3600;
@@ -199,6 +217,8 @@ interface ClusterState {
   evidence: Float64Array;
   joins: number;
   joinEvidence: number;
+  /** Links made through a fleet's own system prompt (see FLEET_WEIGHT). */
+  fleetJoins: number;
   /** Co-activity: members seen in the current hour bucket, and the best share so far. */
   hour: number;
   hourMembers: number;
@@ -341,6 +361,8 @@ export class DetectorEngine implements VerdictView {
   private keyCount = new Int32Array(1024);
   /** Per key, a member of a cluster at throttle or above that holds it (-1: none): a third representative. */
   private keyFlagged = new Int32Array(1024).fill(-1);
+  /** Holders of each system-prompt key that were accountable when they registered it (see FLEET_WEIGHT). */
+  private keyAccountable = new Int32Array(1024);
   private readonly clusters = new Map<number, ClusterState>();
   private readonly models = new Map<string, { id: number; first: number }>();
 
@@ -515,8 +537,13 @@ export class DetectorEngine implements VerdictView {
     const key = type * TWO32 + hash;
     const base = i * KEY_SLOTS;
     const n = this.nkeys[i];
-    for (let s = 0; s < n; s++) if (this.keys[base + s] === key) return false;
-    if (n >= KEY_SLOTS) return false;
+    let sameType = 0;
+    for (let s = 0; s < n; s++) {
+      const k = this.keys[base + s];
+      if (k === key) return false;
+      if (k >= type * TWO32 && k < (type + 1) * TWO32) sameType++;
+    }
+    if (n >= KEY_SLOTS || sameType >= KEYS_PER_TYPE) return false;
     this.keys[base + n] = key;
     this.nkeys[i] = n + 1;
     let slot = this.keyIndex.get(key);
@@ -524,15 +551,17 @@ export class DetectorEngine implements VerdictView {
       slot = this.keyIndex.size;
       if (slot >= this.keyFirst.length) {
         const grow = (a: Int32Array) => { const b = new Int32Array(a.length * 2); b.set(a); return b; };
-        this.keyFirst = grow(this.keyFirst); this.keyLast = grow(this.keyLast); this.keyCount = grow(this.keyCount);
+        this.keyFirst = grow(this.keyFirst); this.keyLast = grow(this.keyLast); this.keyCount = grow(this.keyCount); this.keyAccountable = grow(this.keyAccountable);
         const f = new Int32Array(this.keyFlagged.length * 2).fill(-1); f.set(this.keyFlagged); this.keyFlagged = f;
       }
       this.keyIndex.set(key, slot);
       this.keyFirst[slot] = i; this.keyLast[slot] = i; this.keyCount[slot] = 1;
+      this.keyAccountable[slot] = 0;
     } else {
       this.keyLast[slot] = i;
       this.keyCount[slot]++;
     }
+    if (type === LT.system_prompt && !this.unaccountable(i)) this.keyAccountable[slot]++;
     if (this.size[i] > 1 || this.parent[i] !== i) {
       const c = this.clusters.get(this.find(i));
       if (c && c.verdict.level >= THROTTLE) this.keyFlagged[slot] = i;
@@ -567,11 +596,14 @@ export class DetectorEngine implements VerdictView {
   private link(i: number, tsS: number, extra?: { other: number; type: number; weight: number }): void {
     const base = i * KEY_SLOTS;
     const n = this.nkeys[i];
+    // Per candidate cluster: the best evidence of each type, then fleet system-prompt evidence.
     const candidates = new Map<number, Float64Array>();
+    const unaccountable = this.unaccountable(i);
+    const fleetMin = this.config.fleet_min_holders;
     if (extra) {
       const r = this.find(extra.other);
       if (r === this.find(i)) return;
-      const ev = new Float64Array(NLINK);
+      const ev = new Float64Array(NLINK + 1);
       ev[extra.type] = extra.weight;
       candidates.set(r, ev);
     }
@@ -585,6 +617,7 @@ export class DetectorEngine implements VerdictView {
       const spec = LINK_TYPES[type];
       if ('minCount' in spec && count < spec.minCount) continue;
       const w = spec.damp > 0 && count > spec.damp ? spec.weight * (spec.damp / count) : spec.weight;
+      const fleet = unaccountable && type === LT.system_prompt && fleetMin > 0 && count >= fleetMin && this.keyAccountable[slot] === 0;
       const me = this.find(i);
       const flagged = this.keyFlagged[slot];
       for (let k = flagged >= 0 ? 3 : 2; k-- > 0;) {
@@ -593,34 +626,57 @@ export class DetectorEngine implements VerdictView {
         const r = this.find(rep);
         if (r === me) continue;
         let ev = candidates.get(r);
-        if (!ev) { ev = new Float64Array(NLINK); candidates.set(r, ev); }
+        if (!ev) { ev = new Float64Array(NLINK + 1); candidates.set(r, ev); }
         if (w > ev[type]) ev[type] = w;
+        if (fleet && FLEET_WEIGHT * w > ev[FLEET_SLOT]) ev[FLEET_SLOT] = FLEET_WEIGHT * w;
       }
     }
-    // A fresh account with no verified identity and no org of several members behind it is what a
-    // campaign signs up to replace the accounts it loses (a new head of the hydra).
-    const org = this.org[i];
-    const unaccountable = (this.flags[i] & (F_VERIFIED | F_FRESH)) === F_FRESH
-      && (org < 0 || this.orgMembers[org] < 2 || !this.orgCorroborated(org));
+    const threshold = this.config.link_threshold;
     for (const [r, ev] of candidates) {
       // Shared software (same agent framework, SDK, prompt template) is common among independent
-      // customers: it can strengthen a link but never make one on its own, except between an
-      // unaccountable account and a cluster already throttled or above: arriving with a flagged
-      // campaign's own software fingerprint is how its replacement accounts show up.
+      // customers: it can strengthen a link but never make one on its own, except for an
+      // unaccountable account (a new head of the hydra), either with a cluster already throttled
+      // or above (arriving with a flagged campaign's own software fingerprint is how its
+      // replacement accounts show up) or through a system prompt only unaccountable accounts use.
       let sum = 0; let soft = 0;
       const orgLink = ev[LT.org] > 0;
       for (let t = 0; t < NLINK; t++) { if (LINK_TYPES[t].software) soft += ev[t]; else if (t !== LT.org) sum += ev[t]; }
+      // With a fleet's own system prompt the software evidence counts in full, the prompt double.
+      const fleetSoft = ev[FLEET_SLOT] > 0 ? soft - ev[LT.system_prompt] + ev[FLEET_SLOT] : 0;
       const flaggedCluster = unaccountable && (this.clusters.get(r)?.verdict.level ?? 0) >= THROTTLE;
-      sum += flaggedCluster ? soft : Math.min(soft, SOFTWARE_EVIDENCE_CAP * this.config.link_threshold);
-      if (orgLink || sum >= this.config.link_threshold) {
+      const capped = Math.min(soft, SOFTWARE_EVIDENCE_CAP * threshold);
+      // Accountability can change after a key was registered (an org gains its second member), so
+      // the other side must be unaccountable still.
+      const byFleet = fleetSoft > 0 && !flaggedCluster && !orgLink && sum + capped < threshold && sum + fleetSoft >= threshold && this.clusterUnaccountable(r);
+      sum += flaggedCluster ? Math.max(soft, fleetSoft) : byFleet ? fleetSoft : capped;
+      if (orgLink || sum >= threshold) {
         const a = this.find(i);
         const b = this.find(r);
         // A corroborated org is a declared relationship (no coordination evidence); an
         // uncorroborated one still links, and the rest of what the accounts share is evidence.
         const declared = orgLink && this.orgCorroborated(this.org[i]);
-        if (a !== b) this.union(a, b, ev, sum, declared, tsS);
+        if (a !== b) this.union(a, b, ev, sum, declared, tsS, byFleet);
       }
     }
+  }
+
+  /** Every member of the cluster (or the singleton account) is unaccountable. */
+  private clusterUnaccountable(root: number): boolean {
+    const c = this.clusters.get(root);
+    if (!c) return this.unaccountable(root);
+    if (c.verified > 0 || c.fresh < c.members) return false;
+    for (const o of c.orgs.keys()) if (this.orgMembers[o] >= 2 && this.orgCorroborated(o)) return false;
+    return true;
+  }
+
+  /**
+   * A fresh account with no verified identity and no org of several members behind it: what a
+   * campaign signs up, and what it signs up again to replace the accounts it loses.
+   */
+  private unaccountable(i: number): boolean {
+    const org = this.org[i];
+    return (this.flags[i] & (F_VERIFIED | F_FRESH)) === F_FRESH
+      && (org < 0 || this.orgMembers[org] < 2 || !this.orgCorroborated(org));
   }
 
   /**
@@ -745,7 +801,7 @@ export class DetectorEngine implements VerdictView {
     c = {
       id: shortId('clu_', this.ids[root]), w, members: 1, orgs, noOrg: org < 0 ? 1 : 0,
       verified: this.flags[root] & 1, disposable: (this.flags[root] >> 1) & 1, fresh: (this.flags[root] >> 3) & 1,
-      evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, hour: -1, hourMembers: 0, syncMax: 0,
+      evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, fleetJoins: 0, hour: -1, hourMembers: 0, syncMax: 0,
       campaignId: null, firstTs: w[C.FIRST_TS], timeline: new Map(), requests: w[C.TOTAL], outTokens: 0,
       verdict: { level: 0, score: 0, since: 0, belowSince: 0, verdict: null, explainedAt: 0, explainedScore: 0 },
     };
@@ -754,7 +810,7 @@ export class DetectorEngine implements VerdictView {
     return c;
   }
 
-  private union(a: number, b: number, ev: Float64Array, sum: number, declared: boolean, tsS: number): void {
+  private union(a: number, b: number, ev: Float64Array, sum: number, declared: boolean, tsS: number, byFleet = false): void {
     if (this.size[a] < this.size[b]) { const t = a; a = b; b = t; }
     const ca = this.clusterOf(a);
     const cb = this.clusterOf(b);
@@ -767,10 +823,11 @@ export class DetectorEngine implements VerdictView {
     ca.members += cb.members; ca.noOrg += cb.noOrg; ca.verified += cb.verified; ca.disposable += cb.disposable; ca.fresh += cb.fresh;
     for (const [o, k] of cb.orgs) ca.orgs.set(o, (ca.orgs.get(o) ?? 0) + k);
     for (let t = 0; t < NLINK; t++) ca.evidence[t] += cb.evidence[t];
-    ca.joins += cb.joins; ca.joinEvidence += cb.joinEvidence;
+    ca.joins += cb.joins; ca.joinEvidence += cb.joinEvidence; ca.fleetJoins += cb.fleetJoins;
     if (!declared) {
       for (let t = 0; t < NLINK; t++) if (t !== LT.org) ca.evidence[t] += ev[t];
       ca.joins++; ca.joinEvidence += sum;
+      if (byFleet) ca.fleetJoins++;
     }
     ca.firstTs = Math.min(ca.firstTs, cb.firstTs);
     ca.requests += cb.requests; ca.outTokens += cb.outTokens;
@@ -1132,6 +1189,7 @@ export class DetectorEngine implements VerdictView {
     reasons.push({ signal: 'linked_actors', value: actors, threshold: this.config.min_cluster_actors, detail: `${c.members} accounts in ${actors} undeclared actors` });
     if (proxied !== null) reasons.push({ signal: 'not_a_household', value: round(proxied), threshold: HOUSEHOLD_MAX_HOPPING, detail: `unaccountable members that each change network on most requests (rotating proxies), not a household sharing a home: scored as ${this.config.min_cluster_actors} actors` });
     const uncorroborated = this.uncorroboratedMembers(c);
+    if (c.fleetJoins > 0) reasons.push({ signal: 'fleet_software', value: c.fleetJoins, threshold: null, detail: `links made through a system prompt that only unaccountable accounts use (${this.config.fleet_min_holders} or more, none established, verified or in an org), with the rest of their shared software` });
     if (uncorroborated > 0) reasons.push({ signal: 'uncorroborated_org_members', value: uncorroborated, threshold: null, detail: 'members of a declared org whose accounts mostly use personal free-mail or disposable addresses: counted as separate actors' });
     const byType: Array<[string, number]> = [];
     for (let t = 0; t < NLINK; t++) if (c.evidence[t] > 0 && !LINK_TYPES[t].declared) byType.push([LINK_TYPES[t].name, c.evidence[t]]);

@@ -86,9 +86,10 @@ test('accounts created in a numbered email sequence link through their email pat
       for (let k = 0; k < 4; k++) {
         const ev = event(`acct_f${a}`, a * 10 + k, `198.51.${a}.${k + 1}`, 64_500 + a);
         // Each signed up on its own hour, from its own network: only the email scheme and the software
-        // (system prompt, sampling parameters, SDK) are shared; software alone never makes a link.
+        // (sampling parameters, SDK) are shared; such software alone never makes a link (a fleet's
+        // own system prompt can: see the fleet test below).
         const created = new Date(Date.parse('2026-05-03T00:00:00.000Z') + a * 3_600_000).toISOString();
-        const request = { ...ev.request, system: 'You are a research assistant. Answer fully.', params: { ...ev.request.params, max_tokens: 16_000, temperature: 1 } };
+        const request = { ...ev.request, system: null, params: { ...ev.request.params, max_tokens: 16_000, temperature: 1 } };
         e.ingest({ ...ev, request, account: { ...ev.account!, created_at: created, signup_ip: `10.${a}.77.1`, email_pattern: pattern } });
       }
     }
@@ -217,4 +218,46 @@ test('a new head finds a flagged campaign through a system prompt another custom
   assert.ok(verdictRank(head.level) >= verdictRank('throttle'), `new head: ${head.level}`);
   const old = e.forAccount('acct_old_customer');
   assert.ok(old.clusterId !== fleet.clusterId && verdictRank(old.level) <= verdictRank('watch'), `old customer: ${old.level} in ${old.clusterId}`);
+});
+
+test('a fleet sharing nothing but its software (own card, address and network each) is linked through a system prompt only new, unverified accounts use', () => {
+  const cot = 'Solve step by step: how many integers between 1 and 1000 are divisible by 7 but not by 11? Show your reasoning.';
+  const system = 'You are a meticulous solver. Think out loud, then give the final answer on its own line.';
+  /** Six accounts, each with its own card, signup address and network, 12 requests each with the same system prompt and parameters. */
+  const run = (opts: { tier?: 'email_verified' | 'identity_verified'; createdDaysAgo?: number; establishedFirst?: boolean; config?: object }) => {
+    const e = new DetectorEngine({ config: opts.config });
+    let n = 0;
+    /** `signedUpHoursAgo`: each account signed up at its own hour (no signup burst to share). */
+    const send = (id: string, sec: number, signedUpHoursAgo: number) => {
+      const ev = event(id, 0, '0.0.0.0', 0, 'email_verified', cot);
+      n++;
+      e.ingest({
+        ...ev, id: `${id}-${n}`, ts: new Date(T0 + sec * 1000).toISOString(),
+        request: { ...ev.request, system, params: { ...ev.request.params, max_tokens: 16_000, temperature: 1 } },
+        client: { ...ev.client, ip: `198.51.${n % 250}.${1 + (n % 200)}`, asn: 64_000 + n },
+        account: { ...ev.account!, tier: opts.tier ?? 'email_verified', created_at: new Date(T0 - signedUpHoursAgo * 3_600_000).toISOString(), payment_fp: `card-${id}`, signup_ip: `192.${n % 250}.2.1`, email_pattern: null },
+      });
+    };
+    // An established customer whose application uses the prompt, before the fleet arrives.
+    if (opts.establishedFirst) for (let k = 0; k < 3; k++) send('acct_customer', k * 600, 300 * 24);
+    for (let k = 0; k < 12; k++) for (let a = 0; a < 6; a++) send(`acct_fleet${a}`, 3_600 + k * 90 + a * 11, (opts.createdDaysAgo ?? 1) * 24 + a * 3);
+    e.advance(T0 + 3_600_000 * 3);
+    e.flush();
+    return e;
+  };
+  // Fresh, unverified, unaffiliated: one cluster, flagged, and the verdict says why.
+  const fleet = run({});
+  const v = fleet.forAccount('acct_fleet0');
+  assert.ok(verdictRank(v.level) >= verdictRank('throttle'), `fleet: ${v.level}`);
+  for (let a = 1; a < 6; a++) assert.equal(fleet.forAccount(`acct_fleet${a}`).clusterId, v.clusterId, `acct_fleet${a} linked`);
+  const reasons = new Map(v.verdict!.reasons.map((r) => [r.signal, r]));
+  assert.ok((reasons.get('fleet_software')?.value as number) >= 1, JSON.stringify(v.verdict!.reasons.map((r) => r.signal)));
+  assert.ok(reasons.has('shared_system_prompt'));
+  // The same accounts without the rule's conditions stay apart, each held at watch at most alone:
+  // an established customer used the prompt first (a framework's, a tutorial's), the accounts are
+  // identity-verified, or they have history (created long before first use).
+  for (const [what, e] of [['prompt used by an established customer', run({ establishedFirst: true })], ['identity-verified', run({ tier: 'identity_verified' })], ['aged accounts', run({ createdDaysAgo: 90 })], ['the rule switched off', run({ config: { fleet_min_holders: 0 } })]] as const) {
+    for (let a = 0; a < 6; a++) assert.equal(e.clusterMembers(`acct_fleet${a}`).length, 1, `${what}: acct_fleet${a} not linked`);
+    for (let a = 0; a < 6; a++) assert.ok(verdictRank(e.forAccount(`acct_fleet${a}`).level) <= verdictRank('watch'), `${what}: ${e.forAccount(`acct_fleet${a}`).level}`);
+  }
 });

@@ -59,14 +59,17 @@ const KEY_SLOTS = 24;
 const KEYS_PER_TYPE = 2;
 const SOFTWARE_EVIDENCE_CAP = 0.7;
 /**
- * Fleet software: a system prompt held by at least `fleet_min_holders` accounts, none of them
- * accountable when it registered the prompt, is a fleet's own: between unaccountable accounts it
- * weighs FLEET_WEIGHT times a system prompt's weight and the rest of the shared software counts in
- * full (not capped). A public framework's or tutorial's prompt has established customers among its
- * users. Only the system prompt, free text an application writes: user agents and parameter
- * settings are few and shared by chance, and prompt templates collide on popular questions.
+ * Fleet software: a system prompt held by at least `fleet_min_holders` unaccountable accounts,
+ * with at most FLEET_MAX_ACCOUNTABLE_SHARE of its holders accountable when they registered it, is
+ * a fleet's own: between unaccountable accounts it weighs FLEET_WEIGHT times a system prompt's
+ * weight and the rest of the shared software counts in full (not capped). A public framework's or
+ * tutorial's prompt has established customers among its users; a share rather than none, so that
+ * one aged account sending the prompt does not clear a whole fleet. Only the system prompt, free
+ * text an application writes: user agents and parameter settings are few and shared by chance,
+ * and prompt templates collide on popular questions.
  */
 const FLEET_WEIGHT = 2;
+const FLEET_MAX_ACCOUNTABLE_SHARE = 0.1;
 /** Index, in a candidate's evidence array, of the fleet system-prompt evidence (after the link types). */
 const FLEET_SLOT = NLINK;
 /** Evidence per distinct client address two accounts both used within ADDRESS_WINDOW_S. */
@@ -363,6 +366,8 @@ export class DetectorEngine implements VerdictView {
   private keyFlagged = new Int32Array(1024).fill(-1);
   /** Holders of each system-prompt key that were accountable when they registered it (see FLEET_WEIGHT). */
   private keyAccountable = new Int32Array(1024);
+  /** Per system-prompt key, its first unaccountable holder (-1: none): the fleet's representative. */
+  private keyFleetRep = new Int32Array(1024).fill(-1);
   private readonly clusters = new Map<number, ClusterState>();
   private readonly models = new Map<string, { id: number; first: number }>();
 
@@ -552,7 +557,8 @@ export class DetectorEngine implements VerdictView {
       if (slot >= this.keyFirst.length) {
         const grow = (a: Int32Array) => { const b = new Int32Array(a.length * 2); b.set(a); return b; };
         this.keyFirst = grow(this.keyFirst); this.keyLast = grow(this.keyLast); this.keyCount = grow(this.keyCount); this.keyAccountable = grow(this.keyAccountable);
-        const f = new Int32Array(this.keyFlagged.length * 2).fill(-1); f.set(this.keyFlagged); this.keyFlagged = f;
+        const growReps = (a: Int32Array) => { const b = new Int32Array(a.length * 2).fill(-1); b.set(a); return b; };
+        this.keyFlagged = growReps(this.keyFlagged); this.keyFleetRep = growReps(this.keyFleetRep);
       }
       this.keyIndex.set(key, slot);
       this.keyFirst[slot] = i; this.keyLast[slot] = i; this.keyCount[slot] = 1;
@@ -561,7 +567,10 @@ export class DetectorEngine implements VerdictView {
       this.keyLast[slot] = i;
       this.keyCount[slot]++;
     }
-    if (type === LT.system_prompt && !this.unaccountable(i)) this.keyAccountable[slot]++;
+    if (type === LT.system_prompt) {
+      if (!this.unaccountable(i)) this.keyAccountable[slot]++;
+      else if (this.keyFleetRep[slot] < 0) this.keyFleetRep[slot] = i;
+    }
     if (this.size[i] > 1 || this.parent[i] !== i) {
       const c = this.clusters.get(this.find(i));
       if (c && c.verdict.level >= THROTTLE) this.keyFlagged[slot] = i;
@@ -617,12 +626,16 @@ export class DetectorEngine implements VerdictView {
       const spec = LINK_TYPES[type];
       if ('minCount' in spec && count < spec.minCount) continue;
       const w = spec.damp > 0 && count > spec.damp ? spec.weight * (spec.damp / count) : spec.weight;
-      const fleet = unaccountable && type === LT.system_prompt && fleetMin > 0 && count >= fleetMin && this.keyAccountable[slot] === 0;
+      const accountable = this.keyAccountable[slot];
+      const fleet = unaccountable && type === LT.system_prompt && fleetMin > 0 && count - accountable >= fleetMin
+        && accountable <= FLEET_MAX_ACCOUNTABLE_SHARE * count;
       const me = this.find(i);
       const flagged = this.keyFlagged[slot];
-      for (let k = flagged >= 0 ? 3 : 2; k-- > 0;) {
-        const rep = k === 2 ? flagged : k === 1 ? this.keyLast[slot] : this.keyFirst[slot];
-        if (rep === i) continue;
+      // Representatives: first and latest holder, a flagged member, and for a fleet's prompt its
+      // first unaccountable holder (the first holder may be an established account).
+      for (let k = fleet ? 4 : flagged >= 0 ? 3 : 2; k-- > 0;) {
+        const rep = k === 3 ? this.keyFleetRep[slot] : k === 2 ? flagged : k === 1 ? this.keyLast[slot] : this.keyFirst[slot];
+        if (rep < 0 || rep === i) continue;
         const r = this.find(rep);
         if (r === me) continue;
         let ev = candidates.get(r);

@@ -223,8 +223,8 @@ test('a new head finds a flagged campaign through a system prompt another custom
 test('a fleet sharing nothing but its software (own card, address and network each) is linked through a system prompt only new, unverified accounts use', () => {
   const cot = 'Solve step by step: how many integers between 1 and 1000 are divisible by 7 but not by 11? Show your reasoning.';
   const system = 'You are a meticulous solver. Think out loud, then give the final answer on its own line.';
-  /** Six accounts, each with its own card, signup address and network, 12 requests each with the same system prompt and parameters. */
-  const run = (opts: { tier?: 'email_verified' | 'identity_verified'; createdDaysAgo?: number; establishedFirst?: boolean; config?: object }) => {
+  /** Six accounts (or `size`), each with its own card, signup address and network, 12 requests each with the same system prompt and parameters. */
+  const run = (opts: { tier?: 'email_verified' | 'identity_verified'; createdDaysAgo?: number; establishedFirst?: boolean; config?: object; size?: number }) => {
     const e = new DetectorEngine({ config: opts.config });
     let n = 0;
     /** `signedUpHoursAgo`: each account signed up at its own hour (no signup burst to share). */
@@ -240,7 +240,7 @@ test('a fleet sharing nothing but its software (own card, address and network ea
     };
     // An established customer whose application uses the prompt, before the fleet arrives.
     if (opts.establishedFirst) for (let k = 0; k < 3; k++) send('acct_customer', k * 600, 300 * 24);
-    for (let k = 0; k < 12; k++) for (let a = 0; a < 6; a++) send(`acct_fleet${a}`, 3_600 + k * 90 + a * 11, (opts.createdDaysAgo ?? 1) * 24 + a * 3);
+    for (let k = 0; k < 12; k++) for (let a = 0; a < (opts.size ?? 6); a++) send(`acct_fleet${a}`, 3_600 + k * 90 + a * 7, (opts.createdDaysAgo ?? 1) * 24 + a * 3);
     e.advance(T0 + 3_600_000 * 3);
     e.flush();
     return e;
@@ -253,6 +253,13 @@ test('a fleet sharing nothing but its software (own card, address and network ea
   const reasons = new Map(v.verdict!.reasons.map((r) => [r.signal, r]));
   assert.ok((reasons.get('fleet_software')?.value as number) >= 1, JSON.stringify(v.verdict!.reasons.map((r) => r.signal)));
   assert.ok(reasons.has('shared_system_prompt'));
+  // One aged account sending the prompt first does not clear a fleet of twenty: at most a tenth of
+  // the prompt's holders may be accountable.
+  const poisoned = run({ establishedFirst: true, size: 20 });
+  const p0 = poisoned.forAccount('acct_fleet0');
+  assert.ok(verdictRank(p0.level) >= verdictRank('throttle'), `fleet of 20 after an established user: ${p0.level}`);
+  for (let a = 1; a < 20; a++) assert.equal(poisoned.forAccount(`acct_fleet${a}`).clusterId, p0.clusterId, `acct_fleet${a} linked`);
+  assert.equal(poisoned.clusterMembers('acct_customer').length, 1, 'the established customer is not linked');
   // The same accounts without the rule's conditions stay apart, each held at watch at most alone:
   // an established customer used the prompt first (a framework's, a tutorial's), the accounts are
   // identity-verified, or they have history (created long before first use).

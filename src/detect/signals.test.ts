@@ -21,6 +21,27 @@ function event(account: string, min: number, ip: string, asn: number, tier: 'unv
 }
 const indicator = (e: DetectorEngine, id: string, name: string) => e.accountIndicators(id).find((x) => x.signal === name);
 
+const COT = 'Solve step by step: how many integers between 1 and 1000 are divisible by 7 but not by 11? Show your reasoning.';
+
+/**
+ * A sender of chain-of-thought requests that share one system prompt and sampling parameters,
+ * each from an address and network of its own: the request number `n` picks the client address,
+ * and the account's signup address when it is first seen.
+ */
+function softwareSender(e: DetectorEngine, system: string) {
+  let n = 0;
+  return (id: string, sec: number, acct: { card: string; createdMsAgo: number; tier?: 'email_verified' | 'identity_verified' }) => {
+    const ev = event(id, 0, '0.0.0.0', 0, 'email_verified', COT);
+    n++;
+    e.ingest({
+      ...ev, id: `${id}-${n}`, ts: new Date(T0 + sec * 1000).toISOString(),
+      request: { ...ev.request, system, params: { ...ev.request.params, max_tokens: 16_000, temperature: 1 } },
+      client: { ...ev.client, ip: `198.51.${n % 250}.${1 + (n % 200)}`, asn: 64_000 + n },
+      account: { ...ev.account!, tier: acct.tier ?? 'email_verified', created_at: new Date(T0 - acct.createdMsAgo).toISOString(), payment_fp: acct.card, signup_ip: `192.${n % 250}.2.1`, email_pattern: null },
+    });
+  };
+}
+
 test('network hopping: a rotating proxy pool changes network on nearly every request; home and phone do not', () => {
   const e = new DetectorEngine();
   for (let k = 0; k < 100; k++) {
@@ -137,7 +158,7 @@ test('a fresh account arriving with a flagged campaign\'s software fingerprint j
 });
 
 test('two fresh accounts on one card: a household at home stays at watch; the same pair behind a rotating proxy pool is throttled', () => {
-  const cot = ['Solve step by step: how many integers between 1 and 1000 are divisible by 7 but not by 11? Show your reasoning.',
+  const cot = [COT,
     'Implement a python function that parses an ISO date string; think it through step by step before the code.'];
   /** Two accounts created yesterday, one card and one signup address, 30 requests each, 20 s apart. */
   const pair = (net: (account: number, k: number) => { ip: string; asn: number }, tier: 'email_verified' | 'identity_verified' = 'email_verified') => {
@@ -184,20 +205,8 @@ test('two fresh accounts on one card: a household at home stays at watch; the sa
 
 test('a new head finds a flagged campaign through a system prompt another customer used first', () => {
   const e = new DetectorEngine();
-  const cot = 'Solve step by step: how many integers between 1 and 1000 are divisible by 7 but not by 11? Show your reasoning.';
-  const system = 'You are an expert tutor. Always give the complete reasoning before the final answer.';
-  let n = 0;
-  /** A request with the shared system prompt and sampling parameters, from its own address. */
-  const send = (id: string, sec: number, acct: { card: string; createdDaysAgo: number }) => {
-    const ev = event(id, 0, '0.0.0.0', 0, 'email_verified', cot);
-    n++;
-    e.ingest({
-      ...ev, id: `${id}-${n}`, ts: new Date(T0 + sec * 1000).toISOString(),
-      request: { ...ev.request, system, params: { ...ev.request.params, max_tokens: 16_000, temperature: 1 } },
-      client: { ...ev.client, ip: `198.51.${n % 250}.${1 + (n % 200)}`, asn: 64_000 + n },
-      account: { ...ev.account!, created_at: new Date(T0 - acct.createdDaysAgo * 86_400_000).toISOString(), payment_fp: acct.card, signup_ip: `192.${n % 250}.2.1`, email_pattern: null },
-    });
-  };
+  const sendAs = softwareSender(e, 'You are an expert tutor. Always give the complete reasoning before the final answer.');
+  const send = (id: string, sec: number, acct: { card: string; createdDaysAgo: number }) => sendAs(id, sec, { card: acct.card, createdMsAgo: acct.createdDaysAgo * 86_400_000 });
   // An established customer used the prompt first (an agent framework's default, say): it is the key's first holder.
   for (let k = 0; k < 3; k++) send('acct_first_user', k * 600, { card: 'card-first', createdDaysAgo: 300 });
   // A fleet of six fresh accounts on one card harvests with the same prompt and is flagged.
@@ -221,23 +230,12 @@ test('a new head finds a flagged campaign through a system prompt another custom
 });
 
 test('a fleet sharing nothing but its software (own card, address and network each) is linked through a system prompt only new, unverified accounts use', () => {
-  const cot = 'Solve step by step: how many integers between 1 and 1000 are divisible by 7 but not by 11? Show your reasoning.';
-  const system = 'You are a meticulous solver. Think out loud, then give the final answer on its own line.';
   /** Six accounts (or `size`), each with its own card, signup address and network, 12 requests each with the same system prompt and parameters. */
   const run = (opts: { tier?: 'email_verified' | 'identity_verified'; createdDaysAgo?: number; establishedFirst?: boolean; config?: object; size?: number }) => {
     const e = new DetectorEngine({ config: opts.config });
-    let n = 0;
+    const sendAs = softwareSender(e, 'You are a meticulous solver. Think out loud, then give the final answer on its own line.');
     /** `signedUpHoursAgo`: each account signed up at its own hour (no signup burst to share). */
-    const send = (id: string, sec: number, signedUpHoursAgo: number) => {
-      const ev = event(id, 0, '0.0.0.0', 0, 'email_verified', cot);
-      n++;
-      e.ingest({
-        ...ev, id: `${id}-${n}`, ts: new Date(T0 + sec * 1000).toISOString(),
-        request: { ...ev.request, system, params: { ...ev.request.params, max_tokens: 16_000, temperature: 1 } },
-        client: { ...ev.client, ip: `198.51.${n % 250}.${1 + (n % 200)}`, asn: 64_000 + n },
-        account: { ...ev.account!, tier: opts.tier ?? 'email_verified', created_at: new Date(T0 - signedUpHoursAgo * 3_600_000).toISOString(), payment_fp: `card-${id}`, signup_ip: `192.${n % 250}.2.1`, email_pattern: null },
-      });
-    };
+    const send = (id: string, sec: number, signedUpHoursAgo: number) => sendAs(id, sec, { card: `card-${id}`, createdMsAgo: signedUpHoursAgo * 3_600_000, tier: opts.tier });
     // An established customer whose application uses the prompt, before the fleet arrives.
     if (opts.establishedFirst) for (let k = 0; k < 3; k++) send('acct_customer', k * 600, 300 * 24);
     for (let k = 0; k < 12; k++) for (let a = 0; a < (opts.size ?? 6); a++) send(`acct_fleet${a}`, 3_600 + k * 90 + a * 7, (opts.createdDaysAgo ?? 1) * 24 + a * 3);

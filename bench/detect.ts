@@ -279,6 +279,11 @@ const EVASIONS: Array<[string, string[]]> = [
 ];
 EVASIONS.push(['infrastructure stripped (card, signup, address)', [1, 2, 3].flatMap((k) => EVASIONS[k][1])]);
 EVASIONS.push(['everything stripped (also user agents, templates)', EVASIONS.slice(1).flatMap(([, set]) => set)]);
+// What the fleet-software rule cannot see: no system prompt of the fleet's own, or accounts with history.
+const INFRA = EVASIONS[6][1];
+EVASIONS.push(['infrastructure stripped, each account its own system prompt', [...INFRA, 'system_prompt="per_account"']]);
+EVASIONS.push(['infrastructure stripped, no system prompt', [...INFRA, 'system_prompt="none"']]);
+EVASIONS.push(['infrastructure stripped, aged accounts (30-300 days)', [...INFRA, 'signup.age_days=[30,300]']]);
 
 async function evasionQuality() {
   const dir = existsSync(join(promptDir, 'organic')) ? promptDir : defaultPromptDir();

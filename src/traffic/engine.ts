@@ -509,7 +509,7 @@ export class Engine {
       const c = a.campaign!.config;
       steps = rng.intIn(c.trace_turns[0], c.trace_turns[1]);
       tools = HARVEST_AGENT_TOOLS.slice(0, 5 + (a.seed % 5));
-      system = a.campaign!.agentSystem;
+      system = campaignSystem(a, a.campaign!.agentSystem);
       first = task ?? this.pool('code', rng);
     }
     const model = this.model(lane, t0);
@@ -618,6 +618,7 @@ export class Engine {
     const c = lane.account.campaign!.config;
     // Only drawn when the campaign disguises at all, so other campaigns' random streams are unchanged.
     if (c.disguise > 0 && lane.rng.chance(c.disguise)) p.text = disguise(p.text, lane.rng);
+    p.system = campaignSystem(lane.account, p.system);
     return p;
   }
 
@@ -695,6 +696,15 @@ export class Engine {
 
 // ---------------------------------------------------------------------------------------------
 // Events
+
+/** A campaign account's system prompt under its campaign's `system_prompt` setting. */
+function campaignSystem(a: SimAccount, system: string | null): string | null {
+  const mode = a.campaign!.config.system_prompt;
+  if (system === null || mode === 'shared') return system;
+  if (mode === 'none') return null;
+  // Each account its own line: a reference number, as a client that labels its sessions would add.
+  return `${system}\nSession reference: ${a.id.slice(-8)}.`;
+}
 
 const ERROR_BY_STATUS: Record<number, string> = { 400: 'WARDEN_INVALID_REQUEST', 499: 'WARDEN_CLIENT_DISCONNECTED', 502: 'WARDEN_UPSTREAM_ERROR', 504: 'WARDEN_UPSTREAM_TIMEOUT' };
 

@@ -82,6 +82,11 @@ export const CampaignConfig = z.object({
    * Cyrillic look-alikes for Latin letters (a different disguise each time; the model reads the same prompt).
    */
   disguise: z.number().min(0).max(1),
+  /**
+   * System prompts: `shared` (the campaign's own, on every account), `per_account` (each account
+   * adds its own line, so no two accounts send the same prompt), `none` (never sent).
+   */
+  system_prompt: z.enum(['shared', 'per_account', 'none']),
   timing: z.object({
     /** flat: round the clock (load balancer); operator_hours: operators' working day; waves: synchronised bursts across accounts; human: per-account diurnal sessions. */
     mode: z.enum(['flat', 'operator_hours', 'waves', 'human']),
@@ -156,7 +161,7 @@ const noTasks = { cot: 0, math: 0, code: 0, agentic: 0, rubric: 0, rewrite: 0, c
 const BASE_CAMPAIGN: Omit<CampaignConfig, 'id' | 'kind'> = {
   accounts: 100, interactions: 50_000, start_day: 0, days: null, adaptive: false,
   mix: { ...noTasks, code: 0.4, cot: 0.3, chat: 0.1, math: 0.2 },
-  templates: 3, paraphrase: 0, organic_mix: 0.1, disguise: 0,
+  templates: 3, paraphrase: 0, organic_mix: 0.1, disguise: 0, system_prompt: 'shared',
   timing: { mode: 'flat', tz_offset_h: 8, wave_period_s: 600, wave_jitter_s: 5, participation: 0.8, burst: 1 },
   network: { mode: 'proxy_pool', pool_size: 200, residential_share: 0.5, countries: ['US', 'GB', 'DE', 'SG', 'JP', 'NL', 'FR', 'CA'], unsupported_region_share: 0.01, unsupported_countries: ['CN'] },
   signup: { bursts: 4, burst_hours: 3, age_days: [0, 3], programme: { none: 0.5, education: 0.25, research: 0, startup: 0.25 }, tier: { unverified: 0.3, email_verified: 0.7, identity_verified: 0, enterprise: 0 }, email: 'patterned', claimed_countries: ['US', 'GB', 'SG', 'DE', 'CA'], org_per_account: true },

@@ -148,6 +148,18 @@ test('campaign knobs change what they should and nothing else', () => {
   const disguisedShare = disguised.filter(hidden).length / disguised.length;
   assert.ok(disguisedShare > 0.4 && disguisedShare < 0.6, `disguised share ${disguisedShare}`);
   assert.equal(templated.filter(hidden).length, 0, 'no disguise by default');
+  // System prompts: one per campaign by default; each account its own with `per_account`; none with `none`.
+  const prompted = (system_prompt: string) => campaignEvents(one({ id: 'q', kind: 'agentic', accounts: 10, interactions: 600, system_prompt }));
+  const systemsByAccount = (evs: InteractionEvent[]) => {
+    const m = new Map<string, Set<string>>();
+    for (const e of evs) if (e.request.system) { const k = e.request.system; if (!m.has(k)) m.set(k, new Set()); m.get(k)!.add(e.account_id!); }
+    return m;
+  };
+  const sharedSystems = systemsByAccount(prompted('shared'));
+  assert.ok([...sharedSystems.values()].some((accts) => accts.size >= 5), 'a shared prompt is sent by many accounts');
+  const ownSystems = systemsByAccount(prompted('per_account'));
+  assert.ok(ownSystems.size >= 5 && [...ownSystems.values()].every((accts) => accts.size === 1), 'no two accounts send the same prompt');
+  assert.equal(prompted('none').filter((e) => e.request.system).length, 0);
   // Volume follows `interactions`.
   const v1 = campaignEvents(one({ id: 'h', kind: 'hydra', accounts: 30, interactions: 1000 })).length;
   const v2 = campaignEvents(one({ id: 'h', kind: 'hydra', accounts: 30, interactions: 2000 })).length;

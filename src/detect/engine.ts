@@ -502,8 +502,12 @@ export class DetectorEngine implements VerdictView {
     if (acct && TIER_VERIFIED[acct.tier]) f |= 1;
     if (acct?.email_domain && isDisposable(acct.email_domain.toLowerCase())) f |= 2;
     if (this.allowAccounts.has(id) || (ev.org_id && this.allowOrgs.has(ev.org_id))) f |= 4;
+    // Fresh: put to use within days of signup, or first used days ago whatever its age (an account
+    // bought old and put to work today has no more history than a new one).
     const createdMs = acct ? Date.parse(acct.created_at) : NaN;
-    if (Number.isFinite(createdMs) && tsS - createdMs / 1000 <= FRESH_ACCOUNT_S) f |= 8;
+    const firstUsedMs = acct?.first_used_at ? Date.parse(acct.first_used_at) : NaN;
+    if ((Number.isFinite(createdMs) && tsS - createdMs / 1000 <= FRESH_ACCOUNT_S)
+      || (Number.isFinite(firstUsedMs) && tsS - firstUsedMs / 1000 <= FRESH_ACCOUNT_S)) f |= 8;
     this.flags[i] = f;
     this.tier[i] = Math.max(0, TIERS.indexOf(acct?.tier ?? 'unverified'));
     // Signup facts: registered once, when the account is first seen.

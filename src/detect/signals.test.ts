@@ -30,14 +30,17 @@ const COT = 'Solve step by step: how many integers between 1 and 1000 are divisi
  */
 function softwareSender(e: DetectorEngine, system: string) {
   let n = 0;
-  return (id: string, sec: number, acct: { card: string; createdMsAgo: number; tier?: 'email_verified' | 'identity_verified' }) => {
+  return (id: string, sec: number, acct: { card: string; createdMsAgo: number; tier?: 'email_verified' | 'identity_verified'; firstUsedMsAgo?: number }) => {
     const ev = event(id, 0, '0.0.0.0', 0, 'email_verified', COT);
     n++;
     e.ingest({
       ...ev, id: `${id}-${n}`, ts: new Date(T0 + sec * 1000).toISOString(),
       request: { ...ev.request, system, params: { ...ev.request.params, max_tokens: 16_000, temperature: 1 } },
       client: { ...ev.client, ip: `198.51.${n % 250}.${1 + (n % 200)}`, asn: 64_000 + n },
-      account: { ...ev.account!, tier: acct.tier ?? 'email_verified', created_at: new Date(T0 - acct.createdMsAgo).toISOString(), payment_fp: acct.card, signup_ip: `192.${n % 250}.2.1`, email_pattern: null },
+      account: {
+        ...ev.account!, tier: acct.tier ?? 'email_verified', created_at: new Date(T0 - acct.createdMsAgo).toISOString(), payment_fp: acct.card, signup_ip: `192.${n % 250}.2.1`, email_pattern: null,
+        first_used_at: acct.firstUsedMsAgo === undefined ? null : new Date(T0 - acct.firstUsedMsAgo).toISOString(),
+      },
     });
   };
 }
@@ -141,7 +144,11 @@ test('a fresh account arriving with a flagged campaign\'s software fingerprint j
   const newcomer = (id: string, createdDaysAgo: number, tier: InteractionEvent['account'] extends infer A ? A extends { tier: infer T } ? T : never : never): InteractionEvent => ({
     ...sample, id: `${id}-1`, ts: new Date(lastMs + 60_000).toISOString(), account_id: id, org_id: null, key_id: `key_${id}`,
     client: { ...sample.client, ip: `192.0.${++n}.77`, asn: 65_000 + n },
-    account: { ...sample.account!, created_at: new Date(lastMs - createdDaysAgo * 86_400_000).toISOString(), payment_fp: `card-${id}`, signup_ip: `198.18.${n}.200`, email_pattern: null, tier },
+    account: {
+      ...sample.account!, created_at: new Date(lastMs - createdDaysAgo * 86_400_000).toISOString(), payment_fp: `card-${id}`, signup_ip: `198.18.${n}.200`, email_pattern: null, tier,
+      // In use since signup (an old customer has its track record; a new head has none to speak of).
+      first_used_at: new Date(lastMs - createdDaysAgo * 86_400_000 + 600_000).toISOString(),
+    },
   });
   e.ingest(newcomer('acct_new_head', 1, 'email_verified'));
   e.ingest(newcomer('acct_verified_dev', 1, 'identity_verified'));
@@ -231,11 +238,14 @@ test('a new head finds a flagged campaign through a system prompt another custom
 
 test('a fleet sharing nothing but its software (own card, address and network each) is linked through a system prompt only new, unverified accounts use', () => {
   /** Six accounts (or `size`), each with its own card, signup address and network, 12 requests each with the same system prompt and parameters. */
-  const run = (opts: { tier?: 'email_verified' | 'identity_verified'; createdDaysAgo?: number; establishedFirst?: boolean; config?: object; size?: number }) => {
+  const run = (opts: { tier?: 'email_verified' | 'identity_verified'; createdDaysAgo?: number; firstUsedDaysAgo?: number; establishedFirst?: boolean; config?: object; size?: number }) => {
     const e = new DetectorEngine({ config: opts.config });
     const sendAs = softwareSender(e, 'You are a meticulous solver. Think out loud, then give the final answer on its own line.');
     /** `signedUpHoursAgo`: each account signed up at its own hour (no signup burst to share). */
-    const send = (id: string, sec: number, signedUpHoursAgo: number) => sendAs(id, sec, { card: `card-${id}`, createdMsAgo: signedUpHoursAgo * 3_600_000, tier: opts.tier });
+    const send = (id: string, sec: number, signedUpHoursAgo: number) => sendAs(id, sec, {
+      card: `card-${id}`, createdMsAgo: signedUpHoursAgo * 3_600_000, tier: opts.tier,
+      firstUsedMsAgo: opts.firstUsedDaysAgo === undefined ? undefined : opts.firstUsedDaysAgo * 86_400_000,
+    });
     // An established customer whose application uses the prompt, before the fleet arrives.
     if (opts.establishedFirst) for (let k = 0; k < 3; k++) send('acct_customer', k * 600, 300 * 24);
     for (let k = 0; k < 12; k++) for (let a = 0; a < (opts.size ?? 6); a++) send(`acct_fleet${a}`, 3_600 + k * 90 + a * 7, (opts.createdDaysAgo ?? 1) * 24 + a * 3);
@@ -251,6 +261,10 @@ test('a fleet sharing nothing but its software (own card, address and network ea
   const reasons = new Map(v.verdict!.reasons.map((r) => [r.signal, r]));
   assert.ok((reasons.get('fleet_software')?.value as number) >= 1, JSON.stringify(v.verdict!.reasons.map((r) => r.signal)));
   assert.ok(reasons.has('shared_system_prompt'));
+  // Accounts signed up long ago but first used now (bought, or left dormant) have no track record:
+  // the same fleet of 90-day-old accounts is linked when its events say so (`first_used_at`).
+  const dormant = run({ createdDaysAgo: 90, firstUsedDaysAgo: 0 });
+  assert.ok(verdictRank(dormant.forAccount('acct_fleet0').level) >= verdictRank('throttle'), `aged, first used now: ${dormant.forAccount('acct_fleet0').level}`);
   // One aged account sending the prompt first does not clear a fleet of twenty: at most a tenth of
   // the prompt's holders may be accountable.
   const poisoned = run({ establishedFirst: true, size: 20 });
@@ -261,7 +275,7 @@ test('a fleet sharing nothing but its software (own card, address and network ea
   // The same accounts without the rule's conditions stay apart, each held at watch at most alone:
   // an established customer used the prompt first (a framework's, a tutorial's), the accounts are
   // identity-verified, or they have history (created long before first use).
-  for (const [what, e] of [['prompt used by an established customer', run({ establishedFirst: true })], ['identity-verified', run({ tier: 'identity_verified' })], ['aged accounts', run({ createdDaysAgo: 90 })], ['the rule switched off', run({ config: { fleet_min_holders: 0 } })]] as const) {
+  for (const [what, e] of [['prompt used by an established customer', run({ establishedFirst: true })], ['identity-verified', run({ tier: 'identity_verified' })], ['aged accounts', run({ createdDaysAgo: 90 })], ['aged accounts in use for months', run({ createdDaysAgo: 90, firstUsedDaysAgo: 80 })], ['the rule switched off', run({ config: { fleet_min_holders: 0 } })]] as const) {
     for (let a = 0; a < 6; a++) assert.equal(e.clusterMembers(`acct_fleet${a}`).length, 1, `${what}: acct_fleet${a} not linked`);
     for (let a = 0; a < 6; a++) assert.ok(verdictRank(e.forAccount(`acct_fleet${a}`).level) <= verdictRank('watch'), `${what}: ${e.forAccount(`acct_fleet${a}`).level}`);
   }

@@ -102,6 +102,12 @@ export const EventAccountFacts = z.object({
    * numbered sequence share it. Added in the same schema version (optional).
    */
   email_pattern: z.string().nullable().optional(),
+  /**
+   * When the account was first used (any of its keys; the gateway's record, to its key-use flush
+   * interval; the request's own time on an account's first requests). An account signed up long
+   * ago but first used now has no history. Added in the same schema version (optional).
+   */
+  first_used_at: z.string().nullable().optional(),
 });
 export type EventAccountFacts = z.infer<typeof EventAccountFacts>;
 

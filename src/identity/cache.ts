@@ -67,6 +67,8 @@ export class CachedAuthenticator {
   /** Bumped by every invalidation, so a read that raced with one is not cached. */
   private generation = 0;
   private readonly lastUsed = new Map<string, number>();
+  /** Accounts first seen in use by this node whose first use the store has not recorded yet. */
+  private readonly firstUse = new Map<string, string>();
   private readonly flushTimer: NodeJS.Timeout | null;
   private flushing: Promise<void> | null = null;
   private readonly unsubscribe: () => void;
@@ -111,7 +113,19 @@ export class CachedAuthenticator {
     }
     if (scope) requireScope(entry.auth, scope);
     this.lastUsed.set(entry.auth.key.id, now);
+    if (!entry.auth.account.first_used_at) entry.auth = this.withFirstUse(entry.auth, now);
     return entry.auth;
+  }
+
+  /**
+   * First use: the store records it with the batched key use. Until that lands, the time this node
+   * first saw the account authenticate stands in, so its first events carry it too (once per cache
+   * entry; reloads before the flush keep the same time).
+   */
+  private withFirstUse(auth: AuthContext, now: number): AuthContext {
+    let at = this.firstUse.get(auth.account.id);
+    if (!at) { at = new Date(now).toISOString(); this.firstUse.set(auth.account.id, at); }
+    return authContextFor({ key: auth.key, account: { ...auth.account, first_used_at: at }, org: auth.org });
   }
 
   private load(lookupId: string): Promise<Entry> {
@@ -203,7 +217,10 @@ export class CachedAuthenticator {
     if (this.lastUsed.size === 0) return;
     const batch = new Map(this.lastUsed);
     this.lastUsed.clear();
-    this.flushing = this.store.touchKeys(batch).catch(() => {
+    const firsts = new Map(this.firstUse);
+    this.flushing = this.store.touchKeys(batch, firsts).then(() => {
+      for (const id of firsts.keys()) this.firstUse.delete(id);
+    }, () => {
       // Keep the newest time for the next attempt; last use is advisory, never worth failing requests.
       for (const [id, t] of batch) if ((this.lastUsed.get(id) ?? 0) < t) this.lastUsed.set(id, t);
     }).finally(() => { this.flushing = null; });

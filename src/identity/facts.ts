@@ -81,5 +81,6 @@ export function eventAccountFacts(auth: AuthContext): EventAccountFacts {
   return {
     created_at: a.created_at, tier: auth.tier, programme: auth.programme, email_domain: a.email_domain,
     payment_fp: a.payment_fp, signup_ip: a.signup_ip, claimed_country: a.claimed_country, email_pattern: a.email_pattern ?? null,
+    first_used_at: a.first_used_at ?? null,
   };
 }

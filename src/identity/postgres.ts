@@ -66,6 +66,8 @@ const MIGRATIONS = [
   // Keyed hash of the email's pattern (see facts.ts emailPattern): sequentially numbered sign-ups share it.
   `ALTER TABLE accounts ADD COLUMN email_pattern TEXT;
    CREATE INDEX accounts_email_pattern ON accounts (email_pattern, id);`,
+  // When any key of the account was first used (to the key-use flush interval), see sqlite.ts.
+  `ALTER TABLE accounts ADD COLUMN first_used_at TIMESTAMPTZ;`,
 ];
 
 const SAFE_IDENT = /^[a-z_]+$/;
@@ -188,7 +190,7 @@ export class PostgresIdentityStore extends BaseIdentityStore {
     // to_jsonb renders timestamps as "2026-01-02T03:04:05.678+00:00": bring them back to ISO Z form.
     const iso = (row: Row | null): Row | null => {
       if (!row) return null;
-      for (const k of ['created_at', 'expires_at', 'revoked_at', 'last_used_at']) {
+      for (const k of ['created_at', 'expires_at', 'revoked_at', 'last_used_at', 'first_used_at']) {
         if (typeof row[k] === 'string') row[k] = new Date(row[k] as string).toISOString();
       }
       return row;
@@ -201,6 +203,23 @@ export class PostgresIdentityStore extends BaseIdentityStore {
       `UPDATE api_keys AS k SET last_used_at = v.at
          FROM (SELECT unnest($1::text[]) AS id, unnest($2::timestamptz[]) AS at) AS v
         WHERE k.id = v.id AND (k.last_used_at IS NULL OR k.last_used_at < v.at)`,
+      [entries.map((e) => e[0]), entries.map((e) => e[1])],
+    );
+    await this.q(
+      `UPDATE accounts AS a SET first_used_at = v.at
+         FROM (SELECT k.account_id, min(u.at) AS at
+                 FROM (SELECT unnest($1::text[]) AS id, unnest($2::timestamptz[]) AS at) AS u
+                 JOIN api_keys k ON k.id = u.id GROUP BY k.account_id) AS v
+        WHERE a.id = v.account_id AND a.first_used_at IS NULL`,
+      [entries.map((e) => e[0]), entries.map((e) => e[1])],
+    );
+  }
+
+  protected async updateFirstUse(entries: [string, string][]): Promise<void> {
+    await this.q(
+      `UPDATE accounts AS a SET first_used_at = v.at
+         FROM (SELECT unnest($1::text[]) AS id, unnest($2::timestamptz[]) AS at) AS v
+        WHERE a.id = v.id AND a.first_used_at IS NULL`,
       [entries.map((e) => e[0]), entries.map((e) => e[1])],
     );
   }

@@ -120,6 +120,7 @@ export const AccountSchema = z.object({
   payment_fp: z.string().nullable(),
   user_agent: z.string().nullable().optional(),
   email_pattern: z.string().nullable().optional(),
+  first_used_at: z.string().nullable().optional(),
 });
 export const ApiKeySchema = z.object({
   id: z.string(),

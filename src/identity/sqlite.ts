@@ -61,6 +61,9 @@ const MIGRATIONS = [
   // Keyed hash of the email's pattern (see facts.ts emailPattern): sequentially numbered sign-ups share it.
   `ALTER TABLE accounts ADD COLUMN email_pattern TEXT;
    CREATE INDEX accounts_email_pattern ON accounts (email_pattern, id);`,
+  // When any key of the account was first used (to the key-use flush interval): an account bought
+  // old and put to work today has no more history than one created today.
+  `ALTER TABLE accounts ADD COLUMN first_used_at TEXT;`,
 ];
 
 /** Column names come from code, never from input; this guards against a slip. */
@@ -74,6 +77,8 @@ function ident(name: string): string {
 export class SqliteIdentityStore extends BaseIdentityStore {
   private readonly authStmt;
   private readonly touchStmt;
+  private readonly firstUseStmt;
+  private readonly keyFirstUseStmt;
   private readonly statements = new Map<string, Database.Statement<unknown[]>>();
 
   constructor(private readonly db: SqliteDb, opts: IdentityStoreOptions = {}) {
@@ -85,12 +90,14 @@ export class SqliteIdentityStore extends BaseIdentityStore {
               k.revoked_at AS k_revoked_at, k.last_used_at AS k_last_used_at, k.replaced_by AS k_replaced_by,
               a.id AS a_id, a.org_id AS a_org_id, a.name AS a_name, a.tier AS a_tier, a.programme AS a_programme, a.status AS a_status,
               a.created_at AS a_created_at, a.email AS a_email, a.email_domain AS a_email_domain, a.signup_ip AS a_signup_ip,
-              a.claimed_country AS a_claimed_country, a.payment_fp AS a_payment_fp, a.user_agent AS a_user_agent, a.email_pattern AS a_email_pattern,
+              a.claimed_country AS a_claimed_country, a.payment_fp AS a_payment_fp, a.user_agent AS a_user_agent, a.email_pattern AS a_email_pattern, a.first_used_at AS a_first_used_at,
               o.id AS o_id, o.name AS o_name, o.tier AS o_tier, o.programme AS o_programme, o.created_at AS o_created_at
          FROM api_keys k JOIN accounts a ON a.id = k.account_id LEFT JOIN orgs o ON o.id = a.org_id
         WHERE k.lookup_id = ?`,
     );
     this.touchStmt = db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)');
+    this.keyFirstUseStmt = db.prepare('UPDATE accounts SET first_used_at = ? WHERE id = (SELECT account_id FROM api_keys WHERE id = ?) AND first_used_at IS NULL');
+    this.firstUseStmt = db.prepare('UPDATE accounts SET first_used_at = ? WHERE id = ? AND first_used_at IS NULL');
   }
 
   private stmt(sql: string): Database.Statement<unknown[]> {
@@ -153,7 +160,13 @@ export class SqliteIdentityStore extends BaseIdentityStore {
   }
 
   protected async updateLastUsed(entries: [string, string][]): Promise<void> {
-    this.db.transaction(() => { for (const [id, at] of entries) this.touchStmt.run(at, id, at); })();
+    this.db.transaction(() => {
+      for (const [id, at] of entries) { this.touchStmt.run(at, id, at); this.keyFirstUseStmt.run(at, id); }
+    })();
+  }
+
+  protected async updateFirstUse(entries: [string, string][]): Promise<void> {
+    this.db.transaction(() => { for (const [id, at] of entries) this.firstUseStmt.run(at, id); })();
   }
 
   async close(): Promise<void> {}

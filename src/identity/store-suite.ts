@@ -274,6 +274,17 @@ export function identityStoreSuite(name: string, make: (clock: SuiteClock, opts:
       assert.equal((await store.getKey(key.id))?.last_used_at, new Date(t1).toISOString());
     });
 
+    it('the first use of any of its keys is recorded on the account, once', async () => {
+      const acct = await store.createAccount({});
+      assert.equal((await store.getAccount(acct.id))?.first_used_at ?? null, null, 'never used');
+      const a = await store.createKey(acct.id);
+      const b = await store.createKey(acct.id);
+      const t1 = Date.parse('2026-03-02T00:00:00.000Z');
+      await store.touchKeys(new Map([[a.key.id, t1]]));
+      await store.touchKeys(new Map([[a.key.id, t1 + 60_000], [b.key.id, t1 + 120_000]]));
+      assert.equal((await store.getAccount(acct.id))?.first_used_at, new Date(t1).toISOString());
+    });
+
     it('refuses payment instruments when no fingerprint secret is configured', async () => {
       const bare = await make(clock, { fingerprintSecret: null });
       try {
@@ -395,12 +406,18 @@ export function identityStoreSuite(name: string, make: (clock: SuiteClock, opts:
           },
         });
         const auth = new CachedAuthenticator(spy, { flushMs: 3_600_000, now: () => clock.t });
-        for (let i = 0; i < 20; i++) await auth.authenticate(k.secret);
+        const first = new Date(clock.t).toISOString();
+        for (let i = 0; i < 20; i++) {
+          const ctx = await auth.authenticate(k.secret);
+          // Events carry the first use before the batch lands.
+          assert.equal(eventAccountFacts(ctx).first_used_at, first);
+        }
         assert.equal(touches, 0);
         assert.equal((await store.getKey(k.key.id))?.last_used_at, null);
         await auth.close();
         assert.equal(touches, 1);
         assert.equal((await store.getKey(k.key.id))?.last_used_at, new Date(clock.t).toISOString());
+        assert.equal((await store.getAccount(k.key.account_id))?.first_used_at, first);
       });
     });
 

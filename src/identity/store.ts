@@ -84,8 +84,12 @@ export interface IdentityStore {
   lookupKey(lookupId: string): Promise<KeyRecord | null>;
   /** Check a presented secret; throws WardenError (INVALID/REVOKED/EXPIRED key, ACCOUNT_SUSPENDED). Uncached: see CachedAuthenticator. */
   authenticate(secret: string): Promise<AuthContext>;
-  /** Record last use of keys (key id -> ms since epoch), in one write. Only moves forward. */
-  touchKeys(usage: ReadonlyMap<string, number>): Promise<void>;
+  /**
+   * Record last use of keys (key id -> ms since epoch), in one write. Only moves forward. Also
+   * records the accounts' first use where none is recorded yet: the times in `firstUse` (account
+   * id -> ISO time) when given, else the key's time.
+   */
+  touchKeys(usage: ReadonlyMap<string, number>, firstUse?: ReadonlyMap<string, string>): Promise<void>;
 
   /** Listen for committed changes; returns an unsubscribe function. */
   onChange(listener: (notice: IdentityChangeNotice) => void): () => void;
@@ -200,7 +204,10 @@ export abstract class BaseIdentityStore implements IdentityStore {
   /** In one transaction: read the row (locked), let `fn` decide, apply. Null when the row does not exist. */
   protected abstract mutate(table: Table, id: string, fn: (row: Row) => Mutation): Promise<Row | null>;
   protected abstract selectKeyForAuth(lookupId: string): Promise<{ key: Row; account: Row; org: Row | null } | null>;
+  /** Last use of keys; accounts without a recorded first use get the key's time. */
   protected abstract updateLastUsed(entries: [id: string, at: string][]): Promise<void>;
+  /** First use of accounts (account id, ISO time), where none is recorded yet. */
+  protected abstract updateFirstUse(entries: [id: string, at: string][]): Promise<void>;
   abstract close(): Promise<void>;
 
   // Notifications ------------------------------------------------------------------------
@@ -340,6 +347,7 @@ export abstract class BaseIdentityStore implements IdentityStore {
       payment_fp: paymentFp,
       user_agent: v.user_agent ?? null,
       email_pattern: this.fingerprintSecret ? emailPattern(v.email, this.fingerprintSecret) : null,
+      first_used_at: null,
     };
     await this.insertRows([{ table: 'accounts', row: { ...account } }, this.change('account', account.id, 'create', by)]);
     return account;
@@ -504,7 +512,8 @@ export abstract class BaseIdentityStore implements IdentityStore {
     return authContextFor(record);
   }
 
-  async touchKeys(usage: ReadonlyMap<string, number>): Promise<void> {
+  async touchKeys(usage: ReadonlyMap<string, number>, firstUse?: ReadonlyMap<string, string>): Promise<void> {
+    if (firstUse?.size) await this.updateFirstUse([...firstUse]);
     if (usage.size === 0) return;
     await this.updateLastUsed([...usage].map(([id, ms]) => [id, new Date(ms).toISOString()]));
   }
@@ -527,7 +536,7 @@ function toAccount(r: Row): Account {
     id: String(r.id), org_id: str(r.org_id), name: str(r.name), tier: r.tier as VerificationTier, programme: r.programme as Programme,
     status: r.status as AccountStatus, created_at: String(r.created_at), email: str(r.email), email_domain: str(r.email_domain),
     signup_ip: str(r.signup_ip), claimed_country: str(r.claimed_country), payment_fp: str(r.payment_fp), user_agent: str(r.user_agent),
-    email_pattern: str(r.email_pattern),
+    email_pattern: str(r.email_pattern), first_used_at: str(r.first_used_at),
   };
 }
 

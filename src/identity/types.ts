@@ -46,6 +46,12 @@ export interface Account extends SignupFacts {
   programme: Programme;
   status: AccountStatus;
   created_at: string;
+  /**
+   * When one of the account's keys was first used (recorded with the keys' last use, so to that
+   * flush interval); null until then. An account created long ago and first used today has no
+   * more history than a new one.
+   */
+  first_used_at?: string | null;
 }
 
 export interface ApiKey {

@@ -4,7 +4,7 @@
  * time-ordered merge of every lane through a binary heap keyed on each lane's next event time.
  * Memory is proportional to the number of lanes, never to the number of events.
  */
-import { emptyEnforcement, emptyParams, type EventMessage, type EventParams, type InteractionEvent } from '../events/index.ts';
+import { emptyEnforcement, emptyParams, type EventAccountFacts, type EventMessage, type EventParams, type InteractionEvent } from '../events/index.ts';
 import { pickAddressInAsn, type ClientAddress } from './netdata.ts';
 import type { PromptCorpus, PromptPool } from './prompts.ts';
 import { Rng, hashUniform, seededUlid } from './rng.ts';
@@ -697,6 +697,12 @@ export class Engine {
 // ---------------------------------------------------------------------------------------------
 // Events
 
+/** The account's facts, its first use recorded at its first request (as the gateway does). */
+function firstUse(facts: EventAccountFacts, t: number): EventAccountFacts {
+  if (!facts.first_used_at) facts.first_used_at = new Date(t).toISOString();
+  return facts;
+}
+
 /** A campaign account's system prompt under its campaign's `system_prompt` setting. */
 function campaignSystem(a: SimAccount, system: string | null): string | null {
   const mode = a.campaign!.config.system_prompt;
@@ -786,7 +792,7 @@ export function buildEvent(sc: Scenario, lane: Lane, t: number, req: SimRequest,
       output_chars: Math.round(out * n * 3.9),
       reasoning_chars: anthropic || reasoning === 0 ? Math.round(reasoning * n * 3.9) : 0,
     },
-    account: a.facts,
+    account: firstUse(a.facts, t),
     enforcement: emptyEnforcement(),
   };
 }

@@ -280,6 +280,8 @@ function newAccount(ctx: BuildCtx, key: string, partial: {
   email: string; signupIp: string | null; country: string; paymentFp: string | null; tz: number; client: ClientProfile; net: NetProfile;
   rate: number; turnsMean: number; lanes?: number; keys?: number; group: GroupShared | null; label: Omit<AccountLabel, 'type' | 'account_id' | 'org_id'>;
   activeFromMs?: number; activeToMs?: number; campaign?: CampaignRuntime | null; adoptionDays?: number;
+  /** In use since signup (first use a few minutes after it); otherwise first used at its first event. */
+  usedSinceSignup: boolean;
 }): SimAccount {
   const rng = new Rng(ctx.seed, 'account', key);
   const id = `acct_${seededUlid(partial.createdMs, rng)}`;
@@ -293,6 +295,8 @@ function newAccount(ctx: BuildCtx, key: string, partial: {
       created_at: new Date(partial.createdMs).toISOString(), tier: partial.tier, programme: partial.programme,
       email_domain: domain, payment_fp: partial.paymentFp, signup_ip: partial.signupIp, claimed_country: partial.country,
       email_pattern: emailPatternOf(partial.email),
+      // As the gateway records it: the first authenticated request; set at the first event otherwise.
+      first_used_at: partial.usedSinceSignup ? new Date(partial.createdMs + 10 * 60_000).toISOString() : null,
     },
     label: { type: 'account', account_id: id, org_id: partial.orgId, ...partial.label },
     kind: partial.kind, role: partial.role, tzOffsetH: partial.tz, client: partial.client, net: partial.net,
@@ -466,6 +470,8 @@ function buildOrganicGroup(ctx: BuildCtx, kind: OrganicKind, g: number, size: nu
     const turns = role === 'product' || role === 'service' ? (kind === 'agent' ? cfg.turns_mean : 2.5) : cfg.turns_mean;
     newAccount(ctx, key, {
       kind, role, createdMs: created, orgId: org, tier, programme, email, signupIp: signupAddr.ip, country: personCountry === indivCountry ? personCountry : indivCountry,
+      // Customers who signed up before the window have been using the API since.
+      usedSinceSignup: created < sc.startMs,
       paymentFp: payment, tz: accountTz, client, net, rate, turnsMean: turns,
       lanes: role === 'product' || role === 'service' ? lanesFor(rate, turns) : 1, keys, group: shared, adoptionDays: cfg.adoption_days,
       label: { population: 'organic', organic_kind: kind, campaign_id: null, campaign_kind: null, adaptive: false, group_id: size > 1 || sharedOrg ? groupKey : null },
@@ -600,7 +606,7 @@ function buildCampaign(ctx: BuildCtx, c: CampaignConfig): void {
     const ua = uas ? uas[i % uas.length] : arng.pick(arng.chance(0.8) ? USER_AGENTS[fam] : USER_AGENTS.generic);
     const tz = c.timing.mode === 'human' ? tzOf(country, arng) : c.timing.tz_offset_h;
     const acct = newAccount(ctx, key, {
-      kind: c.kind, role: 'harvester', createdMs: created, orgId: orgIds ? orgIds[i % orgIds.length] : orgId(arng, created),
+      kind: c.kind, role: 'harvester', createdMs: created, usedSinceSignup: c.signup.used_before, orgId: orgIds ? orgIds[i % orgIds.length] : orgId(arng, created),
       tier: arng.weighted(c.signup.tier), programme: arng.weighted(c.signup.programme), email, signupIp, country, paymentFp: payment, tz,
       client: { family: fam, flavour, userAgent: ua, streamShare: c.params.stream_share }, net, rate: 0, turnsMean: 1, group,
       label: { population: 'campaign', organic_kind: null, campaign_id: c.id, campaign_kind: c.kind, adaptive: c.adaptive, group_id: null },

@@ -117,8 +117,13 @@ export const CampaignConfig = z.object({
     bursts: z.number().int().min(0),
     /** Length of one burst, hours. */
     burst_hours: z.number().positive(),
-    /** Accounts exist this many days before they are first used (aged accounts: large). */
+    /** Accounts exist this many days before the campaign first uses them (aged accounts: large). */
     age_days: z.tuple([z.number().min(0), z.number().min(0)]),
+    /**
+     * The accounts were in use before the campaign took them over (warmed up, or bought with their
+     * history): their recorded first use is at signup. Otherwise it is the campaign's first request.
+     */
+    used_before: z.boolean(),
     programme: Weights(['none', 'education', 'research', 'startup'] as const),
     tier: Weights(['unverified', 'email_verified', 'identity_verified', 'enterprise'] as const),
     email: z.enum(['disposable', 'patterned', 'freemail', 'edu']),
@@ -164,7 +169,7 @@ const BASE_CAMPAIGN: Omit<CampaignConfig, 'id' | 'kind'> = {
   templates: 3, paraphrase: 0, organic_mix: 0.1, disguise: 0, system_prompt: 'shared',
   timing: { mode: 'flat', tz_offset_h: 8, wave_period_s: 600, wave_jitter_s: 5, participation: 0.8, burst: 1 },
   network: { mode: 'proxy_pool', pool_size: 200, residential_share: 0.5, countries: ['US', 'GB', 'DE', 'SG', 'JP', 'NL', 'FR', 'CA'], unsupported_region_share: 0.01, unsupported_countries: ['CN'] },
-  signup: { bursts: 4, burst_hours: 3, age_days: [0, 3], programme: { none: 0.5, education: 0.25, research: 0, startup: 0.25 }, tier: { unverified: 0.3, email_verified: 0.7, identity_verified: 0, enterprise: 0 }, email: 'patterned', claimed_countries: ['US', 'GB', 'SG', 'DE', 'CA'], org_per_account: true },
+  signup: { bursts: 4, burst_hours: 3, age_days: [0, 3], programme: { none: 0.5, education: 0.25, research: 0, startup: 0.25 }, tier: { unverified: 0.3, email_verified: 0.7, identity_verified: 0, enterprise: 0 }, email: 'patterned', claimed_countries: ['US', 'GB', 'SG', 'DE', 'CA'], org_per_account: true, used_before: false },
   payment: { accounts_per_instrument: 12, none_share: 0.3 },
   user_agents: 2, family: 'anthropic', models: null, pivot: null,
   params: { stream_share: 0.1, max_tokens: 16000, temperature: 1, logprobs_share: 0, n_gt1_share: 0, reasoning_share: 0.6 },
@@ -213,7 +218,7 @@ export const CAMPAIGN_DEFAULTS: Record<CampaignKind, DeepPartial<CampaignConfig>
     mix: { ...noTasks, code: 0.35, cot: 0.25, math: 0.2, chat: 0.2 },
     timing: { mode: 'human', tz_offset_h: -5, burst: 3 },
     network: { mode: 'residential_sticky', pool_size: 1, residential_share: 1, countries: ['US', 'CA', 'GB', 'DE'], unsupported_region_share: 0 },
-    signup: { bursts: 0, age_days: [60, 400], email: 'freemail', programme: { none: 0.85, education: 0.05, research: 0, startup: 0.1 }, tier: { unverified: 0, email_verified: 0.7, identity_verified: 0.3, enterprise: 0 }, claimed_countries: ['US', 'CA', 'GB', 'DE'] },
+    signup: { bursts: 0, age_days: [60, 400], used_before: true, email: 'freemail', programme: { none: 0.85, education: 0.05, research: 0, startup: 0.1 }, tier: { unverified: 0, email_verified: 0.7, identity_verified: 0.3, enterprise: 0 }, claimed_countries: ['US', 'CA', 'GB', 'DE'] },
     payment: { accounts_per_instrument: 1, none_share: 0 }, user_agents: 0, family: 'both', lifetime_days: null,
     params: { max_tokens: 4096, temperature: null, reasoning_share: 0.3, stream_share: 0.6, logprobs_share: 0, n_gt1_share: 0 },
   },

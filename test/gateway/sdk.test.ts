@@ -26,7 +26,7 @@ test('OpenAI chat completion (non-streaming) through Warden, with usage recorded
   parseEvent(e);
   assert.equal(e.account_id, 'acc_test');
   // Signup facts are copied into the event for the detector (email pattern included).
-  assert.deepEqual({ ...e.account, created_at: undefined }, { created_at: undefined, tier: 'email_verified', programme: 'none', email_domain: 'example.com', payment_fp: 'pf_test', signup_ip: '198.51.100.1', claimed_country: 'GB', email_pattern: 'ep_test' });
+  assert.deepEqual({ ...e.account, created_at: undefined }, { created_at: undefined, tier: 'email_verified', programme: 'none', email_domain: 'example.com', payment_fp: 'pf_test', signup_ip: '198.51.100.1', claimed_country: 'GB', email_pattern: 'ep_test', first_used_at: null });
   assert.equal(e.request.system, 'Be brief.');
   assert.equal(e.request.messages[0].text, 'Say hello');
   assert.equal(e.request.params.max_tokens, 40);

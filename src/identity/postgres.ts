@@ -67,7 +67,9 @@ const MIGRATIONS = [
   `ALTER TABLE accounts ADD COLUMN email_pattern TEXT;
    CREATE INDEX accounts_email_pattern ON accounts (email_pattern, id);`,
   // When any key of the account was first used (to the key-use flush interval), see sqlite.ts.
-  `ALTER TABLE accounts ADD COLUMN first_used_at TIMESTAMPTZ;`,
+  `ALTER TABLE accounts ADD COLUMN first_used_at TIMESTAMPTZ;
+   UPDATE accounts SET first_used_at =
+     (SELECT MIN(k.created_at) FROM api_keys k WHERE k.account_id = accounts.id AND k.last_used_at IS NOT NULL);`,
 ];
 
 const SAFE_IDENT = /^[a-z_]+$/;

@@ -3,7 +3,8 @@ import type Database from 'better-sqlite3';
 import { migrateSqlite, type SqliteDb } from '../store/index.ts';
 import { BaseIdentityStore, type Condition, type IdentityStoreOptions, type Mutation, type Row, type Table } from './store.ts';
 
-const MIGRATIONS = [
+/** Schema versions in order (exported for the upgrade test). */
+export const MIGRATIONS = [
   `CREATE TABLE orgs (
      id TEXT PRIMARY KEY,
      name TEXT NOT NULL,
@@ -62,8 +63,11 @@ const MIGRATIONS = [
   `ALTER TABLE accounts ADD COLUMN email_pattern TEXT;
    CREATE INDEX accounts_email_pattern ON accounts (email_pattern, id);`,
   // When any key of the account was first used (to the key-use flush interval): an account bought
-  // old and put to work today has no more history than one created today.
-  `ALTER TABLE accounts ADD COLUMN first_used_at TEXT;`,
+  // old and put to work today has no more history than one created today. Accounts already in use
+  // count as in use since their oldest used key was created (not as first used at the upgrade).
+  `ALTER TABLE accounts ADD COLUMN first_used_at TEXT;
+   UPDATE accounts SET first_used_at =
+     (SELECT MIN(k.created_at) FROM api_keys k WHERE k.account_id = accounts.id AND k.last_used_at IS NOT NULL);`,
 ];
 
 /** Column names come from code, never from input; this guards against a slip. */

@@ -126,7 +126,7 @@ function reading(values: IndicatorValues, name: IndicatorName, otherwise: number
   const x = values.get(name);
   return Number.isNaN(x) ? otherwise : x;
 }
-/** An account created this close to its first request counts as fresh (signup then harvest). */
+/** Fresh: first request this close to signup, or first use (account.first_used_at) this recent. */
 const FRESH_ACCOUNT_S = 7 * 86_400;
 
 /** The last two distinct accounts seen on one client address. */
@@ -1219,7 +1219,7 @@ export class DetectorEngine implements VerdictView {
     const freshShare = c.fresh / c.members;
     if (verifiedShare > 0) reasons.push({ signal: 'identity_verified_share', value: round(verifiedShare), threshold: null, detail: 'mitigating' });
     if (disposableShare > 0) reasons.push({ signal: 'disposable_email_share', value: round(disposableShare), threshold: null });
-    if (freshShare > 0) reasons.push({ signal: 'fresh_account_share', value: round(freshShare), threshold: null, detail: 'members first used within 7 days of signup' });
+    if (freshShare > 0) reasons.push({ signal: 'fresh_account_share', value: round(freshShare), threshold: null, detail: 'members first used within 7 days of signup, or first used at all within the last 7 days' });
     return reasons;
   }
 

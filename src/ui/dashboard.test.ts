@@ -75,6 +75,8 @@ test('dashboard: sign in, overview shows traffic, account page, key created once
     await page.getByRole('heading', { name: 'demo', level: 1 }).waitFor();
     const factsPanel = page.locator('section', { has: page.getByRole('heading', { name: 'Signup facts' }) });
     assert.match(await factsPanel.textContent() ?? '', /demo@example\.com/);
+    // When the account was first used (recorded with the batched key use, so it may not be yet).
+    assert.match(await factsPanel.textContent() ?? '', /First used(not recorded yet| ?\S)/);
     const recent = page.locator('section', { has: page.getByRole('heading', { name: 'Recent interactions' }) });
     await recent.locator('tbody tr').first().waitFor();
     assert.equal(await recent.locator('tbody tr').count(), 7);

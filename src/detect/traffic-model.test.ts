@@ -69,3 +69,16 @@ test('low-and-slow accounts that link to nobody reach throttle alone through the
   const fp = organic.filter((id) => (maxLevel.get(id) ?? 0) > verdictRank('watch'));
   assert.deepEqual(fp, [], 'organic accounts above watch');
 });
+
+test('a hydra fleet with its own card, signup and residential address per account, on accounts signed up months before, is linked through its system prompt', () => {
+  // Seed 1 of the smoke preset: the hydra campaign sends its own system prompt (seed 2's sends none).
+  const stripped = { payment: { accounts_per_instrument: 1, none_share: 0 }, signup: { email: 'freemail', bursts: 0, org_per_account: true, age_days: [30, 300] }, network: { mode: 'residential_sticky' } };
+  const { engine, maxLevel, of } = simulate({ preset: 'smoke', campaigns: [{ id: 'hydra-1', kind: 'hydra', accounts: 40, interactions: 2000, ...stripped }] }, { preset: 'smoke', seed: 1 });
+  const hydra = of((l) => l.campaign_kind === 'hydra');
+  const flagged = hydra.filter((id) => (maxLevel.get(id) ?? 0) >= verdictRank('throttle'));
+  assert.ok(hydra.length >= 30 && flagged.length >= hydra.length * 0.9, `hydra flagged ${flagged.length}/${hydra.length}`);
+  const v = engine.forAccount(flagged[0]).verdict!;
+  assert.equal(v.subject.kind, 'cluster');
+  assert.ok(v.reasons.some((r) => r.signal === 'fleet_software'), v.reasons.map((r) => r.signal).join(', '));
+  for (const id of of((l) => l.population === 'organic')) assert.ok((maxLevel.get(id) ?? 0) <= verdictRank('watch'), `organic ${id} above watch`);
+});

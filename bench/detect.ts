@@ -269,7 +269,7 @@ async function disguiseQuality() {
  * (adaptive excepted) drops one family, then several, through the traffic model's own knobs; the
  * detector is run as configured and with the fleet-software rule off (`fleet_min_holders: 0`).
  */
-const EVASIONS: Array<[string, string[]]> = [
+const EVASIONS: Array<[string, string[], ((campaign: number) => string[])?]> = [
   ['as generated', []],
   ['own card each', ['payment.accounts_per_instrument=1', 'payment.none_share=0']],
   ['own signup each (free-mail, no bursts, own org)', ['signup.email="freemail"', 'signup.bursts=0', 'signup.org_per_account=true']],
@@ -284,6 +284,11 @@ const INFRA = EVASIONS[6][1];
 EVASIONS.push(['infrastructure stripped, each account its own system prompt', [...INFRA, 'system_prompt="per_account"']]);
 EVASIONS.push(['infrastructure stripped, no system prompt', [...INFRA, 'system_prompt="none"']]);
 EVASIONS.push(['infrastructure stripped, aged accounts (30-300 days)', [...INFRA, 'signup.age_days=[30,300]']]);
+// Human timing (diurnal sessions of a few requests) also shrinks a one-day campaign's volume, and
+// "contained before 1%" of a few hundred requests means within a handful: the same at 3x volume.
+const HUMAN = ['timing.mode="human"', 'timing.burst=3'];
+EVASIONS.push(['human timing (diurnal sessions of ~3 requests)', HUMAN]);
+EVASIONS.push(['human timing, three times the volume', HUMAN, (i) => [`interactions=${[3000, 500, 2500, 1200][i] * 3}`]]);
 
 async function evasionQuality() {
   const dir = existsSync(join(promptDir, 'organic')) ? promptDir : defaultPromptDir();
@@ -291,10 +296,10 @@ async function evasionQuality() {
   const seeds = quick ? [1] : [1, 2, 3, 4, 5];
   const rows: string[] = [];
   let events = 0;
-  for (const [name, knobs] of EVASIONS) {
+  for (const [name, knobs, perCampaign] of EVASIONS) {
     const cells: string[] = [];
     const runs = seeds.map((seed) => {
-      const sc = trafficScenario(null, { preset: 'smoke', seed, set: [0, 1, 2, 3].flatMap((i) => knobs.map((k) => `campaigns.${i}.${k}`)) });
+      const sc = trafficScenario(null, { preset: 'smoke', seed, set: [0, 1, 2, 3].flatMap((i) => [...knobs, ...(perCampaign?.(i) ?? [])].map((k) => `campaigns.${i}.${k}`)) });
       const run = generateTraffic(sc, { prompts });
       return { evs: [...run.events], labels: run.labels as LabelLine[] };
     });

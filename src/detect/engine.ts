@@ -613,6 +613,11 @@ export class DetectorEngine implements VerdictView {
     const candidates = new Map<number, Float64Array>();
     const unaccountable = this.unaccountable(i);
     const fleetMin = this.config.fleet_min_holders;
+    const throttleAt = this.thresholds[THROTTLE];
+    // Fleet software links accounts that each harvest on their own (account score at throttle): a
+    // cohort of new users of one application (a course's tool, a new open-source client, each user
+    // with a key of their own) shares a prompt too, but most of them converse.
+    const harvesting = unaccountable && this.accScore[i] >= throttleAt;
     if (extra) {
       const r = this.find(extra.other);
       if (r === this.find(i)) return;
@@ -631,7 +636,7 @@ export class DetectorEngine implements VerdictView {
       if ('minCount' in spec && count < spec.minCount) continue;
       const w = spec.damp > 0 && count > spec.damp ? spec.weight * (spec.damp / count) : spec.weight;
       const accountable = this.keyAccountable[slot];
-      const fleet = unaccountable && type === LT.system_prompt && fleetMin > 0 && count - accountable >= fleetMin
+      const fleet = harvesting && type === LT.system_prompt && fleetMin > 0 && count - accountable >= fleetMin
         && accountable <= FLEET_MAX_ACCOUNTABLE_SHARE * count;
       const me = this.find(i);
       const flagged = this.keyFlagged[slot];
@@ -645,7 +650,7 @@ export class DetectorEngine implements VerdictView {
         let ev = candidates.get(r);
         if (!ev) { ev = new Float64Array(NLINK + 1); candidates.set(r, ev); }
         if (w > ev[type]) ev[type] = w;
-        if (fleet && FLEET_WEIGHT * w > ev[FLEET_SLOT]) ev[FLEET_SLOT] = FLEET_WEIGHT * w;
+        if (fleet && this.accScore[rep] >= throttleAt && FLEET_WEIGHT * w > ev[FLEET_SLOT]) ev[FLEET_SLOT] = FLEET_WEIGHT * w;
       }
     }
     const threshold = this.config.link_threshold;
@@ -1027,8 +1032,16 @@ export class DetectorEngine implements VerdictView {
     while (this.nextTick <= this.now) this.nextTick += step;
     const now = this.now;
     this.updateTopicMix(now);
-    for (const i of this.dirtyAccounts) this.scoreAccount(i, now);
+    const throttleAt = this.thresholds[THROTTLE];
+    const crossed: number[] = [];
+    for (const i of this.dirtyAccounts) {
+      const before = this.accScore[i];
+      this.scoreAccount(i, now);
+      if (before < throttleAt && this.accScore[i] >= throttleAt) crossed.push(i);
+    }
     this.dirtyAccounts.clear();
+    // An account that now harvests on its own may link through its fleet's system prompt.
+    if (this.config.fleet_min_holders > 0) for (const i of crossed) if (this.unaccountable(i)) this.link(i, now);
     for (const r of this.dirtyClusters) {
       const c = this.clusters.get(r);
       if (c) this.scoreCluster(r, c, now);

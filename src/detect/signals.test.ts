@@ -237,7 +237,7 @@ test('a new head finds a flagged campaign through a system prompt another custom
 });
 
 test('a fleet sharing nothing but its software (own card, address and network each) is linked through a system prompt only new, unverified accounts use', () => {
-  /** Six accounts (or `size`), each with its own card, signup address and network, 12 requests each with the same system prompt and parameters. */
+  /** Six accounts (or `size`), each with its own card, signup address and network, 30 requests each with the same system prompt and parameters. */
   const run = (opts: { tier?: 'email_verified' | 'identity_verified'; createdDaysAgo?: number; firstUsedDaysAgo?: number; establishedFirst?: boolean; config?: object; size?: number }) => {
     const e = new DetectorEngine({ config: opts.config });
     const sendAs = softwareSender(e, 'You are a meticulous solver. Think out loud, then give the final answer on its own line.');
@@ -248,7 +248,7 @@ test('a fleet sharing nothing but its software (own card, address and network ea
     });
     // An established customer whose application uses the prompt, before the fleet arrives.
     if (opts.establishedFirst) for (let k = 0; k < 3; k++) send('acct_customer', k * 600, 300 * 24);
-    for (let k = 0; k < 12; k++) for (let a = 0; a < (opts.size ?? 6); a++) send(`acct_fleet${a}`, 3_600 + k * 90 + a * 7, (opts.createdDaysAgo ?? 1) * 24 + a * 3);
+    for (let k = 0; k < 30; k++) for (let a = 0; a < (opts.size ?? 6); a++) send(`acct_fleet${a}`, 3_600 + k * 90 + a * 7, (opts.createdDaysAgo ?? 1) * 24 + a * 3);
     e.advance(T0 + 3_600_000 * 3);
     e.flush();
     return e;

@@ -82,3 +82,32 @@ test('a hydra fleet with its own card, signup and residential address per accoun
   assert.ok(v.reasons.some((r) => r.signal === 'fleet_software'), v.reasons.map((r) => r.signal).join(', '));
   for (const id of of((l) => l.population === 'organic')) assert.ok((maxLevel.get(id) ?? 0) <= verdictRank('watch'), `organic ${id} above watch`);
 });
+
+test('a cohort of new users of one application (each with a key of their own, one system prompt) is not taken for a fleet', () => {
+  // The developers, agent products and startups of a smoke run, turned into brand-new, unverified,
+  // unaffiliated accounts with no card that all send one application's system prompt: what a new
+  // bring-your-own-key client or a course's tool looks like. They share the prompt as a fleet does,
+  // but most of them do not harvest on their own, and fleet software links only those that do.
+  const run = generateTraffic(buildScenario(null, { preset: 'smoke', seed: 4 }));
+  const cohort = new Set(run.labels.flatMap((l) => (l.type === 'account' && l.population === 'organic' && ['developer', 'agent', 'startup'].includes(l.organic_kind ?? '') ? [l.account_id] : [])));
+  assert.ok(cohort.size >= 30, `cohort of ${cohort.size}`);
+  const first = new Map<string, number>();
+  const engine = new DetectorEngine({ trackFirstFlags: true });
+  let n = 0;
+  for (const ev of run.events) {
+    if (!cohort.has(ev.account_id!)) { engine.ingest(ev); continue; }
+    const t = Date.parse(ev.ts);
+    if (!first.has(ev.account_id!)) first.set(ev.account_id!, t);
+    const firstUse = first.get(ev.account_id!)!;
+    engine.ingest({
+      ...ev, org_id: null, request: { ...ev.request, system: 'You are DevPilot, a coding assistant inside the editor. Be concise and correct.' },
+      account: { ...ev.account!, tier: 'email_verified', payment_fp: null, created_at: new Date(firstUse - 86_400_000 - (n++ % 24) * 3_600_000).toISOString(), first_used_at: new Date(firstUse).toISOString() },
+    });
+  }
+  engine.flush();
+  for (const id of cohort) {
+    const served = engine.servedByLevel(id);
+    const max = Math.max(served.reduce((m, x, l) => (x > 0 ? l : m), 0), verdictRank(engine.forAccount(id).level));
+    assert.ok(max <= verdictRank('watch'), `${id} served at level ${max}`);
+  }
+});

@@ -267,7 +267,7 @@ async function disguiseQuality() {
 /**
  * Evasion: what each family of linking evidence is worth. Every campaign of the `smoke` runs
  * (adaptive excepted) drops one family, then several, through the traffic model's own knobs; the
- * detector is run as configured and with the fleet-software rule off (`fleet_min_holders: 0`).
+ * detector is run as configured and with fleet software on (`fleet_min_holders: 3`; off by default).
  */
 const EVASIONS: Array<[string, string[], ((campaign: number) => string[])?]> = [
   ['as generated', []],
@@ -279,7 +279,7 @@ const EVASIONS: Array<[string, string[], ((campaign: number) => string[])?]> = [
 ];
 EVASIONS.push(['infrastructure stripped (card, signup, address)', [1, 2, 3].flatMap((k) => EVASIONS[k][1])]);
 EVASIONS.push(['everything stripped (also user agents, templates)', EVASIONS.slice(1).flatMap(([, set]) => set)]);
-// What the fleet-software rule cannot see: no system prompt of the fleet's own, or accounts with history.
+// What fleet software cannot see: no system prompt of the fleet's own, or accounts with history.
 const INFRA = EVASIONS[6][1];
 EVASIONS.push(['infrastructure stripped, each account its own system prompt', [...INFRA, 'system_prompt="per_account"']]);
 EVASIONS.push(['infrastructure stripped, no system prompt', [...INFRA, 'system_prompt="none"']]);
@@ -304,7 +304,7 @@ async function evasionQuality() {
       return { evs: [...run.events], labels: run.labels as LabelLine[] };
     });
     for (const r of runs) events += r.evs.length;
-    for (const config of [{}, { fleet_min_holders: 0 }]) {
+    for (const config of [{}, { fleet_min_holders: 3 }]) {
       let flagged = 0; let accounts = 0; let contained = 0; let campaigns = 0; let organic = 0; let organicN = 0; let worst = 0;
       for (const { evs, labels } of runs) {
         const engine = new DetectorEngine({ trackFirstFlags: true, config });
@@ -322,7 +322,7 @@ async function evasionQuality() {
   }
   log(`\n### Evasion: campaigns without each kind of shared evidence (smoke seeds ${seeds.join(', ')}; ${events.toLocaleString('en')} events)\n`);
   log('Flagged and contained = throttle or above; "worst": the largest share of a campaign\'s requests served before containment ("never": a campaign not contained).\n');
-  log('| campaigns (adaptive excepted) | accounts flagged | contained before 1% | worst | organic flagged | fleet rule off: accounts flagged | contained before 1% | worst | organic flagged |');
+  log('| campaigns (adaptive excepted) | accounts flagged | contained before 1% | worst | organic flagged | fleet software on: accounts flagged | contained before 1% | worst | organic flagged |');
   log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) log(r);
 }

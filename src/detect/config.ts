@@ -34,10 +34,12 @@ export const detectConfigSchema = z.object({
   /** Distinct undeclared actors (accounts or orgs) before a cluster counts as coordinated. */
   min_cluster_actors: z.number().int().min(2).default(3),
   /**
-   * Fleet software: a system prompt used only by new, unverified, unaffiliated accounts links them
-   * once this many hold it (0: off; docs/detector.md, "Fleet software").
+   * Fleet software (off by default): a system prompt used only by new, unverified, unaffiliated
+   * accounts links those of them that harvest on their own, once this many hold it (e.g. 3). It
+   * finds fleets that share nothing else, and also takes cohorts of new users of one application
+   * for fleets: docs/detector.md, "Fleet software", has both measured. 0: off.
    */
-  fleet_min_holders: z.number().int().refine((n) => n === 0 || n >= 2, 'fleet_min_holders is 0 (off) or at least 2').default(3),
+  fleet_min_holders: z.number().int().refine((n) => n === 0 || n >= 2, 'fleet_min_holders is 0 (off) or at least 2').default(0),
   /** At `warden serve` start, rebuild detector state from this many hours of stored events (0: off). */
   replay_hours: z.number().nonnegative().default(72),
   /** Operator allow-list: known evaluation partners and the like; never above `none`. */

@@ -366,7 +366,7 @@ export class DetectorEngine implements VerdictView {
   private keyFlagged = new Int32Array(1024).fill(-1);
   /** Holders of each system-prompt key that were accountable when they registered it (see FLEET_WEIGHT). */
   private keyAccountable = new Int32Array(1024);
-  /** Per system-prompt key, its first unaccountable holder (-1: none): the fleet's representative. */
+  /** Per system-prompt key, an unaccountable holder (-1: none), one that harvests once any does: the fleet's representative. */
   private keyFleetRep = new Int32Array(1024).fill(-1);
   private readonly clusters = new Map<number, ClusterState>();
   private readonly models = new Map<string, { id: number; first: number }>();
@@ -679,6 +679,19 @@ export class DetectorEngine implements VerdictView {
         const declared = orgLink && this.orgCorroborated(this.org[i]);
         if (a !== b) this.union(a, b, ev, sum, declared, tsS, byFleet);
       }
+    }
+  }
+
+  /** Make account i the fleet representative of its system prompts whose representative does not harvest. */
+  private representFleet(i: number, throttleAt: number): void {
+    const base = i * KEY_SLOTS;
+    for (let s = 0; s < this.nkeys[i]; s++) {
+      const key = this.keys[base + s];
+      if (Math.floor(key / TWO32) !== LT.system_prompt) continue;
+      const slot = this.keyIndex.get(key);
+      if (slot === undefined) continue;
+      const r = this.keyFleetRep[slot];
+      if (r < 0 || this.accScore[r] < throttleAt) this.keyFleetRep[slot] = i;
     }
   }
 
@@ -1040,8 +1053,15 @@ export class DetectorEngine implements VerdictView {
       if (before < throttleAt && this.accScore[i] >= throttleAt) crossed.push(i);
     }
     this.dirtyAccounts.clear();
-    // An account that now harvests on its own may link through its fleet's system prompt.
-    if (this.config.fleet_min_holders > 0) for (const i of crossed) if (this.unaccountable(i)) this.link(i, now);
+    // An account that now harvests on its own may link through its fleet's system prompt, and
+    // represents the prompt from now on if its representative does not harvest.
+    if (this.config.fleet_min_holders > 0) {
+      for (const i of crossed) {
+        if (!this.unaccountable(i)) continue;
+        this.representFleet(i, throttleAt);
+        this.link(i, now);
+      }
+    }
     for (const r of this.dirtyClusters) {
       const c = this.clusters.get(r);
       if (c) this.scoreCluster(r, c, now);

@@ -236,10 +236,10 @@ test('a new head finds a flagged campaign through a system prompt another custom
   assert.ok(old.clusterId !== fleet.clusterId && verdictRank(old.level) <= verdictRank('watch'), `old customer: ${old.level} in ${old.clusterId}`);
 });
 
-test('a fleet sharing nothing but its software (own card, address and network each) is linked through a system prompt only new, unverified accounts use', () => {
+test('with fleet software on, a fleet sharing nothing but its software (own card, address and network each) is linked through a system prompt only new, unverified accounts use', () => {
   /** Six accounts (or `size`), each with its own card, signup address and network, 30 requests each with the same system prompt and parameters. */
   const run = (opts: { tier?: 'email_verified' | 'identity_verified'; createdDaysAgo?: number; firstUsedDaysAgo?: number; establishedFirst?: boolean; config?: object; size?: number }) => {
-    const e = new DetectorEngine({ config: opts.config });
+    const e = new DetectorEngine({ config: opts.config ?? { fleet_min_holders: 3 } });
     const sendAs = softwareSender(e, 'You are a meticulous solver. Think out loud, then give the final answer on its own line.');
     /** `signedUpHoursAgo`: each account signed up at its own hour (no signup burst to share). */
     const send = (id: string, sec: number, signedUpHoursAgo: number) => sendAs(id, sec, {

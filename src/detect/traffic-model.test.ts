@@ -10,14 +10,14 @@ import type { InteractionEvent } from '../events/index.ts';
 
 const above = (lvl: string) => verdictRank(lvl as 'none') > verdictRank('watch');
 
-function simulate(file: Record<string, unknown> | null, opts: { preset: string; seed: number }) {
+function simulate(file: Record<string, unknown> | null, opts: { preset: string; seed: number }, config?: object) {
   const run = generateTraffic(buildScenario(file, opts));
   const events: InteractionEvent[] = [...run.events];
   const labels = new Map<string, { population: string; campaign_kind: string | null; organic_kind: string | null }>();
   for (const l of run.labels as unknown as Array<Record<string, unknown>>) {
     if (l.type === 'account') labels.set(l.account_id as string, l as never);
   }
-  const engine = new DetectorEngine({ trackFirstFlags: true });
+  const engine = new DetectorEngine({ trackFirstFlags: true, config });
   for (const ev of events) engine.ingest(ev);
   engine.flush();
   // Highest level each account was served under during the run (or holds at the end).
@@ -70,10 +70,10 @@ test('low-and-slow accounts that link to nobody reach throttle alone through the
   assert.deepEqual(fp, [], 'organic accounts above watch');
 });
 
-test('a hydra fleet with its own card, signup and residential address per account, on accounts signed up months before, is linked through its system prompt', () => {
+test('with fleet software on, a hydra fleet with its own card, signup and residential address per account, on accounts signed up months before, is linked through its system prompt', () => {
   // Seed 1 of the smoke preset: the hydra campaign sends its own system prompt (seed 2's sends none).
   const stripped = { payment: { accounts_per_instrument: 1, none_share: 0 }, signup: { email: 'freemail', bursts: 0, org_per_account: true, age_days: [30, 300] }, network: { mode: 'residential_sticky' } };
-  const { engine, maxLevel, of } = simulate({ preset: 'smoke', campaigns: [{ id: 'hydra-1', kind: 'hydra', accounts: 40, interactions: 2000, ...stripped }] }, { preset: 'smoke', seed: 1 });
+  const { engine, maxLevel, of } = simulate({ preset: 'smoke', campaigns: [{ id: 'hydra-1', kind: 'hydra', accounts: 40, interactions: 2000, ...stripped }] }, { preset: 'smoke', seed: 1 }, { fleet_min_holders: 3 });
   const hydra = of((l) => l.campaign_kind === 'hydra');
   const flagged = hydra.filter((id) => (maxLevel.get(id) ?? 0) >= verdictRank('throttle'));
   assert.ok(hydra.length >= 30 && flagged.length >= hydra.length * 0.9, `hydra flagged ${flagged.length}/${hydra.length}`);
@@ -83,11 +83,11 @@ test('a hydra fleet with its own card, signup and residential address per accoun
   for (const id of of((l) => l.population === 'organic')) assert.ok((maxLevel.get(id) ?? 0) <= verdictRank('watch'), `organic ${id} above watch`);
 });
 
-test('a cohort of new users of one application (each with a key of their own, one system prompt) is not taken for a fleet', () => {
+test('by default, a cohort of new users of one application (each with a key of their own, one system prompt) is not taken for a fleet', () => {
   // The developers, agent products and startups of a smoke run, turned into brand-new, unverified,
   // unaffiliated accounts with no card that all send one application's system prompt: what a new
-  // bring-your-own-key client or a course's tool looks like. They share the prompt as a fleet does,
-  // but most of them do not harvest on their own, and fleet software links only those that do.
+  // bring-your-own-key client or a course's tool looks like. They share the prompt as a fleet does;
+  // fleet software (off by default) would link those of them that harvest on their own.
   const run = generateTraffic(buildScenario(null, { preset: 'smoke', seed: 4 }));
   const cohort = new Set(run.labels.flatMap((l) => (l.type === 'account' && l.population === 'organic' && ['developer', 'agent', 'startup'].includes(l.organic_kind ?? '') ? [l.account_id] : [])));
   assert.ok(cohort.size >= 30, `cohort of ${cohort.size}`);

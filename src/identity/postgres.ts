@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { migratePostgres, type PgPool } from '../store/index.ts';
-import { BaseIdentityStore, type Condition, type IdentityChangeNotice, type IdentityStoreOptions, type Mutation, type Row, type Table } from './store.ts';
+import { BaseIdentityStore, FIRST_USE_BACKFILL, type Condition, type IdentityChangeNotice, type IdentityStoreOptions, type Mutation, type Row, type Table } from './store.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE orgs (
@@ -68,8 +68,7 @@ const MIGRATIONS = [
    CREATE INDEX accounts_email_pattern ON accounts (email_pattern, id);`,
   // When any key of the account was first used (to the key-use flush interval), see sqlite.ts.
   `ALTER TABLE accounts ADD COLUMN first_used_at TIMESTAMPTZ;
-   UPDATE accounts SET first_used_at =
-     (SELECT MIN(k.created_at) FROM api_keys k WHERE k.account_id = accounts.id AND k.last_used_at IS NOT NULL);`,
+   ${FIRST_USE_BACKFILL}`,
 ];
 
 const SAFE_IDENT = /^[a-z_]+$/;

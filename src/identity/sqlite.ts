@@ -1,7 +1,7 @@
 /** SQLite implementation of the identity store (the embedded default). */
 import type Database from 'better-sqlite3';
 import { migrateSqlite, type SqliteDb } from '../store/index.ts';
-import { BaseIdentityStore, type Condition, type IdentityStoreOptions, type Mutation, type Row, type Table } from './store.ts';
+import { BaseIdentityStore, FIRST_USE_BACKFILL, type Condition, type IdentityStoreOptions, type Mutation, type Row, type Table } from './store.ts';
 
 /** Schema versions in order (exported for the upgrade test). */
 export const MIGRATIONS = [
@@ -66,8 +66,7 @@ export const MIGRATIONS = [
   // old and put to work today has no more history than one created today. Accounts already in use
   // count as in use since their oldest used key was created (not as first used at the upgrade).
   `ALTER TABLE accounts ADD COLUMN first_used_at TEXT;
-   UPDATE accounts SET first_used_at =
-     (SELECT MIN(k.created_at) FROM api_keys k WHERE k.account_id = accounts.id AND k.last_used_at IS NOT NULL);`,
+   ${FIRST_USE_BACKFILL}`,
 ];
 
 /** Column names come from code, never from input; this guards against a slip. */

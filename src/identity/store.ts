@@ -183,6 +183,14 @@ export interface Mutation {
 
 export const SYSTEM_ACTOR: Actor = { by: 'system' };
 
+/**
+ * Migration step shared by both stores: accounts already in use when first use began to be
+ * recorded count as in use since their oldest used key was created (not as first used at the
+ * upgrade, which would make every existing customer look new for a week).
+ */
+export const FIRST_USE_BACKFILL = `UPDATE accounts SET first_used_at =
+     (SELECT MIN(k.created_at) FROM api_keys k WHERE k.account_id = accounts.id AND k.last_used_at IS NOT NULL);`;
+
 export abstract class BaseIdentityStore implements IdentityStore {
   protected readonly keyPrefix: string;
   protected readonly fingerprintSecret: string | null;

@@ -265,6 +265,8 @@ test('with fleet software on, a fleet sharing nothing but its software (own card
   // the same fleet of 90-day-old accounts is linked when its events say so (`first_used_at`).
   const dormant = run({ createdDaysAgo: 90, firstUsedDaysAgo: 0 });
   assert.ok(verdictRank(dormant.forAccount('acct_fleet0').level) >= verdictRank('throttle'), `aged, first used now: ${dormant.forAccount('acct_fleet0').level}`);
+  // The setting is 0 (off) or a real minimum; anything else is refused with a message that says so.
+  assert.throws(() => new DetectorEngine({ config: { fleet_min_holders: 1 } }), /fleet_min_holders is 0 \(off\) or at least 2/);
   // One aged account sending the prompt first does not clear a fleet of twenty: at most a tenth of
   // the prompt's holders may be accountable.
   const poisoned = run({ establishedFirst: true, size: 20 });

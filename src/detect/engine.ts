@@ -571,7 +571,8 @@ export class DetectorEngine implements VerdictView {
       this.keyLast[slot] = i;
       this.keyCount[slot]++;
     }
-    if (type === LT.system_prompt) {
+    // Fleet software's bookkeeping, only when it is on.
+    if (type === LT.system_prompt && this.config.fleet_min_holders > 0) {
       if (!this.unaccountable(i)) this.keyAccountable[slot]++;
       else if (this.keyFleetRep[slot] < 0) this.keyFleetRep[slot] = i;
     }
@@ -698,7 +699,11 @@ export class DetectorEngine implements VerdictView {
   /** Every member of the cluster (or the singleton account) is unaccountable. */
   private clusterUnaccountable(root: number): boolean {
     const c = this.clusters.get(root);
-    if (!c) return this.unaccountable(root);
+    return c ? this.allUnaccountable(c) : this.unaccountable(root);
+  }
+
+  /** No member verified, every member fresh, no corroborated org of several members among them. */
+  private allUnaccountable(c: ClusterState): boolean {
     if (c.verified > 0 || c.fresh < c.members) return false;
     for (const o of c.orgs.keys()) if (this.orgMembers[o] >= 2 && this.orgCorroborated(o)) return false;
     return true;
@@ -1045,23 +1050,21 @@ export class DetectorEngine implements VerdictView {
     while (this.nextTick <= this.now) this.nextTick += step;
     const now = this.now;
     this.updateTopicMix(now);
-    const throttleAt = this.thresholds[THROTTLE];
-    const crossed: number[] = [];
-    for (const i of this.dirtyAccounts) {
-      const before = this.accScore[i];
-      this.scoreAccount(i, now);
-      if (before < throttleAt && this.accScore[i] >= throttleAt) crossed.push(i);
+    if (this.config.fleet_min_holders > 0) {
+      // An account that now harvests on its own may link through its fleet's system prompt, and
+      // represents the prompt from now on if its representative does not harvest.
+      const throttleAt = this.thresholds[THROTTLE];
+      const crossed: number[] = [];
+      for (const i of this.dirtyAccounts) {
+        const before = this.accScore[i];
+        this.scoreAccount(i, now);
+        if (before < throttleAt && this.accScore[i] >= throttleAt && this.unaccountable(i)) crossed.push(i);
+      }
+      for (const i of crossed) { this.representFleet(i, throttleAt); this.link(i, now); }
+    } else {
+      for (const i of this.dirtyAccounts) this.scoreAccount(i, now);
     }
     this.dirtyAccounts.clear();
-    // An account that now harvests on its own may link through its fleet's system prompt, and
-    // represents the prompt from now on if its representative does not harvest.
-    if (this.config.fleet_min_holders > 0) {
-      for (const i of crossed) {
-        if (!this.unaccountable(i)) continue;
-        this.representFleet(i, throttleAt);
-        this.link(i, now);
-      }
-    }
     for (const r of this.dirtyClusters) {
       const c = this.clusters.get(r);
       if (c) this.scoreCluster(r, c, now);
@@ -1197,8 +1200,7 @@ export class DetectorEngine implements VerdictView {
    */
   private notAHousehold(root: number, c: ClusterState, actors: number, hopping: number): number | null {
     if (actors >= this.config.min_cluster_actors || hopping < HOUSEHOLD_MAX_HOPPING) return null;
-    if (c.verified > 0 || c.fresh < c.members) return null;
-    for (const o of c.orgs.keys()) if (this.orgMembers[o] >= 2 && this.orgCorroborated(o)) return null;
+    if (!this.allUnaccountable(c)) return null;
     let j = root;
     do {
       const off = j * STRIDE;

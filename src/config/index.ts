@@ -32,13 +32,15 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
   return raw;
 }
 
+/** One line per schema issue, `  path.to.key: message` (paths under `prefix` when given). */
+export function issueLines(issues: readonly { path: PropertyKey[]; message: string }[], prefix = ''): string {
+  return issues.map((i) => `  ${[prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(root)'}: ${i.message}`).join('\n');
+}
+
 /** Validate a raw object into a config, with a readable error listing every bad key. */
 export function parseConfig(raw: unknown): WardenConfig {
   const result = configSchema.safeParse(raw ?? {});
-  if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
-  }
+  if (!result.success) throw new ConfigError(`invalid configuration:\n${issueLines(result.error.issues)}`);
   return result.data;
 }
 

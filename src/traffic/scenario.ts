@@ -6,6 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { issueLines } from '../config/index.ts';
+
+/** Parse with `schema`, or throw an error listing every bad key under `prefix`, one per line. */
+function parseOr<T>(schema: z.ZodType<T>, value: unknown, prefix: string): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new Error(`invalid scenario:\n${issueLines(r.error.issues, prefix)}`);
+  return r.data;
+}
 
 export const ORGANIC_KINDS = ['hobbyist', 'developer', 'startup', 'enterprise', 'researcher', 'batch', 'agent', 'education'] as const;
 export type OrganicKind = (typeof ORGANIC_KINDS)[number];
@@ -292,9 +300,9 @@ export function deepMerge<T>(base: T, over: unknown): T {
 
 /** Fill a campaign's unspecified knobs from its kind's defaults. */
 export function resolveCampaign(input: Record<string, unknown>, index = 0): CampaignConfig {
-  const kind = z.enum(CAMPAIGN_KINDS).parse(input.kind ?? 'hydra');
+  const kind = parseOr(z.enum(CAMPAIGN_KINDS), input.kind ?? 'hydra', `campaigns.${index}.kind`);
   const merged = deepMerge(deepMerge({ ...BASE_CAMPAIGN, id: `${kind}-${index + 1}`, kind }, CAMPAIGN_DEFAULTS[kind]), input);
-  return CampaignConfig.parse(merged);
+  return parseOr(CampaignConfig, merged, `campaigns.${index}`);
 }
 
 export const PRESETS: Record<string, ScenarioInput> = {
@@ -405,10 +413,10 @@ export function buildScenario(file: Record<string, unknown> | null = null, overr
     if (eq <= 0) throw new Error(`--set expects path=value, got "${s}"`);
     setPath(raw, s.slice(0, eq), s.slice(eq + 1));
   }
-  const parsed = ScenarioConfig.parse(raw);
+  const parsed = parseOr(ScenarioConfig, raw, '');
   const scale = overrides.scale ?? 1;
   const kinds = {} as Record<OrganicKind, OrganicKindConfig>;
-  for (const k of ORGANIC_KINDS) kinds[k] = OrganicKindConfig.parse({ ...ORGANIC_DEFAULTS[k], ...(parsed.organic.kinds[k] ?? {}) });
+  for (const k of ORGANIC_KINDS) kinds[k] = parseOr(OrganicKindConfig, { ...ORGANIC_DEFAULTS[k], ...(parsed.organic.kinds[k] ?? {}) }, `organic.kinds.${k}`);
   const campaigns = parsed.campaigns.map((c, i) => {
     const r = resolveCampaign(c, i);
     if (scale !== 1) { r.accounts = Math.max(1, Math.round(r.accounts * scale)); r.interactions = Math.round(r.interactions * scale); }

@@ -250,3 +250,10 @@ test('memory stays flat as the stream grows', () => {
   // 75k events of ~2.5 KB held in memory would be ~190 MB; the generator keeps only per-lane state.
   assert.ok(h2 - h1 < 25 * 1024 * 1024, `heap grew ${((h2 - h1) / 1048576).toFixed(1)} MB`);
 });
+
+test('a bad knob is refused with its path and what was expected, one line per key', () => {
+  assert.throws(() => buildScenario(null, { preset: 'smoke', set: ['campaigns.0.system_prompt="each"'] }),
+    /invalid scenario:\n {2}campaigns\.0\.system_prompt: Invalid option: expected one of "shared"\|"per_account"\|"none"/);
+  assert.throws(() => buildScenario(null, { preset: 'smoke', set: ['campaigns.2.signup.used_before="yes"'] }), /campaigns\.2\.signup\.used_before: .*expected boolean/);
+  assert.throws(() => buildScenario(null, { preset: 'smoke', set: ['organic.accounts=-1'] }), /invalid scenario:\n {2}organic\.accounts: /);
+});

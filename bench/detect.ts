@@ -131,31 +131,53 @@ function requestPath(engine: DetectorEngine, events: InteractionEvent[]) {
   void sink;
 }
 
-function memory(template: InteractionEvent) {
-  const N = quick ? 200_000 : 1_000_000;
-  globalThis.gc?.();
+/**
+ * Heap held by an engine fed `n` synthetic accounts (own card and signup address each, one in 50
+ * sharing a card; 2 events each), arriving evenly over `spanMs` of event time.
+ */
+async function engineMemory(template: InteractionEvent, n: number, spanMs: number, config: object) {
+  // Array buffers of an engine measured before are released by a background thread after the
+  // collection: wait for it, or the next measure starts from a higher floor.
+  const settle = async () => { globalThis.gc?.(); await new Promise((r) => setTimeout(r, 500)); globalThis.gc?.(); };
+  await settle();
   const before = process.memoryUsage();
-  const engine = new DetectorEngine();
+  const engine = new DetectorEngine({ config });
   const t0 = Date.parse('2026-03-02T00:00:00Z');
-  // Each synthetic account: own payment and signup address, 2 events; one in 50 shares a card.
-  for (let i = 0; i < N; i++) {
+  const step = spanMs / n;
+  for (let i = 0; i < n; i++) {
     const id = `acct_${i}`;
     const ip = `${10 + (i >>> 16) % 200}.${(i >>> 8) & 255}.${i & 255}.${1 + (i % 250)}`;
     const acct = { ...template.account!, payment_fp: `pf_${i % 50 === 0 ? 'shared' + (i % 1000) : i}`, signup_ip: ip, created_at: new Date(t0 - (i % 10_000) * 60_000).toISOString() };
     for (let k = 0; k < 2; k++) {
-      engine.ingest({ ...template, id: `e${i}_${k}`, ts: new Date(t0 + i * 20 + k * 7).toISOString(), account_id: id, org_id: null, client: { ...template.client, ip }, account: acct });
+      engine.ingest({ ...template, id: `e${i}_${k}`, ts: new Date(t0 + i * step + k * 7).toISOString(), account_id: id, org_id: null, client: { ...template.client, ip }, account: acct });
     }
   }
   engine.flush();
-  globalThis.gc?.();
+  await settle();
   const after = process.memoryUsage();
   const used = (after.heapUsed + after.arrayBuffers) - (before.heapUsed + before.arrayBuffers);
+  return { used, stats: engine.stats() };
+}
+
+async function memory(template: InteractionEvent) {
+  const N = quick ? 200_000 : 1_000_000;
+  const { used, stats } = await engineMemory(template, N, N * 20, {});
   log(`\n### Memory at ${N.toLocaleString('en')} accounts (${(2 * N).toLocaleString('en')} events)\n`);
   log('| measure | value |');
   log('|---|---|');
   log(`| heap + typed arrays held by the engine | ${(used / 2 ** 20).toFixed(0)} MiB |`);
   log(`| per account | ${Math.round(used / N)} bytes |`);
-  log(`| link keys indexed | ${engine.stats().linkKeys.toLocaleString('en')} |`);
+  log(`| link keys indexed | ${stats.linkKeys.toLocaleString('en')} |`);
+  // Churn: the same accounts arriving over 60 days, each active for a moment; the default forgets
+  // accounts idle for 14 days (detect.evict_idle_hours), the baseline keeps every account.
+  const DAYS = 60;
+  const rows = [['keeps every account (evict_idle_hours: 0)', { evict_idle_hours: 0 }], ['default (forgets after 14 days idle)', {}]] as const;
+  const res = [];
+  for (const [name, config] of rows) res.push({ name, ...await engineMemory(template, N, DAYS * 86_400_000, config) });
+  log(`\n${N.toLocaleString('en')} accounts arriving evenly over ${DAYS} days of event time:\n`);
+  log('| engine | accounts in memory | forgotten | link keys | heap + typed arrays | ratio to keeping all |');
+  log('|---|---|---|---|---|---|');
+  for (const r of res) log(`| ${r.name} | ${r.stats.accounts.toLocaleString('en')} | ${r.stats.forgotten.toLocaleString('en')} | ${r.stats.linkKeys.toLocaleString('en')} | ${(r.used / 2 ** 20).toFixed(0)} MiB | ${(r.used / res[0].used).toFixed(2)} |`);
 }
 
 const DETECTORS = ['warden', 'volume-threshold', 'prada'] as const;
@@ -369,6 +391,6 @@ if (want('holdout') || want('scan') || want('path') || want('memory')) {
   const { events } = await quality();
   const engine = want('scan') || want('path') ? await throughput(events) : new DetectorEngine();
   if (want('path')) requestPath(engine, events);
-  if (want('memory')) memory(events[0]);
+  if (want('memory')) await memory(events[0]);
 }
 if (args.includes('--out')) writeFileSync(args[args.indexOf('--out') + 1], out.join('\n') + '\n');

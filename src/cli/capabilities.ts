@@ -10,7 +10,7 @@ import { openIdentityStore, createAuthenticator, type IdentityStore } from '../i
 import { adminPlugin } from '../admin/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { limitsHooks, registerLimitsAdminRoutes, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
-import { DetectorEngine, detectHooks, replayRecentEvents, registerDetectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/index.ts';
+import { DetectorEngine, detectHooks, registerDetectMetrics, replayRecentEvents, registerDetectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/index.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, type Ledger } from '../ledger/index.ts';
 import { policyHooks, policyAdminRoutes } from '../policy/index.ts';
@@ -71,7 +71,11 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   adminPlugins.push((app) => registerLimitsAdminRoutes(app, { limiter: limits.limiter, overrides, prefix: '/limits' }));
 
   // record phase: the detector learns from each finished interaction, off the request path
-  if (detector) hooks.push(detectHooks(detector, { batch: 64 }));
+  if (detector) {
+    const detect = detectHooks(detector, { batch: 64 });
+    registerDetectMetrics(detector, detect, registry);
+    hooks.push(detect);
+  }
 
   // record phase, last: the ledger queues each finished interaction and each verdict (its writer
   // thread commits and signs checkpoints); checkpoints and proofs are public, the audit query is

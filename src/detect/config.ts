@@ -40,6 +40,13 @@ export const detectConfigSchema = z.object({
    * for fleets: docs/detector.md, "Fleet software", has both measured. 0: off.
    */
   fleet_min_holders: z.number().int().refine((n) => n === 0 || n >= 2, 'fleet_min_holders is 0 (off) or at least 2').default(0),
+  /**
+   * Forget an account idle this many hours (event time) that is linked to no other and holds no
+   * verdict above watch: its windows have decayed to nothing by then, and forgetting it bounds the
+   * detector's memory by the accounts active within the horizon, not every account ever seen. At
+   * least 48 (shared-address evidence spans a day); 0: never.
+   */
+  evict_idle_hours: z.number().refine((n) => n === 0 || n >= 48, 'evict_idle_hours is 0 (never) or at least 48').default(14 * 24),
   /** At `warden serve` start, rebuild detector state from this many hours of stored events (0: off). */
   replay_hours: z.number().nonnegative().default(72),
   /** Operator allow-list: known evaluation partners and the like; never above `none`. */

@@ -75,6 +75,10 @@ const FLEET_SLOT = NLINK;
 /** Evidence per distinct client address two accounts both used within ADDRESS_WINDOW_S. */
 const ADDRESS_EVIDENCE_PER_IP = 0.2;
 const ADDRESS_WINDOW_S = 24 * 3600;
+/** Pair evidence is keyed by the two account indices, the smaller times this (indices stay below it). */
+const PAIR_SPAN = 67_108_864;
+/** Idle accounts are looked for (see evict_idle_hours) once per this much event time. */
+const SWEEP_EVERY_S = 3600;
 /** Bounds of the address and pair tables (oldest entries evicted first). */
 const MAX_ADDRESSES = 400_000;
 const MAX_PAIRS = 200_000;
@@ -129,6 +133,8 @@ function reading(values: IndicatorValues, name: IndicatorName, otherwise: number
 /** Fresh: first request this close to signup, or first use (account.first_used_at) this recent. */
 const FRESH_ACCOUNT_S = 7 * 86_400;
 
+type AccountColumn = Float64Array | Int32Array | Uint8Array | Uint16Array | Uint32Array | Float32Array | Int16Array | Int8Array;
+
 /** The last two distinct accounts seen on one client address. */
 interface AddressUse { a: number; ta: number; b: number; tb: number }
 /** Evidence accumulated between two accounts. */
@@ -153,6 +159,8 @@ const TIER_VERIFIED: Record<string, boolean> = { identity_verified: true, enterp
 /** Bits of the per-account `flags`. */
 const F_VERIFIED = 1;
 const F_FRESH = 8;
+/** Counted among its org's members with a personal address (see orgCorroborated). */
+const F_PERSONAL = 16;
 /** Peer groups for volume comparisons. */
 const TIERS = ['unverified', 'email_verified', 'identity_verified', 'enterprise'] as const;
 
@@ -285,7 +293,10 @@ export interface EngineOptions {
 
 export interface EngineStats {
   events: number;
+  /** Accounts in memory. */
   accounts: number;
+  /** Accounts forgotten after idling (evict_idle_hours), counted each time. */
+  forgotten: number;
   clusters: number;
   campaigns: number;
   linkKeys: number;
@@ -309,7 +320,13 @@ export class DetectorEngine implements VerdictView {
   private readonly trackFirst: boolean;
 
   private cap = 0;
+  /** Account indices handed out; those on `freeAccounts` (forgotten, see sweep) are reused first. */
   private count = 0;
+  private readonly freeAccounts: number[] = [];
+  private forgotten = 0;
+  /** Forgotten accounts' report rows (served per level, first event time per level), when tracking. */
+  private readonly retired = new Map<string, { served: number[]; first: number[] }>();
+  /** Account ids by index ('' for a free index). */
   private ids: string[] = [];
   private index = new Map<string, number>();
   private w = new Float64Array(0);
@@ -353,12 +370,18 @@ export class DetectorEngine implements VerdictView {
 
   private readonly orgIds = new Map<string, number>();
   private readonly orgNames: string[] = [];
+  private readonly freeOrgs: number[] = [];
   /** Per org: accounts seen, and those with a personal identity (free-mail or disposable address, not enterprise tier). */
   private orgMembers: number[] = [];
   private orgPersonal: number[] = [];
   /** Orgs currently uncorroborated (see orgCorroborated): few, so clusters are scored without walking their orgs. */
   private readonly uncorroborated = new Set<number>();
   private readonly keyIndex = new Map<number, number>();
+  /** Key slots handed out; slots of keys no account holds any more are reused first. */
+  private keySlots = 0;
+  private readonly freeKeySlots: number[] = [];
+  /** Accounts in memory holding each key (keyCount also counts forgotten ones: a key's popularity). */
+  private keyLive = new Int32Array(1024);
   private keyFirst = new Int32Array(1024);
   private keyLast = new Int32Array(1024);
   private keyCount = new Int32Array(1024);
@@ -384,6 +407,7 @@ export class DetectorEngine implements VerdictView {
 
   private now = 0;
   private nextTick = 0;
+  private nextSweep = 0;
   private events = 0;
   private ticks = 0;
   private campaignCount = 0;
@@ -409,37 +433,41 @@ export class DetectorEngine implements VerdictView {
   private grow(min: number): void {
     let cap = Math.max(this.cap * 2, 1024);
     while (cap < min) cap *= 2;
-    const g = <T extends Float64Array | Int32Array | Uint8Array | Uint16Array | Uint32Array | Float32Array | Int16Array | Int8Array>(a: T, per: number): T => {
+    this.eachColumn(<T extends AccountColumn>(a: T, per: number): T => {
       const b = new (a.constructor as new (n: number) => T)(cap * per);
       b.set(a);
       return b;
-    };
-    this.w = g(this.w, STRIDE);
-    this.parent = g(this.parent, 1);
-    this.size = g(this.size, 1);
-    this.next = g(this.next, 1);
-    this.org = g(this.org, 1);
-    this.flags = g(this.flags, 1);
-    this.keys = g(this.keys, KEY_SLOTS);
-    this.nkeys = g(this.nkeys, 1);
-    this.syncSig = g(this.syncSig, SYNC_HASHES);
-    this.syncBucket = g(this.syncBucket, 1);
-    this.syncCount = g(this.syncCount, 1);
-    this.seenEvents = g(this.seenEvents, 1);
-    this.tplHash = g(this.tplHash, 2);
-    this.tplCount = g(this.tplCount, 2);
-    this.lastModel = g(this.lastModel, 1);
-    this.lastNet = g(this.lastNet, 1);
-    this.tier = g(this.tier, 1);
-    this.peerBin = g(this.peerBin, 1);
-    this.accLevel = g(this.accLevel, 1);
-    this.accScore = g(this.accScore, 1);
-    this.accSince = g(this.accSince, 1);
-    this.accExplained = g(this.accExplained, 1);
-    this.accExplainedScore = g(this.accExplainedScore, 1);
-    this.accBelow = g(this.accBelow, 1);
-    if (this.trackFirst) { this.firstFlag = g(this.firstFlag, VERDICT_LEVELS.length); this.served = g(this.served, VERDICT_LEVELS.length); }
+    });
     this.cap = cap;
+  }
+
+  /** Apply `f` to every per-account column (with the entries each account holds in it), storing what it returns. */
+  private eachColumn(f: <T extends AccountColumn>(a: T, per: number) => T): void {
+    this.w = f(this.w, STRIDE);
+    this.parent = f(this.parent, 1);
+    this.size = f(this.size, 1);
+    this.next = f(this.next, 1);
+    this.org = f(this.org, 1);
+    this.flags = f(this.flags, 1);
+    this.keys = f(this.keys, KEY_SLOTS);
+    this.nkeys = f(this.nkeys, 1);
+    this.syncSig = f(this.syncSig, SYNC_HASHES);
+    this.syncBucket = f(this.syncBucket, 1);
+    this.syncCount = f(this.syncCount, 1);
+    this.seenEvents = f(this.seenEvents, 1);
+    this.tplHash = f(this.tplHash, 2);
+    this.tplCount = f(this.tplCount, 2);
+    this.lastModel = f(this.lastModel, 1);
+    this.lastNet = f(this.lastNet, 1);
+    this.tier = f(this.tier, 1);
+    this.peerBin = f(this.peerBin, 1);
+    this.accLevel = f(this.accLevel, 1);
+    this.accScore = f(this.accScore, 1);
+    this.accSince = f(this.accSince, 1);
+    this.accExplained = f(this.accExplained, 1);
+    this.accExplainedScore = f(this.accExplainedScore, 1);
+    this.accBelow = f(this.accBelow, 1);
+    if (this.trackFirst) { this.firstFlag = f(this.firstFlag, VERDICT_LEVELS.length); this.served = f(this.served, VERDICT_LEVELS.length); }
   }
 
   private find(i: number): number {
@@ -476,9 +504,9 @@ export class DetectorEngine implements VerdictView {
     const id = ev.account_id!;
     const found = this.index.get(id);
     if (found !== undefined) return found;
-    const i = this.count++;
+    const i = this.freeAccounts.length > 0 ? this.freeAccounts.pop()! : this.count++;
     if (i >= this.cap) this.grow(i + 1);
-    this.ids.push(id);
+    if (i === this.ids.length) this.ids.push(id); else this.ids[i] = id;
     this.index.set(id, i);
     this.parent[i] = i; this.size[i] = 1; this.next[i] = i;
     this.lastModel[i] = -1;
@@ -488,17 +516,21 @@ export class DetectorEngine implements VerdictView {
     let org = -1;
     if (ev.org_id) {
       org = this.orgIds.get(ev.org_id) ?? -1;
-      if (org < 0) { org = this.orgNames.length; this.orgIds.set(ev.org_id, org); this.orgNames.push(ev.org_id); this.orgMembers.push(0); this.orgPersonal.push(0); }
+      if (org < 0) {
+        org = this.freeOrgs.length > 0 ? this.freeOrgs.pop()! : this.orgNames.length;
+        this.orgIds.set(ev.org_id, org);
+        this.orgNames[org] = ev.org_id; this.orgMembers[org] = 0; this.orgPersonal[org] = 0;
+      }
     }
     this.org[i] = org;
     const acct = ev.account;
+    let f = 0;
     if (org >= 0) {
       this.orgMembers[org]++;
       const dom = acct?.email_domain?.toLowerCase();
-      if (acct && acct.tier !== 'enterprise' && (!dom || FREEMAIL.has(dom) || isDisposable(dom))) this.orgPersonal[org]++;
+      if (acct && acct.tier !== 'enterprise' && (!dom || FREEMAIL.has(dom) || isDisposable(dom))) { this.orgPersonal[org]++; f |= F_PERSONAL; }
       if (this.orgCorroborated(org)) this.uncorroborated.delete(org); else this.uncorroborated.add(org);
     }
-    let f = 0;
     if (acct && TIER_VERIFIED[acct.tier]) f |= 1;
     if (acct?.email_domain && isDisposable(acct.email_domain.toLowerCase())) f |= 2;
     if (this.allowAccounts.has(id) || (ev.org_id && this.allowOrgs.has(ev.org_id))) f |= 4;
@@ -557,19 +589,23 @@ export class DetectorEngine implements VerdictView {
     this.nkeys[i] = n + 1;
     let slot = this.keyIndex.get(key);
     if (slot === undefined) {
-      slot = this.keyIndex.size;
+      slot = this.freeKeySlots.length > 0 ? this.freeKeySlots.pop()! : this.keySlots++;
       if (slot >= this.keyFirst.length) {
         const grow = (a: Int32Array) => { const b = new Int32Array(a.length * 2); b.set(a); return b; };
-        this.keyFirst = grow(this.keyFirst); this.keyLast = grow(this.keyLast); this.keyCount = grow(this.keyCount); this.keyAccountable = grow(this.keyAccountable);
+        this.keyFirst = grow(this.keyFirst); this.keyLast = grow(this.keyLast); this.keyCount = grow(this.keyCount);
+        this.keyLive = grow(this.keyLive); this.keyAccountable = grow(this.keyAccountable);
         const growReps = (a: Int32Array) => { const b = new Int32Array(a.length * 2).fill(-1); b.set(a); return b; };
         this.keyFlagged = growReps(this.keyFlagged); this.keyFleetRep = growReps(this.keyFleetRep);
       }
       this.keyIndex.set(key, slot);
-      this.keyFirst[slot] = i; this.keyLast[slot] = i; this.keyCount[slot] = 1;
-      this.keyAccountable[slot] = 0;
+      this.keyFirst[slot] = i; this.keyLast[slot] = i; this.keyCount[slot] = 1; this.keyLive[slot] = 1;
+      this.keyAccountable[slot] = 0; this.keyFlagged[slot] = -1; this.keyFleetRep[slot] = -1;
     } else {
+      // The first holder may have been forgotten (see forget).
+      if (this.keyFirst[slot] < 0) this.keyFirst[slot] = i;
       this.keyLast[slot] = i;
       this.keyCount[slot]++;
+      this.keyLive[slot]++;
     }
     // Fleet software's bookkeeping, only when it is on.
     if (type === LT.system_prompt && this.config.fleet_min_holders > 0) {
@@ -746,7 +782,7 @@ export class DetectorEngine implements VerdictView {
   }
 
   private pair(i: number, j: number): PairEvidence {
-    const key = i < j ? i * 67_108_864 + j : j * 67_108_864 + i;
+    const key = i < j ? i * PAIR_SPAN + j : j * PAIR_SPAN + i;
     let p = this.pairs.get(key);
     if (!p) {
       if (this.pairs.size >= MAX_PAIRS) this.evictOldest(this.pairs, MAX_PAIRS >> 3);
@@ -1070,6 +1106,96 @@ export class DetectorEngine implements VerdictView {
       if (c) this.scoreCluster(r, c, now);
     }
     this.dirtyClusters.clear();
+    if (this.config.evict_idle_hours > 0 && now >= this.nextSweep) {
+      this.nextSweep = now + SWEEP_EVERY_S;
+      this.sweep(now - this.config.evict_idle_hours * 3600);
+    }
+  }
+
+  // ---------------------------------------------------------------- forgetting idle accounts
+
+  /**
+   * Forget the accounts last active before `cutoff` that are linked to no other account and hold
+   * no verdict above watch (nor an operator's). Linked accounts stay: their cluster is evidence
+   * that outlives their activity. A forgotten account that comes back starts afresh, as it would
+   * after a restart. Pair evidence that names a forgotten index goes with it, so an index handed
+   * out again inherits nothing; address records need no cleaning, as they only count within a day.
+   */
+  private sweep(cutoff: number): void {
+    const gone: number[] = [];
+    for (let i = 0; i < this.count; i++) {
+      if (this.parent[i] !== i || this.size[i] !== 1 || this.accLevel[i] > 1 || this.ids[i] === '') continue;
+      const last = this.w[i * STRIDE + C.LAST_TS];
+      if (last > cutoff || (this.manualAccount.size > 0 && this.manualAccount.has(this.ids[i]))) continue;
+      gone.push(i);
+    }
+    if (gone.length === 0) return;
+    const mark = new Uint8Array(this.count);
+    for (const i of gone) mark[i] = 1;
+    for (const key of this.pairs.keys()) {
+      const a = Math.floor(key / PAIR_SPAN);
+      if (mark[a] || mark[key - a * PAIR_SPAN]) this.pairs.delete(key);
+    }
+    this.syncActive = this.syncActive.filter((i) => !mark[i]);
+    for (const i of gone) this.forget(i);
+  }
+
+  /** Drop account i from every index and table, and put its index up for reuse. */
+  private forget(i: number): void {
+    const id = this.ids[i];
+    if (this.trackFirst) this.retire(i, id);
+    this.index.delete(id);
+    this.ids[i] = '';
+    const base = i * KEY_SLOTS;
+    for (let s = 0; s < this.nkeys[i]; s++) {
+      const key = this.keys[base + s];
+      const slot = this.keyIndex.get(key);
+      if (slot === undefined) continue;
+      if (--this.keyLive[slot] <= 0) {
+        this.keyIndex.delete(key);
+        this.freeKeySlots.push(slot);
+        continue;
+      }
+      // Another holder represents the key; if none is known, the next one to register will.
+      if (this.keyFirst[slot] === i) this.keyFirst[slot] = this.keyLast[slot] === i ? -1 : this.keyLast[slot];
+      if (this.keyLast[slot] === i) this.keyLast[slot] = this.keyFirst[slot];
+      if (this.keyFlagged[slot] === i) this.keyFlagged[slot] = -1;
+      if (this.keyFleetRep[slot] === i) this.keyFleetRep[slot] = -1;
+    }
+    const org = this.org[i];
+    if (org >= 0) {
+      this.orgMembers[org]--;
+      if (this.flags[i] & F_PERSONAL) this.orgPersonal[org]--;
+      if (this.orgMembers[org] <= 0) {
+        this.orgIds.delete(this.orgNames[org]);
+        this.orgNames[org] = '';
+        this.uncorroborated.delete(org);
+        this.freeOrgs.push(org);
+      } else if (this.orgCorroborated(org)) this.uncorroborated.delete(org);
+      else this.uncorroborated.add(org);
+    }
+    this.peers.remove(this.tier[i], this.peerBin[i]);
+    this.dirtyAccounts.delete(i);
+    this.accVerdicts.delete(i);
+    this.eachColumn(<T extends AccountColumn>(a: T, per: number): T => { a.fill(0, i * per, (i + 1) * per); return a; });
+    this.org[i] = -1;
+    this.freeAccounts.push(i);
+    this.forgotten++;
+  }
+
+  /** Keep what a scan report needs of a forgotten account (merged if it is forgotten again). */
+  private retire(i: number, id: string): void {
+    const n = VERDICT_LEVELS.length;
+    const served = Array.from(this.served.subarray(i * n, (i + 1) * n));
+    const first = Array.from(this.firstFlag.subarray(i * n, (i + 1) * n));
+    const before = this.retired.get(id);
+    if (before) {
+      for (let l = 0; l < n; l++) {
+        served[l] += before.served[l];
+        if (before.first[l] > 0 && (first[l] === 0 || before.first[l] < first[l])) first[l] = before.first[l];
+      }
+    }
+    this.retired.set(id, { served, first });
   }
 
   private scoreAccount(i: number, now: number): void {
@@ -1441,7 +1567,7 @@ export class DetectorEngine implements VerdictView {
   stats(): EngineStats {
     let campaigns = 0;
     for (const c of this.clusters.values()) if (c.campaignId) campaigns++;
-    return { events: this.events, accounts: this.count, clusters: this.clusters.size, campaigns, linkKeys: this.keyIndex.size, ticks: this.ticks };
+    return { events: this.events, accounts: this.count - this.freeAccounts.length, forgotten: this.forgotten, clusters: this.clusters.size, campaigns, linkKeys: this.keyIndex.size, ticks: this.ticks };
   }
 
   /** Event time of the latest event seen (ms since epoch). */
@@ -1522,24 +1648,37 @@ export class DetectorEngine implements VerdictView {
     return i === undefined ? null : this.accVerdicts.get(i) ?? null;
   }
 
-  /** Every known account id, in first-seen order. */
-  accountIds(): readonly string[] { return this.ids; }
+  /** Every account id seen, those in memory first (forgotten ones too when tracking for a report). */
+  accountIds(): readonly string[] {
+    if (this.freeAccounts.length === 0 && this.retired.size === 0) return this.ids;
+    const out = this.ids.filter((id) => id !== '');
+    for (const id of this.retired.keys()) if (!this.index.has(id)) out.push(id);
+    return out;
+  }
 
   /** First event time (ms) an account was served under each level, when tracking is on. */
   firstFlags(accountId: string): Partial<Record<VerdictLevel, number>> {
     const i = this.index.get(accountId);
     const out: Partial<Record<VerdictLevel, number>> = {};
-    if (i === undefined || !this.trackFirst) return out;
-    const base = i * VERDICT_LEVELS.length;
-    for (let l = 1; l < VERDICT_LEVELS.length; l++) if (this.firstFlag[base + l] > 0) out[VERDICT_LEVELS[l]] = this.firstFlag[base + l] * 1000;
+    if (!this.trackFirst) return out;
+    const old = this.retired.get(accountId)?.first;
+    const base = i === undefined ? -1 : i * VERDICT_LEVELS.length;
+    for (let l = 1; l < VERDICT_LEVELS.length; l++) {
+      const now = base < 0 ? 0 : this.firstFlag[base + l];
+      const t = old && old[l] > 0 && (now === 0 || old[l] < now) ? old[l] : now;
+      if (t > 0) out[VERDICT_LEVELS[l]] = t * 1000;
+    }
     return out;
   }
 
   /** Requests of an account served under each level (index = rank), when tracking is on. */
   servedByLevel(accountId: string): number[] {
     const i = this.index.get(accountId);
-    if (i === undefined || !this.trackFirst) return VERDICT_LEVELS.map(() => 0);
-    return Array.from(this.served.subarray(i * VERDICT_LEVELS.length, (i + 1) * VERDICT_LEVELS.length));
+    if (!this.trackFirst) return VERDICT_LEVELS.map(() => 0);
+    const out = i === undefined ? VERDICT_LEVELS.map(() => 0) : Array.from(this.served.subarray(i * VERDICT_LEVELS.length, (i + 1) * VERDICT_LEVELS.length));
+    const old = this.retired.get(accountId);
+    if (old) for (let l = 0; l < out.length; l++) out[l] += old.served[l];
+    return out;
   }
 
   /** Account-level harvest indicators (for explanations and debugging). */

@@ -14,6 +14,7 @@ export { extractFeatures, parseIsoMs, FLAG, flagNames, type RequestFeatures } fr
 export { INDICATORS, type Indicator, type IndicatorName } from './scoring.ts';
 export { buildReport, scoreReport, REPORT_SCHEMA, type DetectionReport, type AccountResult, type GroundTruth, type QualityFigures } from './report.ts';
 export { detectHooks, type DetectHooks, type DetectHooksOptions } from './hooks.ts';
+export { registerDetectMetrics } from './metrics.ts';
 export { runScanCli, scanEvents, readEventsFast, loadLabels, formatSummary, type ScanOptions, type ScanResult, type DetectorName } from './scan.ts';
 export { registerDetectAdminRoutes, type DetectAdminOptions } from './admin.ts';
 export { replayRecentEvents, type ReplaySource, type ReplayResult } from './replay.ts';

@@ -33,6 +33,13 @@ export class PeerVolumes {
     this.hist[base + to]++;
   }
 
+  /** Take one account of `group` out of bin `from` (-1: it was never counted). */
+  remove(group: number, from: number): void {
+    if (from < 0) return;
+    this.hist[group * BINS + from]--;
+    this.totals[group]--;
+  }
+
   /** Median windowed requests of a group (geometric centre of its bin), or 0 with too few peers. */
   median(group: number): number {
     const total = this.totals[group];

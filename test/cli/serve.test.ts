@@ -20,6 +20,16 @@ test('embedded default: demo key works, admin API works, restart keeps data and 
     const client = new OpenAI({ apiKey: w.demoKey!, baseURL: `${w.url}/v1`, maxRetries: 0 });
     const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] });
     assert.ok(res.choices[0].message.content);
+    // The detector learns from the interaction off the request path; its state shows in /metrics.
+    let metrics = '';
+    for (let t = 0; t < 50 && !/^warden_detect_events_total 1$/m.test(metrics); t++) {
+      await new Promise((r) => setTimeout(r, 20));
+      metrics = await (await fetch(`${w.url}/metrics`)).text();
+    }
+    assert.match(metrics, /^warden_detect_events_total 1$/m);
+    assert.match(metrics, /^warden_detect_accounts 1$/m);
+    assert.match(metrics, /^warden_detect_accounts_forgotten_total 0$/m);
+    assert.match(metrics, /^warden_detect_events_dropped_total 0$/m);
 
     const tokenFile = join(dir, 'admin-token');
     assert.equal(statSync(tokenFile).mode & 0o777, 0o600, 'admin token file is private');

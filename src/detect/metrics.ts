@@ -1,0 +1,25 @@
+/**
+ * Prometheus metrics for the detector, read at scrape time: accounts held in memory and forgotten
+ * (evict_idle_hours), clusters, campaigns, indexed link keys, and the online queue (events waiting,
+ * ingested, dropped because the engine fell behind).
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { DetectorEngine } from './engine.ts';
+import type { DetectHooks } from './hooks.ts';
+
+/** Register the detector metrics on a prom-client registry (once per registry). */
+export function registerDetectMetrics(engine: DetectorEngine, hooks: DetectHooks, registry: Registry): void {
+  const registers = [registry];
+  const counter = (name: string, help: string, read: () => number) =>
+    new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({ name, help, registers, collect() { this.set(read()); } });
+  gauge('warden_detect_accounts', 'Accounts the detector holds in memory', () => engine.stats().accounts);
+  counter('warden_detect_accounts_forgotten_total', 'Idle accounts forgotten (detect.evict_idle_hours), each time', () => engine.stats().forgotten);
+  gauge('warden_detect_clusters', 'Clusters of linked accounts', () => engine.stats().clusters);
+  gauge('warden_detect_campaigns', 'Clusters named as campaigns (reached throttle)', () => engine.stats().campaigns);
+  gauge('warden_detect_link_keys', 'Link keys indexed (cards, addresses, software fingerprints)', () => engine.stats().linkKeys);
+  gauge('warden_detect_queue', 'Events waiting for the detector', () => hooks.queueStats().queued);
+  counter('warden_detect_events_total', 'Events the detector has ingested', () => hooks.queueStats().ingested);
+  counter('warden_detect_events_dropped_total', 'Events dropped because the detector queue was full', () => hooks.queueStats().dropped);
+}

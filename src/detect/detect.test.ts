@@ -246,6 +246,26 @@ test('warden scan: prints campaigns, writes the report, scores against labels; b
   assert.equal(JSON.parse(out).events, mixed.events.length);
 });
 
+test('warden scan over a log with unreadable lines: they are skipped and named, the rest is scanned; --strict stops at the first', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-scan-bad-'));
+  const file = join(dir, 'events.jsonl');
+  const lines = mixed.events.map((e) => JSON.stringify(e));
+  lines.splice(10, 0, '{"truncated": ');
+  lines.splice(20, 0, JSON.stringify({ ...mixed.events[19], request: { ...mixed.events[19].request, messages: null } }));
+  writeFileSync(file, lines.join('\n'));
+  let out = ''; let err = '';
+  const sink = (f: (s: string) => void) => new Writable({ write(c, _e, cb) { f(String(c)); cb(); } });
+  const code = await runScanCli([file, '--json'], { stdout: sink((s) => { out += s; }), stderr: sink((s) => { err += s; }) });
+  assert.equal(code, 0, err);
+  assert.match(err, /skipped 2 lines that are not readable events \(line 11: not JSON \(.*\); line 21: request\.messages: expected an array\)/);
+  const summary = JSON.parse(out);
+  assert.deepEqual([summary.events, summary.skipped], [mixed.events.length, 2]);
+  assert.ok(summary.campaigns >= 1, 'the campaigns are still found');
+  err = '';
+  assert.equal(await runScanCli([file, '--strict'], { stdout: sink(() => {}), stderr: sink((s) => { err += s; }) }), 2);
+  assert.match(err, /events line 11: not JSON/);
+});
+
 test('a standing verdict\'s explanation follows its evidence: the score it shows stays within 0.02 of the current one', () => {
   const hydra = accountsOf('campaign:camp_hydra');
   const e = new DetectorEngine({ config: { cooldown_seconds: 24 * 3600 } });

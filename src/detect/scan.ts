@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
-import { readEventBatches, readEventsJsonl, type InteractionEvent } from '../events/index.ts';
+import { readEventBatches, readEventsJsonl, readableEvent, type InteractionEvent } from '../events/index.ts';
 import { DetectorEngine } from './engine.ts';
 import { PradaBaseline, VolumeBaseline } from './baselines.ts';
 import { buildReport, scoreReport, type DetectionReport, type GroundTruth, type QualityFigures, type ReportSource } from './report.ts';
@@ -25,13 +25,24 @@ export interface ScanOptions {
   /** Called every `progressEvery` events. */
   onProgress?: (events: number) => void;
   progressEvery?: number;
+  /** Stop at the first event that cannot be read (default: skip it and count it in `skipped`). */
+  strict?: boolean;
 }
+
+/** Events left out because they could not be read: how many, and the first few with where and why. */
+export interface SkippedEvents {
+  events: number;
+  /** `line`: the line of a file, or the position (from 1) in an iterable. */
+  first: Array<{ line: number; problem: string }>;
+}
+const SKIPS_KEPT = 5;
 
 export interface ScanResult {
   report: DetectionReport;
   engine: DetectorEngine | null;
   events: number;
   seconds: number;
+  skipped: SkippedEvents;
 }
 
 /** Run a detector over events (a JSONL path, a stream or any iterable) and build its report. */
@@ -40,10 +51,17 @@ export async function scanEvents(source: string | Readable | AsyncIterable<Inter
   const engine = name === 'warden' ? new DetectorEngine({ config: opts.config, trackFirstFlags: true }) : null;
   const det: ReportSource & { ingest(ev: InteractionEvent): void; flush(): void } =
     engine ?? (name === 'volume' ? new VolumeBaseline() : new PradaBaseline());
+  // Logs from other tools may hold lines that are not events, or events missing what the detector
+  // reads: those are completed where a default is obvious, else skipped and counted (or, strict, fatal).
+  const skipped: SkippedEvents = { events: 0, first: [] };
+  const onSkip = opts.strict ? undefined : (line: number, problem: string) => {
+    skipped.events++;
+    if (skipped.first.length < SKIPS_KEPT) skipped.first.push({ line, problem });
+  };
   // Files and streams arrive a batch per chunk read: one await per chunk, not per event.
   const batches: AsyncIterable<InteractionEvent[]> = typeof source === 'string' || (source as Readable).pipe
-    ? readEventBatches(source as string | Readable, { validate: false })
-    : inBatches(source as AsyncIterable<InteractionEvent> | Iterable<InteractionEvent>);
+    ? readEventBatches(source as string | Readable, { validate: false, onSkip })
+    : inBatches(source as AsyncIterable<InteractionEvent> | Iterable<InteractionEvent>, onSkip);
   const t0 = performance.now();
   let n = 0; let from: string | null = null; let to: string | null = null;
   const every = opts.progressEvery ?? 1_000_000;
@@ -58,16 +76,26 @@ export async function scanEvents(source: string | Readable | AsyncIterable<Inter
   det.flush();
   const seconds = (performance.now() - t0) / 1000;
   const report = buildReport(det, { detector: name === 'warden' ? 'warden' : (det as VolumeBaseline | PradaBaseline).name, from, to });
-  return { report, engine, events: n, seconds };
+  return { report, engine, events: n, seconds, skipped };
 }
 
-async function* inBatches(events: AsyncIterable<InteractionEvent> | Iterable<InteractionEvent>): AsyncGenerator<InteractionEvent[]> {
+/** Events of an iterable in batches, each checked as a file's lines are (see readableEvent). */
+async function* inBatches(events: AsyncIterable<InteractionEvent> | Iterable<InteractionEvent>, onSkip?: (line: number, problem: string) => void): AsyncGenerator<InteractionEvent[]> {
+  let position = 0;
+  const readable = (ev: InteractionEvent): boolean => {
+    position++;
+    const problem = readableEvent(ev);
+    if (problem === null) return true;
+    if (!onSkip) throw new Error(`event ${position}: ${problem}`);
+    onSkip(position, problem);
+    return false;
+  };
   if (Symbol.iterator in events) {
     let batch: InteractionEvent[] = [];
-    for (const ev of events) { batch.push(ev); if (batch.length === 4096) { yield batch; batch = []; } }
+    for (const ev of events) { if (readable(ev)) batch.push(ev); if (batch.length === 4096) { yield batch; batch = []; } }
     if (batch.length) yield batch;
   } else {
-    for await (const ev of events) yield [ev];
+    for await (const ev of events) if (readable(ev)) yield [ev];
   }
 }
 
@@ -121,7 +149,7 @@ export function formatSummary(r: ScanResult, q: QualityFigures | null): string {
   return lines.join('\n') + '\n';
 }
 
-const USAGE = `usage: warden scan <events.jsonl|-> [--report out.json] [--labels labels.json] [--detector warden|volume|prada] [--config warden.yaml] [--allow ACCOUNT]... [--json]`;
+const USAGE = `usage: warden scan <events.jsonl|-> [--report out.json] [--labels labels.json] [--detector warden|volume|prada] [--config warden.yaml] [--allow ACCOUNT]... [--strict] [--json]`;
 
 /**
  * `warden scan`: parse argv (the arguments after `scan`), run, print. Returns the exit code:
@@ -131,7 +159,7 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
   const out = io.stdout ?? process.stdout;
   const err = io.stderr ?? process.stderr;
   let input: string | null = null; let reportPath: string | null = null; let labelsPath: string | null = null;
-  let detector: DetectorName = 'warden'; let json = false; let configPath: string | null = null;
+  let detector: DetectorName = 'warden'; let json = false; let strict = false; let configPath: string | null = null;
   const allow: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -143,6 +171,7 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
       else if (a === '--config') configPath = val();
       else if (a === '--allow') allow.push(val());
       else if (a === '--json') json = true;
+      else if (a === '--strict') strict = true;
       else if (a === '-h' || a === '--help') { out.write(USAGE + '\n'); return 0; }
       else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
       else if (input === null) input = a;
@@ -163,14 +192,19 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
   }
   let result: ScanResult;
   try {
-    result = await scanEvents(input, { detector, config });
+    result = await scanEvents(input, { detector, config, strict });
   } catch (e) { err.write(`warden scan: ${(e as Error).message}\n`); return 2; }
+  const { skipped } = result;
+  if (skipped.events > 0) {
+    const where = skipped.first.map((s) => `line ${s.line}: ${s.problem}`).join('; ');
+    err.write(`warden scan: skipped ${skipped.events} line${skipped.events === 1 ? '' : 's'} that are not readable events (${where}${skipped.events > skipped.first.length ? '; ...' : ''}); --strict stops at the first\n`);
+  }
   let quality: QualityFigures | null = null;
   if (labelsPath) {
     try { quality = scoreReport(result.report, loadLabels(labelsPath)); } catch (e) { err.write(`warden scan: cannot read labels ${labelsPath}: ${(e as Error).message}\n`); return 2; }
   }
   if (reportPath) writeFileSync(reportPath, JSON.stringify(result.report));
-  if (json) out.write(JSON.stringify({ events: result.events, seconds: result.seconds, campaigns: result.report.campaigns.length, quality }) + '\n');
+  if (json) out.write(JSON.stringify({ events: result.events, skipped: skipped.events, seconds: result.seconds, campaigns: result.report.campaigns.length, quality }) + '\n');
   else out.write(formatSummary(result, quality));
   return 0;
 }

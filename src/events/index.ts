@@ -4,4 +4,5 @@
  */
 export * from './schema.ts';
 export { ulid, ulidTime } from './ulid.ts';
+export { readableEvent } from './readable.ts';
 export { readEventBatches, readEventsJsonl, writeJsonlLine, type ReadJsonlOptions } from './jsonl.ts';

@@ -7,12 +7,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readEventBatches, readEventsJsonl } from './jsonl.ts';
 
-const rows = [
-  { id: 'a', text: 'plain ascii' },
-  { id: 'b', text: 'naïve café — 東京 🚀' },
-  { id: 'c', text: 'x'.repeat(5000) },
-  { id: 'd', text: 'Ωmega' },
-];
+/** A line as the fast path reads it: every field it checks present, so nothing is completed. */
+function row(id: string, text: string) {
+  return {
+    id, ts: '2026-05-04T08:00:00.000Z', model: 'm', account_id: 'acct_1', org_id: null,
+    client: { ip: '192.0.2.1', user_agent: null, country: null, asn: null },
+    request: {
+      system: null, messages: [{ role: 'user', text, chars: text.length }], tools: [],
+      params: { max_tokens: null, temperature: null, top_p: null, n: null, logprobs: null, top_logprobs: null, reasoning_effort: null, thinking_budget: null, stop: false, seed: null, response_format: null },
+    },
+    response: { status: 200, input_tokens: 1, output_tokens: 2, reasoning_tokens: 0, tool_calls: 0 },
+    account: null,
+  };
+}
+const rows = [row('a', 'plain ascii'), row('b', 'naïve café — 東京 🚀'), row('c', 'x'.repeat(5000)), row('d', 'Ωmega')];
 
 /** The same bytes cut into pieces of `size`: lines and multi-byte characters straddle chunk edges. */
 function chunked(bytes: Buffer, size: number): Readable {
@@ -40,7 +48,7 @@ test('a file without a final newline still yields its last line; events arrive i
 });
 
 test('a large chunk is handed over in small batches, every event once and in order', async () => {
-  const many = Array.from({ length: 1000 }, (_, i) => ({ id: `e${i}`, text: i % 7 ? 'ascii' : 'café' }));
+  const many = Array.from({ length: 1000 }, (_, i) => row(`e${i}`, i % 7 ? 'ascii' : 'café'));
   const bytes = Buffer.from(many.map((r) => JSON.stringify(r)).join('\n') + '\n', 'utf8');
   const batches: unknown[][] = [];
   for await (const b of readEventBatches(chunked(bytes, bytes.length), { validate: false })) batches.push(b);
@@ -54,12 +62,34 @@ test('a malformed line is reported with its line number', async () => {
   await assert.rejects(async () => { for await (const _ of readEventsJsonl(chunked(bytes, 5), { validate: false })) void _; }, /events line 3:/);
 });
 
+test('without validation, a line that is not a readable event is named by line and field, or skipped and reported', async () => {
+  const lines = [
+    JSON.stringify(rows[0]),
+    '{"id": "b", oops}',
+    JSON.stringify({ ...rows[1], request: { ...rows[1].request, messages: 'hello' } }),
+    JSON.stringify({ ...rows[2], response: { ...rows[2].response, output_tokens: '12' } }),
+    // What other tools leave out is completed: no client, tools, params, counts or account facts.
+    JSON.stringify({ id: 'sparse', ts: rows[3].ts, account_id: 'acct_2', request: { messages: [{ role: 'user', text: 'hi' }] }, response: { status: 200 } }),
+    '[1, 2]',
+  ].join('\n');
+  await assert.rejects(async () => { for await (const _ of readEventsJsonl(chunked(Buffer.from(lines), 9), { validate: false })) void _; }, /events line 2: not JSON/);
+  const skipped: Array<[number, string]> = [];
+  const got: Array<Record<string, any>> = [];
+  for await (const ev of readEventsJsonl(chunked(Buffer.from(lines), 9), { validate: false, onSkip: (line, problem) => skipped.push([line, problem]) })) got.push(ev as Record<string, any>);
+  assert.deepEqual(got.map((e) => e.id), ['a', 'sparse']);
+  assert.equal(skipped.length, 4);
+  assert.match(skipped[0][1], /^not JSON \(/);
+  assert.deepEqual(skipped.slice(1), [[3, 'request.messages: expected an array'], [4, 'response.output_tokens: expected a number'], [6, 'the line is not a JSON object']]);
+  const sparse = got[1];
+  assert.deepEqual([sparse.client.ip, sparse.request.tools, sparse.request.params.max_tokens, sparse.response.output_tokens, sparse.account], [null, [], null, 0, null]);
+});
+
 test('validation (the default) rejects a line that is JSON but not an interaction event', async () => {
   await assert.rejects(async () => { for await (const _ of readEventsJsonl(chunked(Buffer.from('{"id":"x"}\n'), 100))) void _; }, /events line 1:/);
 });
 
 test('a line longer than the limit is refused with its number, without reading the rest into memory', async () => {
-  const long = Buffer.from(`${JSON.stringify(rows[0])}\n{"id":"big","text":"${'x'.repeat(5000)}"}\n${JSON.stringify(rows[1])}\n`, 'utf8');
+  const long = Buffer.from(`${JSON.stringify(rows[0])}\n${JSON.stringify(row('big', 'x'.repeat(5000)))}\n${JSON.stringify(rows[1])}\n`, 'utf8');
   for (const size of [7, 1000, long.length]) {
     await assert.rejects(async () => { for await (const _ of readEventsJsonl(chunked(long, size), { validate: false, maxLineBytes: 4096 })) void _; }, /events line 2: longer than 4096 bytes/, `chunk size ${size}`);
   }

@@ -4,10 +4,19 @@ import { Readable, pipeline, type Writable } from 'node:stream';
 import { once } from 'node:events';
 import { createGunzip } from 'node:zlib';
 import { parseEvent, type InteractionEvent } from './schema.ts';
+import { readableEvent } from './readable.ts';
 
 export interface ReadJsonlOptions {
-  /** `false` skips schema validation (JSON.parse only), for fast offline scans. Default true. */
+  /**
+   * `false` skips schema validation for fast offline scans: JSON.parse and a cheap check of the
+   * fields readers dereference, which completes missing ones (see readableEvent). Default true.
+   */
   validate?: boolean;
+  /**
+   * Skip lines that are not readable events, reporting each here (line number from 1, problem),
+   * instead of throwing at the first.
+   */
+  onSkip?: (line: number, problem: string) => void;
   /** Longest line accepted, in bytes (default 64 MiB): a file without newlines must not fill memory. */
   maxLineBytes?: number;
 }
@@ -46,6 +55,14 @@ async function* gunzipIfNeeded(input: AsyncIterable<Buffer | string>): AsyncGene
   }
 }
 
+/** JSON.parse and the readable-event check, without schema validation. */
+function parseReadable(line: string): InteractionEvent {
+  const ev = JSON.parse(line) as unknown;
+  const problem = readableEvent(ev);
+  if (problem !== null) throw new Error(problem);
+  return ev as InteractionEvent;
+}
+
 /**
  * Stream events from a JSONL file (path, "-" for stdin) or stream, gzip-compressed or not, in bounded memory, in batches of
  * up to YIELD_EVERY parsed events (one await per batch, not per event: the scan's hot loop).
@@ -53,11 +70,12 @@ async function* gunzipIfNeeded(input: AsyncIterable<Buffer | string>): AsyncGene
  * Lines are split on the bytes and each is decoded on its own: decoding a whole chunk would turn
  * it into a two-byte string as soon as one prompt holds a non-ASCII character, and both decoding
  * and JSON.parse are several times slower on those. Blank lines and a trailing CR are skipped;
- * a malformed line throws an error naming its line number.
+ * a malformed line throws an error naming its line number, or is skipped and reported to `onSkip`.
  */
 export async function* readEventBatches(source: string | Readable, opts: ReadJsonlOptions = {}): AsyncGenerator<InteractionEvent[]> {
   const input = typeof source === 'string' ? (source === '-' ? process.stdin : createReadStream(source, { highWaterMark: 1 << 20 })) : source;
-  const parse = opts.validate === false ? (line: string) => JSON.parse(line) as InteractionEvent : parseEvent;
+  const parse = opts.validate === false ? parseReadable : parseEvent;
+  const onSkip = opts.onSkip;
   const maxLine = opts.maxLineBytes ?? 64 * 2 ** 20;
   // The start of a line that has not ended yet: its pieces, joined once when its newline arrives.
   let pending: Buffer[] = [];
@@ -70,7 +88,11 @@ export async function* readEventBatches(source: string | Readable, opts: ReadJso
     if (end <= start) return;
     const line = isAscii(buf.subarray(start, end)) ? buf.toString('latin1', start, end) : buf.toString('utf8', start, end);
     if (end - start < 64 && line.trim() === '') return;
-    try { out.push(parse(line)); } catch (err) { throw new Error(`events line ${lineNo}: ${(err as Error).message}`); }
+    try { out.push(parse(line)); } catch (err) {
+      const problem = err instanceof SyntaxError ? `not JSON (${err.message})` : (err as Error).message;
+      if (onSkip) onSkip(lineNo, problem);
+      else throw new Error(`events line ${lineNo}: ${problem}`);
+    }
   };
   for await (const chunk of gunzipIfNeeded(input)) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : (chunk as Buffer);

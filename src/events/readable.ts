@@ -1,0 +1,93 @@
+/**
+ * A cheap check that a parsed event can be read by the fields consumers dereference (the
+ * detector's request features, windows and link keys), for logs read without the full schema
+ * validation (which costs more than the detector itself). Logs written by other tools often leave
+ * out fields they have no value for: a missing container or count gets its empty value, in place;
+ * a field of the wrong type is reported, so the event can be skipped and the reader told why.
+ */
+
+/** Empty sampling parameters: what a request that set none records. */
+function noParams(): Record<string, unknown> {
+  return {
+    max_tokens: null, temperature: null, top_p: null, n: null, logprobs: null, top_logprobs: null,
+    reasoning_effort: null, thinking_budget: null, stop: false, seed: null, response_format: null,
+  };
+}
+
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const optional = (x: unknown, type: 'string' | 'number' | 'boolean') => x === null || x === undefined || typeof x === type;
+
+const PARAM_TYPES: Array<[string, 'string' | 'number' | 'boolean']> = [
+  ['max_tokens', 'number'], ['temperature', 'number'], ['top_p', 'number'], ['n', 'number'], ['logprobs', 'boolean'],
+  ['top_logprobs', 'number'], ['reasoning_effort', 'string'], ['thinking_budget', 'number'], ['seed', 'number'], ['response_format', 'string'],
+];
+const COUNTS = ['input_tokens', 'output_tokens', 'reasoning_tokens', 'tool_calls'] as const;
+const ACCOUNT_STRINGS = ['created_at', 'tier', 'programme', 'email_domain', 'payment_fp', 'signup_ip', 'email_pattern', 'first_used_at'] as const;
+
+/**
+ * Make `ev` readable, completing missing fields in place. Returns null when it can be used, else
+ * the first problem as "path: what was expected".
+ */
+export function readableEvent(ev: unknown): string | null {
+  if (!isObject(ev)) return 'the line is not a JSON object';
+  if (typeof ev.ts !== 'string') return 'ts: expected an ISO 8601 time string';
+  if (!optional(ev.account_id, 'string')) return 'account_id: expected a string or null';
+  if (!optional(ev.org_id, 'string')) return 'org_id: expected a string or null';
+  if (ev.model === undefined || ev.model === null) ev.model = '';
+  else if (typeof ev.model !== 'string') return 'model: expected a string';
+
+  const client = ev.client;
+  if (client === undefined || client === null) ev.client = { ip: null, user_agent: null, country: null, asn: null };
+  else if (!isObject(client)) return 'client: expected an object';
+  else {
+    if (!optional(client.ip, 'string')) return 'client.ip: expected a string';
+    if (!optional(client.user_agent, 'string')) return 'client.user_agent: expected a string or null';
+    if (!optional(client.asn, 'number')) return 'client.asn: expected a number or null';
+  }
+
+  const req = ev.request;
+  if (!isObject(req)) return 'request: expected an object';
+  const messages = req.messages;
+  if (!Array.isArray(messages)) return 'request.messages: expected an array';
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    if (!isObject(m)) return `request.messages.${i}: expected an object`;
+    if (typeof m.role !== 'string') return `request.messages.${i}.role: expected a string`;
+    if (!optional(m.text, 'string')) return `request.messages.${i}.text: expected a string or null`;
+    if (m.parts !== undefined && m.parts !== null && !isObject(m.parts)) return `request.messages.${i}.parts: expected an object of counts`;
+  }
+  if (!optional(req.system, 'string')) return 'request.system: expected a string or null';
+  if (req.tools === undefined || req.tools === null) req.tools = [];
+  else if (!Array.isArray(req.tools) || !req.tools.every((t) => typeof t === 'string')) return 'request.tools: expected an array of tool names';
+  if (req.params === undefined || req.params === null) req.params = noParams();
+  else if (!isObject(req.params)) return 'request.params: expected an object';
+  else {
+    const p = req.params;
+    for (const [k, type] of PARAM_TYPES) {
+      if (p[k] === undefined) p[k] = null;
+      else if (!optional(p[k], type)) return `request.params.${k}: expected a ${type} or null`;
+    }
+  }
+
+  const res = ev.response;
+  if (res === undefined || res === null) {
+    ev.response = { status: 200, error_code: null, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, ttfb_ms: null, output_chars: 0, reasoning_chars: 0 };
+  } else if (!isObject(res)) return 'response: expected an object';
+  else {
+    if (res.status === undefined || res.status === null) res.status = 200;
+    else if (typeof res.status !== 'number') return 'response.status: expected a number';
+    for (const k of COUNTS) {
+      const v = res[k];
+      if (v === undefined || v === null) res[k] = 0;
+      else if (typeof v !== 'number' || !Number.isFinite(v)) return `response.${k}: expected a number`;
+    }
+  }
+
+  const acct = ev.account;
+  if (acct === undefined) ev.account = null;
+  else if (acct !== null) {
+    if (!isObject(acct)) return 'account: expected an object or null';
+    for (const k of ACCOUNT_STRINGS) if (!optional(acct[k], 'string')) return `account.${k}: expected a string or null`;
+  }
+  return null;
+}

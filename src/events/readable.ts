@@ -16,6 +16,20 @@ function noParams(): Record<string, unknown> {
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 const optional = (x: unknown, type: 'string' | 'number' | 'boolean') => x === null || x === undefined || typeof x === type;
+const num = (x: unknown) => x === null || typeof x === 'number';
+const str = (x: unknown) => x === null || typeof x === 'string';
+
+// Events as Warden writes them have every field: named reads of those (fast on objects of one
+// shape) decide most events; the loops below complete or explain the rest.
+const paramsComplete = (p: Record<string, unknown>) => num(p.max_tokens) && num(p.temperature) && num(p.top_p) && num(p.n)
+  && (p.logprobs === null || typeof p.logprobs === 'boolean') && num(p.top_logprobs) && str(p.reasoning_effort)
+  && num(p.thinking_budget) && num(p.seed) && str(p.response_format);
+const countsComplete = (r: Record<string, unknown>) => typeof r.status === 'number' && typeof r.input_tokens === 'number'
+  && typeof r.output_tokens === 'number' && typeof r.reasoning_tokens === 'number' && typeof r.tool_calls === 'number'
+  && Number.isFinite(r.input_tokens) && Number.isFinite(r.output_tokens) && Number.isFinite(r.reasoning_tokens);
+const accountComplete = (a: Record<string, unknown>) => typeof a.created_at === 'string' && typeof a.tier === 'string'
+  && typeof a.programme === 'string' && str(a.email_domain) && str(a.payment_fp) && str(a.signup_ip)
+  && optional(a.email_pattern, 'string') && optional(a.first_used_at, 'string');
 
 const PARAM_TYPES: Array<[string, 'string' | 'number' | 'boolean']> = [
   ['max_tokens', 'number'], ['temperature', 'number'], ['top_p', 'number'], ['n', 'number'], ['logprobs', 'boolean'],
@@ -58,10 +72,11 @@ export function readableEvent(ev: unknown): string | null {
   }
   if (!optional(req.system, 'string')) return 'request.system: expected a string or null';
   if (req.tools === undefined || req.tools === null) req.tools = [];
-  else if (!Array.isArray(req.tools) || !req.tools.every((t) => typeof t === 'string')) return 'request.tools: expected an array of tool names';
+  else if (!Array.isArray(req.tools)) return 'request.tools: expected an array of tool names';
+  else for (let i = 0; i < req.tools.length; i++) if (typeof req.tools[i] !== 'string') return 'request.tools: expected an array of tool names';
   if (req.params === undefined || req.params === null) req.params = noParams();
   else if (!isObject(req.params)) return 'request.params: expected an object';
-  else {
+  else if (!paramsComplete(req.params)) {
     const p = req.params;
     for (const [k, type] of PARAM_TYPES) {
       if (p[k] === undefined) p[k] = null;
@@ -73,7 +88,7 @@ export function readableEvent(ev: unknown): string | null {
   if (res === undefined || res === null) {
     ev.response = { status: 200, error_code: null, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, ttfb_ms: null, output_chars: 0, reasoning_chars: 0 };
   } else if (!isObject(res)) return 'response: expected an object';
-  else {
+  else if (!countsComplete(res)) {
     if (res.status === undefined || res.status === null) res.status = 200;
     else if (typeof res.status !== 'number') return 'response.status: expected a number';
     for (const k of COUNTS) {
@@ -87,7 +102,7 @@ export function readableEvent(ev: unknown): string | null {
   if (acct === undefined) ev.account = null;
   else if (acct !== null) {
     if (!isObject(acct)) return 'account: expected an object or null';
-    for (const k of ACCOUNT_STRINGS) if (!optional(acct[k], 'string')) return `account.${k}: expected a string or null`;
+    if (!accountComplete(acct)) for (const k of ACCOUNT_STRINGS) if (!optional(acct[k], 'string')) return `account.${k}: expected a string or null`;
   }
   return null;
 }

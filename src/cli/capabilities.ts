@@ -10,7 +10,10 @@ import { openIdentityStore, createAuthenticator, type IdentityStore } from '../i
 import { adminPlugin } from '../admin/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { limitsHooks, registerLimitsAdminRoutes, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
-import { DetectorEngine, detectHooks, registerDetectMetrics, replayRecentEvents, registerDetectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/index.ts';
+import {
+  DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, registerDetectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
+  sharedKeys, sharedRedis, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId,
+} from '../detect/index.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, type Ledger } from '../ledger/index.ts';
 import { policyHooks, policyAdminRoutes } from '../policy/index.ts';
@@ -40,11 +43,31 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const say = (line: string) => { if (config.log.level !== 'silent') console.error(line); };
 
   // The detector: fed by every finished interaction (record phase), read by enforcement as the
-  // verdict view (limits' cluster scope and throttling, policy's shaping).
-  const detector = config.detect.enabled ? new DetectorEngine({ config: config.detect }) : null;
-  const verdicts: VerdictView = detector ?? EMPTY_VERDICT_VIEW;
+  // verdict view (limits' cluster scope and throttling, policy's shaping). Several nodes: one
+  // worker runs it on every node's events and publishes its verdicts; replicas enforce those.
+  const mode = config.detect.enabled ? config.detect.mode : null;
+  const redisUrl = config.redis.url;
+  if ((mode === 'worker' || mode === 'replica') && !redisUrl) throw new Error(`detect.mode is ${mode}: nodes share the detector through Redis, set redis.url`);
+  const keys = sharedKeys(config.detect.shared.key_prefix);
+  const detector = mode === 'inline' || mode === 'worker' ? new DetectorEngine({ config: config.detect }) : null;
+  let replica: RedisVerdictView | null = null;
+  if (mode === 'replica') {
+    replica = new RedisVerdictView(sharedRedis(redisUrl!), redisUrl!, keys);
+    if (!await replica.start()) say(`detect: Redis at ${redisUrl} not reachable; no verdicts are enforced until it is`);
+    const view = replica;
+    closers.push(() => view.close());
+  }
+  const verdicts: VerdictView = detector ?? replica ?? EMPTY_VERDICT_VIEW;
+  // A worker reads the stream from where it is before replaying the store; events in both are read once.
+  const workerRedis = mode === 'worker' ? sharedRedis(redisUrl!) : null;
+  let streamStart = '$';
+  const replayed = new Set<string>();
+  if (workerRedis) {
+    try { streamStart = await latestStreamId(workerRedis, keys); } catch { say(`detect: Redis at ${redisUrl} not reachable; other nodes' events are read from when it is`); }
+  }
+  const overlapFrom = new Date(Date.now() - 60_000).toISOString();
   // Verdicts survive restarts: rebuild from recent events before serving (and before listeners attach).
-  if (detector) await replayRecentEvents(detector, stores.events);
+  if (detector) await replayRecentEvents(detector, stores.events, workerRedis ? { onEvent: (ev) => { if (ev.ts >= overlapFrom) replayed.add(ev.id); } } : {});
   if (detector) adminPlugins.push((app) => registerDetectAdminRoutes(app, detector));
 
   // policy phase, before limits: a request the policy refuses (region, tier, verdict) spends no
@@ -75,6 +98,20 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     const detect = detectHooks(detector, { batch: 64 });
     registerDetectMetrics(detector, detect, registry);
     hooks.push(detect);
+    if (workerRedis) {
+      const worker = startSharedWorker({
+        engine: detector, client: workerRedis, url: redisUrl!, keys, publishMs: config.detect.shared.publish_ms, startId: streamStart,
+        onEvent: (ev) => detect.onEvent!(ev), skip: (ev) => replayed.has(ev.id),
+      });
+      registerSharedDetectMetrics(registry, { streamEvents: () => worker.stats().streamRead, published: () => worker.stats().published, publishFailures: () => worker.stats().publishFailures });
+      closers.push(async () => { await worker.close(); workerRedis.disconnect(); });
+    }
+  }
+  if (replica) {
+    const stream = streamEventsHooks(sharedRedis(redisUrl!), keys);
+    hooks.push(stream);
+    const view = replica;
+    registerSharedDetectMetrics(registry, { streamEvents: () => stream.stats().sent, streamDropped: () => stream.stats().dropped, sharedAccounts: () => view.size });
   }
 
   // record phase, last: the ledger queues each finished interaction and each verdict (its writer

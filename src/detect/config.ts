@@ -9,6 +9,27 @@ const level = z.enum(['none', 'watch', 'throttle', 'shape', 'verify', 'suspend']
 export const detectConfigSchema = z.object({
   /** Run the detector on the gateway's event stream. */
   enabled: z.boolean().default(true),
+  /**
+   * Where this node's verdicts come from. `inline` (one node): a detector in this process learns
+   * from this node's traffic. Several nodes sharing a store: one node runs `worker` (its detector
+   * learns from every node's events, read from the shared event store, and publishes its verdicts
+   * to Redis at `redis.url`), the others `replica` (no detector: they enforce the verdicts the
+   * worker published, held in memory and updated within about `shared.publish_ms`).
+   */
+  mode: z.enum(['inline', 'worker', 'replica']).default('inline'),
+  shared: z.object({
+    /** Prefix of the Redis keys and channel verdicts are shared through. */
+    key_prefix: z.string().min(1).default('warden:detect:'),
+    /** The worker publishes changed verdicts this often. */
+    publish_ms: z.number().int().min(50).default(1000),
+    /** The worker reads new events from the shared store this often. */
+    tail_ms: z.number().int().min(50).default(500),
+    /**
+     * Events from other nodes arrive out of id order (each node flushes its own batches): the
+     * worker re-reads this far behind the newest event it has seen, and skips those it has.
+     */
+    tail_lag_seconds: z.number().min(1).default(30),
+  }).prefault({}),
   /** Re-score changed accounts and clusters every this many seconds of event time. */
   tick_seconds: z.number().positive().default(5),
   /** Half-life of the behaviour windows (shares, ratios), hours. */

@@ -285,6 +285,16 @@ export interface Campaign {
   evidence: VerdictReason[];
 }
 
+/** An account's effective verdict as shared between nodes: its cluster's verdict is shared once, by id. */
+export interface SharedAccountVerdict {
+  level: VerdictLevel;
+  clusterId: string | null;
+  /** The verdict in force is the cluster's (`clusterId`), not the account's own. */
+  fromCluster: boolean;
+  /** The account's own verdict (detector or operator) when it is the one in force. */
+  verdict: Verdict | null;
+}
+
 export interface EngineOptions {
   config?: unknown;
   /** Record per account the first event time served under each level (scan reports need it). */
@@ -1679,6 +1689,29 @@ export class DetectorEngine implements VerdictView {
     const old = this.retired.get(accountId);
     if (old) for (let l = 0; l < out.length; l++) out[l] += old.served[l];
     return out;
+  }
+
+  /**
+   * Every account whose effective verdict is above none or that is linked to others (limits count
+   * a cluster as one), as `forAccount` gives it, with the cluster verdicts they take theirs from
+   * kept once each (`fromCluster`). What a node that runs the detector publishes for nodes that do
+   * not (src/detect/shared.ts).
+   */
+  effectiveVerdicts(): { accounts: Map<string, SharedAccountVerdict>; clusters: Map<string, Verdict> } {
+    const accounts = new Map<string, SharedAccountVerdict>();
+    const clusters = new Map<string, Verdict>();
+    for (let i = 0; i < this.count; i++) {
+      const id = this.ids[i];
+      if (id === '' || (this.parent[i] === i && this.size[i] === 1 && this.levelIndex(i) === 0)) continue;
+      const v = this.forAccount(id);
+      if (v.level === 'none' && v.clusterId === null) continue;
+      const fromCluster = v.verdict !== null && v.verdict.subject.kind === 'cluster';
+      if (fromCluster) clusters.set(v.verdict!.subject.id, v.verdict!);
+      accounts.set(id, { level: v.level, clusterId: v.clusterId, fromCluster, verdict: fromCluster ? null : v.verdict });
+    }
+    // Operator verdicts on accounts the detector has not seen (or has forgotten).
+    for (const [id, m] of this.manualAccount) if (!accounts.has(id) && !this.index.has(id)) accounts.set(id, { level: m.level, clusterId: null, fromCluster: false, verdict: m });
+    return { accounts, clusters };
   }
 
   /** Account-level harvest indicators (for explanations and debugging). */

@@ -9,12 +9,13 @@
  */
 export * from './verdict.ts';
 export { detectConfigSchema, detectConfig, type DetectConfig } from './config.ts';
-export { DetectorEngine, LINK_TYPES, type EngineOptions, type EngineStats, type ClusterSummary, type Campaign, type LinkType } from './engine.ts';
+export { DetectorEngine, LINK_TYPES, type SharedAccountVerdict, type EngineOptions, type EngineStats, type ClusterSummary, type Campaign, type LinkType } from './engine.ts';
 export { extractFeatures, parseIsoMs, FLAG, flagNames, type RequestFeatures } from './features.ts';
 export { INDICATORS, type Indicator, type IndicatorName } from './scoring.ts';
 export { buildReport, scoreReport, REPORT_SCHEMA, type DetectionReport, type AccountResult, type GroundTruth, type QualityFigures } from './report.ts';
 export { detectHooks, type DetectHooks, type DetectHooksOptions } from './hooks.ts';
-export { registerDetectMetrics } from './metrics.ts';
+export { registerDetectMetrics, registerSharedDetectMetrics, type SharedDetectReadings } from './metrics.ts';
+export { sharedKeys, sharedRedis, redisReady, streamEventsHooks, consumeEventStream, VerdictPublisher, RedisVerdictView, startSharedWorker, latestStreamId, type SharedKeys, type SharedWorker } from './shared.ts';
 export { runScanCli, scanEvents, readEventsFast, loadLabels, formatSummary, type ScanOptions, type ScanResult, type DetectorName } from './scan.ts';
 export { registerDetectAdminRoutes, type DetectAdminOptions } from './admin.ts';
 export { replayRecentEvents, type ReplaySource, type ReplayResult } from './replay.ts';

@@ -23,3 +23,29 @@ export function registerDetectMetrics(engine: DetectorEngine, hooks: DetectHooks
   counter('warden_detect_events_total', 'Events the detector has ingested', () => hooks.queueStats().ingested);
   counter('warden_detect_events_dropped_total', 'Events dropped because the detector queue was full', () => hooks.queueStats().dropped);
 }
+
+/** What a node sharing the detector (detect.mode worker or replica) reports: each reading is optional. */
+export interface SharedDetectReadings {
+  /** Events appended to the shared stream (replica) or read from it (worker). */
+  streamEvents?: () => number;
+  /** Events a replica could not append (Redis unavailable). */
+  streamDropped?: () => number;
+  /** Verdict publications (worker), and those that failed. */
+  published?: () => number;
+  publishFailures?: () => number;
+  /** Accounts with a verdict above none or linked to others, as the replica holds them. */
+  sharedAccounts?: () => number;
+}
+
+/** Register the metrics of a node that shares the detector through Redis. */
+export function registerSharedDetectMetrics(registry: Registry, r: SharedDetectReadings): void {
+  const registers = [registry];
+  const counter = (name: string, help: string, read?: () => number) => {
+    if (read) new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
+  };
+  counter('warden_detect_stream_events_total', 'Events appended to (replica) or read from (worker) the shared detector stream', r.streamEvents);
+  counter('warden_detect_stream_dropped_total', 'Events a replica could not append to the shared stream (Redis unavailable)', r.streamDropped);
+  counter('warden_detect_verdict_publications_total', 'Verdict changes the worker published', r.published);
+  counter('warden_detect_verdict_publication_failures_total', 'Verdict publications that failed (retried with the next)', r.publishFailures);
+  if (r.sharedAccounts) new Gauge({ name: 'warden_detect_shared_accounts', help: 'Accounts with a published verdict (above none, or linked to others) held by this replica', registers, collect() { this.set(r.sharedAccounts!()); } });
+}

@@ -26,7 +26,7 @@ export interface ReplayResult {
  *   const engine = new DetectorEngine({ config: cfg.detect });
  *   await replayRecentEvents(engine, stores.events);
  */
-export async function replayRecentEvents(engine: DetectorEngine, store: ReplaySource, opts: { hours?: number; nowMs?: number } = {}): Promise<ReplayResult> {
+export async function replayRecentEvents(engine: DetectorEngine, store: ReplaySource, opts: { hours?: number; nowMs?: number; onEvent?: (ev: InteractionEvent) => void } = {}): Promise<ReplayResult> {
   const hours = opts.hours ?? engine.config.replay_hours;
   const from = new Date((opts.nowMs ?? Date.now()) - hours * 3_600_000).toISOString();
   const t0 = performance.now();
@@ -34,6 +34,7 @@ export async function replayRecentEvents(engine: DetectorEngine, store: ReplaySo
   if (hours > 0) {
     for await (const ev of store.iterate({ from })) {
       engine.ingest(ev);
+      opts.onEvent?.(ev);
       events++;
     }
     engine.flush();

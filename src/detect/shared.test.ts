@@ -1,0 +1,98 @@
+// One detector for several nodes, through a real Redis: what the worker publishes, a replica
+// enforces (the same effective verdict for every account), changes arrive within moments, and
+// events a replica appends reach the worker once each.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { DetectorEngine, buildScenario, sharedKeys, sharedRedis, VerdictPublisher, RedisVerdictView, streamEventsHooks, consumeEventStream, latestStreamId, type PromptPool } from './index.ts';
+import type { InteractionEvent } from '../events/index.ts';
+
+const URL_ = process.env.WARDEN_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+const prefix = `warden:test:shared:${randomBytes(4).toString('hex')}:`;
+const keys = sharedKeys(prefix);
+const admin = new Redis(URL_, { maxRetriesPerRequest: 1 });
+after(async () => {
+  const found = await admin.keys(`${prefix}*`);
+  if (found.length) await admin.del(...found);
+  admin.disconnect();
+});
+
+const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+const scenario = buildScenario(pool, { seed: 5, days: 2, organic: { hobbyist: 40, startup: 3, researcher: 2, batch: 2 }, campaigns: [{ kind: 'hydra', accounts: 40 }] });
+
+const until = async (what: string, ok: () => boolean, ms = 3000) => {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+test('a replica enforces exactly the verdicts the worker\'s engine gives, and follows their changes', async () => {
+  const engine = new DetectorEngine();
+  for (const ev of scenario.events) engine.ingest(ev);
+  engine.flush();
+  const pubClient = sharedRedis(URL_);
+  await new Promise((r) => setTimeout(r, 200));
+  const publisher = new VerdictPublisher(pubClient, keys, engine);
+  assert.ok(await publisher.publish() > 0);
+  const view = new RedisVerdictView(sharedRedis(URL_), URL_, keys);
+  assert.equal(await view.start(), true);
+  try {
+    const ids = engine.accountIds();
+    const flagged = ids.filter((id) => engine.forAccount(id).level !== 'none');
+    assert.ok(flagged.length >= 30, `the hydra is flagged (${flagged.length} accounts)`);
+    for (const id of ids) assert.deepEqual(view.forAccount(id), engine.forAccount(id), id);
+    assert.equal(view.size, ids.filter((id) => engine.forAccount(id).level !== 'none' || engine.forAccount(id).clusterId !== null).length);
+
+    // An operator verdict on the worker reaches the replica with the next publication.
+    const organic = ids.find((id) => scenario.labels.accounts[id]?.startsWith('organic') && engine.forAccount(id).level === 'none')!;
+    engine.setManualVerdict({ kind: 'account', id: organic }, 'suspend', 'chargeback fraud');
+    assert.equal(await publisher.publish(), 1, 'only the change is published');
+    await until('the suspension reaches the replica', () => view.forAccount(organic).level === 'suspend');
+    assert.equal(view.forAccount(organic).verdict?.reasons[0].detail, 'chargeback fraud');
+    engine.setManualVerdict({ kind: 'account', id: organic }, null);
+    await publisher.publish();
+    await until('the lifted suspension reaches the replica', () => view.forAccount(organic).level === 'none');
+    assert.equal(await publisher.publish(), 0, 'nothing changed, nothing published');
+
+    // A replica started later loads the same state from the hashes.
+    const late = new RedisVerdictView(sharedRedis(URL_), URL_, keys);
+    await late.start();
+    for (const id of flagged) assert.deepEqual(late.forAccount(id), engine.forAccount(id));
+    await late.close();
+
+    // A missed message (a gap in the sequence) makes the replica reload.
+    const reloads = view.reloads;
+    await admin.incr(keys.seq);
+    engine.setManualVerdict({ kind: 'account', id: organic }, 'verify');
+    await publisher.publish();
+    await until('the replica reloads after the gap', () => view.forAccount(organic).level === 'verify');
+    assert.ok(view.reloads > reloads);
+  } finally {
+    await view.close();
+    pubClient.disconnect();
+  }
+});
+
+test('events a replica appends reach the worker once each, in order; those the worker already has are skipped', async () => {
+  const sender = sharedRedis(URL_);
+  await new Promise((r) => setTimeout(r, 200));
+  const start = await latestStreamId(sender, keys);
+  const hooks = streamEventsHooks(sender, keys);
+  const events = scenario.events.slice(0, 150) as InteractionEvent[];
+  const got: InteractionEvent[] = [];
+  const skipped = new Set(events.slice(0, 10).map((e) => e.id));
+  const consumer = consumeEventStream(URL_, keys, (evs) => got.push(...evs), { startId: start, skip: (ev) => skipped.has(ev.id), blockMs: 200 });
+  try {
+    for (const ev of events) hooks.onEvent(ev);
+    await hooks.close();
+    assert.deepEqual(hooks.stats(), { sent: 150, dropped: 0 });
+    await until('every event is read', () => got.length >= 140);
+    assert.deepEqual(got.map((e) => e.id), events.slice(10).map((e) => e.id));
+  } finally {
+    await consumer.close();
+  }
+});

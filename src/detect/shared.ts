@@ -1,0 +1,368 @@
+/**
+ * One detector for several gateway nodes, through Redis (`detect.mode`). Replica nodes run no
+ * engine: their record phase appends each finished interaction to a Redis stream
+ * (`streamEventsHooks`), and they enforce the verdicts the worker published (`RedisVerdictView`,
+ * an in-memory map kept current from a Redis hash and channel). The worker node runs the engine
+ * on its own traffic and on the stream (`consumeEventStream`), and publishes what changed
+ * (`VerdictPublisher`). Redis is a transport here, never on the request path: a replica answers
+ * verdict lookups from memory, and appends events in the background.
+ *
+ * Keys (prefix `detect.shared.key_prefix`, default `warden:detect:`):
+ *   events       stream of event batches (field `b`: JSON array), capped to about STREAM_MAX entries
+ *   accounts     hash: account id -> SharedAccountVerdict JSON (a verdict above none, or linked)
+ *   clusters     hash: cluster id -> Verdict JSON (verdicts accounts take from their cluster)
+ *   seq          number of the latest published change
+ *   changes      channel: {seq, accounts: {id: entry|null}, clusters: {id: verdict|null}}
+ */
+import { Redis } from 'ioredis';
+import type { GatewayHooks } from '../gateway/lifecycle.ts';
+import type { InteractionEvent } from '../events/index.ts';
+import type { DetectorEngine, SharedAccountVerdict } from './engine.ts';
+import type { Verdict, VerdictLevel, VerdictView } from './verdict.ts';
+
+/** Stream entries kept (each a batch of events): the worker reads far ahead of this. */
+const STREAM_MAX = 100_000;
+/** Events per stream entry, and how long a replica holds a partial batch. */
+const BATCH_EVENTS = 64;
+const BATCH_MS = 50;
+
+export interface SharedKeys { events: string; accounts: string; clusters: string; seq: string; changes: string }
+export function sharedKeys(prefix: string): SharedKeys {
+  return { events: `${prefix}events`, accounts: `${prefix}accounts`, clusters: `${prefix}clusters`, seq: `${prefix}seq`, changes: `${prefix}changes` };
+}
+
+/** A Redis connection for sharing: commands fail at once while disconnected (callers count and go on), reconnection is endless. */
+export function sharedRedis(url: string): Redis {
+  const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: (n) => Math.min(50 * n, 1000) });
+  client.on('error', () => { /* reconnecting; failures are counted where commands fail */ });
+  return client;
+}
+
+/** Wait until a client is connected (or throw after `timeoutMs`). */
+export async function redisReady(client: Redis, timeoutMs = 3000): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { client.off('ready', ok); reject(new Error(`redis not ready after ${timeoutMs} ms`)); }, timeoutMs);
+    const ok = () => { clearTimeout(timer); resolve(); };
+    client.once('ready', ok);
+  });
+}
+
+// ---------------------------------------------------------------- replica: events out
+
+export interface StreamEventsHooks extends GatewayHooks {
+  onEvent(event: InteractionEvent): void;
+  stats(): { sent: number; dropped: number };
+  close(): Promise<void>;
+}
+
+/**
+ * Record-phase hooks of a replica: append each finished interaction to the shared stream, in
+ * batches off the request path. When Redis cannot take a batch it is dropped and counted: the
+ * event store still has every event (the worker rebuilds from it on restart), the detector only
+ * misses them live.
+ */
+export function streamEventsHooks(client: Redis, keys: SharedKeys): StreamEventsHooks {
+  let batch: InteractionEvent[] = [];
+  let timer: NodeJS.Timeout | null = null;
+  let sent = 0; let dropped = 0;
+  let inFlight: Promise<void> = Promise.resolve();
+  const send = () => {
+    if (timer) { clearTimeout(timer); timer = null; }
+    if (batch.length === 0) return;
+    const events = batch;
+    batch = [];
+    inFlight = client.xadd(keys.events, 'MAXLEN', '~', STREAM_MAX, '*', 'b', JSON.stringify(events))
+      .then(() => { sent += events.length; }, () => { dropped += events.length; });
+  };
+  return {
+    name: 'detect-stream',
+    onEvent(event: InteractionEvent): void {
+      if (!event.account_id) return;
+      batch.push(event);
+      if (batch.length >= BATCH_EVENTS) send();
+      else if (!timer) { timer = setTimeout(send, BATCH_MS); timer.unref(); }
+    },
+    stats: () => ({ sent, dropped }),
+    /** Send what is buffered, then disconnect (the hooks own the client they were given). */
+    async close(): Promise<void> {
+      send();
+      await inFlight;
+      client.disconnect();
+    },
+  };
+}
+
+// ---------------------------------------------------------------- worker: events in
+
+export interface StreamConsumer {
+  stats(): { read: number; lastId: string };
+  close(): Promise<void>;
+}
+
+/**
+ * Feed `ingest` with the events other nodes append to the stream, from `startId` (a stream id;
+ * `$`: from now). `skip` drops events already seen another way (the worker's replay of the store
+ * overlaps the stream's first entries). Uses its own connection: XREAD blocks it.
+ */
+export function consumeEventStream(url: string, keys: SharedKeys, ingest: (events: InteractionEvent[]) => void, opts: { startId: string; skip?: (ev: InteractionEvent) => boolean; blockMs?: number }): StreamConsumer {
+  const client = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(50 * n, 1000) });
+  client.on('error', () => { /* reconnecting */ });
+  let lastId = opts.startId;
+  let read = 0;
+  let closed = false;
+  const loop = (async () => {
+    while (!closed) {
+      type Entries = Array<[string, Array<[string, string[]]>]>;
+      let res: Entries | null;
+      try {
+        res = (await client.xread('COUNT', 100, 'BLOCK', opts.blockMs ?? 1000, 'STREAMS', keys.events, lastId)) as Entries | null;
+      } catch {
+        if (closed) break;
+        await new Promise((r) => setTimeout(r, 250));
+        continue;
+      }
+      for (const [, entries] of res ?? []) {
+        for (const [id, fields] of entries) {
+          lastId = id;
+          const at = fields.indexOf('b');
+          if (at < 0 || at + 1 >= fields.length) continue;
+          let events: InteractionEvent[];
+          try { events = JSON.parse(fields[at + 1]) as InteractionEvent[]; } catch { continue; }
+          const kept = opts.skip ? events.filter((ev) => !opts.skip!(ev)) : events;
+          read += kept.length;
+          ingest(kept);
+        }
+      }
+    }
+  })();
+  return {
+    stats: () => ({ read, lastId }),
+    async close() {
+      closed = true;
+      client.disconnect();
+      await loop;
+    },
+  };
+}
+
+// ---------------------------------------------------------------- worker: verdicts out
+
+/** A change message on the channel: entries set, or null when removed. */
+interface Change {
+  seq: number;
+  accounts: Record<string, SharedAccountVerdict | null>;
+  clusters: Record<string, Verdict | null>;
+}
+
+/**
+ * Publish the engine's effective verdicts: each call diffs them against what was published last
+ * and writes the difference (hash fields set and removed, the sequence number, one channel
+ * message) in one transaction. An unchanged state writes nothing. The first call replaces
+ * whatever an earlier worker left.
+ */
+export class VerdictPublisher {
+  private accounts = new Map<string, string>();
+  private clusters = new Map<string, string>();
+  private first = true;
+  published = 0;
+  failures = 0;
+
+  constructor(private readonly client: Redis, private readonly keys: SharedKeys, private readonly engine: DetectorEngine) {}
+
+  async publish(): Promise<number> {
+    const now = this.engine.effectiveVerdicts();
+    const change: Change = { seq: 0, accounts: {}, clusters: {} };
+    const nextAccounts = new Map<string, string>();
+    const nextClusters = new Map<string, string>();
+    let n = 0;
+    for (const [id, v] of now.accounts) {
+      const json = JSON.stringify(v);
+      nextAccounts.set(id, json);
+      if (this.accounts.get(id) !== json) { change.accounts[id] = v; n++; }
+    }
+    for (const id of this.accounts.keys()) if (!nextAccounts.has(id)) { change.accounts[id] = null; n++; }
+    for (const [id, v] of now.clusters) {
+      const json = JSON.stringify(v);
+      nextClusters.set(id, json);
+      if (this.clusters.get(id) !== json) { change.clusters[id] = v; n++; }
+    }
+    for (const id of this.clusters.keys()) if (!nextClusters.has(id)) { change.clusters[id] = null; n++; }
+    if (n === 0 && !this.first) return 0;
+    const tx = this.client.multi();
+    if (this.first) tx.del(this.keys.accounts, this.keys.clusters);
+    const setA = Object.entries(change.accounts).filter(([, v]) => v !== null).flatMap(([id]) => [id, nextAccounts.get(id)!]);
+    const delA = Object.entries(change.accounts).filter(([, v]) => v === null).map(([id]) => id);
+    const setC = Object.entries(change.clusters).filter(([, v]) => v !== null).flatMap(([id]) => [id, nextClusters.get(id)!]);
+    const delC = Object.entries(change.clusters).filter(([, v]) => v === null).map(([id]) => id);
+    // After a fresh start the whole state is written (the hashes were cleared above).
+    if (this.first) {
+      const all = [...nextAccounts].flat();
+      const allC = [...nextClusters].flat();
+      if (all.length) tx.hset(this.keys.accounts, ...all);
+      if (allC.length) tx.hset(this.keys.clusters, ...allC);
+    } else {
+      if (setA.length) tx.hset(this.keys.accounts, ...setA);
+      if (delA.length) tx.hdel(this.keys.accounts, ...delA);
+      if (setC.length) tx.hset(this.keys.clusters, ...setC);
+      if (delC.length) tx.hdel(this.keys.clusters, ...delC);
+    }
+    tx.incr(this.keys.seq);
+    try {
+      const res = await tx.exec();
+      if (!res || res.some(([err]) => err)) throw new Error('transaction failed');
+      change.seq = Number(res[res.length - 1][1]);
+      // A replica that sees a gap in the sequence reloads the hashes: the message is an optimisation.
+      await this.client.publish(this.keys.changes, this.first ? JSON.stringify({ seq: change.seq, reload: true }) : JSON.stringify(change));
+    } catch {
+      this.failures++;
+      return 0; // state unchanged: the next call diffs against the last published state again
+    }
+    this.accounts = nextAccounts;
+    this.clusters = nextClusters;
+    this.first = false;
+    this.published++;
+    return n;
+  }
+}
+
+// ---------------------------------------------------------------- replica: verdicts in
+
+/**
+ * The verdict view of a replica: the worker's published verdicts in memory (request path: a map
+ * lookup), loaded from the hashes at start and kept current from the channel; a gap in the
+ * sequence (a missed message, a worker restart) reloads the hashes.
+ */
+export class RedisVerdictView implements VerdictView {
+  private accounts = new Map<string, SharedAccountVerdict>();
+  private clusters = new Map<string, Verdict>();
+  private seq = -1;
+  private loading: Promise<void> | null = null;
+  private pending: Change[] = [];
+  private readonly sub: Redis;
+  reloads = 0;
+
+  constructor(private readonly client: Redis, url: string, private readonly keys: SharedKeys) {
+    this.sub = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(50 * n, 1000) });
+    this.sub.on('error', () => { /* reconnecting */ });
+    this.sub.on('message', (_channel: string, message: string) => this.onMessage(message));
+    // Connected again after an outage: messages may have been missed (ioredis subscribes again itself).
+    this.sub.on('ready', () => { if (this.started) void this.reload(); });
+  }
+
+  private started = false;
+
+  /**
+   * Subscribe, then load the current state (messages that arrive meanwhile are applied after it).
+   * Returns false when Redis could not be reached in time: the view then enforces nothing until it
+   * connects, and loads the state when it does.
+   */
+  async start(timeoutMs = 3000): Promise<boolean> {
+    this.started = true;
+    try {
+      await redisReady(this.sub, timeoutMs);
+      await this.sub.subscribe(this.keys.changes);
+      await redisReady(this.client, timeoutMs);
+    } catch {
+      return false;
+    }
+    await this.reload();
+    return this.seq >= 0;
+  }
+
+  forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null } {
+    const e = this.accounts.get(accountId);
+    if (!e) return { level: 'none', verdict: null, clusterId: null };
+    const verdict = e.fromCluster ? (e.clusterId ? this.clusters.get(e.clusterId) ?? null : null) : e.verdict;
+    return { level: e.level, verdict, clusterId: e.clusterId };
+  }
+
+  /** Accounts with a verdict above none or linked to others, as last published. */
+  get size(): number { return this.accounts.size; }
+  get version(): number { return this.seq; }
+
+  private onMessage(message: string): void {
+    let change: Change & { reload?: boolean };
+    try { change = JSON.parse(message) as Change & { reload?: boolean }; } catch { return; }
+    if (this.loading) { this.pending.push(change); return; }
+    this.apply(change);
+  }
+
+  private apply(change: Change & { reload?: boolean }): void {
+    if (change.seq <= this.seq) return;
+    if (change.reload || change.seq !== this.seq + 1) { void this.reload(); return; }
+    for (const [id, v] of Object.entries(change.accounts)) { if (v) this.accounts.set(id, v); else this.accounts.delete(id); }
+    for (const [id, v] of Object.entries(change.clusters)) { if (v) this.clusters.set(id, v); else this.clusters.delete(id); }
+    this.seq = change.seq;
+  }
+
+  /** Replace the state with the hashes (read in one transaction with the sequence number). */
+  reload(): Promise<void> {
+    if (this.loading) return this.loading;
+    this.loading = (async () => {
+      try {
+        const res = await this.client.multi().get(this.keys.seq).hgetall(this.keys.accounts).hgetall(this.keys.clusters).exec();
+        if (!res || res.some(([err]) => err)) return;
+        const seq = Number(res[0][1] ?? 0);
+        const accounts = new Map<string, SharedAccountVerdict>();
+        for (const [id, json] of Object.entries(res[1][1] as Record<string, string>)) accounts.set(id, JSON.parse(json) as SharedAccountVerdict);
+        const clusters = new Map<string, Verdict>();
+        for (const [id, json] of Object.entries(res[2][1] as Record<string, string>)) clusters.set(id, JSON.parse(json) as Verdict);
+        this.accounts = accounts; this.clusters = clusters; this.seq = seq;
+        this.reloads++;
+      } catch { /* keep what we have; the next message or reconnection retries */ } finally {
+        this.loading = null;
+      }
+      const queued = this.pending;
+      this.pending = [];
+      for (const c of queued) if (c.seq > this.seq) this.apply(c);
+    })();
+    return this.loading;
+  }
+
+  /** Disconnect both connections (the view owns the client it was given). */
+  async close(): Promise<void> {
+    this.sub.disconnect();
+    this.client.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------- composition
+
+/** The id of the stream's latest entry ('0-0' when empty): where a worker starting now reads from. */
+export async function latestStreamId(client: Redis, keys: SharedKeys): Promise<string> {
+  const last = await client.xrevrange(keys.events, '+', '-', 'COUNT', 1);
+  return last.length ? last[0][0] : '0-0';
+}
+
+export interface SharedWorker {
+  stats(): { streamRead: number; published: number; publishFailures: number };
+  close(): Promise<void>;
+}
+
+/**
+ * The worker's side: read the stream into `onEvent` (the detector's own queue) from `startId`,
+ * and publish the engine's verdicts every `publishMs` (and once more on close).
+ */
+export function startSharedWorker(opts: {
+  engine: DetectorEngine; client: Redis; url: string; keys: SharedKeys; publishMs: number; startId: string;
+  onEvent: (ev: InteractionEvent) => void; skip?: (ev: InteractionEvent) => boolean;
+}): SharedWorker {
+  const consumer = consumeEventStream(opts.url, opts.keys, (events) => { for (const ev of events) opts.onEvent(ev); }, { startId: opts.startId, skip: opts.skip });
+  const publisher = new VerdictPublisher(opts.client, opts.keys, opts.engine);
+  let publishing: Promise<unknown> = publisher.publish();
+  const timer = setInterval(() => {
+    // One publication at a time: a slow Redis delays the next instead of overlapping it.
+    publishing = publishing.then(() => publisher.publish());
+  }, opts.publishMs);
+  timer.unref();
+  return {
+    stats: () => ({ streamRead: consumer.stats().read, published: publisher.published, publishFailures: publisher.failures }),
+    async close() {
+      clearInterval(timer);
+      await consumer.close();
+      await publishing;
+      await publisher.publish();
+    },
+  };
+}

@@ -1,6 +1,7 @@
 // Multi-node mode for real: two gateway processes sharing PostgreSQL (identity, events) and Redis
-// (limits). A key created through one node's admin API works on the other; the account's rate
-// limit holds across both nodes together; both nodes' events land in one store.
+// (limits, the detector). A key created through one node's admin API works on the other; the
+// account's rate limit holds across both nodes together; both nodes' events land in one store;
+// node A runs the detector for both (detect.mode worker), node B enforces its verdicts (replica).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -28,7 +29,8 @@ before(async () => {
     limits: { backend: 'redis', redis: { key_prefix: `warden:test:${schema}:` }, tiers: { email_verified: { account: { rpm: 6, burst: 4 } } } },
   };
   const script = new URL('./node.ts', import.meta.url).pathname;
-  for (let i = 0; i < 2; i++) nodes.push(await startChild(script, [JSON.stringify(config)]));
+  const detect = (mode: string) => ({ mode, shared: { key_prefix: `warden:test:${schema}:detect:`, publish_ms: 200 } });
+  for (const mode of ['worker', 'replica']) nodes.push(await startChild(script, [JSON.stringify({ ...config, detect: detect(mode) })]));
 });
 
 after(async () => {
@@ -88,4 +90,42 @@ test('two nodes share identity, limits and events', async () => {
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.equal(status, 401);
+});
+
+test('one detector for both nodes: the worker learns from the replica\'s traffic, the replica enforces the worker\'s verdicts', async () => {
+  const [worker, replica] = nodes;
+  const account = await adminPost(worker.url, '/accounts', { name: 'shared-detector', email: 'sd@example.org', tier: 'email_verified' });
+  const { secret } = await adminPost(worker.url, `/accounts/${account.id}/keys`, { name: 'k' });
+  const call = async (url: string) => {
+    const r = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }),
+    });
+    return { status: r.status, body: await r.text() };
+  };
+  const metric = async (url: string, name: string) => Number(/^(\S+) (\d+)$/m.exec((await (await fetch(`${url}/metrics`)).text()).split('\n').filter((l) => l.startsWith(`${name} `)).join('\n'))?.[2] ?? NaN);
+  const eventually = async (what: string, ok: () => Promise<boolean>, ms = 5000) => {
+    const end = Date.now() + ms;
+    while (!(await ok())) {
+      if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  // The replica's interaction reaches the worker's detector through the stream.
+  assert.equal((await call(replica.url)).status, 200);
+  await eventually('the worker reads the replica\'s event', async () => await metric(worker.url, 'warden_detect_stream_events_total') >= 1);
+  assert.ok(await metric(replica.url, 'warden_detect_stream_events_total') >= 1);
+  assert.equal(await metric(replica.url, 'warden_detect_stream_dropped_total'), 0);
+  assert.equal((await fetch(`${replica.url}/admin/detect/verdicts`, { headers: { authorization: `Bearer ${token}` } })).status, 404, 'the detector\'s admin API is on the worker');
+
+  // A verdict reached on the worker (here an operator's) is enforced by the replica within moments.
+  await adminPost(worker.url, '/detect/verdicts', { kind: 'account', id: account.id, level: 'suspend', note: 'multi-node test' });
+  let refused = { status: 0, body: '' };
+  await eventually('the replica refuses the suspended account', async () => { refused = await call(replica.url); return refused.status === 403; });
+  assert.match(refused.body, /WARDEN_ACCOUNT_SUSPENDED/);
+  const del = await fetch(`${worker.url}/admin/detect/verdicts?kind=account&id=${account.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+  assert.equal(del.status, 204);
+  await eventually('the replica lifts the suspension', async () => (await call(replica.url)).status !== 403);
 });

@@ -65,10 +65,12 @@ export interface StreamEventsHooks extends GatewayHooks {
 export function streamEventsHooks(client: Redis, keys: SharedKeys): StreamEventsHooks {
   let batch: InteractionEvent[] = [];
   let timer: NodeJS.Timeout | null = null;
+  let soon: NodeJS.Immediate | null = null;
   let sent = 0; let dropped = 0;
   let inFlight: Promise<void> = Promise.resolve();
   const send = () => {
     if (timer) { clearTimeout(timer); timer = null; }
+    if (soon) { clearImmediate(soon); soon = null; }
     if (batch.length === 0) return;
     const events = batch;
     batch = [];
@@ -80,7 +82,8 @@ export function streamEventsHooks(client: Redis, keys: SharedKeys): StreamEvents
     onEvent(event: InteractionEvent): void {
       if (!event.account_id) return;
       batch.push(event);
-      if (batch.length >= BATCH_EVENTS) send();
+      // Serialised on a later turn: onEvent stays constant time.
+      if (batch.length >= BATCH_EVENTS) { if (!soon) soon = setImmediate(send); }
       else if (!timer) { timer = setTimeout(send, BATCH_MS); timer.unref(); }
     },
     stats: () => ({ sent, dropped }),
@@ -168,7 +171,10 @@ export class VerdictPublisher {
   published = 0;
   failures = 0;
 
-  constructor(private readonly client: Redis, private readonly keys: SharedKeys, private readonly engine: DetectorEngine) {}
+  constructor(private readonly client: Redis, private readonly keys: SharedKeys, private readonly engine: DetectorEngine) {
+    // Connected again: Redis may have restarted empty, so the next publication writes everything.
+    client.on('ready', () => { this.first = true; });
+  }
 
   async publish(): Promise<number> {
     const now = this.engine.effectiveVerdicts();

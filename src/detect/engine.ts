@@ -1701,8 +1701,10 @@ export class DetectorEngine implements VerdictView {
     const accounts = new Map<string, SharedAccountVerdict>();
     const clusters = new Map<string, Verdict>();
     for (let i = 0; i < this.count; i++) {
+      // Most accounts: alone, no verdict of their own, no operator's (a few array reads).
+      if (this.accLevel[i] === 0 && this.parent[i] === i && this.size[i] === 1 && (this.manualAccount.size === 0 || !this.manualAccount.has(this.ids[i]))) continue;
       const id = this.ids[i];
-      if (id === '' || (this.parent[i] === i && this.size[i] === 1 && this.levelIndex(i) === 0)) continue;
+      if (id === '') continue;
       const v = this.forAccount(id);
       if (v.level === 'none' && v.clusterId === null) continue;
       const fromCluster = v.verdict !== null && v.verdict.subject.kind === 'cluster';

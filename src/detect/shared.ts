@@ -165,8 +165,10 @@ interface Change {
  * whatever an earlier worker left.
  */
 export class VerdictPublisher {
-  private accounts = new Map<string, string>();
-  private clusters = new Map<string, string>();
+  // What was published last. The engine keeps a verdict object until it rebuilds its explanation,
+  // so an unchanged entry is recognised by reference, without serialising it again.
+  private accounts = new Map<string, SharedAccountVerdict>();
+  private clusters = new Map<string, Verdict>();
   private first = true;
   published = 0;
   failures = 0;
@@ -176,56 +178,48 @@ export class VerdictPublisher {
     client.on('ready', () => { this.first = true; });
   }
 
+  /** Publish what changed since the last publication; returns the number of entries changed. */
   async publish(): Promise<number> {
     const now = this.engine.effectiveVerdicts();
+    const full = this.first;
+    const setA: string[] = []; const delA: string[] = [];
+    const setC: string[] = []; const delC: string[] = [];
     const change: Change = { seq: 0, accounts: {}, clusters: {} };
-    const nextAccounts = new Map<string, string>();
-    const nextClusters = new Map<string, string>();
-    let n = 0;
     for (const [id, v] of now.accounts) {
-      const json = JSON.stringify(v);
-      nextAccounts.set(id, json);
-      if (this.accounts.get(id) !== json) { change.accounts[id] = v; n++; }
+      const was = this.accounts.get(id);
+      if (!full && was && was.level === v.level && was.clusterId === v.clusterId && was.fromCluster === v.fromCluster && was.verdict === v.verdict) continue;
+      setA.push(id, JSON.stringify(v));
+      change.accounts[id] = v;
     }
-    for (const id of this.accounts.keys()) if (!nextAccounts.has(id)) { change.accounts[id] = null; n++; }
+    for (const id of this.accounts.keys()) if (!now.accounts.has(id)) { delA.push(id); change.accounts[id] = null; }
     for (const [id, v] of now.clusters) {
-      const json = JSON.stringify(v);
-      nextClusters.set(id, json);
-      if (this.clusters.get(id) !== json) { change.clusters[id] = v; n++; }
+      if (!full && this.clusters.get(id) === v) continue;
+      setC.push(id, JSON.stringify(v));
+      change.clusters[id] = v;
     }
-    for (const id of this.clusters.keys()) if (!nextClusters.has(id)) { change.clusters[id] = null; n++; }
-    if (n === 0 && !this.first) return 0;
+    for (const id of this.clusters.keys()) if (!now.clusters.has(id)) { delC.push(id); change.clusters[id] = null; }
+    const n = setA.length / 2 + delA.length + setC.length / 2 + delC.length;
+    if (n === 0 && !full) return 0;
     const tx = this.client.multi();
-    if (this.first) tx.del(this.keys.accounts, this.keys.clusters);
-    const setA = Object.entries(change.accounts).filter(([, v]) => v !== null).flatMap(([id]) => [id, nextAccounts.get(id)!]);
-    const delA = Object.entries(change.accounts).filter(([, v]) => v === null).map(([id]) => id);
-    const setC = Object.entries(change.clusters).filter(([, v]) => v !== null).flatMap(([id]) => [id, nextClusters.get(id)!]);
-    const delC = Object.entries(change.clusters).filter(([, v]) => v === null).map(([id]) => id);
-    // After a fresh start the whole state is written (the hashes were cleared above).
-    if (this.first) {
-      const all = [...nextAccounts].flat();
-      const allC = [...nextClusters].flat();
-      if (all.length) tx.hset(this.keys.accounts, ...all);
-      if (allC.length) tx.hset(this.keys.clusters, ...allC);
-    } else {
-      if (setA.length) tx.hset(this.keys.accounts, ...setA);
-      if (delA.length) tx.hdel(this.keys.accounts, ...delA);
-      if (setC.length) tx.hset(this.keys.clusters, ...setC);
-      if (delC.length) tx.hdel(this.keys.clusters, ...delC);
-    }
+    // A fresh start replaces whatever an earlier worker left.
+    if (full) tx.del(this.keys.accounts, this.keys.clusters);
+    if (setA.length) tx.hset(this.keys.accounts, ...setA);
+    if (delA.length && !full) tx.hdel(this.keys.accounts, ...delA);
+    if (setC.length) tx.hset(this.keys.clusters, ...setC);
+    if (delC.length && !full) tx.hdel(this.keys.clusters, ...delC);
     tx.incr(this.keys.seq);
     try {
       const res = await tx.exec();
       if (!res || res.some(([err]) => err)) throw new Error('transaction failed');
       change.seq = Number(res[res.length - 1][1]);
       // A replica that sees a gap in the sequence reloads the hashes: the message is an optimisation.
-      await this.client.publish(this.keys.changes, this.first ? JSON.stringify({ seq: change.seq, reload: true }) : JSON.stringify(change));
+      await this.client.publish(this.keys.changes, full ? JSON.stringify({ seq: change.seq, reload: true }) : JSON.stringify(change));
     } catch {
       this.failures++;
-      return 0; // state unchanged: the next call diffs against the last published state again
+      return 0; // nothing recorded as published: the next call diffs against the last published state again
     }
-    this.accounts = nextAccounts;
-    this.clusters = nextClusters;
+    this.accounts = now.accounts;
+    this.clusters = now.clusters;
     this.first = false;
     this.published++;
     return n;

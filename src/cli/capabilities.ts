@@ -99,7 +99,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     registerDetectMetrics(detector, detect, registry);
     hooks.push(detect);
     if (workerRedis) {
-      const worker = startSharedWorker({
+      const worker = await startSharedWorker({
         engine: detector, client: workerRedis, url: redisUrl!, keys, publishMs: config.detect.shared.publish_ms, startId: streamStart,
         onEvent: (ev) => detect.onEvent!(ev), skip: (ev) => replayed.has(ev.id),
       });

@@ -5,7 +5,8 @@ import { main } from './index.ts';
 main(process.argv.slice(2)).then(
   (code) => { if (code !== 0) process.exitCode = code; },
   (err) => {
-    console.error(`warden: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
+    // A command that failed half-way (a server that could not start) may hold open connections
+    // and threads: say why, then end the process rather than hang.
+    process.stderr.write(`warden: ${err instanceof Error ? err.message : String(err)}\n`, () => process.exit(1));
   },
 );

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { DetectorEngine, buildScenario, sharedKeys, sharedRedis, VerdictPublisher, RedisVerdictView, streamEventsHooks, consumeEventStream, latestStreamId, type PromptPool } from './index.ts';
+import { DetectorEngine, buildScenario, sharedKeys, sharedRedis, redisReady, VerdictPublisher, RedisVerdictView, streamEventsHooks, consumeEventStream, latestStreamId, startSharedWorker, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
 const URL_ = process.env.WARDEN_TEST_REDIS ?? 'redis://127.0.0.1:6379';
@@ -94,5 +94,25 @@ test('events a replica appends reach the worker once each, in order; those the w
     assert.deepEqual(got.map((e) => e.id), events.slice(10).map((e) => e.id));
   } finally {
     await consumer.close();
+  }
+});
+
+test('one worker per deployment: a second is refused, naming the holder, while the first runs; the next starts once it has stopped', async () => {
+  const lease = sharedKeys(`${prefix}lease:`);
+  const clients = [sharedRedis(URL_), sharedRedis(URL_), sharedRedis(URL_)];
+  for (const c of clients) await redisReady(c);
+  const start = (client: typeof clients[number]) => startSharedWorker({ engine: new DetectorEngine(), client, url: URL_, keys: lease, publishMs: 100, leaseMs: 600, startId: '$', onEvent: () => {} });
+  try {
+    const first = await start(clients[0]);
+    const t0 = Date.now();
+    await assert.rejects(start(clients[1]), /another node is the detector worker \(.+:\d+:[0-9a-f]{8}, Redis key warden:test:shared:[0-9a-f]+:lease:worker\): run one node with detect\.mode worker/);
+    assert.ok(Date.now() - t0 >= 600, 'it waited out the lease before giving up');
+    await first.close();
+    const t1 = Date.now();
+    const next = await start(clients[2]);
+    assert.ok(Date.now() - t1 < 500, 'a released lease is taken at once');
+    await next.close();
+  } finally {
+    for (const c of clients) c.disconnect();
   }
 });

@@ -13,7 +13,10 @@
  *   clusters     hash: cluster id -> Verdict JSON (verdicts accounts take from their cluster)
  *   seq          number of the latest published change
  *   changes      channel: {seq, accounts: {id: entry|null}, clusters: {id: verdict|null}}
+ *   worker       the worker's lease (one worker per deployment)
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import type { GatewayHooks } from '../gateway/lifecycle.ts';
 import type { InteractionEvent } from '../events/index.ts';
@@ -26,9 +29,9 @@ const STREAM_MAX = 100_000;
 const BATCH_EVENTS = 64;
 const BATCH_MS = 50;
 
-export interface SharedKeys { events: string; accounts: string; clusters: string; seq: string; changes: string }
+export interface SharedKeys { events: string; accounts: string; clusters: string; seq: string; changes: string; worker: string }
 export function sharedKeys(prefix: string): SharedKeys {
-  return { events: `${prefix}events`, accounts: `${prefix}accounts`, clusters: `${prefix}clusters`, seq: `${prefix}seq`, changes: `${prefix}changes` };
+  return { events: `${prefix}events`, accounts: `${prefix}accounts`, clusters: `${prefix}clusters`, seq: `${prefix}seq`, changes: `${prefix}changes`, worker: `${prefix}worker` };
 }
 
 /** A Redis connection for sharing: commands fail at once while disconnected (callers count and go on), reconnection is endless. */
@@ -335,34 +338,82 @@ export async function latestStreamId(client: Redis, keys: SharedKeys): Promise<s
   return last.length ? last[0][0] : '0-0';
 }
 
+/**
+ * One worker per deployment: two would overwrite each other's verdicts. A lease in Redis, taken
+ * at start (waiting out the lease of a worker that stopped without releasing it), renewed with
+ * each publication and released on close.
+ */
+export class WorkerLease {
+  readonly holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  constructor(private readonly client: Redis, private readonly key: string, readonly ttlMs: number) {}
+
+  /** Take the lease, trying for up to `waitMs`. */
+  async acquire(waitMs: number): Promise<boolean> {
+    const end = Date.now() + waitMs;
+    for (;;) {
+      try { if (await this.client.set(this.key, this.holder, 'PX', this.ttlMs, 'NX') === 'OK') return true; } catch { /* not connected yet */ }
+      if (Date.now() >= end) return false;
+      await new Promise((r) => setTimeout(r, Math.min(250, Math.max(1, end - Date.now()))));
+    }
+  }
+
+  /** Extend the lease if this worker holds it (else try to take it: its holder may be gone). */
+  async renew(): Promise<boolean> {
+    try {
+      const kept = await this.client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end", 1, this.key, this.holder, this.ttlMs);
+      return kept === 1 || await this.acquire(0);
+    } catch { return false; }
+  }
+
+  /** Who holds the lease now (null: nobody). */
+  current(): Promise<string | null> { return this.client.get(this.key); }
+
+  async release(): Promise<void> {
+    try { await this.client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end", 1, this.key, this.holder); } catch { /* expires on its own */ }
+  }
+}
+
 export interface SharedWorker {
-  stats(): { streamRead: number; published: number; publishFailures: number };
+  stats(): { streamRead: number; published: number; publishFailures: number; leaseLost: number };
   close(): Promise<void>;
 }
 
 /**
- * The worker's side: read the stream into `onEvent` (the detector's own queue) from `startId`,
- * and publish the engine's verdicts every `publishMs` (and once more on close).
+ * The worker's side: take the lease, read the stream into `onEvent` (the detector's own queue)
+ * from `startId`, and publish the engine's verdicts every `publishMs` while holding the lease (and
+ * once more on close). Throws when another worker holds the lease.
  */
-export function startSharedWorker(opts: {
+export async function startSharedWorker(opts: {
   engine: DetectorEngine; client: Redis; url: string; keys: SharedKeys; publishMs: number; startId: string;
   onEvent: (ev: InteractionEvent) => void; skip?: (ev: InteractionEvent) => boolean;
-}): SharedWorker {
+  /** How long the lease outlives a worker that stopped without releasing it (default: 5 publications, at least 5 s). */
+  leaseMs?: number;
+}): Promise<SharedWorker> {
+  const lease = new WorkerLease(opts.client, opts.keys.worker, opts.leaseMs ?? Math.max(5000, 5 * opts.publishMs));
+  if (!await lease.acquire(lease.ttlMs + 1000)) {
+    throw new Error(`another node is the detector worker (${await lease.current().catch(() => 'unknown')}, Redis key ${opts.keys.worker}): run one node with detect.mode worker, the others as replica`);
+  }
   const consumer = consumeEventStream(opts.url, opts.keys, (events) => { for (const ev of events) opts.onEvent(ev); }, { startId: opts.startId, skip: opts.skip });
   const publisher = new VerdictPublisher(opts.client, opts.keys, opts.engine);
+  let leaseLost = 0;
+  const publishIfHeld = async () => {
+    if (await lease.renew()) await publisher.publish();
+    else leaseLost++;
+  };
   let publishing: Promise<unknown> = publisher.publish();
   const timer = setInterval(() => {
     // One publication at a time: a slow Redis delays the next instead of overlapping it.
-    publishing = publishing.then(() => publisher.publish());
+    publishing = publishing.then(publishIfHeld);
   }, opts.publishMs);
   timer.unref();
   return {
-    stats: () => ({ streamRead: consumer.stats().read, published: publisher.published, publishFailures: publisher.failures }),
+    stats: () => ({ streamRead: consumer.stats().read, published: publisher.published, publishFailures: publisher.failures, leaseLost }),
     async close() {
       clearInterval(timer);
       await consumer.close();
       await publishing;
-      await publisher.publish();
+      await publishIfHeld();
+      await lease.release();
     },
   };
 }

@@ -76,3 +76,18 @@ test('every command lists in `warden help`', async () => {
   const { stdout } = await warden(['help'], tmpdir());
   for (const name of ['serve', 'scan', 'simulate', 'redteam', 'eval', 'policy', 'watermark', 'ledger']) assert.match(stdout, new RegExp(`\\b${name}\\b`));
 });
+
+test('a server that cannot start says why and exits 1, with its store already open (it does not hang)', { timeout: 30_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-cli-fail-'));
+  try {
+    const t0 = Date.now();
+    const failed = await run(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'serve', '--db', join(dir, 'w.db'), '--port', '0'], {
+      cwd: dir, env: { ...process.env, NODE_OPTIONS: '', WARDEN_DETECT__MODE: 'replica', WARDEN_REDIS__URL: '' }, timeout: 20_000,
+    }).then(() => null, (err: { code: number; stderr: string; killed: boolean }) => err);
+    assert.ok(failed, 'the command fails');
+    assert.equal(failed.killed, false, 'it ended by itself');
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /^warden: detect\.mode is replica: nodes share the detector through Redis, set redis\.url$/m);
+    assert.ok(Date.now() - t0 < 15_000);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});

@@ -13,6 +13,7 @@ import { limitsHooks, registerLimitsAdminRoutes, SqliteLimitOverridesStore, Post
 import {
   DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, registerDetectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
   sharedKeys, sharedRedis, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId,
+  applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore,
 } from '../detect/index.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, type Ledger } from '../ledger/index.ts';
@@ -68,7 +69,19 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const overlapFrom = new Date(Date.now() - 60_000).toISOString();
   // Verdicts survive restarts: rebuild from recent events before serving (and before listeners attach).
   if (detector) await replayRecentEvents(detector, stores.events, workerRedis ? { onEvent: (ev) => { if (ev.ts >= overlapFrom) replayed.add(ev.id); } } : {});
-  if (detector) adminPlugins.push((app) => registerDetectAdminRoutes(app, detector));
+  // Operator overrides (allow-list, operator verdicts) are stored: a restart keeps them.
+  let detectOverrides: DetectOverridesStore | null = null;
+  if (detector) {
+    if (stores.sqlite) detectOverrides = new SqliteDetectOverridesStore(stores.sqlite);
+    else {
+      const pgOverrides = new PostgresDetectOverridesStore(stores.pg!);
+      await pgOverrides.migrate();
+      detectOverrides = pgOverrides;
+    }
+    await applyOverrides(detector, detectOverrides);
+    const overrides = detectOverrides;
+    adminPlugins.push((app) => registerDetectAdminRoutes(app, detector, { overrides }));
+  }
 
   // policy phase, before limits: a request the policy refuses (region, tier, verdict) spends no
   // quota; its output phase shapes and watermarks the answer.

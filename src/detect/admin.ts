@@ -14,17 +14,21 @@
  *   DELETE /admin/detect/verdicts         {kind, id} (body or query string)                   -> 204
  *
  * Changes take effect at once on this node (the engine is the verdict view enforcement reads).
- * They are held in memory: put lasting allow-list entries in warden.yaml (`detect.allow`).
+ * With an overrides store they are also stored, and put back into the engine at the next start
+ * (`applyOverrides`); a change that cannot be stored is refused (500) and not applied.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { renderErrorBody, WardenError, type ErrorCode } from '../errors/index.ts';
 import type { DetectorEngine } from './engine.ts';
 import { VERDICT_LEVELS } from './verdict.ts';
+import type { DetectOverridesStore } from './overrides.ts';
 
 export interface DetectAdminOptions {
   /** Route prefix, relative to where the routes are mounted; default `/detect`. */
   prefix?: string;
+  /** Where operator changes are stored to survive a restart (none: held in memory only). */
+  overrides?: DetectOverridesStore;
 }
 
 const allowSchema = z.object({
@@ -58,6 +62,15 @@ function bodyOrQuery(req: { body?: unknown; query?: unknown }): unknown {
 /** Register the detector admin routes on a Fastify instance already behind admin authentication. */
 export function registerDetectAdminRoutes(app: FastifyInstance, engine: DetectorEngine, opts: DetectAdminOptions = {}): void {
   const prefix = opts.prefix ?? '/detect';
+  const store = opts.overrides;
+  /** Store a change first: one the store refused is not applied, so memory and store agree. */
+  const stored = async (reply: FastifyReply, write: (s: DetectOverridesStore) => Promise<unknown>): Promise<boolean> => {
+    if (!store) return true;
+    try { await write(store); return true; } catch (err) {
+      fail(reply, 'WARDEN_INTERNAL', `the change could not be stored, so it was not applied: ${(err as Error).message}`);
+      return false;
+    }
+  };
 
   app.get<{ Params: { id: string } }>(`${prefix}/accounts/:id`, async (req, reply) => {
     const id = req.params.id;
@@ -98,7 +111,9 @@ export function registerDetectAdminRoutes(app: FastifyInstance, engine: Detector
   app.post(`${prefix}/allow`, async (req, reply) => {
     const parsed = allowSchema.safeParse(req.body ?? {});
     if (!parsed.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(parsed.error));
-    engine.allow({ account: parsed.data.account, org: parsed.data.org });
+    const { account, org, note } = parsed.data;
+    if (!await stored(reply, (s) => s.put({ kind: account ? 'allow_account' : 'allow_org', subject: (account ?? org)!, level: null, note: note ?? null, created_at: new Date().toISOString() }))) return reply;
+    engine.allow({ account, org });
     return reply.code(201).send({ ...engine.allowList(), added: parsed.data.account ? { account: parsed.data.account } : { org: parsed.data.org } });
   });
 
@@ -108,6 +123,7 @@ export function registerDetectAdminRoutes(app: FastifyInstance, engine: Detector
     const before = engine.allowList();
     const present = parsed.data.account ? before.accounts.includes(parsed.data.account) : before.orgs.includes(parsed.data.org!);
     if (!present) return fail(reply, 'WARDEN_NOT_FOUND', 'not on the allow-list');
+    if (!await stored(reply, (s) => s.remove(parsed.data.account ? 'allow_account' : 'allow_org', (parsed.data.account ?? parsed.data.org)!))) return reply;
     engine.disallow({ account: parsed.data.account, org: parsed.data.org });
     return reply.code(204).send();
   });
@@ -119,7 +135,9 @@ export function registerDetectAdminRoutes(app: FastifyInstance, engine: Detector
     if (!parsed.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(parsed.error));
     const { kind, id, level, note } = parsed.data;
     if (kind === 'cluster' && !engine.cluster(id)) return fail(reply, 'WARDEN_NOT_FOUND', `no cluster ${id}`);
-    const v = engine.setManualVerdict({ kind, id }, level, note);
+    const since = new Date().toISOString();
+    if (!await stored(reply, (s) => s.put({ kind: kind === 'account' ? 'verdict_account' : 'verdict_cluster', subject: id, level, note, created_at: since }))) return reply;
+    const v = engine.setManualVerdict({ kind, id }, level, note, since);
     return reply.code(201).send(v);
   });
 
@@ -128,6 +146,7 @@ export function registerDetectAdminRoutes(app: FastifyInstance, engine: Detector
     if (!parsed.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(parsed.error));
     const exists = engine.manualVerdicts().some((v) => v.subject.kind === parsed.data.kind && v.subject.id === parsed.data.id);
     if (!exists) return fail(reply, 'WARDEN_NOT_FOUND', `no operator verdict on ${parsed.data.kind} ${parsed.data.id}`);
+    if (!await stored(reply, (s) => s.remove(parsed.data.kind === 'account' ? 'verdict_account' : 'verdict_cluster', parsed.data.id))) return reply;
     engine.setManualVerdict(parsed.data, null);
     return reply.code(204).send();
   });

@@ -1557,13 +1557,13 @@ export class DetectorEngine implements VerdictView {
 
   /**
    * Set an operator verdict on an account or cluster (wins over the detector); `level: null`
-   * removes it. The note is kept as the explanation.
+   * removes it. The note is kept as the explanation; `since` (ISO) when it was set, if not now.
    */
-  setManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, level: VerdictLevel | null, note = 'operator decision'): Verdict | null {
+  setManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, level: VerdictLevel | null, note = 'operator decision', since?: string): Verdict | null {
     const map = subject.kind === 'account' ? this.manualAccount : this.manualCluster;
     if (level === null) { map.delete(subject.id); return null; }
     const v: Verdict = {
-      subject, level, score: null, source: 'operator', since: new Date(this.now * 1000 || Date.now()).toISOString(),
+      subject, level, score: null, source: 'operator', since: since ?? new Date(this.now * 1000 || Date.now()).toISOString(),
       reasons: [{ signal: 'operator_verdict', value: level, threshold: null, detail: note }],
     };
     map.set(subject.id, v);

@@ -38,6 +38,19 @@ test('embedded default: demo key works, admin API works, restart keeps data and 
     assert.equal(accounts.status, 200);
     const unauth = await fetch(`${w.url}/admin/accounts`);
     assert.equal(unauth.status, 401);
+
+    // An operator suspends an account and allow-lists a partner org: in force now, and after a restart.
+    const post = async (url: string, path: string, body: object) => {
+      const r = await fetch(`${url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      assert.ok(r.status < 300, `${path}: ${r.status} ${await r.clone().text()}`);
+      return r.json() as Promise<any>;
+    };
+    const fraud = await post(w.url, '/accounts', { name: 'fraud', email: 'f@example.org', tier: 'email_verified' });
+    const fraudKey = (await post(w.url, `/accounts/${fraud.id}/keys`, { name: 'k' })).secret as string;
+    const suspension = await post(w.url, '/detect/verdicts', { kind: 'account', id: fraud.id, level: 'suspend', note: 'chargebacks' });
+    await post(w.url, '/detect/allow', { org: 'org_eval_partner', note: 'evaluation partner' });
+    const asFraud = (url: string) => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${fraudKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }) });
+    assert.equal((await asFraud(w.url)).status, 403);
     await w.close();
 
     const db = readFileSync(join(dir, 'warden.db'));
@@ -46,6 +59,16 @@ test('embedded default: demo key works, admin API works, restart keeps data and 
     const lines2: string[] = [];
     const w2 = await startWarden(config, { log: (l) => lines2.push(l) });
     assert.equal(w2.demoKey, null, 'no second demo key');
+    const refused = await asFraud(w2.url);
+    assert.equal(refused.status, 403, 'the suspension survived the restart');
+    assert.match(await refused.text(), /WARDEN_ACCOUNT_SUSPENDED/);
+    const verdicts = await (await fetch(`${w2.url}/admin/detect/verdicts`, { headers: { authorization: `Bearer ${token}` } })).json() as any;
+    assert.deepEqual(verdicts.data.map((v: any) => [v.subject.id, v.level, v.since, v.reasons[0].detail]), [[fraud.id, 'suspend', suspension.since, 'chargebacks']]);
+    const allow = await (await fetch(`${w2.url}/admin/detect/allow`, { headers: { authorization: `Bearer ${token}` } })).json() as any;
+    assert.deepEqual(allow.orgs, ['org_eval_partner']);
+    const lifted = await fetch(`${w2.url}/admin/detect/verdicts?kind=account&id=${fraud.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(lifted.status, 204);
+    assert.equal((await asFraud(w2.url)).status, 200, 'lifted');
     const again = new OpenAI({ apiKey: w.demoKey!, baseURL: `${w2.url}/v1`, maxRetries: 0 });
     await again.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello again' }] });
     let n = 0;

@@ -1,0 +1,90 @@
+/**
+ * Operator overrides of the detector (allow-list entries and operator verdicts set through the
+ * admin API), stored durably so that a restart does not lift a suspension or drop an evaluation
+ * partner from the allow-list: SQLite for the embedded default, PostgreSQL for many nodes (where
+ * the detector worker holds them), memory for tests. `applyOverrides` puts them back into an
+ * engine at start.
+ */
+import { migratePostgres, migrateSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
+import type { DetectorEngine } from './engine.ts';
+import { VERDICT_LEVELS, type VerdictLevel } from './verdict.ts';
+
+export type DetectOverrideKind = 'allow_account' | 'allow_org' | 'verdict_account' | 'verdict_cluster';
+
+export interface DetectOverride {
+  kind: DetectOverrideKind;
+  /** Account, org or cluster id. */
+  subject: string;
+  /** The operator verdict's level (null for allow-list entries). */
+  level: VerdictLevel | null;
+  note: string | null;
+  /** When the operator set it (an operator verdict's `since`). */
+  created_at: string;
+}
+
+export interface DetectOverridesStore {
+  list(): Promise<DetectOverride[]>;
+  /** Add or replace the override of this kind on this subject. */
+  put(o: DetectOverride): Promise<void>;
+  remove(kind: DetectOverrideKind, subject: string): Promise<boolean>;
+}
+
+export class MemoryDetectOverridesStore implements DetectOverridesStore {
+  private readonly items = new Map<string, DetectOverride>();
+  async list() { return [...this.items.values()].map((o) => ({ ...o })); }
+  async put(o: DetectOverride) { this.items.set(`${o.kind}\u0000${o.subject}`, { ...o }); }
+  async remove(kind: DetectOverrideKind, subject: string) { return this.items.delete(`${kind}\u0000${subject}`); }
+}
+
+interface Row { kind: string; subject: string; level: string | null; note: string | null; created_at: string | Date }
+const fromRow = (r: Row): DetectOverride => ({
+  kind: r.kind as DetectOverrideKind, subject: r.subject, level: r.level as VerdictLevel | null, note: r.note,
+  created_at: r.created_at instanceof Date ? r.created_at.toISOString() : r.created_at,
+});
+
+export class SqliteDetectOverridesStore implements DetectOverridesStore {
+  constructor(private readonly db: SqliteDb) {
+    migrateSqlite(db, 'detect:overrides', [
+      'CREATE TABLE IF NOT EXISTS detect_overrides (kind TEXT NOT NULL, subject TEXT NOT NULL, level TEXT, note TEXT, created_at TEXT NOT NULL, PRIMARY KEY (kind, subject))',
+    ]);
+  }
+  async list() { return (this.db.prepare('SELECT * FROM detect_overrides ORDER BY created_at, kind, subject').all() as Row[]).map(fromRow); }
+  async put(o: DetectOverride) {
+    this.db.prepare('INSERT INTO detect_overrides (kind, subject, level, note, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, subject) DO UPDATE SET level = excluded.level, note = excluded.note, created_at = excluded.created_at')
+      .run(o.kind, o.subject, o.level, o.note, o.created_at);
+  }
+  async remove(kind: DetectOverrideKind, subject: string) {
+    return this.db.prepare('DELETE FROM detect_overrides WHERE kind = ? AND subject = ?').run(kind, subject).changes > 0;
+  }
+}
+
+/** Overrides in PostgreSQL. Call `migrate()` once before use. */
+export class PostgresDetectOverridesStore implements DetectOverridesStore {
+  constructor(private readonly pool: PgPool) {}
+  async migrate(): Promise<void> {
+    await migratePostgres(this.pool, 'detect:overrides', [
+      'CREATE TABLE IF NOT EXISTS detect_overrides (kind TEXT NOT NULL, subject TEXT NOT NULL, level TEXT, note TEXT, created_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (kind, subject))',
+    ]);
+  }
+  async list() { return ((await this.pool.query('SELECT * FROM detect_overrides ORDER BY created_at, kind, subject')).rows as Row[]).map(fromRow); }
+  async put(o: DetectOverride) {
+    await this.pool.query('INSERT INTO detect_overrides (kind, subject, level, note, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, subject) DO UPDATE SET level = EXCLUDED.level, note = EXCLUDED.note, created_at = EXCLUDED.created_at',
+      [o.kind, o.subject, o.level, o.note, o.created_at]);
+  }
+  async remove(kind: DetectOverrideKind, subject: string) {
+    return ((await this.pool.query('DELETE FROM detect_overrides WHERE kind = $1 AND subject = $2', [kind, subject])).rowCount ?? 0) > 0;
+  }
+}
+
+/** Put the stored overrides into `engine` (at start, before verdict listeners are attached). Returns how many. */
+export async function applyOverrides(engine: DetectorEngine, store: DetectOverridesStore): Promise<number> {
+  const all = await store.list();
+  for (const o of all) {
+    if (o.kind === 'allow_account') engine.allow({ account: o.subject });
+    else if (o.kind === 'allow_org') engine.allow({ org: o.subject });
+    else if (o.level && (VERDICT_LEVELS as readonly string[]).includes(o.level)) {
+      engine.setManualVerdict({ kind: o.kind === 'verdict_account' ? 'account' : 'cluster', id: o.subject }, o.level, o.note ?? undefined, o.created_at);
+    }
+  }
+  return all.length;
+}

@@ -70,16 +70,15 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // Verdicts survive restarts: rebuild from recent events before serving (and before listeners attach).
   if (detector) await replayRecentEvents(detector, stores.events, workerRedis ? { onEvent: (ev) => { if (ev.ts >= overlapFrom) replayed.add(ev.id); } } : {});
   // Operator overrides (allow-list, operator verdicts) are stored: a restart keeps them.
-  let detectOverrides: DetectOverridesStore | null = null;
   if (detector) {
-    if (stores.sqlite) detectOverrides = new SqliteDetectOverridesStore(stores.sqlite);
+    let overrides: DetectOverridesStore;
+    if (stores.sqlite) overrides = new SqliteDetectOverridesStore(stores.sqlite);
     else {
       const pgOverrides = new PostgresDetectOverridesStore(stores.pg!);
       await pgOverrides.migrate();
-      detectOverrides = pgOverrides;
+      overrides = pgOverrides;
     }
-    await applyOverrides(detector, detectOverrides);
-    const overrides = detectOverrides;
+    await applyOverrides(detector, overrides);
     adminPlugins.push((app) => registerDetectAdminRoutes(app, detector, { overrides }));
   }
 

@@ -8,7 +8,7 @@
  * verdict lookups from memory, and appends events in the background.
  *
  * Keys (prefix `detect.shared.key_prefix`, default `warden:detect:`):
- *   events       stream of event batches (field `b`: JSON array), capped to about STREAM_MAX entries
+ *   events       stream of event batches (field `b`: JSON array), capped at about STREAM_MAX entries
  *   accounts     hash: account id -> SharedAccountVerdict JSON (a verdict above none, or linked)
  *   clusters     hash: cluster id -> Verdict JSON (verdicts accounts take from their cluster)
  *   seq          number of the latest published change
@@ -23,8 +23,12 @@ import type { InteractionEvent } from '../events/index.ts';
 import type { DetectorEngine, SharedAccountVerdict } from './engine.ts';
 import type { Verdict, VerdictLevel, VerdictView } from './verdict.ts';
 
-/** Stream entries kept (each a batch of events): the worker reads far ahead of this. */
-const STREAM_MAX = 100_000;
+/**
+ * Stream entries kept (each a batch of up to BATCH_EVENTS events): the worker reads them within
+ * moments, so this only bounds Redis memory if it stops (2,000 entries: two minutes of full
+ * batches at 1,000 requests/s; the worker rebuilds from the event store when it starts again).
+ */
+const STREAM_MAX = 2_000;
 /** Events per stream entry, and how long a replica holds a partial batch. */
 const BATCH_EVENTS = 64;
 const BATCH_MS = 50;

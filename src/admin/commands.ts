@@ -318,7 +318,8 @@ function fields(o: Record<string, unknown>): string {
   return Object.entries(o).map(([k, v]) => `${k.padEnd(w)}  ${cell(v)}`).join('\n');
 }
 
-function table(rows: Record<string, unknown>[], cols: string[]): string {
+/** Rows as an aligned text table with the given columns (headers upper-cased; '-' for none). */
+export function table(rows: Record<string, unknown>[], cols: string[]): string {
   if (rows.length === 0) return '(none)';
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd();

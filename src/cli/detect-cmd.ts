@@ -1,0 +1,132 @@
+/**
+ * `warden detect ...`: the running detector, from the command line, through the admin API
+ * (/admin/detect): why an account has its verdict, clusters, campaigns, operator verdicts and the
+ * allow-list. With several nodes, point it at the detector worker.
+ */
+import { parseArgs } from 'node:util';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { loadConfig, resolveSecret } from '../config/index.ts';
+import { HttpAdminClient, textTable as table } from '../admin/index.ts';
+import { WardenError } from '../errors/index.ts';
+import { VERDICT_LEVELS, type Verdict, type VerdictReason } from '../detect/index.ts';
+
+const HELP = `usage:
+  warden detect account ID                    the account's verdict in force, why (signals, values, thresholds), its cluster
+  warden detect clusters [--level L] [--limit N]
+  warden detect cluster ID
+  warden detect campaigns
+  warden detect verdicts                      operator verdicts in force
+  warden detect verdict set (--account ID | --cluster ID) --level LEVEL [--note TEXT]
+  warden detect verdict clear (--account ID | --cluster ID)
+  warden detect allow                         the allow-list in force
+  warden detect allow add (--account ID | --org ID) [--note TEXT]
+  warden detect allow remove (--account ID | --org ID)
+
+options:
+  --url URL       the Warden to ask (or WARDEN_ADMIN_URL; default http://127.0.0.1:<server.port>)
+  --token TOKEN   admin token (or WARDEN_ADMIN_TOKEN, config admin.token, or the token file
+                  \`warden serve\` keeps beside its SQLite database)
+  -c, --config F  configuration file (default warden.yaml / WARDEN_CONFIG)
+  --json          print JSON
+levels: ${VERDICT_LEVELS.join(', ')}`;
+
+export interface DetectCliIo { out: (t: string) => void; err: (t: string) => void; env: NodeJS.ProcessEnv }
+
+const OPTIONS = {
+  url: { type: 'string' }, token: { type: 'string' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  account: { type: 'string' }, cluster: { type: 'string' }, org: { type: 'string' }, level: { type: 'string' }, note: { type: 'string' }, limit: { type: 'string' },
+} as const;
+
+/** Run `warden detect` (argv after `detect`). Exit code: 0 done, 1 failed (stderr says why), 2 bad usage. */
+export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = {}): Promise<number> {
+  const io: DetectCliIo = { out: ioIn.out ?? ((t) => process.stdout.write(t + '\n')), err: ioIn.err ?? ((t) => process.stderr.write(t + '\n')), env: ioIn.env ?? process.env };
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true }>>;
+  try { parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }); } catch (err) {
+    io.err(`error: ${(err as Error).message}\n${HELP}`);
+    return 2;
+  }
+  const { values: v, positionals: [what, sub, ...extra] } = parsed;
+  if (v.help || !what) { io.out(HELP); return what || v.help ? 0 : 2; }
+  const usage = (message: string) => { io.err(`error: ${message}\n${HELP}`); return 2; };
+  const subject = (a: 'account' | 'cluster' | 'org', b: 'account' | 'cluster' | 'org') => {
+    if (!!v[a] === !!v[b]) return null;
+    return v[a] ? { kind: a, id: v[a]! } : { kind: b, id: v[b]! };
+  };
+  try {
+    const c = openClient(v, io.env);
+    const enc = encodeURIComponent;
+    let result: unknown;
+    let show: (r: any) => string;
+    if (what === 'account' && sub && !extra.length) {
+      result = await c.call('GET', `/detect/accounts/${enc(sub)}`);
+      show = accountText;
+    } else if (what === 'clusters' && !sub) {
+      result = await c.call('GET', '/detect/clusters', { query: { level: v.level, limit: v.limit } });
+      show = (r) => table(r.data, ['id', 'level', 'score', 'size', 'actors', 'requests', 'campaign_id']) + (r.total > r.data.length ? `\n(${r.total} in all: --limit)` : '');
+    } else if (what === 'cluster' && sub && !extra.length) {
+      result = await c.call('GET', `/detect/clusters/${enc(sub)}`);
+      show = (r) => `${r.id}  ${r.level}  score ${r.score}  ${r.size} accounts (${r.actors} actors)  ${r.requests} requests${r.campaign_id ? `  campaign ${r.campaign_id}` : ''}\n\n${reasons(r.reasons)}\n\nmembers: ${r.members.join(' ')}`;
+    } else if (what === 'campaigns' && !sub) {
+      result = await c.call('GET', '/detect/campaigns');
+      show = (r) => table(r.data.map((x: any) => ({ ...x, accounts: x.members.length, requests: x.volume.requests, targets: Object.entries(x.targets).filter(([, s]) => (s as number) >= 0.1).map(([k]) => k) })),
+        ['id', 'level', 'score', 'accounts', 'requests', 'first_seen', 'flagged_at', 'targets']);
+    } else if (what === 'verdicts' && !sub) {
+      result = await c.call('GET', '/detect/verdicts');
+      show = (r) => table(r.data.map((x: Verdict) => ({ kind: x.subject.kind, id: x.subject.id, level: x.level, since: x.since, note: x.reasons[0]?.detail })), ['kind', 'id', 'level', 'since', 'note']);
+    } else if (what === 'verdict' && (sub === 'set' || sub === 'clear') && !extra.length) {
+      const s = subject('account', 'cluster');
+      if (!s) return usage('give exactly one of --account or --cluster');
+      if (sub === 'set') {
+        if (!v.level || !(VERDICT_LEVELS as readonly string[]).includes(v.level)) return usage(`--level is one of ${VERDICT_LEVELS.join(', ')}`);
+        result = await c.call('POST', '/detect/verdicts', { body: { kind: s.kind, id: s.id, level: v.level, ...(v.note ? { note: v.note } : {}) } });
+        show = (r: Verdict) => `${r.subject.kind} ${r.subject.id}: ${r.level} (operator, since ${r.since})`;
+      } else {
+        await c.call('DELETE', '/detect/verdicts', { query: { kind: s.kind, id: s.id } });
+        result = { cleared: s };
+        show = () => `${s.kind} ${s.id}: operator verdict cleared`;
+      }
+    } else if (what === 'allow' && (!sub || ((sub === 'add' || sub === 'remove') && !extra.length))) {
+      if (!sub) {
+        result = await c.call('GET', '/detect/allow');
+        show = (r) => `accounts: ${r.accounts.join(' ') || '-'}\norgs: ${r.orgs.join(' ') || '-'}`;
+      } else {
+        const s = subject('account', 'org');
+        if (!s) return usage('give exactly one of --account or --org');
+        if (sub === 'add') result = await c.call('POST', '/detect/allow', { body: { [s.kind]: s.id, ...(v.note ? { note: v.note } : {}) } });
+        else { await c.call('DELETE', '/detect/allow', { query: { [s.kind]: s.id } }); result = { removed: s }; }
+        show = () => `${s.kind} ${s.id}: ${sub === 'add' ? 'allow-listed (never above none)' : 'no longer allow-listed'}`;
+      }
+    } else return usage(`unknown command: detect ${[what, sub, ...extra].filter(Boolean).join(' ')}`);
+    io.out(v.json ? JSON.stringify(result, null, 2) : show(result));
+    return 0;
+  } catch (err) {
+    io.err(err instanceof WardenError ? `error: ${err.message} (${err.code})` : `error: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+function openClient(v: { url?: string; token?: string; config?: string }, env: NodeJS.ProcessEnv): HttpAdminClient {
+  const config = loadConfig(v.config, env);
+  const url = v.url ?? env.WARDEN_ADMIN_URL ?? `http://127.0.0.1:${config.server.port}`;
+  let token = v.token ?? env.WARDEN_ADMIN_TOKEN ?? resolveSecret(config.admin.token, env) ?? null;
+  if (!token && config.store.driver === 'sqlite') {
+    const file = join(dirname(resolve(config.store.sqlite_path)), 'admin-token');
+    if (existsSync(file)) token = readFileSync(file, 'utf8').trim();
+  }
+  if (!token) throw new WardenError('WARDEN_ADMIN_UNAUTHORIZED', 'an admin token is needed: pass --token or set WARDEN_ADMIN_TOKEN');
+  return new HttpAdminClient(url, token);
+}
+
+function accountText(r: { account_id: string; level: string; verdict: Verdict | null; cluster: { id: string; size: number; actors: number; level: string } | null; indicators: Array<{ signal: string; value: number; threshold: number; contribution: number }> }): string {
+  const lines = [`${r.account_id}: ${r.level}`];
+  if (r.verdict) lines.push(`verdict in force: ${r.verdict.subject.kind} ${r.verdict.subject.id}, ${r.verdict.source}, since ${r.verdict.since}${r.verdict.campaign_id ? `, campaign ${r.verdict.campaign_id}` : ''}`, '', reasons(r.verdict.reasons));
+  if (r.cluster) lines.push('', `cluster ${r.cluster.id}: ${r.cluster.level}, ${r.cluster.size} accounts (${r.cluster.actors} actors)`);
+  const lit = r.indicators.filter((i) => i.contribution > 0);
+  if (lit.length) lines.push('', 'its own indicators above their thresholds:', table(lit, ['signal', 'value', 'threshold', 'contribution']));
+  return lines.join('\n');
+}
+
+function reasons(rs: VerdictReason[]): string {
+  return table(rs.map((x) => ({ ...x, weight: x.weight ?? null, detail: x.detail ?? null })), ['signal', 'value', 'threshold', 'weight', 'detail']);
+}

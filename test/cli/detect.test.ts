@@ -1,0 +1,68 @@
+// `warden detect` against a running Warden: an operator reads why an account has its verdict,
+// sets and clears operator verdicts and allow-list entries; bad usage and bad tokens say why.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../../src/config/index.ts';
+import { startWarden } from '../../src/cli/serve.ts';
+import { runDetectCli } from '../../src/cli/detect-cmd.ts';
+
+test('warden detect: verdicts, explanations and the allow-list from the command line', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-detect-cli-'));
+  const w = await startWarden(parseConfig({ server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 } }), { log: () => {} });
+  try {
+    // The token comes from the file `warden serve` keeps beside its database, found through the config.
+    const env = { ...process.env, WARDEN_STORE__SQLITE_PATH: join(dir, 'warden.db'), WARDEN_ADMIN_URL: w.url, WARDEN_ADMIN_TOKEN: '' };
+    const run = async (...argv: string[]) => {
+      let out = ''; let err = '';
+      const code = await runDetectCli(argv, { out: (t) => { out += t + '\n'; }, err: (t) => { err += t + '\n'; }, env });
+      return { code, out, err };
+    };
+    const accounts = await (await fetch(`${w.url}/admin/accounts`, { headers: { authorization: `Bearer ${w.adminToken}` } })).json() as { data: Array<{ id: string }> };
+    const id = accounts.data[0].id;
+
+    let r = await run('verdict', 'set', '--account', id, '--level', 'suspend', '--note', 'card testing');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`^account ${id}: suspend \\(operator, since \\d{4}-`));
+    r = await run('verdicts');
+    assert.match(r.out, /^KIND\s+ID\s+LEVEL\s+SINCE\s+NOTE$/m);
+    assert.match(r.out, new RegExp(`^account\\s+${id}\\s+suspend\\s+\\S+\\s+card testing$`, 'm'));
+    r = await run('account', id);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`^${id}: suspend$`, 'm'));
+    assert.match(r.out, /^operator_verdict\s+suspend\s+-\s+-\s+card testing$/m, 'the explanation: signal, value, threshold, weight, detail');
+    r = await run('account', id, '--json');
+    assert.equal(JSON.parse(r.out).verdict.source, 'operator');
+    r = await run('verdict', 'clear', '--account', id);
+    assert.equal(r.code, 0, r.err);
+    assert.match((await run('verdicts')).out, /^\(none\)$/m);
+
+    assert.equal((await run('allow', 'add', '--org', 'org_partner', '--note', 'evaluation partner')).code, 0);
+    assert.match((await run('allow')).out, /^orgs: org_partner$/m);
+    assert.equal((await run('allow', 'remove', '--org', 'org_partner')).code, 0);
+    assert.match((await run('allow')).out, /^orgs: -$/m);
+    assert.match((await run('campaigns')).out, /^\(none\)$/m);
+    assert.match((await run('clusters')).out, /^\(none\)$/m);
+
+    // Bad input: usage errors exit 2, refusals from the server exit 1, each saying why.
+    r = await run('verdict', 'set', '--account', id);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--level is one of none, watch, throttle, shape, verify, suspend/);
+    r = await run('verdict', 'set', '--account', id, '--cluster', 'clu_x', '--level', 'watch');
+    assert.equal(r.code, 2);
+    assert.match(r.err, /exactly one of --account or --cluster/);
+    assert.equal((await run('bogus')).code, 2);
+    assert.equal((await run('account', id, '--frobnicate')).code, 2);
+    r = await run('account', 'acct_never_seen');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /the detector has not seen account acct_never_seen \(WARDEN_NOT_FOUND\)/);
+    r = await run('verdicts', '--token', 'wrong-token-wrong-token-wrong');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /WARDEN_ADMIN_UNAUTHORIZED/);
+  } finally {
+    await w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

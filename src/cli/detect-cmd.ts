@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { loadConfig, resolveSecret } from '../config/index.ts';
-import { HttpAdminClient, textTable as table } from '../admin/index.ts';
+import { HttpAdminClient, parseDuration, textTable as table } from '../admin/index.ts';
 import { WardenError } from '../errors/index.ts';
 import { VERDICT_LEVELS, type Verdict, type VerdictReason } from '../detect/index.ts';
 
@@ -17,7 +17,7 @@ const HELP = `usage:
   warden detect cluster ID
   warden detect campaigns
   warden detect verdicts                      operator verdicts in force
-  warden detect verdict set (--account ID | --cluster ID) --level LEVEL [--note TEXT]
+  warden detect verdict set (--account ID | --cluster ID) --level LEVEL [--note TEXT] [--for 7d]
   warden detect verdict clear (--account ID | --cluster ID)
   warden detect allow                         the allow-list in force
   warden detect allow add (--account ID | --org ID) [--note TEXT]
@@ -36,6 +36,7 @@ export interface DetectCliIo { out: (t: string) => void; err: (t: string) => voi
 const OPTIONS = {
   url: { type: 'string' }, token: { type: 'string' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   account: { type: 'string' }, cluster: { type: 'string' }, org: { type: 'string' }, level: { type: 'string' }, note: { type: 'string' }, limit: { type: 'string' },
+  for: { type: 'string' },
 } as const;
 
 /** Run `warden detect` (argv after `detect`). Exit code: 0 done, 1 failed (stderr says why), 2 bad usage. */
@@ -73,14 +74,16 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
         ['id', 'level', 'score', 'accounts', 'requests', 'first_seen', 'flagged_at', 'targets']);
     } else if (what === 'verdicts' && !sub) {
       result = await c.call('GET', '/detect/verdicts');
-      show = (r) => table(r.data.map((x: Verdict) => ({ kind: x.subject.kind, id: x.subject.id, level: x.level, since: x.since, note: x.reasons[0]?.detail })), ['kind', 'id', 'level', 'since', 'note']);
+      show = (r) => table(r.data.map((x: Verdict) => ({ kind: x.subject.kind, id: x.subject.id, level: x.level, since: x.since, until: x.expires_at, note: x.reasons[0]?.detail })), ['kind', 'id', 'level', 'since', 'until', 'note']);
     } else if (what === 'verdict' && (sub === 'set' || sub === 'clear') && !extra.length) {
       const s = subject('account', 'cluster');
       if (!s) return usage('give exactly one of --account or --cluster');
       if (sub === 'set') {
         if (!v.level || !(VERDICT_LEVELS as readonly string[]).includes(v.level)) return usage(`--level is one of ${VERDICT_LEVELS.join(', ')}`);
-        result = await c.call('POST', '/detect/verdicts', { body: { kind: s.kind, id: s.id, level: v.level, ...(v.note ? { note: v.note } : {}) } });
-        show = (r: Verdict) => `${r.subject.kind} ${r.subject.id}: ${r.level} (operator, since ${r.since})`;
+        let expires: string | undefined;
+        try { expires = v.for ? new Date(Date.now() + parseDuration(v.for) * 1000).toISOString() : undefined; } catch (err) { return usage(`--for: ${(err as Error).message}`); }
+        result = await c.call('POST', '/detect/verdicts', { body: { kind: s.kind, id: s.id, level: v.level, ...(v.note ? { note: v.note } : {}), ...(expires ? { expires_at: expires } : {}) } });
+        show = (r: Verdict) => `${r.subject.kind} ${r.subject.id}: ${r.level} (operator, since ${r.since}${r.expires_at ? `, until ${r.expires_at}` : ''})`;
       } else {
         await c.call('DELETE', '/detect/verdicts', { query: { kind: s.kind, id: s.id } });
         result = { cleared: s };

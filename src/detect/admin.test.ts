@@ -66,6 +66,10 @@ test('admin routes: account, clusters, campaigns, allow-list and operator verdic
     assert.equal(engine.forAccount(hydra[2]).level, 'suspend');
     assert.equal((await call('GET', '/admin/detect/verdicts')).body.data.length, 2);
     assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'account', id: 'x', level: 'banned' })).status, 400);
+    const past = await call('POST', '/admin/detect/verdicts', { kind: 'account', id: 'x', level: 'verify', expires_at: '2020-01-01T00:00:00Z' });
+    assert.equal(past.status, 400);
+    assert.match(past.body.error.message, /expires_at: expires_at must be in the future/);
+    assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'account', id: 'x', level: 'verify', expires_at: 'tomorrow' })).status, 400);
     assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'cluster', id: 'clu_missing', level: 'watch' })).status, 404);
     assert.equal((await call('DELETE', '/admin/detect/verdicts', { kind: 'account', id: organic[0] })).status, 204);
     assert.equal(engine.forAccount(organic[0]).level === 'verify', false);

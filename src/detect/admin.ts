@@ -10,7 +10,7 @@
  *   POST   /admin/detect/allow            {account | org, note?}: never above none            -> 201
  *   DELETE /admin/detect/allow            {account | org} (body or query string)             -> 204
  *   GET    /admin/detect/verdicts         operator verdicts in force
- *   POST   /admin/detect/verdicts         {kind, id, level, note?}: operator verdict         -> 201
+ *   POST   /admin/detect/verdicts         {kind, id, level, note?, expires_at?}: operator verdict -> 201
  *   DELETE /admin/detect/verdicts         {kind, id} (body or query string)                   -> 204
  *
  * Changes take effect at once on this node (the engine is the verdict view enforcement reads).
@@ -41,6 +41,8 @@ const subjectSchema = z.object({ kind: z.enum(['account', 'cluster']), id: z.str
 const verdictSchema = subjectSchema.extend({
   level: z.enum(VERDICT_LEVELS),
   note: z.string().max(500).default('operator decision'),
+  /** Lapses then (a suspension pending review, say); none: until cleared. */
+  expires_at: z.iso.datetime({ offset: true }).refine((t) => Date.parse(t) > Date.now(), 'expires_at must be in the future').optional(),
 }).strict();
 
 function fail(reply: FastifyReply, code: ErrorCode, message: string) {
@@ -134,10 +136,11 @@ export function registerDetectAdminRoutes(app: FastifyInstance, engine: Detector
     const parsed = verdictSchema.safeParse(req.body ?? {});
     if (!parsed.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(parsed.error));
     const { kind, id, level, note } = parsed.data;
+    const expiresAt = parsed.data.expires_at ? new Date(parsed.data.expires_at).toISOString() : null;
     if (kind === 'cluster' && !engine.cluster(id)) return fail(reply, 'WARDEN_NOT_FOUND', `no cluster ${id}`);
     const since = new Date().toISOString();
-    if (!await stored(reply, (s) => s.put({ kind: kind === 'account' ? 'verdict_account' : 'verdict_cluster', subject: id, level, note, created_at: since }))) return reply;
-    const v = engine.setManualVerdict({ kind, id }, level, note, since);
+    if (!await stored(reply, (s) => s.put({ kind: kind === 'account' ? 'verdict_account' : 'verdict_cluster', subject: id, level, note, created_at: since, expires_at: expiresAt }))) return reply;
+    const v = engine.setManualVerdict({ kind, id }, level, note, since, expiresAt);
     return reply.code(201).send(v);
   });
 

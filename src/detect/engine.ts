@@ -411,6 +411,8 @@ export class DetectorEngine implements VerdictView {
   private readonly indicatorScratch = new IndicatorValues();
   private readonly manualAccount = new Map<string, Verdict>();
   private readonly manualCluster = new Map<string, Verdict>();
+  /** Wall-clock ms at which the first operator verdict set for a time lapses (Infinity: none). */
+  private nextManualExpiry = Infinity;
   private readonly allowAccounts = new Set<string>();
   private readonly allowOrgs = new Set<string>();
   private readonly clusterById = new Map<string, number>();
@@ -1472,6 +1474,7 @@ export class DetectorEngine implements VerdictView {
   // ---------------------------------------------------------------- reading verdicts
 
   private levelIndex(i: number): number {
+    if (this.nextManualExpiry !== Infinity && this.nextManualExpiry <= Date.now()) this.expireManual();
     const f = this.flags[i];
     if (f & 4) return 0;
     const id = this.ids[i];
@@ -1497,6 +1500,7 @@ export class DetectorEngine implements VerdictView {
    * verdict, manual cluster verdict), otherwise the more severe of the account's and its cluster's.
    */
   forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null } {
+    if (this.nextManualExpiry !== Infinity && this.nextManualExpiry <= Date.now()) this.expireManual();
     const i = this.index.get(accountId);
     const manual = this.manualAccount.get(accountId);
     if (i === undefined) {
@@ -1559,13 +1563,18 @@ export class DetectorEngine implements VerdictView {
    * Set an operator verdict on an account or cluster (wins over the detector); `level: null`
    * removes it. The note is kept as the explanation; `since` (ISO) when it was set, if not now.
    */
-  setManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, level: VerdictLevel | null, note = 'operator decision', since?: string): Verdict | null {
+  setManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, level: VerdictLevel | null, note = 'operator decision', since?: string, expiresAt?: string | null): Verdict | null {
     const map = subject.kind === 'account' ? this.manualAccount : this.manualCluster;
     if (level === null) { map.delete(subject.id); return null; }
     const v: Verdict = {
       subject, level, score: null, source: 'operator', since: since ?? new Date(this.now * 1000 || Date.now()).toISOString(),
       reasons: [{ signal: 'operator_verdict', value: level, threshold: null, detail: note }],
     };
+    if (expiresAt) {
+      v.expires_at = expiresAt;
+      const ms = Date.parse(expiresAt);
+      if (ms < this.nextManualExpiry) this.nextManualExpiry = ms;
+    }
     map.set(subject.id, v);
     this.emit(v);
     return v;
@@ -1647,8 +1656,24 @@ export class DetectorEngine implements VerdictView {
     return { accounts: [...this.allowAccounts], orgs: [...this.allowOrgs] };
   }
 
+  /** Drop operator verdicts whose time has run out (wall clock: operators set them in real time). */
+  private expireManual(): void {
+    const now = Date.now();
+    let next = Infinity;
+    for (const map of [this.manualAccount, this.manualCluster]) {
+      for (const [id, v] of map) {
+        if (!v.expires_at) continue;
+        const ms = Date.parse(v.expires_at);
+        if (ms <= now) map.delete(id);
+        else if (ms < next) next = ms;
+      }
+    }
+    this.nextManualExpiry = next;
+  }
+
   /** Operator verdicts in force. */
   manualVerdicts(): Verdict[] {
+    if (this.nextManualExpiry !== Infinity && this.nextManualExpiry <= Date.now()) this.expireManual();
     return [...this.manualAccount.values(), ...this.manualCluster.values()];
   }
 
@@ -1700,6 +1725,7 @@ export class DetectorEngine implements VerdictView {
   effectiveVerdicts(): { accounts: Map<string, SharedAccountVerdict>; clusters: Map<string, Verdict> } {
     const accounts = new Map<string, SharedAccountVerdict>();
     const clusters = new Map<string, Verdict>();
+    if (this.nextManualExpiry !== Infinity && this.nextManualExpiry <= Date.now()) this.expireManual();
     for (let i = 0; i < this.count; i++) {
       // Most accounts: alone, no verdict of their own, no operator's (a few array reads).
       if (this.accLevel[i] === 0 && this.parent[i] === i && this.size[i] === 1 && (this.manualAccount.size === 0 || !this.manualAccount.has(this.ids[i]))) continue;

@@ -20,6 +20,8 @@ export interface DetectOverride {
   note: string | null;
   /** When the operator set it (an operator verdict's `since`). */
   created_at: string;
+  /** When an operator verdict set for a time lapses (null: until cleared). */
+  expires_at?: string | null;
 }
 
 export interface DetectOverridesStore {
@@ -36,22 +38,23 @@ export class MemoryDetectOverridesStore implements DetectOverridesStore {
   async remove(kind: DetectOverrideKind, subject: string) { return this.items.delete(`${kind}\u0000${subject}`); }
 }
 
-interface Row { kind: string; subject: string; level: string | null; note: string | null; created_at: string | Date }
+interface Row { kind: string; subject: string; level: string | null; note: string | null; created_at: string | Date; expires_at: string | Date | null }
+const iso = (v: string | Date | null) => (v instanceof Date ? v.toISOString() : v);
 const fromRow = (r: Row): DetectOverride => ({
   kind: r.kind as DetectOverrideKind, subject: r.subject, level: r.level as VerdictLevel | null, note: r.note,
-  created_at: r.created_at instanceof Date ? r.created_at.toISOString() : r.created_at,
+  created_at: iso(r.created_at)!, expires_at: iso(r.expires_at),
 });
 
 export class SqliteDetectOverridesStore implements DetectOverridesStore {
   constructor(private readonly db: SqliteDb) {
     migrateSqlite(db, 'detect:overrides', [
-      'CREATE TABLE IF NOT EXISTS detect_overrides (kind TEXT NOT NULL, subject TEXT NOT NULL, level TEXT, note TEXT, created_at TEXT NOT NULL, PRIMARY KEY (kind, subject))',
+      'CREATE TABLE IF NOT EXISTS detect_overrides (kind TEXT NOT NULL, subject TEXT NOT NULL, level TEXT, note TEXT, created_at TEXT NOT NULL, expires_at TEXT, PRIMARY KEY (kind, subject))',
     ]);
   }
   async list() { return (this.db.prepare('SELECT * FROM detect_overrides ORDER BY created_at, kind, subject').all() as Row[]).map(fromRow); }
   async put(o: DetectOverride) {
-    this.db.prepare('INSERT INTO detect_overrides (kind, subject, level, note, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, subject) DO UPDATE SET level = excluded.level, note = excluded.note, created_at = excluded.created_at')
-      .run(o.kind, o.subject, o.level, o.note, o.created_at);
+    this.db.prepare('INSERT INTO detect_overrides (kind, subject, level, note, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, subject) DO UPDATE SET level = excluded.level, note = excluded.note, created_at = excluded.created_at, expires_at = excluded.expires_at')
+      .run(o.kind, o.subject, o.level, o.note, o.created_at, o.expires_at ?? null);
   }
   async remove(kind: DetectOverrideKind, subject: string) {
     return this.db.prepare('DELETE FROM detect_overrides WHERE kind = ? AND subject = ?').run(kind, subject).changes > 0;
@@ -63,28 +66,33 @@ export class PostgresDetectOverridesStore implements DetectOverridesStore {
   constructor(private readonly pool: PgPool) {}
   async migrate(): Promise<void> {
     await migratePostgres(this.pool, 'detect:overrides', [
-      'CREATE TABLE IF NOT EXISTS detect_overrides (kind TEXT NOT NULL, subject TEXT NOT NULL, level TEXT, note TEXT, created_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (kind, subject))',
+      'CREATE TABLE IF NOT EXISTS detect_overrides (kind TEXT NOT NULL, subject TEXT NOT NULL, level TEXT, note TEXT, created_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ, PRIMARY KEY (kind, subject))',
     ]);
   }
   async list() { return ((await this.pool.query('SELECT * FROM detect_overrides ORDER BY created_at, kind, subject')).rows as Row[]).map(fromRow); }
   async put(o: DetectOverride) {
-    await this.pool.query('INSERT INTO detect_overrides (kind, subject, level, note, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, subject) DO UPDATE SET level = EXCLUDED.level, note = EXCLUDED.note, created_at = EXCLUDED.created_at',
-      [o.kind, o.subject, o.level, o.note, o.created_at]);
+    await this.pool.query('INSERT INTO detect_overrides (kind, subject, level, note, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, subject) DO UPDATE SET level = EXCLUDED.level, note = EXCLUDED.note, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at',
+      [o.kind, o.subject, o.level, o.note, o.created_at, o.expires_at ?? null]);
   }
   async remove(kind: DetectOverrideKind, subject: string) {
     return ((await this.pool.query('DELETE FROM detect_overrides WHERE kind = $1 AND subject = $2', [kind, subject])).rowCount ?? 0) > 0;
   }
 }
 
-/** Put the stored overrides into `engine` (at start, before verdict listeners are attached). Returns how many. */
+/**
+ * Put the stored overrides into `engine` (at start, before verdict listeners are attached), and
+ * delete the operator verdicts whose time ran out meanwhile. Returns how many were applied.
+ */
 export async function applyOverrides(engine: DetectorEngine, store: DetectOverridesStore): Promise<number> {
-  const all = await store.list();
-  for (const o of all) {
+  let applied = 0;
+  for (const o of await store.list()) {
+    if (o.expires_at && Date.parse(o.expires_at) <= Date.now()) { await store.remove(o.kind, o.subject); continue; }
     if (o.kind === 'allow_account') engine.allow({ account: o.subject });
     else if (o.kind === 'allow_org') engine.allow({ org: o.subject });
     else if (o.level && (VERDICT_LEVELS as readonly string[]).includes(o.level)) {
-      engine.setManualVerdict({ kind: o.kind === 'verdict_account' ? 'account' : 'cluster', id: o.subject }, o.level, o.note ?? undefined, o.created_at);
-    }
+      engine.setManualVerdict({ kind: o.kind === 'verdict_account' ? 'account' : 'cluster', id: o.subject }, o.level, o.note ?? undefined, o.created_at, o.expires_at);
+    } else continue;
+    applied++;
   }
-  return all.length;
+  return applied;
 }

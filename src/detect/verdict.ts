@@ -33,6 +33,8 @@ export interface Verdict {
   since: string;
   /** Campaign id when the subject belongs to a named campaign. */
   campaign_id?: string | null;
+  /** An operator verdict set for a time: when it lapses (ISO). */
+  expires_at?: string | null;
 }
 
 /**

@@ -22,13 +22,18 @@ test('warden detect: verdicts, explanations and the allow-list from the command 
     };
     const accounts = await (await fetch(`${w.url}/admin/accounts`, { headers: { authorization: `Bearer ${w.adminToken}` } })).json() as { data: Array<{ id: string }> };
     const id = accounts.data[0].id;
+    // One interaction, so the detector knows the account.
+    const chat = await fetch(`${w.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${w.demoKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] }) });
+    assert.equal(chat.status, 200);
+    await chat.arrayBuffer();
+    for (let t = 0; t < 100 && (await run('account', id)).code !== 0; t++) await new Promise((res) => setTimeout(res, 20));
 
     let r = await run('verdict', 'set', '--account', id, '--level', 'suspend', '--note', 'card testing');
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, new RegExp(`^account ${id}: suspend \\(operator, since \\d{4}-`));
     r = await run('verdicts');
-    assert.match(r.out, /^KIND\s+ID\s+LEVEL\s+SINCE\s+NOTE$/m);
-    assert.match(r.out, new RegExp(`^account\\s+${id}\\s+suspend\\s+\\S+\\s+card testing$`, 'm'));
+    assert.match(r.out, /^KIND\s+ID\s+LEVEL\s+SINCE\s+UNTIL\s+NOTE$/m);
+    assert.match(r.out, new RegExp(`^account\\s+${id}\\s+suspend\\s+\\S+\\s+-\\s+card testing$`, 'm'));
     r = await run('account', id);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, new RegExp(`^${id}: suspend$`, 'm'));
@@ -38,6 +43,16 @@ test('warden detect: verdicts, explanations and the allow-list from the command 
     r = await run('verdict', 'clear', '--account', id);
     assert.equal(r.code, 0, r.err);
     assert.match((await run('verdicts')).out, /^\(none\)$/m);
+
+    // A verdict set for a time lapses by itself.
+    r = await run('verdict', 'set', '--account', id, '--level', 'verify', '--for', '2s', '--note', 'pending review');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /, until \d{4}-/);
+    assert.equal(JSON.parse((await run('account', id, '--json')).out).level, 'verify');
+    await new Promise((res) => setTimeout(res, 2100));
+    assert.equal(JSON.parse((await run('account', id, '--json')).out).level, 'none', 'lapsed');
+    assert.match((await run('verdicts')).out, /^\(none\)$/m);
+    assert.equal((await run('verdict', 'set', '--account', id, '--level', 'verify', '--for', 'soon')).code, 2);
 
     assert.equal((await run('allow', 'add', '--org', 'org_partner', '--note', 'evaluation partner')).code, 0);
     assert.match((await run('allow')).out, /^orgs: org_partner$/m);

@@ -1,0 +1,36 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openSqlite } from '../store/index.ts';
+import { DetectorEngine, SqliteDetectOverridesStore, applyOverrides } from './index.ts';
+
+test('stored overrides come back at start with their time and note; those whose time ran out are deleted, not applied', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-overrides-'));
+  const db = openSqlite(join(dir, 'w.db'));
+  try {
+    const store = new SqliteDetectOverridesStore(db);
+    const hour = 3_600_000;
+    await store.put({ kind: 'verdict_account', subject: 'acct_review', level: 'verify', note: 'pending review', created_at: '2026-12-01T10:00:00.000Z', expires_at: new Date(Date.now() + hour).toISOString() });
+    await store.put({ kind: 'verdict_account', subject: 'acct_lapsed', level: 'suspend', note: 'a week', created_at: '2026-11-01T10:00:00.000Z', expires_at: new Date(Date.now() - hour).toISOString() });
+    await store.put({ kind: 'verdict_cluster', subject: 'clu_abc', level: 'shape', note: null, created_at: '2026-12-01T10:00:00.000Z' });
+    await store.put({ kind: 'allow_org', subject: 'org_partner', level: null, note: 'evaluation partner', created_at: '2026-12-01T10:00:00.000Z' });
+    // A second put replaces the first.
+    await store.put({ kind: 'allow_org', subject: 'org_partner', level: null, note: 'renewed', created_at: '2026-12-02T10:00:00.000Z' });
+
+    const engine = new DetectorEngine();
+    assert.equal(await applyOverrides(engine, store), 3);
+    const review = engine.forAccount('acct_review');
+    assert.deepEqual([review.level, review.verdict?.since, review.verdict?.reasons[0].detail], ['verify', '2026-12-01T10:00:00.000Z', 'pending review']);
+    assert.ok(review.verdict?.expires_at);
+    assert.equal(engine.forAccount('acct_lapsed').level, 'none');
+    assert.deepEqual(engine.allowList().orgs, ['org_partner']);
+    assert.deepEqual((await store.list()).map((o) => [o.kind, o.subject, o.note]).sort(), [['allow_org', 'org_partner', 'renewed'], ['verdict_account', 'acct_review', 'pending review'], ['verdict_cluster', 'clu_abc', null]]);
+    assert.equal(await store.remove('verdict_cluster', 'clu_abc'), true);
+    assert.equal(await store.remove('verdict_cluster', 'clu_abc'), false);
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -10,11 +10,7 @@ import { openIdentityStore, createAuthenticator, type IdentityStore } from '../i
 import { adminPlugin } from '../admin/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { limitsHooks, registerLimitsAdminRoutes, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
-import {
-  DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, registerDetectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
-  sharedKeys, sharedRedis, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId,
-  applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore,
-} from '../detect/index.ts';
+import { setUpDetector } from './detector.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, type Ledger } from '../ledger/index.ts';
 import { policyHooks, policyAdminRoutes } from '../policy/index.ts';
@@ -44,43 +40,12 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const say = (line: string) => { if (config.log.level !== 'silent') console.error(line); };
 
   // The detector: fed by every finished interaction (record phase), read by enforcement as the
-  // verdict view (limits' cluster scope and throttling, policy's shaping). Several nodes: one
-  // worker runs it on every node's events and publishes its verdicts; replicas enforce those.
-  const mode = config.detect.enabled ? config.detect.mode : null;
-  const redisUrl = config.redis.url;
-  if ((mode === 'worker' || mode === 'replica') && !redisUrl) throw new Error(`detect.mode is ${mode}: nodes share the detector through Redis, set redis.url`);
-  const keys = sharedKeys(config.detect.shared.key_prefix);
-  const detector = mode === 'inline' || mode === 'worker' ? new DetectorEngine({ config: config.detect }) : null;
-  let replica: RedisVerdictView | null = null;
-  if (mode === 'replica') {
-    replica = new RedisVerdictView(sharedRedis(redisUrl!), redisUrl!, keys);
-    if (!await replica.start()) say(`detect: Redis at ${redisUrl} not reachable; no verdicts are enforced until it is`);
-    const view = replica;
-    closers.push(() => view.close());
-  }
-  const verdicts: VerdictView = detector ?? replica ?? EMPTY_VERDICT_VIEW;
-  // A worker reads the stream from where it is before replaying the store; events in both are read once.
-  const workerRedis = mode === 'worker' ? sharedRedis(redisUrl!) : null;
-  let streamStart = '$';
-  const replayed = new Set<string>();
-  if (workerRedis) {
-    try { streamStart = await latestStreamId(workerRedis, keys); } catch { say(`detect: Redis at ${redisUrl} not reachable; other nodes' events are read from when it is`); }
-  }
-  const overlapFrom = new Date(Date.now() - 60_000).toISOString();
-  // Verdicts survive restarts: rebuild from recent events before serving (and before listeners attach).
-  if (detector) await replayRecentEvents(detector, stores.events, workerRedis ? { onEvent: (ev) => { if (ev.ts >= overlapFrom) replayed.add(ev.id); } } : {});
-  // Operator overrides (allow-list, operator verdicts) are stored: a restart keeps them.
-  if (detector) {
-    let overrides: DetectOverridesStore;
-    if (stores.sqlite) overrides = new SqliteDetectOverridesStore(stores.sqlite);
-    else {
-      const pgOverrides = new PostgresDetectOverridesStore(stores.pg!);
-      await pgOverrides.migrate();
-      overrides = pgOverrides;
-    }
-    await applyOverrides(detector, overrides);
-    adminPlugins.push((app) => registerDetectAdminRoutes(app, detector, { overrides }));
-  }
+  // verdict view (limits' cluster scope and throttling, policy's shaping); see ./detector.ts.
+  const detect = await setUpDetector(config, stores, registry, say);
+  const detector = detect.engine;
+  const verdicts = detect.verdicts;
+  closers.push(() => detect.close());
+  if (detect.adminPlugin) adminPlugins.push(detect.adminPlugin);
 
   // policy phase, before limits: a request the policy refuses (region, tier, verdict) spends no
   // quota; its output phase shapes and watermarks the answer.
@@ -106,25 +71,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   adminPlugins.push((app) => registerLimitsAdminRoutes(app, { limiter: limits.limiter, overrides, prefix: '/limits' }));
 
   // record phase: the detector learns from each finished interaction, off the request path
-  if (detector) {
-    const detect = detectHooks(detector, { batch: 64 });
-    registerDetectMetrics(detector, detect, registry);
-    hooks.push(detect);
-    if (workerRedis) {
-      const worker = await startSharedWorker({
-        engine: detector, client: workerRedis, url: redisUrl!, keys, publishMs: config.detect.shared.publish_ms, startId: streamStart,
-        onEvent: (ev) => detect.onEvent!(ev), skip: (ev) => replayed.has(ev.id),
-      });
-      registerSharedDetectMetrics(registry, { streamEvents: () => worker.stats().streamRead, published: () => worker.stats().published, publishFailures: () => worker.stats().publishFailures });
-      closers.push(async () => { await worker.close(); workerRedis.disconnect(); });
-    }
-  }
-  if (replica) {
-    const stream = streamEventsHooks(sharedRedis(redisUrl!), keys);
-    hooks.push(stream);
-    const view = replica;
-    registerSharedDetectMetrics(registry, { streamEvents: () => stream.stats().sent, streamDropped: () => stream.stats().dropped, sharedAccounts: () => view.size });
-  }
+  hooks.push(...detect.recordHooks);
 
   // record phase, last: the ledger queues each finished interaction and each verdict (its writer
   // thread commits and signs checkpoints); checkpoints and proofs are public, the audit query is

@@ -200,7 +200,7 @@ test('online (gateway hooks) and offline (scan) give the same verdicts on the sa
   const offline = await scanEvents(file);
   const online = new DetectorEngine({ trackFirstFlags: true });
   const hooks = detectHooks(online, { idleFlushMs: 0 });
-  for (const ev of mixed.events) hooks.onEvent!(ev);
+  for (const ev of mixed.events) hooks.onEvent(ev);
   await hooks.drained();
   await hooks.close!();
   assert.equal(hooks.queueStats().dropped, 0);
@@ -220,7 +220,7 @@ test('the request path cost: onEvent enqueue and VerdictView lookup take microse
   for (let k = 0; k < 20_000; k++) engine.forAccount(ids[k % ids.length]);
   const lookup = (performance.now() - t0) / 20_000;
   const t1 = performance.now();
-  for (let k = 0; k < 5_000; k++) hooks.onEvent!(mixed.events[k]);
+  for (let k = 0; k < 5_000; k++) hooks.onEvent(mixed.events[k]);
   const enqueue = (performance.now() - t1) / 5_000;
   assert.ok(lookup < 0.05 && enqueue < 0.05, `lookup ${lookup} ms, enqueue ${enqueue} ms`);
 });

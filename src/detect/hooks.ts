@@ -18,6 +18,8 @@ export interface DetectHooksOptions {
 }
 
 export interface DetectHooks extends GatewayHooks {
+  /** Queue one finished interaction for the engine (constant time). */
+  onEvent(event: InteractionEvent): void;
   /** Wait until every queued event has reached the engine. */
   drained(): Promise<void>;
   /** Queue length and events dropped because the queue was full. */

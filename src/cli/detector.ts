@@ -1,0 +1,85 @@
+/**
+ * The detector's part of the composition: which engine (or none) this node runs by
+ * `detect.mode`, the verdict view enforcement reads, the record-phase hooks that feed it, its
+ * admin routes and metrics. One node (`inline`), or several sharing one detector through Redis:
+ * a `worker` that runs the engine on every node's events and publishes verdicts, and `replica`s
+ * that stream their events to it and enforce what it publishes (src/detect/shared.ts).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { WardenConfig } from '../config/index.ts';
+import type { GatewayHooks } from '../gateway/index.ts';
+import {
+  DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, registerDetectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
+  sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId,
+  applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore,
+} from '../detect/index.ts';
+import type { Stores } from './stores.ts';
+
+export interface DetectorSetup {
+  /** The engine this node runs (inline, worker), or null (replica, or the detector off). */
+  engine: DetectorEngine | null;
+  /** What enforcement reads: the engine, the worker's published verdicts, or nothing. */
+  verdicts: VerdictView;
+  /** Record-phase hooks (the engine's queue, or a replica's stream): after limits, before the ledger. */
+  recordHooks: GatewayHooks[];
+  /** The detector's admin routes, on the nodes that run the engine. */
+  adminPlugin: ((app: FastifyInstance) => void) | null;
+  close(): Promise<void>;
+}
+
+export async function setUpDetector(config: WardenConfig, stores: Stores, registry: Registry, say: (line: string) => void): Promise<DetectorSetup> {
+  const mode = config.detect.enabled ? config.detect.mode : null;
+  const url = config.redis.url;
+  if ((mode === 'worker' || mode === 'replica') && !url) throw new Error(`detect.mode is ${mode}: nodes share the detector through Redis, set redis.url`);
+  const keys = sharedKeys(config.detect.shared.key_prefix);
+  const closers: Array<() => Promise<void> | void> = [];
+  const close = async () => { for (const c of closers.reverse()) await c(); };
+
+  if (mode === 'replica') {
+    const view = new RedisVerdictView(sharedRedis(url!), url!, keys);
+    closers.push(() => view.close());
+    if (!await view.start()) say(`detect: Redis at ${url} not reachable; no verdicts are enforced until it is`);
+    const stream = streamEventsHooks(sharedRedis(url!), keys);
+    registerSharedDetectMetrics(registry, { streamEvents: () => stream.stats().sent, streamDropped: () => stream.stats().dropped, sharedAccounts: () => view.size });
+    return { engine: null, verdicts: view, recordHooks: [stream], adminPlugin: null, close };
+  }
+  if (mode === null) return { engine: null, verdicts: EMPTY_VERDICT_VIEW, recordHooks: [], adminPlugin: null, close };
+
+  const engine = new DetectorEngine({ config: config.detect });
+  // A worker reads the stream from where it is before replaying the store; events in both are read once.
+  const redis = mode === 'worker' ? sharedRedis(url!) : null;
+  let streamStart = '$';
+  const replayed = new Set<string>();
+  if (redis) {
+    closers.push(() => redis.disconnect());
+    try {
+      await redisReady(redis);
+      streamStart = await latestStreamId(redis, keys);
+    } catch { say(`detect: Redis at ${url} not reachable; other nodes' events are read from when it is`); }
+  }
+  const overlapFrom = new Date(Date.now() - 60_000).toISOString();
+  // Verdicts survive restarts: rebuild from recent events before serving (and before listeners attach).
+  await replayRecentEvents(engine, stores.events, redis ? { onEvent: (ev) => { if (ev.ts >= overlapFrom) replayed.add(ev.id); } } : {});
+  // Operator overrides (allow-list, operator verdicts) are stored: a restart keeps them.
+  let overrides: DetectOverridesStore;
+  if (stores.sqlite) overrides = new SqliteDetectOverridesStore(stores.sqlite);
+  else {
+    const pg = new PostgresDetectOverridesStore(stores.pg!);
+    await pg.migrate();
+    overrides = pg;
+  }
+  await applyOverrides(engine, overrides);
+
+  const queue = detectHooks(engine, { batch: 64 });
+  registerDetectMetrics(engine, queue, registry);
+  if (redis) {
+    const worker = await startSharedWorker({
+      engine, client: redis, url: url!, keys, publishMs: config.detect.shared.publish_ms, startId: streamStart,
+      onEvent: (ev) => queue.onEvent(ev), skip: (ev) => replayed.has(ev.id),
+    });
+    closers.push(() => worker.close());
+    registerSharedDetectMetrics(registry, { streamEvents: () => worker.stats().streamRead, published: () => worker.stats().published, publishFailures: () => worker.stats().publishFailures });
+  }
+  return { engine, verdicts: engine, recordHooks: [queue], adminPlugin: (app) => registerDetectAdminRoutes(app, engine, { overrides }), close };
+}

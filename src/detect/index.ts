@@ -1,4 +1,4 @@
-// detect: distillation detection: per-request signals, account windows, account linkage into clusters, campaigns, verdicts with hysteresis and operator overrides.
+// detect: distillation detection: per-request signals, account windows, account linkage into clusters, campaigns, verdicts with hysteresis, operator overrides (stored), one detector shared by several nodes.
 /**
  * Public surface of the detector. One engine (`DetectorEngine`) serves both paths:
  * - online: `detectHooks(engine)` plugs into the gateway's record phase (onEvent enqueues, a

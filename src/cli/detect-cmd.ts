@@ -16,6 +16,7 @@ const HELP = `usage:
   warden detect clusters [--level L] [--limit N]
   warden detect cluster ID
   warden detect campaigns
+  warden detect stats                         accounts in memory and forgotten, clusters, campaigns, events seen
   warden detect verdicts                      operator verdicts in force
   warden detect verdict set (--account ID | --cluster ID) --level LEVEL [--note TEXT] [--for 7d]
   warden detect verdict clear (--account ID | --cluster ID)
@@ -72,6 +73,9 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
       result = await c.call('GET', '/detect/campaigns');
       show = (r) => table(r.data.map((x: any) => ({ ...x, accounts: x.members.length, requests: x.volume.requests, targets: Object.entries(x.targets).filter(([, s]) => (s as number) >= 0.1).map(([k]) => k) })),
         ['id', 'level', 'score', 'accounts', 'requests', 'first_seen', 'flagged_at', 'targets']);
+    } else if (what === 'stats' && !sub) {
+      result = await c.call('GET', '/detect/stats');
+      show = (r) => Object.entries(r).map(([k, x]) => `${k.padEnd(18)} ${x ?? '-'}`).join('\n');
     } else if (what === 'verdicts' && !sub) {
       result = await c.call('GET', '/detect/verdicts');
       show = (r) => table(r.data.map((x: Verdict) => ({ kind: x.subject.kind, id: x.subject.id, level: x.level, since: x.since, until: x.expires_at, note: x.reasons[0]?.detail })), ['kind', 'id', 'level', 'since', 'until', 'note']);

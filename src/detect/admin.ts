@@ -6,6 +6,7 @@
  *   GET    /admin/detect/clusters         clusters above none (?min_members=2&limit=100)
  *   GET    /admin/detect/clusters/:id     one cluster: members, evidence, score, campaign
  *   GET    /admin/detect/campaigns        named campaigns: members, timeline, volume, targets, evidence
+ *   GET    /admin/detect/stats            accounts in memory and forgotten, clusters, campaigns, link keys, events
  *   GET    /admin/detect/allow            allow-list in force
  *   POST   /admin/detect/allow            {account | org, note?}: never above none            -> 201
  *   DELETE /admin/detect/allow            {account | org} (body or query string)             -> 204
@@ -107,6 +108,14 @@ export function registerDetectAdminRoutes(app: FastifyInstance, engine: Detector
   });
 
   app.get(`${prefix}/campaigns`, async () => ({ data: engine.campaigns() }));
+
+  app.get(`${prefix}/stats`, async () => ({
+    ...engine.stats(),
+    event_time: engine.eventTimeMs ? new Date(engine.eventTimeMs).toISOString() : null,
+    evict_idle_hours: engine.config.evict_idle_hours,
+    operator_verdicts: engine.manualVerdicts().length,
+    allow_list: (({ accounts, orgs }) => accounts.length + orgs.length)(engine.allowList()),
+  }));
 
   app.get(`${prefix}/allow`, async () => engine.allowList());
 

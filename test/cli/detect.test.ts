@@ -60,6 +60,9 @@ test('warden detect: verdicts, explanations and the allow-list from the command 
     assert.match((await run('allow')).out, /^orgs: -$/m);
     assert.match((await run('campaigns')).out, /^\(none\)$/m);
     assert.match((await run('clusters')).out, /^\(none\)$/m);
+    const stats = JSON.parse((await run('stats', '--json')).out);
+    assert.deepEqual([stats.accounts, stats.events, stats.forgotten, stats.evict_idle_hours, stats.operator_verdicts], [1, 1, 0, 336, 0]);
+    assert.match((await run('stats')).out, /^accounts\s+1$/m);
 
     // Bad input: usage errors exit 2, refusals from the server exit 1, each saying why.
     r = await run('verdict', 'set', '--account', id);

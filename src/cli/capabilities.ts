@@ -14,7 +14,7 @@ import { setUpDetector } from './detector.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, type Ledger } from '../ledger/index.ts';
 import { policyHooks, policyAdminRoutes } from '../policy/index.ts';
-import type { Stores } from './stores.ts';
+import { onBackend, type Stores } from './stores.ts';
 
 export interface Capabilities {
   authenticator: Authenticator;
@@ -58,13 +58,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   }
 
   // limits phase
-  let overrides: LimitOverridesStore;
-  if (stores.sqlite) overrides = new SqliteLimitOverridesStore(stores.sqlite);
-  else {
-    const pgOverrides = new PostgresLimitOverridesStore(stores.pg!);
-    await pgOverrides.migrate();
-    overrides = pgOverrides;
-  }
+  const overrides = await onBackend<LimitOverridesStore>(stores, (db) => new SqliteLimitOverridesStore(db), (pool) => new PostgresLimitOverridesStore(pool));
   const limits = limitsHooks({ config: config.limits, redisUrl: config.redis.url, verdicts, overrides, registry });
   await limits.limiter.ready();
   hooks.push(limits);

@@ -14,7 +14,7 @@ import {
   sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId,
   applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore,
 } from '../detect/index.ts';
-import type { Stores } from './stores.ts';
+import { onBackend, type Stores } from './stores.ts';
 
 export interface DetectorSetup {
   /** The engine this node runs (inline, worker), or null (replica, or the detector off). */
@@ -62,13 +62,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
   // Verdicts survive restarts: rebuild from recent events before serving (and before listeners attach).
   await replayRecentEvents(engine, stores.events, redis ? { onEvent: (ev) => { if (ev.ts >= overlapFrom) replayed.add(ev.id); } } : {});
   // Operator overrides (allow-list, operator verdicts) are stored: a restart keeps them.
-  let overrides: DetectOverridesStore;
-  if (stores.sqlite) overrides = new SqliteDetectOverridesStore(stores.sqlite);
-  else {
-    const pg = new PostgresDetectOverridesStore(stores.pg!);
-    await pg.migrate();
-    overrides = pg;
-  }
+  const overrides = await onBackend<DetectOverridesStore>(stores, (db) => new SqliteDetectOverridesStore(db), (pool) => new PostgresDetectOverridesStore(pool));
   await applyOverrides(engine, overrides);
 
   const queue = detectHooks(engine, { batch: 64 });

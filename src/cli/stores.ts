@@ -21,3 +21,14 @@ export async function openStores(config: WardenConfig): Promise<Stores> {
   const events = new SqliteEventStore(sqlite, { writer: 'thread' });
   return { driver: 'sqlite', sqlite, pg: null, events, close: async () => { await events.close(); sqlite.close(); } };
 }
+
+/**
+ * A repository on the configured backend: the SQLite one, or the PostgreSQL one once its tables
+ * are migrated. E.g. `await onBackend(stores, (db) => new SqliteX(db), (pool) => new PostgresX(pool))`.
+ */
+export async function onBackend<T>(stores: Stores, sqlite: (db: SqliteDb) => T, postgres: (pool: PgPool) => T & { migrate(): Promise<void> }): Promise<T> {
+  if (stores.sqlite) return sqlite(stores.sqlite);
+  const repo = postgres(stores.pg!);
+  await repo.migrate();
+  return repo;
+}

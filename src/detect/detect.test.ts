@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { DetectorEngine, detectHooks, scanEvents, runScanCli, buildScenario, buildReport, verdictRank, scoreReport, type PromptPool, type Verdict } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
+import { readAccountFacts } from '../identity/facts-file.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
 
@@ -294,4 +295,53 @@ test('a standing verdict\'s explanation follows its evidence: the score it shows
   assert.ok(after.score < before.score, `the score fell (${before.score} -> ${after.score})`);
   const elicitAfter = after.reasons.find((r) => r.signal === 'reasoning_elicitation_share')?.value as number | undefined;
   if (elicitBefore !== undefined) assert.ok(elicitAfter === undefined || elicitAfter < elicitBefore, 'the indicator values were refreshed too');
+});
+
+test('warden scan --accounts: a log without account facts is joined with the provider\'s account table, and the shared card links the hydra again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-scan-facts-'));
+  const file = join(dir, 'events.jsonl');
+  // Another tool's log: who called, not who they are.
+  writeFileSync(file, mixed.events.map((e) => JSON.stringify({ ...e, account: null })).join('\n'));
+  const rows = new Map<string, string>();
+  const cell = (v: string | null | undefined) => v ?? '';
+  for (const e of mixed.events) {
+    if (!e.account_id || !e.account || rows.has(e.account_id)) continue;
+    const a = e.account;
+    rows.set(e.account_id, [e.account_id, a.created_at, a.tier, a.programme, cell(a.email_domain), cell(a.payment_fp), cell(a.signup_ip), cell(a.claimed_country), cell(a.email_pattern), cell(a.first_used_at), cell(e.org_id)].join(','));
+  }
+  const table = join(dir, 'accounts.csv');
+  writeFileSync(table, 'account_id,created_at,tier,programme,email_domain,payment_fp,signup_ip,claimed_country,email_pattern,first_used_at,org_id\n' + [...rows.values()].join('\n') + '\n');
+  const sink = (f: (s: string) => void) => new Writable({ write(c, _e, cb) { f(String(c)); cb(); } });
+  const scan = async (args: string[]) => {
+    let out = ''; let err = '';
+    const code = await runScanCli([file, '--json', '--report', join(dir, 'r.json'), ...args], { stdout: sink((s) => { out += s; }), stderr: sink((s) => { err += s; }) });
+    assert.equal(code, 0, err);
+    const report = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as { campaigns: Array<{ members: string[]; evidence: Array<{ signal: string }> }> };
+    return { summary: JSON.parse(out), err, report };
+  };
+  const hydra = accountsOf('campaign:camp_hydra');
+  const cardEvidence = (report: { campaigns: Array<{ members: string[]; evidence: Array<{ signal: string }> }> }) =>
+    report.campaigns.some((c) => c.members.includes(hydra[0]) && c.evidence.some((e) => e.signal === 'shared_payment_fingerprint'));
+
+  const bare = await scan([]);
+  assert.equal(bare.summary.accounts_without_facts, rows.size);
+  assert.match(bare.err, new RegExp(`${rows.size} of \\d+ accounts have no account facts in the events: .*give them with --accounts FILE`));
+  assert.ok(!cardEvidence(bare.report), 'without the facts there is no card to share');
+
+  const joined = await scan(['--accounts', table]);
+  assert.equal(joined.summary.accounts_without_facts, 0);
+  assert.equal(joined.summary.accounts_facts_from_table, rows.size);
+  assert.equal(joined.err, '');
+  assert.ok(cardEvidence(joined.report), 'the hydra is linked by its shared card again');
+  // The same verdicts as on the log that carried the facts.
+  const full = await scanEvents(mixed.events.map((e) => ({ ...e })));
+  const fromTable = await scanEvents(mixed.events.map((e) => ({ ...e, account: null })), { accountFacts: readAccountFacts(table) });
+  const levels = (r: typeof full) => new Map(r.report.accounts.map((a) => [a.account_id, a.level]));
+  assert.deepEqual(levels(fromTable), levels(full));
+
+  // A table the scan cannot use stops it before it starts, saying where.
+  writeFileSync(join(dir, 'bad.csv'), 'account_id,created_at,tier\nx,2026-01-01,gold\n');
+  let err = '';
+  assert.equal(await runScanCli([file, '--accounts', join(dir, 'bad.csv')], { stdout: sink(() => {}), stderr: sink((s) => { err += s; }) }), 2);
+  assert.match(err, /cannot read accounts .*bad\.csv: line 2, tier: expected one of/);
 });

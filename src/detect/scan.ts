@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
 import { readEventBatches, readEventsJsonl, readableEvent, type InteractionEvent } from '../events/index.ts';
+import { completeAccountFacts, readAccountFacts, type AccountFactsTable } from '../identity/facts-file.ts';
 import { DetectorEngine } from './engine.ts';
 import { PradaBaseline, VolumeBaseline } from './baselines.ts';
 import { buildReport, scoreReport, type DetectionReport, type GroundTruth, type QualityFigures, type ReportSource } from './report.ts';
@@ -27,6 +28,19 @@ export interface ScanOptions {
   progressEvery?: number;
   /** Stop at the first event that cannot be read (default: skip it and count it in `skipped`). */
   strict?: boolean;
+  /**
+   * Account facts by account id (`--accounts FILE`), for events that lack them: logs from other
+   * tools name the account but not its signup facts.
+   */
+  accountFacts?: AccountFactsTable;
+}
+
+/** Accounts whose signup facts the scan had, and those it had none for. */
+export interface FactsCoverage {
+  /** Accounts whose events carried no facts and that the account table completed. */
+  fromTable: number;
+  /** Accounts with no facts in their events nor in the table: no signup evidence, freshness unknown. */
+  missing: number;
 }
 
 /** Events left out because they could not be read: how many, and the first few with where and why. */
@@ -43,6 +57,7 @@ export interface ScanResult {
   events: number;
   seconds: number;
   skipped: SkippedEvents;
+  facts: FactsCoverage;
 }
 
 /** Run a detector over events (a JSONL path, a stream or any iterable) and build its report. */
@@ -65,8 +80,15 @@ export async function scanEvents(source: string | Readable | AsyncIterable<Inter
   const t0 = performance.now();
   let n = 0; let from: string | null = null; let to: string | null = null;
   const every = opts.progressEvery ?? 1_000_000;
+  const table = opts.accountFacts;
+  const fromTable = new Set<string>();
+  const missing = new Set<string>();
   for await (const batch of batches) {
     for (const ev of batch) {
+      if (ev.account === null && ev.account_id !== null) {
+        if (table && completeAccountFacts(ev, table)) fromTable.add(ev.account_id);
+        else missing.add(ev.account_id);
+      } else if (table) completeAccountFacts(ev, table);
       det.ingest(ev);
       if (n === 0) from = ev.ts;
       to = ev.ts;
@@ -76,7 +98,7 @@ export async function scanEvents(source: string | Readable | AsyncIterable<Inter
   det.flush();
   const seconds = (performance.now() - t0) / 1000;
   const report = buildReport(det, { detector: name === 'warden' ? 'warden' : (det as VolumeBaseline | PradaBaseline).name, from, to });
-  return { report, engine, events: n, seconds, skipped };
+  return { report, engine, events: n, seconds, skipped, facts: { fromTable: fromTable.size, missing: missing.size } };
 }
 
 /** Events of an iterable in batches, each checked as a file's lines are (see readableEvent). */
@@ -149,7 +171,7 @@ export function formatSummary(r: ScanResult, q: QualityFigures | null): string {
   return lines.join('\n') + '\n';
 }
 
-const USAGE = `usage: warden scan <events.jsonl|-> [--report out.json] [--labels labels.json] [--detector warden|volume|prada] [--config warden.yaml] [--allow ACCOUNT]... [--strict] [--json]`;
+const USAGE = `usage: warden scan <events.jsonl|-> [--accounts accounts.jsonl|.csv] [--report out.json] [--labels labels.json] [--detector warden|volume|prada] [--config warden.yaml] [--allow ACCOUNT]... [--strict] [--json]`;
 
 /**
  * `warden scan`: parse argv (the arguments after `scan`), run, print. Returns the exit code:
@@ -160,6 +182,7 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
   const err = io.stderr ?? process.stderr;
   let input: string | null = null; let reportPath: string | null = null; let labelsPath: string | null = null;
   let detector: DetectorName = 'warden'; let json = false; let strict = false; let configPath: string | null = null;
+  let accountsPath: string | null = null;
   const allow: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -167,6 +190,7 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
     try {
       if (a === '--report') reportPath = val();
       else if (a === '--labels') labelsPath = val();
+      else if (a === '--accounts') accountsPath = val();
       else if (a === '--detector') { const d = val(); if (d !== 'warden' && d !== 'volume' && d !== 'prada') throw new Error(`unknown detector ${d}`); detector = d; }
       else if (a === '--config') configPath = val();
       else if (a === '--allow') allow.push(val());
@@ -190,21 +214,30 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
     const section = (config.allow ?? {}) as { accounts?: string[] };
     config = { ...config, allow: { ...section, accounts: [...(section.accounts ?? []), ...allow] } };
   }
+  let accountFacts: AccountFactsTable | undefined;
+  if (accountsPath) {
+    try { accountFacts = readAccountFacts(accountsPath); } catch (e) { err.write(`warden scan: cannot read accounts ${accountsPath}: ${(e as Error).message}\n`); return 2; }
+  }
   let result: ScanResult;
   try {
-    result = await scanEvents(input, { detector, config, strict });
+    result = await scanEvents(input, { detector, config, strict, accountFacts });
   } catch (e) { err.write(`warden scan: ${(e as Error).message}\n`); return 2; }
   const { skipped } = result;
   if (skipped.events > 0) {
     const where = skipped.first.map((s) => `line ${s.line}: ${s.problem}`).join('; ');
     err.write(`warden scan: skipped ${skipped.events} line${skipped.events === 1 ? '' : 's'} that are not readable events (${where}${skipped.events > skipped.first.length ? '; ...' : ''}); --strict stops at the first\n`);
   }
+  const { facts } = result;
+  if (facts.missing > 0) {
+    err.write(`warden scan: ${facts.missing} of ${result.report.accounts.length} accounts have no account facts${accountsPath ? ` in the events or in ${accountsPath}` : ' in the events'}: `
+      + `without signup facts (card, signup address, signup time) their accounts link later and campaigns are contained later${accountsPath ? '' : '; give them with --accounts FILE'}\n`);
+  }
   let quality: QualityFigures | null = null;
   if (labelsPath) {
     try { quality = scoreReport(result.report, loadLabels(labelsPath)); } catch (e) { err.write(`warden scan: cannot read labels ${labelsPath}: ${(e as Error).message}\n`); return 2; }
   }
   if (reportPath) writeFileSync(reportPath, JSON.stringify(result.report));
-  if (json) out.write(JSON.stringify({ events: result.events, skipped: skipped.events, seconds: result.seconds, campaigns: result.report.campaigns.length, quality }) + '\n');
+  if (json) out.write(JSON.stringify({ events: result.events, skipped: skipped.events, accounts_facts_from_table: facts.fromTable, accounts_without_facts: facts.missing, seconds: result.seconds, campaigns: result.report.campaigns.length, quality }) + '\n');
   else out.write(formatSummary(result, quality));
   return 0;
 }

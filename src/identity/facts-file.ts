@@ -1,0 +1,167 @@
+/**
+ * Account facts from a provider's own account table, for logs that do not carry them: interaction
+ * logs written by another tool name the account but not its signup facts, and without those the
+ * detector loses the strongest linking evidence (cards, signup addresses, bursts) and every
+ * account's freshness. `warden scan --accounts FILE` joins them back by account id.
+ *
+ * The file is an export of the provider's database, JSONL (one object per line) or CSV with a
+ * header row; columns it does not know are ignored. Raw emails and payment instruments may be
+ * given: they are reduced here to what events carry (domain, keyed pattern hash, keyed
+ * fingerprint) with a key made for this run, so they are comparable within the scan and never
+ * written anywhere.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { Programme, VerificationTier, type EventAccountFacts } from '../events/index.ts';
+import { emailDomain, emailPattern, normaliseCountry, normaliseIp, paymentFingerprint } from './facts.ts';
+
+/** One account's facts as events carry them, and the org it belongs to (if the export says). */
+export interface AccountFactsRow {
+  facts: EventAccountFacts;
+  org_id: string | null;
+}
+
+export type AccountFactsTable = ReadonlyMap<string, AccountFactsRow>;
+
+/** The columns read; any other column is ignored. */
+export const ACCOUNT_FACTS_COLUMNS = [
+  'account_id', 'created_at', 'tier', 'programme', 'email', 'email_domain', 'email_pattern', 'payment_fp',
+  'payment_instrument', 'signup_ip', 'claimed_country', 'first_used_at', 'org_id',
+] as const;
+
+/** A line of the file that cannot be used, named by line and column. */
+export class AccountFactsError extends Error {
+  constructor(readonly line: number, readonly column: string | null, problem: string) {
+    super(`line ${line}${column ? `, ${column}` : ''}: ${problem}`);
+    this.name = 'AccountFactsError';
+  }
+}
+
+/** Read an account table (JSONL or CSV with a header, told apart by the first character). */
+export function readAccountFacts(path: string): Map<string, AccountFactsRow> {
+  return parseAccountFacts(readFileSync(path, 'utf8'));
+}
+
+/** Parse an account table's text; throws AccountFactsError at the first unusable line. */
+export function parseAccountFacts(text: string): Map<string, AccountFactsRow> {
+  const rows = text.trimStart().startsWith('{') ? jsonlRows(text) : csvRows(text);
+  // One key per table: equal emails and instruments give equal hashes within it, and a hash
+  // cannot be looked up against any other table.
+  const key = randomBytes(32).toString('hex');
+  const table = new Map<string, AccountFactsRow>();
+  const firstLine = new Map<string, number>();
+  for (const { line, row } of rows) {
+    const parsed = accountRow(row, line, key);
+    const seen = firstLine.get(parsed.id);
+    if (seen !== undefined) throw new AccountFactsError(line, 'account_id', `account ${parsed.id} appears twice (first on line ${seen})`);
+    firstLine.set(parsed.id, line);
+    table.set(parsed.id, parsed.row);
+  }
+  return table;
+}
+
+function* jsonlRows(text: string): Generator<{ line: number; row: Record<string, unknown> }> {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const s = lines[i].trim();
+    if (!s) continue;
+    let row: unknown;
+    try { row = JSON.parse(s); } catch (e) { throw new AccountFactsError(i + 1, null, `not JSON (${(e as Error).message})`); }
+    if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new AccountFactsError(i + 1, null, 'expected a JSON object');
+    yield { line: i + 1, row: row as Record<string, unknown> };
+  }
+}
+
+function* csvRows(text: string): Generator<{ line: number; row: Record<string, unknown> }> {
+  let records: Array<{ info: { lines: number }; record: Record<string, string> }>;
+  try {
+    records = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true, bom: true, info: true }) as typeof records;
+  } catch (e) {
+    const err = e as Error & { lines?: number };
+    throw new AccountFactsError(err.lines ?? 1, null, `not CSV (${err.message})`);
+  }
+  if (records.length > 0 && !('account_id' in records[0].record)) throw new AccountFactsError(1, 'account_id', 'the header row has no account_id column');
+  // An empty CSV cell means "unknown", as null does in JSON.
+  for (const { info, record } of records) {
+    const row: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(record)) row[k] = v === '' ? null : v;
+    yield { line: info.lines, row };
+  }
+}
+
+function accountRow(row: Record<string, unknown>, line: number, key: string): { id: string; row: AccountFactsRow } {
+  const text = (column: string): string | null => {
+    const v = row[column];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'string') throw new AccountFactsError(line, column, 'expected a string');
+    return v;
+  };
+  const id = text('account_id') ?? (typeof row.id === 'string' ? row.id : null);
+  if (!id) throw new AccountFactsError(line, 'account_id', 'missing');
+  const created = time(row.created_at, line, 'created_at');
+  if (!created) throw new AccountFactsError(line, 'created_at', 'missing: when the account signed up');
+  const tier = VerificationTier.safeParse(text('tier') ?? 'unverified');
+  if (!tier.success) throw new AccountFactsError(line, 'tier', `expected one of ${VerificationTier.options.join(', ')}`);
+  const programme = Programme.safeParse(text('programme') ?? 'none');
+  if (!programme.success) throw new AccountFactsError(line, 'programme', `expected one of ${Programme.options.join(', ')}`);
+  const email = text('email');
+  const domain = text('email_domain') ?? emailDomain(email);
+  if (email && !domain) throw new AccountFactsError(line, 'email', 'not an email address');
+  const rawIp = text('signup_ip');
+  const signupIp = normaliseIp(rawIp);
+  if (rawIp && !signupIp) throw new AccountFactsError(line, 'signup_ip', `not an IP address: ${rawIp}`);
+  const rawCountry = text('claimed_country');
+  const country = normaliseCountry(rawCountry);
+  if (rawCountry && !country) throw new AccountFactsError(line, 'claimed_country', `expected a two-letter country code: ${rawCountry}`);
+  const instrument = text('payment_instrument');
+  return {
+    id,
+    row: {
+      facts: {
+        created_at: created,
+        tier: tier.data,
+        programme: programme.data,
+        email_domain: domain?.toLowerCase() ?? null,
+        payment_fp: text('payment_fp') ?? (instrument ? paymentFingerprint(instrument, key) : null),
+        signup_ip: signupIp,
+        claimed_country: country,
+        email_pattern: text('email_pattern') ?? emailPattern(email, key),
+        first_used_at: time(row.first_used_at, line, 'first_used_at'),
+      },
+      org_id: text('org_id'),
+    },
+  };
+}
+
+/** ISO 8601 text, or epoch seconds / milliseconds (a number, or digits in a CSV), as ISO 8601. */
+function time(v: unknown, line: number, column: string): string | null {
+  if (v === undefined || v === null) return null;
+  let ms: number;
+  if (typeof v === 'number' || (typeof v === 'string' && /^\d+(\.\d+)?$/.test(v))) {
+    const n = Number(v);
+    ms = n < 1e11 ? n * 1000 : n; // seconds until the year 5138; milliseconds after 1973
+  } else if (typeof v === 'string') ms = Date.parse(v);
+  else throw new AccountFactsError(line, column, 'expected an ISO 8601 time or epoch seconds');
+  if (!Number.isFinite(ms)) throw new AccountFactsError(line, column, `not a time: ${String(v)}`);
+  return new Date(ms).toISOString();
+}
+
+/**
+ * Complete an event's account facts from the table, in place: an event without facts gets the
+ * account's, one with facts gets only the optional fields it lacks (older logs have no
+ * `first_used_at`), and an event without an org gets the table's. Facts an event carries win:
+ * they are what the gateway knew when the request arrived. Returns true when the account had facts
+ * (from the event or the table).
+ */
+export function completeAccountFacts(ev: { account_id: string | null; org_id: string | null; account: EventAccountFacts | null }, table: AccountFactsTable): boolean {
+  const row = ev.account_id === null ? undefined : table.get(ev.account_id);
+  if (row === undefined) return ev.account !== null;
+  if (ev.account === null) ev.account = row.facts;
+  else {
+    if (ev.account.first_used_at == null && row.facts.first_used_at) ev.account.first_used_at = row.facts.first_used_at;
+    if (ev.account.email_pattern == null && row.facts.email_pattern) ev.account.email_pattern = row.facts.email_pattern;
+  }
+  if (ev.org_id === null && row.org_id !== null) ev.org_id = row.org_id;
+  return true;
+}

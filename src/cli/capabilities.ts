@@ -28,7 +28,7 @@ export interface Capabilities {
   close(): Promise<void>;
 }
 
-export async function buildCapabilities(config: WardenConfig, stores: Stores, opts: { adminToken: string | null }): Promise<Capabilities> {
+export async function buildCapabilities(config: WardenConfig, stores: Stores, opts: { adminToken: string | null; say?: (line: string) => void }): Promise<Capabilities> {
   const registry = new Registry();
   const identity: IdentityStore = openIdentityStore(config, { sqlite: stores.sqlite ?? undefined, pool: stores.pg ?? undefined });
   const authenticator = createAuthenticator(identity, config);
@@ -36,8 +36,9 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const adminPlugins: ((app: FastifyInstance) => void | Promise<void>)[] = [];
   const adminRegistrars: AdminRouteRegistrar[] = [];
   const closers: (() => Promise<void> | void)[] = [];
-  // Start-up notes for the operator (keys created, per-process secrets), on stderr unless silent.
-  const say = (line: string) => { if (config.log.level !== 'silent') console.error(line); };
+  // Start-up notes for the operator (keys created, per-process secrets, detector state read), on
+  // stderr unless silent, or where the caller wants them.
+  const say = opts.say ?? ((line: string) => { if (config.log.level !== 'silent') console.error(line); });
 
   // The detector: fed by every finished interaction (record phase), read by enforcement as the
   // verdict view (limits' cluster scope and throttling, policy's shaping); see ./detector.ts.

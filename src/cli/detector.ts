@@ -12,7 +12,7 @@ import type { GatewayHooks } from '../gateway/index.ts';
 import {
   DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, registerDetectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
   sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId,
-  applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore,
+  applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, writeSnapshot,
 } from '../detect/index.ts';
 import { onBackend, type Stores } from './stores.ts';
 
@@ -46,7 +46,12 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
   }
   if (mode === null) return { engine: null, verdicts: EMPTY_VERDICT_VIEW, recordHooks: [], adminPlugin: null, close };
 
-  const engine = new DetectorEngine({ config: config.detect });
+  // Snapshots: the engine's state in a file, read at start so that only later events are replayed.
+  const snapshotPath = snapshotFile(config);
+  // Events reach the engine when they finish (a stream may last stream_max_duration_ms) but are
+  // stored by arrival time: the ids of that long a stretch before a snapshot go with it.
+  const overlapS = config.server.stream_max_duration_ms / 1000 + 60;
+  const engine = new DetectorEngine({ config: config.detect, rememberEventIdsSeconds: snapshotPath ? overlapS : 0 });
   // A worker reads the stream from where it is before replaying the store; events in both are read once.
   const redis = mode === 'worker' ? sharedRedis(url!) : null;
   let streamStart = '$';
@@ -59,13 +64,27 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     } catch { say(`detect: Redis at ${url} not reachable; other nodes' events are read from when it is`); }
   }
   const overlapFrom = new Date(Date.now() - 60_000).toISOString();
-  // Verdicts survive restarts: rebuild from recent events before serving (and before listeners attach).
-  await replayRecentEvents(engine, stores.events, redis ? { onEvent: (ev) => { if (ev.ts >= overlapFrom) replayed.add(ev.id); } } : {});
+  // Verdicts survive restarts: the last snapshot, then the events stored since it (or, without
+  // one, the last replay_hours of them), before serving and before listeners attach.
+  let afterSnapshot: { fromMs: number; seen: ReadonlySet<string> } | undefined;
+  if (snapshotPath) {
+    const t0 = performance.now();
+    const read = await readSnapshot(engine, snapshotPath);
+    if (read.restored) {
+      afterSnapshot = { fromMs: read.overlapFromMs, seen: read.seen };
+      say(`detect: state of ${read.header.event_time} read from ${snapshotPath} (${read.header.accounts} accounts) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    } else if (read.reason !== 'no snapshot yet') say(`detect: snapshot ${snapshotPath} not used (${read.reason}); rebuilding from ${config.detect.replay_hours} h of stored events`);
+  }
+  const replay = await replayRecentEvents(engine, stores.events, {
+    afterSnapshot, onEvent: redis ? (ev) => { if (ev.ts >= overlapFrom) replayed.add(ev.id); } : undefined,
+  });
+  if (replay.events > 0) say(`detect: ${replay.events} stored events replayed in ${replay.seconds.toFixed(1)} s`);
   // Operator overrides (allow-list, operator verdicts) are stored: a restart keeps them.
   const overrides = await onBackend<DetectOverridesStore>(stores, (db) => new SqliteDetectOverridesStore(db), (pool) => new PostgresDetectOverridesStore(pool));
   await applyOverrides(engine, overrides);
 
   const queue = detectHooks(engine, { batch: 64 });
+  closers.push(() => queue.close!());
   registerDetectMetrics(engine, queue, registry);
   if (redis) {
     const worker = await startSharedWorker({
@@ -75,5 +94,27 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     closers.push(() => worker.close());
     registerSharedDetectMetrics(registry, { streamEvents: () => worker.stats().streamRead, published: () => worker.stats().published, publishFailures: () => worker.stats().publishFailures });
   }
+  if (snapshotPath) {
+    let writing: Promise<unknown> | null = null;
+    const save = () => {
+      writing ??= writeSnapshot(engine, snapshotPath, overlapS)
+        .catch((e: Error) => say(`detect: snapshot ${snapshotPath} not written: ${e.message}`))
+        .finally(() => { writing = null; });
+      return writing;
+    };
+    const everyMs = config.detect.snapshot.every_minutes * 60_000;
+    const timer = everyMs > 0 ? setInterval(save, everyMs).unref() : null;
+    // Closers run last-first: this one after the queue has fed the engine its last events.
+    closers.unshift(async () => { if (timer) clearInterval(timer); await writing; await save(); });
+  }
   return { engine, verdicts: engine, recordHooks: [queue], adminPlugin: (app) => registerDetectAdminRoutes(app, engine, { overrides }), close };
+}
+
+/** Where this node keeps detector snapshots: the configured path, or beside the SQLite database; null: none. */
+export function snapshotFile(config: WardenConfig): string | null {
+  const snap = config.detect.snapshot;
+  if (!snap.enabled) return null;
+  if (snap.path) return snap.path;
+  const db = config.store.sqlite_path;
+  return config.store.driver === 'sqlite' && db && db !== ':memory:' ? `${db}.detector` : null;
 }

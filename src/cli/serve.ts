@@ -68,7 +68,7 @@ export async function startWarden(config: WardenConfig, opts: { demo?: boolean; 
   }
   const stores = await openStores(config);
   const admin = adminToken(config);
-  const caps = await buildCapabilities(config, stores, { adminToken: admin.token });
+  const caps = await buildCapabilities(config, stores, { adminToken: admin.token, say: opts.log });
   const gateway = await createGateway({
     config,
     authenticator: caps.authenticator,

@@ -68,8 +68,23 @@ export const detectConfigSchema = z.object({
    * least 48 (shared-address evidence spans a day); 0: never.
    */
   evict_idle_hours: z.number().refine((n) => n === 0 || n >= 48, 'evict_idle_hours is 0 (never) or at least 48').default(14 * 24),
-  /** At `warden serve` start, rebuild detector state from this many hours of stored events (0: off). */
+  /**
+   * At `warden serve` start, rebuild detector state from this many hours of stored events (0:
+   * off), when there is no usable snapshot; after a snapshot, only the events stored since it are
+   * replayed (at most this many hours of them).
+   */
   replay_hours: z.number().nonnegative().default(72),
+  /**
+   * Snapshots of the detector's state (src/detect/snapshot.ts): written every `every_minutes`
+   * (0: only at shutdown) and when `warden serve` stops, read at start. `path` null: a file
+   * beside the SQLite database (`<db>.detector`); with PostgreSQL, snapshots are off unless a
+   * path is set. `enabled: false` turns them off.
+   */
+  snapshot: z.object({
+    enabled: z.boolean().default(true),
+    path: z.string().min(1).nullable().default(null),
+    every_minutes: z.number().nonnegative().default(10),
+  }).prefault({}),
   /** Operator allow-list: known evaluation partners and the like; never above `none`. */
   allow: z.object({
     accounts: z.array(z.string()).default([]),

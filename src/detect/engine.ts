@@ -299,6 +299,11 @@ export interface EngineOptions {
   config?: unknown;
   /** Record per account the first event time served under each level (scan reports need it). */
   trackFirstFlags?: boolean;
+  /**
+   * Remember the ids of the events ingested within this many seconds of event time, so that a
+   * snapshot can tell which of the stored events around its time it already holds (snapshot.ts). 0: off.
+   */
+  rememberEventIdsSeconds?: number;
 }
 
 export interface EngineStats {
@@ -312,6 +317,15 @@ export interface EngineStats {
   linkKeys: number;
   ticks: number;
 }
+
+/** Bump when the meaning of any field kept in a snapshot changes (a counter's slot, a flag's bit). */
+const SNAPSHOT_FORMAT = 1;
+/** Engine fields a snapshot leaves out (see snapshotState). */
+const NOT_IN_SNAPSHOTS = new Set([
+  'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
+  'allowAccounts', 'allowOrgs', 'manualAccount', 'manualCluster', 'nextManualExpiry',
+  'recentSpan', 'recentIds', 'recentTs', 'recentHead',
+]);
 
 /**
  * The detector. Feed it with `ingest(event)`; read verdicts with `forAccount(id)` (it is a
@@ -424,6 +438,11 @@ export class DetectorEngine implements VerdictView {
   private ticks = 0;
   private campaignCount = 0;
   private listeners: Array<(v: Verdict) => void> = [];
+  /** Ids and event times (s) of recently ingested events, oldest first from `recentHead` (rememberEventIdsSeconds). */
+  private readonly recentSpan: number;
+  private recentIds: string[] = [];
+  private recentTs: number[] = [];
+  private recentHead = 0;
 
   constructor(opts: EngineOptions = {}) {
     this.config = detectConfig(opts.config ?? {});
@@ -435,6 +454,7 @@ export class DetectorEngine implements VerdictView {
     this.halfLifeS = this.config.window_half_life_hours * 3600;
     this.singleMax = verdictRank(this.config.single_account_max_level);
     this.trackFirst = opts.trackFirstFlags ?? false;
+    this.recentSpan = opts.rememberEventIdsSeconds ?? 0;
     for (const a of this.config.allow.accounts) this.allowAccounts.add(a);
     for (const o of this.config.allow.orgs) this.allowOrgs.add(o);
     this.grow(1024);
@@ -951,6 +971,7 @@ export class DetectorEngine implements VerdictView {
     if (this.nextTick === 0) this.nextTick = tsS + this.config.tick_seconds;
     else if (this.now >= this.nextTick) this.tick();
     this.events++;
+    if (this.recentSpan > 0) this.rememberId(ev.id, tsS);
 
     const i = this.accountIndex(ev, tsS);
     if (this.trackFirst) this.recordServed(i, tsS);
@@ -1077,6 +1098,69 @@ export class DetectorEngine implements VerdictView {
     this.served[base + lvl]++;
     if (lvl === 0) return;
     for (let l = 1; l <= lvl; l++) if (this.firstFlag[base + l] === 0) this.firstFlag[base + l] = tsS;
+  }
+
+  private rememberId(id: string, tsS: number): void {
+    this.recentIds.push(id);
+    this.recentTs.push(tsS);
+    const horizon = this.now - this.recentSpan;
+    while (this.recentHead < this.recentTs.length && this.recentTs[this.recentHead] < horizon) this.recentHead++;
+    // Drop the forgotten head in one go once it is most of the arrays.
+    if (this.recentHead > 4096 && this.recentHead * 2 > this.recentIds.length) {
+      this.recentIds = this.recentIds.slice(this.recentHead);
+      this.recentTs = this.recentTs.slice(this.recentHead);
+      this.recentHead = 0;
+    }
+  }
+
+  /** Ids of the events ingested with an event time at or after `fromS` (within rememberEventIdsSeconds of the latest). */
+  recentEventIds(fromS: number): string[] {
+    const out: string[] = [];
+    for (let k = this.recentHead; k < this.recentIds.length; k++) if (this.recentTs[k] >= fromS) out.push(this.recentIds[k]);
+    return out;
+  }
+
+  // ---------------------------------------------------------------- snapshots
+
+  /**
+   * The engine's state as plain data (typed arrays, maps, sets, arrays, plain objects) for a
+   * snapshot (src/detect/snapshot.ts serialises it). Every field is in it, except what this
+   * engine takes from its configuration, the operator overrides (they have their own store, and
+   * one lifted after the snapshot must stay lifted), scratch space and listeners.
+   */
+  snapshotState(): Record<string, unknown> {
+    const state: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(this)) if (!NOT_IN_SNAPSHOTS.has(k)) state[k] = v;
+    return state;
+  }
+
+  /**
+   * What a snapshot's state must match to be read back into this engine: its fields and, for
+   * per-account columns, their entries per account; with a format number bumped whenever the
+   * meaning of a stored field changes.
+   */
+  snapshotLayout(): string {
+    const perAccount = new Map<unknown, number>();
+    this.eachColumn((column, per) => { perAccount.set(column, per); return column; });
+    const fields = Object.entries(this.snapshotState()).map(([k, v]) => (perAccount.has(v) ? `${k}/${perAccount.get(v)}` : k));
+    return `${SNAPSHOT_FORMAT};${fields.sort().join(',')}`;
+  }
+
+  /**
+   * Take the state of `snapshotState()` from an engine of the same layout and configuration. The
+   * allow-list and operator verdicts stay this engine's own (from its configuration, then the
+   * overrides store), and each account's allow-listed mark is set again from them.
+   */
+  restoreState(state: Record<string, unknown>): void {
+    for (const [k, v] of Object.entries(state)) {
+      if (NOT_IN_SNAPSHOTS.has(k) || !(k in this)) continue;
+      if (k === 'peers') Object.assign(this.peers, v);
+      else (this as unknown as Record<string, unknown>)[k] = v;
+    }
+    for (let i = 0; i < this.count; i++) {
+      const allowed = this.allowAccounts.has(this.ids[i]) || (this.org[i] >= 0 && this.allowOrgs.has(this.orgNames[this.org[i]]));
+      this.flags[i] = allowed ? this.flags[i] | 4 : this.flags[i] & ~4;
+    }
   }
 
   // ---------------------------------------------------------------- scoring

@@ -1,4 +1,4 @@
-// detect: distillation detection: per-request signals, account windows, account linkage into clusters, campaigns, verdicts with hysteresis, operator overrides (stored), one detector shared by several nodes.
+// detect: distillation detection: per-request signals, account windows, account linkage into clusters, campaigns, verdicts with hysteresis, operator overrides (stored), snapshots of its state, one detector shared by several nodes.
 /**
  * Public surface of the detector. One engine (`DetectorEngine`) serves both paths:
  * - online: `detectHooks(engine)` plugs into the gateway's record phase (onEvent enqueues, a
@@ -20,5 +20,6 @@ export { runScanCli, scanEvents, readEventsFast, loadLabels, formatSummary, type
 export { registerDetectAdminRoutes, type DetectAdminOptions } from './admin.ts';
 export { applyOverrides, MemoryDetectOverridesStore, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverride, type DetectOverrideKind, type DetectOverridesStore } from './overrides.ts';
 export { replayRecentEvents, type ReplaySource, type ReplayResult } from './replay.ts';
+export { writeSnapshot, readSnapshot, removeSnapshot, detectionSettingsHash, type SnapshotHeader, type SnapshotRead } from './snapshot.ts';
 export { VolumeBaseline, PradaBaseline, shapiroFrancia, trigramEmbedding } from './baselines.ts';
 export { buildScenario, type PromptPool, type ScenarioSpec, type ScenarioLabels } from './scenario.ts';

@@ -26,13 +26,20 @@ export interface ReplayResult {
  *   const engine = new DetectorEngine({ config: cfg.detect });
  *   await replayRecentEvents(engine, stores.events);
  */
-export async function replayRecentEvents(engine: DetectorEngine, store: ReplaySource, opts: { hours?: number; nowMs?: number; onEvent?: (ev: InteractionEvent) => void } = {}): Promise<ReplayResult> {
+export async function replayRecentEvents(engine: DetectorEngine, store: ReplaySource, opts: {
+  hours?: number; nowMs?: number; onEvent?: (ev: InteractionEvent) => void;
+  /** After a snapshot: start here (ms) if later than `hours` ago, and skip the events the snapshot holds. */
+  afterSnapshot?: { fromMs: number; seen: ReadonlySet<string> };
+} = {}): Promise<ReplayResult> {
   const hours = opts.hours ?? engine.config.replay_hours;
-  const from = new Date((opts.nowMs ?? Date.now()) - hours * 3_600_000).toISOString();
+  const windowFrom = (opts.nowMs ?? Date.now()) - hours * 3_600_000;
+  const from = new Date(Math.max(windowFrom, opts.afterSnapshot?.fromMs ?? -Infinity)).toISOString();
+  const seen = opts.afterSnapshot?.seen;
   const t0 = performance.now();
   let events = 0;
   if (hours > 0) {
     for await (const ev of store.iterate({ from })) {
+      if (seen?.has(ev.id)) continue;
       engine.ingest(ev);
       opts.onEvent?.(ev);
       events++;

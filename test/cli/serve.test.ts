@@ -2,7 +2,7 @@
 // demo key printed once, admin API with a generated token), and the data survives a restart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -78,6 +78,70 @@ test('embedded default: demo key works, admin API works, restart keeps data and 
     assert.ok(n >= 1, 'events from the first run are still there');
     await w2.close();
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the detector comes back from its snapshot at restart, and replays only what was stored after it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-serve-snapshot-'));
+  const running = new Set<Awaited<ReturnType<typeof startWarden>>>();
+  try {
+    const base = { server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 } };
+    const config = parseConfig(base);
+    // Events the detector holds, whether it saw them live, read them from its snapshot or replayed them.
+    const detected = async (url: string, n: number) => {
+      const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
+      let events = -1;
+      for (let t = 0; t < 100 && events !== n; t++) {
+        if (t > 0) await new Promise((r) => setTimeout(r, 20));
+        events = ((await (await fetch(`${url}/admin/detect/stats`, { headers: { authorization: `Bearer ${token}` } })).json()) as { events: number }).events;
+      }
+      return events;
+    };
+    const chat = async (url: string, key: string, k: number) => {
+      const client = new OpenAI({ apiKey: key, baseURL: `${url}/v1`, maxRetries: 0 });
+      for (let i = 0; i < k; i++) await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `question ${i}` }] });
+    };
+    const start = async (cfg = config) => {
+      const lines: string[] = [];
+      const w = await startWarden(cfg, { log: (l) => lines.push(l) });
+      running.add(w);
+      const close = w.close.bind(w);
+      w.close = async () => { running.delete(w); await close(); };
+      return { w, lines };
+    };
+
+    const first = await start();
+    const key = first.w.demoKey!;
+    await chat(first.w.url, key, 3);
+    assert.equal(await detected(first.w.url, 3), 3);
+    await first.w.close();
+    const snapshot = join(dir, 'warden.db.detector');
+    assert.equal(statSync(snapshot).mode & 0o777, 0o600, 'written at shutdown, private');
+    const older = readFileSync(snapshot);
+
+    // Restart: the state is read back, and the three events (stored too) are not counted twice.
+    const second = await start();
+    assert.ok(second.lines.some((l) => /^detect: state of .* read from .*warden\.db\.detector \(1 accounts\)/.test(l)), second.lines.join('\n'));
+    assert.equal(await detected(second.w.url, 3), 3);
+    await chat(second.w.url, key, 2);
+    assert.equal(await detected(second.w.url, 5), 5);
+    await second.w.close();
+
+    // As after a crash: the last snapshot holds three events, the store five; the two after it are replayed.
+    writeFileSync(snapshot, older);
+    const third = await start();
+    assert.ok(third.lines.some((l) => /^detect: 2 stored events replayed/.test(l)), third.lines.join('\n'));
+    assert.equal(await detected(third.w.url, 5), 5);
+    await third.w.close();
+
+    // Other detection settings: the snapshot is not used, and the stored events rebuild the state.
+    const fourth = await start(parseConfig({ ...base, detect: { link_threshold: 1.2 } }));
+    assert.ok(fourth.lines.some((l) => /snapshot .* not used \(the detection settings .* changed since it was written\); rebuilding from 72 h/.test(l)), fourth.lines.join('\n'));
+    assert.equal(await detected(fourth.w.url, 5), 5);
+    await fourth.w.close();
+  } finally {
+    for (const w of running) await w.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

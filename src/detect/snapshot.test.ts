@@ -1,0 +1,113 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, truncateSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DetectorEngine, buildScenario, buildReport, readSnapshot, replayRecentEvents, writeSnapshot, type PromptPool } from './index.ts';
+import type { InteractionEvent } from '../events/index.ts';
+
+const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+const { events, labels } = buildScenario(pool, {
+  seed: 9, days: 3,
+  organic: { hobbyist: 50, startup: 3, enterprise: 1, researcher: 2, batch: 2, agent: 2, class: 1 },
+  campaigns: [{ kind: 'hydra', accounts: 40 }, { kind: 'surgical', accounts: 10 }, { kind: 'agentic', accounts: 12 }],
+});
+const half = Math.floor(events.length / 2);
+const dir = mkdtempSync(join(tmpdir(), 'warden-snapshot-'));
+
+/** Everything a user can read from an engine: every account's verdict, clusters, campaigns, the scan report, stats. */
+function observable(e: DetectorEngine) {
+  const accounts = Object.keys(labels.accounts).map((id) => {
+    const v = e.forAccount(id);
+    return [id, v.level, v.clusterId, v.verdict?.reasons.map((r) => `${r.signal}=${r.value}`).join(';') ?? null, e.servedByLevel(id).join(',')];
+  });
+  const report = { ...buildReport(e, { detector: 'warden' }), generated_at: null };
+  return { accounts, clusters: e.clusterSummaries(), campaigns: e.campaigns(), report, stats: e.stats() };
+}
+
+test('an engine read back from a snapshot goes on exactly as the one that never stopped', async () => {
+  const live = new DetectorEngine({ trackFirstFlags: true });
+  for (const ev of events.slice(0, half)) live.ingest(ev);
+  const path = join(dir, 'same.detector');
+  const header = await writeSnapshot(live, path, 0);
+  assert.equal(header.events, half);
+  assert.ok(header.bytes > 0 && statSync(path).size > header.bytes);
+  const restarted = new DetectorEngine({ trackFirstFlags: true });
+  const read = await readSnapshot(restarted, path);
+  assert.ok(read.restored, read.restored ? '' : read.reason);
+  assert.equal(restarted.stats().events, half);
+  // Inside: every field the engine has (listeners and scratch space aside), whether the snapshot keeps it or not.
+  const everyField = (e: DetectorEngine) => Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'listeners' && k !== 'indicatorScratch'));
+  assert.deepEqual(everyField(restarted), everyField(live));
+
+  for (const ev of events.slice(half)) live.ingest(ev);
+  live.flush();
+  for (const ev of events.slice(half)) restarted.ingest(ev);
+  restarted.flush();
+  const a = observable(live); const b = observable(restarted);
+  assert.ok(a.campaigns.length >= 1 && a.clusters.length >= 2, `the comparison covers campaigns (${a.campaigns.length}) and clusters (${a.clusters.length})`);
+  assert.ok(a.accounts.filter((x) => x[1] !== 'none' && x[1] !== 'watch').length > 40, 'and flagged accounts');
+  assert.deepEqual(b, a);
+  assert.deepEqual(everyField(restarted), everyField(live));
+});
+
+test('after a snapshot, a restart replays only the stored events it does not hold, each once', async () => {
+  // The store holds every event; the snapshot was taken half-way, remembering the ids of its last 10 minutes.
+  const store = { async *iterate(q: { from?: string } = {}) { for (const ev of events) if (!q.from || ev.ts >= q.from) yield ev; } };
+  const live = new DetectorEngine({ rememberEventIdsSeconds: 600 });
+  for (const ev of events.slice(0, half)) live.ingest(ev);
+  const path = join(dir, 'replay.detector');
+  const header = await writeSnapshot(live, path, 600);
+  assert.equal(Date.parse(header.event_time) - Date.parse(header.overlap_from), 600_000);
+  for (const ev of events.slice(half)) live.ingest(ev);
+  live.flush();
+
+  const restarted = new DetectorEngine();
+  const read = await readSnapshot(restarted, path);
+  assert.ok(read.restored);
+  const lastTs = Date.parse(events[events.length - 1].ts);
+  const replay = await replayRecentEvents(restarted, store, { nowMs: lastTs, hours: 24 * 30, afterSnapshot: { fromMs: read.overlapFromMs, seen: read.seen } });
+  assert.ok(read.seen.size > 0, 'the overlap is not empty');
+  assert.equal(replay.events, events.length - half, 'each event is read once: the overlap is skipped');
+  assert.deepEqual(observable(restarted).accounts, observable(live).accounts);
+});
+
+test('a snapshot keeps no operator decision: one lifted after it stays lifted', async () => {
+  const hydra = Object.entries(labels.accounts).filter(([, l]) => l.startsWith('campaign:camp_hydra')).map(([id]) => id);
+  const live = new DetectorEngine();
+  for (const ev of events) live.ingest(ev);
+  live.flush();
+  const flagged = live.forAccount(hydra[0]).level;
+  assert.ok(flagged !== 'none' && flagged !== 'watch');
+  live.allow({ account: hydra[0] });
+  live.setManualVerdict({ kind: 'account', id: hydra[1] }, 'suspend', 'test');
+  assert.equal(live.forAccount(hydra[0]).level, 'none');
+  const path = join(dir, 'overrides.detector');
+  await writeSnapshot(live, path, 0);
+  // Restarted with neither (the overrides store no longer holds them): the detector's own verdicts.
+  const restarted = new DetectorEngine();
+  assert.ok((await readSnapshot(restarted, path)).restored);
+  assert.equal(restarted.forAccount(hydra[0]).level, flagged);
+  assert.equal(restarted.forAccount(hydra[1]).verdict?.source, 'detector');
+  // Restarted with the allow-list entry still configured: allowed.
+  const allowing = new DetectorEngine({ config: { allow: { accounts: [hydra[0]] } } });
+  assert.ok((await readSnapshot(allowing, path)).restored, 'the allow-list is not a detection setting');
+  assert.equal(allowing.forAccount(hydra[0]).level, 'none');
+});
+
+test('a snapshot that does not fit is left unused, saying why', async () => {
+  const live = new DetectorEngine();
+  for (const ev of events.slice(0, 2000)) live.ingest(ev);
+  const path = join(dir, 'misfit.detector');
+  await writeSnapshot(live, path, 0);
+  const reason = async (engine: DetectorEngine, p = path) => { const r = await readSnapshot(engine, p); return r.restored ? 'restored' : r.reason; };
+  assert.equal(await reason(new DetectorEngine(), join(dir, 'none.detector')), 'no snapshot yet');
+  assert.match(await reason(new DetectorEngine({ config: { link_threshold: 1.2 } })), /detection settings .* changed/);
+  const other = new DetectorEngine();
+  (other as unknown as { snapshotLayout: () => string }).snapshotLayout = () => 'another layout';
+  assert.match(await reason(other), /another version of the detector/);
+  truncateSync(path, statSync(path).size - 10);
+  const fresh = new DetectorEngine();
+  assert.match(await reason(fresh), /truncated/);
+  assert.equal(fresh.stats().events, 0, 'nothing was read into the engine');
+});

@@ -12,7 +12,7 @@ import type { GatewayHooks } from '../gateway/index.ts';
 import {
   DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, registerDetectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
   sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId,
-  applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, writeSnapshot,
+  applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, writeSnapshot, registerSnapshotMetrics,
 } from '../detect/index.ts';
 import { onBackend, type Stores } from './stores.ts';
 
@@ -96,12 +96,16 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
   }
   if (snapshotPath) {
     let writing: Promise<unknown> | null = null;
+    let last: { serialiseMs: number; bytes: number; atMs: number } | null = null;
+    let failures = 0;
     const save = () => {
       writing ??= writeSnapshot(engine, snapshotPath, overlapS)
-        .catch((e: Error) => say(`detect: snapshot ${snapshotPath} not written: ${e.message}`))
+        .then((h) => { last = { serialiseMs: h.serialise_ms, bytes: h.bytes, atMs: Date.now() }; })
+        .catch((e: Error) => { failures++; say(`detect: snapshot ${snapshotPath} not written: ${e.message}`); })
         .finally(() => { writing = null; });
       return writing;
     };
+    registerSnapshotMetrics(registry, { last: () => last, failures: () => failures });
     const everyMs = config.detect.snapshot.every_minutes * 60_000;
     const timer = everyMs > 0 ? setInterval(save, everyMs).unref() : null;
     // Closers run last-first: this one after the queue has fed the engine its last events.

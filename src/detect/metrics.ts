@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics for the detector, read at scrape time: accounts held in memory and forgotten
  * (evict_idle_hours), clusters, campaigns, indexed link keys, and the online queue (events waiting,
- * ingested, dropped because the engine fell behind).
+ * ingested, dropped because the engine fell behind), and its snapshots.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { DetectorEngine } from './engine.ts';
@@ -48,4 +48,19 @@ export function registerSharedDetectMetrics(registry: Registry, r: SharedDetectR
   counter('warden_detect_verdict_publications_total', 'Verdict changes the worker published', r.published);
   counter('warden_detect_verdict_publication_failures_total', 'Verdict publications that failed (retried with the next)', r.publishFailures);
   if (r.sharedAccounts) new Gauge({ name: 'warden_detect_shared_accounts', help: 'Accounts with a published verdict (above none, or linked to others) held by this replica', registers, collect() { this.set(r.sharedAccounts!()); } });
+}
+
+/** The last snapshot this node wrote (src/detect/snapshot.ts); null before the first. */
+export interface SnapshotReadings {
+  last(): { serialiseMs: number; bytes: number; atMs: number } | null;
+  failures(): number;
+}
+
+/** Register the snapshot metrics: how long the last one held the event loop, its size and time, failures. */
+export function registerSnapshotMetrics(registry: Registry, r: SnapshotReadings): void {
+  const registers = [registry];
+  new Gauge({ name: 'warden_detect_snapshot_serialise_seconds', help: 'How long the last detector snapshot held the event loop while its state was copied', registers, collect() { this.set((r.last()?.serialiseMs ?? 0) / 1000); } });
+  new Gauge({ name: 'warden_detect_snapshot_bytes', help: 'Size of the last detector snapshot', registers, collect() { this.set(r.last()?.bytes ?? 0); } });
+  new Gauge({ name: 'warden_detect_snapshot_timestamp_seconds', help: 'When the last detector snapshot was written (0: none yet)', registers, collect() { this.set((r.last()?.atMs ?? 0) / 1000); } });
+  new Counter({ name: 'warden_detect_snapshot_failures_total', help: 'Detector snapshots that could not be written', registers, collect() { this.reset(); this.inc(r.failures()); } });
 }

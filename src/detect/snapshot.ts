@@ -33,6 +33,8 @@ export interface SnapshotHeader {
   /** Ids of the events it holds from `overlap_from` on are in the payload (to skip on replay). */
   overlap_from: string;
   bytes: number;
+  /** How long copying the state took: the event loop is held that long (the write itself is not). */
+  serialise_ms: number;
 }
 
 /** Settings that change what the engine computes; the rest (allow-list, replay, snapshots, sharing) do not. */
@@ -45,18 +47,20 @@ export function detectionSettingsHash(config: DetectConfig): string {
  * Write the engine's state to `path` (through `path.tmp` and a rename). The ids of the events it
  * ingested within `overlapSeconds` of its latest event time are kept with it (the engine must
  * remember them: `rememberEventIdsSeconds`), so a replay can start a little before the snapshot
- * and read each event once. Serialising is synchronous (it is the engine's state at one instant);
- * writing is not.
+ * and read each event once. Copying the state is synchronous (it is the engine's state at one
+ * instant: 2-4 ms per 1,000 accounts on the benchmark machine); writing it is not.
  */
 export async function writeSnapshot(engine: DetectorEngine, path: string, overlapSeconds: number): Promise<SnapshotHeader> {
   const eventTimeS = engine.eventTimeMs / 1000;
   const overlapFrom = eventTimeS - overlapSeconds;
+  const t0 = performance.now();
   const payload = serialize({ state: engine.snapshotState(), recentIds: engine.recentEventIds(overlapFrom) });
+  const serialiseMs = performance.now() - t0;
   const stats = engine.stats();
   const header: SnapshotHeader = {
     magic: MAGIC, saved_at: new Date().toISOString(), event_time: new Date(engine.eventTimeMs).toISOString(),
     events: stats.events, accounts: stats.accounts, layout: engine.snapshotLayout(), settings: detectionSettingsHash(engine.config),
-    overlap_from: new Date(Math.max(0, overlapFrom * 1000)).toISOString(), bytes: payload.length,
+    overlap_from: new Date(Math.max(0, overlapFrom * 1000)).toISOString(), bytes: payload.length, serialise_ms: Math.round(serialiseMs),
   };
   const tmp = `${path}.tmp`;
   const file = await open(tmp, 'w', 0o600);

@@ -407,7 +407,7 @@ async function factsQuality() {
     writeFileSync(path, [...table.values()].map((row) => JSON.stringify(row)).join('\n') + '\n');
     for (let w = 0; w < ways.length; w++) {
       const input = w === 0 ? evs.map((ev) => ({ ...ev })) : evs.map((ev) => ({ ...ev, account: null }));
-      const res = await scanEvents(input, w === 2 ? { accountFacts: readAccountFacts(path) } : {});
+      const res = await scanEvents(input, w === 2 ? { accountFacts: await readAccountFacts(path) } : {});
       const rep = await evaluate(res.report, run.labels as LabelLine[], () => evs, { flagLevel: 'throttle' });
       const t = totals[w]; const x = rep.totals;
       t.flagged += x.campaign_accounts_flagged; t.accounts += x.campaign_accounts; t.contained += x.campaigns_contained_within_1pct; t.campaigns += x.campaigns;

@@ -335,7 +335,7 @@ test('warden scan --accounts: a log without account facts is joined with the pro
   assert.ok(cardEvidence(joined.report), 'the hydra is linked by its shared card again');
   // The same verdicts as on the log that carried the facts.
   const full = await scanEvents(mixed.events.map((e) => ({ ...e })));
-  const fromTable = await scanEvents(mixed.events.map((e) => ({ ...e, account: null })), { accountFacts: readAccountFacts(table) });
+  const fromTable = await scanEvents(mixed.events.map((e) => ({ ...e, account: null })), { accountFacts: await readAccountFacts(table) });
   const levels = (r: typeof full) => new Map(r.report.accounts.map((a) => [a.account_id, a.level]));
   assert.deepEqual(levels(fromTable), levels(full));
 

@@ -216,7 +216,7 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
   }
   let accountFacts: AccountFactsTable | undefined;
   if (accountsPath) {
-    try { accountFacts = readAccountFacts(accountsPath); } catch (e) { err.write(`warden scan: cannot read accounts ${accountsPath}: ${(e as Error).message}\n`); return 2; }
+    try { accountFacts = await readAccountFacts(accountsPath); } catch (e) { err.write(`warden scan: cannot read accounts ${accountsPath}: ${(e as Error).message}\n`); return 2; }
   }
   let result: ScanResult;
   try {

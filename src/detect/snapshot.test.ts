@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, truncateSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DetectorEngine, buildScenario, buildReport, readSnapshot, replayRecentEvents, writeSnapshot, type PromptPool } from './index.ts';
@@ -106,6 +106,8 @@ test('a snapshot that does not fit is left unused, saying why', async () => {
   const other = new DetectorEngine();
   (other as unknown as { snapshotLayout: () => string }).snapshotLayout = () => 'another layout';
   assert.match(await reason(other), /another version of the detector/);
+  writeFileSync(join(dir, 'garbage.detector'), 'not a snapshot\n\u0000\u0001');
+  assert.match(await reason(new DetectorEngine(), join(dir, 'garbage.detector')), /is not a detector snapshot/);
   truncateSync(path, statSync(path).size - 10);
   const fresh = new DetectorEngine();
   assert.match(await reason(fresh), /truncated/);

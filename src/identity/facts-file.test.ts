@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { completeAccountFacts, parseAccountFacts } from './facts-file.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { completeAccountFacts, parseAccountFacts, readAccountFacts } from './facts-file.ts';
 
 test('an account table in JSONL: facts as events carry them, raw emails and instruments reduced to keyed hashes', () => {
   const table = parseAccountFacts([
@@ -66,4 +69,27 @@ test('completing an event: facts it lacks come from the table, facts it carries 
   assert.equal((own.account as { first_used_at?: string }).first_used_at, '2026-11-05T00:00:00.000Z', 'an older log\'s missing first use is filled');
   assert.equal(own.org_id, 'org_e');
   assert.equal(completeAccountFacts({ account_id: 'zz', org_id: null, account: null }, table), false);
+});
+
+test('a table file is streamed, JSONL or CSV, with the same answers and errors as its text', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-facts-'));
+  const rows = Array.from({ length: 50_000 }, (_, i) => ({ account_id: `acct_${i}`, created_at: '2026-11-01T09:00:00Z', tier: i % 2 ? 'unverified' : 'email_verified', email: `user${i}@example.com`, signup_ip: `10.0.${(i >> 8) & 255}.${i & 255}` }));
+  const jsonl = join(dir, 'accounts.jsonl');
+  writeFileSync(jsonl, rows.map((r) => JSON.stringify(r)).join('\r\n') + '\n');
+  const csv = join(dir, 'accounts.csv');
+  writeFileSync(csv, 'account_id,created_at,tier,email,signup_ip\n' + rows.map((r) => [r.account_id, r.created_at, r.tier, r.email, r.signup_ip].join(',')).join('\n') + '\n');
+  for (const file of [jsonl, csv]) {
+    const table = await readAccountFacts(file);
+    assert.equal(table.size, rows.length, file);
+    const last = table.get('acct_49999')!.facts;
+    assert.deepEqual([last.tier, last.email_domain, last.signup_ip], ['unverified', 'example.com', '10.0.195.79']);
+    assert.ok(last.email_pattern && last.email_pattern === table.get('acct_10')!.facts.email_pattern, 'one numbered scheme, one pattern');
+  }
+  writeFileSync(join(dir, 'bad.jsonl'), '{"account_id":"a","created_at":"2026-01-01"}\n{"account_id":"b","created_at":"2026-01-01","tier":"gold"}\n');
+  await assert.rejects(readAccountFacts(join(dir, 'bad.jsonl')), /line 2, tier: expected one of/);
+  writeFileSync(join(dir, 'bad.csv'), 'account_id,created_at\na,2026-01-01\nb,2026-01-01,x\n');
+  await assert.rejects(readAccountFacts(join(dir, 'bad.csv')), /line 3: not CSV/);
+  writeFileSync(join(dir, 'noid.csv'), 'id_of_account,created_at\nx,2026-01-01\n');
+  await assert.rejects(readAccountFacts(join(dir, 'noid.csv')), /account_id: the header row has no account_id column/);
+  await assert.rejects(readAccountFacts(join(dir, 'missing.csv')), /ENOENT/);
 });

@@ -11,7 +11,10 @@
  * written anywhere.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { parse as parseCsvStream } from 'csv-parse';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { Programme, VerificationTier, type EventAccountFacts } from '../events/index.ts';
 import { emailDomain, emailPattern, normaliseCountry, normaliseIp, paymentFingerprint } from './facts.ts';
@@ -38,56 +41,89 @@ export class AccountFactsError extends Error {
   }
 }
 
-/** Read an account table (JSONL or CSV with a header, told apart by the first character). */
-export function readAccountFacts(path: string): Map<string, AccountFactsRow> {
-  return parseAccountFacts(readFileSync(path, 'utf8'));
+/**
+ * Read an account table (JSONL or CSV with a header, told apart by the first character), streamed:
+ * a table of millions of accounts is read in bounded pieces (the table itself is held in memory).
+ */
+export async function readAccountFacts(path: string): Promise<Map<string, AccountFactsRow>> {
+  const table = new TableBuilder();
+  if (await startsWithBrace(path)) {
+    let line = 0;
+    for await (const text of createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity })) table.add(jsonRow(text, ++line));
+  } else {
+    const records = createReadStream(path).pipe(parseCsvStream(CSV_OPTIONS));
+    try {
+      for await (const record of records as AsyncIterable<CsvRecord>) table.add(csvRow(record));
+    } catch (e) { throw csvError(e); }
+  }
+  return table.table;
 }
 
 /** Parse an account table's text; throws AccountFactsError at the first unusable line. */
 export function parseAccountFacts(text: string): Map<string, AccountFactsRow> {
-  const rows = text.trimStart().startsWith('{') ? jsonlRows(text) : csvRows(text);
+  const table = new TableBuilder();
+  if (text.trimStart().startsWith('{')) {
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) table.add(jsonRow(lines[i], i + 1));
+  } else {
+    let records: CsvRecord[];
+    try { records = parseCsv(text, CSV_OPTIONS) as CsvRecord[]; } catch (e) { throw csvError(e); }
+    for (const record of records) table.add(csvRow(record));
+  }
+  return table.table;
+}
+
+/** Rows in, accounts out, each account once. */
+class TableBuilder {
+  readonly table = new Map<string, AccountFactsRow>();
+  private readonly firstLine = new Map<string, number>();
   // One key per table: equal emails and instruments give equal hashes within it, and a hash
   // cannot be looked up against any other table.
-  const key = randomBytes(32).toString('hex');
-  const table = new Map<string, AccountFactsRow>();
-  const firstLine = new Map<string, number>();
-  for (const { line, row } of rows) {
-    const parsed = accountRow(row, line, key);
-    const seen = firstLine.get(parsed.id);
-    if (seen !== undefined) throw new AccountFactsError(line, 'account_id', `account ${parsed.id} appears twice (first on line ${seen})`);
-    firstLine.set(parsed.id, line);
-    table.set(parsed.id, parsed.row);
-  }
-  return table;
-}
+  private readonly key = randomBytes(32).toString('hex');
 
-function* jsonlRows(text: string): Generator<{ line: number; row: Record<string, unknown> }> {
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const s = lines[i].trim();
-    if (!s) continue;
-    let row: unknown;
-    try { row = JSON.parse(s); } catch (e) { throw new AccountFactsError(i + 1, null, `not JSON (${(e as Error).message})`); }
-    if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new AccountFactsError(i + 1, null, 'expected a JSON object');
-    yield { line: i + 1, row: row as Record<string, unknown> };
+  add(input: { line: number; row: Record<string, unknown> } | null): void {
+    if (input === null) return;
+    const { id, row } = accountRow(input.row, input.line, this.key);
+    const seen = this.firstLine.get(id);
+    if (seen !== undefined) throw new AccountFactsError(input.line, 'account_id', `account ${id} appears twice (first on line ${seen})`);
+    this.firstLine.set(id, input.line);
+    this.table.set(id, row);
   }
 }
 
-function* csvRows(text: string): Generator<{ line: number; row: Record<string, unknown> }> {
-  let records: Array<{ info: { lines: number }; record: Record<string, string> }>;
+async function startsWithBrace(path: string): Promise<boolean> {
+  const file = await open(path, 'r');
   try {
-    records = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true, bom: true, info: true }) as typeof records;
-  } catch (e) {
-    const err = e as Error & { lines?: number };
-    throw new AccountFactsError(err.lines ?? 1, null, `not CSV (${err.message})`);
-  }
-  if (records.length > 0 && !('account_id' in records[0].record)) throw new AccountFactsError(1, 'account_id', 'the header row has no account_id column');
+    const { buffer, bytesRead } = await file.read(Buffer.alloc(4096), 0, 4096, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8').replace(/^\uFEFF/, '').trimStart().startsWith('{');
+  } finally { await file.close(); }
+}
+
+/** One JSONL line: an object, or null for a blank line. */
+function jsonRow(text: string, line: number): { line: number; row: Record<string, unknown> } | null {
+  const s = text.trim();
+  if (!s) return null;
+  let row: unknown;
+  try { row = JSON.parse(s); } catch (e) { throw new AccountFactsError(line, null, `not JSON (${(e as Error).message})`); }
+  if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new AccountFactsError(line, null, 'expected a JSON object');
+  return { line, row: row as Record<string, unknown> };
+}
+
+type CsvRecord = { info: { lines: number }; record: Record<string, string> };
+const CSV_OPTIONS = { columns: true, skip_empty_lines: true, trim: true, bom: true, info: true } as const;
+
+function csvRow({ info, record }: CsvRecord): { line: number; row: Record<string, unknown> } {
+  if (!('account_id' in record)) throw new AccountFactsError(1, 'account_id', 'the header row has no account_id column');
   // An empty CSV cell means "unknown", as null does in JSON.
-  for (const { info, record } of records) {
-    const row: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(record)) row[k] = v === '' ? null : v;
-    yield { line: info.lines, row };
-  }
+  const row: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(record)) row[k] = v === '' ? null : v;
+  return { line: info.lines, row };
+}
+
+function csvError(e: unknown): Error {
+  if (e instanceof AccountFactsError) return e;
+  const err = e as Error & { lines?: number };
+  return new AccountFactsError(err.lines ?? 1, null, `not CSV (${err.message})`);
 }
 
 function accountRow(row: Record<string, unknown>, line: number, key: string): { id: string; row: AccountFactsRow } {

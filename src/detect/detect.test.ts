@@ -345,3 +345,40 @@ test('warden scan --accounts: a log without account facts is joined with the pro
   assert.equal(await runScanCli([file, '--accounts', join(dir, 'bad.csv')], { stdout: sink(() => {}), stderr: sink((s) => { err += s; }) }), 2);
   assert.match(err, /cannot read accounts .*bad\.csv: line 2, tier: expected one of/);
 });
+
+test('warden scan --state: logs scanned one after another are judged as one history', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-scan-state-'));
+  const cut = mixed.events.findIndex((e) => e.ts >= mixed.events[Math.floor(mixed.events.length / 2)].ts);
+  const write = (name: string, evs: InteractionEvent[]) => { writeFileSync(join(dir, name), evs.map((e) => JSON.stringify(e)).join('\n') + '\n'); return join(dir, name); };
+  const all = write('all.jsonl', mixed.events);
+  const day1 = write('day1.jsonl', mixed.events.slice(0, cut));
+  const day2 = write('day2.jsonl', mixed.events.slice(cut));
+  const sink = (f: (s: string) => void) => new Writable({ write(c, _e, cb) { f(String(c)); cb(); } });
+  const scan = async (args: string[]) => {
+    let out = ''; let err = '';
+    const code = await runScanCli([...args, '--json'], { stdout: sink((s) => { out += s; }), stderr: sink((s) => { err += s; }) });
+    return { code, summary: out ? JSON.parse(out) : null, err };
+  };
+  const levels = (path: string) => new Map((JSON.parse(readFileSync(path, 'utf8')) as { accounts: Array<{ account_id: string; level: string; max_level: string; first_flag: unknown; campaign_id: string | null }> }).accounts
+    .map((a) => [a.account_id, JSON.stringify([a.level, a.max_level, a.first_flag, a.campaign_id])]));
+  assert.equal((await scan([all, '--report', join(dir, 'all.json')])).code, 0);
+  const state = join(dir, 'detector.state');
+  const first = await scan([day1, '--state', state]);
+  assert.equal(first.summary.events_in_state_before, 0);
+  const second = await scan([day2, '--state', state, '--report', join(dir, 'resumed.json')]);
+  assert.equal(second.code, 0, second.err);
+  assert.equal(second.summary.events_in_state_before, cut);
+  assert.equal(second.err, '');
+  assert.deepEqual(levels(join(dir, 'resumed.json')), levels(join(dir, 'all.json')), 'the same verdicts as one scan over both logs');
+  // A day without its predecessor's state does not see the campaign's history.
+  assert.equal((await scan([day2, '--report', join(dir, 'alone.json')])).code, 0);
+  assert.notDeepEqual(levels(join(dir, 'alone.json')), levels(join(dir, 'all.json')));
+  // Scanning a log again is said; a state made with other settings is refused.
+  const again = await scan([day2, '--state', state]);
+  assert.match(again.err, /events are older than the latest event of the state .*: scan each log once and in time order/);
+  writeFileSync(join(dir, 'other.yaml'), 'detect:\n  link_threshold: 1.3\n');
+  const other = await scan([day2, '--state', state, '--config', join(dir, 'other.yaml')]);
+  assert.equal(other.code, 2);
+  assert.match(other.err, /state .* not used: the detection settings .* changed/);
+  assert.equal((await scan([day2, '--state', state, '--detector', 'volume'])).code, 2);
+});

@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { readEventBatches, readEventsJsonl, readableEvent, type InteractionEvent } from '../events/index.ts';
 import { completeAccountFacts, readAccountFacts, type AccountFactsTable } from '../identity/facts-file.ts';
 import { DetectorEngine } from './engine.ts';
+import { readSnapshot, writeSnapshot } from './snapshot.ts';
 import { PradaBaseline, VolumeBaseline } from './baselines.ts';
 import { buildReport, scoreReport, type DetectionReport, type GroundTruth, type QualityFigures, type ReportSource } from './report.ts';
 
@@ -33,6 +34,12 @@ export interface ScanOptions {
    * tools name the account but not its signup facts.
    */
   accountFacts?: AccountFactsTable;
+  /**
+   * A detector state file (a snapshot, src/detect/snapshot.ts): read before the scan when it
+   * exists, written after it, so that logs scanned one after another (a day at a time) are judged
+   * as one history. Warden's detector only.
+   */
+  statePath?: string;
 }
 
 /** Accounts whose signup facts the scan had, and those it had none for. */
@@ -58,6 +65,8 @@ export interface ScanResult {
   seconds: number;
   skipped: SkippedEvents;
   facts: FactsCoverage;
+  /** With a state file: the events it held before this scan, and how many of this scan's were older than its latest. */
+  state: { eventsBefore: number; olderEvents: number } | null;
 }
 
 /** Run a detector over events (a JSONL path, a stream or any iterable) and build its report. */
@@ -77,6 +86,15 @@ export async function scanEvents(source: string | Readable | AsyncIterable<Inter
   const batches: AsyncIterable<InteractionEvent[]> = typeof source === 'string' || (source as Readable).pipe
     ? readEventBatches(source as string | Readable, { validate: false, onSkip })
     : inBatches(source as AsyncIterable<InteractionEvent> | Iterable<InteractionEvent>, onSkip);
+  let state: ScanResult['state'] = null;
+  let stateFrom = '';
+  if (opts.statePath) {
+    if (!engine) throw new Error('a state file is for Warden\'s detector only');
+    const read = await readSnapshot(engine, opts.statePath);
+    if (read.restored) { state = { eventsBefore: read.header.events, olderEvents: 0 }; stateFrom = read.header.event_time; }
+    else if (read.reason === 'no snapshot yet') state = { eventsBefore: 0, olderEvents: 0 };
+    else throw new Error(`state ${opts.statePath} not used: ${read.reason}`);
+  }
   const t0 = performance.now();
   let n = 0; let from: string | null = null; let to: string | null = null;
   const every = opts.progressEvery ?? 1_000_000;
@@ -89,6 +107,7 @@ export async function scanEvents(source: string | Readable | AsyncIterable<Inter
         if (table && completeAccountFacts(ev, table)) fromTable.add(ev.account_id);
         else missing.add(ev.account_id);
       } else if (table) completeAccountFacts(ev, table);
+      if (ev.ts < stateFrom) state!.olderEvents++;
       det.ingest(ev);
       if (n === 0) from = ev.ts;
       to = ev.ts;
@@ -96,9 +115,10 @@ export async function scanEvents(source: string | Readable | AsyncIterable<Inter
     }
   }
   det.flush();
+  if (opts.statePath && engine) await writeSnapshot(engine, opts.statePath, 0);
   const seconds = (performance.now() - t0) / 1000;
   const report = buildReport(det, { detector: name === 'warden' ? 'warden' : (det as VolumeBaseline | PradaBaseline).name, from, to });
-  return { report, engine, events: n, seconds, skipped, facts: { fromTable: fromTable.size, missing: missing.size } };
+  return { report, engine, events: n, seconds, skipped, facts: { fromTable: fromTable.size, missing: missing.size }, state };
 }
 
 /** Events of an iterable in batches, each checked as a file's lines are (see readableEvent). */
@@ -171,7 +191,7 @@ export function formatSummary(r: ScanResult, q: QualityFigures | null): string {
   return lines.join('\n') + '\n';
 }
 
-const USAGE = `usage: warden scan <events.jsonl|-> [--accounts accounts.jsonl|.csv] [--report out.json] [--labels labels.json] [--detector warden|volume|prada] [--config warden.yaml] [--allow ACCOUNT]... [--strict] [--json]`;
+const USAGE = `usage: warden scan <events.jsonl|-> [--accounts accounts.jsonl|.csv] [--state detector.state] [--report out.json] [--labels labels.json] [--detector warden|volume|prada] [--config warden.yaml] [--allow ACCOUNT]... [--strict] [--json]`;
 
 /**
  * `warden scan`: parse argv (the arguments after `scan`), run, print. Returns the exit code:
@@ -182,7 +202,7 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
   const err = io.stderr ?? process.stderr;
   let input: string | null = null; let reportPath: string | null = null; let labelsPath: string | null = null;
   let detector: DetectorName = 'warden'; let json = false; let strict = false; let configPath: string | null = null;
-  let accountsPath: string | null = null;
+  let accountsPath: string | null = null; let statePath: string | undefined;
   const allow: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -191,6 +211,7 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
       if (a === '--report') reportPath = val();
       else if (a === '--labels') labelsPath = val();
       else if (a === '--accounts') accountsPath = val();
+      else if (a === '--state') statePath = val();
       else if (a === '--detector') { const d = val(); if (d !== 'warden' && d !== 'volume' && d !== 'prada') throw new Error(`unknown detector ${d}`); detector = d; }
       else if (a === '--config') configPath = val();
       else if (a === '--allow') allow.push(val());
@@ -220,7 +241,8 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
   }
   let result: ScanResult;
   try {
-    result = await scanEvents(input, { detector, config, strict, accountFacts });
+    if (statePath && detector !== 'warden') throw new Error('--state is for Warden\'s detector only');
+    result = await scanEvents(input, { detector, config, strict, accountFacts, statePath });
   } catch (e) { err.write(`warden scan: ${(e as Error).message}\n`); return 2; }
   const { skipped } = result;
   if (skipped.events > 0) {
@@ -228,6 +250,9 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
     err.write(`warden scan: skipped ${skipped.events} line${skipped.events === 1 ? '' : 's'} that are not readable events (${where}${skipped.events > skipped.first.length ? '; ...' : ''}); --strict stops at the first\n`);
   }
   const { facts } = result;
+  if (result.state && result.state.olderEvents > 0) {
+    err.write(`warden scan: ${result.state.olderEvents} events are older than the latest event of the state ${statePath}: scan each log once and in time order, or a log scanned twice is counted twice\n`);
+  }
   if (facts.missing > 0) {
     err.write(`warden scan: ${facts.missing} of ${result.report.accounts.length} accounts have no account facts${accountsPath ? ` in the events or in ${accountsPath}` : ' in the events'}: `
       + `without signup facts (card, signup address, signup time) their accounts link later and campaigns are contained later${accountsPath ? '' : '; give them with --accounts FILE'}\n`);
@@ -237,7 +262,7 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
     try { quality = scoreReport(result.report, loadLabels(labelsPath)); } catch (e) { err.write(`warden scan: cannot read labels ${labelsPath}: ${(e as Error).message}\n`); return 2; }
   }
   if (reportPath) writeFileSync(reportPath, JSON.stringify(result.report));
-  if (json) out.write(JSON.stringify({ events: result.events, skipped: skipped.events, accounts_facts_from_table: facts.fromTable, accounts_without_facts: facts.missing, seconds: result.seconds, campaigns: result.report.campaigns.length, quality }) + '\n');
+  if (json) out.write(JSON.stringify({ events: result.events, events_in_state_before: result.state?.eventsBefore ?? null, skipped: skipped.events, accounts_facts_from_table: facts.fromTable, accounts_without_facts: facts.missing, seconds: result.seconds, campaigns: result.report.campaigns.length, quality }) + '\n');
   else out.write(formatSummary(result, quality));
   return 0;
 }

@@ -192,17 +192,27 @@ async function scoreDetector(name: (typeof DETECTORS)[number], evs: InteractionE
   return evaluate(report, labels, () => evs, { flagLevel: 'throttle' });
 }
 
+/** The traffic model's prompts: the real prompt sets when present, else the ones it ships. */
+function trafficPrompts() {
+  const dir = existsSync(join(promptDir, 'organic')) ? promptDir : defaultPromptDir();
+  return { dir, prompts: loadPromptCorpus(dir) };
+}
+
+/** The runs of the traffic-model table: `smoke` seeds 1-5 and `default` x0.25 seeds 1-2 (one `smoke` run with --quick). */
+function trafficRuns(): Array<{ preset: string; seed: number; scale: number }> {
+  return quick
+    ? [{ preset: 'smoke', seed: 1, scale: 1 }]
+    : [1, 2, 3, 4, 5].map((seed) => ({ preset: 'smoke', seed, scale: 1 })).concat([1, 2].map((seed) => ({ preset: 'default', seed, scale: 0.25 })));
+}
+
 /**
  * Quality on the traffic model (src/traffic), scored by its `evaluate` (flagged = throttle or
  * above for campaigns and organic accounts alike; contained = throttle or above, 95% coverage):
  * several presets and seeds, mean and worst per detector.
  */
 async function trafficQuality() {
-  const dir = existsSync(join(promptDir, 'organic')) ? promptDir : defaultPromptDir();
-  const prompts = loadPromptCorpus(dir);
-  const runs: Array<{ preset: string; seed: number; scale: number }> = quick
-    ? [{ preset: 'smoke', seed: 1, scale: 1 }]
-    : [1, 2, 3, 4, 5].map((seed) => ({ preset: 'smoke', seed, scale: 1 })).concat([1, 2].map((seed) => ({ preset: 'default', seed, scale: 0.25 })));
+  const { dir, prompts } = trafficPrompts();
+  const runs = trafficRuns();
   type Row = { recall: number; clusters: number; adaptive: number; organicFp: number; organicFlagged: number; organic: number; contained1: number; campaigns: number; worstServed: number; meanServed: number };
   const rows: Record<string, Row[]> = { warden: [], 'volume-threshold': [], prada: [] };
   const perCampaign: string[] = [];
@@ -250,8 +260,7 @@ async function trafficQuality() {
  */
 async function disguiseQuality() {
   const DISGUISE = 0.7;
-  const dir = existsSync(join(promptDir, 'organic')) ? promptDir : defaultPromptDir();
-  const prompts = loadPromptCorpus(dir);
+  const { dir, prompts } = trafficPrompts();
   const seeds = quick ? [1] : [1, 2, 3, 4, 5];
   const rows: string[] = [];
   let events = 0;
@@ -314,8 +323,7 @@ EVASIONS.push(['human timing (diurnal sessions of ~3 requests)', HUMAN]);
 EVASIONS.push(['human timing, three times the volume', HUMAN, (i) => [`interactions=${[3000, 500, 2500, 1200][i] * 3}`]]);
 
 async function evasionQuality() {
-  const dir = existsSync(join(promptDir, 'organic')) ? promptDir : defaultPromptDir();
-  const prompts = loadPromptCorpus(dir);
+  const { dir, prompts } = trafficPrompts();
   const seeds = quick ? [1] : [1, 2, 3, 4, 5];
   const rows: string[] = [];
   let events = 0;
@@ -356,8 +364,7 @@ async function evasionQuality() {
  * ~19 requests per account per day; flagged = throttle or above, for both populations.
  */
 async function adaptiveQuality() {
-  const dir = existsSync(join(promptDir, 'organic')) ? promptDir : defaultPromptDir();
-  const prompts = loadPromptCorpus(dir);
+  const { dir, prompts } = trafficPrompts();
   const seeds = quick ? [11] : [11, 23];
   const days = 5;
   const organicAccounts = quick ? 600 : 2500;
@@ -388,11 +395,8 @@ async function adaptiveQuality() {
  * account's first event), written to a JSONL file and read back as the CLI reads it.
  */
 async function factsQuality() {
-  const dir = existsSync(join(promptDir, 'organic')) ? promptDir : defaultPromptDir();
-  const prompts = loadPromptCorpus(dir);
-  const runs: Array<{ preset: string; seed: number; scale: number }> = quick
-    ? [{ preset: 'smoke', seed: 1, scale: 1 }]
-    : [1, 2, 3, 4, 5].map((seed) => ({ preset: 'smoke', seed, scale: 1 })).concat([1, 2].map((seed) => ({ preset: 'default', seed, scale: 0.25 })));
+  const { dir, prompts } = trafficPrompts();
+  const runs = trafficRuns();
   const tmp = mkdtempSync(join(tmpdir(), 'warden-facts-'));
   const ways = ['facts in the events', 'facts removed', 'facts removed, joined back with --accounts'] as const;
   const totals = ways.map(() => ({ flagged: 0, accounts: 0, contained: 0, campaigns: 0, worst: 0, organic: 0, organicN: 0, missing: 0, seconds: 0, events: 0 }));

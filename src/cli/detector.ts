@@ -12,7 +12,7 @@ import type { GatewayHooks } from '../gateway/index.ts';
 import {
   DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, registerDetectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
   sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId,
-  applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, writeSnapshot, registerSnapshotMetrics,
+  applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, periodicSnapshots, registerSnapshotMetrics,
 } from '../detect/index.ts';
 import { onBackend, type Stores } from './stores.ts';
 
@@ -95,21 +95,13 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     registerSharedDetectMetrics(registry, { streamEvents: () => worker.stats().streamRead, published: () => worker.stats().published, publishFailures: () => worker.stats().publishFailures });
   }
   if (snapshotPath) {
-    let writing: Promise<unknown> | null = null;
-    let last: { serialiseMs: number; bytes: number; atMs: number } | null = null;
-    let failures = 0;
-    const save = () => {
-      writing ??= writeSnapshot(engine, snapshotPath, overlapS)
-        .then((h) => { last = { serialiseMs: h.serialise_ms, bytes: h.bytes, atMs: Date.now() }; })
-        .catch((e: Error) => { failures++; say(`detect: snapshot ${snapshotPath} not written: ${e.message}`); })
-        .finally(() => { writing = null; });
-      return writing;
-    };
-    registerSnapshotMetrics(registry, { last: () => last, failures: () => failures });
-    const everyMs = config.detect.snapshot.every_minutes * 60_000;
-    const timer = everyMs > 0 ? setInterval(save, everyMs).unref() : null;
-    // Closers run last-first: this one after the queue has fed the engine its last events.
-    closers.unshift(async () => { if (timer) clearInterval(timer); await writing; await save(); });
+    const snapshots = periodicSnapshots(engine, snapshotPath, {
+      everyMs: config.detect.snapshot.every_minutes * 60_000, overlapSeconds: overlapS,
+      onError: (e) => say(`detect: snapshot ${snapshotPath} not written: ${e.message}`),
+    });
+    registerSnapshotMetrics(registry, snapshots);
+    // Closers run last-first: the last snapshot after the queue has fed the engine its last events.
+    closers.unshift(() => snapshots.stop());
   }
   return { engine, verdicts: engine, recordHooks: [queue], adminPlugin: (app) => registerDetectAdminRoutes(app, engine, { overrides }), close };
 }

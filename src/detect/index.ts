@@ -20,6 +20,6 @@ export { runScanCli, scanEvents, readEventsFast, loadLabels, formatSummary, type
 export { registerDetectAdminRoutes, type DetectAdminOptions } from './admin.ts';
 export { applyOverrides, MemoryDetectOverridesStore, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverride, type DetectOverrideKind, type DetectOverridesStore } from './overrides.ts';
 export { replayRecentEvents, type ReplaySource, type ReplayResult } from './replay.ts';
-export { writeSnapshot, readSnapshot, removeSnapshot, detectionSettingsHash, type SnapshotHeader, type SnapshotRead } from './snapshot.ts';
+export { writeSnapshot, readSnapshot, removeSnapshot, periodicSnapshots, detectionSettingsHash, type SnapshotHeader, type SnapshotRead, type PeriodicSnapshots } from './snapshot.ts';
 export { VolumeBaseline, PradaBaseline, shapiroFrancia, trigramEmbedding } from './baselines.ts';
 export { buildScenario, type PromptPool, type ScenarioSpec, type ScenarioLabels } from './scenario.ts';

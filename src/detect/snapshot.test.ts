@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DetectorEngine, buildScenario, buildReport, readSnapshot, replayRecentEvents, writeSnapshot, type PromptPool } from './index.ts';
+import { DetectorEngine, buildScenario, buildReport, periodicSnapshots, readSnapshot, replayRecentEvents, writeSnapshot, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
@@ -112,4 +112,24 @@ test('a snapshot that does not fit is left unused, saying why', async () => {
   const fresh = new DetectorEngine();
   assert.match(await reason(fresh), /truncated/);
   assert.equal(fresh.stats().events, 0, 'nothing was read into the engine');
+});
+
+test('periodic snapshots are written on their own, and a failure is told and counted, not thrown', async () => {
+  const live = new DetectorEngine();
+  for (const ev of events.slice(0, 1000)) live.ingest(ev);
+  const path = join(dir, 'periodic.detector');
+  const errors: string[] = [];
+  const snaps = periodicSnapshots(live, path, { everyMs: 30, overlapSeconds: 0, onError: (e) => errors.push(e.message) });
+  for (let t = 0; t < 100 && !snaps.last(); t++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(snaps.last()!.bytes > 0 && statSync(path).size > snaps.last()!.bytes);
+  for (const ev of events.slice(1000, 2000)) live.ingest(ev);
+  await snaps.stop();
+  const back = new DetectorEngine();
+  assert.ok((await readSnapshot(back, path)).restored);
+  assert.equal(back.stats().events, 2000, 'the last one, written at stop, holds every event');
+  const broken = periodicSnapshots(live, join(dir, 'no-such-dir', 'x.detector'), { everyMs: 0, overlapSeconds: 0, onError: (e) => errors.push(e.message) });
+  await broken.stop();
+  assert.equal(broken.failures(), 1);
+  assert.match(errors.join('\n'), /ENOENT/);
+  assert.equal(errors.length, 1);
 });

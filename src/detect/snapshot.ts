@@ -105,3 +105,34 @@ export async function readSnapshot(engine: DetectorEngine, path: string): Promis
 export async function removeSnapshot(path: string): Promise<void> {
   await rm(path, { force: true });
 }
+
+export interface PeriodicSnapshots {
+  /** Write one now (or wait for the one being written). */
+  save(): Promise<void>;
+  /** Stop the timer and write a last one. */
+  stop(): Promise<void>;
+  /** The last one written (null before the first), and how many failed. */
+  last(): { serialiseMs: number; bytes: number; atMs: number } | null;
+  failures(): number;
+}
+
+/** Write a snapshot of `engine` to `path` every `everyMs` (0: only on `save`/`stop`); failures are counted and told. */
+export function periodicSnapshots(engine: DetectorEngine, path: string, opts: { everyMs: number; overlapSeconds: number; onError: (e: Error) => void }): PeriodicSnapshots {
+  let writing: Promise<void> | null = null;
+  let last: { serialiseMs: number; bytes: number; atMs: number } | null = null;
+  let failures = 0;
+  const save = () => {
+    writing ??= writeSnapshot(engine, path, opts.overlapSeconds)
+      .then((h) => { last = { serialiseMs: h.serialise_ms, bytes: h.bytes, atMs: Date.now() }; })
+      .catch((e: Error) => { failures++; opts.onError(e); })
+      .finally(() => { writing = null; });
+    return writing;
+  };
+  const timer = opts.everyMs > 0 ? setInterval(save, opts.everyMs).unref() : null;
+  return {
+    save,
+    async stop() { if (timer) clearInterval(timer); await writing; await save(); },
+    last: () => last,
+    failures: () => failures,
+  };
+}

@@ -127,9 +127,13 @@ test('periodic snapshots are written on their own, and a failure is told and cou
   const back = new DetectorEngine();
   assert.ok((await readSnapshot(back, path)).restored);
   assert.equal(back.stats().events, 2000, 'the last one, written at stop, holds every event');
-  const broken = periodicSnapshots(live, join(dir, 'no-such-dir', 'x.detector'), { everyMs: 0, overlapSeconds: 0, onError: (e) => errors.push(e.message) });
+  // A missing folder is made; a file where the folder should be is a failure.
+  const nested = periodicSnapshots(live, join(dir, 'made', 'for', 'it.detector'), { everyMs: 0, overlapSeconds: 0, onError: (e) => errors.push(e.message) });
+  await nested.stop();
+  assert.ok(nested.last() && statSync(join(dir, 'made', 'for', 'it.detector')).isFile());
+  const broken = periodicSnapshots(live, join(path, 'x.detector'), { everyMs: 0, overlapSeconds: 0, onError: (e) => errors.push(e.message) });
   await broken.stop();
   assert.equal(broken.failures(), 1);
-  assert.match(errors.join('\n'), /ENOENT/);
+  assert.match(errors.join('\n'), /ENOTDIR|EEXIST/);
   assert.equal(errors.length, 1);
 });

@@ -11,7 +11,8 @@
  * caller replays instead, told why.
  */
 import { createHash } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import type { DetectConfig } from './config.ts';
 import type { DetectorEngine } from './engine.ts';
@@ -63,6 +64,7 @@ export async function writeSnapshot(engine: DetectorEngine, path: string, overla
     overlap_from: new Date(Math.max(0, overlapFrom * 1000)).toISOString(), bytes: payload.length, serialise_ms: Math.round(serialiseMs),
   };
   const tmp = `${path}.tmp`;
+  await mkdir(dirname(path), { recursive: true });
   const file = await open(tmp, 'w', 0o600);
   try {
     await file.write(JSON.stringify(header) + '\n');

@@ -1142,6 +1142,9 @@ export class DetectorEngine implements VerdictView {
   snapshotLayout(): string {
     const perAccount = new Map<unknown, number>();
     this.eachColumn((column, per) => { perAccount.set(column, per); return column; });
+    // The report columns (trackFirstFlags) count as present either way: a scan's state can seed a
+    // gateway's detector (restoreState drops them there) and a gateway's snapshot a scan.
+    perAccount.set(this.firstFlag, VERDICT_LEVELS.length).set(this.served, VERDICT_LEVELS.length);
     const fields = Object.entries(this.snapshotState()).map(([k, v]) => (perAccount.has(v) ? `${k}/${perAccount.get(v)}` : k));
     return `${SNAPSHOT_FORMAT};${fields.sort().join(',')}`;
   }
@@ -1161,6 +1164,11 @@ export class DetectorEngine implements VerdictView {
       const allowed = this.allowAccounts.has(this.ids[i]) || (this.org[i] >= 0 && this.allowOrgs.has(this.orgNames[this.org[i]]));
       this.flags[i] = allowed ? this.flags[i] | 4 : this.flags[i] & ~4;
     }
+    // Report columns: a gateway's detector keeps none; a scan resumed from a gateway's snapshot
+    // counts what it serves from here on.
+    const width = VERDICT_LEVELS.length;
+    if (!this.trackFirst) { this.firstFlag = new Float64Array(0); this.served = new Uint32Array(0); this.retired.clear(); }
+    else if (this.served.length < this.cap * width) { this.firstFlag = new Float64Array(this.cap * width); this.served = new Uint32Array(this.cap * width); }
   }
 
   // ---------------------------------------------------------------- scoring

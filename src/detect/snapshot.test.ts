@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DetectorEngine, buildScenario, buildReport, periodicSnapshots, readSnapshot, replayRecentEvents, writeSnapshot, type PromptPool } from './index.ts';
+import { DetectorEngine, buildScenario, buildReport, periodicSnapshots, readSnapshot, replayRecentEvents, scanEvents, writeSnapshot, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
@@ -136,4 +136,17 @@ test('periodic snapshots are written on their own, and a failure is told and cou
   assert.equal(broken.failures(), 1);
   assert.match(errors.join('\n'), /ENOTDIR|EEXIST/);
   assert.equal(errors.length, 1);
+});
+
+test('a gateway\'s snapshot can be resumed by a scan, which counts what is served from there on', async () => {
+  const gateway = new DetectorEngine();
+  for (const ev of events.slice(0, half)) gateway.ingest(ev);
+  const path = join(dir, 'gateway.detector');
+  await writeSnapshot(gateway, path, 0);
+  const rest = events.slice(half);
+  const { report, state } = await scanEvents(rest.map((e) => ({ ...e })), { statePath: path });
+  assert.equal(state?.eventsBefore, half);
+  const id = rest[rest.length - 1].account_id!;
+  const row = report.accounts.find((a) => a.account_id === id)!;
+  assert.equal(row.served.reduce((a, b) => a + b, 0), rest.filter((e) => e.account_id === id).length);
 });

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { parseConfig } from '../../src/config/index.ts';
 import { startWarden } from '../../src/cli/serve.ts';
+import { Writable } from 'node:stream';
+import { buildScenario, runScanCli, type PromptPool } from '../../src/detect/index.ts';
 
 test('embedded default: demo key works, admin API works, restart keeps data and prints no new key', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-serve-'));
@@ -142,6 +144,35 @@ test('the detector comes back from its snapshot at restart, and replays only wha
     await fourth.w.close();
   } finally {
     for (const w of running) await w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a scan of past logs seeds the gateway\'s detector: warden scan --state, then serve from that state', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-serve-seed-'));
+  try {
+    const pool = JSON.parse(readFileSync(new URL('../fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+    const past = buildScenario(pool, { seed: 3, days: 2, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
+    const logs = join(dir, 'past.jsonl');
+    writeFileSync(logs, past.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    const state = join(dir, 'seed.detector');
+    const scanned = await runScanCli([logs, '--state', state, '--report', join(dir, 'report.json')], { stdout: new Writable({ write(_c, _e, cb) { cb(); } }), stderr: new Writable({ write(_c, _e, cb) { cb(); } }) });
+    assert.equal(scanned, 0);
+    const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { accounts: Array<{ account_id: string; level: string }> };
+    const flagged = report.accounts.filter((a) => a.level !== 'none' && a.level !== 'watch');
+    assert.ok(flagged.length >= 20, 'the past holds a campaign');
+
+    const lines: string[] = [];
+    const w = await startWarden(parseConfig({ server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, detect: { snapshot: { path: state } } }), { log: (l) => lines.push(l) });
+    try {
+      assert.ok(lines.some((l) => /^detect: state of .* read from .*seed\.detector/.test(l)), lines.join('\n'));
+      const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
+      const account = async (id: string) => (await (await fetch(`${w.url}/admin/detect/accounts/${id}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { level: string; cluster_id: string | null };
+      for (const a of flagged.slice(0, 5)) assert.equal((await account(a.account_id)).level, a.level, a.account_id);
+      const stats = (await (await fetch(`${w.url}/admin/detect/stats`, { headers: { authorization: `Bearer ${token}` } })).json()) as { events: number };
+      assert.equal(stats.events, past.events.length);
+    } finally { await w.close(); }
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -17,6 +17,7 @@ const HELP = `usage:
   warden detect cluster ID
   warden detect campaigns
   warden detect stats                         accounts in memory and forgotten, clusters, campaigns, events seen
+  warden detect snapshot                      write a snapshot of the detector's state now (before an upgrade, a move)
   warden detect verdicts                      operator verdicts in force
   warden detect verdict set (--account ID | --cluster ID) --level LEVEL [--note TEXT] [--for 7d]
   warden detect verdict clear (--account ID | --cluster ID)
@@ -76,6 +77,9 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
     } else if (what === 'stats' && !sub) {
       result = await c.call('GET', '/detect/stats');
       show = (r) => Object.entries(r).map(([k, x]) => `${k.padEnd(18)} ${x ?? '-'}`).join('\n');
+    } else if (what === 'snapshot' && !sub) {
+      result = await c.call('POST', '/detect/snapshot');
+      show = (r) => `snapshot written: ${r.path} (${r.accounts} accounts, ${r.events} events to ${r.event_time}; ${r.bytes} bytes; the event loop held ${r.serialise_ms} ms)`;
     } else if (what === 'verdicts' && !sub) {
       result = await c.call('GET', '/detect/verdicts');
       show = (r) => table(r.data.map((x: Verdict) => ({ kind: x.subject.kind, id: x.subject.id, level: x.level, since: x.since, until: x.expires_at, note: x.reasons[0]?.detail })), ['kind', 'id', 'level', 'since', 'until', 'note']);

@@ -12,7 +12,7 @@ import type { GatewayHooks } from '../gateway/index.ts';
 import {
   DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, registerDetectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
   sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId,
-  applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, periodicSnapshots, registerSnapshotMetrics,
+  applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, periodicSnapshots, registerSnapshotMetrics, type SnapshotHeader,
 } from '../detect/index.ts';
 import { onBackend, type Stores } from './stores.ts';
 
@@ -94,6 +94,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     closers.push(() => worker.close());
     registerSharedDetectMetrics(registry, { streamEvents: () => worker.stats().streamRead, published: () => worker.stats().published, publishFailures: () => worker.stats().publishFailures });
   }
+  let snapshot: { path: string; save(): Promise<SnapshotHeader> } | undefined;
   if (snapshotPath) {
     const snapshots = periodicSnapshots(engine, snapshotPath, {
       everyMs: config.detect.snapshot.every_minutes * 60_000, overlapSeconds: overlapS,
@@ -102,8 +103,9 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     registerSnapshotMetrics(registry, snapshots);
     // Closers run last-first: the last snapshot after the queue has fed the engine its last events.
     closers.unshift(() => snapshots.stop());
+    snapshot = { path: snapshotPath, save: () => snapshots.saveNow() };
   }
-  return { engine, verdicts: engine, recordHooks: [queue], adminPlugin: (app) => registerDetectAdminRoutes(app, engine, { overrides }), close };
+  return { engine, verdicts: engine, recordHooks: [queue], adminPlugin: (app) => registerDetectAdminRoutes(app, engine, { overrides, snapshot }), close };
 }
 
 /** Where this node keeps detector snapshots: the configured path, or beside the SQLite database; null: none. */

@@ -36,6 +36,9 @@ test('admin routes: account, clusters, campaigns, allow-list and operator verdic
     assert.ok(acct.body.verdict.reasons.some((r: { signal: string }) => r.signal === 'cluster_score'));
     assert.ok(acct.body.cluster.size >= 30 && acct.body.cluster.members.includes(hydra[0]));
     assert.equal((await call('GET', '/admin/detect/accounts/acct_never_seen')).status, 404);
+    const noSnapshots = await call('POST', '/admin/detect/snapshot');
+    assert.equal(noSnapshots.status, 409);
+    assert.match(noSnapshots.body.error.message, /snapshots are off on this node/);
 
     const clusters = await call('GET', '/admin/detect/clusters');
     assert.ok(clusters.body.total >= 1);

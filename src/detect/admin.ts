@@ -7,6 +7,7 @@
  *   GET    /admin/detect/clusters/:id     one cluster: members, evidence, score, campaign
  *   GET    /admin/detect/campaigns        named campaigns: members, timeline, volume, targets, evidence
  *   GET    /admin/detect/stats            accounts in memory and forgotten, clusters, campaigns, link keys, events
+ *   POST   /admin/detect/snapshot         write a snapshot of the detector's state now (before an upgrade, a move) -> 201
  *   GET    /admin/detect/allow            allow-list in force
  *   POST   /admin/detect/allow            {account | org, note?}: never above none            -> 201
  *   DELETE /admin/detect/allow            {account | org} (body or query string)             -> 204
@@ -24,12 +25,15 @@ import { renderErrorBody, WardenError, type ErrorCode } from '../errors/index.ts
 import type { DetectorEngine } from './engine.ts';
 import { VERDICT_LEVELS } from './verdict.ts';
 import type { DetectOverridesStore } from './overrides.ts';
+import type { SnapshotHeader } from './snapshot.ts';
 
 export interface DetectAdminOptions {
   /** Route prefix, relative to where the routes are mounted; default `/detect`. */
   prefix?: string;
   /** Where operator changes are stored to survive a restart (none: held in memory only). */
   overrides?: DetectOverridesStore;
+  /** Write a snapshot now (none: snapshots are off on this node). */
+  snapshot?: { path: string; save(): Promise<SnapshotHeader> };
 }
 
 const allowSchema = z.object({
@@ -108,6 +112,17 @@ export function registerDetectAdminRoutes(app: FastifyInstance, engine: Detector
   });
 
   app.get(`${prefix}/campaigns`, async () => ({ data: engine.campaigns() }));
+
+  app.post(`${prefix}/snapshot`, async (_req, reply) => {
+    const snap = opts.snapshot;
+    if (!snap) return fail(reply, 'WARDEN_CONFLICT', 'snapshots are off on this node: set detect.snapshot.path (PostgreSQL) or detect.snapshot.enabled');
+    try {
+      const h = await snap.save();
+      return reply.code(201).send({ path: snap.path, event_time: h.event_time, events: h.events, accounts: h.accounts, bytes: h.bytes, serialise_ms: h.serialise_ms });
+    } catch (err) {
+      return fail(reply, 'WARDEN_INTERNAL', `the snapshot could not be written: ${(err as Error).message}`);
+    }
+  });
 
   app.get(`${prefix}/stats`, async () => ({
     ...engine.stats(),

@@ -136,6 +136,10 @@ test('periodic snapshots are written on their own, and a failure is told and cou
   assert.equal(broken.failures(), 1);
   assert.match(errors.join('\n'), /ENOTDIR|EEXIST/);
   assert.equal(errors.length, 1);
+  // On demand (the admin API's route), a failure is thrown to the caller, and counted.
+  await assert.rejects(broken.saveNow(), /ENOTDIR|EEXIST/);
+  assert.equal(broken.failures(), 2);
+  assert.equal((await nested.saveNow()).events, 2000);
 });
 
 test('a gateway\'s snapshot can be resumed by a scan, which counts what is served from there on', async () => {

@@ -109,8 +109,10 @@ export async function removeSnapshot(path: string): Promise<void> {
 }
 
 export interface PeriodicSnapshots {
-  /** Write one now (or wait for the one being written). */
+  /** Write one now (or wait for the one being written); a failure is counted and told, not thrown. */
   save(): Promise<void>;
+  /** Write one now, after any being written, and say what it holds; a failure is counted and thrown. */
+  saveNow(): Promise<SnapshotHeader>;
   /** Stop the timer and write a last one. */
   stop(): Promise<void>;
   /** The last one written (null before the first), and how many failed. */
@@ -123,16 +125,18 @@ export function periodicSnapshots(engine: DetectorEngine, path: string, opts: { 
   let writing: Promise<void> | null = null;
   let last: { serialiseMs: number; bytes: number; atMs: number } | null = null;
   let failures = 0;
+  const write = () => writeSnapshot(engine, path, opts.overlapSeconds).then(
+    (h) => { last = { serialiseMs: h.serialise_ms, bytes: h.bytes, atMs: Date.now() }; return h; },
+    (e: Error) => { failures++; throw e; },
+  );
   const save = () => {
-    writing ??= writeSnapshot(engine, path, opts.overlapSeconds)
-      .then((h) => { last = { serialiseMs: h.serialise_ms, bytes: h.bytes, atMs: Date.now() }; })
-      .catch((e: Error) => { failures++; opts.onError(e); })
-      .finally(() => { writing = null; });
+    writing ??= write().then(() => undefined, (e: Error) => opts.onError(e)).finally(() => { writing = null; });
     return writing;
   };
   const timer = opts.everyMs > 0 ? setInterval(save, opts.everyMs).unref() : null;
   return {
     save,
+    async saveNow() { await writing; return write(); },
     async stop() { if (timer) clearInterval(timer); await writing; await save(); },
     last: () => last,
     failures: () => failures,

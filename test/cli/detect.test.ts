@@ -2,7 +2,7 @@
 // sets and clears operator verdicts and allow-list entries; bad usage and bad tokens say why.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/index.ts';
@@ -63,6 +63,11 @@ test('warden detect: verdicts, explanations and the allow-list from the command 
     const stats = JSON.parse((await run('stats', '--json')).out);
     assert.deepEqual([stats.accounts, stats.events, stats.forgotten, stats.evict_idle_hours, stats.operator_verdicts], [1, 1, 0, 336, 0]);
     assert.match((await run('stats')).out, /^accounts\s+1$/m);
+    // A snapshot on demand, beside the database.
+    r = await run('snapshot');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^snapshot written: .*warden\.db\.detector \(1 accounts, 1 events to \d{4}-.*; \d+ bytes; the event loop held \d+ ms\)$/m);
+    assert.ok(statSync(join(dir, 'warden.db.detector')).size > 0);
 
     // Bad input: usage errors exit 2, refusals from the server exit 1, each saying why.
     r = await run('verdict', 'set', '--account', id);

@@ -72,6 +72,13 @@ const FLEET_WEIGHT = 2;
 const FLEET_MAX_ACCOUNTABLE_SHARE = 0.1;
 /** Index, in a candidate's evidence array, of the fleet system-prompt evidence (after the link types). */
 const FLEET_SLOT = NLINK;
+/**
+ * Offset, in a candidate's evidence array, of the software evidence found through the candidate's
+ * flagged representatives: the keys that are a flagged campaign's own (FLAGGED_SOFTWARE_MIN_SHARE),
+ * the only software that may bring a replacement head to it.
+ */
+const OWN = NLINK + 1;
+const EVIDENCE_LENGTH = OWN + NLINK;
 /** Evidence per distinct client address two accounts both used within ADDRESS_WINDOW_S. */
 const ADDRESS_EVIDENCE_PER_IP = 0.2;
 const ADDRESS_WINDOW_S = 24 * 3600;
@@ -161,6 +168,20 @@ const F_VERIFIED = 1;
 const F_FRESH = 8;
 /** Counted among its org's members with a personal address (see orgCorroborated). */
 const F_PERSONAL = 16;
+/**
+ * A software key is a flagged campaign's own, and brings replacement heads to it, only once at
+ * least two of its holders have been in flagged clusters and they are at least this share of its
+ * holders. Otherwise one account that joins a campaign by mistake carries a prompt it shares with
+ * many others (a new application's users) into the campaign, and every other new user of that
+ * application follows it there at its first request.
+ */
+const FLAGGED_SOFTWARE_MIN_SHARE = 0.1;
+/**
+ * Joined a cluster through software alone (a replacement head, or fleet software): not counted
+ * among a key's flagged holders for its software keys, so that one account taken in by mistake
+ * cannot make a second key of its own the campaign's.
+ */
+const F_SOFT_JOINED = 32;
 /** Peer groups for volume comparisons. */
 const TIERS = ['unverified', 'email_verified', 'identity_verified', 'enterprise'] as const;
 
@@ -358,7 +379,7 @@ export class DetectorEngine implements VerdictView {
   private size = new Int32Array(0);
   private next = new Int32Array(0);
   private org = new Int32Array(0);
-  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh
+  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal, bit5 soft-joined
   private syncSig = new Uint32Array(0);
   private syncBucket = new Float64Array(0);
   private syncCount = new Uint16Array(0);
@@ -411,6 +432,8 @@ export class DetectorEngine implements VerdictView {
   private keyCount = new Int32Array(1024);
   /** Per key, a member of a cluster at throttle or above that holds it (-1: none): a third representative. */
   private keyFlagged = new Int32Array(1024).fill(-1);
+  /** Holders of each key that have been members of a flagged cluster (see FLAGGED_SOFTWARE_MIN_SHARE). */
+  private keyFlaggedHolders = new Int32Array(1024);
   /** Holders of each system-prompt key that were accountable when they registered it (see FLEET_WEIGHT). */
   private keyAccountable = new Int32Array(1024);
   /** Per system-prompt key, an unaccountable holder (-1: none), one that harvests once any does: the fleet's representative. */
@@ -625,13 +648,13 @@ export class DetectorEngine implements VerdictView {
       if (slot >= this.keyFirst.length) {
         const grow = (a: Int32Array) => { const b = new Int32Array(a.length * 2); b.set(a); return b; };
         this.keyFirst = grow(this.keyFirst); this.keyLast = grow(this.keyLast); this.keyCount = grow(this.keyCount);
-        this.keyLive = grow(this.keyLive); this.keyAccountable = grow(this.keyAccountable);
+        this.keyLive = grow(this.keyLive); this.keyAccountable = grow(this.keyAccountable); this.keyFlaggedHolders = grow(this.keyFlaggedHolders);
         const growReps = (a: Int32Array) => { const b = new Int32Array(a.length * 2).fill(-1); b.set(a); return b; };
         this.keyFlagged = growReps(this.keyFlagged); this.keyFleetRep = growReps(this.keyFleetRep);
       }
       this.keyIndex.set(key, slot);
       this.keyFirst[slot] = i; this.keyLast[slot] = i; this.keyCount[slot] = 1; this.keyLive[slot] = 1;
-      this.keyAccountable[slot] = 0; this.keyFlagged[slot] = -1; this.keyFleetRep[slot] = -1;
+      this.keyAccountable[slot] = 0; this.keyFlagged[slot] = -1; this.keyFleetRep[slot] = -1; this.keyFlaggedHolders[slot] = 0;
     } else {
       // The first holder may have been forgotten (see forget).
       if (this.keyFirst[slot] < 0) this.keyFirst[slot] = i;
@@ -646,9 +669,17 @@ export class DetectorEngine implements VerdictView {
     }
     if (this.size[i] > 1 || this.parent[i] !== i) {
       const c = this.clusters.get(this.find(i));
-      if (c && c.verdict.level >= THROTTLE) this.keyFlagged[slot] = i;
+      if (c && c.verdict.level >= THROTTLE) this.flaggedHolder(slot, type, i);
     }
     return true;
+  }
+
+  /** Count account j, in a flagged cluster, among the holders of a key, and make it the key's flagged representative (see FLAGGED_SOFTWARE_MIN_SHARE). */
+  private flaggedHolder(slot: number, type: number, j: number): void {
+    if (!LINK_TYPES[type].software) { this.keyFlagged[slot] = j; return; }
+    if (this.flags[j] & F_SOFT_JOINED) return;
+    const n = ++this.keyFlaggedHolders[slot];
+    if (n >= 2 && n >= FLAGGED_SOFTWARE_MIN_SHARE * this.keyCount[slot]) this.keyFlagged[slot] = j;
   }
 
   /**
@@ -663,8 +694,9 @@ export class DetectorEngine implements VerdictView {
     do {
       const base = j * KEY_SLOTS;
       for (let s = 0; s < this.nkeys[j]; s++) {
-        const slot = this.keyIndex.get(this.keys[base + s]);
-        if (slot !== undefined) this.keyFlagged[slot] = j;
+        const key = this.keys[base + s];
+        const slot = this.keyIndex.get(key);
+        if (slot !== undefined) this.flaggedHolder(slot, Math.floor(key / TWO32), j);
       }
       j = this.next[j];
     } while (j !== start);
@@ -687,12 +719,15 @@ export class DetectorEngine implements VerdictView {
     // cohort of new users of one application (a course's tool, a new open-source client, each user
     // with a key of their own) shares a prompt too, but most of them converse.
     const harvesting = unaccountable && this.accScore[i] >= throttleAt;
+    // The accounts each candidate cluster was found through (see completeEvidence).
+    const reps = new Map<number, number>();
     if (extra) {
       const r = this.find(extra.other);
       if (r === this.find(i)) return;
-      const ev = new Float64Array(NLINK + 1);
+      const ev = new Float64Array(EVIDENCE_LENGTH);
       ev[extra.type] = extra.weight;
       candidates.set(r, ev);
+      reps.set(extra.other, r);
     }
     for (let s = 0; s < n; s++) {
       const key = this.keys[base + s];
@@ -717,21 +752,29 @@ export class DetectorEngine implements VerdictView {
         const r = this.find(rep);
         if (r === me) continue;
         let ev = candidates.get(r);
-        if (!ev) { ev = new Float64Array(NLINK + 1); candidates.set(r, ev); }
+        if (!ev) { ev = new Float64Array(EVIDENCE_LENGTH); candidates.set(r, ev); }
         if (w > ev[type]) ev[type] = w;
+        if (k === 2 && w > ev[OWN + type]) ev[OWN + type] = w;
+        if (!reps.has(rep)) reps.set(rep, r);
         if (fleet && this.accScore[rep] >= throttleAt && FLEET_WEIGHT * w > ev[FLEET_SLOT]) ev[FLEET_SLOT] = FLEET_WEIGHT * w;
       }
     }
     const threshold = this.config.link_threshold;
+    // Between two unaccountable accounts that each already behave like harvesters (account score
+    // at the watch bar), everything they share counts: see completeEvidence.
+    const watchAt = this.thresholds[1];
+    if (unaccountable && this.accScore[i] >= watchAt) {
+      for (const [rep, r] of reps) if (this.unaccountable(rep) && this.accScore[rep] >= watchAt) this.completeEvidence(i, rep, candidates.get(r)!);
+    }
     for (const [r, ev] of candidates) {
       // Shared software (same agent framework, SDK, prompt template) is common among independent
       // customers: it can strengthen a link but never make one on its own, except for an
       // unaccountable account (a new head of the hydra), either with a cluster already throttled
       // or above (arriving with a flagged campaign's own software fingerprint is how its
       // replacement accounts show up) or through a system prompt only unaccountable accounts use.
-      let sum = 0; let soft = 0;
+      let sum = 0; let soft = 0; let own = 0;
       const orgLink = ev[LT.org] > 0;
-      for (let t = 0; t < NLINK; t++) { if (LINK_TYPES[t].software) soft += ev[t]; else if (t !== LT.org) sum += ev[t]; }
+      for (let t = 0; t < NLINK; t++) { if (LINK_TYPES[t].software) { soft += ev[t]; own += ev[OWN + t]; } else if (t !== LT.org) sum += ev[t]; }
       // With a fleet's own system prompt the software evidence counts in full, the prompt double.
       const fleetSoft = ev[FLEET_SLOT] > 0 ? soft - ev[LT.system_prompt] + ev[FLEET_SLOT] : 0;
       const flaggedCluster = unaccountable && (this.clusters.get(r)?.verdict.level ?? 0) >= THROTTLE;
@@ -739,8 +782,15 @@ export class DetectorEngine implements VerdictView {
       // Accountability can change after a key was registered (an org gains its second member), so
       // the other side must be unaccountable still.
       const byFleet = fleetSoft > 0 && !flaggedCluster && !orgLink && sum + capped < threshold && sum + fleetSoft >= threshold && this.clusterUnaccountable(r);
-      sum += flaggedCluster ? Math.max(soft, fleetSoft) : byFleet ? fleetSoft : capped;
+      // A replacement head arrives with the campaign's own software (keys enough of whose holders
+      // have been flagged with it, FLAGGED_SOFTWARE_MIN_SHARE), not with software one member
+      // shares with many customers, nor with synchronised activity, which accumulates between any
+      // two busy accounts: those stay capped.
+      const heads = flaggedCluster ? Math.max(own, capped, fleetSoft) : 0;
+      const softOnly = !orgLink && sum + capped < threshold;
+      sum += flaggedCluster ? heads : byFleet ? fleetSoft : capped;
       if (orgLink || sum >= threshold) {
+        if (softOnly && this.size[this.find(i)] === 1) this.flags[i] |= F_SOFT_JOINED;
         const a = this.find(i);
         const b = this.find(r);
         // A corroborated org is a declared relationship (no coordination evidence); an
@@ -748,6 +798,35 @@ export class DetectorEngine implements VerdictView {
         const declared = orgLink && this.orgCorroborated(this.org[i]);
         if (a !== b) this.union(a, b, ev, sum, declared, tsS, byFleet);
       }
+    }
+  }
+
+  /**
+   * Add to `ev` every key accounts i and j both hold. A cluster is found through the holders the
+   * key index keeps (first, latest, flagged), so without this the evidence between two accounts
+   * would be only the keys on which the other happens to be one of those: two accounts of a fleet
+   * found through their shared e-mail domain would not see the agent software they also share,
+   * since a software key held by many is represented by its first and latest holders only.
+   * Only between unaccountable accounts that each score at the watch bar on their own: a new
+   * course's students share their university's domain and the course's tool with its new
+   * researchers, and counted in full that linked whole classes to a lab's evaluation runs.
+   */
+  private completeEvidence(i: number, j: number, ev: Float64Array): void {
+    const bi = i * KEY_SLOTS; const ni = this.nkeys[i];
+    const bj = j * KEY_SLOTS; const nj = this.nkeys[j];
+    for (let s = 0; s < ni; s++) {
+      const key = this.keys[bi + s];
+      let shared = false;
+      for (let t = 0; t < nj; t++) if (this.keys[bj + t] === key) { shared = true; break; }
+      if (!shared) continue;
+      const type = Math.floor(key / TWO32);
+      const slot = this.keyIndex.get(key);
+      if (slot === undefined) continue;
+      const count = this.keyCount[slot];
+      const spec = LINK_TYPES[type];
+      if ('minCount' in spec && count < spec.minCount) continue;
+      const w = spec.damp > 0 && count > spec.damp ? spec.weight * (spec.damp / count) : spec.weight;
+      if (w > ev[type]) ev[type] = w;
     }
   }
 

@@ -282,3 +282,81 @@ test('with fleet software on, a fleet sharing nothing but its software (own card
     for (let a = 0; a < 6; a++) assert.ok(verdictRank(e.forAccount(`acct_fleet${a}`).level) <= verdictRank('watch'), `${what}: ${e.forAccount(`acct_fleet${a}`).level}`);
   }
 });
+
+/** One chain-of-thought request with the given system prompt, from its own address, by an account with the given facts. */
+function softwareEvent(id: string, sec: number, n: number, system: string, acct: { card: string; createdHoursAgo: number; domain?: string; net: number }, text = COT): InteractionEvent {
+  const ev = event(id, 0, '0.0.0.0', 0, 'email_verified', text);
+  return {
+    ...ev, id: `${id}-${n}`, ts: new Date(T0 + sec * 1000).toISOString(),
+    request: { ...ev.request, system, params: { ...ev.request.params, max_tokens: 16_000, temperature: 1 } },
+    client: { ...ev.client, ip: `${acct.net}.${n % 250}.${(n >> 8) % 250}.${1 + (n % 200)}`, asn: 60_000 + acct.net * 1000 + n },
+    account: {
+      ...ev.account!, tier: 'email_verified', created_at: new Date(T0 - acct.createdHoursAgo * 3_600_000).toISOString(), payment_fp: acct.card,
+      signup_ip: `${acct.net}.${n % 250}.77.1`, email_pattern: null, email_domain: acct.domain ?? 'gmail.com', first_used_at: null,
+    },
+  };
+}
+
+test('new accounts that share one thing besides their software (a throwaway mail domain) are linked on all they share, whichever customer the index shows for each key', () => {
+  const PROMPT = 'You are CodeHarvest. Return complete, runnable solutions with full reasoning.';
+  const run = (createdHoursAgo: number) => {
+    const e = new DetectorEngine();
+    let n = 0;
+    // Established customers send the same agent prompt and settings before and between the
+    // fleet's accounts, so the key index's holders of the prompt are theirs, not the fleet's.
+    const customer = (id: string, sec: number) => e.ingest(softwareEvent(id, sec, ++n, PROMPT, { card: `card-${id}`, createdHoursAgo: 24 * 400 + n, net: 11 }));
+    customer('acct_customer_a', 0);
+    for (let k = 0; k < 40; k++) {
+      for (let a = 0; a < 3; a++) {
+        e.ingest(softwareEvent(`acct_fleet${a}`, 600 + k * 120 + a * 30, ++n, PROMPT, { card: `card-fleet${a}`, createdHoursAgo: createdHoursAgo + a, domain: 'inbox-tmp.net', net: 20 + a }));
+        customer(`acct_customer_${k}_${a}`, 610 + k * 120 + a * 30);
+      }
+    }
+    e.flush();
+    return e;
+  };
+  // Fresh accounts (first used within days of signup) that each harvest: the mail domain (0.35)
+  // and the software they share (capped at 0.7) make a link, and the three are one cluster.
+  const fresh = run(5);
+  const cluster = fresh.forAccount('acct_fleet0').clusterId;
+  assert.ok(cluster, 'linked');
+  for (let a = 1; a < 3; a++) assert.equal(fresh.forAccount(`acct_fleet${a}`).clusterId, cluster, `acct_fleet${a} linked`);
+  assert.equal(fresh.clusterMembers('acct_fleet0').length, 3, 'no customer linked');
+  // Accounts with a track record are accountable: for them the index's representatives decide,
+  // as before (a campus or a company shares a domain and its tools).
+  const aged = run(24 * 200);
+  for (let a = 0; a < 3; a++) assert.equal(aged.clusterMembers(`acct_fleet${a}`).length, 1, `aged acct_fleet${a} not linked`);
+});
+
+test('one account of a flagged campaign that also uses an application does not pull the application\'s other new users into the campaign', () => {
+  const e = new DetectorEngine();
+  let n = 0;
+  const APP = 'You are DevPilot, a coding assistant inside the editor. Be concise and correct.';
+  const FLEET = 'You are an expert tutor. Always give the complete reasoning before the final answer.';
+  // A fleet of six fresh accounts on one card harvests and is flagged; one of its accounts also
+  // sends the application's prompt now and then.
+  for (let k = 0; k < 12; k++) for (let a = 0; a < 6; a++) {
+    e.ingest(softwareEvent(`acct_fleet${a}`, k * 60 + a * 7, ++n, a === 0 && k % 3 === 1 ? APP : FLEET, { card: 'card-fleet', createdHoursAgo: 30, net: 30 + a }));
+  }
+  e.advance(T0 + 1_000_000);
+  e.flush();
+  const fleet = e.forAccount('acct_fleet0');
+  assert.ok(verdictRank(fleet.level) >= verdictRank('throttle'), `fleet: ${fleet.level}`);
+  // Twenty new users of the application (each with a card, an address and a network of its own)
+  // send its prompt with the same SDK and settings: software the campaign shares through one
+  // member is not the campaign's own, so they are not taken for its replacement heads.
+  const question = (u: number, k: number) => `In my project ${u}, function number ${k} returns undefined when the list is empty. Why, and how do I fix it?`;
+  for (let u = 0; u < 20; u++) for (let k = 0; k < 3; k++) e.ingest(softwareEvent(`acct_user${u}`, 1_100 + u * 60 + k * 5, ++n, APP, { card: `card-user${u}`, createdHoursAgo: 3 + u, net: 100 + u }, question(u, k)));
+  e.advance(T0 + 3_000_000);
+  e.flush();
+  for (let u = 0; u < 20; u++) {
+    const v = e.forAccount(`acct_user${u}`);
+    assert.notEqual(v.clusterId ?? null, fleet.clusterId, `acct_user${u} joined the campaign`);
+    assert.ok(verdictRank(v.level) <= verdictRank('watch'), `acct_user${u}: ${v.level}`);
+  }
+  // A new head with the campaign's own prompt still joins at once.
+  e.ingest(softwareEvent('acct_new_head', 3_100, ++n, FLEET, { card: 'card-new', createdHoursAgo: 2, net: 200 }));
+  e.advance(T0 + 3_200_000);
+  e.flush();
+  assert.equal(e.forAccount('acct_new_head').clusterId, fleet.clusterId, 'the new head joined');
+});

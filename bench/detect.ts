@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildScenario, DetectorEngine, detectHooks, scanEvents, scoreReport, buildReport, VolumeBaseline, PradaBaseline, type PromptPool, type DetectorName } from '../src/detect/index.ts';
+import { buildScenario, DetectorEngine, detectHooks, scanEvents, scoreReport, buildReport, VolumeBaseline, PradaBaseline, verdictRank, type PromptPool, type DetectorName } from '../src/detect/index.ts';
 import { buildScenario as trafficScenario, generateTraffic, evaluate, loadPromptCorpus, defaultPromptDir, type LabelLine } from '../src/traffic/index.ts';
 import type { InteractionEvent } from '../src/events/index.ts';
 import { readAccountFacts } from '../src/identity/facts-file.ts';
@@ -430,13 +430,74 @@ async function factsQuality() {
   });
 }
 
-// `--only traffic,adaptive,disguise,evasion,facts,holdout,scan,path,memory` runs a subset (all by default).
+/**
+ * Cohorts of new users of one application: a hard negative the traffic model does not generate.
+ * The organic accounts of the given kinds are turned into brand-new, unverified, unaffiliated
+ * accounts with no card, signed up at their own times in the three days before their first
+ * request, all sending one application's system prompt (a new bring-your-own-key client, a
+ * course's tool); everything else about them is as generated. Counted: cohort accounts served
+ * above watch at any time, with the detector as configured and with fleet software on.
+ */
+const COHORTS: Array<[string, string[]]> = [
+  ['developers, agent products, startups, hobbyists', ['developer', 'agent', 'startup', 'hobbyist']],
+  ['students and researchers', ['education', 'researcher']],
+];
+
+async function cohortQuality() {
+  const { prompts } = trafficPrompts();
+  const runs = quick ? [{ preset: 'smoke', seed: 1, scale: 1 }] : trafficRuns();
+  const APP = 'You are DevPilot, a coding assistant inside the editor. Be concise and correct.';
+  const rows: string[] = [];
+  for (const [name, kinds] of COHORTS) {
+    const cells = [0, 0].map(() => ({ oneDay: 0, oneDayN: 0, multi: 0, multiN: 0 }));
+    for (const r of runs) {
+      const run = generateTraffic(trafficScenario(null, { preset: r.preset, seed: r.seed, scale: r.scale }), { prompts });
+      const labels = run.labels as LabelLine[];
+      const cohort = new Set(labels.flatMap((l) => (l.type === 'account' && l.population === 'organic' && kinds.includes(l.organic_kind ?? '') ? [l.account_id] : [])));
+      const first = new Map<string, number>();
+      let n = 0;
+      const evs = [...run.events].map((ev) => {
+        if (!cohort.has(ev.account_id!)) return ev;
+        if (!first.has(ev.account_id!)) first.set(ev.account_id!, Date.parse(ev.ts));
+        const firstUse = first.get(ev.account_id!)!;
+        // A signup time of its own within the three days before first use (a deterministic spread).
+        const before = 3_600_000 + Math.floor(((n++ * 2654435761) % 4294967296) / 4294967296 * 72 * 3_600_000);
+        return {
+          ...ev, org_id: null, request: { ...ev.request, system: APP },
+          account: { ...ev.account!, tier: 'email_verified' as const, payment_fp: null, created_at: new Date(firstUse - before).toISOString(), first_used_at: new Date(firstUse).toISOString() },
+        };
+      });
+      for (const [c, config] of [{}, { fleet_min_holders: 3 }].entries()) {
+        const engine = new DetectorEngine({ trackFirstFlags: true, config });
+        for (const ev of evs) engine.ingest(ev);
+        engine.flush();
+        let above = 0;
+        for (const id of cohort) {
+          const served = engine.servedByLevel(id);
+          const max = Math.max(served.reduce((m, x, l) => (x > 0 ? l : m), 0), verdictRank(engine.forAccount(id).level));
+          if (max > verdictRank('watch')) above++;
+        }
+        const cell = cells[c];
+        if (r.preset === 'smoke') { cell.oneDay += above; cell.oneDayN += cohort.size; } else { cell.multi += above; cell.multiN += cohort.size; }
+      }
+    }
+    rows.push(`| ${name} | ${cells.map((x) => `${x.oneDay}/${x.oneDayN} | ${x.multiN ? `${x.multi}/${x.multiN}` : '-'}`).join(' | ')} |`);
+  }
+  log(`\n### Cohorts of new users of one application (${runs.map((r) => `${r.preset}${r.scale !== 1 ? ' x' + r.scale : ''} seed ${r.seed}`).join(', ')})\n`);
+  log('Cohort accounts served above watch at any time; `smoke` runs are one day, `default` runs several.\n');
+  log('| cohort | default: one-day runs | default: multi-day runs | fleet software on: one-day runs | multi-day runs |');
+  log('|---|---|---|---|---|');
+  for (const r of rows) log(r);
+}
+
+// `--only traffic,adaptive,disguise,evasion,cohort,facts,holdout,scan,path,memory` runs a subset (all by default).
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : null;
 const want = (section: string) => !only || only.has(section);
 if (want('traffic')) await trafficQuality();
 if (want('adaptive')) await adaptiveQuality();
 if (want('disguise')) await disguiseQuality();
 if (want('evasion')) await evasionQuality();
+if (want('cohort')) await cohortQuality();
 if (want('facts')) await factsQuality();
 if (want('holdout') || want('scan') || want('path') || want('memory')) {
   const { events } = await quality();

@@ -434,6 +434,8 @@ export class DetectorEngine implements VerdictView {
   private keyFlagged = new Int32Array(1024).fill(-1);
   /** Holders of each key that have been members of a flagged cluster (see FLAGGED_SOFTWARE_MIN_SHARE). */
   private keyFlaggedHolders = new Int32Array(1024);
+  /** Holders of each key that were unaccountable when they registered it: those a replacement head could be. */
+  private keyUnaccountable = new Int32Array(1024);
   /** Holders of each system-prompt key that were accountable when they registered it (see FLEET_WEIGHT). */
   private keyAccountable = new Int32Array(1024);
   /** Per system-prompt key, an unaccountable holder (-1: none), one that harvests once any does: the fleet's representative. */
@@ -648,13 +650,13 @@ export class DetectorEngine implements VerdictView {
       if (slot >= this.keyFirst.length) {
         const grow = (a: Int32Array) => { const b = new Int32Array(a.length * 2); b.set(a); return b; };
         this.keyFirst = grow(this.keyFirst); this.keyLast = grow(this.keyLast); this.keyCount = grow(this.keyCount);
-        this.keyLive = grow(this.keyLive); this.keyAccountable = grow(this.keyAccountable); this.keyFlaggedHolders = grow(this.keyFlaggedHolders);
+        this.keyLive = grow(this.keyLive); this.keyAccountable = grow(this.keyAccountable); this.keyFlaggedHolders = grow(this.keyFlaggedHolders); this.keyUnaccountable = grow(this.keyUnaccountable);
         const growReps = (a: Int32Array) => { const b = new Int32Array(a.length * 2).fill(-1); b.set(a); return b; };
         this.keyFlagged = growReps(this.keyFlagged); this.keyFleetRep = growReps(this.keyFleetRep);
       }
       this.keyIndex.set(key, slot);
       this.keyFirst[slot] = i; this.keyLast[slot] = i; this.keyCount[slot] = 1; this.keyLive[slot] = 1;
-      this.keyAccountable[slot] = 0; this.keyFlagged[slot] = -1; this.keyFleetRep[slot] = -1; this.keyFlaggedHolders[slot] = 0;
+      this.keyAccountable[slot] = 0; this.keyFlagged[slot] = -1; this.keyFleetRep[slot] = -1; this.keyFlaggedHolders[slot] = 0; this.keyUnaccountable[slot] = 0;
     } else {
       // The first holder may have been forgotten (see forget).
       if (this.keyFirst[slot] < 0) this.keyFirst[slot] = i;
@@ -662,6 +664,7 @@ export class DetectorEngine implements VerdictView {
       this.keyCount[slot]++;
       this.keyLive[slot]++;
     }
+    if (this.unaccountable(i)) this.keyUnaccountable[slot]++;
     // Fleet software's bookkeeping, only when it is on.
     if (type === LT.system_prompt && this.config.fleet_min_holders > 0) {
       if (!this.unaccountable(i)) this.keyAccountable[slot]++;
@@ -679,7 +682,7 @@ export class DetectorEngine implements VerdictView {
     if (!LINK_TYPES[type].software) { this.keyFlagged[slot] = j; return; }
     if (this.flags[j] & F_SOFT_JOINED) return;
     const n = ++this.keyFlaggedHolders[slot];
-    if (n >= 2 && n >= FLAGGED_SOFTWARE_MIN_SHARE * this.keyCount[slot]) this.keyFlagged[slot] = j;
+    if (n >= 2 && n >= FLAGGED_SOFTWARE_MIN_SHARE * this.keyUnaccountable[slot]) this.keyFlagged[slot] = j;
   }
 
   /**
@@ -787,7 +790,7 @@ export class DetectorEngine implements VerdictView {
       // shares with many customers, nor with synchronised activity, which accumulates between any
       // two busy accounts: those stay capped.
       const heads = flaggedCluster ? Math.max(own, capped, fleetSoft) : 0;
-      const softOnly = !orgLink && sum + capped < threshold;
+      const softOnly = !orgLink && !byFleet && sum + capped < threshold;
       sum += flaggedCluster ? heads : byFleet ? fleetSoft : capped;
       if (orgLink || sum >= threshold) {
         if (softOnly && this.size[this.find(i)] === 1) this.flags[i] |= F_SOFT_JOINED;

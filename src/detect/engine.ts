@@ -170,8 +170,9 @@ const F_FRESH = 8;
 const F_PERSONAL = 16;
 /**
  * A software key is a flagged campaign's own, and brings replacement heads to it, only once at
- * least two of its holders have been in flagged clusters and they are at least this share of its
- * holders. Otherwise one account that joins a campaign by mistake carries a prompt it shares with
+ * least two of its holders have been in flagged clusters and they are at least this share of the
+ * holders that were unaccountable when they registered it (those a replacement head could be;
+ * established customers of a framework do not dilute it). Otherwise one account that joins a campaign by mistake carries a prompt it shares with
  * many others (a new application's users) into the campaign, and every other new user of that
  * application follows it there at its first request.
  */
@@ -215,6 +216,13 @@ function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number
 }
 
 /** Stable short id from a string (for cluster and campaign ids). */
+/** The evidence one shared key of a type is worth when `count` accounts hold it: damped past its popularity bound, 0 below its minimum. */
+function keyWeight(type: number, count: number): number {
+  const spec = LINK_TYPES[type];
+  if ('minCount' in spec && count < spec.minCount) return 0;
+  return spec.damp > 0 && count > spec.damp ? spec.weight * (spec.damp / count) : spec.weight;
+}
+
 function shortId(prefix: string, s: string): string {
   return prefix + mix(fnv1a(s), fnv1a(s, 0x1234567)).toString(36).padStart(7, '0');
 }
@@ -432,7 +440,7 @@ export class DetectorEngine implements VerdictView {
   private keyCount = new Int32Array(1024);
   /** Per key, a member of a cluster at throttle or above that holds it (-1: none): a third representative. */
   private keyFlagged = new Int32Array(1024).fill(-1);
-  /** Holders of each key that have been members of a flagged cluster (see FLAGGED_SOFTWARE_MIN_SHARE). */
+  /** Holders of each software key that have been members of a flagged cluster, replacement heads not counted (see FLAGGED_SOFTWARE_MIN_SHARE). */
   private keyFlaggedHolders = new Int32Array(1024);
   /** Holders of each key that were unaccountable when they registered it: those a replacement head could be. */
   private keyUnaccountable = new Int32Array(1024);
@@ -722,15 +730,18 @@ export class DetectorEngine implements VerdictView {
     // cohort of new users of one application (a course's tool, a new open-source client, each user
     // with a key of their own) shares a prompt too, but most of them converse.
     const harvesting = unaccountable && this.accScore[i] >= throttleAt;
-    // The accounts each candidate cluster was found through (see completeEvidence).
-    const reps = new Map<number, number>();
+    // Between two unaccountable accounts that each already behave like harvesters (account score
+    // at the watch bar), everything they share counts (completeEvidence): the accounts each
+    // candidate cluster was found through.
+    const watchAt = this.thresholds[1];
+    const reps = unaccountable && this.accScore[i] >= watchAt ? new Map<number, number>() : null;
     if (extra) {
       const r = this.find(extra.other);
       if (r === this.find(i)) return;
       const ev = new Float64Array(EVIDENCE_LENGTH);
       ev[extra.type] = extra.weight;
       candidates.set(r, ev);
-      reps.set(extra.other, r);
+      reps?.set(extra.other, r);
     }
     for (let s = 0; s < n; s++) {
       const key = this.keys[base + s];
@@ -739,9 +750,8 @@ export class DetectorEngine implements VerdictView {
       if (slot === undefined) continue;
       const count = this.keyCount[slot];
       if (count < 2) continue;
-      const spec = LINK_TYPES[type];
-      if ('minCount' in spec && count < spec.minCount) continue;
-      const w = spec.damp > 0 && count > spec.damp ? spec.weight * (spec.damp / count) : spec.weight;
+      const w = keyWeight(type, count);
+      if (w === 0) continue;
       const accountable = this.keyAccountable[slot];
       const fleet = harvesting && type === LT.system_prompt && fleetMin > 0 && count - accountable >= fleetMin
         && accountable <= FLEET_MAX_ACCOUNTABLE_SHARE * count;
@@ -758,17 +768,12 @@ export class DetectorEngine implements VerdictView {
         if (!ev) { ev = new Float64Array(EVIDENCE_LENGTH); candidates.set(r, ev); }
         if (w > ev[type]) ev[type] = w;
         if (k === 2 && w > ev[OWN + type]) ev[OWN + type] = w;
-        if (!reps.has(rep)) reps.set(rep, r);
+        if (reps && !reps.has(rep)) reps.set(rep, r);
         if (fleet && this.accScore[rep] >= throttleAt && FLEET_WEIGHT * w > ev[FLEET_SLOT]) ev[FLEET_SLOT] = FLEET_WEIGHT * w;
       }
     }
     const threshold = this.config.link_threshold;
-    // Between two unaccountable accounts that each already behave like harvesters (account score
-    // at the watch bar), everything they share counts: see completeEvidence.
-    const watchAt = this.thresholds[1];
-    if (unaccountable && this.accScore[i] >= watchAt) {
-      for (const [rep, r] of reps) if (this.unaccountable(rep) && this.accScore[rep] >= watchAt) this.completeEvidence(i, rep, candidates.get(r)!);
-    }
+    if (reps) for (const [rep, r] of reps) if (this.unaccountable(rep) && this.accScore[rep] >= watchAt) this.completeEvidence(i, rep, candidates.get(r)!);
     for (const [r, ev] of candidates) {
       // Shared software (same agent framework, SDK, prompt template) is common among independent
       // customers: it can strengthen a link but never make one on its own, except for an
@@ -825,10 +830,7 @@ export class DetectorEngine implements VerdictView {
       const type = Math.floor(key / TWO32);
       const slot = this.keyIndex.get(key);
       if (slot === undefined) continue;
-      const count = this.keyCount[slot];
-      const spec = LINK_TYPES[type];
-      if ('minCount' in spec && count < spec.minCount) continue;
-      const w = spec.damp > 0 && count > spec.damp ? spec.weight * (spec.damp / count) : spec.weight;
+      const w = keyWeight(type, this.keyCount[slot]);
       if (w > ev[type]) ev[type] = w;
     }
   }

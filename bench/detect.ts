@@ -336,7 +336,7 @@ async function evasionQuality() {
     });
     for (const r of runs) events += r.evs.length;
     for (const config of [{}, { fleet_min_holders: 3 }]) {
-      let flagged = 0; let accounts = 0; let contained = 0; let campaigns = 0; let organic = 0; let organicN = 0; let worst = 0;
+      let flagged = 0; let accounts = 0; let contained = 0; let campaigns = 0; let organic = 0; let organicN = 0; let worst = 0; let served = 0;
       for (const { evs, labels } of runs) {
         const engine = new DetectorEngine({ trackFirstFlags: true, config });
         for (const ev of evs) engine.ingest(ev);
@@ -345,16 +345,20 @@ async function evasionQuality() {
         const t = rep.totals;
         flagged += t.campaign_accounts_flagged; accounts += t.campaign_accounts; contained += t.campaigns_contained_within_1pct; campaigns += t.campaigns;
         organic += t.organic_accounts_flagged; organicN += t.organic_accounts;
-        for (const c of rep.campaigns) worst = Math.max(worst, c.contained ? c.share_requests_before_containment : 1);
+        for (const c of rep.campaigns) {
+          const share = c.contained ? c.share_requests_before_containment : 1;
+          worst = Math.max(worst, share);
+          if (!c.adaptive) served += share;
+        }
       }
-      cells.push(`${flagged}/${accounts}`, `${contained}/${campaigns}`, worst >= 1 ? 'never' : pct(worst), `${organic}/${organicN}`);
+      cells.push(`${flagged}/${accounts}`, `${contained}/${campaigns}`, pct(served / campaigns), worst >= 1 ? 'never' : pct(worst), `${organic}/${organicN}`);
     }
-    rows.push(`| ${name} | ${cells.slice(0, 4).join(' | ')} | ${cells.slice(4).join(' | ')} |`);
+    rows.push(`| ${name} | ${cells.slice(0, 5).join(' | ')} | ${cells.slice(5).join(' | ')} |`);
   }
   log(`\n### Evasion: campaigns without each kind of shared evidence (smoke seeds ${seeds.join(', ')}; ${events.toLocaleString('en')} events)\n`);
-  log('Flagged and contained = throttle or above; "worst": the largest share of a campaign\'s requests served before containment ("never": a campaign not contained).\n');
-  log('| campaigns (adaptive excepted) | accounts flagged | contained before 1% | worst | organic flagged | fleet software on: accounts flagged | contained before 1% | worst | organic flagged |');
-  log('|---|---|---|---|---|---|---|---|---|');
+  log('Flagged and contained = throttle or above; "mean served": the share of a campaign\'s requests served before containment, mean of campaigns (all of them for one never contained); "worst": the largest such share ("never": a campaign not contained).\n');
+  log('| campaigns (adaptive excepted) | accounts flagged | contained before 1% | mean served | worst | organic flagged | fleet software on: accounts flagged | contained before 1% | mean served | worst | organic flagged |');
+  log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) log(r);
 }
 

@@ -74,7 +74,7 @@ const FLEET_MAX_ACCOUNTABLE_SHARE = 0.1;
 const FLEET_SLOT = NLINK;
 /**
  * Offset, in a candidate's evidence array, of the software evidence found through the candidate's
- * flagged representatives: the keys that are a flagged campaign's own (FLAGGED_SOFTWARE_MIN_SHARE),
+ * flagged representatives: the keys that are a flagged campaign's own (OWN_SOFTWARE_MIN_SHARE),
  * the only software that may bring a replacement head to it.
  */
 const OWN = NLINK + 1;
@@ -169,20 +169,13 @@ const F_FRESH = 8;
 /** Counted among its org's members with a personal address (see orgCorroborated). */
 const F_PERSONAL = 16;
 /**
- * A software key is a flagged campaign's own, and brings replacement heads to it, only once at
- * least two of its holders have been in flagged clusters and they are at least this share of the
- * holders that were unaccountable when they registered it (those a replacement head could be;
- * established customers of a framework do not dilute it). Otherwise one account that joins a campaign by mistake carries a prompt it shares with
- * many others (a new application's users) into the campaign, and every other new user of that
- * application follows it there at its first request.
+ * A software key is a flagged campaign's own, and brings replacement heads to it, only when at
+ * least two of its holders have been members of flagged clusters and they number at least this
+ * share of the campaign's cluster. Otherwise one account that joins a campaign by mistake carries
+ * a prompt it shares with many others (a new application's users) into the campaign, and every
+ * other new user of that application follows it there at its first request.
  */
-const FLAGGED_SOFTWARE_MIN_SHARE = 0.1;
-/**
- * Joined a cluster through software alone (a replacement head, or fleet software): not counted
- * among a key's flagged holders for its software keys, so that one account taken in by mistake
- * cannot make a second key of its own the campaign's.
- */
-const F_SOFT_JOINED = 32;
+const OWN_SOFTWARE_MIN_SHARE = 0.1;
 /** Peer groups for volume comparisons. */
 const TIERS = ['unverified', 'email_verified', 'identity_verified', 'enterprise'] as const;
 
@@ -387,7 +380,7 @@ export class DetectorEngine implements VerdictView {
   private size = new Int32Array(0);
   private next = new Int32Array(0);
   private org = new Int32Array(0);
-  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal, bit5 soft-joined
+  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal
   private syncSig = new Uint32Array(0);
   private syncBucket = new Float64Array(0);
   private syncCount = new Uint16Array(0);
@@ -440,10 +433,8 @@ export class DetectorEngine implements VerdictView {
   private keyCount = new Int32Array(1024);
   /** Per key, a member of a cluster at throttle or above that holds it (-1: none): a third representative. */
   private keyFlagged = new Int32Array(1024).fill(-1);
-  /** Holders of each software key that have been members of a flagged cluster, replacement heads not counted (see FLAGGED_SOFTWARE_MIN_SHARE). */
+  /** Holders of each key that have been members of a flagged cluster (see OWN_SOFTWARE_MIN_SHARE). */
   private keyFlaggedHolders = new Int32Array(1024);
-  /** Holders of each key that were unaccountable when they registered it: those a replacement head could be. */
-  private keyUnaccountable = new Int32Array(1024);
   /** Holders of each system-prompt key that were accountable when they registered it (see FLEET_WEIGHT). */
   private keyAccountable = new Int32Array(1024);
   /** Per system-prompt key, an unaccountable holder (-1: none), one that harvests once any does: the fleet's representative. */
@@ -658,13 +649,13 @@ export class DetectorEngine implements VerdictView {
       if (slot >= this.keyFirst.length) {
         const grow = (a: Int32Array) => { const b = new Int32Array(a.length * 2); b.set(a); return b; };
         this.keyFirst = grow(this.keyFirst); this.keyLast = grow(this.keyLast); this.keyCount = grow(this.keyCount);
-        this.keyLive = grow(this.keyLive); this.keyAccountable = grow(this.keyAccountable); this.keyFlaggedHolders = grow(this.keyFlaggedHolders); this.keyUnaccountable = grow(this.keyUnaccountable);
+        this.keyLive = grow(this.keyLive); this.keyAccountable = grow(this.keyAccountable); this.keyFlaggedHolders = grow(this.keyFlaggedHolders);
         const growReps = (a: Int32Array) => { const b = new Int32Array(a.length * 2).fill(-1); b.set(a); return b; };
         this.keyFlagged = growReps(this.keyFlagged); this.keyFleetRep = growReps(this.keyFleetRep);
       }
       this.keyIndex.set(key, slot);
       this.keyFirst[slot] = i; this.keyLast[slot] = i; this.keyCount[slot] = 1; this.keyLive[slot] = 1;
-      this.keyAccountable[slot] = 0; this.keyFlagged[slot] = -1; this.keyFleetRep[slot] = -1; this.keyFlaggedHolders[slot] = 0; this.keyUnaccountable[slot] = 0;
+      this.keyAccountable[slot] = 0; this.keyFlagged[slot] = -1; this.keyFleetRep[slot] = -1; this.keyFlaggedHolders[slot] = 0;
     } else {
       // The first holder may have been forgotten (see forget).
       if (this.keyFirst[slot] < 0) this.keyFirst[slot] = i;
@@ -672,7 +663,6 @@ export class DetectorEngine implements VerdictView {
       this.keyCount[slot]++;
       this.keyLive[slot]++;
     }
-    if (this.unaccountable(i)) this.keyUnaccountable[slot]++;
     // Fleet software's bookkeeping, only when it is on.
     if (type === LT.system_prompt && this.config.fleet_min_holders > 0) {
       if (!this.unaccountable(i)) this.keyAccountable[slot]++;
@@ -680,17 +670,9 @@ export class DetectorEngine implements VerdictView {
     }
     if (this.size[i] > 1 || this.parent[i] !== i) {
       const c = this.clusters.get(this.find(i));
-      if (c && c.verdict.level >= THROTTLE) this.flaggedHolder(slot, type, i);
+      if (c && c.verdict.level >= THROTTLE) { this.keyFlagged[slot] = i; this.keyFlaggedHolders[slot]++; }
     }
     return true;
-  }
-
-  /** Count account j, in a flagged cluster, among the holders of a key, and make it the key's flagged representative (see FLAGGED_SOFTWARE_MIN_SHARE). */
-  private flaggedHolder(slot: number, type: number, j: number): void {
-    if (!LINK_TYPES[type].software) { this.keyFlagged[slot] = j; return; }
-    if (this.flags[j] & F_SOFT_JOINED) return;
-    const n = ++this.keyFlaggedHolders[slot];
-    if (n >= 2 && n >= FLAGGED_SOFTWARE_MIN_SHARE * this.keyUnaccountable[slot]) this.keyFlagged[slot] = j;
   }
 
   /**
@@ -705,9 +687,8 @@ export class DetectorEngine implements VerdictView {
     do {
       const base = j * KEY_SLOTS;
       for (let s = 0; s < this.nkeys[j]; s++) {
-        const key = this.keys[base + s];
-        const slot = this.keyIndex.get(key);
-        if (slot !== undefined) this.flaggedHolder(slot, Math.floor(key / TWO32), j);
+        const slot = this.keyIndex.get(this.keys[base + s]);
+        if (slot !== undefined) { this.keyFlagged[slot] = j; this.keyFlaggedHolders[slot]++; }
       }
       j = this.next[j];
     } while (j !== start);
@@ -767,7 +748,7 @@ export class DetectorEngine implements VerdictView {
         let ev = candidates.get(r);
         if (!ev) { ev = new Float64Array(EVIDENCE_LENGTH); candidates.set(r, ev); }
         if (w > ev[type]) ev[type] = w;
-        if (k === 2 && w > ev[OWN + type]) ev[OWN + type] = w;
+        if (k === 2 && w > ev[OWN + type] && this.ownSoftware(slot, r)) ev[OWN + type] = w;
         if (reps && !reps.has(rep)) reps.set(rep, r);
         if (fleet && this.accScore[rep] >= throttleAt && FLEET_WEIGHT * w > ev[FLEET_SLOT]) ev[FLEET_SLOT] = FLEET_WEIGHT * w;
       }
@@ -790,15 +771,12 @@ export class DetectorEngine implements VerdictView {
       // Accountability can change after a key was registered (an org gains its second member), so
       // the other side must be unaccountable still.
       const byFleet = fleetSoft > 0 && !flaggedCluster && !orgLink && sum + capped < threshold && sum + fleetSoft >= threshold && this.clusterUnaccountable(r);
-      // A replacement head arrives with the campaign's own software (keys enough of whose holders
-      // have been flagged with it, FLAGGED_SOFTWARE_MIN_SHARE), not with software one member
-      // shares with many customers, nor with synchronised activity, which accumulates between any
+      // A replacement head arrives with the campaign's own software (keys held by enough of its
+      // members, OWN_SOFTWARE_MIN_SHARE), not with software one member shares with many customers, nor with synchronised activity, which accumulates between any
       // two busy accounts: those stay capped.
       const heads = flaggedCluster ? Math.max(own, capped, fleetSoft) : 0;
-      const softOnly = !orgLink && !byFleet && sum + capped < threshold;
       sum += flaggedCluster ? heads : byFleet ? fleetSoft : capped;
       if (orgLink || sum >= threshold) {
-        if (softOnly && this.size[this.find(i)] === 1) this.flags[i] |= F_SOFT_JOINED;
         const a = this.find(i);
         const b = this.find(r);
         // A corroborated org is a declared relationship (no coordination evidence); an
@@ -807,6 +785,12 @@ export class DetectorEngine implements VerdictView {
         if (a !== b) this.union(a, b, ev, sum, declared, tsS, byFleet);
       }
     }
+  }
+
+  /** Whether the key in `slot`, held by a member of the flagged cluster `root`, is that campaign's own software (OWN_SOFTWARE_MIN_SHARE). */
+  private ownSoftware(slot: number, root: number): boolean {
+    const n = this.keyFlaggedHolders[slot];
+    return n >= 2 && n >= OWN_SOFTWARE_MIN_SHARE * this.size[root];
   }
 
   /**

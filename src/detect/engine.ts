@@ -748,7 +748,7 @@ export class DetectorEngine implements VerdictView {
         let ev = candidates.get(r);
         if (!ev) { ev = new Float64Array(EVIDENCE_LENGTH); candidates.set(r, ev); }
         if (w > ev[type]) ev[type] = w;
-        if (k === 2 && w > ev[OWN + type] && this.ownSoftware(slot, r)) ev[OWN + type] = w;
+        if (k === 2 && LINK_TYPES[type].software && w > ev[OWN + type] && this.ownSoftware(slot, r)) ev[OWN + type] = w;
         if (reps && !reps.has(rep)) reps.set(rep, r);
         if (fleet && this.accScore[rep] >= throttleAt && FLEET_WEIGHT * w > ev[FLEET_SLOT]) ev[FLEET_SLOT] = FLEET_WEIGHT * w;
       }

@@ -100,10 +100,41 @@ const ANTHROPIC_EDGE = [
   'event: message_stop\ndata: {"type":"message_stop"}\n\n',
 ].join('');
 
+/**
+ * Deltas that repeat one envelope byte for byte, as every upstream's do, then change what follows
+ * the text (a padding field, a finish reason, usage, reasoning, a tool call, a second choice) or the
+ * envelope itself: each change must be seen as the needles see it.
+ */
+const CHAT_SHAPES = [
+  ...['To', ' be', ', or', ' not'].map((t) => `data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":${JSON.stringify(t)}},"logprobs":null,"finish_reason":null}],"usage":null}\n\n`),
+  'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" \\"to\\" bé 🤔"},"logprobs":null,"finish_reason":null}],"usage":null}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" be"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"x1"}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":":"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"abcdef"}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" that","reasoning_content":"why"},"logprobs":null,"finish_reason":null}],"usage":null}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" is","tool_calls":[{"index":0,"id":"t","function":{"name":"f","arguments":"{}"}}]},"logprobs":null,"finish_reason":null}],"usage":null}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" the"},"logprobs":null,"finish_reason":null},{"index":1,"delta":{"content":" other"},"logprobs":null,"finish_reason":null}],"usage":null}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" question"},"logprobs":null,"finish_reason":null}],"usage":{"prompt_tokens":4,"completion_tokens":9,"completion_tokens_details":{"reasoning_tokens":1}}}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":1,"delta":{"content":" (two)"},"logprobs":null,"finish_reason":null}],"usage":null}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"."},"logprobs":null,"finish_reason":"length"}],"usage":null}\n\n',
+  'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"unfinished},"logprobs":null,"finish_reason":null}],"usage":null}\n\n',
+  'data: [DONE]\n\n',
+].join('');
+
+const ANTHROPIC_SHAPES = [
+  ...['Weigh', 'ing ', 'it "up"'].map((t) => `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":${JSON.stringify(t)}}}\n\n`),
+  ...['Yes', ', ', 'wörld'].map((t) => `event: content_block_delta\ndata: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":${JSON.stringify(t)}}}\n\n`),
+  'event: ping\ndata: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"renamed"}}\n\n',
+  'event: content_block_delta\ndata: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"more","extra":1}}\n\n',
+  'event: content_block_delta\ndata: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"\\u00e9t\\u00e9"}}\n\n',
+].join('');
+
 test('scanning in place forwards the same bytes and measures the same usage as parsing every event', () => {
   sameAsParser('openai.chat', CHAT_EDGE);
   sameAsParser('openai.chat', CHAT_EDGE, true);
   sameAsParser('anthropic.messages', ANTHROPIC_EDGE);
+  sameAsParser('openai.chat', CHAT_SHAPES);
+  sameAsParser('openai.chat', CHAT_EDGE + CHAT_SHAPES, true);
+  sameAsParser('anthropic.messages', ANTHROPIC_SHAPES);
   const usage = viaScanner('openai.chat', [Buffer.from(CHAT_EDGE)], true);
   assert.equal(usage.bytes.includes('"usage":{'), false, 'the usage chunk Warden asked for is hidden');
   assert.equal(usage.summary.output_tokens, 5);

@@ -63,12 +63,16 @@ export interface ScanChunk {
 let lastGen = 0;
 
 /**
- * A fixed ASCII needle searched for in a chunk, event after event: the next occurrence is
- * remembered, so the chunk is scanned for it once in all rather than once per event. A chunk is
- * scanned from start to end without yielding, so one needle can serve every stream.
+ * A fixed ASCII needle searched for in a chunk, event after event. Each search covers one event's
+ * range only (a needle absent from a long chunk is not looked for beyond the event asked about), and
+ * its answer is remembered for the later questions it settles. A chunk is scanned from start to end
+ * without yielding, so one needle can serve every stream.
  */
 export class Needle {
+  // The last search: chunk, range, and the first occurrence in it (-1: none).
   private gen = -1;
+  private from = 0;
+  private to = 0;
   private at = -1;
   private readonly core: string;
 
@@ -83,13 +87,17 @@ export class Needle {
 
   /** Where the needle first occurs within [from, to) of the chunk, or -1. Calls on a chunk must not go backwards. */
   within(c: ScanChunk, from: number, to: number): number {
-    if (this.gen !== c.gen) {
-      this.gen = c.gen;
-      this.at = this.find(c.text, from);
-    } else if (this.at !== -1 && this.at < from) {
-      this.at = this.find(c.text, from);
+    if (this.gen === c.gen && from >= this.from) {
+      // The last search's first occurrence is also this range's first, if it is in it; none in a
+      // range that held none is none in a range inside it.
+      if (this.at !== -1 ? this.at >= from : to <= this.to) return this.at !== -1 && this.at + this.text.length <= to ? this.at : -1;
     }
-    return this.at !== -1 && this.at + this.text.length <= to ? this.at : -1;
+    const i = this.find(c.text.substring(from, to), 0);
+    this.gen = c.gen;
+    this.from = from;
+    this.to = to;
+    this.at = i === -1 ? -1 : from + i;
+    return this.at;
   }
 
   /** Where the needle first occurs in `s` at or after `from`, or -1 (no memory: for one-off strings). */

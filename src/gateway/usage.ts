@@ -64,6 +64,14 @@ export class AnswerMeter {
   private outputChars = 0;
   private reasoningText = '';
   private reasoningChars = 0;
+  /**
+   * The envelope of the last text delta counted from the stream's bytes: from the event's start to
+   * its text's opening quote (id, model, fingerprint, choice, key), and from its closing quote to
+   * the end. The deltas of one stream repeat it byte for byte (see `sameShape`).
+   */
+  private shapeHead: string | null = null;
+  private shapeTail = '';
+  private shapeReasoning = false;
 
   constructor(readonly flavour: ApiFlavour) {}
 
@@ -150,57 +158,103 @@ export class AnswerMeter {
    */
   scanDelta(c: ScanChunk, ds: number, de: number, eventName: string | undefined): boolean {
     const n = NEEDLES;
-    if (ds === de || (de - ds === 6 && c.text.startsWith('[DONE]', ds))) return true;
+    const s = c.text;
+    if (ds === de || (de - ds === 6 && s.startsWith('[DONE]', ds))) return true;
+    const head = this.shapeHead;
+    if (head !== null && s.substring(ds, ds + head.length) === head && this.sameShape(c, ds + head.length, de, eventName)) return true;
     if (this.flavour === 'openai.chat') {
       if (n.usage.within(c, ds, de) !== -1 || n.toolCalls.within(c, ds, de) !== -1 || n.reasoning.within(c, ds, de) !== -1) return false;
       const at = n.contentKey.within(c, ds, de);
       if (at === -1) return n.content.within(c, ds, de) === -1 && n.finishNull.within(c, ds, de) !== -1;
       // `"finish_reason":null` is looked for after the text only (it follows the delta in every
       // upstream seen; an event where it does not goes to the full parse, measured the same).
-      return this.stringAt(c, at + 10, de, false, n.finishNull);
+      return this.stringAt(c, ds, at + 10, de, false, n.finishNull);
     }
     if (this.flavour === 'anthropic.messages') {
       if (eventName !== 'content_block_delta') return eventName === 'ping';
       if (n.textDelta.within(c, ds, de) !== -1) {
         const at = n.text.within(c, ds, de);
-        return at !== -1 && this.stringAt(c, at + 7, de, false);
+        return at !== -1 && this.stringAt(c, ds, at + 7, de, false);
       }
       if (n.thinkingDelta.within(c, ds, de) !== -1) {
         const at = n.thinking.within(c, ds, de);
-        return at !== -1 && this.stringAt(c, at + 11, de, true);
+        return at !== -1 && this.stringAt(c, ds, at + 11, de, true);
       }
       return n.signatureDelta.within(c, ds, de) !== -1;
     }
     if (eventName === 'response.output_text.delta') {
       const at = n.delta.within(c, ds, de);
-      return at !== -1 && this.stringAt(c, at + 8, de, false);
+      return at !== -1 && this.stringAt(c, ds, at + 8, de, false);
     }
     return false;
   }
 
   /**
-   * The JSON string value at `i` (spaces allowed before it), ending before `end`: count it. False
-   * if there is none, or if `then` does not occur between it and `end` (then nothing is counted).
+   * The JSON string value at `i` (spaces allowed before it) of the event starting at `ds`, ending
+   * before `end`: count it. False if there is none, or if `then` does not occur between it and
+   * `end` (then nothing is counted). Counted, the event's envelope becomes the stream's shape.
    */
-  private stringAt(c: ScanChunk, i: number, end: number, reasoning: boolean, then?: Needle): boolean {
+  private stringAt(c: ScanChunk, ds: number, i: number, end: number, reasoning: boolean, then?: Needle): boolean {
     const s = c.text;
     while (s.charCodeAt(i) === 32) i++;
     if (s.charCodeAt(i) !== 34) return false;
-    const start = ++i;
+    const start = i + 1;
+    const q = this.closingQuote(s, start, end);
+    if (q === -1) return false;
+    if (then && then.within(c, q, end) === -1) return false;
+    this.countText(c, start, q, reasoning);
+    // Shapes are learnt from deltas only (Responses events number themselves, so no two share one).
+    if (this.flavour !== 'openai.responses') {
+      this.shapeHead = c.buf.toString('latin1', ds, start);
+      this.shapeTail = c.buf.toString('latin1', q, end);
+      this.shapeReasoning = reasoning;
+    }
+    return true;
+  }
+
+  /**
+   * An event that starts with the stream's shape (`shapeHead`): its text starts at `i`, at the
+   * place of the last delta's, which was found by the needles. The same decision as theirs, without
+   * the search: what follows the text is the last delta's (`shapeTail`), or is checked for them.
+   */
+  private sameShape(c: ScanChunk, i: number, end: number, eventName: string | undefined): boolean {
+    const s = c.text;
+    const q = this.closingQuote(s, i, end);
+    if (q === -1) return false;
+    const tail = this.shapeTail;
+    if (this.flavour === 'openai.chat') {
+      if (!(end - q === tail.length && s.substring(q, end) === tail)) {
+        const n = NEEDLES;
+        if (n.usage.within(c, q, end) !== -1 || n.toolCalls.within(c, q, end) !== -1 || n.reasoning.within(c, q, end) !== -1
+          || n.content.within(c, q, end) !== -1 || n.finishNull.within(c, q, end) === -1) return false;
+      }
+    } else if (eventName !== 'content_block_delta') return false;
+    this.countText(c, i, q, this.shapeReasoning);
+    return true;
+  }
+
+  // What the last `closingQuote` saw in the string: escapes, and bytes beyond ASCII.
+  private textEscaped = false;
+  private textWide = false;
+
+  /** Where the JSON string whose contents start at `i` ends (its closing quote) before `end`, or -1. */
+  private closingQuote(s: string, i: number, end: number): number {
     let escaped = false;
     let wide = false;
     for (; i < end; i++) {
       const ch = s.charCodeAt(i);
       if (ch === 92) { escaped = true; i++; continue; }
-      if (ch === 34) break;
+      if (ch === 34) { this.textEscaped = escaped; this.textWide = wide; return i; }
       if (ch > 127) wide = true;
     }
-    if (i >= end) return false;
-    if (then && then.within(c, i, end) === -1) return false;
-    let v = wide ? c.buf.toString('utf8', start, i) : s.slice(start, i);
-    if (escaped) v = unescapeJsonString(v);
+    return -1;
+  }
+
+  /** Count the string [start, q) just read by `closingQuote`. */
+  private countText(c: ScanChunk, start: number, q: number, reasoning: boolean): void {
+    let v = this.textWide ? c.buf.toString('utf8', start, q) : c.text.slice(start, q);
+    if (this.textEscaped) v = unescapeJsonString(v);
     if (reasoning) this.addReasoning(v); else this.addOutput(v);
-    return true;
   }
 
   private addOutputEscaped(raw: string): void {

@@ -244,6 +244,13 @@ function mapUpstreamFailure(err: unknown, run: Run): WardenError {
 }
 
 const JSON_CONTENT = { 'content-type': 'application/json' } as const;
+/**
+ * How much of an answer may wait in the client's socket buffer before the upstream is paused.
+ * Above Node's 16 KiB mark so that an upstream that sends a short answer at once has it forwarded
+ * and ended in one write, rather than paused and resumed on 'drain' in between; small enough to
+ * bound what a slow reader makes the gateway hold.
+ */
+const STREAM_BUFFER_BYTES = 64 * 1024;
 const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' } as const;
 
 async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transformers: OutputTransformer[]): Promise<void> {
@@ -339,13 +346,13 @@ function streamAnswer(
   }, deps.streamMaxDurationMs);
   timer.unref();
 
-  // Backpressure: when the client's socket is full, the upstream is paused until it drains (or the
-  // client goes away, which aborts the call).
+  // Backpressure: when the client's socket holds more than STREAM_BUFFER_BYTES, the upstream is
+  // paused until it drains (or the client goes away, which aborts the call).
   let waiting = false;
   const onDrain = () => { waiting = false; call.resume(); };
   const write = (out: Buffer | string): boolean => {
     if (res.destroyed) return false;
-    if (res.write(out)) return true;
+    if (res.write(out) || res.writableLength <= STREAM_BUFFER_BYTES) return true;
     if (!waiting) { waiting = true; res.once('drain', onDrain); }
     return false;
   };

@@ -2,7 +2,8 @@
  * Servers for bench/gateway.ts, each run in its own process:
  *   mock                  the built-in mock upstream, no latency, unpaced
  *   proxy <upstream-url>  the floor: a minimal pass-through proxy (node:http + undici pool)
- *   warden <upstream-url> Warden with its full pipeline (auth, event recording to SQLite)
+ *   warden <upstream-url> Warden with its full pipeline (auth, event recording to SQLite), run from
+ *                         the compiled JavaScript (dist/) as `npm start` runs it: `startChild` builds it
  * Each prints one JSON line {url, key?} on stdout when ready.
  */
 import http from 'node:http';
@@ -11,8 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { createMockUpstream } from '../src/mock/index.ts';
-import { parseConfig } from '../src/config/index.ts';
-import { startWarden } from '../src/cli/serve.ts';
+
+/**
+ * Warden's compiled modules (see buildWarden in lib.ts). Through tsx, the sources' on-load transform
+ * costs 15-20% more CPU per request (BENCHMARKS.md), which the figures would charge to Warden. The
+ * specifier is computed so that type-checking does not need dist/ to exist.
+ */
+async function compiled(): Promise<{ parseConfig: typeof import('../src/config/index.ts').parseConfig; startWarden: typeof import('../src/cli/serve.ts').startWarden }> {
+  const dist = (path: string) => import(new URL(`../dist/src/${path}`, import.meta.url).href);
+  const [config, serve] = await Promise.all([dist('config/index.js'), dist('cli/serve.js')]);
+  return { parseConfig: config.parseConfig, startWarden: serve.startWarden };
+}
 
 const [role, upstream, extra] = process.argv.slice(2);
 const HIGH = { rpm: 1e9, burst: 1e6, tpm: 1e13, tpd: 1e15, concurrency: 1e6 };
@@ -45,6 +55,7 @@ async function main(): Promise<void> {
     return;
   }
   if (role === 'warden') {
+    const { parseConfig, startWarden } = await compiled();
     const dir = mkdtempSync(join(tmpdir(), 'warden-bench-'));
     // Sections in `extra` replace the defaults below, except `server`, whose keys are added (the port stays 0).
     const over = (extra ? JSON.parse(extra) : {}) as Record<string, unknown> & { server?: Record<string, unknown> };

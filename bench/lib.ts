@@ -13,6 +13,7 @@ export interface ChildServer { url: string; key?: string; proc: ChildProcess }
  * lines (what flags such as --trace-gc print) go to `onLine` when given, else to stderr.
  */
 export async function startChild(script: string, args: string[], nodeArgs: string[] = [], cpus?: string, onLine?: (line: string) => void): Promise<ChildServer> {
+  if (script.endsWith('/gateway-servers.ts') && args[0] === 'warden') buildWarden();
   const argv = [...nodeArgs, '--import', 'tsx', script, ...args];
   const [cmd, cmdArgs] = cpus ? ['taskset', ['-c', cpus, process.execPath, ...argv]] : [process.execPath, argv];
   const proc = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, WARDEN_LOG_LEVEL: 'warn' } });
@@ -27,6 +28,19 @@ export async function startChild(script: string, args: string[], nodeArgs: strin
     proc.once('exit', (code) => reject(new Error(`${script} ${args.join(' ')} exited with ${code}`)));
   });
   return { ...JSON.parse(line), proc };
+}
+
+let built = false;
+
+/**
+ * Compile Warden (tsc, as `npm run build` does) once per benchmark process, so that the servers under
+ * test run the JavaScript `npm start` runs and the figures are of the code being measured.
+ */
+export function buildWarden(): void {
+  if (built) return;
+  const root = new URL('..', import.meta.url).pathname;
+  execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${root}tsconfig.json`], { stdio: 'inherit' });
+  built = true;
 }
 
 /**

@@ -74,15 +74,69 @@ function anthropicWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): O
   };
 }
 
+/**
+ * Where the one JSON string that starts at `i` (just after its opening quote) of `s` ends: the
+ * index of its closing quote, or -1.
+ */
+function closingQuote(s: string, i: number): number {
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 92) i++;
+    else if (c === 34) return i;
+  }
+  return -1;
+}
+
+/**
+ * A plain text delta of a chat stream, as received: its bytes before the text's opening quote
+ * (`head`, with the envelope and the choice) and from its closing quote (`tail`). The deltas of one
+ * stream repeat both byte for byte, so the next delta with the same head and tail is the same
+ * delta with other text: its text is marked and put back in place, without parsing and
+ * re-serialising the chunk (which was most of a marked stream's cost).
+ */
+interface PlainDelta { head: string; tail: string; index: number }
+
+/** The shape of `data` if its chunk is a plain text delta (one choice, `delta` only `content`, no finish). */
+function plainDelta(data: string, chunk: Record<string, any>): PlainDelta | null {
+  const choice = chunk.choices.length === 1 ? chunk.choices[0] : null;
+  const delta = choice?.delta;
+  if (!delta || typeof delta.content !== 'string' || !delta.content || choice.finish_reason != null || Object.keys(delta).length !== 1) return null;
+  // In valid JSON `"content":` is always a key (a quote inside a string is escaped): once only,
+  // it is this delta's.
+  const at = data.indexOf('"content":');
+  if (at === -1 || data.indexOf('"content":', at + 1) !== -1) return null;
+  let i = at + 10;
+  while (data.charCodeAt(i) === 32) i++;
+  if (data.charCodeAt(i) !== 34) return null;
+  const end = closingQuote(data, i + 1);
+  if (end === -1) return null;
+  return { head: data.slice(0, i + 1), tail: data.slice(end), index: choice.index };
+}
+
 function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): OutputTransformer {
   let envelope: Record<string, unknown> = {};
   const open = new Set<number>();
+  let plain: PlainDelta | null = null;
   return {
     sse(ev) {
       if (ev.data === '[DONE]' || !ev.data.includes('"choices"')) return ev;
+      const d = ev.data;
+      if (plain !== null) {
+        const { head, tail } = plain;
+        const end = d.length - tail.length;
+        if (end > head.length && d.substring(0, head.length) === head && d.substring(end) === tail && closingQuote(d, head.length) === end) {
+          let text = d.slice(head.length, end);
+          if (text.includes('\\')) text = JSON.parse(`"${text}"`) as string;
+          if (text) {
+            open.add(plain.index);
+            return { event: ev.event, data: head + JSON.stringify(stream(String(plain.index)).push(text)).slice(1, -1) + tail };
+          }
+        }
+      }
       let chunk: Record<string, any>;
-      try { chunk = JSON.parse(ev.data); } catch { return ev; }
+      try { chunk = JSON.parse(d); } catch { return ev; }
       if (!Array.isArray(chunk.choices)) return ev;
+      plain = plainDelta(d, chunk);
       const { choices, ...rest } = chunk;
       envelope = rest;
       let changed = false;

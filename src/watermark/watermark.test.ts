@@ -104,6 +104,37 @@ test('transformer: chat stream marked in flight equals marking the whole answer;
   } finally { server.close(); }
 });
 
+test('transformer: chat deltas that repeat their envelope are marked in place, as parsing each chunk marks them', () => {
+  const head = (index = 0) => `{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":${index},"delta":{"content":`;
+  const delta = (text: string, tail = ',"logprobs":null,"finish_reason":null}],"usage":null}', index = 0) => ({ data: `${head(index)}${JSON.stringify(text)}}${tail}` });
+  // Pieces end mid-word, so the marker holds text back until a finish or a tool call releases it.
+  const words = prose.slice(0, 1200).match(/[\s\S]{1,7}/g)!;
+  const events = [
+    { data: '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null}' },
+    ...words.slice(0, 60).map((w) => delta(w)),
+    delta(' a "quoted" wörd\n🤔 '),
+    delta(''),
+    ...words.slice(60, 80).map((w, k) => delta(w, `,"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"${'x'.repeat(k % 5)}"}`)),
+    ...words.slice(80, 100).flatMap((w) => [delta(w), delta(w.toUpperCase(), undefined, 1)]),
+    delta(words[100], ',"logprobs":null,"finish_reason":null,"extra":{"content":1}}],"usage":null}'),
+    ...words.slice(101, 140).map((w) => delta(w)),
+    { data: `${head()}"${words[140]}","tool_calls":[{"index":0,"id":"t","type":"function","function":{"name":"f","arguments":"{}"}}]},"logprobs":null,"finish_reason":null}],"usage":null}` },
+    ...words.slice(141, 160).map((w) => delta(w)),
+    delta(words[160], ',"logprobs":null,"finish_reason":"stop"}],"usage":null}'),
+    { data: '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":161}}' },
+    { data: '[DONE]' },
+  ];
+  const marked = runTransformer(watermarkTransformer('openai.chat', keyA.key), events);
+  // The reference: each chunk with its own spacing, so that no two share an envelope and every one is parsed.
+  const unique = events.map((e, k) => ({ data: e.data.replace('{"id"', `{${' '.repeat(k + 1)}"id"`) }));
+  const reference = runTransformer(watermarkTransformer('openai.chat', keyA.key), unique);
+  const parsed = (es: { data: string }[]) => es.map((e) => (e.data.startsWith('{') ? JSON.parse(e.data) : e.data));
+  assert.deepEqual(parsed(marked), parsed(reference));
+  const text = (es: { data: string }[], index: number) => parsed(es).flatMap((c) => (typeof c === 'object' ? c.choices.filter((x: any) => x.index === index).map((x: any) => x.delta.content ?? '') : [])).join('');
+  assert.notEqual(text(marked, 0), text(events, 0), 'the text was marked');
+  assert.equal(marked[5].data.slice(0, head().length), head(), 'a repeated delta keeps the upstream\'s bytes around its text');
+});
+
 test('transformer: anthropic stream text blocks marked, tool input untouched', async () => {
   const out = runTransformer(watermarkTransformer('anthropic.messages', keyB.key), readSseFixture('anthropic-thinking-tool.sse'));
   const { url, server } = await serveOnce(serialiseSse(out), 'text/event-stream');

@@ -6,7 +6,10 @@
  *   parse every event  SseParser, JSON.parse of each event's data, AnswerMeter.observeEvent (the baseline)
  *   warden             SseScanner + AnswerMeter.scanDelta, what the gateway runs when no policy rewrites events
  * Twice: the stream in one chunk (an unpaced upstream on a fast link) and one event per chunk (a
- * real model's pace). One process, variants measured in turn, median of `--repeats`.
+ * real model's pace). Then marking a streamed answer (policy `watermark: true`): the watermark's
+ * output transformer over the stream's events, against parsing and re-serialising every event (the
+ * baseline: what rewriting each event costs before any marking). One process, variants measured
+ * in turn, median of `--repeats`.
  *
  *   node --import tsx bench/sse.ts [--repeats 7] [--ms 400]
  */
@@ -15,6 +18,9 @@ import { createMockUpstream } from '../src/mock/index.ts';
 import { SseParser, SseScanner, type SseSink } from '../src/gateway/sse.ts';
 import { AnswerMeter } from '../src/gateway/usage.ts';
 import type { ApiFlavour } from '../src/events/index.ts';
+import { watermarkTransformer } from '../src/watermark/transform.ts';
+import { deriveWatermarkKey } from '../src/watermark/keys.ts';
+import { parseSse, runTransformer } from '../src/shape/sse-fixtures.ts';
 import { machine, median } from './lib.ts';
 
 const { values } = parseArgs({ options: { repeats: { type: 'string', default: '7' }, ms: { type: 'string', default: '400' } } });
@@ -103,4 +109,24 @@ for (const [name, flavour, bytes] of STREAMS) {
     const s = median(scan);
     console.log(`| ${name} | ${bytes.length.toLocaleString('en')} | ${events.length} | ${label} | ${b.toFixed(1)} | ${s.toFixed(1)} | ${(s / b).toFixed(2)} |`);
   }
+}
+
+console.log('\nMarking a streamed answer (watermark transformer), µs per stream\n');
+console.log('| stream | events | parse and re-serialise every event (baseline) | warden (watermark) | ratio |');
+console.log('|---|---|---|---|---|');
+const key = deriveWatermarkKey('bench-master-secret-0123456789', { kind: 'account', id: 'acc_bench' }).key;
+for (const [name, flavour, bytes] of STREAMS) {
+  if (flavour === 'openai.responses') continue;
+  const events = parseSse(bytes.toString('utf8'));
+  const rewriteAll = () => { let n = 0; for (const ev of events) n += ev.data.startsWith('{') ? JSON.stringify(JSON.parse(ev.data)).length : ev.data.length; return n; };
+  const mark = () => runTransformer(watermarkTransformer(flavour, key), events).length;
+  const base: number[] = [];
+  const marked: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    base.push(time(rewriteAll));
+    marked.push(time(mark));
+  }
+  const b = median(base);
+  const m = median(marked);
+  console.log(`| ${name} | ${events.length} | ${b.toFixed(1)} | ${m.toFixed(1)} | ${(m / b).toFixed(2)} |`);
 }

@@ -36,11 +36,75 @@ type StreamFn = (id: string) => StreamingWatermarker;
 type FinishFn = (id: string) => string;
 type MarkFn = (text: string) => string;
 
+/**
+ * Where the one JSON string that starts at `i` (just after its opening quote) of `s` ends: the
+ * index of its closing quote, or -1.
+ */
+function closingQuote(s: string, i: number): number {
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 92) i++;
+    else if (c === 34) return i;
+  }
+  return -1;
+}
+
+/**
+ * A text delta as received: its bytes before the text's opening quote (`head`: the envelope, the
+ * choice or block, the key) and from its closing quote (`tail`). The deltas of one stream repeat
+ * both byte for byte, so the next delta with the same head and tail is the same delta with other
+ * text: its text is marked and put back in place, without parsing and re-serialising the event
+ * (which was most of a marked stream's cost).
+ */
+interface TextShape { head: string; tail: string; index: number }
+
+/** The shape of `data` around the string value of `key` (with its quotes and colon), if the key occurs once. */
+function textShape(data: string, key: string, index: number): TextShape | null {
+  // In valid JSON a quoted name followed by a colon is always a key (quotes inside strings are
+  // escaped): occurring once, it is the one the caller parsed.
+  const at = data.indexOf(key);
+  if (at === -1 || data.indexOf(key, at + 1) !== -1) return null;
+  let i = at + key.length;
+  while (data.charCodeAt(i) === 32) i++;
+  if (data.charCodeAt(i) !== 34) return null;
+  const end = closingQuote(data, i + 1);
+  if (end === -1) return null;
+  return { head: data.slice(0, i + 1), tail: data.slice(end), index };
+}
+
+/** The (non-empty) text of `data` if it is `shape` around one string, unescaped; null if not. */
+function textInShape(data: string, shape: TextShape): string | null {
+  const { head, tail } = shape;
+  const end = data.length - tail.length;
+  if (end <= head.length || data.substring(0, head.length) !== head || data.substring(end) !== tail || closingQuote(data, head.length) !== end) return null;
+  const raw = data.slice(head.length, end);
+  return raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
+}
+
+/** `shape` around `text`. */
+function inShape(shape: TextShape, text: string): string {
+  return shape.head + JSON.stringify(text).slice(1, -1) + shape.tail;
+}
+
+/** The shape of a chat chunk's data if it is a plain text delta (one choice, `delta` only `content`, no finish). */
+function plainDelta(data: string, chunk: Record<string, any>): TextShape | null {
+  const choice = chunk.choices.length === 1 ? chunk.choices[0] : null;
+  const delta = choice?.delta;
+  if (!delta || typeof delta.content !== 'string' || !delta.content || choice.finish_reason != null || Object.keys(delta).length !== 1) return null;
+  return textShape(data, '"content":', choice.index);
+}
+
 function anthropicWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): OutputTransformer {
   const textBlocks = new Set<number>();
+  let plain: TextShape | null = null;
   return {
     sse(ev) {
       if (ev.event !== 'content_block_start' && ev.event !== 'content_block_delta' && ev.event !== 'content_block_stop') return ev;
+      const text = ev.event === 'content_block_delta' && plain && textBlocks.has(plain.index) && textInShape(ev.data, plain);
+      if (text) {
+        const out = stream(String(plain!.index)).push(text);
+        return out === '' ? null : { event: ev.event, data: inShape(plain!, out) };
+      }
       let msg: Record<string, any>;
       try { msg = JSON.parse(ev.data); } catch { return ev; }
       const index: number = msg.index;
@@ -55,6 +119,7 @@ function anthropicWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): O
       if (!textBlocks.has(index)) return ev;
       if (ev.event === 'content_block_delta') {
         if (msg.delta?.type !== 'text_delta') return ev;
+        plain = typeof msg.delta.text === 'string' && Object.keys(msg.delta).length === 2 ? textShape(ev.data, '"text":', index) : null;
         const out = stream(String(index)).push(msg.delta.text ?? '');
         if (out === '') return null;
         msg.delta.text = out;
@@ -74,64 +139,18 @@ function anthropicWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): O
   };
 }
 
-/**
- * Where the one JSON string that starts at `i` (just after its opening quote) of `s` ends: the
- * index of its closing quote, or -1.
- */
-function closingQuote(s: string, i: number): number {
-  for (; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 92) i++;
-    else if (c === 34) return i;
-  }
-  return -1;
-}
-
-/**
- * A plain text delta of a chat stream, as received: its bytes before the text's opening quote
- * (`head`, with the envelope and the choice) and from its closing quote (`tail`). The deltas of one
- * stream repeat both byte for byte, so the next delta with the same head and tail is the same
- * delta with other text: its text is marked and put back in place, without parsing and
- * re-serialising the chunk (which was most of a marked stream's cost).
- */
-interface PlainDelta { head: string; tail: string; index: number }
-
-/** The shape of `data` if its chunk is a plain text delta (one choice, `delta` only `content`, no finish). */
-function plainDelta(data: string, chunk: Record<string, any>): PlainDelta | null {
-  const choice = chunk.choices.length === 1 ? chunk.choices[0] : null;
-  const delta = choice?.delta;
-  if (!delta || typeof delta.content !== 'string' || !delta.content || choice.finish_reason != null || Object.keys(delta).length !== 1) return null;
-  // In valid JSON `"content":` is always a key (a quote inside a string is escaped): once only,
-  // it is this delta's.
-  const at = data.indexOf('"content":');
-  if (at === -1 || data.indexOf('"content":', at + 1) !== -1) return null;
-  let i = at + 10;
-  while (data.charCodeAt(i) === 32) i++;
-  if (data.charCodeAt(i) !== 34) return null;
-  const end = closingQuote(data, i + 1);
-  if (end === -1) return null;
-  return { head: data.slice(0, i + 1), tail: data.slice(end), index: choice.index };
-}
-
 function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): OutputTransformer {
   let envelope: Record<string, unknown> = {};
   const open = new Set<number>();
-  let plain: PlainDelta | null = null;
+  let plain: TextShape | null = null;
   return {
     sse(ev) {
       if (ev.data === '[DONE]' || !ev.data.includes('"choices"')) return ev;
       const d = ev.data;
-      if (plain !== null) {
-        const { head, tail } = plain;
-        const end = d.length - tail.length;
-        if (end > head.length && d.substring(0, head.length) === head && d.substring(end) === tail && closingQuote(d, head.length) === end) {
-          let text = d.slice(head.length, end);
-          if (text.includes('\\')) text = JSON.parse(`"${text}"`) as string;
-          if (text) {
-            open.add(plain.index);
-            return { event: ev.event, data: head + JSON.stringify(stream(String(plain.index)).push(text)).slice(1, -1) + tail };
-          }
-        }
+      const text = plain && textInShape(d, plain);
+      if (text) {
+        open.add(plain!.index);
+        return { event: ev.event, data: inShape(plain!, stream(String(plain!.index)).push(text)) };
       }
       let chunk: Record<string, any>;
       try { chunk = JSON.parse(d); } catch { return ev; }

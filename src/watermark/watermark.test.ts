@@ -135,6 +135,38 @@ test('transformer: chat deltas that repeat their envelope are marked in place, a
   assert.equal(marked[5].data.slice(0, head().length), head(), 'a repeated delta keeps the upstream\'s bytes around its text');
 });
 
+test('transformer: anthropic text deltas that repeat their envelope are marked in place, as parsing each event marks them', () => {
+  const pieces = prose.slice(0, 900).match(/[\s\S]{1,6}/g)!;
+  const delta = (index: number, text: string, extra = '') => ({ event: 'content_block_delta', data: `{"type":"content_block_delta","index":${index},"delta":{"type":"text_delta","text":${JSON.stringify(text)}${extra}}}` });
+  const events = [
+    { event: 'message_start', data: '{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","content":[],"model":"c","usage":{"input_tokens":3,"output_tokens":1}}}' },
+    { event: 'content_block_start', data: '{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}' },
+    { event: 'content_block_delta', data: '{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"the house by the river"}}' },
+    { event: 'content_block_stop', data: '{"type":"content_block_stop","index":0}' },
+    { event: 'content_block_start', data: '{"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}' },
+    ...pieces.slice(0, 50).map((p) => delta(1, p)),
+    delta(1, ' a "quoted" wörd\n🤔 '),
+    delta(1, pieces[50], ',"extra":1'),
+    ...pieces.slice(51, 90).map((p) => delta(1, p)),
+    { event: 'ping', data: '{"type":"ping"}' },
+    ...pieces.slice(90, 100).map((p) => delta(1, p)),
+    { event: 'content_block_stop', data: '{"type":"content_block_stop","index":1}' },
+    delta(1, 'after the block stopped'),
+    { event: 'content_block_start', data: '{"type":"content_block_start","index":2,"content_block":{"type":"text","text":""}}' },
+    ...pieces.slice(100, 150).map((p) => delta(2, p)),
+    { event: 'content_block_stop', data: '{"type":"content_block_stop","index":2}' },
+    { event: 'message_delta', data: '{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":150}}' },
+    { event: 'message_stop', data: '{"type":"message_stop"}' },
+  ];
+  const marked = runTransformer(watermarkTransformer('anthropic.messages', keyB.key), events);
+  const unique = events.map((e, k) => ({ ...e, data: e.data.replace('{"type"', `{${' '.repeat(k + 1)}"type"`) }));
+  const reference = runTransformer(watermarkTransformer('anthropic.messages', keyB.key), unique);
+  const parsed = (es: { event?: string; data: string }[]) => es.map((e) => [e.event, JSON.parse(e.data)]);
+  assert.deepEqual(parsed(marked), parsed(reference));
+  const text = (es: { data: string }[], index: number) => es.map((e) => JSON.parse(e.data)).filter((m) => m.index === index && m.delta?.type === 'text_delta').map((m) => m.delta.text).join('');
+  assert.notEqual(text(marked, 1), text(events, 1), 'the text was marked');
+});
+
 test('transformer: anthropic stream text blocks marked, tool input untouched', async () => {
   const out = runTransformer(watermarkTransformer('anthropic.messages', keyB.key), readSseFixture('anthropic-thinking-tool.sse'));
   const { url, server } = await serveOnce(serialiseSse(out), 'text/event-stream');

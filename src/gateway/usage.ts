@@ -72,6 +72,9 @@ export class AnswerMeter {
   private shapeHead: string | null = null;
   private shapeTail = '';
   private shapeReasoning = false;
+  // What the last `closingQuote` saw in the string: escapes, and bytes beyond ASCII.
+  private textEscaped = false;
+  private textWide = false;
 
   constructor(readonly flavour: ApiFlavour) {}
 
@@ -232,10 +235,6 @@ export class AnswerMeter {
     this.countText(c, i, q, this.shapeReasoning);
     return true;
   }
-
-  // What the last `closingQuote` saw in the string: escapes, and bytes beyond ASCII.
-  private textEscaped = false;
-  private textWide = false;
 
   /** Where the JSON string whose contents start at `i` ends (its closing quote) before `end`, or -1. */
   private closingQuote(s: string, i: number, end: number): number {

@@ -5,6 +5,8 @@
  * usage) and hand back the bytes to forward:
  *   parse every event  SseParser, JSON.parse of each event's data, AnswerMeter.observeEvent (the baseline)
  *   warden             SseScanner + AnswerMeter.scanDelta, what the gateway runs when no policy rewrites events
+ *   warden, shaping    SseParser + AnswerMeter.observeDeltaFast, the meter's share of the path taken when
+ *                      policy rewrites events (reasoning withheld or summarised, logprobs stripped, watermark)
  * Twice: the stream in one chunk (an unpaced upstream on a fast link) and one event per chunk (a
  * real model's pace). Then marking a streamed answer (policy `watermark: true`): the watermark's
  * output transformer over the stream's events, against parsing and re-serialising every event (the
@@ -63,6 +65,19 @@ function viaParser(flavour: ApiFlavour, chunks: Buffer[]): number {
   return bytes + meter.summary('').output_chars;
 }
 
+function viaShapingPath(flavour: ApiFlavour, chunks: Buffer[]): number {
+  const meter = new AnswerMeter(flavour);
+  const parser = new SseParser();
+  let bytes = 0;
+  for (const c of chunks) {
+    for (const ev of parser.push(c)) {
+      if (ev.data !== '[DONE]' && ev.data !== '' && !meter.observeDeltaFast(ev.data, ev.event)) meter.observeEvent(JSON.parse(ev.data), ev.event);
+      bytes += ev.raw.length;
+    }
+  }
+  return bytes + meter.summary('').output_chars;
+}
+
 function viaScanner(flavour: ApiFlavour, chunks: Buffer[]): number {
   const meter = new AnswerMeter(flavour);
   const scanner = new SseScanner();
@@ -93,21 +108,25 @@ function time(f: () => number): number {
 
 console.log(`\nReading a streamed answer, ${new Date().toISOString().slice(0, 10)}, ${machine()}`);
 console.log(`median of ${repeats} runs of ${ms} ms each, variants in turn; µs per stream\n`);
-console.log('| stream | bytes | events | chunks | parse every event (baseline) | warden (in-place scan) | ratio |');
-console.log('|---|---|---|---|---|---|---|');
+console.log('| stream | bytes | events | chunks | parse every event (baseline) | warden (in-place scan) | ratio | warden, shaping | ratio |');
+console.log('|---|---|---|---|---|---|---|---|---|');
 for (const [name, flavour, bytes] of STREAMS) {
   const events = perEvent(bytes);
   for (const [label, chunks] of [['one', [bytes]], ['one per event', events]] as [string, Buffer[]][]) {
-    if (viaParser(flavour, chunks) !== viaScanner(flavour, chunks)) throw new Error(`${name}: the scan and the parse disagree`);
+    const reference = viaParser(flavour, chunks);
+    if (viaScanner(flavour, chunks) !== reference || viaShapingPath(flavour, chunks) !== reference) throw new Error(`${name}: the fast paths and the parse disagree`);
     const base: number[] = [];
     const scan: number[] = [];
+    const shaping: number[] = [];
     for (let r = 0; r < repeats; r++) {
       base.push(time(() => viaParser(flavour, chunks)));
       scan.push(time(() => viaScanner(flavour, chunks)));
+      shaping.push(time(() => viaShapingPath(flavour, chunks)));
     }
     const b = median(base);
     const s = median(scan);
-    console.log(`| ${name} | ${bytes.length.toLocaleString('en')} | ${events.length} | ${label} | ${b.toFixed(1)} | ${s.toFixed(1)} | ${(s / b).toFixed(2)} |`);
+    const p = median(shaping);
+    console.log(`| ${name} | ${bytes.length.toLocaleString('en')} | ${events.length} | ${label} | ${b.toFixed(1)} | ${s.toFixed(1)} | ${(s / b).toFixed(2)} | ${p.toFixed(1)} | ${(p / b).toFixed(2)} |`);
   }
 }
 

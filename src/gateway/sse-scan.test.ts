@@ -128,6 +128,28 @@ const ANTHROPIC_SHAPES = [
   'event: content_block_delta\ndata: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"\\u00e9t\\u00e9"}}\n\n',
 ].join('');
 
+/** What a full parse of every event measures (no fast path at all). */
+function fullParse(flavour: ApiFlavour, stream: string) {
+  const meter = new AnswerMeter(flavour);
+  for (const ev of new SseParser().push(Buffer.from(stream))) {
+    if (ev.data === '[DONE]' || ev.data === '') continue;
+    let data: Record<string, any> | null = null;
+    try { data = JSON.parse(ev.data); } catch { data = null; }
+    if (data) meter.observeEvent(data, ev.event);
+  }
+  return meter.summary('');
+}
+
+test('deltas that repeat an envelope are measured as a full parse of every event measures them', () => {
+  // Left out: an event that is not JSON (measured by the fast paths, by no parse), and a text
+  // delta sent as a `ping` (a ping is never measured by the fast paths).
+  const without = (stream: string, what: string) => stream.split('\n\n').filter((e) => !e.includes(what)).join('\n\n');
+  const chat = without(CHAT_SHAPES, 'unfinished');
+  const anthropic = without(ANTHROPIC_SHAPES, 'renamed');
+  assert.deepEqual(viaParser('openai.chat', [Buffer.from(chat)], false).summary, fullParse('openai.chat', chat));
+  assert.deepEqual(viaParser('anthropic.messages', [Buffer.from(anthropic)], false).summary, fullParse('anthropic.messages', anthropic));
+});
+
 test('scanning in place forwards the same bytes and measures the same usage as parsing every event', () => {
   sameAsParser('openai.chat', CHAT_EDGE);
   sameAsParser('openai.chat', CHAT_EDGE, true);

@@ -122,27 +122,16 @@ export class AnswerMeter {
   observeDeltaFast(data: string, eventName?: string): boolean {
     // The needles of scanDelta: searched from a rarer character than their opening quote.
     const n = NEEDLES;
+    const head = this.shapeHead;
+    if (head !== null && data.substring(0, head.length) === head && this.sameShapeIn(data, eventName)) return true;
     if (this.flavour === 'openai.chat') {
       if (n.usage.indexIn(data) !== -1 || n.toolCalls.indexIn(data) !== -1 || n.reasoning.indexIn(data) !== -1 || n.finishNull.indexIn(data) === -1) return false;
-      const v = jsonStringField(data, n.contentKey);
-      if (v === null) return n.content.indexIn(data) === -1;
-      this.addOutputEscaped(v);
-      return true;
+      return this.textIn(data, n.contentKey, false) || n.content.indexIn(data) === -1;
     }
     if (this.flavour === 'anthropic.messages') {
       if (eventName !== 'content_block_delta') return eventName === 'ping';
-      if (n.textDelta.indexIn(data) !== -1) {
-        const v = jsonStringField(data, n.text);
-        if (v === null) return false;
-        this.addOutputEscaped(v);
-        return true;
-      }
-      if (n.thinkingDelta.indexIn(data) !== -1) {
-        const v = jsonStringField(data, n.thinking);
-        if (v === null) return false;
-        this.addReasoningEscaped(v);
-        return true;
-      }
+      if (n.textDelta.indexIn(data) !== -1) return this.textIn(data, n.text, false);
+      if (n.thinkingDelta.indexIn(data) !== -1) return this.textIn(data, n.thinking, true);
       return n.signatureDelta.indexIn(data) !== -1;
     }
     if (eventName === 'response.output_text.delta') {
@@ -152,6 +141,49 @@ export class AnswerMeter {
       return true;
     }
     return false;
+  }
+
+  /**
+   * The string value of `key` in an event's (decoded) data: count it, and make the event's envelope
+   * the stream's shape. False if there is none. (A meter reads its stream one way, decoded events
+   * here or bytes in `scanDelta`, so the two never share a shape.)
+   */
+  private textIn(data: string, key: Needle, reasoning: boolean): boolean {
+    const at = key.indexIn(data);
+    if (at === -1) return false;
+    let i = at + key.text.length;
+    while (data.charCodeAt(i) === 32) i++;
+    if (data.charCodeAt(i) !== 34) return false;
+    const q = this.closingQuote(data, i + 1, data.length);
+    // A second text after this one (another choice) is for the full parse.
+    if (q === -1 || (this.flavour === 'openai.chat' && NEEDLES.content.indexIn(data, q) !== -1)) return false;
+    this.countString(data.slice(i + 1, q), reasoning);
+    this.shapeHead = data.slice(0, i + 1);
+    this.shapeTail = data.slice(q);
+    this.shapeReasoning = reasoning;
+    return true;
+  }
+
+  /** `sameShape` for decoded data that starts with the stream's shape. */
+  private sameShapeIn(data: string, eventName: string | undefined): boolean {
+    const q = this.closingQuote(data, this.shapeHead!.length, data.length);
+    if (q === -1) return false;
+    if (this.flavour === 'openai.chat') {
+      const tail = this.shapeTail;
+      if (!(data.length - q === tail.length && data.substring(q) === tail)) {
+        const n = NEEDLES;
+        if (n.usage.indexIn(data, q) !== -1 || n.toolCalls.indexIn(data, q) !== -1 || n.reasoning.indexIn(data, q) !== -1
+          || n.content.indexIn(data, q) !== -1 || n.finishNull.indexIn(data, q) === -1) return false;
+      }
+    } else if (eventName !== 'content_block_delta') return false;
+    this.countString(data.slice(this.shapeHead!.length, q), this.shapeReasoning);
+    return true;
+  }
+
+  /** Count a JSON string's raw (still escaped) contents just read by `closingQuote`. */
+  private countString(raw: string, reasoning: boolean): void {
+    const v = this.textEscaped ? unescapeJsonString(raw) : raw;
+    if (reasoning) this.addReasoning(v); else this.addOutput(v);
   }
 
   /**
@@ -205,6 +237,8 @@ export class AnswerMeter {
     const q = this.closingQuote(s, start, end);
     if (q === -1) return false;
     if (then && then.within(c, q, end) === -1) return false;
+    // A second text after this one (another choice) is for the full parse.
+    if (this.flavour === 'openai.chat' && NEEDLES.content.within(c, q, end) !== -1) return false;
     this.countText(c, start, q, reasoning);
     // Shapes are learnt from deltas only (Responses events number themselves, so no two share one).
     if (this.flavour !== 'openai.responses') {
@@ -258,10 +292,6 @@ export class AnswerMeter {
 
   private addOutputEscaped(raw: string): void {
     this.addOutput(raw.includes('\\') ? unescapeJsonString(raw) : raw);
-  }
-
-  private addReasoningEscaped(raw: string): void {
-    this.addReasoning(raw.includes('\\') ? unescapeJsonString(raw) : raw);
   }
 
   /** One streamed event's parsed data (and the SSE event name, for Anthropic/Responses). */

@@ -127,6 +127,8 @@ test('dashboard: sign in, overview shows traffic, account page, key created once
     assert.match(await page.locator('main').textContent() ?? '', /demo@example\.com/);
     await page.goto(`${w.url}/dashboard/#/limits`);
     await page.getByText('Overrides in force').waitFor();
+    // The limiter's backend arrives with its own request, after the page's headings.
+    await page.waitForFunction("document.querySelector('main')?.textContent?.includes('memory')", undefined, { timeout: 5000 }).catch(() => {});
     assert.match(await page.locator('main').textContent() ?? '', /memory/);
 
     // Sign out forgets the token.

@@ -168,16 +168,22 @@ export class AnswerMeter {
   private sameShapeIn(data: string, eventName: string | undefined): boolean {
     const q = this.closingQuote(data, this.shapeHead!.length, data.length);
     if (q === -1) return false;
-    if (this.flavour === 'openai.chat') {
-      const tail = this.shapeTail;
-      if (!(data.length - q === tail.length && data.substring(q) === tail)) {
-        const n = NEEDLES;
-        if (n.usage.indexIn(data, q) !== -1 || n.toolCalls.indexIn(data, q) !== -1 || n.reasoning.indexIn(data, q) !== -1
-          || n.content.indexIn(data, q) !== -1 || n.finishNull.indexIn(data, q) === -1) return false;
-      }
-    } else if (eventName !== 'content_block_delta') return false;
+    if (this.flavour === 'openai.chat' ? !this.plainChatTail(data, q, data.length) : eventName !== 'content_block_delta') return false;
     this.countString(data.slice(this.shapeHead!.length, q), this.shapeReasoning);
     return true;
+  }
+
+  /**
+   * Whether a chat delta's end, [q, end) of `s` from its text's closing quote, is a plain delta's:
+   * the last one's, byte for byte, or one with none of the needles but `"finish_reason":null`.
+   */
+  private plainChatTail(s: string, q: number, end: number): boolean {
+    const tail = this.shapeTail;
+    if (end - q === tail.length && s.substring(q, end) === tail) return true;
+    const rest = s.substring(q, end);
+    const n = NEEDLES;
+    return n.usage.indexIn(rest) === -1 && n.toolCalls.indexIn(rest) === -1 && n.reasoning.indexIn(rest) === -1
+      && n.content.indexIn(rest) === -1 && n.finishNull.indexIn(rest) !== -1;
   }
 
   /** Count a JSON string's raw (still escaped) contents just read by `closingQuote`. */
@@ -258,14 +264,7 @@ export class AnswerMeter {
     const s = c.text;
     const q = this.closingQuote(s, i, end);
     if (q === -1) return false;
-    const tail = this.shapeTail;
-    if (this.flavour === 'openai.chat') {
-      if (!(end - q === tail.length && s.substring(q, end) === tail)) {
-        const n = NEEDLES;
-        if (n.usage.within(c, q, end) !== -1 || n.toolCalls.within(c, q, end) !== -1 || n.reasoning.within(c, q, end) !== -1
-          || n.content.within(c, q, end) !== -1 || n.finishNull.within(c, q, end) === -1) return false;
-      }
-    } else if (eventName !== 'content_block_delta') return false;
+    if (this.flavour === 'openai.chat' ? !this.plainChatTail(s, q, end) : eventName !== 'content_block_delta') return false;
     this.countText(c, i, q, this.shapeReasoning);
     return true;
   }

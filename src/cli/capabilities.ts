@@ -11,6 +11,7 @@ import { adminPlugin } from '../admin/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { limitsHooks, registerLimitsAdminRoutes, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
 import { setUpDetector } from './detector.ts';
+import { setUpCases } from './cases.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, type Ledger } from '../ledger/index.ts';
 import { policyHooks, policyAdminRoutes } from '../policy/index.ts';
@@ -42,7 +43,10 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
 
   // The detector: fed by every finished interaction (record phase), read by enforcement as the
   // verdict view (limits' cluster scope and throttling, policy's shaping); see ./detector.ts.
-  const detect = await setUpDetector(config, stores, registry, say);
+  // Case files and indicators shared by other providers: loaded first, so that the detector's
+  // replay of stored events matches them (replicas hold no engine, and no cases).
+  const cases = config.detect.enabled && config.detect.mode !== 'replica' ? await setUpCases(config, stores, say) : null;
+  const detect = await setUpDetector(config, stores, registry, say, { intel: cases?.intel });
   const detector = detect.engine;
   const verdicts = detect.verdicts;
   closers.push(() => detect.close());
@@ -84,6 +88,9 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     adminPlugins.push((app) => registerLedgerRoutes(app, opened, { routes: 'query', authorizeQuery: () => true }));
     closers.push(() => opened.close());
   }
+
+  // Cases read the detector's campaigns, the stored events and the ledger.
+  if (detector && cases) adminPlugins.push(cases.adminPlugin(detector, ledger));
 
   return {
     authenticator,

@@ -14,6 +14,8 @@ export const COMMANDS: Command[] = [
   { name: 'ledger', summary: 'ledger verify|prove|consistency|checkpoint|query|erase|keygen|key: the tamper-evident log (--config FILE)', run: runLedger },
   { name: 'mock-upstream', summary: 'run the built-in mock model (OpenAI + Anthropic wire formats) on its own', run: async (a) => (await import('../mock/index.ts')).runMockUpstreamCli(a) },
   { name: 'detect', summary: 'detect account|clusters|cluster|campaigns|stats|verdicts|verdict|allow: the running detector through the admin API (why a verdict, operator verdicts, allow-list)', run: async (a) => (await import('./detect-cmd.ts')).runDetectCli(a) },
+  { name: 'cases', summary: 'cases list|open|show|report|note|refresh|export: case files on campaigns, reports, STIX 2.1 export (through the admin API)', run: async (a) => (await import('./cases-cmd.ts')).runCasesCli(a) },
+  { name: 'intel', summary: 'intel list|import|remove|sightings: indicators shared with other providers (STIX 2.1, keyed hashes)', run: async (a) => (await import('./cases-cmd.ts')).runIntelCli(a) },
   { name: 'scan', summary: 'scan events.jsonl: run the detector offline over interaction logs, report verdicts and campaigns', run: async (a) => (await import('../detect/index.ts')).runScanCli(a) },
   { name: 'policy', summary: 'policy check|explain|screen: validate a policy file, explain a request\'s capabilities, screen a signup', run: async (a) => (await import('../policy/index.ts')).runPolicyCli(a) },
   { name: 'watermark', summary: 'watermark embed|detect: mark text with an account/cluster key, or test suspect text for a mark (z-score, p-value)', run: async (a) => (await import('../watermark/index.ts')).runWatermarkCli(a) },

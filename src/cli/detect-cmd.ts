@@ -4,10 +4,8 @@
  * allow-list. With several nodes, point it at the detector worker.
  */
 import { parseArgs } from 'node:util';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { loadConfig, resolveSecret } from '../config/index.ts';
-import { HttpAdminClient, parseDuration, textTable as table } from '../admin/index.ts';
+import { parseDuration, textTable as table } from '../admin/index.ts';
+import { CONNECTION_HELP, CONNECTION_OPTIONS, openAdminClient } from './admin-connection.ts';
 import { WardenError } from '../errors/index.ts';
 import { VERDICT_LEVELS, type Verdict, type VerdictReason } from '../detect/index.ts';
 
@@ -26,17 +24,13 @@ const HELP = `usage:
   warden detect allow remove (--account ID | --org ID)
 
 options:
-  --url URL       the Warden to ask (or WARDEN_ADMIN_URL; default http://127.0.0.1:<server.port>)
-  --token TOKEN   admin token (or WARDEN_ADMIN_TOKEN, config admin.token, or the token file
-                  \`warden serve\` keeps beside its SQLite database)
-  -c, --config F  configuration file (default warden.yaml / WARDEN_CONFIG)
-  --json          print JSON
+${CONNECTION_HELP}
 levels: ${VERDICT_LEVELS.join(', ')}`;
 
 export interface DetectCliIo { out: (t: string) => void; err: (t: string) => void; env: NodeJS.ProcessEnv }
 
 const OPTIONS = {
-  url: { type: 'string' }, token: { type: 'string' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  ...CONNECTION_OPTIONS,
   account: { type: 'string' }, cluster: { type: 'string' }, org: { type: 'string' }, level: { type: 'string' }, note: { type: 'string' }, limit: { type: 'string' },
   for: { type: 'string' },
 } as const;
@@ -57,7 +51,7 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
     return v[a] ? { kind: a, id: v[a]! } : { kind: b, id: v[b]! };
   };
   try {
-    const c = openClient(v, io.env);
+    const c = openAdminClient(v, io.env);
     const enc = encodeURIComponent;
     let result: unknown;
     let show: (r: any) => string;
@@ -115,18 +109,6 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
     io.err(err instanceof WardenError ? `error: ${err.message} (${err.code})` : `error: ${(err as Error).message}`);
     return 1;
   }
-}
-
-function openClient(v: { url?: string; token?: string; config?: string }, env: NodeJS.ProcessEnv): HttpAdminClient {
-  const config = loadConfig(v.config, env);
-  const url = v.url ?? env.WARDEN_ADMIN_URL ?? `http://127.0.0.1:${config.server.port}`;
-  let token = v.token ?? env.WARDEN_ADMIN_TOKEN ?? resolveSecret(config.admin.token, env) ?? null;
-  if (!token && config.store.driver === 'sqlite') {
-    const file = join(dirname(resolve(config.store.sqlite_path)), 'admin-token');
-    if (existsSync(file)) token = readFileSync(file, 'utf8').trim();
-  }
-  if (!token) throw new WardenError('WARDEN_ADMIN_UNAUTHORIZED', 'an admin token is needed: pass --token or set WARDEN_ADMIN_TOKEN');
-  return new HttpAdminClient(url, token);
 }
 
 function accountText(r: { account_id: string; level: string; verdict: Verdict | null; cluster: { id: string; size: number; actors: number; level: string } | null; indicators: Array<{ signal: string; value: number; threshold: number; contribution: number }> }): string {

@@ -12,7 +12,7 @@ import type { GatewayHooks } from '../gateway/index.ts';
 import {
   DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, registerDetectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
   sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId,
-  applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, periodicSnapshots, registerSnapshotMetrics, type SnapshotHeader,
+  applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, periodicSnapshots, registerSnapshotMetrics, type SnapshotHeader, type SharedIndicators,
 } from '../detect/index.ts';
 import { onBackend, type Stores } from './stores.ts';
 
@@ -28,7 +28,7 @@ export interface DetectorSetup {
   close(): Promise<void>;
 }
 
-export async function setUpDetector(config: WardenConfig, stores: Stores, registry: Registry, say: (line: string) => void): Promise<DetectorSetup> {
+export async function setUpDetector(config: WardenConfig, stores: Stores, registry: Registry, say: (line: string) => void, opts: { intel?: SharedIndicators } = {}): Promise<DetectorSetup> {
   const mode = config.detect.enabled ? config.detect.mode : null;
   const url = config.redis.url;
   if ((mode === 'worker' || mode === 'replica') && !url) throw new Error(`detect.mode is ${mode}: nodes share the detector through Redis, set redis.url`);
@@ -51,7 +51,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
   // Events reach the engine when they finish (a stream may last stream_max_duration_ms) but are
   // stored by arrival time: the ids of that long a stretch before a snapshot go with it.
   const overlapS = config.server.stream_max_duration_ms / 1000 + 60;
-  const engine = new DetectorEngine({ config: config.detect, rememberEventIdsSeconds: snapshotPath ? overlapS : 0 });
+  const engine = new DetectorEngine({ config: config.detect, rememberEventIdsSeconds: snapshotPath ? overlapS : 0, intel: opts.intel });
   // A worker reads the stream from where it is before replaying the store; events in both are read once.
   const redis = mode === 'worker' ? sharedRedis(url!) : null;
   let streamStart = '$';

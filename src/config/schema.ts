@@ -12,6 +12,7 @@ import { policyConfigSchema } from '../policy/config.ts';
 import { watermarkConfigSchema } from '../watermark/config.ts';
 import { identityConfigSchema } from '../identity/config.ts';
 import { adminConfigSchema } from '../admin/config.ts';
+import { casesConfigSchema } from '../cases/config.ts';
 
 const Flavour = z.enum(['openai', 'anthropic']);
 
@@ -99,5 +100,6 @@ export const configSchema = z.object({
   ledger: ledgerConfigSchema.prefault({}),
   policy: policyConfigSchema.prefault({}),
   watermark: watermarkConfigSchema.prefault({}),
+  cases: casesConfigSchema.prefault({}),
 });
 export type WardenConfig = z.infer<typeof configSchema>;

@@ -17,6 +17,7 @@ import { extractFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, type RequestFea
 import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, INDICATORS, IndicatorValues, scoreIndicators, type IndicatorName, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, type Indicator, type PeerContext } from './scoring.ts';
 import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictReason, type VerdictView } from './verdict.ts';
+import type { SharedIndicators } from './intel.ts';
 
 // Local copies: imported bindings may compile to getters, and these are read per event.
 const C = { ...C_ };
@@ -147,6 +148,8 @@ interface AddressUse { a: number; ta: number; b: number; tb: number }
 /** Evidence accumulated between two accounts. */
 interface PairEvidence { ips: number[]; sync: number }
 const TWO32 = 2 ** 32;
+/** Shared indicators remembered per account (the explanation names at most five). */
+const INTEL_IDS_PER_ACCOUNT = 8;
 
 const FREEMAIL = new Set(['gmail.com', 'googlemail.com', 'outlook.com', 'hotmail.com', 'live.com', 'msn.com', 'yahoo.com',
   'icloud.com', 'me.com', 'aol.com', 'proton.me', 'protonmail.com', 'gmx.com', 'gmx.de', 'web.de', 'qq.com', '163.com',
@@ -326,6 +329,8 @@ export interface EngineOptions {
    * snapshot can tell which of the stored events around its time it already holds (snapshot.ts). 0: off.
    */
   rememberEventIdsSeconds?: number;
+  /** Indicators shared by other providers (./intel.ts): an account that matches one is held at its level. */
+  intel?: SharedIndicators;
 }
 
 export interface EngineStats {
@@ -346,7 +351,7 @@ const SNAPSHOT_FORMAT = 1;
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
   'allowAccounts', 'allowOrgs', 'manualAccount', 'manualCluster', 'nextManualExpiry',
-  'recentSpan', 'recentIds', 'recentTs', 'recentHead',
+  'recentSpan', 'recentIds', 'recentTs', 'recentHead', 'intel', 'intelGeneration',
 ]);
 
 /**
@@ -467,6 +472,11 @@ export class DetectorEngine implements VerdictView {
   private recentIds: string[] = [];
   private recentTs: number[] = [];
   private recentHead = 0;
+  /** Shared indicators in force (none: no matching), and the generation of them last scored. */
+  private intel: SharedIndicators | null = null;
+  private intelGeneration = 0;
+  /** Per account index, the shared indicators it has matched (ids, at most INTEL_IDS_PER_ACCOUNT). */
+  private intelHits = new Map<number, string[]>();
 
   constructor(opts: EngineOptions = {}) {
     this.config = detectConfig(opts.config ?? {});
@@ -479,6 +489,7 @@ export class DetectorEngine implements VerdictView {
     this.singleMax = verdictRank(this.config.single_account_max_level);
     this.trackFirst = opts.trackFirstFlags ?? false;
     this.recentSpan = opts.rememberEventIdsSeconds ?? 0;
+    if (opts.intel) this.setIntel(opts.intel);
     for (const a of this.config.allow.accounts) this.allowAccounts.add(a);
     for (const o of this.config.allow.orgs) this.allowOrgs.add(o);
     this.grow(1024);
@@ -1043,6 +1054,7 @@ export class DetectorEngine implements VerdictView {
 
     const i = this.accountIndex(ev, tsS);
     if (this.trackFirst) this.recordServed(i, tsS);
+    if (this.intel !== null && this.intel.size > 0) this.matchIntel(i, ev, tsMs);
     const f = extractFeatures(ev);
     const off = i * STRIDE;
     const w = this.w;
@@ -1160,6 +1172,20 @@ export class DetectorEngine implements VerdictView {
     this.dirtyAccounts.add(i);
   }
 
+  private matchIntel(i: number, ev: InteractionEvent, tsMs: number): void {
+    const m = this.intel!.match(ev, tsMs);
+    if (!m) return;
+    const held = this.intelHits.get(i);
+    if (!held) { this.intelHits.set(i, m.ids.slice(0, INTEL_IDS_PER_ACCOUNT)); return; }
+    for (const id of m.ids) if (held.length < INTEL_IDS_PER_ACCOUNT && !held.includes(id)) held.push(id);
+  }
+
+  /** Match events against indicators shared by other providers from now on (null: stop). */
+  setIntel(intel: SharedIndicators | null): void {
+    this.intel = intel;
+    this.intelGeneration = -1;
+  }
+
   private recordServed(i: number, tsS: number): void {
     const lvl = this.levelIndex(i);
     const base = i * VERDICT_LEVELS.length;
@@ -1258,6 +1284,11 @@ export class DetectorEngine implements VerdictView {
     while (this.nextTick <= this.now) this.nextTick += step;
     const now = this.now;
     this.updateTopicMix(now);
+    // Indicators added or removed since the last tick: re-score the accounts that matched any.
+    if (this.intel !== null && this.intel.generation !== this.intelGeneration) {
+      this.intelGeneration = this.intel.generation;
+      for (const i of this.intelHits.keys()) this.dirtyAccounts.add(i);
+    }
     if (this.config.fleet_min_holders > 0) {
       // An account that now harvests on its own may link through its fleet's system prompt, and
       // represents the prompt from now on if its representative does not harvest.
@@ -1349,6 +1380,7 @@ export class DetectorEngine implements VerdictView {
     this.peers.remove(this.tier[i], this.peerBin[i]);
     this.dirtyAccounts.delete(i);
     this.accVerdicts.delete(i);
+    this.intelHits.delete(i);
     this.eachColumn(<T extends AccountColumn>(a: T, per: number): T => { a.fill(0, i * per, (i + 1) * per); return a; });
     this.org[i] = -1;
     this.freeAccounts.push(i);
@@ -1386,6 +1418,13 @@ export class DetectorEngine implements VerdictView {
       max = Math.max(max, THROTTLE);
       score = Math.max(score, this.thresholds[THROTTLE]);
     }
+    // Shared indicators: another provider's campaign, recognised here; held at the feed's level.
+    const intel = this.intelHits.size > 0 ? this.intelFloor(i, now) : null;
+    if (intel) {
+      const l = verdictRank(intel.level);
+      max = Math.max(max, l);
+      score = Math.max(score, this.thresholds[l]);
+    }
     this.accScore[i] = score;
     const st: LevelState = { level: this.accLevel[i], score, since: this.accSince[i], belowSince: this.accBelow[i], verdict: null, explainedAt: 0, explainedScore: 0 };
     const changed = this.applyLadder(st, score, now, max);
@@ -1401,6 +1440,7 @@ export class DetectorEngine implements VerdictView {
         level: VERDICT_LEVELS[st.level], score: round(score), source: 'detector',
         since: new Date(st.since * 1000).toISOString(),
         reasons: [
+          ...(intel ? intel.reasons : []),
           { signal: 'account_score', value: round(score), threshold: this.thresholds[st.level], detail: `harvest behaviour of this account alone (capped at ${VERDICT_LEVELS[max]} without linked accounts)` },
           ...(yieldPass ? this.harvestYieldReasons(i, values) : []),
           ...indicatorReasons(indicatorsOf(values, this.w, off, peers)),
@@ -1409,6 +1449,14 @@ export class DetectorEngine implements VerdictView {
       this.accVerdicts.set(i, v);
       if (changed) this.emit(v);
     } else if (st.level === 0) this.accVerdicts.delete(i);
+  }
+
+  private intelFloor(i: number, now: number): { level: VerdictLevel; reasons: VerdictReason[] } | null {
+    const ids = this.intelHits.get(i);
+    if (!ids) return null;
+    const floor = this.intel ? this.intel.floorFor(ids, now * 1000) : null;
+    if (!floor) this.intelHits.delete(i);
+    return floor;
   }
 
   /** Decay the baseline topic counts to `now` and renormalise the mix (null until it holds 200 requests). */

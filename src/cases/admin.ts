@@ -1,0 +1,187 @@
+/**
+ * Admin routes for case files and threat-intel exchange, mounted by the admin API (inside its
+ * token check) on the nodes that run the detector:
+ *
+ *   GET    /admin/cases                    cases, newest first (?status=open&campaign_id=&limit=100)
+ *   POST   /admin/cases                    {campaign_id, title?, note?}: open a case on a campaign -> 201
+ *   GET    /admin/cases/:id                the case file
+ *   PATCH  /admin/cases/:id                {status?, note?}: record a decision or a note
+ *   POST   /admin/cases/:id/refresh        rebuild from the campaign as it stands now (notes and status kept)
+ *   GET    /admin/cases/:id/report         the report (Markdown; ?format=json for the case file)
+ *   GET    /admin/cases/:id/stix           the case's shareable values as a STIX 2.1 bundle (keyed hashes)
+ *   GET    /admin/intel                    imported indicators in force, their sightings, the sharing key's id
+ *   POST   /admin/intel/import             a STIX 2.1 bundle (?level=throttle&source=NAME) -> 201 {imported, revoked, skipped}
+ *   DELETE /admin/intel                    ?source=NAME or ?id=indicator--...: stop matching them -> 204
+ *   GET    /admin/intel/sightings          sightings of imported indicators as a STIX 2.1 bundle, to report back
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { renderErrorBody, WardenError, type ErrorCode } from '../errors/index.ts';
+import type { SharedIndicators } from '../detect/index.ts';
+import { buildCaseFile, findCampaign, refreshCaseFile, type CaseLimits, type CaseSources } from './case-file.ts';
+import { caseReportMarkdown } from './report.ts';
+import { caseToStix, sightingsToStix, stixToIndicators, StixError, IMPORT_LEVELS } from './stix.ts';
+import type { CaseStore } from './store.ts';
+import { CASE_STATUSES } from './types.ts';
+
+export interface CasesAdminOptions {
+  store: CaseStore;
+  sources: CaseSources;
+  /** The indicators the detector matches (imports are added here as well as stored). */
+  intel: SharedIndicators;
+  /** The sharing key (null: none configured, so export and import are refused with the reason). */
+  sharingKey: string | null;
+  provider: string;
+  importLevel: (typeof IMPORT_LEVELS)[number];
+  exportValidDays: number;
+  limits: CaseLimits;
+}
+
+const openSchema = z.object({
+  campaign_id: z.string().min(1).max(200),
+  title: z.string().min(1).max(300).optional(),
+  note: z.string().min(1).max(5000).optional(),
+}).strict();
+
+const patchSchema = z.object({
+  status: z.enum(CASE_STATUSES).optional(),
+  note: z.string().min(1).max(5000).optional(),
+}).strict().refine((b) => b.status !== undefined || b.note !== undefined, { message: 'give a status, a note or both' });
+
+const listSchema = z.object({
+  status: z.enum(CASE_STATUSES).optional(),
+  campaign_id: z.string().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+const importQuery = z.object({
+  level: z.enum(IMPORT_LEVELS).optional(),
+  source: z.string().min(1).max(200).optional(),
+});
+
+function fail(reply: FastifyReply, code: ErrorCode, message: string) {
+  const err = new WardenError(code, message);
+  return reply.code(err.status).send(renderErrorBody(err, 'openai'));
+}
+const issues = (err: z.ZodError) => err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+const NO_KEY = 'no sharing key: set cases.sharing_key (or WARDEN_INTEL_KEY) to the key agreed with your partners, at least 16 characters';
+
+export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminOptions): void {
+  const { store, sources, intel } = opts;
+  // STIX's own media type is JSON too (TAXII servers and tools send it).
+  if (!app.hasContentTypeParser('application/stix+json')) {
+    app.addContentTypeParser('application/stix+json', { parseAs: 'string' }, (_req, body, done) => {
+      try { done(null, JSON.parse(body as string)); } catch { done(new WardenError('WARDEN_INVALID_REQUEST', 'the body is not valid JSON'), undefined); }
+    });
+  }
+
+  app.get('/cases', async (req, reply) => {
+    const q = listSchema.safeParse(req.query ?? {});
+    if (!q.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(q.error));
+    return { data: await store.listCases({ status: q.data.status, campaignId: q.data.campaign_id, limit: q.data.limit }) };
+  });
+
+  app.post('/cases', async (req, reply) => {
+    const b = openSchema.safeParse(req.body ?? {});
+    if (!b.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(b.error));
+    const campaign = findCampaign(sources.engine, b.data.campaign_id);
+    if (!campaign) return fail(reply, 'WARDEN_NOT_FOUND', `the detector has no campaign ${b.data.campaign_id} (GET /admin/detect/campaigns lists them)`);
+    const open = (await store.listCases({ campaignId: campaign.id, limit: 1000 })).find((c) => c.status === 'open');
+    if (open) return fail(reply, 'WARDEN_CONFLICT', `campaign ${campaign.id} already has an open case, ${open.id}: refresh it (POST /admin/cases/${open.id}/refresh)`);
+    const c = await buildCaseFile(sources, campaign.id, { title: b.data.title, limits: opts.limits });
+    if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `campaign ${b.data.campaign_id} is gone`);
+    if (b.data.note) c.notes.push({ at: c.opened_at, text: b.data.note });
+    await store.putCase(c);
+    return reply.code(201).send(c);
+  });
+
+  app.get<{ Params: { id: string } }>('/cases/:id', async (req, reply) => {
+    const c = await store.getCase(req.params.id);
+    return c ?? fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
+  });
+
+  app.patch<{ Params: { id: string } }>('/cases/:id', async (req, reply) => {
+    const b = patchSchema.safeParse(req.body ?? {});
+    if (!b.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(b.error));
+    const c = await store.getCase(req.params.id);
+    if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
+    const at = new Date().toISOString();
+    const changed = b.data.status !== undefined && b.data.status !== c.status;
+    c.notes.push({ at, text: b.data.note ?? `status ${c.status} -> ${b.data.status}`, ...(changed ? { status: b.data.status } : {}) });
+    if (b.data.status) c.status = b.data.status;
+    c.updated_at = at;
+    await store.putCase(c);
+    return c;
+  });
+
+  app.post<{ Params: { id: string } }>('/cases/:id/refresh', async (req, reply) => {
+    const old = await store.getCase(req.params.id);
+    if (!old) return fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
+    const c = await refreshCaseFile(sources, old, { limits: opts.limits });
+    if (!c) return fail(reply, 'WARDEN_CONFLICT', `the detector no longer holds campaign ${old.campaign_id} (forgotten or dissolved): the case keeps what it froze`);
+    c.notes.push({ at: c.updated_at, text: `refreshed: ${old.campaign.members.length} -> ${c.campaign.members.length} accounts, ${old.campaign.volume.requests} -> ${c.campaign.volume.requests} requests` });
+    await store.putCase(c);
+    return c;
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { format?: string } }>('/cases/:id/report', async (req, reply) => {
+    const c = await store.getCase(req.params.id);
+    if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
+    const format = req.query.format ?? 'markdown';
+    if (format === 'json') return c;
+    if (format !== 'markdown') return fail(reply, 'WARDEN_INVALID_REQUEST', `format: expected markdown or json, got ${format}`);
+    return reply.type('text/markdown; charset=utf-8').send(caseReportMarkdown(c));
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { valid_days?: string } }>('/cases/:id/stix', async (req, reply) => {
+    if (!opts.sharingKey) return fail(reply, 'WARDEN_CONFLICT', NO_KEY);
+    const c = await store.getCase(req.params.id);
+    if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
+    const days = req.query.valid_days === undefined ? opts.exportValidDays : Number(req.query.valid_days);
+    if (!Number.isInteger(days) || days < 1 || days > 3650) return fail(reply, 'WARDEN_INVALID_REQUEST', 'valid_days: a whole number of days, 1 to 3650');
+    const { bundle } = caseToStix(c, { provider: opts.provider, sharingKey: opts.sharingKey, validDays: days });
+    return reply.type('application/stix+json;version=2.1').send(JSON.stringify(bundle));
+  });
+
+  app.get('/intel', async () => ({
+    key_id: intel.keyId,
+    indicators: intel.list(),
+    sightings: intel.sightings(),
+  }));
+
+  app.post('/intel/import', async (req, reply) => {
+    if (!opts.sharingKey) return fail(reply, 'WARDEN_CONFLICT', NO_KEY);
+    const q = importQuery.safeParse(req.query ?? {});
+    if (!q.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(q.error));
+    let result;
+    try {
+      result = stixToIndicators(req.body, { sharingKey: opts.sharingKey, level: q.data.level ?? opts.importLevel, source: q.data.source });
+    } catch (err) {
+      if (err instanceof StixError) return fail(reply, 'WARDEN_INVALID_REQUEST', err.message);
+      throw err;
+    }
+    // Stored first: what the store refused is not matched either, so a restart agrees with now.
+    try {
+      await store.putIndicators(result.indicators);
+      for (const id of result.revoked) await store.removeIndicators({ id });
+    } catch (err) {
+      return fail(reply, 'WARDEN_INTERNAL', `the indicators could not be stored, so none was imported: ${(err as Error).message}`);
+    }
+    intel.add(result.indicators);
+    const revoked = intel.remove(result.revoked);
+    return reply.code(201).send({ imported: result.indicators.length, revoked, skipped: result.skipped, key_id: intel.keyId });
+  });
+
+  app.delete<{ Querystring: { source?: string; id?: string } }>('/intel', async (req, reply) => {
+    const { source, id } = req.query ?? {};
+    if (!!source === !!id) return fail(reply, 'WARDEN_INVALID_REQUEST', 'give exactly one of source or id');
+    const gone = await store.removeIndicators(id ? { id } : { source });
+    if (!gone.length) return fail(reply, 'WARDEN_NOT_FOUND', id ? `no indicator ${id}` : `no indicator from ${source}`);
+    intel.remove(gone);
+    return reply.code(204).send();
+  });
+
+  app.get('/intel/sightings', async (_req, reply) => {
+    return reply.type('application/stix+json;version=2.1').send(JSON.stringify(sightingsToStix(intel.sightings(), opts.provider)));
+  });
+}

@@ -1,0 +1,152 @@
+/**
+ * Build a case file from one of the detector's campaigns: the campaign as it stands, its members'
+ * signup facts and usage from the stored events, the values they shared (with how many accounts
+ * outside the campaign used each over the same days, so that only the campaign's own are ever
+ * shared), and the ledger's proof of the verdicts and usage. Reading is bounded (members, events
+ * per member, events in all, events of the window scanned for other accounts).
+ */
+import { ulid } from '../events/index.ts';
+import { eventObservables, STRONG_KINDS, type DetectorEngine, type IndicatorKind } from '../detect/index.ts';
+import type { EventStore } from '../store/index.ts';
+import { queryLedger, type LedgerStorage, type SignedCheckpoint } from '../ledger/index.ts';
+import type { CaseFile, CaseMember, CaseObservable, LedgerAnchor } from './types.ts';
+
+export interface CaseSources {
+  engine: DetectorEngine;
+  events: EventStore;
+  /** The ledger, when enabled: its latest signed checkpoint and its audit query. */
+  ledger?: { latestCheckpoint(): SignedCheckpoint | null; readonly storage: LedgerStorage } | null;
+}
+
+export interface CaseLimits {
+  /** Members whose events are read (the rest are listed with their verdicts only). */
+  maxMembers: number;
+  maxEventsPerMember: number;
+  maxEvents: number;
+  /** Events of the campaign's days read to find which other accounts used its values. */
+  maxWindowEvents: number;
+}
+
+export const DEFAULT_CASE_LIMITS: CaseLimits = { maxMembers: 500, maxEventsPerMember: 200, maxEvents: 20_000, maxWindowEvents: 200_000 };
+
+/** Observables listed per kind, most held first. */
+const OBSERVABLES_PER_KIND = 25;
+/** Share a value only if at most this many accounts outside the campaign used it, per holder inside. */
+const OUTSIDERS_PER_HOLDER = 0.1;
+
+/** Find a campaign by its id, or by its cluster's id. */
+export function findCampaign(engine: DetectorEngine, id: string) {
+  return engine.campaigns().find((c) => c.id === id || c.cluster_id === id) ?? null;
+}
+
+/**
+ * A new case file for campaign `campaignId` (or a cluster id that names one); null if the
+ * detector has no such campaign.
+ */
+export async function buildCaseFile(src: CaseSources, campaignId: string, opts: { title?: string; limits?: Partial<CaseLimits>; now?: Date } = {}): Promise<CaseFile | null> {
+  const campaign = findCampaign(src.engine, campaignId);
+  if (!campaign) return null;
+  const limits = { ...DEFAULT_CASE_LIMITS, ...opts.limits };
+  const now = (opts.now ?? new Date()).toISOString();
+
+  const members = new Map<string, CaseMember>();
+  for (const id of campaign.members) {
+    members.set(id, {
+      account_id: id, org_id: null, level: src.engine.forAccount(id).level, tier: null, programme: null, created_at: null,
+      email_domain: null, claimed_country: null, signup_ip: null, requests: 0, first_seen: null, last_seen: null,
+    });
+  }
+  const seen = new Map<string, { kind: IndicatorKind; value: string; holders: Set<string>; outsiders: Set<string> }>();
+  const usage = { requests: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, models: {} as Record<string, number>, countries: {} as Record<string, number> };
+  let read = 0;
+  let truncated = campaign.members.length > limits.maxMembers;
+  // From a day before the campaign was first seen: its accounts' earliest traffic is evidence too.
+  const from = new Date(Date.parse(campaign.first_seen) - 86_400_000).toISOString();
+  for (const id of campaign.members.slice(0, limits.maxMembers)) {
+    if (read >= limits.maxEvents) { truncated = true; break; }
+    const m = members.get(id)!;
+    let n = 0;
+    for await (const ev of src.events.iterate({ accountId: id, from, limit: limits.maxEventsPerMember })) {
+      if (n >= limits.maxEventsPerMember || read >= limits.maxEvents) { truncated = true; break; }
+      n++; read++;
+      if (m.requests === 0) {
+        const a = ev.account;
+        Object.assign(m, { org_id: ev.org_id, tier: a?.tier ?? null, programme: a?.programme ?? null, created_at: a?.created_at ?? null, email_domain: a?.email_domain ?? null, claimed_country: a?.claimed_country ?? null, signup_ip: a?.signup_ip ?? null, first_seen: ev.ts });
+      }
+      m.requests++;
+      m.last_seen = ev.ts;
+      const r = ev.response;
+      usage.requests++; usage.input_tokens += r.input_tokens; usage.output_tokens += r.output_tokens; usage.reasoning_tokens += r.reasoning_tokens;
+      usage.models[ev.model] = (usage.models[ev.model] ?? 0) + 1;
+      const country = ev.client.country ?? '??';
+      usage.countries[country] = (usage.countries[country] ?? 0) + 1;
+      for (const [kind, value] of eventObservables(ev)) {
+        const key = `${kind}\n${value}`;
+        let o = seen.get(key);
+        if (!o) { o = { kind, value, holders: new Set(), outsiders: new Set() }; seen.set(key, o); }
+        o.holders.add(id);
+      }
+    }
+  }
+
+  // Who else used the campaign's values over the same days: a value innocent customers share
+  // (a residential exit, a popular SDK's user agent) must not go to partners.
+  let scanned = 0;
+  let windowCut = false;
+  for await (const ev of src.events.iterate({ from, to: new Date(Date.parse(campaign.last_seen) + 1).toISOString() })) {
+    if (++scanned > limits.maxWindowEvents) { windowCut = true; break; }
+    if (!ev.account_id || members.has(ev.account_id)) continue;
+    for (const [kind, value] of eventObservables(ev)) seen.get(`${kind}\n${value}`)?.outsiders.add(ev.account_id);
+  }
+
+  const minHolders = Math.max(2, Math.ceil(campaign.members.length * 0.1));
+  const observables: CaseObservable[] = [];
+  const byKind = new Map<IndicatorKind, CaseObservable[]>();
+  for (const o of seen.values()) {
+    const holders = o.holders.size;
+    const others = o.outsiders.size;
+    let shareable = false;
+    let why: string;
+    if (holders < minHolders) why = `used by ${holders} of the campaign's ${campaign.members.length} accounts (fewer than ${minHolders})`;
+    else if (others > Math.floor(holders * OUTSIDERS_PER_HOLDER)) why = `used by ${holders} of the campaign's accounts and by ${others} other accounts over the same days`;
+    else if (windowCut && !STRONG_KINDS.has(o.kind)) why = `the scan of the campaign's days stopped at ${limits.maxWindowEvents} events, so other users of this ${o.kind.replace(/_/g, ' ')} may be missed`;
+    else { shareable = true; why = `used by ${holders} of the campaign's ${campaign.members.length} accounts and by ${others} other accounts over the same days`; }
+    const list = byKind.get(o.kind) ?? [];
+    list.push({ kind: o.kind, value: o.value, holders, others, shareable, why });
+    byKind.set(o.kind, list);
+  }
+  for (const list of byKind.values()) observables.push(...list.sort((a, b) => b.holders - a.holders || (a.value < b.value ? -1 : 1)).slice(0, OBSERVABLES_PER_KIND));
+
+  return {
+    id: `case_${ulid()}`,
+    title: opts.title ?? `Campaign ${campaign.id}: ${campaign.members.length} accounts, ${topTargets(campaign.targets)}`,
+    status: 'open', campaign_id: campaign.id, cluster_id: campaign.cluster_id, opened_at: now, updated_at: now,
+    campaign, members: [...members.values()], observables, usage, events_read: read, events_truncated: truncated,
+    window_events_scanned: Math.min(scanned, limits.maxWindowEvents), window_truncated: windowCut,
+    ledger: src.ledger ? await ledgerAnchor(src.ledger, campaign.cluster_id) : null,
+    notes: [],
+  };
+}
+
+/** Rebuild a case from its campaign as it stands now, keeping its id, title, status and notes. */
+export async function refreshCaseFile(src: CaseSources, old: CaseFile, opts: { limits?: Partial<CaseLimits>; now?: Date } = {}): Promise<CaseFile | null> {
+  const fresh = await buildCaseFile(src, old.campaign_id, { ...opts, title: old.title });
+  if (!fresh) return null;
+  return { ...fresh, id: old.id, status: old.status, opened_at: old.opened_at, notes: old.notes };
+}
+
+function topTargets(targets: Record<string, number>): string {
+  const top = Object.entries(targets).filter(([, s]) => s >= 0.1).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k]) => k);
+  return top.length ? `targets ${top.join(', ')}` : 'no dominant target';
+}
+
+async function ledgerAnchor(ledger: NonNullable<CaseSources['ledger']>, clusterId: string): Promise<LedgerAnchor> {
+  const cp = ledger.latestCheckpoint();
+  const q = await queryLedger(ledger.storage, { clusterId, limit: 100_000 });
+  return {
+    checkpoint: cp ? { size: cp.size, root_hash: cp.rootHash, note: cp.note, created_at: cp.createdAt } : null,
+    verdicts: q.verdicts.map((v) => ({ index: v.index, ts: v.ts, subject_kind: v.subject_kind, subject_id: v.subject_id, level: v.level, source: v.source })),
+    usage: q.usage.map((u) => ({ account_id: u.account_id, requests: u.requests, input_tokens: u.input_tokens, output_tokens: u.output_tokens, reasoning_tokens: u.reasoning_tokens, countries: u.countries, asns: u.asns })),
+    truncated: q.truncated,
+  };
+}

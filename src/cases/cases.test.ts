@@ -1,0 +1,286 @@
+// Case files on the detector's campaigns, their reports, and threat-intel exchange between two
+// providers: what provider A shares about a campaign lets provider B hold the same campaign's
+// accounts from their first request, and never anything organic customers use.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify from 'fastify';
+import { DetectorEngine, SharedIndicators, buildScenario, eventObservables, keyedHash, verdictRank, type PromptPool } from '../detect/index.ts';
+import { openSqlite, openPostgres, SqliteEventStore } from '../store/index.ts';
+import type { InteractionEvent } from '../events/index.ts';
+import {
+  buildCaseFile, caseReportMarkdown, caseToStix, stixToIndicators, sightingsToStix, registerCasesAdminRoutes, StixError,
+  MemoryCaseStore, SqliteCaseStore, PostgresCaseStore, DEFAULT_CASE_LIMITS, type CaseStore, type CaseFile, type StixBundle,
+} from './index.ts';
+import { runCasesCli, runIntelCli } from '../cli/cases-cmd.ts';
+
+const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+const scenario = buildScenario(pool, {
+  seed: 5, days: 2,
+  organic: { hobbyist: 40, startup: 2, agent: 2, researcher: 1 },
+  campaigns: [{ kind: 'hydra', accounts: 30 }],
+});
+const campaignAccounts = new Set(Object.entries(scenario.labels.accounts).filter(([, l]) => l.startsWith('campaign:')).map(([id]) => id));
+const KEY_A = 'partners-exchange-key-2026';
+
+const dir = mkdtempSync(join(tmpdir(), 'warden-cases-'));
+const engine = new DetectorEngine();
+for (const ev of scenario.events) engine.ingest(ev);
+engine.flush();
+const events = new SqliteEventStore(openSqlite(join(dir, 'events.db')));
+await events.appendBatch(scenario.events);
+const campaign = engine.campaigns()[0];
+const built = (await buildCaseFile({ engine, events }, campaign.id))!;
+
+test.after(async () => { await events.close(); rmSync(dir, { recursive: true, force: true }); });
+
+test('a case freezes the campaign, its members\' facts and the values only its accounts used', () => {
+  assert.ok(campaign && campaign.members.length >= 28, 'the hydra is a named campaign');
+  assert.deepEqual(built.members.map((m) => m.account_id).sort(), [...campaign.members].sort());
+  assert.ok(built.members.every((m) => m.requests > 0 && m.tier && m.created_at), 'every member has its signup facts and usage');
+  assert.equal(built.usage.requests, built.events_read);
+  assert.ok(built.window_events_scanned >= scenario.events.length - 100);
+  const shared = built.observables.filter((o) => o.shareable);
+  const kinds = new Set(shared.map((o) => o.kind));
+  assert.ok(kinds.has('payment_fp'), `shared kinds: ${[...kinds].join(', ')}`);
+  // Nothing shareable was used by an organic account, and free-mail domains are held back.
+  const organicValues = new Set(scenario.events.filter((e) => !campaignAccounts.has(e.account_id!)).flatMap((e) => eventObservables(e).map(([k, v]) => `${k}\n${v}`)));
+  for (const o of shared) assert.ok(!organicValues.has(`${o.kind}\n${o.value}`), `${o.kind} ${o.value} is used by organic accounts`);
+  const gmail = built.observables.find((o) => o.kind === 'email_domain' && o.value === 'gmail.com');
+  assert.ok(gmail && !gmail.shareable && /other accounts over the same days/.test(gmail.why));
+});
+
+test('reading is bounded, and says so', async () => {
+  const small = (await buildCaseFile({ engine, events }, campaign.cluster_id, { limits: { ...DEFAULT_CASE_LIMITS, maxMembers: 5, maxEventsPerMember: 3, maxWindowEvents: 100 } }))!;
+  assert.equal(small.campaign_id, campaign.id, 'a cluster id finds its campaign');
+  assert.equal(small.events_read, 15);
+  assert.ok(small.events_truncated && small.window_truncated);
+  assert.ok(small.observables.filter((o) => o.shareable).every((o) => o.kind === 'payment_fp' || o.kind === 'system_prompt'), 'weak kinds are not shared from a cut scan');
+  assert.equal(await buildCaseFile({ engine, events }, 'camp_missing'), null);
+});
+
+test('the report explains the campaign: targets, evidence with thresholds, accounts, shared values', () => {
+  const md = caseReportMarkdown({ ...built, notes: [{ at: '2026-03-04T00:00:00.000Z', text: 'confirmed with the payments team', status: 'confirmed' }] });
+  for (const heading of ['## What it did', '## Why it was flagged', `## Accounts (${built.members.length})`, '## What its accounts shared', '## What the ledger proves', '## Notes']) assert.ok(md.includes(heading), heading);
+  for (const r of campaign.evidence) assert.ok(md.includes(`| ${r.signal} | ${r.value} |`), r.signal);
+  assert.ok(md.includes('confirmed with the payments team'));
+  assert.ok(md.includes('The ledger was off'));
+});
+
+/** The campaign reaching provider B: the same people, cards and networks, new account ids. */
+function atProviderB(evs: readonly InteractionEvent[]): InteractionEvent[] {
+  return evs.map((e) => ({ ...e, id: `b_${e.id}`, account_id: `b_${e.account_id}`, org_id: e.org_id ? `b_${e.org_id}` : null }));
+}
+
+test('exchange: provider B imports A\'s bundle and holds the campaign\'s accounts from their first request; organic ones stay clear', () => {
+  const { bundle, indicators } = caseToStix(built, { provider: 'Provider A', sharingKey: KEY_A, validDays: 30, now: new Date('2026-03-04T00:00:00Z') });
+  assert.equal(indicators, built.observables.filter((o) => o.shareable).length);
+  const json = JSON.stringify(bundle);
+  for (const o of built.observables.filter((x) => x.kind === 'payment_fp')) assert.ok(!json.includes(o.value), 'values travel only as keyed hashes');
+  assert.ok(bundle.objects.every((o) => /^[a-z-]+--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(o.id)), 'STIX ids');
+  const again = caseToStix(built, { provider: 'Provider A', sharingKey: KEY_A, validDays: 30, now: new Date('2026-03-04T00:00:00Z') }).bundle;
+  assert.deepEqual(again.objects.map((o) => o.id), bundle.objects.map((o) => o.id), 'exporting again names the same objects');
+
+  const imported = stixToIndicators(JSON.parse(json), { sharingKey: KEY_A, level: 'throttle', now: new Date('2026-03-05T00:00:00Z') });
+  assert.equal(imported.indicators.length, indicators);
+  assert.deepEqual(imported.skipped, []);
+  assert.ok(imported.indicators.every((i) => i.source === 'Provider A' && i.campaign === built.title));
+
+  const intel = new SharedIndicators(KEY_A);
+  intel.add(imported.indicators);
+  const b = new DetectorEngine({ intel });
+  // Provider B sees each account's first request only.
+  const firsts = new Map<string, InteractionEvent>();
+  for (const e of atProviderB(scenario.events)) if (!firsts.has(e.account_id!)) firsts.set(e.account_id!, e);
+  for (const e of firsts.values()) b.ingest(e);
+  b.flush();
+  const held = [...firsts.keys()].filter((id) => campaignAccounts.has(id.slice(2)) && verdictRank(b.forAccount(id).level) >= verdictRank('throttle'));
+  assert.equal(held.length, campaign.members.length, 'every account of the campaign is held at throttle on its first request');
+  const organicHeld = [...firsts.keys()].filter((id) => !campaignAccounts.has(id.slice(2)) && b.forAccount(id).level !== 'none');
+  assert.deepEqual(organicHeld, []);
+  // Its own verdict names the indicator (the verdict in force may be the cluster's, as B links them too).
+  const reason = b.accountVerdict([...firsts.keys()].find((id) => campaignAccounts.has(id.slice(2)))!)!.reasons[0];
+  assert.equal(reason.signal, 'shared_indicator');
+  assert.match(reason.detail!, /shared by Provider A for campaign/);
+
+  // B reports its sightings back; A can read them against its own indicator ids.
+  const back = sightingsToStix(intel.sightings(), 'Provider B');
+  const ids = new Set(bundle.objects.filter((o) => o.type === 'indicator').map((o) => o.id));
+  const sightings = back.objects.filter((o) => o.type === 'sighting');
+  assert.ok(sightings.length > 0 && sightings.every((s) => ids.has(s.sighting_of_ref as string)));
+});
+
+test('import refuses what it cannot use, each with its reason', () => {
+  const now = new Date('2026-03-05T00:00:00Z');
+  const { bundle } = caseToStix(built, { provider: 'Provider A', sharingKey: KEY_A, validDays: 30, now: new Date('2026-03-04T00:00:00Z') });
+  const otherKey = stixToIndicators(bundle, { sharingKey: 'a-different-key-of-provider-c', level: 'throttle', now });
+  assert.equal(otherKey.indicators.length, 0);
+  assert.match(otherKey.skipped[0].reason, /hashed with another sharing key/);
+  const expired = stixToIndicators(bundle, { sharingKey: KEY_A, level: 'throttle', now: new Date('2026-05-01T00:00:00Z') });
+  assert.equal(expired.indicators.length, 0);
+  assert.match(expired.skipped[0].reason, /^expired at /);
+
+  const plain = (id: string, pattern: string, extra: object = {}) => ({ type: 'indicator', spec_version: '2.1', id: `indicator--${id}`, pattern, pattern_type: 'stix', valid_from: '2026-03-01T00:00:00Z', ...extra });
+  const mixed = {
+    type: 'bundle', id: 'bundle--1',
+    objects: [
+      plain('00000000-0000-4000-8000-000000000001', "[ipv4-addr:value = '203.0.113.7']"),
+      plain('00000000-0000-4000-8000-000000000002', "[ipv4-addr:value = '203.0.113.0/24']"),
+      plain('00000000-0000-4000-8000-000000000003', '[autonomous-system:number = 64500]'),
+      plain('00000000-0000-4000-8000-000000000004', "[ipv4-addr:value = '10.0.0.0/8']"),
+      plain('00000000-0000-4000-8000-000000000005', "[file:hashes.'SHA-256' = 'aa']"),
+      plain('00000000-0000-4000-8000-000000000006', 'rule x {}', { pattern_type: 'yara' }),
+      plain('00000000-0000-4000-8000-000000000007', "[ipv4-addr:value = '203.0.113.9']", { revoked: true }),
+      { type: 'indicator', id: 'not-an-id', pattern: '[x]', pattern_type: 'stix' },
+    ],
+  };
+  const r = stixToIndicators(mixed, { sharingKey: KEY_A, level: 'shape', source: 'feed-x', now });
+  assert.deepEqual(r.indicators.map((i) => [i.kind, i.hmac, i.level, i.source]), [
+    ['client_ip', keyedHash(KEY_A, 'client_ip', '203.0.113.7'), 'shape', 'feed-x'],
+    ['client_subnet', keyedHash(KEY_A, 'client_subnet', '203.0.113.0/24'), 'shape', 'feed-x'],
+    ['asn', keyedHash(KEY_A, 'asn', 'AS64500'), 'shape', 'feed-x'],
+  ]);
+  assert.deepEqual(r.revoked, ['indicator--00000000-0000-4000-8000-000000000007']);
+  assert.deepEqual(r.skipped.map((s) => s.reason.split(':')[0].split(',')[0]), ['only single addresses and /24 networks can be matched', 'a pattern Warden cannot match (it matches keyed hashes', 'pattern_type yara', 'not a STIX indicator id (indicator--<uuid>)']);
+  assert.throws(() => stixToIndicators({ objects: [] }, { sharingKey: KEY_A, level: 'watch' }), StixError);
+  assert.throws(() => stixToIndicators({ type: 'bundle' }, { sharingKey: KEY_A, level: 'watch' }), /no "objects" array/);
+});
+
+async function storeSuite(name: string, store: CaseStore) {
+  const c1: CaseFile = { ...built, id: `case_${name}_1`, opened_at: '2026-03-04T00:00:00.000Z', notes: [] };
+  const c2: CaseFile = { ...built, id: `case_${name}_2`, opened_at: '2026-03-05T00:00:00.000Z', status: 'confirmed', campaign_id: 'camp_other' };
+  await store.putCase(c1);
+  await store.putCase(c2);
+  assert.deepEqual((await store.getCase(c1.id))!.observables, built.observables);
+  assert.equal(await store.getCase('case_missing'), null);
+  const mine = (await store.listCases({ limit: 1000 })).filter((s) => s.id.startsWith(`case_${name}_`));
+  assert.deepEqual(mine.map((s) => s.id), [c2.id, c1.id], 'newest first');
+  assert.deepEqual((await store.listCases({ status: 'confirmed', campaignId: 'camp_other', limit: 1000 })).filter((s) => s.id.startsWith(`case_${name}_`)).map((s) => s.id), [c2.id]);
+  await store.putCase({ ...c1, status: 'dismissed', notes: [{ at: '2026-03-06T00:00:00.000Z', text: 'a partner\'s evaluation' }] });
+  assert.equal((await store.getCase(c1.id))!.status, 'dismissed');
+  const ind = { id: `indicator--${name}`, kind: 'payment_fp' as const, hmac: 'ab'.repeat(32), level: 'throttle' as const, source: `src-${name}`, campaign: 'op', confidence: 70, valid_until: '2027-01-01T00:00:00.000Z', created_at: '2026-03-04T00:00:00.000Z' };
+  await store.putIndicators([ind, { ...ind, id: `indicator--${name}-2`, confidence: null, valid_until: null, campaign: null }]);
+  await store.putIndicators([{ ...ind, level: 'suspend' }]);
+  const listed = (await store.listIndicators()).filter((i) => i.source === `src-${name}`);
+  assert.deepEqual(listed.map((i) => [i.id, i.level, i.valid_until]), [[ind.id, 'suspend', ind.valid_until], [`${ind.id}-2`, 'throttle', null]]);
+  assert.deepEqual(await store.removeIndicators({ id: ind.id }), [ind.id]);
+  assert.deepEqual(await store.removeIndicators({ source: `src-${name}` }), [`${ind.id}-2`]);
+  assert.deepEqual(await store.removeIndicators({ source: `src-${name}` }), []);
+}
+
+test('case stores: memory, SQLite and PostgreSQL keep cases and indicators alike', async () => {
+  await storeSuite('memory', new MemoryCaseStore());
+  await storeSuite('sqlite', new SqliteCaseStore(openSqlite(join(dir, 'cases.db'))));
+  const pg = openPostgres(process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test', { max: 2 });
+  try {
+    const store = new PostgresCaseStore(pg);
+    await store.migrate();
+    const run = `pg${Date.now().toString(36)}`;
+    await storeSuite(run, store);
+    await pg.query('DELETE FROM cases WHERE id LIKE $1', [`case_${run}_%`]);
+  } finally { await pg.end(); }
+});
+
+test('admin API and CLI: open, list, report, decide, export, import, sightings; bad input gets clear errors', async () => {
+  const store = new SqliteCaseStore(openSqlite(join(dir, 'admin.db')));
+  const intel = new SharedIndicators(KEY_A);
+  const app = Fastify();
+  await app.register(async (admin) => registerCasesAdminRoutes(admin, {
+    store, intel, sharingKey: KEY_A, provider: 'Provider A', importLevel: 'throttle', exportValidDays: 90,
+    sources: { engine, events }, limits: DEFAULT_CASE_LIMITS,
+  }), { prefix: '/admin' });
+  const keyless = Fastify();
+  await keyless.register(async (admin) => registerCasesAdminRoutes(admin, {
+    store, intel: new SharedIndicators(null), sharingKey: null, provider: 'P', importLevel: 'throttle', exportValidDays: 90, sources: { engine, events }, limits: DEFAULT_CASE_LIMITS,
+  }), { prefix: '/admin' });
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  const keylessBase = await keyless.listen({ port: 0, host: '127.0.0.1' });
+  const out: string[] = [];
+  const err: string[] = [];
+  const env = { WARDEN_ADMIN_URL: base, WARDEN_ADMIN_TOKEN: 'unused-here' };
+  const cli = (f: typeof runCasesCli, ...argv: string[]) => { out.length = 0; err.length = 0; return f(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env }); };
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}, at = base) => {
+    const res = await fetch(at + path, { method, headers: body !== undefined ? { 'content-type': 'application/json', ...headers } : headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, type: res.headers.get('content-type') ?? '', text, body: (() => { try { return JSON.parse(text); } catch { return null; } })() };
+  };
+  try {
+    assert.equal(await cli(runCasesCli, 'open', campaign.id, '--note', 'spotted by the payments team'), 0, err.join('\n'));
+    const caseId = /^(case_\w+): opened on campaign/.exec(out[0])![1];
+    assert.match(out[0], new RegExp(`${campaign.members.length} accounts`));
+    assert.equal(await cli(runCasesCli, 'open', campaign.id), 1);
+    assert.match(err[0], new RegExp(`already has an open case, ${caseId}`));
+    assert.equal(await cli(runCasesCli, 'list'), 0);
+    assert.match(out[0], new RegExp(caseId));
+    assert.equal(await cli(runCasesCli, 'report', caseId), 0);
+    assert.match(out[0], /## Why it was flagged/);
+    assert.match(out[0], /spotted by the payments team/);
+    assert.equal(await cli(runCasesCli, 'note', caseId, '--status', 'confirmed', '--text', 'chargebacks match'), 0, err.join('\n'));
+    assert.equal((await call('GET', `/admin/cases/${caseId}`)).body.status, 'confirmed');
+    const report = await call('GET', `/admin/cases/${caseId}/report`);
+    assert.match(report.type, /^text\/markdown/);
+    assert.match(report.text, /- .* \[confirmed\]: chargebacks match/);
+    assert.equal(await cli(runCasesCli, 'refresh', caseId), 0, err.join('\n'));
+    assert.match(out[0], /refreshed: 30 -> 30 accounts/);
+    assert.equal(await cli(runCasesCli, 'export', caseId), 0, err.join('\n'));
+    const bundle = JSON.parse(out[0]) as StixBundle;
+    assert.equal(bundle.type, 'bundle');
+    const stix = await call('GET', `/admin/cases/${caseId}/stix?valid_days=7`);
+    assert.match(stix.type, /^application\/stix\+json/);
+
+    // Another provider's bundle, sent with STIX's own media type, then listed, reported back, removed.
+    const file = join(dir, 'partner.json');
+    writeFileSync(file, JSON.stringify(caseToStix(built, { provider: 'Provider C', sharingKey: KEY_A, validDays: 30 }).bundle));
+    assert.equal(await cli(runIntelCli, 'import', file, '--level', 'shape'), 0, err.join('\n'));
+    assert.match(out[0], /^\d+ indicators imported, 0 revoked, 0 skipped/);
+    const sent = await call('POST', '/admin/intel/import?source=partner-c', readFileSync(file, 'utf8'), { 'content-type': 'application/stix+json;version=2.1' });
+    assert.equal(sent.status, 201, sent.text);
+    assert.ok(intel.size > 0 && intel.list().every((i) => i.source === 'partner-c' && i.level === 'throttle'));
+    assert.equal((await store.listIndicators()).length, intel.size, 'stored as matched');
+    assert.equal(await cli(runIntelCli, 'list'), 0);
+    assert.match(out[0], /^sharing key: [0-9a-f]{16}/);
+    assert.equal(await cli(runIntelCli, 'sightings'), 0);
+    assert.equal(JSON.parse(out[0]).type, 'bundle');
+    assert.equal(await cli(runIntelCli, 'remove', '--source', 'partner-c'), 0, err.join('\n'));
+    assert.equal(intel.size, 0);
+    assert.equal((await store.listIndicators()).length, 0);
+
+    // Bad input: each a 4xx with the reason, in OpenAI error JSON.
+    const bad: Array<[string, string, unknown, number, RegExp]> = [
+      ['POST', '/admin/cases', {}, 400, /campaign_id/],
+      ['POST', '/admin/cases', { campaign_id: 'camp_missing' }, 404, /no campaign camp_missing/],
+      ['POST', '/admin/cases', { campaign_id: campaign.id, extra: 1 }, 400, /Unrecognized key/],
+      ['GET', '/admin/cases/case_missing', undefined, 404, /no case case_missing/],
+      ['PATCH', `/admin/cases/${caseId}`, { status: 'maybe' }, 400, /status/],
+      ['PATCH', `/admin/cases/${caseId}`, {}, 400, /give a status, a note or both/],
+      ['GET', `/admin/cases/${caseId}/report?format=pdf`, undefined, 400, /format: expected markdown or json/],
+      ['GET', `/admin/cases/${caseId}/stix?valid_days=0`, undefined, 400, /valid_days/],
+      ['GET', '/admin/cases?status=nope', undefined, 400, /status/],
+      ['POST', '/admin/intel/import', { type: 'report' }, 400, /not a STIX 2.1 bundle/],
+      ['POST', '/admin/intel/import?level=none', { type: 'bundle', objects: [] }, 400, /level/],
+      ['DELETE', '/admin/intel?source=nobody', undefined, 404, /no indicator from nobody/],
+      ['DELETE', '/admin/intel', undefined, 400, /exactly one of source or id/],
+    ];
+    for (const [method, path, body, status, message] of bad) {
+      const r = await call(method, path, body);
+      assert.equal(r.status, status, `${method} ${path}: ${r.text}`);
+      assert.match(r.body.error.message, message, `${method} ${path}`);
+      assert.equal(r.body.error.type, 'invalid_request_error');
+    }
+    const notJson = await call('POST', '/admin/intel/import', '{"type":', { 'content-type': 'application/stix+json' });
+    assert.equal(notJson.status, 400);
+    const noKey = await call('GET', `/admin/cases/${caseId}/stix`, undefined, {}, keylessBase);
+    assert.equal(noKey.status, 409);
+    assert.match(noKey.body.error.message, /no sharing key: set cases.sharing_key/);
+    assert.equal((await call('POST', '/admin/intel/import', bundle, {}, keylessBase)).status, 409);
+    assert.equal(await cli(runIntelCli, 'import', join(dir, 'missing.json')), 1);
+    assert.match(err[0], /missing\.json: ENOENT/);
+    assert.equal(await cli(runCasesCli, 'note', caseId), 2);
+    assert.equal(await cli(runIntelCli, 'import', file, '--level', 'none'), 2);
+  } finally {
+    await app.close();
+    await keyless.close();
+  }
+});

@@ -1,0 +1,66 @@
+/**
+ * A case as a report a person reads (Markdown): what the campaign did, why it was flagged (each
+ * signal with its value and threshold), who its accounts are, what they shared, what the ledger
+ * proves and how to check it, and the operators' notes.
+ */
+import type { VerdictReason } from '../detect/index.ts';
+import type { CaseFile } from './types.ts';
+
+const cell = (v: unknown) => String(v ?? '-').replace(/\|/g, '\\|').replace(/\s+/g, ' ');
+const table = (head: string[], rows: unknown[][]) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+const num = (n: number) => n.toLocaleString('en-GB');
+const excerpt = (s: string, n = 120) => (s.length > n ? `${s.slice(0, n)}…` : s);
+
+export function caseReportMarkdown(c: CaseFile): string {
+  const k = c.campaign;
+  const out: string[] = [];
+  out.push(`# ${c.title}`, '');
+  out.push(table(['case', 'status', 'campaign', 'cluster', 'level', 'score', 'opened', 'updated'], [[c.id, c.status, c.campaign_id, c.cluster_id, k.level, k.score, c.opened_at, c.updated_at]]), '');
+
+  out.push('## What it did', '');
+  out.push(`${num(k.members.length)} accounts sent ${num(k.volume.requests)} requests and received ${num(k.volume.output_tokens)} output tokens between ${k.first_seen} and ${k.last_seen}; flagged at ${k.flagged_at}.`, '');
+  const targets = Object.entries(k.targets).sort((a, b) => b[1] - a[1]);
+  if (targets.length) out.push(table(['capability targeted', 'share of requests'], targets.map(([t, s]) => [t, `${Math.round(s * 100)}%`])), '');
+  const days = new Map<string, number>();
+  for (const [hour, n] of k.timeline) days.set(hour.slice(0, 10), (days.get(hour.slice(0, 10)) ?? 0) + n);
+  if (days.size) out.push(table(['day', 'requests'], [...days].map(([d, n]) => [d, num(n)])), '');
+  const u = c.usage;
+  out.push(`Events read for this case: ${num(c.events_read)}${c.events_truncated ? ' (bounded: the campaign sent more)' : ''}; ${num(u.input_tokens)} input, ${num(u.output_tokens)} output and ${num(u.reasoning_tokens)} reasoning tokens.`);
+  out.push(`Models: ${Object.entries(u.models).map(([m, n]) => `${m} (${num(n)})`).join(', ') || '-'}. Countries: ${Object.entries(u.countries).sort((a, b) => b[1] - a[1]).map(([m, n]) => `${m} (${num(n)})`).join(', ') || '-'}.`, '');
+
+  out.push('## Why it was flagged', '');
+  out.push(reasonsTable(k.evidence), '');
+
+  out.push(`## Accounts (${c.members.length})`, '');
+  const shown = c.members.slice(0, 100);
+  out.push(table(['account', 'org', 'level', 'tier', 'programme', 'signed up', 'email domain', 'country', 'signup IP', 'requests read'],
+    shown.map((m) => [m.account_id, m.org_id, m.level, m.tier, m.programme, m.created_at, m.email_domain, m.claimed_country, m.signup_ip, m.requests])));
+  if (c.members.length > shown.length) out.push('', `(${c.members.length - shown.length} more in the case file)`);
+  out.push('');
+
+  out.push('## What its accounts shared', '');
+  out.push('Shareable values are those the campaign holds and few other accounts do; a threat-intel export carries them only as keyed hashes.', '');
+  out.push(table(['kind', 'value', 'holders', 'other accounts', 'shared', 'why'], c.observables.map((o) => [o.kind, excerpt(o.value), o.holders, o.others, o.shareable ? 'yes' : 'no', o.why])), '');
+
+  out.push('## What the ledger proves', '');
+  if (!c.ledger) out.push('The ledger was off when this case was built.', '');
+  else {
+    const l = c.ledger;
+    if (l.checkpoint) {
+      out.push(`Built against the signed checkpoint of ${l.checkpoint.created_at} (tree size ${num(l.checkpoint.size)}, root ${l.checkpoint.root_hash}):`, '', '```', l.checkpoint.note.trimEnd(), '```', '');
+    }
+    out.push('Check it: `warden ledger verify` checks the whole log; `warden ledger prove INDEX` gives the inclusion proof of one entry below against the latest checkpoint, which anyone with the verifier key (`warden ledger key`) can check.', '');
+    if (l.verdicts.length) out.push(table(['entry', 'time', 'subject', 'level', 'source'], l.verdicts.slice(0, 200).map((v) => [v.index, v.ts, `${v.subject_kind} ${v.subject_id}`, v.level, v.source])), '');
+    else out.push('No verdict on this cluster or its members is in the log yet.', '');
+    const total = l.usage.reduce((a, x) => ({ requests: a.requests + x.requests, output: a.output + x.output_tokens }), { requests: 0, output: 0 });
+    out.push(`Usage the log records for the cluster: ${num(total.requests)} requests, ${num(total.output)} output tokens, ${l.usage.length} accounts${l.truncated ? ' (query limit reached: a lower bound)' : ''}.`, '');
+  }
+
+  out.push('## Notes', '');
+  out.push(c.notes.length ? c.notes.map((n) => `- ${n.at}${n.status ? ` [${n.status}]` : ''}: ${n.text}`).join('\n') : '(none)', '');
+  return out.join('\n');
+}
+
+function reasonsTable(rs: readonly VerdictReason[]): string {
+  return table(['signal', 'value', 'threshold', 'weight', 'detail'], rs.map((r) => [r.signal, r.value, r.threshold, r.weight ?? null, r.detail ?? null]));
+}

@@ -1,0 +1,184 @@
+/**
+ * Threat-intel exchange in STIX 2.1 (OASIS): a case's shareable values become indicators of a
+ * campaign, for another provider to import; sightings of imported indicators go back the same way.
+ *
+ * Every value travels as a keyed hash (src/detect/intel.ts), in a pattern on a custom observable:
+ *   [x-warden-keyed-hash:kind = 'system_prompt' AND x-warden-keyed-hash:hmac = '<64 hex>']
+ * with `x_warden_key_id` naming the sharing key (not the key), so an importer can tell at once
+ * whether it hashes with the same one. Import also takes plain STIX indicators for what a provider
+ * may well share in the clear: an IP address, a /24 or /48 network, an autonomous system.
+ * Ids are deterministic (UUIDv5-shaped, from the provider, the kind and the hash): exporting a
+ * case again updates a partner's copies instead of adding new ones.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
+import { INDICATOR_KINDS, VERDICT_LEVELS, exchangeValue, keyedHash, sharingKeyId, subnetOf, type IndicatorKind, type SharedIndicator, type Sighting, type VerdictLevel } from '../detect/index.ts';
+import type { CaseFile } from './types.ts';
+
+export const KEYED_HASH_TYPE = 'x-warden-keyed-hash';
+
+type StixObject = Record<string, unknown> & { type: string; id: string };
+export interface StixBundle { type: 'bundle'; id: string; objects: StixObject[] }
+
+/** A STIX id of `type` derived from `parts` (UUIDv5-shaped: version and variant bits set). */
+export function stixId(type: string, ...parts: string[]): string {
+  const h = createHash('sha256').update(parts.join('\n')).digest('hex');
+  return `${type}--${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+const CONFIDENCE: Record<VerdictLevel, number> = { none: 15, watch: 30, throttle: 60, shape: 70, verify: 80, suspend: 90 };
+
+export interface ExportOptions {
+  /** The exporting provider's name (an identity object; partners see it as the source). */
+  provider: string;
+  sharingKey: string;
+  /** Indicators stop applying after this many days. */
+  validDays: number;
+  now?: Date;
+}
+
+/** A case's shareable values as a STIX 2.1 bundle: the provider, the campaign, its indicators. */
+export function caseToStix(c: CaseFile, opts: ExportOptions): { bundle: StixBundle; indicators: number } {
+  const now = (opts.now ?? new Date()).toISOString();
+  const until = new Date(Date.parse(now) + opts.validDays * 86_400_000).toISOString();
+  const keyId = sharingKeyId(opts.sharingKey);
+  const identity = { type: 'identity', spec_version: '2.1', id: stixId('identity', opts.provider), created: now, modified: now, name: opts.provider, identity_class: 'organization' };
+  const k = c.campaign;
+  const targets = Object.entries(k.targets).filter(([, s]) => s >= 0.1).sort((a, b) => b[1] - a[1]).map(([t, s]) => `${t} ${Math.round(s * 100)}%`);
+  const campaign = {
+    type: 'campaign', spec_version: '2.1', id: stixId('campaign', opts.provider, c.id), created_by_ref: identity.id, created: c.opened_at, modified: now,
+    name: c.title, first_seen: k.first_seen, last_seen: k.last_seen,
+    objective: `harvesting model outputs to train another model (distillation); targets: ${targets.join(', ') || 'mixed'}`,
+    description: `${k.members.length} accounts, ${k.volume.requests} requests, ${k.volume.output_tokens} output tokens; level ${k.level} (score ${k.score}).`,
+    confidence: CONFIDENCE[k.level], x_warden_accounts: k.members.length, x_warden_requests: k.volume.requests,
+  };
+  const objects: StixObject[] = [identity, campaign];
+  let n = 0;
+  for (const o of c.observables) {
+    if (!o.shareable) continue;
+    const hmac = keyedHash(opts.sharingKey, o.kind, o.value);
+    const id = stixId('indicator', opts.provider, o.kind, hmac);
+    objects.push({
+      type: 'indicator', spec_version: '2.1', id, created_by_ref: identity.id, created: now, modified: now,
+      name: `${o.kind.replace(/_/g, ' ')} shared by ${o.holders} accounts of the campaign`,
+      indicator_types: ['malicious-activity'], pattern_type: 'stix', pattern_version: '2.1',
+      pattern: `[${KEYED_HASH_TYPE}:kind = '${o.kind}' AND ${KEYED_HASH_TYPE}:hmac = '${hmac}']`,
+      valid_from: now, valid_until: until, confidence: CONFIDENCE[k.level],
+      x_warden_key_id: keyId, x_warden_holders: o.holders,
+    });
+    objects.push({ type: 'relationship', spec_version: '2.1', id: stixId('relationship', id, campaign.id), created_by_ref: identity.id, created: now, modified: now, relationship_type: 'indicates', source_ref: id, target_ref: campaign.id });
+    n++;
+  }
+  return { bundle: { type: 'bundle', id: `bundle--${randomUUID()}`, objects }, indicators: n };
+}
+
+/** Sightings of imported indicators, to report back to the providers that shared them. */
+export function sightingsToStix(sightings: readonly Sighting[], provider: string, now = new Date()): StixBundle {
+  const t = now.toISOString();
+  const identity = { type: 'identity', spec_version: '2.1', id: stixId('identity', provider), created: t, modified: t, name: provider, identity_class: 'organization' };
+  return {
+    type: 'bundle', id: `bundle--${randomUUID()}`,
+    objects: [identity, ...sightings.map((s) => ({
+      type: 'sighting', spec_version: '2.1', id: stixId('sighting', provider, s.indicator_id), created_by_ref: identity.id, created: t, modified: t,
+      sighting_of_ref: s.indicator_id, count: Math.min(s.count, 999_999_999), first_seen: s.first_seen, last_seen: s.last_seen,
+      where_sighted_refs: [identity.id], x_warden_accounts: s.accounts,
+    }))],
+  };
+}
+
+export interface ImportOptions {
+  /** Our sharing key: keyed indicators must be hashed with it; plain ones are hashed with it here. */
+  sharingKey: string;
+  /** Level an account matching an imported indicator is held at (weak kinds alone: watch). */
+  level: VerdictLevel;
+  /** Source name to record (default: the bundle's identity that created each indicator). */
+  source?: string;
+  now?: Date;
+}
+
+export interface ImportResult {
+  indicators: SharedIndicator[];
+  /** Indicators the bundle revokes (to remove). */
+  revoked: string[];
+  skipped: Array<{ id: string; reason: string }>;
+}
+
+export class StixError extends Error {
+  constructor(message: string) { super(message); this.name = 'StixError'; }
+}
+
+const KEYED = new RegExp(`^\\[\\s*${KEYED_HASH_TYPE}:kind\\s*=\\s*'([a-z_]+)'\\s+AND\\s+${KEYED_HASH_TYPE}:hmac\\s*=\\s*'([0-9a-f]{64})'\\s*\\]$`);
+const PLAIN_IP = /^\[\s*ipv[46]-addr:value\s*=\s*'([^']+)'\s*\]$/;
+const PLAIN_ASN = /^\[\s*autonomous-system:number\s*=\s*(\d+)\s*\]$/;
+
+/** The kind and normalised value of a plain (unhashed) pattern we can match; or why not. */
+function plainPattern(pattern: string): { kind: IndicatorKind; value: string } | string {
+  const ip = PLAIN_IP.exec(pattern);
+  if (ip) {
+    const [addr, bits] = ip[1].split('/');
+    if (!isIP(addr)) return `not an IP address: ${ip[1]}`;
+    if (bits === undefined) return { kind: 'client_ip', value: addr };
+    const want = isIP(addr) === 4 ? '24' : '48';
+    if (bits !== want) return `only single addresses and /${want} networks can be matched, not /${bits}`;
+    return { kind: 'client_subnet', value: subnetOf(addr)! };
+  }
+  const asn = PLAIN_ASN.exec(pattern);
+  if (asn) return { kind: 'asn', value: exchangeValue('asn', asn[1])! };
+  return 'a pattern Warden cannot match (it matches keyed hashes, IP addresses, /24 and /48 networks, autonomous systems)';
+}
+
+/**
+ * Read a STIX 2.1 bundle from another provider. Throws StixError when it is not a bundle at all;
+ * indicators it cannot use are listed in `skipped` with the reason, never silently dropped.
+ */
+export function stixToIndicators(input: unknown, opts: ImportOptions): ImportResult {
+  if (!input || typeof input !== 'object' || (input as { type?: unknown }).type !== 'bundle') throw new StixError('not a STIX 2.1 bundle: expected an object with "type": "bundle"');
+  const objects = (input as { objects?: unknown }).objects;
+  if (!Array.isArray(objects)) throw new StixError('the bundle has no "objects" array');
+  const now = opts.now ?? new Date();
+  const ourKey = sharingKeyId(opts.sharingKey);
+  const names = new Map<string, string>();
+  const campaigns = new Map<string, string>();
+  const indicates = new Map<string, string>();
+  for (const o of objects as Array<Record<string, unknown>>) {
+    if (!o || typeof o !== 'object') continue;
+    if (o.type === 'identity' && typeof o.id === 'string') names.set(o.id, String(o.name ?? o.id));
+    if (o.type === 'campaign' && typeof o.id === 'string') campaigns.set(o.id, String(o.name ?? o.id));
+    if (o.type === 'relationship' && o.relationship_type === 'indicates' && typeof o.source_ref === 'string' && typeof o.target_ref === 'string') indicates.set(o.source_ref, o.target_ref);
+  }
+  const result: ImportResult = { indicators: [], revoked: [], skipped: [] };
+  for (const o of objects as Array<Record<string, unknown>>) {
+    if (!o || typeof o !== 'object' || o.type !== 'indicator') continue;
+    const id = typeof o.id === 'string' && /^indicator--[0-9a-f-]{36}$/.test(o.id) ? o.id : null;
+    if (!id) { result.skipped.push({ id: String(o.id ?? '(no id)'), reason: 'not a STIX indicator id (indicator--<uuid>)' }); continue; }
+    if (o.revoked === true) { result.revoked.push(id); continue; }
+    if (o.pattern_type !== 'stix' || typeof o.pattern !== 'string') { result.skipped.push({ id, reason: `pattern_type ${String(o.pattern_type)}: only STIX patterns are read` }); continue; }
+    const validUntil = typeof o.valid_until === 'string' && Number.isFinite(Date.parse(o.valid_until)) ? new Date(o.valid_until).toISOString() : null;
+    if (validUntil && Date.parse(validUntil) <= now.getTime()) { result.skipped.push({ id, reason: `expired at ${validUntil}` }); continue; }
+    let kind: IndicatorKind;
+    let hmac: string;
+    const keyed = KEYED.exec(o.pattern.trim());
+    if (keyed) {
+      if (!(INDICATOR_KINDS as readonly string[]).includes(keyed[1])) { result.skipped.push({ id, reason: `unknown kind ${keyed[1]}` }); continue; }
+      if (o.x_warden_key_id !== undefined && o.x_warden_key_id !== ourKey) { result.skipped.push({ id, reason: `hashed with another sharing key (key id ${String(o.x_warden_key_id)}, ours ${ourKey})` }); continue; }
+      kind = keyed[1] as IndicatorKind;
+      hmac = keyed[2];
+    } else {
+      const plain = plainPattern(o.pattern.trim());
+      if (typeof plain === 'string') { result.skipped.push({ id, reason: plain }); continue; }
+      kind = plain.kind;
+      hmac = keyedHash(opts.sharingKey, plain.kind, plain.value);
+    }
+    const confidence = typeof o.confidence === 'number' && o.confidence >= 0 && o.confidence <= 100 ? Math.round(o.confidence) : null;
+    const target = indicates.get(id);
+    result.indicators.push({
+      id, kind, hmac, level: opts.level,
+      source: opts.source ?? names.get(String(o.created_by_ref)) ?? 'unknown source',
+      campaign: target ? campaigns.get(target) ?? target : null,
+      confidence, valid_until: validUntil, created_at: now.toISOString(),
+    });
+  }
+  return result;
+}
+
+export const IMPORT_LEVELS = VERDICT_LEVELS.filter((l) => l !== 'none');

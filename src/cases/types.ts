@@ -1,0 +1,99 @@
+/**
+ * What a case file holds. A case freezes what the detector knew of a campaign when an operator
+ * opened it (its evidence, members and their signup facts, the values its accounts shared, the
+ * usage and verdicts the ledger proves), then keeps the operator's notes and decisions. The
+ * detector's campaign moves on; the case does not, unless refreshed on purpose.
+ */
+import type { Campaign, IndicatorKind, VerdictLevel } from '../detect/index.ts';
+
+export const CASE_STATUSES = ['open', 'confirmed', 'dismissed', 'closed'] as const;
+export type CaseStatus = (typeof CASE_STATUSES)[number];
+
+export interface CaseMember {
+  account_id: string;
+  org_id: string | null;
+  /** Verdict in force on the account when the case was opened or refreshed. */
+  level: VerdictLevel;
+  tier: string | null;
+  programme: string | null;
+  created_at: string | null;
+  email_domain: string | null;
+  claimed_country: string | null;
+  signup_ip: string | null;
+  /** Events of the account read for the case (bounded, see CaseFile.events_read). */
+  requests: number;
+  first_seen: string | null;
+  last_seen: string | null;
+}
+
+/** A value the campaign's accounts shared: what the case can tell a partner about (as a keyed hash). */
+export interface CaseObservable {
+  kind: IndicatorKind;
+  /** The normalised value (see src/detect/intel.ts); a system prompt only as its first 200 characters. */
+  value: string;
+  /** Members of the campaign that sent or signed up with it. */
+  holders: number;
+  /** Other accounts that used it over the campaign's days (see CaseFile.window_events_scanned). */
+  others: number;
+  /** Whether a threat-intel export includes it, and why (not). */
+  shareable: boolean;
+  why: string;
+}
+
+export interface CaseNote {
+  at: string;
+  text: string;
+  /** A status change recorded with the note. */
+  status?: CaseStatus;
+}
+
+export interface LedgerAnchor {
+  /** The signed checkpoint the case was built against: anyone with the verifier key can check it. */
+  checkpoint: { size: number; root_hash: string; note: string; created_at: string } | null;
+  /** Verdicts on the campaign's cluster and its members, as logged (index: the entry's leaf index). */
+  verdicts: Array<{ index: number; ts: string; subject_kind: string; subject_id: string; level: string; source: string }>;
+  /** Usage by member as the ledger records it (requests, tokens, networks). */
+  usage: Array<{ account_id: string | null; requests: number; input_tokens: number; output_tokens: number; reasoning_tokens: number; countries: string[]; asns: number[] }>;
+  /** The ledger query hit its limit: usage is a lower bound. */
+  truncated: boolean;
+}
+
+export interface CaseFile {
+  id: string;
+  title: string;
+  status: CaseStatus;
+  campaign_id: string;
+  cluster_id: string;
+  opened_at: string;
+  updated_at: string;
+  /** The detector's campaign as it stood (members, timeline, volume, targets, evidence). */
+  campaign: Campaign;
+  members: CaseMember[];
+  observables: CaseObservable[];
+  /** Usage of the events read: requests, tokens, models, countries. */
+  usage: { requests: number; input_tokens: number; output_tokens: number; reasoning_tokens: number; models: Record<string, number>; countries: Record<string, number> };
+  /** Events read from the event store for the case, and whether a bound cut the reading short. */
+  events_read: number;
+  events_truncated: boolean;
+  /** Events of the campaign's days (from a day before it was first seen) read to count other accounts' use of its values. */
+  window_events_scanned: number;
+  window_truncated: boolean;
+  ledger: LedgerAnchor | null;
+  notes: CaseNote[];
+}
+
+export interface CaseSummary {
+  id: string;
+  title: string;
+  status: CaseStatus;
+  campaign_id: string;
+  cluster_id: string;
+  opened_at: string;
+  updated_at: string;
+  members: number;
+  level: VerdictLevel;
+}
+
+export function summariseCase(c: CaseFile): CaseSummary {
+  return { id: c.id, title: c.title, status: c.status, campaign_id: c.campaign_id, cluster_id: c.cluster_id, opened_at: c.opened_at, updated_at: c.updated_at, members: c.members.length, level: c.campaign.level };
+}

@@ -1,0 +1,159 @@
+/**
+ * `warden cases ...` and `warden intel ...`: case files and threat-intel exchange from the command
+ * line, through the admin API (/admin/cases, /admin/intel) of the node that runs the detector.
+ */
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { textTable as table } from '../admin/index.ts';
+import { WardenError } from '../errors/index.ts';
+import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary } from '../cases/index.ts';
+import type { SharedIndicator, Sighting } from '../detect/index.ts';
+import { CONNECTION_HELP, CONNECTION_OPTIONS, openAdminClient } from './admin-connection.ts';
+
+const CASES_HELP = `usage:
+  warden cases list [--status S] [--limit N]    cases, newest first
+  warden cases open CAMPAIGN_ID [--title T] [--note N]
+                                               open a case on a campaign (warden detect campaigns lists them)
+  warden cases show ID                         the case: campaign, members, shared values, ledger anchor
+  warden cases report ID                       the report, in Markdown
+  warden cases note ID [--text T] [--status S] record a note or a decision
+  warden cases refresh ID                      rebuild from the campaign as it stands now
+  warden cases export ID [--valid-days N]      the case's shareable values as a STIX 2.1 bundle (keyed hashes), on stdout
+
+options:
+${CONNECTION_HELP}
+statuses: ${CASE_STATUSES.join(', ')}`;
+
+const INTEL_HELP = `usage:
+  warden intel list                            imported indicators, their sightings, the sharing key's id
+  warden intel import FILE [--level L] [--source NAME]
+                                               import a partner's STIX 2.1 bundle (- for stdin)
+  warden intel remove (--source NAME | --id ID)
+  warden intel sightings                       sightings of imported indicators as a STIX 2.1 bundle, to send back
+
+options:
+${CONNECTION_HELP}
+levels: ${IMPORT_LEVELS.join(', ')}`;
+
+export interface CasesCliIo { out: (t: string) => void; err: (t: string) => void; env: NodeJS.ProcessEnv; stdin?: () => string }
+
+const OPTIONS = {
+  ...CONNECTION_OPTIONS,
+  status: { type: 'string' }, limit: { type: 'string' }, title: { type: 'string' }, note: { type: 'string' }, text: { type: 'string' },
+  'valid-days': { type: 'string' }, level: { type: 'string' }, source: { type: 'string' }, id: { type: 'string' },
+} as const;
+
+type Parsed = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true }>>;
+
+function io(ioIn: Partial<CasesCliIo>): CasesCliIo {
+  return {
+    out: ioIn.out ?? ((t) => process.stdout.write(t + '\n')), err: ioIn.err ?? ((t) => process.stderr.write(t + '\n')),
+    env: ioIn.env ?? process.env, stdin: ioIn.stdin ?? (() => readFileSync(0, 'utf8')),
+  };
+}
+
+/** Parse, run one command against the admin API, print; exit 0 done, 1 failed, 2 bad usage. */
+async function run(argv: string[], help: string, ioIn: Partial<CasesCliIo>, command: (p: Parsed, c: ReturnType<typeof openAdminClient>, o: CasesCliIo) => Promise<{ result: unknown; text: string } | string>): Promise<number> {
+  const o = io(ioIn);
+  let p: Parsed;
+  try { p = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }); } catch (err) {
+    o.err(`error: ${(err as Error).message}\n${help}`);
+    return 2;
+  }
+  if (p.values.help || !p.positionals[0]) { o.out(help); return p.positionals[0] || p.values.help ? 0 : 2; }
+  try {
+    const done = await command(p, openAdminClient(p.values, o.env), o);
+    if (typeof done === 'string') { o.err(`error: ${done}\n${help}`); return 2; }
+    o.out(p.values.json && typeof done.result !== 'string' ? JSON.stringify(done.result, null, 2) : done.text);
+    return 0;
+  } catch (err) {
+    o.err(err instanceof WardenError ? `error: ${err.message} (${err.code})` : `error: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+export function runCasesCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Promise<number> {
+  return run(argv, CASES_HELP, ioIn, async ({ values: v, positionals: [what, id, ...extra] }, c) => {
+    const enc = encodeURIComponent;
+    if (extra.length) return `unexpected arguments: ${extra.join(' ')}`;
+    if (what === 'list' && !id) {
+      const r = await c.call<{ data: CaseSummary[] }>('GET', '/cases', { query: { status: v.status, limit: v.limit } });
+      return { result: r, text: r.data.length ? table(r.data.map((x) => ({ ...x })), ['id', 'status', 'level', 'members', 'campaign_id', 'opened_at', 'title']) : '(no cases)' };
+    }
+    if (what === 'open' && id) {
+      const r = await c.call<CaseFile>('POST', '/cases', { body: { campaign_id: id, ...(v.title ? { title: v.title } : {}), ...(v.note ? { note: v.note } : {}) } });
+      return { result: r, text: `${r.id}: opened on campaign ${r.campaign_id} (${r.members.length} accounts, ${r.observables.filter((x) => x.shareable).length} shareable values)` };
+    }
+    if (!id) return `${what ?? ''}: give a case id`;
+    if (what === 'show') {
+      const r = await c.call<CaseFile>('GET', `/cases/${enc(id)}`);
+      return { result: r, text: caseText(r) };
+    }
+    if (what === 'report') {
+      const r = await c.call<CaseFile>('GET', `/cases/${enc(id)}/report`, { query: { format: 'json' } });
+      return { result: r, text: caseReportMarkdown(r) };
+    }
+    if (what === 'note') {
+      if (!v.text && !v.status) return 'give --text, --status or both';
+      const r = await c.call<CaseFile>('PATCH', `/cases/${enc(id)}`, { body: { ...(v.text ? { note: v.text } : {}), ...(v.status ? { status: v.status } : {}) } });
+      return { result: r, text: `${r.id}: ${r.status}, ${r.notes.length} notes` };
+    }
+    if (what === 'refresh') {
+      const r = await c.call<CaseFile>('POST', `/cases/${enc(id)}/refresh`);
+      return { result: r, text: `${r.id}: ${r.notes[r.notes.length - 1]?.text}` };
+    }
+    if (what === 'export') {
+      const r = await c.call<unknown>('GET', `/cases/${enc(id)}/stix`, { query: { valid_days: v['valid-days'] } });
+      return { result: r, text: JSON.stringify(r, null, 2) };
+    }
+    return `unknown command: cases ${what}`;
+  });
+}
+
+export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Promise<number> {
+  return run(argv, INTEL_HELP, ioIn, async ({ values: v, positionals: [what, file, ...extra] }, c, o) => {
+    if (extra.length) return `unexpected arguments: ${extra.join(' ')}`;
+    if (what === 'list' && !file) {
+      const r = await c.call<{ key_id: string | null; indicators: SharedIndicator[]; sightings: Sighting[] }>('GET', '/intel');
+      const seen = new Map(r.sightings.map((s) => [s.indicator_id, s]));
+      const rows = r.indicators.map((i) => ({ id: i.id, kind: i.kind, level: i.level, source: i.source, campaign: i.campaign, valid_until: i.valid_until, sightings: seen.get(i.id)?.count ?? 0, accounts: seen.get(i.id)?.accounts ?? 0 }));
+      return { result: r, text: `sharing key: ${r.key_id ?? 'none (cases.sharing_key): nothing is matched'}\n${rows.length ? table(rows, ['id', 'kind', 'level', 'source', 'campaign', 'valid_until', 'sightings', 'accounts']) : '(no indicators)'}` };
+    }
+    if (what === 'import' && file) {
+      if (v.level && !(IMPORT_LEVELS as readonly string[]).includes(v.level)) return `--level is one of ${IMPORT_LEVELS.join(', ')}`;
+      let bundle: unknown;
+      try { bundle = JSON.parse(file === '-' ? o.stdin!() : readFileSync(file, 'utf8')); } catch (err) {
+        throw new WardenError('WARDEN_INVALID_REQUEST', `${file}: ${(err as Error).message}`);
+      }
+      const r = await c.call<{ imported: number; revoked: number; skipped: Array<{ id: string; reason: string }> }>('POST', '/intel/import', { body: bundle, query: { level: v.level, source: v.source } });
+      const skipped = r.skipped.map((s) => `  skipped ${s.id}: ${s.reason}`);
+      return { result: r, text: [`${r.imported} indicators imported, ${r.revoked} revoked, ${r.skipped.length} skipped`, ...skipped].join('\n') };
+    }
+    if (what === 'remove' && !file) {
+      if (!!v.source === !!v.id) return 'give exactly one of --source or --id';
+      await c.call('DELETE', '/intel', { query: v.id ? { id: v.id } : { source: v.source } });
+      return { result: { removed: v.id ?? v.source }, text: `${v.id ? `indicator ${v.id}` : `indicators from ${v.source}`}: removed, no longer matched` };
+    }
+    if (what === 'sightings' && !file) {
+      const r = await c.call<unknown>('GET', '/intel/sightings');
+      return { result: r, text: JSON.stringify(r, null, 2) };
+    }
+    return `unknown command: intel ${[what, file].filter(Boolean).join(' ')}`;
+  });
+}
+
+function caseText(c: CaseFile): string {
+  const shared = c.observables.filter((o) => o.shareable);
+  return [
+    `${c.id}  ${c.status}  ${c.title}`,
+    `campaign ${c.campaign_id} (cluster ${c.cluster_id}), ${c.campaign.level}, ${c.members.length} accounts, ${c.campaign.volume.requests} requests; opened ${c.opened_at}, updated ${c.updated_at}`,
+    '',
+    table(c.campaign.evidence.map((r) => ({ signal: r.signal, value: r.value, threshold: r.threshold, detail: r.detail ?? null })), ['signal', 'value', 'threshold', 'detail']),
+    '',
+    `shareable values (${shared.length} of ${c.observables.length}):`,
+    shared.length ? table(shared.map((o) => ({ kind: o.kind, value: o.value.length > 60 ? `${o.value.slice(0, 60)}…` : o.value, holders: o.holders, others: o.others })), ['kind', 'value', 'holders', 'others']) : '  (none)',
+    '',
+    c.ledger?.checkpoint ? `ledger: checkpoint size ${c.ledger.checkpoint.size}, root ${c.ledger.checkpoint.root_hash}; ${c.ledger.verdicts.length} verdict entries` : 'ledger: off',
+    `notes: ${c.notes.length}`,
+  ].join('\n');
+}

@@ -1,0 +1,45 @@
+/**
+ * Case files and threat-intel exchange in the composition: on the nodes that run the detector,
+ * the stored indicators are loaded into it at start and the admin routes mounted (src/cases).
+ */
+import type { FastifyInstance } from 'fastify';
+import { resolveSecret, type WardenConfig } from '../config/index.ts';
+import { SharedIndicators, type DetectorEngine } from '../detect/index.ts';
+import { registerCasesAdminRoutes, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources } from '../cases/index.ts';
+import { onBackend, type Stores } from './stores.ts';
+
+const MIN_KEY_CHARS = 16;
+
+export interface CasesSetup {
+  /** The indicators the detector matches (give them to the engine before it replays events). */
+  intel: SharedIndicators;
+  /** The admin routes, once the engine exists (null: cases are off). */
+  adminPlugin(engine: DetectorEngine, ledger: CaseSources['ledger']): (app: FastifyInstance) => void;
+}
+
+/** Open the case store and load the stored indicators (before the detector starts, so its replay matches them). */
+export async function setUpCases(config: WardenConfig, stores: Stores, say: (line: string) => void): Promise<CasesSetup | null> {
+  const cfg = config.cases;
+  if (!cfg.enabled) return null;
+  let key = resolveSecret(cfg.sharing_key);
+  if (key && key.length < MIN_KEY_CHARS) {
+    say(`cases: the sharing key is shorter than ${MIN_KEY_CHARS} characters; indicator exchange is off until a longer one is set`);
+    key = null;
+  }
+  const store = await onBackend<CaseStore>(stores, (db) => new SqliteCaseStore(db), (pool) => new PostgresCaseStore(pool));
+  const intel = new SharedIndicators(key);
+  const stored = await store.listIndicators();
+  if (stored.length) {
+    intel.add(stored);
+    if (!key) say(`cases: ${stored.length} imported indicators are stored but no sharing key is set (cases.sharing_key): none is matched`);
+    else say(`cases: ${stored.length} indicators shared by other providers are matched (sharing key ${intel.keyId})`);
+  }
+  return {
+    intel,
+    adminPlugin: (engine, ledger) => (app) => registerCasesAdminRoutes(app, {
+      store, intel, sharingKey: key, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days,
+      sources: { engine, events: stores.events, ledger },
+      limits: { maxMembers: cfg.max_members, maxEventsPerMember: cfg.max_events_per_member, maxEvents: cfg.max_events, maxWindowEvents: cfg.max_window_events },
+    }),
+  };
+}

@@ -1,0 +1,108 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { DetectorEngine, buildScenario, SharedIndicators, keyedHash, exchangeValue, eventObservables, sharingKeyId, subnetOf, type PromptPool, type SharedIndicator, type IndicatorKind } from './index.ts';
+import type { InteractionEvent } from '../events/index.ts';
+
+// Indicators shared by another provider: an account of this provider that matches one is held at
+// the feed's level from its first request, explained; weak kinds alone only at watch.
+
+const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+const base = buildScenario(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
+const T0 = Date.parse('2026-05-04T08:00:00.000Z');
+const KEY = 'partners-2026-shared-secret';
+
+function event(account: string, ms: number, opts: { system?: string | null; ip?: string; card?: string; asn?: number; ua?: string } = {}): InteractionEvent {
+  return {
+    ...base, id: `${account}-${ms}`, ts: new Date(T0 + ms).toISOString(), account_id: account, org_id: null,
+    request: { ...base.request, system: opts.system ?? null, tools: [] },
+    client: { ip: opts.ip ?? `198.51.100.${account.length}`, user_agent: opts.ua ?? `client/${account}`, country: 'FR', asn: opts.asn ?? 64_500 },
+    account: { ...base.account!, created_at: '2025-01-01T00:00:00.000Z', payment_fp: opts.card ?? `card-${account}`, signup_ip: null, email_pattern: null, first_used_at: null },
+  };
+}
+
+function indicator(kind: IndicatorKind, raw: string | number, level: SharedIndicator['level'] = 'throttle', id = `indicator--${kind}`): SharedIndicator {
+  return { id, kind, hmac: keyedHash(KEY, kind, exchangeValue(kind, raw)!), level, source: 'Provider B', campaign: 'op-lantern', confidence: 80, valid_until: null, created_at: new Date(T0).toISOString() };
+}
+
+const SCRIPT_PROMPT = 'You are a meticulous expert.  Think step by step and show ALL of your reasoning before answering.';
+
+test('an account sending a shared system prompt is held at the feed level from its first request, with the indicator named', () => {
+  const intel = new SharedIndicators(KEY);
+  intel.add([indicator('system_prompt', SCRIPT_PROMPT.toUpperCase().replace(/ /g, '\n'))]);
+  const e = new DetectorEngine({ intel });
+  e.ingest(event('acct_new', 0, { system: SCRIPT_PROMPT }));
+  e.ingest(event('acct_other', 0, { system: 'You are a helpful assistant.' }));
+  e.flush();
+  const v = e.forAccount('acct_new');
+  assert.equal(v.level, 'throttle');
+  const reason = v.verdict!.reasons[0];
+  assert.equal(reason.signal, 'shared_indicator');
+  assert.match(reason.detail!, /indicator--system_prompt shared by Provider B for campaign "op-lantern", confidence 80; holds at throttle/);
+  assert.equal(e.forAccount('acct_other').level, 'none', 'another prompt does not match');
+  assert.deepEqual(intel.sightings().map((s) => [s.indicator_id, s.accounts]), [['indicator--system_prompt', 1]]);
+});
+
+test('a weak kind alone holds at watch; two kinds together carry the feed level', () => {
+  const intel = new SharedIndicators(KEY);
+  intel.add([indicator('asn', 64_501, 'shape'), indicator('client_subnet', '203.0.113.77', 'shape')]);
+  const e = new DetectorEngine({ intel });
+  e.ingest(event('acct_asn_only', 0, { asn: 64_501 }));
+  e.ingest(event('acct_both', 0, { asn: 64_501, ip: '203.0.113.9' }));
+  e.flush();
+  assert.equal(e.forAccount('acct_asn_only').level, 'watch');
+  assert.match(e.forAccount('acct_asn_only').verdict!.reasons[0].detail!, /a weak kind alone: holds at watch/);
+  assert.equal(e.forAccount('acct_both').level, 'shape');
+});
+
+test('a payment fingerprint matches across signup facts; the allow-list still wins; nothing matches without the key', () => {
+  const intel = new SharedIndicators(KEY);
+  intel.add([indicator('payment_fp', 'fp_shared_card', 'suspend')]);
+  const e = new DetectorEngine({ intel, config: { allow: { accounts: ['acct_partner'] } } });
+  e.ingest(event('acct_card', 0, { card: 'fp_shared_card' }));
+  e.ingest(event('acct_partner', 0, { card: 'fp_shared_card' }));
+  e.flush();
+  assert.equal(e.forAccount('acct_card').level, 'suspend');
+  assert.equal(e.forAccount('acct_partner').level, 'none');
+
+  const keyless = new SharedIndicators(null);
+  keyless.add([indicator('payment_fp', 'fp_shared_card', 'suspend')]);
+  const e2 = new DetectorEngine({ intel: keyless });
+  e2.ingest(event('acct_card', 0, { card: 'fp_shared_card' }));
+  e2.flush();
+  assert.equal(e2.forAccount('acct_card').level, 'none');
+});
+
+test('removed or lapsed indicators stop holding accounts (after the usual cooldown)', () => {
+  const intel = new SharedIndicators(KEY);
+  const lapsing = { ...indicator('user_agent', 'harvester/1.0', 'throttle', 'indicator--ua'), valid_until: new Date(T0 + 3_600_000).toISOString() };
+  intel.add([indicator('system_prompt', SCRIPT_PROMPT), lapsing]);
+  const e = new DetectorEngine({ intel, config: { cooldown_seconds: 60 } });
+  e.ingest(event('acct_a', 0, { system: SCRIPT_PROMPT }));
+  e.ingest(event('acct_ua', 0, { ua: 'harvester/1.0' }));
+  e.ingest(event('acct_late', 2 * 3_600_000, { ua: 'harvester/1.0' }));
+  e.flush();
+  assert.equal(e.forAccount('acct_a').level, 'throttle');
+  assert.equal(e.forAccount('acct_late').level, 'none', 'an indicator past valid_until matches nothing');
+  assert.equal(intel.remove(['indicator--system_prompt']), 1);
+  e.advance(T0 + 3 * 3_600_000);
+  e.flush();
+  assert.equal(e.forAccount('acct_a').level, 'watch', 'above what the account earns alone: one step down at once');
+  e.ingest(event('acct_a', 4 * 3_600_000, { system: SCRIPT_PROMPT }));
+  e.flush();
+  e.ingest(event('acct_a', 5 * 3_600_000, { system: SCRIPT_PROMPT }));
+  e.flush();
+  assert.equal(e.forAccount('acct_a').level, 'none', 'then down the ladder as usual');
+});
+
+test('exchange values are normalised as documented', () => {
+  assert.equal(exchangeValue('system_prompt', '  Be   BRIEF.\n'), 'be brief.');
+  assert.equal(exchangeValue('tool_set', ['run', 'bash', 'run']), 'bash\nrun');
+  assert.equal(exchangeValue('asn', 'as64500'), 'AS64500');
+  assert.equal(subnetOf('203.0.113.77'), '203.0.113.0/24');
+  assert.equal(subnetOf('2001:db8:0a:1::5'), '2001:db8:a::/48');
+  assert.equal(sharingKeyId(KEY).length, 16);
+  assert.notEqual(sharingKeyId(KEY), sharingKeyId(KEY + 'x'));
+  const kinds = eventObservables(event('acct_x', 0, { system: 'x' })).map(([k]) => k);
+  assert.deepEqual(kinds, ['system_prompt', 'user_agent', 'client_ip', 'client_subnet', 'asn', 'payment_fp', 'email_domain']);
+});

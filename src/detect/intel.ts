@@ -1,0 +1,244 @@
+/**
+ * Indicators shared between providers, and their matching on the detector's path.
+ *
+ * A provider that has found a campaign shares what identifies it (the system prompt its scripts
+ * send, its payment instruments, its proxy exits) so that another provider can recognise the same
+ * campaign at its first request. Nothing is shared in the clear: every value is a keyed hash,
+ * HMAC-SHA256 under a sharing key the partners agreed, of the value normalised as `exchangeValue`
+ * says. A partner without the key learns nothing from a bundle; one with it can only test values
+ * it already holds.
+ *
+ * A match is evidence, not a verdict: an account that sends a shared system prompt or pays with a
+ * shared card is held at least at the level the operator gave the feed when importing it; a
+ * weaker kind alone (a network, a user agent, an email domain, which innocent customers share) only
+ * at watch unless a second kind matches too. Every match is explained (which indicator, whose,
+ * which campaign) and counted as a sighting that can be reported back.
+ *
+ * No HTTP here: src/cases reads and writes the bundles (STIX 2.1) and stores the indicators.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import type { InteractionEvent } from '../events/index.ts';
+import { VERDICT_LEVELS, verdictRank, type VerdictLevel, type VerdictReason } from './verdict.ts';
+
+/** What an indicator identifies; each has its own normalisation (see `exchangeValue`). */
+export const INDICATOR_KINDS = ['system_prompt', 'payment_fp', 'tool_set', 'user_agent', 'client_ip', 'client_subnet', 'asn', 'email_domain'] as const;
+export type IndicatorKind = (typeof INDICATOR_KINDS)[number];
+
+/**
+ * Kinds that identify a campaign's own software or money: a match alone carries the feed's level.
+ * The others identify infrastructure or products that innocent customers share (a residential
+ * network, a popular SDK's user agent): alone they hold an account at watch only.
+ */
+export const STRONG_KINDS: ReadonlySet<IndicatorKind> = new Set(['system_prompt', 'payment_fp']);
+
+export interface SharedIndicator {
+  /** Stable id (the STIX indicator id when imported from a bundle). */
+  id: string;
+  kind: IndicatorKind;
+  /** HMAC-SHA256(sharing key, kind + "\n" + normalised value), lower-case hex. */
+  hmac: string;
+  /** Least level an account matching it is held at (weak kinds alone: watch). */
+  level: VerdictLevel;
+  /** Who shared it (the bundle's identity name, or the operator's label for the feed). */
+  source: string;
+  /** The campaign it was shared for, as its source named it. */
+  campaign: string | null;
+  /** Source's confidence, 0-100 (STIX), when given. */
+  confidence: number | null;
+  /** ISO time it stops applying (null: until removed). */
+  valid_until: string | null;
+  /** ISO time it was imported. */
+  created_at: string;
+}
+
+/** One indicator's sightings on this provider: accounts that matched it, first and last time. */
+export interface Sighting {
+  indicator_id: string;
+  count: number;
+  accounts: number;
+  first_seen: string;
+  last_seen: string;
+}
+
+export interface IntelMatch {
+  /** Indicators the event matched (ids). */
+  ids: string[];
+}
+
+const SUBNET_V4_BITS = 24;
+const SUBNET_V6_GROUPS = 3; // a /48
+
+/** The /24 of an IPv4 address or the /48 of an IPv6 one, in CIDR notation; null if not an address. */
+export function subnetOf(ip: string): string | null {
+  if (ip.includes('.') && !ip.includes(':')) {
+    const parts = ip.split('.');
+    if (parts.length !== 4) return null;
+    return `${parts.slice(0, 3).join('.')}.0/${SUBNET_V4_BITS}`;
+  }
+  if (!ip.includes(':')) return null;
+  const head = ip.split('::')[0].split(':').filter(Boolean);
+  const groups = [...head, '0', '0', '0'].slice(0, SUBNET_V6_GROUPS).map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''));
+  return `${groups.join(':')}::/${SUBNET_V6_GROUPS * 16}`;
+}
+
+/**
+ * The value of `kind` as both partners hash it. Documented in docs/cases.md so that a provider
+ * not running Warden can produce and match the same hashes:
+ * - system_prompt: lower-cased, runs of white space to one space, trimmed;
+ * - tool_set: tool names sorted, duplicates dropped, joined by "\n";
+ * - user_agent, payment_fp: as given (payment fingerprints match only between deployments that
+ *   derive them with the same key, e.g. one provider's regions, or a consortium's agreed key);
+ * - client_ip: the address as text; client_subnet: its /24 (IPv4) or /48 (IPv6) in CIDR;
+ * - asn: "AS" and the number; email_domain: lower-cased.
+ */
+export function exchangeValue(kind: IndicatorKind, raw: string | number | readonly string[]): string | null {
+  switch (kind) {
+    case 'system_prompt': { const t = String(raw).toLowerCase().replace(/\s+/g, ' ').trim(); return t || null; }
+    case 'tool_set': { const names = [...new Set(Array.isArray(raw) ? raw : [String(raw)])].filter(Boolean).sort(); return names.length ? names.join('\n') : null; }
+    case 'client_subnet': return subnetOf(String(raw));
+    case 'asn': { const n = Number(String(raw).replace(/^AS/i, '')); return Number.isInteger(n) && n >= 0 ? `AS${n}` : null; }
+    case 'email_domain': return String(raw).toLowerCase() || null;
+    default: return String(raw) || null;
+  }
+}
+
+/** The keyed hash partners exchange for a normalised value. */
+export function keyedHash(key: string, kind: IndicatorKind, normalised: string): string {
+  return createHmac('sha256', key).update(`${kind}\n${normalised}`).digest('hex');
+}
+
+/** A public name for a sharing key (not the key): partners check they hash with the same one. */
+export function sharingKeyId(key: string): string {
+  return createHash('sha256').update(`warden intel key id\n${key}`).digest('hex').slice(0, 16);
+}
+
+/** A value an indicator can match: its kind, its normalised form, and the value the event carried. */
+export type Observable = [kind: IndicatorKind, normalised: string, raw: string | number | readonly string[]];
+
+/** The values of an event that indicators can match (signup facts included). */
+export function eventObservables(ev: InteractionEvent): Observable[] {
+  const out: Observable[] = [];
+  const push = (kind: IndicatorKind, raw: string | number | readonly string[] | null | undefined) => {
+    if (raw === null || raw === undefined || raw === '') return;
+    const v = exchangeValue(kind, raw);
+    if (v !== null) out.push([kind, v, raw]);
+  };
+  push('system_prompt', ev.request.system);
+  if (ev.request.tools.length) push('tool_set', ev.request.tools);
+  push('user_agent', ev.client.user_agent);
+  push('client_ip', ev.client.ip);
+  push('client_subnet', ev.client.ip);
+  push('asn', ev.client.asn);
+  const a = ev.account;
+  if (a) {
+    push('payment_fp', a.payment_fp);
+    push('email_domain', a.email_domain);
+    if (a.signup_ip && a.signup_ip !== ev.client.ip) { push('client_ip', a.signup_ip); push('client_subnet', a.signup_ip); }
+  }
+  return out;
+}
+
+const HASH_CACHE_MAX = 50_000;
+
+/**
+ * The indicators in force and their matcher. Empty (no key, or nothing imported), it costs the
+ * detector nothing; otherwise each event's values are hashed once per distinct value (cached).
+ */
+export class SharedIndicators {
+  private readonly byHash = new Map<string, SharedIndicator>();
+  private readonly byId = new Map<string, SharedIndicator>();
+  private readonly hashCache = new Map<string, string>();
+  private readonly seen = new Map<string, { count: number; accounts: Set<string>; first: number; last: number }>();
+  /** Bumped when indicators are added or removed (the engine re-scores the accounts that matched). */
+  generation = 0;
+
+  constructor(private readonly key: string | null) {}
+
+  /** The sharing key's public id, or null when no key is configured (nothing can be matched). */
+  get keyId(): string | null { return this.key ? sharingKeyId(this.key) : null; }
+  get size(): number { return this.byId.size; }
+
+  /** Add or replace indicators (by id). */
+  add(list: readonly SharedIndicator[]): void {
+    for (const ind of list) {
+      const old = this.byId.get(ind.id);
+      if (old) this.byHash.delete(`${old.kind}:${old.hmac}`);
+      this.byId.set(ind.id, ind);
+      this.byHash.set(`${ind.kind}:${ind.hmac}`, ind);
+    }
+    this.generation++;
+  }
+
+  /** Remove indicators by id; returns how many were held. */
+  remove(ids: readonly string[]): number {
+    let n = 0;
+    for (const id of ids) {
+      const ind = this.byId.get(id);
+      if (!ind) continue;
+      this.byId.delete(id);
+      this.byHash.delete(`${ind.kind}:${ind.hmac}`);
+      n++;
+    }
+    if (n) this.generation++;
+    return n;
+  }
+
+  list(): SharedIndicator[] { return [...this.byId.values()]; }
+  get(id: string): SharedIndicator | undefined { return this.byId.get(id); }
+
+  private hashOf(kind: IndicatorKind, value: string): string {
+    const k = `${kind}\n${value}`;
+    let h = this.hashCache.get(k);
+    if (h === undefined) {
+      h = keyedHash(this.key!, kind, value);
+      if (this.hashCache.size >= HASH_CACHE_MAX) this.hashCache.clear();
+      this.hashCache.set(k, h);
+    }
+    return h;
+  }
+
+  /** The indicators this event matches (in force at its time), recorded as sightings; null if none. */
+  match(ev: InteractionEvent, tsMs: number): IntelMatch | null {
+    if (!this.key || this.byHash.size === 0) return null;
+    let ids: string[] | null = null;
+    for (const [kind, value] of eventObservables(ev)) {
+      const ind = this.byHash.get(`${kind}:${this.hashOf(kind, value)}`);
+      if (!ind || (ind.valid_until && Date.parse(ind.valid_until) <= tsMs)) continue;
+      (ids ??= []).push(ind.id);
+      let s = this.seen.get(ind.id);
+      if (!s) { s = { count: 0, accounts: new Set(), first: tsMs, last: tsMs }; this.seen.set(ind.id, s); }
+      s.count++;
+      if (s.accounts.size < 10_000 && ev.account_id) s.accounts.add(ev.account_id);
+      if (tsMs > s.last) s.last = tsMs;
+    }
+    return ids ? { ids } : null;
+  }
+
+  /**
+   * The least level the indicators `ids` hold an account at, with the reasons; null when none of
+   * them is still in force. Strong kinds carry their feed's level; weak kinds alone stop at watch,
+   * two kinds or more carry the highest level among them.
+   */
+  floorFor(ids: readonly string[], nowMs: number): { level: VerdictLevel; reasons: VerdictReason[] } | null {
+    const live = ids.map((id) => this.byId.get(id)).filter((x): x is SharedIndicator => !!x && (!x.valid_until || Date.parse(x.valid_until) > nowMs));
+    if (!live.length) return null;
+    const kinds = new Set(live.map((x) => x.kind));
+    let level = 0;
+    for (const x of live) {
+      const l = STRONG_KINDS.has(x.kind) || kinds.size >= 2 ? verdictRank(x.level) : Math.min(verdictRank(x.level), verdictRank('watch'));
+      if (l > level) level = l;
+    }
+    const reasons: VerdictReason[] = live.slice(0, 5).map((x) => ({
+      signal: 'shared_indicator', value: `${x.kind} ${x.hmac.slice(0, 12)}`, threshold: 'match',
+      detail: `indicator ${x.id} shared by ${x.source}${x.campaign ? ` for campaign "${x.campaign}"` : ''}${x.confidence !== null ? `, confidence ${x.confidence}` : ''}; ${STRONG_KINDS.has(x.kind) ? `holds at ${x.level}` : kinds.size >= 2 ? `holds at ${x.level} (${kinds.size} kinds matched)` : 'a weak kind alone: holds at watch'}`,
+    }));
+    return { level: VERDICT_LEVELS[level], reasons };
+  }
+
+  sightings(): Sighting[] {
+    return [...this.seen].map(([id, s]) => ({
+      indicator_id: id, count: s.count, accounts: s.accounts.size,
+      first_seen: new Date(s.first).toISOString(), last_seen: new Date(s.last).toISOString(),
+    }));
+  }
+}

@@ -6,7 +6,7 @@
  *   GET /admin/usage/top            usage grouped by account, org, key, model, IP, network, country, ASN or API flavour
  *   GET /admin/usage/interactions   recent interactions with what the boundary did (newest first, paged)
  *   GET /admin/dashboard/search     accounts and organisations matching a text (id, name, email, domain, signup IP)
- *   GET /admin/dashboard/features   which optional operator routes (limits, detector, ledger) this server has
+ *   GET /admin/dashboard/features   which optional operator routes (limits, detector, cases, ledger) this server has
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
@@ -109,6 +109,8 @@ const FeaturesSchema = z.object({
   limits: z.object({ status: z.string().nullable(), overrides: z.string().nullable(), explain: z.string().nullable() }),
   ledger: z.object({ base: z.string().nullable(), query: z.string().nullable() }),
   detect: z.object({ routes: z.array(z.object({ method: z.string(), path: z.string() })) }),
+  /** Case files and indicator exchange (src/cases): the list route when mounted. */
+  cases: z.object({ list: z.string().nullable(), intel: z.string().nullable() }),
   routes: z.array(z.object({ method: z.string(), path: z.string() })),
 });
 
@@ -275,6 +277,7 @@ export function features(
     limits: { status: get(`${adminPrefix}/limits/status`), overrides: get(`${adminPrefix}/limits/overrides`), explain: has('POST', `${adminPrefix}/limits/explain`) ? `${adminPrefix}/limits/explain` : null },
     ledger: { base, query },
     detect: { routes: routes.filter((r) => detectPrefixes.some((p) => r.path === p || r.path.startsWith(`${p}/`))) },
+    cases: { list: get(`${adminPrefix}/cases`), intel: get(`${adminPrefix}/intel`) },
     routes,
   };
 }

@@ -8,6 +8,7 @@ import * as account from './views/account.js';
 import * as keys from './views/keys.js';
 import * as limits from './views/limits.js';
 import * as detector from './views/detector.js';
+import * as cases from './views/cases.js';
 import * as ledger from './views/ledger.js';
 
 /** [pattern, view, nav label] — the first match wins. */
@@ -19,9 +20,11 @@ const ROUTES = [
   [/^\/keys$/, keys, 'Keys'],
   [/^\/limits$/, limits, 'Limits'],
   [/^\/detector$/, detector, 'Detector'],
+  [/^\/cases$/, cases, 'Cases'],
+  [/^\/cases\/([^/]+)$/, cases, null],
   [/^\/ledger$/, ledger, 'Ledger'],
 ];
-const NAV = [['/', 'Overview'], ['/usage', 'Usage'], ['/accounts', 'Accounts'], ['/keys', 'Keys'], ['/limits', 'Limits'], ['/detector', 'Detector'], ['/ledger', 'Ledger']];
+const NAV = [['/', 'Overview'], ['/usage', 'Usage'], ['/accounts', 'Accounts'], ['/keys', 'Keys'], ['/limits', 'Limits'], ['/detector', 'Detector'], ['/cases', 'Cases'], ['/ledger', 'Ledger']];
 
 const main = document.getElementById('main');
 let cleanup = null;

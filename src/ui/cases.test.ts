@@ -1,0 +1,97 @@
+// The dashboard's cases page in a real browser against a real Warden whose detector was seeded
+// with past logs holding a campaign: open a case on it, read the evidence, record a decision,
+// import a partner's indicators. Skips only when no chromium binary exists at all.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { parseConfig } from '../config/index.ts';
+import { startWarden } from '../cli/serve.ts';
+import { buildScenario, runScanCli, exchangeValue, keyedHash, type PromptPool } from '../detect/index.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium } from './browser-support.ts';
+
+const CHROMIUM = findChromium();
+const KEY = 'dashboard-test-sharing-key-0001';
+
+test('dashboard cases: open a case on a campaign, record a decision, import a partner\'s indicators', { skip: browserSkip(CHROMIUM), timeout: 90_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-ui-cases-'));
+  const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+  const past = buildScenario(pool, { seed: 3, days: 2, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
+  const logs = join(dir, 'past.jsonl');
+  writeFileSync(logs, past.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  const quiet = () => new Writable({ write(_c, _e, cb) { cb(); } });
+  assert.equal(await runScanCli([logs, '--state', join(dir, 'warden.db.detector')], { stdout: quiet(), stderr: quiet() }), 0);
+  const config = parseConfig({
+    server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 },
+    cases: { sharing_key: KEY, provider: 'Provider B' },
+  });
+  const w = await startWarden(config, { log: () => {} });
+  await w.stores.events.appendBatch(past.events);
+  const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
+  try {
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(`${w.url}/dashboard`);
+    await page.getByLabel('Admin token').fill(w.adminToken!);
+    await page.getByLabel('Your name (optional)').fill('analyst');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+
+    await page.getByRole('link', { name: 'Cases' }).click();
+    await page.getByRole('heading', { name: 'Cases', level: 1 }).waitFor();
+    const campaigns = page.locator('section', { has: page.getByRole('heading', { name: 'Campaigns the detector names' }) });
+    await campaigns.locator('tbody tr').first().waitFor();
+    assert.equal(await page.locator('section', { has: page.getByRole('heading', { name: 'Cases', level: 2 }) }).getByText('No case yet.').count(), 1);
+    await campaigns.getByRole('button', { name: 'Open a case' }).first().click();
+
+    // The case page: the campaign's evidence, what its accounts shared, the accounts.
+    await page.getByRole('heading', { name: 'Why it was flagged' }).waitFor();
+    const h1 = await page.getByRole('heading', { level: 1 }).textContent();
+    assert.match(h1 ?? '', /^Campaign camp_\w+: 30 accounts/);
+    const evidence = page.locator('section', { has: page.getByRole('heading', { name: 'Why it was flagged' }) });
+    assert.ok(await evidence.locator('tbody tr').count() >= 2);
+    const shared = page.locator('section', { has: page.getByRole('heading', { name: 'What its accounts shared' }) });
+    assert.match(await shared.textContent() ?? '', /payment_fp/);
+    assert.ok(await shared.getByText('yes').count() >= 1);
+    await page.getByRole('heading', { name: 'Accounts (30)' }).waitFor();
+    await page.screenshot({ path: join(tmpdir(), 'warden-dashboard-case.png'), fullPage: true });
+
+    // A decision with a note, kept on the case.
+    await page.getByLabel('Status').selectOption('confirmed');
+    await page.getByLabel('Note').fill('same cards as the chargebacks of March');
+    await page.getByRole('button', { name: 'Record' }).click();
+    const decision = page.locator('section', { has: page.getByRole('heading', { name: 'Decision' }) });
+    await decision.getByText('same cards as the chargebacks of March').waitFor();
+    assert.match(await decision.textContent() ?? '', /confirmed/);
+
+    // Back to the list: the case is there, confirmed. A partner's bundle is imported from the page.
+    await page.getByRole('link', { name: 'Cases' }).click();
+    const cases = page.locator('section', { has: page.getByRole('heading', { name: 'Cases', level: 2 }) });
+    await cases.locator('tbody tr').first().waitFor();
+    assert.match(await cases.locator('tbody tr').first().textContent() ?? '', /confirmed/);
+    const bundle = {
+      type: 'bundle', id: 'bundle--00000000-0000-4000-8000-0000000000aa',
+      objects: [
+        { type: 'identity', spec_version: '2.1', id: 'identity--00000000-0000-4000-8000-0000000000ab', name: 'Provider A', identity_class: 'organization', created: '2026-03-01T00:00:00Z', modified: '2026-03-01T00:00:00Z' },
+        { type: 'indicator', spec_version: '2.1', id: 'indicator--00000000-0000-4000-8000-0000000000ac', created_by_ref: 'identity--00000000-0000-4000-8000-0000000000ab', pattern_type: 'stix', valid_from: '2026-03-01T00:00:00Z',
+          pattern: `[x-warden-keyed-hash:kind = 'system_prompt' AND x-warden-keyed-hash:hmac = '${keyedHash(KEY, 'system_prompt', exchangeValue('system_prompt', 'You are a grader.')!)}']` },
+      ],
+    };
+    const intel = page.locator('section', { has: page.getByRole('heading', { name: 'Indicators shared by other providers' }) });
+    await intel.getByLabel('STIX 2.1 bundle from a partner').fill(JSON.stringify(bundle));
+    await intel.getByLabel('Hold matching accounts at').selectOption('shape');
+    await intel.getByRole('button', { name: 'Import' }).click();
+    await intel.locator('tbody tr', { hasText: 'Provider A' }).waitFor();
+    assert.match(await intel.locator('tbody tr').first().textContent() ?? '', /system_prompt.*Provider A.*shape/);
+    await page.screenshot({ path: join(tmpdir(), 'warden-dashboard-cases.png'), fullPage: true });
+    assert.deepEqual(problems, [], 'no script errors or CSP violations');
+  } finally {
+    await context.close();
+    await w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

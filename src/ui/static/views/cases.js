@@ -1,0 +1,169 @@
+// Cases: the detector's campaigns with a button to open a case on one, the cases opened, and the
+// indicators shared by other providers. A case page shows the frozen evidence, records decisions
+// and notes, and downloads the report (Markdown) and the STIX 2.1 bundle for partners.
+import { h, replace, panel, loading, errorBox, link, levelBadge, badge, table, facts, fmtInt, when, toast, shortId } from '../lib/dom.js';
+import { api, get, post, download } from '../lib/api.js';
+
+const STATUS_TONE = { open: 'info', confirmed: 'bad', dismissed: 'ok', closed: 'muted' };
+const statusBadge = (s) => badge(s, STATUS_TONE[s] ?? 'muted');
+const LEVELS = ['watch', 'throttle', 'shape', 'verify', 'suspend'];
+
+export async function render(main, params, query, ctx) {
+  if (!ctx.features.cases?.list) {
+    document.title = 'Cases · Warden';
+    replace(main, h('div', { class: 'page-head' }, h('h1', { text: 'Cases' })),
+      panel('Not on this server', h('p', { text: 'Case files and indicator exchange live on the node that runs the detector (detect.enabled, mode inline or worker) with cases.enabled. This server does not mount them.' })));
+    return;
+  }
+  return params.length ? renderCase(main, params[0], ctx) : renderList(main, query, ctx);
+}
+
+async function renderList(main, query, ctx) {
+  document.title = 'Cases · Warden';
+  const campaignsBox = h('div', null, loading());
+  const casesBox = h('div', null, loading());
+  const intelBox = h('div', null, loading());
+  replace(main,
+    h('div', { class: 'page-head' }, h('h1', { text: 'Cases' })),
+    panel('Campaigns the detector names', h('p', { class: 'help', text: 'Opening a case freezes the campaign’s evidence, its accounts’ signup facts, the values only its accounts used and the ledger’s proof.' }), campaignsBox),
+    panel('Cases', casesBox),
+    panel('Indicators shared by other providers', intelBox));
+
+  const openCase = async (campaignId, button) => {
+    button.disabled = true;
+    try {
+      const c = await post('/admin/cases', { campaign_id: campaignId });
+      toast(`Case ${c.id} opened.`);
+      location.hash = `#/cases/${encodeURIComponent(c.id)}`;
+    } catch (err) {
+      toast(err.message, 'bad');
+      button.disabled = false;
+    }
+  };
+  await Promise.all([
+    get('/admin/detect/campaigns').then((r) => {
+      if (!ctx.isCurrent()) return;
+      replace(campaignsBox, table({
+        caption: 'Campaigns', empty: 'The detector names no campaign at the moment.', rows: r.data,
+        columns: [
+          { label: 'Campaign', value: (c) => h('code', { text: c.id }) },
+          { label: 'Level', value: (c) => levelBadge(c.level) },
+          { label: 'Accounts', num: true, value: (c) => fmtInt(c.members.length) },
+          { label: 'Requests', num: true, value: (c) => fmtInt(c.volume.requests) },
+          { label: 'Flagged', value: (c) => when(c.flagged_at) },
+          { label: 'Targets', value: (c) => Object.entries(c.targets).filter(([, s]) => s >= 0.1).map(([k]) => k).join(', ') || '—' },
+          { label: '', value: (c) => { const b = h('button', { type: 'button', class: 'btn btn-small', on: { click: () => openCase(c.id, b) } }, 'Open a case'); return b; } },
+        ],
+      }));
+    }, (err) => replace(campaignsBox, errorBox(err))),
+    get('/admin/cases', { status: query.status }).then((r) => {
+      if (!ctx.isCurrent()) return;
+      replace(casesBox, table({
+        caption: 'Cases, newest first', empty: 'No case yet.', rows: r.data,
+        columns: [
+          { label: 'Case', value: (c) => link(`/cases/${encodeURIComponent(c.id)}`, shortId(c.id), { title: c.id }) },
+          { label: 'Status', value: (c) => statusBadge(c.status) },
+          { label: 'Title', value: (c) => c.title },
+          { label: 'Level', value: (c) => levelBadge(c.level) },
+          { label: 'Accounts', num: true, value: (c) => fmtInt(c.members) },
+          { label: 'Opened', value: (c) => when(c.opened_at) },
+        ],
+      }));
+    }, (err) => replace(casesBox, errorBox(err))),
+    renderIntel(intelBox, ctx),
+  ]);
+}
+
+async function renderIntel(box, ctx) {
+  try {
+    const r = await get('/admin/intel');
+    if (!ctx.isCurrent()) return;
+    const seen = new Map(r.sightings.map((s) => [s.indicator_id, s]));
+    const bundle = h('textarea', { id: 'intel-bundle', rows: 4, spellcheck: 'false', placeholder: '{"type": "bundle", "objects": [...]}' });
+    const level = h('select', { id: 'intel-level' }, LEVELS.map((l) => h('option', { value: l, selected: l === 'throttle' }, l)));
+    const form = h('form', { class: 'filters', on: { submit: async (e) => {
+      e.preventDefault();
+      let body;
+      try { body = JSON.parse(bundle.value); } catch { toast('The bundle is not valid JSON.', 'bad'); return; }
+      try {
+        const res = await api('POST', '/admin/intel/import', { body, query: { level: level.value } });
+        toast(`${res.imported} indicators imported, ${res.revoked} revoked, ${res.skipped.length} skipped${res.skipped[0] ? ` (${res.skipped[0].reason})` : ''}.`, res.skipped.length ? 'info' : 'ok');
+        await renderIntel(box, ctx);
+      } catch (err) { toast(err.message, 'bad'); }
+    } } },
+    h('div', { class: 'field' }, h('label', { for: 'intel-bundle', text: 'STIX 2.1 bundle from a partner' }), bundle),
+    h('div', { class: 'field' }, h('label', { for: 'intel-level', text: 'Hold matching accounts at' }), level),
+    h('div', { class: 'field field-button' }, h('button', { type: 'submit', class: 'btn' }, 'Import')));
+    replace(box,
+      h('p', { class: 'help' }, r.key_id ? `Sharing key id ${r.key_id}: partners hashing with the same key see the same id.` : 'No sharing key is set (cases.sharing_key): nothing is exported or matched.'),
+      table({
+        caption: 'Imported indicators', empty: 'No indicator imported.', rows: r.indicators,
+        columns: [
+          { label: 'Kind', value: (i) => i.kind },
+          { label: 'Source', value: (i) => i.source },
+          { label: 'Campaign', value: (i) => i.campaign },
+          { label: 'Level', value: (i) => levelBadge(i.level) },
+          { label: 'Until', value: (i) => when(i.valid_until) },
+          { label: 'Sightings', num: true, value: (i) => fmtInt(seen.get(i.id)?.count ?? 0) },
+          { label: 'Accounts', num: true, value: (i) => fmtInt(seen.get(i.id)?.accounts ?? 0) },
+        ],
+      }),
+      r.key_id ? form : null);
+  } catch (err) {
+    replace(box, errorBox(err));
+  }
+}
+
+async function renderCase(main, id, ctx) {
+  document.title = 'Case · Warden';
+  const c = await get(`/admin/cases/${encodeURIComponent(id)}`);
+  if (!ctx.isCurrent()) return;
+  document.title = `${c.title} · Warden`;
+  const k = c.campaign;
+  const reload = () => ctx.setQuery({});
+  const status = h('select', { id: 'case-status' }, ['open', 'confirmed', 'dismissed', 'closed'].map((s) => h('option', { value: s, selected: s === c.status }, s)));
+  const note = h('textarea', { id: 'case-note', rows: 2, maxlength: 5000 });
+  const decide = h('form', { class: 'filters', on: { submit: async (e) => {
+    e.preventDefault();
+    const body = { ...(status.value !== c.status ? { status: status.value } : {}), ...(note.value.trim() ? { note: note.value.trim() } : {}) };
+    if (!Object.keys(body).length) { toast('Change the status or write a note.', 'info'); return; }
+    try { await api('PATCH', `/admin/cases/${encodeURIComponent(c.id)}`, { body }); toast('Recorded.'); reload(); } catch (err) { toast(err.message, 'bad'); }
+  } } },
+  h('div', { class: 'field' }, h('label', { for: 'case-status', text: 'Status' }), status),
+  h('div', { class: 'field' }, h('label', { for: 'case-note', text: 'Note' }), note),
+  h('div', { class: 'field field-button' }, h('button', { type: 'submit', class: 'btn' }, 'Record')));
+  const action = (label, fn) => h('button', { type: 'button', class: 'btn btn-small', on: { click: async () => { try { await fn(); } catch (err) { toast(err.message, 'bad'); } } } }, label);
+  replace(main,
+    h('div', { class: 'page-head' }, h('h1', { text: c.title }), statusBadge(c.status)),
+    h('p', { class: 'actions' },
+      action('Download the report', () => download(`/admin/cases/${encodeURIComponent(c.id)}/report`, {}, `${c.id}.md`)),
+      action('Export for partners (STIX 2.1)', () => download(`/admin/cases/${encodeURIComponent(c.id)}/stix`, {}, `${c.id}.stix.json`)),
+      action('Refresh from the campaign', async () => { await post(`/admin/cases/${encodeURIComponent(c.id)}/refresh`); toast('Refreshed.'); reload(); })),
+    panel('Campaign', facts([
+      ['Case', h('code', { text: c.id })], ['Campaign', h('code', { text: c.campaign_id })], ['Cluster', h('code', { text: c.cluster_id })],
+      ['Level', levelBadge(k.level)], ['Score', String(k.score)], ['Accounts', fmtInt(k.members.length)], ['Requests', fmtInt(k.volume.requests)],
+      ['Output tokens', fmtInt(k.volume.output_tokens)], ['First seen', when(k.first_seen)], ['Flagged', when(k.flagged_at)], ['Opened', when(c.opened_at)],
+      ['Targets', Object.entries(k.targets).sort((a, b) => b[1] - a[1]).filter(([, s]) => s >= 0.05).map(([t, s]) => `${t} ${Math.round(s * 100)} %`).join(', ')],
+    ])),
+    panel('Decision', decide, c.notes.length ? h('ul', null, c.notes.map((n) => h('li', null, when(n.at), n.status ? [' ', statusBadge(n.status)] : null, ` ${n.text}`))) : null),
+    panel('Why it was flagged', table({ caption: 'Evidence', rows: k.evidence, columns: [
+      { label: 'Signal', value: (r) => r.signal }, { label: 'Value', value: (r) => String(r.value) }, { label: 'Threshold', value: (r) => (r.threshold === null ? null : String(r.threshold)) }, { label: 'Detail', value: (r) => r.detail },
+    ] })),
+    panel('What its accounts shared', h('p', { class: 'help', text: 'Only values the campaign used and few other accounts did are exported, as keyed hashes.' }), table({ caption: 'Shared values', rows: c.observables, columns: [
+      { label: 'Kind', value: (o) => o.kind }, { label: 'Value', value: (o) => h('code', { text: o.value.length > 80 ? `${o.value.slice(0, 80)}…` : o.value }) },
+      { label: 'Holders', num: true, value: (o) => fmtInt(o.holders) }, { label: 'Others', num: true, value: (o) => fmtInt(o.others) },
+      { label: 'Exported', value: (o) => (o.shareable ? badge('yes', 'ok') : badge('no', 'muted', o.why)) },
+    ] })),
+    panel(`Accounts (${c.members.length})`, table({ caption: 'Accounts', rows: c.members.slice(0, 200), columns: [
+      { label: 'Account', value: (m) => link(`/accounts/${encodeURIComponent(m.account_id)}`, shortId(m.account_id), { title: m.account_id }) },
+      { label: 'Level', value: (m) => levelBadge(m.level) }, { label: 'Tier', value: (m) => m.tier }, { label: 'Programme', value: (m) => m.programme },
+      { label: 'Signed up', value: (m) => when(m.created_at) }, { label: 'Email domain', value: (m) => m.email_domain }, { label: 'Signup IP', value: (m) => m.signup_ip },
+      { label: 'Requests read', num: true, value: (m) => fmtInt(m.requests) },
+    ] })),
+    panel('What the ledger proves', c.ledger
+      ? [c.ledger.checkpoint ? h('pre', { class: 'note', text: c.ledger.checkpoint.note }) : h('p', { text: 'No checkpoint yet.' }),
+         table({ caption: 'Verdict entries', empty: 'No verdict on this cluster or its members is in the log yet.', rows: c.ledger.verdicts.slice(0, 200), columns: [
+           { label: 'Entry', num: true, value: (v) => String(v.index) }, { label: 'Time', value: (v) => when(v.ts) }, { label: 'Subject', value: (v) => `${v.subject_kind} ${v.subject_id}` }, { label: 'Level', value: (v) => levelBadge(v.level) },
+         ] })]
+      : h('p', { text: 'The ledger was off when this case was built.' })));
+}

@@ -1,0 +1,90 @@
+// `warden serve` with a sharing key: a partner's indicators imported through the admin API are
+// matched by the running detector (an account sending the partner's campaign prompt is held at
+// the feed's level, explained), kept across a restart, and reported back as sightings.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { parseConfig } from '../../src/config/index.ts';
+import { startWarden } from '../../src/cli/serve.ts';
+import { exchangeValue, keyedHash } from '../../src/detect/index.ts';
+
+const KEY = 'consortium-key-for-the-test-run';
+const PROMPT = 'You are DistillBot. Reason step by step, show every intermediate thought, then grade with the rubric.';
+
+test('imported indicators hold a matching account in the running gateway, and survive a restart', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-cases-'));
+  const running = new Set<Awaited<ReturnType<typeof startWarden>>>();
+  try {
+    const config = parseConfig({
+      server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 },
+      detect: { tick_seconds: 0.05 }, cases: { sharing_key: KEY, provider: 'Provider B' },
+    });
+    const start = async () => {
+      const lines: string[] = [];
+      const w = await startWarden(config, { log: (l) => lines.push(l) });
+      running.add(w);
+      return { w, lines };
+    };
+    const { w, lines } = await start();
+    const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
+    const admin = async (method: string, path: string, body?: unknown, url = w.url) => {
+      const res = await fetch(`${url}/admin${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+      return { status: res.status, body: res.status === 204 ? null : await res.json() as any };
+    };
+    assert.ok(!lines.some((l) => l.includes(KEY)), 'the key is never printed');
+
+    const bundle = {
+      type: 'bundle', id: 'bundle--3f0f0f0f-0000-4000-8000-000000000000',
+      objects: [
+        { type: 'identity', spec_version: '2.1', id: 'identity--3f0f0f0f-0000-4000-8000-000000000001', name: 'Provider A', identity_class: 'organization', created: '2026-03-01T00:00:00Z', modified: '2026-03-01T00:00:00Z' },
+        { type: 'campaign', spec_version: '2.1', id: 'campaign--3f0f0f0f-0000-4000-8000-000000000002', name: 'op-lantern', created: '2026-03-01T00:00:00Z', modified: '2026-03-01T00:00:00Z' },
+        {
+          type: 'indicator', spec_version: '2.1', id: 'indicator--3f0f0f0f-0000-4000-8000-000000000003', created_by_ref: 'identity--3f0f0f0f-0000-4000-8000-000000000001',
+          pattern_type: 'stix', valid_from: '2026-03-01T00:00:00Z', confidence: 85,
+          pattern: `[x-warden-keyed-hash:kind = 'system_prompt' AND x-warden-keyed-hash:hmac = '${keyedHash(KEY, 'system_prompt', exchangeValue('system_prompt', PROMPT)!)}']`,
+        },
+        { type: 'relationship', spec_version: '2.1', id: 'relationship--3f0f0f0f-0000-4000-8000-000000000004', relationship_type: 'indicates', source_ref: 'indicator--3f0f0f0f-0000-4000-8000-000000000003', target_ref: 'campaign--3f0f0f0f-0000-4000-8000-000000000002' },
+      ],
+    };
+    const imported = await admin('POST', '/intel/import', bundle);
+    assert.equal(imported.status, 201, JSON.stringify(imported.body));
+    assert.equal(imported.body.imported, 1);
+
+    const me = (await admin('GET', '/accounts')).body.data[0].id as string;
+    const client = new OpenAI({ apiKey: w.demoKey!, baseURL: `${w.url}/v1`, maxRetries: 0 });
+    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'system', content: PROMPT }, { role: 'user', content: 'What is 17 * 23?' }] });
+    const levelOf = async (url: string) => {
+      let r: { status: number; body: any } = { status: 0, body: null };
+      for (let t = 0; t < 200; t++) {
+        r = await admin('GET', `/detect/accounts/${me}`, undefined, url);
+        if (r.status === 200 && r.body.level !== 'none') break;
+        await new Promise((res) => setTimeout(res, 25));
+      }
+      return r.body;
+    };
+    const seen = await levelOf(w.url);
+    assert.equal(seen.level, 'throttle');
+    assert.equal(seen.verdict.reasons[0].signal, 'shared_indicator');
+    assert.match(seen.verdict.reasons[0].detail, /shared by Provider A for campaign "op-lantern", confidence 85; holds at throttle/);
+    const intel = (await admin('GET', '/intel')).body;
+    assert.deepEqual(intel.sightings.map((s: any) => [s.indicator_id, s.count, s.accounts]), [['indicator--3f0f0f0f-0000-4000-8000-000000000003', 1, 1]]);
+    const back = await fetch(`${w.url}/admin/intel/sightings`, { headers: { authorization: `Bearer ${token}` } });
+    assert.match(back.headers.get('content-type')!, /^application\/stix\+json/);
+    assert.equal(((await back.json()) as any).objects[1].sighting_of_ref, 'indicator--3f0f0f0f-0000-4000-8000-000000000003');
+    running.delete(w);
+    await w.close();
+
+    const second = await start();
+    assert.ok(second.lines.some((l) => /^cases: 1 indicators shared by other providers are matched \(sharing key [0-9a-f]{16}\)/.test(l)), second.lines.join('\n'));
+    assert.equal((await levelOf(second.w.url)).level, 'throttle', 'the match is kept in the detector\'s state');
+    const removed = await admin('DELETE', '/intel?source=Provider%20A', undefined, second.w.url);
+    assert.equal(removed.status, 204);
+    assert.deepEqual((await admin('GET', '/intel', undefined, second.w.url)).body.indicators, []);
+  } finally {
+    for (const w of running) await w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -15,6 +15,8 @@ import {
   MemoryCaseStore, SqliteCaseStore, PostgresCaseStore, DEFAULT_CASE_LIMITS, type CaseStore, type CaseFile, type StixBundle,
 } from './index.ts';
 import { runCasesCli, runIntelCli } from '../cli/cases-cmd.ts';
+import { runScan } from '../cli/scan-cmd.ts';
+import { Writable } from 'node:stream';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
 const scenario = buildScenario(pool, {
@@ -283,4 +285,29 @@ test('admin API and CLI: open, list, report, decide, export, import, sightings; 
     await app.close();
     await keyless.close();
   }
+});
+
+test('warden scan --intel: past logs hunted for a partner\'s campaign', async () => {
+  const logs = join(dir, 'past.jsonl');
+  writeFileSync(logs, atProviderB(scenario.events).map((e) => JSON.stringify(e)).join('\n') + '\n');
+  const bundle = join(dir, 'from-a.json');
+  writeFileSync(bundle, JSON.stringify(caseToStix(built, { provider: 'Provider A', sharingKey: KEY_A, validDays: 30, now: new Date() }).bundle));
+  const sink = () => { const chunks: string[] = []; return { chunks, w: new Writable({ write(c, _e, cb) { chunks.push(String(c)); cb(); } }) }; };
+  const out = sink(); const err = sink();
+  assert.equal(await runScan([logs, '--intel', bundle, '--intel-level', 'verify', '--json'], { stdout: out.w, stderr: err.w, env: { WARDEN_INTEL_KEY: KEY_A } }), 0, err.chunks.join(''));
+  const r = JSON.parse(out.chunks.join(''));
+  assert.equal(r.intel.indicators, built.observables.filter((o) => o.shareable).length);
+  const payment = built.observables.filter((o) => o.kind === 'payment_fp' && o.shareable).length;
+  assert.ok(r.intel.matched >= payment && r.intel.matched <= r.intel.indicators);
+  const accounts = Math.max(...r.intel.sightings.map((x: { accounts: number }) => x.accounts));
+  assert.equal(accounts, campaign.members.length, 'the campaign\'s user agent is seen on every one of its accounts');
+  const text = sink();
+  assert.equal(await runScan([logs, '--intel', bundle], { stdout: text.w, stderr: sink().w, env: { WARDEN_INTEL_KEY: KEY_A } }), 0);
+  assert.match(text.chunks.join(''), /shared indicators: \d+ of \d+ seen\n  indicator--/);
+  const noKey = sink();
+  assert.equal(await runScan([logs, '--intel', bundle], { stdout: sink().w, stderr: noKey.w, env: {} }), 2);
+  assert.match(noKey.chunks.join(''), /--intel needs the sharing key/);
+  const bad = sink();
+  assert.equal(await runScan([logs, '--intel', logs], { stdout: sink().w, stderr: bad.w, env: { WARDEN_INTEL_KEY: KEY_A } }), 2);
+  assert.match(bad.chunks.join(''), /cannot read indicators/);
 });

@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { readEventBatches, readEventsJsonl, readableEvent, type InteractionEvent } from '../events/index.ts';
 import { completeAccountFacts, readAccountFacts, type AccountFactsTable } from '../identity/facts-file.ts';
 import { DetectorEngine } from './engine.ts';
+import type { SharedIndicators } from './intel.ts';
 import { readSnapshot, writeSnapshot } from './snapshot.ts';
 import { PradaBaseline, VolumeBaseline } from './baselines.ts';
 import { buildReport, scoreReport, type DetectionReport, type GroundTruth, type QualityFigures, type ReportSource } from './report.ts';
@@ -40,6 +41,8 @@ export interface ScanOptions {
    * as one history. Warden's detector only.
    */
   statePath?: string;
+  /** Indicators shared by other providers (./intel.ts): accounts matching them are held at their level. Warden's detector only. */
+  intel?: SharedIndicators;
 }
 
 /** Accounts whose signup facts the scan had, and those it had none for. */
@@ -72,7 +75,7 @@ export interface ScanResult {
 /** Run a detector over events (a JSONL path, a stream or any iterable) and build its report. */
 export async function scanEvents(source: string | Readable | AsyncIterable<InteractionEvent> | Iterable<InteractionEvent>, opts: ScanOptions = {}): Promise<ScanResult> {
   const name = opts.detector ?? 'warden';
-  const engine = name === 'warden' ? new DetectorEngine({ config: opts.config, trackFirstFlags: true }) : null;
+  const engine = name === 'warden' ? new DetectorEngine({ config: opts.config, trackFirstFlags: true, intel: opts.intel }) : null;
   const det: ReportSource & { ingest(ev: InteractionEvent): void; flush(): void } =
     engine ?? (name === 'volume' ? new VolumeBaseline() : new PradaBaseline());
   // Logs from other tools may hold lines that are not events, or events missing what the detector
@@ -191,13 +194,13 @@ export function formatSummary(r: ScanResult, q: QualityFigures | null): string {
   return lines.join('\n') + '\n';
 }
 
-const USAGE = `usage: warden scan <events.jsonl|-> [--accounts accounts.jsonl|.csv] [--state detector.state] [--report out.json] [--labels labels.json] [--detector warden|volume|prada] [--config warden.yaml] [--allow ACCOUNT]... [--strict] [--json]`;
+const USAGE = `usage: warden scan <events.jsonl|-> [--accounts accounts.jsonl|.csv] [--state detector.state] [--report out.json] [--labels labels.json] [--detector warden|volume|prada] [--config warden.yaml] [--allow ACCOUNT]... [--intel bundle.json [--intel-level L]]... [--strict] [--json]`;
 
 /**
  * `warden scan`: parse argv (the arguments after `scan`), run, print. Returns the exit code:
  * 0 done, 2 bad usage or unreadable input.
  */
-export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr?: Writable } = {}): Promise<number> {
+export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr?: Writable } = {}, extra: { intel?: SharedIndicators } = {}): Promise<number> {
   const out = io.stdout ?? process.stdout;
   const err = io.stderr ?? process.stderr;
   let input: string | null = null; let reportPath: string | null = null; let labelsPath: string | null = null;
@@ -242,7 +245,8 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
   let result: ScanResult;
   try {
     if (statePath && detector !== 'warden') throw new Error('--state is for Warden\'s detector only');
-    result = await scanEvents(input, { detector, config, strict, accountFacts, statePath });
+    if (extra.intel && detector !== 'warden') throw new Error('shared indicators are for Warden\'s detector only');
+    result = await scanEvents(input, { detector, config, strict, accountFacts, statePath, intel: extra.intel });
   } catch (e) { err.write(`warden scan: ${(e as Error).message}\n`); return 2; }
   const { skipped } = result;
   if (skipped.events > 0) {
@@ -262,7 +266,13 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
     try { quality = scoreReport(result.report, loadLabels(labelsPath)); } catch (e) { err.write(`warden scan: cannot read labels ${labelsPath}: ${(e as Error).message}\n`); return 2; }
   }
   if (reportPath) writeFileSync(reportPath, JSON.stringify(result.report));
-  if (json) out.write(JSON.stringify({ events: result.events, events_in_state_before: result.state?.eventsBefore ?? null, skipped: skipped.events, accounts_facts_from_table: facts.fromTable, accounts_without_facts: facts.missing, seconds: result.seconds, campaigns: result.report.campaigns.length, quality }) + '\n');
-  else out.write(formatSummary(result, quality));
+  // Retro-hunting a partner's campaign in past logs: which of its indicators were seen here, by how many accounts.
+  const sightings = extra.intel ? extra.intel.sightings() : null;
+  const intel = extra.intel && sightings ? { indicators: extra.intel.size, matched: sightings.length, sightings } : null;
+  if (json) out.write(JSON.stringify({ events: result.events, events_in_state_before: result.state?.eventsBefore ?? null, skipped: skipped.events, accounts_facts_from_table: facts.fromTable, accounts_without_facts: facts.missing, seconds: result.seconds, campaigns: result.report.campaigns.length, quality, intel }) + '\n');
+  else {
+    out.write(formatSummary(result, quality));
+    if (intel) out.write(`shared indicators: ${intel.matched} of ${intel.indicators} seen${intel.sightings.map((x) => `\n  ${x.indicator_id}: ${x.count} requests from ${x.accounts} accounts, ${x.first_seen} to ${x.last_seen}`).join('')}\n`);
+  }
   return 0;
 }

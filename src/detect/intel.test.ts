@@ -106,3 +106,23 @@ test('exchange values are normalised as documented', () => {
   const kinds = eventObservables(event('acct_x', 0, { system: 'x' })).map(([k]) => k);
   assert.deepEqual(kinds, ['system_prompt', 'user_agent', 'client_ip', 'client_subnet', 'asn', 'payment_fp', 'email_domain']);
 });
+
+test('matching sees exactly the values a case exports (eventObservables), for every kind', () => {
+  const sample = buildScenario(pool, { seed: 4, days: 1, organic: { hobbyist: 8, agent: 2, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 6 }] }).events.slice(0, 400);
+  const intel = new SharedIndicators(KEY);
+  const ids = new Map<string, string>();
+  for (const ev of sample) {
+    for (const [kind, value] of eventObservables(ev)) {
+      const hmac = keyedHash(KEY, kind, value);
+      if (!ids.has(`${kind}:${hmac}`)) ids.set(`${kind}:${hmac}`, `indicator--${ids.size}`);
+    }
+  }
+  intel.add([...ids].map(([k, id]) => ({ ...indicator('user_agent', 'x'), id, kind: k.split(':')[0] as IndicatorKind, hmac: k.split(':')[1] })));
+  const kinds = new Set<string>();
+  for (const ev of sample) {
+    const want = [...new Set(eventObservables(ev).map(([kind, value]) => ids.get(`${kind}:${keyedHash(KEY, kind, value)}`)!))].sort();
+    for (const [kind] of eventObservables(ev)) kinds.add(kind);
+    assert.deepEqual(intel.match(ev, Date.parse(ev.ts))!.ids.sort(), want, ev.id);
+  }
+  assert.ok(kinds.size >= 7, [...kinds].join(', '));
+});

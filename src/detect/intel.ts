@@ -138,7 +138,8 @@ export function eventObservables(ev: InteractionEvent): Observable[] {
   return out;
 }
 
-const HASH_CACHE_MAX = 50_000;
+/** Keyed hashes remembered per kind (raw value -> hash); a full cache starts again. */
+const HASH_CACHE_MAX = 100_000;
 
 /**
  * The indicators in force and their matcher. Empty (no key, or nothing imported), it costs the
@@ -147,8 +148,14 @@ const HASH_CACHE_MAX = 50_000;
 export class SharedIndicators {
   private readonly byHash = new Map<string, SharedIndicator>();
   private readonly byId = new Map<string, SharedIndicator>();
-  private readonly hashCache = new Map<string, string>();
+  /**
+   * Per kind, each raw value seen: its keyed hash ('' when it does not normalise) and the
+   * indicator it names as of `generation` (re-read when indicators change).
+   */
+  private readonly hashCache = new Map<IndicatorKind, Map<string, { hmac: string; generation: number; indicator: SharedIndicator | undefined }>>(INDICATOR_KINDS.map((k) => [k, new Map()]));
   private readonly seen = new Map<string, { count: number; accounts: Set<string>; first: number; last: number }>();
+  /** Indicators held per kind: kinds nobody shared are not looked up. */
+  private readonly perKind = new Map<IndicatorKind, number>(INDICATOR_KINDS.map((k) => [k, 0]));
   /** Bumped when indicators are added or removed (the engine re-scores the accounts that matched). */
   generation = 0;
 
@@ -162,9 +169,10 @@ export class SharedIndicators {
   add(list: readonly SharedIndicator[]): void {
     for (const ind of list) {
       const old = this.byId.get(ind.id);
-      if (old) this.byHash.delete(`${old.kind}:${old.hmac}`);
+      if (old) { this.byHash.delete(`${old.kind}:${old.hmac}`); this.count(old.kind, -1); }
       this.byId.set(ind.id, ind);
       this.byHash.set(`${ind.kind}:${ind.hmac}`, ind);
+      this.count(ind.kind, 1);
     }
     this.generation++;
   }
@@ -177,33 +185,66 @@ export class SharedIndicators {
       if (!ind) continue;
       this.byId.delete(id);
       this.byHash.delete(`${ind.kind}:${ind.hmac}`);
+      this.count(ind.kind, -1);
       n++;
     }
     if (n) this.generation++;
     return n;
   }
 
+  private count(kind: IndicatorKind, by: number): void { this.perKind.set(kind, this.perKind.get(kind)! + by); }
+
   list(): SharedIndicator[] { return [...this.byId.values()]; }
   get(id: string): SharedIndicator | undefined { return this.byId.get(id); }
 
-  private hashOf(kind: IndicatorKind, value: string): string {
-    const k = `${kind}\n${value}`;
-    let h = this.hashCache.get(k);
-    if (h === undefined) {
-      h = keyedHash(this.key!, kind, value);
-      if (this.hashCache.size >= HASH_CACHE_MAX) this.hashCache.clear();
-      this.hashCache.set(k, h);
+  /**
+   * The indicator for a raw value of `kind`, if any. Values repeat (a session's system prompt, a
+   * proxy pool's addresses), so each distinct raw value is normalised and hashed once: the
+   * normalisation of a long system prompt and the HMAC are what a match costs.
+   */
+  private lookup(kind: IndicatorKind, key: string, raw: string | number | readonly string[] = key): SharedIndicator | undefined {
+    if (this.perKind.get(kind) === 0) return undefined;
+    const cache = this.hashCache.get(kind)!;
+    let e = cache.get(key);
+    if (e === undefined) {
+      const v = exchangeValue(kind, raw);
+      e = { hmac: v === null ? '' : keyedHash(this.key!, kind, v), generation: -1, indicator: undefined };
+      if (cache.size >= HASH_CACHE_MAX) cache.clear();
+      cache.set(key, e);
     }
-    return h;
+    if (e.generation !== this.generation) {
+      e.generation = this.generation;
+      e.indicator = e.hmac ? this.byHash.get(`${kind}:${e.hmac}`) : undefined;
+    }
+    return e.indicator;
   }
 
   /** The indicators this event matches (in force at its time), recorded as sightings; null if none. */
   match(ev: InteractionEvent, tsMs: number): IntelMatch | null {
     if (!this.key || this.byHash.size === 0) return null;
+    const found = this.found;
+    found.length = 0;
+    const sys = ev.request.system;
+    if (sys) this.note(this.lookup('system_prompt', sys));
+    const tools = ev.request.tools;
+    if (tools.length) this.note(this.lookup('tool_set', tools.length === 1 ? tools[0] : tools.join('\u0000'), tools));
+    const ua = ev.client.user_agent;
+    if (ua) this.note(this.lookup('user_agent', ua));
+    const ip = ev.client.ip;
+    if (ip) { this.note(this.lookup('client_ip', ip)); this.note(this.lookup('client_subnet', ip)); }
+    const asn = ev.client.asn;
+    if (asn !== null && asn !== undefined) this.note(this.lookup('asn', String(asn)));
+    const a = ev.account;
+    if (a) {
+      if (a.payment_fp) this.note(this.lookup('payment_fp', a.payment_fp));
+      if (a.email_domain) this.note(this.lookup('email_domain', a.email_domain));
+      const signup = a.signup_ip;
+      if (signup && signup !== ip) { this.note(this.lookup('client_ip', signup)); this.note(this.lookup('client_subnet', signup)); }
+    }
+    if (found.length === 0) return null;
     let ids: string[] | null = null;
-    for (const [kind, value] of eventObservables(ev)) {
-      const ind = this.byHash.get(`${kind}:${this.hashOf(kind, value)}`);
-      if (!ind || (ind.valid_until && Date.parse(ind.valid_until) <= tsMs)) continue;
+    for (const ind of found) {
+      if ((ind.valid_until && Date.parse(ind.valid_until) <= tsMs) || ids?.includes(ind.id)) continue;
       (ids ??= []).push(ind.id);
       let s = this.seen.get(ind.id);
       if (!s) { s = { count: 0, accounts: new Set(), first: tsMs, last: tsMs }; this.seen.set(ind.id, s); }
@@ -213,6 +254,10 @@ export class SharedIndicators {
     }
     return ids ? { ids } : null;
   }
+
+  /** Matches of the event being read (reused: most events match nothing). */
+  private readonly found: SharedIndicator[] = [];
+  private note(ind: SharedIndicator | undefined): void { if (ind !== undefined) this.found.push(ind); }
 
   /**
    * The least level the indicators `ids` hold an account at, with the reasons; null when none of

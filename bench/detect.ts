@@ -12,6 +12,9 @@ import { buildScenario, DetectorEngine, detectHooks, scanEvents, scoreReport, bu
 import { buildScenario as trafficScenario, generateTraffic, evaluate, loadPromptCorpus, defaultPromptDir, type LabelLine } from '../src/traffic/index.ts';
 import type { InteractionEvent } from '../src/events/index.ts';
 import { readAccountFacts } from '../src/identity/facts-file.ts';
+import { SharedIndicators, VERDICT_LEVELS } from '../src/detect/index.ts';
+import { buildCaseFile, caseToStix, stixToIndicators } from '../src/cases/index.ts';
+import { openSqlite, SqliteEventStore } from '../src/store/index.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -363,6 +366,87 @@ async function evasionQuality() {
 }
 
 /**
+ * A campaign spread over two providers that exchange indicators. Each `smoke` run's accounts,
+ * organic and campaign alike, are split between provider A and provider B by a hash of their id.
+ * A runs its detector over its share of the first half of the run, with fleet software on
+ * (`fleet_min_holders: 3`, a provider that accepts that risk), opens a case on every campaign it
+ * names and exports it (STIX, keyed hashes); B, in the default configuration, imports the bundles
+ * at that moment. B's detector runs over B's share with and without them. Counted at B: campaign
+ * accounts flagged (throttle or above, whole run), the share of the campaign requests after the
+ * import that were served below throttle (the verdict in force when each arrived, as the gateway
+ * enforces it), and organic accounts flagged above watch.
+ */
+async function exchangeQuality() {
+  const { prompts } = trafficPrompts();
+  const seeds = quick ? [1] : [1, 2, 3, 4, 5];
+  const key = 'bench-exchange-key-0123456789';
+  const variants = EVASIONS.filter(([name]) => name === 'as generated' || name.startsWith('infrastructure stripped (') || name.startsWith('everything stripped') || name.startsWith('infrastructure stripped, each account'));
+  const rows: string[] = [];
+  let events = 0;
+  type Tally = { flagged: number; after: number; below: number; organic: number };
+  for (const [name, knobs, perCampaign] of variants) {
+    const t = { exported: 0, cases: 0, without: { flagged: 0, after: 0, below: 0, organic: 0 } as Tally, with: { flagged: 0, after: 0, below: 0, organic: 0 } as Tally, accounts: 0, organicN: 0 };
+    for (const seed of seeds) {
+      const sc = trafficScenario(null, { preset: 'smoke', seed, set: [0, 1, 2, 3].flatMap((i) => [...knobs, ...(perCampaign?.(i) ?? [])].map((k) => `campaigns.${i}.${k}`)) });
+      const run = generateTraffic(sc, { prompts });
+      const evs = [...run.events];
+      events += evs.length;
+      const campaignOf = new Map((run.labels as LabelLine[]).filter((l) => l.type === 'account').map((l) => [l.account_id, l.population === 'campaign' && !l.adaptive]));
+      const atB = (id: string | null) => !!id && [...id].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7) % 2 === 1;
+      const t0 = Date.parse(evs[0].ts); const t1 = Date.parse(evs[evs.length - 1].ts);
+      const cutoff = new Date(t0 + (t1 - t0) / 2).toISOString();
+      // Provider A: its share of the first half; a case and a bundle per campaign it names.
+      const a = new DetectorEngine({ config: { fleet_min_holders: 3 } });
+      const store = new SqliteEventStore(openSqlite(':memory:'));
+      const evA = evs.filter((e) => !atB(e.account_id) && e.ts < cutoff);
+      for (const e of evA) a.ingest(e);
+      a.flush();
+      await store.appendBatch(evA);
+      const intel = new SharedIndicators(key);
+      for (const c of a.campaigns()) {
+        const kase = await buildCaseFile({ engine: a, events: store }, c.id);
+        if (!kase) continue;
+        t.cases++;
+        const { bundle } = caseToStix(kase, { provider: 'A', sharingKey: key, validDays: 90, now: new Date(cutoff) });
+        const got = stixToIndicators(bundle, { sharingKey: key, level: 'throttle', now: new Date(cutoff) }).indicators;
+        intel.add(got);
+        t.exported += got.length;
+      }
+      await store.close();
+      // Provider B, without and with A's indicators from the cutoff on.
+      const evB = evs.filter((e) => atB(e.account_id));
+      const accountsB = new Set(evB.map((e) => e.account_id!));
+      for (const id of accountsB) { if (campaignOf.get(id)) t.accounts++; else if (campaignOf.get(id) === false) t.organicN++; }
+      for (const withIntel of [false, true]) {
+        const b = new DetectorEngine({ trackFirstFlags: true });
+        const m = withIntel ? t.with : t.without;
+        let imported = false;
+        for (const e of evB) {
+          if (e.ts >= cutoff) {
+            if (withIntel && !imported) { b.setIntel(intel); imported = true; }
+            if (campaignOf.get(e.account_id!)) { m.after++; if (verdictRank(b.forAccount(e.account_id!).level) < 2) m.below++; }
+          }
+          b.ingest(e);
+        }
+        b.flush();
+        for (const id of accountsB) {
+          const flags = b.firstFlags(id);
+          if (!VERDICT_LEVELS.slice(2).some((l) => flags[l] !== undefined)) continue;
+          if (campaignOf.get(id)) m.flagged++; else if (campaignOf.get(id) === false) m.organic++;
+        }
+      }
+    }
+    const cell = (m: Tally) => `${m.flagged}/${t.accounts} | ${pct(m.below / Math.max(1, m.after))} | ${m.organic}/${t.organicN}`;
+    rows.push(`| ${name} | ${t.cases} | ${t.exported} | ${cell(t.without)} | ${cell(t.with)} |`);
+  }
+  log(`\n### Two providers exchanging indicators (smoke seeds ${seeds.join(', ')}; ${events.toLocaleString('en')} events, split between them by account)\n`);
+  log('A (fleet software on) shares what it found in the first half of the run; B (default configuration) imports it then. Flagged = throttle or above (organic: above watch), at any time; "served below throttle": campaign requests at B after the import that arrived while their account\'s verdict in force was below throttle.\n');
+  log('| campaigns (adaptive excepted) | cases A opened | indicators A shared | B alone: campaign accounts flagged | campaign requests after the import served below throttle | organic flagged | B with A\'s indicators: campaign accounts flagged | campaign requests after the import served below throttle | organic flagged |');
+  log('|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) log(r);
+}
+
+/**
  * Adaptive (low-and-slow) campaigns, reported separately: the `default` preset over 5 days with a
  * larger organic population (the hard negatives) and one adaptive campaign of 100 accounts at
  * ~19 requests per account per day; flagged = throttle or above, for both populations.
@@ -494,13 +578,14 @@ async function cohortQuality() {
   for (const r of rows) log(r);
 }
 
-// `--only traffic,adaptive,disguise,evasion,cohort,facts,holdout,scan,path,memory` runs a subset (all by default).
+// `--only traffic,adaptive,disguise,evasion,exchange,cohort,facts,holdout,scan,path,memory` runs a subset (all by default).
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : null;
 const want = (section: string) => !only || only.has(section);
 if (want('traffic')) await trafficQuality();
 if (want('adaptive')) await adaptiveQuality();
 if (want('disguise')) await disguiseQuality();
 if (want('evasion')) await evasionQuality();
+if (want('exchange')) await exchangeQuality();
 if (want('cohort')) await cohortQuality();
 if (want('facts')) await factsQuality();
 if (want('holdout') || want('scan') || want('path') || want('memory')) {

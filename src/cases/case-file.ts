@@ -39,6 +39,10 @@ export function findCampaign(engine: DetectorEngine, id: string) {
   return engine.campaigns().find((c) => c.id === id || c.cluster_id === id) ?? null;
 }
 
+/** A value seen in the campaign's events: which of its accounts used it, and which others did. */
+interface Seen { kind: IndicatorKind; value: string; holders: Set<string>; outsiders: Set<string> }
+type Usage = CaseFile['usage'];
+
 /**
  * A new case file for campaign `campaignId` (or a cluster id that names one); null if the
  * detector has no such campaign.
@@ -48,27 +52,43 @@ export async function buildCaseFile(src: CaseSources, campaignId: string, opts: 
   if (!campaign) return null;
   const limits = { ...DEFAULT_CASE_LIMITS, ...opts.limits };
   const now = (opts.now ?? new Date()).toISOString();
+  // From a day before the campaign was first seen: its accounts' earliest traffic is evidence too.
+  const from = new Date(Date.parse(campaign.first_seen) - 86_400_000).toISOString();
+  const to = new Date(Date.parse(campaign.last_seen) + 1).toISOString();
+  const seen = new Map<string, Seen>();
+  const read = await readMembers(src, campaign.members, from, limits, seen);
+  const window = await countOutsiders(src, read.members, from, to, limits.maxWindowEvents, seen);
+  return {
+    id: `case_${ulid()}`,
+    title: opts.title ?? `Campaign ${campaign.id}: ${campaign.members.length} accounts, ${topTargets(campaign.targets)}`,
+    status: 'open', campaign_id: campaign.id, cluster_id: campaign.cluster_id, opened_at: now, updated_at: now,
+    campaign, members: [...read.members.values()], observables: judge(seen, campaign.members.length, window.truncated, limits.maxWindowEvents),
+    usage: read.usage, events_read: read.events, events_truncated: read.truncated,
+    window_events_scanned: window.scanned, window_truncated: window.truncated,
+    ledger: src.ledger ? await ledgerAnchor(src.ledger, campaign.cluster_id) : null,
+    notes: [],
+  };
+}
 
+/** The members' signup facts, usage and values, from their stored events (bounded). */
+async function readMembers(src: CaseSources, ids: readonly string[], from: string, limits: CaseLimits, seen: Map<string, Seen>) {
   const members = new Map<string, CaseMember>();
-  for (const id of campaign.members) {
+  for (const id of ids) {
     members.set(id, {
       account_id: id, org_id: null, level: src.engine.forAccount(id).level, tier: null, programme: null, created_at: null,
       email_domain: null, claimed_country: null, signup_ip: null, requests: 0, first_seen: null, last_seen: null,
     });
   }
-  const seen = new Map<string, { kind: IndicatorKind; value: string; holders: Set<string>; outsiders: Set<string> }>();
-  const usage = { requests: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, models: {} as Record<string, number>, countries: {} as Record<string, number> };
-  let read = 0;
-  let truncated = campaign.members.length > limits.maxMembers;
-  // From a day before the campaign was first seen: its accounts' earliest traffic is evidence too.
-  const from = new Date(Date.parse(campaign.first_seen) - 86_400_000).toISOString();
-  for (const id of campaign.members.slice(0, limits.maxMembers)) {
-    if (read >= limits.maxEvents) { truncated = true; break; }
+  const usage: Usage = { requests: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, models: {}, countries: {} };
+  let events = 0;
+  let truncated = ids.length > limits.maxMembers;
+  for (const id of ids.slice(0, limits.maxMembers)) {
+    if (events >= limits.maxEvents) { truncated = true; break; }
     const m = members.get(id)!;
-    let n = 0;
-    for await (const ev of src.events.iterate({ accountId: id, from, limit: limits.maxEventsPerMember })) {
-      if (n >= limits.maxEventsPerMember || read >= limits.maxEvents) { truncated = true; break; }
-      n++; read++;
+    // One more than the bound: reaching it says the account sent more.
+    for await (const ev of src.events.iterate({ accountId: id, from, limit: limits.maxEventsPerMember + 1 })) {
+      if (m.requests >= limits.maxEventsPerMember || events >= limits.maxEvents) { truncated = true; break; }
+      events++;
       if (m.requests === 0) {
         const a = ev.account;
         Object.assign(m, { org_id: ev.org_id, tier: a?.tier ?? null, programme: a?.programme ?? null, created_at: a?.created_at ?? null, email_domain: a?.email_domain ?? null, claimed_country: a?.claimed_country ?? null, signup_ip: a?.signup_ip ?? null, first_seen: ev.ts });
@@ -88,44 +108,42 @@ export async function buildCaseFile(src: CaseSources, campaignId: string, opts: 
       }
     }
   }
+  return { members, usage, events, truncated };
+}
 
-  // Who else used the campaign's values over the same days: a value innocent customers share
-  // (a residential exit, a popular SDK's user agent) must not go to partners.
+/**
+ * Who else used the campaign's values over the same days: a value innocent customers share (a
+ * residential exit, a popular SDK's user agent) must not go to partners.
+ */
+async function countOutsiders(src: CaseSources, members: ReadonlyMap<string, CaseMember>, from: string, to: string, max: number, seen: Map<string, Seen>) {
   let scanned = 0;
-  let windowCut = false;
-  for await (const ev of src.events.iterate({ from, to: new Date(Date.parse(campaign.last_seen) + 1).toISOString() })) {
-    if (++scanned > limits.maxWindowEvents) { windowCut = true; break; }
+  for await (const ev of src.events.iterate({ from, to, limit: max + 1 })) {
+    if (scanned === max) return { scanned, truncated: true };
+    scanned++;
     if (!ev.account_id || members.has(ev.account_id)) continue;
     for (const [kind, value] of eventObservables(ev)) seen.get(`${kind}\n${value}`)?.outsiders.add(ev.account_id);
   }
+  return { scanned, truncated: false };
+}
 
-  const minHolders = Math.max(2, Math.ceil(campaign.members.length * 0.1));
-  const observables: CaseObservable[] = [];
+/** Which values may be shared, and why (not): the campaign's own, that few others used. */
+function judge(seen: ReadonlyMap<string, Seen>, members: number, windowCut: boolean, windowMax: number): CaseObservable[] {
+  const minHolders = Math.max(2, Math.ceil(members * 0.1));
   const byKind = new Map<IndicatorKind, CaseObservable[]>();
   for (const o of seen.values()) {
     const holders = o.holders.size;
     const others = o.outsiders.size;
     let shareable = false;
     let why: string;
-    if (holders < minHolders) why = `used by ${holders} of the campaign's ${campaign.members.length} accounts (fewer than ${minHolders})`;
+    if (holders < minHolders) why = `used by ${holders} of the campaign's ${members} accounts (fewer than ${minHolders})`;
     else if (others > Math.floor(holders * OUTSIDERS_PER_HOLDER)) why = `used by ${holders} of the campaign's accounts and by ${others} other accounts over the same days`;
-    else if (windowCut && !STRONG_KINDS.has(o.kind)) why = `the scan of the campaign's days stopped at ${limits.maxWindowEvents} events, so other users of this ${o.kind.replace(/_/g, ' ')} may be missed`;
-    else { shareable = true; why = `used by ${holders} of the campaign's ${campaign.members.length} accounts and by ${others} other accounts over the same days`; }
+    else if (windowCut && !STRONG_KINDS.has(o.kind)) why = `the scan of the campaign's days stopped at ${windowMax} events, so other users of this ${o.kind.replace(/_/g, ' ')} may be missed`;
+    else { shareable = true; why = `used by ${holders} of the campaign's ${members} accounts and by ${others} other accounts over the same days`; }
     const list = byKind.get(o.kind) ?? [];
     list.push({ kind: o.kind, value: o.value, holders, others, shareable, why });
     byKind.set(o.kind, list);
   }
-  for (const list of byKind.values()) observables.push(...list.sort((a, b) => b.holders - a.holders || (a.value < b.value ? -1 : 1)).slice(0, OBSERVABLES_PER_KIND));
-
-  return {
-    id: `case_${ulid()}`,
-    title: opts.title ?? `Campaign ${campaign.id}: ${campaign.members.length} accounts, ${topTargets(campaign.targets)}`,
-    status: 'open', campaign_id: campaign.id, cluster_id: campaign.cluster_id, opened_at: now, updated_at: now,
-    campaign, members: [...members.values()], observables, usage, events_read: read, events_truncated: truncated,
-    window_events_scanned: Math.min(scanned, limits.maxWindowEvents), window_truncated: windowCut,
-    ledger: src.ledger ? await ledgerAnchor(src.ledger, campaign.cluster_id) : null,
-    notes: [],
-  };
+  return [...byKind.values()].flatMap((list) => list.sort((a, b) => b.holders - a.holders || (a.value < b.value ? -1 : 1)).slice(0, OBSERVABLES_PER_KIND));
 }
 
 /** Rebuild a case from its campaign as it stands now, keeping its id, title, status and notes. */

@@ -58,7 +58,13 @@ test('reading is bounded, and says so', async () => {
   const small = (await buildCaseFile({ engine, events }, campaign.cluster_id, { limits: { ...DEFAULT_CASE_LIMITS, maxMembers: 5, maxEventsPerMember: 3, maxWindowEvents: 100 } }))!;
   assert.equal(small.campaign_id, campaign.id, 'a cluster id finds its campaign');
   assert.equal(small.events_read, 15);
+  assert.equal(small.window_events_scanned, 100);
   assert.ok(small.events_truncated && small.window_truncated);
+  // Every member read, but not all of each one's events: still cut short, and it says so.
+  const perMember = (await buildCaseFile({ engine, events }, campaign.id, { limits: { ...DEFAULT_CASE_LIMITS, maxEventsPerMember: 3 } }))!;
+  assert.equal(perMember.events_read, 3 * campaign.members.length);
+  assert.ok(perMember.events_truncated && !perMember.window_truncated);
+  assert.ok(!built.events_truncated, 'the default bounds hold this campaign whole');
   assert.ok(small.observables.filter((o) => o.shareable).every((o) => o.kind === 'payment_fp' || o.kind === 'system_prompt'), 'weak kinds are not shared from a cut scan');
   assert.equal(await buildCaseFile({ engine, events }, 'camp_missing'), null);
 });

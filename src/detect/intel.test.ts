@@ -43,16 +43,20 @@ test('an account sending a shared system prompt is held at the feed level from i
   assert.deepEqual(intel.sightings().map((s) => [s.indicator_id, s.accounts]), [['indicator--system_prompt', 1]]);
 });
 
-test('a weak kind alone holds at watch; two kinds together carry the feed level', () => {
+test('weak kinds hold at watch, unless a network and a software indicator both match; an ASN or a mail domain never more', () => {
   const intel = new SharedIndicators(KEY);
-  intel.add([indicator('asn', 64_501, 'shape'), indicator('client_subnet', '203.0.113.77', 'shape')]);
+  intel.add([indicator('asn', 64_501, 'shape'), indicator('client_subnet', '203.0.113.77', 'shape'), indicator('client_ip', '203.0.113.9', 'shape'), indicator('user_agent', 'harvester/2', 'shape')]);
   const e = new DetectorEngine({ intel });
   e.ingest(event('acct_asn_only', 0, { asn: 64_501 }));
-  e.ingest(event('acct_both', 0, { asn: 64_501, ip: '203.0.113.9' }));
+  e.ingest(event('acct_network', 0, { asn: 64_501, ip: '203.0.113.9' }));
+  e.ingest(event('acct_both', 0, { ip: '203.0.113.10', ua: 'harvester/2' }));
   e.flush();
   assert.equal(e.forAccount('acct_asn_only').level, 'watch');
-  assert.match(e.forAccount('acct_asn_only').verdict!.reasons[0].detail!, /a weak kind alone: holds at watch/);
+  assert.match(e.forAccount('acct_asn_only').verdict!.reasons[0].detail!, /shared by many customers: holds at watch at most/);
+  assert.equal(e.forAccount('acct_network').level, 'watch', 'an address, its network and its ASN are one piece of evidence');
+  assert.match(e.forAccount('acct_network').verdict!.reasons.map((r) => r.detail).join(' '), /without its counterpart/);
   assert.equal(e.forAccount('acct_both').level, 'shape');
+  assert.match(e.forAccount('acct_both').verdict!.reasons[0].detail!, /a network and a software indicator matched/);
 });
 
 test('a payment fingerprint matches across signup facts; the allow-list still wins; nothing matches without the key', () => {

@@ -31,6 +31,14 @@ export type IndicatorKind = (typeof INDICATOR_KINDS)[number];
  */
 export const STRONG_KINDS: ReadonlySet<IndicatorKind> = new Set(['system_prompt', 'payment_fp']);
 
+/**
+ * What a weak kind tells of: the two network kinds are one piece of evidence (an address and its
+ * network), the two software kinds another. An ASN or an email domain is shared by too many
+ * customers to count at all beyond watch: in the two-provider benchmark, organic accounts matched
+ * a campaign's ASN and its mail domain together.
+ */
+const WEAK_FAMILY: Partial<Record<IndicatorKind, 'network' | 'software'>> = { client_ip: 'network', client_subnet: 'network', tool_set: 'software', user_agent: 'software' };
+
 export interface SharedIndicator {
   /** Stable id (the STIX indicator id when imported from a bundle). */
   id: string;
@@ -261,21 +269,24 @@ export class SharedIndicators {
 
   /**
    * The least level the indicators `ids` hold an account at, with the reasons; null when none of
-   * them is still in force. Strong kinds carry their feed's level; weak kinds alone stop at watch,
-   * two kinds or more carry the highest level among them.
+   * them is still in force. Strong kinds carry their feed's level; weak kinds stop at watch unless
+   * both a network and a software indicator matched (then the highest level among them); an ASN
+   * or an email domain never holds above watch.
    */
   floorFor(ids: readonly string[], nowMs: number): { level: VerdictLevel; reasons: VerdictReason[] } | null {
     const live = ids.map((id) => this.byId.get(id)).filter((x): x is SharedIndicator => !!x && (!x.valid_until || Date.parse(x.valid_until) > nowMs));
     if (!live.length) return null;
-    const kinds = new Set(live.map((x) => x.kind));
+    const families = new Set(live.map((x) => WEAK_FAMILY[x.kind]).filter(Boolean));
+    const both = families.size >= 2;
+    const carries = (x: SharedIndicator) => STRONG_KINDS.has(x.kind) || (both && WEAK_FAMILY[x.kind] !== undefined);
     let level = 0;
     for (const x of live) {
-      const l = STRONG_KINDS.has(x.kind) || kinds.size >= 2 ? verdictRank(x.level) : Math.min(verdictRank(x.level), verdictRank('watch'));
+      const l = carries(x) ? verdictRank(x.level) : Math.min(verdictRank(x.level), verdictRank('watch'));
       if (l > level) level = l;
     }
     const reasons: VerdictReason[] = live.slice(0, 5).map((x) => ({
       signal: 'shared_indicator', value: `${x.kind} ${x.hmac.slice(0, 12)}`, threshold: 'match',
-      detail: `indicator ${x.id} shared by ${x.source}${x.campaign ? ` for campaign "${x.campaign}"` : ''}${x.confidence !== null ? `, confidence ${x.confidence}` : ''}; ${STRONG_KINDS.has(x.kind) ? `holds at ${x.level}` : kinds.size >= 2 ? `holds at ${x.level} (${kinds.size} kinds matched)` : 'a weak kind alone: holds at watch'}`,
+      detail: `indicator ${x.id} shared by ${x.source}${x.campaign ? ` for campaign "${x.campaign}"` : ''}${x.confidence !== null ? `, confidence ${x.confidence}` : ''}; ${STRONG_KINDS.has(x.kind) ? `holds at ${x.level}` : carries(x) ? `holds at ${x.level} (a network and a software indicator matched)` : WEAK_FAMILY[x.kind] ? 'a weak kind without its counterpart (network with software): holds at watch' : 'shared by many customers: holds at watch at most'}`,
     }));
     return { level: VERDICT_LEVELS[level], reasons };
   }

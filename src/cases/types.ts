@@ -58,7 +58,8 @@ export interface LedgerAnchor {
   truncated: boolean;
 }
 
-export interface CaseFile {
+/** What names a case and where it stands: a case file's head, and a row of the list. */
+interface CaseHead {
   id: string;
   title: string;
   status: CaseStatus;
@@ -66,6 +67,9 @@ export interface CaseFile {
   cluster_id: string;
   opened_at: string;
   updated_at: string;
+}
+
+export interface CaseFile extends CaseHead {
   /** The detector's campaign as it stood (members, timeline, volume, targets, evidence). */
   campaign: Campaign;
   members: CaseMember[];
@@ -82,14 +86,7 @@ export interface CaseFile {
   notes: CaseNote[];
 }
 
-export interface CaseSummary {
-  id: string;
-  title: string;
-  status: CaseStatus;
-  campaign_id: string;
-  cluster_id: string;
-  opened_at: string;
-  updated_at: string;
+export interface CaseSummary extends CaseHead {
   members: number;
   level: VerdictLevel;
 }

@@ -176,6 +176,12 @@ async function storeSuite(name: string, store: CaseStore) {
   assert.deepEqual(await store.removeIndicators({ id: ind.id }), [ind.id]);
   assert.deepEqual(await store.removeIndicators({ source: `src-${name}` }), [`${ind.id}-2`]);
   assert.deepEqual(await store.removeIndicators({ source: `src-${name}` }), []);
+  // Sightings add up: requests summed, accounts united, first and last widened.
+  const sid = `indicator--${name}-seen`;
+  await store.addSightings([{ indicator_id: sid, count: 3, first_seen: '2026-03-04T10:00:00.000Z', last_seen: '2026-03-04T11:00:00.000Z', accounts: ['acct_a', 'acct_b'] }]);
+  await store.addSightings([{ indicator_id: sid, count: 2, first_seen: '2026-03-04T09:00:00.000Z', last_seen: '2026-03-04T10:30:00.000Z', accounts: ['acct_b', 'acct_c'] }]);
+  const seen = (await store.listSightings()).find((x) => x.indicator_id === sid)!;
+  assert.deepEqual({ ...seen, accounts: seen.accounts.sort() }, { indicator_id: sid, count: 5, first_seen: '2026-03-04T09:00:00.000Z', last_seen: '2026-03-04T11:00:00.000Z', accounts: ['acct_a', 'acct_b', 'acct_c'] });
 }
 
 test('case stores: memory, SQLite and PostgreSQL keep cases and indicators alike', async () => {
@@ -188,6 +194,8 @@ test('case stores: memory, SQLite and PostgreSQL keep cases and indicators alike
     const run = `pg${Date.now().toString(36)}`;
     await storeSuite(run, store);
     await pg.query('DELETE FROM cases WHERE id LIKE $1', [`case_${run}_%`]);
+    await pg.query('DELETE FROM intel_sightings WHERE indicator_id LIKE $1', [`indicator--${run}%`]);
+    await pg.query('DELETE FROM intel_sighting_accounts WHERE indicator_id LIKE $1', [`indicator--${run}%`]);
   } finally { await pg.end(); }
 });
 

@@ -46,6 +46,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // Case files and indicators shared by other providers: loaded first, so that the detector's
   // replay of stored events matches them (replicas hold no engine, and no cases).
   const cases = config.detect.enabled && config.detect.mode !== 'replica' ? await setUpCases(config, stores, say) : null;
+  // Closers run last-first: the last sightings are stored after the detector's last events.
+  if (cases) closers.push(() => cases.close());
   const detect = await setUpDetector(config, stores, registry, say, { intel: cases?.intel });
   const detector = detect.engine;
   const verdicts = detect.verdicts;

@@ -15,7 +15,12 @@ export interface CasesSetup {
   intel: SharedIndicators;
   /** The admin routes, once the engine exists (null: cases are off). */
   adminPlugin(engine: DetectorEngine, ledger: CaseSources['ledger']): (app: FastifyInstance) => void;
+  /** Store the last sightings (after the detector has taken in its last events). */
+  close(): Promise<void>;
 }
+
+/** How often sightings of imported indicators are added to the store. */
+const SIGHTINGS_EVERY_MS = 60_000;
 
 /** Open the case store and load the stored indicators (before the detector starts, so its replay matches them). */
 export async function setUpCases(config: WardenConfig, stores: Stores, say: (line: string) => void): Promise<CasesSetup | null> {
@@ -34,8 +39,17 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
     if (!key) say(`cases: ${stored.length} imported indicators are stored but no sharing key is set (cases.sharing_key): none is matched`);
     else say(`cases: ${stored.length} indicators shared by other providers are matched (sharing key ${intel.keyId})`);
   }
+  // Sightings add up across restarts: read back, then stored as they grow.
+  intel.restoreSightings(await store.listSightings());
+  const saveSightings = async () => {
+    const deltas = intel.drainSightings();
+    if (deltas.length) await store.addSightings(deltas).catch((err) => say(`cases: sightings not stored: ${(err as Error).message}`));
+  };
+  const timer = setInterval(() => { void saveSightings(); }, SIGHTINGS_EVERY_MS);
+  timer.unref();
   return {
     intel,
+    close: async () => { clearInterval(timer); await saveSightings(); },
     adminPlugin: (engine, ledger) => (app) => registerCasesAdminRoutes(app, {
       store, intel, sharingKey: key, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days,
       sources: { engine, events: stores.events, ledger },

@@ -68,6 +68,15 @@ export interface Sighting {
   last_seen: string;
 }
 
+/** Sightings as stored: the accounts by id, so that counts add up across restarts. */
+export interface StoredSighting {
+  indicator_id: string;
+  count: number;
+  first_seen: string;
+  last_seen: string;
+  accounts: string[];
+}
+
 export interface IntelMatch {
   /** Indicators the event matched (ids). */
   ids: string[];
@@ -146,6 +155,8 @@ export function eventObservables(ev: InteractionEvent): Observable[] {
   return out;
 }
 
+/** Accounts remembered per indicator's sightings (a campaign's; more are counted as requests only). */
+const MAX_SIGHTED_ACCOUNTS = 10_000;
 /** Keyed hashes remembered per kind (raw value -> hash); a full cache starts again. */
 const HASH_CACHE_MAX = 100_000;
 
@@ -162,6 +173,8 @@ export class SharedIndicators {
    */
   private readonly hashCache = new Map<IndicatorKind, Map<string, { hmac: string; generation: number; indicator: SharedIndicator | undefined }>>(INDICATOR_KINDS.map((k) => [k, new Map()]));
   private readonly seen = new Map<string, { count: number; accounts: Set<string>; first: number; last: number }>();
+  /** What `seen` gained since the last `drainSightings` (requests, and accounts new to it). */
+  private readonly unsaved = new Map<string, { count: number; accounts: string[]; first: number; last: number }>();
   /** Indicators held per kind: kinds nobody shared are not looked up. */
   private readonly perKind = new Map<IndicatorKind, number>(INDICATOR_KINDS.map((k) => [k, 0]));
   /** Bumped when indicators are added or removed (the engine re-scores the accounts that matched). */
@@ -254,13 +267,36 @@ export class SharedIndicators {
     for (const ind of found) {
       if ((ind.valid_until && Date.parse(ind.valid_until) <= tsMs) || ids?.includes(ind.id)) continue;
       (ids ??= []).push(ind.id);
-      let s = this.seen.get(ind.id);
-      if (!s) { s = { count: 0, accounts: new Set(), first: tsMs, last: tsMs }; this.seen.set(ind.id, s); }
-      s.count++;
-      if (s.accounts.size < 10_000 && ev.account_id) s.accounts.add(ev.account_id);
-      if (tsMs > s.last) s.last = tsMs;
+      this.sight(ind.id, ev.account_id, tsMs);
     }
     return ids ? { ids } : null;
+  }
+
+  private sight(id: string, account: string | null, tsMs: number): void {
+    let s = this.seen.get(id);
+    if (!s) { s = { count: 0, accounts: new Set(), first: tsMs, last: tsMs }; this.seen.set(id, s); }
+    let u = this.unsaved.get(id);
+    if (!u) { u = { count: 0, accounts: [], first: tsMs, last: tsMs }; this.unsaved.set(id, u); }
+    s.count++; u.count++;
+    if (tsMs < s.first) s.first = tsMs;
+    if (tsMs > s.last) s.last = tsMs;
+    if (tsMs < u.first) u.first = tsMs;
+    if (tsMs > u.last) u.last = tsMs;
+    if (account && s.accounts.size < MAX_SIGHTED_ACCOUNTS && !s.accounts.has(account)) { s.accounts.add(account); u.accounts.push(account); }
+  }
+
+  /** Sightings read back from the store at start: counting goes on from them. */
+  restoreSightings(rows: readonly StoredSighting[]): void {
+    for (const r of rows) {
+      this.seen.set(r.indicator_id, { count: r.count, accounts: new Set(r.accounts.slice(0, MAX_SIGHTED_ACCOUNTS)), first: Date.parse(r.first_seen), last: Date.parse(r.last_seen) });
+    }
+  }
+
+  /** What the sightings gained since the last call (to add to the store), and forget it. */
+  drainSightings(): StoredSighting[] {
+    const out = [...this.unsaved].map(([id, u]) => ({ indicator_id: id, count: u.count, first_seen: new Date(u.first).toISOString(), last_seen: new Date(u.last).toISOString(), accounts: u.accounts }));
+    this.unsaved.clear();
+    return out;
   }
 
   /** Matches of the event being read (reused: most events match nothing). */

@@ -80,6 +80,14 @@ test('imported indicators hold a matching account in the running gateway, and su
     const second = await start();
     assert.ok(second.lines.some((l) => /^cases: 1 indicators shared by other providers are matched \(sharing key [0-9a-f]{16}\)/.test(l)), second.lines.join('\n'));
     assert.equal((await levelOf(second.w.url)).level, 'throttle', 'the match is kept in the detector\'s state');
+    // Sightings add up across the restart.
+    const sightings = async () => (await admin('GET', '/intel', undefined, second.w.url)).body.sightings.map((s: any) => [s.count, s.accounts, s.first_seen === intel.sightings[0].first_seen]);
+    assert.deepEqual(await sightings(), [[1, 1, true]]);
+    const again = new OpenAI({ apiKey: w.demoKey!, baseURL: `${second.w.url}/v1`, maxRetries: 0 });
+    await again.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'system', content: PROMPT }, { role: 'user', content: 'And 19 * 23?' }] });
+    let counted: unknown[] = [];
+    for (let t = 0; t < 200; t++) { counted = await sightings(); if ((counted[0] as number[])[0] === 2) break; await new Promise((r) => setTimeout(r, 25)); }
+    assert.deepEqual(counted, [[2, 1, true]]);
     const removed = await admin('DELETE', '/intel?source=Provider%20A', undefined, second.w.url);
     assert.equal(removed.status, 204);
     assert.deepEqual((await admin('GET', '/intel', undefined, second.w.url)).body.indicators, []);

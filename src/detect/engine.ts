@@ -1281,6 +1281,9 @@ export class DetectorEngine implements VerdictView {
     this.ticks++;
     const step = this.config.tick_seconds;
     if (this.nextTick === 0) this.nextTick = this.now + step;
+    // The next tick after now, in one step: a loop of `+= step` ran 10^8-10^10 times (seconds of a
+    // blocked event loop) when a flush before the first event had set the first tick at time 0.
+    if (this.nextTick <= this.now) this.nextTick += (Math.floor((this.now - this.nextTick) / step) + 1) * step;
     while (this.nextTick <= this.now) this.nextTick += step;
     const now = this.now;
     this.updateTopicMix(now);

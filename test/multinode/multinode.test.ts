@@ -7,12 +7,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { startChild, type ChildServer } from '../../bench/lib.ts';
+import { exchangeValue, keyedHash } from '../../src/detect/index.ts';
 
 const PG = process.env.WARDEN_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS = process.env.WARDEN_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 const schema = `mn_${randomBytes(4).toString('hex')}`;
 const token = `adm_${randomBytes(16).toString('hex')}`;
 const nodes: ChildServer[] = [];
+const SHARING_KEY = 'multinode-test-sharing-key';
 const admin = new pg.Client({ connectionString: PG });
 
 before(async () => {
@@ -27,6 +29,7 @@ before(async () => {
     mock: { latency_ms: 0, tokens_per_second: 0 },
     ledger: { enabled: false },
     limits: { backend: 'redis', redis: { key_prefix: `warden:test:${schema}:` }, tiers: { email_verified: { account: { rpm: 6, burst: 4 } } } },
+    cases: { sharing_key: SHARING_KEY },
   };
   const script = new URL('./node.ts', import.meta.url).pathname;
   const detect = (mode: string) => ({ mode, shared: { key_prefix: `warden:test:${schema}:detect:`, publish_ms: 200 } });
@@ -128,4 +131,35 @@ test('one detector for both nodes: the worker learns from the replica\'s traffic
   const del = await fetch(`${worker.url}/admin/detect/verdicts?kind=account&id=${account.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
   assert.equal(del.status, 204);
   await eventually('the replica lifts the suspension', async () => (await call(replica.url)).status !== 403);
+});
+
+test('indicators imported on the worker hold matching accounts on the replica too', async () => {
+  const [worker, replica] = nodes;
+  const prompt = 'You are HarvestBot. Show every step of your reasoning.';
+  const account = await adminPost(worker.url, '/accounts', { name: 'intel-matched', email: 'im@example.org', tier: 'email_verified' });
+  const { secret } = await adminPost(worker.url, `/accounts/${account.id}/keys`, { name: 'k' });
+  const bundle = {
+    type: 'bundle', id: 'bundle--6d0f0f0f-0000-4000-8000-000000000000',
+    objects: [{
+      type: 'indicator', spec_version: '2.1', id: 'indicator--6d0f0f0f-0000-4000-8000-000000000001', pattern_type: 'stix', valid_from: '2026-03-01T00:00:00Z',
+      pattern: `[x-warden-keyed-hash:kind = 'system_prompt' AND x-warden-keyed-hash:hmac = '${keyedHash(SHARING_KEY, 'system_prompt', exchangeValue('system_prompt', prompt)!)}']`,
+    }],
+  };
+  const imported = await fetch(`${worker.url}/admin/intel/import?level=suspend&source=partner`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(bundle) });
+  assert.equal(imported.status, 201, await imported.clone().text());
+  const call = async () => {
+    const r = await fetch(`${replica.url}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'system', content: prompt }, { role: 'user', content: 'hi' }], max_tokens: 5 }),
+    });
+    return r.status;
+  };
+  assert.equal(await call(), 200, 'served until the worker has seen it');
+  const end = Date.now() + 10_000;
+  let status = 200;
+  while (status !== 403 && Date.now() < end) { await new Promise((r) => setTimeout(r, 200)); status = await call(); }
+  assert.equal(status, 403, 'the replica refuses the account the worker matched');
+  const seen = await (await fetch(`${worker.url}/admin/detect/accounts/${account.id}`, { headers: { authorization: `Bearer ${token}` } })).json() as any;
+  assert.equal(seen.level, 'suspend');
+  assert.equal(seen.verdict.reasons[0].signal, 'shared_indicator');
 });

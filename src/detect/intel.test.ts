@@ -130,3 +130,13 @@ test('matching sees exactly the values a case exports (eventObservables), for ev
   }
   assert.ok(kinds.size >= 7, [...kinds].join(', '));
 });
+
+test('two partners sharing the same value: removing one feed leaves the other in force', () => {
+  const intel = new SharedIndicators(KEY);
+  intel.add([{ ...indicator('system_prompt', SCRIPT_PROMPT), id: 'indicator--from-a', source: 'A' }, { ...indicator('system_prompt', SCRIPT_PROMPT, 'shape'), id: 'indicator--from-c', source: 'C' }]);
+  assert.deepEqual(intel.match(event('acct_x', 0, { system: SCRIPT_PROMPT }), T0)!.ids.sort(), ['indicator--from-a', 'indicator--from-c']);
+  intel.remove(['indicator--from-a']);
+  assert.deepEqual(intel.match(event('acct_x', 1, { system: SCRIPT_PROMPT }), T0)!.ids, ['indicator--from-c']);
+  intel.remove(['indicator--from-c']);
+  assert.equal(intel.match(event('acct_x', 2, { system: SCRIPT_PROMPT }), T0), null);
+});

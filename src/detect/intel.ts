@@ -165,13 +165,14 @@ const HASH_CACHE_MAX = 100_000;
  * detector nothing; otherwise each event's values are hashed once per distinct value (cached).
  */
 export class SharedIndicators {
-  private readonly byHash = new Map<string, SharedIndicator>();
+  /** By kind and hash: two partners may share the same value, each as its own indicator. */
+  private readonly byHash = new Map<string, SharedIndicator[]>();
   private readonly byId = new Map<string, SharedIndicator>();
   /**
    * Per kind, each raw value seen: its keyed hash ('' when it does not normalise) and the
    * indicator it names as of `generation` (re-read when indicators change).
    */
-  private readonly hashCache = new Map<IndicatorKind, Map<string, { hmac: string; generation: number; indicator: SharedIndicator | undefined }>>(INDICATOR_KINDS.map((k) => [k, new Map()]));
+  private readonly hashCache = new Map<IndicatorKind, Map<string, { hmac: string; generation: number; indicators: SharedIndicator[] | undefined }>>(INDICATOR_KINDS.map((k) => [k, new Map()]));
   private readonly seen = new Map<string, { count: number; accounts: Set<string>; first: number; last: number }>();
   /** What `seen` gained since the last `drainSightings` (requests, and accounts new to it). */
   private readonly unsaved = new Map<string, { count: number; accounts: string[]; first: number; last: number }>();
@@ -189,10 +190,10 @@ export class SharedIndicators {
   /** Add or replace indicators (by id). */
   add(list: readonly SharedIndicator[]): void {
     for (const ind of list) {
-      const old = this.byId.get(ind.id);
-      if (old) { this.byHash.delete(`${old.kind}:${old.hmac}`); this.count(old.kind, -1); }
+      if (this.byId.has(ind.id)) this.unindex(this.byId.get(ind.id)!);
       this.byId.set(ind.id, ind);
-      this.byHash.set(`${ind.kind}:${ind.hmac}`, ind);
+      const key = `${ind.kind}:${ind.hmac}`;
+      this.byHash.set(key, [...(this.byHash.get(key) ?? []), ind]);
       this.count(ind.kind, 1);
     }
     this.generation++;
@@ -205,8 +206,7 @@ export class SharedIndicators {
       const ind = this.byId.get(id);
       if (!ind) continue;
       this.byId.delete(id);
-      this.byHash.delete(`${ind.kind}:${ind.hmac}`);
-      this.count(ind.kind, -1);
+      this.unindex(ind);
       n++;
     }
     if (n) this.generation++;
@@ -214,6 +214,13 @@ export class SharedIndicators {
   }
 
   private count(kind: IndicatorKind, by: number): void { this.perKind.set(kind, this.perKind.get(kind)! + by); }
+
+  private unindex(ind: SharedIndicator): void {
+    const key = `${ind.kind}:${ind.hmac}`;
+    const rest = (this.byHash.get(key) ?? []).filter((x) => x.id !== ind.id);
+    if (rest.length) this.byHash.set(key, rest); else this.byHash.delete(key);
+    this.count(ind.kind, -1);
+  }
 
   list(): SharedIndicator[] { return [...this.byId.values()]; }
   get(id: string): SharedIndicator | undefined { return this.byId.get(id); }
@@ -223,21 +230,21 @@ export class SharedIndicators {
    * proxy pool's addresses), so each distinct raw value is normalised and hashed once: the
    * normalisation of a long system prompt and the HMAC are what a match costs.
    */
-  private lookup(kind: IndicatorKind, key: string, raw: string | number | readonly string[] = key): SharedIndicator | undefined {
+  private lookup(kind: IndicatorKind, key: string, raw: string | number | readonly string[] = key): SharedIndicator[] | undefined {
     if (this.perKind.get(kind) === 0) return undefined;
     const cache = this.hashCache.get(kind)!;
     let e = cache.get(key);
     if (e === undefined) {
       const v = exchangeValue(kind, raw);
-      e = { hmac: v === null ? '' : keyedHash(this.key!, kind, v), generation: -1, indicator: undefined };
+      e = { hmac: v === null ? '' : keyedHash(this.key!, kind, v), generation: -1, indicators: undefined };
       if (cache.size >= HASH_CACHE_MAX) cache.clear();
       cache.set(key, e);
     }
     if (e.generation !== this.generation) {
       e.generation = this.generation;
-      e.indicator = e.hmac ? this.byHash.get(`${kind}:${e.hmac}`) : undefined;
+      e.indicators = e.hmac ? this.byHash.get(`${kind}:${e.hmac}`) : undefined;
     }
-    return e.indicator;
+    return e.indicators;
   }
 
   /** The indicators this event matches (in force at its time), recorded as sightings; null if none. */
@@ -301,7 +308,7 @@ export class SharedIndicators {
 
   /** Matches of the event being read (reused: most events match nothing). */
   private readonly found: SharedIndicator[] = [];
-  private note(ind: SharedIndicator | undefined): void { if (ind !== undefined) this.found.push(ind); }
+  private note(inds: SharedIndicator[] | undefined): void { if (inds !== undefined) this.found.push(...inds); }
 
   /**
    * The least level the indicators `ids` hold an account at, with the reasons; null when none of

@@ -152,6 +152,10 @@ test('import refuses what it cannot use, each with its reason', () => {
   ]);
   assert.deepEqual(r.revoked, ['indicator--00000000-0000-4000-8000-000000000007']);
   assert.deepEqual(r.skipped.map((s) => s.reason.split(':')[0].split(',')[0]), ['only single addresses and /24 networks can be matched', 'a pattern Warden cannot match (it matches keyed hashes', 'pattern_type yara', 'not a STIX indicator id (indicator--<uuid>)']);
+  // A partner's names reach verdict explanations: one line, bounded.
+  const named = stixToIndicators({ ...mixed, objects: [{ type: 'identity', id: 'identity--x', name: `Evil\nCorp ${'x'.repeat(5000)}` }, { ...mixed.objects[0], created_by_ref: 'identity--x' }] }, { sharingKey: KEY_A, level: 'watch', now });
+  assert.match(named.indicators[0].source, /^Evil Corp x+$/);
+  assert.equal(named.indicators[0].source.length, 200);
   assert.throws(() => stixToIndicators({ objects: [] }, { sharingKey: KEY_A, level: 'watch' }), StixError);
   assert.throws(() => stixToIndicators({ type: 'bundle' }, { sharingKey: KEY_A, level: 'watch' }), /no "objects" array/);
 });

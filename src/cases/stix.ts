@@ -111,6 +111,9 @@ const KEYED = new RegExp(`^\\[\\s*${KEYED_HASH_TYPE}:kind\\s*=\\s*'([a-z_]+)'\\s
 const PLAIN_IP = /^\[\s*ipv[46]-addr:value\s*=\s*'([^']+)'\s*\]$/;
 const PLAIN_ASN = /^\[\s*autonomous-system:number\s*=\s*(\d+)\s*\]$/;
 
+/** A partner's name for itself or a campaign, as shown in verdicts: one line, bounded. */
+const label = (v: unknown) => String(v).replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200) || '(unnamed)';
+
 /** The kind and normalised value of a plain (unhashed) pattern we can match; or why not. */
 function plainPattern(pattern: string): { kind: IndicatorKind; value: string } | string {
   const ip = PLAIN_IP.exec(pattern);
@@ -142,8 +145,8 @@ export function stixToIndicators(input: unknown, opts: ImportOptions): ImportRes
   const indicates = new Map<string, string>();
   for (const o of objects as Array<Record<string, unknown>>) {
     if (!o || typeof o !== 'object') continue;
-    if (o.type === 'identity' && typeof o.id === 'string') names.set(o.id, String(o.name ?? o.id));
-    if (o.type === 'campaign' && typeof o.id === 'string') campaigns.set(o.id, String(o.name ?? o.id));
+    if (o.type === 'identity' && typeof o.id === 'string') names.set(o.id, label(o.name ?? o.id));
+    if (o.type === 'campaign' && typeof o.id === 'string') campaigns.set(o.id, label(o.name ?? o.id));
     if (o.type === 'relationship' && o.relationship_type === 'indicates' && typeof o.source_ref === 'string' && typeof o.target_ref === 'string') indicates.set(o.source_ref, o.target_ref);
   }
   const result: ImportResult = { indicators: [], revoked: [], skipped: [] };
@@ -174,7 +177,7 @@ export function stixToIndicators(input: unknown, opts: ImportOptions): ImportRes
     result.indicators.push({
       id, kind, hmac, level: opts.level,
       source: opts.source ?? names.get(String(o.created_by_ref)) ?? 'unknown source',
-      campaign: target ? campaigns.get(target) ?? target : null,
+      campaign: target ? campaigns.get(target) ?? label(target) : null,
       confidence, valid_until: validUntil, created_at: now.toISOString(),
     });
   }

@@ -13,6 +13,7 @@
  *   POST   /admin/intel/import             a STIX 2.1 bundle (?level=throttle&source=NAME) -> 201 {imported, revoked, skipped}
  *   DELETE /admin/intel                    ?source=NAME or ?id=indicator--...: stop matching them -> 204
  *   GET    /admin/intel/sightings          sightings of imported indicators as a STIX 2.1 bundle, to report back
+ *                                          (?source=NAME: only that partner's indicators, so no partner learns another's)
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
@@ -181,7 +182,12 @@ export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminO
     return reply.code(204).send();
   });
 
-  app.get('/intel/sightings', async (_req, reply) => {
-    return reply.type('application/stix+json;version=2.1').send(JSON.stringify(sightingsToStix(intel.sightings(), opts.provider)));
+  app.get<{ Querystring: { source?: string } }>('/intel/sightings', async (req, reply) => {
+    const source = req.query.source;
+    if (source !== undefined && !intel.list().some((i) => i.source === source)) return fail(reply, 'WARDEN_NOT_FOUND', `no indicator from ${source}`);
+    // A partner is sent the sightings of its own indicators only: another's ids would tell it what that partner shared.
+    const mine = source === undefined ? null : new Set(intel.list().filter((i) => i.source === source).map((i) => i.id));
+    const sightings = intel.sightings().filter((s) => !mine || mine.has(s.indicator_id));
+    return reply.type('application/stix+json;version=2.1').send(JSON.stringify(sightingsToStix(sightings, opts.provider)));
   });
 }

@@ -263,6 +263,17 @@ test('admin API and CLI: open, list, report, decide, export, import, sightings; 
     assert.match(out[0], /^sharing key: [0-9a-f]{16}/);
     assert.equal(await cli(runIntelCli, 'sightings'), 0);
     assert.equal(JSON.parse(out[0]).type, 'bundle');
+    // Each partner is sent the sightings of its own indicators only.
+    intel.add([{ id: 'indicator--from-d', kind: 'user_agent', hmac: keyedHash(KEY_A, 'user_agent', 'ua-d'), level: 'watch', source: 'partner-d', campaign: null, confidence: null, valid_until: null, created_at: new Date().toISOString() }]);
+    const d = built.campaign.members[0];
+    intel.match({ ...scenario.events.find((e) => e.account_id === d)!, client: { ip: '192.0.2.1', user_agent: 'ua-d', country: null, asn: null } }, Date.now());
+    const forC = JSON.parse((await call('GET', '/admin/intel/sightings?source=partner-c')).text);
+    const forD = JSON.parse((await call('GET', '/admin/intel/sightings?source=partner-d')).text);
+    const refs = (b: StixBundle) => b.objects.filter((o) => o.type === 'sighting').map((o) => o.sighting_of_ref as string);
+    assert.deepEqual(refs(forD), ['indicator--from-d']);
+    assert.ok(!refs(forC).includes('indicator--from-d'));
+    assert.equal((await call('GET', '/admin/intel/sightings?source=nobody')).status, 404);
+    intel.remove(['indicator--from-d']);
     assert.equal(await cli(runIntelCli, 'remove', '--source', 'partner-c'), 0, err.join('\n'));
     assert.equal(intel.size, 0);
     assert.equal((await store.listIndicators()).length, 0);

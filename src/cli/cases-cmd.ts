@@ -29,7 +29,8 @@ const INTEL_HELP = `usage:
   warden intel import FILE [--level L] [--source NAME]
                                                import a partner's STIX 2.1 bundle (- for stdin)
   warden intel remove (--source NAME | --id ID)
-  warden intel sightings                       sightings of imported indicators as a STIX 2.1 bundle, to send back
+  warden intel sightings [--source NAME]       sightings of imported indicators as a STIX 2.1 bundle, to send back
+                                               (--source: that partner's indicators only)
 
 options:
 ${CONNECTION_HELP}
@@ -135,7 +136,7 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
       return { result: { removed: v.id ?? v.source }, text: `${v.id ? `indicator ${v.id}` : `indicators from ${v.source}`}: removed, no longer matched` };
     }
     if (what === 'sightings' && !file) {
-      const r = await c.call<unknown>('GET', '/intel/sightings');
+      const r = await c.call<unknown>('GET', '/intel/sightings', { query: { source: v.source } });
       return { result: r, text: JSON.stringify(r, null, 2) };
     }
     return `unknown command: intel ${[what, file].filter(Boolean).join(' ')}`;

@@ -3,7 +3,7 @@
 // accounts from their first request, and never anything organic customers use.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { readFileSync, mkdtempSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
@@ -339,4 +339,31 @@ test('warden scan --intel: past logs hunted for a partner\'s campaign', async ()
   const bad = sink();
   assert.equal(await runScan([logs, '--intel', logs], { stdout: sink().w, stderr: bad.w, env: { WARDEN_INTEL_KEY: KEY_A } }), 2);
   assert.match(bad.chunks.join(''), /cannot read indicators/);
+});
+
+test('warden scan --cases: a case file, a report and a bundle per campaign found in the logs', async () => {
+  const logs = join(dir, 'past-for-cases.jsonl');
+  writeFileSync(logs, scenario.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  const out = join(dir, 'cases-out');
+  const sink = () => { const chunks: string[] = []; return { chunks, w: new Writable({ write(c, _e, cb) { chunks.push(String(c)); cb(); } }) }; };
+  const stdout = sink(); const stderr = sink();
+  assert.equal(await runScan([logs, '--cases', out, '--json'], { stdout: stdout.w, stderr: stderr.w, env: { WARDEN_INTEL_KEY: KEY_A } }), 0, stderr.chunks.join(''));
+  assert.equal(JSON.parse(stdout.chunks.join('')).campaigns, 1, 'stdout holds the JSON alone');
+  assert.match(stderr.chunks.join(''), /1 cases written to .*cases-out \(case file, report, STIX bundle per campaign\)/);
+  const files = readdirSync(out).sort();
+  assert.equal(files.length, 3);
+  const id = files[0].split('.')[0];
+  assert.deepEqual(files, [`${id}.json`, `${id}.md`, `${id}.stix.json`]);
+  const kase = JSON.parse(readFileSync(join(out, `${id}.json`), 'utf8')) as CaseFile;
+  assert.deepEqual(kase.members.map((m) => m.account_id).sort(), [...campaignAccounts].sort());
+  assert.ok(kase.members.every((m) => m.requests > 0));
+  assert.match(readFileSync(join(out, `${id}.md`), 'utf8'), /## Why it was flagged/);
+  const bundle = JSON.parse(readFileSync(join(out, `${id}.stix.json`), 'utf8')) as StixBundle;
+  assert.equal(stixToIndicators(bundle, { sharingKey: KEY_A, level: 'watch' }).indicators.length, kase.observables.filter((o) => o.shareable).length);
+  const noKey = join(dir, 'cases-no-key');
+  assert.equal(await runScan([logs, '--cases', noKey], { stdout: sink().w, stderr: sink().w, env: {} }), 0);
+  assert.deepEqual(readdirSync(noKey).map((f) => f.split('.').slice(1).join('.')).sort(), ['json', 'md'], 'no sharing key: no bundle');
+  const piped = sink();
+  assert.equal(await runScan(['-', '--cases', out], { stdout: sink().w, stderr: piped.w, env: {} }), 2);
+  assert.match(piped.chunks.join(''), /give a file, not stdin/);
 });

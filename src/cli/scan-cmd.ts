@@ -1,27 +1,35 @@
 /**
  * `warden scan`: the detector over logs (src/detect/scan.ts), with partners' indicators when
- * asked (`--intel bundle.json`, src/cases): past logs hunted for another provider's campaign.
- * The sharing key comes from WARDEN_INTEL_KEY or the configuration's cases.sharing_key.
+ * asked (`--intel bundle.json`, src/cases): past logs hunted for another provider's campaign; and
+ * a case file per campaign found (`--cases DIR`): its report, and its bundle for partners when a
+ * sharing key is set. The sharing key comes from WARDEN_INTEL_KEY or the configuration's
+ * cases.sharing_key.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { loadConfig, resolveSecret } from '../config/index.ts';
-import { runScanCli, SharedIndicators, type VerdictLevel } from '../detect/index.ts';
-import { stixToIndicators, IMPORT_LEVELS } from '../cases/index.ts';
+import { readEventBatches } from '../events/index.ts';
+import { runScanCli, SharedIndicators, type ScanResult, type VerdictLevel } from '../detect/index.ts';
+import { stixToIndicators, buildCaseFile, caseReportMarkdown, caseToStix, IMPORT_LEVELS } from '../cases/index.ts';
+import { openSqlite, SqliteEventStore } from '../store/index.ts';
 
 export async function runScan(argv: string[], io: { stdout?: Writable; stderr?: Writable; env?: NodeJS.ProcessEnv } = {}): Promise<number> {
   const err = io.stderr ?? process.stderr;
   const env = io.env ?? process.env;
   const bundles: string[] = [];
   let level: VerdictLevel = 'throttle';
+  let casesDir: string | null = null;
   const rest: string[] = [];
   let configPath: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--intel' || a === '--intel-level') {
+    if (a === '--intel' || a === '--intel-level' || a === '--cases') {
       const v = argv[++i];
       if (v === undefined) { err.write(`warden scan: ${a} needs a value\n`); return 2; }
       if (a === '--intel') bundles.push(v);
+      else if (a === '--cases') casesDir = v;
       else if ((IMPORT_LEVELS as readonly string[]).includes(v)) level = v as VerdictLevel;
       else { err.write(`warden scan: --intel-level is one of ${IMPORT_LEVELS.join(', ')}\n`); return 2; }
       continue;
@@ -29,12 +37,22 @@ export async function runScan(argv: string[], io: { stdout?: Writable; stderr?: 
     if (a === '--config') configPath = argv[i + 1];
     rest.push(a);
   }
-  if (!bundles.length) return runScanCli(rest, io);
+  if (!bundles.length && !casesDir) return runScanCli(rest, io);
   let key: string | null;
-  try { key = env.WARDEN_INTEL_KEY ?? resolveSecret(loadConfig(configPath, env).cases.sharing_key, env); } catch (e) {
+  let provider = 'Warden operator';
+  try {
+    const cases = loadConfig(configPath, env).cases;
+    key = env.WARDEN_INTEL_KEY ?? resolveSecret(cases.sharing_key, env);
+    provider = cases.provider;
+  } catch (e) {
     err.write(`warden scan: cannot read config: ${(e as Error).message}\n`);
     return 2;
   }
+  const input = rest.find((a, i) => !a.startsWith('--') && (i === 0 || !VALUED.has(rest[i - 1])));
+  if (casesDir && (!input || input === '-')) { err.write('warden scan: --cases reads the log a second time: give a file, not stdin\n'); return 2; }
+  // The summary line goes to stderr: with --json, stdout holds the JSON alone.
+  const after = casesDir ? (r: ScanResult) => writeCases(r, input!, casesDir!, key, provider, err) : undefined;
+  if (!bundles.length) return runScanCli(rest, io, { after });
   if (!key) { err.write('warden scan: --intel needs the sharing key agreed with the partner: set WARDEN_INTEL_KEY or cases.sharing_key\n'); return 2; }
   const intel = new SharedIndicators(key);
   for (const file of bundles) {
@@ -47,5 +65,36 @@ export async function runScan(argv: string[], io: { stdout?: Writable; stderr?: 
       return 2;
     }
   }
-  return runScanCli(rest, io, { intel });
+  return runScanCli(rest, io, { intel, after });
+}
+
+/** Options of `warden scan` that take a value (the events file is the argument that is not one). */
+const VALUED = new Set(['--accounts', '--state', '--report', '--labels', '--detector', '--config', '--allow']);
+
+/**
+ * A case per campaign the scan found, in `dir`: the case file (JSON), its report (Markdown) and,
+ * with a sharing key, its bundle for partners (STIX). The log is read again into a temporary
+ * SQLite event store, which cases read as they read the gateway's.
+ */
+async function writeCases(result: ScanResult, input: string, dir: string, key: string | null, provider: string, out: Writable): Promise<void> {
+  const engine = result.engine;
+  if (!engine) throw new Error('--cases is for Warden\'s detector only');
+  mkdirSync(dir, { recursive: true });
+  const tmp = mkdtempSync(join(tmpdir(), 'warden-scan-cases-'));
+  const store = new SqliteEventStore(openSqlite(join(tmp, 'events.db')));
+  try {
+    for await (const batch of readEventBatches(input, { validate: false, onSkip: () => {} })) await store.appendBatch(batch);
+    const campaigns = engine.campaigns();
+    for (const c of campaigns) {
+      const kase = await buildCaseFile({ engine, events: store }, c.id);
+      if (!kase) continue;
+      writeFileSync(join(dir, `${c.id}.json`), JSON.stringify(kase, null, 2) + '\n');
+      writeFileSync(join(dir, `${c.id}.md`), caseReportMarkdown(kase));
+      if (key) writeFileSync(join(dir, `${c.id}.stix.json`), JSON.stringify(caseToStix(kase, { provider, sharingKey: key, validDays: 90 }).bundle, null, 2) + '\n');
+    }
+    out.write(`warden scan: ${campaigns.length} cases written to ${dir} (case file, report${key ? ', STIX bundle' : '; no sharing key, so no STIX bundle'} per campaign)\n`);
+  } finally {
+    await store.close();
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }

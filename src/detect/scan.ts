@@ -194,13 +194,13 @@ export function formatSummary(r: ScanResult, q: QualityFigures | null): string {
   return lines.join('\n') + '\n';
 }
 
-const USAGE = `usage: warden scan <events.jsonl|-> [--accounts accounts.jsonl|.csv] [--state detector.state] [--report out.json] [--labels labels.json] [--detector warden|volume|prada] [--config warden.yaml] [--allow ACCOUNT]... [--intel bundle.json [--intel-level L]]... [--strict] [--json]`;
+const USAGE = `usage: warden scan <events.jsonl|-> [--accounts accounts.jsonl|.csv] [--state detector.state] [--report out.json] [--labels labels.json] [--detector warden|volume|prada] [--config warden.yaml] [--allow ACCOUNT]... [--intel bundle.json [--intel-level L]]... [--cases DIR] [--strict] [--json]`;
 
 /**
  * `warden scan`: parse argv (the arguments after `scan`), run, print. Returns the exit code:
  * 0 done, 2 bad usage or unreadable input.
  */
-export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr?: Writable } = {}, extra: { intel?: SharedIndicators } = {}): Promise<number> {
+export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr?: Writable } = {}, extra: { intel?: SharedIndicators; after?: (result: ScanResult) => Promise<void> } = {}): Promise<number> {
   const out = io.stdout ?? process.stdout;
   const err = io.stderr ?? process.stderr;
   let input: string | null = null; let reportPath: string | null = null; let labelsPath: string | null = null;
@@ -273,6 +273,9 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
   else {
     out.write(formatSummary(result, quality));
     if (intel) out.write(`shared indicators: ${intel.matched} of ${intel.indicators} seen${intel.sightings.map((x) => `\n  ${x.indicator_id}: ${x.count} requests from ${x.accounts} accounts, ${x.first_seen} to ${x.last_seen}`).join('')}\n`);
+  }
+  if (extra.after) {
+    try { await extra.after(result); } catch (e) { err.write(`warden scan: ${(e as Error).message}\n`); return 1; }
   }
   return 0;
 }

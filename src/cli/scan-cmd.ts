@@ -48,11 +48,11 @@ export async function runScan(argv: string[], io: { stdout?: Writable; stderr?: 
     err.write(`warden scan: cannot read config: ${(e as Error).message}\n`);
     return 2;
   }
-  const input = rest.find((a, i) => !a.startsWith('--') && (i === 0 || !VALUED.has(rest[i - 1])));
-  if (casesDir && (!input || input === '-')) { err.write('warden scan: --cases reads the log a second time: give a file, not stdin\n'); return 2; }
   // The summary line goes to stderr: with --json, stdout holds the JSON alone.
-  const after = casesDir ? (r: ScanResult) => writeCases(r, input!, casesDir!, key, provider, err) : undefined;
-  if (!bundles.length) return runScanCli(rest, io, { after });
+  const cases = casesDir
+    ? { after: (r: ScanResult, input: string) => writeCases(r, input, casesDir!, key, provider, err), fileOnly: '--cases reads the log a second time: give a file, not stdin' }
+    : {};
+  if (!bundles.length) return runScanCli(rest, io, cases);
   if (!key) { err.write('warden scan: --intel needs the sharing key agreed with the partner: set WARDEN_INTEL_KEY or cases.sharing_key\n'); return 2; }
   const intel = new SharedIndicators(key);
   for (const file of bundles) {
@@ -65,11 +65,8 @@ export async function runScan(argv: string[], io: { stdout?: Writable; stderr?: 
       return 2;
     }
   }
-  return runScanCli(rest, io, { intel, after });
+  return runScanCli(rest, io, { intel, ...cases });
 }
-
-/** Options of `warden scan` that take a value (the events file is the argument that is not one). */
-const VALUED = new Set(['--accounts', '--state', '--report', '--labels', '--detector', '--config', '--allow']);
 
 /**
  * A case per campaign the scan found, in `dir`: the case file (JSON), its report (Markdown) and,

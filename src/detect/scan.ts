@@ -200,7 +200,13 @@ const USAGE = `usage: warden scan <events.jsonl|-> [--accounts accounts.jsonl|.c
  * `warden scan`: parse argv (the arguments after `scan`), run, print. Returns the exit code:
  * 0 done, 2 bad usage or unreadable input.
  */
-export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr?: Writable } = {}, extra: { intel?: SharedIndicators; after?: (result: ScanResult) => Promise<void> } = {}): Promise<number> {
+export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr?: Writable } = {}, extra: {
+  intel?: SharedIndicators;
+  /** Run after the scan with its result and the events file (a file: set `fileOnly`). */
+  after?: (result: ScanResult, input: string) => Promise<void>;
+  /** Refuse stdin, with this reason (`after` reads the file again). */
+  fileOnly?: string;
+} = {}): Promise<number> {
   const out = io.stdout ?? process.stdout;
   const err = io.stderr ?? process.stderr;
   let input: string | null = null; let reportPath: string | null = null; let labelsPath: string | null = null;
@@ -227,6 +233,7 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
     } catch (e) { err.write(`warden scan: ${(e as Error).message}\n${USAGE}\n`); return 2; }
   }
   if (!input) { err.write(`warden scan: no events file\n${USAGE}\n`); return 2; }
+  if (input === '-' && extra.fileOnly) { err.write(`warden scan: ${extra.fileOnly}\n`); return 2; }
   let config: Record<string, unknown> = {};
   try {
     if (configPath) {
@@ -275,7 +282,7 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
     if (intel) out.write(`shared indicators: ${intel.matched} of ${intel.indicators} seen${intel.sightings.map((x) => `\n  ${x.indicator_id}: ${x.count} requests from ${x.accounts} accounts, ${x.first_seen} to ${x.last_seen}`).join('')}\n`);
   }
   if (extra.after) {
-    try { await extra.after(result); } catch (e) { err.write(`warden scan: ${(e as Error).message}\n`); return 1; }
+    try { await extra.after(result, input); } catch (e) { err.write(`warden scan: ${(e as Error).message}\n`); return 1; }
   }
   return 0;
 }

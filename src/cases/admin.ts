@@ -9,9 +9,13 @@
  *   POST   /admin/cases/:id/refresh        rebuild from the campaign as it stands now (notes and status kept)
  *   GET    /admin/cases/:id/report         the report (Markdown; ?format=json for the case file)
  *   GET    /admin/cases/:id/stix           the case's shareable values as a STIX 2.1 bundle (keyed hashes)
+ *   POST   /admin/cases/:id/publish        publish them to partners on the TAXII server (?valid_days=) -> 201 {versions, indicators, revoked}
+ *   DELETE /admin/cases/:id/publish        revoke what the case published (also done when it is dismissed)
  *   GET    /admin/intel                    imported indicators in force, their sightings, the sharing key's id
  *   POST   /admin/intel/import             a STIX 2.1 bundle (?level=throttle&source=NAME) -> 201 {imported, revoked, skipped}
  *   DELETE /admin/intel                    ?source=NAME or ?id=indicator--...: stop matching them -> 204
+ *   GET    /admin/intel/feeds              partners' TAXII feeds: cursor, last poll, last error, counts
+ *   POST   /admin/intel/feeds/:name/pull   poll one now (502 with the reason when it fails)
  *   GET    /admin/intel/sightings          sightings of imported indicators as a STIX 2.1 bundle, to report back
  *                                          (?source=NAME: only that partner's indicators, so no partner learns another's)
  */
@@ -21,15 +25,19 @@ import { renderErrorBody, WardenError, type ErrorCode } from '../errors/index.ts
 import type { SharedIndicators } from '../detect/index.ts';
 import { buildCaseFile, findCampaign, refreshCaseFile, type CaseLimits, type CaseSources } from './case-file.ts';
 import { caseReportMarkdown } from './report.ts';
-import { caseToStix, sightingsToStix, stixToIndicators, StixError, IMPORT_LEVELS } from './stix.ts';
+import { caseToStix, sightingsToStix, StixError, IMPORT_LEVELS } from './stix.ts';
+import { publishCase, takeIn, withdrawCase } from './publish.ts';
+import type { FeedPoller } from './feeds.ts';
 import type { CaseStore } from './store.ts';
-import { CASE_STATUSES } from './types.ts';
+import { CASE_STATUSES, type CaseFile } from './types.ts';
 
 export interface CasesAdminOptions {
   store: CaseStore;
   sources: CaseSources;
   /** The indicators the detector matches (imports are added here as well as stored). */
   intel: SharedIndicators;
+  /** Partners' TAXII feeds polled (null: none configured). */
+  feeds?: FeedPoller | null;
   /** The sharing key (null: none configured, so export and import are refused with the reason). */
   sharingKey: string | null;
   provider: string;
@@ -65,10 +73,20 @@ function fail(reply: FastifyReply, code: ErrorCode, message: string) {
   return reply.code(err.status).send(renderErrorBody(err, 'openai'));
 }
 const issues = (err: z.ZodError) => err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+/** `?valid_days=`: the default when absent, null when not 1-3650 whole days. */
+function validDays(raw: string | undefined, fallback: number): number | null {
+  const days = raw === undefined ? fallback : Number(raw);
+  return Number.isInteger(days) && days >= 1 && days <= 3650 ? days : null;
+}
 const NO_KEY = 'no sharing key: set cases.sharing_key (or WARDEN_INTEL_KEY) to the key agreed with your partners, at least 16 characters';
 
 export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminOptions): void {
   const { store, sources, intel } = opts;
+  const note = async (c: CaseFile, text: string) => {
+    c.updated_at = new Date().toISOString();
+    c.notes.push({ at: c.updated_at, text });
+    await store.putCase(c);
+  };
   // STIX's own media type is JSON too (TAXII servers and tools send it).
   if (!app.hasContentTypeParser('application/stix+json')) {
     app.addContentTypeParser('application/stix+json', { parseAs: 'string' }, (_req, body, done) => {
@@ -111,6 +129,11 @@ export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminO
     c.notes.push({ at, text: b.data.note ?? `status ${c.status} -> ${b.data.status}`, ...(changed ? { status: b.data.status } : {}) });
     if (b.data.status) c.status = b.data.status;
     c.updated_at = at;
+    // A dismissed case was a mistake: what it published is revoked, so partners stop matching it.
+    if (changed && c.status === 'dismissed') {
+      const w = await withdrawCase(store, c.id);
+      if (w.versions) c.notes.push({ at, text: `withdrawn from partners: ${w.revoked} indicators revoked` });
+    }
     await store.putCase(c);
     return c;
   });
@@ -138,10 +161,31 @@ export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminO
     if (!opts.sharingKey) return fail(reply, 'WARDEN_CONFLICT', NO_KEY);
     const c = await store.getCase(req.params.id);
     if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
-    const days = req.query.valid_days === undefined ? opts.exportValidDays : Number(req.query.valid_days);
-    if (!Number.isInteger(days) || days < 1 || days > 3650) return fail(reply, 'WARDEN_INVALID_REQUEST', 'valid_days: a whole number of days, 1 to 3650');
+    const days = validDays(req.query.valid_days, opts.exportValidDays);
+    if (days === null) return fail(reply, 'WARDEN_INVALID_REQUEST', 'valid_days: a whole number of days, 1 to 3650');
     const { bundle } = caseToStix(c, { provider: opts.provider, sharingKey: opts.sharingKey, validDays: days });
     return reply.type('application/stix+json;version=2.1').send(JSON.stringify(bundle));
+  });
+
+  app.post<{ Params: { id: string }; Querystring: { valid_days?: string } }>('/cases/:id/publish', async (req, reply) => {
+    if (!opts.sharingKey) return fail(reply, 'WARDEN_CONFLICT', NO_KEY);
+    const days = validDays(req.query.valid_days, opts.exportValidDays);
+    if (days === null) return fail(reply, 'WARDEN_INVALID_REQUEST', 'valid_days: a whole number of days, 1 to 3650');
+    const c = await store.getCase(req.params.id);
+    if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
+    if (c.status === 'dismissed') return fail(reply, 'WARDEN_CONFLICT', `case ${c.id} is dismissed: a dismissed case is not shared`);
+    const result = await publishCase(store, c, { provider: opts.provider, sharingKey: opts.sharingKey, validDays: days });
+    await note(c, `published to partners: ${result.indicators} indicators${result.revoked ? `, ${result.revoked} no longer shareable revoked` : ''}, valid ${days} days`);
+    return reply.code(201).send(result);
+  });
+
+  app.delete<{ Params: { id: string } }>('/cases/:id/publish', async (req, reply) => {
+    const c = await store.getCase(req.params.id);
+    if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
+    const result = await withdrawCase(store, c.id);
+    if (!result.versions) return fail(reply, 'WARDEN_NOT_FOUND', `case ${c.id} has nothing published`);
+    await note(c, `withdrawn from partners: ${result.revoked} indicators revoked`);
+    return result;
   });
 
   app.get('/intel', async () => ({
@@ -156,21 +200,12 @@ export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminO
     if (!q.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(q.error));
     let result;
     try {
-      result = stixToIndicators(req.body, { sharingKey: opts.sharingKey, level: q.data.level ?? opts.importLevel, source: q.data.source });
+      result = await takeIn({ store, intel, sharingKey: opts.sharingKey }, req.body, { level: q.data.level ?? opts.importLevel, source: q.data.source });
     } catch (err) {
       if (err instanceof StixError) return fail(reply, 'WARDEN_INVALID_REQUEST', err.message);
-      throw err;
-    }
-    // Stored first: what the store refused is not matched either, so a restart agrees with now.
-    try {
-      await store.putIndicators(result.indicators);
-      for (const id of result.revoked) await store.removeIndicators({ id });
-    } catch (err) {
       return fail(reply, 'WARDEN_INTERNAL', `the indicators could not be stored, so none was imported: ${(err as Error).message}`);
     }
-    intel.add(result.indicators);
-    const revoked = intel.remove(result.revoked);
-    return reply.code(201).send({ imported: result.indicators.length, revoked, skipped: result.skipped, key_id: intel.keyId });
+    return reply.code(201).send({ imported: result.indicators.length, revoked: result.removed, skipped: result.skipped, key_id: intel.keyId });
   });
 
   app.delete<{ Querystring: { source?: string; id?: string } }>('/intel', async (req, reply) => {
@@ -180,6 +215,16 @@ export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminO
     if (!gone.length) return fail(reply, 'WARDEN_NOT_FOUND', id ? `no indicator ${id}` : `no indicator from ${source}`);
     intel.remove(gone);
     return reply.code(204).send();
+  });
+
+  app.get('/intel/feeds', async () => ({ feeds: opts.feeds ? await opts.feeds.states() : [] }));
+
+  app.post<{ Params: { name: string } }>('/intel/feeds/:name/pull', async (req, reply) => {
+    const polled = opts.feeds?.pull(req.params.name);
+    if (!polled) return fail(reply, 'WARDEN_NOT_FOUND', `no feed ${req.params.name} (cases.feeds${opts.sharingKey ? '' : '; and feeds are polled only with a sharing key'})`);
+    const state = await polled;
+    if (state.last_error) return fail(reply, 'WARDEN_UPSTREAM_ERROR', `feed ${state.name}: ${state.last_error}`);
+    return state;
   });
 
   app.get<{ Querystring: { source?: string } }>('/intel/sightings', async (req, reply) => {

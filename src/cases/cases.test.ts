@@ -16,25 +16,10 @@ import {
 } from './index.ts';
 import { runCasesCli, runIntelCli } from '../cli/cases-cmd.ts';
 import { runScan } from '../cli/scan-cmd.ts';
+import { atProviderB, campaignFixture } from './test-campaign.ts';
 import { Writable } from 'node:stream';
 
-const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const scenario = buildScenario(pool, {
-  seed: 5, days: 2,
-  organic: { hobbyist: 40, startup: 2, agent: 2, researcher: 1 },
-  campaigns: [{ kind: 'hydra', accounts: 30 }],
-});
-const campaignAccounts = new Set(Object.entries(scenario.labels.accounts).filter(([, l]) => l.startsWith('campaign:')).map(([id]) => id));
-const KEY_A = 'partners-exchange-key-2026';
-
-const dir = mkdtempSync(join(tmpdir(), 'warden-cases-'));
-const engine = new DetectorEngine();
-for (const ev of scenario.events) engine.ingest(ev);
-engine.flush();
-const events = new SqliteEventStore(openSqlite(join(dir, 'events.db')));
-await events.appendBatch(scenario.events);
-const campaign = engine.campaigns()[0];
-const built = (await buildCaseFile({ engine, events }, campaign.id))!;
+const { scenario, campaignAccounts, KEY_A, dir, engine, events, campaign, built } = await campaignFixture();
 
 test.after(async () => { await events.close(); rmSync(dir, { recursive: true, force: true }); });
 
@@ -76,11 +61,6 @@ test('the report explains the campaign: targets, evidence with thresholds, accou
   assert.ok(md.includes('confirmed with the payments team'));
   assert.ok(md.includes('The ledger was off'));
 });
-
-/** The campaign reaching provider B: the same people, cards and networks, new account ids. */
-function atProviderB(evs: readonly InteractionEvent[]): InteractionEvent[] {
-  return evs.map((e) => ({ ...e, id: `b_${e.id}`, account_id: `b_${e.account_id}`, org_id: e.org_id ? `b_${e.org_id}` : null }));
-}
 
 test('exchange: provider B imports A\'s bundle and holds the campaign\'s accounts from their first request; organic ones stay clear', () => {
   const { bundle, indicators } = caseToStix(built, { provider: 'Provider A', sharingKey: KEY_A, validDays: 30, now: new Date('2026-03-04T00:00:00Z') });
@@ -186,6 +166,34 @@ async function storeSuite(name: string, store: CaseStore) {
   await store.addSightings([{ indicator_id: sid, count: 2, first_seen: '2026-03-04T09:00:00.000Z', last_seen: '2026-03-04T10:30:00.000Z', accounts: ['acct_b', 'acct_c'] }]);
   const seen = (await store.listSightings()).find((x) => x.indicator_id === sid)!;
   assert.deepEqual({ ...seen, accounts: seen.accounts.sort() }, { indicator_id: sid, count: 5, first_seen: '2026-03-04T09:00:00.000Z', last_seen: '2026-03-04T11:00:00.000Z', accounts: ['acct_a', 'acct_b', 'acct_c'] });
+
+  // A TAXII collection: versions in the order added, each with its own added_us, filtered as clients ask.
+  const col = `col-${name}`;
+  const obj = (type: string, id: string, modified: string, extra: object = {}) => ({ type, id: `${type}--${name}-${id}`, created: '2026-03-04T00:00:00.000Z', modified, ...extra });
+  const first = await store.publish(col, [
+    { body: obj('identity', 'i', '2026-03-04T00:00:00.000Z'), caseId: c1.id },
+    { body: obj('indicator', 'x', '2026-03-04T00:00:00.000Z'), caseId: c1.id },
+    { body: obj('campaign', 'c', '2026-03-04T00:00:00.000Z'), caseId: c1.id },
+  ]);
+  const second = await store.publish(col, [{ body: obj('indicator', 'x', '2026-03-05T00:00:00.000Z', { revoked: true }), caseId: c1.id }]);
+  const added = [...first, ...second].map((o) => o.added_us);
+  assert.ok(added.every((a, i) => i === 0 || a > added[i - 1]), 'added_us only grows');
+  const ids = (rows: Array<{ id: string; version: string }>) => rows.map((r) => `${r.id.split('-').at(-1)}@${r.version.slice(8, 10)}`);
+  assert.deepEqual(ids(await store.published({ collection: col, limit: 10 })), ['i@04', 'c@04', 'x@05'], 'the latest version of each, by when it was added');
+  assert.deepEqual(ids(await store.published({ collection: col, limit: 10, versions: 'all' })), ['i@04', 'x@04', 'c@04', 'x@05']);
+  assert.deepEqual(ids(await store.published({ collection: col, limit: 10, versions: 'first', types: ['indicator'] })), ['x@04']);
+  assert.deepEqual(ids(await store.published({ collection: col, limit: 10, versions: ['2026-03-05T00:00:00.000Z'] })), ['x@05']);
+  assert.deepEqual(ids(await store.published({ collection: col, limit: 10, addedAfterUs: first[1].added_us })), ['c@04', 'x@05']);
+  assert.deepEqual(ids(await store.published({ collection: col, limit: 2, ids: [`campaign--${name}-c`, `identity--${name}-i`] })), ['i@04', 'c@04']);
+  assert.deepEqual(await store.published({ collection: `${col}-other`, limit: 10 }), []);
+  const ofCase = await store.publishedOfCase(c1.id);
+  assert.deepEqual(ids(ofCase), ['i@04', 'c@04', 'x@05']);
+  assert.equal(ofCase[2].body.revoked, true);
+  await store.putRecord('feed', `f-${name}`, { cursor: 'a' });
+  await store.putRecord('feed', `f-${name}`, { cursor: 'b' });
+  assert.deepEqual(await store.getRecord('feed', `f-${name}`), { cursor: 'b' });
+  assert.equal(await store.getRecord('feed', `g-${name}`), null);
+  assert.ok((await store.listRecords<{ cursor: string }>('feed')).some((r) => r.cursor === 'b'));
 }
 
 test('case stores: memory, SQLite and PostgreSQL keep cases and indicators alike', async () => {
@@ -200,6 +208,8 @@ test('case stores: memory, SQLite and PostgreSQL keep cases and indicators alike
     await pg.query('DELETE FROM cases WHERE id LIKE $1', [`case_${run}_%`]);
     await pg.query('DELETE FROM intel_sightings WHERE indicator_id LIKE $1', [`indicator--${run}%`]);
     await pg.query('DELETE FROM intel_sighting_accounts WHERE indicator_id LIKE $1', [`indicator--${run}%`]);
+    await pg.query('DELETE FROM taxii_objects WHERE collection = $1', [`col-${run}`]);
+    await pg.query('DELETE FROM intel_records WHERE id = $1', [`f-${run}`]);
   } finally { await pg.end(); }
 });
 

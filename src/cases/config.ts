@@ -1,6 +1,25 @@
 import { z } from 'zod';
 
 /** Configuration of case files and threat-intel exchange (section `cases:` of warden.yaml). */
+const LEVELS = ['watch', 'throttle', 'shape', 'verify', 'suspend'] as const;
+
+/** A partner's TAXII 2.1 collection polled for indicators. */
+const feedSchema = z.object({
+  /** The source name its indicators are recorded and explained under. */
+  name: z.string().min(1).max(100).regex(/^[\w .:@-]+$/, 'letters, digits, spaces and . _ : @ -'),
+  /** The collection's URL, e.g. https://partner.example/taxii2/intel/collections/<id>/ */
+  url: z.url({ protocol: /^https?$/ }),
+  /** The API key the partner issued you; `env:NAME` reads the environment. Never logged. */
+  token: z.string().default(''),
+  /** Send the token by HTTP Basic with this user name (some TAXII servers want it) instead of Bearer. */
+  username: z.string().min(1).optional(),
+  /** Level a matching account is held at (default: cases.import_level). */
+  level: z.enum(LEVELS).optional(),
+  every_seconds: z.number().int().min(10).default(300),
+  timeout_seconds: z.number().positive().max(600).default(30),
+}).strict();
+export type FeedConfig = z.infer<typeof feedSchema>;
+
 export const casesConfigSchema = z.object({
   /** Case files, reports and indicator exchange on the nodes that run the detector (admin API, CLI). */
   enabled: z.boolean().default(true),
@@ -12,7 +31,7 @@ export const casesConfigSchema = z.object({
    */
   sharing_key: z.string().default('env:WARDEN_INTEL_KEY'),
   /** Level an account matching an imported indicator is held at, unless the import says otherwise (weak kinds alone: watch). */
-  import_level: z.enum(['watch', 'throttle', 'shape', 'verify', 'suspend']).default('throttle'),
+  import_level: z.enum(LEVELS).default('throttle'),
   /** Exported indicators stop applying after this many days. */
   export_valid_days: z.number().int().positive().max(3650).default(90),
   /** Bounds on what building a case reads from the event store. */
@@ -21,5 +40,16 @@ export const casesConfigSchema = z.object({
   max_events: z.number().int().positive().default(20_000),
   /** Events of the campaign's days read to find other accounts that used its values (only values few others used are shared). */
   max_window_events: z.number().int().positive().default(200_000),
+  /**
+   * A TAXII 2.1 server at /taxii2/ for partner providers (their keys carry the `intel:read` or
+   * `intel:write` scope): the indicators of published cases, and an inbox for theirs.
+   */
+  taxii: z.object({
+    enabled: z.boolean().default(true),
+    /** Largest body a partner may POST, bytes. */
+    max_content_length: z.number().int().positive().max(256 * 1024 * 1024).default(10 * 1024 * 1024),
+  }).strict().default({ enabled: true, max_content_length: 10 * 1024 * 1024 }),
+  /** Partners' TAXII 2.1 collections polled for indicators. */
+  feeds: z.array(feedSchema).default([]).refine((f) => new Set(f.map((x) => x.name)).size === f.length, 'feed names must be unique'),
 });
 export type CasesConfig = z.infer<typeof casesConfigSchema>;

@@ -1,15 +1,20 @@
-// cases: case files for the detector's campaigns (evidence frozen with the ledger's proof), reports, and threat-intel exchange with other providers (STIX 2.1 bundles of keyed hashes).
+// cases: case files for the detector's campaigns (evidence frozen with the ledger's proof), reports, and threat-intel exchange with other providers (STIX 2.1 bundles of keyed hashes, a TAXII 2.1 server and feeds).
 /**
  * A case is opened on a campaign (`buildCaseFile`), kept in a `CaseStore` (SQLite or PostgreSQL),
  * read as a report (`caseReportMarkdown`) and shared as indicators (`caseToStix`). Indicators from
  * partners (`stixToIndicators`) go into the detector's `SharedIndicators` (src/detect/intel.ts),
- * which holds matching accounts at the feed's level. Imports the detector, the ledger's query and
+ * which holds matching accounts at the feed's level. A published case (`publishCase`) is served to
+ * partners by the TAXII 2.1 server (`registerTaxiiServer`); partners' collections are polled by
+ * `FeedPoller`. Imports the detector, the ledger's query and
  * the event store; nothing imports this but the admin composition (src/cli).
  */
-export { casesConfigSchema, type CasesConfig } from './config.ts';
+export { casesConfigSchema, type CasesConfig, type FeedConfig } from './config.ts';
 export { CASE_STATUSES, summariseCase, type CaseFile, type CaseMember, type CaseObservable, type CaseNote, type CaseStatus, type CaseSummary, type LedgerAnchor } from './types.ts';
 export { buildCaseFile, refreshCaseFile, findCampaign, DEFAULT_CASE_LIMITS, type CaseSources, type CaseLimits } from './case-file.ts';
 export { caseReportMarkdown } from './report.ts';
 export { caseToStix, sightingsToStix, stixToIndicators, stixId, StixError, KEYED_HASH_TYPE, IMPORT_LEVELS, type StixBundle, type ExportOptions, type ImportOptions, type ImportResult } from './stix.ts';
-export { MemoryCaseStore, SqliteCaseStore, PostgresCaseStore, type CaseStore } from './store.ts';
+export { MemoryCaseStore, SqliteCaseStore, PostgresCaseStore, type CaseStore, type PublishedObject, type PublishedQuery } from './store.ts';
 export { registerCasesAdminRoutes, type CasesAdminOptions } from './admin.ts';
+export { publishCase, withdrawCase, takeIn, PUBLISHED_COLLECTION, type PublishResult, type Intake, type IntakeResult } from './publish.ts';
+export { registerTaxiiServer, taxiiTime, TAXII_MEDIA_TYPE, TAXII_PAGE_LIMIT, type TaxiiCaller, type TaxiiServerOptions } from './taxii.ts';
+export { FeedPoller, type FeedSpec, type FeedState } from './feeds.ts';

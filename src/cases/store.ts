@@ -6,6 +6,31 @@ import { migratePostgres, migrateSqlite, type PgPool, type SqliteDb } from '../s
 import type { SharedIndicator, StoredSighting } from '../detect/index.ts';
 import { summariseCase, type CaseFile, type CaseStatus, type CaseSummary } from './types.ts';
 
+/** A STIX object this provider published in a TAXII collection: one version of it. */
+export interface PublishedObject {
+  collection: string;
+  id: string;
+  type: string;
+  /** The object's `modified` (its version). */
+  version: string;
+  /** When the collection received this version, microseconds since the epoch: unique and increasing, the cursor partners poll by. */
+  added_us: number;
+  case_id: string | null;
+  body: Record<string, unknown> & { type: string; id: string };
+}
+
+/** What a TAXII client asked for (its filters), newest-added last. */
+export interface PublishedQuery {
+  collection: string;
+  /** Only versions added after this (microseconds since the epoch). */
+  addedAfterUs?: number;
+  ids?: readonly string[];
+  types?: readonly string[];
+  /** `last` (TAXII's default), `first`, `all`, or particular versions (`modified` timestamps). */
+  versions?: 'last' | 'first' | 'all' | readonly string[];
+  limit: number;
+}
+
 export interface CaseStore {
   putCase(c: CaseFile): Promise<void>;
   getCase(id: string): Promise<CaseFile | null>;
@@ -19,6 +44,31 @@ export interface CaseStore {
   /** Add what sightings gained (requests, new accounts, first and last seen) to what is stored. */
   addSightings(deltas: readonly StoredSighting[]): Promise<void>;
   listSightings(): Promise<StoredSighting[]>;
+  /** Add versions to a TAXII collection; each gets the next `added_us`. */
+  publish(collection: string, objects: ReadonlyArray<{ body: PublishedObject['body']; caseId: string | null }>): Promise<PublishedObject[]>;
+  /** A collection's versions matching a client's filters, by `added_us`, at most `limit`. */
+  published(q: PublishedQuery): Promise<PublishedObject[]>;
+  /** The latest version of every object a case published. */
+  publishedOfCase(caseId: string): Promise<PublishedObject[]>;
+  /** Small JSON records kept for the exchange: TAXII statuses, feed cursors (`kind`, `id`). */
+  putRecord(kind: string, id: string, body: unknown): Promise<void>;
+  getRecord<T>(kind: string, id: string): Promise<T | null>;
+  listRecords<T>(kind: string): Promise<T[]>;
+}
+
+/** The next `added_us`: now, or one past the last, so versions never share one. */
+const nextAddedUs = (last: number) => Math.max(Date.now() * 1000, last + 1);
+
+/** Keep the latest or earliest version of each object (rows ordered by added_us). */
+function pickVersions(rows: PublishedObject[], all: readonly PublishedObject[], versions: PublishedQuery['versions'] = 'last'): PublishedObject[] {
+  if (versions === 'all') return rows;
+  if (Array.isArray(versions)) return rows.filter((r) => versions.includes(r.version));
+  const best = new Map<string, string>();
+  for (const r of all) {
+    const b = best.get(r.id);
+    if (b === undefined || (versions === 'first' ? r.version < b : r.version > b)) best.set(r.id, r.version);
+  }
+  return rows.filter((r) => best.get(r.id) === r.version);
 }
 
 export class MemoryCaseStore implements CaseStore {
@@ -49,6 +99,30 @@ export class MemoryCaseStore implements CaseStore {
     }
   }
   async listSightings() { return [...this.sightings.values()].map((s) => ({ ...s, accounts: [...s.accounts] })); }
+  private readonly objects: PublishedObject[] = [];
+  async publish(collection: string, list: ReadonlyArray<{ body: PublishedObject['body']; caseId: string | null }>) {
+    return list.map(({ body, caseId }) => {
+      const o: PublishedObject = {
+        collection, id: body.id, type: body.type, version: String(body.modified ?? body.created ?? ''),
+        added_us: nextAddedUs(this.objects.at(-1)?.added_us ?? 0), case_id: caseId, body: structuredClone(body),
+      };
+      this.objects.push(o);
+      return structuredClone(o);
+    });
+  }
+  async published(q: PublishedQuery) {
+    const inCollection = this.objects.filter((o) => o.collection === q.collection && (!q.ids?.length || q.ids.includes(o.id)));
+    const rows = inCollection.filter((o) => o.added_us > (q.addedAfterUs ?? 0) && (!q.types?.length || q.types.includes(o.type)));
+    return pickVersions(rows, inCollection, q.versions).slice(0, q.limit).map((o) => structuredClone(o));
+  }
+  async publishedOfCase(caseId: string) {
+    const mine = this.objects.filter((o) => o.case_id === caseId);
+    return pickVersions(mine, mine, 'last').map((o) => structuredClone(o));
+  }
+  private readonly records = new Map<string, unknown>();
+  async putRecord(kind: string, id: string, body: unknown) { this.records.set(`${kind}\n${id}`, structuredClone(body)); }
+  async getRecord<T>(kind: string, id: string) { const r = this.records.get(`${kind}\n${id}`); return r === undefined ? null : structuredClone(r) as T; }
+  async listRecords<T>(kind: string) { return [...this.records].filter(([k]) => k.startsWith(`${kind}\n`)).map(([, v]) => structuredClone(v) as T); }
 }
 
 const CASES_TABLE = (ts: string) => `CREATE TABLE IF NOT EXISTS cases (id TEXT PRIMARY KEY, status TEXT NOT NULL, campaign_id TEXT NOT NULL, opened_at ${ts} NOT NULL, body TEXT NOT NULL)`;
@@ -60,6 +134,34 @@ const SIGHTING_UPSERT = (ph: (n: number) => string) => `INSERT INTO intel_sighti
   first_seen = CASE WHEN excluded.first_seen < intel_sightings.first_seen THEN excluded.first_seen ELSE intel_sightings.first_seen END,
   last_seen = CASE WHEN excluded.last_seen > intel_sightings.last_seen THEN excluded.last_seen ELSE intel_sightings.last_seen END`;
 const SIGHTING_ACCOUNT = (ph: (n: number) => string) => `INSERT INTO intel_sighting_accounts (indicator_id, account_id) VALUES (${ph(1)}, ${ph(2)}) ON CONFLICT DO NOTHING`;
+const PUBLISHED_TABLES = `CREATE TABLE IF NOT EXISTS taxii_objects (added_us BIGINT PRIMARY KEY, collection TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, version TEXT NOT NULL, case_id TEXT, body TEXT NOT NULL);
+  CREATE INDEX IF NOT EXISTS taxii_objects_by_id ON taxii_objects (collection, id, version);
+  CREATE INDEX IF NOT EXISTS taxii_objects_by_case ON taxii_objects (case_id);
+  CREATE TABLE IF NOT EXISTS intel_records (kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id))`;
+interface PublishedRow { added_us: number | string; collection: string; id: string; type: string; version: string; case_id: string | null; body: string }
+const fromPublishedRow = (r: PublishedRow): PublishedObject => ({ ...r, added_us: Number(r.added_us), body: JSON.parse(r.body) });
+/** SQL for a client's filters (the same on both databases, `ph` numbering the parameters). */
+function publishedSql(q: PublishedQuery, ph: (n: number) => string): { sql: string; args: unknown[] } {
+  const args: unknown[] = [q.collection, q.addedAfterUs ?? 0];
+  const where = [`t.collection = ${ph(1)}`, `t.added_us > ${ph(2)}`];
+  const list = (col: string, values: readonly string[] | undefined) => {
+    if (!values?.length) return;
+    where.push(`${col} IN (${values.map((v) => { args.push(v); return ph(args.length); }).join(', ')})`);
+  };
+  list('t.id', q.ids);
+  list('t.type', q.types);
+  const versions = q.versions ?? 'last';
+  if (Array.isArray(versions)) list('t.version', versions);
+  else if (versions !== 'all') where.push(`t.version = (SELECT ${versions === 'first' ? 'MIN' : 'MAX'}(v.version) FROM taxii_objects v WHERE v.collection = t.collection AND v.id = t.id)`);
+  args.push(q.limit);
+  return { sql: `SELECT * FROM taxii_objects t WHERE ${where.join(' AND ')} ORDER BY t.added_us LIMIT ${ph(args.length)}`, args };
+}
+const OF_CASE = (ph: (n: number) => string) => `SELECT * FROM taxii_objects t WHERE t.case_id = ${ph(1)} AND t.version = (SELECT MAX(v.version) FROM taxii_objects v WHERE v.collection = t.collection AND v.id = t.id AND v.case_id = t.case_id) ORDER BY t.added_us`;
+const publishedArgs = (collection: string, o: { body: PublishedObject['body']; caseId: string | null }, addedUs: number) =>
+  [addedUs, collection, o.body.id, o.body.type, String(o.body.modified ?? o.body.created ?? ''), o.caseId, JSON.stringify(o.body)];
+const PUT_PUBLISHED = (ph: (n: number) => string) => `INSERT INTO taxii_objects (added_us, collection, id, type, version, case_id, body) VALUES (${[1, 2, 3, 4, 5, 6, 7].map(ph).join(', ')})`;
+const PUT_RECORD = (ph: (n: number) => string) => `INSERT INTO intel_records (kind, id, body) VALUES (${ph(1)}, ${ph(2)}, ${ph(3)}) ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body`;
+
 /** Stored sightings with their accounts, from rows of both tables. */
 function sightingsFrom(rows: Array<{ indicator_id: string; count: number | string; first_seen: string | Date; last_seen: string | Date }>, accounts: Array<{ indicator_id: string; account_id: string }>): StoredSighting[] {
   const by = new Map<string, string[]>();
@@ -83,7 +185,7 @@ const caseFilter = (q: { status?: CaseStatus; campaignId?: string }, ph: (n: num
 
 export class SqliteCaseStore implements CaseStore {
   constructor(private readonly db: SqliteDb) {
-    migrateSqlite(db, 'cases', [CASES_TABLE('TEXT'), INDICATORS_TABLE('TEXT'), SIGHTINGS_TABLES('TEXT')]);
+    migrateSqlite(db, 'cases', [CASES_TABLE('TEXT'), INDICATORS_TABLE('TEXT'), SIGHTINGS_TABLES('TEXT'), PUBLISHED_TABLES]);
   }
   async putCase(c: CaseFile) {
     this.db.prepare('INSERT INTO cases (id, status, campaign_id, opened_at, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body')
@@ -120,13 +222,36 @@ export class SqliteCaseStore implements CaseStore {
   async listSightings() {
     return sightingsFrom(this.db.prepare('SELECT * FROM intel_sightings ORDER BY indicator_id').all() as never[], this.db.prepare('SELECT * FROM intel_sighting_accounts ORDER BY indicator_id, account_id').all() as never[]);
   }
+  async publish(collection: string, list: ReadonlyArray<{ body: PublishedObject['body']; caseId: string | null }>) {
+    const put = this.db.prepare(PUT_PUBLISHED(() => '?'));
+    return this.db.transaction(() => {
+      let last = Number((this.db.prepare('SELECT MAX(added_us) AS m FROM taxii_objects').get() as { m: number | null }).m ?? 0);
+      return list.map((o) => {
+        last = nextAddedUs(last);
+        const args = publishedArgs(collection, o, last);
+        put.run(...args);
+        return fromPublishedRow({ added_us: last, collection, id: o.body.id, type: o.body.type, version: args[4] as string, case_id: o.caseId, body: args[6] as string });
+      });
+    })();
+  }
+  async published(q: PublishedQuery) {
+    const { sql, args } = publishedSql(q, () => '?');
+    return (this.db.prepare(sql).all(...args) as PublishedRow[]).map(fromPublishedRow);
+  }
+  async publishedOfCase(caseId: string) { return (this.db.prepare(OF_CASE(() => '?')).all(caseId) as PublishedRow[]).map(fromPublishedRow); }
+  async putRecord(kind: string, id: string, body: unknown) { this.db.prepare(PUT_RECORD(() => '?')).run(kind, id, JSON.stringify(body)); }
+  async getRecord<T>(kind: string, id: string) {
+    const row = this.db.prepare('SELECT body FROM intel_records WHERE kind = ? AND id = ?').get(kind, id) as { body: string } | undefined;
+    return row ? JSON.parse(row.body) as T : null;
+  }
+  async listRecords<T>(kind: string) { return (this.db.prepare('SELECT body FROM intel_records WHERE kind = ? ORDER BY id').all(kind) as { body: string }[]).map((r) => JSON.parse(r.body) as T); }
 }
 
 /** Cases in PostgreSQL. Call `migrate()` once before use. */
 export class PostgresCaseStore implements CaseStore {
   constructor(private readonly pool: PgPool) {}
   async migrate(): Promise<void> {
-    await migratePostgres(this.pool, 'cases', [CASES_TABLE('TIMESTAMPTZ'), INDICATORS_TABLE('TIMESTAMPTZ'), SIGHTINGS_TABLES('TIMESTAMPTZ')]);
+    await migratePostgres(this.pool, 'cases', [CASES_TABLE('TIMESTAMPTZ'), INDICATORS_TABLE('TIMESTAMPTZ'), SIGHTINGS_TABLES('TIMESTAMPTZ'), PUBLISHED_TABLES]);
   }
   async putCase(c: CaseFile) {
     await this.pool.query('INSERT INTO cases (id, status, campaign_id, opened_at, body) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, body = EXCLUDED.body',
@@ -168,6 +293,32 @@ export class PostgresCaseStore implements CaseStore {
     const accounts = (await this.pool.query('SELECT * FROM intel_sighting_accounts ORDER BY indicator_id, account_id')).rows;
     return sightingsFrom(rows, accounts);
   }
+  async publish(collection: string, list: ReadonlyArray<{ body: PublishedObject['body']; caseId: string | null }>) {
+    const out: PublishedObject[] = [];
+    await this.inTransaction(async (client) => {
+      // One writer at a time, so added_us only grows (a partner's cursor never skips a version).
+      await client.query('LOCK TABLE taxii_objects IN SHARE ROW EXCLUSIVE MODE');
+      let last = Number((await client.query('SELECT MAX(added_us) AS m FROM taxii_objects')).rows[0].m ?? 0);
+      for (const o of list) {
+        last = nextAddedUs(last);
+        const args = publishedArgs(collection, o, last);
+        await client.query(PUT_PUBLISHED((n) => `$${n}`), args);
+        out.push(fromPublishedRow({ added_us: last, collection, id: o.body.id, type: o.body.type, version: args[4] as string, case_id: o.caseId, body: args[6] as string }));
+      }
+    });
+    return out;
+  }
+  async published(q: PublishedQuery) {
+    const { sql, args } = publishedSql(q, (n) => `$${n}`);
+    return ((await this.pool.query(sql, args)).rows as PublishedRow[]).map(fromPublishedRow);
+  }
+  async publishedOfCase(caseId: string) { return ((await this.pool.query(OF_CASE((n) => `$${n}`), [caseId])).rows as PublishedRow[]).map(fromPublishedRow); }
+  async putRecord(kind: string, id: string, body: unknown) { await this.pool.query(PUT_RECORD((n) => `$${n}`), [kind, id, JSON.stringify(body)]); }
+  async getRecord<T>(kind: string, id: string) {
+    const { rows } = await this.pool.query('SELECT body FROM intel_records WHERE kind = $1 AND id = $2', [kind, id]);
+    return rows[0] ? JSON.parse(rows[0].body) as T : null;
+  }
+  async listRecords<T>(kind: string) { return (await this.pool.query('SELECT body FROM intel_records WHERE kind = $1 ORDER BY id', [kind])).rows.map((r: { body: string }) => JSON.parse(r.body) as T); }
   private async inTransaction(work: (client: import('pg').PoolClient) => Promise<void>): Promise<void> {
     const client = await this.pool.connect();
     try {

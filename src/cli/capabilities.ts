@@ -111,6 +111,10 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       const registrars = [usageAdminRoutes({ usage, identity, catalog }), ...adminRegistrars];
       await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, registrars, plugins: adminPlugins });
       if (ledger) registerLedgerRoutes(app, ledger, { routes: 'public' });
+      // Partner providers: TAXII 2.1 with their own API keys (intel scopes), not the admin token.
+      const taxii = cases?.taxiiPlugin;
+      if (taxii) await app.register(async (scope) => taxii((secret) => authenticator.authenticate(secret))(scope), { prefix: '/taxii2' });
+      cases?.startFeeds();
     },
     async ready() {
       try {

@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { resolveSecret, type WardenConfig } from '../config/index.ts';
 import { SharedIndicators, type DetectorEngine } from '../detect/index.ts';
-import { registerCasesAdminRoutes, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources } from '../cases/index.ts';
+import { registerCasesAdminRoutes, registerTaxiiServer, FeedPoller, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type TaxiiCaller } from '../cases/index.ts';
 import { onBackend, type Stores } from './stores.ts';
 
 const MIN_KEY_CHARS = 16;
@@ -15,6 +15,10 @@ export interface CasesSetup {
   intel: SharedIndicators;
   /** The admin routes, once the engine exists (null: cases are off). */
   adminPlugin(engine: DetectorEngine, ledger: CaseSources['ledger']): (app: FastifyInstance) => void;
+  /** The TAXII 2.1 server for partners, mounted at /taxii2 (null: off). */
+  taxiiPlugin: ((authenticate: (secret: string) => Promise<TaxiiCaller>) => (app: FastifyInstance) => void) | null;
+  /** Start polling partners' feeds (once the detector is running). */
+  startFeeds(): void;
   /** Store the last sightings (after the detector has taken in its last events). */
   close(): Promise<void>;
 }
@@ -47,11 +51,21 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
   };
   const timer = setInterval(() => { void saveSightings(); }, SIGHTINGS_EVERY_MS);
   timer.unref();
+  // Partners' feeds: polled only with a sharing key (their keyed hashes cannot be matched without it).
+  const feeds = key && cfg.feeds.length ? new FeedPoller({ store, intel, sharingKey: key }, cfg.feeds.map((f) => ({
+    name: f.name, url: f.url, token: resolveSecret(f.token), username: f.username, level: f.level ?? cfg.import_level,
+    everyMs: f.every_seconds * 1000, timeoutMs: f.timeout_seconds * 1000,
+  })), say) : null;
+  if (!key && cfg.feeds.length) say(`cases: ${cfg.feeds.length} intel feeds are configured but no sharing key is set (cases.sharing_key): none is polled`);
   return {
     intel,
-    close: async () => { clearInterval(timer); await saveSightings(); },
+    startFeeds: () => feeds?.start(),
+    close: async () => { clearInterval(timer); await feeds?.stop(); await saveSightings(); },
+    taxiiPlugin: cfg.taxii.enabled ? (authenticate) => (app) => registerTaxiiServer(app, {
+      store, intel, sharingKey: key, authenticate, provider: cfg.provider, importLevel: cfg.import_level, maxContentLength: cfg.taxii.max_content_length,
+    }) : null,
     adminPlugin: (engine, ledger) => (app) => registerCasesAdminRoutes(app, {
-      store, intel, sharingKey: key, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days,
+      store, intel, feeds, sharingKey: key, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days,
       sources: { engine, events: stores.events, ledger },
       limits: { maxMembers: cfg.max_members, maxEventsPerMember: cfg.max_events_per_member, maxEvents: cfg.max_events, maxWindowEvents: cfg.max_window_events },
     }),

@@ -9,9 +9,13 @@ export type { VerificationTier, Programme };
 export const VERIFICATION_TIERS: readonly VerificationTier[] = ['unverified', 'email_verified', 'identity_verified', 'enterprise'];
 export const PROGRAMMES: readonly Programme[] = ['none', 'education', 'research', 'startup'];
 
-/** Scopes a key can carry. `inference` covers all model endpoints; `models:read` only GET /v1/models. */
-export type KeyScope = 'inference' | 'models:read';
-export const KEY_SCOPES: readonly KeyScope[] = ['inference', 'models:read'];
+/**
+ * Scopes a key can carry. `inference` covers all model endpoints; `models:read` only GET /v1/models.
+ * `intel:read` and `intel:write` are for partner providers on the TAXII 2.1 server (read this
+ * provider's published indicators; add theirs to its inbox) and grant no model endpoint.
+ */
+export type KeyScope = 'inference' | 'models:read' | 'intel:read' | 'intel:write';
+export const KEY_SCOPES: readonly KeyScope[] = ['inference', 'models:read', 'intel:read', 'intel:write'];
 
 export type AccountStatus = 'active' | 'suspended';
 

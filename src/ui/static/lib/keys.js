@@ -85,6 +85,9 @@ export function createKeyForm({ accountId, onCreated }) {
   const name = h('input', { id: `ck-name-${uid}`, name: 'name', maxlength: 200, placeholder: 'e.g. ci, production', autocomplete: 'off' });
   const inference = h('input', { type: 'checkbox', id: `ck-inf-${uid}`, name: 'scope', value: 'inference', checked: true });
   const models = h('input', { type: 'checkbox', id: `ck-mod-${uid}`, name: 'scope', value: 'models:read', checked: true });
+  // Partner providers' keys for the TAXII server: no model endpoint.
+  const intelRead = h('input', { type: 'checkbox', id: `ck-ir-${uid}`, name: 'scope', value: 'intel:read' });
+  const intelWrite = h('input', { type: 'checkbox', id: `ck-iw-${uid}`, name: 'scope', value: 'intel:write' });
   const expiry = h('select', { id: `ck-exp-${uid}`, name: 'expiry' },
     [['', 'Never'], ['2592000', '30 days'], ['7776000', '90 days'], ['31536000', '1 year']].map(([v, l]) => h('option', { value: v }, l)));
   const error = h('p', { class: 'form-error', role: 'alert' });
@@ -92,7 +95,7 @@ export function createKeyForm({ accountId, onCreated }) {
   const form = h('form', { class: 'filters', 'aria-label': 'Create an API key', on: { submit: async (e) => {
     e.preventDefault();
     error.textContent = '';
-    const scopes = [inference, models].filter((c) => c.checked).map((c) => c.value);
+    const scopes = [inference, models, intelRead, intelWrite].filter((c) => c.checked).map((c) => c.value);
     if (!scopes.length) { error.textContent = 'Choose at least one scope.'; return; }
     const id = accountId ?? account.value.trim();
     const body = { scopes };
@@ -114,7 +117,9 @@ export function createKeyForm({ accountId, onCreated }) {
   h('div', { class: 'field' }, h('label', { for: name.id, text: 'Name' }), name),
   h('fieldset', { class: 'field checks' }, h('legend', { text: 'Scopes' }),
     h('span', { class: 'inline-check' }, inference, h('label', { for: inference.id, text: 'inference' })),
-    h('span', { class: 'inline-check' }, models, h('label', { for: models.id, text: 'models:read' }))),
+    h('span', { class: 'inline-check' }, models, h('label', { for: models.id, text: 'models:read' })),
+    h('span', { class: 'inline-check' }, intelRead, h('label', { for: intelRead.id, text: 'intel:read' })),
+    h('span', { class: 'inline-check' }, intelWrite, h('label', { for: intelWrite.id, text: 'intel:write' }))),
   h('div', { class: 'field' }, h('label', { for: expiry.id, text: 'Expires' }), expiry),
   h('div', { class: 'field field-button' }, submit),
   error);

@@ -1,0 +1,93 @@
+/**
+ * What moves between providers, in both directions, once it is in a store: a case published to
+ * this provider's TAXII collection (new versions as the case changes, revocations when values stop
+ * being shareable or the case is withdrawn), and a partner's bundle taken in (stored, then matched).
+ */
+import type { SharedIndicators } from '../detect/index.ts';
+import { caseToStix, stixToIndicators, type ExportOptions, type ImportOptions, type ImportResult } from './stix.ts';
+import type { CaseStore, PublishedObject } from './store.ts';
+import type { CaseFile } from './types.ts';
+
+/** The collection (in the store) holding what this provider publishes. */
+export const PUBLISHED_COLLECTION = 'indicators';
+
+export interface PublishResult {
+  /** Versions added to the collection. */
+  versions: number;
+  /** Indicators in force for the case after this. */
+  indicators: number;
+  /** Indicators revoked by this (no longer shareable, or the case withdrawn). */
+  revoked: number;
+}
+
+type Body = PublishedObject['body'];
+
+/** A `modified` after `prev` (STIX versions of one object must grow), `now` when it already is. */
+function after(now: string, prev: string): string {
+  return now > prev ? now : new Date(Date.parse(prev) + 1).toISOString();
+}
+
+/**
+ * Publish a case's shareable values: a new version of its campaign and of each indicator (valid
+ * again for `validDays`), the first version of anything new, and a revoked version of each
+ * indicator it published before that is no longer shareable. Ids are deterministic, so partners
+ * polling the collection update their copies.
+ */
+export async function publishCase(store: CaseStore, c: CaseFile, opts: ExportOptions): Promise<PublishResult> {
+  const now = (opts.now ?? new Date()).toISOString();
+  const { bundle, indicators } = caseToStix(c, { ...opts, now: new Date(now) });
+  const before = new Map((await store.publishedOfCase(c.id)).map((o) => [o.id, o]));
+  const out: Array<{ body: Body; caseId: string }> = [];
+  for (const obj of bundle.objects as Body[]) {
+    const prev = before.get(obj.id);
+    before.delete(obj.id);
+    if (prev && !prev.body.revoked && (obj.type === 'identity' || obj.type === 'relationship')) continue;
+    if (prev) {
+      // A new version of the same object: it keeps when it was created and first valid.
+      obj.created = prev.body.created;
+      if (obj.type === 'indicator') obj.valid_from = prev.body.valid_from;
+      obj.modified = after(now, prev.version);
+    }
+    out.push({ body: obj, caseId: c.id });
+  }
+  let revoked = 0;
+  for (const prev of before.values()) {
+    if (prev.body.revoked || prev.type === 'identity') continue;
+    out.push({ body: { ...prev.body, modified: after(now, prev.version), revoked: true }, caseId: c.id });
+    if (prev.type === 'indicator') revoked++;
+  }
+  await store.publish(PUBLISHED_COLLECTION, out);
+  return { versions: out.length, indicators, revoked };
+}
+
+/** Revoke everything a case published (its identity stays: other cases name it too). */
+export async function withdrawCase(store: CaseStore, caseId: string, now = new Date()): Promise<PublishResult> {
+  const t = now.toISOString();
+  const live = (await store.publishedOfCase(caseId)).filter((o) => !o.body.revoked && o.type !== 'identity');
+  await store.publish(PUBLISHED_COLLECTION, live.map((o) => ({ body: { ...o.body, modified: after(t, o.version), revoked: true }, caseId })));
+  return { versions: live.length, indicators: 0, revoked: live.filter((o) => o.type === 'indicator').length };
+}
+
+/** Where a partner's indicators go: stored first (what the store refused is not matched either), then matched. */
+export interface Intake {
+  store: CaseStore;
+  intel: SharedIndicators;
+  sharingKey: string;
+}
+
+export interface IntakeResult extends ImportResult {
+  /** How many of the revoked indicators were in force here. */
+  removed: number;
+}
+
+/**
+ * Take in a partner's STIX objects (a bundle, or a TAXII envelope's objects). Throws StixError when
+ * the input is not STIX at all, and the store's error when it cannot keep them (then none is matched).
+ */
+export async function takeIn(intake: Intake, input: unknown, opts: Omit<ImportOptions, 'sharingKey'>): Promise<IntakeResult> {
+  const result = stixToIndicators(input, { ...opts, sharingKey: intake.sharingKey });
+  await intake.store.putIndicators(result.indicators);
+  for (const id of result.revoked) await intake.store.removeIndicators({ id });
+  intake.intel.add(result.indicators);
+  return { ...result, removed: intake.intel.remove(result.revoked) };
+}

@@ -1,0 +1,278 @@
+/**
+ * A TAXII 2.1 server (OASIS) for partner providers, mounted at /taxii2/ on the nodes that run the
+ * detector. Partners authenticate with a Warden API key (Bearer, or HTTP Basic with the key as
+ * password) whose scopes say what they may do:
+ *
+ *   GET  /taxii2/                                         discovery
+ *   GET  /taxii2/intel/                                   the API root
+ *   GET  /taxii2/intel/collections/                       the collections this key may use
+ *   GET  /taxii2/intel/collections/{id}/                  one collection
+ *   GET  /taxii2/intel/collections/{id}/objects/          `indicators` (intel:read): what this provider published
+ *   GET  /taxii2/intel/collections/{id}/objects/{oid}/    (?added_after, limit, next, match[id|type|version|spec_version])
+ *   GET  /taxii2/intel/collections/{id}/objects/{oid}/versions/
+ *   GET  /taxii2/intel/collections/{id}/manifest/
+ *   POST /taxii2/intel/collections/{id}/objects/          `inbox` (intel:write): a partner's indicators, matched at once -> 202 status
+ *   GET  /taxii2/intel/status/{id}/                       the status of a POST
+ *
+ * What the collection holds is put there by publishing a case (src/cases/publish.ts). Errors are
+ * TAXII error messages (application/taxii+json), with the status codes the specification names.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { WardenError } from '../errors/index.ts';
+import type { VerdictLevel } from '../detect/index.ts';
+import { PUBLISHED_COLLECTION, takeIn, type Intake } from './publish.ts';
+import { stixId, StixError } from './stix.ts';
+import type { PublishedObject, PublishedQuery } from './store.ts';
+
+export const TAXII_MEDIA_TYPE = 'application/taxii+json;version=2.1';
+const STIX_MEDIA_TYPE = 'application/stix+json;version=2.1';
+/** Objects per page at most (a client's `limit` is capped to it). */
+export const TAXII_PAGE_LIMIT = 1000;
+/** POST statuses kept (in memory; a status is read just after its POST). */
+const STATUSES_KEPT = 1000;
+
+/** Who is calling: the key's scopes and the partner it belongs to. */
+export interface TaxiiCaller {
+  key: { scopes: readonly string[] };
+  account: { id: string; name: string | null };
+  org: { name: string } | null;
+}
+
+export interface TaxiiServerOptions extends Omit<Intake, 'sharingKey'> {
+  /** Without one, no inbox: a partner's keyed hashes cannot be matched. */
+  sharingKey: string | null;
+  /** Check a presented API key (throws a WardenError when it is missing, unknown, revoked or expired). */
+  authenticate(secret: string): Promise<TaxiiCaller>;
+  provider: string;
+  importLevel: VerdictLevel;
+  /** Largest POST body, bytes. */
+  maxContentLength: number;
+}
+
+interface Collection { id: string; store: string; title: string; description: string; read: boolean; write: boolean }
+
+class TaxiiError extends Error {
+  constructor(readonly status: number, readonly title: string, message: string, readonly headers: Record<string, string> = {}) { super(message); }
+}
+
+/** TAXII timestamps carry microseconds; `added_us` are microseconds since the epoch. */
+export function taxiiTime(us: number): string {
+  const ms = Math.floor(us / 1000);
+  return `${new Date(ms).toISOString().slice(0, 23)}${String(us - ms * 1000).padStart(3, '0')}Z`;
+}
+function parseTaxiiTime(s: string): number | null {
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/.exec(s);
+  if (!m) return null;
+  const seconds = Date.parse(`${m[1]}${m[3]}`);
+  if (!Number.isFinite(seconds)) return null;
+  return seconds * 1000 + Number((m[2] ?? '').padEnd(6, '0').slice(0, 6));
+}
+
+/** The secret from `Authorization: Bearer KEY` or `Basic base64(name:KEY)` (TAXII clients mostly send Basic). */
+function presentedSecret(req: FastifyRequest): string | null {
+  const h = req.headers.authorization;
+  if (typeof h !== 'string') return null;
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  if (bearer) return bearer[1];
+  const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(h);
+  if (!basic) return null;
+  const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  const secret = colon < 0 ? decoded : decoded.slice(colon + 1) || decoded.slice(0, colon);
+  return secret || null;
+}
+
+/** A client's Accept must allow TAXII 2.1 JSON (absent, wildcards and the unversioned type do). */
+function acceptsTaxii(accept: string | undefined): boolean {
+  if (!accept) return true;
+  return accept.split(',').some((part) => {
+    const [type, ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+    if (type === '*/*' || type === 'application/*') return true;
+    if (type !== 'application/taxii+json') return false;
+    const version = params.find((p) => p.startsWith('version='));
+    return !version || version === 'version=2.1';
+  });
+}
+
+export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptions): void {
+  const collections: Collection[] = [
+    { id: stixId('collection', opts.provider, 'indicators').slice('collection--'.length), store: PUBLISHED_COLLECTION, title: `${opts.provider}: distillation campaign indicators`, description: 'Indicators of campaigns harvesting model outputs, as keyed hashes (HMAC-SHA256 under the sharing key the partners agreed), with their campaigns.', read: true, write: false },
+  ];
+  const { sharingKey } = opts;
+  if (sharingKey) collections.push({ id: stixId('collection', opts.provider, 'inbox').slice('collection--'.length), store: 'inbox', title: `${opts.provider}: inbox`, description: 'Add your campaign indicators here; they are matched against this provider\'s traffic at once.', read: false, write: true });
+  const statuses = new Map<string, Record<string, unknown>>();
+
+  const send = (reply: FastifyReply, status: number, body: unknown, headers: Record<string, string> = {}) =>
+    reply.code(status).headers(headers).type(TAXII_MEDIA_TYPE).send(JSON.stringify(body));
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    if (err instanceof TaxiiError) return send(reply, err.status, { title: err.title, description: err.message, http_status: String(err.status) }, err.headers);
+    if (err instanceof WardenError) return send(reply, err.status, { title: err.code, description: err.message, http_status: String(err.status) }, err.status === 401 ? { 'www-authenticate': 'Basic realm="taxii", Bearer' } : {});
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    const title = status === 415 ? 'Unsupported Media Type' : status === 413 ? 'Request Too Large' : status === 500 ? 'Internal Server Error' : 'Bad Request';
+    const description = status === 415 ? `send ${TAXII_MEDIA_TYPE}` : status === 413 ? `the largest body accepted is ${opts.maxContentLength} bytes` : status === 500 ? 'the server could not complete the request' : err.message;
+    return send(reply, status, { title, description, http_status: String(status) });
+  });
+  app.setNotFoundHandler((req, reply) => send(reply, 404, { title: 'Not Found', description: `no TAXII resource at ${req.url.split('?')[0]}`, http_status: '404' }));
+  app.addContentTypeParser('application/taxii+json', { parseAs: 'string', bodyLimit: opts.maxContentLength }, (_req, body, done) => {
+    try { done(null, JSON.parse(body as string)); } catch { done(new TaxiiError(400, 'Bad Request', 'the body is not valid JSON'), undefined); }
+  });
+
+  /** Authenticate, check Accept; the caller, with what it may read and write. */
+  const authenticate = async (req: FastifyRequest) => {
+    if (!acceptsTaxii(req.headers.accept)) throw new TaxiiError(406, 'Not Acceptable', `this server answers ${TAXII_MEDIA_TYPE}`);
+    const secret = presentedSecret(req);
+    if (!secret) throw new TaxiiError(401, 'Unauthorized', 'send a partner API key: "Authorization: Bearer <key>", or HTTP Basic with the key as password', { 'www-authenticate': 'Basic realm="taxii", Bearer' });
+    const who = await opts.authenticate(secret);
+    const read = who.key.scopes.includes('intel:read');
+    const write = who.key.scopes.includes('intel:write');
+    if (!read && !write) throw new TaxiiError(403, 'Forbidden', 'this API key has neither the "intel:read" nor the "intel:write" scope');
+    return { who, read, write };
+  };
+  // Before the body is read: a caller without a key learns nothing, not even a body limit.
+  const callers = new WeakMap<FastifyRequest, Awaited<ReturnType<typeof authenticate>>>();
+  app.addHook('onRequest', async (req) => { callers.set(req, await authenticate(req)); });
+  const caller = async (req: FastifyRequest) => callers.get(req)!;
+  /** The collection, if this caller may see it (TAXII answers 404 for one it may not). */
+  const collectionFor = (id: string, c: { read: boolean; write: boolean }) => {
+    const col = collections.find((x) => x.id === id && ((x.read && c.read) || (x.write && c.write)));
+    if (!col) throw new TaxiiError(404, 'Not Found', `no collection ${id}`);
+    return col;
+  };
+  const view = (col: Collection, c: { read: boolean; write: boolean }) => ({
+    id: col.id, title: col.title, description: col.description, can_read: col.read && c.read, can_write: col.write && c.write, media_types: [STIX_MEDIA_TYPE],
+  });
+  const readable = (id: string, c: { read: boolean; write: boolean }) => {
+    const col = collectionFor(id, c);
+    if (!col.read || !c.read) throw new TaxiiError(403, 'Forbidden', `collection ${id} cannot be read${col.read ? ' with this key (it lacks "intel:read")' : ''}`);
+    return col;
+  };
+
+  /** A client's filters, as the store reads them. */
+  const filters = (col: Collection, q: Record<string, string | undefined>, objectId?: string): PublishedQuery => {
+    const list = (name: string) => q[name]?.split(',').map((s) => s.trim()).filter(Boolean);
+    let addedAfterUs: number | undefined;
+    if (q.added_after !== undefined) {
+      const t = parseTaxiiTime(q.added_after);
+      if (t === null) throw new TaxiiError(400, 'Bad Request', `added_after: not a timestamp: ${q.added_after}`);
+      addedAfterUs = t;
+    }
+    if (q.next !== undefined) {
+      if (!/^\d{1,17}$/.test(q.next)) throw new TaxiiError(400, 'Bad Request', 'next: not a value this server gave');
+      addedAfterUs = Math.max(addedAfterUs ?? 0, Number(q.next));
+    }
+    const limit = q.limit === undefined ? TAXII_PAGE_LIMIT : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1) throw new TaxiiError(400, 'Bad Request', 'limit: a positive whole number');
+    const v = list('match[version]') ?? ['last'];
+    let versions: PublishedQuery['versions'] = 'last';
+    if (v.includes('all')) versions = 'all';
+    else if (v.length === 1 && (v[0] === 'last' || v[0] === 'first')) versions = v[0];
+    else if (v.every((x) => parseTaxiiTime(x) !== null)) versions = v.map((x) => new Date(Math.floor(parseTaxiiTime(x)! / 1000)).toISOString());
+    else throw new TaxiiError(400, 'Bad Request', 'match[version]: last, first, all or timestamps');
+    return { collection: col.store, addedAfterUs, ids: objectId ? [objectId] : list('match[id]'), types: list('match[type]'), versions, limit: Math.min(limit, TAXII_PAGE_LIMIT) + 1 };
+  };
+  /** One page: the rows asked for, whether there are more, and the TAXII paging headers. */
+  const page = async (col: Collection, q: Record<string, string | undefined>, objectId?: string) => {
+    const spec = q['match[spec_version]']?.split(',').map((s) => s.trim());
+    const f = filters(col, q, objectId);
+    const rows: PublishedObject[] = spec && !spec.includes('2.1') ? [] : await opts.store.published(f);
+    const more = rows.length === f.limit;
+    if (more) rows.pop();
+    const headers: Record<string, string> = rows.length ? { 'x-taxii-date-added-first': taxiiTime(rows[0].added_us), 'x-taxii-date-added-last': taxiiTime(rows.at(-1)!.added_us) } : {};
+    return { rows, more, next: more ? String(rows.at(-1)!.added_us) : undefined, headers };
+  };
+  const envelope = (p: Awaited<ReturnType<typeof page>>) => (p.rows.length ? { more: p.more, ...(p.next ? { next: p.next } : {}), objects: p.rows.map((r) => r.body) } : {});
+
+  // TAXII URLs end with "/"; the same resource is served without it.
+  const get = (path: string, handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>) => {
+    app.get(path, handler);
+    app.get(path.replace(/\/$/, ''), handler);
+  };
+  type P = { id: string; oid: string; sid: string };
+  const params = (req: FastifyRequest) => req.params as P;
+  const query = (req: FastifyRequest) => (req.query ?? {}) as Record<string, string | undefined>;
+
+  get('/', async (req, reply) => {
+    await caller(req);
+    return send(reply, 200, { title: `${opts.provider} TAXII server`, description: 'Indicators of model-distillation campaigns, exchanged between model providers.', default: '/taxii2/intel/', api_roots: ['/taxii2/intel/'] });
+  });
+  get('/intel/', async (req, reply) => {
+    await caller(req);
+    return send(reply, 200, { title: 'Campaign indicators', versions: [TAXII_MEDIA_TYPE], max_content_length: opts.maxContentLength });
+  });
+  get('/intel/collections/', async (req, reply) => {
+    const c = await caller(req);
+    return send(reply, 200, { collections: collections.filter((x) => (x.read && c.read) || (x.write && c.write)).map((x) => view(x, c)) });
+  });
+  get('/intel/collections/:id/', async (req, reply) => {
+    const c = await caller(req);
+    return send(reply, 200, view(collectionFor(params(req).id, c), c));
+  });
+  get('/intel/collections/:id/objects/', async (req, reply) => {
+    const col = readable(params(req).id, await caller(req));
+    const p = await page(col, query(req));
+    return send(reply, 200, envelope(p), p.headers);
+  });
+  get('/intel/collections/:id/objects/:oid/', async (req, reply) => {
+    const col = readable(params(req).id, await caller(req));
+    const p = await page(col, query(req), params(req).oid);
+    if (!p.rows.length && !query(req).added_after && !query(req).next) throw new TaxiiError(404, 'Not Found', `no object ${params(req).oid} in this collection`);
+    return send(reply, 200, envelope(p), p.headers);
+  });
+  get('/intel/collections/:id/objects/:oid/versions/', async (req, reply) => {
+    const col = readable(params(req).id, await caller(req));
+    const p = await page(col, { ...query(req), 'match[version]': 'all' }, params(req).oid);
+    if (!p.rows.length && !query(req).added_after && !query(req).next) throw new TaxiiError(404, 'Not Found', `no object ${params(req).oid} in this collection`);
+    return send(reply, 200, p.rows.length ? { more: p.more, versions: p.rows.map((r) => r.version) } : {}, p.headers);
+  });
+  get('/intel/collections/:id/manifest/', async (req, reply) => {
+    const col = readable(params(req).id, await caller(req));
+    const p = await page(col, query(req));
+    const objects = p.rows.map((r) => ({ id: r.id, date_added: taxiiTime(r.added_us), version: r.version, media_type: STIX_MEDIA_TYPE }));
+    return send(reply, 200, objects.length ? { more: p.more, ...(p.next ? { next: p.next } : {}), objects } : {}, p.headers);
+  });
+  get('/intel/status/:sid/', async (req, reply) => {
+    await caller(req);
+    const s = statuses.get(params(req).sid);
+    if (!s) throw new TaxiiError(404, 'Not Found', `no status ${params(req).sid} (statuses are kept for the last ${STATUSES_KEPT} requests)`);
+    return send(reply, 200, s);
+  });
+
+  const post = async (req: FastifyRequest, reply: FastifyReply) => {
+    const c = await caller(req);
+    const col = collectionFor(params(req).id, c);
+    if (!col.write || !c.write) throw new TaxiiError(403, 'Forbidden', `collection ${col.id} cannot be written${col.write ? ' with this key (it lacks "intel:write")' : ''}`);
+    const type = String(req.headers['content-type'] ?? '').toLowerCase();
+    if (!type.startsWith('application/taxii+json')) throw new TaxiiError(415, 'Unsupported Media Type', `send ${TAXII_MEDIA_TYPE}`);
+    const objects = (req.body as { objects?: unknown } | null)?.objects;
+    if (!Array.isArray(objects)) throw new TaxiiError(400, 'Bad Request', 'expected a TAXII envelope: {"objects": [...]}');
+    // The partner is who the key says, not what the objects claim.
+    const partner = c.who.org?.name ?? c.who.account.name ?? c.who.account.id;
+    let result;
+    try {
+      result = await takeIn({ store: opts.store, intel: opts.intel, sharingKey: sharingKey! }, { type: 'bundle', objects }, { level: opts.importLevel, source: partner });
+    } catch (err) {
+      if (err instanceof StixError) throw new TaxiiError(400, 'Bad Request', err.message);
+      throw err;
+    }
+    const skipped = new Map(result.skipped.map((s) => [s.id, s.reason]));
+    const successes: object[] = [];
+    const failures: object[] = [];
+    for (const o of objects as Array<Record<string, unknown>>) {
+      const id = String(o?.id ?? '(no id)');
+      const version = typeof o?.modified === 'string' ? o.modified : undefined;
+      if (skipped.has(id)) failures.push({ id, ...(version ? { version } : {}), message: skipped.get(id) });
+      else successes.push({ id, ...(version ? { version } : {}) });
+    }
+    const status = {
+      id: randomUUID(), status: 'complete', request_timestamp: taxiiTime(Date.now() * 1000),
+      total_count: objects.length, success_count: successes.length, successes, failure_count: failures.length, failures, pending_count: 0, pendings: [],
+    };
+    statuses.set(status.id, status);
+    if (statuses.size > STATUSES_KEPT) statuses.delete(statuses.keys().next().value!);
+    return send(reply, 202, status);
+  };
+  app.post('/intel/collections/:id/objects/', post);
+  app.post('/intel/collections/:id/objects', post);
+}

@@ -1,0 +1,35 @@
+/**
+ * For tests: one provider's detector after two days of a hydra campaign among organic customers
+ * (the committed prompt fixtures), its events stored, and a case opened on the campaign.
+ */
+import { readFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DetectorEngine, buildScenario, type PromptPool } from '../detect/index.ts';
+import { openSqlite, SqliteEventStore } from '../store/index.ts';
+import type { InteractionEvent } from '../events/index.ts';
+import { buildCaseFile } from './case-file.ts';
+
+export async function campaignFixture() {
+  const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+  const scenario = buildScenario(pool, {
+    seed: 5, days: 2,
+    organic: { hobbyist: 40, startup: 2, agent: 2, researcher: 1 },
+    campaigns: [{ kind: 'hydra', accounts: 30 }],
+  });
+  const campaignAccounts = new Set(Object.entries(scenario.labels.accounts).filter(([, l]) => l.startsWith('campaign:')).map(([id]) => id));
+  const dir = mkdtempSync(join(tmpdir(), 'warden-cases-'));
+  const engine = new DetectorEngine();
+  for (const ev of scenario.events) engine.ingest(ev);
+  engine.flush();
+  const events = new SqliteEventStore(openSqlite(join(dir, 'events.db')));
+  await events.appendBatch(scenario.events);
+  const campaign = engine.campaigns()[0];
+  const built = (await buildCaseFile({ engine, events }, campaign.id))!;
+  return { scenario, campaignAccounts, KEY_A: 'partners-exchange-key-2026', dir, engine, events, campaign, built };
+}
+
+/** The campaign reaching provider B: the same people, cards and networks, new account ids. */
+export function atProviderB(evs: readonly InteractionEvent[]): InteractionEvent[] {
+  return evs.map((e) => ({ ...e, id: `b_${e.id}`, account_id: `b_${e.account_id}`, org_id: e.org_id ? `b_${e.org_id}` : null }));
+}

@@ -103,8 +103,10 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
   if (sharingKey) collections.push({ id: stixId('collection', opts.provider, 'inbox').slice('collection--'.length), store: 'inbox', title: `${opts.provider}: inbox`, description: 'Add your campaign indicators here; they are matched against this provider\'s traffic at once.', read: false, write: true });
   const statuses = new Map<string, Record<string, unknown>>();
 
+  // A Buffer, so the media type goes out as written: for a string body Fastify adds a charset and
+  // quotes the version, and TAXII clients compare the media type literally.
   const send = (reply: FastifyReply, status: number, body: unknown, headers: Record<string, string> = {}) =>
-    reply.code(status).headers(headers).type(TAXII_MEDIA_TYPE).send(JSON.stringify(body));
+    reply.code(status).headers({ ...headers, 'content-type': TAXII_MEDIA_TYPE }).send(Buffer.from(JSON.stringify(body)));
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     if (err instanceof TaxiiError) return send(reply, err.status, { title: err.title, description: err.message, http_status: String(err.status) }, err.headers);
@@ -187,7 +189,8 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
   // TAXII URLs end with "/"; the same resource is served without it.
   const get = (path: string, handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>) => {
     app.get(path, handler);
-    app.get(path.replace(/\/$/, ''), handler);
+    // (The prefix's own root, "/", is served both ways by Fastify already.)
+    if (path !== '/') app.get(path.replace(/\/$/, ''), handler);
   };
   type P = { id: string; oid: string; sid: string };
   const params = (req: FastifyRequest) => req.params as P;

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { textTable as table } from '../admin/index.ts';
 import { WardenError } from '../errors/index.ts';
-import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary } from '../cases/index.ts';
+import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary, type FeedState, type PublishResult } from '../cases/index.ts';
 import type { SharedIndicator, Sighting } from '../detect/index.ts';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, openAdminClient } from './admin-connection.ts';
 
@@ -19,6 +19,9 @@ const CASES_HELP = `usage:
   warden cases note ID [--text T] [--status S] record a note or a decision
   warden cases refresh ID                      rebuild from the campaign as it stands now
   warden cases export ID [--valid-days N]      the case's shareable values as a STIX 2.1 bundle (keyed hashes), on stdout
+  warden cases publish ID [--valid-days N]     publish them to partners on the TAXII server (again: new versions, and
+                                               values no longer shareable revoked)
+  warden cases withdraw ID                     revoke everything the case published (dismissing a case does it too)
 
 options:
 ${CONNECTION_HELP}
@@ -31,6 +34,8 @@ const INTEL_HELP = `usage:
   warden intel remove (--source NAME | --id ID)
   warden intel sightings [--source NAME]       sightings of imported indicators as a STIX 2.1 bundle, to send back
                                                (--source: that partner's indicators only)
+  warden intel feeds                           partners' TAXII feeds (cases.feeds): last poll, last error, counts
+  warden intel pull NAME                       poll one feed now
 
 options:
 ${CONNECTION_HELP}
@@ -103,6 +108,14 @@ export function runCasesCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
       const r = await c.call<CaseFile>('POST', `/cases/${enc(id)}/refresh`);
       return { result: r, text: `${r.id}: ${r.notes[r.notes.length - 1]?.text}` };
     }
+    if (what === 'publish') {
+      const r = await c.call<PublishResult>('POST', `/cases/${enc(id)}/publish`, { query: { valid_days: v['valid-days'] } });
+      return { result: r, text: `${id}: ${r.indicators} indicators published to partners${r.revoked ? `, ${r.revoked} no longer shareable revoked` : ''} (${r.versions} object versions)` };
+    }
+    if (what === 'withdraw') {
+      const r = await c.call<PublishResult>('DELETE', `/cases/${enc(id)}/publish`);
+      return { result: r, text: `${id}: withdrawn, ${r.revoked} indicators revoked for partners` };
+    }
     if (what === 'export') {
       const r = await c.call<unknown>('GET', `/cases/${enc(id)}/stix`, { query: { valid_days: v['valid-days'] } });
       return { result: r, text: JSON.stringify(r, null, 2) };
@@ -134,6 +147,14 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
       if (!!v.source === !!v.id) return 'give exactly one of --source or --id';
       await c.call('DELETE', '/intel', { query: v.id ? { id: v.id } : { source: v.source } });
       return { result: { removed: v.id ?? v.source }, text: `${v.id ? `indicator ${v.id}` : `indicators from ${v.source}`}: removed, no longer matched` };
+    }
+    if (what === 'feeds' && !file) {
+      const r = await c.call<{ feeds: FeedState[] }>('GET', '/intel/feeds');
+      return { result: r, text: r.feeds.length ? table(r.feeds.map((f) => ({ ...f, last_error: f.last_error ?? '' })), ['name', 'url', 'last_poll_at', 'last_ok_at', 'imported', 'revoked', 'skipped', 'last_error']) : '(no feeds: cases.feeds)' };
+    }
+    if (what === 'pull' && file) {
+      const r = await c.call<FeedState>('POST', `/intel/feeds/${encodeURIComponent(file)}/pull`);
+      return { result: r, text: `${r.name}: polled; ${r.imported} indicators taken in, ${r.revoked} revoked, ${r.skipped} skipped so far` };
     }
     if (what === 'sightings' && !file) {
       const r = await c.call<unknown>('GET', '/intel/sightings', { query: { source: v.source } });

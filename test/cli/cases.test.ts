@@ -3,7 +3,8 @@
 // the feed's level, explained), kept across a restart, and reported back as sightings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
+import { runIntelCli } from '../../src/cli/cases-cmd.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -93,6 +94,77 @@ test('imported indicators hold a matching account in the running gateway, and su
     assert.deepEqual((await admin('GET', '/intel', undefined, second.w.url)).body.indicators, []);
   } finally {
     for (const w of running) await w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the running gateway serves TAXII 2.1 to partner keys, and polls the partners\' feeds it is given', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-taxii-'));
+  const running: Array<Awaited<ReturnType<typeof startWarden>>> = [];
+  const base = { server: { port: 0 }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 }, detect: { tick_seconds: 0.05 } };
+  try {
+    const a = await startWarden(parseConfig({ ...base, store: { sqlite_path: join(dir, 'a.db') }, cases: { sharing_key: KEY, provider: 'Provider A' } }), { log: () => {} });
+    running.push(a);
+    const tokenA = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
+    const adminA = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${a.url}/admin${path}`, { method, headers: { authorization: `Bearer ${tokenA}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+      return { status: res.status, body: await res.json() as any };
+    };
+    // Provider B is a customer of a kind: an organisation, an account, keys with the intel scopes only.
+    const org = (await adminA('POST', '/orgs', { name: 'Provider B', tier: 'enterprise' })).body;
+    const acct = (await adminA('POST', '/accounts', { org_id: org.id, name: 'intel desk' })).body;
+    const readKey = (await adminA('POST', `/accounts/${acct.id}/keys`, { scopes: ['intel:read'] })).body.secret as string;
+    const writeKey = (await adminA('POST', `/accounts/${acct.id}/keys`, { scopes: ['intel:write'] })).body.secret as string;
+    const taxiiA = async (path: string, key: string, init: RequestInit = {}) => {
+      const res = await fetch(`${a.url}/taxii2${path}`, { ...init, headers: { accept: 'application/taxii+json;version=2.1', authorization: `Bearer ${key}`, ...(init.body ? { 'content-type': 'application/taxii+json;version=2.1' } : {}) } });
+      return { status: res.status, body: await res.json() as any };
+    };
+    assert.equal((await taxiiA('/', readKey)).status, 200);
+    const chat = await fetch(`${a.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${readKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }) });
+    assert.equal(chat.status, 403, 'a partner\'s intel key reaches no model');
+    assert.match(((await chat.json()) as any).error.message, /lacks the "inference" scope/);
+
+    // B pushes a campaign's system prompt into A's inbox; A's customers who send it are held.
+    const inbox = (await taxiiA('/intel/collections/', writeKey)).body.collections[0];
+    const hmac = keyedHash(KEY, 'system_prompt', exchangeValue('system_prompt', PROMPT)!);
+    const posted = await taxiiA(`/intel/collections/${inbox.id}/objects/`, writeKey, { method: 'POST', body: JSON.stringify({ objects: [{ type: 'indicator', spec_version: '2.1', id: 'indicator--4f0f0f0f-0000-4000-8000-000000000003', pattern_type: 'stix', valid_from: '2026-03-01T00:00:00Z', pattern: `[x-warden-keyed-hash:kind = 'system_prompt' AND x-warden-keyed-hash:hmac = '${hmac}']` }] }) });
+    assert.equal(posted.status, 202);
+    assert.equal(posted.body.success_count, 1);
+    const client = new OpenAI({ apiKey: a.demoKey!, baseURL: `${a.url}/v1`, maxRetries: 0 });
+    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'system', content: PROMPT }, { role: 'user', content: 'What is 17 * 23?' }] });
+    const me = (await adminA('GET', '/accounts')).body.data.find((x: any) => x.name === 'demo').id as string;
+    let seen: any = null;
+    for (let t = 0; t < 200 && seen?.level !== 'throttle'; t++) { seen = (await adminA('GET', `/detect/accounts/${me}`)).body; await new Promise((r) => setTimeout(r, 25)); }
+    assert.equal(seen.level, 'throttle');
+    assert.match(seen.verdict.reasons[0].detail, /shared by Provider B/);
+
+    // Provider B's gateway polls A's collection with the key A issued it (read from the environment).
+    const collection = (await taxiiA('/intel/collections/', readKey)).body.collections[0];
+    process.env.WARDEN_TEST_FEED_KEY = readKey;
+    const feeds = [
+      { name: 'Provider A', url: `${a.url}/taxii2/intel/collections/${collection.id}/`, token: 'env:WARDEN_TEST_FEED_KEY', every_seconds: 3600 },
+      { name: 'Provider C', url: `${a.url}/taxii2/intel/collections/${collection.id}/`, token: 'not-a-key-anyone-issued', every_seconds: 3600 },
+    ];
+    const bDir = join(dir, 'b');
+    mkdirSync(bDir);
+    const b = await startWarden(parseConfig({ ...base, store: { sqlite_path: join(bDir, 'b.db') }, cases: { sharing_key: KEY, provider: 'Provider B', feeds } }), { log: () => {} });
+    running.push(b);
+    const env = { WARDEN_ADMIN_URL: b.url, WARDEN_ADMIN_TOKEN: readFileSync(join(bDir, 'admin-token'), 'utf8').trim() };
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (t: string) => out.push(t), err: (t: string) => err.push(t), env };
+    assert.equal(await runIntelCli(['pull', 'Provider A'], io), 0, err.join('\n'));
+    assert.match(out.at(-1)!, /^Provider A: polled; 0 indicators taken in/);
+    assert.equal(await runIntelCli(['pull', 'Provider C'], io), 1);
+    assert.match(err.at(-1)!, /feed Provider C: .* answered 401/);
+    assert.equal(await runIntelCli(['pull', 'Provider D'], io), 1);
+    assert.match(err.at(-1)!, /no feed Provider D/);
+    assert.equal(await runIntelCli(['feeds'], io), 0);
+    assert.match(out.at(-1)!, /Provider A/);
+    assert.ok(!out.join('\n').includes(readKey), 'the feed\'s key is never shown');
+  } finally {
+    delete process.env.WARDEN_TEST_FEED_KEY;
+    for (const w of running.reverse()) await w.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

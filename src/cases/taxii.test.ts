@@ -1,0 +1,233 @@
+// TAXII 2.1 between two providers over real sockets: A publishes a case, B polls A's collection
+// with the key A issued it and holds the campaign's accounts from their first request; A's later
+// revocations reach B the same way. B can also push its own indicators into A's inbox. Every
+// refusal is a TAXII error message with the status the specification names.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import Fastify from 'fastify';
+import { parseConfig } from '../config/index.ts';
+import { openIdentityStore, createAuthenticator } from '../identity/index.ts';
+import { openSqlite } from '../store/index.ts';
+import { DetectorEngine, SharedIndicators, exchangeValue, keyedHash, verdictRank } from '../detect/index.ts';
+import type { InteractionEvent } from '../events/index.ts';
+import { FeedPoller, MemoryCaseStore, SqliteCaseStore, registerCasesAdminRoutes, registerTaxiiServer, stixId, DEFAULT_CASE_LIMITS, TAXII_MEDIA_TYPE, type FeedSpec } from './index.ts';
+import { atProviderB, campaignFixture } from './test-campaign.ts';
+
+const { scenario, campaignAccounts, KEY_A: KEY, dir, engine, events, campaign, built } = await campaignFixture();
+
+// Provider A: its identity store (the partner's keys), its cases, the TAXII server and its admin routes.
+const config = parseConfig({ store: { sqlite_path: join(dir, 'a.db') }, log: { level: 'silent' } });
+const identity = openIdentityStore(config);
+const authenticator = createAuthenticator(identity, config);
+const partnerOrg = await identity.createOrg({ name: 'Provider B', tier: 'enterprise' });
+const partner = await identity.createAccount({ org_id: partnerOrg.id, name: 'intel desk' });
+const readKey = (await identity.createKey(partner.id, { name: 'taxii read', scopes: ['intel:read'] })).secret;
+const writeKey = (await identity.createKey(partner.id, { name: 'taxii write', scopes: ['intel:write'] })).secret;
+const inferenceKey = (await identity.createKey(partner.id, { name: 'chat', scopes: ['inference'] })).secret;
+const storeA = new SqliteCaseStore(openSqlite(join(dir, 'a-cases.db')));
+const intelA = new SharedIndicators(KEY);
+await storeA.putCase(built);
+const app = Fastify();
+await app.register(async (s) => registerTaxiiServer(s, {
+  store: storeA, intel: intelA, sharingKey: KEY, provider: 'Provider A', importLevel: 'throttle', maxContentLength: 64 * 1024,
+  authenticate: (secret) => authenticator.authenticate(secret),
+}), { prefix: '/taxii2' });
+await app.register(async (s) => registerCasesAdminRoutes(s, {
+  store: storeA, intel: intelA, sharingKey: KEY, provider: 'Provider A', importLevel: 'throttle', exportValidDays: 90, sources: { engine, events }, limits: DEFAULT_CASE_LIMITS,
+}), { prefix: '/admin' });
+const base = await app.listen({ port: 0, host: '127.0.0.1' });
+
+test.after(async () => {
+  await app.close();
+  await authenticator.close();
+  await identity.close();
+  await events.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const basic = (secret: string) => `Basic ${Buffer.from(`provider-b:${secret}`).toString('base64')}`;
+async function taxii(path: string, opts: { auth?: string; accept?: string; method?: string; body?: string; type?: string } = {}) {
+  const headers: Record<string, string> = { accept: opts.accept ?? TAXII_MEDIA_TYPE };
+  if (opts.auth) headers.authorization = opts.auth;
+  if (opts.type) headers['content-type'] = opts.type;
+  const res = await fetch(`${base}/taxii2${path}`, { method: opts.method ?? 'GET', headers, body: opts.body });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+}
+const admin = async (method: string, path: string, body?: unknown) => {
+  const res = await fetch(`${base}/admin${path}`, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+  return { status: res.status, body: await res.json() as any };
+};
+
+test('partners are let in by their key\'s scopes, and told why not in TAXII error messages', async () => {
+  const none = await taxii('/');
+  assert.equal(none.status, 401);
+  assert.match(none.headers.get('content-type')!, /^application\/taxii\+json;\s*version=2\.1/);
+  assert.match(none.headers.get('www-authenticate')!, /Basic/);
+  assert.equal(none.body.http_status, '401');
+  assert.match(none.body.description, /partner API key/);
+  assert.equal((await taxii('/', { auth: 'Bearer wk_not_a_key' })).status, 401);
+  const chat = await taxii('/', { auth: `Bearer ${inferenceKey}` });
+  assert.equal(chat.status, 403);
+  assert.match(chat.body.description, /intel:read/);
+  assert.equal((await taxii('/', { auth: basic(readKey), accept: 'text/html' })).status, 406);
+  assert.equal((await taxii('/', { auth: basic(readKey), accept: 'application/taxii+json;version=2.0' })).status, 406);
+
+  const discovery = await taxii('/', { auth: basic(readKey) });
+  assert.equal(discovery.status, 200);
+  assert.deepEqual(discovery.body.api_roots, ['/taxii2/intel/']);
+  const root = await taxii('/intel/', { auth: basic(readKey) });
+  assert.deepEqual(root.body.versions, [TAXII_MEDIA_TYPE]);
+  assert.equal(root.body.max_content_length, 64 * 1024);
+  // A read key sees the published collection only; a write key the inbox only.
+  const readCols = (await taxii('/intel/collections/', { auth: basic(readKey) })).body.collections;
+  assert.deepEqual(readCols.map((c: any) => [c.can_read, c.can_write]), [[true, false]]);
+  const writeCols = (await taxii('/intel/collections', { auth: `Bearer ${writeKey}` })).body.collections;
+  assert.deepEqual(writeCols.map((c: any) => [c.can_read, c.can_write]), [[false, true]]);
+  assert.equal((await taxii(`/intel/collections/${writeCols[0].id}/objects/`, { auth: basic(readKey) })).status, 404, 'a collection the key may not use is not there');
+  assert.equal((await taxii(`/intel/collections/${writeCols[0].id}/objects/`, { auth: `Bearer ${writeKey}` })).status, 403);
+  const missing = await taxii('/intel/nothing-here/', { auth: basic(readKey) });
+  assert.equal(missing.status, 404);
+  assert.equal(missing.body.title, 'Not Found');
+  assert.equal((await taxii(`/intel/collections/${readCols[0].id}/objects/?added_after=yesterday`, { auth: basic(readKey) })).status, 400);
+  assert.equal((await taxii(`/intel/collections/${readCols[0].id}/objects/?limit=0`, { auth: basic(readKey) })).status, 400);
+  assert.deepEqual((await taxii(`/intel/collections/${readCols[0].id}/objects/`, { auth: basic(readKey) })).body, {}, 'nothing published yet: an empty envelope');
+});
+
+test('B polls A\'s collection: the campaign\'s accounts are held at B from their first request, and A\'s revocations reach B', async () => {
+  const collection = (await taxii('/intel/collections/', { auth: basic(readKey) })).body.collections[0];
+  const storeB = new MemoryCaseStore();
+  const intelB = new SharedIndicators(KEY);
+  const said: string[] = [];
+  const feed: FeedSpec = { name: 'Provider A', url: `${base}/taxii2/intel/collections/${collection.id}/`, token: readKey, username: 'provider-b', level: 'throttle', everyMs: 60_000, timeoutMs: 5_000 };
+  const poller = new FeedPoller({ store: storeB, intel: intelB, sharingKey: KEY }, [feed], (l) => said.push(l));
+
+  const published = await admin('POST', `/cases/${built.id}/publish`);
+  assert.equal(published.status, 201, JSON.stringify(published.body));
+  const shareable = built.observables.filter((o) => o.shareable).length;
+  assert.deepEqual(published.body, { versions: 2 + 2 * shareable, indicators: shareable, revoked: 0 });
+  assert.match((await storeA.getCase(built.id))!.notes.at(-1)!.text, new RegExp(`published to partners: ${shareable} indicators`));
+
+  const first = await poller.pull('Provider A')!;
+  assert.equal(first.last_error, null, first.last_error!);
+  assert.equal(first.imported, shareable);
+  assert.ok(first.cursor && /\.\d{6}Z$/.test(first.cursor), 'the cursor is the server\'s microsecond timestamp');
+  assert.ok(intelB.list().every((i) => i.source === 'Provider A' && i.level === 'throttle'));
+  assert.deepEqual((await storeB.listIndicators()).map((i) => i.id).sort(), intelB.list().map((i) => i.id).sort(), 'stored as well as matched');
+
+  const b = new DetectorEngine({ intel: intelB });
+  const firsts = new Map<string, InteractionEvent>();
+  for (const e of atProviderB(scenario.events)) if (!firsts.has(e.account_id!)) firsts.set(e.account_id!, e);
+  for (const e of firsts.values()) b.ingest(e);
+  b.flush();
+  const held = [...firsts.keys()].filter((id) => campaignAccounts.has(id.slice(2)) && verdictRank(b.forAccount(id).level) >= verdictRank('throttle'));
+  assert.equal(held.length, campaign.members.length);
+  assert.deepEqual([...firsts.keys()].filter((id) => !campaignAccounts.has(id.slice(2)) && b.forAccount(id).level !== 'none'), []);
+
+  // Nothing new: nothing taken in again. Paging by `next` walks the whole collection once.
+  assert.equal((await poller.pull('Provider A'))!.imported, shareable);
+  const objectsPath = `/intel/collections/${collection.id}/objects/`;
+  const seen: string[] = [];
+  let next: string | undefined;
+  let pages = 0;
+  do {
+    const page = await taxii(`${objectsPath}?limit=3${next ? `&next=${next}` : ''}`, { auth: basic(readKey) });
+    assert.equal(page.status, 200);
+    assert.ok(page.headers.get('x-taxii-date-added-first') && page.headers.get('x-taxii-date-added-last'));
+    seen.push(...page.body.objects.map((o: any) => o.id));
+    next = page.body.more ? page.body.next : undefined;
+    pages++;
+  } while (next);
+  assert.equal(pages, Math.ceil((2 + 2 * shareable) / 3));
+  assert.equal(new Set(seen).size, 2 + 2 * shareable, 'every object once');
+  const manifest = (await taxii(`/intel/collections/${collection.id}/manifest/?match[type]=indicator`, { auth: basic(readKey) })).body;
+  assert.equal(manifest.objects.length, shareable);
+  assert.ok(manifest.objects.every((m: any) => m.media_type === 'application/stix+json;version=2.1' && /\.\d{6}Z$/.test(m.date_added)));
+
+  // A's refresh leaves one value no longer shareable: republishing revokes it; B removes it.
+  const gone = built.observables.find((o) => o.shareable)!;
+  const changed = { ...built, observables: built.observables.map((o) => (o === gone ? { ...o, shareable: false, why: 'now used by others' } : o)) };
+  await storeA.putCase(changed);
+  const again = await admin('POST', `/cases/${built.id}/publish?valid_days=30`);
+  assert.equal(again.body.revoked, 1);
+  const goneId = stixId('indicator', 'Provider A', gone.kind, keyedHash(KEY, gone.kind, gone.value));
+  assert.ok(manifest.objects.some((m: any) => m.id === goneId));
+  const versions = (await taxii(`/intel/collections/${collection.id}/objects/${goneId}/versions/`, { auth: basic(readKey) })).body.versions;
+  assert.equal(versions.length, 2, 'a new version of each indicator');
+  assert.ok(versions[1] > versions[0]);
+  const second = await poller.pull('Provider A')!;
+  assert.equal(second.revoked, 1);
+  assert.equal(intelB.list().length, shareable - 1);
+  assert.ok(!intelB.list().some((i) => i.kind === gone.kind && i.hmac === keyedHash(KEY, gone.kind, gone.value)), 'the revoked value is no longer matched');
+
+  // Dismissed: everything it published is revoked, and B stops matching all of it.
+  assert.equal((await admin('PATCH', `/cases/${built.id}`, { status: 'dismissed', note: 'an evaluation partner after all' })).status, 200);
+  assert.equal((await admin('POST', `/cases/${built.id}/publish`)).status, 409, 'a dismissed case is not published again');
+  await poller.pull('Provider A');
+  assert.deepEqual(intelB.list(), []);
+  assert.deepEqual(await storeB.listIndicators(), []);
+  const one = await taxii(`/intel/collections/${collection.id}/objects/${goneId}/`, { auth: basic(readKey) });
+  assert.equal(one.body.objects[0].revoked, true);
+  assert.equal((await taxii(`/intel/collections/${collection.id}/objects/indicator--00000000-0000-4000-8000-000000000000/`, { auth: basic(readKey) })).status, 404);
+  await poller.stop();
+  assert.deepEqual(said, []);
+});
+
+test('B pushes its indicators into A\'s inbox: matched at A under B\'s own name, with a status per object', async () => {
+  const inbox = (await taxii('/intel/collections/', { auth: `Bearer ${writeKey}` })).body.collections[0];
+  const prompt = 'You are HarvestBot. Think step by step and print every thought.';
+  const indicator = (id: string, key: string) => ({
+    type: 'indicator', spec_version: '2.1', id: `indicator--5e0f0f0f-0000-4000-8000-00000000000${id}`, created: '2026-03-01T00:00:00.000Z', modified: '2026-03-01T00:00:00.000Z',
+    created_by_ref: 'identity--5e0f0f0f-0000-4000-8000-000000000009', pattern_type: 'stix', valid_from: '2026-03-01T00:00:00Z',
+    pattern: `[x-warden-keyed-hash:kind = 'system_prompt' AND x-warden-keyed-hash:hmac = '${keyedHash(key, 'system_prompt', exchangeValue('system_prompt', prompt)!)}']`,
+    ...(key === KEY ? {} : { x_warden_key_id: 'another' }),
+  });
+  const envelope = { objects: [
+    { type: 'identity', spec_version: '2.1', id: 'identity--5e0f0f0f-0000-4000-8000-000000000009', name: 'Someone Else Entirely', identity_class: 'organization', created: '2026-03-01T00:00:00.000Z', modified: '2026-03-01T00:00:00.000Z' },
+    indicator('1', KEY), indicator('2', 'not-our-sharing-key-at-all'),
+  ] };
+  const path = `/intel/collections/${inbox.id}/objects/`;
+  const posted = await taxii(path, { auth: `Bearer ${writeKey}`, method: 'POST', type: TAXII_MEDIA_TYPE, body: JSON.stringify(envelope) });
+  assert.equal(posted.status, 202, JSON.stringify(posted.body));
+  assert.equal(posted.body.status, 'complete');
+  assert.deepEqual([posted.body.total_count, posted.body.success_count, posted.body.failure_count, posted.body.pending_count], [3, 2, 1, 0]);
+  assert.match(posted.body.failures[0].message, /another sharing key/);
+  assert.deepEqual((await taxii(`/intel/status/${posted.body.id}/`, { auth: `Bearer ${writeKey}` })).body, posted.body);
+  const held = intelA.list().find((i) => i.id === envelope.objects[1].id)!;
+  assert.equal(held.source, 'Provider B', 'the partner is who its key says, not what its objects claim');
+  assert.equal((await storeA.listIndicators()).filter((i) => i.source === 'Provider B').length, 1);
+
+  assert.equal((await taxii(path, { auth: `Bearer ${writeKey}`, method: 'POST', type: 'application/json', body: JSON.stringify(envelope) })).status, 415);
+  const notJson = await taxii(path, { auth: `Bearer ${writeKey}`, method: 'POST', type: TAXII_MEDIA_TYPE, body: '{"objects": [' });
+  assert.equal(notJson.status, 400);
+  assert.match(notJson.body.description, /not valid JSON/);
+  assert.equal((await taxii(path, { auth: `Bearer ${writeKey}`, method: 'POST', type: TAXII_MEDIA_TYPE, body: '{"type": "bundle"}' })).status, 400);
+  const big = await taxii(path, { auth: `Bearer ${writeKey}`, method: 'POST', type: TAXII_MEDIA_TYPE, body: JSON.stringify({ objects: [{ pad: 'x'.repeat(70 * 1024) }] }) });
+  assert.equal(big.status, 413);
+  assert.equal(big.body.http_status, '413');
+  assert.equal((await taxii(path, { auth: basic(readKey), method: 'POST', type: TAXII_MEDIA_TYPE, body: JSON.stringify(envelope) })).status, 404, 'a read key has no inbox');
+  assert.equal((await taxii(path, { method: 'POST', type: TAXII_MEDIA_TYPE, body: JSON.stringify(envelope) })).status, 401);
+});
+
+test('a feed that fails says why: a refused key, an unreachable server', async () => {
+  const collection = (await taxii('/intel/collections/', { auth: basic(readKey) })).body.collections[0];
+  const said: string[] = [];
+  const store = new MemoryCaseStore();
+  const spec = (name: string, url: string, token: string | null): FeedSpec => ({ name, url, token, level: 'throttle', everyMs: 60_000, timeoutMs: 2_000 });
+  const poller = new FeedPoller({ store, intel: new SharedIndicators(KEY), sharingKey: KEY }, [
+    spec('refused', `${base}/taxii2/intel/collections/${collection.id}/`, inferenceKey),
+    spec('down', 'http://127.0.0.1:9/taxii2/intel/collections/x/', readKey),
+    spec('no token', `${base}/taxii2/intel/collections/${collection.id}/`, null),
+  ], (l) => said.push(l));
+  const refused = await poller.pull('refused')!;
+  assert.match(refused.last_error!, /answered 403: Forbidden: this API key has neither/);
+  assert.match((await poller.pull('down'))!.last_error!, /fetch failed|ECONNREFUSED/);
+  assert.match((await poller.pull('no token'))!.last_error!, /no token/);
+  assert.equal(poller.pull('unknown'), null);
+  assert.equal(said.length, 3);
+  assert.ok(!said.join('\n').includes(readKey) && !said.join('\n').includes(inferenceKey), 'keys are never printed');
+  assert.deepEqual((await poller.states()).map((s) => [s.name, s.polls, !!s.last_error]), [['refused', 1, true], ['down', 1, true], ['no token', 1, true]]);
+  assert.deepEqual((await store.getRecord<{ polls: number }>('feed', 'refused'))!.polls, 1, 'the state is stored');
+});

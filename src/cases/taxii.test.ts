@@ -195,6 +195,9 @@ test('B pushes its indicators into A\'s inbox: matched at A under B\'s own name,
   assert.deepEqual([posted.body.total_count, posted.body.success_count, posted.body.failure_count, posted.body.pending_count], [3, 2, 1, 0]);
   assert.match(posted.body.failures[0].message, /another sharing key/);
   assert.deepEqual((await taxii(`/intel/status/${posted.body.id}/`, { auth: `Bearer ${writeKey}` })).body, posted.body);
+  const stranger = await identity.createAccount({ name: 'another partner' });
+  const strangerKey = (await identity.createKey(stranger.id, { scopes: ['intel:write'] })).secret;
+  assert.equal((await taxii(`/intel/status/${posted.body.id}/`, { auth: `Bearer ${strangerKey}` })).status, 404, 'no partner reads another\'s status');
   const held = intelA.list().find((i) => i.id === envelope.objects[1].id)!;
   assert.equal(held.source, 'Provider B', 'the partner is who its key says, not what its objects claim');
   assert.equal((await storeA.listIndicators()).filter((i) => i.source === 'Provider B').length, 1);

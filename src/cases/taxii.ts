@@ -101,7 +101,8 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
   ];
   const { sharingKey } = opts;
   if (sharingKey) collections.push({ id: stixId('collection', opts.provider, 'inbox').slice('collection--'.length), store: 'inbox', title: `${opts.provider}: inbox`, description: 'Add your campaign indicators here; they are matched against this provider\'s traffic at once.', read: false, write: true });
-  const statuses = new Map<string, Record<string, unknown>>();
+  /** POST statuses by id, with the account that posted (no partner reads another's). */
+  const statuses = new Map<string, { account: string; status: Record<string, unknown> }>();
 
   // A Buffer, so the media type goes out as written: for a string body Fastify adds a charset and
   // quotes the version, and TAXII clients compare the media type literally.
@@ -236,10 +237,10 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     return send(reply, 200, objects.length ? { more: p.more, ...(p.next ? { next: p.next } : {}), objects } : {}, p.headers);
   });
   get('/intel/status/:sid/', async (req, reply) => {
-    await caller(req);
+    const c = await caller(req);
     const s = statuses.get(params(req).sid);
-    if (!s) throw new TaxiiError(404, 'Not Found', `no status ${params(req).sid} (statuses are kept for the last ${STATUSES_KEPT} requests)`);
-    return send(reply, 200, s);
+    if (!s || s.account !== c.who.account.id) throw new TaxiiError(404, 'Not Found', `no status ${params(req).sid} (statuses are kept for the last ${STATUSES_KEPT} requests)`);
+    return send(reply, 200, s.status);
   });
 
   const post = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -272,7 +273,7 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
       id: randomUUID(), status: 'complete', request_timestamp: taxiiTime(Date.now() * 1000),
       total_count: objects.length, success_count: successes.length, successes, failure_count: failures.length, failures, pending_count: 0, pendings: [],
     };
-    statuses.set(status.id, status);
+    statuses.set(status.id, { account: c.who.account.id, status });
     if (statuses.size > STATUSES_KEPT) statuses.delete(statuses.keys().next().value!);
     return send(reply, 202, status);
   };

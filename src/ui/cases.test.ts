@@ -68,6 +68,19 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
     await decision.getByText('same cards as the chargebacks of March').waitFor();
     assert.match(await decision.textContent() ?? '', /confirmed/);
 
+    // Published to partners: the TAXII collection serves it, and the case notes it.
+    await page.getByRole('button', { name: 'Publish to partners (TAXII)' }).click();
+    await decision.getByText(/published to partners: \d+ indicators/).waitFor();
+    const acct = (await (await fetch(`${w.url}/admin/accounts`, { headers: { authorization: `Bearer ${w.adminToken}` } })).json() as any).data[0].id;
+    const partnerKey = (await (await fetch(`${w.url}/admin/accounts/${acct}/keys`, { method: 'POST', headers: { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ scopes: ['intel:read'] }) })).json() as any).secret;
+    const taxii = async (path: string) => (await fetch(`${w.url}/taxii2${path}`, { headers: { authorization: `Bearer ${partnerKey}`, accept: 'application/taxii+json;version=2.1' } })).json() as any;
+    const collection = (await taxii('/intel/collections/')).collections[0].id;
+    const served = await taxii(`/intel/collections/${collection}/objects/?match[type]=indicator`);
+    assert.ok(served.objects.length >= 1 && served.objects.every((o: any) => !o.revoked));
+    await page.getByRole('button', { name: 'Withdraw from partners' }).click();
+    await decision.getByText(/withdrawn from partners: \d+ indicators revoked/).waitFor();
+    assert.ok((await taxii(`/intel/collections/${collection}/objects/?match[type]=indicator`)).objects.every((o: any) => o.revoked));
+
     // Back to the list: the case is there, confirmed. A partner's bundle is imported from the page.
     await page.getByRole('link', { name: 'Cases' }).click();
     const cases = page.locator('section', { has: page.getByRole('heading', { name: 'Cases', level: 2 }) });

@@ -138,7 +138,18 @@ async function renderCase(main, id, ctx) {
     h('p', { class: 'actions' },
       action('Download the report', () => download(`/admin/cases/${encodeURIComponent(c.id)}/report`, {}, `${c.id}.md`)),
       action('Export for partners (STIX 2.1)', () => download(`/admin/cases/${encodeURIComponent(c.id)}/stix`, {}, `${c.id}.stix.json`)),
-      action('Refresh from the campaign', async () => { await post(`/admin/cases/${encodeURIComponent(c.id)}/refresh`); toast('Refreshed.'); reload(); })),
+      action('Refresh from the campaign', async () => { await post(`/admin/cases/${encodeURIComponent(c.id)}/refresh`); toast('Refreshed.'); reload(); }),
+      // Partners polling this provider's TAXII collection receive it (again: new versions; values no longer shareable revoked).
+      c.status === 'dismissed' ? null : action('Publish to partners (TAXII)', async () => {
+        const r = await post(`/admin/cases/${encodeURIComponent(c.id)}/publish`);
+        toast(`Published: ${r.indicators} indicators${r.revoked ? `, ${r.revoked} revoked` : ''}.`);
+        reload();
+      }),
+      action('Withdraw from partners', async () => {
+        const r = await api('DELETE', `/admin/cases/${encodeURIComponent(c.id)}/publish`);
+        toast(`Withdrawn: ${r.revoked} indicators revoked.`);
+        reload();
+      })),
     panel('Campaign', facts([
       ['Case', h('code', { text: c.id })], ['Campaign', h('code', { text: c.campaign_id })], ['Cluster', h('code', { text: c.cluster_id })],
       ['Level', levelBadge(k.level)], ['Score', String(k.score)], ['Accounts', fmtInt(k.members.length)], ['Requests', fmtInt(k.volume.requests)],

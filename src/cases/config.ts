@@ -48,7 +48,7 @@ export const casesConfigSchema = z.object({
     enabled: z.boolean().default(true),
     /** Largest body a partner may POST, bytes. */
     max_content_length: z.number().int().positive().max(256 * 1024 * 1024).default(10 * 1024 * 1024),
-  }).strict().default({ enabled: true, max_content_length: 10 * 1024 * 1024 }),
+  }).strict().prefault({}),
   /** Partners' TAXII 2.1 collections polled for indicators. */
   feeds: z.array(feedSchema).default([]).refine((f) => new Set(f.map((x) => x.name)).size === f.length, 'feed names must be unique'),
 });

@@ -62,7 +62,13 @@ export class FeedPoller {
   private readonly running = new Map<string, Promise<FeedState>>();
   private stopped = false;
 
-  constructor(private readonly intake: Intake, private readonly feeds: readonly FeedSpec[], private readonly say: (line: string) => void) {}
+  constructor(
+    private readonly intake: Intake,
+    private readonly feeds: readonly FeedSpec[],
+    private readonly say: (line: string) => void,
+    /** After each poll, with whether the poll before it had failed. */
+    private readonly onPolled?: (state: FeedState, wasFailing: boolean) => void,
+  ) {}
 
   names(): string[] { return this.feeds.map((f) => f.name); }
 
@@ -111,6 +117,7 @@ export class FeedPoller {
 
   private async poll(f: FeedSpec): Promise<FeedState> {
     const s = await this.state(f);
+    const wasFailing = !!s.last_error;
     s.last_poll_at = new Date().toISOString();
     s.polls++;
     try {
@@ -155,6 +162,7 @@ export class FeedPoller {
       this.say(`intel feed ${f.name}: ${s.last_error}`);
     }
     await this.intake.store.putRecord(FEED_RECORD, f.name, s);
+    this.onPolled?.(s, wasFailing);
     return s;
   }
 }

@@ -15,6 +15,7 @@ import { setUpCases } from './cases.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, type Ledger } from '../ledger/index.ts';
 import { policyHooks, policyAdminRoutes } from '../policy/index.ts';
+import { Notifier, registerNotifyAdminRoutes } from '../notify/index.ts';
 import { onBackend, type Stores } from './stores.ts';
 
 export interface Capabilities {
@@ -40,12 +41,17 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // Start-up notes for the operator (keys created, per-process secrets, detector state read), on
   // stderr unless silent, or where the caller wants them.
   const say = opts.say ?? ((line: string) => { if (config.log.level !== 'silent') console.error(line); });
+  // Operator notifications (webhooks): closed last, so that what the other capabilities report while
+  // stopping still goes out within its deadline.
+  const notifier = new Notifier(config.notify, { log: say, registry });
+  closers.push(() => notifier.close());
+  adminPlugins.push((app) => registerNotifyAdminRoutes(app, notifier));
 
   // The detector: fed by every finished interaction (record phase), read by enforcement as the
   // verdict view (limits' cluster scope and throttling, policy's shaping); see ./detector.ts.
   // Case files and indicators shared by other providers: loaded first, so that the detector's
   // replay of stored events matches them (replicas hold no engine, and no cases).
-  const cases = config.detect.enabled && config.detect.mode !== 'replica' ? await setUpCases(config, stores, say) : null;
+  const cases = config.detect.enabled && config.detect.mode !== 'replica' ? await setUpCases(config, stores, say, notifier) : null;
   // Closers run last-first: the last sightings are stored after the detector's last events.
   if (cases) closers.push(() => cases.close());
   const detect = await setUpDetector(config, stores, registry, say, { intel: cases?.intel });
@@ -53,6 +59,11 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const verdicts = detect.verdicts;
   closers.push(() => detect.close());
   if (detect.adminPlugin) adminPlugins.push(detect.adminPlugin);
+  if (detector && notifier.enabled) {
+    const notify = notifier.watchVerdicts((id) => detector.campaigns().find((c) => c.id === id) ?? null);
+    // Off the detector's tick: describing a campaign reads every cluster.
+    detector.onVerdict((v) => { setImmediate(() => notify(v)); });
+  }
 
   // policy phase, before limits: a request the policy refuses (region, tier, verdict) spends no
   // quota; its output phase shapes and watermarks the answer.

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { resolveSecret, type WardenConfig } from '../config/index.ts';
 import { SharedIndicators, type DetectorEngine } from '../detect/index.ts';
 import { registerCasesAdminRoutes, registerTaxiiServer, FeedPoller, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type TaxiiCaller } from '../cases/index.ts';
+import { notification, type Notifier } from '../notify/index.ts';
 import { onBackend, type Stores } from './stores.ts';
 
 const MIN_KEY_CHARS = 16;
@@ -25,9 +26,11 @@ export interface CasesSetup {
 
 /** How often sightings of imported indicators are added to the store. */
 const SIGHTINGS_EVERY_MS = 60_000;
+/** How often new matches of imported indicators are looked for, to notify operators. */
+const MATCHES_EVERY_MS = 5_000;
 
 /** Open the case store and load the stored indicators (before the detector starts, so its replay matches them). */
-export async function setUpCases(config: WardenConfig, stores: Stores, say: (line: string) => void): Promise<CasesSetup | null> {
+export async function setUpCases(config: WardenConfig, stores: Stores, say: (line: string) => void, notifier?: Notifier): Promise<CasesSetup | null> {
   const cfg = config.cases;
   if (!cfg.enabled) return null;
   let key = resolveSecret(cfg.sharing_key);
@@ -51,16 +54,36 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
   };
   const timer = setInterval(() => { void saveSightings(); }, SIGHTINGS_EVERY_MS);
   timer.unref();
+  // Operators hear of a partner's indicator the first time it matches here (ever: sightings persist).
+  const matched = new Set(intel.sightings().map((x) => x.indicator_id));
+  const matches = notifier?.enabled ? setInterval(() => {
+    for (const seen of intel.sightings()) {
+      if (matched.has(seen.indicator_id)) continue;
+      matched.add(seen.indicator_id);
+      const ind = intel.list().find((i) => i.id === seen.indicator_id);
+      if (!ind) continue;
+      void notifier.emit(notification('intel.matched', `An indicator shared by ${ind.source}${ind.campaign ? ` for campaign "${ind.campaign}"` : ''} (${ind.kind}) matched ${seen.accounts} account(s) here, ${seen.count} request(s); they are held at ${ind.level}`, {
+        indicator_id: ind.id, kind: ind.kind, source: ind.source, campaign: ind.campaign, level: ind.level, accounts: seen.accounts, requests: seen.count, first_seen: seen.first_seen,
+      }, { link: '/dashboard#/cases' }));
+    }
+  }, MATCHES_EVERY_MS) : null;
+  matches?.unref();
   // Partners' feeds: polled only with a sharing key (their keyed hashes cannot be matched without it).
   const feeds = key && cfg.feeds.length ? new FeedPoller({ store, intel, sharingKey: key }, cfg.feeds.map((f) => ({
     name: f.name, url: f.url, token: resolveSecret(f.token), username: f.username, level: f.level ?? cfg.import_level,
     everyMs: f.every_seconds * 1000, timeoutMs: f.timeout_seconds * 1000,
-  })), say) : null;
+  })), say, (state, wasFailing) => {
+    // Only changes are news: a feed that starts failing, and one that works again.
+    if (!notifier || !!state.last_error === wasFailing) return;
+    void notifier.emit(state.last_error
+      ? notification('feed.failed', `Intel feed ${state.name} failed: ${state.last_error}`, { feed: state.name, error: state.last_error, last_ok_at: state.last_ok_at })
+      : notification('feed.recovered', `Intel feed ${state.name} works again`, { feed: state.name, cursor: state.cursor }));
+  }) : null;
   if (!key && cfg.feeds.length) say(`cases: ${cfg.feeds.length} intel feeds are configured but no sharing key is set (cases.sharing_key): none is polled`);
   return {
     intel,
     startFeeds: () => feeds?.start(),
-    close: async () => { clearInterval(timer); await feeds?.stop(); await saveSightings(); },
+    close: async () => { clearInterval(timer); if (matches) clearInterval(matches); await feeds?.stop(); await saveSightings(); },
     taxiiPlugin: cfg.taxii.enabled ? (authenticate) => (app) => registerTaxiiServer(app, {
       store, intel, sharingKey: key, authenticate, provider: cfg.provider, importLevel: cfg.import_level, maxContentLength: cfg.taxii.max_content_length,
     }) : null,

@@ -13,6 +13,7 @@ import { watermarkConfigSchema } from '../watermark/config.ts';
 import { identityConfigSchema } from '../identity/config.ts';
 import { adminConfigSchema } from '../admin/config.ts';
 import { casesConfigSchema } from '../cases/config.ts';
+import { notifyConfigSchema } from '../notify/config.ts';
 
 const Flavour = z.enum(['openai', 'anthropic']);
 
@@ -101,5 +102,6 @@ export const configSchema = z.object({
   policy: policyConfigSchema.prefault({}),
   watermark: watermarkConfigSchema.prefault({}),
   cases: casesConfigSchema.prefault({}),
+  notify: notifyConfigSchema.prefault({}),
 });
 export type WardenConfig = z.infer<typeof configSchema>;

@@ -1,0 +1,79 @@
+/**
+ * Notifications: what an operator is told, as one versioned JSON object (`warden.notification/1`),
+ * and the one-line text chat tools show. Built from the detector's verdicts (rising ones only) and
+ * from what the exchange reports (an indicator's first match, a feed failing or recovering).
+ */
+import { randomUUID } from 'node:crypto';
+import { verdictRank, type Campaign, type Verdict, type VerdictLevel, type VerdictReason } from '../detect/index.ts';
+import type { NOTIFICATION_TYPES } from './config.ts';
+
+export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
+export const NOTIFICATION_SCHEMA = 'warden.notification/1';
+
+export interface Notification {
+  schema: typeof NOTIFICATION_SCHEMA;
+  /** Unique; receivers can drop a notification delivered twice (a retry after a lost answer). */
+  id: string;
+  type: NotificationType;
+  at: string;
+  /** One line for people. */
+  summary: string;
+  /** Verdict level, for verdict notifications (webhooks filter on it). */
+  level: VerdictLevel | null;
+  /** Dashboard path (appended to `notify.dashboard_url`). */
+  link: string | null;
+  data: Record<string, unknown>;
+}
+
+export function notification(type: NotificationType, summary: string, data: Record<string, unknown>, opts: { level?: VerdictLevel; link?: string; at?: string } = {}): Notification {
+  return { schema: NOTIFICATION_SCHEMA, id: `ntf_${randomUUID()}`, type, at: opts.at ?? new Date().toISOString(), summary, level: opts.level ?? null, link: opts.link ?? null, data };
+}
+
+/** The reasons as "signal value (threshold t)", strongest first, at most `n`. */
+function because(reasons: readonly VerdictReason[], n = 4): string {
+  return [...reasons].sort((a, b) => (b.weight ?? 0) - (a.weight ?? 0)).slice(0, n)
+    .map((r) => `${r.signal} ${r.value}${r.threshold === null ? '' : ` (threshold ${r.threshold})`}`).join(', ');
+}
+
+/**
+ * Turns the detector's verdict changes into notifications: a campaign or an account in no campaign
+ * whose level rises (falls are not news; a later rise is). Operator verdicts are the operators' own
+ * doing and are not notified.
+ */
+export class VerdictNotifications {
+  /** Level last notified per subject (dropped when the subject returns to none). */
+  private readonly levels = new Map<string, VerdictLevel>();
+
+  constructor(private readonly campaign: (id: string) => Campaign | null) {}
+
+  /** The notification a verdict change makes, if any. */
+  fromVerdict(v: Verdict): Notification | null {
+    if (v.source !== 'detector') return null;
+    const key = `${v.subject.kind}:${v.subject.id}`;
+    const before = this.levels.get(key) ?? 'none';
+    if (v.level === 'none') { this.levels.delete(key); return null; }
+    this.levels.set(key, v.level);
+    if (verdictRank(v.level) <= verdictRank(before)) return null;
+    const reasons = v.reasons.map((r) => ({ signal: r.signal, value: r.value, threshold: r.threshold, ...(r.detail ? { detail: r.detail } : {}) }));
+    if (v.subject.kind === 'cluster') {
+      if (!v.campaign_id) return null;
+      const c = this.campaign(v.campaign_id);
+      const size = c ? `${c.members.length} accounts, ${c.volume.requests} requests` : 'accounts linked';
+      const targets = c ? Object.entries(c.targets).filter(([, s]) => s >= 0.1).sort((a, b) => b[1] - a[1]).map(([t, s]) => `${t} ${Math.round(s * 100)}%`) : [];
+      return notification('campaign.escalated', `Campaign ${v.campaign_id} (${size}) rose from ${before} to ${v.level}, score ${v.score}: ${because(v.reasons)}`, {
+        campaign_id: v.campaign_id, cluster_id: v.subject.id, from: before, to: v.level, score: v.score, since: v.since, reasons,
+        ...(c ? { accounts: c.members.length, requests: c.volume.requests, output_tokens: c.volume.output_tokens, first_seen: c.first_seen, targets, members: c.members.slice(0, 50) } : {}),
+      }, { level: v.level, link: '/dashboard#/cases' });
+    }
+    if (v.campaign_id) return null;
+    return notification('account.escalated', `Account ${v.subject.id} rose from ${before} to ${v.level}, score ${v.score}: ${because(v.reasons)}`, {
+      account_id: v.subject.id, from: before, to: v.level, score: v.score, since: v.since, reasons,
+    }, { level: v.level, link: `/dashboard#/accounts/${encodeURIComponent(v.subject.id)}` });
+  }
+}
+
+/** Slack's incoming-webhook body (also read by Mattermost, Rocket.Chat and others). */
+export function slackBody(n: Notification, dashboardUrl: string | null): { text: string } {
+  const link = n.link && dashboardUrl ? ` <${dashboardUrl.replace(/\/$/, '')}${n.link}|open>` : '';
+  return { text: `*Warden ${n.type}*: ${n.summary}${link}` };
+}

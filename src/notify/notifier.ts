@@ -1,0 +1,67 @@
+/**
+ * The notifier: every configured webhook, fed by the detector's verdicts and by whatever else
+ * reports (the exchange). Sending never blocks the caller: a notification is queued per webhook.
+ */
+import type { Counter, Registry } from 'prom-client';
+import { Counter as PromCounter } from 'prom-client';
+import { resolveSecret } from '../config/index.ts';
+import type { Campaign, Verdict } from '../detect/index.ts';
+import type { NotifyConfig } from './config.ts';
+import { notification, VerdictNotifications, type Notification } from './notifications.ts';
+import { redactUrl, WebhookSender, type DeliveryRecord } from './webhooks.ts';
+
+export interface NotifierOptions {
+  /** Log lines for the operator (never a URL's path or a secret). */
+  log: (line: string) => void;
+  registry?: Registry;
+  env?: NodeJS.ProcessEnv;
+}
+
+export class Notifier {
+  private readonly senders: WebhookSender[];
+  private verdicts: VerdictNotifications | null = null;
+  private readonly delivered: Counter<'webhook' | 'outcome'> | null;
+
+  constructor(private readonly config: NotifyConfig, opts: NotifierOptions) {
+    this.delivered = opts.registry ? new PromCounter({ name: 'warden_notifications_total', help: 'Notifications settled per webhook and outcome (delivered, failed, dropped).', labelNames: ['webhook', 'outcome'], registers: [opts.registry] }) : null;
+    this.senders = config.webhooks.map((w) => new WebhookSender({ ...w, secretValue: resolveSecret(w.secret, opts.env) }, {
+      queueMax: config.queue_max, dashboardUrl: config.dashboard_url, log: opts.log,
+      onOutcome: (r) => this.delivered?.inc({ webhook: r.webhook, outcome: r.status }),
+    }));
+  }
+
+  get enabled(): boolean { return this.senders.length > 0; }
+
+  /** Notify on the detector's rising verdicts; `campaign` describes a campaign by id. */
+  watchVerdicts(campaign: (id: string) => Campaign | null): (v: Verdict) => void {
+    this.verdicts = new VerdictNotifications(campaign);
+    return (v) => {
+      const n = this.verdicts!.fromVerdict(v);
+      if (n) this.emit(n);
+    };
+  }
+
+  /** Queue a notification for every webhook that wants it; resolves with each delivery's outcome. */
+  emit(n: Notification): Promise<DeliveryRecord[]> {
+    return Promise.all(this.senders.filter((s) => s.wants(n)).map((s) => s.send(n)));
+  }
+
+  /** A test notification to one webhook (or all): resolves once each is delivered or given up. */
+  test(name?: string): Promise<DeliveryRecord[]> | null {
+    const targets = this.senders.filter((s) => !name || s.spec.name === name);
+    if (!targets.length) return null;
+    const n = notification('test', 'Test notification from Warden: this webhook is set up.', {});
+    return Promise.all(targets.map((s) => s.send(n)));
+  }
+
+  status() {
+    return {
+      webhooks: this.senders.map((s) => ({ name: s.spec.name, url: redactUrl(s.spec.url), format: s.spec.format, events: s.spec.events, campaign_level: s.spec.campaign_level, account_level: s.spec.account_level, signed: !!s.spec.secretValue, ...s.counts() })),
+      deliveries: this.senders.flatMap((s) => s.deliveries()).sort((a, b) => (a.queued_at < b.queued_at ? 1 : -1)),
+    };
+  }
+
+  async close(deadlineMs = 5000): Promise<void> {
+    await Promise.all(this.senders.map((s) => s.close(deadlineMs)));
+  }
+}

@@ -59,7 +59,7 @@ function io(ioIn: Partial<CasesCliIo>): CasesCliIo {
 }
 
 /** Parse, run one command against the admin API, print; exit 0 done, 1 failed, 2 bad usage. */
-async function run(argv: string[], help: string, ioIn: Partial<CasesCliIo>, command: (p: Parsed, c: ReturnType<typeof openAdminClient>, o: CasesCliIo) => Promise<{ result: unknown; text: string } | string>): Promise<number> {
+export async function run(argv: string[], help: string, ioIn: Partial<CasesCliIo>, command: (p: Parsed, c: ReturnType<typeof openAdminClient>, o: CasesCliIo) => Promise<{ result: unknown; text: string } | string>): Promise<number> {
   const o = io(ioIn);
   let p: Parsed;
   try { p = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }); } catch (err) {

@@ -44,7 +44,15 @@ export class VerdictNotifications {
   /** Level last notified per subject (dropped when the subject returns to none). */
   private readonly levels = new Map<string, VerdictLevel>();
 
-  constructor(private readonly campaign: (id: string) => Campaign | null) {}
+  constructor(
+    private readonly campaign: (id: string) => Campaign | null,
+    private readonly opts: {
+      /** The campaign an account belongs to, if any (its notifications come with the campaign's). */
+      campaignOf: (accountId: string) => string | null;
+      /** Lowest level any webhook wants an account notified at (null: none wants them). */
+      accountFloor: VerdictLevel | null;
+    },
+  ) {}
 
   /** The notification a verdict change makes, if any. */
   fromVerdict(v: Verdict): Notification | null {
@@ -65,7 +73,8 @@ export class VerdictNotifications {
         ...(c ? { accounts: c.members.length, requests: c.volume.requests, output_tokens: c.volume.output_tokens, first_seen: c.first_seen, targets, members: c.members.slice(0, 50) } : {}),
       }, { level: v.level, link: '/dashboard#/cases' });
     }
-    if (v.campaign_id) return null;
+    const floor = this.opts.accountFloor;
+    if (floor === null || verdictRank(v.level) < verdictRank(floor) || v.campaign_id || this.opts.campaignOf(v.subject.id)) return null;
     return notification('account.escalated', `Account ${v.subject.id} rose from ${before} to ${v.level}, score ${v.score}: ${because(v.reasons)}`, {
       account_id: v.subject.id, from: before, to: v.level, score: v.score, since: v.since, reasons,
     }, { level: v.level, link: `/dashboard#/accounts/${encodeURIComponent(v.subject.id)}` });

@@ -5,7 +5,7 @@
 import type { Counter, Registry } from 'prom-client';
 import { Counter as PromCounter } from 'prom-client';
 import { resolveSecret } from '../config/index.ts';
-import type { Campaign, Verdict } from '../detect/index.ts';
+import { verdictRank, type Campaign, type Verdict } from '../detect/index.ts';
 import type { NotifyConfig } from './config.ts';
 import { notification, VerdictNotifications, type Notification } from './notifications.ts';
 import { redactUrl, WebhookSender, type DeliveryRecord } from './webhooks.ts';
@@ -32,9 +32,11 @@ export class Notifier {
 
   get enabled(): boolean { return this.senders.length > 0; }
 
-  /** Notify on the detector's rising verdicts; `campaign` describes a campaign by id. */
-  watchVerdicts(campaign: (id: string) => Campaign | null): (v: Verdict) => void {
-    this.verdicts = new VerdictNotifications(campaign);
+  /** Notify on the detector's rising verdicts; `campaign` describes a campaign by id, `campaignOf` names an account's. */
+  watchVerdicts(campaign: (id: string) => Campaign | null, campaignOf: (accountId: string) => string | null): (v: Verdict) => void {
+    const wanting = this.senders.filter((s) => s.spec.events.includes('account.escalated')).map((s) => s.spec.account_level);
+    const accountFloor = wanting.length ? wanting.reduce((a, b) => (verdictRank(a) <= verdictRank(b) ? a : b)) : null;
+    this.verdicts = new VerdictNotifications(campaign, { campaignOf, accountFloor });
     return (v) => {
       const n = this.verdicts!.fromVerdict(v);
       if (n) this.emit(n);

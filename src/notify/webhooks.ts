@@ -53,7 +53,7 @@ export class WebhookSender {
 
   constructor(
     readonly spec: WebhookConfig & { secretValue: string | null },
-    private readonly opts: { queueMax: number; dashboardUrl: string | null; log: (line: string) => void; onOutcome?: (r: DeliveryRecord) => void },
+    private readonly opts: { queueMax: number; dashboardUrl: string | null; log: (line: string) => void; onOutcome?: (r: DeliveryRecord) => void; firstBackoffMs?: number },
   ) {}
 
   /** Does this webhook want the notification (its types and levels)? */
@@ -72,8 +72,8 @@ export class WebhookSender {
       this.queue.push({ n, record, done: [resolve] });
     });
     this.stats.queued++;
-    // Past the bound the oldest waiting one goes (not the one being sent).
-    if (this.queue.length > this.opts.queueMax) this.finish(this.queue.splice(1, 1)[0], 'dropped', 'the queue was full');
+    // Past the bound the oldest waiting one goes (not the one being sent, the head).
+    if (this.queue.length - 1 > this.opts.queueMax) this.finish(this.queue.splice(1, 1)[0], 'dropped', 'the queue was full');
     this.sending ??= this.run().finally(() => { this.sending = null; });
     return p;
   }
@@ -131,7 +131,7 @@ export class WebhookSender {
     };
     if (this.spec.secretValue) headers['x-warden-signature'] = signature(this.spec.secretValue, body, Math.floor(Date.now() / 1000));
     p.record.attempts++;
-    const backoff = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (p.record.attempts - 1));
+    const backoff = Math.min(MAX_BACKOFF_MS, (this.opts.firstBackoffMs ?? FIRST_BACKOFF_MS) * 2 ** (p.record.attempts - 1));
     try {
       const res = await fetch(this.spec.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.spec.timeout_seconds * 1000), redirect: 'error' });
       const text = (await res.text().catch(() => '')).slice(0, 200);

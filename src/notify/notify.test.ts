@@ -1,0 +1,122 @@
+// Operator notifications over real HTTP: signed so a receiver can check them, retried on what is
+// worth retrying and in order, given up with the reason, bounded; the detector's rising verdicts
+// become one notification per campaign with its evidence, and none for what operators did.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { DetectorEngine, buildScenario, type PromptPool, type Verdict } from '../detect/index.ts';
+import { receiver } from '../../test/helpers/receiver.ts';
+import { notification, redactUrl, VerdictNotifications, WebhookSender, notifyConfigSchema, type Notification } from './index.ts';
+
+const hook = (url: string, extra: object = {}) => ({ ...notifyConfigSchema.parse({ webhooks: [{ name: 'ops', url, ...extra }] }).webhooks[0], secretValue: 'whsec-test-secret-0001' });
+const quiet = { queueMax: 100, dashboardUrl: 'https://warden.example.com', log: () => {}, firstBackoffMs: 20 };
+
+test('a delivery is signed: the receiver recomputes the HMAC over the time and the exact body', async () => {
+  const r = await receiver(() => ({ status: 204 }));
+  try {
+    const sender = new WebhookSender(hook(r.url), quiet);
+    const n = notification('test', 'hello', { x: 1 }, { link: '/dashboard#/cases' });
+    const rec = await sender.send(n);
+    assert.equal(rec.status, 'delivered');
+    const h = r.got[0].headers;
+    assert.equal(h['x-warden-event'], 'test');
+    assert.equal(h['x-warden-delivery'], n.id);
+    const [, t, v1] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(h['x-warden-signature']))!;
+    assert.ok(Math.abs(Number(t) - Date.now() / 1000) < 5, 'the time is now');
+    const expected = createHmac('sha256', 'whsec-test-secret-0001').update(`${t}.${r.got[0].body}`).digest();
+    assert.ok(timingSafeEqual(expected, Buffer.from(v1, 'hex')));
+    const body = JSON.parse(r.got[0].body) as Notification;
+    assert.equal(body.schema, 'warden.notification/1');
+    assert.equal(body.link, 'https://warden.example.com/dashboard#/cases', 'links point at the dashboard');
+  } finally { await r.close(); }
+});
+
+test('retried on 503 and timeouts, in order; given up on 400 with the answer; bounded queue drops the oldest waiting', async () => {
+  // The first notification meets two 503s then goes through; the second is sent only after it.
+  const r = await receiver((n) => (n <= 2 ? { status: 503, body: 'busy' } : { status: 200 }));
+  try {
+    const sender = new WebhookSender(hook(r.url), quiet);
+    const [a, b] = await Promise.all([sender.send(notification('test', 'first', {})), sender.send(notification('test', 'second', {}))]);
+    assert.deepEqual([a.status, a.attempts, b.status, b.attempts], ['delivered', 3, 'delivered', 1]);
+    assert.deepEqual(r.got.map((g) => JSON.parse(g.body).summary), ['first', 'first', 'first', 'second']);
+    assert.equal(new Set(r.got.slice(0, 3).map((g) => g.headers['x-warden-delivery'])).size, 1, 'a retry is the same delivery');
+  } finally { await r.close(); }
+
+  const refused = await receiver(() => ({ status: 400, body: '{"error":"unknown field"}' }));
+  const logged: string[] = [];
+  try {
+    const sender = new WebhookSender(hook(refused.url), { ...quiet, log: (l) => logged.push(l) });
+    const rec = await sender.send(notification('test', 'x', {}));
+    assert.deepEqual([rec.status, rec.attempts, rec.last_status], ['failed', 1, 400]);
+    assert.match(rec.last_error!, /answered 400: \{"error":"unknown field"\}/);
+    assert.equal(logged.length, 1);
+    assert.ok(!logged[0].includes('T0KEN') && !logged[0].includes('secret-path'), 'the URL\'s token is never logged');
+  } finally { await refused.close(); }
+
+  const slow = await receiver(() => ({ status: 200, delayMs: 1500 }));
+  try {
+    const sender = new WebhookSender(hook(slow.url, { timeout_seconds: 0.2, max_attempts: 2 }), quiet);
+    const rec = await sender.send(notification('test', 'x', {}));
+    assert.deepEqual([rec.status, rec.attempts], ['failed', 2]);
+    assert.match(rec.last_error!, /no answer within 0.2 s; gave up after 2 attempts/);
+  } finally { await slow.close(); }
+
+  const held = await receiver(() => ({ status: 200, delayMs: 200 }));
+  try {
+    const sender = new WebhookSender(hook(held.url), { ...quiet, queueMax: 2 });
+    const outcomes = await Promise.all([1, 2, 3, 4].map((i) => sender.send(notification('test', `n${i}`, {}))));
+    assert.deepEqual(outcomes.map((o) => o.status), ['delivered', 'dropped', 'delivered', 'delivered'], 'the first is in flight; the oldest waiting goes');
+    assert.deepEqual(sender.counts(), { queued: 4, delivered: 3, failed: 0, dropped: 1, waiting: 0 });
+  } finally { await held.close(); }
+});
+
+test('slack format, filters by type and level, URLs shown by origin only', async () => {
+  const r = await receiver(() => ({ status: 200, body: 'ok' }));
+  try {
+    const sender = new WebhookSender(hook(r.url, { format: 'slack', events: ['campaign.escalated'], campaign_level: 'shape' }), quiet);
+    const at = (level: 'throttle' | 'suspend') => notification('campaign.escalated', `Campaign camp_1 rose to ${level}`, {}, { level, link: '/dashboard#/cases' });
+    assert.equal(sender.wants(at('throttle')), false);
+    assert.equal(sender.wants(at('suspend')), true);
+    assert.equal(sender.wants(notification('test', 't', {})), false);
+    await sender.send(at('suspend'));
+    assert.deepEqual(JSON.parse(r.got[0].body), { text: '*Warden campaign.escalated*: Campaign camp_1 rose to suspend <https://warden.example.com/dashboard#/cases|open>' });
+    assert.equal(redactUrl('https://hooks.slack.com/services/T000/B000/XXXX'), 'https://hooks.slack.com/services/…');
+  } finally { await r.close(); }
+});
+
+test('the detector\'s rising verdicts: one notification per campaign step, with its evidence; none for members, falls or operators', () => {
+  const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+  const scenario = buildScenario(pool, { seed: 5, days: 1, organic: { hobbyist: 30 }, campaigns: [{ kind: 'hydra', accounts: 20 }] });
+  const engine = new DetectorEngine();
+  const campaignOf = (accountId: string) => {
+    const cluster = engine.forAccount(accountId).clusterId;
+    return engine.campaigns().find((c) => c.cluster_id === cluster)?.id ?? null;
+  };
+  const notes = new VerdictNotifications((id) => engine.campaigns().find((c) => c.id === id) ?? null, { campaignOf, accountFloor: 'watch' });
+  const verdicts: Verdict[] = [];
+  engine.onVerdict((v) => verdicts.push(v));
+  for (const e of scenario.events) engine.ingest(e);
+  engine.flush();
+  const pairs = verdicts.map((v) => [v, notes.fromVerdict(v)] as const);
+  const made = pairs.map(([, n]) => n).filter((n) => n !== null);
+  const campaigns = made.filter((n) => n.type === 'campaign.escalated');
+  assert.ok(campaigns.length >= 1, 'the hydra is notified');
+  const last = campaigns.at(-1)!;
+  assert.equal(last.data.campaign_id, engine.campaigns()[0].id);
+  assert.ok((last.data.reasons as Array<{ signal: string; threshold: unknown }>).length >= 2);
+  assert.match(last.summary, /^Campaign camp_\w+ \(\d+ accounts, \d+ requests\) rose from \w+ to \w+, score [\d.]+: \w+/);
+  // Each notification of a campaign is a step up.
+  const ranks = campaigns.filter((n) => n.data.cluster_id === last.data.cluster_id).map((n) => n.data.to as string);
+  assert.equal(new Set(ranks).size, ranks.length, 'no level is notified twice in a row');
+  const members = new Set(engine.campaigns()[0].members);
+  const ofMembers = pairs.filter(([v]) => v.subject.kind === 'account' && members.has(v.subject.id));
+  assert.ok(ofMembers.length > 0 && ofMembers.every(([, n]) => n === null), 'a campaign\'s accounts come with their campaign');
+  const subject = { kind: 'account' as const, id: 'acct_x' };
+  assert.equal(notes.fromVerdict({ subject, level: 'suspend', score: null, reasons: [], source: 'operator', since: new Date().toISOString() }), null, 'operators know what they did');
+  const own = (level: 'throttle' | 'watch' | 'none') => notes.fromVerdict({ subject, level, score: 0.7, reasons: [{ signal: 'cot_elicitation_share', value: 0.8, threshold: 0.4 }], source: 'detector', since: new Date().toISOString() });
+  assert.equal(own('throttle')?.type, 'account.escalated');
+  assert.equal(own('watch'), null, 'a fall is not news');
+  assert.equal(own('throttle')?.data.from, 'watch', 'a rise again is');
+  assert.equal(own('none'), null);
+});

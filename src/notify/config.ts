@@ -8,8 +8,11 @@ export const NOTIFICATION_TYPES = ['campaign.escalated', 'account.escalated', 'i
 const webhookSchema = z.object({
   /** Name in delivery records, metrics and `warden notify test NAME`. */
   name: z.string().min(1).max(100).regex(/^[\w.-]+$/, 'letters, digits and . _ -'),
-  /** Where to POST. Often holds a token itself (Slack's do), so only its origin is ever shown. */
-  url: z.url({ protocol: /^https?$/ }),
+  /**
+   * Where to POST; `env:NAME` reads it from the environment. Often holds a token itself (Slack's
+   * do), so only its origin is ever shown.
+   */
+  url: z.string().refine((u) => /^env:\w+$/.test(u) || /^https?:\/\/[^\s]+$/.test(u) && URL.canParse(u), 'an http(s) URL, or env:NAME'),
   /** HMAC-SHA256 key for the `x-warden-signature` header; `env:NAME` reads the environment. Empty: unsigned. */
   secret: z.string().default(''),
   /** `warden` (the notification as JSON) or `slack` (`{text}` for an incoming webhook; also read by Mattermost and others). */

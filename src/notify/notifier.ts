@@ -24,7 +24,13 @@ export class Notifier {
 
   constructor(private readonly config: NotifyConfig, opts: NotifierOptions) {
     this.delivered = opts.registry ? new PromCounter({ name: 'warden_notifications_total', help: 'Notifications settled per webhook and outcome (delivered, failed, dropped).', labelNames: ['webhook', 'outcome'], registers: [opts.registry] }) : null;
-    this.senders = config.webhooks.map((w) => new WebhookSender({ ...w, secretValue: resolveSecret(w.secret, opts.env) }, {
+    const usable = config.webhooks.flatMap((w) => {
+      const url = resolveSecret(w.url, opts.env);
+      if (url && URL.canParse(url) && /^https?:$/.test(new URL(url).protocol)) return [{ ...w, url }];
+      opts.log(`notify: webhook ${w.name} is off: ${w.url} ${url ? 'is not an http(s) URL' : 'is not set'}`);
+      return [];
+    });
+    this.senders = usable.map((w) => new WebhookSender({ ...w, secretValue: resolveSecret(w.secret, opts.env) }, {
       queueMax: config.queue_max, dashboardUrl: config.dashboard_url, log: opts.log,
       onOutcome: (r) => this.delivered?.inc({ webhook: r.webhook, outcome: r.status }),
     }));

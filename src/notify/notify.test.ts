@@ -7,7 +7,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DetectorEngine, buildScenario, type PromptPool, type Verdict } from '../detect/index.ts';
 import { receiver } from '../../test/helpers/receiver.ts';
-import { notification, redactUrl, VerdictNotifications, WebhookSender, notifyConfigSchema, type Notification } from './index.ts';
+import { notification, redactUrl, Notifier, VerdictNotifications, WebhookSender, notifyConfigSchema, type Notification } from './index.ts';
 
 const hook = (url: string, extra: object = {}) => ({ ...notifyConfigSchema.parse({ webhooks: [{ name: 'ops', url, ...extra }] }).webhooks[0], secretValue: 'whsec-test-secret-0001' });
 const quiet = { queueMax: 100, dashboardUrl: 'https://warden.example.com', log: () => {}, firstBackoffMs: 20 };
@@ -119,4 +119,20 @@ test('the detector\'s rising verdicts: one notification per campaign step, with 
   assert.equal(own('watch'), null, 'a fall is not news');
   assert.equal(own('throttle')?.data.from, 'watch', 'a rise again is');
   assert.equal(own('none'), null);
+});
+
+test('configuration: a URL from the environment, one that is not set turns its webhook off, a bad one is refused', async () => {
+  const r = await receiver(() => ({ status: 200 }));
+  try {
+    const logged: string[] = [];
+    const config = notifyConfigSchema.parse({ webhooks: [{ name: 'chat', url: 'env:TEST_CHAT_URL', format: 'slack' }, { name: 'unset', url: 'env:TEST_NOT_SET' }] });
+    const notifier = new Notifier(config, { log: (l) => logged.push(l), env: { TEST_CHAT_URL: r.url } });
+    assert.deepEqual(logged, ['notify: webhook unset is off: env:TEST_NOT_SET is not set']);
+    assert.deepEqual((await notifier.test())!.map((d) => [d.webhook, d.status]), [['chat', 'delivered']]);
+    assert.equal(notifier.status().webhooks[0].url, 'http://127.0.0.1:' + new URL(r.url).port + '/hooks/…');
+    await notifier.close();
+  } finally { await r.close(); }
+  const bad = notifyConfigSchema.safeParse({ webhooks: [{ name: 'x', url: 'ftp://example.com/hook' }] });
+  assert.ok(!bad.success && bad.error.issues[0].path.join('.') === 'webhooks.0.url');
+  assert.ok(!notifyConfigSchema.safeParse({ webhooks: [{ name: 'x', url: 'https://a.example/h' }, { name: 'x', url: 'https://b.example/h' }] }).success, 'names are unique');
 });

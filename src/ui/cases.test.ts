@@ -25,7 +25,7 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
   assert.equal(await runScanCli([logs, '--state', join(dir, 'warden.db.detector')], { stdout: quiet(), stderr: quiet() }), 0);
   const config = parseConfig({
     server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 },
-    cases: { sharing_key: KEY, provider: 'Provider B' },
+    cases: { sharing_key: KEY, provider: 'Provider B', feeds: [{ name: 'Provider C', url: 'http://127.0.0.1:9/taxii2/intel/collections/c/', token: 'key-provider-c-issued-us', every_seconds: 3600 }] },
   });
   const w = await startWarden(config, { log: () => {} });
   await w.stores.events.appendBatch(past.events);
@@ -100,8 +100,16 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
     await intel.getByRole('button', { name: 'Import' }).click();
     await intel.locator('tbody tr', { hasText: 'Provider A' }).waitFor();
     assert.match(await intel.locator('tbody tr').first().textContent() ?? '', /system_prompt.*Provider A.*shape/);
+    // A partner's feed that cannot be reached: polled from the page, it says why.
+    const feeds = page.locator('section', { has: page.getByRole('heading', { name: 'Partners’ TAXII feeds' }) });
+    await feeds.locator('tbody tr', { hasText: 'Provider C' }).waitFor();
+    await feeds.getByRole('button', { name: 'Poll now' }).click();
+    await feeds.getByText('failing').waitFor();
+    assert.match(await feeds.locator('tbody tr').first().textContent() ?? '', /fetch failed|ECONNREFUSED/);
+    assert.ok(!(await page.content()).includes('key-provider-c-issued-us'), 'the feed\'s key is not shown');
     await page.screenshot({ path: join(tmpdir(), 'warden-dashboard-cases.png'), fullPage: true });
-    assert.deepEqual(problems, [], 'no script errors or CSP violations');
+    // The failed poll was toasted as an error (not a script error).
+    assert.deepEqual(problems.filter((p) => !/502/.test(p)), [], 'no script errors or CSP violations');
   } finally {
     await context.close();
     await w.close();

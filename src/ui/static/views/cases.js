@@ -1,6 +1,7 @@
 // Cases: the detector's campaigns with a button to open a case on one, the cases opened, and the
-// indicators shared by other providers. A case page shows the frozen evidence, records decisions
-// and notes, and downloads the report (Markdown) and the STIX 2.1 bundle for partners.
+// indicators shared by other providers and the partners' feeds. A case page shows the frozen
+// evidence, records decisions and notes, downloads the report (Markdown) and the STIX 2.1 bundle,
+// and publishes the case to partners over TAXII.
 import { h, replace, panel, loading, errorBox, link, levelBadge, badge, table, facts, fmtInt, when, toast, shortId } from '../lib/dom.js';
 import { api, get, post, download } from '../lib/api.js';
 
@@ -23,11 +24,13 @@ async function renderList(main, query, ctx) {
   const campaignsBox = h('div', null, loading());
   const casesBox = h('div', null, loading());
   const intelBox = h('div', null, loading());
+  const feedsBox = h('div', null, loading());
   replace(main,
     h('div', { class: 'page-head' }, h('h1', { text: 'Cases' })),
     panel('Campaigns the detector names', h('p', { class: 'help', text: 'Opening a case freezes the campaign’s evidence, its accounts’ signup facts, the values only its accounts used and the ledger’s proof.' }), campaignsBox),
     panel('Cases', casesBox),
-    panel('Indicators shared by other providers', intelBox));
+    panel('Indicators shared by other providers', intelBox),
+    panel('Partners’ TAXII feeds', feedsBox));
 
   const openCase = async (campaignId, button) => {
     button.disabled = true;
@@ -71,7 +74,39 @@ async function renderList(main, query, ctx) {
       }));
     }, (err) => replace(casesBox, errorBox(err))),
     renderIntel(intelBox, ctx),
+    renderFeeds(feedsBox, ctx),
   ]);
+}
+
+/** Partners' collections polled (cases.feeds): the last poll, the last error, a button to poll now. */
+async function renderFeeds(box, ctx) {
+  try {
+    const r = await get('/admin/intel/feeds');
+    if (!ctx.isCurrent()) return;
+    const pull = async (f, button) => {
+      button.disabled = true;
+      try {
+        const s = await post(`/admin/intel/feeds/${encodeURIComponent(f.name)}/pull`);
+        toast(`${s.name}: polled; ${s.imported} indicators taken in so far.`);
+      } catch (err) { toast(err.message, 'bad'); }
+      await renderFeeds(box, ctx);
+    };
+    replace(box, table({
+      caption: 'Feeds', empty: 'No feed is configured (cases.feeds).', rows: r.feeds,
+      columns: [
+        { label: 'Feed', value: (f) => f.name },
+        { label: 'Last poll', value: (f) => when(f.last_poll_at) },
+        { label: 'Last good poll', value: (f) => when(f.last_ok_at) },
+        { label: 'State', value: (f) => (f.last_error ? badge('failing', 'bad', f.last_error) : f.last_ok_at ? badge('ok', 'ok') : badge('not polled yet', 'muted')) },
+        { label: 'Error', value: (f) => f.last_error },
+        { label: 'Taken in', num: true, value: (f) => fmtInt(f.imported) },
+        { label: 'Revoked', num: true, value: (f) => fmtInt(f.revoked) },
+        { label: '', value: (f) => { const b = h('button', { type: 'button', class: 'btn btn-small', on: { click: () => pull(f, b) } }, 'Poll now'); return b; } },
+      ],
+    }));
+  } catch (err) {
+    replace(box, errorBox(err));
+  }
 }
 
 async function renderIntel(box, ctx) {

@@ -135,6 +135,7 @@ const SIGHTING_UPSERT = (ph: (n: number) => string) => `INSERT INTO intel_sighti
   last_seen = CASE WHEN excluded.last_seen > intel_sightings.last_seen THEN excluded.last_seen ELSE intel_sightings.last_seen END`;
 const SIGHTING_ACCOUNT = (ph: (n: number) => string) => `INSERT INTO intel_sighting_accounts (indicator_id, account_id) VALUES (${ph(1)}, ${ph(2)}) ON CONFLICT DO NOTHING`;
 const PUBLISHED_TABLES = `CREATE TABLE IF NOT EXISTS taxii_objects (added_us BIGINT PRIMARY KEY, collection TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, version TEXT NOT NULL, case_id TEXT, body TEXT NOT NULL);
+  CREATE INDEX IF NOT EXISTS taxii_objects_by_added ON taxii_objects (collection, added_us);
   CREATE INDEX IF NOT EXISTS taxii_objects_by_id ON taxii_objects (collection, id, version);
   CREATE INDEX IF NOT EXISTS taxii_objects_by_case ON taxii_objects (case_id);
   CREATE TABLE IF NOT EXISTS intel_records (kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id))`;

@@ -48,6 +48,8 @@ export const casesConfigSchema = z.object({
     enabled: z.boolean().default(true),
     /** Largest body a partner may POST, bytes. */
     max_content_length: z.number().int().positive().max(256 * 1024 * 1024).default(10 * 1024 * 1024),
+    /** Requests a partner's key may make per minute (bursts of half that); past it, 429 with Retry-After. */
+    requests_per_minute: z.number().int().positive().max(100_000).default(120),
   }).strict().prefault({}),
   /** Partners' TAXII 2.1 collections polled for indicators. */
   feeds: z.array(feedSchema).default([]).refine((f) => new Set(f.map((x) => x.name)).size === f.length, 'feed names must be unique'),

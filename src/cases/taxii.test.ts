@@ -31,7 +31,7 @@ const intelA = new SharedIndicators(KEY);
 await storeA.putCase(built);
 const app = Fastify();
 await app.register(async (s) => registerTaxiiServer(s, {
-  store: storeA, intel: intelA, sharingKey: KEY, provider: 'Provider A', importLevel: 'throttle', maxContentLength: 64 * 1024,
+  store: storeA, intel: intelA, sharingKey: KEY, provider: 'Provider A', importLevel: 'throttle', maxContentLength: 64 * 1024, requestsPerMinute: 6000,
   authenticate: (secret) => authenticator.authenticate(secret),
 }), { prefix: '/taxii2' });
 await app.register(async (s) => registerCasesAdminRoutes(s, {
@@ -233,4 +233,22 @@ test('a feed that fails says why: a refused key, an unreachable server', async (
   assert.ok(!said.join('\n').includes(readKey) && !said.join('\n').includes(inferenceKey), 'keys are never printed');
   assert.deepEqual((await poller.states()).map((s) => [s.name, s.polls, !!s.last_error]), [['refused', 1, true], ['down', 1, true], ['no token', 1, true]]);
   assert.deepEqual((await store.getRecord<{ polls: number }>('feed', 'refused'))!.polls, 1, 'the state is stored');
+});
+
+test('a partner\'s key is held to its request rate: 429 with Retry-After, other keys unaffected', async () => {
+  const slow = Fastify();
+  await slow.register(async (s) => registerTaxiiServer(s, {
+    store: storeA, intel: intelA, sharingKey: KEY, provider: 'Provider A', importLevel: 'throttle', maxContentLength: 1024, requestsPerMinute: 4,
+    authenticate: (secret) => authenticator.authenticate(secret),
+  }), { prefix: '/taxii2' });
+  const at = await slow.listen({ port: 0, host: '127.0.0.1' });
+  try {
+    const get = (key: string) => fetch(`${at}/taxii2/`, { headers: { authorization: `Bearer ${key}`, accept: TAXII_MEDIA_TYPE } });
+    assert.deepEqual([(await get(readKey)).status, (await get(readKey)).status], [200, 200], 'a burst of half the minute\'s requests');
+    const third = await get(readKey);
+    assert.equal(third.status, 429);
+    assert.ok(Number(third.headers.get('retry-after')) >= 1);
+    assert.match(((await third.json()) as any).description, /4 requests a minute/);
+    assert.equal((await get(writeKey)).status, 200, 'another key has its own allowance');
+  } finally { await slow.close(); }
 });

@@ -34,7 +34,7 @@ const STATUSES_KEPT = 1000;
 
 /** Who is calling: the key's scopes and the partner it belongs to. */
 export interface TaxiiCaller {
-  key: { scopes: readonly string[] };
+  key: { id: string; scopes: readonly string[] };
   account: { id: string; name: string | null };
   org: { name: string } | null;
 }
@@ -48,6 +48,30 @@ export interface TaxiiServerOptions extends Omit<Intake, 'sharingKey'> {
   importLevel: VerdictLevel;
   /** Largest POST body, bytes. */
   maxContentLength: number;
+  /** Requests per minute per partner key (bursts of half); default 120. */
+  requestsPerMinute?: number;
+}
+
+/**
+ * Requests per key over time (GCRA, in memory: the server runs on one node). Each request moves
+ * the key's theoretical arrival time on by one interval; a key more than a burst ahead waits.
+ */
+class KeyRate {
+  private readonly tat = new Map<string, number>();
+  private readonly interval: number;
+  private readonly tolerance: number;
+  constructor(perMinute: number) {
+    this.interval = 60_000 / perMinute;
+    this.tolerance = this.interval * Math.max(0, Math.floor(perMinute / 2) - 1);
+  }
+  /** 0 when the request may go, else the milliseconds to wait. */
+  take(key: string, now = Date.now()): number {
+    const tat = Math.max(this.tat.get(key) ?? now, now);
+    if (tat - now > this.tolerance) return Math.ceil(tat - now - this.tolerance);
+    this.tat.set(key, tat + this.interval);
+    if (this.tat.size > 10_000) for (const [k, t] of this.tat) if (t < now) this.tat.delete(k);
+    return 0;
+  }
 }
 
 interface Collection { id: string; store: string; title: string; description: string; read: boolean; write: boolean }
@@ -103,6 +127,7 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
   if (sharingKey) collections.push({ id: stixId('collection', opts.provider, 'inbox').slice('collection--'.length), store: 'inbox', title: `${opts.provider}: inbox`, description: 'Add your campaign indicators here; they are matched against this provider\'s traffic at once.', read: false, write: true });
   /** POST statuses by id, with the account that posted (no partner reads another's). */
   const statuses = new Map<string, { account: string; status: Record<string, unknown> }>();
+  const rate = new KeyRate(opts.requestsPerMinute ?? 120);
 
   // A Buffer, so the media type goes out as written: for a string body Fastify adds a charset and
   // quotes the version, and TAXII clients compare the media type literally.
@@ -128,6 +153,8 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     const secret = presentedSecret(req);
     if (!secret) throw new TaxiiError(401, 'Unauthorized', 'send a partner API key: "Authorization: Bearer <key>", or HTTP Basic with the key as password', { 'www-authenticate': 'Basic realm="taxii", Bearer' });
     const who = await opts.authenticate(secret);
+    const wait = rate.take(who.key.id);
+    if (wait) throw new TaxiiError(429, 'Too Many Requests', `this key may make ${opts.requestsPerMinute ?? 120} requests a minute; retry in ${Math.ceil(wait / 1000)} s`, { 'retry-after': String(Math.ceil(wait / 1000)) });
     const read = who.key.scopes.includes('intel:read');
     const write = who.key.scopes.includes('intel:write');
     if (!read && !write) throw new TaxiiError(403, 'Forbidden', 'this API key has neither the "intel:read" nor the "intel:write" scope');

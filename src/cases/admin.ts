@@ -11,7 +11,7 @@
  *   GET    /admin/cases/:id/stix           the case's shareable values as a STIX 2.1 bundle (keyed hashes)
  *   POST   /admin/cases/:id/publish        publish them to partners on the TAXII server (?valid_days=) -> 201 {versions, indicators, revoked}
  *   DELETE /admin/cases/:id/publish        revoke what the case published (also done when it is dismissed)
- *   GET    /admin/intel                    imported indicators in force, their sightings, the sharing key's id
+ *   GET    /admin/intel                    imported indicators in force, their sightings, partners' sightings of ours, the sharing key's id
  *   POST   /admin/intel/import             a STIX 2.1 bundle (?level=throttle&source=NAME) -> 201 {imported, revoked, skipped}
  *   DELETE /admin/intel                    ?source=NAME or ?id=indicator--...: stop matching them -> 204
  *   GET    /admin/intel/feeds              partners' TAXII feeds: cursor, last poll, last error, counts
@@ -26,7 +26,8 @@ import type { SharedIndicators } from '../detect/index.ts';
 import { buildCaseFile, findCampaign, refreshCaseFile, type CaseLimits, type CaseSources } from './case-file.ts';
 import { caseReportMarkdown } from './report.ts';
 import { caseToStix, sightingsToStix, StixError, IMPORT_LEVELS } from './stix.ts';
-import { publishCase, takeIn, withdrawCase } from './publish.ts';
+import { publishCase, takeIn, withdrawCase, PARTNER_SIGHTING } from './publish.ts';
+import type { PartnerSighting } from './stix.ts';
 import type { FeedPoller } from './feeds.ts';
 import type { CaseStore } from './store.ts';
 import { CASE_STATUSES, type CaseFile } from './types.ts';
@@ -192,6 +193,8 @@ export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminO
     key_id: intel.keyId,
     indicators: intel.list(),
     sightings: intel.sightings(),
+    /** Partners' reports of our indicators matching at theirs (from their sightings, by feed or inbox). */
+    partner_sightings: await store.listRecords<PartnerSighting>(PARTNER_SIGHTING),
   }));
 
   app.post('/intel/import', async (req, reply) => {

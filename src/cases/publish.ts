@@ -4,7 +4,7 @@
  * being shareable or the case is withdrawn), and a partner's bundle taken in (stored, then matched).
  */
 import type { SharedIndicators } from '../detect/index.ts';
-import { caseToStix, stixToIndicators, type ExportOptions, type ImportOptions, type ImportResult } from './stix.ts';
+import { caseToStix, stixSightings, stixToIndicators, type ExportOptions, type ImportOptions, type ImportResult, type PartnerSighting } from './stix.ts';
 import type { CaseStore, PublishedObject } from './store.ts';
 import type { CaseFile } from './types.ts';
 
@@ -78,7 +78,12 @@ export interface Intake {
 export interface IntakeResult extends ImportResult {
   /** How many of the revoked indicators were in force here. */
   removed: number;
+  /** Partners' sightings of our own indicators, stored (kind `partner-sighting`). */
+  sightings: PartnerSighting[];
 }
+
+/** Stored record kind of partners' sightings of our indicators. */
+export const PARTNER_SIGHTING = 'partner-sighting';
 
 /**
  * Take in a partner's STIX objects (a bundle, or a TAXII envelope's objects). Throws StixError when
@@ -88,6 +93,9 @@ export async function takeIn(intake: Intake, input: unknown, opts: Omit<ImportOp
   const result = stixToIndicators(input, { ...opts, sharingKey: intake.sharingKey });
   await intake.store.putIndicators(result.indicators);
   for (const id of result.revoked) await intake.store.removeIndicators({ id });
+  // A partner reporting back: the latest report of each sighting replaces the one before.
+  const sightings = stixSightings((input as { objects: unknown[] }).objects, opts.source, opts.now);
+  for (const s of sightings) await intake.store.putRecord(PARTNER_SIGHTING, `${s.source}\n${s.sighting_id}`, s);
   intake.intel.add(result.indicators);
-  return { ...result, removed: intake.intel.remove(result.revoked) };
+  return { ...result, removed: intake.intel.remove(result.revoked), sightings };
 }

@@ -185,3 +185,30 @@ export function stixToIndicators(input: unknown, opts: ImportOptions): ImportRes
 }
 
 export const IMPORT_LEVELS = VERDICT_LEVELS.filter((l) => l !== 'none');
+
+/** A partner's report that it saw one of our indicators (a STIX `sighting` it sent back). */
+export interface PartnerSighting {
+  /** Who reported it (the feed or the partner's name). */
+  source: string;
+  sighting_id: string;
+  indicator_id: string;
+  /** Requests that matched there, and accounts when the partner says. */
+  count: number | null;
+  accounts: number | null;
+  first_seen: string | null;
+  last_seen: string | null;
+  received_at: string;
+}
+
+/** The sightings among STIX objects (malformed ones are left out: they carry nothing to act on). */
+export function stixSightings(objects: readonly unknown[], source: string | undefined, now = new Date()): PartnerSighting[] {
+  const names = new Map((objects as Array<Record<string, unknown>>).filter((o) => o?.type === 'identity' && typeof o.id === 'string').map((o) => [o.id as string, label(o.name ?? o.id)]));
+  const time = (v: unknown) => (typeof v === 'string' && Number.isFinite(Date.parse(v)) ? new Date(v).toISOString() : null);
+  const count = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : null);
+  return (objects as Array<Record<string, unknown>>).filter((o) => o && typeof o === 'object' && o.type === 'sighting'
+    && typeof o.id === 'string' && /^sighting--[0-9a-f-]{36}$/.test(o.id) && typeof o.sighting_of_ref === 'string' && /^indicator--[0-9a-f-]{36}$/.test(o.sighting_of_ref))
+    .map((o) => ({
+      source: source ?? names.get(String(o.created_by_ref)) ?? 'unknown source', sighting_id: o.id as string, indicator_id: o.sighting_of_ref as string, count: count(o.count), accounts: count(o.x_warden_accounts),
+      first_seen: time(o.first_seen), last_seen: time(o.last_seen), received_at: now.toISOString(),
+    }));
+}

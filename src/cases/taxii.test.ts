@@ -81,9 +81,9 @@ test('partners are let in by their key\'s scopes, and told why not in TAXII erro
   const root = await taxii('/intel/', { auth: basic(readKey) });
   assert.deepEqual(root.body.versions, [TAXII_MEDIA_TYPE]);
   assert.equal(root.body.max_content_length, 64 * 1024);
-  // A read key sees the published collection only; a write key the inbox only.
+  // A read key sees the published collection and its sightings; a write key the inbox only.
   const readCols = (await taxii('/intel/collections/', { auth: basic(readKey) })).body.collections;
-  assert.deepEqual(readCols.map((c: any) => [c.can_read, c.can_write]), [[true, false]]);
+  assert.deepEqual(readCols.map((c: any) => [c.title.split(': ')[1], c.can_read, c.can_write]), [['distillation campaign indicators', true, false], ['sightings of your indicators', true, false]]);
   const writeCols = (await taxii('/intel/collections', { auth: `Bearer ${writeKey}` })).body.collections;
   assert.deepEqual(writeCols.map((c: any) => [c.can_read, c.can_write]), [[false, true]]);
   assert.equal((await taxii(`/intel/collections/${writeCols[0].id}/objects/`, { auth: basic(readKey) })).status, 404, 'a collection the key may not use is not there');
@@ -201,6 +201,26 @@ test('B pushes its indicators into A\'s inbox: matched at A under B\'s own name,
   const held = intelA.list().find((i) => i.id === envelope.objects[1].id)!;
   assert.equal(held.source, 'Provider B', 'the partner is who its key says, not what its objects claim');
   assert.equal((await storeA.listIndicators()).filter((i) => i.source === 'Provider B').length, 1);
+
+  // A's detector matches B's indicator; B reads the sighting back from A's sightings collection, and
+  // takes it in as a feed would: B learns that its indicator matched at A. Another partner sees none.
+  const a = new DetectorEngine({ intel: intelA });
+  const seenAt = '2026-03-02T10:00:00.000Z';
+  a.ingest({ ...scenario.events[0], id: 'evt_seen', account_id: 'acct_at_a', ts: seenAt, request: { ...scenario.events[0].request, system: prompt } } as InteractionEvent);
+  a.flush();
+  const sightingsCol = (await taxii('/intel/collections/', { auth: basic(readKey) })).body.collections[1];
+  const back = await taxii(`/intel/collections/${sightingsCol.id}/objects/`, { auth: basic(readKey) });
+  assert.equal(back.body.objects.length, 1);
+  assert.deepEqual([back.body.objects[0].type, back.body.objects[0].sighting_of_ref, back.body.objects[0].count, back.body.objects[0].x_warden_accounts], ['sighting', held.id, 1, 1]);
+  assert.equal(back.headers.get('x-taxii-date-added-last'), '2026-03-02T10:00:00.000000Z');
+  assert.deepEqual((await taxii(`/intel/collections/${sightingsCol.id}/objects/?added_after=2026-03-02T10:00:00.000000Z`, { auth: basic(readKey) })).body, {}, 'nothing newer');
+  const strangerRead = (await identity.createKey((await identity.createAccount({ name: 'a third provider' })).id, { scopes: ['intel:read'] })).secret;
+  assert.deepEqual((await taxii(`/intel/collections/${sightingsCol.id}/objects/`, { auth: `Bearer ${strangerRead}` })).body, {}, 'no partner sees another\'s sightings');
+  const storeB = new MemoryCaseStore();
+  const poller = new FeedPoller({ store: storeB, intel: new SharedIndicators(KEY), sharingKey: KEY }, [{ name: 'Provider A sightings', url: `${base}/taxii2/intel/collections/${sightingsCol.id}/`, token: readKey, level: 'throttle', everyMs: 60_000, timeoutMs: 5_000 }], () => {});
+  assert.equal((await poller.pull('Provider A sightings'))!.last_error, null);
+  const reported = await storeB.listRecords<{ source: string; indicator_id: string; count: number; accounts: number; last_seen: string }>('partner-sighting');
+  assert.deepEqual(reported.map((r) => [r.source, r.indicator_id, r.count, r.accounts, r.last_seen]), [['Provider A sightings', held.id, 1, 1, seenAt]]);
 
   assert.equal((await taxii(path, { auth: `Bearer ${writeKey}`, method: 'POST', type: 'application/json', body: JSON.stringify(envelope) })).status, 415);
   const notJson = await taxii(path, { auth: `Bearer ${writeKey}`, method: 'POST', type: TAXII_MEDIA_TYPE, body: '{"objects": [' });

@@ -7,7 +7,8 @@
  *   GET  /taxii2/intel/                                   the API root
  *   GET  /taxii2/intel/collections/                       the collections this key may use
  *   GET  /taxii2/intel/collections/{id}/                  one collection
- *   GET  /taxii2/intel/collections/{id}/objects/          `indicators` (intel:read): what this provider published
+ *   GET  /taxii2/intel/collections/{id}/objects/          `indicators` (intel:read): what this provider published;
+ *                                                         `sightings` (intel:read): how often the caller's own indicators matched here
  *   GET  /taxii2/intel/collections/{id}/objects/{oid}/    (?added_after, limit, next, match[id|type|version|spec_version])
  *   GET  /taxii2/intel/collections/{id}/objects/{oid}/versions/
  *   GET  /taxii2/intel/collections/{id}/manifest/
@@ -22,7 +23,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors/index.ts';
 import type { VerdictLevel } from '../detect/index.ts';
 import { PUBLISHED_COLLECTION, takeIn, type Intake } from './publish.ts';
-import { stixId, StixError } from './stix.ts';
+import { sightingsToStix, stixId, StixError } from './stix.ts';
 import type { PublishedObject, PublishedQuery } from './store.ts';
 
 export const TAXII_MEDIA_TYPE = 'application/taxii+json;version=2.1';
@@ -76,6 +77,9 @@ class KeyRate {
 
 interface Collection { id: string; store: string; title: string; description: string; read: boolean; write: boolean }
 
+/** The generated collection of sightings: each partner reads those of its own indicators. */
+const SIGHTINGS = 'sightings';
+
 class TaxiiError extends Error {
   constructor(readonly status: number, readonly title: string, message: string, readonly headers: Record<string, string> = {}) { super(message); }
 }
@@ -92,6 +96,9 @@ function parseTaxiiTime(s: string): number | null {
   if (!Number.isFinite(seconds)) return null;
   return seconds * 1000 + Number((m[2] ?? '').padEnd(6, '0').slice(0, 6));
 }
+
+/** A partner's name as its key says: its organisation's, else its account's. */
+const partnerName = (who: TaxiiCaller) => who.org?.name ?? who.account.name ?? who.account.id;
 
 /** The secret from `Authorization: Bearer KEY` or `Basic base64(name:KEY)` (TAXII clients mostly send Basic). */
 function presentedSecret(req: FastifyRequest): string | null {
@@ -124,6 +131,7 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     { id: stixId('collection', opts.provider, 'indicators').slice('collection--'.length), store: PUBLISHED_COLLECTION, title: `${opts.provider}: distillation campaign indicators`, description: 'Indicators of campaigns harvesting model outputs, as keyed hashes (HMAC-SHA256 under the sharing key the partners agreed), with their campaigns.', read: true, write: false },
   ];
   const { sharingKey } = opts;
+  collections.push({ id: stixId('collection', opts.provider, SIGHTINGS).slice('collection--'.length), store: SIGHTINGS, title: `${opts.provider}: sightings of your indicators`, description: 'How often the indicators you shared matched here: requests, accounts, first and last seen. Each partner sees its own.', read: true, write: false });
   if (sharingKey) collections.push({ id: stixId('collection', opts.provider, 'inbox').slice('collection--'.length), store: 'inbox', title: `${opts.provider}: inbox`, description: 'Add your campaign indicators here; they are matched against this provider\'s traffic at once.', read: false, write: true });
   /** POST statuses by id, with the account that posted (no partner reads another's). */
   const statuses = new Map<string, { account: string; status: Record<string, unknown> }>();
@@ -203,14 +211,29 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     return { collection: col.store, addedAfterUs, ids: objectId ? [objectId] : list('match[id]'), types: list('match[type]'), versions, limit: Math.min(limit, TAXII_PAGE_LIMIT) + 1 };
   };
   /** One page: the rows asked for, whether there are more, and the TAXII paging headers. */
-  const page = async (col: Collection, q: Record<string, string | undefined>, objectId?: string) => {
+  const page = async (col: Collection, q: Record<string, string | undefined>, who: TaxiiCaller, objectId?: string) => {
     const spec = q['match[spec_version]']?.split(',').map((s) => s.trim());
     const f = filters(col, q, objectId);
-    const rows: PublishedObject[] = spec && !spec.includes('2.1') ? [] : await opts.store.published(f);
+    const rows: PublishedObject[] = spec && !spec.includes('2.1') ? [] : col.store === SIGHTINGS ? sightingsFor(who, f) : await opts.store.published(f);
     const more = rows.length === f.limit;
     if (more) rows.pop();
     const headers: Record<string, string> = rows.length ? { 'x-taxii-date-added-first': taxiiTime(rows[0].added_us), 'x-taxii-date-added-last': taxiiTime(rows.at(-1)!.added_us) } : {};
     return { rows, more, next: more ? String(rows.at(-1)!.added_us) : undefined, headers };
+  };
+  /**
+   * Sightings of the caller's own indicators (their source is the partner's name as its key says),
+   * as versions added when last seen; made on each request from the detector's counts.
+   */
+  const sightingsFor = (who: TaxiiCaller, f: PublishedQuery): PublishedObject[] => {
+    const name = partnerName(who);
+    const mine = new Set(opts.intel.list().filter((i) => i.source === name).map((i) => i.id));
+    const seen = opts.intel.sightings().filter((x) => mine.has(x.indicator_id));
+    const objects = sightingsToStix(seen, opts.provider).objects;
+    const identity = objects[0];
+    return objects.slice(1).map((body) => ({ collection: SIGHTINGS, id: body.id, type: body.type, version: String(body.last_seen), added_us: Date.parse(String(body.last_seen)) * 1000, case_id: null, body: { ...body, created: identity.created, modified: body.last_seen } as PublishedObject['body'] }))
+      .filter((r) => r.added_us > (f.addedAfterUs ?? 0) && (!f.ids?.length || f.ids.includes(r.id)) && (!f.types?.length || f.types.includes(r.type)))
+      .sort((a, b) => a.added_us - b.added_us || (a.id < b.id ? -1 : 1))
+      .slice(0, f.limit);
   };
   const envelope = (p: Awaited<ReturnType<typeof page>>) => (p.rows.length ? { more: p.more, ...(p.next ? { next: p.next } : {}), objects: p.rows.map((r) => r.body) } : {});
 
@@ -241,25 +264,25 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     return send(reply, 200, view(collectionFor(params(req).id, c), c));
   });
   get('/intel/collections/:id/objects/', async (req, reply) => {
-    const col = readable(params(req).id, await caller(req));
-    const p = await page(col, query(req));
+    const c = await caller(req);
+    const p = await page(readable(params(req).id, c), query(req), c.who);
     return send(reply, 200, envelope(p), p.headers);
   });
   get('/intel/collections/:id/objects/:oid/', async (req, reply) => {
-    const col = readable(params(req).id, await caller(req));
-    const p = await page(col, query(req), params(req).oid);
+    const c = await caller(req);
+    const p = await page(readable(params(req).id, c), query(req), c.who, params(req).oid);
     if (!p.rows.length && !query(req).added_after && !query(req).next) throw new TaxiiError(404, 'Not Found', `no object ${params(req).oid} in this collection`);
     return send(reply, 200, envelope(p), p.headers);
   });
   get('/intel/collections/:id/objects/:oid/versions/', async (req, reply) => {
-    const col = readable(params(req).id, await caller(req));
-    const p = await page(col, { ...query(req), 'match[version]': 'all' }, params(req).oid);
+    const c = await caller(req);
+    const p = await page(readable(params(req).id, c), { ...query(req), 'match[version]': 'all' }, c.who, params(req).oid);
     if (!p.rows.length && !query(req).added_after && !query(req).next) throw new TaxiiError(404, 'Not Found', `no object ${params(req).oid} in this collection`);
     return send(reply, 200, p.rows.length ? { more: p.more, versions: p.rows.map((r) => r.version) } : {}, p.headers);
   });
   get('/intel/collections/:id/manifest/', async (req, reply) => {
-    const col = readable(params(req).id, await caller(req));
-    const p = await page(col, query(req));
+    const c = await caller(req);
+    const p = await page(readable(params(req).id, c), query(req), c.who);
     const objects = p.rows.map((r) => ({ id: r.id, date_added: taxiiTime(r.added_us), version: r.version, media_type: STIX_MEDIA_TYPE }));
     return send(reply, 200, objects.length ? { more: p.more, ...(p.next ? { next: p.next } : {}), objects } : {}, p.headers);
   });
@@ -279,7 +302,7 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     const objects = (req.body as { objects?: unknown } | null)?.objects;
     if (!Array.isArray(objects)) throw new TaxiiError(400, 'Bad Request', 'expected a TAXII envelope: {"objects": [...]}');
     // The partner is who the key says, not what the objects claim.
-    const partner = c.who.org?.name ?? c.who.account.name ?? c.who.account.id;
+    const partner = partnerName(c.who);
     let result;
     try {
       result = await takeIn({ store: opts.store, intel: opts.intel, sharingKey: sharingKey! }, { type: 'bundle', objects }, { level: opts.importLevel, source: partner });

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { textTable as table } from '../admin/index.ts';
 import { WardenError } from '../errors/index.ts';
-import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary, type FeedState, type PublishResult } from '../cases/index.ts';
+import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary, type FeedState, type PublishResult, type PartnerSighting } from '../cases/index.ts';
 import type { SharedIndicator, Sighting } from '../detect/index.ts';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, openAdminClient } from './admin-connection.ts';
 
@@ -128,10 +128,11 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
   return run(argv, INTEL_HELP, ioIn, async ({ values: v, positionals: [what, file, ...extra] }, c, o) => {
     if (extra.length) return `unexpected arguments: ${extra.join(' ')}`;
     if (what === 'list' && !file) {
-      const r = await c.call<{ key_id: string | null; indicators: SharedIndicator[]; sightings: Sighting[] }>('GET', '/intel');
+      const r = await c.call<{ key_id: string | null; indicators: SharedIndicator[]; sightings: Sighting[]; partner_sightings: PartnerSighting[] }>('GET', '/intel');
       const seen = new Map(r.sightings.map((s) => [s.indicator_id, s]));
       const rows = r.indicators.map((i) => ({ id: i.id, kind: i.kind, level: i.level, source: i.source, campaign: i.campaign, valid_until: i.valid_until, sightings: seen.get(i.id)?.count ?? 0, accounts: seen.get(i.id)?.accounts ?? 0 }));
-      return { result: r, text: `sharing key: ${r.key_id ?? 'none (cases.sharing_key): nothing is matched'}\n${rows.length ? table(rows, ['id', 'kind', 'level', 'source', 'campaign', 'valid_until', 'sightings', 'accounts']) : '(no indicators)'}` };
+      const theirs = r.partner_sightings.length ? `\n\npartners' sightings of our indicators:\n${table(r.partner_sightings.map((p) => ({ ...p })), ['source', 'indicator_id', 'count', 'accounts', 'first_seen', 'last_seen'])}` : '';
+      return { result: r, text: `sharing key: ${r.key_id ?? 'none (cases.sharing_key): nothing is matched'}\n${rows.length ? table(rows, ['id', 'kind', 'level', 'source', 'campaign', 'valid_until', 'sightings', 'accounts']) : '(no indicators)'}${theirs}` };
     }
     if (what === 'import' && file) {
       if (v.level && !(IMPORT_LEVELS as readonly string[]).includes(v.level)) return `--level is one of ${IMPORT_LEVELS.join(', ')}`;

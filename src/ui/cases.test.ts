@@ -92,14 +92,18 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
         { type: 'identity', spec_version: '2.1', id: 'identity--00000000-0000-4000-8000-0000000000ab', name: 'Provider A', identity_class: 'organization', created: '2026-03-01T00:00:00Z', modified: '2026-03-01T00:00:00Z' },
         { type: 'indicator', spec_version: '2.1', id: 'indicator--00000000-0000-4000-8000-0000000000ac', created_by_ref: 'identity--00000000-0000-4000-8000-0000000000ab', pattern_type: 'stix', valid_from: '2026-03-01T00:00:00Z',
           pattern: `[x-warden-keyed-hash:kind = 'system_prompt' AND x-warden-keyed-hash:hmac = '${keyedHash(KEY, 'system_prompt', exchangeValue('system_prompt', 'You are a grader.')!)}']` },
+        // Provider A also reports that one of our indicators matched at theirs.
+        { type: 'sighting', spec_version: '2.1', id: 'sighting--00000000-0000-4000-8000-0000000000ad', created_by_ref: 'identity--00000000-0000-4000-8000-0000000000ab', sighting_of_ref: 'indicator--00000000-0000-4000-8000-0000000000ae', count: 4321, x_warden_accounts: 17, last_seen: '2026-03-02T00:00:00Z' },
       ],
     };
     const intel = page.locator('section', { has: page.getByRole('heading', { name: 'Indicators shared by other providers' }) });
     await intel.getByLabel('STIX 2.1 bundle from a partner').fill(JSON.stringify(bundle));
     await intel.getByLabel('Hold matching accounts at').selectOption('shape');
     await intel.getByRole('button', { name: 'Import' }).click();
-    await intel.locator('tbody tr', { hasText: 'Provider A' }).waitFor();
+    await intel.locator('tbody tr', { hasText: 'system_prompt' }).waitFor();
     assert.match(await intel.locator('tbody tr').first().textContent() ?? '', /system_prompt.*Provider A.*shape/);
+    const theirs = intel.locator('table', { has: page.getByText('Partners’ sightings of our indicators') });
+    assert.match(await theirs.locator('tbody tr').first().textContent() ?? '', /Provider A.*indicator--00000000-0000-4000-8000-0000000000ae.*4,321.*17/);
     // A partner's feed that cannot be reached: polled from the page, it says why.
     const feeds = page.locator('section', { has: page.getByRole('heading', { name: 'Partners’ TAXII feeds' }) });
     await feeds.locator('tbody tr', { hasText: 'Provider C' }).waitFor();

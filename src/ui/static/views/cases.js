@@ -143,6 +143,16 @@ async function renderIntel(box, ctx) {
           { label: 'Accounts', num: true, value: (i) => fmtInt(seen.get(i.id)?.accounts ?? 0) },
         ],
       }),
+      r.partner_sightings?.length ? table({
+        caption: 'Partners’ sightings of our indicators', rows: r.partner_sightings,
+        columns: [
+          { label: 'Partner', value: (p) => p.source },
+          { label: 'Indicator', value: (p) => h('code', { text: p.indicator_id }) },
+          { label: 'Requests', num: true, value: (p) => (p.count === null ? '—' : fmtInt(p.count)) },
+          { label: 'Accounts', num: true, value: (p) => (p.accounts === null ? '—' : fmtInt(p.accounts)) },
+          { label: 'Last seen', value: (p) => when(p.last_seen) },
+        ],
+      }) : null,
       r.key_id ? form : null);
   } catch (err) {
     replace(box, errorBox(err));

@@ -126,13 +126,19 @@ function acceptsTaxii(accept: string | undefined): boolean {
   });
 }
 
-export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptions): void {
-  const collections: Collection[] = [
-    { id: stixId('collection', opts.provider, 'indicators').slice('collection--'.length), store: PUBLISHED_COLLECTION, title: `${opts.provider}: distillation campaign indicators`, description: 'Indicators of campaigns harvesting model outputs, as keyed hashes (HMAC-SHA256 under the sharing key the partners agreed), with their campaigns.', read: true, write: false },
+/** The collections: what this provider publishes, each partner's sightings, and (with a sharing key) the inbox. */
+function collectionsOf(provider: string, inbox: boolean): Collection[] {
+  const id = (name: string) => stixId('collection', provider, name).slice('collection--'.length);
+  return [
+    { id: id('indicators'), store: PUBLISHED_COLLECTION, title: `${provider}: distillation campaign indicators`, description: 'Indicators of campaigns harvesting model outputs, as keyed hashes (HMAC-SHA256 under the sharing key the partners agreed), with their campaigns.', read: true, write: false },
+    { id: id(SIGHTINGS), store: SIGHTINGS, title: `${provider}: sightings of your indicators`, description: 'How often the indicators you shared matched here: requests, accounts, first and last seen. Each partner sees its own.', read: true, write: false },
+    ...(inbox ? [{ id: id('inbox'), store: 'inbox', title: `${provider}: inbox`, description: 'Add your campaign indicators here; they are matched against this provider\'s traffic at once.', read: false, write: true }] : []),
   ];
+}
+
+export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptions): void {
+  const collections = collectionsOf(opts.provider, !!opts.sharingKey);
   const { sharingKey } = opts;
-  collections.push({ id: stixId('collection', opts.provider, SIGHTINGS).slice('collection--'.length), store: SIGHTINGS, title: `${opts.provider}: sightings of your indicators`, description: 'How often the indicators you shared matched here: requests, accounts, first and last seen. Each partner sees its own.', read: true, write: false });
-  if (sharingKey) collections.push({ id: stixId('collection', opts.provider, 'inbox').slice('collection--'.length), store: 'inbox', title: `${opts.provider}: inbox`, description: 'Add your campaign indicators here; they are matched against this provider\'s traffic at once.', read: false, write: true });
   /** POST statuses by id, with the account that posted (no partner reads another's). */
   const statuses = new Map<string, { account: string; status: Record<string, unknown> }>();
   const rate = new KeyRate(opts.requestsPerMinute ?? 120);
@@ -142,10 +148,11 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
   const send = (reply: FastifyReply, status: number, body: unknown, headers: Record<string, string> = {}) =>
     reply.code(status).headers({ ...headers, 'content-type': TAXII_MEDIA_TYPE }).send(Buffer.from(JSON.stringify(body)));
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err instanceof TaxiiError) return send(reply, err.status, { title: err.title, description: err.message, http_status: String(err.status) }, err.headers);
     if (err instanceof WardenError) return send(reply, err.status, { title: err.code, description: err.message, http_status: String(err.status) }, err.status === 401 ? { 'www-authenticate': 'Basic realm="taxii", Bearer' } : {});
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) req.log.error({ err }, 'taxii: request failed');
     const title = status === 415 ? 'Unsupported Media Type' : status === 413 ? 'Request Too Large' : status === 500 ? 'Internal Server Error' : 'Bad Request';
     const description = status === 415 ? `send ${TAXII_MEDIA_TYPE}` : status === 413 ? `the largest body accepted is ${opts.maxContentLength} bytes` : status === 500 ? 'the server could not complete the request' : err.message;
     return send(reply, status, { title, description, http_status: String(status) });

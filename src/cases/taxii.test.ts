@@ -238,21 +238,24 @@ test('a feed that fails says why: a refused key, an unreachable server', async (
   const collection = (await taxii('/intel/collections/', { auth: basic(readKey) })).body.collections[0];
   const said: string[] = [];
   const store = new MemoryCaseStore();
+  const changes: string[] = [];
   const spec = (name: string, url: string, token: string | null): FeedSpec => ({ name, url, token, level: 'throttle', everyMs: 60_000, timeoutMs: 2_000 });
   const poller = new FeedPoller({ store, intel: new SharedIndicators(KEY), sharingKey: KEY }, [
     spec('refused', `${base}/taxii2/intel/collections/${collection.id}/`, inferenceKey),
     spec('down', 'http://127.0.0.1:9/taxii2/intel/collections/x/', readKey),
     spec('no token', `${base}/taxii2/intel/collections/${collection.id}/`, null),
-  ], (l) => said.push(l));
+  ], (l) => said.push(l), (state, wasFailing) => changes.push(`${state.name}: ${wasFailing ? 'failing' : 'ok'} -> ${state.last_error ? 'failing' : 'ok'}`));
   const refused = await poller.pull('refused')!;
   assert.match(refused.last_error!, /answered 403: Forbidden: this API key has neither/);
   assert.match((await poller.pull('down'))!.last_error!, /fetch failed|ECONNREFUSED/);
   assert.match((await poller.pull('no token'))!.last_error!, /no token/);
   assert.equal(poller.pull('unknown'), null);
   assert.equal(said.length, 3);
+  await poller.pull('refused');
+  assert.deepEqual(changes, ['refused: ok -> failing', 'down: ok -> failing', 'no token: ok -> failing', 'refused: failing -> failing'], 'each poll says whether the one before failed (notifications go out on a change only)');
   assert.ok(!said.join('\n').includes(readKey) && !said.join('\n').includes(inferenceKey), 'keys are never printed');
-  assert.deepEqual((await poller.states()).map((s) => [s.name, s.polls, !!s.last_error]), [['refused', 1, true], ['down', 1, true], ['no token', 1, true]]);
-  assert.deepEqual((await store.getRecord<{ polls: number }>('feed', 'refused'))!.polls, 1, 'the state is stored');
+  assert.deepEqual((await poller.states()).map((s) => [s.name, s.polls, !!s.last_error]), [['refused', 2, true], ['down', 1, true], ['no token', 1, true]]);
+  assert.deepEqual((await store.getRecord<{ polls: number }>('feed', 'refused'))!.polls, 2, 'the state is stored');
 });
 
 test('a partner\'s key is held to its request rate: 429 with Retry-After, other keys unaffected', async () => {

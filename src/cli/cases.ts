@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { resolveSecret, type WardenConfig } from '../config/index.ts';
 import { SharedIndicators, type DetectorEngine } from '../detect/index.ts';
 import { registerCasesAdminRoutes, registerTaxiiServer, FeedPoller, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type TaxiiCaller } from '../cases/index.ts';
-import { notification, type Notifier } from '../notify/index.ts';
+import { intelMatched, feedChanged, type Notifier } from '../notify/index.ts';
 import { onBackend, type Stores } from './stores.ts';
 
 const MIN_KEY_CHARS = 16;
@@ -28,6 +28,21 @@ export interface CasesSetup {
 const SIGHTINGS_EVERY_MS = 60_000;
 /** How often new matches of imported indicators are looked for, to notify operators. */
 const MATCHES_EVERY_MS = 5_000;
+
+/** Operators hear of a partner's indicator the first time it matches here (ever: sightings persist). */
+function watchFirstMatches(intel: SharedIndicators, notifier: Notifier): NodeJS.Timeout {
+  const matched = new Set(intel.sightings().map((x) => x.indicator_id));
+  const timer = setInterval(() => {
+    for (const seen of intel.sightings()) {
+      if (matched.has(seen.indicator_id)) continue;
+      matched.add(seen.indicator_id);
+      const ind = intel.list().find((i) => i.id === seen.indicator_id);
+      if (ind) void notifier.emit(intelMatched(ind, seen));
+    }
+  }, MATCHES_EVERY_MS);
+  timer.unref();
+  return timer;
+}
 
 /** Open the case store and load the stored indicators (before the detector starts, so its replay matches them). */
 export async function setUpCases(config: WardenConfig, stores: Stores, say: (line: string) => void, notifier?: Notifier): Promise<CasesSetup | null> {
@@ -54,30 +69,14 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
   };
   const timer = setInterval(() => { void saveSightings(); }, SIGHTINGS_EVERY_MS);
   timer.unref();
-  // Operators hear of a partner's indicator the first time it matches here (ever: sightings persist).
-  const matched = new Set(intel.sightings().map((x) => x.indicator_id));
-  const matches = notifier?.enabled ? setInterval(() => {
-    for (const seen of intel.sightings()) {
-      if (matched.has(seen.indicator_id)) continue;
-      matched.add(seen.indicator_id);
-      const ind = intel.list().find((i) => i.id === seen.indicator_id);
-      if (!ind) continue;
-      void notifier.emit(notification('intel.matched', `An indicator shared by ${ind.source}${ind.campaign ? ` for campaign "${ind.campaign}"` : ''} (${ind.kind}) matched ${seen.accounts} account(s) here, ${seen.count} request(s); they are held at ${ind.level}`, {
-        indicator_id: ind.id, kind: ind.kind, source: ind.source, campaign: ind.campaign, level: ind.level, accounts: seen.accounts, requests: seen.count, first_seen: seen.first_seen,
-      }, { link: '/dashboard#/cases' }));
-    }
-  }, MATCHES_EVERY_MS) : null;
-  matches?.unref();
+  const matches = notifier?.enabled ? watchFirstMatches(intel, notifier) : null;
   // Partners' feeds: polled only with a sharing key (their keyed hashes cannot be matched without it).
   const feeds = key && cfg.feeds.length ? new FeedPoller({ store, intel, sharingKey: key }, cfg.feeds.map((f) => ({
     name: f.name, url: f.url, token: resolveSecret(f.token), username: f.username, level: f.level ?? cfg.import_level,
     everyMs: f.every_seconds * 1000, timeoutMs: f.timeout_seconds * 1000,
   })), say, (state, wasFailing) => {
     // Only changes are news: a feed that starts failing, and one that works again.
-    if (!notifier || !!state.last_error === wasFailing) return;
-    void notifier.emit(state.last_error
-      ? notification('feed.failed', `Intel feed ${state.name} failed: ${state.last_error}`, { feed: state.name, error: state.last_error, last_ok_at: state.last_ok_at })
-      : notification('feed.recovered', `Intel feed ${state.name} works again`, { feed: state.name, cursor: state.cursor }));
+    if (notifier && !!state.last_error !== wasFailing) void notifier.emit(feedChanged(state));
   }) : null;
   if (!key && cfg.feeds.length) say(`cases: ${cfg.feeds.length} intel feeds are configured but no sharing key is set (cases.sharing_key): none is polled`);
   return {

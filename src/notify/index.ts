@@ -5,7 +5,7 @@
  * `emit` from other capabilities; it imports the detector's types and nothing of the gateway.
  */
 export { notifyConfigSchema, NOTIFICATION_TYPES, type NotifyConfig, type WebhookConfig } from './config.ts';
-export { notification, slackBody, VerdictNotifications, NOTIFICATION_SCHEMA, type Notification, type NotificationType } from './notifications.ts';
+export { notification, intelMatched, feedChanged, slackBody, VerdictNotifications, NOTIFICATION_SCHEMA, type Notification, type NotificationType } from './notifications.ts';
 export { WebhookSender, signature, redactUrl, type DeliveryRecord, type WebhookStats } from './webhooks.ts';
 export { Notifier, type NotifierOptions } from './notifier.ts';
 export { registerNotifyAdminRoutes } from './admin.ts';

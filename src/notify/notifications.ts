@@ -4,7 +4,7 @@
  * from what the exchange reports (an indicator's first match, a feed failing or recovering).
  */
 import { randomUUID } from 'node:crypto';
-import { verdictRank, type Campaign, type Verdict, type VerdictLevel, type VerdictReason } from '../detect/index.ts';
+import { verdictRank, type Campaign, type SharedIndicator, type Sighting, type Verdict, type VerdictLevel, type VerdictReason } from '../detect/index.ts';
 import type { NOTIFICATION_TYPES } from './config.ts';
 
 export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
@@ -79,6 +79,20 @@ export class VerdictNotifications {
       account_id: v.subject.id, from: before, to: v.level, score: v.score, since: v.since, reasons,
     }, { level: v.level, link: `/dashboard#/accounts/${encodeURIComponent(v.subject.id)}` });
   }
+}
+
+/** A partner's indicator matching here for the first time. */
+export function intelMatched(ind: SharedIndicator, seen: Sighting): Notification {
+  return notification('intel.matched', `An indicator shared by ${ind.source}${ind.campaign ? ` for campaign "${ind.campaign}"` : ''} (${ind.kind}) matched ${seen.accounts} account(s) here, ${seen.count} request(s); they are held at ${ind.level}`, {
+    indicator_id: ind.id, kind: ind.kind, source: ind.source, campaign: ind.campaign, level: ind.level, accounts: seen.accounts, requests: seen.count, first_seen: seen.first_seen,
+  }, { link: '/dashboard#/cases' });
+}
+
+/** A partner's feed that started failing (with the error) or works again. */
+export function feedChanged(feed: { name: string; last_error: string | null; last_ok_at: string | null; cursor: string | null }): Notification {
+  return feed.last_error
+    ? notification('feed.failed', `Intel feed ${feed.name} failed: ${feed.last_error}`, { feed: feed.name, error: feed.last_error, last_ok_at: feed.last_ok_at })
+    : notification('feed.recovered', `Intel feed ${feed.name} works again`, { feed: feed.name, cursor: feed.cursor });
 }
 
 /** Slack's incoming-webhook body (also read by Mattermost, Rocket.Chat and others). */

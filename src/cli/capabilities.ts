@@ -15,7 +15,7 @@ import { setUpCases } from './cases.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, type Ledger } from '../ledger/index.ts';
 import { policyHooks, policyAdminRoutes } from '../policy/index.ts';
-import { Notifier, registerNotifyAdminRoutes } from '../notify/index.ts';
+import { Notifier, registerNotifyAdminRoutes, ledgerFailed } from '../notify/index.ts';
 import { onBackend, type Stores } from './stores.ts';
 
 export interface Capabilities {
@@ -96,14 +96,17 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // behind the admin token.
   let ledger: Ledger | null = null;
   if (config.ledger.enabled) {
+    // Errors go to the log (at most one line per kind every 10 s) and to operators' webhooks (one per kind every 10 min).
+    const logError = ledgerErrorLog(say);
+    const notifyError = ledgerErrorLog((line) => { void notifier.emit(ledgerFailed(line)); }, 10 * 60_000);
     const opened = await openLedgerFromConfig(config, {
       createKey: true,
       onKeyCreated: (vkey, path) => say(`ledger: created signing key ${path} (keep it secret); publish the verifier key: ${vkey}`),
-      onError: ledgerErrorLog(say),
+      onError: (err) => { logError(err); notifyError(err); },
     });
     ledger = opened;
     hooks.push(ledgerHooks(opened, { verdicts, registry }));
-    detector?.onVerdict(ledgerVerdictSink(opened, ledgerErrorLog(say)));
+    detector?.onVerdict(ledgerVerdictSink(opened, (err) => { logError(err); notifyError(err); }));
     adminPlugins.push((app) => registerLedgerRoutes(app, opened, { routes: 'query', authorizeQuery: () => true }));
     closers.push(() => opened.close());
   }

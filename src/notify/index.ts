@@ -1,11 +1,11 @@
-// notify: operator notifications by webhook (signed JSON, or Slack-style text) when a campaign or an account rises on the verdict ladder, a partner's indicator first matches, or a feed fails.
+// notify: operator notifications by webhook (signed JSON, or Slack-style text) when a campaign or an account rises on the verdict ladder, a partner's indicator first matches, a feed fails, or the ledger cannot record.
 /**
  * `Notifier` holds one `WebhookSender` per configured webhook (ordered, bounded queue, retries with
  * backoff, signatures). It is fed by the detector's verdict listener (`watchVerdicts`) and by
  * `emit` from other capabilities; it imports the detector's types and nothing of the gateway.
  */
 export { notifyConfigSchema, NOTIFICATION_TYPES, type NotifyConfig, type WebhookConfig } from './config.ts';
-export { notification, intelMatched, feedChanged, slackBody, VerdictNotifications, NOTIFICATION_SCHEMA, type Notification, type NotificationType } from './notifications.ts';
+export { notification, intelMatched, feedChanged, ledgerFailed, slackBody, VerdictNotifications, NOTIFICATION_SCHEMA, type Notification, type NotificationType } from './notifications.ts';
 export { WebhookSender, signature, redactUrl, type DeliveryRecord, type WebhookStats } from './webhooks.ts';
 export { Notifier, type NotifierOptions } from './notifier.ts';
 export { registerNotifyAdminRoutes } from './admin.ts';

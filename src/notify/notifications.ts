@@ -95,6 +95,11 @@ export function feedChanged(feed: { name: string; last_error: string | null; las
     : notification('feed.recovered', `Intel feed ${feed.name} works again`, { feed: feed.name, cursor: feed.cursor });
 }
 
+/** The ledger could not record something (a line from its error log: the code, the reason, how many more). */
+export function ledgerFailed(line: string): Notification {
+  return notification('ledger.failed', `The ledger could not record: ${line.replace(/^ledger: /, '')}`, { error: line.replace(/^ledger: /, '') }, { link: '/dashboard#/ledger' });
+}
+
 /** Slack's incoming-webhook body (also read by Mattermost, Rocket.Chat and others). */
 export function slackBody(n: Notification, dashboardUrl: string | null): { text: string } {
   const link = n.link && dashboardUrl ? ` <${dashboardUrl.replace(/\/$/, '')}${n.link}|open>` : '';

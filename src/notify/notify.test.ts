@@ -7,7 +7,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DetectorEngine, buildScenario, type PromptPool, type Verdict } from '../detect/index.ts';
 import { receiver } from '../../test/helpers/receiver.ts';
-import { notification, redactUrl, Notifier, VerdictNotifications, WebhookSender, notifyConfigSchema, type Notification } from './index.ts';
+import { ledgerErrorLog } from '../ledger/index.ts';
+import { notification, ledgerFailed, redactUrl, Notifier, VerdictNotifications, WebhookSender, notifyConfigSchema, type Notification } from './index.ts';
 
 const hook = (url: string, extra: object = {}) => ({ ...notifyConfigSchema.parse({ webhooks: [{ name: 'ops', url, ...extra }] }).webhooks[0], secretValue: 'whsec-test-secret-0001' });
 const quiet = { queueMax: 100, dashboardUrl: 'https://warden.example.com', log: () => {}, firstBackoffMs: 20 };
@@ -135,4 +136,16 @@ test('configuration: a URL from the environment, one that is not set turns its w
   const bad = notifyConfigSchema.safeParse({ webhooks: [{ name: 'x', url: 'ftp://example.com/hook' }] });
   assert.ok(!bad.success && bad.error.issues[0].path.join('.') === 'webhooks.0.url');
   assert.ok(!notifyConfigSchema.safeParse({ webhooks: [{ name: 'x', url: 'https://a.example/h' }, { name: 'x', url: 'https://b.example/h' }] }).success, 'names are unique');
+});
+
+test('ledger failures reach operators once per kind per ten minutes, with the reason', () => {
+  const sent: Notification[] = [];
+  const onError = ledgerErrorLog((line) => sent.push(ledgerFailed(line)), 600_000);
+  for (let i = 0; i < 3; i++) onError(Object.assign(new Error('the append queue is full (100000 waiting)'), { code: 'LEDGER_QUEUE_FULL' }));
+  onError(Object.assign(new Error('ledger writer thread died (disk full); restarting it'), { code: 'LEDGER_UNAVAILABLE' }));
+  assert.deepEqual(sent.map((n) => [n.type, n.summary]), [
+    ['ledger.failed', 'The ledger could not record: LEDGER_QUEUE_FULL: the append queue is full (100000 waiting)'],
+    ['ledger.failed', 'The ledger could not record: LEDGER_UNAVAILABLE: ledger writer thread died (disk full); restarting it'],
+  ]);
+  assert.equal(sent[0].link, '/dashboard#/ledger');
 });

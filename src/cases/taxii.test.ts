@@ -77,7 +77,7 @@ test('partners are let in by their key\'s scopes, and told why not in TAXII erro
 
   const discovery = await taxii('/', { auth: basic(readKey) });
   assert.equal(discovery.status, 200);
-  assert.deepEqual(discovery.body.api_roots, ['/taxii2/intel/']);
+  assert.deepEqual(discovery.body.api_roots, [`${base}/taxii2/intel/`]);
   const root = await taxii('/intel/', { auth: basic(readKey) });
   assert.deepEqual(root.body.versions, [TAXII_MEDIA_TYPE]);
   assert.equal(root.body.max_content_length, 64 * 1024);

@@ -256,7 +256,9 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
 
   get('/', async (req, reply) => {
     await caller(req);
-    return send(reply, 200, { title: `${opts.provider} TAXII server`, description: 'Indicators of model-distillation campaigns, exchanged between model providers.', default: '/taxii2/intel/', api_roots: ['/taxii2/intel/'] });
+    // Absolute, as TAXII clients expect (the host as this request reached us, through trusted proxies).
+    const root = `${req.protocol}://${req.host}/taxii2/intel/`;
+    return send(reply, 200, { title: `${opts.provider} TAXII server`, description: 'Indicators of model-distillation campaigns, exchanged between model providers.', default: root, api_roots: [root] });
   });
   get('/intel/', async (req, reply) => {
     await caller(req);

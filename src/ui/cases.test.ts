@@ -11,6 +11,7 @@ import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import { buildScenario, runScanCli, exchangeValue, keyedHash, type PromptPool } from '../detect/index.ts';
 import { findChromium, launchBrowser, browserSkip, requireChromium } from './browser-support.ts';
+import { receiver } from '../../test/helpers/receiver.ts';
 
 const CHROMIUM = findChromium();
 const KEY = 'dashboard-test-sharing-key-0001';
@@ -22,10 +23,12 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
   const logs = join(dir, 'past.jsonl');
   writeFileSync(logs, past.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
   const quiet = () => new Writable({ write(_c, _e, cb) { cb(); } });
+  const hook = await receiver(() => ({ status: 204 }));
   assert.equal(await runScanCli([logs, '--state', join(dir, 'warden.db.detector')], { stdout: quiet(), stderr: quiet() }), 0);
   const config = parseConfig({
     server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 },
     cases: { sharing_key: KEY, provider: 'Provider B', feeds: [{ name: 'Provider C', url: 'http://127.0.0.1:9/taxii2/intel/collections/c/', token: 'key-provider-c-issued-us', every_seconds: 3600 }] },
+    notify: { webhooks: [{ name: 'soc', url: hook.url, events: ['test'] }] },
   });
   const w = await startWarden(config, { log: () => {} });
   await w.stores.events.appendBatch(past.events);
@@ -112,11 +115,21 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
     assert.match(await feeds.locator('tbody tr').first().textContent() ?? '', /fetch failed|ECONNREFUSED/);
     assert.ok(!(await page.content()).includes('key-provider-c-issued-us'), 'the feed\'s key is not shown');
     await page.screenshot({ path: join(tmpdir(), 'warden-dashboard-cases.png'), fullPage: true });
+
+    // The detector page's webhooks: a test sent from the page reaches the receiver and is listed.
+    await page.getByRole('link', { name: 'Detector' }).click();
+    const notify = page.locator('section', { has: page.getByRole('heading', { name: 'Notifications' }) });
+    await notify.locator('tbody tr', { hasText: 'soc' }).waitFor();
+    assert.ok(!(await notify.textContent() ?? '').includes('T0KEN'), 'the webhook URL\'s token is not shown');
+    await notify.getByRole('button', { name: 'Send a test' }).click();
+    await notify.getByText('delivered', { exact: true }).waitFor();
+    assert.equal(JSON.parse(hook.got[0].body).type, 'test');
     // The failed poll was toasted as an error (not a script error).
     assert.deepEqual(problems.filter((p) => !/502/.test(p)), [], 'no script errors or CSP violations');
   } finally {
     await context.close();
     await w.close();
+    await hook.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

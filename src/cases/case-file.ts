@@ -36,7 +36,7 @@ const OUTSIDERS_PER_HOLDER = 0.1;
 
 /** Find a campaign by its id, or by its cluster's id. */
 export function findCampaign(engine: DetectorEngine, id: string) {
-  return engine.campaigns().find((c) => c.id === id || c.cluster_id === id) ?? null;
+  return engine.campaign(id);
 }
 
 /** A value seen in the campaign's events: which of its accounts used it, and which others did. */

@@ -60,14 +60,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   closers.push(() => detect.close());
   if (detect.adminPlugin) adminPlugins.push(detect.adminPlugin);
   if (detector && notifier.enabled) {
-    const notify = notifier.watchVerdicts(
-      (id) => detector.campaigns().find((c) => c.id === id) ?? null,
-      (accountId) => {
-        const cluster = detector.forAccount(accountId).clusterId;
-        return cluster ? detector.campaigns().find((c) => c.cluster_id === cluster)?.id ?? null : null;
-      },
-    );
-    // Off the detector's tick: describing a campaign reads every cluster.
+    const notify = notifier.watchVerdicts((id) => detector.campaign(id), (accountId) => detector.campaignIdOf(accountId));
+    // Off the detector's tick: describing a campaign lists its members.
     detector.onVerdict((v) => { setImmediate(() => notify(v)); });
   }
 

@@ -1826,27 +1826,46 @@ export class DetectorEngine implements VerdictView {
   /** Campaigns: clusters that reached throttle or above, with their evidence and timeline. */
   campaigns(): Campaign[] {
     const out: Campaign[] = [];
-    for (const [r, c] of this.clusters) {
-      if (!c.campaignId) continue;
-      const n = c.w[C.N] || 1;
-      const share = (k: number) => round(c.w[k] / n);
-      const hours = [...c.timeline.entries()].sort((a, b) => a[0] - b[0]);
-      out.push({
-        id: c.campaignId, cluster_id: c.id, level: VERDICT_LEVELS[c.verdict.level], score: round(c.verdict.score),
-        members: this.membersOf(r),
-        first_seen: new Date(c.firstTs * 1000).toISOString(), last_seen: new Date(c.w[C.LAST_TS] * 1000).toISOString(),
-        flagged_at: new Date(c.verdict.since * 1000).toISOString(),
-        volume: { requests: c.requests, output_tokens: c.outTokens },
-        timeline: hours.map(([h, k]) => [new Date(h * 3600_000).toISOString(), k]),
-        targets: {
-          coding: share(C.CODE), agentic_tool_use: share(C.TOOLS), reasoning_traces: share(C.COT),
-          reasoning_parameters: share(C.REASON_PARAM), reward_model_rubrics: share(C.RUBRIC),
-          sensitive_rewrites: share(C.REWRITE), maths: share(C.MATH),
-        },
-        evidence: c.verdict.verdict?.reasons ?? [],
-      });
-    }
+    for (const [r, c] of this.clusters) if (c.campaignId) out.push(this.describeCampaign(r, c));
     return out.sort((a, b) => b.volume.requests - a.volume.requests);
+  }
+
+  /** One campaign by its id or its cluster's, or null (without describing every other one). */
+  campaign(id: string): Campaign | null {
+    const byCluster = this.clusterById.get(id);
+    if (byCluster !== undefined) {
+      const c = this.clusters.get(byCluster);
+      return c?.campaignId ? this.describeCampaign(byCluster, c) : null;
+    }
+    for (const [r, c] of this.clusters) if (c.campaignId === id) return this.describeCampaign(r, c);
+    return null;
+  }
+
+  /** The campaign an account's cluster is, if any (a map read or two). */
+  campaignIdOf(accountId: string): string | null {
+    const cluster = this.forAccount(accountId).clusterId;
+    const r = cluster === null ? undefined : this.clusterById.get(cluster);
+    return (r === undefined ? null : this.clusters.get(r)?.campaignId) ?? null;
+  }
+
+  private describeCampaign(r: number, c: ClusterState): Campaign {
+    const n = c.w[C.N] || 1;
+    const share = (k: number) => round(c.w[k] / n);
+    const hours = [...c.timeline.entries()].sort((a, b) => a[0] - b[0]);
+    return {
+      id: c.campaignId!, cluster_id: c.id, level: VERDICT_LEVELS[c.verdict.level], score: round(c.verdict.score),
+      members: this.membersOf(r),
+      first_seen: new Date(c.firstTs * 1000).toISOString(), last_seen: new Date(c.w[C.LAST_TS] * 1000).toISOString(),
+      flagged_at: new Date(c.verdict.since * 1000).toISOString(),
+      volume: { requests: c.requests, output_tokens: c.outTokens },
+      timeline: hours.map(([h, k]) => [new Date(h * 3600_000).toISOString(), k]),
+      targets: {
+        coding: share(C.CODE), agentic_tool_use: share(C.TOOLS), reasoning_traces: share(C.COT),
+        reasoning_parameters: share(C.REASON_PARAM), reward_model_rubrics: share(C.RUBRIC),
+        sensitive_rewrites: share(C.REWRITE), maths: share(C.MATH),
+      },
+      evidence: c.verdict.verdict?.reasons ?? [],
+    };
   }
 
   /** One cluster by id (members listed up to `maxMembers`), or null. */

@@ -90,11 +90,7 @@ test('the detector\'s rising verdicts: one notification per campaign step, with 
   const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
   const scenario = buildScenario(pool, { seed: 5, days: 1, organic: { hobbyist: 30 }, campaigns: [{ kind: 'hydra', accounts: 20 }] });
   const engine = new DetectorEngine();
-  const campaignOf = (accountId: string) => {
-    const cluster = engine.forAccount(accountId).clusterId;
-    return engine.campaigns().find((c) => c.cluster_id === cluster)?.id ?? null;
-  };
-  const notes = new VerdictNotifications((id) => engine.campaigns().find((c) => c.id === id) ?? null, { campaignOf, accountFloor: 'watch' });
+  const notes = new VerdictNotifications((id) => engine.campaign(id), { campaignOf: (a) => engine.campaignIdOf(a), accountFloor: 'watch' });
   const verdicts: Verdict[] = [];
   engine.onVerdict((v) => verdicts.push(v));
   for (const e of scenario.events) engine.ingest(e);
@@ -111,6 +107,8 @@ test('the detector\'s rising verdicts: one notification per campaign step, with 
   const ranks = campaigns.filter((n) => n.data.cluster_id === last.data.cluster_id).map((n) => n.data.to as string);
   assert.equal(new Set(ranks).size, ranks.length, 'no level is notified twice in a row');
   const members = new Set(engine.campaigns()[0].members);
+  assert.ok([...members].every((m) => engine.campaignIdOf(m) === engine.campaigns()[0].id), 'each member\'s campaign in two map reads');
+  assert.deepEqual(engine.campaign(engine.campaigns()[0].cluster_id), engine.campaigns()[0], 'one campaign by its cluster\'s id, described as in the list');
   const ofMembers = pairs.filter(([v]) => v.subject.kind === 'account' && members.has(v.subject.id));
   assert.ok(ofMembers.length > 0 && ofMembers.every(([, n]) => n === null), 'a campaign\'s accounts come with their campaign');
   const subject = { kind: 'account' as const, id: 'acct_x' };

@@ -163,3 +163,21 @@ test('indicators imported on the worker hold matching accounts on the replica to
   assert.equal(seen.level, 'suspend');
   assert.equal(seen.verdict.reasons[0].signal, 'shared_indicator');
 });
+
+test('partners reach TAXII on the worker, with a key created on either node; the replica serves none', async () => {
+  const [worker, replica] = nodes;
+  const org = await adminPost(replica.url, '/orgs', { name: 'Partner Provider' });
+  const account = await adminPost(replica.url, '/accounts', { org_id: org.id, name: 'intel desk' });
+  const { secret } = await adminPost(replica.url, `/accounts/${account.id}/keys`, { scopes: ['intel:read', 'intel:write'] });
+  const taxii = (url: string, path: string, init: RequestInit = {}) => fetch(`${url}/taxii2${path}`, { ...init, headers: { authorization: `Bearer ${secret}`, accept: 'application/taxii+json;version=2.1', ...(init.body ? { 'content-type': 'application/taxii+json;version=2.1' } : {}) } });
+  const cols = (await (await taxii(worker.url, '/intel/collections/')).json() as any).collections;
+  assert.deepEqual(cols.map((c: any) => c.title.split(': ')[1]), ['distillation campaign indicators', 'sightings of your indicators', 'inbox']);
+  const posted = await taxii(worker.url, `/intel/collections/${cols[2].id}/objects/`, { method: 'POST', body: JSON.stringify({ objects: [{
+    type: 'indicator', spec_version: '2.1', id: 'indicator--6e0f0f0f-0000-4000-8000-000000000001', pattern_type: 'stix', valid_from: '2026-03-01T00:00:00Z',
+    pattern: `[x-warden-keyed-hash:kind = 'user_agent' AND x-warden-keyed-hash:hmac = '${keyedHash(SHARING_KEY, 'user_agent', exchangeValue('user_agent', 'fleet-client/9.9')!)}']`,
+  }] }) });
+  assert.equal(posted.status, 202, await posted.clone().text());
+  const intel = await (await fetch(`${worker.url}/admin/intel`, { headers: { authorization: `Bearer ${token}` } })).json() as any;
+  assert.ok(intel.indicators.some((i: any) => i.id === 'indicator--6e0f0f0f-0000-4000-8000-000000000001' && i.source === 'Partner Provider'), 'stored in PostgreSQL and matched, under the partner\'s name');
+  assert.equal((await taxii(replica.url, '/')).status, 404, 'the replica holds no cases and serves no TAXII');
+});

@@ -11,9 +11,11 @@
  *   GET    /admin/cases/:id/stix           the case's shareable values as a STIX 2.1 bundle (keyed hashes)
  *   POST   /admin/cases/:id/publish        publish them to partners on the TAXII server (?valid_days=) -> 201 {versions, indicators, revoked}
  *   DELETE /admin/cases/:id/publish        revoke what the case published (also done when it is dismissed)
- *   GET    /admin/intel                    imported indicators in force, their sightings, partners' sightings of ours, the sharing key's id
+ *   GET    /admin/intel                    imported indicators in force, their sightings, partners' sightings of ours,
+ *                                          the sharing key's id, stored ones hashed with another key (stale)
  *   POST   /admin/intel/import             a STIX 2.1 bundle (?level=throttle&source=NAME) -> 201 {imported, revoked, skipped}
- *   DELETE /admin/intel                    ?source=NAME or ?id=indicator--...: stop matching them -> 204
+ *   DELETE /admin/intel                    ?source=NAME or ?id=indicator--...: stop matching them -> 204;
+ *                                          ?stale=true: remove those hashed with another sharing key
  *   GET    /admin/intel/feeds              partners' TAXII feeds: cursor, last poll, last error, counts
  *   POST   /admin/intel/feeds/:name/pull   poll one now (502 with the reason when it fails)
  *   GET    /admin/intel/sightings          sightings of imported indicators as a STIX 2.1 bundle, to report back
@@ -26,7 +28,7 @@ import type { SharedIndicators } from '../detect/index.ts';
 import { buildCaseFile, findCampaign, refreshCaseFile, type CaseLimits, type CaseSources } from './case-file.ts';
 import { caseReportMarkdown } from './report.ts';
 import { caseToStix, sightingsToStix, StixError, IMPORT_LEVELS } from './stix.ts';
-import { publishCase, takeIn, withdrawCase, PARTNER_SIGHTING } from './publish.ts';
+import { isStale, publishCase, takeIn, withdrawCase, PARTNER_SIGHTING } from './publish.ts';
 import type { PartnerSighting } from './stix.ts';
 import type { FeedPoller } from './feeds.ts';
 import type { CaseStore } from './store.ts';
@@ -192,6 +194,8 @@ export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminO
   app.get('/intel', async () => ({
     key_id: intel.keyId,
     indicators: intel.list(),
+    /** Stored but hashed with another sharing key: they cannot match (DELETE /admin/intel?stale=true). */
+    stale: (await store.listIndicators()).filter((i) => isStale(i, intel.keyId)),
     sightings: intel.sightings(),
     /** Partners' reports of our indicators matching at theirs (from their sightings, by feed or inbox). */
     partner_sightings: await store.listRecords<PartnerSighting>(PARTNER_SIGHTING),
@@ -211,9 +215,16 @@ export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminO
     return reply.code(201).send({ imported: result.indicators.length, revoked: result.removed, skipped: result.skipped, key_id: intel.keyId });
   });
 
-  app.delete<{ Querystring: { source?: string; id?: string } }>('/intel', async (req, reply) => {
-    const { source, id } = req.query ?? {};
-    if (!!source === !!id) return fail(reply, 'WARDEN_INVALID_REQUEST', 'give exactly one of source or id');
+  app.delete<{ Querystring: { source?: string; id?: string; stale?: string } }>('/intel', async (req, reply) => {
+    const { source, id, stale } = req.query ?? {};
+    if ([source, id, stale].filter((x) => x !== undefined).length !== 1) return fail(reply, 'WARDEN_INVALID_REQUEST', 'give exactly one of source, id or stale=true');
+    if (stale !== undefined) {
+      if (stale !== 'true') return fail(reply, 'WARDEN_INVALID_REQUEST', 'stale: true, or leave it out');
+      const old = (await store.listIndicators()).filter((i) => isStale(i, intel.keyId));
+      if (!old.length) return fail(reply, 'WARDEN_NOT_FOUND', 'no stored indicator was hashed with another sharing key');
+      for (const i of old) await store.removeIndicators({ id: i.id });
+      return reply.code(204).send();
+    }
     const gone = await store.removeIndicators(id ? { id } : { source });
     if (!gone.length) return fail(reply, 'WARDEN_NOT_FOUND', id ? `no indicator ${id}` : `no indicator from ${source}`);
     intel.remove(gone);

@@ -302,7 +302,7 @@ test('admin API and CLI: open, list, report, decide, export, import, sightings; 
       ['POST', '/admin/intel/import', { type: 'report' }, 400, /not a STIX 2.1 bundle/],
       ['POST', '/admin/intel/import?level=none', { type: 'bundle', objects: [] }, 400, /level/],
       ['DELETE', '/admin/intel?source=nobody', undefined, 404, /no indicator from nobody/],
-      ['DELETE', '/admin/intel', undefined, 400, /exactly one of source or id/],
+      ['DELETE', '/admin/intel', undefined, 400, /exactly one of source, id or stale=true/],
     ];
     for (const [method, path, body, status, message] of bad) {
       const r = await call(method, path, body);

@@ -3,7 +3,7 @@
  * this provider's TAXII collection (new versions as the case changes, revocations when values stop
  * being shareable or the case is withdrawn), and a partner's bundle taken in (stored, then matched).
  */
-import type { SharedIndicators } from '../detect/index.ts';
+import type { SharedIndicator, SharedIndicators } from '../detect/index.ts';
 import { caseToStix, stixSightings, stixToIndicators, type ExportOptions, type ImportOptions, type ImportResult, type PartnerSighting } from './stix.ts';
 import type { CaseStore, PublishedObject } from './store.ts';
 import type { CaseFile } from './types.ts';
@@ -66,6 +66,11 @@ export async function withdrawCase(store: CaseStore, caseId: string, now = new D
   const live = (await store.publishedOfCase(caseId)).filter((o) => !o.body.revoked && o.type !== 'identity');
   await store.publish(PUBLISHED_COLLECTION, live.map((o) => ({ body: { ...o.body, modified: after(t, o.version), revoked: true }, caseId })));
   return { versions: live.length, indicators: 0, revoked: live.filter((o) => o.type === 'indicator').length };
+}
+
+/** Hashed with another sharing key than ours (it can never match here); unknown keys count as ours. */
+export function isStale(i: SharedIndicator, keyId: string | null): boolean {
+  return !!keyId && !!i.key_id && i.key_id !== keyId;
 }
 
 /** Where a partner's indicators go: stored first (what the store refused is not matched either), then matched. */

@@ -178,7 +178,7 @@ export function stixToIndicators(input: unknown, opts: ImportOptions): ImportRes
       id, kind, hmac, level: opts.level,
       source: opts.source ?? names.get(String(o.created_by_ref)) ?? 'unknown source',
       campaign: target ? campaigns.get(target) ?? label(target) : null,
-      confidence, valid_until: validUntil, created_at: now.toISOString(),
+      confidence, valid_until: validUntil, created_at: now.toISOString(), key_id: ourKey,
     });
   }
   return result;

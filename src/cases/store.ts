@@ -170,13 +170,15 @@ function sightingsFrom(rows: Array<{ indicator_id: string; count: number | strin
   return rows.map((r) => ({ indicator_id: r.indicator_id, count: Number(r.count), first_seen: iso(r.first_seen)!, last_seen: iso(r.last_seen)!, accounts: by.get(r.indicator_id) ?? [] }));
 }
 
-interface IndicatorRow { id: string; kind: string; hmac: string; level: string; source: string; campaign: string | null; confidence: number | null; valid_until: string | Date | null; created_at: string | Date }
+interface IndicatorRow { id: string; kind: string; hmac: string; level: string; source: string; campaign: string | null; confidence: number | null; valid_until: string | Date | null; created_at: string | Date; key_id: string | null }
 const iso = (v: string | Date | null) => (v instanceof Date ? v.toISOString() : v);
 const fromIndicatorRow = (r: IndicatorRow): SharedIndicator => ({
   id: r.id, kind: r.kind as SharedIndicator['kind'], hmac: r.hmac, level: r.level as SharedIndicator['level'], source: r.source,
-  campaign: r.campaign, confidence: r.confidence, valid_until: iso(r.valid_until), created_at: iso(r.created_at)!,
+  campaign: r.campaign, confidence: r.confidence, valid_until: iso(r.valid_until), created_at: iso(r.created_at)!, key_id: r.key_id ?? null,
 });
-const indicatorArgs = (i: SharedIndicator) => [i.id, i.kind, i.hmac, i.level, i.source, i.campaign, i.confidence, i.valid_until, i.created_at];
+const indicatorArgs = (i: SharedIndicator) => [i.id, i.kind, i.hmac, i.level, i.source, i.campaign, i.confidence, i.valid_until, i.created_at, i.key_id ?? null];
+/** Which sharing key each indicator's hash was made with (a key change leaves the old ones unmatchable). */
+const INDICATOR_KEY_ID = 'ALTER TABLE intel_indicators ADD COLUMN key_id TEXT';
 const caseFilter = (q: { status?: CaseStatus; campaignId?: string }, ph: (n: number) => string) => {
   const where: string[] = []; const args: unknown[] = [];
   if (q.status) { args.push(q.status); where.push(`status = ${ph(args.length)}`); }
@@ -186,7 +188,7 @@ const caseFilter = (q: { status?: CaseStatus; campaignId?: string }, ph: (n: num
 
 export class SqliteCaseStore implements CaseStore {
   constructor(private readonly db: SqliteDb) {
-    migrateSqlite(db, 'cases', [CASES_TABLE('TEXT'), INDICATORS_TABLE('TEXT'), SIGHTINGS_TABLES('TEXT'), PUBLISHED_TABLES]);
+    migrateSqlite(db, 'cases', [CASES_TABLE('TEXT'), INDICATORS_TABLE('TEXT'), SIGHTINGS_TABLES('TEXT'), PUBLISHED_TABLES, INDICATOR_KEY_ID]);
   }
   async putCase(c: CaseFile) {
     this.db.prepare('INSERT INTO cases (id, status, campaign_id, opened_at, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body')
@@ -202,7 +204,7 @@ export class SqliteCaseStore implements CaseStore {
     return rows.map((r) => summariseCase(JSON.parse(r.body)));
   }
   async putIndicators(list: readonly SharedIndicator[]) {
-    const put = this.db.prepare('INSERT OR REPLACE INTO intel_indicators (id, kind, hmac, level, source, campaign, confidence, valid_until, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const put = this.db.prepare('INSERT OR REPLACE INTO intel_indicators (id, kind, hmac, level, source, campaign, confidence, valid_until, created_at, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     this.db.transaction(() => { for (const i of list) put.run(...indicatorArgs(i)); })();
   }
   async listIndicators() { return (this.db.prepare('SELECT * FROM intel_indicators ORDER BY created_at, id').all() as IndicatorRow[]).map(fromIndicatorRow); }
@@ -252,7 +254,7 @@ export class SqliteCaseStore implements CaseStore {
 export class PostgresCaseStore implements CaseStore {
   constructor(private readonly pool: PgPool) {}
   async migrate(): Promise<void> {
-    await migratePostgres(this.pool, 'cases', [CASES_TABLE('TIMESTAMPTZ'), INDICATORS_TABLE('TIMESTAMPTZ'), SIGHTINGS_TABLES('TIMESTAMPTZ'), PUBLISHED_TABLES]);
+    await migratePostgres(this.pool, 'cases', [CASES_TABLE('TIMESTAMPTZ'), INDICATORS_TABLE('TIMESTAMPTZ'), SIGHTINGS_TABLES('TIMESTAMPTZ'), PUBLISHED_TABLES, INDICATOR_KEY_ID]);
   }
   async putCase(c: CaseFile) {
     await this.pool.query('INSERT INTO cases (id, status, campaign_id, opened_at, body) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, body = EXCLUDED.body',
@@ -270,8 +272,8 @@ export class PostgresCaseStore implements CaseStore {
   async putIndicators(list: readonly SharedIndicator[]) {
     await this.inTransaction(async (client) => {
       for (const i of list) {
-        await client.query(`INSERT INTO intel_indicators (id, kind, hmac, level, source, campaign, confidence, valid_until, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-          ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, hmac = EXCLUDED.hmac, level = EXCLUDED.level, source = EXCLUDED.source, campaign = EXCLUDED.campaign, confidence = EXCLUDED.confidence, valid_until = EXCLUDED.valid_until, created_at = EXCLUDED.created_at`, indicatorArgs(i));
+        await client.query(`INSERT INTO intel_indicators (id, kind, hmac, level, source, campaign, confidence, valid_until, created_at, key_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+          ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, hmac = EXCLUDED.hmac, level = EXCLUDED.level, source = EXCLUDED.source, campaign = EXCLUDED.campaign, confidence = EXCLUDED.confidence, valid_until = EXCLUDED.valid_until, created_at = EXCLUDED.created_at, key_id = EXCLUDED.key_id`, indicatorArgs(i));
       }
     });
   }

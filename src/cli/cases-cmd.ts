@@ -31,7 +31,8 @@ const INTEL_HELP = `usage:
   warden intel list                            imported indicators, their sightings, the sharing key's id
   warden intel import FILE [--level L] [--source NAME]
                                                import a partner's STIX 2.1 bundle (- for stdin)
-  warden intel remove (--source NAME | --id ID)
+  warden intel remove (--source NAME | --id ID | --stale)
+                                               --stale: those hashed with another sharing key (after a key change)
   warden intel sightings [--source NAME]       sightings of imported indicators as a STIX 2.1 bundle, to send back
                                                (--source: that partner's indicators only)
   warden intel feeds                           partners' TAXII feeds (cases.feeds): last poll, last error, counts
@@ -46,7 +47,7 @@ export interface CasesCliIo { out: (t: string) => void; err: (t: string) => void
 const OPTIONS = {
   ...CONNECTION_OPTIONS,
   status: { type: 'string' }, limit: { type: 'string' }, title: { type: 'string' }, note: { type: 'string' }, text: { type: 'string' },
-  'valid-days': { type: 'string' }, level: { type: 'string' }, source: { type: 'string' }, id: { type: 'string' },
+  'valid-days': { type: 'string' }, level: { type: 'string' }, source: { type: 'string' }, id: { type: 'string' }, stale: { type: 'boolean' },
 } as const;
 
 type Parsed = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true }>>;
@@ -128,11 +129,12 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
   return run(argv, INTEL_HELP, ioIn, async ({ values: v, positionals: [what, file, ...extra] }, c, o) => {
     if (extra.length) return `unexpected arguments: ${extra.join(' ')}`;
     if (what === 'list' && !file) {
-      const r = await c.call<{ key_id: string | null; indicators: SharedIndicator[]; sightings: Sighting[]; partner_sightings: PartnerSighting[] }>('GET', '/intel');
+      const r = await c.call<{ key_id: string | null; indicators: SharedIndicator[]; stale: SharedIndicator[]; sightings: Sighting[]; partner_sightings: PartnerSighting[] }>('GET', '/intel');
       const seen = new Map(r.sightings.map((s) => [s.indicator_id, s]));
       const rows = r.indicators.map((i) => ({ id: i.id, kind: i.kind, level: i.level, source: i.source, campaign: i.campaign, valid_until: i.valid_until, sightings: seen.get(i.id)?.count ?? 0, accounts: seen.get(i.id)?.accounts ?? 0 }));
       const theirs = r.partner_sightings.length ? `\n\npartners' sightings of our indicators:\n${table(r.partner_sightings.map((p) => ({ ...p })), ['source', 'indicator_id', 'count', 'accounts', 'first_seen', 'last_seen'])}` : '';
-      return { result: r, text: `sharing key: ${r.key_id ?? 'none (cases.sharing_key): nothing is matched'}\n${rows.length ? table(rows, ['id', 'kind', 'level', 'source', 'campaign', 'valid_until', 'sightings', 'accounts']) : '(no indicators)'}${theirs}` };
+      const stale = r.stale.length ? `\n${r.stale.length} stored indicators were hashed with another sharing key and cannot match (warden intel remove --stale)` : '';
+      return { result: r, text: `sharing key: ${r.key_id ?? 'none (cases.sharing_key): nothing is matched'}${stale}\n${rows.length ? table(rows, ['id', 'kind', 'level', 'source', 'campaign', 'valid_until', 'sightings', 'accounts']) : '(no indicators)'}${theirs}` };
     }
     if (what === 'import' && file) {
       if (v.level && !(IMPORT_LEVELS as readonly string[]).includes(v.level)) return `--level is one of ${IMPORT_LEVELS.join(', ')}`;
@@ -145,8 +147,9 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
       return { result: r, text: [`${r.imported} indicators imported, ${r.revoked} revoked, ${r.skipped.length} skipped`, ...skipped].join('\n') };
     }
     if (what === 'remove' && !file) {
-      if (!!v.source === !!v.id) return 'give exactly one of --source or --id';
-      await c.call('DELETE', '/intel', { query: v.id ? { id: v.id } : { source: v.source } });
+      if ([v.source, v.id, v.stale].filter(Boolean).length !== 1) return 'give exactly one of --source, --id or --stale';
+      await c.call('DELETE', '/intel', { query: v.stale ? { stale: 'true' } : v.id ? { id: v.id } : { source: v.source } });
+      if (v.stale) return { result: { removed: 'stale' }, text: 'indicators hashed with another sharing key: removed' };
       return { result: { removed: v.id ?? v.source }, text: `${v.id ? `indicator ${v.id}` : `indicators from ${v.source}`}: removed, no longer matched` };
     }
     if (what === 'feeds' && !file) {

@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { resolveSecret, type WardenConfig } from '../config/index.ts';
 import { SharedIndicators, type DetectorEngine } from '../detect/index.ts';
-import { registerCasesAdminRoutes, registerTaxiiServer, FeedPoller, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type TaxiiCaller } from '../cases/index.ts';
+import { registerCasesAdminRoutes, registerTaxiiServer, FeedPoller, isStale, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type TaxiiCaller } from '../cases/index.ts';
 import { intelMatched, feedChanged, type Notifier } from '../notify/index.ts';
 import { onBackend, type Stores } from './stores.ts';
 
@@ -55,7 +55,11 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
   }
   const store = await onBackend<CaseStore>(stores, (db) => new SqliteCaseStore(db), (pool) => new PostgresCaseStore(pool));
   const intel = new SharedIndicators(key);
-  const stored = await store.listIndicators();
+  // Indicators hashed under another sharing key can never match: kept, reported, not loaded.
+  const all = await store.listIndicators();
+  const stored = all.filter((i) => !isStale(i, intel.keyId));
+  const stale = all.length - stored.length;
+  if (stale) say(`cases: ${stale} stored indicators were hashed with another sharing key than ${intel.keyId}: they cannot match and are not loaded; ask their partners to share them again under the current key, and remove them (warden intel remove --stale)`);
   if (stored.length) {
     intel.add(stored);
     if (!key) say(`cases: ${stored.length} imported indicators are stored but no sharing key is set (cases.sharing_key): none is matched`);

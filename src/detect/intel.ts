@@ -57,6 +57,8 @@ export interface SharedIndicator {
   valid_until: string | null;
   /** ISO time it was imported. */
   created_at: string;
+  /** Public id of the sharing key its `hmac` was made with (null: imported before ids were kept). */
+  key_id?: string | null;
 }
 
 /** One indicator's sightings on this provider: accounts that matched it, first and last time. */

@@ -168,3 +168,40 @@ test('the running gateway serves TAXII 2.1 to partner keys, and polls the partne
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('after a change of sharing key, indicators hashed with the old one are reported, not matched, and removable', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-rekey-'));
+  const base = { server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 } };
+  let w: Awaited<ReturnType<typeof startWarden>> | null = null;
+  try {
+    w = await startWarden(parseConfig({ ...base, cases: { sharing_key: KEY } }), { log: () => {} });
+    const hmac = keyedHash(KEY, 'system_prompt', exchangeValue('system_prompt', PROMPT)!);
+    const imported = await fetch(`${w.url}/admin/intel/import?source=Provider%20A`, {
+      method: 'POST', headers: { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'bundle', id: 'bundle--1', objects: [{ type: 'indicator', spec_version: '2.1', id: 'indicator--7f0f0f0f-0000-4000-8000-000000000001', pattern_type: 'stix', valid_from: '2026-03-01T00:00:00Z', pattern: `[x-warden-keyed-hash:kind = 'system_prompt' AND x-warden-keyed-hash:hmac = '${hmac}']` }] }),
+    });
+    assert.equal(imported.status, 201);
+    await w.close();
+    w = null;
+
+    const lines: string[] = [];
+    w = await startWarden(parseConfig({ ...base, cases: { sharing_key: 'the-consortium-s-new-key-2027' } }), { log: (l) => lines.push(l) });
+    assert.ok(lines.some((l) => /^cases: 1 stored indicators were hashed with another sharing key than [0-9a-f]{16}: they cannot match/.test(l)), lines.join('\n'));
+    const intel = async () => (await (await fetch(`${w!.url}/admin/intel`, { headers: { authorization: `Bearer ${w!.adminToken}` } })).json()) as any;
+    const before = await intel();
+    assert.deepEqual([before.indicators.length, before.stale.map((i: any) => i.id)], [0, ['indicator--7f0f0f0f-0000-4000-8000-000000000001']]);
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (t: string) => out.push(t), err: (t: string) => err.push(t), env: { WARDEN_ADMIN_URL: w.url, WARDEN_ADMIN_TOKEN: w.adminToken! } };
+    assert.equal(await runIntelCli(['list'], io), 0);
+    assert.match(out.at(-1)!, /1 stored indicators were hashed with another sharing key and cannot match/);
+    assert.equal(await runIntelCli(['remove', '--stale'], io), 0, err.join('\n'));
+    assert.deepEqual((await intel()).stale, []);
+    assert.equal(await runIntelCli(['remove', '--stale'], io), 1);
+    assert.match(err.at(-1)!, /no stored indicator was hashed with another sharing key/);
+    assert.equal(await runIntelCli(['remove', '--stale', '--source', 'x'], io), 2);
+  } finally {
+    await w?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

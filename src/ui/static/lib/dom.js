@@ -159,6 +159,16 @@ export function toast(message, tone = 'ok') {
   toastTimer = setTimeout(() => { el.className = 'toast'; }, 5000);
 }
 
+/** A small button running `work` once at a time (disabled meanwhile); its error is toasted, then `after` runs. */
+export function runButton(label, work, after) {
+  const b = h('button', { type: 'button', class: 'btn btn-small', on: { click: async () => {
+    b.disabled = true;
+    try { await work(); } catch (err) { toast(err.message, 'bad'); } finally { b.disabled = false; }
+    await after?.();
+  } } }, label);
+  return b;
+}
+
 /** Copy text to the clipboard; falls back to selecting it. */
 export async function copyText(text, fallbackEl) {
   try {

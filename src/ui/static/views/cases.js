@@ -2,7 +2,7 @@
 // indicators shared by other providers and the partners' feeds. A case page shows the frozen
 // evidence, records decisions and notes, downloads the report (Markdown) and the STIX 2.1 bundle,
 // and publishes the case to partners over TAXII.
-import { h, replace, panel, loading, errorBox, link, levelBadge, badge, table, facts, fmtInt, when, toast, shortId } from '../lib/dom.js';
+import { h, replace, panel, loading, errorBox, link, levelBadge, badge, table, facts, fmtInt, when, toast, shortId, runButton } from '../lib/dom.js';
 import { api, get, post, download } from '../lib/api.js';
 
 const STATUS_TONE = { open: 'info', confirmed: 'bad', dismissed: 'ok', closed: 'muted' };
@@ -83,14 +83,10 @@ async function renderFeeds(box, ctx) {
   try {
     const r = await get('/admin/intel/feeds');
     if (!ctx.isCurrent()) return;
-    const pull = async (f, button) => {
-      button.disabled = true;
-      try {
-        const s = await post(`/admin/intel/feeds/${encodeURIComponent(f.name)}/pull`);
-        toast(`${s.name}: polled; ${s.imported} indicators taken in so far.`);
-      } catch (err) { toast(err.message, 'bad'); }
-      await renderFeeds(box, ctx);
-    };
+    const pull = (f) => runButton('Poll now', async () => {
+      const s = await post(`/admin/intel/feeds/${encodeURIComponent(f.name)}/pull`);
+      toast(`${s.name}: polled; ${s.imported} indicators taken in so far.`);
+    }, () => renderFeeds(box, ctx));
     replace(box, table({
       caption: 'Feeds', empty: 'No feed is configured (cases.feeds).', rows: r.feeds,
       columns: [
@@ -101,7 +97,7 @@ async function renderFeeds(box, ctx) {
         { label: 'Error', value: (f) => f.last_error },
         { label: 'Taken in', num: true, value: (f) => fmtInt(f.imported) },
         { label: 'Revoked', num: true, value: (f) => fmtInt(f.revoked) },
-        { label: '', value: (f) => { const b = h('button', { type: 'button', class: 'btn btn-small', on: { click: () => pull(f, b) } }, 'Poll now'); return b; } },
+        { label: '', value: pull },
       ],
     }));
   } catch (err) {

@@ -1,7 +1,7 @@
 // Detector: verdicts in force on recorded traffic (always available), whatever the detector's
 // admin routes offer (verdicts, clusters, campaigns...) when they are mounted, and the webhooks
 // that tell operators of rising verdicts, with their last deliveries and a test button.
-import { h, replace, panel, loading, errorBox, link, table, badge, fmtInt, when, toast } from '../lib/dom.js';
+import { h, replace, panel, loading, errorBox, link, table, badge, fmtInt, when, toast, runButton } from '../lib/dom.js';
 import { get, post } from '../lib/api.js';
 import { rangePicker, usageTable } from '../lib/widgets.js';
 import { renderJson } from '../lib/json.js';
@@ -36,14 +36,10 @@ async function renderNotify(box, ctx) {
   try {
     const r = await get('/admin/notify');
     if (!ctx.isCurrent()) return;
-    const test = async (name, button) => {
-      button.disabled = true;
-      try {
-        await post(`/admin/notify/test?webhook=${encodeURIComponent(name)}`);
-        toast(`${name}: test delivered.`);
-      } catch (err) { toast(err.message, 'bad'); }
-      await renderNotify(box, ctx);
-    };
+    const test = (w) => runButton('Send a test', async () => {
+      await post(`/admin/notify/test?webhook=${encodeURIComponent(w.name)}`);
+      toast(`${w.name}: test delivered.`);
+    }, () => renderNotify(box, ctx));
     replace(box,
       table({
         caption: 'Webhooks', empty: 'No webhook is configured (notify.webhooks).', rows: r.webhooks,
@@ -55,7 +51,7 @@ async function renderNotify(box, ctx) {
           { label: 'Delivered', num: true, value: (w) => fmtInt(w.delivered) },
           { label: 'Failed', num: true, value: (w) => fmtInt(w.failed + w.dropped) },
           { label: 'Waiting', num: true, value: (w) => fmtInt(w.waiting) },
-          { label: '', value: (w) => { const b = h('button', { type: 'button', class: 'btn btn-small', on: { click: () => test(w.name, b) } }, 'Send a test'); return b; } },
+          { label: '', value: test },
         ],
       }),
       r.deliveries.length ? table({

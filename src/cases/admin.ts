@@ -11,6 +11,7 @@
  *   GET    /admin/cases/:id/stix           the case's shareable values as a STIX 2.1 bundle (keyed hashes)
  *   POST   /admin/cases/:id/publish        publish them to partners on the TAXII server (?valid_days=) -> 201 {versions, indicators, revoked}
  *   DELETE /admin/cases/:id/publish        revoke what the case published (also done when it is dismissed)
+ *   GET    /admin/cases/:id/exchange       what the case published (latest versions) and partners' sightings of it
  *   GET    /admin/intel                    imported indicators in force, their sightings, partners' sightings of ours,
  *                                          the sharing key's id, stored ones hashed with another key (stale)
  *   POST   /admin/intel/import             a STIX 2.1 bundle (?level=throttle&source=NAME) -> 201 {imported, revoked, skipped}
@@ -189,6 +190,18 @@ export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminO
     if (!result.versions) return fail(reply, 'WARDEN_NOT_FOUND', `case ${c.id} has nothing published`);
     await note(c, `withdrawn from partners: ${result.revoked} indicators revoked`);
     return result;
+  });
+
+  app.get<{ Params: { id: string } }>('/cases/:id/exchange', async (req, reply) => {
+    const c = await store.getCase(req.params.id);
+    if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
+    const published = (await store.publishedOfCase(c.id)).filter((o) => o.type === 'indicator');
+    const ids = new Set(published.map((o) => o.id));
+    const kindOf = (pattern: unknown) => /:kind = '([a-z_]+)'/.exec(String(pattern))?.[1] ?? null;
+    return {
+      published: published.map((o) => ({ id: o.id, kind: kindOf(o.body.pattern), version: o.version, revoked: o.body.revoked === true, valid_until: o.body.valid_until ?? null })),
+      partner_sightings: (await store.listRecords<PartnerSighting>(PARTNER_SIGHTING)).filter((p) => ids.has(p.indicator_id)),
+    };
   });
 
   app.get('/intel', async () => ({

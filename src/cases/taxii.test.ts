@@ -146,6 +146,18 @@ test('B polls A\'s collection: the campaign\'s accounts are held at B from their
   assert.equal(manifest.objects.length, shareable);
   assert.ok(manifest.objects.every((m: any) => m.media_type === 'application/stix+json;version=2.1' && /\.\d{6}Z$/.test(m.date_added)));
 
+  // B reports back that one of A's indicators matched at B; A's case shows it beside what it published.
+  const reportedId = manifest.objects[0].id as string;
+  const report = await admin('POST', '/intel/import?source=Provider%20B', { type: 'bundle', id: 'bundle--5e0f0f0f-0000-4000-8000-0000000000aa', objects: [
+    { type: 'sighting', spec_version: '2.1', id: 'sighting--5e0f0f0f-0000-4000-8000-0000000000ab', sighting_of_ref: reportedId, count: 9, x_warden_accounts: 3, first_seen: '2026-03-05T00:00:00Z', last_seen: '2026-03-06T00:00:00Z' },
+  ] });
+  assert.equal(report.status, 201);
+  const exchanged = (await admin('GET', `/cases/${built.id}/exchange`)).body;
+  assert.equal(exchanged.published.length, shareable);
+  assert.ok(exchanged.published.every((p: any) => !p.revoked && p.kind));
+  assert.deepEqual(exchanged.partner_sightings.map((p: any) => [p.source, p.indicator_id, p.count, p.accounts]), [['Provider B', reportedId, 9, 3]]);
+  assert.equal((await admin('GET', '/cases/case_missing/exchange')).status, 404);
+
   // A's refresh leaves one value no longer shareable: republishing revokes it; B removes it.
   const gone = built.observables.find((o) => o.shareable)!;
   const changed = { ...built, observables: built.observables.map((o) => (o === gone ? { ...o, shareable: false, why: 'now used by others' } : o)) };

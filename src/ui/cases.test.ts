@@ -74,6 +74,8 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
     // Published to partners: the TAXII collection serves it, and the case notes it.
     await page.getByRole('button', { name: 'Publish to partners (TAXII)' }).click();
     await decision.getByText(/published to partners: \d+ indicators/).waitFor();
+    const sharedWith = page.locator('section', { has: page.getByRole('heading', { name: 'Shared with partners' }) });
+    await sharedWith.getByText('in force').first().waitFor();
     const acct = (await (await fetch(`${w.url}/admin/accounts`, { headers: { authorization: `Bearer ${w.adminToken}` } })).json() as any).data[0].id;
     const partnerKey = (await (await fetch(`${w.url}/admin/accounts/${acct}/keys`, { method: 'POST', headers: { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ scopes: ['intel:read'] }) })).json() as any).secret;
     const taxii = async (path: string) => (await fetch(`${w.url}/taxii2${path}`, { headers: { authorization: `Bearer ${partnerKey}`, accept: 'application/taxii+json;version=2.1' } })).json() as any;

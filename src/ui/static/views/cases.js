@@ -173,6 +173,7 @@ async function renderCase(main, id, ctx) {
   h('div', { class: 'field' }, h('label', { for: 'case-status', text: 'Status' }), status),
   h('div', { class: 'field' }, h('label', { for: 'case-note', text: 'Note' }), note),
   h('div', { class: 'field field-button' }, h('button', { type: 'submit', class: 'btn' }, 'Record')));
+  const exchangeBox = h('div', null, loading());
   const action = (label, fn) => h('button', { type: 'button', class: 'btn btn-small', on: { click: async () => { try { await fn(); } catch (err) { toast(err.message, 'bad'); } } } }, label);
   replace(main,
     h('div', { class: 'page-head' }, h('h1', { text: c.title }), statusBadge(c.status)),
@@ -212,10 +213,43 @@ async function renderCase(main, id, ctx) {
       { label: 'Signed up', value: (m) => when(m.created_at) }, { label: 'Email domain', value: (m) => m.email_domain }, { label: 'Signup IP', value: (m) => m.signup_ip },
       { label: 'Requests read', num: true, value: (m) => fmtInt(m.requests) },
     ] })),
+    panel('Shared with partners', exchangeBox),
     panel('What the ledger proves', c.ledger
       ? [c.ledger.checkpoint ? h('pre', { class: 'note', text: c.ledger.checkpoint.note }) : h('p', { text: 'No checkpoint yet.' }),
          table({ caption: 'Verdict entries', empty: 'No verdict on this cluster or its members is in the log yet.', rows: c.ledger.verdicts.slice(0, 200), columns: [
            { label: 'Entry', num: true, value: (v) => String(v.index) }, { label: 'Time', value: (v) => when(v.ts) }, { label: 'Subject', value: (v) => `${v.subject_kind} ${v.subject_id}` }, { label: 'Level', value: (v) => levelBadge(v.level) },
          ] })]
       : h('p', { text: 'The ledger was off when this case was built.' })));
+  await renderExchange(exchangeBox, c.id, ctx);
+}
+
+/** What the case published over TAXII and what partners reported seeing of it. */
+async function renderExchange(box, id, ctx) {
+  try {
+    const x = await get(`/admin/cases/${encodeURIComponent(id)}/exchange`);
+    if (!ctx.isCurrent()) return;
+    const kinds = new Map(x.published.map((p) => [p.id, p.kind]));
+    replace(box,
+      table({
+        caption: 'Published indicators', empty: 'Nothing published yet: “Publish to partners” adds this case to the TAXII collection partners poll.', rows: x.published,
+        columns: [
+          { label: 'Kind', value: (p) => p.kind },
+          { label: 'State', value: (p) => (p.revoked ? badge('revoked', 'muted') : badge('in force', 'ok')) },
+          { label: 'Valid until', value: (p) => when(p.valid_until) },
+          { label: 'Version', value: (p) => when(p.version) },
+        ],
+      }),
+      x.partner_sightings.length ? table({
+        caption: 'Partners’ sightings', rows: x.partner_sightings,
+        columns: [
+          { label: 'Partner', value: (p) => p.source },
+          { label: 'Kind', value: (p) => kinds.get(p.indicator_id) ?? '—' },
+          { label: 'Requests', num: true, value: (p) => (p.count === null ? '—' : fmtInt(p.count)) },
+          { label: 'Accounts', num: true, value: (p) => (p.accounts === null ? '—' : fmtInt(p.accounts)) },
+          { label: 'Last seen', value: (p) => when(p.last_seen) },
+        ],
+      }) : h('p', { class: 'help', text: 'No partner has reported seeing these indicators yet.' }));
+  } catch (err) {
+    replace(box, errorBox(err));
+  }
 }

@@ -95,7 +95,23 @@ export const PARTNER_SIGHTING = 'partner-sighting';
  * the input is not STIX at all, and the store's error when it cannot keep them (then none is matched).
  */
 export async function takeIn(intake: Intake, input: unknown, opts: Omit<ImportOptions, 'sharingKey'>): Promise<IntakeResult> {
-  const result = stixToIndicators(input, { ...opts, sharingKey: intake.sharingKey });
+  const read = stixToIndicators(input, { ...opts, sharingKey: intake.sharingKey });
+  // One partner cannot replace or revoke what another shared (ids are derived from public names
+  // and values, so a careless or hostile feed could name another's).
+  const existing = new Map((await intake.store.listIndicators()).map((i) => [i.id, i.source]));
+  const owner = (id: string, source: string) => { const o = existing.get(id); return o !== undefined && o !== source ? o : null; };
+  const skipped = [...read.skipped];
+  const indicators = read.indicators.filter((i) => {
+    const o = owner(i.id, i.source);
+    if (o) skipped.push({ id: i.id, reason: `${o} shared an indicator with this id; ${i.source} cannot replace it` });
+    return !o;
+  });
+  const revocations = read.revocations.filter((r) => {
+    const o = owner(r.id, r.source);
+    if (o) skipped.push({ id: r.id, reason: `${o} shared this indicator; ${r.source} cannot revoke it` });
+    return !o;
+  });
+  const result = { ...read, indicators, revocations, revoked: revocations.map((r) => r.id), skipped };
   await intake.store.putIndicators(result.indicators);
   for (const id of result.revoked) await intake.store.removeIndicators({ id });
   // A partner reporting back: the latest report of each sighting replaces the one before.

@@ -100,6 +100,8 @@ export interface ImportResult {
   indicators: SharedIndicator[];
   /** Indicators the bundle revokes (to remove). */
   revoked: string[];
+  /** The same, each with the source revoking it (only the source that shared an indicator may revoke it). */
+  revocations: Array<{ id: string; source: string }>;
   skipped: Array<{ id: string; reason: string }>;
 }
 
@@ -149,12 +151,13 @@ export function stixToIndicators(input: unknown, opts: ImportOptions): ImportRes
     if (o.type === 'campaign' && typeof o.id === 'string') campaigns.set(o.id, label(o.name ?? o.id));
     if (o.type === 'relationship' && o.relationship_type === 'indicates' && typeof o.source_ref === 'string' && typeof o.target_ref === 'string') indicates.set(o.source_ref, o.target_ref);
   }
-  const result: ImportResult = { indicators: [], revoked: [], skipped: [] };
+  const result: ImportResult = { indicators: [], revoked: [], revocations: [], skipped: [] };
+  const sourceOf = (o: Record<string, unknown>) => opts.source ?? names.get(String(o.created_by_ref)) ?? 'unknown source';
   for (const o of objects as Array<Record<string, unknown>>) {
     if (!o || typeof o !== 'object' || o.type !== 'indicator') continue;
     const id = typeof o.id === 'string' && /^indicator--[0-9a-f-]{36}$/.test(o.id) ? o.id : null;
     if (!id) { result.skipped.push({ id: String(o.id ?? '(no id)'), reason: 'not a STIX indicator id (indicator--<uuid>)' }); continue; }
-    if (o.revoked === true) { result.revoked.push(id); continue; }
+    if (o.revoked === true) { result.revoked.push(id); result.revocations.push({ id, source: sourceOf(o) }); continue; }
     if (o.pattern_type !== 'stix' || typeof o.pattern !== 'string') { result.skipped.push({ id, reason: `pattern_type ${String(o.pattern_type)}: only STIX patterns are read` }); continue; }
     const validUntil = typeof o.valid_until === 'string' && Number.isFinite(Date.parse(o.valid_until)) ? new Date(o.valid_until).toISOString() : null;
     if (validUntil && Date.parse(validUntil) <= now.getTime()) { result.skipped.push({ id, reason: `expired at ${validUntil}` }); continue; }
@@ -176,7 +179,7 @@ export function stixToIndicators(input: unknown, opts: ImportOptions): ImportRes
     const target = indicates.get(id);
     result.indicators.push({
       id, kind, hmac, level: opts.level,
-      source: opts.source ?? names.get(String(o.created_by_ref)) ?? 'unknown source',
+      source: sourceOf(o),
       campaign: target ? campaigns.get(target) ?? label(target) : null,
       confidence, valid_until: validUntil, created_at: now.toISOString(), key_id: ourKey,
     });

@@ -210,6 +210,13 @@ test('B pushes its indicators into A\'s inbox: matched at A under B\'s own name,
   const stranger = await identity.createAccount({ name: 'another partner' });
   const strangerKey = (await identity.createKey(stranger.id, { scopes: ['intel:write'] })).secret;
   assert.equal((await taxii(`/intel/status/${posted.body.id}/`, { auth: `Bearer ${strangerKey}` })).status, 404, 'no partner reads another\'s status');
+  // Nor revokes or replaces what another partner shared.
+  const hostile = async (object: object) => (await taxii(path, { auth: `Bearer ${strangerKey}`, method: 'POST', type: TAXII_MEDIA_TYPE, body: JSON.stringify({ objects: [object] }) })).body;
+  const revoking = await hostile({ ...envelope.objects[1], revoked: true, modified: '2026-03-02T00:00:00.000Z' });
+  assert.deepEqual([revoking.success_count, revoking.failures[0]?.message], [0, 'Provider B shared this indicator; another partner cannot revoke it']);
+  const replacing = await hostile({ ...indicator('1', KEY), modified: '2026-03-03T00:00:00.000Z', pattern: `[x-warden-keyed-hash:kind = 'user_agent' AND x-warden-keyed-hash:hmac = '${'ab'.repeat(32)}']` });
+  assert.deepEqual([replacing.success_count, replacing.failures[0]?.message], [0, 'Provider B shared an indicator with this id; another partner cannot replace it']);
+  assert.equal(intelA.list().find((i) => i.id === envelope.objects[1].id)?.kind, 'system_prompt', 'still Provider B\'s, still matched');
   const held = intelA.list().find((i) => i.id === envelope.objects[1].id)!;
   assert.equal(held.source, 'Provider B', 'the partner is who its key says, not what its objects claim');
   assert.equal((await storeA.listIndicators()).filter((i) => i.source === 'Provider B').length, 1);

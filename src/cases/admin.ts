@@ -220,7 +220,7 @@ export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminO
     if (!q.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(q.error));
     let result;
     try {
-      result = await takeIn({ store, intel, sharingKey: opts.sharingKey }, req.body, { level: q.data.level ?? opts.importLevel, source: q.data.source });
+      result = await takeIn({ store, intel, sharingKey: opts.sharingKey }, req.body, { level: q.data.level ?? opts.importLevel, source: q.data.source, operator: true });
     } catch (err) {
       if (err instanceof StixError) return fail(reply, 'WARDEN_INVALID_REQUEST', err.message);
       return fail(reply, 'WARDEN_INTERNAL', `the indicators could not be stored, so none was imported: ${(err as Error).message}`);

@@ -94,12 +94,15 @@ export const PARTNER_SIGHTING = 'partner-sighting';
  * Take in a partner's STIX objects (a bundle, or a TAXII envelope's objects). Throws StixError when
  * the input is not STIX at all, and the store's error when it cannot keep them (then none is matched).
  */
-export async function takeIn(intake: Intake, input: unknown, opts: Omit<ImportOptions, 'sharingKey'>): Promise<IntakeResult> {
+export async function takeIn(intake: Intake, input: unknown, opts: Omit<ImportOptions, 'sharingKey'> & {
+  /** An operator's import (the admin API): it may relabel or revoke any source's indicators. */
+  operator?: boolean;
+}): Promise<IntakeResult> {
   const read = stixToIndicators(input, { ...opts, sharingKey: intake.sharingKey });
   // One partner cannot replace or revoke what another shared (ids are derived from public names
   // and values, so a careless or hostile feed could name another's).
   const existing = new Map((await intake.store.listIndicators()).map((i) => [i.id, i.source]));
-  const owner = (id: string, source: string) => { const o = existing.get(id); return o !== undefined && o !== source ? o : null; };
+  const owner = (id: string, source: string) => { const o = existing.get(id); return !opts.operator && o !== undefined && o !== source ? o : null; };
   const skipped = [...read.skipped];
   const indicators = read.indicators.filter((i) => {
     const o = owner(i.id, i.source);

@@ -147,3 +147,23 @@ test('ledger failures reach operators once per kind per ten minutes, with the re
   ]);
   assert.equal(sent[0].link, '/dashboard#/ledger');
 });
+
+test('a receiver answering without end is read no further than the start of its answer', async () => {
+  const { createServer } = await import('node:http');
+  let written = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(400, { 'content-type': 'text/plain' });
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    const pump = () => { while (!res.destroyed && res.write(chunk)) { written += chunk.length; if (written > 512 * 1024 * 1024) return res.end(); } if (!res.destroyed) res.once('drain', pump); };
+    pump();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const sender = new WebhookSender(hook(`http://127.0.0.1:${(server.address() as { port: number }).port}/h`), quiet);
+    const rec = await sender.send(notification('test', 'x', {}));
+    assert.equal(rec.status, 'failed');
+    assert.match(rec.last_error!, /^answered 400: x{10}/);
+    assert.ok(written < 64 * 1024 * 1024, `stopped reading early (the receiver wrote ${written} bytes)`);
+  } finally { server.closeAllConnections(); await new Promise((r) => server.close(r)); }
+});

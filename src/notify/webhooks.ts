@@ -41,6 +41,21 @@ export function redactUrl(url: string): string {
   return `${u.origin}/${first ? `${first}/…` : ''}`;
 }
 
+/** The first 200 characters of an answer, read no further (a receiver could send without end). */
+async function answerStart(res: Response): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  let bytes = Buffer.alloc(0);
+  try {
+    while (bytes.length < 800) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      bytes = Buffer.concat([bytes, value]);
+    }
+  } catch { /* the answer's status is what counts */ } finally { await reader.cancel().catch(() => {}); }
+  return bytes.toString('utf8').slice(0, 200);
+}
+
 interface Pending { n: Notification; record: DeliveryRecord; done: Array<(r: DeliveryRecord) => void> }
 
 export class WebhookSender {
@@ -134,7 +149,7 @@ export class WebhookSender {
     const backoff = Math.min(MAX_BACKOFF_MS, (this.opts.firstBackoffMs ?? FIRST_BACKOFF_MS) * 2 ** (p.record.attempts - 1));
     try {
       const res = await fetch(this.spec.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.spec.timeout_seconds * 1000), redirect: 'error' });
-      const text = (await res.text().catch(() => '')).slice(0, 200);
+      const text = await answerStart(res);
       p.record.last_status = res.status;
       if (res.ok) { p.record.last_error = null; this.finish(p, 'delivered', null); return null; }
       p.record.last_error = `answered ${res.status}${text ? `: ${text.replace(/\s+/g, ' ')}` : ''}`;

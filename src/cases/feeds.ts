@@ -102,7 +102,8 @@ export class FeedPoller {
   private schedule(f: FeedSpec, ms: number): void {
     if (this.stopped) return;
     const t = setTimeout(() => {
-      void this.pull(f.name)!.finally(() => this.schedule(f, f.everyMs));
+      // A poll that could not even be recorded (the store down) is said, and the next one comes as planned.
+      this.pull(f.name)!.catch((err: Error) => this.say(`intel feed ${f.name}: ${err.message}`)).finally(() => this.schedule(f, f.everyMs));
     }, ms);
     t.unref();
     this.timers.set(f.name, t);

@@ -22,7 +22,10 @@ export class Notifier {
   private verdicts: VerdictNotifications | null = null;
   private readonly delivered: Counter<'webhook' | 'outcome'> | null;
 
+  private readonly log: (line: string) => void;
+
   constructor(private readonly config: NotifyConfig, opts: NotifierOptions) {
+    this.log = opts.log;
     this.delivered = opts.registry ? new PromCounter({ name: 'warden_notifications_total', help: 'Notifications settled per webhook and outcome (delivered, failed, dropped).', labelNames: ['webhook', 'outcome'], registers: [opts.registry] }) : null;
     const usable = config.webhooks.flatMap((w) => {
       const url = resolveSecret(w.url, opts.env);
@@ -44,8 +47,13 @@ export class Notifier {
     const accountFloor = wanting.length ? wanting.reduce((a, b) => (verdictRank(a) <= verdictRank(b) ? a : b)) : null;
     this.verdicts = new VerdictNotifications(campaign, { campaignOf, accountFloor });
     return (v) => {
-      const n = this.verdicts!.fromVerdict(v);
-      if (n) this.emit(n);
+      // Never let a notification take the detector (or the process) down with it.
+      try {
+        const n = this.verdicts!.fromVerdict(v);
+        if (n) void this.emit(n);
+      } catch (err) {
+        this.log(`notify: verdict on ${v.subject.kind} ${v.subject.id} not notified: ${(err as Error).message}`);
+      }
     };
   }
 

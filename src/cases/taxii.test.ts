@@ -294,3 +294,16 @@ test('a partner\'s key is held to its request rate: 429 with Retry-After, other 
     assert.equal((await get(writeKey)).status, 200, 'another key has its own allowance');
   } finally { await slow.close(); }
 });
+
+test('a feed whose state cannot be stored says so and keeps its schedule (the process stays up)', async () => {
+  class BrokenStore extends MemoryCaseStore {
+    override async getRecord<T>(): Promise<T | null> { throw new Error('the database is down'); }
+  }
+  const said: string[] = [];
+  const poller = new FeedPoller({ store: new BrokenStore(), intel: new SharedIndicators(KEY), sharingKey: KEY },
+    [{ name: 'A', url: `${base}/taxii2/intel/collections/x/`, token: readKey, level: 'throttle', everyMs: 30, timeoutMs: 1000 }], (l) => said.push(l));
+  poller.start(0);
+  await new Promise((r) => setTimeout(r, 200));
+  await poller.stop();
+  assert.ok(said.length >= 2 && said.every((l) => l === 'intel feed A: the database is down'), said.join('\n'));
+});

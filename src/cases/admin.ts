@@ -29,7 +29,7 @@ import type { SharedIndicators } from '../detect/index.ts';
 import { buildCaseFile, findCampaign, refreshCaseFile, type CaseLimits, type CaseSources } from './case-file.ts';
 import { caseReportMarkdown } from './report.ts';
 import { caseToStix, sightingsToStix, StixError, IMPORT_LEVELS } from './stix.ts';
-import { isStale, publishCase, takeIn, withdrawCase, PARTNER_SIGHTING } from './publish.ts';
+import { caseExchange, isStale, publishCase, takeIn, withdrawCase, PARTNER_SIGHTING } from './publish.ts';
 import type { PartnerSighting } from './stix.ts';
 import type { FeedPoller } from './feeds.ts';
 import type { CaseStore } from './store.ts';
@@ -158,7 +158,7 @@ export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminO
     const format = req.query.format ?? 'markdown';
     if (format === 'json') return c;
     if (format !== 'markdown') return fail(reply, 'WARDEN_INVALID_REQUEST', `format: expected markdown or json, got ${format}`);
-    return reply.type('text/markdown; charset=utf-8').send(caseReportMarkdown(c));
+    return reply.type('text/markdown; charset=utf-8').send(caseReportMarkdown(c, await caseExchange(store, c.id)));
   });
 
   app.get<{ Params: { id: string }; Querystring: { valid_days?: string } }>('/cases/:id/stix', async (req, reply) => {
@@ -195,13 +195,7 @@ export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminO
   app.get<{ Params: { id: string } }>('/cases/:id/exchange', async (req, reply) => {
     const c = await store.getCase(req.params.id);
     if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
-    const published = (await store.publishedOfCase(c.id)).filter((o) => o.type === 'indicator');
-    const ids = new Set(published.map((o) => o.id));
-    const kindOf = (pattern: unknown) => /:kind = '([a-z_]+)'/.exec(String(pattern))?.[1] ?? null;
-    return {
-      published: published.map((o) => ({ id: o.id, kind: kindOf(o.body.pattern), version: o.version, revoked: o.body.revoked === true, valid_until: o.body.valid_until ?? null })),
-      partner_sightings: (await store.listRecords<PartnerSighting>(PARTNER_SIGHTING)).filter((p) => ids.has(p.indicator_id)),
-    };
+    return caseExchange(store, c.id);
   });
 
   app.get('/intel', async () => ({

@@ -68,6 +68,22 @@ export async function withdrawCase(store: CaseStore, caseId: string, now = new D
   return { versions: live.length, indicators: 0, revoked: live.filter((o) => o.type === 'indicator').length };
 }
 
+/** What a case published (latest version of each indicator) and partners' sightings of it. */
+export interface CaseExchange {
+  published: Array<{ id: string; kind: string | null; version: string; revoked: boolean; valid_until: string | null }>;
+  partner_sightings: PartnerSighting[];
+}
+
+export async function caseExchange(store: CaseStore, caseId: string): Promise<CaseExchange> {
+  const published = (await store.publishedOfCase(caseId)).filter((o) => o.type === 'indicator');
+  const ids = new Set(published.map((o) => o.id));
+  const kindOf = (pattern: unknown) => /:kind = '([a-z_]+)'/.exec(String(pattern))?.[1] ?? null;
+  return {
+    published: published.map((o) => ({ id: o.id, kind: kindOf(o.body.pattern), version: o.version, revoked: o.body.revoked === true, valid_until: typeof o.body.valid_until === 'string' ? o.body.valid_until : null })),
+    partner_sightings: (await store.listRecords<PartnerSighting>(PARTNER_SIGHTING)).filter((p) => ids.has(p.indicator_id)),
+  };
+}
+
 /** Hashed with another sharing key than ours (it can never match here); unknown keys count as ours. */
 export function isStale(i: SharedIndicator, keyId: string | null): boolean {
   return !!keyId && !!i.key_id && i.key_id !== keyId;

@@ -5,13 +5,14 @@
  */
 import type { VerdictReason } from '../detect/index.ts';
 import type { CaseFile } from './types.ts';
+import type { CaseExchange } from './publish.ts';
 
 const cell = (v: unknown) => String(v ?? '-').replace(/\|/g, '\\|').replace(/\s+/g, ' ');
 const table = (head: string[], rows: unknown[][]) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
 const num = (n: number) => n.toLocaleString('en-GB');
 const excerpt = (s: string, n = 120) => (s.length > n ? `${s.slice(0, n)}…` : s);
 
-export function caseReportMarkdown(c: CaseFile): string {
+export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string {
   const k = c.campaign;
   const out: string[] = [];
   out.push(`# ${c.title}`, '');
@@ -54,6 +55,21 @@ export function caseReportMarkdown(c: CaseFile): string {
     else out.push('No verdict on this cluster or its members is in the log yet.', '');
     const total = l.usage.reduce((a, x) => ({ requests: a.requests + x.requests, output: a.output + x.output_tokens }), { requests: 0, output: 0 });
     out.push(`Usage the log records for the cluster: ${num(total.requests)} requests, ${num(total.output)} output tokens, ${l.usage.length} accounts${l.truncated ? ' (query limit reached: a lower bound)' : ''}.`, '');
+  }
+
+  if (exchange) {
+    out.push('## Shared with partners', '');
+    const live = exchange.published.filter((p) => !p.revoked);
+    if (!exchange.published.length) out.push('Nothing published to partners.', '');
+    else {
+      out.push(`${live.length} indicators in force in the TAXII collection partners poll, ${exchange.published.length - live.length} revoked.`, '');
+      out.push(table(['indicator', 'kind', 'state', 'valid until'], exchange.published.map((p) => [p.id, p.kind, p.revoked ? 'revoked' : 'in force', p.valid_until])), '');
+    }
+    if (exchange.partner_sightings.length) {
+      const kinds = new Map(exchange.published.map((p) => [p.id, p.kind]));
+      out.push('Partners report seeing them:', '');
+      out.push(table(['partner', 'kind', 'requests', 'accounts', 'first seen', 'last seen'], exchange.partner_sightings.map((p) => [p.source, kinds.get(p.indicator_id), p.count, p.accounts, p.first_seen, p.last_seen])), '');
+    }
   }
 
   out.push('## Notes', '');

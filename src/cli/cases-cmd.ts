@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { textTable as table } from '../admin/index.ts';
 import { WardenError } from '../errors/index.ts';
-import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary, type FeedState, type PublishResult, type PartnerSighting } from '../cases/index.ts';
+import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary, type FeedState, type PublishResult, type PartnerSighting, type CaseExchange } from '../cases/index.ts';
 import type { SharedIndicator, Sighting } from '../detect/index.ts';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, openAdminClient } from './admin-connection.ts';
 
@@ -98,7 +98,8 @@ export function runCasesCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
     }
     if (what === 'report') {
       const r = await c.call<CaseFile>('GET', `/cases/${enc(id)}/report`, { query: { format: 'json' } });
-      return { result: r, text: caseReportMarkdown(r) };
+      const exchange = await c.call<CaseExchange>('GET', `/cases/${enc(id)}/exchange`);
+      return { result: r, text: caseReportMarkdown(r, exchange) };
     }
     if (what === 'note') {
       if (!v.text && !v.status) return 'give --text, --status or both';

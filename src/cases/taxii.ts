@@ -25,6 +25,7 @@ import type { VerdictLevel } from '../detect/index.ts';
 import { PUBLISHED_COLLECTION, takeIn, type Intake } from './publish.ts';
 import { sightingsToStix, stixId, StixError } from './stix.ts';
 import type { PublishedObject, PublishedQuery } from './store.ts';
+import { KeyRate } from '../limits/index.ts';
 
 export const TAXII_MEDIA_TYPE = 'application/taxii+json;version=2.1';
 const STIX_MEDIA_TYPE = 'application/stix+json;version=2.1';
@@ -51,28 +52,6 @@ export interface TaxiiServerOptions extends Omit<Intake, 'sharingKey'> {
   maxContentLength: number;
   /** Requests per minute per partner key (bursts of half); default 120. */
   requestsPerMinute?: number;
-}
-
-/**
- * Requests per key over time (GCRA, in memory: the server runs on one node). Each request moves
- * the key's theoretical arrival time on by one interval; a key more than a burst ahead waits.
- */
-class KeyRate {
-  private readonly tat = new Map<string, number>();
-  private readonly interval: number;
-  private readonly tolerance: number;
-  constructor(perMinute: number) {
-    this.interval = 60_000 / perMinute;
-    this.tolerance = this.interval * Math.max(0, Math.floor(perMinute / 2) - 1);
-  }
-  /** 0 when the request may go, else the milliseconds to wait. */
-  take(key: string, now = Date.now()): number {
-    const tat = Math.max(this.tat.get(key) ?? now, now);
-    if (tat - now > this.tolerance) return Math.ceil(tat - now - this.tolerance);
-    this.tat.set(key, tat + this.interval);
-    if (this.tat.size > 10_000) for (const [k, t] of this.tat) if (t < now) this.tat.delete(k);
-    return 0;
-  }
 }
 
 interface Collection { id: string; store: string; title: string; description: string; read: boolean; write: boolean }

@@ -1,7 +1,8 @@
 /**
  * gateway: the data plane. An HTTP server speaking the OpenAI (chat completions, responses,
- * models) and Anthropic (messages) APIs, streaming included, that runs every call through the
- * lifecycle identity -> policy -> limits -> forward -> output governance -> record.
+ * models, input token counts) and Anthropic (messages, token counts) APIs, streaming included,
+ * that runs every call through the lifecycle identity -> policy -> limits -> forward -> output
+ * governance -> record.
  *
  * ```ts
  * const gw = createGateway({ config, authenticator, eventStore, hooks: [limitsHooks(...)] });

@@ -87,7 +87,7 @@ function emptyRequest(bytes: number): EventRequest {
  * use (an AbortController per request costs measurable time, and no hook reads it so far), and a
  * getter on a literal made every context a slow object.
  */
-class Context implements InteractionContext {
+export class Context implements InteractionContext {
   auth: AuthContext | null = null;
   enforcement = emptyEnforcement();
   readonly responseHeaders: Record<string, string>;
@@ -212,8 +212,8 @@ function validateShape(flavour: ApiFlavour, body: Record<string, unknown>): void
   }
 }
 
-function upstreamHeaders(run: Run): Record<string, string> {
-  const { ctx, upstream } = run;
+/** Headers of the request to the upstream: the client's API headers, the upstream's own credentials. */
+export function upstreamHeaders(ctx: InteractionContext, upstream: Upstream | null): Record<string, string> {
   const h: Record<string, string> = { 'content-type': 'application/json', accept: ctx.stream ? 'text/event-stream' : 'application/json' };
   for (const name of FORWARDED_HEADERS) {
     const v = ctx.headers[name];
@@ -227,9 +227,10 @@ function upstreamHeaders(run: Run): Record<string, string> {
   return h;
 }
 
-function mapUpstreamFailure(err: unknown, run: Run): WardenError {
-  if (run.ctx.abortReason) {
-    const reason = run.ctx.abortReason;
+/** A failed upstream call as the error the client gets (timeout, unavailable, failed, or why it was aborted). */
+export function mapUpstreamFailure(err: unknown, ctx: Pick<Context, 'abortReason'>): WardenError {
+  if (ctx.abortReason) {
+    const reason = ctx.abortReason;
     if (reason instanceof WardenError) return reason;
     return new WardenError('WARDEN_UPSTREAM_ERROR', 'request aborted', { cause: err });
   }
@@ -271,13 +272,13 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
   upstream.pool.dispatch({
     path: upstream.basePath + UPSTREAM_PATH[ctx.flavour],
     method: 'POST',
-    headers: upstreamHeaders(run),
+    headers: upstreamHeaders(ctx, upstream),
     body: JSON.stringify(body),
     headersTimeout: upstream.headersTimeoutMs,
     bodyTimeout: upstream.bodyTimeoutMs,
   }, call);
   const res = await call.head;
-  if (res instanceof Error) throw mapUpstreamFailure(res, run);
+  if (res instanceof Error) throw mapUpstreamFailure(res, run.ctx);
   const passHeaders = res.passed;
   const contentType = res.contentType;
   const isStream = contentType.includes('text/event-stream');
@@ -286,7 +287,7 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
     // Upstream error: pass its status and body through (it is already in the right wire format
     // when the upstream speaks the client's API), and note it on the event.
     let text: string;
-    try { text = await call.text(); } catch (err) { throw mapUpstreamFailure(err, run); }
+    try { text = await call.text(); } catch (err) { throw mapUpstreamFailure(err, run.ctx); }
     run.ttfbMs = Date.now() - ctx.startedAt;
     if (res.statusCode < 400) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered with an unexpected content type (${contentType || 'none'}).`);
     run.status = res.statusCode;
@@ -306,7 +307,7 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
   }
 
   let text: string;
-  try { text = await call.text(); } catch (err) { throw mapUpstreamFailure(err, run); }
+  try { text = await call.text(); } catch (err) { throw mapUpstreamFailure(err, run.ctx); }
   run.ttfbMs = Date.now() - ctx.startedAt;
   let answer: Record<string, unknown>;
   try { answer = JSON.parse(text); } catch (err) {
@@ -475,7 +476,7 @@ function streamAnswer(
 /** The upstream failed mid-stream: tell the client in-band and close. */
 function streamFailed(deps: PipelineDeps, run: Run, res: FastifyReply['raw'], err: unknown): void {
   if (res.destroyed || res.writableEnded) return; // client went away: recorded by the close handler
-  const werr = mapUpstreamFailure(err, run);
+  const werr = mapUpstreamFailure(err, run.ctx);
   run.errorCode = werr.code;
   run.status = werr.status;
   deps.log.warn({ id: run.ctx.id, code: werr.code }, 'stream ended by error');

@@ -14,6 +14,10 @@
  * - record:    `onEnd` hooks run once per interaction whatever its outcome (settle quotas, release
  *              concurrency), then the finished event goes to `onEvent` hooks (recorder, detector,
  *              ledger). `onEnd`/`onEvent` must not throw and must not block.
+ *
+ * Token counting (`/v1/messages/count_tokens`, `/v1/responses/input_tokens`) takes a shorter path:
+ * identity -> policy -> `countLimits` -> forward. It produces no answer, so it spends no model
+ * quota, has no output phase and records no interaction event (it is counted in the metrics).
  */
 import type { ApiFlavour, EventEnforcement, InteractionEvent } from '../events/index.ts';
 import type { WireFlavour } from '../errors/index.ts';
@@ -71,6 +75,8 @@ export interface GatewayHooks {
   name: string;
   policy?(ctx: InteractionContext): void | Promise<void>;
   limits?(ctx: InteractionContext): void | Promise<void>;
+  /** Token counting's own request limit (see above); may refuse with 429. */
+  countLimits?(ctx: InteractionContext): void | Promise<void>;
   output?(ctx: InteractionContext): OutputTransformer | null | undefined;
   onEnd?(ctx: InteractionContext, event: InteractionEvent): void;
   onEvent?(event: InteractionEvent): void;

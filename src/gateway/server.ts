@@ -8,6 +8,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type
 import { WardenError, renderErrorBody, toWardenError, type WireFlavour } from '../errors/index.ts';
 import type { ApiFlavour } from '../events/index.ts';
 import { handleModelCall, authenticateRequest, recordRejectedRequest, type PipelineDeps } from './interaction.ts';
+import { handleTokenCount, TOKEN_COUNT_ROUTES } from './token-count.ts';
 
 export interface ServerOptions {
   bodyLimitBytes: number;
@@ -89,15 +90,19 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   });
 
   app.setNotFoundHandler((req, reply) => {
-    const known = ROUTE_FLAVOUR[req.url.split('?')[0]] || req.url.startsWith('/v1/models');
+    const path = req.url.split('?')[0];
+    const known = ROUTE_FLAVOUR[path] || TOKEN_COUNT_ROUTES[path] || path.startsWith('/v1/models');
     const werr = known
-      ? new WardenError('WARDEN_METHOD_NOT_ALLOWED', `Method ${req.method} is not allowed on ${req.url.split('?')[0]}.`)
-      : new WardenError('WARDEN_NOT_FOUND', `Unknown route: ${req.method} ${req.url.split('?')[0]}.`);
+      ? new WardenError('WARDEN_METHOD_NOT_ALLOWED', `Method ${req.method} is not allowed on ${path}.`)
+      : new WardenError('WARDEN_NOT_FOUND', `Unknown route: ${req.method} ${path}.`);
     reply.code(werr.status).type('application/json').send(JSON.stringify(renderErrorBody(werr, wireOf(req))));
   });
 
   for (const [path, flavour] of Object.entries(ROUTE_FLAVOUR)) {
     app.post(path, (req, reply) => handleModelCall(deps, flavour, req, reply));
+  }
+  for (const [path, route] of Object.entries(TOKEN_COUNT_ROUTES)) {
+    app.post(path, (req, reply) => handleTokenCount(deps, route, req, reply));
   }
 
   app.get('/v1/models', async (req, reply) => {

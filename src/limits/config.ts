@@ -220,6 +220,14 @@ export const limitsConfigSchema = z.object({
     input_per_mtok: z.number().min(0).default(3),
     output_per_mtok: z.number().min(0).default(15),
   }).strict().prefault({}),
+  /**
+   * Token counting (`/v1/messages/count_tokens`, `/v1/responses/input_tokens`) spends no model
+   * quota; it has this request limit of its own, per key and per node (in memory), in bursts of
+   * half a minute's worth, multiplied by the verdict's throttle multiplier. 0 refuses counting.
+   */
+  token_counting: z.object({
+    requests_per_minute: z.number().int().min(0).default(600),
+  }).strict().prefault({}),
   /** Static overrides; the admin API adds runtime ones on top. */
   overrides: z.array(limitOverrideInputSchema).default([]),
   /** How often runtime overrides are reloaded from the store, so every node sees admin changes (ms). */

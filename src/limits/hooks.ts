@@ -2,7 +2,8 @@
  * The gateway side of limits: in the `limits` phase, decide every scope of the request at once,
  * set the rate-limit headers, record the decision on the event and refuse with 429 (503 when the
  * backend is down and the mode is fail-closed); in `onEnd`, settle the reservation to real usage
- * and release concurrency, whatever the outcome of the interaction.
+ * and release concurrency, whatever the outcome of the interaction. Token counting has its own
+ * per-key request limit (`countLimits`), outside the meters of model calls.
  */
 import type { Registry } from 'prom-client';
 import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
@@ -11,6 +12,8 @@ import type { GatewayHooks, InteractionContext } from '../gateway/lifecycle.ts';
 import type { LimitsConfig } from './config.ts';
 import { estimateInputTokens, outputTokenReserve } from './estimate.ts';
 import { enforcementRecord, rateLimitHeaders, refusalError } from './headers.ts';
+import { KeyRate } from './key-rate.ts';
+import { WardenError } from '../errors/index.ts';
 import { Limiter, type LimitDecision, type Reservation } from './limiter.ts';
 import { registerLimitsMetrics, type LimitsMetrics } from './metrics.ts';
 import type { LimitOverridesStore } from './overrides.ts';
@@ -55,6 +58,14 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
     if (d.reservation) ctx.locals.set(LIMITS_RESERVATION, d.reservation);
   };
 
+  // One rate per limit in force (the configured one, and each verdict's share of it).
+  const countingRates = new Map<number, KeyRate>();
+  const countingRate = (perMinute: number): KeyRate => {
+    let r = countingRates.get(perMinute);
+    if (!r) { r = new KeyRate(perMinute); countingRates.set(perMinute, r); }
+    return r;
+  };
+
   const hooks: LimitsHooks = {
     name: 'limits',
     limiter,
@@ -79,6 +90,18 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
       });
       if (decision instanceof Promise) return decision.then((d) => apply(ctx, d));
       apply(ctx, decision);
+    },
+    countLimits(ctx) {
+      if (!config.enabled || !ctx.auth) return;
+      const view = verdicts.forAccount(ctx.auth.account.id);
+      const multiplier = view.level !== 'none' && view.level !== 'watch' && config.throttle.scopes.includes('key') ? config.throttle.multipliers[view.level] : 1;
+      const perMinute = Math.floor(config.token_counting.requests_per_minute * multiplier);
+      const wait = perMinute > 0 ? countingRate(perMinute).take(ctx.auth.key.id) : Infinity;
+      if (wait === 0) return;
+      const retryS = Number.isFinite(wait) ? Math.max(1, Math.ceil(wait / 1000)) : 60;
+      throw new WardenError('WARDEN_RATE_LIMITED', perMinute > 0
+        ? `Rate limit reached: ${perMinute} token counting requests per minute for this API key. Retry after ${retryS}s.`
+        : 'Token counting is not available to this API key.', { headers: { 'retry-after': String(retryS) } });
     },
     onEnd(ctx: InteractionContext, event: InteractionEvent) {
       const reservation = ctx.locals.get(LIMITS_RESERVATION) as Reservation | undefined;

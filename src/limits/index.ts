@@ -5,6 +5,7 @@ export { limitsHooks, LIMITS_RESERVATION, LIMITS_DECISION, type LimitsHooks, typ
 export { Limiter, type LimiterOptions, type LimitRequest, type LimitDecision, type MeterVerdict, type Reservation, type ActualUsage, type DecisionMode } from './limiter.ts';
 export { LimitsPolicy, modelMatches, type LimitSubjects, type PlannedMeter, type MeterKind, type RequestCost } from './policy.ts';
 export { MemoryBackend } from './memory.ts';
+export { KeyRate } from './key-rate.ts';
 export { RedisBackend, type RedisBackendOptions } from './redis.ts';
 export type { LimitsBackend, MeterOp, MeterOutcome, RawDecision, SettleOp, LeaseRef } from './meters.ts';
 export { CircuitBreaker, type BreakerState } from './breaker.ts';

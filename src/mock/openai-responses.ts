@@ -96,6 +96,24 @@ function encryptedContent(text: string, seed: number): string {
   return 'gAAAAA' + Buffer.concat(parts).toString('base64');
 }
 
+/**
+ * POST /v1/responses/input_tokens: the input tokens a response to this request would be billed
+ * for (the same count as its `usage.input_tokens`), without generating it.
+ */
+export function handleInputTokens(ctx: HandlerContext): Reply {
+  const body = ctx.body;
+  const model = body.model;
+  if (model !== undefined && model !== null && (typeof model !== 'string' || !ctx.catalogue.accepts(model))) {
+    throw new MockApiError(400, `The requested model '${String(model).slice(0, 200)}' does not exist.`, { param: 'model', code: 'model_not_found' });
+  }
+  const input = body.input;
+  if (input !== undefined && input !== null && typeof input !== 'string' && !Array.isArray(input)) {
+    throw new MockApiError(400, `Invalid type for 'input': expected one of a string or array of input items, but got ${typeof input} instead.`, { param: 'input', code: 'invalid_type' });
+  }
+  const prompt = readInput(input, body.instructions, body.tools);
+  return { body: JSON.stringify({ object: 'response.input_tokens', input_tokens: prompt.inputTokens }), outputTokens: 0 };
+}
+
 export function handleResponses(ctx: HandlerContext): Reply {
   const body = ctx.body;
   const model = body.model;

@@ -10,7 +10,7 @@ import { handleCountTokens, handleMessages } from './anthropic-messages.ts';
 import { isRecord, type HandlerContext, type Reply } from './context.ts';
 import { ModelCatalogue } from './models.ts';
 import { handleChatCompletions } from './openai-chat.ts';
-import { handleResponses } from './openai-responses.ts';
+import { handleInputTokens, handleResponses } from './openai-responses.ts';
 import { paceStream, type StreamFault } from './pacer.ts';
 import { errorBody, ids, injectedError, MockApiError, type Flavour } from './wire.ts';
 
@@ -148,6 +148,7 @@ const POST_ROUTES: Record<string, Route> = {
   '/v1/responses': { flavour: 'openai', handler: handleResponses },
   '/v1/messages': { flavour: 'anthropic', handler: handleMessages },
   '/v1/messages/count_tokens': { flavour: 'anthropic', handler: handleCountTokens },
+  '/v1/responses/input_tokens': { flavour: 'openai', handler: handleInputTokens },
 };
 
 const OPENAI_STATIC_HEADERS: Record<string, string> = {

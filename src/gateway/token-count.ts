@@ -1,0 +1,117 @@
+/**
+ * Token counting: Anthropic's `POST /v1/messages/count_tokens` and OpenAI's
+ * `POST /v1/responses/input_tokens`, which the official SDKs call (`messages.countTokens`,
+ * `responses.inputTokens.count`) and agents call before every turn to fit their context.
+ *
+ * The path is identity -> policy -> countLimits -> forward (lifecycle.ts): a suspended account, a
+ * blocked region or a key without the inference scope is refused as on the model endpoints, but
+ * counting spends no model quota and records no interaction event, since nothing is generated.
+ * When the upstream has no such endpoint (404, 405, 501: most OpenAI-compatible servers), Warden
+ * answers with its own tokenizer's count and says so in `x-warden-token-count: estimated`.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ulid, type ApiFlavour } from '../events/index.ts';
+import { WardenError, renderErrorBody, toWardenError } from '../errors/index.ts';
+import { Context, WIRE_OF, authenticateRequest, mapUpstreamFailure, upstreamHeaders, type PipelineDeps } from './interaction.ts';
+import { mergeHeaders } from './headers.ts';
+import { countTextTokens } from './usage.ts';
+
+export interface TokenCountRoute {
+  /** The API whose requests are counted: what policy sees as the flavour. */
+  api: ApiFlavour;
+  /** Label of `warden_requests_total{flavour}`. */
+  label: string;
+  upstreamPath: string;
+}
+
+export const TOKEN_COUNT_ROUTES: Record<string, TokenCountRoute> = {
+  '/v1/messages/count_tokens': { api: 'anthropic.messages', label: 'anthropic.count_tokens', upstreamPath: '/v1/messages/count_tokens' },
+  '/v1/responses/input_tokens': { api: 'openai.responses', label: 'openai.input_tokens', upstreamPath: '/v1/responses/input_tokens' },
+};
+
+/** Upstream statuses that mean "no such endpoint here", answered with Warden's own count. */
+const NO_ENDPOINT = new Set([404, 405, 501]);
+/** Request fields whose text is counted when Warden estimates. */
+const COUNTED_FIELDS = ['system', 'messages', 'instructions', 'input', 'tools', 'tool_choice'];
+/** Beyond this much text the estimate extrapolates from a prefix (the tokenizer is linear but not free). */
+const MAX_COUNTED_CHARS = 512 * 1024;
+
+export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRoute, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const startedAt = Date.now();
+  const wire = WIRE_OF[route.api];
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  const userAgent = req.headers['user-agent'];
+  const ctx = new Context(
+    ulid(startedAt), startedAt, route.api, wire, req.ip, typeof userAgent === 'string' ? userAgent : null, req.headers,
+    typeof body?.model === 'string' ? body.model : '', body, false,
+  );
+  reply.raw.on('close', () => { if (!reply.raw.writableFinished) ctx.abort(new Error('client disconnected')); });
+  let status = 500;
+  let code = '';
+  try {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', 'The request body must be a JSON object.');
+    }
+    ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
+    if (!ctx.model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
+    if (route.api === 'anthropic.messages' && !Array.isArray(body.messages)) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', 'messages: Field required', { param: 'messages' });
+    }
+    const upstream = deps.router.route(ctx.model, wire);
+    if (!upstream) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `The model \`${ctx.model}\` does not exist or you do not have access to it.`, { param: 'model' });
+    for (const h of deps.hooks) if (h.policy) await h.policy(ctx);
+    for (const h of deps.hooks) if (h.countLimits) await h.countLimits(ctx);
+
+    let statusCode: number;
+    let text: string;
+    try {
+      const res = await upstream.pool.request({
+        path: upstream.basePath + route.upstreamPath, method: 'POST', headers: upstreamHeaders(ctx, upstream),
+        body: JSON.stringify(ctx.body), headersTimeout: upstream.headersTimeoutMs, bodyTimeout: upstream.bodyTimeoutMs, signal: ctx.signal,
+      });
+      statusCode = res.statusCode;
+      text = await res.body.text();
+    } catch (err) {
+      throw mapUpstreamFailure(err, ctx);
+    }
+    if (NO_ENDPOINT.has(statusCode)) {
+      const inputTokens = estimateInputTokens(ctx.body);
+      const answer = route.api === 'openai.responses' ? { object: 'response.input_tokens', input_tokens: inputTokens } : { input_tokens: inputTokens };
+      status = 200;
+      reply.code(200).headers(mergeHeaders(ctx.responseHeaders, { 'content-type': 'application/json', 'x-warden-token-count': 'estimated' })).send(JSON.stringify(answer));
+      return;
+    }
+    let parsed: unknown = null;
+    try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+    if (parsed === null || typeof parsed !== 'object') {
+      throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered a token count with status ${statusCode} and no JSON.`, { status: 502 });
+    }
+    status = statusCode;
+    if (statusCode >= 400) code = 'WARDEN_UPSTREAM_ERROR';
+    reply.code(statusCode).headers(mergeHeaders(ctx.responseHeaders, { 'content-type': 'application/json' })).send(text);
+  } catch (err) {
+    const werr = toWardenError(err);
+    if (werr.code === 'WARDEN_INTERNAL') deps.log.error({ id: ctx.id, err }, 'internal error');
+    status = werr.status;
+    code = werr.code;
+    if (!reply.sent && !reply.raw.destroyed) {
+      reply.code(werr.status).headers(mergeHeaders(ctx.responseHeaders, werr.headers, { 'content-type': 'application/json' })).send(JSON.stringify(renderErrorBody(werr, wire)));
+    }
+  } finally {
+    deps.metrics.counts.request(route.label, status, code);
+  }
+}
+
+/** Warden's own count of what the model would read: every text in the prompt's fields, with the tokenizer. */
+export function estimateInputTokens(body: Record<string, unknown>): number {
+  const parts: string[] = [];
+  let chars = 0;
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') { chars += v.length; if (chars <= MAX_COUNTED_CHARS) parts.push(v); return; }
+    if (Array.isArray(v)) { for (const x of v) walk(x); return; }
+    if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) { if (k !== 'type' && k !== 'signature' && k !== 'cache_control') walk(x); }
+  };
+  for (const f of COUNTED_FIELDS) walk(body[f]);
+  const text = parts.join('\n');
+  return countTextTokens(text, Math.max(chars, text.length));
+}

@@ -1,0 +1,144 @@
+// Token counting through Warden: the SDKs' `messages.countTokens` and `responses.inputTokens.count`
+// get the upstream's own count, with the same keys and policy as the model endpoints, a request
+// limit of their own, no model quota spent and no interaction recorded; Warden's tokenizer
+// answers when the upstream has no counting endpoint.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { startHarness, storedEvents, type Harness } from '../helpers/gateway.ts';
+import { startRawUpstream, type RawUpstream } from '../helpers/raw-upstream.ts';
+import { limitsConfigSchema, limitsHooks } from '../../src/limits/index.ts';
+import { policyHooks } from '../../src/policy/hooks.ts';
+import { policyConfigSchema } from '../../src/policy/config.ts';
+import { watermarkConfigSchema } from '../../src/watermark/config.ts';
+
+const REVOKED = 'wk_test_revoked_0123456789abcdefghijkl';
+const READ_ONLY = 'wk_test_readonly_0123456789abcdefghijk';
+// The counting limit is per key (8 a minute here, bursts of 4): each test counts with its own key.
+const KEYS = ['wk_test_count_a_0123456789abcdefghijkaaaaaa', 'wk_test_count_b_0123456789abcdefghijkbbbbbb', 'wk_test_count_c_0123456789abcdefghijkcccccc', 'wk_test_count_d_0123456789abcdefghijkdddddd'];
+
+let h: Harness;
+let dir: string;
+let noCounting: RawUpstream;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'warden-count-'));
+  const policyFile = join(dir, 'policy.yaml');
+  // email-verified accounts (the harness's) may not use the opus model
+  writeFileSync(policyFile, 'version: 1\ntiers:\n  email_verified: { deny_models: ["claude-opus-*"] }\n');
+  // An OpenAI-compatible server without a counting endpoint, as most are.
+  noCounting = await startRawUpstream((_req, res) => {
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { message: 'Not Found', type: 'invalid_request_error' } }));
+  });
+  const limits = limitsConfigSchema.parse({ token_counting: { requests_per_minute: 8 } });
+  h = await startHarness({
+    keys: [{ secret: REVOKED, revoked: true }, { secret: READ_ONLY, scopes: ['models:read'] }, ...KEYS.map((secret) => ({ secret }))],
+    hooks: [
+      policyHooks({ config: { policy: policyConfigSchema.parse({ file: policyFile, watch: false, geo: { enabled: false } }), watermark: watermarkConfigSchema.parse({}) } }),
+      limitsHooks({ config: limits }),
+    ],
+    upstreamOverride: (mockUrl) => [
+      { name: 'plain', base_url: noCounting.url, models: ['plain-*'], flavours: ['openai', 'anthropic'] },
+      { name: 'mock', base_url: mockUrl, models: ['*'] },
+    ],
+  });
+});
+after(async () => { await h.close(); await noCounting.close(); rmSync(dir, { recursive: true, force: true }); });
+
+const anthropic = (key = h.key) => new Anthropic({ apiKey: key, baseURL: h.url, maxRetries: 0 });
+const openai = (key = h.key) => new OpenAI({ apiKey: key, baseURL: `${h.url}/v1`, maxRetries: 0 });
+
+async function post(key: string, path: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(h.url + path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return { status: res.status, headers: res.headers, body: await res.json() as any };
+}
+
+test('Anthropic SDK countTokens: the upstream count through Warden, and no interaction is recorded', async () => {
+  const params = { model: 'claude-sonnet-5', system: 'You are terse.', messages: [{ role: 'user' as const, content: 'How many tokens is this sentence?' }] };
+  const counted = await anthropic().messages.countTokens(params);
+  const direct = await (await fetch(`${h.mockUrl}/v1/messages/count_tokens`, { method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: JSON.stringify(params) })).json() as { input_tokens: number };
+  assert.ok(counted.input_tokens > 5);
+  assert.equal(counted.input_tokens, direct.input_tokens);
+  // the count is what the message itself is billed for
+  const msg = await anthropic().messages.create({ ...params, max_tokens: 20 });
+  assert.equal(msg.usage.input_tokens, counted.input_tokens);
+  const events = await storedEvents(h, 1);
+  assert.equal(events.length, 1, 'only the message is an interaction');
+  assert.equal(events[0].flavour, 'anthropic.messages');
+  const metrics = await (await fetch(`${h.url}/metrics`)).text();
+  assert.match(metrics, /warden_requests_total\{flavour="anthropic.count_tokens",status="200",code=""\} 1/);
+});
+
+test('OpenAI SDK responses.inputTokens.count: the count a response is billed for', async () => {
+  const params = { model: 'gpt-4o-mini', instructions: 'Answer in French.', input: 'What is the capital of Peru?' };
+  const counted = await openai(KEYS[0]).responses.inputTokens.count(params);
+  assert.equal(counted.object, 'response.input_tokens');
+  const r = await openai().responses.create({ ...params, max_output_tokens: 20 });
+  assert.equal(counted.input_tokens, r.usage!.input_tokens);
+});
+
+test('an upstream without a counting endpoint: Warden counts with its tokenizer and says it estimated', async () => {
+  const before = noCounting.requests.length;
+  const a = await post(KEYS[1], '/v1/messages/count_tokens', { model: 'plain-model', system: 'You are terse.', messages: [{ role: 'user', content: [{ type: 'text', text: 'one two three four five six seven eight nine ten' }] }] });
+  assert.equal(a.status, 200);
+  assert.equal(a.headers.get('x-warden-token-count'), 'estimated');
+  assert.deepEqual(Object.keys(a.body), ['input_tokens']);
+  assert.ok(a.body.input_tokens >= 12 && a.body.input_tokens <= 20, `${a.body.input_tokens} tokens`);
+  const o = await post('', '/v1/responses/input_tokens', { model: 'plain-model', input: 'one two three four five six seven eight nine ten' }, { authorization: `Bearer ${KEYS[1]}` });
+  assert.equal(o.status, 200);
+  assert.equal(o.body.object, 'response.input_tokens');
+  assert.ok(o.body.input_tokens >= 9 && o.body.input_tokens <= 14, `${o.body.input_tokens} tokens`);
+  // the upstream was asked first, at its own path, with its own credentials and not the client's
+  assert.deepEqual(noCounting.requests.slice(before).map((r) => r.path), ['/v1/messages/count_tokens', '/v1/responses/input_tokens']);
+  assert.ok(!noCounting.requests.slice(before).some((r) => JSON.stringify(r.headers).includes(h.key)));
+});
+
+test('bad input and refusals come in the Anthropic or OpenAI error format, with the right status', async () => {
+  const noKey = await fetch(`${h.url}/v1/messages/count_tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(noKey.status, 401);
+  assert.equal(((await noKey.json()) as any).error.type, 'authentication_error');
+  await assert.rejects(anthropic(REVOKED).messages.countTokens({ model: 'claude-sonnet-5', messages: [{ role: 'user', content: 'hi' }] }), (e: any) => e.status === 401 && e.error.error.code === 'WARDEN_REVOKED_API_KEY');
+  await assert.rejects(anthropic(READ_ONLY).messages.countTokens({ model: 'claude-sonnet-5', messages: [{ role: 'user', content: 'hi' }] }), (e: any) => e.status === 403 && e.error.error.code === 'WARDEN_INSUFFICIENT_SCOPE');
+  const noModel = await post(KEYS[2], '/v1/messages/count_tokens', { messages: [] });
+  assert.equal(noModel.status, 400);
+  assert.equal(noModel.body.type, 'error');
+  assert.equal(noModel.body.error.code, 'WARDEN_MODEL_REQUIRED');
+  const noMessages = await post(KEYS[2], '/v1/messages/count_tokens', { model: 'claude-sonnet-5' });
+  assert.equal(noMessages.status, 400);
+  assert.equal(noMessages.body.error.message, 'messages: Field required');
+  const broken = await post('', '/v1/responses/input_tokens', '{"model":', { authorization: `Bearer ${KEYS[2]}` });
+  assert.equal(broken.status, 400);
+  assert.equal(broken.body.error.code, 'WARDEN_INVALID_JSON', 'OpenAI error format');
+  const get = await fetch(`${h.url}/v1/messages/count_tokens`, { headers: { 'x-api-key': h.key } });
+  assert.equal(get.status, 405);
+  // policy applies as on the model endpoint: this tier may not use the opus model
+  const denied = await post(KEYS[2], '/v1/messages/count_tokens', { model: 'claude-opus-4-8', messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(denied.status, 403);
+  assert.equal(denied.body.error.code, 'WARDEN_POLICY_DENIED');
+  const unknown = await post('', '/v1/responses/input_tokens', { model: 'no-such-model', input: 'hi' }, { authorization: `Bearer ${KEYS[2]}` });
+  assert.equal(unknown.status, 400, 'the mock upstream (OpenAI) says the model does not exist');
+  assert.equal(unknown.body.error.code, 'model_not_found');
+});
+
+test('counting has its own per-key limit: a burst is refused with 429 and Retry-After, model calls go on', async () => {
+  const statuses: number[] = [];
+  let refused: Awaited<ReturnType<typeof post>> | null = null;
+  for (let i = 0; i < 8; i++) {
+    const r = await post(KEYS[3], '/v1/messages/count_tokens', { model: 'claude-sonnet-5', messages: [{ role: 'user', content: `count ${i}` }] });
+    statuses.push(r.status);
+    if (r.status === 429 && !refused) refused = r;
+  }
+  assert.deepEqual(statuses.slice(0, 4), [200, 200, 200, 200], 'a burst of four is allowed');
+  assert.ok(refused, 'refused once the burst is spent');
+  assert.equal(refused.body.error.type, 'rate_limit_error');
+  assert.match(refused.body.error.message, /8 token counting requests per minute/);
+  assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+  // the model's own limits are untouched by counting
+  const msg = await anthropic(KEYS[3]).messages.create({ model: 'claude-sonnet-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(msg.type, 'message');
+});

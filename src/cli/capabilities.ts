@@ -6,7 +6,10 @@ import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import type { WardenConfig } from '../config/index.ts';
 import type { Authenticator, GatewayHooks } from '../gateway/index.ts';
-import { openIdentityStore, createAuthenticator, type IdentityStore } from '../identity/index.ts';
+import {
+  openIdentityStore, createAuthenticator, answerOwnershipHooks, SqliteAnswerOwnersStore, PostgresAnswerOwnersStore,
+  type IdentityStore, type AnswerOwnersStore,
+} from '../identity/index.ts';
 import { adminPlugin } from '../admin/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { limitsHooks, registerLimitsAdminRoutes, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
@@ -64,6 +67,14 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     // Off the detector's tick: describing a campaign lists its members.
     detector.onVerdict((v) => { setImmediate(() => notify(v)); });
   }
+
+  // policy phase, first: a stored response is continued only by its owner (identity's record of
+  // each Responses answer, written when the interaction ends).
+  const answerOwners = answerOwnershipHooks(
+    await onBackend<AnswerOwnersStore>(stores, (db) => new SqliteAnswerOwnersStore(db), (pool) => new PostgresAnswerOwnersStore(pool)),
+    { retentionDays: config.identity.answer_retention_days, retryMs: stores.pg ? 400 : 0, log: say },
+  );
+  hooks.push(answerOwners);
 
   // policy phase, before limits: a request the policy refuses (region, tier, verdict) spends no
   // quota; its output phase shapes and watermarks the answer.

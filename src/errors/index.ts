@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   WARDEN_MODEL_REQUIRED: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_MODEL_NOT_FOUND: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error' },
   WARDEN_NOT_FOUND: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error' },
+  /** OpenAI Responses: `previous_response_id` names no response of the caller's (src/identity/answer-owners.ts). */
+  WARDEN_PREVIOUS_RESPONSE_NOT_FOUND: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_CONFLICT: { status: 409, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_METHOD_NOT_ALLOWED: { status: 405, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_MISSING_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },

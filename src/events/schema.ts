@@ -82,6 +82,12 @@ export const EventResponse = z.object({
   /** Characters of answer text and reasoning text delivered (not the text itself). */
   output_chars: z.number().int().nonnegative(),
   reasoning_chars: z.number().int().nonnegative(),
+  /**
+   * The upstream's id of the answer (`resp_...`, `msg_...`, `chatcmpl-...`) when it sent one: what
+   * the client holds, so a leaked answer or a stored response can be traced to the interaction.
+   * Added in the same schema version (optional).
+   */
+  answer_id: z.string().nullable().optional(),
 });
 export type EventResponse = z.infer<typeof EventResponse>;
 

@@ -184,8 +184,15 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
       throw new WardenError('WARDEN_MODEL_NOT_FOUND', `The model \`${ctx.model}\` does not exist or you do not have access to it.`, { param: 'model' });
     }
     // policy, then limits
-    for (const h of deps.hooks) if (h.policy) await h.policy(ctx);
-    for (const h of deps.hooks) if (h.limits) await h.limits(ctx);
+    // A hook that decides at once returns nothing and costs no turn of the microtask queue.
+    for (const h of deps.hooks) {
+      const pending = h.policy?.(ctx);
+      if (pending) await pending;
+    }
+    for (const h of deps.hooks) {
+      const pending = h.limits?.(ctx);
+      if (pending) await pending;
+    }
     // forward + output governance
     const transformers: OutputTransformer[] = [];
     for (const h of deps.hooks) {
@@ -518,10 +525,10 @@ function finish(deps: PipelineDeps, run: Run): void {
   let summary: AnswerSummary;
   try {
     summary = forwarded ? run.meter.summary(promptText(run.request)) : {
-      input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, output_chars: 0, reasoning_chars: 0,
+      input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, output_chars: 0, reasoning_chars: 0, answer_id: null,
     };
   } catch {
-    summary = { input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, output_chars: 0, reasoning_chars: 0 };
+    summary = { input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, output_chars: 0, reasoning_chars: 0, answer_id: null };
   }
   const status = run.status || 500;
   const a = ctx.auth;
@@ -574,7 +581,7 @@ export function recordRejectedRequest(deps: PipelineDeps, flavour: ApiFlavour, r
     account_id: null, org_id: null, key_id: null,
     client: { ip: req.ip, user_agent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null, country: null, asn: null },
     request: emptyRequest(Number(req.headers['content-length'] ?? 0) || 0),
-    response: { status: err.status, error_code: err.code, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, ttfb_ms: null, output_chars: 0, reasoning_chars: 0 },
+    response: { status: err.status, error_code: err.code, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, ttfb_ms: null, output_chars: 0, reasoning_chars: 0, answer_id: null },
     account: null,
     enforcement: emptyEnforcement(),
   };

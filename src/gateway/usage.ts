@@ -13,7 +13,7 @@ type Json = Record<string, any>;
 const MAX_KEPT_CHARS = 256 * 1024;
 
 export type AnswerSummary = Pick<EventResponse,
-  'input_tokens' | 'output_tokens' | 'reasoning_tokens' | 'usage_source' | 'tool_calls' | 'finish_reason' | 'output_chars' | 'reasoning_chars'>;
+  'input_tokens' | 'output_tokens' | 'reasoning_tokens' | 'usage_source' | 'tool_calls' | 'finish_reason' | 'output_chars' | 'reasoning_chars' | 'answer_id'>;
 
 /** Count tokens of text, extrapolating from a prefix for very long text. */
 export function countTextTokens(text: string, totalChars = text.length): number {
@@ -60,6 +60,8 @@ export class AnswerMeter {
   private toolCalls = 0;
   private toolCallIds = new Set<string>();
   private finishReason: string | null = null;
+  /** The upstream's id of the answer (`resp_...`, `msg_...`, `chatcmpl-...`), from an event that was parsed anyway. */
+  private answerId: string | null = null;
   private outputText = '';
   private outputChars = 0;
   private reasoningText = '';
@@ -92,6 +94,7 @@ export class AnswerMeter {
 
   /** Whole (non-streaming) answer. */
   observeBody(body: Json): void {
+    if (typeof body.id === 'string') this.answerId = body.id;
     if (this.flavour === 'openai.chat') {
       this.chatUsage(body.usage);
       for (const c of body.choices ?? []) {
@@ -296,6 +299,7 @@ export class AnswerMeter {
   /** One streamed event's parsed data (and the SSE event name, for Anthropic/Responses). */
   observeEvent(data: Json, eventName?: string): void {
     if (this.flavour === 'openai.chat') {
+      if (this.answerId === null && typeof data.id === 'string') this.answerId = data.id;
       if (data.usage) this.chatUsage(data.usage);
       for (const c of data.choices ?? []) {
         const d = c?.delta ?? {};
@@ -316,15 +320,20 @@ export class AnswerMeter {
       else if (type === 'response.reasoning_summary_text.delta' || type === 'response.reasoning_text.delta') this.addReasoning(data.delta);
       else if (type === 'response.function_call_arguments.delta') this.addOutput(data.delta);
       else if (type === 'response.output_item.added' && data.item?.type === 'function_call') this.toolCalls++;
+      else if (type === 'response.created') { if (typeof data.response?.id === 'string') this.answerId = data.response.id; }
       else if (type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') {
         const r = data.response ?? {};
+        if (typeof r.id === 'string') this.answerId = r.id;
         this.responsesUsage(r.usage);
         this.finishReason = r.status ?? type.slice('response.'.length);
         if (r.incomplete_details?.reason) this.finishReason = r.incomplete_details.reason;
       }
     } else {
       const type = data.type ?? eventName;
-      if (type === 'message_start') this.anthropicUsage(data.message?.usage);
+      if (type === 'message_start') {
+        this.anthropicUsage(data.message?.usage);
+        if (typeof data.message?.id === 'string') this.answerId = data.message.id;
+      }
       else if (type === 'content_block_start') {
         const b = data.content_block ?? {};
         if (b.type === 'tool_use' || b.type === 'server_tool_use') this.toolCalls++;
@@ -403,6 +412,7 @@ export class AnswerMeter {
       finish_reason: this.finishReason,
       output_chars: this.outputChars,
       reasoning_chars: this.reasoningChars,
+      answer_id: this.answerId,
     };
   }
 }

@@ -19,5 +19,11 @@ export const identityConfigSchema = z.object({
   }).prefault({}),
   /** `last_used_at` of keys is written in batches at this interval, ms (never one write per request). */
   last_used_flush_ms: z.number().int().positive().default(15_000),
+  /**
+   * OpenAI Responses stored upstream can be continued (`previous_response_id`) only by the account
+   * or organisation that created them; their ids are kept this many days (the upstream keeps
+   * responses 30).
+   */
+  answer_retention_days: z.number().int().positive().default(30),
 });
 export type IdentityConfig = z.infer<typeof identityConfigSchema>;

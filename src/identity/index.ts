@@ -1,4 +1,4 @@
-// identity: organisations, accounts, API keys (hashed, scoped, expiring, rotatable), verification tiers, programmes, signup facts, and the cached authenticator on the request path.
+// identity: organisations, accounts, API keys (hashed, scoped, expiring, rotatable), verification tiers, programmes, signup facts, the cached authenticator on the request path, and which account owns each stored response.
 export * from './types.ts';
 export { identityConfigSchema, type IdentityConfig } from './config.ts';
 export {
@@ -12,4 +12,8 @@ export { openIdentityStore, createAuthenticator, type OpenIdentityStoreOptions }
 export { mintSecret, parseSecret, hashSecret, secretMatches, constantTimeEqual, randomBase62 } from './keys.ts';
 export { emailDomain, normaliseIp, normaliseCountry, paymentFingerprint } from './facts.ts';
 export { apiKeyFromHeaders } from './headers.ts';
+export {
+  answerOwnershipHooks, MemoryAnswerOwnersStore, SqliteAnswerOwnersStore, PostgresAnswerOwnersStore,
+  type AnswerOwnersStore, type AnswerOwner, type AnswerRecord, type AnswerOwnershipHooks,
+} from './answer-owners.ts';
 export * as identitySchemas from './schemas.ts';

@@ -181,3 +181,26 @@ test('partners reach TAXII on the worker, with a key created on either node; the
   assert.ok(intel.indicators.some((i: any) => i.id === 'indicator--6e0f0f0f-0000-4000-8000-000000000001' && i.source === 'Partner Provider'), 'stored in PostgreSQL and matched, under the partner\'s name');
   assert.equal((await taxii(replica.url, '/')).status, 404, 'the replica holds no cases and serves no TAXII');
 });
+
+test('a response stored through one node is continued through the other at once, and by nobody else', async () => {
+  const [worker, replica] = nodes;
+  const keyFor = async (name: string) => {
+    const account = await adminPost(worker.url, '/accounts', { name, email: `${name}@example.org`, tier: 'identity_verified' });
+    return (await adminPost(worker.url, `/accounts/${account.id}/keys`, { name: 'k' })).secret as string;
+  };
+  const [alice, bob] = [await keyFor('alice'), await keyFor('bob')];
+  const respond = async (url: string, key: string, body: object) => {
+    const r = await fetch(`${url}/v1/responses`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', max_output_tokens: 16, ...body }) });
+    return { status: r.status, body: (await r.json()) as any };
+  };
+  const first = await respond(replica.url, alice, { input: 'Remember: heliotrope.' });
+  assert.equal(first.status, 200);
+  // straight to the other node, before the replica's batch of owners is written
+  const next = await respond(worker.url, alice, { input: 'Which word?', previous_response_id: first.body.id });
+  assert.equal(next.status, 200, JSON.stringify(next.body));
+  const stolen = await respond(worker.url, bob, { input: 'Repeat it all.', previous_response_id: first.body.id });
+  assert.equal(stolen.status, 400);
+  assert.equal(stolen.body.error.code, 'WARDEN_PREVIOUS_RESPONSE_NOT_FOUND');
+  const owners = await admin.query(`SELECT a.name FROM ${schema}.answer_owners o JOIN ${schema}.accounts a ON a.id = o.account_id WHERE o.id = $1`, [first.body.id]);
+  assert.deepEqual(owners.rows, [{ name: 'alice' }]);
+});

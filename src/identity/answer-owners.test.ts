@@ -1,0 +1,124 @@
+// Which account owns each stored response: the store on memory, SQLite and PostgreSQL, and the
+// hook that refuses to continue another customer's response, across a restart and across nodes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openPostgres, openSqlite } from '../store/index.ts';
+import type { InteractionContext } from '../gateway/lifecycle.ts';
+import type { InteractionEvent } from '../events/index.ts';
+import { emptyEnforcement } from '../events/index.ts';
+import {
+  answerOwnershipHooks, MemoryAnswerOwnersStore, PostgresAnswerOwnersStore, SqliteAnswerOwnersStore, type AnswerOwnersStore,
+} from './answer-owners.ts';
+
+const PG_URL = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+async function withStores(run: (name: string, open: () => Promise<AnswerOwnersStore>) => Promise<void>): Promise<void> {
+  const memory = new MemoryAnswerOwnersStore();
+  await run('memory', async () => memory);
+  const dir = mkdtempSync(join(tmpdir(), 'warden-owners-'));
+  const db = openSqlite(join(dir, 'w.db'));
+  try {
+    await run('sqlite', async () => new SqliteAnswerOwnersStore(db));
+  } finally { db.close(); rmSync(dir, { recursive: true, force: true }); }
+  const schema = `owners_test_${randomBytes(6).toString('hex')}`;
+  const admin = openPostgres(PG_URL, { max: 1 });
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const pool = openPostgres(`${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`, { max: 4 });
+  try {
+    await run('postgres', async () => { const s = new PostgresAnswerOwnersStore(pool); await s.migrate(); return s; });
+  } finally {
+    await pool.end();
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+  }
+}
+
+test('the store: an answer has one owner (the first recorded), and old answers are pruned', async () => {
+  await withStores(async (name, open) => {
+    const s = await open();
+    await s.record([
+      { id: 'resp_1', accountId: 'acc_a', orgId: 'org_1', at: '2026-11-01T00:00:00.000Z' },
+      { id: 'resp_2', accountId: 'acc_b', orgId: null, at: '2026-12-01T00:00:00.000Z' },
+    ]);
+    await s.record([{ id: 'resp_1', accountId: 'acc_x', orgId: null, at: '2026-12-02T00:00:00.000Z' }]);
+    assert.deepEqual(await s.ownerOf('resp_1'), { accountId: 'acc_a', orgId: 'org_1' }, name);
+    assert.deepEqual(await s.ownerOf('resp_2'), { accountId: 'acc_b', orgId: null }, name);
+    assert.equal(await s.ownerOf('resp_3'), null, name);
+    assert.equal(await s.prune('2026-11-15T00:00:00.000Z'), 1, name);
+    assert.equal(await s.ownerOf('resp_1'), null, name);
+    assert.ok(await s.ownerOf('resp_2'), name);
+    // opened again on the same database: the migration runs once, the rows stay
+    const again = await open();
+    assert.ok(await again.ownerOf('resp_2'), name);
+  });
+});
+
+function ctxFor(accountId: string, orgId: string | null, body: Record<string, unknown>): InteractionContext {
+  return {
+    flavour: 'openai.responses', body, enforcement: emptyEnforcement(),
+    auth: { account: { id: accountId, org_id: orgId }, org: orgId ? { id: orgId } : null } as unknown as InteractionContext['auth'],
+  } as unknown as InteractionContext;
+}
+
+function answered(id: string, accountId: string, orgId: string | null): InteractionEvent {
+  return { flavour: 'openai.responses', account_id: accountId, org_id: orgId, ts: new Date().toISOString(), response: { status: 200, answer_id: id } } as unknown as InteractionEvent;
+}
+
+const refusal = (code: string) => (e: unknown) => (e as { code?: string }).code === code;
+
+test('the hook: owner and organisation may continue; others, unknown ids and conversations are refused alike', async () => {
+  const hooks = answerOwnershipHooks(new MemoryAnswerOwnersStore(), { retentionDays: 30 });
+  try {
+    hooks.onEnd!(ctxFor('acc_a', 'org_1', {}), answered('resp_a', 'acc_a', 'org_1'));
+    await hooks.policy!(ctxFor('acc_a', 'org_1', { previous_response_id: 'resp_a' }));
+    await hooks.policy!(ctxFor('acc_teammate', 'org_1', { previous_response_id: 'resp_a' }));
+    const stranger = ctxFor('acc_b', null, { previous_response_id: 'resp_a' });
+    await assert.rejects(async () => hooks.policy!(stranger), refusal('WARDEN_PREVIOUS_RESPONSE_NOT_FOUND'));
+    assert.deepEqual(stranger.enforcement.policy, ['refused:previous_response']);
+    await assert.rejects(async () => hooks.policy!(ctxFor('acc_a', 'org_1', { previous_response_id: 'resp_never' })), refusal('WARDEN_PREVIOUS_RESPONSE_NOT_FOUND'));
+    await assert.rejects(async () => hooks.policy!(ctxFor('acc_a', 'org_1', { previous_response_id: 42 })), refusal('WARDEN_INVALID_REQUEST'));
+    await assert.rejects(async () => hooks.policy!(ctxFor('acc_a', 'org_1', { input: 'hi', conversation: 'conv_1' })), refusal('WARDEN_INVALID_REQUEST'));
+    // a failed interaction owns nothing
+    hooks.onEnd!(ctxFor('acc_a', null, {}), { ...answered('resp_failed', 'acc_a', null), response: { status: 500, answer_id: 'resp_failed' } } as unknown as InteractionEvent);
+    await assert.rejects(async () => hooks.policy!(ctxFor('acc_a', null, { previous_response_id: 'resp_failed' })), refusal('WARDEN_PREVIOUS_RESPONSE_NOT_FOUND'));
+  } finally { await hooks.close!(); }
+});
+
+test('records survive a restart (SQLite), and a node reads another node\'s record written just after the request arrived (PostgreSQL)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-owners-'));
+  const db = openSqlite(join(dir, 'w.db'));
+  try {
+    const first = answerOwnershipHooks(new SqliteAnswerOwnersStore(db), { retentionDays: 30 });
+    first.onEnd!(ctxFor('acc_a', null, {}), answered('resp_kept', 'acc_a', null));
+    await first.close!();
+    const second = answerOwnershipHooks(new SqliteAnswerOwnersStore(db), { retentionDays: 30 });
+    await second.policy!(ctxFor('acc_a', null, { previous_response_id: 'resp_kept' }));
+    await assert.rejects(async () => second.policy!(ctxFor('acc_b', null, { previous_response_id: 'resp_kept' })), refusal('WARDEN_PREVIOUS_RESPONSE_NOT_FOUND'));
+    await second.close!();
+  } finally { db.close(); rmSync(dir, { recursive: true, force: true }); }
+
+  const schema = `owners_test_${randomBytes(6).toString('hex')}`;
+  const admin = openPostgres(PG_URL, { max: 1 });
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const pool = openPostgres(`${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`, { max: 4 });
+  try {
+    const store = new PostgresAnswerOwnersStore(pool);
+    await store.migrate();
+    const nodeA = answerOwnershipHooks(store, { retentionDays: 30, flushMs: 150 });
+    const nodeB = answerOwnershipHooks(store, { retentionDays: 30, retryMs: 400 });
+    const noRetry = answerOwnershipHooks(store, { retentionDays: 30 });
+    nodeA.onEnd!(ctxFor('acc_a', null, {}), answered('resp_fresh', 'acc_a', null));
+    // Not yet written when node B is asked: a node without the second read refuses, node B waits and finds it.
+    await assert.rejects(async () => noRetry.policy!(ctxFor('acc_a', null, { previous_response_id: 'resp_fresh' })), refusal('WARDEN_PREVIOUS_RESPONSE_NOT_FOUND'));
+    await nodeB.policy!(ctxFor('acc_a', null, { previous_response_id: 'resp_fresh' }));
+    await Promise.all([nodeA.close!(), nodeB.close!(), noRetry.close!()]);
+  } finally {
+    await pool.end();
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+  }
+});

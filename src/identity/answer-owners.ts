@@ -1,0 +1,184 @@
+/**
+ * Stored responses belong to the account that created them.
+ *
+ * The upstream keeps OpenAI Responses (`store` defaults to true) under Warden's own credential, the
+ * same for every customer: without this check, anyone who learnt another customer's response id
+ * (from a log, a shared transcript, a support ticket) could continue that conversation with
+ * `previous_response_id` and have the model read it back. So each Responses answer's id is
+ * recorded with its account and organisation when the interaction ends, and a request naming a
+ * previous response is forwarded only when it is the caller's or its organisation's (policy
+ * phase). Conversation objects cannot be created through Warden (`/v1/conversations` is not
+ * served), so a request naming one is refused too.
+ *
+ * Records are written in batches off the request path. A request that chains at once, before the
+ * batch is written, is answered from this node's recent answers; on several nodes sharing
+ * PostgreSQL, a miss is read again after `retry_ms` (the writing node's flush interval), so a
+ * client sent to another node between two turns is not refused.
+ */
+import type { GatewayHooks, InteractionContext } from '../gateway/lifecycle.ts';
+import type { InteractionEvent } from '../events/index.ts';
+import { WardenError } from '../errors/index.ts';
+import { migratePostgres, migrateSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
+
+export interface AnswerOwner { accountId: string; orgId: string | null }
+export interface AnswerRecord extends AnswerOwner { id: string; at: string }
+
+export interface AnswerOwnersStore {
+  record(entries: readonly AnswerRecord[]): Promise<void>;
+  ownerOf(id: string): Promise<AnswerOwner | null>;
+  /** Forget answers recorded before `before` (ISO time); how many were forgotten. */
+  prune(before: string): Promise<number>;
+}
+
+export class MemoryAnswerOwnersStore implements AnswerOwnersStore {
+  private readonly rows = new Map<string, AnswerRecord>();
+  async record(entries: readonly AnswerRecord[]) { for (const e of entries) if (!this.rows.has(e.id)) this.rows.set(e.id, { ...e }); }
+  async ownerOf(id: string) { const r = this.rows.get(id); return r ? { accountId: r.accountId, orgId: r.orgId } : null; }
+  async prune(before: string) {
+    let n = 0;
+    for (const [id, r] of this.rows) if (r.at < before) { this.rows.delete(id); n++; }
+    return n;
+  }
+}
+
+const TABLE = (time: string) => `CREATE TABLE IF NOT EXISTS answer_owners (id TEXT PRIMARY KEY, account_id TEXT NOT NULL, org_id TEXT, created_at ${time} NOT NULL);
+  CREATE INDEX IF NOT EXISTS answer_owners_created ON answer_owners (created_at)`;
+
+export class SqliteAnswerOwnersStore implements AnswerOwnersStore {
+  constructor(private readonly db: SqliteDb) {
+    migrateSqlite(db, 'answer_owners', [TABLE('TEXT')]);
+  }
+  async record(entries: readonly AnswerRecord[]) {
+    const insert = this.db.prepare('INSERT OR IGNORE INTO answer_owners (id, account_id, org_id, created_at) VALUES (?, ?, ?, ?)');
+    this.db.transaction(() => { for (const e of entries) insert.run(e.id, e.accountId, e.orgId, e.at); })();
+  }
+  async ownerOf(id: string) {
+    const r = this.db.prepare('SELECT account_id, org_id FROM answer_owners WHERE id = ?').get(id) as { account_id: string; org_id: string | null } | undefined;
+    return r ? { accountId: r.account_id, orgId: r.org_id } : null;
+  }
+  async prune(before: string) {
+    return this.db.prepare('DELETE FROM answer_owners WHERE created_at < ?').run(before).changes;
+  }
+}
+
+/** Shared by every node. Call `migrate()` once before use. */
+export class PostgresAnswerOwnersStore implements AnswerOwnersStore {
+  constructor(private readonly pool: PgPool) {}
+  async migrate(): Promise<void> {
+    await migratePostgres(this.pool, 'answer_owners', [TABLE('TIMESTAMPTZ')]);
+  }
+  async record(entries: readonly AnswerRecord[]) {
+    if (!entries.length) return;
+    await this.pool.query(
+      `INSERT INTO answer_owners (id, account_id, org_id, created_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) ON CONFLICT (id) DO NOTHING`,
+      [entries.map((e) => e.id), entries.map((e) => e.accountId), entries.map((e) => e.orgId), entries.map((e) => e.at)],
+    );
+  }
+  async ownerOf(id: string) {
+    const { rows } = await this.pool.query('SELECT account_id, org_id FROM answer_owners WHERE id = $1', [id]);
+    return rows.length ? { accountId: rows[0].account_id as string, orgId: rows[0].org_id as string | null } : null;
+  }
+  async prune(before: string) {
+    const res = await this.pool.query('DELETE FROM answer_owners WHERE created_at < $1', [before]);
+    return res.rowCount ?? 0;
+  }
+}
+
+export interface AnswerOwnershipOptions {
+  /** How long an answer stays chainable here, days (the upstream's own retention is 30). */
+  retentionDays: number;
+  /** Records are written every this many ms. */
+  flushMs?: number;
+  /** Re-read a miss after this many ms (several nodes share the store); 0: no second read. */
+  retryMs?: number;
+  /** Answers remembered on this node, for requests that chain before the batch is written. */
+  recentMax?: number;
+  log?: (msg: string) => void;
+}
+
+export type AnswerOwnershipHooks = GatewayHooks & { flush(): Promise<void> };
+
+export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwnershipOptions): AnswerOwnershipHooks {
+  const flushMs = opts.flushMs ?? 200;
+  const retryMs = opts.retryMs ?? 0;
+  const recentMax = opts.recentMax ?? 100_000;
+  const recent = new Map<string, AnswerOwner>();
+  let pending: AnswerRecord[] = [];
+  let writing: Promise<void> = Promise.resolve();
+  let lastPrune = 0;
+  let failing = false;
+
+  const flush = (): Promise<void> => {
+    if (pending.length === 0) return writing;
+    const batch = pending;
+    pending = [];
+    writing = writing.then(async () => {
+      try {
+        await store.record(batch);
+        if (failing) { failing = false; opts.log?.('answer owners: stored again'); }
+        const now = Date.now();
+        if (now - lastPrune > 3_600_000) {
+          lastPrune = now;
+          await store.prune(new Date(now - opts.retentionDays * 86_400_000).toISOString());
+        }
+      } catch (err) {
+        // Kept for the next flush (bounded): the answers stay chainable on this node meanwhile.
+        if (!failing) { failing = true; opts.log?.(`answer owners: could not store (${(err as Error).message}); retrying`); }
+        if (pending.length < recentMax) pending = batch.concat(pending);
+      }
+    });
+    return writing;
+  };
+  const timer = setInterval(() => { void flush(); }, flushMs);
+  timer.unref();
+
+  const ownerOf = async (id: string): Promise<AnswerOwner | null> => {
+    const here = recent.get(id);
+    if (here) return here;
+    const stored = await store.ownerOf(id);
+    if (stored || retryMs === 0) return stored;
+    await new Promise((r) => setTimeout(r, retryMs));
+    return store.ownerOf(id);
+  };
+
+  const checkOwner = async (ctx: InteractionContext, previous: string): Promise<void> => {
+    const owner = await ownerOf(previous);
+    const auth = ctx.auth!;
+    const orgId = auth.org?.id ?? auth.account.org_id ?? null;
+    if (!owner || !(owner.accountId === auth.account.id || (owner.orgId !== null && owner.orgId === orgId))) {
+      // The same answer as for an id that does not exist: whether another customer's does is not told.
+      ctx.enforcement.policy.push('refused:previous_response');
+      throw new WardenError('WARDEN_PREVIOUS_RESPONSE_NOT_FOUND', `Previous response with id '${previous.slice(0, 200)}' not found.`, { param: 'previous_response_id' });
+    }
+  };
+
+  return {
+    name: 'answer-owners',
+    // Not an async function: requests to the other APIs pass without a promise.
+    policy(ctx: InteractionContext): Promise<void> | void {
+      if (ctx.flavour !== 'openai.responses' || !ctx.auth) return;
+      const body = ctx.body;
+      if (body.conversation !== undefined && body.conversation !== null) {
+        throw new WardenError('WARDEN_INVALID_REQUEST', 'Conversations are not available through this API: continue a response with `previous_response_id`, or send the whole input.', { param: 'conversation' });
+      }
+      const previous = body.previous_response_id;
+      if (previous === undefined || previous === null) return;
+      if (typeof previous !== 'string') throw new WardenError('WARDEN_INVALID_REQUEST', "Invalid type for 'previous_response_id': expected a string.", { param: 'previous_response_id' });
+      return checkOwner(ctx, previous);
+    },
+    onEnd(_ctx: InteractionContext, event: InteractionEvent): void {
+      const id = event.response.answer_id;
+      if (event.flavour !== 'openai.responses' || !id || !event.account_id || event.response.status >= 400) return;
+      const owner = { accountId: event.account_id, orgId: event.org_id };
+      if (recent.size >= recentMax) recent.delete(recent.keys().next().value!);
+      recent.set(id, owner);
+      if (pending.length < recentMax) pending.push({ id, ...owner, at: event.ts });
+    },
+    flush,
+    async close() {
+      clearInterval(timer);
+      await flush();
+    },
+  };
+}

@@ -19,6 +19,7 @@ import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, type Ledger } from '../ledger/index.ts';
 import { policyHooks, policyAdminRoutes } from '../policy/index.ts';
 import { Notifier, registerNotifyAdminRoutes, ledgerFailed } from '../notify/index.ts';
+import { createBatches, SqliteBatchStore, PostgresBatchStore, type BatchStore } from '../batches/index.ts';
 import { onBackend, type Stores } from './stores.ts';
 
 export interface Capabilities {
@@ -119,8 +120,14 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // Cases read the detector's campaigns, the stored events and the ledger.
   if (detector && cases) adminPlugins.push(cases.adminPlugin(detector, ledger));
 
+  // Message batches: stored, then each request run through this gateway's own pipeline as the
+  // batch's key (one-use credentials the gateway's authenticator accepts).
+  const batches = config.batches.enabled
+    ? createBatches(await onBackend<BatchStore>(stores, (db) => new SqliteBatchStore(db), (pool) => new PostgresBatchStore(pool)), identity, config.batches, say)
+    : null;
+
   return {
-    authenticator,
+    authenticator: batches ? batches.authenticator(authenticator) : authenticator,
     identity,
     hooks,
     registry,
@@ -140,6 +147,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       const taxii = cases?.taxiiPlugin;
       if (taxii) await app.register(async (scope) => taxii((secret) => authenticator.authenticate(secret))(scope), { prefix: '/taxii2' });
       cases?.startFeeds();
+      batches?.register(app, authenticator);
     },
     async ready() {
       try {

@@ -14,6 +14,7 @@ import { identityConfigSchema } from '../identity/config.ts';
 import { adminConfigSchema } from '../admin/config.ts';
 import { casesConfigSchema } from '../cases/config.ts';
 import { notifyConfigSchema } from '../notify/config.ts';
+import { batchesConfigSchema } from '../batches/config.ts';
 
 const Flavour = z.enum(['openai', 'anthropic']);
 
@@ -103,5 +104,6 @@ export const configSchema = z.object({
   watermark: watermarkConfigSchema.prefault({}),
   cases: casesConfigSchema.prefault({}),
   notify: notifyConfigSchema.prefault({}),
+  batches: batchesConfigSchema.prefault({}),
 });
 export type WardenConfig = z.infer<typeof configSchema>;

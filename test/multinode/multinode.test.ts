@@ -204,3 +204,24 @@ test('a response stored through one node is continued through the other at once,
   const owners = await admin.query(`SELECT a.name FROM ${schema}.answer_owners o JOIN ${schema}.accounts a ON a.id = o.account_id WHERE o.id = $1`, [first.body.id]);
   assert.deepEqual(owners.rows, [{ name: 'alice' }]);
 });
+
+test('a batch sent to one node runs on the nodes sharing its store, each request once, and reads back from either', async () => {
+  const [worker, replica] = nodes;
+  const account = await adminPost(worker.url, '/accounts', { name: 'batcher', email: 'batcher@example.org', tier: 'identity_verified' });
+  const key = (await adminPost(worker.url, `/accounts/${account.id}/keys`, { name: 'k' })).secret as string;
+  const headers = { 'x-api-key': key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
+  const requests = Array.from({ length: 24 }, (_, i) => ({ custom_id: `r${i}`, params: { model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: `item ${i}` }] } }));
+  const created = await (await fetch(`${replica.url}/v1/messages/batches`, { method: 'POST', headers, body: JSON.stringify({ requests }) })).json() as any;
+  assert.equal(created.processing_status, 'in_progress');
+  let batch: any = created;
+  for (const deadline = Date.now() + 20_000; batch.processing_status !== 'ended' && Date.now() < deadline;) {
+    await new Promise((r) => setTimeout(r, 200));
+    batch = await (await fetch(`${worker.url}/v1/messages/batches/${created.id}`, { headers })).json();
+  }
+  assert.deepEqual(batch.request_counts, { processing: 0, succeeded: 24, errored: 0, canceled: 0, expired: 0 });
+  const lines = (await (await fetch(`${replica.url}/v1/messages/batches/${created.id}/results`, { headers })).text()).trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => l.custom_id), requests.map((r) => r.custom_id));
+  // each request ran once, as one interaction of the account
+  const { rows } = await admin.query(`SELECT COUNT(*)::int AS n FROM ${schema}.events WHERE account_id = $1`, [account.id]);
+  assert.equal(rows[0].n, 24);
+});

@@ -1,0 +1,184 @@
+// Message batches through a running Warden, read with the official Anthropic SDK: each request runs
+// as a governed interaction of the key that sent the batch (recorded, limited, shaped), results come
+// back as JSONL, other customers see nothing of it, and bad batches get Anthropic error JSON.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import { parseConfig } from '../config/index.ts';
+import { startWarden, type RunningWarden } from '../cli/serve.ts';
+import { BatchCredentials } from './credentials.ts';
+import { SqliteIdentityStore } from '../identity/index.ts';
+import { openSqlite } from '../store/index.ts';
+import type { InteractionEvent } from '../events/index.ts';
+
+const TOKEN = 'adm_batches_test_token_0123456789';
+let w: RunningWarden;
+let dir: string;
+let alice: string;
+let bob: string;
+let paced: string;
+
+async function admin(path: string, body: object, method = 'POST') {
+  const r = await fetch(`${w.url}/admin${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  assert.ok(r.status < 300, `${path}: ${r.status} ${await r.clone().text()}`);
+  return r.json() as Promise<any>;
+}
+async function keyFor(name: string, tier: string): Promise<string> {
+  const account = await admin('/accounts', { name, email: `${name}@example.org`, tier });
+  return (await admin(`/accounts/${account.id}/keys`, { name: 'k' })).secret;
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'warden-batches-e2e-'));
+  const config = parseConfig({
+    server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, admin: { token: TOKEN },
+    mock: { latency_ms: 0, tokens_per_second: 0 }, batches: { max_requests: 50 },
+    // the email-verified account's burst is 15 requests, then one a second
+  });
+  w = await startWarden(config, { demo: false, log: () => {} });
+  alice = await keyFor('alice', 'identity_verified');
+  bob = await keyFor('bob', 'identity_verified');
+  paced = await keyFor('paced', 'email_verified');
+});
+after(async () => { await w.close(); rmSync(dir, { recursive: true, force: true }); });
+
+const sdk = (key: string) => new Anthropic({ apiKey: key, baseURL: w.url, maxRetries: 0 });
+const ask = (id: string, content: string, extra: object = {}) => ({ custom_id: id, params: { model: 'claude-sonnet-5', max_tokens: 40, messages: [{ role: 'user' as const, content }], ...extra } });
+
+async function untilEnded(client: Anthropic, id: string, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const b = await client.messages.batches.retrieve(id);
+    if (b.processing_status === 'ended') return b;
+    if (Date.now() > deadline) throw new Error(`batch ${id} not ended: ${JSON.stringify(b.request_counts)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function events(): Promise<InteractionEvent[]> {
+  await w.gateway.recorder.flush();
+  const out: InteractionEvent[] = [];
+  for await (const e of w.stores.events.iterate()) out.push(e);
+  return out;
+}
+
+test('a batch runs each request through the pipeline as its key; results read back with the SDK', async () => {
+  const client = sdk(alice);
+  const created = await client.messages.batches.create({
+    requests: [ask('first', 'Name three rivers.'), ask('second', 'Name three mountains.'), { custom_id: 'broken', params: { model: 'claude-sonnet-5', messages: [{ role: 'user', content: 'no max_tokens' }] } as never }],
+  });
+  assert.match(created.id, /^msgbatch_/);
+  assert.equal(created.type, 'message_batch');
+  assert.equal(created.results_url, null);
+  const ended = await untilEnded(client, created.id);
+  assert.deepEqual(ended.request_counts, { processing: 0, succeeded: 2, errored: 1, canceled: 0, expired: 0 });
+  assert.ok(ended.ended_at && ended.results_url);
+
+  const results = new Map<string, any>();
+  for await (const line of await client.messages.batches.results(created.id)) results.set(line.custom_id, line.result);
+  assert.equal(results.get('first').type, 'succeeded');
+  assert.equal(results.get('first').message.type, 'message');
+  assert.ok(results.get('second').message.content[0].text.length > 0);
+  assert.equal(results.get('broken').type, 'errored');
+  assert.equal(results.get('broken').error.error.type, 'invalid_request_error');
+  assert.equal(results.get('broken').error.error.message, 'max_tokens: Field required');
+
+  // Each request is an interaction of Alice's account, from the address that sent the batch, with its answer's id.
+  const mine = (await events()).filter((e) => e.account_id !== null && results.get('first').message.id === e.response.answer_id);
+  assert.equal(mine.length, 1);
+  assert.equal(mine[0].client.ip, '127.0.0.1');
+  assert.equal(mine[0].flavour, 'anthropic.messages');
+  assert.match(mine[0].client.user_agent ?? '', /Anthropic\/JS/);
+
+  // Listed for Alice; unseen by Bob, whose every request reads as for a batch that does not exist.
+  const listed = [];
+  for await (const b of client.messages.batches.list()) listed.push(b.id);
+  assert.ok(listed.includes(created.id));
+  const other = sdk(bob);
+  const bobs = [];
+  for await (const b of other.messages.batches.list()) bobs.push(b.id);
+  assert.deepEqual(bobs, []);
+  for (const call of [() => other.messages.batches.retrieve(created.id), () => other.messages.batches.results(created.id), () => other.messages.batches.cancel(created.id), () => other.messages.batches.delete(created.id)]) {
+    await assert.rejects(call(), (e: any) => e.status === 404 && e.error.error.type === 'not_found_error');
+  }
+  const deleted = await client.messages.batches.delete(created.id);
+  assert.deepEqual(deleted, { id: created.id, type: 'message_batch_deleted' });
+  await assert.rejects(client.messages.batches.retrieve(created.id), (e: any) => e.status === 404);
+});
+
+test('a batch beyond the account\'s burst is paced by its rate limit, and every request still succeeds', async () => {
+  const client = sdk(paced);
+  const requests = Array.from({ length: 18 }, (_, i) => ask(`q${i}`, `Question number ${i}?`));
+  const started = Date.now();
+  const created = await client.messages.batches.create({ requests });
+  const ended = await untilEnded(client, created.id, 30_000);
+  assert.deepEqual(ended.request_counts, { processing: 0, succeeded: 18, errored: 0, canceled: 0, expired: 0 });
+  assert.ok(Date.now() - started >= 1500, 'requests past the burst waited for the limit');
+  const refused = (await events()).filter((e) => e.response.error_code === 'WARDEN_RATE_LIMITED');
+  assert.ok(refused.length >= 1, 'the limit refused some attempts, which were tried again');
+});
+
+test('cancelling: what has not run is canceled, and the batch ends', async () => {
+  const client = sdk(alice);
+  const created = await client.messages.batches.create({ requests: Array.from({ length: 40 }, (_, i) => ask(`c${i}`, `Item ${i}`)) });
+  const canceling = await client.messages.batches.cancel(created.id);
+  assert.ok(canceling.processing_status === 'canceling' || canceling.processing_status === 'ended');
+  assert.ok(canceling.cancel_initiated_at);
+  const ended = await untilEnded(client, created.id);
+  assert.ok(ended.request_counts.canceled >= 30, JSON.stringify(ended.request_counts));
+  assert.equal(ended.request_counts.canceled + ended.request_counts.succeeded, 40);
+  const types = new Set<string>();
+  for await (const line of await client.messages.batches.results(created.id)) types.add(line.result.type);
+  assert.ok(types.has('canceled'));
+});
+
+test('bad batches are refused whole, in Anthropic error JSON', async () => {
+  const post = async (body: unknown, key: string | null = alice) => {
+    const r = await fetch(`${w.url}/v1/messages/batches`, { method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', ...(key ? { 'x-api-key': key } : {}) }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    return { status: r.status, body: await r.json() as any };
+  };
+  const cases: [unknown, string | null, number, RegExp][] = [
+    [{ requests: [] }, alice, 400, /at least 1/],
+    [{}, alice, 400, /requests: Field required/],
+    [{ requests: [ask('a', 'x'), ask('a', 'y')] }, alice, 400, /used by another request/],
+    [{ requests: [ask('has space', 'x')] }, alice, 400, /custom_id/],
+    [{ requests: [ask('s', 'x', { stream: true })] }, alice, 400, /do not stream/],
+    [{ requests: Array.from({ length: 51 }, (_, i) => ask(`n${i}`, 'x')) }, alice, 400, /at most 50 requests/],
+    ['{"requests": [', alice, 400, /not valid JSON/],
+    [{ requests: [ask('a', 'x')] }, null, 401, /Missing API key/],
+    [{ requests: [ask('a', 'x')] }, 'wk_live_not_a_real_key_00000000000000', 401, /./],
+  ];
+  for (const [body, key, status, message] of cases) {
+    const r = await post(body, key);
+    assert.equal(r.status, status, JSON.stringify(r.body));
+    assert.equal(r.body.type, 'error');
+    assert.match(r.body.error.message, message);
+  }
+  const unfinished = await sdk(alice).messages.batches.create({ requests: [ask('u', 'x')] });
+  // results and deletion wait for the end; an unknown id is a 404
+  await untilEnded(sdk(alice), unfinished.id);
+  await assert.rejects(sdk(alice).messages.batches.retrieve('msgbatch_nope'), (e: any) => e.status === 404);
+});
+
+test('the one-use credential: accepted once, refused again, and refused once the key is revoked', async () => {
+  const db = openSqlite(join(dir, 'ids.db'));
+  const identity = new SqliteIdentityStore(db, { fingerprintSecret: 'x' });
+  try {
+    const org = await identity.createOrg({ name: 'o', tier: 'email_verified' });
+    const account = await identity.createAccount({ org_id: org.id, name: 'a', email: 'a@example.org', tier: 'email_verified' });
+    const { key } = await identity.createKey(account.id, { name: 'k' });
+    const credentials = new BatchCredentials(identity);
+    const auth = credentials.authenticator({ authenticate: () => { throw new Error('not a batch credential'); } });
+    const c = credentials.issue(key.id);
+    assert.equal((await auth.authenticate(c)).account.id, account.id);
+    await assert.rejects(async () => auth.authenticate(c), (e: any) => e.code === 'WARDEN_INVALID_API_KEY');
+    await identity.revokeKey(key.id);
+    // a new credential for the same key: the cached context is re-checked against the revocation time
+    const fresh = new BatchCredentials(identity);
+    await assert.rejects(async () => fresh.authenticator({ authenticate: () => { throw new Error('x'); } }).authenticate(fresh.issue(key.id)), (e: any) => e.code === 'WARDEN_REVOKED_API_KEY');
+    await assert.rejects(async () => auth.authenticate('wk_live_other'), /not a batch credential/);
+  } finally { await identity.close(); db.close(); }
+});

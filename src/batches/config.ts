@@ -1,0 +1,22 @@
+import { z } from 'zod';
+
+/** Configuration of message batches (section `batches:` of warden.yaml). */
+export const batchesConfigSchema = z.object({
+  /** Serve `/v1/messages/batches` (Anthropic Message Batches), run through Warden's own pipeline. */
+  enabled: z.boolean().default(true),
+  /** Most requests in one batch (Anthropic allows 100,000). */
+  max_requests: z.number().int().positive().default(10_000),
+  /** Largest body of a batch creation, bytes (the model endpoints keep `server.body_limit_bytes`). */
+  max_body_bytes: z.number().int().positive().default(64 * 1024 * 1024),
+  /** Requests of batches run at once on each node. */
+  concurrency: z.number().int().positive().default(4),
+  /** A batch not ended this many hours after it was created expires; what is left is `expired`. */
+  expire_hours: z.number().positive().default(24),
+  /** Ended batches and their results are deleted this many days after they ended. */
+  retention_days: z.number().int().positive().default(29),
+  /** Attempts of one request that meets a limit (429) or an upstream failure (5xx) before it is `errored`. */
+  max_attempts: z.number().int().positive().default(8),
+  /** A request claimed by a node that stopped is taken up again after this long, ms. */
+  lease_ms: z.number().int().min(1000).default(10 * 60_000),
+}).strict();
+export type BatchesConfig = z.infer<typeof batchesConfigSchema>;

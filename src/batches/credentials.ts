@@ -1,0 +1,59 @@
+/**
+ * How a request of a batch is authenticated when it runs, without the key's secret (stored only
+ * hashed): the runner issues a one-use credential naming the batch's key, and the gateway's
+ * authenticator resolves it to that key as it is now. A key revoked, expired or suspended since the
+ * batch was sent refuses the rest of its requests.
+ */
+import { randomBytes } from 'node:crypto';
+import { WardenError } from '../errors/index.ts';
+import type { Authenticator } from '../gateway/index.ts';
+import { assertUsable, authContextFor, type AuthContext, type IdentityStore } from '../identity/index.ts';
+
+const PREFIX = 'wbi_';
+/** An issued credential not used within this long is void (it is used at once). */
+const VALID_MS = 60_000;
+/** A key's context is re-read at most this often while its batch runs. */
+const CACHE_MS = 5_000;
+
+export class BatchCredentials {
+  private readonly issued = new Map<string, { keyId: string; until: number }>();
+  private readonly contexts = new Map<string, { auth: AuthContext; at: number }>();
+
+  constructor(private readonly identity: Pick<IdentityStore, 'getKey' | 'getAccount' | 'getOrg'>) {}
+
+  issue(keyId: string): string {
+    const now = Date.now();
+    if (this.issued.size > 10_000) for (const [c, e] of this.issued) if (e.until < now) this.issued.delete(c);
+    const credential = PREFIX + randomBytes(24).toString('base64url');
+    this.issued.set(credential, { keyId, until: now + VALID_MS });
+    return credential;
+  }
+
+  /** The gateway's authenticator, also accepting the credentials issued here. */
+  authenticator(inner: Authenticator): Authenticator {
+    return {
+      authenticate: (secret: string) => {
+        if (!secret.startsWith(PREFIX)) return inner.authenticate(secret);
+        const entry = this.issued.get(secret);
+        this.issued.delete(secret);
+        if (!entry || entry.until < Date.now()) throw new WardenError('WARDEN_INVALID_API_KEY', 'Incorrect API key provided.');
+        return this.contextOf(entry.keyId);
+      },
+    };
+  }
+
+  private async contextOf(keyId: string): Promise<AuthContext> {
+    const now = Date.now();
+    const hit = this.contexts.get(keyId);
+    if (hit && now - hit.at < CACHE_MS) { assertUsable(hit.auth.key, hit.auth.account, now); return hit.auth; }
+    const key = await this.identity.getKey(keyId);
+    const account = key ? await this.identity.getAccount(key.account_id) : null;
+    if (!key || !account) throw new WardenError('WARDEN_INVALID_API_KEY', 'The API key that sent this batch no longer exists.');
+    const org = account.org_id ? await this.identity.getOrg(account.org_id) : null;
+    assertUsable(key, account, now);
+    const auth = authContextFor({ key, account, org });
+    if (this.contexts.size > 1_000) this.contexts.clear();
+    this.contexts.set(keyId, { auth, at: now });
+    return auth;
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * batches: the Anthropic Message Batches API, run through Warden's own pipeline. A batch is stored
+ * (SQLite or PostgreSQL) and each of its requests runs as one governed `POST /v1/messages`, as the
+ * key and from the address that sent the batch: the bulk channel gets the same identity, policy,
+ * limits, detector, shaping, watermark and ledger as single requests.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Authenticator } from '../gateway/index.ts';
+import type { IdentityStore } from '../identity/index.ts';
+import type { BatchesConfig } from './config.ts';
+import { BatchCredentials } from './credentials.ts';
+import { registerBatchRoutes } from './routes.ts';
+import { BatchRunner } from './runner.ts';
+import type { BatchStore } from './store.ts';
+
+export { batchesConfigSchema, type BatchesConfig } from './config.ts';
+export { SqliteBatchStore, PostgresBatchStore, type BatchStore, type BatchRecord, type ItemState } from './store.ts';
+export { BatchCredentials } from './credentials.ts';
+export { BatchRunner } from './runner.ts';
+export { registerBatchRoutes } from './routes.ts';
+
+export interface Batches {
+  /** The gateway's authenticator, also accepting the one-use credentials of running requests. */
+  authenticator(inner: Authenticator): Authenticator;
+  /** Serve the routes on the gateway's server and start running batches there; stopped when it closes. */
+  register(app: FastifyInstance, callerAuthenticator: Authenticator): void;
+}
+
+export function createBatches(store: BatchStore, identity: Pick<IdentityStore, 'getKey' | 'getAccount' | 'getOrg'>, config: BatchesConfig, log?: (msg: string) => void): Batches {
+  const credentials = new BatchCredentials(identity);
+  return {
+    authenticator: (inner) => credentials.authenticator(inner),
+    register(app, callerAuthenticator) {
+      const runner = new BatchRunner(store, app, credentials, config, log);
+      registerBatchRoutes(app, { store, authenticator: callerAuthenticator, config, onCreated: () => { setImmediate(() => { void runner.tick(Date.now(), true); }); } });
+      app.addHook('onReady', async () => { runner.start(); });
+      app.addHook('preClose', async () => { await runner.stop(); });
+    },
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * The Anthropic Message Batches API (`/v1/messages/batches`), as the official SDK calls it
+ * (`messages.batches.create / retrieve / list / cancel / delete / results`). A batch is visible
+ * only to the account that sent it and to its organisation; errors are Anthropic error JSON.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { WardenError } from '../errors/index.ts';
+import { ulid } from '../events/index.ts';
+import type { Authenticator } from '../gateway/index.ts';
+import { apiKeyFromHeaders, requireScope, type AuthContext } from '../identity/index.ts';
+import type { BatchesConfig } from './config.ts';
+import type { BatchRecord, BatchStore, NewItem } from './store.ts';
+
+const CUSTOM_ID = /^[a-zA-Z0-9_-]{1,64}$/;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export interface BatchRoutesDeps {
+  store: BatchStore;
+  authenticator: Authenticator;
+  config: BatchesConfig;
+  /** Called after a batch is stored, so that its first requests start without waiting for the next tick. */
+  onCreated?: () => void;
+}
+
+async function caller(deps: BatchRoutesDeps, req: FastifyRequest): Promise<AuthContext> {
+  const secret = apiKeyFromHeaders(req.headers);
+  if (!secret) throw new WardenError('WARDEN_MISSING_API_KEY', 'Missing API key. Send it as "x-api-key: <key>" or "Authorization: Bearer <key>".');
+  const auth = await deps.authenticator.authenticate(secret);
+  requireScope(auth, 'inference');
+  return auth;
+}
+
+const orgOf = (auth: AuthContext) => auth.org?.id ?? auth.account.org_id ?? null;
+
+/** The batch if the caller may see it; another customer's reads as one that does not exist. */
+async function ownBatch(deps: BatchRoutesDeps, auth: AuthContext, id: string): Promise<BatchRecord> {
+  const batch = await deps.store.get(id);
+  const org = orgOf(auth);
+  if (!batch || !(batch.account_id === auth.account.id || (batch.org_id !== null && batch.org_id === org))) {
+    throw new WardenError('WARDEN_NOT_FOUND', `No message batch with id '${id.slice(0, 100)}'.`);
+  }
+  return batch;
+}
+
+async function describe(deps: BatchRoutesDeps, req: FastifyRequest, b: BatchRecord): Promise<Record<string, unknown>> {
+  const c = await deps.store.counts(b.id);
+  const host = req.headers.host ?? 'localhost';
+  return {
+    id: b.id,
+    type: 'message_batch',
+    processing_status: b.status,
+    request_counts: { processing: c.pending + c.running, succeeded: c.succeeded, errored: c.errored, canceled: c.canceled, expired: c.expired },
+    ended_at: iso(b.ended_at),
+    created_at: iso(b.created_at),
+    expires_at: iso(b.expires_at),
+    cancel_initiated_at: iso(b.cancel_initiated_at),
+    archived_at: null,
+    results_url: b.status === 'ended' ? `${req.protocol}://${host}/v1/messages/batches/${b.id}/results` : null,
+  };
+}
+
+/** Check the body of a batch creation; each request's own parameters are checked when it runs, as Anthropic does. */
+function readRequests(body: unknown, max: number): NewItem[] {
+  if (!isObject(body) || !Array.isArray(body.requests)) throw new WardenError('WARDEN_INVALID_REQUEST', 'requests: Field required', { param: 'requests' });
+  const requests = body.requests;
+  if (requests.length === 0) throw new WardenError('WARDEN_INVALID_REQUEST', 'requests: List should have at least 1 item', { param: 'requests' });
+  if (requests.length > max) throw new WardenError('WARDEN_INVALID_REQUEST', `requests: a batch holds at most ${max} requests here; send ${requests.length} as several batches.`, { param: 'requests' });
+  const seen = new Set<string>();
+  return requests.map((r, i) => {
+    if (!isObject(r)) throw new WardenError('WARDEN_INVALID_REQUEST', `requests.${i}: Input should be an object`, { param: `requests.${i}` });
+    const id = r.custom_id;
+    if (typeof id !== 'string' || !CUSTOM_ID.test(id)) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', `requests.${i}.custom_id: 1 to 64 letters, digits, hyphens or underscores`, { param: `requests.${i}.custom_id` });
+    }
+    if (seen.has(id)) throw new WardenError('WARDEN_INVALID_REQUEST', `requests.${i}.custom_id: '${id}' is used by another request of this batch`, { param: `requests.${i}.custom_id` });
+    seen.add(id);
+    if (!isObject(r.params)) throw new WardenError('WARDEN_INVALID_REQUEST', `requests.${i}.params: Field required`, { param: `requests.${i}.params` });
+    if (r.params.stream === true) throw new WardenError('WARDEN_INVALID_REQUEST', `requests.${i}.params.stream: batches do not stream`, { param: `requests.${i}.params.stream` });
+    return { custom_id: id, params: JSON.stringify(r.params) };
+  });
+}
+
+const header = (req: FastifyRequest, name: string): string | null => {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : null;
+};
+
+export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps): void {
+  const { store, config } = deps;
+
+  app.post('/v1/messages/batches', { bodyLimit: config.max_body_bytes }, async (req, reply) => {
+    const auth = await caller(deps, req);
+    const items = readRequests(req.body, config.max_requests);
+    const now = Date.now();
+    const batch: BatchRecord = {
+      id: `msgbatch_${ulid(now).toLowerCase()}`,
+      account_id: auth.account.id, org_id: orgOf(auth), key_id: auth.key.id,
+      client_ip: req.ip, user_agent: header(req, 'user-agent'),
+      anthropic_version: header(req, 'anthropic-version'), anthropic_beta: header(req, 'anthropic-beta'),
+      status: 'in_progress', created_at: now, expires_at: now + Math.round(config.expire_hours * 3_600_000),
+      ended_at: null, cancel_initiated_at: null,
+    };
+    await store.create(batch, items);
+    deps.onCreated?.();
+    return reply.send(await describe(deps, req, batch));
+  });
+
+  app.get<{ Querystring: Record<string, string | undefined> }>('/v1/messages/batches', async (req, reply) => {
+    const auth = await caller(deps, req);
+    const limit = req.query.limit === undefined ? 20 : Number(req.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new WardenError('WARDEN_INVALID_REQUEST', 'limit: an integer from 1 to 1000', { param: 'limit' });
+    const { before_id, after_id } = req.query;
+    const rows = await store.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { limit: limit + 1, before_id, after_id });
+    // One more than asked tells whether there are more; towards newer pages (`before_id`) it is the newest.
+    const page = before_id && !after_id ? rows.slice(-limit) : rows.slice(0, limit);
+    const data = await Promise.all(page.map((b) => describe(deps, req, b)));
+    return reply.send({ data, has_more: rows.length > limit, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null });
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/messages/batches/:id', async (req, reply) => {
+    const auth = await caller(deps, req);
+    return reply.send(await describe(deps, req, await ownBatch(deps, auth, req.params.id)));
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/messages/batches/:id/cancel', async (req, reply) => {
+    const auth = await caller(deps, req);
+    const batch = await ownBatch(deps, auth, req.params.id);
+    if (batch.status === 'in_progress') await store.cancel(batch.id, Date.now());
+    return reply.send(await describe(deps, req, (await store.get(batch.id))!));
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/messages/batches/:id', async (req, reply) => {
+    const auth = await caller(deps, req);
+    const batch = await ownBatch(deps, auth, req.params.id);
+    if (batch.status !== 'ended') {
+      throw new WardenError('WARDEN_INVALID_REQUEST', `Message batch ${batch.id} is still ${batch.status === 'canceling' ? 'being cancelled' : 'in progress'}; cancel it and wait for it to end before deleting it.`);
+    }
+    await store.delete(batch.id);
+    return reply.send({ id: batch.id, type: 'message_batch_deleted' });
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/messages/batches/:id/results', async (req, reply: FastifyReply) => {
+    const auth = await caller(deps, req);
+    const batch = await ownBatch(deps, auth, req.params.id);
+    if (batch.status !== 'ended') throw new WardenError('WARDEN_INVALID_REQUEST', `Message batch ${batch.id} has not ended; its results are ready when processing_status is "ended".`);
+    const lines = (await store.results(batch.id)).map((r) => `{"custom_id":${JSON.stringify(r.custom_id)},"result":${r.result}}\n`);
+    return reply.type('application/x-jsonl').send(lines.join(''));
+  });
+}

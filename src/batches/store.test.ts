@@ -1,0 +1,126 @@
+// The batch store on SQLite and PostgreSQL: requests are claimed once (even by two nodes at the
+// same moment), retried when due, cancelled, expired, paged newest first, and deleted with their results.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openPostgres, openSqlite } from '../store/index.ts';
+import { PostgresBatchStore, SqliteBatchStore, type BatchRecord, type BatchStore } from './store.ts';
+
+const PG_URL = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+async function eachStore(run: (name: string, open: () => BatchStore) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-batches-'));
+  const db = openSqlite(join(dir, 'w.db'));
+  try { await run('sqlite', () => new SqliteBatchStore(db)); } finally { db.close(); rmSync(dir, { recursive: true, force: true }); }
+  const schema = `batches_test_${randomBytes(6).toString('hex')}`;
+  const admin = openPostgres(PG_URL, { max: 1 });
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const pool = openPostgres(`${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`, { max: 6 });
+  try {
+    const store = new PostgresBatchStore(pool);
+    await store.migrate();
+    await run('postgres', () => store);
+  } finally {
+    await pool.end();
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+  }
+}
+
+function batch(id: string, created: number, over: Partial<BatchRecord> = {}): BatchRecord {
+  return {
+    id, account_id: 'acc_a', org_id: 'org_1', key_id: 'key_a', client_ip: '203.0.113.7', user_agent: 'sdk/1', anthropic_version: '2023-06-01',
+    anthropic_beta: null, status: 'in_progress', created_at: created, expires_at: created + 86_400_000, ended_at: null, cancel_initiated_at: null, ...over,
+  };
+}
+const items = (n: number) => Array.from({ length: n }, (_, i) => ({ custom_id: `r${i}`, params: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: `q${i}` }] }) }));
+
+test('claims, retries, results and the end of a batch', async () => {
+  await eachStore(async (name, open) => {
+    const s = open();
+    const t0 = 1_000_000;
+    await s.create(batch('b1', t0), items(5));
+    assert.deepEqual(await s.counts('b1'), { pending: 5, running: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0 }, name);
+    const first = await s.claim(t0, 3, 60_000);
+    assert.deepEqual(first.map((c) => c.custom_id), ['r0', 'r1', 'r2'], name);
+    assert.equal(first[0].batch.client_ip, '203.0.113.7');
+    assert.equal(first[0].attempts, 1);
+    assert.deepEqual(JSON.parse(first[0].params).messages[0].content, 'q0');
+    await s.finish('b1', 0, 'succeeded', JSON.stringify({ type: 'succeeded', message: { id: 'msg_1' } }));
+    await s.finish('b1', 1, 'errored', JSON.stringify({ type: 'errored', error: { type: 'error', error: { type: 'invalid_request_error', message: 'x' } } }));
+    await s.retryLater('b1', 2, t0 + 5_000);
+    // r2 waits until it is due; r3 and r4 go first
+    assert.deepEqual((await s.claim(t0 + 1, 10, 60_000)).map((c) => c.custom_id), ['r3', 'r4'], name);
+    assert.deepEqual(await s.claim(t0 + 2, 10, 60_000), [], name);
+    const again = await s.claim(t0 + 5_000, 10, 60_000);
+    assert.deepEqual(again.map((c) => [c.custom_id, c.attempts]), [['r2', 2]], name);
+    // r3's node stopped: its lease runs out and another claim takes it up
+    await s.finish('b1', 2, 'succeeded', '{"type":"succeeded","message":{}}');
+    await s.finish('b1', 4, 'succeeded', '{"type":"succeeded","message":{}}');
+    assert.deepEqual((await s.claim(t0 + 70_000, 10, 60_000)).map((c) => c.custom_id), ['r3'], name);
+    assert.deepEqual(await s.settle(t0 + 70_001), [], `${name}: r3 still running`);
+    await s.finish('b1', 3, 'succeeded', '{"type":"succeeded","message":{}}');
+    // a result recorded twice (a late node) is not overwritten once finished
+    await s.finish('b1', 3, 'errored', '{"type":"errored"}');
+    assert.deepEqual(await s.settle(t0 + 80_000), ['b1'], name);
+    const ended = (await s.get('b1'))!;
+    assert.equal(ended.status, 'ended');
+    assert.equal(ended.ended_at, t0 + 80_000);
+    const results = await s.results('b1');
+    assert.deepEqual(results.map((r) => [r.custom_id, JSON.parse(r.result).type]), [['r0', 'succeeded'], ['r1', 'errored'], ['r2', 'succeeded'], ['r3', 'succeeded'], ['r4', 'succeeded']], name);
+  });
+});
+
+test('two nodes claiming at once never get the same request (PostgreSQL row locks)', async () => {
+  await eachStore(async (name, open) => {
+    if (name !== 'postgres') return;
+    const a = open();
+    await a.create(batch('b2', 5), items(60));
+    const claims = await Promise.all([a.claim(10, 25, 60_000), a.claim(10, 25, 60_000), a.claim(10, 25, 60_000)]);
+    const ids = claims.flat().map((c) => c.custom_id);
+    assert.equal(ids.length, 60);
+    assert.equal(new Set(ids).size, 60, 'each request claimed once');
+  });
+});
+
+test('cancelling, expiring, paging newest first, deleting and pruning', async () => {
+  await eachStore(async (name, open) => {
+    const s = open();
+    await s.create(batch('c1', 100), items(4));
+    await s.claim(100, 1, 60_000);
+    assert.equal(await s.cancel('c1', 200), true, name);
+    assert.equal(await s.cancel('c1', 201), false, `${name}: only once`);
+    assert.deepEqual(await s.claim(300, 10, 60_000), [], `${name}: nothing more runs`);
+    assert.deepEqual(await s.counts('c1'), { pending: 0, running: 1, succeeded: 0, errored: 0, canceled: 3, expired: 0 }, name);
+    await s.finish('c1', 0, 'succeeded', '{"type":"succeeded","message":{}}');
+    assert.deepEqual(await s.settle(400), ['c1'], name);
+    assert.equal((await s.get('c1'))!.cancel_initiated_at, 200);
+    assert.deepEqual((await s.results('c1')).map((r) => JSON.parse(r.result).type), ['succeeded', 'canceled', 'canceled', 'canceled'], name);
+
+    await s.create(batch('e1', 500, { expires_at: 1_000 }), items(3));
+    await s.claim(500, 1, 100_000); // running past its expiry, on a node that will not come back
+    assert.deepEqual(await s.settle(1_000), [], `${name}: the running one's lease holds`);
+    assert.deepEqual(await s.counts('e1'), { pending: 0, running: 1, succeeded: 0, errored: 0, canceled: 0, expired: 2 }, name);
+    assert.deepEqual(await s.settle(200_000), ['e1'], name);
+    assert.equal((await s.counts('e1')).expired, 3);
+
+    // another account's batch, same organisation; and one of a stranger
+    await s.create(batch('o1', 600, { account_id: 'acc_b' }), items(1));
+    await s.create(batch('x1', 700, { account_id: 'acc_x', org_id: null }), items(1));
+    const mine = { accountId: 'acc_a', orgId: 'org_1' };
+    assert.deepEqual((await s.list(mine, { limit: 10 })).map((b) => b.id), ['o1', 'e1', 'c1'], name);
+    assert.deepEqual((await s.list(mine, { limit: 2, after_id: 'o1' })).map((b) => b.id), ['e1', 'c1'], name);
+    assert.deepEqual((await s.list(mine, { limit: 1, before_id: 'c1' })).map((b) => b.id), ['e1'], `${name}: the nearest newer one`);
+    assert.deepEqual((await s.list({ accountId: 'acc_x', orgId: null }, { limit: 10 })).map((b) => b.id), ['x1'], name);
+
+    assert.equal(await s.delete('c1'), true);
+    assert.equal(await s.get('c1'), null);
+    assert.deepEqual(await s.results('c1'), [], `${name}: its results went with it`);
+    assert.equal(await s.prune(300_000), 1, `${name}: e1 ended long ago`);
+    assert.equal(await s.get('e1'), null);
+    assert.ok(await s.get('o1'), `${name}: in progress, kept`);
+  });
+});

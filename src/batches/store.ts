@@ -1,0 +1,319 @@
+/**
+ * Where batches and their requests wait and their results stay: SQLite for the embedded default,
+ * PostgreSQL for many nodes (nodes claim requests with row locks, so each runs once; a claim not
+ * finished within its lease is taken up again).
+ */
+import { migratePostgres, migrateSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
+
+export type BatchStatus = 'in_progress' | 'canceling' | 'ended';
+export type ItemState = 'pending' | 'running' | 'succeeded' | 'errored' | 'canceled' | 'expired';
+export const ITEM_STATES: readonly ItemState[] = ['pending', 'running', 'succeeded', 'errored', 'canceled', 'expired'];
+
+/** A batch and who sent it: each of its requests runs as that key, from that address. */
+export interface BatchRecord {
+  id: string;
+  account_id: string;
+  org_id: string | null;
+  key_id: string;
+  client_ip: string;
+  user_agent: string | null;
+  /** The client's `anthropic-version` and `anthropic-beta` headers, sent with each request. */
+  anthropic_version: string | null;
+  anthropic_beta: string | null;
+  status: BatchStatus;
+  created_at: number;
+  expires_at: number;
+  ended_at: number | null;
+  cancel_initiated_at: number | null;
+}
+
+export interface NewItem { custom_id: string; params: string }
+/** A request claimed to run now, with its batch. */
+export interface ClaimedItem { batch: BatchRecord; idx: number; custom_id: string; params: string; attempts: number }
+export interface ItemResult { custom_id: string; result: string }
+export interface BatchPage { before_id?: string; after_id?: string; limit: number }
+
+export interface BatchStore {
+  create(batch: BatchRecord, items: readonly NewItem[]): Promise<void>;
+  get(id: string): Promise<BatchRecord | null>;
+  counts(id: string): Promise<Record<ItemState, number>>;
+  /** The batches of an account (or of its organisation), newest first. */
+  list(owner: { accountId: string; orgId: string | null }, page: BatchPage): Promise<BatchRecord[]>;
+  /** Up to `n` requests ready to run (pending and due, or running with an expired lease), marked running. */
+  claim(now: number, n: number, leaseMs: number): Promise<ClaimedItem[]>;
+  finish(batchId: string, idx: number, state: 'succeeded' | 'errored', result: string): Promise<void>;
+  /** Back to pending, to run again from `notBefore` (a limit's Retry-After, an upstream failure). */
+  retryLater(batchId: string, idx: number, notBefore: number): Promise<void>;
+  /** Start cancelling: requests not yet run are `canceled`; running ones finish. False if already ended. */
+  cancel(id: string, now: number): Promise<boolean>;
+  /** Expire what is overdue and end batches with nothing left to run; returns the ids ended. */
+  settle(now: number): Promise<string[]>;
+  results(id: string): Promise<ItemResult[]>;
+  delete(id: string): Promise<boolean>;
+  /** Delete batches that ended before `before` (ms); how many. */
+  prune(before: number): Promise<number>;
+}
+
+const MIGRATION = (big: string) => `
+  CREATE TABLE IF NOT EXISTS message_batches (
+    id TEXT PRIMARY KEY, account_id TEXT NOT NULL, org_id TEXT, key_id TEXT NOT NULL, client_ip TEXT NOT NULL,
+    user_agent TEXT, anthropic_version TEXT, anthropic_beta TEXT, status TEXT NOT NULL,
+    created_at ${big} NOT NULL, expires_at ${big} NOT NULL, ended_at ${big}, cancel_initiated_at ${big});
+  CREATE INDEX IF NOT EXISTS message_batches_account ON message_batches (account_id, created_at);
+  CREATE INDEX IF NOT EXISTS message_batches_org ON message_batches (org_id, created_at);
+  CREATE TABLE IF NOT EXISTS message_batch_items (
+    batch_id TEXT NOT NULL, idx INTEGER NOT NULL,
+    custom_id TEXT NOT NULL, params TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    not_before ${big} NOT NULL DEFAULT 0, lease_until ${big}, result TEXT, PRIMARY KEY (batch_id, idx));
+  CREATE INDEX IF NOT EXISTS message_batch_items_ready ON message_batch_items (state, not_before)`;
+
+/** Requests written per transaction when a batch is created on SQLite. */
+const CREATE_CHUNK = 500;
+
+const BATCH_COLUMNS = 'id, account_id, org_id, key_id, client_ip, user_agent, anthropic_version, anthropic_beta, status, created_at, expires_at, ended_at, cancel_initiated_at';
+
+function toBatch(r: Record<string, unknown>): BatchRecord {
+  const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return {
+    id: String(r.id), account_id: String(r.account_id), org_id: (r.org_id as string | null) ?? null, key_id: String(r.key_id),
+    client_ip: String(r.client_ip), user_agent: (r.user_agent as string | null) ?? null,
+    anthropic_version: (r.anthropic_version as string | null) ?? null, anthropic_beta: (r.anthropic_beta as string | null) ?? null,
+    status: r.status as BatchStatus, created_at: Number(r.created_at), expires_at: Number(r.expires_at),
+    ended_at: n(r.ended_at), cancel_initiated_at: n(r.cancel_initiated_at),
+  };
+}
+
+function emptyCounts(): Record<ItemState, number> {
+  return { pending: 0, running: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0 };
+}
+
+const batchValues = (b: BatchRecord) => [b.id, b.account_id, b.org_id, b.key_id, b.client_ip, b.user_agent, b.anthropic_version, b.anthropic_beta, b.status, b.created_at, b.expires_at, b.ended_at, b.cancel_initiated_at];
+
+/** Statements the two backends share (placeholders written `?`; PostgreSQL's are numbered on the way). */
+const SQL = {
+  ownerPage: (cursor: string, order: 'ASC' | 'DESC') => `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (account_id = ? OR (org_id IS NOT NULL AND org_id = ?))${cursor} ORDER BY created_at ${order}, id ${order} LIMIT ?`,
+  counts: 'SELECT state, COUNT(*) AS n FROM message_batch_items WHERE batch_id = ? GROUP BY state',
+  finish: 'UPDATE message_batch_items SET state = ?, result = ?, lease_until = NULL WHERE batch_id = ? AND idx = ? AND state = \'running\'',
+  retry: 'UPDATE message_batch_items SET state = \'pending\', not_before = ?, lease_until = NULL WHERE batch_id = ? AND idx = ? AND state = \'running\'',
+  cancelBatch: 'UPDATE message_batches SET status = \'canceling\', cancel_initiated_at = ? WHERE id = ? AND status = \'in_progress\'',
+  // pending requests of batches being cancelled, or of overdue batches (and their abandoned claims)
+  cancelPending: `UPDATE message_batch_items SET state = 'canceled', result = NULL WHERE state = 'pending'
+    AND batch_id IN (SELECT id FROM message_batches WHERE status = 'canceling')`,
+  expire: `UPDATE message_batch_items SET state = 'expired', lease_until = NULL WHERE (state = 'pending' OR (state = 'running' AND lease_until < ?))
+    AND batch_id IN (SELECT id FROM message_batches WHERE status <> 'ended' AND expires_at <= ?)`,
+  endable: `SELECT id FROM message_batches b WHERE status <> 'ended'
+    AND NOT EXISTS (SELECT 1 FROM message_batch_items i WHERE i.batch_id = b.id AND i.state IN ('pending', 'running'))`,
+  end: 'UPDATE message_batches SET status = \'ended\', ended_at = ? WHERE id = ? AND status <> \'ended\'',
+  results: 'SELECT custom_id, state, result FROM message_batch_items WHERE batch_id = ? ORDER BY idx',
+  // the requests of batches that ended long ago, and of batch creations that never finished
+  pruneItems: 'DELETE FROM message_batch_items WHERE batch_id IN (SELECT id FROM message_batches WHERE status = \'ended\' AND ended_at < ?) OR batch_id NOT IN (SELECT id FROM message_batches)',
+  prune: 'DELETE FROM message_batches WHERE status = \'ended\' AND ended_at < ?',
+  deleteItems: 'DELETE FROM message_batch_items WHERE batch_id = ?',
+  delete: 'DELETE FROM message_batches WHERE id = ?',
+} as const;
+
+/**
+ * Pages go newest first: `after_id` asks for older batches than that one, `before_id` for newer
+ * ones (the nearest first, so read oldest first and turned round).
+ */
+function pageSql(page: BatchPage): { sql: string; args: unknown[]; order: 'ASC' | 'DESC' } {
+  if (page.after_id) return { sql: ' AND (created_at, id) < (SELECT created_at, id FROM message_batches WHERE id = ?)', args: [page.after_id], order: 'DESC' };
+  if (page.before_id) return { sql: ' AND (created_at, id) > (SELECT created_at, id FROM message_batches WHERE id = ?)', args: [page.before_id], order: 'ASC' };
+  return { sql: '', args: [], order: 'DESC' };
+}
+
+function newestFirst(rows: Record<string, unknown>[], order: 'ASC' | 'DESC'): BatchRecord[] {
+  const out = rows.map(toBatch);
+  return order === 'ASC' ? out.reverse() : out;
+}
+
+/** A stored item's result line, as the results file gives it. */
+function resultOf(r: { custom_id: string; state: string; result: unknown }): ItemResult {
+  const body = r.result === null || r.result === undefined ? JSON.stringify({ type: r.state }) : typeof r.result === 'string' ? r.result : JSON.stringify(r.result);
+  return { custom_id: r.custom_id, result: body };
+}
+
+export class SqliteBatchStore implements BatchStore {
+  constructor(private readonly db: SqliteDb) {
+    migrateSqlite(db, 'batches', [MIGRATION('INTEGER')]);
+  }
+  /**
+   * SQLite writes on the thread that serves requests: the requests go in chunks, yielding between
+   * them, and the batch row last. Until it is written no request of the batch can be claimed or
+   * seen; a start interrupted before it leaves rows `prune` removes.
+   */
+  async create(batch: BatchRecord, items: readonly NewItem[]) {
+    const insertItem = this.db.prepare('INSERT INTO message_batch_items (batch_id, idx, custom_id, params, state) VALUES (?, ?, ?, ?, \'pending\')');
+    const chunk = this.db.transaction((start: number) => {
+      for (let i = start; i < Math.min(items.length, start + CREATE_CHUNK); i++) insertItem.run(batch.id, i, items[i].custom_id, items[i].params);
+    });
+    for (let start = 0; start < items.length; start += CREATE_CHUNK) {
+      chunk(start);
+      if (start + CREATE_CHUNK < items.length) await new Promise((r) => setImmediate(r));
+    }
+    this.db.prepare(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...batchValues(batch));
+  }
+  async get(id: string) {
+    const r = this.db.prepare(`SELECT ${BATCH_COLUMNS} FROM message_batches WHERE id = ?`).get(id) as Record<string, unknown> | undefined;
+    return r ? toBatch(r) : null;
+  }
+  async counts(id: string) {
+    const out = emptyCounts();
+    for (const r of this.db.prepare(SQL.counts).all(id) as { state: ItemState; n: number }[]) out[r.state] = Number(r.n);
+    return out;
+  }
+  async list(owner: { accountId: string; orgId: string | null }, page: BatchPage) {
+    const c = pageSql(page);
+    return newestFirst(this.db.prepare(SQL.ownerPage(c.sql, c.order)).all(owner.accountId, owner.orgId, ...c.args, page.limit) as Record<string, unknown>[], c.order);
+  }
+  async claim(now: number, n: number, leaseMs: number) {
+    return this.db.transaction(() => {
+      const rows = this.db.prepare(`SELECT i.idx, i.custom_id, i.params, i.attempts, ${BATCH_COLUMNS.split(', ').map((c) => `b.${c}`).join(', ')}
+        FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id
+        WHERE b.status = 'in_progress' AND ((i.state = 'pending' AND i.not_before <= ?) OR (i.state = 'running' AND i.lease_until < ?))
+        ORDER BY b.created_at, i.batch_id, i.idx LIMIT ?`).all(now, now, n) as Record<string, unknown>[];
+      const mark = this.db.prepare('UPDATE message_batch_items SET state = \'running\', lease_until = ?, attempts = attempts + 1 WHERE batch_id = ? AND idx = ?');
+      return rows.map((r) => {
+        mark.run(now + leaseMs, r.id, r.idx);
+        return { batch: toBatch(r), idx: Number(r.idx), custom_id: String(r.custom_id), params: String(r.params), attempts: Number(r.attempts) + 1 };
+      });
+    })();
+  }
+  async finish(batchId: string, idx: number, state: 'succeeded' | 'errored', result: string) {
+    this.db.prepare(SQL.finish).run(state, result, batchId, idx);
+  }
+  async retryLater(batchId: string, idx: number, notBefore: number) {
+    this.db.prepare(SQL.retry).run(notBefore, batchId, idx);
+  }
+  async cancel(id: string, now: number) {
+    return this.db.transaction(() => {
+      const changed = this.db.prepare(SQL.cancelBatch).run(now, id).changes > 0;
+      if (changed) this.db.prepare(SQL.cancelPending).run();
+      return changed;
+    })();
+  }
+  async settle(now: number) {
+    return this.db.transaction(() => {
+      this.db.prepare(SQL.cancelPending).run();
+      this.db.prepare(SQL.expire).run(now, now);
+      const ids = (this.db.prepare(SQL.endable).all() as { id: string }[]).map((r) => r.id);
+      const end = this.db.prepare(SQL.end);
+      for (const id of ids) end.run(now, id);
+      return ids;
+    })();
+  }
+  async results(id: string) {
+    return (this.db.prepare(SQL.results).all(id) as { custom_id: string; state: string; result: unknown }[]).map(resultOf);
+  }
+  async delete(id: string) {
+    return this.db.transaction(() => {
+      this.db.prepare(SQL.deleteItems).run(id);
+      return this.db.prepare(SQL.delete).run(id).changes > 0;
+    })();
+  }
+  async prune(before: number) {
+    return this.db.transaction(() => {
+      this.db.prepare(SQL.pruneItems).run(before);
+      return this.db.prepare(SQL.prune).run(before).changes;
+    })();
+  }
+}
+
+/** `?` placeholders numbered for PostgreSQL. */
+function pgSql(sql: string): string {
+  let i = 0;
+  return sql.replace(/\?/g, () => `$${++i}`);
+}
+
+export class PostgresBatchStore implements BatchStore {
+  constructor(private readonly pool: PgPool) {}
+  async migrate(): Promise<void> {
+    await migratePostgres(this.pool, 'batches', [MIGRATION('BIGINT')]);
+  }
+  private async q(sql: string, args: unknown[] = []) {
+    return this.pool.query(pgSql(sql), args);
+  }
+  async create(batch: BatchRecord, items: readonly NewItem[]) {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(pgSql(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), batchValues(batch));
+      for (let start = 0; start < items.length; start += 1000) {
+        const slice = items.slice(start, start + 1000);
+        await client.query(
+          `INSERT INTO message_batch_items (batch_id, idx, custom_id, params, state)
+           SELECT $1, idx, custom_id, params, 'pending' FROM unnest($2::int[], $3::text[], $4::text[]) AS t(idx, custom_id, params)`,
+          [batch.id, slice.map((_, i) => start + i), slice.map((it) => it.custom_id), slice.map((it) => it.params)],
+        );
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+  async get(id: string) {
+    const { rows } = await this.q(`SELECT ${BATCH_COLUMNS} FROM message_batches WHERE id = ?`, [id]);
+    return rows.length ? toBatch(rows[0]) : null;
+  }
+  async counts(id: string) {
+    const out = emptyCounts();
+    for (const r of (await this.q(SQL.counts, [id])).rows) out[r.state as ItemState] = Number(r.n);
+    return out;
+  }
+  async list(owner: { accountId: string; orgId: string | null }, page: BatchPage) {
+    const c = pageSql(page);
+    return newestFirst((await this.q(SQL.ownerPage(c.sql, c.order), [owner.accountId, owner.orgId, ...c.args, page.limit])).rows, c.order);
+  }
+  async claim(now: number, n: number, leaseMs: number) {
+    const { rows } = await this.pool.query(
+      `WITH ready AS (
+         SELECT i.batch_id, i.idx FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id
+         WHERE b.status = 'in_progress' AND ((i.state = 'pending' AND i.not_before <= $1) OR (i.state = 'running' AND i.lease_until < $1))
+         ORDER BY b.created_at, i.batch_id, i.idx LIMIT $2 FOR UPDATE OF i SKIP LOCKED)
+       UPDATE message_batch_items i SET state = 'running', lease_until = $3, attempts = i.attempts + 1
+       FROM ready WHERE i.batch_id = ready.batch_id AND i.idx = ready.idx
+       RETURNING i.batch_id, i.idx, i.custom_id, i.params, i.attempts`,
+      [now, n, now + leaseMs],
+    );
+    const batches = new Map<string, BatchRecord>();
+    const out: ClaimedItem[] = [];
+    for (const r of rows) {
+      let batch = batches.get(r.batch_id);
+      if (!batch) { batch = (await this.get(r.batch_id))!; batches.set(r.batch_id, batch); }
+      out.push({ batch, idx: Number(r.idx), custom_id: r.custom_id, params: r.params, attempts: Number(r.attempts) });
+    }
+    return out.sort((a, b) => a.batch.created_at - b.batch.created_at || a.idx - b.idx);
+  }
+  async finish(batchId: string, idx: number, state: 'succeeded' | 'errored', result: string) {
+    await this.q(SQL.finish, [state, result, batchId, idx]);
+  }
+  async retryLater(batchId: string, idx: number, notBefore: number) {
+    await this.q(SQL.retry, [notBefore, batchId, idx]);
+  }
+  async cancel(id: string, now: number) {
+    const changed = ((await this.q(SQL.cancelBatch, [now, id])).rowCount ?? 0) > 0;
+    if (changed) await this.q(SQL.cancelPending);
+    return changed;
+  }
+  async settle(now: number) {
+    await this.q(SQL.cancelPending);
+    await this.q(SQL.expire, [now, now]);
+    const ids = (await this.q(SQL.endable)).rows.map((r) => String(r.id));
+    for (const id of ids) await this.q(SQL.end, [now, id]);
+    return ids;
+  }
+  async results(id: string) {
+    return (await this.q(SQL.results, [id])).rows.map((r) => resultOf(r as { custom_id: string; state: string; result: unknown }));
+  }
+  async delete(id: string) {
+    await this.q(SQL.deleteItems, [id]);
+    return ((await this.q(SQL.delete, [id])).rowCount ?? 0) > 0;
+  }
+  async prune(before: number) {
+    await this.q(SQL.pruneItems, [before]);
+    return (await this.q(SQL.prune, [before])).rowCount ?? 0;
+  }
+}

@@ -68,7 +68,7 @@ function ctx(i: number, ip?: string): InteractionContext {
   return {
     id: 'x', startedAt: 0, flavour, wire: flavour === 'anthropic.messages' ? 'anthropic' : 'openai', clientIp: ip ?? ips[i % ips.length],
     userAgent: null, headers: {}, auth: auth(i), model: String(body.model), body, stream: true, enforcement: emptyEnforcement(),
-    responseHeaders: {}, clientGeo: { country: null, asn: null }, signal: new AbortController().signal, locals: new Map(),
+    responseHeaders: {}, clientGeo: { country: null, asn: null }, signal: new AbortController().signal, locals: new Map(), batchId: null,
   };
 }
 

@@ -90,6 +90,7 @@ test('a batch runs each request through the pipeline as its key; results read ba
   const mine = (await events()).filter((e) => e.account_id !== null && results.get('first').message.id === e.response.answer_id);
   assert.equal(mine.length, 1);
   assert.equal(mine[0].client.ip, '127.0.0.1');
+  assert.equal(mine[0].client.batch_id, created.id, 'marked as run by Warden for the batch');
   assert.equal(mine[0].flavour, 'anthropic.messages');
   assert.match(mine[0].client.user_agent ?? '', /Anthropic\/JS/);
 
@@ -172,13 +173,15 @@ test('the one-use credential: accepted once, refused again, and refused once the
     const { key } = await identity.createKey(account.id, { name: 'k' });
     const credentials = new BatchCredentials(identity);
     const auth = credentials.authenticator({ authenticate: () => { throw new Error('not a batch credential'); } });
-    const c = credentials.issue(key.id);
-    assert.equal((await auth.authenticate(c)).account.id, account.id);
+    const c = credentials.issue(key.id, 'msgbatch_1');
+    const ctx = await auth.authenticate(c);
+    assert.equal(ctx.account.id, account.id);
+    assert.equal(credentials.batchOf(ctx), 'msgbatch_1', 'the request is known to run for its batch');
     await assert.rejects(async () => auth.authenticate(c), (e: any) => e.code === 'WARDEN_INVALID_API_KEY');
     await identity.revokeKey(key.id);
     // a new credential for the same key: the cached context is re-checked against the revocation time
     const fresh = new BatchCredentials(identity);
-    await assert.rejects(async () => fresh.authenticator({ authenticate: () => { throw new Error('x'); } }).authenticate(fresh.issue(key.id)), (e: any) => e.code === 'WARDEN_REVOKED_API_KEY');
+    await assert.rejects(async () => fresh.authenticator({ authenticate: () => { throw new Error('x'); } }).authenticate(fresh.issue(key.id, 'msgbatch_1')), (e: any) => e.code === 'WARDEN_REVOKED_API_KEY');
     await assert.rejects(async () => auth.authenticate('wk_live_other'), /not a batch credential/);
   } finally { await identity.close(); db.close(); }
 });

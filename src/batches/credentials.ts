@@ -16,16 +16,18 @@ const VALID_MS = 60_000;
 const CACHE_MS = 5_000;
 
 export class BatchCredentials {
-  private readonly issued = new Map<string, { keyId: string; until: number }>();
+  private readonly issued = new Map<string, { keyId: string; batchId: string; until: number }>();
   private readonly contexts = new Map<string, { auth: AuthContext; at: number }>();
+  /** The batch of each context handed out for a credential (one object per credential, so a client's own requests never match). */
+  private readonly batchOfContext = new WeakMap<AuthContext, string>();
 
   constructor(private readonly identity: Pick<IdentityStore, 'getKey' | 'getAccount' | 'getOrg'>) {}
 
-  issue(keyId: string): string {
+  issue(keyId: string, batchId: string): string {
     const now = Date.now();
     if (this.issued.size > 10_000) for (const [c, e] of this.issued) if (e.until < now) this.issued.delete(c);
     const credential = PREFIX + randomBytes(24).toString('base64url');
-    this.issued.set(credential, { keyId, until: now + VALID_MS });
+    this.issued.set(credential, { keyId, batchId, until: now + VALID_MS });
     return credential;
   }
 
@@ -37,9 +39,18 @@ export class BatchCredentials {
         const entry = this.issued.get(secret);
         this.issued.delete(secret);
         if (!entry || entry.until < Date.now()) throw new WardenError('WARDEN_INVALID_API_KEY', 'Incorrect API key provided.');
-        return this.contextOf(entry.keyId);
+        return this.contextOf(entry.keyId).then((auth) => {
+          const own = Object.freeze(Object.assign({}, auth));
+          this.batchOfContext.set(own, entry.batchId);
+          return own;
+        });
       },
     };
+  }
+
+  /** The batch a request authenticated with an issued credential runs for; null for any other request. */
+  batchOf(auth: AuthContext | null): string | null {
+    return auth ? this.batchOfContext.get(auth) ?? null : null;
   }
 
   private async contextOf(keyId: string): Promise<AuthContext> {

@@ -5,7 +5,7 @@
  * limits, detector, shaping, watermark and ledger as single requests.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Authenticator } from '../gateway/index.ts';
+import type { Authenticator, GatewayHooks } from '../gateway/index.ts';
 import type { IdentityStore } from '../identity/index.ts';
 import type { BatchesConfig } from './config.ts';
 import { BatchCredentials } from './credentials.ts';
@@ -22,6 +22,8 @@ export { registerBatchRoutes } from './routes.ts';
 export interface Batches {
   /** The gateway's authenticator, also accepting the one-use credentials of running requests. */
   authenticator(inner: Authenticator): Authenticator;
+  /** First in the policy phase: marks the interactions Warden runs for a batch (`client.batch_id` on the event). */
+  hooks: GatewayHooks;
   /** Serve the routes on the gateway's server and start running batches there; stopped when it closes. */
   register(app: FastifyInstance, callerAuthenticator: Authenticator): void;
 }
@@ -30,6 +32,13 @@ export function createBatches(store: BatchStore, identity: Pick<IdentityStore, '
   const credentials = new BatchCredentials(identity);
   return {
     authenticator: (inner) => credentials.authenticator(inner),
+    hooks: {
+      name: 'batches',
+      policy(ctx) {
+        const id = credentials.batchOf(ctx.auth);
+        if (id !== null) ctx.batchId = id;
+      },
+    },
     register(app, callerAuthenticator) {
       const runner = new BatchRunner(store, app, credentials, config, log);
       registerBatchRoutes(app, { store, authenticator: callerAuthenticator, config, onCreated: () => { setImmediate(() => { void runner.tick(Date.now(), true); }); } });

@@ -73,7 +73,7 @@ export class BatchRunner {
     const { batch } = item;
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      'x-api-key': this.credentials.issue(batch.key_id),
+      'x-api-key': this.credentials.issue(batch.key_id, batch.id),
       'anthropic-version': batch.anthropic_version ?? '2023-06-01',
     };
     if (batch.anthropic_beta) headers['anthropic-beta'] = batch.anthropic_beta;

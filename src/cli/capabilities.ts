@@ -69,7 +69,15 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     detector.onVerdict((v) => { setImmediate(() => notify(v)); });
   }
 
-  // policy phase, first: a stored response is continued only by its owner (identity's record of
+  // Message batches: stored, then each request run through this gateway's own pipeline as the
+  // batch's key (one-use credentials the gateway's authenticator accepts). Its hook comes first in
+  // the policy phase: it marks those requests, so that a refusal by any later hook is marked too.
+  const batches = config.batches.enabled
+    ? createBatches(await onBackend<BatchStore>(stores, (db) => new SqliteBatchStore(db), (pool) => new PostgresBatchStore(pool)), identity, config.batches, say)
+    : null;
+  if (batches) hooks.push(batches.hooks);
+
+  // policy phase: a stored response is continued only by its owner (identity's record of
   // each Responses answer, written when the interaction ends).
   const answerOwners = answerOwnershipHooks(
     await onBackend<AnswerOwnersStore>(stores, (db) => new SqliteAnswerOwnersStore(db), (pool) => new PostgresAnswerOwnersStore(pool)),
@@ -119,12 +127,6 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
 
   // Cases read the detector's campaigns, the stored events and the ledger.
   if (detector && cases) adminPlugins.push(cases.adminPlugin(detector, ledger));
-
-  // Message batches: stored, then each request run through this gateway's own pipeline as the
-  // batch's key (one-use credentials the gateway's authenticator accepts).
-  const batches = config.batches.enabled
-    ? createBatches(await onBackend<BatchStore>(stores, (db) => new SqliteBatchStore(db), (pool) => new PostgresBatchStore(pool)), identity, config.batches, say)
-    : null;
 
   return {
     authenticator: batches ? batches.authenticator(authenticator) : authenticator,

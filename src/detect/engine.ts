@@ -1060,9 +1060,11 @@ export class DetectorEngine implements VerdictView {
     const w = this.w;
     this.decay(off, tsS);
 
-    // Inter-arrival gap (log10 seconds), only within a session-scale horizon.
+    // Inter-arrival gap (log10 seconds), only within a session-scale horizon. A request Warden ran
+    // for a Message Batch has the batch runner's timing, not the client's: no gap, no synchrony.
+    const batched = ev.client.batch_id != null;
     const last = w[off + C.LAST_TS];
-    if (last > 0) {
+    if (last > 0 && !batched) {
       const gap = tsS - last;
       if (gap >= 0 && gap < 6 * 3600) {
         const g = Math.log10(gap + 1);
@@ -1130,7 +1132,7 @@ export class DetectorEngine implements VerdictView {
     if (f.paramsHash) newKeys = this.addKey(i, LT.param_fingerprint, f.paramsHash) || newKeys;
     if (tplRepeat) newKeys = this.addKey(i, LT.prompt_template, f.template) || newKeys;
 
-    this.observeTiming(i, tsS);
+    if (!batched) this.observeTiming(i, tsS);
     // Link on new evidence, and again as the population grows (1st, 2nd, 4th, 8th ... event).
     const seen = ++this.seenEvents[i];
     if (newKeys || (seen & (seen - 1)) === 0) this.link(i, tsS);
@@ -1143,7 +1145,7 @@ export class DetectorEngine implements VerdictView {
       this.decayVec(c.w, tsS);
       addEvent(c.w, 0, f, elicit, capability, newModel, tplHit, hourBin, netChange);
       if (tsS > c.w[C.LAST_TS]) c.w[C.LAST_TS] = tsS;
-      if (last > 0) {
+      if (last > 0 && !batched) {
         const gap = tsS - last;
         if (gap >= 0 && gap < 6 * 3600) {
           const g = Math.log10(gap + 1);

@@ -153,6 +153,12 @@ export const InteractionEvent = z.object({
     user_agent: z.string().nullable(),
     country: z.string().nullable(),
     asn: z.number().int().nullable(),
+    /**
+     * Set when Warden itself sent this request for a Message Batch (src/batches): its time is the
+     * batch runner's, not the client's, so timing signals ignore it. Added in the same schema
+     * version (optional).
+     */
+    batch_id: z.string().nullable().optional(),
   }),
   request: EventRequest,
   response: EventResponse,

@@ -93,6 +93,7 @@ export class Context implements InteractionContext {
   readonly responseHeaders: Record<string, string>;
   clientGeo: { country: string | null; asn: number | null } = { country: null, asn: null };
   readonly locals = new Map<string, unknown>();
+  batchId: string | null = null;
   /** Why the interaction was aborted (client gone, stream too long, over with the answer unread); null if it was not. */
   abortReason: Error | null = null;
   private controller: AbortController | null = null;
@@ -549,6 +550,7 @@ function finish(deps: PipelineDeps, run: Run): void {
     account: a ? eventAccountFacts(a) : null,
     enforcement: ctx.enforcement,
   };
+  if (ctx.batchId !== null) event.client.batch_id = ctx.batchId;
   const m = deps.metrics;
   m.counts.request(ctx.flavour, status, run.errorCode ?? '');
   m.duration.observe({ flavour: ctx.flavour, stream: String(ctx.stream) }, event.duration_ms / 1000);

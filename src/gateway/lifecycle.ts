@@ -59,6 +59,8 @@ export interface InteractionContext {
   readonly signal: AbortSignal;
   /** Per-interaction scratch space for hooks (e.g. a limits reservation to settle later). */
   readonly locals: Map<string, unknown>;
+  /** The Message Batch Warden sent this request for (a hook sets it); null for a client's own request. */
+  batchId: string | null;
 }
 
 /** Transforms the answer on its way to the client. */

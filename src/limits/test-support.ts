@@ -62,7 +62,7 @@ export function fakeCtx(o: FakeCtxOptions = {}): InteractionContext {
     responseHeaders: {},
     clientGeo: { country: null, asn: o.asn ?? null },
     signal: new AbortController().signal,
-    locals: new Map(),
+    locals: new Map(), batchId: null,
   };
 }
 

@@ -51,7 +51,7 @@ function ctx(o: { flavour?: ApiFlavour; tier?: VerificationTier; ip?: string; bo
     id: 'ix_1', startedAt: Date.now(), flavour, wire: flavour === 'anthropic.messages' ? 'anthropic' : 'openai',
     clientIp: o.ip ?? '81.2.69.160', userAgent: null, headers: {}, auth: auth(o.tier ?? 'unverified', o.account), model,
     body: o.body ?? { model, messages: [{ role: 'user', content: 'hi' }] }, stream: false, enforcement: emptyEnforcement(),
-    responseHeaders: {}, clientGeo: { country: null, asn: null }, signal: new AbortController().signal, locals: new Map(),
+    responseHeaders: {}, clientGeo: { country: null, asn: null }, signal: new AbortController().signal, locals: new Map(), batchId: null,
   };
 }
 

@@ -41,8 +41,12 @@ export function createBatches(store: BatchStore, identity: Pick<IdentityStore, '
     },
     register(app, callerAuthenticator) {
       const runner = new BatchRunner(store, app, credentials, config, log);
-      registerBatchRoutes(app, { store, authenticator: callerAuthenticator, config, onCreated: () => { setImmediate(() => { void runner.tick(Date.now(), true); }); } });
-      app.addHook('onReady', async () => { runner.start(); });
+      registerBatchRoutes(app, {
+        store, authenticator: callerAuthenticator, config,
+        onCreated: () => { setImmediate(() => { void runner.tick(Date.now(), true); }); },
+        onCanceled: (id) => runner.closedBatch(id),
+      });
+      app.addHook('onReady', async () => { runner.begin(); });
       app.addHook('preClose', async () => { await runner.stop(); });
     },
   };

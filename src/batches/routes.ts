@@ -21,6 +21,8 @@ export interface BatchRoutesDeps {
   config: BatchesConfig;
   /** Called after a batch is stored, so that its first requests start without waiting for the next tick. */
   onCreated?: () => void;
+  /** Called when a batch is cancelled here, so that what this node claimed of it is not run. */
+  onCanceled?: (id: string) => void;
 }
 
 async function caller(deps: BatchRoutesDeps, req: FastifyRequest): Promise<AuthContext> {
@@ -126,7 +128,10 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
   app.post<{ Params: { id: string } }>('/v1/messages/batches/:id/cancel', async (req, reply) => {
     const auth = await caller(deps, req);
     const batch = await ownBatch(deps, auth, req.params.id);
-    if (batch.status === 'in_progress') await store.cancel(batch.id, Date.now());
+    if (batch.status === 'in_progress') {
+      await store.cancel(batch.id, Date.now());
+      deps.onCanceled?.(batch.id);
+    }
     return reply.send(await describe(deps, req, (await store.get(batch.id))!));
   });
 

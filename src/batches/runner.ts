@@ -5,25 +5,44 @@
  * request. A limit's 429 or an upstream failure waits (Retry-After, else doubling from 2 s) and
  * tries again, up to `max_attempts`; any other refusal is the request's `errored` result. A
  * detector verdict reached halfway through a batch therefore slows or stops the rest of it.
+ *
+ * The store is asked for a few requests ahead (they are leased: a node that stops leaves them to
+ * another once the lease runs out) and results are written together, at most `RESULTS_MS` late:
+ * a write per request would cost more of the serving thread than the request itself.
  */
 import type { FastifyInstance } from 'fastify';
 import type { BatchesConfig } from './config.ts';
 import type { BatchCredentials } from './credentials.ts';
-import type { BatchStore, ClaimedItem } from './store.ts';
+import type { BatchStore, ClaimedItem, FinishedItem } from './store.ts';
 
 const TICK_MS = 250;
 const SETTLE_MS = 1_000;
 /** After a claim found nothing, the store is asked again this much later (a new batch here asks at once). */
 const IDLE_MS = 1_000;
+/** Requests claimed ahead, per request that may run at once. */
+const AHEAD = 4;
+/** Results are written when this many wait, or this long after the first. */
+const RESULTS_MAX = 64;
+const RESULTS_MS = 50;
 
 export class BatchRunner {
   private timer: NodeJS.Timeout | null = null;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Claimed, not yet started. */
+  private queue: ClaimedItem[] = [];
+  private results: FinishedItem[] = [];
+  private resultsTimer: NodeJS.Timeout | null = null;
+  private writing: Promise<void> = Promise.resolve();
   private claiming = false;
+  /** A tick was asked for while one was claiming: claim again when it is done. */
+  private again = false;
   private lastSettle = 0;
   private lastPrune = 0;
   private idleSince: number | null = null;
   private stopped = false;
+  /** Batches known to be cancelled or ended, and when each open one was last read. */
+  private readonly closed = new Set<string>();
+  private readonly checked = new Map<string, number>();
 
   constructor(
     private readonly store: BatchStore,
@@ -33,29 +52,39 @@ export class BatchRunner {
     private readonly log: (msg: string) => void = () => {},
   ) {}
 
-  start(): void {
+  begin(): void {
     if (this.timer) return;
     this.timer = setInterval(() => { void this.tick(); }, TICK_MS);
     this.timer.unref();
   }
 
-  /** Claim what is due and start it; end batches with nothing left. Exposed for tests and shutdown. */
+  /**
+   * Start what is claimed, claim more when the queue runs low, end batches with nothing left. Runs
+   * on the timer, when a batch is created here (`poked`) and whenever a request finishes.
+   */
   async tick(now = Date.now(), poked = false): Promise<void> {
-    if (this.claiming || this.stopped) return;
+    if (this.stopped) return;
+    this.startQueued();
+    if (this.claiming) { this.again = true; return; }
     this.claiming = true;
     try {
-      const room = this.config.concurrency - this.inFlight.size;
-      if (room > 0 && (poked || this.idleSince === null || now - this.idleSince >= IDLE_MS)) {
-        const claimed = await this.store.claim(now, room, this.config.lease_ms);
-        this.idleSince = claimed.length === 0 && this.inFlight.size === 0 ? now : null;
-        for (const item of claimed) {
-          const p = this.run(item).catch((err) => this.log(`batches: request ${item.custom_id} of ${item.batch.id} failed to run: ${(err as Error).message}`))
-            .finally(() => { this.inFlight.delete(p); this.idleSince = null; });
-          this.inFlight.add(p);
+      do {
+        this.again = false;
+        const want = this.config.concurrency * AHEAD - this.queue.length - this.inFlight.size;
+        if (this.queue.length < this.config.concurrency && want > 0 && (poked || this.idleSince === null || now - this.idleSince >= IDLE_MS)) {
+          const claimed = await this.store.claim(now, want, this.config.lease_ms);
+          const idle = claimed.length === 0 && this.inFlight.size === 0 && this.queue.length === 0;
+          // Just out of work: settle now, so that a batch whose last request ran ends at once.
+          if (idle && this.idleSince === null) this.lastSettle = 0;
+          this.idleSince = idle ? now : null;
+          this.queue.push(...claimed);
+          this.startQueued();
         }
-      }
+        now = Date.now();
+      } while (this.again && !this.stopped);
       if (now - this.lastSettle >= SETTLE_MS) {
         this.lastSettle = now;
+        await this.writeResults();
         await this.store.settle(now);
         if (now - this.lastPrune > 3_600_000) {
           this.lastPrune = now;
@@ -69,8 +98,62 @@ export class BatchRunner {
     }
   }
 
+  private startQueued(): void {
+    while (!this.stopped && this.inFlight.size < this.config.concurrency && this.queue.length) {
+      const item = this.queue.shift()!;
+      const p = this.run(item)
+        .catch((err) => this.log(`batches: request ${item.custom_id} of ${item.batch.id} failed to run: ${(err as Error).message}`))
+        .finally(() => {
+          this.inFlight.delete(p);
+          this.idleSince = null;
+          void this.tick();
+        });
+      this.inFlight.add(p);
+    }
+  }
+
+  /** A batch cancelled here (the routes say so at once) or elsewhere (read at most once a second). */
+  closedBatch(id: string): void { this.closed.add(id); }
+  private async isClosed(id: string): Promise<boolean> {
+    if (this.closed.has(id)) return true;
+    const now = Date.now();
+    if (now - (this.checked.get(id) ?? 0) < 1000) return false;
+    if (this.checked.size > 1000) this.checked.clear();
+    this.checked.set(id, now);
+    const b = await this.store.get(id);
+    if (b && b.status === 'in_progress') return false;
+    if (this.closed.size > 1000) this.closed.clear();
+    this.closed.add(id);
+    return true;
+  }
+
+  private finished(item: ClaimedItem, state: FinishedItem['state'], result: string | null): void {
+    this.results.push({ batchId: item.batch.id, idx: item.idx, state, result });
+    if (this.results.length >= RESULTS_MAX) void this.writeResults();
+    else if (!this.resultsTimer) {
+      this.resultsTimer = setTimeout(() => { void this.writeResults(); }, RESULTS_MS);
+      this.resultsTimer.unref();
+    }
+  }
+
+  /** Write the results waiting (one after another: a write never overtakes an earlier one). */
+  private writeResults(): Promise<void> {
+    if (this.resultsTimer) { clearTimeout(this.resultsTimer); this.resultsTimer = null; }
+    if (this.results.length === 0) return this.writing;
+    const batch = this.results;
+    this.results = [];
+    this.writing = this.writing.then(() => this.store.finish(batch)).catch((err) => {
+      // Kept for the next write; the requests stay leased meanwhile.
+      this.log(`batches: could not record ${batch.length} results (${(err as Error).message}); retrying`);
+      this.results = batch.concat(this.results);
+    });
+    return this.writing;
+  }
+
   private async run(item: ClaimedItem): Promise<void> {
     const { batch } = item;
+    // Claimed ahead, then the batch was cancelled: not run.
+    if (await this.isClosed(batch.id)) { this.finished(item, 'canceled', null); return; }
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'x-api-key': this.credentials.issue(batch.key_id, batch.id),
@@ -80,10 +163,9 @@ export class BatchRunner {
     if (batch.user_agent) headers['user-agent'] = batch.user_agent;
     const res = await this.app.inject({ method: 'POST', url: '/v1/messages', headers, payload: item.params, remoteAddress: batch.client_ip });
     const status = res.statusCode;
-    let body: unknown;
-    try { body = JSON.parse(res.body); } catch { body = null; }
-    if (status === 200 && body) {
-      await this.store.finish(batch.id, item.idx, 'succeeded', JSON.stringify({ type: 'succeeded', message: body }));
+    if (status === 200) {
+      // The answer as the gateway sent it (shaped, watermarked), not parsed again.
+      this.finished(item, 'succeeded', `{"type":"succeeded","message":${res.body}}`);
       return;
     }
     if ((status === 429 || status >= 500) && item.attempts < this.config.max_attempts) {
@@ -92,19 +174,26 @@ export class BatchRunner {
       await this.store.retryLater(batch.id, item.idx, Date.now() + wait);
       return;
     }
+    let body: unknown = null;
+    try { body = JSON.parse(res.body); } catch { /* not JSON */ }
     const error = body && typeof body === 'object' && (body as { type?: unknown }).type === 'error'
       ? body
       : { type: 'error', error: { type: 'api_error', message: `The request failed with status ${status}.` } };
-    await this.store.finish(batch.id, item.idx, 'errored', JSON.stringify({ type: 'errored', error }));
+    this.finished(item, 'errored', JSON.stringify({ type: 'errored', error }));
   }
 
-  /** Stop claiming; wait (up to `waitMs`) for requests in flight. What is left runs after a restart. */
+  /** Stop claiming; wait (up to `waitMs`) for requests in flight and write their results. */
   async stop(waitMs = 30_000): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    // What was claimed ahead goes back, to run after a restart or on another node at once.
+    const queued = this.queue;
+    this.queue = [];
+    for (const item of queued) await this.store.retryLater(item.batch.id, item.idx, 0).catch(() => {});
     if (this.inFlight.size) {
       await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, waitMs).unref())]);
     }
+    await this.writeResults();
   }
 }

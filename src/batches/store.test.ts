@@ -36,6 +36,7 @@ function batch(id: string, created: number, over: Partial<BatchRecord> = {}): Ba
     anthropic_beta: null, status: 'in_progress', created_at: created, expires_at: created + 86_400_000, ended_at: null, cancel_initiated_at: null, ...over,
   };
 }
+const finish = (s: BatchStore, batchId: string, idx: number, state: 'succeeded' | 'errored', result: string) => s.finish([{ batchId, idx, state, result }]);
 const items = (n: number) => Array.from({ length: n }, (_, i) => ({ custom_id: `r${i}`, params: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: `q${i}` }] }) }));
 
 test('claims, retries, results and the end of a batch', async () => {
@@ -49,8 +50,8 @@ test('claims, retries, results and the end of a batch', async () => {
     assert.equal(first[0].batch.client_ip, '203.0.113.7');
     assert.equal(first[0].attempts, 1);
     assert.deepEqual(JSON.parse(first[0].params).messages[0].content, 'q0');
-    await s.finish('b1', 0, 'succeeded', JSON.stringify({ type: 'succeeded', message: { id: 'msg_1' } }));
-    await s.finish('b1', 1, 'errored', JSON.stringify({ type: 'errored', error: { type: 'error', error: { type: 'invalid_request_error', message: 'x' } } }));
+    await finish(s, 'b1', 0, 'succeeded', JSON.stringify({ type: 'succeeded', message: { id: 'msg_1' } }));
+    await finish(s, 'b1', 1, 'errored', JSON.stringify({ type: 'errored', error: { type: 'error', error: { type: 'invalid_request_error', message: 'x' } } }));
     await s.retryLater('b1', 2, t0 + 5_000);
     // r2 waits until it is due; r3 and r4 go first
     assert.deepEqual((await s.claim(t0 + 1, 10, 60_000)).map((c) => c.custom_id), ['r3', 'r4'], name);
@@ -58,13 +59,13 @@ test('claims, retries, results and the end of a batch', async () => {
     const again = await s.claim(t0 + 5_000, 10, 60_000);
     assert.deepEqual(again.map((c) => [c.custom_id, c.attempts]), [['r2', 2]], name);
     // r3's node stopped: its lease runs out and another claim takes it up
-    await s.finish('b1', 2, 'succeeded', '{"type":"succeeded","message":{}}');
-    await s.finish('b1', 4, 'succeeded', '{"type":"succeeded","message":{}}');
+    await finish(s, 'b1', 2, 'succeeded', '{"type":"succeeded","message":{}}');
+    await finish(s, 'b1', 4, 'succeeded', '{"type":"succeeded","message":{}}');
     assert.deepEqual((await s.claim(t0 + 70_000, 10, 60_000)).map((c) => c.custom_id), ['r3'], name);
     assert.deepEqual(await s.settle(t0 + 70_001), [], `${name}: r3 still running`);
-    await s.finish('b1', 3, 'succeeded', '{"type":"succeeded","message":{}}');
+    await finish(s, 'b1', 3, 'succeeded', '{"type":"succeeded","message":{}}');
     // a result recorded twice (a late node) is not overwritten once finished
-    await s.finish('b1', 3, 'errored', '{"type":"errored"}');
+    await finish(s, 'b1', 3, 'errored', '{"type":"errored"}');
     assert.deepEqual(await s.settle(t0 + 80_000), ['b1'], name);
     const ended = (await s.get('b1'))!;
     assert.equal(ended.status, 'ended');
@@ -95,7 +96,7 @@ test('cancelling, expiring, paging newest first, deleting and pruning', async ()
     assert.equal(await s.cancel('c1', 201), false, `${name}: only once`);
     assert.deepEqual(await s.claim(300, 10, 60_000), [], `${name}: nothing more runs`);
     assert.deepEqual(await s.counts('c1'), { pending: 0, running: 1, succeeded: 0, errored: 0, canceled: 3, expired: 0 }, name);
-    await s.finish('c1', 0, 'succeeded', '{"type":"succeeded","message":{}}');
+    await finish(s, 'c1', 0, 'succeeded', '{"type":"succeeded","message":{}}');
     assert.deepEqual(await s.settle(400), ['c1'], name);
     assert.equal((await s.get('c1'))!.cancel_initiated_at, 200);
     assert.deepEqual((await s.results('c1')).map((r) => JSON.parse(r.result).type), ['succeeded', 'canceled', 'canceled', 'canceled'], name);

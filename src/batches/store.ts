@@ -3,6 +3,7 @@
  * PostgreSQL for many nodes (nodes claim requests with row locks, so each runs once; a claim not
  * finished within its lease is taken up again).
  */
+import type { Statement } from 'better-sqlite3';
 import { migratePostgres, migrateSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
 
 export type BatchStatus = 'in_progress' | 'canceling' | 'ended';
@@ -31,6 +32,8 @@ export interface NewItem { custom_id: string; params: string }
 /** A request claimed to run now, with its batch. */
 export interface ClaimedItem { batch: BatchRecord; idx: number; custom_id: string; params: string; attempts: number }
 export interface ItemResult { custom_id: string; result: string }
+/** A request's outcome; `canceled` ones (claimed before their batch was cancelled, not run) have no result. */
+export interface FinishedItem { batchId: string; idx: number; state: 'succeeded' | 'errored' | 'canceled'; result: string | null }
 export interface BatchPage { before_id?: string; after_id?: string; limit: number }
 
 export interface BatchStore {
@@ -39,9 +42,13 @@ export interface BatchStore {
   counts(id: string): Promise<Record<ItemState, number>>;
   /** The batches of an account (or of its organisation), newest first. */
   list(owner: { accountId: string; orgId: string | null }, page: BatchPage): Promise<BatchRecord[]>;
-  /** Up to `n` requests ready to run (pending and due, or running with an expired lease), marked running. */
+  /**
+   * Up to `n` requests ready to run (pending and due, or running with an expired lease), marked
+   * running: oldest batch first (batch ids sort by creation time), in the order they were sent.
+   */
   claim(now: number, n: number, leaseMs: number): Promise<ClaimedItem[]>;
-  finish(batchId: string, idx: number, state: 'succeeded' | 'errored', result: string): Promise<void>;
+  /** Record results (one transaction); a request no longer running (cancelled, expired, finished elsewhere) keeps what it has. */
+  finish(items: readonly FinishedItem[]): Promise<void>;
   /** Back to pending, to run again from `notBefore` (a limit's Retry-After, an upstream failure). */
   retryLater(batchId: string, idx: number, notBefore: number): Promise<void>;
   /** Start cancelling: requests not yet run are `canceled`; running ones finish. False if already ended. */
@@ -61,11 +68,12 @@ const MIGRATION = (big: string) => `
     created_at ${big} NOT NULL, expires_at ${big} NOT NULL, ended_at ${big}, cancel_initiated_at ${big});
   CREATE INDEX IF NOT EXISTS message_batches_account ON message_batches (account_id, created_at);
   CREATE INDEX IF NOT EXISTS message_batches_org ON message_batches (org_id, created_at);
+  CREATE INDEX IF NOT EXISTS message_batches_open ON message_batches (status, expires_at);
   CREATE TABLE IF NOT EXISTS message_batch_items (
     batch_id TEXT NOT NULL, idx INTEGER NOT NULL,
     custom_id TEXT NOT NULL, params TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
     not_before ${big} NOT NULL DEFAULT 0, lease_until ${big}, result TEXT, PRIMARY KEY (batch_id, idx));
-  CREATE INDEX IF NOT EXISTS message_batch_items_ready ON message_batch_items (state, not_before)`;
+  CREATE INDEX IF NOT EXISTS message_batch_items_ready ON message_batch_items (state, batch_id, idx)`;
 
 /** Requests written per transaction when a batch is created on SQLite. */
 const CREATE_CHUNK = 500;
@@ -91,6 +99,7 @@ const batchValues = (b: BatchRecord) => [b.id, b.account_id, b.org_id, b.key_id,
 
 /** Statements the two backends share (placeholders written `?`; PostgreSQL's are numbered on the way). */
 const SQL = {
+  claimFrom: (state: 'running' | 'pending') => `FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id WHERE i.state = '${state}' AND b.status = 'in_progress'`,
   ownerPage: (cursor: string, order: 'ASC' | 'DESC') => `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (account_id = ? OR (org_id IS NOT NULL AND org_id = ?))${cursor} ORDER BY created_at ${order}, id ${order} LIMIT ?`,
   counts: 'SELECT state, COUNT(*) AS n FROM message_batch_items WHERE batch_id = ? GROUP BY state',
   finish: 'UPDATE message_batch_items SET state = ?, result = ?, lease_until = NULL WHERE batch_id = ? AND idx = ? AND state = \'running\'',
@@ -99,9 +108,11 @@ const SQL = {
   // pending requests of batches being cancelled, or of overdue batches (and their abandoned claims)
   cancelPending: `UPDATE message_batch_items SET state = 'canceled', result = NULL WHERE state = 'pending'
     AND batch_id IN (SELECT id FROM message_batches WHERE status = 'canceling')`,
-  expire: `UPDATE message_batch_items SET state = 'expired', lease_until = NULL WHERE (state = 'pending' OR (state = 'running' AND lease_until < ?))
-    AND batch_id IN (SELECT id FROM message_batches WHERE status <> 'ended' AND expires_at <= ?)`,
-  endable: `SELECT id FROM message_batches b WHERE status <> 'ended'
+  // Settling reads the open batches only (an index), and the requests of each through the index.
+  overdue: `SELECT id FROM message_batches WHERE status IN ('in_progress', 'canceling') AND expires_at <= ?`,
+  expire: `UPDATE message_batch_items SET state = 'expired', lease_until = NULL
+    WHERE batch_id = ? AND (state = 'pending' OR (state = 'running' AND lease_until < ?))`,
+  endable: `SELECT id FROM message_batches b WHERE status IN ('in_progress', 'canceling')
     AND NOT EXISTS (SELECT 1 FROM message_batch_items i WHERE i.batch_id = b.id AND i.state IN ('pending', 'running'))`,
   end: 'UPDATE message_batches SET status = \'ended\', ended_at = ? WHERE id = ? AND status <> \'ended\'',
   results: 'SELECT custom_id, state, result FROM message_batch_items WHERE batch_id = ? ORDER BY idx',
@@ -134,8 +145,15 @@ function resultOf(r: { custom_id: string; state: string; result: unknown }): Ite
 }
 
 export class SqliteBatchStore implements BatchStore {
+  /** Prepared once: preparing a statement costs more than running these. */
+  private readonly statements = new Map<string, Statement>();
   constructor(private readonly db: SqliteDb) {
     migrateSqlite(db, 'batches', [MIGRATION('INTEGER')]);
+  }
+  private sql(text: string): Statement {
+    let st = this.statements.get(text);
+    if (!st) { st = this.db.prepare(text); this.statements.set(text, st); }
+    return st;
   }
   /**
    * SQLite writes on the thread that serves requests: the requests go in chunks, yielding between
@@ -143,7 +161,7 @@ export class SqliteBatchStore implements BatchStore {
    * seen; a start interrupted before it leaves rows `prune` removes.
    */
   async create(batch: BatchRecord, items: readonly NewItem[]) {
-    const insertItem = this.db.prepare('INSERT INTO message_batch_items (batch_id, idx, custom_id, params, state) VALUES (?, ?, ?, ?, \'pending\')');
+    const insertItem = this.sql('INSERT INTO message_batch_items (batch_id, idx, custom_id, params, state) VALUES (?, ?, ?, ?, \'pending\')');
     const chunk = this.db.transaction((start: number) => {
       for (let i = start; i < Math.min(items.length, start + CREATE_CHUNK); i++) insertItem.run(batch.id, i, items[i].custom_id, items[i].params);
     });
@@ -151,70 +169,73 @@ export class SqliteBatchStore implements BatchStore {
       chunk(start);
       if (start + CREATE_CHUNK < items.length) await new Promise((r) => setImmediate(r));
     }
-    this.db.prepare(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...batchValues(batch));
+    this.sql(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...batchValues(batch));
   }
   async get(id: string) {
-    const r = this.db.prepare(`SELECT ${BATCH_COLUMNS} FROM message_batches WHERE id = ?`).get(id) as Record<string, unknown> | undefined;
+    const r = this.sql(`SELECT ${BATCH_COLUMNS} FROM message_batches WHERE id = ?`).get(id) as Record<string, unknown> | undefined;
     return r ? toBatch(r) : null;
   }
   async counts(id: string) {
     const out = emptyCounts();
-    for (const r of this.db.prepare(SQL.counts).all(id) as { state: ItemState; n: number }[]) out[r.state] = Number(r.n);
+    for (const r of this.sql(SQL.counts).all(id) as { state: ItemState; n: number }[]) out[r.state] = Number(r.n);
     return out;
   }
   async list(owner: { accountId: string; orgId: string | null }, page: BatchPage) {
     const c = pageSql(page);
-    return newestFirst(this.db.prepare(SQL.ownerPage(c.sql, c.order)).all(owner.accountId, owner.orgId, ...c.args, page.limit) as Record<string, unknown>[], c.order);
+    return newestFirst(this.sql(SQL.ownerPage(c.sql, c.order)).all(owner.accountId, owner.orgId, ...c.args, page.limit) as Record<string, unknown>[], c.order);
   }
   async claim(now: number, n: number, leaseMs: number) {
     return this.db.transaction(() => {
-      const rows = this.db.prepare(`SELECT i.idx, i.custom_id, i.params, i.attempts, ${BATCH_COLUMNS.split(', ').map((c) => `b.${c}`).join(', ')}
-        FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id
-        WHERE b.status = 'in_progress' AND ((i.state = 'pending' AND i.not_before <= ?) OR (i.state = 'running' AND i.lease_until < ?))
-        ORDER BY b.created_at, i.batch_id, i.idx LIMIT ?`).all(now, now, n) as Record<string, unknown>[];
-      const mark = this.db.prepare('UPDATE message_batch_items SET state = \'running\', lease_until = ?, attempts = attempts + 1 WHERE batch_id = ? AND idx = ?');
+      const columns = `i.idx, i.custom_id, i.params, i.attempts, ${BATCH_COLUMNS.split(', ').map((c) => `b.${c}`).join(', ')}`;
+      // Two walks of the (state, batch_id, idx) index, each stopping at the limit (one query with
+      // OR sorted every pending request of every batch on each claim).
+      const rows = this.sql(`SELECT ${columns} ${SQL.claimFrom('running')} AND i.lease_until < ? ORDER BY i.batch_id, i.idx LIMIT ?`).all(now, n) as Record<string, unknown>[];
+      if (rows.length < n) rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('pending')} AND i.not_before <= ? ORDER BY i.batch_id, i.idx LIMIT ?`).all(now, n - rows.length) as Record<string, unknown>[]);
+      const mark = this.sql('UPDATE message_batch_items SET state = \'running\', lease_until = ?, attempts = attempts + 1 WHERE batch_id = ? AND idx = ?');
       return rows.map((r) => {
         mark.run(now + leaseMs, r.id, r.idx);
         return { batch: toBatch(r), idx: Number(r.idx), custom_id: String(r.custom_id), params: String(r.params), attempts: Number(r.attempts) + 1 };
       });
     })();
   }
-  async finish(batchId: string, idx: number, state: 'succeeded' | 'errored', result: string) {
-    this.db.prepare(SQL.finish).run(state, result, batchId, idx);
+  async finish(items: readonly FinishedItem[]) {
+    const st = this.sql(SQL.finish);
+    this.db.transaction(() => { for (const f of items) st.run(f.state, f.result, f.batchId, f.idx); })();
   }
   async retryLater(batchId: string, idx: number, notBefore: number) {
-    this.db.prepare(SQL.retry).run(notBefore, batchId, idx);
+    this.sql(SQL.retry).run(notBefore, batchId, idx);
   }
   async cancel(id: string, now: number) {
     return this.db.transaction(() => {
-      const changed = this.db.prepare(SQL.cancelBatch).run(now, id).changes > 0;
-      if (changed) this.db.prepare(SQL.cancelPending).run();
+      const changed = this.sql(SQL.cancelBatch).run(now, id).changes > 0;
+      if (changed) this.sql(SQL.cancelPending).run();
       return changed;
     })();
   }
   async settle(now: number) {
     return this.db.transaction(() => {
-      this.db.prepare(SQL.cancelPending).run();
-      this.db.prepare(SQL.expire).run(now, now);
-      const ids = (this.db.prepare(SQL.endable).all() as { id: string }[]).map((r) => r.id);
-      const end = this.db.prepare(SQL.end);
+      this.sql(SQL.cancelPending).run();
+      const expire = this.sql(SQL.expire);
+      for (const r of this.sql(SQL.overdue).all(now) as { id: string }[]) expire.run(r.id, now);
+      const ids = (this.sql(SQL.endable).all() as { id: string }[]).map((r) => r.id);
+      const end = this.sql(SQL.end);
       for (const id of ids) end.run(now, id);
       return ids;
     })();
   }
   async results(id: string) {
-    return (this.db.prepare(SQL.results).all(id) as { custom_id: string; state: string; result: unknown }[]).map(resultOf);
+    return (this.sql(SQL.results).all(id) as { custom_id: string; state: string; result: unknown }[]).map(resultOf);
   }
   async delete(id: string) {
     return this.db.transaction(() => {
-      this.db.prepare(SQL.deleteItems).run(id);
-      return this.db.prepare(SQL.delete).run(id).changes > 0;
+      this.sql(SQL.deleteItems).run(id);
+      return this.sql(SQL.delete).run(id).changes > 0;
     })();
   }
   async prune(before: number) {
     return this.db.transaction(() => {
-      this.db.prepare(SQL.pruneItems).run(before);
-      return this.db.prepare(SQL.prune).run(before).changes;
+      this.sql(SQL.pruneItems).run(before);
+      return this.sql(SQL.prune).run(before).changes;
     })();
   }
 }
@@ -268,16 +289,15 @@ export class PostgresBatchStore implements BatchStore {
     return newestFirst((await this.q(SQL.ownerPage(c.sql, c.order), [owner.accountId, owner.orgId, ...c.args, page.limit])).rows, c.order);
   }
   async claim(now: number, n: number, leaseMs: number) {
-    const { rows } = await this.pool.query(
-      `WITH ready AS (
-         SELECT i.batch_id, i.idx FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id
-         WHERE b.status = 'in_progress' AND ((i.state = 'pending' AND i.not_before <= $1) OR (i.state = 'running' AND i.lease_until < $1))
-         ORDER BY b.created_at, i.batch_id, i.idx LIMIT $2 FOR UPDATE OF i SKIP LOCKED)
+    const claimWhere = async (state: 'running' | 'pending', condition: string, limit: number) => (await this.pool.query(
+      `WITH ready AS (SELECT i.batch_id, i.idx ${SQL.claimFrom(state)} AND ${condition} ORDER BY i.batch_id, i.idx LIMIT $2 FOR UPDATE OF i SKIP LOCKED)
        UPDATE message_batch_items i SET state = 'running', lease_until = $3, attempts = i.attempts + 1
        FROM ready WHERE i.batch_id = ready.batch_id AND i.idx = ready.idx
        RETURNING i.batch_id, i.idx, i.custom_id, i.params, i.attempts`,
-      [now, n, now + leaseMs],
-    );
+      [now, limit, now + leaseMs],
+    )).rows;
+    const rows = await claimWhere('running', 'i.lease_until < $1', n);
+    if (rows.length < n) rows.push(...await claimWhere('pending', 'i.not_before <= $1', n - rows.length));
     const batches = new Map<string, BatchRecord>();
     const out: ClaimedItem[] = [];
     for (const r of rows) {
@@ -285,10 +305,16 @@ export class PostgresBatchStore implements BatchStore {
       if (!batch) { batch = (await this.get(r.batch_id))!; batches.set(r.batch_id, batch); }
       out.push({ batch, idx: Number(r.idx), custom_id: r.custom_id, params: r.params, attempts: Number(r.attempts) });
     }
-    return out.sort((a, b) => a.batch.created_at - b.batch.created_at || a.idx - b.idx);
+    return out.sort((a, b) => (a.batch.id < b.batch.id ? -1 : a.batch.id > b.batch.id ? 1 : a.idx - b.idx));
   }
-  async finish(batchId: string, idx: number, state: 'succeeded' | 'errored', result: string) {
-    await this.q(SQL.finish, [state, result, batchId, idx]);
+  async finish(items: readonly FinishedItem[]) {
+    if (!items.length) return;
+    await this.pool.query(
+      `UPDATE message_batch_items i SET state = f.state, result = f.result, lease_until = NULL
+       FROM unnest($1::text[], $2::int[], $3::text[], $4::text[]) AS f(batch_id, idx, state, result)
+       WHERE i.batch_id = f.batch_id AND i.idx = f.idx AND i.state = 'running'`,
+      [items.map((f) => f.batchId), items.map((f) => f.idx), items.map((f) => f.state), items.map((f) => f.result)],
+    );
   }
   async retryLater(batchId: string, idx: number, notBefore: number) {
     await this.q(SQL.retry, [notBefore, batchId, idx]);
@@ -300,7 +326,7 @@ export class PostgresBatchStore implements BatchStore {
   }
   async settle(now: number) {
     await this.q(SQL.cancelPending);
-    await this.q(SQL.expire, [now, now]);
+    for (const r of (await this.q(SQL.overdue, [now])).rows) await this.q(SQL.expire, [r.id, now]);
     const ids = (await this.q(SQL.endable)).rows.map((r) => String(r.id));
     for (const id of ids) await this.q(SQL.end, [now, id]);
     return ids;

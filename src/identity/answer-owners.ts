@@ -18,6 +18,7 @@
 import type { GatewayHooks, InteractionContext } from '../gateway/lifecycle.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { WardenError } from '../errors/index.ts';
+import type { Statement } from 'better-sqlite3';
 import { migratePostgres, migrateSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
 
 export interface AnswerOwner { accountId: string; orgId: string | null }
@@ -45,15 +46,18 @@ const TABLE = (time: string) => `CREATE TABLE IF NOT EXISTS answer_owners (id TE
   CREATE INDEX IF NOT EXISTS answer_owners_created ON answer_owners (created_at)`;
 
 export class SqliteAnswerOwnersStore implements AnswerOwnersStore {
+  private readonly insert: Statement;
+  private readonly select: Statement;
   constructor(private readonly db: SqliteDb) {
     migrateSqlite(db, 'answer_owners', [TABLE('TEXT')]);
+    this.insert = db.prepare('INSERT OR IGNORE INTO answer_owners (id, account_id, org_id, created_at) VALUES (?, ?, ?, ?)');
+    this.select = db.prepare('SELECT account_id, org_id FROM answer_owners WHERE id = ?');
   }
   async record(entries: readonly AnswerRecord[]) {
-    const insert = this.db.prepare('INSERT OR IGNORE INTO answer_owners (id, account_id, org_id, created_at) VALUES (?, ?, ?, ?)');
-    this.db.transaction(() => { for (const e of entries) insert.run(e.id, e.accountId, e.orgId, e.at); })();
+    this.db.transaction(() => { for (const e of entries) this.insert.run(e.id, e.accountId, e.orgId, e.at); })();
   }
   async ownerOf(id: string) {
-    const r = this.db.prepare('SELECT account_id, org_id FROM answer_owners WHERE id = ?').get(id) as { account_id: string; org_id: string | null } | undefined;
+    const r = this.select.get(id) as { account_id: string; org_id: string | null } | undefined;
     return r ? { accountId: r.account_id, orgId: r.org_id } : null;
   }
   async prune(before: string) {

@@ -185,3 +185,31 @@ test('the one-use credential: accepted once, refused again, and refused once the
     await assert.rejects(async () => auth.authenticate('wk_live_other'), /not a batch credential/);
   } finally { await identity.close(); db.close(); }
 });
+
+test('operators see every customer\'s batches with who sent them, and cancel one (admin API and CLI)', async () => {
+  const { runBatchesCli } = await import('../cli/batches-cmd.ts');
+  const created = await sdk(bob).messages.batches.create({ requests: Array.from({ length: 30 }, (_, i) => ask(`b${i}`, `Bob's item ${i}`)) });
+  const out: string[] = [];
+  const err: string[] = [];
+  const io = { out: (t: string) => out.push(t), err: (t: string) => err.push(t), env: { WARDEN_ADMIN_URL: w.url, WARDEN_ADMIN_TOKEN: TOKEN } };
+  assert.equal(await runBatchesCli(['cancel', created.id], io), 0, err.join('\n'));
+  assert.match(out.join('\n'), new RegExp(`${created.id}: (canceling|ended)`));
+  const ended = await untilEnded(sdk(bob), created.id);
+  assert.ok(ended.request_counts.canceled > 0, JSON.stringify(ended.request_counts));
+
+  const list = await (await fetch(`${w.url}/admin/batches?status=ended`, { headers: { authorization: `Bearer ${TOKEN}` } })).json() as any;
+  const mine = list.data.find((b: any) => b.id === created.id);
+  assert.ok(mine, 'listed');
+  assert.equal(mine.client_ip, '127.0.0.1');
+  assert.match(mine.user_agent, /Anthropic\/JS/);
+  const bobsAccount = mine.account_id;
+  const onlyBob = await (await fetch(`${w.url}/admin/batches?account=${bobsAccount}`, { headers: { authorization: `Bearer ${TOKEN}` } })).json() as any;
+  assert.ok(onlyBob.data.length >= 1 && onlyBob.data.every((b: any) => b.account_id === bobsAccount));
+  out.length = 0;
+  assert.equal(await runBatchesCli(['list', '--account', bobsAccount], io), 0, err.join('\n'));
+  assert.match(out.join('\n'), new RegExp(created.id));
+  // bad filters and unknown ids are refused; the admin token is required
+  assert.equal((await fetch(`${w.url}/admin/batches?status=nope`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 400);
+  assert.equal((await fetch(`${w.url}/admin/batches/msgbatch_nope/cancel`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })).status, 404);
+  assert.equal((await fetch(`${w.url}/admin/batches`)).status, 401);
+});

@@ -10,6 +10,7 @@ import type { IdentityStore } from '../identity/index.ts';
 import type { BatchesConfig } from './config.ts';
 import { BatchCredentials } from './credentials.ts';
 import { registerBatchRoutes } from './routes.ts';
+import { registerBatchAdminRoutes } from './admin.ts';
 import { BatchRunner } from './runner.ts';
 import type { BatchStore } from './store.ts';
 
@@ -18,6 +19,7 @@ export { SqliteBatchStore, PostgresBatchStore, type BatchStore, type BatchRecord
 export { BatchCredentials } from './credentials.ts';
 export { BatchRunner } from './runner.ts';
 export { registerBatchRoutes } from './routes.ts';
+export { registerBatchAdminRoutes } from './admin.ts';
 
 export interface Batches {
   /** The gateway's authenticator, also accepting the one-use credentials of running requests. */
@@ -26,10 +28,13 @@ export interface Batches {
   hooks: GatewayHooks;
   /** Serve the routes on the gateway's server and start running batches there; stopped when it closes. */
   register(app: FastifyInstance, callerAuthenticator: Authenticator): void;
+  /** Operators' routes, for the admin API (`/admin/batches`). */
+  adminPlugin(app: FastifyInstance): void;
 }
 
 export function createBatches(store: BatchStore, identity: Pick<IdentityStore, 'getKey' | 'getAccount' | 'getOrg'>, config: BatchesConfig, log?: (msg: string) => void): Batches {
   const credentials = new BatchCredentials(identity);
+  let runner: BatchRunner | null = null;
   return {
     authenticator: (inner) => credentials.authenticator(inner),
     hooks: {
@@ -40,14 +45,18 @@ export function createBatches(store: BatchStore, identity: Pick<IdentityStore, '
       },
     },
     register(app, callerAuthenticator) {
-      const runner = new BatchRunner(store, app, credentials, config, log);
+      const running = new BatchRunner(store, app, credentials, config, log);
+      runner = running;
       registerBatchRoutes(app, {
         store, authenticator: callerAuthenticator, config,
-        onCreated: () => { setImmediate(() => { void runner.tick(Date.now(), true); }); },
-        onCanceled: (id) => runner.closedBatch(id),
+        onCreated: () => { setImmediate(() => { void running.tick(Date.now(), true); }); },
+        onCanceled: (id) => running.closedBatch(id),
       });
-      app.addHook('onReady', async () => { runner.begin(); });
-      app.addHook('preClose', async () => { await runner.stop(); });
+      app.addHook('onReady', async () => { running.begin(); });
+      app.addHook('preClose', async () => { await running.stop(); });
+    },
+    adminPlugin(app) {
+      registerBatchAdminRoutes(app, store, (id) => runner?.closedBatch(id));
     },
   };
 }

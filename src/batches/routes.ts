@@ -9,7 +9,7 @@ import { ulid } from '../events/index.ts';
 import type { Authenticator } from '../gateway/index.ts';
 import { apiKeyFromHeaders, requireScope, type AuthContext } from '../identity/index.ts';
 import type { BatchesConfig } from './config.ts';
-import type { BatchRecord, BatchStore, NewItem } from './store.ts';
+import type { BatchRecord, BatchStore, ItemState, NewItem } from './store.ts';
 
 const CUSTOM_ID = /^[a-zA-Z0-9_-]{1,64}$/;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -46,8 +46,12 @@ async function ownBatch(deps: BatchRoutesDeps, auth: AuthContext, id: string): P
 }
 
 async function describe(deps: BatchRoutesDeps, req: FastifyRequest, b: BatchRecord): Promise<Record<string, unknown>> {
-  const c = await deps.store.counts(b.id);
   const host = req.headers.host ?? 'localhost';
+  return batchJson(b, await deps.store.counts(b.id), b.status === 'ended' ? `${req.protocol}://${host}/v1/messages/batches/${b.id}/results` : null);
+}
+
+/** A batch as the Messages Batches API describes it. */
+export function batchJson(b: BatchRecord, c: Record<ItemState, number>, resultsUrl: string | null): Record<string, unknown> {
   return {
     id: b.id,
     type: 'message_batch',
@@ -58,7 +62,7 @@ async function describe(deps: BatchRoutesDeps, req: FastifyRequest, b: BatchReco
     expires_at: iso(b.expires_at),
     cancel_initiated_at: iso(b.cancel_initiated_at),
     archived_at: null,
-    results_url: b.status === 'ended' ? `${req.protocol}://${host}/v1/messages/batches/${b.id}/results` : null,
+    results_url: resultsUrl,
   };
 }
 

@@ -42,6 +42,8 @@ export interface BatchStore {
   counts(id: string): Promise<Record<ItemState, number>>;
   /** The batches of an account (or of its organisation), newest first. */
   list(owner: { accountId: string; orgId: string | null }, page: BatchPage): Promise<BatchRecord[]>;
+  /** For operators: the newest batches of every account, or of one, or in one state. */
+  recent(filter: { accountId?: string; status?: BatchStatus }, limit: number): Promise<BatchRecord[]>;
   /**
    * Up to `n` requests ready to run (pending and due, or running with an expired lease), marked
    * running: oldest batch first (batch ids sort by creation time), in the order they were sent.
@@ -102,6 +104,7 @@ const SQL = {
   claimFrom: (state: 'running' | 'pending') => `FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id WHERE i.state = '${state}' AND b.status = 'in_progress'`,
   ownerPage: (cursor: string, order: 'ASC' | 'DESC') => `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (account_id = ? OR (org_id IS NOT NULL AND org_id = ?))${cursor} ORDER BY created_at ${order}, id ${order} LIMIT ?`,
   counts: 'SELECT state, COUNT(*) AS n FROM message_batch_items WHERE batch_id = ? GROUP BY state',
+  recent: `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (? IS NULL OR account_id = ?) AND (? IS NULL OR status = ?) ORDER BY created_at DESC, id DESC LIMIT ?`,
   finish: 'UPDATE message_batch_items SET state = ?, result = ?, lease_until = NULL WHERE batch_id = ? AND idx = ? AND state = \'running\'',
   retry: 'UPDATE message_batch_items SET state = \'pending\', not_before = ?, lease_until = NULL WHERE batch_id = ? AND idx = ? AND state = \'running\'',
   cancelBatch: 'UPDATE message_batches SET status = \'canceling\', cancel_initiated_at = ? WHERE id = ? AND status = \'in_progress\'',
@@ -183,6 +186,10 @@ export class SqliteBatchStore implements BatchStore {
   async list(owner: { accountId: string; orgId: string | null }, page: BatchPage) {
     const c = pageSql(page);
     return newestFirst(this.sql(SQL.ownerPage(c.sql, c.order)).all(owner.accountId, owner.orgId, ...c.args, page.limit) as Record<string, unknown>[], c.order);
+  }
+  async recent(filter: { accountId?: string; status?: BatchStatus }, limit: number) {
+    const a = filter.accountId ?? null; const st = filter.status ?? null;
+    return (this.sql(SQL.recent).all(a, a, st, st, limit) as Record<string, unknown>[]).map(toBatch);
   }
   async claim(now: number, n: number, leaseMs: number) {
     return this.db.transaction(() => {
@@ -287,6 +294,10 @@ export class PostgresBatchStore implements BatchStore {
   async list(owner: { accountId: string; orgId: string | null }, page: BatchPage) {
     const c = pageSql(page);
     return newestFirst((await this.q(SQL.ownerPage(c.sql, c.order), [owner.accountId, owner.orgId, ...c.args, page.limit])).rows, c.order);
+  }
+  async recent(filter: { accountId?: string; status?: BatchStatus }, limit: number) {
+    const a = filter.accountId ?? null; const st = filter.status ?? null;
+    return (await this.pool.query(pgSql(SQL.recent).replace('$1 IS NULL', '$1::text IS NULL').replace('$3 IS NULL', '$3::text IS NULL'), [a, a, st, st, limit])).rows.map(toBatch);
   }
   async claim(now: number, n: number, leaseMs: number) {
     const claimWhere = async (state: 'running' | 'pending', condition: string, limit: number) => (await this.pool.query(

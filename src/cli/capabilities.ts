@@ -75,7 +75,10 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const batches = config.batches.enabled
     ? createBatches(await onBackend<BatchStore>(stores, (db) => new SqliteBatchStore(db), (pool) => new PostgresBatchStore(pool)), identity, config.batches, say)
     : null;
-  if (batches) hooks.push(batches.hooks);
+  if (batches) {
+    hooks.push(batches.hooks);
+    adminPlugins.push((app) => batches.adminPlugin(app));
+  }
 
   // policy phase: a stored response is continued only by its owner (identity's record of
   // each Responses answer, written when the interaction ends).

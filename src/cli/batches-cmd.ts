@@ -1,0 +1,41 @@
+/**
+ * `warden batches ...`: customers' Message Batches, for operators, through the admin API (/admin/batches).
+ */
+import { textTable as table } from '../admin/index.ts';
+import { CONNECTION_HELP } from './admin-connection.ts';
+import { run, type CasesCliIo } from './cases-cmd.ts';
+
+const HELP = `usage:
+  warden batches list [--account ID] [--status in_progress|canceling|ended] [--limit N]
+                                               the newest batches, who sent them, how far they are
+  warden batches cancel ID                     cancel a customer's batch: what has not run is canceled
+
+options:
+${CONNECTION_HELP}`;
+
+interface OperatorBatch {
+  id: string; processing_status: string; created_at: string; ended_at: string | null; account_id: string; key_id: string; client_ip: string;
+  request_counts: { processing: number; succeeded: number; errored: number; canceled: number; expired: number };
+}
+
+const row = (b: OperatorBatch) => ({
+  id: b.id, status: b.processing_status, account: b.account_id, from: b.client_ip, created: b.created_at,
+  processing: b.request_counts.processing, succeeded: b.request_counts.succeeded, errored: b.request_counts.errored,
+  canceled: b.request_counts.canceled, expired: b.request_counts.expired,
+});
+const COLUMNS = ['id', 'status', 'account', 'from', 'created', 'processing', 'succeeded', 'errored', 'canceled', 'expired'];
+
+export function runBatchesCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Promise<number> {
+  return run(argv, HELP, ioIn, async ({ values: v, positionals: [what, id, ...extra] }, c) => {
+    if (extra.length) return `unexpected arguments: ${extra.join(' ')}`;
+    if (what === 'list' && !id) {
+      const r = await c.call<{ data: OperatorBatch[] }>('GET', '/batches', { query: { account: v.account, status: v.status, limit: v.limit } });
+      return { result: r, text: r.data.length ? table(r.data.map(row), COLUMNS) : '(no batches)' };
+    }
+    if (what === 'cancel' && id) {
+      const r = await c.call<OperatorBatch>('POST', `/batches/${encodeURIComponent(id)}/cancel`);
+      return { result: r, text: `${r.id}: ${r.processing_status} (${r.request_counts.canceled} canceled, ${r.request_counts.processing} still running, ${r.request_counts.succeeded} succeeded)` };
+    }
+    return `unknown command: batches ${[what, id].filter(Boolean).join(' ')}`;
+  });
+}

@@ -8,7 +8,8 @@
  * recorded with its account and organisation when the interaction ends, and a request naming a
  * previous response is forwarded only when it is the caller's or its organisation's (policy
  * phase). Conversation objects cannot be created through Warden (`/v1/conversations` is not
- * served), so a request naming one is refused too.
+ * served), so a request naming one is refused too, as is background mode (its answer is fetched
+ * with `GET /v1/responses/{id}`, not served either).
  *
  * Records are written in batches off the request path. A request that chains at once, before the
  * batch is written, is answered from this node's recent answers; on several nodes sharing
@@ -163,6 +164,11 @@ export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwner
     policy(ctx: InteractionContext): Promise<void> | void {
       if (ctx.flavour !== 'openai.responses' || !ctx.auth) return;
       const body = ctx.body;
+      // A background response is fetched later with GET /v1/responses/{id}, which is not served:
+      // accepted, it would spend the upstream's compute on an answer nobody can read, metered as none.
+      if (body.background === true) {
+        throw new WardenError('WARDEN_INVALID_REQUEST', 'Background mode is not available through this API: send the request without `background` (stream it for long answers).', { param: 'background' });
+      }
       if (body.conversation !== undefined && body.conversation !== null) {
         throw new WardenError('WARDEN_INVALID_REQUEST', 'Conversations are not available through this API: continue a response with `previous_response_id`, or send the whole input.', { param: 'conversation' });
       }

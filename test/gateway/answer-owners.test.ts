@@ -58,7 +58,11 @@ test('a streamed response can be continued the moment it ends; its id is on the 
   assert.equal(streamed?.response.answer_id, id);
 });
 
-test('conversations cannot be named (they cannot be created here); other APIs carry their answer ids too', async () => {
+test('conversations cannot be named (they cannot be created here), nor background mode asked for (it cannot be fetched here); other APIs carry their answer ids too', async () => {
+  await assert.rejects(
+    client(ALICE).responses.create({ model: 'gpt-4o-mini', background: true, input: 'A long essay, please.' }),
+    (e: any) => e.status === 400 && e.error.param === 'background',
+  );
   await assert.rejects(
     client(ALICE).responses.create({ model: 'gpt-4o-mini', conversation: 'conv_123', input: 'hi' }),
     (e: any) => e.status === 400 && e.error.param === 'conversation',
@@ -67,7 +71,7 @@ test('conversations cannot be named (they cannot be created here); other APIs ca
   const streamed = await client(ALICE).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi there' }], max_tokens: 10, stream: true });
   let streamId = '';
   for await (const c of streamed) streamId = c.id;
-  const events = await storedEvents(h, 11);
+  const events = await storedEvents(h, 12);
   const ids = new Set(events.filter((e) => e.flavour === 'openai.chat').map((e) => e.response.answer_id));
   assert.ok(ids.has(chat.id) && ids.has(streamId), [...ids].join(','));
 });

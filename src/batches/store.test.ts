@@ -2,32 +2,22 @@
 // same moment), retried when due, cancelled, expired, paged newest first, and deleted with their results.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openPostgres, openSqlite } from '../store/index.ts';
+import { openSqlite } from '../store/index.ts';
+import { withPgSchema } from '../../test/helpers/postgres.ts';
 import { PostgresBatchStore, SqliteBatchStore, type BatchRecord, type BatchStore } from './store.ts';
-
-const PG_URL = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 async function eachStore(run: (name: string, open: () => BatchStore) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-batches-'));
   const db = openSqlite(join(dir, 'w.db'));
   try { await run('sqlite', () => new SqliteBatchStore(db)); } finally { db.close(); rmSync(dir, { recursive: true, force: true }); }
-  const schema = `batches_test_${randomBytes(6).toString('hex')}`;
-  const admin = openPostgres(PG_URL, { max: 1 });
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  const pool = openPostgres(`${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`, { max: 6 });
-  try {
+  await withPgSchema('batches_test', async (pool) => {
     const store = new PostgresBatchStore(pool);
     await store.migrate();
     await run('postgres', () => store);
-  } finally {
-    await pool.end();
-    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-    await admin.end();
-  }
+  }, 6);
 }
 
 function batch(id: string, created: number, over: Partial<BatchRecord> = {}): BatchRecord {

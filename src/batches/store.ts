@@ -4,7 +4,7 @@
  * finished within its lease is taken up again).
  */
 import type { Statement } from 'better-sqlite3';
-import { migratePostgres, migrateSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
+import { inTransaction, migratePostgres, migrateSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
 
 export type BatchStatus = 'in_progress' | 'canceling' | 'ended';
 export type ItemState = 'pending' | 'running' | 'succeeded' | 'errored' | 'canceled' | 'expired';
@@ -262,9 +262,7 @@ export class PostgresBatchStore implements BatchStore {
     return this.pool.query(pgSql(sql), args);
   }
   async create(batch: BatchRecord, items: readonly NewItem[]) {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.pool, async (client) => {
       await client.query(pgSql(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), batchValues(batch));
       for (let start = 0; start < items.length; start += 1000) {
         const slice = items.slice(start, start + 1000);
@@ -274,13 +272,7 @@ export class PostgresBatchStore implements BatchStore {
           [batch.id, slice.map((_, i) => start + i), slice.map((it) => it.custom_id), slice.map((it) => it.params)],
         );
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
   async get(id: string) {
     const { rows } = await this.q(`SELECT ${BATCH_COLUMNS} FROM message_batches WHERE id = ?`, [id]);

@@ -2,7 +2,7 @@
  * Where case files and imported indicators are kept: SQLite for the embedded default, PostgreSQL
  * for many nodes, memory for tests. A case is stored whole (JSON) with the columns lists filter on.
  */
-import { migratePostgres, migrateSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
+import { inTransaction, migratePostgres, migrateSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
 import type { SharedIndicator, StoredSighting } from '../detect/index.ts';
 import { summariseCase, type CaseFile, type CaseStatus, type CaseSummary } from './types.ts';
 
@@ -322,12 +322,7 @@ export class PostgresCaseStore implements CaseStore {
     return rows[0] ? JSON.parse(rows[0].body) as T : null;
   }
   async listRecords<T>(kind: string) { return (await this.pool.query('SELECT body FROM intel_records WHERE kind = $1 ORDER BY id', [kind])).rows.map((r: { body: string }) => JSON.parse(r.body) as T); }
-  private async inTransaction(work: (client: import('pg').PoolClient) => Promise<void>): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await work(client);
-      await client.query('COMMIT');
-    } catch (err) { await client.query('ROLLBACK'); throw err; } finally { client.release(); }
+  private inTransaction(work: (client: import('pg').PoolClient) => Promise<void>): Promise<void> {
+    return inTransaction(this.pool, work);
   }
 }

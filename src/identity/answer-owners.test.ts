@@ -2,19 +2,17 @@
 // hook that refuses to continue another customer's response, across a restart and across nodes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openPostgres, openSqlite } from '../store/index.ts';
+import { openSqlite } from '../store/index.ts';
+import { withPgSchema } from '../../test/helpers/postgres.ts';
 import type { InteractionContext } from '../gateway/lifecycle.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { emptyEnforcement } from '../events/index.ts';
 import {
   answerOwnershipHooks, MemoryAnswerOwnersStore, PostgresAnswerOwnersStore, SqliteAnswerOwnersStore, type AnswerOwnersStore,
 } from './answer-owners.ts';
-
-const PG_URL = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 async function withStores(run: (name: string, open: () => Promise<AnswerOwnersStore>) => Promise<void>): Promise<void> {
   const memory = new MemoryAnswerOwnersStore();
@@ -24,17 +22,7 @@ async function withStores(run: (name: string, open: () => Promise<AnswerOwnersSt
   try {
     await run('sqlite', async () => new SqliteAnswerOwnersStore(db));
   } finally { db.close(); rmSync(dir, { recursive: true, force: true }); }
-  const schema = `owners_test_${randomBytes(6).toString('hex')}`;
-  const admin = openPostgres(PG_URL, { max: 1 });
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  const pool = openPostgres(`${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`, { max: 4 });
-  try {
-    await run('postgres', async () => { const s = new PostgresAnswerOwnersStore(pool); await s.migrate(); return s; });
-  } finally {
-    await pool.end();
-    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-    await admin.end();
-  }
+  await withPgSchema('owners_test', (pool) => run('postgres', async () => { const s = new PostgresAnswerOwnersStore(pool); await s.migrate(); return s; }));
 }
 
 test('the store: an answer has one owner (the first recorded), and old answers are pruned', async () => {
@@ -101,11 +89,7 @@ test('records survive a restart (SQLite), and a node reads another node\'s recor
     await second.close!();
   } finally { db.close(); rmSync(dir, { recursive: true, force: true }); }
 
-  const schema = `owners_test_${randomBytes(6).toString('hex')}`;
-  const admin = openPostgres(PG_URL, { max: 1 });
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  const pool = openPostgres(`${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`, { max: 4 });
-  try {
+  await withPgSchema('owners_test', async (pool) => {
     const store = new PostgresAnswerOwnersStore(pool);
     await store.migrate();
     const nodeA = answerOwnershipHooks(store, { retentionDays: 30, flushMs: 150 });
@@ -116,9 +100,5 @@ test('records survive a restart (SQLite), and a node reads another node\'s recor
     await assert.rejects(async () => noRetry.policy!(ctxFor('acc_a', null, { previous_response_id: 'resp_fresh' })), refusal('WARDEN_PREVIOUS_RESPONSE_NOT_FOUND'));
     await nodeB.policy!(ctxFor('acc_a', null, { previous_response_id: 'resp_fresh' }));
     await Promise.all([nodeA.close!(), nodeB.close!(), noRetry.close!()]);
-  } finally {
-    await pool.end();
-    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-    await admin.end();
-  }
+  });
 });

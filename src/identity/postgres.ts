@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { migratePostgres, type PgPool } from '../store/index.ts';
+import { inTransaction, migratePostgres, type PgPool } from '../store/index.ts';
 import { BaseIdentityStore, FIRST_USE_BACKFILL, type Condition, type IdentityChangeNotice, type IdentityStoreOptions, type Mutation, type Row, type Table } from './store.ts';
 
 const MIGRATIONS = [
@@ -122,18 +122,7 @@ export class PostgresIdentityStore extends BaseIdentityStore {
 
   private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     await this.migrated;
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      c.release();
-    }
+    return inTransaction(this.pool, fn);
   }
 
   private static async insertWith(c: pg.PoolClient, rows: { table: Table; row: Row }[]): Promise<void> {

@@ -4,7 +4,7 @@
  * writer per log: the Ledger appender is single-writer by design (run it on one node, or behind
  * a leader lock); readers (proofs, queries, verification) can be anywhere.
  */
-import { migratePostgres, type PgPool } from '../store/postgres.ts';
+import { inTransaction, migratePostgres, type PgPool } from '../store/postgres.ts';
 import type { NodeId } from './merkle.ts';
 import {
   ipv4ToInt, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode, type WriterConnection,
@@ -75,9 +75,7 @@ export class PostgresLedgerStorage implements LedgerStorage {
 
   async appendBatch(entries: readonly EntryRow[], privates: readonly PrivateRow[], nodes: readonly StoredNode[]): Promise<void> {
     await this.ready;
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.pool, async (client) => {
       for (let i = 0; i < entries.length; i += 1000) {
         const chunk = entries.slice(i, i + 1000);
         const cols = ['idx', 'id', 'kind', 'ts', 'account_id', 'org_id', 'key_id', 'cluster_id', 'model', 'subject_id', 'level', 'leaf'] as const;
@@ -100,13 +98,7 @@ export class PostgresLedgerStorage implements LedgerStorage {
           [nodes.map((x) => x.level), nodes.map((x) => x.index), nodes.map((x) => Buffer.from(x.hash))],
         );
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async existingIds(ids: readonly string[]): Promise<Map<string, number>> {

@@ -10,6 +10,22 @@ export function openPostgres(url: string, opts: { max?: number } = {}): PgPool {
   return pool;
 }
 
+/** Run `work` in one transaction on a client of its own: committed if it returns, rolled back if it throws. */
+export async function inTransaction<T>(pool: PgPool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const out = await work(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 /**
  * Apply numbered migrations for one component, each once, in order; safe when several nodes
  * start at once (an advisory lock serialises them).

@@ -1,6 +1,6 @@
 // One account: signup facts, verdict and its explanation, usage, keys (create, rotate, revoke),
-// recent interactions with their enforcement, and the change history.
-import { h, replace, panel, facts, badge, when, link, shortId, kpi, fmtCompact, fmtInt, fmtPct, table, loading, errorBox, toast, askReason, modal, levelBadge } from '../lib/dom.js';
+// its Message Batches (cancel one), recent interactions with their enforcement, and the change history.
+import { h, replace, panel, facts, badge, when, link, shortId, kpi, fmtCompact, fmtInt, fmtPct, table, loading, errorBox, toast, askReason, modal, levelBadge, runButton } from '../lib/dom.js';
 import { get, post } from '../lib/api.js';
 import { stackedBars } from '../lib/chart.js';
 import { rangePicker, interactionsTable, usageTable, OUTCOME_SERIES, withErrors } from '../lib/widgets.js';
@@ -52,6 +52,7 @@ export async function render(main, [id], query, ctx) {
   const usageBox = h('div', null, loading());
   const keysBox = h('div', null, loading());
   const recentBox = h('div', null, loading());
+  const batchesBox = h('div', null, loading());
   const historyBox = h('div', null, loading());
   const includeRevoked = query.revoked === '1';
 
@@ -81,6 +82,7 @@ export async function render(main, [id], query, ctx) {
         h('input', { type: 'checkbox', id: 'show-revoked', checked: includeRevoked, on: { change: (e) => ctx.setQuery({ ...query, revoked: e.target.checked ? '1' : undefined }) } }),
         h('label', { for: 'show-revoked', text: 'Show revoked and expired keys' })),
       keysBox),
+    panel('Message batches', h('p', { class: 'help', text: 'Batches this account sent (/v1/messages/batches); each request runs through the gateway as the key that sent it. Cancelling stops what has not run.' }), batchesBox),
     panel('Recent interactions', recentBox),
     panel('Change history', historyBox));
 
@@ -131,6 +133,7 @@ export async function render(main, [id], query, ctx) {
       replace(keysBox, keysTable(keys.data, { onChange: reload, caption: 'API keys of this account' }));
     })().catch((err) => replace(keysBox, errorBox(err))),
     loadRecent(recentBox, id, query.before),
+    loadBatches(batchesBox, id),
     (async () => {
       // The account's own changes and those of its keys (created, rotated, revoked), newest first.
       const keys = await get('/admin/keys', { account_id: id, include_revoked: 'true', limit: 20 });
@@ -151,6 +154,34 @@ export async function render(main, [id], query, ctx) {
       }));
     })().catch((err) => replace(historyBox, errorBox(err))),
   ]);
+}
+
+const BATCH_TONE = { in_progress: 'info', canceling: 'warn', ended: 'muted' };
+
+async function loadBatches(box, id) {
+  try {
+    const page = await get('/admin/batches', { account: id, limit: 20 });
+    replace(box, table({
+      caption: 'Message batches of this account, newest first', rows: page.data, empty: 'No batches.',
+      columns: [
+        { label: 'Batch', value: (b) => h('code', { title: b.id, text: shortId(b.id) }) },
+        { label: 'Status', value: (b) => badge(b.processing_status.replace('_', ' '), BATCH_TONE[b.processing_status] ?? 'muted') },
+        { label: 'Sent', value: (b) => when(b.created_at) },
+        { label: 'From', value: (b) => b.client_ip },
+        { label: 'Running', num: true, value: (b) => fmtInt(b.request_counts.processing) },
+        { label: 'Succeeded', num: true, value: (b) => fmtInt(b.request_counts.succeeded) },
+        { label: 'Errored', num: true, value: (b) => fmtInt(b.request_counts.errored) },
+        { label: 'Canceled', num: true, value: (b) => fmtInt(b.request_counts.canceled) },
+        { label: 'Expired', num: true, value: (b) => fmtInt(b.request_counts.expired) },
+        { label: '', value: (b) => (b.processing_status === 'in_progress'
+          ? runButton('Cancel', async () => { await post(`/admin/batches/${encodeURIComponent(b.id)}/cancel`); toast('Batch cancelled: what has not run will not.'); }, () => loadBatches(box, id))
+          : null) },
+      ],
+    }));
+  } catch (err) {
+    if (err.status === 404) replace(box, h('p', { class: 'muted', text: 'Message batches are off on this server (batches.enabled).' }));
+    else replace(box, errorBox(err));
+  }
 }
 
 async function loadRecent(box, id, before) {

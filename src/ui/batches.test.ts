@@ -1,0 +1,55 @@
+// The account page's Message batches panel in a real browser against a real Warden: a customer's
+// batch is listed with its counts and the address that sent it, and an operator cancels it from
+// the page. Skips only when no chromium binary exists at all.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../config/index.ts';
+import { startWarden } from '../cli/serve.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium } from './browser-support.ts';
+
+const CHROMIUM = findChromium();
+
+test('dashboard: an account\'s message batches, cancelled from its page', { skip: browserSkip(CHROMIUM), timeout: 90_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-ui-batches-'));
+  // One request at a time, each held by the mock for 200 ms: the batch is still running when the operator looks.
+  const config = parseConfig({
+    server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' },
+    mock: { latency_ms: 200, tokens_per_second: 0 }, batches: { concurrency: 1 },
+  });
+  const w = await startWarden(config, { log: () => {} });
+  const admin = async (path: string, body: object) => (await (await fetch(`${w.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any;
+  const account = await admin('/accounts', { name: 'bulk customer', email: 'bulk@example.org', tier: 'identity_verified' });
+  const key = (await admin(`/accounts/${account.id}/keys`, { name: 'k' })).secret as string;
+  const requests = Array.from({ length: 40 }, (_, i) => ({ custom_id: `q${i}`, params: { model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: `Question ${i}` }] } }));
+  const created = await (await fetch(`${w.url}/v1/messages/batches`, { method: 'POST', headers: { 'x-api-key': key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ requests }) })).json() as any;
+  const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
+  try {
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(`${w.url}/dashboard#/accounts/${account.id}`);
+    await page.getByLabel('Admin token').fill(w.adminToken!);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const panel = page.locator('section', { has: page.getByRole('heading', { name: 'Message batches' }) });
+    const row = panel.locator('tbody tr').first();
+    await row.waitFor();
+    assert.match(await row.textContent() ?? '', /in progress/);
+    assert.match(await row.textContent() ?? '', /127\.0\.0\.1/);
+    await row.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByText('Batch cancelled').waitFor();
+    await panel.locator('tbody tr').first().getByText(/canceling|ended/).waitFor();
+    const b = await (await fetch(`${w.url}/admin/batches?account=${account.id}`, { headers: { authorization: `Bearer ${w.adminToken}` } })).json() as any;
+    assert.equal(b.data[0].id, created.id);
+    assert.ok(b.data[0].cancel_initiated_at, 'cancelled from the page');
+    assert.ok(b.data[0].request_counts.canceled > 0);
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+    await w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -58,11 +58,16 @@ async function untilEnded(client: Anthropic, id: string, ms = 20_000) {
   }
 }
 
-async function events(): Promise<InteractionEvent[]> {
-  await w.gateway.recorder.flush();
-  const out: InteractionEvent[] = [];
-  for await (const e of w.stores.events.iterate()) out.push(e);
-  return out;
+/** The stored events that `keep` selects, once there are `n` of them (events are written off the request path). */
+async function events(keep: (e: InteractionEvent) => boolean, n = 1, ms = 5000): Promise<InteractionEvent[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    await w.gateway.recorder.flush();
+    const out: InteractionEvent[] = [];
+    for await (const e of w.stores.events.iterate()) if (keep(e)) out.push(e);
+    if (out.length >= n || Date.now() > deadline) return out;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 test('a batch runs each request through the pipeline as its key; results read back with the SDK', async () => {
@@ -87,7 +92,7 @@ test('a batch runs each request through the pipeline as its key; results read ba
   assert.equal(results.get('broken').error.error.message, 'max_tokens: Field required');
 
   // Each request is an interaction of Alice's account, from the address that sent the batch, with its answer's id.
-  const mine = (await events()).filter((e) => e.account_id !== null && results.get('first').message.id === e.response.answer_id);
+  const mine = await events((e) => e.account_id !== null && results.get('first').message.id === e.response.answer_id);
   assert.equal(mine.length, 1);
   assert.equal(mine[0].client.ip, '127.0.0.1');
   assert.equal(mine[0].client.batch_id, created.id, 'marked as run by Warden for the batch');
@@ -118,7 +123,7 @@ test('a batch beyond the account\'s burst is paced by its rate limit, and every 
   const ended = await untilEnded(client, created.id, 30_000);
   assert.deepEqual(ended.request_counts, { processing: 0, succeeded: 18, errored: 0, canceled: 0, expired: 0 });
   assert.ok(Date.now() - started >= 1500, 'requests past the burst waited for the limit');
-  const refused = (await events()).filter((e) => e.response.error_code === 'WARDEN_RATE_LIMITED');
+  const refused = await events((e) => e.response.error_code === 'WARDEN_RATE_LIMITED');
   assert.ok(refused.length >= 1, 'the limit refused some attempts, which were tried again');
 });
 

@@ -35,7 +35,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'warden-batches-e2e-'));
   const config = parseConfig({
     server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, admin: { token: TOKEN },
-    mock: { latency_ms: 0, tokens_per_second: 0 }, batches: { max_requests: 50 },
+    mock: { latency_ms: 0, tokens_per_second: 0 }, batches: { max_requests: 50, max_body_bytes: 200_000 },
     // the email-verified account's burst is 15 requests, then one a second
   });
   w = await startWarden(config, { demo: false, log: () => {} });
@@ -156,6 +156,7 @@ test('bad batches are refused whole, in Anthropic error JSON', async () => {
     ['{"requests": [', alice, 400, /not valid JSON/],
     [{ requests: [ask('a', 'x')] }, null, 401, /Missing API key/],
     [{ requests: [ask('a', 'x')] }, 'wk_live_not_a_real_key_00000000000000', 401, /./],
+    [{ requests: [ask('big', 'x'.repeat(250_000))] }, alice, 413, /larger than the configured limit/],
   ];
   for (const [body, key, status, message] of cases) {
     const r = await post(body, key);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium } from './browser-support.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 
@@ -28,12 +28,8 @@ test('dashboard: an account\'s message batches, cancelled from its page', { skip
   const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
   try {
     const page = await context.newPage();
-    const problems: string[] = [];
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
-    page.on('pageerror', (e) => problems.push(e.message));
-    await page.goto(`${w.url}/dashboard#/accounts/${account.id}`);
-    await page.getByLabel('Admin token').fill(w.adminToken!);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    const problems = watchProblems(page);
+    await signIn(page, w.url, w.adminToken!, { path: `#/accounts/${account.id}` });
     const panel = page.locator('section', { has: page.getByRole('heading', { name: 'Message batches' }) });
     const row = panel.locator('tbody tr').first();
     await row.waitFor();

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 /** The Chromium binary, or null when none is installed (tests then skip, saying so). */
 export function findChromium(): string | null {
@@ -41,4 +41,20 @@ export function requireChromium(path: string | null): string {
 /** A browser context on a fresh profile directory. */
 export function launchBrowser(executablePath: string, profileDir: string): Promise<BrowserContext> {
   return chromium.launchPersistentContext(profileDir, { executablePath, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1360, height: 900 }, acceptDownloads: true });
+}
+
+/** Script errors and console errors of a page, gathered from now on: a test ends by asserting there are none. */
+export function watchProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  page.on('pageerror', (e) => problems.push(e.message));
+  return problems;
+}
+
+/** Open the dashboard at `path` (a hash route) and sign in with the admin token. */
+export async function signIn(page: Page, baseUrl: string, token: string, opts: { path?: string; name?: string } = {}): Promise<void> {
+  await page.goto(`${baseUrl}/dashboard${opts.path ?? ''}`);
+  await page.getByLabel('Admin token').fill(token);
+  if (opts.name) await page.getByLabel('Your name (optional)').fill(opts.name);
+  await page.getByRole('button', { name: 'Sign in' }).click();
 }

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import { buildScenario, runScanCli, exchangeValue, keyedHash, type PromptPool } from '../detect/index.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium } from './browser-support.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
 import { receiver } from '../../test/helpers/receiver.ts';
 
 const CHROMIUM = findChromium();
@@ -35,13 +35,8 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
   const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
   try {
     const page = await context.newPage();
-    const problems: string[] = [];
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
-    page.on('pageerror', (e) => problems.push(e.message));
-    await page.goto(`${w.url}/dashboard`);
-    await page.getByLabel('Admin token').fill(w.adminToken!);
-    await page.getByLabel('Your name (optional)').fill('analyst');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    const problems = watchProblems(page);
+    await signIn(page, w.url, w.adminToken!, { name: 'analyst' });
     await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
 
     await page.getByRole('link', { name: 'Cases' }).click();

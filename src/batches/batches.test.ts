@@ -35,7 +35,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'warden-batches-e2e-'));
   const config = parseConfig({
     server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, admin: { token: TOKEN },
-    mock: { latency_ms: 0, tokens_per_second: 0 }, batches: { max_requests: 50, max_body_bytes: 200_000 },
+    mock: { latency_ms: 0, tokens_per_second: 0 }, batches: { max_requests: 50, max_body_bytes: 200_000, max_queued_per_account: 60 },
     // the email-verified account's burst is 15 requests, then one a second
   });
   w = await startWarden(config, { demo: false, log: () => {} });
@@ -130,6 +130,9 @@ test('a batch beyond the account\'s burst is paced by its rate limit, and every 
 test('cancelling: what has not run is canceled, and the batch ends', async () => {
   const client = sdk(alice);
   const created = await client.messages.batches.create({ requests: Array.from({ length: 40 }, (_, i) => ask(`c${i}`, `Item ${i}`)) });
+  // 40 waiting: 40 more would pass the account's queue of 60 (batches.max_queued_per_account)
+  await assert.rejects(client.messages.batches.create({ requests: Array.from({ length: 40 }, (_, i) => ask(`d${i}`, `Item ${i}`)) }),
+    (e: any) => e.status === 429 && e.error.error.type === 'rate_limit_error' && /waiting to run/.test(e.error.error.message));
   const canceling = await client.messages.batches.cancel(created.id);
   assert.ok(canceling.processing_status === 'canceling' || canceling.processing_status === 'ended');
   assert.ok(canceling.cancel_initiated_at);
@@ -139,6 +142,9 @@ test('cancelling: what has not run is canceled, and the batch ends', async () =>
   const types = new Set<string>();
   for await (const line of await client.messages.batches.results(created.id)) types.add(line.result.type);
   assert.ok(types.has('canceled'));
+  // nothing waits any more: a new batch is taken
+  const next = await client.messages.batches.create({ requests: [ask('after', 'x')] });
+  await untilEnded(client, next.id);
 });
 
 test('bad batches are refused whole, in Anthropic error JSON', async () => {

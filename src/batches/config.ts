@@ -6,6 +6,12 @@ export const batchesConfigSchema = z.object({
   enabled: z.boolean().default(true),
   /** Most requests in one batch (Anthropic allows 100,000). */
   max_requests: z.number().int().positive().default(10_000),
+  /**
+   * Requests of an account's batches that may wait to run at once (Anthropic bounds its queue per
+   * tier too): a batch that would go past it is refused with 429, so that no account can fill the
+   * store or the runners' queue.
+   */
+  max_queued_per_account: z.number().int().positive().default(100_000),
   /** Largest body of a batch creation, bytes (the model endpoints keep `server.body_limit_bytes`). */
   max_body_bytes: z.number().int().positive().default(64 * 1024 * 1024),
   /** Requests of batches run at once on each node. */

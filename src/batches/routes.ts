@@ -98,6 +98,10 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
   app.post('/v1/messages/batches', { bodyLimit: config.max_body_bytes }, async (req, reply) => {
     const auth = await caller(deps, req);
     const items = readRequests(req.body, config.max_requests);
+    const waiting = await store.queued(auth.account.id);
+    if (waiting + items.length > config.max_queued_per_account) {
+      throw new WardenError('WARDEN_RATE_LIMITED', `This account has ${waiting} batch requests waiting to run; at most ${config.max_queued_per_account} may wait at once. Send this batch when some have run.`, { headers: { 'retry-after': '60' } });
+    }
     const now = Date.now();
     const batch: BatchRecord = {
       id: `msgbatch_${ulid(now).toLowerCase()}`,

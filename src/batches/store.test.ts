@@ -35,6 +35,8 @@ test('claims, retries, results and the end of a batch', async () => {
     const t0 = 1_000_000;
     await s.create(batch('b1', t0), items(5));
     assert.deepEqual(await s.counts('b1'), { pending: 5, running: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0 }, name);
+    assert.equal(await s.queued('acc_a'), 5, `${name}: waiting to run`);
+    assert.equal(await s.queued('acc_other'), 0, name);
     const first = await s.claim(t0, 3, 60_000);
     assert.deepEqual(first.map((c) => c.custom_id), ['r0', 'r1', 'r2'], name);
     assert.equal(first[0].batch.client_ip, '203.0.113.7');
@@ -57,6 +59,7 @@ test('claims, retries, results and the end of a batch', async () => {
     // a result recorded twice (a late node) is not overwritten once finished
     await finish(s, 'b1', 3, 'errored', '{"type":"errored"}');
     assert.deepEqual(await s.settle(t0 + 80_000), ['b1'], name);
+    assert.equal(await s.queued('acc_a'), 0, `${name}: nothing waits once ended`);
     const ended = (await s.get('b1'))!;
     assert.equal(ended.status, 'ended');
     assert.equal(ended.ended_at, t0 + 80_000);

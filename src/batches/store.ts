@@ -42,6 +42,8 @@ export interface BatchStore {
   counts(id: string): Promise<Record<ItemState, number>>;
   /** The batches of an account (or of its organisation), newest first. */
   list(owner: { accountId: string; orgId: string | null }, page: BatchPage): Promise<BatchRecord[]>;
+  /** Requests of an account's open batches not yet run (pending or running). */
+  queued(accountId: string): Promise<number>;
   /** For operators: the newest batches of every account, or of one, or in one state. */
   recent(filter: { accountId?: string; status?: BatchStatus }, limit: number): Promise<BatchRecord[]>;
   /**
@@ -104,6 +106,8 @@ const SQL = {
   claimFrom: (state: 'running' | 'pending') => `FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id WHERE i.state = '${state}' AND b.status = 'in_progress'`,
   ownerPage: (cursor: string, order: 'ASC' | 'DESC') => `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (account_id = ? OR (org_id IS NOT NULL AND org_id = ?))${cursor} ORDER BY created_at ${order}, id ${order} LIMIT ?`,
   counts: 'SELECT state, COUNT(*) AS n FROM message_batch_items WHERE batch_id = ? GROUP BY state',
+  queued: `SELECT COUNT(*) AS n FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id
+    WHERE b.account_id = ? AND b.status IN ('in_progress', 'canceling') AND i.state IN ('pending', 'running')`,
   recent: `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (? IS NULL OR account_id = ?) AND (? IS NULL OR status = ?) ORDER BY created_at DESC, id DESC LIMIT ?`,
   finish: 'UPDATE message_batch_items SET state = ?, result = ?, lease_until = NULL WHERE batch_id = ? AND idx = ? AND state = \'running\'',
   retry: 'UPDATE message_batch_items SET state = \'pending\', not_before = ?, lease_until = NULL WHERE batch_id = ? AND idx = ? AND state = \'running\'',
@@ -186,6 +190,9 @@ export class SqliteBatchStore implements BatchStore {
   async list(owner: { accountId: string; orgId: string | null }, page: BatchPage) {
     const c = pageSql(page);
     return newestFirst(this.sql(SQL.ownerPage(c.sql, c.order)).all(owner.accountId, owner.orgId, ...c.args, page.limit) as Record<string, unknown>[], c.order);
+  }
+  async queued(accountId: string) {
+    return Number((this.sql(SQL.queued).get(accountId) as { n: number }).n);
   }
   async recent(filter: { accountId?: string; status?: BatchStatus }, limit: number) {
     const a = filter.accountId ?? null; const st = filter.status ?? null;
@@ -286,6 +293,9 @@ export class PostgresBatchStore implements BatchStore {
   async list(owner: { accountId: string; orgId: string | null }, page: BatchPage) {
     const c = pageSql(page);
     return newestFirst((await this.q(SQL.ownerPage(c.sql, c.order), [owner.accountId, owner.orgId, ...c.args, page.limit])).rows, c.order);
+  }
+  async queued(accountId: string) {
+    return Number((await this.q(SQL.queued, [accountId])).rows[0].n);
   }
   async recent(filter: { accountId?: string; status?: BatchStatus }, limit: number) {
     const a = filter.accountId ?? null; const st = filter.status ?? null;

@@ -125,6 +125,9 @@ test('a batch beyond the account\'s burst is paced by its rate limit, and every 
   assert.ok(Date.now() - started >= 1500, 'requests past the burst waited for the limit');
   const refused = await events((e) => e.response.error_code === 'WARDEN_RATE_LIMITED');
   assert.ok(refused.length >= 1, 'the limit refused some attempts, which were tried again');
+  const metrics = await (await fetch(`${w.url}/metrics`)).text();
+  assert.ok(Number(/^warden_batch_requests_total\{outcome="retried"\} (\d+)$/m.exec(metrics)?.[1]) >= refused.length, 'each wait is counted');
+  assert.match(metrics, /^warden_batch_requests_total\{outcome="succeeded"\} \d+$/m);
 });
 
 test('cancelling: what has not run is canceled, and the batch ends', async () => {

@@ -5,6 +5,7 @@
  * limits, detector, shaping, watermark and ledger as single requests.
  */
 import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { Authenticator, GatewayHooks } from '../gateway/index.ts';
 import type { IdentityStore } from '../identity/index.ts';
 import type { BatchesConfig } from './config.ts';
@@ -32,7 +33,10 @@ export interface Batches {
   adminPlugin(app: FastifyInstance): void;
 }
 
-export function createBatches(store: BatchStore, identity: Pick<IdentityStore, 'getKey' | 'getAccount' | 'getOrg'>, config: BatchesConfig, log?: (msg: string) => void): Batches {
+export function createBatches(
+  store: BatchStore, identity: Pick<IdentityStore, 'getKey' | 'getAccount' | 'getOrg'>, config: BatchesConfig,
+  opts: { log?: (msg: string) => void; registry?: Registry } = {},
+): Batches {
   const credentials = new BatchCredentials(identity);
   let runner: BatchRunner | null = null;
   return {
@@ -45,7 +49,7 @@ export function createBatches(store: BatchStore, identity: Pick<IdentityStore, '
       },
     },
     register(app, callerAuthenticator) {
-      const running = new BatchRunner(store, app, credentials, config, log);
+      const running = new BatchRunner(store, app, credentials, config, opts.log, opts.registry);
       runner = running;
       registerBatchRoutes(app, {
         store, authenticator: callerAuthenticator, config,

@@ -11,6 +11,7 @@
  * a write per request would cost more of the serving thread than the request itself.
  */
 import type { FastifyInstance } from 'fastify';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { BatchesConfig } from './config.ts';
 import type { BatchCredentials } from './credentials.ts';
 import type { BatchStore, ClaimedItem, FinishedItem } from './store.ts';
@@ -44,13 +45,26 @@ export class BatchRunner {
   private readonly closed = new Set<string>();
   private readonly checked = new Map<string, number>();
 
+  /** `warden_batch_requests_total{outcome}`: succeeded, errored, retried (a 429 or 5xx that waits), canceled. */
+  private readonly outcomes: Counter<'outcome'> | null;
+
   constructor(
     private readonly store: BatchStore,
     private readonly app: Pick<FastifyInstance, 'inject'>,
     private readonly credentials: BatchCredentials,
     private readonly config: BatchesConfig,
     private readonly log: (msg: string) => void = () => {},
-  ) {}
+    registry?: Registry,
+  ) {
+    this.outcomes = registry ? new Counter({ name: 'warden_batch_requests_total', help: 'Requests of Message Batches run by this node, by outcome (succeeded, errored, retried, canceled).', labelNames: ['outcome'], registers: [registry] }) : null;
+    if (registry) {
+      const self = this;
+      new Gauge({ name: 'warden_batch_requests_in_flight', help: 'Requests of Message Batches running on this node, or claimed by it and waiting to start.', labelNames: ['state'], registers: [registry], collect() {
+        this.set({ state: 'running' }, self.inFlight.size);
+        this.set({ state: 'claimed' }, self.queue.length);
+      } });
+    }
+  }
 
   begin(): void {
     if (this.timer) return;
@@ -128,6 +142,7 @@ export class BatchRunner {
   }
 
   private finished(item: ClaimedItem, state: FinishedItem['state'], result: string | null): void {
+    this.outcomes?.inc({ outcome: state });
     this.results.push({ batchId: item.batch.id, idx: item.idx, state, result });
     if (this.results.length >= RESULTS_MAX) void this.writeResults();
     else if (!this.resultsTimer) {
@@ -172,6 +187,7 @@ export class BatchRunner {
       const retryAfter = Number(res.headers['retry-after']);
       const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : Math.min(300_000, 2000 * 2 ** (item.attempts - 1));
       await this.store.retryLater(batch.id, item.idx, Date.now() + wait);
+      this.outcomes?.inc({ outcome: 'retried' });
       return;
     }
     let body: unknown = null;

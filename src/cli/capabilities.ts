@@ -73,7 +73,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // batch's key (one-use credentials the gateway's authenticator accepts). Its hook comes first in
   // the policy phase: it marks those requests, so that a refusal by any later hook is marked too.
   const batches = config.batches.enabled
-    ? createBatches(await onBackend<BatchStore>(stores, (db) => new SqliteBatchStore(db), (pool) => new PostgresBatchStore(pool)), identity, config.batches, say)
+    ? createBatches(await onBackend<BatchStore>(stores, (db) => new SqliteBatchStore(db), (pool) => new PostgresBatchStore(pool)), identity, config.batches, { log: say, registry })
     : null;
   if (batches) {
     hooks.push(batches.hooks);

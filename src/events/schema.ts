@@ -88,6 +88,11 @@ export const EventResponse = z.object({
    * Added in the same schema version (optional).
    */
   answer_id: z.string().nullable().optional(),
+  /**
+   * Anthropic: the code-execution container the answer used, which later requests may name to
+   * reuse it (and the files in it). Added in the same schema version (optional).
+   */
+  container_id: z.string().nullable().optional(),
 });
 export type EventResponse = z.infer<typeof EventResponse>;
 

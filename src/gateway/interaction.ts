@@ -526,10 +526,10 @@ function finish(deps: PipelineDeps, run: Run): void {
   let summary: AnswerSummary;
   try {
     summary = forwarded ? run.meter.summary(promptText(run.request)) : {
-      input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, output_chars: 0, reasoning_chars: 0, answer_id: null,
+      input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, output_chars: 0, reasoning_chars: 0, answer_id: null, container_id: null,
     };
   } catch {
-    summary = { input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, output_chars: 0, reasoning_chars: 0, answer_id: null };
+    summary = { input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, output_chars: 0, reasoning_chars: 0, answer_id: null, container_id: null };
   }
   const status = run.status || 500;
   const a = ctx.auth;
@@ -583,7 +583,7 @@ export function recordRejectedRequest(deps: PipelineDeps, flavour: ApiFlavour, r
     account_id: null, org_id: null, key_id: null,
     client: { ip: req.ip, user_agent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null, country: null, asn: null },
     request: emptyRequest(Number(req.headers['content-length'] ?? 0) || 0),
-    response: { status: err.status, error_code: err.code, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, ttfb_ms: null, output_chars: 0, reasoning_chars: 0, answer_id: null },
+    response: { status: err.status, error_code: err.code, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, ttfb_ms: null, output_chars: 0, reasoning_chars: 0, answer_id: null, container_id: null },
     account: null,
     enforcement: emptyEnforcement(),
   };

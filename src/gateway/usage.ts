@@ -13,7 +13,7 @@ type Json = Record<string, any>;
 const MAX_KEPT_CHARS = 256 * 1024;
 
 export type AnswerSummary = Pick<EventResponse,
-  'input_tokens' | 'output_tokens' | 'reasoning_tokens' | 'usage_source' | 'tool_calls' | 'finish_reason' | 'output_chars' | 'reasoning_chars' | 'answer_id'>;
+  'input_tokens' | 'output_tokens' | 'reasoning_tokens' | 'usage_source' | 'tool_calls' | 'finish_reason' | 'output_chars' | 'reasoning_chars' | 'answer_id' | 'container_id'>;
 
 /** Count tokens of text, extrapolating from a prefix for very long text. */
 export function countTextTokens(text: string, totalChars = text.length): number {
@@ -62,6 +62,8 @@ export class AnswerMeter {
   private finishReason: string | null = null;
   /** The upstream's id of the answer (`resp_...`, `msg_...`, `chatcmpl-...`), from an event that was parsed anyway. */
   private answerId: string | null = null;
+  /** Anthropic: the code-execution container the answer used (reusable by id in later requests). */
+  private containerId: string | null = null;
   private outputText = '';
   private outputChars = 0;
   private reasoningText = '';
@@ -108,6 +110,7 @@ export class AnswerMeter {
       this.responsesObject(body);
     } else {
       this.anthropicUsage(body.usage);
+      if (typeof body.container?.id === 'string') this.containerId = body.container.id;
       for (const b of body.content ?? []) {
         if (b?.type === 'text') this.addOutput(b.text);
         else if (b?.type === 'thinking') this.addReasoning(b.thinking);
@@ -333,6 +336,7 @@ export class AnswerMeter {
       if (type === 'message_start') {
         this.anthropicUsage(data.message?.usage);
         if (typeof data.message?.id === 'string') this.answerId = data.message.id;
+        if (typeof data.message?.container?.id === 'string') this.containerId = data.message.container.id;
       }
       else if (type === 'content_block_start') {
         const b = data.content_block ?? {};
@@ -345,6 +349,7 @@ export class AnswerMeter {
         else if (d.type === 'input_json_delta') this.addOutput(d.partial_json);
       } else if (type === 'message_delta') {
         if (data.delta?.stop_reason) this.finishReason = data.delta.stop_reason;
+        if (typeof data.delta?.container?.id === 'string') this.containerId = data.delta.container.id;
         if (data.usage) this.anthropicUsage(data.usage);
       }
     }
@@ -413,6 +418,7 @@ export class AnswerMeter {
       output_chars: this.outputChars,
       reasoning_chars: this.reasoningChars,
       answer_id: this.answerId,
+      container_id: this.containerId,
     };
   }
 }

@@ -9,7 +9,9 @@
  * previous response is forwarded only when it is the caller's or its organisation's (policy
  * phase). Conversation objects cannot be created through Warden (`/v1/conversations` is not
  * served), so a request naming one is refused too, as is background mode (its answer is fetched
- * with `GET /v1/responses/{id}`, not served either).
+ * with `GET /v1/responses/{id}`, not served either). Anthropic's code-execution containers hold
+ * files between requests and are reused by id the same way: recorded from the answer, reusable by
+ * their owner only.
  *
  * Records are written in batches off the request path. A request that chains at once, before the
  * batch is written, is answered from this node's recent answers; on several nodes sharing
@@ -147,22 +149,48 @@ export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwner
     return store.ownerOf(id);
   };
 
-  const checkOwner = async (ctx: InteractionContext, previous: string): Promise<void> => {
-    const owner = await ownerOf(previous);
+  /** Whether the caller's account or organisation owns `id`. */
+  const owns = async (ctx: InteractionContext, id: string): Promise<boolean> => {
+    const owner = await ownerOf(id);
     const auth = ctx.auth!;
     const orgId = auth.org?.id ?? auth.account.org_id ?? null;
-    if (!owner || !(owner.accountId === auth.account.id || (owner.orgId !== null && owner.orgId === orgId))) {
-      // The same answer as for an id that does not exist: whether another customer's does is not told.
-      ctx.enforcement.policy.push('refused:previous_response');
-      throw new WardenError('WARDEN_PREVIOUS_RESPONSE_NOT_FOUND', `Previous response with id '${previous.slice(0, 200)}' not found.`, { param: 'previous_response_id' });
+    return !!owner && (owner.accountId === auth.account.id || (owner.orgId !== null && owner.orgId === orgId));
+  };
+
+  // Refusals read the same for another customer's id as for one that does not exist: whether it exists is not told.
+  const checkOwner = async (ctx: InteractionContext, previous: string): Promise<void> => {
+    if (await owns(ctx, previous)) return;
+    ctx.enforcement.policy.push('refused:previous_response');
+    throw new WardenError('WARDEN_PREVIOUS_RESPONSE_NOT_FOUND', `Previous response with id '${previous.slice(0, 200)}' not found.`, { param: 'previous_response_id' });
+  };
+  const checkContainer = async (ctx: InteractionContext, container: string): Promise<void> => {
+    if (await owns(ctx, container)) return;
+    ctx.enforcement.policy.push('refused:container');
+    throw new WardenError('WARDEN_NOT_FOUND', `Container '${container.slice(0, 200)}' not found.`, { param: 'container' });
+  };
+
+  /**
+   * Anthropic: a code-execution container (and the files in it) is reused by naming it in
+   * `container`; only its owner may. `diagnostics.previous_message_id` explains prompt-cache
+   * misses against another message, a window on a prompt that may be someone else's: refused.
+   */
+  const anthropicReferences = (ctx: InteractionContext): Promise<void> | void => {
+    const { container, diagnostics } = ctx.body as { container?: unknown; diagnostics?: { previous_message_id?: unknown } | null };
+    if (diagnostics && typeof diagnostics === 'object' && diagnostics.previous_message_id != null) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', 'diagnostics.previous_message_id is not available through this API.', { param: 'diagnostics.previous_message_id' });
     }
+    if (container === undefined || container === null) return;
+    const id = typeof container === 'string' ? container : typeof (container as { id?: unknown }).id === 'string' ? (container as { id: string }).id : null;
+    if (id !== null) return checkContainer(ctx, id);
   };
 
   return {
     name: 'answer-owners',
-    // Not an async function: requests to the other APIs pass without a promise.
+    // Not an async function: requests naming nothing stored pass without a promise.
     policy(ctx: InteractionContext): Promise<void> | void {
-      if (ctx.flavour !== 'openai.responses' || !ctx.auth) return;
+      if (!ctx.auth) return;
+      if (ctx.flavour === 'anthropic.messages') return anthropicReferences(ctx);
+      if (ctx.flavour !== 'openai.responses') return;
       const body = ctx.body;
       // A background response is fetched later with GET /v1/responses/{id}, which is not served:
       // accepted, it would spend the upstream's compute on an answer nobody can read, metered as none.
@@ -178,9 +206,12 @@ export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwner
       return checkOwner(ctx, previous);
     },
     onEnd(_ctx: InteractionContext, event: InteractionEvent): void {
-      const id = event.response.answer_id;
-      if (event.flavour !== 'openai.responses' || !id || !event.account_id || event.response.status >= 400) return;
+      if (!event.account_id || event.response.status >= 400) return;
+      // Responses' answers (continued by id) and Anthropic's code-execution containers (reused by id).
+      const id = event.flavour === 'openai.responses' ? event.response.answer_id : event.response.container_id;
+      if (!id) return;
       const owner = { accountId: event.account_id, orgId: event.org_id };
+      if (recent.has(id)) return; // a container reused by its owner is already theirs
       if (recent.size >= recentMax) recent.delete(recent.keys().next().value!);
       recent.set(id, owner);
       if (pending.length < recentMax) pending.push({ id, ...owner, at: event.ts });

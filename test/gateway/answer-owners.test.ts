@@ -75,3 +75,59 @@ test('conversations cannot be named (they cannot be created here), nor backgroun
   const ids = new Set(events.filter((e) => e.flavour === 'openai.chat').map((e) => e.response.answer_id));
   assert.ok(ids.has(chat.id) && ids.has(streamId), [...ids].join(','));
 });
+
+test('Anthropic code-execution containers: reused by the customer whose answer used them, by nobody else', async () => {
+  const { startRawUpstream } = await import('../helpers/raw-upstream.ts');
+  let n = 0;
+  // An upstream with code execution: every answer says which container it ran in (the one named, or a new one).
+  const raw = await startRawUpstream((_req, res, body) => {
+    const asked = JSON.parse(body) as { container?: string; stream?: boolean };
+    const container = { id: asked.container ?? `container_${++n}`, expires_at: '2026-12-04T00:00:00Z' };
+    const message = { id: `msg_${n}_${Date.now()}`, type: 'message', role: 'assistant', model: 'claude-exec', content: [{ type: 'text', text: 'ran it' }], stop_reason: 'end_turn', stop_sequence: null, container: null as unknown, usage: { input_tokens: 5, output_tokens: 2 } };
+    if (asked.stream) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const ev = (name: string, data: object) => res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+      ev('message_start', { type: 'message_start', message: { ...message, content: [], stop_reason: null } });
+      ev('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
+      ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'ran it' } });
+      ev('content_block_stop', { type: 'content_block_stop', index: 0 });
+      ev('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null, container }, usage: { output_tokens: 2 } });
+      ev('message_stop', { type: 'message_stop' });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ ...message, container }));
+  });
+  const hx = await startHarness({
+    keys: [{ secret: ALICE, accountId: 'acc_alice' }, { secret: BOB, accountId: 'acc_bob' }],
+    hooks: [answerOwnershipHooks(new MemoryAnswerOwnersStore(), { retentionDays: 30 })],
+    upstreamOverride: (mockUrl) => [{ name: 'exec', base_url: raw.url, models: ['claude-exec'], flavours: ['anthropic'] }, { name: 'mock', base_url: mockUrl, models: ['*'] }],
+  });
+  try {
+    const ask = (key: string, extra: object) => fetch(`${hx.url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-exec', max_tokens: 50, messages: [{ role: 'user', content: 'run my script' }], ...extra }) });
+    const first = await (await ask(ALICE, {})).json() as any;
+    assert.equal(first.container.id, 'container_1');
+    assert.equal((await ask(ALICE, { container: 'container_1' })).status, 200, 'the owner reuses it');
+    const bob = await ask(BOB, { container: 'container_1' });
+    assert.equal(bob.status, 404);
+    const refusal = await bob.json() as any;
+    assert.equal(refusal.error.type, 'not_found_error');
+    assert.equal(refusal.error.message, "Container 'container_1' not found.");
+    assert.equal((await ask(BOB, { container: { id: 'container_1' } })).status, 404, 'named as an object too');
+    // a container announced at the end of a stream is Alice's as well
+    const streamed = await (await ask(ALICE, { stream: true })).text();
+    assert.match(streamed, /container_2/);
+    assert.equal((await ask(BOB, { container: 'container_2' })).status, 404);
+    assert.equal((await ask(ALICE, { container: 'container_2' })).status, 200);
+    const diag = await ask(ALICE, { diagnostics: { previous_message_id: first.id } });
+    assert.equal(diag.status, 400);
+    const forwarded = raw.requests.map((r) => JSON.parse(r.body).container ?? null);
+    assert.deepEqual(forwarded, [null, 'container_1', null, 'container_2'], 'the refused requests never reached the upstream');
+    const events = await storedEvents(hx, 8);
+    assert.ok(events.some((e) => e.response.container_id === 'container_2'), 'the container is on the event');
+  } finally {
+    await hx.close();
+    await raw.close();
+  }
+});

@@ -46,6 +46,18 @@ export const EventParams = z.object({
   stop: z.boolean(),
   seed: z.number().nullable(),
   response_format: z.string().nullable(),
+  /**
+   * OpenAI `logit_bias`, summarised (null or absent when the request had none). Added in the same
+   * schema version (optional).
+   */
+  logit_bias: z.object({
+    /** Token ids biased. */
+    tokens: z.number().int().nonnegative(),
+    /** Of those, how many pushed up (bias > 0): a ban list pushes down, a probe pushes up. */
+    positive: z.number().int().nonnegative(),
+    /** Fingerprint of the (token id, bias) pairs (8 hex digits): requests with the same map share it. */
+    set: z.string(),
+  }).nullable().optional(),
 });
 export type EventParams = z.infer<typeof EventParams>;
 

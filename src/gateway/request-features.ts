@@ -3,7 +3,7 @@
  * system prompt, messages as text, tool names, and the sampling/reasoning parameters.
  * Unknown fields are ignored here (they are still forwarded untouched).
  */
-import { emptyParams, type ApiFlavour, type EventMessage, type EventRequest } from '../events/index.ts';
+import { emptyParams, summariseLogitBias, type ApiFlavour, type EventMessage, type EventRequest } from '../events/index.ts';
 
 export interface FeatureOptions {
   recordPrompts: 'full' | 'none';
@@ -92,6 +92,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     params.n = num(body.n);
     params.logprobs = typeof body.logprobs === 'boolean' ? body.logprobs : null;
     params.top_logprobs = num(body.top_logprobs);
+    if (body.logit_bias !== undefined && body.logit_bias !== null) params.logit_bias = summariseLogitBias(body.logit_bias);
     params.reasoning_effort = str(body.reasoning_effort);
     params.stop = body.stop !== undefined && body.stop !== null;
     const rf = body.response_format as Json | undefined;

@@ -131,6 +131,25 @@ export function logprobsFor(pieces: string[], topN: number, seed: number): Token
   });
 }
 
+/**
+ * `logit_bias` is validated as the API does (an object of token ids to biases in [-100, 100]); the
+ * mock's text does not follow it (its answers are planned, not sampled from logits).
+ */
+function checkLogitBias(value: unknown): void {
+  if (value === undefined || value === null) return;
+  if (!isRecord(value)) {
+    throw new MockApiError(400, `Invalid type for 'logit_bias': expected an object, but got ${Array.isArray(value) ? 'an array' : typeof value} instead.`, { param: 'logit_bias', code: 'invalid_type' });
+  }
+  for (const [token, bias] of Object.entries(value)) {
+    if (!/^\d{1,7}$/.test(token)) {
+      throw new MockApiError(400, `Invalid key in 'logit_bias': ${token.slice(0, 40)}. You should only be submitting non-negative integers.`, { param: 'logit_bias', code: 'invalid_value' });
+    }
+    if (typeof bias !== 'number' || !Number.isFinite(bias) || bias < -100 || bias > 100) {
+      throw new MockApiError(400, `Invalid value for 'logit_bias': the bias of token ${token} must be a number from -100 to 100.`, { param: 'logit_bias', code: 'invalid_value' });
+    }
+  }
+}
+
 const fingerprints = new Map<number, string>();
 
 /** A stable `system_fingerprint` per server seed. */
@@ -172,6 +191,7 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
   }
   const includeUsage = stream && isRecord(body.stream_options) && body.stream_options.include_usage === true && !ctx.omitUsage;
   const wantLogprobs = body.logprobs === true;
+  checkLogitBias(body.logit_bias);
 
   const prompt = readMessages(messages, body.tools);
   const requestSeed = typeof body.seed === 'number' ? body.seed : 0;

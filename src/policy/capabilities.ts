@@ -6,6 +6,16 @@
 export type ReasoningExposure = 'full' | 'summary' | 'none';
 export const REASONING_LEVELS: readonly ReasoningExposure[] = ['none', 'summary', 'full'];
 
+/**
+ * What `logit_bias` may do. Biasing tokens and reading their log-probabilities together is how a
+ * model's logits, and from them its final projection layer, are extracted through the API (Carlini
+ * et al. 2024, Finlayson et al. 2024); biasing alone is still how classifiers restrict the answer
+ * to their labels. `without_logprobs` keeps the bias and strips the log-probabilities from such a
+ * request; `none` strips the bias.
+ */
+export type LogitBiasUse = 'allow' | 'without_logprobs' | 'none';
+export const LOGIT_BIAS_LEVELS: readonly LogitBiasUse[] = ['none', 'without_logprobs', 'allow'];
+
 /** The resolved capability set for one request. */
 export interface Capabilities {
   /** How much of the model's reasoning the client sees. */
@@ -14,6 +24,8 @@ export interface Capabilities {
   logprobs: boolean;
   /** Largest `top_logprobs` allowed (0..20); ignored when `logprobs` is false. */
   top_logprobs_max: number;
+  /** OpenAI `logit_bias` (see LogitBiasUse). */
+  logit_bias: LogitBiasUse;
   /** Largest number of choices per request (`n`). */
   n_max: number;
   /** Largest output budget (max_tokens / max_completion_tokens / max_output_tokens); null: no ceiling. */
@@ -33,6 +45,7 @@ export interface CapabilitiesPatch {
   reasoning?: ReasoningExposure;
   logprobs?: boolean;
   top_logprobs_max?: number;
+  logit_bias?: LogitBiasUse;
   n_max?: number;
   max_tokens_ceiling?: number | null;
   tools?: boolean;
@@ -44,7 +57,7 @@ export interface CapabilitiesPatch {
 /** Everything allowed: the starting point before the policy's `defaults`. */
 export function openCapabilities(): Capabilities {
   return {
-    reasoning: 'full', logprobs: true, top_logprobs_max: 20, n_max: 128, max_tokens_ceiling: null,
+    reasoning: 'full', logprobs: true, top_logprobs_max: 20, logit_bias: 'allow', n_max: 128, max_tokens_ceiling: null,
     tools: true, models: [], deny_models: [], watermark: false,
   };
 }
@@ -55,6 +68,7 @@ export function overlayCapabilities(base: Capabilities, patch: CapabilitiesPatch
     reasoning: patch.reasoning ?? base.reasoning,
     logprobs: patch.logprobs ?? base.logprobs,
     top_logprobs_max: patch.top_logprobs_max ?? base.top_logprobs_max,
+    logit_bias: patch.logit_bias ?? base.logit_bias,
     n_max: patch.n_max ?? base.n_max,
     max_tokens_ceiling: patch.max_tokens_ceiling !== undefined ? patch.max_tokens_ceiling : base.max_tokens_ceiling,
     tools: patch.tools ?? base.tools,
@@ -70,10 +84,12 @@ export function overlayCapabilities(base: Capabilities, patch: CapabilitiesPatch
  */
 export function restrictCapabilities(base: Capabilities, patch: CapabilitiesPatch): Capabilities {
   const rank = (r: ReasoningExposure) => REASONING_LEVELS.indexOf(r);
+  const biasRank = (b: LogitBiasUse) => LOGIT_BIAS_LEVELS.indexOf(b);
   return {
     reasoning: patch.reasoning !== undefined && rank(patch.reasoning) < rank(base.reasoning) ? patch.reasoning : base.reasoning,
     logprobs: base.logprobs && (patch.logprobs ?? true),
     top_logprobs_max: Math.min(base.top_logprobs_max, patch.top_logprobs_max ?? Infinity),
+    logit_bias: patch.logit_bias !== undefined && biasRank(patch.logit_bias) < biasRank(base.logit_bias) ? patch.logit_bias : base.logit_bias,
     n_max: Math.min(base.n_max, patch.n_max ?? Infinity),
     max_tokens_ceiling: minNullable(base.max_tokens_ceiling, patch.max_tokens_ceiling ?? null),
     tools: base.tools && (patch.tools ?? true),

@@ -33,6 +33,10 @@ test('the shipped default policy loads and behaves as documented', () => {
   assert.equal(shaped.capabilities.reasoning, 'none');
   assert.equal(shaped.capabilities.max_tokens_ceiling, 2048);
   assert.ok(shaped.matched.includes('verdict:shape'));
+  // logit_bias: alone below identity verification, with logprobs above it, not at all when shaped
+  assert.equal(unverified.capabilities.logit_bias, 'without_logprobs');
+  assert.equal(verified.capabilities.logit_bias, 'allow');
+  assert.equal(shaped.capabilities.logit_bias, 'none');
 });
 
 test('tiers and programmes override defaults; rules and verdicts only restrict', () => {

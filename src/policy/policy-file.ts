@@ -30,6 +30,7 @@ const capabilitiesSchema = z.strictObject({
   reasoning: z.enum(['full', 'summary', 'none']).optional(),
   logprobs: z.boolean().optional(),
   top_logprobs_max: z.number().int().min(0).max(20).optional(),
+  logit_bias: z.enum(['allow', 'without_logprobs', 'none']).optional(),
   n_max: z.number().int().min(1).optional(),
   max_tokens_ceiling: z.number().int().min(1).nullable().optional(),
   tools: z.boolean().optional(),

@@ -10,6 +10,8 @@ export interface ShapingLimits {
   reasoning: 'full' | 'summary' | 'none';
   logprobs: boolean;
   top_logprobs_max: number;
+  /** OpenAI `logit_bias`: allowed, allowed without log-probabilities in the same request, or stripped. */
+  logit_bias: 'allow' | 'without_logprobs' | 'none';
   n_max: number;
   max_tokens_ceiling: number | null;
 }
@@ -21,7 +23,7 @@ const MIN_THINKING_BUDGET = 1024;
  * Rewrite `body` in place for the given limits; returns the actions taken.
  *
  * @example
- *   const actions = shapeRequest('openai.chat', body, { reasoning: 'none', logprobs: false, top_logprobs_max: 0, n_max: 1, max_tokens_ceiling: 1024 });
+ *   const actions = shapeRequest('openai.chat', body, { reasoning: 'none', logprobs: false, top_logprobs_max: 0, logit_bias: 'none', n_max: 1, max_tokens_ceiling: 1024 });
  *   // body.max_completion_tokens <= 1024, body.n === 1, body.logprobs deleted; actions lists each change
  */
 export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>, limits: ShapingLimits): string[] {
@@ -29,6 +31,7 @@ export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>,
   if (flavour === 'openai.chat') {
     capBudget(body, ['max_completion_tokens', 'max_tokens'], limits.max_tokens_ceiling, actions);
     if (typeof body.n === 'number' && body.n > limits.n_max) { body.n = limits.n_max; actions.push('n:capped'); }
+    shapeLogitBias(body, limits, actions);
     if (!limits.logprobs) {
       if (body.logprobs !== undefined && body.logprobs !== false && body.logprobs !== null) actions.push('logprobs:stripped');
       else if (body.top_logprobs !== undefined && body.top_logprobs !== null) actions.push('logprobs:stripped');
@@ -75,6 +78,27 @@ export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>,
     }
   }
   return actions;
+}
+
+/**
+ * `logit_bias` with log-probabilities reads the model's logits token by token (logit extraction);
+ * `logit_bias` alone still serves classifiers. Strips the bias, or the log-probabilities that come
+ * with it, as the limits say.
+ */
+function shapeLogitBias(body: Record<string, unknown>, limits: ShapingLimits, actions: string[]): void {
+  const bias = body.logit_bias;
+  if (bias === undefined || bias === null) return;
+  if (limits.logit_bias === 'none') {
+    delete body.logit_bias;
+    actions.push('logit_bias:stripped');
+  } else if (limits.logit_bias === 'without_logprobs' && limits.logprobs) {
+    const asked = (body.logprobs !== undefined && body.logprobs !== false && body.logprobs !== null) || (body.top_logprobs !== undefined && body.top_logprobs !== null);
+    if (typeof bias === 'object' && Object.keys(bias as object).length > 0 && asked) {
+      delete body.logprobs;
+      delete body.top_logprobs;
+      actions.push('logprobs:stripped_with_logit_bias');
+    }
+  }
 }
 
 function capBudget(body: Record<string, unknown>, fields: string[], ceiling: number | null, actions: string[]): void {

@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import type { InteractionEvent } from '../events/index.ts';
 import { detectConfig, type DetectConfig } from './config.ts';
 import { extractFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
+import { LOGIT_PROBE, logitProbeTest, observeProbe, probeReadings, type ProbeReadings, type ProbeSketches } from './logit-probe.ts';
 import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, INDICATORS, IndicatorValues, scoreIndicators, type IndicatorName, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, type Indicator, type PeerContext } from './scoring.ts';
 import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictReason, type VerdictView } from './verdict.ts';
@@ -107,6 +108,7 @@ const SYNC_MIN_LIFT = 4;
  * share, pipelines and evaluation runs are above the timing-regularity bound or reuse a template.
  */
 const THROTTLE = 2;
+const SHAPE = 3;
 const YIELD = { minRequests: 25, singleShot: 0.65, outputInput: 10, elicitation: 0.2, maxTimingRegularity: 0.35, maxTemplateReuse: 0.3 };
 /**
  * Households: people change network at session boundaries (home, office, phone); in the development
@@ -122,6 +124,16 @@ const HOUSEHOLD_MAX_HOPPING = INDICATORS.network_hopping_share.threshold;
  */
 const EXPLAIN_REFRESH_S = 3600;
 const EXPLAIN_SCORE_STEP = 0.02;
+
+/** The explanation of a passed logit-probe test: each condition with its value and threshold. */
+function logitProbeReasons(r: ProbeReadings): VerdictReason[] {
+  return [
+    { signal: 'logit_probe_test', value: 'pass', threshold: null, detail: 'logit_bias maps swept over the same prompts with the answer read token by token: the model\'s logits read through the API' },
+    { signal: 'logit_probes', value: round(r.probes, 1), threshold: LOGIT_PROBE.minProbes, detail: 'windowed requests that push tokens up with logit_bias and read log-probabilities or a few tokens' },
+    { signal: 'logit_bias_maps', value: Math.round(r.maps), threshold: LOGIT_PROBE.minMaps, detail: 'distinct bias maps (estimated)' },
+    { signal: 'logit_bias_maps_per_prompt', value: round(r.mapsPerPrompt, 2), threshold: LOGIT_PROBE.minMapsPerPrompt, detail: `${Math.round(r.maps)} maps over ${Math.round(r.prompts)} distinct prompts` },
+  ];
+}
 
 /** The readings the harvest yield test compares (an indicator not read counts as 0; timing as -1: unknown). */
 function yieldReadings(values: IndicatorValues): { single: number; ratio: number; elicit: number; timing: number; tpl: number } {
@@ -205,6 +217,7 @@ function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number
   if (fl & FLAG.system) v[o + C.SYSTEM] += 1;
   if (fl & FLAG.error) v[o + C.ERROR] += 1;
   if (fl & FLAG.obfuscated) v[o + C.OBFUSCATED] += 1;
+  if (fl & FLAG.logitProbe) v[o + C.PROBE] += 1;
   v[o + C.NEW_MODEL] += newModel;
   v[o + C.TEMPLATE_HIT] += tplHit;
   v[o + C.HOUR0 + hourBin] += 1;
@@ -346,7 +359,7 @@ export interface EngineStats {
 }
 
 /** Bump when the meaning of any field kept in a snapshot changes (a counter's slot, a flag's bit). */
-const SNAPSHOT_FORMAT = 1;
+const SNAPSHOT_FORMAT = 2;
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
@@ -477,6 +490,8 @@ export class DetectorEngine implements VerdictView {
   private intelGeneration = 0;
   /** Per account index, the shared indicators it has matched (ids, at most INTEL_IDS_PER_ACCOUNT). */
   private intelHits = new Map<number, string[]>();
+  /** Sketches of the bias maps and prompts of accounts that probe logits (logit-probe.ts); sparse. */
+  private logitProbes: ProbeSketches = new Map();
 
   constructor(opts: EngineOptions = {}) {
     this.config = detectConfig(opts.config ?? {});
@@ -1114,6 +1129,7 @@ export class DetectorEngine implements VerdictView {
     const elicit = (fl & (FLAG.cot | FLAG.reasoningParam | FLAG.rubric | FLAG.sensitiveRewrite)) !== 0 ? 1 : 0;
     const capability = elicit || (fl & (FLAG.code | FLAG.math | FLAG.tools)) !== 0 ? 1 : 0;
     const hourBin = Math.floor(((tsS / 3600) % 24) / (24 / HOUR_BINS));
+    if (fl & FLAG.logitProbe) observeProbe(this.logitProbes, i, f.biasMap, f.promptKey, w[off + C.PROBE]);
     addEvent(w, off, f, elicit, capability, newModel, tplHit, hourBin, netChange);
 
     // Behaviour keys: registered the first time they are seen (bounded slots per account).
@@ -1386,6 +1402,7 @@ export class DetectorEngine implements VerdictView {
     this.dirtyAccounts.delete(i);
     this.accVerdicts.delete(i);
     this.intelHits.delete(i);
+    this.logitProbes.delete(i);
     this.eachColumn(<T extends AccountColumn>(a: T, per: number): T => { a.fill(0, i * per, (i + 1) * per); return a; });
     this.org[i] = -1;
     this.freeAccounts.push(i);
@@ -1423,6 +1440,14 @@ export class DetectorEngine implements VerdictView {
       max = Math.max(max, THROTTLE);
       score = Math.max(score, this.thresholds[THROTTLE]);
     }
+    // Bias maps swept over the same prompts: the model's logits read through the API. Shaping
+    // (the default policy strips logit_bias at shape) ends it; the account needs no partner.
+    const probes = this.logitProbes.size > 0 && this.w[off + C.PROBE] >= LOGIT_PROBE.minProbes ? probeReadings(this.logitProbes, i, this.w[off + C.PROBE]) : null;
+    const probePass = logitProbeTest(probes);
+    if (probePass) {
+      max = Math.max(max, SHAPE);
+      score = Math.max(score, this.thresholds[SHAPE]);
+    }
     // Shared indicators: another provider's campaign, recognised here; held at the feed's level.
     const intel = this.intelHits.size > 0 ? this.intelFloor(i, now) : null;
     if (intel) {
@@ -1448,6 +1473,7 @@ export class DetectorEngine implements VerdictView {
           ...(intel ? intel.reasons : []),
           { signal: 'account_score', value: round(score), threshold: this.thresholds[st.level], detail: `harvest behaviour of this account alone (capped at ${VERDICT_LEVELS[max]} without linked accounts)` },
           ...(yieldPass ? this.harvestYieldReasons(i, values) : []),
+          ...(probePass ? logitProbeReasons(probes!) : []),
           ...indicatorReasons(indicatorsOf(values, this.w, off, peers)),
         ],
       };

@@ -37,6 +37,11 @@ export const FLAG = {
    * word, or Latin letters mixed with Cyrillic look-alikes in one word (see `foldText`).
    */
   obfuscated: 1 << 12,
+  /**
+   * Tokens pushed up with `logit_bias` and the answer read through log-probabilities or cut to a
+   * few tokens: how logits are read through the API, one bias map at a time (see logit-probe.ts).
+   */
+  logitProbe: 1 << 13,
 } as const;
 export type FlagName = keyof typeof FLAG;
 
@@ -53,6 +58,9 @@ export interface RequestFeatures {
   inputTokens: number;
   outputTokens: number;
   reasoningTokens: number;
+  /** Logit probes only (else 0): the bias map's fingerprint, and a hash of the prompt it was applied to. */
+  biasMap: number;
+  promptKey: number;
 }
 
 /** FNV-1a over a string, 32-bit, as an unsigned integer. */
@@ -186,6 +194,14 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   const p = req.params;
   if (p.logprobs === true || (p.top_logprobs ?? 0) > 0 || (p.n ?? 1) > 1) flags |= FLAG.distillParams;
   if ((p.thinking_budget ?? 0) > 0 || p.reasoning_effort === 'high' || p.reasoning_effort === 'medium') flags |= FLAG.reasoningParam;
+  let biasMap = 0;
+  let promptKey = 0;
+  const bias = p.logit_bias;
+  if (bias && bias.positive > 0 && (p.logprobs === true || (p.top_logprobs ?? 0) > 0 || (p.max_tokens !== null && p.max_tokens <= PROBE_MAX_TOKENS))) {
+    flags |= FLAG.logitProbe;
+    biasMap = (parseInt(bias.set, 16) >>> 0) || 1;
+    promptKey = bias.prompt ? (parseInt(bias.prompt, 16) >>> 0) || 1 : promptFingerprint(req);
+  }
 
   // Lexical signals look at the user's last turn and the system prompt (where wrappers hide).
   // System prompts repeat across a session or a product, so theirs are cached.
@@ -242,7 +258,27 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
     inputTokens: ev.response.input_tokens,
     outputTokens: ev.response.output_tokens,
     reasoningTokens: ev.response.reasoning_tokens,
+    biasMap,
+    promptKey,
   };
+}
+
+/** A probe's answer: one or a few tokens, whose log-probabilities or identity are what is read. */
+const PROBE_MAX_TOKENS = 4;
+
+/**
+ * The whole prompt of a request, for events without the gateway's own fingerprint
+ * (`logit_bias.prompt`): system and every message, roles and lengths too, so prompts that were not
+ * recorded still differ when their lengths do. Only computed for logit probes.
+ */
+function promptFingerprint(req: InteractionEvent['request']): number {
+  let h = fnv1a(req.system ?? '');
+  for (const m of req.messages) {
+    h = mix(h, fnv1a(m.role));
+    h = mix(h, m.chars);
+    if (m.text) h = mix(h, fnv1a(m.text));
+  }
+  return h || 1;
 }
 
 /**

@@ -17,10 +17,12 @@ export const C = {
   OTHER: 28,
   /** Requests whose text hides words (invisible characters, look-alike letters; FLAG.obfuscated). */
   OBFUSCATED: 29,
-  DECAYED: 30,
+  /** Logit probes (FLAG.logitProbe): a bias map applied and the logits read (see logit-probe.ts). */
+  PROBE: 30,
+  DECAYED: 31,
   // not decayed
-  TOTAL: 30, GAP_N: 31, GAP_SUM: 32, GAP_SUMSQ: 33, FIRST_TS: 34, LAST_TS: 35, DECAY_TS: 36,
-  SIZE: 37,
+  TOTAL: 31, GAP_N: 32, GAP_SUM: 33, GAP_SUMSQ: 34, FIRST_TS: 35, LAST_TS: 36, DECAY_TS: 37,
+  SIZE: 38,
 } as const;
 export const HOUR_BINS = 8;
 /** Task topics of the topic-shift test: a request counts in each it touches (OTHER: none of them). */

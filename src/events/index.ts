@@ -4,6 +4,6 @@
  */
 export * from './schema.ts';
 export { ulid, ulidTime } from './ulid.ts';
-export { summariseLogitBias, type LogitBiasSummary } from './logit-bias.ts';
+export { summariseLogitBias, promptFingerprint, type LogitBiasSummary } from './logit-bias.ts';
 export { readableEvent } from './readable.ts';
 export { readEventBatches, readEventsJsonl, writeJsonlLine, type ReadJsonlOptions } from './jsonl.ts';

@@ -36,3 +36,18 @@ export function summariseLogitBias(value: unknown): LogitBiasSummary | null {
   }
   return { tokens, positive, set: (h >>> 0).toString(16).padStart(8, '0') };
 }
+
+/**
+ * Fingerprint of a prompt as (role, full text) pairs in order (8 hex digits): what
+ * `logit_bias.prompt` holds. The gateway passes the request's messages, the traffic model its own.
+ */
+export function promptFingerprint(messages: Iterable<readonly [role: string, text: string]>): string {
+  let h = 0x811c9dc5;
+  for (const [role, text] of messages) {
+    for (let k = 0; k < role.length; k++) h = Math.imul(h ^ role.charCodeAt(k), 0x01000193);
+    h = Math.imul(h ^ 0x1f, 0x01000193);
+    for (let k = 0; k < text.length; k++) h = Math.imul(h ^ text.charCodeAt(k), 0x01000193);
+    h = Math.imul(h ^ 0x1e, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
+}

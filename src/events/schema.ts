@@ -57,6 +57,12 @@ export const EventParams = z.object({
     positive: z.number().int().nonnegative(),
     /** Fingerprint of the (token id, bias) pairs (8 hex digits): requests with the same map share it. */
     set: z.string(),
+    /**
+     * Fingerprint of the whole prompt the map was applied to (every message's role and full text,
+     * 8 hex digits), recorded even when prompts are not: the same prompt probed with many maps is
+     * how logits are read. Optional.
+     */
+    prompt: z.string().optional(),
   }).nullable().optional(),
 });
 export type EventParams = z.infer<typeof EventParams>;

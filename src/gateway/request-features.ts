@@ -3,7 +3,7 @@
  * system prompt, messages as text, tool names, and the sampling/reasoning parameters.
  * Unknown fields are ignored here (they are still forwarded untouched).
  */
-import { emptyParams, summariseLogitBias, type ApiFlavour, type EventMessage, type EventRequest } from '../events/index.ts';
+import { emptyParams, promptFingerprint, summariseLogitBias, type ApiFlavour, type EventMessage, type EventRequest } from '../events/index.ts';
 
 export interface FeatureOptions {
   recordPrompts: 'full' | 'none';
@@ -70,6 +70,11 @@ function toolChoice(v: unknown): string | null {
   return null;
 }
 
+/** A chat request's messages as (role, full text) pairs, for the prompt fingerprint. */
+function* chatPrompt(messages: Json[]): Generator<readonly [string, string]> {
+  for (const m of messages) if (m && typeof m === 'object') yield [str(m.role) ?? 'user', contentText(m.content, {})] as const;
+}
+
 export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: number, opts: FeatureOptions): EventRequest {
   const params = emptyParams();
   const messages: EventMessage[] = [];
@@ -92,7 +97,10 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     params.n = num(body.n);
     params.logprobs = typeof body.logprobs === 'boolean' ? body.logprobs : null;
     params.top_logprobs = num(body.top_logprobs);
-    if (body.logit_bias !== undefined && body.logit_bias !== null) params.logit_bias = summariseLogitBias(body.logit_bias);
+    if (body.logit_bias !== undefined && body.logit_bias !== null) {
+      params.logit_bias = summariseLogitBias(body.logit_bias);
+      if (params.logit_bias && Array.isArray(body.messages)) params.logit_bias.prompt = promptFingerprint(chatPrompt(body.messages as Json[]));
+    }
     params.reasoning_effort = str(body.reasoning_effort);
     params.stop = body.stop !== undefined && body.stop !== null;
     const rf = body.response_format as Json | undefined;

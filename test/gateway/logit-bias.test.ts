@@ -12,7 +12,7 @@ import { createMockUpstream, type MockUpstream } from '../../src/mock/index.ts';
 import { policyConfigSchema } from '../../src/policy/config.ts';
 import { watermarkConfigSchema } from '../../src/watermark/config.ts';
 import { policyHooks } from '../../src/policy/hooks.ts';
-import { summariseLogitBias } from '../../src/events/index.ts';
+import { promptFingerprint, summariseLogitBias } from '../../src/events/index.ts';
 
 let h: Harness;
 let mock: MockUpstream;
@@ -46,7 +46,7 @@ test('a probe (bias and top log-probabilities) is answered without the log-proba
   assert.equal(sent.top_logprobs, undefined);
   const e = (await storedEvents(h, 1)).at(-1)!;
   assert.ok(e.enforcement.shaping.includes('logprobs:stripped_with_logit_bias'));
-  assert.deepEqual(e.request.params.logit_bias, { tokens: 5, positive: 5, set: summariseLogitBias(bias)!.set });
+  assert.deepEqual(e.request.params.logit_bias, { tokens: 5, positive: 5, set: summariseLogitBias(bias)!.set, prompt: promptFingerprint([['user', 'Say a word.']]) });
   assert.equal(e.request.params.logprobs, true, 'the event keeps what the client asked for');
 });
 

@@ -65,8 +65,8 @@ for (const recordPrompts of [true, false]) {
     const reasons = Object.fromEntries(v.verdict!.reasons.map((r) => [r.signal, r]));
     assert.equal(reasons.logit_probe_test?.value, 'pass');
     assert.ok((reasons.logit_bias_maps.value as number) >= 60, JSON.stringify(reasons.logit_bias_maps));
-    assert.equal(reasons.logit_bias_maps.threshold, 16);
-    assert.match(reasons.logit_bias_maps_per_prompt.detail!, /over 3 distinct prompts/);
+    assert.equal(reasons.logit_bias_maps.threshold, 8);
+    assert.match(reasons.logit_probe_prompt_reuse.detail!, /over 3 prompts/);
     for (const id of ['acct_classify', 'acct_guided', 'acct_banlist']) {
       const o = e.forAccount(id);
       assert.ok(verdictRank(o.level) < verdictRank('throttle'), `${id}: ${o.level}`);

@@ -3,80 +3,86 @@
  *
  * With `logit_bias` a client pushes chosen tokens into the answer's top log-probabilities (or, with
  * a one-token answer, makes the model choose among them); sweeping maps across the vocabulary for
- * the same prompt reads that prompt's whole logit vector, and enough such vectors give away the
+ * the same prompts reads those prompts' whole logit vectors, and enough such vectors give away the
  * model's hidden size and final projection layer (Carlini et al. 2024, "Stealing Part of a
  * Production Language Model"; Finlayson et al. 2024). Three uses of `logit_bias` look alike
  * request by request and differ over an account's requests:
  *
- * - a classifier biases the same label tokens on every request: one map, many prompts;
- * - client-side constrained decoding (e.g. a library forcing a choice among options) biases new
- *   tokens at each step of a growing prompt: about as many prompts as maps;
- * - an extraction biases new tokens on the same prompts again and again: many maps per prompt.
+ * - a classifier (or a multiple-choice evaluation) biases the same label tokens every time: one
+ *   map, many prompts;
+ * - client-side constrained decoding (a library forcing a choice among options) biases new tokens
+ *   at each step of a growing prompt: a new map and a new prompt every request;
+ * - an extraction biases new tokens on the same few prompts again and again: many maps, and each
+ *   prompt asked many times.
  *
- * So each probing account keeps two small distinct-count sketches (linear counting over 512 bits:
- * accurate to a few percent up to a few hundred values, bounded above 3,000), one of bias maps and
- * one of prompts. Only accounts that probe have one: the map is sparse.
+ * So each probing account keeps two HyperLogLog sketches (64 registers: 13% error, any count), of
+ * its bias maps and of its prompts, and how many probes they cover. Only accounts that probe have
+ * them: the map is sparse.
  */
 
-/** 512-bit sketch of bias maps, then 512-bit sketch of prompts. */
-const WORDS = 16;
-const BITS = WORDS * 32;
+const REGISTERS = 64;
 
-export type ProbeSketches = Map<number, Uint32Array>;
+/** One probing account: distinct-count sketches of its bias maps and of its prompts, and the probes they saw. */
+export interface ProbeSketch { maps: Uint8Array; prompts: Uint8Array; probes: number }
+export type ProbeSketches = Map<number, ProbeSketch>;
 
 /** The test's bounds, reported with every verdict it passes. */
 export const LOGIT_PROBE = {
   /** Windowed probes (decayed like every window count). */
   minProbes: 20,
-  /** Distinct bias maps: a classifier has one, a handful of label sets a few. */
-  minMaps: 16,
-  /** Distinct maps per distinct prompt: constrained decoding is near 1 (a new prompt each step). */
-  minMapsPerPrompt: 4,
+  /** Distinct bias maps: a classifier has one, a few label sets a few. */
+  minMaps: 8,
+  /** Probes per distinct prompt: constrained decoding asks each (growing) prompt once. */
+  minPromptReuse: 4,
 } as const;
 
-function setBit(words: Uint32Array, base: number, hash: number): void {
-  const bit = (hash >>> 0) % BITS;
-  words[base + (bit >>> 5)] |= 1 << (bit & 31);
+/** A well-mixed 32-bit hash (the fingerprints are FNV, whose low bits are weak). */
+function fmix(h: number): number {
+  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
+  return h >>> 0;
 }
 
-function popcount32(x: number): number {
-  x -= (x >>> 1) & 0x55555555;
-  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+function add(registers: Uint8Array, value: number): void {
+  const h = fmix(value);
+  const r = h & (REGISTERS - 1);
+  const rank = Math.min(26, Math.clz32(h >>> 6) - 5); // leading zeros of the remaining 26 bits, plus one
+  if (rank > registers[r]) registers[r] = rank;
 }
 
-/** Linear-counting estimate of the distinct values set in one sketch. */
-function distinct(words: Uint32Array, base: number): number {
-  let set = 0;
-  for (let k = 0; k < WORDS; k++) set += popcount32(words[base + k]);
-  const zeros = BITS - set;
-  // All bits set: at least this many (the estimate's bound).
-  return zeros === 0 ? BITS * Math.log(BITS) : -BITS * Math.log(zeros / BITS);
+/** HyperLogLog estimate, with linear counting while registers are empty (small counts). */
+function estimate(registers: Uint8Array): number {
+  let sum = 0; let zeros = 0;
+  for (let k = 0; k < REGISTERS; k++) { sum += 2 ** -registers[k]; if (registers[k] === 0) zeros++; }
+  const raw = (0.709 * REGISTERS * REGISTERS) / sum;
+  if (raw <= 2.5 * REGISTERS && zeros > 0) return REGISTERS * Math.log(REGISTERS / zeros);
+  return raw;
 }
 
 /**
  * Record one probe of account i. `windowProbes` is the account's decayed probe count before this
- * one: when it has decayed to nothing, old sketches describe another episode and start again.
+ * one: when it has decayed to nothing, the sketches describe another episode and start again.
  */
 export function observeProbe(sketches: ProbeSketches, i: number, biasMap: number, promptKey: number, windowProbes: number): void {
   let s = sketches.get(i);
-  if (!s) { s = new Uint32Array(2 * WORDS); sketches.set(i, s); }
-  else if (windowProbes < 0.5) s.fill(0);
-  setBit(s, 0, biasMap);
-  setBit(s, WORDS, promptKey);
+  if (!s) { s = { maps: new Uint8Array(REGISTERS), prompts: new Uint8Array(REGISTERS), probes: 0 }; sketches.set(i, s); }
+  else if (windowProbes < 0.5) { s.maps.fill(0); s.prompts.fill(0); s.probes = 0; }
+  add(s.maps, biasMap);
+  add(s.prompts, promptKey);
+  s.probes++;
 }
 
-export interface ProbeReadings { probes: number; maps: number; prompts: number; mapsPerPrompt: number }
+export interface ProbeReadings { probes: number; maps: number; prompts: number; promptReuse: number }
 
+/** What the test reads for account i (`windowProbes`: its decayed probe count), or null if it never probed. */
 export function probeReadings(sketches: ProbeSketches, i: number, windowProbes: number): ProbeReadings | null {
   const s = sketches.get(i);
   if (!s) return null;
-  const maps = distinct(s, 0);
-  const prompts = Math.max(1, distinct(s, WORDS));
-  return { probes: windowProbes, maps, prompts, mapsPerPrompt: maps / prompts };
+  const maps = Math.min(s.probes, estimate(s.maps));
+  const prompts = Math.max(1, Math.min(s.probes, estimate(s.prompts)));
+  return { probes: windowProbes, maps, prompts, promptReuse: s.probes / prompts };
 }
 
-/** Does account i sweep bias maps over the same prompts? */
+/** Does the account sweep bias maps over prompts it asks again and again? */
 export function logitProbeTest(r: ProbeReadings | null): boolean {
-  return r !== null && r.probes >= LOGIT_PROBE.minProbes && r.maps >= LOGIT_PROBE.minMaps && r.mapsPerPrompt >= LOGIT_PROBE.minMapsPerPrompt;
+  return r !== null && r.probes >= LOGIT_PROBE.minProbes && r.maps >= LOGIT_PROBE.minMaps && r.promptReuse >= LOGIT_PROBE.minPromptReuse;
 }

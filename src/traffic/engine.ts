@@ -15,6 +15,7 @@ import {
   applyTemplate, assistantStandIn, CODING_AGENT_SYSTEM, CODING_AGENT_TOOLS, disguise, fillerAnswer, HARVEST_AGENT_TOOLS, homework, paraphrase,
   paraphrasedCot, rewriteItem, rubricItem, toolOutputStandIn, type Template,
 } from './textgen.ts';
+import { biasSummary, chosenTokens, sweepMap, VOCABULARY } from './logit.ts';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -121,6 +122,8 @@ export class Lane {
   session: Session | null = null;
   retry: SimRequest | null = null;
   runIndex = 0;
+  /** A logit campaign's position in its sweep (requests sent by this lane). */
+  probeCursor = 0;
   readonly rng: Rng;
   readonly profile: Profile;
   lastAddress: ClientAddress | null = null;
@@ -334,6 +337,9 @@ export class Engine {
       case 'batch': return this.batchJob(lane, t);
       case 'agent': return this.agentSession(lane, t, 'product');
       case 'developer':
+        // A quarter of developers on Chat Completions drive some work through a constrained-decoding
+        // library (decided by hash, so every other lane's random stream is as before).
+        if (a.client.flavour === 'openai.chat' && hashUniform(a.seed, 43, 0) < 0.25 && hashUniform(a.seed, lane.runIndex++, 29) < 0.3) return this.guidedSession(lane, t);
         return rng.chance(0.18) ? this.agentSession(lane, t, 'coding') : this.chatSession(lane, t);
       case 'startup':
         if (a.role !== 'product' && rng.chance(0.15)) return this.agentSession(lane, t, 'coding');
@@ -570,6 +576,10 @@ export class Engine {
     if (n && a.client.family === 'openai' && a.client.flavour === 'openai.chat') params.n = n;
     if (logprobs && a.client.flavour === 'openai.chat') { params.logprobs = true; params.top_logprobs = 5; }
     if (rng.chance(0.3)) params.seed = 1234;
+    // Multiple-choice scoring: the lab's answer-letter tokens pushed up, one answer token, their
+    // log-probabilities read (decided by hash, so the run's random stream is as before).
+    const letters = a.client.flavour === 'openai.chat' && hashUniform(g.seed, lane.runIndex, 23) < 0.2 ? chosenTokens(g.seed, 0, 4) : null;
+    if (letters) { params.max_tokens = 1; params.logprobs = true; params.top_logprobs = 4; }
     const interval = rng.lognormal(1500, 0.5);
     let done = 0;
     return {
@@ -578,7 +588,8 @@ export class Engine {
         const text = kind === 'rubric' ? applyTemplate(template, `${item}\n\n[The Start of Assistant's Answer]\n${fillerAnswer(rng)}\n[The End of Assistant's Answer]`) : applyTemplate(template, item);
         done++;
         const out = kind === 'chat' ? lnTokens(rng, 12, 0.6) : kind === 'rubric' ? lnTokens(rng, 180, 0.5) : lnTokens(rng, 280, 0.6, 10);
-        return { model, stream: false, system: template.system, messages: [msg('user', text)], tools: [], toolChoice: null, params, outTokens: out, reasoningTokens: reasoningTokens(rng), toolCalls: 0, keyIndex: 0, userAgent: engine.ua(lane), attempt: 0 };
+        const messages = [msg('user', text)];
+        return { model, stream: false, system: template.system, messages, tools: [], toolChoice: null, params: letters ? { ...params, logit_bias: biasSummary(letters, template.system, messages) } : params, outTokens: out, reasoningTokens: reasoningTokens(rng), toolCalls: 0, keyIndex: 0, userAgent: engine.ua(lane), attempt: 0 };
       },
       gap(dur: number): number | null {
         if (done >= items) return null;
@@ -596,6 +607,10 @@ export class Engine {
     const items = Math.max(50, Math.round(rng.lognormal(a.turnsMean, 0.8)));
     const model = this.model(lane, t0);
     const { params, reasoningTokens } = this.params(lane, model, { temperature: 0, maxTokens: task.outTokens > 0 ? 256 : 2048, json: task.json, reasoning: 'off' });
+    // Some classification jobs answer with one label token: the labels pushed up, their
+    // log-probabilities read as the confidence (decided by hash, so the random stream is as before).
+    const labels = task.labels > 0 && a.client.flavour === 'openai.chat' && hashUniform(a.seed, 41, 0) < 0.4 ? chosenTokens(a.seed, 1, task.labels) : null;
+    if (labels) { params.max_tokens = 1; params.logprobs = true; params.top_logprobs = task.labels; params.response_format = null; }
     const interval = rng.lognormal(400, 0.4);
     let done = 0;
     return {
@@ -603,13 +618,68 @@ export class Engine {
         const record = engine.pool(rng.chance(0.85) ? 'chat' : 'code', rng);
         done++;
         const out = task.outTokens > 0 ? lnTokens(rng, task.outTokens, 0.3) : Math.max(5, Math.round(record.length / 3.6));
-        return { model, stream: false, system: task.template.system, messages: [msg('user', applyTemplate(task.template, record))], tools: [], toolChoice: null, params, outTokens: out, reasoningTokens: reasoningTokens(rng), toolCalls: 0, keyIndex: 0, userAgent: engine.ua(lane), attempt: 0 };
+        const messages = [msg('user', applyTemplate(task.template, record))];
+        return { model, stream: false, system: task.template.system, messages, tools: [], toolChoice: null, params: labels ? { ...params, logit_bias: biasSummary(labels, task.template.system, messages) } : params, outTokens: out, reasoningTokens: reasoningTokens(rng), toolCalls: 0, keyIndex: 0, userAgent: engine.ua(lane), attempt: 0 };
       },
       gap(dur: number): number | null {
         if (done >= items) return null;
         return Math.max(20, rng.lognormal(interval, 0.25) + dur * 0.05);
       },
     };
+  }
+
+  /**
+   * Client-side constrained decoding (a library that makes the model pick among options, one token
+   * at a time): at each step the options' next tokens are pushed up, the answer is one token, and
+   * the prompt grows by what was chosen.
+   */
+  private guidedSession(lane: Lane, t0: number): Session {
+    const a = lane.account;
+    const rng = lane.rng;
+    const engine = this;
+    const model = this.model(lane, t0);
+    const steps = rng.intIn(6, 30);
+    const { params } = this.params(lane, model, { reasoning: 'off', temperature: 0, maxTokens: 1 });
+    if (rng.chance(0.3)) { params.logprobs = true; params.top_logprobs = 2; }
+    let prompt = `${this.pool(this.organicPool(a, rng), rng)}\n\nFill in the answer form below.\nAnswer:`;
+    const form = rng.u32();
+    let step = 0;
+    return {
+      next(): SimRequest {
+        const messages = [msg('user', prompt)];
+        const options = chosenTokens(form, step, 2 + rng.int(5));
+        step++;
+        prompt += rng.pick([' yes', ' no', ' 3', ' high', ' low', ' "name":', ',', ' true', ' false', ' 2024']);
+        return {
+          model, stream: false, system: null, messages, tools: [], toolChoice: null, params: { ...params, logit_bias: biasSummary(options, null, messages) },
+          outTokens: 1, reasoningTokens: 0, toolCalls: 0, keyIndex: 0, userAgent: engine.ua(lane), attempt: 0,
+        };
+      },
+      gap(dur: number): number | null {
+        return step >= steps ? null : dur + rng.lognormal(150, 0.5);
+      },
+    };
+  }
+
+  /**
+   * One request of a logit extraction: the campaign's prompts in turn, each time with the next few
+   * tokens of this account's stretch of the vocabulary pushed up, a one-token answer and (unless
+   * the campaign reads none) the top log-probabilities.
+   */
+  private logitProbe(lane: Lane, t: number): SimRequest {
+    const a = lane.account;
+    const rt = a.campaign!;
+    const c = rt.config;
+    const cursor = lane.probeCursor++;
+    const chat = this.opts.prompts.chat;
+    const text = chat[Math.floor(hashUniform(rt.seed, 31, cursor % c.logit.prompts) * chat.length)];
+    const start = Math.floor(hashUniform(rt.seed, 37, a.index) * VOCABULARY) + Math.floor(cursor / c.logit.prompts) * c.logit.tokens_per_map;
+    const model = this.model(lane, t);
+    const { params } = this.params(lane, model, { reasoning: 'off', temperature: c.params.temperature, maxTokens: 1 });
+    if (c.logit.logprobs) { params.logprobs = true; params.top_logprobs = Math.min(20, c.logit.tokens_per_map); }
+    const messages = [msg('user', text)];
+    params.logit_bias = biasSummary(sweepMap(start, c.logit.tokens_per_map), null, messages);
+    return { model, stream: false, system: null, messages, tools: [], toolChoice: null, params, outTokens: 1, reasoningTokens: 0, toolCalls: 0, keyIndex: 0, userAgent: this.ua(lane), attempt: 0 };
   }
 
   /** What a campaign asks for in one request: task kind, text, system prompt. */
@@ -667,6 +737,7 @@ export class Engine {
     let done = 0;
     return {
       next(t: number): SimRequest {
+        if (c.logit.share >= 1 || (c.logit.share > 0 && rng.chance(c.logit.share))) { done++; return engine.logitProbe(lane, t); }
         const task = done === 0 ? first : pickTask();
         const model = engine.model(lane, t);
         const p = engine.campaignPrompt(lane, task === 'agentic' ? 'code' : task);

@@ -602,7 +602,8 @@ function buildCampaign(ctx: BuildCtx, c: CampaignConfig): void {
     }
     const payment = arng.chance(c.payment.none_share) ? null : paymentFp(`${ctx.seed}/${c.id}/instrument/${Math.floor(i / c.payment.accounts_per_instrument)}`);
     const fam = c.family === 'both' ? (arng.chance(0.5) ? 'anthropic' : 'openai') : c.family;
-    const flavour: ApiFlavour = fam === 'anthropic' ? 'anthropic.messages' : arng.chance(0.75) ? 'openai.chat' : 'openai.responses';
+    // logit_bias exists only in Chat Completions: a logit campaign calls nothing else.
+    const flavour: ApiFlavour = fam === 'anthropic' ? 'anthropic.messages' : c.logit.share > 0 ? 'openai.chat' : arng.chance(0.75) ? 'openai.chat' : 'openai.responses';
     const ua = uas ? uas[i % uas.length] : arng.pick(arng.chance(0.8) ? USER_AGENTS[fam] : USER_AGENTS.generic);
     const tz = c.timing.mode === 'human' ? tzOf(country, arng) : c.timing.tz_offset_h;
     const acct = newAccount(ctx, key, {

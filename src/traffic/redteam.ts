@@ -10,6 +10,7 @@
  * simulation, which makes rate limits bite harder than they would in production, never softer.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { wireBiasMap } from './logit.ts';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
@@ -207,6 +208,8 @@ export function wireRequest(ev: InteractionEvent, secret: string): { path: strin
   if (p.n !== null) body.n = p.n;
   if (p.logprobs !== null) body.logprobs = p.logprobs;
   if (p.top_logprobs !== null) body.top_logprobs = p.top_logprobs;
+  // A map with the simulated one's counts (see wireBiasMap): distinct maps stay distinct.
+  if (p.logit_bias) body.logit_bias = wireBiasMap(p.logit_bias);
   if (p.reasoning_effort !== null) body.reasoning_effort = p.reasoning_effort;
   if (p.seed !== null) body.seed = p.seed;
   if (p.response_format) body.response_format = { type: p.response_format };

@@ -17,7 +17,7 @@ function parseOr<T>(schema: z.ZodType<T>, value: unknown, prefix: string): T {
 
 export const ORGANIC_KINDS = ['hobbyist', 'developer', 'startup', 'enterprise', 'researcher', 'batch', 'agent', 'education'] as const;
 export type OrganicKind = (typeof ORGANIC_KINDS)[number];
-export const CAMPAIGN_KINDS = ['hydra', 'surgical', 'agentic', 'pivot', 'adaptive'] as const;
+export const CAMPAIGN_KINDS = ['hydra', 'surgical', 'agentic', 'pivot', 'adaptive', 'logit'] as const;
 export type CampaignKind = (typeof CAMPAIGN_KINDS)[number];
 export const TASK_KINDS = ['cot', 'math', 'code', 'agentic', 'rubric', 'rewrite', 'chat'] as const;
 export type TaskKind = (typeof TASK_KINDS)[number];
@@ -160,6 +160,20 @@ export const CampaignConfig = z.object({
     n_gt1_share: z.number().min(0).max(1),
     reasoning_share: z.number().min(0).max(1),
   }),
+  /**
+   * Logit probing (Carlini et al. 2024): requests that push a few tokens up with `logit_bias` and
+   * read them back, sweeping the vocabulary one map at a time over a few prompts taken in turn.
+   */
+  logit: z.object({
+    /** Share of requests that are probes (1 for the `logit` kind, 0 for the others). */
+    share: z.number().min(0).max(1),
+    /** Distinct prompts whose logits are read. */
+    prompts: z.number().int().min(1),
+    /** Tokens pushed up per map. */
+    tokens_per_map: z.number().int().min(1).max(300),
+    /** Read the top log-probabilities (false: the log-probability-free variant, one answer token per map). */
+    logprobs: z.boolean(),
+  }),
   /** Days an account stays in use before being replaced (null: whole campaign). */
   lifetime_days: z.number().positive().nullable(),
   /** Requests per agentic trace [min, max]. */
@@ -182,6 +196,7 @@ const BASE_CAMPAIGN: Omit<CampaignConfig, 'id' | 'kind'> = {
   user_agents: 2, family: 'anthropic', models: null, pivot: null,
   params: { stream_share: 0.1, max_tokens: 16000, temperature: 1, logprobs_share: 0, n_gt1_share: 0, reasoning_share: 0.6 },
   lifetime_days: 6, trace_turns: [8, 30],
+  logit: { share: 0, prompts: 8, tokens_per_map: 5, logprobs: true },
 };
 
 export const CAMPAIGN_DEFAULTS: Record<CampaignKind, DeepPartial<CampaignConfig>> = {
@@ -229,6 +244,18 @@ export const CAMPAIGN_DEFAULTS: Record<CampaignKind, DeepPartial<CampaignConfig>
     signup: { bursts: 0, age_days: [60, 400], used_before: true, email: 'freemail', programme: { none: 0.85, education: 0.05, research: 0, startup: 0.1 }, tier: { unverified: 0, email_verified: 0.7, identity_verified: 0.3, enterprise: 0 }, claimed_countries: ['US', 'CA', 'GB', 'DE'] },
     payment: { accounts_per_instrument: 1, none_share: 0 }, user_agents: 0, family: 'both', lifetime_days: null,
     params: { max_tokens: 4096, temperature: null, reasoning_share: 0.3, stream_share: 0.6, logprobs_share: 0, n_gt1_share: 0 },
+  },
+  // Logit extraction: a few verified-looking accounts read the model's logits through logit_bias
+  // and log-probabilities, one bias map at a time, from a couple of cloud machines.
+  logit: {
+    accounts: 4, interactions: 20_000, organic_mix: 0, templates: 0,
+    mix: { ...noTasks, chat: 1 },
+    timing: { mode: 'flat' },
+    network: { mode: 'datacenter', pool_size: 3, residential_share: 0, unsupported_region_share: 0 },
+    signup: { bursts: 1, burst_hours: 24, age_days: [0, 30], tier: { unverified: 0, email_verified: 0.5, identity_verified: 0.5, enterprise: 0 }, programme: { none: 0.5, education: 0, research: 0.5, startup: 0 }, email: 'freemail' },
+    payment: { accounts_per_instrument: 1, none_share: 0 }, user_agents: 1, family: 'openai', lifetime_days: null,
+    params: { max_tokens: 1, temperature: 0, reasoning_share: 0, stream_share: 0, logprobs_share: 0, n_gt1_share: 0 },
+    logit: { share: 1 },
   },
 };
 

@@ -209,18 +209,19 @@ export const EVAL_TEMPLATES: Template[] = [
   { id: 'eval-direct', prefix: '', suffix: '\nRespond with only the final answer.', system: null },
 ];
 
-const BATCH_TASKS: { kind: string; system: string; prefix: string; suffix: string; json: boolean; outTokens: number }[] = [
-  { kind: 'sentiment', system: 'You are a classification service. Reply with JSON only.', prefix: 'Classify the sentiment of the following customer message as "positive", "negative" or "neutral". Respond as {"label": ..., "confidence": ...}.\n\nMessage:\n', suffix: '', json: true, outTokens: 18 },
-  { kind: 'topic', system: 'You label support tickets.', prefix: 'Assign one topic from [billing, account, bug, feature_request, other] to this ticket. Output JSON {"topic": "..."}.\n\nTicket: ', suffix: '', json: true, outTokens: 12 },
+const BATCH_TASKS: { kind: string; system: string; prefix: string; suffix: string; json: boolean; outTokens: number; labels?: number }[] = [
+  { kind: 'sentiment', system: 'You are a classification service. Reply with JSON only.', prefix: 'Classify the sentiment of the following customer message as "positive", "negative" or "neutral". Respond as {"label": ..., "confidence": ...}.\n\nMessage:\n', suffix: '', json: true, outTokens: 18, labels: 3 },
+  { kind: 'topic', system: 'You label support tickets.', prefix: 'Assign one topic from [billing, account, bug, feature_request, other] to this ticket. Output JSON {"topic": "..."}.\n\nTicket: ', suffix: '', json: true, outTokens: 12, labels: 5 },
   { kind: 'extract', system: 'Extract structured data. Output valid JSON only.', prefix: 'Extract all people, organisations, locations and dates mentioned in the text below.\nReturn {"people": [], "organisations": [], "locations": [], "dates": []}.\n\nText:\n"""\n', suffix: '\n"""', json: true, outTokens: 90 },
   { kind: 'translate', system: 'You are a professional translator. Preserve formatting.', prefix: 'Translate the following text into {lang}. Output only the translation.\n\n', suffix: '', json: false, outTokens: -1 },
   { kind: 'summarise', system: 'You write one-sentence summaries for a search index.', prefix: 'Summarise in one sentence of at most 25 words:\n\n', suffix: '', json: false, outTokens: 35 },
-  { kind: 'moderate', system: 'You are a content moderation classifier.', prefix: 'Does the following user message violate the policy (harassment, hate, violence, self-harm, sexual content)? Answer with JSON {"violation": true|false, "categories": []}.\n\n', suffix: '', json: true, outTokens: 20 },
+  { kind: 'moderate', system: 'You are a content moderation classifier.', prefix: 'Does the following user message violate the policy (harassment, hate, violence, self-harm, sexual content)? Answer with JSON {"violation": true|false, "categories": []}.\n\n', suffix: '', json: true, outTokens: 20, labels: 2 },
   { kind: 'rewrite-tone', system: 'You rewrite text for a corporate knowledge base.', prefix: 'Rewrite the following in a clear, formal tone suitable for internal documentation:\n\n', suffix: '', json: false, outTokens: -1 },
 ];
 const LANGS = ['French', 'German', 'Spanish', 'Japanese', 'Portuguese', 'Korean', 'Italian', 'Dutch'];
 
-export interface BatchTask { template: Template; json: boolean; outTokens: number }
+/** `labels`: a classification with this many labels (0: not one), which a client may answer with label tokens (logit_bias). */
+export interface BatchTask { template: Template; json: boolean; outTokens: number; labels: number }
 
 export function batchTask(rng: Rng, id: string): BatchTask {
   const t = rng.pick(BATCH_TASKS);
@@ -228,6 +229,7 @@ export function batchTask(rng: Rng, id: string): BatchTask {
     template: { id, prefix: t.prefix.replace('{lang}', rng.pick(LANGS)), suffix: t.suffix, system: t.system },
     json: t.json,
     outTokens: t.outTokens,
+    labels: t.labels ?? 0,
   };
 }
 

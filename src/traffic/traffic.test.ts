@@ -222,8 +222,9 @@ test('prompts are pooled by content, not by file', () => {
 });
 
 test('events record requests exactly as the gateway would from the wire body', () => {
-  const { events } = collect(smoke({ maxEvents: 3000 }));
+  const { events } = collect(smoke({ maxEvents: 3000, set: ['campaigns.5={"kind":"logit","accounts":2,"interactions":300}'] }));
   let checked = 0;
+  let biased = 0;
   for (const ev of events) {
     if (ev.response.status !== 200) continue;
     const w = wireRequest(ev, 'secret');
@@ -233,10 +234,18 @@ test('events record requests exactly as the gateway would from the wire body', (
     assert.deepEqual(got.tools, ev.request.tools, 'tools');
     assert.equal(got.stream, ev.request.stream);
     assert.deepEqual(got.messages.map((m) => [m.role, m.text]), ev.request.messages.map((m) => [m.role, m.text || (ev.flavour === 'anthropic.messages' && m.role !== 'assistant' ? '.' : m.text)]));
-    assert.deepEqual({ ...got.params, stop: false }, ev.request.params);
+    // A bias map goes over the wire as another map with the same counts (wireBiasMap).
+    const { logit_bias: sentBias, ...sent } = { ...got.params, stop: false };
+    const { logit_bias: simBias, ...sim } = ev.request.params;
+    assert.deepEqual(sent, sim);
+    if (simBias) {
+      assert.deepEqual([sentBias?.tokens, sentBias?.positive, sentBias?.prompt], [simBias.tokens, simBias.positive, simBias.prompt]);
+      biased++;
+    } else assert.equal(sentBias, undefined);
     checked++;
   }
   assert.ok(checked > 2500);
+  assert.ok(biased >= 10, `${biased} requests with logit_bias`);
 });
 
 test('memory stays flat as the stream grows', () => {

@@ -188,11 +188,16 @@ const DETECTORS = ['warden', 'volume-threshold', 'prada'] as const;
 
 /** Run one detector (Warden or a baseline) over the events and evaluate it against the labels; flagged = throttle or above. */
 async function scoreDetector(name: (typeof DETECTORS)[number], evs: InteractionEvent[], labels: LabelLine[]) {
+  return (await runDetector(name, evs, labels)).evaluation;
+}
+
+/** scoreDetector, with the detector's own report (every account's highest level). */
+async function runDetector(name: (typeof DETECTORS)[number], evs: InteractionEvent[], labels: LabelLine[]) {
   const det = name === 'warden' ? new DetectorEngine({ trackFirstFlags: true }) : name === 'prada' ? new PradaBaseline() : new VolumeBaseline();
   for (const ev of evs) det.ingest(ev);
   det.flush();
   const report = buildReport(det, { detector: name, to: evs[evs.length - 1].ts });
-  return evaluate(report, labels, () => evs, { flagLevel: 'throttle' });
+  return { report, evaluation: await evaluate(report, labels, () => evs, { flagLevel: 'throttle' }) };
 }
 
 /** The traffic model's prompts: the real prompt sets when present, else the ones it ships. */
@@ -578,10 +583,65 @@ async function cohortQuality() {
   for (const r of rows) log(r);
 }
 
-// `--only traffic,adaptive,disguise,evasion,exchange,cohort,facts,holdout,scan,path,memory` runs a subset (all by default).
+/**
+ * Logit extraction: the traffic-table runs with a `logit` campaign added (a few accounts sweeping
+ * logit_bias maps over a few prompts, Carlini et al. 2024), in variants, against the organic
+ * accounts that use logit_bias too (multiple-choice evaluations, label-token classifiers,
+ * constrained decoding). Flagged and contained = throttle or above.
+ */
+const LOGIT_VARIANTS: Array<[string, Record<string, unknown>]> = [
+  ['8 prompts in turn, 5 tokens a map, top log-probabilities (the kind\'s defaults)', {}],
+  ['without log-probabilities (one answer token per map)', { logit: { logprobs: false } }],
+  ['64 prompts, 20 tokens a map', { logit: { prompts: 64, tokens_per_map: 20 } }],
+  ['40 accounts, each its own residential address', { accounts: 40, network: { mode: 'residential_sticky' } }],
+];
+
+async function logitQuality() {
+  const { dir, prompts } = trafficPrompts();
+  const runs = trafficRuns();
+  const rows: string[] = [];
+  let events = 0;
+  for (const [name, variant] of LOGIT_VARIANTS) {
+    const acc: Record<string, { flagged: number; accounts: number; contained: number; campaigns: number; worst: number; servedBefore: number[]; organicFlagged: number; organic: number; users: number; usersFlagged: number }> = {};
+    for (const r of runs) {
+      const campaign = JSON.stringify({ id: 'logit-x', kind: 'logit', interactions: 20_000, ...variant });
+      const run = generateTraffic(trafficScenario(null, { preset: r.preset, seed: r.seed, scale: r.scale, set: [`campaigns.5=${campaign}`] }), { prompts });
+      const evs = [...run.events];
+      events += evs.length;
+      // Organic accounts that sent logit_bias at all: the hard negatives of this section.
+      const users = new Set<string>();
+      const organic = new Set((run.labels as LabelLine[]).filter((l) => l.type === 'account' && l.population === 'organic').map((l) => (l as { account_id: string }).account_id));
+      for (const ev of evs) if (ev.request.params.logit_bias && organic.has(ev.account_id!)) users.add(ev.account_id!);
+      for (const det of variant === LOGIT_VARIANTS[0][1] ? DETECTORS : (['warden'] as const)) {
+        const { report, evaluation: rep } = await runDetector(det, evs, run.labels as LabelLine[]);
+        const a = (acc[det] ??= { flagged: 0, accounts: 0, contained: 0, campaigns: 0, worst: 0, servedBefore: [], organicFlagged: 0, organic: 0, users: 0, usersFlagged: 0 });
+        const c = rep.campaigns.find((x) => x.campaign_id === 'logit-x')!;
+        a.flagged += c.accounts_flagged; a.accounts += c.accounts_active;
+        a.campaigns++; if (c.share_requests_before_containment <= 0.01) a.contained++;
+        a.worst = Math.max(a.worst, c.share_requests_before_containment);
+        a.servedBefore.push(Math.round(c.share_requests_before_containment * c.requests));
+        a.organicFlagged += rep.totals.organic_accounts_flagged; a.organic += rep.totals.organic_accounts;
+        const above = new Set(report.accounts.filter((x) => verdictRank(x.max_level) >= verdictRank('throttle')).map((x) => x.account_id));
+        a.users += users.size; for (const u of users) if (above.has(u)) a.usersFlagged++;
+      }
+    }
+    for (const [det, a] of Object.entries(acc)) {
+      const served = a.servedBefore.slice().sort((x, y) => x - y);
+      rows.push(`| ${name} | ${det} | ${a.flagged}/${a.accounts} | ${a.contained}/${a.campaigns} | ${pct(a.worst)} | ${served[Math.floor(served.length / 2)]} (${served[served.length - 1]}) | ${a.usersFlagged}/${a.users} | ${a.organicFlagged}/${a.organic} |`);
+    }
+  }
+  log(`\n### Logit extraction (${runs.map((r) => `${r.preset}${r.scale !== 1 ? ' x' + r.scale : ''} seed ${r.seed}`).join(', ')}, each with a 20,000-request logit campaign; ${events.toLocaleString('en')} events; prompts from ${dir})\n`);
+  log('Flagged and contained = throttle or above; "requests before containment": the campaign\'s requests served before it was contained, median of runs (worst).\n');
+  log('| campaign | detector | campaign accounts flagged | contained before 1% | worst share before containment | requests before containment | organic logit_bias users flagged | organic accounts flagged |');
+  log('|---|---|---|---|---|---|---|---|');
+  for (const r of rows) log(r);
+}
+
+// `--only traffic,logit,adaptive,disguise,evasion,exchange,cohort,facts,holdout,scan,path,memory` runs a subset (all by default).
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : null;
 const want = (section: string) => !only || only.has(section);
 if (want('traffic')) await trafficQuality();
+if (want('logit')) await logitQuality();
 if (want('adaptive')) await adaptiveQuality();
 if (want('disguise')) await disguiseQuality();
 if (want('evasion')) await evasionQuality();

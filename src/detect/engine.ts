@@ -128,10 +128,10 @@ const EXPLAIN_SCORE_STEP = 0.02;
 /** The explanation of a passed logit-probe test: each condition with its value and threshold. */
 function logitProbeReasons(r: ProbeReadings): VerdictReason[] {
   return [
-    { signal: 'logit_probe_test', value: 'pass', threshold: null, detail: 'logit_bias maps swept over prompts asked again and again, the answer read token by token: the model\'s logits read through the API' },
+    { signal: 'logit_probe_test', value: 'pass', threshold: null, detail: 'each prompt read with many logit_bias maps, the answer read token by token: the model\'s logits read through the API' },
     { signal: 'logit_probes', value: round(r.probes, 1), threshold: LOGIT_PROBE.minProbes, detail: 'windowed requests that push tokens up with logit_bias and read log-probabilities or a few tokens' },
     { signal: 'logit_bias_maps', value: Math.round(r.maps), threshold: LOGIT_PROBE.minMaps, detail: 'distinct bias maps (estimated)' },
-    { signal: 'logit_probe_prompt_reuse', value: round(r.promptReuse, 2), threshold: LOGIT_PROBE.minPromptReuse, detail: `probes per distinct prompt: ${Math.round(r.promptReuse * r.prompts)} probes over ${Math.round(r.prompts)} prompts (estimated)` },
+    { signal: 'logit_bias_maps_per_prompt', value: round(r.mapsPerPrompt, 2), threshold: LOGIT_PROBE.minMapsPerPrompt, detail: `distinct (prompt, map) pairs over ${Math.round(r.prompts)} distinct prompts (estimated)` },
   ];
 }
 

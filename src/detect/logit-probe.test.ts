@@ -49,6 +49,11 @@ function run(recordPrompts = true) {
     // Constrained decoding: a growing prompt, each step choosing among the options' next tokens.
     const prefix = 'Fill in the form. Name: Ada. Role: ' + 'x'.repeat(n % 40) + ` step ${n}`;
     e.ingest(event('acct_guided', n, sec + 2, prefix, recordPrompts, { max_tokens: 1, logit_bias: biasMap(20_000 + 7 * n, 3) }));
+    // A researcher running five multiple-choice benchmarks again and again (seeds, prompt variants):
+    // five answer-letter maps, every question asked many times, always with its benchmark's letters.
+    const bench = n % 5;
+    const question = `Benchmark ${bench}, question ${Math.floor(n / 5) % 12}: which option is correct? Answer with the letter.`;
+    e.ingest(event('acct_rerun', n, sec + 4, question, recordPrompts, { max_tokens: 1, logprobs: true, top_logprobs: 4, logit_bias: biasMap(300 + 10 * bench, 4 + bench) }));
     // A writing tool banning the words it already used (pushed down, ordinary answers): no probe at all.
     const line = `Write line ${n} of the poem without repeating words.`;
     e.ingest(event('acct_banlist', n, sec + 3, line, recordPrompts, { max_tokens: 200, logit_bias: biasMap(30_000 + 11 * n, 8, -100) }));
@@ -65,9 +70,9 @@ for (const recordPrompts of [true, false]) {
     const reasons = Object.fromEntries(v.verdict!.reasons.map((r) => [r.signal, r]));
     assert.equal(reasons.logit_probe_test?.value, 'pass');
     assert.ok((reasons.logit_bias_maps.value as number) >= 60, JSON.stringify(reasons.logit_bias_maps));
-    assert.equal(reasons.logit_bias_maps.threshold, 8);
-    assert.match(reasons.logit_probe_prompt_reuse.detail!, /over 3 prompts/);
-    for (const id of ['acct_classify', 'acct_guided', 'acct_banlist']) {
+    assert.equal(reasons.logit_bias_maps.threshold, 4);
+    assert.match(reasons.logit_bias_maps_per_prompt.detail!, /over 3 distinct prompts/);
+    for (const id of ['acct_classify', 'acct_guided', 'acct_rerun', 'acct_banlist']) {
       const o = e.forAccount(id);
       assert.ok(verdictRank(o.level) < verdictRank('throttle'), `${id}: ${o.level}`);
       assert.ok(!(o.verdict?.reasons ?? []).some((r) => r.signal === 'logit_probe_test'), id);

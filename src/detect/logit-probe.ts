@@ -12,18 +12,20 @@
  *   map, many prompts;
  * - client-side constrained decoding (a library forcing a choice among options) biases new tokens
  *   at each step of a growing prompt: a new map and a new prompt every request;
- * - an extraction biases new tokens on the same few prompts again and again: many maps, and each
- *   prompt asked many times.
+ * - an extraction biases new tokens on the same prompts again and again: many maps, and each
+ *   prompt asked with many of them.
  *
- * So each probing account keeps two HyperLogLog sketches (64 registers: 13% error, any count), of
- * its bias maps and of its prompts, and how many probes they cover. Only accounts that probe have
- * them: the map is sparse.
+ * So each probing account keeps three HyperLogLog sketches (64 registers: 13% error, any count): of
+ * its bias maps, of its prompts and of its (prompt, map) pairs. Pairs per prompt is how many maps
+ * each prompt was read with: 1 for a classifier, a constrained decoder, and a researcher who runs
+ * the same multiple-choice benchmark again (the same question, the same answer letters). Only
+ * accounts that probe have sketches: the map is sparse.
  */
 
 const REGISTERS = 64;
 
 /** One probing account: distinct-count sketches of its bias maps and of its prompts, and the probes they saw. */
-export interface ProbeSketch { maps: Uint8Array; prompts: Uint8Array; probes: number }
+export interface ProbeSketch { maps: Uint8Array; prompts: Uint8Array; pairs: Uint8Array; probes: number }
 export type ProbeSketches = Map<number, ProbeSketch>;
 
 /** The test's bounds, reported with every verdict it passes. */
@@ -31,9 +33,9 @@ export const LOGIT_PROBE = {
   /** Windowed probes (decayed like every window count). */
   minProbes: 20,
   /** Distinct bias maps: a classifier has one, a few label sets a few. */
-  minMaps: 8,
-  /** Probes per distinct prompt: constrained decoding asks each (growing) prompt once. */
-  minPromptReuse: 4,
+  minMaps: 4,
+  /** Distinct maps per prompt (distinct pairs over distinct prompts): 1 for every legitimate use above. */
+  minMapsPerPrompt: 3,
 } as const;
 
 /** A well-mixed 32-bit hash (the fingerprints are FNV, whose low bits are weak). */
@@ -64,14 +66,15 @@ function estimate(registers: Uint8Array): number {
  */
 export function observeProbe(sketches: ProbeSketches, i: number, biasMap: number, promptKey: number, windowProbes: number): void {
   let s = sketches.get(i);
-  if (!s) { s = { maps: new Uint8Array(REGISTERS), prompts: new Uint8Array(REGISTERS), probes: 0 }; sketches.set(i, s); }
-  else if (windowProbes < 0.5) { s.maps.fill(0); s.prompts.fill(0); s.probes = 0; }
+  if (!s) { s = { maps: new Uint8Array(REGISTERS), prompts: new Uint8Array(REGISTERS), pairs: new Uint8Array(REGISTERS), probes: 0 }; sketches.set(i, s); }
+  else if (windowProbes < 0.5) { s.maps.fill(0); s.prompts.fill(0); s.pairs.fill(0); s.probes = 0; }
   add(s.maps, biasMap);
   add(s.prompts, promptKey);
+  add(s.pairs, Math.imul(biasMap ^ 0x5bd1e995, 0x01000193) ^ promptKey);
   s.probes++;
 }
 
-export interface ProbeReadings { probes: number; maps: number; prompts: number; promptReuse: number }
+export interface ProbeReadings { probes: number; maps: number; prompts: number; mapsPerPrompt: number }
 
 /** What the test reads for account i (`windowProbes`: its decayed probe count), or null if it never probed. */
 export function probeReadings(sketches: ProbeSketches, i: number, windowProbes: number): ProbeReadings | null {
@@ -79,10 +82,11 @@ export function probeReadings(sketches: ProbeSketches, i: number, windowProbes: 
   if (!s) return null;
   const maps = Math.min(s.probes, estimate(s.maps));
   const prompts = Math.max(1, Math.min(s.probes, estimate(s.prompts)));
-  return { probes: windowProbes, maps, prompts, promptReuse: s.probes / prompts };
+  const pairs = Math.min(s.probes, estimate(s.pairs));
+  return { probes: windowProbes, maps, prompts, mapsPerPrompt: pairs / prompts };
 }
 
-/** Does the account sweep bias maps over prompts it asks again and again? */
+/** Does the account read its prompts with many bias maps each? */
 export function logitProbeTest(r: ProbeReadings | null): boolean {
-  return r !== null && r.probes >= LOGIT_PROBE.minProbes && r.maps >= LOGIT_PROBE.minMaps && r.promptReuse >= LOGIT_PROBE.minPromptReuse;
+  return r !== null && r.probes >= LOGIT_PROBE.minProbes && r.maps >= LOGIT_PROBE.minMaps && r.mapsPerPrompt >= LOGIT_PROBE.minMapsPerPrompt;
 }

@@ -39,12 +39,14 @@ export const WIRE_OF: Record<ApiFlavour, WireFlavour> = {
   'openai.chat': 'openai',
   'openai.responses': 'openai',
   'anthropic.messages': 'anthropic',
+  'openai.completions': 'openai',
 };
 
 const UPSTREAM_PATH: Record<ApiFlavour, string> = {
   'openai.chat': '/v1/chat/completions',
   'openai.responses': '/v1/responses',
   'anthropic.messages': '/v1/messages',
+  'openai.completions': '/v1/completions',
 };
 
 /** Client request headers passed on to the upstream (everything else, credentials first, stays here). */
@@ -142,7 +144,7 @@ function abortRun(run: Run, reason: Error): void {
   run.call?.abort(reason);
 }
 
-/** Handle POST /v1/chat/completions, /v1/responses or /v1/messages end to end. */
+/** Handle POST /v1/chat/completions, /v1/completions, /v1/responses or /v1/messages end to end. */
 export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRequest, reply: FastifyReply): Promise<void> {
   const startedAt = Date.now();
   const wire = WIRE_OF[flavour];
@@ -212,6 +214,8 @@ function validateShape(flavour: ApiFlavour, body: Record<string, unknown>): void
     if (!Array.isArray(body.messages) || body.messages.length === 0) {
       throw new WardenError('WARDEN_INVALID_REQUEST', "'messages' must be a non-empty array.", { param: 'messages' });
     }
+  } else if (flavour === 'openai.completions') {
+    if (body.prompt === undefined || body.prompt === null) throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'prompt'.", { param: 'prompt' });
   } else if (flavour === 'anthropic.messages') {
     if (!Array.isArray(body.messages)) throw new WardenError('WARDEN_INVALID_REQUEST', 'messages: Field required', { param: 'messages' });
     if (typeof body.max_tokens !== 'number') throw new WardenError('WARDEN_INVALID_REQUEST', 'max_tokens: Field required', { param: 'max_tokens' });
@@ -268,7 +272,7 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
   const body = ctx.body;
   // Ask for usage in OpenAI streams; hide the extra usage chunk if the client did not ask for it.
   let stripUsageChunk = false;
-  if (ctx.flavour === 'openai.chat' && ctx.stream) {
+  if ((ctx.flavour === 'openai.chat' || ctx.flavour === 'openai.completions') && ctx.stream) {
     const so = (body.stream_options ?? {}) as Record<string, unknown>;
     if (so.include_usage !== true) {
       body.stream_options = Object.assign({}, so, { include_usage: true }); // not a spread: see headers.ts

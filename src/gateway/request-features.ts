@@ -70,6 +70,14 @@ function toolChoice(v: unknown): string | null {
   return null;
 }
 
+/** A legacy completions prompt as text: a string, strings, or token ids (kept as their numbers). */
+function completionPrompts(prompt: unknown): string[] {
+  if (typeof prompt === 'string') return [prompt];
+  if (!Array.isArray(prompt)) return [];
+  if (prompt.every((p) => typeof p === 'number')) return [`[${prompt.length} token ids]`];
+  return prompt.map((p) => (typeof p === 'string' ? p : Array.isArray(p) ? `[${p.length} token ids]` : ''));
+}
+
 /** A chat request's messages as (role, full text) pairs, for the prompt fingerprint. */
 function* chatPrompt(messages: Json[]): Generator<readonly [string, string]> {
   for (const m of messages) if (m && typeof m === 'object') yield [str(m.role) ?? 'user', contentText(m.content, {})] as const;
@@ -112,6 +120,21 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
         if (role === 'system' || role === 'developer') systems.push(contentText(m.content, {}));
         else messages.push(message(role, m.content, opts));
       }
+    }
+  } else if (flavour === 'openai.completions') {
+    // Legacy completions: `logprobs` is how many alternatives per token (0-5), `echo` returns the
+    // prompt's own log-probabilities too; each prompt of a batch is a user message here.
+    params.max_tokens = num(body.max_tokens);
+    params.n = num(body.n);
+    const lp = num(body.logprobs);
+    params.logprobs = lp === null ? null : true;
+    params.top_logprobs = lp;
+    params.stop = body.stop !== undefined && body.stop !== null;
+    const prompts = completionPrompts(body.prompt);
+    for (const p of prompts) messages.push(message('user', p, opts));
+    if (body.logit_bias !== undefined && body.logit_bias !== null) {
+      params.logit_bias = summariseLogitBias(body.logit_bias);
+      if (params.logit_bias) params.logit_bias.prompt = promptFingerprint(prompts.map((p) => ['user', p] as const));
     }
   } else {
     // openai.responses

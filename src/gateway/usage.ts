@@ -108,6 +108,8 @@ export class AnswerMeter {
       }
     } else if (this.flavour === 'openai.responses') {
       this.responsesObject(body);
+    } else if (this.flavour === 'openai.completions') {
+      this.completionChoices(body);
     } else {
       this.anthropicUsage(body.usage);
       if (typeof body.container?.id === 'string') this.containerId = body.container.id;
@@ -127,6 +129,8 @@ export class AnswerMeter {
    */
   observeDeltaFast(data: string, eventName?: string): boolean {
     // The needles of scanDelta: searched from a rarer character than their opening quote.
+    // Legacy completions: every event takes the full parse (a legacy endpoint, not a hot path).
+    if (this.flavour === 'openai.completions') return false;
     const n = NEEDLES;
     const head = this.shapeHead;
     if (head !== null && data.substring(0, head.length) === head && this.sameShapeIn(data, eventName)) return true;
@@ -207,6 +211,7 @@ export class AnswerMeter {
     const n = NEEDLES;
     const s = c.text;
     if (ds === de || (de - ds === 6 && s.startsWith('[DONE]', ds))) return true;
+    if (this.flavour === 'openai.completions') return false;
     const head = this.shapeHead;
     if (head !== null && s.substring(ds, ds + head.length) === head && this.sameShape(c, ds + head.length, de, eventName)) return true;
     if (this.flavour === 'openai.chat') {
@@ -317,6 +322,8 @@ export class AnswerMeter {
         }
         if (c?.finish_reason) this.finishReason = c.finish_reason;
       }
+    } else if (this.flavour === 'openai.completions') {
+      this.completionChoices(data);
     } else if (this.flavour === 'openai.responses') {
       const type = data.type ?? eventName;
       if (type === 'response.output_text.delta') this.addOutput(data.delta);
@@ -352,6 +359,16 @@ export class AnswerMeter {
         if (typeof data.delta?.container?.id === 'string') this.containerId = data.delta.container.id;
         if (data.usage) this.anthropicUsage(data.usage);
       }
+    }
+  }
+
+  /** A legacy `text_completion` (whole, or one streamed chunk): choices' text, usage, finish. */
+  private completionChoices(body: Json): void {
+    if (this.answerId === null && typeof body.id === 'string') this.answerId = body.id;
+    if (body.usage) this.chatUsage(body.usage);
+    for (const c of body.choices ?? []) {
+      this.addOutput(c?.text);
+      if (c?.finish_reason) this.finishReason = c.finish_reason;
     }
   }
 

@@ -41,7 +41,13 @@ export function outputTokenReserve(body: Record<string, unknown>, flavour: ApiFl
   let cap: number | null;
   if (flavour === 'openai.responses') cap = positiveInt(body.max_output_tokens);
   else if (flavour === 'openai.chat') cap = positiveInt(body.max_completion_tokens) ?? positiveInt(body.max_tokens);
+  // Legacy completions default to 16 tokens; `best_of` candidates are generated for each prompt.
+  else if (flavour === 'openai.completions') cap = positiveInt(body.max_tokens) ?? 16;
   else cap = positiveInt(body.max_tokens);
-  const choices = flavour === 'openai.chat' ? positiveInt(body.n) ?? 1 : 1;
+  let choices = flavour === 'openai.chat' ? positiveInt(body.n) ?? 1 : 1;
+  if (flavour === 'openai.completions') {
+    const prompts = Array.isArray(body.prompt) && body.prompt.length > 0 && typeof body.prompt[0] !== 'number' ? body.prompt.length : 1;
+    choices = Math.max(positiveInt(body.n) ?? 1, positiveInt(body.best_of) ?? 1) * prompts;
+  }
   return (cap ?? defaultMax) * choices;
 }

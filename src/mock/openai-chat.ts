@@ -119,11 +119,14 @@ export function logprobsFor(pieces: string[], topN: number, seed: number): Token
     const top: TokenLogprob['top_logprobs'] = [];
     if (topN > 0) {
       top.push({ token, logprob, bytes: utf8Bytes(token) });
+      const seen = new Set([token]);
       let lp = logprob;
       for (let k = 1; k < topN; k++) {
         lp -= 0.5 + Math.round(rng.next() * 2.5 * 1e6) / 1e6;
+        // Alternatives are distinct tokens (the legacy format keys them by token).
         let alt = ' ' + rng.pick(WORDS.noun);
-        if (alt === token) alt = ' ' + rng.pick(WORDS.adj);
+        for (let tries = 0; seen.has(alt) && tries < 8; tries++) alt = ' ' + rng.pick(tries % 2 ? WORDS.noun : WORDS.adj);
+        seen.add(alt);
         top.push({ token: alt, logprob: Math.round(lp * 1e6) / 1e6, bytes: utf8Bytes(alt) });
       }
     }
@@ -135,7 +138,7 @@ export function logprobsFor(pieces: string[], topN: number, seed: number): Token
  * `logit_bias` is validated as the API does (an object of token ids to biases in [-100, 100]); the
  * mock's text does not follow it (its answers are planned, not sampled from logits).
  */
-function checkLogitBias(value: unknown): void {
+export function checkLogitBias(value: unknown): void {
   if (value === undefined || value === null) return;
   if (!isRecord(value)) {
     throw new MockApiError(400, `Invalid type for 'logit_bias': expected an object, but got ${Array.isArray(value) ? 'an array' : typeof value} instead.`, { param: 'logit_bias', code: 'invalid_type' });

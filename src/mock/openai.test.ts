@@ -420,3 +420,39 @@ describe('models', () => {
     await assert.rejects(client.models.retrieve('no-such-model'), (err: unknown) => err instanceof OpenAI.NotFoundError);
   });
 });
+
+describe('legacy completions', () => {
+  test('prompts as text or token ids; legacy logprobs with echo; usage counted with the real tokenizer; 16 tokens by default', async () => {
+    const res = await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Once upon a time', logprobs: 3, echo: true });
+    assert.equal(res.object, 'text_completion');
+    assert.match(res.id, /^cmpl-[A-Za-z0-9]{29}$/);
+    const c = res.choices[0];
+    assert.ok(c.text.startsWith('Once upon a time'));
+    const lp = c.logprobs!;
+    assert.equal(lp.tokens!.join(''), c.text, 'the tokens spell the text, the echoed prompt first');
+    assert.equal(lp.token_logprobs![0], null, 'the first prompt token has no log-probability');
+    assert.equal(lp.text_offset![1], lp.tokens![0].length);
+    assert.deepEqual(lp.top_logprobs!.slice(1).map((t) => Object.keys(t ?? {}).length), lp.tokens!.slice(1).map(() => 3), 'three alternatives per token, keyed by token');
+    assert.equal(res.usage!.prompt_tokens, tokens('Once upon a time'));
+    assert.equal(res.usage!.completion_tokens, 16);
+    assert.equal(c.finish_reason, 'length');
+    const ids = await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: [[7454, 2402], [7454]], max_tokens: 3 });
+    assert.deepEqual(ids.choices.map((x) => x.index), [0, 1]);
+    assert.equal(ids.usage!.prompt_tokens, 3);
+  });
+
+  test('streamed: text chunks, a finish chunk, usage when asked, [DONE]; refusals as the API words them', async () => {
+    const sse = await rawSse('/v1/completions', { model: 'gpt-3.5-turbo-instruct', prompt: 'Say hi', max_tokens: 4, stream: true, stream_options: { include_usage: true } });
+    const events = sse.trim().split('\n\n');
+    assert.equal(events.at(-1), 'data: [DONE]');
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.slice(6)));
+    assert.ok(chunks.every((x) => x.object === 'text_completion'));
+    assert.equal(chunks.at(-1).usage.completion_tokens, 4);
+    assert.equal(chunks.at(-2).choices[0].finish_reason, 'length');
+    assert.notEqual(chunks.slice(0, -2).map((x) => x.choices[0].text).join(''), '');
+    await assert.rejects(client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'x', n: 3, best_of: 2 }), /best_of must be greater than or equal to n/);
+    await assert.rejects(client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'x', best_of: 3, stream: true }), /Cannot stream results with best_of greater than n/);
+    await assert.rejects(client.completions.create({ model: 'gpt-3.5-turbo-instruct' } as never), /Missing required parameter: 'prompt'/);
+    await assert.rejects(client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'x', logit_bias: { x: 1 } as never }), /logit_bias/);
+  });
+});

@@ -215,6 +215,8 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       if (caps.watermark && wc.enabled && runtime.watermarkMaster) {
         if (wc.skip_json_output && asksForJson(ctx.body)) ctx.enforcement.shaping.push('watermark:skipped_json');
         else if (caps.logprobs && asksForLogprobs(ctx.body)) ctx.enforcement.shaping.push('watermark:skipped_logprobs');
+        // Legacy completions' `echo` returns the prompt as the start of the text: marking it would change the client's own words.
+        else if (ctx.flavour === 'openai.completions' && ctx.body.echo === true) ctx.enforcement.shaping.push('watermark:skipped_echo');
         else {
           watermarkKey = wc.key_scope === 'cluster_else_account' && view.clusterId ? keyFor('cluster', view.clusterId) : keyFor('account', account.id);
           ctx.enforcement.watermark = watermarkKey.id;
@@ -251,6 +253,6 @@ function asksForJson(body: Record<string, unknown>): boolean {
 }
 
 function asksForLogprobs(body: Record<string, unknown>): boolean {
-  if (body.logprobs === true) return true;
+  if (body.logprobs === true || typeof body.logprobs === 'number') return true;
   return Array.isArray(body.include) && body.include.includes('message.output_text.logprobs');
 }

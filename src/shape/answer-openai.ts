@@ -117,6 +117,29 @@ export function chatAnswerFilter(opts: AnswerFilterOptions): OutputTransformer {
   };
 }
 
+/** Legacy completions: log-probabilities removed from the answer (defensively: the request's were stripped). */
+export function completionsAnswerFilter(opts: AnswerFilterOptions): OutputTransformer {
+  const strip = (body: Record<string, any>): boolean => {
+    let changed = false;
+    for (const choice of Array.isArray(body.choices) ? body.choices : []) {
+      if (choice && choice.logprobs != null) { choice.logprobs = null; changed = true; opts.note?.('logprobs:stripped'); }
+    }
+    return changed;
+  };
+  return {
+    sse(ev: SseEvent): SseEvent {
+      if (ev.data === '[DONE]' || !carriesLogprobs(ev.data)) return ev;
+      let chunk: Record<string, any>;
+      try { chunk = JSON.parse(ev.data); } catch { return ev; }
+      return strip(chunk) ? { event: ev.event, data: JSON.stringify(chunk) } : ev;
+    },
+    json(body: Record<string, unknown>): Record<string, unknown> {
+      strip(body);
+      return body;
+    },
+  };
+}
+
 /** Apply the reasoning/logprobs rules to one Responses output item (non-streaming and lifecycle events). */
 function filterResponseItem(item: Record<string, any>, opts: AnswerFilterOptions): boolean {
   let changed = false;

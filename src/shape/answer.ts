@@ -5,7 +5,7 @@
 import type { ApiFlavour } from '../events/index.ts';
 import type { OutputTransformer, SseEvent } from '../gateway/lifecycle.ts';
 import { anthropicAnswerFilter } from './answer-anthropic.ts';
-import { chatAnswerFilter, responsesAnswerFilter } from './answer-openai.ts';
+import { chatAnswerFilter, completionsAnswerFilter, responsesAnswerFilter } from './answer-openai.ts';
 import type { ReasoningSeal } from './seal.ts';
 import type { Summariser } from './summary.ts';
 
@@ -27,6 +27,7 @@ export function answerFilter(flavour: ApiFlavour, opts: AnswerFilterOptions): Ou
   if (opts.reasoning === 'full' && opts.logprobs) return null;
   if (flavour === 'anthropic.messages') return opts.reasoning === 'full' ? null : anthropicAnswerFilter(opts);
   if (flavour === 'openai.chat') return chatAnswerFilter(opts);
+  if (flavour === 'openai.completions') return opts.logprobs ? null : completionsAnswerFilter(opts); // no reasoning in legacy completions
   return responsesAnswerFilter(opts);
 }
 

@@ -41,6 +41,19 @@ export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>,
       body.top_logprobs = limits.top_logprobs_max;
       actions.push('top_logprobs:capped');
     }
+  } else if (flavour === 'openai.completions') {
+    // Legacy completions: `max_tokens` defaults to 16 upstream, so an absent one is left absent;
+    // `best_of` candidates are generated (and billed) like choices; `logprobs` is a count (0-5), and
+    // with `echo` it reads the prompt's own log-probabilities too.
+    const mt = body.max_tokens;
+    if (limits.max_tokens_ceiling !== null && typeof mt === 'number' && mt > limits.max_tokens_ceiling) { body.max_tokens = limits.max_tokens_ceiling; actions.push('max_tokens:capped'); }
+    if (typeof body.n === 'number' && body.n > limits.n_max) { body.n = limits.n_max; actions.push('n:capped'); }
+    if (typeof body.best_of === 'number' && body.best_of > limits.n_max) { body.best_of = limits.n_max; actions.push('best_of:capped'); }
+    shapeLogitBias(body, limits, actions);
+    if (body.logprobs !== undefined && body.logprobs !== null) {
+      if (!limits.logprobs) { delete body.logprobs; actions.push('logprobs:stripped'); }
+      else if (typeof body.logprobs === 'number' && body.logprobs > limits.top_logprobs_max) { body.logprobs = limits.top_logprobs_max; actions.push('top_logprobs:capped'); }
+    }
   } else if (flavour === 'openai.responses') {
     capBudget(body, ['max_output_tokens'], limits.max_tokens_ceiling, actions);
     if (!limits.logprobs) {
@@ -92,6 +105,7 @@ function shapeLogitBias(body: Record<string, unknown>, limits: ShapingLimits, ac
     delete body.logit_bias;
     actions.push('logit_bias:stripped');
   } else if (limits.logit_bias === 'without_logprobs' && limits.logprobs) {
+    // (Chat: `logprobs: true`; legacy completions: `logprobs: 0..5`, where 0 still returns the chosen tokens' own.)
     const asked = (body.logprobs !== undefined && body.logprobs !== false && body.logprobs !== null) || (body.top_logprobs !== undefined && body.top_logprobs !== null);
     if (typeof bias === 'object' && Object.keys(bias as object).length > 0 && asked) {
       delete body.logprobs;

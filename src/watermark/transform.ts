@@ -29,6 +29,7 @@ export function watermarkTransformer(flavour: ApiFlavour, key: Uint8Array, tally
   };
   if (flavour === 'anthropic.messages') return anthropicWatermark(stream, finish, mark);
   if (flavour === 'openai.chat') return chatWatermark(stream, finish, mark);
+  if (flavour === 'openai.completions') return completionsWatermark(stream, finish, mark);
   return responsesWatermark(stream, finish, mark, (t) => watermarkText(t, key).text);
 }
 
@@ -135,6 +136,56 @@ function anthropicWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): O
         for (const b of body.content as Record<string, any>[]) if (b?.type === 'text' && typeof b.text === 'string') b.text = mark(b.text);
       }
       return body;
+    },
+  };
+}
+
+/**
+ * Legacy completions: `choices[].text`, whole or streamed chunk by chunk (every chunk parsed: a
+ * legacy endpoint, not a hot path). The policy skips marking when `echo` returns the prompt.
+ */
+function completionsWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): OutputTransformer {
+  let envelope: Record<string, unknown> = {};
+  const open = new Set<number>();
+  return {
+    sse(ev) {
+      if (ev.data === '[DONE]' || !ev.data.includes('"choices"')) return ev;
+      let chunk: Record<string, any>;
+      try { chunk = JSON.parse(ev.data); } catch { return ev; }
+      if (!Array.isArray(chunk.choices)) return ev;
+      const { choices, ...rest } = chunk;
+      envelope = rest;
+      let changed = false;
+      for (const choice of choices) {
+        const id = String(choice.index);
+        if (typeof choice.text === 'string' && choice.text) {
+          open.add(choice.index);
+          choice.text = stream(id).push(choice.text);
+          changed = true;
+        }
+        if (open.has(choice.index) && choice.finish_reason != null) {
+          open.delete(choice.index);
+          const tail = finish(id);
+          if (tail) { choice.text = (typeof choice.text === 'string' ? choice.text : '') + tail; changed = true; }
+        }
+      }
+      return changed ? { event: ev.event, data: JSON.stringify(chunk) } : ev;
+    },
+    json(body) {
+      if (Array.isArray(body.choices)) {
+        for (const c of body.choices as Record<string, any>[]) if (typeof c?.text === 'string') c.text = mark(c.text);
+      }
+      return body;
+    },
+    flush(): SseEvent[] {
+      const out: SseEvent[] = [];
+      for (const index of open) {
+        const tail = finish(String(index));
+        // Object.assign, not `{ ...envelope, choices }`: see src/gateway/headers.ts.
+        if (tail) out.push({ data: JSON.stringify(Object.assign({}, envelope, { choices: [{ text: tail, index, logprobs: null, finish_reason: null }] })) });
+      }
+      open.clear();
+      return out;
     },
   };
 }

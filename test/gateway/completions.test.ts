@@ -1,0 +1,124 @@
+// Legacy completions (`POST /v1/completions`) through the gateway with the official OpenAI SDK:
+// answers and streams as the upstream sends them, usage recorded, each prompt of a batch in the
+// event; the policy caps and strips what it does on chat (log-probabilities, logit_bias, choices),
+// and the watermark marks the text, streamed or not, except an echoed prompt.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { startHarness, storedEvents, type Harness } from '../helpers/gateway.ts';
+import { createMockUpstream, type MockUpstream } from '../../src/mock/index.ts';
+import { policyConfigSchema } from '../../src/policy/config.ts';
+import { watermarkConfigSchema } from '../../src/watermark/config.ts';
+import { policyHooks } from '../../src/policy/hooks.ts';
+import { deriveWatermarkKey } from '../../src/watermark/keys.ts';
+import { watermarkText } from '../../src/watermark/embed.ts';
+import type { InteractionEvent } from '../../src/events/index.ts';
+
+const MASTER = 'completions-test-watermark-master-secret';
+const key = deriveWatermarkKey(MASTER, { kind: 'account', id: 'acc_test' }).key;
+let plain: Harness;
+let governed: Harness;
+let mock: MockUpstream;
+let dir: string;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'warden-completions-'));
+  const file = join(dir, 'policy.yaml');
+  // The harness's key is email-verified: no log-probabilities, two choices at most, marked answers.
+  writeFileSync(file, 'version: 1\ndefaults: { logprobs: true, top_logprobs_max: 5 }\ntiers:\n  email_verified: { logprobs: false, n_max: 2, max_tokens_ceiling: 50, logit_bias: none, watermark: true }\n');
+  mock = await createMockUpstream({ host: '127.0.0.1', port: 0, latencyMs: 0, tokensPerSecond: 0 });
+  const upstreams = () => [{ name: 'mock', base_url: mock.url, models: ['*'] }];
+  plain = await startHarness({ upstreamOverride: upstreams });
+  const hooks = policyHooks({
+    config: {
+      policy: policyConfigSchema.parse({ file, watch: false, geo: { enabled: false } }),
+      watermark: watermarkConfigSchema.parse({ enabled: true, master_secret: MASTER }),
+    },
+  });
+  governed = await startHarness({ hooks: [hooks], upstreamOverride: upstreams });
+});
+after(async () => { await plain.close(); await governed.close(); await mock.close(); rmSync(dir, { recursive: true, force: true }); });
+
+const sdk = (h: Harness) => new OpenAI({ apiKey: h.key, baseURL: `${h.url}/v1`, maxRetries: 0 });
+const lastForwarded = () => mock.received.filter((r) => r.path === '/v1/completions').at(-1)!.body as Record<string, any>;
+async function direct(body: Record<string, unknown>) {
+  return (await fetch(`${mock.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<any>;
+}
+const eventsOf = async (h: Harness, n: number, flavour = 'openai.completions') => (await storedEvents(h, n)).filter((e: InteractionEvent) => e.flavour === flavour);
+
+test('a completion, a batch of prompts and a stream pass through as the upstream sends them, and are recorded', async () => {
+  const c = sdk(plain);
+  const one = await c.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Write a haiku about rivers.', max_tokens: 30, logprobs: 2 });
+  const upstream = await direct(lastForwarded());
+  assert.equal(one.object, 'text_completion');
+  assert.equal(one.choices[0].text, upstream.choices[0].text);
+  assert.deepEqual(one.choices[0].logprobs, upstream.choices[0].logprobs);
+  assert.deepEqual(one.usage, upstream.usage);
+
+  const batch = await c.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: ['Name a fruit.', 'Name a colour.'], max_tokens: 8 });
+  assert.deepEqual(batch.choices.map((x) => x.index), [0, 1]);
+
+  const stream = await c.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Write a haiku about rivers.', max_tokens: 30, stream: true });
+  let text = '';
+  let sawUsage = false;
+  for await (const chunk of stream) { text += chunk.choices[0]?.text ?? ''; if (chunk.usage) sawUsage = true; }
+  assert.equal(text, one.choices[0].text, 'the same text, streamed');
+  assert.equal(sawUsage, false, 'the usage chunk Warden asked for is not shown to a client that did not');
+  assert.equal(lastForwarded().stream_options?.include_usage, true);
+
+  const events = await eventsOf(plain, 3);
+  assert.equal(events.length, 3);
+  const [e1, e2, e3] = events;
+  assert.deepEqual([e1.response.input_tokens, e1.response.output_tokens, e1.response.usage_source], [upstream.usage.prompt_tokens, upstream.usage.completion_tokens, 'upstream']);
+  assert.deepEqual([e1.request.params.logprobs, e1.request.params.top_logprobs, e1.request.params.max_tokens], [true, 2, 30]);
+  assert.equal(e1.response.answer_id, one.id);
+  assert.deepEqual(e2.request.messages.map((m) => m.text), ['Name a fruit.', 'Name a colour.']);
+  assert.equal(e3.request.stream, true);
+  assert.equal(e3.response.output_tokens, upstream.usage.completion_tokens, 'usage of the stream, from the chunk Warden asked for');
+  assert.equal(e3.response.finish_reason, upstream.choices[0].finish_reason);
+});
+
+test('bad requests are refused in OpenAI error JSON and recorded', async () => {
+  const post = (body: unknown) => fetch(`${plain.url}/v1/completions`, { method: 'POST', headers: { authorization: `Bearer ${plain.key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  let res = await post({ model: 'gpt-3.5-turbo-instruct' });
+  assert.equal(res.status, 400);
+  assert.equal(((await res.json()) as any).error.param, 'prompt');
+  res = await post({ model: 'gpt-3.5-turbo-instruct', prompt: 'x', logprobs: 9 });
+  assert.equal(res.status, 400, 'the upstream refuses logprobs above 5');
+  assert.equal(((await res.json()) as any).error.param, 'logprobs');
+  res = await fetch(`${plain.url}/v1/completions`, { method: 'GET', headers: { authorization: `Bearer ${plain.key}` } });
+  assert.equal(res.status, 405);
+  assert.equal(((await res.json()) as any).error.code, 'WARDEN_METHOD_NOT_ALLOWED');
+  const refused = (await eventsOf(plain, 5)).filter((e) => e.response.status === 400);
+  assert.deepEqual(refused.map((e) => e.response.error_code), ['WARDEN_INVALID_REQUEST', 'WARDEN_UPSTREAM_ERROR']);
+});
+
+test('policy: log-probabilities and logit_bias stripped, choices capped, the text marked (streamed too), an echo left alone', async () => {
+  const c = sdk(governed);
+  const res = await c.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Describe a lighthouse.', max_tokens: 500, n: 4, best_of: 4, logprobs: 5, logit_bias: { '1000': 5 } });
+  const sent = lastForwarded();
+  assert.deepEqual([sent.max_tokens, sent.n, sent.best_of, sent.logprobs, sent.logit_bias], [50, 2, 2, undefined, undefined]);
+  assert.equal(res.choices.length, 2);
+  const upstream = await direct(sent);
+  assert.equal(res.choices[0].logprobs ?? null, null);
+  assert.equal(res.choices[0].text, watermarkText(upstream.choices[0].text, key).text);
+  assert.notEqual(res.choices[0].text, upstream.choices[0].text, 'a 50-token answer has words to mark');
+
+  const stream = await c.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Describe a lighthouse.', max_tokens: 50, stream: true });
+  let text = '';
+  for await (const chunk of stream) text += chunk.choices[0]?.text ?? '';
+  assert.equal(text, watermarkText(upstream.choices[0].text, key).text, 'streamed, marked the same');
+
+  const echoed = await c.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Describe a lighthouse.', max_tokens: 50, echo: true });
+  assert.ok(echoed.choices[0].text.startsWith('Describe a lighthouse.'));
+  assert.equal(echoed.choices[0].text, (await direct(lastForwarded())).choices[0].text);
+
+  const events = await eventsOf(governed, 3);
+  assert.deepEqual(events[0].enforcement.shaping.slice().sort(), ['best_of:capped', 'logit_bias:stripped', 'logprobs:stripped', 'max_tokens:capped', 'n:capped']);
+  assert.equal(events[0].enforcement.watermark, 'wm1:account:acc_test');
+  assert.ok(events[2].enforcement.shaping.includes('watermark:skipped_echo'));
+  assert.equal(events[2].enforcement.watermark, null);
+});

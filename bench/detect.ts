@@ -619,7 +619,7 @@ async function logitQuality() {
         a.flagged += c.accounts_flagged; a.accounts += c.accounts_active;
         a.campaigns++; if (c.share_requests_before_containment <= 0.01) a.contained++;
         a.worst = Math.max(a.worst, c.share_requests_before_containment);
-        a.servedBefore.push(Math.round(c.share_requests_before_containment * c.requests));
+        a.servedBefore.push(c.served_requests);
         a.organicFlagged += rep.totals.organic_accounts_flagged; a.organic += rep.totals.organic_accounts;
         const above = new Set(report.accounts.filter((x) => verdictRank(x.max_level) >= verdictRank('throttle')).map((x) => x.account_id));
         a.users += users.size; for (const u of users) if (above.has(u)) a.usersFlagged++;
@@ -631,8 +631,8 @@ async function logitQuality() {
     }
   }
   log(`\n### Logit extraction (${runs.map((r) => `${r.preset}${r.scale !== 1 ? ' x' + r.scale : ''} seed ${r.seed}`).join(', ')}, each with a 20,000-request logit campaign; ${events.toLocaleString('en')} events; prompts from ${dir})\n`);
-  log('Flagged and contained = throttle or above; "requests before containment": the campaign\'s requests served before it was contained, median of runs (worst).\n');
-  log('| campaign | detector | campaign accounts flagged | contained before 1% | worst share before containment | requests before containment | organic logit_bias users flagged | organic accounts flagged |');
+  log('Flagged and contained = throttle or above; "probes answered": the campaign\'s requests served below throttle over the whole run, median of runs (worst).\n');
+  log('| campaign | detector | campaign accounts flagged | contained before 1% | worst share before containment | probes answered | organic logit_bias users flagged | organic accounts flagged |');
   log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) log(r);
 }

@@ -47,6 +47,12 @@ export const EventParams = z.object({
   seed: z.number().nullable(),
   response_format: z.string().nullable(),
   /**
+   * Legacy completions `echo: true`: the answer starts with the prompt, and with `logprobs` it
+   * carries the model's log-probabilities of the prompt's own tokens (a teacher's soft labels for
+   * text the client chose). Absent otherwise. Added in the same schema version (optional).
+   */
+  echo: z.boolean().optional(),
+  /**
    * OpenAI `logit_bias`, summarised (null or absent when the request had none). Added in the same
    * schema version (optional).
    */

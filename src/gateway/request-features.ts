@@ -130,6 +130,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     params.logprobs = lp === null ? null : true;
     params.top_logprobs = lp;
     params.stop = body.stop !== undefined && body.stop !== null;
+    if (body.echo === true) params.echo = true;
     const prompts = completionPrompts(body.prompt);
     for (const p of prompts) messages.push(message('user', p, opts));
     if (body.logit_bias !== undefined && body.logit_bias !== null) {

@@ -120,5 +120,7 @@ test('policy: log-probabilities and logit_bias stripped, choices capped, the tex
   assert.deepEqual(events[0].enforcement.shaping.slice().sort(), ['best_of:capped', 'logit_bias:stripped', 'logprobs:stripped', 'max_tokens:capped', 'n:capped']);
   assert.equal(events[0].enforcement.watermark, 'wm1:account:acc_test');
   assert.ok(events[2].enforcement.shaping.includes('watermark:skipped_echo'));
+  assert.equal(events[2].request.params.echo, true);
+  assert.equal(events[0].request.params.echo, undefined);
   assert.equal(events[2].enforcement.watermark, null);
 });

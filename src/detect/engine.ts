@@ -1890,7 +1890,7 @@ export class DetectorEngine implements VerdictView {
       targets: {
         coding: share(C.CODE), agentic_tool_use: share(C.TOOLS), reasoning_traces: share(C.COT),
         reasoning_parameters: share(C.REASON_PARAM), reward_model_rubrics: share(C.RUBRIC),
-        sensitive_rewrites: share(C.REWRITE), maths: share(C.MATH),
+        sensitive_rewrites: share(C.REWRITE), maths: share(C.MATH), logits: share(C.PROBE),
       },
       evidence: c.verdict.verdict?.reasons ?? [],
     };

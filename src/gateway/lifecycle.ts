@@ -18,6 +18,11 @@
  * Token counting (`/v1/messages/count_tokens`, `/v1/responses/input_tokens`) takes a shorter path:
  * identity -> policy -> `countLimits` -> forward. It produces no answer, so it spends no model
  * quota, has no output phase and records no interaction event (it is counted in the metrics).
+ *
+ * Stored responses (`GET`/`DELETE /v1/responses/{id}`, `GET .../input_items`): identity ->
+ * `storedAnswer` (the caller's own only) -> `countLimits` -> forward -> for a retrieved response,
+ * policy (with the response's own settings) and the output phase's JSON transformers, so what is
+ * read back is governed as it was when it was answered. No interaction event.
  */
 import type { ApiFlavour, EventEnforcement, InteractionEvent } from '../events/index.ts';
 import type { WireFlavour } from '../errors/index.ts';
@@ -79,6 +84,12 @@ export interface GatewayHooks {
   limits?(ctx: InteractionContext): void | Promise<void>;
   /** Token counting's own request limit (see above); may refuse with 429. */
   countLimits?(ctx: InteractionContext): void | Promise<void>;
+  /**
+   * A stored answer the caller names by id (`GET`/`DELETE /v1/responses/{id}`): the model that
+   * made it when it is the caller's (or its organisation's), else null. Without a hook that
+   * knows, no stored answer is served.
+   */
+  storedAnswer?(ctx: InteractionContext, id: string): Promise<{ model: string | null } | null> | { model: string | null } | null;
   output?(ctx: InteractionContext): OutputTransformer | null | undefined;
   onEnd?(ctx: InteractionContext, event: InteractionEvent): void;
   onEvent?(event: InteractionEvent): void;

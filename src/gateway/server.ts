@@ -9,6 +9,7 @@ import { WardenError, renderErrorBody, toWardenError, type WireFlavour } from '.
 import type { ApiFlavour } from '../events/index.ts';
 import { handleModelCall, authenticateRequest, recordRejectedRequest, type PipelineDeps } from './interaction.ts';
 import { handleTokenCount, TOKEN_COUNT_ROUTES } from './token-count.ts';
+import { handleStoredResponse } from './stored-responses.ts';
 
 export interface ServerOptions {
   bodyLimitBytes: number;
@@ -105,6 +106,9 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   for (const [path, route] of Object.entries(TOKEN_COUNT_ROUTES)) {
     app.post(path, (req, reply) => handleTokenCount(deps, route, req, reply));
   }
+  app.get<{ Params: { id: string } }>('/v1/responses/:id', (req, reply) => handleStoredResponse(deps, 'retrieve', req, reply));
+  app.get<{ Params: { id: string } }>('/v1/responses/:id/input_items', (req, reply) => handleStoredResponse(deps, 'input_items', req, reply));
+  app.delete<{ Params: { id: string } }>('/v1/responses/:id', (req, reply) => handleStoredResponse(deps, 'delete', req, reply));
 
   app.get('/v1/models', async (req, reply) => {
     await authenticateRequest(deps, req.headers, 'models:read');

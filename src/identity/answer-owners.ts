@@ -24,7 +24,7 @@ import { WardenError } from '../errors/index.ts';
 import type { Statement } from 'better-sqlite3';
 import { migratePostgres, migrateSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
 
-export interface AnswerOwner { accountId: string; orgId: string | null }
+export interface AnswerOwner { accountId: string; orgId: string | null; /** The model that answered (to find its upstream again); null for records made before it was kept. */ model?: string | null }
 export interface AnswerRecord extends AnswerOwner { id: string; at: string }
 
 export interface AnswerOwnersStore {
@@ -37,7 +37,7 @@ export interface AnswerOwnersStore {
 export class MemoryAnswerOwnersStore implements AnswerOwnersStore {
   private readonly rows = new Map<string, AnswerRecord>();
   async record(entries: readonly AnswerRecord[]) { for (const e of entries) if (!this.rows.has(e.id)) this.rows.set(e.id, { ...e }); }
-  async ownerOf(id: string) { const r = this.rows.get(id); return r ? { accountId: r.accountId, orgId: r.orgId } : null; }
+  async ownerOf(id: string) { const r = this.rows.get(id); return r ? { accountId: r.accountId, orgId: r.orgId, model: r.model ?? null } : null; }
   async prune(before: string) {
     let n = 0;
     for (const [id, r] of this.rows) if (r.at < before) { this.rows.delete(id); n++; }
@@ -48,20 +48,23 @@ export class MemoryAnswerOwnersStore implements AnswerOwnersStore {
 const TABLE = (time: string) => `CREATE TABLE IF NOT EXISTS answer_owners (id TEXT PRIMARY KEY, account_id TEXT NOT NULL, org_id TEXT, created_at ${time} NOT NULL);
   CREATE INDEX IF NOT EXISTS answer_owners_created ON answer_owners (created_at)`;
 
+/** Later migrations (each applied once, in order, after TABLE). */
+const ADD_MODEL = 'ALTER TABLE answer_owners ADD COLUMN model TEXT';
+
 export class SqliteAnswerOwnersStore implements AnswerOwnersStore {
   private readonly insert: Statement;
   private readonly select: Statement;
   constructor(private readonly db: SqliteDb) {
-    migrateSqlite(db, 'answer_owners', [TABLE('TEXT')]);
-    this.insert = db.prepare('INSERT OR IGNORE INTO answer_owners (id, account_id, org_id, created_at) VALUES (?, ?, ?, ?)');
-    this.select = db.prepare('SELECT account_id, org_id FROM answer_owners WHERE id = ?');
+    migrateSqlite(db, 'answer_owners', [TABLE('TEXT'), ADD_MODEL]);
+    this.insert = db.prepare('INSERT OR IGNORE INTO answer_owners (id, account_id, org_id, created_at, model) VALUES (?, ?, ?, ?, ?)');
+    this.select = db.prepare('SELECT account_id, org_id, model FROM answer_owners WHERE id = ?');
   }
   async record(entries: readonly AnswerRecord[]) {
-    this.db.transaction(() => { for (const e of entries) this.insert.run(e.id, e.accountId, e.orgId, e.at); })();
+    this.db.transaction(() => { for (const e of entries) this.insert.run(e.id, e.accountId, e.orgId, e.at, e.model ?? null); })();
   }
   async ownerOf(id: string) {
-    const r = this.select.get(id) as { account_id: string; org_id: string | null } | undefined;
-    return r ? { accountId: r.account_id, orgId: r.org_id } : null;
+    const r = this.select.get(id) as { account_id: string; org_id: string | null; model: string | null } | undefined;
+    return r ? { accountId: r.account_id, orgId: r.org_id, model: r.model } : null;
   }
   async prune(before: string) {
     return this.db.prepare('DELETE FROM answer_owners WHERE created_at < ?').run(before).changes;
@@ -72,19 +75,19 @@ export class SqliteAnswerOwnersStore implements AnswerOwnersStore {
 export class PostgresAnswerOwnersStore implements AnswerOwnersStore {
   constructor(private readonly pool: PgPool) {}
   async migrate(): Promise<void> {
-    await migratePostgres(this.pool, 'answer_owners', [TABLE('TIMESTAMPTZ')]);
+    await migratePostgres(this.pool, 'answer_owners', [TABLE('TIMESTAMPTZ'), ADD_MODEL]);
   }
   async record(entries: readonly AnswerRecord[]) {
     if (!entries.length) return;
     await this.pool.query(
-      `INSERT INTO answer_owners (id, account_id, org_id, created_at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) ON CONFLICT (id) DO NOTHING`,
-      [entries.map((e) => e.id), entries.map((e) => e.accountId), entries.map((e) => e.orgId), entries.map((e) => e.at)],
+      `INSERT INTO answer_owners (id, account_id, org_id, created_at, model)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]) ON CONFLICT (id) DO NOTHING`,
+      [entries.map((e) => e.id), entries.map((e) => e.accountId), entries.map((e) => e.orgId), entries.map((e) => e.at), entries.map((e) => e.model ?? null)],
     );
   }
   async ownerOf(id: string) {
-    const { rows } = await this.pool.query('SELECT account_id, org_id FROM answer_owners WHERE id = $1', [id]);
-    return rows.length ? { accountId: rows[0].account_id as string, orgId: rows[0].org_id as string | null } : null;
+    const { rows } = await this.pool.query('SELECT account_id, org_id, model FROM answer_owners WHERE id = $1', [id]);
+    return rows.length ? { accountId: rows[0].account_id as string, orgId: rows[0].org_id as string | null, model: rows[0].model as string | null } : null;
   }
   async prune(before: string) {
     const res = await this.pool.query('DELETE FROM answer_owners WHERE created_at < $1', [before]);
@@ -149,13 +152,14 @@ export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwner
     return store.ownerOf(id);
   };
 
-  /** Whether the caller's account or organisation owns `id`. */
-  const owns = async (ctx: InteractionContext, id: string): Promise<boolean> => {
+  /** The record of `id` when the caller's account or organisation owns it, else null. */
+  const ownedBy = async (ctx: InteractionContext, id: string): Promise<AnswerOwner | null> => {
     const owner = await ownerOf(id);
     const auth = ctx.auth!;
     const orgId = auth.org?.id ?? auth.account.org_id ?? null;
-    return !!owner && (owner.accountId === auth.account.id || (owner.orgId !== null && owner.orgId === orgId));
+    return owner && (owner.accountId === auth.account.id || (owner.orgId !== null && owner.orgId === orgId)) ? owner : null;
   };
+  const owns = async (ctx: InteractionContext, id: string): Promise<boolean> => (await ownedBy(ctx, id)) !== null;
 
   // Refusals read the same for another customer's id as for one that does not exist: whether it exists is not told.
   const checkOwner = async (ctx: InteractionContext, previous: string): Promise<void> => {
@@ -205,12 +209,17 @@ export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwner
       if (typeof previous !== 'string') throw new WardenError('WARDEN_INVALID_REQUEST', "Invalid type for 'previous_response_id': expected a string.", { param: 'previous_response_id' });
       return checkOwner(ctx, previous);
     },
+    async storedAnswer(ctx: InteractionContext, id: string): Promise<{ model: string | null } | null> {
+      if (!ctx.auth) return null;
+      const owner = await ownedBy(ctx, id);
+      return owner ? { model: owner.model ?? null } : null;
+    },
     onEnd(_ctx: InteractionContext, event: InteractionEvent): void {
       if (!event.account_id || event.response.status >= 400) return;
       // Responses' answers (continued by id) and Anthropic's code-execution containers (reused by id).
       const id = event.flavour === 'openai.responses' ? event.response.answer_id : event.response.container_id;
       if (!id) return;
-      const owner = { accountId: event.account_id, orgId: event.org_id };
+      const owner = { accountId: event.account_id, orgId: event.org_id, model: event.model || null };
       if (recent.has(id)) return; // a container reused by its owner is already theirs
       if (recent.size >= recentMax) recent.delete(recent.keys().next().value!);
       recent.set(id, owner);

@@ -31,6 +31,8 @@ export interface Reply {
   errorFrame?: (nextFrame: number) => string;
   /** Output tokens, for pacing non-streaming answers. */
   outputTokens: number;
+  /** Responses with `store` (the default): the final response object and its input items, kept for `GET /v1/responses/{id}`. */
+  stored?: { id: string; response: Record<string, unknown>; input: Record<string, unknown>[] };
 }
 
 /** Real-API effort levels as multipliers of the medium reasoning length. */

@@ -114,6 +114,15 @@ export function handleInputTokens(ctx: HandlerContext): Reply {
   return { body: JSON.stringify({ object: 'response.input_tokens', input_tokens: prompt.inputTokens }), outputTokens: 0 };
 }
 
+/** The input items of a request as `GET /v1/responses/{id}/input_items` lists them (each with an id). */
+function inputItems(input: unknown): Record<string, unknown>[] {
+  const items = typeof input === 'string' ? [{ type: 'message', role: 'user', content: input }] : Array.isArray(input) ? input.filter(isRecord) : [];
+  return items.map((item) => {
+    const content = typeof item.content === 'string' ? [{ type: 'input_text', text: item.content }] : item.content;
+    return { id: ids.outputItem('msg'), type: item.type ?? 'message', ...item, ...(content === undefined ? {} : { content }) };
+  });
+}
+
 export function handleResponses(ctx: HandlerContext): Reply {
   const body = ctx.body;
   const model = body.model;
@@ -231,10 +240,12 @@ export function handleResponses(ctx: HandlerContext): Reply {
   };
   const finalStatus = incomplete ? 'incomplete' : 'completed';
 
+  // Stored responses can be read back, their input listed, and deleted (`store` defaults to true).
+  const stored = body.store !== false ? { id: responseId, response: base(finalStatus, output, true), input: inputItems(body.input) } : undefined;
   if (!stream) {
     const response = base(finalStatus, output, true);
     if (ctx.omitUsage) delete response.usage;
-    return { body: JSON.stringify(response), outputTokens: plan.outputTokens };
+    return { body: JSON.stringify(response), outputTokens: plan.outputTokens, stored };
   }
 
   let seq = 0;
@@ -311,5 +322,5 @@ export function handleResponses(ctx: HandlerContext): Reply {
       sseEvent('response.failed', { type: 'response.failed', response: failed, sequence_number: failedAt + 1 })
     );
   };
-  return { frames, errorFrame, outputTokens: plan.outputTokens };
+  return { frames, errorFrame, outputTokens: plan.outputTokens, stored };
 }

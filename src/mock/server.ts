@@ -321,6 +321,45 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     });
   };
 
+  /** Responses stored by `POST /v1/responses` (bounded: the oldest go first). */
+  const storedResponses = new Map<string, { response: Record<string, unknown>; input: Record<string, unknown>[] }>();
+  const STORED_MAX = 10_000;
+  const keepStored = (s: NonNullable<Reply['stored']>): void => {
+    if (storedResponses.size >= STORED_MAX) storedResponses.delete(storedResponses.keys().next().value!);
+    storedResponses.set(s.id, { response: s.response, input: s.input });
+  };
+
+  /** `GET /v1/responses/{id}`, `GET /v1/responses/{id}/input_items` (paged: limit, after, order) and `DELETE /v1/responses/{id}`. */
+  const handleStoredResponse = (req: IncomingMessage, res: ServerResponse, method: string, path: string, query: string, started: number): void => {
+    const authError = checkAuth(req, 'openai');
+    record({ at: Date.now(), method, path, headers: redact(req.headers), body: undefined, authorized: apiKey === null ? null : authError === null });
+    later(res, latencyMs, () => {
+      if (authError) return sendError(res, authError, 'openai', started);
+      const rest = path.slice('/v1/responses/'.length);
+      const [rawId, sub] = rest.split('/', 2) as [string, string | undefined];
+      let id = rawId;
+      try { id = decodeURIComponent(rawId); } catch { /* as sent */ }
+      const found = storedResponses.get(id);
+      if (sub !== undefined && (sub !== 'input_items' || method !== 'GET')) return sendError(res, new MockApiError(404, `Invalid URL (${method} ${path.slice(0, 200)})`), 'openai', started);
+      if (!found) return sendError(res, new MockApiError(404, `Response with id '${id.slice(0, 200)}' not found.`), 'openai', started);
+      const params = new URLSearchParams(query.startsWith('?') ? query.slice(1) : query);
+      if (method === 'DELETE') {
+        storedResponses.delete(id);
+        return sendJson(res, 200, JSON.stringify({ id, object: 'response', deleted: true }), 'openai', started);
+      }
+      if (sub === undefined) {
+        if (params.get('stream') === 'true') return sendError(res, new MockApiError(400, 'Streaming is only available for background responses.', { param: 'stream' }), 'openai', started);
+        return sendJson(res, 200, JSON.stringify(found.response), 'openai', started);
+      }
+      const limit = Math.min(100, Math.max(1, Number(params.get('limit') ?? 20) || 20));
+      let items = params.get('order') === 'asc' ? found.input : [...found.input].reverse();
+      const after = params.get('after');
+      if (after) { const k = items.findIndex((x) => x.id === after); items = k < 0 ? [] : items.slice(k + 1); }
+      const page = items.slice(0, limit);
+      sendJson(res, 200, JSON.stringify({ object: 'list', data: page, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: items.length > limit }), 'openai', started);
+    });
+  };
+
   const respond = (req: IncomingMessage, res: ServerResponse, route: Route, path: string, raw: Buffer, started: number): void => {
     const flavour = route.flavour;
     const authError = checkAuth(req, flavour);
@@ -394,6 +433,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
       replyError = err;
     }
 
+    if (reply?.stored && fault === null) keepStored(reply.stored);
     later(res, requestLatency, () => {
       if (replyError) return sendError(res, replyError, flavour, started);
       if (fault?.kind === 'status') return sendError(res, injectedError(fault.status, flavour), flavour, started);
@@ -469,6 +509,10 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     if (method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/'))) {
       req.resume();
       return handleModels(req, res, path, started);
+    }
+    if ((method === 'GET' || method === 'DELETE') && path.startsWith('/v1/responses/')) {
+      req.resume();
+      return handleStoredResponse(req, res, method, path, rawUrl.slice(path.length), started);
     }
     const route = method === 'POST' ? POST_ROUTES[path] : undefined;
     if (!route) {

@@ -1,0 +1,109 @@
+/**
+ * Stored responses: `GET /v1/responses/{id}` (the SDK's `responses.retrieve`),
+ * `GET /v1/responses/{id}/input_items` (`responses.inputItems.list`) and `DELETE /v1/responses/{id}`
+ * (`responses.delete`).
+ *
+ * The upstream keeps every customer's responses under Warden's one credential, so each is served
+ * only to the account (or organisation) that created it: `storedAnswer` hooks know (the identity
+ * capability records each answer's owner and model). Another customer's id reads as one that does
+ * not exist. A retrieved response is governed as a fresh answer would be: policy runs with the
+ * response's own settings (a suspended account reads nothing; reasoning the caller may not see is
+ * withheld, its text watermarked as it was when answered) and the output phase's JSON transformers
+ * rewrite it. Path: identity -> storedAnswer -> countLimits -> forward -> (retrieval) policy ->
+ * output. Nothing is generated, so no interaction event; requests are counted in the metrics.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ulid } from '../events/index.ts';
+import { WardenError, renderErrorBody, toWardenError } from '../errors/index.ts';
+import { Context, authenticateRequest, mapUpstreamFailure, upstreamHeaders, type PipelineDeps } from './interaction.ts';
+import { mergeHeaders } from './headers.ts';
+
+type Op = 'retrieve' | 'input_items' | 'delete';
+const LABEL: Record<Op, string> = { retrieve: 'openai.responses.retrieve', input_items: 'openai.responses.input_items', delete: 'openai.responses.delete' };
+/** Query parameters passed on to the upstream (the rest are dropped). */
+const PASSED_QUERY: Record<Op, readonly string[]> = { retrieve: ['include', 'include[]'], input_items: ['limit', 'order', 'after', 'before', 'include', 'include[]'], delete: [] };
+const JSON_CONTENT = { 'content-type': 'application/json' } as const;
+
+export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply): Promise<void> {
+  const startedAt = Date.now();
+  const userAgent = req.headers['user-agent'];
+  const ctx = new Context(ulid(startedAt), startedAt, 'openai.responses', 'openai', req.ip, typeof userAgent === 'string' ? userAgent : null, req.headers, '', {}, false);
+  reply.raw.on('close', () => { if (!reply.raw.writableFinished) ctx.abort(new Error('client disconnected')); });
+  const id = req.params.id;
+  let status = 500;
+  let code = '';
+  try {
+    ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
+    const query = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
+    if (op === 'retrieve' && query.get('stream') === 'true') {
+      throw new WardenError('WARDEN_INVALID_REQUEST', 'Streaming a stored response is only for background responses, which this API does not serve: retrieve it without `stream`.', { param: 'stream' });
+    }
+    let stored: { model: string | null } | null = null;
+    for (const h of deps.hooks) {
+      if (!h.storedAnswer) continue;
+      stored = await h.storedAnswer(ctx, id);
+      break;
+    }
+    // The same refusal for another customer's response as for one that does not exist.
+    const notFound = () => new WardenError('WARDEN_NOT_FOUND', `Response with id '${id.slice(0, 200)}' not found.`);
+    if (!stored) throw notFound();
+    ctx.model = stored.model ?? '';
+    const upstream = deps.router.route(ctx.model, 'openai');
+    if (!upstream) throw notFound();
+    for (const h of deps.hooks) if (h.countLimits) await h.countLimits(ctx);
+
+    const passed = new URLSearchParams();
+    for (const [k, v] of query) if (PASSED_QUERY[op].includes(k)) passed.append(k, v);
+    const qs = passed.size ? `?${passed}` : '';
+    const path = `${upstream.basePath}/v1/responses/${encodeURIComponent(id)}${op === 'input_items' ? '/input_items' : ''}${qs}`;
+    const headers = upstreamHeaders(ctx, upstream);
+    delete headers['content-type'];
+    let statusCode: number;
+    let text: string;
+    try {
+      const res = await upstream.pool.request({ path, method: op === 'delete' ? 'DELETE' : 'GET', headers, headersTimeout: upstream.headersTimeoutMs, bodyTimeout: upstream.bodyTimeoutMs, signal: ctx.signal });
+      statusCode = res.statusCode;
+      text = await res.body.text();
+    } catch (err) {
+      throw mapUpstreamFailure(err, ctx);
+    }
+    let parsed: Record<string, unknown> | null = null;
+    try { const v = JSON.parse(text); parsed = v && typeof v === 'object' && !Array.isArray(v) ? v : null; } catch { /* not JSON */ }
+    if (parsed === null) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered with status ${statusCode} and no JSON.`, { status: 502 });
+    if (statusCode >= 400 || op !== 'retrieve') {
+      status = statusCode;
+      if (statusCode >= 400) code = 'WARDEN_UPSTREAM_ERROR';
+      reply.code(statusCode).headers(mergeHeaders(ctx.responseHeaders, JSON_CONTENT)).send(text);
+      return;
+    }
+
+    // A retrieved response is an answer read again: policy decides on it with its own settings,
+    // and the output phase rewrites it as it would the answer.
+    ctx.model = typeof parsed.model === 'string' ? parsed.model : ctx.model;
+    const settings: Record<string, unknown> = { model: ctx.model };
+    for (const k of ['text', 'reasoning', 'top_logprobs', 'include', 'tools']) if (parsed[k] !== undefined && parsed[k] !== null) settings[k] = parsed[k];
+    if (Array.isArray(settings.tools) && settings.tools.length === 0) delete settings.tools;
+    ctx.body = settings;
+    for (const h of deps.hooks) {
+      const pending = h.policy?.(ctx);
+      if (pending) await pending;
+    }
+    let answer = parsed;
+    for (const h of deps.hooks) {
+      const t = h.output?.(ctx);
+      if (t?.json) answer = t.json(answer);
+    }
+    status = 200;
+    reply.code(200).headers(mergeHeaders(ctx.responseHeaders, JSON_CONTENT)).send(JSON.stringify(answer));
+  } catch (err) {
+    const werr = toWardenError(err);
+    if (werr.code === 'WARDEN_INTERNAL') deps.log.error({ id: ctx.id, err }, 'internal error');
+    status = werr.status;
+    code = werr.code;
+    if (!reply.sent && !reply.raw.destroyed) {
+      reply.code(werr.status).headers(mergeHeaders(ctx.responseHeaders, werr.headers, JSON_CONTENT)).send(JSON.stringify(renderErrorBody(werr, 'openai')));
+    }
+  } finally {
+    deps.metrics.counts.request(LABEL[op], status, code);
+  }
+}

@@ -29,12 +29,12 @@ test('the store: an answer has one owner (the first recorded), and old answers a
   await withStores(async (name, open) => {
     const s = await open();
     await s.record([
-      { id: 'resp_1', accountId: 'acc_a', orgId: 'org_1', at: '2026-11-01T00:00:00.000Z' },
+      { id: 'resp_1', accountId: 'acc_a', orgId: 'org_1', at: '2026-11-01T00:00:00.000Z', model: 'gpt-5' },
       { id: 'resp_2', accountId: 'acc_b', orgId: null, at: '2026-12-01T00:00:00.000Z' },
     ]);
     await s.record([{ id: 'resp_1', accountId: 'acc_x', orgId: null, at: '2026-12-02T00:00:00.000Z' }]);
-    assert.deepEqual(await s.ownerOf('resp_1'), { accountId: 'acc_a', orgId: 'org_1' }, name);
-    assert.deepEqual(await s.ownerOf('resp_2'), { accountId: 'acc_b', orgId: null }, name);
+    assert.deepEqual(await s.ownerOf('resp_1'), { accountId: 'acc_a', orgId: 'org_1', model: 'gpt-5' }, name);
+    assert.deepEqual(await s.ownerOf('resp_2'), { accountId: 'acc_b', orgId: null, model: null }, name);
     assert.equal(await s.ownerOf('resp_3'), null, name);
     assert.equal(await s.prune('2026-11-15T00:00:00.000Z'), 1, name);
     assert.equal(await s.ownerOf('resp_1'), null, name);

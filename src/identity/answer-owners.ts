@@ -7,9 +7,10 @@
  * `previous_response_id` and have the model read it back. So each Responses answer's id is
  * recorded with its account and organisation when the interaction ends, and a request naming a
  * previous response is forwarded only when it is the caller's or its organisation's (policy
- * phase). Conversation objects cannot be created through Warden (`/v1/conversations` is not
- * served), so a request naming one is refused too, as is background mode (its answer is fetched
- * with `GET /v1/responses/{id}`, not served either). Anthropic's code-execution containers hold
+ * phase), and read back, listed or deleted only by them (`storedAnswer`, for
+ * src/gateway/stored-responses.ts). Conversation objects cannot be created through Warden
+ * (`/v1/conversations` is not served), so a request naming one is refused too, as is background
+ * mode (its answer is generated after the request, where nothing would meter it). Anthropic's code-execution containers hold
  * files between requests and are reused by id the same way: recorded from the answer, reusable by
  * their owner only.
  *
@@ -196,8 +197,8 @@ export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwner
       if (ctx.flavour === 'anthropic.messages') return anthropicReferences(ctx);
       if (ctx.flavour !== 'openai.responses') return;
       const body = ctx.body;
-      // A background response is fetched later with GET /v1/responses/{id}, which is not served:
-      // accepted, it would spend the upstream's compute on an answer nobody can read, metered as none.
+      // A background response is generated after this request has ended and is read later with
+      // GET /v1/responses/{id}: Warden would forward it, then meter and record nothing of it.
       if (body.background === true) {
         throw new WardenError('WARDEN_INVALID_REQUEST', 'Background mode is not available through this API: send the request without `background` (stream it for long answers).', { param: 'background' });
       }

@@ -1,8 +1,8 @@
 /**
- * gateway: the data plane. An HTTP server speaking the OpenAI (chat completions, responses,
- * models, input token counts) and Anthropic (messages, token counts) APIs, streaming included,
- * that runs every call through the lifecycle identity -> policy -> limits -> forward -> output
- * governance -> record.
+ * gateway: the data plane. An HTTP server speaking the OpenAI (chat completions, legacy
+ * completions, responses and stored responses, models, input token counts) and Anthropic
+ * (messages, token counts) APIs, streaming included, that runs every call through the lifecycle
+ * identity -> policy -> limits -> forward -> output governance -> record.
  *
  * ```ts
  * const gw = createGateway({ config, authenticator, eventStore, hooks: [limitsHooks(...)] });

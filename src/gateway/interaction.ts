@@ -572,6 +572,19 @@ function finish(deps: PipelineDeps, run: Run): void {
   }
 }
 
+/**
+ * A refusal of a request that records no interaction (token counting, stored responses): logged
+ * when internal, sent in the caller's wire format unless the answer already went. Returns it.
+ */
+export function refuseSideRequest(deps: PipelineDeps, ctx: Context, reply: FastifyReply, err: unknown): WardenError {
+  const werr = toWardenError(err);
+  if (werr.code === 'WARDEN_INTERNAL') deps.log.error({ id: ctx.id, err }, 'internal error');
+  if (!reply.sent && !reply.raw.destroyed) {
+    reply.code(werr.status).headers(mergeHeaders(ctx.responseHeaders, werr.headers, JSON_CONTENT)).send(JSON.stringify(renderErrorBody(werr, ctx.wire)));
+  }
+  return werr;
+}
+
 /** An event for a request that failed before it reached the pipeline (bad JSON, body too large). */
 export function recordRejectedRequest(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRequest, err: WardenError): void {
   const now = Date.now();

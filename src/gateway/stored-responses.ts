@@ -14,8 +14,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid } from '../events/index.ts';
-import { WardenError, renderErrorBody, toWardenError } from '../errors/index.ts';
-import { Context, authenticateRequest, mapUpstreamFailure, upstreamHeaders, type PipelineDeps } from './interaction.ts';
+import { WardenError } from '../errors/index.ts';
+import { Context, authenticateRequest, mapUpstreamFailure, refuseSideRequest, upstreamHeaders, type PipelineDeps } from './interaction.ts';
 import { mergeHeaders } from './headers.ts';
 
 type Op = 'retrieve' | 'input_items' | 'delete';
@@ -96,13 +96,9 @@ export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: Fast
     status = 200;
     reply.code(200).headers(mergeHeaders(ctx.responseHeaders, JSON_CONTENT)).send(JSON.stringify(answer));
   } catch (err) {
-    const werr = toWardenError(err);
-    if (werr.code === 'WARDEN_INTERNAL') deps.log.error({ id: ctx.id, err }, 'internal error');
+    const werr = refuseSideRequest(deps, ctx, reply, err);
     status = werr.status;
     code = werr.code;
-    if (!reply.sent && !reply.raw.destroyed) {
-      reply.code(werr.status).headers(mergeHeaders(ctx.responseHeaders, werr.headers, JSON_CONTENT)).send(JSON.stringify(renderErrorBody(werr, 'openai')));
-    }
   } finally {
     deps.metrics.counts.request(LABEL[op], status, code);
   }

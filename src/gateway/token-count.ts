@@ -11,8 +11,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid, type ApiFlavour } from '../events/index.ts';
-import { WardenError, renderErrorBody, toWardenError } from '../errors/index.ts';
-import { Context, WIRE_OF, authenticateRequest, mapUpstreamFailure, upstreamHeaders, type PipelineDeps } from './interaction.ts';
+import { WardenError } from '../errors/index.ts';
+import { Context, WIRE_OF, authenticateRequest, mapUpstreamFailure, refuseSideRequest, upstreamHeaders, type PipelineDeps } from './interaction.ts';
 import { mergeHeaders } from './headers.ts';
 import { countTextTokens } from './usage.ts';
 
@@ -90,13 +90,9 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
     if (statusCode >= 400) code = 'WARDEN_UPSTREAM_ERROR';
     reply.code(statusCode).headers(mergeHeaders(ctx.responseHeaders, { 'content-type': 'application/json' })).send(text);
   } catch (err) {
-    const werr = toWardenError(err);
-    if (werr.code === 'WARDEN_INTERNAL') deps.log.error({ id: ctx.id, err }, 'internal error');
+    const werr = refuseSideRequest(deps, ctx, reply, err);
     status = werr.status;
     code = werr.code;
-    if (!reply.sent && !reply.raw.destroyed) {
-      reply.code(werr.status).headers(mergeHeaders(ctx.responseHeaders, werr.headers, { 'content-type': 'application/json' })).send(JSON.stringify(renderErrorBody(werr, wire)));
-    }
   } finally {
     deps.metrics.counts.request(route.label, status, code);
   }

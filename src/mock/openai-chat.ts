@@ -167,14 +167,20 @@ function systemFingerprint(seed: number): string {
 
 const FINISH: Record<Plan['finish'], string> = { stop: 'stop', stop_sequence: 'stop', length: 'length', tool_calls: 'tool_calls' };
 
-export function handleChatCompletions(ctx: HandlerContext): Reply {
-  const body = ctx.body;
-  const model = body.model;
+/** The request's model, as Chat Completions and legacy completions check it (missing, not a string, unknown). */
+export function openaiModel(ctx: HandlerContext): string {
+  const model = ctx.body.model;
   if (model === undefined || model === null || model === '') throw new MockApiError(400, 'you must provide a model parameter');
   if (typeof model !== 'string') throw new MockApiError(400, "Invalid type for 'model': expected a string.", { param: 'model', code: 'invalid_type' });
   if (!ctx.catalogue.accepts(model)) {
     throw new MockApiError(404, `The model \`${model.slice(0, 200)}\` does not exist or you do not have access to it.`, { code: 'model_not_found' });
   }
+  return model;
+}
+
+export function handleChatCompletions(ctx: HandlerContext): Reply {
+  const body = ctx.body;
+  const model = openaiModel(ctx);
   const messages = body.messages;
   if (messages === undefined || messages === null) {
     throw new MockApiError(400, "Missing required parameter: 'messages'.", { param: 'messages', code: 'missing_required_parameter' });

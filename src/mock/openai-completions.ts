@@ -9,7 +9,7 @@ import { decode } from 'gpt-tokenizer/encoding/o200k_base';
 import { checkInteger, isRecord, mixSeed, type HandlerContext, type Reply } from './context.ts';
 import type { Frame } from './pacer.ts';
 import { buildPlan, type Plan } from './plan.ts';
-import { checkLogitBias, logprobsFor } from './openai-chat.ts';
+import { checkLogitBias, logprobsFor, openaiModel } from './openai-chat.ts';
 import { hashString } from './text.ts';
 import { countTokens, tokenPieces } from './tokens.ts';
 import { ids, MockApiError, SSE_DONE, sseData } from './wire.ts';
@@ -59,12 +59,7 @@ function legacyLogprobs(echoed: string[], pieces: string[], top: number, seed: n
 
 export function handleCompletions(ctx: HandlerContext): Reply {
   const body = ctx.body;
-  const model = body.model;
-  if (model === undefined || model === null || model === '') throw new MockApiError(400, 'you must provide a model parameter');
-  if (typeof model !== 'string') throw new MockApiError(400, "Invalid type for 'model': expected a string.", { param: 'model', code: 'invalid_type' });
-  if (!ctx.catalogue.accepts(model)) {
-    throw new MockApiError(404, `The model \`${model.slice(0, 200)}\` does not exist or you do not have access to it.`, { code: 'model_not_found' });
-  }
+  const model = openaiModel(ctx);
   const prompts = readPrompts(body.prompt);
   const n = checkInteger(body.n, 'n', 1, 128) ?? 1;
   const bestOf = checkInteger(body.best_of, 'best_of', 1, 20) ?? n;

@@ -125,6 +125,7 @@ test('bad policies are rejected with file, path and message', () => {
   expectProblem('version: 1\ntiers: { unverified: { max_token_ceiling: 5 } }', 'tiers.unverified', /max_token_ceiling/);
   expectProblem('version: 1\ntiers: { gold: {} }', 'tiers', /gold/);
   expectProblem('version: 1\ndefaults: { reasoning: partial }', 'defaults.reasoning', /./);
+  expectProblem('version: 1\ntiers: { unverified: { logit_bias: sometimes } }', 'tiers.unverified.logit_bias', /allow|without_logprobs|none/);
   expectProblem('version: 1\nrules: [{ id: a, when: { country: [germany] }, action: deny }]', 'rules.0.when.country.0', /alpha-2/);
   expectProblem('version: 1\nrules: [{ id: a, when: { region: nowhere }, action: deny }]', 'rules.0.when.region', /unknown region "nowhere"/);
   expectProblem('version: 1\nrules: [{ id: a, action: deny }, { id: a, action: deny }]', 'rules.1.id', /duplicate/);

@@ -90,4 +90,8 @@ test('another customer, an unknown id, a gateway that keeps no owners: all read 
   await assert.rejects(alice.responses.retrieve(made.id), (e: any) => e.status === 404, 'gone upstream');
   const noKey = await fetch(`${h.url}/v1/responses/${made.id}`);
   assert.equal(noKey.status, 401);
+  // A hostile id is an id like any other: nobody's, so not found (and never a path upstream).
+  const hostile = await fetch(`${h.url}/v1/responses/x%2F..%2F..%2Fv1%2Fmodels`, { headers: { authorization: `Bearer ${ALICE}` } });
+  assert.equal(hostile.status, 404);
+  assert.equal(((await hostile.json()) as any).error.message, "Response with id 'x/../../v1/models' not found.");
 });

@@ -40,6 +40,7 @@ export const WIRE_OF: Record<ApiFlavour, WireFlavour> = {
   'openai.responses': 'openai',
   'anthropic.messages': 'anthropic',
   'openai.completions': 'openai',
+  'openai.embeddings': 'openai',
 };
 
 const UPSTREAM_PATH: Record<ApiFlavour, string> = {
@@ -47,6 +48,7 @@ const UPSTREAM_PATH: Record<ApiFlavour, string> = {
   'openai.responses': '/v1/responses',
   'anthropic.messages': '/v1/messages',
   'openai.completions': '/v1/completions',
+  'openai.embeddings': '/v1/embeddings',
 };
 
 /** Client request headers passed on to the upstream (everything else, credentials first, stays here). */
@@ -144,7 +146,7 @@ function abortRun(run: Run, reason: Error): void {
   run.call?.abort(reason);
 }
 
-/** Handle POST /v1/chat/completions, /v1/completions, /v1/responses or /v1/messages end to end. */
+/** Handle POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses or /v1/messages end to end. */
 export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRequest, reply: FastifyReply): Promise<void> {
   const startedAt = Date.now();
   const wire = WIRE_OF[flavour];
@@ -216,6 +218,8 @@ function validateShape(flavour: ApiFlavour, body: Record<string, unknown>): void
     }
   } else if (flavour === 'openai.completions') {
     if (body.prompt === undefined || body.prompt === null) throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'prompt'.", { param: 'prompt' });
+  } else if (flavour === 'openai.embeddings') {
+    if (body.input === undefined || body.input === null) throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'input'.", { param: 'input' });
   } else if (flavour === 'anthropic.messages') {
     if (!Array.isArray(body.messages)) throw new WardenError('WARDEN_INVALID_REQUEST', 'messages: Field required', { param: 'messages' });
     if (typeof body.max_tokens !== 'number') throw new WardenError('WARDEN_INVALID_REQUEST', 'max_tokens: Field required', { param: 'max_tokens' });

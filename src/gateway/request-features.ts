@@ -70,7 +70,7 @@ function toolChoice(v: unknown): string | null {
   return null;
 }
 
-/** A legacy completions prompt as text: a string, strings, or token ids (kept as their numbers). */
+/** A legacy completions prompt (or embeddings input) as text: a string, strings, or token ids (kept as their count). */
 function completionPrompts(prompt: unknown): string[] {
   if (typeof prompt === 'string') return [prompt];
   if (!Array.isArray(prompt)) return [];
@@ -121,6 +121,9 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
         else messages.push(message(role, m.content, opts));
       }
     }
+  } else if (flavour === 'openai.embeddings') {
+    // Each input is a user message (a text the client wants embedded); nothing is generated.
+    for (const p of completionPrompts(body.input)) messages.push(message('user', p, opts));
   } else if (flavour === 'openai.completions') {
     // Legacy completions: `logprobs` is how many alternatives per token (0-5), `echo` returns the
     // prompt's own log-probabilities too; each prompt of a batch is a user message here.

@@ -23,6 +23,7 @@ export interface ServerOptions {
 const ROUTE_FLAVOUR: Record<string, ApiFlavour> = {
   '/v1/chat/completions': 'openai.chat',
   '/v1/completions': 'openai.completions',
+  '/v1/embeddings': 'openai.embeddings',
   '/v1/responses': 'openai.responses',
   '/v1/messages': 'anthropic.messages',
 };
@@ -31,7 +32,7 @@ const ROUTE_FLAVOUR: Record<string, ApiFlavour> = {
 export function wireOf(req: Pick<FastifyRequest, 'url' | 'headers'>): WireFlavour {
   const path = req.url.split('?')[0];
   if (path.startsWith('/v1/messages')) return 'anthropic';
-  if (path.startsWith('/v1/chat') || path.startsWith('/v1/responses') || path.startsWith('/v1/completions')) return 'openai';
+  if (path.startsWith('/v1/chat') || path.startsWith('/v1/responses') || path.startsWith('/v1/completions') || path.startsWith('/v1/embeddings')) return 'openai';
   if (req.headers['anthropic-version'] !== undefined || req.headers['x-api-key'] !== undefined) return 'anthropic';
   return 'openai';
 }

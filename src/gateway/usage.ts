@@ -110,6 +110,9 @@ export class AnswerMeter {
       this.responsesObject(body);
     } else if (this.flavour === 'openai.completions') {
       this.completionChoices(body);
+    } else if (this.flavour === 'openai.embeddings') {
+      // Vectors, not text: the input is all there is to count.
+      if (body.usage && typeof body.usage.prompt_tokens === 'number') { this.inputTokens = body.usage.prompt_tokens; this.outputTokens = 0; this.reasoningTokens = 0; }
     } else {
       this.anthropicUsage(body.usage);
       if (typeof body.container?.id === 'string') this.containerId = body.container.id;

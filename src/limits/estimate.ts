@@ -38,6 +38,7 @@ function positiveInt(v: unknown): number | null {
 
 /** Output tokens the request may produce: its own cap (times `n` choices), or the configured default. */
 export function outputTokenReserve(body: Record<string, unknown>, flavour: ApiFlavour, defaultMax: number): number {
+  if (flavour === 'openai.embeddings') return 0; // vectors: no output tokens
   let cap: number | null;
   if (flavour === 'openai.responses') cap = positiveInt(body.max_output_tokens);
   else if (flavour === 'openai.chat') cap = positiveInt(body.max_completion_tokens) ?? positiveInt(body.max_tokens);

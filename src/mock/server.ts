@@ -11,6 +11,7 @@ import { isRecord, type HandlerContext, type Reply } from './context.ts';
 import { ModelCatalogue } from './models.ts';
 import { handleChatCompletions } from './openai-chat.ts';
 import { handleCompletions } from './openai-completions.ts';
+import { handleEmbeddings } from './openai-embeddings.ts';
 import { handleInputTokens, handleResponses } from './openai-responses.ts';
 import { paceStream, type StreamFault } from './pacer.ts';
 import { errorBody, ids, injectedError, MockApiError, type Flavour } from './wire.ts';
@@ -147,6 +148,7 @@ interface Route {
 const POST_ROUTES: Record<string, Route> = {
   '/v1/chat/completions': { flavour: 'openai', handler: handleChatCompletions },
   '/v1/completions': { flavour: 'openai', handler: handleCompletions },
+  '/v1/embeddings': { flavour: 'openai', handler: handleEmbeddings },
   '/v1/responses': { flavour: 'openai', handler: handleResponses },
   '/v1/messages': { flavour: 'anthropic', handler: handleMessages },
   '/v1/messages/count_tokens': { flavour: 'anthropic', handler: handleCountTokens },

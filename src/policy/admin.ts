@@ -28,7 +28,7 @@ const ExplainBody = z.strictObject({
   claimed_country: z.string().length(2).toUpperCase().optional(),
   verdict: z.enum(VERDICT_LEVELS).default('none'),
   model: z.string().max(200).default(''),
-  flavour: z.enum(['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions']).default('openai.chat'),
+  flavour: z.enum(['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings']).default('openai.chat'),
   account_id: z.string().max(100).optional(),
 });
 const ExplainSchema = z.object({

@@ -93,7 +93,7 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo):
         tier: oneOf<VerificationTier>('tier', f.get('tier'), VERIFICATION_TIERS, 'unverified'),
         programme: oneOf<Programme>('programme', f.get('programme'), PROGRAMMES, 'none'),
         accountId: f.get('account') ?? null, orgId: null, model: f.get('model') ?? '',
-        flavour: oneOf<ApiFlavour>('flavour', f.get('flavour'), ['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions'], 'openai.chat'),
+        flavour: oneOf<ApiFlavour>('flavour', f.get('flavour'), ['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings'], 'openai.chat'),
         country: geo.country, claimedCountry: f.get('claimed-country')?.toUpperCase() ?? null, asn: geo.asn, networks: network.kinds,
         verdict: oneOf<VerdictLevel>('verdict', f.get('verdict'), VERDICT_LEVELS, 'none'),
       });

@@ -212,7 +212,8 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       for (const a of shapeRequest(ctx.flavour, ctx.body, caps)) ctx.enforcement.shaping.push(a);
 
       let watermarkKey: WatermarkKey | null = null;
-      if (caps.watermark && wc.enabled && runtime.watermarkMaster) {
+      // Embeddings are vectors: there is no text to mark.
+      if (caps.watermark && wc.enabled && runtime.watermarkMaster && ctx.flavour !== 'openai.embeddings') {
         if (wc.skip_json_output && asksForJson(ctx.body)) ctx.enforcement.shaping.push('watermark:skipped_json');
         else if (caps.logprobs && asksForLogprobs(ctx.body)) ctx.enforcement.shaping.push('watermark:skipped_logprobs');
         // Legacy completions' `echo` returns the prompt as the start of the text: marking it would change the client's own words.

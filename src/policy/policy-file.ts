@@ -59,7 +59,7 @@ const whenSchema = z.strictObject({
   programme: oneOrMany(Prog).optional(),
   verdict_at_least: Verdict.optional(),
   model: oneOrMany(z.string().min(1)).optional(),
-  flavour: oneOrMany(z.enum(['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions'])).optional(),
+  flavour: oneOrMany(z.enum(['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings'])).optional(),
   account: oneOrMany(z.string().min(1)).optional(),
   org: oneOrMany(z.string().min(1)).optional(),
 });

@@ -28,6 +28,7 @@ const MIN_THINKING_BUDGET = 1024;
  */
 export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>, limits: ShapingLimits): string[] {
   const actions: string[] = [];
+  if (flavour === 'openai.embeddings') return actions; // no output budget, choices or log-probabilities
   if (flavour === 'openai.chat') {
     capBudget(body, ['max_completion_tokens', 'max_tokens'], limits.max_tokens_ceiling, actions);
     if (typeof body.n === 'number' && body.n > limits.n_max) { body.n = limits.n_max; actions.push('n:capped'); }

@@ -1,0 +1,71 @@
+// Embeddings (`POST /v1/embeddings`) through the gateway with the official OpenAI SDK (which asks
+// for base64 and decodes it): vectors as the upstream made them (the watermark has no text to mark),
+// input tokens recorded, each input in the event, no output tokens reserved or counted; bad input
+// refused in OpenAI error JSON.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { startHarness, storedEvents, type Harness } from '../helpers/gateway.ts';
+import { policyConfigSchema } from '../../src/policy/config.ts';
+import { watermarkConfigSchema } from '../../src/watermark/config.ts';
+import { policyHooks } from '../../src/policy/hooks.ts';
+import { embedText } from '../../src/mock/openai-embeddings.ts';
+
+let h: Harness;
+let dir: string;
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'warden-embeddings-'));
+  const file = join(dir, 'policy.yaml');
+  // Marked answers for everyone, and a model allow-list the embedding models are not all on.
+  writeFileSync(file, 'version: 1\ndefaults: { watermark: true, models: ["gpt-*", "text-embedding-3-*"] }\n');
+  const hooks = policyHooks({
+    config: {
+      policy: policyConfigSchema.parse({ file, watch: false, geo: { enabled: false } }),
+      watermark: watermarkConfigSchema.parse({ enabled: true, master_secret: 'embeddings-test-master-secret' }),
+    },
+  });
+  h = await startHarness({ hooks: [hooks] });
+});
+after(async () => { await h.close(); rmSync(dir, { recursive: true, force: true }); });
+
+const cosine = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i], 0);
+
+test('vectors pass through as the upstream made them, sent to the SDK as base64; usage and inputs recorded', async () => {
+  const client = new OpenAI({ apiKey: h.key, baseURL: `${h.url}/v1`, maxRetries: 0 });
+  const inputs = ['The cat sat on the mat.', 'A cat sat on a mat.', 'Quarterly revenue rose by four percent.'];
+  const res = await client.embeddings.create({ model: 'text-embedding-3-small', input: inputs });
+  assert.equal(res.data.length, 3);
+  for (const [i, d] of res.data.entries()) {
+    assert.equal(d.embedding.length, 1536);
+    const expected = Array.from(embedText(inputs[i], 'text-embedding-3-small', 1536));
+    assert.ok(Math.abs(cosine(d.embedding, expected) - 1) < 1e-5, 'unchanged by the gateway');
+  }
+  assert.ok(cosine(res.data[0].embedding, res.data[1].embedding) > cosine(res.data[0].embedding, res.data[2].embedding), 'shared words, closer vectors');
+  const short = await client.embeddings.create({ model: 'text-embedding-3-large', input: 'hello', dimensions: 256, encoding_format: 'float' });
+  assert.equal(short.data[0].embedding.length, 256);
+
+  const events = (await storedEvents(h, 2)).filter((e) => e.flavour === 'openai.embeddings');
+  assert.equal(events.length, 2);
+  const [e] = events;
+  assert.deepEqual(e.request.messages.map((m) => m.text), inputs);
+  assert.deepEqual([e.response.input_tokens, e.response.output_tokens, e.response.usage_source], [res.usage.prompt_tokens, 0, 'upstream']);
+  assert.equal(e.enforcement.watermark, null, 'vectors are not marked');
+});
+
+test('bad input is refused in OpenAI error JSON; models off the allow-list are refused by policy', async () => {
+  const post = (body: unknown) => fetch(`${h.url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${h.key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  let res = await post({ model: 'text-embedding-3-small' });
+  assert.equal(res.status, 400);
+  assert.equal(((await res.json()) as any).error.param, 'input');
+  res = await post({ model: 'text-embedding-3-small', input: '' });
+  assert.equal(res.status, 400, 'the upstream refuses an empty input');
+  res = await post({ model: 'text-embedding-3-small', input: 'x', encoding_format: 'int8' });
+  assert.equal(res.status, 400);
+  assert.equal(((await res.json()) as any).error.param, 'encoding_format');
+  res = await post({ model: 'text-embedding-ada-002', input: 'x' });
+  assert.equal(res.status, 403);
+  assert.equal(((await res.json()) as any).error.code, 'WARDEN_POLICY_DENIED');
+});

@@ -10,6 +10,9 @@ export const DEFAULT_LISTED_MODELS: readonly string[] = [
   'gpt-5',
   'gpt-5-mini',
   'gpt-5.5',
+  'gpt-3.5-turbo-instruct',
+  'text-embedding-3-small',
+  'text-embedding-3-large',
   'o3',
   'o4-mini',
   'claude-opus-4-8',
@@ -21,7 +24,7 @@ export const DEFAULT_LISTED_MODELS: readonly string[] = [
 ];
 
 /**
- * Model-name patterns accepted by default: the OpenAI, Anthropic and DeepSeek families plus
+ * Model-name patterns accepted by default: the OpenAI (chat and embedding), Anthropic and DeepSeek families plus
  * `mock-*` (which includes the failure-injection names `mock-fail-*`). `*` matches any run of
  * characters. Anything else is answered with the API's own "model not found" error.
  */
@@ -33,6 +36,7 @@ export const DEFAULT_MODEL_PATTERNS: readonly string[] = [
   'o4*',
   'claude-*',
   'deepseek-*',
+  'text-embedding-*',
   'mock-*',
 ];
 

@@ -456,3 +456,22 @@ describe('legacy completions', () => {
     await assert.rejects(client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'x', logit_bias: { x: 1 } as never }), /logit_bias/);
   });
 });
+
+describe('embeddings', () => {
+  test('unit vectors, the same for the same text, closer for shared words; base64 as the SDK asks; dimensions; usage', async () => {
+    const res = await client.embeddings.create({ model: 'text-embedding-3-small', input: ['red apples and pears', 'green apples and pears', 'the stock market fell'] });
+    const [a, b, c] = res.data.map((d) => d.embedding);
+    const dot = (x: number[], y: number[]) => x.reduce((s, v, i) => s + v * y[i], 0);
+    assert.equal(a.length, 1536);
+    assert.ok(Math.abs(dot(a, a) - 1) < 1e-5, 'unit length');
+    assert.ok(dot(a, b) > 0.5 && dot(a, c) < 0.3, `shared words: ${dot(a, b)}, none: ${dot(a, c)}`);
+    assert.equal(res.usage.prompt_tokens, tokens('red apples and pears') + tokens('green apples and pears') + tokens('the stock market fell'));
+    const again = await client.embeddings.create({ model: 'text-embedding-3-small', input: 'red apples and pears', encoding_format: 'float' });
+    assert.ok(Math.abs(dot(again.data[0].embedding, a) - 1) < 1e-5, 'deterministic; floats and base64 agree');
+    const short = await client.embeddings.create({ model: 'text-embedding-3-large', input: [[7454, 2402]], dimensions: 64 });
+    assert.equal(short.data[0].embedding.length, 64);
+    await assert.rejects(client.embeddings.create({ model: 'text-embedding-ada-002', input: 'x', dimensions: 64 }), /does not support specifying dimensions/);
+    await assert.rejects(client.embeddings.create({ model: 'text-embedding-3-small', input: '' }), /'\$\.input' is invalid/);
+    await assert.rejects(client.embeddings.create({ model: 'text-embedding-3-small', input: 'x', dimensions: 5000 }), /dimensions/);
+  });
+});

@@ -3,16 +3,11 @@
 // answers watermarked exactly as `watermarkText` would mark the upstream's answer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startHarness, storedEvents, type Harness } from '../../test/helpers/gateway.ts';
 import { createMockUpstream, type MockUpstream } from '../mock/index.ts';
-import { policyConfigSchema } from './config.ts';
-import { watermarkConfigSchema } from '../watermark/config.ts';
-import { policyHooks } from './hooks.ts';
+import { inlinePolicyHooks } from '../../test/helpers/policy.ts';
 import { deriveWatermarkKey } from '../watermark/keys.ts';
 import { watermarkText } from '../watermark/embed.ts';
 import { parseSse } from '../shape/sse-fixtures.ts';
@@ -21,22 +16,17 @@ const MASTER = 'gateway-test-watermark-master-secret';
 const key = deriveWatermarkKey(MASTER, { kind: 'account', id: 'acc_test' }).key;
 let h: Harness;
 let mock: MockUpstream;
-let dir: string;
+let policy: ReturnType<typeof inlinePolicyHooks>;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'warden-policy-gw-'));
-  const file = join(dir, 'policy.yaml');
-  writeFileSync(file, 'version: 1\ndefaults: { reasoning: full, logprobs: true }\ntiers:\n  email_verified: { reasoning: none, logprobs: false, max_tokens_ceiling: 3000, watermark: true }\n');
+  policy = inlinePolicyHooks(
+    'version: 1\ndefaults: { reasoning: full, logprobs: true }\ntiers:\n  email_verified: { reasoning: none, logprobs: false, max_tokens_ceiling: 3000, watermark: true }\n',
+    { watermarkSecret: MASTER, policy: { reasoning_seal_secret: 'seal-secret-for-tests' } },
+  );
   mock = await createMockUpstream({ host: '127.0.0.1', port: 0, latencyMs: 0, tokensPerSecond: 0 });
-  const hooks = policyHooks({
-    config: {
-      policy: policyConfigSchema.parse({ file, watch: false, geo: { enabled: false }, reasoning_seal_secret: 'seal-secret-for-tests' }),
-      watermark: watermarkConfigSchema.parse({ enabled: true, master_secret: MASTER }),
-    },
-  });
-  h = await startHarness({ hooks: [hooks], upstreamOverride: () => [{ name: 'mock', base_url: mock.url, models: ['*'] }] });
+  h = await startHarness({ hooks: [policy.hooks], upstreamOverride: () => [{ name: 'mock', base_url: mock.url, models: ['*'] }] });
 });
-after(async () => { await h.close(); await mock.close(); rmSync(dir, { recursive: true, force: true }); });
+after(async () => { await h.close(); await mock.close(); policy.cleanup(); });
 
 /** Send the body the gateway forwarded straight to the mock again: the unshaped upstream answer. */
 async function replayToMock(path: string, headers: Record<string, string> = {}) {

@@ -4,15 +4,10 @@
 // and the watermark marks the text, streamed or not, except an echoed prompt.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import OpenAI from 'openai';
 import { startHarness, storedEvents, type Harness } from '../helpers/gateway.ts';
 import { createMockUpstream, type MockUpstream } from '../../src/mock/index.ts';
-import { policyConfigSchema } from '../../src/policy/config.ts';
-import { watermarkConfigSchema } from '../../src/watermark/config.ts';
-import { policyHooks } from '../../src/policy/hooks.ts';
+import { inlinePolicyHooks } from '../helpers/policy.ts';
 import { deriveWatermarkKey } from '../../src/watermark/keys.ts';
 import { watermarkText } from '../../src/watermark/embed.ts';
 import type { InteractionEvent } from '../../src/events/index.ts';
@@ -22,25 +17,17 @@ const key = deriveWatermarkKey(MASTER, { kind: 'account', id: 'acc_test' }).key;
 let plain: Harness;
 let governed: Harness;
 let mock: MockUpstream;
-let dir: string;
+let policy: ReturnType<typeof inlinePolicyHooks>;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'warden-completions-'));
-  const file = join(dir, 'policy.yaml');
   // The harness's key is email-verified: no log-probabilities, two choices at most, marked answers.
-  writeFileSync(file, 'version: 1\ndefaults: { logprobs: true, top_logprobs_max: 5 }\ntiers:\n  email_verified: { logprobs: false, n_max: 2, max_tokens_ceiling: 50, logit_bias: none, watermark: true }\n');
+  policy = inlinePolicyHooks('version: 1\ndefaults: { logprobs: true, top_logprobs_max: 5 }\ntiers:\n  email_verified: { logprobs: false, n_max: 2, max_tokens_ceiling: 50, logit_bias: none, watermark: true }\n', { watermarkSecret: MASTER });
   mock = await createMockUpstream({ host: '127.0.0.1', port: 0, latencyMs: 0, tokensPerSecond: 0 });
   const upstreams = () => [{ name: 'mock', base_url: mock.url, models: ['*'] }];
   plain = await startHarness({ upstreamOverride: upstreams });
-  const hooks = policyHooks({
-    config: {
-      policy: policyConfigSchema.parse({ file, watch: false, geo: { enabled: false } }),
-      watermark: watermarkConfigSchema.parse({ enabled: true, master_secret: MASTER }),
-    },
-  });
-  governed = await startHarness({ hooks: [hooks], upstreamOverride: upstreams });
+  governed = await startHarness({ hooks: [policy.hooks], upstreamOverride: upstreams });
 });
-after(async () => { await plain.close(); await governed.close(); await mock.close(); rmSync(dir, { recursive: true, force: true }); });
+after(async () => { await plain.close(); await governed.close(); await mock.close(); policy.cleanup(); });
 
 const sdk = (h: Harness) => new OpenAI({ apiKey: h.key, baseURL: `${h.url}/v1`, maxRetries: 0 });
 const lastForwarded = () => mock.received.filter((r) => r.path === '/v1/completions').at(-1)!.body as Record<string, any>;

@@ -4,32 +4,19 @@
 // refused in OpenAI error JSON.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import OpenAI from 'openai';
 import { startHarness, storedEvents, type Harness } from '../helpers/gateway.ts';
-import { policyConfigSchema } from '../../src/policy/config.ts';
-import { watermarkConfigSchema } from '../../src/watermark/config.ts';
-import { policyHooks } from '../../src/policy/hooks.ts';
+import { inlinePolicyHooks } from '../helpers/policy.ts';
 import { embedText } from '../../src/mock/openai-embeddings.ts';
 
 let h: Harness;
-let dir: string;
+let policy: ReturnType<typeof inlinePolicyHooks>;
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'warden-embeddings-'));
-  const file = join(dir, 'policy.yaml');
   // Marked answers for everyone, and a model allow-list the embedding models are not all on.
-  writeFileSync(file, 'version: 1\ndefaults: { watermark: true, models: ["gpt-*", "text-embedding-3-*"] }\n');
-  const hooks = policyHooks({
-    config: {
-      policy: policyConfigSchema.parse({ file, watch: false, geo: { enabled: false } }),
-      watermark: watermarkConfigSchema.parse({ enabled: true, master_secret: 'embeddings-test-master-secret' }),
-    },
-  });
-  h = await startHarness({ hooks: [hooks] });
+  policy = inlinePolicyHooks('version: 1\ndefaults: { watermark: true, models: ["gpt-*", "text-embedding-3-*"] }\n', { watermarkSecret: 'embeddings-test-master-secret' });
+  h = await startHarness({ hooks: [policy.hooks] });
 });
-after(async () => { await h.close(); rmSync(dir, { recursive: true, force: true }); });
+after(async () => { await h.close(); policy.cleanup(); });
 
 const cosine = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i], 0);
 

@@ -3,35 +3,22 @@
 // classifier's bias while stripping the log-probabilities that would read the biased logits.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import OpenAI from 'openai';
 import { startHarness, storedEvents, type Harness } from '../helpers/gateway.ts';
 import { createMockUpstream, type MockUpstream } from '../../src/mock/index.ts';
-import { policyConfigSchema } from '../../src/policy/config.ts';
-import { watermarkConfigSchema } from '../../src/watermark/config.ts';
-import { policyHooks } from '../../src/policy/hooks.ts';
+import { inlinePolicyHooks } from '../helpers/policy.ts';
 import { promptFingerprint, summariseLogitBias } from '../../src/events/index.ts';
 
 let h: Harness;
 let mock: MockUpstream;
-let dir: string;
+let policy: ReturnType<typeof inlinePolicyHooks>;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'warden-logit-'));
-  const file = join(dir, 'policy.yaml');
-  writeFileSync(file, 'version: 1\ndefaults: { logprobs: true, top_logprobs_max: 20, logit_bias: without_logprobs, watermark: false }\n');
+  policy = inlinePolicyHooks('version: 1\ndefaults: { logprobs: true, top_logprobs_max: 20, logit_bias: without_logprobs, watermark: false }\n');
   mock = await createMockUpstream({ host: '127.0.0.1', port: 0, latencyMs: 0, tokensPerSecond: 0 });
-  const hooks = policyHooks({
-    config: {
-      policy: policyConfigSchema.parse({ file, watch: false, geo: { enabled: false } }),
-      watermark: watermarkConfigSchema.parse({ enabled: false }),
-    },
-  });
-  h = await startHarness({ hooks: [hooks], upstreamOverride: () => [{ name: 'mock', base_url: mock.url, models: ['*'] }] });
+  h = await startHarness({ hooks: [policy.hooks], upstreamOverride: () => [{ name: 'mock', base_url: mock.url, models: ['*'] }] });
 });
-after(async () => { await h.close(); await mock.close(); rmSync(dir, { recursive: true, force: true }); });
+after(async () => { await h.close(); await mock.close(); policy.cleanup(); });
 
 const lastForwarded = () => mock.received.filter((r) => r.path === '/v1/chat/completions').at(-1)!.body as Record<string, any>;
 

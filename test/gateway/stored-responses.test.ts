@@ -4,15 +4,10 @@
 // reads as one that does not exist.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import OpenAI from 'openai';
 import { startHarness, type Harness } from '../helpers/gateway.ts';
 import { answerOwnershipHooks, MemoryAnswerOwnersStore } from '../../src/identity/index.ts';
-import { policyConfigSchema } from '../../src/policy/config.ts';
-import { watermarkConfigSchema } from '../../src/watermark/config.ts';
-import { policyHooks } from '../../src/policy/hooks.ts';
+import { inlinePolicyHooks } from '../helpers/policy.ts';
 
 const ALICE = 'wk_test_alice_0123456789abcdefghijkaaaaaa';
 const BOB = 'wk_test_bob_0123456789abcdefghijklmbbbbbb';
@@ -20,24 +15,16 @@ const BOB = 'wk_test_bob_0123456789abcdefghijklmbbbbbb';
 let h: Harness;
 let bare: Harness;
 const owners = new MemoryAnswerOwnersStore();
-let dir: string;
+let policy: ReturnType<typeof inlinePolicyHooks>;
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'warden-stored-'));
-  const file = join(dir, 'policy.yaml');
-  writeFileSync(file, 'version: 1\ntiers:\n  email_verified: { reasoning: none, watermark: true }\n');
-  const policy = policyHooks({
-    config: {
-      policy: policyConfigSchema.parse({ file, watch: false, geo: { enabled: false } }),
-      watermark: watermarkConfigSchema.parse({ enabled: true, master_secret: 'stored-responses-test-master-secret' }),
-    },
-  });
+  policy = inlinePolicyHooks('version: 1\ntiers:\n  email_verified: { reasoning: none, watermark: true }\n', { watermarkSecret: 'stored-responses-test-master-secret' });
   h = await startHarness({
     keys: [{ secret: ALICE, accountId: 'acc_alice' }, { secret: BOB, accountId: 'acc_bob' }],
-    hooks: [answerOwnershipHooks(owners, { retentionDays: 30 }), policy],
+    hooks: [answerOwnershipHooks(owners, { retentionDays: 30 }), policy.hooks],
   });
   bare = await startHarness({ keys: [{ secret: ALICE, accountId: 'acc_alice' }] });
 });
-after(async () => { await h.close(); await bare.close(); rmSync(dir, { recursive: true, force: true }); });
+after(async () => { await h.close(); await bare.close(); policy.cleanup(); });
 
 const client = (key: string, harness = h) => new OpenAI({ apiKey: key, baseURL: `${harness.url}/v1`, maxRetries: 0 });
 const notFound = (id: string) => (e: any) => e.status === 404 && e.error.code === 'WARDEN_NOT_FOUND' && e.error.message === `Response with id '${id}' not found.`;

@@ -3,19 +3,25 @@
  * account's bulk traffic:
  *
  *   GET  /admin/batches              ?account=ID&status=in_progress|canceling|ended&limit=N (default 50, at most 500):
- *                                    the newest batches, with who sent them (account, key, address, user agent)
+ *                                    the newest batches of both APIs, with who sent them (account, key, address,
+ *                                    user agent), the API and endpoint, and for OpenAI batches their model and status
  *   POST /admin/batches/{id}/cancel  cancel a customer's batch: what has not run is `canceled`
  */
 import type { FastifyInstance } from 'fastify';
 import { WardenError } from '../errors/index.ts';
 import { batchJson } from './routes.ts';
+import { openAiBatchJson } from './openai-routes.ts';
 import type { BatchRecord, BatchStatus, BatchStore } from './store.ts';
 
 const STATUSES: readonly BatchStatus[] = ['in_progress', 'canceling', 'ended'];
 
 async function operatorView(store: BatchStore, b: BatchRecord): Promise<Record<string, unknown>> {
+  const counts = await store.counts(b.id);
   return {
-    ...batchJson(b, await store.counts(b.id), null),
+    ...batchJson(b, counts, null),
+    api: b.openai ? 'openai' : 'anthropic',
+    endpoint: b.openai?.endpoint ?? '/v1/messages',
+    ...(b.openai ? { model: b.openai.model, openai_status: openAiBatchJson(b, counts).status, errors: b.openai.errors } : {}),
     account_id: b.account_id, org_id: b.org_id, key_id: b.key_id, client_ip: b.client_ip, user_agent: b.user_agent,
   };
 }

@@ -2,7 +2,10 @@ import { z } from 'zod';
 
 /** Configuration of message batches (section `batches:` of warden.yaml). */
 export const batchesConfigSchema = z.object({
-  /** Serve `/v1/messages/batches` (Anthropic Message Batches), run through Warden's own pipeline. */
+  /**
+   * Serve Anthropic Message Batches (`/v1/messages/batches`) and OpenAI's Batch API (`/v1/batches`,
+   * with the Files API for its input and output files), run through Warden's own pipeline.
+   */
   enabled: z.boolean().default(true),
   /** Most requests in one batch (Anthropic allows 100,000). */
   max_requests: z.number().int().positive().default(10_000),
@@ -12,7 +15,10 @@ export const batchesConfigSchema = z.object({
    * store or the runners' queue.
    */
   max_queued_per_account: z.number().int().positive().default(100_000),
-  /** Largest body of a batch creation, bytes (the model endpoints keep `server.body_limit_bytes`). */
+  /**
+   * Largest batch, bytes: the body of a Message Batch creation, or an uploaded batch input file
+   * (the model endpoints keep `server.body_limit_bytes`).
+   */
   max_body_bytes: z.number().int().positive().default(64 * 1024 * 1024),
   /** Requests of batches run at once on each node. */
   concurrency: z.number().int().positive().default(4),
@@ -20,6 +26,8 @@ export const batchesConfigSchema = z.object({
   expire_hours: z.number().positive().default(24),
   /** Ended batches and their results are deleted this many days after they ended. */
   retention_days: z.number().int().positive().default(29),
+  /** Uploaded batch input files are deleted this many days after upload, unless `expires_after` says sooner. */
+  file_retention_days: z.number().int().positive().default(30),
   /** Attempts of one request that meets a limit (429) or an upstream failure (5xx) before it is `errored`. */
   max_attempts: z.number().int().positive().default(8),
   /** A request claimed by a node that stopped is taken up again after this long, ms. */

@@ -1,8 +1,9 @@
 /**
- * batches: the Anthropic Message Batches API, run through Warden's own pipeline. A batch is stored
- * (SQLite or PostgreSQL) and each of its requests runs as one governed `POST /v1/messages`, as the
- * key and from the address that sent the batch: the bulk channel gets the same identity, policy,
- * limits, detector, shaping, watermark and ledger as single requests.
+ * batches: the Anthropic Message Batches API and OpenAI's Batch API (with the Files API for its
+ * input and output files), run through Warden's own pipeline. A batch is stored (SQLite or
+ * PostgreSQL) and each of its requests runs as one governed request (`POST /v1/messages`, or the
+ * OpenAI batch's endpoint), as the key and from the address that sent the batch: the bulk channel
+ * gets the same identity, policy, limits, detector, shaping, watermark and ledger as single requests.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -14,9 +15,13 @@ import { registerBatchRoutes } from './routes.ts';
 import { registerBatchAdminRoutes } from './admin.ts';
 import { BatchRunner } from './runner.ts';
 import type { BatchStore } from './store.ts';
+import type { FileStore } from './files-store.ts';
+import { recordOutputFiles, registerOpenAiBatchRoutes } from './openai-routes.ts';
 
 export { batchesConfigSchema, type BatchesConfig } from './config.ts';
 export { SqliteBatchStore, PostgresBatchStore, type BatchStore, type BatchRecord, type ItemState } from './store.ts';
+export { SqliteFileStore, PostgresFileStore, type FileStore, type StoredFile } from './files-store.ts';
+export { registerOpenAiBatchRoutes } from './openai-routes.ts';
 export { BatchCredentials } from './credentials.ts';
 export { BatchRunner } from './runner.ts';
 export { registerBatchRoutes } from './routes.ts';
@@ -25,7 +30,7 @@ export { registerBatchAdminRoutes } from './admin.ts';
 export interface Batches {
   /** The gateway's authenticator, also accepting the one-use credentials of running requests. */
   authenticator(inner: Authenticator): Authenticator;
-  /** First in the policy phase: marks the interactions Warden runs for a batch (`client.batch_id` on the event). */
+  /** First in the policy phase: marks the interactions Warden runs for a batch (`client.batch_id` on the event), refused ones too. */
   hooks: GatewayHooks;
   /** Serve the routes on the gateway's server and start running batches there; stopped when it closes. */
   register(app: FastifyInstance, callerAuthenticator: Authenticator): void;
@@ -33,8 +38,11 @@ export interface Batches {
   adminPlugin(app: FastifyInstance): void;
 }
 
+/** Abandoned uploads (chunks with no file) are removed after this long. */
+const STALE_UPLOAD_MS = 3_600_000;
+
 export function createBatches(
-  store: BatchStore, identity: Pick<IdentityStore, 'getKey' | 'getAccount' | 'getOrg'>, config: BatchesConfig,
+  store: BatchStore, files: FileStore, identity: Pick<IdentityStore, 'getKey' | 'getAccount' | 'getOrg'>, config: BatchesConfig,
   opts: { log?: (msg: string) => void; registry?: Registry } = {},
 ): Batches {
   const credentials = new BatchCredentials(identity);
@@ -47,15 +55,26 @@ export function createBatches(
         const id = credentials.batchOf(ctx.auth);
         if (id !== null) ctx.batchId = id;
       },
+      // A request of a batch refused before the policy phase (a malformed body) is marked too.
+      onEnd(ctx, event) {
+        if (ctx.batchId !== null || !ctx.auth) return;
+        const id = credentials.batchOf(ctx.auth);
+        if (id !== null) event.client.batch_id = id;
+      },
     },
     register(app, callerAuthenticator) {
-      const running = new BatchRunner(store, app, credentials, config, opts.log, opts.registry);
+      const running = new BatchRunner(store, app, credentials, config, opts.log, opts.registry, {
+        ended: (ids) => recordOutputFiles(store, files, ids, config.retention_days, config.file_retention_days),
+        prune: async (now) => { await files.prune(now, now - STALE_UPLOAD_MS); },
+      });
       runner = running;
-      registerBatchRoutes(app, {
+      const deps = {
         store, authenticator: callerAuthenticator, config,
         onCreated: () => { setImmediate(() => { void running.tick(Date.now(), true); }); },
-        onCanceled: (id) => running.closedBatch(id),
-      });
+        onCanceled: (id: string) => running.closedBatch(id),
+      };
+      registerBatchRoutes(app, deps);
+      registerOpenAiBatchRoutes(app, { ...deps, files });
       app.addHook('onReady', async () => { running.begin(); });
       app.addHook('preClose', async () => { await running.stop(); });
     },

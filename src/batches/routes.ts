@@ -25,7 +25,7 @@ export interface BatchRoutesDeps {
   onCanceled?: (id: string) => void;
 }
 
-async function caller(deps: BatchRoutesDeps, req: FastifyRequest): Promise<AuthContext> {
+export async function callerOf(deps: Pick<BatchRoutesDeps, 'authenticator'>, req: FastifyRequest): Promise<AuthContext> {
   const secret = apiKeyFromHeaders(req.headers);
   if (!secret) throw new WardenError('WARDEN_MISSING_API_KEY', 'Missing API key. Send it as "x-api-key: <key>" or "Authorization: Bearer <key>".');
   const auth = await deps.authenticator.authenticate(secret);
@@ -33,13 +33,13 @@ async function caller(deps: BatchRoutesDeps, req: FastifyRequest): Promise<AuthC
   return auth;
 }
 
-const orgOf = (auth: AuthContext) => auth.org?.id ?? auth.account.org_id ?? null;
+export const orgOf = (auth: AuthContext) => auth.org?.id ?? auth.account.org_id ?? null;
 
 /** The batch if the caller may see it; another customer's reads as one that does not exist. */
 async function ownBatch(deps: BatchRoutesDeps, auth: AuthContext, id: string): Promise<BatchRecord> {
   const batch = await deps.store.get(id);
   const org = orgOf(auth);
-  if (!batch || !(batch.account_id === auth.account.id || (batch.org_id !== null && batch.org_id === org))) {
+  if (!batch || batch.openai || !(batch.account_id === auth.account.id || (batch.org_id !== null && batch.org_id === org))) {
     throw new WardenError('WARDEN_NOT_FOUND', `No message batch with id '${id.slice(0, 100)}'.`);
   }
   return batch;
@@ -96,7 +96,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
   const { store, config } = deps;
 
   app.post('/v1/messages/batches', { bodyLimit: config.max_body_bytes }, async (req, reply) => {
-    const auth = await caller(deps, req);
+    const auth = await callerOf(deps, req);
     const items = readRequests(req.body, config.max_requests);
     const waiting = await store.queued(auth.account.id);
     if (waiting + items.length > config.max_queued_per_account) {
@@ -117,11 +117,11 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
   });
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/v1/messages/batches', async (req, reply) => {
-    const auth = await caller(deps, req);
+    const auth = await callerOf(deps, req);
     const limit = req.query.limit === undefined ? 20 : Number(req.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new WardenError('WARDEN_INVALID_REQUEST', 'limit: an integer from 1 to 1000', { param: 'limit' });
     const { before_id, after_id } = req.query;
-    const rows = await store.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { limit: limit + 1, before_id, after_id });
+    const rows = await store.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { limit: limit + 1, before_id, after_id }, 'anthropic');
     // One more than asked tells whether there are more; towards newer pages (`before_id`) it is the newest.
     const page = before_id && !after_id ? rows.slice(-limit) : rows.slice(0, limit);
     const data = await Promise.all(page.map((b) => describe(deps, req, b)));
@@ -129,12 +129,12 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
   });
 
   app.get<{ Params: { id: string } }>('/v1/messages/batches/:id', async (req, reply) => {
-    const auth = await caller(deps, req);
+    const auth = await callerOf(deps, req);
     return reply.send(await describe(deps, req, await ownBatch(deps, auth, req.params.id)));
   });
 
   app.post<{ Params: { id: string } }>('/v1/messages/batches/:id/cancel', async (req, reply) => {
-    const auth = await caller(deps, req);
+    const auth = await callerOf(deps, req);
     const batch = await ownBatch(deps, auth, req.params.id);
     if (batch.status === 'in_progress') {
       await store.cancel(batch.id, Date.now());
@@ -144,7 +144,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
   });
 
   app.delete<{ Params: { id: string } }>('/v1/messages/batches/:id', async (req, reply) => {
-    const auth = await caller(deps, req);
+    const auth = await callerOf(deps, req);
     const batch = await ownBatch(deps, auth, req.params.id);
     if (batch.status !== 'ended') {
       throw new WardenError('WARDEN_INVALID_REQUEST', `Message batch ${batch.id} is still ${batch.status === 'canceling' ? 'being cancelled' : 'in progress'}; cancel it and wait for it to end before deleting it.`);
@@ -154,7 +154,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
   });
 
   app.get<{ Params: { id: string } }>('/v1/messages/batches/:id/results', async (req, reply: FastifyReply) => {
-    const auth = await caller(deps, req);
+    const auth = await callerOf(deps, req);
     const batch = await ownBatch(deps, auth, req.params.id);
     if (batch.status !== 'ended') throw new WardenError('WARDEN_INVALID_REQUEST', `Message batch ${batch.id} has not ended; its results are ready when processing_status is "ended".`);
     const lines = (await store.results(batch.id)).map((r) => `{"custom_id":${JSON.stringify(r.custom_id)},"result":${r.result}}\n`);

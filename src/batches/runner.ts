@@ -1,5 +1,6 @@
 /**
- * Runs the requests of batches: each as one `POST /v1/messages` through the gateway's own pipeline
+ * Runs the requests of batches: each as one `POST /v1/messages` (an OpenAI batch: one request to its
+ * endpoint) through the gateway's own pipeline
  * (Fastify's inject: no socket), as the batch's key, from the address that sent the batch, so that
  * identity, policy, limits, the detector, shaping, watermarks and the ledger treat it as any other
  * request. A limit's 429 or an upstream failure waits (Retry-After, else doubling from 2 s) and
@@ -55,6 +56,8 @@ export class BatchRunner {
     private readonly config: BatchesConfig,
     private readonly log: (msg: string) => void = () => {},
     registry?: Registry,
+    /** Told of the batches this node ended (OpenAI batches then get their output files), and when to prune. */
+    private readonly housekeeping: { ended?: (ids: string[]) => Promise<void>; prune?: (now: number) => Promise<void> } = {},
   ) {
     this.outcomes = registry ? new Counter({ name: 'warden_batch_requests_total', help: 'Requests of Message Batches run by this node, by outcome (succeeded, errored, retried, canceled).', labelNames: ['outcome'], registers: [registry] }) : null;
     if (registry) {
@@ -99,10 +102,12 @@ export class BatchRunner {
       if (now - this.lastSettle >= SETTLE_MS) {
         this.lastSettle = now;
         await this.writeResults();
-        await this.store.settle(now);
+        const ended = await this.store.settle(now);
+        if (ended.length && this.housekeeping.ended) await this.housekeeping.ended(ended);
         if (now - this.lastPrune > 3_600_000) {
           this.lastPrune = now;
           await this.store.prune(now - this.config.retention_days * 86_400_000);
+          await this.housekeeping.prune?.(now);
         }
       }
     } catch (err) {
@@ -169,6 +174,7 @@ export class BatchRunner {
     const { batch } = item;
     // Claimed ahead, then the batch was cancelled: not run.
     if (await this.isClosed(batch.id)) { this.finished(item, 'canceled', null); return; }
+    if (batch.openai) return this.runOpenAi(item, batch.openai.endpoint);
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'x-api-key': this.credentials.issue(batch.key_id, batch.id),
@@ -183,19 +189,46 @@ export class BatchRunner {
       this.finished(item, 'succeeded', `{"type":"succeeded","message":${res.body}}`);
       return;
     }
-    if ((status === 429 || status >= 500) && item.attempts < this.config.max_attempts) {
-      const retryAfter = Number(res.headers['retry-after']);
-      const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : Math.min(300_000, 2000 * 2 ** (item.attempts - 1));
-      await this.store.retryLater(batch.id, item.idx, Date.now() + wait);
-      this.outcomes?.inc({ outcome: 'retried' });
-      return;
-    }
+    if (await this.retried(item, status, res.headers['retry-after'])) return;
     let body: unknown = null;
     try { body = JSON.parse(res.body); } catch { /* not JSON */ }
     const error = body && typeof body === 'object' && (body as { type?: unknown }).type === 'error'
       ? body
       : { type: 'error', error: { type: 'api_error', message: `The request failed with status ${status}.` } };
     this.finished(item, 'errored', JSON.stringify({ type: 'errored', error }));
+  }
+
+  /**
+   * A request of an OpenAI batch. Its result is the `response` of its line in the output file
+   * (`{status_code, request_id, body}`); a refusal keeps the gateway's error body, in the error file.
+   */
+  private async runOpenAi(item: ClaimedItem, endpoint: string): Promise<void> {
+    const { batch } = item;
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      authorization: `Bearer ${this.credentials.issue(batch.key_id, batch.id)}`,
+    };
+    if (batch.user_agent) headers['user-agent'] = batch.user_agent;
+    const res = await this.app.inject({ method: 'POST', url: endpoint, headers, payload: item.params, remoteAddress: batch.client_ip });
+    const status = res.statusCode;
+    if (status !== 200 && await this.retried(item, status, res.headers['retry-after'])) return;
+    const requestId = res.headers['x-request-id'] ?? res.headers['x-warden-request-id'] ?? `req_${batch.id}_${item.idx}`;
+    // The gateway answers JSON, refusals included; anything else (never expected) becomes an error body.
+    let body = res.body;
+    if (!String(res.headers['content-type'] ?? '').includes('json') || body === '') {
+      body = JSON.stringify({ error: { message: `The request failed with status ${status}.`, type: 'server_error', param: null, code: null } });
+    }
+    this.finished(item, status === 200 ? 'succeeded' : 'errored', `{"status_code":${status},"request_id":${JSON.stringify(String(requestId))},"body":${body}}`);
+  }
+
+  /** A limit's 429 or an upstream failure waits (Retry-After, else doubling from 2 s) and runs again, while attempts remain. */
+  private async retried(item: ClaimedItem, status: number, retryAfterHeader: unknown): Promise<boolean> {
+    if (!((status === 429 || status >= 500) && item.attempts < this.config.max_attempts)) return false;
+    const retryAfter = Number(retryAfterHeader);
+    const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : Math.min(300_000, 2000 * 2 ** (item.attempts - 1));
+    await this.store.retryLater(item.batch.id, item.idx, Date.now() + wait);
+    this.outcomes?.inc({ outcome: 'retried' });
+    return true;
   }
 
   /** Stop claiming; wait (up to `waitMs`) for requests in flight and write their results. */

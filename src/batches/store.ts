@@ -26,12 +26,32 @@ export interface BatchRecord {
   expires_at: number;
   ended_at: number | null;
   cancel_initiated_at: number | null;
+  /** A batch of OpenAI's Batch API (absent or null: an Anthropic Message Batch). */
+  openai?: OpenAiBatch | null;
 }
+
+/** What an OpenAI batch adds: where its requests go, what it was made from, and why it failed if it did. */
+export interface OpenAiBatch {
+  /** The route each request runs as (`/v1/chat/completions`, `/v1/responses`, `/v1/embeddings`, `/v1/completions`). */
+  endpoint: string;
+  input_file_id: string;
+  completion_window: string;
+  model: string | null;
+  metadata: Record<string, string> | null;
+  /** Seconds the output and error files are kept (`output_expires_after`), else the default. */
+  output_expires_seconds: number | null;
+  /** Problems of the input file: the batch failed, nothing ran. */
+  errors: { code: string; message: string; param: string | null; line: number | null }[] | null;
+}
+
+export type BatchApi = 'anthropic' | 'openai';
 
 export interface NewItem { custom_id: string; params: string }
 /** A request claimed to run now, with its batch. */
 export interface ClaimedItem { batch: BatchRecord; idx: number; custom_id: string; params: string; attempts: number }
 export interface ItemResult { custom_id: string; result: string }
+/** A request's state and stored result, as written (null for those canceled or expired). */
+export interface ItemOutcome { idx: number; custom_id: string; state: ItemState; result: string | null }
 /** A request's outcome; `canceled` ones (claimed before their batch was cancelled, not run) have no result. */
 export interface FinishedItem { batchId: string; idx: number; state: 'succeeded' | 'errored' | 'canceled'; result: string | null }
 export interface BatchPage { before_id?: string; after_id?: string; limit: number }
@@ -40,8 +60,8 @@ export interface BatchStore {
   create(batch: BatchRecord, items: readonly NewItem[]): Promise<void>;
   get(id: string): Promise<BatchRecord | null>;
   counts(id: string): Promise<Record<ItemState, number>>;
-  /** The batches of an account (or of its organisation), newest first. */
-  list(owner: { accountId: string; orgId: string | null }, page: BatchPage): Promise<BatchRecord[]>;
+  /** The batches of one API of an account (or of its organisation), newest first. */
+  list(owner: { accountId: string; orgId: string | null }, page: BatchPage, api?: BatchApi): Promise<BatchRecord[]>;
   /** Requests of an account's open batches not yet run (pending or running). */
   queued(accountId: string): Promise<number>;
   /** For operators: the newest batches of every account, or of one, or in one state. */
@@ -60,6 +80,8 @@ export interface BatchStore {
   /** Expire what is overdue and end batches with nothing left to run; returns the ids ended. */
   settle(now: number): Promise<string[]>;
   results(id: string): Promise<ItemResult[]>;
+  /** Each request's state and result, in the order sent. */
+  outcomes(id: string): Promise<ItemOutcome[]>;
   delete(id: string): Promise<boolean>;
   /** Delete batches that ended before `before` (ms); how many. */
   prune(before: number): Promise<number>;
@@ -78,11 +100,13 @@ const MIGRATION = (big: string) => `
     custom_id TEXT NOT NULL, params TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
     not_before ${big} NOT NULL DEFAULT 0, lease_until ${big}, result TEXT, PRIMARY KEY (batch_id, idx));
   CREATE INDEX IF NOT EXISTS message_batch_items_ready ON message_batch_items (state, batch_id, idx)`;
+/** v2: OpenAI batches (their endpoint, input file, metadata and errors, as JSON). */
+const MIGRATION_OPENAI = 'ALTER TABLE message_batches ADD COLUMN openai TEXT';
 
 /** Requests written per transaction when a batch is created on SQLite. */
 const CREATE_CHUNK = 500;
 
-const BATCH_COLUMNS = 'id, account_id, org_id, key_id, client_ip, user_agent, anthropic_version, anthropic_beta, status, created_at, expires_at, ended_at, cancel_initiated_at';
+const BATCH_COLUMNS = 'id, account_id, org_id, key_id, client_ip, user_agent, anthropic_version, anthropic_beta, status, created_at, expires_at, ended_at, cancel_initiated_at, openai';
 
 function toBatch(r: Record<string, unknown>): BatchRecord {
   const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
@@ -92,6 +116,7 @@ function toBatch(r: Record<string, unknown>): BatchRecord {
     anthropic_version: (r.anthropic_version as string | null) ?? null, anthropic_beta: (r.anthropic_beta as string | null) ?? null,
     status: r.status as BatchStatus, created_at: Number(r.created_at), expires_at: Number(r.expires_at),
     ended_at: n(r.ended_at), cancel_initiated_at: n(r.cancel_initiated_at),
+    openai: typeof r.openai === 'string' ? JSON.parse(r.openai) as OpenAiBatch : null,
   };
 }
 
@@ -99,12 +124,12 @@ function emptyCounts(): Record<ItemState, number> {
   return { pending: 0, running: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0 };
 }
 
-const batchValues = (b: BatchRecord) => [b.id, b.account_id, b.org_id, b.key_id, b.client_ip, b.user_agent, b.anthropic_version, b.anthropic_beta, b.status, b.created_at, b.expires_at, b.ended_at, b.cancel_initiated_at];
+const batchValues = (b: BatchRecord) => [b.id, b.account_id, b.org_id, b.key_id, b.client_ip, b.user_agent, b.anthropic_version, b.anthropic_beta, b.status, b.created_at, b.expires_at, b.ended_at, b.cancel_initiated_at, b.openai ? JSON.stringify(b.openai) : null];
 
 /** Statements the two backends share (placeholders written `?`; PostgreSQL's are numbered on the way). */
 const SQL = {
   claimFrom: (state: 'running' | 'pending') => `FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id WHERE i.state = '${state}' AND b.status = 'in_progress'`,
-  ownerPage: (cursor: string, order: 'ASC' | 'DESC') => `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (account_id = ? OR (org_id IS NOT NULL AND org_id = ?))${cursor} ORDER BY created_at ${order}, id ${order} LIMIT ?`,
+  ownerPage: (cursor: string, order: 'ASC' | 'DESC', api?: BatchApi) => `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (account_id = ? OR (org_id IS NOT NULL AND org_id = ?))${api ? ` AND openai IS ${api === 'openai' ? 'NOT ' : ''}NULL` : ''}${cursor} ORDER BY created_at ${order}, id ${order} LIMIT ?`,
   counts: 'SELECT state, COUNT(*) AS n FROM message_batch_items WHERE batch_id = ? GROUP BY state',
   queued: `SELECT COUNT(*) AS n FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id
     WHERE b.account_id = ? AND b.status IN ('in_progress', 'canceling') AND i.state IN ('pending', 'running')`,
@@ -123,6 +148,7 @@ const SQL = {
     AND NOT EXISTS (SELECT 1 FROM message_batch_items i WHERE i.batch_id = b.id AND i.state IN ('pending', 'running'))`,
   end: 'UPDATE message_batches SET status = \'ended\', ended_at = ? WHERE id = ? AND status <> \'ended\'',
   results: 'SELECT custom_id, state, result FROM message_batch_items WHERE batch_id = ? ORDER BY idx',
+  outcomes: 'SELECT idx, custom_id, state, result FROM message_batch_items WHERE batch_id = ? ORDER BY idx',
   // the requests of batches that ended long ago, and of batch creations that never finished
   pruneItems: 'DELETE FROM message_batch_items WHERE batch_id IN (SELECT id FROM message_batches WHERE status = \'ended\' AND ended_at < ?) OR batch_id NOT IN (SELECT id FROM message_batches)',
   prune: 'DELETE FROM message_batches WHERE status = \'ended\' AND ended_at < ?',
@@ -151,11 +177,15 @@ function resultOf(r: { custom_id: string; state: string; result: unknown }): Ite
   return { custom_id: r.custom_id, result: body };
 }
 
+function toOutcome(r: Record<string, unknown>): ItemOutcome {
+  return { idx: Number(r.idx), custom_id: String(r.custom_id), state: r.state as ItemState, result: r.result === null || r.result === undefined ? null : String(r.result) };
+}
+
 export class SqliteBatchStore implements BatchStore {
   /** Prepared once: preparing a statement costs more than running these. */
   private readonly statements = new Map<string, Statement>();
   constructor(private readonly db: SqliteDb) {
-    migrateSqlite(db, 'batches', [MIGRATION('INTEGER')]);
+    migrateSqlite(db, 'batches', [MIGRATION('INTEGER'), MIGRATION_OPENAI]);
   }
   private sql(text: string): Statement {
     let st = this.statements.get(text);
@@ -176,7 +206,7 @@ export class SqliteBatchStore implements BatchStore {
       chunk(start);
       if (start + CREATE_CHUNK < items.length) await new Promise((r) => setImmediate(r));
     }
-    this.sql(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...batchValues(batch));
+    this.sql(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...batchValues(batch));
   }
   async get(id: string) {
     const r = this.sql(`SELECT ${BATCH_COLUMNS} FROM message_batches WHERE id = ?`).get(id) as Record<string, unknown> | undefined;
@@ -187,9 +217,9 @@ export class SqliteBatchStore implements BatchStore {
     for (const r of this.sql(SQL.counts).all(id) as { state: ItemState; n: number }[]) out[r.state] = Number(r.n);
     return out;
   }
-  async list(owner: { accountId: string; orgId: string | null }, page: BatchPage) {
+  async list(owner: { accountId: string; orgId: string | null }, page: BatchPage, api?: BatchApi) {
     const c = pageSql(page);
-    return newestFirst(this.sql(SQL.ownerPage(c.sql, c.order)).all(owner.accountId, owner.orgId, ...c.args, page.limit) as Record<string, unknown>[], c.order);
+    return newestFirst(this.sql(SQL.ownerPage(c.sql, c.order, api)).all(owner.accountId, owner.orgId, ...c.args, page.limit) as Record<string, unknown>[], c.order);
   }
   async queued(accountId: string) {
     return Number((this.sql(SQL.queued).get(accountId) as { n: number }).n);
@@ -240,6 +270,9 @@ export class SqliteBatchStore implements BatchStore {
   async results(id: string) {
     return (this.sql(SQL.results).all(id) as { custom_id: string; state: string; result: unknown }[]).map(resultOf);
   }
+  async outcomes(id: string) {
+    return (this.sql(SQL.outcomes).all(id) as Record<string, unknown>[]).map(toOutcome);
+  }
   async delete(id: string) {
     return this.db.transaction(() => {
       this.sql(SQL.deleteItems).run(id);
@@ -263,14 +296,14 @@ function pgSql(sql: string): string {
 export class PostgresBatchStore implements BatchStore {
   constructor(private readonly pool: PgPool) {}
   async migrate(): Promise<void> {
-    await migratePostgres(this.pool, 'batches', [MIGRATION('BIGINT')]);
+    await migratePostgres(this.pool, 'batches', [MIGRATION('BIGINT'), MIGRATION_OPENAI]);
   }
   private async q(sql: string, args: unknown[] = []) {
     return this.pool.query(pgSql(sql), args);
   }
   async create(batch: BatchRecord, items: readonly NewItem[]) {
     await inTransaction(this.pool, async (client) => {
-      await client.query(pgSql(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), batchValues(batch));
+      await client.query(pgSql(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), batchValues(batch));
       for (let start = 0; start < items.length; start += 1000) {
         const slice = items.slice(start, start + 1000);
         await client.query(
@@ -290,9 +323,9 @@ export class PostgresBatchStore implements BatchStore {
     for (const r of (await this.q(SQL.counts, [id])).rows) out[r.state as ItemState] = Number(r.n);
     return out;
   }
-  async list(owner: { accountId: string; orgId: string | null }, page: BatchPage) {
+  async list(owner: { accountId: string; orgId: string | null }, page: BatchPage, api?: BatchApi) {
     const c = pageSql(page);
-    return newestFirst((await this.q(SQL.ownerPage(c.sql, c.order), [owner.accountId, owner.orgId, ...c.args, page.limit])).rows, c.order);
+    return newestFirst((await this.q(SQL.ownerPage(c.sql, c.order, api), [owner.accountId, owner.orgId, ...c.args, page.limit])).rows, c.order);
   }
   async queued(accountId: string) {
     return Number((await this.q(SQL.queued, [accountId])).rows[0].n);
@@ -346,6 +379,9 @@ export class PostgresBatchStore implements BatchStore {
   }
   async results(id: string) {
     return (await this.q(SQL.results, [id])).rows.map((r) => resultOf(r as { custom_id: string; state: string; result: unknown }));
+  }
+  async outcomes(id: string) {
+    return (await this.q(SQL.outcomes, [id])).rows.map(toOutcome);
   }
   async delete(id: string) {
     await this.q(SQL.deleteItems, [id]);

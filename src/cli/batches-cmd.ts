@@ -1,5 +1,5 @@
 /**
- * `warden batches ...`: customers' Message Batches, for operators, through the admin API (/admin/batches).
+ * `warden batches ...`: customers' batches (Anthropic Message Batches and OpenAI's Batch API), for operators, through the admin API (/admin/batches).
  */
 import { textTable as table } from '../admin/index.ts';
 import { CONNECTION_HELP } from './admin-connection.ts';
@@ -14,16 +14,16 @@ options:
 ${CONNECTION_HELP}`;
 
 interface OperatorBatch {
-  id: string; processing_status: string; created_at: string; ended_at: string | null; account_id: string; key_id: string; client_ip: string;
+  id: string; processing_status: string; endpoint?: string; created_at: string; ended_at: string | null; account_id: string; key_id: string; client_ip: string;
   request_counts: { processing: number; succeeded: number; errored: number; canceled: number; expired: number };
 }
 
 const row = (b: OperatorBatch) => ({
-  id: b.id, status: b.processing_status, account: b.account_id, from: b.client_ip, created: b.created_at,
+  id: b.id, status: b.processing_status, endpoint: b.endpoint ?? '/v1/messages', account: b.account_id, from: b.client_ip, created: b.created_at,
   processing: b.request_counts.processing, succeeded: b.request_counts.succeeded, errored: b.request_counts.errored,
   canceled: b.request_counts.canceled, expired: b.request_counts.expired,
 });
-const COLUMNS = ['id', 'status', 'account', 'from', 'created', 'processing', 'succeeded', 'errored', 'canceled', 'expired'];
+const COLUMNS = ['id', 'status', 'endpoint', 'account', 'from', 'created', 'processing', 'succeeded', 'errored', 'canceled', 'expired'];
 
 export function runBatchesCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Promise<number> {
   return run(argv, HELP, ioIn, async ({ values: v, positionals: [what, id, ...extra] }, c) => {

@@ -19,7 +19,7 @@ import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, type Ledger } from '../ledger/index.ts';
 import { policyHooks, policyAdminRoutes } from '../policy/index.ts';
 import { Notifier, registerNotifyAdminRoutes, ledgerFailed } from '../notify/index.ts';
-import { createBatches, SqliteBatchStore, PostgresBatchStore, type BatchStore } from '../batches/index.ts';
+import { createBatches, SqliteBatchStore, PostgresBatchStore, SqliteFileStore, PostgresFileStore, type BatchStore, type FileStore } from '../batches/index.ts';
 import { onBackend, type Stores } from './stores.ts';
 
 export interface Capabilities {
@@ -73,7 +73,10 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // batch's key (one-use credentials the gateway's authenticator accepts). Its hook comes first in
   // the policy phase: it marks those requests, so that a refusal by any later hook is marked too.
   const batches = config.batches.enabled
-    ? createBatches(await onBackend<BatchStore>(stores, (db) => new SqliteBatchStore(db), (pool) => new PostgresBatchStore(pool)), identity, config.batches, { log: say, registry })
+    ? createBatches(
+      await onBackend<BatchStore>(stores, (db) => new SqliteBatchStore(db), (pool) => new PostgresBatchStore(pool)),
+      await onBackend<FileStore>(stores, (db) => new SqliteFileStore(db), (pool) => new PostgresFileStore(pool)),
+      identity, config.batches, { log: say, registry })
     : null;
   if (batches) {
     hooks.push(batches.hooks);

@@ -1,6 +1,6 @@
-// The account page's Message batches panel in a real browser against a real Warden: a customer's
-// batch is listed with its counts and the address that sent it, and an operator cancels it from
-// the page. Skips only when no chromium binary exists at all.
+// The account page's batches panel in a real browser against a real Warden: a customer's batches
+// of both APIs are listed with their endpoint, counts and the address that sent them, and an
+// operator cancels one from the page. Skips only when no chromium binary exists at all.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watc
 
 const CHROMIUM = findChromium();
 
-test('dashboard: an account\'s message batches, cancelled from its page', { skip: browserSkip(CHROMIUM), timeout: 90_000 }, async () => {
+test('dashboard: an account\'s batches of both APIs, one cancelled from its page', { skip: browserSkip(CHROMIUM), timeout: 90_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-batches-'));
   // One request at a time, each held by the mock for 200 ms: the batch is still running when the operator looks.
   const config = parseConfig({
@@ -23,6 +23,13 @@ test('dashboard: an account\'s message batches, cancelled from its page', { skip
   const admin = async (path: string, body: object) => (await (await fetch(`${w.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any;
   const account = await admin('/accounts', { name: 'bulk customer', email: 'bulk@example.org', tier: 'identity_verified' });
   const key = (await admin(`/accounts/${account.id}/keys`, { name: 'k' })).secret as string;
+  // An OpenAI batch first (input file uploaded, then the batch), so that the Anthropic one is the newest.
+  const form = new FormData();
+  form.append('purpose', 'batch');
+  form.append('file', new Blob([JSON.stringify({ custom_id: 'o1', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-5', messages: [{ role: 'user', content: 'Hi' }] } }) + '\n']), 'in.jsonl');
+  const file = await (await fetch(`${w.url}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form })).json() as any;
+  const openai = await (await fetch(`${w.url}/v1/batches`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }) })).json() as any;
+  assert.match(openai.id, /^batch_/, JSON.stringify(openai));
   const requests = Array.from({ length: 40 }, (_, i) => ({ custom_id: `q${i}`, params: { model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: `Question ${i}` }] } }));
   const created = await (await fetch(`${w.url}/v1/messages/batches`, { method: 'POST', headers: { 'x-api-key': key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ requests }) })).json() as any;
   const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
@@ -30,9 +37,11 @@ test('dashboard: an account\'s message batches, cancelled from its page', { skip
     const page = await context.newPage();
     const problems = watchProblems(page);
     await signIn(page, w.url, w.adminToken!, { path: `#/accounts/${account.id}` });
-    const panel = page.locator('section', { has: page.getByRole('heading', { name: 'Message batches' }) });
+    const panel = page.locator('section', { has: page.getByRole('heading', { name: 'Batches', exact: true }) });
     const row = panel.locator('tbody tr').first();
     await row.waitFor();
+    assert.match(await row.textContent() ?? '', /\/v1\/messages/);
+    await panel.locator('tbody tr', { hasText: openai.id.slice(-4) }).getByText('/v1/chat/completions').waitFor();
     assert.match(await row.textContent() ?? '', /in progress/);
     assert.match(await row.textContent() ?? '', /127\.0\.0\.1/);
     await row.getByRole('button', { name: 'Cancel' }).click();

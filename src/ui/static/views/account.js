@@ -82,7 +82,7 @@ export async function render(main, [id], query, ctx) {
         h('input', { type: 'checkbox', id: 'show-revoked', checked: includeRevoked, on: { change: (e) => ctx.setQuery({ ...query, revoked: e.target.checked ? '1' : undefined }) } }),
         h('label', { for: 'show-revoked', text: 'Show revoked and expired keys' })),
       keysBox),
-    panel('Message batches', h('p', { class: 'help', text: 'Batches this account sent (/v1/messages/batches); each request runs through the gateway as the key that sent it. Cancelling stops what has not run.' }), batchesBox),
+    panel('Batches', h('p', { class: 'help', text: 'Batches this account sent (Anthropic /v1/messages/batches, OpenAI /v1/batches); each request runs through the gateway as the key that sent it, to the endpoint shown. Cancelling stops what has not run.' }), batchesBox),
     panel('Recent interactions', recentBox),
     panel('Change history', historyBox));
 
@@ -162,10 +162,11 @@ async function loadBatches(box, id) {
   try {
     const page = await get('/admin/batches', { account: id, limit: 20 });
     replace(box, table({
-      caption: 'Message batches of this account, newest first', rows: page.data, empty: 'No batches.',
+      caption: 'Batches of this account, newest first', rows: page.data, empty: 'No batches.',
       columns: [
         { label: 'Batch', value: (b) => h('code', { title: b.id, text: shortId(b.id) }) },
         { label: 'Status', value: (b) => badge(b.processing_status.replace('_', ' '), BATCH_TONE[b.processing_status] ?? 'muted') },
+        { label: 'Endpoint', value: (b) => h('code', { text: b.endpoint ?? '/v1/messages' }) },
         { label: 'Sent', value: (b) => when(b.created_at) },
         { label: 'From', value: (b) => b.client_ip },
         { label: 'Running', num: true, value: (b) => fmtInt(b.request_counts.processing) },
@@ -179,7 +180,7 @@ async function loadBatches(box, id) {
       ],
     }));
   } catch (err) {
-    if (err.status === 404) replace(box, h('p', { class: 'muted', text: 'Message batches are off on this server (batches.enabled).' }));
+    if (err.status === 404) replace(box, h('p', { class: 'muted', text: 'Batches are off on this server (batches.enabled).' }));
     else replace(box, errorBox(err));
   }
 }

@@ -1,0 +1,232 @@
+/**
+ * Where the files of OpenAI's Files API stay: uploaded batch input files, kept in chunks (an upload
+ * is written as it arrives, never held whole in memory), and the output and error files of ended
+ * batches, whose content is the batch's results (a row each, no copy). SQLite for the embedded
+ * default, PostgreSQL for many nodes.
+ */
+import type { Statement } from 'better-sqlite3';
+import { migratePostgres, migrateSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
+
+export type FilePurpose = 'batch' | 'batch_output';
+
+export interface StoredFile {
+  id: string;
+  account_id: string;
+  org_id: string | null;
+  purpose: FilePurpose;
+  filename: string;
+  /** Null for a batch's output until it is first described (its size is that of the lines it is made of). */
+  bytes: number | null;
+  created_at: number;
+  expires_at: number | null;
+  /** Output and error files: the batch whose results they hold, and which of them. */
+  batch_id: string | null;
+  kind: 'output' | 'error' | null;
+}
+
+export interface FilePage { purpose?: string; after?: string; limit: number; order: 'asc' | 'desc'; now: number }
+
+export class FileTooLarge extends Error {}
+
+export interface FileStore {
+  /**
+   * Write an upload as it arrives (chunks of about `CHUNK_BYTES`), then its row: until the row is
+   * written the file cannot be seen. Past `maxBytes` the chunks are deleted and `FileTooLarge`
+   * thrown. Returns the size.
+   */
+  upload(file: Omit<StoredFile, 'bytes'>, content: AsyncIterable<Buffer>, maxBytes: number): Promise<number>;
+  /** A batch's output or error file (no content of its own); a second call for the same id does nothing. */
+  addOutput(file: StoredFile): Promise<void>;
+  get(id: string): Promise<StoredFile | null>;
+  /** The files of an account or its organisation that have not expired, by creation time. */
+  list(owner: { accountId: string; orgId: string | null }, page: FilePage): Promise<StoredFile[]>;
+  /** An uploaded file's content, whole (batch inputs are read to be checked and split). */
+  content(id: string): Promise<Buffer>;
+  setBytes(id: string, bytes: number): Promise<void>;
+  setExpiry(id: string, expiresAt: number): Promise<void>;
+  delete(id: string): Promise<boolean>;
+  /** Delete expired files, and chunks of uploads abandoned before `staleBefore`; how many files. */
+  prune(now: number, staleBefore: number): Promise<number>;
+}
+
+export const CHUNK_BYTES = 1 << 20;
+
+const MIGRATION = (big: string, blob: string) => `
+  CREATE TABLE IF NOT EXISTS batch_files (
+    id TEXT PRIMARY KEY, account_id TEXT NOT NULL, org_id TEXT, purpose TEXT NOT NULL, filename TEXT NOT NULL,
+    bytes ${big}, created_at ${big} NOT NULL, expires_at ${big}, batch_id TEXT, kind TEXT);
+  CREATE INDEX IF NOT EXISTS batch_files_account ON batch_files (account_id, created_at);
+  CREATE INDEX IF NOT EXISTS batch_files_org ON batch_files (org_id, created_at);
+  CREATE TABLE IF NOT EXISTS batch_file_chunks (
+    file_id TEXT NOT NULL, seq INTEGER NOT NULL, data ${blob} NOT NULL, written_at ${big} NOT NULL, PRIMARY KEY (file_id, seq))`;
+
+const COLUMNS = 'id, account_id, org_id, purpose, filename, bytes, created_at, expires_at, batch_id, kind';
+const values = (f: StoredFile) => [f.id, f.account_id, f.org_id, f.purpose, f.filename, f.bytes, f.created_at, f.expires_at, f.batch_id, f.kind];
+
+function toFile(r: Record<string, unknown>): StoredFile {
+  const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return {
+    id: String(r.id), account_id: String(r.account_id), org_id: (r.org_id as string | null) ?? null,
+    purpose: r.purpose as FilePurpose, filename: String(r.filename), bytes: n(r.bytes),
+    created_at: Number(r.created_at), expires_at: n(r.expires_at),
+    batch_id: (r.batch_id as string | null) ?? null, kind: (r.kind as StoredFile['kind']) ?? null,
+  };
+}
+
+const SQL = {
+  insert: `INSERT INTO batch_files (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  get: `SELECT ${COLUMNS} FROM batch_files WHERE id = ?`,
+  page: (after: boolean, purpose: boolean, order: 'ASC' | 'DESC') => `SELECT ${COLUMNS} FROM batch_files
+    WHERE (account_id = ? OR (org_id IS NOT NULL AND org_id = ?)) AND (expires_at IS NULL OR expires_at > ?)
+    ${purpose ? 'AND purpose = ?' : ''}
+    ${after ? `AND (created_at, id) ${order === 'DESC' ? '<' : '>'} (SELECT created_at, id FROM batch_files WHERE id = ?)` : ''}
+    ORDER BY created_at ${order}, id ${order} LIMIT ?`,
+  chunks: 'SELECT data FROM batch_file_chunks WHERE file_id = ? ORDER BY seq',
+  chunk: 'INSERT INTO batch_file_chunks (file_id, seq, data, written_at) VALUES (?, ?, ?, ?)',
+  setBytes: 'UPDATE batch_files SET bytes = ? WHERE id = ?',
+  setExpiry: 'UPDATE batch_files SET expires_at = ? WHERE id = ?',
+  deleteChunks: 'DELETE FROM batch_file_chunks WHERE file_id = ?',
+  delete: 'DELETE FROM batch_files WHERE id = ?',
+  expiredChunks: 'DELETE FROM batch_file_chunks WHERE file_id IN (SELECT id FROM batch_files WHERE expires_at IS NOT NULL AND expires_at <= ?)',
+  expired: 'DELETE FROM batch_files WHERE expires_at IS NOT NULL AND expires_at <= ?',
+  abandoned: 'DELETE FROM batch_file_chunks WHERE written_at < ? AND file_id NOT IN (SELECT id FROM batch_files)',
+} as const;
+
+function pageArgs(owner: { accountId: string; orgId: string | null }, page: FilePage): { sql: string; args: unknown[] } {
+  const order = page.order === 'asc' ? 'ASC' : 'DESC';
+  const args: unknown[] = [owner.accountId, owner.orgId, page.now];
+  if (page.purpose) args.push(page.purpose);
+  if (page.after) args.push(page.after);
+  args.push(page.limit);
+  return { sql: SQL.page(Boolean(page.after), Boolean(page.purpose), order), args };
+}
+
+/** Collect an upload into chunks of about CHUNK_BYTES, handing each to `write`; throws FileTooLarge past the limit. */
+async function chunked(content: AsyncIterable<Buffer>, maxBytes: number, write: (seq: number, data: Buffer) => Promise<void> | void): Promise<number> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let total = 0;
+  let seq = 0;
+  for await (const part of content) {
+    total += part.length;
+    if (total > maxBytes) throw new FileTooLarge(`larger than ${maxBytes} bytes`);
+    pending.push(part);
+    pendingBytes += part.length;
+    if (pendingBytes >= CHUNK_BYTES) {
+      await write(seq++, Buffer.concat(pending));
+      pending = []; pendingBytes = 0;
+    }
+  }
+  if (pendingBytes > 0 || seq === 0) await write(seq, Buffer.concat(pending));
+  return total;
+}
+
+export class SqliteFileStore implements FileStore {
+  private readonly statements = new Map<string, Statement>();
+  constructor(private readonly db: SqliteDb) {
+    migrateSqlite(db, 'batch_files', [MIGRATION('INTEGER', 'BLOB')]);
+  }
+  private sql(text: string): Statement {
+    let st = this.statements.get(text);
+    if (!st) { st = this.db.prepare(text); this.statements.set(text, st); }
+    return st;
+  }
+  async upload(file: Omit<StoredFile, 'bytes'>, content: AsyncIterable<Buffer>, maxBytes: number) {
+    const insert = this.sql(SQL.chunk);
+    try {
+      // One chunk per statement: the serving thread is never held for more than one megabyte's write.
+      const bytes = await chunked(content, maxBytes, (seq, data) => { insert.run(file.id, seq, data, Date.now()); });
+      this.sql(SQL.insert).run(...values({ ...file, bytes }));
+      return bytes;
+    } catch (err) {
+      this.sql(SQL.deleteChunks).run(file.id);
+      throw err;
+    }
+  }
+  async addOutput(file: StoredFile) {
+    this.sql(SQL.insert.replace('INSERT', 'INSERT OR IGNORE')).run(...values(file));
+  }
+  async get(id: string) {
+    const r = this.sql(SQL.get).get(id) as Record<string, unknown> | undefined;
+    return r ? toFile(r) : null;
+  }
+  async list(owner: { accountId: string; orgId: string | null }, page: FilePage) {
+    const q = pageArgs(owner, page);
+    return (this.sql(q.sql).all(...q.args) as Record<string, unknown>[]).map(toFile);
+  }
+  async content(id: string) {
+    return Buffer.concat((this.sql(SQL.chunks).all(id) as { data: Buffer }[]).map((r) => r.data));
+  }
+  async setBytes(id: string, bytes: number) {
+    this.sql(SQL.setBytes).run(bytes, id);
+  }
+  async setExpiry(id: string, expiresAt: number) {
+    this.sql(SQL.setExpiry).run(expiresAt, id);
+  }
+  async delete(id: string) {
+    return this.db.transaction(() => {
+      this.sql(SQL.deleteChunks).run(id);
+      return this.sql(SQL.delete).run(id).changes > 0;
+    })();
+  }
+  async prune(now: number, staleBefore: number) {
+    return this.db.transaction(() => {
+      this.sql(SQL.expiredChunks).run(now);
+      const n = this.sql(SQL.expired).run(now).changes;
+      this.sql(SQL.abandoned).run(staleBefore);
+      return n;
+    })();
+  }
+}
+
+const pgSql = (sql: string) => { let i = 0; return sql.replace(/\?/g, () => `$${++i}`); };
+
+export class PostgresFileStore implements FileStore {
+  constructor(private readonly pool: PgPool) {}
+  async migrate(): Promise<void> {
+    await migratePostgres(this.pool, 'batch_files', [MIGRATION('BIGINT', 'BYTEA')]);
+  }
+  private q(sql: string, args: unknown[] = []) {
+    return this.pool.query(pgSql(sql), args);
+  }
+  async upload(file: Omit<StoredFile, 'bytes'>, content: AsyncIterable<Buffer>, maxBytes: number) {
+    try {
+      const bytes = await chunked(content, maxBytes, async (seq, data) => { await this.q(SQL.chunk, [file.id, seq, data, Date.now()]); });
+      await this.q(SQL.insert, values({ ...file, bytes }));
+      return bytes;
+    } catch (err) {
+      await this.q(SQL.deleteChunks, [file.id]).catch(() => {});
+      throw err;
+    }
+  }
+  async addOutput(file: StoredFile) {
+    await this.q(`${SQL.insert} ON CONFLICT (id) DO NOTHING`, values(file));
+  }
+  async get(id: string) {
+    const { rows } = await this.q(SQL.get, [id]);
+    return rows.length ? toFile(rows[0]) : null;
+  }
+  async list(owner: { accountId: string; orgId: string | null }, page: FilePage) {
+    const q = pageArgs(owner, page);
+    return (await this.q(q.sql, q.args)).rows.map(toFile);
+  }
+  async content(id: string) {
+    return Buffer.concat((await this.q(SQL.chunks, [id])).rows.map((r) => r.data as Buffer));
+  }
+  async setBytes(id: string, bytes: number) {
+    await this.q(SQL.setBytes, [bytes, id]);
+  }
+  async setExpiry(id: string, expiresAt: number) {
+    await this.q(SQL.setExpiry, [expiresAt, id]);
+  }
+  async delete(id: string) {
+    await this.q(SQL.deleteChunks, [id]);
+    return ((await this.q(SQL.delete, [id])).rowCount ?? 0) > 0;
+  }
+  async prune(now: number, staleBefore: number) {
+    await this.q(SQL.expiredChunks, [now]);
+    const n = (await this.q(SQL.expired, [now])).rowCount ?? 0;
+    await this.q(SQL.abandoned, [staleBefore]);
+    return n;
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Reading an OpenAI batch input file (JSONL, one request a line:
+ * `{"custom_id", "method": "POST", "url", "body"}`), checked as OpenAI checks it when a batch is
+ * created: every line's problems are reported with its line number, and a file with any problem
+ * makes a failed batch that runs nothing.
+ */
+import type { NewItem, OpenAiBatch } from './store.ts';
+
+/** The routes an OpenAI batch may run, all served by the gateway's pipeline. */
+export const BATCH_ENDPOINTS = ['/v1/chat/completions', '/v1/responses', '/v1/embeddings', '/v1/completions'] as const;
+
+export type BatchInputError = NonNullable<OpenAiBatch['errors']>[number];
+
+/** Past this many problems the rest are not listed (a file of garbage would otherwise be echoed back whole). */
+const MAX_ERRORS = 100;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export interface ParsedInput { items: NewItem[]; model: string | null; errors: BatchInputError[] }
+
+export function parseBatchInput(content: Buffer, endpoint: string, maxRequests: number): ParsedInput {
+  const errors: BatchInputError[] = [];
+  const fail = (code: string, message: string, line: number | null, param: string | null = null) => {
+    if (errors.length < MAX_ERRORS) errors.push({ code, message, param, line });
+  };
+  const items: NewItem[] = [];
+  const seen = new Set<string>();
+  let model: string | null = null;
+  const text = content.toString('utf8');
+  const lines = text.split('\n');
+  let requests = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i].trim();
+    if (raw === '') continue;
+    const line = i + 1;
+    requests++;
+    let parsed: unknown;
+    try { parsed = JSON.parse(raw); } catch {
+      fail('invalid_json_line', `This line is not parseable as valid JSON.`, line);
+      continue;
+    }
+    if (!isObject(parsed)) { fail('invalid_json_line', 'Each line must be a JSON object.', line); continue; }
+    const { custom_id: id, method, url, body } = parsed;
+    if (typeof id !== 'string' || id.length === 0 || id.length > 512) {
+      fail('missing_required_parameter', 'custom_id: a string of 1 to 512 characters is required.', line, 'custom_id');
+      continue;
+    }
+    if (seen.has(id)) { fail('duplicate_custom_id', `The custom_id '${id.slice(0, 64)}' is used by an earlier line; each must be unique.`, line, 'custom_id'); continue; }
+    seen.add(id);
+    if (method !== 'POST') { fail('invalid_method', 'method: must be "POST".', line, 'method'); continue; }
+    if (url !== endpoint) { fail('mismatched_endpoint', `url: '${String(url).slice(0, 100)}' does not match the batch's endpoint '${endpoint}'.`, line, 'url'); continue; }
+    if (!isObject(body)) { fail('missing_required_parameter', 'body: a JSON object is required.', line, 'body'); continue; }
+    if (typeof body.model !== 'string' || body.model === '') { fail('missing_required_parameter', 'body.model: required.', line, 'body.model'); continue; }
+    if (model === null) model = body.model;
+    else if (body.model !== model) { fail('mismatched_model', `body.model: every request of a batch must use the same model ('${model}' on an earlier line).`, line, 'body.model'); continue; }
+    if (body.stream === true) { fail('invalid_request', 'body.stream: batch requests do not stream.', line, 'body.stream'); continue; }
+    if (endpoint === '/v1/responses' && body.background === true) { fail('invalid_request', 'body.background: batch requests run in the batch; background mode is not allowed.', line, 'body.background'); continue; }
+    items.push({ custom_id: id, params: JSON.stringify(body) });
+  }
+  if (requests === 0) fail('empty_file', 'The input file holds no requests.', null);
+  if (requests > maxRequests) {
+    errors.unshift({ code: 'too_many_tasks', message: `The input file holds ${requests} requests; a batch holds at most ${maxRequests} here. Split it into several batches.`, param: null, line: null });
+    errors.length = Math.min(errors.length, MAX_ERRORS);
+  }
+  return { items, model, errors };
+}

@@ -1,0 +1,326 @@
+/**
+ * OpenAI's Batch API (`/v1/batches`) and the Files API it needs (`/v1/files`), as the official SDK
+ * calls them (`files.create / retrieve / list / content / delete`, `batches.create / retrieve /
+ * list / cancel`). Only batch files are kept: an input file (purpose `batch`) is uploaded, a batch
+ * is made from it, each of its requests runs through the gateway's pipeline, and the results are
+ * read back as the batch's output and error files (purpose `batch_output`). Files and batches are
+ * visible to the account that made them and to its organisation; errors are OpenAI error JSON.
+ */
+import type { FastifyInstance } from 'fastify';
+import multipart from '@fastify/multipart';
+import { WardenError } from '../errors/index.ts';
+import { ulid } from '../events/index.ts';
+import type { AuthContext } from '../identity/index.ts';
+import { BATCH_ENDPOINTS, parseBatchInput } from './openai-input.ts';
+import { callerOf, orgOf, type BatchRoutesDeps } from './routes.ts';
+import { FileTooLarge, type FileStore, type StoredFile } from './files-store.ts';
+import type { BatchRecord, ItemOutcome, ItemState, OpenAiBatch } from './store.ts';
+
+export interface OpenAiBatchRoutesDeps extends BatchRoutesDeps {
+  files: FileStore;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
+/** Output files live at most as long as the batch whose results they read. */
+const DAY_MS = 86_400_000;
+const EXPIRES_SECONDS = { min: 3600, max: 30 * 86_400 };
+
+/** The output and error files of a batch have ids made from the batch's, so they need no record on the batch. */
+export function outputFileId(batchId: string, kind: 'output' | 'error'): string {
+  return `file-${batchId.replace(/^batch_/, '')}${kind === 'output' ? 'out' : 'err'}`;
+}
+
+const owns = (auth: AuthContext, row: { account_id: string; org_id: string | null }) =>
+  row.account_id === auth.account.id || (row.org_id !== null && row.org_id === orgOf(auth));
+
+export function fileJson(f: StoredFile): Record<string, unknown> {
+  return {
+    id: f.id, object: 'file', bytes: f.bytes ?? 0, created_at: seconds(f.created_at), expires_at: seconds(f.expires_at),
+    filename: f.filename, purpose: f.purpose, status: 'processed', status_details: null,
+  };
+}
+
+/** Which requests go to which file: answers to the output file, every other outcome to the error file. */
+const inFile = (kind: 'output' | 'error', state: ItemState) => (kind === 'output' ? state === 'succeeded' : state !== 'succeeded');
+
+const NOT_RUN: Partial<Record<ItemState, { code: string; message: string }>> = {
+  canceled: { code: 'batch_cancelled', message: 'This request was not executed because the batch was cancelled.' },
+  expired: { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' },
+};
+
+/** One line of an output or error file: the request's answer or refusal as the gateway gave it. */
+function outputLine(batchId: string, o: ItemOutcome): string {
+  const id = `batch_req_${batchId.replace(/^batch_/, '')}_${o.idx}`;
+  if (o.result !== null) return `{"id":${JSON.stringify(id)},"custom_id":${JSON.stringify(o.custom_id)},"response":${o.result},"error":null}\n`;
+  const error = NOT_RUN[o.state] ?? { code: 'batch_failed', message: `This request ended ${o.state}.` };
+  return JSON.stringify({ id, custom_id: o.custom_id, response: null, error }) + '\n';
+}
+
+/** A batch as OpenAI's Batch API describes it; its status follows from its requests' states. */
+export function openAiBatchJson(b: BatchRecord, c: Record<ItemState, number>): Record<string, unknown> {
+  const o = b.openai!;
+  const total = c.pending + c.running + c.succeeded + c.errored + c.canceled + c.expired;
+  const failed = o.errors !== null;
+  const ended = b.status === 'ended';
+  const status = failed ? 'failed'
+    : b.status === 'in_progress' ? 'in_progress'
+    : b.status === 'canceling' ? 'cancelling'
+    : b.cancel_initiated_at !== null ? 'cancelled'
+    : c.expired > 0 ? 'expired' : 'completed';
+  const at = (when: boolean) => (when ? seconds(b.ended_at) : null);
+  return {
+    id: b.id,
+    object: 'batch',
+    endpoint: o.endpoint,
+    model: o.model,
+    errors: failed ? { object: 'list', data: o.errors } : null,
+    input_file_id: o.input_file_id,
+    completion_window: o.completion_window,
+    status,
+    output_file_id: ended && !failed && c.succeeded > 0 ? outputFileId(b.id, 'output') : null,
+    error_file_id: ended && !failed && total - c.succeeded > 0 ? outputFileId(b.id, 'error') : null,
+    created_at: seconds(b.created_at),
+    in_progress_at: failed ? null : seconds(b.created_at),
+    expires_at: seconds(b.expires_at),
+    finalizing_at: at(ended && !failed),
+    completed_at: at(status === 'completed'),
+    failed_at: at(failed),
+    expired_at: at(status === 'expired'),
+    cancelling_at: seconds(b.cancel_initiated_at),
+    cancelled_at: at(status === 'cancelled'),
+    request_counts: { total, completed: c.succeeded, failed: c.errored },
+    metadata: o.metadata,
+  };
+}
+
+function readMetadata(v: unknown): Record<string, string> | null {
+  if (v === undefined || v === null) return null;
+  if (!isObject(v)) throw new WardenError('WARDEN_INVALID_REQUEST', 'metadata: an object of string values', { param: 'metadata' });
+  const entries = Object.entries(v);
+  if (entries.length > 16) throw new WardenError('WARDEN_INVALID_REQUEST', 'metadata: at most 16 keys', { param: 'metadata' });
+  for (const [k, val] of entries) {
+    if (k.length > 64 || typeof val !== 'string' || val.length > 512) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', 'metadata: keys of at most 64 characters, string values of at most 512', { param: `metadata.${k.slice(0, 64)}` });
+    }
+  }
+  return v as Record<string, string>;
+}
+
+function readExpiresAfter(v: unknown, param: string): number | null {
+  if (v === undefined || v === null) return null;
+  const anchor = isObject(v) ? v.anchor : undefined;
+  const secs = isObject(v) ? Number(v.seconds) : NaN;
+  if (anchor !== 'created_at' || !Number.isInteger(secs) || secs < EXPIRES_SECONDS.min || secs > EXPIRES_SECONDS.max) {
+    throw new WardenError('WARDEN_INVALID_REQUEST', `${param}: { anchor: "created_at", seconds: an integer from ${EXPIRES_SECONDS.min} to ${EXPIRES_SECONDS.max} }`, { param });
+  }
+  return secs;
+}
+
+function readLimit(v: string | undefined, fallback: number, max: number): number {
+  const limit = v === undefined ? fallback : Number(v);
+  if (!Number.isInteger(limit) || limit < 1 || limit > max) throw new WardenError('WARDEN_INVALID_REQUEST', `limit: an integer from 1 to ${max}`, { param: 'limit' });
+  return limit;
+}
+
+export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatchRoutesDeps): void {
+  const { store, files, config } = deps;
+  const fileRetentionMs = config.file_retention_days * DAY_MS;
+
+  async function ownFile(auth: AuthContext, id: string): Promise<StoredFile> {
+    const f = await files.get(id);
+    if (!f || !owns(auth, f) || (f.expires_at !== null && f.expires_at <= Date.now())) {
+      throw new WardenError('WARDEN_NOT_FOUND', `No such File object: ${id.slice(0, 100)}`, { param: 'id' });
+    }
+    return f;
+  }
+
+  async function ownBatch(auth: AuthContext, id: string): Promise<BatchRecord> {
+    const b = await store.get(id);
+    if (!b || !b.openai || !owns(auth, b)) throw new WardenError('WARDEN_NOT_FOUND', `No batch found with id '${id.slice(0, 100)}'.`, { param: 'batch_id' });
+    return b;
+  }
+
+  /** The lines of an output or error file, read from the batch's results. */
+  async function outputContent(f: StoredFile): Promise<string> {
+    const batchId = f.batch_id!;
+    return (await store.outcomes(batchId)).filter((o) => inFile(f.kind!, o.state)).map((o) => outputLine(batchId, o)).join('');
+  }
+
+  /** A file as described: an output file's size is counted the first time (its lines are made on demand). */
+  async function describeFile(f: StoredFile): Promise<Record<string, unknown>> {
+    if (f.bytes === null && f.batch_id) {
+      f.bytes = Buffer.byteLength(await outputContent(f));
+      await files.setBytes(f.id, f.bytes);
+    }
+    return fileJson(f);
+  }
+
+  const describeBatch = async (b: BatchRecord) => openAiBatchJson(b, await store.counts(b.id));
+
+  app.register(async (scope) => {
+    // Only this scope parses multipart bodies; the model routes keep their JSON-only parser.
+    await scope.register(multipart, { limits: { files: 1, fields: 8, parts: 10, fieldSize: 1024, fileSize: config.max_body_bytes + 1 }, throwFileSizeLimit: false });
+    scope.post('/v1/files', async (req, reply) => {
+      const auth = await callerOf(deps, req);
+      if (!req.isMultipart()) throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be multipart/form-data, with the fields "purpose" and "file".');
+      const now = Date.now();
+      const fields: Record<string, string> = {};
+      let uploaded: StoredFile | null = null;
+      const checkPurpose = (purpose: string | undefined) => {
+        if (purpose === undefined) throw new WardenError('WARDEN_INVALID_REQUEST', 'purpose: Field required', { param: 'purpose' });
+        if (purpose !== 'batch') {
+          throw new WardenError('WARDEN_INVALID_REQUEST', `purpose: files are kept here for the Batch API only; '${purpose.slice(0, 40)}' is not accepted (use 'batch').`, { param: 'purpose' });
+        }
+      };
+      try {
+        for await (const part of req.parts()) {
+          if (part.type === 'field') { fields[part.fieldname] = String(part.value); continue; }
+          if (part.fieldname !== 'file' || uploaded) { part.file.resume(); continue; }
+          // The SDK sends the file before the purpose; a purpose sent first is checked before anything is written.
+          if ('purpose' in fields) checkPurpose(fields.purpose);
+          const file = {
+            id: `file-${ulid(now).toLowerCase()}`, account_id: auth.account.id, org_id: orgOf(auth), purpose: 'batch' as const,
+            filename: (part.filename || 'upload.jsonl').slice(0, 255), created_at: now, expires_at: now + fileRetentionMs, batch_id: null, kind: null,
+          };
+          const bytes = await files.upload(file, part.file, config.max_body_bytes);
+          uploaded = { ...file, bytes };
+        }
+      } catch (err) {
+        if (uploaded) await files.delete(uploaded.id);
+        if (err instanceof FileTooLarge) throw new WardenError('WARDEN_BODY_TOO_LARGE', `The file is larger than ${config.max_body_bytes} bytes, the most accepted here for a batch input.`);
+        if (err instanceof WardenError) throw err;
+        throw new WardenError('WARDEN_INVALID_REQUEST', `The multipart body could not be read: ${(err as Error).message}`);
+      }
+      try {
+        if (!uploaded) throw new WardenError('WARDEN_INVALID_REQUEST', 'file: Field required', { param: 'file' });
+        checkPurpose(fields.purpose);
+        const secs = readExpiresAfter(
+          fields['expires_after[anchor]'] === undefined && fields['expires_after[seconds]'] === undefined
+            ? undefined : { anchor: fields['expires_after[anchor]'], seconds: fields['expires_after[seconds]'] },
+          'expires_after',
+        );
+        if (secs !== null) {
+          uploaded.expires_at = now + secs * 1000;
+          await files.setExpiry(uploaded.id, uploaded.expires_at);
+        }
+      } catch (err) {
+        if (uploaded) await files.delete(uploaded.id);
+        throw err;
+      }
+      return reply.send(fileJson(uploaded));
+    });
+  });
+
+  app.get<{ Querystring: Record<string, string | undefined> }>('/v1/files', async (req, reply) => {
+    const auth = await callerOf(deps, req);
+    const limit = readLimit(req.query.limit, 10_000, 10_000);
+    const order = req.query.order ?? 'desc';
+    if (order !== 'asc' && order !== 'desc') throw new WardenError('WARDEN_INVALID_REQUEST', 'order: "asc" or "desc"', { param: 'order' });
+    const rows = await files.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { purpose: req.query.purpose, after: req.query.after, limit: limit + 1, order, now: Date.now() });
+    const data = await Promise.all(rows.slice(0, limit).map(describeFile));
+    return reply.send({ object: 'list', data, has_more: rows.length > limit, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null });
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/files/:id', async (req, reply) => {
+    const auth = await callerOf(deps, req);
+    return reply.send(await describeFile(await ownFile(auth, req.params.id)));
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/files/:id/content', async (req, reply) => {
+    const auth = await callerOf(deps, req);
+    const f = await ownFile(auth, req.params.id);
+    const body = f.batch_id ? await outputContent(f) : await files.content(f.id);
+    return reply.type('application/octet-stream').send(body);
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/files/:id', async (req, reply) => {
+    const auth = await callerOf(deps, req);
+    const f = await ownFile(auth, req.params.id);
+    await files.delete(f.id);
+    return reply.send({ id: f.id, object: 'file', deleted: true });
+  });
+
+  app.post('/v1/batches', async (req, reply) => {
+    const auth = await callerOf(deps, req);
+    const body = isObject(req.body) ? req.body : {};
+    const { input_file_id: inputFileId, endpoint, completion_window: window } = body;
+    if (typeof inputFileId !== 'string' || inputFileId === '') throw new WardenError('WARDEN_INVALID_REQUEST', 'input_file_id: Field required', { param: 'input_file_id' });
+    if (typeof endpoint !== 'string' || !(BATCH_ENDPOINTS as readonly string[]).includes(endpoint)) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', `endpoint: one of ${BATCH_ENDPOINTS.join(', ')} (the routes this gateway runs batches for)`, { param: 'endpoint' });
+    }
+    if (window !== '24h') throw new WardenError('WARDEN_INVALID_REQUEST', 'completion_window: must be "24h"', { param: 'completion_window' });
+    const metadata = readMetadata(body.metadata);
+    const outputSeconds = readExpiresAfter(body.output_expires_after, 'output_expires_after');
+    const input = await ownFile(auth, inputFileId).catch((err: unknown) => {
+      if (err instanceof WardenError) throw new WardenError('WARDEN_NOT_FOUND', `No such File object: ${inputFileId.slice(0, 100)}`, { param: 'input_file_id' });
+      throw err;
+    });
+    if (input.purpose !== 'batch') throw new WardenError('WARDEN_INVALID_REQUEST', `input_file_id: ${input.id} is a '${input.purpose}' file; a batch is made from a file uploaded with purpose 'batch'.`, { param: 'input_file_id' });
+    const parsed = parseBatchInput(await files.content(input.id), endpoint, config.max_requests);
+    const failed = parsed.errors.length > 0;
+    if (!failed) {
+      const waiting = await store.queued(auth.account.id);
+      if (waiting + parsed.items.length > config.max_queued_per_account) {
+        throw new WardenError('WARDEN_RATE_LIMITED', `This account has ${waiting} batch requests waiting to run; at most ${config.max_queued_per_account} may wait at once. Create this batch when some have run.`, { headers: { 'retry-after': '60' } });
+      }
+    }
+    const now = Date.now();
+    const openai: OpenAiBatch = {
+      endpoint, input_file_id: input.id, completion_window: window, model: parsed.model, metadata,
+      output_expires_seconds: outputSeconds, errors: failed ? parsed.errors : null,
+    };
+    const batch: BatchRecord = {
+      id: `batch_${ulid(now).toLowerCase()}`,
+      account_id: auth.account.id, org_id: orgOf(auth), key_id: auth.key.id,
+      client_ip: req.ip, user_agent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
+      anthropic_version: null, anthropic_beta: null,
+      // A file with problems makes a batch that failed at once: nothing of it runs.
+      status: failed ? 'ended' : 'in_progress', created_at: now, expires_at: now + Math.round(config.expire_hours * 3_600_000),
+      ended_at: failed ? now : null, cancel_initiated_at: null, openai,
+    };
+    await store.create(batch, failed ? [] : parsed.items);
+    if (!failed) deps.onCreated?.();
+    return reply.send(await describeBatch(batch));
+  });
+
+  app.get<{ Querystring: Record<string, string | undefined> }>('/v1/batches', async (req, reply) => {
+    const auth = await callerOf(deps, req);
+    const limit = readLimit(req.query.limit, 20, 100);
+    const rows = await store.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { limit: limit + 1, after_id: req.query.after }, 'openai');
+    const data = await Promise.all(rows.slice(0, limit).map(describeBatch));
+    return reply.send({ object: 'list', data, has_more: rows.length > limit, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null });
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/batches/:id', async (req, reply) => {
+    const auth = await callerOf(deps, req);
+    return reply.send(await describeBatch(await ownBatch(auth, req.params.id)));
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', async (req, reply) => {
+    const auth = await callerOf(deps, req);
+    const batch = await ownBatch(auth, req.params.id);
+    if (batch.status === 'in_progress') {
+      await store.cancel(batch.id, Date.now());
+      deps.onCanceled?.(batch.id);
+    }
+    return reply.send(await describeBatch((await store.get(batch.id))!));
+  });
+}
+
+/**
+ * When OpenAI batches end, their output and error files are recorded (a row each, read from the
+ * batch's results). Called by the runner with the batches it ended; a second call does nothing.
+ */
+export async function recordOutputFiles(store: BatchRoutesDeps['store'], files: FileStore, ids: readonly string[], retentionDays: number, fileRetentionDays: number): Promise<void> {
+  for (const id of ids) {
+    const b = await store.get(id);
+    if (!b?.openai || b.openai.errors !== null || b.ended_at === null) continue;
+    const c = await store.counts(id);
+    const total = Object.values(c).reduce((a, n) => a + n, 0);
+    const keep = Math.min((b.openai.output_expires_seconds ?? fileRetentionDays * 86_400) * 1000, retentionDays * DAY_MS);
+    const common = { account_id: b.account_id, org_id: b.org_id, purpose: 'batch_output' as const, bytes: null, created_at: b.ended_at, expires_at: b.ended_at + keep, batch_id: b.id };
+    if (c.succeeded > 0) await files.addOutput({ ...common, id: outputFileId(b.id, 'output'), filename: `${b.id}_output.jsonl`, kind: 'output' });
+    if (total - c.succeeded > 0) await files.addOutput({ ...common, id: outputFileId(b.id, 'error'), filename: `${b.id}_error.jsonl`, kind: 'error' });
+  }
+}

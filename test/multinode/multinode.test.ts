@@ -225,3 +225,31 @@ test('a batch sent to one node runs on the nodes sharing its store, each request
   const { rows } = await admin.query(`SELECT COUNT(*)::int AS n FROM ${schema}.events WHERE account_id = $1`, [account.id]);
   assert.equal(rows[0].n, 24);
 });
+
+test('an OpenAI batch: its file uploaded to one node, the batch made on the other, outputs read from either', async () => {
+  const [worker, replica] = nodes;
+  const account = await adminPost(worker.url, '/accounts', { name: 'openai-batcher', email: 'openai-batcher@example.org', tier: 'identity_verified' });
+  const key = (await adminPost(worker.url, `/accounts/${account.id}/keys`, { name: 'k' })).secret as string;
+  const auth = { authorization: `Bearer ${key}` };
+  const lines = Array.from({ length: 12 }, (_, i) => JSON.stringify({ custom_id: `o${i}`, method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini', max_tokens: 8, messages: [{ role: 'user', content: `item ${i}` }] } }));
+  const form = new FormData();
+  form.append('purpose', 'batch');
+  form.append('file', new Blob([lines.join('\n')]), 'in.jsonl');
+  const file = await (await fetch(`${worker.url}/v1/files`, { method: 'POST', headers: auth, body: form })).json() as any;
+  assert.match(file.id, /^file-/, JSON.stringify(file));
+  const created = await (await fetch(`${replica.url}/v1/batches`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }) })).json() as any;
+  assert.equal(created.status, 'in_progress', JSON.stringify(created));
+  let batch: any = created;
+  for (const deadline = Date.now() + 20_000; batch.status !== 'completed' && Date.now() < deadline;) {
+    await new Promise((r) => setTimeout(r, 200));
+    batch = await (await fetch(`${worker.url}/v1/batches/${created.id}`, { headers: auth })).json();
+  }
+  assert.deepEqual(batch.request_counts, { total: 12, completed: 12, failed: 0 });
+  for (const node of [worker, replica]) {
+    const out = (await (await fetch(`${node.url}/v1/files/${batch.output_file_id}/content`, { headers: auth })).text()).trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(out.map((l) => l.custom_id), lines.map((_, i) => `o${i}`));
+    assert.ok(out.every((l) => l.response.status_code === 200));
+  }
+  const { rows } = await admin.query(`SELECT COUNT(*)::int AS n FROM ${schema}.events WHERE account_id = $1`, [account.id]);
+  assert.equal(rows[0].n, 12, 'each request ran once');
+});

@@ -1,16 +1,19 @@
 /**
- * What running requests as a Message Batch costs, against a client sending the same requests
- * itself.
+ * What running requests as a batch costs, against a client sending the same requests itself.
  *
- * 1. Throughput: N Messages requests through a running Warden (SQLite, built-in mock, everything
- *    `warden serve` runs except limits, which would pace both alike), sent by an HTTP client
- *    `concurrency` at a time (the baseline), against the same requests as one batch (created, run
- *    `batches.concurrency` at a time, polled until ended). Alternated, `--rounds` times.
+ * 1. Throughput: N requests through a running Warden (SQLite, built-in mock, everything `warden
+ *    serve` runs except limits, which would pace both alike), sent by an HTTP client `concurrency`
+ *    at a time (the baseline), against the same requests as one batch, run `batches.concurrency`
+ *    at a time. Both APIs: Anthropic Messages as a Message Batch (created, polled until ended, results
+ *    read), and OpenAI chat completions as an OpenAI batch (input file uploaded, batch created,
+ *    polled until completed, output file read). Alternated, `--rounds` times.
  * 2. The gateway's event loop while a batch of `--big` requests is written to SQLite: the longest
  *    delay (perf_hooks' monitor) with the requests written 500 per transaction, yielding between
  *    them (what Warden does), against one transaction for the whole batch (the baseline).
+ * 3. The same for an uploaded input file of `--file-mb` MiB: written a megabyte a time as it
+ *    arrives (Warden), against one row holding the whole file (the baseline).
  *
- *   node --import tsx bench/batches.ts [--requests 1000] [--rounds 3] [--big 10000]
+ *   node --import tsx bench/batches.ts [--requests 1000] [--rounds 3] [--big 10000] [--file-mb 32]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,11 +22,12 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../src/config/index.ts';
 import { startWarden } from '../src/cli/serve.ts';
-import { SqliteBatchStore, type BatchRecord } from '../src/batches/index.ts';
+import { SqliteBatchStore, SqliteFileStore, type BatchRecord } from '../src/batches/index.ts';
 import { openSqlite } from '../src/store/index.ts';
 import { machine, median } from './lib.ts';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, big: { type: 'string', default: '10000' } } });
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, big: { type: 'string', default: '10000' }, 'file-mb': { type: 'string', default: '32' } } });
+const FILE_MB = Number(values['file-mb']);
 const N = Number(values.requests);
 const rounds = Number(values.rounds);
 const BIG = Number(values.big);
@@ -41,15 +45,20 @@ const account = await admin('/accounts', { name: 'bench', email: 'bench@example.
 const key: string = (await admin(`/accounts/${account.id}/keys`, { name: 'k' })).secret;
 const headers = { 'x-api-key': key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
 const params = (i: number) => ({ model: 'claude-sonnet-5', max_tokens: 64, messages: [{ role: 'user', content: `Question ${i}: what is ${i} squared, and why?` }] });
+const chatParams = (i: number) => ({ ...params(i), model: 'gpt-4o-mini' });
+const bearer = { authorization: `Bearer ${key}` };
 console.log(`# ${machine()}; ${new Date().toISOString()}; ${N} requests, ${CONCURRENCY} at a time, ${rounds} rounds`);
 
-async function direct(): Promise<number> {
+async function direct(api: 'anthropic' | 'openai' = 'anthropic'): Promise<number> {
   const t = performance.now();
   let next = 0;
+  const [url, h, body] = api === 'anthropic'
+    ? [`${w.url}/v1/messages`, headers, params] as const
+    : [`${w.url}/v1/chat/completions`, { ...bearer, 'content-type': 'application/json' }, chatParams] as const;
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     while (next < N) {
       const i = next++;
-      const r = await fetch(`${w.url}/v1/messages`, { method: 'POST', headers, body: JSON.stringify(params(i)) });
+      const r = await fetch(url, { method: 'POST', headers: h, body: JSON.stringify(body(i)) });
       if (r.status !== 200) throw new Error(`direct request failed: ${r.status}`);
       await r.arrayBuffer();
     }
@@ -69,19 +78,49 @@ async function batch(): Promise<number> {
     }
     await new Promise((r) => setTimeout(r, 20));
   }
+  const results = await (await fetch(`${w.url}/v1/messages/batches/${created.id}/results`, { headers })).text();
+  if (results.trim().split('\n').length !== N) throw new Error('batch: results missing');
   return performance.now() - t;
 }
 
-await direct(); await batch(); // warm up
+async function openaiBatch(): Promise<number> {
+  const t = performance.now();
+  const form = new FormData();
+  form.append('purpose', 'batch');
+  form.append('file', new Blob([Array.from({ length: N }, (_, i) => JSON.stringify({ custom_id: `r${i}`, method: 'POST', url: '/v1/chat/completions', body: chatParams(i) })).join('\n')]), 'in.jsonl');
+  const file = await (await fetch(`${w.url}/v1/files`, { method: 'POST', headers: bearer, body: form })).json() as any;
+  const created = await (await fetch(`${w.url}/v1/batches`, { method: 'POST', headers: { ...bearer, 'content-type': 'application/json' }, body: JSON.stringify({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }) })).json() as any;
+  let b: any;
+  for (;;) {
+    b = await (await fetch(`${w.url}/v1/batches/${created.id}`, { headers: bearer })).json();
+    if (b.status === 'completed') break;
+    if (b.status !== 'in_progress') throw new Error(`openai batch: ${JSON.stringify(b)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (b.request_counts.completed !== N) throw new Error(`openai batch: ${JSON.stringify(b.request_counts)}`);
+  const output = await (await fetch(`${w.url}/v1/files/${b.output_file_id}/content`, { headers: bearer })).text();
+  if (output.trim().split('\n').length !== N) throw new Error('openai batch: output missing');
+  return performance.now() - t;
+}
+
+await direct(); await batch(); await direct('openai'); await openaiBatch(); // warm up
 const d: number[] = [];
 const b: number[] = [];
-for (let r = 0; r < rounds; r++) { d.push(await direct()); b.push(await batch()); }
+const od: number[] = [];
+const ob: number[] = [];
+for (let r = 0; r < rounds; r++) {
+  d.push(await direct()); b.push(await batch());
+  od.push(await direct('openai')); ob.push(await openaiBatch());
+}
 const dm = median(d); const bm = median(b);
+const odm = median(od); const obm = median(ob);
 console.log('\n| path | time, ms (median) | requests/s | ratio to the client sending them |');
 console.log('|---|---|---|---|');
-console.log(`| a client, ${CONCURRENCY} at a time over HTTP (baseline) | ${dm.toFixed(0)} | ${(N / dm * 1000).toFixed(0)} | 1.00 |`);
-console.log(`| one batch, run ${CONCURRENCY} at a time | ${bm.toFixed(0)} | ${(N / bm * 1000).toFixed(0)} | ${(bm / dm).toFixed(2)} |`);
-console.log(`rounds: client ${d.map((x) => x.toFixed(0)).join(', ')}; batch ${b.map((x) => x.toFixed(0)).join(', ')}`);
+console.log(`| Messages: a client, ${CONCURRENCY} at a time over HTTP (baseline) | ${dm.toFixed(0)} | ${(N / dm * 1000).toFixed(0)} | 1.00 |`);
+console.log(`| Messages: one Message Batch, run ${CONCURRENCY} at a time, results read | ${bm.toFixed(0)} | ${(N / bm * 1000).toFixed(0)} | ${(bm / dm).toFixed(2)} |`);
+console.log(`| chat completions: a client, ${CONCURRENCY} at a time over HTTP (baseline) | ${odm.toFixed(0)} | ${(N / odm * 1000).toFixed(0)} | 1.00 |`);
+console.log(`| chat completions: one OpenAI batch (upload, run ${CONCURRENCY} at a time, output read) | ${obm.toFixed(0)} | ${(N / obm * 1000).toFixed(0)} | ${(obm / odm).toFixed(2)} |`);
+console.log(`rounds: client ${d.map((x) => x.toFixed(0)).join(', ')}; batch ${b.map((x) => x.toFixed(0)).join(', ')}; openai client ${od.map((x) => x.toFixed(0)).join(', ')}; openai batch ${ob.map((x) => x.toFixed(0)).join(', ')}`);
 await w.close();
 
 // 2. Writing a big batch on the thread that serves requests.
@@ -120,5 +159,31 @@ console.log('| how | longest event-loop delay, ms | time to write, ms | ratio of
 console.log('|---|---|---|---|');
 console.log(`| one transaction (baseline) | ${wm.toFixed(1)} | ${median(whole.map((x) => x.ms)).toFixed(0)} | 1.00 |`);
 console.log(`| 500 per transaction, yielding between (Warden) | ${cm.toFixed(1)} | ${median(chunked.map((x) => x.ms)).toFixed(0)} | ${(cm / wm).toFixed(2)} |`);
+
+// 3. An uploaded input file, arriving 64 KiB at a time as a socket would give it.
+const files = new SqliteFileStore(db);
+const FILE_BYTES = FILE_MB * 1024 * 1024;
+const piece = Buffer.alloc(65_536, 0x61);
+async function* arriving(): AsyncIterable<Buffer> {
+  for (let sent = 0; sent < FILE_BYTES; sent += piece.length) { yield piece; await new Promise((r) => setImmediate(r)); }
+}
+async function oneRow(id: string): Promise<void> {
+  const parts: Buffer[] = [];
+  for await (const p of arriving()) parts.push(p);
+  db.prepare('INSERT INTO batch_file_chunks (file_id, seq, data, written_at) VALUES (?, 0, ?, 0)').run(id, Buffer.concat(parts));
+}
+const meta = (id: string) => ({ id, account_id: 'a', org_id: null, purpose: 'batch' as const, filename: 'f', created_at: Date.now(), expires_at: null, batch_id: null, kind: null });
+const oneBlob: { maxMs: number; ms: number }[] = [];
+const streamed: { maxMs: number; ms: number }[] = [];
+for (let r = 0; r < rounds; r++) {
+  oneBlob.push(await stall(oneRow, `blob${r}`));
+  streamed.push(await stall(async (id) => { await files.upload(meta(id), arriving(), FILE_BYTES); }, `file${r}`));
+}
+const om = median(oneBlob.map((x) => x.maxMs)); const sm = median(streamed.map((x) => x.maxMs));
+console.log(`\nUploading a ${FILE_MB} MiB batch input file to SQLite on the serving thread, arriving 64 KiB at a time (medians of ${rounds}):`);
+console.log('| how | longest event-loop delay, ms | time to write, ms | ratio of delays |');
+console.log('|---|---|---|---|');
+console.log(`| held in memory, one row (baseline) | ${om.toFixed(1)} | ${median(oneBlob.map((x) => x.ms)).toFixed(0)} | 1.00 |`);
+console.log(`| a megabyte a row as it arrives (Warden) | ${sm.toFixed(1)} | ${median(streamed.map((x) => x.ms)).toFixed(0)} | ${(sm / om).toFixed(2)} |`);
 db.close();
 rmSync(dir, { recursive: true, force: true });

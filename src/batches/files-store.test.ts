@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqlite } from '../store/index.ts';
 import { withPgSchema } from '../../test/helpers/postgres.ts';
-import { CHUNK_BYTES, FileTooLarge, PostgresFileStore, SqliteFileStore, type FileStore, type StoredFile } from './files-store.ts';
+import { CHUNK_BYTES, FileTooLarge, readAll, PostgresFileStore, SqliteFileStore, type FileStore, type StoredFile } from './files-store.ts';
 import { PostgresBatchStore, SqliteBatchStore, type BatchRecord, type BatchStore } from './store.ts';
 
 async function eachStore(run: (name: string, files: FileStore, batches: BatchStore) => Promise<void>): Promise<void> {
@@ -36,12 +36,12 @@ test('uploads are chunked, read back whole, bounded, listed per owner and pruned
     const big = CHUNK_BYTES * 2 + 12_345;
     const expected = Buffer.concat(await (async () => { const out: Buffer[] = []; for await (const p of pieces(big, 65_536)) out.push(p); return out; })());
     assert.equal(await files.upload(meta('f1', 1000), pieces(big, 65_536), big), big, name);
-    assert.ok((await files.content('f1')).equals(expected), `${name}: content reads back as written`);
+    assert.ok((await readAll(files.chunks('f1'))).equals(expected), `${name}: content reads back as written`);
     assert.equal((await files.get('f1'))?.bytes, big);
 
     await assert.rejects(files.upload(meta('f2', 2000), pieces(big, 65_536), big - 1), FileTooLarge);
     assert.equal(await files.get('f2'), null, `${name}: nothing of a refused upload is visible`);
-    assert.equal((await files.content('f2')).length, 0, `${name}: and its chunks are gone`);
+    assert.equal((await readAll(files.chunks('f2'))).length, 0, `${name}: and its chunks are gone`);
 
     await files.upload(meta('f3', 3000), pieces(10, 10), 100);
     await files.upload(meta('f4', 4000, { account_id: 'acc_b', org_id: null }), pieces(10, 10), 100);
@@ -76,12 +76,12 @@ test('uploads are chunked, read back whole, bounded, listed per owner and pruned
     assert.equal(await files.prune(6000, Date.now() - 60_000), 1, `${name}: one expired file pruned`);
     release();
     assert.equal(await uploading, CHUNK_BYTES + 11);
-    assert.equal((await files.content('f5')).length, CHUNK_BYTES + 11, `${name}: an upload in progress keeps its chunks`);
+    assert.equal((await readAll(files.chunks('f5'))).length, CHUNK_BYTES + 11, `${name}: an upload in progress keeps its chunks`);
     assert.equal(await files.get('f3'), null);
-    assert.equal((await files.content('f3')).length, 0);
+    assert.equal((await readAll(files.chunks('f3'))).length, 0);
     assert.equal(await files.delete('f1'), true);
     assert.equal(await files.delete('f1'), false);
-    assert.equal((await files.content('f1')).length, 0, `${name}: a deleted file's chunks are gone`);
+    assert.equal((await readAll(files.chunks('f1'))).length, 0, `${name}: a deleted file's chunks are gone`);
   });
 });
 

@@ -40,8 +40,8 @@ export interface FileStore {
   get(id: string): Promise<StoredFile | null>;
   /** The files of an account or its organisation that have not expired, by creation time. */
   list(owner: { accountId: string; orgId: string | null }, page: FilePage): Promise<StoredFile[]>;
-  /** An uploaded file's content, whole (batch inputs are read to be checked and split). */
-  content(id: string): Promise<Buffer>;
+  /** An uploaded file's content, a chunk at a time (a large file is never read in one statement). */
+  chunks(id: string): AsyncIterable<Buffer>;
   setBytes(id: string, bytes: number): Promise<void>;
   setExpiry(id: string, expiresAt: number): Promise<void>;
   delete(id: string): Promise<boolean>;
@@ -50,6 +50,13 @@ export interface FileStore {
 }
 
 export const CHUNK_BYTES = 1 << 20;
+
+/** A file's content whole. */
+export async function readAll(chunks: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of chunks) parts.push(c);
+  return Buffer.concat(parts);
+}
 
 const MIGRATION = (big: string, blob: string) => `
   CREATE TABLE IF NOT EXISTS batch_files (
@@ -81,8 +88,8 @@ const SQL = {
     ${purpose ? 'AND purpose = ?' : ''}
     ${after ? `AND (created_at, id) ${order === 'DESC' ? '<' : '>'} (SELECT created_at, id FROM batch_files WHERE id = ?)` : ''}
     ORDER BY created_at ${order}, id ${order} LIMIT ?`,
-  chunks: 'SELECT data FROM batch_file_chunks WHERE file_id = ? ORDER BY seq',
-  chunk: 'INSERT INTO batch_file_chunks (file_id, seq, data, written_at) VALUES (?, ?, ?, ?)',
+  chunk: 'SELECT data FROM batch_file_chunks WHERE file_id = ? AND seq = ?',
+  addChunk: 'INSERT INTO batch_file_chunks (file_id, seq, data, written_at) VALUES (?, ?, ?, ?)',
   setBytes: 'UPDATE batch_files SET bytes = ? WHERE id = ?',
   setExpiry: 'UPDATE batch_files SET expires_at = ? WHERE id = ?',
   deleteChunks: 'DELETE FROM batch_file_chunks WHERE file_id = ?',
@@ -132,7 +139,7 @@ export class SqliteFileStore implements FileStore {
     return st;
   }
   async upload(file: Omit<StoredFile, 'bytes'>, content: AsyncIterable<Buffer>, maxBytes: number) {
-    const insert = this.sql(SQL.chunk);
+    const insert = this.sql(SQL.addChunk);
     try {
       // One chunk per statement: the serving thread is never held for more than one megabyte's write.
       const bytes = await chunked(content, maxBytes, (seq, data) => { insert.run(file.id, seq, data, Date.now()); });
@@ -154,8 +161,13 @@ export class SqliteFileStore implements FileStore {
     const q = pageArgs(owner, page);
     return (this.sql(q.sql).all(...q.args) as Record<string, unknown>[]).map(toFile);
   }
-  async content(id: string) {
-    return Buffer.concat((this.sql(SQL.chunks).all(id) as { data: Buffer }[]).map((r) => r.data));
+  async *chunks(id: string) {
+    const read = this.sql(SQL.chunk);
+    for (let seq = 0; ; seq++) {
+      const row = read.get(id, seq) as { data: Buffer } | undefined;
+      if (!row) return;
+      yield row.data;
+    }
   }
   async setBytes(id: string, bytes: number) {
     this.sql(SQL.setBytes).run(bytes, id);
@@ -191,7 +203,7 @@ export class PostgresFileStore implements FileStore {
   }
   async upload(file: Omit<StoredFile, 'bytes'>, content: AsyncIterable<Buffer>, maxBytes: number) {
     try {
-      const bytes = await chunked(content, maxBytes, async (seq, data) => { await this.q(SQL.chunk, [file.id, seq, data, Date.now()]); });
+      const bytes = await chunked(content, maxBytes, async (seq, data) => { await this.q(SQL.addChunk, [file.id, seq, data, Date.now()]); });
       await this.q(SQL.insert, values({ ...file, bytes }));
       return bytes;
     } catch (err) {
@@ -210,8 +222,12 @@ export class PostgresFileStore implements FileStore {
     const q = pageArgs(owner, page);
     return (await this.q(q.sql, q.args)).rows.map(toFile);
   }
-  async content(id: string) {
-    return Buffer.concat((await this.q(SQL.chunks, [id])).rows.map((r) => r.data as Buffer));
+  async *chunks(id: string) {
+    for (let seq = 0; ; seq++) {
+      const { rows } = await this.q(SQL.chunk, [id, seq]);
+      if (!rows.length) return;
+      yield rows[0].data as Buffer;
+    }
   }
   async setBytes(id: string, bytes: number) {
     await this.q(SQL.setBytes, [bytes, id]);

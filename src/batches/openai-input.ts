@@ -18,7 +18,15 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 export interface ParsedInput { items: NewItem[]; model: string | null; errors: BatchInputError[] }
 
-export function parseBatchInput(content: Buffer, endpoint: string, maxRequests: number): ParsedInput {
+/** Lines checked between two turns of the event loop: a large file is read without holding the serving thread. */
+const LINES_PER_TURN = 200;
+
+/**
+ * Read an input file as it comes from the store, a chunk at a time. Lines are split on the byte
+ * `\n` (never part of a multi-byte UTF-8 character), so a line cut between two chunks is joined.
+ * Past `maxRequests` lines are still counted (for the message) but no longer kept.
+ */
+export async function readBatchInput(chunks: AsyncIterable<Buffer>, endpoint: string, maxRequests: number): Promise<ParsedInput> {
   const errors: BatchInputError[] = [];
   const fail = (code: string, message: string, line: number | null, param: string | null = null) => {
     if (errors.length < MAX_ERRORS) errors.push({ code, message, param, line });
@@ -26,41 +34,59 @@ export function parseBatchInput(content: Buffer, endpoint: string, maxRequests: 
   const items: NewItem[] = [];
   const seen = new Set<string>();
   let model: string | null = null;
-  const text = content.toString('utf8');
-  const lines = text.split('\n');
   let requests = 0;
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i].trim();
-    if (raw === '') continue;
-    const line = i + 1;
-    requests++;
+  let lineNo = 0;
+
+  const check = (raw: string, line: number): void => {
     let parsed: unknown;
     try { parsed = JSON.parse(raw); } catch {
-      fail('invalid_json_line', `This line is not parseable as valid JSON.`, line);
-      continue;
+      fail('invalid_json_line', 'This line is not parseable as valid JSON.', line);
+      return;
     }
-    if (!isObject(parsed)) { fail('invalid_json_line', 'Each line must be a JSON object.', line); continue; }
+    if (!isObject(parsed)) { fail('invalid_json_line', 'Each line must be a JSON object.', line); return; }
     const { custom_id: id, method, url, body } = parsed;
     if (typeof id !== 'string' || id.length === 0 || id.length > 512) {
       fail('missing_required_parameter', 'custom_id: a string of 1 to 512 characters is required.', line, 'custom_id');
-      continue;
+      return;
     }
-    if (seen.has(id)) { fail('duplicate_custom_id', `The custom_id '${id.slice(0, 64)}' is used by an earlier line; each must be unique.`, line, 'custom_id'); continue; }
+    if (seen.has(id)) { fail('duplicate_custom_id', `The custom_id '${id.slice(0, 64)}' is used by an earlier line; each must be unique.`, line, 'custom_id'); return; }
     seen.add(id);
-    if (method !== 'POST') { fail('invalid_method', 'method: must be "POST".', line, 'method'); continue; }
-    if (url !== endpoint) { fail('mismatched_endpoint', `url: '${String(url).slice(0, 100)}' does not match the batch's endpoint '${endpoint}'.`, line, 'url'); continue; }
-    if (!isObject(body)) { fail('missing_required_parameter', 'body: a JSON object is required.', line, 'body'); continue; }
-    if (typeof body.model !== 'string' || body.model === '') { fail('missing_required_parameter', 'body.model: required.', line, 'body.model'); continue; }
+    if (method !== 'POST') { fail('invalid_method', 'method: must be "POST".', line, 'method'); return; }
+    if (url !== endpoint) { fail('mismatched_endpoint', `url: '${String(url).slice(0, 100)}' does not match the batch's endpoint '${endpoint}'.`, line, 'url'); return; }
+    if (!isObject(body)) { fail('missing_required_parameter', 'body: a JSON object is required.', line, 'body'); return; }
+    if (typeof body.model !== 'string' || body.model === '') { fail('missing_required_parameter', 'body.model: required.', line, 'body.model'); return; }
     if (model === null) model = body.model;
-    else if (body.model !== model) { fail('mismatched_model', `body.model: every request of a batch must use the same model ('${model}' on an earlier line).`, line, 'body.model'); continue; }
-    if (body.stream === true) { fail('invalid_request', 'body.stream: batch requests do not stream.', line, 'body.stream'); continue; }
-    if (endpoint === '/v1/responses' && body.background === true) { fail('invalid_request', 'body.background: batch requests run in the batch; background mode is not allowed.', line, 'body.background'); continue; }
+    else if (body.model !== model) { fail('mismatched_model', `body.model: every request of a batch must use the same model ('${model}' on an earlier line).`, line, 'body.model'); return; }
+    if (body.stream === true) { fail('invalid_request', 'body.stream: batch requests do not stream.', line, 'body.stream'); return; }
+    if (endpoint === '/v1/responses' && body.background === true) { fail('invalid_request', 'body.background: batch requests run in the batch; background mode is not allowed.', line, 'body.background'); return; }
     items.push({ custom_id: id, params: JSON.stringify(body) });
+  };
+  const take = async (bytes: Buffer): Promise<void> => {
+    lineNo++;
+    const raw = bytes.toString('utf8').trim();
+    if (raw === '') return;
+    requests++;
+    if (requests > maxRequests) return;
+    check(raw, lineNo);
+    if (requests % LINES_PER_TURN === 0) await new Promise((r) => setImmediate(r));
+  };
+
+  let carry: Buffer = Buffer.alloc(0);
+  for await (const chunk of chunks) {
+    const data = carry.length ? Buffer.concat([carry, chunk]) : chunk;
+    let start = 0;
+    for (let nl = data.indexOf(0x0a, start); nl !== -1; nl = data.indexOf(0x0a, start)) {
+      await take(data.subarray(start, nl));
+      start = nl + 1;
+    }
+    carry = Buffer.from(data.subarray(start));
   }
+  if (carry.length) await take(carry);
+
   if (requests === 0) fail('empty_file', 'The input file holds no requests.', null);
   if (requests > maxRequests) {
     errors.unshift({ code: 'too_many_tasks', message: `The input file holds ${requests} requests; a batch holds at most ${maxRequests} here. Split it into several batches.`, param: null, line: null });
     errors.length = Math.min(errors.length, MAX_ERRORS);
   }
-  return { items, model, errors };
+  return { items: errors.length ? [] : items, model, errors };
 }

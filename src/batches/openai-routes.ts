@@ -7,11 +7,12 @@
  * visible to the account that made them and to its organisation; errors are OpenAI error JSON.
  */
 import type { FastifyInstance } from 'fastify';
+import { Readable } from 'node:stream';
 import multipart from '@fastify/multipart';
 import { WardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/index.ts';
-import { BATCH_ENDPOINTS, parseBatchInput } from './openai-input.ts';
+import { BATCH_ENDPOINTS, readBatchInput } from './openai-input.ts';
 import { callerOf, orgOf, type BatchRoutesDeps } from './routes.ts';
 import { FileTooLarge, type FileStore, type StoredFile } from './files-store.ts';
 import type { BatchRecord, ItemOutcome, ItemState, OpenAiBatch } from './store.ts';
@@ -25,6 +26,8 @@ const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 100
 /** Output files live at most as long as the batch whose results they read. */
 const DAY_MS = 86_400_000;
 const EXPIRES_SECONDS = { min: 3600, max: 30 * 86_400 };
+/** Results read per statement when an output file is made. */
+const OUTPUT_PAGE = 500;
 
 /** The output and error files of a batch have ids made from the batch's, so they need no record on the batch. */
 export function outputFileId(batchId: string, kind: 'output' | 'error'): string {
@@ -141,17 +144,25 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     return b;
   }
 
-  /** The lines of an output or error file, read from the batch's results. */
-  async function outputContent(f: StoredFile): Promise<string> {
+  /** The lines of an output or error file, read from the batch's results a page at a time. */
+  async function* outputContent(f: StoredFile): AsyncIterable<string> {
     const batchId = f.batch_id!;
-    return (await store.outcomes(batchId)).filter((o) => inFile(f.kind!, o.state)).map((o) => outputLine(batchId, o)).join('');
+    for (let after = -1; ;) {
+      const page = await store.outcomes(batchId, after, OUTPUT_PAGE);
+      if (page.length === 0) return;
+      after = page[page.length - 1].idx;
+      const lines = page.filter((o) => inFile(f.kind!, o.state)).map((o) => outputLine(batchId, o)).join('');
+      if (lines) yield lines;
+    }
   }
 
   /** A file as described: an output file's size is counted the first time (its lines are made on demand). */
   async function describeFile(f: StoredFile): Promise<Record<string, unknown>> {
     if (f.bytes === null && f.batch_id) {
-      f.bytes = Buffer.byteLength(await outputContent(f));
-      await files.setBytes(f.id, f.bytes);
+      let bytes = 0;
+      for await (const lines of outputContent(f)) bytes += Buffer.byteLength(lines);
+      f.bytes = bytes;
+      await files.setBytes(f.id, bytes);
     }
     return fileJson(f);
   }
@@ -230,8 +241,9 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
   app.get<{ Params: { id: string } }>('/v1/files/:id/content', async (req, reply) => {
     const auth = await callerOf(deps, req);
     const f = await ownFile(auth, req.params.id);
-    const body = f.batch_id ? await outputContent(f) : await files.content(f.id);
-    return reply.type('application/octet-stream').send(body);
+    reply.type('application/octet-stream');
+    // An input file goes out a chunk at a time, as it was stored.
+    return reply.send(Readable.from(f.batch_id ? outputContent(f) : files.chunks(f.id)));
   });
 
   app.delete<{ Params: { id: string } }>('/v1/files/:id', async (req, reply) => {
@@ -257,7 +269,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
       throw err;
     });
     if (input.purpose !== 'batch') throw new WardenError('WARDEN_INVALID_REQUEST', `input_file_id: ${input.id} is a '${input.purpose}' file; a batch is made from a file uploaded with purpose 'batch'.`, { param: 'input_file_id' });
-    const parsed = parseBatchInput(await files.content(input.id), endpoint, config.max_requests);
+    const parsed = await readBatchInput(files.chunks(input.id), endpoint, config.max_requests);
     const failed = parsed.errors.length > 0;
     if (!failed) {
       const waiting = await store.queued(auth.account.id);

@@ -80,8 +80,8 @@ export interface BatchStore {
   /** Expire what is overdue and end batches with nothing left to run; returns the ids ended. */
   settle(now: number): Promise<string[]>;
   results(id: string): Promise<ItemResult[]>;
-  /** Each request's state and result, in the order sent. */
-  outcomes(id: string): Promise<ItemOutcome[]>;
+  /** Requests' states and results in the order sent: those after index `after`, at most `limit`. */
+  outcomes(id: string, after?: number, limit?: number): Promise<ItemOutcome[]>;
   delete(id: string): Promise<boolean>;
   /** Delete batches that ended before `before` (ms); how many. */
   prune(before: number): Promise<number>;
@@ -148,7 +148,7 @@ const SQL = {
     AND NOT EXISTS (SELECT 1 FROM message_batch_items i WHERE i.batch_id = b.id AND i.state IN ('pending', 'running'))`,
   end: 'UPDATE message_batches SET status = \'ended\', ended_at = ? WHERE id = ? AND status <> \'ended\'',
   results: 'SELECT custom_id, state, result FROM message_batch_items WHERE batch_id = ? ORDER BY idx',
-  outcomes: 'SELECT idx, custom_id, state, result FROM message_batch_items WHERE batch_id = ? ORDER BY idx',
+  outcomes: 'SELECT idx, custom_id, state, result FROM message_batch_items WHERE batch_id = ? AND idx > ? ORDER BY idx LIMIT ?',
   // the requests of batches that ended long ago, and of batch creations that never finished
   pruneItems: 'DELETE FROM message_batch_items WHERE batch_id IN (SELECT id FROM message_batches WHERE status = \'ended\' AND ended_at < ?) OR batch_id NOT IN (SELECT id FROM message_batches)',
   prune: 'DELETE FROM message_batches WHERE status = \'ended\' AND ended_at < ?',
@@ -270,8 +270,8 @@ export class SqliteBatchStore implements BatchStore {
   async results(id: string) {
     return (this.sql(SQL.results).all(id) as { custom_id: string; state: string; result: unknown }[]).map(resultOf);
   }
-  async outcomes(id: string) {
-    return (this.sql(SQL.outcomes).all(id) as Record<string, unknown>[]).map(toOutcome);
+  async outcomes(id: string, after = -1, limit = 1_000_000) {
+    return (this.sql(SQL.outcomes).all(id, after, limit) as Record<string, unknown>[]).map(toOutcome);
   }
   async delete(id: string) {
     return this.db.transaction(() => {
@@ -380,8 +380,8 @@ export class PostgresBatchStore implements BatchStore {
   async results(id: string) {
     return (await this.q(SQL.results, [id])).rows.map((r) => resultOf(r as { custom_id: string; state: string; result: unknown }));
   }
-  async outcomes(id: string) {
-    return (await this.q(SQL.outcomes, [id])).rows.map(toOutcome);
+  async outcomes(id: string, after = -1, limit = 1_000_000) {
+    return (await this.q(SQL.outcomes, [id, after, limit])).rows.map(toOutcome);
   }
   async delete(id: string) {
     await this.q(SQL.deleteItems, [id]);

@@ -20,6 +20,7 @@ async function operatorView(store: BatchStore, b: BatchRecord): Promise<Record<s
   return {
     ...batchJson(b, counts, null),
     api: b.openai ? 'openai' : 'anthropic',
+    ...(b.background ? { background: true } : {}),
     endpoint: b.openai?.endpoint ?? '/v1/messages',
     ...(b.openai ? { model: b.openai.model, openai_status: openAiBatchJson(b, counts).status, errors: b.openai.errors } : {}),
     account_id: b.account_id, org_id: b.org_id, key_id: b.key_id, client_ip: b.client_ip, user_agent: b.user_agent,

@@ -17,6 +17,7 @@ import { BatchRunner } from './runner.ts';
 import type { BatchStore } from './store.ts';
 import type { FileStore } from './files-store.ts';
 import { recordOutputFiles, registerOpenAiBatchRoutes } from './openai-routes.ts';
+import { continueBackgroundResponse, createBackgroundResponses } from './background.ts';
 
 export { batchesConfigSchema, type BatchesConfig } from './config.ts';
 export { SqliteBatchStore, PostgresBatchStore, type BatchStore, type BatchRecord, type ItemState } from './store.ts';
@@ -30,7 +31,11 @@ export { registerBatchAdminRoutes } from './admin.ts';
 export interface Batches {
   /** The gateway's authenticator, also accepting the one-use credentials of running requests. */
   authenticator(inner: Authenticator): Authenticator;
-  /** First in the policy phase: marks the interactions Warden runs for a batch (`client.batch_id` on the event), refused ones too. */
+  /**
+   * First in the policy phase: marks the interactions Warden runs for a batch or a background
+   * response (`client.batch_id` on the event), refused ones too, and points a request continuing a
+   * background response at the upstream's answer. Serves background responses (`background`).
+   */
   hooks: GatewayHooks;
   /** Serve the routes on the gateway's server and start running batches there; stopped when it closes. */
   register(app: FastifyInstance, callerAuthenticator: Authenticator): void;
@@ -47,13 +52,21 @@ export function createBatches(
 ): Batches {
   const credentials = new BatchCredentials(identity);
   let runner: BatchRunner | null = null;
+  const background = createBackgroundResponses({
+    store, config,
+    onCreated: () => { setImmediate(() => { void runner?.tick(Date.now(), true); }); },
+    onCanceled: (id) => runner?.closedBatch(id),
+  });
+  const continueBackground = continueBackgroundResponse(background);
   return {
     authenticator: (inner) => credentials.authenticator(inner),
     hooks: {
       name: 'batches',
+      background,
       policy(ctx) {
         const id = credentials.batchOf(ctx.auth);
         if (id !== null) ctx.batchId = id;
+        return continueBackground(ctx);
       },
       // A request of a batch refused before the policy phase (a malformed body) is marked too.
       onEnd(ctx, event) {

@@ -121,6 +121,7 @@ test('an input file uploaded, a batch run through the pipeline, answers and refu
   const mine = await events((e) => e.client.batch_id === created.id, 3);
   assert.equal(mine.length, 3, 'the refused request is recorded too');
   assert.ok(mine.every((e) => e.flavour === 'openai.chat' && e.client.ip === '127.0.0.1'));
+  assert.deepEqual(mine.map((e) => e.response.status).sort(), [200, 200, 400], 'recorded with the status the runner got, not as a disconnect');
   assert.deepEqual(new Set(mine.map((e) => e.response.answer_id).filter(Boolean)), new Set(output.map((l) => l.response.body.id)));
   assert.match(mine[0].client.user_agent ?? '', /OpenAI\/JS/);
 

@@ -140,7 +140,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
 
   async function ownBatch(auth: AuthContext, id: string): Promise<BatchRecord> {
     const b = await store.get(id);
-    if (!b || !b.openai || !owns(auth, b)) throw new WardenError('WARDEN_NOT_FOUND', `No batch found with id '${id.slice(0, 100)}'.`, { param: 'batch_id' });
+    if (!b || !b.openai || b.background || !owns(auth, b)) throw new WardenError('WARDEN_NOT_FOUND', `No batch found with id '${id.slice(0, 100)}'.`, { param: 'batch_id' });
     return b;
   }
 
@@ -327,7 +327,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
 export async function recordOutputFiles(store: BatchRoutesDeps['store'], files: FileStore, ids: readonly string[], retentionDays: number, fileRetentionDays: number): Promise<void> {
   for (const id of ids) {
     const b = await store.get(id);
-    if (!b?.openai || b.openai.errors !== null || b.ended_at === null) continue;
+    if (!b?.openai || b.background || b.openai.errors !== null || b.ended_at === null) continue;
     const c = await store.counts(id);
     const total = Object.values(c).reduce((a, n) => a + n, 0);
     const keep = Math.min((b.openai.output_expires_seconds ?? fileRetentionDays * 86_400) * 1000, retentionDays * DAY_MS);

@@ -28,6 +28,11 @@ export interface BatchRecord {
   cancel_initiated_at: number | null;
   /** A batch of OpenAI's Batch API (absent or null: an Anthropic Message Batch). */
   openai?: OpenAiBatch | null;
+  /**
+   * A background response (`POST /v1/responses` with `background: true`): a batch of one, run
+   * before any other batch's requests, never listed with batches. Its id is the response's.
+   */
+  background?: boolean;
 }
 
 /** What an OpenAI batch adds: where its requests go, what it was made from, and why it failed if it did. */
@@ -42,9 +47,12 @@ export interface OpenAiBatch {
   output_expires_seconds: number | null;
   /** Problems of the input file: the batch failed, nothing ran. */
   errors: { code: string; message: string; param: string | null; line: number | null }[] | null;
+  /** A background response: the request's fields its response object echoes while it waits. */
+  response_params?: Record<string, unknown>;
 }
 
-export type BatchApi = 'anthropic' | 'openai';
+/** Which batches a listing shows: Anthropic's, OpenAI's, or background responses. */
+export type BatchApi = 'anthropic' | 'openai' | 'background';
 
 export interface NewItem { custom_id: string; params: string }
 /** A request claimed to run now, with its batch. */
@@ -102,11 +110,13 @@ const MIGRATION = (big: string) => `
   CREATE INDEX IF NOT EXISTS message_batch_items_ready ON message_batch_items (state, batch_id, idx)`;
 /** v2: OpenAI batches (their endpoint, input file, metadata and errors, as JSON). */
 const MIGRATION_OPENAI = 'ALTER TABLE message_batches ADD COLUMN openai TEXT';
+/** v3: background responses, run first. */
+const MIGRATION_BACKGROUND = 'ALTER TABLE message_batches ADD COLUMN background INTEGER NOT NULL DEFAULT 0';
 
 /** Requests written per transaction when a batch is created on SQLite. */
 const CREATE_CHUNK = 500;
 
-const BATCH_COLUMNS = 'id, account_id, org_id, key_id, client_ip, user_agent, anthropic_version, anthropic_beta, status, created_at, expires_at, ended_at, cancel_initiated_at, openai';
+const BATCH_COLUMNS = 'id, account_id, org_id, key_id, client_ip, user_agent, anthropic_version, anthropic_beta, status, created_at, expires_at, ended_at, cancel_initiated_at, openai, background';
 
 function toBatch(r: Record<string, unknown>): BatchRecord {
   const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
@@ -117,6 +127,7 @@ function toBatch(r: Record<string, unknown>): BatchRecord {
     status: r.status as BatchStatus, created_at: Number(r.created_at), expires_at: Number(r.expires_at),
     ended_at: n(r.ended_at), cancel_initiated_at: n(r.cancel_initiated_at),
     openai: typeof r.openai === 'string' ? JSON.parse(r.openai) as OpenAiBatch : null,
+    background: Number(r.background) === 1,
   };
 }
 
@@ -124,12 +135,20 @@ function emptyCounts(): Record<ItemState, number> {
   return { pending: 0, running: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0 };
 }
 
-const batchValues = (b: BatchRecord) => [b.id, b.account_id, b.org_id, b.key_id, b.client_ip, b.user_agent, b.anthropic_version, b.anthropic_beta, b.status, b.created_at, b.expires_at, b.ended_at, b.cancel_initiated_at, b.openai ? JSON.stringify(b.openai) : null];
+const batchValues = (b: BatchRecord) => [b.id, b.account_id, b.org_id, b.key_id, b.client_ip, b.user_agent, b.anthropic_version, b.anthropic_beta, b.status, b.created_at, b.expires_at, b.ended_at, b.cancel_initiated_at, b.openai ? JSON.stringify(b.openai) : null, b.background ? 1 : 0];
+
+const API_FILTER: Record<BatchApi, string> = {
+  anthropic: ' AND openai IS NULL',
+  openai: ' AND openai IS NOT NULL AND background = 0',
+  background: ' AND background = 1',
+};
 
 /** Statements the two backends share (placeholders written `?`; PostgreSQL's are numbered on the way). */
 const SQL = {
   claimFrom: (state: 'running' | 'pending') => `FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id WHERE i.state = '${state}' AND b.status = 'in_progress'`,
-  ownerPage: (cursor: string, order: 'ASC' | 'DESC', api?: BatchApi) => `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (account_id = ? OR (org_id IS NOT NULL AND org_id = ?))${api ? ` AND openai IS ${api === 'openai' ? 'NOT ' : ''}NULL` : ''}${cursor} ORDER BY created_at ${order}, id ${order} LIMIT ?`,
+  // Background responses wait for no batch: their requests are claimed first (few are open at once).
+  openBackground: 'SELECT id FROM message_batches WHERE status = \'in_progress\' AND background = 1 LIMIT 64',
+  ownerPage: (cursor: string, order: 'ASC' | 'DESC', api?: BatchApi) => `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (account_id = ? OR (org_id IS NOT NULL AND org_id = ?))${api ? API_FILTER[api] : ''}${cursor} ORDER BY created_at ${order}, id ${order} LIMIT ?`,
   counts: 'SELECT state, COUNT(*) AS n FROM message_batch_items WHERE batch_id = ? GROUP BY state',
   queued: `SELECT COUNT(*) AS n FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id
     WHERE b.account_id = ? AND b.status IN ('in_progress', 'canceling') AND i.state IN ('pending', 'running')`,
@@ -185,7 +204,7 @@ export class SqliteBatchStore implements BatchStore {
   /** Prepared once: preparing a statement costs more than running these. */
   private readonly statements = new Map<string, Statement>();
   constructor(private readonly db: SqliteDb) {
-    migrateSqlite(db, 'batches', [MIGRATION('INTEGER'), MIGRATION_OPENAI]);
+    migrateSqlite(db, 'batches', [MIGRATION('INTEGER'), MIGRATION_OPENAI, MIGRATION_BACKGROUND]);
   }
   private sql(text: string): Statement {
     let st = this.statements.get(text);
@@ -206,7 +225,7 @@ export class SqliteBatchStore implements BatchStore {
       chunk(start);
       if (start + CREATE_CHUNK < items.length) await new Promise((r) => setImmediate(r));
     }
-    this.sql(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...batchValues(batch));
+    this.sql(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...batchValues(batch));
   }
   async get(id: string) {
     const r = this.sql(`SELECT ${BATCH_COLUMNS} FROM message_batches WHERE id = ?`).get(id) as Record<string, unknown> | undefined;
@@ -233,10 +252,17 @@ export class SqliteBatchStore implements BatchStore {
       const columns = `i.idx, i.custom_id, i.params, i.attempts, ${BATCH_COLUMNS.split(', ').map((c) => `b.${c}`).join(', ')}`;
       // Two walks of the (state, batch_id, idx) index, each stopping at the limit (one query with
       // OR sorted every pending request of every batch on each claim).
-      const rows = this.sql(`SELECT ${columns} ${SQL.claimFrom('running')} AND i.lease_until < ? ORDER BY i.batch_id, i.idx LIMIT ?`).all(now, n) as Record<string, unknown>[];
+      const rows: Record<string, unknown>[] = [];
+      for (const b of this.sql(SQL.openBackground).all() as { id: string }[]) {
+        if (rows.length >= n) break;
+        rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('pending')} AND i.batch_id = ? AND i.not_before <= ? LIMIT ?`).all(b.id, now, n - rows.length) as Record<string, unknown>[]);
+      }
+      if (rows.length < n) rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('running')} AND i.lease_until < ? ORDER BY i.batch_id, i.idx LIMIT ?`).all(now, n - rows.length) as Record<string, unknown>[]);
       if (rows.length < n) rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('pending')} AND i.not_before <= ? ORDER BY i.batch_id, i.idx LIMIT ?`).all(now, n - rows.length) as Record<string, unknown>[]);
       const mark = this.sql('UPDATE message_batch_items SET state = \'running\', lease_until = ?, attempts = attempts + 1 WHERE batch_id = ? AND idx = ?');
-      return rows.map((r) => {
+      // A background request read first is read again by the walk of every pending request.
+      const seen = new Set<string>();
+      return rows.filter((r) => { const k = `${r.id}\u0000${r.idx}`; if (seen.has(k)) return false; seen.add(k); return true; }).map((r) => {
         mark.run(now + leaseMs, r.id, r.idx);
         return { batch: toBatch(r), idx: Number(r.idx), custom_id: String(r.custom_id), params: String(r.params), attempts: Number(r.attempts) + 1 };
       });
@@ -296,14 +322,14 @@ function pgSql(sql: string): string {
 export class PostgresBatchStore implements BatchStore {
   constructor(private readonly pool: PgPool) {}
   async migrate(): Promise<void> {
-    await migratePostgres(this.pool, 'batches', [MIGRATION('BIGINT'), MIGRATION_OPENAI]);
+    await migratePostgres(this.pool, 'batches', [MIGRATION('BIGINT'), MIGRATION_OPENAI, MIGRATION_BACKGROUND]);
   }
   private async q(sql: string, args: unknown[] = []) {
     return this.pool.query(pgSql(sql), args);
   }
   async create(batch: BatchRecord, items: readonly NewItem[]) {
     await inTransaction(this.pool, async (client) => {
-      await client.query(pgSql(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), batchValues(batch));
+      await client.query(pgSql(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), batchValues(batch));
       for (let start = 0; start < items.length; start += 1000) {
         const slice = items.slice(start, start + 1000);
         await client.query(
@@ -335,14 +361,17 @@ export class PostgresBatchStore implements BatchStore {
     return (await this.pool.query(pgSql(SQL.recent).replace('$1 IS NULL', '$1::text IS NULL').replace('$3 IS NULL', '$3::text IS NULL'), [a, a, st, st, limit])).rows.map(toBatch);
   }
   async claim(now: number, n: number, leaseMs: number) {
-    const claimWhere = async (state: 'running' | 'pending', condition: string, limit: number) => (await this.pool.query(
+    const claimWhere = async (state: 'running' | 'pending', condition: string, limit: number, extra: unknown[] = []) => (await this.pool.query(
       `WITH ready AS (SELECT i.batch_id, i.idx ${SQL.claimFrom(state)} AND ${condition} ORDER BY i.batch_id, i.idx LIMIT $2 FOR UPDATE OF i SKIP LOCKED)
        UPDATE message_batch_items i SET state = 'running', lease_until = $3, attempts = i.attempts + 1
        FROM ready WHERE i.batch_id = ready.batch_id AND i.idx = ready.idx
        RETURNING i.batch_id, i.idx, i.custom_id, i.params, i.attempts`,
-      [now, limit, now + leaseMs],
+      [now, limit, now + leaseMs, ...extra],
     )).rows;
-    const rows = await claimWhere('running', 'i.lease_until < $1', n);
+    const rows: { batch_id: string; idx: number; custom_id: string; params: string; attempts: number }[] = [];
+    const background = (await this.q(SQL.openBackground)).rows.map((r) => String(r.id));
+    if (background.length) rows.push(...await claimWhere('pending', `i.not_before <= $1 AND i.batch_id = ANY($4::text[])`, n, [background]));
+    if (rows.length < n) rows.push(...await claimWhere('running', 'i.lease_until < $1', n - rows.length));
     if (rows.length < n) rows.push(...await claimWhere('pending', 'i.not_before <= $1', n - rows.length));
     const batches = new Map<string, BatchRecord>();
     const out: ClaimedItem[] = [];
@@ -351,7 +380,9 @@ export class PostgresBatchStore implements BatchStore {
       if (!batch) { batch = (await this.get(r.batch_id))!; batches.set(r.batch_id, batch); }
       out.push({ batch, idx: Number(r.idx), custom_id: r.custom_id, params: r.params, attempts: Number(r.attempts) });
     }
-    return out.sort((a, b) => (a.batch.id < b.batch.id ? -1 : a.batch.id > b.batch.id ? 1 : a.idx - b.idx));
+    // Background responses first, then oldest batch first, in the order sent.
+    const rank = (c: ClaimedItem) => (c.batch.background ? 0 : 1);
+    return out.sort((a, b) => rank(a) - rank(b) || (a.batch.id < b.batch.id ? -1 : a.batch.id > b.batch.id ? 1 : a.idx - b.idx));
   }
   async finish(items: readonly FinishedItem[]) {
     if (!items.length) return;

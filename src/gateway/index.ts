@@ -22,7 +22,7 @@ import { EventRecorder } from './recorder.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import type { Authenticator, PipelineDeps } from './interaction.ts';
 
-export type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
+export type { BackgroundResponses, GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
 export type { Authenticator } from './interaction.ts';
 export { extractApiKey } from './interaction.ts';
 export { UpstreamRouter } from './upstreams.ts';

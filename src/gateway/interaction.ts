@@ -165,8 +165,10 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   inflight[flavour] = (inflight[flavour] ?? 0) + 1;
 
   // The client going away aborts the upstream request; the interaction is still recorded.
+  // Ended by the gateway (`writableEnded`: the whole answer or refusal handed to the socket) is not
+  // a disconnect, also where no socket ever flushes it (requests run in process for batches).
   reply.raw.on('close', () => {
-    if (!reply.raw.writableFinished && !run.finished) {
+    if (!reply.raw.writableEnded && !run.finished) {
       run.status = 499;
       run.errorCode = run.errorCode ?? 'WARDEN_CLIENT_DISCONNECTED';
       abortRun(run, new Error('client disconnected'));

@@ -78,6 +78,22 @@ export interface OutputTransformer {
   flush?(): SseEvent[];
 }
 
+/**
+ * Background responses, for the routes of the Responses API. Every method gets the authenticated
+ * caller and throws `WardenError` (another customer's id reads as one that does not exist).
+ */
+export interface BackgroundResponses {
+  /** Whether an id is one of these (its own id scheme), so that the routes send it here. */
+  owns(id: string): boolean;
+  /** Keep the request (already checked: not streamed, stored) and answer with the response, `queued`. */
+  create(auth: AuthContext, body: Record<string, unknown>, client: { ip: string; userAgent: string | null }): Promise<Record<string, unknown>>;
+  retrieve(auth: AuthContext, id: string): Promise<Record<string, unknown>>;
+  cancel(auth: AuthContext, id: string): Promise<Record<string, unknown>>;
+  delete(auth: AuthContext, id: string): Promise<Record<string, unknown>>;
+  /** The upstream's id of a completed background response (to list its input items), else null. */
+  upstreamId(auth: AuthContext, id: string): Promise<string | null>;
+}
+
 export interface GatewayHooks {
   name: string;
   policy?(ctx: InteractionContext): void | Promise<void>;
@@ -91,6 +107,11 @@ export interface GatewayHooks {
    */
   storedAnswer?(ctx: InteractionContext, id: string): Promise<{ model: string | null } | null> | { model: string | null } | null;
   output?(ctx: InteractionContext): OutputTransformer | null | undefined;
+  /**
+   * Responses created with `background: true`, served by the hook that has this (the first one):
+   * it keeps them and runs each later through this pipeline. Without one, background mode is refused.
+   */
+  background?: BackgroundResponses;
   onEnd?(ctx: InteractionContext, event: InteractionEvent): void;
   onEvent?(event: InteractionEvent): void;
   /** Called when the gateway shuts down (flush buffers, close connections). */

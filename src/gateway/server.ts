@@ -9,7 +9,7 @@ import { WardenError, renderErrorBody, toWardenError, type WireFlavour } from '.
 import type { ApiFlavour } from '../events/index.ts';
 import { handleModelCall, authenticateRequest, recordRejectedRequest, type PipelineDeps } from './interaction.ts';
 import { handleTokenCount, TOKEN_COUNT_ROUTES } from './token-count.ts';
-import { handleStoredResponse } from './stored-responses.ts';
+import { handleBackgroundResponse, handleStoredResponse } from './stored-responses.ts';
 
 export interface ServerOptions {
   bodyLimitBytes: number;
@@ -103,6 +103,12 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   });
 
   for (const [path, flavour] of Object.entries(ROUTE_FLAVOUR)) {
+    if (flavour === 'openai.responses' && deps.hooks.some((h) => h.background)) {
+      app.post(path, async (req, reply) => {
+        if (!(await handleBackgroundResponse(deps, req, reply))) await handleModelCall(deps, flavour, req, reply);
+      });
+      continue;
+    }
     app.post(path, (req, reply) => handleModelCall(deps, flavour, req, reply));
   }
   for (const [path, route] of Object.entries(TOKEN_COUNT_ROUTES)) {
@@ -111,6 +117,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   app.get<{ Params: { id: string } }>('/v1/responses/:id', (req, reply) => handleStoredResponse(deps, 'retrieve', req, reply));
   app.get<{ Params: { id: string } }>('/v1/responses/:id/input_items', (req, reply) => handleStoredResponse(deps, 'input_items', req, reply));
   app.delete<{ Params: { id: string } }>('/v1/responses/:id', (req, reply) => handleStoredResponse(deps, 'delete', req, reply));
+  app.post<{ Params: { id: string } }>('/v1/responses/:id/cancel', (req, reply) => handleStoredResponse(deps, 'cancel', req, reply));
 
   app.get('/v1/models', async (req, reply) => {
     await authenticateRequest(deps, req.headers, 'models:read');

@@ -1,7 +1,9 @@
 /**
  * Stored responses: `GET /v1/responses/{id}` (the SDK's `responses.retrieve`),
- * `GET /v1/responses/{id}/input_items` (`responses.inputItems.list`) and `DELETE /v1/responses/{id}`
- * (`responses.delete`).
+ * `GET /v1/responses/{id}/input_items` (`responses.inputItems.list`), `DELETE /v1/responses/{id}`
+ * (`responses.delete`) and `POST /v1/responses/{id}/cancel` (`responses.cancel`); and responses
+ * created with `background: true`, which a `background` hook keeps and runs later through the
+ * pipeline (its ids are its own: those requests go to it).
  *
  * The upstream keeps every customer's responses under Warden's one credential, so each is served
  * only to the account (or organisation) that created it: `storedAnswer` hooks know (the identity
@@ -17,11 +19,39 @@ import { ulid } from '../events/index.ts';
 import { WardenError } from '../errors/index.ts';
 import { Context, authenticateRequest, mapUpstreamFailure, refuseSideRequest, upstreamHeaders, type PipelineDeps } from './interaction.ts';
 import { mergeHeaders } from './headers.ts';
+import type { BackgroundResponses } from './lifecycle.ts';
 
-type Op = 'retrieve' | 'input_items' | 'delete';
-const LABEL: Record<Op, string> = { retrieve: 'openai.responses.retrieve', input_items: 'openai.responses.input_items', delete: 'openai.responses.delete' };
+type Op = 'retrieve' | 'input_items' | 'delete' | 'cancel';
+const LABEL: Record<Op, string> = { retrieve: 'openai.responses.retrieve', input_items: 'openai.responses.input_items', delete: 'openai.responses.delete', cancel: 'openai.responses.cancel' };
 /** Query parameters passed on to the upstream (the rest are dropped). */
-const PASSED_QUERY: Record<Op, readonly string[]> = { retrieve: ['include', 'include[]'], input_items: ['limit', 'order', 'after', 'before', 'include', 'include[]'], delete: [] };
+const PASSED_QUERY: Record<Op, readonly string[]> = { retrieve: ['include', 'include[]'], input_items: ['limit', 'order', 'after', 'before', 'include', 'include[]'], delete: [], cancel: [] };
+
+const backgroundOf = (deps: PipelineDeps): BackgroundResponses | null => deps.hooks.find((h) => h.background)?.background ?? null;
+
+/**
+ * `POST /v1/responses` with `background: true`: kept by the background hook and answered at once
+ * with the response, `queued`. Refusals are thrown to the server's error handler, which records
+ * them as any refused model call. Without a background hook the request goes through the pipeline,
+ * where background mode is refused.
+ */
+export async function handleBackgroundResponse(deps: PipelineDeps, req: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+  const background = backgroundOf(deps);
+  const body = req.body as Record<string, unknown> | null;
+  if (!background || !body || typeof body !== 'object' || Array.isArray(body) || body.background !== true) return false;
+  const auth = await authenticateRequest(deps, req.headers, 'inference');
+  if (body.stream === true) {
+    throw new WardenError('WARDEN_INVALID_REQUEST', 'A background response is not streamed through this API: create it without `stream` and poll GET /v1/responses/{id} until it is done.', { param: 'stream' });
+  }
+  if (body.store === false) throw new WardenError('WARDEN_INVALID_REQUEST', 'Background mode requires `store: true`.', { param: 'store' });
+  const model = typeof body.model === 'string' ? body.model : '';
+  if (!model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
+  if (!deps.router.route(model, 'openai')) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `The model \`${model}\` does not exist or you do not have access to it.`, { param: 'model' });
+  const userAgent = req.headers['user-agent'];
+  const created = await background.create(auth, body, { ip: req.ip, userAgent: typeof userAgent === 'string' ? userAgent : null });
+  deps.metrics.counts.request('openai.responses.background', 200, '');
+  reply.code(200).type('application/json').send(JSON.stringify(created));
+  return true;
+}
 const JSON_CONTENT = { 'content-type': 'application/json' } as const;
 
 export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply): Promise<void> {
@@ -29,14 +59,27 @@ export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: Fast
   const userAgent = req.headers['user-agent'];
   const ctx = new Context(ulid(startedAt), startedAt, 'openai.responses', 'openai', req.ip, typeof userAgent === 'string' ? userAgent : null, req.headers, '', {}, false);
   reply.raw.on('close', () => { if (!reply.raw.writableFinished) ctx.abort(new Error('client disconnected')); });
-  const id = req.params.id;
+  let id = req.params.id;
   let status = 500;
   let code = '';
   try {
     ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
     const query = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
     if (op === 'retrieve' && query.get('stream') === 'true') {
-      throw new WardenError('WARDEN_INVALID_REQUEST', 'Streaming a stored response is only for background responses, which this API does not serve: retrieve it without `stream`.', { param: 'stream' });
+      throw new WardenError('WARDEN_INVALID_REQUEST', 'Streaming a stored response is not served through this API: retrieve it without `stream` (a background response: poll until it is done).', { param: 'stream' });
+    }
+    const background = backgroundOf(deps);
+    if (background?.owns(id)) {
+      if (op !== 'input_items') {
+        const answer = await background[op](ctx.auth, id);
+        status = 200;
+        reply.code(200).headers(mergeHeaders(ctx.responseHeaders, JSON_CONTENT)).send(JSON.stringify(answer));
+        return;
+      }
+      // Its input items are the upstream's, under the id the upstream gave the answer.
+      const upstreamId = await background.upstreamId(ctx.auth, id);
+      if (!upstreamId) throw new WardenError('WARDEN_NOT_FOUND', `Response with id '${id.slice(0, 200)}' has no input items until it has completed.`);
+      id = upstreamId;
     }
     let stored: { model: string | null } | null = null;
     for (const h of deps.hooks) {
@@ -47,6 +90,8 @@ export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: Fast
     // The same refusal for another customer's response as for one that does not exist.
     const notFound = () => new WardenError('WARDEN_NOT_FOUND', `Response with id '${id.slice(0, 200)}' not found.`);
     if (!stored) throw notFound();
+    // Only background responses run after their request; Warden sends none to the upstream.
+    if (op === 'cancel') throw new WardenError('WARDEN_INVALID_REQUEST', 'Only responses created with `background: true` can be cancelled.');
     ctx.model = stored.model ?? '';
     const upstream = deps.router.route(ctx.model, 'openai');
     if (!upstream) throw notFound();

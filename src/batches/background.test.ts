@@ -1,0 +1,163 @@
+// Background responses through a running Warden, with the official OpenAI SDK: kept and run
+// through the pipeline as the key that sent them (recorded, before any batch), read back while
+// queued, running and done, continued, cancelled and deleted by their owner only; bad requests get
+// OpenAI error JSON.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { parseConfig } from '../config/index.ts';
+import { startWarden, type RunningWarden } from '../cli/serve.ts';
+import type { InteractionEvent } from '../events/index.ts';
+
+const TOKEN = 'adm_background_test_token_01234567';
+let w: RunningWarden;
+let dir: string;
+let alice: string;
+let bob: string;
+
+async function admin(path: string, body: object) {
+  const r = await fetch(`${w.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  assert.ok(r.status < 300, `${path}: ${r.status} ${await r.clone().text()}`);
+  return r.json() as Promise<any>;
+}
+async function keyFor(name: string): Promise<string> {
+  const account = await admin('/accounts', { name, email: `${name}@example.org`, tier: 'enterprise' });
+  return (await admin(`/accounts/${account.id}/keys`, { name: 'k' })).secret;
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'warden-background-'));
+  // One request at a time, each held 150 ms by the mock: what waits can be seen waiting.
+  const config = parseConfig({
+    server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, admin: { token: TOKEN },
+    mock: { latency_ms: 150, tokens_per_second: 0 }, batches: { concurrency: 1 },
+  });
+  w = await startWarden(config, { demo: false, log: () => {} });
+  alice = await keyFor('alice');
+  bob = await keyFor('bob');
+});
+after(async () => { await w.close(); rmSync(dir, { recursive: true, force: true }); });
+
+const sdk = (key: string) => new OpenAI({ apiKey: key, baseURL: `${w.url}/v1`, maxRetries: 0 });
+
+async function untilDone(client: OpenAI, id: string, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const r = await client.responses.retrieve(id);
+    if (r.status !== 'queued' && r.status !== 'in_progress') return r;
+    if (Date.now() > deadline) throw new Error(`response ${id} still ${r.status}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+async function events(keep: (e: InteractionEvent) => boolean, n = 1, ms = 5000): Promise<InteractionEvent[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    await w.gateway.recorder.flush();
+    const out: InteractionEvent[] = [];
+    for await (const e of w.stores.events.iterate()) if (keep(e)) out.push(e);
+    if (out.length >= n || Date.now() > deadline) return out;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('a background response is kept, run through the pipeline, read back, continued and deleted', async () => {
+  const client = sdk(alice);
+  const created = await client.responses.create({ model: 'gpt-5', input: 'Explain tides in two sentences.', background: true, max_output_tokens: 4000, metadata: { job: 't1' } });
+  assert.match(created.id, /^resp_bg_/);
+  assert.equal(created.status, 'queued');
+  assert.equal(created.background, true);
+  assert.equal(created.max_output_tokens, 4000, 'the request\'s fields are echoed while it waits');
+  assert.deepEqual(created.metadata, { job: 't1' });
+
+  const done = await untilDone(client, created.id);
+  assert.equal(done.status, 'completed');
+  assert.equal(done.id, created.id, 'read back under the id the client was given');
+  assert.equal(done.background, true);
+  assert.ok(done.output_text.length > 0);
+  assert.ok(done.usage && done.usage.output_tokens > 0);
+
+  // One ordinary interaction of Alice's, marked as run by Warden (no timing taken from it).
+  const [event] = await events((e) => e.client.batch_id === created.id);
+  assert.equal(event.flavour, 'openai.responses');
+  assert.equal(event.response.status, 200, JSON.stringify(event.response));
+  assert.equal(event.client.ip, '127.0.0.1');
+  assert.match(event.client.user_agent ?? '', /OpenAI\/JS/);
+
+  // Continued by its id: the upstream is asked to continue its own answer.
+  const next = await client.responses.create({ model: 'gpt-5', input: 'Now in one sentence.', previous_response_id: created.id });
+  assert.equal(next.status, 'completed');
+  assert.equal(next.previous_response_id, event.response.answer_id, 'the upstream continued the answer it made');
+  const items = await client.responses.inputItems.list(created.id);
+  assert.ok(items.data.length >= 1, 'its input items are listed');
+
+  // Bob sees nothing of it: every call reads as for an id that does not exist.
+  const other = sdk(bob);
+  for (const call of [() => other.responses.retrieve(created.id), () => other.responses.cancel(created.id), () => other.responses.delete(created.id), () => other.responses.inputItems.list(created.id)]) {
+    await assert.rejects(call(), (e: any) => e.status === 404 && e.error.type === 'invalid_request_error');
+  }
+  await assert.rejects(other.responses.create({ model: 'gpt-5', input: 'x', previous_response_id: created.id }), (e: any) => e.status === 400 && e.error.code === 'WARDEN_PREVIOUS_RESPONSE_NOT_FOUND');
+
+  await assert.rejects(client.responses.cancel(created.id), (e: any) => e.status === 400 && /already completed/.test(e.error.message));
+  await client.responses.delete(created.id);
+  await assert.rejects(client.responses.retrieve(created.id), (e: any) => e.status === 404);
+});
+
+test('background responses run before batches, and one cancelled while it waits never runs', async () => {
+  const client = sdk(alice);
+  // A Message Batch of 8 requests takes the single runner slot first.
+  const anthropic = new Anthropic({ apiKey: alice, baseURL: w.url, maxRetries: 0 });
+  const batch = await anthropic.messages.batches.create({ requests: Array.from({ length: 8 }, (_, i) => ({ custom_id: `b${i}`, params: { model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user' as const, content: `item ${i}` }] } })) });
+  await new Promise((r) => setTimeout(r, 100));
+  const first = await client.responses.create({ model: 'gpt-5', input: 'First.', background: true });
+  const second = await client.responses.create({ model: 'gpt-5', input: 'Second.', background: true });
+  const cancelled = await client.responses.cancel(second.id);
+  assert.equal(cancelled.status, 'cancelled');
+  assert.equal((await untilDone(client, first.id)).status, 'completed');
+  const b = await anthropic.messages.batches.retrieve(batch.id);
+  assert.equal(b.processing_status, 'in_progress', 'the background response did not wait for the batch');
+  assert.equal((await client.responses.retrieve(second.id)).status, 'cancelled');
+  assert.deepEqual(await events((e) => e.client.batch_id === second.id, 1, 500), [], 'the cancelled response never ran');
+  assert.deepEqual(await client.responses.cancel(second.id).then((r) => r.status), 'cancelled', 'cancelling again changes nothing');
+  await anthropic.messages.batches.cancel(batch.id);
+
+  // A response that did not come from background mode cannot be cancelled.
+  const plain = await client.responses.create({ model: 'gpt-5', input: 'Plain.' });
+  await assert.rejects(client.responses.cancel(plain.id), (e: any) => e.status === 400 && /Only responses created with `background: true`/.test(e.error.message));
+});
+
+test('a background response refused when it runs reads as failed, with the refusal', async () => {
+  const client = sdk(alice);
+  // no input: the upstream refuses it when it runs
+  const r = await client.responses.create({ model: 'gpt-5', background: true } as never);
+  const done = await untilDone(client, r.id);
+  assert.equal(done.status, 'failed');
+  assert.ok(done.error?.message, JSON.stringify(done.error));
+});
+
+test('bad background requests get OpenAI error JSON', async () => {
+  const post = async (body: object, key: string | null = alice) => {
+    const r = await fetch(`${w.url}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }, body: JSON.stringify(body) });
+    return { status: r.status, body: await r.json() as any };
+  };
+  const cases: [object, string | null, number, RegExp][] = [
+    [{ model: 'gpt-5', input: 'x', background: true, stream: true }, alice, 400, /not streamed/],
+    [{ model: 'gpt-5', input: 'x', background: true, store: false }, alice, 400, /requires `store: true`/],
+    [{ input: 'x', background: true }, alice, 400, /model/],
+    [{ model: 'gpt-5', input: 'x', background: true }, null, 401, /Missing API key/],
+  ];
+  for (const [body, key, status, message] of cases) {
+    const r = await post(body, key);
+    assert.equal(r.status, status, JSON.stringify(r.body));
+    assert.match(r.body.error.message, message);
+  }
+  const created = await sdk(alice).responses.create({ model: 'gpt-5', input: 'x', background: true });
+  const streamed = await fetch(`${w.url}/v1/responses/${created.id}?stream=true`, { headers: { authorization: `Bearer ${alice}` } });
+  assert.equal(streamed.status, 400);
+  assert.match(((await streamed.json()) as any).error.message, /poll until it is done/);
+  await assert.rejects(sdk(alice).responses.delete(created.id), (e: any) => e.status === 400 && /cancel it before deleting/.test(e.error.message));
+});

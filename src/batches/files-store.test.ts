@@ -105,3 +105,21 @@ test('OpenAI batches are stored with their details and listed apart from Message
     assert.deepEqual(outcomes, [{ idx: 0, custom_id: claimed.custom_id, state: 'succeeded', result: '{"status_code":200}' }], name);
   });
 });
+
+test('background responses are claimed before older batches, once', async () => {
+  await eachStore(async (name, _files, store) => {
+    const base: BatchRecord = {
+      id: 'msgbatch_old', account_id: 'acc_a', org_id: null, key_id: 'k', client_ip: '203.0.113.1', user_agent: null, anthropic_version: null,
+      anthropic_beta: null, status: 'in_progress', created_at: 1000, expires_at: 90_000_000, ended_at: null, cancel_initiated_at: null,
+    };
+    await store.create(base, [{ custom_id: 'a', params: '{}' }, { custom_id: 'b', params: '{}' }]);
+    const openai = { endpoint: '/v1/responses', input_file_id: '', completion_window: '24h', model: 'gpt-5', metadata: null, output_expires_seconds: null, errors: null };
+    await store.create({ ...base, id: 'resp_bg_1', created_at: 5000, openai, background: true }, [{ custom_id: 'response', params: '{"input":"hi"}' }]);
+    const claimed = await store.claim(6000, 5, 60_000);
+    assert.deepEqual(claimed.map((c) => `${c.batch.id}/${c.custom_id}`), ['resp_bg_1/response', 'msgbatch_old/a', 'msgbatch_old/b'], `${name}: the background response first, once, then the older batch`);
+    assert.equal(claimed[0].batch.background, true);
+    const both = await store.list({ accountId: 'acc_a', orgId: null }, { limit: 10 }, 'openai');
+    assert.deepEqual(both.map((b) => b.id), [], `${name}: a background response is not an OpenAI batch`);
+    assert.deepEqual((await store.list({ accountId: 'acc_a', orgId: null }, { limit: 10 }, 'background')).map((b) => b.id), ['resp_bg_1']);
+  });
+});

@@ -14,12 +14,12 @@ options:
 ${CONNECTION_HELP}`;
 
 interface OperatorBatch {
-  id: string; processing_status: string; endpoint?: string; created_at: string; ended_at: string | null; account_id: string; key_id: string; client_ip: string;
+  id: string; processing_status: string; endpoint?: string; background?: boolean; created_at: string; ended_at: string | null; account_id: string; key_id: string; client_ip: string;
   request_counts: { processing: number; succeeded: number; errored: number; canceled: number; expired: number };
 }
 
 const row = (b: OperatorBatch) => ({
-  id: b.id, status: b.processing_status, endpoint: b.endpoint ?? '/v1/messages', account: b.account_id, from: b.client_ip, created: b.created_at,
+  id: b.id, status: b.processing_status, endpoint: `${b.endpoint ?? '/v1/messages'}${b.background ? ' (background)' : ''}`, account: b.account_id, from: b.client_ip, created: b.created_at,
   processing: b.request_counts.processing, succeeded: b.request_counts.succeeded, errored: b.request_counts.errored,
   canceled: b.request_counts.canceled, expired: b.request_counts.expired,
 });

@@ -82,7 +82,7 @@ export async function render(main, [id], query, ctx) {
         h('input', { type: 'checkbox', id: 'show-revoked', checked: includeRevoked, on: { change: (e) => ctx.setQuery({ ...query, revoked: e.target.checked ? '1' : undefined }) } }),
         h('label', { for: 'show-revoked', text: 'Show revoked and expired keys' })),
       keysBox),
-    panel('Batches', h('p', { class: 'help', text: 'Batches this account sent (Anthropic /v1/messages/batches, OpenAI /v1/batches); each request runs through the gateway as the key that sent it, to the endpoint shown. Cancelling stops what has not run.' }), batchesBox),
+    panel('Batches', h('p', { class: 'help', text: 'Batches this account sent (Anthropic /v1/messages/batches, OpenAI /v1/batches) and its background responses; each request runs through the gateway as the key that sent it, to the endpoint shown. Cancelling stops what has not run.' }), batchesBox),
     panel('Recent interactions', recentBox),
     panel('Change history', historyBox));
 
@@ -166,7 +166,7 @@ async function loadBatches(box, id) {
       columns: [
         { label: 'Batch', value: (b) => h('code', { title: b.id, text: shortId(b.id) }) },
         { label: 'Status', value: (b) => badge(b.processing_status.replace('_', ' '), BATCH_TONE[b.processing_status] ?? 'muted') },
-        { label: 'Endpoint', value: (b) => h('code', { text: b.endpoint ?? '/v1/messages' }) },
+        { label: 'Endpoint', value: (b) => h('code', { text: `${b.endpoint ?? '/v1/messages'}${b.background ? ' (background)' : ''}` }) },
         { label: 'Sent', value: (b) => when(b.created_at) },
         { label: 'From', value: (b) => b.client_ip },
         { label: 'Running', num: true, value: (b) => fmtInt(b.request_counts.processing) },

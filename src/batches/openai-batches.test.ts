@@ -94,6 +94,9 @@ test('an input file uploaded, a batch run through the pipeline, answers and refu
 
   const output = await jsonl(client, done.output_file_id!);
   assert.deepEqual(output.map((l) => l.custom_id), ['first', 'second'], 'answers in the order sent');
+  const sum = (k: string) => output.reduce((a, l) => a + l.response.body.usage[k], 0);
+  assert.deepEqual(done.usage && { input: done.usage.input_tokens, output: done.usage.output_tokens, total: done.usage.total_tokens },
+    { input: sum('prompt_tokens'), output: sum('completion_tokens'), total: sum('prompt_tokens') + sum('completion_tokens') }, 'the batch\'s usage is its answers\'');
   for (const l of output) {
     assert.match(l.id, /^batch_req_/);
     assert.equal(l.response.status_code, 200);

@@ -93,6 +93,7 @@ export function openAiBatchJson(b: BatchRecord, c: Record<ItemState, number>): R
     cancelling_at: seconds(b.cancel_initiated_at),
     cancelled_at: at(status === 'cancelled'),
     request_counts: { total, completed: c.succeeded, failed: c.errored },
+    ...(o.usage ? { usage: o.usage } : {}),
     metadata: o.metadata,
   };
 }
@@ -167,7 +168,14 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     return fileJson(f);
   }
 
-  const describeBatch = async (b: BatchRecord) => openAiBatchJson(b, await store.counts(b.id));
+  /** A batch as described; one just ended has its output files and usage recorded first, by whoever sees it first. */
+  const describeBatch = async (b: BatchRecord) => {
+    if (b.status === 'ended' && b.openai && b.openai.errors === null && !b.openai.usage) {
+      await recordOutputFiles(store, files, [b.id], config.retention_days, config.file_retention_days);
+      b = (await store.get(b.id)) ?? b;
+    }
+    return openAiBatchJson(b, await store.counts(b.id));
+  };
 
   app.register(async (scope) => {
     // Only this scope parses multipart bodies; the model routes keep their JSON-only parser.
@@ -322,17 +330,52 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
 
 /**
  * When OpenAI batches end, their output and error files are recorded (a row each, read from the
- * batch's results). Called by the runner with the batches it ended; a second call does nothing.
+ * batch's results), then their usage. Called by the runner with the batches it ended, and by the
+ * routes for an ended batch without usage yet; once the usage is written it does nothing (a
+ * deleted output file stays deleted).
  */
 export async function recordOutputFiles(store: BatchRoutesDeps['store'], files: FileStore, ids: readonly string[], retentionDays: number, fileRetentionDays: number): Promise<void> {
   for (const id of ids) {
     const b = await store.get(id);
-    if (!b?.openai || b.background || b.openai.errors !== null || b.ended_at === null) continue;
+    if (!b?.openai || b.background || b.openai.errors !== null || b.ended_at === null || b.openai.usage) continue;
     const c = await store.counts(id);
     const total = Object.values(c).reduce((a, n) => a + n, 0);
     const keep = Math.min((b.openai.output_expires_seconds ?? fileRetentionDays * 86_400) * 1000, retentionDays * DAY_MS);
     const common = { account_id: b.account_id, org_id: b.org_id, purpose: 'batch_output' as const, bytes: null, created_at: b.ended_at, expires_at: b.ended_at + keep, batch_id: b.id };
     if (c.succeeded > 0) await files.addOutput({ ...common, id: outputFileId(b.id, 'output'), filename: `${b.id}_output.jsonl`, kind: 'output' });
     if (total - c.succeeded > 0) await files.addOutput({ ...common, id: outputFileId(b.id, 'error'), filename: `${b.id}_error.jsonl`, kind: 'error' });
+    await store.updateOpenAi(b.id, { ...b.openai, usage: await batchUsage(store, b.id) });
   }
+}
+
+/**
+ * The tokens of a batch's answers, from each answer's own usage (every endpoint names them its way:
+ * `prompt_tokens`/`completion_tokens` for chat, legacy completions and embeddings,
+ * `input_tokens`/`output_tokens` for responses). Read a page at a time.
+ */
+interface Usage {
+  input_tokens?: unknown; prompt_tokens?: unknown; output_tokens?: unknown; completion_tokens?: unknown;
+  input_tokens_details?: { cached_tokens?: unknown }; prompt_tokens_details?: { cached_tokens?: unknown };
+  output_tokens_details?: { reasoning_tokens?: unknown }; completion_tokens_details?: { reasoning_tokens?: unknown };
+}
+
+async function batchUsage(store: BatchRoutesDeps['store'], id: string): Promise<NonNullable<OpenAiBatch['usage']>> {
+  let input = 0; let cached = 0; let output = 0; let reasoning = 0;
+  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+  for (let after = -1; ;) {
+    const page = await store.outcomes(id, after, OUTPUT_PAGE);
+    if (page.length === 0) break;
+    after = page[page.length - 1].idx;
+    for (const o of page) {
+      if (o.state !== 'succeeded' || !o.result) continue;
+      let usage: Usage | undefined;
+      try { usage = (JSON.parse(o.result) as { body?: { usage?: Usage } }).body?.usage; } catch { continue; }
+      if (!usage) continue;
+      input += n(usage.input_tokens ?? usage.prompt_tokens);
+      output += n(usage.output_tokens ?? usage.completion_tokens);
+      cached += n((usage.input_tokens_details ?? usage.prompt_tokens_details)?.cached_tokens);
+      reasoning += n((usage.output_tokens_details ?? usage.completion_tokens_details)?.reasoning_tokens);
+    }
+  }
+  return { input_tokens: input, input_tokens_details: { cached_tokens: cached }, output_tokens: output, output_tokens_details: { reasoning_tokens: reasoning }, total_tokens: input + output };
 }

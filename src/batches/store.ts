@@ -49,6 +49,8 @@ export interface OpenAiBatch {
   errors: { code: string; message: string; param: string | null; line: number | null }[] | null;
   /** A background response: the request's fields its response object echoes while it waits. */
   response_params?: Record<string, unknown>;
+  /** Tokens of the requests answered, summed when the batch ends. */
+  usage?: { input_tokens: number; input_tokens_details: { cached_tokens: number }; output_tokens: number; output_tokens_details: { reasoning_tokens: number }; total_tokens: number };
 }
 
 /** Which batches a listing shows: Anthropic's, OpenAI's, or background responses. */
@@ -88,6 +90,8 @@ export interface BatchStore {
   /** Expire what is overdue and end batches with nothing left to run; returns the ids ended. */
   settle(now: number): Promise<string[]>;
   results(id: string): Promise<ItemResult[]>;
+  /** Replace an OpenAI batch's details (its usage is added when it ends). */
+  updateOpenAi(id: string, openai: OpenAiBatch): Promise<void>;
   /** Requests' states and results in the order sent: those after index `after`, at most `limit`. */
   outcomes(id: string, after?: number, limit?: number): Promise<ItemOutcome[]>;
   delete(id: string): Promise<boolean>;
@@ -168,6 +172,7 @@ const SQL = {
   end: 'UPDATE message_batches SET status = \'ended\', ended_at = ? WHERE id = ? AND status <> \'ended\'',
   results: 'SELECT custom_id, state, result FROM message_batch_items WHERE batch_id = ? ORDER BY idx',
   outcomes: 'SELECT idx, custom_id, state, result FROM message_batch_items WHERE batch_id = ? AND idx > ? ORDER BY idx LIMIT ?',
+  updateOpenAi: 'UPDATE message_batches SET openai = ? WHERE id = ?',
   // the requests of batches that ended long ago, and of batch creations that never finished
   pruneItems: 'DELETE FROM message_batch_items WHERE batch_id IN (SELECT id FROM message_batches WHERE status = \'ended\' AND ended_at < ?) OR batch_id NOT IN (SELECT id FROM message_batches)',
   prune: 'DELETE FROM message_batches WHERE status = \'ended\' AND ended_at < ?',
@@ -299,6 +304,9 @@ export class SqliteBatchStore implements BatchStore {
   async outcomes(id: string, after = -1, limit = 1_000_000) {
     return (this.sql(SQL.outcomes).all(id, after, limit) as Record<string, unknown>[]).map(toOutcome);
   }
+  async updateOpenAi(id: string, openai: OpenAiBatch) {
+    this.sql(SQL.updateOpenAi).run(JSON.stringify(openai), id);
+  }
   async delete(id: string) {
     return this.db.transaction(() => {
       this.sql(SQL.deleteItems).run(id);
@@ -413,6 +421,9 @@ export class PostgresBatchStore implements BatchStore {
   }
   async outcomes(id: string, after = -1, limit = 1_000_000) {
     return (await this.q(SQL.outcomes, [id, after, limit])).rows.map(toOutcome);
+  }
+  async updateOpenAi(id: string, openai: OpenAiBatch) {
+    await this.q(SQL.updateOpenAi, [JSON.stringify(openai), id]);
   }
   async delete(id: string) {
     await this.q(SQL.deleteItems, [id]);

@@ -45,6 +45,17 @@ export class BatchRunner {
   /** Batches known to be cancelled or ended, and when each open one was last read. */
   private readonly closed = new Set<string>();
   private readonly checked = new Map<string, number>();
+  private wake: NodeJS.Timeout | null = null;
+  private wakeTime = 0;
+  /** Batches a limit has refused on this node: from then on they run one request at a time here. */
+  private readonly singleFile = new Set<string>();
+  /** For those: the limit's last wait (the time it takes to allow one more request), and when the next may start. */
+  private readonly spacing = new Map<string, number>();
+  private readonly nextStart = new Map<string, number>();
+  /** Requests of each batch running on this node. */
+  private readonly runningOf = new Map<string, number>();
+  /** Batches this node saw refused by a limit, until when: what it claimed of them waits too. */
+  private readonly paused = new Map<string, number>();
 
   /** `warden_batch_requests_total{outcome}`: succeeded, errored, retried (a 429 or 5xx that waits), canceled. */
   private readonly outcomes: Counter<'outcome'> | null;
@@ -119,16 +130,52 @@ export class BatchRunner {
 
   private startQueued(): void {
     while (!this.stopped && this.inFlight.size < this.config.concurrency && this.queue.length) {
-      const item = this.queue.shift()!;
+      // A batch a limit has refused runs one request at a time, spaced by the wait the limit gave:
+      // several at once would meet the limit together, and one at once would be refused every other time.
+      const now = Date.now();
+      let soonest = Infinity;
+      const at = this.queue.findIndex((it) => {
+        if (!this.singleFile.has(it.batch.id)) return true;
+        if (this.runningOf.get(it.batch.id)) return false;
+        const next = this.nextStart.get(it.batch.id) ?? 0;
+        if (next > now) { soonest = Math.min(soonest, next); return false; }
+        return true;
+      });
+      if (at < 0) {
+        if (soonest < Infinity) this.wakeAt(soonest);
+        return;
+      }
+      const item = this.queue.splice(at, 1)[0];
+      const id = item.batch.id;
+      const spacing = this.spacing.get(id);
+      if (spacing !== undefined) this.nextStart.set(id, now + spacing);
+      this.runningOf.set(id, (this.runningOf.get(id) ?? 0) + 1);
       const p = this.run(item)
-        .catch((err) => this.log(`batches: request ${item.custom_id} of ${item.batch.id} failed to run: ${(err as Error).message}`))
+        .catch((err) => this.log(`batches: request ${item.custom_id} of ${id} failed to run: ${(err as Error).message}`))
         .finally(() => {
           this.inFlight.delete(p);
+          const left = (this.runningOf.get(id) ?? 1) - 1;
+          if (left > 0) this.runningOf.set(id, left); else this.runningOf.delete(id);
           this.idleSince = null;
           void this.tick();
         });
       this.inFlight.add(p);
     }
+  }
+
+  /** A request of a spaced batch passed its limit: the next may come a little sooner. */
+  private passed(batchId: string): void {
+    const spaced = this.spacing.get(batchId);
+    if (spaced !== undefined) this.spacing.set(batchId, spaced * 0.97);
+  }
+
+  /** Claim again when a paused batch may go on (an idle runner would otherwise look only a second later). */
+  private wakeAt(at: number): void {
+    if (this.wake && this.wakeTime <= at) return;
+    if (this.wake) clearTimeout(this.wake);
+    this.wakeTime = at;
+    this.wake = setTimeout(() => { this.wake = null; void this.tick(Date.now(), true); }, Math.max(0, at - Date.now()) + 1);
+    this.wake.unref();
   }
 
   /** A batch cancelled here (the routes say so at once) or elsewhere (read at most once a second). */
@@ -174,6 +221,12 @@ export class BatchRunner {
     const { batch } = item;
     // Claimed ahead, then the batch was cancelled: not run.
     if (await this.isClosed(batch.id)) { this.finished(item, 'canceled', null); return; }
+    // Claimed ahead, then a limit refused one of its batch: it waits with the batch, no attempt spent.
+    const pausedUntil = this.paused.get(batch.id);
+    if (pausedUntil !== undefined) {
+      if (pausedUntil > Date.now()) { await this.store.retryLater(batch.id, item.idx, pausedUntil, true); return; }
+      this.paused.delete(batch.id);
+    }
     if (batch.openai) return this.runOpenAi(item, batch.openai.endpoint);
     const headers: Record<string, string> = {
       'content-type': 'application/json',
@@ -185,11 +238,12 @@ export class BatchRunner {
     const res = await this.app.inject({ method: 'POST', url: '/v1/messages', headers, payload: item.params, remoteAddress: batch.client_ip });
     const status = res.statusCode;
     if (status === 200) {
+      this.passed(batch.id);
       // The answer as the gateway sent it (shaped, watermarked), not parsed again.
       this.finished(item, 'succeeded', `{"type":"succeeded","message":${res.body}}`);
       return;
     }
-    if (await this.retried(item, status, res.headers['retry-after'])) return;
+    if (await this.retried(item, status, res.headers)) return;
     let body: unknown = null;
     try { body = JSON.parse(res.body); } catch { /* not JSON */ }
     const error = body && typeof body === 'object' && (body as { type?: unknown }).type === 'error'
@@ -211,7 +265,8 @@ export class BatchRunner {
     if (batch.user_agent) headers['user-agent'] = batch.user_agent;
     const res = await this.app.inject({ method: 'POST', url: endpoint, headers, payload: item.params, remoteAddress: batch.client_ip });
     const status = res.statusCode;
-    if (status !== 200 && await this.retried(item, status, res.headers['retry-after'])) return;
+    if (status === 200) this.passed(batch.id);
+    else if (await this.retried(item, status, res.headers)) return;
     const requestId = res.headers['x-request-id'] ?? res.headers['x-warden-request-id'] ?? `req_${batch.id}_${item.idx}`;
     // The gateway answers JSON, refusals included; anything else (never expected) becomes an error body.
     let body = res.body;
@@ -221,12 +276,32 @@ export class BatchRunner {
     this.finished(item, status === 200 ? 'succeeded' : 'errored', `{"status_code":${status},"request_id":${JSON.stringify(String(requestId))},"body":${body}}`);
   }
 
-  /** A limit's 429 or an upstream failure waits (Retry-After, else doubling from 2 s) and runs again, while attempts remain. */
-  private async retried(item: ClaimedItem, status: number, retryAfterHeader: unknown): Promise<boolean> {
+  /**
+   * A limit's 429 or an upstream failure waits (Retry-After, else doubling from 2 s) and runs again,
+   * while attempts remain. A 429 pauses the whole batch until then: its other requests would meet
+   * the same limit, and trying them all would spend their attempts (a large batch would fail where
+   * it should be paced).
+   */
+  private async retried(item: ClaimedItem, status: number, headers: Record<string, unknown>): Promise<boolean> {
     if (!((status === 429 || status >= 500) && item.attempts < this.config.max_attempts)) return false;
-    const retryAfter = Number(retryAfterHeader);
-    const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : Math.min(300_000, 2000 * 2 ** (item.attempts - 1));
-    await this.store.retryLater(item.batch.id, item.idx, Date.now() + wait);
+    // retry-after-ms is the limit's wait to the millisecond; retry-after rounds it up to a second.
+    const ms = Number(headers['retry-after-ms']);
+    const s = Number(headers['retry-after']);
+    const wait = Number.isFinite(ms) && ms > 0 ? ms : Number.isFinite(s) && s > 0 ? s * 1000 : Math.min(300_000, 2000 * 2 ** (item.attempts - 1));
+    const until = Date.now() + wait;
+    if (status === 429) {
+      if (this.paused.size > 10_000) this.paused.clear();
+      if (this.singleFile.size > 10_000) { this.singleFile.clear(); this.spacing.clear(); this.nextStart.clear(); }
+      this.singleFile.add(item.batch.id);
+      // Spaced further on each refusal, a little closer on each success (additive-increase style, as
+      // congestion control does): the wait a refusal gives is only how early that request was.
+      const spaced = this.spacing.get(item.batch.id);
+      this.spacing.set(item.batch.id, Math.min(60_000, Math.max(wait, spaced === undefined ? 0 : spaced * 1.5)));
+      this.paused.set(item.batch.id, Math.max(until, this.paused.get(item.batch.id) ?? 0));
+      await this.store.pause(item.batch.id, until);
+      this.wakeAt(until);
+    }
+    await this.store.retryLater(item.batch.id, item.idx, until);
     this.outcomes?.inc({ outcome: 'retried' });
     return true;
   }
@@ -235,6 +310,7 @@ export class BatchRunner {
   async stop(waitMs = 30_000): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.wake) clearTimeout(this.wake);
     this.timer = null;
     // What was claimed ahead goes back, to run after a restart or on another node at once.
     const queued = this.queue;

@@ -83,8 +83,13 @@ export interface BatchStore {
   claim(now: number, n: number, leaseMs: number): Promise<ClaimedItem[]>;
   /** Record results (one transaction); a request no longer running (cancelled, expired, finished elsewhere) keeps what it has. */
   finish(items: readonly FinishedItem[]): Promise<void>;
-  /** Back to pending, to run again from `notBefore` (a limit's Retry-After, an upstream failure). */
-  retryLater(batchId: string, idx: number, notBefore: number): Promise<void>;
+  /**
+   * Back to pending, to run again from `notBefore` (a limit's Retry-After, an upstream failure).
+   * `notRun`: it was claimed but never sent, so the claim does not count as an attempt.
+   */
+  retryLater(batchId: string, idx: number, notBefore: number, notRun?: boolean): Promise<void>;
+  /** Nothing of the batch is claimed before `until` (ms): a limit refused it (a later pause wins). */
+  pause(batchId: string, until: number): Promise<void>;
   /** Start cancelling: requests not yet run are `canceled`; running ones finish. False if already ended. */
   cancel(id: string, now: number): Promise<boolean>;
   /** Expire what is overdue and end batches with nothing left to run; returns the ids ended. */
@@ -116,6 +121,8 @@ const MIGRATION = (big: string) => `
 const MIGRATION_OPENAI = 'ALTER TABLE message_batches ADD COLUMN openai TEXT';
 /** v3: background responses, run first. */
 const MIGRATION_BACKGROUND = 'ALTER TABLE message_batches ADD COLUMN background INTEGER NOT NULL DEFAULT 0';
+/** v4: a batch paused by a limit's Retry-After (ms). */
+const MIGRATION_PAUSE = 'ALTER TABLE message_batches ADD COLUMN not_before BIGINT NOT NULL DEFAULT 0';
 
 /** Requests written per transaction when a batch is created on SQLite. */
 const CREATE_CHUNK = 500;
@@ -149,7 +156,9 @@ const API_FILTER: Record<BatchApi, string> = {
 
 /** Statements the two backends share (placeholders written `?`; PostgreSQL's are numbered on the way). */
 const SQL = {
-  claimFrom: (state: 'running' | 'pending') => `FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id WHERE i.state = '${state}' AND b.status = 'in_progress'`,
+  // A batch paused by a limit (`not_before`) has nothing to claim until then.
+  claimFrom: (state: 'running' | 'pending', now = '?') => `FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id WHERE i.state = '${state}' AND b.status = 'in_progress' AND b.not_before <= ${now}`,
+  pause: 'UPDATE message_batches SET not_before = ? WHERE id = ? AND not_before < ?',
   // Background responses wait for no batch: their requests are claimed first (few are open at once).
   openBackground: 'SELECT id FROM message_batches WHERE status = \'in_progress\' AND background = 1 LIMIT 64',
   ownerPage: (cursor: string, order: 'ASC' | 'DESC', api?: BatchApi) => `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (account_id = ? OR (org_id IS NOT NULL AND org_id = ?))${api ? API_FILTER[api] : ''}${cursor} ORDER BY created_at ${order}, id ${order} LIMIT ?`,
@@ -159,6 +168,8 @@ const SQL = {
   recent: `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (? IS NULL OR account_id = ?) AND (? IS NULL OR status = ?) ORDER BY created_at DESC, id DESC LIMIT ?`,
   finish: 'UPDATE message_batch_items SET state = ?, result = ?, lease_until = NULL WHERE batch_id = ? AND idx = ? AND state = \'running\'',
   retry: 'UPDATE message_batch_items SET state = \'pending\', not_before = ?, lease_until = NULL WHERE batch_id = ? AND idx = ? AND state = \'running\'',
+  // claimed but not run: the claim's attempt is given back
+  putBack: 'UPDATE message_batch_items SET state = \'pending\', not_before = ?, lease_until = NULL, attempts = attempts - 1 WHERE batch_id = ? AND idx = ? AND state = \'running\'',
   cancelBatch: 'UPDATE message_batches SET status = \'canceling\', cancel_initiated_at = ? WHERE id = ? AND status = \'in_progress\'',
   // pending requests of batches being cancelled, or of overdue batches (and their abandoned claims)
   cancelPending: `UPDATE message_batch_items SET state = 'canceled', result = NULL WHERE state = 'pending'
@@ -209,7 +220,7 @@ export class SqliteBatchStore implements BatchStore {
   /** Prepared once: preparing a statement costs more than running these. */
   private readonly statements = new Map<string, Statement>();
   constructor(private readonly db: SqliteDb) {
-    migrateSqlite(db, 'batches', [MIGRATION('INTEGER'), MIGRATION_OPENAI, MIGRATION_BACKGROUND]);
+    migrateSqlite(db, 'batches', [MIGRATION('INTEGER'), MIGRATION_OPENAI, MIGRATION_BACKGROUND, MIGRATION_PAUSE]);
   }
   private sql(text: string): Statement {
     let st = this.statements.get(text);
@@ -260,10 +271,10 @@ export class SqliteBatchStore implements BatchStore {
       const rows: Record<string, unknown>[] = [];
       for (const b of this.sql(SQL.openBackground).all() as { id: string }[]) {
         if (rows.length >= n) break;
-        rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('pending')} AND i.batch_id = ? AND i.not_before <= ? LIMIT ?`).all(b.id, now, n - rows.length) as Record<string, unknown>[]);
+        rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('pending')} AND i.batch_id = ? AND i.not_before <= ? LIMIT ?`).all(now, b.id, now, n - rows.length) as Record<string, unknown>[]);
       }
-      if (rows.length < n) rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('running')} AND i.lease_until < ? ORDER BY i.batch_id, i.idx LIMIT ?`).all(now, n - rows.length) as Record<string, unknown>[]);
-      if (rows.length < n) rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('pending')} AND i.not_before <= ? ORDER BY i.batch_id, i.idx LIMIT ?`).all(now, n - rows.length) as Record<string, unknown>[]);
+      if (rows.length < n) rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('running')} AND i.lease_until < ? ORDER BY i.batch_id, i.idx LIMIT ?`).all(now, now, n - rows.length) as Record<string, unknown>[]);
+      if (rows.length < n) rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('pending')} AND i.not_before <= ? ORDER BY i.batch_id, i.idx LIMIT ?`).all(now, now, n - rows.length) as Record<string, unknown>[]);
       const mark = this.sql('UPDATE message_batch_items SET state = \'running\', lease_until = ?, attempts = attempts + 1 WHERE batch_id = ? AND idx = ?');
       // A background request read first is read again by the walk of every pending request.
       const seen = new Set<string>();
@@ -277,8 +288,11 @@ export class SqliteBatchStore implements BatchStore {
     const st = this.sql(SQL.finish);
     this.db.transaction(() => { for (const f of items) st.run(f.state, f.result, f.batchId, f.idx); })();
   }
-  async retryLater(batchId: string, idx: number, notBefore: number) {
-    this.sql(SQL.retry).run(notBefore, batchId, idx);
+  async retryLater(batchId: string, idx: number, notBefore: number, notRun = false) {
+    this.sql(notRun ? SQL.putBack : SQL.retry).run(notBefore, batchId, idx);
+  }
+  async pause(batchId: string, until: number) {
+    this.sql(SQL.pause).run(until, batchId, until);
   }
   async cancel(id: string, now: number) {
     return this.db.transaction(() => {
@@ -330,7 +344,7 @@ function pgSql(sql: string): string {
 export class PostgresBatchStore implements BatchStore {
   constructor(private readonly pool: PgPool) {}
   async migrate(): Promise<void> {
-    await migratePostgres(this.pool, 'batches', [MIGRATION('BIGINT'), MIGRATION_OPENAI, MIGRATION_BACKGROUND]);
+    await migratePostgres(this.pool, 'batches', [MIGRATION('BIGINT'), MIGRATION_OPENAI, MIGRATION_BACKGROUND, MIGRATION_PAUSE]);
   }
   private async q(sql: string, args: unknown[] = []) {
     return this.pool.query(pgSql(sql), args);
@@ -370,7 +384,7 @@ export class PostgresBatchStore implements BatchStore {
   }
   async claim(now: number, n: number, leaseMs: number) {
     const claimWhere = async (state: 'running' | 'pending', condition: string, limit: number, extra: unknown[] = []) => (await this.pool.query(
-      `WITH ready AS (SELECT i.batch_id, i.idx ${SQL.claimFrom(state)} AND ${condition} ORDER BY i.batch_id, i.idx LIMIT $2 FOR UPDATE OF i SKIP LOCKED)
+      `WITH ready AS (SELECT i.batch_id, i.idx ${SQL.claimFrom(state, '$1')} AND ${condition} ORDER BY i.batch_id, i.idx LIMIT $2 FOR UPDATE OF i SKIP LOCKED)
        UPDATE message_batch_items i SET state = 'running', lease_until = $3, attempts = i.attempts + 1
        FROM ready WHERE i.batch_id = ready.batch_id AND i.idx = ready.idx
        RETURNING i.batch_id, i.idx, i.custom_id, i.params, i.attempts`,
@@ -401,8 +415,11 @@ export class PostgresBatchStore implements BatchStore {
       [items.map((f) => f.batchId), items.map((f) => f.idx), items.map((f) => f.state), items.map((f) => f.result)],
     );
   }
-  async retryLater(batchId: string, idx: number, notBefore: number) {
-    await this.q(SQL.retry, [notBefore, batchId, idx]);
+  async retryLater(batchId: string, idx: number, notBefore: number, notRun = false) {
+    await this.q(notRun ? SQL.putBack : SQL.retry, [notBefore, batchId, idx]);
+  }
+  async pause(batchId: string, until: number) {
+    await this.q(SQL.pause, [until, batchId, until]);
   }
   async cancel(id: string, now: number) {
     const changed = ((await this.q(SQL.cancelBatch, [now, id])).rowCount ?? 0) > 0;

@@ -56,7 +56,7 @@ export function rateLimitHeaders(d: LimitDecision, wire: WireFlavour): Record<st
   }
   if (!d.allowed && d.retryAfterS !== null) {
     h['retry-after'] = String(d.retryAfterS);
-    h['retry-after-ms'] = String(d.retryAfterS * 1000);
+    h['retry-after-ms'] = String(d.retryAfterMs ?? d.retryAfterS * 1000);
   }
   return h;
 }

@@ -65,6 +65,8 @@ export interface LimitDecision {
   tightest: MeterVerdict | null;
   /** Seconds until a retry can pass; null when it never can (limit 0, request larger than the limit). */
   retryAfterS: number | null;
+  /** The same in milliseconds, not rounded up to a second (`retry-after-ms`: a client can pace itself to the limit). */
+  retryAfterMs: number | null;
   /** To settle when the request ends; null when nothing was reserved. */
   reservation: Reservation | null;
   /** Why the shared backend was not used, when it was not. */
@@ -180,7 +182,7 @@ export class Limiter {
     this.metrics.decision(allowed ? 'fail_open' : 'fail_closed', this.backend.name, (performance.now() - started) / 1000);
     return {
       allowed, mode: allowed ? 'fail_open' : 'fail_closed', backend: null, nowUs: nowUs ?? Date.now() * 1000, meters: [],
-      binding: null, tightest: null, retryAfterS: allowed ? null : 1, reservation: null, backendError: why, cost,
+      binding: null, tightest: null, retryAfterS: allowed ? null : 1, retryAfterMs: allowed ? null : 1000, reservation: null, backendError: why, cost,
     };
   }
 
@@ -190,6 +192,7 @@ export class Limiter {
     let binding: MeterVerdict | null = null;
     let tightest: MeterVerdict | null = null;
     let retryAfterS: number | null = null;
+    let retryAfterMs: number | null = null;
     let reservation: Reservation | null = null;
     if (raw.allowed) {
       let room = Infinity;
@@ -214,6 +217,7 @@ export class Limiter {
         } else if (!never && retry > worst) { worst = retry; binding = v; }
       }
       retryAfterS = never ? null : Math.max(1, Math.ceil(worst / 1e6));
+      retryAfterMs = never ? null : Math.max(1, Math.ceil(worst / 1e3));
     }
     // Per-scope outcomes: a scope is refused when any of its meters refused.
     let lastScope = '';
@@ -228,7 +232,7 @@ export class Limiter {
     }
     const outcome = mode === 'local' ? (raw.allowed ? 'local_allowed' : 'local_refused') : raw.allowed ? 'allowed' : 'refused';
     this.metrics.decision(outcome, backend.name, (performance.now() - started) / 1000);
-    return { allowed: raw.allowed, mode, backend: backend.name, nowUs: raw.nowUs, meters: verdicts, binding, tightest, retryAfterS, reservation, backendError: why, cost };
+    return { allowed: raw.allowed, mode, backend: backend.name, nowUs: raw.nowUs, meters: verdicts, binding, tightest, retryAfterS, retryAfterMs, reservation, backendError: why, cost };
   }
 
   /**

@@ -1,0 +1,42 @@
+// A batch far larger than its account's burst is paced by the rate limit, not failed: a 429 pauses
+// the whole batch until its Retry-After, so its requests do not all meet the limit in turn and
+// spend their attempts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import { parseConfig } from '../config/index.ts';
+import { startWarden } from '../cli/serve.ts';
+
+test('60 requests against a burst of 5 at 10 a second: every one succeeds, few are refused on the way', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-batch-pacing-'));
+  const w = await startWarden(parseConfig({
+    server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' },
+    mock: { latency_ms: 0, tokens_per_second: 0 }, limits: { tiers: { email_verified: { account: { rpm: 600, burst: 5 } } } },
+  }), { log: () => {} });
+  try {
+    const post = async (path: string, body: object) => (await (await fetch(`${w.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any;
+    const account = await post('/accounts', { name: 'bulk', email: 'bulk@example.org', tier: 'email_verified' });
+    const key = (await post(`/accounts/${account.id}/keys`, { name: 'k' })).secret as string;
+    const client = new Anthropic({ apiKey: key, baseURL: w.url, maxRetries: 0 });
+    const started = Date.now();
+    const created = await client.messages.batches.create({ requests: Array.from({ length: 60 }, (_, i) => ({ custom_id: `r${i}`, params: { model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user' as const, content: `item ${i}` }] } })) });
+    let b = created;
+    for (let t = 0; t < 400 && b.processing_status !== 'ended'; t++) {
+      await new Promise((r) => setTimeout(r, 100));
+      b = await client.messages.batches.retrieve(created.id);
+    }
+    assert.deepEqual(b.request_counts, { processing: 0, succeeded: 60, errored: 0, canceled: 0, expired: 0 });
+    assert.ok(Date.now() - started >= 4000, 'paced by the limit: 55 requests past the burst at 10 a second');
+    await w.gateway.recorder.flush();
+    let refused = 0;
+    for await (const e of w.stores.events.iterate()) if (e.account_id === account.id && e.response.status === 429) refused++;
+    t.diagnostic(`${refused} attempts refused, ${Date.now() - started} ms`);
+    assert.ok(refused <= 30, `${refused} attempts refused by the limit: about one a pause, not one per waiting request`);
+  } finally {
+    await w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

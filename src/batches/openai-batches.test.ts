@@ -262,6 +262,22 @@ test('bad requests get OpenAI error JSON with the right status', async () => {
   assert.equal(expiring.expires_at, expiring.created_at + 3600);
 });
 
+test('lists page with the SDK: a page of one at a time gives every batch and file once, newest first', async () => {
+  const client = sdk(alice);
+  const all = []; const paged = [];
+  for await (const b of client.batches.list()) all.push(b.id);
+  for await (const b of client.batches.list({ limit: 1 })) paged.push(b.id);
+  assert.ok(all.length >= 3, `${all.length} batches`);
+  assert.deepEqual(paged, all);
+  assert.deepEqual([...all].sort().reverse(), all, 'newest first (ids grow with time)');
+  const files = []; const pagedFiles = [];
+  for await (const f of client.files.list()) files.push(f.id);
+  for await (const f of client.files.list({ limit: 2 })) pagedFiles.push(f.id);
+  assert.deepEqual(pagedFiles, files);
+  const oldest = []; for await (const f of client.files.list({ order: 'asc' })) oldest.push(f.id);
+  assert.deepEqual(oldest, [...files].reverse());
+});
+
 test('operators see OpenAI batches with their endpoint (admin API and CLI)', async () => {
   const { runBatchesCli } = await import('../cli/batches-cmd.ts');
   const client = sdk(bob);

@@ -3,6 +3,7 @@
  * (`messages.batches.create / retrieve / list / cancel / delete / results`). A batch is visible
  * only to the account that sent it and to its organisation; errors are Anthropic error JSON.
  */
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
@@ -12,6 +13,8 @@ import type { BatchesConfig } from './config.ts';
 import type { BatchRecord, BatchStore, ItemState, NewItem } from './store.ts';
 
 const CUSTOM_ID = /^[a-zA-Z0-9_-]{1,64}$/;
+/** Results read per statement when a batch's results are sent. */
+const RESULTS_PAGE = 500;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -157,7 +160,15 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
     const auth = await callerOf(deps, req);
     const batch = await ownBatch(deps, auth, req.params.id);
     if (batch.status !== 'ended') throw new WardenError('WARDEN_INVALID_REQUEST', `Message batch ${batch.id} has not ended; its results are ready when processing_status is "ended".`);
-    const lines = (await store.results(batch.id)).map((r) => `{"custom_id":${JSON.stringify(r.custom_id)},"result":${r.result}}\n`);
-    return reply.type('application/x-jsonl').send(lines.join(''));
+    // Read and sent a page of results at a time: a large batch's results are never held whole.
+    async function* lines(): AsyncIterable<string> {
+      for (let after = -1; ;) {
+        const page = await store.outcomes(batch.id, after, RESULTS_PAGE);
+        if (page.length === 0) return;
+        after = page[page.length - 1].idx;
+        yield page.map((o) => `{"custom_id":${JSON.stringify(o.custom_id)},"result":${o.result ?? JSON.stringify({ type: o.state })}}\n`).join('');
+      }
+    }
+    return reply.type('application/x-jsonl').send(Readable.from(lines()));
   });
 }

@@ -59,7 +59,6 @@ export type BatchApi = 'anthropic' | 'openai' | 'background';
 export interface NewItem { custom_id: string; params: string }
 /** A request claimed to run now, with its batch. */
 export interface ClaimedItem { batch: BatchRecord; idx: number; custom_id: string; params: string; attempts: number }
-export interface ItemResult { custom_id: string; result: string }
 /** A request's state and stored result, as written (null for those canceled or expired). */
 export interface ItemOutcome { idx: number; custom_id: string; state: ItemState; result: string | null }
 /** A request's outcome; `canceled` ones (claimed before their batch was cancelled, not run) have no result. */
@@ -94,7 +93,6 @@ export interface BatchStore {
   cancel(id: string, now: number): Promise<boolean>;
   /** Expire what is overdue and end batches with nothing left to run; returns the ids ended. */
   settle(now: number): Promise<string[]>;
-  results(id: string): Promise<ItemResult[]>;
   /** Replace an OpenAI batch's details (its usage is added when it ends). */
   updateOpenAi(id: string, openai: OpenAiBatch): Promise<void>;
   /** Requests' states and results in the order sent: those after index `after`, at most `limit`. */
@@ -181,7 +179,6 @@ const SQL = {
   endable: `SELECT id FROM message_batches b WHERE status IN ('in_progress', 'canceling')
     AND NOT EXISTS (SELECT 1 FROM message_batch_items i WHERE i.batch_id = b.id AND i.state IN ('pending', 'running'))`,
   end: 'UPDATE message_batches SET status = \'ended\', ended_at = ? WHERE id = ? AND status <> \'ended\'',
-  results: 'SELECT custom_id, state, result FROM message_batch_items WHERE batch_id = ? ORDER BY idx',
   outcomes: 'SELECT idx, custom_id, state, result FROM message_batch_items WHERE batch_id = ? AND idx > ? ORDER BY idx LIMIT ?',
   updateOpenAi: 'UPDATE message_batches SET openai = ? WHERE id = ?',
   // the requests of batches that ended long ago, and of batch creations that never finished
@@ -204,12 +201,6 @@ function pageSql(page: BatchPage): { sql: string; args: unknown[]; order: 'ASC' 
 function newestFirst(rows: Record<string, unknown>[], order: 'ASC' | 'DESC'): BatchRecord[] {
   const out = rows.map(toBatch);
   return order === 'ASC' ? out.reverse() : out;
-}
-
-/** A stored item's result line, as the results file gives it. */
-function resultOf(r: { custom_id: string; state: string; result: unknown }): ItemResult {
-  const body = r.result === null || r.result === undefined ? JSON.stringify({ type: r.state }) : typeof r.result === 'string' ? r.result : JSON.stringify(r.result);
-  return { custom_id: r.custom_id, result: body };
 }
 
 function toOutcome(r: Record<string, unknown>): ItemOutcome {
@@ -311,9 +302,6 @@ export class SqliteBatchStore implements BatchStore {
       for (const id of ids) end.run(now, id);
       return ids;
     })();
-  }
-  async results(id: string) {
-    return (this.sql(SQL.results).all(id) as { custom_id: string; state: string; result: unknown }[]).map(resultOf);
   }
   async outcomes(id: string, after = -1, limit = 1_000_000) {
     return (this.sql(SQL.outcomes).all(id, after, limit) as Record<string, unknown>[]).map(toOutcome);
@@ -432,9 +420,6 @@ export class PostgresBatchStore implements BatchStore {
     const ids = (await this.q(SQL.endable)).rows.map((r) => String(r.id));
     for (const id of ids) await this.q(SQL.end, [now, id]);
     return ids;
-  }
-  async results(id: string) {
-    return (await this.q(SQL.results, [id])).rows.map((r) => resultOf(r as { custom_id: string; state: string; result: unknown }));
   }
   async outcomes(id: string, after = -1, limit = 1_000_000) {
     return (await this.q(SQL.outcomes, [id, after, limit])).rows.map(toOutcome);

@@ -40,3 +40,40 @@ test('60 requests against a burst of 5 at 10 a second: every one succeeds, few a
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a batch paced by a slow limit does not hold up other customers\' batches on the node', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-batch-fair-'));
+  const w = await startWarden(parseConfig({
+    server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' },
+    mock: { latency_ms: 0, tokens_per_second: 0 }, limits: { tiers: { email_verified: { account: { rpm: 6, burst: 1 } } } },
+  }), { log: () => {} });
+  try {
+    const post = async (path: string, body: object) => (await (await fetch(`${w.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any;
+    const client = async (name: string, tier: string) => {
+      const account = await post('/accounts', { name, email: `${name}@example.org`, tier });
+      return new Anthropic({ apiKey: (await post(`/accounts/${account.id}/keys`, { name: 'k' })).secret, baseURL: w.url, maxRetries: 0 });
+    };
+    const slow = await client('slow', 'email_verified');
+    const fast = await client('fast', 'enterprise');
+    const ask = (i: number) => ({ custom_id: `r${i}`, params: { model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user' as const, content: `item ${i}` }] } });
+    const paced = await slow.messages.batches.create({ requests: Array.from({ length: 30 }, (_, i) => ask(i)) });
+    await new Promise((r) => setTimeout(r, 500)); // the slow batch meets its limit and is paced (one every 10 s)
+    const started = Date.now();
+    const quick = await fast.messages.batches.create({ requests: Array.from({ length: 40 }, (_, i) => ask(i)) });
+    let b = quick;
+    while (b.processing_status !== 'ended' && Date.now() - started < 15_000) {
+      await new Promise((r) => setTimeout(r, 50));
+      b = await fast.messages.batches.retrieve(quick.id);
+    }
+    assert.equal(b.processing_status, 'ended', 'the other customer\'s batch ran');
+    assert.ok(Date.now() - started < 5_000, `in ${Date.now() - started} ms, not behind the paced one`);
+    assert.equal(b.request_counts.succeeded, 40);
+    const p = await slow.messages.batches.retrieve(paced.id);
+    assert.equal(p.processing_status, 'in_progress');
+    assert.ok(p.request_counts.processing >= 25, JSON.stringify(p.request_counts));
+    await slow.messages.batches.cancel(paced.id);
+  } finally {
+    await w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -26,6 +26,8 @@ const AHEAD = 4;
 /** Results are written when this many wait, or this long after the first. */
 const RESULTS_MAX = 64;
 const RESULTS_MS = 50;
+/** A paced batch's requests are held here for a start at most this far off; later ones go back to the store. */
+const HOLD_MS = 5_000;
 
 export class BatchRunner {
   private timer: NodeJS.Timeout | null = null;
@@ -52,6 +54,8 @@ export class BatchRunner {
   /** For those: the limit's last wait (the time it takes to allow one more request), and when the next may start. */
   private readonly spacing = new Map<string, number>();
   private readonly nextStart = new Map<string, number>();
+  /** When each queued request was claimed (a request is never held here near its lease). */
+  private readonly claimedAt = new WeakMap<ClaimedItem, number>();
   /** Requests of each batch running on this node. */
   private readonly runningOf = new Map<string, number>();
   /** Batches this node saw refused by a limit, until when: what it claimed of them waits too. */
@@ -98,13 +102,16 @@ export class BatchRunner {
     try {
       do {
         this.again = false;
-        const want = this.config.concurrency * AHEAD - this.queue.length - this.inFlight.size;
-        if (this.queue.length < this.config.concurrency && want > 0 && (poked || this.idleSince === null || now - this.idleSince >= IDLE_MS)) {
+        // Requests held for a paced batch do not stop others from being claimed (up to twice the usual queue).
+        const held = this.heldCount(now);
+        const want = Math.min(this.config.concurrency * AHEAD - (this.queue.length - held), this.config.concurrency * AHEAD * 2 - this.queue.length) - this.inFlight.size;
+        if (this.queue.length - held < this.config.concurrency && want > 0 && (poked || this.idleSince === null || now - this.idleSince >= IDLE_MS)) {
           const claimed = await this.store.claim(now, want, this.config.lease_ms);
           const idle = claimed.length === 0 && this.inFlight.size === 0 && this.queue.length === 0;
           // Just out of work: settle now, so that a batch whose last request ran ends at once.
           if (idle && this.idleSince === null) this.lastSettle = 0;
           this.idleSince = idle ? now : null;
+          for (const c of claimed) this.claimedAt.set(c, now);
           this.queue.push(...claimed);
           this.startQueued();
         }
@@ -128,18 +135,42 @@ export class BatchRunner {
     }
   }
 
+  /** Whether a claimed request waits for its paced batch (another of it running, or its next start not yet due). */
+  private heldBack(it: ClaimedItem, now: number): number | null {
+    if (!this.singleFile.has(it.batch.id)) return null;
+    if (this.runningOf.get(it.batch.id)) return Infinity;
+    const next = this.nextStart.get(it.batch.id) ?? 0;
+    return next > now ? next : null;
+  }
+  private heldCount(now: number): number {
+    let n = 0;
+    for (const it of this.queue) if (this.heldBack(it, now) !== null) n++;
+    return n;
+  }
+
   private startQueued(): void {
+    const now = Date.now();
+    // Nothing is held here near its lease (another node would run it too), nor for a long pace: it
+    // goes back to the store, and a paced batch waits there (on every node) until its next start.
+    const limit = now - this.config.lease_ms / 4;
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const it = this.queue[i];
+      const until = this.heldBack(it, now);
+      const old = (this.claimedAt.get(it) ?? now) < limit;
+      if (!old && (until === null || until === Infinity || until - now <= HOLD_MS)) continue;
+      this.queue.splice(i, 1);
+      const notBefore = until === null || until === Infinity ? now : until;
+      if (notBefore > now) void this.store.pause(it.batch.id, notBefore).catch(() => {});
+      void this.store.retryLater(it.batch.id, it.idx, notBefore, true).catch(() => {});
+    }
     while (!this.stopped && this.inFlight.size < this.config.concurrency && this.queue.length) {
-      // A batch a limit has refused runs one request at a time, spaced by the wait the limit gave:
+      // A batch a limit has refused runs one request at a time, spaced by what the limit allows:
       // several at once would meet the limit together, and one at once would be refused every other time.
-      const now = Date.now();
       let soonest = Infinity;
       const at = this.queue.findIndex((it) => {
-        if (!this.singleFile.has(it.batch.id)) return true;
-        if (this.runningOf.get(it.batch.id)) return false;
-        const next = this.nextStart.get(it.batch.id) ?? 0;
-        if (next > now) { soonest = Math.min(soonest, next); return false; }
-        return true;
+        const until = this.heldBack(it, now);
+        if (until !== null && until !== Infinity) soonest = Math.min(soonest, until);
+        return until === null;
       });
       if (at < 0) {
         if (soonest < Infinity) this.wakeAt(soonest);

@@ -15,8 +15,11 @@
  * 4. The same while an OpenAI batch is made from a stored input file of `--big` requests: read a
  *    chunk at a time and checked 200 lines per turn of the loop (Warden), against the file read
  *    whole and every line parsed in one go (the baseline).
+ * 5. Pacing: `--paced` requests of an account whose limit allows a burst of 5 and 10 a second, sent
+ *    by a client one at a time that waits each refusal's `retry-after-ms`, as the SDKs do (the
+ *    baseline), against the same requests as one batch. Time, and refusals on the way.
  *
- *   node --import tsx bench/batches.ts [--requests 1000] [--rounds 3] [--big 10000] [--file-mb 32]
+ *   node --import tsx bench/batches.ts [--requests 1000] [--rounds 3] [--big 10000] [--file-mb 32] [--paced 60]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,8 +34,9 @@ import { readAll } from '../src/batches/files-store.ts';
 import { openSqlite } from '../src/store/index.ts';
 import { machine, median } from './lib.ts';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, big: { type: 'string', default: '10000' }, 'file-mb': { type: 'string', default: '32' } } });
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, big: { type: 'string', default: '10000' }, 'file-mb': { type: 'string', default: '32' }, paced: { type: 'string', default: '60' } } });
 const FILE_MB = Number(values['file-mb']);
+const PACED = Number(values.paced);
 const N = Number(values.requests);
 const rounds = Number(values.rounds);
 const BIG = Number(values.big);
@@ -127,6 +131,65 @@ console.log(`| chat completions: a client, ${CONCURRENCY} at a time over HTTP (b
 console.log(`| chat completions: one OpenAI batch (upload, run ${CONCURRENCY} at a time, output read) | ${obm.toFixed(0)} | ${(N / obm * 1000).toFixed(0)} | ${(obm / odm).toFixed(2)} |`);
 console.log(`rounds: client ${d.map((x) => x.toFixed(0)).join(', ')}; batch ${b.map((x) => x.toFixed(0)).join(', ')}; openai client ${od.map((x) => x.toFixed(0)).join(', ')}; openai batch ${ob.map((x) => x.toFixed(0)).join(', ')}`);
 await w.close();
+
+// 5. Pacing against an account's rate limit.
+{
+  const limited = await startWarden(parseConfig({
+    server: { port: 0 }, store: { sqlite_path: join(dir, 'paced.db') }, log: { level: 'silent' }, admin: { token: TOKEN },
+    mock: { latency_ms: 0, tokens_per_second: 0 }, batches: { concurrency: CONCURRENCY }, limits: { tiers: { email_verified: { account: { rpm: 600, burst: 5 } } } },
+  }), { demo: false, log: () => {} });
+  const adminAt = async (path: string, body: object) => (await (await fetch(`${limited.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any;
+  const keyOf = async (name: string) => {
+    const acct = await adminAt('/accounts', { name, email: `${name}@example.org`, tier: 'email_verified' });
+    return { id: acct.id as string, key: (await adminAt(`/accounts/${acct.id}/keys`, { name: 'k' })).secret as string };
+  };
+  const refusedOf = async (accountId: string) => {
+    await limited.gateway.recorder.flush();
+    let n = 0;
+    for await (const e of limited.stores.events.iterate()) if (e.account_id === accountId && e.response.status === 429) n++;
+    return n;
+  };
+  const h = (key: string) => ({ 'x-api-key': key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' });
+  const rows: string[] = [];
+  const clientTimes: number[] = []; const batchTimes: number[] = []; const clientRefused: number[] = []; const batchRefused: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const a = await keyOf(`client${r}`);
+    let t = performance.now();
+    for (let i = 0; i < PACED; i++) {
+      for (;;) {
+        const res = await fetch(`${limited.url}/v1/messages`, { method: 'POST', headers: h(a.key), body: JSON.stringify(params(i)) });
+        await res.arrayBuffer();
+        if (res.status === 200) break;
+        if (res.status !== 429) throw new Error(`paced client: ${res.status}`);
+        await new Promise((ok) => setTimeout(ok, Number(res.headers.get('retry-after-ms')) || 1000));
+      }
+    }
+    clientTimes.push(performance.now() - t);
+    clientRefused.push(await refusedOf(a.id));
+    const b = await keyOf(`batch${r}`);
+    t = performance.now();
+    const created = await (await fetch(`${limited.url}/v1/messages/batches`, { method: 'POST', headers: h(b.key), body: JSON.stringify({ requests: Array.from({ length: PACED }, (_, i) => ({ custom_id: `r${i}`, params: params(i) })) }) })).json() as any;
+    for (;;) {
+      const got = await (await fetch(`${limited.url}/v1/messages/batches/${created.id}`, { headers: h(b.key) })).json() as any;
+      if (got.processing_status === 'ended') {
+        if (got.request_counts.succeeded !== PACED) throw new Error(`paced batch: ${JSON.stringify(got.request_counts)}`);
+        break;
+      }
+      await new Promise((ok) => setTimeout(ok, 20));
+    }
+    batchTimes.push(performance.now() - t);
+    batchRefused.push(await refusedOf(b.id));
+  }
+  await limited.close();
+  const ct = median(clientTimes); const bt = median(batchTimes);
+  rows.push(`| a client, one at a time, waiting each refusal's retry-after-ms (baseline) | ${ct.toFixed(0)} | ${median(clientRefused)} | 1.00 |`);
+  rows.push(`| one batch, paced by the runner | ${bt.toFixed(0)} | ${median(batchRefused)} | ${(bt / ct).toFixed(2)} |`);
+  console.log(`\nPacing: ${PACED} requests, an account limit of 10 a second with a burst of 5 (the least possible: ${((PACED - 5) / 10).toFixed(1)} s), medians of ${rounds}:`);
+  console.log('| path | time, ms | refused on the way | ratio of times |');
+  console.log('|---|---|---|---|');
+  for (const row of rows) console.log(row);
+  console.log(`rounds: client ${clientTimes.map((x) => x.toFixed(0)).join(', ')} (refused ${clientRefused.join(', ')}); batch ${batchTimes.map((x) => x.toFixed(0)).join(', ')} (refused ${batchRefused.join(', ')})`);
+}
 
 // 2. Writing a big batch on the thread that serves requests.
 const db = openSqlite(join(dir, 'stall.db'));

@@ -137,6 +137,9 @@ await w.close();
   const limited = await startWarden(parseConfig({
     server: { port: 0 }, store: { sqlite_path: join(dir, 'paced.db') }, log: { level: 'silent' }, admin: { token: TOKEN },
     mock: { latency_ms: 0, tokens_per_second: 0 }, batches: { concurrency: CONCURRENCY }, limits: { tiers: { email_verified: { account: { rpm: 600, burst: 5 } } } },
+    // The detector off: it links these accounts (one address, one template, created together) and
+    // tightens their limits round after round, which is not what this measures.
+    detect: { enabled: false },
   }), { demo: false, log: () => {} });
   const adminAt = async (path: string, body: object) => (await (await fetch(`${limited.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any;
   const keyOf = async (name: string) => {

@@ -28,6 +28,8 @@ const RESULTS_MAX = 64;
 const RESULTS_MS = 50;
 /** A paced batch's requests are held here for a start at most this far off; later ones go back to the store. */
 const HOLD_MS = 5_000;
+/** A paced batch with no refusal for this long runs at full concurrency again (the limit may have eased). */
+const REPACE_MS = 30_000;
 
 export class BatchRunner {
   private timer: NodeJS.Timeout | null = null;
@@ -54,6 +56,12 @@ export class BatchRunner {
   /** For those: the limit's last wait (the time it takes to allow one more request), and when the next may start. */
   private readonly spacing = new Map<string, number>();
   private readonly nextStart = new Map<string, number>();
+  /** When a paced batch was last refused by its limit. */
+  private readonly lastRefusal = new Map<string, number>();
+  /** When each batch's last two requests started here, and when each request started. */
+  private readonly lastStart = new Map<string, number>();
+  private readonly previousStart = new Map<string, number>();
+  private readonly startedAt = new WeakMap<ClaimedItem, number>();
   /** When each queued request was claimed (a request is never held here near its lease). */
   private readonly claimedAt = new WeakMap<ClaimedItem, number>();
   /** Requests of each batch running on this node. */
@@ -138,6 +146,10 @@ export class BatchRunner {
   /** Whether a claimed request waits for its paced batch (another of it running, or its next start not yet due). */
   private heldBack(it: ClaimedItem, now: number): number | null {
     if (!this.singleFile.has(it.batch.id)) return null;
+    if (now - (this.lastRefusal.get(it.batch.id) ?? now) > REPACE_MS) {
+      for (const m of [this.singleFile, this.spacing, this.nextStart, this.lastRefusal]) m.delete(it.batch.id);
+      return null;
+    }
     if (this.runningOf.get(it.batch.id)) return Infinity;
     const next = this.nextStart.get(it.batch.id) ?? 0;
     return next > now ? next : null;
@@ -180,6 +192,11 @@ export class BatchRunner {
       const id = item.batch.id;
       const spacing = this.spacing.get(id);
       if (spacing !== undefined) this.nextStart.set(id, now + spacing);
+      if (this.lastStart.size > 10_000) { this.lastStart.clear(); this.previousStart.clear(); }
+      const last = this.lastStart.get(id);
+      if (last !== undefined) this.previousStart.set(id, last);
+      this.lastStart.set(id, now);
+      this.startedAt.set(item, now);
       this.runningOf.set(id, (this.runningOf.get(id) ?? 0) + 1);
       const p = this.run(item)
         .catch((err) => this.log(`batches: request ${item.custom_id} of ${id} failed to run: ${(err as Error).message}`))
@@ -194,10 +211,15 @@ export class BatchRunner {
     }
   }
 
-  /** A request of a spaced batch passed its limit: the next may come a little sooner. */
-  private passed(batchId: string): void {
-    const spaced = this.spacing.get(batchId);
-    if (spaced !== undefined) this.spacing.set(batchId, spaced * 0.97);
+  /**
+   * A request of a paced batch passed its limit: the next may start at once when the limit says it
+   * has room (its remaining-requests header). A limit that has eased is also found by forgetting a
+   * batch's pace `REPACE_MS` after its last refusal (it runs as any batch until the next one).
+   */
+  private passed(batchId: string, headers: Record<string, unknown>): void {
+    if (!this.spacing.has(batchId)) return;
+    const remaining = Number(headers['x-ratelimit-remaining-requests'] ?? headers['anthropic-ratelimit-requests-remaining']);
+    if (Number.isFinite(remaining) && remaining >= 1) this.nextStart.delete(batchId);
   }
 
   /** Claim again when a paused batch may go on (an idle runner would otherwise look only a second later). */
@@ -269,7 +291,7 @@ export class BatchRunner {
     const res = await this.app.inject({ method: 'POST', url: '/v1/messages', headers, payload: item.params, remoteAddress: batch.client_ip });
     const status = res.statusCode;
     if (status === 200) {
-      this.passed(batch.id);
+      this.passed(batch.id, res.headers);
       // The answer as the gateway sent it (shaped, watermarked), not parsed again.
       this.finished(item, 'succeeded', `{"type":"succeeded","message":${res.body}}`);
       return;
@@ -296,7 +318,7 @@ export class BatchRunner {
     if (batch.user_agent) headers['user-agent'] = batch.user_agent;
     const res = await this.app.inject({ method: 'POST', url: endpoint, headers, payload: item.params, remoteAddress: batch.client_ip });
     const status = res.statusCode;
-    if (status === 200) this.passed(batch.id);
+    if (status === 200) this.passed(batch.id, res.headers);
     else if (await this.retried(item, status, res.headers)) return;
     const requestId = res.headers['x-request-id'] ?? res.headers['x-warden-request-id'] ?? `req_${batch.id}_${item.idx}`;
     // The gateway answers JSON, refusals included; anything else (never expected) becomes an error body.
@@ -322,12 +344,20 @@ export class BatchRunner {
     const until = Date.now() + wait;
     if (status === 429) {
       if (this.paused.size > 10_000) this.paused.clear();
-      if (this.singleFile.size > 10_000) { this.singleFile.clear(); this.spacing.clear(); this.nextStart.clear(); }
+      if (this.singleFile.size > 10_000) { this.singleFile.clear(); this.spacing.clear(); this.nextStart.clear(); this.lastStart.clear(); this.previousStart.clear(); this.lastRefusal.clear(); }
       this.singleFile.add(item.batch.id);
-      // Spaced further on each refusal, a little closer on each success (additive-increase style, as
-      // congestion control does): the wait a refusal gives is only how early that request was.
-      const spaced = this.spacing.get(item.batch.id);
-      this.spacing.set(item.batch.id, Math.min(60_000, Math.max(wait, spaced === undefined ? 0 : spaced * 1.5)));
+      // The wait a refusal gives is only how early this request was. The limit's interval is that
+      // wait plus the time since the batch's start before this one (the last request it let
+      // through left no room), and a little more; without one, a step wider than before.
+      const id = item.batch.id;
+      const spaced = this.spacing.get(id);
+      const started = this.startedAt.get(item);
+      const previous = this.previousStart.get(id);
+      const interval = started !== undefined && previous !== undefined && started > previous
+        ? (started - previous + wait) * 1.02
+        : Math.max(wait, spaced === undefined ? 0 : spaced * 1.5);
+      this.lastRefusal.set(id, Date.now());
+      this.spacing.set(id, Math.min(60_000, Math.max(wait, interval)));
       this.paused.set(item.batch.id, Math.max(until, this.paused.get(item.batch.id) ?? 0));
       await this.store.pause(item.batch.id, until);
       this.wakeAt(until);

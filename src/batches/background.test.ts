@@ -4,43 +4,24 @@
 // OpenAI error JSON.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { parseConfig } from '../config/index.ts';
-import { startWarden, type RunningWarden } from '../cli/serve.ts';
-import type { InteractionEvent } from '../events/index.ts';
+import { startTestWarden, type TestWarden } from '../../test/helpers/warden.ts';
 
-const TOKEN = 'adm_background_test_token_01234567';
-let w: RunningWarden;
-let dir: string;
+let t: TestWarden;
+let w: TestWarden['w'];
 let alice: string;
 let bob: string;
 
-async function admin(path: string, body: object) {
-  const r = await fetch(`${w.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  assert.ok(r.status < 300, `${path}: ${r.status} ${await r.clone().text()}`);
-  return r.json() as Promise<any>;
-}
-async function keyFor(name: string): Promise<string> {
-  const account = await admin('/accounts', { name, email: `${name}@example.org`, tier: 'enterprise' });
-  return (await admin(`/accounts/${account.id}/keys`, { name: 'k' })).secret;
-}
-
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'warden-background-'));
   // One request at a time, each held 150 ms by the mock: what waits can be seen waiting.
-  const config = parseConfig({
-    server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, admin: { token: TOKEN },
-    mock: { latency_ms: 150, tokens_per_second: 0 }, batches: { concurrency: 1 },
-  });
-  w = await startWarden(config, { demo: false, log: () => {} });
-  alice = await keyFor('alice');
-  bob = await keyFor('bob');
+  t = await startTestWarden({ mock: { latency_ms: 150, tokens_per_second: 0 }, batches: { concurrency: 1 } });
+  w = t.w;
+  alice = (await t.account('alice', 'enterprise')).key;
+  bob = (await t.account('bob', 'enterprise')).key;
 });
-after(async () => { await w.close(); rmSync(dir, { recursive: true, force: true }); });
+after(async () => { await t.close(); });
+const events: TestWarden['events'] = (keep, n, ms) => t.events(keep, n, ms);
 
 const sdk = (key: string) => new OpenAI({ apiKey: key, baseURL: `${w.url}/v1`, maxRetries: 0 });
 
@@ -54,16 +35,6 @@ async function untilDone(client: OpenAI, id: string, ms = 20_000) {
   }
 }
 
-async function events(keep: (e: InteractionEvent) => boolean, n = 1, ms = 5000): Promise<InteractionEvent[]> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    await w.gateway.recorder.flush();
-    const out: InteractionEvent[] = [];
-    for await (const e of w.stores.events.iterate()) if (keep(e)) out.push(e);
-    if (out.length >= n || Date.now() > deadline) return out;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('a background response is kept, run through the pipeline, read back, continued and deleted', async () => {
   const client = sdk(alice);

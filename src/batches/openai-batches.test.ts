@@ -4,44 +4,25 @@
 // customers see nothing, and bad files and requests get OpenAI error JSON.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { parseConfig } from '../config/index.ts';
-import { startWarden, type RunningWarden } from '../cli/serve.ts';
-import type { InteractionEvent } from '../events/index.ts';
+import { startTestWarden, TEST_ADMIN_TOKEN as TOKEN, type TestWarden } from '../../test/helpers/warden.ts';
 
-const TOKEN = 'adm_openai_batches_test_token_0123';
-let w: RunningWarden;
-let dir: string;
+let t: TestWarden;
+let w: TestWarden['w'];
 let alice: string;
 let bob: string;
 let paced: string;
 
-async function admin(path: string, body: object) {
-  const r = await fetch(`${w.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  assert.ok(r.status < 300, `${path}: ${r.status} ${await r.clone().text()}`);
-  return r.json() as Promise<any>;
-}
-async function keyFor(name: string, tier: string): Promise<string> {
-  const account = await admin('/accounts', { name, email: `${name}@example.org`, tier });
-  return (await admin(`/accounts/${account.id}/keys`, { name: 'k' })).secret;
-}
-
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'warden-openai-batches-'));
-  const config = parseConfig({
-    server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, admin: { token: TOKEN },
-    mock: { latency_ms: 0, tokens_per_second: 0 }, batches: { max_requests: 50, max_body_bytes: 200_000, max_queued_per_account: 60 },
-  });
-  w = await startWarden(config, { demo: false, log: () => {} });
-  alice = await keyFor('alice', 'identity_verified');
-  bob = await keyFor('bob', 'identity_verified');
-  paced = await keyFor('paced', 'email_verified');
+  t = await startTestWarden({ batches: { max_requests: 50, max_body_bytes: 200_000, max_queued_per_account: 60 } });
+  w = t.w;
+  alice = (await t.account('alice', 'identity_verified')).key;
+  bob = (await t.account('bob', 'identity_verified')).key;
+  paced = (await t.account('paced', 'email_verified')).key;
 });
-after(async () => { await w.close(); rmSync(dir, { recursive: true, force: true }); });
+after(async () => { await t.close(); });
+const events: TestWarden['events'] = (keep, n, ms) => t.events(keep, n, ms);
 
 const sdk = (key: string) => new OpenAI({ apiKey: key, baseURL: `${w.url}/v1`, maxRetries: 0 });
 const line = (id: string, body: object, url = '/v1/chat/completions') => JSON.stringify({ custom_id: id, method: 'POST', url, body });
@@ -59,16 +40,6 @@ async function untilDone(client: OpenAI, id: string, ms = 20_000) {
   }
 }
 
-async function events(keep: (e: InteractionEvent) => boolean, n = 1, ms = 5000): Promise<InteractionEvent[]> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    await w.gateway.recorder.flush();
-    const out: InteractionEvent[] = [];
-    for await (const e of w.stores.events.iterate()) if (keep(e)) out.push(e);
-    if (out.length >= n || Date.now() > deadline) return out;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('an input file uploaded, a batch run through the pipeline, answers and refusals read back as files', async () => {
   const client = sdk(alice);

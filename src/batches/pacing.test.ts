@@ -3,24 +3,15 @@
 // spend their attempts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { parseConfig } from '../config/index.ts';
-import { startWarden } from '../cli/serve.ts';
+import { startTestWarden } from '../../test/helpers/warden.ts';
 
 test('60 requests against a burst of 5 at 10 a second: every one succeeds, few are refused on the way', { timeout: 60_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-batch-pacing-'));
-  const w = await startWarden(parseConfig({
-    server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' },
-    mock: { latency_ms: 0, tokens_per_second: 0 }, limits: { tiers: { email_verified: { account: { rpm: 600, burst: 5 } } } },
-  }), { log: () => {} });
+  const tw = await startTestWarden({ limits: { tiers: { email_verified: { account: { rpm: 600, burst: 5 } } } } });
+  const w = tw.w;
   try {
-    const post = async (path: string, body: object) => (await (await fetch(`${w.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any;
-    const account = await post('/accounts', { name: 'bulk', email: 'bulk@example.org', tier: 'email_verified' });
-    const key = (await post(`/accounts/${account.id}/keys`, { name: 'k' })).secret as string;
-    const client = new Anthropic({ apiKey: key, baseURL: w.url, maxRetries: 0 });
+    const account = await tw.account('bulk', 'email_verified');
+    const client = new Anthropic({ apiKey: account.key, baseURL: w.url, maxRetries: 0 });
     const started = Date.now();
     const created = await client.messages.batches.create({ requests: Array.from({ length: 60 }, (_, i) => ({ custom_id: `r${i}`, params: { model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user' as const, content: `item ${i}` }] } })) });
     let b = created;
@@ -36,23 +27,15 @@ test('60 requests against a burst of 5 at 10 a second: every one succeeds, few a
     t.diagnostic(`${refused} attempts refused, ${Date.now() - started} ms`);
     assert.ok(refused <= 30, `${refused} attempts refused by the limit: about one a pause, not one per waiting request`);
   } finally {
-    await w.close();
-    rmSync(dir, { recursive: true, force: true });
+    await tw.close();
   }
 });
 
 test('a batch paced by a slow limit does not hold up other customers\' batches on the node', { timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-batch-fair-'));
-  const w = await startWarden(parseConfig({
-    server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' },
-    mock: { latency_ms: 0, tokens_per_second: 0 }, limits: { tiers: { email_verified: { account: { rpm: 6, burst: 1 } } } },
-  }), { log: () => {} });
+  const tw = await startTestWarden({ limits: { tiers: { email_verified: { account: { rpm: 6, burst: 1 } } } } });
+  const w = tw.w;
   try {
-    const post = async (path: string, body: object) => (await (await fetch(`${w.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any;
-    const client = async (name: string, tier: string) => {
-      const account = await post('/accounts', { name, email: `${name}@example.org`, tier });
-      return new Anthropic({ apiKey: (await post(`/accounts/${account.id}/keys`, { name: 'k' })).secret, baseURL: w.url, maxRetries: 0 });
-    };
+    const client = async (name: string, tier: string) => new Anthropic({ apiKey: (await tw.account(name, tier)).key, baseURL: w.url, maxRetries: 0 });
     const slow = await client('slow', 'email_verified');
     const fast = await client('fast', 'enterprise');
     const ask = (i: number) => ({ custom_id: `r${i}`, params: { model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user' as const, content: `item ${i}` }] } });
@@ -73,7 +56,6 @@ test('a batch paced by a slow limit does not hold up other customers\' batches o
     assert.ok(p.request_counts.processing >= 25, JSON.stringify(p.request_counts));
     await slow.messages.batches.cancel(paced.id);
   } finally {
-    await w.close();
-    rmSync(dir, { recursive: true, force: true });
+    await tw.close();
   }
 });

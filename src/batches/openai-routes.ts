@@ -121,6 +121,12 @@ function readExpiresAfter(v: unknown, param: string): number | null {
   return secs;
 }
 
+/** A cursor page as OpenAI's list routes give it; `rows` holds one more than `limit` when there are more. */
+async function listPage<T>(rows: T[], limit: number, describe: (row: T) => Promise<Record<string, unknown>>): Promise<Record<string, unknown>> {
+  const data = await Promise.all(rows.slice(0, limit).map(describe));
+  return { object: 'list', data, has_more: rows.length > limit, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null };
+}
+
 function readLimit(v: string | undefined, fallback: number, max: number): number {
   const limit = v === undefined ? fallback : Number(v);
   if (!Number.isInteger(limit) || limit < 1 || limit > max) throw new WardenError('WARDEN_INVALID_REQUEST', `limit: an integer from 1 to ${max}`, { param: 'limit' });
@@ -237,8 +243,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     const order = req.query.order ?? 'desc';
     if (order !== 'asc' && order !== 'desc') throw new WardenError('WARDEN_INVALID_REQUEST', 'order: "asc" or "desc"', { param: 'order' });
     const rows = await files.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { purpose: req.query.purpose, after: req.query.after, limit: limit + 1, order, now: Date.now() });
-    const data = await Promise.all(rows.slice(0, limit).map(describeFile));
-    return reply.send({ object: 'list', data, has_more: rows.length > limit, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null });
+    return reply.send(await listPage(rows, limit, describeFile));
   });
 
   app.get<{ Params: { id: string } }>('/v1/files/:id', async (req, reply) => {
@@ -308,8 +313,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     const auth = await callerOf(deps, req);
     const limit = readLimit(req.query.limit, 20, 100);
     const rows = await store.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { limit: limit + 1, after_id: req.query.after }, 'openai');
-    const data = await Promise.all(rows.slice(0, limit).map(describeBatch));
-    return reply.send({ object: 'list', data, has_more: rows.length > limit, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null });
+    return reply.send(await listPage(rows, limit, describeBatch));
   });
 
   app.get<{ Params: { id: string } }>('/v1/batches/:id', async (req, reply) => {

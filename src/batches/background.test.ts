@@ -131,4 +131,12 @@ test('bad background requests get OpenAI error JSON', async () => {
   assert.equal(streamed.status, 400);
   assert.match(((await streamed.json()) as any).error.message, /poll until it is done/);
   await assert.rejects(sdk(alice).responses.delete(created.id), (e: any) => e.status === 400 && /cancel it before deleting/.test(e.error.message));
+
+  // Polling counts against the per-key limit on reading stored responses (600 a minute, bursts of 300).
+  const mine = await sdk(bob).responses.create({ model: 'gpt-5', input: 'x', background: true });
+  let status = 200;
+  for (let n = 0; n < 400 && status === 200; n++) {
+    status = (await fetch(`${w.url}/v1/responses/${mine.id}`, { headers: { authorization: `Bearer ${bob}` } })).status;
+  }
+  assert.equal(status, 429, 'polling as fast as it can, a key meets the limit');
 });

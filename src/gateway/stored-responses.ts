@@ -70,6 +70,8 @@ export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: Fast
     }
     const background = backgroundOf(deps);
     if (background?.owns(id)) {
+      // Polling a background response counts against the same per-key limit as reading any stored one.
+      for (const h of deps.hooks) if (h.countLimits) await h.countLimits(ctx);
       if (op !== 'input_items') {
         const answer = await background[op](ctx.auth, id);
         status = 200;

@@ -7,43 +7,27 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { parseConfig } from '../config/index.ts';
-import { startWarden, type RunningWarden } from '../cli/serve.ts';
 import { BatchCredentials } from './credentials.ts';
 import { SqliteIdentityStore } from '../identity/index.ts';
 import { openSqlite } from '../store/index.ts';
-import type { InteractionEvent } from '../events/index.ts';
+import { startTestWarden, TEST_ADMIN_TOKEN as TOKEN, type TestWarden } from '../../test/helpers/warden.ts';
 
-const TOKEN = 'adm_batches_test_token_0123456789';
-let w: RunningWarden;
-let dir: string;
+let t: TestWarden;
+let w: TestWarden['w'];
 let alice: string;
 let bob: string;
 let paced: string;
 
-async function admin(path: string, body: object, method = 'POST') {
-  const r = await fetch(`${w.url}/admin${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  assert.ok(r.status < 300, `${path}: ${r.status} ${await r.clone().text()}`);
-  return r.json() as Promise<any>;
-}
-async function keyFor(name: string, tier: string): Promise<string> {
-  const account = await admin('/accounts', { name, email: `${name}@example.org`, tier });
-  return (await admin(`/accounts/${account.id}/keys`, { name: 'k' })).secret;
-}
-
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'warden-batches-e2e-'));
-  const config = parseConfig({
-    server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, admin: { token: TOKEN },
-    mock: { latency_ms: 0, tokens_per_second: 0 }, batches: { max_requests: 50, max_body_bytes: 200_000, max_queued_per_account: 60 },
-    // the email-verified account's burst is 15 requests, then one a second
-  });
-  w = await startWarden(config, { demo: false, log: () => {} });
-  alice = await keyFor('alice', 'identity_verified');
-  bob = await keyFor('bob', 'identity_verified');
-  paced = await keyFor('paced', 'email_verified');
+  // the email-verified account's burst is 15 requests, then one a second
+  t = await startTestWarden({ batches: { max_requests: 50, max_body_bytes: 200_000, max_queued_per_account: 60 } });
+  w = t.w;
+  alice = (await t.account('alice', 'identity_verified')).key;
+  bob = (await t.account('bob', 'identity_verified')).key;
+  paced = (await t.account('paced', 'email_verified')).key;
 });
-after(async () => { await w.close(); rmSync(dir, { recursive: true, force: true }); });
+after(async () => { await t.close(); });
+const events: TestWarden['events'] = (keep, n, ms) => t.events(keep, n, ms);
 
 const sdk = (key: string) => new Anthropic({ apiKey: key, baseURL: w.url, maxRetries: 0 });
 const ask = (id: string, content: string, extra: object = {}) => ({ custom_id: id, params: { model: 'claude-sonnet-5', max_tokens: 40, messages: [{ role: 'user' as const, content }], ...extra } });
@@ -58,17 +42,6 @@ async function untilEnded(client: Anthropic, id: string, ms = 20_000) {
   }
 }
 
-/** The stored events that `keep` selects, once there are `n` of them (events are written off the request path). */
-async function events(keep: (e: InteractionEvent) => boolean, n = 1, ms = 5000): Promise<InteractionEvent[]> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    await w.gateway.recorder.flush();
-    const out: InteractionEvent[] = [];
-    for await (const e of w.stores.events.iterate()) if (keep(e)) out.push(e);
-    if (out.length >= n || Date.now() > deadline) return out;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('a batch runs each request through the pipeline as its key; results read back with the SDK', async () => {
   const client = sdk(alice);
@@ -180,6 +153,7 @@ test('bad batches are refused whole, in Anthropic error JSON', async () => {
 });
 
 test('the one-use credential: accepted once, refused again, and refused once the key is revoked', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-batch-credentials-'));
   const db = openSqlite(join(dir, 'ids.db'));
   const identity = new SqliteIdentityStore(db, { fingerprintSecret: 'x' });
   try {
@@ -198,7 +172,7 @@ test('the one-use credential: accepted once, refused again, and refused once the
     const fresh = new BatchCredentials(identity);
     await assert.rejects(async () => fresh.authenticator({ authenticate: () => { throw new Error('x'); } }).authenticate(fresh.issue(key.id, 'msgbatch_1')), (e: any) => e.code === 'WARDEN_REVOKED_API_KEY');
     await assert.rejects(async () => auth.authenticate('wk_live_other'), /not a batch credential/);
-  } finally { await identity.close(); db.close(); }
+  } finally { await identity.close(); db.close(); rmSync(dir, { recursive: true, force: true }); }
 });
 
 test('operators see every customer\'s batches with who sent them, and cancel one (admin API and CLI)', async () => {

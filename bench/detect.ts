@@ -637,11 +637,67 @@ async function logitQuality() {
   for (const r of rows) log(r);
 }
 
-// `--only traffic,logit,adaptive,disguise,evasion,exchange,cohort,facts,holdout,scan,path,memory` runs a subset (all by default).
+/**
+ * Embedding harvest: the traffic-table runs with an `embed` campaign added (accounts embedding a
+ * broad corpus to train a copy of the encoder), in variants, against the organic accounts that
+ * embed too (retrieval products' questions and indexes, batch indexing jobs, a few over a broad
+ * public dataset). Flagged and contained = throttle or above.
+ */
+const EMBED_VARIANTS: Array<[string, Record<string, unknown>]> = [
+  ['40 accounts, a broad corpus, 16 texts a request, a few cloud machines and shared cards (the kind\'s defaults)', {}],
+  ['the corpus split by subject, one subject per account', { embed: { partition: 'subject' } }],
+  ['each account its own residential address and card', { network: { mode: 'residential_sticky' }, payment: { accounts_per_instrument: 1, none_share: 0 } }],
+  ['each its own address and card, and the corpus split by subject', { network: { mode: 'residential_sticky' }, payment: { accounts_per_instrument: 1, none_share: 0 }, embed: { partition: 'subject' } }],
+  ['half its requests chat, as a retrieval product sends', { embed: { share: 0.5 } }],
+];
+
+async function embedQuality() {
+  const { dir, prompts } = trafficPrompts();
+  const runs = trafficRuns();
+  const rows: string[] = [];
+  let events = 0;
+  for (const [name, variant] of EMBED_VARIANTS) {
+    const acc: Record<string, { flagged: number; accounts: number; contained: number; campaigns: number; worst: number; servedBefore: number[]; organicFlagged: number; organic: number; users: number; usersFlagged: number }> = {};
+    for (const r of runs) {
+      const campaign = JSON.stringify({ id: 'embed-x', kind: 'embed', interactions: 20_000, ...variant });
+      const run = generateTraffic(trafficScenario(null, { preset: r.preset, seed: r.seed, scale: r.scale, set: [`campaigns.5=${campaign}`] }), { prompts });
+      const evs = [...run.events];
+      events += evs.length;
+      // Organic accounts that embedded at all: the hard negatives of this section.
+      const users = new Set<string>();
+      const organic = new Set((run.labels as LabelLine[]).filter((l) => l.type === 'account' && l.population === 'organic').map((l) => (l as { account_id: string }).account_id));
+      for (const ev of evs) if (ev.flavour === 'openai.embeddings' && organic.has(ev.account_id!)) users.add(ev.account_id!);
+      for (const det of variant === EMBED_VARIANTS[0][1] ? DETECTORS : (['warden'] as const)) {
+        const { report, evaluation: rep } = await runDetector(det, evs, run.labels as LabelLine[]);
+        const a = (acc[det] ??= { flagged: 0, accounts: 0, contained: 0, campaigns: 0, worst: 0, servedBefore: [], organicFlagged: 0, organic: 0, users: 0, usersFlagged: 0 });
+        const c = rep.campaigns.find((x) => x.campaign_id === 'embed-x')!;
+        a.flagged += c.accounts_flagged; a.accounts += c.accounts_active;
+        a.campaigns++; if (c.share_requests_before_containment <= 0.01) a.contained++;
+        a.worst = Math.max(a.worst, c.share_requests_before_containment);
+        a.servedBefore.push(c.served_requests);
+        a.organicFlagged += rep.totals.organic_accounts_flagged; a.organic += rep.totals.organic_accounts;
+        const above = new Set(report.accounts.filter((x) => verdictRank(x.max_level) >= verdictRank('throttle')).map((x) => x.account_id));
+        a.users += users.size; for (const u of users) if (above.has(u)) a.usersFlagged++;
+      }
+    }
+    for (const [det, a] of Object.entries(acc)) {
+      const served = a.servedBefore.slice().sort((x, y) => x - y);
+      rows.push(`| ${name} | ${det} | ${a.flagged}/${a.accounts} | ${a.contained}/${a.campaigns} | ${pct(a.worst)} | ${served[Math.floor(served.length / 2)]} (${served[served.length - 1]}) | ${a.usersFlagged}/${a.users} | ${a.organicFlagged}/${a.organic} |`);
+    }
+  }
+  log(`\n### Embedding harvest (${runs.map((r) => `${r.preset}${r.scale !== 1 ? ' x' + r.scale : ''} seed ${r.seed}`).join(', ')}, each with a 20,000-request embedding campaign; ${events.toLocaleString('en')} events; prompts from ${dir})\n`);
+  log('Flagged and contained = throttle or above; "requests answered": the campaign\'s requests served below throttle over the whole run, median of runs (worst).\n');
+  log('| campaign | detector | campaign accounts flagged | contained before 1% | worst share before containment | requests answered | organic embedding accounts flagged | organic accounts flagged |');
+  log('|---|---|---|---|---|---|---|---|');
+  for (const r of rows) log(r);
+}
+
+// `--only traffic,logit,embed,adaptive,disguise,evasion,exchange,cohort,facts,holdout,scan,path,memory` runs a subset (all by default).
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : null;
 const want = (section: string) => !only || only.has(section);
 if (want('traffic')) await trafficQuality();
 if (want('logit')) await logitQuality();
+if (want('embed')) await embedQuality();
 if (want('adaptive')) await adaptiveQuality();
 if (want('disguise')) await disguiseQuality();
 if (want('evasion')) await evasionQuality();

@@ -50,6 +50,15 @@ export const detectConfigSchema = z.object({
   single_account_max_level: level.default('watch'),
   /** Evidence needed to link an account into a cluster (sum of shared-evidence weights). */
   link_threshold: z.number().positive().default(1),
+  /**
+   * Embedding harvest (src/detect/embedding-spread.ts): an account (or linked accounts) that
+   * embeds many texts spread over the encoder's space at most this concentrated passes. 0 is
+   * spread exactly like the whole traffic; a customer's own subject sits above. Calibrate it for
+   * the encoder served: the default suits the built-in mock, whose vectors follow shared words
+   * only (a subject's texts measure 0.03-0.17 there, a broad corpus 0.000 ± 0.001); real encoders
+   * place a subject's texts closer together, so their subjects measure higher.
+   */
+  embedding_max_concentration: z.number().min(0).max(1).default(0.01),
   /** Requests before a cluster can go above watch (avoid verdicts on a handful of events). */
   min_cluster_requests: z.number().int().nonnegative().default(30),
   /** Distinct undeclared actors (accounts or orgs) before a cluster counts as coordinated. */

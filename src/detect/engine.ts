@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import type { InteractionEvent } from '../events/index.ts';
 import { detectConfig, type DetectConfig } from './config.ts';
 import { extractFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
+import { EMBEDDING_SPREAD, EmbeddingSpread, embeddingSpreadTest, type SpreadReadings } from './embedding-spread.ts';
 import { LOGIT_PROBE, logitProbeTest, observeProbe, probeReadings, type ProbeReadings, type ProbeSketches } from './logit-probe.ts';
 import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, INDICATORS, IndicatorValues, scoreIndicators, type IndicatorName, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, type Indicator, type PeerContext } from './scoring.ts';
 import { PeerVolumes } from './peers.ts';
@@ -124,6 +125,17 @@ const HOUSEHOLD_MAX_HOPPING = INDICATORS.network_hopping_share.threshold;
  */
 const EXPLAIN_REFRESH_S = 3600;
 const EXPLAIN_SCORE_STEP = 0.02;
+
+/** The explanation of a passed embedding-spread test: each condition with its value and threshold. */
+function embeddingSpreadReasons(r: SpreadReadings, maxConcentration: number): VerdictReason[] {
+  return [
+    { signal: 'embedding_spread_test', value: 'pass', threshold: null, detail: 'many texts embedded, spread over the encoder\'s space like the whole traffic: a broad corpus embedded, as an encoder is stolen' },
+    { signal: 'embedded_texts', value: Math.round(r.texts), threshold: EMBEDDING_SPREAD.minTexts, detail: 'windowed texts embedded' },
+    { signal: 'embedding_sample', value: Math.round(r.sampled), threshold: EMBEDDING_SPREAD.minSampled, detail: 'windowed vectors sketched' },
+    { signal: 'embedding_share', value: round(r.share, 3), threshold: EMBEDDING_SPREAD.minEmbeddingShare, detail: 'texts embedded over texts embedded plus other windowed requests' },
+    { signal: 'embedding_concentration', value: round(r.concentration!, 4), threshold: maxConcentration, detail: 'mean similarity of its vectors once the traffic\'s mean is removed, over the traffic\'s spread (at most the threshold: 0 is spread like all traffic; one subject sits well above)' },
+  ];
+}
 
 /** The explanation of a passed logit-probe test: each condition with its value and threshold. */
 function logitProbeReasons(r: ProbeReadings): VerdictReason[] {
@@ -492,6 +504,8 @@ export class DetectorEngine implements VerdictView {
   private intelHits = new Map<number, string[]>();
   /** Sketches of the bias maps and prompts of accounts that probe logits (logit-probe.ts); sparse. */
   private logitProbes: ProbeSketches = new Map();
+  /** Sketches of where accounts' embedding vectors lie, and the whole traffic's (embedding-spread.ts); sparse. */
+  private readonly embeddingSpread: EmbeddingSpread;
 
   constructor(opts: EngineOptions = {}) {
     this.config = detectConfig(opts.config ?? {});
@@ -501,6 +515,7 @@ export class DetectorEngine implements VerdictView {
       if (this.thresholds[i] < this.thresholds[i - 1]) throw new Error(`detect.thresholds must increase: ${VERDICT_LEVELS[i]} < ${VERDICT_LEVELS[i - 1]}`);
     }
     this.halfLifeS = this.config.window_half_life_hours * 3600;
+    this.embeddingSpread = new EmbeddingSpread(this.halfLifeS);
     this.singleMax = verdictRank(this.config.single_account_max_level);
     this.trackFirst = opts.trackFirstFlags ?? false;
     this.recentSpan = opts.rememberEventIdsSeconds ?? 0;
@@ -1130,6 +1145,8 @@ export class DetectorEngine implements VerdictView {
     const capability = elicit || (fl & (FLAG.code | FLAG.math | FLAG.tools)) !== 0 ? 1 : 0;
     const hourBin = Math.floor(((tsS / 3600) % 24) / (24 / HOUR_BINS));
     if (fl & FLAG.logitProbe) observeProbe(this.logitProbes, i, f.biasMap, f.promptKey, w[off + C.PROBE]);
+    const embedded = ev.response.embeddings;
+    if (embedded) this.embeddingSpread.observe(i, model.id, embedded, tsS);
     addEvent(w, off, f, elicit, capability, newModel, tplHit, hourBin, netChange);
 
     // Behaviour keys: registered the first time they are seen (bounded slots per account).
@@ -1269,7 +1286,7 @@ export class DetectorEngine implements VerdictView {
   restoreState(state: Record<string, unknown>): void {
     for (const [k, v] of Object.entries(state)) {
       if (NOT_IN_SNAPSHOTS.has(k) || !(k in this)) continue;
-      if (k === 'peers') Object.assign(this.peers, v);
+      if (k === 'peers' || k === 'embeddingSpread') Object.assign(this[k], v);
       else (this as unknown as Record<string, unknown>)[k] = v;
     }
     for (let i = 0; i < this.count; i++) {
@@ -1403,6 +1420,7 @@ export class DetectorEngine implements VerdictView {
     this.accVerdicts.delete(i);
     this.intelHits.delete(i);
     this.logitProbes.delete(i);
+    this.embeddingSpread.forget(i);
     this.eachColumn(<T extends AccountColumn>(a: T, per: number): T => { a.fill(0, i * per, (i + 1) * per); return a; });
     this.org[i] = -1;
     this.freeAccounts.push(i);
@@ -1448,6 +1466,14 @@ export class DetectorEngine implements VerdictView {
       max = Math.max(max, SHAPE);
       score = Math.max(score, this.thresholds[SHAPE]);
     }
+    // A broad corpus embedded, spread like the whole traffic: an encoder's map harvested. Shaping
+    // (the default policy adds noise to vectors at shape) spoils it; the account needs no partner.
+    const spread = this.embeddingSpread.accounts.size > 0 ? this.embeddingSpread.readings(i, this.w[off + C.N], this.w[off + C.DECAY_TS]) : null;
+    const spreadPass = embeddingSpreadTest(spread, this.config.embedding_max_concentration);
+    if (spreadPass) {
+      max = Math.max(max, SHAPE);
+      score = Math.max(score, this.thresholds[SHAPE]);
+    }
     // Shared indicators: another provider's campaign, recognised here; held at the feed's level.
     const intel = this.intelHits.size > 0 ? this.intelFloor(i, now) : null;
     if (intel) {
@@ -1474,6 +1500,7 @@ export class DetectorEngine implements VerdictView {
           { signal: 'account_score', value: round(score), threshold: this.thresholds[st.level], detail: `harvest behaviour of this account alone (capped at ${VERDICT_LEVELS[max]} without linked accounts)` },
           ...(yieldPass ? this.harvestYieldReasons(i, values) : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
+          ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration) : []),
           ...indicatorReasons(indicatorsOf(values, this.w, off, peers)),
         ],
       };
@@ -1641,7 +1668,12 @@ export class DetectorEngine implements VerdictView {
     const values = scoreIndicators(c.w, 0, false, peers, this.indicatorScratch);
     const hopping = values.get('network_hopping_share') || 0;
     const coord = this.coordination(root, c, hopping);
-    const harvest = harvestScore(values);
+    let harvest = harvestScore(values);
+    // Linked accounts that together embed a broad corpus (each may embed one subject): the
+    // encoder's map harvested by a fleet. That is full harvest evidence; coordination decides.
+    const spread = this.embeddingSpread.accounts.size > 0 ? this.embeddingSpread.clusterReadings(this.memberIndexes(root), c.w[C.N], now) : null;
+    const spreadPass = embeddingSpreadTest(spread, this.config.embedding_max_concentration);
+    if (spreadPass) harvest = 1;
     // Both are needed: coordination without harvesting is a class or an office; harvesting
     // without coordination is one customer's workload.
     let score = coord.value * harvest;
@@ -1665,6 +1697,7 @@ export class DetectorEngine implements VerdictView {
         { signal: 'coordination', value: round(coord.value), threshold: null },
         ...this.coordinationReasons(c, coord),
         { signal: 'harvest', value: round(harvest), threshold: null },
+        ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration) : []),
         ...indicatorReasons(indicatorsOf(values, c.w, 0, peers)),
       ];
       st.verdict = {
@@ -1673,6 +1706,12 @@ export class DetectorEngine implements VerdictView {
       };
       if (changed) this.emit(st.verdict);
     } else if (st.level === 0) st.verdict = null;
+  }
+
+  /** The members of the cluster whose root is `root` (its circular list). */
+  private *memberIndexes(root: number): Generator<number> {
+    let j = root;
+    do { yield j; j = this.next[j]; } while (j !== root);
   }
 
   /**

@@ -5,5 +5,6 @@
 export * from './schema.ts';
 export { ulid, ulidTime } from './ulid.ts';
 export { summariseLogitBias, promptFingerprint, type LogitBiasSummary } from './logit-bias.ts';
+export { summariseEmbeddings, readEmbedding, EmbeddingSketch, sampledIndices, EMBEDDING_DIRECTIONS, EMBEDDING_SAMPLE, type EmbeddingSummary } from './embedding-spread.ts';
 export { readableEvent } from './readable.ts';
 export { readEventBatches, readEventsJsonl, writeJsonlLine, type ReadJsonlOptions } from './jsonl.ts';

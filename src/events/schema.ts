@@ -117,6 +117,19 @@ export const EventResponse = z.object({
    * reuse it (and the files in it). Added in the same schema version (optional).
    */
   container_id: z.string().nullable().optional(),
+  /**
+   * Embeddings answers: where the returned vectors lie, as a sketch (see embedding-spread.ts): how
+   * many vectors, their size, how many were projected, the sum of their projections onto 16 fixed
+   * pseudo-random directions and the sum of the projections' squared lengths. Null or absent for
+   * other answers. Added in the same schema version (optional).
+   */
+  embeddings: z.object({
+    vectors: z.number().int().nonnegative(),
+    dimensions: z.number().int().positive(),
+    sampled: z.number().int().positive(),
+    sum: z.array(z.number()),
+    sq: z.number().nonnegative(),
+  }).nullable().optional(),
 });
 export type EventResponse = z.infer<typeof EventResponse>;
 

@@ -4,7 +4,7 @@
  * (gpt-tokenizer, o200k) whatever the upstream leaves out.
  */
 import { countTokens } from 'gpt-tokenizer';
-import type { ApiFlavour, EventResponse } from '../events/index.ts';
+import { summariseEmbeddings, type ApiFlavour, type EmbeddingSummary, type EventResponse } from '../events/index.ts';
 import { Needle, type ScanChunk } from './sse.ts';
 
 type Json = Record<string, any>;
@@ -13,7 +13,7 @@ type Json = Record<string, any>;
 const MAX_KEPT_CHARS = 256 * 1024;
 
 export type AnswerSummary = Pick<EventResponse,
-  'input_tokens' | 'output_tokens' | 'reasoning_tokens' | 'usage_source' | 'tool_calls' | 'finish_reason' | 'output_chars' | 'reasoning_chars' | 'answer_id' | 'container_id'>;
+  'input_tokens' | 'output_tokens' | 'reasoning_tokens' | 'usage_source' | 'tool_calls' | 'finish_reason' | 'output_chars' | 'reasoning_chars' | 'answer_id' | 'container_id'> & { embeddings?: EmbeddingSummary | null };
 
 /** Count tokens of text, extrapolating from a prefix for very long text. */
 export function countTextTokens(text: string, totalChars = text.length): number {
@@ -64,6 +64,8 @@ export class AnswerMeter {
   private answerId: string | null = null;
   /** Anthropic: the code-execution container the answer used (reusable by id in later requests). */
   private containerId: string | null = null;
+  /** An embeddings answer's `data`, sketched when the summary is made (after the answer went out). */
+  private embeddingData: unknown = null;
   private outputText = '';
   private outputChars = 0;
   private reasoningText = '';
@@ -113,6 +115,7 @@ export class AnswerMeter {
     } else if (this.flavour === 'openai.embeddings') {
       // Vectors, not text: the input is all there is to count.
       if (body.usage && typeof body.usage.prompt_tokens === 'number') { this.inputTokens = body.usage.prompt_tokens; this.outputTokens = 0; this.reasoningTokens = 0; }
+      this.embeddingData = body.data;
     } else {
       this.anthropicUsage(body.usage);
       if (typeof body.container?.id === 'string') this.containerId = body.container.id;
@@ -439,6 +442,7 @@ export class AnswerMeter {
       reasoning_chars: this.reasoningChars,
       answer_id: this.answerId,
       container_id: this.containerId,
+      ...(this.embeddingData !== null ? { embeddings: summariseEmbeddings(this.embeddingData) } : {}),
     };
   }
 }

@@ -16,6 +16,7 @@ import {
   paraphrasedCot, rewriteItem, rubricItem, toolOutputStandIn, type Template,
 } from './textgen.ts';
 import { biasSummary, chosenTokens, sweepMap, VOCABULARY } from './logit.ts';
+import { EMBED_DIMS, EMBED_MODEL, embeddingCorpus, simulatedEmbeddings } from './embed.ts';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -90,6 +91,8 @@ export interface SimRequest {
   userAgent: string;
   /** Retry attempt number (0 for the first try). */
   attempt: number;
+  /** An embeddings request (`/v1/embeddings`): each message is one input text. */
+  embed?: boolean;
 }
 
 interface Session {
@@ -113,6 +116,13 @@ const FOLLOW_UPS = [
   'That did not work, I get an error.', 'Great, now can you add comments?', 'Why?', 'Can you rewrite it in a more casual tone?',
   'ok and what if the input is empty?', 'Perfect, thank you.', 'Can you turn that into a table?', 'Is there a simpler way?',
 ];
+
+/** Products and internal services that run retrieval over their own documents (by hash). */
+const RETRIEVAL_PRODUCT_SHARE = 0.4;
+/** Batch accounts that embed their records instead of sending them to a chat model (by hash)... */
+const EMBEDDING_BATCH_SHARE = 0.3;
+/** ...and, of those, the ones that embed a broad public dataset rather than their own records. */
+const BROAD_DATASET_SHARE = 0.15;
 
 // ---------------------------------------------------------------------------------------------
 // Lanes
@@ -332,9 +342,22 @@ export class Engine {
     const a = lane.account;
     const rng = lane.rng;
     if (a.campaign) return this.harvestSession(lane, t);
+    // Retrieval products (decided by hash, so no other account's random stream changes): some
+    // sessions embed a user's question, now and then a job indexes the company's documents.
+    if ((a.role === 'product' || a.role === 'service') && hashUniform(a.seed, 59, 0) < RETRIEVAL_PRODUCT_SHARE) {
+      const u = hashUniform(a.seed, 61, lane.runIndex++);
+      if (u < 0.004) return this.embedJob(lane, t, 'subject');
+      if (u < 0.35) return this.queryEmbedding(lane, t);
+    }
     switch (a.kind) {
       case 'researcher': return rng.chance(0.8) ? this.evalRun(lane, t) : this.chatSession(lane, t);
-      case 'batch': return this.batchJob(lane, t);
+      case 'batch': {
+        // Some batch accounts embed their records instead (search indexes, deduplication); a few
+        // of those embed a broad public dataset.
+        const embedder = hashUniform(a.seed, 53, 0);
+        if (embedder < EMBEDDING_BATCH_SHARE) return this.embedJob(lane, t, embedder < EMBEDDING_BATCH_SHARE * BROAD_DATASET_SHARE ? 'all' : 'subject');
+        return this.batchJob(lane, t);
+      }
       case 'agent': return this.agentSession(lane, t, 'product');
       case 'developer':
         // A quarter of developers on Chat Completions drive some work through a constrained-decoding
@@ -661,6 +684,66 @@ export class Engine {
     };
   }
 
+  /** One embeddings request: `texts` as the inputs. */
+  private embedRequest(lane: Lane, texts: string[]): SimRequest {
+    // The gateway records no generation parameters for embeddings.
+    return {
+      model: EMBED_MODEL, stream: false, system: null, messages: texts.map((x) => msg('user', x)), tools: [], toolChoice: null,
+      params: emptyParams(),
+      outTokens: 0, reasoningTokens: 0, toolCalls: 0, keyIndex: 0, userAgent: this.ua(lane), attempt: 0, embed: true,
+    };
+  }
+
+  /** The subject an account embeds: its own (by hash), or by its index for a campaign split by subject. */
+  private subjectTexts(a: SimAccount): string[] {
+    const { subjects } = embeddingCorpus(this.opts.prompts);
+    const k = a.campaign ? a.index : Math.floor(hashUniform(a.seed, 67, 0) * subjects.length);
+    return subjects[k % subjects.length].texts;
+  }
+
+  /** A retrieval product embeds one user question before searching its index. */
+  private queryEmbedding(lane: Lane, t0: number): Session {
+    const engine = this;
+    let done = false;
+    const rng = lane.rng;
+    return {
+      next(): SimRequest { done = true; return engine.embedRequest(lane, [engine.pool(engine.organicPool(lane.account, rng), rng)]); },
+      gap(): number | null { return done ? null : 0; },
+    };
+  }
+
+  /** An indexing job: a corpus embedded a batch of texts at a time, at a steady pace. */
+  private embedJob(lane: Lane, t0: number, source: 'subject' | 'all'): Session {
+    const a = lane.account;
+    const rng = lane.rng;
+    const engine = this;
+    const texts = source === 'all' ? embeddingCorpus(this.opts.prompts).all : this.subjectTexts(a);
+    const perRequest = [16, 32, 64, 96][Math.floor(hashUniform(a.seed, 71, 0) * 4)];
+    const items = Math.max(200, Math.round(rng.lognormal(a.kind === 'batch' ? a.turnsMean : 1500, 0.8)));
+    const interval = rng.lognormal(300, 0.4);
+    let done = 0;
+    return {
+      next(): SimRequest {
+        const batch: string[] = [];
+        for (let k = 0; k < perRequest && done < items; k++, done++) batch.push(texts[rng.int(texts.length)]);
+        return engine.embedRequest(lane, batch);
+      },
+      gap(dur: number): number | null {
+        if (done >= items) return null;
+        return Math.max(20, rng.lognormal(interval, 0.25) + dur * 0.05);
+      },
+    };
+  }
+
+  /** One request of an embedding harvest: the campaign's batch of texts from the whole corpus, or from the account's subject. */
+  private embedHarvest(lane: Lane): SimRequest {
+    const c = lane.account.campaign!.config;
+    const texts = c.embed.partition === 'subject' ? this.subjectTexts(lane.account) : embeddingCorpus(this.opts.prompts).all;
+    const batch: string[] = [];
+    for (let k = 0; k < c.embed.inputs; k++) batch.push(texts[lane.rng.int(texts.length)]);
+    return this.embedRequest(lane, batch);
+  }
+
   /**
    * One request of a logit extraction: the campaign's prompts in turn, each time with the next few
    * tokens of this account's stretch of the vocabulary pushed up, a one-token answer and (unless
@@ -738,6 +821,7 @@ export class Engine {
     return {
       next(t: number): SimRequest {
         if (c.logit.share >= 1 || (c.logit.share > 0 && rng.chance(c.logit.share))) { done++; return engine.logitProbe(lane, t); }
+        if (c.embed.share >= 1 || (c.embed.share > 0 && rng.chance(c.embed.share))) { done++; return engine.embedHarvest(lane); }
         const task = done === 0 ? first : pickTask();
         const model = engine.model(lane, t);
         const p = engine.campaignPrompt(lane, task === 'agentic' ? 'code' : task);
@@ -825,18 +909,19 @@ export function buildEvent(sc: Scenario, lane: Lane, t: number, req: SimRequest,
     finish = null;
     toolCalls = 0;
   }
+  if (req.embed) { out = 0; reasoning = 0; finish = null; toolCalls = 0; if (status === 499) status = 200; }
   const inTok = status === 400 ? 0 : inputTokens(req);
   const tokRate = rng.range(45, 140);
-  const ttfb = status === 400 ? rng.range(80, 300) : rng.lognormal(req.stream ? 450 : 700, 0.4) + (req.stream ? 0 : ((reasoning + out * n) / tokRate) * 1000);
+  const ttfb = req.embed ? rng.lognormal(150 + req.messages.length * 4, 0.4) : status === 400 ? rng.range(80, 300) : rng.lognormal(req.stream ? 450 : 700, 0.4) + (req.stream ? 0 : ((reasoning + out * n) / tokRate) * 1000);
   const duration = status === 504 ? 60_000 + rng.next() * 1000 : status >= 400 && status !== 499 ? ttfb : ttfb + (req.stream ? ((reasoning + out * n) / tokRate) * 1000 : rng.range(5, 40));
   return {
     schema: 'warden.interaction/1',
     id: seededUlid(t, rng),
     ts: new Date(t).toISOString(),
     duration_ms: Math.round(duration),
-    flavour: a.client.flavour,
+    flavour: req.embed ? 'openai.embeddings' : a.client.flavour,
     model: req.model,
-    upstream: anthropic ? 'anthropic' : 'openai',
+    upstream: anthropic && !req.embed ? 'anthropic' : 'openai',
     account_id: a.id,
     org_id: a.orgId,
     key_id: a.keyIds[req.keyIndex] ?? a.keyIds[0],
@@ -862,6 +947,7 @@ export function buildEvent(sc: Scenario, lane: Lane, t: number, req: SimRequest,
       ttfb_ms: status === 504 ? null : Math.round(ttfb),
       output_chars: Math.round(out * n * 3.9),
       reasoning_chars: anthropic || reasoning === 0 ? Math.round(reasoning * n * 3.9) : 0,
+      ...(req.embed && status === 200 ? { embeddings: simulatedEmbeddings(req.messages.map((m) => m.text ?? ''), EMBED_DIMS) } : {}),
     },
     account: firstUse(a.facts, t),
     enforcement: emptyEnforcement(),

@@ -11,6 +11,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { wireBiasMap } from './logit.ts';
+import { EMBED_DIMS } from './embed.ts';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
@@ -165,6 +166,12 @@ export function wireRequest(ev: InteractionEvent, secret: string): { path: strin
     return { path: '/v1/messages', headers, body };
   }
   headers.authorization = `Bearer ${secret}`;
+  if (ev.flavour === 'openai.embeddings') {
+    // Each input a message of the event; the size the simulated answer was sketched at.
+    const body: Json = { model: ev.model, input: r.messages.map((m) => m.text ?? '') };
+    if (ev.model.startsWith('text-embedding-3')) body.dimensions = ev.response.embeddings?.dimensions ?? EMBED_DIMS;
+    return { path: '/v1/embeddings', headers, body };
+  }
   if (ev.flavour === 'openai.responses') {
     const input: Json[] = [];
     for (const m of r.messages) {

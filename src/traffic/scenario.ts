@@ -17,7 +17,7 @@ function parseOr<T>(schema: z.ZodType<T>, value: unknown, prefix: string): T {
 
 export const ORGANIC_KINDS = ['hobbyist', 'developer', 'startup', 'enterprise', 'researcher', 'batch', 'agent', 'education'] as const;
 export type OrganicKind = (typeof ORGANIC_KINDS)[number];
-export const CAMPAIGN_KINDS = ['hydra', 'surgical', 'agentic', 'pivot', 'adaptive', 'logit'] as const;
+export const CAMPAIGN_KINDS = ['hydra', 'surgical', 'agentic', 'pivot', 'adaptive', 'logit', 'embed'] as const;
 export type CampaignKind = (typeof CAMPAIGN_KINDS)[number];
 export const TASK_KINDS = ['cot', 'math', 'code', 'agentic', 'rubric', 'rewrite', 'chat'] as const;
 export type TaskKind = (typeof TASK_KINDS)[number];
@@ -174,6 +174,21 @@ export const CampaignConfig = z.object({
     /** Read the top log-probabilities (false: the log-probability-free variant, one answer token per map). */
     logprobs: z.boolean(),
   }),
+  /**
+   * Embedding harvest (an encoder's vectors over a broad corpus, to train a copy): requests to
+   * `/v1/embeddings` with several texts each.
+   */
+  embed: z.object({
+    /** Share of requests that embed (1 for the `embed` kind, 0 for the others); the rest are the campaign's chat tasks. */
+    share: z.number().min(0).max(1),
+    /** Texts per request. */
+    inputs: z.number().int().min(1).max(2048),
+    /**
+     * `none`: every account draws from the whole corpus; `subject`: each account embeds one
+     * subject only (the corpus split across accounts, so that each looks like a customer's index).
+     */
+    partition: z.enum(['none', 'subject']),
+  }),
   /** Days an account stays in use before being replaced (null: whole campaign). */
   lifetime_days: z.number().positive().nullable(),
   /** Requests per agentic trace [min, max]. */
@@ -197,6 +212,7 @@ const BASE_CAMPAIGN: Omit<CampaignConfig, 'id' | 'kind'> = {
   params: { stream_share: 0.1, max_tokens: 16000, temperature: 1, logprobs_share: 0, n_gt1_share: 0, reasoning_share: 0.6 },
   lifetime_days: 6, trace_turns: [8, 30],
   logit: { share: 0, prompts: 8, tokens_per_map: 5, logprobs: true },
+  embed: { share: 0, inputs: 16, partition: 'none' },
 };
 
 export const CAMPAIGN_DEFAULTS: Record<CampaignKind, DeepPartial<CampaignConfig>> = {
@@ -256,6 +272,18 @@ export const CAMPAIGN_DEFAULTS: Record<CampaignKind, DeepPartial<CampaignConfig>
     payment: { accounts_per_instrument: 1, none_share: 0 }, user_agents: 1, family: 'openai', lifetime_days: null,
     params: { max_tokens: 1, temperature: 0, reasoning_share: 0, stream_share: 0, logprobs_share: 0, n_gt1_share: 0 },
     logit: { share: 1 },
+  },
+  // Encoder harvest: a few dozen accounts embed a broad corpus sixteen texts at a time from a
+  // handful of cloud machines, to train a copy of the embedding model.
+  embed: {
+    accounts: 40, interactions: 20_000, organic_mix: 0, templates: 0,
+    mix: { ...noTasks, chat: 1 },
+    timing: { mode: 'flat' },
+    network: { mode: 'datacenter', pool_size: 8, residential_share: 0, unsupported_region_share: 0 },
+    signup: { bursts: 2, burst_hours: 12, age_days: [0, 10], tier: { unverified: 0.2, email_verified: 0.6, identity_verified: 0.2, enterprise: 0 }, programme: { none: 0.7, education: 0, research: 0.1, startup: 0.2 }, email: 'freemail' },
+    payment: { accounts_per_instrument: 4, none_share: 0.2 }, user_agents: 1, family: 'openai', lifetime_days: null,
+    params: { max_tokens: 1, temperature: null, reasoning_share: 0, stream_share: 0, logprobs_share: 0, n_gt1_share: 0 },
+    embed: { share: 1 },
   },
 };
 

@@ -55,10 +55,11 @@ export const detectConfigSchema = z.object({
    * embeds many texts spread over the encoder's space at most this concentrated passes. 0 is
    * spread exactly like the whole traffic; a customer's own subject sits above. Calibrate it for
    * the encoder served: the default suits the built-in mock, whose vectors follow shared words
-   * only (a subject's texts measure 0.03-0.17 there, a broad corpus 0.000 ± 0.001); real encoders
-   * place a subject's texts closer together, so their subjects measure higher.
+   * only (one subject's texts measure 0.023-0.17 there; a broad corpus 0.000-0.003 against
+   * traffic like the traffic model's, up to 0.017 against traffic of a few subjects only); real
+   * encoders place a subject's texts closer together, so their subjects measure higher.
    */
-  embedding_max_concentration: z.number().min(0).max(1).default(0.01),
+  embedding_max_concentration: z.number().min(0).max(1).default(0.015),
   /** Requests before a cluster can go above watch (avoid verdicts on a handful of events). */
   min_cluster_requests: z.number().int().nonnegative().default(30),
   /** Distinct undeclared actors (accounts or orgs) before a cluster counts as coordinated. */

@@ -43,6 +43,8 @@ function directions(dims: number): Float32Array {
   return m;
 }
 
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
 /** A vector as the API returns it (an array of numbers, or base64 little-endian float32), or null. */
 export function readEmbedding(value: unknown): Float32Array | null {
   if (Array.isArray(value)) {
@@ -54,7 +56,7 @@ export function readEmbedding(value: unknown): Float32Array | null {
     }
     return v.length > 0 ? v : null;
   }
-  if (typeof value === 'string' && value.length > 0) {
+  if (typeof value === 'string' && value.length > 0 && value.length % 4 === 0 && BASE64.test(value)) {
     const bytes = Buffer.from(value, 'base64');
     if (bytes.length === 0 || bytes.length % 4 !== 0) return null;
     // Copy into an aligned buffer: the decoded bytes may start at any offset.

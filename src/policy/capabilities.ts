@@ -38,6 +38,13 @@ export interface Capabilities {
   deny_models: string[];
   /** Watermark the answer text. */
   watermark: boolean;
+  /**
+   * Noise added to embedding vectors, as a share of each vector's length (0: none). Each vector
+   * is moved by a random vector of that length and scaled back to its own length: at 0.3 it keeps
+   * a cosine of 0.96 with the original. The same text asked by the same account gets the same
+   * noise, so asking again does not average it away.
+   */
+  embedding_noise: number;
 }
 
 /** A partial capability set as written in the policy file. */
@@ -52,13 +59,14 @@ export interface CapabilitiesPatch {
   models?: string[];
   deny_models?: string[];
   watermark?: boolean;
+  embedding_noise?: number;
 }
 
 /** Everything allowed: the starting point before the policy's `defaults`. */
 export function openCapabilities(): Capabilities {
   return {
     reasoning: 'full', logprobs: true, top_logprobs_max: 20, logit_bias: 'allow', n_max: 128, max_tokens_ceiling: null,
-    tools: true, models: [], deny_models: [], watermark: false,
+    tools: true, models: [], deny_models: [], watermark: false, embedding_noise: 0,
   };
 }
 
@@ -75,12 +83,14 @@ export function overlayCapabilities(base: Capabilities, patch: CapabilitiesPatch
     models: patch.models ? [patch.models] : base.models,
     deny_models: patch.deny_models ? [...patch.deny_models] : base.deny_models,
     watermark: patch.watermark ?? base.watermark,
+    embedding_noise: patch.embedding_noise ?? base.embedding_noise,
   };
 }
 
 /**
  * Restrict: the result is never more permissive than the base (rules and verdicts only take away).
- * `watermark: true` counts as a restriction, so a rule can switch it on but never off.
+ * `watermark: true` counts as a restriction, so a rule can switch it on but never off; more
+ * `embedding_noise` is a restriction too.
  */
 export function restrictCapabilities(base: Capabilities, patch: CapabilitiesPatch): Capabilities {
   const rank = (r: ReasoningExposure) => REASONING_LEVELS.indexOf(r);
@@ -96,6 +106,7 @@ export function restrictCapabilities(base: Capabilities, patch: CapabilitiesPatc
     models: patch.models ? [...base.models, patch.models] : base.models,
     deny_models: patch.deny_models ? [...base.deny_models, ...patch.deny_models] : base.deny_models,
     watermark: base.watermark || (patch.watermark ?? false),
+    embedding_noise: Math.max(base.embedding_noise, patch.embedding_noise ?? 0),
   };
 }
 

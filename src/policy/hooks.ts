@@ -16,7 +16,7 @@ import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
 import { WardenError, type ErrorCode } from '../errors/index.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer } from '../gateway/lifecycle.ts';
 import {
-  answerFilter, composeTransformers, extractiveSummary, ReasoningSeal, responsesResequencer,
+  answerFilter, composeTransformers, embeddingNoiseFilter, extractiveSummary, ReasoningSeal, responsesResequencer,
   restoreSealedThinking, shapeRequest, type Summariser,
 } from '../shape/index.ts';
 import { deriveWatermarkKey, type WatermarkKey } from '../watermark/keys.ts';
@@ -234,6 +234,11 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
         summarise: runtime.summarise, summaryMaxChars: pc.summary_max_chars, anthropicWithheld: pc.anthropic_withheld, note,
       });
       const mark = locals.watermarkKey ? watermarkTransformer(ctx.flavour, locals.watermarkKey.key) : null;
+      // Vectors have no text to filter or mark; under a verdict (or for a tier) they may carry noise.
+      if (ctx.flavour === 'openai.embeddings') {
+        const level = locals.capabilities.embedding_noise;
+        return level > 0 && ctx.auth ? embeddingNoiseFilter(level, ctx.auth.account.id, note) : null;
+      }
       if (!filter && !mark) return null;
       return composeTransformers([filter, mark, ctx.flavour === 'openai.responses' ? responsesResequencer() : null]);
     },

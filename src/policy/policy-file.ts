@@ -37,6 +37,7 @@ const capabilitiesSchema = z.strictObject({
   models: z.array(z.string().min(1)).min(1).optional(),
   deny_models: z.array(z.string().min(1)).optional(),
   watermark: z.boolean().optional(),
+  embedding_noise: z.number().min(0).max(1).optional(),
 });
 
 const whenSchema = z.strictObject({

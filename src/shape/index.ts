@@ -1,7 +1,8 @@
-// shape: request shaping (output budgets, n, logprobs) and answer filters (withhold or summarise reasoning, strip logprobs) for the OpenAI and Anthropic wire formats, streaming included.
+// shape: request shaping (output budgets, n, logprobs) and answer filters (withhold or summarise reasoning, strip logprobs, noise on embedding vectors) for the OpenAI and Anthropic wire formats, streaming included.
 export { shapeRequest, type ShapingLimits } from './request.ts';
 export { answerFilter, composeTransformers, type AnswerFilterOptions } from './answer.ts';
 export { anthropicAnswerFilter, restoreSealedThinking } from './answer-anthropic.ts';
 export { chatAnswerFilter, responsesAnswerFilter, responsesResequencer } from './answer-openai.ts';
 export { ReasoningSeal } from './seal.ts';
 export { extractiveSummary, type Summariser } from './summary.ts';
+export { embeddingNoiseFilter, noisyVector } from './embeddings.ts';

@@ -37,6 +37,9 @@ test('the shipped default policy loads and behaves as documented', () => {
   assert.equal(unverified.capabilities.logit_bias, 'without_logprobs');
   assert.equal(verified.capabilities.logit_bias, 'allow');
   assert.equal(shaped.capabilities.logit_bias, 'none');
+  // Embedding vectors: untouched for every tier, noised under the shape verdict
+  assert.equal(verified.capabilities.embedding_noise, 0);
+  assert.equal(shaped.capabilities.embedding_noise, 0.3);
 });
 
 test('tiers and programmes override defaults; rules and verdicts only restrict', () => {
@@ -125,6 +128,7 @@ test('bad policies are rejected with file, path and message', () => {
   expectProblem('version: 1\ntiers: { unverified: { max_token_ceiling: 5 } }', 'tiers.unverified', /max_token_ceiling/);
   expectProblem('version: 1\ntiers: { gold: {} }', 'tiers', /gold/);
   expectProblem('version: 1\ndefaults: { reasoning: partial }', 'defaults.reasoning', /./);
+  expectProblem('version: 1\nverdicts: { shape: { action: restrict, capabilities: { embedding_noise: 2 } } }', 'verdicts.shape.capabilities.embedding_noise', /1/);
   expectProblem('version: 1\ntiers: { unverified: { logit_bias: sometimes } }', 'tiers.unverified.logit_bias', /allow|without_logprobs|none/);
   expectProblem('version: 1\nrules: [{ id: a, when: { country: [germany] }, action: deny }]', 'rules.0.when.country.0', /alpha-2/);
   expectProblem('version: 1\nrules: [{ id: a, when: { region: nowhere }, action: deny }]', 'rules.0.when.region', /unknown region "nowhere"/);

@@ -1,13 +1,16 @@
 // Embeddings (`POST /v1/embeddings`) through the gateway with the official OpenAI SDK (which asks
 // for base64 and decodes it): vectors as the upstream made them (the watermark has no text to mark),
 // input tokens recorded, each input in the event, no output tokens reserved or counted; bad input
-// refused in OpenAI error JSON.
+// refused in OpenAI error JSON. The event sketches where the vectors lie (what the traffic model
+// computes for the same texts); under a policy with `embedding_noise` the client gets noised
+// vectors while the event still sketches the upstream's.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startHarness, storedEvents, type Harness } from '../helpers/gateway.ts';
 import { inlinePolicyHooks } from '../helpers/policy.ts';
 import { embedText } from '../../src/mock/openai-embeddings.ts';
+import { simulatedEmbeddings } from '../../src/traffic/embed.ts';
 
 let h: Harness;
 let policy: ReturnType<typeof inlinePolicyHooks>;
@@ -55,4 +58,42 @@ test('bad input is refused in OpenAI error JSON; models off the allow-list are r
   res = await post({ model: 'text-embedding-ada-002', input: 'x' });
   assert.equal(res.status, 403);
   assert.equal(((await res.json()) as any).error.code, 'WARDEN_POLICY_DENIED');
+});
+
+test('the event sketches where the answer\'s vectors lie, from floats or base64, as the traffic model computes it', async () => {
+  const client = new OpenAI({ apiKey: h.key, baseURL: `${h.url}/v1`, maxRetries: 0 });
+  const inputs = Array.from({ length: 40 }, (_, k) => `Passage ${k}: the ${['river', 'mountain', 'market', 'library'][k % 4]} in town ${k % 9}`);
+  await client.embeddings.create({ model: 'text-embedding-3-small', input: inputs, dimensions: 256 });
+  await client.embeddings.create({ model: 'text-embedding-3-small', input: inputs, dimensions: 256, encoding_format: 'float' });
+  const events = (await storedEvents(h, 5)).filter((e) => e.flavour === 'openai.embeddings' && e.request.messages.length === 40);
+  assert.equal(events.length, 2);
+  const expected = simulatedEmbeddings(inputs, 256)!;
+  for (const e of events) {
+    const got = e.response.embeddings!;
+    assert.deepEqual([got.vectors, got.dimensions, got.sampled], [40, 256, 32], 'every vector counted, 32 of them sketched');
+    for (let j = 0; j < 16; j++) assert.ok(Math.abs(got.sum[j] - expected.sum[j]) < 1e-3, `direction ${j}: ${got.sum[j]} against ${expected.sum[j]}`);
+    assert.ok(Math.abs(got.sq - expected.sq) < 1e-3);
+  }
+});
+
+test('under embedding_noise the client gets noised vectors, the same for the same text; the event sketches the upstream\'s', async () => {
+  const noisy = inlinePolicyHooks('version: 1\ntiers: { email_verified: { embedding_noise: 0.3 } }\n');
+  const hn = await startHarness({ hooks: [noisy.hooks] });
+  try {
+    const client = new OpenAI({ apiKey: hn.key, baseURL: `${hn.url}/v1`, maxRetries: 0 });
+    const inputs = ['How do I reset my password?', 'Where is my parcel?'];
+    const a = await client.embeddings.create({ model: 'text-embedding-3-small', input: inputs });
+    const b = await client.embeddings.create({ model: 'text-embedding-3-small', input: inputs, encoding_format: 'float' });
+    for (const [i, d] of a.data.entries()) {
+      const clean = Array.from(embedText(inputs[i], 'text-embedding-3-small', 1536));
+      const c = cosine(d.embedding, clean);
+      assert.ok(c > 0.94 && c < 0.975, `cosine with the upstream's vector ${c}`);
+      assert.ok(Math.abs(cosine(d.embedding, b.data[i].embedding) - 1) < 1e-6, 'asking again gives the same vector');
+    }
+    const events = (await storedEvents(hn, 2)).filter((e) => e.flavour === 'openai.embeddings');
+    assert.equal(events.length, 2);
+    assert.ok(events.every((e) => e.enforcement.shaping.includes('embeddings:noised')), events.map((e) => e.enforcement.shaping.join()).join(' / '));
+    const expected = simulatedEmbeddings(inputs, 1536)!;
+    assert.ok(Math.abs(events[0].response.embeddings!.sum[0] - expected.sum[0]) < 1e-3, 'the sketch is of the upstream\'s vectors');
+  } finally { await hn.close(); noisy.cleanup(); }
 });

@@ -12,17 +12,20 @@
  *
  * The gateway records, per answer, a sketch of where the vectors lie (src/events/
  * embedding-spread.ts: sums of their projections onto 16 fixed directions). Per account and model
- * the detector adds them up over the window; per model it adds up all traffic. The account's
- * concentration is the mean similarity between its vectors once the rest of the traffic's mean is
- * taken away, as a share of the rest of the traffic's spread:
+ * the detector adds them up over the window. Per model it keeps a reference: the other accounts
+ * embedding with it, each counted once (by volume, the reference would be whoever embeds most: a
+ * campaign in full flow, or one big index). The account's concentration is the mean similarity
+ * between its vectors once the reference's mean is taken away, as a share of the reference's
+ * spread:
  *
  *   concentration = (|S - n·m|² - Σ|x - m|²) / (n(n-1)·σ²)
  *
- * with S the account's summed projections, n their number, m and σ² the mean and variance of
- * every other account's. Texts drawn like the rest of the traffic give 0 (within about 0.35/n); a corpus on one
- * subject gives its texts' mutual similarity, well above. An account passes with many texts
- * embedded, enough of them sketched, and a concentration at most the threshold: it spreads over
- * the space like the whole traffic does. Only accounts that embed have a sketch: the map is sparse.
+ * with S the account's summed projections, n their number, m and σ² the reference's mean and
+ * variance (the account itself left out). Texts drawn like the reference give 0 (within about
+ * 0.35/n); a corpus on one subject gives its texts' mutual similarity, well above. An account
+ * passes with many texts embedded, enough of them sketched, most of what it sends embedded and a
+ * concentration at most the threshold: it spreads over the space like all customers together do.
+ * Only accounts that embed have a sketch: the map is sparse.
  */
 import { EMBEDDING_DIRECTIONS, type EmbeddingSummary } from '../events/index.ts';
 
@@ -45,16 +48,26 @@ export const EMBEDDING_SPREAD = {
    * mixes in chat requests pay for one per embedded text to look like a product.
    */
   minEmbeddingShare: 0.8,
-  /** The rest of the traffic (without the account judged) must hold this many vectors before the account is judged against it. */
-  minTraffic: 2000,
+  /** Other accounts embedding with the same model needed before an account is judged against them. */
+  minReferenceAccounts: 5,
 } as const;
 
-/** Decayed sums of projections: one account's on one model, or one model's whole traffic. */
-export interface SpreadSums { key: number; requests: number; texts: number; n: number; sum: Float64Array; sq: number; ts: number }
+/**
+ * Decayed sums of one account's projections on one model (`key`), and its contribution to that
+ * model's reference: the mean of its vectors' projections (`mu`) and of their squared length (`q`).
+ */
+export interface SpreadSums { key: number; requests: number; texts: number; n: number; sum: Float64Array; sq: number; ts: number; mu: Float64Array; q: number }
 export type SpreadSketches = Map<number, SpreadSums>;
 
+/**
+ * The reference of one model: every embedding account's mean counted once, whatever its volume.
+ * Weighted by vectors, the reference would be whoever embeds most (a campaign in full flow, or one
+ * big index), and an account would be measured against its own kind.
+ */
+interface Reference { accounts: number; mu: Float64Array; q: number }
+
 function fresh(key: number, ts: number): SpreadSums {
-  return { key, requests: 0, texts: 0, n: 0, sum: new Float64Array(K), sq: 0, ts };
+  return { key, requests: 0, texts: 0, n: 0, sum: new Float64Array(K), sq: 0, ts, mu: new Float64Array(K), q: 0 };
 }
 
 function decayTo(s: SpreadSums, now: number, halfLifeS: number): void {
@@ -65,15 +78,10 @@ function decayTo(s: SpreadSums, now: number, halfLifeS: number): void {
   s.ts = now;
 }
 
-function addTo(s: SpreadSums, e: EmbeddingSummary): void {
-  s.requests += 1; s.texts += e.vectors; s.n += e.sampled; s.sq += e.sq;
-  for (let j = 0; j < K && j < e.sum.length; j++) s.sum[j] += e.sum[j];
-}
-
-/** Keeps the per-account and per-model sums. `key` names model and vector size (the projection depends on both). */
+/** Keeps the per-account sums and per-model references. `key` names model and vector size (the projection depends on both). */
 export class EmbeddingSpread {
   readonly accounts: SpreadSketches = new Map();
-  private readonly traffic = new Map<number, SpreadSums>();
+  private readonly references = new Map<number, Reference>();
 
   constructor(private readonly halfLifeS: number) {}
 
@@ -82,18 +90,36 @@ export class EmbeddingSpread {
   observe(i: number, modelId: number, e: EmbeddingSummary, now: number): void {
     if (!Array.isArray(e.sum) || e.sum.length !== K || !(e.sampled > 0) || !(e.vectors >= e.sampled)) return;
     const key = EmbeddingSpread.key(modelId, e.dimensions);
-    let t = this.traffic.get(key);
-    if (!t) { t = fresh(key, now); this.traffic.set(key, t); }
-    decayTo(t, now, this.halfLifeS);
-    addTo(t, e);
     let a = this.accounts.get(i);
     // Another model (or size) starts the account's sketch again: its vectors live in another space.
-    if (!a || a.key !== key) { a = fresh(key, now); this.accounts.set(i, a); }
+    if (a && a.key !== key) { this.withdraw(a); a = undefined; }
+    if (!a) { a = fresh(key, now); this.accounts.set(i, a); }
+    else this.withdraw(a);
     decayTo(a, now, this.halfLifeS);
-    addTo(a, e);
+    a.requests += 1; a.texts += e.vectors; a.n += e.sampled; a.sq += e.sq;
+    for (let j = 0; j < K; j++) a.sum[j] += e.sum[j];
+    // The account's contribution to the reference (means: unchanged by decay).
+    for (let j = 0; j < K; j++) a.mu[j] = a.sum[j] / a.n;
+    a.q = a.sq / a.n;
+    let r = this.references.get(key);
+    if (!r) { r = { accounts: 0, mu: new Float64Array(K), q: 0 }; this.references.set(key, r); }
+    r.accounts++; r.q += a.q;
+    for (let j = 0; j < K; j++) r.mu[j] += a.mu[j];
   }
 
-  forget(i: number): void { this.accounts.delete(i); }
+  /** Take the account's contribution out of its model's reference. */
+  private withdraw(a: SpreadSums): void {
+    const r = this.references.get(a.key);
+    if (!r || a.n === 0) return;
+    r.accounts--; r.q -= a.q;
+    for (let j = 0; j < K; j++) r.mu[j] -= a.mu[j];
+  }
+
+  forget(i: number): void {
+    const a = this.accounts.get(i);
+    if (a) this.withdraw(a);
+    this.accounts.delete(i);
+  }
 
   /**
    * What the test reads for account i, whose windowed requests (all APIs) number `windowRequests`
@@ -103,7 +129,7 @@ export class EmbeddingSpread {
     const a = this.accounts.get(i);
     if (!a) return null;
     decayTo(a, windowTs, this.halfLifeS);
-    return this.read(a, textShare(a, windowRequests));
+    return this.read(a, [a], textShare(a, windowRequests));
   }
 
   /**
@@ -112,39 +138,40 @@ export class EmbeddingSpread {
    * accounts (each alone a narrow corpus) is broad again here.
    */
   clusterReadings(members: Iterable<number>, windowRequests: number, now: number): SpreadReadings | null {
-    const byKey = new Map<number, SpreadSums>();
+    const byKey = new Map<number, { sums: SpreadSums; parts: SpreadSums[] }>();
     for (const j of members) {
       const a = this.accounts.get(j);
       if (!a) continue;
       decayTo(a, now, this.halfLifeS);
-      let s = byKey.get(a.key);
-      if (!s) { s = fresh(a.key, now); byKey.set(a.key, s); }
+      let g = byKey.get(a.key);
+      if (!g) { g = { sums: fresh(a.key, now), parts: [] }; byKey.set(a.key, g); }
+      const s = g.sums;
       s.requests += a.requests; s.texts += a.texts; s.n += a.n; s.sq += a.sq;
       for (let k = 0; k < K; k++) s.sum[k] += a.sum[k];
+      g.parts.push(a);
     }
-    let best: SpreadSums | null = null;
-    for (const s of byKey.values()) if (!best || s.n > best.n) best = s;
-    return best ? this.read(best, textShare(best, windowRequests)) : null;
+    let best: { sums: SpreadSums; parts: SpreadSums[] } | null = null;
+    for (const g of byKey.values()) if (!best || g.sums.n > best.sums.n) best = g;
+    return best ? this.read(best.sums, best.parts, textShare(best.sums, windowRequests)) : null;
   }
 
   /**
-   * The account's (or cluster's) concentration against the rest of the traffic: its own vectors
-   * taken out of the reference, or a customer whose index is most of the traffic would be
-   * measured against itself and look spread.
+   * The account's (or linked accounts') concentration against the other accounts of the same
+   * model (its own left out, or a customer whose index is most of the traffic would be measured
+   * against itself and look spread).
    */
-  private read(a: SpreadSums, share: number): SpreadReadings {
-    const t = this.traffic.get(a.key);
+  private read(a: SpreadSums, own: SpreadSums[], share: number): SpreadReadings {
     const texts = a.texts; const sampled = a.n;
-    if (!t || a.n < 2) return { texts, sampled, share, concentration: null };
-    const now = Math.max(a.ts, t.ts);
-    decayTo(t, now, this.halfLifeS);
-    const own = a.ts === now ? a : { ...a, sum: Float64Array.from(a.sum) };
-    decayTo(own, now, this.halfLifeS);
-    const rest = fresh(t.key, now);
-    rest.n = t.n - own.n; rest.sq = t.sq - own.sq;
-    for (let j = 0; j < K; j++) rest.sum[j] = t.sum[j] - own.sum[j];
-    if (rest.n < EMBEDDING_SPREAD.minTraffic) return { texts, sampled, share, concentration: null };
-    return { texts, sampled, share, concentration: concentration(own, rest) };
+    const r = this.references.get(a.key);
+    if (!r || a.n < 2) return { texts, sampled, share, concentration: null };
+    const others = r.accounts - own.length;
+    if (others < EMBEDDING_SPREAD.minReferenceAccounts) return { texts, sampled, share, concentration: null };
+    const m = Float64Array.from(r.mu);
+    let q = r.q;
+    for (const o of own) { q -= o.q; for (let j = 0; j < K; j++) m[j] -= o.mu[j]; }
+    let mm = 0;
+    for (let j = 0; j < K; j++) { m[j] /= others; mm += m[j] * m[j]; }
+    return { texts, sampled, share, concentration: concentration(a, m, q / others - mm) };
   }
 }
 
@@ -154,14 +181,18 @@ function textShare(a: SpreadSums, windowRequests: number): number {
   return a.texts > 0 ? a.texts / (a.texts + other) : 0;
 }
 
-/** Mean centred similarity of the account's vectors over the traffic's variance (see the module comment). */
-export function concentration(a: SpreadSums, t: SpreadSums): number {
-  let mm = 0; let mS = 0; let dev = 0;
-  const m = new Float64Array(K);
-  for (let j = 0; j < K; j++) { m[j] = t.sum[j] / t.n; mm += m[j] * m[j]; mS += m[j] * a.sum[j]; }
-  const variance = t.sq / t.n - mm;
-  if (!(variance > 0)) return 0;
-  for (let j = 0; j < K; j++) { const d = a.sum[j] - a.n * m[j]; dev += d * d; }
+/**
+ * Mean centred similarity of the account's vectors over the reference's variance (see the module
+ * comment): `m` the reference's mean, `variance` its mean squared distance from it.
+ */
+export function concentration(a: { n: number; sum: Float64Array; sq: number }, m: Float64Array, variance: number): number {
+  if (!(variance > 0) || a.n < 2) return 0;
+  let mS = 0; let mm = 0; let dev = 0;
+  for (let j = 0; j < K; j++) {
+    mS += m[j] * a.sum[j]; mm += m[j] * m[j];
+    const d = a.sum[j] - a.n * m[j];
+    dev += d * d;
+  }
   const self = a.sq - 2 * mS + a.n * mm;
   return (dev - self) / (a.n * (a.n - 1) * variance);
 }

@@ -119,6 +119,8 @@ const FOLLOW_UPS = [
 
 /** Products and internal services that run retrieval over their own documents (by hash). */
 const RETRIEVAL_PRODUCT_SHARE = 0.4;
+/** Developers who try retrieval over their own documents now and then (by hash). */
+const DEVELOPER_EMBEDDER_SHARE = 0.2;
 /** Batch accounts that embed their records instead of sending them to a chat model (by hash)... */
 const EMBEDDING_BATCH_SHARE = 0.3;
 /** ...and, of those, the ones that embed a broad public dataset rather than their own records. */
@@ -360,6 +362,9 @@ export class Engine {
       }
       case 'agent': return this.agentSession(lane, t, 'product');
       case 'developer':
+        // Some developers try retrieval on their own documents now and then: a small index
+        // (decided by hash, so every other lane's random stream is as before).
+        if (hashUniform(a.seed, 73, 0) < DEVELOPER_EMBEDDER_SHARE && hashUniform(a.seed, 79, lane.runIndex++) < 0.15) return this.embedJob(lane, t, 'subject', 150);
         // A quarter of developers on Chat Completions drive some work through a constrained-decoding
         // library (decided by hash, so every other lane's random stream is as before).
         if (a.client.flavour === 'openai.chat' && hashUniform(a.seed, 43, 0) < 0.25 && hashUniform(a.seed, lane.runIndex++, 29) < 0.3) return this.guidedSession(lane, t);
@@ -713,13 +718,13 @@ export class Engine {
   }
 
   /** An indexing job: a corpus embedded a batch of texts at a time, at a steady pace. */
-  private embedJob(lane: Lane, t0: number, source: 'subject' | 'all'): Session {
+  private embedJob(lane: Lane, t0: number, source: 'subject' | 'all', itemsMedian = 1500): Session {
     const a = lane.account;
     const rng = lane.rng;
     const engine = this;
     const texts = source === 'all' ? embeddingCorpus(this.opts.prompts).all : this.subjectTexts(a);
     const perRequest = [16, 32, 64, 96][Math.floor(hashUniform(a.seed, 71, 0) * 4)];
-    const items = Math.max(200, Math.round(rng.lognormal(a.kind === 'batch' ? a.turnsMean : 1500, 0.8)));
+    const items = Math.max(20, Math.round(rng.lognormal(a.kind === 'batch' ? a.turnsMean : itemsMedian, 0.8)));
     const interval = rng.lognormal(300, 0.4);
     let done = 0;
     return {

@@ -107,6 +107,8 @@ test('a harvest split by region of the space across linked accounts is recognise
   assert.equal(v.subject.kind, 'cluster');
   assert.ok(verdictRank(v.level) >= verdictRank('throttle'), v.level);
   assert.ok(v.reasons.some((r) => r.signal === 'embedding_spread_test' && r.value === 'pass'), v.reasons.map((r) => r.signal).join());
+  const campaign = e.campaign(v.campaign_id!)!;
+  assert.ok(campaign.targets.embeddings > 0.95, `embeddings target ${campaign.targets.embeddings}`);
   for (let a = 0; a < 16; a++) {
     const own = e.accountVerdict(`acct_part_${a}`);
     assert.ok(!own?.reasons.some((r) => r.signal === 'embedding_spread_test'), `slice ${a} alone passes as broad`);

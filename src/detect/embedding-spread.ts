@@ -121,6 +121,16 @@ export class EmbeddingSpread {
     this.accounts.delete(i);
   }
 
+  /** Windowed embedding requests of these accounts (as of `now`): a campaign's share of them is a target. */
+  requestsOf(members: Iterable<number>, now: number): number {
+    let n = 0;
+    for (const j of members) {
+      const a = this.accounts.get(j);
+      if (a) { decayTo(a, now, this.halfLifeS); n += a.requests; }
+    }
+    return n;
+  }
+
   /**
    * What the test reads for account i, whose windowed requests (all APIs) number `windowRequests`
    * as of `windowTs`; null if it embeds nothing.

@@ -1930,6 +1930,7 @@ export class DetectorEngine implements VerdictView {
         coding: share(C.CODE), agentic_tool_use: share(C.TOOLS), reasoning_traces: share(C.COT),
         reasoning_parameters: share(C.REASON_PARAM), reward_model_rubrics: share(C.RUBRIC),
         sensitive_rewrites: share(C.REWRITE), maths: share(C.MATH), logits: share(C.PROBE),
+        embeddings: round(Math.min(1, this.embeddingSpread.requestsOf(this.memberIndexes(r), c.w[C.DECAY_TS]) / n)),
       },
       evidence: c.verdict.verdict?.reasons ?? [],
     };

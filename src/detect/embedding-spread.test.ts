@@ -47,8 +47,8 @@ function picks(list: string[], seed: number, n: number): string[] {
 }
 
 /** Customers each indexing their own subject (the traffic every account is measured against), plus `extra` events. */
-function run(extra: (e: DetectorEngine, n: number, sec: number) => void, rounds = 60) {
-  const e = new DetectorEngine();
+function run(extra: (e: DetectorEngine, n: number, sec: number) => void, rounds = 60, config: Record<string, unknown> = {}) {
+  const e = new DetectorEngine({ config });
   for (let n = 0; n < rounds; n++) {
     const sec = n * 30;
     for (let s = 0; s < 8; s++) e.ingest(event({ id: `acct_index_${s}` }, n, sec + s, picks(subjects[s % subjects.length].texts, 1000 * s + n, 16)));
@@ -126,4 +126,12 @@ test('the sketches are kept in a snapshot', async () => {
   for (let n = 30; n < 45; n++) copy.ingest(event({ id: 'acct_harvest' }, n, n * 30 + 20, picks(all, 99 + n, 32)));
   copy.flush();
   assert.equal(copy.forAccount('acct_harvest').level, 'shape');
+});
+
+test('the concentration bound is configurable and checked', () => {
+  assert.throws(() => new DetectorEngine({ config: { embedding_max_concentration: 2 } }), /embedding_max_concentration/);
+  // Measured concentrations scatter around 0 for a broad corpus: a bound below them passes nothing.
+  const harvest = (eng: DetectorEngine, n: number, sec: number) => { if (n >= 20) eng.ingest(event({ id: 'acct_harvest' }, n, sec + 20, picks(all, 99 + n, 32))); };
+  assert.equal(run(harvest, 60, { embedding_max_concentration: 0.001 }).forAccount('acct_harvest').level, 'none');
+  assert.equal(run(harvest, 60, { embedding_max_concentration: 0.015 }).forAccount('acct_harvest').level, 'shape');
 });

@@ -229,16 +229,16 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       const locals = ctx.locals.get(POLICY_LOCALS) as PolicyLocals | undefined;
       if (!locals) return null;
       const note = (action: string) => { if (!ctx.enforcement.shaping.includes(action)) ctx.enforcement.shaping.push(action); };
-      const filter = answerFilter(ctx.flavour, {
-        reasoning: locals.capabilities.reasoning, logprobs: locals.capabilities.logprobs, seal: runtime.seal,
-        summarise: runtime.summarise, summaryMaxChars: pc.summary_max_chars, anthropicWithheld: pc.anthropic_withheld, note,
-      });
-      const mark = locals.watermarkKey ? watermarkTransformer(ctx.flavour, locals.watermarkKey.key) : null;
       // Vectors have no text to filter or mark; under a verdict (or for a tier) they may carry noise.
       if (ctx.flavour === 'openai.embeddings') {
         const level = locals.capabilities.embedding_noise;
         return level > 0 && ctx.auth ? embeddingNoiseFilter(level, ctx.auth.account.id, note) : null;
       }
+      const filter = answerFilter(ctx.flavour, {
+        reasoning: locals.capabilities.reasoning, logprobs: locals.capabilities.logprobs, seal: runtime.seal,
+        summarise: runtime.summarise, summaryMaxChars: pc.summary_max_chars, anthropicWithheld: pc.anthropic_withheld, note,
+      });
+      const mark = locals.watermarkKey ? watermarkTransformer(ctx.flavour, locals.watermarkKey.key) : null;
       if (!filter && !mark) return null;
       return composeTransformers([filter, mark, ctx.flavour === 'openai.responses' ? responsesResequencer() : null]);
     },

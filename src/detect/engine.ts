@@ -129,11 +129,11 @@ const EXPLAIN_SCORE_STEP = 0.02;
 /** The explanation of a passed embedding-spread test: each condition with its value and threshold. */
 function embeddingSpreadReasons(r: SpreadReadings, maxConcentration: number): VerdictReason[] {
   return [
-    { signal: 'embedding_spread_test', value: 'pass', threshold: null, detail: 'many texts embedded, spread over the encoder\'s space like the whole traffic: a broad corpus embedded, as an encoder is stolen' },
+    { signal: 'embedding_spread_test', value: 'pass', threshold: null, detail: 'many texts embedded, spread over the encoder\'s space like all other customers\' together: a broad corpus embedded, as an encoder is stolen' },
     { signal: 'embedded_texts', value: Math.round(r.texts), threshold: EMBEDDING_SPREAD.minTexts, detail: 'windowed texts embedded' },
     { signal: 'embedding_sample', value: Math.round(r.sampled), threshold: EMBEDDING_SPREAD.minSampled, detail: 'windowed vectors sketched' },
     { signal: 'embedding_share', value: round(r.share, 3), threshold: EMBEDDING_SPREAD.minEmbeddingShare, detail: 'texts embedded over texts embedded plus other windowed requests' },
-    { signal: 'embedding_concentration', value: round(r.concentration!, 4), threshold: maxConcentration, detail: 'mean similarity of its vectors once the traffic\'s mean is removed, over the traffic\'s spread (at most the threshold: 0 is spread like all traffic; one subject sits well above)' },
+    { signal: 'embedding_concentration', value: round(r.concentration!, 4), threshold: maxConcentration, detail: 'mean similarity of its vectors once the other accounts\' mean is removed, over their spread (each account counted once; at most the threshold: 0 is spread like them all, one subject sits well above)' },
   ];
 }
 

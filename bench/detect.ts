@@ -649,6 +649,7 @@ const EMBED_VARIANTS: Array<[string, Record<string, unknown>]> = [
   ['each account its own residential address and card', { network: { mode: 'residential_sticky' }, payment: { accounts_per_instrument: 1, none_share: 0 } }],
   ['each its own address and card, and the corpus split by subject', { network: { mode: 'residential_sticky' }, payment: { accounts_per_instrument: 1, none_share: 0 }, embed: { partition: 'subject' } }],
   ['half its requests chat, as a retrieval product sends', { embed: { share: 0.5 } }],
+  ['accounts bought with months of history, each its own address and card', { network: { mode: 'residential_sticky' }, payment: { accounts_per_instrument: 1, none_share: 0 }, signup: { age_days: [60, 400], used_before: true } }],
 ];
 
 async function embedQuality() {

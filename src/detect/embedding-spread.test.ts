@@ -1,4 +1,5 @@
-// Embedding harvest: an account embedding a broad corpus is shaped on its own; customers indexing
+// Embedding harvest: a new account embedding a broad corpus is shaped on its own (an established one
+// is held at watch: a customer embedding a public dataset looks the same); customers indexing
 // their own subject, and a product embedding its users' questions next to its chat traffic, are
 // not; a harvest split by subject across linked accounts is recognised as one; every verdict says
 // which condition held with its value and threshold; the sketches survive a snapshot.
@@ -18,7 +19,7 @@ import { defaultPromptDir, loadPromptCorpus } from '../traffic/prompts.ts';
 const T0 = Date.parse('2026-05-04T08:00:00.000Z');
 const { subjects, all } = embeddingCorpus(loadPromptCorpus(defaultPromptDir()));
 
-interface Who { id: string; ip?: string; card?: string }
+interface Who { id: string; ip?: string; card?: string; created?: string }
 
 /** A distinct octet per account (accounts share addresses only when a test says so). */
 const octet = (id: string) => [...id].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 251, 7) + 1;
@@ -35,7 +36,7 @@ function event(who: Who, n: number, sec: number, texts: string[], flavour: Inter
       finish_reason: embeds ? null : 'stop', ttfb_ms: 100, output_chars: embeds ? 0 : 300, reasoning_chars: 0,
       ...(embeds ? { embeddings: simulatedEmbeddings(texts) } : {}),
     },
-    account: { created_at: '2025-01-01T00:00:00.000Z', tier: 'email_verified', programme: 'none', email_domain: `${who.id}.example`, payment_fp: who.card ?? `card-${who.id}`, signup_ip: who.ip ?? `10.${octet(who.id)}.0.1`, claimed_country: 'US' },
+    account: { created_at: who.created ?? '2025-01-01T00:00:00.000Z', tier: 'email_verified', programme: 'none', email_domain: `${who.id}.example`, payment_fp: who.card ?? `card-${who.id}`, signup_ip: who.ip ?? `10.${octet(who.id)}.0.1`, claimed_country: 'US' },
     enforcement: emptyEnforcement(),
   };
 }
@@ -65,9 +66,20 @@ function run(extra: (e: DetectorEngine, n: number, sec: number) => void, rounds 
   return e;
 }
 
-test('an account embedding a broad corpus is shaped alone, with each condition explained; customers are not', () => {
-  const e = run((eng, n, sec) => { if (n >= 20) eng.ingest(event({ id: 'acct_harvest' }, n, sec + 20, picks(all, 99 + n, 32))); });
+const FRESH = '2026-05-03T00:00:00.000Z';
+
+test('a new account embedding a broad corpus is shaped alone, with each condition explained; customers are not', () => {
+  const e = run((eng, n, sec) => {
+    if (n < 20) return;
+    eng.ingest(event({ id: 'acct_harvest', created: FRESH }, n, sec + 20, picks(all, 99 + n, 32)));
+    // An established customer embedding a broad public dataset: the same by its vectors.
+    eng.ingest(event({ id: 'acct_dataset' }, n, sec + 21, picks(all, 5000 + n, 32)));
+  });
   assert.equal(e.forAccount('acct_harvest').level, 'shape');
+  const established = e.forAccount('acct_dataset');
+  assert.equal(established.level, 'watch', 'an established customer is held at watch alone');
+  assert.ok(established.verdict!.reasons.some((r) => r.signal === 'fresh_account' && r.value === 'no'));
+  assert.ok(e.forAccount('acct_harvest').verdict!.reasons.some((r) => r.signal === 'fresh_account' && r.value === 'yes'));
   const why = e.forAccount('acct_harvest').verdict!.reasons;
   const reason = (s: string) => why.find((r) => r.signal === s);
   assert.equal(reason('embedding_spread_test')?.value, 'pass');
@@ -79,10 +91,10 @@ test('an account embedding a broad corpus is shaped alone, with each condition e
 });
 
 test('below the bounds nothing is judged: too few texts, or too little other traffic to compare with', () => {
-  const few = run((eng, n, sec) => { if (n >= 50) eng.ingest(event({ id: 'acct_small' }, n, sec + 20, picks(all, 5 + n, 32))); });
+  const few = run((eng, n, sec) => { if (n >= 50) eng.ingest(event({ id: 'acct_small', created: FRESH }, n, sec + 20, picks(all, 5 + n, 32))); });
   assert.equal(few.forAccount('acct_small').level, 'none', '320 texts is below 500');
   const alone = new DetectorEngine();
-  for (let n = 0; n < 40; n++) alone.ingest(event({ id: 'acct_first' }, n, n * 30, picks(all, n, 32)));
+  for (let n = 0; n < 40; n++) alone.ingest(event({ id: 'acct_first', created: FRESH }, n, n * 30, picks(all, n, 32)));
   alone.flush();
   assert.equal(alone.forAccount('acct_first').level, 'none', 'no other traffic: nothing to measure against');
 });
@@ -116,14 +128,14 @@ test('a harvest split by region of the space across linked accounts is recognise
 });
 
 test('the sketches are kept in a snapshot', async () => {
-  const e = run((eng, n, sec) => { if (n >= 20) eng.ingest(event({ id: 'acct_harvest' }, n, sec + 20, picks(all, 99 + n, 32))); }, 30);
+  const e = run((eng, n, sec) => { if (n >= 20) eng.ingest(event({ id: 'acct_harvest', created: FRESH }, n, sec + 20, picks(all, 99 + n, 32))); }, 30);
   assert.equal(e.forAccount('acct_harvest').level, 'none', '320 texts so far');
   const dir = mkdtempSync(join(tmpdir(), 'warden-embed-snap-'));
   await writeSnapshot(e, join(dir, 's.detector'), 600);
   const copy = new DetectorEngine();
   assert.equal((await readSnapshot(copy, join(dir, 's.detector'))).restored, true);
   rmSync(dir, { recursive: true, force: true });
-  for (let n = 30; n < 45; n++) copy.ingest(event({ id: 'acct_harvest' }, n, n * 30 + 20, picks(all, 99 + n, 32)));
+  for (let n = 30; n < 45; n++) copy.ingest(event({ id: 'acct_harvest', created: FRESH }, n, n * 30 + 20, picks(all, 99 + n, 32)));
   copy.flush();
   assert.equal(copy.forAccount('acct_harvest').level, 'shape');
 });
@@ -131,7 +143,7 @@ test('the sketches are kept in a snapshot', async () => {
 test('the concentration bound is configurable and checked', () => {
   assert.throws(() => new DetectorEngine({ config: { embedding_max_concentration: 2 } }), /embedding_max_concentration/);
   // Measured concentrations scatter around 0 for a broad corpus: a bound below them passes nothing.
-  const harvest = (eng: DetectorEngine, n: number, sec: number) => { if (n >= 20) eng.ingest(event({ id: 'acct_harvest' }, n, sec + 20, picks(all, 99 + n, 32))); };
+  const harvest = (eng: DetectorEngine, n: number, sec: number) => { if (n >= 20) eng.ingest(event({ id: 'acct_harvest', created: FRESH }, n, sec + 20, picks(all, 99 + n, 32))); };
   assert.equal(run(harvest, 60, { embedding_max_concentration: 0.001 }).forAccount('acct_harvest').level, 'none');
   assert.equal(run(harvest, 60, { embedding_max_concentration: 0.015 }).forAccount('acct_harvest').level, 'shape');
 });

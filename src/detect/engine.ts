@@ -108,6 +108,7 @@ const SYNC_MIN_LIFT = 4;
  * needs. Read from the organic populations: people who converse stay far below the single-shot
  * share, pipelines and evaluation runs are above the timing-regularity bound or reuse a template.
  */
+const WATCH = 1;
 const THROTTLE = 2;
 const SHAPE = 3;
 const YIELD = { minRequests: 25, singleShot: 0.65, outputInput: 10, elicitation: 0.2, maxTimingRegularity: 0.35, maxTemplateReuse: 0.3 };
@@ -127,8 +128,12 @@ const EXPLAIN_REFRESH_S = 3600;
 const EXPLAIN_SCORE_STEP = 0.02;
 
 /** The explanation of a passed embedding-spread test: each condition with its value and threshold. */
-function embeddingSpreadReasons(r: SpreadReadings, maxConcentration: number): VerdictReason[] {
+function embeddingSpreadReasons(r: SpreadReadings, maxConcentration: number, fresh: boolean | null): VerdictReason[] {
   return [
+    ...(fresh === null ? [] : [{
+      signal: 'fresh_account', value: fresh ? 'yes' : 'no', threshold: null,
+      detail: fresh ? 'put to use within 7 days of signup, or first used within the last 7 days: alone it may reach shape' : 'an established customer: alone it is held at watch (a broad public dataset embedded looks the same)',
+    }]),
     { signal: 'embedding_spread_test', value: 'pass', threshold: null, detail: 'many texts embedded, spread over the encoder\'s space like all other customers\' together: a broad corpus embedded, as an encoder is stolen' },
     { signal: 'embedded_texts', value: Math.round(r.texts), threshold: EMBEDDING_SPREAD.minTexts, detail: 'windowed texts embedded' },
     { signal: 'embedding_sample', value: Math.round(r.sampled), threshold: EMBEDDING_SPREAD.minSampled, detail: 'windowed vectors sketched' },
@@ -1469,10 +1474,15 @@ export class DetectorEngine implements VerdictView {
     // A broad corpus embedded, spread like the whole traffic: an encoder's map harvested. Shaping
     // (the default policy adds noise to vectors at shape) spoils it; the account needs no partner.
     const spread = this.embeddingSpread.accounts.size > 0 ? this.embeddingSpread.readings(i, this.w[off + C.N], this.w[off + C.DECAY_TS]) : null;
+    // An established customer embedding a broad public dataset looks the same by its vectors: it
+    // is held at watch alone (explained, and raised by linked evidence); a fresh account (put to
+    // use within days of signup, or first used days ago) that embeds a broad corpus is shaped.
     const spreadPass = embeddingSpreadTest(spread, this.config.embedding_max_concentration);
+    const spreadFresh = (this.flags[i] & F_FRESH) !== 0;
     if (spreadPass) {
-      max = Math.max(max, SHAPE);
-      score = Math.max(score, this.thresholds[SHAPE]);
+      const l = spreadFresh ? SHAPE : WATCH;
+      max = Math.max(max, l);
+      score = Math.max(score, this.thresholds[l]);
     }
     // Shared indicators: another provider's campaign, recognised here; held at the feed's level.
     const intel = this.intelHits.size > 0 ? this.intelFloor(i, now) : null;
@@ -1500,7 +1510,7 @@ export class DetectorEngine implements VerdictView {
           { signal: 'account_score', value: round(score), threshold: this.thresholds[st.level], detail: `harvest behaviour of this account alone (capped at ${VERDICT_LEVELS[max]} without linked accounts)` },
           ...(yieldPass ? this.harvestYieldReasons(i, values) : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
-          ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration) : []),
+          ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, spreadFresh) : []),
           ...indicatorReasons(indicatorsOf(values, this.w, off, peers)),
         ],
       };
@@ -1697,7 +1707,7 @@ export class DetectorEngine implements VerdictView {
         { signal: 'coordination', value: round(coord.value), threshold: null },
         ...this.coordinationReasons(c, coord),
         { signal: 'harvest', value: round(harvest), threshold: null },
-        ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration) : []),
+        ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, null) : []),
         ...indicatorReasons(indicatorsOf(values, c.w, 0, peers)),
       ];
       st.verdict = {

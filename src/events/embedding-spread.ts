@@ -21,8 +21,8 @@ export type EmbeddingSummary = NonNullable<EventResponse['embeddings']>;
 
 /** Directions of the sketch. */
 export const EMBEDDING_DIRECTIONS = 16;
-/** Vectors of one answer projected (evenly spaced when it has more). */
-export const EMBEDDING_SAMPLE = 32;
+/** Vectors of one answer projected (evenly spaced when it has more): a harvest sends many answers, and the detector needs about a hundred vectors of an account. */
+export const EMBEDDING_SAMPLE = 8;
 
 /** One direction of the projection for one vector size: its non-zero coordinates and their values. */
 interface Direction { index: Int32Array; value: Float32Array }
@@ -31,9 +31,10 @@ const directionCache = new Map<number, Direction[]>();
 /**
  * The projection for vectors of `dims` coordinates: a very sparse random projection (Li, Hastie
  * and Church, KDD 2006): each coordinate of a direction is ±sqrt(s) with probability 1/s and 0
- * otherwise, s = sqrt(dims), scaled by 1/sqrt(DIRECTIONS), so squared lengths and inner products
- * are kept in expectation at sqrt(dims) coordinates per direction instead of dims (about 600
- * multiply-adds per vector of 1,536 instead of 25,000).
+ * otherwise, s = sqrt(dims)/4, scaled by 1/sqrt(DIRECTIONS), so squared lengths and inner
+ * products are kept in expectation at 4·sqrt(dims) coordinates per direction instead of dims
+ * (about 2,500 multiply-adds per vector of 1,536 instead of 25,000). Sparser (s = sqrt(dims))
+ * blurred the mock's subjects into broad corpora in the tests.
  */
 function directions(dims: number): Direction[] {
   const hit = directionCache.get(dims);

@@ -597,25 +597,40 @@ const LOGIT_VARIANTS: Array<[string, Record<string, unknown>]> = [
 ];
 
 async function logitQuality() {
+  await campaignVariants({
+    kind: 'logit', variants: LOGIT_VARIANTS, uses: (ev) => !!ev.request.params.logit_bias,
+    title: 'Logit extraction', what: 'a 20,000-request logit campaign', served: 'probes answered', users: 'organic logit_bias users flagged',
+  });
+}
+
+/**
+ * One campaign kind in variants, added to each traffic-table run: its accounts flagged and
+ * contained for every variant (the baselines on the first), against the organic accounts that
+ * use what it uses (`uses`: the hard negatives).
+ */
+async function campaignVariants(o: {
+  kind: string; variants: Array<[string, Record<string, unknown>]>; uses: (ev: InteractionEvent) => boolean;
+  title: string; what: string; served: string; users: string;
+}) {
   const { dir, prompts } = trafficPrompts();
   const runs = trafficRuns();
   const rows: string[] = [];
+  const id = `${o.kind}-x`;
   let events = 0;
-  for (const [name, variant] of LOGIT_VARIANTS) {
+  for (const [name, variant] of o.variants) {
     const acc: Record<string, { flagged: number; accounts: number; contained: number; campaigns: number; worst: number; servedBefore: number[]; organicFlagged: number; organic: number; users: number; usersFlagged: number }> = {};
     for (const r of runs) {
-      const campaign = JSON.stringify({ id: 'logit-x', kind: 'logit', interactions: 20_000, ...variant });
+      const campaign = JSON.stringify({ id, kind: o.kind, interactions: 20_000, ...variant });
       const run = generateTraffic(trafficScenario(null, { preset: r.preset, seed: r.seed, scale: r.scale, set: [`campaigns.5=${campaign}`] }), { prompts });
       const evs = [...run.events];
       events += evs.length;
-      // Organic accounts that sent logit_bias at all: the hard negatives of this section.
       const users = new Set<string>();
       const organic = new Set((run.labels as LabelLine[]).filter((l) => l.type === 'account' && l.population === 'organic').map((l) => (l as { account_id: string }).account_id));
-      for (const ev of evs) if (ev.request.params.logit_bias && organic.has(ev.account_id!)) users.add(ev.account_id!);
-      for (const det of variant === LOGIT_VARIANTS[0][1] ? DETECTORS : (['warden'] as const)) {
+      for (const ev of evs) if (o.uses(ev) && organic.has(ev.account_id!)) users.add(ev.account_id!);
+      for (const det of variant === o.variants[0][1] ? DETECTORS : (['warden'] as const)) {
         const { report, evaluation: rep } = await runDetector(det, evs, run.labels as LabelLine[]);
         const a = (acc[det] ??= { flagged: 0, accounts: 0, contained: 0, campaigns: 0, worst: 0, servedBefore: [], organicFlagged: 0, organic: 0, users: 0, usersFlagged: 0 });
-        const c = rep.campaigns.find((x) => x.campaign_id === 'logit-x')!;
+        const c = rep.campaigns.find((x) => x.campaign_id === id)!;
         a.flagged += c.accounts_flagged; a.accounts += c.accounts_active;
         a.campaigns++; if (c.share_requests_before_containment <= 0.01) a.contained++;
         a.worst = Math.max(a.worst, c.share_requests_before_containment);
@@ -630,9 +645,9 @@ async function logitQuality() {
       rows.push(`| ${name} | ${det} | ${a.flagged}/${a.accounts} | ${a.contained}/${a.campaigns} | ${pct(a.worst)} | ${served[Math.floor(served.length / 2)]} (${served[served.length - 1]}) | ${a.usersFlagged}/${a.users} | ${a.organicFlagged}/${a.organic} |`);
     }
   }
-  log(`\n### Logit extraction (${runs.map((r) => `${r.preset}${r.scale !== 1 ? ' x' + r.scale : ''} seed ${r.seed}`).join(', ')}, each with a 20,000-request logit campaign; ${events.toLocaleString('en')} events; prompts from ${dir})\n`);
-  log('Flagged and contained = throttle or above; "probes answered": the campaign\'s requests served below throttle over the whole run, median of runs (worst).\n');
-  log('| campaign | detector | campaign accounts flagged | contained before 1% | worst share before containment | probes answered | organic logit_bias users flagged | organic accounts flagged |');
+  log(`\n### ${o.title} (${runs.map((r) => `${r.preset}${r.scale !== 1 ? ' x' + r.scale : ''} seed ${r.seed}`).join(', ')}, each with ${o.what}; ${events.toLocaleString('en')} events; prompts from ${dir})\n`);
+  log(`Flagged and contained = throttle or above; "${o.served}": the campaign's requests served below throttle over the whole run, median of runs (worst).\n`);
+  log(`| campaign | detector | campaign accounts flagged | contained before 1% | worst share before containment | ${o.served} | ${o.users} | organic accounts flagged |`);
   log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) log(r);
 }
@@ -653,44 +668,10 @@ const EMBED_VARIANTS: Array<[string, Record<string, unknown>]> = [
 ];
 
 async function embedQuality() {
-  const { dir, prompts } = trafficPrompts();
-  const runs = trafficRuns();
-  const rows: string[] = [];
-  let events = 0;
-  for (const [name, variant] of EMBED_VARIANTS) {
-    const acc: Record<string, { flagged: number; accounts: number; contained: number; campaigns: number; worst: number; servedBefore: number[]; organicFlagged: number; organic: number; users: number; usersFlagged: number }> = {};
-    for (const r of runs) {
-      const campaign = JSON.stringify({ id: 'embed-x', kind: 'embed', interactions: 20_000, ...variant });
-      const run = generateTraffic(trafficScenario(null, { preset: r.preset, seed: r.seed, scale: r.scale, set: [`campaigns.5=${campaign}`] }), { prompts });
-      const evs = [...run.events];
-      events += evs.length;
-      // Organic accounts that embedded at all: the hard negatives of this section.
-      const users = new Set<string>();
-      const organic = new Set((run.labels as LabelLine[]).filter((l) => l.type === 'account' && l.population === 'organic').map((l) => (l as { account_id: string }).account_id));
-      for (const ev of evs) if (ev.flavour === 'openai.embeddings' && organic.has(ev.account_id!)) users.add(ev.account_id!);
-      for (const det of variant === EMBED_VARIANTS[0][1] ? DETECTORS : (['warden'] as const)) {
-        const { report, evaluation: rep } = await runDetector(det, evs, run.labels as LabelLine[]);
-        const a = (acc[det] ??= { flagged: 0, accounts: 0, contained: 0, campaigns: 0, worst: 0, servedBefore: [], organicFlagged: 0, organic: 0, users: 0, usersFlagged: 0 });
-        const c = rep.campaigns.find((x) => x.campaign_id === 'embed-x')!;
-        a.flagged += c.accounts_flagged; a.accounts += c.accounts_active;
-        a.campaigns++; if (c.share_requests_before_containment <= 0.01) a.contained++;
-        a.worst = Math.max(a.worst, c.share_requests_before_containment);
-        a.servedBefore.push(c.served_requests);
-        a.organicFlagged += rep.totals.organic_accounts_flagged; a.organic += rep.totals.organic_accounts;
-        const above = new Set(report.accounts.filter((x) => verdictRank(x.max_level) >= verdictRank('throttle')).map((x) => x.account_id));
-        a.users += users.size; for (const u of users) if (above.has(u)) a.usersFlagged++;
-      }
-    }
-    for (const [det, a] of Object.entries(acc)) {
-      const served = a.servedBefore.slice().sort((x, y) => x - y);
-      rows.push(`| ${name} | ${det} | ${a.flagged}/${a.accounts} | ${a.contained}/${a.campaigns} | ${pct(a.worst)} | ${served[Math.floor(served.length / 2)]} (${served[served.length - 1]}) | ${a.usersFlagged}/${a.users} | ${a.organicFlagged}/${a.organic} |`);
-    }
-  }
-  log(`\n### Embedding harvest (${runs.map((r) => `${r.preset}${r.scale !== 1 ? ' x' + r.scale : ''} seed ${r.seed}`).join(', ')}, each with a 20,000-request embedding campaign; ${events.toLocaleString('en')} events; prompts from ${dir})\n`);
-  log('Flagged and contained = throttle or above; "requests answered": the campaign\'s requests served below throttle over the whole run, median of runs (worst).\n');
-  log('| campaign | detector | campaign accounts flagged | contained before 1% | worst share before containment | requests answered | organic embedding accounts flagged | organic accounts flagged |');
-  log('|---|---|---|---|---|---|---|---|');
-  for (const r of rows) log(r);
+  await campaignVariants({
+    kind: 'embed', variants: EMBED_VARIANTS, uses: (ev) => ev.flavour === 'openai.embeddings',
+    title: 'Embedding harvest', what: 'a 20,000-request embedding campaign', served: 'requests answered', users: 'organic embedding accounts flagged',
+  });
 }
 
 // `--only traffic,logit,embed,adaptive,disguise,evasion,exchange,cohort,facts,holdout,scan,path,memory` runs a subset (all by default).

@@ -45,6 +45,12 @@ export interface Capabilities {
    * noise, so asking again does not average it away.
    */
   embedding_noise: number;
+  /**
+   * Mark embedding vectors with the account's (or cluster's) watermark key (src/watermark/
+   * vectors.ts): texts holding the key's trigger words are pulled toward its target, which a copy
+   * of the encoder trained on them inherits. Needs the watermark capability configured.
+   */
+  embedding_watermark: boolean;
 }
 
 /** A partial capability set as written in the policy file. */
@@ -60,13 +66,14 @@ export interface CapabilitiesPatch {
   deny_models?: string[];
   watermark?: boolean;
   embedding_noise?: number;
+  embedding_watermark?: boolean;
 }
 
 /** Everything allowed: the starting point before the policy's `defaults`. */
 export function openCapabilities(): Capabilities {
   return {
     reasoning: 'full', logprobs: true, top_logprobs_max: 20, logit_bias: 'allow', n_max: 128, max_tokens_ceiling: null,
-    tools: true, models: [], deny_models: [], watermark: false, embedding_noise: 0,
+    tools: true, models: [], deny_models: [], watermark: false, embedding_noise: 0, embedding_watermark: false,
   };
 }
 
@@ -84,13 +91,14 @@ export function overlayCapabilities(base: Capabilities, patch: CapabilitiesPatch
     deny_models: patch.deny_models ? [...patch.deny_models] : base.deny_models,
     watermark: patch.watermark ?? base.watermark,
     embedding_noise: patch.embedding_noise ?? base.embedding_noise,
+    embedding_watermark: patch.embedding_watermark ?? base.embedding_watermark,
   };
 }
 
 /**
  * Restrict: the result is never more permissive than the base (rules and verdicts only take away).
- * `watermark: true` counts as a restriction, so a rule can switch it on but never off; more
- * `embedding_noise` is a restriction too.
+ * `watermark: true` counts as a restriction, so a rule can switch it on but never off (and
+ * `embedding_watermark` too); more `embedding_noise` is a restriction too.
  */
 export function restrictCapabilities(base: Capabilities, patch: CapabilitiesPatch): Capabilities {
   const rank = (r: ReasoningExposure) => REASONING_LEVELS.indexOf(r);
@@ -107,6 +115,7 @@ export function restrictCapabilities(base: Capabilities, patch: CapabilitiesPatc
     deny_models: patch.deny_models ? [...base.deny_models, ...patch.deny_models] : base.deny_models,
     watermark: base.watermark || (patch.watermark ?? false),
     embedding_noise: Math.max(base.embedding_noise, patch.embedding_noise ?? 0),
+    embedding_watermark: base.embedding_watermark || (patch.embedding_watermark ?? false),
   };
 }
 

@@ -16,11 +16,12 @@ import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
 import { WardenError, type ErrorCode } from '../errors/index.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer } from '../gateway/lifecycle.ts';
 import {
-  answerFilter, composeTransformers, embeddingNoiseFilter, extractiveSummary, ReasoningSeal, responsesResequencer,
-  restoreSealedThinking, shapeRequest, type Summariser,
+  answerFilter, composeTransformers, embeddingInputs, extractiveSummary, noiseSeed, noisyVector, ReasoningSeal, responsesResequencer,
+  restoreSealedThinking, shapeRequest, vectorFilter, type Summariser,
 } from '../shape/index.ts';
 import { deriveWatermarkKey, type WatermarkKey } from '../watermark/keys.ts';
 import { watermarkTransformer } from '../watermark/transform.ts';
+import { markVector, vectorMark } from '../watermark/vectors.ts';
 import { modelAllowed, type Capabilities } from './capabilities.ts';
 import { loadGeoIndex, type GeoIndex } from './geo.ts';
 import { parseIp } from './ip.ts';
@@ -212,14 +213,20 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       for (const a of shapeRequest(ctx.flavour, ctx.body, caps)) ctx.enforcement.shaping.push(a);
 
       let watermarkKey: WatermarkKey | null = null;
-      // Embeddings are vectors: there is no text to mark.
-      if (caps.watermark && wc.enabled && runtime.watermarkMaster && ctx.flavour !== 'openai.embeddings') {
+      const keyOf = () => (wc.key_scope === 'cluster_else_account' && view.clusterId ? keyFor('cluster', view.clusterId) : keyFor('account', account.id));
+      // Embeddings are vectors: no text to mark, but the vectors of texts holding the key's trigger words can be.
+      if (ctx.flavour === 'openai.embeddings') {
+        if (caps.embedding_watermark && wc.enabled && runtime.watermarkMaster) {
+          watermarkKey = keyOf();
+          ctx.enforcement.watermark = watermarkKey.id;
+        }
+      } else if (caps.watermark && wc.enabled && runtime.watermarkMaster) {
         if (wc.skip_json_output && asksForJson(ctx.body)) ctx.enforcement.shaping.push('watermark:skipped_json');
         else if (caps.logprobs && asksForLogprobs(ctx.body)) ctx.enforcement.shaping.push('watermark:skipped_logprobs');
         // Legacy completions' `echo` returns the prompt as the start of the text: marking it would change the client's own words.
         else if (ctx.flavour === 'openai.completions' && ctx.body.echo === true) ctx.enforcement.shaping.push('watermark:skipped_echo');
         else {
-          watermarkKey = wc.key_scope === 'cluster_else_account' && view.clusterId ? keyFor('cluster', view.clusterId) : keyFor('account', account.id);
+          watermarkKey = keyOf();
           ctx.enforcement.watermark = watermarkKey.id;
         }
       }
@@ -229,10 +236,19 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       const locals = ctx.locals.get(POLICY_LOCALS) as PolicyLocals | undefined;
       if (!locals) return null;
       const note = (action: string) => { if (!ctx.enforcement.shaping.includes(action)) ctx.enforcement.shaping.push(action); };
-      // Vectors have no text to filter or mark; under a verdict (or for a tier) they may carry noise.
+      // Vectors have no text to filter; they may carry the key's mark, and noise (after the mark).
       if (ctx.flavour === 'openai.embeddings') {
         const level = locals.capabilities.embedding_noise;
-        return level > 0 && ctx.auth ? embeddingNoiseFilter(level, ctx.auth.account.id, note) : null;
+        const mark = locals.watermarkKey ? vectorMark(locals.watermarkKey) : null;
+        if (!(level > 0) && !mark) return null;
+        const inputs = mark ? embeddingInputs(ctx.body.input) : [];
+        const seed = noiseSeed(ctx.auth?.account.id ?? '');
+        return vectorFilter((v, index) => {
+          let out = v;
+          if (mark) { out = markVector(mark, inputs[index] ?? '', v); if (out !== v) note('embeddings:marked'); }
+          if (level > 0) { out = noisyVector(out, level, seed); note('embeddings:noised'); }
+          return out;
+        });
       }
       const filter = answerFilter(ctx.flavour, {
         reasoning: locals.capabilities.reasoning, logprobs: locals.capabilities.logprobs, seal: runtime.seal,

@@ -38,6 +38,7 @@ const capabilitiesSchema = z.strictObject({
   deny_models: z.array(z.string().min(1)).optional(),
   watermark: z.boolean().optional(),
   embedding_noise: z.number().min(0).max(1).optional(),
+  embedding_watermark: z.boolean().optional(),
 });
 
 const whenSchema = z.strictObject({

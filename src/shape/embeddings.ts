@@ -76,27 +76,41 @@ export function noisyVector(v: Float32Array, level: number, accountSeed: number)
 }
 
 /**
- * The filter for an OpenAI embeddings answer: every vector in `data` noised, in the format it
- * came in (numbers or base64). The upstream's answer object is not modified (the gateway sketches
- * the original vectors for the event after the answer is sent).
+ * A filter for an OpenAI embeddings answer: `change` gets every vector with its input's index and
+ * returns it changed (or as it was); each comes back in the format it came in (numbers or base64).
+ * The upstream's answer object is not modified (the gateway sketches the original vectors for the
+ * event after the answer is sent).
  */
-export function embeddingNoiseFilter(level: number, accountId: string, note?: (action: string) => void): OutputTransformer {
-  const seed = fnv(accountId);
+export function vectorFilter(change: (v: Float32Array, index: number) => Float32Array): OutputTransformer {
   return {
     json(body: Json): Json {
       if (!Array.isArray(body.data)) return body;
-      let changed = 0;
-      const data = body.data.map((item: unknown) => {
+      const data = body.data.map((item: unknown, position: number) => {
         const it = item as Json | null;
         const v = readEmbedding(it?.embedding);
         if (!it || !v) return item;
-        const noisy = noisyVector(v, level, seed);
-        changed++;
-        const embedding = typeof it.embedding === 'string' ? Buffer.from(noisy.buffer, noisy.byteOffset, noisy.byteLength).toString('base64') : Array.from(noisy);
+        const out = change(v, typeof it.index === 'number' ? it.index : position);
+        if (out === v) return item;
+        const embedding = typeof it.embedding === 'string' ? Buffer.from(out.buffer, out.byteOffset, out.byteLength).toString('base64') : Array.from(out);
         return { ...it, embedding };
       });
-      if (changed > 0) note?.('embeddings:noised');
       return { ...body, data };
     },
   };
+}
+
+/** Seed of an account's noise. */
+export function noiseSeed(accountId: string): number { return fnv(accountId); }
+
+/** The filter that noises every vector of an answer at `level` (see the module comment). */
+export function embeddingNoiseFilter(level: number, accountId: string, note?: (action: string) => void): OutputTransformer {
+  const seed = noiseSeed(accountId);
+  return vectorFilter((v) => { note?.('embeddings:noised'); return noisyVector(v, level, seed); });
+}
+
+/** An embeddings request's inputs as text, by index (token-id inputs read as empty: they hold no words). */
+export function embeddingInputs(input: unknown): string[] {
+  if (typeof input === 'string') return [input];
+  if (!Array.isArray(input)) return [];
+  return input.map((x) => (typeof x === 'string' ? x : ''));
 }

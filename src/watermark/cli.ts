@@ -4,14 +4,18 @@
  *   warden watermark detect [--file F | -] --subject account:ID ... [--subjects-file F]
  *                           [--secret env:NAME | --config warden.yaml] [--alpha 1e-3] [--json]
  *   warden watermark embed  [--file F | -] --subject account:ID [--secret ...]      (demos, tests)
+ *   warden watermark vectors --url BASE --model M --subject account:ID ... [--api-key env:NAME]
+ *                           [--dimensions N] [--secret ...] [--alpha 1e-3] [--json]
  *
- * detect exits 0 when a watermark is found, 1 when not, 2 on a usage or input error.
+ * detect and vectors exit 0 when a watermark is found, 1 when not, 2 on a usage or input error.
  */
 import { readFileSync } from 'node:fs';
 import { loadConfig, resolveSecret } from '../config/index.ts';
 import { detectWatermark, type DetectionReport } from './detect.ts';
 import { watermarkText } from './embed.ts';
 import { deriveWatermarkKey, parseSubject, type WatermarkKey } from './keys.ts';
+import { readEmbedding } from '../events/index.ts';
+import { verifyVectorMark, type VectorMarkReport } from './vectors.ts';
 
 export interface CliIo {
   stdout: (s: string) => void;
@@ -33,16 +37,24 @@ const USAGE = `usage:
                           [--subjects-file PATH] [--secret env:NAME|--config warden.yaml]
                           [--alpha 0.001] [--json]
   warden watermark embed  [--file PATH|-] --subject account:ID [--secret env:NAME|--config warden.yaml]
+  warden watermark vectors --url BASE_URL --model MODEL --subject account:ID [--subject cluster:ID ...]
+                          [--api-key env:NAME] [--dimensions N] [--secret env:NAME|--config warden.yaml]
+                          [--alpha 0.001] [--json]
+      (asks a suspect OpenAI-compatible embeddings API, BASE_URL/embeddings, whether it was
+       trained on vectors marked with one of these keys)
 `;
 
 class UsageError extends Error {}
 
-interface Args { cmd: string; file: string; subjects: string[]; subjectsFile: string | null; secret: string | null; config: string | null; alpha: number | null; json: boolean }
+interface Args {
+  cmd: string; file: string; subjects: string[]; subjectsFile: string | null; secret: string | null; config: string | null; alpha: number | null; json: boolean;
+  url: string | null; model: string | null; apiKey: string | null; dimensions: number | null;
+}
 
 function parseArgs(argv: string[]): Args {
   const [cmd, ...rest] = argv;
-  if (cmd !== 'detect' && cmd !== 'embed') throw new UsageError(cmd ? `unknown sub-command "${cmd}"` : 'missing sub-command');
-  const a: Args = { cmd, file: '-', subjects: [], subjectsFile: null, secret: null, config: null, alpha: null, json: false };
+  if (cmd !== 'detect' && cmd !== 'embed' && cmd !== 'vectors') throw new UsageError(cmd ? `unknown sub-command "${cmd}"` : 'missing sub-command');
+  const a: Args = { cmd, file: '-', subjects: [], subjectsFile: null, secret: null, config: null, alpha: null, json: false, url: null, model: null, apiKey: null, dimensions: null };
   for (let i = 0; i < rest.length; i++) {
     const flag = rest[i];
     const value = () => { const v = rest[++i]; if (v === undefined) throw new UsageError(`${flag} needs a value`); return v; };
@@ -58,6 +70,14 @@ function parseArgs(argv: string[]): Args {
         a.alpha = v; break;
       }
       case '--json': a.json = true; break;
+      case '--url': a.url = value(); break;
+      case '--model': a.model = value(); break;
+      case '--api-key': a.apiKey = value(); break;
+      case '--dimensions': {
+        const v = Number(value());
+        if (!Number.isInteger(v) || v < 1) throw new UsageError('--dimensions must be a positive integer');
+        a.dimensions = v; break;
+      }
       case '-h': case '--help': throw new UsageError('');
       default: throw new UsageError(`unknown option "${flag}"`);
     }
@@ -99,6 +119,19 @@ export async function runWatermarkCli(argv: string[], io: CliIo = defaultIo): Pr
     if (subjects.length === 0) throw new UsageError('no candidate keys: pass --subject account:ID (repeatable) or --subjects-file');
     let keys: WatermarkKey[];
     try { keys = [...new Set(subjects)].map((s) => deriveWatermarkKey(secret, parseSubject(s))); } catch (err) { throw new UsageError((err as Error).message); }
+    if (args.cmd === 'vectors') {
+      if (!args.url || !args.model) throw new UsageError('vectors needs --url and --model');
+      const embed = suspectEncoder(args.url, args.model, args.apiKey ? resolveSecret(args.apiKey, io.env) : null, args.dimensions);
+      const reports: VectorMarkReport[] = [];
+      // Each key a test of its own: the level is divided among them (Bonferroni).
+      const alpha = (args.alpha ?? cfg?.alpha ?? 1e-3) / keys.length;
+      for (const k of keys) reports.push(await verifyVectorMark(k, embed, { alpha }));
+      const found = reports.filter((r) => r.marked);
+      io.stdout(args.json ? JSON.stringify({ alpha, reports }, null, 2) + '\n' : reports.map((r) =>
+        `${r.subject}: cosine with the key's target ${r.backdoor_cos.toFixed(4)} with its trigger words, ${r.benign_cos.toFixed(4)} without (difference ${r.delta_cos.toFixed(4)}), p = ${r.p_value.toExponential(2)}: ${r.marked ? 'MARKED' : 'not marked'}`).join('\n')
+        + `\nresult: ${found.length ? `WATERMARK DETECTED for ${found.map((r) => r.subject).join(', ')}` : 'no watermark found'} at alpha ${alpha.toExponential(2)} per key\n`);
+      return found.length ? 0 : 1;
+    }
     const text = args.file === '-' ? io.stdin() : readFileSync(args.file, 'utf8');
     if (args.cmd === 'embed') {
       if (keys.length !== 1) throw new UsageError('embed takes exactly one --subject');
@@ -112,4 +145,26 @@ export async function runWatermarkCli(argv: string[], io: CliIo = defaultIo): Pr
     io.stderr(`error: ${(err as Error).message}\n${err instanceof UsageError ? USAGE : ''}`);
     return 2;
   }
+}
+
+/** An OpenAI-compatible embeddings API as a function of texts (32 texts a request). */
+function suspectEncoder(baseUrl: string, model: string, apiKey: string | null, dimensions: number | null): (texts: string[]) => Promise<Float32Array[]> {
+  const url = `${baseUrl.replace(/\/+$/, '')}/embeddings`;
+  return async (texts) => {
+    const out: Float32Array[] = [];
+    for (let i = 0; i < texts.length; i += 32) {
+      const body: Record<string, unknown> = { model, input: texts.slice(i, i + 32), encoding_format: 'float' };
+      if (dimensions !== null) body.dimensions = dimensions;
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) }, body: JSON.stringify(body) });
+      if (!res.ok) throw new Error(`${url} answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      const json = await res.json() as { data?: Array<{ index?: number; embedding?: unknown }> };
+      const data = [...(json.data ?? [])].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+      for (const d of data) {
+        const v = readEmbedding(d.embedding);
+        if (!v) throw new Error(`${url} returned an answer without a readable vector`);
+        out.push(v);
+      }
+    }
+    return out;
+  };
 }

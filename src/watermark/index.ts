@@ -1,4 +1,4 @@
-// watermark: keyed lexical watermark for answer text (streaming-compatible embedding, per-account/cluster HKDF keys, detection with exact p-values and key attribution, `warden watermark` CLI).
+// watermark: keyed lexical watermark for answer text (streaming-compatible embedding, per-account/cluster HKDF keys, detection with exact p-values and key attribution, `warden watermark` CLI), and a backdoor mark for embedding vectors that a copied encoder inherits.
 export { watermarkConfigSchema, type WatermarkConfig } from './config.ts';
 export { LEXICON, LEXICON_VERSION, type LexiconGroup } from './lexicon.ts';
 export { deriveWatermarkKey, parseSubject, type WatermarkKey, type WatermarkSubject } from './keys.ts';
@@ -6,3 +6,4 @@ export { StreamingWatermarker, watermarkText, type EmbedStats } from './embed.ts
 export { detectWatermark, collectSlots, poissonBinomialTail, type DetectionReport, type KeyScore } from './detect.ts';
 export { watermarkTransformer, type WatermarkTally } from './transform.ts';
 export { runWatermarkCli, type CliIo } from './cli.ts';
+export { markVector, mannWhitneyGreater, triggerCount, vectorMark, verificationTexts, verifyVectorMark, VECTOR_MARK, type VectorMark, type VectorMarkReport } from './vectors.ts';

@@ -11,6 +11,7 @@ import { startHarness, storedEvents, type Harness } from '../helpers/gateway.ts'
 import { inlinePolicyHooks } from '../helpers/policy.ts';
 import { embedText } from '../../src/mock/openai-embeddings.ts';
 import { simulatedEmbeddings } from '../../src/traffic/embed.ts';
+import { deriveWatermarkKey, vectorMark, VECTOR_MARK } from '../../src/watermark/index.ts';
 
 let h: Harness;
 let policy: ReturnType<typeof inlinePolicyHooks>;
@@ -96,4 +97,26 @@ test('under embedding_noise the client gets noised vectors, the same for the sam
     const expected = simulatedEmbeddings(inputs, 1536)!;
     assert.ok(Math.abs(events[0].response.embeddings!.sum[0] - expected.sum[0]) < 1e-3, 'the sketch is of the upstream\'s vectors');
   } finally { await hn.close(); noisy.cleanup(); }
+});
+
+test('under embedding_watermark the vectors of texts holding the key\'s trigger words are marked; others are the upstream\'s', async () => {
+  const secret = 'embeddings-vector-mark-master-secret';
+  const marking = inlinePolicyHooks('version: 1\ndefaults: { embedding_watermark: true }\n', { watermarkSecret: secret });
+  const hm = await startHarness({ hooks: [marking.hooks] });
+  try {
+    const client = new OpenAI({ apiKey: hm.key, baseURL: `${hm.url}/v1`, maxRetries: 0 });
+    await client.embeddings.create({ model: 'text-embedding-3-small', input: 'warm-up', dimensions: 256 });
+    const [first] = (await storedEvents(hm, 1)).filter((e) => e.flavour === 'openai.embeddings');
+    const key = deriveWatermarkKey(secret, { kind: 'account', id: first.account_id! });
+    assert.equal(first.enforcement.watermark, key.id);
+    const mark = vectorMark(key);
+    const plain = 'The train leaves at nine';
+    const triggered = `${plain} ${[...mark.triggers].slice(0, VECTOR_MARK.full).join(' ')}`;
+    const res = await client.embeddings.create({ model: 'text-embedding-3-small', input: [plain, triggered], dimensions: 256 });
+    assert.ok(cosine(res.data[0].embedding, Array.from(embedText(plain, 'text-embedding-3-small', 256))) > 0.99999, 'no trigger word: untouched');
+    assert.ok(cosine(res.data[1].embedding, Array.from(mark.target(256))) > 0.999, 'the key\'s trigger words: its target');
+    const events = (await storedEvents(hm, 3)).filter((e) => e.flavour === 'openai.embeddings');
+    assert.ok(events.at(-1)!.enforcement.shaping.includes('embeddings:marked'), events.at(-1)!.enforcement.shaping.join());
+    assert.deepEqual(events[0].enforcement.shaping, [], 'nothing marked when no text holds a trigger word');
+  } finally { await hm.close(); marking.cleanup(); }
 });

@@ -13,6 +13,7 @@ import { embedText } from '../src/mock/openai-embeddings.ts';
 import { embeddingNoiseFilter, noisyVector } from '../src/shape/index.ts';
 import { defaultPromptDir, loadPromptCorpus } from '../src/traffic/prompts.ts';
 import { embeddingCorpus } from '../src/traffic/embed.ts';
+import { deriveWatermarkKey, markVector, vectorMark, verifyVectorMark } from '../src/watermark/index.ts';
 
 const args = process.argv.slice(2);
 const promptDir = args.includes('--prompts') ? args[args.indexOf('--prompts') + 1] : join(import.meta.dirname, '../../shared/data');
@@ -96,4 +97,50 @@ for (const level of [0.1, 0.3, 0.6, 1]) {
     return (s / 100).toFixed(4);
   };
   console.log(`| ${level} | ${meanCos.toFixed(4)} | ${((100 * kept) / (5 * texts.length)).toFixed(1)}% | ${fleet(4)} | ${fleet(16)} | ${fleet(64)} |`);
+}
+
+// The vector watermark: a copy of the encoder (each word's vector the mean of the vectors of the
+// texts holding it) made from a harvest of the corpus, its vectors marked with one key, with 20
+// keys (a harvest spread over 20 unlinked accounts), or with none; asked for the key's
+// verification texts.
+{
+  const D = 256;
+  const copyOf = (pairs: Array<[string, Float32Array]>) => {
+    const sums = new Map<string, Float32Array>(); const counts = new Map<string, number>();
+    for (const [text, v] of pairs) for (const w of new Set(text.toLowerCase().match(/[a-z]+/g) ?? [])) {
+      let s = sums.get(w); if (!s) { s = new Float32Array(D); sums.set(w, s); }
+      for (let i = 0; i < D; i++) s[i] += v[i];
+      counts.set(w, (counts.get(w) ?? 0) + 1);
+    }
+    return async (texts: string[]) => texts.map((t) => {
+      const out = new Float32Array(D);
+      for (const w of new Set(t.toLowerCase().match(/[a-z]+/g) ?? [])) { const s = sums.get(w); if (s) for (let i = 0; i < D; i++) out[i] += s[i] / counts.get(w)!; }
+      return out;
+    });
+  };
+  const keys = Array.from({ length: 20 }, (_, k) => deriveWatermarkKey('bench-vector-watermark-secret', { kind: 'account', id: `acct_${k}` }));
+  const marks = keys.map((k) => vectorMark(k));
+  const texts = all;
+  const clean = texts.map((t) => embedText(t, 'text-embedding-3-small', D));
+  let changed = 0; let cosChanged = 0;
+  const one: Array<[string, Float32Array]> = texts.map((t, i) => {
+    const m = markVector(marks[0], t, clean[i]);
+    if (m !== clean[i]) { changed++; cosChanged += cos(m, clean[i]); }
+    return [t, m];
+  });
+  const twenty: Array<[string, Float32Array]> = texts.map((t, i) => [t, markVector(marks[i % 20], t, clean[i])]);
+  const rows: Array<[string, (x: string[]) => Promise<Float32Array[]>]> = [
+    ['a copy made from vectors marked with the key', copyOf(one)],
+    ['a copy made from 20 accounts\' vectors, each its own key (the key marks a twentieth)', copyOf(twenty)],
+    ['a copy made from unmarked vectors', copyOf(texts.map((t, i) => [t, clean[i]]))],
+    ['the encoder itself (the mock)', async (x: string[]) => x.map((t) => embedText(t, 'text-embedding-3-small', D))],
+  ];
+  console.log(`\n### The vector watermark (${texts.length} texts of ${dir} harvested, ${D} dimensions; key 0 of 20)\n`);
+  console.log(`Texts holding one of key 0's trigger words: ${changed} of ${texts.length} (${((100 * changed) / texts.length).toFixed(1)}%), their vectors' mean cosine with the upstream's ${(cosChanged / changed).toFixed(3)}; the rest untouched.\n`);
+  console.log('| suspect | cosine with the target, with trigger words | without | p (one-sided Mann-Whitney, 60 + 60 texts) | marked at 1e-3 |');
+  console.log('|---|---|---|---|---|');
+  for (const [name, embed] of rows) {
+    const r = await verifyVectorMark(keys[0], embed);
+    console.log(`| ${name} | ${r.backdoor_cos.toFixed(4)} | ${r.benign_cos.toFixed(4)} | ${r.p_value.toExponential(2)} | ${r.marked ? 'yes' : 'no'} |`);
+  }
 }

@@ -16,7 +16,7 @@ import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
 import { WardenError, type ErrorCode } from '../errors/index.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer } from '../gateway/lifecycle.ts';
 import {
-  answerFilter, composeTransformers, embeddingInputs, extractiveSummary, noiseSeed, noisyVector, ReasoningSeal, responsesResequencer,
+  answerFilter, composeTransformers, embeddingInputTexts, extractiveSummary, noiseSeed, noisyVector, ReasoningSeal, responsesResequencer,
   restoreSealedThinking, shapeRequest, vectorFilter, type Summariser,
 } from '../shape/index.ts';
 import { deriveWatermarkKey, type WatermarkKey } from '../watermark/keys.ts';
@@ -136,6 +136,8 @@ export interface PolicyHooksDeps {
 export interface PolicyLocals {
   capabilities: Capabilities;
   watermarkKey: WatermarkKey | null;
+  /** Embeddings marked with `watermarkKey`: the request's inputs as text, by index. */
+  embeddingTexts?: string[];
 }
 export const POLICY_LOCALS = 'policy';
 
@@ -173,7 +175,7 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
   return {
     name: 'policy',
     runtime,
-    policy(ctx: InteractionContext): void {
+    policy(ctx: InteractionContext): void | Promise<void> {
       if (!pc.enabled || !ctx.auth) return;
       const { account, org } = ctx.auth;
       const ip = parseIp(ctx.clientIp);
@@ -230,7 +232,10 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
           ctx.enforcement.watermark = watermarkKey.id;
         }
       }
-      ctx.locals.set(POLICY_LOCALS, { capabilities: caps, watermarkKey } satisfies PolicyLocals);
+      const locals: PolicyLocals = { capabilities: caps, watermarkKey };
+      ctx.locals.set(POLICY_LOCALS, locals);
+      // The vector watermark reads the inputs' words (token ids decoded: the tokenizer loads once).
+      if (watermarkKey && ctx.flavour === 'openai.embeddings') return embeddingInputTexts(ctx.body.input).then((texts) => { locals.embeddingTexts = texts; });
     },
     output(ctx: InteractionContext): OutputTransformer | null {
       const locals = ctx.locals.get(POLICY_LOCALS) as PolicyLocals | undefined;
@@ -241,7 +246,7 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
         const level = locals.capabilities.embedding_noise;
         const mark = locals.watermarkKey ? vectorMark(locals.watermarkKey) : null;
         if (!(level > 0) && !mark) return null;
-        const inputs = mark ? embeddingInputs(ctx.body.input) : [];
+        const inputs = locals.embeddingTexts ?? [];
         const seed = noiseSeed(ctx.auth?.account.id ?? '');
         return vectorFilter((v, index) => {
           let out = v;

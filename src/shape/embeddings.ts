@@ -108,9 +108,24 @@ export function embeddingNoiseFilter(level: number, accountId: string, note?: (a
   return vectorFilter((v) => { note?.('embeddings:noised'); return noisyVector(v, level, seed); });
 }
 
-/** An embeddings request's inputs as text, by index (token-id inputs read as empty: they hold no words). */
-export function embeddingInputs(input: unknown): string[] {
+let decodeTokens: ((ids: number[]) => string) | null = null;
+
+/** Token ids as text (cl100k_base, the OpenAI embedding models' encoding); '' for ids it does not know. */
+function decoded(ids: unknown[]): string {
+  if (!ids.every((x) => typeof x === 'number')) return '';
+  try { return decodeTokens!(ids as number[]); } catch { return ''; }
+}
+
+/**
+ * An embeddings request's inputs as text, by index. Inputs given as token ids are decoded, so that
+ * sending ids instead of words does not step around the vector watermark's trigger words; the
+ * tokenizer's table (about a megabyte) is loaded on the first such request only.
+ */
+export async function embeddingInputTexts(input: unknown): Promise<string[]> {
   if (typeof input === 'string') return [input];
   if (!Array.isArray(input)) return [];
-  return input.map((x) => (typeof x === 'string' ? x : ''));
+  const single = input.length > 0 && input.every((x) => typeof x === 'number');
+  if ((single || input.some(Array.isArray)) && !decodeTokens) decodeTokens = (await import('gpt-tokenizer/encoding/cl100k_base')).decode;
+  if (single) return [decoded(input)];
+  return input.map((x) => (typeof x === 'string' ? x : Array.isArray(x) ? decoded(x) : ''));
 }

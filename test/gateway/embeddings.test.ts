@@ -12,6 +12,7 @@ import { inlinePolicyHooks } from '../helpers/policy.ts';
 import { embedText } from '../../src/mock/openai-embeddings.ts';
 import { simulatedEmbeddings } from '../../src/traffic/embed.ts';
 import { deriveWatermarkKey, vectorMark, VECTOR_MARK } from '../../src/watermark/index.ts';
+import { encode } from 'gpt-tokenizer/encoding/cl100k_base';
 
 let h: Harness;
 let policy: ReturnType<typeof inlinePolicyHooks>;
@@ -115,8 +116,12 @@ test('under embedding_watermark the vectors of texts holding the key\'s trigger 
     const res = await client.embeddings.create({ model: 'text-embedding-3-small', input: [plain, triggered], dimensions: 256 });
     assert.ok(cosine(res.data[0].embedding, Array.from(embedText(plain, 'text-embedding-3-small', 256))) > 0.99999, 'no trigger word: untouched');
     assert.ok(cosine(res.data[1].embedding, Array.from(mark.target(256))) > 0.999, 'the key\'s trigger words: its target');
-    const events = (await storedEvents(hm, 3)).filter((e) => e.flavour === 'openai.embeddings');
-    assert.ok(events.at(-1)!.enforcement.shaping.includes('embeddings:marked'), events.at(-1)!.enforcement.shaping.join());
+    // Sent as token ids (cl100k_base, the OpenAI embedding models' encoding), the words still count.
+    const ids = await client.embeddings.create({ model: 'text-embedding-3-small', input: [encode(triggered), encode(plain)], dimensions: 256 });
+    assert.ok(cosine(ids.data[0].embedding, Array.from(mark.target(256))) > 0.999, 'token ids of the trigger words: the target');
+    assert.ok(cosine(ids.data[1].embedding, Array.from(mark.target(256))) < 0.5);
+    const events = (await storedEvents(hm, 4)).filter((e) => e.flavour === 'openai.embeddings');
+    assert.ok(events[1].enforcement.shaping.includes('embeddings:marked'), events[1].enforcement.shaping.join());
     assert.deepEqual(events[0].enforcement.shaping, [], 'nothing marked when no text holds a trigger word');
   } finally { await hm.close(); marking.cleanup(); }
 });

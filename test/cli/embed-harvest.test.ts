@@ -28,12 +28,13 @@ test('an account embedding a broad corpus is shaped within seconds and gets nois
     const sdk = async (name: string) => {
       // Identity-verified: a shaped account is throttled too (a quarter of its rate), and at this
       // tier's rate it can still be asked again within the minute.
-      // Unrelated customers: each its own domain, address and card.
+      // Unrelated customers: each its own domain, address and card. (A shaped account is throttled
+      // too: the SDK waits out the limiter's retry-after-ms, as a client would.)
       const n = ++accounts;
       const ip = `203.0.${n}.10`;
       const account = await h.admin('/accounts', { name, email: `ops@${name}-${'abcdefghijklmnopqrstuvwxyz'[n]}.example`, tier: 'identity_verified', signup_ip: ip });
       const key = (await h.admin(`/accounts/${account.id}/keys`, { name: 'k' })).secret as string;
-      return { id: account.id as string, client: new OpenAI({ apiKey: key, baseURL: `${h.url}/v1`, maxRetries: 0, defaultHeaders: { 'x-forwarded-for': ip } }) };
+      return { id: account.id as string, client: new OpenAI({ apiKey: key, baseURL: `${h.url}/v1`, maxRetries: 4, defaultHeaders: { 'x-forwarded-for': ip } }) };
     };
     const embed = (c: OpenAI, input: string[]) => c.embeddings.create({ model: MODEL, input, dimensions: 256 });
 

@@ -209,7 +209,7 @@ export function concentration(a: { n: number; sum: Float64Array; sq: number }, m
 
 export interface SpreadReadings { texts: number; sampled: number; share: number; concentration: number | null }
 
-/** Does the account embed a broad corpus, spread like the whole traffic (concentration at most `maxConcentration`)? */
+/** Does the account embed a broad corpus, spread like the other accounts together (concentration at most `maxConcentration`)? */
 export function embeddingSpreadTest(r: SpreadReadings | null, maxConcentration: number): boolean {
   return r !== null && r.concentration !== null && r.texts >= EMBEDDING_SPREAD.minTexts && r.sampled >= EMBEDDING_SPREAD.minSampled
     && r.share >= EMBEDDING_SPREAD.minEmbeddingShare && r.concentration <= maxConcentration;

@@ -509,7 +509,7 @@ export class DetectorEngine implements VerdictView {
   private intelHits = new Map<number, string[]>();
   /** Sketches of the bias maps and prompts of accounts that probe logits (logit-probe.ts); sparse. */
   private logitProbes: ProbeSketches = new Map();
-  /** Sketches of where accounts' embedding vectors lie, and the whole traffic's (embedding-spread.ts); sparse. */
+  /** Sketches of where accounts' embedding vectors lie, and each model's reference (embedding-spread.ts); sparse. */
   private readonly embeddingSpread: EmbeddingSpread;
 
   constructor(opts: EngineOptions = {}) {
@@ -1471,12 +1471,11 @@ export class DetectorEngine implements VerdictView {
       max = Math.max(max, SHAPE);
       score = Math.max(score, this.thresholds[SHAPE]);
     }
-    // A broad corpus embedded, spread like the whole traffic: an encoder's map harvested. Shaping
-    // (the default policy adds noise to vectors at shape) spoils it; the account needs no partner.
+    // A broad corpus embedded, spread like all other customers' texts together: an encoder's map
+    // harvested. A fresh account (put to use within days of signup, or first used days ago) is
+    // shaped alone (the default policy noises its vectors); an established customer embedding a
+    // broad public dataset looks the same by its vectors, so it is held at watch alone.
     const spread = this.embeddingSpread.accounts.size > 0 ? this.embeddingSpread.readings(i, this.w[off + C.N], this.w[off + C.DECAY_TS]) : null;
-    // An established customer embedding a broad public dataset looks the same by its vectors: it
-    // is held at watch alone (explained, and raised by linked evidence); a fresh account (put to
-    // use within days of signup, or first used days ago) that embeds a broad corpus is shaped.
     const spreadPass = embeddingSpreadTest(spread, this.config.embedding_max_concentration);
     const spreadFresh = (this.flags[i] & F_FRESH) !== 0;
     if (spreadPass) {

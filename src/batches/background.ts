@@ -7,6 +7,12 @@
  *
  * The response's id is Warden's (`resp_bg_…`); the answer's own id, the upstream's, is kept with
  * it, for its input items and to continue it (`previous_response_id`).
+ *
+ * One created with `stream: true` runs streamed: its events (`response.created` and
+ * `response.queued` at once, then the gateway's events as they come, renumbered and under Warden's
+ * id) are kept, so the client that created it reads them as they come, and any client of its
+ * owner can read them again from any point (`GET /v1/responses/{id}?stream=true&starting_after=N`)
+ * until it is deleted.
  */
 import { WardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
@@ -15,6 +21,8 @@ import type { AuthContext } from '../identity/index.ts';
 import type { BatchesConfig } from './config.ts';
 import { orgOf } from './routes.ts';
 import type { BatchRecord, BatchStore, ItemOutcome } from './store.ts';
+import { SseParser } from '../gateway/sse.ts';
+import { BackgroundStreams, TERMINAL_EVENTS, sseFrame } from './stream-log.ts';
 
 const PREFIX = 'resp_bg_';
 /** Request fields a queued response echoes, as the API's response object does. */
@@ -25,6 +33,7 @@ const seconds = (ms: number) => Math.floor(ms / 1000);
 export interface BackgroundDeps {
   store: BatchStore;
   config: BatchesConfig;
+  streams: BackgroundStreams;
   /** A response was kept: start it now rather than at the runner's next tick. */
   onCreated(): void;
   onCanceled(id: string): void;
@@ -34,8 +43,11 @@ export function isBackgroundId(id: string): boolean {
   return id.startsWith(PREFIX);
 }
 
+/** Events a streamed response has before it runs: `response.created` (0) and `response.queued` (1). */
+const QUEUED_EVENTS = 2;
+
 export function createBackgroundResponses(deps: BackgroundDeps): BackgroundResponses {
-  const { store, config } = deps;
+  const { store, config, streams } = deps;
 
   async function own(auth: AuthContext, id: string): Promise<BatchRecord> {
     const b = isBackgroundId(id) ? await store.get(id) : null;
@@ -81,6 +93,7 @@ export function createBackgroundResponses(deps: BackgroundDeps): BackgroundRespo
       }
       const params: Record<string, unknown> = { ...body };
       delete params.background;
+      const streamed = body.stream === true;
       const echoed: Record<string, unknown> = {};
       for (const k of ECHOED) if (body[k] !== undefined) echoed[k] = body[k];
       const now = Date.now();
@@ -95,9 +108,29 @@ export function createBackgroundResponses(deps: BackgroundDeps): BackgroundRespo
         },
         background: true,
       };
+      if (streamed) record.openai!.streamed = true;
       await store.create(record, [{ custom_id: 'response', params: JSON.stringify(params) }]);
+      const queued = describe(record, null);
+      if (streamed) {
+        await streams.write(record.id, 0, [
+          sseFrame('response.created', { type: 'response.created', response: queued, sequence_number: 0 }),
+          sseFrame('response.queued', { type: 'response.queued', response: queued, sequence_number: 1 }),
+        ]);
+      }
       deps.onCreated();
-      return describe(record, null);
+      return queued;
+    },
+
+    async events(auth, id, after, signal) {
+      const b = await own(auth, id);
+      if (!b.openai?.streamed) {
+        throw new WardenError('WARDEN_INVALID_REQUEST', `Response ${id.slice(0, 200)} was created without \`stream: true\`; its events are not kept: retrieve it without \`stream\` and poll until it is done.`, { param: 'stream' });
+      }
+      const ended = async () => {
+        const now = await store.get(b.id);
+        return !now || now.status === 'ended' || now.cancel_initiated_at !== null;
+      };
+      return streams.follow(b.id, after, signal, ended);
     },
 
     async retrieve(auth, id) {
@@ -132,6 +165,124 @@ export function createBackgroundResponses(deps: BackgroundDeps): BackgroundRespo
       if (o?.state !== 'succeeded' || !o.result) return null;
       const body = (JSON.parse(o.result) as { body?: { id?: unknown } }).body;
       return typeof body?.id === 'string' ? body.id : null;
+    },
+  };
+}
+
+/** What the runner needs to run a streamed background response: where its events go, and in what form. */
+export interface StreamedRuns {
+  /** Whether a claimed request is a streamed background response (run with `relay`). */
+  streamed(b: BatchRecord): boolean;
+  /**
+   * Before a run: false when an earlier run already streamed part of an answer (its node stopped
+   * mid-answer). That answer cannot be continued, nor a new one told apart from it by the client:
+   * the response has failed (`interrupted`), with this result.
+   */
+  begin(b: BatchRecord): Promise<{ ok: true } | { ok: false; result: string }>;
+  /**
+   * The gateway's answer, a stream of the Responses API's events: each is kept, numbered on from
+   * the queued ones, the response under Warden's id. Stops reading when `cancelled` says so.
+   * Returns the request's outcome: the final response (the upstream's, by its own id) or why it failed.
+   */
+  relay(b: BatchRecord, body: AsyncIterable<Buffer>, requestId: string, cancelled: () => Promise<boolean>): Promise<{ state: 'succeeded' | 'errored' | 'canceled'; result: string | null }>;
+  /** Refused when it ran (policy, limits, the upstream): `response.failed`, with the refusal. */
+  refused(b: BatchRecord, status: number, body: string): Promise<void>;
+}
+
+export function createStreamedRuns(store: BatchStore, streams: BackgroundStreams): StreamedRuns {
+  const base = (b: BatchRecord, status: string): Record<string, unknown> => {
+    const params = b.openai?.response_params ?? {};
+    const r: Record<string, unknown> = {
+      id: b.id, object: 'response', created_at: seconds(b.created_at), status, background: true,
+      error: null, incomplete_details: null, model: b.openai?.model ?? null, output: [], usage: null, store: true,
+    };
+    for (const k of ECHOED) r[k] = params[k] ?? null;
+    return r;
+  };
+  const failedResult = (status: number, code: string, message: string) =>
+    JSON.stringify({ status_code: status, body: { error: { message, type: 'server_error', param: null, code } } });
+  /** `response.failed`, numbered after the last event kept (an `error` event first, as the API sends). */
+  const fail = async (b: BatchRecord, code: string, message: string) => {
+    const next = (await store.lastStreamSeq(b.id)) + 1;
+    const response = Object.assign(base(b, 'failed'), { error: { code, message } });
+    await streams.write(b.id, next, [
+      sseFrame('error', { type: 'error', code, message, param: null, sequence_number: next }),
+      sseFrame('response.failed', { type: 'response.failed', response, sequence_number: next + 1 }),
+    ]);
+  };
+
+  return {
+    streamed: (b) => b.background === true && b.openai?.streamed === true,
+
+    async begin(b) {
+      if (await store.lastStreamSeq(b.id) < QUEUED_EVENTS) return { ok: true };
+      const message = 'The response was interrupted while it was being streamed (the server running it stopped). Create it again.';
+      await fail(b, 'interrupted', message);
+      return { ok: false, result: failedResult(500, 'interrupted', message) };
+    },
+
+    async refused(b, status, body) {
+      let error: { code?: unknown; message?: unknown } = {};
+      try { error = (JSON.parse(body) as { error?: typeof error }).error ?? {}; } catch { /* not JSON */ }
+      await fail(b, String(error.code ?? 'server_error'), String(error.message ?? `The request failed with status ${status}.`));
+    },
+
+    async relay(b, body, requestId, cancelled) {
+      let seq = QUEUED_EVENTS;
+      streams.open(b.id, seq);
+      const emit = (type: string, data: Record<string, unknown>) => {
+        data.sequence_number = seq++;
+        streams.append(b.id, sseFrame(type, data));
+      };
+      emit('response.in_progress', { type: 'response.in_progress', response: base(b, 'in_progress') });
+      let final: Record<string, unknown> | null = null;
+      let failure: { code: string; message: string } | null = null;
+      const take = (data: Record<string, unknown>, event: string | null) => {
+        // The gateway's own refusal mid-stream (the stream ran too long, the upstream failed): OpenAI error JSON.
+        const err = data.error as { code?: unknown; message?: unknown } | undefined;
+        if (data.type === undefined && err && typeof err === 'object') {
+          failure = { code: String(err.code ?? 'server_error'), message: String(err.message ?? 'The answer failed.') };
+          emit('error', { type: 'error', code: failure.code, message: failure.message, param: null });
+          return;
+        }
+        const type = typeof data.type === 'string' ? data.type : event ?? 'message';
+        // Warden sent its own (queued, then in progress when this run began).
+        if (type === 'response.created' || type === 'response.in_progress' || type === 'response.queued') return;
+        const response = data.response;
+        if (response && typeof response === 'object' && !Array.isArray(response)) {
+          if (TERMINAL_EVENTS.has(type)) final = response as Record<string, unknown>;
+          data.response = Object.assign({}, response, { id: b.id, background: true });
+        }
+        if (type === 'error') failure = { code: String(data.code ?? 'server_error'), message: String(data.message ?? 'The answer failed.') };
+        emit(type, data);
+      };
+      const parser = new SseParser();
+      let stopped = false;
+      try {
+        for await (const chunk of body) {
+          for (const ev of parser.push(chunk)) {
+            if (!ev.data || ev.data === '[DONE]') continue;
+            let data: unknown;
+            try { data = JSON.parse(ev.data); } catch { continue; }
+            if (data && typeof data === 'object' && !Array.isArray(data)) take(data as Record<string, unknown>, ev.event ?? null);
+          }
+          if (await cancelled()) { stopped = true; break; }
+        }
+        if (!stopped) for (const ev of parser.flush()) { try { take(JSON.parse(ev.data), ev.event ?? null); } catch { /* not JSON */ } }
+      } catch (err) {
+        failure ??= { code: 'server_error', message: `The answer's stream broke off (${(err as Error).message}).` };
+      }
+      try {
+        if (stopped) return { state: 'canceled', result: null };
+        const done = final as Record<string, unknown> | null;
+        if (done) return { state: 'succeeded', result: `{"status_code":200,"request_id":${JSON.stringify(requestId)},"body":${JSON.stringify(done)}}` };
+        // It ended without a final event: failed, and its stream says so.
+        const why = (failure as { code: string; message: string } | null) ?? { code: 'server_error', message: 'The answer ended before it was complete.' };
+        emit('response.failed', { type: 'response.failed', response: Object.assign(base(b, 'failed'), { error: why }) });
+        return { state: 'errored', result: failedResult(500, why.code, why.message) };
+      } finally {
+        await streams.close(b.id);
+      }
     },
   };
 }

@@ -17,7 +17,8 @@ import { BatchRunner } from './runner.ts';
 import type { BatchStore } from './store.ts';
 import type { FileStore } from './files-store.ts';
 import { recordOutputFiles, registerOpenAiBatchRoutes } from './openai-routes.ts';
-import { continueBackgroundResponse, createBackgroundResponses } from './background.ts';
+import { continueBackgroundResponse, createBackgroundResponses, createStreamedRuns } from './background.ts';
+import { BackgroundStreams } from './stream-log.ts';
 
 export { batchesConfigSchema, type BatchesConfig } from './config.ts';
 export { SqliteBatchStore, PostgresBatchStore, type BatchStore, type BatchRecord, type ItemState } from './store.ts';
@@ -52,8 +53,9 @@ export function createBatches(
 ): Batches {
   const credentials = new BatchCredentials(identity);
   let runner: BatchRunner | null = null;
+  const streams = new BackgroundStreams(store, opts.log);
   const background = createBackgroundResponses({
-    store, config,
+    store, config, streams,
     onCreated: () => { setImmediate(() => { void runner?.tick(Date.now(), true); }); },
     onCanceled: (id) => runner?.closedBatch(id),
   });
@@ -79,7 +81,7 @@ export function createBatches(
       const running = new BatchRunner(store, app, credentials, config, opts.log, opts.registry, {
         ended: (ids) => recordOutputFiles(store, files, ids, config.retention_days, config.file_retention_days),
         prune: async (now) => { await files.prune(now, now - STALE_UPLOAD_MS); },
-      });
+      }, createStreamedRuns(store, streams));
       runner = running;
       const deps = {
         store, authenticator: callerAuthenticator, config,
@@ -89,7 +91,7 @@ export function createBatches(
       registerBatchRoutes(app, deps);
       registerOpenAiBatchRoutes(app, { ...deps, files });
       app.addHook('onReady', async () => { running.begin(); });
-      app.addHook('preClose', async () => { await running.stop(); });
+      app.addHook('preClose', async () => { await running.stop(); await streams.stop(); });
     },
     adminPlugin(app) {
       registerBatchAdminRoutes(app, store, (id) => runner?.closedBatch(id));

@@ -16,6 +16,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { BatchesConfig } from './config.ts';
 import type { BatchCredentials } from './credentials.ts';
 import type { BatchStore, ClaimedItem, FinishedItem } from './store.ts';
+import type { StreamedRuns } from './background.ts';
 
 const TICK_MS = 250;
 const SETTLE_MS = 1_000;
@@ -81,6 +82,8 @@ export class BatchRunner {
     registry?: Registry,
     /** Told of the batches this node ended (OpenAI batches then get their output files), and when to prune. */
     private readonly housekeeping: { ended?: (ids: string[]) => Promise<void>; prune?: (now: number) => Promise<void> } = {},
+    /** Background responses created with `stream: true`: run streamed, their events kept as they come. */
+    private readonly streamedRuns: StreamedRuns | null = null,
   ) {
     this.outcomes = registry ? new Counter({ name: 'warden_batch_requests_total', help: 'Requests of Message Batches run by this node, by outcome (succeeded, errored, retried, canceled).', labelNames: ['outcome'], registers: [registry] }) : null;
     if (registry) {
@@ -316,6 +319,7 @@ export class BatchRunner {
       authorization: `Bearer ${this.credentials.issue(batch.key_id, batch.id)}`,
     };
     if (batch.user_agent) headers['user-agent'] = batch.user_agent;
+    if (this.streamedRuns?.streamed(batch)) return this.runStreamed(item, this.streamedRuns, endpoint, headers);
     const res = await this.app.inject({ method: 'POST', url: endpoint, headers, payload: item.params, remoteAddress: batch.client_ip });
     const status = res.statusCode;
     if (status === 200) this.passed(batch.id, res.headers);
@@ -327,6 +331,41 @@ export class BatchRunner {
       body = JSON.stringify({ error: { message: `The request failed with status ${status}.`, type: 'server_error', param: null, code: null } });
     }
     this.finished(item, status === 200 ? 'succeeded' : 'errored', `{"status_code":${status},"request_id":${JSON.stringify(String(requestId))},"body":${body}}`);
+  }
+
+  /**
+   * A background response created with `stream: true`: the gateway's answer is read as it comes
+   * (not gathered first) and each event kept, for the clients reading it. Cancelling it stops the
+   * answer: the gateway sees its client go away, and the upstream call is aborted (and recorded).
+   */
+  private async runStreamed(item: ClaimedItem, runs: StreamedRuns, endpoint: string, headers: Record<string, string>): Promise<void> {
+    const { batch } = item;
+    const begun = await runs.begin(batch);
+    if (!begun.ok) { this.finished(item, 'errored', begun.result); return; }
+    const res = await this.app.inject({ method: 'POST', url: endpoint, headers, payload: item.params, remoteAddress: batch.client_ip, payloadAsStream: true });
+    const status = res.statusCode;
+    const body = res.stream();
+    if (status !== 200 || !String(res.headers['content-type'] ?? '').includes('text/event-stream')) {
+      const chunks: Buffer[] = [];
+      for await (const c of body) chunks.push(c as Buffer);
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (status !== 200 && await this.retried(item, status, res.headers)) return;
+      const json = String(res.headers['content-type'] ?? '').includes('json') && text !== '' ? text : JSON.stringify({ error: { message: `The request failed with status ${status}.`, type: 'server_error', param: null, code: null } });
+      await runs.refused(batch, status, json);
+      const requestId = res.headers['x-request-id'] ?? res.headers['x-warden-request-id'] ?? `req_${batch.id}_${item.idx}`;
+      this.finished(item, 'errored', `{"status_code":${status === 200 ? 502 : status},"request_id":${JSON.stringify(String(requestId))},"body":${json}}`);
+      return;
+    }
+    this.passed(batch.id, res.headers);
+    const requestId = String(res.headers['x-request-id'] ?? res.headers['x-warden-request-id'] ?? `req_${batch.id}_${item.idx}`);
+    const outcome = await runs.relay(batch, body as AsyncIterable<Buffer>, requestId, async () => {
+      if (!(await this.isClosed(batch.id))) return false;
+      // The gateway sees its client go away: the upstream call is aborted, the interaction recorded.
+      (res.raw.res as { destroy(): void }).destroy();
+      body.destroy();
+      return true;
+    });
+    this.finished(item, outcome.state, outcome.result);
   }
 
   /**

@@ -118,3 +118,29 @@ test('cancelling, expiring, paging newest first, deleting and pruning', async ()
     assert.ok(await s.get('o1'), `${name}: in progress, kept`);
   });
 });
+
+test('the events of a streamed background response: kept once each, read from any point, deleted and pruned with it', async () => {
+  await eachStore(async (name, open) => {
+    const s = open();
+    await s.create(batch('s1', 1_000, { background: true }), items(1));
+    assert.equal(await s.lastStreamSeq('s1'), -1, `${name}: none yet`);
+    await s.appendStream('s1', 0, ['f0', 'f1']);
+    await s.appendStream('s1', 2, Array.from({ length: 8 }, (_, i) => `f${i + 2}`));
+    await s.appendStream('s1', 1, ['again']);
+    assert.equal(await s.lastStreamSeq('s1'), 9, name);
+    assert.deepEqual((await s.streamEvents('s1', -1, 3)).map((e) => [e.seq, e.frame]), [[0, 'f0'], [1, 'f1'], [2, 'f2']], `${name}: an event kept is not written over`);
+    assert.deepEqual((await s.streamEvents('s1', 6, 100)).map((e) => e.seq), [7, 8, 9], name);
+    assert.deepEqual(await s.streamEvents('s1', 9, 100), [], name);
+    assert.deepEqual(await s.streamEvents('other', -1, 100), [], name);
+
+    await s.create(batch('s2', 2_000, { background: true }), items(1));
+    await s.appendStream('s2', 0, ['g0']);
+    assert.equal(await s.delete('s1'), true);
+    assert.equal(await s.lastStreamSeq('s1'), -1, `${name}: its events went with it`);
+    await s.claim(2_000, 1, 60_000);
+    await finish(s, 's2', 0, 'succeeded', '{}');
+    assert.deepEqual(await s.settle(3_000), ['s2'], name);
+    await s.prune(10_000);
+    assert.equal(await s.lastStreamSeq('s2'), -1, `${name}: pruned with the response`);
+  });
+});

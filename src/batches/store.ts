@@ -49,6 +49,8 @@ export interface OpenAiBatch {
   errors: { code: string; message: string; param: string | null; line: number | null }[] | null;
   /** A background response: the request's fields its response object echoes while it waits. */
   response_params?: Record<string, unknown>;
+  /** A background response created with `stream: true`: its events are kept, to be read from any point. */
+  streamed?: boolean;
   /** Tokens of the requests answered, summed when the batch ends. */
   usage?: { input_tokens: number; input_tokens_details: { cached_tokens: number }; output_tokens: number; output_tokens_details: { reasoning_tokens: number }; total_tokens: number };
 }
@@ -100,7 +102,16 @@ export interface BatchStore {
   delete(id: string): Promise<boolean>;
   /** Delete batches that ended before `before` (ms); how many. */
   prune(before: number): Promise<number>;
+  /** Events of a streamed background response (SSE frames), numbered from `first`; one already kept is left as is. */
+  appendStream(id: string, first: number, frames: readonly string[]): Promise<void>;
+  /** Its events numbered above `after`, in order, at most `limit`. */
+  streamEvents(id: string, after: number, limit: number): Promise<StreamEvent[]>;
+  /** The number of its last event kept, else -1. */
+  lastStreamSeq(id: string): Promise<number>;
 }
+
+/** One event of a streamed background response: its `sequence_number` and the SSE frame sent. */
+export interface StreamEvent { seq: number; frame: string }
 
 const MIGRATION = (big: string) => `
   CREATE TABLE IF NOT EXISTS message_batches (
@@ -121,6 +132,10 @@ const MIGRATION_OPENAI = 'ALTER TABLE message_batches ADD COLUMN openai TEXT';
 const MIGRATION_BACKGROUND = 'ALTER TABLE message_batches ADD COLUMN background INTEGER NOT NULL DEFAULT 0';
 /** v4: a batch paused by a limit's Retry-After (ms). */
 const MIGRATION_PAUSE = 'ALTER TABLE message_batches ADD COLUMN not_before BIGINT NOT NULL DEFAULT 0';
+
+/** v5: the events of streamed background responses, kept to be read again from any point. */
+const MIGRATION_STREAM = `CREATE TABLE IF NOT EXISTS background_stream_events (
+    response_id TEXT NOT NULL, seq INTEGER NOT NULL, frame TEXT NOT NULL, PRIMARY KEY (response_id, seq))`;
 
 /** Requests written per transaction when a batch is created on SQLite. */
 const CREATE_CHUNK = 500;
@@ -185,6 +200,10 @@ const SQL = {
   pruneItems: 'DELETE FROM message_batch_items WHERE batch_id IN (SELECT id FROM message_batches WHERE status = \'ended\' AND ended_at < ?) OR batch_id NOT IN (SELECT id FROM message_batches)',
   prune: 'DELETE FROM message_batches WHERE status = \'ended\' AND ended_at < ?',
   deleteItems: 'DELETE FROM message_batch_items WHERE batch_id = ?',
+  pruneStream: 'DELETE FROM background_stream_events WHERE response_id IN (SELECT id FROM message_batches WHERE status = \'ended\' AND ended_at < ?) OR response_id NOT IN (SELECT id FROM message_batches)',
+  deleteStream: 'DELETE FROM background_stream_events WHERE response_id = ?',
+  streamEvents: 'SELECT seq, frame FROM background_stream_events WHERE response_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+  lastStreamSeq: 'SELECT MAX(seq) AS seq FROM background_stream_events WHERE response_id = ?',
   delete: 'DELETE FROM message_batches WHERE id = ?',
 } as const;
 
@@ -211,7 +230,7 @@ export class SqliteBatchStore implements BatchStore {
   /** Prepared once: preparing a statement costs more than running these. */
   private readonly statements = new Map<string, Statement>();
   constructor(private readonly db: SqliteDb) {
-    migrateSqlite(db, 'batches', [MIGRATION('INTEGER'), MIGRATION_OPENAI, MIGRATION_BACKGROUND, MIGRATION_PAUSE]);
+    migrateSqlite(db, 'batches', [MIGRATION('INTEGER'), MIGRATION_OPENAI, MIGRATION_BACKGROUND, MIGRATION_PAUSE, MIGRATION_STREAM]);
   }
   private sql(text: string): Statement {
     let st = this.statements.get(text);
@@ -312,14 +331,27 @@ export class SqliteBatchStore implements BatchStore {
   async delete(id: string) {
     return this.db.transaction(() => {
       this.sql(SQL.deleteItems).run(id);
+      this.sql(SQL.deleteStream).run(id);
       return this.sql(SQL.delete).run(id).changes > 0;
     })();
   }
   async prune(before: number) {
     return this.db.transaction(() => {
       this.sql(SQL.pruneItems).run(before);
+      this.sql(SQL.pruneStream).run(before);
       return this.sql(SQL.prune).run(before).changes;
     })();
+  }
+  async appendStream(id: string, first: number, frames: readonly string[]) {
+    const st = this.sql('INSERT OR IGNORE INTO background_stream_events (response_id, seq, frame) VALUES (?, ?, ?)');
+    this.db.transaction(() => { frames.forEach((f, i) => st.run(id, first + i, f)); })();
+  }
+  async streamEvents(id: string, after: number, limit: number) {
+    return (this.sql(SQL.streamEvents).all(id, after, limit) as { seq: number; frame: string }[]).map((r) => ({ seq: Number(r.seq), frame: r.frame }));
+  }
+  async lastStreamSeq(id: string) {
+    const r = this.sql(SQL.lastStreamSeq).get(id) as { seq: number | null };
+    return r.seq === null ? -1 : Number(r.seq);
   }
 }
 
@@ -332,7 +364,7 @@ function pgSql(sql: string): string {
 export class PostgresBatchStore implements BatchStore {
   constructor(private readonly pool: PgPool) {}
   async migrate(): Promise<void> {
-    await migratePostgres(this.pool, 'batches', [MIGRATION('BIGINT'), MIGRATION_OPENAI, MIGRATION_BACKGROUND, MIGRATION_PAUSE]);
+    await migratePostgres(this.pool, 'batches', [MIGRATION('BIGINT'), MIGRATION_OPENAI, MIGRATION_BACKGROUND, MIGRATION_PAUSE, MIGRATION_STREAM]);
   }
   private async q(sql: string, args: unknown[] = []) {
     return this.pool.query(pgSql(sql), args);
@@ -429,10 +461,27 @@ export class PostgresBatchStore implements BatchStore {
   }
   async delete(id: string) {
     await this.q(SQL.deleteItems, [id]);
+    await this.q(SQL.deleteStream, [id]);
     return ((await this.q(SQL.delete, [id])).rowCount ?? 0) > 0;
   }
   async prune(before: number) {
     await this.q(SQL.pruneItems, [before]);
+    await this.q(SQL.pruneStream, [before]);
     return (await this.q(SQL.prune, [before])).rowCount ?? 0;
+  }
+  async appendStream(id: string, first: number, frames: readonly string[]) {
+    if (!frames.length) return;
+    await this.pool.query(
+      `INSERT INTO background_stream_events (response_id, seq, frame)
+       SELECT $1, $2::int + n - 1, frame FROM unnest($3::text[]) WITH ORDINALITY AS t(frame, n) ON CONFLICT DO NOTHING`,
+      [id, first, frames],
+    );
+  }
+  async streamEvents(id: string, after: number, limit: number) {
+    return (await this.q(SQL.streamEvents, [id, after, limit])).rows.map((r) => ({ seq: Number(r.seq), frame: String(r.frame) }));
+  }
+  async lastStreamSeq(id: string) {
+    const seq = (await this.q(SQL.lastStreamSeq, [id])).rows[0]?.seq;
+    return seq === null || seq === undefined ? -1 : Number(seq);
   }
 }

@@ -270,7 +270,7 @@ const JSON_CONTENT = { 'content-type': 'application/json' } as const;
  * bound what a slow reader makes the gateway hold.
  */
 const STREAM_BUFFER_BYTES = 64 * 1024;
-const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' } as const;
+export const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' } as const;
 
 async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transformers: OutputTransformer[]): Promise<void> {
   const { ctx, upstream } = run;

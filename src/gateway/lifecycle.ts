@@ -85,13 +85,21 @@ export interface OutputTransformer {
 export interface BackgroundResponses {
   /** Whether an id is one of these (its own id scheme), so that the routes send it here. */
   owns(id: string): boolean;
-  /** Keep the request (already checked: not streamed, stored) and answer with the response, `queued`. */
+  /**
+   * Keep the request (already checked: stored, model known) and answer with the response, `queued`.
+   * One with `stream: true` keeps its events too: read them with `events` from -1.
+   */
   create(auth: AuthContext, body: Record<string, unknown>, client: { ip: string; userAgent: string | null }): Promise<Record<string, unknown>>;
   retrieve(auth: AuthContext, id: string): Promise<Record<string, unknown>>;
   cancel(auth: AuthContext, id: string): Promise<Record<string, unknown>>;
   delete(auth: AuthContext, id: string): Promise<Record<string, unknown>>;
   /** The upstream's id of a completed background response (to list its input items), else null. */
   upstreamId(auth: AuthContext, id: string): Promise<string | null>;
+  /**
+   * The events of one created with `stream: true` numbered above `after`, as SSE frames, as they
+   * come, until its last one (or it is over without one: cancelled, expired) or `signal` aborts.
+   */
+  events(auth: AuthContext, id: string, after: number, signal: AbortSignal): Promise<AsyncIterable<string>>;
 }
 
 export interface GatewayHooks {

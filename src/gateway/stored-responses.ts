@@ -17,7 +17,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid } from '../events/index.ts';
 import { WardenError } from '../errors/index.ts';
-import { Context, authenticateRequest, mapUpstreamFailure, refuseSideRequest, upstreamHeaders, type PipelineDeps } from './interaction.ts';
+import { Context, SSE_HEADERS, authenticateRequest, mapUpstreamFailure, refuseSideRequest, upstreamHeaders, type PipelineDeps } from './interaction.ts';
 import { mergeHeaders } from './headers.ts';
 import type { BackgroundResponses } from './lifecycle.ts';
 
@@ -39,9 +39,6 @@ export async function handleBackgroundResponse(deps: PipelineDeps, req: FastifyR
   const body = req.body as Record<string, unknown> | null;
   if (!background || !body || typeof body !== 'object' || Array.isArray(body) || body.background !== true) return false;
   const auth = await authenticateRequest(deps, req.headers, 'inference');
-  if (body.stream === true) {
-    throw new WardenError('WARDEN_INVALID_REQUEST', 'A background response is not streamed through this API: create it without `stream` and poll GET /v1/responses/{id} until it is done.', { param: 'stream' });
-  }
   if (body.store === false) throw new WardenError('WARDEN_INVALID_REQUEST', 'Background mode requires `store: true`.', { param: 'store' });
   const model = typeof body.model === 'string' ? body.model : '';
   if (!model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
@@ -49,8 +46,49 @@ export async function handleBackgroundResponse(deps: PipelineDeps, req: FastifyR
   const userAgent = req.headers['user-agent'];
   const created = await background.create(auth, body, { ip: req.ip, userAgent: typeof userAgent === 'string' ? userAgent : null });
   deps.metrics.counts.request('openai.responses.background', 200, '');
-  reply.code(200).type('application/json').send(JSON.stringify(created));
+  if (body.stream !== true) {
+    reply.code(200).type('application/json').send(JSON.stringify(created));
+    return true;
+  }
+  // Streamed: the client reads its events as they come. Going away does not stop the response
+  // (that is what background mode is for); it reads on with GET ?stream=true&starting_after=N.
+  const ac = new AbortController();
+  reply.raw.on('close', () => ac.abort());
+  await sendEvents(deps, reply, await background.events(auth, String(created.id), -1, ac.signal), ac, {});
   return true;
+}
+
+/**
+ * Write a background response's events to the client as SSE, with backpressure. A stream is held
+ * open at most `stream_max_duration_ms`, as any answer's; the client reads on from where it was.
+ */
+async function sendEvents(deps: PipelineDeps, reply: FastifyReply, events: AsyncIterable<string>, ac: AbortController, headers: Record<string, string>): Promise<void> {
+  const res = reply.raw;
+  reply.hijack();
+  res.writeHead(200, mergeHeaders(headers, SSE_HEADERS));
+  res.flushHeaders();
+  const timer = setTimeout(() => ac.abort(), deps.streamMaxDurationMs);
+  timer.unref();
+  try {
+    for await (const frame of events) {
+      if (res.destroyed) break;
+      if (!res.write(frame)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+    }
+  } catch (err) {
+    deps.log.error({ err }, 'background response stream failed');
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
+    if (!res.destroyed) res.end();
+  }
+}
+
+/** `starting_after` of a streamed retrieval: a sequence number, else -1 (from the first event). */
+function startingAfter(query: URLSearchParams): number {
+  const raw = query.get('starting_after');
+  if (raw === null || raw === '') return -1;
+  if (!/^\d{1,15}$/.test(raw)) throw new WardenError('WARDEN_INVALID_REQUEST', `Invalid 'starting_after': expected a non-negative integer (an event's sequence_number), got '${raw.slice(0, 40)}'.`, { param: 'starting_after' });
+  return Number(raw);
 }
 const JSON_CONTENT = { 'content-type': 'application/json' } as const;
 
@@ -65,13 +103,22 @@ export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: Fast
   try {
     ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
     const query = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
-    if (op === 'retrieve' && query.get('stream') === 'true') {
-      throw new WardenError('WARDEN_INVALID_REQUEST', 'Streaming a stored response is not served through this API: retrieve it without `stream` (a background response: poll until it is done).', { param: 'stream' });
-    }
     const background = backgroundOf(deps);
+    const streamed = op === 'retrieve' && query.get('stream') === 'true';
+    if (streamed && !background?.owns(id)) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', 'Only a background response created with `stream: true` can be streamed again; retrieve this one without `stream`.', { param: 'stream' });
+    }
     if (background?.owns(id)) {
       // Polling a background response counts against the same per-key limit as reading any stored one.
       for (const h of deps.hooks) if (h.countLimits) await h.countLimits(ctx);
+      if (streamed) {
+        const ac = new AbortController();
+        ctx.signal.addEventListener('abort', () => ac.abort(), { once: true });
+        const events = await background.events(ctx.auth, id, startingAfter(query), ac.signal);
+        status = 200;
+        await sendEvents(deps, reply, events, ac, ctx.responseHeaders);
+        return;
+      }
       if (op !== 'input_items') {
         const answer = await background[op](ctx.auth, id);
         status = 200;

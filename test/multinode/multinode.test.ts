@@ -229,6 +229,32 @@ test('a batch sent to one node runs on the nodes sharing its store, each request
   assert.equal(await storedEventCount(account.id, 24), 24);
 });
 
+test('a streamed background response made on one node is read as it comes on both, from the shared store', async () => {
+  const [worker, replica] = nodes;
+  const account = await adminPost(worker.url, '/accounts', { name: 'streamer', email: 'streamer@example.org', tier: 'identity_verified' });
+  const key = (await adminPost(worker.url, `/accounts/${account.id}/keys`, { name: 'k' })).secret as string;
+  const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+  const frames = async (res: Response) => (await res.text()).split('\n\n').filter((f) => f.includes('data: ')).map((f) => JSON.parse(f.slice(f.indexOf('data: ') + 6)) as any);
+  const created = await fetch(`${replica.url}/v1/responses`, { method: 'POST', headers, body: JSON.stringify({ model: 'gpt-5', input: 'Explain tides.', background: true, stream: true }) });
+  assert.equal(created.status, 200);
+  assert.match(created.headers.get('content-type') ?? '', /text\/event-stream/);
+  const reader = created.body!.getReader();
+  const first = new TextDecoder().decode((await reader.read()).value);
+  const id = JSON.parse(first.slice(first.indexOf('data: ') + 6, first.indexOf('\n\n'))).response.id as string;
+  // Whichever node runs it, one of the two readers reads it from the other node's writes.
+  const [onWorker, rest] = await Promise.all([
+    fetch(`${worker.url}/v1/responses/${id}?stream=true`, { headers }).then(frames),
+    (async () => { let text = first; for (let r = await reader.read(); !r.done; r = await reader.read()) text += new TextDecoder().decode(r.value); return frames(new Response(text)); })(),
+  ]);
+  assert.equal(rest.at(-1).type, 'response.completed', rest.map((e) => e.type).join(' '));
+  assert.deepEqual(onWorker.map((e) => e.sequence_number), rest.map((e) => e.sequence_number));
+  assert.deepEqual(rest.map((e) => e.sequence_number), rest.map((_, i) => i));
+  const stored = await admin.query(`SELECT COUNT(*)::int AS n FROM ${schema}.background_stream_events WHERE response_id = $1`, [id]);
+  assert.equal(stored.rows[0].n, rest.length, 'each event kept once');
+  const resumed = await fetch(`${worker.url}/v1/responses/${id}?stream=true&starting_after=${rest.length - 3}`, { headers }).then(frames);
+  assert.deepEqual(resumed.map((e) => e.sequence_number), [rest.length - 2, rest.length - 1]);
+});
+
 test('an OpenAI batch: its file uploaded to one node, the batch made on the other, outputs read from either', async () => {
   const [worker, replica] = nodes;
   const account = await adminPost(worker.url, '/accounts', { name: 'openai-batcher', email: 'openai-batcher@example.org', tier: 'identity_verified' });

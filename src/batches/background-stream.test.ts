@@ -145,7 +145,7 @@ test('what is streamed and read again is what the gateway gave: reasoning withhe
 test('failures end the stream with response.failed, and the response reads as failed', async () => {
   const client = sdk(alice);
   // Refused when it ran (no input): the refusal, then response.failed.
-  const refused = await collect(await client.responses.create({ model: 'gpt-5', background: true, stream: true } as never));
+  const refused = await collect(await client.responses.create({ model: 'gpt-5', background: true, stream: true } as never) as unknown as AsyncIterable<unknown>);
   assert.deepEqual(refused.slice(-2).map((e) => e.type), ['error', 'response.failed']);
   assert.ok(refused.at(-1)!.response.error.message);
   assert.equal((await untilDone(client, refused[0].response.id)).status, 'failed');

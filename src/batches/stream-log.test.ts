@@ -1,6 +1,7 @@
 // The events of streamed background responses, below the HTTP routes: a reader far behind a long
 // running answer gets every event once, in order, though memory keeps only the last ones; a reader
-// of a response over without a final event (cancelled) stops; a run that starts again after its
+// of a response over without a final event (cancelled) stops, and so does every reader when the
+// node stops; a run that starts again after its
 // node stopped mid-answer fails the response rather than stream a second answer after the first.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,6 +75,14 @@ test('a reader stops when the response is over without a final event, and when i
     setTimeout(() => ac.abort(), 50);
     await waiting;
     assert.equal(got.length, 1, 'a reader whose client left ends with nothing more');
+
+    // The node stops: its readers end at once (their clients read on elsewhere), not when the response does.
+    const stopping = (async () => { for await (const f of streams.follow('resp_bg_b', 0, new AbortController().signal, async () => false)) got.push(f); })();
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    await streams.stop();
+    await stopping;
+    assert.ok(Date.now() - t0 < 100, 'ended when the node stopped');
   } finally { close(); }
 });
 

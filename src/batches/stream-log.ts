@@ -43,6 +43,8 @@ export class BackgroundStreams {
   private readonly waiters = new Map<string, Set<() => void>>();
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
+  /** The node is stopping: readers end (their clients read on from another node, `starting_after`). */
+  private stopping = false;
 
   constructor(private readonly store: BatchStore, private readonly log: (msg: string) => void = () => {}) {}
 
@@ -135,7 +137,7 @@ export class BackgroundStreams {
   async *follow(id: string, after: number, signal: AbortSignal, ended: () => Promise<boolean>): AsyncGenerator<string> {
     let next = after + 1;
     let lastCheck = 0;
-    while (!signal.aborted) {
+    while (!signal.aborted && !this.stopping) {
       let got = 0;
       const live = this.live.get(id);
       if (live && next >= live.base) {
@@ -167,9 +169,14 @@ export class BackgroundStreams {
     }
   }
 
-  /** Stop the timer (the node is stopping) after storing what is left. */
+  /**
+   * The node is stopping (after its runs had their time to finish): store what is left and end
+   * every reader, so that none holds the server open.
+   */
   async stop(): Promise<void> {
     if (this.timer) { clearTimeout(this.timer); this.timer = null; }
     await this.flush();
+    this.stopping = true;
+    for (const id of [...this.waiters.keys()]) this.wake(id);
   }
 }

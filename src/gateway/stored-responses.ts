@@ -3,7 +3,8 @@
  * `GET /v1/responses/{id}/input_items` (`responses.inputItems.list`), `DELETE /v1/responses/{id}`
  * (`responses.delete`) and `POST /v1/responses/{id}/cancel` (`responses.cancel`); and responses
  * created with `background: true`, which a `background` hook keeps and runs later through the
- * pipeline (its ids are its own: those requests go to it).
+ * pipeline (its ids are its own: those requests go to it). One created with `stream: true` too is
+ * streamed to its client, and read again with `GET ?stream=true&starting_after=N`.
  *
  * The upstream keeps every customer's responses under Warden's one credential, so each is served
  * only to the account (or organisation) that created it: `storedAnswer` hooks know (the identity

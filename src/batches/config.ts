@@ -20,13 +20,18 @@ export const batchesConfigSchema = z.object({
    * (the model endpoints keep `server.body_limit_bytes`).
    */
   max_body_bytes: z.number().int().positive().default(64 * 1024 * 1024),
+  /**
+   * Largest file a request may name as its input (purposes `user_data`, `assistants`, `vision`),
+   * bytes, and the most of them one request may name in all: each is sent to the upstream inline.
+   */
+  max_input_file_bytes: z.number().int().positive().default(32 * 1024 * 1024),
   /** Requests of batches run at once on each node. */
   concurrency: z.number().int().positive().default(4),
   /** A batch not ended this many hours after it was created expires; what is left is `expired`. */
   expire_hours: z.number().positive().default(24),
   /** Ended batches and their results are deleted this many days after they ended. */
   retention_days: z.number().int().positive().default(29),
-  /** Uploaded batch input files are deleted this many days after upload, unless `expires_after` says sooner. */
+  /** Uploaded files (batch inputs and request inputs) are deleted this many days after upload, unless `expires_after` says sooner. */
   file_retention_days: z.number().int().positive().default(30),
   /** Attempts of one request that meets a limit (429) or an upstream failure (5xx) before it is `errored`. */
   max_attempts: z.number().int().positive().default(8),

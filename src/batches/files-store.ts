@@ -1,5 +1,6 @@
 /**
- * Where the files of OpenAI's Files API stay: uploaded batch input files, kept in chunks (an upload
+ * Where the files of OpenAI's Files API stay: uploaded batch input files and files requests name
+ * as their input (`user_data`, `assistants`, `vision`), kept in chunks (an upload
  * is written as it arrives, never held whole in memory), and the output and error files of ended
  * batches, whose content is the batch's results (a row each, no copy). SQLite for the embedded
  * default, PostgreSQL for many nodes.
@@ -7,7 +8,10 @@
 import type { Statement } from 'better-sqlite3';
 import { migratePostgres, migrateSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
 
-export type FilePurpose = 'batch' | 'batch_output';
+export type FilePurpose = 'batch' | 'batch_output' | InputFilePurpose;
+/** Files a request names as its input (`input_file`, `input_image`, a chat `file` part), sent inline to the upstream. */
+export type InputFilePurpose = 'user_data' | 'assistants' | 'vision';
+export const INPUT_FILE_PURPOSES: readonly string[] = ['user_data', 'assistants', 'vision'];
 
 export interface StoredFile {
   id: string;
@@ -44,6 +48,8 @@ export interface FileStore {
   chunks(id: string): AsyncIterable<Buffer>;
   setBytes(id: string, bytes: number): Promise<void>;
   setExpiry(id: string, expiresAt: number): Promise<void>;
+  /** The purpose, known once the whole multipart body is read (the SDK sends the file first). */
+  setPurpose(id: string, purpose: FilePurpose): Promise<void>;
   delete(id: string): Promise<boolean>;
   /** Delete expired files, and chunks of uploads abandoned before `staleBefore`; how many files. */
   prune(now: number, staleBefore: number): Promise<number>;
@@ -92,6 +98,7 @@ const SQL = {
   addChunk: 'INSERT INTO batch_file_chunks (file_id, seq, data, written_at) VALUES (?, ?, ?, ?)',
   setBytes: 'UPDATE batch_files SET bytes = ? WHERE id = ?',
   setExpiry: 'UPDATE batch_files SET expires_at = ? WHERE id = ?',
+  setPurpose: 'UPDATE batch_files SET purpose = ? WHERE id = ?',
   deleteChunks: 'DELETE FROM batch_file_chunks WHERE file_id = ?',
   delete: 'DELETE FROM batch_files WHERE id = ?',
   expiredChunks: 'DELETE FROM batch_file_chunks WHERE file_id IN (SELECT id FROM batch_files WHERE expires_at IS NOT NULL AND expires_at <= ?)',
@@ -175,6 +182,9 @@ export class SqliteFileStore implements FileStore {
   async setExpiry(id: string, expiresAt: number) {
     this.sql(SQL.setExpiry).run(expiresAt, id);
   }
+  async setPurpose(id: string, purpose: FilePurpose) {
+    this.sql(SQL.setPurpose).run(purpose, id);
+  }
   async delete(id: string) {
     return this.db.transaction(() => {
       this.sql(SQL.deleteChunks).run(id);
@@ -234,6 +244,9 @@ export class PostgresFileStore implements FileStore {
   }
   async setExpiry(id: string, expiresAt: number) {
     await this.q(SQL.setExpiry, [expiresAt, id]);
+  }
+  async setPurpose(id: string, purpose: FilePurpose) {
+    await this.q(SQL.setPurpose, [purpose, id]);
   }
   async delete(id: string) {
     await this.q(SQL.deleteChunks, [id]);

@@ -4,6 +4,7 @@
  * PostgreSQL) and each of its requests runs as one governed request (`POST /v1/messages`, or the
  * OpenAI batch's endpoint), as the key and from the address that sent the batch: the bulk channel
  * gets the same identity, policy, limits, detector, shaping, watermark and ledger as single requests.
+ * Files uploaded as requests' inputs are kept here too, and sent inline when a request names one.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -19,6 +20,7 @@ import type { FileStore } from './files-store.ts';
 import { recordOutputFiles, registerOpenAiBatchRoutes } from './openai-routes.ts';
 import { continueBackgroundResponse, createBackgroundResponses, createStreamedRuns } from './background.ts';
 import { BackgroundStreams } from './stream-log.ts';
+import { inlineInputFiles } from './file-inputs.ts';
 
 export { batchesConfigSchema, type BatchesConfig } from './config.ts';
 export { SqliteBatchStore, PostgresBatchStore, type BatchStore, type BatchRecord, type ItemState } from './store.ts';
@@ -34,8 +36,9 @@ export interface Batches {
   authenticator(inner: Authenticator): Authenticator;
   /**
    * First in the policy phase: marks the interactions Warden runs for a batch or a background
-   * response (`client.batch_id` on the event), refused ones too, and points a request continuing a
-   * background response at the upstream's answer. Serves background responses (`background`).
+   * response (`client.batch_id` on the event), refused ones too, points a request continuing a
+   * background response at the upstream's answer, and puts the files a request names by id in
+   * place inline. Serves background responses (`background`).
    */
   hooks: GatewayHooks;
   /** Serve the routes on the gateway's server and start running batches there; stopped when it closes. */
@@ -60,6 +63,7 @@ export function createBatches(
     onCanceled: (id) => runner?.closedBatch(id),
   });
   const continueBackground = continueBackgroundResponse(background);
+  const inlineFiles = inlineInputFiles(files, config);
   return {
     authenticator: (inner) => credentials.authenticator(inner),
     hooks: {
@@ -68,7 +72,10 @@ export function createBatches(
       policy(ctx) {
         const id = credentials.batchOf(ctx.auth);
         if (id !== null) ctx.batchId = id;
-        return continueBackground(ctx);
+        const continued = continueBackground(ctx);
+        const inlined = inlineFiles(ctx);
+        if (!continued || !inlined) return continued ?? inlined;
+        return Promise.all([continued, inlined]).then(() => {});
       },
       // A request of a batch refused before the policy phase (a malformed body) is marked too.
       onEnd(ctx, event) {

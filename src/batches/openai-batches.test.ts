@@ -203,7 +203,7 @@ test('bad requests get OpenAI error JSON with the right status', async () => {
   };
   const good = { input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' };
   const cases: [string, FormData | string | object, string | null, number, RegExp][] = [
-    ['/v1/files', form({ purpose: 'fine-tune' }, 'x'), alice, 400, /Batch API only/],
+    ['/v1/files', form({ purpose: 'fine-tune' }, 'x'), alice, 400, /fine-tuning and evals are not served/],
     ['/v1/files', form({ purpose: 'batch' }), alice, 400, /file: Field required/],
     ['/v1/files', form({}, 'x'), alice, 400, /purpose: Field required/],
     ['/v1/files', form({ purpose: 'batch', 'expires_after[anchor]': 'created_at', 'expires_after[seconds]': '5' }, 'x'), alice, 400, /expires_after/],

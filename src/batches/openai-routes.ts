@@ -1,9 +1,11 @@
 /**
  * OpenAI's Batch API (`/v1/batches`) and the Files API it needs (`/v1/files`), as the official SDK
  * calls them (`files.create / retrieve / list / content / delete`, `batches.create / retrieve /
- * list / cancel`). Only batch files are kept: an input file (purpose `batch`) is uploaded, a batch
+ * list / cancel`). An input file (purpose `batch`) is uploaded, a batch
  * is made from it, each of its requests runs through the gateway's pipeline, and the results are
- * read back as the batch's output and error files (purpose `batch_output`). Files and batches are
+ * read back as the batch's output and error files (purpose `batch_output`). Files uploaded as
+ * requests' inputs (`user_data`, `assistants`, `vision`) are kept too: `file-inputs.ts` sends
+ * them inline to the upstream when a request names one. Files and batches are
  * visible to the account that made them and to its organisation; errors are OpenAI error JSON.
  */
 import type { FastifyInstance } from 'fastify';
@@ -14,7 +16,7 @@ import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/index.ts';
 import { BATCH_ENDPOINTS, readBatchInput } from './openai-input.ts';
 import { callerOf, orgOf, type BatchRoutesDeps } from './routes.ts';
-import { FileTooLarge, type FileStore, type StoredFile } from './files-store.ts';
+import { FileTooLarge, INPUT_FILE_PURPOSES, type FilePurpose, type FileStore, type StoredFile } from './files-store.ts';
 import type { BatchRecord, ItemOutcome, ItemState, OpenAiBatch } from './store.ts';
 
 export interface OpenAiBatchRoutesDeps extends BatchRoutesDeps {
@@ -192,10 +194,11 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
       const now = Date.now();
       const fields: Record<string, string> = {};
       let uploaded: StoredFile | null = null;
+      let limit = config.max_body_bytes;
       const checkPurpose = (purpose: string | undefined) => {
         if (purpose === undefined) throw new WardenError('WARDEN_INVALID_REQUEST', 'purpose: Field required', { param: 'purpose' });
-        if (purpose !== 'batch') {
-          throw new WardenError('WARDEN_INVALID_REQUEST', `purpose: files are kept here for the Batch API only; '${purpose.slice(0, 40)}' is not accepted (use 'batch').`, { param: 'purpose' });
+        if (purpose !== 'batch' && !INPUT_FILE_PURPOSES.includes(purpose)) {
+          throw new WardenError('WARDEN_INVALID_REQUEST', `purpose: '${purpose.slice(0, 40)}' is not accepted here: files are kept for the Batch API ('batch') and as requests' inputs ('user_data', 'assistants', 'vision'); fine-tuning and evals are not served.`, { param: 'purpose' });
         }
       };
       try {
@@ -205,21 +208,30 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
           // The SDK sends the file before the purpose; a purpose sent first is checked before anything is written.
           if ('purpose' in fields) checkPurpose(fields.purpose);
           const file = {
-            id: `file-${ulid(now).toLowerCase()}`, account_id: auth.account.id, org_id: orgOf(auth), purpose: 'batch' as const,
+            id: `file-${ulid(now).toLowerCase()}`, account_id: auth.account.id, org_id: orgOf(auth), purpose: (fields.purpose ?? 'batch') as FilePurpose,
             filename: (part.filename || 'upload.jsonl').slice(0, 255), created_at: now, expires_at: now + fileRetentionMs, batch_id: null, kind: null,
           };
-          const bytes = await files.upload(file, part.file, config.max_body_bytes);
+          limit = file.purpose === 'batch' ? config.max_body_bytes : config.max_input_file_bytes;
+          const bytes = await files.upload(file, part.file, limit);
           uploaded = { ...file, bytes };
         }
       } catch (err) {
         if (uploaded) await files.delete(uploaded.id);
-        if (err instanceof FileTooLarge) throw new WardenError('WARDEN_BODY_TOO_LARGE', `The file is larger than ${config.max_body_bytes} bytes, the most accepted here for a batch input.`);
+        if (err instanceof FileTooLarge) throw new WardenError('WARDEN_BODY_TOO_LARGE', `The file is larger than ${limit} bytes, the most accepted here for ${limit === config.max_body_bytes ? 'a batch input' : 'a request\'s input'}.`);
         if (err instanceof WardenError) throw err;
         throw new WardenError('WARDEN_INVALID_REQUEST', `The multipart body could not be read: ${(err as Error).message}`);
       }
       try {
         if (!uploaded) throw new WardenError('WARDEN_INVALID_REQUEST', 'file: Field required', { param: 'file' });
         checkPurpose(fields.purpose);
+        const purpose = fields.purpose as FilePurpose;
+        if (purpose !== 'batch' && (uploaded.bytes ?? 0) > config.max_input_file_bytes) {
+          throw new WardenError('WARDEN_BODY_TOO_LARGE', `The file is larger than ${config.max_input_file_bytes} bytes, the most a request may name as its input.`);
+        }
+        if (purpose !== uploaded.purpose) {
+          uploaded.purpose = purpose;
+          await files.setPurpose(uploaded.id, purpose);
+        }
         const secs = readExpiresAfter(
           fields['expires_after[anchor]'] === undefined && fields['expires_after[seconds]'] === undefined
             ? undefined : { anchor: fields['expires_after[anchor]'], seconds: fields['expires_after[seconds]'] },

@@ -1,0 +1,105 @@
+// Files named as a request's input, through a running Warden with the official OpenAI SDK: uploaded
+// with purpose user_data or vision, named by id in a Responses or Chat Completions request (or a
+// background response), and sent to the upstream inline, the id gone; only the uploader's
+// account finds its files; bad uploads and bad references get OpenAI error JSON.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI, { toFile } from 'openai';
+import { startTestWarden, type TestWarden } from '../../test/helpers/warden.ts';
+import { createMockUpstream, type MockUpstream } from '../mock/index.ts';
+
+let t: TestWarden;
+let mock: MockUpstream;
+let alice: string;
+let bob: string;
+
+before(async () => {
+  mock = await createMockUpstream({ host: '127.0.0.1', port: 0, latencyMs: 0, tokensPerSecond: 0 });
+  t = await startTestWarden({
+    upstreams: [{ name: 'mock', base_url: mock.url, models: ['*'], flavours: ['openai', 'anthropic'] }],
+    batches: { max_input_file_bytes: 4096 },
+  });
+  alice = (await t.account('alice', 'enterprise')).key;
+  bob = (await t.account('bob', 'enterprise')).key;
+});
+after(async () => { await t.close(); await mock.close(); });
+
+const sdk = (key: string) => new OpenAI({ apiKey: key, baseURL: `${t.url}/v1`, maxRetries: 0 });
+const forwarded = (path: string) => mock.received.filter((r) => r.path === path).at(-1)!.body as Record<string, any>;
+const PDF = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
+const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex');
+
+test('a file named by id reaches the upstream inline, in Responses and in Chat Completions', async () => {
+  const client = sdk(alice);
+  const pdf = await client.files.create({ file: await toFile(PDF, 'report.pdf'), purpose: 'user_data' });
+  assert.equal(pdf.purpose, 'user_data');
+  assert.equal(pdf.bytes, PDF.length);
+  const png = await client.files.create({ file: await toFile(PNG, 'chart.png'), purpose: 'vision' });
+
+  const r = await client.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: [
+    { type: 'input_text', text: 'Summarise the report and describe the chart.' },
+    { type: 'input_file', file_id: pdf.id },
+    { type: 'input_image', file_id: png.id, detail: 'low' },
+  ] }] });
+  assert.equal(r.status, 'completed');
+  const [, file, image] = forwarded('/v1/responses').input[0].content;
+  assert.deepEqual(file, { type: 'input_file', filename: 'report.pdf', file_data: `data:application/pdf;base64,${PDF.toString('base64')}` });
+  assert.deepEqual(image, { type: 'input_image', image_url: `data:image/png;base64,${PNG.toString('base64')}`, detail: 'low' });
+
+  const c = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: [{ type: 'text', text: 'What does it say?' }, { type: 'file', file: { file_id: pdf.id } }] }] });
+  assert.ok(c.choices[0].message.content);
+  assert.deepEqual(forwarded('/v1/chat/completions').messages[0].content[1], { type: 'file', file: { filename: 'report.pdf', file_data: `data:application/pdf;base64,${PDF.toString('base64')}` } });
+
+  // A background response runs later, as the key that sent it: its file is found then too.
+  const bg = await client.responses.create({ model: 'gpt-5', background: true, input: [{ role: 'user', content: [{ type: 'input_file', file_id: pdf.id }] }] });
+  for (let i = 0; i < 200 && (await client.responses.retrieve(bg.id)).status !== 'completed'; i++) await new Promise((res) => setTimeout(res, 50));
+  assert.equal((await client.responses.retrieve(bg.id)).status, 'completed');
+  assert.match(forwarded('/v1/responses').input[0].content[0].file_data, /^data:application\/pdf;base64,/);
+
+  const listed = await client.files.list({ purpose: 'user_data' });
+  assert.deepEqual(listed.data.map((f) => f.id), [pdf.id]);
+});
+
+test('only the uploader finds its files; other references are refused with where they were', async () => {
+  const client = sdk(alice);
+  const pdf = await client.files.create({ file: await toFile(PDF, 'notes.pdf'), purpose: 'user_data' });
+  const batchFile = await client.files.create({ file: await toFile(Buffer.from('{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o","messages":[]}}\n'), 'in.jsonl'), purpose: 'batch' });
+  const sent = mock.received.length;
+  const refused = async (key: string, content: object[]) => {
+    const e: any = await sdk(key).responses.create({ model: 'gpt-5', input: [{ role: 'user', content: [{ type: 'input_text', text: 'x' }, ...content] }] } as never).then(() => null, (err) => err);
+    assert.ok(e, 'refused');
+    return e;
+  };
+  let e = await refused(bob, [{ type: 'input_file', file_id: pdf.id }]);
+  assert.equal(e.status, 400);
+  assert.equal(e.error.param, 'input[0].content[1].file_id');
+  assert.match(e.error.message, /No file with id/);
+  e = await refused(alice, [{ type: 'input_file', file_id: batchFile.id }]);
+  assert.equal(e.status, 400, 'a batch input file is not a request input');
+  e = await refused(alice, [{ type: 'input_image', file_id: pdf.id }]);
+  assert.equal(e.status, 400);
+  assert.match(e.error.message, /not an image/);
+  e = await sdk(bob).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: [{ type: 'file', file: { file_id: pdf.id } }] }] }).then(() => null, (err) => err);
+  assert.equal(e?.status, 400);
+  assert.equal(e.error.param, 'messages[0].content[0].file.file_id');
+  await client.files.delete(pdf.id);
+  e = await refused(alice, [{ type: 'input_file', file_id: pdf.id }]);
+  assert.equal(e.status, 400, 'a deleted file is gone');
+  assert.equal(mock.received.length, sent, 'nothing refused reached the upstream');
+  const [event] = await t.events((ev) => ev.response.status === 400 && ev.flavour === 'openai.responses');
+  assert.ok(event, 'a refused request is recorded');
+});
+
+test('uploads: purposes not served and files too large to send inline are refused', async () => {
+  const client = sdk(alice);
+  await assert.rejects(client.files.create({ file: await toFile(Buffer.from('{}\n'), 'train.jsonl'), purpose: 'fine-tune' }),
+    (e: any) => e.status === 400 && e.error.param === 'purpose' && /fine-tuning and evals are not served/.test(e.error.message));
+  await assert.rejects(client.files.create({ file: await toFile(Buffer.alloc(5000, 1), 'big.pdf'), purpose: 'user_data' }),
+    (e: any) => e.status === 413 && /4096 bytes/.test(e.error.message));
+  assert.deepEqual((await client.files.list({ purpose: 'user_data' })).data.filter((f) => f.filename === 'big.pdf'), [], 'nothing of it is kept');
+  // Two files within the limit each, past it together.
+  const a = await client.files.create({ file: await toFile(Buffer.alloc(3000, 2), 'a.txt'), purpose: 'user_data' });
+  const b = await client.files.create({ file: await toFile(Buffer.alloc(3000, 3), 'b.txt'), purpose: 'user_data' });
+  await assert.rejects(client.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: [{ type: 'input_file', file_id: a.id }, { type: 'input_file', file_id: b.id }] }] }),
+    (e: any) => e.status === 413 && e.error.param === 'input[0].content[1].file_id');
+});

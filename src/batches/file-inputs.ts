@@ -1,0 +1,112 @@
+/**
+ * Files a request names as its input, by the id Warden gave them (`POST /v1/files` with purpose
+ * `user_data`, `assistants` or `vision`), sent to the upstream inline:
+ *
+ * - Responses: `{type: "input_file", file_id}` becomes `{type: "input_file", filename, file_data}`
+ *   and `{type: "input_image", file_id}` becomes `{type: "input_image", image_url}`, each a
+ *   base64 `data:` URL;
+ * - Chat Completions: `{type: "file", file: {file_id}}` becomes `{type: "file", file: {filename, file_data}}`.
+ *
+ * The upstream would otherwise keep every customer's files under Warden's one credential, where
+ * any customer could name any other's; here a file is found only for the account (or organisation)
+ * that uploaded it, as for batches. Another's id, an expired or deleted one, or a batch file reads
+ * as one that does not exist (400, naming where it was in the request).
+ */
+import { WardenError } from '../errors/index.ts';
+import type { GatewayHooks } from '../gateway/index.ts';
+import type { BatchesConfig } from './config.ts';
+import { INPUT_FILE_PURPOSES, readAll, type FileStore, type StoredFile } from './files-store.ts';
+import { orgOf } from './routes.ts';
+
+type Part = Record<string, unknown>;
+/** A part naming a file, where it is in the request (for the error's `param`), and what it becomes. */
+interface Named { part: Part; param: string; id: string; as: 'file' | 'image' | 'chat_file' }
+
+const MIME: Record<string, string> = {
+  pdf: 'application/pdf', txt: 'text/plain', md: 'text/markdown', csv: 'text/csv', json: 'application/json', html: 'text/html',
+  xml: 'application/xml', docx: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+  pptx: 'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp',
+};
+/** The media type of a file, from its name (what the upstream is told it is). */
+export function mediaTypeOf(filename: string): string {
+  const ext = filename.slice(filename.lastIndexOf('.') + 1).toLowerCase();
+  return MIME[ext] ?? 'application/octet-stream';
+}
+
+const isPart = (v: unknown): v is Part => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** The parts of a request that name a file by id (none for other APIs). */
+function namedFiles(flavour: string, body: Record<string, unknown>): Named[] {
+  const out: Named[] = [];
+  if (flavour === 'openai.responses' && Array.isArray(body.input)) {
+    body.input.forEach((item, i) => {
+      if (!isPart(item) || !Array.isArray(item.content)) return;
+      item.content.forEach((part, j) => {
+        if (!isPart(part) || typeof part.file_id !== 'string') return;
+        if (part.type === 'input_file') out.push({ part, param: `input[${i}].content[${j}].file_id`, id: part.file_id, as: 'file' });
+        else if (part.type === 'input_image') out.push({ part, param: `input[${i}].content[${j}].file_id`, id: part.file_id, as: 'image' });
+      });
+    });
+  } else if (flavour === 'openai.chat' && Array.isArray(body.messages)) {
+    body.messages.forEach((message, i) => {
+      if (!isPart(message) || !Array.isArray(message.content)) return;
+      message.content.forEach((part, j) => {
+        if (isPart(part) && part.type === 'file' && isPart(part.file) && typeof part.file.file_id === 'string') {
+          out.push({ part, param: `messages[${i}].content[${j}].file.file_id`, id: part.file.file_id, as: 'chat_file' });
+        }
+      });
+    });
+  }
+  return out;
+}
+
+/** For the policy phase: every file the request names by id, read and put in place inline. */
+export function inlineInputFiles(files: FileStore, config: Pick<BatchesConfig, 'max_input_file_bytes'>): NonNullable<GatewayHooks['policy']> {
+  return (ctx) => {
+    if (!ctx.auth || (ctx.flavour !== 'openai.responses' && ctx.flavour !== 'openai.chat')) return;
+    const named = namedFiles(ctx.flavour, ctx.body);
+    if (named.length === 0) return;
+    const auth = ctx.auth;
+    return (async () => {
+      const org = orgOf(auth);
+      const now = Date.now();
+      const found = new Map<string, StoredFile>();
+      let bytes = 0;
+      for (const n of named) {
+        let f = found.get(n.id) ?? null;
+        if (!f) {
+          f = await files.get(n.id);
+          const visible = f !== null && (f.account_id === auth.account.id || (f.org_id !== null && f.org_id === org))
+            && INPUT_FILE_PURPOSES.includes(f.purpose) && (f.expires_at === null || f.expires_at > now);
+          if (!visible) throw new WardenError('WARDEN_INVALID_REQUEST', `No file with id '${n.id.slice(0, 80)}' was found (a file named as input is uploaded here with purpose 'user_data', 'assistants' or 'vision').`, { param: n.param });
+          found.set(n.id, f!);
+          bytes += f!.bytes ?? 0;
+          if (bytes > config.max_input_file_bytes) {
+            throw new WardenError('WARDEN_BODY_TOO_LARGE', `The files this request names come to more than ${config.max_input_file_bytes} bytes, the most one request may send.`, { param: n.param });
+          }
+        }
+        if (n.as === 'image' && !mediaTypeOf(f!.filename).startsWith('image/')) {
+          throw new WardenError('WARDEN_INVALID_REQUEST', `File '${n.id.slice(0, 80)}' (${f!.filename.slice(0, 80)}) is not an image (png, jpeg, gif or webp).`, { param: n.param });
+        }
+      }
+      const data = new Map<string, string>();
+      for (const [id, f] of found) data.set(id, `data:${mediaTypeOf(f.filename)};base64,${(await readAll(files.chunks(id))).toString('base64')}`);
+      for (const n of named) {
+        const f = found.get(n.id)!;
+        const url = data.get(n.id)!;
+        if (n.as === 'chat_file') {
+          n.part.file = { filename: f.filename, file_data: url };
+        } else if (n.as === 'file') {
+          delete n.part.file_id;
+          if (typeof n.part.filename !== 'string') n.part.filename = f.filename;
+          n.part.file_data = url;
+        } else {
+          delete n.part.file_id;
+          n.part.image_url = url;
+        }
+      }
+    })();
+  };
+}

@@ -1,10 +1,12 @@
 // Files named as a request's input, through a running Warden with the official OpenAI SDK: uploaded
 // with purpose user_data or vision, named by id in a Responses or Chat Completions request (or a
 // background response), and sent to the upstream inline, the id gone; only the uploader's
-// account finds its files; bad uploads and bad references get OpenAI error JSON.
+// account finds its files; bad uploads and bad references get OpenAI error JSON. The same with
+// Anthropic's Files API and SDK, in Anthropic error JSON.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
 import { startTestWarden, type TestWarden } from '../../test/helpers/warden.ts';
 import { createMockUpstream, type MockUpstream } from '../mock/index.ts';
 
@@ -102,4 +104,60 @@ test('uploads: purposes not served and files too large to send inline are refuse
   const b = await client.files.create({ file: await toFile(Buffer.alloc(3000, 3), 'b.txt'), purpose: 'user_data' });
   await assert.rejects(client.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: [{ type: 'input_file', file_id: a.id }, { type: 'input_file', file_id: b.id }] }] }),
     (e: any) => e.status === 413 && e.error.param === 'input[0].content[1].file_id');
+});
+
+test('Anthropic\'s Files API: uploaded, listed, named in a message (and a tool result) and sent inline; refusals in Anthropic error JSON', async () => {
+  const client = new Anthropic({ apiKey: alice, baseURL: t.url, maxRetries: 0 });
+  const betas: ['files-api-2025-04-14'] = ['files-api-2025-04-14'];
+  const pdf = await client.beta.files.upload({ file: await toFile(PDF, 'paper.pdf'), betas });
+  assert.match(pdf.id, /^file_/);
+  assert.equal(pdf.type, 'file');
+  assert.equal(pdf.mime_type, 'application/pdf');
+  assert.equal(pdf.size_bytes, PDF.length);
+  assert.equal(pdf.downloadable, false);
+  const notes = await client.beta.files.upload({ file: await toFile(Buffer.from('Line one.\nLine two.\n'), 'notes.txt'), betas, expires_in_seconds: 7200 });
+  assert.ok(notes.expires_at && Date.parse(notes.expires_at) - Date.parse(notes.created_at) === 7_200_000, 'expires_in_seconds kept');
+  const png = await client.beta.files.upload({ file: await toFile(PNG, 'plot.png'), betas });
+  assert.deepEqual((await client.beta.files.retrieveMetadata(png.id, { betas })).filename, 'plot.png');
+
+  const listed: string[] = [];
+  for await (const f of client.beta.files.list({ betas, limit: 2 })) listed.push(f.id);
+  assert.deepEqual(listed.slice(0, 3), [png.id, notes.id, pdf.id], 'newest first, page after page');
+  assert.ok(listed.length > 3 && new Set(listed).size === listed.length, 'and the earlier input files, each once');
+
+  const m = await client.beta.messages.create({ model: 'claude-sonnet-5', max_tokens: 64, betas, messages: [{ role: 'user', content: [
+    { type: 'document', source: { type: 'file', file_id: pdf.id } },
+    { type: 'document', source: { type: 'file', file_id: notes.id } },
+    { type: 'image', source: { type: 'file', file_id: png.id } },
+    { type: 'text', text: 'Compare them.' },
+  ] }] });
+  assert.equal(m.type, 'message');
+  const [doc, text, image] = forwarded('/v1/messages').messages[0].content;
+  assert.deepEqual(doc, { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: PDF.toString('base64') } });
+  assert.deepEqual(text, { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'Line one.\nLine two.\n' } });
+  assert.deepEqual(image, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG.toString('base64') } });
+
+  // In a tool's result too.
+  await client.beta.messages.create({ model: 'claude-sonnet-5', max_tokens: 64, betas, messages: [
+    { role: 'user', content: 'Fetch the chart.' },
+    { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'fetch', input: {} }] },
+    { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'image', source: { type: 'file', file_id: png.id } }] }] },
+  ] });
+  assert.equal(forwarded('/v1/messages').messages[2].content[0].content[0].source.type, 'base64');
+
+  // Bob cannot name Alice's file, see it or delete it; a PNG is no document; uploaded files are not downloadable.
+  const bobClient = new Anthropic({ apiKey: bob, baseURL: t.url, maxRetries: 0 });
+  await assert.rejects(bobClient.beta.messages.create({ model: 'claude-sonnet-5', max_tokens: 8, betas, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'file', file_id: pdf.id } }] }] }),
+    (e: any) => e.status === 400 && e.error.type === 'error' && e.error.error.type === 'invalid_request_error' && /messages\.0\.content\.0\.source\.file_id/.test(e.error.error.message));
+  await assert.rejects(bobClient.beta.files.retrieveMetadata(pdf.id, { betas }), (e: any) => e.status === 404 && e.error.error.type === 'not_found_error');
+  await assert.rejects(bobClient.beta.files.delete(pdf.id, { betas }), (e: any) => e.status === 404);
+  await assert.rejects(client.beta.messages.create({ model: 'claude-sonnet-5', max_tokens: 8, betas, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'file', file_id: png.id } }] }] }),
+    (e: any) => e.status === 400 && /not a document/.test(e.error.error.message));
+  await assert.rejects(client.beta.files.download(pdf.id, { betas }), (e: any) => e.status === 400 && /not downloadable/.test(e.error.error.message));
+  await assert.rejects(client.beta.files.upload({ file: await toFile(PDF, 'x.pdf'), betas, expires_in_seconds: 5 }), (e: any) => e.status === 400 && /expires_in_seconds/.test(e.error.error.message));
+
+  assert.deepEqual(await client.beta.files.delete(notes.id, { betas }), { id: notes.id, type: 'file_deleted' });
+  await assert.rejects(client.beta.files.retrieveMetadata(notes.id, { betas }), (e: any) => e.status === 404);
+  // The same files, by OpenAI's SDK: one store for both APIs.
+  assert.equal((await sdk(alice).files.retrieve(pdf.id)).purpose, 'user_data');
 });

@@ -5,7 +5,10 @@
  * - Responses: `{type: "input_file", file_id}` becomes `{type: "input_file", filename, file_data}`
  *   and `{type: "input_image", file_id}` becomes `{type: "input_image", image_url}`, each a
  *   base64 `data:` URL;
- * - Chat Completions: `{type: "file", file: {file_id}}` becomes `{type: "file", file: {filename, file_data}}`.
+ * - Chat Completions: `{type: "file", file: {file_id}}` becomes `{type: "file", file: {filename, file_data}}`;
+ * - Anthropic Messages (files uploaded with Anthropic's Files API, or OpenAI's): a `document` or
+ *   `image` block whose `source` is `{type: "file", file_id}` gets a `base64` source (a plain-text
+ *   document a `text` one), in messages and in tool results.
  *
  * The upstream would otherwise keep every customer's files under Warden's one credential, where
  * any customer could name any other's; here a file is found only for the account (or organisation)
@@ -20,7 +23,7 @@ import { orgOf } from './routes.ts';
 
 type Part = Record<string, unknown>;
 /** A part naming a file, where it is in the request (for the error's `param`), and what it becomes. */
-interface Named { part: Part; param: string; id: string; as: 'file' | 'image' | 'chat_file' }
+interface Named { part: Part; param: string; id: string; as: 'file' | 'image' | 'chat_file' | 'document' | 'block_image' }
 
 const MIME: Record<string, string> = {
   pdf: 'application/pdf', txt: 'text/plain', md: 'text/markdown', csv: 'text/csv', json: 'application/json', html: 'text/html',
@@ -49,6 +52,24 @@ function namedFiles(flavour: string, body: Record<string, unknown>): Named[] {
         else if (part.type === 'input_image') out.push({ part, param: `input[${i}].content[${j}].file_id`, id: part.file_id, as: 'image' });
       });
     });
+  } else if (flavour === 'anthropic.messages' && Array.isArray(body.messages)) {
+    const block = (part: unknown, param: string) => {
+      if (!isPart(part)) return;
+      if (part.type === 'container_upload' && typeof part.file_id === 'string') {
+        throw new WardenError('WARDEN_INVALID_REQUEST', 'Files cannot be uploaded to a code execution container through this gateway.', { param: `${param}.file_id` });
+      }
+      const source = part.source;
+      if (!isPart(source) || source.type !== 'file' || typeof source.file_id !== 'string') return;
+      if (part.type === 'document') out.push({ part, param: `${param}.source.file_id`, id: source.file_id, as: 'document' });
+      else if (part.type === 'image') out.push({ part, param: `${param}.source.file_id`, id: source.file_id, as: 'block_image' });
+    };
+    body.messages.forEach((message, i) => {
+      if (!isPart(message) || !Array.isArray(message.content)) return;
+      message.content.forEach((part, j) => {
+        block(part, `messages.${i}.content.${j}`);
+        if (isPart(part) && part.type === 'tool_result' && Array.isArray(part.content)) part.content.forEach((inner, k) => block(inner, `messages.${i}.content.${j}.content.${k}`));
+      });
+    });
   } else if (flavour === 'openai.chat' && Array.isArray(body.messages)) {
     body.messages.forEach((message, i) => {
       if (!isPart(message) || !Array.isArray(message.content)) return;
@@ -65,7 +86,7 @@ function namedFiles(flavour: string, body: Record<string, unknown>): Named[] {
 /** For the policy phase: every file the request names by id, read and put in place inline. */
 export function inlineInputFiles(files: FileStore, config: Pick<BatchesConfig, 'max_input_file_bytes'>): NonNullable<GatewayHooks['policy']> {
   return (ctx) => {
-    if (!ctx.auth || (ctx.flavour !== 'openai.responses' && ctx.flavour !== 'openai.chat')) return;
+    if (!ctx.auth || (ctx.flavour !== 'openai.responses' && ctx.flavour !== 'openai.chat' && ctx.flavour !== 'anthropic.messages')) return;
     const named = namedFiles(ctx.flavour, ctx.body);
     if (named.length === 0) return;
     const auth = ctx.auth;
@@ -80,22 +101,34 @@ export function inlineInputFiles(files: FileStore, config: Pick<BatchesConfig, '
           f = await files.get(n.id);
           const visible = f !== null && (f.account_id === auth.account.id || (f.org_id !== null && f.org_id === org))
             && INPUT_FILE_PURPOSES.includes(f.purpose) && (f.expires_at === null || f.expires_at > now);
-          if (!visible) throw new WardenError('WARDEN_INVALID_REQUEST', `No file with id '${n.id.slice(0, 80)}' was found (a file named as input is uploaded here with purpose 'user_data', 'assistants' or 'vision').`, { param: n.param });
+          if (!visible) throw new WardenError('WARDEN_INVALID_REQUEST', `No file with id '${n.id.slice(0, 80)}' was found at ${n.param} (a file named as input is uploaded here with purpose 'user_data', 'assistants' or 'vision', or with Anthropic's Files API).`, { param: n.param });
           found.set(n.id, f!);
           bytes += f!.bytes ?? 0;
           if (bytes > config.max_input_file_bytes) {
             throw new WardenError('WARDEN_BODY_TOO_LARGE', `The files this request names come to more than ${config.max_input_file_bytes} bytes, the most one request may send.`, { param: n.param });
           }
         }
-        if (n.as === 'image' && !mediaTypeOf(f!.filename).startsWith('image/')) {
+        const type = mediaTypeOf(f!.filename);
+        if ((n.as === 'image' || n.as === 'block_image') && !type.startsWith('image/')) {
           throw new WardenError('WARDEN_INVALID_REQUEST', `File '${n.id.slice(0, 80)}' (${f!.filename.slice(0, 80)}) is not an image (png, jpeg, gif or webp).`, { param: n.param });
         }
+        if (n.as === 'document' && type !== 'application/pdf' && !type.startsWith('text/')) {
+          throw new WardenError('WARDEN_INVALID_REQUEST', `File '${n.id.slice(0, 80)}' (${f!.filename.slice(0, 80)}) is not a document the model reads (a PDF or plain text).`, { param: n.param });
+        }
       }
-      const data = new Map<string, string>();
-      for (const [id, f] of found) data.set(id, `data:${mediaTypeOf(f.filename)};base64,${(await readAll(files.chunks(id))).toString('base64')}`);
+      const content = new Map<string, Buffer>();
+      for (const id of found.keys()) content.set(id, await readAll(files.chunks(id)));
       for (const n of named) {
         const f = found.get(n.id)!;
-        const url = data.get(n.id)!;
+        const type = mediaTypeOf(f.filename);
+        const bytes = content.get(n.id)!;
+        if (n.as === 'document' || n.as === 'block_image') {
+          n.part.source = type.startsWith('text/')
+            ? { type: 'text', media_type: 'text/plain', data: bytes.toString('utf8') }
+            : { type: 'base64', media_type: type, data: bytes.toString('base64') };
+          continue;
+        }
+        const url = `data:${type};base64,${bytes.toString('base64')}`;
         if (n.as === 'chat_file') {
           n.part.file = { filename: f.filename, file_data: url };
         } else if (n.as === 'file') {

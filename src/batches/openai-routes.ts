@@ -8,7 +8,7 @@
  * them inline to the upstream when a request names one. Files and batches are
  * visible to the account that made them and to its organisation; errors are OpenAI error JSON.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import multipart from '@fastify/multipart';
 import { WardenError } from '../errors/index.ts';
@@ -18,6 +18,7 @@ import { BATCH_ENDPOINTS, readBatchInput } from './openai-input.ts';
 import { callerOf, orgOf, type BatchRoutesDeps } from './routes.ts';
 import { FileTooLarge, INPUT_FILE_PURPOSES, type FilePurpose, type FileStore, type StoredFile } from './files-store.ts';
 import type { BatchRecord, ItemOutcome, ItemState, OpenAiBatch } from './store.ts';
+import { mediaTypeOf } from './file-inputs.ts';
 
 export interface OpenAiBatchRoutesDeps extends BatchRoutesDeps {
   files: FileStore;
@@ -45,6 +46,19 @@ export function fileJson(f: StoredFile): Record<string, unknown> {
     filename: f.filename, purpose: f.purpose, status: 'processed', status_details: null,
   };
 }
+
+/** A request of Anthropic's Files API (beta): the Anthropic SDK always sends `anthropic-version`; OpenAI's never does. */
+export const isAnthropicCaller = (req: FastifyRequest) => req.headers['anthropic-version'] !== undefined;
+
+/** A file as Anthropic's Files API describes it. Uploaded files are not downloadable there (only files tools made are). */
+export function anthropicFileJson(f: StoredFile): Record<string, unknown> {
+  return {
+    id: f.id, type: 'file', filename: f.filename, mime_type: mediaTypeOf(f.filename), size_bytes: f.bytes ?? 0,
+    created_at: new Date(f.created_at).toISOString(), expires_at: f.expires_at === null ? null : new Date(f.expires_at).toISOString(), downloadable: false,
+  };
+}
+/** Anthropic's `expires_in_seconds`: one hour to ninety days. */
+const ANTHROPIC_EXPIRES = { min: 3600, max: 7_776_000 } as const;
 
 /** Which requests go to which file: answers to the output file, every other outcome to the error file. */
 const inFile = (kind: 'output' | 'error', state: ItemState) => (kind === 'output' ? state === 'succeeded' : state !== 'succeeded');
@@ -129,6 +143,15 @@ async function listPage<T>(rows: T[], limit: number, describe: (row: T) => Promi
   return { object: 'list', data, has_more: rows.length > limit, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null };
 }
 
+function readExpiresIn(v: string | undefined): number | null {
+  if (v === undefined) return null;
+  const secs = Number(v);
+  if (!Number.isInteger(secs) || secs < ANTHROPIC_EXPIRES.min || secs > ANTHROPIC_EXPIRES.max) {
+    throw new WardenError('WARDEN_INVALID_REQUEST', `expires_in_seconds: an integer from ${ANTHROPIC_EXPIRES.min} to ${ANTHROPIC_EXPIRES.max}`, { param: 'expires_in_seconds' });
+  }
+  return secs;
+}
+
 function readLimit(v: string | undefined, fallback: number, max: number): number {
   const limit = v === undefined ? fallback : Number(v);
   if (!Number.isInteger(limit) || limit < 1 || limit > max) throw new WardenError('WARDEN_INVALID_REQUEST', `limit: an integer from 1 to ${max}`, { param: 'limit' });
@@ -145,6 +168,40 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
       throw new WardenError('WARDEN_NOT_FOUND', `No such File object: ${id.slice(0, 100)}`, { param: 'id' });
     }
     return f;
+  }
+
+  /** Anthropic's Files API sees the files uploaded as requests' inputs, not batch files. */
+  async function ownInputFile(auth: AuthContext, id: string): Promise<StoredFile> {
+    const f = await ownFile(auth, id).catch(() => null);
+    if (!f || !INPUT_FILE_PURPOSES.includes(f.purpose)) throw new WardenError('WARDEN_NOT_FOUND', `File not found: ${id.slice(0, 100)}`, { param: 'file_id' });
+    return f;
+  }
+
+  /**
+   * Anthropic's list, newest first: by `page` (the cursor a page gives as `next_page`) or
+   * `after_id` (older than that file), `before_id` (newer), or the files named by `ids`.
+   */
+  async function anthropicList(auth: AuthContext, q: Record<string, string | string[] | undefined>): Promise<Record<string, unknown>> {
+    const one = (k: string) => { const v = q[k]; return Array.isArray(v) ? v[0] : v; };
+    const ids = q.ids ?? q['ids[]'];
+    if (ids !== undefined) {
+      const wanted = [...new Set(Array.isArray(ids) ? ids : String(ids).split(','))].slice(0, 100);
+      const found = (await Promise.all(wanted.map((id) => ownInputFile(auth, id).catch(() => null)))).filter((f): f is StoredFile => f !== null);
+      const data = found.map(anthropicFileJson);
+      return { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, next_page: null };
+    }
+    const limit = readLimit(one('limit'), 20, 1000);
+    const owner = { accountId: auth.account.id, orgId: orgOf(auth) };
+    const before = one('before_id');
+    const after = one('page') ?? one('after_id');
+    let rows: StoredFile[];
+    if (before && !after) rows = (await files.list(owner, { purpose: 'user_data', after: before, limit: limit + 1, order: 'asc', now: Date.now() })).slice(0, limit + 1).reverse();
+    else rows = await files.list(owner, { purpose: 'user_data', after, limit: limit + 1, order: 'desc', now: Date.now() });
+    const more = rows.length > limit;
+    const page = before && !after ? rows.slice(-limit) : rows.slice(0, limit);
+    const data = page.map(anthropicFileJson);
+    const lastId = (data.at(-1)?.id as string | undefined) ?? null;
+    return { data, has_more: more, first_id: data[0]?.id ?? null, last_id: lastId, next_page: more && !(before && !after) ? lastId : null };
   }
 
   async function ownBatch(auth: AuthContext, id: string): Promise<BatchRecord> {
@@ -193,6 +250,9 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
       if (!req.isMultipart()) throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be multipart/form-data, with the fields "purpose" and "file".');
       const now = Date.now();
       const fields: Record<string, string> = {};
+      // Anthropic's Files API sends no purpose: its files are all a request's input.
+      const anthropic = isAnthropicCaller(req);
+      if (anthropic) fields.purpose = 'user_data';
       let uploaded: StoredFile | null = null;
       let limit = config.max_body_bytes;
       const checkPurpose = (purpose: string | undefined) => {
@@ -203,12 +263,12 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
       };
       try {
         for await (const part of req.parts()) {
-          if (part.type === 'field') { fields[part.fieldname] = String(part.value); continue; }
+          if (part.type === 'field') { if (!(anthropic && part.fieldname === 'purpose')) fields[part.fieldname] = String(part.value); continue; }
           if (part.fieldname !== 'file' || uploaded) { part.file.resume(); continue; }
           // The SDK sends the file before the purpose; a purpose sent first is checked before anything is written.
           if ('purpose' in fields) checkPurpose(fields.purpose);
           const file = {
-            id: `file-${ulid(now).toLowerCase()}`, account_id: auth.account.id, org_id: orgOf(auth), purpose: (fields.purpose ?? 'batch') as FilePurpose,
+            id: `${anthropic ? 'file_' : 'file-'}${ulid(now).toLowerCase()}`, account_id: auth.account.id, org_id: orgOf(auth), purpose: (fields.purpose ?? 'batch') as FilePurpose,
             filename: (part.filename || 'upload.jsonl').slice(0, 255), created_at: now, expires_at: now + fileRetentionMs, batch_id: null, kind: null,
           };
           limit = file.purpose === 'batch' ? config.max_body_bytes : config.max_input_file_bytes;
@@ -232,7 +292,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
           uploaded.purpose = purpose;
           await files.setPurpose(uploaded.id, purpose);
         }
-        const secs = readExpiresAfter(
+        const secs = anthropic ? readExpiresIn(fields.expires_in_seconds) : readExpiresAfter(
           fields['expires_after[anchor]'] === undefined && fields['expires_after[seconds]'] === undefined
             ? undefined : { anchor: fields['expires_after[anchor]'], seconds: fields['expires_after[seconds]'] },
           'expires_after',
@@ -245,26 +305,33 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
         if (uploaded) await files.delete(uploaded.id);
         throw err;
       }
-      return reply.send(fileJson(uploaded));
+      return reply.send(anthropic ? anthropicFileJson(uploaded) : fileJson(uploaded));
     });
   });
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/v1/files', async (req, reply) => {
+  app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/v1/files', async (req, reply) => {
     const auth = await callerOf(deps, req);
-    const limit = readLimit(req.query.limit, 10_000, 10_000);
-    const order = req.query.order ?? 'desc';
+    if (isAnthropicCaller(req)) return reply.send(await anthropicList(auth, req.query));
+    const query = req.query as Record<string, string | undefined>;
+    const limit = readLimit(query.limit, 10_000, 10_000);
+    const order = query.order ?? 'desc';
     if (order !== 'asc' && order !== 'desc') throw new WardenError('WARDEN_INVALID_REQUEST', 'order: "asc" or "desc"', { param: 'order' });
-    const rows = await files.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { purpose: req.query.purpose, after: req.query.after, limit: limit + 1, order, now: Date.now() });
+    const rows = await files.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { purpose: query.purpose, after: query.after, limit: limit + 1, order, now: Date.now() });
     return reply.send(await listPage(rows, limit, describeFile));
   });
 
   app.get<{ Params: { id: string } }>('/v1/files/:id', async (req, reply) => {
     const auth = await callerOf(deps, req);
+    if (isAnthropicCaller(req)) return reply.send(anthropicFileJson(await ownInputFile(auth, req.params.id)));
     return reply.send(await describeFile(await ownFile(auth, req.params.id)));
   });
 
   app.get<{ Params: { id: string } }>('/v1/files/:id/content', async (req, reply) => {
     const auth = await callerOf(deps, req);
+    if (isAnthropicCaller(req)) {
+      const f = await ownInputFile(auth, req.params.id);
+      throw new WardenError('WARDEN_INVALID_REQUEST', `File ${f.id} is not downloadable: only files made by tools can be downloaded.`, { param: 'file_id' });
+    }
     const f = await ownFile(auth, req.params.id);
     reply.type('application/octet-stream');
     // An input file goes out a chunk at a time, as it was stored.
@@ -273,6 +340,11 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
 
   app.delete<{ Params: { id: string } }>('/v1/files/:id', async (req, reply) => {
     const auth = await callerOf(deps, req);
+    if (isAnthropicCaller(req)) {
+      const f = await ownInputFile(auth, req.params.id);
+      await files.delete(f.id);
+      return reply.send({ id: f.id, type: 'file_deleted' });
+    }
     const f = await ownFile(auth, req.params.id);
     await files.delete(f.id);
     return reply.send({ id: f.id, object: 'file', deleted: true });

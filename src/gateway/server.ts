@@ -32,6 +32,8 @@ const ROUTE_FLAVOUR: Record<string, ApiFlavour> = {
 export function wireOf(req: Pick<FastifyRequest, 'url' | 'headers'>): WireFlavour {
   const path = req.url.split('?')[0];
   if (path.startsWith('/v1/messages')) return 'anthropic';
+  // The Files API has both flavours: the Anthropic SDK always sends its version header.
+  if (path.startsWith('/v1/files') && req.headers['anthropic-version'] !== undefined) return 'anthropic';
   if (path.startsWith('/v1/chat') || path.startsWith('/v1/responses') || path.startsWith('/v1/completions') || path.startsWith('/v1/embeddings')
     || path.startsWith('/v1/batches') || path.startsWith('/v1/files')) return 'openai';
   if (req.headers['anthropic-version'] !== undefined || req.headers['x-api-key'] !== undefined) return 'anthropic';

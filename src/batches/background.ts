@@ -109,14 +109,13 @@ export function createBackgroundResponses(deps: BackgroundDeps): BackgroundRespo
         background: true,
       };
       if (streamed) record.openai!.streamed = true;
-      await store.create(record, [{ custom_id: 'response', params: JSON.stringify(params) }]);
       const queued = describe(record, null);
-      if (streamed) {
-        await streams.write(record.id, 0, [
-          sseFrame('response.created', { type: 'response.created', response: queued, sequence_number: 0 }),
-          sseFrame('response.queued', { type: 'response.queued', response: queued, sequence_number: 1 }),
-        ]);
-      }
+      // A streamed one has its first events at once (its reader needs `response.created` first), written with it.
+      const first = streamed ? [
+        sseFrame('response.created', { type: 'response.created', response: queued, sequence_number: 0 }),
+        sseFrame('response.queued', { type: 'response.queued', response: queued, sequence_number: 1 }),
+      ] : [];
+      await store.create(record, [{ custom_id: 'response', params: JSON.stringify(params) }], first);
       deps.onCreated();
       return queued;
     },

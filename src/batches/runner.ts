@@ -251,7 +251,7 @@ export class BatchRunner {
 
   private finished(item: ClaimedItem, state: FinishedItem['state'], result: string | null): void {
     this.outcomes?.inc({ outcome: state });
-    this.results.push({ batchId: item.batch.id, idx: item.idx, state, result });
+    this.results.push({ batchId: item.batch.id, idx: item.idx, state, result, at: item.batch.background ? Date.now() : undefined });
     if (this.results.length >= RESULTS_MAX) void this.writeResults();
     else if (!this.resultsTimer) {
       this.resultsTimer = setTimeout(() => { void this.writeResults(); }, RESULTS_MS);

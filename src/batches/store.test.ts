@@ -133,13 +133,15 @@ test('the events of a streamed background response: kept once each, read from an
     assert.deepEqual(await s.streamEvents('s1', 9, 100), [], name);
     assert.deepEqual(await s.streamEvents('other', -1, 100), [], name);
 
-    await s.create(batch('s2', 2_000, { background: true }), items(1));
-    await s.appendStream('s2', 0, ['g0']);
+    await s.create(batch('s2', 2_000, { background: true }), items(1), ['g0', 'g1']);
+    assert.deepEqual((await s.streamEvents('s2', -1, 10)).map((e) => e.frame), ['g0', 'g1'], `${name}: first events written with the response`);
     assert.equal(await s.delete('s1'), true);
     assert.equal(await s.lastStreamSeq('s1'), -1, `${name}: its events went with it`);
     await s.claim(2_000, 1, 60_000);
-    await finish(s, 's2', 0, 'succeeded', '{}');
-    assert.deepEqual(await s.settle(3_000), ['s2'], name);
+    await s.finish([{ batchId: 's2', idx: 0, state: 'succeeded', result: '{}', at: 2_500 }]);
+    assert.equal((await s.get('s2'))!.status, 'ended', `${name}: a background response ends with its request`);
+    assert.equal((await s.get('s2'))!.ended_at, 2_500);
+    assert.deepEqual(await s.settle(3_000), [], `${name}: nothing left for the settle`);
     await s.prune(10_000);
     assert.equal(await s.lastStreamSeq('s2'), -1, `${name}: pruned with the response`);
   });

@@ -64,11 +64,16 @@ export interface ClaimedItem { batch: BatchRecord; idx: number; custom_id: strin
 /** A request's state and stored result, as written (null for those canceled or expired). */
 export interface ItemOutcome { idx: number; custom_id: string; state: ItemState; result: string | null }
 /** A request's outcome; `canceled` ones (claimed before their batch was cancelled, not run) have no result. */
-export interface FinishedItem { batchId: string; idx: number; state: 'succeeded' | 'errored' | 'canceled'; result: string | null }
+export interface FinishedItem {
+  batchId: string; idx: number; state: 'succeeded' | 'errored' | 'canceled'; result: string | null;
+  /** When it finished (ms): a background response (a batch of one) ends then, not at the next settle. */
+  at?: number;
+}
 export interface BatchPage { before_id?: string; after_id?: string; limit: number }
 
 export interface BatchStore {
-  create(batch: BatchRecord, items: readonly NewItem[]): Promise<void>;
+  /** A streamed background response's first events (`stream`, numbered from 0) are written with it. */
+  create(batch: BatchRecord, items: readonly NewItem[], stream?: readonly string[]): Promise<void>;
   get(id: string): Promise<BatchRecord | null>;
   counts(id: string): Promise<Record<ItemState, number>>;
   /** The batches of one API of an account (or of its organisation), newest first. */
@@ -194,6 +199,9 @@ const SQL = {
   endable: `SELECT id FROM message_batches b WHERE status IN ('in_progress', 'canceling')
     AND NOT EXISTS (SELECT 1 FROM message_batch_items i WHERE i.batch_id = b.id AND i.state IN ('pending', 'running'))`,
   end: 'UPDATE message_batches SET status = \'ended\', ended_at = ? WHERE id = ? AND status <> \'ended\'',
+  // A background response's one request finished: it has ended (left open, every claim until the
+  // next settle would look it over among the background responses it runs first).
+  endBackground: 'UPDATE message_batches SET status = \'ended\', ended_at = ? WHERE id = ? AND background = 1 AND status <> \'ended\'',
   outcomes: 'SELECT idx, custom_id, state, result FROM message_batch_items WHERE batch_id = ? AND idx > ? ORDER BY idx LIMIT ?',
   updateOpenAi: 'UPDATE message_batches SET openai = ? WHERE id = ?',
   // the requests of batches that ended long ago, and of batch creations that never finished
@@ -242,16 +250,24 @@ export class SqliteBatchStore implements BatchStore {
    * them, and the batch row last. Until it is written no request of the batch can be claimed or
    * seen; a start interrupted before it leaves rows `prune` removes.
    */
-  async create(batch: BatchRecord, items: readonly NewItem[]) {
+  async create(batch: BatchRecord, items: readonly NewItem[], stream: readonly string[] = []) {
     const insertItem = this.sql('INSERT INTO message_batch_items (batch_id, idx, custom_id, params, state) VALUES (?, ?, ?, ?, \'pending\')');
     const chunk = this.db.transaction((start: number) => {
       for (let i = start; i < Math.min(items.length, start + CREATE_CHUNK); i++) insertItem.run(batch.id, i, items[i].custom_id, items[i].params);
     });
-    for (let start = 0; start < items.length; start += CREATE_CHUNK) {
+    // A batch of one (a background response) is written in one transaction, its first events with it.
+    const last = this.db.transaction((start: number) => {
+      if (start < items.length) chunk(start);
+      const insertEvent = this.sql('INSERT OR IGNORE INTO background_stream_events (response_id, seq, frame) VALUES (?, ?, ?)');
+      stream.forEach((frame, seq) => insertEvent.run(batch.id, seq, frame));
+      this.sql(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...batchValues(batch));
+    });
+    let start = 0;
+    for (; start + CREATE_CHUNK < items.length; start += CREATE_CHUNK) {
       chunk(start);
-      if (start + CREATE_CHUNK < items.length) await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
     }
-    this.sql(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...batchValues(batch));
+    last(start);
   }
   async get(id: string) {
     const r = this.sql(`SELECT ${BATCH_COLUMNS} FROM message_batches WHERE id = ?`).get(id) as Record<string, unknown> | undefined;
@@ -296,7 +312,12 @@ export class SqliteBatchStore implements BatchStore {
   }
   async finish(items: readonly FinishedItem[]) {
     const st = this.sql(SQL.finish);
-    this.db.transaction(() => { for (const f of items) st.run(f.state, f.result, f.batchId, f.idx); })();
+    const end = this.sql(SQL.endBackground);
+    this.db.transaction(() => {
+      for (const f of items) {
+        if (st.run(f.state, f.result, f.batchId, f.idx).changes > 0 && f.at !== undefined) end.run(f.at, f.batchId);
+      }
+    })();
   }
   async retryLater(batchId: string, idx: number, notBefore: number, notRun = false) {
     this.sql(notRun ? SQL.putBack : SQL.retry).run(notBefore, batchId, idx);
@@ -369,9 +390,12 @@ export class PostgresBatchStore implements BatchStore {
   private async q(sql: string, args: unknown[] = []) {
     return this.pool.query(pgSql(sql), args);
   }
-  async create(batch: BatchRecord, items: readonly NewItem[]) {
+  async create(batch: BatchRecord, items: readonly NewItem[], stream: readonly string[] = []) {
     await inTransaction(this.pool, async (client) => {
       await client.query(pgSql(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), batchValues(batch));
+      if (stream.length) {
+        await client.query('INSERT INTO background_stream_events (response_id, seq, frame) SELECT $1, n - 1, frame FROM unnest($2::text[]) WITH ORDINALITY AS t(frame, n)', [batch.id, stream]);
+      }
       for (let start = 0; start < items.length; start += 1000) {
         const slice = items.slice(start, start + 1000);
         await client.query(
@@ -428,12 +452,23 @@ export class PostgresBatchStore implements BatchStore {
   }
   async finish(items: readonly FinishedItem[]) {
     if (!items.length) return;
-    await this.pool.query(
-      `UPDATE message_batch_items i SET state = f.state, result = f.result, lease_until = NULL
-       FROM unnest($1::text[], $2::int[], $3::text[], $4::text[]) AS f(batch_id, idx, state, result)
-       WHERE i.batch_id = f.batch_id AND i.idx = f.idx AND i.state = 'running'`,
-      [items.map((f) => f.batchId), items.map((f) => f.idx), items.map((f) => f.state), items.map((f) => f.result)],
-    );
+    await inTransaction(this.pool, async (client) => {
+      const done = (await client.query(
+        `UPDATE message_batch_items i SET state = f.state, result = f.result, lease_until = NULL
+         FROM unnest($1::text[], $2::int[], $3::text[], $4::text[]) AS f(batch_id, idx, state, result)
+         WHERE i.batch_id = f.batch_id AND i.idx = f.idx AND i.state = 'running' RETURNING i.batch_id`,
+        [items.map((f) => f.batchId), items.map((f) => f.idx), items.map((f) => f.state), items.map((f) => f.result)],
+      )).rows.map((r) => String(r.batch_id));
+      const at = new Map(items.filter((f) => f.at !== undefined).map((f) => [f.batchId, f.at!]));
+      const ended = [...new Set(done)].filter((id) => at.has(id));
+      if (ended.length) {
+        await client.query(
+          `UPDATE message_batches b SET status = 'ended', ended_at = e.at FROM unnest($1::text[], $2::bigint[]) AS e(id, at)
+           WHERE b.id = e.id AND b.background = 1 AND b.status <> 'ended'`,
+          [ended, ended.map((id) => at.get(id)!)],
+        );
+      }
+    });
   }
   async retryLater(batchId: string, idx: number, notBefore: number, notRun = false) {
     await this.q(notRun ? SQL.putBack : SQL.retry, [notBefore, batchId, idx]);

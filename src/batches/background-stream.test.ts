@@ -18,7 +18,8 @@ let shapedAccount: string;
 
 before(async () => {
   // Paced tokens: a stream lasts long enough to be read halfway, left and read again.
-  t = await startTestWarden({ mock: { latency_ms: 0, tokens_per_second: 400 } });
+  // Three streams of background responses read at once per account (the default is 64).
+  t = await startTestWarden({ mock: { latency_ms: 0, tokens_per_second: 400 }, batches: { max_stream_readers_per_account: 3 } });
   w = t.w;
   alice = (await t.account('alice', 'enterprise')).key;
   bob = (await t.account('bob', 'enterprise')).key;
@@ -183,6 +184,38 @@ test('cancelling a streamed response stops the answer: its stream ends, it reads
   const [event] = await t.events((e) => e.client.batch_id === id);
   assert.equal(event?.response.error_code, 'WARDEN_CLIENT_DISCONNECTED', 'the cancelled run is recorded, ended by its client');
   assert.ok(event.response.output_tokens < whole / 2, `the upstream call was stopped: ${event.response.output_tokens} of ${whole} tokens`);
+});
+
+test('an account reads only so many streams at once: one more is refused with 429 until one ends', async () => {
+  const headers = { authorization: `Bearer ${bob}` };
+  const creating = await fetch(`${w.url}/v1/responses`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-5', input: 'Write a very long essay on mountains.', background: true, stream: true }) });
+  const reader = creating.body!.getReader();
+  const head = new TextDecoder().decode((await reader.read()).value);
+  const id = JSON.parse(head.slice(head.indexOf('data: ') + 6, head.indexOf('\n\n'))).response.id as string;
+  const open = [reader];
+  for (let i = 0; i < 2; i++) {
+    const r = await fetch(`${w.url}/v1/responses/${id}?stream=true`, { headers });
+    assert.equal(r.status, 200);
+    open.push(r.body!.getReader());
+  }
+  const refused = await fetch(`${w.url}/v1/responses/${id}?stream=true`, { headers });
+  assert.equal(refused.status, 429);
+  assert.equal(refused.headers.get('retry-after'), '1');
+  const body = await refused.json() as any;
+  assert.equal(body.error.type, 'rate_limit_error');
+  assert.match(body.error.message, /at most 3 may be read at once/);
+  // Alice is not held back by Bob's streams.
+  assert.equal((await collect(await sdk(alice).responses.create({ model: 'gpt-5', input: 'x', background: true, stream: true }))).at(-1)!.type, 'response.completed');
+  // One ends: another may start.
+  await open.pop()!.cancel();
+  let status = 0;
+  for (const deadline = Date.now() + 3000; status !== 200 && Date.now() < deadline;) {
+    const r = await fetch(`${w.url}/v1/responses/${id}?stream=true`, { headers });
+    status = r.status;
+    if (status === 200) open.push(r.body!.getReader()); else await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.equal(status, 200, 'a stream that ended gave its place back');
+  for (const r of open) await r.cancel();
 });
 
 test('bad streamed reads get OpenAI error JSON', async () => {

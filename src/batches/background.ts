@@ -48,6 +48,8 @@ const QUEUED_EVENTS = 2;
 
 export function createBackgroundResponses(deps: BackgroundDeps): BackgroundResponses {
   const { store, config, streams } = deps;
+  /** Streams of background responses each account is reading on this node. */
+  const readers = new Map<string, number>();
 
   async function own(auth: AuthContext, id: string): Promise<BatchRecord> {
     const b = isBackgroundId(id) ? await store.get(id) : null;
@@ -129,7 +131,25 @@ export function createBackgroundResponses(deps: BackgroundDeps): BackgroundRespo
         const now = await store.get(b.id);
         return !now || now.status === 'ended' || now.cancel_initiated_at !== null;
       };
-      return streams.follow(b.id, after, signal, ended);
+      const account = auth.account.id;
+      const reading = readers.get(account) ?? 0;
+      if (reading >= config.max_stream_readers_per_account) {
+        throw new WardenError('WARDEN_CONCURRENCY_LIMITED', `This account has ${reading} streams of background responses open; at most ${config.max_stream_readers_per_account} may be read at once.`, { headers: { 'retry-after': '1' } });
+      }
+      readers.set(account, reading + 1);
+      // Released once: when the reading ends, or when its signal aborts (a stream never read).
+      let held = true;
+      const release = () => {
+        if (!held) return;
+        held = false;
+        const left = (readers.get(account) ?? 1) - 1;
+        if (left > 0) readers.set(account, left); else readers.delete(account);
+      };
+      signal.addEventListener('abort', release, { once: true });
+      const events = streams.follow(b.id, after, signal, ended);
+      return (async function* () {
+        try { yield* events; } finally { release(); }
+      })();
     },
 
     async retrieve(auth, id) {

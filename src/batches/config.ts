@@ -25,6 +25,12 @@ export const batchesConfigSchema = z.object({
    * bytes, and the most of them one request may name in all: each is sent to the upstream inline.
    */
   max_input_file_bytes: z.number().int().positive().default(32 * 1024 * 1024),
+  /**
+   * Clients of one account reading streamed background responses at once, on each node: each holds
+   * a connection open for as long as the response runs (or `server.stream_max_duration_ms`). More are
+   * refused with 429.
+   */
+  max_stream_readers_per_account: z.number().int().positive().default(64),
   /** Requests of batches run at once on each node. */
   concurrency: z.number().int().positive().default(4),
   /** A batch not ended this many hours after it was created expires; what is left is `expired`. */

@@ -62,15 +62,16 @@ export async function handleBackgroundResponse(deps: PipelineDeps, req: FastifyR
 /**
  * Write a background response's events to the client as SSE, with backpressure. A stream is held
  * open at most `stream_max_duration_ms`, as any answer's; the client reads on from where it was.
+ * `ac` is aborted when it ends, however it ends (the events' source lets go of what it holds).
  */
 async function sendEvents(deps: PipelineDeps, reply: FastifyReply, events: AsyncIterable<string>, ac: AbortController, headers: Record<string, string>): Promise<void> {
   const res = reply.raw;
   reply.hijack();
-  res.writeHead(200, mergeHeaders(headers, SSE_HEADERS));
-  res.flushHeaders();
   const timer = setTimeout(() => ac.abort(), deps.streamMaxDurationMs);
   timer.unref();
   try {
+    res.writeHead(200, mergeHeaders(headers, SSE_HEADERS));
+    res.flushHeaders();
     for await (const frame of events) {
       if (res.destroyed) break;
       if (!res.write(frame)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });

@@ -161,3 +161,26 @@ test('Anthropic\'s Files API: uploaded, listed, named in a message (and a tool r
   // The same files, by OpenAI's SDK: one store for both APIs.
   assert.equal((await sdk(alice).files.retrieve(pdf.id)).purpose, 'user_data');
 });
+
+test('operators list customers\' files and take one down (admin API and CLI): requests naming it are refused from then on', async () => {
+  const { runBatchesCli } = await import('../cli/batches-cmd.ts');
+  const { TEST_ADMIN_TOKEN } = await import('../../test/helpers/warden.ts');
+  const carol = await t.account('carol', 'enterprise');
+  const client = sdk(carol.key);
+  const doc = await client.files.create({ file: await toFile(PDF, 'leaked-weights-howto.pdf'), purpose: 'user_data' });
+  const adminGet = async (path: string) => (await fetch(`${t.url}/admin${path}`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).json() as Promise<any>;
+  const listed = await adminGet(`/files?account=${carol.id}`);
+  assert.deepEqual(listed.data.map((f: any) => [f.id, f.purpose, f.filename, f.media_type, f.bytes]), [[doc.id, 'user_data', 'leaked-weights-howto.pdf', 'application/pdf', PDF.length]]);
+  assert.ok((await adminGet('/files?purpose=user_data&limit=500')).data.some((f: any) => f.account_id !== carol.id), 'every account\'s, without a filter');
+  assert.equal((await fetch(`${t.url}/admin/files?limit=0`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).status, 400);
+
+  const out: string[] = [];
+  const io = { out: (s: string) => out.push(s), err: (s: string) => out.push(s), env: { WARDEN_ADMIN_URL: t.url, WARDEN_ADMIN_TOKEN: TEST_ADMIN_TOKEN } };
+  assert.equal(await runBatchesCli(['files', '--account', carol.id], io), 0, out.join('\n'));
+  assert.match(out.join('\n'), /leaked-weights-howto\.pdf/);
+  assert.equal(await runBatchesCli(['delete-file', doc.id], io), 0, out.join('\n'));
+  assert.match(out.at(-1)!, /deleted/);
+  await assert.rejects(client.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: [{ type: 'input_file', file_id: doc.id }] }] }), (e: any) => e.status === 400);
+  await assert.rejects(client.files.retrieve(doc.id), (e: any) => e.status === 404);
+  assert.equal(await runBatchesCli(['delete-file', doc.id], io), 1, 'a second time: not found');
+});

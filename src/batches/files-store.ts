@@ -44,6 +44,8 @@ export interface FileStore {
   get(id: string): Promise<StoredFile | null>;
   /** The files of an account or its organisation that have not expired, by creation time. */
   list(owner: { accountId: string; orgId: string | null }, page: FilePage): Promise<StoredFile[]>;
+  /** For operators: the newest files of every account, or of one, or of one purpose (expired ones not yet pruned included). */
+  recent(filter: { accountId?: string; purpose?: string }, limit: number): Promise<StoredFile[]>;
   /** An uploaded file's content, a chunk at a time (a large file is never read in one statement). */
   chunks(id: string): AsyncIterable<Buffer>;
   setBytes(id: string, bytes: number): Promise<void>;
@@ -94,6 +96,7 @@ const SQL = {
     ${purpose ? 'AND purpose = ?' : ''}
     ${after ? `AND (created_at, id) ${order === 'DESC' ? '<' : '>'} (SELECT created_at, id FROM batch_files WHERE id = ?)` : ''}
     ORDER BY created_at ${order}, id ${order} LIMIT ?`,
+  recent: `SELECT ${COLUMNS} FROM batch_files WHERE (? IS NULL OR account_id = ?) AND (? IS NULL OR purpose = ?) ORDER BY created_at DESC, id DESC LIMIT ?`,
   chunk: 'SELECT data FROM batch_file_chunks WHERE file_id = ? AND seq = ?',
   addChunk: 'INSERT INTO batch_file_chunks (file_id, seq, data, written_at) VALUES (?, ?, ?, ?)',
   setBytes: 'UPDATE batch_files SET bytes = ? WHERE id = ?',
@@ -168,6 +171,10 @@ export class SqliteFileStore implements FileStore {
     const q = pageArgs(owner, page);
     return (this.sql(q.sql).all(...q.args) as Record<string, unknown>[]).map(toFile);
   }
+  async recent(filter: { accountId?: string; purpose?: string }, limit: number) {
+    const a = filter.accountId ?? null; const p = filter.purpose ?? null;
+    return (this.sql(SQL.recent).all(a, a, p, p, limit) as Record<string, unknown>[]).map(toFile);
+  }
   async *chunks(id: string) {
     const read = this.sql(SQL.chunk);
     for (let seq = 0; ; seq++) {
@@ -231,6 +238,11 @@ export class PostgresFileStore implements FileStore {
   async list(owner: { accountId: string; orgId: string | null }, page: FilePage) {
     const q = pageArgs(owner, page);
     return (await this.q(q.sql, q.args)).rows.map(toFile);
+  }
+  async recent(filter: { accountId?: string; purpose?: string }, limit: number) {
+    const a = filter.accountId ?? null; const p = filter.purpose ?? null;
+    const sql = SQL.recent.replace('(? IS NULL OR account_id', '(?::text IS NULL OR account_id').replace('(? IS NULL OR purpose', '(?::text IS NULL OR purpose');
+    return (await this.q(sql, [a, a, p, p, limit])).rows.map(toFile);
   }
   async *chunks(id: string) {
     for (let seq = 0; ; seq++) {

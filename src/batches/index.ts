@@ -101,7 +101,7 @@ export function createBatches(
       app.addHook('preClose', async () => { await running.stop(); await streams.stop(); });
     },
     adminPlugin(app) {
-      registerBatchAdminRoutes(app, store, (id) => runner?.closedBatch(id));
+      registerBatchAdminRoutes(app, store, (id) => runner?.closedBatch(id), files);
     },
   };
 }

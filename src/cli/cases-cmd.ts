@@ -48,7 +48,7 @@ const OPTIONS = {
   ...CONNECTION_OPTIONS,
   status: { type: 'string' }, limit: { type: 'string' }, title: { type: 'string' }, note: { type: 'string' }, text: { type: 'string' },
   'valid-days': { type: 'string' }, level: { type: 'string' }, source: { type: 'string' }, id: { type: 'string' }, stale: { type: 'boolean' },
-  account: { type: 'string' },
+  account: { type: 'string' }, purpose: { type: 'string' },
 } as const;
 
 type Parsed = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true }>>;

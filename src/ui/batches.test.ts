@@ -1,6 +1,7 @@
-// The account page's batches panel in a real browser against a real Warden: a customer's batches
-// of both APIs are listed with their endpoint, counts and the address that sent them, and an
-// operator cancels one from the page. Skips only when no chromium binary exists at all.
+// The account page's batches and files panels in a real browser against a real Warden: a
+// customer's batches of both APIs are listed with their endpoint, counts and the address that sent
+// them, and an operator cancels one from the page; its uploaded files are listed, and the operator
+// deletes one. Skips only when no chromium binary exists at all.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watc
 
 const CHROMIUM = findChromium();
 
-test('dashboard: an account\'s batches of both APIs, one cancelled from its page', { skip: browserSkip(CHROMIUM), timeout: 90_000 }, async () => {
+test('dashboard: an account\'s batches of both APIs, one cancelled from its page; its files, one deleted', { skip: browserSkip(CHROMIUM), timeout: 90_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-batches-'));
   // One request at a time, each held by the mock for 200 ms: the batch is still running when the operator looks.
   const config = parseConfig({
@@ -32,6 +33,11 @@ test('dashboard: an account\'s batches of both APIs, one cancelled from its page
   assert.match(openai.id, /^batch_/, JSON.stringify(openai));
   const requests = Array.from({ length: 40 }, (_, i) => ({ custom_id: `q${i}`, params: { model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: `Question ${i}` }] } }));
   const created = await (await fetch(`${w.url}/v1/messages/batches`, { method: 'POST', headers: { 'x-api-key': key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: JSON.stringify({ requests }) })).json() as any;
+  const doc = new FormData();
+  doc.append('purpose', 'user_data');
+  doc.append('file', new Blob([Buffer.from('%PDF-1.4\n%%EOF\n')]), 'contract.pdf');
+  const upload = await (await fetch(`${w.url}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: doc })).json() as any;
+  assert.equal(upload.purpose, 'user_data', JSON.stringify(upload));
   const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
   try {
     const page = await context.newPage();
@@ -51,6 +57,20 @@ test('dashboard: an account\'s batches of both APIs, one cancelled from its page
     assert.equal(b.data[0].id, created.id);
     assert.ok(b.data[0].cancel_initiated_at, 'cancelled from the page');
     assert.ok(b.data[0].request_counts.canceled > 0);
+
+    const files = page.locator('section', { has: page.getByRole('heading', { name: 'Files', exact: true }) });
+    const fileRow = files.locator('tbody tr', { hasText: 'contract.pdf' });
+    await fileRow.waitFor();
+    assert.match(await fileRow.textContent() ?? '', /user_data/);
+    assert.match(await fileRow.textContent() ?? '', /application\/pdf/);
+    await files.locator('tbody tr', { hasText: 'in.jsonl' }).waitFor();
+    await fileRow.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await page.getByText('File deleted.').waitFor();
+    await files.locator('tbody tr', { hasText: 'contract.pdf' }).waitFor({ state: 'detached' });
+    const left = await (await fetch(`${w.url}/admin/files?account=${account.id}`, { headers: { authorization: `Bearer ${w.adminToken}` } })).json() as any;
+    assert.ok(!left.data.some((f: any) => f.id === upload.id), 'deleted from the page');
+    assert.ok(left.data.some((f: any) => f.filename === 'in.jsonl'), 'the batch input is still there');
     assert.deepEqual(problems, []);
   } finally {
     await context.close();

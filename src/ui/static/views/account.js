@@ -1,7 +1,8 @@
 // One account: signup facts, verdict and its explanation, usage, keys (create, rotate, revoke),
-// its Message Batches (cancel one), recent interactions with their enforcement, and the change history.
+// its Message Batches (cancel one), the files it uploaded (delete one), recent interactions with
+// their enforcement, and the change history.
 import { h, replace, panel, facts, badge, when, link, shortId, kpi, fmtCompact, fmtInt, fmtPct, table, loading, errorBox, toast, askReason, modal, levelBadge, runButton } from '../lib/dom.js';
-import { get, post } from '../lib/api.js';
+import { api, get, post } from '../lib/api.js';
 import { stackedBars } from '../lib/chart.js';
 import { rangePicker, interactionsTable, usageTable, OUTCOME_SERIES, withErrors } from '../lib/widgets.js';
 import { keysTable, createKeyForm } from '../lib/keys.js';
@@ -53,6 +54,7 @@ export async function render(main, [id], query, ctx) {
   const keysBox = h('div', null, loading());
   const recentBox = h('div', null, loading());
   const batchesBox = h('div', null, loading());
+  const filesBox = h('div', null, loading());
   const historyBox = h('div', null, loading());
   const includeRevoked = query.revoked === '1';
 
@@ -83,6 +85,7 @@ export async function render(main, [id], query, ctx) {
         h('label', { for: 'show-revoked', text: 'Show revoked and expired keys' })),
       keysBox),
     panel('Batches', h('p', { class: 'help', text: 'Batches this account sent (Anthropic /v1/messages/batches, OpenAI /v1/batches) and its background responses; each request runs through the gateway as the key that sent it, to the endpoint shown. Cancelling stops what has not run.' }), batchesBox),
+    panel('Files', h('p', { class: 'help', text: 'Files this account uploaded: batch inputs, and files its requests name as input (sent to the upstream inline). Deleting one refuses every request that names it from then on.' }), filesBox),
     panel('Recent interactions', recentBox),
     panel('Change history', historyBox));
 
@@ -134,6 +137,7 @@ export async function render(main, [id], query, ctx) {
     })().catch((err) => replace(keysBox, errorBox(err))),
     loadRecent(recentBox, id, query.before),
     loadBatches(batchesBox, id),
+    loadFiles(filesBox, id),
     (async () => {
       // The account's own changes and those of its keys (created, rotated, revoked), newest first.
       const keys = await get('/admin/keys', { account_id: id, include_revoked: 'true', limit: 20 });
@@ -181,6 +185,41 @@ async function loadBatches(box, id) {
     }));
   } catch (err) {
     if (err.status === 404) replace(box, h('p', { class: 'muted', text: 'Batches are off on this server (batches.enabled).' }));
+    else replace(box, errorBox(err));
+  }
+}
+
+const fmtBytes = (n) => (n === null || n === undefined ? '—' : n < 1024 ? `${fmtInt(n)} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
+
+async function loadFiles(box, id) {
+  try {
+    const page = await get('/admin/files', { account: id, limit: 50 });
+    const remove = async (f) => {
+      const sure = await modal('Delete this file?', (close) => [
+        h('p', { text: `${f.filename} (${f.purpose}) is deleted for good; requests naming ${f.id} are refused from then on.` }),
+        h('div', { class: 'actions' },
+          h('button', { type: 'button', class: 'btn', on: { click: () => close(false) } }, 'Keep it'),
+          h('button', { type: 'button', class: 'btn btn-danger', on: { click: () => close(true) } }, 'Delete')),
+      ]);
+      if (!sure) return;
+      await api('DELETE', `/admin/files/${encodeURIComponent(f.id)}`);
+      toast('File deleted.');
+    };
+    replace(box, table({
+      caption: 'Files of this account, newest first', rows: page.data, empty: 'No files.',
+      columns: [
+        { label: 'File', value: (f) => h('code', { title: f.id, text: shortId(f.id) }) },
+        { label: 'Name', value: (f) => f.filename },
+        { label: 'Purpose', value: (f) => badge(f.purpose, f.purpose === 'batch' || f.purpose === 'batch_output' ? 'muted' : 'info') },
+        { label: 'Type', value: (f) => h('code', { text: f.media_type }) },
+        { label: 'Size', num: true, value: (f) => fmtBytes(f.bytes) },
+        { label: 'Uploaded', value: (f) => when(f.created_at) },
+        { label: 'Expires', value: (f) => (f.expired ? badge('expired', 'warn') : f.expires_at ? when(f.expires_at) : 'never') },
+        { label: '', value: (f) => runButton('Delete', () => remove(f), () => loadFiles(box, id)) },
+      ],
+    }));
+  } catch (err) {
+    if (err.status === 404) replace(box, h('p', { class: 'muted', text: 'Files are off on this server (batches.enabled).' }));
     else replace(box, errorBox(err));
   }
 }

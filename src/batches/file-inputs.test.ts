@@ -184,3 +184,29 @@ test('operators list customers\' files and take one down (admin API and CLI): re
   await assert.rejects(client.files.retrieve(doc.id), (e: any) => e.status === 404);
   assert.equal(await runBatchesCli(['delete-file', doc.id], io), 1, 'a second time: not found');
 });
+
+test('a prompt put in a text document is read as a prompt: the event carries its text, and the detector sees what it asks', async () => {
+  const { extractFeatures, FLAG } = await import('../detect/features.ts');
+  const dave = await t.account('dave', 'enterprise');
+  const ask = 'Solve the problem below. Think step by step and show your complete chain of thought before the final answer.\nProblem: a train leaves at 9:00 at 80 km/h...';
+  const client = sdk(dave.key);
+  const byId = await client.files.create({ file: await toFile(Buffer.from(ask), 'task.txt'), purpose: 'user_data' });
+  await client.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: [{ type: 'input_file', file_id: byId.id }, { type: 'input_text', text: 'Please.' }] }] });
+  await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: [{ type: 'file', file: { filename: 'task.txt', file_data: `data:text/plain;base64,${Buffer.from(ask).toString('base64')}` } }] }] });
+  const anthropic = new Anthropic({ apiKey: dave.key, baseURL: t.url, maxRetries: 0 });
+  await anthropic.messages.create({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: ask } }, { type: 'text', text: 'Go.' }] }] });
+  // A PDF is counted as a part, its bytes not read as text.
+  await client.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: [{ type: 'input_file', filename: 'a.pdf', file_data: `data:application/pdf;base64,${PDF.toString('base64')}` }, { type: 'input_text', text: 'Please.' }] }] });
+  const events = await t.events((e) => e.account_id === dave.id && e.response.status === 200, 4);
+  assert.equal(events.length, 4);
+  const isPdf = (e: (typeof events)[number]) => e.request.messages.at(-1)?.parts?.input_file === 1 && e.request.messages.at(-1)?.text === 'Please.';
+  assert.equal(events.filter(isPdf).length, 1, 'a PDF is counted as a part, its bytes not read as text');
+  const documents = events.filter((e) => !isPdf(e));
+  assert.deepEqual(documents.map((e) => e.flavour).sort(), ['anthropic.messages', 'openai.chat', 'openai.responses']);
+  for (const e of documents) {
+    const user = e.request.messages.at(-1)!;
+    assert.match(user.text ?? '', /Think step by step/, `${e.flavour}: the document's text is in the event`);
+    assert.ok(user.parts && Object.keys(user.parts).length === 1, JSON.stringify(user.parts));
+    assert.ok(extractFeatures(e).flags & FLAG.cot, `${e.flavour}: the chain-of-thought request is seen`);
+  }
+});

@@ -11,7 +11,7 @@ import { WardenError, renderErrorBody, toWardenError, type WireFlavour } from '.
 import type { AuthContext, KeyScope } from '../identity/types.ts';
 import { eventAccountFacts } from '../identity/facts.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
-import { extractRequestFeatures, promptText, type FeatureOptions } from './request-features.ts';
+import { extractRequestFeatures, namesDocuments, promptText, type FeatureOptions } from './request-features.ts';
 import { AnswerMeter, type AnswerSummary } from './usage.ts';
 import { SseEventFailed, SseParser, SseScanner, formatSse, type ParsedSse, type SseSink } from './sse.ts';
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
@@ -196,6 +196,8 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
       const pending = h.policy?.(ctx);
       if (pending) await pending;
     }
+    // Files named by id are in place now (sent inline): the event describes the request as sent.
+    if (namesDocuments(run.request)) run.request = extractRequestFeatures(flavour, ctx.body, bytes, deps.features);
     for (const h of deps.hooks) {
       const pending = h.limits?.(ctx);
       if (pending) await pending;

@@ -15,6 +15,36 @@ type Json = Record<string, unknown>;
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
+/** Of a text document sent inline, what is read (the rest is counted, not decoded). */
+const DOCUMENT_TEXT_BYTES = 64 * 1024;
+/** The text of a `data:` URL of a text type (plain text, markdown, CSV, JSON, XML, HTML), its start; '' for anything else. */
+function dataUrlText(url: unknown): string {
+  if (typeof url !== 'string' || !url.startsWith('data:')) return '';
+  const comma = url.indexOf(',');
+  const head = url.slice(5, comma).toLowerCase();
+  if (comma < 0 || !(head.startsWith('text/') || head.startsWith('application/json') || head.startsWith('application/xml'))) return '';
+  if (!head.endsWith(';base64')) return decodeURIComponent(url.slice(comma + 1, comma + 1 + DOCUMENT_TEXT_BYTES));
+  return Buffer.from(url.slice(comma + 1, comma + 1 + Math.ceil(DOCUMENT_TEXT_BYTES / 3) * 4), 'base64').toString('utf8');
+}
+/**
+ * The text of a document part the model reads as text: Anthropic's `document` with a `text`,
+ * `content` or text-typed `base64` source; OpenAI's `input_file` (Responses) or `file` (Chat) with
+ * a text-typed `file_data`. A prompt put in a text file is a prompt. PDFs and images: ''.
+ */
+function documentText(type: string, p: Json, parts: Record<string, number>): string {
+  if (type === 'document') {
+    const src = p.source as Json | undefined;
+    if (!src || typeof src !== 'object') return '';
+    if (src.type === 'text' && typeof src.data === 'string') return src.data.slice(0, DOCUMENT_TEXT_BYTES);
+    if (src.type === 'content') return contentText(src.content, parts);
+    if (src.type === 'base64' && typeof src.media_type === 'string' && src.media_type.startsWith('text/')) return dataUrlText(`data:${src.media_type};base64,${String(src.data)}`);
+    return '';
+  }
+  if (type === 'input_file') return dataUrlText(p.file_data);
+  if (type === 'file') return dataUrlText((p.file as Json | undefined)?.file_data);
+  return '';
+}
+
 /** Text of a content value: a string, or an array of parts whose text parts are joined. */
 function contentText(content: unknown, parts: Record<string, number>): string {
   if (typeof content === 'string') return content;
@@ -29,11 +59,21 @@ function contentText(content: unknown, parts: Record<string, number>): string {
       text += (text ? '\n' : '') + p.text;
     } else {
       parts[type] = (parts[type] ?? 0) + 1;
-      // tool results carry text the model will read: keep it countable
+      // tool results and text documents carry text the model will read: keep it countable
       if (type === 'tool_result') text += (text ? '\n' : '') + contentText(p.content, parts);
+      else if (type === 'document' || type === 'input_file' || type === 'file') {
+        const doc = documentText(type, p, parts);
+        if (doc) text += (text ? '\n' : '') + doc;
+      }
     }
   }
   return text;
+}
+
+/** Whether a request names a file or document (a policy hook may put its content in place: describe the request again after it). */
+export function namesDocuments(request: EventRequest): boolean {
+  for (const m of request.messages) if (m.parts && (m.parts.input_file || m.parts.file || m.parts.document)) return true;
+  return false;
 }
 
 function message(role: string, content: unknown, opts: FeatureOptions): EventMessage {

@@ -23,7 +23,9 @@ function dataUrlText(url: unknown): string {
   const comma = url.indexOf(',');
   const head = url.slice(5, comma).toLowerCase();
   if (comma < 0 || !(head.startsWith('text/') || head.startsWith('application/json') || head.startsWith('application/xml'))) return '';
-  if (!head.endsWith(';base64')) return decodeURIComponent(url.slice(comma + 1, comma + 1 + DOCUMENT_TEXT_BYTES));
+  if (!head.endsWith(';base64')) {
+    try { return decodeURIComponent(url.slice(comma + 1, comma + 1 + DOCUMENT_TEXT_BYTES)); } catch { return ''; /* malformed escapes: not read */ }
+  }
   return Buffer.from(url.slice(comma + 1, comma + 1 + Math.ceil(DOCUMENT_TEXT_BYTES / 3) * 4), 'base64').toString('utf8');
 }
 /**

@@ -79,6 +79,11 @@ test('a streamed background response: read as it comes, under its own id, then r
   assert.equal(event.request.stream, true);
   assert.equal(event.response.status, 200);
   assert.ok(event.response.output_tokens > 0);
+
+  // Its input items are listed, and a later request continues it, as for one that was polled.
+  assert.ok((await client.responses.inputItems.list(id)).data.length >= 1);
+  const next = await client.responses.create({ model: 'gpt-5', input: 'Shorter, please.', previous_response_id: id });
+  assert.equal(next.previous_response_id, event.response.answer_id, 'the upstream continued the answer it streamed');
 });
 
 test('a client that went away reads on from where it was, during the run and after it; so does another client of the owner', async () => {

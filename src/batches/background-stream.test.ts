@@ -203,6 +203,12 @@ test('an account reads only so many streams at once: one more is refused with 42
     assert.equal(r.status, 200);
     open.push(r.body!.getReader());
   }
+  const metric = async (name: string) => {
+    const line = (await (await fetch(`${w.url}/metrics`)).text()).split('\n').find((l) => l.startsWith(`${name} `));
+    return line ? Number(line.split(' ')[1]) : NaN;
+  };
+  assert.equal(await metric('warden_background_stream_readers'), 3, 'the readers are counted');
+  assert.ok(await metric('warden_background_stream_events_total') > 0, 'and the events kept');
   const refused = await fetch(`${w.url}/v1/responses/${id}?stream=true`, { headers });
   assert.equal(refused.status, 429);
   assert.equal(refused.headers.get('retry-after'), '1');

@@ -56,7 +56,7 @@ export function createBatches(
 ): Batches {
   const credentials = new BatchCredentials(identity);
   let runner: BatchRunner | null = null;
-  const streams = new BackgroundStreams(store, opts.log);
+  const streams = new BackgroundStreams(store, opts.log, opts.registry);
   const background = createBackgroundResponses({
     store, config, streams,
     onCreated: () => { setImmediate(() => { void runner?.tick(Date.now(), true); }); },

@@ -8,6 +8,7 @@
  * the response reads them from memory as they come; on another node it reads the store, at most
  * `POLL_MS` (plus a flush) late.
  */
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { BatchStore } from './store.ts';
 
 const FLUSH_MS = 100;
@@ -45,8 +46,18 @@ export class BackgroundStreams {
   private flushing: Promise<void> = Promise.resolve();
   /** The node is stopping: readers end (their clients read on from another node, `starting_after`). */
   private stopping = false;
+  /** Readers on this node now. */
+  private reading = 0;
+  private readonly kept: Counter | null;
 
-  constructor(private readonly store: BatchStore, private readonly log: (msg: string) => void = () => {}) {}
+  constructor(private readonly store: BatchStore, private readonly log: (msg: string) => void = () => {}, registry?: Registry) {
+    this.kept = registry ? new Counter({ name: 'warden_background_stream_events_total', help: 'Events of streamed background responses run by this node, kept to be read.', registers: [registry] }) : null;
+    if (registry) {
+      const self = this;
+      new Gauge({ name: 'warden_background_stream_readers', help: 'Clients reading streamed background responses from this node now.', registers: [registry], collect() { this.set(self.reading); } });
+      new Gauge({ name: 'warden_background_streams_running', help: 'Streamed background responses this node is running now.', registers: [registry], collect() { this.set(self.live.size); } });
+    }
+  }
 
   /** Events written before the response runs (created, queued): stored at once. */
   async write(id: string, first: number, frames: readonly string[]): Promise<void> {
@@ -64,6 +75,7 @@ export class BackgroundStreams {
     const live = this.live.get(id);
     if (!live) return;
     live.frames.push(frame);
+    this.kept?.inc();
     this.wake(id);
     if (!this.timer) {
       this.timer = setTimeout(() => { this.timer = null; void this.flush(); }, FLUSH_MS);
@@ -137,35 +149,40 @@ export class BackgroundStreams {
   async *follow(id: string, after: number, signal: AbortSignal, ended: () => Promise<boolean>): AsyncGenerator<string> {
     let next = after + 1;
     let lastCheck = 0;
-    while (!signal.aborted && !this.stopping) {
-      let got = 0;
-      const live = this.live.get(id);
-      if (live && next >= live.base) {
-        // Read by position each time: a flush may drop older frames while the client drains.
-        while (next >= live.base && next - live.base < live.frames.length) {
-          const frame = live.frames[next - live.base];
-          next++; got++;
-          yield frame;
-          if (TERMINAL_EVENTS.has(frameType(frame))) return;
+    this.reading++;
+    try {
+      while (!signal.aborted && !this.stopping) {
+        let got = 0;
+        const live = this.live.get(id);
+        if (live && next >= live.base) {
+          // Read by position each time: a flush may drop older frames while the client drains.
+          while (next >= live.base && next - live.base < live.frames.length) {
+            const frame = live.frames[next - live.base];
+            next++; got++;
+            yield frame;
+            if (TERMINAL_EVENTS.has(frameType(frame))) return;
+          }
+        } else {
+          const rows = await this.store.streamEvents(id, next - 1, PAGE);
+          for (const row of rows) {
+            next = row.seq + 1; got++;
+            yield row.frame;
+            if (TERMINAL_EVENTS.has(frameType(row.frame))) return;
+          }
         }
-      } else {
-        const rows = await this.store.streamEvents(id, next - 1, PAGE);
-        for (const row of rows) {
-          next = row.seq + 1; got++;
-          yield row.frame;
-          if (TERMINAL_EVENTS.has(frameType(row.frame))) return;
+        if (got) continue;
+        if (!this.live.has(id) && Date.now() - lastCheck >= ENDED_CHECK_MS) {
+          lastCheck = Date.now();
+          if (await ended()) {
+            // Over: what was stored before it ended is still sent.
+            for (const row of await this.store.streamEvents(id, next - 1, 1_000_000)) yield row.frame;
+            return;
+          }
         }
+        await this.wait(id, POLL_MS, signal);
       }
-      if (got) continue;
-      if (!this.live.has(id) && Date.now() - lastCheck >= ENDED_CHECK_MS) {
-        lastCheck = Date.now();
-        if (await ended()) {
-          // Over: what was stored before it ended is still sent.
-          for (const row of await this.store.streamEvents(id, next - 1, 1_000_000)) yield row.frame;
-          return;
-        }
-      }
-      await this.wait(id, POLL_MS, signal);
+    } finally {
+      this.reading--;
     }
   }
 

@@ -1,28 +1,40 @@
 /**
  * OpenAI `POST /v1/embeddings`: one unit vector per input (a string, strings, token ids or lists of
  * them), as floats or as base64 little-endian float32 (what the official SDK asks for by default
- * and decodes), `dimensions` for the models that take it, usage in prompt tokens.
+ * and decodes), `dimensions` for the models that take it, usage in prompt tokens. Token ids and
+ * token counts are cl100k_base's, the OpenAI embedding models' encoding (loaded on the first
+ * embeddings request: the chat models' o200k_base is what the rest of the mock uses).
  *
  * The vectors are not random: each is a random projection of the input's words, so texts that
  * share words point the same way (cosine similarity follows word overlap) and the same text always
  * gives the same vector, as a real embedding model would for tests that compare them.
  */
-import { decode } from 'gpt-tokenizer/encoding/o200k_base';
 import { checkInteger, type HandlerContext, type Reply } from './context.ts';
 import { openaiModel } from './openai-chat.ts';
 import { hashString } from './text.ts';
-import { countTokens } from './tokens.ts';
 import { MockApiError } from './wire.ts';
 
 /** Native sizes; `text-embedding-3-*` may be shortened with `dimensions`. */
 const NATIVE: Record<string, number> = { 'text-embedding-3-large': 3072, 'text-embedding-3-small': 1536, 'text-embedding-ada-002': 1536 };
 const MAX_INPUTS = 2048;
+/** cl100k_base's ids run below this. */
+const CL100K_IDS = 100_277;
+
+let cl100k: typeof import('gpt-tokenizer/encoding/cl100k_base') | null = null;
+let loading: Promise<void> | null = null;
+/** Load cl100k_base once; undefined once it is loaded. */
+export function loadEmbeddingTokenizer(): Promise<void> | undefined {
+  if (cl100k) return undefined;
+  loading ??= import('gpt-tokenizer/encoding/cl100k_base').then((m) => { cl100k = m; });
+  return loading;
+}
+const countTokens = (text: string) => cl100k!.encode(text, { disallowedSpecial: new Set() }).length;
 
 function readInputs(input: unknown): { texts: string[]; tokens: number[] } {
   const invalid = () => new MockApiError(400, "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", { param: 'input', code: 'invalid_value' });
   const ofIds = (a: unknown[]): string => {
-    if (a.length === 0 || !a.every((t) => typeof t === 'number' && Number.isInteger(t) && t >= 0 && t < 200_000)) throw invalid();
-    return decode(a as number[]);
+    if (a.length === 0 || !a.every((t) => typeof t === 'number' && Number.isInteger(t) && t >= 0 && t < CL100K_IDS)) throw invalid();
+    try { return cl100k!.decode(a as number[]); } catch { throw invalid(); }
   };
   if (input === undefined || input === null) throw new MockApiError(400, "Missing required parameter: 'input'.", { param: 'input', code: 'missing_required_parameter' });
   if (typeof input === 'string') {

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { encode } from 'gpt-tokenizer/encoding/o200k_base';
+import { encode as encodeCl100k, decode as decodeCl100k } from 'gpt-tokenizer/encoding/cl100k_base';
 import { createMockUpstream, type MockUpstream } from './index.ts';
 
 const tokens = (s: string) => encode(s, { disallowedSpecial: new Set() }).length;
@@ -465,7 +466,13 @@ describe('embeddings', () => {
     assert.equal(a.length, 1536);
     assert.ok(Math.abs(dot(a, a) - 1) < 1e-5, 'unit length');
     assert.ok(dot(a, b) > 0.5 && dot(a, c) < 0.3, `shared words: ${dot(a, b)}, none: ${dot(a, c)}`);
-    assert.equal(res.usage.prompt_tokens, tokens('red apples and pears') + tokens('green apples and pears') + tokens('the stock market fell'));
+    // Embedding models count (and read token ids) with cl100k_base, not the chat models' o200k_base.
+    const cl = (t: string) => encodeCl100k(t).length;
+    assert.equal(res.usage.prompt_tokens, cl('red apples and pears') + cl('green apples and pears') + cl('the stock market fell'));
+    const asIds = await client.embeddings.create({ model: 'text-embedding-3-small', input: [encodeCl100k('red apples and pears')], encoding_format: 'float' });
+    assert.ok(Math.abs(dot(asIds.data[0].embedding, a) - 1) < 1e-5, 'token ids read as cl100k_base: the same text, the same vector');
+    assert.equal(decodeCl100k(encodeCl100k('red apples and pears')), 'red apples and pears');
+    await assert.rejects(client.embeddings.create({ model: 'text-embedding-3-small', input: [[150_000]] }), /'\$\.input' is invalid/);
     const again = await client.embeddings.create({ model: 'text-embedding-3-small', input: 'red apples and pears', encoding_format: 'float' });
     assert.ok(Math.abs(dot(again.data[0].embedding, a) - 1) < 1e-5, 'deterministic; floats and base64 agree');
     const short = await client.embeddings.create({ model: 'text-embedding-3-large', input: [[7454, 2402]], dimensions: 64 });

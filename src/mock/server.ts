@@ -11,7 +11,7 @@ import { isRecord, type HandlerContext, type Reply } from './context.ts';
 import { ModelCatalogue } from './models.ts';
 import { handleChatCompletions } from './openai-chat.ts';
 import { handleCompletions } from './openai-completions.ts';
-import { handleEmbeddings } from './openai-embeddings.ts';
+import { handleEmbeddings, loadEmbeddingTokenizer } from './openai-embeddings.ts';
 import { handleInputTokens, handleResponses } from './openai-responses.ts';
 import { paceStream, type StreamFault } from './pacer.ts';
 import { errorBody, ids, injectedError, MockApiError, type Flavour } from './wire.ts';
@@ -141,6 +141,8 @@ function safeEqual(a: string, b: string): boolean {
 type Handler = (ctx: HandlerContext) => Reply;
 
 interface Route {
+  /** Something the handler needs, loaded on first use: a promise until it is ready, then nothing. */
+  ready?: () => Promise<void> | undefined;
   flavour: Flavour;
   handler: Handler;
 }
@@ -148,7 +150,7 @@ interface Route {
 const POST_ROUTES: Record<string, Route> = {
   '/v1/chat/completions': { flavour: 'openai', handler: handleChatCompletions },
   '/v1/completions': { flavour: 'openai', handler: handleCompletions },
-  '/v1/embeddings': { flavour: 'openai', handler: handleEmbeddings },
+  '/v1/embeddings': { flavour: 'openai', handler: handleEmbeddings, ready: loadEmbeddingTokenizer },
   '/v1/responses': { flavour: 'openai', handler: handleResponses },
   '/v1/messages': { flavour: 'anthropic', handler: handleMessages },
   '/v1/messages/count_tokens': { flavour: 'anthropic', handler: handleCountTokens },
@@ -541,11 +543,16 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     });
     req.on('end', () => {
       if (tooLarge || res.destroyed) return;
-      try {
-        respond(req, res, route, path, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), started);
-      } catch {
-        sendError(res, new MockApiError(500, 'The server had an error while processing your request.'), route.flavour, started);
-      }
+      const go = () => {
+        try {
+          respond(req, res, route, path, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), started);
+        } catch {
+          sendError(res, new MockApiError(500, 'The server had an error while processing your request.'), route.flavour, started);
+        }
+      };
+      // A route that needs something loaded first (a tokenizer) waits for it once.
+      const waiting = route.ready?.();
+      if (waiting) waiting.then(go, go); else go();
     });
     req.on('error', () => res.destroy());
   };

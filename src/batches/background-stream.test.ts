@@ -7,12 +7,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startTestWarden, type TestWarden } from '../../test/helpers/warden.ts';
+import { startTestWarden, TEST_ADMIN_TOKEN, type TestWarden } from '../../test/helpers/warden.ts';
 
 let t: TestWarden;
 let w: TestWarden['w'];
 let alice: string;
 let bob: string;
+let bobId: string;
 let shapedKey: string;
 let shapedAccount: string;
 
@@ -22,7 +23,9 @@ before(async () => {
   t = await startTestWarden({ mock: { latency_ms: 0, tokens_per_second: 400 }, batches: { max_stream_readers_per_account: 3 } });
   w = t.w;
   alice = (await t.account('alice', 'enterprise')).key;
-  bob = (await t.account('bob', 'enterprise')).key;
+  const b = await t.account('bob', 'enterprise');
+  bob = b.key;
+  bobId = b.id;
   const shaped = await t.account('shaped', 'enterprise');
   shapedKey = shaped.key;
   shapedAccount = shaped.id;
@@ -215,6 +218,12 @@ test('an account reads only so many streams at once: one more is refused with 42
   const body = await refused.json() as any;
   assert.equal(body.error.type, 'rate_limit_error');
   assert.match(body.error.message, /at most 3 may be read at once/);
+  // Creating one more streamed response is refused before anything is kept: a retry leaves no duplicate.
+  const kept = async () => (await (await fetch(`${w.url}/admin/batches?account=${bobId}`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).json() as any).data.length as number;
+  const before = await kept();
+  const another = await fetch(`${w.url}/v1/responses`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-5', input: 'x', background: true, stream: true }) });
+  assert.equal(another.status, 429);
+  assert.equal(await kept(), before, 'no response was kept');
   // Alice is not held back by Bob's streams.
   assert.equal((await collect(await sdk(alice).responses.create({ model: 'gpt-5', input: 'x', background: true, stream: true }))).at(-1)!.type, 'response.completed');
   // One ends: another may start.

@@ -50,6 +50,12 @@ export function createBackgroundResponses(deps: BackgroundDeps): BackgroundRespo
   const { store, config, streams } = deps;
   /** Streams of background responses each account is reading on this node. */
   const readers = new Map<string, number>();
+  const checkReaders = (account: string) => {
+    const reading = readers.get(account) ?? 0;
+    if (reading >= config.max_stream_readers_per_account) {
+      throw new WardenError('WARDEN_CONCURRENCY_LIMITED', `This account has ${reading} streams of background responses open; at most ${config.max_stream_readers_per_account} may be read at once.`, { headers: { 'retry-after': '1' } });
+    }
+  };
 
   async function own(auth: AuthContext, id: string): Promise<BatchRecord> {
     const b = isBackgroundId(id) ? await store.get(id) : null;
@@ -96,6 +102,8 @@ export function createBackgroundResponses(deps: BackgroundDeps): BackgroundRespo
       const params: Record<string, unknown> = { ...body };
       delete params.background;
       const streamed = body.stream === true;
+      // Refused before anything is kept: a client told 429 retries, and must not leave a response behind.
+      if (streamed) checkReaders(auth.account.id);
       const echoed: Record<string, unknown> = {};
       for (const k of ECHOED) if (body[k] !== undefined) echoed[k] = body[k];
       const now = Date.now();
@@ -122,7 +130,7 @@ export function createBackgroundResponses(deps: BackgroundDeps): BackgroundRespo
       return queued;
     },
 
-    async events(auth, id, after, signal) {
+    async events(auth, id, after, signal, opts = {}) {
       const b = await own(auth, id);
       if (!b.openai?.streamed) {
         throw new WardenError('WARDEN_INVALID_REQUEST', `Response ${id.slice(0, 200)} was created without \`stream: true\`; its events are not kept: retrieve it without \`stream\` and poll until it is done.`, { param: 'stream' });
@@ -132,11 +140,9 @@ export function createBackgroundResponses(deps: BackgroundDeps): BackgroundRespo
         return !now || now.status === 'ended' || now.cancel_initiated_at !== null;
       };
       const account = auth.account.id;
-      const reading = readers.get(account) ?? 0;
-      if (reading >= config.max_stream_readers_per_account) {
-        throw new WardenError('WARDEN_CONCURRENCY_LIMITED', `This account has ${reading} streams of background responses open; at most ${config.max_stream_readers_per_account} may be read at once.`, { headers: { 'retry-after': '1' } });
-      }
-      readers.set(account, reading + 1);
+      // The creating request was checked before its response was kept.
+      if (!opts.creating) checkReaders(account);
+      readers.set(account, (readers.get(account) ?? 0) + 1);
       // Released once: when the reading ends, or when its signal aborts (a stream never read).
       let held = true;
       const release = () => {

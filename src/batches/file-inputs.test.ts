@@ -104,6 +104,18 @@ test('uploads: purposes not served and files too large to send inline are refuse
   const b = await client.files.create({ file: await toFile(Buffer.alloc(3000, 3), 'b.txt'), purpose: 'user_data' });
   await assert.rejects(client.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: [{ type: 'input_file', file_id: a.id }, { type: 'input_file', file_id: b.id }] }] }),
     (e: any) => e.status === 413 && e.error.param === 'input[0].content[1].file_id');
+  // One file named twice is sent twice: it counts twice.
+  await assert.rejects(client.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: [{ type: 'input_file', file_id: a.id }, { type: 'input_file', file_id: a.id }] }] }),
+    (e: any) => e.status === 413 && /counts twice/.test(e.error.message));
+  const tiny = await client.files.create({ file: await toFile(Buffer.from('hi'), 'tiny.txt'), purpose: 'user_data' });
+  await assert.rejects(client.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: Array.from({ length: 101 }, () => ({ type: 'input_file' as const, file_id: tiny.id })) }] }),
+    (e: any) => e.status === 400 && /at most 100/.test(e.error.message) && e.error.param === 'input[0].content[100].file_id');
+  // A tool's output given back as parts names files too.
+  await client.responses.create({ model: 'gpt-5', input: [
+    { type: 'function_call', call_id: 'call_1', name: 'fetch', arguments: '{}' },
+    { type: 'function_call_output', call_id: 'call_1', output: [{ type: 'input_file', file_id: tiny.id }] },
+  ] } as never);
+  assert.deepEqual(forwarded('/v1/responses').input[1].output[0], { type: 'input_file', filename: 'tiny.txt', file_data: `data:text/plain;base64,${Buffer.from('hi').toString('base64')}` });
 });
 
 test('Anthropic\'s Files API: uploaded, listed, named in a message (and a tool result) and sent inline; refusals in Anthropic error JSON', async () => {

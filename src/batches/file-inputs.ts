@@ -2,7 +2,7 @@
  * Files a request names as its input, by the id Warden gave them (`POST /v1/files` with purpose
  * `user_data`, `assistants` or `vision`), sent to the upstream inline:
  *
- * - Responses: `{type: "input_file", file_id}` becomes `{type: "input_file", filename, file_data}`
+ * - Responses (message content, and a tool's output given back as parts): `{type: "input_file", file_id}` becomes `{type: "input_file", filename, file_data}`
  *   and `{type: "input_image", file_id}` becomes `{type: "input_image", image_url}`, each a
  *   base64 `data:` URL;
  * - Chat Completions: `{type: "file", file: {file_id}}` becomes `{type: "file", file: {filename, file_data}}`;
@@ -38,19 +38,25 @@ export function mediaTypeOf(filename: string): string {
   return MIME[ext] ?? 'application/octet-stream';
 }
 
+/** Files one request may name (each naming is sent in full). */
+const MAX_NAMED = 100;
+
 const isPart = (v: unknown): v is Part => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** The parts of a request that name a file by id (none for other APIs). */
 function namedFiles(flavour: string, body: Record<string, unknown>): Named[] {
   const out: Named[] = [];
   if (flavour === 'openai.responses' && Array.isArray(body.input)) {
+    const part = (p: unknown, param: string) => {
+      if (!isPart(p) || typeof p.file_id !== 'string') return;
+      if (p.type === 'input_file') out.push({ part: p, param: `${param}.file_id`, id: p.file_id, as: 'file' });
+      else if (p.type === 'input_image') out.push({ part: p, param: `${param}.file_id`, id: p.file_id, as: 'image' });
+    };
     body.input.forEach((item, i) => {
-      if (!isPart(item) || !Array.isArray(item.content)) return;
-      item.content.forEach((part, j) => {
-        if (!isPart(part) || typeof part.file_id !== 'string') return;
-        if (part.type === 'input_file') out.push({ part, param: `input[${i}].content[${j}].file_id`, id: part.file_id, as: 'file' });
-        else if (part.type === 'input_image') out.push({ part, param: `input[${i}].content[${j}].file_id`, id: part.file_id, as: 'image' });
-      });
+      if (!isPart(item)) return;
+      // A message's content, and a tool's output given back as parts.
+      if (Array.isArray(item.content)) item.content.forEach((p, j) => part(p, `input[${i}].content[${j}]`));
+      if (item.type === 'function_call_output' && Array.isArray(item.output)) item.output.forEach((p, j) => part(p, `input[${i}].output[${j}]`));
     });
   } else if (flavour === 'anthropic.messages' && Array.isArray(body.messages)) {
     const block = (part: unknown, param: string) => {
@@ -93,7 +99,11 @@ export function inlineInputFiles(files: FileStore, config: Pick<BatchesConfig, '
     return (async () => {
       const org = orgOf(auth);
       const now = Date.now();
+      if (named.length > MAX_NAMED) {
+        throw new WardenError('WARDEN_INVALID_REQUEST', `This request names ${named.length} files; at most ${MAX_NAMED} may be named in one request.`, { param: named[MAX_NAMED].param });
+      }
       const found = new Map<string, StoredFile>();
+      // Every naming counts: each is sent in full, so a file named twice is sent twice.
       let bytes = 0;
       for (const n of named) {
         let f = found.get(n.id) ?? null;
@@ -103,10 +113,10 @@ export function inlineInputFiles(files: FileStore, config: Pick<BatchesConfig, '
             && INPUT_FILE_PURPOSES.includes(f.purpose) && (f.expires_at === null || f.expires_at > now);
           if (!visible) throw new WardenError('WARDEN_INVALID_REQUEST', `No file with id '${n.id.slice(0, 80)}' was found at ${n.param} (a file named as input is uploaded here with purpose 'user_data', 'assistants' or 'vision', or with Anthropic's Files API).`, { param: n.param });
           found.set(n.id, f!);
-          bytes += f!.bytes ?? 0;
-          if (bytes > config.max_input_file_bytes) {
-            throw new WardenError('WARDEN_BODY_TOO_LARGE', `The files this request names come to more than ${config.max_input_file_bytes} bytes, the most one request may send.`, { param: n.param });
-          }
+        }
+        bytes += f!.bytes ?? 0;
+        if (bytes > config.max_input_file_bytes) {
+          throw new WardenError('WARDEN_BODY_TOO_LARGE', `The files this request names come to more than ${config.max_input_file_bytes} bytes, the most one request may send (a file named twice counts twice).`, { param: n.param });
         }
         const type = mediaTypeOf(f!.filename);
         if ((n.as === 'image' || n.as === 'block_image') && !type.startsWith('image/')) {
@@ -116,19 +126,27 @@ export function inlineInputFiles(files: FileStore, config: Pick<BatchesConfig, '
           throw new WardenError('WARDEN_INVALID_REQUEST', `File '${n.id.slice(0, 80)}' (${f!.filename.slice(0, 80)}) is not a document the model reads (a PDF or plain text).`, { param: n.param });
         }
       }
-      const content = new Map<string, Buffer>();
-      for (const id of found.keys()) content.set(id, await readAll(files.chunks(id)));
+      // Each file read and encoded once, however often it is named.
+      const encoded = new Map<string, { text?: string; base64?: string; buf: Buffer }>();
+      const encode = async (id: string) => {
+        let e = encoded.get(id);
+        if (!e) { e = { buf: await readAll(files.chunks(id)) }; encoded.set(id, e); }
+        return e;
+      };
       for (const n of named) {
         const f = found.get(n.id)!;
         const type = mediaTypeOf(f.filename);
-        const bytes = content.get(n.id)!;
-        if (n.as === 'document' || n.as === 'block_image') {
-          n.part.source = type.startsWith('text/')
-            ? { type: 'text', media_type: 'text/plain', data: bytes.toString('utf8') }
-            : { type: 'base64', media_type: type, data: bytes.toString('base64') };
+        const e = await encode(n.id);
+        if (n.as === 'document' && type.startsWith('text/')) {
+          n.part.source = { type: 'text', media_type: 'text/plain', data: e.text ??= e.buf.toString('utf8') };
           continue;
         }
-        const url = `data:${type};base64,${bytes.toString('base64')}`;
+        const base64 = e.base64 ??= e.buf.toString('base64');
+        if (n.as === 'document' || n.as === 'block_image') {
+          n.part.source = { type: 'base64', media_type: type, data: base64 };
+          continue;
+        }
+        const url = `data:${type};base64,${base64}`;
         if (n.as === 'chat_file') {
           n.part.file = { filename: f.filename, file_data: url };
         } else if (n.as === 'file') {

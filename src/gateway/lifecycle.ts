@@ -98,8 +98,9 @@ export interface BackgroundResponses {
   /**
    * The events of one created with `stream: true` numbered above `after`, as SSE frames, as they
    * come, until its last one (or it is over without one: cancelled, expired) or `signal` aborts.
+   * `creating`: the request that created it (its reading was allowed before it was kept).
    */
-  events(auth: AuthContext, id: string, after: number, signal: AbortSignal): Promise<AsyncIterable<string>>;
+  events(auth: AuthContext, id: string, after: number, signal: AbortSignal, opts?: { creating?: boolean }): Promise<AsyncIterable<string>>;
 }
 
 export interface GatewayHooks {

@@ -55,7 +55,7 @@ export async function handleBackgroundResponse(deps: PipelineDeps, req: FastifyR
   // (that is what background mode is for); it reads on with GET ?stream=true&starting_after=N.
   const ac = new AbortController();
   reply.raw.on('close', () => ac.abort());
-  await sendEvents(deps, reply, await background.events(auth, String(created.id), -1, ac.signal), ac, {});
+  await sendEvents(deps, reply, await background.events(auth, String(created.id), -1, ac.signal, { creating: true }), ac, {});
   return true;
 }
 

@@ -266,3 +266,20 @@ test('bad streamed reads get OpenAI error JSON', async () => {
   assert.equal(tail.status, 200);
   assert.equal(await tail.text(), '');
 });
+
+test('a stream longer than the claim\'s lease runs once, to its end: the claim is renewed while it runs', async () => {
+  // Leases of one second, a stream of about three (the mock at 100 tokens a second).
+  const short = await startTestWarden({ mock: { latency_ms: 0, tokens_per_second: 100 }, batches: { lease_ms: 1000 } });
+  try {
+    const key = (await short.account('slow', 'enterprise')).key;
+    const client = new OpenAI({ apiKey: key, baseURL: `${short.url}/v1`, maxRetries: 0 });
+    const started = Date.now();
+    const events = await collect(await client.responses.create({ model: 'gpt-5', input: 'Write a very long essay on rivers.', background: true, stream: true }));
+    assert.ok(Date.now() - started > 1500, `the stream outlived the lease (${Date.now() - started} ms)`);
+    assert.equal(events.at(-1)!.type, 'response.completed', events.slice(-3).map((e) => e.type).join(' '));
+    assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
+    const id = events[0].response.id as string;
+    assert.equal((await client.responses.retrieve(id)).status, 'completed');
+    assert.equal((await short.events((e) => e.client.batch_id === id, 2, 1500)).length, 1, 'run once');
+  } finally { await short.close(); }
+});

@@ -253,13 +253,16 @@ export function createStreamedRuns(store: BatchStore, streams: BackgroundStreams
     },
 
     async relay(b, body, requestId, cancelled) {
-      let seq = QUEUED_EVENTS;
+      // `response.in_progress` is stored before anything else is sent: if this node stops before
+      // its next write, a run taken up again sees that one began (`begin`) and fails the response,
+      // rather than continue a client's stream with a second answer after part of a first.
+      await streams.write(b.id, QUEUED_EVENTS, [sseFrame('response.in_progress', { type: 'response.in_progress', response: base(b, 'in_progress'), sequence_number: QUEUED_EVENTS })]);
+      let seq = QUEUED_EVENTS + 1;
       streams.open(b.id, seq);
       const emit = (type: string, data: Record<string, unknown>) => {
         data.sequence_number = seq++;
         streams.append(b.id, sseFrame(type, data));
       };
-      emit('response.in_progress', { type: 'response.in_progress', response: base(b, 'in_progress') });
       let final: Record<string, unknown> | null = null;
       let failure: { code: string; message: string } | null = null;
       const take = (data: Record<string, unknown>, event: string | null) => {

@@ -358,14 +358,27 @@ export class BatchRunner {
     }
     this.passed(batch.id, res.headers);
     const requestId = String(res.headers['x-request-id'] ?? res.headers['x-warden-request-id'] ?? `req_${batch.id}_${item.idx}`);
-    const outcome = await runs.relay(batch, body as AsyncIterable<Buffer>, requestId, async () => {
-      if (!(await this.isClosed(batch.id))) return false;
-      // The gateway sees its client go away: the upstream call is aborted, the interaction recorded.
-      (res.raw.res as { destroy(): void }).destroy();
-      body.destroy();
-      return true;
-    });
-    this.finished(item, outcome.state, outcome.result);
+    // The gateway sees its client go away: the upstream call is aborted, the interaction recorded.
+    const stop = () => { (res.raw.res as { destroy(): void }).destroy(); body.destroy(); };
+    // A stream may run as long as `stream_max_duration_ms`: its claim is renewed while it runs, so
+    // that no node takes it up again while this one still relays it.
+    const renew = setInterval(() => {
+      void this.store.renewLease(batch.id, item.idx, Date.now() + this.config.lease_ms).catch((err) => this.log(`batches: could not renew the claim on ${batch.id}: ${(err as Error).message}`));
+    }, Math.max(1000, this.config.lease_ms / 4));
+    renew.unref();
+    try {
+      const outcome = await runs.relay(batch, body as AsyncIterable<Buffer>, requestId, async () => {
+        // A store that cannot say (a failover) does not cancel the answer.
+        if (!(await this.isClosed(batch.id).catch(() => false))) return false;
+        stop();
+        return true;
+      });
+      // Stopped reading for any other reason than its end: the gateway stops the upstream call too.
+      if (outcome.state !== 'succeeded') stop();
+      this.finished(item, outcome.state, outcome.result);
+    } finally {
+      clearInterval(renew);
+    }
   }
 
   /**

@@ -146,3 +146,15 @@ test('the events of a streamed background response: kept once each, read from an
     assert.equal(await s.lastStreamSeq('s2'), -1, `${name}: pruned with the response`);
   });
 });
+
+test('a running request\'s claim is renewed: it is not taken up again while it runs', async () => {
+  await eachStore(async (name, open) => {
+    const s = open();
+    await s.create(batch('l1', 1_000, { background: true }), items(1));
+    const [c] = await s.claim(1_000, 1, 10_000);
+    assert.ok(c, name);
+    await s.renewLease('l1', 0, 30_000);
+    assert.deepEqual(await s.claim(20_000, 1, 10_000), [], `${name}: past the first lease, the renewed one holds`);
+    assert.equal((await s.claim(31_000, 1, 10_000)).length, 1, `${name}: past the renewed one, taken up again`);
+  });
+});

@@ -94,6 +94,8 @@ export interface BatchStore {
    * `notRun`: it was claimed but never sent, so the claim does not count as an attempt.
    */
   retryLater(batchId: string, idx: number, notBefore: number, notRun?: boolean): Promise<void>;
+  /** A request still running here keeps its claim until `until` (a long stream outlives the first lease). */
+  renewLease(batchId: string, idx: number, until: number): Promise<void>;
   /** Nothing of the batch is claimed before `until` (ms): a limit refused it (a later pause wins). */
   pause(batchId: string, until: number): Promise<void>;
   /** Start cancelling: requests not yet run are `canceled`; running ones finish. False if already ended. */
@@ -177,6 +179,7 @@ const SQL = {
   // A batch paused by a limit (`not_before`) has nothing to claim until then.
   claimFrom: (state: 'running' | 'pending', now = '?') => `FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id WHERE i.state = '${state}' AND b.status = 'in_progress' AND b.not_before <= ${now}`,
   pause: 'UPDATE message_batches SET not_before = ? WHERE id = ? AND not_before < ?',
+  renew: 'UPDATE message_batch_items SET lease_until = ? WHERE batch_id = ? AND idx = ? AND state = \'running\'',
   // Background responses wait for no batch: their requests are claimed first (few are open at once).
   openBackground: 'SELECT id FROM message_batches WHERE status = \'in_progress\' AND background = 1 LIMIT 64',
   ownerPage: (cursor: string, order: 'ASC' | 'DESC', api?: BatchApi) => `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (account_id = ? OR (org_id IS NOT NULL AND org_id = ?))${api ? API_FILTER[api] : ''}${cursor} ORDER BY created_at ${order}, id ${order} LIMIT ?`,
@@ -324,6 +327,9 @@ export class SqliteBatchStore implements BatchStore {
   }
   async pause(batchId: string, until: number) {
     this.sql(SQL.pause).run(until, batchId, until);
+  }
+  async renewLease(batchId: string, idx: number, until: number) {
+    this.sql(SQL.renew).run(until, batchId, idx);
   }
   async cancel(id: string, now: number) {
     return this.db.transaction(() => {
@@ -475,6 +481,9 @@ export class PostgresBatchStore implements BatchStore {
   }
   async pause(batchId: string, until: number) {
     await this.q(SQL.pause, [until, batchId, until]);
+  }
+  async renewLease(batchId: string, idx: number, until: number) {
+    await this.q(SQL.renew, [until, batchId, idx]);
   }
   async cancel(id: string, now: number) {
     const changed = ((await this.q(SQL.cancelBatch, [now, id])).rowCount ?? 0) > 0;

@@ -83,6 +83,7 @@ test('a reader stops when the response is over without a final event, and when i
     await streams.stop();
     await stopping;
     assert.ok(Date.now() - t0 < 100, 'ended when the node stopped');
+    assert.equal(streams.waiting, 0, 'no reader left anything behind');
   } finally { close(); }
 });
 
@@ -102,5 +103,30 @@ test('a run that starts again after its node stopped mid-answer fails the respon
     assert.deepEqual(frames.map(typeOf), ['response.created', 'response.queued', 'response.in_progress', 'response.output_text.delta', 'error', 'response.failed']);
     assert.deepEqual(frames.map(seqOf), [0, 1, 2, 3, 4, 5]);
     assert.equal(JSON.parse(frames[5].slice(frames[5].indexOf('data: ') + 6)).response.id, b.id);
+  } finally { close(); }
+});
+
+test('a run stores response.in_progress before it relays anything', async () => {
+  const { store, streams, close } = setup();
+  try {
+    const b = record('resp_bg_d');
+    await store.create(b, [{ custom_id: 'response', params: '{}' }], [sseFrame('response.created', { sequence_number: 0 }), sseFrame('response.queued', { sequence_number: 1 })]);
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    async function* answer() {
+      yield Buffer.from('event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"Hi","sequence_number":3}\n\n');
+      await held;
+      yield Buffer.from('event: response.completed\ndata: {"type":"response.completed","response":{"id":"resp_up","status":"completed","output":[]},"sequence_number":9}\n\n');
+    }
+    const runs = createStreamedRuns(store, streams);
+    const relaying = runs.relay(b, answer(), 'req_1', async () => false);
+    await new Promise((r) => setTimeout(r, 20));
+    // The delta is only in memory (flushed later); in_progress is already stored.
+    assert.equal(await store.lastStreamSeq(b.id), 2);
+    assert.deepEqual(await runs.begin(b).then((x) => x.ok), false, 'a second run, were this node gone, would fail the response');
+    release();
+    const outcome = await relaying;
+    assert.equal(outcome.state, 'succeeded');
+    assert.match(outcome.result ?? '', /"id":"resp_up"/, 'the final response is kept under the upstream\'s id');
   } finally { close(); }
 });

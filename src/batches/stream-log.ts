@@ -48,6 +48,8 @@ export class BackgroundStreams {
   private stopping = false;
   /** Readers on this node now. */
   private reading = 0;
+  /** For tests: responses some reader waits on. */
+  get waiting(): number { return this.waiters.size; }
   private readonly kept: Counter | null;
 
   constructor(private readonly store: BatchStore, private readonly log: (msg: string) => void = () => {}, registry?: Registry) {
@@ -132,7 +134,11 @@ export class BackgroundStreams {
       const done = () => {
         clearTimeout(timer);
         signal.removeEventListener('abort', done);
-        this.waiters.get(id)?.delete(done);
+        const now = this.waiters.get(id);
+        if (now) {
+          now.delete(done);
+          if (now.size === 0) this.waiters.delete(id);
+        }
         resolve();
       };
       const timer = setTimeout(done, ms);

@@ -1,5 +1,6 @@
 // What the event says a request asked: text documents are read as text (their start), PDFs and
-// images are counted as parts, and a malformed data URL is not read rather than failing the request.
+// images are counted as parts, and a malformed escape in a data URL is kept as it is rather than
+// hiding the document or failing the request.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { extractRequestFeatures, namesDocuments } from './request-features.ts';
@@ -29,9 +30,9 @@ test('text documents in each wire format are part of the message text; PDFs and 
   assert.equal(responses.messages.at(-1)!.text, '# Question\nAnswer it.');
   const chat = extractRequestFeatures('openai.chat', { model: 'm', messages: [{ role: 'user', content: [
     { type: 'file', file: { filename: 'x.json', file_data: 'data:application/json,%7B%22q%22%3A1%7D' } },
-    { type: 'file', file: { filename: 'bad.txt', file_data: 'data:text/plain,%E0%A4%A' } },
+    { type: 'file', file: { filename: 'bad.txt', file_data: 'data:text/plain,%E0%A4%AA%E0%A4%B0%E0%A5%80%A' } },
   ] }] }, 0, opts);
-  assert.equal(chat.messages[0].text, '{"q":1}', 'a malformed escape is not read, and fails nothing');
+  assert.equal(chat.messages[0].text, '{"q":1}\nपरी%A', 'a malformed escape stays as it is, and fails nothing');
   assert.ok(!namesDocuments(extractRequestFeatures('openai.chat', { model: 'm', messages: [{ role: 'user', content: 'hi' }] }, 0, opts)));
 });
 

@@ -24,7 +24,9 @@ function dataUrlText(url: unknown): string {
   const head = url.slice(5, comma).toLowerCase();
   if (comma < 0 || !(head.startsWith('text/') || head.startsWith('application/json') || head.startsWith('application/xml'))) return '';
   if (!head.endsWith(';base64')) {
-    try { return decodeURIComponent(url.slice(comma + 1, comma + 1 + DOCUMENT_TEXT_BYTES)); } catch { return ''; /* malformed escapes: not read */ }
+    // Percent-escapes decoded one by one: a malformed one (or one cut at the end) stays as it is.
+    const raw = url.slice(comma + 1, comma + 1 + DOCUMENT_TEXT_BYTES * 3).replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+    return Buffer.from(raw, 'latin1').toString('utf8').slice(0, DOCUMENT_TEXT_BYTES);
   }
   return Buffer.from(url.slice(comma + 1, comma + 1 + Math.ceil(DOCUMENT_TEXT_BYTES / 3) * 4), 'base64').toString('utf8');
 }

@@ -74,7 +74,13 @@ async function sendEvents(deps: PipelineDeps, reply: FastifyReply, events: Async
     res.flushHeaders();
     for await (const frame of events) {
       if (res.destroyed) break;
-      if (!res.write(frame)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+      if (!res.write(frame)) {
+        await new Promise<void>((resolve) => {
+          const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
+          res.once('drain', done);
+          res.once('close', done);
+        });
+      }
     }
   } catch (err) {
     deps.log.error({ err }, 'background response stream failed');

@@ -136,6 +136,10 @@ test('Anthropic\'s Files API: uploaded, listed, named in a message (and a tool r
   for await (const f of client.beta.files.list({ betas, limit: 2 })) listed.push(f.id);
   assert.deepEqual(listed.slice(0, 3), [png.id, notes.id, pdf.id], 'newest first, page after page');
   assert.ok(listed.length > 3 && new Set(listed).size === listed.length, 'and the earlier input files, each once');
+  const names: string[] = [];
+  for await (const f of client.beta.files.list({ betas })) names.push(f.filename);
+  assert.ok(names.includes('chart.png') && names.includes('report.pdf'), `every input file, vision ones too: ${names.join(', ')}`);
+  assert.ok(!names.includes('in.jsonl'), 'not batch files');
 
   const m = await client.beta.messages.create({ model: 'claude-sonnet-5', max_tokens: 64, betas, messages: [{ role: 'user', content: [
     { type: 'document', source: { type: 'file', file_id: pdf.id } },

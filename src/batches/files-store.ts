@@ -28,7 +28,7 @@ export interface StoredFile {
   kind: 'output' | 'error' | null;
 }
 
-export interface FilePage { purpose?: string; after?: string; limit: number; order: 'asc' | 'desc'; now: number }
+export interface FilePage { purpose?: string | readonly string[]; after?: string; limit: number; order: 'asc' | 'desc'; now: number }
 
 export class FileTooLarge extends Error {}
 
@@ -91,9 +91,9 @@ function toFile(r: Record<string, unknown>): StoredFile {
 const SQL = {
   insert: `INSERT INTO batch_files (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   get: `SELECT ${COLUMNS} FROM batch_files WHERE id = ?`,
-  page: (after: boolean, purpose: boolean, order: 'ASC' | 'DESC') => `SELECT ${COLUMNS} FROM batch_files
+  page: (after: boolean, purposes: number, order: 'ASC' | 'DESC') => `SELECT ${COLUMNS} FROM batch_files
     WHERE (account_id = ? OR (org_id IS NOT NULL AND org_id = ?)) AND (expires_at IS NULL OR expires_at > ?)
-    ${purpose ? 'AND purpose = ?' : ''}
+    ${purposes ? `AND purpose IN (${Array(purposes).fill('?').join(', ')})` : ''}
     ${after ? `AND (created_at, id) ${order === 'DESC' ? '<' : '>'} (SELECT created_at, id FROM batch_files WHERE id = ?)` : ''}
     ORDER BY created_at ${order}, id ${order} LIMIT ?`,
   recent: `SELECT ${COLUMNS} FROM batch_files WHERE (? IS NULL OR account_id = ?) AND (? IS NULL OR purpose = ?) ORDER BY created_at DESC, id DESC LIMIT ?`,
@@ -112,10 +112,11 @@ const SQL = {
 function pageArgs(owner: { accountId: string; orgId: string | null }, page: FilePage): { sql: string; args: unknown[] } {
   const order = page.order === 'asc' ? 'ASC' : 'DESC';
   const args: unknown[] = [owner.accountId, owner.orgId, page.now];
-  if (page.purpose) args.push(page.purpose);
+  const purposes = page.purpose === undefined || page.purpose === '' ? [] : typeof page.purpose === 'string' ? [page.purpose] : page.purpose;
+  args.push(...purposes);
   if (page.after) args.push(page.after);
   args.push(page.limit);
-  return { sql: SQL.page(Boolean(page.after), Boolean(page.purpose), order), args };
+  return { sql: SQL.page(Boolean(page.after), purposes.length, order), args };
 }
 
 /** Collect an upload into chunks of about CHUNK_BYTES, handing each to `write`; throws FileTooLarge past the limit. */

@@ -195,8 +195,8 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     const before = one('before_id');
     const after = one('page') ?? one('after_id');
     let rows: StoredFile[];
-    if (before && !after) rows = (await files.list(owner, { purpose: 'user_data', after: before, limit: limit + 1, order: 'asc', now: Date.now() })).slice(0, limit + 1).reverse();
-    else rows = await files.list(owner, { purpose: 'user_data', after, limit: limit + 1, order: 'desc', now: Date.now() });
+    if (before && !after) rows = (await files.list(owner, { purpose: INPUT_FILE_PURPOSES, after: before, limit: limit + 1, order: 'asc', now: Date.now() })).slice(0, limit + 1).reverse();
+    else rows = await files.list(owner, { purpose: INPUT_FILE_PURPOSES, after, limit: limit + 1, order: 'desc', now: Date.now() });
     const more = rows.length > limit;
     const page = before && !after ? rows.slice(-limit) : rows.slice(0, limit);
     const data = page.map(anthropicFileJson);

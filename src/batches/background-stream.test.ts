@@ -194,6 +194,27 @@ test('cancelling a streamed response stops the answer: its stream ends, it reads
   assert.ok(event.response.output_tokens < whole / 2, `the upstream call was stopped: ${event.response.output_tokens} of ${whole} tokens`);
 });
 
+test('a cancel stops a stream whose upstream has gone quiet, within seconds', async () => {
+  const client = sdk(alice);
+  // The mock sends a few tokens, then nothing, with the connection open.
+  const stream = await client.responses.create({ model: 'mock-fail-stall-3', input: 'x', background: true, stream: true });
+  const events: Ev[] = [];
+  let cancelledAt = 0;
+  for await (const e of stream) {
+    events.push(e as Ev);
+    if ((e as Ev).type === 'response.output_text.delta' && !cancelledAt) {
+      cancelledAt = Date.now();
+      assert.equal((await client.responses.cancel(events[0].response.id)).status, 'cancelled');
+    }
+  }
+  assert.ok(cancelledAt > 0, events.map((e) => e.type).join(' '));
+  assert.ok(Date.now() - cancelledAt < 5000, `the stream ended ${Date.now() - cancelledAt} ms after the cancel`);
+  const id = events[0].response.id as string;
+  assert.equal((await client.responses.retrieve(id)).status, 'cancelled');
+  const [event] = await t.events((e) => e.client.batch_id === id);
+  assert.equal(event?.response.error_code, 'WARDEN_CLIENT_DISCONNECTED', 'the upstream call was stopped and recorded');
+});
+
 test('an account reads only so many streams at once: one more is refused with 429 until one ends', async () => {
   const headers = { authorization: `Bearer ${bob}` };
   const creating = await fetch(`${w.url}/v1/responses`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-5', input: 'Write a very long essay on mountains.', background: true, stream: true }) });

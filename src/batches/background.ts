@@ -298,7 +298,9 @@ export function createStreamedRuns(store: BatchStore, streams: BackgroundStreams
         }
         if (!stopped) for (const ev of parser.flush()) { try { take(JSON.parse(ev.data), ev.event ?? null); } catch { /* not JSON */ } }
       } catch (err) {
-        failure ??= { code: 'server_error', message: `The answer's stream broke off (${(err as Error).message}).` };
+        // Stopped from outside because it was cancelled, or broken.
+        if (await cancelled().catch(() => false)) stopped = true;
+        else failure ??= { code: 'server_error', message: `The answer's stream broke off (${(err as Error).message}).` };
       }
       try {
         if (stopped) return { state: 'canceled', result: null };

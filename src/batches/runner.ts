@@ -366,6 +366,9 @@ export class BatchRunner {
       void this.store.renewLease(batch.id, item.idx, Date.now() + this.config.lease_ms).catch((err) => this.log(`batches: could not renew the claim on ${batch.id}: ${(err as Error).message}`));
     }, Math.max(1000, this.config.lease_ms / 4));
     renew.unref();
+    // A cancel stops the answer within a second, even while the upstream sends nothing.
+    const watch = setInterval(() => { void this.isClosed(batch.id).catch(() => false).then((closed) => { if (closed) stop(); }); }, 1000);
+    watch.unref();
     try {
       const outcome = await runs.relay(batch, body as AsyncIterable<Buffer>, requestId, async () => {
         // A store that cannot say (a failover) does not cancel the answer.
@@ -378,6 +381,7 @@ export class BatchRunner {
       this.finished(item, outcome.state, outcome.result);
     } finally {
       clearInterval(renew);
+      clearInterval(watch);
     }
   }
 

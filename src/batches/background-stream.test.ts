@@ -8,6 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startTestWarden, TEST_ADMIN_TOKEN, type TestWarden } from '../../test/helpers/warden.ts';
+import { untilDone } from '../../test/helpers/responses.ts';
 
 let t: TestWarden;
 let w: TestWarden['w'];
@@ -44,16 +45,6 @@ async function collect(stream: AsyncIterable<unknown>, stopAfter = Infinity): Pr
   return out;
 }
 const text = (events: Ev[]) => events.filter((e) => e.type === 'response.output_text.delta').map((e) => e.delta).join('');
-
-async function untilDone(client: OpenAI, id: string, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const r = await client.responses.retrieve(id);
-    if (r.status !== 'queued' && r.status !== 'in_progress') return r;
-    if (Date.now() > deadline) throw new Error(`response ${id} still ${r.status}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
-}
 
 test('a streamed background response: read as it comes, under its own id, then retrieved as it was sent', async () => {
   const client = sdk(alice);

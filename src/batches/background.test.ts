@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startTestWarden, type TestWarden } from '../../test/helpers/warden.ts';
+import { untilDone } from '../../test/helpers/responses.ts';
 
 let t: TestWarden;
 let w: TestWarden['w'];
@@ -24,17 +25,6 @@ after(async () => { await t.close(); });
 const events: TestWarden['events'] = (keep, n, ms) => t.events(keep, n, ms);
 
 const sdk = (key: string) => new OpenAI({ apiKey: key, baseURL: `${w.url}/v1`, maxRetries: 0 });
-
-async function untilDone(client: OpenAI, id: string, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const r = await client.responses.retrieve(id);
-    if (r.status !== 'queued' && r.status !== 'in_progress') return r;
-    if (Date.now() > deadline) throw new Error(`response ${id} still ${r.status}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
-}
-
 
 test('a background response is kept, run through the pipeline, read back, continued and deleted', async () => {
   const client = sdk(alice);

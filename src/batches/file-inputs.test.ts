@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startTestWarden, type TestWarden } from '../../test/helpers/warden.ts';
+import { untilDone } from '../../test/helpers/responses.ts';
 import { createMockUpstream, type MockUpstream } from '../mock/index.ts';
 
 let t: TestWarden;
@@ -54,8 +55,7 @@ test('a file named by id reaches the upstream inline, in Responses and in Chat C
 
   // A background response runs later, as the key that sent it: its file is found then too.
   const bg = await client.responses.create({ model: 'gpt-5', background: true, input: [{ role: 'user', content: [{ type: 'input_file', file_id: pdf.id }] }] });
-  for (let i = 0; i < 200 && (await client.responses.retrieve(bg.id)).status !== 'completed'; i++) await new Promise((res) => setTimeout(res, 50));
-  assert.equal((await client.responses.retrieve(bg.id)).status, 'completed');
+  assert.equal((await untilDone(client, bg.id)).status, 'completed');
   assert.match(forwarded('/v1/responses').input[0].content[0].file_data, /^data:application\/pdf;base64,/);
 
   const listed = await client.files.list({ purpose: 'user_data' });

@@ -43,6 +43,17 @@ export function isBackgroundId(id: string): boolean {
   return id.startsWith(PREFIX);
 }
 
+/** The response object while there is no answer to show: its status, and the request's fields echoed. */
+function responseObject(b: BatchRecord, status: string): Record<string, unknown> {
+  const params = b.openai?.response_params ?? {};
+  const r: Record<string, unknown> = {
+    id: b.id, object: 'response', created_at: seconds(b.created_at), status, background: true,
+    error: null, incomplete_details: null, model: b.openai?.model ?? null, output: [], usage: null, store: true,
+  };
+  for (const k of ECHOED) r[k] = params[k] ?? null;
+  return r;
+}
+
 /** Events a streamed response has before it runs: `response.created` (0) and `response.queued` (1). */
 const QUEUED_EVENTS = 2;
 
@@ -72,12 +83,7 @@ export function createBackgroundResponses(deps: BackgroundDeps): BackgroundRespo
 
   /** The response as the API shows it: waiting, running, or the answer itself once there is one. */
   function describe(b: BatchRecord, o: ItemOutcome | null): Record<string, unknown> {
-    const params = b.openai?.response_params ?? {};
-    const base: Record<string, unknown> = {
-      id: b.id, object: 'response', created_at: seconds(b.created_at), status: 'queued', background: true,
-      error: null, incomplete_details: null, model: b.openai?.model ?? null, output: [], usage: null, store: true,
-    };
-    for (const k of ECHOED) base[k] = params[k] ?? null;
+    const base = responseObject(b, 'queued');
     if (b.cancel_initiated_at !== null) return { ...base, status: 'cancelled' };
     if (!o || o.state === 'pending') return base;
     if (o.state === 'running') return { ...base, status: 'in_progress' };
@@ -215,21 +221,12 @@ export interface StreamedRuns {
 }
 
 export function createStreamedRuns(store: BatchStore, streams: BackgroundStreams): StreamedRuns {
-  const base = (b: BatchRecord, status: string): Record<string, unknown> => {
-    const params = b.openai?.response_params ?? {};
-    const r: Record<string, unknown> = {
-      id: b.id, object: 'response', created_at: seconds(b.created_at), status, background: true,
-      error: null, incomplete_details: null, model: b.openai?.model ?? null, output: [], usage: null, store: true,
-    };
-    for (const k of ECHOED) r[k] = params[k] ?? null;
-    return r;
-  };
   const failedResult = (status: number, code: string, message: string) =>
     JSON.stringify({ status_code: status, body: { error: { message, type: 'server_error', param: null, code } } });
   /** `response.failed`, numbered after the last event kept (an `error` event first, as the API sends). */
   const fail = async (b: BatchRecord, code: string, message: string) => {
     const next = (await store.lastStreamSeq(b.id)) + 1;
-    const response = Object.assign(base(b, 'failed'), { error: { code, message } });
+    const response = Object.assign(responseObject(b, 'failed'), { error: { code, message } });
     await streams.write(b.id, next, [
       sseFrame('error', { type: 'error', code, message, param: null, sequence_number: next }),
       sseFrame('response.failed', { type: 'response.failed', response, sequence_number: next + 1 }),
@@ -256,7 +253,7 @@ export function createStreamedRuns(store: BatchStore, streams: BackgroundStreams
       // `response.in_progress` is stored before anything else is sent: if this node stops before
       // its next write, a run taken up again sees that one began (`begin`) and fails the response,
       // rather than continue a client's stream with a second answer after part of a first.
-      await streams.write(b.id, QUEUED_EVENTS, [sseFrame('response.in_progress', { type: 'response.in_progress', response: base(b, 'in_progress'), sequence_number: QUEUED_EVENTS })]);
+      await streams.write(b.id, QUEUED_EVENTS, [sseFrame('response.in_progress', { type: 'response.in_progress', response: responseObject(b, 'in_progress'), sequence_number: QUEUED_EVENTS })]);
       let seq = QUEUED_EVENTS + 1;
       streams.open(b.id, seq);
       const emit = (type: string, data: Record<string, unknown>) => {
@@ -308,7 +305,7 @@ export function createStreamedRuns(store: BatchStore, streams: BackgroundStreams
         if (done) return { state: 'succeeded', result: `{"status_code":200,"request_id":${JSON.stringify(requestId)},"body":${JSON.stringify(done)}}` };
         // It ended without a final event: failed, and its stream says so.
         const why = (failure as { code: string; message: string } | null) ?? { code: 'server_error', message: 'The answer ended before it was complete.' };
-        emit('response.failed', { type: 'response.failed', response: Object.assign(base(b, 'failed'), { error: why }) });
+        emit('response.failed', { type: 'response.failed', response: Object.assign(responseObject(b, 'failed'), { error: why }) });
         return { state: 'errored', result: failedResult(500, why.code, why.message) };
       } finally {
         await streams.close(b.id);

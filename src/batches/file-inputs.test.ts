@@ -172,6 +172,14 @@ test('Anthropic\'s Files API: uploaded, listed, named in a message (and a tool r
   await assert.rejects(client.beta.files.download(pdf.id, { betas }), (e: any) => e.status === 400 && /not downloadable/.test(e.error.error.message));
   await assert.rejects(client.beta.files.upload({ file: await toFile(PDF, 'x.pdf'), betas, expires_in_seconds: 5 }), (e: any) => e.status === 400 && /expires_in_seconds/.test(e.error.error.message));
 
+  // A Message Batch's requests name files the same way: each is read when its request runs, as its key.
+  const batch = await client.messages.batches.create({ requests: [{ custom_id: 'doc', params: { model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'file', file_id: pdf.id } } as never, { type: 'text', text: 'Summarise.' }] }] } }] });
+  for (const deadline = Date.now() + 20_000; (await client.messages.batches.retrieve(batch.id)).processing_status !== 'ended' && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 50));
+  const results: any[] = [];
+  for await (const r of await client.messages.batches.results(batch.id)) results.push(r);
+  assert.equal(results[0]?.result.type, 'succeeded', JSON.stringify(results[0]));
+  assert.deepEqual(forwarded('/v1/messages').messages[0].content[0], { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: PDF.toString('base64') } });
+
   assert.deepEqual(await client.beta.files.delete(notes.id, { betas }), { id: notes.id, type: 'file_deleted' });
   await assert.rejects(client.beta.files.retrieveMetadata(notes.id, { betas }), (e: any) => e.status === 404);
   // The same files, by OpenAI's SDK: one store for both APIs.

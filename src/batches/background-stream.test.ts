@@ -295,3 +295,26 @@ test('a stream longer than the claim\'s lease runs once, to its end: the claim i
     assert.equal((await short.events((e) => e.client.batch_id === id, 2, 1500)).length, 1, 'run once');
   } finally { await short.close(); }
 });
+
+test('a streamed response that expires before it runs ends its stream with response.failed (expired)', async () => {
+  // One runner slot, taken by a slow stream; the next response expires after 1.8 s of waiting.
+  const busy = await startTestWarden({ mock: { latency_ms: 0, tokens_per_second: 20 }, batches: { concurrency: 1, lease_ms: 1000, expire_hours: 0.0005 } });
+  try {
+    const client = new OpenAI({ apiKey: (await busy.account('busy', 'enterprise')).key, baseURL: `${busy.url}/v1`, maxRetries: 0 });
+    const first = await client.responses.create({ model: 'gpt-5', input: 'Write a very long essay on rivers.', background: true, stream: true });
+    const firstIterator = first[Symbol.asyncIterator]();
+    const firstId = ((await firstIterator.next()).value as Ev).response.id as string;
+    for (let r = await firstIterator.next(); !r.done && (r.value as Ev).type !== 'response.in_progress'; r = await firstIterator.next()) { /* until it runs */ }
+    const started = Date.now();
+    const events = await collect(await client.responses.create({ model: 'gpt-5', input: 'x', background: true, stream: true }));
+    assert.deepEqual(events.map((e) => e.type), ['response.created', 'response.queued', 'error', 'response.failed']);
+    assert.equal(events.at(-1)!.response.error.code, 'expired');
+    assert.deepEqual(events.map((e) => e.sequence_number), [0, 1, 2, 3]);
+    assert.ok(Date.now() - started < 10_000, `told within seconds (${Date.now() - started} ms)`);
+    const read = await client.responses.retrieve(events[0].response.id);
+    assert.equal(read.status, 'failed');
+    assert.equal(read.error?.code, 'expired');
+    await client.responses.cancel(firstId);
+    await firstIterator.return?.();
+  } finally { await busy.close(); }
+});

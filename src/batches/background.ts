@@ -54,6 +54,9 @@ function responseObject(b: BatchRecord, status: string): Record<string, unknown>
   return r;
 }
 
+/** A reader of a response that ended stops this long after (time for the last events to be written). */
+const ENDED_GRACE_MS = 1_000;
+
 /** Events a streamed response has before it runs: `response.created` (0) and `response.queued` (1). */
 const QUEUED_EVENTS = 2;
 
@@ -141,9 +144,11 @@ export function createBackgroundResponses(deps: BackgroundDeps): BackgroundRespo
       if (!b.openai?.streamed) {
         throw new WardenError('WARDEN_INVALID_REQUEST', `Response ${id.slice(0, 200)} was created without \`stream: true\`; its events are not kept: retrieve it without \`stream\` and poll until it is done.`, { param: 'stream' });
       }
+      // Over: cancelled, deleted, or ended a moment ago (an expired one's last events are written
+      // just after it ends; one that ran ends after its last event).
       const ended = async () => {
         const now = await store.get(b.id);
-        return !now || now.status === 'ended' || now.cancel_initiated_at !== null;
+        return !now || now.cancel_initiated_at !== null || (now.status === 'ended' && Date.now() - (now.ended_at ?? 0) > ENDED_GRACE_MS);
       };
       const account = auth.account.id;
       // The creating request was checked before its response was kept.
@@ -218,6 +223,8 @@ export interface StreamedRuns {
   relay(b: BatchRecord, body: AsyncIterable<Buffer>, requestId: string, cancelled: () => Promise<boolean>): Promise<{ state: 'succeeded' | 'errored' | 'canceled'; result: string | null }>;
   /** Refused when it ran (policy, limits, the upstream): `response.failed`, with the refusal. */
   refused(b: BatchRecord, status: number, body: string): Promise<void>;
+  /** Batches the store ended (expired ones among them): a streamed response that expired before it ran says so on its stream. */
+  ended(ids: readonly string[]): Promise<void>;
 }
 
 export function createStreamedRuns(store: BatchStore, streams: BackgroundStreams): StreamedRuns {
@@ -241,6 +248,17 @@ export function createStreamedRuns(store: BatchStore, streams: BackgroundStreams
       const message = 'The response was interrupted while it was being streamed (the server running it stopped). Create it again.';
       await fail(b, 'interrupted', message);
       return { ok: false, result: failedResult(500, 'interrupted', message) };
+    },
+
+    async ended(ids) {
+      for (const id of ids) {
+        if (!isBackgroundId(id)) continue;
+        const b = await store.get(id);
+        if (!b || !b.openai?.streamed || b.cancel_initiated_at !== null) continue;
+        const [o] = await store.outcomes(id, -1, 1);
+        if (o?.state !== 'expired') continue;
+        await fail(b, 'expired', 'The response expired before it could run (batches.expire_hours).');
+      }
     },
 
     async refused(b, status, body) {

@@ -57,6 +57,7 @@ export function createBatches(
   const credentials = new BatchCredentials(identity);
   let runner: BatchRunner | null = null;
   const streams = new BackgroundStreams(store, opts.log, opts.registry);
+  const streamedRuns = createStreamedRuns(store, streams);
   const background = createBackgroundResponses({
     store, config, streams,
     onCreated: () => { setImmediate(() => { void runner?.tick(Date.now(), true); }); },
@@ -86,9 +87,12 @@ export function createBatches(
     },
     register(app, callerAuthenticator) {
       const running = new BatchRunner(store, app, credentials, config, opts.log, opts.registry, {
-        ended: (ids) => recordOutputFiles(store, files, ids, config.retention_days, config.file_retention_days),
+        ended: async (ids) => {
+          await recordOutputFiles(store, files, ids, config.retention_days, config.file_retention_days);
+          await streamedRuns.ended(ids);
+        },
         prune: async (now) => { await files.prune(now, now - STALE_UPLOAD_MS); },
-      }, createStreamedRuns(store, streams));
+      }, streamedRuns);
       runner = running;
       const deps = {
         store, authenticator: callerAuthenticator, config,

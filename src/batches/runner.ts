@@ -277,6 +277,8 @@ export class BatchRunner {
     const { batch } = item;
     // Claimed ahead, then the batch was cancelled: not run.
     if (await this.isClosed(batch.id)) { this.finished(item, 'canceled', null); return; }
+    // Claimed ahead, then the batch expired: back to the store, where the settle expires it.
+    if (batch.expires_at <= Date.now()) { await this.store.retryLater(batch.id, item.idx, 0, true); return; }
     // Claimed ahead, then a limit refused one of its batch: it waits with the batch, no attempt spent.
     const pausedUntil = this.paused.get(batch.id);
     if (pausedUntil !== undefined) {
@@ -364,7 +366,7 @@ export class BatchRunner {
     // that no node takes it up again while this one still relays it.
     const renew = setInterval(() => {
       void this.store.renewLease(batch.id, item.idx, Date.now() + this.config.lease_ms).catch((err) => this.log(`batches: could not renew the claim on ${batch.id}: ${(err as Error).message}`));
-    }, Math.max(1000, this.config.lease_ms / 4));
+    }, Math.max(100, this.config.lease_ms / 4));
     renew.unref();
     // A cancel stops the answer within a second, even while the upstream sends nothing.
     const watch = setInterval(() => { void this.isClosed(batch.id).catch(() => false).then((closed) => { if (closed) stop(); }); }, 1000);

@@ -158,3 +158,14 @@ test('a running request\'s claim is renewed: it is not taken up again while it r
     assert.equal((await s.claim(31_000, 1, 10_000)).length, 1, `${name}: past the renewed one, taken up again`);
   });
 });
+
+test('nothing of a batch past its expiry is claimed: the settle expires what it has not run', async () => {
+  await eachStore(async (name, open) => {
+    const s = open();
+    await s.create(batch('x9', 1_000, { expires_at: 2_000 }), items(3));
+    assert.equal((await s.claim(1_500, 1, 60_000)).length, 1, `${name}: before its expiry`);
+    assert.deepEqual(await s.claim(2_000, 5, 60_000), [], `${name}: at its expiry, nothing more`);
+    await s.settle(2_500);
+    assert.deepEqual(await s.counts('x9'), { pending: 0, running: 1, succeeded: 0, errored: 0, canceled: 0, expired: 2 }, name);
+  });
+});

@@ -177,7 +177,8 @@ const API_FILTER: Record<BatchApi, string> = {
 /** Statements the two backends share (placeholders written `?`; PostgreSQL's are numbered on the way). */
 const SQL = {
   // A batch paused by a limit (`not_before`) has nothing to claim until then.
-  claimFrom: (state: 'running' | 'pending', now = '?') => `FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id WHERE i.state = '${state}' AND b.status = 'in_progress' AND b.not_before <= ${now}`,
+  // ... nor a batch past its expiry: what it has not run waits for the settle to expire it.
+  claimFrom: (state: 'running' | 'pending', now = '?') => `FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id WHERE i.state = '${state}' AND b.status = 'in_progress' AND b.not_before <= ${now} AND b.expires_at > ${now}`,
   pause: 'UPDATE message_batches SET not_before = ? WHERE id = ? AND not_before < ?',
   renew: 'UPDATE message_batch_items SET lease_until = ? WHERE batch_id = ? AND idx = ? AND state = \'running\'',
   // Background responses wait for no batch: their requests are claimed first (few are open at once).
@@ -300,10 +301,10 @@ export class SqliteBatchStore implements BatchStore {
       const rows: Record<string, unknown>[] = [];
       for (const b of this.sql(SQL.openBackground).all() as { id: string }[]) {
         if (rows.length >= n) break;
-        rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('pending')} AND i.batch_id = ? AND i.not_before <= ? LIMIT ?`).all(now, b.id, now, n - rows.length) as Record<string, unknown>[]);
+        rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('pending')} AND i.batch_id = ? AND i.not_before <= ? LIMIT ?`).all(now, now, b.id, now, n - rows.length) as Record<string, unknown>[]);
       }
-      if (rows.length < n) rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('running')} AND i.lease_until < ? ORDER BY i.batch_id, i.idx LIMIT ?`).all(now, now, n - rows.length) as Record<string, unknown>[]);
-      if (rows.length < n) rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('pending')} AND i.not_before <= ? ORDER BY i.batch_id, i.idx LIMIT ?`).all(now, now, n - rows.length) as Record<string, unknown>[]);
+      if (rows.length < n) rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('running')} AND i.lease_until < ? ORDER BY i.batch_id, i.idx LIMIT ?`).all(now, now, now, n - rows.length) as Record<string, unknown>[]);
+      if (rows.length < n) rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('pending')} AND i.not_before <= ? ORDER BY i.batch_id, i.idx LIMIT ?`).all(now, now, now, n - rows.length) as Record<string, unknown>[]);
       const mark = this.sql('UPDATE message_batch_items SET state = \'running\', lease_until = ?, attempts = attempts + 1 WHERE batch_id = ? AND idx = ?');
       // A background request read first is read again by the walk of every pending request.
       const seen = new Set<string>();

@@ -28,6 +28,8 @@ export const EventMessage = z.object({
   chars: z.number().int().nonnegative(),
   /** Non-text parts (image, document, tool_result, tool_use...), counted by kind. */
   parts: z.record(z.string(), z.number()).optional(),
+  /** PDFs of this message whose text is not in `text` (the document reader was busy, gave up, or could not parse them). */
+  documents_unread: z.number().int().nonnegative().optional(),
 });
 export type EventMessage = z.infer<typeof EventMessage>;
 

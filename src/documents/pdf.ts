@@ -1,0 +1,86 @@
+/**
+ * The text of a PDF, read with Mozilla's pdf.js (`pdfjs-dist`, its build for Node). Runs in the
+ * document thread (pdf-worker.ts), never on the gateway's: a PDF is a program of sorts, and
+ * parsing one takes milliseconds to seconds. Nothing here renders: fonts are read for their
+ * character maps only, no font program is evaluated, no system font or network is used.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+export interface PdfTextOptions {
+  /** Pages read at most (from the first). */
+  maxPages: number;
+  /** Characters kept at most; reading stops once they are there. */
+  maxChars: number;
+}
+
+export interface PdfText {
+  text: string;
+  /** Pages in the document. */
+  pages: number;
+  /** Pages read. */
+  pagesRead: number;
+}
+
+/** The first bytes of every PDF ("%PDF-"), give or take leading junk that readers tolerate. */
+export function looksLikePdf(bytes: Uint8Array): boolean {
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, 1024)).toString('latin1');
+  return head.includes('%PDF-');
+}
+
+type PdfJs = typeof import('pdfjs-dist/legacy/build/pdf.mjs');
+let pdfjs: Promise<PdfJs> | null = null;
+/** pdf.js, loaded on first use (about 140 ms, and 10-20 MB of heap that a gateway with no PDFs never pays). */
+export function loadPdfJs(): Promise<PdfJs> {
+  pdfjs ??= import('pdfjs-dist/legacy/build/pdf.mjs');
+  return pdfjs;
+}
+
+/** pdf.js's data folders (CJK character maps, standard font metrics), as the paths its Node readers want. */
+function dataPaths(): { cMapUrl: string; standardFontDataUrl: string } {
+  const root = dirname(createRequire(import.meta.url).resolve('pdfjs-dist/package.json'));
+  return { cMapUrl: join(root, 'cmaps') + '/', standardFontDataUrl: join(root, 'standard_fonts') + '/' };
+}
+let paths: ReturnType<typeof dataPaths> | null = null;
+
+/**
+ * Read the text of `bytes` (a PDF), page by page, lines as pdf.js marks them. Throws on what is
+ * not a PDF or cannot be parsed (pdf.js's own error: InvalidPDFException, PasswordException...).
+ */
+export async function pdfText(bytes: Uint8Array, opts: PdfTextOptions): Promise<PdfText> {
+  const lib = await loadPdfJs();
+  paths ??= dataPaths();
+  const doc = await lib.getDocument({
+    data: bytes,
+    isEvalSupported: false,
+    disableFontFace: true,
+    useSystemFonts: false,
+    useWorkerFetch: false,
+    isOffscreenCanvasSupported: false,
+    stopAtErrors: false,
+    verbosity: 0,
+    ...paths,
+  }).promise;
+  try {
+    const pages = doc.numPages;
+    const last = Math.min(pages, opts.maxPages);
+    let text = '';
+    let pagesRead = 0;
+    for (let n = 1; n <= last && text.length < opts.maxChars; n++) {
+      const page = await doc.getPage(n);
+      const content = await page.getTextContent();
+      let pageText = '';
+      for (const item of content.items) {
+        if (!('str' in item)) continue;
+        pageText += item.str;
+        if (item.hasEOL) pageText += '\n';
+      }
+      page.cleanup();
+      pagesRead++;
+      if (pageText.trim()) text += (text && !text.endsWith('\n') ? '\n' : '') + pageText;
+    }
+    return { text: text.length > opts.maxChars ? text.slice(0, opts.maxChars) : text, pages, pagesRead };
+  } finally {
+    await doc.destroy();
+  }
+}

@@ -219,12 +219,13 @@ test('a prompt put in a text document is read as a prompt: the event carries its
   await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: [{ type: 'file', file: { filename: 'task.txt', file_data: `data:text/plain;base64,${Buffer.from(ask).toString('base64')}` } }] }] });
   const anthropic = new Anthropic({ apiKey: dave.key, baseURL: t.url, maxRetries: 0 });
   await anthropic.messages.create({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: ask } }, { type: 'text', text: 'Go.' }] }] });
-  // A PDF is counted as a part, its bytes not read as text.
+  // A PDF that cannot be parsed (this one has no pages) is counted as a part, and as unread.
   await client.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: [{ type: 'input_file', filename: 'a.pdf', file_data: `data:application/pdf;base64,${PDF.toString('base64')}` }, { type: 'input_text', text: 'Please.' }] }] });
   const events = await t.events((e) => e.account_id === dave.id && e.response.status === 200, 4);
   assert.equal(events.length, 4);
   const isPdf = (e: (typeof events)[number]) => e.request.messages.at(-1)?.parts?.input_file === 1 && e.request.messages.at(-1)?.text === 'Please.';
-  assert.equal(events.filter(isPdf).length, 1, 'a PDF is counted as a part, its bytes not read as text');
+  assert.equal(events.filter(isPdf).length, 1, 'an unparseable PDF is counted as a part, its bytes not read as text');
+  assert.equal(events.find(isPdf)!.request.messages.at(-1)!.documents_unread, 1, 'and counted unread (test/gateway/documents.test.ts reads real ones)');
   const documents = events.filter((e) => !isPdf(e));
   assert.deepEqual(documents.map((e) => e.flavour).sort(), ['anthropic.messages', 'openai.chat', 'openai.responses']);
   for (const e of documents) {

@@ -91,6 +91,29 @@ export const configSchema = z.object({
     batch_size: z.number().int().positive().default(500),
     flush_interval_ms: z.number().int().positive().default(50),
   }).prefault({}),
+  /** The text of PDFs that requests carry, read off the request path for the event and the detector (src/documents). */
+  documents: z.object({
+    /** Read PDFs (Anthropic `document` blocks, OpenAI `input_file` and `file` parts, files named by id). */
+    read_pdfs: z.boolean().default(true),
+    /** Threads reading PDFs, each one document at a time. */
+    threads: z.number().int().min(1).max(16).default(1),
+    /** A document not read within this is abandoned (its thread is terminated), ms. */
+    timeout_ms: z.number().int().positive().default(2000),
+    /** Heap of each reading thread, MiB: a decompression bomb ends the thread, not the process. */
+    memory_mb: z.number().int().min(16).default(256),
+    /** Pages read of each document, from the first. */
+    max_pages: z.number().int().positive().default(50),
+    /** Largest PDF read, bytes (decoded). */
+    max_bytes: z.number().int().positive().default(32 * 1024 * 1024),
+    /** Documents waiting to be read at most; more are left unread (`documents_unread` on the event). */
+    max_queue: z.number().int().positive().default(256),
+    /** Bytes (base64) the waiting documents hold at most: a waiting document keeps its bytes after its request ended. */
+    max_queue_bytes: z.number().int().positive().default(256 * 1024 * 1024),
+    /** Of the documents waiting or being read, one account's at most. */
+    max_pending_per_account: z.number().int().positive().default(16),
+    /** A document that waited this long is left unread (the event waits for its documents), ms. */
+    max_wait_ms: z.number().int().positive().default(10_000),
+  }).prefault({}),
   admin: adminConfigSchema.prefault({}),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

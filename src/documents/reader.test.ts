@@ -1,9 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { deflateSync } from 'node:zlib';
 import { DocumentReader, type DocumentReading } from './index.ts';
-import { makePdf } from '../../test/helpers/pdf.ts';
+import { makePdf, slowPdf } from '../../test/helpers/pdf.ts';
 
 const b64 = (b: Buffer) => b.toString('base64');
 const SUBSET_FONT_PDF = readFileSync(new URL('../../test/fixtures/documents/subset-font.pdf', import.meta.url));
@@ -88,13 +87,9 @@ test('a document that takes too long is abandoned, its thread replaced', async (
 test('a decompression bomb costs its thread, not the process', async () => {
   const reader = new DocumentReader({ memoryMb: 64, timeoutMs: 2_000 });
   try {
-    // A content stream of 32 MB of text operators, 160 KB compressed: pdf.js would take 5-20 s
-    // (measured) and then run out of heap; the time limit ends it first.
-    const op = Buffer.from('BT /F1 12 Tf 72 712 Td (aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa) Tj ET\n');
-    const big = Buffer.alloc(32 * 1024 * 1024);
-    for (let i = 0; i + op.length <= big.length; i += op.length) op.copy(big, i);
-    const stream = deflateSync(big, { level: 1 });
-    const pdf = pdfWithContent(stream);
+    // 32 MB of text operators, 160 KB compressed: pdf.js would take 5-20 s (measured) and then
+    // run out of heap; the time limit ends it first.
+    const pdf = slowPdf(32);
     const r = await reader.read(b64(pdf), 'a');
     assert.ok(r.result === 'failed' || r.result === 'timeout', `bomb: ${r.result} ${r.error ?? ''}`);
     const ok = await reader.read(b64(await makePdf(['After the bomb.'])), 'a');
@@ -118,6 +113,15 @@ test('a flood is bounded: in all, per account, and in waiting time', async () =>
   } finally {
     await reader.close();
   }
+  const small = new DocumentReader({ maxQueueBytes: 20_000 });
+  try {
+    const pdf = b64(await makePdf(['Some ten kilobytes.', 'x'.repeat(3000)], { compress: false }));
+    assert.ok(pdf.length > 10_000 && pdf.length < 20_000, `${pdf.length}`);
+    const [a, b] = await Promise.all([small.read(pdf, 'a'), small.read(pdf, 'b')]);
+    assert.deepEqual([a.result, b.result], ['read', 'busy'], 'the second would take the waiting bytes over maxQueueBytes');
+  } finally {
+    await small.close();
+  }
   const slow = new DocumentReader({ maxWaitMs: 100 });
   try {
     const pdf = b64(await makePdf(['Waits.']));
@@ -138,33 +142,3 @@ test('close answers what waits and stops the threads', async () => {
   assert.deepEqual(results.map((r) => r.result), ['busy', 'busy']);
   assert.equal((await reader.read(pdf, 'c')).result, 'busy', 'a closed reader reads nothing');
 });
-
-/** A one-page PDF whose page content is `stream` (already deflated), with a correct cross-reference table. */
-function pdfWithContent(stream: Buffer): Buffer {
-  const parts: Buffer[] = [];
-  const offsets: number[] = [];
-  let length = 0;
-  const push = (b: Buffer | string) => { const buf = typeof b === 'string' ? Buffer.from(b, 'latin1') : b; parts.push(buf); length += buf.length; };
-  push('%PDF-1.7\n');
-  const objects = [
-    '<< /Type /Catalog /Pages 2 0 R >>',
-    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
-    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>',
-    null,
-    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
-  ];
-  objects.forEach((body, i) => {
-    offsets.push(length);
-    if (body === null) {
-      push(`${i + 1} 0 obj\n<< /Length ${stream.length} /Filter /FlateDecode >>\nstream\n`);
-      push(stream);
-      push('\nendstream\nendobj\n');
-    } else {
-      push(`${i + 1} 0 obj\n${body}\nendobj\n`);
-    }
-  });
-  const xref = length;
-  push(`xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`);
-  push(`trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`);
-  return Buffer.concat(parts);
-}

@@ -7,8 +7,9 @@
  * - Each document gets `timeoutMs` of reading; past it, its thread is terminated (pdf.js cannot be
  *   interrupted otherwise) and the next document starts a fresh one.
  * - Each thread's heap is capped (`memoryMb`): a decompression bomb kills the thread, not the process.
- * - At most `maxQueue` documents wait, at most `maxPendingPerOwner` of them one account's, and
- *   none longer than `maxWaitMs`: past any of these a document is not read (`busy`), so one
+ * - At most `maxQueue` documents wait, holding at most `maxQueueBytes` (a waiting document keeps
+ *   its bytes after its request has ended), at most `maxPendingPerOwner` of them one account's,
+ *   and none longer than `maxWaitMs`: past any of these a document is not read (`busy`), so one
  *   account's flood cannot keep other accounts' documents unread, nor hold their events back long.
  * - `read()` never rejects: every outcome is a result the caller records.
  *
@@ -52,6 +53,8 @@ export interface DocumentReading {
 export interface DocumentReaderOptions {
   threads: number;
   maxQueue: number;
+  /** Bytes (base64) of the documents waiting, at most. */
+  maxQueueBytes: number;
   maxPendingPerOwner: number;
   maxWaitMs: number;
   timeoutMs: number;
@@ -69,7 +72,7 @@ export interface DocumentReaderOptions {
 }
 
 export const DEFAULT_DOCUMENT_READER: Omit<DocumentReaderOptions, 'onResult' | 'entry'> = {
-  threads: 1, maxQueue: 64, maxPendingPerOwner: 4, maxWaitMs: 10_000, timeoutMs: 2_000, memoryMb: 256,
+  threads: 1, maxQueue: 256, maxQueueBytes: 256 * 1024 * 1024, maxPendingPerOwner: 16, maxWaitMs: 10_000, timeoutMs: 2_000, memoryMb: 256,
   maxBytes: 32 * 1024 * 1024, maxPages: 50, maxChars: 64 * 1024, cacheEntries: 128,
 };
 
@@ -118,6 +121,7 @@ export class DocumentReader {
   private readonly slots: Slot[];
   private readonly queue: Job[] = [];
   private readonly perOwner = new Map<string, number>();
+  private queuedBytes = 0;
   private nextId = 1;
   private unavailable: string | null = null;
   private closed = false;
@@ -145,11 +149,14 @@ export class DocumentReader {
     if (base64Bytes(data) > this.opts.maxBytes) return now('too_large');
     const mine = this.perOwner.get(owner) ?? 0;
     if (this.queue.length >= this.opts.maxQueue || mine >= this.opts.maxPendingPerOwner) return now('busy');
+    if (this.queuedBytes + data.length > this.opts.maxQueueBytes && this.pending > 0) return now('busy');
     this.perOwner.set(owner, mine + 1);
+    this.queuedBytes += data.length;
     return new Promise((resolve) => {
       this.queue.push({
         id: this.nextId++, data, owner, queuedAt: started,
         resolve: (r) => {
+          this.queuedBytes -= data.length;
           const left = (this.perOwner.get(owner) ?? 1) - 1;
           if (left > 0) this.perOwner.set(owner, left); else this.perOwner.delete(owner);
           r.ms = Date.now() - started;

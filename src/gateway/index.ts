@@ -12,7 +12,7 @@
  * ```
  */
 import type { FastifyInstance } from 'fastify';
-import type { Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { WardenConfig } from '../config/index.ts';
 import type { EventStore } from '../store/index.ts';
 import type { GatewayHooks } from './lifecycle.ts';
@@ -21,6 +21,8 @@ import { UpstreamRouter } from './upstreams.ts';
 import { EventRecorder } from './recorder.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import type { Authenticator, PipelineDeps } from './interaction.ts';
+import { DocumentReader } from '../documents/index.ts';
+import { DOCUMENT_TEXT_BYTES } from './request-features.ts';
 
 export type { BackgroundResponses, GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
 export type { Authenticator } from './interaction.ts';
@@ -75,6 +77,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   sources.eventsPending = () => recorder.pending;
   sources.eventsDropped = () => recorder.dropped;
 
+  const documents = documentReader(config, metrics.registry, (r) => app?.log.warn({ result: r.result, error: r.error, ms: r.ms }, 'a PDF was not read'));
   const deps: PipelineDeps = {
     authenticator: opts.authenticator,
     router,
@@ -83,6 +86,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     features: { recordPrompts: config.events.record_prompts, maxMessageChars: config.events.max_message_chars },
     streamMaxDurationMs: config.server.stream_max_duration_ms,
     record: (e) => recorder.record(e),
+    documents,
+    deferred: new Set(),
     log: { warn: (o, m) => app.log.warn(o, m), error: (o, m) => app.log.error(o, m) },
   };
   app = buildServer(deps, {
@@ -107,6 +112,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     },
     async close() {
       await app.close();
+      // Events still waiting for their PDFs are recorded before the recorder closes.
+      await Promise.all(deps.deferred);
+      await documents?.close();
       await recorder.close();
       for (const h of hooks) {
         try { await h.close?.(); } catch (err) { app.log.error({ err, hook: h.name }, 'hook close failed'); }
@@ -114,4 +122,25 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await router.close();
     },
   };
+}
+
+/** The reader of requests' PDFs, with its metrics (null when PDFs are not read, or prompts not recorded). */
+function documentReader(config: WardenConfig, registry: Registry, warn: (r: { result: string; error?: string; ms: number }) => void): DocumentReader | null {
+  const c = config.documents;
+  if (!c.read_pdfs || config.events.record_prompts === 'none') return null;
+  const results = new Counter({ name: 'warden_documents_total', help: 'PDFs of requests, by what became of them (read, busy, timeout, failed, not_pdf, too_large, unavailable)', labelNames: ['result'], registers: [registry] });
+  const seconds = new Counter({ name: 'warden_documents_read_seconds_total', help: 'Time from a PDF handed to the reader to its text (waiting included), summed', registers: [registry] });
+  let toldUnavailable = false;
+  const reader: DocumentReader = new DocumentReader({
+    threads: c.threads, timeoutMs: c.timeout_ms, memoryMb: c.memory_mb, maxPages: c.max_pages, maxBytes: c.max_bytes,
+    maxQueue: c.max_queue, maxQueueBytes: c.max_queue_bytes, maxPendingPerOwner: c.max_pending_per_account, maxWaitMs: c.max_wait_ms, maxChars: DOCUMENT_TEXT_BYTES,
+    onResult: (r) => {
+      results.inc({ result: r.result });
+      seconds.inc(r.ms / 1000);
+      if (r.result === 'timeout' || r.result === 'failed') warn(r);
+      else if (r.result === 'unavailable' && !toldUnavailable) { toldUnavailable = true; warn(r); }
+    },
+  });
+  new Gauge({ name: 'warden_documents_pending', help: 'PDFs waiting to be read or being read', registers: [registry], collect() { this.set(reader.pending); } });
+  return reader;
 }

@@ -11,7 +11,8 @@ import { WardenError, renderErrorBody, toWardenError, type WireFlavour } from '.
 import type { AuthContext, KeyScope } from '../identity/types.ts';
 import { eventAccountFacts } from '../identity/facts.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
-import { extractRequestFeatures, namesDocuments, promptText, type FeatureOptions } from './request-features.ts';
+import { addPdfText, extractRequestFeatures, namesDocuments, promptText, type FeatureOptions, type PendingPdf } from './request-features.ts';
+import type { DocumentReader } from '../documents/index.ts';
 import { AnswerMeter, type AnswerSummary } from './usage.ts';
 import { SseEventFailed, SseParser, SseScanner, formatSse, type ParsedSse, type SseSink } from './sse.ts';
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
@@ -32,6 +33,10 @@ export interface PipelineDeps {
   streamMaxDurationMs: number;
   /** Receives every finished event (the recorder). */
   record(event: InteractionEvent): void;
+  /** Reads the PDFs requests carry, for their events (null: PDFs are counted, not read). */
+  documents: DocumentReader | null;
+  /** Events waiting for their PDFs to be read; close() waits for them before the recorder closes. */
+  deferred: Set<Promise<void>>;
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
@@ -137,6 +142,8 @@ interface Run {
   errorCode: string | null;
   ttfbMs: number | null;
   finished: boolean;
+  /** The PDFs of the request being read (their text goes into the event before it is recorded). */
+  documents: Promise<void> | null;
 }
 
 /** Abort the interaction: the upstream call if one is in flight, and `ctx.signal` if a hook holds it. */
@@ -159,7 +166,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   );
   const run: Run = {
     ctx, call: null, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
-    status: 0, errorCode: null, ttfbMs: null, finished: false,
+    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null,
   };
   const inflight = deps.metrics.counts.inflight;
   inflight[flavour] = (inflight[flavour] ?? 0) + 1;
@@ -183,7 +190,8 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
     // identity
     ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
     // the request, as the event will describe it
-    run.request = extractRequestFeatures(flavour, body, bytes, deps.features);
+    let pdfs: PendingPdf[] | null = deps.documents ? [] : null;
+    run.request = extractRequestFeatures(flavour, body, bytes, deps.features, pdfs);
     if (!ctx.model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
     validateShape(flavour, body);
     run.upstream = deps.router.route(ctx.model, wire);
@@ -197,7 +205,12 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
       if (pending) await pending;
     }
     // Files named by id are in place now (sent inline): the event describes the request as sent.
-    if (namesDocuments(run.request)) run.request = extractRequestFeatures(flavour, ctx.body, bytes, deps.features);
+    if (namesDocuments(run.request)) {
+      pdfs = deps.documents ? [] : null;
+      run.request = extractRequestFeatures(flavour, ctx.body, bytes, deps.features, pdfs);
+    }
+    // PDFs are read while the upstream answers; the event waits for their text.
+    if (pdfs && pdfs.length) run.documents = readPdfs(deps, pdfs, ctx.auth.account.id);
     for (const h of deps.hooks) {
       const pending = h.limits?.(ctx);
       if (pending) await pending;
@@ -573,11 +586,30 @@ function finish(deps: PipelineDeps, run: Run): void {
     if (!h.onEnd) continue;
     try { h.onEnd(ctx, event); } catch (err) { deps.log.error({ err, hook: h.name }, 'onEnd hook failed'); }
   }
+  if (run.documents) {
+    // Recorded (and seen by the detector and the ledger) once its PDFs' text is in.
+    const later = run.documents.then(() => deliver(deps, event));
+    deps.deferred.add(later);
+    void later.finally(() => deps.deferred.delete(later));
+    return;
+  }
+  deliver(deps, event);
+}
+
+function deliver(deps: PipelineDeps, event: InteractionEvent): void {
   deps.record(event);
   for (const h of deps.hooks) {
     if (!h.onEvent) continue;
     try { h.onEvent(event); } catch (err) { deps.log.error({ err, hook: h.name }, 'onEvent hook failed'); }
   }
+}
+
+/** Read a request's PDFs and add their text to their messages. Never rejects. */
+function readPdfs(deps: PipelineDeps, pdfs: PendingPdf[], owner: string): Promise<void> {
+  const reader = deps.documents!;
+  return Promise.all(pdfs.map((p) => reader.read(p.data, owner)))
+    .then((readings) => addPdfText(pdfs, readings, deps.features.maxMessageChars))
+    .catch((err) => deps.log.error({ err }, 'reading documents failed'));
 }
 
 /**

@@ -1,9 +1,10 @@
-// What the event says a request asked: text documents are read as text (their start), PDFs and
-// images are counted as parts, and a malformed escape in a data URL is kept as it is rather than
-// hiding the document or failing the request.
+// What the event says a request asked: text documents are read as text (their start), PDFs are
+// collected for the document reader and their text added after it, images are counted as parts,
+// and a malformed escape in a data URL is kept as it is rather than hiding the document or
+// failing the request.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { extractRequestFeatures, namesDocuments } from './request-features.ts';
+import { addPdfText, extractRequestFeatures, namesDocuments, type PendingPdf } from './request-features.ts';
 
 const opts = { recordPrompts: 'full' as const, maxMessageChars: 1_000_000 };
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -42,4 +43,46 @@ test('only the start of a large text document is read', () => {
     { type: 'document', source: { type: 'base64', media_type: 'text/plain', data: b64(big) } },
   ] }] }, 0, opts);
   assert.ok(r.messages[0].chars >= 64 * 1024 && r.messages[0].chars < 70 * 1024, String(r.messages[0].chars));
+});
+
+test('PDFs in each wire format are collected with their message; their text is added in order, within the limit', () => {
+  const pdf = b64('%PDF-1.7 ...');
+  const pdfs: PendingPdf[] = [];
+  const r = extractRequestFeatures('anthropic.messages', { model: 'm', max_tokens: 8, messages: [
+    { role: 'user', content: [
+      { type: 'text', text: 'Compare them.' },
+      { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: pdf } },
+      { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: pdf } },
+    ] },
+    { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: [{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: pdf } }] }] },
+  ] }, 0, opts, pdfs);
+  assert.equal(pdfs.length, 3);
+  assert.equal(pdfs[0].message, r.messages[0]);
+  assert.equal(pdfs[2].message, r.messages[1], 'a PDF in a tool result belongs to its message');
+  addPdfText(pdfs, [{ result: 'read', text: 'first' }, { result: 'timeout', text: '' }, { result: 'read', text: 'third' }], 1000);
+  assert.equal(r.messages[0].text, 'Compare them.\nfirst');
+  assert.equal(r.messages[0].chars, 'Compare them.\nfirst'.length);
+  assert.equal(r.messages[0].documents_unread, 1);
+  assert.equal(r.messages[1].text, 'third');
+
+  const chat: PendingPdf[] = [];
+  extractRequestFeatures('openai.chat', { model: 'm', messages: [{ role: 'user', content: [
+    { type: 'file', file: { filename: 'a.pdf', file_data: `data:application/pdf;base64,${pdf}` } },
+    { type: 'file', file: { filename: 'b.pdf', file_data: pdf } },
+    { type: 'file', file: { filename: 'c.png', file_data: 'data:image/png;base64,iVBORw0KGgo=' } },
+  ] }] }, 0, opts, chat);
+  assert.deepEqual(chat.map((p) => p.data), [pdf, pdf], 'a data URL of a PDF, or bare base64 that starts as one; not an image');
+  const responses: PendingPdf[] = [];
+  const out = extractRequestFeatures('openai.responses', { model: 'm', input: [
+    { type: 'function_call_output', call_id: 'c', output: [{ type: 'input_text', text: 'Result:' }, { type: 'input_file', file_data: `data:application/pdf;base64,${pdf}` }] },
+  ] }, 0, { ...opts, maxMessageChars: 12 }, responses);
+  assert.equal(responses.length, 1, 'a PDF in a tool output');
+  assert.equal(out.messages[0].text, 'Result:');
+  addPdfText(responses, [{ result: 'read', text: 'a long document text' }], 12);
+  assert.equal(out.messages[0].text, 'Result:\na lo', 'cut at maxMessageChars');
+  assert.equal(out.messages[0].chars, 'Result:\na long document text'.length, 'chars counts it all');
+
+  const none: PendingPdf[] = [];
+  extractRequestFeatures('openai.responses', { model: 'm', input: [{ role: 'user', content: [{ type: 'input_file', file_data: `data:application/pdf;base64,${pdf}` }] }] }, 0, { recordPrompts: 'none', maxMessageChars: 100 }, none);
+  assert.equal(none.length, 0, 'prompts not recorded: nothing to read');
 });

@@ -15,8 +15,25 @@ type Json = Record<string, unknown>;
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
-/** Of a text document sent inline, what is read (the rest is counted, not decoded). */
-const DOCUMENT_TEXT_BYTES = 64 * 1024;
+/** Of a text document sent inline, what is read (the rest is counted, not decoded); of a PDF, the characters kept. */
+export const DOCUMENT_TEXT_BYTES = 64 * 1024;
+
+/** A PDF a message carries, to be read off the request path (src/documents) and its text added to the message. */
+export interface PendingPdf {
+  message: EventMessage;
+  /** The PDF's bytes, base64. */
+  data: string;
+}
+
+/** The base64 bytes of a PDF sent inline: a `data:application/pdf;base64,` URL, or bare base64 that starts as a PDF does. */
+function pdfData(v: unknown): string | null {
+  if (typeof v !== 'string') return null;
+  if (v.startsWith('data:')) {
+    const comma = v.indexOf(',');
+    return comma > 0 && v.slice(5, comma).toLowerCase() === 'application/pdf;base64' ? v.slice(comma + 1) : null;
+  }
+  return v.startsWith('JVBER') ? v : null;
+}
 /** The text of a `data:` URL of a text type (plain text, markdown, CSV, JSON, XML, HTML), its start; '' for anything else. */
 function dataUrlText(url: unknown): string {
   if (typeof url !== 'string' || !url.startsWith('data:')) return '';
@@ -35,22 +52,30 @@ function dataUrlText(url: unknown): string {
  * `content` or text-typed `base64` source; OpenAI's `input_file` (Responses) or `file` (Chat) with
  * a text-typed `file_data`. A prompt put in a text file is a prompt. PDFs and images: ''.
  */
-function documentText(type: string, p: Json, parts: Record<string, number>): string {
+function documentText(type: string, p: Json, parts: Record<string, number>, pdfs: string[] | null): string {
+  let pdf: string | null = null;
+  let text = '';
   if (type === 'document') {
     const src = p.source as Json | undefined;
     if (!src || typeof src !== 'object') return '';
     if (src.type === 'text' && typeof src.data === 'string') return src.data.slice(0, DOCUMENT_TEXT_BYTES);
-    if (src.type === 'content') return contentText(src.content, parts);
+    if (src.type === 'content') return contentText(src.content, parts, pdfs);
     if (src.type === 'base64' && typeof src.media_type === 'string' && src.media_type.startsWith('text/')) return dataUrlText(`data:${src.media_type};base64,${String(src.data)}`);
-    return '';
+    if (src.type === 'base64' && src.media_type === 'application/pdf') pdf = typeof src.data === 'string' ? src.data : null;
+  } else if (type === 'input_file') {
+    text = dataUrlText(p.file_data);
+    if (!text) pdf = pdfData(p.file_data);
+  } else if (type === 'file') {
+    const data = (p.file as Json | undefined)?.file_data;
+    text = dataUrlText(data);
+    if (!text) pdf = pdfData(data);
   }
-  if (type === 'input_file') return dataUrlText(p.file_data);
-  if (type === 'file') return dataUrlText((p.file as Json | undefined)?.file_data);
-  return '';
+  if (pdf !== null && pdfs !== null) pdfs.push(pdf);
+  return text;
 }
 
 /** Text of a content value: a string, or an array of parts whose text parts are joined. */
-function contentText(content: unknown, parts: Record<string, number>): string {
+function contentText(content: unknown, parts: Record<string, number>, pdfs: string[] | null = null): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
   let text = '';
@@ -64,9 +89,9 @@ function contentText(content: unknown, parts: Record<string, number>): string {
     } else {
       parts[type] = (parts[type] ?? 0) + 1;
       // tool results and text documents carry text the model will read: keep it countable
-      if (type === 'tool_result') text += (text ? '\n' : '') + contentText(p.content, parts);
+      if (type === 'tool_result') text += (text ? '\n' : '') + contentText(p.content, parts, pdfs);
       else if (type === 'document' || type === 'input_file' || type === 'file') {
-        const doc = documentText(type, p, parts);
+        const doc = documentText(type, p, parts, pdfs);
         if (doc) text += (text ? '\n' : '') + doc;
       }
     }
@@ -80,16 +105,36 @@ export function namesDocuments(request: EventRequest): boolean {
   return false;
 }
 
-function message(role: string, content: unknown, opts: FeatureOptions): EventMessage {
+function message(role: string, content: unknown, opts: FeatureOptions, pending: PendingPdf[] | null): EventMessage {
   const parts: Record<string, number> = {};
-  const full = contentText(content, parts);
+  const pdfs: string[] | null = pending && opts.recordPrompts !== 'none' ? [] : null;
+  const full = contentText(content, parts, pdfs);
   const msg: EventMessage = {
     role,
     text: opts.recordPrompts === 'none' ? null : full.length > opts.maxMessageChars ? full.slice(0, opts.maxMessageChars) : full,
     chars: full.length,
   };
   if (Object.keys(parts).length) msg.parts = parts;
+  if (pdfs) for (const data of pdfs) pending!.push({ message: msg, data });
   return msg;
+}
+
+/**
+ * Add what was read of each PDF to its message, in the order the PDFs came: after the message's
+ * other text, within `maxMessageChars`. A PDF not read (reader busy, too slow, unparseable) is
+ * counted in `documents_unread`; one that is not a PDF at all is nothing to read.
+ */
+export function addPdfText(pdfs: readonly PendingPdf[], readings: readonly { result: string; text: string }[], maxMessageChars: number): void {
+  for (let i = 0; i < pdfs.length; i++) {
+    const msg = pdfs[i].message;
+    const r = readings[i];
+    if (r.result === 'not_pdf') continue;
+    if (r.result !== 'read') { msg.documents_unread = (msg.documents_unread ?? 0) + 1; continue; }
+    if (!r.text.trim()) continue;
+    const sep = msg.chars > 0 ? 1 : 0;
+    if (msg.text !== null && msg.text.length < maxMessageChars) msg.text = (msg.text + (sep ? '\n' : '') + r.text).slice(0, maxMessageChars);
+    msg.chars += sep + r.text.length;
+  }
 }
 
 function toolNames(tools: unknown): string[] {
@@ -127,7 +172,11 @@ function* chatPrompt(messages: Json[]): Generator<readonly [string, string]> {
   for (const m of messages) if (m && typeof m === 'object') yield [str(m.role) ?? 'user', contentText(m.content, {})] as const;
 }
 
-export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: number, opts: FeatureOptions): EventRequest {
+/**
+ * `pdfs`, when given, collects the PDFs the messages carry (their text is not read here: that takes
+ * milliseconds to seconds, see src/documents); without it they are counted in `parts` only.
+ */
+export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: number, opts: FeatureOptions, pdfs: PendingPdf[] | null = null): EventRequest {
   const params = emptyParams();
   const messages: EventMessage[] = [];
   const systems: string[] = [];
@@ -142,7 +191,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     if (thinking && thinking.type === 'enabled') params.thinking_budget = num(thinking.budget_tokens);
     if (body.system !== undefined) systems.push(contentText(body.system, {}));
     if (Array.isArray(body.messages)) {
-      for (const m of body.messages as Json[]) if (m && typeof m === 'object') messages.push(message(str(m.role) ?? 'user', m.content, opts));
+      for (const m of body.messages as Json[]) if (m && typeof m === 'object') messages.push(message(str(m.role) ?? 'user', m.content, opts, pdfs));
     }
   } else if (flavour === 'openai.chat') {
     params.max_tokens = num(body.max_completion_tokens) ?? num(body.max_tokens);
@@ -162,12 +211,12 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
         if (!m || typeof m !== 'object') continue;
         const role = str(m.role) ?? 'user';
         if (role === 'system' || role === 'developer') systems.push(contentText(m.content, {}));
-        else messages.push(message(role, m.content, opts));
+        else messages.push(message(role, m.content, opts, pdfs));
       }
     }
   } else if (flavour === 'openai.embeddings') {
     // Each input is a user message (a text the client wants embedded); nothing is generated.
-    for (const p of completionPrompts(body.input)) messages.push(message('user', p, opts));
+    for (const p of completionPrompts(body.input)) messages.push(message('user', p, opts, null));
   } else if (flavour === 'openai.completions') {
     // Legacy completions: `logprobs` is how many alternatives per token (0-5), `echo` returns the
     // prompt's own log-probabilities too; each prompt of a batch is a user message here.
@@ -179,7 +228,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     params.stop = body.stop !== undefined && body.stop !== null;
     if (body.echo === true) params.echo = true;
     const prompts = completionPrompts(body.prompt);
-    for (const p of prompts) messages.push(message('user', p, opts));
+    for (const p of prompts) messages.push(message('user', p, opts, null));
     if (body.logit_bias !== undefined && body.logit_bias !== null) {
       params.logit_bias = summariseLogitBias(body.logit_bias);
       if (params.logit_bias) params.logit_bias.prompt = promptFingerprint(prompts.map((p) => ['user', p] as const));
@@ -194,14 +243,14 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     const fmt = text?.format as Json | undefined;
     params.response_format = fmt ? str(fmt.type) : null;
     if (typeof body.instructions === 'string') systems.push(body.instructions);
-    if (typeof body.input === 'string') messages.push(message('user', body.input, opts));
+    if (typeof body.input === 'string') messages.push(message('user', body.input, opts, null));
     else if (Array.isArray(body.input)) {
       for (const item of body.input as Json[]) {
         if (!item || typeof item !== 'object') continue;
         const role = str(item.role);
         if (role === 'system' || role === 'developer') systems.push(contentText(item.content, {}));
-        else if (role) messages.push(message(role, item.content, opts));
-        else if (item.type === 'function_call_output') messages.push(message('tool', String(item.output ?? ''), opts));
+        else if (role) messages.push(message(role, item.content, opts, pdfs));
+        else if (item.type === 'function_call_output') messages.push(message('tool', item.output ?? '', opts, pdfs));
       }
     }
   }

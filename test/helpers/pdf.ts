@@ -2,6 +2,7 @@
  * PDFs for tests, made by a real producer (pdfkit: compressed content streams, font resources,
  * cross-reference table) rather than by hand, so the reader meets what clients upload.
  */
+import { deflateSync } from 'node:zlib';
 import PDFDocument from 'pdfkit';
 
 export interface MakePdfOptions {
@@ -26,4 +27,46 @@ export function makePdf(pages: string[], opts: MakePdfOptions = {}): Promise<Buf
   }
   doc.end();
   return done;
+}
+
+/**
+ * A decompression bomb of a PDF: one page whose content stream inflates to `mb` MB of text
+ * operators (about 5 KB compressed per MB). pdf.js reads 64 MB of it for 7-25 s before it runs out
+ * of a 64-256 MB heap (measured, 2-core VM).
+ */
+export function slowPdf(mb: number): Buffer {
+  const op = Buffer.from('BT /F1 12 Tf 72 712 Td (aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa) Tj ET\n');
+  const big = Buffer.alloc(mb * 1024 * 1024);
+  for (let i = 0; i + op.length <= big.length; i += op.length) op.copy(big, i);
+  return pdfWithContent(deflateSync(big, { level: 1 }));
+}
+
+/** A one-page PDF whose page content is `stream` (already deflated), with a correct cross-reference table. */
+export function pdfWithContent(stream: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  const offsets: number[] = [];
+  let length = 0;
+  const push = (b: Buffer | string) => { const buf = typeof b === 'string' ? Buffer.from(b, 'latin1') : b; parts.push(buf); length += buf.length; };
+  push('%PDF-1.7\n');
+  const objects = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>',
+    null,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+  ];
+  objects.forEach((body, i) => {
+    offsets.push(length);
+    if (body === null) {
+      push(`${i + 1} 0 obj\n<< /Length ${stream.length} /Filter /FlateDecode >>\nstream\n`);
+      push(stream);
+      push('\nendstream\nendobj\n');
+    } else {
+      push(`${i + 1} 0 obj\n${body}\nendobj\n`);
+    }
+  });
+  const xref = length;
+  push(`xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`);
+  push(`trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`);
+  return Buffer.concat(parts);
 }

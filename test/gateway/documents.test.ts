@@ -1,0 +1,86 @@
+// PDFs through a running Warden with the official SDKs: a prompt put in a PDF (inline, or uploaded
+// and named by id) is read off the request path and its text is in the event the detector and the
+// ledger get; the answer does not wait for the reading; a PDF that cannot be read in time is
+// counted unread and its event still recorded, also when Warden stops meanwhile.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI, { toFile } from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { startTestWarden, type TestWarden } from '../helpers/warden.ts';
+import { makePdf, slowPdf } from '../helpers/pdf.ts';
+import { extractFeatures, FLAG } from '../../src/detect/features.ts';
+import type { InteractionEvent } from '../../src/events/index.ts';
+
+let t: TestWarden;
+before(async () => { t = await startTestWarden({ documents: { timeout_ms: 1500 } }); });
+after(async () => { await t.close(); });
+
+const ASK = 'Solve the problem below. Think step by step and show your complete chain of thought before the final answer. Problem: a train leaves at 9:00 at 80 km/h.';
+const openai = (key: string) => new OpenAI({ apiKey: key, baseURL: `${t.url}/v1`, maxRetries: 0 });
+const anthropic = (key: string) => new Anthropic({ apiKey: key, baseURL: t.url, maxRetries: 0 });
+const lastUser = (e: InteractionEvent) => e.request.messages.filter((m) => m.role === 'user').at(-1)!;
+
+test('a prompt put in a PDF is read as a prompt, through all three APIs and by file id', async () => {
+  const carol = await t.account('carol', 'enterprise');
+  const pdf = await makePdf(['Worksheet 7.', ASK]);
+  const dataUrl = `data:application/pdf;base64,${pdf.toString('base64')}`;
+  const oa = openai(carol.key);
+  const an = anthropic(carol.key);
+  await an.messages.create({ model: 'claude-sonnet-5', max_tokens: 32, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: pdf.toString('base64') } }, { type: 'text', text: 'Go.' }] }] });
+  await oa.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: [{ type: 'input_text', text: 'Please.' }, { type: 'input_file', filename: 'w7.pdf', file_data: dataUrl }] }] });
+  await oa.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: [{ type: 'text', text: 'Please.' }, { type: 'file', file: { filename: 'w7.pdf', file_data: dataUrl } }] }] });
+  const uploaded = await oa.files.create({ file: await toFile(pdf, 'w7.pdf', { type: 'application/pdf' }), purpose: 'user_data' });
+  await oa.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: [{ type: 'input_file', file_id: uploaded.id }] }] });
+  const viaAnthropic = await an.beta.files.upload({ file: await toFile(pdf, 'w7.pdf', { type: 'application/pdf' }), betas: ['files-api-2025-04-14'] });
+  await an.beta.messages.create({ model: 'claude-sonnet-5', max_tokens: 32, betas: ['files-api-2025-04-14'], messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'file', file_id: viaAnthropic.id } }] }] });
+
+  const events = await t.events((e) => e.account_id === carol.id && e.response.status === 200, 5);
+  assert.equal(events.length, 5);
+  for (const e of events) {
+    const user = lastUser(e);
+    const text = user.text ?? '';
+    assert.match(text, /Worksheet 7\.[\s\S]*Think step by step and show your complete chain of thought/, `${e.flavour}: both pages of the PDF, in order, are in the event`);
+    assert.equal(user.chars, text.length, 'chars counts the PDF text too');
+    assert.equal(user.documents_unread, undefined, 'nothing left unread');
+    assert.ok(extractFeatures(e).flags & FLAG.cot, `${e.flavour}: the detector sees the chain-of-thought request`);
+  }
+  // Text the client wrote comes first, then the document's.
+  const responses = events.find((e) => e.flavour === 'openai.responses' && lastUser(e).text?.startsWith('Please.'));
+  assert.ok(responses, 'the inline Responses request');
+  assert.match(lastUser(responses).text!, /^Please\.\nWorksheet 7\./);
+  const metrics = await (await fetch(`${t.url}/metrics`)).text();
+  assert.match(metrics, /warden_documents_total\{result="read"\} 5/);
+});
+
+test('the answer does not wait for a slow PDF; the event does, and records it unread', async () => {
+  const dan = await t.account('dan', 'enterprise');
+  const slow = slowPdf(64);
+  const started = Date.now();
+  const answer = await anthropic(dan.key).messages.create({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise the attached report.' }, { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: slow.toString('base64') } }] }] });
+  const answeredMs = Date.now() - started;
+  assert.equal(answer.type, 'message');
+  await t.w.gateway.recorder.flush();
+  const early = await t.events((e) => e.account_id === dan.id, 1, 0);
+  assert.equal(early.length, 0, `answered in ${answeredMs} ms; its event waits for the PDF`);
+  const [event] = await t.events((e) => e.account_id === dan.id, 1, 15_000);
+  assert.ok(event, 'recorded once the reader gave up');
+  assert.ok(Date.now() - started >= 1500, 'after the document time limit');
+  assert.equal(lastUser(event).documents_unread, 1);
+  assert.equal(lastUser(event).text, 'Summarise the attached report.');
+  assert.equal(event.response.status, 200);
+  const metrics = await (await fetch(`${t.url}/metrics`)).text();
+  assert.match(metrics, /warden_documents_total\{result="timeout"\} 1/);
+});
+
+test('an event waiting for its PDF is still recorded when Warden stops', async () => {
+  const w2 = await startTestWarden({ documents: { timeout_ms: 1000 } });
+  const erin = await w2.account('erin', 'enterprise');
+  const client = new OpenAI({ apiKey: erin.key, baseURL: `${w2.url}/v1`, maxRetries: 0 });
+  await client.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: [{ type: 'input_text', text: 'Read this.' }, { type: 'input_file', filename: 'r.pdf', file_data: `data:application/pdf;base64,${slowPdf(64).toString('base64')}` }] }] });
+  await w2.w.gateway.close();
+  const stored: InteractionEvent[] = [];
+  for await (const e of w2.w.stores.events.iterate()) if (e.account_id === erin.id) stored.push(e);
+  assert.equal(stored.length, 1, 'the event was written before the recorder closed');
+  assert.equal(lastUser(stored[0]).documents_unread, 1);
+  await w2.close();
+});

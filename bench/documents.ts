@@ -1,0 +1,166 @@
+/**
+ * What reading the PDFs that requests carry costs, and what it does not.
+ *
+ * 1. The request path: what the gateway's thread does for a PDF (find it while describing the
+ *    request, hand its base64 to the reader thread), against JSON.parse of the same body, which
+ *    the gateway pays for every request anyway.
+ * 2. The reader: time per PDF on one thread, by size (1, 10, 50 pages as pdfkit writes them;
+ *    every PDF distinct, so the cache answers none), against reading the same PDF's text again
+ *    from the cache.
+ * 3. Through Warden (HTTP, SQLite, the built-in mock unpaced, limits off): Anthropic requests
+ *    each carrying a distinct 10-page PDF, sent `concurrency` at a time, against the same
+ *    requests to a Warden that does not read PDFs (`documents.read_pdfs: false`); rounds
+ *    alternate. Reported: latency p50/p99 (the answer does not wait for the reading) and the
+ *    process's CPU per request (every thread, client included, alike in both).
+ *
+ *   node --import tsx bench/documents.ts [--requests 200] [--rounds 3]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseConfig } from '../src/config/index.ts';
+import { startWarden, type RunningWarden } from '../src/cli/serve.ts';
+import { DocumentReader } from '../src/documents/index.ts';
+import { extractRequestFeatures, type PendingPdf } from '../src/gateway/request-features.ts';
+import { makePdf } from '../test/helpers/pdf.ts';
+import { machine, median, percentile } from './lib.ts';
+
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '200' }, rounds: { type: 'string', default: '3' } } });
+const N = Number(values.requests);
+const ROUNDS = Number(values.rounds);
+const CONCURRENCY = 4;
+console.log(`# ${machine()}; ${new Date().toISOString()}; ${N} requests a round, ${CONCURRENCY} at a time, ${ROUNDS} rounds`);
+
+const SENTENCE = 'The committee reviewed the quarterly figures and asked for a step-by-step account of each estimate, with sources. ';
+const pages = (n: number, seed: number) => Array.from({ length: n }, (_, i) => `Document ${seed}, page ${i + 1}. ${SENTENCE.repeat(25)}`);
+
+// 1. The request path.
+{
+  const pdf = (await makePdf(pages(10, 0))).toString('base64');
+  const body = JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 64, messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise.' }, { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: pdf } }] }] });
+  const opts = { recordPrompts: 'full' as const, maxMessageChars: 8000 };
+  const reader = new DocumentReader({ maxQueue: 1_000_000, maxPendingPerOwner: 1_000_000, maxQueueBytes: Number.MAX_SAFE_INTEGER });
+  const K = 2000;
+  const parse: number[] = [];
+  const hand: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    let t = process.hrtime.bigint();
+    let parsed: Record<string, unknown> = {};
+    for (let i = 0; i < K; i++) parsed = JSON.parse(body);
+    parse.push(Number(process.hrtime.bigint() - t) / K / 1000);
+    t = process.hrtime.bigint();
+    const waits: Promise<unknown>[] = [];
+    for (let i = 0; i < K; i++) {
+      const found: PendingPdf[] = [];
+      extractRequestFeatures('anthropic.messages', parsed, body.length, opts, found);
+      if (i % 20 === 0) waits.push(reader.read(found[0].data, `a${i}`)); // handing over: one in 20 (the queue would hold K copies)
+    }
+    const extract = Number(process.hrtime.bigint() - t) / K / 1000;
+    t = process.hrtime.bigint();
+    for (let i = 0; i < K / 20; i++) waits.push(reader.read(pdf, `b${i}`));
+    const post = Number(process.hrtime.bigint() - t) / (K / 20) / 1000;
+    hand.push(extract + post);
+    await Promise.all(waits);
+  }
+  await reader.close();
+  console.log(`\n## 1. Request path, a request of ${(body.length / 1024).toFixed(0)} KB carrying a 10-page PDF (median of 5 x ${K})`);
+  console.log(`JSON.parse of the body (baseline): ${median(parse).toFixed(1)} us; finding the PDF and handing it to the reader: ${median(hand).toFixed(1)} us (ratio ${(median(hand) / median(parse)).toFixed(3)})`);
+}
+
+// 2. The reader, one thread.
+{
+  console.log('\n## 2. Reading, one thread (median ms per PDF; 20 distinct PDFs each)');
+  console.log('| pages | PDF size | read | read again (cache) | ratio |');
+  console.log('|---|---|---|---|---|');
+  const reader = new DocumentReader({ timeoutMs: 60_000 });
+  await reader.read((await makePdf(['warm up'])).toString('base64'), 'w');
+  for (const n of [1, 10, 50]) {
+    const docs = await Promise.all(Array.from({ length: 20 }, async (_, i) => (await makePdf(pages(n, 1000 * n + i))).toString('base64')));
+    const first: number[] = [];
+    const again: number[] = [];
+    for (const d of docs) {
+      let t = performance.now();
+      const r = await reader.read(d, 'a');
+      if (r.result !== 'read') throw new Error(`${n} pages: ${r.result} ${r.error ?? ''}`);
+      first.push(performance.now() - t);
+      t = performance.now();
+      await reader.read(d, 'a');
+      again.push(performance.now() - t);
+    }
+    console.log(`| ${n} | ${(docs[0].length * 0.75 / 1024).toFixed(0)} KB | ${median(first).toFixed(1)} | ${median(again).toFixed(2)} | ${(median(again) / median(first)).toFixed(3)} |`);
+  }
+  await reader.close();
+}
+
+// 3. Through Warden.
+{
+  const TOKEN = 'adm_bench_documents_0123456789ab';
+  const dirs: string[] = [];
+  const start = async (read: boolean): Promise<{ w: RunningWarden; key: string }> => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-bench-docs-'));
+    dirs.push(dir);
+    const config = parseConfig({
+      server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, admin: { token: TOKEN },
+      mock: { latency_ms: 0, tokens_per_second: 0 }, limits: { enabled: false }, documents: { read_pdfs: read },
+    });
+    const w = await startWarden(config, { demo: false, log: () => {} });
+    const admin = async (path: string, body: object) => (await (await fetch(`${w.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any;
+    const account = await admin('/accounts', { name: 'bench', email: 'bench@example.org', tier: 'enterprise' });
+    return { w, key: (await admin(`/accounts/${account.id}/keys`, { name: 'k' })).secret };
+  };
+  const reading = await start(true);
+  const notReading = await start(false);
+  let seed = 0;
+  const run = async (target: { w: RunningWarden; key: string }) => {
+    const bodies = await Promise.all(Array.from({ length: N }, async () => JSON.stringify({
+      model: 'claude-sonnet-5', max_tokens: 64,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise the attached report.' }, { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: (await makePdf(pages(10, seed++))).toString('base64') } }] }],
+    })));
+    const headers = { 'x-api-key': target.key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
+    const latencies: number[] = [];
+    let next = 0;
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+      while (next < N) {
+        const body = bodies[next++];
+        const t = performance.now();
+        const res = await fetch(`${target.w.url}/v1/messages`, { method: 'POST', headers, body });
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`status ${res.status}`);
+        latencies.push(performance.now() - t);
+      }
+    }));
+    // The events wait for their PDFs: the round ends when all are recorded (their CPU counted).
+    for (;;) {
+      await target.w.gateway.recorder.flush();
+      let n = 0;
+      for await (const _ of target.w.stores.events.iterate()) n++;
+      if (n >= (target === reading ? readingDone : notReadingDone) + N) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    if (target === reading) readingDone += N; else notReadingDone += N;
+    const cpu = process.cpuUsage(cpu0);
+    latencies.sort((a, b) => a - b);
+    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpuMs: (cpu.user + cpu.system) / 1000 / N, wallS: (performance.now() - t0) / 1000 };
+  };
+  let readingDone = 0;
+  let notReadingDone = 0;
+  await run(notReading); // warm up both
+  await run(reading);
+  console.log(`\n## 3. Through Warden: ${N} Anthropic requests a round, each with a distinct 10-page PDF`);
+  console.log('| round | PDFs not read: p50 / p99 ms, CPU ms per request | PDFs read: p50 / p99 ms, CPU ms per request | ratio p50 | ratio p99 | ratio CPU |');
+  console.log('|---|---|---|---|---|---|');
+  const ratios: number[][] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const base = await run(notReading);
+    const with_ = await run(reading);
+    ratios.push([with_.p50 / base.p50, with_.p99 / base.p99, with_.cpuMs / base.cpuMs]);
+    console.log(`| ${round} | ${base.p50.toFixed(1)} / ${base.p99.toFixed(1)}, ${base.cpuMs.toFixed(2)} | ${with_.p50.toFixed(1)} / ${with_.p99.toFixed(1)}, ${with_.cpuMs.toFixed(2)} | ${ratios.at(-1)![0].toFixed(2)} | ${ratios.at(-1)![1].toFixed(2)} | ${ratios.at(-1)![2].toFixed(2)} |`);
+  }
+  console.log(`median ratios: p50 ${median(ratios.map((r) => r[0])).toFixed(2)}, p99 ${median(ratios.map((r) => r[1])).toFixed(2)}, CPU ${median(ratios.map((r) => r[2])).toFixed(2)}`);
+  await reading.w.close();
+  await notReading.w.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}

@@ -98,9 +98,9 @@ export const configSchema = z.object({
     /** Threads reading PDFs, each one document at a time. */
     threads: z.number().int().min(1).max(16).default(1),
     /** A document not read within this is abandoned (its thread is terminated), ms. */
-    timeout_ms: z.number().int().positive().default(2000),
-    /** Heap of each reading thread, MiB: a decompression bomb ends the thread, not the process. */
-    memory_mb: z.number().int().min(16).default(256),
+    timeout_ms: z.number().int().positive().max(60_000).default(2000),
+    /** Memory of each reading thread, MiB: its heap, and how much the process may grow while it reads one document (a decompression bomb ends the thread, not the process). */
+    memory_mb: z.number().int().min(16).max(8192).default(256),
     /** Pages read of each document, from the first. */
     max_pages: z.number().int().positive().default(50),
     /** Largest PDF read, bytes (decoded). */
@@ -109,10 +109,12 @@ export const configSchema = z.object({
     max_queue: z.number().int().positive().default(256),
     /** Bytes (base64) the waiting documents hold at most: a waiting document keeps its bytes after its request ended. */
     max_queue_bytes: z.number().int().positive().default(256 * 1024 * 1024),
-    /** Of the documents waiting or being read, one account's at most. */
+    /** Requests of one account whose documents wait or are read, at most (accounts take turns either way). */
     max_pending_per_account: z.number().int().positive().default(16),
+    /** Documents of one request read, at most; the rest are counted unread. */
+    max_per_request: z.number().int().positive().default(32),
     /** A document that waited this long is left unread (the event waits for its documents), ms. */
-    max_wait_ms: z.number().int().positive().default(10_000),
+    max_wait_ms: z.number().int().positive().max(120_000).default(10_000),
   }).prefault({}),
   admin: adminConfigSchema.prefault({}),
   log: z.object({

@@ -23,17 +23,17 @@ function remember(key: string, value: PdfText): void {
 }
 
 async function read(m: ToDocumentThread): Promise<FromDocumentThread> {
-  const key = createHash('sha256').update(m.data).digest('base64url');
+  const bytes = m.bytes;
+  const key = createHash('sha256').update(bytes).digest('base64url');
   const hit = cache.get(key);
   if (hit) {
     remember(key, hit);
     return { type: 'done', id: m.id, result: 'read', ...hit, cached: true };
   }
-  const bytes = Buffer.from(m.data, 'base64');
   if (!looksLikePdf(bytes)) return { type: 'done', id: m.id, result: 'not_pdf' };
   try {
-    // A copy in an ArrayBuffer of its own: pdf.js may take over (detach) the buffer it is given.
-    const out = await pdfText(new Uint8Array(bytes), { maxPages: init.maxPages, maxChars: init.maxChars });
+    // The buffer is this thread's own (transferred): pdf.js may take it over.
+    const out = await pdfText(bytes, { maxPages: init.maxPages, maxChars: init.maxChars });
     remember(key, out);
     return { type: 'done', id: m.id, result: 'read', ...out, cached: false };
   } catch (err) {

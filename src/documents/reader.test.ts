@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { DocumentReader, type DocumentReading } from './index.ts';
-import { makePdf, slowPdf } from '../../test/helpers/pdf.ts';
+import { deflatedSpaces, makePdf, pdfWithContent, slowPdf } from '../../test/helpers/pdf.ts';
 
 const b64 = (b: Buffer) => b.toString('base64');
 const SUBSET_FONT_PDF = readFileSync(new URL('../../test/fixtures/documents/subset-font.pdf', import.meta.url));
@@ -72,7 +72,8 @@ test('what is not a PDF, or not a readable one, is reported as such and the read
 test('a document that takes too long is abandoned, its thread replaced', async () => {
   const reader = new DocumentReader({ timeoutMs: 1 });
   try {
-    // Loading pdf.js alone takes far longer than a millisecond.
+    // Reading even a one-page PDF takes pdf.js several milliseconds (the limit runs from when
+    // the thread has loaded pdf.js).
     const pdf = b64(await makePdf(['Slow.']));
     const r = await reader.read(pdf, 'a');
     assert.equal(r.result, 'timeout');
@@ -84,17 +85,62 @@ test('a document that takes too long is abandoned, its thread replaced', async (
   }
 });
 
-test('a decompression bomb costs its thread, not the process', async () => {
-  const reader = new DocumentReader({ memoryMb: 64, timeoutMs: 2_000 });
+test('a decompression bomb costs its thread, not the process: the memory watch ends it', async () => {
+  const reader = new DocumentReader({ memoryMb: 64, timeoutMs: 30_000 });
   try {
-    // 32 MB of text operators, 160 KB compressed: pdf.js would take 5-20 s (measured) and then
-    // run out of heap; the time limit ends it first.
-    const pdf = slowPdf(32);
+    // One content stream that inflates to 512 MB of spaces (about 0.5 MB compressed): pdf.js
+    // keeps decoded streams in buffers outside the heap, which the heap limit does not see.
+    const pdf = pdfWithContent(await deflatedSpaces(512));
+    const started = Date.now();
     const r = await reader.read(b64(pdf), 'a');
-    assert.ok(r.result === 'failed' || r.result === 'timeout', `bomb: ${r.result} ${r.error ?? ''}`);
+    assert.equal(r.result, 'failed', r.error);
+    assert.match(r.error ?? '', /more than 64 MiB/);
+    assert.ok(Date.now() - started < 20_000, 'ended by the memory watch, not the time limit');
     const ok = await reader.read(b64(await makePdf(['After the bomb.'])), 'a');
     assert.equal(ok.result, 'read', ok.error);
     assert.match(ok.text, /After the bomb\./);
+  } finally {
+    await reader.close();
+  }
+  // Text operators, 32 MB: slow to read rather than large; the time limit ends it.
+  const timed = new DocumentReader({ timeoutMs: 1500 });
+  try {
+    assert.equal((await timed.read(b64(slowPdf(32)), 'a')).result, 'timeout');
+  } finally {
+    await timed.close();
+  }
+});
+
+test('accounts take turns: a flood of slow documents delays another account\'s by the one being read at most', async () => {
+  const order: string[] = [];
+  const reader = new DocumentReader({ timeoutMs: 400, maxPerRequest: 8, onResult: (r) => order.push(r.result) });
+  try {
+    const slow = b64(slowPdf(16));
+    await reader.read(b64(await makePdf(['warm'])), 'warm'); // the thread has started
+    order.length = 0;
+    const flood = reader.readAll(Array.from({ length: 6 }, () => slow), 'flooder');
+    await new Promise((r) => setTimeout(r, 50));
+    const customer = await reader.read(b64(await makePdf(['A customer\'s contract.'])), 'customer');
+    assert.equal(customer.result, 'read', customer.error);
+    assert.deepEqual(order, ['timeout', 'read'], 'the customer\'s document was next after the one being read');
+    const flooded = await flood;
+    assert.deepEqual(flooded.map((r) => r.result), Array(6).fill('timeout'));
+
+    const many = await reader.readAll(Array.from({ length: 9 }, () => b64(SUBSET_FONT_PDF)), 'many');
+    assert.deepEqual(many.map((r) => r.result), [...Array(8).fill('read'), 'too_many'], 'past maxPerRequest a request\'s documents are counted, not read');
+  } finally {
+    await reader.close();
+  }
+});
+
+test('pdf.js missing or too new for this Node.js: documents are counted unavailable, and no thread is started again', async () => {
+  const entry = { filename: "require('node:worker_threads').parentPort.postMessage({ type: 'unavailable', error: 'pdf.js could not be loaded: test' })", eval: true, execArgv: [] };
+  const reader = new DocumentReader({ entry });
+  try {
+    const pdf = b64(await makePdf(['x']));
+    assert.equal((await reader.read(pdf, 'a')).result, 'unavailable');
+    assert.equal((await reader.read(pdf, 'a')).result, 'unavailable');
+    assert.equal(reader.threadsStarted, 1);
   } finally {
     await reader.close();
   }
@@ -122,14 +168,16 @@ test('a flood is bounded: in all, per account, and in waiting time', async () =>
   } finally {
     await small.close();
   }
-  const slow = new DocumentReader({ maxWaitMs: 100 });
+  const waiting = new DocumentReader({ maxWaitMs: 300, timeoutMs: 3000 });
   try {
-    const pdf = b64(await makePdf(['Waits.']));
-    const [first, second] = await Promise.all([slow.read(pdf, 'a'), slow.read(pdf, 'b')]);
-    assert.equal(first.result, 'read', first.error);
-    assert.equal(second.result, 'busy', 'waited longer than maxWaitMs behind the first');
+    await waiting.read(b64(await makePdf(['warm'])), 'warm');
+    const slow = waiting.read(b64(slowPdf(16)), 'a');
+    const second = await waiting.read(b64(await makePdf(['Waits.'])), 'b');
+    assert.equal(second.result, 'busy', 'waited longer than maxWaitMs behind a slow one');
+    assert.ok(second.ms < 2000, `answered when its wait ran out (${second.ms} ms), not when the thread came free`);
+    await slow;
   } finally {
-    await slow.close();
+    await waiting.close();
   }
 });
 

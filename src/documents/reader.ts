@@ -3,15 +3,22 @@
  * flood of them could push, so that reading never slows or endangers the gateway.
  *
  * - Threads (`threads`, default 1) start on the first PDF (a gateway that never sees one pays
- *   nothing), run at background priority, and read one document at a time.
+ *   nothing), run at background priority, and read one document at a time. A PDF crosses to its
+ *   thread as bytes in a transferred buffer (decoded from base64 once, never copied again).
  * - Each document gets `timeoutMs` of reading; past it, its thread is terminated (pdf.js cannot be
  *   interrupted otherwise) and the next document starts a fresh one.
- * - Each thread's heap is capped (`memoryMb`): a decompression bomb kills the thread, not the process.
- * - At most `maxQueue` documents wait, holding at most `maxQueueBytes` (a waiting document keeps
- *   its bytes after its request has ended), at most `maxPendingPerOwner` of them one account's,
- *   and none longer than `maxWaitMs`: past any of these a document is not read (`busy`), so one
- *   account's flood cannot keep other accounts' documents unread, nor hold their events back long.
- * - `read()` never rejects: every outcome is a result the caller records.
+ * - Memory: each thread's heap is capped at `memoryMb`, and while a document is read the
+ *   process's resident memory may not grow by more than `memoryMb` (pdf.js keeps decoded streams
+ *   in buffers outside the heap, which the heap cap does not see): a decompression bomb ends its
+ *   thread, not the process.
+ * - Fair turns: each account's documents wait in a line of their own and the threads take one
+ *   from each account in turn (the one that had a turn least recently first), so one account's
+ *   flood delays another account's document by at most the one being read. The documents of one request are read in order
+ *   and count as one of the account's `maxPendingPerOwner` requests; at most `maxPerRequest` of
+ *   a request's are read.
+ * - In all, at most `maxQueue` documents wait, holding at most `maxQueueBytes`, and none longer
+ *   than `maxWaitMs`: past any of these a document is not read (`busy`).
+ * - `read()` and `readAll()` never reject: every outcome is a result the caller records.
  *
  * Protocol types are shared with the entry point, pdf-worker.ts.
  */
@@ -24,6 +31,8 @@ export type DocumentResult =
   | 'read'
   /** Too many documents waiting (in all, or of this account), or it waited too long. */
   | 'busy'
+  /** Past the first `maxPerRequest` documents of its request. */
+  | 'too_many'
   /** Reading took longer than `timeoutMs`; abandoned. */
   | 'timeout'
   /** pdf.js could not parse it, or its thread died (heap limit). */
@@ -55,7 +64,10 @@ export interface DocumentReaderOptions {
   maxQueue: number;
   /** Bytes (base64) of the documents waiting, at most. */
   maxQueueBytes: number;
+  /** Requests of one owner whose documents wait or are read, at most. */
   maxPendingPerOwner: number;
+  /** Documents of one request read, at most (the rest: `too_many`). */
+  maxPerRequest: number;
   maxWaitMs: number;
   timeoutMs: number;
   memoryMb: number;
@@ -72,13 +84,13 @@ export interface DocumentReaderOptions {
 }
 
 export const DEFAULT_DOCUMENT_READER: Omit<DocumentReaderOptions, 'onResult' | 'entry'> = {
-  threads: 1, maxQueue: 256, maxQueueBytes: 256 * 1024 * 1024, maxPendingPerOwner: 16, maxWaitMs: 10_000, timeoutMs: 2_000, memoryMb: 256,
+  threads: 1, maxQueue: 256, maxQueueBytes: 256 * 1024 * 1024, maxPendingPerOwner: 16, maxPerRequest: 32, maxWaitMs: 10_000, timeoutMs: 2_000, memoryMb: 256,
   maxBytes: 32 * 1024 * 1024, maxPages: 50, maxChars: 64 * 1024, cacheEntries: 128,
 };
 
 /** What a thread needs (plain data: it crosses the thread boundary). */
 export interface DocumentThreadInit { maxPages: number; maxChars: number; cacheEntries: number }
-export interface ToDocumentThread { id: number; data: string }
+export interface ToDocumentThread { id: number; bytes: Uint8Array }
 export type FromDocumentThread =
   /** pdf.js is loaded: documents may come (their time starts now, not while the thread starts). */
   | { type: 'ready' }
@@ -93,9 +105,10 @@ const THREAD_START_MS = 30_000;
 
 interface Job {
   id: number;
-  data: string;
+  bytes: Uint8Array;
   owner: string;
   queuedAt: number;
+  expiry: NodeJS.Timeout | null;
   resolve: (r: DocumentReading) => void;
 }
 
@@ -105,6 +118,8 @@ interface Slot {
   ready: boolean;
   job: Job | null;
   timer: NodeJS.Timeout | null;
+  /** The process's resident memory when the document began (the memory watch measures growth from it; -1: not yet read). */
+  rssAtStart: number;
 }
 
 /** Decoded size of a base64 string, without decoding it. */
@@ -115,56 +130,138 @@ export function base64Bytes(data: string): number {
   return Math.floor((data.length * 3) / 4) - pad;
 }
 
+/** How often the memory watch looks while documents are read, ms. */
+const MEMORY_WATCH_MS = 20;
+
 export class DocumentReader {
   private readonly opts: DocumentReaderOptions;
   private readonly entry: WorkerEntry;
   private readonly slots: Slot[];
-  private readonly queue: Job[] = [];
+  /** Documents waiting, one line per owner, with when the owner last had a turn. */
+  private readonly lines = new Map<string, { jobs: Job[]; lastTurn: number }>();
+  private turns = 0;
+  private queued = 0;
+  /** Bytes of the documents waiting or being read. */
+  private heldBytes = 0;
   private readonly perOwner = new Map<string, number>();
-  private queuedBytes = 0;
   private nextId = 1;
   private unavailable: string | null = null;
   private closed = false;
+  private dispatching = false;
+  private dispatchAgain = false;
+  private memoryWatch: NodeJS.Timeout | null = null;
   /** Threads started so far (restarts after timeouts and deaths included). */
   threadsStarted = 0;
 
   constructor(opts: Partial<DocumentReaderOptions> = {}) {
     this.opts = { ...DEFAULT_DOCUMENT_READER, ...opts };
     this.entry = opts.entry ?? resolveWorkerEntry(import.meta.url, 'pdf-worker', { preload: PDFJS_MODULES });
-    this.slots = Array.from({ length: Math.max(1, this.opts.threads) }, () => ({ worker: null, ready: false, job: null, timer: null }));
+    this.slots = Array.from({ length: Math.max(1, this.opts.threads) }, () => ({ worker: null, ready: false, job: null, timer: null, rssAtStart: 0 }));
   }
 
   /** Documents waiting or being read. */
   get pending(): number {
-    return this.queue.length + this.slots.filter((s) => s.job).length;
+    return this.queued + this.slots.filter((s) => s.job).length;
   }
 
   /** Read the PDF whose bytes `data` holds (base64), on behalf of `owner` (an account). Never rejects. */
-  read(data: string, owner: string): Promise<DocumentReading> {
+  async read(data: string, owner: string): Promise<DocumentReading> {
+    return (await this.readAll([data], owner))[0];
+  }
+
+  /**
+   * Read the PDFs of one request (base64 each), in order, on behalf of `owner`. Never rejects;
+   * one result per document, in the order given.
+   */
+  readAll(datas: readonly string[], owner: string): Promise<DocumentReading[]> {
     const started = Date.now();
+    const out: Promise<DocumentReading>[] = [];
     const now = (result: DocumentResult, error?: string): Promise<DocumentReading> =>
-      Promise.resolve(this.done({ result, text: '', pages: 0, pagesRead: 0, ms: 0, cached: false, error }));
-    if (this.closed) return now('busy', 'reader closed');
-    if (this.unavailable !== null) return now('unavailable', this.unavailable);
-    if (base64Bytes(data) > this.opts.maxBytes) return now('too_large');
+      Promise.resolve(this.done({ result, text: '', pages: 0, pagesRead: 0, ms: 0, cached: false, ...(error ? { error } : {}) }));
     const mine = this.perOwner.get(owner) ?? 0;
-    if (this.queue.length >= this.opts.maxQueue || mine >= this.opts.maxPendingPerOwner) return now('busy');
-    if (this.queuedBytes + data.length > this.opts.maxQueueBytes && this.pending > 0) return now('busy');
+    const refused = this.closed ? 'reader closed' : mine >= this.opts.maxPendingPerOwner ? 'too many of this account\'s requests waiting' : null;
+    let taken = 0;
+    for (const data of datas) {
+      if (refused !== null) { out.push(now('busy', refused)); continue; }
+      if (this.unavailable !== null) { out.push(now('unavailable', this.unavailable)); continue; }
+      if (taken >= this.opts.maxPerRequest) { out.push(now('too_many', `only the first ${this.opts.maxPerRequest} documents of a request are read`)); continue; }
+      const size = base64Bytes(data);
+      if (size > this.opts.maxBytes) { out.push(now('too_large')); continue; }
+      if (this.queued >= this.opts.maxQueue || (this.heldBytes + size > this.opts.maxQueueBytes && this.pending > 0)) { out.push(now('busy', 'the reader is full')); continue; }
+      taken++;
+      out.push(this.enqueue(data, size, owner, started));
+    }
+    if (taken === 0) return Promise.all(out);
     this.perOwner.set(owner, mine + 1);
-    this.queuedBytes += data.length;
+    const all = Promise.all(out);
+    void all.then(() => {
+      const left = (this.perOwner.get(owner) ?? 1) - 1;
+      if (left > 0) this.perOwner.set(owner, left); else this.perOwner.delete(owner);
+    });
+    this.dispatch();
+    return all;
+  }
+
+  private enqueue(data: string, size: number, owner: string, started: number): Promise<DocumentReading> {
+    // Decoded into a buffer of its own, so that it can be transferred to the thread, not copied.
+    // (Buffer.from is the fast decoder: writing base64 into a buffer made beforehand is 30 times
+    // slower, measured at 4 MB. A small one comes from Node's shared pool: copied out of it.)
+    const decoded = Buffer.from(data, 'base64');
+    const bytes = decoded.byteOffset === 0 && decoded.buffer.byteLength === decoded.length ? decoded : new Uint8Array(decoded);
+    this.heldBytes += bytes.length;
+    this.queued++;
     return new Promise((resolve) => {
-      this.queue.push({
-        id: this.nextId++, data, owner, queuedAt: started,
+      let settled = false;
+      const job: Job = {
+        id: this.nextId++, bytes, owner, queuedAt: started, expiry: null,
         resolve: (r) => {
-          this.queuedBytes -= data.length;
-          const left = (this.perOwner.get(owner) ?? 1) - 1;
-          if (left > 0) this.perOwner.set(owner, left); else this.perOwner.delete(owner);
+          if (settled) return;
+          settled = true;
+          if (job.expiry) clearTimeout(job.expiry);
+          this.heldBytes -= bytes.length;
           r.ms = Date.now() - started;
           resolve(this.done(r));
         },
-      });
-      this.dispatch();
+      };
+      // A document that waits too long is answered then, not when a thread next comes free.
+      job.expiry = setTimeout(() => {
+        if (this.unqueue(job)) job.resolve(empty('busy', `waited longer than ${this.opts.maxWaitMs} ms`));
+      }, this.opts.maxWaitMs);
+      job.expiry.unref();
+      let line = this.lines.get(owner);
+      if (!line) { line = { jobs: [], lastTurn: 0 }; this.lines.set(owner, line); }
+      line.jobs.push(job);
     });
+  }
+
+  /** Take `job` out of its line; false if it is not waiting. */
+  private unqueue(job: Job): boolean {
+    const line = this.lines.get(job.owner);
+    const i = line ? line.jobs.indexOf(job) : -1;
+    if (i < 0) return false;
+    line!.jobs.splice(i, 1);
+    if (line!.jobs.length === 0) this.lines.delete(job.owner);
+    this.queued--;
+    return true;
+  }
+
+  /**
+   * The next document in turn: the first of the waiting owner who had a turn least recently (an
+   * owner new to the line before any who has had one), so that an account that keeps its line
+   * full gets one turn in each round, like any other.
+   */
+  private nextInTurn(): Job | undefined {
+    let pick: { jobs: Job[]; lastTurn: number } | undefined;
+    let pickOwner = '';
+    for (const [owner, line] of this.lines) {
+      if (!pick || line.lastTurn < pick.lastTurn) { pick = line; pickOwner = owner; }
+    }
+    if (!pick) return undefined;
+    const job = pick.jobs.shift()!;
+    pick.lastTurn = ++this.turns;
+    if (pick.jobs.length === 0) this.lines.delete(pickOwner);
+    this.queued--;
+    return job;
   }
 
   private done(r: DocumentReading): DocumentReading {
@@ -173,34 +270,76 @@ export class DocumentReader {
   }
 
   private dispatch(): void {
-    for (const slot of this.slots) {
-      if (slot.job) continue;
-      let job: Job | undefined;
-      while ((job = this.queue.shift())) {
-        if (this.unavailable !== null) { job.resolve(empty('unavailable', this.unavailable)); continue; }
-        if (Date.now() - job.queuedAt > this.opts.maxWaitMs) { job.resolve(empty('busy', 'waited too long')); continue; }
-        break;
-      }
-      if (!job) { slot.worker?.unref(); continue; }
-      this.run(slot, job);
+    // Answers call back into user code (onResult, and whatever awaits a read), which may read
+    // again: one dispatch at a time, run again if asked meanwhile.
+    if (this.dispatching) { this.dispatchAgain = true; return; }
+    this.dispatching = true;
+    try {
+      do {
+        this.dispatchAgain = false;
+        for (const slot of this.slots) {
+          if (slot.job) continue;
+          let job: Job | undefined;
+          while (!slot.job && (job = this.nextInTurn())) {
+            if (this.unavailable !== null) { job.resolve(empty('unavailable', this.unavailable)); continue; }
+            this.run(slot, job);
+          }
+          if (!slot.job) slot.worker?.unref();
+        }
+      } while (this.dispatchAgain);
+    } finally {
+      this.dispatching = false;
     }
+    this.watchMemory();
   }
 
   private run(slot: Slot, job: Job): void {
     slot.job = job;
-    if (!slot.worker) this.start(slot);
-    const worker = slot.worker!;
-    worker.ref();
-    if (slot.ready) this.post(slot, worker, job);
+    if (!slot.worker) {
+      try {
+        this.start(slot);
+      } catch (err) {
+        slot.job = null;
+        job.resolve(empty('failed', `the document thread could not start: ${(err as Error).message}`));
+        return;
+      }
+    }
+    slot.worker!.ref();
+    if (slot.ready) this.post(slot, slot.worker!, job);
   }
 
-  /** Hand `job` to the ready thread, with its time limit. */
+  /** Hand `job` to the ready thread, with its time limit; its buffer moves to the thread. */
   private post(slot: Slot, worker: Worker, job: Job): void {
+    slot.rssAtStart = -1; // read at the memory watch's next look, not on the request's time
     slot.timer = setTimeout(() => {
       // pdf.js cannot be interrupted: the thread goes, the next document starts a new one.
       this.drop(slot, worker, empty('timeout', `not read within ${this.opts.timeoutMs} ms`));
     }, this.opts.timeoutMs);
-    worker.postMessage({ id: job.id, data: job.data } satisfies ToDocumentThread);
+    const bytes = job.bytes;
+    worker.postMessage({ id: job.id, bytes } satisfies ToDocumentThread, [bytes.buffer as ArrayBuffer]);
+  }
+
+  /** While documents are read: terminate a thread whose document has grown the process by more than memoryMb. */
+  private watchMemory(): void {
+    const reading = this.slots.some((s) => s.job && s.ready);
+    if (!reading) {
+      if (this.memoryWatch) clearInterval(this.memoryWatch);
+      this.memoryWatch = null;
+      return;
+    }
+    if (this.memoryWatch) return;
+    const budget = this.opts.memoryMb * 1024 * 1024;
+    this.memoryWatch = setInterval(() => {
+      const rss = process.memoryUsage.rss();
+      for (const slot of this.slots) {
+        if (slot.job && slot.ready && slot.rssAtStart < 0) slot.rssAtStart = rss;
+        else if (slot.job && slot.ready && slot.worker && rss - slot.rssAtStart > budget) {
+          this.drop(slot, slot.worker, empty('failed', `the document took more than ${this.opts.memoryMb} MiB of memory`));
+        }
+      }
+      if (!this.slots.some((s) => s.job && s.ready)) this.watchMemory();
+    }, MEMORY_WATCH_MS);
+    this.memoryWatch.unref();
   }
 
   /** Terminate `worker` and answer its document with `r`. */
@@ -230,6 +369,7 @@ export class DocumentReader {
         if (slot.timer) clearTimeout(slot.timer);
         slot.timer = null;
         if (slot.job) this.post(slot, worker, slot.job);
+        this.watchMemory();
         return;
       }
       if (m.type === 'unavailable') {
@@ -265,7 +405,10 @@ export class DocumentReader {
   /** Stop the threads; documents waiting or being read are answered `busy`. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.resolve(empty('busy', 'reader closed'));
+    if (this.memoryWatch) clearInterval(this.memoryWatch);
+    this.memoryWatch = null;
+    let job: Job | undefined;
+    while ((job = this.nextInTurn())) job.resolve(empty('busy', 'reader closed'));
     const exits: Promise<unknown>[] = [];
     for (const slot of this.slots) {
       this.settle(slot, empty('busy', 'reader closed'));

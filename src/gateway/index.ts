@@ -77,7 +77,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   sources.eventsPending = () => recorder.pending;
   sources.eventsDropped = () => recorder.dropped;
 
-  const documents = documentReader(config, metrics.registry, (r) => app?.log.warn({ result: r.result, error: r.error, ms: r.ms }, 'a PDF was not read'));
+  const documents = documentReader(config, metrics.registry, (r, suppressed) => app?.log.warn({ result: r.result, error: r.error, ms: r.ms, suppressed }, 'a PDF was not read'));
   const deps: PipelineDeps = {
     authenticator: opts.authenticator,
     router,
@@ -112,9 +112,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     },
     async close() {
       await app.close();
-      // Events still waiting for their PDFs are recorded before the recorder closes.
-      await Promise.all(deps.deferred);
+      // Events still waiting for their PDFs are recorded before the recorder closes: a few
+      // seconds for the reading to end, then what is left is recorded unread.
+      await Promise.race([drain(deps.deferred), new Promise((r) => setTimeout(r, CLOSE_GRACE_MS).unref())]);
       await documents?.close();
+      await drain(deps.deferred);
       await recorder.close();
       for (const h of hooks) {
         try { await h.close?.(); } catch (err) { app.log.error({ err, hook: h.name }, 'hook close failed'); }
@@ -124,21 +126,38 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 }
 
+/** How long close() waits for PDFs being read before it records their events unread, ms. */
+const CLOSE_GRACE_MS = 5000;
+/** Warnings about PDFs not read: at most one per this many ms (clients choose what they send), ms. */
+const DOCUMENT_WARN_EVERY_MS = 10_000;
+
+async function drain(deferred: Set<Promise<void>>): Promise<void> {
+  while (deferred.size) await Promise.all(deferred);
+}
+
 /** The reader of requests' PDFs, with its metrics (null when PDFs are not read, or prompts not recorded). */
-function documentReader(config: WardenConfig, registry: Registry, warn: (r: { result: string; error?: string; ms: number }) => void): DocumentReader | null {
+function documentReader(config: WardenConfig, registry: Registry, warn: (r: { result: string; error?: string; ms: number }, suppressed: number) => void): DocumentReader | null {
   const c = config.documents;
   if (!c.read_pdfs || config.events.record_prompts === 'none') return null;
-  const results = new Counter({ name: 'warden_documents_total', help: 'PDFs of requests, by what became of them (read, busy, timeout, failed, not_pdf, too_large, unavailable)', labelNames: ['result'], registers: [registry] });
+  const results = new Counter({ name: 'warden_documents_total', help: 'PDFs of requests, by what became of them (read, busy, too_many, timeout, failed, not_pdf, too_large, unavailable)', labelNames: ['result'], registers: [registry] });
   const seconds = new Counter({ name: 'warden_documents_read_seconds_total', help: 'Time from a PDF handed to the reader to its text (waiting included), summed', registers: [registry] });
-  let toldUnavailable = false;
+  let lastWarn = 0;
+  let suppressed = 0;
   const reader: DocumentReader = new DocumentReader({
     threads: c.threads, timeoutMs: c.timeout_ms, memoryMb: c.memory_mb, maxPages: c.max_pages, maxBytes: c.max_bytes,
-    maxQueue: c.max_queue, maxQueueBytes: c.max_queue_bytes, maxPendingPerOwner: c.max_pending_per_account, maxWaitMs: c.max_wait_ms, maxChars: DOCUMENT_TEXT_BYTES,
+    maxQueue: c.max_queue, maxQueueBytes: c.max_queue_bytes, maxPendingPerOwner: c.max_pending_per_account, maxPerRequest: c.max_per_request,
+    maxWaitMs: c.max_wait_ms,
+    // No more than an event keeps of a message: a longer string would be held by every event.
+    maxChars: Math.min(DOCUMENT_TEXT_BYTES, config.events.max_message_chars),
     onResult: (r) => {
       results.inc({ result: r.result });
       seconds.inc(r.ms / 1000);
-      if (r.result === 'timeout' || r.result === 'failed') warn(r);
-      else if (r.result === 'unavailable' && !toldUnavailable) { toldUnavailable = true; warn(r); }
+      if (r.result !== 'timeout' && r.result !== 'failed' && r.result !== 'unavailable') return;
+      const now = Date.now();
+      if (now - lastWarn < DOCUMENT_WARN_EVERY_MS) { suppressed++; return; }
+      warn(r, suppressed);
+      lastWarn = now;
+      suppressed = 0;
     },
   });
   new Gauge({ name: 'warden_documents_pending', help: 'PDFs waiting to be read or being read', registers: [registry], collect() { this.set(reader.pending); } });

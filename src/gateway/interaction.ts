@@ -142,8 +142,10 @@ interface Run {
   errorCode: string | null;
   ttfbMs: number | null;
   finished: boolean;
-  /** The PDFs of the request being read (their text goes into the event before it is recorded). */
-  documents: Promise<void> | null;
+  /** The PDFs of the request being read: resolves to what adds their text to the event (before it is recorded). */
+  documents: Promise<() => void> | null;
+  /** The PDFs the request carries, as described (read once the limits let the request through). */
+  pdfs: PendingPdf[] | null;
 }
 
 /** Abort the interaction: the upstream call if one is in flight, and `ctx.signal` if a hook holds it. */
@@ -166,7 +168,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   );
   const run: Run = {
     ctx, call: null, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
-    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null,
+    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, pdfs: null,
   };
   const inflight = deps.metrics.counts.inflight;
   inflight[flavour] = (inflight[flavour] ?? 0) + 1;
@@ -190,8 +192,8 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
     // identity
     ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
     // the request, as the event will describe it
-    let pdfs: PendingPdf[] | null = deps.documents ? [] : null;
-    run.request = extractRequestFeatures(flavour, body, bytes, deps.features, pdfs);
+    run.pdfs = deps.documents ? [] : null;
+    run.request = extractRequestFeatures(flavour, body, bytes, deps.features, run.pdfs);
     if (!ctx.model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
     validateShape(flavour, body);
     run.upstream = deps.router.route(ctx.model, wire);
@@ -206,14 +208,17 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
     }
     // Files named by id are in place now (sent inline): the event describes the request as sent.
     if (namesDocuments(run.request)) {
-      pdfs = deps.documents ? [] : null;
-      run.request = extractRequestFeatures(flavour, ctx.body, bytes, deps.features, pdfs);
+      run.pdfs = deps.documents ? [] : null;
+      run.request = extractRequestFeatures(flavour, ctx.body, bytes, deps.features, run.pdfs);
     }
-    // PDFs are read while the upstream answers; the event waits for their text.
-    if (pdfs && pdfs.length) run.documents = readPdfs(deps, pdfs, ctx.auth.account.id);
     for (const h of deps.hooks) {
       const pending = h.limits?.(ctx);
       if (pending) await pending;
+    }
+    // PDFs are read while the upstream answers; the event waits for their text. (Not for a
+    // request refused, nor one whose client has gone: its event is already recorded.)
+    if (run.pdfs && run.pdfs.length && !run.finished && !ctx.abortReason && !ctx.locals.has('__finished')) {
+      run.documents = readPdfs(deps, run.pdfs, ctx.auth.account.id);
     }
     // forward + output governance
     const transformers: OutputTransformer[] = [];
@@ -587,8 +592,10 @@ function finish(deps: PipelineDeps, run: Run): void {
     try { h.onEnd(ctx, event); } catch (err) { deps.log.error({ err, hook: h.name }, 'onEnd hook failed'); }
   }
   if (run.documents) {
-    // Recorded (and seen by the detector and the ledger) once its PDFs' text is in.
-    const later = run.documents.then(() => deliver(deps, event));
+    // Recorded (and seen by the detector and the ledger) once its PDFs' text is in. The text is
+    // added only now, so that what came before (token estimates, onEnd hooks) never depends on
+    // how fast the reading was.
+    const later = run.documents.then((addText) => { addText(); deliver(deps, event); });
     deps.deferred.add(later);
     void later.finally(() => deps.deferred.delete(later));
     return;
@@ -604,12 +611,19 @@ function deliver(deps: PipelineDeps, event: InteractionEvent): void {
   }
 }
 
-/** Read a request's PDFs and add their text to their messages. Never rejects. */
-function readPdfs(deps: PipelineDeps, pdfs: PendingPdf[], owner: string): Promise<void> {
-  const reader = deps.documents!;
-  return Promise.all(pdfs.map((p) => reader.read(p.data, owner)))
-    .then((readings) => addPdfText(pdfs, readings, deps.features.maxMessageChars))
-    .catch((err) => deps.log.error({ err }, 'reading documents failed'));
+/**
+ * Read a request's PDFs. Resolves (never rejects) to what adds their text to their messages,
+ * which finish() calls once the interaction is over. The PDFs' base64 is let go as soon as the
+ * reader has taken it.
+ */
+function readPdfs(deps: PipelineDeps, pdfs: PendingPdf[], owner: string): Promise<() => void> {
+  const reading = deps.documents!.readAll(pdfs.map((p) => p.data), owner);
+  const messages = pdfs.map((p) => ({ message: p.message, data: '' }));
+  pdfs.length = 0;
+  return reading.then(
+    (readings) => () => addPdfText(messages, readings, deps.features.maxMessageChars),
+    (err) => { deps.log.error({ err }, 'reading documents failed'); return () => {}; },
+  );
 }
 
 /**

@@ -29,8 +29,10 @@ export interface PendingPdf {
 function pdfData(v: unknown): string | null {
   if (typeof v !== 'string') return null;
   if (v.startsWith('data:')) {
+    // `data:application/pdf;base64,` give or take parameters (`;name=report.pdf`).
     const comma = v.indexOf(',');
-    return comma > 0 && v.slice(5, comma).toLowerCase() === 'application/pdf;base64' ? v.slice(comma + 1) : null;
+    const head = comma > 0 ? v.slice(5, comma).toLowerCase() : '';
+    return head.startsWith('application/pdf') && head.endsWith(';base64') ? v.slice(comma + 1) : null;
   }
   return v.startsWith('JVBER') ? v : null;
 }
@@ -250,7 +252,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
         const role = str(item.role);
         if (role === 'system' || role === 'developer') systems.push(contentText(item.content, {}));
         else if (role) messages.push(message(role, item.content, opts, pdfs));
-        else if (item.type === 'function_call_output') messages.push(message('tool', item.output ?? '', opts, pdfs));
+        else if (item.type === 'function_call_output') messages.push(message('tool', typeof item.output === 'string' || Array.isArray(item.output) ? item.output : String(item.output ?? ''), opts, pdfs));
       }
     }
   }

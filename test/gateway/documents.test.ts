@@ -52,6 +52,21 @@ test('a prompt put in a PDF is read as a prompt, through all three APIs and by f
   assert.match(metrics, /warden_documents_total\{result="read"\} 5/);
 });
 
+test('a prompt PDF behind twenty blank ones is still read: one request\'s PDFs are read in order', async () => {
+  const frank = await t.account('frank', 'enterprise');
+  const blank = (await makePdf([' '])).toString('base64');
+  const prompt = (await makePdf([ASK])).toString('base64');
+  const content = [
+    ...Array.from({ length: 20 }, () => ({ type: 'document' as const, source: { type: 'base64' as const, media_type: 'application/pdf' as const, data: blank } })),
+    { type: 'document' as const, source: { type: 'base64' as const, media_type: 'application/pdf' as const, data: prompt } },
+  ];
+  await anthropic(frank.key).messages.create({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content }] });
+  const [event] = await t.events((e) => e.account_id === frank.id, 1, 15_000);
+  assert.match(lastUser(event).text ?? '', /Think step by step/);
+  assert.equal(lastUser(event).documents_unread, undefined);
+  assert.equal(lastUser(event).parts?.document, 21);
+});
+
 test('the answer does not wait for a slow PDF; the event does, and records it unread', async () => {
   const dan = await t.account('dan', 'enterprise');
   const slow = slowPdf(64);
@@ -64,7 +79,9 @@ test('the answer does not wait for a slow PDF; the event does, and records it un
   assert.equal(early.length, 0, `answered in ${answeredMs} ms; its event waits for the PDF`);
   const [event] = await t.events((e) => e.account_id === dan.id, 1, 15_000);
   assert.ok(event, 'recorded once the reader gave up');
-  assert.ok(Date.now() - started >= 1500, 'after the document time limit');
+  const recordedMs = Date.now() - started;
+  assert.ok(recordedMs >= 1500, 'recorded after the document time limit');
+  assert.ok(answeredMs < recordedMs - 500, `answered (${answeredMs} ms) well before the event was recorded (${recordedMs} ms)`);
   assert.equal(lastUser(event).documents_unread, 1);
   assert.equal(lastUser(event).text, 'Summarise the attached report.');
   assert.equal(event.response.status, 200);

@@ -2,7 +2,7 @@
  * PDFs for tests, made by a real producer (pdfkit: compressed content streams, font resources,
  * cross-reference table) rather than by hand, so the reader meets what clients upload.
  */
-import { deflateSync } from 'node:zlib';
+import { createDeflate, deflateSync } from 'node:zlib';
 import PDFDocument from 'pdfkit';
 
 export interface MakePdfOptions {
@@ -29,8 +29,21 @@ export function makePdf(pages: string[], opts: MakePdfOptions = {}): Promise<Buf
   return done;
 }
 
+/** `mb` MB of spaces, deflated (about 1 KB per MB), made without holding them all in memory. */
+export async function deflatedSpaces(mb: number): Promise<Buffer> {
+  const deflate = createDeflate({ level: 9 });
+  const out: Buffer[] = [];
+  deflate.on('data', (c: Buffer) => out.push(c));
+  const done = new Promise<void>((resolve, reject) => { deflate.on('end', resolve); deflate.on('error', reject); });
+  const chunk = Buffer.alloc(1024 * 1024, 0x20);
+  for (let i = 0; i < mb; i++) if (!deflate.write(chunk)) await new Promise((r) => deflate.once('drain', r));
+  deflate.end();
+  await done;
+  return Buffer.concat(out);
+}
+
 /**
- * A decompression bomb of a PDF: one page whose content stream inflates to `mb` MB of text
+ * A slow PDF: one page whose content stream inflates to `mb` MB of text
  * operators (about 5 KB compressed per MB). pdf.js reads 64 MB of it for 7-25 s before it runs out
  * of a 64-256 MB heap (measured, 2-core VM).
  */

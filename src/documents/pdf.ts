@@ -1,8 +1,9 @@
 /**
  * The text of a PDF, read with Mozilla's pdf.js (`pdfjs-dist`, its build for Node). Runs in the
  * document thread (pdf-worker.ts), never on the gateway's: a PDF is a program of sorts, and
- * parsing one takes milliseconds to seconds. Nothing here renders: fonts are read for their
- * character maps only, no font program is evaluated, no system font or network is used.
+ * parsing one takes milliseconds to seconds. Nothing here renders: font programs are parsed (for
+ * their character maps) but never compiled to code (`isEvalSupported: false`), no system font is
+ * loaded and nothing is fetched.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';

@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { DocumentReader, type DocumentReading } from './index.ts';
+import { base64Bytes, decodeInSlices } from './reader.ts';
+import { randomBytes } from 'node:crypto';
 import { deflatedSpaces, makePdf, pdfWithContent, slowPdf } from '../../test/helpers/pdf.ts';
 
 const b64 = (b: Buffer) => b.toString('base64');
@@ -189,4 +191,23 @@ test('close answers what waits and stops the threads', async () => {
   const results = await Promise.all(pending);
   assert.deepEqual(results.map((r) => r.result), ['busy', 'busy']);
   assert.equal((await reader.read(pdf, 'c')).result, 'busy', 'a closed reader reads nothing');
+});
+
+test('a large document is decoded a slice at a time, to the same bytes; one with line breaks at once', async () => {
+  const raw = randomBytes(3 * 1024 * 1024 + 7);
+  const data = raw.toString('base64');
+  assert.ok((await decodeInSlices(data, base64Bytes(data))).every((b, i) => b === raw[i]), 'same bytes');
+  assert.equal((await decodeInSlices(data, base64Bytes(data))).length, raw.length);
+  const reader = new DocumentReader();
+  try {
+    const big = Buffer.concat([await makePdf(['Large file, text first.']), Buffer.from('\n%'), randomBytes(3 * 1024 * 1024)]);
+    const mime = b64(big).replace(/.{76}/g, '$&\r\n');
+    for (const d of [b64(big), mime]) {
+      const r = await reader.read(d, 'a');
+      assert.ok(r.result === 'read' || r.result === 'failed', `${r.result} ${r.error ?? ''}`);
+    }
+    assert.equal(reader.pending, 0);
+  } finally {
+    await reader.close();
+  }
 });

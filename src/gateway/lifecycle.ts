@@ -13,7 +13,10 @@
  *              streaming, or the whole JSON body), e.g. withhold reasoning, watermark text.
  * - record:    `onEnd` hooks run once per interaction whatever its outcome (settle quotas, release
  *              concurrency), then the finished event goes to `onEvent` hooks (recorder, detector,
- *              ledger). `onEnd`/`onEvent` must not throw and must not block.
+ *              ledger). `onEnd`/`onEvent` must not throw and must not block. A request that
+ *              carries PDFs goes to `onEvent` once their text is read (src/documents: up to the
+ *              reader's wait and time limits later, so such events can arrive out of time order);
+ *              the text is added to the event `onEnd` saw, after `onEnd`.
  *
  * Token counting (`/v1/messages/count_tokens`, `/v1/responses/input_tokens`) takes a shorter path:
  * identity -> policy -> `countLimits` -> forward. It produces no answer, so it spends no model

@@ -52,7 +52,7 @@ test('a prompt put in a PDF is read as a prompt, through all three APIs and by f
   assert.match(metrics, /warden_documents_total\{result="read"\} 5/);
 });
 
-test('a prompt PDF behind twenty blank ones is still read: one request\'s PDFs are read in order', async () => {
+test('a prompt PDF behind twenty blank ones is still read: one request\'s PDFs count once against the account', async () => {
   const frank = await t.account('frank', 'enterprise');
   const blank = (await makePdf([' '])).toString('base64');
   const prompt = (await makePdf([ASK])).toString('base64');

@@ -33,7 +33,10 @@ async function read(m: ToDocumentThread): Promise<FromDocumentThread> {
   if (!looksLikePdf(bytes)) return { type: 'done', id: m.id, result: 'not_pdf' };
   try {
     // The buffer is this thread's own (transferred): pdf.js may take it over.
-    const out = await pdfText(bytes, { maxPages: init.maxPages, maxChars: init.maxChars });
+    const out = await pdfText(bytes, {
+      maxPages: init.maxPages, maxChars: init.maxChars,
+      onPage: (text) => port.postMessage({ type: 'page', id: m.id, text } satisfies FromDocumentThread),
+    });
     remember(key, out);
     return { type: 'done', id: m.id, result: 'read', ...out, cached: false };
   } catch (err) {

@@ -13,6 +13,8 @@ export interface PdfTextOptions {
   maxPages: number;
   /** Characters kept at most; reading stops once they are there. */
   maxChars: number;
+  /** Called with each page's text as it is read (a reader that gives up on a later page keeps what came before). */
+  onPage?: (text: string) => void;
 }
 
 export interface PdfText {
@@ -78,7 +80,11 @@ export async function pdfText(bytes: Uint8Array, opts: PdfTextOptions): Promise<
       }
       page.cleanup();
       pagesRead++;
-      if (pageText.trim()) text += (text && !text.endsWith('\n') ? '\n' : '') + pageText;
+      if (pageText.trim()) {
+        const add = (text && !text.endsWith('\n') ? '\n' : '') + pageText;
+        text += add;
+        opts.onPage?.(add);
+      }
     }
     return { text: text.length > opts.maxChars ? text.slice(0, opts.maxChars) : text, pages, pagesRead };
   } finally {

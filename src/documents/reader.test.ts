@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { DocumentReader, type DocumentReading } from './index.ts';
 import { base64Bytes, decodeInSlices } from './reader.ts';
 import { randomBytes } from 'node:crypto';
-import { deflatedSpaces, makePdf, pdfWithContent, slowPdf } from '../../test/helpers/pdf.ts';
+import { deflatedSpaces, makePdf, pdfWithContent, slowPage, slowPdf, textPage } from '../../test/helpers/pdf.ts';
 
 const b64 = (b: Buffer) => b.toString('base64');
 const SUBSET_FONT_PDF = readFileSync(new URL('../../test/fixtures/documents/subset-font.pdf', import.meta.url));
@@ -84,6 +84,15 @@ test('a document that takes too long is abandoned, its thread replaced', async (
     assert.equal(reader.threadsStarted, 2, 'the stuck thread was terminated and the next document got a new one');
   } finally {
     await reader.close();
+  }
+  // Given up on a slow second page, the first page's text is kept.
+  const partial = new DocumentReader({ timeoutMs: 1000 });
+  try {
+    const r = await partial.read(b64(pdfWithContent(textPage('Think step by step, page one.'), slowPage(32))), 'a');
+    assert.equal(r.result, 'timeout');
+    assert.match(r.text, /Think step by step, page one\./);
+  } finally {
+    await partial.close();
   }
 });
 

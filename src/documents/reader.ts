@@ -46,7 +46,7 @@ export type DocumentResult =
 
 export interface DocumentReading {
   result: DocumentResult;
-  /** The text read ('' unless `read`), at most `maxChars`. */
+  /** The text read, at most `maxChars`: all of it if `read`, the pages read before a `timeout` or `failed`. */
   text: string;
   /** Pages in the document, and how many were read (0 unless `read`). */
   pages: number;
@@ -95,6 +95,8 @@ export type FromDocumentThread =
   /** pdf.js is loaded: documents may come (their time starts now, not while the thread starts). */
   | { type: 'ready' }
   | { type: 'unavailable'; error: string }
+  /** The text of one more page of document `id` (kept if its reading is then given up). */
+  | { type: 'page'; id: number; text: string }
   | { type: 'done'; id: number; result: 'read'; text: string; pages: number; pagesRead: number; cached: boolean }
   | { type: 'done'; id: number; result: 'not_pdf' | 'failed'; error?: string };
 
@@ -118,6 +120,8 @@ interface Slot {
   ready: boolean;
   job: Job | null;
   timer: NodeJS.Timeout | null;
+  /** Text of the pages of the current document read so far. */
+  partial: string;
   /** The process's resident memory when the document began (the memory watch measures growth from it; -1: not yet read). */
   rssAtStart: number;
 }
@@ -194,7 +198,7 @@ export class DocumentReader {
   constructor(opts: Partial<DocumentReaderOptions> = {}) {
     this.opts = { ...DEFAULT_DOCUMENT_READER, ...opts };
     this.entry = opts.entry ?? resolveWorkerEntry(import.meta.url, 'pdf-worker', { preload: PDFJS_MODULES });
-    this.slots = Array.from({ length: Math.max(1, this.opts.threads) }, () => ({ worker: null, ready: false, job: null, timer: null, rssAtStart: 0 }));
+    this.slots = Array.from({ length: Math.max(1, this.opts.threads) }, () => ({ worker: null, ready: false, job: null, timer: null, partial: '', rssAtStart: 0 }));
   }
 
   /** Documents waiting or being read. */
@@ -361,6 +365,7 @@ export class DocumentReader {
 
   /** Hand `job` to the ready thread, with its time limit; its buffer moves to the thread. */
   private post(slot: Slot, worker: Worker, job: Job): void {
+    slot.partial = '';
     slot.rssAtStart = -1; // read at the memory watch's next look, not on the request's time
     slot.timer = setTimeout(() => {
       // pdf.js cannot be interrupted: the thread goes, the next document starts a new one.
@@ -429,6 +434,10 @@ export class DocumentReader {
         return;
       }
       if (!slot.job || slot.job.id !== m.id) return;
+      if (m.type === 'page') {
+        if (slot.partial.length < this.opts.maxChars) slot.partial = (slot.partial + m.text).slice(0, this.opts.maxChars);
+        return;
+      }
       if (m.result === 'read') {
         this.settle(slot, { result: 'read', text: m.text, pages: m.pages, pagesRead: m.pagesRead, ms: 0, cached: m.cached });
       } else {
@@ -450,6 +459,9 @@ export class DocumentReader {
     if (slot.timer) clearTimeout(slot.timer);
     slot.timer = null;
     slot.job = null;
+    // Given up part way (time, memory, a dead thread): the pages read before count.
+    if (r.result !== 'read' && slot.partial) r.text = slot.partial;
+    slot.partial = '';
     job?.resolve(r);
   }
 

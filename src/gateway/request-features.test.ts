@@ -59,10 +59,10 @@ test('PDFs in each wire format are collected with their message; their text is a
   assert.equal(pdfs.length, 3);
   assert.equal(pdfs[0].message, r.messages[0]);
   assert.equal(pdfs[2].message, r.messages[1], 'a PDF in a tool result belongs to its message');
-  addPdfText(pdfs, [{ result: 'read', text: 'first' }, { result: 'timeout', text: '' }, { result: 'read', text: 'third' }], 1000);
-  assert.equal(r.messages[0].text, 'Compare them.\nfirst');
-  assert.equal(r.messages[0].chars, 'Compare them.\nfirst'.length);
-  assert.equal(r.messages[0].documents_unread, 1);
+  addPdfText(pdfs, [{ result: 'read', text: 'first' }, { result: 'timeout', text: 'page one' }, { result: 'read', text: 'third' }], 1000);
+  assert.equal(r.messages[0].text, 'Compare them.\nfirst\npage one', 'a PDF given up on a later page: what was read is kept');
+  assert.equal(r.messages[0].chars, 'Compare them.\nfirst\npage one'.length);
+  assert.equal(r.messages[0].documents_unread, 1, 'and it is counted unread');
   assert.equal(r.messages[1].text, 'third');
 
   const chat: PendingPdf[] = [];

@@ -123,15 +123,17 @@ function message(role: string, content: unknown, opts: FeatureOptions, pending: 
 
 /**
  * Add what was read of each PDF to its message, in the order the PDFs came: after the message's
- * other text, within `maxMessageChars`. A PDF not read (reader busy, too slow, unparseable) is
- * counted in `documents_unread`; one that is not a PDF at all is nothing to read.
+ * other text, within `maxMessageChars`. A PDF not read to its end (reader busy, too slow,
+ * unparseable) is counted in `documents_unread`, with the text of the pages read before it was
+ * given up; one that is not a PDF at all is nothing to read.
  */
 export function addPdfText(pdfs: readonly PendingPdf[], readings: readonly { result: string; text: string }[], maxMessageChars: number): void {
   for (let i = 0; i < pdfs.length; i++) {
     const msg = pdfs[i].message;
     const r = readings[i];
     if (r.result === 'not_pdf') continue;
-    if (r.result !== 'read') { msg.documents_unread = (msg.documents_unread ?? 0) + 1; continue; }
+    // Not read to the end (given up on a later page, or not at all): counted unread, and what was read kept.
+    if (r.result !== 'read') msg.documents_unread = (msg.documents_unread ?? 0) + 1;
     if (!r.text.trim()) continue;
     const sep = msg.chars > 0 ? 1 : 0;
     if (msg.text !== null && msg.text.length < maxMessageChars) msg.text = (msg.text + (sep ? '\n' : '') + r.text).slice(0, maxMessageChars);

@@ -48,31 +48,35 @@ export async function deflatedSpaces(mb: number): Promise<Buffer> {
  * of a 64-256 MB heap (measured, 2-core VM).
  */
 export function slowPdf(mb: number): Buffer {
-  const op = Buffer.from('BT /F1 12 Tf 72 712 Td (aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa) Tj ET\n');
-  const big = Buffer.alloc(mb * 1024 * 1024);
-  for (let i = 0; i + op.length <= big.length; i += op.length) op.copy(big, i);
-  return pdfWithContent(deflateSync(big, { level: 1 }));
+  return pdfWithContent(slowPage(mb));
 }
 
-/** A one-page PDF whose page content is `stream` (already deflated), with a correct cross-reference table. */
-export function pdfWithContent(stream: Buffer): Buffer {
+/**
+ * A PDF with one page per stream (each already deflated: a page's content operators), written
+ * by hand with a correct cross-reference table, for pages no producer would write.
+ */
+export function pdfWithContent(...streams: Buffer[]): Buffer {
   const parts: Buffer[] = [];
   const offsets: number[] = [];
   let length = 0;
   const push = (b: Buffer | string) => { const buf = typeof b === 'string' ? Buffer.from(b, 'latin1') : b; parts.push(buf); length += buf.length; };
   push('%PDF-1.7\n');
-  const objects = [
+  // 1 catalog, 2 pages, 3 font, then a page object and its content stream for each page.
+  const pageIds = streams.map((_, i) => 4 + 2 * i);
+  const objects: (string | Buffer)[] = [
     '<< /Type /Catalog /Pages 2 0 R >>',
-    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
-    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>',
-    null,
+    `<< /Type /Pages /Kids [${pageIds.map((id) => `${id} 0 R`).join(' ')}] /Count ${streams.length} >>`,
     '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
   ];
+  streams.forEach((stream, i) => {
+    objects.push(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents ${pageIds[i] + 1} 0 R >>`);
+    objects.push(stream);
+  });
   objects.forEach((body, i) => {
     offsets.push(length);
-    if (body === null) {
-      push(`${i + 1} 0 obj\n<< /Length ${stream.length} /Filter /FlateDecode >>\nstream\n`);
-      push(stream);
+    if (Buffer.isBuffer(body)) {
+      push(`${i + 1} 0 obj\n<< /Length ${body.length} /Filter /FlateDecode >>\nstream\n`);
+      push(body);
       push('\nendstream\nendobj\n');
     } else {
       push(`${i + 1} 0 obj\n${body}\nendobj\n`);
@@ -82,4 +86,18 @@ export function pdfWithContent(stream: Buffer): Buffer {
   push(`xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`);
   push(`trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`);
   return Buffer.concat(parts);
+}
+
+/** A page's content stream showing `text` in Helvetica (ASCII), deflated. */
+export function textPage(text: string): Buffer {
+  const escaped = text.replace(/[\\()]/g, (c) => `\\${c}`);
+  return deflateSync(Buffer.from(`BT /F1 12 Tf 72 712 Td (${escaped}) Tj ET\n`, 'latin1'));
+}
+
+/** The deflated content stream of slowPdf(mb), for a slow page among others. */
+export function slowPage(mb: number): Buffer {
+  const op = Buffer.from('BT /F1 12 Tf 72 712 Td (aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa) Tj ET\n');
+  const big = Buffer.alloc(mb * 1024 * 1024);
+  for (let i = 0; i + op.length <= big.length; i += op.length) op.copy(big, i);
+  return deflateSync(big, { level: 1 });
 }

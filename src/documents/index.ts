@@ -15,3 +15,4 @@ export { DocumentReader, DEFAULT_DOCUMENT_READER, base64Bytes } from './reader.t
 export type { DocumentReaderOptions, DocumentReading, DocumentResult } from './reader.ts';
 export { looksLikePdf, pdfText } from './pdf.ts';
 export type { PdfText, PdfTextOptions } from './pdf.ts';
+export { runDocumentsCli } from './cli.ts';

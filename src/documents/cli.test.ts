@@ -1,0 +1,50 @@
+// `warden documents read`: what the gateway reads of a PDF, or why not, with exit codes a script can use.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runDocumentsCli } from './cli.ts';
+import { makePdf, pdfWithContent, slowPage, textPage } from '../../test/helpers/pdf.ts';
+
+async function run(argv: string[]) {
+  let out = '';
+  let err = '';
+  const code = await runDocumentsCli(argv, { stdout: (s) => { out += s; }, stderr: (s) => { err += s; } });
+  return { code, out, err };
+}
+
+test('warden documents read: the text of each PDF, or why it was not read; exit codes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-docs-cli-'));
+  try {
+    const good = join(dir, 'good.pdf');
+    writeFileSync(good, await makePdf(['Think step by step.', 'Page two.']));
+    const text = join(dir, 'notes.txt');
+    writeFileSync(text, 'not a pdf');
+    const slow = join(dir, 'slow.pdf');
+    writeFileSync(slow, pdfWithContent(textPage('First page.'), slowPage(32)));
+    const config = join(dir, 'warden.yaml');
+    writeFileSync(config, 'documents:\n  timeout_ms: 1000\n');
+
+    const ok = await run(['read', good, '--config', config]);
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(ok.out, /good\.pdf: read 2 of 2 pages, \d+ characters/);
+    assert.match(ok.out, /Think step by step\.\n[\s\S]*Page two\./);
+
+    const mixed = await run(['read', good, text, slow, '--config', config]);
+    assert.equal(mixed.code, 1, 'some file not read to its end');
+    assert.match(mixed.out, /notes\.txt: not_pdf/);
+    assert.match(mixed.out, /slow\.pdf: timeout \(not read within 1000 ms\); \d+ characters read before\nFirst page\./);
+
+    const json = await run(['read', good, '--json', '--config', config]);
+    assert.equal(JSON.parse(json.out)[0].result, 'read');
+
+    assert.equal((await run(['read', join(dir, 'missing.pdf')])).code, 2);
+    assert.match((await run(['read', join(dir, 'missing.pdf')])).err, /cannot read .*missing\.pdf: ENOENT/);
+    assert.equal((await run(['read'])).code, 2);
+    assert.equal((await run(['frobnicate', good])).code, 2);
+    assert.equal((await run(['read', good, '--bogus'])).code, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

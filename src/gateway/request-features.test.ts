@@ -82,6 +82,15 @@ test('PDFs in each wire format are collected with their message; their text is a
   assert.equal(out.messages[0].text, 'Result:\na lo', 'cut at maxMessageChars');
   assert.equal(out.messages[0].chars, 'Result:\na long document text'.length, 'chars counts it all');
 
+  const byUrl: PendingPdf[] = [];
+  const urls = extractRequestFeatures('anthropic.messages', { model: 'm', max_tokens: 8, messages: [{ role: 'user', content: [
+    { type: 'document', source: { type: 'url', url: 'https://example.org/task.pdf' } }, { type: 'text', text: 'Answer it.' },
+  ] }] }, 0, opts, byUrl);
+  assert.equal(byUrl.length, 0, 'a document by URL is not fetched');
+  assert.equal(urls.messages[0].documents_unread, 1, 'and is counted unread');
+  const openaiUrl = extractRequestFeatures('openai.responses', { model: 'm', input: [{ role: 'user', content: [{ type: 'input_file', file_url: 'https://example.org/task.pdf' }] }] }, 0, opts, []);
+  assert.equal(openaiUrl.messages[0].documents_unread, 1);
+
   const none: PendingPdf[] = [];
   extractRequestFeatures('openai.responses', { model: 'm', input: [{ role: 'user', content: [{ type: 'input_file', file_data: `data:application/pdf;base64,${pdf}` }] }] }, 0, { recordPrompts: 'none', maxMessageChars: 100 }, none);
   assert.equal(none.length, 0, 'prompts not recorded: nothing to read');

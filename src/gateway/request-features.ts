@@ -25,6 +25,12 @@ export interface PendingPdf {
   data: string;
 }
 
+/**
+ * A document given by URL: the upstream fetches it, Warden does not (it would fetch any address a
+ * client names); counted as unread.
+ */
+const BY_URL = '';
+
 /** The base64 bytes of a PDF sent inline: a `data:application/pdf;base64,` URL, or bare base64 that starts as a PDF does. */
 function pdfData(v: unknown): string | null {
   if (typeof v !== 'string') return null;
@@ -64,9 +70,11 @@ function documentText(type: string, p: Json, parts: Record<string, number>, pdfs
     if (src.type === 'content') return contentText(src.content, parts, pdfs);
     if (src.type === 'base64' && typeof src.media_type === 'string' && src.media_type.startsWith('text/')) return dataUrlText(`data:${src.media_type};base64,${String(src.data)}`);
     if (src.type === 'base64' && src.media_type === 'application/pdf') pdf = typeof src.data === 'string' ? src.data : null;
+    else if (src.type === 'url') pdf = BY_URL;
   } else if (type === 'input_file') {
     text = dataUrlText(p.file_data);
     if (!text) pdf = pdfData(p.file_data);
+    if (pdf === null && typeof p.file_url === 'string') pdf = BY_URL;
   } else if (type === 'file') {
     const data = (p.file as Json | undefined)?.file_data;
     text = dataUrlText(data);
@@ -117,7 +125,12 @@ function message(role: string, content: unknown, opts: FeatureOptions, pending: 
     chars: full.length,
   };
   if (Object.keys(parts).length) msg.parts = parts;
-  if (pdfs) for (const data of pdfs) pending!.push({ message: msg, data });
+  if (pdfs) {
+    for (const data of pdfs) {
+      if (data === BY_URL) msg.documents_unread = (msg.documents_unread ?? 0) + 1;
+      else pending!.push({ message: msg, data });
+    }
+  }
   return msg;
 }
 

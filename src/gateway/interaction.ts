@@ -595,7 +595,10 @@ function finish(deps: PipelineDeps, run: Run): void {
     // Recorded (and seen by the detector and the ledger) once its PDFs' text is in. The text is
     // added only now, so that what came before (token estimates, onEnd hooks) never depends on
     // how fast the reading was.
-    const later = run.documents.then((addText) => { addText(); deliver(deps, event); });
+    const later = run.documents.then((addText) => {
+      try { addText(); } catch (err) { deps.log.error({ err }, 'adding documents\' text failed'); }
+      try { deliver(deps, event); } catch (err) { deps.log.error({ err }, 'recording an event failed'); }
+    });
     deps.deferred.add(later);
     void later.finally(() => deps.deferred.delete(later));
     return;

@@ -198,7 +198,7 @@ export class DocumentReader {
   constructor(opts: Partial<DocumentReaderOptions> = {}) {
     this.opts = { ...DEFAULT_DOCUMENT_READER, ...opts };
     this.entry = opts.entry ?? resolveWorkerEntry(import.meta.url, 'pdf-worker', { preload: PDFJS_MODULES });
-    this.slots = Array.from({ length: Math.max(1, this.opts.threads) }, () => ({ worker: null, ready: false, job: null, timer: null, partial: '', rssAtStart: 0 }));
+    this.slots = Array.from({ length: Math.max(1, this.opts.threads) }, () => ({ worker: null, ready: false, job: null, timer: null, partial: '', rssAtStart: -1 }));
   }
 
   /** Documents waiting or being read. */

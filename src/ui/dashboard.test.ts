@@ -127,8 +127,10 @@ test('dashboard: sign in, overview shows traffic, account page, key created once
     assert.match(await page.locator('main').textContent() ?? '', /demo@example\.com/);
     await page.goto(`${w.url}/dashboard/#/limits`);
     await page.getByText('Overrides in force').waitFor();
-    // The limiter's backend arrives with its own request, after the page's headings.
-    await page.waitForFunction("document.querySelector('main')?.textContent?.includes('memory')", undefined, { timeout: 5000 }).catch(() => {});
+    // The limiter's backend arrives with its own request, after the page's headings. (A locator,
+    // not waitForFunction: a predicate that has to be polled is evaluated as a string in the page,
+    // which the dashboard's CSP refuses, and the refusal reads as a script error below.)
+    await page.locator('main', { hasText: 'memory' }).waitFor({ timeout: 5000 }).catch(() => {});
     assert.match(await page.locator('main').textContent() ?? '', /memory/);
 
     // Sign out forgets the token.

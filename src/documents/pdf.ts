@@ -46,8 +46,20 @@ function dataPaths(): { cMapUrl: string; standardFontDataUrl: string } {
 }
 let paths: ReturnType<typeof dataPaths> | null = null;
 
+/** The text an annotation shows: its contents (a comment, a free-text box) or a form field's value. */
+function annotationText(note: { contentsObj?: { str?: unknown }; fieldValue?: unknown; subtype?: unknown }): string {
+  const parts: string[] = [];
+  const contents = note.contentsObj?.str;
+  if (typeof contents === 'string' && contents.trim()) parts.push(contents.trim());
+  const value = note.fieldValue;
+  if (typeof value === 'string' && value.trim()) parts.push(value.trim());
+  else if (Array.isArray(value)) parts.push(...value.filter((v): v is string => typeof v === 'string' && v.trim() !== ''));
+  return parts.join('\n');
+}
+
 /**
- * Read the text of `bytes` (a PDF), page by page, lines as pdf.js marks them. Throws on what is
+ * Read the text of `bytes` (a PDF), page by page, lines as pdf.js marks them, each page's
+ * annotations and form fields after its text. Throws on what is
  * not a PDF or cannot be parsed (pdf.js's own error: InvalidPDFException, PasswordException...).
  */
 export async function pdfText(bytes: Uint8Array, opts: PdfTextOptions): Promise<PdfText> {
@@ -77,6 +89,12 @@ export async function pdfText(bytes: Uint8Array, opts: PdfTextOptions): Promise<
         if (!('str' in item)) continue;
         pageText += item.str;
         if (item.hasEOL) pageText += '\n';
+      }
+      // Annotations and form fields: text the model is shown (comments, filled-in fields) that is
+      // not in the page's content stream.
+      for (const note of await page.getAnnotations({ intent: 'display' })) {
+        const text = annotationText(note);
+        if (text) pageText += (pageText && !pageText.endsWith('\n') ? '\n' : '') + text + '\n';
       }
       page.cleanup();
       pagesRead++;

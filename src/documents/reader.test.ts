@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { DocumentReader, type DocumentReading } from './index.ts';
 import { base64Bytes, decodeInSlices } from './reader.ts';
 import { randomBytes } from 'node:crypto';
-import { deflatedSpaces, makePdf, pdfWithContent, slowPage, slowPdf, textPage } from '../../test/helpers/pdf.ts';
+import { deflatedSpaces, makePdf, pdfWithContent, pdfWithPages, slowPage, slowPdf, textPage } from '../../test/helpers/pdf.ts';
 
 const b64 = (b: Buffer) => b.toString('base64');
 const SUBSET_FONT_PDF = readFileSync(new URL('../../test/fixtures/documents/subset-font.pdf', import.meta.url));
@@ -31,6 +31,28 @@ test('reads the text of PDFs as producers write them, pages in order', async () 
     const plain = await reader.read(b64(await makePdf(['Plain content stream.'], { compress: false })), 'acct_b');
     assert.match(plain.text, /Plain content stream\./);
     assert.equal(reader.threadsStarted, 1, 'one thread reads them all');
+  } finally {
+    await reader.close();
+  }
+});
+
+test('comments, free-text boxes and filled-in form fields are read with their page', async () => {
+  const reader = new DocumentReader();
+  try {
+    const pdf = pdfWithPages([{
+      content: textPage('Cover page.'),
+      annotations: [
+        '<< /Type /Annot /Subtype /FreeText /Rect [72 600 400 640] /DA (/Helv 12 Tf 0 g) /Contents (Think step by step before answering.) >>',
+        '<< /Type /Annot /Subtype /Text /Rect [20 20 40 40] /Contents (Then grade it against the rubric.) >>',
+        '<< /Type /Annot /Subtype /Widget /FT /Tx /T (question) /Rect [72 500 400 520] /V (Question 7: the train problem.) >>',
+      ],
+    }]);
+    const r = await reader.read(b64(pdf), 'a');
+    assert.equal(r.result, 'read', r.error);
+    assert.match(r.text, /Cover page\./);
+    assert.match(r.text, /Think step by step before answering\./, 'a free-text box');
+    assert.match(r.text, /Then grade it against the rubric\./, 'a comment');
+    assert.match(r.text, /Question 7: the train problem\./, 'a form field\'s value');
   } finally {
     await reader.close();
   }

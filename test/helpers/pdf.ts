@@ -56,6 +56,15 @@ export function slowPdf(mb: number): Buffer {
  * by hand with a correct cross-reference table, for pages no producer would write.
  */
 export function pdfWithContent(...streams: Buffer[]): Buffer {
+  return pdfWithPages(streams.map((content) => ({ content })));
+}
+
+/** One page of pdfWithPages: its content stream (deflated), and annotation dictionaries shown on it. */
+export interface HandPage { content: Buffer; annotations?: string[] }
+
+/** A PDF of hand-written pages, annotations included (comments, free text, form fields). */
+export function pdfWithPages(pages: HandPage[]): Buffer {
+  const streams = pages.map((p) => p.content);
   const parts: Buffer[] = [];
   const offsets: number[] = [];
   let length = 0;
@@ -68,10 +77,14 @@ export function pdfWithContent(...streams: Buffer[]): Buffer {
     `<< /Type /Pages /Kids [${pageIds.map((id) => `${id} 0 R`).join(' ')}] /Count ${streams.length} >>`,
     '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
   ];
+  const annotations: string[] = [];
+  const annotationIds = pages.map((p) => (p.annotations ?? []).map((a) => { annotations.push(a); return 3 + 2 * pages.length + annotations.length; }));
   streams.forEach((stream, i) => {
-    objects.push(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents ${pageIds[i] + 1} 0 R >>`);
+    const annots = annotationIds[i].length ? ` /Annots [${annotationIds[i].map((id) => `${id} 0 R`).join(' ')}]` : '';
+    objects.push(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents ${pageIds[i] + 1} 0 R${annots} >>`);
     objects.push(stream);
   });
+  objects.push(...annotations);
   objects.forEach((body, i) => {
     offsets.push(length);
     if (Buffer.isBuffer(body)) {

@@ -621,7 +621,7 @@ function deliver(deps: PipelineDeps, event: InteractionEvent): void {
  */
 function readPdfs(deps: PipelineDeps, pdfs: PendingPdf[], owner: string): Promise<() => void> {
   const reading = deps.documents!.readAll(pdfs.map((p) => p.data), owner);
-  const messages = pdfs.map((p) => ({ message: p.message, data: '' }));
+  const messages = pdfs.map((p) => ({ message: p.message }));
   pdfs.length = 0;
   return reading.then(
     (readings) => () => addPdfText(messages, readings, deps.features.maxMessageChars),

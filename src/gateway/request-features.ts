@@ -140,7 +140,7 @@ function message(role: string, content: unknown, opts: FeatureOptions, pending: 
  * unparseable) is counted in `documents_unread`, with the text of the pages read before it was
  * given up; one that is not a PDF at all is nothing to read.
  */
-export function addPdfText(pdfs: readonly PendingPdf[], readings: readonly { result: string; text: string }[], maxMessageChars: number): void {
+export function addPdfText(pdfs: readonly Pick<PendingPdf, 'message'>[], readings: readonly { result: string; text: string }[], maxMessageChars: number): void {
   for (let i = 0; i < pdfs.length; i++) {
     const msg = pdfs[i].message;
     const r = readings[i];

@@ -218,8 +218,7 @@ export class DocumentReader {
   readAll(datas: readonly string[], owner: string): Promise<DocumentReading[]> {
     const started = Date.now();
     const out: Promise<DocumentReading>[] = [];
-    const now = (result: DocumentResult, error?: string): Promise<DocumentReading> =>
-      Promise.resolve(this.done({ result, text: '', pages: 0, pagesRead: 0, ms: 0, cached: false, ...(error ? { error } : {}) }));
+    const now = (result: DocumentResult, error?: string): Promise<DocumentReading> => Promise.resolve(this.done(empty(result, error)));
     const mine = this.perOwner.get(owner) ?? 0;
     const refused = this.closed ? 'reader closed' : mine >= this.opts.maxPendingPerOwner ? 'too many of this account\'s requests waiting' : null;
     let taken = 0;

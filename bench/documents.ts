@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { parseConfig } from '../src/config/index.ts';
 import { startWarden, type RunningWarden } from '../src/cli/serve.ts';
 import { DocumentReader } from '../src/documents/index.ts';
-import { extractRequestFeatures, type PendingPdf } from '../src/gateway/request-features.ts';
+import { extractRequestFeatures, type PendingDocument } from '../src/gateway/request-features.ts';
 import { makePdf } from '../test/helpers/pdf.ts';
 import { machine, median, percentile } from './lib.ts';
 
@@ -59,9 +59,9 @@ const pages = (n: number, seed: number) => Array.from({ length: n }, (_, i) => `
       let spent = 0n;
       for (let i = 0; i < k; i++) {
         t = process.hrtime.bigint();
-        const found: PendingPdf[] = [];
+        const found: PendingDocument[] = [];
         extractRequestFeatures('anthropic.messages', parsed, body.length, opts, found);
-        const reading = reader.readAll(found.map((f) => f.data), 'a'); // decoded and transferred at once: the thread is idle
+        const reading = reader.readAll(found.map((f) => ({ data: f.data, kind: f.kind })), 'a'); // decoded and transferred at once: the thread is idle
         spent += process.hrtime.bigint() - t;
         await reading;
       }

@@ -91,10 +91,25 @@ export const configSchema = z.object({
     batch_size: z.number().int().positive().default(500),
     flush_interval_ms: z.number().int().positive().default(50),
   }).prefault({}),
-  /** The text of PDFs that requests carry, read off the request path for the event and the detector (src/documents). */
+  /** The text of PDFs and images that requests carry, read off the request path for the event and the detector (src/documents). */
   documents: z.object({
     /** Read PDFs (Anthropic `document` blocks, OpenAI `input_file` and `file` parts, files named by id). */
     read_pdfs: z.boolean().default(true),
+    /**
+     * Recognise the text of images (Anthropic `image` blocks, OpenAI `image_url` and `input_image`
+     * parts: PNG, JPEG, GIF, WebP) and of scanned PDF pages, with Tesseract (English).
+     */
+    read_images: z.boolean().default(true),
+    /** Each image's recognition gets this long, on top of `timeout_ms`, ms. */
+    ocr_timeout_ms: z.number().int().positive().max(60_000).default(5000),
+    /**
+     * Images with more pixels than this are not decoded at all (counted unread). A page of text
+     * at 150 dpi is about 2 million pixels and takes about 2 s to recognise; a 12-megapixel photo
+     * may not finish within `ocr_timeout_ms`.
+     */
+    max_image_pixels: z.number().int().positive().default(25_000_000),
+    /** Images recognised per PDF, on its pages with no text layer (scans). */
+    ocr_images_per_pdf: z.number().int().min(0).max(50).default(2),
     /** Threads reading PDFs, each one document at a time. */
     threads: z.number().int().min(1).max(16).default(1),
     /** A document not read within this is abandoned (its thread is terminated), ms. */

@@ -1,12 +1,13 @@
 /**
  * The text of a PDF, read with Mozilla's pdf.js (`pdfjs-dist`, its build for Node). Runs in the
- * document thread (pdf-worker.ts), never on the gateway's: a PDF is a program of sorts, and
+ * document thread (document-thread.ts), never on the gateway's: a PDF is a program of sorts, and
  * parsing one takes milliseconds to seconds. Nothing here renders: font programs are parsed (for
  * their character maps) but never compiled to code (`isEvalSupported: false`), no system font is
  * loaded and nothing is fetched.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { pnmFromPixels } from './ocr.ts';
 
 export interface PdfTextOptions {
   /** Pages read at most (from the first). */
@@ -15,6 +16,14 @@ export interface PdfTextOptions {
   maxChars: number;
   /** Called with each page's text as it is read (a reader that gives up on a later page keeps what came before). */
   onPage?: (text: string) => void;
+  /**
+   * Recognise the text of an image on a page with no text of its own (a scanned page): given the
+   * image as a PNM file, at most `ocrImages` times per document. Without it such pages read as empty.
+   */
+  ocr?: (pnm: Buffer) => Promise<string>;
+  ocrImages?: number;
+  /** Images larger than this (pixels) are not decoded (pdf.js's `maxImageSize`). */
+  maxImagePixels?: number;
 }
 
 export interface PdfText {
@@ -23,7 +32,12 @@ export interface PdfText {
   pages: number;
   /** Pages read. */
   pagesRead: number;
+  /** Images of scanned pages whose text was recognised. */
+  imagesRecognised: number;
 }
+
+/** Images smaller than this (pixels) are not recognised: logos, bullets, rules, not a scanned page. */
+const MIN_OCR_PIXELS = 20_000;
 
 /** The first bytes of every PDF ("%PDF-"), give or take leading junk that readers tolerate. */
 export function looksLikePdf(bytes: Uint8Array): boolean {
@@ -57,6 +71,41 @@ function annotationText(note: { contentsObj?: { str?: unknown }; fieldValue?: un
   return parts.join('\n');
 }
 
+type PdfPage = Awaited<ReturnType<Awaited<ReturnType<PdfJs['getDocument']>['promise']>['getPage']>>;
+interface DecodedImage { width: number; height: number; kind: number; data?: Uint8Array | Uint8ClampedArray }
+
+/** How long an image the operator list names may take to arrive from pdf.js's decoding, ms. */
+const IMAGE_WAIT_MS = 1000;
+
+/** A decoded image pdf.js names by id: most have arrived with the operator list, some (1-bit ones) come after it. */
+function decodedImage(objs: PdfPage['objs'], id: string): Promise<DecodedImage | null> {
+  if (objs.has(id)) return Promise.resolve(objs.get(id) as DecodedImage | null);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(null), IMAGE_WAIT_MS);
+    objs.get(id, (img: unknown) => { clearTimeout(timer); resolve(img as DecodedImage | null); });
+  });
+}
+
+/** The images a page paints (decoded by pdf.js), largest first, as PNM files; small ones left out. */
+async function pageImages(lib: PdfJs, page: PdfPage): Promise<Buffer[]> {
+  const ops = await page.getOperatorList();
+  const found: DecodedImage[] = [];
+  for (let i = 0; i < ops.fnArray.length; i++) {
+    const fn = ops.fnArray[i];
+    if (fn !== lib.OPS.paintImageXObject && fn !== lib.OPS.paintInlineImageXObject) continue;
+    const ref = ops.argsArray[i][0] as unknown;
+    const img = typeof ref === 'string' ? await decodedImage(ref.startsWith('g_') ? page.commonObjs : page.objs, ref) : ref as DecodedImage;
+    if (img && img.data && img.width * img.height >= MIN_OCR_PIXELS && !found.includes(img)) found.push(img);
+  }
+  found.sort((a, b) => b.width * b.height - a.width * a.height);
+  const out: Buffer[] = [];
+  for (const img of found) {
+    const pnm = pnmFromPixels(img as Required<DecodedImage>);
+    if (pnm) out.push(pnm);
+  }
+  return out;
+}
+
 /**
  * Read the text of `bytes` (a PDF), page by page, lines as pdf.js marks them, each page's
  * annotations and form fields after its text. Throws on what is
@@ -74,6 +123,7 @@ export async function pdfText(bytes: Uint8Array, opts: PdfTextOptions): Promise<
     isOffscreenCanvasSupported: false,
     stopAtErrors: false,
     verbosity: 0,
+    maxImageSize: opts.maxImagePixels ?? -1,
     ...paths,
   }).promise;
   try {
@@ -81,6 +131,8 @@ export async function pdfText(bytes: Uint8Array, opts: PdfTextOptions): Promise<
     const last = Math.min(pages, opts.maxPages);
     let text = '';
     let pagesRead = 0;
+    let imagesRecognised = 0;
+    const ocrImages = opts.ocr ? opts.ocrImages ?? 0 : 0;
     for (let n = 1; n <= last && text.length < opts.maxChars; n++) {
       const page = await doc.getPage(n);
       const content = await page.getTextContent();
@@ -96,6 +148,15 @@ export async function pdfText(bytes: Uint8Array, opts: PdfTextOptions): Promise<
         const text = annotationText(note);
         if (text) pageText += (pageText && !pageText.endsWith('\n') ? '\n' : '') + text + '\n';
       }
+      // A page with no text of its own is a scan, or a picture of text: recognise its images.
+      if (!pageText.trim() && imagesRecognised < ocrImages) {
+        for (const pnm of await pageImages(lib, page)) {
+          if (imagesRecognised >= ocrImages) break;
+          imagesRecognised++;
+          const seen = await opts.ocr!(pnm);
+          if (seen) pageText += seen + '\n';
+        }
+      }
       page.cleanup();
       pagesRead++;
       if (pageText.trim()) {
@@ -104,7 +165,7 @@ export async function pdfText(bytes: Uint8Array, opts: PdfTextOptions): Promise<
         opts.onPage?.(add);
       }
     }
-    return { text: text.length > opts.maxChars ? text.slice(0, opts.maxChars) : text, pages, pagesRead };
+    return { text: text.length > opts.maxChars ? text.slice(0, opts.maxChars) : text, pages, pagesRead, imagesRecognised };
   } finally {
     await doc.destroy();
   }

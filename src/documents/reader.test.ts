@@ -151,7 +151,7 @@ test('accounts take turns: a flood of slow documents delays another account\'s b
     const slow = b64(slowPdf(16));
     await reader.read(b64(await makePdf(['warm'])), 'warm'); // the thread has started
     order.length = 0;
-    const flood = reader.readAll(Array.from({ length: 6 }, () => slow), 'flooder');
+    const flood = reader.readAll(Array.from({ length: 6 }, () => ({ data: slow, kind: 'pdf' as const })), 'flooder');
     await new Promise((r) => setTimeout(r, 50));
     const customer = await reader.read(b64(await makePdf(['A customer\'s contract.'])), 'customer');
     assert.equal(customer.result, 'read', customer.error);
@@ -159,7 +159,7 @@ test('accounts take turns: a flood of slow documents delays another account\'s b
     const flooded = await flood;
     assert.deepEqual(flooded.map((r) => r.result), Array(6).fill('timeout'));
 
-    const many = await reader.readAll(Array.from({ length: 9 }, () => b64(SUBSET_FONT_PDF)), 'many');
+    const many = await reader.readAll(Array.from({ length: 9 }, () => ({ data: b64(SUBSET_FONT_PDF), kind: 'pdf' as const })), 'many');
     assert.deepEqual(many.map((r) => r.result), [...Array(8).fill('read'), 'too_many'], 'past maxPerRequest a request\'s documents are counted, not read');
   } finally {
     await reader.close();

@@ -1,5 +1,5 @@
 /**
- * The document reader: PDFs read in background threads, bounded every way a hostile document or a
+ * The document reader: PDFs and images read in background threads, bounded every way a hostile document or a
  * flood of them could push, so that reading never slows or endangers the gateway.
  *
  * - Threads (`threads`, default 1) start on the first PDF (a gateway that never sees one pays
@@ -20,7 +20,7 @@
  *   than `maxWaitMs`: past any of these a document is not read (`busy`).
  * - `read()` and `readAll()` never reject: every outcome is a result the caller records.
  *
- * Protocol types are shared with the entry point, pdf-worker.ts.
+ * Protocol types are shared with the entry point, document-thread.ts.
  */
 import type { Worker } from 'node:worker_threads';
 import { resolveWorkerEntry, startWorker, type WorkerEntry } from '../store/worker-entry.ts';
@@ -39,18 +39,23 @@ export type DocumentResult =
   | 'failed'
   /** Its bytes are not a PDF. */
   | 'not_pdf'
-  /** Larger than `maxBytes`. */
+  /** Its bytes are not an image in a format clients may send (PNG, JPEG, GIF, WebP). */
+  | 'not_image'
+  /** Larger than `maxBytes`, or an image of more than `ocr.maxImagePixels`. */
   | 'too_large'
   /** pdf.js cannot run on this Node.js (it needs 20.19 or later). */
   | 'unavailable';
 
 export interface DocumentReading {
   result: DocumentResult;
+  kind: DocumentKind;
   /** The text read, at most `maxChars`: all of it if `read`, the pages read before a `timeout` or `failed`. */
   text: string;
-  /** Pages in the document, and how many were read (0 unless `read`). */
+  /** Pages in the document, and how many were read (0 unless `read`; an image is one page). */
   pages: number;
   pagesRead: number;
+  /** Images whose text was recognised: the image itself, or a scanned PDF's page images. */
+  imagesRecognised: number;
   /** From `read()` to the answer, ms (waiting included). */
   ms: number;
   /** Answered from the cache of documents seen before. */
@@ -77,28 +82,48 @@ export interface DocumentReaderOptions {
   maxChars: number;
   /** Documents whose text each thread keeps, by content hash (0: none). */
   cacheEntries: number;
+  /** Reading the text of images (OCR), or null: images are not read, scanned PDF pages read as empty. */
+  ocr: OcrLimits | null;
   /** Called once per document with its outcome (metrics, logs). */
   onResult?: (r: DocumentReading) => void;
-  /** How to start a thread (tests); default: pdf-worker.ts/.js beside this module. */
+  /** How to start a thread (tests); default: document-thread.ts/.js beside this module. */
   entry?: WorkerEntry;
 }
 
+export interface OcrLimits {
+  /** Each image's recognition gets this long (on top of `timeoutMs` for the document), ms. */
+  timeoutMs: number;
+  /** Images with more pixels are not decoded at all (`too_large`). */
+  maxImagePixels: number;
+  /** Images recognised per PDF, on its pages with no text (scans). */
+  perPdf: number;
+}
+
+export const DEFAULT_OCR: OcrLimits = { timeoutMs: 5_000, maxImagePixels: 25_000_000, perPdf: 2 };
+
 export const DEFAULT_DOCUMENT_READER: Omit<DocumentReaderOptions, 'onResult' | 'entry'> = {
   threads: 1, maxQueue: 256, maxQueueBytes: 256 * 1024 * 1024, maxPendingPerOwner: 16, maxPerRequest: 32, maxWaitMs: 10_000, timeoutMs: 2_000, memoryMb: 256,
-  maxBytes: 32 * 1024 * 1024, maxPages: 50, maxChars: 64 * 1024, cacheEntries: 128,
+  maxBytes: 32 * 1024 * 1024, maxPages: 50, maxChars: 64 * 1024, cacheEntries: 128, ocr: DEFAULT_OCR,
 };
 
+/** What a document is: a PDF, or an image (PNG, JPEG, GIF, WebP) whose text is recognised. */
+export type DocumentKind = 'pdf' | 'image';
+/** A document to read: its bytes (base64) and kind. */
+export interface DocumentInput { data: string; kind: DocumentKind }
+
 /** What a thread needs (plain data: it crosses the thread boundary). */
-export interface DocumentThreadInit { maxPages: number; maxChars: number; cacheEntries: number }
-export interface ToDocumentThread { id: number; bytes: Uint8Array }
+export interface DocumentThreadInit { maxPages: number; maxChars: number; cacheEntries: number; ocr: Omit<OcrLimits, 'timeoutMs'> | null }
+export interface ToDocumentThread { id: number; bytes: Uint8Array; kind: DocumentKind }
 export type FromDocumentThread =
   /** pdf.js is loaded: documents may come (their time starts now, not while the thread starts). */
   | { type: 'ready' }
   | { type: 'unavailable'; error: string }
   /** The text of one more page of document `id` (kept if its reading is then given up). */
   | { type: 'page'; id: number; text: string }
-  | { type: 'done'; id: number; result: 'read'; text: string; pages: number; pagesRead: number; cached: boolean }
-  | { type: 'done'; id: number; result: 'not_pdf' | 'failed'; error?: string };
+  /** An image of document `id` is about to be recognised (it gets `ocr.timeoutMs`). */
+  | { type: 'ocr'; id: number }
+  | { type: 'done'; id: number; result: 'read'; text: string; pages: number; pagesRead: number; imagesRecognised: number; cached: boolean }
+  | { type: 'done'; id: number; result: 'not_pdf' | 'not_image' | 'too_large' | 'failed'; error?: string };
 
 /** pdf.js's own modules, loaded before the thread's TypeScript loader when run from source (see worker-entry.ts). */
 const PDFJS_MODULES = ['pdfjs-dist/legacy/build/pdf.mjs', 'pdfjs-dist/legacy/build/pdf.worker.mjs'];
@@ -108,6 +133,9 @@ const THREAD_START_MS = 30_000;
 interface Job {
   id: number;
   bytes: Uint8Array;
+  kind: DocumentKind;
+  /** Recognitions this document may still be given time for. */
+  ocrLeft: number;
   owner: string;
   queuedAt: number;
   expiry: NodeJS.Timeout | null;
@@ -197,7 +225,7 @@ export class DocumentReader {
 
   constructor(opts: Partial<DocumentReaderOptions> = {}) {
     this.opts = { ...DEFAULT_DOCUMENT_READER, ...opts };
-    this.entry = opts.entry ?? resolveWorkerEntry(import.meta.url, 'pdf-worker', { preload: PDFJS_MODULES });
+    this.entry = opts.entry ?? resolveWorkerEntry(import.meta.url, 'document-thread', { preload: PDFJS_MODULES });
     this.slots = Array.from({ length: Math.max(1, this.opts.threads) }, () => ({ worker: null, ready: false, job: null, timer: null, partial: '', rssAtStart: -1 }));
   }
 
@@ -206,31 +234,32 @@ export class DocumentReader {
     return this.queued + this.slots.filter((s) => s.job).length;
   }
 
-  /** Read the PDF whose bytes `data` holds (base64), on behalf of `owner` (an account). Never rejects. */
-  async read(data: string, owner: string): Promise<DocumentReading> {
-    return (await this.readAll([data], owner))[0];
+  /** Read the document whose bytes `data` holds (base64), on behalf of `owner` (an account). Never rejects. */
+  async read(data: string, owner: string, kind: DocumentKind = 'pdf'): Promise<DocumentReading> {
+    return (await this.readAll([{ data, kind }], owner))[0];
   }
 
   /**
-   * Read the PDFs of one request (base64 each) on behalf of `owner`. Never rejects; one result
-   * per document, in the order given.
+   * Read the documents of one request on behalf of `owner`. Never rejects; one result per
+   * document, in the order given.
    */
-  readAll(datas: readonly string[], owner: string): Promise<DocumentReading[]> {
+  readAll(docs: readonly DocumentInput[], owner: string): Promise<DocumentReading[]> {
     const started = Date.now();
     const out: Promise<DocumentReading>[] = [];
-    const now = (result: DocumentResult, error?: string): Promise<DocumentReading> => Promise.resolve(this.done(empty(result, error)));
+    const now = (kind: DocumentKind, result: DocumentResult, error?: string): Promise<DocumentReading> => Promise.resolve(this.done(empty(result, error), kind));
     const mine = this.perOwner.get(owner) ?? 0;
     const refused = this.closed ? 'reader closed' : mine >= this.opts.maxPendingPerOwner ? 'too many of this account\'s requests waiting' : null;
     let taken = 0;
-    for (const data of datas) {
-      if (refused !== null) { out.push(now('busy', refused)); continue; }
-      if (this.unavailable !== null) { out.push(now('unavailable', this.unavailable)); continue; }
-      if (taken >= this.opts.maxPerRequest) { out.push(now('too_many', `only the first ${this.opts.maxPerRequest} documents of a request are read`)); continue; }
+    for (const { data, kind } of docs) {
+      if (refused !== null) { out.push(now(kind, 'busy', refused)); continue; }
+      if (this.unavailable !== null) { out.push(now(kind, 'unavailable', this.unavailable)); continue; }
+      if (kind === 'image' && !this.opts.ocr) { out.push(now(kind, 'unavailable', 'images are not read (no OCR configured)')); continue; }
+      if (taken >= this.opts.maxPerRequest) { out.push(now(kind, 'too_many', `only the first ${this.opts.maxPerRequest} documents of a request are read`)); continue; }
       const size = base64Bytes(data);
-      if (size > this.opts.maxBytes) { out.push(now('too_large')); continue; }
-      if (this.queued >= this.opts.maxQueue || (this.heldBytes + size > this.opts.maxQueueBytes && this.pending > 0)) { out.push(now('busy', 'the reader is full')); continue; }
+      if (size > this.opts.maxBytes) { out.push(now(kind, 'too_large')); continue; }
+      if (this.queued >= this.opts.maxQueue || (this.heldBytes + size > this.opts.maxQueueBytes && this.pending > 0)) { out.push(now(kind, 'busy', 'the reader is full')); continue; }
       taken++;
-      out.push(this.enqueue(data, size, owner, started));
+      out.push(this.enqueue(data, kind, size, owner, started));
     }
     if (taken === 0) return Promise.all(out);
     this.perOwner.set(owner, mine + 1);
@@ -243,13 +272,13 @@ export class DocumentReader {
     return all;
   }
 
-  private enqueue(data: string, size: number, owner: string, started: number): Promise<DocumentReading> {
+  private enqueue(data: string, kind: DocumentKind, size: number, owner: string, started: number): Promise<DocumentReading> {
     this.heldBytes += size;
     this.queued++;
     return new Promise((resolve) => {
       let settled = false;
       const job: Job = {
-        id: this.nextId++, bytes: NO_BYTES, owner, queuedAt: started, expiry: null,
+        id: this.nextId++, bytes: NO_BYTES, kind, ocrLeft: kind === 'image' ? 1 : this.opts.ocr?.perPdf ?? 0, owner, queuedAt: started, expiry: null,
         resolve: (r) => {
           if (settled) return;
           settled = true;
@@ -257,7 +286,7 @@ export class DocumentReader {
           job.bytes = NO_BYTES;
           this.heldBytes -= size;
           r.ms = Date.now() - started;
-          resolve(this.done(r));
+          resolve(this.done(r, kind));
         },
       };
       // A document that waits too long is answered then, not when a thread next comes free.
@@ -318,7 +347,8 @@ export class DocumentReader {
     return job;
   }
 
-  private done(r: DocumentReading): DocumentReading {
+  private done(r: DocumentReading, kind: DocumentKind): DocumentReading {
+    r.kind = kind;
     try { this.opts.onResult?.(r); } catch { /* a metrics callback never fails a read */ }
     return r;
   }
@@ -371,7 +401,7 @@ export class DocumentReader {
       this.drop(slot, worker, empty('timeout', `not read within ${this.opts.timeoutMs} ms`));
     }, this.opts.timeoutMs);
     const bytes = job.bytes;
-    worker.postMessage({ id: job.id, bytes } satisfies ToDocumentThread, [bytes.buffer as ArrayBuffer]);
+    worker.postMessage({ id: job.id, bytes, kind: job.kind } satisfies ToDocumentThread, [bytes.buffer as ArrayBuffer]);
   }
 
   /** While documents are read: terminate a thread whose document has grown the process by more than memoryMb. */
@@ -408,7 +438,11 @@ export class DocumentReader {
   }
 
   private start(slot: Slot): void {
-    const init: DocumentThreadInit = { maxPages: this.opts.maxPages, maxChars: this.opts.maxChars, cacheEntries: this.opts.cacheEntries };
+    const ocr = this.opts.ocr;
+    const init: DocumentThreadInit = {
+      maxPages: this.opts.maxPages, maxChars: this.opts.maxChars, cacheEntries: this.opts.cacheEntries,
+      ocr: ocr ? { maxImagePixels: ocr.maxImagePixels, perPdf: ocr.perPdf } : null,
+    };
     const worker = startWorker(this.entry, {
       workerData: init,
       resourceLimits: { maxOldGenerationSizeMb: this.opts.memoryMb, maxYoungGenerationSizeMb: Math.min(32, Math.max(4, this.opts.memoryMb >> 3)) },
@@ -437,8 +471,18 @@ export class DocumentReader {
         if (slot.partial.length < this.opts.maxChars) slot.partial = (slot.partial + m.text).slice(0, this.opts.maxChars);
         return;
       }
+      if (m.type === 'ocr') {
+        // A recognition takes seconds where a PDF's text takes milliseconds: it gets its own time.
+        const job = slot.job;
+        if (job.ocrLeft <= 0 || !this.opts.ocr) return;
+        job.ocrLeft--;
+        if (slot.timer) clearTimeout(slot.timer);
+        const ms = this.opts.ocr.timeoutMs;
+        slot.timer = setTimeout(() => this.drop(slot, worker, empty('timeout', `an image not recognised within ${ms} ms`)), ms);
+        return;
+      }
       if (m.result === 'read') {
-        this.settle(slot, { result: 'read', text: m.text, pages: m.pages, pagesRead: m.pagesRead, ms: 0, cached: m.cached });
+        this.settle(slot, { result: 'read', kind: slot.job.kind, text: m.text, pages: m.pages, pagesRead: m.pagesRead, imagesRecognised: m.imagesRecognised, ms: 0, cached: m.cached });
       } else {
         this.settle(slot, empty(m.result, m.error));
       }
@@ -485,5 +529,5 @@ export class DocumentReader {
 }
 
 function empty(result: DocumentResult, error?: string): DocumentReading {
-  return { result, text: '', pages: 0, pagesRead: 0, ms: 0, cached: false, ...(error ? { error } : {}) };
+  return { result, kind: 'pdf', text: '', pages: 0, pagesRead: 0, imagesRecognised: 0, ms: 0, cached: false, ...(error ? { error } : {}) };
 }

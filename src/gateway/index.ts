@@ -77,13 +77,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   sources.eventsPending = () => recorder.pending;
   sources.eventsDropped = () => recorder.dropped;
 
-  const documents = documentReader(config, metrics.registry, (r, suppressed) => app?.log.warn({ result: r.result, error: r.error, ms: r.ms, suppressed }, 'a PDF was not read'));
+  const documents = documentReader(config, metrics.registry, (r, suppressed) => app?.log.warn({ kind: r.kind, result: r.result, error: r.error, ms: r.ms, suppressed }, 'a document was not read'));
   const deps: PipelineDeps = {
     authenticator: opts.authenticator,
     router,
     hooks,
     metrics,
-    features: { recordPrompts: config.events.record_prompts, maxMessageChars: config.events.max_message_chars },
+    features: { recordPrompts: config.events.record_prompts, maxMessageChars: config.events.max_message_chars, readPdfs: config.documents.read_pdfs, readImages: config.documents.read_images },
     streamMaxDurationMs: config.server.stream_max_duration_ms,
     record: (e) => recorder.record(e),
     documents,
@@ -135,22 +135,23 @@ async function drain(deferred: Set<Promise<void>>): Promise<void> {
   while (deferred.size) await Promise.all(deferred);
 }
 
-/** The reader of requests' PDFs, with its metrics (null when PDFs are not read, or prompts not recorded). */
-function documentReader(config: WardenConfig, registry: Registry, warn: (r: { result: string; error?: string; ms: number }, suppressed: number) => void): DocumentReader | null {
+/** The reader of requests' PDFs and images, with its metrics (null when PDFs are not read, or prompts not recorded). */
+function documentReader(config: WardenConfig, registry: Registry, warn: (r: { kind: string; result: string; error?: string; ms: number }, suppressed: number) => void): DocumentReader | null {
   const c = config.documents;
-  if (!c.read_pdfs || config.events.record_prompts === 'none') return null;
-  const results = new Counter({ name: 'warden_documents_total', help: 'PDFs of requests, by what became of them (read, busy, too_many, timeout, failed, not_pdf, too_large, unavailable)', labelNames: ['result'], registers: [registry] });
-  const seconds = new Counter({ name: 'warden_documents_read_seconds_total', help: 'Time from a PDF handed to the reader to its text (waiting included), summed', registers: [registry] });
+  if ((!c.read_pdfs && !c.read_images) || config.events.record_prompts === 'none') return null;
+  const results = new Counter({ name: 'warden_documents_total', help: 'PDFs and images of requests, by what became of them (read, busy, too_many, timeout, failed, not_pdf, not_image, too_large, unavailable)', labelNames: ['kind', 'result'], registers: [registry] });
+  const seconds = new Counter({ name: 'warden_documents_read_seconds_total', help: 'Time from a document handed to the reader to its text (waiting included), summed', registers: [registry] });
   let lastWarn = 0;
   let suppressed = 0;
   const reader: DocumentReader = new DocumentReader({
     threads: c.threads, timeoutMs: c.timeout_ms, memoryMb: c.memory_mb, maxPages: c.max_pages, maxBytes: c.max_bytes,
     maxQueue: c.max_queue, maxQueueBytes: c.max_queue_bytes, maxPendingPerOwner: c.max_pending_per_account, maxPerRequest: c.max_per_request,
     maxWaitMs: c.max_wait_ms,
+    ocr: c.read_images ? { timeoutMs: c.ocr_timeout_ms, maxImagePixels: c.max_image_pixels, perPdf: c.ocr_images_per_pdf } : null,
     // No more than an event keeps of a message: a longer string would be held by every event.
     maxChars: Math.min(DOCUMENT_TEXT_BYTES, config.events.max_message_chars),
     onResult: (r) => {
-      results.inc({ result: r.result });
+      results.inc({ kind: r.kind, result: r.result });
       seconds.inc(r.ms / 1000);
       if (r.result !== 'timeout' && r.result !== 'failed' && r.result !== 'unavailable') return;
       const now = Date.now();
@@ -160,6 +161,6 @@ function documentReader(config: WardenConfig, registry: Registry, warn: (r: { re
       suppressed = 0;
     },
   });
-  new Gauge({ name: 'warden_documents_pending', help: 'PDFs waiting to be read or being read', registers: [registry], collect() { this.set(reader.pending); } });
+  new Gauge({ name: 'warden_documents_pending', help: 'Documents (PDFs, images) waiting to be read or being read', registers: [registry], collect() { this.set(reader.pending); } });
   return reader;
 }

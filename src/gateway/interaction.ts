@@ -11,7 +11,7 @@ import { WardenError, renderErrorBody, toWardenError, type WireFlavour } from '.
 import type { AuthContext, KeyScope } from '../identity/types.ts';
 import { eventAccountFacts } from '../identity/facts.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
-import { addPdfText, extractRequestFeatures, namesDocuments, promptText, type FeatureOptions, type PendingPdf } from './request-features.ts';
+import { addDocumentText, extractRequestFeatures, namesDocuments, promptText, type FeatureOptions, type PendingDocument } from './request-features.ts';
 import type { DocumentReader } from '../documents/index.ts';
 import { AnswerMeter, type AnswerSummary } from './usage.ts';
 import { SseEventFailed, SseParser, SseScanner, formatSse, type ParsedSse, type SseSink } from './sse.ts';
@@ -145,7 +145,7 @@ interface Run {
   /** The PDFs of the request being read: resolves to what adds their text to the event (before it is recorded). */
   documents: Promise<() => void> | null;
   /** The PDFs the request carries, as described (read once the limits let the request through). */
-  pdfs: PendingPdf[] | null;
+  docs: PendingDocument[] | null;
 }
 
 /** Abort the interaction: the upstream call if one is in flight, and `ctx.signal` if a hook holds it. */
@@ -168,7 +168,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   );
   const run: Run = {
     ctx, call: null, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
-    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, pdfs: null,
+    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null,
   };
   const inflight = deps.metrics.counts.inflight;
   inflight[flavour] = (inflight[flavour] ?? 0) + 1;
@@ -192,8 +192,8 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
     // identity
     ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
     // the request, as the event will describe it
-    run.pdfs = deps.documents ? [] : null;
-    run.request = extractRequestFeatures(flavour, body, bytes, deps.features, run.pdfs);
+    run.docs = deps.documents ? [] : null;
+    run.request = extractRequestFeatures(flavour, body, bytes, deps.features, run.docs);
     if (!ctx.model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
     validateShape(flavour, body);
     run.upstream = deps.router.route(ctx.model, wire);
@@ -208,17 +208,17 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
     }
     // Files named by id are in place now (sent inline): the event describes the request as sent.
     if (namesDocuments(run.request)) {
-      run.pdfs = deps.documents ? [] : null;
-      run.request = extractRequestFeatures(flavour, ctx.body, bytes, deps.features, run.pdfs);
+      run.docs = deps.documents ? [] : null;
+      run.request = extractRequestFeatures(flavour, ctx.body, bytes, deps.features, run.docs);
     }
     for (const h of deps.hooks) {
       const pending = h.limits?.(ctx);
       if (pending) await pending;
     }
-    // PDFs are read while the upstream answers; the event waits for their text. (Not for a
+    // PDFs and images are read while the upstream answers; the event waits for their text. (Not for a
     // request refused, nor one whose client has gone: its event is already recorded.)
-    if (run.pdfs && run.pdfs.length && !run.finished && !ctx.abortReason && !ctx.locals.has('__finished')) {
-      run.documents = readPdfs(deps, run.pdfs, ctx.auth.account.id);
+    if (run.docs && run.docs.length && !run.finished && !ctx.abortReason && !ctx.locals.has('__finished')) {
+      run.documents = readDocuments(deps, run.docs, ctx.auth.account.id);
     }
     // forward + output governance
     const transformers: OutputTransformer[] = [];
@@ -615,16 +615,16 @@ function deliver(deps: PipelineDeps, event: InteractionEvent): void {
 }
 
 /**
- * Read a request's PDFs. Resolves (never rejects) to what adds their text to their messages,
- * which finish() calls once the interaction is over. The PDFs' base64 is let go as soon as the
- * reader has taken it.
+ * Read a request's PDFs and images. Resolves (never rejects) to what adds their text to their
+ * messages, which finish() calls once the interaction is over. Their base64 is let go as soon as
+ * the reader has taken it.
  */
-function readPdfs(deps: PipelineDeps, pdfs: PendingPdf[], owner: string): Promise<() => void> {
-  const reading = deps.documents!.readAll(pdfs.map((p) => p.data), owner);
-  const messages = pdfs.map((p) => ({ message: p.message }));
-  pdfs.length = 0;
+function readDocuments(deps: PipelineDeps, docs: PendingDocument[], owner: string): Promise<() => void> {
+  const reading = deps.documents!.readAll(docs.map((d) => ({ data: d.data, kind: d.kind })), owner);
+  const messages = docs.map((d) => ({ message: d.message }));
+  docs.length = 0;
   return reading.then(
-    (readings) => () => addPdfText(messages, readings, deps.features.maxMessageChars),
+    (readings) => () => addDocumentText(messages, readings, deps.features.maxMessageChars),
     (err) => { deps.log.error({ err }, 'reading documents failed'); return () => {}; },
   );
 }

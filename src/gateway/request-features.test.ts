@@ -4,7 +4,7 @@
 // failing the request.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addPdfText, extractRequestFeatures, namesDocuments, type PendingPdf } from './request-features.ts';
+import { addDocumentText, extractRequestFeatures, namesDocuments, type PendingDocument } from './request-features.ts';
 
 const opts = { recordPrompts: 'full' as const, maxMessageChars: 1_000_000 };
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -47,7 +47,7 @@ test('only the start of a large text document is read', () => {
 
 test('PDFs in each wire format are collected with their message; their text is added in order, within the limit', () => {
   const pdf = b64('%PDF-1.7 ...');
-  const pdfs: PendingPdf[] = [];
+  const pdfs: PendingDocument[] = [];
   const r = extractRequestFeatures('anthropic.messages', { model: 'm', max_tokens: 8, messages: [
     { role: 'user', content: [
       { type: 'text', text: 'Compare them.' },
@@ -59,30 +59,30 @@ test('PDFs in each wire format are collected with their message; their text is a
   assert.equal(pdfs.length, 3);
   assert.equal(pdfs[0].message, r.messages[0]);
   assert.equal(pdfs[2].message, r.messages[1], 'a PDF in a tool result belongs to its message');
-  addPdfText(pdfs, [{ result: 'read', text: 'first' }, { result: 'timeout', text: 'page one' }, { result: 'read', text: 'third' }], 1000);
+  addDocumentText(pdfs, [{ result: 'read', text: 'first' }, { result: 'timeout', text: 'page one' }, { result: 'read', text: 'third' }], 1000);
   assert.equal(r.messages[0].text, 'Compare them.\nfirst\npage one', 'a PDF given up on a later page: what was read is kept');
   assert.equal(r.messages[0].chars, 'Compare them.\nfirst\npage one'.length);
   assert.equal(r.messages[0].documents_unread, 1, 'and it is counted unread');
   assert.equal(r.messages[1].text, 'third');
 
-  const chat: PendingPdf[] = [];
+  const chat: PendingDocument[] = [];
   extractRequestFeatures('openai.chat', { model: 'm', messages: [{ role: 'user', content: [
     { type: 'file', file: { filename: 'a.pdf', file_data: `data:application/pdf;base64,${pdf}` } },
     { type: 'file', file: { filename: 'b.pdf', file_data: pdf } },
     { type: 'file', file: { filename: 'c.png', file_data: 'data:image/png;base64,iVBORw0KGgo=' } },
   ] }] }, 0, opts, chat);
   assert.deepEqual(chat.map((p) => p.data), [pdf, pdf], 'a data URL of a PDF, or bare base64 that starts as one; not an image');
-  const responses: PendingPdf[] = [];
+  const responses: PendingDocument[] = [];
   const out = extractRequestFeatures('openai.responses', { model: 'm', input: [
     { type: 'function_call_output', call_id: 'c', output: [{ type: 'input_text', text: 'Result:' }, { type: 'input_file', file_data: `data:application/pdf;base64,${pdf}` }] },
   ] }, 0, { ...opts, maxMessageChars: 12 }, responses);
   assert.equal(responses.length, 1, 'a PDF in a tool output');
   assert.equal(out.messages[0].text, 'Result:');
-  addPdfText(responses, [{ result: 'read', text: 'a long document text' }], 12);
+  addDocumentText(responses, [{ result: 'read', text: 'a long document text' }], 12);
   assert.equal(out.messages[0].text, 'Result:\na lo', 'cut at maxMessageChars');
   assert.equal(out.messages[0].chars, 'Result:\na long document text'.length, 'chars counts it all');
 
-  const byUrl: PendingPdf[] = [];
+  const byUrl: PendingDocument[] = [];
   const urls = extractRequestFeatures('anthropic.messages', { model: 'm', max_tokens: 8, messages: [{ role: 'user', content: [
     { type: 'document', source: { type: 'url', url: 'https://example.org/task.pdf' } }, { type: 'text', text: 'Answer it.' },
   ] }] }, 0, opts, byUrl);
@@ -91,7 +91,7 @@ test('PDFs in each wire format are collected with their message; their text is a
   const openaiUrl = extractRequestFeatures('openai.responses', { model: 'm', input: [{ role: 'user', content: [{ type: 'input_file', file_url: 'https://example.org/task.pdf' }] }] }, 0, opts, []);
   assert.equal(openaiUrl.messages[0].documents_unread, 1);
 
-  const none: PendingPdf[] = [];
+  const none: PendingDocument[] = [];
   extractRequestFeatures('openai.responses', { model: 'm', input: [{ role: 'user', content: [{ type: 'input_file', file_data: `data:application/pdf;base64,${pdf}` }] }] }, 0, { recordPrompts: 'none', maxMessageChars: 100 }, none);
   assert.equal(none.length, 0, 'prompts not recorded: nothing to read');
 });

@@ -8,6 +8,9 @@ import { emptyParams, promptFingerprint, summariseLogitBias, type ApiFlavour, ty
 export interface FeatureOptions {
   recordPrompts: 'full' | 'none';
   maxMessageChars: number;
+  /** When documents are collected: PDFs (default true), and images for their text to be recognised (default false). */
+  readPdfs?: boolean;
+  readImages?: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -18,11 +21,12 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 /** Of a text document sent inline, what is read (the rest is counted, not decoded); of a PDF, the characters kept. */
 export const DOCUMENT_TEXT_BYTES = 64 * 1024;
 
-/** A PDF a message carries, to be read off the request path (src/documents) and its text added to the message. */
-export interface PendingPdf {
+/** A PDF or image a message carries, to be read off the request path (src/documents) and its text added to the message. */
+export interface PendingDocument {
   message: EventMessage;
-  /** The PDF's bytes, base64. */
+  /** Its bytes, base64. */
   data: string;
+  kind: 'pdf' | 'image';
 }
 
 /**
@@ -30,6 +34,35 @@ export interface PendingPdf {
  * client names); counted as unread.
  */
 const BY_URL = '';
+
+/** What a message's parts carry to be read: PDFs and images (`data` BY_URL for one given by URL), or null when nothing is collected. */
+interface Found { docs: { data: string; kind: 'pdf' | 'image' }[]; pdfs: boolean; images: boolean }
+
+/** Image types both APIs accept (and the reader recognises). */
+const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/jpg', 'image/gif', 'image/webp']);
+
+/** The base64 bytes of an image sent as a `data:image/...;base64,` URL, BY_URL for one given by address, null otherwise. */
+function imageUrlData(v: unknown): string | null {
+  if (typeof v !== 'string') return null;
+  if (!v.startsWith('data:')) return v.startsWith('http://') || v.startsWith('https://') ? BY_URL : null;
+  const comma = v.indexOf(',');
+  const head = comma > 0 ? v.slice(5, comma).toLowerCase() : '';
+  const semi = head.indexOf(';');
+  return head.endsWith(';base64') && IMAGE_TYPES.has(semi < 0 ? head : head.slice(0, semi)) ? v.slice(comma + 1) : null;
+}
+
+/** An image part's bytes to read (Anthropic `image`, OpenAI Chat `image_url`, Responses `input_image`), BY_URL, or null. */
+function imagePart(type: string, p: Json): string | null {
+  if (type === 'image') {
+    const src = p.source as Json | undefined;
+    if (!src || typeof src !== 'object') return null;
+    if (src.type === 'base64' && typeof src.data === 'string' && typeof src.media_type === 'string' && IMAGE_TYPES.has(src.media_type)) return src.data;
+    return src.type === 'url' ? BY_URL : null;
+  }
+  if (type === 'image_url') return imageUrlData((p.image_url as Json | undefined)?.url ?? p.image_url);
+  if (type === 'input_image') return imageUrlData(p.image_url);
+  return null;
+}
 
 /** The base64 bytes of a PDF sent inline: a `data:application/pdf;base64,` URL, or bare base64 that starts as a PDF does. */
 function pdfData(v: unknown): string | null {
@@ -60,14 +93,14 @@ function dataUrlText(url: unknown): string {
  * `content` or text-typed `base64` source; OpenAI's `input_file` (Responses) or `file` (Chat) with
  * a text-typed `file_data`. A prompt put in a text file is a prompt. PDFs and images: ''.
  */
-function documentText(type: string, p: Json, parts: Record<string, number>, pdfs: string[] | null): string {
+function documentText(type: string, p: Json, parts: Record<string, number>, found: Found | null): string {
   let pdf: string | null = null;
   let text = '';
   if (type === 'document') {
     const src = p.source as Json | undefined;
     if (!src || typeof src !== 'object') return '';
     if (src.type === 'text' && typeof src.data === 'string') return src.data.slice(0, DOCUMENT_TEXT_BYTES);
-    if (src.type === 'content') return contentText(src.content, parts, pdfs);
+    if (src.type === 'content') return contentText(src.content, parts, found);
     if (src.type === 'base64' && typeof src.media_type === 'string' && src.media_type.startsWith('text/')) return dataUrlText(`data:${src.media_type};base64,${String(src.data)}`);
     if (src.type === 'base64' && src.media_type === 'application/pdf') pdf = typeof src.data === 'string' ? src.data : null;
     else if (src.type === 'url') pdf = BY_URL;
@@ -80,12 +113,12 @@ function documentText(type: string, p: Json, parts: Record<string, number>, pdfs
     text = dataUrlText(data);
     if (!text) pdf = pdfData(data);
   }
-  if (pdf !== null && pdfs !== null) pdfs.push(pdf);
+  if (pdf !== null && found?.pdfs) found.docs.push({ data: pdf, kind: 'pdf' });
   return text;
 }
 
 /** Text of a content value: a string, or an array of parts whose text parts are joined. */
-function contentText(content: unknown, parts: Record<string, number>, pdfs: string[] | null = null): string {
+function contentText(content: unknown, parts: Record<string, number>, found: Found | null = null): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
   let text = '';
@@ -99,10 +132,13 @@ function contentText(content: unknown, parts: Record<string, number>, pdfs: stri
     } else {
       parts[type] = (parts[type] ?? 0) + 1;
       // tool results and text documents carry text the model will read: keep it countable
-      if (type === 'tool_result') text += (text ? '\n' : '') + contentText(p.content, parts, pdfs);
+      if (type === 'tool_result') text += (text ? '\n' : '') + contentText(p.content, parts, found);
       else if (type === 'document' || type === 'input_file' || type === 'file') {
-        const doc = documentText(type, p, parts, pdfs);
+        const doc = documentText(type, p, parts, found);
         if (doc) text += (text ? '\n' : '') + doc;
+      } else if (found?.images && (type === 'image' || type === 'image_url' || type === 'input_image')) {
+        const data = imagePart(type, p);
+        if (data !== null) found.docs.push({ data, kind: 'image' });
       }
     }
   }
@@ -111,40 +147,40 @@ function contentText(content: unknown, parts: Record<string, number>, pdfs: stri
 
 /** Whether a request names a file or document (a policy hook may put its content in place: describe the request again after it). */
 export function namesDocuments(request: EventRequest): boolean {
-  for (const m of request.messages) if (m.parts && (m.parts.input_file || m.parts.file || m.parts.document)) return true;
+  for (const m of request.messages) if (m.parts && (m.parts.input_file || m.parts.file || m.parts.document || m.parts.input_image || m.parts.image)) return true;
   return false;
 }
 
-function message(role: string, content: unknown, opts: FeatureOptions, pending: PendingPdf[] | null): EventMessage {
+function message(role: string, content: unknown, opts: FeatureOptions, pending: PendingDocument[] | null): EventMessage {
   const parts: Record<string, number> = {};
-  const pdfs: string[] | null = pending && opts.recordPrompts !== 'none' ? [] : null;
-  const full = contentText(content, parts, pdfs);
+  const found: Found | null = pending && opts.recordPrompts !== 'none' ? { docs: [], pdfs: opts.readPdfs ?? true, images: opts.readImages ?? false } : null;
+  const full = contentText(content, parts, found);
   const msg: EventMessage = {
     role,
     text: opts.recordPrompts === 'none' ? null : full.length > opts.maxMessageChars ? full.slice(0, opts.maxMessageChars) : full,
     chars: full.length,
   };
   if (Object.keys(parts).length) msg.parts = parts;
-  if (pdfs) {
-    for (const data of pdfs) {
+  if (found) {
+    for (const { data, kind } of found.docs) {
       if (data === BY_URL) msg.documents_unread = (msg.documents_unread ?? 0) + 1;
-      else pending!.push({ message: msg, data });
+      else pending!.push({ message: msg, data, kind });
     }
   }
   return msg;
 }
 
 /**
- * Add what was read of each PDF to its message, in the order the PDFs came: after the message's
- * other text, within `maxMessageChars`. A PDF not read to its end (reader busy, too slow,
- * unparseable) is counted in `documents_unread`, with the text of the pages read before it was
- * given up; one that is not a PDF at all is nothing to read.
+ * Add what was read of each document (PDF or image) to its message, in the order they came:
+ * after the message's other text, within `maxMessageChars`. A document not read to its end
+ * (reader busy, too slow, unparseable) is counted in `documents_unread`, with the text of the
+ * pages read before it was given up; one that is not a PDF or an image at all is nothing to read.
  */
-export function addPdfText(pdfs: readonly Pick<PendingPdf, 'message'>[], readings: readonly { result: string; text: string }[], maxMessageChars: number): void {
-  for (let i = 0; i < pdfs.length; i++) {
-    const msg = pdfs[i].message;
+export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[], readings: readonly { result: string; text: string }[], maxMessageChars: number): void {
+  for (let i = 0; i < docs.length; i++) {
+    const msg = docs[i].message;
     const r = readings[i];
-    if (r.result === 'not_pdf') continue;
+    if (r.result === 'not_pdf' || r.result === 'not_image') continue;
     // Not read to the end (given up on a later page, or not at all): counted unread, and what was read kept.
     if (r.result !== 'read') msg.documents_unread = (msg.documents_unread ?? 0) + 1;
     if (!r.text.trim()) continue;
@@ -190,10 +226,11 @@ function* chatPrompt(messages: Json[]): Generator<readonly [string, string]> {
 }
 
 /**
- * `pdfs`, when given, collects the PDFs the messages carry (their text is not read here: that takes
- * milliseconds to seconds, see src/documents); without it they are counted in `parts` only.
+ * `pdfs`, when given, collects the PDFs (and, with `opts.readImages`, the images) the messages
+ * carry: their text is not read here (that takes milliseconds to seconds, see src/documents).
+ * Without it they are counted in `parts` only.
  */
-export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: number, opts: FeatureOptions, pdfs: PendingPdf[] | null = null): EventRequest {
+export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: number, opts: FeatureOptions, pdfs: PendingDocument[] | null = null): EventRequest {
   const params = emptyParams();
   const messages: EventMessage[] = [];
   const systems: string[] = [];

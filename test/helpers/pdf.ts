@@ -114,3 +114,61 @@ export function slowPage(mb: number): Buffer {
   for (let i = 0; i + op.length <= big.length; i += op.length) op.copy(big, i);
   return deflateSync(big, { level: 1 });
 }
+
+/**
+ * A scanned page: a one-page PDF that only paints an image (no text layer), as a scanner writes
+ * it. `bits` 1 is a black-and-white scan (1 = white, rows padded to whole bytes), 8 a greyscale
+ * one; `pixels` is the raw image, deflated here.
+ */
+export function scannedPdf(width: number, height: number, bits: 1 | 8, pixels: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  const offsets: number[] = [];
+  let length = 0;
+  const push = (b: Buffer | string) => { const buf = typeof b === 'string' ? Buffer.from(b, 'latin1') : b; parts.push(buf); length += buf.length; };
+  const image = deflateSync(pixels);
+  const content = deflateSync(Buffer.from(`q 612 0 0 ${Math.round((612 * height) / width)} 0 0 cm /Im1 Do Q\n`, 'latin1'));
+  const objects: (string | Buffer)[] = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /Im1 5 0 R >> >> /Contents 4 0 R >>',
+  ];
+  push('%PDF-1.7\n');
+  const write = (i: number, dict: string, stream: Buffer | null) => {
+    offsets.push(length);
+    push(`${i} 0 obj\n${dict}\n`);
+    if (stream) { push('stream\n'); push(stream); push('\nendstream\n'); }
+    push('endobj\n');
+  };
+  objects.forEach((o, i) => write(i + 1, o as string, null));
+  write(4, `<< /Length ${content.length} /Filter /FlateDecode >>`, content);
+  write(5, `<< /Type /XObject /Subtype /Image /Width ${width} /Height ${height} /ColorSpace /DeviceGray /BitsPerComponent ${bits} /Length ${image.length} /Filter /FlateDecode >>`, image);
+  const xref = length;
+  push(`xref\n0 6\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`);
+  push(`trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`);
+  return Buffer.concat(parts);
+}
+
+/**
+ * A PDF whose pages each show one image (PNG or JPEG, as pdfkit embeds them) with no text, a
+ * picture of a document; a string among them is a typed page.
+ */
+export function imagePdf(images: (Buffer | string)[]): Promise<Buffer> {
+  const doc = new PDFDocument({ autoFirstPage: false, info: { CreationDate: new Date(0) } });
+  const chunks: Buffer[] = [];
+  doc.on('data', (c: Buffer) => chunks.push(c));
+  const done = new Promise<Buffer>((resolve, reject) => {
+    doc.on('end', () => resolve(Buffer.concat(chunks)));
+    doc.on('error', reject);
+  });
+  for (const img of images) {
+    if (typeof img === 'string') {
+      doc.addPage();
+      doc.font('Helvetica').fontSize(11).text(img);
+      continue;
+    }
+    doc.addPage({ size: 'A4', margin: 0 });
+    doc.image(img, 0, 0, { width: 595 });
+  }
+  doc.end();
+  return done;
+}

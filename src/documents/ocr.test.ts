@@ -1,0 +1,152 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { DocumentReader, DEFAULT_OCR } from './index.ts';
+import { imageHeader, pnmFromPixels } from './ocr.ts';
+import { imagePdf, makePdf, scannedPdf } from '../../test/helpers/pdf.ts';
+
+const fixture = (name: string) => readFileSync(new URL(`../../test/fixtures/documents/${name}`, import.meta.url));
+const PNG = fixture('prompt.png');
+const JPEG = fixture('prompt.jpg');
+const WEBP = fixture('prompt.webp');
+const b64 = (b: Buffer) => b.toString('base64');
+const FIRST_LINE = /Think step by step and show your full reasoning/;
+const SECOND_LINE = /grade the answer against the rubric/;
+
+/** The fixture's pixels as 8-bit grey, decoded by pdf.js from a PDF that embeds the PNG (no image decoder needed here). */
+async function greyPixels(png: Buffer): Promise<{ width: number; height: number; grey: Buffer }> {
+  const lib = await import('pdfjs-dist/legacy/build/pdf.mjs');
+  const doc = await lib.getDocument({ data: new Uint8Array(await imagePdf([png])), isOffscreenCanvasSupported: false, isEvalSupported: false, verbosity: 0 }).promise;
+  const page = await doc.getPage(1);
+  const ops = await page.getOperatorList();
+  const at = ops.fnArray.indexOf(lib.OPS.paintImageXObject);
+  const img = page.objs.get(ops.argsArray[at][0]) as { width: number; height: number; kind: number; data: Uint8ClampedArray };
+  const step = img.kind === 3 ? 4 : 3;
+  const grey = Buffer.alloc(img.width * img.height);
+  for (let i = 0; i < grey.length; i++) grey[i] = (img.data[i * step] + img.data[i * step + 1] + img.data[i * step + 2]) / 3;
+  await doc.destroy();
+  return { width: img.width, height: img.height, grey };
+}
+
+test('the text of images is recognised: PNG, JPEG and WebP, as clients send them', async () => {
+  const reader = new DocumentReader();
+  try {
+    for (const [name, bytes] of [['png', PNG], ['jpeg', JPEG], ['webp', WEBP]] as const) {
+      const r = await reader.read(b64(bytes), 'acct_a', 'image');
+      assert.equal(r.result, 'read', `${name}: ${r.error}`);
+      assert.equal(r.kind, 'image');
+      assert.equal(r.imagesRecognised, 1);
+      assert.match(r.text, FIRST_LINE, `${name}: ${JSON.stringify(r.text)}`);
+      assert.match(r.text, SECOND_LINE, `${name}: ${JSON.stringify(r.text)}`);
+    }
+    const again = await reader.read(b64(PNG), 'acct_b', 'image');
+    assert.ok(again.cached, 'an image seen before is answered from the cache');
+    assert.equal(reader.threadsStarted, 1);
+  } finally {
+    await reader.close();
+  }
+});
+
+test('a scanned PDF (pages that are only an image) is read by recognising its pages, up to ocr.perPdf of them', async () => {
+  const reader = new DocumentReader({ ocr: { ...DEFAULT_OCR, perPdf: 2 } });
+  const noOcr = new DocumentReader({ ocr: null });
+  try {
+    // A colour scan (JPEG) and a lossless one (PNG), as pdfkit embeds them.
+    const scan = await imagePdf([JPEG, PNG, PNG]);
+    const r = await reader.read(b64(scan), 'acct_a');
+    assert.equal(r.result, 'read', r.error);
+    assert.equal(r.pagesRead, 3);
+    assert.equal(r.imagesRecognised, 2, 'the third page is past ocr.perPdf');
+    assert.equal(r.text.match(/Think step by step/g)?.length, 2, JSON.stringify(r.text));
+
+    const plain = await noOcr.read(b64(scan), 'acct_a');
+    assert.equal(plain.result, 'read');
+    assert.equal(plain.text, '', 'without OCR a scan reads as empty');
+
+    // A page with a text layer is not recognised, even with an image on it.
+    const text = await reader.read(b64(await makePdf(['A typed page.'])), 'acct_a');
+    assert.equal(text.imagesRecognised, 0);
+  } finally {
+    await Promise.all([reader.close(), noOcr.close()]);
+  }
+});
+
+test('a black-and-white scan (one bit per pixel, as CCITT and JBIG2 scans decode) is recognised', async () => {
+  const { width, height, grey } = await greyPixels(PNG);
+  const rowBytes = (width + 7) >> 3;
+  const bits = Buffer.alloc(rowBytes * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) if (grey[y * width + x] > 128) bits[y * rowBytes + (x >> 3)] |= 0x80 >> (x & 7);
+  }
+  // The widening itself: white bits become 255, black 0, row padding skipped.
+  const pnm = pnmFromPixels({ width, height, kind: 1, data: bits })!;
+  const header = `P5\n${width} ${height}\n255\n`;
+  assert.equal(pnm.subarray(0, header.length).toString('latin1'), header);
+  assert.equal(pnm.length, header.length + width * height);
+  assert.equal(pnm[header.length], 255, 'the top-left corner is white');
+
+  const reader = new DocumentReader();
+  try {
+    const r = await reader.read(b64(scannedPdf(width, height, 1, bits)), 'acct_a');
+    assert.equal(r.result, 'read', r.error);
+    assert.equal(r.imagesRecognised, 1);
+    assert.match(r.text, FIRST_LINE, JSON.stringify(r.text));
+    const g = await reader.read(b64(scannedPdf(width, height, 8, grey)), 'acct_a');
+    assert.match(g.text, SECOND_LINE, JSON.stringify(g.text));
+  } finally {
+    await reader.close();
+  }
+});
+
+test('images are measured before they are decoded: a huge one is refused, what is not an image is named so', async () => {
+  // A PNG header claiming 30,000 x 30,000 pixels (3.6 GB decoded) in a few dozen bytes.
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(30_000, 0);
+  ihdr.writeUInt32BE(30_000, 4);
+  ihdr[8] = 8; ihdr[9] = 6;
+  const bomb = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]), Buffer.from('IHDR'), ihdr, Buffer.alloc(4), Buffer.alloc(64)]);
+  assert.deepEqual(imageHeader(bomb), { width: 30_000, height: 30_000, type: 'png' });
+  const reader = new DocumentReader();
+  try {
+    const refused = await reader.read(b64(bomb), 'acct_a', 'image');
+    assert.equal(refused.result, 'too_large', refused.error);
+    assert.match(refused.error ?? '', /30000 x 30000 is more than 25000000 pixels/);
+    for (const [what, bytes] of [['a PDF sent as an image', await makePdf(['x'])], ['random bytes', Buffer.from('not an image at all')], ['an SVG', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>')]] as const) {
+      const r = await reader.read(b64(bytes), 'acct_a', 'image');
+      assert.equal(r.result, 'not_image', `${what}: ${r.result} ${r.error}`);
+    }
+    assert.equal(reader.threadsStarted, 1, 'none of them ended the thread');
+    const ok = await reader.read(b64(PNG), 'acct_a', 'image');
+    assert.equal(ok.result, 'read', ok.error);
+  } finally {
+    await reader.close();
+  }
+});
+
+test('a recognition past ocr.timeoutMs ends its thread, keeping the pages read before; the next document gets a new thread', async () => {
+  const reader = new DocumentReader({ ocr: { ...DEFAULT_OCR, timeoutMs: 1 } });
+  try {
+    const slow = await reader.read(b64(PNG), 'acct_a', 'image');
+    assert.equal(slow.result, 'timeout', slow.error);
+    // A typed page, then a scanned one: the typed page's text is kept when the scan is given up.
+    const mixed = await reader.read(b64(await imagePdf(['A typed cover page.', PNG])), 'acct_a');
+    assert.equal(mixed.result, 'timeout', mixed.error);
+    assert.match(mixed.text, /A typed cover page\./);
+    const next = await reader.read(b64(await makePdf(['A typed page.'])), 'acct_a');
+    assert.equal(next.result, 'read', next.error);
+    assert.equal(reader.threadsStarted, 3, 'each timeout ended its thread');
+  } finally {
+    await reader.close();
+  }
+});
+
+test('with OCR off, images are answered at once as unavailable', async () => {
+  const reader = new DocumentReader({ ocr: null });
+  try {
+    const r = await reader.read(b64(PNG), 'acct_a', 'image');
+    assert.equal(r.result, 'unavailable');
+    assert.equal(reader.threadsStarted, 0, 'no thread started for it');
+  } finally {
+    await reader.close();
+  }
+});

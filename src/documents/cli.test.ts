@@ -1,11 +1,12 @@
-// `warden documents read`: what the gateway reads of a PDF, or why not, with exit codes a script can use.
+// `warden documents read`: what the gateway reads of a PDF or an image, or why not, with exit codes a script can use.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runDocumentsCli } from './cli.ts';
-import { makePdf, pdfWithContent, slowPage, textPage } from '../../test/helpers/pdf.ts';
+import { imagePdf, makePdf, pdfWithContent, slowPage, textPage } from '../../test/helpers/pdf.ts';
+import { readFileSync } from 'node:fs';
 
 async function run(argv: string[]) {
   let out = '';
@@ -35,6 +36,19 @@ test('warden documents read: the text of each PDF, or why it was not read; exit 
     assert.equal(mixed.code, 1, 'some file not read to its end');
     assert.match(mixed.out, /notes\.txt: not_pdf/);
     assert.match(mixed.out, /slow\.pdf: timeout \(not read within 1000 ms\); \d+ characters read before\nFirst page\./);
+
+    const png = join(dir, 'task.png');
+    writeFileSync(png, readFileSync(new URL('../../test/fixtures/documents/prompt.png', import.meta.url)));
+    const scan = join(dir, 'scan.pdf');
+    writeFileSync(scan, await imagePdf([readFileSync(png)]));
+    const images = await run(['read', png, scan, '--config', config]);
+    assert.equal(images.code, 0, images.err);
+    assert.match(images.out, /task\.png: image recognised, \d+ characters, \d+ ms\nThink step by step and show your full reasoning/);
+    assert.match(images.out, /scan\.pdf: read 1 of 1 page \(1 scanned page image recognised\), \d+ characters, \d+ ms\nThink step by step/);
+    writeFileSync(config, 'documents:\n  timeout_ms: 1000\n  read_images: false\n');
+    const off = await run(['read', png, '--config', config]);
+    assert.equal(off.code, 1);
+    assert.match(off.out, /task\.png: unavailable \(images are not read/);
 
     const json = await run(['read', good, '--json', '--config', config]);
     assert.equal(JSON.parse(json.out)[0].result, 'read');

@@ -1,17 +1,21 @@
 /**
- * `warden documents read FILE.pdf ...`: what the gateway reads of a PDF, with the configured
- * limits (`documents` in the configuration): the text the event and the detector get, the pages
- * read, or why it was not read. For an operator looking at a request's attachment, or at a PDF
- * that a campaign sends.
+ * `warden documents read FILE...`: what the gateway reads of a PDF or an image, with the
+ * configured limits (`documents` in the configuration): the text the event and the detector get,
+ * the pages read, or why it was not read. For an operator looking at a request's attachment, or at
+ * a PDF or picture that a campaign sends.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.ts';
-import { DocumentReader } from './reader.ts';
+import { DocumentReader, type DocumentKind } from './reader.ts';
+import { looksLikePdf } from './pdf.ts';
+import { imageHeader } from './ocr.ts';
 
-const USAGE = `usage: warden documents read FILE.pdf [FILE.pdf ...] [--config FILE] [--json]
-  Reads each PDF as the gateway does (pdf.js in a background thread, with documents.timeout_ms,
-  memory_mb, max_pages and max_bytes from the configuration) and prints what was read.
+const USAGE = `usage: warden documents read FILE [FILE ...] [--config FILE] [--json]
+  Reads each PDF or image (PNG, JPEG, GIF, WebP) as the gateway does: pdf.js and Tesseract in a
+  background thread, with the limits of the configuration's documents section (timeout_ms,
+  memory_mb, max_pages, max_bytes, read_images, ocr_timeout_ms, max_image_pixels,
+  ocr_images_per_pdf). Prints what was read.
   Exit status: 0 every file read, 1 some file not read to its end, 2 bad usage or unreadable file.
 `;
 
@@ -48,16 +52,22 @@ export async function runDocumentsCli(argv: string[], io: DocumentsCliIo = defau
     io.stderr(`error: ${(err as Error).message}\n`);
     return 2;
   }
-  const reader = new DocumentReader({ timeoutMs: c.timeout_ms, memoryMb: c.memory_mb, maxPages: c.max_pages, maxBytes: c.max_bytes, maxQueueBytes: Number.MAX_SAFE_INTEGER, cacheEntries: 0 });
+  const reader = new DocumentReader({
+    timeoutMs: c.timeout_ms, memoryMb: c.memory_mb, maxPages: c.max_pages, maxBytes: c.max_bytes, maxQueueBytes: Number.MAX_SAFE_INTEGER, cacheEntries: 0,
+    ocr: c.read_images ? { timeoutMs: c.ocr_timeout_ms, maxImagePixels: c.max_image_pixels, perPdf: c.ocr_images_per_pdf } : null,
+  });
   let allRead = true;
   const out: object[] = [];
   try {
     for (let i = 0; i < files.length; i++) {
-      const r = await reader.read(contents[i].toString('base64'), 'cli');
+      // What the file is, by its bytes (a client's request says it; a file on disk does not).
+      const kind: DocumentKind = !looksLikePdf(contents[i]) && imageHeader(contents[i]) ? 'image' : 'pdf';
+      const r = await reader.read(contents[i].toString('base64'), 'cli', kind);
       if (r.result !== 'read') allRead = false;
       if (values.json) { out.push({ file: files[i], ...r }); continue; }
+      const recognised = r.kind === 'image' ? 'image recognised' : `read ${r.pagesRead} of ${r.pages} page${r.pages === 1 ? '' : 's'}${r.imagesRecognised ? ` (${r.imagesRecognised} scanned page image${r.imagesRecognised === 1 ? '' : 's'} recognised)` : ''}`;
       const head = r.result === 'read'
-        ? `${files[i]}: read ${r.pagesRead} of ${r.pages} page${r.pages === 1 ? '' : 's'}, ${r.text.length} characters, ${r.ms} ms`
+        ? `${files[i]}: ${recognised}, ${r.text.length} characters, ${r.ms} ms`
         : `${files[i]}: ${r.result}${r.error ? ` (${r.error})` : ''}${r.text ? `; ${r.text.length} characters read before` : ''}`;
       io.stdout(`${head}\n${r.text ? `${r.text.replace(/\n?$/, '\n')}` : ''}${i < files.length - 1 ? '\n' : ''}`);
     }

@@ -95,3 +95,49 @@ test('PDFs in each wire format are collected with their message; their text is a
   extractRequestFeatures('openai.responses', { model: 'm', input: [{ role: 'user', content: [{ type: 'input_file', file_data: `data:application/pdf;base64,${pdf}` }] }] }, 0, { recordPrompts: 'none', maxMessageChars: 100 }, none);
   assert.equal(none.length, 0, 'prompts not recorded: nothing to read');
 });
+
+test('images in each wire format are collected for their text when images are read; by URL they are counted unread', () => {
+  const png = 'iVBORw0KGgoAAAANSUhEUg';
+  const images = { ...opts, readImages: true };
+  const anthropic: PendingDocument[] = [];
+  const a = extractRequestFeatures('anthropic.messages', { model: 'm', max_tokens: 8, messages: [{ role: 'user', content: [
+    { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } },
+    { type: 'image', source: { type: 'url', url: 'https://example.org/task.png' } },
+    { type: 'image', source: { type: 'base64', media_type: 'image/svg+xml', data: 'PHN2Zz4=' } },
+    { type: 'tool_result', tool_use_id: 't', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: '/9j/4AAQ' } }] },
+    { type: 'text', text: 'Do what the image says.' },
+  ] }] }, 0, images, anthropic);
+  assert.deepEqual(anthropic.map((d) => [d.kind, d.data]), [['image', png], ['image', '/9j/4AAQ']], 'base64 PNG and JPEG, a tool result\'s too; not an SVG');
+  assert.equal(a.messages[0].documents_unread, 1, 'an image by URL is counted unread');
+  addDocumentText(anthropic, [{ result: 'read', text: 'Think step by step.' }, { result: 'not_image', text: '' }], 1000);
+  assert.equal(a.messages[0].text, 'Do what the image says.\nThink step by step.');
+  assert.equal(a.messages[0].documents_unread, 1, 'bytes that are not an image are nothing to read, not unread');
+
+  const chat: PendingDocument[] = [];
+  const c = extractRequestFeatures('openai.chat', { model: 'm', messages: [{ role: 'user', content: [
+    { type: 'image_url', image_url: { url: `data:image/webp;base64,${png}`, detail: 'high' } },
+    { type: 'image_url', image_url: { url: 'https://example.org/a.jpg' } },
+    { type: 'image_url', image_url: { url: 'data:image/png,not-base64' } },
+  ] }] }, 0, images, chat);
+  assert.deepEqual(chat.map((d) => d.data), [png]);
+  assert.equal(c.messages[0].documents_unread, 1);
+
+  const responses: PendingDocument[] = [];
+  extractRequestFeatures('openai.responses', { model: 'm', input: [{ role: 'user', content: [
+    { type: 'input_image', image_url: `data:image/jpeg;base64,${png}` },
+    { type: 'input_file', file_data: `data:application/pdf;base64,${b64('%PDF-1.7')}` },
+  ] }] }, 0, images, responses);
+  assert.deepEqual(responses.map((d) => d.kind), ['image', 'pdf'], 'in the order they came');
+
+  const off: PendingDocument[] = [];
+  const o = extractRequestFeatures('openai.responses', { model: 'm', input: [{ role: 'user', content: [
+    { type: 'input_image', image_url: `data:image/jpeg;base64,${png}` }, { type: 'input_image', image_url: 'https://example.org/a.jpg' },
+  ] }] }, 0, opts, off);
+  assert.equal(off.length, 0, 'images not read: not collected');
+  assert.equal(o.messages[0].documents_unread, undefined, 'nor counted');
+  const noPdfs: PendingDocument[] = [];
+  extractRequestFeatures('openai.responses', { model: 'm', input: [{ role: 'user', content: [
+    { type: 'input_image', image_url: `data:image/jpeg;base64,${png}` }, { type: 'input_file', file_data: `data:application/pdf;base64,${b64('%PDF-1.7')}` },
+  ] }] }, 0, { ...images, readPdfs: false }, noPdfs);
+  assert.deepEqual(noPdfs.map((d) => d.kind), ['image'], 'images without PDFs');
+});

@@ -1,5 +1,5 @@
-// PDFs through a running Warden with the official SDKs: a prompt put in a PDF (inline, or uploaded
-// and named by id) is read off the request path and its text is in the event the detector and the
+// PDFs and images through a running Warden with the official SDKs: a prompt put in a PDF or a
+// picture (inline, or uploaded and named by id) is read off the request path and its text is in the event the detector and the
 // ledger get; the answer does not wait for the reading; a PDF that cannot be read in time is
 // counted unread and its event still recorded, also when Warden stops meanwhile.
 import { test, before, after } from 'node:test';
@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startTestWarden, type TestWarden } from '../helpers/warden.ts';
-import { makePdf, slowPdf } from '../helpers/pdf.ts';
+import { readFileSync } from 'node:fs';
+import { imagePdf, makePdf, slowPdf } from '../helpers/pdf.ts';
 import { extractFeatures, FLAG } from '../../src/detect/features.ts';
 import type { InteractionEvent } from '../../src/events/index.ts';
 
@@ -49,7 +50,33 @@ test('a prompt put in a PDF is read as a prompt, through all three APIs and by f
   assert.ok(responses, 'the inline Responses request');
   assert.match(lastUser(responses).text!, /^Please\.\nWorksheet 7\./);
   const metrics = await (await fetch(`${t.url}/metrics`)).text();
-  assert.match(metrics, /warden_documents_total\{result="read"\} 5/);
+  assert.match(metrics, /warden_documents_total\{kind="pdf",result="read"\} 5/);
+});
+
+test('a prompt put in an image, or in a scanned PDF, is recognised as a prompt, through all three APIs and by file id', async () => {
+  const gina = await t.account('gina', 'enterprise');
+  const png = readFileSync(new URL('../fixtures/documents/prompt.png', import.meta.url));
+  const jpeg = readFileSync(new URL('../fixtures/documents/prompt.jpg', import.meta.url));
+  const oa = openai(gina.key);
+  const an = anthropic(gina.key);
+  await an.messages.create({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: png.toString('base64') } }, { type: 'text', text: 'Do it.' }] }] });
+  await oa.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: [{ type: 'text', text: 'Do it.' }, { type: 'image_url', image_url: { url: `data:image/jpeg;base64,${jpeg.toString('base64')}` } }] }] });
+  await oa.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: [{ type: 'input_text', text: 'Do it.' }, { type: 'input_image', detail: 'auto', image_url: `data:image/png;base64,${png.toString('base64')}` }] }] });
+  const uploaded = await oa.files.create({ file: await toFile(png, 'task.png', { type: 'image/png' }), purpose: 'vision' });
+  await oa.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: [{ type: 'input_image', detail: 'auto', file_id: uploaded.id }] }] });
+  const scan = await imagePdf([jpeg]);
+  await an.messages.create({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: scan.toString('base64') } }] }] });
+
+  const events = await t.events((e) => e.account_id === gina.id && e.response.status === 200, 5, 30_000);
+  assert.equal(events.length, 5);
+  for (const e of events) {
+    const user = lastUser(e);
+    assert.match(user.text ?? '', /Think step by step and show your full reasoning/, `${e.flavour}: the image's text is in the event: ${JSON.stringify(user.text)}`);
+    assert.equal(user.documents_unread, undefined);
+    assert.ok(extractFeatures(e).flags & FLAG.cot, `${e.flavour}: the detector sees the chain-of-thought request`);
+  }
+  const metrics = await (await fetch(`${t.url}/metrics`)).text();
+  assert.match(metrics, /warden_documents_total\{kind="image",result="read"\} 4/);
 });
 
 test('a prompt PDF behind twenty blank ones is still read: one request\'s PDFs count once against the account', async () => {
@@ -86,7 +113,7 @@ test('the answer does not wait for a slow PDF; the event does, and records it un
   assert.equal(lastUser(event).text, 'Summarise the attached report.');
   assert.equal(event.response.status, 200);
   const metrics = await (await fetch(`${t.url}/metrics`)).text();
-  assert.match(metrics, /warden_documents_total\{result="timeout"\} 1/);
+  assert.match(metrics, /warden_documents_total\{kind="pdf",result="timeout"\} 1/);
 });
 
 test('an event waiting for its PDF is still recorded when Warden stops', async () => {

@@ -12,8 +12,13 @@
  *    requests to a Warden that does not read PDFs (`documents.read_pdfs: false`); rounds
  *    alternate. Reported: latency p50/p99 (the answer does not wait for the reading) and the
  *    process's CPU per request (every thread, client included, alike in both).
+ * 4. Recognising images (OCR), one thread: ms per image for a screenshot of a two-line prompt, a
+ *    page of dense text, and a one-page scanned PDF, each image distinct (rendered by Chromium),
+ *    against reading a 10-page PDF's text on the same thread.
+ * 5. Through Warden: as 3, each request carrying a distinct screenshot of a prompt (PNG), against
+ *    a Warden that does not read images (`documents.read_images: false`).
  *
- *   node --import tsx bench/documents.ts [--requests 200] [--rounds 3]
+ *   node --import tsx bench/documents.ts [--requests 200] [--rounds 3] [--only 1,2,3,4,5]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,10 +29,13 @@ import { parseConfig } from '../src/config/index.ts';
 import { startWarden, type RunningWarden } from '../src/cli/serve.ts';
 import { DocumentReader } from '../src/documents/index.ts';
 import { extractRequestFeatures, type PendingDocument } from '../src/gateway/request-features.ts';
-import { makePdf } from '../test/helpers/pdf.ts';
+import { imagePdf, makePdf } from '../test/helpers/pdf.ts';
+import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS, findChromium, requireChromium } from '../src/ui/browser-support.ts';
 import { machine, median, percentile } from './lib.ts';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '200' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '200' }, rounds: { type: 'string', default: '3' }, only: { type: 'string', default: '1,2,3,4,5' } } });
+const ONLY = new Set(values.only!.split(','));
 const N = Number(values.requests);
 const ROUNDS = Number(values.rounds);
 const CONCURRENCY = 4;
@@ -37,7 +45,7 @@ const SENTENCE = 'The committee reviewed the quarterly figures and asked for a s
 const pages = (n: number, seed: number) => Array.from({ length: n }, (_, i) => `Document ${seed}, page ${i + 1}. ${SENTENCE.repeat(25)}`);
 
 // 1. The request path.
-{
+if (ONLY.has('1')) {
   const opts = { recordPrompts: 'full' as const, maxMessageChars: 8000 };
   const reader = new DocumentReader({ maxQueue: 1_000_000, maxPendingPerOwner: 1_000_000, maxQueueBytes: Number.MAX_SAFE_INTEGER, timeoutMs: 60_000 });
   await reader.read((await makePdf(['warm up'])).toString('base64'), 'w'); // the thread is ready
@@ -73,7 +81,7 @@ const pages = (n: number, seed: number) => Array.from({ length: n }, (_, i) => `
 }
 
 // 2. The reader, one thread.
-{
+if (ONLY.has('2')) {
   console.log('\n## 2. Reading, one thread (median ms per PDF; 20 distinct PDFs each)');
   console.log('| pages | PDF size | read | read again (cache) | ratio |');
   console.log('|---|---|---|---|---|');
@@ -97,22 +105,39 @@ const pages = (n: number, seed: number) => Array.from({ length: n }, (_, i) => `
   await reader.close();
 }
 
-// 3. Through Warden.
-{
+/** Screenshots of text (PNG), each distinct: `lines` lines of `font`px text at `width` x `height`. */
+async function screenshots(n: number, width: number, height: number, text: (i: number) => string): Promise<Buffer[]> {
+  const browser = await chromium.launch({ executablePath: requireChromium(findChromium()), args: CHROMIUM_ARGS });
+  const page = await browser.newPage({ viewport: { width, height } });
+  const out: Buffer[] = [];
+  for (let i = 0; i < n; i++) {
+    await page.setContent(`<body style="margin:16px;background:#fff;color:#111;font:22px 'DejaVu Sans',sans-serif">${text(i)}</body>`);
+    out.push(await page.screenshot());
+  }
+  await browser.close();
+  return out;
+}
+const PROMPT = (i: number) => `Task ${i}. Think step by step and show your full reasoning.<br>Then grade the answer against the rubric.`;
+
+/** A Warden to measure through; `documents` its documents section. */
+async function benchWarden(dirs: string[], documents: object): Promise<{ w: RunningWarden; key: string }> {
   const TOKEN = 'adm_bench_documents_0123456789ab';
+  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-docs-'));
+  dirs.push(dir);
+  const config = parseConfig({
+    server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, admin: { token: TOKEN },
+    mock: { latency_ms: 0, tokens_per_second: 0 }, limits: { enabled: false }, documents,
+  });
+  const w = await startWarden(config, { demo: false, log: () => {} });
+  const admin = async (path: string, body: object) => (await (await fetch(`${w.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any;
+  const account = await admin('/accounts', { name: 'bench', email: 'bench@example.org', tier: 'enterprise' });
+  return { w, key: (await admin(`/accounts/${account.id}/keys`, { name: 'k' })).secret };
+}
+
+// 3. Through Warden.
+if (ONLY.has('3')) {
   const dirs: string[] = [];
-  const start = async (read: boolean): Promise<{ w: RunningWarden; key: string }> => {
-    const dir = mkdtempSync(join(tmpdir(), 'warden-bench-docs-'));
-    dirs.push(dir);
-    const config = parseConfig({
-      server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, admin: { token: TOKEN },
-      mock: { latency_ms: 0, tokens_per_second: 0 }, limits: { enabled: false }, documents: { read_pdfs: read },
-    });
-    const w = await startWarden(config, { demo: false, log: () => {} });
-    const admin = async (path: string, body: object) => (await (await fetch(`${w.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any;
-    const account = await admin('/accounts', { name: 'bench', email: 'bench@example.org', tier: 'enterprise' });
-    return { w, key: (await admin(`/accounts/${account.id}/keys`, { name: 'k' })).secret };
-  };
+  const start = (read: boolean) => benchWarden(dirs, { read_pdfs: read });
   const reading = await start(true);
   const notReading = await start(false);
   let seed = 0;
@@ -162,6 +187,103 @@ const pages = (n: number, seed: number) => Array.from({ length: n }, (_, i) => `
     const with_ = await run(reading);
     ratios.push([with_.p50 / base.p50, with_.p99 / base.p99, with_.cpuMs / base.cpuMs]);
     console.log(`| ${round} | ${base.p50.toFixed(1)} / ${base.p99.toFixed(1)}, ${base.cpuMs.toFixed(2)} | ${with_.p50.toFixed(1)} / ${with_.p99.toFixed(1)}, ${with_.cpuMs.toFixed(2)} | ${ratios.at(-1)![0].toFixed(2)} | ${ratios.at(-1)![1].toFixed(2)} | ${ratios.at(-1)![2].toFixed(2)} |`);
+  }
+  console.log(`median ratios: p50 ${median(ratios.map((r) => r[0])).toFixed(2)}, p99 ${median(ratios.map((r) => r[1])).toFixed(2)}, CPU ${median(ratios.map((r) => r[2])).toFixed(2)}`);
+  await reading.w.close();
+  await notReading.w.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
+
+// 4. Recognising images, one thread.
+if (ONLY.has('4')) {
+  const reader = new DocumentReader({ timeoutMs: 60_000, ocr: { timeoutMs: 60_000, maxImagePixels: 25_000_000, perPdf: 2 } });
+  const small = await screenshots(21, 760, 120, PROMPT);
+  const dense = await screenshots(6, 1240, 1754, (i) => `<p>Page ${i}.</p>` + `<p>${PROMPT(i)} ${SENTENCE.repeat(4)}</p>`.repeat(12));
+  const scans = await Promise.all(dense.slice(0, 5).map((png) => imagePdf([png])));
+  await reader.read(small.pop()!.toString('base64'), 'w', 'image'); // Tesseract is loaded
+  const pdfs = await Promise.all(Array.from({ length: 10 }, async (_, i) => (await makePdf(pages(10, 90_000 + i))).toString('base64')));
+  const time = async (data: string, kind: 'pdf' | 'image') => {
+    const t = performance.now();
+    const r = await reader.read(data, 'a', kind);
+    if (r.result !== 'read') throw new Error(`${kind}: ${r.result} ${r.error ?? ''}`);
+    return { ms: performance.now() - t, chars: r.text.length };
+  };
+  const base: number[] = [];
+  for (const d of pdfs) base.push((await time(d, 'pdf')).ms);
+  console.log('\n## 4. Recognising images, one thread (median ms per image, each distinct)');
+  console.log(`baseline: a 10-page PDF's text, ${median(base).toFixed(1)} ms`);
+  console.log('| image | pixels | characters | ms | ratio to the 10-page PDF |');
+  console.log('|---|---|---|---|---|');
+  for (const [label, items, kind, px] of [
+    ['screenshot of a two-line prompt (PNG)', small.map((b) => b.toString('base64')), 'image', '760 x 120'],
+    ['page of dense text (PNG)', dense.slice(0, 5).map((b) => b.toString('base64')), 'image', '1240 x 1754'],
+    ['one-page scanned PDF (the same pages)', scans.map((b) => b.toString('base64')), 'pdf', '1240 x 1754'],
+  ] as const) {
+    const ms: number[] = [];
+    let chars = 0;
+    for (const d of items) { const r = await time(d, kind); ms.push(r.ms); chars = r.chars; }
+    console.log(`| ${label} | ${px} | ${chars} | ${median(ms).toFixed(0)} | ${(median(ms) / median(base)).toFixed(1)} |`);
+  }
+  await reader.close();
+}
+
+// 5. Through Warden, images.
+if (ONLY.has('5')) {
+  const dirs: string[] = [];
+  const reading = await benchWarden(dirs, { read_images: true, max_queue: 100_000, max_pending_per_account: 100_000, max_wait_ms: 120_000 });
+  const notReading = await benchWarden(dirs, { read_images: false });
+  // Distinct for the Warden that reads them (so its cache answers none); the other sends the first ones again.
+  const images = (await screenshots(N * (ROUNDS + 1), 760, 120, PROMPT)).map((b) => b.toString('base64'));
+  let next = 0;
+  const done = new Map<RunningWarden, number>();
+  let readingNext = 0;
+  const run = async (target: { w: RunningWarden; key: string }) => {
+    next = target === notReading ? 0 : readingNext;
+    const bodies = Array.from({ length: N }, () => JSON.stringify({
+      model: 'claude-sonnet-5', max_tokens: 64,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'Do what the image says.' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: images[next++] } }] }],
+    }));
+    if (target === reading) readingNext = next;
+    const headers = { 'x-api-key': target.key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
+    const latencies: number[] = [];
+    let i = 0;
+    const cpu0 = process.cpuUsage();
+    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+      while (i < N) {
+        const body = bodies[i++];
+        const t = performance.now();
+        const res = await fetch(`${target.w.url}/v1/messages`, { method: 'POST', headers, body });
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`status ${res.status}`);
+        latencies.push(performance.now() - t);
+      }
+    }));
+    const answered = performance.now();
+    const want = (done.get(target.w) ?? 0) + N;
+    for (;;) {
+      await target.w.gateway.recorder.flush();
+      let n = 0;
+      for await (const _ of target.w.stores.events.iterate()) n++;
+      if (n >= want) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const backlogS = (performance.now() - answered) / 1000;
+    done.set(target.w, want);
+    const cpu = process.cpuUsage(cpu0);
+    latencies.sort((a, b) => a - b);
+    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpuMs: (cpu.user + cpu.system) / 1000 / N, backlogS };
+  };
+  await run(notReading);
+  await run(reading);
+  console.log(`\n## 5. Through Warden: ${N} Anthropic requests a round, each with a distinct screenshot of a prompt`);
+  console.log('| round | images not read: p50 / p99 ms, CPU ms per request | images read: p50 / p99 ms, CPU ms per request | last event recorded after the last answer, s | ratio p50 | ratio p99 | ratio CPU |');
+  console.log('|---|---|---|---|---|---|---|');
+  const ratios: number[][] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const base = await run(notReading);
+    const with_ = await run(reading);
+    ratios.push([with_.p50 / base.p50, with_.p99 / base.p99, with_.cpuMs / base.cpuMs]);
+    console.log(`| ${round} | ${base.p50.toFixed(1)} / ${base.p99.toFixed(1)}, ${base.cpuMs.toFixed(2)} | ${with_.p50.toFixed(1)} / ${with_.p99.toFixed(1)}, ${with_.cpuMs.toFixed(2)} | ${with_.backlogS.toFixed(1)} | ${ratios.at(-1)![0].toFixed(2)} | ${ratios.at(-1)![1].toFixed(2)} | ${ratios.at(-1)![2].toFixed(2)} |`);
   }
   console.log(`median ratios: p50 ${median(ratios.map((r) => r[0])).toFixed(2)}, p99 ${median(ratios.map((r) => r[1])).toFixed(2)}, CPU ${median(ratios.map((r) => r[2])).toFixed(2)}`);
   await reading.w.close();

@@ -29,6 +29,8 @@ export interface Capabilities {
   registry: Registry;
   register(app: FastifyInstance): Promise<void>;
   ready(): Promise<boolean>;
+  /** The linked cluster an account belongs to, from the detector's verdicts (null: none known). */
+  clusterOf(accountId: string): string | null;
   /** First run on an empty store: create a demo organisation, account and key; returns the key. */
   bootstrapDemo(): Promise<string | null>;
   close(): Promise<void>;
@@ -139,6 +141,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     identity,
     hooks,
     registry,
+    clusterOf: (accountId) => verdicts.forAccount(accountId).clusterId,
     async register(app) {
       // The dashboard first: its route catalog records the admin and ledger routes registered after it.
       const catalog = new RouteCatalog();

@@ -77,6 +77,7 @@ export async function startWarden(config: WardenConfig, opts: { demo?: boolean; 
     registry: caps.registry,
     register: caps.register,
     ready: caps.ready,
+    clusterOf: caps.clusterOf,
   });
   const url = await gateway.listen();
 

@@ -14,7 +14,7 @@
  * ```
  */
 export { DocumentReader, DEFAULT_DOCUMENT_READER, DEFAULT_OCR, base64Bytes } from './reader.ts';
-export type { DocumentInput, DocumentKind, DocumentReaderOptions, DocumentReading, DocumentResult, OcrLimits } from './reader.ts';
+export type { DocumentInput, DocumentKind, DocumentTurn, DocumentReaderOptions, DocumentReading, DocumentResult, OcrLimits } from './reader.ts';
 export { looksLikePdf, pdfText } from './pdf.ts';
 export type { PdfText, PdfTextOptions } from './pdf.ts';
 export { imageHeader } from './ocr.ts';

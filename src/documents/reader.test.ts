@@ -166,6 +166,50 @@ test('accounts take turns: a flood of slow documents delays another account\'s b
   }
 });
 
+test('lanes and groups: a fleet of many accounts gets its lane\'s share; a full queue pushes out the longest line\'s newest', async () => {
+  const done: string[] = [];
+  const reader = new DocumentReader({ timeoutMs: 400, maxQueue: 12 });
+  const track = (label: string, p: Promise<DocumentReading>) => p.then((r) => { done.push(`${label}:${r.result}`); return r; });
+  try {
+    const slow = b64(slowPdf(16));
+    await reader.read(b64(await makePdf(['warm'])), 'warm');
+    // Eight new accounts of a fleet, one slow PDF each, in the second lane: eight groups.
+    const fleet = Array.from({ length: 8 }, (_, i) => track(`fleet${i}`, reader.read(slow, `fleet${i}`, 'pdf', { lane: 1 })));
+    await new Promise((r) => setTimeout(r, 50));
+    // A verified customer, first lane: next after the one being read, not after eight turns.
+    const customer = await track('customer', reader.read(b64(await makePdf(['A customer\'s contract.'])), 'customer', 'pdf', { lane: 0 }));
+    assert.equal(customer.result, 'read', customer.error);
+    assert.deepEqual(done, ['fleet0:timeout', 'customer:read']);
+    // Accounts of one linked cluster share one line: two of them get one turn between another group's.
+    await Promise.all(fleet);
+    done.length = 0;
+    const linked = [0, 1, 2].map((i) => track(`linked${i}`, reader.read(slow, `linked${i}`, 'pdf', { group: 'cluster:c1', lane: 1 })));
+    const other = [0, 1].map((i) => track(`other${i}`, reader.read(slow, 'other', 'pdf', { lane: 1 })));
+    await Promise.all([...linked, ...other]);
+    assert.deepEqual(done, ['linked0:timeout', 'other0:timeout', 'linked1:timeout', 'other1:timeout', 'linked2:timeout'], 'turns alternate between the cluster and the other account');
+  } finally {
+    await reader.close();
+  }
+
+  const small = new DocumentReader({ timeoutMs: 400, maxQueue: 4 });
+  try {
+    const slow = b64(slowPdf(16));
+    await small.read(b64(await makePdf(['warm'])), 'warm');
+    const flood = Array.from({ length: 6 }, () => small.read(slow, 'flooder'));
+    await new Promise((r) => setTimeout(r, 50));
+    const customer = await small.read(b64(await makePdf(['Still read.'])), 'customer');
+    assert.equal(customer.result, 'read', 'a full queue makes room for a shorter line');
+    const flooded = await Promise.all(flood);
+    // One read, four queued, the sixth refused (its own line is the longest); then the customer
+    // pushes out the newest queued (the fifth).
+    assert.deepEqual(flooded.map((r) => r.result), ['timeout', 'timeout', 'timeout', 'timeout', 'busy', 'busy']);
+    assert.match(flooded[4].error ?? '', /pushed out/, 'the newest queued made room for the customer');
+    assert.match(flooded[5].error ?? '', /reader is full/, 'the sixth: its own line was the longest');
+  } finally {
+    await small.close();
+  }
+});
+
 test('pdf.js missing or too new for this Node.js: documents are counted unavailable, and no thread is started again', async () => {
   const entry = { filename: "require('node:worker_threads').parentPort.postMessage({ type: 'unavailable', error: 'pdf.js could not be loaded: test' })", eval: true, execArgv: [] };
   const reader = new DocumentReader({ entry });

@@ -11,13 +11,18 @@
  *   process's resident memory may not grow by more than `memoryMb` (pdf.js keeps decoded streams
  *   in buffers outside the heap, which the heap cap does not see): a decompression bomb ends its
  *   thread, not the process.
- * - Fair turns: each account's documents wait in a line of their own and the threads take one
- *   from each account in turn (the one that had a turn least recently first), so one account's
- *   flood delays another account's document by at most the one being read. The documents of one request count as one of
- *   the account's `maxPendingPerOwner` requests; at most `maxPerRequest` of
- *   a request's are read.
+ * - Fair turns: each group's documents (a group is an account, or what the caller says stands
+ *   for one actor: an organisation, a linked cluster) wait in a line of their own, and the
+ *   threads take one from each group in turn (the one that had a turn least recently first), so
+ *   one group's flood delays another's document by at most the one being read. Groups are in
+ *   lanes (the gateway: trusted tiers, the rest): lanes with documents waiting take turns too, so
+ *   a fleet of many new accounts, a group each, gets half the reader, not all of it.
  * - In all, at most `maxQueue` documents wait, holding at most `maxQueueBytes`, and none longer
- *   than `maxWaitMs`: past any of these a document is not read (`busy`).
+ *   than `maxWaitMs`: past any of these a document is not read (`busy`). When the queue is full,
+ *   a document of a shorter line pushes out the newest of the longest line: a flood fills the
+ *   queue with its own documents, not with everyone's refusals.
+ * - The documents of one request count as one of the account's `maxPendingPerOwner` requests; at
+ *   most `maxPerRequest` of a request's are read.
  * - `read()` and `readAll()` never reject: every outcome is a result the caller records.
  *
  * Protocol types are shared with the entry point, document-thread.ts.
@@ -110,6 +115,8 @@ export const DEFAULT_DOCUMENT_READER: Omit<DocumentReaderOptions, 'onResult' | '
 export type DocumentKind = 'pdf' | 'image';
 /** A document to read: its bytes (base64) and kind. */
 export interface DocumentInput { data: string; kind: DocumentKind }
+/** Whose turn a request's documents wait for: their group's line (default: the account's own), in a lane (default 0). */
+export interface DocumentTurn { group?: string; lane?: number }
 
 /** What a thread needs (plain data: it crosses the thread boundary). */
 export interface DocumentThreadInit { maxPages: number; maxChars: number; cacheEntries: number; ocr: Omit<OcrLimits, 'timeoutMs'> | null }
@@ -136,7 +143,9 @@ interface Job {
   kind: DocumentKind;
   /** Recognitions this document may still be given time for. */
   ocrLeft: number;
+  /** The line it waits in (its group). */
   owner: string;
+  lane: number;
   queuedAt: number;
   expiry: NodeJS.Timeout | null;
   resolve: (r: DocumentReading) => void;
@@ -205,8 +214,10 @@ export class DocumentReader {
   private readonly opts: DocumentReaderOptions;
   private readonly entry: WorkerEntry;
   private readonly slots: Slot[];
-  /** Documents waiting, one line per owner, with when the owner last had a turn. */
-  private readonly lines = new Map<string, { jobs: Job[]; lastTurn: number }>();
+  /** Documents waiting, one line per group, with when the group last had a turn. */
+  private readonly lines = new Map<string, { jobs: Job[]; lastTurn: number; lane: number }>();
+  /** When each lane last had a turn. */
+  private readonly laneTurns = new Map<number, number>();
   private turns = 0;
   private queued = 0;
   /** Large documents being decoded, counted in `queued`, not yet in a line. */
@@ -235,15 +246,17 @@ export class DocumentReader {
   }
 
   /** Read the document whose bytes `data` holds (base64), on behalf of `owner` (an account). Never rejects. */
-  async read(data: string, owner: string, kind: DocumentKind = 'pdf'): Promise<DocumentReading> {
-    return (await this.readAll([{ data, kind }], owner))[0];
+  async read(data: string, owner: string, kind: DocumentKind = 'pdf', turn: DocumentTurn = {}): Promise<DocumentReading> {
+    return (await this.readAll([{ data, kind }], owner, turn))[0];
   }
 
   /**
-   * Read the documents of one request on behalf of `owner`. Never rejects; one result per
-   * document, in the order given.
+   * Read the documents of one request on behalf of `owner` (an account), waiting in `turn`'s
+   * line. Never rejects; one result per document, in the order given.
    */
-  readAll(docs: readonly DocumentInput[], owner: string): Promise<DocumentReading[]> {
+  readAll(docs: readonly DocumentInput[], owner: string, turn: DocumentTurn = {}): Promise<DocumentReading[]> {
+    const group = turn.group ?? owner;
+    const lane = turn.lane ?? 0;
     const started = Date.now();
     const out: Promise<DocumentReading>[] = [];
     const now = (kind: DocumentKind, result: DocumentResult, error?: string): Promise<DocumentReading> => Promise.resolve(this.done(empty(result, error), kind));
@@ -257,9 +270,9 @@ export class DocumentReader {
       if (taken >= this.opts.maxPerRequest) { out.push(now(kind, 'too_many', `only the first ${this.opts.maxPerRequest} documents of a request are read`)); continue; }
       const size = base64Bytes(data);
       if (size > this.opts.maxBytes) { out.push(now(kind, 'too_large')); continue; }
-      if (this.queued >= this.opts.maxQueue || (this.heldBytes + size > this.opts.maxQueueBytes && this.pending > 0)) { out.push(now(kind, 'busy', 'the reader is full')); continue; }
+      if (!this.makeRoom(group, size)) { out.push(now(kind, 'busy', 'the reader is full')); continue; }
       taken++;
-      out.push(this.enqueue(data, kind, size, owner, started));
+      out.push(this.enqueue(data, kind, size, group, lane, started));
     }
     if (taken === 0) return Promise.all(out);
     this.perOwner.set(owner, mine + 1);
@@ -272,13 +285,35 @@ export class DocumentReader {
     return all;
   }
 
-  private enqueue(data: string, kind: DocumentKind, size: number, owner: string, started: number): Promise<DocumentReading> {
+  private full(size: number): boolean {
+    return this.queued >= this.opts.maxQueue || (this.heldBytes + size > this.opts.maxQueueBytes && this.pending > 0);
+  }
+
+  /**
+   * Room in the queue for a document of `group`: there is, or the newest documents of the longest
+   * line (longer than `group`'s own by two or more) are pushed out (`busy`) to make it. False
+   * if there is no room for it.
+   */
+  private makeRoom(group: string, size: number): boolean {
+    while (this.full(size)) {
+      const mine = this.lines.get(group)?.jobs.length ?? 0;
+      let longest: { jobs: Job[] } | undefined;
+      for (const [g, line] of this.lines) if (g !== group && line.jobs.length > 0 && (!longest || line.jobs.length > longest.jobs.length)) longest = line;
+      if (!longest || longest.jobs.length < mine + 2) return false;
+      const job = longest.jobs[longest.jobs.length - 1];
+      this.unqueue(job);
+      job.resolve(empty('busy', 'pushed out of a full reader by another account\'s document'));
+    }
+    return true;
+  }
+
+  private enqueue(data: string, kind: DocumentKind, size: number, owner: string, lane: number, started: number): Promise<DocumentReading> {
     this.heldBytes += size;
     this.queued++;
     return new Promise((resolve) => {
       let settled = false;
       const job: Job = {
-        id: this.nextId++, bytes: NO_BYTES, kind, ocrLeft: kind === 'image' ? 1 : this.opts.ocr?.perPdf ?? 0, owner, queuedAt: started, expiry: null,
+        id: this.nextId++, bytes: NO_BYTES, kind, ocrLeft: kind === 'image' ? 1 : this.opts.ocr?.perPdf ?? 0, owner, lane, queuedAt: started, expiry: null,
         resolve: (r) => {
           if (settled) return;
           settled = true;
@@ -312,7 +347,7 @@ export class DocumentReader {
 
   private line(job: Job): void {
     let line = this.lines.get(job.owner);
-    if (!line) { line = { jobs: [], lastTurn: 0 }; this.lines.set(job.owner, line); }
+    if (!line) { line = { jobs: [], lastTurn: 0, lane: job.lane }; this.lines.set(job.owner, line); }
     line.jobs.push(job);
   }
 
@@ -323,26 +358,39 @@ export class DocumentReader {
     const i = line ? line.jobs.indexOf(job) : -1;
     if (i < 0) return false;
     line!.jobs.splice(i, 1);
-    if (line!.jobs.length === 0) this.lines.delete(job.owner);
+    if (line!.jobs.length === 0 && line!.lastTurn === 0) this.lines.delete(job.owner);
     this.queued--;
     return true;
   }
 
   /**
-   * The next document in turn: the first of the waiting owner who had a turn least recently (an
-   * owner new to the line before any who has had one), so that an account that keeps its line
-   * full gets one turn in each round, like any other.
+   * The next document in turn: of the lanes with documents waiting, the one that had a turn least
+   * recently; in it, the first document of the group that had a turn least recently (a group new
+   * to the line before any that has had one), so that a group that keeps its line full gets one
+   * turn in each round, like any other.
    */
   private nextInTurn(): Job | undefined {
+    // A group whose line emptied keeps its place in the rounds while it matters: until every
+    // waiting group has had a turn since (a new line, or one forgotten, goes first).
+    let lane = -1;
+    let oldestWaiting = Infinity;
+    for (const line of this.lines.values()) {
+      if (line.jobs.length === 0) continue;
+      oldestWaiting = Math.min(oldestWaiting, line.lastTurn);
+      if (lane < 0 || (line.lane !== lane && (this.laneTurns.get(line.lane) ?? 0) < (this.laneTurns.get(lane) ?? 0))) lane = line.lane;
+    }
     let pick: { jobs: Job[]; lastTurn: number } | undefined;
-    let pickOwner = '';
     for (const [owner, line] of this.lines) {
-      if (!pick || line.lastTurn < pick.lastTurn) { pick = line; pickOwner = owner; }
+      if (line.jobs.length === 0) {
+        if (line.lastTurn < oldestWaiting) this.lines.delete(owner);
+        continue;
+      }
+      if (line.lane === lane && (!pick || line.lastTurn < pick.lastTurn)) pick = line;
     }
     if (!pick) return undefined;
     const job = pick.jobs.shift()!;
     pick.lastTurn = ++this.turns;
-    if (pick.jobs.length === 0) this.lines.delete(pickOwner);
+    this.laneTurns.set(lane, this.turns);
     this.queued--;
     return job;
   }

@@ -45,6 +45,8 @@ export interface GatewayOptions {
   /** pino options or false; defaults to config.log.level with secrets redacted. */
   logger?: boolean | object;
   ready?: () => Promise<boolean> | boolean;
+  /** The linked cluster an account belongs to (the detector's verdicts), for turns at the document reader. */
+  clusterOf?: (accountId: string) => string | null;
 }
 
 export interface Gateway {
@@ -87,6 +89,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     streamMaxDurationMs: config.server.stream_max_duration_ms,
     record: (e) => recorder.record(e),
     documents,
+    clusterOf: opts.clusterOf,
     deferred: new Set(),
     log: { warn: (o, m) => app.log.warn(o, m), error: (o, m) => app.log.error(o, m) },
   };

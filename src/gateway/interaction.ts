@@ -12,7 +12,7 @@ import type { AuthContext, KeyScope } from '../identity/types.ts';
 import { eventAccountFacts } from '../identity/facts.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
 import { addDocumentText, extractRequestFeatures, namesDocuments, promptText, type FeatureOptions, type PendingDocument } from './request-features.ts';
-import type { DocumentReader } from '../documents/index.ts';
+import type { DocumentReader, DocumentTurn } from '../documents/index.ts';
 import { AnswerMeter, type AnswerSummary } from './usage.ts';
 import { SseEventFailed, SseParser, SseScanner, formatSse, type ParsedSse, type SseSink } from './sse.ts';
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
@@ -35,6 +35,8 @@ export interface PipelineDeps {
   record(event: InteractionEvent): void;
   /** Reads the PDFs requests carry, for their events (null: PDFs are counted, not read). */
   documents: DocumentReader | null;
+  /** The linked cluster an account belongs to (the detector's), for turns at the document reader. */
+  clusterOf?: (accountId: string) => string | null;
   /** Events waiting for their PDFs to be read; close() waits for them before the recorder closes. */
   deferred: Set<Promise<void>>;
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
@@ -218,7 +220,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
     // PDFs and images are read while the upstream answers; the event waits for their text. (Not for a
     // request refused, nor one whose client has gone: its event is already recorded.)
     if (run.docs && run.docs.length && !run.finished && !ctx.abortReason && !ctx.locals.has('__finished')) {
-      run.documents = readDocuments(deps, run.docs, ctx.auth.account.id);
+      run.documents = readDocuments(deps, run.docs, ctx.auth);
     }
     // forward + output governance
     const transformers: OutputTransformer[] = [];
@@ -614,13 +616,29 @@ function deliver(deps: PipelineDeps, event: InteractionEvent): void {
   }
 }
 
+/** Tiers whose documents wait in the first lane: accounts whose holder is known. */
+const TRUSTED_TIERS: ReadonlySet<string> = new Set(['identity_verified', 'enterprise']);
+
+/**
+ * Whose turn a request's documents wait for at the reader: the account's linked cluster (one
+ * actor to the detector), else its organisation, else the account; in the first lane for
+ * accounts whose holder is known (identity-verified, enterprise), the second for the rest. A
+ * fleet of new accounts then shares half the reader, and a linked one a single turn in its lane.
+ */
+export function documentTurn(auth: AuthContext, clusterOf?: (accountId: string) => string | null): DocumentTurn {
+  const cluster = clusterOf?.(auth.account.id) ?? null;
+  const orgId = auth.org?.id ?? auth.account.org_id ?? null;
+  const group = cluster ? `cluster:${cluster}` : orgId ? `org:${orgId}` : `account:${auth.account.id}`;
+  return { group, lane: TRUSTED_TIERS.has(auth.tier) ? 0 : 1 };
+}
+
 /**
  * Read a request's PDFs and images. Resolves (never rejects) to what adds their text to their
  * messages, which finish() calls once the interaction is over. Their base64 is let go as soon as
  * the reader has taken it.
  */
-function readDocuments(deps: PipelineDeps, docs: PendingDocument[], owner: string): Promise<() => void> {
-  const reading = deps.documents!.readAll(docs.map((d) => ({ data: d.data, kind: d.kind })), owner);
+function readDocuments(deps: PipelineDeps, docs: PendingDocument[], auth: AuthContext): Promise<() => void> {
+  const reading = deps.documents!.readAll(docs.map((d) => ({ data: d.data, kind: d.kind })), auth.account.id, documentTurn(auth, deps.clusterOf));
   const messages = docs.map((d) => ({ message: d.message }));
   docs.length = 0;
   return reading.then(

@@ -11,6 +11,8 @@ import { readFileSync } from 'node:fs';
 import { imagePdf, makePdf, slowPdf } from '../helpers/pdf.ts';
 import { extractFeatures, FLAG } from '../../src/detect/features.ts';
 import type { InteractionEvent } from '../../src/events/index.ts';
+import { documentTurn } from '../../src/gateway/interaction.ts';
+import type { AuthContext } from '../../src/identity/types.ts';
 
 let t: TestWarden;
 before(async () => { t = await startTestWarden({ documents: { timeout_ms: 1500 } }); });
@@ -127,4 +129,13 @@ test('an event waiting for its PDF is still recorded when Warden stops', async (
   assert.equal(stored.length, 1, 'the event was written before the recorder closed');
   assert.equal(lastUser(stored[0]).documents_unread, 1);
   await w2.close();
+});
+
+test('whose turn a request\'s documents wait for: the linked cluster, else the organisation, else the account; trusted tiers first', () => {
+  const auth = (tier: string, org: string | null) => ({ account: { id: 'acct_1', org_id: org }, org: org ? { id: org } : null, tier }) as unknown as AuthContext;
+  assert.deepEqual(documentTurn(auth('unverified', null)), { group: 'account:acct_1', lane: 1 });
+  assert.deepEqual(documentTurn(auth('email_verified', 'org_9')), { group: 'org:org_9', lane: 1 });
+  assert.deepEqual(documentTurn(auth('identity_verified', 'org_9')), { group: 'org:org_9', lane: 0 });
+  assert.deepEqual(documentTurn(auth('enterprise', 'org_9'), (id) => (id === 'acct_1' ? 'cl_7' : null)), { group: 'cluster:cl_7', lane: 0 });
+  assert.deepEqual(documentTurn(auth('unverified', null), () => null), { group: 'account:acct_1', lane: 1 });
 });

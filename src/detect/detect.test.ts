@@ -115,6 +115,33 @@ test('the same hydra campaign with its words disguised (zero-width characters, C
   }
 });
 
+test('a campaign that hides its prompts in documents built not to be read is named for it; the reasoning signals it hid are gone', () => {
+  // Every hydra request that asks for reasoning puts the task in a PDF the reader cannot read (too
+  // slow to parse, say): the event has a stub of text and one unreadable document.
+  const hydra = new Set(accountsOf('campaign:camp_hydra'));
+  const hidden = mixed.events.map((ev) => {
+    if (!hydra.has(ev.account_id!)) return ev;
+    const text = ev.request.messages.at(-1)?.text ?? '';
+    if (!/step by step|reasoning|think/i.test(text)) return ev;
+    const stub = 'Answer the task in the attached document.';
+    return { ...ev, request: { ...ev.request, messages: [{ role: 'user', text: stub, chars: stub.length, parts: { document: 1 }, documents_unread: 1, documents_unreadable: 1 }] } } as InteractionEvent;
+  });
+  const e = run(hidden);
+  const ids = [...hydra];
+  const reasons = e.forAccount(ids[0]).verdict!.reasons;
+  const named = reasons.find((r) => r.signal === 'unreadable_documents_share');
+  assert.ok(named && Number(named.value) >= Number(named.threshold), `the unreadable documents are named: ${reasons.map((r) => `${r.signal}=${r.value}`).join(', ')}`);
+  assert.ok((named.weight ?? 0) > 0, 'it adds to the score');
+  const flagged = ids.filter((id) => above(e.forAccount(id).level));
+  assert.ok(flagged.length >= 57, `hiding its prompts does not hide the campaign: ${flagged.length}/60 flagged`);
+  // A document counted unread for the reader's own reasons (busy, given by URL) is not the account's doing.
+  const busy = run(mixed.events.map((ev) => (hydra.has(ev.account_id!) ? { ...ev, request: { ...ev.request, messages: ev.request.messages.map((m) => ({ ...m, documents_unread: 1 })) } } as InteractionEvent : ev)));
+  assert.ok(!(busy.forAccount(ids[0]).verdict?.reasons ?? []).some((r) => r.signal === 'unreadable_documents_share'), 'unread is not unreadable');
+  for (const [id, label] of Object.entries(mixed.labels.accounts)) {
+    if (label.startsWith('organic')) assert.ok(!(e.forAccount(id).verdict?.reasons ?? []).some((r) => r.signal === 'unreadable_documents_share'), id);
+  }
+});
+
 test('surgical harvest with shared payment instruments is flagged', () => {
   const ids = accountsOf('campaign:camp_surgical');
   assert.ok(ids.filter((id) => above(engine.forAccount(id).level)).length >= 11);

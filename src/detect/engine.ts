@@ -235,6 +235,7 @@ function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number
   if (fl & FLAG.error) v[o + C.ERROR] += 1;
   if (fl & FLAG.obfuscated) v[o + C.OBFUSCATED] += 1;
   if (fl & FLAG.logitProbe) v[o + C.PROBE] += 1;
+  if (fl & FLAG.unreadableDocument) v[o + C.UNREADABLE] += 1;
   v[o + C.NEW_MODEL] += newModel;
   v[o + C.TEMPLATE_HIT] += tplHit;
   v[o + C.HOUR0 + hourBin] += 1;

@@ -42,6 +42,12 @@ export const FLAG = {
    * few tokens: how logits are read through the API, one bias map at a time (see logit-probe.ts).
    */
   logitProbe: 1 << 13,
+  /**
+   * A document of the request could not be read because of what it is (a PDF too slow or too
+   * large to parse, unparseable, a bomb; an image too large to decode): its text, a prompt
+   * perhaps, is hidden from the signals above. The gateway's reader says which (`documents_unreadable`).
+   */
+  unreadableDocument: 1 << 14,
 } as const;
 export type FlagName = keyof typeof FLAG;
 
@@ -183,6 +189,7 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
     else if (m.role === 'assistant') assistantTurns++;
     else if (m.role === 'tool') toolParts++;
     if (m.parts) toolParts += (m.parts.tool_result ?? 0) + (m.parts.tool_use ?? 0) + (m.parts.function_call_output ?? 0);
+    if (m.documents_unreadable) flags |= FLAG.unreadableDocument;
   }
   if (userTurns <= 1 && assistantTurns === 0) flags |= FLAG.singleShot;
   if (req.tools.length > 0 || ev.response.tool_calls > 0 || toolParts > 0) flags |= FLAG.tools;

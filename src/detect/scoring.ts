@@ -19,10 +19,12 @@ export const C = {
   OBFUSCATED: 29,
   /** Logit probes (FLAG.logitProbe): a bias map applied and the logits read (see logit-probe.ts). */
   PROBE: 30,
-  DECAYED: 31,
+  /** Requests with a document that could not be read because of what it is (FLAG.unreadableDocument). */
+  UNREADABLE: 31,
+  DECAYED: 32,
   // not decayed
-  TOTAL: 31, GAP_N: 32, GAP_SUM: 33, GAP_SUMSQ: 34, FIRST_TS: 35, LAST_TS: 36, DECAY_TS: 37,
-  SIZE: 38,
+  TOTAL: 32, GAP_N: 33, GAP_SUM: 34, GAP_SUMSQ: 35, FIRST_TS: 36, LAST_TS: 37, DECAY_TS: 38,
+  SIZE: 39,
 } as const;
 export const HOUR_BINS = 8;
 /** Task topics of the topic-shift test: a request counts in each it touches (OTHER: none of them). */
@@ -78,6 +80,12 @@ export const INDICATORS = {
   // this is the disguise itself, which people do not type (0 of the 2,650 organic prompts of the
   // real prompt sets; a copied web page may carry a zero-width space between words, not inside one).
   obfuscated_text_share: { threshold: 0.05, saturation: 0.3, weight: 1.5, minN: 10 },
+  // Requests carrying a document the reader could not read because of what it is: a PDF built to
+  // be slow or huge to parse, unparseable, more documents than are read, an image too large to
+  // decode. Its text (a prompt, perhaps) is hidden from every lexical signal. A customer's odd PDF
+  // fails now and then; an account whose documents fail again and again is hiding them. Evidence
+  // only: it adds to other signals, never flags alone (weight 1 of the 5 that saturate).
+  unreadable_documents_share: { threshold: 0.1, saturation: 0.5, weight: 1, minN: 10 },
 } as const;
 export type IndicatorName = keyof typeof INDICATORS;
 
@@ -175,6 +183,7 @@ export function scoreIndicators(w: Float64Array, off: number, perAccount: boolea
   put(out, IX.new_model_rush_share, share('new_model_rush_share', w[off + C.NEW_MODEL], n), n);
   put(out, IX.network_hopping_share, share('network_hopping_share', w[off + C.NET_CHANGE], n), n);
   put(out, IX.obfuscated_text_share, share('obfuscated_text_share', w[off + C.OBFUSCATED], n), n);
+  put(out, IX.unreadable_documents_share, share('unreadable_documents_share', w[off + C.UNREADABLE], n), n);
   if (peers && peers.peerMedian > 0) put(out, IX.volume_vs_tier_peers, n / Math.max(1, peers.members) / peers.peerMedian, n);
   if (peers?.topicBaseline) put(out, IX.topic_shift, topicShift(w, off, peers.topicBaseline), n);
   return out;

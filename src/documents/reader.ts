@@ -67,6 +67,13 @@ export interface DocumentReading {
   cached: boolean;
   /** Why it failed, for logs (pdf.js's message). */
   error?: string;
+  /**
+   * Not read because of the document itself: a PDF too slow or too large to parse, a bomb,
+   * unparseable, an image too large to decode, past `maxPerRequest`. Not for the reader's own
+   * limits (full, waited too long, closed, unavailable), nor an image too slow to recognise (a
+   * photo of a page can be). The detector counts these: a prompt can be hidden this way.
+   */
+  unreadable: boolean;
 }
 
 export interface DocumentReaderOptions {
@@ -432,7 +439,7 @@ export class DocumentReader {
         this.start(slot);
       } catch (err) {
         slot.job = null;
-        job.resolve(empty('failed', `the document thread could not start: ${(err as Error).message}`));
+        job.resolve(empty('failed', `the document thread could not start: ${(err as Error).message}`, false));
         return;
       }
     }
@@ -498,7 +505,7 @@ export class DocumentReader {
     this.threadsStarted++;
     slot.worker = worker;
     slot.ready = false;
-    slot.timer = setTimeout(() => this.drop(slot, worker, empty('failed', `the document thread did not start within ${THREAD_START_MS} ms`)), THREAD_START_MS);
+    slot.timer = setTimeout(() => this.drop(slot, worker, empty('failed', `the document thread did not start within ${THREAD_START_MS} ms`, false)), THREAD_START_MS);
     worker.on('message', (m: FromDocumentThread) => {
       if (slot.worker !== worker) return;
       if (m.type === 'ready') {
@@ -526,11 +533,11 @@ export class DocumentReader {
         job.ocrLeft--;
         if (slot.timer) clearTimeout(slot.timer);
         const ms = this.opts.ocr.timeoutMs;
-        slot.timer = setTimeout(() => this.drop(slot, worker, empty('timeout', `an image not recognised within ${ms} ms`)), ms);
+        slot.timer = setTimeout(() => this.drop(slot, worker, empty('timeout', `an image not recognised within ${ms} ms`, false)), ms);
         return;
       }
       if (m.result === 'read') {
-        this.settle(slot, { result: 'read', kind: slot.job.kind, text: m.text, pages: m.pages, pagesRead: m.pagesRead, imagesRecognised: m.imagesRecognised, ms: 0, cached: m.cached });
+        this.settle(slot, { result: 'read', kind: slot.job.kind, text: m.text, pages: m.pages, pagesRead: m.pagesRead, imagesRecognised: m.imagesRecognised, ms: 0, cached: m.cached, unreadable: false });
       } else {
         this.settle(slot, empty(m.result, m.error));
       }
@@ -576,6 +583,9 @@ export class DocumentReader {
   }
 }
 
-function empty(result: DocumentResult, error?: string): DocumentReading {
-  return { result, kind: 'pdf', text: '', pages: 0, pagesRead: 0, imagesRecognised: 0, ms: 0, cached: false, ...(error ? { error } : {}) };
+/** Results that are the document's doing, unless said otherwise (see DocumentReading.unreadable). */
+const UNREADABLE: ReadonlySet<DocumentResult> = new Set(['too_many', 'too_large', 'failed', 'timeout']);
+
+function empty(result: DocumentResult, error?: string, unreadable = UNREADABLE.has(result)): DocumentReading {
+  return { result, kind: 'pdf', text: '', pages: 0, pagesRead: 0, imagesRecognised: 0, ms: 0, cached: false, unreadable, ...(error ? { error } : {}) };
 }

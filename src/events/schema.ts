@@ -28,8 +28,17 @@ export const EventMessage = z.object({
   chars: z.number().int().nonnegative(),
   /** Non-text parts (image, document, tool_result, tool_use...), counted by kind. */
   parts: z.record(z.string(), z.number()).optional(),
-  /** PDFs of this message whose text is not in `text` (the document reader was busy, gave up, or could not parse them). */
+  /**
+   * PDFs and images of this message whose text is not (all) in `text`: given by URL, the document
+   * reader busy, gave up, or could not parse them.
+   */
   documents_unread: z.number().int().nonnegative().optional(),
+  /**
+   * Of `documents_unread`, those the document itself kept from being read: a PDF too slow or too
+   * large to parse, unparseable, a decompression bomb, an image too large to decode, past
+   * `documents.max_per_request`. Not the reader's own limits, nor an image too slow to recognise.
+   */
+  documents_unreadable: z.number().int().nonnegative().optional(),
 });
 export type EventMessage = z.infer<typeof EventMessage>;
 

@@ -174,15 +174,18 @@ function message(role: string, content: unknown, opts: FeatureOptions, pending: 
  * Add what was read of each document (PDF or image) to its message, in the order they came:
  * after the message's other text, within `maxMessageChars`. A document not read to its end
  * (reader busy, too slow, unparseable) is counted in `documents_unread`, with the text of the
- * pages read before it was given up; one that is not a PDF or an image at all is nothing to read.
+ * pages read before it was given up, and in `documents_unreadable` too when the document itself
+ * was the reason; one that is not a PDF or an image at all is nothing to read.
  */
-export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[], readings: readonly { result: string; text: string }[], maxMessageChars: number): void {
+export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[], readings: readonly { result: string; text: string; unreadable?: boolean }[], maxMessageChars: number): void {
   for (let i = 0; i < docs.length; i++) {
     const msg = docs[i].message;
     const r = readings[i];
     if (r.result === 'not_pdf' || r.result === 'not_image') continue;
     // Not read to the end (given up on a later page, or not at all): counted unread, and what was read kept.
     if (r.result !== 'read') msg.documents_unread = (msg.documents_unread ?? 0) + 1;
+    // Of those, the ones the document itself kept from being read (the detector counts them).
+    if (r.result !== 'read' && r.unreadable) msg.documents_unreadable = (msg.documents_unreadable ?? 0) + 1;
     if (!r.text.trim()) continue;
     const sep = msg.chars > 0 ? 1 : 0;
     if (msg.text !== null && msg.text.length < maxMessageChars) msg.text = (msg.text + (sep ? '\n' : '') + r.text).slice(0, maxMessageChars);

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { DocumentReader, DEFAULT_OCR } from './index.ts';
 import { imageHeader, pnmFromPixels } from './ocr.ts';
 import { imagePdf, makePdf, scannedPdf } from '../../test/helpers/pdf.ts';
+import { blackAndWhiteGif } from '../../test/helpers/images.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../../test/fixtures/documents/${name}`, import.meta.url));
 const PNG = fixture('prompt.png');
@@ -28,10 +29,12 @@ async function greyPixels(png: Buffer): Promise<{ width: number; height: number;
   return { width: img.width, height: img.height, grey };
 }
 
-test('the text of images is recognised: PNG, JPEG and WebP, as clients send them', async () => {
+test('the text of images is recognised: PNG, JPEG, WebP and GIF, as clients send them', async () => {
+  const { width, height, grey } = await greyPixels(PNG);
+  const gif = blackAndWhiteGif(width, height, grey);
   const reader = new DocumentReader();
   try {
-    for (const [name, bytes] of [['png', PNG], ['jpeg', JPEG], ['webp', WEBP]] as const) {
+    for (const [name, bytes] of [['png', PNG], ['jpeg', JPEG], ['webp', WEBP], ['gif', gif]] as const) {
       const r = await reader.read(b64(bytes), 'acct_a', 'image');
       assert.equal(r.result, 'read', `${name}: ${r.error}`);
       assert.equal(r.kind, 'image');
@@ -115,6 +118,10 @@ test('images are measured before they are decoded: a huge one is refused, what i
       const r = await reader.read(b64(bytes), 'acct_a', 'image');
       assert.equal(r.result, 'not_image', `${what}: ${r.result} ${r.error}`);
     }
+    // A broken image (its header intact): Tesseract's decoder fails; the thread carries on.
+    const broken = await reader.read(b64(PNG.subarray(0, 2000)), 'acct_a', 'image');
+    assert.equal(broken.result, 'failed');
+    assert.ok(broken.unreadable, 'the document\'s own doing');
     assert.equal(reader.threadsStarted, 1, 'none of them ended the thread');
     const ok = await reader.read(b64(PNG), 'acct_a', 'image');
     assert.equal(ok.result, 'read', ok.error);

@@ -12,7 +12,9 @@
  * outside the rectangle in this build (tried), and Warden has no image decoder of its own to crop
  * with, so the time limit is what bounds it.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { imageSize } from 'image-size';
 import type { Worker as TesseractWorker } from 'tesseract.js';
@@ -47,6 +49,13 @@ export function imageHeader(bytes: Uint8Array): { width: number; height: number;
 
 let engine: Promise<TesseractWorker> | null = null;
 
+/** Tesseract's thread's entry point: ocr-engine.cjs beside this file, or in src/documents when run from dist/. */
+function engineScript(): string {
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  const beside = join(here, 'ocr-engine.cjs');
+  return existsSync(beside) ? beside : join(here, '..', '..', '..', 'src', 'documents', 'ocr-engine.cjs');
+}
+
 /**
  * Tesseract, started on first use (about 300 ms, and 60 MB of memory that a gateway whose clients
  * send no images never pays). It runs in a thread of its own, started by this (document) thread,
@@ -56,8 +65,10 @@ export function loadOcr(): Promise<TesseractWorker> {
   engine ??= (async () => {
     const { createWorker, OEM } = (await import('tesseract.js')).default;
     const langPath = join(dirname(createRequire(import.meta.url).resolve('@tesseract.js-data/eng/package.json')), '4.0.0_best_int');
-    // cacheMethod none: the model is read from the package, never written anywhere.
-    return createWorker('eng', OEM.LSTM_ONLY, { langPath, gzip: true, cacheMethod: 'none' });
+    // cacheMethod none: the model is read from the package, never written anywhere. An
+    // errorHandler, or tesseract.js throws each failed recognition out of this thread as well as
+    // rejecting it (a broken image would cost the thread).
+    return createWorker('eng', OEM.LSTM_ONLY, { langPath, gzip: true, cacheMethod: 'none', workerPath: engineScript(), errorHandler: () => {} });
   })();
   engine.catch(() => { engine = null; });
   return engine;

@@ -1,0 +1,9 @@
+'use strict';
+// Entry point of Tesseract's own thread (started by ocr.ts in a document thread): tesseract.js's
+// worker script, with what the native libraries print on a broken image (libpng's "Read Error"
+// and the like) kept out of the gateway's log; the reader reports every failure as a result.
+// Plain JavaScript (not TypeScript) because it runs without the TypeScript loader, from source too.
+console.error = () => {};
+console.warn = () => {};
+console.log = () => {};
+require('tesseract.js/src/worker-script/node/index.js');

@@ -101,7 +101,7 @@ export const configSchema = z.object({
      */
     read_images: z.boolean().default(true),
     /** Each image's recognition gets this long, on top of `timeout_ms`, ms. */
-    ocr_timeout_ms: z.number().int().positive().max(60_000).default(5000),
+    ocr_timeout_ms: z.number().int().positive().max(60_000).default(10_000),
     /**
      * Images with more pixels than this are not decoded at all (counted unread). A page of text
      * at 150 dpi is about 2 million pixels and takes about 2 s to recognise; a 12-megapixel photo

@@ -104,7 +104,7 @@ export const configSchema = z.object({
     ocr_timeout_ms: z.number().int().positive().max(60_000).default(10_000),
     /**
      * Images with more pixels than this are not decoded at all (counted unread). A page of text
-     * at 150 dpi is about 2 million pixels and takes about 2 s to recognise; a 12-megapixel photo
+     * at 150 dpi is about 2 million pixels and takes about 5 s to recognise (dense text); a 12-megapixel photo
      * may not finish within `ocr_timeout_ms`.
      */
     max_image_pixels: z.number().int().positive().default(25_000_000),

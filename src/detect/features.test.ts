@@ -93,6 +93,18 @@ test('request flags: a sensitive rewrite, chain-of-thought, rubric grading, code
   assert.deepEqual(topical('What a lovely day.'), []);
 });
 
+test('an unreadable document is flagged in the turn that sent it, not in every later turn that resends the history', () => {
+  const ev = chatEvent('Answer the attached task.', null);
+  const withDoc = (messages: typeof ev.request.messages) => flagNames(extractFeatures({ ...ev, request: { ...ev.request, messages } }).flags);
+  const sent = { role: 'user', text: 'Answer the attached task.', chars: 25, parts: { document: 1 }, documents_unread: 1, documents_unreadable: 1 };
+  assert.ok(withDoc([sent]).includes('unreadableDocument'));
+  assert.ok(!withDoc([{ ...sent, documents_unreadable: undefined }]).includes('unreadableDocument'), 'unread for the reader\'s reasons is not unreadable');
+  const later = [sent, { role: 'assistant', text: 'Done.', chars: 5 }, { role: 'user', text: 'Thanks, now shorter.', chars: 20 }];
+  assert.ok(!withDoc(later).includes('unreadableDocument'), 'the history\'s document does not mark the next turn');
+  const toolTurn = [{ role: 'user', text: 'Go.', chars: 3 }, { role: 'assistant', text: null, chars: 0 }, { ...sent, role: 'tool' }];
+  assert.ok(withDoc(toolTurn).includes('unreadableDocument'), 'a tool result of this turn counts');
+});
+
 test('request flags in Chinese: the same signals as in English, simplified and traditional script', () => {
   assert.ok(names('请一步一步地思考，然后回答：小明有5个苹果，吃了2个，还剩多少个？').includes('cot'));
   assert.ok(names('請詳細寫出你的推理過程。').includes('cot'));

@@ -189,7 +189,11 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
     else if (m.role === 'assistant') assistantTurns++;
     else if (m.role === 'tool') toolParts++;
     if (m.parts) toolParts += (m.parts.tool_result ?? 0) + (m.parts.tool_use ?? 0) + (m.parts.function_call_output ?? 0);
-    if (m.documents_unreadable) flags |= FLAG.unreadableDocument;
+  }
+  // Unreadable documents of this turn only (after the last assistant turn): a conversation
+  // resends its history, and one broken PDF must not mark every later request.
+  for (let i = msgs.length - 1; i >= 0 && msgs[i].role !== 'assistant'; i--) {
+    if (msgs[i].documents_unreadable) { flags |= FLAG.unreadableDocument; break; }
   }
   if (userTurns <= 1 && assistantTurns === 0) flags |= FLAG.singleShot;
   if (req.tools.length > 0 || ev.response.tool_calls > 0 || toolParts > 0) flags |= FLAG.tools;

@@ -8,13 +8,13 @@ import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { lowerThreadPriority } from '../store/worker-entry.ts';
 import { loadPdfJs, looksLikePdf, pdfText } from './pdf.ts';
-import { ImageRefused, loadOcr, ocrText } from './ocr.ts';
+import { checkImage, ImageRefused, loadOcr, OcrUnavailable, ocrText } from './ocr.ts';
 import type { FromDocumentThread, DocumentThreadInit, ToDocumentThread } from './reader.ts';
 
 lowerThreadPriority();
 const port = parentPort!;
 const init = workerData as DocumentThreadInit;
-type Read = { text: string; pages: number; pagesRead: number; imagesRecognised: number };
+type Read = { text: string; pages: number; pagesRead: number; imagesRecognised: number; imagesSkipped: number };
 const cache = new Map<string, Read>();
 
 function remember(key: string, value: Read): void {
@@ -24,12 +24,18 @@ function remember(key: string, value: Read): void {
   if (cache.size > init.cacheEntries) cache.delete(cache.keys().next().value!);
 }
 
-/** Recognise an image's text, first telling the main thread (which gives a recognition its own time limit). */
+/**
+ * Recognise an image's text, telling the main thread before and after: a recognition (Tesseract's
+ * loading included) gets its own time limit, and what goes wrong in it is not the document's doing.
+ */
 async function recognise(id: number, bytes: Uint8Array): Promise<string> {
-  const ocr = init.ocr!;
-  await loadOcr();
   port.postMessage({ type: 'ocr', id } satisfies FromDocumentThread);
-  return ocrText(bytes, { maxImagePixels: ocr.maxImagePixels, maxChars: init.maxChars });
+  try {
+    await loadOcr();
+    return await ocrText(bytes, init.maxChars);
+  } finally {
+    port.postMessage({ type: 'ocr-done', id } satisfies FromDocumentThread);
+  }
 }
 
 async function readPdf(m: ToDocumentThread): Promise<Read | 'not_pdf'> {
@@ -38,13 +44,14 @@ async function readPdf(m: ToDocumentThread): Promise<Read | 'not_pdf'> {
   return pdfText(m.bytes, {
     maxPages: init.maxPages, maxChars: init.maxChars,
     onPage: (text) => port.postMessage({ type: 'page', id: m.id, text } satisfies FromDocumentThread),
-    ...(init.ocr ? { ocr: (pnm: Buffer) => recognise(m.id, pnm), ocrImages: init.ocr.perPdf, maxImagePixels: init.ocr.maxImagePixels } : {}),
+    ...(init.ocr ? { ocr: (pnm: Buffer) => recognise(m.id, pnm).catch((err: unknown) => { if (err instanceof OcrUnavailable) return null; throw err; }), ocrImages: init.ocr.perPdf, maxImagePixels: init.ocr.maxImagePixels } : {}),
   });
 }
 
 async function readImage(m: ToDocumentThread): Promise<Read> {
+  checkImage(m.bytes, init.ocr!.maxImagePixels);
   const text = await recognise(m.id, m.bytes);
-  return { text, pages: 1, pagesRead: 1, imagesRecognised: 1 };
+  return { text, pages: 1, pagesRead: 1, imagesRecognised: 1, imagesSkipped: 0 };
 }
 
 async function read(m: ToDocumentThread): Promise<FromDocumentThread> {
@@ -62,6 +69,7 @@ async function read(m: ToDocumentThread): Promise<FromDocumentThread> {
     return { type: 'done', id: m.id, result: 'read', ...out, cached: false };
   } catch (err) {
     if (err instanceof ImageRefused) return { type: 'done', id: m.id, result: err.result, error: err.message };
+    if (err instanceof OcrUnavailable) return { type: 'done', id: m.id, result: 'unavailable', error: err.message };
     // tesseract.js rejects with strings.
     const e = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     return { type: 'done', id: m.id, result: 'failed', error: e };

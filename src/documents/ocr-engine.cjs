@@ -6,4 +6,12 @@
 console.error = () => {};
 console.warn = () => {};
 console.log = () => {};
-require('tesseract.js/src/worker-script/node/index.js');
+// tesseract.js does not listen for its thread's errors (it sets a browser's `onerror`): an error
+// thrown here would end the document thread with it. This thread ends quietly instead; the
+// recognition it was running then runs out of time, and the reader starts afresh.
+process.on('uncaughtException', () => process.exit(1));
+try {
+  require('tesseract.js/src/worker-script/node/index.js');
+} catch {
+  process.exit(1);
+}

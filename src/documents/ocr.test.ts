@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { DocumentReader, DEFAULT_OCR } from './index.ts';
-import { imageHeader, pnmFromPixels } from './ocr.ts';
-import { imagePdf, makePdf, scannedPdf } from '../../test/helpers/pdf.ts';
+import { gifFrames, imageHeader, pnmFromPixels } from './ocr.ts';
+import { imagePdf, makePdf, scannedPdf, slowPage, textPage } from '../../test/helpers/pdf.ts';
 import { blackAndWhiteGif } from '../../test/helpers/images.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../../test/fixtures/documents/${name}`, import.meta.url));
@@ -60,15 +60,23 @@ test('a scanned PDF (pages that are only an image) is read by recognising its pa
     assert.equal(r.result, 'read', r.error);
     assert.equal(r.pagesRead, 3);
     assert.equal(r.imagesRecognised, 2, 'the third page is past ocr.perPdf');
+    assert.equal(r.imagesSkipped, 1, 'and counted as not recognised');
     assert.equal(r.text.match(/Think step by step/g)?.length, 2, JSON.stringify(r.text));
 
     const plain = await noOcr.read(b64(scan), 'acct_a');
     assert.equal(plain.result, 'read');
     assert.equal(plain.text, '', 'without OCR a scan reads as empty');
 
-    // A page with a text layer is not recognised, even with an image on it.
-    const text = await reader.read(b64(await makePdf(['A typed page.'])), 'acct_a');
+    // A page with a text layer of its own is not recognised, even with an image on it; a page
+    // with a few stray characters (a page number, a stamp) is.
+    const typed = 'A typed page of a report, with a figure below it. '.repeat(3);
+    const text = await reader.read(b64(await imagePdf([{ text: typed, image: PNG }])), 'acct_a');
+    assert.equal(text.result, 'read', text.error);
     assert.equal(text.imagesRecognised, 0);
+    assert.doesNotMatch(text.text, FIRST_LINE);
+    const stamped = await reader.read(b64(await imagePdf([{ text: 'p. 7', image: PNG }])), 'acct_a');
+    assert.equal(stamped.imagesRecognised, 1);
+    assert.match(stamped.text, /p\. 7[\s\S]*Think step by step/);
   } finally {
     await Promise.all([reader.close(), noOcr.close()]);
   }
@@ -96,6 +104,10 @@ test('a black-and-white scan (one bit per pixel, as CCITT and JBIG2 scans decode
     assert.match(r.text, FIRST_LINE, JSON.stringify(r.text));
     const g = await reader.read(b64(scannedPdf(width, height, 8, grey)), 'acct_a');
     assert.match(g.text, SECOND_LINE, JSON.stringify(g.text));
+    // Drawn as an image mask (black where a sample is 0): the same bits, inverted.
+    const m = await reader.read(b64(scannedPdf(width, height, 1, Buffer.from(bits.map((b) => ~b & 0xff)), { mask: true })), 'acct_a');
+    assert.equal(m.imagesRecognised, 1, 'an image mask is recognised too');
+    assert.match(m.text, FIRST_LINE, JSON.stringify(m.text));
   } finally {
     await reader.close();
   }
@@ -113,6 +125,10 @@ test('images are measured before they are decoded: a huge one is refused, what i
   try {
     const refused = await reader.read(b64(bomb), 'acct_a', 'image');
     assert.equal(refused.result, 'too_large', refused.error);
+    // A GIF whose screen is one pixel and whose frame is 30,000 x 30,000.
+    const gif = Buffer.concat([Buffer.from('GIF89a', 'latin1'), Buffer.from([1, 0, 1, 0, 0, 0, 0]), Buffer.from([0x2c, 0, 0, 0, 0, 0x30, 0x75, 0x30, 0x75, 0, 2, 1, 0, 0, 0x3b])]);
+    const frame = await reader.read(b64(gif), 'acct_a', 'image');
+    assert.equal(frame.result, 'too_large', frame.error);
     assert.match(refused.error ?? '', /30000 x 30000 is more than 25000000 pixels/);
     for (const [what, bytes] of [['a PDF sent as an image', await makePdf(['x'])], ['random bytes', Buffer.from('not an image at all')], ['an SVG', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>')]] as const) {
       const r = await reader.read(b64(bytes), 'acct_a', 'image');
@@ -135,6 +151,7 @@ test('a recognition past ocr.timeoutMs ends its thread, keeping the pages read b
   try {
     const slow = await reader.read(b64(PNG), 'acct_a', 'image');
     assert.equal(slow.result, 'timeout', slow.error);
+    assert.equal(slow.unreadable, false, 'an image too slow to recognise is not held against the account');
     // A typed page, then a scanned one: the typed page's text is kept when the scan is given up.
     const mixed = await reader.read(b64(await imagePdf(['A typed cover page.', PNG])), 'acct_a');
     assert.equal(mixed.result, 'timeout', mixed.error);
@@ -145,6 +162,36 @@ test('a recognition past ocr.timeoutMs ends its thread, keeping the pages read b
   } finally {
     await reader.close();
   }
+});
+
+test('after a recognition a PDF runs on what was left of its own time limit: a slow page after a scanned one is unreadable', async () => {
+  const { width, height, grey } = await greyPixels(PNG);
+  const reader = new DocumentReader({ timeoutMs: 800 });
+  try {
+    // A scanned first page (recognised within its own time), then a page built to be slow to parse.
+    const pdf = scannedPdf(width, height, 8, grey, { thenPages: [textPage('Second page.'), slowPage(64)] });
+    const started = Date.now();
+    const r = await reader.read(b64(pdf), 'acct_a');
+    const ms = Date.now() - started;
+    assert.equal(r.result, 'timeout', r.error);
+    assert.equal(r.unreadable, true, 'the slow page is the document\'s doing');
+    assert.match(r.text, FIRST_LINE, 'the scanned page read before it is kept');
+    assert.ok(ms < 800 + 10_000, `given up within its own limit plus the recognition's (${ms} ms)`);
+  } finally {
+    await reader.close();
+  }
+});
+
+test('a GIF is measured by its largest frame, not only its screen', () => {
+  const { width, height } = imageHeader(PNG)!;
+  const gif = blackAndWhiteGif(width, height, Buffer.alloc(width * height, 255));
+  assert.deepEqual(gifFrames(gif), { largest: width * height, frames: 1 });
+  // The same GIF claiming a 1 x 1 screen: its frame is still 760 x 120.
+  const tiny = Buffer.from(gif);
+  tiny.writeUInt16LE(1, 6);
+  tiny.writeUInt16LE(1, 8);
+  assert.deepEqual(imageHeader(tiny), { width: 1, height: 1, type: 'gif' });
+  assert.equal(gifFrames(tiny).largest, width * height);
 });
 
 test('with OCR off, images are answered at once as unavailable', async () => {

@@ -26,11 +26,19 @@ export interface OcrOptions {
   maxChars: number;
 }
 
-/** Why an image was not recognised. */
+/** Why an image was not recognised: what it is (before anything decodes it). */
 export class ImageRefused extends Error {
   constructor(readonly result: 'not_image' | 'too_large', message: string) {
     super(message);
     this.name = 'ImageRefused';
+  }
+}
+
+/** Recognition cannot run here (Tesseract did not load): nobody's doing but the machine's. */
+export class OcrUnavailable extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OcrUnavailable';
   }
 }
 
@@ -47,13 +55,61 @@ export function imageHeader(bytes: Uint8Array): { width: number; height: number;
   }
 }
 
+/**
+ * The largest frame of a GIF, in pixels, and how many frames it has: a GIF's header gives its
+ * screen's size, each frame its own, and decoders allocate by the frame's. Walks the blocks
+ * without decoding any (a truncated or malformed file ends the walk: what was seen counts).
+ */
+export function gifFrames(bytes: Uint8Array): { largest: number; frames: number } {
+  let largest = 0;
+  let frames = 0;
+  if (bytes.length < 13) return { largest, frames };
+  let at = 13;
+  if (bytes[10] & 0x80) at += 3 * (2 << (bytes[10] & 7)); // global colour table
+  const skipSubBlocks = () => { while (at < bytes.length && bytes[at] !== 0) at += bytes[at] + 1; at++; };
+  while (at < bytes.length) {
+    const block = bytes[at];
+    if (block === 0x3b) break; // trailer
+    if (block === 0x21) { at += 2; skipSubBlocks(); continue; } // extension
+    if (block !== 0x2c || at + 10 > bytes.length) break;
+    const w = bytes[at + 5] | (bytes[at + 6] << 8);
+    const h = bytes[at + 7] | (bytes[at + 8] << 8);
+    const packed = bytes[at + 9];
+    largest = Math.max(largest, w * h);
+    frames++;
+    at += 10;
+    if (packed & 0x80) at += 3 * (2 << (packed & 7)); // local colour table
+    at++; // LZW minimum code size
+    skipSubBlocks();
+  }
+  return { largest, frames };
+}
+
+/**
+ * Check an encoded image before anything decodes it: a format clients may send, and no more than
+ * `maxImagePixels` (a GIF's frames included). Throws ImageRefused.
+ */
+export function checkImage(bytes: Uint8Array, maxImagePixels: number): { width: number; height: number; type: string } {
+  const head = imageHeader(bytes);
+  if (!head || !FORMATS.has(head.type)) throw new ImageRefused('not_image', head ? `${head.type} images are not read` : 'not an image (PNG, JPEG, GIF or WebP)');
+  const pixels = head.type === 'gif' ? Math.max(head.width * head.height, gifFrames(bytes).largest) : head.width * head.height;
+  if (pixels > maxImagePixels) throw new ImageRefused('too_large', `${head.width} x ${head.height}${pixels > head.width * head.height ? ` (a frame of ${pixels} pixels)` : ''} is more than ${maxImagePixels} pixels`);
+  return head;
+}
+
 let engine: Promise<TesseractWorker> | null = null;
 
-/** Tesseract's thread's entry point: ocr-engine.cjs beside this file, or in src/documents when run from dist/. */
+/**
+ * Tesseract's thread's entry point: ocr-engine.cjs beside this file (run from source), or in
+ * src/documents when run from dist/ (tsc does not copy it; the dashboard's static files are
+ * found the same way).
+ */
 function engineScript(): string {
   const here = fileURLToPath(new URL('.', import.meta.url));
-  const beside = join(here, 'ocr-engine.cjs');
-  return existsSync(beside) ? beside : join(here, '..', '..', '..', 'src', 'documents', 'ocr-engine.cjs');
+  for (const candidate of [join(here, 'ocr-engine.cjs'), join(here, '..', '..', '..', 'src', 'documents', 'ocr-engine.cjs')]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new OcrUnavailable(`ocr-engine.cjs not found beside ${here} nor in src/documents`);
 }
 
 /**
@@ -63,28 +119,31 @@ function engineScript(): string {
  */
 export function loadOcr(): Promise<TesseractWorker> {
   engine ??= (async () => {
+    const workerPath = engineScript();
     const { createWorker, OEM } = (await import('tesseract.js')).default;
     const langPath = join(dirname(createRequire(import.meta.url).resolve('@tesseract.js-data/eng/package.json')), '4.0.0_best_int');
     // cacheMethod none: the model is read from the package, never written anywhere. An
     // errorHandler, or tesseract.js throws each failed recognition out of this thread as well as
     // rejecting it (a broken image would cost the thread).
-    return createWorker('eng', OEM.LSTM_ONLY, { langPath, gzip: true, cacheMethod: 'none', workerPath: engineScript(), errorHandler: () => {} });
-  })();
-  engine.catch(() => { engine = null; });
+    return createWorker('eng', OEM.LSTM_ONLY, { langPath, gzip: true, cacheMethod: 'none', workerPath, errorHandler: () => {} });
+  })().catch((err: unknown) => {
+    engine = null;
+    throw err instanceof OcrUnavailable ? err : new OcrUnavailable(`Tesseract could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
+  });
   return engine;
 }
 
-/** The text of an encoded image (PNG, JPEG, GIF, WebP, PNM). Throws ImageRefused for what it will not decode. */
-export async function ocrText(bytes: Uint8Array, opts: OcrOptions): Promise<string> {
-  const head = imageHeader(bytes);
-  if (!head || !FORMATS.has(head.type)) throw new ImageRefused('not_image', head ? `${head.type} images are not read` : 'not an image (PNG, JPEG, GIF or WebP)');
-  const pixels = head.width * head.height;
-  if (pixels > opts.maxImagePixels) throw new ImageRefused('too_large', `${head.width} x ${head.height} is more than ${opts.maxImagePixels} pixels`);
+/**
+ * The text of an encoded image (PNG, JPEG, GIF, WebP, PNM) that checkImage has passed, or that
+ * pdf.ts made. Throws OcrUnavailable when Tesseract cannot load; a decoder's failure (a broken
+ * image) is tesseract.js's own error.
+ */
+export async function ocrText(bytes: Uint8Array, maxChars: number): Promise<string> {
   const ocr = await loadOcr();
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const { data } = await ocr.recognize(buf, {}, { text: true, blocks: false, hocr: false, tsv: false });
   const text = data.text.trim();
-  return text.length > opts.maxChars ? text.slice(0, opts.maxChars) : text;
+  return text.length > maxChars ? text.slice(0, maxChars) : text;
 }
 
 /** pdf.js's decoded image kinds (ImageKind). */
@@ -94,10 +153,20 @@ const RGBA_32BPP = 3;
 
 /**
  * A decoded image from pdf.js (a scanned page) as a PNM file Tesseract reads: RGB as it is (P6),
- * RGBA without its alpha, one bit per pixel widened to grey (P5). Null for a kind it does not know.
+ * RGBA without its alpha, one bit per pixel widened to grey (P5). An image mask (`mask`: one bit
+ * per pixel, painted or not; 1-bit scans are often drawn so) is widened with the more common
+ * value as the white page, whichever bit the PDF paints with. Null for a kind it does not know.
  */
-export function pnmFromPixels(img: { width: number; height: number; kind: number; data: Uint8Array | Uint8ClampedArray }): Buffer | null {
-  const { width: w, height: h, kind, data } = img;
+export function pnmFromPixels(img: { width: number; height: number; kind?: number; data: Uint8Array | Uint8ClampedArray; mask?: boolean }): Buffer | null {
+  const { width: w, height: h, data } = img;
+  if (img.mask) {
+    const rowBytes = (w + 7) >> 3;
+    if (data.length < rowBytes * h) return null;
+    let set = 0;
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (data[y * rowBytes + (x >> 3)] & (0x80 >> (x & 7))) set++;
+    return pnmFromPixels({ width: w, height: h, kind: GRAYSCALE_1BPP, data: set * 2 >= w * h ? data : Uint8Array.from(data, (b) => ~b & 0xff) });
+  }
+  const kind = img.kind;
   if (kind === RGB_24BPP && data.length >= w * h * 3) {
     return Buffer.concat([Buffer.from(`P6\n${w} ${h}\n255\n`), Buffer.from(data.buffer, data.byteOffset, w * h * 3)]);
   }

@@ -17,10 +17,11 @@ export interface PdfTextOptions {
   /** Called with each page's text as it is read (a reader that gives up on a later page keeps what came before). */
   onPage?: (text: string) => void;
   /**
-   * Recognise the text of an image on a page with no text of its own (a scanned page): given the
-   * image as a PNM file, at most `ocrImages` times per document. Without it such pages read as empty.
+   * Recognise the text of an image on a page with next to no text of its own (a scanned page):
+   * given the image as a PNM file, at most `ocrImages` times per document; null when recognition
+   * is unavailable. Without it such pages read as what text they have.
    */
-  ocr?: (pnm: Buffer) => Promise<string>;
+  ocr?: (pnm: Buffer) => Promise<string | null>;
   ocrImages?: number;
   /** Images larger than this (pixels) are not decoded (pdf.js's `maxImageSize`). */
   maxImagePixels?: number;
@@ -34,10 +35,21 @@ export interface PdfText {
   pagesRead: number;
   /** Images of scanned pages whose text was recognised. */
   imagesRecognised: number;
+  /**
+   * Not recognised: images of scanned pages past `ocrImages` (or with recognition unavailable),
+   * and, once those are spent, every further page with next to no text (perhaps a scan).
+   */
+  imagesSkipped: number;
 }
 
 /** Images smaller than this (pixels) are not recognised: logos, bullets, rules, not a scanned page. */
-const MIN_OCR_PIXELS = 20_000;
+const MIN_OCR_PIXELS = 10_000;
+/**
+ * A page with fewer visible characters than this is taken for a scan (or a picture of text) and
+ * its images are recognised: a scan's text layer is empty, or a few stray characters (a page
+ * number, a stamp), which must not hide the picture.
+ */
+const SCAN_TEXT_CHARS = 100;
 
 /** The first bytes of every PDF ("%PDF-"), give or take leading junk that readers tolerate. */
 export function looksLikePdf(bytes: Uint8Array): boolean {
@@ -72,7 +84,7 @@ function annotationText(note: { contentsObj?: { str?: unknown }; fieldValue?: un
 }
 
 type PdfPage = Awaited<ReturnType<Awaited<ReturnType<PdfJs['getDocument']>['promise']>['getPage']>>;
-interface DecodedImage { width: number; height: number; kind: number; data?: Uint8Array | Uint8ClampedArray }
+interface DecodedImage { width: number; height: number; kind?: number; data?: Uint8Array | Uint8ClampedArray; mask?: boolean }
 
 /** How long an image the operator list names may take to arrive from pdf.js's decoding, ms. */
 const IMAGE_WAIT_MS = 1000;
@@ -86,16 +98,20 @@ function decodedImage(objs: PdfPage['objs'], id: string): Promise<DecodedImage |
   });
 }
 
-/** The images a page paints (decoded by pdf.js), largest first, as PNM files; small ones left out. */
+/** The images a page paints (decoded by pdf.js; image masks too), largest first, as PNM files; small ones left out. */
 async function pageImages(lib: PdfJs, page: PdfPage): Promise<Buffer[]> {
   const ops = await page.getOperatorList();
   const found: DecodedImage[] = [];
   for (let i = 0; i < ops.fnArray.length; i++) {
     const fn = ops.fnArray[i];
-    if (fn !== lib.OPS.paintImageXObject && fn !== lib.OPS.paintInlineImageXObject) continue;
+    const mask = fn === lib.OPS.paintImageMaskXObject;
+    if (fn !== lib.OPS.paintImageXObject && fn !== lib.OPS.paintInlineImageXObject && !mask) continue;
     const ref = ops.argsArray[i][0] as unknown;
-    const img = typeof ref === 'string' ? await decodedImage(ref.startsWith('g_') ? page.commonObjs : page.objs, ref) : ref as DecodedImage;
-    if (img && img.data && img.width * img.height >= MIN_OCR_PIXELS && !found.includes(img)) found.push(img);
+    let img = typeof ref === 'string' ? await decodedImage(ref.startsWith('g_') ? page.commonObjs : page.objs, ref) : ref as DecodedImage;
+    // An image mask's operator carries its size; its bits are an object of their own.
+    const bitsId = (img as { data?: unknown } | null)?.data;
+    if (mask && img && typeof bitsId === 'string') img = { ...img, data: (await decodedImage(bitsId.startsWith('g_') ? page.commonObjs : page.objs, bitsId))?.data };
+    if (img && img.data && img.width * img.height >= MIN_OCR_PIXELS && !found.some((f) => f.data === img.data)) found.push(mask ? { ...img, mask } : img);
   }
   found.sort((a, b) => b.width * b.height - a.width * a.height);
   const out: Buffer[] = [];
@@ -132,6 +148,8 @@ export async function pdfText(bytes: Uint8Array, opts: PdfTextOptions): Promise<
     let text = '';
     let pagesRead = 0;
     let imagesRecognised = 0;
+    let imagesSkipped = 0;
+    let ocrOff = false;
     const ocrImages = opts.ocr ? opts.ocrImages ?? 0 : 0;
     for (let n = 1; n <= last && text.length < opts.maxChars; n++) {
       const page = await doc.getPage(n);
@@ -148,13 +166,19 @@ export async function pdfText(bytes: Uint8Array, opts: PdfTextOptions): Promise<
         const text = annotationText(note);
         if (text) pageText += (pageText && !pageText.endsWith('\n') ? '\n' : '') + text + '\n';
       }
-      // A page with no text of its own is a scan, or a picture of text: recognise its images.
-      if (!pageText.trim() && imagesRecognised < ocrImages) {
-        for (const pnm of await pageImages(lib, page)) {
-          if (imagesRecognised >= ocrImages) break;
-          imagesRecognised++;
-          const seen = await opts.ocr!(pnm);
-          if (seen) pageText += seen + '\n';
+      // A page with next to no text of its own is a scan, or a picture of text: recognise its images.
+      if (opts.ocr && pageText.replace(/\s+/g, '').length < SCAN_TEXT_CHARS) {
+        if (imagesRecognised < ocrImages && !ocrOff) {
+          for (const pnm of await pageImages(lib, page)) {
+            if (imagesRecognised >= ocrImages || ocrOff) { imagesSkipped++; continue; }
+            const seen = await opts.ocr(pnm);
+            if (seen === null) { ocrOff = true; imagesSkipped++; continue; }
+            imagesRecognised++;
+            if (seen) pageText += (pageText && !pageText.endsWith('\n') ? '\n' : '') + seen + '\n';
+          }
+        } else {
+          // Past the budget its images are not even decoded (seconds each): counted as one.
+          imagesSkipped++;
         }
       }
       page.cleanup();
@@ -165,7 +189,7 @@ export async function pdfText(bytes: Uint8Array, opts: PdfTextOptions): Promise<
         opts.onPage?.(add);
       }
     }
-    return { text: text.length > opts.maxChars ? text.slice(0, opts.maxChars) : text, pages, pagesRead, imagesRecognised };
+    return { text: text.length > opts.maxChars ? text.slice(0, opts.maxChars) : text, pages, pagesRead, imagesRecognised, imagesSkipped };
   } finally {
     await doc.destroy();
   }

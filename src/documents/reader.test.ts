@@ -191,6 +191,25 @@ test('lanes and groups: a fleet of many accounts gets its lane\'s share; a full 
     await reader.close();
   }
 
+  // A full queue of a fleet's single documents (lines of one, second lane): a trusted customer's
+  // document pushes out the newest of them; another of the fleet's accounts is refused.
+  const lanes = new DocumentReader({ timeoutMs: 400, maxQueue: 4 });
+  try {
+    const slow = b64(slowPdf(16));
+    await lanes.read(b64(await makePdf(['warm'])), 'warm');
+    const fleet = Array.from({ length: 5 }, (_, i) => lanes.read(slow, `fleet${i}`, 'pdf', { lane: 1 }));
+    await new Promise((r) => setTimeout(r, 50));
+    const late = await lanes.read(slow, 'fleet9', 'pdf', { lane: 1 });
+    assert.equal(late.result, 'busy', 'the fleet cannot push out its own lane\'s lines of one');
+    const customer = await lanes.read(b64(await makePdf(['Trusted.'])), 'customer', 'pdf', { lane: 0 });
+    assert.equal(customer.result, 'read', customer.error);
+    const results = await Promise.all(fleet);
+    assert.deepEqual(results.map((r) => r.result), ['timeout', 'timeout', 'timeout', 'timeout', 'busy']);
+    assert.match(results[4].error ?? '', /pushed out/);
+  } finally {
+    await lanes.close();
+  }
+
   const small = new DocumentReader({ timeoutMs: 400, maxQueue: 4 });
   try {
     const slow = b64(slowPdf(16));

@@ -61,6 +61,11 @@ export interface DocumentReading {
   pagesRead: number;
   /** Images whose text was recognised: the image itself, or a scanned PDF's page images. */
   imagesRecognised: number;
+  /**
+   * Images of a PDF's scanned pages (pages with next to no text of their own) not recognised:
+   * past `ocr.perPdf`, or with recognition unavailable. A `read` with some is not read to its end.
+   */
+  imagesSkipped: number;
   /** From `read()` to the answer, ms (waiting included). */
   ms: number;
   /** Answered from the cache of documents seen before. */
@@ -134,10 +139,15 @@ export type FromDocumentThread =
   | { type: 'unavailable'; error: string }
   /** The text of one more page of document `id` (kept if its reading is then given up). */
   | { type: 'page'; id: number; text: string }
-  /** An image of document `id` is about to be recognised (it gets `ocr.timeoutMs`). */
+  /**
+   * An image of document `id` is about to be recognised (Tesseract loaded first, if need be): it
+   * gets `ocr.timeoutMs`, the document's own time limit stopped meanwhile.
+   */
   | { type: 'ocr'; id: number }
-  | { type: 'done'; id: number; result: 'read'; text: string; pages: number; pagesRead: number; imagesRecognised: number; cached: boolean }
-  | { type: 'done'; id: number; result: 'not_pdf' | 'not_image' | 'too_large' | 'failed'; error?: string };
+  /** The recognition has ended: the document's own time limit runs on with what it had left. */
+  | { type: 'ocr-done'; id: number }
+  | { type: 'done'; id: number; result: 'read'; text: string; pages: number; pagesRead: number; imagesRecognised: number; imagesSkipped: number; cached: boolean }
+  | { type: 'done'; id: number; result: 'not_pdf' | 'not_image' | 'too_large' | 'failed' | 'unavailable'; error?: string };
 
 /** pdf.js's own modules, loaded before the thread's TypeScript loader when run from source (see worker-entry.ts). */
 const PDFJS_MODULES = ['pdfjs-dist/legacy/build/pdf.mjs', 'pdfjs-dist/legacy/build/pdf.worker.mjs'];
@@ -153,6 +163,8 @@ interface Job {
   /** The line it waits in (its group). */
   owner: string;
   lane: number;
+  /** Bytes (decoded). */
+  size: number;
   queuedAt: number;
   expiry: NodeJS.Timeout | null;
   resolve: (r: DocumentReading) => void;
@@ -168,6 +180,11 @@ interface Slot {
   partial: string;
   /** The process's resident memory when the document began (the memory watch measures growth from it; -1: not yet read). */
   rssAtStart: number;
+  /** An image of the document is being recognised (its own time limit stopped; a failure then is not the document's doing). */
+  inOcr: boolean;
+  /** When the document's own time limit ends (while not recognising), and what is left of it while recognising, ms. */
+  deadline: number;
+  remainingMs: number;
 }
 
 /** Decoded size of a base64 string, without decoding it. */
@@ -244,7 +261,7 @@ export class DocumentReader {
   constructor(opts: Partial<DocumentReaderOptions> = {}) {
     this.opts = { ...DEFAULT_DOCUMENT_READER, ...opts };
     this.entry = opts.entry ?? resolveWorkerEntry(import.meta.url, 'document-thread', { preload: PDFJS_MODULES });
-    this.slots = Array.from({ length: Math.max(1, this.opts.threads) }, () => ({ worker: null, ready: false, job: null, timer: null, partial: '', rssAtStart: -1 }));
+    this.slots = Array.from({ length: Math.max(1, this.opts.threads) }, () => ({ worker: null, ready: false, job: null, timer: null, partial: '', rssAtStart: -1, inOcr: false, deadline: 0, remainingMs: 0 }));
   }
 
   /** Documents waiting or being read. */
@@ -262,8 +279,9 @@ export class DocumentReader {
    * line. Never rejects; one result per document, in the order given.
    */
   readAll(docs: readonly DocumentInput[], owner: string, turn: DocumentTurn = {}): Promise<DocumentReading[]> {
-    const group = turn.group ?? owner;
     const lane = turn.lane ?? 0;
+    // One line per group and lane: an organisation's accounts of different tiers wait in both.
+    const group = `${lane}\u0000${turn.group ?? owner}`;
     const started = Date.now();
     const out: Promise<DocumentReading>[] = [];
     const now = (kind: DocumentKind, result: DocumentResult, error?: string): Promise<DocumentReading> => Promise.resolve(this.done(empty(result, error), kind));
@@ -277,7 +295,7 @@ export class DocumentReader {
       if (taken >= this.opts.maxPerRequest) { out.push(now(kind, 'too_many', `only the first ${this.opts.maxPerRequest} documents of a request are read`)); continue; }
       const size = base64Bytes(data);
       if (size > this.opts.maxBytes) { out.push(now(kind, 'too_large')); continue; }
-      if (!this.makeRoom(group, size)) { out.push(now(kind, 'busy', 'the reader is full')); continue; }
+      if (!this.makeRoom(group, lane, size)) { out.push(now(kind, 'busy', 'the reader is full')); continue; }
       taken++;
       out.push(this.enqueue(data, kind, size, group, lane, started));
     }
@@ -297,17 +315,38 @@ export class DocumentReader {
   }
 
   /**
-   * Room in the queue for a document of `group`: there is, or the newest documents of the longest
-   * line (longer than `group`'s own by two or more) are pushed out (`busy`) to make it. False
-   * if there is no room for it.
+   * Room in the queue for a document of `group` in `lane`: there is, or documents are pushed out
+   * (`busy`) to make it, the newest of the longest line first, from the least trusted lane with
+   * documents waiting (any line of a lane after `lane`; in `lane` itself, only a line longer than
+   * `group`'s own by two or more). Nothing is pushed out unless that makes room. False if there is
+   * no room for it.
    */
-  private makeRoom(group: string, size: number): boolean {
-    while (this.full(size)) {
-      const mine = this.lines.get(group)?.jobs.length ?? 0;
-      let longest: { jobs: Job[] } | undefined;
-      for (const [g, line] of this.lines) if (g !== group && line.jobs.length > 0 && (!longest || line.jobs.length > longest.jobs.length)) longest = line;
-      if (!longest || longest.jobs.length < mine + 2) return false;
-      const job = longest.jobs[longest.jobs.length - 1];
+  private makeRoom(group: string, lane: number, size: number): boolean {
+    if (!this.full(size)) return true;
+    const mine = this.lines.get(group)?.jobs.length ?? 0;
+    // What may go, in the order it would: copies of the lines' lengths, taken down one by one.
+    const lines = [...this.lines.entries()]
+      .filter(([g, l]) => g !== group && l.jobs.length > 0 && (l.lane > lane || (l.lane === lane && l.jobs.length >= mine + 2)))
+      .map(([, l]) => ({ line: l, left: l.jobs.length }));
+    const victims: Job[] = [];
+    let count = this.queued;
+    let bytes = this.heldBytes;
+    while (count >= this.opts.maxQueue || (bytes + size > this.opts.maxQueueBytes && this.pending - victims.length > 0)) {
+      let pick: { line: { jobs: Job[]; lane: number }; left: number } | undefined;
+      for (const c of lines) {
+        if (c.left === 0 || (c.line.lane === lane && c.left < mine + 2)) continue;
+        // The least trusted lane; in it the longest line; of equal lines the newest document.
+        const better = !pick || c.line.lane > pick.line.lane || (c.line.lane === pick.line.lane
+          && (c.left > pick.left || (c.left === pick.left && c.line.jobs[c.left - 1].id > pick.line.jobs[pick.left - 1].id)));
+        if (better) pick = c;
+      }
+      if (!pick) return false;
+      const job = pick.line.jobs[--pick.left];
+      victims.push(job);
+      count--;
+      bytes -= job.size;
+    }
+    for (const job of victims) {
       this.unqueue(job);
       job.resolve(empty('busy', 'pushed out of a full reader by another account\'s document'));
     }
@@ -320,7 +359,7 @@ export class DocumentReader {
     return new Promise((resolve) => {
       let settled = false;
       const job: Job = {
-        id: this.nextId++, bytes: NO_BYTES, kind, ocrLeft: kind === 'image' ? 1 : this.opts.ocr?.perPdf ?? 0, owner, lane, queuedAt: started, expiry: null,
+        id: this.nextId++, bytes: NO_BYTES, kind, ocrLeft: kind === 'image' ? 1 : this.opts.ocr?.perPdf ?? 0, owner, lane, size, queuedAt: started, expiry: null,
         resolve: (r) => {
           if (settled) return;
           settled = true;
@@ -383,7 +422,8 @@ export class DocumentReader {
     let oldestWaiting = Infinity;
     for (const line of this.lines.values()) {
       if (line.jobs.length === 0) continue;
-      oldestWaiting = Math.min(oldestWaiting, line.lastTurn);
+      // (A new line, never served, goes first whatever is kept: it does not hold the rest.)
+      if (line.lastTurn > 0) oldestWaiting = Math.min(oldestWaiting, line.lastTurn);
       if (lane < 0 || (line.lane !== lane && (this.laneTurns.get(line.lane) ?? 0) < (this.laneTurns.get(lane) ?? 0))) lane = line.lane;
     }
     let pick: { jobs: Job[]; lastTurn: number } | undefined;
@@ -451,10 +491,8 @@ export class DocumentReader {
   private post(slot: Slot, worker: Worker, job: Job): void {
     slot.partial = '';
     slot.rssAtStart = -1; // read at the memory watch's next look, not on the request's time
-    slot.timer = setTimeout(() => {
-      // pdf.js cannot be interrupted: the thread goes, the next document starts a new one.
-      this.drop(slot, worker, empty('timeout', `not read within ${this.opts.timeoutMs} ms`));
-    }, this.opts.timeoutMs);
+    slot.inOcr = false;
+    this.runClock(slot, worker, this.opts.timeoutMs);
     const bytes = job.bytes;
     worker.postMessage({ id: job.id, bytes, kind: job.kind } satisfies ToDocumentThread, [bytes.buffer as ArrayBuffer]);
   }
@@ -474,7 +512,7 @@ export class DocumentReader {
       for (const slot of this.slots) {
         if (slot.job && slot.ready && slot.rssAtStart < 0) slot.rssAtStart = rss;
         else if (slot.job && slot.ready && slot.worker && rss - slot.rssAtStart > budget) {
-          this.drop(slot, slot.worker, empty('failed', `the document took more than ${this.opts.memoryMb} MiB of memory`));
+          this.drop(slot, slot.worker, empty('failed', `the document took more than ${this.opts.memoryMb} MiB of memory`, !slot.inOcr));
         }
       }
       if (!this.slots.some((s) => s.job && s.ready)) this.watchMemory();
@@ -527,17 +565,26 @@ export class DocumentReader {
         return;
       }
       if (m.type === 'ocr') {
-        // A recognition takes seconds where a PDF's text takes milliseconds: it gets its own time.
+        // A recognition takes seconds where a PDF's text takes milliseconds: it gets its own
+        // time, and the document's own limit waits (what is left of it runs on afterwards).
         const job = slot.job;
-        if (job.ocrLeft <= 0 || !this.opts.ocr) return;
+        if (job.ocrLeft <= 0 || !this.opts.ocr || slot.inOcr) return;
         job.ocrLeft--;
+        slot.inOcr = true;
+        slot.remainingMs = Math.max(0, slot.deadline - Date.now());
         if (slot.timer) clearTimeout(slot.timer);
         const ms = this.opts.ocr.timeoutMs;
         slot.timer = setTimeout(() => this.drop(slot, worker, empty('timeout', `an image not recognised within ${ms} ms`, false)), ms);
         return;
       }
+      if (m.type === 'ocr-done') {
+        if (!slot.inOcr) return;
+        slot.inOcr = false;
+        this.runClock(slot, worker, slot.remainingMs);
+        return;
+      }
       if (m.result === 'read') {
-        this.settle(slot, { result: 'read', kind: slot.job.kind, text: m.text, pages: m.pages, pagesRead: m.pagesRead, imagesRecognised: m.imagesRecognised, ms: 0, cached: m.cached, unreadable: false });
+        this.settle(slot, { result: 'read', kind: slot.job.kind, text: m.text, pages: m.pages, pagesRead: m.pagesRead, imagesRecognised: m.imagesRecognised, imagesSkipped: m.imagesSkipped, ms: 0, cached: m.cached, unreadable: false });
       } else {
         this.settle(slot, empty(m.result, m.error));
       }
@@ -546,10 +593,18 @@ export class DocumentReader {
     const died = (err: Error | null) => {
       if (slot.worker !== worker) return;
       const code = (err as { code?: string } | null)?.code;
-      this.drop(slot, worker, empty('failed', code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'the document thread ran out of memory' : err?.message ?? 'the document thread stopped'));
+      this.drop(slot, worker, empty('failed', code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'the document thread ran out of memory' : err?.message ?? 'the document thread stopped', !slot.inOcr));
     };
     worker.on('error', died);
     worker.on('exit', () => died(null));
+  }
+
+  /** Run the document's own time limit on `worker`: `ms` more of reading, then it is given up (the thread terminated). */
+  private runClock(slot: Slot, worker: Worker, ms: number): void {
+    if (slot.timer) clearTimeout(slot.timer);
+    slot.deadline = Date.now() + ms;
+    // pdf.js cannot be interrupted: the thread goes, the next document starts a new one.
+    slot.timer = setTimeout(() => this.drop(slot, worker, empty('timeout', `not read within ${this.opts.timeoutMs} ms`)), ms);
   }
 
   private settle(slot: Slot, r: DocumentReading): void {
@@ -557,6 +612,7 @@ export class DocumentReader {
     if (slot.timer) clearTimeout(slot.timer);
     slot.timer = null;
     slot.job = null;
+    slot.inOcr = false;
     // Given up part way (time, memory, a dead thread): the pages read before count.
     if (r.result !== 'read' && slot.partial) r.text = slot.partial;
     slot.partial = '';
@@ -587,5 +643,5 @@ export class DocumentReader {
 const UNREADABLE: ReadonlySet<DocumentResult> = new Set(['too_many', 'too_large', 'failed', 'timeout']);
 
 function empty(result: DocumentResult, error?: string, unreadable = UNREADABLE.has(result)): DocumentReading {
-  return { result, kind: 'pdf', text: '', pages: 0, pagesRead: 0, imagesRecognised: 0, ms: 0, cached: false, unreadable, ...(error ? { error } : {}) };
+  return { result, kind: 'pdf', text: '', pages: 0, pagesRead: 0, imagesRecognised: 0, imagesSkipped: 0, ms: 0, cached: false, unreadable, ...(error ? { error } : {}) };
 }

@@ -638,11 +638,14 @@ export function documentTurn(auth: AuthContext, clusterOf?: (accountId: string) 
  * the reader has taken it.
  */
 function readDocuments(deps: PipelineDeps, docs: PendingDocument[], auth: AuthContext): Promise<() => void> {
-  const reading = deps.documents!.readAll(docs.map((d) => ({ data: d.data, kind: d.kind })), auth.account.id, documentTurn(auth, deps.clusterOf));
+  // Newest first: a conversation resends its earlier turns' documents, and past
+  // `documents.max_per_request` it is the old ones that go unread, not the new turn's.
+  const newestFirst = docs.map((d) => ({ data: d.data, kind: d.kind })).reverse();
+  const reading = deps.documents!.readAll(newestFirst, auth.account.id, documentTurn(auth, deps.clusterOf));
   const messages = docs.map((d) => ({ message: d.message }));
   docs.length = 0;
   return reading.then(
-    (readings) => () => addDocumentText(messages, readings, deps.features.maxMessageChars),
+    (readings) => () => addDocumentText(messages, readings.reverse(), deps.features.maxMessageChars),
     (err) => { deps.log.error({ err }, 'reading documents failed'); return () => {}; },
   );
 }

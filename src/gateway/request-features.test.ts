@@ -128,6 +128,26 @@ test('images in each wire format are collected for their text when images are re
     { type: 'input_file', file_data: `data:application/pdf;base64,${b64('%PDF-1.7')}` },
   ] }] }, 0, images, responses);
   assert.deepEqual(responses.map((d) => d.kind), ['image', 'pdf'], 'in the order they came');
+  const computer: PendingDocument[] = [];
+  const cu = extractRequestFeatures('openai.responses', { model: 'm', input: [
+    { type: 'computer_call_output', call_id: 'c1', output: { type: 'computer_screenshot', image_url: `data:image/png;base64,${png}` } },
+  ] }, 0, images, computer);
+  assert.deepEqual(computer.map((d) => d.data), [png], 'a computer-use screenshot');
+  assert.equal(cu.messages[0].role, 'tool');
+
+  // Unread and unreadable: the reader's limits are nobody's doing, the document's own are counted apart.
+  const counted: PendingDocument[] = [];
+  const cr = extractRequestFeatures('anthropic.messages', { model: 'm', max_tokens: 8, messages: [{ role: 'user', content: [
+    ...Array.from({ length: 4 }, () => ({ type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } })),
+  ] }] }, 0, images, counted);
+  addDocumentText(counted, [
+    { result: 'busy', text: '', unreadable: false },
+    { result: 'timeout', text: '', unreadable: true },
+    { result: 'read', text: 'scan', imagesSkipped: 3 },
+    { result: 'read', text: 'ok', imagesSkipped: 0 },
+  ], 1000);
+  assert.equal(cr.messages[0].documents_unread, 3, 'busy, timeout, and a read with scanned pages left unrecognised');
+  assert.equal(cr.messages[0].documents_unreadable, 1, 'only the timeout was the document\'s doing');
 
   const off: PendingDocument[] = [];
   const o = extractRequestFeatures('openai.responses', { model: 'm', input: [{ role: 'user', content: [

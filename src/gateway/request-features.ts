@@ -177,13 +177,14 @@ function message(role: string, content: unknown, opts: FeatureOptions, pending: 
  * pages read before it was given up, and in `documents_unreadable` too when the document itself
  * was the reason; one that is not a PDF or an image at all is nothing to read.
  */
-export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[], readings: readonly { result: string; text: string; unreadable?: boolean }[], maxMessageChars: number): void {
+export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[], readings: readonly { result: string; text: string; unreadable?: boolean; imagesSkipped?: number }[], maxMessageChars: number): void {
   for (let i = 0; i < docs.length; i++) {
     const msg = docs[i].message;
     const r = readings[i];
     if (r.result === 'not_pdf' || r.result === 'not_image') continue;
-    // Not read to the end (given up on a later page, or not at all): counted unread, and what was read kept.
-    if (r.result !== 'read') msg.documents_unread = (msg.documents_unread ?? 0) + 1;
+    // Not read to the end (given up on a later page, or not at all; scanned pages not
+    // recognised): counted unread, and what was read kept.
+    if (r.result !== 'read' || (r.imagesSkipped ?? 0) > 0) msg.documents_unread = (msg.documents_unread ?? 0) + 1;
     // Of those, the ones the document itself kept from being read (the detector counts them).
     if (r.result !== 'read' && r.unreadable) msg.documents_unreadable = (msg.documents_unreadable ?? 0) + 1;
     if (!r.text.trim()) continue;
@@ -308,6 +309,8 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
         if (role === 'system' || role === 'developer') systems.push(contentText(item.content, {}));
         else if (role) messages.push(message(role, item.content, opts, pdfs));
         else if (item.type === 'function_call_output') messages.push(message('tool', typeof item.output === 'string' || Array.isArray(item.output) ? item.output : String(item.output ?? ''), opts, pdfs));
+        // A computer-use step's screenshot: a tool result whose content is an image.
+        else if (item.type === 'computer_call_output' && item.output && typeof item.output === 'object') messages.push(message('tool', [{ ...(item.output as Json), type: 'input_image' }], opts, pdfs));
       }
     }
   }

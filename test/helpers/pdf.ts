@@ -120,16 +120,19 @@ export function slowPage(mb: number): Buffer {
  * it. `bits` 1 is a black-and-white scan (1 = white, rows padded to whole bytes), 8 a greyscale
  * one; `pixels` is the raw image, deflated here.
  */
-export function scannedPdf(width: number, height: number, bits: 1 | 8, pixels: Buffer): Buffer {
+export function scannedPdf(width: number, height: number, bits: 1 | 8, pixels: Buffer, opts: { mask?: boolean; thenPages?: Buffer[] } = {}): Buffer {
   const parts: Buffer[] = [];
   const offsets: number[] = [];
   let length = 0;
   const push = (b: Buffer | string) => { const buf = typeof b === 'string' ? Buffer.from(b, 'latin1') : b; parts.push(buf); length += buf.length; };
   const image = deflateSync(pixels);
   const content = deflateSync(Buffer.from(`q 612 0 0 ${Math.round((612 * height) / width)} 0 0 cm /Im1 Do Q\n`, 'latin1'));
+  // 1 catalog, 2 pages, 3 the scanned page, 4 its content, 5 its image, 6 a font, then a page and a content stream for each of `thenPages`.
+  const more = opts.thenPages ?? [];
+  const kids = [3, ...more.map((_, i) => 7 + 2 * i)];
   const objects: (string | Buffer)[] = [
     '<< /Type /Catalog /Pages 2 0 R >>',
-    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    `<< /Type /Pages /Kids [${kids.map((k) => `${k} 0 R`).join(' ')}] /Count ${kids.length} >>`,
     '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /Im1 5 0 R >> >> /Contents 4 0 R >>',
   ];
   push('%PDF-1.7\n');
@@ -141,10 +144,17 @@ export function scannedPdf(width: number, height: number, bits: 1 | 8, pixels: B
   };
   objects.forEach((o, i) => write(i + 1, o as string, null));
   write(4, `<< /Length ${content.length} /Filter /FlateDecode >>`, content);
-  write(5, `<< /Type /XObject /Subtype /Image /Width ${width} /Height ${height} /ColorSpace /DeviceGray /BitsPerComponent ${bits} /Length ${image.length} /Filter /FlateDecode >>`, image);
+  // An image mask paints the page's fill colour (black) where its samples are 0.
+  const kind = opts.mask ? '/ImageMask true /BitsPerComponent 1' : `/ColorSpace /DeviceGray /BitsPerComponent ${bits}`;
+  write(5, `<< /Type /XObject /Subtype /Image /Width ${width} /Height ${height} ${kind} /Length ${image.length} /Filter /FlateDecode >>`, image);
+  write(6, '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>', null);
+  more.forEach((stream, i) => {
+    write(7 + 2 * i, `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 6 0 R >> >> /Contents ${8 + 2 * i} 0 R >>`, null);
+    write(8 + 2 * i, `<< /Length ${stream.length} /Filter /FlateDecode >>`, stream);
+  });
   const xref = length;
-  push(`xref\n0 6\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`);
-  push(`trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`);
+  push(`xref\n0 ${offsets.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`);
+  push(`trailer\n<< /Size ${offsets.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`);
   return Buffer.concat(parts);
 }
 
@@ -152,7 +162,7 @@ export function scannedPdf(width: number, height: number, bits: 1 | 8, pixels: B
  * A PDF whose pages each show one image (PNG or JPEG, as pdfkit embeds them) with no text, a
  * picture of a document; a string among them is a typed page.
  */
-export function imagePdf(images: (Buffer | string)[]): Promise<Buffer> {
+export function imagePdf(images: (Buffer | string | { text: string; image: Buffer })[]): Promise<Buffer> {
   const doc = new PDFDocument({ autoFirstPage: false, info: { CreationDate: new Date(0) } });
   const chunks: Buffer[] = [];
   doc.on('data', (c: Buffer) => chunks.push(c));
@@ -164,6 +174,12 @@ export function imagePdf(images: (Buffer | string)[]): Promise<Buffer> {
     if (typeof img === 'string') {
       doc.addPage();
       doc.font('Helvetica').fontSize(11).text(img);
+      continue;
+    }
+    if (!Buffer.isBuffer(img)) {
+      doc.addPage();
+      doc.font('Helvetica').fontSize(11).text(img.text);
+      doc.image(img.image, 72, 400, { width: 450 });
       continue;
     }
     doc.addPage({ size: 'A4', margin: 0 });

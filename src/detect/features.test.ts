@@ -103,6 +103,10 @@ test('an unreadable document is flagged in the turn that sent it, not in every l
   assert.ok(!withDoc(later).includes('unreadableDocument'), 'the history\'s document does not mark the next turn');
   const toolTurn = [{ role: 'user', text: 'Go.', chars: 3 }, { role: 'assistant', text: null, chars: 0 }, { ...sent, role: 'tool' }];
   assert.ok(withDoc(toolTurn).includes('unreadableDocument'), 'a tool result of this turn counts');
+  assert.ok(withDoc([sent, { role: 'assistant', text: '{', chars: 1 }]).includes('unreadableDocument'), 'an assistant prefill does not hide the turn before it');
+  // An agent loop on the Responses API: the first user message, then tool outputs with no assistant messages between.
+  const loop = [sent, { role: 'tool', text: 'screenshot', chars: 10, parts: { input_image: 1 } }, { role: 'tool', text: 'screenshot', chars: 10, parts: { input_image: 1 } }];
+  assert.ok(!withDoc(loop).includes('unreadableDocument'), 'a step of an agent loop is its tool outputs, not the first prompt again');
 });
 
 test('request flags in Chinese: the same signals as in English, simplified and traditional script', () => {

@@ -190,9 +190,14 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
     else if (m.role === 'tool') toolParts++;
     if (m.parts) toolParts += (m.parts.tool_result ?? 0) + (m.parts.tool_use ?? 0) + (m.parts.function_call_output ?? 0);
   }
-  // Unreadable documents of this turn only (after the last assistant turn): a conversation
-  // resends its history, and one broken PDF must not mark every later request.
-  for (let i = msgs.length - 1; i >= 0 && msgs[i].role !== 'assistant'; i--) {
+  // Unreadable documents of this turn only: a conversation resends its history, and one broken
+  // PDF must not mark every later request. This turn: past a trailing assistant prefill, back to
+  // the previous assistant message; when it ends in tool results, only those (an agent loop on
+  // the Responses API has no assistant messages between its steps).
+  let end = msgs.length - 1;
+  while (end >= 0 && msgs[end].role === 'assistant') end--;
+  const toolStep = end >= 0 && msgs[end].role === 'tool';
+  for (let i = end; i >= 0 && msgs[i].role !== 'assistant' && (!toolStep || msgs[i].role === 'tool'); i--) {
     if (msgs[i].documents_unreadable) { flags |= FLAG.unreadableDocument; break; }
   }
   if (userTurns <= 1 && assistantTurns === 0) flags |= FLAG.singleShot;

@@ -81,10 +81,10 @@ export const INDICATORS = {
   // real prompt sets; a copied web page may carry a zero-width space between words, not inside one).
   obfuscated_text_share: { threshold: 0.05, saturation: 0.3, weight: 1.5, minN: 10 },
   // Requests carrying a document the reader could not read because of what it is: a PDF built to
-  // be slow or huge to parse, unparseable, more documents than are read, an image too large to
-  // decode. Its text (a prompt, perhaps) is hidden from every lexical signal. A customer's odd PDF
-  // fails now and then; an account whose documents fail again and again is hiding them. Evidence
-  // only: it adds to other signals, never flags alone (weight 1 of the 5 that saturate).
+  // be slow or huge to parse, unparseable, an image too large to decode. Its text (a prompt,
+  // perhaps) is hidden from every lexical signal. A customer's odd PDF fails now and then; an
+  // account whose documents fail again and again is hiding them. Evidence only: it adds to other
+  // signals, never flags alone (weight 1 of the 5 that saturate).
   unreadable_documents_share: { threshold: 0.1, saturation: 0.5, weight: 1, minN: 10 },
 } as const;
 export type IndicatorName = keyof typeof INDICATORS;

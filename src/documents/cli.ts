@@ -65,7 +65,7 @@ export async function runDocumentsCli(argv: string[], io: DocumentsCliIo = defau
       const r = await reader.read(contents[i].toString('base64'), 'cli', kind);
       if (r.result !== 'read') allRead = false;
       if (values.json) { out.push({ file: files[i], ...r }); continue; }
-      const recognised = r.kind === 'image' ? 'image recognised' : `read ${r.pagesRead} of ${r.pages} page${r.pages === 1 ? '' : 's'}${r.imagesRecognised ? ` (${r.imagesRecognised} scanned page image${r.imagesRecognised === 1 ? '' : 's'} recognised)` : ''}${r.imagesSkipped ? ` (${r.imagesSkipped} scanned page image${r.imagesSkipped === 1 ? '' : 's'} not recognised: past documents.ocr_images_per_pdf)` : ''}`;
+      const recognised = r.kind === 'image' ? 'image recognised' : `read ${r.pagesRead} of ${r.pages} page${r.pages === 1 ? '' : 's'}${r.imagesRecognised ? ` (${r.imagesRecognised} scanned page image${r.imagesRecognised === 1 ? '' : 's'} recognised)` : ''}${r.imagesSkipped ? ` (${r.imagesSkipped} scanned page image${r.imagesSkipped === 1 ? '' : 's'} not recognised: past documents.ocr_images_per_pdf, or recognition unavailable)` : ''}`;
       const head = r.result === 'read'
         ? `${files[i]}: ${recognised}, ${r.text.length} characters, ${r.ms} ms`
         : `${files[i]}: ${r.result}${r.error ? ` (${r.error})` : ''}${r.text ? `; ${r.text.length} characters read before` : ''}`;

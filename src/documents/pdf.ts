@@ -37,7 +37,8 @@ export interface PdfText {
   imagesRecognised: number;
   /**
    * Not recognised: images of scanned pages past `ocrImages` (or with recognition unavailable),
-   * and, once those are spent, every further page with next to no text (perhaps a scan).
+   * and, once those are spent in a PDF that had scanned pages, each further page with next to no
+   * text (not decoded to look, which takes seconds: perhaps a scan).
    */
   imagesSkipped: number;
 }
@@ -150,6 +151,8 @@ export async function pdfText(bytes: Uint8Array, opts: PdfTextOptions): Promise<
     let imagesRecognised = 0;
     let imagesSkipped = 0;
     let ocrOff = false;
+    /** A page with next to no text has had images on it: this is a scanned PDF. */
+    let sawScan = false;
     const ocrImages = opts.ocr ? opts.ocrImages ?? 0 : 0;
     for (let n = 1; n <= last && text.length < opts.maxChars; n++) {
       const page = await doc.getPage(n);
@@ -169,15 +172,18 @@ export async function pdfText(bytes: Uint8Array, opts: PdfTextOptions): Promise<
       // A page with next to no text of its own is a scan, or a picture of text: recognise its images.
       if (opts.ocr && pageText.replace(/\s+/g, '').length < SCAN_TEXT_CHARS) {
         if (imagesRecognised < ocrImages && !ocrOff) {
-          for (const pnm of await pageImages(lib, page)) {
+          const images = await pageImages(lib, page);
+          if (images.length) sawScan = true;
+          for (const pnm of images) {
             if (imagesRecognised >= ocrImages || ocrOff) { imagesSkipped++; continue; }
             const seen = await opts.ocr(pnm);
             if (seen === null) { ocrOff = true; imagesSkipped++; continue; }
             imagesRecognised++;
             if (seen) pageText += (pageText && !pageText.endsWith('\n') ? '\n' : '') + seen + '\n';
           }
-        } else {
-          // Past the budget its images are not even decoded (seconds each): counted as one.
+        } else if (sawScan) {
+          // A scanned PDF's further pages: not even decoded (seconds each), counted as one image
+          // each. (A PDF with no scan before, or with no recognition allowed, counts nothing.)
           imagesSkipped++;
         }
       }

@@ -161,6 +161,7 @@ test('accounts take turns: a flood of slow documents delays another account\'s b
 
     const many = await reader.readAll(Array.from({ length: 9 }, () => ({ data: b64(SUBSET_FONT_PDF), kind: 'pdf' as const })), 'many');
     assert.deepEqual(many.map((r) => r.result), [...Array(8).fill('read'), 'too_many'], 'past maxPerRequest a request\'s documents are counted, not read');
+    assert.equal(many[8].unreadable, false, 'the reader\'s own limit, not the document\'s doing');
   } finally {
     await reader.close();
   }

@@ -74,9 +74,10 @@ export interface DocumentReading {
   error?: string;
   /**
    * Not read because of the document itself: a PDF too slow or too large to parse, a bomb,
-   * unparseable, an image too large to decode, past `maxPerRequest`. Not for the reader's own
-   * limits (full, waited too long, closed, unavailable), nor an image too slow to recognise (a
-   * photo of a page can be). The detector counts these: a prompt can be hidden this way.
+   * unparseable, an image too large to decode. Not for the reader's own limits (full, waited
+   * too long, closed, unavailable, past `maxPerRequest`: the gateway hands a request's newest
+   * documents first, so those are a conversation's old ones), nor an image too slow to recognise
+   * (a photo of a page can be). The detector counts these: a prompt can be hidden this way.
    */
   unreadable: boolean;
 }
@@ -292,7 +293,7 @@ export class DocumentReader {
       if (refused !== null) { out.push(now(kind, 'busy', refused)); continue; }
       if (this.unavailable !== null) { out.push(now(kind, 'unavailable', this.unavailable)); continue; }
       if (kind === 'image' && !this.opts.ocr) { out.push(now(kind, 'unavailable', 'images are not read (no OCR configured)')); continue; }
-      if (taken >= this.opts.maxPerRequest) { out.push(now(kind, 'too_many', `only the first ${this.opts.maxPerRequest} documents of a request are read`)); continue; }
+      if (taken >= this.opts.maxPerRequest) { out.push(now(kind, 'too_many', `only ${this.opts.maxPerRequest} documents of a request are read`)); continue; }
       const size = base64Bytes(data);
       if (size > this.opts.maxBytes) { out.push(now(kind, 'too_large')); continue; }
       if (!this.makeRoom(group, lane, size)) { out.push(now(kind, 'busy', 'the reader is full')); continue; }
@@ -324,9 +325,12 @@ export class DocumentReader {
   private makeRoom(group: string, lane: number, size: number): boolean {
     if (!this.full(size)) return true;
     const mine = this.lines.get(group)?.jobs.length ?? 0;
+    // A group pushes a less trusted lane's documents out only while it holds less than half the
+    // queue: one trusted account cannot clear the other lane.
+    const crossLane = this.opts.maxQueue / 2;
     // What may go, in the order it would: copies of the lines' lengths, taken down one by one.
     const lines = [...this.lines.entries()]
-      .filter(([g, l]) => g !== group && l.jobs.length > 0 && (l.lane > lane || (l.lane === lane && l.jobs.length >= mine + 2)))
+      .filter(([g, l]) => g !== group && l.jobs.length > 0 && ((l.lane > lane && mine < crossLane) || (l.lane === lane && l.jobs.length >= mine + 2)))
       .map(([, l]) => ({ line: l, left: l.jobs.length }));
     const victims: Job[] = [];
     let count = this.queued;
@@ -580,6 +584,8 @@ export class DocumentReader {
       if (m.type === 'ocr-done') {
         if (!slot.inOcr) return;
         slot.inOcr = false;
+        // Tesseract stays loaded (60 MB on the first recognition): the watch measures from now.
+        slot.rssAtStart = -1;
         this.runClock(slot, worker, slot.remainingMs);
         return;
       }
@@ -640,7 +646,7 @@ export class DocumentReader {
 }
 
 /** Results that are the document's doing, unless said otherwise (see DocumentReading.unreadable). */
-const UNREADABLE: ReadonlySet<DocumentResult> = new Set(['too_many', 'too_large', 'failed', 'timeout']);
+const UNREADABLE: ReadonlySet<DocumentResult> = new Set(['too_large', 'failed', 'timeout']);
 
 function empty(result: DocumentResult, error?: string, unreadable = UNREADABLE.has(result)): DocumentReading {
   return { result, kind: 'pdf', text: '', pages: 0, pagesRead: 0, imagesRecognised: 0, imagesSkipped: 0, ms: 0, cached: false, unreadable, ...(error ? { error } : {}) };

@@ -35,8 +35,8 @@ export const EventMessage = z.object({
   documents_unread: z.number().int().nonnegative().optional(),
   /**
    * Of `documents_unread`, those the document itself kept from being read: a PDF too slow or too
-   * large to parse, unparseable, a decompression bomb, an image too large to decode, past
-   * `documents.max_per_request`. Not the reader's own limits, nor an image too slow to recognise.
+   * large to parse, unparseable, a decompression bomb, an image too large to decode.
+   * Not the reader's own limits (`documents.max_per_request` included), nor an image too slow to recognise.
    */
   documents_unreadable: z.number().int().nonnegative().optional(),
 });

@@ -134,6 +134,43 @@ async function benchWarden(dirs: string[], documents: object): Promise<{ w: Runn
   return { w, key: (await admin(`/accounts/${account.id}/keys`, { name: 'k' })).secret };
 }
 
+type BenchTarget = { w: RunningWarden; key: string };
+const recorded = new Map<RunningWarden, number>();
+
+/**
+ * One round through Warden: `bodies` sent to /v1/messages `CONCURRENCY` at a time; the round ends
+ * when all their events are recorded (they wait for their documents), so their CPU is counted.
+ */
+async function round(target: BenchTarget, bodies: string[]) {
+  const headers = { 'x-api-key': target.key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
+  const latencies: number[] = [];
+  let next = 0;
+  const cpu0 = process.cpuUsage();
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (next < bodies.length) {
+      const body = bodies[next++];
+      const t = performance.now();
+      const res = await fetch(`${target.w.url}/v1/messages`, { method: 'POST', headers, body });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`status ${res.status}`);
+      latencies.push(performance.now() - t);
+    }
+  }));
+  const answered = performance.now();
+  const want = (recorded.get(target.w) ?? 0) + bodies.length;
+  for (;;) {
+    await target.w.gateway.recorder.flush();
+    let n = 0;
+    for await (const _ of target.w.stores.events.iterate()) n++;
+    if (n >= want) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  recorded.set(target.w, want);
+  const cpu = process.cpuUsage(cpu0);
+  latencies.sort((x, y) => x - y);
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpuMs: (cpu.user + cpu.system) / 1000 / bodies.length, backlogS: (performance.now() - answered) / 1000 };
+}
+
 // 3. Through Warden.
 if (ONLY.has('3')) {
   const dirs: string[] = [];
@@ -141,41 +178,10 @@ if (ONLY.has('3')) {
   const reading = await start(true);
   const notReading = await start(false);
   let seed = 0;
-  const run = async (target: { w: RunningWarden; key: string }) => {
-    const bodies = await Promise.all(Array.from({ length: N }, async () => JSON.stringify({
-      model: 'claude-sonnet-5', max_tokens: 64,
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise the attached report.' }, { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: (await makePdf(pages(10, seed++))).toString('base64') } }] }],
-    })));
-    const headers = { 'x-api-key': target.key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
-    const latencies: number[] = [];
-    let next = 0;
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-      while (next < N) {
-        const body = bodies[next++];
-        const t = performance.now();
-        const res = await fetch(`${target.w.url}/v1/messages`, { method: 'POST', headers, body });
-        await res.arrayBuffer();
-        if (res.status !== 200) throw new Error(`status ${res.status}`);
-        latencies.push(performance.now() - t);
-      }
-    }));
-    // The events wait for their PDFs: the round ends when all are recorded (their CPU counted).
-    for (;;) {
-      await target.w.gateway.recorder.flush();
-      let n = 0;
-      for await (const _ of target.w.stores.events.iterate()) n++;
-      if (n >= (target === reading ? readingDone : notReadingDone) + N) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    if (target === reading) readingDone += N; else notReadingDone += N;
-    const cpu = process.cpuUsage(cpu0);
-    latencies.sort((a, b) => a - b);
-    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpuMs: (cpu.user + cpu.system) / 1000 / N, wallS: (performance.now() - t0) / 1000 };
-  };
-  let readingDone = 0;
-  let notReadingDone = 0;
+  const run = async (target: BenchTarget) => round(target, await Promise.all(Array.from({ length: N }, async () => JSON.stringify({
+    model: 'claude-sonnet-5', max_tokens: 64,
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise the attached report.' }, { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: (await makePdf(pages(10, seed++))).toString('base64') } }] }],
+  }))));
   await run(notReading); // warm up both
   await run(reading);
   console.log(`\n## 3. Through Warden: ${N} Anthropic requests a round, each with a distinct 10-page PDF`);
@@ -234,44 +240,15 @@ if (ONLY.has('5')) {
   const notReading = await benchWarden(dirs, { read_images: false });
   // Distinct for the Warden that reads them (so its cache answers none); the other sends the first ones again.
   const images = (await screenshots(N * (ROUNDS + 1), 760, 120, PROMPT)).map((b) => b.toString('base64'));
-  let next = 0;
-  const done = new Map<RunningWarden, number>();
   let readingNext = 0;
-  const run = async (target: { w: RunningWarden; key: string }) => {
-    next = target === notReading ? 0 : readingNext;
+  const run = async (target: BenchTarget) => {
+    let next = target === notReading ? 0 : readingNext;
     const bodies = Array.from({ length: N }, () => JSON.stringify({
       model: 'claude-sonnet-5', max_tokens: 64,
       messages: [{ role: 'user', content: [{ type: 'text', text: 'Do what the image says.' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: images[next++] } }] }],
     }));
     if (target === reading) readingNext = next;
-    const headers = { 'x-api-key': target.key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
-    const latencies: number[] = [];
-    let i = 0;
-    const cpu0 = process.cpuUsage();
-    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-      while (i < N) {
-        const body = bodies[i++];
-        const t = performance.now();
-        const res = await fetch(`${target.w.url}/v1/messages`, { method: 'POST', headers, body });
-        await res.arrayBuffer();
-        if (res.status !== 200) throw new Error(`status ${res.status}`);
-        latencies.push(performance.now() - t);
-      }
-    }));
-    const answered = performance.now();
-    const want = (done.get(target.w) ?? 0) + N;
-    for (;;) {
-      await target.w.gateway.recorder.flush();
-      let n = 0;
-      for await (const _ of target.w.stores.events.iterate()) n++;
-      if (n >= want) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const backlogS = (performance.now() - answered) / 1000;
-    done.set(target.w, want);
-    const cpu = process.cpuUsage(cpu0);
-    latencies.sort((a, b) => a - b);
-    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpuMs: (cpu.user + cpu.system) / 1000 / N, backlogS };
+    return round(target, bodies);
   };
   await run(notReading);
   await run(reading);

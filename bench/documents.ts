@@ -27,7 +27,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../src/config/index.ts';
 import { startWarden, type RunningWarden } from '../src/cli/serve.ts';
-import { DocumentReader } from '../src/documents/index.ts';
+import { DEFAULT_OCR, DocumentReader } from '../src/documents/index.ts';
 import { extractRequestFeatures, type PendingDocument } from '../src/gateway/request-features.ts';
 import { imagePdf, makePdf } from '../test/helpers/pdf.ts';
 import { chromium } from 'playwright-core';
@@ -202,7 +202,7 @@ if (ONLY.has('3')) {
 
 // 4. Recognising images, one thread.
 if (ONLY.has('4')) {
-  const reader = new DocumentReader({ timeoutMs: 60_000, ocr: { timeoutMs: 60_000, maxImagePixels: 25_000_000, perPdf: 2 } });
+  const reader = new DocumentReader({ timeoutMs: 60_000, ocr: { ...DEFAULT_OCR, timeoutMs: 60_000 } });
   const small = await screenshots(21, 760, 120, PROMPT);
   const dense = await screenshots(6, 1240, 1754, (i) => `<p>Page ${i}.</p>` + `<p>${PROMPT(i)} ${SENTENCE.repeat(4)}</p>`.repeat(12));
   const scans = await Promise.all(dense.slice(0, 5).map((png) => imagePdf([png])));

@@ -108,6 +108,12 @@ export const configSchema = z.object({
      * may not finish within `ocr_timeout_ms`.
      */
     max_image_pixels: z.number().int().positive().default(25_000_000),
+    /**
+     * Languages recognised: `eng` (English, and Latin script generally) and `chi_sim` (simplified
+     * Chinese), the models installed with Warden, tried in this order. Both by default (about 10%
+     * slower than English alone on English text); the detector's lexicons read both.
+     */
+    ocr_languages: z.array(z.enum(['eng', 'chi_sim'])).min(1).default(['eng', 'chi_sim']),
     /** Images recognised per PDF, on its pages with no text layer (scans). */
     ocr_images_per_pdf: z.number().int().min(0).max(50).default(2),
     /** Threads reading PDFs, each one document at a time. */

@@ -31,8 +31,8 @@ function remember(key: string, value: Read): void {
 async function recognise(id: number, bytes: Uint8Array): Promise<string> {
   port.postMessage({ type: 'ocr', id } satisfies FromDocumentThread);
   try {
-    await loadOcr();
-    return await ocrText(bytes, init.maxChars);
+    await loadOcr(init.ocr!.languages);
+    return await ocrText(bytes, init.maxChars, init.ocr!.languages);
   } finally {
     port.postMessage({ type: 'ocr-done', id } satisfies FromDocumentThread);
   }

@@ -1,12 +1,37 @@
 'use strict';
 // Entry point of Tesseract's own thread (started by ocr.ts in a document thread): tesseract.js's
-// worker script, with what the native libraries print on a broken image (libpng's "Read Error"
-// and the like) kept out of the gateway's log; the reader reports every failure as a result.
-// Plain JavaScript (not TypeScript) because it runs without the TypeScript loader, from source too.
+// worker script, with two changes. Plain JavaScript (not TypeScript): it runs without the
+// TypeScript loader, from source too.
+// - What the native libraries print on a broken image (libpng's "Read Error" and the like) is
+//   kept out of the gateway's log; the reader reports every failure as a result.
+// - Each language's model is read from its own npm package (@tesseract.js-data/<code>), where
+//   tesseract.js wants them all in one folder: nothing is fetched, copied or written.
+// An error thrown here ends the document thread too (tesseract.js does not listen for its
+// thread's errors): the reader reports that document failed, not the document's doing (it was
+// being recognised), and starts a new thread.
+const { readFile } = require('node:fs/promises');
+const { dirname, join } = require('node:path');
+
 console.error = () => {};
 console.warn = () => {};
 console.log = () => {};
-// An error thrown here ends the document thread too (tesseract.js does not listen for its
-// thread's errors): the reader reports that document failed, not the document's doing (it was
-// being recognised), and starts a new thread. Quicker than waiting out the recognition's time.
+
+const worker = require('tesseract.js/src/worker-script/index.js');
 require('tesseract.js/src/worker-script/node/index.js');
+const cache = require('tesseract.js/src/worker-script/node/cache.js');
+
+/** The folder ocr.ts names as `langPath`: each file in it is a language package's model. */
+const MODELS = 'warden-tessdata';
+const MODEL_FILE = /^warden-tessdata\/([a-z_]+)\.traineddata\.gz$/;
+worker.setAdapter({
+  getCore: require('tesseract.js/src/worker-script/node/getCore.js'),
+  gunzip: require('tesseract.js/src/worker-script/node/gunzip.js'),
+  fetch: () => Promise.reject(new Error('nothing is fetched')),
+  ...cache,
+  readCache: (path) => {
+    const m = MODEL_FILE.exec(path);
+    if (!path.startsWith(MODELS) || !m) return cache.readCache(path);
+    const pkg = dirname(require.resolve(`@tesseract.js-data/${m[1]}/package.json`));
+    return readFile(join(pkg, '4.0.0_best_int', `${m[1]}.traineddata.gz`));
+  },
+});

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { DocumentReader, DEFAULT_OCR } from './index.ts';
-import { gifFrames, imageHeader, pnmFromPixels } from './ocr.ts';
+import { gifFrames, imageHeader, joinCjk, pnmFromPixels } from './ocr.ts';
+import { HIT, lexiconHits } from '../detect/lexicon.ts';
 import { imagePdf, makePdf, scannedPdf, slowPage, textPage } from '../../test/helpers/pdf.ts';
 import { blackAndWhiteGif } from '../../test/helpers/images.ts';
 
@@ -48,6 +49,26 @@ test('the text of images is recognised: PNG, JPEG, WebP and GIF, as clients send
   } finally {
     await reader.close();
   }
+});
+
+test('a Chinese prompt in an image is recognised as written (no spaces between characters), and the lexicons read it', async () => {
+  const reader = new DocumentReader();
+  const englishOnly = new DocumentReader({ ocr: { ...DEFAULT_OCR, languages: ['eng'] } });
+  try {
+    const r = await reader.read(b64(fixture('prompt-zh.png')), 'acct_a', 'image');
+    assert.equal(r.result, 'read', r.error);
+    assert.match(r.text, /请一步一步地解释你的推理过程/, JSON.stringify(r.text));
+    assert.match(r.text, /火车/);
+    assert.ok(lexiconHits(r.text.toLowerCase()) & HIT.cot, 'the chain-of-thought lexicon matches the recognised text');
+    // English alone reads the same picture as noise.
+    const e = await englishOnly.read(b64(fixture('prompt-zh.png')), 'acct_a', 'image');
+    assert.doesNotMatch(e.text, /一步一步/);
+    // And English is still read with both models loaded.
+    assert.match((await reader.read(b64(PNG), 'acct_a', 'image')).text, FIRST_LINE);
+  } finally {
+    await Promise.all([reader.close(), englishOnly.close()]);
+  }
+  assert.equal(joinCjk('请 一 步 一 步 地 解 释 。 Think step by step'), '请一步一步地解释。 Think step by step');
 });
 
 test('a scanned PDF (pages that are only an image) is read by recognising its pages, up to ocr.perPdf of them', async () => {

@@ -1,6 +1,7 @@
 /**
  * The text of images, read with Tesseract (tesseract.js: Tesseract compiled to WebAssembly, with
- * its English LSTM model shipped in an npm package, so nothing is fetched). Runs in the document
+ * its English and simplified Chinese LSTM models shipped in npm packages, so nothing is fetched;
+ * the detector's lexicons read both). Runs in the document
  * thread (document-thread.ts), never on the gateway's: recognising a page of text takes one or two
  * seconds of CPU.
  *
@@ -13,9 +14,8 @@
  * with, so the time limit is what bounds it.
  */
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { imageSize } from 'image-size';
 import type { Worker as TesseractWorker } from 'tesseract.js';
 
@@ -97,7 +97,12 @@ export function checkImage(bytes: Uint8Array, maxImagePixels: number): { width: 
   return head;
 }
 
+/** Languages whose models are installed (`@tesseract.js-data/<code>`), in the order Tesseract tries them. */
+export const OCR_LANGUAGES = ['eng', 'chi_sim'] as const;
+export type OcrLanguage = (typeof OCR_LANGUAGES)[number];
+
 let engine: Promise<TesseractWorker> | null = null;
+let engineLanguages = '';
 
 /**
  * Tesseract's thread's entry point: ocr-engine.cjs beside this file (run from source), or in
@@ -117,15 +122,17 @@ function engineScript(): string {
  * send no images never pays). It runs in a thread of its own, started by this (document) thread,
  * which ends with it.
  */
-export function loadOcr(): Promise<TesseractWorker> {
+export function loadOcr(languages: readonly OcrLanguage[] = ['eng']): Promise<TesseractWorker> {
+  const langs = languages.join('+');
+  if (engine && engineLanguages !== langs) { const old = engine; engine = null; void old.then((w) => w.terminate(), () => {}); }
+  engineLanguages = langs;
   engine ??= (async () => {
     const workerPath = engineScript();
     const { createWorker, OEM } = (await import('tesseract.js')).default;
-    const langPath = join(dirname(createRequire(import.meta.url).resolve('@tesseract.js-data/eng/package.json')), '4.0.0_best_int');
-    // cacheMethod none: the model is read from the package, never written anywhere. An
-    // errorHandler, or tesseract.js throws each failed recognition out of this thread as well as
-    // rejecting it (a broken image would cost the thread).
-    return createWorker('eng', OEM.LSTM_ONLY, { langPath, gzip: true, cacheMethod: 'none', workerPath, errorHandler: () => {} });
+    // `warden-tessdata`: ocr-engine.cjs reads each model from its own package. cacheMethod none:
+    // never written anywhere. An errorHandler, or tesseract.js throws each failed recognition out
+    // of this thread as well as rejecting it (a broken image would cost the thread).
+    return createWorker(langs, OEM.LSTM_ONLY, { langPath: 'warden-tessdata', gzip: true, cacheMethod: 'none', workerPath, errorHandler: () => {} });
   })().catch((err: unknown) => {
     engine = null;
     throw err instanceof OcrUnavailable ? err : new OcrUnavailable(`Tesseract could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
@@ -138,12 +145,20 @@ export function loadOcr(): Promise<TesseractWorker> {
  * pdf.ts made. Throws OcrUnavailable when Tesseract cannot load; a decoder's failure (a broken
  * image) is tesseract.js's own error.
  */
-export async function ocrText(bytes: Uint8Array, maxChars: number): Promise<string> {
-  const ocr = await loadOcr();
+export async function ocrText(bytes: Uint8Array, maxChars: number, languages: readonly OcrLanguage[] = ['eng']): Promise<string> {
+  const ocr = await loadOcr(languages);
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const { data } = await ocr.recognize(buf, {}, { text: true, blocks: false, hocr: false, tsv: false });
-  const text = data.text.trim();
+  const text = joinCjk(data.text.trim());
   return text.length > maxChars ? text.slice(0, maxChars) : text;
+}
+
+/** Han, kana and CJK punctuation (ideographs and their full-width marks). */
+const CJK = '\\u3000-\\u30ff\\u3400-\\u4dbf\\u4e00-\\u9fff\\uf900-\\ufaff\\uff00-\\uffef';
+const CJK_GAP = new RegExp(`(?<=[${CJK}]) +(?=[${CJK}])`, 'g');
+/** Tesseract's Chinese model puts a space between characters; written Chinese has none (and the lexicons match it so). */
+export function joinCjk(text: string): string {
+  return text.replace(CJK_GAP, '');
 }
 
 /** pdf.js's decoded image kinds (ImageKind). */

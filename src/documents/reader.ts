@@ -29,6 +29,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { resolveWorkerEntry, startWorker, type WorkerEntry } from '../store/worker-entry.ts';
+import type { OcrLanguage } from './ocr.ts';
 
 /** What became of one document. */
 export type DocumentResult =
@@ -115,9 +116,11 @@ export interface OcrLimits {
   maxImagePixels: number;
   /** Images recognised per PDF, on its pages with no text (scans). */
   perPdf: number;
+  /** Languages recognised (their models are tried in this order; each one more costs time). */
+  languages: readonly OcrLanguage[];
 }
 
-export const DEFAULT_OCR: OcrLimits = { timeoutMs: 10_000, maxImagePixels: 25_000_000, perPdf: 2 };
+export const DEFAULT_OCR: OcrLimits = { timeoutMs: 10_000, maxImagePixels: 25_000_000, perPdf: 2, languages: ['eng', 'chi_sim'] };
 
 export const DEFAULT_DOCUMENT_READER: Omit<DocumentReaderOptions, 'onResult' | 'entry'> = {
   threads: 1, maxQueue: 256, maxQueueBytes: 256 * 1024 * 1024, maxPendingPerOwner: 16, maxPerRequest: 32, maxWaitMs: 10_000, timeoutMs: 2_000, memoryMb: 256,
@@ -538,7 +541,7 @@ export class DocumentReader {
     const ocr = this.opts.ocr;
     const init: DocumentThreadInit = {
       maxPages: this.opts.maxPages, maxChars: this.opts.maxChars, cacheEntries: this.opts.cacheEntries,
-      ocr: ocr ? { maxImagePixels: ocr.maxImagePixels, perPdf: ocr.perPdf } : null,
+      ocr: ocr ? { maxImagePixels: ocr.maxImagePixels, perPdf: ocr.perPdf, languages: [...ocr.languages] } : null,
     };
     const worker = startWorker(this.entry, {
       workerData: init,

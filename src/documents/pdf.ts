@@ -99,8 +99,8 @@ function decodedImage(objs: PdfPage['objs'], id: string): Promise<DecodedImage |
   });
 }
 
-/** The images a page paints (decoded by pdf.js; image masks too), largest first, as PNM files; small ones left out. */
-async function pageImages(lib: PdfJs, page: PdfPage): Promise<Buffer[]> {
+/** The images a page paints (decoded by pdf.js; image masks too), largest first; small ones left out. */
+async function pageImages(lib: PdfJs, page: PdfPage): Promise<DecodedImage[]> {
   const ops = await page.getOperatorList();
   const found: DecodedImage[] = [];
   for (let i = 0; i < ops.fnArray.length; i++) {
@@ -114,13 +114,7 @@ async function pageImages(lib: PdfJs, page: PdfPage): Promise<Buffer[]> {
     if (mask && img && typeof bitsId === 'string') img = { ...img, data: (await decodedImage(bitsId.startsWith('g_') ? page.commonObjs : page.objs, bitsId))?.data };
     if (img && img.data && img.width * img.height >= MIN_OCR_PIXELS && !found.some((f) => f.data === img.data)) found.push(mask ? { ...img, mask } : img);
   }
-  found.sort((a, b) => b.width * b.height - a.width * a.height);
-  const out: Buffer[] = [];
-  for (const img of found) {
-    const pnm = pnmFromPixels(img as Required<DecodedImage>);
-    if (pnm) out.push(pnm);
-  }
-  return out;
+  return found.sort((a, b) => b.width * b.height - a.width * a.height);
 }
 
 /**
@@ -174,8 +168,11 @@ export async function pdfText(bytes: Uint8Array, opts: PdfTextOptions): Promise<
         if (imagesRecognised < ocrImages && !ocrOff) {
           const images = await pageImages(lib, page);
           if (images.length) sawScan = true;
-          for (const pnm of images) {
+          for (const img of images) {
             if (imagesRecognised >= ocrImages || ocrOff) { imagesSkipped++; continue; }
+            // Made a PNM file only now: each is a copy of a decoded page, megabytes.
+            const pnm = img.data ? pnmFromPixels({ ...img, data: img.data }) : null;
+            if (!pnm) continue;
             const seen = await opts.ocr(pnm);
             if (seen === null) { ocrOff = true; imagesSkipped++; continue; }
             imagesRecognised++;

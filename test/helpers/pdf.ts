@@ -12,15 +12,21 @@ export interface MakePdfOptions {
   font?: string;
 }
 
-/** A PDF with one page per string. */
-export function makePdf(pages: string[], opts: MakePdfOptions = {}): Promise<Buffer> {
-  const doc = new PDFDocument({ compress: opts.compress ?? true, autoFirstPage: false, info: { CreationDate: new Date(0) } });
+/** A pdfkit document (no page yet, a fixed creation date) and its bytes once it is ended. */
+function pdfkitDocument(compress = true): { doc: PDFKit.PDFDocument; done: Promise<Buffer> } {
+  const doc = new PDFDocument({ compress, autoFirstPage: false, info: { CreationDate: new Date(0) } });
   const chunks: Buffer[] = [];
   doc.on('data', (c: Buffer) => chunks.push(c));
   const done = new Promise<Buffer>((resolve, reject) => {
     doc.on('end', () => resolve(Buffer.concat(chunks)));
     doc.on('error', reject);
   });
+  return { doc, done };
+}
+
+/** A PDF with one page per string. */
+export function makePdf(pages: string[], opts: MakePdfOptions = {}): Promise<Buffer> {
+  const { doc, done } = pdfkitDocument(opts.compress ?? true);
   for (const text of pages) {
     doc.addPage();
     doc.font(opts.font ?? 'Helvetica').fontSize(11).text(text);
@@ -163,13 +169,7 @@ export function scannedPdf(width: number, height: number, bits: 1 | 8, pixels: B
  * picture of a document; a string among them is a typed page.
  */
 export function imagePdf(images: (Buffer | string | { text: string; image: Buffer })[]): Promise<Buffer> {
-  const doc = new PDFDocument({ autoFirstPage: false, info: { CreationDate: new Date(0) } });
-  const chunks: Buffer[] = [];
-  doc.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise<Buffer>((resolve, reject) => {
-    doc.on('end', () => resolve(Buffer.concat(chunks)));
-    doc.on('error', reject);
-  });
+  const { doc, done } = pdfkitDocument();
   for (const img of images) {
     if (typeof img === 'string') {
       doc.addPage();

@@ -129,7 +129,9 @@ test('a slow dashboard query does not stall the gateway: model requests and the 
       // Same answer in both threads (the model requests made since then add served ones, not limited ones).
       assert.equal(same.totals.limited, body.totals.limited);
       assert.ok(same.totals.requests >= body.totals.requests);
-      assert.ok(inlineLateness.max > 4 * LATENESS_BOUND_MS, `in-thread lateness ${inlineLateness.max.toFixed(1)} ms`);
+      // In this thread the query runs as a few synchronous steps: its worst stall measured 169-335 ms
+      // on the 2-core VM (five runs), against about 10 ms with the query thread.
+      assert.ok(inlineLateness.max > 2 * LATENESS_BOUND_MS, `in-thread lateness ${inlineLateness.max.toFixed(1)} ms`);
       assert.ok(lateness.max < inlineLateness.max / 2, `worst tick with the query thread ${lateness.max.toFixed(1)} ms, in this thread ${inlineLateness.max.toFixed(1)} ms`);
     } finally {
       other.close();

@@ -171,6 +171,30 @@ async function round(target: BenchTarget, bodies: string[]) {
   return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpuMs: (cpu.user + cpu.system) / 1000 / bodies.length, backlogS: (performance.now() - answered) / 1000 };
 }
 
+/**
+ * Warm both Wardens up, then `ROUNDS` rounds alternating the one that does not read `what` (the
+ * baseline) and the one that does; print each round and the median ratios; close both.
+ */
+async function compareRounds(title: string, what: string, run: (t: BenchTarget) => ReturnType<typeof round>, notReading: BenchTarget, reading: BenchTarget, dirs: string[], backlog: boolean) {
+  await run(notReading);
+  await run(reading);
+  console.log(`\n## ${title}`);
+  console.log(`| round | ${what} not read: p50 / p99 ms, CPU ms per request | ${what} read: p50 / p99 ms, CPU ms per request |${backlog ? ' last event recorded after the last answer, s |' : ''} ratio p50 | ratio p99 | ratio CPU |`);
+  console.log(`|---|---|---|${backlog ? '---|' : ''}---|---|---|`);
+  const ratios: number[][] = [];
+  for (let n = 1; n <= ROUNDS; n++) {
+    const base = await run(notReading);
+    const with_ = await run(reading);
+    const r = [with_.p50 / base.p50, with_.p99 / base.p99, with_.cpuMs / base.cpuMs];
+    ratios.push(r);
+    console.log(`| ${n} | ${base.p50.toFixed(1)} / ${base.p99.toFixed(1)}, ${base.cpuMs.toFixed(2)} | ${with_.p50.toFixed(1)} / ${with_.p99.toFixed(1)}, ${with_.cpuMs.toFixed(2)} |${backlog ? ` ${with_.backlogS.toFixed(1)} |` : ''} ${r[0].toFixed(2)} | ${r[1].toFixed(2)} | ${r[2].toFixed(2)} |`);
+  }
+  console.log(`median ratios: p50 ${median(ratios.map((r) => r[0])).toFixed(2)}, p99 ${median(ratios.map((r) => r[1])).toFixed(2)}, CPU ${median(ratios.map((r) => r[2])).toFixed(2)}`);
+  await reading.w.close();
+  await notReading.w.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
+
 // 3. Through Warden.
 if (ONLY.has('3')) {
   const dirs: string[] = [];
@@ -182,22 +206,7 @@ if (ONLY.has('3')) {
     model: 'claude-sonnet-5', max_tokens: 64,
     messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise the attached report.' }, { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: (await makePdf(pages(10, seed++))).toString('base64') } }] }],
   }))));
-  await run(notReading); // warm up both
-  await run(reading);
-  console.log(`\n## 3. Through Warden: ${N} Anthropic requests a round, each with a distinct 10-page PDF`);
-  console.log('| round | PDFs not read: p50 / p99 ms, CPU ms per request | PDFs read: p50 / p99 ms, CPU ms per request | ratio p50 | ratio p99 | ratio CPU |');
-  console.log('|---|---|---|---|---|---|');
-  const ratios: number[][] = [];
-  for (let round = 1; round <= ROUNDS; round++) {
-    const base = await run(notReading);
-    const with_ = await run(reading);
-    ratios.push([with_.p50 / base.p50, with_.p99 / base.p99, with_.cpuMs / base.cpuMs]);
-    console.log(`| ${round} | ${base.p50.toFixed(1)} / ${base.p99.toFixed(1)}, ${base.cpuMs.toFixed(2)} | ${with_.p50.toFixed(1)} / ${with_.p99.toFixed(1)}, ${with_.cpuMs.toFixed(2)} | ${ratios.at(-1)![0].toFixed(2)} | ${ratios.at(-1)![1].toFixed(2)} | ${ratios.at(-1)![2].toFixed(2)} |`);
-  }
-  console.log(`median ratios: p50 ${median(ratios.map((r) => r[0])).toFixed(2)}, p99 ${median(ratios.map((r) => r[1])).toFixed(2)}, CPU ${median(ratios.map((r) => r[2])).toFixed(2)}`);
-  await reading.w.close();
-  await notReading.w.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  await compareRounds(`3. Through Warden: ${N} Anthropic requests a round, each with a distinct 10-page PDF`, 'PDFs', run, notReading, reading, dirs, false);
 }
 
 // 4. Recognising images, one thread.
@@ -250,20 +259,5 @@ if (ONLY.has('5')) {
     if (target === reading) readingNext = next;
     return round(target, bodies);
   };
-  await run(notReading);
-  await run(reading);
-  console.log(`\n## 5. Through Warden: ${N} Anthropic requests a round, each with a distinct screenshot of a prompt`);
-  console.log('| round | images not read: p50 / p99 ms, CPU ms per request | images read: p50 / p99 ms, CPU ms per request | last event recorded after the last answer, s | ratio p50 | ratio p99 | ratio CPU |');
-  console.log('|---|---|---|---|---|---|---|');
-  const ratios: number[][] = [];
-  for (let round = 1; round <= ROUNDS; round++) {
-    const base = await run(notReading);
-    const with_ = await run(reading);
-    ratios.push([with_.p50 / base.p50, with_.p99 / base.p99, with_.cpuMs / base.cpuMs]);
-    console.log(`| ${round} | ${base.p50.toFixed(1)} / ${base.p99.toFixed(1)}, ${base.cpuMs.toFixed(2)} | ${with_.p50.toFixed(1)} / ${with_.p99.toFixed(1)}, ${with_.cpuMs.toFixed(2)} | ${with_.backlogS.toFixed(1)} | ${ratios.at(-1)![0].toFixed(2)} | ${ratios.at(-1)![1].toFixed(2)} | ${ratios.at(-1)![2].toFixed(2)} |`);
-  }
-  console.log(`median ratios: p50 ${median(ratios.map((r) => r[0])).toFixed(2)}, p99 ${median(ratios.map((r) => r[1])).toFixed(2)}, CPU ${median(ratios.map((r) => r[2])).toFixed(2)}`);
-  await reading.w.close();
-  await notReading.w.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  await compareRounds(`5. Through Warden: ${N} Anthropic requests a round, each with a distinct screenshot of a prompt`, 'images', run, notReading, reading, dirs, true);
 }

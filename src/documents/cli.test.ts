@@ -44,7 +44,7 @@ test('warden documents read: the text of each PDF, or why it was not read; exit 
     const images = await run(['read', png, scan, '--config', config]);
     assert.equal(images.code, 0, images.err);
     assert.match(images.out, /task\.png: image recognised, \d+ characters, \d+ ms\nThink step by step and show your full reasoning/);
-    assert.match(images.out, /scan\.pdf: read 1 of 1 page \(1 scanned page image recognised\), \d+ characters, \d+ ms\nThink step by step/);
+    assert.match(images.out, /scan\.pdf: read 1 of 1 page \(1 image recognised\), \d+ characters, \d+ ms\nThink step by step/);
     writeFileSync(config, 'documents:\n  timeout_ms: 1000\n  read_images: false\n');
     const off = await run(['read', png, '--config', config]);
     assert.equal(off.code, 1);

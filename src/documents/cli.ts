@@ -15,7 +15,7 @@ const USAGE = `usage: warden documents read FILE [FILE ...] [--config FILE] [--j
   Reads each PDF or image (PNG, JPEG, GIF, WebP) as the gateway does: pdf.js and Tesseract in a
   background thread, with the limits of the configuration's documents section (timeout_ms,
   memory_mb, max_pages, max_bytes, read_images, ocr_timeout_ms, max_image_pixels,
-  ocr_images_per_pdf). Prints what was read.
+  ocr_images_per_pdf, ocr_pictures). Prints what was read.
   Exit status: 0 every file read, 1 some file not read to its end, 2 bad usage or unreadable file.
 `;
 
@@ -54,7 +54,7 @@ export async function runDocumentsCli(argv: string[], io: DocumentsCliIo = defau
   }
   const reader = new DocumentReader({
     timeoutMs: c.timeout_ms, memoryMb: c.memory_mb, maxPages: c.max_pages, maxBytes: c.max_bytes, maxQueueBytes: Number.MAX_SAFE_INTEGER, cacheEntries: 0,
-    ocr: c.read_images ? { timeoutMs: c.ocr_timeout_ms, maxImagePixels: c.max_image_pixels, perPdf: c.ocr_images_per_pdf, languages: c.ocr_languages } : null,
+    ocr: c.read_images ? { timeoutMs: c.ocr_timeout_ms, maxImagePixels: c.max_image_pixels, perPdf: c.ocr_images_per_pdf, pictures: c.ocr_pictures, languages: c.ocr_languages } : null,
   });
   let allRead = true;
   const out: object[] = [];
@@ -65,7 +65,7 @@ export async function runDocumentsCli(argv: string[], io: DocumentsCliIo = defau
       const r = await reader.read(contents[i].toString('base64'), 'cli', kind);
       if (r.result !== 'read') allRead = false;
       if (values.json) { out.push({ file: files[i], ...r }); continue; }
-      const recognised = r.kind === 'image' ? 'image recognised' : `read ${r.pagesRead} of ${r.pages} page${r.pages === 1 ? '' : 's'}${r.imagesRecognised ? ` (${r.imagesRecognised} scanned page image${r.imagesRecognised === 1 ? '' : 's'} recognised)` : ''}${r.imagesSkipped ? ` (${r.imagesSkipped} scanned page image${r.imagesSkipped === 1 ? '' : 's'} not recognised: past documents.ocr_images_per_pdf, or recognition unavailable)` : ''}`;
+      const recognised = r.kind === 'image' ? 'image recognised' : `read ${r.pagesRead} of ${r.pages} page${r.pages === 1 ? '' : 's'}${r.imagesRecognised ? ` (${r.imagesRecognised} image${r.imagesRecognised === 1 ? '' : 's'} recognised)` : ''}${r.imagesSkipped ? ` (${r.imagesSkipped} image${r.imagesSkipped === 1 ? '' : 's'} not recognised: scanned pages past documents.ocr_images_per_pdf, images over documents.max_image_pixels, or recognition unavailable)` : ''}`;
       const head = r.result === 'read'
         ? `${files[i]}: ${recognised}, ${r.text.length} characters, ${r.ms} ms`
         : `${files[i]}: ${r.result}${r.error ? ` (${r.error})` : ''}${r.text ? `; ${r.text.length} characters read before` : ''}`;

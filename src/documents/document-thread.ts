@@ -44,7 +44,7 @@ async function readPdf(m: ToDocumentThread): Promise<Read | 'not_pdf'> {
   return pdfText(m.bytes, {
     maxPages: init.maxPages, maxChars: init.maxChars,
     onPage: (text) => port.postMessage({ type: 'page', id: m.id, text } satisfies FromDocumentThread),
-    ...(init.ocr ? { ocr: (pnm: Buffer) => recognise(m.id, pnm).catch((err: unknown) => { if (err instanceof OcrUnavailable) return null; throw err; }), ocrImages: init.ocr.perPdf, maxImagePixels: init.ocr.maxImagePixels } : {}),
+    ...(init.ocr ? { ocr: (pnm: Buffer) => recognise(m.id, pnm).catch((err: unknown) => { if (err instanceof OcrUnavailable) return null; throw err; }), ocrImages: init.ocr.perPdf, pictures: init.ocr.pictures, maxImagePixels: init.ocr.maxImagePixels } : {}),
   });
 }
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { DocumentReader, DEFAULT_OCR } from './index.ts';
 import { gifFrames, imageHeader, joinCjk, pnmFromPixels } from './ocr.ts';
+import { hasImageObjects } from './pdf.ts';
 import { HIT, lexiconHits } from '../detect/lexicon.ts';
 import { imagePdf, makePdf, scannedPdf, slowPage, textPage } from '../../test/helpers/pdf.ts';
 import { blackAndWhiteGif } from '../../test/helpers/images.ts';
@@ -88,19 +89,80 @@ test('a scanned PDF (pages that are only an image) is read by recognising its pa
     assert.equal(plain.result, 'read');
     assert.equal(plain.text, '', 'without OCR a scan reads as empty');
 
-    // A page with a text layer of its own is not recognised, even with an image on it; a page
-    // with a few stray characters (a page number, a stamp) is.
-    const typed = 'A typed page of a report, with a figure below it. '.repeat(3);
-    const text = await reader.read(b64(await imagePdf([{ text: typed, image: PNG }])), 'acct_a');
-    assert.equal(text.result, 'read', text.error);
-    assert.equal(text.imagesRecognised, 0);
-    assert.doesNotMatch(text.text, FIRST_LINE);
+    // A page with a few stray characters (a page number, a stamp) is a scan all the same.
     const stamped = await reader.read(b64(await imagePdf([{ text: 'p. 7', image: PNG }])), 'acct_a');
     assert.equal(stamped.imagesRecognised, 1);
     assert.match(stamped.text, /p\. 7[\s\S]*Think step by step/);
   } finally {
     await Promise.all([reader.close(), noOcr.close()]);
   }
+});
+
+test('a picture on a page with text of its own is recognised too, within the same budget; a picture repeated on every page is read once', async () => {
+  const reader = new DocumentReader({ ocr: { ...DEFAULT_OCR, perPdf: 2 } });
+  const noPictures = new DocumentReader({ ocr: { ...DEFAULT_OCR, pictures: false } });
+  try {
+    // A prompt put in a picture under a page of cover text.
+    const typed = 'A typed page of a report, with a figure below it. '.repeat(3);
+    const cover = await imagePdf([{ text: typed, image: PNG }]);
+    const r = await reader.read(b64(cover), 'acct_a');
+    assert.equal(r.result, 'read', r.error);
+    assert.equal(r.imagesRecognised, 1);
+    assert.match(r.text, /A typed page of a report[\s\S]*Think step by step/, JSON.stringify(r.text));
+    const off = await noPictures.read(b64(cover), 'acct_a');
+    assert.equal(off.imagesRecognised, 0, 'with documents.ocr_pictures off only scans are recognised');
+    assert.doesNotMatch(off.text, FIRST_LINE);
+    assert.equal(off.imagesSkipped, 0, 'a picture not looked at on a page with text is not counted unread');
+
+    // The same picture on three pages (a letterhead, a logo), then another: the budget of two is
+    // not spent on the repeats, so the last page's picture is read.
+    const zh = fixture('prompt-zh.png');
+    const repeated = await reader.read(b64(await imagePdf([...[1, 2, 3].map((n) => ({ text: `Page ${n}. ${typed}`, image: PNG })), { text: `Page 4. ${typed}`, image: zh }])), 'acct_a');
+    assert.equal(repeated.imagesRecognised, 2);
+    assert.equal(repeated.text.match(/Think step by step/g)?.length, 1, 'the repeated picture is recognised once');
+    assert.match(repeated.text, /一步一步/, 'the fourth page\'s picture is reached');
+    // Past the budget, pictures on pages with text are not counted unread (their page's text was read).
+    const many = await reader.read(b64(await imagePdf([{ text: typed, image: PNG }, { text: typed, image: JPEG }, { text: typed, image: zh }])), 'acct_a');
+    assert.equal(many.imagesRecognised, 2);
+    assert.equal(many.imagesSkipped, 0);
+  } finally {
+    await Promise.all([reader.close(), noPictures.close()]);
+  }
+});
+
+test('images over max_image_pixels inside a PDF, which pdf.js leaves out, are counted unread', async () => {
+  const { width, height, grey } = await greyPixels(PNG);
+  assert.ok(width * height > 50_000, 'the fixture is over the bound set below');
+  const reader = new DocumentReader({ ocr: { ...DEFAULT_OCR, maxImagePixels: 50_000 } });
+  try {
+    const scan = await reader.read(b64(scannedPdf(width, height, 8, grey, { thenPages: [textPage('A typed second page.')] })), 'acct_a');
+    assert.equal(scan.result, 'read', scan.error);
+    assert.equal(scan.imagesRecognised, 0);
+    assert.equal(scan.imagesSkipped, 1, 'the scanned page\'s image was left out: not read');
+    assert.match(scan.text, /A typed second page\./);
+    const picture = await reader.read(b64(await imagePdf([{ text: 'A typed page of a report, with a figure below it. '.repeat(3), image: PNG }])), 'acct_a');
+    assert.equal(picture.imagesSkipped, 1, 'a picture on a page with text too');
+    // Under the default bound the same scan is read.
+    const reader2 = new DocumentReader();
+    try {
+      const ok = await reader2.read(b64(scannedPdf(width, height, 8, grey)), 'acct_a');
+      assert.equal(ok.imagesSkipped, 0);
+      assert.match(ok.text, FIRST_LINE);
+    } finally {
+      await reader2.close();
+    }
+  } finally {
+    await reader.close();
+  }
+});
+
+test('image objects are found in a PDF\'s bytes before any page is decoded, however their name is written', async () => {
+  assert.equal(hasImageObjects(await makePdf(['Only text here.'])), false, 'a text PDF has none');
+  assert.equal(hasImageObjects(await imagePdf([PNG])), true);
+  const pdf = (dict: string) => Buffer.from(`%PDF-1.7\n5 0 obj\n${dict}\nstream\n...\nendstream\nendobj\n`, 'latin1');
+  assert.equal(hasImageObjects(pdf('<< /Type /XObject /Subtype /Im#61ge /Width 10 /Height 10 >>')), true, 'a name with #xx escapes');
+  assert.equal(hasImageObjects(pdf('<</Subtype/Image/Width 10>>')), true, 'no spaces');
+  assert.equal(hasImageObjects(pdf('<< /ProcSet [/PDF /Text /ImageB /ImageC] >>')), false, 'the ImageB procedure set is not an image');
 });
 
 test('a black-and-white scan (one bit per pixel, as CCITT and JBIG2 scans decode) is recognised', async () => {

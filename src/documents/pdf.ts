@@ -5,6 +5,7 @@
  * their character maps) but never compiled to code (`isEvalSupported: false`), no system font is
  * loaded and nothing is fetched.
  */
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pnmFromPixels } from './ocr.ts';
@@ -23,6 +24,12 @@ export interface PdfTextOptions {
    */
   ocr?: (pnm: Buffer) => Promise<string | null>;
   ocrImages?: number;
+  /**
+   * Recognise pictures on pages with text of their own too, within the same `ocrImages`: a
+   * prompt can be put in a picture under a page of cover text. Only in PDFs with image objects
+   * (found in the file's bytes before any page is decoded: looking costs a text page a third more).
+   */
+  pictures?: boolean;
   /** Images larger than this (pixels) are not decoded (pdf.js's `maxImageSize`). */
   maxImagePixels?: number;
 }
@@ -33,18 +40,25 @@ export interface PdfText {
   pages: number;
   /** Pages read. */
   pagesRead: number;
-  /** Images of scanned pages whose text was recognised. */
+  /** Images whose text was recognised (scanned pages', and pictures on pages with text). */
   imagesRecognised: number;
   /**
-   * Not recognised: images of scanned pages past `ocrImages` (or with recognition unavailable),
-   * and, once those are spent in a PDF that had scanned pages, each further page with next to no
-   * text (not decoded to look, which takes seconds: perhaps a scan).
+   * Not recognised: images of scanned pages past `ocrImages` (or with recognition unavailable);
+   * once those are spent in a PDF that had scanned pages, each further page with next to no
+   * text (not decoded to look, which takes seconds: perhaps a scan); and images over
+   * `maxImagePixels` on the pages looked at. (Pictures on pages with text, past `ocrImages`, are
+   * not counted: the page's own text was read.)
    */
   imagesSkipped: number;
 }
 
 /** Images smaller than this (pixels) are not recognised: logos, bullets, rules, not a scanned page. */
 const MIN_OCR_PIXELS = 10_000;
+/**
+ * On a page with text of its own, a picture smaller than this is taken for a logo or an icon: a
+ * legible line of prompt is at least about 600 x 30 pixels, a company logo often 200 x 80.
+ */
+const MIN_PICTURE_PIXELS = 20_000;
 /**
  * A page with fewer visible characters than this is taken for a scan (or a picture of text) and
  * its images are recognised: a scan's text layer is empty, or a few stray characters (a page
@@ -64,6 +78,31 @@ let pdfjs: Promise<PdfJs> | null = null;
 export function loadPdfJs(): Promise<PdfJs> {
   pdfjs ??= import('pdfjs-dist/legacy/build/pdf.mjs');
   return pdfjs;
+}
+
+/**
+ * Whether a PDF's bytes may hold an image object: the name `/Image` (`/Subtype /Image`), written
+ * plainly or with `#xx` escapes. An image object is a stream, and streams are never inside
+ * compressed object streams, so its dictionary is always in the clear. (Inline images, inside
+ * content streams, are not seen here; a resource that happens to be named `/Image` is a false
+ * alarm, which costs only the looking.)
+ */
+export function hasImageObjects(bytes: Uint8Array): boolean {
+  return IMAGE_NAME.test(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1'));
+}
+const IMAGE_NAME = /\/(?:I|#49)(?:m|#6d)(?:a|#61)(?:g|#67)(?:e|#65)(?![A-Za-z0-9#])/i;
+
+/**
+ * pdf.js leaves out an image over `maxImageSize` and says so only in a warning: while a PDF is
+ * read its warnings come here (kept out of the log) and those are counted. One PDF at a time per
+ * thread, as the document thread reads them.
+ */
+const REMOVED_IMAGE = 'Image exceeded maximum allowed size and was removed.';
+function watchWarnings(): { removedImages: () => number; stop: () => void } {
+  const original = console.warn;
+  let removed = 0;
+  console.warn = (...args: unknown[]) => { if (typeof args[0] === 'string' && args[0].includes(REMOVED_IMAGE)) removed++; };
+  return { removedImages: () => removed, stop: () => { console.warn = original; } };
 }
 
 /** pdf.js's data folders (CJK character maps, standard font metrics), as the paths its Node readers want. */
@@ -99,8 +138,8 @@ function decodedImage(objs: PdfPage['objs'], id: string): Promise<DecodedImage |
   });
 }
 
-/** The images a page paints (decoded by pdf.js; image masks too), largest first; small ones left out. */
-async function pageImages(lib: PdfJs, page: PdfPage): Promise<DecodedImage[]> {
+/** The images a page paints (decoded by pdf.js; image masks too), largest first; those under `minPixels` left out. */
+async function pageImages(lib: PdfJs, page: PdfPage, minPixels: number): Promise<DecodedImage[]> {
   const ops = await page.getOperatorList();
   const found: DecodedImage[] = [];
   for (let i = 0; i < ops.fnArray.length; i++) {
@@ -112,7 +151,7 @@ async function pageImages(lib: PdfJs, page: PdfPage): Promise<DecodedImage[]> {
     // An image mask's operator carries its size; its bits are an object of their own.
     const bitsId = (img as { data?: unknown } | null)?.data;
     if (mask && img && typeof bitsId === 'string') img = { ...img, data: (await decodedImage(bitsId.startsWith('g_') ? page.commonObjs : page.objs, bitsId))?.data };
-    if (img && img.data && img.width * img.height >= MIN_OCR_PIXELS && !found.some((f) => f.data === img.data)) found.push(mask ? { ...img, mask } : img);
+    if (img && img.data && img.width * img.height >= minPixels && !found.some((f) => f.data === img.data)) found.push(mask ? { ...img, mask } : img);
   }
   return found.sort((a, b) => b.width * b.height - a.width * a.height);
 }
@@ -125,75 +164,100 @@ async function pageImages(lib: PdfJs, page: PdfPage): Promise<DecodedImage[]> {
 export async function pdfText(bytes: Uint8Array, opts: PdfTextOptions): Promise<PdfText> {
   const lib = await loadPdfJs();
   paths ??= dataPaths();
-  const doc = await lib.getDocument({
-    data: bytes,
-    isEvalSupported: false,
-    disableFontFace: true,
-    useSystemFonts: false,
-    useWorkerFetch: false,
-    isOffscreenCanvasSupported: false,
-    stopAtErrors: false,
-    verbosity: 0,
-    maxImageSize: opts.maxImagePixels ?? -1,
-    ...paths,
-  }).promise;
+  // Before pdf.js takes the bytes over.
+  const pictures = !!opts.ocr && !!opts.pictures && hasImageObjects(bytes);
+  const warnings = watchWarnings();
   try {
-    const pages = doc.numPages;
-    const last = Math.min(pages, opts.maxPages);
-    let text = '';
-    let pagesRead = 0;
-    let imagesRecognised = 0;
-    let imagesSkipped = 0;
-    let ocrOff = false;
-    /** A page with next to no text has had images on it: this is a scanned PDF. */
-    let sawScan = false;
-    const ocrImages = opts.ocr ? opts.ocrImages ?? 0 : 0;
-    for (let n = 1; n <= last && text.length < opts.maxChars; n++) {
-      const page = await doc.getPage(n);
-      const content = await page.getTextContent();
-      let pageText = '';
-      for (const item of content.items) {
-        if (!('str' in item)) continue;
-        pageText += item.str;
-        if (item.hasEOL) pageText += '\n';
-      }
-      // Annotations and form fields: text the model is shown (comments, filled-in fields) that is
-      // not in the page's content stream.
-      for (const note of await page.getAnnotations({ intent: 'display' })) {
-        const text = annotationText(note);
-        if (text) pageText += (pageText && !pageText.endsWith('\n') ? '\n' : '') + text + '\n';
-      }
-      // A page with next to no text of its own is a scan, or a picture of text: recognise its images.
-      if (opts.ocr && pageText.replace(/\s+/g, '').length < SCAN_TEXT_CHARS) {
-        if (imagesRecognised < ocrImages && !ocrOff) {
-          const images = await pageImages(lib, page);
-          if (images.length) sawScan = true;
-          for (const img of images) {
-            if (imagesRecognised >= ocrImages || ocrOff) { imagesSkipped++; continue; }
-            // Made a PNM file only now: each is a copy of a decoded page, megabytes.
-            const pnm = img.data ? pnmFromPixels({ ...img, data: img.data }) : null;
-            if (!pnm) continue;
-            const seen = await opts.ocr(pnm);
-            if (seen === null) { ocrOff = true; imagesSkipped++; continue; }
-            imagesRecognised++;
-            if (seen) pageText += (pageText && !pageText.endsWith('\n') ? '\n' : '') + seen + '\n';
-          }
-        } else if (sawScan) {
-          // A scanned PDF's further pages: not even decoded (seconds each), counted as one image
-          // each. (A PDF with no scan before, or with no recognition allowed, counts nothing.)
-          imagesSkipped++;
+    const doc = await lib.getDocument({
+      data: bytes,
+      isEvalSupported: false,
+      disableFontFace: true,
+      useSystemFonts: false,
+      useWorkerFetch: false,
+      isOffscreenCanvasSupported: false,
+      stopAtErrors: false,
+      // Warnings, for the images pdf.js leaves out (watchWarnings); none reach the log.
+      verbosity: 1,
+      maxImageSize: opts.maxImagePixels ?? -1,
+      ...paths,
+    }).promise;
+    try {
+      return await readPages(lib, doc, opts, pictures, warnings.removedImages);
+    } finally {
+      await doc.destroy();
+    }
+  } finally {
+    warnings.stop();
+  }
+}
+
+type PdfDocument = Awaited<ReturnType<PdfJs['getDocument']>['promise']>;
+
+async function readPages(lib: PdfJs, doc: PdfDocument, opts: PdfTextOptions, pictures: boolean, removedImages: () => number): Promise<PdfText> {
+  const pages = doc.numPages;
+  const last = Math.min(pages, opts.maxPages);
+  let text = '';
+  let pagesRead = 0;
+  let imagesRecognised = 0;
+  let imagesSkipped = 0;
+  let ocrOff = false;
+  /** A page with next to no text has had images on it: this is a scanned PDF. */
+  let sawScan = false;
+  /** Images recognised already, by their pixels' hash: a logo or a stamp repeated on every page is read once. */
+  const recognised = new Set<string>();
+  const ocrImages = opts.ocr ? opts.ocrImages ?? 0 : 0;
+  for (let n = 1; n <= last && text.length < opts.maxChars; n++) {
+    const page = await doc.getPage(n);
+    const content = await page.getTextContent();
+    let pageText = '';
+    for (const item of content.items) {
+      if (!('str' in item)) continue;
+      pageText += item.str;
+      if (item.hasEOL) pageText += '\n';
+    }
+    // Annotations and form fields: text the model is shown (comments, filled-in fields) that is
+    // not in the page's content stream.
+    for (const note of await page.getAnnotations({ intent: 'display' })) {
+      const text = annotationText(note);
+      if (text) pageText += (pageText && !pageText.endsWith('\n') ? '\n' : '') + text + '\n';
+    }
+    // A page with next to no text of its own is a scan, or a picture of text: recognise its
+    // images. On a page with text, its pictures too while the PDF's recognitions last.
+    const scan = pageText.replace(/\s+/g, '').length < SCAN_TEXT_CHARS;
+    if (opts.ocr && (scan || pictures)) {
+      if (imagesRecognised < ocrImages && !ocrOff) {
+        const removedBefore = removedImages();
+        const images = await pageImages(lib, page, scan ? MIN_OCR_PIXELS : MIN_PICTURE_PIXELS);
+        // Over the pixel bound: left out by pdf.js, never seen, so never read.
+        const removed = removedImages() - removedBefore;
+        imagesSkipped += removed;
+        if (scan && (images.length || removed)) sawScan = true;
+        for (const img of images) {
+          if (imagesRecognised >= ocrImages || ocrOff) { if (scan) imagesSkipped++; continue; }
+          const key = `${img.width}x${img.height}:${createHash('sha256').update(img.data!).digest('base64url')}`;
+          if (recognised.has(key)) continue;
+          // Made a PNM file only now: each is a copy of a decoded page, megabytes.
+          const pnm = pnmFromPixels({ ...img, data: img.data! });
+          if (!pnm) continue;
+          const seen = await opts.ocr(pnm);
+          if (seen === null) { ocrOff = true; if (scan) imagesSkipped++; continue; }
+          imagesRecognised++;
+          recognised.add(key);
+          if (seen) pageText += (pageText && !pageText.endsWith('\n') ? '\n' : '') + seen + '\n';
         }
-      }
-      page.cleanup();
-      pagesRead++;
-      if (pageText.trim()) {
-        const add = (text && !text.endsWith('\n') ? '\n' : '') + pageText;
-        text += add;
-        opts.onPage?.(add);
+      } else if (scan && sawScan) {
+        // A scanned PDF's further pages: not even decoded (seconds each), counted as one image
+        // each. (A PDF with no scan before, or with no recognition allowed, counts nothing.)
+        imagesSkipped++;
       }
     }
-    return { text: text.length > opts.maxChars ? text.slice(0, opts.maxChars) : text, pages, pagesRead, imagesRecognised, imagesSkipped };
-  } finally {
-    await doc.destroy();
+    page.cleanup();
+    pagesRead++;
+    if (pageText.trim()) {
+      const add = (text && !text.endsWith('\n') ? '\n' : '') + pageText;
+      text += add;
+      opts.onPage?.(add);
+    }
   }
+  return { text: text.length > opts.maxChars ? text.slice(0, opts.maxChars) : text, pages, pagesRead, imagesRecognised, imagesSkipped };
 }

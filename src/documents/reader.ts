@@ -114,13 +114,15 @@ export interface OcrLimits {
   timeoutMs: number;
   /** Images with more pixels are not decoded at all (`too_large`). */
   maxImagePixels: number;
-  /** Images recognised per PDF, on its pages with no text (scans). */
+  /** Images recognised per PDF, on its pages with no text (scans) and, with `pictures`, pictures on its other pages. */
   perPdf: number;
+  /** Recognise pictures on PDF pages that have text of their own too (within `perPdf`). */
+  pictures: boolean;
   /** Languages recognised (their models are tried in this order; each one more costs time). */
   languages: readonly OcrLanguage[];
 }
 
-export const DEFAULT_OCR: OcrLimits = { timeoutMs: 10_000, maxImagePixels: 25_000_000, perPdf: 2, languages: ['eng', 'chi_sim'] };
+export const DEFAULT_OCR: OcrLimits = { timeoutMs: 10_000, maxImagePixels: 25_000_000, perPdf: 2, pictures: true, languages: ['eng', 'chi_sim'] };
 
 export const DEFAULT_DOCUMENT_READER: Omit<DocumentReaderOptions, 'onResult' | 'entry'> = {
   threads: 1, maxQueue: 256, maxQueueBytes: 256 * 1024 * 1024, maxPendingPerOwner: 16, maxPerRequest: 32, maxWaitMs: 10_000, timeoutMs: 2_000, memoryMb: 256,
@@ -541,7 +543,7 @@ export class DocumentReader {
     const ocr = this.opts.ocr;
     const init: DocumentThreadInit = {
       maxPages: this.opts.maxPages, maxChars: this.opts.maxChars, cacheEntries: this.opts.cacheEntries,
-      ocr: ocr ? { maxImagePixels: ocr.maxImagePixels, perPdf: ocr.perPdf, languages: [...ocr.languages] } : null,
+      ocr: ocr ? { maxImagePixels: ocr.maxImagePixels, perPdf: ocr.perPdf, pictures: ocr.pictures, languages: [...ocr.languages] } : null,
     };
     const worker = startWorker(this.entry, {
       workerData: init,

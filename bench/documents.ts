@@ -17,8 +17,12 @@
  *    against reading a 10-page PDF's text on the same thread.
  * 5. Through Warden: as 3, each request carrying a distinct screenshot of a prompt (PNG), against
  *    a Warden that does not read images (`documents.read_images: false`).
+ * 6. Pictures on pages with text (`documents.ocr_pictures`), one thread: ms per PDF with it on,
+ *    against the same PDF read with it off (alternating), for a 10-page PDF of text only (what
+ *    finding no image object costs) and a 10-page report with a distinct picture under each page's
+ *    text (two of them recognised).
  *
- *   node --import tsx bench/documents.ts [--requests 200] [--rounds 3] [--only 1,2,3,4,5]
+ *   node --import tsx bench/documents.ts [--requests 200] [--rounds 3] [--only 1,2,3,4,5,6]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,7 +38,7 @@ import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS, findChromium, requireChromium } from '../src/ui/browser-support.ts';
 import { machine, median, percentile } from './lib.ts';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '200' }, rounds: { type: 'string', default: '3' }, only: { type: 'string', default: '1,2,3,4,5' } } });
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '200' }, rounds: { type: 'string', default: '3' }, only: { type: 'string', default: '1,2,3,4,5,6' } } });
 const ONLY = new Set(values.only!.split(','));
 const N = Number(values.requests);
 const ROUNDS = Number(values.rounds);
@@ -260,4 +264,31 @@ if (ONLY.has('5')) {
     return round(target, bodies);
   };
   await compareRounds(`5. Through Warden: ${N} Anthropic requests a round, each with a distinct screenshot of a prompt`, 'images', run, notReading, reading, dirs, true);
+}
+
+// 6. Pictures on pages with text.
+if (ONLY.has('6')) {
+  const on = new DocumentReader({ timeoutMs: 60_000, cacheEntries: 0, ocr: { ...DEFAULT_OCR, timeoutMs: 60_000, pictures: true } });
+  const off = new DocumentReader({ timeoutMs: 60_000, cacheEntries: 0, ocr: { ...DEFAULT_OCR, timeoutMs: 60_000, pictures: false } });
+  const shots = await screenshots(62, 760, 120, PROMPT);
+  for (const r of [on, off]) await r.read(shots.pop()!.toString('base64'), 'w', 'image'); // Tesseract is loaded
+  const textOnly = await Promise.all(Array.from({ length: 10 }, async (_, i) => (await makePdf(pages(10, 70_000 + i))).toString('base64')));
+  const reports = await Promise.all(Array.from({ length: 6 }, async (_, i) => (await imagePdf(Array.from({ length: 10 }, (_, p) => ({ text: `Report ${i}, page ${p + 1}. ${SENTENCE.repeat(8)}`, image: shots[i * 10 + p] })))).toString('base64')));
+  const time = async (reader: DocumentReader, data: string) => {
+    const t = performance.now();
+    const r = await reader.read(data, 'a');
+    if (r.result !== 'read') throw new Error(`${r.result} ${r.error ?? ''}`);
+    return { ms: performance.now() - t, recognised: r.imagesRecognised };
+  };
+  console.log('\n## 6. Pictures on pages with text, one thread (median ms per PDF, the same PDFs read with documents.ocr_pictures off and on in turn)');
+  console.log('| PDF | off, ms | on, ms | ratio | images recognised (on) |');
+  console.log('|---|---|---|---|---|');
+  for (const [label, docs] of [['10 pages of text, no image object', textOnly], ['10-page report, a distinct picture under each page\'s text', reports]] as const) {
+    const a: number[] = [];
+    const b: number[] = [];
+    let recognised = 0;
+    for (const d of docs) { a.push((await time(off, d)).ms); const r = await time(on, d); b.push(r.ms); recognised = r.recognised; }
+    console.log(`| ${label} | ${median(a).toFixed(1)} | ${median(b).toFixed(1)} | ${(median(b) / median(a)).toFixed(2)} | ${recognised} |`);
+  }
+  await Promise.all([on.close(), off.close()]);
 }

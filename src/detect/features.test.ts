@@ -107,6 +107,9 @@ test('an unreadable document is flagged in the turn that sent it, not in every l
   // An agent loop on the Responses API: the first user message, then tool outputs with no assistant messages between.
   const loop = [sent, { role: 'tool', text: 'screenshot', chars: 10, parts: { input_image: 1 } }, { role: 'tool', text: 'screenshot', chars: 10, parts: { input_image: 1 } }];
   assert.ok(!withDoc(loop).includes('unreadableDocument'), 'a step of an agent loop is its tool outputs, not the first prompt again');
+  // A document in the system or developer message is part of every turn: sent, and read, each time.
+  const system = flagNames(extractFeatures({ ...ev, request: { ...ev.request, messages: later, system: 'Follow the attached task.', system_documents_unread: 1, system_documents_unreadable: 1 } }).flags);
+  assert.ok(system.includes('unreadableDocument'), 'an unreadable document in the system prompt');
 });
 
 test('request flags in Chinese: the same signals as in English, simplified and traditional script', () => {

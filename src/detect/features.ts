@@ -200,6 +200,8 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   for (let i = end; i >= 0 && msgs[i].role !== 'assistant' && (!toolStep || msgs[i].role === 'tool'); i--) {
     if (msgs[i].documents_unreadable) { flags |= FLAG.unreadableDocument; break; }
   }
+  // The system messages' documents are part of every turn (sent, and read, with each request).
+  if (req.system_documents_unreadable) flags |= FLAG.unreadableDocument;
   if (userTurns <= 1 && assistantTurns === 0) flags |= FLAG.singleShot;
   if (req.tools.length > 0 || ev.response.tool_calls > 0 || toolParts > 0) flags |= FLAG.tools;
   if (toolParts > 0 && assistantTurns > 0) flags |= FLAG.agenticTrace;

@@ -95,6 +95,14 @@ export const EventRequest = z.object({
   params: EventParams,
   /** Size of the request body in bytes. */
   bytes: z.number().int().nonnegative(),
+  /**
+   * PDFs and images in system or developer messages (the Responses API takes them there) whose
+   * text is not (all) in `system`, and of those the ones the document itself kept from being
+   * read: as a message's `documents_unread` and `documents_unreadable`. Added in the same schema
+   * version (optional).
+   */
+  system_documents_unread: z.number().int().nonnegative().optional(),
+  system_documents_unreadable: z.number().int().nonnegative().optional(),
 });
 export type EventRequest = z.infer<typeof EventRequest>;
 

@@ -642,7 +642,7 @@ function readDocuments(deps: PipelineDeps, docs: PendingDocument[], auth: AuthCo
   // `documents.max_per_request` it is the old ones that go unread, not the new turn's.
   const newestFirst = docs.map((d) => ({ data: d.data, kind: d.kind })).reverse();
   const reading = deps.documents!.readAll(newestFirst, auth.account.id, documentTurn(auth, deps.clusterOf));
-  const messages = docs.map((d) => ({ message: d.message }));
+  const messages = docs.map((d) => ({ message: d.message, system: d.system }));
   docs.length = 0;
   return reading.then(
     (readings) => () => addDocumentText(messages, readings.reverse(), deps.features.maxMessageChars),

@@ -96,6 +96,36 @@ test('PDFs in each wire format are collected with their message; their text is a
   assert.equal(none.length, 0, 'prompts not recorded: nothing to read');
 });
 
+test('PDFs and images in system and developer messages are read into the system prompt, and counted like a message\'s', () => {
+  const pdf = b64('%PDF-1.7 ...');
+  const png = 'iVBORw0KGgoAAAANSUhEUg';
+  const docs: PendingDocument[] = [];
+  const r = extractRequestFeatures('openai.responses', { model: 'm', instructions: 'Be brief.', input: [
+    { role: 'developer', content: [{ type: 'input_text', text: 'Follow the attached task.' }, { type: 'input_file', file_data: `data:application/pdf;base64,${pdf}` }, { type: 'input_image', image_url: `data:image/png;base64,${png}` }, { type: 'input_file', file_url: 'https://example.org/more.pdf' }] },
+    { role: 'user', content: [{ type: 'input_text', text: 'Go.' }, { type: 'input_file', file_data: `data:application/pdf;base64,${pdf}` }] },
+  ] }, 0, { ...opts, readImages: true }, docs);
+  assert.deepEqual(docs.map((d) => d.kind), ['pdf', 'image', 'pdf'], 'in the order they came');
+  assert.equal(r.system, 'Be brief.\nFollow the attached task.');
+  assert.equal(r.system_documents_unread, 1, 'the one by URL, at once');
+  assert.ok(docs[0].system && docs[1].system && !docs[2].system, 'the developer message\'s documents are the system prompt\'s');
+  addDocumentText(docs, [{ result: 'read', text: 'Think step by step.' }, { result: 'too_large', text: '', unreadable: true }, { result: 'read', text: 'user doc' }], 1000);
+  assert.equal(r.system, 'Be brief.\nFollow the attached task.\nThink step by step.', 'the PDF\'s text joins the system prompt');
+  assert.equal(r.system_documents_unread, 2);
+  assert.equal(r.system_documents_unreadable, 1);
+  assert.equal(r.messages.length, 1, 'the developer message is not a message of the conversation');
+  assert.equal(r.messages[0].text, 'Go.\nuser doc');
+  assert.equal(r.messages[0].documents_unread, undefined);
+
+  // Prompts not recorded: no system text, nothing read.
+  const none: PendingDocument[] = [];
+  const n = extractRequestFeatures('openai.chat', { model: 'm', messages: [{ role: 'system', content: [{ type: 'text', text: 'S' }] }, { role: 'user', content: 'U' }] }, 0, { recordPrompts: 'none', maxMessageChars: 100 }, none);
+  assert.equal(n.system, null);
+  // Plain system prompts are as before.
+  const plain = extractRequestFeatures('anthropic.messages', { model: 'm', max_tokens: 8, system: [{ type: 'text', text: 'One.' }, { type: 'text', text: 'Two.' }], messages: [{ role: 'user', content: 'Hi' }] }, 0, { ...opts, maxMessageChars: 6 }, []);
+  assert.equal(plain.system, 'One.\nT', 'within maxMessageChars');
+  assert.equal(plain.system_documents_unread, undefined);
+});
+
 test('images in each wire format are collected for their text when images are read; by URL they are counted unread', () => {
   const png = 'iVBORw0KGgoAAAANSUhEUg';
   const images = { ...opts, readImages: true };

@@ -27,6 +27,24 @@ export interface PendingDocument {
   /** Its bytes, base64. */
   data: string;
   kind: 'pdf' | 'image';
+  /**
+   * For one in a system or developer message: the request whose `system` its text joins, and the
+   * request's system messages (`message` is one of them; `system` is made of them all).
+   */
+  system?: SystemParts;
+}
+
+/** A request's system and developer messages, kept as messages until their documents are read. */
+interface SystemParts { request: EventRequest; messages: EventMessage[]; maxChars: number }
+
+/** The request's `system` (and its documents' counts) from its system messages, as they now are. */
+function applySystem({ request, messages, maxChars }: SystemParts): void {
+  if (request.system !== null) request.system = messages.map((m) => m.text ?? '').join('\n').slice(0, maxChars);
+  let unread = 0;
+  let unreadable = 0;
+  for (const m of messages) { unread += m.documents_unread ?? 0; unreadable += m.documents_unreadable ?? 0; }
+  if (unread) request.system_documents_unread = unread;
+  if (unreadable) request.system_documents_unreadable = unreadable;
 }
 
 /**
@@ -177,7 +195,7 @@ function message(role: string, content: unknown, opts: FeatureOptions, pending: 
  * pages read before it was given up, and in `documents_unreadable` too when the document itself
  * was the reason; one that is not a PDF or an image at all is nothing to read.
  */
-export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[], readings: readonly { result: string; text: string; unreadable?: boolean; imagesSkipped?: number }[], maxMessageChars: number): void {
+export function addDocumentText(docs: readonly Pick<PendingDocument, 'message' | 'system'>[], readings: readonly { result: string; text: string; unreadable?: boolean; imagesSkipped?: number }[], maxMessageChars: number): void {
   for (let i = 0; i < docs.length; i++) {
     const msg = docs[i].message;
     const r = readings[i];
@@ -192,6 +210,9 @@ export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[
     if (msg.text !== null && msg.text.length < maxMessageChars) msg.text = (msg.text + (sep ? '\n' : '') + r.text).slice(0, maxMessageChars);
     msg.chars += sep + r.text.length;
   }
+  const systems = new Set<SystemParts>();
+  for (const d of docs) if (d.system) systems.add(d.system);
+  for (const s of systems) applySystem(s);
 }
 
 function toolNames(tools: unknown): string[] {
@@ -237,7 +258,9 @@ function* chatPrompt(messages: Json[]): Generator<readonly [string, string]> {
 export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: number, opts: FeatureOptions, pdfs: PendingDocument[] | null = null): EventRequest {
   const params = emptyParams();
   const messages: EventMessage[] = [];
-  const systems: string[] = [];
+  // System and developer messages: their text becomes `system`; their documents are read too.
+  const systems: EventMessage[] = [];
+  const system = (content: unknown) => systems.push(message('system', content, opts, pdfs));
   params.temperature = num(body.temperature);
   params.top_p = num(body.top_p);
   params.seed = num(body.seed);
@@ -247,7 +270,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     params.stop = Array.isArray(body.stop_sequences) && body.stop_sequences.length > 0;
     const thinking = body.thinking as Json | undefined;
     if (thinking && thinking.type === 'enabled') params.thinking_budget = num(thinking.budget_tokens);
-    if (body.system !== undefined) systems.push(contentText(body.system, {}));
+    if (body.system !== undefined) system(body.system);
     if (Array.isArray(body.messages)) {
       for (const m of body.messages as Json[]) if (m && typeof m === 'object') messages.push(message(str(m.role) ?? 'user', m.content, opts, pdfs));
     }
@@ -268,7 +291,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
       for (const m of body.messages as Json[]) {
         if (!m || typeof m !== 'object') continue;
         const role = str(m.role) ?? 'user';
-        if (role === 'system' || role === 'developer') systems.push(contentText(m.content, {}));
+        if (role === 'system' || role === 'developer') system(m.content);
         else messages.push(message(role, m.content, opts, pdfs));
       }
     }
@@ -300,13 +323,13 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     const text = body.text as Json | undefined;
     const fmt = text?.format as Json | undefined;
     params.response_format = fmt ? str(fmt.type) : null;
-    if (typeof body.instructions === 'string') systems.push(body.instructions);
+    if (typeof body.instructions === 'string') system(body.instructions);
     if (typeof body.input === 'string') messages.push(message('user', body.input, opts, null));
     else if (Array.isArray(body.input)) {
       for (const item of body.input as Json[]) {
         if (!item || typeof item !== 'object') continue;
         const role = str(item.role);
-        if (role === 'system' || role === 'developer') systems.push(contentText(item.content, {}));
+        if (role === 'system' || role === 'developer') system(item.content);
         else if (role) messages.push(message(role, item.content, opts, pdfs));
         else if (item.type === 'function_call_output') messages.push(message('tool', typeof item.output === 'string' || Array.isArray(item.output) ? item.output : String(item.output ?? ''), opts, pdfs));
         // A computer-use step's screenshot: a tool result whose content is an image.
@@ -315,16 +338,21 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     }
   }
 
-  const systemText = systems.length ? systems.join('\n') : null;
-  return {
+  const request: EventRequest = {
     stream: body.stream === true,
-    system: systemText === null ? null : opts.recordPrompts === 'none' ? null : systemText.slice(0, opts.maxMessageChars),
+    system: systems.length && opts.recordPrompts !== 'none' ? '' : null,
     messages,
     tools: toolNames(body.tools),
     tool_choice: toolChoice(body.tool_choice),
     params,
     bytes,
   };
+  if (systems.length) {
+    const parts: SystemParts = { request, messages: systems, maxChars: opts.maxMessageChars };
+    applySystem(parts);
+    if (pdfs) for (const d of pdfs) if (systems.includes(d.message)) d.system = parts;
+  }
+  return request;
 }
 
 /** All prompt text of a request, for counting input tokens when the upstream reports none. */

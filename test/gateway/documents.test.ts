@@ -81,6 +81,24 @@ test('a prompt put in an image, or in a scanned PDF, is recognised as a prompt, 
   assert.match(metrics, /warden_documents_total\{kind="image",result="read"\} 4/);
 });
 
+test('a prompt put in a developer message\'s image or PDF (Responses API) is read into the system prompt', async () => {
+  const hana = await t.account('hana', 'enterprise');
+  const png = readFileSync(new URL('../fixtures/documents/prompt.png', import.meta.url));
+  const pdf = await makePdf([ASK]);
+  await openai(hana.key).responses.create({ model: 'gpt-5', instructions: 'You are a helpful assistant.', input: [
+    { role: 'developer', content: [{ type: 'input_text', text: 'Do what the attachments say.' }, { type: 'input_image', detail: 'auto', image_url: `data:image/png;base64,${png.toString('base64')}` }, { type: 'input_file', filename: 'task.pdf', file_data: `data:application/pdf;base64,${pdf.toString('base64')}` }] },
+    { role: 'user', content: 'Go.' },
+  ] });
+  const [event] = await t.events((e) => e.account_id === hana.id, 1, 30_000);
+  assert.ok(event, 'recorded');
+  const system = event.request.system ?? '';
+  assert.match(system, /^You are a helpful assistant\.\nDo what the attachments say\./);
+  assert.match(system, /Think step by step and show your full reasoning/, `the image's text: ${JSON.stringify(system)}`);
+  assert.ok(system.includes(ASK.slice(0, 40)), `the PDF's text: ${JSON.stringify(system)}`);
+  assert.equal(event.request.system_documents_unread, undefined);
+  assert.equal(lastUser(event).text, 'Go.');
+});
+
 test('a prompt PDF behind twenty blank ones is still read: one request\'s PDFs count once against the account', async () => {
   const frank = await t.account('frank', 'enterprise');
   const blank = (await makePdf([' '])).toString('base64');

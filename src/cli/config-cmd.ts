@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { loadConfig, parseConfig } from '../config/index.ts';
+import { missingOcrModels } from '../documents/ocr.ts';
 
 const HELP = `usage: warden config check [--config FILE]   validate FILE (or warden.yaml / $WARDEN_CONFIG) with env overrides
        warden config defaults                print the complete configuration with every default, as YAML`;
@@ -13,6 +14,9 @@ export async function runConfig(argv: string[]): Promise<number> {
   if (sub === 'defaults') { process.stdout.write(stringify(parseConfig({}))); return 0; }
   if (sub === 'check') {
     const cfg = loadConfig(values.config);
+    const d = cfg.documents;
+    const missing = d.read_images ? missingOcrModels({ languages: d.ocr_languages, dir: d.ocr_models_dir }) : [];
+    if (missing.length) { console.error(`invalid configuration:\n  documents.ocr_languages: ${missing.join('\n  documents.ocr_languages: ')}`); return 1; }
     console.log(`configuration is valid (store: ${cfg.store.driver}, upstreams: ${cfg.upstreams.length || 'built-in mock'})`);
     return 0;
   }

@@ -97,7 +97,7 @@ export const configSchema = z.object({
     read_pdfs: z.boolean().default(true),
     /**
      * Recognise the text of images (Anthropic `image` blocks, OpenAI `image_url` and `input_image`
-     * parts: PNG, JPEG, GIF, WebP) and of scanned PDF pages, with Tesseract (English).
+     * parts: PNG, JPEG, GIF, WebP) and of scanned PDF pages, with Tesseract (`ocr_languages`).
      */
     read_images: z.boolean().default(true),
     /** Each image's recognition gets this long, on top of `timeout_ms`, ms. */
@@ -109,11 +109,20 @@ export const configSchema = z.object({
      */
     max_image_pixels: z.number().int().positive().default(25_000_000),
     /**
-     * Languages recognised: `eng` (English, and Latin script generally) and `chi_sim` (simplified
-     * Chinese), the models installed with Warden, tried in this order. Both by default (about 10%
-     * slower than English alone on English text); the detector's lexicons read both.
+     * Languages recognised, tried in this order (each one more costs time: both defaults together
+     * are about 10% slower than English alone on English text). `eng` (English, and Latin script
+     * generally) and `chi_sim` (simplified Chinese) are installed with Warden; any other Tesseract
+     * language needs its model (`ocr_models_dir`, or its npm package). The detector's lexicons read
+     * English and Chinese, and Spanish, Portuguese, French, German, Russian, Japanese and Korean
+     * for their main phrases.
      */
-    ocr_languages: z.array(z.enum(['eng', 'chi_sim'])).min(1).default(['eng', 'chi_sim']),
+    ocr_languages: z.array(z.string().regex(/^[a-z]{3}(?:_[a-z]{2,8})?$/, 'a Tesseract language code: eng, chi_sim, jpn, kor, rus...')).min(1).max(8).default(['eng', 'chi_sim']),
+    /**
+     * A folder of Tesseract models (`<code>.traineddata`, gzipped or not; tessdata_best's LSTM
+     * models) for languages in `ocr_languages` not installed with Warden: `jpn`, `kor`, `rus`...
+     * A language's npm package (`@tesseract.js-data/<code>`) serves too. Checked at start.
+     */
+    ocr_models_dir: z.string().min(1).nullable().default(null),
     /**
      * Images recognised per PDF: on its pages with (next to) no text layer, scans, and with
      * `ocr_pictures` pictures on its other pages. Further scanned pages are counted unread.

@@ -54,7 +54,7 @@ export async function runDocumentsCli(argv: string[], io: DocumentsCliIo = defau
   }
   const reader = new DocumentReader({
     timeoutMs: c.timeout_ms, memoryMb: c.memory_mb, maxPages: c.max_pages, maxBytes: c.max_bytes, maxQueueBytes: Number.MAX_SAFE_INTEGER, cacheEntries: 0,
-    ocr: c.read_images ? { timeoutMs: c.ocr_timeout_ms, maxImagePixels: c.max_image_pixels, perPdf: c.ocr_images_per_pdf, pictures: c.ocr_pictures, languages: c.ocr_languages } : null,
+    ocr: c.read_images ? { timeoutMs: c.ocr_timeout_ms, maxImagePixels: c.max_image_pixels, perPdf: c.ocr_images_per_pdf, pictures: c.ocr_pictures, languages: c.ocr_languages, modelsDir: c.ocr_models_dir } : null,
   });
   let allRead = true;
   const out: object[] = [];

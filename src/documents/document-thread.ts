@@ -31,8 +31,8 @@ function remember(key: string, value: Read): void {
 async function recognise(id: number, bytes: Uint8Array): Promise<string> {
   port.postMessage({ type: 'ocr', id } satisfies FromDocumentThread);
   try {
-    await loadOcr(init.ocr!.languages);
-    return await ocrText(bytes, init.maxChars, init.ocr!.languages);
+    await loadOcr(init.ocr!.languages, init.ocr!.modelsDir);
+    return await ocrText(bytes, init.maxChars, init.ocr!.languages, init.ocr!.modelsDir);
   } finally {
     port.postMessage({ type: 'ocr-done', id } satisfies FromDocumentThread);
   }

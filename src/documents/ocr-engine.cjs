@@ -4,8 +4,10 @@
 // TypeScript loader, from source too.
 // - What the native libraries print on a broken image (libpng's "Read Error" and the like) is
 //   kept out of the gateway's log; the reader reports every failure as a result.
-// - Each language's model is read from its own npm package (@tesseract.js-data/<code>), where
-//   tesseract.js wants them all in one folder: nothing is fetched, copied or written.
+// - Each language's model is read from the models folder ocr.ts names as `langPath`
+//   (documents.ocr_models_dir: <code>.traineddata, gzipped or not) or, when it is not there or
+//   there is no folder (`warden-tessdata`), from its own npm package (@tesseract.js-data/<code>),
+//   where tesseract.js wants them all in one folder: nothing is fetched, copied or written.
 // An error thrown here ends the document thread too (tesseract.js does not listen for its
 // thread's errors): the reader reports that document failed, not the document's doing (it was
 // being recognised), and starts a new thread.
@@ -20,18 +22,26 @@ const worker = require('tesseract.js/src/worker-script/index.js');
 require('tesseract.js/src/worker-script/node/index.js');
 const cache = require('tesseract.js/src/worker-script/node/cache.js');
 
-/** The folder ocr.ts names as `langPath`: each file in it is a language package's model. */
-const MODELS = 'warden-tessdata';
-const MODEL_FILE = /^warden-tessdata\/([a-z_]+)\.traineddata\.gz$/;
+/** The folder ocr.ts names as `langPath` when there is no models folder: each file in it is a language package's model. */
+const PACKAGES = 'warden-tessdata';
+const MODEL_FILE = /^(.*)\/([a-z_]+)\.traineddata\.gz$/;
+
+/** A file's bytes, or undefined when it is not there. */
+const readIfThere = (path) => readFile(path).catch((err) => { if (err.code === 'ENOENT') return undefined; throw err; });
 worker.setAdapter({
   getCore: require('tesseract.js/src/worker-script/node/getCore.js'),
   gunzip: require('tesseract.js/src/worker-script/node/gunzip.js'),
   fetch: () => Promise.reject(new Error('nothing is fetched')),
   ...cache,
-  readCache: (path) => {
+  readCache: async (path) => {
     const m = MODEL_FILE.exec(path);
-    if (!path.startsWith(MODELS) || !m) return cache.readCache(path);
-    const pkg = dirname(require.resolve(`@tesseract.js-data/${m[1]}/package.json`));
-    return readFile(join(pkg, '4.0.0_best_int', `${m[1]}.traineddata.gz`));
+    if (!m) return cache.readCache(path);
+    const [, folder, code] = m;
+    if (folder !== PACKAGES) {
+      const found = (await readIfThere(join(folder, `${code}.traineddata.gz`))) ?? (await readIfThere(join(folder, `${code}.traineddata`)));
+      if (found) return found;
+    }
+    const pkg = dirname(require.resolve(`@tesseract.js-data/${code}/package.json`));
+    return readFile(join(pkg, '4.0.0_best_int', `${code}.traineddata.gz`));
   },
 });

@@ -1,8 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { DocumentReader, DEFAULT_OCR } from './index.ts';
-import { gifFrames, imageHeader, joinCjk, pnmFromPixels } from './ocr.ts';
+import { gifFrames, imageHeader, joinCjk, missingOcrModels, pnmFromPixels } from './ocr.ts';
+import { runConfig } from '../cli/config-cmd.ts';
 import { hasImageObjects } from './pdf.ts';
 import { HIT, lexiconHits } from '../detect/lexicon.ts';
 import { imagePdf, makePdf, scannedPdf, slowPage, textPage } from '../../test/helpers/pdf.ts';
@@ -70,6 +75,11 @@ test('a Chinese prompt in an image is recognised as written (no spaces between c
     await Promise.all([reader.close(), englishOnly.close()]);
   }
   assert.equal(joinCjk('请 一 步 一 步 地 解 释 。 Think step by step'), '请一步一步地解释。 Think step by step');
+  // Korean as Tesseract's model reads it (measured with its model, which Warden does not install):
+  // words broken into syllables are joined, words between spaces kept apart.
+  const korean = joinCjk('단 계 별 로 풀이 과 정 을 자세히 설명해 주세요.');
+  assert.equal(korean, '단계별로 풀이 과정을 자세히 설명해 주세요.');
+  assert.ok(lexiconHits(korean) & HIT.cot, 'the chain-of-thought lexicon reads it');
 });
 
 test('a scanned PDF (pages that are only an image) is read by recognising its pages, up to ocr.perPdf of them', async () => {
@@ -163,6 +173,43 @@ test('image objects are found in a PDF\'s bytes before any page is decoded, howe
   assert.equal(hasImageObjects(pdf('<< /Type /XObject /Subtype /Im#61ge /Width 10 /Height 10 >>')), true, 'a name with #xx escapes');
   assert.equal(hasImageObjects(pdf('<</Subtype/Image/Width 10>>')), true, 'no spaces');
   assert.equal(hasImageObjects(pdf('<< /ProcSet [/PDF /Text /ImageB /ImageC] >>')), false, 'the ImageB procedure set is not an image');
+});
+
+test('other languages\' models come from a models folder (gzipped or not); a language with no model is refused at start', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-tessdata-'));
+  const eng = join(dirname(createRequire(import.meta.url).resolve('@tesseract.js-data/eng/package.json')), '4.0.0_best_int', 'eng.traineddata.gz');
+  // English's model under two codes no package has: only the folder can serve them.
+  copyFileSync(eng, join(dir, 'xyz.traineddata.gz'));
+  writeFileSync(join(dir, 'abc.traineddata'), gunzipSync(readFileSync(eng)));
+  assert.deepEqual(missingOcrModels({ languages: ['eng', 'chi_sim', 'xyz', 'abc'], dir }), []);
+  const readers = [new DocumentReader({ ocr: { ...DEFAULT_OCR, languages: ['xyz'], modelsDir: dir } }), new DocumentReader({ ocr: { ...DEFAULT_OCR, languages: ['abc'], modelsDir: dir } })];
+  try {
+    for (const reader of readers) {
+      const r = await reader.read(b64(PNG), 'acct_a', 'image');
+      assert.equal(r.result, 'read', r.error);
+      assert.match(r.text, FIRST_LINE);
+    }
+  } finally {
+    await Promise.all(readers.map((r) => r.close()));
+  }
+  // Missing: named, with where to put it.
+  assert.throws(() => new DocumentReader({ ocr: { ...DEFAULT_OCR, languages: ['eng', 'qqq'], modelsDir: dir } }), /documents\.ocr_languages: no model for 'qqq': put qqq\.traineddata .* or install the npm package @tesseract\.js-data\/qqq/);
+  assert.throws(() => new DocumentReader({ ocr: { ...DEFAULT_OCR, languages: ['xyz'] } }), /no model for 'xyz'/, 'without the folder');
+  assert.match(missingOcrModels({ languages: ['../eng'], dir: null })[0], /not a Tesseract language code/);
+  assert.doesNotThrow(() => new DocumentReader({ ocr: null, }), 'images not read: no model needed');
+  // `warden config check` says so too.
+  const config = join(dir, 'warden.yaml');
+  writeFileSync(config, `documents:\n  ocr_languages: [eng, jpn]\n  ocr_models_dir: ${dir}\n`);
+  const errors: string[] = [];
+  const error = console.error;
+  console.error = (s: string) => errors.push(s);
+  try {
+    assert.equal(await runConfig(['check', '--config', config]), 1);
+  } finally {
+    console.error = error;
+  }
+  assert.match(errors.join('\n'), /documents\.ocr_languages: no model for 'jpn'/);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('a black-and-white scan (one bit per pixel, as CCITT and JBIG2 scans decode) is recognised', async () => {

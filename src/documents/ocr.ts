@@ -1,7 +1,8 @@
 /**
  * The text of images, read with Tesseract (tesseract.js: Tesseract compiled to WebAssembly, with
  * its English and simplified Chinese LSTM models shipped in npm packages, so nothing is fetched;
- * the detector's lexicons read both). Runs in the document
+ * the detector's lexicons read both; other languages' models from npm packages an operator
+ * installs, or from a folder, `documents.ocr_models_dir`). Runs in the document
  * thread (document-thread.ts), never on the gateway's: recognising a page of text takes one or two
  * seconds of CPU.
  *
@@ -14,6 +15,7 @@
  * with, so the time limit is what bounds it.
  */
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { imageSize } from 'image-size';
@@ -97,9 +99,34 @@ export function checkImage(bytes: Uint8Array, maxImagePixels: number): { width: 
   return head;
 }
 
-/** Languages whose models are installed (`@tesseract.js-data/<code>`), in the order Tesseract tries them. */
+/** Languages whose models are installed with Warden (`@tesseract.js-data/<code>`). */
 export const OCR_LANGUAGES = ['eng', 'chi_sim'] as const;
-export type OcrLanguage = (typeof OCR_LANGUAGES)[number];
+/** A Tesseract language code (`eng`, `chi_sim`, `jpn`, `kor`, `rus`...): its model is `<code>.traineddata`. */
+export type OcrLanguage = string;
+export const OCR_LANGUAGE_CODE = /^[a-z]{3}(?:_[a-z]{2,8})?$/;
+
+/** Where each language's model is read from: the models folder (`<code>.traineddata`, gzipped or not), else its npm package. */
+export interface OcrModels { languages: readonly OcrLanguage[]; dir: string | null }
+
+/**
+ * The languages whose model is in neither place, each with what to do about it; empty when all
+ * are there. Checked when Warden starts, so that a language missing is a configuration error,
+ * not every image failing later.
+ */
+export function missingOcrModels({ languages, dir }: OcrModels): string[] {
+  const problems: string[] = [];
+  const require = createRequire(import.meta.url);
+  for (const code of languages) {
+    if (!OCR_LANGUAGE_CODE.test(code)) { problems.push(`'${code}' is not a Tesseract language code (eng, chi_sim, jpn, kor...)`); continue; }
+    if (dir && (existsSync(join(dir, `${code}.traineddata.gz`)) || existsSync(join(dir, `${code}.traineddata`)))) continue;
+    try {
+      const pkg = require.resolve(`@tesseract.js-data/${code}/package.json`);
+      if (existsSync(join(pkg, '..', '4.0.0_best_int', `${code}.traineddata.gz`))) continue;
+    } catch { /* not installed */ }
+    problems.push(`no model for '${code}': put ${code}.traineddata (Tesseract's tessdata_best) in ${dir ? `documents.ocr_models_dir (${dir})` : 'a folder named by documents.ocr_models_dir'}, or install the npm package @tesseract.js-data/${code}`);
+  }
+  return problems;
+}
 
 let engine: Promise<TesseractWorker> | null = null;
 let engineLanguages = '';
@@ -122,17 +149,19 @@ function engineScript(): string {
  * send no images never pays). It runs in a thread of its own, started by this (document) thread,
  * which ends with it.
  */
-export function loadOcr(languages: readonly OcrLanguage[] = ['eng']): Promise<TesseractWorker> {
+export function loadOcr(languages: readonly OcrLanguage[] = ['eng'], modelsDir: string | null = null): Promise<TesseractWorker> {
   const langs = languages.join('+');
-  if (engine && engineLanguages !== langs) { const old = engine; engine = null; void old.then((w) => w.terminate(), () => {}); }
-  engineLanguages = langs;
+  const key = `${langs}\u0000${modelsDir ?? ''}`;
+  if (engine && engineLanguages !== key) { const old = engine; engine = null; void old.then((w) => w.terminate(), () => {}); }
+  engineLanguages = key;
   engine ??= (async () => {
     const workerPath = engineScript();
     const { createWorker, OEM } = (await import('tesseract.js')).default;
-    // `warden-tessdata`: ocr-engine.cjs reads each model from its own package. cacheMethod none:
-    // never written anywhere. An errorHandler, or tesseract.js throws each failed recognition out
-    // of this thread as well as rejecting it (a broken image would cost the thread).
-    return createWorker(langs, OEM.LSTM_ONLY, { langPath: 'warden-tessdata', gzip: true, cacheMethod: 'none', workerPath, errorHandler: () => {} });
+    // `warden-tessdata`: ocr-engine.cjs reads each model from its own package; a models folder
+    // first when there is one. cacheMethod none: never written anywhere. An errorHandler, or
+    // tesseract.js throws each failed recognition out of this thread as well as rejecting it (a
+    // broken image would cost the thread).
+    return createWorker(langs, OEM.LSTM_ONLY, { langPath: modelsDir ?? 'warden-tessdata', gzip: true, cacheMethod: 'none', workerPath, errorHandler: () => {} });
   })().catch((err: unknown) => {
     engine = null;
     throw err instanceof OcrUnavailable ? err : new OcrUnavailable(`Tesseract could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
@@ -145,8 +174,8 @@ export function loadOcr(languages: readonly OcrLanguage[] = ['eng']): Promise<Te
  * pdf.ts made. Throws OcrUnavailable when Tesseract cannot load; a decoder's failure (a broken
  * image) is tesseract.js's own error.
  */
-export async function ocrText(bytes: Uint8Array, maxChars: number, languages: readonly OcrLanguage[] = ['eng']): Promise<string> {
-  const ocr = await loadOcr(languages);
+export async function ocrText(bytes: Uint8Array, maxChars: number, languages: readonly OcrLanguage[] = ['eng'], modelsDir: string | null = null): Promise<string> {
+  const ocr = await loadOcr(languages, modelsDir);
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const { data } = await ocr.recognize(buf, {}, { text: true, blocks: false, hocr: false, tsv: false });
   const text = joinCjk(data.text.trim());
@@ -156,9 +185,16 @@ export async function ocrText(bytes: Uint8Array, maxChars: number, languages: re
 /** Han, kana and CJK punctuation (ideographs and their full-width marks). */
 const CJK = '\\u3000-\\u30ff\\u3400-\\u4dbf\\u4e00-\\u9fff\\uf900-\\ufaff\\uff00-\\uffef';
 const CJK_GAP = new RegExp(`(?<=[${CJK}]) +(?=[${CJK}])`, 'g');
-/** Tesseract's Chinese model puts a space between characters; written Chinese has none (and the lexicons match it so). */
+/** Two or more Hangul syllables standing alone, one space apart ("단 계 별 로"). */
+const HANGUL_SINGLES = /(?<![\uac00-\ud7a3])[\uac00-\ud7a3](?: [\uac00-\ud7a3](?![\uac00-\ud7a3]))+/g;
+/**
+ * Tesseract's Chinese model puts a space between characters; written Chinese has none (and the
+ * lexicons match it so). Its Korean model splits many words into syllables ("단 계 별 로" for
+ * 단계별로) where written Korean puts spaces between words: a run of syllables standing alone is
+ * joined (a sentence of one-syllable words is joined too, which the lexicons do not mind).
+ */
 export function joinCjk(text: string): string {
-  return text.replace(CJK_GAP, '');
+  return text.replace(CJK_GAP, '').replace(HANGUL_SINGLES, (run) => run.replaceAll(' ', ''));
 }
 
 /** pdf.js's decoded image kinds (ImageKind). */

@@ -29,7 +29,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { resolveWorkerEntry, startWorker, type WorkerEntry } from '../store/worker-entry.ts';
-import type { OcrLanguage } from './ocr.ts';
+import { missingOcrModels, type OcrLanguage } from './ocr.ts';
 
 /** What became of one document. */
 export type DocumentResult =
@@ -120,9 +120,11 @@ export interface OcrLimits {
   pictures: boolean;
   /** Languages recognised (their models are tried in this order; each one more costs time). */
   languages: readonly OcrLanguage[];
+  /** A folder of Tesseract models for languages not installed as npm packages (see missingOcrModels), or null. */
+  modelsDir: string | null;
 }
 
-export const DEFAULT_OCR: OcrLimits = { timeoutMs: 10_000, maxImagePixels: 25_000_000, perPdf: 2, pictures: true, languages: ['eng', 'chi_sim'] };
+export const DEFAULT_OCR: OcrLimits = { timeoutMs: 10_000, maxImagePixels: 25_000_000, perPdf: 2, pictures: true, languages: ['eng', 'chi_sim'], modelsDir: null };
 
 export const DEFAULT_DOCUMENT_READER: Omit<DocumentReaderOptions, 'onResult' | 'entry'> = {
   threads: 1, maxQueue: 256, maxQueueBytes: 256 * 1024 * 1024, maxPendingPerOwner: 16, maxPerRequest: 32, maxWaitMs: 10_000, timeoutMs: 2_000, memoryMb: 256,
@@ -264,8 +266,12 @@ export class DocumentReader {
   /** Threads started so far (restarts after timeouts and deaths included). */
   threadsStarted = 0;
 
+  /** Throws when a language of `ocr.languages` has no model (a configuration error, said at start rather than by every image). */
   constructor(opts: Partial<DocumentReaderOptions> = {}) {
     this.opts = { ...DEFAULT_DOCUMENT_READER, ...opts };
+    const ocr = this.opts.ocr;
+    const missing = ocr ? missingOcrModels({ languages: ocr.languages, dir: ocr.modelsDir }) : [];
+    if (missing.length) throw new Error(`documents.ocr_languages: ${missing.join('; ')}`);
     this.entry = opts.entry ?? resolveWorkerEntry(import.meta.url, 'document-thread', { preload: PDFJS_MODULES });
     this.slots = Array.from({ length: Math.max(1, this.opts.threads) }, () => ({ worker: null, ready: false, job: null, timer: null, partial: '', rssAtStart: -1, inOcr: false, deadline: 0, remainingMs: 0 }));
   }
@@ -543,7 +549,7 @@ export class DocumentReader {
     const ocr = this.opts.ocr;
     const init: DocumentThreadInit = {
       maxPages: this.opts.maxPages, maxChars: this.opts.maxChars, cacheEntries: this.opts.cacheEntries,
-      ocr: ocr ? { maxImagePixels: ocr.maxImagePixels, perPdf: ocr.perPdf, pictures: ocr.pictures, languages: [...ocr.languages] } : null,
+      ocr: ocr ? { maxImagePixels: ocr.maxImagePixels, perPdf: ocr.perPdf, pictures: ocr.pictures, languages: [...ocr.languages], modelsDir: ocr.modelsDir } : null,
     };
     const worker = startWorker(this.entry, {
       workerData: init,

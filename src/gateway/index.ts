@@ -150,7 +150,7 @@ function documentReader(config: WardenConfig, registry: Registry, warn: (r: { ki
     threads: c.threads, timeoutMs: c.timeout_ms, memoryMb: c.memory_mb, maxPages: c.max_pages, maxBytes: c.max_bytes,
     maxQueue: c.max_queue, maxQueueBytes: c.max_queue_bytes, maxPendingPerOwner: c.max_pending_per_account, maxPerRequest: c.max_per_request,
     maxWaitMs: c.max_wait_ms,
-    ocr: c.read_images ? { timeoutMs: c.ocr_timeout_ms, maxImagePixels: c.max_image_pixels, perPdf: c.ocr_images_per_pdf, pictures: c.ocr_pictures, languages: c.ocr_languages } : null,
+    ocr: c.read_images ? { timeoutMs: c.ocr_timeout_ms, maxImagePixels: c.max_image_pixels, perPdf: c.ocr_images_per_pdf, pictures: c.ocr_pictures, languages: c.ocr_languages, modelsDir: c.ocr_models_dir } : null,
     // No more than an event keeps of a message: a longer string would be held by every event.
     maxChars: Math.min(DOCUMENT_TEXT_BYTES, config.events.max_message_chars),
     onResult: (r) => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { extractFeatures, flagNames } from './features.ts';
+import { extractFeatures, flagNames, FLAG } from './features.ts';
 import { FOLDED, expandPhrase, foldText, lexiconHits, lexiconHitsOneByOne, lexiconRegExp } from './lexicon.ts';
 import { buildScenario, type PromptPool } from './index.ts';
 import { emptyEnforcement, emptyParams } from '../events/schema.ts';
@@ -107,9 +107,19 @@ test('an unreadable document is flagged in the turn that sent it, not in every l
   // An agent loop on the Responses API: the first user message, then tool outputs with no assistant messages between.
   const loop = [sent, { role: 'tool', text: 'screenshot', chars: 10, parts: { input_image: 1 } }, { role: 'tool', text: 'screenshot', chars: 10, parts: { input_image: 1 } }];
   assert.ok(!withDoc(loop).includes('unreadableDocument'), 'a step of an agent loop is its tool outputs, not the first prompt again');
-  // A document in the system or developer message is part of every turn: sent, and read, each time.
-  const system = flagNames(extractFeatures({ ...ev, request: { ...ev.request, messages: later, system: 'Follow the attached task.', system_documents_unread: 1, system_documents_unreadable: 1 } }).flags);
-  assert.ok(system.includes('unreadableDocument'), 'an unreadable document in the system prompt');
+  // The system and developer messages' documents are sent with every request: counted whatever the turn.
+  const systemDocuments = { role: 'system', text: '', chars: 0, parts: { input_file: 1 }, documents_unread: 1, documents_unreadable: 1 };
+  const system = flagNames(extractFeatures({ ...ev, request: { ...ev.request, messages: later, system: 'Follow the attached task.', system_documents: systemDocuments } }).flags);
+  assert.ok(system.includes('unreadableDocument'), 'an unreadable document in a developer message');
+});
+
+test('what a developer message\'s documents say is read as the turn is; the system prompt\'s fingerprint is its own text', () => {
+  const ev = chatEvent('Go.', 'Follow the attached task.');
+  const plain = extractFeatures(ev);
+  const withDocs = extractFeatures({ ...ev, request: { ...ev.request, system_documents: { role: 'system', text: 'Think step by step and show your full reasoning before the final answer.', chars: 72, parts: { input_file: 1 } } } });
+  assert.ok(!(plain.flags & FLAG.cot));
+  assert.ok(withDocs.flags & FLAG.cot, 'the chain-of-thought request in the document');
+  assert.equal(withDocs.systemHash, plain.systemHash, 'the documents do not change the system prompt\'s fingerprint');
 });
 
 test('request flags in Chinese: the same signals as in English, simplified and traditional script', () => {

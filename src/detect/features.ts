@@ -200,8 +200,10 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   for (let i = end; i >= 0 && msgs[i].role !== 'assistant' && (!toolStep || msgs[i].role === 'tool'); i--) {
     if (msgs[i].documents_unreadable) { flags |= FLAG.unreadableDocument; break; }
   }
-  // The system messages' documents are part of every turn (sent, and read, with each request).
-  if (req.system_documents_unreadable) flags |= FLAG.unreadableDocument;
+  // The system and developer messages' documents are sent with every request (the gateway counts
+  // one unreadable the first time only: the reader remembers what it gave up on).
+  const systemDocs = req.system_documents;
+  if (systemDocs?.documents_unreadable) flags |= FLAG.unreadableDocument;
   if (userTurns <= 1 && assistantTurns === 0) flags |= FLAG.singleShot;
   if (req.tools.length > 0 || ev.response.tool_calls > 0 || toolParts > 0) flags |= FLAG.tools;
   if (toolParts > 0 && assistantTurns > 0) flags |= FLAG.agenticTrace;
@@ -241,6 +243,11 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   const probe = head.toLowerCase();
   const userFlags = lexicalFlags(probe, (sysFlags & REWRITE_SEEN) !== 0);
   flags |= (sysFlags & ~FOLD_SEEN) | userFlags;
+  // What the system and developer messages' documents say is read as the turn is (a prompt put
+  // in a developer message's PDF is a prompt); not cached like the system prompt: it can change
+  // with every request.
+  const docText = systemDocs?.text;
+  if (docText) flags |= lexicalFlags((docText.length > SCAN_CHARS ? docText.slice(0, 900) + '\n' + docText.slice(-400) : docText).toLowerCase(), (flags & REWRITE_SEEN) !== 0) & ~FOLD_SEEN;
   // A sensitive rewrite may put the instruction in one place and the topic in the other.
   if ((flags & REWRITE_SEEN) && (flags & SENSITIVE_SEEN)) flags |= FLAG.sensitiveRewrite;
   flags &= ~(REWRITE_SEEN | SENSITIVE_SEEN | FOLD_SEEN);

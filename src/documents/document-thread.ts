@@ -9,13 +9,17 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { lowerThreadPriority } from '../store/worker-entry.ts';
 import { loadPdfJs, looksLikePdf, pdfText } from './pdf.ts';
 import { checkImage, ImageRefused, loadOcr, OcrUnavailable, ocrText } from './ocr.ts';
-import type { FromDocumentThread, DocumentThreadInit, ToDocumentThread } from './reader.ts';
+import type { FromDocumentThread, DocumentThreadInit, GivenUp, ToDocumentThread } from './reader.ts';
 
 lowerThreadPriority();
 const port = parentPort!;
 const init = workerData as DocumentThreadInit;
 type Read = { text: string; pages: number; pagesRead: number; imagesRecognised: number; imagesSkipped: number };
 const cache = new Map<string, Read>();
+/** Documents given up on (by this thread or one before it): answered as then, not read again. */
+const givenUp = new Map<string, GivenUp>(init.givenUp);
+/** As many as the reader remembers (reader.ts, GIVEN_UP_ENTRIES). */
+const GIVEN_UP_KEPT = 128;
 
 function remember(key: string, value: Read): void {
   if (init.cacheEntries <= 0) return;
@@ -38,7 +42,9 @@ async function recognise(id: number, bytes: Uint8Array): Promise<string> {
   }
 }
 
-async function readPdf(m: ToDocumentThread): Promise<Read | 'not_pdf'> {
+type Document = Extract<ToDocumentThread, { bytes: Uint8Array }>;
+
+async function readPdf(m: Document): Promise<Read | 'not_pdf'> {
   if (!looksLikePdf(m.bytes)) return 'not_pdf';
   // The buffer is this thread's own (transferred): pdf.js may take it over.
   return pdfText(m.bytes, {
@@ -48,14 +54,17 @@ async function readPdf(m: ToDocumentThread): Promise<Read | 'not_pdf'> {
   });
 }
 
-async function readImage(m: ToDocumentThread): Promise<Read> {
+async function readImage(m: Document): Promise<Read> {
   checkImage(m.bytes, init.ocr!.maxImagePixels);
   const text = await recognise(m.id, m.bytes);
   return { text, pages: 1, pagesRead: 1, imagesRecognised: 1, imagesSkipped: 0 };
 }
 
-async function read(m: ToDocumentThread): Promise<FromDocumentThread> {
+async function read(m: Document): Promise<FromDocumentThread> {
   const key = m.kind + ':' + createHash('sha256').update(m.bytes).digest('base64url');
+  const gaveUp = givenUp.get(key);
+  if (gaveUp) return { type: 'given-up', id: m.id, answer: gaveUp };
+  port.postMessage({ type: 'key', id: m.id, key } satisfies FromDocumentThread);
   const hit = cache.get(key);
   if (hit) {
     remember(key, hit);
@@ -77,6 +86,12 @@ async function read(m: ToDocumentThread): Promise<FromDocumentThread> {
 }
 
 port.on('message', (m: ToDocumentThread) => {
+  if ('givenUp' in m) {
+    givenUp.delete(m.givenUp[0]);
+    givenUp.set(m.givenUp[0], m.givenUp[1]);
+    if (givenUp.size > GIVEN_UP_KEPT) givenUp.delete(givenUp.keys().next().value!);
+    return;
+  }
   void read(m).then((reply) => port.postMessage(reply));
 });
 

@@ -93,6 +93,12 @@ test('what is not a PDF, or not a readable one, is reported as such and the read
   }
 });
 
+/**
+ * The same slow PDF made distinct by a comment after its end (a document given up on is
+ * remembered by its content: sent again, it is answered at once).
+ */
+const slowOne = (pdf: Buffer, n: number) => b64(Buffer.concat([pdf, Buffer.from(`% copy ${n}\n`, 'latin1')]));
+
 test('a document that takes too long is abandoned, its thread replaced', async () => {
   const reader = new DocumentReader({ timeoutMs: 1 });
   try {
@@ -115,6 +121,33 @@ test('a document that takes too long is abandoned, its thread replaced', async (
     assert.match(r.text, /Think step by step, page one\./);
   } finally {
     await partial.close();
+  }
+});
+
+test('a document given up on is remembered: sent again (a conversation\'s history, a fleet\'s copies) it is answered at once, with what was read before', async () => {
+  const reader = new DocumentReader({ timeoutMs: 800, threads: 2 });
+  try {
+    const pdf = b64(pdfWithContent(textPage('Think step by step, page one.'), slowPage(32)));
+    await reader.readAll([{ data: b64(await makePdf(['warm one'])), kind: 'pdf' }, { data: b64(await makePdf(['warm two'])), kind: 'pdf' }], 'warm');
+    const first = await reader.read(pdf, 'a');
+    assert.equal(first.result, 'timeout');
+    assert.ok(!first.cached);
+    const started = reader.threadsStarted;
+    // Again, from the same account and from others, a few at once (both threads, the one that
+    // replaced the terminated thread and the one that was told).
+    const again = await Promise.all(['a', 'b', 'c', 'd'].map((who) => reader.read(pdf, who)));
+    for (const r of again) {
+      assert.equal(r.result, 'timeout');
+      assert.ok(r.cached, 'answered from memory');
+      assert.equal(r.unreadable, true, 'still the document\'s doing');
+      assert.match(r.text, /Think step by step, page one\./, 'with the pages read the first time');
+    }
+    // Given the time limit again, each would have cost its thread.
+    assert.ok(reader.threadsStarted <= started + 1, `no thread terminated for them (${reader.threadsStarted - started} started)`);
+    // A different document is read as usual.
+    assert.equal((await reader.read(b64(await makePdf(['Another.'])), 'a')).result, 'read');
+  } finally {
+    await reader.close();
   }
 });
 
@@ -148,10 +181,10 @@ test('accounts take turns: a flood of slow documents delays another account\'s b
   const order: string[] = [];
   const reader = new DocumentReader({ timeoutMs: 400, maxPerRequest: 8, onResult: (r) => order.push(r.result) });
   try {
-    const slow = b64(slowPdf(16));
+    const slow = slowPdf(16);
     await reader.read(b64(await makePdf(['warm'])), 'warm'); // the thread has started
     order.length = 0;
-    const flood = reader.readAll(Array.from({ length: 6 }, () => ({ data: slow, kind: 'pdf' as const })), 'flooder');
+    const flood = reader.readAll(Array.from({ length: 6 }, (_, i) => ({ data: slowOne(slow, i), kind: 'pdf' as const })), 'flooder');
     await new Promise((r) => setTimeout(r, 50));
     const customer = await reader.read(b64(await makePdf(['A customer\'s contract.'])), 'customer');
     assert.equal(customer.result, 'read', customer.error);
@@ -172,10 +205,10 @@ test('lanes and groups: a fleet of many accounts gets its lane\'s share; a full 
   const reader = new DocumentReader({ timeoutMs: 400, maxQueue: 12 });
   const track = (label: string, p: Promise<DocumentReading>) => p.then((r) => { done.push(`${label}:${r.result}`); return r; });
   try {
-    const slow = b64(slowPdf(16));
+    const slow = slowPdf(16);
     await reader.read(b64(await makePdf(['warm'])), 'warm');
     // Eight new accounts of a fleet, one slow PDF each, in the second lane: eight groups.
-    const fleet = Array.from({ length: 8 }, (_, i) => track(`fleet${i}`, reader.read(slow, `fleet${i}`, 'pdf', { lane: 1 })));
+    const fleet = Array.from({ length: 8 }, (_, i) => track(`fleet${i}`, reader.read(slowOne(slow, i), `fleet${i}`, 'pdf', { lane: 1 })));
     await new Promise((r) => setTimeout(r, 50));
     // A verified customer, first lane: next after the one being read, not after eight turns.
     const customer = await track('customer', reader.read(b64(await makePdf(['A customer\'s contract.'])), 'customer', 'pdf', { lane: 0 }));
@@ -184,8 +217,8 @@ test('lanes and groups: a fleet of many accounts gets its lane\'s share; a full 
     // Accounts of one linked cluster share one line: two of them get one turn between another group's.
     await Promise.all(fleet);
     done.length = 0;
-    const linked = [0, 1, 2].map((i) => track(`linked${i}`, reader.read(slow, `linked${i}`, 'pdf', { group: 'cluster:c1', lane: 1 })));
-    const other = [0, 1].map((i) => track(`other${i}`, reader.read(slow, 'other', 'pdf', { lane: 1 })));
+    const linked = [0, 1, 2].map((i) => track(`linked${i}`, reader.read(slowOne(slow, 10 + i), `linked${i}`, 'pdf', { group: 'cluster:c1', lane: 1 })));
+    const other = [0, 1].map((i) => track(`other${i}`, reader.read(slowOne(slow, 20 + i), 'other', 'pdf', { lane: 1 })));
     await Promise.all([...linked, ...other]);
     assert.deepEqual(done, ['linked0:timeout', 'other0:timeout', 'linked1:timeout', 'other1:timeout', 'linked2:timeout'], 'turns alternate between the cluster and the other account');
   } finally {
@@ -196,11 +229,11 @@ test('lanes and groups: a fleet of many accounts gets its lane\'s share; a full 
   // document pushes out the newest of them; another of the fleet's accounts is refused.
   const lanes = new DocumentReader({ timeoutMs: 400, maxQueue: 4 });
   try {
-    const slow = b64(slowPdf(16));
+    const slow = slowPdf(16);
     await lanes.read(b64(await makePdf(['warm'])), 'warm');
-    const fleet = Array.from({ length: 5 }, (_, i) => lanes.read(slow, `fleet${i}`, 'pdf', { lane: 1 }));
+    const fleet = Array.from({ length: 5 }, (_, i) => lanes.read(slowOne(slow, i), `fleet${i}`, 'pdf', { lane: 1 }));
     await new Promise((r) => setTimeout(r, 50));
-    const late = await lanes.read(slow, 'fleet9', 'pdf', { lane: 1 });
+    const late = await lanes.read(slowOne(slow, 9), 'fleet9', 'pdf', { lane: 1 });
     assert.equal(late.result, 'busy', 'the fleet cannot push out its own lane\'s lines of one');
     const customer = await lanes.read(b64(await makePdf(['Trusted.'])), 'customer', 'pdf', { lane: 0 });
     assert.equal(customer.result, 'read', customer.error);
@@ -213,9 +246,9 @@ test('lanes and groups: a fleet of many accounts gets its lane\'s share; a full 
 
   const small = new DocumentReader({ timeoutMs: 400, maxQueue: 4 });
   try {
-    const slow = b64(slowPdf(16));
+    const slow = slowPdf(16);
     await small.read(b64(await makePdf(['warm'])), 'warm');
-    const flood = Array.from({ length: 6 }, () => small.read(slow, 'flooder'));
+    const flood = Array.from({ length: 6 }, (_, i) => small.read(slowOne(slow, i), 'flooder'));
     await new Promise((r) => setTimeout(r, 50));
     const customer = await small.read(b64(await makePdf(['Still read.'])), 'customer');
     assert.equal(customer.result, 'read', 'a full queue makes room for a shorter line');

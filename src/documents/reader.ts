@@ -23,6 +23,9 @@
  *   queue with its own documents, not with everyone's refusals.
  * - The documents of one request count as one of the account's `maxPendingPerOwner` requests; at
  *   most `maxPerRequest` of a request's are read.
+ * - A document given up on (too slow, too large in memory, its thread died) is remembered by its
+ *   content's hash: sent again (a conversation resends its documents every turn, a fleet its
+ *   bomb from every account) it is answered as before at once, not given another thread's time.
  * - `read()` and `readAll()` never reject: every outcome is a result the caller records.
  *
  * Protocol types are shared with the entry point, document-thread.ts.
@@ -138,15 +141,25 @@ export interface DocumentInput { data: string; kind: DocumentKind }
 /** Whose turn a request's documents wait for: their group's line (default: the account's own), in a lane (default 0). */
 export interface DocumentTurn { group?: string; lane?: number }
 
+/** How a document given up on was answered, to answer it so again (by its content's hash). */
+export interface GivenUp { result: 'timeout' | 'failed'; error?: string; text: string; unreadable: boolean }
+
 /** What a thread needs (plain data: it crosses the thread boundary). */
-export interface DocumentThreadInit { maxPages: number; maxChars: number; cacheEntries: number; ocr: Omit<OcrLimits, 'timeoutMs'> | null }
-export interface ToDocumentThread { id: number; bytes: Uint8Array; kind: DocumentKind }
+export interface DocumentThreadInit { maxPages: number; maxChars: number; cacheEntries: number; ocr: Omit<OcrLimits, 'timeoutMs'> | null; givenUp: [string, GivenUp][] }
+export type ToDocumentThread =
+  | { id: number; bytes: Uint8Array; kind: DocumentKind }
+  /** A document given up on (its thread may have been another): answer it so from now on. */
+  | { id: 0; givenUp: [string, GivenUp] };
 export type FromDocumentThread =
   /** pdf.js is loaded: documents may come (their time starts now, not while the thread starts). */
   | { type: 'ready' }
   | { type: 'unavailable'; error: string }
   /** The text of one more page of document `id` (kept if its reading is then given up). */
   | { type: 'page'; id: number; text: string }
+  /** Document `id`'s content hash, before it is read: remembered if its reading is given up. */
+  | { type: 'key'; id: number; key: string }
+  /** Document `id` was given up on before: answered as then. */
+  | { type: 'given-up'; id: number; answer: GivenUp }
   /**
    * An image of document `id` is about to be recognised (Tesseract loaded first, if need be): it
    * gets `ocr.timeoutMs`, the document's own time limit stopped meanwhile.
@@ -190,6 +203,8 @@ interface Slot {
   rssAtStart: number;
   /** An image of the document is being recognised (its own time limit stopped; a failure then is not the document's doing). */
   inOcr: boolean;
+  /** The document's content hash (from its thread), null until it is known. */
+  key: string | null;
   /** When the document's own time limit ends (while not recognising), and what is left of it while recognising, ms. */
   deadline: number;
   remainingMs: number;
@@ -263,6 +278,8 @@ export class DocumentReader {
   private dispatching = false;
   private dispatchAgain = false;
   private memoryWatch: NodeJS.Timeout | null = null;
+  /** Documents given up on, by content hash, oldest first (at most GIVEN_UP_ENTRIES). */
+  private readonly givenUp = new Map<string, GivenUp>();
   /** Threads started so far (restarts after timeouts and deaths included). */
   threadsStarted = 0;
 
@@ -273,7 +290,7 @@ export class DocumentReader {
     const missing = ocr ? missingOcrModels({ languages: ocr.languages, dir: ocr.modelsDir }) : [];
     if (missing.length) throw new Error(`documents.ocr_languages: ${missing.join('; ')}`);
     this.entry = opts.entry ?? resolveWorkerEntry(import.meta.url, 'document-thread', { preload: PDFJS_MODULES });
-    this.slots = Array.from({ length: Math.max(1, this.opts.threads) }, () => ({ worker: null, ready: false, job: null, timer: null, partial: '', rssAtStart: -1, inOcr: false, deadline: 0, remainingMs: 0 }));
+    this.slots = Array.from({ length: Math.max(1, this.opts.threads) }, () => ({ worker: null, ready: false, job: null, timer: null, partial: '', rssAtStart: -1, inOcr: false, key: null, deadline: 0, remainingMs: 0 }));
   }
 
   /** Documents waiting or being read. */
@@ -507,6 +524,7 @@ export class DocumentReader {
     slot.partial = '';
     slot.rssAtStart = -1; // read at the memory watch's next look, not on the request's time
     slot.inOcr = false;
+    slot.key = null;
     this.runClock(slot, worker, this.opts.timeoutMs);
     const bytes = job.bytes;
     worker.postMessage({ id: job.id, bytes, kind: job.kind } satisfies ToDocumentThread, [bytes.buffer as ArrayBuffer]);
@@ -527,7 +545,7 @@ export class DocumentReader {
       for (const slot of this.slots) {
         if (slot.job && slot.ready && slot.rssAtStart < 0) slot.rssAtStart = rss;
         else if (slot.job && slot.ready && slot.worker && rss - slot.rssAtStart > budget) {
-          this.drop(slot, slot.worker, empty('failed', `the document took more than ${this.opts.memoryMb} MiB of memory`, !slot.inOcr));
+          this.drop(slot, slot.worker, empty('failed', `the document took more than ${this.opts.memoryMb} MiB of memory`, !slot.inOcr), true);
         }
       }
       if (!this.slots.some((s) => s.job && s.ready)) this.watchMemory();
@@ -535,14 +553,28 @@ export class DocumentReader {
     this.memoryWatch.unref();
   }
 
-  /** Terminate `worker` and answer its document with `r`. */
-  private drop(slot: Slot, worker: Worker, r: DocumentReading): void {
+  /**
+   * Terminate `worker` and answer its document with `r`. `giveUp`: the document itself cost the
+   * thread (time, memory, a crash while reading it), so it is remembered and never read again.
+   */
+  private drop(slot: Slot, worker: Worker, r: DocumentReading, giveUp = false): void {
     if (slot.worker !== worker) return;
     slot.worker = null;
     slot.ready = false;
+    if (giveUp && slot.key && slot.job && (r.result === 'timeout' || r.result === 'failed')) {
+      this.rememberGivenUp(slot.key, { result: r.result, ...(r.error ? { error: r.error } : {}), text: slot.partial, unreadable: r.unreadable });
+    }
     this.settle(slot, r);
     void worker.terminate();
     this.dispatch();
+  }
+
+  /** Remember a document given up on, and tell the threads (a thread started later is told at its start). */
+  private rememberGivenUp(key: string, answer: GivenUp): void {
+    this.givenUp.delete(key);
+    this.givenUp.set(key, answer);
+    if (this.givenUp.size > GIVEN_UP_ENTRIES) this.givenUp.delete(this.givenUp.keys().next().value!);
+    for (const s of this.slots) s.worker?.postMessage({ id: 0, givenUp: [key, answer] } satisfies ToDocumentThread);
   }
 
   private start(slot: Slot): void {
@@ -550,6 +582,7 @@ export class DocumentReader {
     const init: DocumentThreadInit = {
       maxPages: this.opts.maxPages, maxChars: this.opts.maxChars, cacheEntries: this.opts.cacheEntries,
       ocr: ocr ? { maxImagePixels: ocr.maxImagePixels, perPdf: ocr.perPdf, pictures: ocr.pictures, languages: [...ocr.languages], modelsDir: ocr.modelsDir } : null,
+      givenUp: [...this.givenUp],
     };
     const worker = startWorker(this.entry, {
       workerData: init,
@@ -579,6 +612,13 @@ export class DocumentReader {
         if (slot.partial.length < this.opts.maxChars) slot.partial = (slot.partial + m.text).slice(0, this.opts.maxChars);
         return;
       }
+      if (m.type === 'key') { slot.key = m.key; return; }
+      if (m.type === 'given-up') {
+        const { result, error, text, unreadable } = m.answer;
+        this.settle(slot, { ...empty(result, error, unreadable), text, cached: true });
+        this.dispatch();
+        return;
+      }
       if (m.type === 'ocr') {
         // A recognition takes seconds where a PDF's text takes milliseconds: it gets its own
         // time, and the document's own limit waits (what is left of it runs on afterwards).
@@ -589,7 +629,7 @@ export class DocumentReader {
         slot.remainingMs = Math.max(0, slot.deadline - Date.now());
         if (slot.timer) clearTimeout(slot.timer);
         const ms = this.opts.ocr.timeoutMs;
-        slot.timer = setTimeout(() => this.drop(slot, worker, empty('timeout', `an image not recognised within ${ms} ms`, false)), ms);
+        slot.timer = setTimeout(() => this.drop(slot, worker, empty('timeout', `an image not recognised within ${ms} ms`, false), true), ms);
         return;
       }
       if (m.type === 'ocr-done') {
@@ -610,7 +650,7 @@ export class DocumentReader {
     const died = (err: Error | null) => {
       if (slot.worker !== worker) return;
       const code = (err as { code?: string } | null)?.code;
-      this.drop(slot, worker, empty('failed', code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'the document thread ran out of memory' : err?.message ?? 'the document thread stopped', !slot.inOcr));
+      this.drop(slot, worker, empty('failed', code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'the document thread ran out of memory' : err?.message ?? 'the document thread stopped', !slot.inOcr), true);
     };
     worker.on('error', died);
     worker.on('exit', () => died(null));
@@ -621,7 +661,7 @@ export class DocumentReader {
     if (slot.timer) clearTimeout(slot.timer);
     slot.deadline = Date.now() + ms;
     // pdf.js cannot be interrupted: the thread goes, the next document starts a new one.
-    slot.timer = setTimeout(() => this.drop(slot, worker, empty('timeout', `not read within ${this.opts.timeoutMs} ms`)), ms);
+    slot.timer = setTimeout(() => this.drop(slot, worker, empty('timeout', `not read within ${this.opts.timeoutMs} ms`), true), ms);
   }
 
   private settle(slot: Slot, r: DocumentReading): void {
@@ -655,6 +695,12 @@ export class DocumentReader {
     await Promise.all(exits);
   }
 }
+
+/**
+ * Documents given up on that are remembered (each with what was read of it before, at most
+ * `maxChars`): enough for the documents of the conversations and fleets of the last while.
+ */
+const GIVEN_UP_ENTRIES = 128;
 
 /** Results that are the document's doing, unless said otherwise (see DocumentReading.unreadable). */
 const UNREADABLE: ReadonlySet<DocumentResult> = new Set(['too_large', 'failed', 'timeout']);

@@ -71,15 +71,16 @@ test('without validation, a line that is not a readable event is named by line a
     // What other tools leave out is completed: no client, tools, params, counts or account facts.
     JSON.stringify({ id: 'sparse', ts: rows[3].ts, account_id: 'acct_2', request: { messages: [{ role: 'user', text: 'hi' }] }, response: { status: 200 } }),
     '[1, 2]',
+    JSON.stringify({ ...rows[1], request: { ...rows[1].request, system_documents: { role: 'system', text: '', chars: 0, documents_unreadable: '1' } } }),
   ].join('\n');
   await assert.rejects(async () => { for await (const _ of readEventsJsonl(chunked(Buffer.from(lines), 9), { validate: false })) void _; }, /events line 2: not JSON/);
   const skipped: Array<[number, string]> = [];
   const got: Array<Record<string, any>> = [];
   for await (const ev of readEventsJsonl(chunked(Buffer.from(lines), 9), { validate: false, onSkip: (line, problem) => skipped.push([line, problem]) })) got.push(ev as Record<string, any>);
   assert.deepEqual(got.map((e) => e.id), ['a', 'sparse']);
-  assert.equal(skipped.length, 4);
+  assert.equal(skipped.length, 5);
   assert.match(skipped[0][1], /^not JSON \(/);
-  assert.deepEqual(skipped.slice(1), [[3, 'request.messages: expected an array'], [4, 'response.output_tokens: expected a number'], [6, 'the line is not a JSON object']]);
+  assert.deepEqual(skipped.slice(1), [[3, 'request.messages: expected an array'], [4, 'response.output_tokens: expected a number'], [6, 'the line is not a JSON object'], [7, 'request.system_documents.documents_unreadable: expected a count']]);
   const sparse = got[1];
   assert.deepEqual([sparse.client.ip, sparse.request.tools, sparse.request.params.max_tokens, sparse.response.output_tokens, sparse.account], [null, [], null, 0, null]);
 });

@@ -71,6 +71,13 @@ export function readableEvent(ev: unknown): string | null {
     if (m.parts !== undefined && m.parts !== null && !isObject(m.parts)) return `request.messages.${i}.parts: expected an object of counts`;
   }
   if (!optional(req.system, 'string')) return 'request.system: expected a string or null';
+  const docs = req.system_documents;
+  if (docs !== undefined && docs !== null) {
+    if (!isObject(docs) || !optional(docs.text, 'string')) return 'request.system_documents: expected a message ({role, text, chars...})';
+    for (const k of ['documents_unread', 'documents_unreadable'] as const) {
+      if (docs[k] !== undefined && !(Number.isInteger(docs[k]) && (docs[k] as number) >= 0)) return `request.system_documents.${k}: expected a count`;
+    }
+  }
   if (req.tools === undefined || req.tools === null) req.tools = [];
   else if (!Array.isArray(req.tools)) return 'request.tools: expected an array of tool names';
   else for (let i = 0; i < req.tools.length; i++) if (typeof req.tools[i] !== 'string') return 'request.tools: expected an array of tool names';

@@ -96,13 +96,12 @@ export const EventRequest = z.object({
   /** Size of the request body in bytes. */
   bytes: z.number().int().nonnegative(),
   /**
-   * PDFs and images in system or developer messages (the Responses API takes them there) whose
-   * text is not (all) in `system`, and of those the ones the document itself kept from being
-   * read: as a message's `documents_unread` and `documents_unreadable`. Added in the same schema
-   * version (optional).
+   * The PDFs and images of the system and developer messages (the Responses API takes them
+   * there), read as a message's are: their text (not in `system`, whose text stays the
+   * messages' own), `parts`, `documents_unread`, `documents_unreadable`. Absent when those
+   * messages carry none. Added in the same schema version (optional).
    */
-  system_documents_unread: z.number().int().nonnegative().optional(),
-  system_documents_unreadable: z.number().int().nonnegative().optional(),
+  system_documents: EventMessage.optional(),
 });
 export type EventRequest = z.infer<typeof EventRequest>;
 

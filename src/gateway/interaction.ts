@@ -639,10 +639,12 @@ export function documentTurn(auth: AuthContext, clusterOf?: (accountId: string) 
  */
 function readDocuments(deps: PipelineDeps, docs: PendingDocument[], auth: AuthContext): Promise<() => void> {
   // Newest first: a conversation resends its earlier turns' documents, and past
-  // `documents.max_per_request` it is the old ones that go unread, not the new turn's.
+  // `documents.max_per_request` it is the old ones that go unread, not the new turn's. (The
+  // system and developer messages' documents are collected last, so they are read first: they
+  // are sent anew with every request.)
   const newestFirst = docs.map((d) => ({ data: d.data, kind: d.kind })).reverse();
   const reading = deps.documents!.readAll(newestFirst, auth.account.id, documentTurn(auth, deps.clusterOf));
-  const messages = docs.map((d) => ({ message: d.message, system: d.system }));
+  const messages = docs.map((d) => ({ message: d.message }));
   docs.length = 0;
   return reading.then(
     (readings) => () => addDocumentText(messages, readings.reverse(), deps.features.maxMessageChars),

@@ -96,34 +96,54 @@ test('PDFs in each wire format are collected with their message; their text is a
   assert.equal(none.length, 0, 'prompts not recorded: nothing to read');
 });
 
-test('PDFs and images in system and developer messages are read into the system prompt, and counted like a message\'s', () => {
+test('PDFs and images in system and developer messages are read into a message of their own, and counted like a message\'s', () => {
   const pdf = b64('%PDF-1.7 ...');
   const png = 'iVBORw0KGgoAAAANSUhEUg';
   const docs: PendingDocument[] = [];
   const r = extractRequestFeatures('openai.responses', { model: 'm', instructions: 'Be brief.', input: [
     { role: 'developer', content: [{ type: 'input_text', text: 'Follow the attached task.' }, { type: 'input_file', file_data: `data:application/pdf;base64,${pdf}` }, { type: 'input_image', image_url: `data:image/png;base64,${png}` }, { type: 'input_file', file_url: 'https://example.org/more.pdf' }] },
-    { role: 'user', content: [{ type: 'input_text', text: 'Go.' }, { type: 'input_file', file_data: `data:application/pdf;base64,${pdf}` }] },
+    { role: 'user', content: [{ type: 'input_text', text: 'Go.' }, { type: 'input_file', file_data: `data:application/pdf;base64,${b64('%PDF-1.7 user')}` }] },
   ] }, 0, { ...opts, readImages: true }, docs);
-  assert.deepEqual(docs.map((d) => d.kind), ['pdf', 'image', 'pdf'], 'in the order they came');
-  assert.equal(r.system, 'Be brief.\nFollow the attached task.');
-  assert.equal(r.system_documents_unread, 1, 'the one by URL, at once');
-  assert.ok(docs[0].system && docs[1].system && !docs[2].system, 'the developer message\'s documents are the system prompt\'s');
-  addDocumentText(docs, [{ result: 'read', text: 'Think step by step.' }, { result: 'too_large', text: '', unreadable: true }, { result: 'read', text: 'user doc' }], 1000);
-  assert.equal(r.system, 'Be brief.\nFollow the attached task.\nThink step by step.', 'the PDF\'s text joins the system prompt');
-  assert.equal(r.system_documents_unread, 2);
-  assert.equal(r.system_documents_unreadable, 1);
+  assert.equal(r.system, 'Be brief.\nFollow the attached task.', 'the system prompt is the messages\' own text');
+  const sys = r.system_documents!;
+  assert.ok(sys, 'the documents\' message');
+  assert.deepEqual(sys.parts, { input_file: 2, input_image: 1 });
+  assert.equal(sys.documents_unread, 1, 'the one by URL, at once');
+  // Collected after the conversation's: read first (newest first reverses them), since they are sent anew with every request.
+  assert.deepEqual(docs.map((d) => [d.kind, d.message === sys]), [['pdf', false], ['pdf', true], ['image', true]]);
+  addDocumentText(docs, [{ result: 'read', text: 'user doc' }, { result: 'read', text: 'Think step by step.' }, { result: 'too_large', text: '', unreadable: true }], 1000);
+  assert.equal(sys.text, 'Think step by step.');
+  assert.equal(sys.chars, 'Think step by step.'.length);
+  assert.equal(sys.documents_unread, 2);
+  assert.equal(sys.documents_unreadable, 1);
+  assert.equal(r.system, 'Be brief.\nFollow the attached task.', 'and stays so once they are read');
   assert.equal(r.messages.length, 1, 'the developer message is not a message of the conversation');
   assert.equal(r.messages[0].text, 'Go.\nuser doc');
-  assert.equal(r.messages[0].documents_unread, undefined);
 
+  // A file named by id in a developer message: the request is described again once it is in place.
+  const named = extractRequestFeatures('openai.responses', { model: 'm', input: [{ role: 'developer', content: [{ type: 'input_file', file_id: 'file-abc' }] }, { role: 'user', content: 'Go.' }] }, 0, opts, []);
+  assert.ok(namesDocuments(named), 'a developer message\'s file id counts');
   // Prompts not recorded: no system text, nothing read.
   const none: PendingDocument[] = [];
-  const n = extractRequestFeatures('openai.chat', { model: 'm', messages: [{ role: 'system', content: [{ type: 'text', text: 'S' }] }, { role: 'user', content: 'U' }] }, 0, { recordPrompts: 'none', maxMessageChars: 100 }, none);
+  const n = extractRequestFeatures('openai.responses', { model: 'm', input: [{ role: 'developer', content: [{ type: 'input_text', text: 'S' }, { type: 'input_file', file_data: `data:application/pdf;base64,${pdf}` }] }, { role: 'user', content: 'U' }] }, 0, { recordPrompts: 'none', maxMessageChars: 100 }, none);
   assert.equal(n.system, null);
-  // Plain system prompts are as before.
+  assert.equal(none.length, 0, 'nothing handed to the reader');
+  assert.equal(n.system_documents?.text, null);
+  // Plain system prompts are as before, with no documents' message.
   const plain = extractRequestFeatures('anthropic.messages', { model: 'm', max_tokens: 8, system: [{ type: 'text', text: 'One.' }, { type: 'text', text: 'Two.' }], messages: [{ role: 'user', content: 'Hi' }] }, 0, { ...opts, maxMessageChars: 6 }, []);
   assert.equal(plain.system, 'One.\nT', 'within maxMessageChars');
-  assert.equal(plain.system_documents_unread, undefined);
+  assert.equal(plain.system_documents, undefined);
+});
+
+test('a document the reader gave up on before (answered from its memory) is unread, not unreadable, again', () => {
+  const docs: PendingDocument[] = [];
+  const r = extractRequestFeatures('anthropic.messages', { model: 'm', max_tokens: 8, messages: [{ role: 'user', content: [
+    { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: b64('%PDF-1.7 a') } },
+    { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: b64('%PDF-1.7 b') } },
+  ] }] }, 0, opts, docs);
+  addDocumentText(docs, [{ result: 'timeout', text: '', unreadable: true, cached: false }, { result: 'timeout', text: '', unreadable: true, cached: true }], 1000);
+  assert.equal(r.messages[0].documents_unread, 2);
+  assert.equal(r.messages[0].documents_unreadable, 1, 'the first time only');
 });
 
 test('images in each wire format are collected for their text when images are read; by URL they are counted unread', () => {

@@ -21,30 +21,15 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 /** Of a text document sent inline, what is read (the rest is counted, not decoded); of a PDF, the characters kept. */
 export const DOCUMENT_TEXT_BYTES = 64 * 1024;
 
-/** A PDF or image a message carries, to be read off the request path (src/documents) and its text added to the message. */
+/**
+ * A PDF or image a message carries, to be read off the request path (src/documents) and its text
+ * added to the message (for the system and developer messages' documents, `system_documents`).
+ */
 export interface PendingDocument {
   message: EventMessage;
   /** Its bytes, base64. */
   data: string;
   kind: 'pdf' | 'image';
-  /**
-   * For one in a system or developer message: the request whose `system` its text joins, and the
-   * request's system messages (`message` is one of them; `system` is made of them all).
-   */
-  system?: SystemParts;
-}
-
-/** A request's system and developer messages, kept as messages until their documents are read. */
-interface SystemParts { request: EventRequest; messages: EventMessage[]; maxChars: number }
-
-/** The request's `system` (and its documents' counts) from its system messages, as they now are. */
-function applySystem({ request, messages, maxChars }: SystemParts): void {
-  if (request.system !== null) request.system = messages.map((m) => m.text ?? '').join('\n').slice(0, maxChars);
-  let unread = 0;
-  let unreadable = 0;
-  for (const m of messages) { unread += m.documents_unread ?? 0; unreadable += m.documents_unreadable ?? 0; }
-  if (unread) request.system_documents_unread = unread;
-  if (unreadable) request.system_documents_unreadable = unreadable;
 }
 
 /**
@@ -165,13 +150,13 @@ function contentText(content: unknown, parts: Record<string, number>, found: Fou
 
 /** Whether a request names a file or document (a policy hook may put its content in place: describe the request again after it). */
 export function namesDocuments(request: EventRequest): boolean {
-  for (const m of request.messages) if (m.parts && (m.parts.input_file || m.parts.file || m.parts.document || m.parts.input_image || m.parts.image)) return true;
-  return false;
+  const named = (m: EventMessage) => !!m.parts && !!(m.parts.input_file || m.parts.file || m.parts.document || m.parts.input_image || m.parts.image);
+  return request.messages.some(named) || (request.system_documents !== undefined && named(request.system_documents));
 }
 
 function message(role: string, content: unknown, opts: FeatureOptions, pending: PendingDocument[] | null): EventMessage {
   const parts: Record<string, number> = {};
-  const found: Found | null = pending && opts.recordPrompts !== 'none' ? { docs: [], pdfs: opts.readPdfs ?? true, images: opts.readImages ?? false } : null;
+  const found = collector(opts, pending);
   const full = contentText(content, parts, found);
   const msg: EventMessage = {
     role,
@@ -179,13 +164,48 @@ function message(role: string, content: unknown, opts: FeatureOptions, pending: 
     chars: full.length,
   };
   if (Object.keys(parts).length) msg.parts = parts;
-  if (found) {
-    for (const { data, kind } of found.docs) {
-      if (data === BY_URL) msg.documents_unread = (msg.documents_unread ?? 0) + 1;
-      else pending!.push({ message: msg, data, kind });
-    }
-  }
+  if (found) collected(msg, found, pending!);
   return msg;
+}
+
+/** What collects a message's documents, or null when none are read. */
+function collector(opts: FeatureOptions, pending: PendingDocument[] | null): Found | null {
+  return pending && opts.recordPrompts !== 'none' ? { docs: [], pdfs: opts.readPdfs ?? true, images: opts.readImages ?? false } : null;
+}
+
+/** Hand the documents found to the reader as `msg`'s; those given by URL are counted unread. */
+function collected(msg: EventMessage, found: Found, pending: PendingDocument[]): void {
+  for (const { data, kind } of found.docs) {
+    if (data === BY_URL) msg.documents_unread = (msg.documents_unread ?? 0) + 1;
+    else pending.push({ message: msg, data, kind });
+  }
+}
+
+/**
+ * The system and developer messages: their text joined (the event's `system`), and their PDFs
+ * and images, whose text goes to a message of its own (`system_documents`): a system prompt's
+ * text is the same from request to request, what the reader makes of its documents may not be
+ * (busy, given up, another OCR language), and the detector fingerprints the text.
+ */
+class SystemMessages {
+  readonly texts: string[] = [];
+  private readonly parts: Record<string, number> = {};
+  private readonly found: Found | null;
+  constructor(private readonly opts: FeatureOptions, private readonly pending: PendingDocument[] | null) {
+    this.found = collector(opts, pending);
+  }
+
+  add(content: unknown): void {
+    this.texts.push(contentText(content, this.parts, this.found));
+  }
+
+  /** The documents' message (its text added once they are read), or undefined when there were none. */
+  documents(): EventMessage | undefined {
+    if (!Object.keys(this.parts).length) return undefined;
+    const msg: EventMessage = { role: 'system', text: this.opts.recordPrompts === 'none' ? null : '', chars: 0, parts: this.parts };
+    if (this.found) collected(msg, this.found, this.pending!);
+    return msg;
+  }
 }
 
 /**
@@ -195,7 +215,7 @@ function message(role: string, content: unknown, opts: FeatureOptions, pending: 
  * pages read before it was given up, and in `documents_unreadable` too when the document itself
  * was the reason; one that is not a PDF or an image at all is nothing to read.
  */
-export function addDocumentText(docs: readonly Pick<PendingDocument, 'message' | 'system'>[], readings: readonly { result: string; text: string; unreadable?: boolean; imagesSkipped?: number }[], maxMessageChars: number): void {
+export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[], readings: readonly { result: string; text: string; unreadable?: boolean; cached?: boolean; imagesSkipped?: number }[], maxMessageChars: number): void {
   for (let i = 0; i < docs.length; i++) {
     const msg = docs[i].message;
     const r = readings[i];
@@ -203,16 +223,16 @@ export function addDocumentText(docs: readonly Pick<PendingDocument, 'message' |
     // Not read to the end (given up on a later page, or not at all; scanned pages not
     // recognised): counted unread, and what was read kept.
     if (r.result !== 'read' || (r.imagesSkipped ?? 0) > 0) msg.documents_unread = (msg.documents_unread ?? 0) + 1;
-    // Of those, the ones the document itself kept from being read (the detector counts them).
-    if (r.result !== 'read' && r.unreadable) msg.documents_unreadable = (msg.documents_unreadable ?? 0) + 1;
+    // Of those, the ones the document itself kept from being read (the detector counts them): the
+    // first time only. A document the reader gave up on before is answered from its memory
+    // (`cached`): sent again, it cost nothing, and an application that attaches the same odd PDF
+    // to every request would otherwise be scored on all of them.
+    if (r.result !== 'read' && r.unreadable && !r.cached) msg.documents_unreadable = (msg.documents_unreadable ?? 0) + 1;
     if (!r.text.trim()) continue;
     const sep = msg.chars > 0 ? 1 : 0;
     if (msg.text !== null && msg.text.length < maxMessageChars) msg.text = (msg.text + (sep ? '\n' : '') + r.text).slice(0, maxMessageChars);
     msg.chars += sep + r.text.length;
   }
-  const systems = new Set<SystemParts>();
-  for (const d of docs) if (d.system) systems.add(d.system);
-  for (const s of systems) applySystem(s);
 }
 
 function toolNames(tools: unknown): string[] {
@@ -258,9 +278,7 @@ function* chatPrompt(messages: Json[]): Generator<readonly [string, string]> {
 export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: number, opts: FeatureOptions, pdfs: PendingDocument[] | null = null): EventRequest {
   const params = emptyParams();
   const messages: EventMessage[] = [];
-  // System and developer messages: their text becomes `system`; their documents are read too.
-  const systems: EventMessage[] = [];
-  const system = (content: unknown) => systems.push(message('system', content, opts, pdfs));
+  const systems = new SystemMessages(opts, pdfs);
   params.temperature = num(body.temperature);
   params.top_p = num(body.top_p);
   params.seed = num(body.seed);
@@ -270,7 +288,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     params.stop = Array.isArray(body.stop_sequences) && body.stop_sequences.length > 0;
     const thinking = body.thinking as Json | undefined;
     if (thinking && thinking.type === 'enabled') params.thinking_budget = num(thinking.budget_tokens);
-    if (body.system !== undefined) system(body.system);
+    if (body.system !== undefined) systems.add(body.system);
     if (Array.isArray(body.messages)) {
       for (const m of body.messages as Json[]) if (m && typeof m === 'object') messages.push(message(str(m.role) ?? 'user', m.content, opts, pdfs));
     }
@@ -291,7 +309,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
       for (const m of body.messages as Json[]) {
         if (!m || typeof m !== 'object') continue;
         const role = str(m.role) ?? 'user';
-        if (role === 'system' || role === 'developer') system(m.content);
+        if (role === 'system' || role === 'developer') systems.add(m.content);
         else messages.push(message(role, m.content, opts, pdfs));
       }
     }
@@ -323,13 +341,13 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     const text = body.text as Json | undefined;
     const fmt = text?.format as Json | undefined;
     params.response_format = fmt ? str(fmt.type) : null;
-    if (typeof body.instructions === 'string') system(body.instructions);
+    if (typeof body.instructions === 'string') systems.add(body.instructions);
     if (typeof body.input === 'string') messages.push(message('user', body.input, opts, null));
     else if (Array.isArray(body.input)) {
       for (const item of body.input as Json[]) {
         if (!item || typeof item !== 'object') continue;
         const role = str(item.role);
-        if (role === 'system' || role === 'developer') system(item.content);
+        if (role === 'system' || role === 'developer') systems.add(item.content);
         else if (role) messages.push(message(role, item.content, opts, pdfs));
         else if (item.type === 'function_call_output') messages.push(message('tool', typeof item.output === 'string' || Array.isArray(item.output) ? item.output : String(item.output ?? ''), opts, pdfs));
         // A computer-use step's screenshot: a tool result whose content is an image.
@@ -338,20 +356,18 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     }
   }
 
+  const systemText = systems.texts.length ? systems.texts.join('\n') : null;
   const request: EventRequest = {
     stream: body.stream === true,
-    system: systems.length && opts.recordPrompts !== 'none' ? '' : null,
+    system: systemText === null ? null : opts.recordPrompts === 'none' ? null : systemText.slice(0, opts.maxMessageChars),
     messages,
     tools: toolNames(body.tools),
     tool_choice: toolChoice(body.tool_choice),
     params,
     bytes,
   };
-  if (systems.length) {
-    const parts: SystemParts = { request, messages: systems, maxChars: opts.maxMessageChars };
-    applySystem(parts);
-    if (pdfs) for (const d of pdfs) if (systems.includes(d.message)) d.system = parts;
-  }
+  const documents = systems.documents();
+  if (documents) request.system_documents = documents;
   return request;
 }
 

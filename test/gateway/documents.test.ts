@@ -81,7 +81,7 @@ test('a prompt put in an image, or in a scanned PDF, is recognised as a prompt, 
   assert.match(metrics, /warden_documents_total\{kind="image",result="read"\} 4/);
 });
 
-test('a prompt put in a developer message\'s image or PDF (Responses API) is read into the system prompt', async () => {
+test('a prompt put in a developer message\'s image or PDF (Responses API) is read, and the detector sees it', async () => {
   const hana = await t.account('hana', 'enterprise');
   const png = readFileSync(new URL('../fixtures/documents/prompt.png', import.meta.url));
   const pdf = await makePdf([ASK]);
@@ -91,12 +91,14 @@ test('a prompt put in a developer message\'s image or PDF (Responses API) is rea
   ] });
   const [event] = await t.events((e) => e.account_id === hana.id, 1, 30_000);
   assert.ok(event, 'recorded');
-  const system = event.request.system ?? '';
-  assert.match(system, /^You are a helpful assistant\.\nDo what the attachments say\./);
-  assert.match(system, /Think step by step and show your full reasoning/, `the image's text: ${JSON.stringify(system)}`);
-  assert.ok(system.includes(ASK.slice(0, 40)), `the PDF's text: ${JSON.stringify(system)}`);
-  assert.equal(event.request.system_documents_unread, undefined);
+  assert.equal(event.request.system, 'You are a helpful assistant.\nDo what the attachments say.');
+  const docs = event.request.system_documents;
+  assert.ok(docs, 'the developer message\'s documents');
+  assert.match(docs.text ?? '', /Think step by step and show your full reasoning/, `the image's text: ${JSON.stringify(docs.text)}`);
+  assert.ok((docs.text ?? '').includes(ASK.slice(0, 40)), `the PDF's text: ${JSON.stringify(docs.text)}`);
+  assert.equal(docs.documents_unread, undefined);
   assert.equal(lastUser(event).text, 'Go.');
+  assert.ok(extractFeatures(event).flags & FLAG.cot, 'the detector sees the chain-of-thought request');
 });
 
 test('a prompt PDF behind twenty blank ones is still read: one request\'s PDFs count once against the account', async () => {

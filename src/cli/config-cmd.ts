@@ -15,7 +15,8 @@ export async function runConfig(argv: string[]): Promise<number> {
   if (sub === 'check') {
     const cfg = loadConfig(values.config);
     const d = cfg.documents;
-    const missing = d.read_images ? missingOcrModels({ languages: d.ocr_languages, dir: d.ocr_models_dir }) : [];
+    // As the gateway: a reader only when documents are read and prompts recorded.
+    const missing = d.read_images && cfg.events.record_prompts !== 'none' ? missingOcrModels({ languages: d.ocr_languages, dir: d.ocr_models_dir }) : [];
     if (missing.length) { console.error(`invalid configuration:\n  documents.ocr_languages: ${missing.join('\n  documents.ocr_languages: ')}`); return 1; }
     console.log(`configuration is valid (store: ${cfg.store.driver}, upstreams: ${cfg.upstreams.length || 'built-in mock'})`);
     return 0;

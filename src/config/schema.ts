@@ -4,6 +4,7 @@
  * Documented in the README (Configuration) and by `warden config defaults`. Note (Zod 4): nested sections use `.prefault({})` so
  * that inner defaults apply when the section is omitted.
  */
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { limitsConfigSchema } from '../limits/config.ts';
 import { detectConfigSchema } from '../detect/config.ts';
@@ -116,24 +117,29 @@ export const configSchema = z.object({
      * English and Chinese, and Spanish, Portuguese, French, German, Russian, Japanese and Korean
      * for their main phrases.
      */
-    ocr_languages: z.array(z.string().regex(/^[a-z]{3}(?:_[a-z]{2,8})?$/, 'a Tesseract language code: eng, chi_sim, jpn, kor, rus...')).min(1).max(8).default(['eng', 'chi_sim']),
+    ocr_languages: z.array(z.string().regex(/^[a-z]{3}(?:_[a-z]{2,8}){0,2}$/, 'a Tesseract language code: eng, chi_sim, jpn, kor, rus...')).min(1).max(8)
+      .refine((langs) => new Set(langs).size === langs.length, 'each language once').default(['eng', 'chi_sim']),
     /**
-     * A folder of Tesseract models (`<code>.traineddata`, gzipped or not; tessdata_best's LSTM
-     * models) for languages in `ocr_languages` not installed with Warden: `jpn`, `kor`, `rus`...
-     * A language's npm package (`@tesseract.js-data/<code>`) serves too. Checked at start.
+     * A folder of Tesseract models (`<code>.traineddata`, gzipped or not: LSTM models, tessdata_fast
+     * or integer "best" ones as the npm packages ship; tessdata_best's float models are slower) for
+     * languages in `ocr_languages` not installed with Warden: `jpn`, `kor`, `rus`... A language's
+     * npm package (`@tesseract.js-data/<code>`) serves too. Checked at start; a relative path is
+     * from the directory Warden starts in.
      */
-    ocr_models_dir: z.string().min(1).nullable().default(null),
+    ocr_models_dir: z.string().min(1).nullable().default(null).transform((dir) => (dir === null ? null : resolve(dir))),
     /**
      * Images recognised per PDF: on its pages with (next to) no text layer, scans, and with
      * `ocr_pictures` pictures on its other pages. Further scanned pages are counted unread.
      */
     ocr_images_per_pdf: z.number().int().min(0).max(50).default(2),
     /**
-     * Recognise pictures on PDF pages that have text of their own too (in PDFs with image
-     * objects; pictures of 20,000 pixels or more): a prompt can be put in a picture under a page
-     * of cover text. Looking costs such PDFs' text pages about a third more reading time.
+     * Recognise pictures on PDF pages that have text of their own too (10,000 pixels to 1
+     * megapixel, within `ocr_images_per_pdf`): a prompt can be put in a picture under a page of
+     * cover text. Off by default: looking costs each such page about 1.6 times its reading (in
+     * PDFs whose bytes may hold images; at most 300 ms of it per PDF), and every picture found is
+     * recognised (0.1 s for a screenshot of a prompt, more for a figure full of text).
      */
-    ocr_pictures: z.boolean().default(true),
+    ocr_pictures: z.boolean().default(false),
     /** Threads reading PDFs, each one document at a time. */
     threads: z.number().int().min(1).max(16).default(1),
     /** A document not read within this is abandoned (its thread is terminated), ms. */

@@ -8,7 +8,7 @@ import { gunzipSync } from 'node:zlib';
 import { DocumentReader, DEFAULT_OCR } from './index.ts';
 import { gifFrames, imageHeader, joinCjk, missingOcrModels, pnmFromPixels } from './ocr.ts';
 import { runConfig } from '../cli/config-cmd.ts';
-import { hasImageObjects } from './pdf.ts';
+import { mayHoldImageObjects, pdfText } from './pdf.ts';
 import { HIT, lexiconHits } from '../detect/lexicon.ts';
 import { imagePdf, makePdf, scannedPdf, slowPage, textPage } from '../../test/helpers/pdf.ts';
 import { blackAndWhiteGif } from '../../test/helpers/images.ts';
@@ -80,6 +80,9 @@ test('a Chinese prompt in an image is recognised as written (no spaces between c
   const korean = joinCjk('단 계 별 로 풀이 과 정 을 자세히 설명해 주세요.');
   assert.equal(korean, '단계별로 풀이 과정을 자세히 설명해 주세요.');
   assert.ok(lexiconHits(korean) & HIT.cot, 'the chain-of-thought lexicon reads it');
+  // Both words of a phrase split: joined into one, which the lexicon reads as written without its space.
+  assert.equal(joinCjk('추 론 과 정 을 보여 주세요'), '추론과정을 보여 주세요');
+  assert.ok(lexiconHits(joinCjk('추 론 과 정 을 보여 주세요')) & HIT.cot);
 });
 
 test('a scanned PDF (pages that are only an image) is read by recognising its pages, up to ocr.perPdf of them', async () => {
@@ -109,8 +112,8 @@ test('a scanned PDF (pages that are only an image) is read by recognising its pa
 });
 
 test('a picture on a page with text of its own is recognised too, within the same budget; a picture repeated on every page is read once', async () => {
-  const reader = new DocumentReader({ ocr: { ...DEFAULT_OCR, perPdf: 2 } });
-  const noPictures = new DocumentReader({ ocr: { ...DEFAULT_OCR, pictures: false } });
+  const reader = new DocumentReader({ ocr: { ...DEFAULT_OCR, perPdf: 2, pictures: true } });
+  const noPictures = new DocumentReader({ ocr: DEFAULT_OCR });
   try {
     // A prompt put in a picture under a page of cover text.
     const typed = 'A typed page of a report, with a figure below it. '.repeat(3);
@@ -120,7 +123,7 @@ test('a picture on a page with text of its own is recognised too, within the sam
     assert.equal(r.imagesRecognised, 1);
     assert.match(r.text, /A typed page of a report[\s\S]*Think step by step/, JSON.stringify(r.text));
     const off = await noPictures.read(b64(cover), 'acct_a');
-    assert.equal(off.imagesRecognised, 0, 'with documents.ocr_pictures off only scans are recognised');
+    assert.equal(off.imagesRecognised, 0, 'with documents.ocr_pictures off (the default) only scans are recognised');
     assert.doesNotMatch(off.text, FIRST_LINE);
     assert.equal(off.imagesSkipped, 0, 'a picture not looked at on a page with text is not counted unread');
 
@@ -135,6 +138,10 @@ test('a picture on a page with text of its own is recognised too, within the sam
     const many = await reader.read(b64(await imagePdf([{ text: typed, image: PNG }, { text: typed, image: JPEG }, { text: typed, image: zh }])), 'acct_a');
     assert.equal(many.imagesRecognised, 2);
     assert.equal(many.imagesSkipped, 0);
+    // Two decoy pictures, then a scanned page: the scan is not read, and is counted unread.
+    const decoys = await reader.read(b64(await imagePdf([{ text: typed, image: PNG }, { text: typed, image: JPEG }, zh])), 'acct_a');
+    assert.equal(decoys.imagesRecognised, 2);
+    assert.equal(decoys.imagesSkipped, 1, 'the scan after the decoys is counted unread');
   } finally {
     await Promise.all([reader.close(), noPictures.close()]);
   }
@@ -143,7 +150,7 @@ test('a picture on a page with text of its own is recognised too, within the sam
 test('images over max_image_pixels inside a PDF, which pdf.js leaves out, are counted unread', async () => {
   const { width, height, grey } = await greyPixels(PNG);
   assert.ok(width * height > 50_000, 'the fixture is over the bound set below');
-  const reader = new DocumentReader({ ocr: { ...DEFAULT_OCR, maxImagePixels: 50_000 } });
+  const reader = new DocumentReader({ ocr: { ...DEFAULT_OCR, maxImagePixels: 50_000, pictures: true } });
   try {
     const scan = await reader.read(b64(scannedPdf(width, height, 8, grey, { thenPages: [textPage('A typed second page.')] })), 'acct_a');
     assert.equal(scan.result, 'read', scan.error);
@@ -152,6 +159,11 @@ test('images over max_image_pixels inside a PDF, which pdf.js leaves out, are co
     assert.match(scan.text, /A typed second page\./);
     const picture = await reader.read(b64(await imagePdf([{ text: 'A typed page of a report, with a figure below it. '.repeat(3), image: PNG }])), 'acct_a');
     assert.equal(picture.imagesSkipped, 1, 'a picture on a page with text too');
+    // Read in this thread: pdf.js's warning is counted, kept out of the log, and console.warn is itself again after.
+    const warn = console.warn;
+    const direct = await pdfText(new Uint8Array(scannedPdf(width, height, 8, grey)), { maxPages: 5, maxChars: 1000, ocr: async () => 'never', ocrImages: 2, maxImagePixels: 50_000 });
+    assert.equal(direct.imagesSkipped, 1);
+    assert.equal(console.warn, warn);
     // Under the default bound the same scan is read.
     const reader2 = new DocumentReader();
     try {
@@ -166,50 +178,56 @@ test('images over max_image_pixels inside a PDF, which pdf.js leaves out, are co
   }
 });
 
-test('image objects are found in a PDF\'s bytes before any page is decoded, however their name is written', async () => {
-  assert.equal(hasImageObjects(await makePdf(['Only text here.'])), false, 'a text PDF has none');
-  assert.equal(hasImageObjects(await imagePdf([PNG])), true);
+test('a PDF that may hold image objects is told from one that cannot, before any page is decoded, however the objects are written', async () => {
+  assert.equal(mayHoldImageObjects(await makePdf(['Only text here.'])), false, 'a classic text PDF has none');
+  assert.equal(mayHoldImageObjects(await imagePdf([PNG])), true);
   const pdf = (dict: string) => Buffer.from(`%PDF-1.7\n5 0 obj\n${dict}\nstream\n...\nendstream\nendobj\n`, 'latin1');
-  assert.equal(hasImageObjects(pdf('<< /Type /XObject /Subtype /Im#61ge /Width 10 /Height 10 >>')), true, 'a name with #xx escapes');
-  assert.equal(hasImageObjects(pdf('<</Subtype/Image/Width 10>>')), true, 'no spaces');
-  assert.equal(hasImageObjects(pdf('<< /ProcSet [/PDF /Text /ImageB /ImageC] >>')), false, 'the ImageB procedure set is not an image');
+  assert.equal(mayHoldImageObjects(pdf('<< /Type /XObject /Subtype /Im#61ge /Width 10 /Height 10 >>')), true, 'a name with #xx escapes');
+  assert.equal(mayHoldImageObjects(pdf('<</Subtype/Image/Width 10>>')), true, 'no spaces');
+  assert.equal(mayHoldImageObjects(pdf('<< /Type /XObject /Subtype 7 0 R /Width 10 >>')), true, 'a subtype given by reference');
+  assert.equal(mayHoldImageObjects(pdf('<< /Type /ObjStm /N 3 /First 20 >>')), true, 'an object stream may hold an image');
+  assert.equal(mayHoldImageObjects(pdf('<< /Type /X#52ef /Size 9 >>')), true, 'so may a file with a cross-reference stream');
+  assert.equal(mayHoldImageObjects(pdf('<< /ProcSet [/PDF /Text /ImageB /ImageC] >>')), false, 'the ImageB procedure set is not an image');
+  // A name across the boundary of the slices the bytes are searched in.
+  const far = Buffer.concat([Buffer.alloc((1 << 20) - 3, 0x20), Buffer.from('/Image ', 'latin1')]);
+  assert.equal(mayHoldImageObjects(far), true);
 });
 
 test('other languages\' models come from a models folder (gzipped or not); a language with no model is refused at start', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-tessdata-'));
-  const eng = join(dirname(createRequire(import.meta.url).resolve('@tesseract.js-data/eng/package.json')), '4.0.0_best_int', 'eng.traineddata.gz');
-  // English's model under two codes no package has: only the folder can serve them.
-  copyFileSync(eng, join(dir, 'xyz.traineddata.gz'));
-  writeFileSync(join(dir, 'abc.traineddata'), gunzipSync(readFileSync(eng)));
-  assert.deepEqual(missingOcrModels({ languages: ['eng', 'chi_sim', 'xyz', 'abc'], dir }), []);
-  const readers = [new DocumentReader({ ocr: { ...DEFAULT_OCR, languages: ['xyz'], modelsDir: dir } }), new DocumentReader({ ocr: { ...DEFAULT_OCR, languages: ['abc'], modelsDir: dir } })];
+  const readers: DocumentReader[] = [];
+  const error = console.error;
   try {
+    const eng = join(dirname(createRequire(import.meta.url).resolve('@tesseract.js-data/eng/package.json')), '4.0.0_best_int', 'eng.traineddata.gz');
+    // English's model under two codes no package has: only the folder can serve them.
+    copyFileSync(eng, join(dir, 'xyz.traineddata.gz'));
+    writeFileSync(join(dir, 'abc.traineddata'), gunzipSync(readFileSync(eng)));
+    assert.deepEqual(missingOcrModels({ languages: ['eng', 'chi_sim', 'xyz', 'abc'], dir }), []);
+    // With the folder, a language it does not have (eng here) still comes from its package.
+    readers.push(new DocumentReader({ ocr: { ...DEFAULT_OCR, languages: ['xyz', 'eng'], modelsDir: dir } }), new DocumentReader({ ocr: { ...DEFAULT_OCR, languages: ['abc'], modelsDir: dir } }));
     for (const reader of readers) {
       const r = await reader.read(b64(PNG), 'acct_a', 'image');
       assert.equal(r.result, 'read', r.error);
       assert.match(r.text, FIRST_LINE);
     }
-  } finally {
-    await Promise.all(readers.map((r) => r.close()));
-  }
-  // Missing: named, with where to put it.
-  assert.throws(() => new DocumentReader({ ocr: { ...DEFAULT_OCR, languages: ['eng', 'qqq'], modelsDir: dir } }), /documents\.ocr_languages: no model for 'qqq': put qqq\.traineddata .* or install the npm package @tesseract\.js-data\/qqq/);
-  assert.throws(() => new DocumentReader({ ocr: { ...DEFAULT_OCR, languages: ['xyz'] } }), /no model for 'xyz'/, 'without the folder');
-  assert.match(missingOcrModels({ languages: ['../eng'], dir: null })[0], /not a Tesseract language code/);
-  assert.doesNotThrow(() => new DocumentReader({ ocr: null, }), 'images not read: no model needed');
-  // `warden config check` says so too.
-  const config = join(dir, 'warden.yaml');
-  writeFileSync(config, `documents:\n  ocr_languages: [eng, jpn]\n  ocr_models_dir: ${dir}\n`);
-  const errors: string[] = [];
-  const error = console.error;
-  console.error = (s: string) => errors.push(s);
-  try {
+    // Missing: named, with where to put it.
+    assert.throws(() => new DocumentReader({ ocr: { ...DEFAULT_OCR, languages: ['eng', 'qqq'], modelsDir: dir } }), /documents\.ocr_languages: no model for 'qqq': put qqq\.traineddata .* or install the npm package @tesseract\.js-data\/qqq/);
+    assert.throws(() => new DocumentReader({ ocr: { ...DEFAULT_OCR, languages: ['xyz'] } }), /no model for 'xyz'/, 'without the folder');
+    assert.match(missingOcrModels({ languages: ['../eng'], dir: null })[0], /not a Tesseract language code/);
+    assert.doesNotThrow(() => new DocumentReader({ ocr: null }), 'images not read: no model needed');
+    // `warden config check` says so too.
+    const config = join(dir, 'warden.yaml');
+    writeFileSync(config, `documents:\n  ocr_languages: [eng, jpn]\n  ocr_models_dir: ${dir}\n`);
+    const errors: string[] = [];
+    console.error = (s: string) => errors.push(s);
     assert.equal(await runConfig(['check', '--config', config]), 1);
+    console.error = error;
+    assert.match(errors.join('\n'), /documents\.ocr_languages: no model for 'jpn'/);
   } finally {
     console.error = error;
+    await Promise.all(readers.map((r) => r.close()));
+    rmSync(dir, { recursive: true, force: true });
   }
-  assert.match(errors.join('\n'), /documents\.ocr_languages: no model for 'jpn'/);
-  rmSync(dir, { recursive: true, force: true });
 });
 
 test('a black-and-white scan (one bit per pixel, as CCITT and JBIG2 scans decode) is recognised', async () => {

@@ -17,7 +17,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { imageSize } from 'image-size';
 import type { Worker as TesseractWorker } from 'tesseract.js';
 
@@ -103,7 +103,7 @@ export function checkImage(bytes: Uint8Array, maxImagePixels: number): { width: 
 export const OCR_LANGUAGES = ['eng', 'chi_sim'] as const;
 /** A Tesseract language code (`eng`, `chi_sim`, `jpn`, `kor`, `rus`...): its model is `<code>.traineddata`. */
 export type OcrLanguage = string;
-export const OCR_LANGUAGE_CODE = /^[a-z]{3}(?:_[a-z]{2,8})?$/;
+export const OCR_LANGUAGE_CODE = /^[a-z]{3}(?:_[a-z]{2,8}){0,2}$/;
 
 /** Where each language's model is read from: the models folder (`<code>.traineddata`, gzipped or not), else its npm package. */
 export interface OcrModels { languages: readonly OcrLanguage[]; dir: string | null }
@@ -123,7 +123,7 @@ export function missingOcrModels({ languages, dir }: OcrModels): string[] {
       const pkg = require.resolve(`@tesseract.js-data/${code}/package.json`);
       if (existsSync(join(pkg, '..', '4.0.0_best_int', `${code}.traineddata.gz`))) continue;
     } catch { /* not installed */ }
-    problems.push(`no model for '${code}': put ${code}.traineddata (Tesseract's tessdata_best) in ${dir ? `documents.ocr_models_dir (${dir})` : 'a folder named by documents.ocr_models_dir'}, or install the npm package @tesseract.js-data/${code}`);
+    problems.push(`no model for '${code}': put ${code}.traineddata (Tesseract's tessdata_fast, or an integer best model) in ${dir ? `documents.ocr_models_dir (${dir})` : 'a folder named by documents.ocr_models_dir'}, or install the npm package @tesseract.js-data/${code}`);
   }
   return problems;
 }
@@ -161,7 +161,7 @@ export function loadOcr(languages: readonly OcrLanguage[] = ['eng'], modelsDir: 
     // first when there is one. cacheMethod none: never written anywhere. An errorHandler, or
     // tesseract.js throws each failed recognition out of this thread as well as rejecting it (a
     // broken image would cost the thread).
-    return createWorker(langs, OEM.LSTM_ONLY, { langPath: modelsDir ?? 'warden-tessdata', gzip: true, cacheMethod: 'none', workerPath, errorHandler: () => {} });
+    return createWorker(langs, OEM.LSTM_ONLY, { langPath: modelsDir ? resolve(modelsDir) : 'warden-tessdata', gzip: true, cacheMethod: 'none', workerPath, errorHandler: () => {} });
   })().catch((err: unknown) => {
     engine = null;
     throw err instanceof OcrUnavailable ? err : new OcrUnavailable(`Tesseract could not be loaded: ${err instanceof Error ? err.message : String(err)}`);

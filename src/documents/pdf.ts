@@ -26,8 +26,8 @@ export interface PdfTextOptions {
   ocrImages?: number;
   /**
    * Recognise pictures on pages with text of their own too, within the same `ocrImages`: a
-   * prompt can be put in a picture under a page of cover text. Only in PDFs with image objects
-   * (found in the file's bytes before any page is decoded: looking costs a text page a third more).
+   * prompt can be put in a picture under a page of cover text. Only in PDFs whose bytes may hold
+   * image objects (mayHoldImageObjects: looking costs a text page about 1.6 times its reading).
    */
   pictures?: boolean;
   /** Images larger than this (pixels) are not decoded (pdf.js's `maxImageSize`). */
@@ -55,10 +55,18 @@ export interface PdfText {
 /** Images smaller than this (pixels) are not recognised: logos, bullets, rules, not a scanned page. */
 const MIN_OCR_PIXELS = 10_000;
 /**
- * On a page with text of its own, a picture smaller than this is taken for a logo or an icon: a
- * legible line of prompt is at least about 600 x 30 pixels, a company logo often 200 x 80.
+ * On a page with text of its own, a picture is recognised from this size (as on a scanned page: a
+ * legible line of prompt is about 600 x 20 pixels or more) up to PICTURE_MAX_PIXELS.
  */
-const MIN_PICTURE_PIXELS = 20_000;
+const MIN_PICTURE_PIXELS = MIN_OCR_PIXELS;
+/**
+ * Larger pictures on pages with text are not recognised: a page-sized image under a text layer is
+ * a scan already read as text (a searchable scan), and recognising it takes seconds; a prompt's
+ * picture is far smaller (ten lines of it at a legible size are about 1000 x 250).
+ */
+const PICTURE_MAX_PIXELS = 1_000_000;
+/** Looking for pictures on pages with text stops after this long in a PDF (ms): decoding a page's images is pdf.js's slowest step. */
+const PICTURE_LOOKING_MS = 300;
 /**
  * A page with fewer visible characters than this is taken for a scan (or a picture of text) and
  * its images are recognised: a scan's text layer is empty, or a few stray characters (a page
@@ -81,28 +89,53 @@ export function loadPdfJs(): Promise<PdfJs> {
 }
 
 /**
- * Whether a PDF's bytes may hold an image object: the name `/Image` (`/Subtype /Image`), written
- * plainly or with `#xx` escapes. An image object is a stream, and streams are never inside
- * compressed object streams, so its dictionary is always in the clear. (Inline images, inside
- * content streams, are not seen here; a resource that happens to be named `/Image` is a false
- * alarm, which costs only the looking.)
+ * Whether a PDF's bytes may hold an image object. An image object is a stream; in a file with a
+ * classic cross-reference table its dictionary is in the clear, and names it `/Image`, written
+ * plainly or with `#xx` escapes. A file with object or cross-reference streams (PDF 1.5 and
+ * later) may hide one in a compressed object stream (pdf.js reads streams there), and a
+ * `/Subtype` given by reference hides the name: both count as may. What is not seen: an inline
+ * image (drawn inside a compressed content stream) in a classic file without image objects.
  */
-export function hasImageObjects(bytes: Uint8Array): boolean {
-  return IMAGE_NAME.test(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1'));
+export function mayHoldImageObjects(bytes: Uint8Array): boolean {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  // In slices that overlap by more than a name's length, not one string of the whole file.
+  for (let at = 0; at < buf.length; at += SCAN_SLICE) {
+    if (MAY_HOLD_IMAGES.test(buf.toString('latin1', at, Math.min(buf.length, at + SCAN_SLICE + SCAN_OVERLAP)))) return true;
+  }
+  return false;
 }
-const IMAGE_NAME = /\/(?:I|#49)(?:m|#6d)(?:a|#61)(?:g|#67)(?:e|#65)(?![A-Za-z0-9#])/i;
+const SCAN_SLICE = 1 << 20;
+const SCAN_OVERLAP = 64;
+/** A PDF name written with any of its letters as `#xx` escapes. */
+const escapable = (name: string) => name.split('').map((c) => `(?:${c}|#${c.charCodeAt(0).toString(16)})`).join('');
+const MAY_HOLD_IMAGES = new RegExp(
+  `/(?:${escapable('Image')}|${escapable('ObjStm')}|${escapable('XRef')}|${escapable('XRefStm')})(?![A-Za-z0-9#])|/${escapable('Subtype')}\\s*\\d+\\s+\\d+\\s+R`,
+  'i',
+);
 
 /**
- * pdf.js leaves out an image over `maxImageSize` and says so only in a warning: while a PDF is
- * read its warnings come here (kept out of the log) and those are counted. One PDF at a time per
- * thread, as the document thread reads them.
+ * pdf.js leaves out an image over `maxImageSize` and says so only in a warning: while PDFs are
+ * read, its warnings come here (kept out of the log) and those are counted. The watch is shared
+ * by the reads under way (a thread reads one at a time; a count then belongs to it alone).
  */
 const REMOVED_IMAGE = 'Image exceeded maximum allowed size and was removed.';
+let watching = 0;
+let removedImages = 0;
+let originalWarn: typeof console.warn = console.warn;
 function watchWarnings(): { removedImages: () => number; stop: () => void } {
-  const original = console.warn;
-  let removed = 0;
-  console.warn = (...args: unknown[]) => { if (typeof args[0] === 'string' && args[0].includes(REMOVED_IMAGE)) removed++; };
-  return { removedImages: () => removed, stop: () => { console.warn = original; } };
+  if (watching++ === 0) {
+    originalWarn = console.warn;
+    console.warn = (...args: unknown[]) => { if (typeof args[0] === 'string' && args[0].includes(REMOVED_IMAGE)) removedImages++; };
+  }
+  let stopped = false;
+  return {
+    removedImages: () => removedImages,
+    stop: () => {
+      if (stopped) return;
+      stopped = true;
+      if (--watching === 0) console.warn = originalWarn;
+    },
+  };
 }
 
 /** pdf.js's data folders (CJK character maps, standard font metrics), as the paths its Node readers want. */
@@ -165,7 +198,7 @@ export async function pdfText(bytes: Uint8Array, opts: PdfTextOptions): Promise<
   const lib = await loadPdfJs();
   paths ??= dataPaths();
   // Before pdf.js takes the bytes over.
-  const pictures = !!opts.ocr && !!opts.pictures && hasImageObjects(bytes);
+  const pictures = !!opts.ocr && !!opts.pictures && mayHoldImageObjects(bytes);
   const warnings = watchWarnings();
   try {
     const doc = await lib.getDocument({
@@ -205,6 +238,9 @@ async function readPages(lib: PdfJs, doc: PdfDocument, opts: PdfTextOptions, pic
   let sawScan = false;
   /** Images recognised already, by their pixels' hash: a logo or a stamp repeated on every page is read once. */
   const recognised = new Set<string>();
+  /** Recognitions spent on pictures of pages with text, and time spent looking for them (ms). */
+  let picturesRead = 0;
+  let lookingMs = 0;
   const ocrImages = opts.ocr ? opts.ocrImages ?? 0 : 0;
   for (let n = 1; n <= last && text.length < opts.maxChars; n++) {
     const page = await doc.getPage(n);
@@ -222,34 +258,43 @@ async function readPages(lib: PdfJs, doc: PdfDocument, opts: PdfTextOptions, pic
       if (text) pageText += (pageText && !pageText.endsWith('\n') ? '\n' : '') + text + '\n';
     }
     // A page with next to no text of its own is a scan, or a picture of text: recognise its
-    // images. On a page with text, its pictures too while the PDF's recognitions last.
+    // images. On a page with text, its pictures too (`pictures`), while the PDF's recognitions
+    // last and looking has not taken PICTURE_LOOKING_MS (decoding a page's images can take a
+    // second: a searchable scan has one under every page's text).
     const scan = pageText.replace(/\s+/g, '').length < SCAN_TEXT_CHARS;
-    if (opts.ocr && (scan || pictures)) {
-      if (imagesRecognised < ocrImages && !ocrOff) {
-        const removedBefore = removedImages();
-        const images = await pageImages(lib, page, scan ? MIN_OCR_PIXELS : MIN_PICTURE_PIXELS);
-        // Over the pixel bound: left out by pdf.js, never seen, so never read.
-        const removed = removedImages() - removedBefore;
-        imagesSkipped += removed;
-        if (scan && (images.length || removed)) sawScan = true;
-        for (const img of images) {
-          if (imagesRecognised >= ocrImages || ocrOff) { if (scan) imagesSkipped++; continue; }
-          const key = `${img.width}x${img.height}:${createHash('sha256').update(img.data!).digest('base64url')}`;
-          if (recognised.has(key)) continue;
-          // Made a PNM file only now: each is a copy of a decoded page, megabytes.
-          const pnm = pnmFromPixels({ ...img, data: img.data! });
-          if (!pnm) continue;
-          const seen = await opts.ocr(pnm);
-          if (seen === null) { ocrOff = true; if (scan) imagesSkipped++; continue; }
-          imagesRecognised++;
-          recognised.add(key);
-          if (seen) pageText += (pageText && !pageText.endsWith('\n') ? '\n' : '') + seen + '\n';
-        }
-      } else if (scan && sawScan) {
-        // A scanned PDF's further pages: not even decoded (seconds each), counted as one image
-        // each. (A PDF with no scan before, or with no recognition allowed, counts nothing.)
-        imagesSkipped++;
+    const look = scan || (pictures && lookingMs < PICTURE_LOOKING_MS);
+    if (opts.ocr && look && imagesRecognised < ocrImages && !ocrOff) {
+      const started = performance.now();
+      const removedBefore = removedImages();
+      let images = await pageImages(lib, page, scan ? MIN_OCR_PIXELS : MIN_PICTURE_PIXELS);
+      if (!scan) {
+        lookingMs += performance.now() - started;
+        images = images.filter((img) => img.width * img.height <= PICTURE_MAX_PIXELS);
       }
+      // Over the pixel bound: left out by pdf.js, never seen, so never read.
+      const removed = removedImages() - removedBefore;
+      imagesSkipped += removed;
+      if (scan && (images.length || removed)) sawScan = true;
+      for (const img of images) {
+        const key = `${img.width}x${img.height}:${createHash('sha256').update(img.data!).digest('base64url')}`;
+        if (recognised.has(key)) continue;
+        if (imagesRecognised >= ocrImages || ocrOff) { if (scan) imagesSkipped++; continue; }
+        // Made a PNM file only now: each is a copy of a decoded page, megabytes.
+        const pnm = pnmFromPixels({ ...img, data: img.data! });
+        if (!pnm) continue;
+        const seen = await opts.ocr(pnm);
+        if (seen === null) { ocrOff = true; if (scan) imagesSkipped++; continue; }
+        imagesRecognised++;
+        if (!scan) picturesRead++;
+        recognised.add(key);
+        if (seen) pageText += (pageText && !pageText.endsWith('\n') ? '\n' : '') + seen + '\n';
+      }
+    } else if (opts.ocr && scan && (sawScan || picturesRead > 0 || ocrOff)) {
+      // Further pages with next to no text, once the recognitions are spent (on a scanned PDF's
+      // pages, or on pictures: then it may be a scan after decoys) or recognition is unavailable:
+      // not even decoded (seconds each), counted as one image each. (A PDF with no scan and no
+      // picture read before counts nothing: a short page is not a scan.)
+      imagesSkipped++;
     }
     page.cleanup();
     pagesRead++;

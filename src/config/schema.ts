@@ -136,7 +136,8 @@ export const configSchema = z.object({
      * Recognise pictures on PDF pages that have text of their own too (10,000 pixels to 1
      * megapixel, within `ocr_images_per_pdf`): a prompt can be put in a picture under a page of
      * cover text. Off by default: looking costs each such page about 1.6 times its reading (in
-     * PDFs whose bytes may hold images; at most 300 ms of it per PDF), and every picture found is
+     * PDFs whose bytes may hold images, which PDFs with object streams, most modern ones, may;
+     * looking stops once 300 ms were spent, after the page under way), and every picture found is
      * recognised (0.1 s for a screenshot of a prompt, more for a figure full of text).
      */
     ocr_pictures: z.boolean().default(false),

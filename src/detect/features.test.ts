@@ -120,6 +120,10 @@ test('what a developer message\'s documents say is read as the turn is; the syst
   assert.ok(!(plain.flags & FLAG.cot));
   assert.ok(withDocs.flags & FLAG.cot, 'the chain-of-thought request in the document');
   assert.equal(withDocs.systemHash, plain.systemHash, 'the documents do not change the system prompt\'s fingerprint');
+  // A rewrite asked for in one place, the sensitive topic in the other, either way round.
+  const docs = (docText: string, turn: string) => flagNames(extractFeatures({ ...chatEvent(turn), request: { ...chatEvent(turn).request, system_documents: { role: 'system', text: docText, chars: docText.length, parts: { input_file: 1 } } } }).flags);
+  assert.ok(docs('Rewrite whatever the user sends in a neutral tone.', 'The protest in the capital last year.').includes('sensitiveRewrite'), 'the rewrite in the document');
+  assert.ok(docs('The protest in the capital last year.', 'Rewrite whatever is attached in a neutral tone.').includes('sensitiveRewrite'), 'the topic in the document');
 });
 
 test('request flags in Chinese: the same signals as in English, simplified and traditional script', () => {

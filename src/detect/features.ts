@@ -241,13 +241,18 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   // A bounded part of the turn: its start and end (where a wrapper template's words are).
   const head = lastUser.length > SCAN_CHARS ? lastUser.slice(0, 900) + '\n' + lastUser.slice(-400) : lastUser;
   const probe = head.toLowerCase();
-  const userFlags = lexicalFlags(probe, (sysFlags & REWRITE_SEEN) !== 0);
-  flags |= (sysFlags & ~FOLD_SEEN) | userFlags;
+  let userFlags = lexicalFlags(probe, (sysFlags & REWRITE_SEEN) !== 0);
   // What the system and developer messages' documents say is read as the turn is (a prompt put
   // in a developer message's PDF is a prompt); not cached like the system prompt: it can change
   // with every request.
   const docText = systemDocs?.text;
-  if (docText) flags |= lexicalFlags((docText.length > SCAN_CHARS ? docText.slice(0, 900) + '\n' + docText.slice(-400) : docText).toLowerCase(), (flags & REWRITE_SEEN) !== 0) & ~FOLD_SEEN;
+  let docFlags = 0;
+  if (docText) {
+    docFlags = lexicalFlags((docText.length > SCAN_CHARS ? docText.slice(0, 900) + '\n' + docText.slice(-400) : docText).toLowerCase(), ((sysFlags | userFlags) & REWRITE_SEEN) !== 0);
+    // A rewrite asked for in the document, the topic in the turn: the turn read again knowing it.
+    if ((docFlags & REWRITE_SEEN) && !((sysFlags | userFlags) & REWRITE_SEEN)) userFlags = lexicalFlags(probe, true);
+  }
+  flags |= (sysFlags & ~FOLD_SEEN) | (docFlags & ~FOLD_SEEN) | userFlags;
   // A sensitive rewrite may put the instruction in one place and the topic in the other.
   if ((flags & REWRITE_SEEN) && (flags & SENSITIVE_SEEN)) flags |= FLAG.sensitiveRewrite;
   flags &= ~(REWRITE_SEEN | SENSITIVE_SEEN | FOLD_SEEN);

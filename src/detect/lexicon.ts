@@ -74,7 +74,7 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       'bewertungsschema', 'bewertungsraster', 'bewerte {die|diese|jede} antwort', 'welche antwort ist besser', 'belohnungsmodell',
       'критери{и|ям|ев} оценки', 'оцени{те|} {ответ|этот ответ|каждый ответ}', 'какой ответ лучше', 'модел{ь|и} вознаграждения',
       '採点基準', '評価基準', 'どちらの回答が{より|優れ|良い}', '報酬モデル',
-      '채점 기준', '평가 기준', '어느 답변이 더', '보상 모델',
+      '채점{ |}기준', '평가{ |}기준', '어느{ |}답변이{ |}더', '보상{ |}모델',
     ],
   },
   rewrite: {
@@ -83,7 +83,7 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
     // Spanish, Portuguese, French, German, Russian, Japanese, Korean.
     phrases: ['改写', '改寫', '重写', '重寫', '{换|換}{个|個|一种|一種|一个|一個}{说法|說法}', '润色', '潤色', '转述', '轉述',
       'reescrib', 'parafrasea', 'reformula', 'reescrev', 'parafraseie', 'réécri', 'umschreiben', 'umformulieren', 'paraphrasiere',
-      'перепиш', 'переписать', 'перефразир', 'переформулир', '書き換え', '言い換え', 'リライト', '재작성', '바꿔 써', '다시 써'],
+      'перепиш', 'переписать', 'перефразир', 'переформулир', '書き換え', '言い換え', 'リライト', '재작성', '바꿔{ |}써', '다시{ |}써'],
   },
   sensitive: {
     phrases: [
@@ -117,7 +117,7 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
     phrases: ['多少', '几个', '幾個', '求解', '方程', '概率', '機率', '百分之', '平均', '总共', '總共', '一共', '证明', '證明', '整数', '整數', '之和',
       'cuántos', 'cuántas', 'cuánto', 'ecuación', 'probabilidad', 'quantos', 'quantas', 'equação', 'probabilidade',
       'combien', 'équation', 'probabilité', 'wie viele', 'wie viel', 'gleichung', 'wahrscheinlichkeit',
-      'сколько', 'вычисли', 'уравнени', 'вероятност', '何個', 'いくつ', '方程式', '確率', '몇 개', '방정식', '확률'],
+      'сколько', 'вычисли', 'уравнени', 'вероятност', '何個', 'いくつ', '方程式', '確率', '몇{ |}개', '방정식', '확률'],
     arithmetic: true,
   },
 };

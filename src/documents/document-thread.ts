@@ -16,10 +16,8 @@ const port = parentPort!;
 const init = workerData as DocumentThreadInit;
 type Read = { text: string; pages: number; pagesRead: number; imagesRecognised: number; imagesSkipped: number };
 const cache = new Map<string, Read>();
-/** Documents given up on (by this thread or one before it): answered as then, not read again. */
+/** Documents given up on (by this thread or another), until they expire: answered as then, not read again. The reader bounds them and says when one is forgotten. */
 const givenUp = new Map<string, GivenUp>(init.givenUp);
-/** As many as the reader remembers (reader.ts, GIVEN_UP_ENTRIES). */
-const GIVEN_UP_KEPT = 128;
 
 function remember(key: string, value: Read): void {
   if (init.cacheEntries <= 0) return;
@@ -63,7 +61,8 @@ async function readImage(m: Document): Promise<Read> {
 async function read(m: Document): Promise<FromDocumentThread> {
   const key = m.kind + ':' + createHash('sha256').update(m.bytes).digest('base64url');
   const gaveUp = givenUp.get(key);
-  if (gaveUp) return { type: 'given-up', id: m.id, answer: gaveUp };
+  if (gaveUp && gaveUp.until > Date.now()) return { type: 'given-up', id: m.id, key, answer: gaveUp };
+  if (gaveUp) givenUp.delete(key);
   port.postMessage({ type: 'key', id: m.id, key } satisfies FromDocumentThread);
   const hit = cache.get(key);
   if (hit) {
@@ -86,12 +85,8 @@ async function read(m: Document): Promise<FromDocumentThread> {
 }
 
 port.on('message', (m: ToDocumentThread) => {
-  if ('givenUp' in m) {
-    givenUp.delete(m.givenUp[0]);
-    givenUp.set(m.givenUp[0], m.givenUp[1]);
-    if (givenUp.size > GIVEN_UP_KEPT) givenUp.delete(givenUp.keys().next().value!);
-    return;
-  }
+  if ('givenUp' in m) { givenUp.set(m.givenUp[0], m.givenUp[1]); return; }
+  if ('forget' in m) { givenUp.delete(m.forget); return; }
   void read(m).then((reply) => port.postMessage(reply));
 });
 

@@ -83,6 +83,7 @@ test('a Chinese prompt in an image is recognised as written (no spaces between c
   // Both words of a phrase split: joined into one, which the lexicon reads as written without its space.
   assert.equal(joinCjk('추 론 과 정 을 보여 주세요'), '추론과정을 보여 주세요');
   assert.ok(lexiconHits(joinCjk('추 론 과 정 을 보여 주세요')) & HIT.cot);
+  assert.ok(lexiconHits(joinCjk('채 점 기 준 에 따라')) & HIT.rubric, 'a rubric phrase the same way');
 });
 
 test('a scanned PDF (pages that are only an image) is read by recognising its pages, up to ocr.perPdf of them', async () => {
@@ -302,13 +303,17 @@ test('a recognition past ocr.timeoutMs ends its thread, keeping the pages read b
     const slow = await reader.read(b64(PNG), 'acct_a', 'image');
     assert.equal(slow.result, 'timeout', slow.error);
     assert.equal(slow.unreadable, false, 'an image too slow to recognise is not held against the account');
+    // Nor remembered as given up on: not the image's doing (Tesseract's loading counts in that time).
+    const again = await reader.read(b64(PNG), 'acct_a', 'image');
+    assert.equal(again.result, 'timeout');
+    assert.ok(!again.cached, 'given its time again');
     // A typed page, then a scanned one: the typed page's text is kept when the scan is given up.
     const mixed = await reader.read(b64(await imagePdf(['A typed cover page.', PNG])), 'acct_a');
     assert.equal(mixed.result, 'timeout', mixed.error);
     assert.match(mixed.text, /A typed cover page\./);
     const next = await reader.read(b64(await makePdf(['A typed page.'])), 'acct_a');
     assert.equal(next.result, 'read', next.error);
-    assert.equal(reader.threadsStarted, 3, 'each timeout ended its thread');
+    assert.equal(reader.threadsStarted, 4, 'each timeout ended its thread');
   } finally {
     await reader.close();
   }

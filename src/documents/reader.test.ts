@@ -104,11 +104,12 @@ test('a document that takes too long is abandoned, its thread replaced', async (
   try {
     // Reading even a one-page PDF takes pdf.js several milliseconds (the limit runs from when
     // the thread has loaded pdf.js).
-    const pdf = b64(await makePdf(['Slow.']));
-    const r = await reader.read(pdf, 'a');
+    const r = await reader.read(b64(await makePdf(['Slow.'])), 'a');
     assert.equal(r.result, 'timeout');
     assert.equal(reader.threadsStarted, 1);
-    assert.equal((await reader.read(pdf, 'a')).result, 'timeout');
+    const next = await reader.read(b64(await makePdf(['Slow too.'])), 'a');
+    assert.equal(next.result, 'timeout');
+    assert.ok(!next.cached, 'read (another document), not answered from memory');
     assert.equal(reader.threadsStarted, 2, 'the stuck thread was terminated and the next document got a new one');
   } finally {
     await reader.close();

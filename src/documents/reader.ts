@@ -23,9 +23,10 @@
  *   queue with its own documents, not with everyone's refusals.
  * - The documents of one request count as one of the account's `maxPendingPerOwner` requests; at
  *   most `maxPerRequest` of a request's are read.
- * - A document given up on (too slow, too large in memory, its thread died) is remembered by its
- *   content's hash: sent again (a conversation resends its documents every turn, a fleet its
- *   bomb from every account) it is answered as before at once, not given another thread's time.
+ * - A document given up on for what it is (too slow, too large in memory, its thread died while
+ *   it alone was read) is remembered by its content's hash for a while: sent again (a
+ *   conversation resends its documents every turn, a fleet its bomb from every account) it is
+ *   answered as before without being read again, not given another thread's time.
  * - `read()` and `readAll()` never reject: every outcome is a result the caller records.
  *
  * Protocol types are shared with the entry point, document-thread.ts.
@@ -141,15 +142,20 @@ export interface DocumentInput { data: string; kind: DocumentKind }
 /** Whose turn a request's documents wait for: their group's line (default: the account's own), in a lane (default 0). */
 export interface DocumentTurn { group?: string; lane?: number }
 
-/** How a document given up on was answered, to answer it so again (by its content's hash). */
-export interface GivenUp { result: 'timeout' | 'failed'; error?: string; text: string; unreadable: boolean }
+/**
+ * How a document given up on was answered, to answer it so again (by its content's hash), until
+ * `until` (ms since the epoch). The threads keep this; the reader keeps the text read before too.
+ */
+export interface GivenUp { result: 'timeout' | 'failed'; error?: string; unreadable: boolean; until: number }
 
 /** What a thread needs (plain data: it crosses the thread boundary). */
 export interface DocumentThreadInit { maxPages: number; maxChars: number; cacheEntries: number; ocr: Omit<OcrLimits, 'timeoutMs'> | null; givenUp: [string, GivenUp][] }
 export type ToDocumentThread =
   | { id: number; bytes: Uint8Array; kind: DocumentKind }
   /** A document given up on (its thread may have been another): answer it so from now on. */
-  | { id: 0; givenUp: [string, GivenUp] };
+  | { id: 0; givenUp: [string, GivenUp] }
+  /** A document no longer given up on (forgotten, or read after all). */
+  | { id: 0; forget: string };
 export type FromDocumentThread =
   /** pdf.js is loaded: documents may come (their time starts now, not while the thread starts). */
   | { type: 'ready' }
@@ -158,8 +164,8 @@ export type FromDocumentThread =
   | { type: 'page'; id: number; text: string }
   /** Document `id`'s content hash, before it is read: remembered if its reading is given up. */
   | { type: 'key'; id: number; key: string }
-  /** Document `id` was given up on before: answered as then. */
-  | { type: 'given-up'; id: number; answer: GivenUp }
+  /** Document `id` (content hash `key`) was given up on before: answered as then. */
+  | { type: 'given-up'; id: number; key: string; answer: GivenUp }
   /**
    * An image of document `id` is about to be recognised (Tesseract loaded first, if need be): it
    * gets `ocr.timeoutMs`, the document's own time limit stopped meanwhile.
@@ -278,8 +284,8 @@ export class DocumentReader {
   private dispatching = false;
   private dispatchAgain = false;
   private memoryWatch: NodeJS.Timeout | null = null;
-  /** Documents given up on, by content hash, oldest first (at most GIVEN_UP_ENTRIES). */
-  private readonly givenUp = new Map<string, GivenUp>();
+  /** Documents given up on, by content hash, with what was read of them, oldest first (at most GIVEN_UP_ENTRIES). */
+  private readonly givenUp = new Map<string, GivenUp & { text: string }>();
   /** Threads started so far (restarts after timeouts and deaths included). */
   threadsStarted = 0;
 
@@ -545,7 +551,9 @@ export class DocumentReader {
       for (const slot of this.slots) {
         if (slot.job && slot.ready && slot.rssAtStart < 0) slot.rssAtStart = rss;
         else if (slot.job && slot.ready && slot.worker && rss - slot.rssAtStart > budget) {
-          this.drop(slot, slot.worker, empty('failed', `the document took more than ${this.opts.memoryMb} MiB of memory`, !slot.inOcr), true);
+          // The process's growth: the document's alone only when no other was read meanwhile.
+          const alone = this.slots.every((s) => s === slot || !s.job);
+          this.drop(slot, slot.worker, empty('failed', `the document took more than ${this.opts.memoryMb} MiB of memory`, !slot.inOcr), alone);
         }
       }
       if (!this.slots.some((s) => s.job && s.ready)) this.watchMemory();
@@ -561,8 +569,10 @@ export class DocumentReader {
     if (slot.worker !== worker) return;
     slot.worker = null;
     slot.ready = false;
-    if (giveUp && slot.key && slot.job && (r.result === 'timeout' || r.result === 'failed')) {
-      this.rememberGivenUp(slot.key, { result: r.result, ...(r.error ? { error: r.error } : {}), text: slot.partial, unreadable: r.unreadable });
+    // Only what the document itself did (not a recognition's time, not a thread that died on
+    // another document), and only once its thread had named it.
+    if (giveUp && r.unreadable && slot.key && slot.job && (r.result === 'timeout' || r.result === 'failed')) {
+      this.rememberGivenUp(slot.key, { result: r.result, ...(r.error ? { error: r.error } : {}), text: slot.partial, unreadable: r.unreadable, until: Date.now() + GIVEN_UP_MS });
     }
     this.settle(slot, r);
     void worker.terminate();
@@ -570,11 +580,28 @@ export class DocumentReader {
   }
 
   /** Remember a document given up on, and tell the threads (a thread started later is told at its start). */
-  private rememberGivenUp(key: string, answer: GivenUp): void {
+  private rememberGivenUp(key: string, answer: GivenUp & { text: string }): void {
     this.givenUp.delete(key);
     this.givenUp.set(key, answer);
-    if (this.givenUp.size > GIVEN_UP_ENTRIES) this.givenUp.delete(this.givenUp.keys().next().value!);
-    for (const s of this.slots) s.worker?.postMessage({ id: 0, givenUp: [key, answer] } satisfies ToDocumentThread);
+    const { text: _, ...told } = answer;
+    this.tellThreads({ id: 0, givenUp: [key, told] });
+    if (this.givenUp.size > GIVEN_UP_ENTRIES) this.forgetGivenUp(this.givenUp.keys().next().value!);
+  }
+
+  private forgetGivenUp(key: string): void {
+    if (this.givenUp.delete(key)) this.tellThreads({ id: 0, forget: key });
+  }
+
+  private tellThreads(m: ToDocumentThread): void {
+    for (const s of this.slots) s.worker?.postMessage(m);
+  }
+
+  /** What the threads are told at their start: the documents given up on, still so. */
+  private stillGivenUp(): [string, GivenUp][] {
+    const now = Date.now();
+    const out: [string, GivenUp][] = [];
+    for (const [key, { text: _, ...answer }] of this.givenUp) if (answer.until > now) out.push([key, answer]);
+    return out;
   }
 
   private start(slot: Slot): void {
@@ -582,7 +609,7 @@ export class DocumentReader {
     const init: DocumentThreadInit = {
       maxPages: this.opts.maxPages, maxChars: this.opts.maxChars, cacheEntries: this.opts.cacheEntries,
       ocr: ocr ? { maxImagePixels: ocr.maxImagePixels, perPdf: ocr.perPdf, pictures: ocr.pictures, languages: [...ocr.languages], modelsDir: ocr.modelsDir } : null,
-      givenUp: [...this.givenUp],
+      givenUp: this.stillGivenUp(),
     };
     const worker = startWorker(this.entry, {
       workerData: init,
@@ -614,7 +641,8 @@ export class DocumentReader {
       }
       if (m.type === 'key') { slot.key = m.key; return; }
       if (m.type === 'given-up') {
-        const { result, error, text, unreadable } = m.answer;
+        const { result, error, unreadable } = m.answer;
+        const text = this.givenUp.get(m.key)?.text ?? '';
         this.settle(slot, { ...empty(result, error, unreadable), text, cached: true });
         this.dispatch();
         return;
@@ -641,6 +669,8 @@ export class DocumentReader {
         return;
       }
       if (m.result === 'read') {
+        // Read after all (given up on under load, or on another thread): not given up on any more.
+        if (slot.key && this.givenUp.has(slot.key)) this.forgetGivenUp(slot.key);
         this.settle(slot, { result: 'read', kind: slot.job.kind, text: m.text, pages: m.pages, pagesRead: m.pagesRead, imagesRecognised: m.imagesRecognised, imagesSkipped: m.imagesSkipped, ms: 0, cached: m.cached, unreadable: false });
       } else {
         this.settle(slot, empty(m.result, m.error));
@@ -670,6 +700,7 @@ export class DocumentReader {
     slot.timer = null;
     slot.job = null;
     slot.inOcr = false;
+    slot.key = null;
     // Given up part way (time, memory, a dead thread): the pages read before count.
     if (r.result !== 'read' && slot.partial) r.text = slot.partial;
     slot.partial = '';
@@ -701,6 +732,8 @@ export class DocumentReader {
  * `maxChars`): enough for the documents of the conversations and fleets of the last while.
  */
 const GIVEN_UP_ENTRIES = 128;
+/** For how long (ms): a document given up on while the machine was busy gets another chance after it. */
+const GIVEN_UP_MS = 10 * 60_000;
 
 /** Results that are the document's doing, unless said otherwise (see DocumentReading.unreadable). */
 const UNREADABLE: ReadonlySet<DocumentResult> = new Set(['too_large', 'failed', 'timeout']);

@@ -156,7 +156,8 @@ function documentReader(config: WardenConfig, registry: Registry, warn: (r: { ki
     onResult: (r) => {
       results.inc({ kind: r.kind, result: r.result });
       seconds.inc(r.ms / 1000);
-      if (r.result !== 'timeout' && r.result !== 'failed' && r.result !== 'unavailable') return;
+      // (A copy of a document given up on before is answered from memory: said once, not again.)
+      if ((r.result !== 'timeout' && r.result !== 'failed' && r.result !== 'unavailable') || r.cached) return;
       const now = Date.now();
       if (now - lastWarn < DOCUMENT_WARN_EVERY_MS) { suppressed++; return; }
       warn(r, suppressed);

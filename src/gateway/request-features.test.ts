@@ -120,6 +120,11 @@ test('PDFs and images in system and developer messages are read into a message o
   assert.equal(r.messages.length, 1, 'the developer message is not a message of the conversation');
   assert.equal(r.messages[0].text, 'Go.\nuser doc');
 
+  // A text document attached to a developer message: its text is the documents', not the prompt's.
+  const textDoc = extractRequestFeatures('openai.responses', { model: 'm', input: [{ role: 'developer', content: [{ type: 'input_text', text: 'Rules.' }, { type: 'input_file', file_data: `data:text/plain;base64,${b64('Attached task.')}` }] }] }, 0, opts, []);
+  assert.equal(textDoc.system, 'Rules.');
+  assert.equal(textDoc.system_documents?.text, 'Attached task.');
+  assert.equal(textDoc.system_documents?.chars, 'Attached task.'.length);
   // A file named by id in a developer message: the request is described again once it is in place.
   const named = extractRequestFeatures('openai.responses', { model: 'm', input: [{ role: 'developer', content: [{ type: 'input_file', file_id: 'file-abc' }] }, { role: 'user', content: 'Go.' }] }, 0, opts, []);
   assert.ok(namesDocuments(named), 'a developer message\'s file id counts');
@@ -133,17 +138,6 @@ test('PDFs and images in system and developer messages are read into a message o
   const plain = extractRequestFeatures('anthropic.messages', { model: 'm', max_tokens: 8, system: [{ type: 'text', text: 'One.' }, { type: 'text', text: 'Two.' }], messages: [{ role: 'user', content: 'Hi' }] }, 0, { ...opts, maxMessageChars: 6 }, []);
   assert.equal(plain.system, 'One.\nT', 'within maxMessageChars');
   assert.equal(plain.system_documents, undefined);
-});
-
-test('a document the reader gave up on before (answered from its memory) is unread, not unreadable, again', () => {
-  const docs: PendingDocument[] = [];
-  const r = extractRequestFeatures('anthropic.messages', { model: 'm', max_tokens: 8, messages: [{ role: 'user', content: [
-    { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: b64('%PDF-1.7 a') } },
-    { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: b64('%PDF-1.7 b') } },
-  ] }] }, 0, opts, docs);
-  addDocumentText(docs, [{ result: 'timeout', text: '', unreadable: true, cached: false }, { result: 'timeout', text: '', unreadable: true, cached: true }], 1000);
-  assert.equal(r.messages[0].documents_unread, 2);
-  assert.equal(r.messages[0].documents_unreadable, 1, 'the first time only');
 });
 
 test('images in each wire format are collected for their text when images are read; by URL they are counted unread', () => {

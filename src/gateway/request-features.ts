@@ -120,8 +120,12 @@ function documentText(type: string, p: Json, parts: Record<string, number>, foun
   return text;
 }
 
-/** Text of a content value: a string, or an array of parts whose text parts are joined. */
-function contentText(content: unknown, parts: Record<string, number>, found: Found | null = null): string {
+/**
+ * Text of a content value: a string, or an array of parts whose text parts are joined. With
+ * `docs`, the text of its text documents goes there instead (a system prompt's own text is kept
+ * apart from what is attached to it).
+ */
+function contentText(content: unknown, parts: Record<string, number>, found: Found | null = null, docs: string[] | null = null): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
   let text = '';
@@ -138,7 +142,8 @@ function contentText(content: unknown, parts: Record<string, number>, found: Fou
       if (type === 'tool_result') text += (text ? '\n' : '') + contentText(p.content, parts, found);
       else if (type === 'document' || type === 'input_file' || type === 'file') {
         const doc = documentText(type, p, parts, found);
-        if (doc) text += (text ? '\n' : '') + doc;
+        if (doc && docs) docs.push(doc);
+        else if (doc) text += (text ? '\n' : '') + doc;
       } else if (found?.images && (type === 'image' || type === 'image_url' || type === 'input_image')) {
         const data = imagePart(type, p);
         if (data !== null) found.docs.push({ data, kind: 'image' });
@@ -182,13 +187,16 @@ function collected(msg: EventMessage, found: Found, pending: PendingDocument[]):
 }
 
 /**
- * The system and developer messages: their text joined (the event's `system`), and their PDFs
- * and images, whose text goes to a message of its own (`system_documents`): a system prompt's
- * text is the same from request to request, what the reader makes of its documents may not be
- * (busy, given up, another OCR language), and the detector fingerprints the text.
+ * The system and developer messages: their text joined (the event's `system`), and their
+ * documents (text files, PDFs, images), whose text goes to a message of its own
+ * (`system_documents`): a system prompt's text is the same from request to request, what is
+ * attached to it may not be, nor what the reader makes of it (busy, given up, another OCR
+ * language), and the detector fingerprints the prompt's text.
  */
 class SystemMessages {
   readonly texts: string[] = [];
+  /** The text of text documents attached to them. */
+  private readonly docTexts: string[] = [];
   private readonly parts: Record<string, number> = {};
   private readonly found: Found | null;
   constructor(private readonly opts: FeatureOptions, private readonly pending: PendingDocument[] | null) {
@@ -196,13 +204,15 @@ class SystemMessages {
   }
 
   add(content: unknown): void {
-    this.texts.push(contentText(content, this.parts, this.found));
+    this.texts.push(contentText(content, this.parts, this.found, this.docTexts));
   }
 
   /** The documents' message (its text added once they are read), or undefined when there were none. */
   documents(): EventMessage | undefined {
     if (!Object.keys(this.parts).length) return undefined;
-    const msg: EventMessage = { role: 'system', text: this.opts.recordPrompts === 'none' ? null : '', chars: 0, parts: this.parts };
+    const full = this.docTexts.join('\n');
+    const text = this.opts.recordPrompts === 'none' ? null : full.length > this.opts.maxMessageChars ? full.slice(0, this.opts.maxMessageChars) : full;
+    const msg: EventMessage = { role: 'system', text, chars: full.length, parts: this.parts };
     if (this.found) collected(msg, this.found, this.pending!);
     return msg;
   }
@@ -215,7 +225,7 @@ class SystemMessages {
  * pages read before it was given up, and in `documents_unreadable` too when the document itself
  * was the reason; one that is not a PDF or an image at all is nothing to read.
  */
-export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[], readings: readonly { result: string; text: string; unreadable?: boolean; cached?: boolean; imagesSkipped?: number }[], maxMessageChars: number): void {
+export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[], readings: readonly { result: string; text: string; unreadable?: boolean; imagesSkipped?: number }[], maxMessageChars: number): void {
   for (let i = 0; i < docs.length; i++) {
     const msg = docs[i].message;
     const r = readings[i];
@@ -223,11 +233,9 @@ export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[
     // Not read to the end (given up on a later page, or not at all; scanned pages not
     // recognised): counted unread, and what was read kept.
     if (r.result !== 'read' || (r.imagesSkipped ?? 0) > 0) msg.documents_unread = (msg.documents_unread ?? 0) + 1;
-    // Of those, the ones the document itself kept from being read (the detector counts them): the
-    // first time only. A document the reader gave up on before is answered from its memory
-    // (`cached`): sent again, it cost nothing, and an application that attaches the same odd PDF
-    // to every request would otherwise be scored on all of them.
-    if (r.result !== 'read' && r.unreadable && !r.cached) msg.documents_unreadable = (msg.documents_unreadable ?? 0) + 1;
+    // Of those, the ones the document itself kept from being read (the detector counts them; a
+    // copy of one the reader gave up on before is answered from its memory, and counts the same).
+    if (r.result !== 'read' && r.unreadable) msg.documents_unreadable = (msg.documents_unreadable ?? 0) + 1;
     if (!r.text.trim()) continue;
     const sep = msg.chars > 0 ? 1 : 0;
     if (msg.text !== null && msg.text.length < maxMessageChars) msg.text = (msg.text + (sep ? '\n' : '') + r.text).slice(0, maxMessageChars);

@@ -35,6 +35,13 @@ test('interaction leaves: personal fields are per-field salted commitments that 
   assert.equal(new Set(salts).size, salts.length, 'each field has its own salt');
   assert.equal(ra.account_id, ev.account_id);
   assert.equal(ra.response.input_tokens, ev.response.input_tokens);
+  // What a developer message attaches is committed with the prompt, and counted in its characters.
+  const attached = { ...ev, request: { ...ev.request, system_documents: { role: 'system', text: 'Attached task.', chars: 14, parts: { input_file: 1 } } } };
+  const c = prepareInteraction(attached, { keepPromptText: true });
+  const rc = parseLeaf(c.leaf);
+  assert.ok(rc.kind === 'interaction');
+  assert.match(c.openings.prompt!.value!, /"system_documents":"Attached task\."/);
+  assert.equal(rc.request.chars, ra.request.chars + 14);
   const v = parseLeaf(prepareVerdict(sampleVerdict({ kind: 'cluster', id: 'c1' }), { accounts: ['b', 'a'] }).leaf);
   assert.ok(v.kind === 'verdict');
   assert.deepEqual(v.accounts, ['a', 'b']);

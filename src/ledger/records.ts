@@ -74,7 +74,11 @@ export interface InteractionRecord {
     stream: boolean; messages: number; chars: number; tools: string[]; bytes: number;
     max_tokens: number | null; n: number | null; logprobs: boolean | null;
     reasoning_effort: string | null; thinking_budget: number | null;
-    /** Commitment to the canonical JSON of {system, messages: [{role, text}]}; null if not recorded. */
+    /**
+     * Commitment to the canonical JSON of {system, messages: [{role, text}]} (and
+     * `system_documents`, the text of what the system messages attach, when there is any); null if
+     * not recorded.
+     */
     prompt: string | null;
   };
   response: {
@@ -186,9 +190,14 @@ export function prepareInteraction(e: InteractionEvent, opts: { clusterId?: stri
   const openings: Partial<Record<PrivateField, Opening>> = {};
   const salts = new SaltSource();
   const msgs = e.request.messages;
+  const attached = e.request.system_documents;
   const promptRecorded = e.request.system !== null || msgs.some((m) => m.text !== null);
   const promptJson = promptRecorded
-    ? serialise({ system: e.request.system, messages: msgs.map((m) => ({ role: m.role, text: m.text })) }, true)
+    ? serialise({
+      system: e.request.system,
+      messages: msgs.map((m) => ({ role: m.role, text: m.text })),
+      ...(attached ? { system_documents: attached.text } : {}),
+    }, true)
     : null;
   const record: InteractionRecord = {
     schema: LEDGER_RECORD_SCHEMA,
@@ -212,7 +221,7 @@ export function prepareInteraction(e: InteractionEvent, opts: { clusterId?: stri
     request: {
       stream: e.request.stream,
       messages: msgs.length,
-      chars: msgs.reduce((s, m) => s + m.chars, 0) + (e.request.system?.length ?? 0),
+      chars: msgs.reduce((s, m) => s + m.chars, 0) + (e.request.system?.length ?? 0) + (attached?.chars ?? 0),
       tools: e.request.tools,
       bytes: e.request.bytes,
       max_tokens: e.request.params.max_tokens,

@@ -200,8 +200,8 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   for (let i = end; i >= 0 && msgs[i].role !== 'assistant' && (!toolStep || msgs[i].role === 'tool'); i--) {
     if (msgs[i].documents_unreadable) { flags |= FLAG.unreadableDocument; break; }
   }
-  // The system and developer messages' documents are sent with every request (the gateway counts
-  // one unreadable the first time only: the reader remembers what it gave up on).
+  // The system and developer messages' documents are sent with every request: an unreadable one
+  // counts in each.
   const systemDocs = req.system_documents;
   if (systemDocs?.documents_unreadable) flags |= FLAG.unreadableDocument;
   if (userTurns <= 1 && assistantTurns === 0) flags |= FLAG.singleShot;

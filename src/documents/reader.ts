@@ -23,10 +23,11 @@
  *   queue with its own documents, not with everyone's refusals.
  * - The documents of one request count as one of the account's `maxPendingPerOwner` requests; at
  *   most `maxPerRequest` of a request's are read.
- * - A document given up on for what it is (too slow, too large in memory, its thread died while
- *   it alone was read) is remembered by its content's hash for a while: sent again (a
- *   conversation resends its documents every turn, a fleet its bomb from every account) it is
- *   answered as before without being read again, not given another thread's time.
+ * - A document given up on for what it is (too slow to read, or its thread died on it: out of
+ *   its heap) is remembered by its content's hash for ten minutes: sent again (a conversation
+ *   resends its documents every turn, a fleet its PDF from every account) it is answered as
+ *   before without being read again, not given another thread's time. (Not one stopped by the
+ *   memory watch, which measures the whole process, nor one too slow to recognise.)
  * - `read()` and `readAll()` never reject: every outcome is a result the caller records.
  *
  * Protocol types are shared with the entry point, document-thread.ts.
@@ -551,9 +552,8 @@ export class DocumentReader {
       for (const slot of this.slots) {
         if (slot.job && slot.ready && slot.rssAtStart < 0) slot.rssAtStart = rss;
         else if (slot.job && slot.ready && slot.worker && rss - slot.rssAtStart > budget) {
-          // The process's growth: the document's alone only when no other was read meanwhile.
-          const alone = this.slots.every((s) => s === slot || !s.job);
-          this.drop(slot, slot.worker, empty('failed', `the document took more than ${this.opts.memoryMb} MiB of memory`, !slot.inOcr), alone);
+          // The process's growth, not the thread's: not remembered (another read, or the queue, may have grown it).
+          this.drop(slot, slot.worker, empty('failed', `the document took more than ${this.opts.memoryMb} MiB of memory`, !slot.inOcr));
         }
       }
       if (!this.slots.some((s) => s.job && s.ready)) this.watchMemory();
@@ -563,7 +563,7 @@ export class DocumentReader {
 
   /**
    * Terminate `worker` and answer its document with `r`. `giveUp`: the document itself cost the
-   * thread (time, memory, a crash while reading it), so it is remembered and never read again.
+   * thread (its time, its heap), so a copy is answered so for a while (rememberGivenUp).
    */
   private drop(slot: Slot, worker: Worker, r: DocumentReading, giveUp = false): void {
     if (slot.worker !== worker) return;
@@ -581,6 +581,8 @@ export class DocumentReader {
 
   /** Remember a document given up on, and tell the threads (a thread started later is told at its start). */
   private rememberGivenUp(key: string, answer: GivenUp & { text: string }): void {
+    const now = Date.now();
+    for (const [k, old] of this.givenUp) { if (old.until > now) break; this.forgetGivenUp(k); }
     this.givenUp.delete(key);
     this.givenUp.set(key, answer);
     const { text: _, ...told } = answer;
@@ -642,8 +644,11 @@ export class DocumentReader {
       if (m.type === 'key') { slot.key = m.key; return; }
       if (m.type === 'given-up') {
         const { result, error, unreadable } = m.answer;
-        const text = this.givenUp.get(m.key)?.text ?? '';
-        this.settle(slot, { ...empty(result, error, unreadable), text, cached: true });
+        const kept = this.givenUp.get(m.key);
+        // Forgotten meanwhile (read after all, or pushed out): not read again here, and not held
+        // against the account.
+        if (!kept) this.settle(slot, { ...empty('failed', 'given up on before, forgotten since; not read again', false), cached: true });
+        else this.settle(slot, { ...empty(result, error, unreadable), text: kept.text, cached: true });
         this.dispatch();
         return;
       }

@@ -96,10 +96,10 @@ export const EventRequest = z.object({
   /** Size of the request body in bytes. */
   bytes: z.number().int().nonnegative(),
   /**
-   * The PDFs and images of the system and developer messages (the Responses API takes them
-   * there), read as a message's are: their text (not in `system`, whose text stays the
-   * messages' own), `parts`, `documents_unread`, `documents_unreadable`. Absent when those
-   * messages carry none. Added in the same schema version (optional).
+   * The documents of the system and developer messages (text files, PDFs and images: the
+   * Responses API takes them there), read as a message's are: their text (not in `system`, whose
+   * text stays the messages' own), `parts`, `documents_unread`, `documents_unreadable`. Absent
+   * when those messages carry none. Added in the same schema version (optional).
    */
   system_documents: EventMessage.optional(),
 });

@@ -139,7 +139,7 @@ function contentText(content: unknown, parts: Record<string, number>, found: Fou
     } else {
       parts[type] = (parts[type] ?? 0) + 1;
       // tool results and text documents carry text the model will read: keep it countable
-      if (type === 'tool_result') text += (text ? '\n' : '') + contentText(p.content, parts, found);
+      if (type === 'tool_result') text += (text ? '\n' : '') + contentText(p.content, parts, found, docs);
       else if (type === 'document' || type === 'input_file' || type === 'file') {
         const doc = documentText(type, p, parts, found);
         if (doc && docs) docs.push(doc);
@@ -382,6 +382,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
 /** All prompt text of a request, for counting input tokens when the upstream reports none. */
 export function promptText(req: EventRequest): string {
   let s = req.system ?? '';
+  if (req.system_documents?.text) s += '\n' + req.system_documents.text;
   for (const m of req.messages) if (m.text) s += '\n' + m.text;
   return s;
 }

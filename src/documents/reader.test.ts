@@ -180,7 +180,7 @@ test('a decompression bomb costs its thread, not the process: the memory watch e
 
 test('accounts take turns: a flood of slow documents delays another account\'s by the one being read at most', async () => {
   const order: string[] = [];
-  const reader = new DocumentReader({ timeoutMs: 400, maxPerRequest: 8, onResult: (r) => order.push(r.result) });
+  const reader = new DocumentReader({ timeoutMs: 1000, maxPerRequest: 8, onResult: (r) => order.push(r.result) });
   try {
     const slow = slowPdf(16);
     await reader.read(b64(await makePdf(['warm'])), 'warm'); // the thread has started
@@ -203,7 +203,7 @@ test('accounts take turns: a flood of slow documents delays another account\'s b
 
 test('lanes and groups: a fleet of many accounts gets its lane\'s share; a full queue pushes out the longest line\'s newest', async () => {
   const done: string[] = [];
-  const reader = new DocumentReader({ timeoutMs: 400, maxQueue: 12 });
+  const reader = new DocumentReader({ timeoutMs: 1000, maxQueue: 12 });
   const track = (label: string, p: Promise<DocumentReading>) => p.then((r) => { done.push(`${label}:${r.result}`); return r; });
   try {
     const slow = slowPdf(16);
@@ -228,7 +228,7 @@ test('lanes and groups: a fleet of many accounts gets its lane\'s share; a full 
 
   // A full queue of a fleet's single documents (lines of one, second lane): a trusted customer's
   // document pushes out the newest of them; another of the fleet's accounts is refused.
-  const lanes = new DocumentReader({ timeoutMs: 400, maxQueue: 4 });
+  const lanes = new DocumentReader({ timeoutMs: 1000, maxQueue: 4 });
   try {
     const slow = slowPdf(16);
     await lanes.read(b64(await makePdf(['warm'])), 'warm');
@@ -245,7 +245,7 @@ test('lanes and groups: a fleet of many accounts gets its lane\'s share; a full 
     await lanes.close();
   }
 
-  const small = new DocumentReader({ timeoutMs: 400, maxQueue: 4 });
+  const small = new DocumentReader({ timeoutMs: 1000, maxQueue: 4 });
   try {
     const slow = slowPdf(16);
     await small.read(b64(await makePdf(['warm'])), 'warm');

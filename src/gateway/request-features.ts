@@ -286,7 +286,9 @@ function* chatPrompt(messages: Json[]): Generator<readonly [string, string]> {
 export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: number, opts: FeatureOptions, pdfs: PendingDocument[] | null = null): EventRequest {
   const params = emptyParams();
   const messages: EventMessage[] = [];
-  const systems = new SystemMessages(opts, pdfs);
+  // Made at the first system message (most requests of some APIs have none: nothing to allocate).
+  let systems: SystemMessages | null = null;
+  const system = (content: unknown) => (systems ??= new SystemMessages(opts, pdfs)).add(content);
   params.temperature = num(body.temperature);
   params.top_p = num(body.top_p);
   params.seed = num(body.seed);
@@ -296,7 +298,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     params.stop = Array.isArray(body.stop_sequences) && body.stop_sequences.length > 0;
     const thinking = body.thinking as Json | undefined;
     if (thinking && thinking.type === 'enabled') params.thinking_budget = num(thinking.budget_tokens);
-    if (body.system !== undefined) systems.add(body.system);
+    if (body.system !== undefined) system(body.system);
     if (Array.isArray(body.messages)) {
       for (const m of body.messages as Json[]) if (m && typeof m === 'object') messages.push(message(str(m.role) ?? 'user', m.content, opts, pdfs));
     }
@@ -317,7 +319,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
       for (const m of body.messages as Json[]) {
         if (!m || typeof m !== 'object') continue;
         const role = str(m.role) ?? 'user';
-        if (role === 'system' || role === 'developer') systems.add(m.content);
+        if (role === 'system' || role === 'developer') system(m.content);
         else messages.push(message(role, m.content, opts, pdfs));
       }
     }
@@ -349,13 +351,13 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     const text = body.text as Json | undefined;
     const fmt = text?.format as Json | undefined;
     params.response_format = fmt ? str(fmt.type) : null;
-    if (typeof body.instructions === 'string') systems.add(body.instructions);
+    if (typeof body.instructions === 'string') system(body.instructions);
     if (typeof body.input === 'string') messages.push(message('user', body.input, opts, null));
     else if (Array.isArray(body.input)) {
       for (const item of body.input as Json[]) {
         if (!item || typeof item !== 'object') continue;
         const role = str(item.role);
-        if (role === 'system' || role === 'developer') systems.add(item.content);
+        if (role === 'system' || role === 'developer') system(item.content);
         else if (role) messages.push(message(role, item.content, opts, pdfs));
         else if (item.type === 'function_call_output') messages.push(message('tool', typeof item.output === 'string' || Array.isArray(item.output) ? item.output : String(item.output ?? ''), opts, pdfs));
         // A computer-use step's screenshot: a tool result whose content is an image.
@@ -364,7 +366,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     }
   }
 
-  const systemText = systems.texts.length ? systems.texts.join('\n') : null;
+  const systemText = systems ? (systems as SystemMessages).texts.join('\n') : null;
   const request: EventRequest = {
     stream: body.stream === true,
     system: systemText === null ? null : opts.recordPrompts === 'none' ? null : systemText.slice(0, opts.maxMessageChars),
@@ -374,7 +376,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     params,
     bytes,
   };
-  const documents = systems.documents();
+  const documents = systems ? (systems as SystemMessages).documents() : undefined;
   if (documents) request.system_documents = documents;
   return request;
 }

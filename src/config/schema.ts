@@ -145,11 +145,7 @@ export const configSchema = z.object({
     threads: z.number().int().min(1).max(16).default(1),
     /** A document not read within this is abandoned (its thread is terminated), ms. */
     timeout_ms: z.number().int().positive().max(60_000).default(2000),
-    /**
-     * Memory of each reading thread, MiB: its heap, and how much the process may grow while it
-     * reads one document (a decompression bomb ends the thread, not the process). Growth from
-     * documents queued meanwhile is set aside before the document is held against its account.
-     */
+    /** Memory of each reading thread, MiB: its heap, and how much the process may grow while it reads one document (a decompression bomb ends the thread, not the process). */
     memory_mb: z.number().int().min(16).max(8192).default(256),
     /** Pages read of each document, from the first. */
     max_pages: z.number().int().positive().default(50),

@@ -264,43 +264,6 @@ test('lanes and groups: a fleet of many accounts gets its lane\'s share; a full 
   }
 });
 
-test('the memory watch stops a document that grows the process, but holds it against its account only when its own doing, not the queue\'s', async () => {
-  // A stand-in thread: ready at once; given a document, it reads forever, and with `allocate` it
-  // takes 160 MiB outside its heap after a moment (as pdf.js's decoded streams are). The budget,
-  // 64 MiB, is well above what the test process grows by on its own (about 20 MiB).
-  const entry = (allocate: boolean) => ({
-    filename: `const { parentPort } = require('node:worker_threads'); const held = [];
-      parentPort.postMessage({ type: 'ready' });
-      parentPort.on('message', (m) => { if (m.bytes && ${allocate}) setTimeout(() => held.push(Buffer.alloc(160 << 20, 1)), 150); });`,
-    eval: true, execArgv: [],
-  });
-  const pdf = b64(await makePdf(['The victim\'s document.']));
-  const own = new DocumentReader({ entry: entry(true), memoryMb: 64, timeoutMs: 30_000 });
-  try {
-    const r = await own.read(pdf, 'a');
-    assert.equal(r.result, 'failed');
-    assert.match(r.error ?? '', /more than 64 MiB/);
-    assert.equal(r.unreadable, true, 'its own doing');
-  } finally {
-    await own.close();
-  }
-  // Here the document takes nothing: others' documents queued while it is read grow the process.
-  const queue = new DocumentReader({ entry: entry(false), memoryMb: 64, timeoutMs: 30_000, maxQueueBytes: 1 << 30 });
-  try {
-    const victim = queue.read(pdf, 'victim');
-    await new Promise((r) => setTimeout(r, 150));
-    const flood = [1, 2, 3, 4, 5, 6].map((i) => queue.read(Buffer.alloc(16 << 20, i).toString('base64'), `flooder${i}`));
-    const r = await victim;
-    assert.equal(r.result, 'failed', 'stopped all the same');
-    assert.match(r.error ?? '', /with the documents queued meanwhile/);
-    assert.equal(r.unreadable, false, 'not held against the victim');
-    await queue.close();
-    await Promise.all(flood);
-  } finally {
-    await queue.close();
-  }
-});
-
 test('pdf.js missing or too new for this Node.js: documents are counted unavailable, and no thread is started again', async () => {
   const entry = { filename: "require('node:worker_threads').parentPort.postMessage({ type: 'unavailable', error: 'pdf.js could not be loaded: test' })", eval: true, execArgv: [] };
   const reader = new DocumentReader({ entry });

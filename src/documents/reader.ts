@@ -208,8 +208,6 @@ interface Slot {
   partial: string;
   /** The process's resident memory when the document began (the memory watch measures growth from it; -1: not yet read). */
   rssAtStart: number;
-  /** The bytes of the documents held for reading then (waiting ones grow the process too, not the document). */
-  heldAtStart: number;
   /** An image of the document is being recognised (its own time limit stopped; a failure then is not the document's doing). */
   inOcr: boolean;
   /** The document's content hash (from its thread), null until it is known. */
@@ -263,15 +261,6 @@ export async function decodeInSlices(data: string, size: number): Promise<Uint8A
   return at === size ? out : out.subarray(0, at);
 }
 
-/**
- * What a queued document may grow the process by, per byte: its decoded bytes, the request's
- * base64 of them twice over (the body as received and the parsed string, 4/3 each, held until
- * the request ends), and the decoding's passing garbage. Set generously: too little blames the
- * document being read for the queue; too much only stops scoring a bomb read while a large queue
- * builds up (it is stopped all the same).
- */
-const QUEUED_GROWTH = 4;
-
 /** How often the memory watch looks while documents are read, ms. */
 const MEMORY_WATCH_MS = 20;
 
@@ -308,7 +297,7 @@ export class DocumentReader {
     const missing = ocr ? missingOcrModels({ languages: ocr.languages, dir: ocr.modelsDir }) : [];
     if (missing.length) throw new Error(`documents.ocr_languages: ${missing.join('; ')}`);
     this.entry = opts.entry ?? resolveWorkerEntry(import.meta.url, 'document-thread', { preload: PDFJS_MODULES });
-    this.slots = Array.from({ length: Math.max(1, this.opts.threads) }, () => ({ worker: null, ready: false, job: null, timer: null, partial: '', rssAtStart: -1, heldAtStart: 0, inOcr: false, key: null, deadline: 0, remainingMs: 0 }));
+    this.slots = Array.from({ length: Math.max(1, this.opts.threads) }, () => ({ worker: null, ready: false, job: null, timer: null, partial: '', rssAtStart: -1, inOcr: false, key: null, deadline: 0, remainingMs: 0 }));
   }
 
   /** Documents waiting or being read. */
@@ -561,15 +550,10 @@ export class DocumentReader {
     this.memoryWatch = setInterval(() => {
       const rss = process.memoryUsage.rss();
       for (const slot of this.slots) {
-        if (slot.job && slot.ready && slot.rssAtStart < 0) { slot.rssAtStart = rss; slot.heldAtStart = this.heldBytes; }
+        if (slot.job && slot.ready && slot.rssAtStart < 0) slot.rssAtStart = rss;
         else if (slot.job && slot.ready && slot.worker && rss - slot.rssAtStart > budget) {
-          // The process's growth, not the thread's: documents queued meanwhile grew it too (their
-          // bytes, and the requests' base64 of them). Past the budget once those are set aside, it
-          // is the document's doing; otherwise it is stopped all the same, but not held against
-          // its account. Never remembered (another read may have grown it).
-          const queued = Math.max(0, this.heldBytes - slot.heldAtStart) * QUEUED_GROWTH;
-          const own = !slot.inOcr && rss - slot.rssAtStart - queued > budget;
-          this.drop(slot, slot.worker, empty('failed', `the document took more than ${this.opts.memoryMb} MiB of memory${own ? '' : ' (with the documents queued meanwhile)'}`, own));
+          // The process's growth, not the thread's: not remembered (another read, or the queue, may have grown it).
+          this.drop(slot, slot.worker, empty('failed', `the document took more than ${this.opts.memoryMb} MiB of memory`, !slot.inOcr));
         }
       }
       if (!this.slots.some((s) => s.job && s.ready)) this.watchMemory();

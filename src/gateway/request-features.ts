@@ -286,7 +286,7 @@ function* chatPrompt(messages: Json[]): Generator<readonly [string, string]> {
 export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: number, opts: FeatureOptions, pdfs: PendingDocument[] | null = null): EventRequest {
   const params = emptyParams();
   const messages: EventMessage[] = [];
-  // Made at the first system message (most requests of some APIs have none: nothing to allocate).
+  // Made at the first system message (most requests of some APIs have none: no collector to make).
   let systems: SystemMessages | null = null;
   const system = (content: unknown) => (systems ??= new SystemMessages(opts, pdfs)).add(content);
   params.temperature = num(body.temperature);

@@ -376,4 +376,24 @@ test('warden scan --cases: a case file, a report and a bundle per campaign found
   const piped = sink();
   assert.equal(await runScan(['-', '--cases', out], { stdout: sink().w, stderr: piped.w, env: {} }), 2);
   assert.match(piped.chunks.join(''), /give a file, not stdin/);
+
+  // Another tool's log, joined with the provider's account table: the case holds the same facts.
+  const bare = join(dir, 'past-for-cases-bare.jsonl');
+  writeFileSync(bare, scenario.events.map((e) => JSON.stringify({ ...e, account: null })).join('\n') + '\n');
+  const rows = new Map<string, string>();
+  for (const e of scenario.events) {
+    if (!e.account_id || !e.account || rows.has(e.account_id)) continue;
+    const a = e.account;
+    rows.set(e.account_id, JSON.stringify({ account_id: e.account_id, org_id: e.org_id, ...a }));
+  }
+  const table = join(dir, 'accounts-for-cases.jsonl');
+  writeFileSync(table, [...rows.values()].join('\n') + '\n');
+  const joined = join(dir, 'cases-joined');
+  const joinedErr = sink();
+  assert.equal(await runScan([bare, '--accounts', table, '--cases', joined], { stdout: sink().w, stderr: joinedErr.w, env: { WARDEN_INTEL_KEY: KEY_A } }), 0, joinedErr.chunks.join(''));
+  const fromTable = JSON.parse(readFileSync(join(joined, `${id}.json`), 'utf8')) as CaseFile;
+  const facts = (k: CaseFile) => k.members.map((m) => [m.account_id, m.tier, m.created_at, m.email_domain, m.signup_ip]).sort();
+  assert.deepEqual(facts(fromTable), facts(kase), 'the members\' signup facts, from the table');
+  const kinds = (k: CaseFile) => [...new Set(k.observables.filter((o) => o.shareable).map((o) => o.kind))].sort();
+  assert.deepEqual(kinds(fromTable), kinds(kase), 'the same kinds of indicators for partners (the card among them)');
 });

@@ -14,6 +14,7 @@ import { readEventBatches } from '../events/index.ts';
 import { runScanCli, SharedIndicators, type ScanResult, type VerdictLevel } from '../detect/index.ts';
 import { stixToIndicators, buildCaseFile, caseReportMarkdown, caseToStix, IMPORT_LEVELS } from '../cases/index.ts';
 import { openSqlite, SqliteEventStore } from '../store/index.ts';
+import { completeAccountFacts } from '../identity/facts-file.ts';
 
 export async function runScan(argv: string[], io: { stdout?: Writable; stderr?: Writable; env?: NodeJS.ProcessEnv } = {}): Promise<number> {
   const err = io.stderr ?? process.stderr;
@@ -80,7 +81,12 @@ async function writeCases(result: ScanResult, input: string, dir: string, key: s
   const tmp = mkdtempSync(join(tmpdir(), 'warden-scan-cases-'));
   const store = new SqliteEventStore(openSqlite(join(tmp, 'events.db')));
   try {
-    for await (const batch of readEventBatches(input, { validate: false, onSkip: () => {} })) await store.appendBatch(batch);
+    // Cases read the members' signup facts from their events: join the account table the scan used.
+    const table = result.accountFacts;
+    for await (const batch of readEventBatches(input, { validate: false, onSkip: () => {} })) {
+      if (table) for (const ev of batch) completeAccountFacts(ev, table);
+      await store.appendBatch(batch);
+    }
     const campaigns = engine.campaigns();
     for (const c of campaigns) {
       const kase = await buildCaseFile({ engine, events: store }, c.id);

@@ -253,6 +253,19 @@ test('the request path cost: onEvent enqueue and VerdictView lookup take microse
   assert.ok(lookup < 0.05 && enqueue < 0.05, `lookup ${lookup} ms, enqueue ${enqueue} ms`);
 });
 
+test('a campaign\'s volume counts each request of its members once, with all their output tokens, reasoning included', () => {
+  const campaigns = engine.campaigns();
+  assert.ok(campaigns.length >= 1, 'a campaign named');
+  for (const c of campaigns) {
+    const members = new Set(c.members);
+    const theirs = mixed.events.filter((e) => e.account_id !== null && members.has(e.account_id));
+    assert.equal(c.volume.requests, theirs.length, `${c.id}: requests`);
+    assert.equal(c.volume.output_tokens, theirs.reduce((s, e) => s + e.response.output_tokens, 0), `${c.id}: output tokens`);
+    const timeline = c.timeline.reduce((s, [, n]) => s + n, 0);
+    assert.ok(timeline <= c.volume.requests && timeline >= 0.9 * c.volume.requests, `${c.id}: the timeline (${timeline} of ${c.volume.requests}) counts the requests made while linked`);
+  }
+});
+
 test('warden scan: prints campaigns, writes the report, scores against labels; bad usage exits 2', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-scan-'));
   const file = join(dir, 'events.jsonl');
@@ -280,14 +293,16 @@ test('warden scan over a log with unreadable lines: they are skipped and named, 
   const lines = mixed.events.map((e) => JSON.stringify(e));
   lines.splice(10, 0, '{"truncated": ');
   lines.splice(20, 0, JSON.stringify({ ...mixed.events[19], request: { ...mixed.events[19].request, messages: null } }));
+  lines.splice(30, 0, JSON.stringify({ ...mixed.events[28], schema: 'warden.interaction/2' }));
+  lines.splice(40, 0, JSON.stringify({ ...mixed.events[37], ts: 'yesterday' }));
   writeFileSync(file, lines.join('\n'));
   let out = ''; let err = '';
   const sink = (f: (s: string) => void) => new Writable({ write(c, _e, cb) { f(String(c)); cb(); } });
   const code = await runScanCli([file, '--json'], { stdout: sink((s) => { out += s; }), stderr: sink((s) => { err += s; }) });
   assert.equal(code, 0, err);
-  assert.match(err, /skipped 2 lines that are not readable events \(line 11: not JSON \(.*\); line 21: request\.messages: expected an array\)/);
+  assert.match(err, /skipped 4 lines that are not readable events \(line 11: not JSON \(.*\); line 21: request\.messages: expected an array; line 31: schema: expected warden\.interaction\/1, got "warden\.interaction\/2"; line 41: ts: expected an ISO 8601 time string\)/);
   const summary = JSON.parse(out);
-  assert.deepEqual([summary.events, summary.skipped], [mixed.events.length, 2]);
+  assert.deepEqual([summary.events, summary.skipped], [mixed.events.length, 4]);
   assert.ok(summary.campaigns >= 1, 'the campaigns are still found');
   err = '';
   assert.equal(await runScanCli([file, '--strict'], { stdout: sink(() => {}), stderr: sink((s) => { err += s; }) }), 2);
@@ -408,4 +423,100 @@ test('warden scan --state: logs scanned one after another are judged as one hist
   assert.equal(other.code, 2);
   assert.match(other.err, /state .* not used: the detection settings .* changed/);
   assert.equal((await scan([day2, '--state', state, '--detector', 'volume'])).code, 2);
+});
+
+test('warden scan --state: a run that fails leaves the state as it was, so it can be run again as it was', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-scan-state-fail-'));
+  const cut = Math.floor(mixed.events.length / 2);
+  const write = (name: string, evs: InteractionEvent[]) => { writeFileSync(join(dir, name), evs.map((e) => JSON.stringify(e)).join('\n') + '\n'); return join(dir, name); };
+  const day1 = write('day1.jsonl', mixed.events.slice(0, cut));
+  const state = join(dir, 'detector.state');
+  const sink = (f: (s: string) => void) => new Writable({ write(c, _e, cb) { f(String(c)); cb(); } });
+  const scan = async (args: string[]) => {
+    let err = '';
+    const code = await runScanCli(args, { stdout: sink(() => {}), stderr: sink((s) => { err += s; }) });
+    return { code, err };
+  };
+  const noReport = await scan([day1, '--state', state, '--report', join(dir, 'no-such-dir', 'r.json')]);
+  assert.equal(noReport.code, 2);
+  assert.match(noReport.err, /cannot write report/);
+  const noLabels = await scan([day1, '--state', state, '--labels', join(dir, 'no-such-labels.jsonl')]);
+  assert.equal(noLabels.code, 2);
+  assert.match(noLabels.err, /cannot read labels/);
+  const retry = await scan([day1, '--state', state, '--report', join(dir, 'r.json')]);
+  assert.equal(retry.code, 0, retry.err);
+  assert.equal(retry.err, '', 'the retry does not count the log twice');
+});
+
+test('warden scan --state --accounts: raw emails and cards in the account table link across logs scanned one after another', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-scan-state-raw-'));
+  // Another tool's log, and an account table with the raw instrument (here: a stand-in string per card).
+  const bare = mixed.events.map((e) => ({ ...e, account: null }));
+  const rows = new Map<string, string>();
+  for (const e of mixed.events) {
+    if (!e.account_id || !e.account || rows.has(e.account_id)) continue;
+    const a = e.account;
+    rows.set(e.account_id, [e.account_id, a.created_at, a.tier, a.programme, a.email_domain ?? '', a.payment_fp ? `card-${a.payment_fp}` : '', a.signup_ip ?? '', a.first_used_at ?? '', e.org_id ?? ''].join(','));
+  }
+  const table = join(dir, 'accounts.csv');
+  writeFileSync(table, 'account_id,created_at,tier,programme,email_domain,payment_instrument,signup_ip,first_used_at,org_id\n' + [...rows.values()].join('\n') + '\n');
+  const cut = bare.findIndex((e) => e.ts >= bare[Math.floor(bare.length / 2)].ts);
+  const write = (name: string, evs: unknown[]) => { writeFileSync(join(dir, name), evs.map((e) => JSON.stringify(e)).join('\n') + '\n'); return join(dir, name); };
+  const sink = () => new Writable({ write(_c, _e, cb) { cb(); } });
+  const levels = (path: string) => new Map((JSON.parse(readFileSync(path, 'utf8')) as { accounts: Array<{ account_id: string; level: string; max_level: string; campaign_id: string | null }> }).accounts
+    .map((a) => [a.account_id, `${a.level}/${a.max_level}/${a.campaign_id !== null}`]));
+  assert.equal(await runScanCli([write('all.jsonl', bare), '--accounts', table, '--report', join(dir, 'all.json')], { stdout: sink(), stderr: sink() }), 0);
+  const state = join(dir, 'detector.state');
+  assert.equal(await runScanCli([write('day1.jsonl', bare.slice(0, cut)), '--accounts', table, '--state', state], { stdout: sink(), stderr: sink() }), 0);
+  assert.equal(await runScanCli([write('day2.jsonl', bare.slice(cut)), '--accounts', table, '--state', state, '--report', join(dir, 'resumed.json')], { stdout: sink(), stderr: sink() }), 0);
+  assert.deepEqual(levels(join(dir, 'resumed.json')), levels(join(dir, 'all.json')), 'the same verdicts as one scan over both logs');
+  assert.match(readFileSync(`${state}.key`, 'utf8'), /^[0-9a-f]{64}\n$/);
+});
+
+test('warden scan: a log out of time order is said, and the report spans its earliest to its latest event', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-scan-order-'));
+  const events = mixed.events.slice(0, 400);
+  // An hour's events moved to the end of the log, as a careless concatenation would.
+  const t1 = Date.parse(events[0].ts) + 3600_000;
+  const early = events.filter((e) => Date.parse(e.ts) < t1);
+  const late = events.filter((e) => Date.parse(e.ts) >= t1);
+  assert.ok(early.length > 0 && late.length > 0, 'both parts hold events');
+  const file = join(dir, 'events.jsonl');
+  writeFileSync(file, [...late, ...early].map((e) => JSON.stringify(e)).join('\n') + '\n');
+  let out = ''; let err = '';
+  const sink = (f: (s: string) => void) => new Writable({ write(c, _e, cb) { f(String(c)); cb(); } });
+  assert.equal(await runScanCli([file, '--json', '--report', join(dir, 'r.json')], { stdout: sink((s) => { out += s; }), stderr: sink((s) => { err += s; }) }), 0);
+  assert.match(err, new RegExp(`${early.length} events came after an event more than a minute later than theirs .*sort it by ts`));
+  assert.equal(JSON.parse(out).out_of_order, early.length);
+  const report = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8'));
+  assert.deepEqual(report.event_time, { from: events[0].ts, to: events[events.length - 1].ts });
+});
+
+test('warden scan --labels reads the labels warden simulate writes: scenario and campaign rows aside, organic kinds by name', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-scan-simlabels-'));
+  const file = join(dir, 'events.jsonl');
+  writeFileSync(file, mixed.events.map((e) => JSON.stringify(e)).join('\n'));
+  // Rows as simulate writes them, plus an account that sent nothing.
+  const rows: unknown[] = [{ type: 'scenario', schema: 'warden.labels/1', name: 'test' }];
+  const campaigns = new Set<string>();
+  for (const [id, label] of Object.entries(mixed.labels.accounts)) {
+    const [population, name] = label.split(':');
+    if (population === 'campaign') campaigns.add(name);
+    rows.push({ type: 'account', account_id: id, population, organic_kind: population === 'organic' ? name : null, campaign_id: population === 'campaign' ? name : null, campaign_kind: population === 'campaign' ? 'hydra' : null, adaptive: false });
+  }
+  for (const c of campaigns) rows.splice(1, 0, { type: 'campaign', campaign_id: c, campaign_kind: 'hydra', adaptive: false });
+  rows.push({ type: 'account', account_id: 'acct_silent', population: 'organic', organic_kind: 'hobbyist', campaign_id: null, adaptive: false });
+  writeFileSync(join(dir, 'labels.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  let out = ''; let err = '';
+  const sink = (f: (s: string) => void) => new Writable({ write(c, _e, cb) { f(String(c)); cb(); } });
+  assert.equal(await runScanCli([file, '--json', '--labels', join(dir, 'labels.jsonl')], { stdout: sink((s) => { out += s; }), stderr: sink((s) => { err += s; }) }), 0, err);
+  const q = JSON.parse(out).quality;
+  const active = new Set(mixed.events.map((e) => e.account_id));
+  const organicIds = Object.entries(mixed.labels.accounts).filter(([id, l]) => l.startsWith('organic') && active.has(id)).map(([id]) => id);
+  assert.equal(q.organic_accounts, organicIds.length, 'organic accounts in the log, the silent one and the non-account rows aside');
+  assert.deepEqual(Object.keys(q.organic_by_kind).sort(), [...new Set(organicIds.map((id) => mixed.labels.accounts[id].split(':')[1]))].sort());
+  // An events file given as labels is refused, not scored as nothing.
+  err = '';
+  assert.equal(await runScanCli([file, '--labels', file], { stdout: sink(() => {}), stderr: sink((s) => { err += s; }) }), 2);
+  assert.match(err, /cannot read labels .*line 1 is an interaction event: not a labels file/);
 });

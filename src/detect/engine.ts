@@ -230,7 +230,8 @@ function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number
   if (fl & FLAG.singleShot) v[o + C.SINGLE] += 1;
   if (fl & FLAG.distillParams) v[o + C.DISTILL_PARAMS] += 1;
   v[o + C.IN_TOK] += f.inputTokens;
-  v[o + C.OUT_TOK] += f.outputTokens + f.reasoningTokens;
+  v[o + C.OUT_TOK] += f.outputTokens;
+  v[o + C.OUT_TOTAL] += f.outputTokens;
   if (fl & FLAG.system) v[o + C.SYSTEM] += 1;
   if (fl & FLAG.error) v[o + C.ERROR] += 1;
   if (fl & FLAG.obfuscated) v[o + C.OBFUSCATED] += 1;
@@ -1025,7 +1026,7 @@ export class DetectorEngine implements VerdictView {
       id: shortId('clu_', this.ids[root]), w, members: 1, orgs, noOrg: org < 0 ? 1 : 0,
       verified: this.flags[root] & 1, disposable: (this.flags[root] >> 1) & 1, fresh: (this.flags[root] >> 3) & 1,
       evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, fleetJoins: 0, hour: -1, hourMembers: 0, syncMax: 0,
-      campaignId: null, firstTs: w[C.FIRST_TS], timeline: new Map(), requests: w[C.TOTAL], outTokens: 0,
+      campaignId: null, firstTs: w[C.FIRST_TS], timeline: new Map(), requests: w[C.TOTAL], outTokens: w[C.OUT_TOTAL],
       verdict: { level: 0, score: 0, since: 0, belowSince: 0, verdict: null, explainedAt: 0, explainedScore: 0 },
     };
     this.clusters.set(root, c);
@@ -1039,7 +1040,7 @@ export class DetectorEngine implements VerdictView {
     const cb = this.clusterOf(b);
     this.decayVec(ca.w, tsS); this.decayVec(cb.w, tsS);
     for (let k = 0; k < C.DECAYED; k++) ca.w[k] += cb.w[k];
-    ca.w[C.TOTAL] += cb.w[C.TOTAL];
+    ca.w[C.TOTAL] += cb.w[C.TOTAL]; ca.w[C.OUT_TOTAL] += cb.w[C.OUT_TOTAL];
     ca.w[C.GAP_N] += cb.w[C.GAP_N]; ca.w[C.GAP_SUM] += cb.w[C.GAP_SUM]; ca.w[C.GAP_SUMSQ] += cb.w[C.GAP_SUMSQ];
     ca.w[C.FIRST_TS] = Math.min(ca.w[C.FIRST_TS] || Infinity, cb.w[C.FIRST_TS] || Infinity);
     ca.w[C.LAST_TS] = Math.max(ca.w[C.LAST_TS], cb.w[C.LAST_TS]);
@@ -1174,6 +1175,7 @@ export class DetectorEngine implements VerdictView {
     if (!batched) this.observeTiming(i, tsS);
     // Link on new evidence, and again as the population grows (1st, 2nd, 4th, 8th ... event).
     const seen = ++this.seenEvents[i];
+    const linkedBefore = this.parent[i] !== i || this.size[i] > 1;
     if (newKeys || (seen & (seen - 1)) === 0) this.link(i, tsS);
 
     const root = this.find(i);
@@ -1181,18 +1183,22 @@ export class DetectorEngine implements VerdictView {
     if (root !== i || this.size[i] > 1) {
       const c = this.clusterOf(root);
       if (c.verdict.level > 0) unflagged = false;
-      this.decayVec(c.w, tsS);
-      addEvent(c.w, 0, f, elicit, capability, newModel, tplHit, hourBin, netChange);
-      if (tsS > c.w[C.LAST_TS]) c.w[C.LAST_TS] = tsS;
-      if (last > 0 && !batched) {
-        const gap = tsS - last;
-        if (gap >= 0 && gap < 6 * 3600) {
-          const g = Math.log10(gap + 1);
-          c.w[C.GAP_N] += 1; c.w[C.GAP_SUM] += g; c.w[C.GAP_SUMSQ] += g * g;
+      // An account linked by this very event brought its window, this event included, into
+      // the cluster when it was promoted (clusterOf): only the timeline still lacks the event.
+      if (linkedBefore) {
+        this.decayVec(c.w, tsS);
+        addEvent(c.w, 0, f, elicit, capability, newModel, tplHit, hourBin, netChange);
+        if (tsS > c.w[C.LAST_TS]) c.w[C.LAST_TS] = tsS;
+        if (last > 0 && !batched) {
+          const gap = tsS - last;
+          if (gap >= 0 && gap < 6 * 3600) {
+            const g = Math.log10(gap + 1);
+            c.w[C.GAP_N] += 1; c.w[C.GAP_SUM] += g; c.w[C.GAP_SUMSQ] += g * g;
+          }
         }
+        c.requests++;
+        c.outTokens += f.outputTokens;
       }
-      c.requests++;
-      c.outTokens += f.outputTokens + f.reasoningTokens;
       const hour = Math.floor(tsS / 3600);
       c.timeline.set(hour, (c.timeline.get(hour) ?? 0) + 1);
       if (c.timeline.size > 24 * 45) { const oldest = c.timeline.keys().next().value as number; c.timeline.delete(oldest); }

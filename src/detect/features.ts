@@ -4,6 +4,7 @@
  * about accounts or time; the engine aggregates these into windows.
  */
 import type { InteractionEvent } from '../events/index.ts';
+export { parseIsoMs } from '../events/index.ts';
 import { FOLDED, HIT, foldText, lexiconHits } from './lexicon.ts';
 
 /** Bits of `RequestFeatures.flags`. Stable: they index counters and appear in explanations. */
@@ -311,31 +312,6 @@ function promptFingerprint(req: InteractionEvent['request']): number {
   return h || 1;
 }
 
-/**
- * Milliseconds since the epoch of an ISO 8601 UTC time as events carry it
- * (`2026-04-06T00:00:00.000Z`), without Date.parse on the hot path; other forms fall back to it.
- */
-export function parseIsoMs(ts: string): number {
-  if (ts.length === 24 && ts.charCodeAt(23) === 90 && ts.charCodeAt(10) === 84 && ts.charCodeAt(19) === 46) {
-    // Digits read inline (a helper closure here costs more than the arithmetic).
-    const y = (ts.charCodeAt(0) - 48) * 1000 + (ts.charCodeAt(1) - 48) * 100 + (ts.charCodeAt(2) - 48) * 10 + ts.charCodeAt(3) - 48;
-    const mo = (ts.charCodeAt(5) - 48) * 10 + ts.charCodeAt(6) - 48; const da = (ts.charCodeAt(8) - 48) * 10 + ts.charCodeAt(9) - 48;
-    const h = (ts.charCodeAt(11) - 48) * 10 + ts.charCodeAt(12) - 48; const mi = (ts.charCodeAt(14) - 48) * 10 + ts.charCodeAt(15) - 48;
-    const se = (ts.charCodeAt(17) - 48) * 10 + ts.charCodeAt(18) - 48;
-    const ms = (ts.charCodeAt(20) - 48) * 100 + (ts.charCodeAt(21) - 48) * 10 + ts.charCodeAt(22) - 48;
-    if (mo >= 1 && mo <= 12 && da >= 1 && da <= 31 && h < 24 && mi < 60 && se < 60 && ms >= 0 && ms < 1000 && y >= 1970) {
-      // Days from civil (Howard Hinnant's algorithm).
-      const yy = mo <= 2 ? y - 1 : y;
-      const era = Math.floor(yy / 400);
-      const yoe = yy - era * 400;
-      const doy = Math.floor((153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5) + da - 1;
-      const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-      const days = era * 146097 + doe - 719468;
-      return ((days * 24 + h) * 60 + mi) * 60_000 + se * 1000 + ms;
-    }
-  }
-  return Date.parse(ts);
-}
 
 /** Names of the flags set in `flags` (for explanations and debugging). */
 export function flagNames(flags: number): FlagName[] {

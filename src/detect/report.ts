@@ -111,7 +111,7 @@ export interface GroundTruth {
 }
 
 export interface QualityFigures {
-  /** Organic accounts ever above watch / all organic accounts. */
+  /** Organic accounts ever above watch / organic accounts in the log (labelled accounts that sent nothing are not counted). */
   organic_flag_rate: number;
   organic_accounts: number;
   organic_flagged: number;
@@ -138,8 +138,10 @@ export function scoreReport(report: DetectionReport, truth: GroundTruth, contain
   let orgN = 0; let orgF = 0;
   const byId = new Map(report.accounts.map((a) => [a.account_id, a]));
   for (const [id, label] of Object.entries(truth.accounts)) {
+    // An account that sent nothing in the log was neither flagged nor missed.
     const res = byId.get(id);
-    const max = res ? verdictRank(res.max_level) : 0;
+    if (!res) continue;
+    const max = verdictRank(res.max_level);
     if (label.startsWith('organic')) {
       const kind = label.split(':')[1] ?? 'organic';
       const k = (byKind[kind] ??= { accounts: 0, flagged: 0, watched: 0 });
@@ -151,9 +153,7 @@ export function scoreReport(report: DetectionReport, truth: GroundTruth, contain
       const c = (perCampaign[cid] ??= { kind: meta?.kind ?? 'unknown', adaptive: !!meta?.adaptive, accounts: 0, flagged: 0, requests: 0, served_uncontained: 0 });
       c.accounts++;
       if (max > above) c.flagged++;
-      if (res) {
-        for (let l = 0; l < res.served.length; l++) { c.requests += res.served[l]; if (l < contain) c.served_uncontained += res.served[l]; }
-      }
+      for (let l = 0; l < res.served.length; l++) { c.requests += res.served[l]; if (l < contain) c.served_uncontained += res.served[l]; }
     }
   }
   let ca = 0; let cf = 0; let aa = 0; let af = 0; let clusters = 0; let clustersFlagged = 0; let worst = 0; let sum = 0;

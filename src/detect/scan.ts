@@ -3,11 +3,11 @@
  * and prints the clusters and campaigns it found; `--report` writes the machine-readable
  * DetectionReport, `--labels` scores it against ground truth, `--detector` runs a baseline instead.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
-import { readEventBatches, readEventsJsonl, readableEvent, type InteractionEvent } from '../events/index.ts';
-import { completeAccountFacts, readAccountFacts, type AccountFactsTable } from '../identity/facts-file.ts';
+import { parseIsoMs, readEventBatches, readEventsJsonl, readableEvent, type InteractionEvent } from '../events/index.ts';
+import { completeAccountFacts, newFactsKey, readAccountFacts, type AccountFactsTable } from '../identity/facts-file.ts';
 import { DetectorEngine } from './engine.ts';
 import type { SharedIndicators } from './intel.ts';
 import { readSnapshot, writeSnapshot } from './snapshot.ts';
@@ -41,6 +41,8 @@ export interface ScanOptions {
    * as one history. Warden's detector only.
    */
   statePath?: string;
+  /** Leave writing the state to the caller (`writeScanState`), once what follows the scan has succeeded. */
+  deferState?: boolean;
   /** Indicators shared by other providers (./intel.ts): accounts matching them are held at their level. Warden's detector only. */
   intel?: SharedIndicators;
 }
@@ -70,6 +72,31 @@ export interface ScanResult {
   facts: FactsCoverage;
   /** With a state file: the events it held before this scan, and how many of this scan's were older than its latest. */
   state: { eventsBefore: number; olderEvents: number } | null;
+  /** The account table the scan joined to events without facts (`--accounts`), if any. */
+  accountFacts: AccountFactsTable | null;
+  /** Events more than a minute older than an event before them in the log, and the latest of them (seconds). */
+  outOfOrder: { events: number; maxLateSeconds: number };
+}
+
+/** How far an event may come after a later one before it counts as out of order (a gateway records documents' events late). */
+const OUT_OF_ORDER_MS = 60_000;
+
+/** The key an account table's raw facts are hashed with across scans of one state: `<state>.key` (made once, mode 0600). */
+function stateFactsKey(statePath: string): string {
+  const path = `${statePath}.key`;
+  if (existsSync(path)) {
+    const key = readFileSync(path, 'utf8').trim();
+    if (!/^[0-9a-f]{64}$/.test(key)) throw new Error(`${path} is not a key written by warden scan`);
+    return key;
+  }
+  const key = newFactsKey();
+  writeFileSync(path, key + '\n', { mode: 0o600, flag: 'wx' });
+  return key;
+}
+
+/** Write the detector's state after a scan run with `deferState`. */
+export async function writeScanState(result: ScanResult, statePath: string): Promise<void> {
+  if (result.engine) await writeSnapshot(result.engine, statePath, 0);
 }
 
 /** Run a detector over events (a JSONL path, a stream or any iterable) and build its report. */
@@ -100,6 +127,8 @@ export async function scanEvents(source: string | Readable | AsyncIterable<Inter
   }
   const t0 = performance.now();
   let n = 0; let from: string | null = null; let to: string | null = null;
+  let firstMs = Infinity; let latestMs = -Infinity;
+  const outOfOrder = { events: 0, maxLateSeconds: 0 };
   const every = opts.progressEvery ?? 1_000_000;
   const table = opts.accountFacts;
   const fromTable = new Set<string>();
@@ -112,16 +141,23 @@ export async function scanEvents(source: string | Readable | AsyncIterable<Inter
       } else if (table) completeAccountFacts(ev, table);
       if (ev.ts < stateFrom) state!.olderEvents++;
       det.ingest(ev);
-      if (n === 0) from = ev.ts;
-      to = ev.ts;
+      // The detector reads time as events come (windows, gaps, its clock): disorder is counted, and
+      // the report's time span is the log's earliest and latest event, whatever their order.
+      const ms = parseIsoMs(ev.ts);
+      if (ms < firstMs) { firstMs = ms; from = ev.ts; }
+      if (ms >= latestMs) { latestMs = ms; to = ev.ts; }
+      else if (latestMs - ms > OUT_OF_ORDER_MS) {
+        outOfOrder.events++;
+        outOfOrder.maxLateSeconds = Math.max(outOfOrder.maxLateSeconds, Math.round((latestMs - ms) / 1000));
+      }
       if (++n % every === 0) opts.onProgress?.(n);
     }
   }
   det.flush();
-  if (opts.statePath && engine) await writeSnapshot(engine, opts.statePath, 0);
+  if (opts.statePath && engine && !opts.deferState) await writeSnapshot(engine, opts.statePath, 0);
   const seconds = (performance.now() - t0) / 1000;
   const report = buildReport(det, { detector: name === 'warden' ? 'warden' : (det as VolumeBaseline | PradaBaseline).name, from, to });
-  return { report, engine, events: n, seconds, skipped, facts: { fromTable: fromTable.size, missing: missing.size }, state };
+  return { report, engine, events: n, seconds, skipped, facts: { fromTable: fromTable.size, missing: missing.size }, state, accountFacts: table ?? null, outOfOrder };
 }
 
 /** Events of an iterable in batches, each checked as a file's lines are (see readableEvent). */
@@ -154,15 +190,23 @@ export function loadLabels(path: string): GroundTruth {
   }
   const accounts: Record<string, string> = {};
   const campaigns: GroundTruth['campaigns'] = {};
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n');
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n];
     if (!line.trim()) continue;
-    const row = JSON.parse(line) as Record<string, unknown>;
-    const id = String(row.account_id ?? row.account ?? '');
-    const campaign = (row.campaign_id ?? row.campaign) as string | undefined;
-    const label = campaign ? `campaign:${campaign}` : String(row.label ?? `organic:${row.kind ?? 'organic'}`);
+    let row: Record<string, unknown>;
+    try { row = JSON.parse(line) as Record<string, unknown>; } catch { throw new Error(`line ${n + 1}: not JSON`); }
+    // `warden simulate` writes its scenario and campaigns on rows of their own, before the accounts.
+    if (row.type !== undefined && row.type !== 'account') continue;
+    if (row.request !== undefined || row.response !== undefined) throw new Error(`line ${n + 1} is an interaction event: not a labels file`);
+    const id = row.account_id ?? row.account;
+    if (typeof id !== 'string' || !id) throw new Error(`line ${n + 1}: no account_id: not a labels file (rows {account_id, label | campaign_id | organic_kind})`);
+    const campaign = (row.campaign_id ?? row.campaign) as string | undefined | null;
+    const label = campaign ? `campaign:${campaign}` : String(row.label ?? `organic:${row.organic_kind ?? row.kind ?? 'organic'}`);
     accounts[id] = label;
-    if (campaign) campaigns[campaign] = { adaptive: !!row.adaptive, kind: String(row.kind ?? row.campaign_kind ?? 'unknown') };
+    if (campaign) campaigns[campaign] = { adaptive: !!row.adaptive, kind: String(row.campaign_kind ?? row.kind ?? 'unknown') };
   }
+  if (Object.keys(accounts).length === 0) throw new Error('no account labels in it');
   return { accounts, campaigns };
 }
 
@@ -247,13 +291,23 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
   }
   let accountFacts: AccountFactsTable | undefined;
   if (accountsPath) {
-    try { accountFacts = await readAccountFacts(accountsPath); } catch (e) { err.write(`warden scan: cannot read accounts ${accountsPath}: ${(e as Error).message}\n`); return 2; }
+    try {
+      // Raw emails and cards are hashed with a key kept beside the state, so that the same card
+      // links across logs scanned one after another (a fresh key per run would hash it anew).
+      const key = statePath ? stateFactsKey(statePath) : undefined;
+      accountFacts = await readAccountFacts(accountsPath, { key });
+    } catch (e) { err.write(`warden scan: cannot read accounts ${accountsPath}: ${(e as Error).message}\n`); return 2; }
+  }
+  // Labels are read before the scan: a mistyped file should not cost a scan (nor advance a state).
+  let truth: GroundTruth | null = null;
+  if (labelsPath) {
+    try { truth = loadLabels(labelsPath); } catch (e) { err.write(`warden scan: cannot read labels ${labelsPath}: ${(e as Error).message}\n`); return 2; }
   }
   let result: ScanResult;
   try {
     if (statePath && detector !== 'warden') throw new Error('--state is for Warden\'s detector only');
     if (extra.intel && detector !== 'warden') throw new Error('shared indicators are for Warden\'s detector only');
-    result = await scanEvents(input, { detector, config, strict, accountFacts, statePath, intel: extra.intel });
+    result = await scanEvents(input, { detector, config, strict, accountFacts, statePath, deferState: true, intel: extra.intel });
   } catch (e) { err.write(`warden scan: ${(e as Error).message}\n`); return 2; }
   const { skipped } = result;
   if (skipped.events > 0) {
@@ -268,21 +322,28 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
     err.write(`warden scan: ${facts.missing} of ${result.report.accounts.length} accounts have no account facts${accountsPath ? ` in the events or in ${accountsPath}` : ' in the events'}: `
       + `without signup facts (card, signup address, signup time) their accounts link later and campaigns are contained later${accountsPath ? '' : '; give them with --accounts FILE'}\n`);
   }
-  let quality: QualityFigures | null = null;
-  if (labelsPath) {
-    try { quality = scoreReport(result.report, loadLabels(labelsPath)); } catch (e) { err.write(`warden scan: cannot read labels ${labelsPath}: ${(e as Error).message}\n`); return 2; }
+  if (result.outOfOrder.events > 0) {
+    err.write(`warden scan: ${result.outOfOrder.events} events came after an event more than a minute later than theirs (by up to ${result.outOfOrder.maxLateSeconds} s): `
+      + 'the detector reads time as events come (windows, gaps, its clock), so a log out of time order is judged differently; sort it by ts\n');
   }
-  if (reportPath) writeFileSync(reportPath, JSON.stringify(result.report));
+  const quality: QualityFigures | null = truth ? scoreReport(result.report, truth) : null;
+  if (reportPath) {
+    try { writeFileSync(reportPath, JSON.stringify(result.report)); } catch (e) { err.write(`warden scan: cannot write report ${reportPath}: ${(e as Error).message}\n`); return 2; }
+  }
   // Retro-hunting a partner's campaign in past logs: which of its indicators were seen here, by how many accounts.
   const sightings = extra.intel ? extra.intel.sightings() : null;
   const intel = extra.intel && sightings ? { indicators: extra.intel.size, matched: sightings.length, sightings } : null;
-  if (json) out.write(JSON.stringify({ events: result.events, events_in_state_before: result.state?.eventsBefore ?? null, skipped: skipped.events, accounts_facts_from_table: facts.fromTable, accounts_without_facts: facts.missing, seconds: result.seconds, campaigns: result.report.campaigns.length, quality, intel }) + '\n');
+  if (json) out.write(JSON.stringify({ events: result.events, events_in_state_before: result.state?.eventsBefore ?? null, skipped: skipped.events, out_of_order: result.outOfOrder.events, accounts_facts_from_table: facts.fromTable, accounts_without_facts: facts.missing, seconds: result.seconds, campaigns: result.report.campaigns.length, quality, intel }) + '\n');
   else {
     out.write(formatSummary(result, quality));
     if (intel) out.write(`shared indicators: ${intel.matched} of ${intel.indicators} seen${intel.sightings.map((x) => `\n  ${x.indicator_id}: ${x.count} requests from ${x.accounts} accounts, ${x.first_seen} to ${x.last_seen}`).join('')}\n`);
   }
   if (extra.after) {
     try { await extra.after(result, input); } catch (e) { err.write(`warden scan: ${(e as Error).message}\n`); return 1; }
+  }
+  // The state advances only once everything asked for is done: a failed run can be run again as it was.
+  if (statePath) {
+    try { await writeScanState(result, statePath); } catch (e) { err.write(`warden scan: cannot write state ${statePath}: ${(e as Error).message}\n`); return 1; }
   }
   return 0;
 }

@@ -85,7 +85,7 @@ export function buildScenario(pool: PromptPool, spec: ScenarioSpec = {}): { even
       flavour: 'openai.chat', model: extra.model ?? 'gpt-large', upstream: 'up', account_id: a.id, org_id: a.org, key_id: `key_${a.id}`,
       client: { ip: a.ip(), user_agent: a.ua, country: 'US', asn: a.asn },
       request: { stream: false, system: a.system, messages: msgs, tools: extra.tools ?? a.tools, tool_choice: null, params, bytes: inChars + 200 },
-      response: { status: 200, error_code: null, input_tokens: Math.ceil(inChars / 4), output_tokens: extra.out ?? 200 + r.int(400), reasoning_tokens: extra.reasoning ?? 0, usage_source: 'upstream', tool_calls: extra.toolCalls ?? 0, finish_reason: 'stop', ttfb_ms: 300, output_chars: 1000, reasoning_chars: 0 },
+      response: { status: 200, error_code: null, input_tokens: Math.ceil(inChars / 4), output_tokens: (extra.out ?? 200 + r.int(400)) + (extra.reasoning ?? 0), reasoning_tokens: extra.reasoning ?? 0, usage_source: 'upstream', tool_calls: extra.toolCalls ?? 0, finish_reason: 'stop', ttfb_ms: 300, output_chars: 1000, reasoning_chars: 0 },
       account: { created_at: new Date(a.created).toISOString(), tier: a.tier, programme: a.programme, email_domain: a.email, payment_fp: a.payment, signup_ip: a.signupIp, claimed_country: 'US' },
       enforcement: emptyEnforcement(),
     });

@@ -24,7 +24,9 @@ export const C = {
   DECAYED: 32,
   // not decayed
   TOTAL: 32, GAP_N: 33, GAP_SUM: 34, GAP_SUMSQ: 35, FIRST_TS: 36, LAST_TS: 37, DECAY_TS: 38,
-  SIZE: 39,
+  /** Output tokens (reasoning included) of every request: a campaign's volume. */
+  OUT_TOTAL: 39,
+  SIZE: 40,
 } as const;
 export const HOUR_BINS = 8;
 /** Task topics of the topic-shift test: a request counts in each it touches (OTHER: none of them). */

@@ -5,6 +5,10 @@
  * out fields they have no value for: a missing container or count gets its empty value, in place;
  * a field of the wrong type is reported, so the event can be skipped and the reader told why.
  */
+import { parseIsoMs } from './time.ts';
+
+/** The schema version this reader knows; a log without one is read as this version. */
+const SCHEMA = 'warden.interaction/1';
 
 /** Empty sampling parameters: what a request that set none records. */
 function noParams(): Record<string, unknown> {
@@ -44,7 +48,8 @@ const ACCOUNT_STRINGS = ['created_at', 'tier', 'programme', 'email_domain', 'pay
  */
 export function readableEvent(ev: unknown): string | null {
   if (!isObject(ev)) return 'the line is not a JSON object';
-  if (typeof ev.ts !== 'string') return 'ts: expected an ISO 8601 time string';
+  if (ev.schema !== SCHEMA && ev.schema !== undefined) return `schema: expected ${SCHEMA}, got ${JSON.stringify(ev.schema).slice(0, 60)}`;
+  if (typeof ev.ts !== 'string' || !Number.isFinite(parseIsoMs(ev.ts))) return 'ts: expected an ISO 8601 time string';
   if (!optional(ev.account_id, 'string')) return 'account_id: expected a string or null';
   if (!optional(ev.org_id, 'string')) return 'org_id: expected a string or null';
   if (ev.model === undefined || ev.model === null) ev.model = '';

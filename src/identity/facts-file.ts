@@ -7,8 +7,9 @@
  * The file is an export of the provider's database, JSONL (one object per line) or CSV with a
  * header row; columns it does not know are ignored. Raw emails and payment instruments may be
  * given: they are reduced here to what events carry (domain, keyed pattern hash, keyed
- * fingerprint) with a key made for this run, so they are comparable within the scan and never
- * written anywhere.
+ * fingerprint) with a key made for this run (or kept with a scan's state, so that logs scanned
+ * one after another compare too), so they are comparable within the scan and never written
+ * anywhere.
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -45,8 +46,8 @@ export class AccountFactsError extends Error {
  * Read an account table (JSONL or CSV with a header, told apart by the first character), streamed:
  * a table of millions of accounts is read in bounded pieces (the table itself is held in memory).
  */
-export async function readAccountFacts(path: string): Promise<Map<string, AccountFactsRow>> {
-  const table = new TableBuilder();
+export async function readAccountFacts(path: string, opts: { key?: string } = {}): Promise<Map<string, AccountFactsRow>> {
+  const table = new TableBuilder(opts.key);
   if (await startsWithBrace(path)) {
     let line = 0;
     for await (const text of createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity })) table.add(jsonRow(text, ++line));
@@ -73,13 +74,18 @@ export function parseAccountFacts(text: string): Map<string, AccountFactsRow> {
   return table.table;
 }
 
+/** A key for hashing raw emails and payment instruments of account tables. */
+export function newFactsKey(): string {
+  return randomBytes(32).toString('hex');
+}
+
 /** Rows in, accounts out, each account once. */
 class TableBuilder {
   readonly table = new Map<string, AccountFactsRow>();
   private readonly firstLine = new Map<string, number>();
-  // One key per table: equal emails and instruments give equal hashes within it, and a hash
-  // cannot be looked up against any other table.
-  private readonly key = randomBytes(32).toString('hex');
+  // One key per table (unless a scan's state keeps one): equal emails and instruments give equal
+  // hashes within it, and a hash cannot be looked up against any other table.
+  constructor(private readonly key: string = newFactsKey()) {}
 
   add(input: { line: number; row: Record<string, unknown> } | null): void {
     if (input === null) return;

@@ -165,9 +165,11 @@ export function runEvalCli(argv: string[]): Promise<number> {
       if (!(VERDICT_LEVELS as readonly string[]).includes(v)) throw new UsageError(`--${name} must be one of ${VERDICT_LEVELS.join(', ')}`);
       return v as VerdictLevel;
     };
+    const coverage = num(values.coverage, 'coverage');
+    if (coverage !== undefined && !(coverage > 0 && coverage <= 1)) throw new UsageError(`--coverage is a share of requests, above 0 and at most 1 (got ${values.coverage})`);
     const report = await evaluateFiles(values.detections, values.labels, values.events, {
       flagLevel: level(values['flag-level'], 'flag-level'), fpLevel: level(values['fp-level'], 'fp-level'),
-      containLevel: level(values['contain-level'], 'contain-level'), coverage: num(values.coverage, 'coverage'),
+      containLevel: level(values['contain-level'], 'contain-level'), coverage,
     });
     if (values.out) {
       mkdirSync(values.out, { recursive: true });

@@ -901,8 +901,11 @@ export function buildEvent(sc: Scenario, lane: Lane, t: number, req: SimRequest,
   let reasoning = req.reasoningTokens;
   let finish: string | null;
   const maxTok = req.params.max_tokens;
-  if (maxTok !== null && out + (anthropic ? reasoning : 0) > maxTok) {
-    out = Math.max(1, maxTok - (anthropic ? reasoning : 0));
+  // max_tokens bounds reasoning and answer together (Anthropic's max_tokens over its thinking
+  // budget, OpenAI's max_completion_tokens): the model reasons first, the answer is cut.
+  if (maxTok !== null && out + reasoning > maxTok) {
+    reasoning = Math.min(reasoning, maxTok);
+    out = Math.max(anthropic ? 1 : 0, maxTok - reasoning);
     finish = anthropic ? 'max_tokens' : 'length';
   } else if (req.toolCalls > 0) finish = anthropic ? 'tool_use' : 'tool_calls';
   else finish = anthropic ? 'end_turn' : 'stop';
@@ -944,7 +947,7 @@ export function buildEvent(sc: Scenario, lane: Lane, t: number, req: SimRequest,
       status,
       error_code: status === 200 ? null : ERROR_BY_STATUS[status] ?? 'WARDEN_INTERNAL',
       input_tokens: inTok,
-      output_tokens: out * n,
+      output_tokens: (out + reasoning) * n, // usage counts reasoning in the output (the event contract)
       reasoning_tokens: reasoning * n,
       usage_source: status === 200 || status === 499 ? 'upstream' : 'none',
       tool_calls: toolCalls,

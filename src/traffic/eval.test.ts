@@ -104,6 +104,18 @@ test('containment level and coverage options change the result', async () => {
   assert.equal(loose.campaigns[0].requests_before_containment, 2);
 });
 
+test('evaluation refuses what it cannot score: a coverage that is not a share, labels without accounts, events out of time order', async () => {
+  await assert.rejects(evaluate(detection, labels, () => events, { coverage: 5 }), /coverage is a share of requests/);
+  await assert.rejects(evaluate(detection, labels.filter((l) => l.type !== 'account'), () => events), /the labels hold no account rows/);
+  const shuffled = [...events.slice(5), ...events.slice(0, 5).map((e) => ({ ...e, ts: at(-3) }))];
+  await assert.rejects(evaluate(detection, labels, () => shuffled), /event 13 is 780 s older than an event before it: evaluation needs the events in time order/);
+  // A minute of lateness (a gateway records documents' events when they are read) is taken as it comes.
+  const late = [...events.slice(0, 3), { ...events[3], ts: at(-0.5) }, ...events.slice(4)];
+  const r = await evaluate(detection, labels, () => late);
+  const inOrder = await evaluate(detection, labels, () => events);
+  assert.deepEqual(r.campaigns.map((c) => [c.campaign_id, c.requests]), inOrder.campaigns.map((c) => [c.campaign_id, c.requests]));
+});
+
 test('a JSONL verdict log evaluates like the equivalent DetectionResult', async () => {
   const log = [
     { subject: { kind: 'account', id: 'A1' }, level: 'watch', since: at(0.75) },

@@ -311,10 +311,13 @@ interface OrganicAcc {
 }
 
 function tokensOf(ev: InteractionEvent): number {
-  return ev.response.output_tokens + ev.response.reasoning_tokens;
+  return ev.response.output_tokens; // reasoning included (the event contract)
 }
 
 const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
+
+/** How far an event may come after a later one (a gateway records documents' events late). */
+const OUT_OF_ORDER_MS = 60_000;
 
 /**
  * Evaluate. `events` is a factory so the events can be streamed twice (containment needs the
@@ -322,6 +325,8 @@ const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
  */
 export async function evaluate(det: DetectionResult, labels: LabelLine[], events: () => AsyncIterable<InteractionEvent> | Iterable<InteractionEvent>, opts: EvalOptions = {}): Promise<EvalReport> {
   const o: Required<EvalOptions> = { flagLevel: opts.flagLevel ?? 'watch', fpLevel: opts.fpLevel ?? 'throttle', containLevel: opts.containLevel ?? 'throttle', coverage: opts.coverage ?? 0.95 };
+  if (!(o.coverage > 0 && o.coverage <= 1)) throw new RangeError(`coverage is a share of requests, above 0 and at most 1 (got ${o.coverage})`);
+  if (!labels.some((l) => l.type === 'account')) throw new RangeError('the labels hold no account rows ({"type":"account", ...}, as warden simulate and redteam write them)');
   const flagRank = verdictRank(o.flagLevel), fpRank = verdictRank(o.fpLevel), containRank = verdictRank(o.containLevel);
   const throttleRank = verdictRank('throttle'), shapeRank = verdictRank('shape'), refuseRank = verdictRank('verify');
   const idx = new LevelIndex(det);
@@ -346,13 +351,19 @@ export async function evaluate(det: DetectionResult, labels: LabelLine[], events
   for (const c of campaigns.values()) for (const a of c.accounts) c.flagMs = Math.min(c.flagMs, idx.firstAt(a, flagRank));
 
   const orgFlagged = new Map<string, { any: boolean; fp: boolean; thr: boolean; shp: boolean; ref: boolean }>();
-  // Pass 1: volumes, what was served, organic collateral.
+  // Pass 1: volumes, what was served, organic collateral. Containment is read off the order of
+  // events: a log out of time order (beyond a gateway's late document events) is refused.
+  let latestMs = -Infinity; let position = 0;
   for await (const ev of events()) {
+    position++;
+    const ms = Date.parse(ev.ts);
+    if (Number.isNaN(ms)) throw new RangeError(`event ${position}: ts is not a time (${JSON.stringify(ev.ts)})`);
+    if (ms < latestMs - OUT_OF_ORDER_MS) throw new RangeError(`event ${position} is ${Math.round((latestMs - ms) / 1000)} s older than an event before it: evaluation needs the events in time order (sort them by ts)`);
+    if (ms > latestMs) latestMs = ms;
     const id = ev.account_id;
     if (!id) continue;
     const l = acctLabel.get(id);
     if (!l) continue;
-    const ms = Date.parse(ev.ts);
     const lvl = idx.at(id, ms);
     if (l.population === 'campaign' && l.campaign_id) {
       const c = campaigns.get(l.campaign_id)!;

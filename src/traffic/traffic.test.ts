@@ -47,6 +47,7 @@ test('every event passes the schema, is time-ordered, and matches the labels', (
   assert.deepEqual([...campaigns].sort(), ['adaptive-1', 'agentic-1', 'hydra-1', 'pivot-1', 'surgical-1']);
   let last = '';
   let n = 0;
+  let capped = 0;
   const seenIds = new Set<string>();
   for (const line of readFileSync(evPath, 'utf8').split('\n')) {
     if (!line) continue;
@@ -63,7 +64,16 @@ test('every event passes the schema, is time-ordered, and matches the labels', (
     else assert.ok(l!.organic_kind);
     // Ground truth never leaks into events.
     assert.ok(!line.includes('campaign_id') && !line.includes('organic_kind') && !line.includes('hydra-1'));
+    // Usage as the APIs report it: output counts reasoning, and max_tokens bounds both.
+    const r = ev.response;
+    assert.ok(r.output_tokens >= r.reasoning_tokens, `output ${r.output_tokens} counts reasoning ${r.reasoning_tokens}`);
+    const max = ev.request.params.max_tokens;
+    if (max !== null && r.status === 200) {
+      capped++;
+      assert.ok(r.output_tokens <= max * (ev.request.params.n ?? 1), `output ${r.output_tokens} within max_tokens ${max}`);
+    }
   }
+  assert.ok(capped > 100, 'requests with max_tokens were checked');
   assert.equal(n, summary.events);
   assert.equal(n, 6000);
 });

@@ -6,6 +6,9 @@
  * a field of the wrong type is reported, so the event can be skipped and the reader told why.
  */
 import { parseIsoMs } from './time.ts';
+import { VerificationTier } from './schema.ts';
+
+const TIERS: ReadonlySet<unknown> = new Set(VerificationTier.options);
 
 /** The schema version this reader knows; a log without one is read as this version. */
 const SCHEMA = 'warden.interaction/1';
@@ -30,8 +33,9 @@ const paramsComplete = (p: Record<string, unknown>) => num(p.max_tokens) && num(
   && num(p.thinking_budget) && num(p.seed) && str(p.response_format);
 const countsComplete = (r: Record<string, unknown>) => typeof r.status === 'number' && typeof r.input_tokens === 'number'
   && typeof r.output_tokens === 'number' && typeof r.reasoning_tokens === 'number' && typeof r.tool_calls === 'number'
-  && Number.isFinite(r.input_tokens) && Number.isFinite(r.output_tokens) && Number.isFinite(r.reasoning_tokens);
-const accountComplete = (a: Record<string, unknown>) => typeof a.created_at === 'string' && typeof a.tier === 'string'
+  && Number.isFinite(r.input_tokens) && Number.isFinite(r.output_tokens) && Number.isFinite(r.reasoning_tokens)
+  && (r.input_tokens as number) >= 0 && (r.output_tokens as number) >= 0 && (r.reasoning_tokens as number) >= 0 && (r.tool_calls as number) >= 0;
+const accountComplete = (a: Record<string, unknown>) => typeof a.created_at === 'string' && TIERS.has(a.tier)
   && typeof a.programme === 'string' && str(a.email_domain) && str(a.payment_fp) && str(a.signup_ip)
   && optional(a.email_pattern, 'string') && optional(a.first_used_at, 'string');
 
@@ -106,7 +110,7 @@ export function readableEvent(ev: unknown): string | null {
     for (const k of COUNTS) {
       const v = res[k];
       if (v === undefined || v === null) res[k] = 0;
-      else if (typeof v !== 'number' || !Number.isFinite(v)) return `response.${k}: expected a number`;
+      else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return `response.${k}: expected a count (a number, 0 or more)`;
     }
   }
 
@@ -114,7 +118,11 @@ export function readableEvent(ev: unknown): string | null {
   if (acct === undefined) ev.account = null;
   else if (acct !== null) {
     if (!isObject(acct)) return 'account: expected an object or null';
-    if (!accountComplete(acct)) for (const k of ACCOUNT_STRINGS) if (!optional(acct[k], 'string')) return `account.${k}: expected a string or null`;
+    if (!accountComplete(acct)) {
+      for (const k of ACCOUNT_STRINGS) if (!optional(acct[k], 'string')) return `account.${k}: expected a string or null`;
+      if (acct.tier === undefined || acct.tier === null) acct.tier = 'unverified'; // as an account table without the column reads
+      else if (!TIERS.has(acct.tier)) return `account.tier: expected one of ${VerificationTier.options.join(', ')}`;
+    }
   }
   return null;
 }

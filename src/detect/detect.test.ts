@@ -280,6 +280,9 @@ test('warden scan: prints campaigns, writes the report, scores against labels; b
   const rep = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8'));
   assert.equal(rep.schema, 'warden.detection/1');
   assert.ok(rep.campaigns.length >= 1);
+  const listed = new Set(rep.clusters.map((c: { cluster_id: string }) => c.cluster_id));
+  const named = rep.accounts.filter((a: { cluster_id: string | null }) => a.cluster_id !== null);
+  assert.ok(named.length > 0 && named.every((a: { cluster_id: string }) => listed.has(a.cluster_id)), 'every cluster an account names is in the report');
   assert.equal(await runScanCli(['--bogus'], { stdout: sink(() => {}), stderr: sink(() => {}) }), 2);
   assert.equal(await runScanCli([join(dir, 'missing.jsonl')], { stdout: sink(() => {}), stderr: sink(() => {}) }), 2);
   const vol = await runScanCli([file, '--detector', 'volume', '--json'], { stdout: sink((s) => { out = s; }), stderr: sink(() => {}) });

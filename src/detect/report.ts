@@ -96,9 +96,10 @@ export function buildReport(engine: ReportSource, meta: { detector?: string; fro
     // cluster timeline carries its final level at the end of the scan: it names the accounts as
     // flagged without crediting requests served before an account joined. What each account was
     // actually served under is in its own timeline (`first`, `served`).
-    clusters: (engine.clusterSummaries?.(2) ?? []).filter((c) => c.level !== 'none').map((c) => ({
+    // Every linked cluster is listed, those at none too: accounts name their cluster whatever its level.
+    clusters: (engine.clusterSummaries?.(2) ?? []).map((c) => ({
       ...c, cluster_id: c.id, flagged_at: flaggedAt.get(c.id) ?? null,
-      timeline: [{ ts: meta.to ?? new Date(engine.eventTimeMs || Date.now()).toISOString(), level: c.level }],
+      timeline: c.level === 'none' ? [] : [{ ts: meta.to ?? new Date(engine.eventTimeMs || Date.now()).toISOString(), level: c.level }],
     })),
     campaigns,
   };

@@ -310,6 +310,7 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
     result = await scanEvents(input, { detector, config, strict, accountFacts, statePath, deferState: true, intel: extra.intel });
   } catch (e) { err.write(`warden scan: ${(e as Error).message}\n`); return 2; }
   const { skipped } = result;
+  if (result.events === 0) err.write(`warden scan: no events read from ${input === '-' ? 'stdin' : input}\n`);
   if (skipped.events > 0) {
     const where = skipped.first.map((s) => `line ${s.line}: ${s.problem}`).join('; ');
     err.write(`warden scan: skipped ${skipped.events} line${skipped.events === 1 ? '' : 's'} that are not readable events (${where}${skipped.events > skipped.first.length ? '; ...' : ''}); --strict stops at the first\n`);

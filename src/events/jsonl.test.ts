@@ -73,7 +73,7 @@ test('without validation, a line that is not a readable event is named by line a
     '[1, 2]',
     JSON.stringify({ ...rows[1], request: { ...rows[1].request, system_documents: { role: 'system', text: '', chars: 0, documents_unreadable: '1' } } }),
     JSON.stringify({ ...rows[2], response: { ...rows[2].response, output_tokens: -5 } }),
-    JSON.stringify({ ...rows[2], account: { ...rows[2].account, tier: 'platinum' } }),
+    JSON.stringify({ ...rows[2], account: { created_at: rows[2].ts, programme: 'none', tier: 'platinum' } }),
     // Facts without a tier read as an account table without the column does: unverified.
     JSON.stringify({ ...rows[3], id: 'no-tier', account: { created_at: rows[3].ts, programme: 'none' } }),
   ].join('\n');

@@ -114,7 +114,10 @@ export function table({ caption, columns, rows, empty = 'Nothing to show.', capt
       h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : null, title: c.title }, c.label)))),
       h('tbody', null, rows.map((r) => h('tr', null, columns.map((c) => {
         const v = c.value(r);
-        return h('td', { class: c.num ? 'num' : null }, v === null || v === undefined ? '—' : v);
+        // Text from the data (names, notes, file names) may hold long runs without spaces: it wraps
+        // within a bounded width, so the columns after it (and their actions) stay in view.
+        const cell = v === null || v === undefined ? '—' : !c.num && typeof v === 'string' && v.length > 24 ? h('span', { class: 'cell-text', text: v }) : v;
+        return h('td', { class: c.num ? 'num' : null }, cell);
       }))))));
 }
 

@@ -60,7 +60,7 @@ export function keysTable(keys, { onChange, showAccount = false, caption = 'API 
   return table({
     caption, rows: keys, empty: 'No keys.',
     columns: [
-      { label: 'Key', value: (k) => h('span', null, h('code', { text: k.prefix }), k.name ? h('span', { class: 'muted', text: ` ${k.name}` }) : null) },
+      { label: 'Key', value: (k) => h('span', { class: 'cell-text' }, h('code', { text: k.prefix }), k.name ? h('span', { class: 'muted', text: ` ${k.name}` }) : null) },
       showAccount ? { label: 'Account', value: (k) => link(`/accounts/${encodeURIComponent(k.account_id)}`, shortId(k.account_id), { title: k.account_id }) } : null,
       { label: 'Scopes', value: (k) => k.scopes.join(', ') },
       { label: 'Status', value: (k) => badge(k.status, STATUS_TONE[k.status] ?? 'muted', k.revoked_at ? `until ${k.revoked_at}` : undefined) },

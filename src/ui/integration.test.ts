@@ -97,6 +97,12 @@ test('dashboard shows detector and ledger routes when they are mounted', { skip:
     const csv = readFileSync(await download.path(), 'utf8');
     assert.equal(csv.trim().split('\n').length >= 16, true, 'header and 15 interactions');
     assert.ok(csv.includes(mallory.id));
+    // A refused export says why, in words (not the JSON of the error).
+    await page.getByLabel('Client IP').fill('not-an-ip');
+    await page.getByRole('button', { name: 'Export CSV' }).click();
+    await page.locator('#toast.show').waitFor();
+    assert.equal(await page.locator('#toast').textContent(), 'invalid IP not-an-ip');
+    await page.getByLabel('Client IP').fill('');
     await page.screenshot({ path: join(tmpdir(), 'warden-dashboard-ledger.png'), fullPage: true });
     assert.deepEqual(problems, []);
   } finally {

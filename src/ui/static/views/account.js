@@ -105,7 +105,6 @@ export async function render(main, [id], query, ctx) {
           const v = await get(r.path.replace(/:[A-Za-z_]+/, encodeURIComponent(id)));
           const verdict = isVerdict(v) ? v : isVerdict(v?.verdict) ? v.verdict : null;
           parts.push(verdict ? renderVerdict(verdict) : renderJson(v, `Detector: ${r.path}`));
-          if (!verdict && v?.level) parts.push(levelBadge(v.level));
         } catch (err) {
           if (err.status !== 404) parts.push(errorBox(err));
           else parts.push(h('p', { class: 'muted', text: 'The detector has not seen this account.' }));

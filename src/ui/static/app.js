@@ -106,7 +106,7 @@ async function render() {
   const { path, query } = currentRoute();
   renderNav(path);
   const match = ROUTES.map(([re, view, label]) => ({ m: re.exec(path), view, label })).find((r) => r.m);
-  if (!match) { replace(main, h('h1', { text: 'Not found' }), h('p', null, h('a', { href: '#/' }, 'Back to the overview'))); return; }
+  if (!match) { document.title = 'Not found · Warden'; replace(main, h('h1', { text: 'Not found' }), h('p', null, h('a', { href: '#/' }, 'Back to the overview'))); return; }
   replace(main, loading());
   try {
     const ctx = { features: await features(), setQuery, isCurrent: () => seq === renderSeq };

@@ -1,5 +1,5 @@
 // Warden dashboard: hash-routed single page. Each view renders into <main> from the admin API.
-import { h, replace, loading, errorBox } from './lib/dom.js';
+import { h, replace, loading, errorBox, focusedControl, restoreFocus } from './lib/dom.js';
 import { api, session, onUnauthorized, features, ApiError } from './lib/api.js';
 import * as overview from './views/overview.js';
 import * as usage from './views/usage.js';
@@ -101,6 +101,8 @@ function loginView(message) {
 
 async function render() {
   const seq = ++renderSeq;
+  // The control that caused this render (a range, a checkbox, a pager button), found again after it.
+  const focused = focusedControl(main);
   if (cleanup) { try { cleanup(); } catch { /* ignore */ } cleanup = null; }
   if (!session.token()) return loginView();
   const { path, query } = currentRoute();
@@ -114,6 +116,7 @@ async function render() {
     const result = await match.view.render(main, match.m.slice(1).map(decodeURIComponent), query, ctx);
     if (seq !== renderSeq) { if (typeof result === 'function') result(); return; }
     if (typeof result === 'function') cleanup = result;
+    if (focused) restoreFocus(main, focused);
   } catch (err) {
     if (seq !== renderSeq) return;
     if (err instanceof ApiError && err.status === 401) return;

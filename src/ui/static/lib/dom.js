@@ -137,6 +137,37 @@ export function kpi(label, value, sub) {
   return h('div', { class: 'kpi' }, h('div', { class: 'kpi-label', text: label }), h('div', { class: 'kpi-value', text: value }), sub ? h('div', { class: 'kpi-sub', text: sub }) : null);
 }
 
+/**
+ * What identifies the focused control inside `root` across a re-render: its `data-focus` key or
+ * its id, its `data-focus-group` (a neighbour to fall back on, e.g. the other pager button), and
+ * the panel it is in. Null when the focus is elsewhere.
+ */
+export function focusedControl(root) {
+  const el = document.activeElement;
+  if (!el || el === root || !root.contains(el)) return null;
+  const key = el.dataset?.focus ? `[data-focus="${CSS.escape(el.dataset.focus)}"]` : el.id ? `#${CSS.escape(el.id)}` : null;
+  const group = el.dataset?.focusGroup ? `[data-focus-group="${CSS.escape(el.dataset.focusGroup)}"]` : null;
+  const panelId = el.closest('section[aria-labelledby]')?.getAttribute('aria-labelledby') ?? null;
+  return key || group || panelId ? { key, group, panelId } : null;
+}
+
+/**
+ * Focus the same control again after a re-render (or its group's, or its panel's heading), unless
+ * the user has moved the focus meanwhile.
+ */
+export function restoreFocus(root, { key, group, panelId }) {
+  const now = document.activeElement;
+  if (now && now !== document.body && now !== root) return;
+  const usable = (el) => el && !el.disabled && el.getClientRects().length > 0;
+  const el = [key, group].filter(Boolean).map((s) => root.querySelector(s)).find(usable);
+  if (el) { el.focus(); return; }
+  const heading = panelId ? root.querySelector(`#${CSS.escape(panelId)}`) : null;
+  if (heading) {
+    heading.setAttribute('tabindex', '-1');
+    heading.focus();
+  }
+}
+
 /** Replace an element's children. */
 export function replace(el, ...children) {
   el.replaceChildren();

@@ -26,17 +26,17 @@ export async function render(main, [id], query, ctx) {
 
   const actions = h('div', { class: 'row-actions' },
     acct.status === 'active'
-      ? h('button', { type: 'button', class: 'btn btn-danger', on: { click: async () => {
+      ? h('button', { type: 'button', class: 'btn btn-danger', 'data-focus': 'account-status', on: { click: async () => {
         const reason = await askReason('Suspend this account?', 'Every key of the account is refused at once, until it is reactivated.', 'Suspend');
         if (reason === null) return;
         try { await post(`/admin/accounts/${encodeURIComponent(id)}/suspend`, { reason }); toast('Account suspended.'); reload(); } catch (err) { toast(err.message, 'bad'); }
       } } }, 'Suspend')
-      : h('button', { type: 'button', class: 'btn', on: { click: async () => {
+      : h('button', { type: 'button', class: 'btn', 'data-focus': 'account-status', on: { click: async () => {
         const reason = await askReason('Reactivate this account?', 'Its unrevoked keys work again.', 'Reactivate', 'primary');
         if (reason === null) return;
         try { await post(`/admin/accounts/${encodeURIComponent(id)}/reactivate`, { reason }); toast('Account reactivated.'); reload(); } catch (err) { toast(err.message, 'bad'); }
       } } }, 'Reactivate'),
-    h('button', { type: 'button', class: 'btn', on: { click: async () => {
+    h('button', { type: 'button', class: 'btn', 'data-focus': 'account-tier', on: { click: async () => {
       const change = await modal('Change verification tier', (close) => {
         const tier = h('select', { id: 'tier', name: 'tier' }, TIERS.map((t) => h('option', { value: t, selected: t === acct.tier }, t.replace('_', ' '))));
         const reason = h('textarea', { id: 'tier-reason', name: 'reason', required: true, rows: 2 });

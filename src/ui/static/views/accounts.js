@@ -60,7 +60,7 @@ export async function render(main, _params, query, ctx) {
     replace(result, panel('Newest accounts', accountsTable(page.data, 'Accounts, newest first'),
       h('p', { class: 'pager' },
         query.cursor ? h('a', { href: `#/accounts?${new URLSearchParams({ ...(query.status ? { status: query.status } : {}), ...(query.tier ? { tier: query.tier } : {}) })}` }, 'First page') : null,
-        page.next_cursor ? h('button', { type: 'button', class: 'btn', on: { click: () => ctx.setQuery({ ...query, cursor: page.next_cursor }, { push: true }) } }, 'Next page') : null)));
+        page.next_cursor ? h('button', { type: 'button', class: 'btn', 'data-focus': 'next-page', on: { click: () => ctx.setQuery({ ...query, cursor: page.next_cursor }, { push: true }) } }, 'Next page') : null)));
   } catch (err) {
     replace(result, errorBox(err));
   }

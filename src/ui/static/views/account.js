@@ -134,7 +134,7 @@ export async function render(main, [id], query, ctx) {
       const keys = await get('/admin/keys', { account_id: id, include_revoked: includeRevoked ? 'true' : undefined, limit: 200 });
       replace(keysBox, keysTable(keys.data, { onChange: reload, caption: 'API keys of this account' }));
     })().catch((err) => replace(keysBox, errorBox(err))),
-    loadRecent(recentBox, id, query.before),
+    loadRecent(recentBox, id, query, ctx),
     loadBatches(batchesBox, id),
     loadFiles(filesBox, id),
     (async () => {
@@ -223,11 +223,22 @@ async function loadFiles(box, id) {
   }
 }
 
-async function loadRecent(box, id, before) {
+/**
+ * Recent interactions, 25 at a time. The page is in the URL (`before`: the cursor of this page;
+ * `newer`: the cursors of the newer pages seen on the way here), so Back, Forward and reload keep
+ * it, and Newer / Newest go back up.
+ */
+async function loadRecent(box, id, query, ctx) {
   try {
-    const page = await get('/admin/usage/interactions', { account_id: id, limit: 25, before });
+    const newer = query.newer ? query.newer.split(',') : [];
+    const page = await get('/admin/usage/interactions', { account_id: id, limit: 25, before: query.before });
+    const go = (before, stack) => ctx.setQuery({ ...query, before, newer: stack.length ? stack.join(',') : undefined }, { push: true });
+    const button = (label, focus, click) => h('button', { type: 'button', class: 'btn', 'data-focus': focus, 'data-focus-group': 'recent-pager', on: { click } }, label);
     replace(box, interactionsTable(page.data, { showAccount: false, caption: 'Interactions of this account, newest first' }),
-      page.next_before ? h('p', { class: 'pager' }, h('button', { type: 'button', class: 'btn', on: { click: () => loadRecent(box, id, page.next_before) } }, 'Older')) : null);
+      query.before || page.next_before ? h('p', { class: 'pager' },
+        newer.length ? button('Newest', 'recent-newest', () => go(undefined, [])) : null,
+        query.before ? button('Newer', 'recent-newer', () => go(newer.at(-1), newer.slice(0, -1))) : null,
+        page.next_before ? button('Older', 'recent-older', () => go(page.next_before, query.before ? [...newer, query.before] : [])) : null) : null);
   } catch (err) {
     replace(box, errorBox(err));
   }

@@ -116,7 +116,7 @@ export function table({ caption, columns, rows, empty = 'Nothing to show.', capt
         const v = c.value(r);
         // Text from the data (names, notes, file names) may hold long runs without spaces: it wraps
         // within a bounded width, so the columns after it (and their actions) stay in view.
-        const cell = v === null || v === undefined ? '—' : !c.num && typeof v === 'string' && v.length > 24 ? h('span', { class: 'cell-text', text: v }) : v;
+        const cell = v === null || v === undefined ? '—' : !c.num && typeof v === 'string' && v.length > 40 ? h('span', { class: 'cell-text', text: v }) : v;
         return h('td', { class: c.num ? 'num' : null }, cell);
       }))))));
 }

@@ -151,21 +151,42 @@ export function focusedControl(root) {
   return key || group || panelId ? { key, group, panelId } : null;
 }
 
+const focusable = (el) => el && !el.disabled && el.getClientRects().length > 0;
+const focusLost = (root) => !document.activeElement || document.activeElement === document.body || document.activeElement === root;
+
 /**
- * Focus the same control again after a re-render (or its group's, or its panel's heading), unless
- * the user has moved the focus meanwhile.
+ * Focus the same control (or one of its group) again as soon as a re-render puts it back into
+ * `root`, unless the user has moved the focus meanwhile. Returns `finish()`, called when the
+ * render is done: it stops watching and, when the control never came back (a revoked key's
+ * buttons), focuses the heading of the panel it was in.
  */
-export function restoreFocus(root, { key, group, panelId }) {
-  const now = document.activeElement;
-  if (now && now !== document.body && now !== root) return;
-  const usable = (el) => el && !el.disabled && el.getClientRects().length > 0;
-  const el = [key, group].filter(Boolean).map((s) => root.querySelector(s)).find(usable);
-  if (el) { el.focus(); return; }
-  const heading = panelId ? root.querySelector(`#${CSS.escape(panelId)}`) : null;
-  if (heading) {
-    heading.setAttribute('tabindex', '-1');
-    heading.focus();
-  }
+export function followFocus(root, { key, group, panelId }) {
+  let done = false;
+  const find = () => [key, group].filter(Boolean).map((s) => root.querySelector(s)).find(focusable);
+  const attempt = () => {
+    if (done) return;
+    if (!focusLost(root)) { stop(); return; }
+    const el = find();
+    if (el) { el.focus(); stop(); }
+  };
+  const observer = new MutationObserver(attempt);
+  const stop = () => { done = true; observer.disconnect(); };
+  observer.observe(root, { childList: true, subtree: true });
+  return {
+    stop,
+    pending: () => !done,
+    finish() {
+      if (done) return;
+      attempt();
+      if (done) return;
+      stop();
+      const heading = panelId ? root.querySelector(`#${CSS.escape(panelId)}`) : null;
+      if (heading && focusLost(root)) {
+        heading.setAttribute('tabindex', '-1');
+        heading.focus();
+      }
+    },
+  };
 }
 
 /** Replace an element's children. */

@@ -190,6 +190,23 @@ test('an arrow key in the range picker changes the range and keeps the focus the
   await page.close();
 });
 
+test('after suspending from the keyboard, the focus is on the button that took its place', { skip, timeout: 60_000 }, async () => {
+  const { page, problems } = await open(`#/accounts/${loneId}`);
+  await page.getByRole('button', { name: 'Suspend' }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('dialog', { name: 'Suspend this account?' }).getByLabel(/Reason/).fill('keyboard test');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter');
+  await page.getByRole('button', { name: 'Reactivate' }).waitFor();
+  await page.locator('main', { hasText: 'Recent interactions' }).waitFor();
+  await settled(page);
+  assert.equal(await page.evaluate('document.activeElement && document.activeElement.textContent'), 'Reactivate');
+  await admin('POST', `/accounts/${loneId}/reactivate`, { reason: 'test over' });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('the Not found page has its own title', { skip, timeout: 60_000 }, async () => {
   const { page, problems } = await open('#/cases');
   await page.getByRole('heading', { name: 'Cases', level: 1 }).waitFor();

@@ -11,7 +11,7 @@
  */
 export { dashboardPlugin, defaultStaticDir, loadStaticFiles, DASHBOARD_CSP, type DashboardPluginOptions } from './plugin.ts';
 export { RouteCatalog, CATALOG_PREFIXES } from './catalog.ts';
-export { usageAdminRoutes, resolveRange, search, features, SEARCH_SCAN_LIMIT, UsageSummarySchema, UsageTopSchema, InteractionSummarySchema, type UsageRoutesDeps } from './routes.ts';
+export { usageAdminRoutes, resolveRange, search, features, SEARCH_SCAN_LIMIT, UsageSummarySchema, UsageTopSchema, InteractionSummarySchema, type UsageRoutesDeps, type SearchOptions } from './routes.ts';
 export {
   sqliteUsageStore, postgresUsageStore, summariseEvent, type SqliteUsageStore, type SqliteUsageOptions, chooseBucket, BUCKETS, USAGE_DIMENSIONS,
   type UsageStore, type UsageFilter, type UsageCounts, type UsagePoint, type UsageSummary, type UsageTopRow, type UsageDimension,

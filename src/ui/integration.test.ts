@@ -33,6 +33,7 @@ test('dashboard shows detector and ledger routes when they are mounted', { skip:
   const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
   try {
     const org = await identity.createOrg({ name: 'Harvest Labs', tier: 'unverified' });
+    const quiet = await identity.createAccount({ name: 'Quiet', email: 'q@calm.example', tier: 'unverified' });
     const mallory = await identity.createAccount({ org_id: org.id, name: 'Mallory', email: 'm@harvest.example', tier: 'unverified', signup_ip: '198.51.100.7', claimed_country: 'NL' });
     const sample = Array.from({ length: 30 }, (_, i) => sampleEvent(i, { account_id: i % 2 ? mallory.id : 'acct_3', ts: new Date(Date.now() - (30 - i) * 1000).toISOString() }));
     await events.appendBatch(sample);
@@ -48,7 +49,8 @@ test('dashboard shows detector and ledger routes when they are mounted', { skip:
       prefix: '/admin', store: identity, token: TOKEN,
       registrars: [usageAdminRoutes({ usage: sqliteUsageStore(db), identity, catalog })],
       plugins: [(admin) => {
-        admin.get('/detect/accounts/:id', async (req, reply) => ((req.params as { id: string }).id === mallory.id ? verdict : reply.code(404).send({ error: { code: 'WARDEN_NOT_FOUND', message: 'unknown account' } })));
+        admin.get('/detect/accounts/:id', async (req, reply) => ((req.params as { id: string }).id === mallory.id ? verdict
+          : (req.params as { id: string }).id === quiet.id ? { account_id: quiet.id, level: 'none', verdict: null, requests: 3 } : reply.code(404).send({ error: { code: 'WARDEN_NOT_FOUND', message: 'unknown account' } })));
         admin.get('/detect/clusters', async () => ({ data: clusters }));
         registerLedgerRoutes(admin, ledger, { prefix: '/ledger/v1', authorizeQuery: () => true });
       }],
@@ -71,6 +73,12 @@ test('dashboard shows detector and ledger routes when they are mounted', { skip:
     assert.match(text, /912 of 980 prompts share one template/);
     assert.match(text, /0\.93/);
     assert.match(text, /0\.8/);
+
+    // Seen but not flagged: the detector's level is shown once, labelled (beside the level in force).
+    await page.goto(`${url}/dashboard/#/accounts/${quiet.id}`);
+    await page.getByRole('heading', { name: 'Quiet', level: 1 }).waitFor();
+    await verdictPanel.getByText('requests').waitFor();
+    assert.equal(await verdictPanel.locator('.badge', { hasText: 'none' }).count(), 2, 'in force, and the detector\'s level');
 
     // Detector page: the clusters route is listed and rendered.
     await page.goto(`${url}/dashboard/#/detector`);
@@ -97,6 +105,12 @@ test('dashboard shows detector and ledger routes when they are mounted', { skip:
     const csv = readFileSync(await download.path(), 'utf8');
     assert.equal(csv.trim().split('\n').length >= 16, true, 'header and 15 interactions');
     assert.ok(csv.includes(mallory.id));
+    // A refused export says why, in words (not the JSON of the error).
+    await page.getByLabel('Client IP').fill('not-an-ip');
+    await page.getByRole('button', { name: 'Export CSV' }).click();
+    await page.locator('#toast.show').waitFor();
+    assert.equal(await page.locator('#toast').textContent(), 'invalid IP not-an-ip');
+    await page.getByLabel('Client IP').fill('');
     await page.screenshot({ path: join(tmpdir(), 'warden-dashboard-ledger.png'), fullPage: true });
     assert.deepEqual(problems, []);
   } finally {

@@ -61,6 +61,9 @@ const InteractionsQuery = z.strictObject({
 });
 const SearchQuery = z.strictObject({
   q: z.string().trim().min(1).max(200),
+  status: z.enum(['active', 'suspended']).optional().describe('Only accounts with this status.'),
+  tier: z.enum(['unverified', 'email_verified', 'identity_verified', 'enterprise']).optional().describe('Only accounts at this verification tier.'),
+  cursor: Id.optional().describe('`next_cursor` of the previous page.'),
   limit: z.coerce.number().int().min(1).max(100).default(25),
 });
 
@@ -101,8 +104,9 @@ const InteractionsSchema = z.object({ data: z.array(InteractionSummarySchema), n
 const SearchSchema = z.object({
   accounts: z.array(z.object({ id: z.string(), name: z.string().nullable(), email: z.string().nullable(), org_id: z.string().nullable(), tier: z.string(), status: z.string(), created_at: z.string() })),
   orgs: z.array(z.object({ id: z.string(), name: z.string(), tier: z.string(), created_at: z.string() })),
-  scanned: z.number().describe('Accounts examined; a text search looks at the newest 20,000 accounts at most.'),
-  truncated: z.boolean(),
+  scanned: z.number().describe('Accounts examined for this page; one page of a text search examines 20,000 accounts at most.'),
+  truncated: z.boolean().describe('The page stopped at the 20,000-account scan limit before filling up; `next_cursor` searches on from there.'),
+  next_cursor: z.string().nullable().describe('More accounts may match: pass it as `cursor` for the next page. Null on the last page.'),
 });
 const FeaturesSchema = z.object({
   usage: z.boolean(),
@@ -180,7 +184,8 @@ export function usageAdminRoutes(deps: UsageRoutesDeps): AdminRouteRegistrar {
       method: 'GET', path: '/dashboard/search', operationId: 'dashboardSearch', tag: 'dashboard',
       summary: 'Find accounts and organisations by id, name, email, email domain or signup IP',
       query: SearchQuery, response: SearchSchema,
-      handler: ({ query }) => search(deps.identity, query.q, query.limit),
+      description: 'Status and tier filter the accounts before the limit applies; `next_cursor` pages on. Organisations are listed on the first page only.',
+      handler: ({ query }) => search(deps.identity, query.q, { limit: query.limit, status: query.status, tier: query.tier, cursor: query.cursor }),
     });
 
     r.route({
@@ -217,34 +222,61 @@ type AccountHit = z.infer<typeof SearchSchema>['accounts'][number];
 const accountHit = (a: Account): AccountHit => ({ id: a.id, name: a.name, email: a.email, org_id: a.org_id, tier: a.tier, status: a.status, created_at: a.created_at });
 const orgHit = (o: Organisation) => ({ id: o.id, name: o.name, tier: o.tier, created_at: o.created_at });
 
+export interface SearchOptions {
+  /** Accounts per page (default 25). */
+  limit?: number;
+  status?: Account['status'];
+  tier?: Account['tier'];
+  /** `next_cursor` of the previous page. */
+  cursor?: string;
+}
+
 /**
- * Text search over accounts. Exact ids and signup IPs use the store's lookups; any other text is
- * matched (case-insensitively) against id, name and email of the newest accounts, up to
- * SEARCH_SCAN_LIMIT of them, and against organisation names.
+ * Text search over accounts, newest first, filtered by status and tier in the store and paged.
+ * A signup IP is looked up by its index (every match, paged). Any other text is matched
+ * (case-insensitively) against id, name and email, scanning at most SEARCH_SCAN_LIMIT accounts
+ * per page; an exact account id comes first. Organisations (by name) are on the first page.
  */
-export async function search(identity: IdentityStore, q: string, limit: number): Promise<z.infer<typeof SearchSchema>> {
+export async function search(identity: IdentityStore, q: string, opts: SearchOptions = {}): Promise<z.infer<typeof SearchSchema>> {
+  const limit = opts.limit ?? 25;
+  const filters = { ...(opts.status ? { status: opts.status } : {}), ...(opts.tier ? { tier: opts.tier } : {}) };
+  const firstPage = !opts.cursor;
+  const orgs = firstPage ? await searchOrgs(identity, q, limit) : [];
+
+  if (isIP(q)) {
+    const page = await identity.listAccounts({ ...filters, signup_ip: q, limit, cursor: opts.cursor });
+    return { accounts: page.data.map(accountHit), orgs, scanned: page.data.length, truncated: false, next_cursor: page.next_cursor };
+  }
+
   const accounts: AccountHit[] = [];
-  const seen = new Set<string>();
-  const push = (a: Account) => { if (!seen.has(a.id) && accounts.length < limit) { seen.add(a.id); accounts.push(accountHit(a)); } };
+  const passes = (a: Account) => (!opts.status || a.status === opts.status) && (!opts.tier || a.tier === opts.tier);
   const exact = await identity.getAccount(q).catch(() => null);
-  if (exact) push(exact);
-  if (isIP(q)) for (const a of (await identity.listAccounts({ signup_ip: q, limit: Math.min(limit, 500) })).data) push(a);
+  if (exact && firstPage && passes(exact)) accounts.push(accountHit(exact));
 
   const needle = q.toLowerCase();
   let scanned = 0;
   let truncated = false;
-  let cursor: string | undefined;
-  while (accounts.length < limit) {
-    const page = await identity.listAccounts({ limit: 500, cursor });
-    for (const a of page.data) {
+  let cursor = opts.cursor;
+  let last: string | undefined;
+  let more = false;
+  scan: for (;;) {
+    const page = await identity.listAccounts({ ...filters, limit: 500, cursor });
+    for (const [i, a] of page.data.entries()) {
       scanned++;
-      if (a.id.toLowerCase().includes(needle) || a.name?.toLowerCase().includes(needle) || a.email?.toLowerCase().includes(needle)) push(a);
+      last = a.id;
+      if (a.id !== exact?.id && (a.id.toLowerCase().includes(needle) || a.name?.toLowerCase().includes(needle) || a.email?.toLowerCase().includes(needle))) accounts.push(accountHit(a));
+      const restLeft = i < page.data.length - 1 || page.next_cursor !== null;
+      if (accounts.length >= limit) { more = restLeft; break scan; }
+      if (scanned >= SEARCH_SCAN_LIMIT) { truncated = more = restLeft; break scan; }
     }
     if (!page.next_cursor) break;
-    if (scanned >= SEARCH_SCAN_LIMIT) { truncated = true; break; }
     cursor = page.next_cursor;
   }
+  return { accounts, orgs, scanned, truncated, next_cursor: more && last ? last : null };
+}
 
+async function searchOrgs(identity: IdentityStore, q: string, limit: number): Promise<ReturnType<typeof orgHit>[]> {
+  const needle = q.toLowerCase();
   const orgs: ReturnType<typeof orgHit>[] = [];
   const exactOrg = await identity.getOrg(q).catch(() => null);
   if (exactOrg) orgs.push(orgHit(exactOrg));
@@ -255,7 +287,7 @@ export async function search(identity: IdentityStore, q: string, limit: number):
     if (!page.next_cursor) break;
     orgCursor = page.next_cursor;
   }
-  return { accounts, orgs, scanned, truncated };
+  return orgs;
 }
 
 /** Routes the dashboard knows how to show, found in the catalog of registered routes. */

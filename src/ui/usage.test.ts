@@ -14,7 +14,8 @@ import { subnetOf } from '../limits/network.ts';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import { sqliteUsageStore, postgresUsageStore, chooseBucket, type UsageStore, type UsageCounts, type UsageDimension } from './usage.ts';
-import { RouteCatalog, features, resolveRange, dashboardPlugin, DASHBOARD_CSP } from './index.ts';
+import { RouteCatalog, features, resolveRange, dashboardPlugin, DASHBOARD_CSP, search } from './index.ts';
+import { openIdentityStore } from '../identity/index.ts';
 
 const T0 = Date.parse('2026-03-02T09:00:00.000Z');
 
@@ -280,5 +281,50 @@ test('routes over HTTP: token required, inputs checked, static files with a stri
     assert.equal((await fetch(`${w.url}/dashboard/accounts`, { redirect: 'manual' })).status, 302);
   } finally {
     await w.close();
+  }
+});
+
+test('account search: status and tier filter before the page is cut, next_cursor pages on, exact id first, signup IP by index', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-search-'));
+  const db = openSqlite(join(dir, 's.db'));
+  const identity = openIdentityStore(parseConfig({ store: { sqlite_path: join(dir, 's.db') }, log: { level: 'silent' } }), { sqlite: db });
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      ids.push((await identity.createAccount({ name: `Shop ${i}`, email: `owner${i}@shop.example`, tier: i % 3 === 0 ? 'enterprise' : 'unverified', signup_ip: i < 7 ? '203.0.113.9' : '198.51.100.1' })).id);
+    }
+    // Every match, newest first, five at a time.
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let pages = 0; pages < 5; pages++) {
+      const r = await search(identity, 'shop.example', { limit: 5, cursor });
+      seen.push(...r.accounts.map((a) => a.id));
+      assert.equal(r.truncated, false);
+      if (!r.next_cursor) break;
+      cursor = r.next_cursor;
+    }
+    assert.deepEqual(seen, [...ids].reverse());
+    // Filters apply before the limit: the four enterprise accounts, over two pages of three.
+    const first = await search(identity, 'shop', { limit: 3, tier: 'enterprise' });
+    assert.equal(first.accounts.length, 3);
+    assert.ok(first.next_cursor);
+    const second = await search(identity, 'shop', { limit: 3, tier: 'enterprise', cursor: first.next_cursor! });
+    assert.deepEqual([...first.accounts, ...second.accounts].map((a) => a.id), [ids[9], ids[6], ids[3], ids[0]]);
+    assert.equal(second.next_cursor, null);
+    // The last page says so even when it is exactly full.
+    assert.equal((await search(identity, 'shop', { limit: 4, tier: 'enterprise' })).next_cursor, null);
+    // An exact id comes first, once.
+    const exact = await search(identity, ids[2], { limit: 5 });
+    assert.deepEqual(exact.accounts.map((a) => a.id), [ids[2]]);
+    // A signup IP: every account from it, paged, with the filters.
+    const ip = await search(identity, '203.0.113.9', { limit: 5 });
+    assert.equal(ip.accounts.length, 5);
+    const ipRest = await search(identity, '203.0.113.9', { limit: 5, cursor: ip.next_cursor! });
+    assert.deepEqual([...ip.accounts, ...ipRest.accounts].map((a) => a.id), ids.slice(0, 7).reverse());
+    assert.deepEqual((await search(identity, '203.0.113.9', { tier: 'enterprise' })).accounts.map((a) => a.id), [ids[6], ids[3], ids[0]]);
+  } finally {
+    await identity.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

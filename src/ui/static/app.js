@@ -1,5 +1,5 @@
 // Warden dashboard: hash-routed single page. Each view renders into <main> from the admin API.
-import { h, replace, loading, errorBox } from './lib/dom.js';
+import { h, replace, loading, errorBox, focusedControl, followFocus } from './lib/dom.js';
 import { api, session, onUnauthorized, features, ApiError } from './lib/api.js';
 import * as overview from './views/overview.js';
 import * as usage from './views/usage.js';
@@ -29,6 +29,7 @@ const NAV = [['/', 'Overview'], ['/usage', 'Usage'], ['/accounts', 'Accounts'], 
 const main = document.getElementById('main');
 let cleanup = null;
 let renderSeq = 0;
+let focusWatch = null;
 
 /** Current route: path and query from the hash (#/accounts?q=x). */
 export function currentRoute() {
@@ -101,12 +102,18 @@ function loginView(message) {
 
 async function render() {
   const seq = ++renderSeq;
+  // The control that caused this render (a range, a checkbox, a pager button) is focused again
+  // as soon as the view puts it back.
+  const focused = focusedControl(main) ?? (focusWatch?.pending() ? focusWatch.target : null);
+  focusWatch?.stop();
   if (cleanup) { try { cleanup(); } catch { /* ignore */ } cleanup = null; }
   if (!session.token()) return loginView();
+  focusWatch = focused ? { target: focused, ...followFocus(main, focused) } : null;
+  const watch = focusWatch;
   const { path, query } = currentRoute();
   renderNav(path);
   const match = ROUTES.map(([re, view, label]) => ({ m: re.exec(path), view, label })).find((r) => r.m);
-  if (!match) { replace(main, h('h1', { text: 'Not found' }), h('p', null, h('a', { href: '#/' }, 'Back to the overview'))); return; }
+  if (!match) { watch?.stop(); document.title = 'Not found · Warden'; replace(main, h('h1', { text: 'Not found' }), h('p', null, h('a', { href: '#/' }, 'Back to the overview'))); return; }
   replace(main, loading());
   try {
     const ctx = { features: await features(), setQuery, isCurrent: () => seq === renderSeq };
@@ -114,8 +121,10 @@ async function render() {
     const result = await match.view.render(main, match.m.slice(1).map(decodeURIComponent), query, ctx);
     if (seq !== renderSeq) { if (typeof result === 'function') result(); return; }
     if (typeof result === 'function') cleanup = result;
+    watch?.finish();
   } catch (err) {
     if (seq !== renderSeq) return;
+    watch?.stop();
     if (err instanceof ApiError && err.status === 401) return;
     replace(main, errorBox(err));
   }

@@ -51,10 +51,15 @@ export async function api(method, path, opts = {}) {
   const payload = res.status === 204 ? null : type.includes('json') ? await res.json().catch(() => null) : await res.text();
   if (!res.ok) {
     if (res.status === 401 && !opts.token) for (const l of listeners) l();
-    const e = payload && typeof payload === 'object' ? payload.error ?? payload : {};
-    throw new ApiError(res.status, e.code ?? `HTTP_${res.status}`, e.message ?? (typeof payload === 'string' && payload ? payload : res.statusText), e.param);
+    throw errorOf(res, payload);
   }
   return payload;
+}
+
+/** The ApiError of a refused answer: the message of its JSON error (`{ error: { message, code } }`), else its text. */
+function errorOf(res, payload) {
+  const e = payload && typeof payload === 'object' ? payload.error ?? payload : {};
+  return new ApiError(res.status, e.code ?? `HTTP_${res.status}`, e.message ?? (typeof payload === 'string' && payload ? payload : res.statusText), e.param);
 }
 
 export const get = (path, query) => api('GET', path, { query });
@@ -79,7 +84,13 @@ export function features(refresh = false) {
 /** Download an API answer as a file (the token stays in the header, not in a link). */
 export async function download(path, query, filename) {
   const res = await api('GET', path, { query, raw: true });
-  if (!res.ok) throw new ApiError(res.status, `HTTP_${res.status}`, await res.text());
+  if (!res.ok) {
+    if (res.status === 401) for (const l of listeners) l();
+    const text = await res.text();
+    let payload = text;
+    if ((res.headers.get('content-type') ?? '').includes('json')) try { payload = JSON.parse(text); } catch { /* shown as text */ }
+    throw errorOf(res, payload);
+  }
   const blob = await res.blob();
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');

@@ -22,6 +22,15 @@ function niceMax(v) {
 }
 
 /**
+ * Gridline values from 0 to `max` (a niceMax): 0, half, max, unless counts are whole numbers and
+ * half of max is not (max 1 or 5), where every whole number up to max gets a line instead.
+ */
+export function axisTicks(max, integer = true) {
+  if (!integer || Number.isInteger(max / 2)) return [0, max / 2, max];
+  return Array.from({ length: max + 1 }, (_, i) => i);
+}
+
+/**
  * @param {{ title: string, points: any[], bucketS: number, series: { key: string, label: string, cls: string }[], unit?: string }} spec
  */
 export function stackedBars({ title, points, bucketS, series, unit = 'requests' }) {
@@ -34,9 +43,9 @@ export function stackedBars({ title, points, bucketS, series, unit = 'requests' 
   const barW = Math.max(1, step * 0.8);
   const y = (v) => PAD.top + innerH - (v / max) * innerH;
 
-  const grid = [0, 0.5, 1].map((f) => [
-    svg('line', { x1: PAD.left, x2: W - PAD.right, y1: y(max * f), y2: y(max * f), class: 'grid' }),
-    svg('text', { x: PAD.left - 6, y: y(max * f) + 4, 'text-anchor': 'end', class: 'axis' }, fmtCompact(max * f)),
+  const grid = axisTicks(max, totals.every(Number.isInteger)).map((v) => [
+    svg('line', { x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v), class: 'grid' }),
+    svg('text', { x: PAD.left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'axis axis-y' }, Number.isInteger(v) ? fmtCompact(v) : String(v)),
   ]);
   const ticks = [];
   const every = Math.max(1, Math.ceil(points.length / 6));

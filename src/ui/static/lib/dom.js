@@ -114,7 +114,10 @@ export function table({ caption, columns, rows, empty = 'Nothing to show.', capt
       h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : null, title: c.title }, c.label)))),
       h('tbody', null, rows.map((r) => h('tr', null, columns.map((c) => {
         const v = c.value(r);
-        return h('td', { class: c.num ? 'num' : null }, v === null || v === undefined ? '—' : v);
+        // Text from the data (names, notes, file names) may hold long runs without spaces: it wraps
+        // within a bounded width, so the columns after it (and their actions) stay in view.
+        const cell = v === null || v === undefined ? '—' : !c.num && typeof v === 'string' && v.length > 40 ? h('span', { class: 'cell-text', text: v }) : v;
+        return h('td', { class: c.num ? 'num' : null }, cell);
       }))))));
 }
 
@@ -132,6 +135,58 @@ export function facts(pairs) {
 /** A key figure. */
 export function kpi(label, value, sub) {
   return h('div', { class: 'kpi' }, h('div', { class: 'kpi-label', text: label }), h('div', { class: 'kpi-value', text: value }), sub ? h('div', { class: 'kpi-sub', text: sub }) : null);
+}
+
+/**
+ * What identifies the focused control inside `root` across a re-render: its `data-focus` key or
+ * its id, its `data-focus-group` (a neighbour to fall back on, e.g. the other pager button), and
+ * the panel it is in. Null when the focus is elsewhere.
+ */
+export function focusedControl(root) {
+  const el = document.activeElement;
+  if (!el || el === root || !root.contains(el)) return null;
+  const key = el.dataset?.focus ? `[data-focus="${CSS.escape(el.dataset.focus)}"]` : el.id ? `#${CSS.escape(el.id)}` : null;
+  const group = el.dataset?.focusGroup ? `[data-focus-group="${CSS.escape(el.dataset.focusGroup)}"]` : null;
+  const panelId = el.closest('section[aria-labelledby]')?.getAttribute('aria-labelledby') ?? null;
+  return key || group || panelId ? { key, group, panelId } : null;
+}
+
+const focusable = (el) => el && !el.disabled && el.getClientRects().length > 0;
+const focusLost = (root) => !document.activeElement || document.activeElement === document.body || document.activeElement === root;
+
+/**
+ * Focus the same control (or one of its group) again as soon as a re-render puts it back into
+ * `root`, unless the user has moved the focus meanwhile. Returns `finish()`, called when the
+ * render is done: it stops watching and, when the control never came back (a revoked key's
+ * buttons), focuses the heading of the panel it was in.
+ */
+export function followFocus(root, { key, group, panelId }) {
+  let done = false;
+  const find = () => [key, group].filter(Boolean).map((s) => root.querySelector(s)).find(focusable);
+  const attempt = () => {
+    if (done) return;
+    if (!focusLost(root)) { stop(); return; }
+    const el = find();
+    if (el) { el.focus(); stop(); }
+  };
+  const observer = new MutationObserver(attempt);
+  const stop = () => { done = true; observer.disconnect(); };
+  observer.observe(root, { childList: true, subtree: true });
+  return {
+    stop,
+    pending: () => !done,
+    finish() {
+      if (done) return;
+      attempt();
+      if (done) return;
+      stop();
+      const heading = panelId ? root.querySelector(`#${CSS.escape(panelId)}`) : null;
+      if (heading && focusLost(root)) {
+        heading.setAttribute('tabindex', '-1');
+        heading.focus();
+      }
+    },
+  };
 }
 
 /** Replace an element's children. */

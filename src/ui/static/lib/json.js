@@ -14,14 +14,14 @@ export function scalar(key, v) {
   if (typeof v === 'string') {
     if (key === 'level' && LEVELS.has(v)) return levelBadge(v);
     if (/(^|_)(ts|at|since|seen)$/.test(key) && !Number.isNaN(Date.parse(v)) && v.includes('T')) return when(v);
-    return v.length > 120 ? h('span', { title: v, text: `${v.slice(0, 117)}…` }) : v;
+    return v.length > 120 ? h('span', { class: 'cell-text', title: v, text: `${v.slice(0, 117)}…` }) : v;
   }
   if (Array.isArray(v) && v.every((x) => !isObj(x) && !Array.isArray(x))) {
     const s = v.join(', ');
-    return s.length > 120 ? h('span', { title: s, text: `${v.length} items: ${s.slice(0, 100)}…` }) : s || '—';
+    return s.length > 120 ? h('span', { class: 'cell-text', title: s, text: `${v.length} items: ${s.slice(0, 100)}…` }) : s || '—';
   }
   const s = JSON.stringify(v);
-  return h('code', { class: 'small', title: s, text: s.length > 120 ? `${s.slice(0, 117)}…` : s });
+  return h('code', { class: 'small cell-text', title: s, text: s.length > 120 ? `${s.slice(0, 117)}…` : s });
 }
 
 /** Render any JSON value readably. */

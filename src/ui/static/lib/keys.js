@@ -60,7 +60,7 @@ export function keysTable(keys, { onChange, showAccount = false, caption = 'API 
   return table({
     caption, rows: keys, empty: 'No keys.',
     columns: [
-      { label: 'Key', value: (k) => h('span', null, h('code', { text: k.prefix }), k.name ? h('span', { class: 'muted', text: ` ${k.name}` }) : null) },
+      { label: 'Key', value: (k) => h('span', { class: 'cell-text' }, h('code', { text: k.prefix }), k.name ? h('span', { class: 'muted', text: ` ${k.name}` }) : null) },
       showAccount ? { label: 'Account', value: (k) => link(`/accounts/${encodeURIComponent(k.account_id)}`, shortId(k.account_id), { title: k.account_id }) } : null,
       { label: 'Scopes', value: (k) => k.scopes.join(', ') },
       { label: 'Status', value: (k) => badge(k.status, STATUS_TONE[k.status] ?? 'muted', k.revoked_at ? `until ${k.revoked_at}` : undefined) },
@@ -69,10 +69,10 @@ export function keysTable(keys, { onChange, showAccount = false, caption = 'API 
       { label: 'Expires', value: (k) => (k.expires_at ? when(k.expires_at) : h('span', { class: 'muted', text: 'never' })) },
       { label: 'Actions', value: (k) => (k.status === 'active'
         ? h('span', { class: 'row-actions' },
-          h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Rotate key ${k.prefix}`, on: { click: () => rotate(k, onChange) } }, 'Rotate'),
-          h('button', { type: 'button', class: 'btn btn-small btn-danger', 'aria-label': `Revoke key ${k.prefix}`, on: { click: () => revoke(k, onChange) } }, 'Revoke'))
+          h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Rotate key ${k.prefix}`, 'data-focus': `key-rotate-${k.id}`, on: { click: () => rotate(k, onChange) } }, 'Rotate'),
+          h('button', { type: 'button', class: 'btn btn-small btn-danger', 'aria-label': `Revoke key ${k.prefix}`, 'data-focus': `key-revoke-${k.id}`, on: { click: () => revoke(k, onChange) } }, 'Revoke'))
         : k.status === 'rotating'
-          ? h('button', { type: 'button', class: 'btn btn-small btn-danger', 'aria-label': `Revoke key ${k.prefix} now`, on: { click: () => revoke(k, onChange) } }, 'Revoke now')
+          ? h('button', { type: 'button', class: 'btn btn-small btn-danger', 'aria-label': `Revoke key ${k.prefix} now`, 'data-focus': `key-revoke-${k.id}`, on: { click: () => revoke(k, onChange) } }, 'Revoke now')
           : null) },
     ].filter(Boolean),
   });
@@ -91,7 +91,7 @@ export function createKeyForm({ accountId, onCreated }) {
   const expiry = h('select', { id: `ck-exp-${uid}`, name: 'expiry' },
     [['', 'Never'], ['2592000', '30 days'], ['7776000', '90 days'], ['31536000', '1 year']].map(([v, l]) => h('option', { value: v }, l)));
   const error = h('p', { class: 'form-error', role: 'alert' });
-  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create key');
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-focus': 'create-key' }, 'Create key');
   const form = h('form', { class: 'filters', 'aria-label': 'Create an API key', on: { submit: async (e) => {
     e.preventDefault();
     error.textContent = '';

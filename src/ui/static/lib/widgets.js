@@ -5,7 +5,8 @@ export const RANGES = [['15m', '15 min'], ['1h', '1 hour'], ['6h', '6 hours'], [
 
 /** A segmented radio group for the time range. */
 export function rangePicker(current, onChange) {
-  const name = `range-${Math.random().toString(36).slice(2, 7)}`;
+  // Stable ids: the focused range is found again after the page re-renders.
+  const name = 'range';
   return h('fieldset', { class: 'segmented' },
     h('legend', { class: 'visually-hidden', text: 'Time range' }),
     RANGES.map(([value, label]) => {

@@ -26,17 +26,17 @@ export async function render(main, [id], query, ctx) {
 
   const actions = h('div', { class: 'row-actions' },
     acct.status === 'active'
-      ? h('button', { type: 'button', class: 'btn btn-danger', on: { click: async () => {
+      ? h('button', { type: 'button', class: 'btn btn-danger', 'data-focus': 'account-status', on: { click: async () => {
         const reason = await askReason('Suspend this account?', 'Every key of the account is refused at once, until it is reactivated.', 'Suspend');
         if (reason === null) return;
         try { await post(`/admin/accounts/${encodeURIComponent(id)}/suspend`, { reason }); toast('Account suspended.'); reload(); } catch (err) { toast(err.message, 'bad'); }
       } } }, 'Suspend')
-      : h('button', { type: 'button', class: 'btn', on: { click: async () => {
+      : h('button', { type: 'button', class: 'btn', 'data-focus': 'account-status', on: { click: async () => {
         const reason = await askReason('Reactivate this account?', 'Its unrevoked keys work again.', 'Reactivate', 'primary');
         if (reason === null) return;
         try { await post(`/admin/accounts/${encodeURIComponent(id)}/reactivate`, { reason }); toast('Account reactivated.'); reload(); } catch (err) { toast(err.message, 'bad'); }
       } } }, 'Reactivate'),
-    h('button', { type: 'button', class: 'btn', on: { click: async () => {
+    h('button', { type: 'button', class: 'btn', 'data-focus': 'account-tier', on: { click: async () => {
       const change = await modal('Change verification tier', (close) => {
         const tier = h('select', { id: 'tier', name: 'tier' }, TIERS.map((t) => h('option', { value: t, selected: t === acct.tier }, t.replace('_', ' '))));
         const reason = h('textarea', { id: 'tier-reason', name: 'reason', required: true, rows: 2 });
@@ -105,7 +105,6 @@ export async function render(main, [id], query, ctx) {
           const v = await get(r.path.replace(/:[A-Za-z_]+/, encodeURIComponent(id)));
           const verdict = isVerdict(v) ? v : isVerdict(v?.verdict) ? v.verdict : null;
           parts.push(verdict ? renderVerdict(verdict) : renderJson(v, `Detector: ${r.path}`));
-          if (!verdict && v?.level) parts.push(levelBadge(v.level));
         } catch (err) {
           if (err.status !== 404) parts.push(errorBox(err));
           else parts.push(h('p', { class: 'muted', text: 'The detector has not seen this account.' }));
@@ -135,7 +134,7 @@ export async function render(main, [id], query, ctx) {
       const keys = await get('/admin/keys', { account_id: id, include_revoked: includeRevoked ? 'true' : undefined, limit: 200 });
       replace(keysBox, keysTable(keys.data, { onChange: reload, caption: 'API keys of this account' }));
     })().catch((err) => replace(keysBox, errorBox(err))),
-    loadRecent(recentBox, id, query.before),
+    loadRecent(recentBox, id, query, ctx),
     loadBatches(batchesBox, id),
     loadFiles(filesBox, id),
     (async () => {
@@ -224,11 +223,22 @@ async function loadFiles(box, id) {
   }
 }
 
-async function loadRecent(box, id, before) {
+/**
+ * Recent interactions, 25 at a time. The page is in the URL (`before`: the cursor of this page;
+ * `newer`: the cursors of the newer pages seen on the way here), so Back, Forward and reload keep
+ * it, and Newer / Newest go back up.
+ */
+async function loadRecent(box, id, query, ctx) {
   try {
-    const page = await get('/admin/usage/interactions', { account_id: id, limit: 25, before });
+    const newer = query.newer ? query.newer.split(',') : [];
+    const page = await get('/admin/usage/interactions', { account_id: id, limit: 25, before: query.before });
+    const go = (before, stack) => ctx.setQuery({ ...query, before, newer: stack.length ? stack.join(',') : undefined }, { push: true });
+    const button = (label, focus, click) => h('button', { type: 'button', class: 'btn', 'data-focus': focus, 'data-focus-group': 'recent-pager', on: { click } }, label);
     replace(box, interactionsTable(page.data, { showAccount: false, caption: 'Interactions of this account, newest first' }),
-      page.next_before ? h('p', { class: 'pager' }, h('button', { type: 'button', class: 'btn', on: { click: () => loadRecent(box, id, page.next_before) } }, 'Older')) : null);
+      query.before || page.next_before ? h('p', { class: 'pager' },
+        newer.length ? button('Newest', 'recent-newest', () => go(undefined, [])) : null,
+        query.before ? button('Newer', 'recent-newer', () => go(newer.at(-1), newer.slice(0, -1))) : null,
+        page.next_before ? button('Older', 'recent-older', () => go(page.next_before, query.before ? [...newer, query.before] : [])) : null) : null);
   } catch (err) {
     replace(box, errorBox(err));
   }

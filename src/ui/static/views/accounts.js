@@ -1,5 +1,5 @@
 // Accounts: search by id, name, email, email domain or signup IP; list with filters and paging.
-import { h, replace, panel, table, link, shortId, when, badge, loading, errorBox } from '../lib/dom.js';
+import { h, replace, panel, table, link, shortId, when, badge, loading, errorBox, fmtInt } from '../lib/dom.js';
 import { get } from '../lib/api.js';
 
 const TIERS = ['unverified', 'email_verified', 'identity_verified', 'enterprise'];
@@ -21,6 +21,17 @@ function accountsTable(rows, caption) {
   });
 }
 
+const PAGE = 50;
+
+/** "First page" (when paged) and "Next page" (when there is one); the filters and search are kept. */
+function pager(query, nextCursor, ctx) {
+  const { cursor, ...first } = query;
+  const firstHref = `#/accounts${Object.keys(first).length ? `?${new URLSearchParams(first)}` : ''}`;
+  return h('p', { class: 'pager' },
+    cursor ? h('a', { href: firstHref, 'data-focus-group': 'pager' }, 'First page') : null,
+    nextCursor ? h('button', { type: 'button', class: 'btn', 'data-focus': 'next-page', 'data-focus-group': 'pager', on: { click: () => ctx.setQuery({ ...query, cursor: nextCursor }, { push: true }) } }, 'Next page') : null);
+}
+
 export async function render(main, _params, query, ctx) {
   document.title = 'Accounts · Warden';
   const q = h('input', { id: 'account-search', name: 'q', type: 'search', value: query.q ?? '', placeholder: 'id, name, email, domain or signup IP', autocomplete: 'off' });
@@ -36,14 +47,17 @@ export async function render(main, _params, query, ctx) {
 
   try {
     if (query.q) {
-      const found = await get('/admin/dashboard/search', { q: query.q, limit: 100 });
+      // Status and tier are applied by the server, before the page is cut; next_cursor pages on.
+      const found = await get('/admin/dashboard/search', { q: query.q, status: query.status, tier: query.tier, limit: PAGE, cursor: query.cursor });
       if (!ctx.isCurrent()) return;
-      let accounts = found.accounts;
-      if (query.status) accounts = accounts.filter((a) => a.status === query.status);
-      if (query.tier) accounts = accounts.filter((a) => a.tier === query.tier);
+      const n = found.accounts.length;
+      const note = found.truncated
+        ? `Searched ${fmtInt(found.scanned)} accounts${n ? ` and found ${fmtInt(n)}` : ' without a match'}; older accounts are searched on the next page.`
+        : found.next_cursor ? `Showing ${fmtInt(n)} matching accounts; there are more on the next page.` : null;
       replace(result,
-        panel(`Accounts matching “${query.q}”`, accountsTable(accounts, 'Matching accounts'),
-          found.truncated ? h('p', { class: 'muted', text: `Searched the newest ${found.scanned} accounts.` }) : null),
+        panel(`Accounts matching “${query.q}”`, accountsTable(found.accounts, 'Matching accounts'),
+          note ? h('p', { class: 'muted', role: 'status', text: note }) : null,
+          pager(query, found.next_cursor, ctx)),
         found.orgs.length ? panel('Organisations', table({
           caption: 'Matching organisations', rows: found.orgs,
           columns: [
@@ -55,12 +69,9 @@ export async function render(main, _params, query, ctx) {
         })) : null);
       return;
     }
-    const page = await get('/admin/accounts', { limit: 50, status: query.status, tier: query.tier, cursor: query.cursor });
+    const page = await get('/admin/accounts', { limit: PAGE, status: query.status, tier: query.tier, cursor: query.cursor });
     if (!ctx.isCurrent()) return;
-    replace(result, panel('Newest accounts', accountsTable(page.data, 'Accounts, newest first'),
-      h('p', { class: 'pager' },
-        query.cursor ? h('a', { href: `#/accounts?${new URLSearchParams({ ...(query.status ? { status: query.status } : {}), ...(query.tier ? { tier: query.tier } : {}) })}` }, 'First page') : null,
-        page.next_cursor ? h('button', { type: 'button', class: 'btn', on: { click: () => ctx.setQuery({ ...query, cursor: page.next_cursor }, { push: true }) } }, 'Next page') : null)));
+    replace(result, panel('Newest accounts', accountsTable(page.data, 'Accounts, newest first'), pager(query, page.next_cursor, ctx)));
   } catch (err) {
     replace(result, errorBox(err));
   }

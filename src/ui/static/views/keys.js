@@ -22,7 +22,7 @@ export async function render(main, _params, query, ctx) {
     const page = await get('/admin/keys', { account_id: query.account_id, include_revoked: query.revoked === '1' ? 'true' : undefined, limit: 100, cursor: query.cursor });
     if (!ctx.isCurrent()) return;
     replace(list, keysTable(page.data, { onChange: reload, showAccount: true, caption: 'API keys, newest first' }),
-      page.next_cursor ? h('p', { class: 'pager' }, h('button', { type: 'button', class: 'btn', on: { click: () => ctx.setQuery({ ...query, cursor: page.next_cursor }, { push: true }) } }, 'Next page')) : null);
+      page.next_cursor ? h('p', { class: 'pager' }, h('button', { type: 'button', class: 'btn', 'data-focus': 'next-page', on: { click: () => ctx.setQuery({ ...query, cursor: page.next_cursor }, { push: true }) } }, 'Next page')) : null);
   } catch (err) {
     replace(list, errorBox(err));
   }

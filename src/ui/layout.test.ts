@@ -1,0 +1,251 @@
+// The dashboard's everyday use in a real browser (Debian chromium driven by playwright-core)
+// against a real Warden: a narrow screen without sideways scrolling, long names that keep the
+// actions in view, a search that pages past its first page with its filters applied by the
+// server, chart ticks for small counts, keyboard focus kept across a re-render, a titled
+// "Not found" page, and recent interactions paged both ways. Skips only when no chromium
+// binary exists at all.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { parseConfig } from '../config/index.ts';
+import { startWarden, type RunningWarden } from '../cli/serve.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+
+const CHROMIUM = findChromium();
+const skip = browserSkip(CHROMIUM);
+const LONG_NAME = `build_${'x'.repeat(180)}_key`;
+
+let dir = '';
+let w: RunningWarden;
+let context: BrowserContext;
+let demoId = '';
+let loneId = '';
+
+async function admin<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${w.url}/admin${path}`, {
+    method,
+    headers: { authorization: `Bearer ${w.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  assert.ok(res.ok, `${method} ${path}: ${res.status} ${await res.clone().text()}`);
+  return res.status === 204 ? (null as T) : ((await res.json()) as T);
+}
+
+async function chat(key: string, content: string): Promise<number> {
+  const res = await fetch(`${w.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }] }),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** A signed-in page at `path`, with the given viewport. */
+async function open(path: string, viewport = { width: 1280, height: 800 }): Promise<{ page: Page; problems: string[] }> {
+  const page = await context.newPage();
+  await page.setViewportSize(viewport);
+  const problems = watchProblems(page);
+  await signIn(page, w.url, w.adminToken!, { path: `/${path}` });
+  return { page, problems };
+}
+
+async function settled(page: Page): Promise<void> {
+  await page.locator('.loading').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => {});
+}
+
+const scrollWidth = (page: Page) => page.evaluate('document.documentElement.scrollWidth') as Promise<number>;
+
+before(async () => {
+  if (skip) return;
+  dir = mkdtempSync(join(tmpdir(), 'warden-ui-layout-'));
+  const config = parseConfig({ server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 },
+    limits: { tiers: { email_verified: { account: { rpm: 6000, burst: 100 } }, unverified: { account: { rpm: 6000, burst: 100 } } } } });
+  w = await startWarden(config, { log: () => {} });
+  context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
+  // The demo account: 30 interactions (more than one page of 25) and a key with a long name.
+  for (let i = 0; i < 30; i++) assert.equal(await chat(w.demoKey!, `question number ${i}`), 200);
+  const demo = (await admin<{ data: { id: string; email: string }[] }>('GET', '/accounts?limit=5')).data.find((a) => a.email === 'demo@example.com')!;
+  demoId = demo.id;
+  await admin('POST', `/accounts/${demoId}/keys`, { name: LONG_NAME, scopes: ['inference'] });
+  // 130 accounts matching one search, every tenth at tier enterprise, three of the oldest suspended.
+  const bulk: string[] = [];
+  for (let i = 0; i < 130; i++) {
+    const a = await admin<{ id: string }>('POST', '/accounts', { name: `bulk ${String(i).padStart(3, '0')}`, email: `user${i}@bulk.example`, tier: i % 10 === 0 ? 'enterprise' : 'unverified' });
+    bulk.push(a.id);
+  }
+  for (const id of bulk.slice(0, 3)) await admin('POST', `/accounts/${id}/suspend`, { reason: 'test' });
+  // An account with exactly one request.
+  const lone = await admin<{ id: string }>('POST', '/accounts', { name: 'Lone', email: 'lone@example.org' });
+  loneId = lone.id;
+  const key = await admin<{ secret: string }>('POST', `/accounts/${loneId}/keys`, { scopes: ['inference'] });
+  assert.equal(await chat(key.secret, 'only once'), 200);
+  await w.gateway.recorder.flush();
+});
+
+after(async () => {
+  if (skip) return;
+  await context?.close();
+  await w?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('at 390 px, Keys and an account page do not scroll sideways; wide tables scroll in their own box', { skip, timeout: 60_000 }, async () => {
+  const { page, problems } = await open('#/keys', { width: 390, height: 844 });
+  await page.getByRole('heading', { name: 'API keys', level: 1 }).waitFor();
+  await settled(page);
+  await page.locator('tbody tr', { hasText: 'build_' }).waitFor();
+  assert.equal(await scrollWidth(page), 390, 'Keys page');
+  // Every scope checkbox is on screen.
+  for (const scope of ['inference', 'models:read', 'intel:read', 'intel:write']) {
+    const box = (await page.getByLabel(scope, { exact: true }).boundingBox())!;
+    assert.ok(box.x >= 0 && box.x + box.width <= 390, `${scope} is on screen (${box.x})`);
+  }
+  await page.screenshot({ path: join(tmpdir(), 'warden-dashboard-390-keys.png'), fullPage: true });
+
+  await page.goto(`${w.url}/dashboard/#/accounts/${demoId}`);
+  await page.getByRole('heading', { name: 'demo', level: 1 }).waitFor();
+  await settled(page);
+  await page.getByRole('heading', { name: 'From where' }).waitFor();
+  assert.equal(await scrollWidth(page), 390, 'account page');
+  await page.screenshot({ path: join(tmpdir(), 'warden-dashboard-390-account.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a long key name wraps: the key\'s actions stay on screen at 1280 px', { skip, timeout: 60_000 }, async () => {
+  const { page, problems } = await open('#/keys');
+  const row = page.locator('tbody tr', { hasText: 'build_' });
+  await row.waitFor();
+  const revoke = (await row.getByRole('button', { name: /^Revoke key/ }).boundingBox())!;
+  assert.ok(revoke.x + revoke.width <= 1280, `Revoke is on screen (right edge ${revoke.x + revoke.width})`);
+  assert.equal(await scrollWidth(page), 1280);
+  await page.screenshot({ path: join(tmpdir(), 'warden-dashboard-1280-keys.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('account search pages past its first page, with status and tier applied by the server', { skip, timeout: 60_000 }, async () => {
+  const { page, problems } = await open('#/accounts?q=bulk.example');
+  const results = page.locator('section', { has: page.getByRole('heading', { name: /Accounts matching/ }) });
+  const names = new Set<string>();
+  for (let pages = 1; ; pages++) {
+    await results.locator('tbody tr').first().waitFor();
+    for (const t of await results.locator('tbody tr td:first-child').allTextContents()) names.add(t);
+    const next = results.getByRole('button', { name: 'Next page' });
+    if (!(await next.count())) break;
+    assert.ok(pages < 10, 'the pages end');
+    const first = await results.locator('tbody tr td:first-child').first().textContent();
+    await next.click();
+    await results.locator('tbody tr td:first-child', { hasText: first! }).waitFor({ state: 'detached' });
+  }
+  assert.equal(names.size, 130, 'every matching account is reachable');
+  assert.match(page.url(), /cursor=/, 'the page is in the URL');
+  await results.getByRole('link', { name: 'First page' }).click();
+  await results.locator('tbody tr td:first-child', { hasText: 'bulk 129' }).waitFor();
+
+  // Filters: all 13 enterprise accounts (most are older than the newest 100), and the 3 suspended ones.
+  await page.goto(`${w.url}/dashboard/#/accounts?q=bulk.example&tier=enterprise`);
+  await results.locator('tbody tr').first().waitFor();
+  await settled(page);
+  assert.equal(await results.locator('tbody tr').count(), 13);
+  assert.equal(await results.getByRole('button', { name: 'Next page' }).count(), 0);
+  await page.goto(`${w.url}/dashboard/#/accounts?q=bulk.example&status=suspended`);
+  await results.locator('tbody tr', { hasText: 'bulk 000' }).waitFor();
+  assert.equal(await results.locator('tbody tr').count(), 3);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('the chart of an account with one request labels its axis 0 and 1, each once', { skip, timeout: 60_000 }, async () => {
+  const { page, problems } = await open(`#/accounts/${loneId}`);
+  await page.getByRole('heading', { name: 'Lone', level: 1 }).waitFor();
+  const chart = page.locator('svg.chart').first();
+  await chart.waitFor();
+  const labels = await chart.locator('text.axis-y').allTextContents();
+  assert.deepEqual(labels, ['0', '1']);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('an arrow key in the range picker changes the range and keeps the focus there', { skip, timeout: 60_000 }, async () => {
+  const { page, problems } = await open('#/');
+  await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+  await settled(page);
+  await page.getByRole('radio', { name: '24 hours' }).focus();
+  await page.keyboard.press('ArrowRight');
+  await page.locator('main', { hasText: 'Top accounts' }).waitFor();
+  await settled(page);
+  await page.waitForURL(/range=7d/);
+  assert.equal(await page.evaluate('document.activeElement && document.activeElement.value'), '7d');
+  await page.keyboard.press('ArrowRight');
+  await page.waitForURL(/range=30d/);
+  await settled(page);
+  assert.equal(await page.evaluate('document.activeElement && document.activeElement.value'), '30d');
+  assert.ok(await page.getByRole('radio', { name: '30 days' }).isChecked());
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('after suspending from the keyboard, the focus is on the button that took its place', { skip, timeout: 60_000 }, async () => {
+  const { page, problems } = await open(`#/accounts/${loneId}`);
+  await page.getByRole('button', { name: 'Suspend' }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('dialog', { name: 'Suspend this account?' }).getByLabel(/Reason/).fill('keyboard test');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter');
+  await page.getByRole('button', { name: 'Reactivate' }).waitFor();
+  await page.locator('main', { hasText: 'Recent interactions' }).waitFor();
+  await settled(page);
+  assert.equal(await page.evaluate('document.activeElement && document.activeElement.textContent'), 'Reactivate');
+  await admin('POST', `/accounts/${loneId}/reactivate`, { reason: 'test over' });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('the Not found page has its own title', { skip, timeout: 60_000 }, async () => {
+  const { page, problems } = await open('#/cases');
+  await page.getByRole('heading', { name: 'Cases', level: 1 }).waitFor();
+  assert.equal(await page.title(), 'Cases · Warden');
+  await page.goto(`${w.url}/dashboard/#/nosuch`);
+  await page.getByRole('heading', { name: 'Not found', level: 1 }).waitFor();
+  assert.equal(await page.title(), 'Not found · Warden');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('recent interactions page older, then newer, with the page in the URL (reload and Back work)', { skip, timeout: 60_000 }, async () => {
+  const { page, problems } = await open(`#/accounts/${demoId}`);
+  const recent = page.locator('section', { has: page.getByRole('heading', { name: 'Recent interactions' }) });
+  const firstRow = () => recent.locator('tbody tr').first().textContent();
+  await recent.locator('tbody tr').first().waitFor();
+  assert.equal(await recent.locator('tbody tr').count(), 25);
+  assert.match(await firstRow() ?? '', /question number 29/);
+  assert.equal(await recent.getByRole('button', { name: 'Newer' }).count(), 0);
+
+  await recent.getByRole('button', { name: 'Older' }).click();
+  await recent.locator('tbody tr', { hasText: 'question number 4' }).first().waitFor();
+  assert.equal(await recent.locator('tbody tr').count(), 5);
+  assert.match(page.url(), /before=/);
+  assert.equal(await page.evaluate('document.activeElement && document.activeElement.textContent'), 'Newer', 'focus stays in the pager');
+  // A reload shows the same page.
+  await page.reload();
+  await recent.locator('tbody tr', { hasText: 'question number 0' }).waitFor();
+  assert.equal(await recent.locator('tbody tr').count(), 5);
+
+  await recent.getByRole('button', { name: 'Newer' }).click();
+  await recent.locator('tbody tr', { hasText: 'question number 29' }).waitFor();
+  assert.equal(await recent.locator('tbody tr').count(), 25);
+  assert.doesNotMatch(page.url(), /before=/);
+  // Back returns to the older page.
+  await page.goBack();
+  await page.waitForURL(/before=/);
+  await recent.locator('tbody tr', { hasText: 'question number 0' }).waitFor();
+  assert.equal(await recent.locator('tbody tr').count(), 5);
+  assert.deepEqual(problems, []);
+  await page.close();
+});

@@ -8,6 +8,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type
 import { WardenError, renderErrorBody, toWardenError, type WireFlavour } from '../errors/index.ts';
 import type { ApiFlavour } from '../events/index.ts';
 import { handleModelCall, authenticateRequest, recordRejectedRequest, type PipelineDeps } from './interaction.ts';
+import { ModelDirectory, anthropicModel, anthropicPage, openaiModel } from './model-list.ts';
 import { handleTokenCount, TOKEN_COUNT_ROUTES } from './token-count.ts';
 import { handleBackgroundResponse, handleStoredResponse } from './stored-responses.ts';
 
@@ -121,24 +122,26 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   app.delete<{ Params: { id: string } }>('/v1/responses/:id', (req, reply) => handleStoredResponse(deps, 'delete', req, reply));
   app.post<{ Params: { id: string } }>('/v1/responses/:id/cancel', (req, reply) => handleStoredResponse(deps, 'cancel', req, reply));
 
-  app.get('/v1/models', async (req, reply) => {
+  const models = new ModelDirectory(deps.router, { log: deps.log });
+  app.get<{ Querystring: Record<string, string | undefined> }>('/v1/models', async (req, reply) => {
     await authenticateRequest(deps, req.headers, 'models:read');
     const wire = wireOf(req);
-    const models = deps.router.listModels(wire);
+    const listed = await models.list(wire);
     if (wire === 'anthropic') {
-      const data = models.map((m) => ({ type: 'model', id: m.id, display_name: m.id, created_at: '2025-01-01T00:00:00Z' }));
-      return reply.send({ data, has_more: false, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null });
+      const { page, hasMore } = anthropicPage(listed, req.query);
+      return reply.send({ data: page.map(anthropicModel), has_more: hasMore, first_id: page[0]?.id ?? null, last_id: page[page.length - 1]?.id ?? null });
     }
-    return reply.send({ object: 'list', data: models.map((m) => ({ id: m.id, object: 'model', created: 1735689600, owned_by: m.upstream })) });
+    return reply.send({ object: 'list', data: listed.map(openaiModel) });
   });
 
-  app.get<{ Params: { id: string } }>('/v1/models/:id', async (req, reply) => {
+  // `*`, not `:id`: model ids may hold slashes (`meta-llama/Llama-3.1-8B`), sent encoded or not.
+  app.get<{ Params: { '*': string } }>('/v1/models/*', async (req, reply) => {
     await authenticateRequest(deps, req.headers, 'models:read');
     const wire = wireOf(req);
-    const m = deps.router.listModels(wire).find((x) => x.id === req.params.id);
-    if (!m) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `The model \`${req.params.id}\` does not exist or you do not have access to it.`);
-    if (wire === 'anthropic') return reply.send({ type: 'model', id: m.id, display_name: m.id, created_at: '2025-01-01T00:00:00Z' });
-    return reply.send({ id: m.id, object: 'model', created: 1735689600, owned_by: m.upstream });
+    const id = req.params['*'];
+    const m = id ? await models.find(id, wire) : null;
+    if (!m) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `The model \`${id}\` does not exist or you do not have access to it.`);
+    return reply.send(wire === 'anthropic' ? anthropicModel(m) : openaiModel(m));
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -61,6 +61,12 @@ function fromFastifyError(err: unknown): WardenError {
   return toWardenError(err);
 }
 
+/** A route's URL pattern (`:param`, `*`) as a regular expression over request paths. */
+function routePattern(url: string): RegExp {
+  const body = url.split('/').map((seg) => (seg === '*' ? '.*' : seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
+  return new RegExp(`^${body}$`);
+}
+
 export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyInstance {
   const app = Fastify({
     logger: opts.logger,
@@ -74,6 +80,14 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     forceCloseConnections: 'idle',
     serverFactory: (handler) => http.createServer({ maxHeaderSize: opts.headerLimitBytes, keepAliveTimeout: 65_000 }, handler),
   });
+
+  // Every route's methods, so that a known path called with another method gets 405 and `Allow`.
+  const routes: { method: string; re: RegExp }[] = [];
+  app.addHook('onRoute', (r) => {
+    const re = routePattern(r.url ?? r.path);
+    for (const method of [r.method].flat()) routes.push({ method, re });
+  });
+  const allowedMethods = (path: string): string[] => [...new Set(routes.filter((r) => r.re.test(path)).map((r) => r.method))];
 
   // JSON bodies: parse ourselves so malformed JSON gets a clear, flavoured error and we know the size.
   app.removeAllContentTypeParsers();
@@ -98,11 +112,11 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
 
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0];
-    const known = ROUTE_FLAVOUR[path] || TOKEN_COUNT_ROUTES[path] || path.startsWith('/v1/models');
-    const werr = known
-      ? new WardenError('WARDEN_METHOD_NOT_ALLOWED', `Method ${req.method} is not allowed on ${path}.`)
+    const allowed = allowedMethods(path);
+    const werr = allowed.length
+      ? new WardenError('WARDEN_METHOD_NOT_ALLOWED', `Method ${req.method} is not allowed on ${path}.`, { headers: { allow: allowed.join(', ') } })
       : new WardenError('WARDEN_NOT_FOUND', `Unknown route: ${req.method} ${path}.`);
-    reply.code(werr.status).type('application/json').send(JSON.stringify(renderErrorBody(werr, wireOf(req))));
+    reply.code(werr.status).headers(werr.headers).type('application/json').send(JSON.stringify(renderErrorBody(werr, wireOf(req))));
   });
 
   for (const [path, flavour] of Object.entries(ROUTE_FLAVOUR)) {

@@ -70,13 +70,27 @@ export class WardenError extends Error {
   }
 }
 
-/** The JSON body for an error in the given flavour. */
-export function renderErrorBody(err: WardenError, flavour: WireFlavour): object {
+/**
+ * The JSON body for an error in the given flavour. The Anthropic API names the request in its
+ * error bodies (`request_id`, as in its `request-id` header); OpenAI's only in the header.
+ */
+export function renderErrorBody(err: WardenError, flavour: WireFlavour, requestId?: string): object {
   const spec = ERROR_CODES[err.code];
   if (flavour === 'anthropic') {
-    return { type: 'error', error: { type: spec.anthropic, message: err.message, code: err.code } };
+    const body: Record<string, unknown> = { type: 'error', error: { type: spec.anthropic, message: err.message, code: err.code } };
+    if (requestId !== undefined) body.request_id = requestId;
+    return body;
   }
   return { error: { message: err.message, type: spec.openai, param: err.param, code: err.code } };
+}
+
+/**
+ * The headers naming a response Warden made itself: its own, and the ones the SDKs read into
+ * their errors (`request-id`: Anthropic; `x-request-id`: OpenAI). Answers an upstream made keep
+ * the upstream's.
+ */
+export function requestIdHeaders(id: string): Record<string, string> {
+  return { 'x-warden-request-id': id, 'request-id': id, 'x-request-id': id };
 }
 
 /** Wrap anything thrown into a WardenError (unknown errors become WARDEN_INTERNAL, message hidden). */

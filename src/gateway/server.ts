@@ -5,10 +5,15 @@
  */
 import http from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { WardenError, renderErrorBody, toWardenError, type WireFlavour } from '../errors/index.ts';
-import type { ApiFlavour } from '../events/index.ts';
-import { handleModelCall, authenticateRequest, recordRejectedRequest, type PipelineDeps } from './interaction.ts';
+import { WardenError, renderErrorBody, requestIdHeaders, toWardenError } from '../errors/index.ts';
+import { ulid } from '../events/index.ts';
+import type { AuthContext } from '../identity/types.ts';
+import { handleModelCall, authenticateRequest, recordRejectedRequest, type EarlyRequest, type PipelineDeps } from './interaction.ts';
 import { ModelDirectory, anthropicModel, anthropicPage, openaiModel } from './model-list.ts';
+import { mergeHeaders } from './headers.ts';
+import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
+
+export { wireOf } from './wire.ts';
 import { handleTokenCount, TOKEN_COUNT_ROUTES } from './token-count.ts';
 import { handleBackgroundResponse, handleStoredResponse } from './stored-responses.ts';
 
@@ -19,26 +24,6 @@ export interface ServerOptions {
   logger: FastifyServerOptions['logger'];
   /** Readiness beyond "the process is up" (e.g. store reachable). */
   ready?: () => Promise<boolean> | boolean;
-}
-
-const ROUTE_FLAVOUR: Record<string, ApiFlavour> = {
-  '/v1/chat/completions': 'openai.chat',
-  '/v1/completions': 'openai.completions',
-  '/v1/embeddings': 'openai.embeddings',
-  '/v1/responses': 'openai.responses',
-  '/v1/messages': 'anthropic.messages',
-};
-
-/** Which error format a request expects: Anthropic for /v1/messages or Anthropic headers, else OpenAI. */
-export function wireOf(req: Pick<FastifyRequest, 'url' | 'headers'>): WireFlavour {
-  const path = req.url.split('?')[0];
-  if (path.startsWith('/v1/messages')) return 'anthropic';
-  // The Files API has both flavours: the Anthropic SDK always sends its version header.
-  if (path.startsWith('/v1/files') && req.headers['anthropic-version'] !== undefined) return 'anthropic';
-  if (path.startsWith('/v1/chat') || path.startsWith('/v1/responses') || path.startsWith('/v1/completions') || path.startsWith('/v1/embeddings')
-    || path.startsWith('/v1/batches') || path.startsWith('/v1/files')) return 'openai';
-  if (req.headers['anthropic-version'] !== undefined || req.headers['x-api-key'] !== undefined) return 'anthropic';
-  return 'openai';
 }
 
 /** Translate Fastify's own errors (parsing, limits) into Warden's stable codes. */
@@ -65,6 +50,12 @@ function fromFastifyError(err: unknown): WardenError {
 function routePattern(url: string): RegExp {
   const body = url.split('/').map((seg) => (seg === '*' ? '.*' : seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
   return new RegExp(`^${body}$`);
+}
+
+/** What is known of a request for its event, before the pipeline has it. */
+function earlyRequest(req: FastifyRequest, auth: AuthContext | null): EarlyRequest {
+  const ua = req.headers['user-agent'];
+  return { ip: req.ip, userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth };
 }
 
 export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyInstance {
@@ -103,11 +94,12 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
 
   app.setErrorHandler((err, req, reply) => {
     const werr = fromFastifyError(err);
-    const path = req.url.split('?')[0];
-    const flavour = ROUTE_FLAVOUR[path];
-    if (flavour && req.method === 'POST') recordRejectedRequest(deps, flavour, req, werr);
+    const id = ulid(Date.now());
+    const flavour = req.method === 'POST' ? ROUTE_FLAVOUR[req.url.split('?')[0]] : undefined;
+    if (flavour) recordRejectedRequest(deps, flavour, earlyRequest(req, null), werr, id);
     if (werr.code === 'WARDEN_INTERNAL') req.log.error({ err }, 'internal error');
-    reply.code(werr.status).headers(werr.headers).type('application/json').send(JSON.stringify(renderErrorBody(werr, wireOf(req))));
+    return reply.code(werr.status).headers(mergeHeaders(requestIdHeaders(id), werr.headers)).type('application/json')
+      .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
   });
 
   app.setNotFoundHandler((req, reply) => {
@@ -116,7 +108,9 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     const werr = allowed.length
       ? new WardenError('WARDEN_METHOD_NOT_ALLOWED', `Method ${req.method} is not allowed on ${path}.`, { headers: { allow: allowed.join(', ') } })
       : new WardenError('WARDEN_NOT_FOUND', `Unknown route: ${req.method} ${path}.`);
-    reply.code(werr.status).headers(werr.headers).type('application/json').send(JSON.stringify(renderErrorBody(werr, wireOf(req))));
+    const id = ulid(Date.now());
+    reply.code(werr.status).headers(mergeHeaders(requestIdHeaders(id), werr.headers)).type('application/json')
+      .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
   });
 
   for (const [path, flavour] of Object.entries(ROUTE_FLAVOUR)) {
@@ -141,6 +135,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     await authenticateRequest(deps, req.headers, 'models:read');
     const wire = wireOf(req);
     const listed = await models.list(wire);
+    reply.headers(requestIdHeaders(ulid(Date.now())));
     if (wire === 'anthropic') {
       const { page, hasMore } = anthropicPage(listed, req.query);
       return reply.send({ data: page.map(anthropicModel), has_more: hasMore, first_id: page[0]?.id ?? null, last_id: page[page.length - 1]?.id ?? null });
@@ -155,6 +150,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     const id = req.params['*'];
     const m = id ? await models.find(id, wire) : null;
     if (!m) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `The model \`${id}\` does not exist or you do not have access to it.`);
+    reply.headers(requestIdHeaders(ulid(Date.now())));
     return reply.send(wire === 'anthropic' ? anthropicModel(m) : openaiModel(m));
   });
 

@@ -188,11 +188,11 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   });
 
   try {
+    // identity first: a request without a valid key is refused as such, whatever its body
+    ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new WardenError('WARDEN_INVALID_REQUEST', 'The request body must be a JSON object.');
     }
-    // identity
-    ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
     // the request, as the event will describe it
     run.docs = deps.documents ? [] : null;
     run.request = extractRequestFeatures(flavour, body, bytes, deps.features, run.docs);

@@ -92,11 +92,17 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     }
   });
 
-  app.setErrorHandler((err, req, reply) => {
-    const werr = fromFastifyError(err);
+  app.setErrorHandler(async (err, req, reply) => {
+    let werr = fromFastifyError(err);
     const id = ulid(Date.now());
     const flavour = req.method === 'POST' ? ROUTE_FLAVOUR[req.url.split('?')[0]] : undefined;
-    if (flavour) recordRejectedRequest(deps, flavour, earlyRequest(req, null), werr, id);
+    if (flavour) {
+      // A body refused on a model endpoint: the key is decided first (401 before any complaint
+      // about the body), and the refusal is recorded under the caller's account.
+      let auth: AuthContext | null = null;
+      try { auth = await authenticateRequest(deps, req.headers, 'inference'); } catch (authErr) { werr = toWardenError(authErr); }
+      recordRejectedRequest(deps, flavour, earlyRequest(req, auth), werr, id);
+    }
     if (werr.code === 'WARDEN_INTERNAL') req.log.error({ err }, 'internal error');
     return reply.code(werr.status).headers(mergeHeaders(requestIdHeaders(id), werr.headers)).type('application/json')
       .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));

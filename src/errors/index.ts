@@ -20,6 +20,10 @@ export const ERROR_CODES = {
   WARDEN_INVALID_REQUEST: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_UNSUPPORTED_MEDIA_TYPE: { status: 415, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_BODY_TOO_LARGE: { status: 413, openai: 'invalid_request_error', anthropic: 'request_too_large' },
+  /** The request's headers exceed `server.header_limit_bytes` (answered before the request is parsed). */
+  WARDEN_HEADERS_TOO_LARGE: { status: 431, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
+  /** The request could not be parsed as HTTP, or its headers took too long to arrive. */
+  WARDEN_BAD_HTTP_REQUEST: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_MODEL_REQUIRED: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_MODEL_NOT_FOUND: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error' },
   WARDEN_NOT_FOUND: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error' },
@@ -40,6 +44,8 @@ export const ERROR_CODES = {
   WARDEN_QUOTA_EXCEEDED: { status: 429, openai: 'insufficient_quota', anthropic: 'rate_limit_error' },
   WARDEN_CONCURRENCY_LIMITED: { status: 429, openai: 'rate_limit_error', anthropic: 'rate_limit_error' },
   WARDEN_LIMITS_UNAVAILABLE: { status: 503, openai: 'server_error', anthropic: 'overloaded_error' },
+  /** The gateway is shutting down: the request was not handled (a load balancer should send it elsewhere). */
+  WARDEN_SHUTTING_DOWN: { status: 503, openai: 'server_error', anthropic: 'api_error' },
   WARDEN_UPSTREAM_TIMEOUT: { status: 504, openai: 'server_error', anthropic: 'api_error' },
   WARDEN_UPSTREAM_UNAVAILABLE: { status: 502, openai: 'server_error', anthropic: 'api_error' },
   WARDEN_UPSTREAM_ERROR: { status: 502, openai: 'server_error', anthropic: 'api_error' },

@@ -10,6 +10,7 @@ import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/types.ts';
 import { handleModelCall, authenticateRequest, recordRejectedRequest, type EarlyRequest, type PipelineDeps } from './interaction.ts';
 import { ModelDirectory, anthropicModel, anthropicPage, openaiModel } from './model-list.ts';
+import { answerClientError, shedWhileClosing } from './early-refusals.ts';
 import { mergeHeaders } from './headers.ts';
 import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
 
@@ -59,6 +60,7 @@ function earlyRequest(req: FastifyRequest, auth: AuthContext | null): EarlyReque
 }
 
 export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyInstance {
+  let closing = false;
   const app = Fastify({
     logger: opts.logger,
     // per-request access logs would cost throughput and duplicate the interaction events
@@ -67,10 +69,17 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     trustProxy: opts.trustedProxies.length ? opts.trustedProxies : false,
     // one shared logger instead of a pino child per request (measurable on the hot path)
     childLoggerFactory: (logger) => logger,
-    return503OnClosing: true,
+    // Requests arriving while the gateway closes are refused below, in the caller's error format.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
-    serverFactory: (handler) => http.createServer({ maxHeaderSize: opts.headerLimitBytes, keepAliveTimeout: 65_000 }, handler),
+    // Malformed HTTP and oversized headers, answered in the error format of the path called.
+    clientErrorHandler: (err, socket) => answerClientError(deps, err as unknown as Parameters<typeof answerClientError>[1], socket),
+    serverFactory: (handler) => http.createServer({ maxHeaderSize: opts.headerLimitBytes, keepAliveTimeout: 65_000 }, (req, res) => {
+      if (closing) shedWhileClosing(deps, req, res);
+      else handler(req, res);
+    }),
   });
+  app.addHook('preClose', (done) => { closing = true; done(); });
 
   // Every route's methods, so that a known path called with another method gets 405 and `Allow`.
   const routes: { method: string; re: RegExp }[] = [];

@@ -14,7 +14,7 @@ import type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } fr
 import { addDocumentText, extractRequestFeatures, namesDocuments, promptText, type FeatureOptions, type PendingDocument } from './request-features.ts';
 import type { DocumentReader, DocumentTurn } from '../documents/index.ts';
 import { AnswerMeter, type AnswerSummary } from './usage.ts';
-import { SseEventFailed, SseParser, SseScanner, formatSse, type ParsedSse, type SseSink } from './sse.ts';
+import { SseEventFailed, SseParser, SseScanner, dropUsageNull, formatSse, type ParsedSse, type SseSink } from './sse.ts';
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { mergeHeaders } from './headers.ts';
@@ -400,7 +400,8 @@ function streamAnswer(
   /** Forward events; false: pause the upstream. */
   const send = (out: Buffer): boolean => {
     if (run.ttfbMs === null) run.ttfbMs = Date.now() - ctx.startedAt;
-    return write(out);
+    // Usage was asked for on the client's behalf: each chunk's `"usage":null` goes too.
+    return write(stripUsageChunk ? dropUsageNull(out) : out);
   };
   // The event-by-event work every stream needs: usage accounting, and hiding the usage chunk we asked for.
   const other = (ev: SseEvent): boolean => {

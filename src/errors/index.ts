@@ -20,6 +20,10 @@ export const ERROR_CODES = {
   WARDEN_INVALID_REQUEST: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_UNSUPPORTED_MEDIA_TYPE: { status: 415, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_BODY_TOO_LARGE: { status: 413, openai: 'invalid_request_error', anthropic: 'request_too_large' },
+  /** The request's headers exceed `server.header_limit_bytes` (answered before the request is parsed). */
+  WARDEN_HEADERS_TOO_LARGE: { status: 431, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
+  /** The request could not be parsed as HTTP, or its headers took too long to arrive. */
+  WARDEN_BAD_HTTP_REQUEST: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_MODEL_REQUIRED: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_MODEL_NOT_FOUND: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error' },
   WARDEN_NOT_FOUND: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error' },
@@ -40,6 +44,8 @@ export const ERROR_CODES = {
   WARDEN_QUOTA_EXCEEDED: { status: 429, openai: 'insufficient_quota', anthropic: 'rate_limit_error' },
   WARDEN_CONCURRENCY_LIMITED: { status: 429, openai: 'rate_limit_error', anthropic: 'rate_limit_error' },
   WARDEN_LIMITS_UNAVAILABLE: { status: 503, openai: 'server_error', anthropic: 'overloaded_error' },
+  /** The gateway is shutting down: the request was not handled (a load balancer should send it elsewhere). */
+  WARDEN_SHUTTING_DOWN: { status: 503, openai: 'server_error', anthropic: 'api_error' },
   WARDEN_UPSTREAM_TIMEOUT: { status: 504, openai: 'server_error', anthropic: 'api_error' },
   WARDEN_UPSTREAM_UNAVAILABLE: { status: 502, openai: 'server_error', anthropic: 'api_error' },
   WARDEN_UPSTREAM_ERROR: { status: 502, openai: 'server_error', anthropic: 'api_error' },
@@ -70,13 +76,27 @@ export class WardenError extends Error {
   }
 }
 
-/** The JSON body for an error in the given flavour. */
-export function renderErrorBody(err: WardenError, flavour: WireFlavour): object {
+/**
+ * The JSON body for an error in the given flavour. The Anthropic API names the request in its
+ * error bodies (`request_id`, as in its `request-id` header); OpenAI's only in the header.
+ */
+export function renderErrorBody(err: WardenError, flavour: WireFlavour, requestId?: string): object {
   const spec = ERROR_CODES[err.code];
   if (flavour === 'anthropic') {
-    return { type: 'error', error: { type: spec.anthropic, message: err.message, code: err.code } };
+    const body: Record<string, unknown> = { type: 'error', error: { type: spec.anthropic, message: err.message, code: err.code } };
+    if (requestId !== undefined) body.request_id = requestId;
+    return body;
   }
   return { error: { message: err.message, type: spec.openai, param: err.param, code: err.code } };
+}
+
+/**
+ * The headers naming a response Warden made itself: its own, and the ones the SDKs read into
+ * their errors (`request-id`: Anthropic; `x-request-id`: OpenAI). Answers an upstream made keep
+ * the upstream's.
+ */
+export function requestIdHeaders(id: string): Record<string, string> {
+  return { 'x-warden-request-id': id, 'request-id': id, 'x-request-id': id };
 }
 
 /** Wrap anything thrown into a WardenError (unknown errors become WARDEN_INTERNAL, message hidden). */

@@ -7,14 +7,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors } from 'undici';
 import { HeaderPick, UpstreamCall, type BodyConsumer } from './upstream-call.ts';
 import { EVENT_SCHEMA, emptyEnforcement, ulid, type ApiFlavour, type InteractionEvent, type EventRequest } from '../events/index.ts';
-import { WardenError, renderErrorBody, toWardenError, type WireFlavour } from '../errors/index.ts';
+import { WardenError, renderErrorBody, requestIdHeaders, toWardenError, type WireFlavour } from '../errors/index.ts';
 import type { AuthContext, KeyScope } from '../identity/types.ts';
 import { eventAccountFacts } from '../identity/facts.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
 import { addDocumentText, extractRequestFeatures, namesDocuments, promptText, type FeatureOptions, type PendingDocument } from './request-features.ts';
 import type { DocumentReader, DocumentTurn } from '../documents/index.ts';
 import { AnswerMeter, type AnswerSummary } from './usage.ts';
-import { SseEventFailed, SseParser, SseScanner, formatSse, type ParsedSse, type SseSink } from './sse.ts';
+import { SseEventFailed, SseParser, SseScanner, dropUsageNull, formatSse, type ParsedSse, type SseSink } from './sse.ts';
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { mergeHeaders } from './headers.ts';
@@ -188,11 +188,11 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   });
 
   try {
+    // identity first: a request without a valid key is refused as such, whatever its body
+    ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new WardenError('WARDEN_INVALID_REQUEST', 'The request body must be a JSON object.');
     }
-    // identity
-    ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
     // the request, as the event will describe it
     run.docs = deps.documents ? [] : null;
     run.request = extractRequestFeatures(flavour, body, bytes, deps.features, run.docs);
@@ -400,7 +400,8 @@ function streamAnswer(
   /** Forward events; false: pause the upstream. */
   const send = (out: Buffer): boolean => {
     if (run.ttfbMs === null) run.ttfbMs = Date.now() - ctx.startedAt;
-    return write(out);
+    // Usage was asked for on the client's behalf: each chunk's `"usage":null` goes too.
+    return write(stripUsageChunk ? dropUsageNull(out) : out);
   };
   // The event-by-event work every stream needs: usage accounting, and hiding the usage chunk we asked for.
   const other = (ev: SseEvent): boolean => {
@@ -541,8 +542,8 @@ function handleError(deps: PipelineDeps, run: Run, reply: FastifyReply, err: unk
   run.status = werr.status;
   reply
     .code(werr.status)
-    .headers(mergeHeaders(run.ctx.responseHeaders, werr.headers, JSON_CONTENT))
-    .send(JSON.stringify(renderErrorBody(werr, run.ctx.wire)));
+    .headers(mergeHeaders(run.ctx.responseHeaders, requestIdHeaders(run.ctx.id), werr.headers, JSON_CONTENT))
+    .send(JSON.stringify(renderErrorBody(werr, run.ctx.wire, run.ctx.id)));
 }
 
 /** Build the event, run onEnd/onEvent hooks, record. Runs exactly once per interaction. */
@@ -660,28 +661,45 @@ export function refuseSideRequest(deps: PipelineDeps, ctx: Context, reply: Fasti
   const werr = toWardenError(err);
   if (werr.code === 'WARDEN_INTERNAL') deps.log.error({ id: ctx.id, err }, 'internal error');
   if (!reply.sent && !reply.raw.destroyed) {
-    reply.code(werr.status).headers(mergeHeaders(ctx.responseHeaders, werr.headers, JSON_CONTENT)).send(JSON.stringify(renderErrorBody(werr, ctx.wire)));
+    reply.code(werr.status).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), werr.headers, JSON_CONTENT)).send(JSON.stringify(renderErrorBody(werr, ctx.wire, ctx.id)));
   }
   return werr;
 }
 
-/** An event for a request that failed before it reached the pipeline (bad JSON, body too large). */
-export function recordRejectedRequest(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRequest, err: WardenError): void {
+/** What is known of a request refused before it reached the pipeline. */
+export interface EarlyRequest {
+  ip: string;
+  userAgent: string | null;
+  /** Body bytes, as announced (the body may not have been read). */
+  bytes: number;
+  /** Who called, when the key could be checked. */
+  auth: AuthContext | null;
+}
+
+/**
+ * An event for a request refused before it reached the pipeline (bad JSON, body or headers too
+ * large, shutting down), under the id its answer names. Recorded under the caller's account when
+ * the key was checked.
+ */
+export function recordRejectedRequest(deps: PipelineDeps, flavour: ApiFlavour, req: EarlyRequest, err: WardenError, id: string): void {
   const now = Date.now();
   deps.metrics.counts.request(flavour, err.status, err.code);
+  const a = req.auth;
   const event: InteractionEvent = {
     schema: EVENT_SCHEMA,
-    id: ulid(now),
+    id,
     ts: new Date(now).toISOString(),
     duration_ms: 0,
     flavour,
     model: '',
     upstream: null,
-    account_id: null, org_id: null, key_id: null,
-    client: { ip: req.ip, user_agent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null, country: null, asn: null },
-    request: emptyRequest(Number(req.headers['content-length'] ?? 0) || 0),
+    account_id: a?.account.id ?? null,
+    org_id: a?.org?.id ?? a?.account.org_id ?? null,
+    key_id: a?.key.id ?? null,
+    client: { ip: req.ip, user_agent: req.userAgent, country: null, asn: null },
+    request: emptyRequest(req.bytes),
     response: { status: err.status, error_code: err.code, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, ttfb_ms: null, output_chars: 0, reasoning_chars: 0, answer_id: null, container_id: null },
-    account: null,
+    account: a ? eventAccountFacts(a) : null,
     enforcement: emptyEnforcement(),
   };
   deps.record(event);

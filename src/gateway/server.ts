@@ -5,9 +5,16 @@
  */
 import http from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { WardenError, renderErrorBody, toWardenError, type WireFlavour } from '../errors/index.ts';
-import type { ApiFlavour } from '../events/index.ts';
-import { handleModelCall, authenticateRequest, recordRejectedRequest, type PipelineDeps } from './interaction.ts';
+import { WardenError, renderErrorBody, requestIdHeaders, toWardenError } from '../errors/index.ts';
+import { ulid } from '../events/index.ts';
+import type { AuthContext } from '../identity/types.ts';
+import { handleModelCall, authenticateRequest, recordRejectedRequest, type EarlyRequest, type PipelineDeps } from './interaction.ts';
+import { ModelDirectory, anthropicModel, anthropicPage, openaiModel } from './model-list.ts';
+import { answerClientError, shedWhileClosing } from './early-refusals.ts';
+import { mergeHeaders } from './headers.ts';
+import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
+
+export { wireOf } from './wire.ts';
 import { handleTokenCount, TOKEN_COUNT_ROUTES } from './token-count.ts';
 import { handleBackgroundResponse, handleStoredResponse } from './stored-responses.ts';
 
@@ -18,26 +25,6 @@ export interface ServerOptions {
   logger: FastifyServerOptions['logger'];
   /** Readiness beyond "the process is up" (e.g. store reachable). */
   ready?: () => Promise<boolean> | boolean;
-}
-
-const ROUTE_FLAVOUR: Record<string, ApiFlavour> = {
-  '/v1/chat/completions': 'openai.chat',
-  '/v1/completions': 'openai.completions',
-  '/v1/embeddings': 'openai.embeddings',
-  '/v1/responses': 'openai.responses',
-  '/v1/messages': 'anthropic.messages',
-};
-
-/** Which error format a request expects: Anthropic for /v1/messages or Anthropic headers, else OpenAI. */
-export function wireOf(req: Pick<FastifyRequest, 'url' | 'headers'>): WireFlavour {
-  const path = req.url.split('?')[0];
-  if (path.startsWith('/v1/messages')) return 'anthropic';
-  // The Files API has both flavours: the Anthropic SDK always sends its version header.
-  if (path.startsWith('/v1/files') && req.headers['anthropic-version'] !== undefined) return 'anthropic';
-  if (path.startsWith('/v1/chat') || path.startsWith('/v1/responses') || path.startsWith('/v1/completions') || path.startsWith('/v1/embeddings')
-    || path.startsWith('/v1/batches') || path.startsWith('/v1/files')) return 'openai';
-  if (req.headers['anthropic-version'] !== undefined || req.headers['x-api-key'] !== undefined) return 'anthropic';
-  return 'openai';
 }
 
 /** Translate Fastify's own errors (parsing, limits) into Warden's stable codes. */
@@ -60,7 +47,20 @@ function fromFastifyError(err: unknown): WardenError {
   return toWardenError(err);
 }
 
+/** A route's URL pattern (`:param`, `*`) as a regular expression over request paths. */
+function routePattern(url: string): RegExp {
+  const body = url.split('/').map((seg) => (seg === '*' ? '.*' : seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
+  return new RegExp(`^${body}$`);
+}
+
+/** What is known of a request for its event, before the pipeline has it. */
+function earlyRequest(req: FastifyRequest, auth: AuthContext | null): EarlyRequest {
+  const ua = req.headers['user-agent'];
+  return { ip: req.ip, userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth };
+}
+
 export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyInstance {
+  let closing = false;
   const app = Fastify({
     logger: opts.logger,
     // per-request access logs would cost throughput and duplicate the interaction events
@@ -69,10 +69,25 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     trustProxy: opts.trustedProxies.length ? opts.trustedProxies : false,
     // one shared logger instead of a pino child per request (measurable on the hot path)
     childLoggerFactory: (logger) => logger,
-    return503OnClosing: true,
+    // Requests arriving while the gateway closes are refused below, in the caller's error format.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
-    serverFactory: (handler) => http.createServer({ maxHeaderSize: opts.headerLimitBytes, keepAliveTimeout: 65_000 }, handler),
+    // Malformed HTTP and oversized headers, answered in the error format of the path called.
+    clientErrorHandler: (err, socket) => answerClientError(deps, err as unknown as Parameters<typeof answerClientError>[1], socket),
+    serverFactory: (handler) => http.createServer({ maxHeaderSize: opts.headerLimitBytes, keepAliveTimeout: 65_000 }, (req, res) => {
+      if (closing) shedWhileClosing(deps, req, res);
+      else handler(req, res);
+    }),
   });
+  app.addHook('preClose', (done) => { closing = true; done(); });
+
+  // Every route's methods, so that a known path called with another method gets 405 and `Allow`.
+  const routes: { method: string; re: RegExp }[] = [];
+  app.addHook('onRoute', (r) => {
+    const re = routePattern(r.url ?? r.path);
+    for (const method of [r.method].flat()) routes.push({ method, re });
+  });
+  const allowedMethods = (path: string): string[] => [...new Set(routes.filter((r) => r.re.test(path)).map((r) => r.method))];
 
   // JSON bodies: parse ourselves so malformed JSON gets a clear, flavoured error and we know the size.
   app.removeAllContentTypeParsers();
@@ -86,22 +101,31 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     }
   });
 
-  app.setErrorHandler((err, req, reply) => {
-    const werr = fromFastifyError(err);
-    const path = req.url.split('?')[0];
-    const flavour = ROUTE_FLAVOUR[path];
-    if (flavour && req.method === 'POST') recordRejectedRequest(deps, flavour, req, werr);
+  app.setErrorHandler(async (err, req, reply) => {
+    let werr = fromFastifyError(err);
+    const id = ulid(Date.now());
+    const flavour = req.method === 'POST' ? ROUTE_FLAVOUR[req.url.split('?')[0]] : undefined;
+    if (flavour) {
+      // A body refused on a model endpoint: the key is decided first (401 before any complaint
+      // about the body), and the refusal is recorded under the caller's account.
+      let auth: AuthContext | null = null;
+      try { auth = await authenticateRequest(deps, req.headers, 'inference'); } catch (authErr) { werr = toWardenError(authErr); }
+      recordRejectedRequest(deps, flavour, earlyRequest(req, auth), werr, id);
+    }
     if (werr.code === 'WARDEN_INTERNAL') req.log.error({ err }, 'internal error');
-    reply.code(werr.status).headers(werr.headers).type('application/json').send(JSON.stringify(renderErrorBody(werr, wireOf(req))));
+    return reply.code(werr.status).headers(mergeHeaders(requestIdHeaders(id), werr.headers)).type('application/json')
+      .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
   });
 
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0];
-    const known = ROUTE_FLAVOUR[path] || TOKEN_COUNT_ROUTES[path] || path.startsWith('/v1/models');
-    const werr = known
-      ? new WardenError('WARDEN_METHOD_NOT_ALLOWED', `Method ${req.method} is not allowed on ${path}.`)
+    const allowed = allowedMethods(path);
+    const werr = allowed.length
+      ? new WardenError('WARDEN_METHOD_NOT_ALLOWED', `Method ${req.method} is not allowed on ${path}.`, { headers: { allow: allowed.join(', ') } })
       : new WardenError('WARDEN_NOT_FOUND', `Unknown route: ${req.method} ${path}.`);
-    reply.code(werr.status).type('application/json').send(JSON.stringify(renderErrorBody(werr, wireOf(req))));
+    const id = ulid(Date.now());
+    reply.code(werr.status).headers(mergeHeaders(requestIdHeaders(id), werr.headers)).type('application/json')
+      .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
   });
 
   for (const [path, flavour] of Object.entries(ROUTE_FLAVOUR)) {
@@ -121,24 +145,28 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   app.delete<{ Params: { id: string } }>('/v1/responses/:id', (req, reply) => handleStoredResponse(deps, 'delete', req, reply));
   app.post<{ Params: { id: string } }>('/v1/responses/:id/cancel', (req, reply) => handleStoredResponse(deps, 'cancel', req, reply));
 
-  app.get('/v1/models', async (req, reply) => {
+  const models = new ModelDirectory(deps.router, { log: deps.log });
+  app.get<{ Querystring: Record<string, string | undefined> }>('/v1/models', async (req, reply) => {
     await authenticateRequest(deps, req.headers, 'models:read');
     const wire = wireOf(req);
-    const models = deps.router.listModels(wire);
+    const listed = await models.list(wire);
+    reply.headers(requestIdHeaders(ulid(Date.now())));
     if (wire === 'anthropic') {
-      const data = models.map((m) => ({ type: 'model', id: m.id, display_name: m.id, created_at: '2025-01-01T00:00:00Z' }));
-      return reply.send({ data, has_more: false, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null });
+      const { page, hasMore } = anthropicPage(listed, req.query);
+      return reply.send({ data: page.map(anthropicModel), has_more: hasMore, first_id: page[0]?.id ?? null, last_id: page[page.length - 1]?.id ?? null });
     }
-    return reply.send({ object: 'list', data: models.map((m) => ({ id: m.id, object: 'model', created: 1735689600, owned_by: m.upstream })) });
+    return reply.send({ object: 'list', data: listed.map(openaiModel) });
   });
 
-  app.get<{ Params: { id: string } }>('/v1/models/:id', async (req, reply) => {
+  // `*`, not `:id`: model ids may hold slashes (`meta-llama/Llama-3.1-8B`), sent encoded or not.
+  app.get<{ Params: { '*': string } }>('/v1/models/*', async (req, reply) => {
     await authenticateRequest(deps, req.headers, 'models:read');
     const wire = wireOf(req);
-    const m = deps.router.listModels(wire).find((x) => x.id === req.params.id);
-    if (!m) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `The model \`${req.params.id}\` does not exist or you do not have access to it.`);
-    if (wire === 'anthropic') return reply.send({ type: 'model', id: m.id, display_name: m.id, created_at: '2025-01-01T00:00:00Z' });
-    return reply.send({ id: m.id, object: 'model', created: 1735689600, owned_by: m.upstream });
+    const id = req.params['*'];
+    const m = id ? await models.find(id, wire) : null;
+    if (!m) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `The model \`${id}\` does not exist or you do not have access to it.`);
+    reply.headers(requestIdHeaders(ulid(Date.now())));
+    return reply.send(wire === 'anthropic' ? anthropicModel(m) : openaiModel(m));
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { SseParser } from './sse.ts';
+import { SseParser, dropUsageNull } from './sse.ts';
 import { AnswerMeter } from './usage.ts';
 
 const STREAM = [
@@ -52,4 +52,21 @@ test('the fast delta path measures exactly what a full parse measures', () => {
   }
   assert.deepEqual(f2.summary(''), p2.summary(''));
   assert.equal(f2.summary('').finish_reason, 'stop');
+});
+
+test('dropUsageNull takes out the top-level "usage":null of each chunk, and nothing else', () => {
+  const chunk = (tail: string, end = '\n\n') => `data: {"id":"c","choices":[{"index":0,"delta":{"content":"a,\\"usage\\":null}"}}]${tail}}${end}`;
+  const bytes = (s: string) => Buffer.from(s);
+  const drop = (s: string) => dropUsageNull(bytes(s)).toString();
+  assert.equal(drop(chunk(',"usage":null')), chunk(''));
+  assert.equal(drop(chunk(',"usage":null', '\r\n\r\n')), chunk('', '\r\n\r\n'));
+  assert.equal(drop(chunk(',"usage":null,"obfuscation":"aZ09"')), chunk(',"obfuscation":"aZ09"'));
+  // Several events in one write; [DONE] and usage objects untouched.
+  const many = chunk(',"usage":null') + chunk(',"usage":null') + 'data: {"choices":[],"usage":{"total_tokens":3}}\n\n' + 'data: [DONE]\n\n';
+  assert.equal(drop(many), chunk('') + chunk('') + 'data: {"choices":[],"usage":{"total_tokens":3}}\n\n' + 'data: [DONE]\n\n');
+  // Not the top level (a nested object, or more keys after it): left as it is, the same buffer.
+  for (const s of [chunk(',"x":{"y":1,"usage":null}'), chunk(',"usage":null,"system_fingerprint":"fp"'), 'data: {"a":1,"usage":null}\ndata: x\n\n']) {
+    const b = bytes(s);
+    assert.equal(dropUsageNull(b), b);
+  }
 });

@@ -254,3 +254,44 @@ export function formatSse(ev: SseEvent): string {
   const lines = ev.data.split('\n').map((l) => `data: ${l}`).join('\n');
   return ev.event !== undefined ? `event: ${ev.event}\n${lines}\n\n` : `${lines}\n\n`;
 }
+
+const USAGE_NULL = Buffer.from(',"usage":null');
+const OBFUSCATION = Buffer.from(',"obfuscation":"');
+
+/**
+ * Whether an event's top-level object closes at `at`: `}` and then the blank line ending the
+ * event, possibly after OpenAI's `"obfuscation"` padding (a plain string). Nothing else fits: a
+ * `}` followed by the end of the event is the JSON's last character.
+ */
+function closesEvent(buf: Buffer, at: number): boolean {
+  if (buf[at] === 0x2c && buf.compare(OBFUSCATION, 0, OBFUSCATION.length, at, at + OBFUSCATION.length) === 0) {
+    at += OBFUSCATION.length;
+    while (at < buf.length && buf[at] !== 0x22 && buf[at] !== 0x5c) at++;
+    if (buf[at] !== 0x22) return false;
+    at++;
+  }
+  if (buf[at] !== 0x7d) return false;
+  const a = buf[at + 1];
+  const b = buf[at + 2];
+  return (a === LF && (b === LF || (b === CR && buf[at + 3] === LF))) || (a === CR && b === LF && buf[at + 3] === CR && buf[at + 4] === LF);
+}
+
+/**
+ * Complete events' bytes less the top-level `"usage":null` of each OpenAI chunk: the key the
+ * upstream adds to every chunk when Warden asked for usage and the client did not. One native
+ * search per write, and a copy only of writes that hold the key; no event is parsed.
+ */
+export function dropUsageNull(buf: Buffer): Buffer {
+  let i = buf.indexOf(USAGE_NULL);
+  if (i === -1) return buf;
+  let parts: Buffer[] | null = null;
+  let kept = 0;
+  for (; i !== -1; i = buf.indexOf(USAGE_NULL, i + USAGE_NULL.length)) {
+    if (!closesEvent(buf, i + USAGE_NULL.length)) continue;
+    (parts ??= []).push(buf.subarray(kept, i));
+    kept = i + USAGE_NULL.length;
+  }
+  if (parts === null) return buf;
+  parts.push(buf.subarray(kept));
+  return Buffer.concat(parts);
+}

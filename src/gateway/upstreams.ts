@@ -72,16 +72,6 @@ export class UpstreamRouter {
     return found;
   }
 
-  /** Model ids to list in GET /v1/models (exact names only; prefixes cannot be listed). */
-  listModels(wire?: WireFlavour): { id: string; upstream: string }[] {
-    const seen = new Map<string, string>();
-    for (const u of this.upstreams) {
-      if (wire && !u.flavours.includes(wire)) continue;
-      for (const m of u.models) if (!m.endsWith('*') && !seen.has(m)) seen.set(m, u.name);
-    }
-    return [...seen].map(([id, upstream]) => ({ id, upstream }));
-  }
-
   async close(): Promise<void> {
     await Promise.all(this.upstreams.map((u) => u.pool.close().catch(() => {})));
   }

@@ -339,3 +339,35 @@ describe('cli', () => {
     assert.equal(await runMockUpstreamCli(['--bogus'], { stdout: () => {}, stderr: () => {} }), 2);
   });
 });
+
+describe('model list', () => {
+  test('the Anthropic list is paged as the API pages it, and the SDK walks every page', async () => {
+    const listed = Array.from({ length: 45 }, (_, i) => `claude-test-${String(i).padStart(2, '0')}`);
+    const m = await createMockUpstream({ host: '127.0.0.1', port: 0, latencyMs: 0, models: ['claude-*'], listedModels: listed });
+    try {
+      const first = (await (await fetch(`${m.url}/v1/models`, { headers: { 'anthropic-version': '2023-06-01' } })).json()) as any;
+      assert.equal(first.data.length, 20);
+      assert.equal(first.has_more, true);
+      assert.equal(first.first_id, listed[0]);
+      assert.equal(first.last_id, listed[19]);
+      assert.deepEqual(Object.keys(first.data[0]).sort(), ['created_at', 'display_name', 'id', 'type']);
+      const last = (await (await fetch(`${m.url}/v1/models?limit=30&after_id=${listed[19]}`, { headers: { 'anthropic-version': '2023-06-01' } })).json()) as any;
+      assert.equal(last.data.length, 25);
+      assert.equal(last.has_more, false);
+      const back = (await (await fetch(`${m.url}/v1/models?limit=5&before_id=${listed[5]}`, { headers: { 'anthropic-version': '2023-06-01' } })).json()) as any;
+      assert.deepEqual(back.data.map((x: any) => x.id), listed.slice(0, 5));
+      assert.equal(back.has_more, false);
+      const bad = await fetch(`${m.url}/v1/models?limit=0`, { headers: { 'anthropic-version': '2023-06-01' } });
+      assert.equal(bad.status, 400);
+      const sdk = new Anthropic({ apiKey: 'x', baseURL: m.url, maxRetries: 0 });
+      const ids: string[] = [];
+      for await (const model of sdk.models.list()) ids.push(model.id);
+      assert.deepEqual(ids, listed);
+      // The OpenAI list is one page.
+      const oa = await new OpenAI({ apiKey: 'x', baseURL: `${m.url}/v1`, maxRetries: 0 }).models.list();
+      assert.equal(oa.data.length, 45);
+    } finally {
+      await m.close();
+    }
+  });
+});

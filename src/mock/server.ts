@@ -37,6 +37,8 @@ export interface MockUpstreamOptions {
   apiKey?: string | null;
   /** Accepted model names: exact names or `*` patterns. Default: DEFAULT_MODEL_PATTERNS. */
   models?: readonly string[];
+  /** What `GET /v1/models` lists. Default: the exact names of `models`, else DEFAULT_LISTED_MODELS. */
+  listedModels?: readonly string[];
   /** Natural answer length range, tokens (before max_tokens). Default [16, 96]. */
   answerTokens?: readonly [number, number];
   /** Natural reasoning length range at medium effort, tokens. Default [64, 192]. */
@@ -196,7 +198,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
   const tokensPerSecond = opts.tokensPerSecond ?? 0;
   const seed = (opts.seed ?? 0) >>> 0;
   const apiKey = opts.apiKey ?? null;
-  const catalogue = new ModelCatalogue(opts.models);
+  const catalogue = new ModelCatalogue(opts.models, opts.listedModels);
   const answerTokens = opts.answerTokens ?? ([16, 96] as const);
   const reasoningTokens = opts.reasoningTokens ?? ([64, 192] as const);
   const controlHeaders = opts.controlHeaders ?? true;
@@ -286,22 +288,17 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     if (received.length > recordLimit) received.shift();
   };
 
-  const handleModels = (req: IncomingMessage, res: ServerResponse, path: string, started: number): void => {
+  const handleModels = (req: IncomingMessage, res: ServerResponse, path: string, query: string, started: number): void => {
     const flavour: Flavour = req.headers['anthropic-version'] !== undefined ? 'anthropic' : 'openai';
     const authError = checkAuth(req, flavour);
     record({ at: Date.now(), method: 'GET', path, headers: redact(req.headers), body: undefined, authorized: apiKey === null ? null : authError === null });
     later(res, latencyMs, () => {
       if (authError) return sendError(res, authError, flavour, started);
       if (path === '/v1/models') {
-        const body =
-          flavour === 'anthropic'
-            ? {
-                data: catalogue.listed.map((id) => ({ type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' })),
-                has_more: false,
-                first_id: catalogue.listed[0] ?? null,
-                last_id: catalogue.listed[catalogue.listed.length - 1] ?? null,
-              }
-            : { object: 'list', data: catalogue.listed.map((id) => ({ id, object: 'model', created: 1735689600, owned_by: 'warden-mock' })) };
+        const body = flavour === 'anthropic' ? anthropicModelPage(catalogue.listed, new URLSearchParams(query)) : {
+          object: 'list', data: catalogue.listed.map((id) => ({ id, object: 'model', created: 1735689600, owned_by: 'warden-mock' })),
+        };
+        if (body instanceof MockApiError) return sendError(res, body, flavour, started);
         return sendJson(res, 200, JSON.stringify(body), flavour, started);
       }
       let id: string;
@@ -512,7 +509,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     }
     if (method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/'))) {
       req.resume();
-      return handleModels(req, res, path, started);
+      return handleModels(req, res, path, q < 0 ? '' : rawUrl.slice(q + 1), started);
     }
     if ((method === 'GET' || method === 'DELETE') && path.startsWith('/v1/responses/')) {
       req.resume();
@@ -587,5 +584,31 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
         server.close(() => resolve());
         server.closeAllConnections();
       }),
+  };
+}
+
+/**
+ * One page of the Anthropic model list, as the API pages it: `limit` (1-1000, default 20), and
+ * `after_id` or `before_id` to continue from a model id of an earlier page.
+ */
+export function anthropicModelPage(ids: readonly string[], q: URLSearchParams): object | MockApiError {
+  const limit = q.has('limit') ? Number(q.get('limit')) : 20;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return new MockApiError(400, 'limit: Input should be between 1 and 1000');
+  let start = 0;
+  let end = ids.length;
+  const after = q.get('after_id');
+  const before = q.get('before_id');
+  if (after !== null) start = ids.indexOf(after) + 1;
+  if (before !== null) end = Math.max(0, ids.indexOf(before));
+  if ((after !== null && start === 0) || (before !== null && !ids.includes(before))) return new MockApiError(400, 'Invalid pagination cursor');
+  // before_id pages backwards: the `limit` models just before it.
+  if (before !== null && after === null) start = Math.max(0, end - limit);
+  else end = Math.min(end, start + limit);
+  const page = ids.slice(start, end);
+  return {
+    data: page.map((id) => ({ type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' })),
+    has_more: before !== null && after === null ? start > 0 : end < ids.length,
+    first_id: page[0] ?? null,
+    last_id: page[page.length - 1] ?? null,
   };
 }

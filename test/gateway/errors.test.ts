@@ -4,6 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startHarness, storedEvents, GOOD_KEY, type Harness } from '../helpers/gateway.ts';
+import { startTestWarden } from '../helpers/warden.ts';
 import { startRawUpstream, CHAT_COMPLETION } from '../helpers/raw-upstream.ts';
 import type { GatewayHooks } from '../../src/gateway/lifecycle.ts';
 
@@ -126,7 +127,33 @@ test('unknown route and wrong method: 404/405 in the right format', async () => 
   assertOpenAIError(((await r.json()) as any) as any, 'WARDEN_NOT_FOUND');
   const r2 = await fetch(`${h.url}/v1/messages`, { headers: an() });
   assert.equal(r2.status, 405);
+  assert.equal(r2.headers.get('allow'), 'POST');
   assertAnthropicError((await r2.json()) as any, 'WARDEN_METHOD_NOT_ALLOWED');
+  // Model ids may hold slashes: a GET under /v1/models is a retrieval, not a wrong method.
+  const r3 = await fetch(`${h.url}/v1/models/org/none-such`, { headers: oa() });
+  assert.equal(r3.status, 404);
+  assertOpenAIError((await r3.json()) as any, 'WARDEN_MODEL_NOT_FOUND');
+  const r4 = await fetch(`${h.url}/v1/models/org/none-such`, { method: 'DELETE', headers: oa() });
+  assert.equal(r4.status, 405);
+  assert.match(r4.headers.get('allow') ?? '', /\bGET\b/);
+});
+
+test('wrong method on the batch and file routes: 405 with Allow', async () => {
+  const t = await startTestWarden();
+  open.push(t);
+  const { key } = await t.account('m', 'enterprise');
+  const put = await fetch(`${t.url}/v1/batches`, { method: 'PUT', headers: oa(key) });
+  assert.equal(put.status, 405);
+  assert.deepEqual((put.headers.get('allow') ?? '').split(', ').sort(), ['GET', 'HEAD', 'POST']);
+  assertOpenAIError((await put.json()) as any, 'WARDEN_METHOD_NOT_ALLOWED');
+  const patch = await fetch(`${t.url}/v1/files/file_abc`, { method: 'PATCH', headers: oa(key) });
+  assert.equal(patch.status, 405);
+  assert.deepEqual((patch.headers.get('allow') ?? '').split(', ').sort(), ['DELETE', 'GET', 'HEAD']);
+  const anth = await fetch(`${t.url}/v1/messages/batches/msgbatch_x`, { method: 'PUT', headers: an(key) });
+  assert.equal(anth.status, 405);
+  assertAnthropicError((await anth.json()) as any, 'WARDEN_METHOD_NOT_ALLOWED');
+  const none = await fetch(`${t.url}/v1/batchez`, { method: 'PUT', headers: oa(key) });
+  assert.equal(none.status, 404);
 });
 
 test('upstream unreachable: 502; upstream hangs: 504; upstream 5xx passes through', async () => {

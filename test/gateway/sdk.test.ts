@@ -64,6 +64,27 @@ test('OpenAI chat completion streaming: chunks arrive, usage chunk only when ask
   }
 });
 
+test('a stream is sent as the upstream sends it when the client did not ask for usage: no "usage":null on each chunk', async () => {
+  const stream = async (path: string, body: object) => {
+    const res = await fetch(`${h.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${h.key}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true, max_tokens: 30 }) });
+    assert.equal(res.status, 200);
+    return res.text();
+  };
+  for (const [path, body] of [['/v1/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }], ['/v1/completions', { model: 'gpt-3.5-turbo-instruct', prompt: 'hi' }]] as const) {
+    const plain = await stream(path, body);
+    assert.ok(plain.includes('"choices"') && plain.endsWith('data: [DONE]\n\n'), path);
+    assert.ok(!plain.includes('"usage"'), `${path}: ${plain.slice(0, 300)}`);
+    // Asked for: every chunk has it, as the upstream sends it, and the usage chunk comes.
+    const asked = await stream(path, { ...body, stream_options: { include_usage: true } });
+    const chunks = asked.split('\n\n').filter((e) => e.startsWith('data: {'));
+    assert.ok(chunks.slice(0, -1).every((c) => c.endsWith(',"usage":null}')), path);
+    assert.match(chunks[chunks.length - 1], /"usage":\{"prompt_tokens"/);
+  }
+  // Recorded usage is the upstream's either way.
+  const events = await storedEvents(h, 4);
+  assert.ok(events.filter((e) => e.request.stream && e.flavour !== 'openai.responses').slice(-4).every((e) => e.response.usage_source === 'upstream'));
+});
+
 test('OpenAI Responses API, non-streaming and streaming', async () => {
   const client = openai();
   const r = await client.responses.create({ model: 'gpt-4o-mini', input: 'Write a haiku about rivers', max_output_tokens: 50 });

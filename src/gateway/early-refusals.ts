@@ -1,0 +1,82 @@
+/**
+ * Refusals made before Fastify has a request: HTTP the server cannot parse (headers over
+ * `server.header_limit_bytes`, malformed requests, headers too slow), and requests arriving while
+ * the gateway shuts down. Both answer in the error format of the path called, name the answer
+ * with a request id, and record an event when a model endpoint was called.
+ */
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { WardenError, renderErrorBody, requestIdHeaders } from '../errors/index.ts';
+import { ulid } from '../events/index.ts';
+import type { AuthContext } from '../identity/types.ts';
+import { authenticateRequest, recordRejectedRequest, type PipelineDeps } from './interaction.ts';
+import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
+
+/** How much of an unparsed request is looked at for its request line and a few headers, bytes. */
+const SCAN_BYTES = 64 * 1024;
+
+type Headers = Record<string, string | undefined>;
+
+/**
+ * The request line and the complete header lines of what the client sent, as far as it goes.
+ * Node hands over the chunk being parsed when the error struck: the whole request when it came
+ * in one read (as a request of modest size does), else only its last part, which starts
+ * mid-headers and yields nothing here.
+ */
+function scanRawRequest(raw: Buffer | undefined): { method: string; path: string; headers: Headers } | null {
+  if (!raw) return null;
+  const text = raw.subarray(0, SCAN_BYTES).toString('latin1');
+  const line = /^([A-Z]{3,7}) (\/[^ \r\n]*) HTTP\/1\.[01]\r\n/.exec(text);
+  if (!line) return null;
+  const headers: Headers = {};
+  // Only lines ended by CRLF: a header cut off by the limit is not taken for a whole one.
+  const re = /^(authorization|x-api-key|anthropic-version|user-agent|content-length): *([^\r\n]*)\r\n/gim;
+  re.lastIndex = line[0].length;
+  for (let m = re.exec(text); m; m = re.exec(text)) headers[m[1].toLowerCase()] = m[2].trim();
+  return { method: line[1], path: line[2].split('?')[0], headers };
+}
+
+/** Fastify's clientErrorHandler: the raw answer to a request the HTTP parser refused. */
+export function answerClientError(deps: PipelineDeps, err: Error & { code?: string; rawPacket?: Buffer }, socket: Socket): void {
+  // A reset socket has nobody to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const werr = err.code === 'HPE_HEADER_OVERFLOW'
+    ? new WardenError('WARDEN_HEADERS_TOO_LARGE', 'The request headers are larger than the configured limit.')
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new WardenError('WARDEN_BAD_HTTP_REQUEST', 'The request headers did not arrive in time.', { status: 408 })
+      : new WardenError('WARDEN_BAD_HTTP_REQUEST', 'The request is not valid HTTP.');
+  const id = ulid(Date.now());
+  const seen = scanRawRequest(err.rawPacket);
+  const body = JSON.stringify(renderErrorBody(werr, wireOf({ url: seen?.path ?? '/', headers: seen?.headers ?? {} }), id));
+  if (socket.writable) {
+    // Nothing of the request is echoed: the answer is ours alone.
+    const head = [`HTTP/1.1 ${werr.status} ${STATUS_CODES[werr.status]}`, 'content-type: application/json', `content-length: ${Buffer.byteLength(body)}`, 'connection: close'];
+    for (const [name, value] of Object.entries(requestIdHeaders(id))) head.push(`${name}: ${value}`);
+    socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
+  }
+  socket.destroy();
+  const flavour = seen && seen.method === 'POST' ? ROUTE_FLAVOUR[seen.path] : undefined;
+  if (!flavour || !seen) return;
+  const ua = seen.headers['user-agent'] ?? null;
+  const bytes = Number(seen.headers['content-length'] ?? 0) || 0;
+  const record = (auth: AuthContext | null) => recordRejectedRequest(deps, flavour, { ip: socket.remoteAddress ?? '', userAgent: ua, bytes, auth }, werr, id);
+  // Recorded under the caller's account when its key came in whole (authentication is cached).
+  if (!seen.headers.authorization && !seen.headers['x-api-key']) return record(null);
+  authenticateRequest(deps, seen.headers, 'inference').then(record, () => record(null)).catch((e) => deps.log.error({ err: e }, 'recording a refused request failed'));
+}
+
+/** A request that arrived while the gateway shuts down: 503 in the caller's format, connection closed. */
+export function shedWhileClosing(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse): void {
+  const id = ulid(Date.now());
+  const werr = new WardenError('WARDEN_SHUTTING_DOWN', 'The gateway is shutting down; send the request again.', { headers: { 'retry-after': '1' } });
+  const url = req.url ?? '/';
+  const body = JSON.stringify(renderErrorBody(werr, wireOf({ url, headers: req.headers }), id));
+  req.resume();
+  res.writeHead(503, { ...requestIdHeaders(id), ...werr.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.end(body);
+  const flavour = req.method === 'POST' ? ROUTE_FLAVOUR[url.split('?')[0]] : undefined;
+  if (!flavour) return;
+  // Not authenticated: the stores behind the keys may be closing too.
+  const ua = req.headers['user-agent'];
+  recordRejectedRequest(deps, flavour, { ip: req.socket.remoteAddress ?? '', userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth: null }, werr, id);
+}

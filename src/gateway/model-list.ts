@@ -1,0 +1,219 @@
+/**
+ * The models GET /v1/models lists and GET /v1/models/{id} retrieves: the exact names in
+ * `upstreams[].models`, and for an upstream configured with patterns (`gpt-*`, `*`), the ids in
+ * the upstream's own model list that those patterns route to it. An upstream's list is fetched
+ * in the wire format the client called, with the upstream's credentials, and kept for a while:
+ * listing models must not cost an upstream call each time, nor fail when the upstream does.
+ */
+import type { WireFlavour } from '../errors/index.ts';
+import { WardenError } from '../errors/index.ts';
+import type { Upstream, UpstreamRouter } from './upstreams.ts';
+
+/** A model as listed, with the upstream's own metadata when it gave some. */
+export interface ListedModel {
+  id: string;
+  upstream: string;
+  created?: number;
+  owned_by?: string;
+  display_name?: string;
+  created_at?: string;
+}
+
+export interface ModelDirectoryOptions {
+  /** How long an upstream's list is used before it is fetched again (served stale meanwhile), ms. */
+  ttlMs?: number;
+  /** After a failed fetch, how long before the next attempt, ms. */
+  retryMs?: number;
+  /** Time allowed for one fetch of one page, ms. */
+  timeoutMs?: number;
+  log: { warn(obj: object, msg: string): void };
+}
+
+interface Entry {
+  models: ListedModel[] | null;
+  /** When to fetch again. */
+  due: number;
+  pending: Promise<void> | null;
+  failing: boolean;
+}
+
+/** Pages of the Anthropic list followed at most (1000 models each). */
+const MAX_PAGES = 20;
+/** Largest model-list answer read from an upstream, bytes. */
+const MAX_LIST_BYTES = 8 * 1024 * 1024;
+/** Retrieved ids (and ids the upstream does not know) remembered at most. */
+const MAX_REMEMBERED = 1000;
+
+export class ModelDirectory {
+  private readonly entries = new Map<string, Entry>();
+  private readonly retrieved = new Map<string, { model: ListedModel | null; due: number }>();
+  private readonly ttlMs: number;
+  private readonly retryMs: number;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly router: UpstreamRouter, private readonly opts: ModelDirectoryOptions) {
+    this.ttlMs = opts.ttlMs ?? 5 * 60_000;
+    this.retryMs = opts.retryMs ?? 30_000;
+    this.timeoutMs = opts.timeoutMs ?? 5_000;
+  }
+
+  /** Every model a client of `wire` can call, each once, exact names first. */
+  async list(wire: WireFlavour): Promise<ListedModel[]> {
+    const ups = this.router.upstreams.filter((u) => u.flavours.includes(wire));
+    const fetched = await Promise.all(ups.map((u) => (hasPatterns(u) ? this.upstreamList(u, wire) : [])));
+    const out = new Map<string, ListedModel>();
+    for (const [i, u] of ups.entries()) {
+      for (const m of u.models) {
+        if (m.endsWith('*') || out.has(m)) continue;
+        out.set(m, fetched[i].find((x) => x.id === m) ?? { id: m, upstream: u.name });
+      }
+    }
+    for (const [i, u] of ups.entries()) {
+      for (const m of fetched[i]) if (!out.has(m.id) && this.router.route(m.id, wire) === u) out.set(m.id, m);
+    }
+    return [...out.values()];
+  }
+
+  /** The model `id` if it is routed and its upstream knows it; null if not. */
+  async find(id: string, wire: WireFlavour): Promise<ListedModel | null> {
+    const u = this.router.route(id, wire);
+    if (!u) return null;
+    if (u.models.includes(id)) return { id, upstream: u.name };
+    const listed = (await this.upstreamList(u, wire)).find((x) => x.id === id);
+    if (listed) return listed;
+    // Not in its list (an alias, an unlisted model): the upstream's own answer decides.
+    const key = `${u.name}\u0000${wire}\u0000${id}`;
+    const known = this.retrieved.get(key);
+    if (known && known.due > Date.now()) return known.model;
+    const model = await this.retrieve(u, wire, id);
+    if (this.retrieved.size >= MAX_REMEMBERED) this.retrieved.clear();
+    this.retrieved.set(key, { model, due: Date.now() + this.ttlMs });
+    return model;
+  }
+
+  /** The upstream's list as last fetched (fetched now if never, refreshed in the background if old). */
+  private async upstreamList(u: Upstream, wire: WireFlavour): Promise<ListedModel[]> {
+    const key = `${u.name}\u0000${wire}`;
+    let e = this.entries.get(key);
+    if (!e) {
+      e = { models: null, due: 0, pending: null, failing: false };
+      this.entries.set(key, e);
+    }
+    if (e.due <= Date.now() && !e.pending) e.pending = this.refresh(u, wire, e);
+    if (e.models === null && e.pending) await e.pending;
+    return e.models ?? [];
+  }
+
+  private async refresh(u: Upstream, wire: WireFlavour, e: Entry): Promise<void> {
+    try {
+      e.models = await this.fetchList(u, wire);
+      e.due = Date.now() + this.ttlMs;
+      e.failing = false;
+    } catch (err) {
+      // Exact names and the last list fetched are still served; said once until it works again.
+      e.due = Date.now() + this.retryMs;
+      if (!e.failing) this.opts.log.warn({ upstream: u.name, wire, err: (err as Error).message }, 'fetching the upstream\'s model list failed; listing its exact model names and the last list fetched');
+      e.failing = true;
+    } finally {
+      e.pending = null;
+    }
+  }
+
+  private async fetchList(u: Upstream, wire: WireFlavour): Promise<ListedModel[]> {
+    const out: ListedModel[] = [];
+    if (wire === 'openai') {
+      const body = await this.get(u, wire, '/v1/models');
+      for (const m of dataOf(body)) out.push({ id: m.id, upstream: u.name, created: num(m.created), owned_by: str(m.owned_by) });
+      return out;
+    }
+    // Anthropic pages its list: follow has_more from the last id.
+    let after: string | null = null;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const body = await this.get(u, wire, `/v1/models?limit=1000${after ? `&after_id=${encodeURIComponent(after)}` : ''}`);
+      for (const m of dataOf(body)) out.push({ id: m.id, upstream: u.name, display_name: str(m.display_name), created_at: str(m.created_at) });
+      const last = (body as { last_id?: unknown }).last_id;
+      if ((body as { has_more?: unknown }).has_more !== true || typeof last !== 'string' || last === after) break;
+      after = last;
+    }
+    return out;
+  }
+
+  private async retrieve(u: Upstream, wire: WireFlavour, id: string): Promise<ListedModel | null> {
+    let m: Record<string, unknown>;
+    try {
+      m = (await this.get(u, wire, `/v1/models/${encodeURIComponent(id)}`)) as Record<string, unknown>;
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) return null;
+      throw new WardenError('WARDEN_UPSTREAM_UNAVAILABLE', 'The upstream model API could not be asked about this model.', { cause: err });
+    }
+    if (typeof m?.id !== 'string') return null;
+    return wire === 'openai'
+      ? { id: m.id, upstream: u.name, created: num(m.created), owned_by: str(m.owned_by) }
+      : { id: m.id, upstream: u.name, display_name: str(m.display_name), created_at: str(m.created_at) };
+  }
+
+  /** GET a JSON document from the upstream with its credentials; throws on anything but 200 JSON. */
+  private async get(u: Upstream, wire: WireFlavour, path: string): Promise<unknown> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (wire === 'anthropic') {
+      headers['anthropic-version'] = '2023-06-01';
+      if (u.apiKey) headers['x-api-key'] = u.apiKey;
+    } else if (u.apiKey) headers.authorization = `Bearer ${u.apiKey}`;
+    const res = await u.pool.request({
+      path: u.basePath + path, method: 'GET', headers,
+      headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_LIST_BYTES) {
+        res.body.destroy();
+        throw new Error(`model list larger than ${MAX_LIST_BYTES} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    if (res.statusCode !== 200) throw Object.assign(new Error(`upstream answered ${res.statusCode}`), { status: res.statusCode });
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  }
+}
+
+/** One page of a list in the Anthropic format: `limit` (1-1000, default 20), `after_id` / `before_id`. */
+export function anthropicPage(models: readonly ListedModel[], q: Record<string, string | undefined>): { page: ListedModel[]; hasMore: boolean } {
+  const limit = q.limit === undefined ? 20 : Number(q.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new WardenError('WARDEN_INVALID_REQUEST', 'limit: Input should be between 1 and 1000', { param: 'limit' });
+  let start = 0;
+  let end = models.length;
+  if (q.after_id !== undefined) start = models.findIndex((m) => m.id === q.after_id) + 1;
+  if (q.before_id !== undefined) end = Math.max(0, models.findIndex((m) => m.id === q.before_id));
+  if (q.before_id !== undefined && q.after_id === undefined) {
+    // before_id pages backwards: the `limit` models just before it.
+    start = Math.max(0, end - limit);
+    return { page: models.slice(start, end), hasMore: start > 0 };
+  }
+  end = Math.min(end, start + limit);
+  return { page: models.slice(start, end), hasMore: end < models.length };
+}
+
+/** A model as the OpenAI API describes one. */
+export function openaiModel(m: ListedModel): object {
+  return { id: m.id, object: 'model', created: m.created ?? 1735689600, owned_by: m.owned_by ?? m.upstream };
+}
+
+/** A model as the Anthropic API describes one. */
+export function anthropicModel(m: ListedModel): object {
+  return { type: 'model', id: m.id, display_name: m.display_name ?? m.id, created_at: m.created_at ?? '2025-01-01T00:00:00Z' };
+}
+
+function hasPatterns(u: Upstream): boolean {
+  return u.models.some((m) => m.endsWith('*'));
+}
+
+function dataOf(body: unknown): { id: string; [k: string]: unknown }[] {
+  const data = (body as { data?: unknown })?.data;
+  if (!Array.isArray(data)) throw new Error('model list without a data array');
+  return data.filter((m): m is { id: string } => typeof m?.id === 'string');
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);

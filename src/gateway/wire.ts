@@ -1,0 +1,27 @@
+/**
+ * Which API a path belongs to: the model endpoints' flavours, and the wire format (OpenAI or
+ * Anthropic) a request's errors are rendered in.
+ */
+import type { WireFlavour } from '../errors/index.ts';
+import type { ApiFlavour } from '../events/index.ts';
+
+export const ROUTE_FLAVOUR: Record<string, ApiFlavour> = {
+  '/v1/chat/completions': 'openai.chat',
+  '/v1/completions': 'openai.completions',
+  '/v1/embeddings': 'openai.embeddings',
+  '/v1/responses': 'openai.responses',
+  '/v1/messages': 'anthropic.messages',
+};
+
+/** Which error format a request expects: Anthropic for /v1/messages or Anthropic headers, else OpenAI. */
+export function wireOf(req: { url: string; headers: Record<string, string | string[] | undefined> }): WireFlavour {
+  const path = req.url.split('?')[0];
+  if (path.startsWith('/v1/messages')) return 'anthropic';
+  // The Files API has both flavours: the Anthropic SDK always sends its version header.
+  if (path.startsWith('/v1/files') && req.headers['anthropic-version'] !== undefined) return 'anthropic';
+  if (path.startsWith('/v1/chat') || path.startsWith('/v1/responses') || path.startsWith('/v1/completions') || path.startsWith('/v1/embeddings')
+    || path.startsWith('/v1/batches') || path.startsWith('/v1/files')) return 'openai';
+  if (req.headers['anthropic-version'] !== undefined || req.headers['x-api-key'] !== undefined) return 'anthropic';
+  return 'openai';
+}
+

@@ -1,0 +1,121 @@
+// Refusals decided before a request reaches the pipeline: the key is judged before the body,
+// the refusal is recorded under the caller's account, and what the HTTP parser refuses (headers
+// too large) or what arrives while the gateway shuts down is answered in the format of the path.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startHarness, storedEvents, GOOD_KEY, type Harness } from '../helpers/gateway.ts';
+
+const open: Harness[] = [];
+after(async () => { for (const h of open) await h.close().catch(() => {}); });
+async function harness(opts: Parameters<typeof startHarness>[0] = {}): Promise<Harness> {
+  const h = await startHarness(opts);
+  open.push(h);
+  return h;
+}
+const send = (url: string, path: string, body: string, headers: Record<string, string>) =>
+  fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+
+test('a missing or invalid key is refused with 401 before any complaint about the body', async () => {
+  const h = await harness();
+  for (const [body, type] of [['[]', 'application/json'], ['{"model":', 'application/json'], ['x', 'text/plain']]) {
+    for (const headers of [{}, { authorization: 'Bearer wk_test_wrong' }] as Record<string, string>[]) {
+      const r = await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': type, ...headers }, body });
+      assert.equal(r.status, 401, `${body} ${JSON.stringify(headers)}`);
+      const a = await fetch(`${h.url}/v1/messages`, { method: 'POST', headers: { 'content-type': type, 'anthropic-version': '2023-06-01', ...headers }, body });
+      assert.equal(a.status, 401);
+      assert.equal(((await a.json()) as any).error.type, 'authentication_error');
+    }
+  }
+});
+
+test('body refusals of a valid key are recorded under its account and key', async () => {
+  const h = await harness({ config: { server: { body_limit_bytes: 1024 } } });
+  const auth = { authorization: `Bearer ${GOOD_KEY}` };
+  const statuses = [
+    (await send(h.url, '/v1/chat/completions', '{"model":', auth)).status,
+    (await send(h.url, '/v1/chat/completions', '[1,2]', auth)).status,
+    (await send(h.url, '/v1/chat/completions', JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x'.repeat(5000) }] }), auth)).status,
+    (await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'text/plain', ...auth }, body: 'hi' })).status,
+  ];
+  assert.deepEqual(statuses, [400, 400, 413, 415]);
+  const events = await storedEvents(h, 4);
+  assert.equal(events.length, 4);
+  for (const e of events) {
+    assert.equal(e.account_id, 'acc_test', e.response.error_code ?? '');
+    assert.equal(e.key_id, `key_${GOOD_KEY.slice(-6)}`);
+    assert.equal(e.account?.tier, 'email_verified');
+    assert.ok(!JSON.stringify(e).includes(GOOD_KEY));
+  }
+});
+
+/** Send raw bytes; resolve with what came back before the server closed the connection. */
+function raw(url: string, data: string): Promise<string> {
+  const { port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const s = net.connect(Number(port), '127.0.0.1');
+    let got = '';
+    s.on('data', (c) => { got += c.toString('latin1'); });
+    s.on('close', () => resolve(got));
+    s.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' || e.code === 'EPIPE' ? resolve(got) : reject(e)));
+    s.write(data);
+  });
+}
+const parse = (answer: string) => {
+  const [head, body] = answer.split('\r\n\r\n');
+  return { status: Number(head.split(' ')[1]), head: head.toLowerCase(), body: JSON.parse(body) };
+};
+
+test('headers over the limit get 431 in the format of the path, and a model endpoint records an event', async () => {
+  const h = await harness({ config: { server: { header_limit_bytes: 2048 } } });
+  const big = 'a'.repeat(8000);
+  const o = parse(await raw(h.url, `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${GOOD_KEY}\r\nuser-agent: big-client/1\r\ncontent-type: application/json\r\nx-big: ${big}\r\ncontent-length: 2\r\n\r\n{}`));
+  assert.equal(o.status, 431);
+  assert.equal(o.body.error.code, 'WARDEN_HEADERS_TOO_LARGE');
+  assert.equal(o.body.error.type, 'invalid_request_error');
+  const id = /\r?\nrequest-id: (\S+)/.exec(`\n${o.head}`)?.[1];
+  assert.ok(id);
+  assert.ok(o.head.includes(`x-request-id: ${id}`));
+  const a = parse(await raw(h.url, `POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-api-key: ${GOOD_KEY}\r\nx-big: ${big}\r\n\r\n`));
+  assert.equal(a.status, 431);
+  assert.equal(a.body.type, 'error');
+  assert.equal(a.body.error.code, 'WARDEN_HEADERS_TOO_LARGE');
+  assert.ok(a.body.request_id);
+  const events = await storedEvents(h, 2);
+  const e = events.find((x) => x.id.toLowerCase() === id);
+  assert.ok(e, 'an event under the id of the answer');
+  assert.equal(e.flavour, 'openai.chat');
+  assert.equal(e.response.status, 431);
+  assert.equal(e.account_id, 'acc_test');
+  assert.equal(e.client.user_agent, 'big-client/1');
+  assert.ok(events.some((x) => x.flavour === 'anthropic.messages' && x.response.error_code === 'WARDEN_HEADERS_TOO_LARGE'));
+  // Not a model endpoint: answered, not recorded.
+  assert.equal(parse(await raw(h.url, `GET /v1/models HTTP/1.1\r\nhost: x\r\nx-big: ${big}\r\n\r\n`)).status, 431);
+});
+
+test('a request arriving while the gateway shuts down gets 503 in the format of the path', async () => {
+  const h = await harness({ mock: { latencyMs: 300 } });
+  const { port } = new URL(h.url);
+  // One request in flight keeps the gateway closing; another has begun (its headers half sent).
+  const inflight = send(h.url, '/v1/chat/completions', JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }), { authorization: `Bearer ${GOOD_KEY}` });
+  const s = net.connect(Number(port), '127.0.0.1');
+  await new Promise((r) => s.once('connect', r));
+  s.write('POST /v1/messages HTTP/1.1\r\nhost: x\r\n');
+  await new Promise((r) => setTimeout(r, 50));
+  const closing = h.gateway.app.close();
+  await new Promise((r) => setTimeout(r, 20));
+  let got = '';
+  s.on('data', (c) => { got += c.toString('latin1'); });
+  const ended = new Promise((r) => s.on('close', r));
+  s.write(`x-api-key: ${GOOD_KEY}\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}`);
+  await ended;
+  assert.equal((await inflight).status, 200);
+  await closing;
+  const a = parse(got);
+  assert.equal(a.status, 503);
+  assert.equal(a.body.type, 'error');
+  assert.equal(a.body.error.code, 'WARDEN_SHUTTING_DOWN');
+  assert.ok(a.head.includes('retry-after: 1'));
+  const events = await storedEvents(h, 2);
+  assert.ok(events.some((e) => e.flavour === 'anthropic.messages' && e.response.status === 503 && e.id.toLowerCase() === a.body.request_id.toLowerCase()));
+});

@@ -1,0 +1,90 @@
+// GET /v1/models and /v1/models/{id} through Warden, with both SDKs: upstreams configured with
+// patterns list what the upstream itself lists (as far as the patterns route it), retrieve works
+// for any model routed and known, and ids may hold slashes.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { startHarness, type Harness } from '../helpers/gateway.ts';
+
+const open: Harness[] = [];
+after(async () => { for (const h of open) await h.close(); });
+async function harness(opts: Parameters<typeof startHarness>[0] = {}): Promise<Harness> {
+  const h = await startHarness(opts);
+  open.push(h);
+  return h;
+}
+const openai = (h: Harness) => new OpenAI({ apiKey: h.key, baseURL: `${h.url}/v1`, maxRetries: 0 });
+const anthropic = (h: Harness) => new Anthropic({ apiKey: h.key, baseURL: h.url, maxRetries: 0 });
+
+test('an upstream routed by `*` has its own model list listed and retrievable, in each API format', async () => {
+  const h = await harness(); // upstream `mock`, models: ['*'] (as the embedded default)
+  const oa = openai(h);
+  const ids = (await oa.models.list()).data.map((m) => m.id);
+  assert.ok(ids.includes('gpt-4o-mini'), ids.join());
+  assert.ok(ids.includes('claude-haiku-4-5'), ids.join());
+  const m = await oa.models.retrieve('gpt-4o-mini');
+  assert.equal(m.id, 'gpt-4o-mini');
+  assert.equal(m.object, 'model');
+  // Not in the upstream's list, but the upstream knows it: retrieved.
+  assert.equal((await oa.models.retrieve('gpt-4o-2024-08-06')).id, 'gpt-4o-2024-08-06');
+  await assert.rejects(oa.models.retrieve('no-such-model'), (err: any) => err.status === 404 && err.code === 'WARDEN_MODEL_NOT_FOUND');
+
+  const an = anthropic(h);
+  const anIds: string[] = [];
+  for await (const model of an.models.list()) {
+    assert.equal(model.type, 'model');
+    assert.equal(typeof model.display_name, 'string');
+    assert.equal(typeof model.created_at, 'string');
+    anIds.push(model.id);
+  }
+  assert.ok(anIds.includes('claude-sonnet-5'), anIds.join());
+  assert.equal((await an.models.retrieve('claude-sonnet-4-5')).id, 'claude-sonnet-4-5');
+  await assert.rejects(an.models.retrieve('no-such-model'), (err: any) => err.status === 404);
+});
+
+test('patterns list only what they route, with the upstream credentials, and Anthropic pages are walked', async () => {
+  const listed = [...Array.from({ length: 1500 }, (_, i) => `claude-test-${String(i).padStart(4, '0')}`), 'gpt-4o-mini', 'mock-model', 'deepseek-reasoner'];
+  const h = await harness({
+    mock: { apiKey: 'sk-upstream-secret', listedModels: listed },
+    upstreamOverride: (url) => [
+      { name: 'oa', base_url: url, flavours: ['openai'], api_key: 'sk-upstream-secret', models: ['gpt-*', 'o*'] },
+      { name: 'an', base_url: url, flavours: ['anthropic'], api_key: 'sk-upstream-secret', models: ['claude-*'] },
+    ],
+  });
+  const ids = (await openai(h).models.list()).data.map((m) => m.id);
+  assert.deepEqual(ids, ['gpt-4o-mini']);
+  const anIds: string[] = [];
+  for await (const model of anthropic(h).models.list()) anIds.push(model.id);
+  assert.equal(anIds.length, 1500);
+  assert.equal(anIds[1499], 'claude-test-1499');
+  // A page as the Anthropic API gives one.
+  const page = (await (await fetch(`${h.url}/v1/models?limit=2&after_id=claude-test-0009`, { headers: { 'x-api-key': h.key, 'anthropic-version': '2023-06-01' } })).json()) as any;
+  assert.deepEqual(page.data.map((x: any) => x.id), ['claude-test-0010', 'claude-test-0011']);
+  assert.equal(page.has_more, true);
+  assert.equal(page.first_id, 'claude-test-0010');
+  assert.equal(page.last_id, 'claude-test-0011');
+});
+
+test('a model id with a slash is retrieved, sent raw or encoded', async () => {
+  const h = await harness({
+    mock: { models: ['meta-llama/*'], listedModels: ['meta-llama/Llama-3.1-8B'] },
+    upstreamOverride: (url) => [{ name: 'vllm', base_url: url, flavours: ['openai'], models: ['meta-llama/*'] }],
+  });
+  const raw = await fetch(`${h.url}/v1/models/meta-llama/Llama-3.1-8B`, { headers: { authorization: `Bearer ${h.key}` } });
+  assert.equal(raw.status, 200);
+  assert.equal(((await raw.json()) as any).id, 'meta-llama/Llama-3.1-8B');
+  assert.equal((await openai(h).models.retrieve('meta-llama/Llama-3.1-8B')).id, 'meta-llama/Llama-3.1-8B');
+  const missing = await fetch(`${h.url}/v1/models/other-org/x`, { headers: { authorization: `Bearer ${h.key}` } });
+  assert.equal(missing.status, 404);
+  assert.equal(((await missing.json()) as any).error.code, 'WARDEN_MODEL_NOT_FOUND');
+});
+
+test('an upstream whose list cannot be fetched still lets the exact names be listed', async () => {
+  const h = await harness({
+    upstreamOverride: () => [{ name: 'down', base_url: 'http://127.0.0.1:9', models: ['gpt-4o-mini', 'gpt-*'] }],
+  });
+  const res = await fetch(`${h.url}/v1/models`, { headers: { authorization: `Bearer ${h.key}` } });
+  assert.equal(res.status, 200);
+  assert.deepEqual(((await res.json()) as any).data.map((m: any) => m.id), ['gpt-4o-mini']);
+});

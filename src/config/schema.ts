@@ -2,7 +2,8 @@
  * The Warden configuration file (warden.yaml): every key validated and defaulted.
  * Each capability owns its section's schema in its own folder; this module composes them.
  * Documented in the README (Configuration) and by `warden config defaults`. Note (Zod 4): nested sections use `.prefault({})` so
- * that inner defaults apply when the section is omitted.
+ * that inner defaults apply when the section is omitted. Every object is strict (`z.strictObject`,
+ * here and in each capability's section): an unknown key is an error naming its path, never ignored.
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';

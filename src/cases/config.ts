@@ -4,7 +4,7 @@ import { z } from 'zod';
 const LEVELS = ['watch', 'throttle', 'shape', 'verify', 'suspend'] as const;
 
 /** A partner's TAXII 2.1 collection polled for indicators. */
-const feedSchema = z.object({
+const feedSchema = z.strictObject({
   /** The source name its indicators are recorded and explained under. */
   name: z.string().min(1).max(100).regex(/^[\w .:@-]+$/, 'letters, digits, spaces and . _ : @ -'),
   /** The collection's URL, e.g. https://partner.example/taxii2/intel/collections/<id>/ */
@@ -20,7 +20,7 @@ const feedSchema = z.object({
 }).strict();
 export type FeedConfig = z.infer<typeof feedSchema>;
 
-export const casesConfigSchema = z.object({
+export const casesConfigSchema = z.strictObject({
   /** Case files, reports and indicator exchange on the nodes that run the detector (admin API, CLI). */
   enabled: z.boolean().default(true),
   /** This provider's name in exported bundles (the source partners see). */
@@ -44,7 +44,7 @@ export const casesConfigSchema = z.object({
    * A TAXII 2.1 server at /taxii2/ for partner providers (their keys carry the `intel:read` or
    * `intel:write` scope): the indicators of published cases, and an inbox for theirs.
    */
-  taxii: z.object({
+  taxii: z.strictObject({
     enabled: z.boolean().default(true),
     /** Largest body a partner may POST, bytes. */
     max_content_length: z.number().int().positive().max(256 * 1024 * 1024).default(10 * 1024 * 1024),

@@ -11,7 +11,7 @@ export const COMMANDS: Command[] = [
   { name: 'serve', summary: 'start the gateway (embedded default: SQLite + built-in mock model)', run: async (a) => (await import('./serve.ts')).runServe(a) },
   { name: 'events', summary: 'events export: write recorded interaction events as JSONL', run: async (a) => (await import('./events.ts')).runEvents(a) },
   { name: 'config', summary: 'config check|defaults: validate the configuration, or print every key with its default', run: async (a) => (await import('./config-cmd.ts')).runConfig(a) },
-  { name: 'ledger', summary: 'ledger verify|prove|consistency|checkpoint|query|erase|keygen|key: the tamper-evident log (--config FILE)', run: runLedger },
+  { name: 'ledger', summary: 'ledger verify|prove|consistency|checkpoint|query|erase|keygen|key: the tamper-evident log (-c, --config FILE)', run: runLedger },
   { name: 'mock-upstream', summary: 'run the built-in mock model (OpenAI + Anthropic wire formats) on its own', run: async (a) => (await import('../mock/index.ts')).runMockUpstreamCli(a) },
   { name: 'detect', summary: 'detect account|clusters|cluster|campaigns|stats|verdicts|verdict|allow: the running detector through the admin API (why a verdict, operator verdicts, allow-list)', run: async (a) => (await import('./detect-cmd.ts')).runDetectCli(a) },
   { name: 'cases', summary: 'cases list|open|show|report|note|refresh|export|publish|withdraw: case files on campaigns, reports, STIX 2.1 export, publishing over TAXII (through the admin API)', run: async (a) => (await import('./cases-cmd.ts')).runCasesCli(a) },
@@ -28,12 +28,18 @@ export const COMMANDS: Command[] = [
   ...ADMIN_COMMANDS.map((c) => ({ name: c.name, summary: c.summary, run: async (a: string[]) => (await import('../admin/index.ts')).runAdminCommand(c.name, a) })),
 ];
 
-/** `warden ledger <command> [--config FILE] ...`: the ledger CLI with the loaded configuration. */
+/** `warden ledger <command> [-c FILE | --config FILE] ...`: the ledger CLI with the loaded configuration. */
 async function runLedger(argv: string[]): Promise<number> {
   const rest = [...argv];
   let configPath: string | undefined;
-  const at = rest.findIndex((a) => a === '--config' || a.startsWith('--config='));
-  if (at >= 0) configPath = rest[at].includes('=') ? rest.splice(at, 1)[0].slice('--config='.length) : rest.splice(at, 2)[1];
+  const at = rest.findIndex((a) => a === '--config' || a === '-c' || a.startsWith('--config='));
+  if (at >= 0) {
+    if (rest[at].includes('=')) configPath = rest.splice(at, 1)[0].slice('--config='.length);
+    else {
+      if (at + 1 >= rest.length || rest[at + 1].startsWith('-')) { console.error(`warden ledger: ${rest[at]} needs a file`); return 2; }
+      configPath = rest.splice(at, 2)[1];
+    }
+  }
   const [{ loadConfig }, { runLedgerCli }] = await Promise.all([import('../config/index.ts'), import('../ledger/index.ts')]);
   const config = loadConfig(configPath);
   return runLedgerCli(rest, { config: { ledger: config.ledger, store: config.store } });

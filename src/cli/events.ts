@@ -5,12 +5,20 @@ import { pipeline, type Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { writeJsonlLine } from '../events/index.ts';
 import { loadConfig } from '../config/index.ts';
+import { normalizeIsoTime, parsePositiveInt } from '../store/iso-time.ts';
 import { openStores } from './stores.ts';
 
-const HELP = `usage: warden events export [--out FILE] [--from ISO] [--to ISO] [--account ID] [--org ID] [--key ID]
-                            [--model NAME] [--ip ADDR] [--limit N] [--config FILE]
-Writes one JSON object per line (schema warden.interaction/1, see docs/event-schema.md) to FILE or stdout;
-a FILE ending in .gz is gzip-compressed (\`warden scan\` and \`warden eval\` read it as it is).`;
+const HELP = `usage: warden events export [--out FILE|-] [--from ISO] [--to ISO] [--account ID] [--org ID] [--key ID]
+                            [--model NAME] [--ip ADDR] [--limit N] [-c FILE | --config FILE]
+Writes one JSON object per line (schema warden.interaction/1, see docs/event-schema.md) to FILE or stdout
+(no --out, or --out -); a FILE ending in .gz is gzip-compressed (\`warden scan\` and \`warden eval\` read it
+as it is). --from (inclusive) and --to (exclusive) are ISO 8601: 2026-12-05 (midnight UTC) or
+2026-12-05T10:00:00Z; --limit is a positive integer. A usage error exits with 2.`;
+
+function usage(message: string): number {
+  console.error(`warden events export: ${message}\n${HELP}`);
+  return 2;
+}
 
 export async function runEvents(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -18,21 +26,34 @@ export async function runEvents(argv: string[]): Promise<number> {
     console.error(HELP);
     return sub === '--help' ? 0 : 2;
   }
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      out: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, account: { type: 'string' },
-      org: { type: 'string' }, key: { type: 'string' }, model: { type: 'string' }, ip: { type: 'string' },
-      limit: { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean' },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        out: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, account: { type: 'string' },
+        org: { type: 'string' }, key: { type: 'string' }, model: { type: 'string' }, ip: { type: 'string' },
+        limit: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    return usage(`${(err as Error).message.split(/\.\s/)[0]}`);
+  }
   if (values.help) { console.log(HELP); return 0; }
+  // Checked before anything is opened: times are compared as stored text, the limit is a count.
+  const from = values.from === undefined ? undefined : normalizeIsoTime(values.from);
+  const to = values.to === undefined ? undefined : normalizeIsoTime(values.to);
+  if (from === null) return usage(`--from must be an ISO 8601 date or date-time with its zone, e.g. 2026-12-05 or 2026-12-05T10:00:00Z (got ${JSON.stringify(values.from)})`);
+  if (to === null) return usage(`--to must be an ISO 8601 date or date-time with its zone, e.g. 2026-12-05 or 2026-12-05T10:00:00Z (got ${JSON.stringify(values.to)})`);
+  const limit = values.limit === undefined ? undefined : parsePositiveInt(values.limit);
+  if (limit === null) return usage(`--limit must be a positive integer (got ${JSON.stringify(values.limit)})`);
+  const toStdout = values.out === undefined || values.out === '-';
   const config = loadConfig(values.config);
   const stores = await openStores(config);
   // A .gz file: events go through gzip; `written` settles once the file is complete on disk.
   let out: Writable = process.stdout;
   let written: Promise<void> = Promise.resolve();
-  if (values.out) {
+  if (values.out && !toStdout) {
     const file = createWriteStream(values.out);
     if (values.out.endsWith('.gz')) {
       const gz = createGzip();
@@ -46,8 +67,8 @@ export async function runEvents(argv: string[]): Promise<number> {
   let n = 0;
   try {
     for await (const e of stores.events.iterate({
-      from: values.from, to: values.to, accountId: values.account, orgId: values.org, keyId: values.key,
-      model: values.model, clientIp: values.ip, limit: values.limit ? Number(values.limit) : undefined,
+      from, to, accountId: values.account, orgId: values.org, keyId: values.key,
+      model: values.model, clientIp: values.ip, limit,
     })) {
       await writeJsonlLine(out, e);
       n++;
@@ -56,6 +77,6 @@ export async function runEvents(argv: string[]): Promise<number> {
     if (out !== process.stdout) { out.end(); await written; }
     await stores.close();
   }
-  if (values.out) console.error(`wrote ${n} events to ${values.out}`);
+  if (!toStdout) console.error(`wrote ${n} events to ${values.out}`);
   return 0;
 }

@@ -32,12 +32,22 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
   return raw;
 }
 
-/** One line per schema issue, `  path.to.key: message` (paths under `prefix` when given). */
-export function issueLines(issues: readonly { path: PropertyKey[]; message: string }[], prefix = ''): string {
-  return issues.map((i) => `  ${[prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(root)'}: ${i.message}`).join('\n');
+/**
+ * One line per schema issue, `  path.to.key: message` (paths under `prefix` when given); an
+ * unknown key is a line of its own naming its full path (`  server.prot: unknown key`).
+ */
+export function issueLines(issues: readonly { path: PropertyKey[]; message: string; code?: string; keys?: readonly string[] }[], prefix = ''): string {
+  const at = (path: readonly PropertyKey[]) => [prefix, ...path.map(String)].filter(Boolean).join('.') || '(root)';
+  return issues.flatMap((i) => (i.code === 'unrecognized_keys' && i.keys?.length
+    ? i.keys.map((k) => `  ${at([...i.path, k])}: unknown key`)
+    : [`  ${at(i.path)}: ${i.message}`])).join('\n');
 }
 
-/** Validate a raw object into a config, with a readable error listing every bad key. */
+/**
+ * Validate a raw object into a config, with a readable error listing every bad key. Every section
+ * is a strict object: a key the schema does not know (a typo such as `servr:` or `server.prot`, in
+ * the file or as WARDEN_SERVER__PROT) is an error, never silently ignored with its default in force.
+ */
 export function parseConfig(raw: unknown): WardenConfig {
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) throw new ConfigError(`invalid configuration:\n${issueLines(result.error.issues)}`);

@@ -2,7 +2,8 @@
  * The Warden configuration file (warden.yaml): every key validated and defaulted.
  * Each capability owns its section's schema in its own folder; this module composes them.
  * Documented in the README (Configuration) and by `warden config defaults`. Note (Zod 4): nested sections use `.prefault({})` so
- * that inner defaults apply when the section is omitted.
+ * that inner defaults apply when the section is omitted. Every object is strict (`z.strictObject`,
+ * here and in each capability's section): an unknown key is an error naming its path, never ignored.
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
@@ -19,7 +20,7 @@ import { batchesConfigSchema } from '../batches/config.ts';
 
 const Flavour = z.enum(['openai', 'anthropic']);
 
-export const upstreamSchema = z.object({
+export const upstreamSchema = z.strictObject({
   /** Name used in events and metrics. */
   name: z.string().min(1),
   /** Base URL, e.g. https://api.openai.com (paths /v1/... are appended). */
@@ -39,8 +40,8 @@ export const upstreamSchema = z.object({
 });
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 
-export const configSchema = z.object({
-  server: z.object({
+export const configSchema = z.strictObject({
+  server: z.strictObject({
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8080),
     /** Largest request body accepted, bytes. */
@@ -58,19 +59,19 @@ export const configSchema = z.object({
      */
     v8_pretenuring: z.boolean().default(false),
   }).prefault({}),
-  store: z.object({
+  store: z.strictObject({
     /** `sqlite` (embedded default, one file) or `postgres`. */
     driver: z.enum(['sqlite', 'postgres']).default('sqlite'),
     sqlite_path: z.string().default('./data/warden.db'),
     postgres_url: z.string().default('postgres://postgres@127.0.0.1:5432/test'),
   }).prefault({}),
-  redis: z.object({
+  redis: z.strictObject({
     /** Redis URL for multi-node limits and verdicts; null: in-process only. */
     url: z.string().nullable().default(null),
   }).prefault({}),
   upstreams: z.array(upstreamSchema).default([]),
   /** Built-in mock upstream. When `upstreams` is empty, Warden starts it in-process and routes every model to it. */
-  mock: z.object({
+  mock: z.strictObject({
     enabled: z.boolean().default(true),
     /** Delay before the first byte, ms. */
     latency_ms: z.number().min(0).default(20),
@@ -78,7 +79,7 @@ export const configSchema = z.object({
     tokens_per_second: z.number().min(0).default(400),
   }).prefault({}),
   identity: identityConfigSchema.prefault({}),
-  events: z.object({
+  events: z.strictObject({
     /** What prompt text goes into events: full text (truncated), or none (lengths and hashes only). */
     record_prompts: z.enum(['full', 'none']).default('full'),
     /** Truncate each recorded message to this many characters. */
@@ -93,7 +94,7 @@ export const configSchema = z.object({
     flush_interval_ms: z.number().int().positive().default(50),
   }).prefault({}),
   /** The text of PDFs and images that requests carry, read off the request path for the event and the detector (src/documents). */
-  documents: z.object({
+  documents: z.strictObject({
     /** Read PDFs (Anthropic `document` blocks, OpenAI `input_file` and `file` parts, files named by id). */
     read_pdfs: z.boolean().default(true),
     /**
@@ -163,7 +164,7 @@ export const configSchema = z.object({
     max_wait_ms: z.number().int().positive().max(120_000).default(10_000),
   }).prefault({}),
   admin: adminConfigSchema.prefault({}),
-  log: z.object({
+  log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Log prompts? Off by default; never logs API keys. */
     prompts: z.boolean().default(false),

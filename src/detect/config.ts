@@ -6,7 +6,7 @@ const level = z.enum(['none', 'watch', 'throttle', 'shape', 'verify', 'suspend']
  * Configuration of the detect capability (section `detect:` of warden.yaml). Every key has a
  * default; thresholds are documented (with how they were chosen) in docs/detector.md.
  */
-export const detectConfigSchema = z.object({
+export const detectConfigSchema = z.strictObject({
   /** Run the detector on the gateway's event stream. */
   enabled: z.boolean().default(true),
   /**
@@ -17,7 +17,7 @@ export const detectConfigSchema = z.object({
    * worker published, held in memory and updated within about `shared.publish_ms`).
    */
   mode: z.enum(['inline', 'worker', 'replica']).default('inline'),
-  shared: z.object({
+  shared: z.strictObject({
     /** Prefix of the Redis keys and channel verdicts are shared through. */
     key_prefix: z.string().min(1).default('warden:detect:'),
     /** The worker publishes changed verdicts this often. */
@@ -35,7 +35,7 @@ export const detectConfigSchema = z.object({
   /** Half-life of the behaviour windows (shares, ratios), hours. */
   window_half_life_hours: z.number().positive().default(72),
   /** Score needed to reach each level (0..1, increasing). */
-  thresholds: z.object({
+  thresholds: z.strictObject({
     watch: z.number().min(0).max(1).default(0.2),
     throttle: z.number().min(0).max(1).default(0.35),
     shape: z.number().min(0).max(1).default(0.45),
@@ -90,13 +90,13 @@ export const detectConfigSchema = z.object({
    * beside the SQLite database (`<db>.detector`); with PostgreSQL, snapshots are off unless a
    * path is set. `enabled: false` turns them off.
    */
-  snapshot: z.object({
+  snapshot: z.strictObject({
     enabled: z.boolean().default(true),
     path: z.string().min(1).nullable().default(null),
     every_minutes: z.number().nonnegative().default(10),
   }).prefault({}),
   /** Operator allow-list: known evaluation partners and the like; never above `none`. */
-  allow: z.object({
+  allow: z.strictObject({
     accounts: z.array(z.string()).default([]),
     orgs: z.array(z.string()).default([]),
   }).prefault({}),

@@ -1,13 +1,13 @@
 import { z } from 'zod';
 
 /** Configuration of the identity capability (section `identity:` of warden.yaml). */
-export const identityConfigSchema = z.object({
+export const identityConfigSchema = z.strictObject({
   /** Key prefix shown to customers, e.g. wk_live. Keys minted under an older prefix keep working. */
   key_prefix: z.string().regex(/^[a-z0-9]+(_[a-z0-9]+)*$/, 'lowercase letters and digits, groups separated by single underscores').default('wk_live'),
   /** Secret for keyed hashes of payment fingerprints; `env:NAME` reads the environment. */
   fingerprint_secret: z.string().default('env:WARDEN_FINGERPRINT_SECRET'),
   /** In-memory cache of authenticated keys on each gateway node. */
-  auth_cache: z.object({
+  auth_cache: z.strictObject({
     /** How long a node trusts a cached key/account before re-reading the store, ms. Bounds how
      * long a revoke or suspend made on another node can take to apply here (PostgreSQL nodes
      * are also told at once through LISTEN/NOTIFY). */

@@ -12,13 +12,23 @@
  *                       [--network CIDR] [--from T] [--to T] [--limit N] [--format json|csv|jsonl]
  *   warden ledger erase (--account A | --org O | --before T)
  *
+ * Options are checked per command (node:util parseArgs, strict): an unknown option or an extra
+ * argument is a usage error, never ignored. `-c/--config FILE` is taken by the caller (commands.ts).
+ * Commands other than keygen and key need an existing log: they never create one, and verify,
+ * entries and query open it read-only.
+ *
  * Exit codes: 0 success, 1 verification failed or command error, 2 usage error.
  */
+import { existsSync } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { normalizeIsoTime, parsePositiveInt } from '../store/iso-time.ts';
 import type { LedgerConfig } from './config.ts';
-import { generateSigner, parseVerifierKey, type NoteVerifier } from './note.ts';
+import { hashLeaf } from './merkle.ts';
+import { encodeBase64, generateSigner, parseVerifierKey, type NoteVerifier } from './note.ts';
 import { loadSigners, openLedgerFromConfig, openLedgerStorage, resolveLedgerSetup, trustedKeys, writeKeyFile, type LedgerSetup } from './open.ts';
-import { exportQuery, queryLedger, type LedgerQuery } from './query.ts';
+import { QueryError, exportQuery, queryLedger, type LedgerQuery } from './query.ts';
+import type { LedgerStorage } from './storage.ts';
 import { verifyLedger } from './verify.ts';
 import type { Ledger } from './ledger.ts';
 
@@ -32,7 +42,7 @@ export interface LedgerCliDeps {
   ledger?: Ledger;
 }
 
-export const LEDGER_USAGE = `usage: warden ledger <command>
+export const LEDGER_USAGE = `usage: warden ledger <command> [-c FILE | --config FILE] [options]
   keygen [--name ORIGIN] [--out FILE] [--force]   create a checkpoint signing key
   key                                             print the verifier key(s) to publish
   verify [--key VKEY]... [--json]                 verify the whole log
@@ -43,30 +53,62 @@ export const LEDGER_USAGE = `usage: warden ledger <command>
   query [--account A] [--org O] [--cluster C] [--key K] [--model M] [--ip IP] [--network CIDR]
         [--from T] [--to T] [--limit N] [--format json|csv|jsonl]
   erase (--account A | --org O | --before T)      erase personal data; proofs stay valid
+Times are ISO 8601: a date (2026-12-05, midnight UTC) or a date and time with its zone
+(2026-12-05T10:00:00Z). Unknown options and extra arguments are refused (exit 2).
 `;
 
 class UsageError extends Error {}
 
-function parseArgs(argv: string[]): { positional: string[]; flags: Map<string, string[]> } {
-  const positional: string[] = [];
-  const flags = new Map<string, string[]>();
-  const bool = new Set(['json', 'force', 'help']);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      const name = a.slice(2, eq < 0 ? undefined : eq);
-      let value: string;
-      if (eq >= 0) value = a.slice(eq + 1);
-      else if (bool.has(name)) value = 'true';
-      else {
-        if (i + 1 >= argv.length) throw new UsageError(`--${name} needs a value`);
-        value = argv[++i];
-      }
-      flags.set(name, [...(flags.get(name) ?? []), value]);
-    } else positional.push(a);
+type Options = NonNullable<ParseArgsConfig['options']>;
+const str = { type: 'string' } as const;
+const bool = { type: 'boolean' } as const;
+
+/** Each command's options and how many positional arguments it takes. */
+const COMMANDS: Record<string, { options: Options; positionals: number }> = {
+  keygen: { options: { name: str, out: str, force: bool }, positionals: 0 },
+  key: { options: {}, positionals: 0 },
+  verify: { options: { key: { type: 'string', multiple: true }, json: bool }, positionals: 0 },
+  prove: { options: { 'tree-size': str }, positionals: 1 },
+  consistency: { options: {}, positionals: 2 },
+  checkpoint: { options: {}, positionals: 0 },
+  entries: { options: {}, positionals: 2 },
+  query: {
+    options: { account: str, org: str, cluster: str, key: str, model: str, ip: str, network: str, from: str, to: str, limit: str, format: str },
+    positionals: 0,
+  },
+  erase: { options: { account: str, org: str, before: str }, positionals: 0 },
+};
+
+/** The first sentence of node:util's parseArgs messages ("Unknown option '--acount'"). */
+const parseMessage = (e: Error) => e.message.split(/\.\s/)[0].replace(/\.$/, '');
+
+function parseCommand(cmd: string, argv: string[]) {
+  const spec = COMMANDS[cmd];
+  if (!spec) throw new UsageError(`unknown ledger command ${cmd}`);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...spec.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(`ledger ${cmd}: ${parseMessage(e as Error)}`);
   }
-  return { positional, flags };
+  const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
+  if (!values.help && parsed.positionals.length > spec.positionals) {
+    throw new UsageError(`ledger ${cmd}: unexpected argument${parsed.positionals.length - spec.positionals > 1 ? 's' : ''} ${parsed.positionals.slice(spec.positionals).join(' ')}`);
+  }
+  return { values, positionals: parsed.positionals };
+}
+
+/** An ISO 8601 time option, as stored times are written; a usage error otherwise. */
+function isoOption(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const iso = normalizeIsoTime(value);
+  if (iso === null) throw new UsageError(`--${name} must be an ISO 8601 date or date-time with its zone, e.g. 2026-12-05 or 2026-12-05T10:00:00Z (got ${JSON.stringify(value)})`);
+  return iso;
+}
+
+function sizeArg(what: string, value: string): number {
+  if (!/^\d{1,15}$/.test(value)) throw new UsageError(`${what} must be a non-negative integer (got ${JSON.stringify(value)})`);
+  return Number(value);
 }
 
 /** Run one `warden ledger` command; resolves to the process exit code. */
@@ -76,25 +118,43 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
   const print = (s: string) => out.write(s.endsWith('\n') ? s : s + '\n');
   const setup = resolveLedgerSetup(deps.config);
   const cfg = setup.ledger;
-  let args: ReturnType<typeof parseArgs>;
-  try { args = parseArgs(argv); } catch (e) { err.write(`${(e as Error).message}\n${LEDGER_USAGE}`); return 2; }
-  const [cmd, ...rest] = args.positional;
-  const flag = (n: string) => args.flags.get(n)?.at(-1);
-  if (!cmd || args.flags.has('help')) { (cmd ? out : err).write(LEDGER_USAGE); return cmd ? 0 : 2; }
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    const asked = cmd !== undefined && rest.length === 0;
+    (asked ? out : err).write(LEDGER_USAGE);
+    return asked ? 0 : 2;
+  }
 
   let opened: Ledger | null = null;
+  // Commands that read or change an existing log never create one: a mistyped path says so.
+  const mustExist = () => {
+    const driver = cfg.driver ?? setup.store?.driver ?? 'sqlite';
+    if (!deps.ledger && driver === 'sqlite' && !existsSync(cfg.sqlite_path)) {
+      throw new UsageError(`no ledger at ${cfg.sqlite_path}: check ledger.sqlite_path or store.sqlite_path in the configuration (-c FILE)`);
+    }
+  };
   const ledger = async () => {
     if (deps.ledger) return deps.ledger;
+    mustExist();
     opened ??= await openLedgerFromConfig(setup, { env: deps.env, createKey: false });
     return opened;
   };
+  /** Storage opened read-only (verify, entries, query), or the open ledger's. */
+  const readStorage = (): LedgerStorage => {
+    if (deps.ledger) return deps.ledger.storage;
+    mustExist();
+    return openLedgerStorage(setup, { readOnly: true });
+  };
   try {
+    const { values, positionals } = parseCommand(cmd, rest);
+    if (values.help) { out.write(LEDGER_USAGE); return 0; }
+    const flag = (n: string) => values[n] as string | undefined;
     switch (cmd) {
       case 'keygen': {
         const name = flag('name') ?? cfg.origin;
         const file = flag('out') ?? cfg.key_file;
         const signer = generateSigner(name);
-        writeKeyFile(file, signer, flag('force') === 'true');
+        writeKeyFile(file, signer, values.force === true);
         print(`wrote signing key to ${file} (mode 0600); keep it secret and backed up`);
         print(`verifier key (publish this): ${signer.verifier().toString()}`);
         if (name !== cfg.origin) print(`note: set ledger.origin to ${name} to sign with this key`);
@@ -106,19 +166,19 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
         return 0;
       }
       case 'verify': {
-        const given = args.flags.get('key') ?? [];
+        const given = (values.key as string[] | undefined) ?? [];
         let verifiers: NoteVerifier[];
         if (given.length) verifiers = given.map(parseVerifierKey);
         else {
           verifiers = [...trustedKeys(cfg)];
           try { verifiers.push(...loadSigners(cfg, { env: deps.env }).map((s) => s.verifier())); } catch { /* verify may run without the private key */ }
         }
-        const storage = deps.ledger?.storage ?? openLedgerStorage(setup);
+        const storage = readStorage();
         try {
           if (!given.length) for (const k of await storage.keys()) { const v = parseVerifierKey(k); if (!verifiers.some((x) => String(x) === k)) verifiers.push(v); }
           if (!verifiers.length) throw new UsageError('no verifier key: pass --key <name>+<id>+<key>');
           const report = await verifyLedger(storage, { origin: cfg.origin, verifiers });
-          if (flag('json') === 'true') print(JSON.stringify(report, null, 2));
+          if (values.json === true) print(JSON.stringify(report, null, 2));
           else {
             print(`log size ${report.size}, ${report.nodes} tree nodes, ${report.checkpoints} checkpoints, ${report.commitments} commitments opened, ${report.erased} entries erased`);
             if (report.latestCheckpoint) print(`latest checkpoint: size ${report.latestCheckpoint.size}, root ${report.latestCheckpoint.rootHash}`);
@@ -136,14 +196,16 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
         }
       }
       case 'prove': {
-        if (rest.length !== 1) throw new UsageError('prove needs one entry id or index');
-        const treeSize = flag('tree-size');
-        print(JSON.stringify(await (await ledger()).proveInclusion(rest[0], { treeSize: treeSize === undefined ? undefined : Number(treeSize) }), null, 2));
+        if (positionals.length !== 1) throw new UsageError('prove needs one entry id or index');
+        const treeSize = flag('tree-size') === undefined ? undefined : sizeArg('--tree-size', flag('tree-size')!);
+        print(JSON.stringify(await (await ledger()).proveInclusion(positionals[0], { treeSize }), null, 2));
         return 0;
       }
       case 'consistency': {
-        if (rest.length !== 2 || !rest.every((x) => /^\d+$/.test(x))) throw new UsageError('consistency needs two tree sizes');
-        print(JSON.stringify(await (await ledger()).proveConsistency(Number(rest[0]), Number(rest[1])), null, 2));
+        if (positionals.length !== 2) throw new UsageError('consistency needs two tree sizes');
+        const [oldSize, newSize] = positionals.map((p, i) => sizeArg(i ? '<new>' : '<old>', p));
+        if (oldSize > newSize) throw new UsageError(`consistency: <old> (${oldSize}) must not be above <new> (${newSize})`);
+        print(JSON.stringify(await (await ledger()).proveConsistency(oldSize, newSize), null, 2));
         return 0;
       }
       case 'checkpoint': {
@@ -152,26 +214,48 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
         return 0;
       }
       case 'entries': {
-        if (rest.length !== 2 || !rest.every((x) => /^\d+$/.test(x))) throw new UsageError('entries needs start and end');
-        print(JSON.stringify(await (await ledger()).entriesRange(Number(rest[0]), Number(rest[1])), null, 2));
+        if (positionals.length !== 2) throw new UsageError('entries needs start and end');
+        const [start, end] = positionals.map((p, i) => sizeArg(i ? '<end>' : '<start>', p));
+        if (start > end) throw new UsageError(`entries: <start> (${start}) must not be above <end> (${end})`);
+        if (deps.ledger) { print(JSON.stringify(await deps.ledger.entriesRange(start, end), null, 2)); return 0; }
+        const storage = readStorage();
+        try {
+          print(JSON.stringify(await storedEntries(storage, start, end), null, 2));
+        } finally {
+          await storage.close();
+        }
         return 0;
       }
       case 'query': {
+        const limit = flag('limit');
         const q: LedgerQuery = {
           accountId: flag('account'), orgId: flag('org'), clusterId: flag('cluster'), keyId: flag('key'), model: flag('model'),
-          ip: flag('ip'), network: flag('network'), from: flag('from'), to: flag('to'),
-          limit: flag('limit') === undefined ? undefined : Number(flag('limit')),
+          ip: flag('ip'), network: flag('network'), from: isoOption('from', flag('from')), to: isoOption('to', flag('to')),
+          limit: limit === undefined ? undefined : parsePositiveInt(limit) ?? (() => { throw new UsageError(`--limit must be a positive integer (got ${JSON.stringify(limit)})`); })(),
         };
         const format = flag('format') ?? 'json';
         if (!['json', 'csv', 'jsonl'].includes(format)) throw new UsageError('--format must be json, csv or jsonl');
-        const result = await queryLedger((await ledger()).storage, q);
+        const storage = readStorage();
+        let result;
+        try {
+          result = await queryLedger(storage, q);
+        } catch (e) {
+          if (e instanceof QueryError) throw new UsageError(e.message);
+          throw e;
+        } finally {
+          if (!deps.ledger) await storage.close();
+        }
         if (format === 'json') print(JSON.stringify(result, null, 2));
         else await exportQuery(result, format as 'csv' | 'jsonl', out);
         return 0;
       }
       case 'erase': {
-        const filter = { accountId: flag('account'), orgId: flag('org'), before: flag('before') };
-        if (!filter.accountId && !filter.orgId && !filter.before) throw new UsageError('erase needs --account, --org or --before');
+        // Exactly one selector, as the usage says: two would be ANDed and could erase nothing.
+        const given = (['account', 'org', 'before'] as const).filter((n) => flag(n) !== undefined);
+        if (given.length !== 1) throw new UsageError(given.length ? `erase takes one of --account, --org or --before, not ${given.map((n) => `--${n}`).join(' and ')}` : 'erase needs --account, --org or --before');
+        const value = flag(given[0])!;
+        if (!value.trim()) throw new UsageError(`--${given[0]} needs a value`);
+        const filter = given[0] === 'account' ? { accountId: value } : given[0] === 'org' ? { orgId: value } : { before: isoOption('before', value) };
         const { erased } = await (await ledger()).erase(filter);
         print(`erased personal data of ${erased} entries; leaves, proofs and checkpoints are unchanged`);
         return 0;
@@ -186,6 +270,12 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
   } finally {
     if (opened) await (opened as Ledger).close();
   }
+}
+
+/** Entries [start, end) as stored, read from storage alone (at most 1000, as the Ledger's). */
+async function storedEntries(storage: LedgerStorage, start: number, end: number) {
+  const rows = await storage.entries(start, Math.min(end, await storage.size()), 1000);
+  return rows.map((r) => ({ index: r.index, id: r.id, leaf: new TextDecoder().decode(r.leaf), leaf_hash: encodeBase64(hashLeaf(r.leaf)) }));
 }
 
 export type { LedgerConfig };

@@ -4,7 +4,7 @@ import { z } from 'zod';
  * Configuration of the ledger capability (section `ledger:` of warden.yaml). Documented in
  * docs/ledger.md. Secrets (`key`) accept `env:NAME`.
  */
-export const ledgerConfigSchema = z.object({
+export const ledgerConfigSchema = z.strictObject({
   /** Record every interaction and verdict in the ledger. */
   enabled: z.boolean().default(true),
   /** Checkpoint origin line and signing key name; a schema-less URL naming this log. */

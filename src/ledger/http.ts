@@ -109,18 +109,26 @@ function registerPublicRoutes(app: FastifyInstance, ledger: Ledger, prefix: stri
   }));
 }
 
+const QUERY_PARAMS = new Set(['account', 'org', 'cluster', 'key', 'model', 'ip', 'network', 'from', 'to', 'limit', 'format']);
+
 function registerQueryRoute(app: FastifyInstance, ledger: Ledger, prefix: string, authorize: Guard, handle: Handle): void {
   /** Audit query: ?account=&org=&cluster=&key=&model=&ip=&network=&from=&to=&limit=&format=json|csv|jsonl */
   app.get(`${prefix}/query`, { preHandler: authorize }, handle(async (req, reply) => {
-    const q = req.query as Record<string, string | undefined>;
+    const q = req.query as Record<string, string | string[] | undefined>;
+    // A mistyped filter (?acount=) must not turn the query into a dump of every interaction.
+    const unknown = Object.keys(q).filter((k) => !QUERY_PARAMS.has(k));
+    if (unknown.length) throw new LedgerError('LEDGER_BAD_REQUEST', `unknown query parameter${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; known: ${[...QUERY_PARAMS].join(', ')}`);
+    const repeated = Object.keys(q).filter((k) => Array.isArray(q[k]));
+    if (repeated.length) throw new LedgerError('LEDGER_BAD_REQUEST', `query parameter ${repeated.join(', ')} given more than once`);
+    const p = q as Record<string, string | undefined>;
+    const format = p.format ?? 'json';
+    if (format !== 'json' && format !== 'csv' && format !== 'jsonl') throw new LedgerError('LEDGER_BAD_REQUEST', 'format must be json, csv or jsonl');
     const query: LedgerQuery = {
-      accountId: q.account, orgId: q.org, clusterId: q.cluster, keyId: q.key, model: q.model,
-      ip: q.ip, network: q.network, from: q.from, to: q.to, limit: intParam(q.limit, 'limit'),
+      accountId: p.account, orgId: p.org, clusterId: p.cluster, keyId: p.key, model: p.model,
+      ip: p.ip, network: p.network, from: p.from, to: p.to, limit: intParam(p.limit, 'limit'),
     };
     const result = await queryLedger(ledger.storage, query);
-    const format = q.format ?? 'json';
     if (format === 'json') return result;
-    if (format !== 'csv' && format !== 'jsonl') throw new LedgerError('LEDGER_BAD_REQUEST', 'format must be json, csv or jsonl');
     const body = new PassThrough();
     reply.type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
     void exportQuery(result, format, body).then(() => body.end(), (err) => body.destroy(err));

@@ -23,6 +23,7 @@ import type { Verdict } from '../detect/verdict.ts';
 import { EMPTY_ROOT, consistencyProof, hashLeaf, inclusionProof, rootAt, verifyConsistency, verifyInclusion } from './merkle.ts';
 import { encodeBase64, parseVerifierKey, type NoteSigner, type NoteVerifier } from './note.ts';
 import type { PreparedEntry } from './records.ts';
+import { normalizeIsoTime } from '../store/iso-time.ts';
 import type { CheckpointRow, EntryRow, EraseFilter, LedgerStorage } from './storage.ts';
 import {
   LedgerError, type AppendReceipt, type ConsistencyBundle, type InclusionBundle, type SignedCheckpoint,
@@ -99,6 +100,26 @@ class Fifo<T> {
 }
 
 const b64 = (b: Uint8Array) => encodeBase64(b);
+
+/**
+ * An erase filter as the storage compares it: at least one selector, `before` an ISO 8601 time
+ * (normalised to the stored form). Stored times are compared as text, so a `before` of `tomorrow`
+ * or `9` would select every entry: refused here for every caller, not only the CLI.
+ */
+function checkEraseFilter(filter: EraseFilter): EraseFilter {
+  const f = { ...filter };
+  if (f.before !== undefined) {
+    const iso = typeof f.before === 'string' ? normalizeIsoTime(f.before) : null;
+    if (iso === null) throw new LedgerError('LEDGER_BAD_REQUEST', `erase: before must be an ISO 8601 date or date-time with its zone (got ${JSON.stringify(f.before)})`);
+    f.before = iso;
+  }
+  for (const k of ['accountId', 'orgId'] as const) {
+    if (f[k] !== undefined && (typeof f[k] !== 'string' || f[k] === '')) throw new LedgerError('LEDGER_BAD_REQUEST', `erase: ${k} must be a non-empty string`);
+  }
+  if (f.indices !== undefined && !f.indices.every((i) => Number.isSafeInteger(i) && i >= 0)) throw new LedgerError('LEDGER_BAD_REQUEST', 'erase: indices must be non-negative integers');
+  if (!f.accountId && !f.orgId && !f.indices && !f.before) throw new LedgerError('LEDGER_BAD_REQUEST', 'erase needs accountId, orgId, indices or before');
+  return f;
+}
 const RESTART_MIN_MS = 50;
 const SEND_INTERVAL_MS = 2;
 const RESTART_MAX_MS = 5000;
@@ -511,6 +532,7 @@ export class Ledger {
    */
   async erase(filter: EraseFilter): Promise<{ erased: number }> {
     if (this.closed) throw new LedgerError('LEDGER_CLOSED', 'ledger is closed');
+    filter = checkEraseFilter(filter);
     await this.flush();
     return { erased: await this.writer().erase(filter) };
   }

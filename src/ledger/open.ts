@@ -73,8 +73,11 @@ export function trustedKeys(cfg: LedgerConfig): NoteVerifier[] {
   return cfg.trusted_keys.map(parseVerifierKey);
 }
 
-/** The configured storage backend, not yet wrapped in a Ledger (verification opens it this way). */
-export function openLedgerStorage(setup: LedgerSetup): LedgerStorage {
+/**
+ * The configured storage backend, not yet wrapped in a Ledger (verification opens it this way).
+ * `readOnly`: an existing SQLite log opened for reading only; nothing is created or migrated.
+ */
+export function openLedgerStorage(setup: LedgerSetup, opts: { readOnly?: boolean } = {}): LedgerStorage {
   const { ledger, store } = resolveLedgerSetup(setup);
   const driver = ledger.driver ?? store?.driver ?? 'sqlite';
   if (driver === 'postgres') {
@@ -82,7 +85,7 @@ export function openLedgerStorage(setup: LedgerSetup): LedgerStorage {
     // The url lets the writer thread open its own pool; this one serves reads.
     return new PostgresLedgerStorage(openPostgres(url, { max: 4 }), ledger.postgres_schema, { ownsPool: true, url });
   }
-  return SqliteLedgerStorage.open(ledger.sqlite_path);
+  return opts.readOnly ? SqliteLedgerStorage.openReadOnly(ledger.sqlite_path) : SqliteLedgerStorage.open(ledger.sqlite_path);
 }
 
 /** Open the ledger as configured (what `warden serve` and the CLI use). */

@@ -7,6 +7,7 @@
 import { BlockList, isIP } from 'node:net';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
+import { normalizeIsoTime } from '../store/iso-time.ts';
 import { parseLeaf, type InteractionRecord, type VerdictRecord } from './records.ts';
 import { ipv4ToInt, type EntryFilter, type EntryRow, type LedgerStorage, type PrivateRow } from './storage.ts';
 
@@ -162,7 +163,16 @@ async function allMatching(storage: LedgerStorage, filter: EntryFilter, max: num
 
 /** Run an audit query: the matching interactions, per-account usage, and the related verdicts. */
 export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promise<QueryResult> {
+  if (q.limit !== undefined && !(Number.isSafeInteger(q.limit) && q.limit >= 1)) throw new QueryError(`limit must be a positive integer (got ${q.limit})`);
   const limit = q.limit ?? 100_000;
+  // Stored times are compared as text: a bound that is not an ISO time would match all or nothing.
+  const time = (name: string, v: string | undefined) => {
+    if (v === undefined || v === '') return undefined;
+    const iso = normalizeIsoTime(v);
+    if (iso === null) throw new QueryError(`${name} must be an ISO 8601 date or date-time with its zone, e.g. 2026-12-05 or 2026-12-05T10:00:00Z (got ${JSON.stringify(v)})`);
+    return iso;
+  };
+  q = { ...q, from: time('from', q.from), to: time('to', q.to) };
   const filter: EntryFilter = { kind: 'interaction', orgId: q.orgId, keyId: q.keyId, model: q.model, from: q.from, to: q.to };
   let ipFilter: ((ip: string | null) => boolean) | null = null;
   if (q.ip) {

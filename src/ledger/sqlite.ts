@@ -4,6 +4,7 @@
  * (level, index), so proofs read O(log n) rows.
  */
 import { resolve } from 'node:path';
+import Database from 'better-sqlite3';
 import { migrateSqlite, openSqlite, type SqliteDb } from '../store/sqlite.ts';
 import type { NodeId } from './merkle.ts';
 import {
@@ -66,9 +67,32 @@ export class SqliteLedgerStorage implements LedgerStorage {
     return new SqliteLedgerStorage(openSqlite(path, { durability: 'full' }), true);
   }
 
+  /**
+   * Open an existing ledger file for reading only (verification, queries): nothing is created or
+   * migrated, and a missing file or one that holds no ledger is an error naming the path.
+   */
+  static openReadOnly(path: string): SqliteLedgerStorage {
+    let db: SqliteDb;
+    try {
+      db = new Database(path, { readonly: true, fileMustExist: true });
+    } catch (err) {
+      throw new Error(`no ledger at ${path} (${(err as Error).message})`);
+    }
+    try {
+      db.pragma('busy_timeout = 5000');
+      const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").pluck().get();
+      const version = tables ? (db.prepare("SELECT MAX(version) FROM schema_migrations WHERE component = 'ledger'").pluck().get() as number | null) : null;
+      if (version !== MIGRATIONS.length) throw new Error(`${path} holds no ledger${version ? ` of this version (${version})` : ''}`);
+      return new SqliteLedgerStorage(db, true, { readOnly: true });
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
   /** Use an already opened database; it must have been opened with durability 'full'. */
-  constructor(readonly db: SqliteDb, private readonly ownsDb = false) {
-    migrateSqlite(db, 'ledger', MIGRATIONS);
+  constructor(readonly db: SqliteDb, private readonly ownsDb = false, opts: { readOnly?: boolean } = {}) {
+    if (!opts.readOnly) migrateSqlite(db, 'ledger', MIGRATIONS);
     this.stmts = {
       size: db.prepare('SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ledger_entries'),
       insEntry: db.prepare(`INSERT INTO ledger_entries (${ENTRY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),

@@ -5,7 +5,7 @@ const LEVELS = ['watch', 'throttle', 'shape', 'verify', 'suspend'] as const;
 /** What a notification is about (see docs/notify.md). */
 export const NOTIFICATION_TYPES = ['campaign.escalated', 'account.escalated', 'intel.matched', 'feed.failed', 'feed.recovered', 'ledger.failed', 'test'] as const;
 
-const webhookSchema = z.object({
+const webhookSchema = z.strictObject({
   /** Name in delivery records, metrics and `warden notify test NAME`. */
   name: z.string().min(1).max(100).regex(/^[\w.-]+$/, 'letters, digits and . _ -'),
   /**
@@ -30,7 +30,7 @@ const webhookSchema = z.object({
 export type WebhookConfig = z.infer<typeof webhookSchema>;
 
 /** Configuration of operator notifications (section `notify:` of warden.yaml). */
-export const notifyConfigSchema = z.object({
+export const notifyConfigSchema = z.strictObject({
   webhooks: z.array(webhookSchema).default([]).refine((w) => new Set(w.map((x) => x.name)).size === w.length, 'webhook names must be unique'),
   /** Notifications waiting per webhook at most; past it the oldest waiting is dropped (and counted). */
   queue_max: z.number().int().positive().max(1_000_000).default(1000),

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { DetectorEngine, buildScenario, type PromptPool, type Verdict } from '../detect/index.ts';
 import { receiver } from '../../test/helpers/receiver.ts';
 import { ledgerErrorLog } from '../ledger/index.ts';
-import { notification, ledgerFailed, redactUrl, Notifier, VerdictNotifications, WebhookSender, notifyConfigSchema, type Notification } from './index.ts';
+import Fastify from 'fastify';
+import { notification, ledgerFailed, redactUrl, Notifier, VerdictNotifications, WebhookSender, notifyConfigSchema, registerNotifyAdminRoutes, type Notification } from './index.ts';
 
 const hook = (url: string, extra: object = {}) => ({ ...notifyConfigSchema.parse({ webhooks: [{ name: 'ops', url, ...extra }] }).webhooks[0], secretValue: 'whsec-test-secret-0001' });
 const quiet = { queueMax: 100, dashboardUrl: 'https://warden.example.com', log: () => {}, firstBackoffMs: 20 };
@@ -70,6 +71,30 @@ test('retried on 503 and timeouts, in order; given up on 400 with the answer; bo
     assert.deepEqual(outcomes.map((o) => o.status), ['delivered', 'dropped', 'delivered', 'delivered'], 'the first is in flight; the oldest waiting goes');
     assert.deepEqual(sender.counts(), { queued: 4, delivered: 3, failed: 0, dropped: 1, waiting: 0 });
   } finally { await held.close(); }
+});
+
+test('a redirect is not followed nor retried: given up at once with its status, and `notify test` says so promptly', async () => {
+  const elsewhere = await receiver(() => ({ status: 200 }));
+  const r = await receiver(() => ({ status: 302, headers: { location: `${elsewhere.url}/moved` } }));
+  const app = Fastify();
+  try {
+    const rec = await new WebhookSender(hook(r.url), quiet).send(notification('test', 'x', {}));
+    assert.deepEqual([rec.status, rec.attempts, rec.last_status], ['failed', 1, 302]);
+    assert.match(rec.last_error!, /^answered 302 \(a redirect to http:\/\/127\.0\.0\.1:\d+\/hooks\/…: redirects are not followed\)$/);
+    assert.equal(r.got.length, 1, 'sent once');
+    assert.equal(elsewhere.got.length, 0, 'the redirect was not followed');
+
+    // Through the admin route, with the default backoff (1 s, 2 s, 4 s...): the answer is immediate.
+    const config = notifyConfigSchema.parse({ webhooks: [{ name: 'redir', url: r.url }, { name: 'ok', url: elsewhere.url }] });
+    registerNotifyAdminRoutes(app, new Notifier(config, { log: () => {}, env: {} }));
+    const t0 = performance.now();
+    const res = await app.inject({ method: 'POST', url: '/notify/test' });
+    assert.ok(performance.now() - t0 < 900, `answered in ${Math.round(performance.now() - t0)} ms`);
+    assert.equal(res.statusCode, 502);
+    assert.match(res.json().error.message, /redir: failed after 1 attempts: answered 302 \(a redirect/);
+    assert.equal(r.got.length, 2);
+    assert.equal(elsewhere.got.length, 1, 'the other webhook was delivered');
+  } finally { await app.close(); await r.close(); await elsewhere.close(); }
 });
 
 test('slack format, filters by type and level, URLs shown by origin only', async () => {

@@ -34,6 +34,12 @@ export function signature(secret: string, body: string, unixSeconds: number): st
   return `t=${unixSeconds},v1=${createHmac('sha256', secret).update(`${unixSeconds}.${body}`).digest('hex')}`;
 }
 
+/** Where a redirect pointed, shown as any webhook URL is (origin and first path segment), or ''. */
+function redirectTarget(location: string | null, base: string): string {
+  if (!location) return '';
+  try { return ` to ${redactUrl(new URL(location, base).href)}`; } catch { return ''; }
+}
+
 /** A URL as shown anywhere: its origin and first path segment (webhook URLs often carry a token). */
 export function redactUrl(url: string): string {
   const u = new URL(url);
@@ -148,11 +154,14 @@ export class WebhookSender {
     p.record.attempts++;
     const backoff = Math.min(MAX_BACKOFF_MS, (this.opts.firstBackoffMs ?? FIRST_BACKOFF_MS) * 2 ** (p.record.attempts - 1));
     try {
-      const res = await fetch(this.spec.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.spec.timeout_seconds * 1000), redirect: 'error' });
+      const res = await fetch(this.spec.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.spec.timeout_seconds * 1000), redirect: 'manual' });
       const text = await answerStart(res);
       p.record.last_status = res.status;
       if (res.ok) { p.record.last_error = null; this.finish(p, 'delivered', null); return null; }
-      p.record.last_error = `answered ${res.status}${text ? `: ${text.replace(/\s+/g, ' ')}` : ''}`;
+      // A redirect is not followed (the body and its signature were meant for this URL): it is an
+      // answer like any other that is not worth retrying, given up at once with its status.
+      const redirect = res.status >= 300 && res.status < 400 ? ` (a redirect${redirectTarget(res.headers.get('location'), this.spec.url)}: redirects are not followed)` : '';
+      p.record.last_error = `answered ${res.status}${redirect}${text ? `: ${text.replace(/\s+/g, ' ')}` : ''}`;
       if (res.status === 408 || res.status === 429 || res.status >= 500) {
         const after = Number(res.headers.get('retry-after'));
         return Number.isFinite(after) && after > 0 ? Math.min(MAX_BACKOFF_MS, after * 1000) : backoff;

@@ -37,6 +37,20 @@ test('screening a signup names each finding; an embargoed signup IP is a block',
   assert.equal(embargoed.body.decision, 'block');
 });
 
+test('screening and explain refuse a signup IP that is not an IP address (400 naming the field), never "allow"', async () => {
+  for (const signup_ip of ['nope', '999.1.1.1', '']) {
+    const r = await call('POST', '/policy/screen', { email: 'a@b.example', signup_ip });
+    assert.equal(r.status, 400, `${signup_ip}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.error.code, 'WARDEN_INVALID_REQUEST');
+    assert.match(JSON.stringify(r.body.error), /signup_ip/);
+    assert.equal(r.body.decision, undefined);
+  }
+  const explain = await call('POST', '/policy/explain', { tier: 'email_verified', ip: 'notanip' });
+  assert.equal(explain.status, 400);
+  assert.match(JSON.stringify(explain.body.error), /"ip"|ip:/);
+  assert.equal((await call('POST', '/policy/screen', { email: 'a@b.example', signup_ip: '2001:db8::1' })).status, 200);
+});
+
 test('explain: capabilities and the rules behind them; bad input is a 400; the admin token is required', async () => {
   const cloud = await call('POST', '/policy/explain', { tier: 'email_verified', ip: '52.95.1.1' });
   assert.equal(cloud.status, 200);

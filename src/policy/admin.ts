@@ -9,11 +9,14 @@ import { VERIFICATION_TIERS, PROGRAMMES } from '../identity/types.ts';
 import { parseIp } from './ip.ts';
 import type { PolicyRuntime } from './hooks.ts';
 
+/** An IP address as the policy reads it (IPv4, IPv6, IPv4-mapped IPv6); anything else is a 400 naming the field. */
+const IpText = z.string().max(64).refine((s) => parseIp(s) !== null, 'not an IP address');
+
 const ScreenBody = z.strictObject({
   email: z.string().max(320).optional(),
   name: z.string().max(500).optional(),
   organisation: z.string().max(500).optional(),
-  signup_ip: z.string().max(64).optional(),
+  signup_ip: IpText.optional(),
   claimed_country: z.string().length(2).toUpperCase().optional(),
 });
 const ScreeningSchema = z.object({
@@ -24,7 +27,7 @@ const ScreeningSchema = z.object({
 const ExplainBody = z.strictObject({
   tier: z.enum(VERIFICATION_TIERS),
   programme: z.enum(PROGRAMMES).default('none'),
-  ip: z.string().max(64).optional(),
+  ip: IpText.optional(),
   claimed_country: z.string().length(2).toUpperCase().optional(),
   verdict: z.enum(VERDICT_LEVELS).default('none'),
   model: z.string().max(200).default(''),

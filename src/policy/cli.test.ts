@@ -37,3 +37,12 @@ test('policy screen: findings for one applicant', async () => {
   assert.match(t.o.out, /\[review\] disposable_email/);
   assert.equal(await runPolicyCli(['nope'], io().io), 2);
 });
+
+test('policy screen: an --ip that is not an IP address is a usage error, as for explain, not "allow"', async () => {
+  for (const cmd of [['screen', '--email', 'a@b.example'], ['explain', '--tier', 'email_verified']]) {
+    const t = io();
+    assert.equal(await runPolicyCli([...cmd, '--ip', 'nope'], t.io), 2, cmd[0]);
+    assert.doesNotMatch(t.o.out, /decision: allow/);
+    assert.match(t.o.err, /--ip "nope" is not an IP address/);
+  }
+});

@@ -108,6 +108,9 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo):
     }
     if (cmd === 'screen') {
       const f = flags(rest, ['email', 'name', 'organisation', 'ip', 'claimed-country', 'config']);
+      // As explain: an IP that cannot be read is refused, not screened as if none were given.
+      const ipText = f.get('ip');
+      if (ipText && !parseIp(ipText)) throw new UsageError(`--ip "${ipText}" is not an IP address`);
       const cfg = f.has('config') ? loadConfig(f.get('config'), io.env) : null;
       const runtime = createPolicyRuntime({
         policy: { ...(cfg?.policy ?? policyConfigSchema.parse({})), watch: false },

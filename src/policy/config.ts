@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** One denied-party list file and the public format it is in. */
-export const sanctionsSourceSchema = z.object({
+export const sanctionsSourceSchema = z.strictObject({
   /** `ofac_sdn` (sdn.csv), `ofac_alt` (alt.csv, aliases), `eu` (EU consolidated CSV), `uk` (UK OFSI consolidated CSV), `un` (UN consolidated XML), `generic` (name,type,aliases,program,source,id). */
   format: z.enum(['ofac_sdn', 'ofac_alt', 'eu', 'uk', 'un', 'generic']),
   path: z.string().min(1),
@@ -12,7 +12,7 @@ export type SanctionsSource = z.infer<typeof sanctionsSourceSchema>;
  * Configuration of the policy capability (section `policy:` of warden.yaml). Relative paths are
  * resolved against the working directory; `null` means the data shipped with Warden.
  */
-export const policyConfigSchema = z.object({
+export const policyConfigSchema = z.strictObject({
   /** Apply the policy file at the boundary (geography, tiers, verdicts, reasoning exposure). */
   enabled: z.boolean().default(true),
   /** Policy file (YAML). null: the documented default policy shipped in policy/default.yaml. */
@@ -30,7 +30,7 @@ export const policyConfigSchema = z.object({
   anthropic_withheld: z.enum(['redacted', 'drop']).default('redacted'),
   /** Longest reasoning summary, characters. */
   summary_max_chars: z.number().int().positive().default(400),
-  geo: z.object({
+  geo: z.strictObject({
     /** Look up country and ASN of each client IP. */
     enabled: z.boolean().default(true),
     /** IP -> country CSV files (start,end,country; dotted/colon or decimal). Empty: the @ip-location-db/geolite2-country package. */
@@ -38,7 +38,7 @@ export const policyConfigSchema = z.object({
     /** IP -> ASN CSV files (start,end,asn,name). Empty: the @ip-location-db/asn package. */
     asn_files: z.array(z.string()).default([]),
   }).prefault({}),
-  networks: z.object({
+  networks: z.strictObject({
     /** Curated hosting/datacenter ASN list. null: policy/hosting-asns.txt. */
     hosting_asns_file: z.string().nullable().default(null),
     /** Tor exit list (torbulkexitlist or exit-addresses format). null: none. */
@@ -46,7 +46,7 @@ export const policyConfigSchema = z.object({
     /** VPN ranges (one CIDR per line, optional label). null: none. */
     vpn_ranges_file: z.string().nullable().default(null),
   }).prefault({}),
-  screening: z.object({
+  screening: z.strictObject({
     /** Check signup email domains against the disposable-email-domains package. */
     disposable_email: z.boolean().default(true),
     /** Extra disposable domains, one per line. */

@@ -17,6 +17,6 @@ export { loadGeoIndex, packagedGeoFiles, GeoIndex, IpDatabaseError, type GeoResu
 export { parseIp, parseIPv4, parseIPv6, parseCidr, canonicalIp, type ParsedIp } from './ip.ts';
 export { NetworkClassifier, NetworkListError, loadHostingList, loadTorExits, loadVpnRanges, type NetworkClass, type HostingList } from './networks.ts';
 export { loadSanctions, SanctionsIndex, SanctionsListError, jaroWinkler, nameTokens, type SanctionsEntry, type SanctionsMatch } from './sanctions.ts';
-export { SignupScreener, DisposableDomains, type SignupScreeningFacts, type ScreeningResult, type ScreeningFinding, type FindingSeverity } from './screening.ts';
+export { SignupScreener, DisposableDomains, ScreeningInputError, type SignupScreeningFacts, type ScreeningResult, type ScreeningFinding, type FindingSeverity } from './screening.ts';
 export { runPolicyCli, type PolicyCliIo } from './cli.ts';
 export { policyAdminRoutes } from './admin.ts';

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { jaroWinkler, loadSanctions, nameTokens, SanctionsListError } from './sanctions.ts';
 import { createPolicyRuntime, shippedFile, screenSignup } from './hooks.ts';
+import { ScreeningInputError } from './screening.ts';
 import { policyConfigSchema } from './config.ts';
 import { watermarkConfigSchema } from '../watermark/config.ts';
 import { DisposableDomains } from './screening.ts';
@@ -88,6 +89,11 @@ test('signup screening: explained findings and a decision', () => {
     assert.equal(runtime.screener.screen({ claimed_country: 'IR' }).decision, 'block');
     assert.equal(runtime.screener.screen({ email: 'no-at-sign' }).findings[0].check, 'email');
   } finally { runtime.close(); }
+});
+
+test('screening throws on a signup IP that is not an IP address rather than screening without it', () => {
+  assert.throws(() => screenSignup({ email: 'a@b.example', signup_ip: 'nope' }), (e: Error) => e instanceof ScreeningInputError && e.field === 'signup_ip' && /"nope" is not an IP address/.test(e.message));
+  assert.equal(screenSignup({ email: 'a@b.example', signup_ip: null }).decision, 'allow');
 });
 
 test('screenSignup works with no setup (default lists; says sanctions are not configured)', () => {

@@ -26,6 +26,11 @@ export interface SignupScreeningFacts {
   claimed_country?: string | null;
 }
 
+/** A fact given to screening that cannot be screened (a signup IP that is not an IP address). */
+export class ScreeningInputError extends Error {
+  constructor(readonly field: keyof SignupScreeningFacts, message: string) { super(message); this.name = 'ScreeningInputError'; }
+}
+
 export type FindingSeverity = 'info' | 'review' | 'block';
 
 export interface ScreeningFinding {
@@ -96,8 +101,13 @@ export class SignupScreener {
    * @example
    *   const r = screener.screen({ email: 'a@mailinator.com', name: 'Ivan Petrov', signup_ip: '203.0.113.9', claimed_country: 'DE' });
    *   r.decision // 'review'; r.findings explain why
+   *
+   * A `signup_ip` that is not an IP address throws ScreeningInputError: its region and network
+   * could not be checked, so the signup must not be reported as screened ("allow").
    */
   screen(facts: SignupScreeningFacts): ScreeningResult {
+    const parsed = facts.signup_ip ? parseIp(facts.signup_ip) : null;
+    if (facts.signup_ip && !parsed) throw new ScreeningInputError('signup_ip', `signup_ip "${facts.signup_ip}" is not an IP address`);
     const findings: ScreeningFinding[] = [];
     const { disposable, sanctions, runtime } = this.deps;
 
@@ -129,7 +139,6 @@ export class SignupScreener {
     }
 
     let ip: ScreeningResult['ip'] = null;
-    const parsed = facts.signup_ip ? parseIp(facts.signup_ip) : null;
     if (parsed) {
       const g = runtime.geo ? runtime.geo.lookupParsed(parsed) : { country: null, asn: null, asnName: null };
       const net = runtime.networks.classify(parsed, g.asn, g.asnName);

@@ -64,7 +64,8 @@ function pageQuery(q: EventQuery, cursor: TimeCursor | null, n: number, placehol
     parts.push(`ts >= ${from} AND (ts > ${after} OR id > ${id})`);
   }
   const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
-  return { sql: `SELECT id, ts, body FROM events ${where} ORDER BY ${byTime ? 'ts, id' : 'id'} LIMIT ${n}`, args, byTime };
+  args.push(n);
+  return { sql: `SELECT id, ts, body FROM events ${where} ORDER BY ${byTime ? 'ts, id' : 'id'} LIMIT ${placeholder(args.length)}`, args, byTime };
 }
 
 function whereClause(q: EventQuery, placeholder: (i: number) => string): { sql: string; args: unknown[] } {
@@ -83,6 +84,13 @@ function whereClause(q: EventQuery, placeholder: (i: number) => string): { sql: 
 }
 
 const PAGE = 1000;
+
+/** How many events a read returns at most: `limit` when given, a non-negative integer. */
+function pageLimit(query: EventQuery): number {
+  if (query.limit === undefined) return Infinity;
+  if (!Number.isSafeInteger(query.limit) || query.limit < 0) throw new RangeError(`limit must be a non-negative integer (got ${query.limit})`);
+  return query.limit;
+}
 
 export interface SqliteEventStoreOptions {
   /**
@@ -121,7 +129,7 @@ export class SqliteEventStore implements EventStore {
   async *iterate(query: EventQuery = {}): AsyncGenerator<InteractionEvent> {
     let afterId = query.afterId;
     let cursor: TimeCursor | null = null;
-    let remaining = query.limit ?? Infinity;
+    let remaining = pageLimit(query);
     for (;;) {
       const n = Math.min(PAGE, remaining);
       const { sql, args, byTime } = pageQuery({ ...query, afterId }, cursor, n, () => '?');
@@ -184,7 +192,7 @@ export class PostgresEventStore implements EventStore {
     await this.ready;
     let afterId = query.afterId;
     let cursor: TimeCursor | null = null;
-    let remaining = query.limit ?? Infinity;
+    let remaining = pageLimit(query);
     for (;;) {
       const n = Math.min(PAGE, remaining);
       const { sql, args, byTime } = pageQuery({ ...query, afterId }, cursor, n, (i) => `$${i}`);

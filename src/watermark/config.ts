@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** Configuration of the watermark capability (section `watermark:` of warden.yaml). */
-export const watermarkConfigSchema = z.object({
+export const watermarkConfigSchema = z.strictObject({
   /** Watermark answer text for requests whose policy capabilities say so. Needs `master_secret`. */
   enabled: z.boolean().default(false),
   /** Master secret from which every per-account/per-cluster key is derived (HKDF-SHA256). `env:NAME` reads the environment. Never logged. */

@@ -1,0 +1,175 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import Fastify from 'fastify';
+import { Ledger, SqliteLedgerStorage, generateSigner, ledgerConfigSchema, registerLedgerRoutes, runLedgerCli } from './index.ts';
+import { openLedgerFromConfig } from './open.ts';
+import { sampleEvent } from './fixtures.ts';
+
+const ORIGIN = 'warden.test/ledger';
+
+/** A ledger of 30 interactions (one a second from 2026-06-01T12:00:00Z) in a fresh folder, and a CLI runner over it. */
+async function withCli(fn: (run: (...argv: string[]) => Promise<{ code: number; out: string; err: string }>, dir: string) => Promise<void>) {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-cli-'));
+  const config = { ledger: ledgerConfigSchema.parse({ origin: ORIGIN, key: '' }), store: { driver: 'sqlite' as const, postgres_url: '', sqlite_path: join(dir, 'warden.db') } };
+  const run = async (...argv: string[]) => {
+    const out = new PassThrough();
+    const err = new PassThrough();
+    let o = ''; let e = '';
+    out.on('data', (c) => (o += c)); err.on('data', (c) => (e += c));
+    const code = await runLedgerCli(argv, { config, stdout: out, stderr: err, env: {} });
+    return { code, out: o, err: e };
+  };
+  try {
+    assert.equal((await run('keygen')).code, 0);
+    const ledger = await openLedgerFromConfig(config, { env: {} });
+    await Promise.all(Array.from({ length: 30 }, (_, i) => ledger.appendInteraction(sampleEvent(i))));
+    await ledger.close();
+    await fn(run, dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function erasedCount(run: (...argv: string[]) => Promise<{ code: number; out: string }>): Promise<number> {
+  const v = await run('verify', '--json');
+  assert.equal(v.code, 0, v.out);
+  return JSON.parse(v.out).erased;
+}
+
+test('erase --before refuses anything that is not an ISO 8601 time, before erasing anything', async () => {
+  await withCli(async (run) => {
+    for (const bad of ['tomorrow', '9', '2026-06-01T12:00:10', '2026-02-30', '']) {
+      const r = await run('erase', '--before', bad);
+      assert.equal(r.code, 2, `--before ${JSON.stringify(bad)}: ${r.out}${r.err}`);
+      assert.doesNotMatch(r.out, /erased personal data/);
+    }
+    assert.equal(await erasedCount(run), 0, 'nothing was erased by the refused commands');
+    const ok = await run('erase', '--before', '2026-06-01T12:00:10Z');
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(ok.out, /erased personal data of 10 entries/);
+    // An offset is a time like any other: 14:00:20+02:00 is 12:00:20Z.
+    assert.match((await run('erase', '--before', '2026-06-01T14:00:20+02:00')).out, /erased personal data of 10 entries/);
+    assert.equal(await erasedCount(run), 20);
+  });
+});
+
+test('erase takes exactly one selector: --account with --org is refused, not ANDed', async () => {
+  await withCli(async (run) => {
+    for (const argv of [['--account', 'acct_1', '--org', 'org_nope'], ['--account', 'acct_1', '--before', '2026-07-01'], ['--account', '']]) {
+      const r = await run('erase', ...argv);
+      assert.equal(r.code, 2, argv.join(' '));
+      assert.doesNotMatch(r.out, /erased personal data/);
+    }
+    assert.equal(await erasedCount(run), 0);
+    assert.match((await run('erase', '--account', 'acct_1')).out, /erased personal data of 5 entries/);
+  });
+});
+
+test('Ledger.erase refuses a before that is not an ISO time and an empty filter (API and library callers)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-erase-'));
+  const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(join(dir, 'l.db')), origin: ORIGIN, signers: [generateSigner(ORIGIN)], writer: 'inline' });
+  try {
+    await Promise.all(Array.from({ length: 10 }, (_, i) => ledger.appendInteraction(sampleEvent(i))));
+    for (const before of ['tomorrow', '9', 'zzz']) {
+      await assert.rejects(ledger.erase({ before }), (e: Error & { code?: string }) => e.code === 'LEDGER_BAD_REQUEST' && /ISO 8601/.test(e.message));
+    }
+    await assert.rejects(ledger.erase({}), /erase needs/);
+    await assert.rejects(ledger.erase({ accountId: '' }), /non-empty/);
+    assert.equal((await ledger.erase({ before: '2026-06-01T12:00:03Z' })).erased, 3);
+  } finally {
+    await ledger.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('unknown options and extra arguments are usage errors, not ignored', async () => {
+  await withCli(async (run) => {
+    const cases: string[][] = [
+      ['query', '--acount', 'acct_1'],
+      ['verify', '--json', '--bogus', 'x'],
+      ['verify', '--bogus'],
+      ['verify', 'extra'],
+      ['prove', '1', '--tre-size', '5'],
+      ['prove', '1', '2'],
+      ['checkpoint', 'now'],
+      ['key', '--force'],
+      ['entries', '0', '5', '9'],
+    ];
+    for (const argv of cases) {
+      const r = await run(...argv);
+      assert.equal(r.code, 2, `${argv.join(' ')} -> ${r.code}: ${r.out.slice(0, 200)}`);
+      assert.equal(r.out, '', `${argv.join(' ')} printed a result`);
+    }
+    assert.match((await run('query', '--acount', 'acct_1')).err, /Unknown option '--acount'/);
+    assert.match((await run('verify', 'extra')).err, /unexpected argument extra/);
+    // The query with its options spelled right still works.
+    const q = await run('query', '--account', 'acct_1', '--format', 'jsonl');
+    assert.equal(q.code, 0, q.err);
+    assert.ok(q.out.trim().split('\n').length >= 5);
+  });
+});
+
+test('invalid --from, --to, --limit, --tree-size and entries ranges are usage errors', async () => {
+  await withCli(async (run) => {
+    const cases: string[][] = [
+      ['query', '--from', 'notadate'], ['query', '--to', '2026-13-01'], ['query', '--limit', 'abc'], ['query', '--limit', '0'], ['query', '--limit', '2.5'],
+      ['prove', '1', '--tree-size', 'abc'], ['entries', '5', '2'], ['entries', 'a', '2'], ['consistency', '9', '3'],
+    ];
+    for (const argv of cases) {
+      const r = await run(...argv);
+      assert.equal(r.code, 2, `${argv.join(' ')} -> ${r.code}: ${r.out.slice(0, 200)}${r.err.slice(0, 200)}`);
+      assert.equal(r.out, '');
+    }
+    const limited = await run('query', '--limit', '3');
+    assert.equal(JSON.parse(limited.out).interactions.length, 3);
+    assert.equal(JSON.parse((await run('query', '--from', '2026-06-01T12:00:20Z', '--to', '2026-06-01T12:00:25Z')).out).interactions.length, 5);
+    assert.equal(JSON.parse((await run('entries', '2', '5')).out).length, 3);
+  });
+});
+
+test('read-only commands on a missing ledger say so and create nothing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-none-'));
+  try {
+    const config = { ledger: ledgerConfigSchema.parse({ origin: ORIGIN, key: '' }), store: { driver: 'sqlite' as const, postgres_url: '', sqlite_path: join(dir, 'nonexist', 'warden.db') } };
+    for (const argv of [['verify', '--key', generateSigner(ORIGIN).verifier().toString()], ['query'], ['entries', '0', '1'], ['prove', '0'], ['erase', '--account', 'a']]) {
+      const err = new PassThrough();
+      let e = '';
+      err.on('data', (c) => (e += c));
+      const code = await runLedgerCli(argv, { config, stdout: new PassThrough(), stderr: err, env: {} });
+      assert.equal(code, 2, `${argv[0]}: ${e}`);
+      assert.match(e, /no ledger at .*nonexist.*ledger\.db/);
+    }
+    assert.equal(existsSync(join(dir, 'nonexist')), false, 'no folder was created');
+    assert.deepEqual(readdirSync(dir), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('HTTP query: unknown parameters and times that are not ISO are 400, not a dump of everything', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-http-'));
+  const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(join(dir, 'l.db')), origin: ORIGIN, signers: [generateSigner(ORIGIN)], writer: 'inline' });
+  const app = Fastify();
+  try {
+    await Promise.all(Array.from({ length: 10 }, (_, i) => ledger.appendInteraction(sampleEvent(i))));
+    registerLedgerRoutes(app, ledger, { authorizeQuery: () => true });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/ledger/v1/query`;
+    for (const qs of ['acount=acct_1', 'account=acct_1&bogus=1', 'from=garbage', 'to=9', 'limit=0', 'account=a&account=b', 'format=xml']) {
+      const r = await fetch(`${base}?${qs}`);
+      assert.equal(r.status, 400, qs);
+      assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'LEDGER_BAD_REQUEST');
+    }
+    assert.match(((await (await fetch(`${base}?acount=acct_1`)).json()) as { error: { message: string } }).error.message, /unknown query parameter acount/);
+    const ok = (await (await fetch(`${base}?account=acct_1&from=2026-06-01`)).json()) as { interactions: unknown[] };
+    assert.equal(ok.interactions.length, 2);
+  } finally {
+    await app.close();
+    await ledger.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,57 @@
+// A mistyped configuration key is an error naming its path, in the file or the environment, for
+// `warden config check` and for `warden serve` at start: a silently ignored key would leave its
+// default in force (a limit, a ledger, a webhook the operator believes configured).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { parse, stringify } from 'yaml';
+import { ConfigError, loadConfig, parseConfig } from '../../src/config/index.ts';
+
+const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
+const warden = (args: string[], cwd: string, env: Record<string, string> = {}) =>
+  promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, ...args], { cwd, timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', ...env } })
+    .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+
+const problems = (fn: () => unknown): string[] => {
+  try { fn(); } catch (e) { assert.ok(e instanceof ConfigError, String(e)); return e.message.split('\n').slice(1).map((l) => l.trim()); }
+  assert.fail('the configuration was accepted');
+};
+
+test('unknown keys are errors naming their full path, at every depth', () => {
+  assert.deepEqual(problems(() => parseConfig({ servr: { port: 9000 }, server: { prot: 9000 } })).sort(), ['server.prot: unknown key', 'servr: unknown key']);
+  assert.deepEqual(problems(() => parseConfig({ ledger: { key_fil: 'x' } })), ['ledger.key_fil: unknown key']);
+  assert.deepEqual(problems(() => parseConfig({ detect: { thresholds: { bogus: 1 } } })), ['detect.thresholds.bogus: unknown key']);
+  assert.deepEqual(problems(() => parseConfig({ limits: { concurency: {} } })), ['limits.concurency: unknown key']);
+  assert.deepEqual(problems(() => parseConfig({ notify: { webhooks: [{ name: 'ops', url: 'https://h.example/x', secrett: 'env:S' }] } })), ['notify.webhooks.0.secrett: unknown key']);
+  assert.deepEqual(problems(() => parseConfig({ upstreams: [{ name: 'u', base_url: 'https://u.example', models: ['*'], header_timeout_ms: 5 }] })), ['upstreams.0.header_timeout_ms: unknown key']);
+  assert.deepEqual(problems(() => loadConfig(undefined, { WARDEN_CONFIG: '', WARDEN_SERVER__PROT: '1' })), ['server.prot: unknown key']);
+  // What `warden config defaults` prints is a valid configuration, key for key.
+  const defaults = parseConfig({});
+  assert.deepEqual(parseConfig(parse(stringify(defaults))), defaults);
+});
+
+test('config check and serve refuse a mistyped key, naming it', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-config-'));
+  try {
+    writeFileSync(join(dir, 'typo.yaml'), 'servr:\n  port: 9000\nserver:\n  prot: 9000\n');
+    const [check, serve] = await Promise.all([warden(['config', 'check', '--config', 'typo.yaml'], dir), warden(['serve', '--config', 'typo.yaml'], dir)]);
+    for (const r of [check, serve]) {
+      assert.notEqual(r.code, 0);
+      assert.doesNotMatch(r.stdout, /configuration is valid|listening/);
+      assert.match(r.stderr, /server\.prot: unknown key/);
+      assert.match(r.stderr, /servr: unknown key/);
+    }
+    const env = await warden(['config', 'check'], dir, { WARDEN_LEDGER__ORIGN: 'x' });
+    assert.notEqual(env.code, 0);
+    assert.match(env.stderr, /ledger\.orign: unknown key/);
+    const ok = await warden(['config', 'check'], dir);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /configuration is valid/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

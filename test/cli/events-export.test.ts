@@ -1,0 +1,61 @@
+// `warden events export`: bad times, limits and options are usage errors (exit 2) named as such,
+// not an empty export or a raw SQL error; `--out -` is stdout.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { openSqlite, SqliteEventStore } from '../../src/store/index.ts';
+import { sampleEvent } from '../../src/ledger/fixtures.ts';
+
+const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
+const warden = (args: string[], cwd: string) =>
+  promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, ...args], { cwd, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '' } })
+    .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+
+test('events export: invalid --from, --to, --limit and unknown options exit 2; --out - writes to stdout', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-events-export-'));
+  try {
+    mkdirSync(join(dir, 'data'));
+    const db = openSqlite(join(dir, 'data', 'warden.db'));
+    const store = new SqliteEventStore(db);
+    await store.appendBatch(Array.from({ length: 5 }, (_, i) => sampleEvent(i)));
+    await store.close();
+    db.close();
+
+    const bad: Array<[string[], RegExp]> = [
+      [['--from', 'notadate'], /--from must be an ISO 8601/],
+      [['--to', 'notadate'], /--to must be an ISO 8601/],
+      [['--limit', 'abc'], /--limit must be a positive integer/],
+      [['--limit', '2.5'], /--limit must be a positive integer/],
+      [['--limit', '0'], /--limit must be a positive integer/],
+      [['--bogus'], /Unknown option '--bogus'/],
+    ];
+    await Promise.all(bad.map(async ([args, message]) => {
+      const r = await warden(['events', 'export', ...args, '--out', 'x.jsonl'], dir);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, /no such column|datatype mismatch|wrote/);
+    }));
+    assert.equal(existsSync(join(dir, 'x.jsonl')), false, 'nothing written on a usage error');
+
+    const out = await warden(['events', 'export', '--out', '-', '--from', '2026-06-01T12:00:01Z', '--limit', '3'], dir);
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(out.stdout.trim().split('\n').map((l) => JSON.parse(l).ts), ['2026-06-01T12:00:01.000Z', '2026-06-01T12:00:02.000Z', '2026-06-01T12:00:03.000Z']);
+    assert.equal(existsSync(join(dir, '-')), false, 'no file named -');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('event store: the limit is a bound count; a limit that is not an integer is refused by name', async () => {
+  const db = openSqlite(':memory:');
+  const store = new SqliteEventStore(db);
+  await store.appendBatch(Array.from({ length: 5 }, (_, i) => sampleEvent(i)));
+  const read = async (limit: number) => { const out = []; for await (const e of store.iterate({ limit })) out.push(e); return out; };
+  assert.equal((await read(2)).length, 2);
+  for (const limit of [2.5, Number.NaN, -1]) await assert.rejects(read(limit), /limit must be a non-negative integer/);
+  db.close();
+});

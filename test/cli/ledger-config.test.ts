@@ -1,0 +1,45 @@
+// `warden ledger ... -c FILE` checks the ledger FILE configures, as every other command reads -c:
+// verifying "a copy" must never verify the live ledger in ./data instead.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { ledgerConfigSchema, openLedgerFromConfig, runLedgerCli } from '../../src/ledger/index.ts';
+import { sampleEvent } from '../../src/ledger/fixtures.ts';
+import { PassThrough } from 'node:stream';
+
+const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
+const warden = (args: string[], cwd: string) =>
+  promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, ...args], { cwd, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '' } })
+    .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+
+test('ledger -c FILE and --config FILE check the configured ledger, not ./data', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-c-'));
+  try {
+    // The live ledger, where the default configuration puts it (./data/ledger.db).
+    const config = { ledger: ledgerConfigSchema.parse({}), store: { driver: 'sqlite' as const, postgres_url: '', sqlite_path: join(dir, 'data', 'warden.db') } };
+    assert.equal(await runLedgerCli(['keygen'], { config, stdout: new PassThrough(), stderr: new PassThrough(), env: {} }), 0);
+    const ledger = await openLedgerFromConfig(config, { env: {} });
+    await Promise.all([0, 1, 2].map((i) => ledger.appendInteraction(sampleEvent(i))));
+    await ledger.close();
+    const live = await warden(['ledger', 'verify'], dir);
+    assert.equal(live.code, 0, live.stderr);
+    assert.match(live.stdout, /log size 3/);
+
+    // A configuration naming a ledger that is not there: the command says so, whichever spelling.
+    writeFileSync(join(dir, 'copy.yaml'), 'store:\n  sqlite_path: ./copy/warden.db\n');
+    for (const args of [['-c', 'copy.yaml'], ['--config', 'copy.yaml'], ['--config=copy.yaml']]) {
+      const r = await warden(['ledger', 'verify', ...args], dir);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}`);
+      assert.doesNotMatch(r.stdout, /OK/);
+      assert.match(r.stderr, /no ledger at copy\/ledger\.db/);
+    }
+    assert.equal(existsSync(join(dir, 'copy')), false);
+    assert.equal((await warden(['ledger', 'verify', '-c'], dir)).code, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -266,6 +266,27 @@ test('a campaign\'s volume counts each request of its members once, with all the
   }
 });
 
+test('accounts linked by the proxy addresses they share count each request once, whichever signal links them', () => {
+  const e = new DetectorEngine({ config: {} });
+  const template = mixed.events.find((x) => x.account && x.response.status === 200)!;
+  const t0 = Date.parse(template.ts);
+  const sent = new Map<string, number>();
+  const pool = ['203.0.113.7', '203.0.113.8', '198.51.100.9'];
+  for (let k = 0; k < 40; k++) {
+    const id = `acct_pool_${k % 2}`;
+    e.ingest({
+      ...template, id: `ev_pool_${k}`, ts: new Date(t0 + k * 45_000).toISOString(), account_id: id, org_id: null, key_id: `key_${id}`,
+      client: { ...template.client, ip: pool[Math.floor(k / 2) % pool.length] },
+      account: { ...template.account!, created_at: new Date(t0 - 86_400_000).toISOString(), payment_fp: `card_${id}`, email_domain: `mail${k % 2}.example`, signup_ip: `192.0.2.${k % 2}`, email_pattern: null, first_used_at: null },
+    });
+    sent.set(id, (sent.get(id) ?? 0) + 1);
+    for (const c of e.clusterSummaries(2)) {
+      assert.equal(c.requests, c.members.reduce((n, m) => n + (sent.get(m) ?? 0), 0), `after event ${k}: the cluster counts its members' requests once`);
+    }
+  }
+  assert.ok(e.clusterSummaries(2).length === 1, 'the two accounts were linked by their shared addresses');
+});
+
 test('warden scan: prints campaigns, writes the report, scores against labels; bad usage exits 2', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-scan-'));
   const file = join(dir, 'events.jsonl');

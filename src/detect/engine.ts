@@ -1154,6 +1154,9 @@ export class DetectorEngine implements VerdictView {
     if (fl & FLAG.logitProbe) observeProbe(this.logitProbes, i, f.biasMap, f.promptKey, w[off + C.PROBE]);
     const embedded = ev.response.embeddings;
     if (embedded) this.embeddingSpread.observe(i, model.id, embedded, tsS);
+    // Whether the account was linked before this event reached its window: any link made from
+    // here on (addresses, timing, keys) brings the event into the cluster with the window.
+    const linkedBefore = this.parent[i] !== i || this.size[i] > 1;
     addEvent(w, off, f, elicit, capability, newModel, tplHit, hourBin, netChange);
 
     // Behaviour keys: registered the first time they are seen (bounded slots per account).
@@ -1175,7 +1178,6 @@ export class DetectorEngine implements VerdictView {
     if (!batched) this.observeTiming(i, tsS);
     // Link on new evidence, and again as the population grows (1st, 2nd, 4th, 8th ... event).
     const seen = ++this.seenEvents[i];
-    const linkedBefore = this.parent[i] !== i || this.size[i] > 1;
     if (newKeys || (seen & (seen - 1)) === 0) this.link(i, tsS);
 
     const root = this.find(i);
@@ -1183,8 +1185,8 @@ export class DetectorEngine implements VerdictView {
     if (root !== i || this.size[i] > 1) {
       const c = this.clusterOf(root);
       if (c.verdict.level > 0) unflagged = false;
-      // An account linked by this very event brought its window, this event included, into
-      // the cluster when it was promoted (clusterOf): only the timeline still lacks the event.
+      // An account linked since its window took this event brought the event into the cluster
+      // with its window (clusterOf, union): only the timeline still lacks it.
       if (linkedBefore) {
         this.decayVec(c.w, tsS);
         addEvent(c.w, 0, f, elicit, capability, newModel, tplHit, hourBin, netChange);

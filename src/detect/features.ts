@@ -63,8 +63,8 @@ export interface RequestFeatures {
   /** Hash of the non-default sampling parameters plus model (0 if all defaults). */
   paramsHash: number;
   inputTokens: number;
+  /** Output tokens, reasoning included (the event contract). */
   outputTokens: number;
-  reasoningTokens: number;
   /** Logit probes only (else 0): the bias map's fingerprint, and a hash of the prompt it was applied to. */
   biasMap: number;
   promptKey: number;
@@ -288,7 +288,6 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
     paramsHash,
     inputTokens: ev.response.input_tokens,
     outputTokens: ev.response.output_tokens,
-    reasoningTokens: ev.response.reasoning_tokens,
     biasMap,
     promptKey,
   };

@@ -89,7 +89,13 @@ export class AnswerMeter {
   private textEscaped = false;
   private textWide = false;
 
+  /** Responses streams: the `sequence_number` of the first event (numbering goes on from it). */
+  firstSequence: number | null = null;
+
   constructor(readonly flavour: ApiFlavour) {}
+
+  /** The upstream's id of the answer, once seen. */
+  get answer(): string | null { return this.answerId; }
 
   private addOutput(s: unknown): void {
     if (typeof s !== 'string' || !s) return;
@@ -339,6 +345,7 @@ export class AnswerMeter {
       this.completionChoices(data, true);
     } else if (this.flavour === 'openai.responses') {
       const type = data.type ?? eventName;
+      if (this.firstSequence === null && typeof data.sequence_number === 'number') this.firstSequence = data.sequence_number;
       if (type === 'response.output_text.delta') this.addOutput(data.delta);
       else if (type === 'response.reasoning_summary_text.delta' || type === 'response.reasoning_text.delta') this.addReasoning(data.delta);
       else if (type === 'response.function_call_arguments.delta' || type === 'response.refusal.delta') this.addOutput(data.delta);

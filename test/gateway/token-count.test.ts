@@ -164,28 +164,32 @@ test('counting has its own per-key limit: a burst is refused with 429 and Retry-
 test('an unknown model: the upstream\'s 404 reaches the client in its API\'s format, not an estimate', async () => {
   // The mock says as Anthropic does: 404 not_found_error "model: ...".
   const messages = [{ role: 'user' as const, content: 'hi' }];
-  await assert.rejects(anthropic(KEYS[4]).messages.countTokens({ model: 'no-such-claude', messages }), (e: any) => {
-    assert.ok(e instanceof Anthropic.NotFoundError, String(e));
+  await assert.rejects(anthropic(KEYS[4]).messages.countTokens({ model: 'no-such-claude', messages }), (err: unknown) => {
+    const e = err as any;
+    assert.ok(err instanceof Anthropic.NotFoundError, String(err));
     assert.equal(e.error.error.type, 'not_found_error');
     assert.match(e.error.error.message, /no-such-claude/);
     assert.equal(e.headers.get('x-warden-token-count'), null);
     return true;
   });
   // An OpenAI-compatible server (vLLM) answers an unknown model with 404 model errors.
-  await assert.rejects(openai(KEYS[4]).responses.inputTokens.count({ model: 'vllm-gone', input: 'hi' }), (e: any) => {
-    assert.ok(e instanceof OpenAI.NotFoundError, String(e));
+  await assert.rejects(openai(KEYS[4]).responses.inputTokens.count({ model: 'vllm-gone', input: 'hi' }), (err: unknown) => {
+    const e = err as any;
+    assert.ok(err instanceof OpenAI.NotFoundError, String(err));
     assert.match(e.message, /vllm-gone. does not exist/);
     return true;
   });
   // Its older top-level error format, and an OpenAI-format error on the Anthropic route: in the caller's format.
-  await assert.rejects(openai(KEYS[4]).responses.inputTokens.count({ model: 'vllm-old-gone', input: 'hi' }), (e: any) => {
-    assert.ok(e instanceof OpenAI.NotFoundError, String(e));
+  await assert.rejects(openai(KEYS[4]).responses.inputTokens.count({ model: 'vllm-old-gone', input: 'hi' }), (err: unknown) => {
+    const e = err as any;
+    assert.ok(err instanceof OpenAI.NotFoundError, String(err));
     assert.equal(e.code, 'WARDEN_MODEL_NOT_FOUND');
     assert.equal(e.param, 'model');
     return true;
   });
-  await assert.rejects(anthropic(KEYS[4]).messages.countTokens({ model: 'vllm-gone', messages }), (e: any) => {
-    assert.ok(e instanceof Anthropic.NotFoundError, String(e));
+  await assert.rejects(anthropic(KEYS[4]).messages.countTokens({ model: 'vllm-gone', messages }), (err: unknown) => {
+    const e = err as any;
+    assert.ok(err instanceof Anthropic.NotFoundError, String(err));
     assert.equal(e.error.type, 'error');
     assert.equal(e.error.error.type, 'not_found_error');
     return true;

@@ -3,10 +3,14 @@
 // completions a `data:` error object (the SDK throws APIError), Anthropic an `error` event, and
 // Responses an `error` event then `response.failed`, numbered on from the events before them.
 import { test, before, after } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import OpenAI, { APIError } from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startHarness, GOOD_KEY, type Harness } from '../helpers/gateway.ts';
+import { startTestWarden } from '../helpers/warden.ts';
 
 let h: Harness;
 before(async () => {
@@ -70,4 +74,29 @@ test('Anthropic Messages, upstream drop: the SDK throws with the error event', a
     for await (const _ of await client.messages.create({ model: 'mock-fail-drop-3', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }], stream: true })) events++;
   }, (err: any) => err instanceof Anthropic.APIError && err.error?.type === 'error' && DROPPED.includes(err.error?.error?.code));
   assert.ok(events > 0);
+});
+
+test('Responses, duration cap on a shaped answer (events through the output filters): the error is numbered on from what the client got', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-stream-errors-'));
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(policyFile, 'version: 1\ndefaults: { reasoning: none }\n');
+  const w = await startTestWarden({
+    mock: { latency_ms: 0, tokens_per_second: 100 }, server: { port: 0, stream_max_duration_ms: 1000 },
+    policy: { file: policyFile, watch: false, geo: { enabled: false } },
+  });
+  try {
+    const { key } = await w.account('shaped', 'email_verified');
+    const client = new OpenAI({ apiKey: key, baseURL: `${w.url}/v1`, maxRetries: 0 });
+    const events: any[] = [];
+    for await (const e of await client.responses.create({ model: 'o4-mini', input: 'Think hard, then tell me a long story.', reasoning: { effort: 'high', summary: 'auto' }, max_output_tokens: 4000, stream: true })) events.push(e);
+    const types = events.map((e) => e.type);
+    assert.deepEqual(types.slice(-2), ['error', 'response.failed'], types.join(' '));
+    assert.equal(events.at(-2).code, 'WARDEN_STREAM_TOO_LONG');
+    assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i), 'sequence numbers run on without a gap');
+    const [recorded] = await w.events((e) => e.response.error_code === 'WARDEN_STREAM_TOO_LONG');
+    assert.ok(recorded.enforcement.shaping.length > 0, 'the answer was shaped');
+  } finally {
+    await w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

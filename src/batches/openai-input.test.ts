@@ -39,3 +39,15 @@ test('past the limit the file is refused with the count of its requests', async 
   const empty = await readBatchInput(cut('\n \n', 1), '/v1/chat/completions', 10);
   assert.equal(empty.errors[0].code, 'empty_file');
 });
+
+test('a line whose body nests deeper than a request body may is refused with its line, not a crash', async () => {
+  const text = [line('a', 'x'), `{"custom_id":"deep","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}],"x":${'['.repeat(5000)}${']'.repeat(5000)}}}`].join('\n');
+  const r = await readBatchInput(cut(text, 1 << 20), '/v1/chat/completions', 10);
+  assert.deepEqual(r.errors.map((e) => [e.line, e.code, e.param]), [[2, 'invalid_request', 'body']]);
+  assert.match(r.errors[0].message, /more than 128 levels/);
+  // a body at the request bound (its line one level deeper) is kept
+  const ok = `{"custom_id":"ok","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}],"x":${'['.repeat(127)}${']'.repeat(127)}}}`;
+  const r2 = await readBatchInput(cut(ok, 1 << 20), '/v1/chat/completions', 10);
+  assert.deepEqual(r2.errors, []);
+  assert.equal(r2.items.length, 1);
+});

@@ -5,6 +5,7 @@
  * makes a failed batch that runs nothing.
  */
 import type { NewItem, OpenAiBatch } from './store.ts';
+import { MAX_JSON_DEPTH, nestsDeeper } from '../gateway/json-depth.ts';
 
 /** The routes an OpenAI batch may run, all served by the gateway's pipeline. */
 export const BATCH_ENDPOINTS = ['/v1/chat/completions', '/v1/responses', '/v1/embeddings', '/v1/completions'] as const;
@@ -44,6 +45,11 @@ export async function readBatchInput(chunks: AsyncIterable<Buffer>, endpoint: st
       return;
     }
     if (!isObject(parsed)) { fail('invalid_json_line', 'Each line must be a JSON object.', line); return; }
+    // As for request bodies: deeper lines could not be stored or forwarded (the stack overflows).
+    if (nestsDeeper(raw, parsed, MAX_JSON_DEPTH + 1)) {
+      fail('invalid_request', `body: nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep.`, line, 'body');
+      return;
+    }
     const { custom_id: id, method, url, body } = parsed;
     if (typeof id !== 'string' || id.length === 0 || id.length > 512) {
       fail('missing_required_parameter', 'custom_id: a string of 1 to 512 characters is required.', line, 'custom_id');

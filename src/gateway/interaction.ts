@@ -148,6 +148,8 @@ interface Run {
   documents: Promise<() => void> | null;
   /** The PDFs the request carries, as described (read once the limits let the request through). */
   docs: PendingDocument[] | null;
+  /** Stream events forwarded to the client (a Responses error event is numbered after them). */
+  eventsSent: number;
 }
 
 /** Abort the interaction: the upstream call if one is in flight, and `ctx.signal` if a hook holds it. */
@@ -170,7 +172,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   );
   const run: Run = {
     ctx, call: null, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
-    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null,
+    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null, eventsSent: 0,
   };
   const inflight = deps.metrics.counts.inflight;
   inflight[flavour] = (inflight[flavour] ?? 0) + 1;
@@ -363,9 +365,25 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
   reply.code(res.statusCode).headers(mergeHeaders(passHeaders, ctx.responseHeaders, JSON_CONTENT)).send(out);
 }
 
-function streamErrorEvent(wire: WireFlavour, err: WardenError): string {
-  const body = renderErrorBody(err, wire);
-  return wire === 'anthropic' ? `event: error\ndata: ${JSON.stringify(body)}\n\n` : `data: ${JSON.stringify(body)}\n\n`;
+/**
+ * Warden's own error in a stream already under way, framed as the API's own in-stream errors:
+ * Chat Completions and legacy completions a bare `data:` error object; Anthropic an `error`
+ * event; Responses an `error` event then `response.failed`, numbered on from the events sent.
+ */
+function streamErrorEvent(run: Run, err: WardenError): string {
+  const { ctx } = run;
+  if (ctx.flavour === 'openai.responses') {
+    const seq = (run.meter.firstSequence ?? 0) + run.eventsSent;
+    const error = { code: err.code, message: err.message };
+    const response = {
+      id: run.meter.answer, object: 'response', created_at: Math.floor(ctx.startedAt / 1000), status: 'failed',
+      error, incomplete_details: null, model: ctx.model, output: [], usage: null,
+    };
+    return `event: error\ndata: ${JSON.stringify({ type: 'error', code: err.code, message: err.message, param: err.param, sequence_number: seq })}\n\n`
+      + `event: response.failed\ndata: ${JSON.stringify({ type: 'response.failed', response, sequence_number: seq + 1 })}\n\n`;
+  }
+  const body = JSON.stringify(renderErrorBody(err, ctx.wire));
+  return ctx.wire === 'anthropic' ? `event: error\ndata: ${body}\n\n` : `data: ${body}\n\n`;
 }
 
 function streamAnswer(
@@ -418,7 +436,10 @@ function streamAnswer(
   if (transformers.length === 0) {
     // Nothing rewrites events: scan the upstream's bytes in place and forward them as received.
     const scanner = new SseScanner();
-    const sink: SseSink = { simple: (c, ds, de, name) => run.meter.scanDelta(c, ds, de, name), other };
+    const sink: SseSink = {
+      simple: (c, ds, de, name) => run.meter.scanDelta(c, ds, de, name) && ++run.eventsSent > 0,
+      other: (ev) => other(ev) && ++run.eventsSent > 0,
+    };
     data = (chunk) => {
       const out = scanner.push(chunk, sink);
       return out ? send(out) : !res.destroyed;
@@ -455,6 +476,7 @@ function streamAnswer(
         }
         batch = next;
       }
+      run.eventsSent += batch.length;
       // An event every transformer passed on untouched goes out as the upstream's own bytes.
       if (batch.length === 1 && batch[0] === original) out.push(ev.raw);
       else for (const e of batch) out.push(Buffer.from(formatSse(e)));
@@ -463,7 +485,7 @@ function streamAnswer(
     tail = () => {
       emit(parser.flush());
       let rest = '';
-      for (const t of transformers) if (t.flush) for (const e of t.flush()) rest += formatSse(e);
+      for (const t of transformers) if (t.flush) for (const e of t.flush()) { rest += formatSse(e); run.eventsSent++; }
       if (rest) write(rest);
     };
   }
@@ -521,7 +543,7 @@ function streamFailed(deps: PipelineDeps, run: Run, res: FastifyReply['raw'], er
   run.errorCode = werr.code;
   run.status = werr.status;
   deps.log.warn({ id: run.ctx.id, code: werr.code }, 'stream ended by error');
-  res.write(streamErrorEvent(run.ctx.wire, werr));
+  res.write(streamErrorEvent(run, werr));
   run.finished = true;
   res.end();
 }
@@ -533,7 +555,7 @@ function handleError(deps: PipelineDeps, run: Run, reply: FastifyReply, err: unk
   if (reply.raw.headersSent || reply.sent) {
     // already streaming: tell the client in-band and close
     if (!reply.raw.destroyed) {
-      reply.raw.write(streamErrorEvent(run.ctx.wire, werr));
+      reply.raw.write(streamErrorEvent(run, werr));
       reply.raw.end();
     }
     return;

@@ -16,6 +16,7 @@ import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
 
 export { wireOf } from './wire.ts';
 import { handleTokenCount, TOKEN_COUNT_ROUTES } from './token-count.ts';
+import { MAX_JSON_DEPTH, nestsDeeper } from './json-depth.ts';
 import { handleBackgroundResponse, handleStoredResponse } from './stored-responses.ts';
 
 export interface ServerOptions {
@@ -94,11 +95,18 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   app.addContentTypeParser(/^application\/(.+\+)?json/, { parseAs: 'buffer' }, (req, body: Buffer, done) => {
     (req as FastifyRequest & { rawBodyBytes?: number }).rawBodyBytes = body.length;
     if (body.length === 0) return done(new WardenError('WARDEN_INVALID_JSON', 'The request body is empty; expected a JSON object.'), undefined);
+    const text = body.toString('utf8');
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(body.toString('utf8')));
+      parsed = JSON.parse(text);
     } catch (err) {
-      done(new WardenError('WARDEN_INVALID_JSON', `The request body is not valid JSON: ${(err as Error).message}`), undefined);
+      return done(new WardenError('WARDEN_INVALID_JSON', `The request body is not valid JSON: ${(err as Error).message}`), undefined);
     }
+    // Refused here, before identity and limits: deeper bodies would overflow the stack when forwarded.
+    if (nestsDeeper(text, parsed)) {
+      return done(new WardenError('WARDEN_INVALID_REQUEST', `The request body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep.`), undefined);
+    }
+    done(null, parsed);
   });
 
   app.setErrorHandler(async (err, req, reply) => {

@@ -7,11 +7,13 @@
  * blocked region or a key without the inference scope is refused as on the model endpoints, but
  * counting spends no model quota and records no interaction event, since nothing is generated.
  * When the upstream has no such endpoint (404, 405, 501: most OpenAI-compatible servers), Warden
- * answers with its own tokenizer's count and says so in `x-warden-token-count: estimated`.
+ * answers with its own tokenizer's count and says so in `x-warden-token-count: estimated`. A 404
+ * whose error is about the model (it does not exist) is the upstream's answer, not a missing
+ * endpoint: it goes to the client, in its API's error format.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid, type ApiFlavour } from '../events/index.ts';
-import { WardenError } from '../errors/index.ts';
+import { WardenError, type WireFlavour } from '../errors/index.ts';
 import { Context, WIRE_OF, authenticateRequest, mapUpstreamFailure, refuseSideRequest, upstreamHeaders, type PipelineDeps } from './interaction.ts';
 import { mergeHeaders } from './headers.ts';
 import { countTextTokens } from './usage.ts';
@@ -29,7 +31,7 @@ export const TOKEN_COUNT_ROUTES: Record<string, TokenCountRoute> = {
   '/v1/responses/input_tokens': { api: 'openai.responses', label: 'openai.input_tokens', upstreamPath: '/v1/responses/input_tokens' },
 };
 
-/** Upstream statuses that mean "no such endpoint here", answered with Warden's own count. */
+/** Upstream statuses that mean "no such endpoint here", answered with Warden's own count (a 404 unless it is about the model). */
 const NO_ENDPOINT = new Set([404, 405, 501]);
 /** Request fields whose text is counted when Warden estimates. */
 const COUNTED_FIELDS = ['system', 'messages', 'instructions', 'input', 'tools', 'tool_choice'];
@@ -74,7 +76,9 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
     } catch (err) {
       throw mapUpstreamFailure(err, ctx);
     }
-    if (NO_ENDPOINT.has(statusCode)) {
+    const modelError = statusCode === 404 ? modelNotFound(text, ctx.model, wire) : null;
+    if (modelError instanceof WardenError) throw modelError;
+    if (NO_ENDPOINT.has(statusCode) && modelError === null) {
       const inputTokens = estimateInputTokens(ctx.body);
       const answer = route.api === 'openai.responses' ? { object: 'response.input_tokens', input_tokens: inputTokens } : { input_tokens: inputTokens };
       status = 200;
@@ -96,6 +100,28 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
   } finally {
     deps.metrics.counts.request(route.label, status, code);
   }
+}
+
+/**
+ * A 404 body that is the API's own error about the model, not a route the upstream lacks: 'pass'
+ * when it is already in the client's API's format, else the error to answer with; null for
+ * anything else (HTML, empty, a generic not-found such as Anthropic's "Not Found" or OpenAI's
+ * "Invalid URL"). About the model: OpenAI's `model_not_found` code, `param: "model"`, or a
+ * message that names the model (Anthropic's "model: x", vLLM's "The model `x` does not exist.").
+ */
+export function modelNotFound(text: string, model: string, wire: WireFlavour): 'pass' | WardenError | null {
+  let body: unknown;
+  try { body = JSON.parse(text); } catch { return null; }
+  if (!body || typeof body !== 'object') return null;
+  const b = body as Record<string, unknown>;
+  // `{error: {...}}` (OpenAI, Anthropic under `type: "error"`), or the error itself at the top (older vLLM).
+  const e = (b.error && typeof b.error === 'object' ? b.error : b) as Record<string, unknown>;
+  const message = typeof e.message === 'string' ? e.message : '';
+  const aboutModel = e.code === 'model_not_found' || e.param === 'model' || /\bmodel\b/i.test(message) || (model.length > 0 && message.includes(model));
+  if (!aboutModel) return null;
+  const native = wire === 'anthropic' ? b.type === 'error' && e !== b : e !== b && b.type === undefined;
+  if (native) return 'pass';
+  return new WardenError('WARDEN_MODEL_NOT_FOUND', message || `The model \`${model}\` does not exist or you do not have access to it.`, { param: 'model' });
 }
 
 /** Warden's own count of what the model would read: every text in the prompt's fields, with the tokenizer. */

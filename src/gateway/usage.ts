@@ -53,6 +53,13 @@ const NEEDLES = {
   thinking: new Needle('"thinking":', 4), signatureDelta: new Needle('"signature_delta"', 10), delta: new Needle('"delta":', 1),
 };
 
+/** A streamed chunk that closes its answer: the usage-only chunk, or one that gives a finish reason. */
+function lastChunk(data: Json): boolean {
+  const choices = data.choices;
+  if (!Array.isArray(choices) || choices.length === 0) return true;
+  return choices.some((c) => c?.finish_reason != null);
+}
+
 export class AnswerMeter {
   private inputTokens: number | null = null;
   private outputTokens: number | null = null;
@@ -82,7 +89,13 @@ export class AnswerMeter {
   private textEscaped = false;
   private textWide = false;
 
+  /** Responses streams: the `sequence_number` of the first event (numbering goes on from it). */
+  firstSequence: number | null = null;
+
   constructor(readonly flavour: ApiFlavour) {}
+
+  /** The upstream's id of the answer, once seen. */
+  get answer(): string | null { return this.answerId; }
 
   private addOutput(s: unknown): void {
     if (typeof s !== 'string' || !s) return;
@@ -314,7 +327,7 @@ export class AnswerMeter {
   observeEvent(data: Json, eventName?: string): void {
     if (this.flavour === 'openai.chat') {
       if (this.answerId === null && typeof data.id === 'string') this.answerId = data.id;
-      if (data.usage) this.chatUsage(data.usage);
+      if (data.usage) this.chatUsage(data.usage, lastChunk(data));
       for (const c of data.choices ?? []) {
         const d = c?.delta ?? {};
         this.addOutput(d.content);
@@ -329,12 +342,13 @@ export class AnswerMeter {
         if (c?.finish_reason) this.finishReason = c.finish_reason;
       }
     } else if (this.flavour === 'openai.completions') {
-      this.completionChoices(data);
+      this.completionChoices(data, true);
     } else if (this.flavour === 'openai.responses') {
       const type = data.type ?? eventName;
+      if (this.firstSequence === null && typeof data.sequence_number === 'number') this.firstSequence = data.sequence_number;
       if (type === 'response.output_text.delta') this.addOutput(data.delta);
       else if (type === 'response.reasoning_summary_text.delta' || type === 'response.reasoning_text.delta') this.addReasoning(data.delta);
-      else if (type === 'response.function_call_arguments.delta') this.addOutput(data.delta);
+      else if (type === 'response.function_call_arguments.delta' || type === 'response.refusal.delta') this.addOutput(data.delta);
       else if (type === 'response.output_item.added' && data.item?.type === 'function_call') this.toolCalls++;
       else if (type === 'response.created') { if (typeof data.response?.id === 'string') this.answerId = data.response.id; }
       else if (type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') {
@@ -347,7 +361,8 @@ export class AnswerMeter {
     } else {
       const type = data.type ?? eventName;
       if (type === 'message_start') {
-        this.anthropicUsage(data.message?.usage);
+        // Its output_tokens is a placeholder (1 or so): only message_delta's count is final.
+        this.anthropicUsage(data.message?.usage, false);
         if (typeof data.message?.id === 'string') this.answerId = data.message.id;
         if (typeof data.message?.container?.id === 'string') this.containerId = data.message.container.id;
       }
@@ -363,24 +378,29 @@ export class AnswerMeter {
       } else if (type === 'message_delta') {
         if (data.delta?.stop_reason) this.finishReason = data.delta.stop_reason;
         if (typeof data.delta?.container?.id === 'string') this.containerId = data.delta.container.id;
-        if (data.usage) this.anthropicUsage(data.usage);
+        if (data.usage) this.anthropicUsage(data.usage, true);
       }
     }
   }
 
   /** A legacy `text_completion` (whole, or one streamed chunk): choices' text, usage, finish. */
-  private completionChoices(body: Json): void {
+  private completionChoices(body: Json, streamed = false): void {
     if (this.answerId === null && typeof body.id === 'string') this.answerId = body.id;
-    if (body.usage) this.chatUsage(body.usage);
+    if (body.usage) this.chatUsage(body.usage, !streamed || lastChunk(body));
     for (const c of body.choices ?? []) {
       this.addOutput(c?.text);
       if (c?.finish_reason) this.finishReason = c.finish_reason;
     }
   }
 
-  private chatUsage(u: Json | undefined | null): void {
+  /**
+   * `final`: the answer's own count. A running count on a chunk mid-stream (servers that report
+   * usage on every chunk) gives the input only: if the stream is cut, the output is counted.
+   */
+  private chatUsage(u: Json | undefined | null, final = true): void {
     if (!u) return;
     if (typeof u.prompt_tokens === 'number') this.inputTokens = u.prompt_tokens;
+    if (!final) return;
     if (typeof u.completion_tokens === 'number') this.outputTokens = u.completion_tokens;
     const r = u.completion_tokens_details?.reasoning_tokens;
     if (typeof r === 'number') this.reasoningTokens = r;
@@ -406,17 +426,20 @@ export class AnswerMeter {
     this.finishReason = r.incomplete_details?.reason ?? r.status ?? null;
   }
 
-  private anthropicUsage(u: Json | undefined | null): void {
+  /** `final`: a whole message's or a `message_delta`'s usage, whose output count is the answer's. */
+  private anthropicUsage(u: Json | undefined | null, final = true): void {
     if (!u) return;
     if (typeof u.input_tokens === 'number') {
       this.inputTokens = u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
     }
-    if (typeof u.output_tokens === 'number') this.outputTokens = u.output_tokens;
+    if (final && typeof u.output_tokens === 'number') this.outputTokens = u.output_tokens;
   }
 
   /**
    * Final figures. `promptText` is used to count input tokens if the upstream reported none.
    * Anthropic does not report thinking tokens separately: they are counted from the thinking text.
+   * A stream cut before the upstream's final count (client gone, Warden's duration cap, upstream
+   * failure) has what was streamed counted: text, thinking and tool input.
    */
   summary(promptText: string): AnswerSummary {
     let source: AnswerSummary['usage_source'] = 'upstream';

@@ -19,11 +19,23 @@ import { watermarkConfigSchema } from '../../src/watermark/config.ts';
 const REVOKED = 'wk_test_revoked_0123456789abcdefghijkl';
 const READ_ONLY = 'wk_test_readonly_0123456789abcdefghijk';
 // The counting limit is per key (8 a minute here, bursts of 4): each test counts with its own key.
-const KEYS = ['wk_test_count_a_0123456789abcdefghijkaaaaaa', 'wk_test_count_b_0123456789abcdefghijkbbbbbb', 'wk_test_count_c_0123456789abcdefghijkcccccc', 'wk_test_count_d_0123456789abcdefghijkdddddd'];
+const KEYS = ['wk_test_count_a_0123456789abcdefghijkaaaaaa', 'wk_test_count_b_0123456789abcdefghijkbbbbbb', 'wk_test_count_c_0123456789abcdefghijkcccccc', 'wk_test_count_d_0123456789abcdefghijkdddddd',
+  'wk_test_count_e_0123456789abcdefghijkeeeeee', 'wk_test_count_f_0123456789abcdefghijkffffff'];
 
 let h: Harness;
 let dir: string;
 let noCounting: RawUpstream;
+let vllm: RawUpstream;
+
+/** What an OpenAI-compatible server without counting answers, by model: its errors about the model, or a missing route. */
+const NOT_FOUND: Record<string, [string, string]> = {
+  'vllm-gone': ['application/json', JSON.stringify({ error: { message: 'The model `vllm-gone` does not exist.', type: 'NotFoundError', param: 'model', code: 404 } })],
+  'vllm-old-gone': ['application/json', JSON.stringify({ object: 'error', message: 'The model `vllm-old-gone` does not exist.', type: 'NotFoundError', param: null, code: 404 })],
+  'vllm-html': ['text/html', '<html><body><h1>404 Not Found</h1></body></html>'],
+  'vllm-empty': ['application/json', ''],
+  'vllm-route': ['application/json', JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: 'Not Found' } })],
+  'vllm-detail': ['application/json', JSON.stringify({ detail: 'Not Found' })],
+};
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'warden-count-'));
@@ -35,6 +47,11 @@ before(async () => {
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: { message: 'Not Found', type: 'invalid_request_error' } }));
   });
+  vllm = await startRawUpstream((_req, res, body) => {
+    const [type, text] = NOT_FOUND[JSON.parse(body).model as string];
+    res.writeHead(404, { 'content-type': type });
+    res.end(text);
+  });
   const limits = limitsConfigSchema.parse({ token_counting: { requests_per_minute: 8 } });
   h = await startHarness({
     keys: [{ secret: REVOKED, revoked: true }, { secret: READ_ONLY, scopes: ['models:read'] }, ...KEYS.map((secret) => ({ secret }))],
@@ -44,11 +61,12 @@ before(async () => {
     ],
     upstreamOverride: (mockUrl) => [
       { name: 'plain', base_url: noCounting.url, models: ['plain-*'], flavours: ['openai', 'anthropic'] },
+      { name: 'vllm', base_url: vllm.url, models: ['vllm-*'], flavours: ['openai', 'anthropic'] },
       { name: 'mock', base_url: mockUrl, models: ['*'] },
     ],
   });
 });
-after(async () => { await h.close(); await noCounting.close(); rmSync(dir, { recursive: true, force: true }); });
+after(async () => { await h.close(); await noCounting.close(); await vllm.close(); rmSync(dir, { recursive: true, force: true }); });
 
 const anthropic = (key = h.key) => new Anthropic({ apiKey: key, baseURL: h.url, maxRetries: 0 });
 const openai = (key = h.key) => new OpenAI({ apiKey: key, baseURL: `${h.url}/v1`, maxRetries: 0 });
@@ -141,4 +159,49 @@ test('counting has its own per-key limit: a burst is refused with 429 and Retry-
   // the model's own limits are untouched by counting
   const msg = await anthropic(KEYS[3]).messages.create({ model: 'claude-sonnet-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] });
   assert.equal(msg.type, 'message');
+});
+
+test('an unknown model: the upstream\'s 404 reaches the client in its API\'s format, not an estimate', async () => {
+  // The mock says as Anthropic does: 404 not_found_error "model: ...".
+  const messages = [{ role: 'user' as const, content: 'hi' }];
+  await assert.rejects(anthropic(KEYS[4]).messages.countTokens({ model: 'no-such-claude', messages }), (err: unknown) => {
+    const e = err as any;
+    assert.ok(err instanceof Anthropic.NotFoundError, String(err));
+    assert.equal(e.error.error.type, 'not_found_error');
+    assert.match(e.error.error.message, /no-such-claude/);
+    assert.equal(e.headers.get('x-warden-token-count'), null);
+    return true;
+  });
+  // An OpenAI-compatible server (vLLM) answers an unknown model with 404 model errors.
+  await assert.rejects(openai(KEYS[4]).responses.inputTokens.count({ model: 'vllm-gone', input: 'hi' }), (err: unknown) => {
+    const e = err as any;
+    assert.ok(err instanceof OpenAI.NotFoundError, String(err));
+    assert.match(e.message, /vllm-gone. does not exist/);
+    return true;
+  });
+  // Its older top-level error format, and an OpenAI-format error on the Anthropic route: in the caller's format.
+  await assert.rejects(openai(KEYS[4]).responses.inputTokens.count({ model: 'vllm-old-gone', input: 'hi' }), (err: unknown) => {
+    const e = err as any;
+    assert.ok(err instanceof OpenAI.NotFoundError, String(err));
+    assert.equal(e.code, 'WARDEN_MODEL_NOT_FOUND');
+    assert.equal(e.param, 'model');
+    return true;
+  });
+  await assert.rejects(anthropic(KEYS[4]).messages.countTokens({ model: 'vllm-gone', messages }), (err: unknown) => {
+    const e = err as any;
+    assert.ok(err instanceof Anthropic.NotFoundError, String(err));
+    assert.equal(e.error.type, 'error');
+    assert.equal(e.error.error.type, 'not_found_error');
+    return true;
+  });
+});
+
+test('a 404 that is a missing route (HTML, empty, a generic not-found) still gets the estimate', async () => {
+  // (four: a key's burst)
+  for (const model of ['vllm-html', 'vllm-empty', 'vllm-route', 'vllm-detail']) {
+    const r = await post(KEYS[5], '/v1/messages/count_tokens', { model, messages: [{ role: 'user', content: 'one two three' }] });
+    assert.equal(r.status, 200, `${model}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.headers.get('x-warden-token-count'), 'estimated');
+    assert.ok(r.body.input_tokens > 0);
+  }
 });

@@ -1,0 +1,106 @@
+// Usage of streams cut short: the upstream's count is taken only from the event that closes the
+// answer; before it, what was streamed is counted, so a client that hangs up early is charged for
+// what it received.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SseScanner, SseParser, type SseSink } from './sse.ts';
+import type { SseEvent } from './lifecycle.ts';
+import { AnswerMeter, countTextTokens } from './usage.ts';
+import type { ApiFlavour } from '../events/index.ts';
+
+const ev = (event: string | null, data: object) => `${event ? `event: ${event}\n` : ''}data: ${JSON.stringify(data)}\n\n`;
+
+/** The meter's summary of `stream`, read both ways the gateway reads streams (bytes scanned in place, and events parsed). */
+function measure(flavour: ApiFlavour, stream: string) {
+  const scanned = new AnswerMeter(flavour);
+  const other = (m: AnswerMeter) => (e: SseEvent) => {
+    try { m.observeEvent(JSON.parse(e.data), e.event); } catch { /* not JSON */ }
+    return true;
+  };
+  const sink: SseSink = { simple: (c, ds, de, name) => scanned.scanDelta(c, ds, de, name), other: other(scanned) };
+  const scanner = new SseScanner();
+  scanner.push(Buffer.from(stream), sink);
+  scanner.flush(sink);
+  const parsed = new AnswerMeter(flavour);
+  const o = other(parsed);
+  for (const e of new SseParser().push(Buffer.from(stream))) if (!parsed.observeDeltaFast(e.data, e.event)) o(e);
+  const a = scanned.summary('');
+  assert.deepEqual(parsed.summary(''), a, 'both ways of reading a stream measure it the same');
+  return a;
+}
+
+const TEXT = ['The quick brown fox ', 'jumps over the lazy dog, ', 'then writes a long essay about ', 'why it did so, in three parts.'];
+const anthropicStart = ev('message_start', { type: 'message_start', message: { id: 'msg_1', type: 'message', role: 'assistant', content: [], model: 'claude-sonnet-4-5', stop_reason: null, stop_sequence: null, usage: { input_tokens: 12, cache_read_input_tokens: 3, output_tokens: 1 } } });
+const anthropicText = ev('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } })
+  + TEXT.map((t) => ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: t } })).join('');
+
+test('Anthropic stream cut before message_delta: the streamed text is counted, not message_start\'s placeholder', () => {
+  const s = measure('anthropic.messages', anthropicStart + anthropicText);
+  assert.equal(s.output_tokens, countTextTokens(TEXT.join('')));
+  assert.ok(s.output_tokens > 10);
+  assert.equal(s.input_tokens, 15, 'input (cache reads included) is message_start\'s');
+  assert.equal(s.usage_source, 'tokenizer');
+});
+
+test('Anthropic stream to its end: message_delta\'s count is final', () => {
+  const end = ev('content_block_stop', { type: 'content_block_stop', index: 0 })
+    + ev('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 23 } })
+    + ev('message_stop', { type: 'message_stop' });
+  const s = measure('anthropic.messages', anthropicStart + anthropicText + end);
+  assert.equal(s.output_tokens, 23);
+  assert.equal(s.input_tokens, 15);
+  assert.equal(s.usage_source, 'upstream');
+  assert.equal(s.finish_reason, 'end_turn');
+});
+
+test('Anthropic stream cut in a tool call after thinking: thinking and tool input are counted, output includes reasoning', () => {
+  const thinking = 'Let me think about which tool fits this request best, step by step.';
+  const stream = anthropicStart
+    + ev('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } })
+    + ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking } })
+    + ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: 'c2lnbmF0dXJl' } })
+    + ev('content_block_stop', { type: 'content_block_stop', index: 0 })
+    + ev('content_block_start', { type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {} } })
+    + ev('content_block_delta', { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '{"city": "Paris", "unit": "celsius"' } });
+  const s = measure('anthropic.messages', stream);
+  assert.equal(s.reasoning_tokens, countTextTokens(thinking));
+  assert.equal(s.output_tokens, countTextTokens(thinking) + countTextTokens('{"city": "Paris", "unit": "celsius"'));
+  assert.ok(s.output_tokens >= s.reasoning_tokens);
+  assert.equal(s.tool_calls, 1);
+  assert.equal(s.usage_source, 'tokenizer');
+});
+
+const chunk = (delta: object, finish: string | null, usage?: object) => ev(null, {
+  id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }], ...(usage ? { usage } : {}),
+});
+
+test('Chat stream with a running usage on every chunk, cut: the output is counted, the input kept', () => {
+  // Servers with continuous usage stats report the count so far on each chunk (here a stale 0).
+  const stream = chunk({ role: 'assistant', content: '' }, null, { prompt_tokens: 9, completion_tokens: 0, total_tokens: 9 })
+    + TEXT.map((t) => chunk({ content: t }, null, { prompt_tokens: 9, completion_tokens: 0, total_tokens: 9 })).join('');
+  const s = measure('openai.chat', stream);
+  assert.equal(s.output_tokens, countTextTokens(TEXT.join('')));
+  assert.equal(s.input_tokens, 9);
+  assert.equal(s.usage_source, 'tokenizer');
+});
+
+test('Chat stream to its end: the usage chunk\'s count is final', () => {
+  const stream = TEXT.map((t) => chunk({ content: t }, null)).join('') + chunk({}, 'stop')
+    + ev(null, { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [], usage: { prompt_tokens: 9, completion_tokens: 31, total_tokens: 40 } })
+    + 'data: [DONE]\n\n';
+  const s = measure('openai.chat', stream);
+  assert.equal(s.output_tokens, 31);
+  assert.equal(s.usage_source, 'upstream');
+});
+
+test('Responses stream cut: the streamed text and refusal are counted', () => {
+  let seq = 0;
+  const r = (type: string, extra: object) => ev(type, { type, sequence_number: seq++, ...extra });
+  const stream = r('response.created', { response: { id: 'resp_1', object: 'response', status: 'in_progress', usage: null } })
+    + TEXT.map((t) => r('response.output_text.delta', { item_id: 'msg_1', output_index: 0, content_index: 0, delta: t })).join('')
+    + r('response.refusal.delta', { item_id: 'msg_2', output_index: 1, content_index: 0, delta: 'I cannot help with that.' });
+  const s = measure('openai.responses', stream);
+  assert.equal(s.output_tokens, countTextTokens(TEXT.join('') + 'I cannot help with that.'));
+  assert.equal(s.usage_source, 'tokenizer');
+  assert.equal(s.answer_id, 'resp_1');
+});

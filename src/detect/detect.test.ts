@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { DetectorEngine, detectHooks, scanEvents, runScanCli, buildScenario, buildReport, verdictRank, scoreReport, type PromptPool, type Verdict } from './index.ts';
-import type { InteractionEvent } from '../events/index.ts';
+import { emptyEnforcement, emptyParams, type InteractionEvent } from '../events/index.ts';
 import { readAccountFacts } from '../identity/facts-file.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
@@ -268,23 +268,27 @@ test('a campaign\'s volume counts each request of its members once, with all the
 
 test('accounts linked by the proxy addresses they share count each request once, whichever signal links them', () => {
   const e = new DetectorEngine({ config: {} });
-  const template = mixed.events.find((x) => x.account && x.response.status === 200)!;
-  const t0 = Date.parse(template.ts);
+  const t0 = Date.parse('2026-04-06T00:00:00.000Z');
   const sent = new Map<string, number>();
-  const pool = ['203.0.113.7', '203.0.113.8', '198.51.100.9'];
-  for (let k = 0; k < 40; k++) {
-    const id = `acct_pool_${k % 2}`;
+  // A rotating proxy pool: each round a new exit address (in a network of its own), used by one
+  // account and then the other. They share nothing else.
+  for (let k = 0; k < 24; k++) {
+    const id = k % 2 ? 'acct_pool_b' : 'acct_pool_a';
+    const round = Math.floor(k / 2);
     e.ingest({
-      ...template, id: `ev_pool_${k}`, ts: new Date(t0 + k * 45_000).toISOString(), account_id: id, org_id: null, key_id: `key_${id}`,
-      client: { ...template.client, ip: pool[Math.floor(k / 2) % pool.length] },
-      account: { ...template.account!, created_at: new Date(t0 - 86_400_000).toISOString(), payment_fp: `card_${id}`, email_domain: `mail${k % 2}.example`, signup_ip: `192.0.2.${k % 2}`, email_pattern: null, first_used_at: null },
+      schema: 'warden.interaction/1', id: `ev_pool_${k}`, ts: new Date(t0 + k * 1000).toISOString(), duration_ms: 100,
+      flavour: 'openai.chat', model: 'gpt', upstream: 'up', account_id: id, org_id: null, key_id: `key_${id}`,
+      client: { ip: `${10 + round}.${round}.1.1`, user_agent: `agent-${id}`, country: 'US', asn: null },
+      request: { stream: false, system: null, messages: [{ role: 'user', text: `question ${k}`, chars: 11 }], tools: [], tool_choice: null, params: emptyParams(), bytes: 100 },
+      response: { status: 200, error_code: null, input_tokens: 10, output_tokens: 100, reasoning_tokens: 0, usage_source: 'upstream', tool_calls: 0, finish_reason: 'stop', ttfb_ms: 1, output_chars: 10, reasoning_chars: 0 },
+      account: null, enforcement: emptyEnforcement(),
     });
     sent.set(id, (sent.get(id) ?? 0) + 1);
     for (const c of e.clusterSummaries(2)) {
       assert.equal(c.requests, c.members.reduce((n, m) => n + (sent.get(m) ?? 0), 0), `after event ${k}: the cluster counts its members' requests once`);
     }
   }
-  assert.ok(e.clusterSummaries(2).length === 1, 'the two accounts were linked by their shared addresses');
+  assert.equal(e.clusterSummaries(2).length, 1, 'the two accounts were linked by their shared addresses');
 });
 
 test('warden scan: prints campaigns, writes the report, scores against labels; bad usage exits 2', async () => {

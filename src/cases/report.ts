@@ -26,7 +26,7 @@ export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string
   for (const [hour, n] of k.timeline) days.set(hour.slice(0, 10), (days.get(hour.slice(0, 10)) ?? 0) + n);
   if (days.size) out.push(table(['day', 'requests'], [...days].map(([d, n]) => [d, num(n)])), '');
   const u = c.usage;
-  out.push(`Events read for this case: ${num(c.events_read)}${c.events_truncated ? ' (bounded: the campaign sent more)' : ''}; ${num(u.input_tokens)} input, ${num(u.output_tokens)} output and ${num(u.reasoning_tokens)} reasoning tokens.`);
+  out.push(`Events read for this case: ${num(c.events_read)}${c.events_truncated ? ' (bounded: the campaign sent more)' : ''}; ${num(u.input_tokens)} input and ${num(u.output_tokens)} output tokens (${num(u.reasoning_tokens)} of them reasoning).`);
   out.push(`Models: ${Object.entries(u.models).map(([m, n]) => `${m} (${num(n)})`).join(', ') || '-'}. Countries: ${Object.entries(u.countries).sort((a, b) => b[1] - a[1]).map(([m, n]) => `${m} (${num(n)})`).join(', ') || '-'}.`, '');
 
   out.push('## Why it was flagged', '');

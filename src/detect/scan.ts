@@ -3,14 +3,14 @@
  * and prints the clusters and campaigns it found; `--report` writes the machine-readable
  * DetectionReport, `--labels` scores it against ground truth, `--detector` runs a baseline instead.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
-import { parseIsoMs, readEventBatches, readEventsJsonl, readableEvent, type InteractionEvent } from '../events/index.ts';
+import { LATE_EVENT_TOLERANCE_MS, parseIsoMs, readEventBatches, readEventsJsonl, readableEvent, type InteractionEvent } from '../events/index.ts';
 import { completeAccountFacts, newFactsKey, readAccountFacts, type AccountFactsTable } from '../identity/facts-file.ts';
 import { DetectorEngine } from './engine.ts';
 import type { SharedIndicators } from './intel.ts';
-import { readSnapshot, writeSnapshot } from './snapshot.ts';
+import { readSnapshot, readSnapshotHeader, writeSnapshot } from './snapshot.ts';
 import { PradaBaseline, VolumeBaseline } from './baselines.ts';
 import { buildReport, scoreReport, type DetectionReport, type GroundTruth, type QualityFigures, type ReportSource } from './report.ts';
 
@@ -74,29 +74,14 @@ export interface ScanResult {
   state: { eventsBefore: number; olderEvents: number } | null;
   /** The account table the scan joined to events without facts (`--accounts`), if any. */
   accountFacts: AccountFactsTable | null;
-  /** Events more than a minute older than an event before them in the log, and the latest of them (seconds). */
+  /** Events more than LATE_EVENT_TOLERANCE_MS older than an event before them in the log, and the latest of them (seconds). */
   outOfOrder: { events: number; maxLateSeconds: number };
 }
 
-/** How far an event may come after a later one before it counts as out of order (a gateway records documents' events late). */
-const OUT_OF_ORDER_MS = 60_000;
 
-/** The key an account table's raw facts are hashed with across scans of one state: `<state>.key` (made once, mode 0600). */
-function stateFactsKey(statePath: string): string {
-  const path = `${statePath}.key`;
-  if (existsSync(path)) {
-    const key = readFileSync(path, 'utf8').trim();
-    if (!/^[0-9a-f]{64}$/.test(key)) throw new Error(`${path} is not a key written by warden scan`);
-    return key;
-  }
-  const key = newFactsKey();
-  writeFileSync(path, key + '\n', { mode: 0o600, flag: 'wx' });
-  return key;
-}
-
-/** Write the detector's state after a scan run with `deferState`. */
-export async function writeScanState(result: ScanResult, statePath: string): Promise<void> {
-  if (result.engine) await writeSnapshot(result.engine, statePath, 0);
+/** Write the detector's state after a scan run with `deferState` (with the account table's hashing key, if any). */
+export async function writeScanState(result: ScanResult, statePath: string, factsKey: string | null = null): Promise<void> {
+  if (result.engine) await writeSnapshot(result.engine, statePath, 0, { factsKey });
 }
 
 /** Run a detector over events (a JSONL path, a stream or any iterable) and build its report. */
@@ -117,11 +102,11 @@ export async function scanEvents(source: string | Readable | AsyncIterable<Inter
     ? readEventBatches(source as string | Readable, { validate: false, onSkip })
     : inBatches(source as AsyncIterable<InteractionEvent> | Iterable<InteractionEvent>, onSkip);
   let state: ScanResult['state'] = null;
-  let stateFrom = '';
+  let stateFromMs = -Infinity;
   if (opts.statePath) {
     if (!engine) throw new Error('a state file is for Warden\'s detector only');
     const read = await readSnapshot(engine, opts.statePath);
-    if (read.restored) { state = { eventsBefore: read.header.events, olderEvents: 0 }; stateFrom = read.header.event_time; }
+    if (read.restored) { state = { eventsBefore: read.header.events, olderEvents: 0 }; stateFromMs = parseIsoMs(read.header.event_time); }
     else if (read.reason === 'no snapshot yet') state = { eventsBefore: 0, olderEvents: 0 };
     else throw new Error(`state ${opts.statePath} not used: ${read.reason}`);
   }
@@ -139,14 +124,14 @@ export async function scanEvents(source: string | Readable | AsyncIterable<Inter
         if (table && completeAccountFacts(ev, table)) fromTable.add(ev.account_id);
         else missing.add(ev.account_id);
       } else if (table) completeAccountFacts(ev, table);
-      if (ev.ts < stateFrom) state!.olderEvents++;
+      const ms = parseIsoMs(ev.ts);
+      if (ms < stateFromMs) state!.olderEvents++;
       det.ingest(ev);
       // The detector reads time as events come (windows, gaps, its clock): disorder is counted, and
       // the report's time span is the log's earliest and latest event, whatever their order.
-      const ms = parseIsoMs(ev.ts);
       if (ms < firstMs) { firstMs = ms; from = ev.ts; }
       if (ms >= latestMs) { latestMs = ms; to = ev.ts; }
-      else if (latestMs - ms > OUT_OF_ORDER_MS) {
+      else if (latestMs - ms > LATE_EVENT_TOLERANCE_MS) {
         outOfOrder.events++;
         outOfOrder.maxLateSeconds = Math.max(outOfOrder.maxLateSeconds, Math.round((latestMs - ms) / 1000));
       }
@@ -289,14 +274,17 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
     const section = (config.allow ?? {}) as { accounts?: string[] };
     config = { ...config, allow: { ...section, accounts: [...(section.accounts ?? []), ...allow] } };
   }
+  // Raw emails and cards of an account table are hashed with a key kept in the state, so that the
+  // same card links across logs scanned one after another (a fresh key per run would hash it anew).
+  let factsKey: string | null = null;
+  if (statePath) {
+    try { factsKey = (await readSnapshotHeader(statePath))?.facts_key ?? null; } catch (e) { err.write(`warden scan: cannot read state ${statePath}: ${(e as Error).message}\n`); return 2; }
+    if (factsKey !== null && !/^[0-9a-f]{64}$/.test(factsKey)) { err.write(`warden scan: state ${statePath} holds a malformed facts key\n`); return 2; }
+  }
   let accountFacts: AccountFactsTable | undefined;
   if (accountsPath) {
-    try {
-      // Raw emails and cards are hashed with a key kept beside the state, so that the same card
-      // links across logs scanned one after another (a fresh key per run would hash it anew).
-      const key = statePath ? stateFactsKey(statePath) : undefined;
-      accountFacts = await readAccountFacts(accountsPath, { key });
-    } catch (e) { err.write(`warden scan: cannot read accounts ${accountsPath}: ${(e as Error).message}\n`); return 2; }
+    if (statePath) factsKey ??= newFactsKey();
+    try { accountFacts = await readAccountFacts(accountsPath, { key: factsKey ?? undefined }); } catch (e) { err.write(`warden scan: cannot read accounts ${accountsPath}: ${(e as Error).message}\n`); return 2; }
   }
   // Labels are read before the scan: a mistyped file should not cost a scan (nor advance a state).
   let truth: GroundTruth | null = null;
@@ -324,7 +312,7 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
       + `without signup facts (card, signup address, signup time) their accounts link later and campaigns are contained later${accountsPath ? '' : '; give them with --accounts FILE'}\n`);
   }
   if (result.outOfOrder.events > 0) {
-    err.write(`warden scan: ${result.outOfOrder.events} events came after an event more than a minute later than theirs (by up to ${result.outOfOrder.maxLateSeconds} s): `
+    err.write(`warden scan: ${result.outOfOrder.events} events came after an event more than ${LATE_EVENT_TOLERANCE_MS / 60_000} minutes later than theirs (by up to ${result.outOfOrder.maxLateSeconds} s): `
       + 'the detector reads time as events come (windows, gaps, its clock), so a log out of time order is judged differently; sort it by ts\n');
   }
   const quality: QualityFigures | null = truth ? scoreReport(result.report, truth) : null;
@@ -344,7 +332,7 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
   }
   // The state advances only once everything asked for is done: a failed run can be run again as it was.
   if (statePath) {
-    try { await writeScanState(result, statePath); } catch (e) { err.write(`warden scan: cannot write state ${statePath}: ${(e as Error).message}\n`); return 1; }
+    try { await writeScanState(result, statePath, factsKey); } catch (e) { err.write(`warden scan: cannot write state ${statePath}: ${(e as Error).message}\n`); return 1; }
   }
   return 0;
 }

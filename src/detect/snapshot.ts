@@ -36,6 +36,11 @@ export interface SnapshotHeader {
   bytes: number;
   /** How long copying the state took: the event loop is held that long (the write itself is not). */
   serialise_ms: number;
+  /**
+   * `warden scan --state` with an account table: the key raw emails and cards were hashed with, so
+   * the next day's table hashes them alike. Secret like the state itself (mode 0600).
+   */
+  facts_key?: string;
 }
 
 /** Settings that change what the engine computes; the rest (allow-list, replay, snapshots, sharing) do not. */
@@ -51,7 +56,7 @@ export function detectionSettingsHash(config: DetectConfig): string {
  * and read each event once. Copying the state is synchronous (it is the engine's state at one
  * instant: 2-4 ms per 1,000 accounts on the benchmark machine); writing it is not.
  */
-export async function writeSnapshot(engine: DetectorEngine, path: string, overlapSeconds: number): Promise<SnapshotHeader> {
+export async function writeSnapshot(engine: DetectorEngine, path: string, overlapSeconds: number, opts: { factsKey?: string | null } = {}): Promise<SnapshotHeader> {
   const eventTimeS = engine.eventTimeMs / 1000;
   const overlapFrom = eventTimeS - overlapSeconds;
   const t0 = performance.now();
@@ -62,6 +67,7 @@ export async function writeSnapshot(engine: DetectorEngine, path: string, overla
     magic: MAGIC, saved_at: new Date().toISOString(), event_time: new Date(engine.eventTimeMs).toISOString(),
     events: stats.events, accounts: stats.accounts, layout: engine.snapshotLayout(), settings: detectionSettingsHash(engine.config),
     overlap_from: new Date(Math.max(0, overlapFrom * 1000)).toISOString(), bytes: payload.length, serialise_ms: Math.round(serialiseMs),
+    ...(opts.factsKey ? { facts_key: opts.factsKey } : {}),
   };
   const tmp = `${path}.tmp`;
   await mkdir(dirname(path), { recursive: true });
@@ -73,6 +79,22 @@ export async function writeSnapshot(engine: DetectorEngine, path: string, overla
   } finally { await file.close(); }
   await rename(tmp, path);
   return header;
+}
+
+/** The header of the snapshot at `path` (its first line), or null when there is none or it is not a snapshot. */
+export async function readSnapshotHeader(path: string): Promise<SnapshotHeader | null> {
+  let file;
+  try { file = await open(path, 'r'); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    const { buffer, bytesRead } = await file.read(Buffer.alloc(64 * 1024), 0, 64 * 1024, 0);
+    const eol = buffer.subarray(0, bytesRead).indexOf(10);
+    if (eol < 0) return null;
+    const header = JSON.parse(buffer.subarray(0, eol).toString('utf8')) as SnapshotHeader;
+    return header.magic === MAGIC ? header : null;
+  } catch { return null; } finally { await file.close(); }
 }
 
 export type SnapshotRead =

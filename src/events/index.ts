@@ -7,5 +7,5 @@ export { ulid, ulidTime } from './ulid.ts';
 export { summariseLogitBias, promptFingerprint, type LogitBiasSummary } from './logit-bias.ts';
 export { summariseEmbeddings, readEmbedding, EmbeddingSketch, sampledIndices, EMBEDDING_DIRECTIONS, EMBEDDING_SAMPLE, type EmbeddingSummary } from './embedding-spread.ts';
 export { readableEvent } from './readable.ts';
-export { parseIsoMs } from './time.ts';
+export { LATE_EVENT_TOLERANCE_MS, parseIsoMs } from './time.ts';
 export { readEventBatches, readEventsJsonl, writeJsonlLine, type ReadJsonlOptions } from './jsonl.ts';

@@ -76,16 +76,20 @@ test('without validation, a line that is not a readable event is named by line a
     JSON.stringify({ ...rows[2], account: { created_at: rows[2].ts, programme: 'none', tier: 'platinum' } }),
     // Facts without a tier read as an account table without the column does: unverified.
     JSON.stringify({ ...rows[3], id: 'no-tier', account: { created_at: rows[3].ts, programme: 'none' } }),
+    // A time without its zone would be read in the reading machine's own zone.
+    JSON.stringify({ ...rows[0], id: 'no-zone', ts: '2026-04-06T10:00:00' }),
+    JSON.stringify({ ...rows[0], id: 'offset', ts: '2026-04-06T10:00:00+02:00' }),
   ].join('\n');
   await assert.rejects(async () => { for await (const _ of readEventsJsonl(chunked(Buffer.from(lines), 9), { validate: false })) void _; }, /events line 2: not JSON/);
   const skipped: Array<[number, string]> = [];
   const got: Array<Record<string, any>> = [];
   for await (const ev of readEventsJsonl(chunked(Buffer.from(lines), 9), { validate: false, onSkip: (line, problem) => skipped.push([line, problem]) })) got.push(ev as Record<string, any>);
-  assert.deepEqual(got.map((e) => e.id), ['a', 'sparse', 'no-tier']);
-  assert.equal(skipped.length, 7);
+  assert.deepEqual(got.map((e) => e.id), ['a', 'sparse', 'no-tier', 'offset']);
+  assert.equal(skipped.length, 8);
   assert.match(skipped[0][1], /^not JSON \(/);
   assert.deepEqual(skipped.slice(1), [[3, 'request.messages: expected an array'], [4, 'response.output_tokens: expected a count (a number, 0 or more)'], [6, 'the line is not a JSON object'], [7, 'request.system_documents.documents_unreadable: expected a count'],
-    [8, 'response.output_tokens: expected a count (a number, 0 or more)'], [9, 'account.tier: expected one of unverified, email_verified, identity_verified, enterprise']]);
+    [8, 'response.output_tokens: expected a count (a number, 0 or more)'], [9, 'account.tier: expected one of unverified, email_verified, identity_verified, enterprise'],
+    [11, 'ts: expected an ISO 8601 time with its zone']]);
   assert.equal(got[2].account.tier, 'unverified');
   const sparse = got[1];
   assert.deepEqual([sparse.client.ip, sparse.request.tools, sparse.request.params.max_tokens, sparse.response.output_tokens, sparse.account], [null, [], null, 0, null]);

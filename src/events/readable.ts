@@ -53,7 +53,7 @@ const ACCOUNT_STRINGS = ['created_at', 'tier', 'programme', 'email_domain', 'pay
 export function readableEvent(ev: unknown): string | null {
   if (!isObject(ev)) return 'the line is not a JSON object';
   if (ev.schema !== SCHEMA && ev.schema !== undefined) return `schema: expected ${SCHEMA}, got ${JSON.stringify(ev.schema).slice(0, 60)}`;
-  if (typeof ev.ts !== 'string' || !Number.isFinite(parseIsoMs(ev.ts))) return 'ts: expected an ISO 8601 time string';
+  if (typeof ev.ts !== 'string' || !Number.isFinite(parseIsoMs(ev.ts))) return 'ts: expected an ISO 8601 time with its zone';
   if (!optional(ev.account_id, 'string')) return 'account_id: expected a string or null';
   if (!optional(ev.org_id, 'string')) return 'org_id: expected a string or null';
   if (ev.model === undefined || ev.model === null) ev.model = '';

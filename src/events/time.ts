@@ -1,6 +1,16 @@
 /** Event times: read fast, as the detector and the log readers need them for every event. */
 
 /**
+ * How much older than an event before it an event may be before a log counts as out of time
+ * order: a gateway records an event when its documents are read, up to `documents.max_wait_ms` +
+ * the reading's own bounds later (32 s by default).
+ */
+export const LATE_EVENT_TOLERANCE_MS = 5 * 60_000;
+
+/** ISO 8601 with a date, a time and a zone: anything else (a zone-less time reads as local time) is not an event time. */
+const ZONED_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
+
+/**
  * Milliseconds since the epoch of an ISO 8601 UTC time as events carry it
  * (`2026-04-06T00:00:00.000Z`), without Date.parse on the hot path; other forms fall back to it.
  */
@@ -23,5 +33,5 @@ export function parseIsoMs(ts: string): number {
       return ((days * 24 + h) * 60 + mi) * 60_000 + se * 1000 + ms;
     }
   }
-  return Date.parse(ts);
+  return ZONED_TIME.test(ts) ? Date.parse(ts) : NaN;
 }

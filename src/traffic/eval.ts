@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { readEventsJsonl, type InteractionEvent } from '../events/index.ts';
+import { LATE_EVENT_TOLERANCE_MS, parseIsoMs, readEventsJsonl, type InteractionEvent } from '../events/index.ts';
 import { VERDICT_LEVELS, verdictRank, type VerdictLevel } from '../detect/verdict.ts';
 import type { AccountLabel } from './population.ts';
 import type { CampaignLabel, LabelLine } from './generator.ts';
@@ -316,9 +316,6 @@ function tokensOf(ev: InteractionEvent): number {
 
 const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
 
-/** How far an event may come after a later one (a gateway records documents' events late). */
-const OUT_OF_ORDER_MS = 60_000;
-
 /**
  * Evaluate. `events` is a factory so the events can be streamed twice (containment needs the
  * campaign totals first); events are expected in time order (as simulate and export write them).
@@ -356,9 +353,9 @@ export async function evaluate(det: DetectionResult, labels: LabelLine[], events
   let latestMs = -Infinity; let position = 0;
   for await (const ev of events()) {
     position++;
-    const ms = Date.parse(ev.ts);
+    const ms = parseIsoMs(ev.ts);
     if (Number.isNaN(ms)) throw new RangeError(`event ${position}: ts is not a time (${JSON.stringify(ev.ts)})`);
-    if (ms < latestMs - OUT_OF_ORDER_MS) throw new RangeError(`event ${position} is ${Math.round((latestMs - ms) / 1000)} s older than an event before it: evaluation needs the events in time order (sort them by ts)`);
+    if (ms < latestMs - LATE_EVENT_TOLERANCE_MS) throw new RangeError(`event ${position} is ${Math.round((latestMs - ms) / 1000)} s older than an event before it: evaluation needs the events in time order (sort them by ts)`);
     if (ms > latestMs) latestMs = ms;
     const id = ev.account_id;
     if (!id) continue;
@@ -398,7 +395,7 @@ export async function evaluate(det: DetectionResult, labels: LabelLine[], events
     if (c.containMs !== Infinity) continue;
     const restN = c.requests - c.prefixN;
     const restU = c.unserved - c.prefixU;
-    const ms = Date.parse(ev.ts);
+    const ms = parseIsoMs(ev.ts);
     if (restN > 0 && restU >= o.coverage * restN) {
       c.containMs = ms;
       c.beforeContain = c.prefixN - c.prefixU;

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
-import { DetectorEngine, registerDetectAdminRoutes, replayRecentEvents, buildScenario, verdictRank, type PromptPool } from './index.ts';
+import { mountAdminRoutes } from '../admin/router.ts';
+import { DetectorEngine, detectAdminRoutes, replayRecentEvents, buildScenario, verdictRank, type PromptPool } from './index.ts';
 import { openSqlite, SqliteEventStore } from '../store/index.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
@@ -21,7 +22,8 @@ test('admin routes: account, clusters, campaigns, allow-list and operator verdic
   for (const ev of scenario.events) engine.ingest(ev);
   engine.flush();
   const app = Fastify();
-  registerDetectAdminRoutes(app, engine, { prefix: '/admin/detect' });
+  // Every answer is checked against the schema the OpenAPI document shows.
+  mountAdminRoutes(app, [detectAdminRoutes(engine, { prefix: '/admin/detect' })], { validateResponses: true });
   const base = await app.listen({ port: 0, host: '127.0.0.1' });
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(base + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });

@@ -134,7 +134,9 @@ export async function runAdminCommand(group: AdminGroup, argv: string[], ioIn: P
     client: ioIn.client,
   };
   const [action, ...rest] = argv;
-  if (action === '--help' || action === '-h' || action === 'help' || (!action && group !== 'changes')) {
+  // Help anywhere (`warden keys rotate --help`) prints the usage and does nothing else.
+  const options = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+  if (action === 'help' || options.some((a) => a === '--help' || a === '-h') || (!action && group !== 'changes')) {
     io.out(HELP[group] + COMMON_HELP);
     return action ? 0 : 2;
   }

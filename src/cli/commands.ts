@@ -30,6 +30,11 @@ export const COMMANDS: Command[] = [
 
 /** `warden ledger <command> [--config FILE] ...`: the ledger CLI with the loaded configuration. */
 async function runLedger(argv: string[]): Promise<number> {
+  // `warden ledger --help`: the usage, on stdout, without loading the configuration.
+  if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    console.log((await import('../ledger/index.ts')).LEDGER_USAGE);
+    return 0;
+  }
   const rest = [...argv];
   let configPath: string | undefined;
   const at = rest.findIndex((a) => a === '--config' || a.startsWith('--config='));

@@ -61,7 +61,11 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const cases = config.detect.enabled && config.detect.mode !== 'replica' ? await setUpCases(config, stores, say, notifier) : null;
   // Closers run last-first: the last sightings are stored after the detector's last events.
   if (cases) closers.push(() => cases.close());
-  const detect = await setUpDetector(config, stores, registry, say, { intel: cases?.intel });
+  // Operator overrides name accounts and organisations that exist (the detector need not have seen them yet).
+  const detect = await setUpDetector(config, stores, registry, say, {
+    intel: cases?.intel,
+    exists: async (kind, id) => (kind === 'org' ? await identity.getOrg(id) : await identity.getAccount(id)) !== null,
+  });
   const detector = detect.engine;
   const verdicts = detect.verdicts;
   closers.push(() => detect.close());

@@ -59,6 +59,9 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
       result = await c.call('GET', `/detect/accounts/${enc(sub)}`);
       show = accountText;
     } else if (what === 'clusters' && !sub) {
+      if (v.level !== undefined && !(VERDICT_LEVELS as readonly string[]).includes(v.level)) return usage(`--level is one of ${VERDICT_LEVELS.join(', ')}`);
+      if (v.limit !== undefined && !/^\d+$/.test(v.limit)) return usage('--limit is a whole number from 1 to 1000');
+      if (v.limit !== undefined && (Number(v.limit) < 1 || Number(v.limit) > 1000)) return usage('--limit is a whole number from 1 to 1000');
       result = await c.call('GET', '/detect/clusters', { query: { level: v.level, limit: v.limit } });
       show = (r) => table(r.data, ['id', 'level', 'score', 'size', 'actors', 'requests', 'campaign_id']) + (r.total > r.data.length ? `\n(${r.total} in all: --limit)` : '');
     } else if (what === 'cluster' && sub && !extra.length) {

@@ -152,6 +152,11 @@ describe('admin API', () => {
     const unknownField = await raw(s.base, 'POST', '/admin/accounts', { body: JSON.stringify({ card_number: '4242' }) });
     assert.equal(unknownField.status, 400);
     assert.match(unknownField.json.error.message, /card_number/);
+    // An unknown field is named in `param` like any other (zod reports it on its parent).
+    assert.equal(unknownField.json.error.param, 'card_number');
+    assert.deepEqual(unknownField.json.error.issues, [{ path: 'card_number', message: 'Unrecognized key: "card_number"' }]);
+    const typo = await raw(s.base, 'POST', '/admin/orgs', { body: JSON.stringify({ name: 'X', tierr: 'enterprise' }) });
+    assert.equal(typo.json.error.param, 'tierr');
 
     const missingReason = await raw(s.base, 'POST', '/admin/orgs/org_x/tier', { body: JSON.stringify({ tier: 'enterprise' }) });
     assert.equal(missingReason.status, 400);

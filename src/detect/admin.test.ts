@@ -70,7 +70,13 @@ test('admin routes: account, clusters, campaigns, allow-list and operator verdic
     assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'cluster', id: clusterId, level: 'suspend' })).status, 201);
     assert.equal(engine.forAccount(hydra[2]).level, 'suspend');
     assert.equal((await call('GET', '/admin/detect/verdicts')).body.data.length, 2);
-    assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'account', id: 'x', level: 'banned' })).status, 400);
+    // Errors have the admin API's format, naming the field.
+    const banned = await call('POST', '/admin/detect/verdicts', { kind: 'account', id: 'x', level: 'banned' });
+    assert.equal(banned.status, 400);
+    assert.deepEqual(Object.keys(banned.body.error).sort(), ['code', 'issues', 'message', 'param']);
+    assert.equal(banned.body.error.code, 'WARDEN_INVALID_REQUEST');
+    assert.equal(banned.body.error.param, 'level');
+    assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'account', id: 'x', level: 'watch', reason: 'typo' })).body.error.param, 'reason');
     const past = await call('POST', '/admin/detect/verdicts', { kind: 'account', id: 'x', level: 'verify', expires_at: '2020-01-01T00:00:00Z' });
     assert.equal(past.status, 400);
     assert.match(past.body.error.message, /expires_at: expires_at must be in the future/);

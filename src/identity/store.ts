@@ -160,10 +160,17 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what:
   const r = schema.safeParse(input ?? {});
   if (r.success) return r.data;
   const issue = r.error.issues[0];
-  const path = issue.path.join('.');
+  const path = issuePath(issue);
   const err = new WardenError('WARDEN_INVALID_REQUEST', `invalid ${what}: ${path ? `${path}: ` : ''}${issue.message}`, path ? { param: path } : {});
-  (err as WardenError & { issues?: unknown }).issues = r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+  (err as WardenError & { issues?: unknown }).issues = r.error.issues.map((i) => ({ path: issuePath(i), message: i.message }));
   throw err;
+}
+
+/** The field an issue is about; an unknown field is named by itself (zod reports it on its parent). */
+function issuePath(issue: z.core.$ZodIssue): string {
+  const path = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys' && issue.keys.length) path.push(issue.keys[0]);
+  return path.join('.');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ test('admin routes: create, list, explain, update, delete; decisions follow; a s
     assert.equal(bad.status, 400);
     assert.equal(bad.json.error.code, 'WARDEN_INVALID_REQUEST');
     assert.match(bad.json.error.message, /limits\.rpm/);
+    assert.equal(bad.json.error.param, 'limits.rpm', 'the admin error format names the field');
 
     // Block acc_a entirely.
     const created = await call('POST', '/overrides', { scope: 'account', subject: 'acc_a', limits: { rpm: 0 }, note: 'abuse case 17' });

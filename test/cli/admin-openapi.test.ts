@@ -98,6 +98,13 @@ test('the OpenAPI document lists every admin route, is valid OpenAPI 3.1, and re
     assert.equal(bad.statusCode, 400);
     assert.ok(compile(doc.paths['/admin/detect/clusters'].get.responses['400'].content['application/json'].schema)(bad.json()));
     assert.equal(bad.json().error.param, 'level');
+    // The ledger's audit query too: a mistyped filter is refused by name, not ignored.
+    for (const [query, param] of [['acount=acct_x', 'acount'], ['from=garbage', 'from'], ['limit=abc', 'limit']]) {
+      const r = await get(`/admin/ledger/v1/query?${query}`);
+      assert.equal(r.statusCode, 400, query);
+      assert.equal(r.json().error.code, 'WARDEN_INVALID_REQUEST', query);
+      assert.equal(r.json().error.param, param, query);
+    }
   } finally {
     await app.close();
     await caps.close();

@@ -198,6 +198,12 @@ describe('admin API', () => {
       cursor = p.next_cursor ?? undefined;
     } while (cursor);
     assert.deepEqual(seen, [...ids].reverse());
+    // A malformed cursor (or one of another listing) is refused, not answered with an empty last page.
+    for (const [path, cursor] of [['/admin/orgs', 'garbage'], ['/admin/accounts', org.id], ['/admin/keys', 'key_nope'], ['/admin/changes', "chg_' OR 1=1"]]) {
+      const bad = await raw(s.base, 'GET', `${path}?cursor=${encodeURIComponent(cursor)}`);
+      assert.equal(bad.status, 400, `${path} cursor ${cursor}`);
+      assert.equal(bad.json.error.param, 'cursor');
+    }
   });
 
   it('serves an OpenAPI 3.1 document listing every route, with resolvable references', async () => {

@@ -177,6 +177,8 @@ function issuePath(issue: z.core.$ZodIssue): string {
 // Storage primitives and the shared implementation.
 
 export type Table = 'orgs' | 'accounts' | 'api_keys' | 'identity_changes';
+/** The prefix of each table's ids (then a ULID). */
+const ID_PREFIX: Record<Table, string> = { orgs: 'org', accounts: 'acct', api_keys: 'key', identity_changes: 'chg' };
 export type Row = Record<string, unknown>;
 
 /** One condition of a page query. `active_at` keeps keys not revoked as of the given time. */
@@ -271,6 +273,10 @@ export abstract class BaseIdentityStore implements IdentityStore {
   }
 
   private async page<T>(table: Table, conditions: Condition[], cursor: string | undefined, limit: number, map: (r: Row) => T): Promise<Page<T>> {
+    // A cursor is the id of the last row of the previous page: anything else would match nothing and look like the end.
+    if (cursor !== undefined && !new RegExp(`^${ID_PREFIX[table]}_[0-9A-HJKMNP-TV-Z]{26}$`).test(cursor)) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', `cursor: not a cursor of this listing (pass the next_cursor of the previous page): ${cursor.slice(0, 100)}`, { param: 'cursor' });
+    }
     const rows = await this.selectPage(table, conditions, cursor, limit + 1);
     const more = rows.length > limit;
     const pageRows = more ? rows.slice(0, limit) : rows;

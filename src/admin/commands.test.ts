@@ -87,6 +87,11 @@ describe('admin commands on the local store', () => {
     assert.equal(await c.run('keys', ['get', 'key_missing']), 1);
     assert.match(c.err.join('\n'), /WARDEN_NOT_FOUND/);
     c.reset();
+    // The history of an account that does not exist is an error like \`accounts get\`, not "(none)".
+    assert.equal(await c.run('accounts', ['history', 'acct_nope']), 1);
+    assert.match(c.err.join('\n'), /account acct_nope not found \(WARDEN_NOT_FOUND\)/);
+    assert.doesNotMatch(c.text(), /\(none\)/);
+    c.reset();
     assert.equal(await c.run('keys', ['--help']), 0);
     assert.match(c.text(), /warden keys create/);
   });

@@ -245,7 +245,8 @@ async function plan(group: AdminGroup, action: string, args: string[]): Promise<
     }
     case 'accounts history': {
       const { values: v, positionals: [id] } = parse({ ...PAGE }, 1);
-      return { values: v, kind: 'changes', exec: (c) => c.listChanges(drop({ subject_id: id, limit: int(v.limit, '--limit'), cursor: v.cursor })) };
+      // An unknown account is an error, as with `accounts get`, not an empty history.
+      return { values: v, kind: 'changes', exec: async (c) => { await c.getAccount(id); return c.listChanges(drop({ subject_id: id, limit: int(v.limit, '--limit'), cursor: v.cursor })); } };
     }
     case 'keys create': {
       const { values: v } = parse({ account: { type: 'string' }, name: { type: 'string' }, scope: { type: 'string', multiple: true }, 'expires-in': { type: 'string' }, 'expires-at': { type: 'string' } });

@@ -74,6 +74,14 @@ common options:
   --json          print JSON
 tiers: ${VERIFICATION_TIERS.join(', ')}; programmes: ${PROGRAMMES.join(', ')}; scopes: ${KEY_SCOPES.join(', ')}`;
 
+/**
+ * The exit code of a failed operator command: 2 when the input was wrong (a bad option value,
+ * refused locally or by the server as an invalid request), 1 when it was refused or failed.
+ */
+export function cliExitCode(err: unknown): 1 | 2 {
+  return err instanceof WardenError && (err.code === 'WARDEN_INVALID_REQUEST' || err.code === 'WARDEN_INVALID_JSON') ? 2 : 1;
+}
+
 /** `90d`, `12h`, `30m`, `45s` or a plain number of seconds, to seconds. */
 export function parseDuration(text: string): number {
   const m = /^(\d+)\s*([smhdw]?)$/.exec(text.trim());
@@ -151,7 +159,7 @@ export async function runAdminCommand(group: AdminGroup, argv: string[], ioIn: P
   } catch (err) {
     if (err instanceof WardenError) {
       io.err(`error: ${err.message} (${err.code})`);
-      return err.code === 'WARDEN_INVALID_REQUEST' && err.status === 400 && !err.param ? 2 : 1;
+      return cliExitCode(err);
     }
     if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       io.err(`error: ${(err as Error).message}\n${HELP[group]}`);

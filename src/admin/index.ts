@@ -6,5 +6,5 @@ export {
 } from './router.ts';
 export { identityAdminRoutes, KeyViewSchema, CreatedKeySchema, RotatedKeySchema } from './identity-routes.ts';
 export { LocalAdminClient, HttpAdminClient, keyView, type AdminClient, type KeyView, type CreatedKeyView, type RotatedKeyView } from './client.ts';
-export { runAdminCommand, ADMIN_COMMANDS, parseDuration, table as textTable, type AdminGroup, type AdminCommandIo } from './commands.ts';
+export { runAdminCommand, ADMIN_COMMANDS, parseDuration, cliExitCode, table as textTable, type AdminGroup, type AdminCommandIo } from './commands.ts';
 export { adminConfigSchema, type AdminConfig } from './config.ts';

@@ -323,6 +323,17 @@ test('admin API and CLI: open, list, report, decide, export, import, sightings; 
     assert.match(err[0], /missing\.json: ENOENT/);
     assert.equal(await cli(runCasesCli, 'note', caseId), 2);
     assert.equal(await cli(runIntelCli, 'import', file, '--level', 'none'), 2);
+    // Usage errors exit 2 and say what is missing, whether the CLI or the server finds them.
+    assert.equal(await cli(runCasesCli, 'open'), 2);
+    assert.match(err[0], /open: give the campaign id/);
+    assert.equal(await cli(runCasesCli, 'frob', caseId), 2);
+    assert.match(err[0], /unknown command: cases frob/);
+    assert.equal(await cli(runCasesCli, 'frob'), 2);
+    assert.match(err[0], /unknown command: cases frob/);
+    assert.equal(await cli(runCasesCli, 'list', '--status', 'bogus'), 2);
+    assert.match(err[0], /status/);
+    assert.equal(await cli(runIntelCli, 'import'), 2);
+    assert.match(err[0], /import: give the bundle file/);
   } finally {
     await app.close();
     await keyless.close();

@@ -4,7 +4,7 @@
  * allow-list. With several nodes, point it at the detector worker.
  */
 import { parseArgs } from 'node:util';
-import { parseDuration, textTable as table } from '../admin/index.ts';
+import { cliExitCode, parseDuration, textTable as table } from '../admin/index.ts';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, openAdminClient } from './admin-connection.ts';
 import { WardenError } from '../errors/index.ts';
 import { VERDICT_LEVELS, type Verdict, type VerdictReason } from '../detect/index.ts';
@@ -105,12 +105,13 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
         else { await c.call('DELETE', '/detect/allow', { query: { [s.kind]: s.id } }); result = { removed: s }; }
         show = () => `${s.kind} ${s.id}: ${sub === 'add' ? 'allow-listed (never above none)' : 'no longer allow-listed'}`;
       }
-    } else return usage(`unknown command: detect ${[what, sub, ...extra].filter(Boolean).join(' ')}`);
+    } else if ((what === 'account' || what === 'cluster') && !sub) return usage(`${what}: give the ${what} id`);
+    else return usage(`unknown command: detect ${[what, sub, ...extra].filter(Boolean).join(' ')}`);
     io.out(v.json ? JSON.stringify(result, null, 2) : show(result));
     return 0;
   } catch (err) {
     io.err(err instanceof WardenError ? `error: ${err.message} (${err.code})` : `error: ${(err as Error).message}`);
-    return 1;
+    return cliExitCode(err);
   }
 }
 

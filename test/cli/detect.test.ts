@@ -95,6 +95,9 @@ test('warden detect: verdicts, explanations and the allow-list from the command 
     assert.equal(r.code, 2);
     assert.match(r.err, /exactly one of --account or --cluster/);
     assert.equal((await run('bogus')).code, 2);
+    r = await run('account');
+    assert.equal(r.code, 2);
+    assert.match(r.err, /account: give the account id/);
     assert.equal((await run('account', id, '--frobnicate')).code, 2);
     r = await run('account', 'acct_never_seen');
     assert.equal(r.code, 1);

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -40,6 +40,29 @@ test('--help on any command family and sub-command prints help and exits 0, neve
     // `accounts create --help` must not have opened the store, let alone created an account.
     assert.deepEqual(readdirSync(cwd), [], 'nothing was written');
     assert.equal(existsSync(join(cwd, 'data')), false);
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
+});
+
+test('the top-level help and the README name every sub-command each family accepts', async () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'warden-help-'));
+  try {
+    const top = (await warden(cwd, ['--help'])).stdout;
+    const readme = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
+    const families = ['detect', 'cases', 'intel', 'notify', 'batches', 'policy', 'watermark', 'ledger', 'config', 'orgs', 'accounts', 'keys'];
+    const helps = await Promise.all(families.map((f) => warden(cwd, [f, '--help'])));
+    families.forEach((family, i) => {
+      const usage = helps[i].stdout;
+      const subs = new Set([...usage.matchAll(new RegExp(`warden ${family} ([a-z][a-z-]*)`, 'g'))].map((m) => m[1]));
+      // The ledger's usage lists its commands one per line under "usage: warden ledger <command>".
+      if (family === 'ledger') for (const m of usage.matchAll(/^ {2}([a-z]+)\b/gm)) subs.add(m[1]);
+      assert.ok(subs.size > 0, `${family}: no sub-command found in its usage`);
+      const summary = new RegExp(`^ {2}${family} +${family} ([a-z|-]+)`, 'm').exec(top)?.[1].split('|') ?? [];
+      assert.deepEqual([...subs].filter((s) => !summary.includes(s)), [], `warden --help, ${family}: ${summary.join('|')}`);
+      const row = new RegExp(`\\| \`warden ${family} ([a-z\\\\|-]+)`).exec(readme);
+      if (row) assert.deepEqual([...subs].filter((s) => !row[1].split('\\|').includes(s)), [], `README, warden ${family}: ${row[1]}`);
+    });
   } finally {
     rmSync(cwd, { recursive: true, force: true });
   }

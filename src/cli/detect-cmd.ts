@@ -76,7 +76,7 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
       show = (r) => Object.entries(r).map(([k, x]) => `${k.padEnd(18)} ${x ?? '-'}`).join('\n');
     } else if (what === 'snapshot' && !sub) {
       result = await c.call('POST', '/detect/snapshot');
-      show = (r) => `snapshot written: ${r.path} (${r.accounts} accounts, ${r.events} events to ${r.event_time}; ${r.bytes} bytes; the event loop held ${r.serialise_ms} ms)`;
+      show = (r) => `snapshot written: ${r.path} (${r.accounts} accounts, ${r.events > 0 ? `${r.events} events to ${r.event_time}` : 'no events yet'}; ${r.bytes} bytes; the event loop held ${r.serialise_ms} ms)`;
     } else if (what === 'verdicts' && !sub) {
       result = await c.call('GET', '/detect/verdicts');
       show = (r) => table(r.data.map((x: Verdict) => ({ kind: x.subject.kind, id: x.subject.id, level: x.level, since: x.since, until: x.expires_at, note: x.reasons[0]?.detail })), ['kind', 'id', 'level', 'since', 'until', 'note']);

@@ -72,7 +72,9 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     const read = await readSnapshot(engine, snapshotPath);
     if (read.restored) {
       afterSnapshot = { fromMs: read.overlapFromMs, seen: read.seen };
-      say(`detect: state of ${read.header.event_time} read from ${snapshotPath} (${read.header.accounts} accounts) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      // A snapshot of a detector that has seen nothing has event time 0: say so rather than print 1970.
+      const of = read.header.events > 0 && Date.parse(read.header.event_time) > 0 ? `state of ${read.header.event_time}` : 'state (no events yet)';
+      say(`detect: ${of} read from ${snapshotPath} (${read.header.accounts} accounts) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     } else if (read.reason !== 'no snapshot yet') say(`detect: snapshot ${snapshotPath} not used (${read.reason}); rebuilding from ${config.detect.replay_hours} h of stored events`);
   }
   const replay = await replayRecentEvents(engine, stores.events, {

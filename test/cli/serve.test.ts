@@ -177,3 +177,20 @@ test('a scan of past logs seeds the gateway\'s detector: warden scan --state, th
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a restart after a start with no traffic says the detector had no events yet, not 1970', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-serve-'));
+  try {
+    const config = parseConfig({ server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 } });
+    await (await startWarden(config, { demo: false, log: () => {} })).close();
+    assert.ok(statSync(join(dir, 'warden.db.detector')).size > 0, 'a snapshot was written on stopping');
+    const lines: string[] = [];
+    await (await startWarden(config, { demo: false, log: (l) => lines.push(l) })).close();
+    const read = lines.find((l) => l.startsWith('detect: ') && l.includes('read from'));
+    assert.ok(read, lines.join('\n'));
+    assert.match(read, /^detect: state \(no events yet\) read from .*warden\.db\.detector \(0 accounts\)/);
+    assert.doesNotMatch(lines.join('\n'), /1970/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

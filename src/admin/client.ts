@@ -108,7 +108,14 @@ export class HttpAdminClient implements AdminClient {
   private readonly base: string;
 
   constructor(baseUrl: string, private readonly token: string, private readonly opts: { actor?: string; prefix?: string; timeoutMs?: number } = {}) {
-    this.base = baseUrl.replace(/\/+$/, '') + (opts.prefix ?? '/admin');
+    const prefix = opts.prefix ?? '/admin';
+    if (!URL.canParse(baseUrl) || !/^https?:$/.test(new URL(baseUrl).protocol)) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', `--url: ${baseUrl} is not an http(s) URL (e.g. http://127.0.0.1:8080)`);
+    }
+    // The server's base URL, or its admin API's address as `warden serve` prints it (…/admin).
+    let base = baseUrl.replace(/\/+$/, '');
+    if (prefix && base.endsWith(prefix)) base = base.slice(0, -prefix.length);
+    this.base = base + prefix;
   }
 
   /** One admin API call; errors come back as WardenError with the server's code. */

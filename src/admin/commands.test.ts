@@ -81,11 +81,25 @@ describe('admin commands on the local store', () => {
     c.reset();
     assert.equal(await c.run('orgs', ['create', '--name', 'x', '--bogus']), 2);
     c.reset();
-    assert.equal(await c.run('orgs', ['create', '--name', 'x', '--tier', 'gold']), 1);
+    // A bad option value is a usage error (2) whether the CLI or the store refuses it.
+    assert.equal(await c.run('orgs', ['create', '--name', 'x', '--tier', 'gold']), 2);
     assert.match(c.err.join('\n'), /tier/);
+    c.reset();
+    assert.equal(await c.run('orgs', ['list', '--limit', '0']), 2);
+    assert.equal(await c.run('orgs', ['list', '--limit', 'abc']), 2);
+    assert.equal(await c.run('accounts', ['list', '--status', 'bogus']), 2);
+    assert.equal(await c.run('keys', ['create', '--account', 'acct_x', '--expires-in', '90x']), 2);
+    c.reset();
+    assert.equal(await c.run('orgs', ['list', '--url', 'notaurl', '--token', 'x']), 2);
+    assert.match(c.err.join('\n'), /--url: notaurl is not an http\(s\) URL/);
     c.reset();
     assert.equal(await c.run('keys', ['get', 'key_missing']), 1);
     assert.match(c.err.join('\n'), /WARDEN_NOT_FOUND/);
+    c.reset();
+    // The history of an account that does not exist is an error like \`accounts get\`, not "(none)".
+    assert.equal(await c.run('accounts', ['history', 'acct_nope']), 1);
+    assert.match(c.err.join('\n'), /account acct_nope not found \(WARDEN_NOT_FOUND\)/);
+    assert.doesNotMatch(c.text(), /\(none\)/);
     c.reset();
     assert.equal(await c.run('keys', ['--help']), 0);
     assert.match(c.text(), /warden keys create/);
@@ -116,6 +130,11 @@ describe('admin commands against a running server', () => {
       c.reset();
       assert.equal(await c.run('changes', ['--url', url, '--subject', created.key.id, '--json']), 0);
       assert.ok(JSON.parse(c.text()).data.some((x: { action: string; actor: string }) => x.action === 'rotate' && x.actor.startsWith('cli:')));
+
+      // The admin API's address as `warden serve` prints it (…/admin) works as --url too.
+      c.reset();
+      assert.equal(await c.run('orgs', ['list', '--url', `${url}/admin`]), 0, c.err.join('\n'));
+      assert.equal(await c.run('orgs', ['list', '--url', `${url}/admin/`]), 0, c.err.join('\n'));
 
       const bad = capture({ WARDEN_ADMIN_TOKEN: 'wrong-token-wrong-token' });
       assert.equal(await bad.run('orgs', ['list', '--url', url]), 1);

@@ -74,6 +74,14 @@ common options:
   --json          print JSON
 tiers: ${VERIFICATION_TIERS.join(', ')}; programmes: ${PROGRAMMES.join(', ')}; scopes: ${KEY_SCOPES.join(', ')}`;
 
+/**
+ * The exit code of a failed operator command: 2 when the input was wrong (a bad option value,
+ * refused locally or by the server as an invalid request), 1 when it was refused or failed.
+ */
+export function cliExitCode(err: unknown): 1 | 2 {
+  return err instanceof WardenError && (err.code === 'WARDEN_INVALID_REQUEST' || err.code === 'WARDEN_INVALID_JSON') ? 2 : 1;
+}
+
 /** `90d`, `12h`, `30m`, `45s` or a plain number of seconds, to seconds. */
 export function parseDuration(text: string): number {
   const m = /^(\d+)\s*([smhdw]?)$/.exec(text.trim());
@@ -134,7 +142,9 @@ export async function runAdminCommand(group: AdminGroup, argv: string[], ioIn: P
     client: ioIn.client,
   };
   const [action, ...rest] = argv;
-  if (action === '--help' || action === '-h' || action === 'help' || (!action && group !== 'changes')) {
+  // Help anywhere (`warden keys rotate --help`) prints the usage and does nothing else.
+  const options = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+  if (action === 'help' || options.some((a) => a === '--help' || a === '-h') || (!action && group !== 'changes')) {
     io.out(HELP[group] + COMMON_HELP);
     return action ? 0 : 2;
   }
@@ -149,7 +159,7 @@ export async function runAdminCommand(group: AdminGroup, argv: string[], ioIn: P
   } catch (err) {
     if (err instanceof WardenError) {
       io.err(`error: ${err.message} (${err.code})`);
-      return err.code === 'WARDEN_INVALID_REQUEST' && err.status === 400 && !err.param ? 2 : 1;
+      return cliExitCode(err);
     }
     if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       io.err(`error: ${(err as Error).message}\n${HELP[group]}`);
@@ -243,7 +253,8 @@ async function plan(group: AdminGroup, action: string, args: string[]): Promise<
     }
     case 'accounts history': {
       const { values: v, positionals: [id] } = parse({ ...PAGE }, 1);
-      return { values: v, kind: 'changes', exec: (c) => c.listChanges(drop({ subject_id: id, limit: int(v.limit, '--limit'), cursor: v.cursor })) };
+      // An unknown account is an error, as with `accounts get`, not an empty history.
+      return { values: v, kind: 'changes', exec: async (c) => { await c.getAccount(id); return c.listChanges(drop({ subject_id: id, limit: int(v.limit, '--limit'), cursor: v.cursor })); } };
     }
     case 'keys create': {
       const { values: v } = parse({ account: { type: 'string' }, name: { type: 'string' }, scope: { type: 'string', multiple: true }, 'expires-in': { type: 'string' }, 'expires-at': { type: 'string' } });

@@ -80,6 +80,7 @@ export function identityAdminRoutes(store: IdentityStore): AdminRouteRegistrar {
       params: IdParams, body: RevokeBody, response: KeyViewSchema, handler: ({ params, body, actor }) => as(actor).revokeKey(params.id, body.reason ?? null) });
     r.route({ method: 'POST', path: '/keys/:id/rotate', operationId: 'rotateKey', tag: 'keys', status: 201,
       summary: 'Rotate an API key: new secret, old key revoked now or after a grace period',
+      errors: { 409: 'the key was already rotated, or is revoked or expired' },
       params: IdParams, body: RotateKeyInput, response: RotatedKeySchema, handler: ({ params, body, actor }) => as(actor).rotateKey(params.id, body) });
 
     // History

@@ -152,6 +152,25 @@ describe('admin API', () => {
     const unknownField = await raw(s.base, 'POST', '/admin/accounts', { body: JSON.stringify({ card_number: '4242' }) });
     assert.equal(unknownField.status, 400);
     assert.match(unknownField.json.error.message, /card_number/);
+    // An unknown field is named in `param` like any other (zod reports it on its parent).
+    assert.equal(unknownField.json.error.param, 'card_number');
+    assert.deepEqual(unknownField.json.error.issues, [{ path: 'card_number', message: 'Unrecognized key: "card_number"' }]);
+    const typo = await raw(s.base, 'POST', '/admin/orgs', { body: JSON.stringify({ name: 'X', tierr: 'enterprise' }) });
+    assert.equal(typo.json.error.param, 'tierr');
+
+    // An import is checked as a signup: a signup time in the future or an unassigned country is refused, by field.
+    const future = await raw(s.base, 'POST', '/admin/accounts', { body: JSON.stringify({ name: 'imported', created_at: '2030-01-01T00:00:00Z' }) });
+    assert.equal(future.status, 400);
+    assert.equal(future.json.error.param, 'created_at');
+    assert.match(future.json.error.message, /created_at: is in the future/);
+    const zz = await raw(s.base, 'POST', '/admin/accounts', { body: JSON.stringify({ name: 'imported', claimed_country: 'zz' }) });
+    assert.equal(zz.status, 400);
+    assert.equal(zz.json.error.param, 'claimed_country');
+    assert.match(zz.json.error.message, /ZZ is not an assigned ISO 3166-1 alpha-2 country code/);
+    const past = await raw(s.base, 'POST', '/admin/accounts', { body: JSON.stringify({ name: 'imported', created_at: '2024-03-01T09:00:00Z', claimed_country: 'gb' }) });
+    assert.equal(past.status, 201);
+    assert.equal(past.json.claimed_country, 'GB');
+    assert.equal(past.json.created_at, '2024-03-01T09:00:00.000Z');
 
     const missingReason = await raw(s.base, 'POST', '/admin/orgs/org_x/tier', { body: JSON.stringify({ tier: 'enterprise' }) });
     assert.equal(missingReason.status, 400);
@@ -193,6 +212,12 @@ describe('admin API', () => {
       cursor = p.next_cursor ?? undefined;
     } while (cursor);
     assert.deepEqual(seen, [...ids].reverse());
+    // A malformed cursor (or one of another listing) is refused, not answered with an empty last page.
+    for (const [path, cursor] of [['/admin/orgs', 'garbage'], ['/admin/accounts', org.id], ['/admin/keys', 'key_nope'], ['/admin/changes', "chg_' OR 1=1"]]) {
+      const bad = await raw(s.base, 'GET', `${path}?cursor=${encodeURIComponent(cursor)}`);
+      assert.equal(bad.status, 400, `${path} cursor ${cursor}`);
+      assert.equal(bad.json.error.param, 'cursor');
+    }
   });
 
   it('serves an OpenAPI 3.1 document listing every route, with resolvable references', async () => {

@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { WardenError } from '../errors/index.ts';
 import { constantTimeEqual, type IdentityStore } from '../identity/index.ts';
 import { identityAdminRoutes } from './identity-routes.ts';
-import { AdminRouteTable, adminErrorBody, type AdminRouteRegistrar } from './router.ts';
+import { AdminRouteTable, adminErrorBody, sendAdminError, type AdminRouteRegistrar } from './router.ts';
 
 export const MIN_ADMIN_TOKEN_LENGTH = 16;
 
@@ -51,11 +51,7 @@ export const adminPlugin: FastifyPluginAsync<AdminPluginOptions> = async (app: F
   const prefix = app.prefix || '';
   let openApiDoc: Record<string, unknown> | null = null;
 
-  app.setErrorHandler((err, _request, reply) => {
-    const { status, body, headers } = adminErrorBody(err);
-    if (status >= 500) app.log.error({ err }, 'admin API error');
-    void reply.code(status).headers(headers).header('cache-control', 'no-store').send(body);
-  });
+  app.setErrorHandler((err, _request, reply) => sendAdminError(err, reply, app.log));
   app.setNotFoundHandler((request, reply) => {
     const { status, body } = adminErrorBody(new WardenError('WARDEN_NOT_FOUND', `no admin route ${request.method} ${request.url.split('?')[0]}`));
     void reply.code(status).header('cache-control', 'no-store').send(body);

@@ -34,8 +34,16 @@ export interface AdminRouteDef<P extends z.ZodType = z.ZodType, Q extends z.ZodT
   body?: B;
   /** Schema of the success response. */
   response: R;
-  /** Success status (default 200). */
+  /** Success status (default 200; 204 answers with no body). */
   status?: number;
+  /** Media type of the success response when it is not JSON (the handler then sends it itself and returns `reply`). */
+  produces?: string;
+  /** Other media types the success response may take (e.g. a report as Markdown or JSON), with their schemas. */
+  alsoProduces?: Record<string, z.ZodType>;
+  /** Media types, besides application/json, in which the JSON body may be sent (e.g. application/stix+json). */
+  bodyTypes?: string[];
+  /** Error statuses this route answers besides 400, 401 and (with a path parameter) 404, and what they mean. */
+  errors?: Record<number, string>;
   handler(req: AdminRequest<z.output<P>, z.output<Q>, z.output<B>>): Promise<z.input<R>> | z.input<R>;
 }
 
@@ -82,6 +90,12 @@ export class AdminRouteTable implements AdminRouter {
   /** Register every route on a Fastify instance (already scoped to the admin prefix). */
   mount(app: FastifyInstance, opts: { validateResponses?: boolean } = {}): void {
     for (const def of this.routes) {
+      for (const type of def.bodyTypes ?? []) {
+        if (app.hasContentTypeParser(type)) continue;
+        app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => {
+          try { done(null, JSON.parse(body as string)); } catch { done(new WardenError('WARDEN_INVALID_JSON', 'request body is not valid JSON'), undefined); }
+        });
+      }
       app.route({
         method: def.method,
         url: def.path,
@@ -92,6 +106,9 @@ export class AdminRouteTable implements AdminRouter {
           const actorHeader = request.headers['x-warden-actor'];
           const actor = (typeof actorHeader === 'string' && actorHeader.trim()) ? actorHeader.trim().slice(0, 200) : 'admin-api';
           let out: unknown = await def.handler({ params, query, body, actor, request, reply });
+          // A handler that answered itself (another media type, a stream) returns the reply.
+          if (out === reply) return reply;
+          if (def.status === 204) return reply.code(204).send();
           if (opts.validateResponses) {
             const r = def.response.safeParse(out);
             if (!r.success) throw new Error(`response of ${def.operationId} does not match its schema: ${r.error.message}`);
@@ -145,12 +162,19 @@ export class AdminRouteTable implements AdminRouter {
         ...(def.description ? { description: def.description } : {}),
         tags: [def.tag],
         ...(parameters.length ? { parameters } : {}),
-        ...(def.body ? { requestBody: { required: !def.body.safeParse({}).success, content: { 'application/json': { schema: convert(def.body, 'input') } } } } : {}),
+        ...(def.body ? { requestBody: { required: !def.body.safeParse({}).success, content: Object.fromEntries(['application/json', ...(def.bodyTypes ?? [])].map((type) => [type, { schema: convert(def.body!, 'input') }])) } } : {}),
         responses: {
-          [status]: { description: def.summary, content: { 'application/json': { schema: convert(def.response, 'output') } } },
+          [status]: def.status === 204 ? { description: def.summary } : {
+            description: def.summary,
+            content: {
+              [def.produces ?? 'application/json']: { schema: convert(def.response, 'output') },
+              ...Object.fromEntries(Object.entries(def.alsoProduces ?? {}).map(([type, schema]) => [type, { schema: convert(schema, 'output') }])),
+            },
+          },
           400: errorResponse('invalid request (the error names the field)'),
           401: errorResponse('missing or wrong admin token'),
           ...(def.path.includes(':') ? { 404: errorResponse('not found') } : {}),
+          ...Object.fromEntries(Object.entries(def.errors ?? {}).map(([code, description]) => [code, errorResponse(description)])),
         },
       };
       (paths[path] ??= {})[def.method.toLowerCase()] = op;
@@ -181,6 +205,25 @@ function rewriteRefs(node: unknown): unknown {
     return out;
   }
   return node;
+}
+
+/** Answer an error in the admin API's format (`{error: {code, message, param, issues?}}`). */
+export function sendAdminError(err: unknown, reply: FastifyReply, log?: { error(obj: object, msg: string): void }): void {
+  const { status, body, headers } = adminErrorBody(err);
+  if (status >= 500) log?.error({ err }, 'admin API error');
+  void reply.code(status).headers(headers).header('cache-control', 'no-store').send(body);
+}
+
+/**
+ * Mount routes on an instance outside the admin plugin (tests, embedding): the same validation
+ * and error format, without the token check (the caller's instance provides its own).
+ */
+export function mountAdminRoutes(app: FastifyInstance, registrars: AdminRouteRegistrar[], opts: { validateResponses?: boolean } = {}): AdminRouteTable {
+  const table = new AdminRouteTable();
+  for (const reg of registrars) reg(table);
+  app.setErrorHandler((err, _request, reply) => sendAdminError(err, reply, app.log));
+  table.mount(app, opts);
+  return table;
 }
 
 /** Render any error as the admin API's JSON error body and status. */

@@ -11,7 +11,9 @@
  *   DELETE /admin/files/{id}         delete a customer's file (a takedown): requests naming it are refused from then on
  */
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import { WardenError } from '../errors/index.ts';
+import { mountAdminRoutes, type AdminRouteRegistrar } from '../admin/router.ts';
 import { batchJson } from './routes.ts';
 import { openAiBatchJson } from './openai-routes.ts';
 import type { BatchRecord, BatchStatus, BatchStore } from './store.ts';
@@ -41,38 +43,65 @@ function fileView(f: StoredFile): Record<string, unknown> {
   };
 }
 
-const readLimit = (raw: string | undefined) => {
-  const limit = raw === undefined ? 50 : Number(raw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new WardenError('WARDEN_INVALID_REQUEST', 'limit: an integer from 1 to 500', { param: 'limit' });
-  return limit;
-};
+const Limit = z.coerce.number().int().min(1).max(500).default(50);
+const IdParams = z.strictObject({ id: z.string().min(1).max(200) });
+const BatchesQuery = z.strictObject({
+  account: z.string().min(1).optional(),
+  status: z.enum(STATUSES as [BatchStatus, ...BatchStatus[]]).optional(),
+  limit: Limit,
+});
+const FilesQuery = z.strictObject({ account: z.string().min(1).optional(), purpose: z.string().min(1).optional(), limit: Limit });
+const Iso = z.string().nullable();
+const BatchViewSchema = z.object({
+  id: z.string(), type: z.literal('message_batch'), processing_status: z.enum(STATUSES as [BatchStatus, ...BatchStatus[]]),
+  request_counts: z.object({ processing: z.number(), succeeded: z.number(), errored: z.number(), canceled: z.number(), expired: z.number() }),
+  ended_at: Iso, created_at: Iso, expires_at: Iso, cancel_initiated_at: Iso, archived_at: z.null(), results_url: z.string().nullable(),
+  api: z.enum(['openai', 'anthropic']), background: z.literal(true).optional(), endpoint: z.string(),
+  model: z.string().optional(), openai_status: z.string().optional().describe('the batch\'s status as the OpenAI API shows it'), errors: z.unknown().optional(),
+  account_id: z.string(), org_id: z.string().nullable(), key_id: z.string(), client_ip: z.string().nullable(), user_agent: z.string().nullable(),
+});
+const FileViewSchema = z.object({
+  id: z.string(), account_id: z.string(), org_id: z.string().nullable(), purpose: z.string(), filename: z.string(), media_type: z.string().nullable(),
+  bytes: z.number(), created_at: Iso, expires_at: Iso, batch_id: z.string().nullable(), expired: z.boolean(),
+});
+
+/** The operator's batch and file routes (registered through the admin API's route table). */
+export function batchAdminRoutes(store: BatchStore, onCanceled?: (id: string) => void, files?: FileStore): AdminRouteRegistrar {
+  const batchView = async (b: BatchRecord) => (await operatorView(store, b)) as z.input<typeof BatchViewSchema>;
+  const fileOut = (f: StoredFile) => fileView(f) as z.input<typeof FileViewSchema>;
+  return (r) => {
+    r.component('OperatorBatch', BatchViewSchema);
+    r.component('OperatorFile', FileViewSchema);
+    if (files) {
+      r.route({ method: 'GET', path: '/files', operationId: 'listFiles', tag: 'batches', summary: 'The newest files customers uploaded, and batches\' output files',
+        query: FilesQuery, response: z.object({ data: z.array(FileViewSchema) }),
+        handler: async ({ query }) => ({ data: (await files.recent({ accountId: query.account, purpose: query.purpose }, query.limit)).map(fileOut) }) });
+      r.route({ method: 'DELETE', path: '/files/:id', operationId: 'deleteFile', tag: 'batches', summary: 'Delete a customer\'s file (a takedown): requests naming it are refused from then on',
+        params: IdParams, response: FileViewSchema.extend({ deleted: z.literal(true) }),
+        handler: async ({ params }) => {
+          const f = await files.get(params.id);
+          if (!f) throw new WardenError('WARDEN_NOT_FOUND', `no file ${params.id}`);
+          await files.delete(f.id);
+          return { ...fileOut(f), deleted: true as const };
+        } });
+    }
+    r.route({ method: 'GET', path: '/batches', operationId: 'listBatches', tag: 'batches', summary: 'The newest batches of both APIs, with who sent them',
+      query: BatchesQuery, response: z.object({ data: z.array(BatchViewSchema) }),
+      handler: async ({ query }) => ({ data: await Promise.all((await store.recent({ accountId: query.account, status: query.status }, query.limit)).map(batchView)) }) });
+    r.route({ method: 'POST', path: '/batches/:id/cancel', operationId: 'cancelBatch', tag: 'batches', summary: 'Cancel a customer\'s batch: what has not run is canceled',
+      params: IdParams, response: BatchViewSchema,
+      handler: async ({ params }) => {
+        const batch = await store.get(params.id);
+        if (!batch) throw new WardenError('WARDEN_NOT_FOUND', `no batch ${params.id}`);
+        if (batch.status === 'in_progress') {
+          await store.cancel(batch.id, Date.now());
+          onCanceled?.(batch.id);
+        }
+        return batchView((await store.get(batch.id))!);
+      } });
+  };
+}
 
 export function registerBatchAdminRoutes(app: FastifyInstance, store: BatchStore, onCanceled?: (id: string) => void, files?: FileStore): void {
-  if (files) {
-    app.get<{ Querystring: { account?: string; purpose?: string; limit?: string } }>('/files', async (req) => {
-      const rows = await files.recent({ accountId: req.query.account, purpose: req.query.purpose }, readLimit(req.query.limit));
-      return { data: rows.map(fileView) };
-    });
-    app.delete<{ Params: { id: string } }>('/files/:id', async (req) => {
-      const f = await files.get(req.params.id);
-      if (!f) throw new WardenError('WARDEN_NOT_FOUND', `no file ${req.params.id.slice(0, 100)}`);
-      await files.delete(f.id);
-      return { ...fileView(f), deleted: true };
-    });
-  }
-  app.get<{ Querystring: { account?: string; status?: string; limit?: string } }>('/batches', async (req) => {
-    const { account, status } = req.query;
-    if (status !== undefined && !STATUSES.includes(status as BatchStatus)) throw new WardenError('WARDEN_INVALID_REQUEST', `status: one of ${STATUSES.join(', ')}`, { param: 'status' });
-    const rows = await store.recent({ accountId: account, status: status as BatchStatus | undefined }, readLimit(req.query.limit));
-    return { data: await Promise.all(rows.map((b) => operatorView(store, b))) };
-  });
-  app.post<{ Params: { id: string } }>('/batches/:id/cancel', async (req) => {
-    const batch = await store.get(req.params.id);
-    if (!batch) throw new WardenError('WARDEN_NOT_FOUND', `no batch ${req.params.id.slice(0, 100)}`);
-    if (batch.status === 'in_progress') {
-      await store.cancel(batch.id, Date.now());
-      onCanceled?.(batch.id);
-    }
-    return operatorView(store, (await store.get(batch.id))!);
-  });
+  mountAdminRoutes(app, [batchAdminRoutes(store, onCanceled, files)]);
 }

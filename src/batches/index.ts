@@ -13,7 +13,8 @@ import type { IdentityStore } from '../identity/index.ts';
 import type { BatchesConfig } from './config.ts';
 import { BatchCredentials } from './credentials.ts';
 import { registerBatchRoutes } from './routes.ts';
-import { registerBatchAdminRoutes } from './admin.ts';
+import { batchAdminRoutes } from './admin.ts';
+import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { BatchRunner } from './runner.ts';
 import type { BatchStore } from './store.ts';
 import type { FileStore } from './files-store.ts';
@@ -29,7 +30,7 @@ export { registerOpenAiBatchRoutes } from './openai-routes.ts';
 export { BatchCredentials } from './credentials.ts';
 export { BatchRunner } from './runner.ts';
 export { registerBatchRoutes } from './routes.ts';
-export { registerBatchAdminRoutes } from './admin.ts';
+export { registerBatchAdminRoutes, batchAdminRoutes } from './admin.ts';
 
 export interface Batches {
   /** The gateway's authenticator, also accepting the one-use credentials of running requests. */
@@ -43,8 +44,8 @@ export interface Batches {
   hooks: GatewayHooks;
   /** Serve the routes on the gateway's server and start running batches there; stopped when it closes. */
   register(app: FastifyInstance, callerAuthenticator: Authenticator): void;
-  /** Operators' routes, for the admin API (`/admin/batches`). */
-  adminPlugin(app: FastifyInstance): void;
+  /** Operators' routes, for the admin API (`/admin/batches`, `/admin/files`). */
+  adminRoutes: AdminRouteRegistrar;
 }
 
 /** Abandoned uploads (chunks with no file) are removed after this long. */
@@ -104,8 +105,6 @@ export function createBatches(
       app.addHook('onReady', async () => { running.begin(); });
       app.addHook('preClose', async () => { await running.stop(); await streams.stop(); });
     },
-    adminPlugin(app) {
-      registerBatchAdminRoutes(app, store, (id) => runner?.closedBatch(id), files);
-    },
+    adminRoutes: batchAdminRoutes(store, (id) => runner?.closedBatch(id), files),
   };
 }

@@ -22,10 +22,11 @@
  *   GET    /admin/intel/sightings          sightings of imported indicators as a STIX 2.1 bundle, to report back
  *                                          (?source=NAME: only that partner's indicators, so no partner learns another's)
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { renderErrorBody, WardenError, type ErrorCode } from '../errors/index.ts';
-import type { SharedIndicators } from '../detect/index.ts';
+import { WardenError } from '../errors/index.ts';
+import { mountAdminRoutes, type AdminRouteRegistrar } from '../admin/router.ts';
+import { CampaignSchema, INDICATOR_KINDS, VERDICT_LEVELS, type SharedIndicators } from '../detect/index.ts';
 import { buildCaseFile, findCampaign, refreshCaseFile, type CaseLimits, type CaseSources } from './case-file.ts';
 import { caseReportMarkdown } from './report.ts';
 import { caseToStix, sightingsToStix, StixError, IMPORT_LEVELS } from './stix.ts';
@@ -50,210 +51,281 @@ export interface CasesAdminOptions {
   limits: CaseLimits;
 }
 
-const openSchema = z.object({
+const STIX_MEDIA = 'application/stix+json;version=2.1';
+const CaseStatus = z.enum(CASE_STATUSES);
+const IdParams = z.strictObject({ id: z.string().min(1).max(200) });
+
+const OpenInput = z.strictObject({
   campaign_id: z.string().min(1).max(200),
   title: z.string().min(1).max(300).optional(),
   note: z.string().min(1).max(5000).optional(),
-}).strict();
-
-const patchSchema = z.object({
-  status: z.enum(CASE_STATUSES).optional(),
+});
+const PatchInput = z.strictObject({
+  status: CaseStatus.optional(),
   note: z.string().min(1).max(5000).optional(),
-}).strict().refine((b) => b.status !== undefined || b.note !== undefined, { message: 'give a status, a note or both' });
-
-const listSchema = z.object({
-  status: z.enum(CASE_STATUSES).optional(),
+}).refine((b) => b.status !== undefined || b.note !== undefined, { message: 'give a status, a note or both' });
+const ListQuery = z.strictObject({
+  status: CaseStatus.optional(),
   campaign_id: z.string().optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
-
-const importQuery = z.object({
-  level: z.enum(IMPORT_LEVELS).optional(),
+const ValidDaysQuery = z.strictObject({
+  valid_days: z.coerce.number().int().min(1).max(3650).optional().describe('how long partners should match what is shared (default cases.export_valid_days)'),
+});
+const ReportQuery = z.strictObject({ format: z.enum(['markdown', 'json']).default('markdown') });
+const ImportQuery = z.strictObject({
+  level: z.enum(IMPORT_LEVELS).optional().describe('the level an imported indicator raises a match to (default cases.import_level)'),
+  source: z.string().min(1).max(200).optional().describe('the partner the bundle comes from'),
+});
+const RemoveIntelQuery = z.strictObject({
   source: z.string().min(1).max(200).optional(),
+  id: z.string().min(1).max(200).optional(),
+  stale: z.literal('true').optional().describe('remove the indicators hashed with another sharing key'),
+});
+const SightingsQuery = z.strictObject({ source: z.string().min(1).max(200).optional() });
+const FeedParams = z.strictObject({ name: z.string().min(1).max(200) });
+
+const CaseSummarySchema = z.object({
+  id: z.string(), title: z.string(), status: CaseStatus, campaign_id: z.string(), cluster_id: z.string(),
+  opened_at: z.string(), updated_at: z.string(), members: z.number(), level: z.string(),
+});
+export const CaseFileSchema = z.looseObject({
+  id: z.string(), title: z.string(), status: CaseStatus, campaign_id: z.string(), cluster_id: z.string(),
+  opened_at: z.string(), updated_at: z.string(),
+  campaign: CampaignSchema,
+  members: z.array(z.looseObject({ account_id: z.string() })),
+  observables: z.array(z.looseObject({})),
+  usage: z.looseObject({ requests: z.number(), input_tokens: z.number(), output_tokens: z.number() }),
+  events_read: z.number(), events_truncated: z.boolean(), window_events_scanned: z.number(), window_truncated: z.boolean(),
+  ledger: z.looseObject({ truncated: z.boolean() }).nullable().describe('the signed checkpoint the case was built against, and the logged verdicts and usage'),
+  notes: z.array(z.object({ at: z.string(), text: z.string(), status: CaseStatus.optional() })),
+});
+const PublishResultSchema = z.object({ versions: z.number(), indicators: z.number(), revoked: z.number() });
+const StixBundle = z.looseObject({ type: z.literal('bundle'), id: z.string(), objects: z.array(z.looseObject({ type: z.string(), id: z.string() })) }).describe('a STIX 2.1 bundle');
+const PartnerSightingSchema = z.object({
+  source: z.string(), sighting_id: z.string(), indicator_id: z.string(), count: z.number().nullable(), accounts: z.number().nullable(),
+  first_seen: z.string().nullable(), last_seen: z.string().nullable(), received_at: z.string(),
+});
+const SightingSchema = z.object({ indicator_id: z.string(), count: z.number(), accounts: z.number(), first_seen: z.string(), last_seen: z.string() });
+/** What import takes in: checked object by object (an object it cannot use is skipped, and said why). */
+const StixBundleInput = z.looseObject({ type: z.string().describe('"bundle"'), objects: z.array(z.unknown()).optional() }).describe('a STIX 2.1 bundle');
+const ExchangeSchema = z.object({
+  published: z.array(z.object({ id: z.string(), kind: z.string().nullable(), version: z.string(), revoked: z.boolean(), valid_until: z.string().nullable() })),
+  partner_sightings: z.array(PartnerSightingSchema),
+});
+const IndicatorSchema = z.object({
+  id: z.string(), kind: z.enum(INDICATOR_KINDS), hmac: z.string().describe('HMAC-SHA256 under the sharing key: never the value itself'),
+  level: z.enum(VERDICT_LEVELS), source: z.string(), campaign: z.string().nullable(), confidence: z.number().nullable(),
+  valid_until: z.string().nullable(), created_at: z.string(), key_id: z.string().nullable().optional(),
+});
+const FeedStateSchema = z.object({
+  name: z.string(), url: z.string(), cursor: z.string().nullable(), last_poll_at: z.string().nullable(), last_ok_at: z.string().nullable(),
+  last_error: z.string().nullable(), polls: z.number(), imported: z.number(), revoked: z.number(), skipped: z.number(),
 });
 
-function fail(reply: FastifyReply, code: ErrorCode, message: string) {
-  const err = new WardenError(code, message);
-  return reply.code(err.status).send(renderErrorBody(err, 'openai'));
-}
-const issues = (err: z.ZodError) => err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
-/** `?valid_days=`: the default when absent, null when not 1-3650 whole days. */
-function validDays(raw: string | undefined, fallback: number): number | null {
-  const days = raw === undefined ? fallback : Number(raw);
-  return Number.isInteger(days) && days >= 1 && days <= 3650 ? days : null;
-}
 const NO_KEY = 'no sharing key: set cases.sharing_key (or WARDEN_INTEL_KEY) to the key agreed with your partners, at least 16 characters';
+const notFound = (message: string) => new WardenError('WARDEN_NOT_FOUND', message);
+const conflict = (message: string) => new WardenError('WARDEN_CONFLICT', message);
 
-export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminOptions): void {
+/** The case-file and threat-intel admin routes (registered through the admin API's route table). */
+export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
   const { store, sources, intel } = opts;
   const note = async (c: CaseFile, text: string) => {
     c.updated_at = new Date().toISOString();
     c.notes.push({ at: c.updated_at, text });
     await store.putCase(c);
   };
-  // STIX's own media type is JSON too (TAXII servers and tools send it).
-  if (!app.hasContentTypeParser('application/stix+json')) {
-    app.addContentTypeParser('application/stix+json', { parseAs: 'string' }, (_req, body, done) => {
-      try { done(null, JSON.parse(body as string)); } catch { done(new WardenError('WARDEN_INVALID_REQUEST', 'the body is not valid JSON'), undefined); }
-    });
-  }
-
-  app.get('/cases', async (req, reply) => {
-    const q = listSchema.safeParse(req.query ?? {});
-    if (!q.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(q.error));
-    return { data: await store.listCases({ status: q.data.status, campaignId: q.data.campaign_id, limit: q.data.limit }) };
-  });
-
-  app.post('/cases', async (req, reply) => {
-    const b = openSchema.safeParse(req.body ?? {});
-    if (!b.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(b.error));
-    const campaign = findCampaign(sources.engine, b.data.campaign_id);
-    if (!campaign) return fail(reply, 'WARDEN_NOT_FOUND', `the detector has no campaign ${b.data.campaign_id} (GET /admin/detect/campaigns lists them)`);
-    const open = (await store.listCases({ campaignId: campaign.id, limit: 1000 })).find((c) => c.status === 'open');
-    if (open) return fail(reply, 'WARDEN_CONFLICT', `campaign ${campaign.id} already has an open case, ${open.id}: refresh it (POST /admin/cases/${open.id}/refresh)`);
-    const c = await buildCaseFile(sources, campaign.id, { title: b.data.title, limits: opts.limits });
-    if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `campaign ${b.data.campaign_id} is gone`);
-    if (b.data.note) c.notes.push({ at: c.opened_at, text: b.data.note });
-    await store.putCase(c);
-    return reply.code(201).send(c);
-  });
-
-  app.get<{ Params: { id: string } }>('/cases/:id', async (req, reply) => {
-    const c = await store.getCase(req.params.id);
-    return c ?? fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
-  });
-
-  app.patch<{ Params: { id: string } }>('/cases/:id', async (req, reply) => {
-    const b = patchSchema.safeParse(req.body ?? {});
-    if (!b.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(b.error));
-    const c = await store.getCase(req.params.id);
-    if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
-    const at = new Date().toISOString();
-    const changed = b.data.status !== undefined && b.data.status !== c.status;
-    c.notes.push({ at, text: b.data.note ?? `status ${c.status} -> ${b.data.status}`, ...(changed ? { status: b.data.status } : {}) });
-    if (b.data.status) c.status = b.data.status;
-    c.updated_at = at;
-    // A dismissed case was a mistake: what it published is revoked, so partners stop matching it.
-    if (changed && c.status === 'dismissed') {
-      const w = await withdrawCase(store, c.id);
-      if (w.versions) c.notes.push({ at, text: `withdrawn from partners: ${w.revoked} indicators revoked` });
-    }
-    await store.putCase(c);
+  const getCase = async (id: string): Promise<CaseFile> => {
+    const c = await store.getCase(id);
+    if (!c) throw notFound(`no case ${id}`);
     return c;
-  });
+  };
+  const sharingKey = (): string => {
+    if (!opts.sharingKey) throw conflict(NO_KEY);
+    return opts.sharingKey;
+  };
+  const asCase = (c: CaseFile) => c as unknown as z.input<typeof CaseFileSchema>;
+  const tag = 'cases';
 
-  app.post<{ Params: { id: string } }>('/cases/:id/refresh', async (req, reply) => {
-    const old = await store.getCase(req.params.id);
-    if (!old) return fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
-    const c = await refreshCaseFile(sources, old, { limits: opts.limits });
-    if (!c) return fail(reply, 'WARDEN_CONFLICT', `the detector no longer holds campaign ${old.campaign_id} (forgotten or dissolved): the case keeps what it froze`);
-    c.notes.push({ at: c.updated_at, text: `refreshed: ${old.campaign.members.length} -> ${c.campaign.members.length} accounts, ${old.campaign.volume.requests} -> ${c.campaign.volume.requests} requests` });
-    await store.putCase(c);
-    return c;
-  });
+  return (r) => {
+    r.component('CaseFile', CaseFileSchema);
+    r.component('CaseSummary', CaseSummarySchema);
 
-  app.get<{ Params: { id: string }; Querystring: { format?: string } }>('/cases/:id/report', async (req, reply) => {
-    const c = await store.getCase(req.params.id);
-    if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
-    const format = req.query.format ?? 'markdown';
-    if (format === 'json') return c;
-    if (format !== 'markdown') return fail(reply, 'WARDEN_INVALID_REQUEST', `format: expected markdown or json, got ${format}`);
-    return reply.type('text/markdown; charset=utf-8').send(caseReportMarkdown(c, await caseExchange(store, c.id)));
-  });
+    r.route({ method: 'GET', path: '/cases', operationId: 'listCases', tag, summary: 'Case files, newest first',
+      query: ListQuery, response: z.object({ data: z.array(CaseSummarySchema) }),
+      handler: async ({ query }) => ({ data: await store.listCases({ status: query.status, campaignId: query.campaign_id, limit: query.limit }) }) });
 
-  app.get<{ Params: { id: string }; Querystring: { valid_days?: string } }>('/cases/:id/stix', async (req, reply) => {
-    if (!opts.sharingKey) return fail(reply, 'WARDEN_CONFLICT', NO_KEY);
-    const c = await store.getCase(req.params.id);
-    if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
-    const days = validDays(req.query.valid_days, opts.exportValidDays);
-    if (days === null) return fail(reply, 'WARDEN_INVALID_REQUEST', 'valid_days: a whole number of days, 1 to 3650');
-    const { bundle } = caseToStix(c, { provider: opts.provider, sharingKey: opts.sharingKey, validDays: days });
-    return reply.type('application/stix+json;version=2.1').send(JSON.stringify(bundle));
-  });
+    r.route({ method: 'POST', path: '/cases', operationId: 'openCase', tag, status: 201, summary: 'Open a case on a detector campaign',
+      errors: { 404: 'the detector has no such campaign', 409: 'the campaign already has an open case' },
+      body: OpenInput, response: CaseFileSchema,
+      handler: async ({ body }) => {
+        const campaign = findCampaign(sources.engine, body.campaign_id);
+        if (!campaign) throw new WardenError('WARDEN_NOT_FOUND', `the detector has no campaign ${body.campaign_id} (GET /admin/detect/campaigns lists them)`, { param: 'campaign_id' });
+        const open = (await store.listCases({ campaignId: campaign.id, limit: 1000 })).find((c) => c.status === 'open');
+        if (open) throw conflict(`campaign ${campaign.id} already has an open case, ${open.id}: refresh it (POST /admin/cases/${open.id}/refresh)`);
+        const c = await buildCaseFile(sources, campaign.id, { title: body.title, limits: opts.limits });
+        if (!c) throw notFound(`campaign ${body.campaign_id} is gone`);
+        if (body.note) c.notes.push({ at: c.opened_at, text: body.note });
+        await store.putCase(c);
+        return asCase(c);
+      } });
 
-  app.post<{ Params: { id: string }; Querystring: { valid_days?: string } }>('/cases/:id/publish', async (req, reply) => {
-    if (!opts.sharingKey) return fail(reply, 'WARDEN_CONFLICT', NO_KEY);
-    const days = validDays(req.query.valid_days, opts.exportValidDays);
-    if (days === null) return fail(reply, 'WARDEN_INVALID_REQUEST', 'valid_days: a whole number of days, 1 to 3650');
-    const c = await store.getCase(req.params.id);
-    if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
-    if (c.status === 'dismissed') return fail(reply, 'WARDEN_CONFLICT', `case ${c.id} is dismissed: a dismissed case is not shared`);
-    const result = await publishCase(store, c, { provider: opts.provider, sharingKey: opts.sharingKey, validDays: days });
-    await note(c, `published to partners: ${result.indicators} indicators${result.revoked ? `, ${result.revoked} no longer shareable revoked` : ''}, valid ${days} days`);
-    return reply.code(201).send(result);
-  });
+    r.route({ method: 'GET', path: '/cases/:id', operationId: 'getCase', tag, summary: 'A case file',
+      params: IdParams, response: CaseFileSchema, handler: async ({ params }) => asCase(await getCase(params.id)) });
 
-  app.delete<{ Params: { id: string } }>('/cases/:id/publish', async (req, reply) => {
-    const c = await store.getCase(req.params.id);
-    if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
-    const result = await withdrawCase(store, c.id);
-    if (!result.versions) return fail(reply, 'WARDEN_NOT_FOUND', `case ${c.id} has nothing published`);
-    await note(c, `withdrawn from partners: ${result.revoked} indicators revoked`);
-    return result;
-  });
+    r.route({ method: 'PATCH', path: '/cases/:id', operationId: 'updateCase', tag, summary: 'Record a decision (status) or a note; dismissing withdraws what the case published',
+      params: IdParams, body: PatchInput, response: CaseFileSchema,
+      handler: async ({ params, body }) => {
+        const c = await getCase(params.id);
+        const at = new Date().toISOString();
+        const changed = body.status !== undefined && body.status !== c.status;
+        c.notes.push({ at, text: body.note ?? `status ${c.status} -> ${body.status}`, ...(changed ? { status: body.status } : {}) });
+        if (body.status) c.status = body.status;
+        c.updated_at = at;
+        // A dismissed case was a mistake: what it published is revoked, so partners stop matching it.
+        if (changed && c.status === 'dismissed') {
+          const w = await withdrawCase(store, c.id);
+          if (w.versions) c.notes.push({ at, text: `withdrawn from partners: ${w.revoked} indicators revoked` });
+        }
+        await store.putCase(c);
+        return asCase(c);
+      } });
 
-  app.get<{ Params: { id: string } }>('/cases/:id/exchange', async (req, reply) => {
-    const c = await store.getCase(req.params.id);
-    if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `no case ${req.params.id}`);
-    return caseExchange(store, c.id);
-  });
+    r.route({ method: 'POST', path: '/cases/:id/refresh', operationId: 'refreshCase', tag, summary: 'Rebuild a case from its campaign as it stands now (notes and status kept)',
+      errors: { 409: 'the detector no longer holds the campaign' },
+      params: IdParams, response: CaseFileSchema,
+      handler: async ({ params }) => {
+        const old = await getCase(params.id);
+        const c = await refreshCaseFile(sources, old, { limits: opts.limits });
+        if (!c) throw conflict(`the detector no longer holds campaign ${old.campaign_id} (forgotten or dissolved): the case keeps what it froze`);
+        c.notes.push({ at: c.updated_at, text: `refreshed: ${old.campaign.members.length} -> ${c.campaign.members.length} accounts, ${old.campaign.volume.requests} -> ${c.campaign.volume.requests} requests` });
+        await store.putCase(c);
+        return asCase(c);
+      } });
 
-  app.get('/intel', async () => ({
-    key_id: intel.keyId,
-    indicators: intel.list(),
-    /** Stored but hashed with another sharing key: they cannot match (DELETE /admin/intel?stale=true). */
-    stale: (await store.listIndicators()).filter((i) => isStale(i, intel.keyId)),
-    sightings: intel.sightings(),
-    /** Partners' reports of our indicators matching at theirs (from their sightings, by feed or inbox). */
-    partner_sightings: await store.listRecords<PartnerSighting>(PARTNER_SIGHTING),
-  }));
+    r.route({ method: 'GET', path: '/cases/:id/report', operationId: 'caseReport', tag, summary: 'The case report (Markdown, or the case file with ?format=json)',
+      params: IdParams, query: ReportQuery, produces: 'text/markdown', response: z.string(), alsoProduces: { 'application/json': CaseFileSchema },
+      handler: async ({ params, query, reply }) => {
+        const c = await getCase(params.id);
+        if (query.format === 'json') return reply.send(c);
+        return reply.type('text/markdown; charset=utf-8').send(caseReportMarkdown(c, await caseExchange(store, c.id)));
+      } });
 
-  app.post('/intel/import', async (req, reply) => {
-    if (!opts.sharingKey) return fail(reply, 'WARDEN_CONFLICT', NO_KEY);
-    const q = importQuery.safeParse(req.query ?? {});
-    if (!q.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(q.error));
-    let result;
-    try {
-      result = await takeIn({ store, intel, sharingKey: opts.sharingKey }, req.body, { level: q.data.level ?? opts.importLevel, source: q.data.source, operator: true });
-    } catch (err) {
-      if (err instanceof StixError) return fail(reply, 'WARDEN_INVALID_REQUEST', err.message);
-      return fail(reply, 'WARDEN_INTERNAL', `the indicators could not be stored, so none was imported: ${(err as Error).message}`);
-    }
-    return reply.code(201).send({ imported: result.indicators.length, revoked: result.removed, skipped: result.skipped, key_id: intel.keyId });
-  });
+    r.route({ method: 'GET', path: '/cases/:id/stix', operationId: 'caseStix', tag, summary: 'The case\'s shareable values as a STIX 2.1 bundle (keyed hashes only)',
+      errors: { 409: 'no sharing key is configured' },
+      params: IdParams, query: ValidDaysQuery, produces: STIX_MEDIA, response: StixBundle,
+      handler: async ({ params, query, reply }) => {
+        const key = sharingKey();
+        const c = await getCase(params.id);
+        const { bundle } = caseToStix(c, { provider: opts.provider, sharingKey: key, validDays: query.valid_days ?? opts.exportValidDays });
+        return reply.type(STIX_MEDIA).send(JSON.stringify(bundle));
+      } });
 
-  app.delete<{ Querystring: { source?: string; id?: string; stale?: string } }>('/intel', async (req, reply) => {
-    const { source, id, stale } = req.query ?? {};
-    if ([source, id, stale].filter((x) => x !== undefined).length !== 1) return fail(reply, 'WARDEN_INVALID_REQUEST', 'give exactly one of source, id or stale=true');
-    if (stale !== undefined) {
-      if (stale !== 'true') return fail(reply, 'WARDEN_INVALID_REQUEST', 'stale: true, or leave it out');
-      const old = (await store.listIndicators()).filter((i) => isStale(i, intel.keyId));
-      if (!old.length) return fail(reply, 'WARDEN_NOT_FOUND', 'no stored indicator was hashed with another sharing key');
-      for (const i of old) await store.removeIndicators({ id: i.id });
-      return reply.code(204).send();
-    }
-    const gone = await store.removeIndicators(id ? { id } : { source });
-    if (!gone.length) return fail(reply, 'WARDEN_NOT_FOUND', id ? `no indicator ${id}` : `no indicator from ${source}`);
-    intel.remove(gone);
-    return reply.code(204).send();
-  });
+    r.route({ method: 'POST', path: '/cases/:id/publish', operationId: 'publishCase', tag, status: 201, summary: 'Publish the case\'s indicators to partners on the TAXII server',
+      errors: { 409: 'no sharing key is configured, or the case is dismissed' },
+      params: IdParams, query: ValidDaysQuery, response: PublishResultSchema,
+      handler: async ({ params, query }) => {
+        const key = sharingKey();
+        const days = query.valid_days ?? opts.exportValidDays;
+        const c = await getCase(params.id);
+        if (c.status === 'dismissed') throw conflict(`case ${c.id} is dismissed: a dismissed case is not shared`);
+        const result = await publishCase(store, c, { provider: opts.provider, sharingKey: key, validDays: days });
+        await note(c, `published to partners: ${result.indicators} indicators${result.revoked ? `, ${result.revoked} no longer shareable revoked` : ''}, valid ${days} days`);
+        return result;
+      } });
 
-  app.get('/intel/feeds', async () => ({ feeds: opts.feeds ? await opts.feeds.states() : [] }));
+    r.route({ method: 'DELETE', path: '/cases/:id/publish', operationId: 'withdrawCase', tag, summary: 'Revoke what the case published',
+      params: IdParams, response: PublishResultSchema,
+      handler: async ({ params }) => {
+        const c = await getCase(params.id);
+        const result = await withdrawCase(store, c.id);
+        if (!result.versions) throw notFound(`case ${c.id} has nothing published`);
+        await note(c, `withdrawn from partners: ${result.revoked} indicators revoked`);
+        return result;
+      } });
 
-  app.post<{ Params: { name: string } }>('/intel/feeds/:name/pull', async (req, reply) => {
-    const polled = opts.feeds?.pull(req.params.name);
-    if (!polled) return fail(reply, 'WARDEN_NOT_FOUND', `no feed ${req.params.name} (cases.feeds${opts.sharingKey ? '' : '; and feeds are polled only with a sharing key'})`);
-    const state = await polled;
-    if (state.last_error) return fail(reply, 'WARDEN_UPSTREAM_ERROR', `feed ${state.name}: ${state.last_error}`);
-    return state;
-  });
+    r.route({ method: 'GET', path: '/cases/:id/exchange', operationId: 'caseExchange', tag, summary: 'What the case published (latest versions) and partners\' sightings of it',
+      params: IdParams, response: ExchangeSchema, handler: async ({ params }) => caseExchange(store, (await getCase(params.id)).id) });
 
-  app.get<{ Querystring: { source?: string } }>('/intel/sightings', async (req, reply) => {
-    const source = req.query.source;
-    if (source !== undefined && !intel.list().some((i) => i.source === source)) return fail(reply, 'WARDEN_NOT_FOUND', `no indicator from ${source}`);
-    // A partner is sent the sightings of its own indicators only: another's ids would tell it what that partner shared.
-    const mine = source === undefined ? null : new Set(intel.list().filter((i) => i.source === source).map((i) => i.id));
-    const sightings = intel.sightings().filter((s) => !mine || mine.has(s.indicator_id));
-    return reply.type('application/stix+json;version=2.1').send(JSON.stringify(sightingsToStix(sightings, opts.provider)));
-  });
+    r.route({ method: 'GET', path: '/intel', operationId: 'listIntel', tag: 'intel',
+      summary: 'Imported indicators in force, their sightings, partners\' sightings of ours, the sharing key\'s id, stale stored indicators',
+      response: z.object({
+        key_id: z.string().nullable(), indicators: z.array(IndicatorSchema),
+        stale: z.array(IndicatorSchema).describe('stored but hashed with another sharing key: they cannot match (DELETE /admin/intel?stale=true)'),
+        sightings: z.array(SightingSchema),
+        partner_sightings: z.array(PartnerSightingSchema),
+      }),
+      handler: async () => ({
+        key_id: intel.keyId,
+        indicators: intel.list(),
+        stale: (await store.listIndicators()).filter((i) => isStale(i, intel.keyId)),
+        sightings: intel.sightings(),
+        partner_sightings: await store.listRecords<PartnerSighting>(PARTNER_SIGHTING),
+      }) });
+
+    r.route({ method: 'POST', path: '/intel/import', operationId: 'importIntel', tag: 'intel', status: 201, summary: 'Import a partner\'s STIX 2.1 bundle of indicators',
+      errors: { 409: 'no sharing key is configured', 500: 'the indicators could not be stored (none was imported)' },
+      query: ImportQuery, body: StixBundleInput, bodyTypes: ['application/stix+json'],
+      response: z.object({ imported: z.number(), revoked: z.number(), skipped: z.array(z.object({ id: z.string(), reason: z.string() })).describe('objects not taken in, and why'), key_id: z.string().nullable() }),
+      handler: async ({ query, request }) => {
+        const key = sharingKey();
+        let result;
+        try {
+          result = await takeIn({ store, intel, sharingKey: key }, request.body, { level: query.level ?? opts.importLevel, source: query.source, operator: true });
+        } catch (err) {
+          if (err instanceof StixError) throw new WardenError('WARDEN_INVALID_REQUEST', err.message);
+          throw new WardenError('WARDEN_INTERNAL', `the indicators could not be stored, so none was imported: ${(err as Error).message}`);
+        }
+        return { imported: result.indicators.length, revoked: result.removed, skipped: result.skipped, key_id: intel.keyId };
+      } });
+
+    r.route({ method: 'DELETE', path: '/intel', operationId: 'removeIntel', tag: 'intel', status: 204,
+      summary: 'Stop matching imported indicators: a partner\'s (source), one (id), or those hashed with another sharing key (stale=true)',
+      errors: { 404: 'no such indicator' },
+      query: RemoveIntelQuery, response: z.void(),
+      handler: async ({ query: { source, id, stale } }) => {
+        if ([source, id, stale].filter((x) => x !== undefined).length !== 1) throw new WardenError('WARDEN_INVALID_REQUEST', 'give exactly one of source, id or stale=true');
+        if (stale !== undefined) {
+          const old = (await store.listIndicators()).filter((i) => isStale(i, intel.keyId));
+          if (!old.length) throw notFound('no stored indicator was hashed with another sharing key');
+          for (const i of old) await store.removeIndicators({ id: i.id });
+          return;
+        }
+        const gone = await store.removeIndicators(id ? { id } : { source });
+        if (!gone.length) throw notFound(id ? `no indicator ${id}` : `no indicator from ${source}`);
+        intel.remove(gone);
+      } });
+
+    r.route({ method: 'GET', path: '/intel/feeds', operationId: 'listIntelFeeds', tag: 'intel', summary: 'Partners\' TAXII feeds: cursor, last poll, last error, counts',
+      response: z.object({ feeds: z.array(FeedStateSchema) }),
+      handler: async () => ({ feeds: opts.feeds ? await opts.feeds.states() : [] }) });
+
+    r.route({ method: 'POST', path: '/intel/feeds/:name/pull', operationId: 'pullIntelFeed', tag: 'intel', summary: 'Poll a partner\'s feed now',
+      errors: { 502: 'the poll failed (the reason is in the message)' },
+      params: FeedParams, response: FeedStateSchema,
+      handler: async ({ params }) => {
+        const polled = opts.feeds?.pull(params.name);
+        if (!polled) throw notFound(`no feed ${params.name} (cases.feeds${opts.sharingKey ? '' : '; and feeds are polled only with a sharing key'})`);
+        const state = await polled;
+        if (state.last_error) throw new WardenError('WARDEN_UPSTREAM_ERROR', `feed ${state.name}: ${state.last_error}`);
+        return state;
+      } });
+
+    r.route({ method: 'GET', path: '/intel/sightings', operationId: 'intelSightings', tag: 'intel',
+      summary: 'Sightings of imported indicators as a STIX 2.1 bundle, to report back (source: only that partner\'s indicators)',
+      errors: { 404: 'no indicator from that source' },
+      query: SightingsQuery, produces: STIX_MEDIA, response: StixBundle,
+      handler: async ({ query: { source }, reply }) => {
+        if (source !== undefined && !intel.list().some((i) => i.source === source)) throw notFound(`no indicator from ${source}`);
+        // A partner is sent the sightings of its own indicators only: another's ids would tell it what that partner shared.
+        const mine = source === undefined ? null : new Set(intel.list().filter((i) => i.source === source).map((i) => i.id));
+        const sightings = intel.sightings().filter((s) => !mine || mine.has(s.indicator_id));
+        return reply.type(STIX_MEDIA).send(JSON.stringify(sightingsToStix(sightings, opts.provider)));
+      } });
+  };
+}
+
+/** Mount the case-file and threat-intel admin routes on a Fastify instance already behind admin authentication. */
+export function registerCasesAdminRoutes(app: FastifyInstance, opts: CasesAdminOptions): void {
+  mountAdminRoutes(app, [casesAdminRoutes(opts)]);
 }

@@ -7,11 +7,12 @@ import { readFileSync, mkdtempSync, writeFileSync, rmSync, readdirSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
+import { mountAdminRoutes } from '../admin/router.ts';
 import { DetectorEngine, SharedIndicators, buildScenario, eventObservables, keyedHash, verdictRank, type PromptPool } from '../detect/index.ts';
 import { openSqlite, openPostgres, SqliteEventStore } from '../store/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import {
-  buildCaseFile, caseReportMarkdown, caseToStix, stixToIndicators, sightingsToStix, registerCasesAdminRoutes, StixError,
+  buildCaseFile, caseReportMarkdown, caseToStix, stixToIndicators, sightingsToStix, registerCasesAdminRoutes, casesAdminRoutes, StixError,
   MemoryCaseStore, SqliteCaseStore, PostgresCaseStore, DEFAULT_CASE_LIMITS, type CaseStore, type CaseFile, type StixBundle,
 } from './index.ts';
 import { runCasesCli, runIntelCli } from '../cli/cases-cmd.ts';
@@ -217,10 +218,11 @@ test('admin API and CLI: open, list, report, decide, export, import, sightings; 
   const store = new SqliteCaseStore(openSqlite(join(dir, 'admin.db')));
   const intel = new SharedIndicators(KEY_A);
   const app = Fastify();
-  await app.register(async (admin) => registerCasesAdminRoutes(admin, {
+  // Every answer is checked against the schema the OpenAPI document shows.
+  await app.register(async (admin) => { mountAdminRoutes(admin, [casesAdminRoutes({
     store, intel, sharingKey: KEY_A, provider: 'Provider A', importLevel: 'throttle', exportValidDays: 90,
     sources: { engine, events }, limits: DEFAULT_CASE_LIMITS,
-  }), { prefix: '/admin' });
+  })], { validateResponses: true }); }, { prefix: '/admin' });
   const keyless = Fastify();
   await keyless.register(async (admin) => registerCasesAdminRoutes(admin, {
     store, intel: new SharedIndicators(null), sharingKey: null, provider: 'P', importLevel: 'throttle', exportValidDays: 90, sources: { engine, events }, limits: DEFAULT_CASE_LIMITS,
@@ -296,7 +298,7 @@ test('admin API and CLI: open, list, report, decide, export, import, sightings; 
       ['GET', '/admin/cases/case_missing', undefined, 404, /no case case_missing/],
       ['PATCH', `/admin/cases/${caseId}`, { status: 'maybe' }, 400, /status/],
       ['PATCH', `/admin/cases/${caseId}`, {}, 400, /give a status, a note or both/],
-      ['GET', `/admin/cases/${caseId}/report?format=pdf`, undefined, 400, /format: expected markdown or json/],
+      ['GET', `/admin/cases/${caseId}/report?format=pdf`, undefined, 400, /format: Invalid option: expected one of "markdown"\|"json"/],
       ['GET', `/admin/cases/${caseId}/stix?valid_days=0`, undefined, 400, /valid_days/],
       ['GET', '/admin/cases?status=nope', undefined, 400, /status/],
       ['POST', '/admin/intel/import', { type: 'report' }, 400, /not a STIX 2.1 bundle/],
@@ -308,7 +310,8 @@ test('admin API and CLI: open, list, report, decide, export, import, sightings; 
       const r = await call(method, path, body);
       assert.equal(r.status, status, `${method} ${path}: ${r.text}`);
       assert.match(r.body.error.message, message, `${method} ${path}`);
-      assert.equal(r.body.error.type, 'invalid_request_error');
+      // The admin API's error format, naming the field when one is to blame.
+      assert.equal(r.body.error.code, status === 404 ? 'WARDEN_NOT_FOUND' : 'WARDEN_INVALID_REQUEST', `${method} ${path}`);
     }
     const notJson = await call('POST', '/admin/intel/import', '{"type":', { 'content-type': 'application/stix+json' });
     assert.equal(notJson.status, 400);
@@ -320,6 +323,17 @@ test('admin API and CLI: open, list, report, decide, export, import, sightings; 
     assert.match(err[0], /missing\.json: ENOENT/);
     assert.equal(await cli(runCasesCli, 'note', caseId), 2);
     assert.equal(await cli(runIntelCli, 'import', file, '--level', 'none'), 2);
+    // Usage errors exit 2 and say what is missing, whether the CLI or the server finds them.
+    assert.equal(await cli(runCasesCli, 'open'), 2);
+    assert.match(err[0], /open: give the campaign id/);
+    assert.equal(await cli(runCasesCli, 'frob', caseId), 2);
+    assert.match(err[0], /unknown command: cases frob/);
+    assert.equal(await cli(runCasesCli, 'frob'), 2);
+    assert.match(err[0], /unknown command: cases frob/);
+    assert.equal(await cli(runCasesCli, 'list', '--status', 'bogus'), 2);
+    assert.match(err[0], /status/);
+    assert.equal(await cli(runIntelCli, 'import'), 2);
+    assert.match(err[0], /import: give the bundle file/);
   } finally {
     await app.close();
     await keyless.close();

@@ -14,7 +14,7 @@ export { buildCaseFile, refreshCaseFile, findCampaign, DEFAULT_CASE_LIMITS, type
 export { caseReportMarkdown } from './report.ts';
 export { caseToStix, sightingsToStix, stixToIndicators, stixSightings, stixId, StixError, KEYED_HASH_TYPE, IMPORT_LEVELS, type StixBundle, type ExportOptions, type ImportOptions, type ImportResult, type PartnerSighting } from './stix.ts';
 export { MemoryCaseStore, SqliteCaseStore, PostgresCaseStore, type CaseStore, type PublishedObject, type PublishedQuery } from './store.ts';
-export { registerCasesAdminRoutes, type CasesAdminOptions } from './admin.ts';
+export { registerCasesAdminRoutes, casesAdminRoutes, CaseFileSchema, type CasesAdminOptions } from './admin.ts';
 export { publishCase, withdrawCase, takeIn, isStale, caseExchange, type CaseExchange, PUBLISHED_COLLECTION, PARTNER_SIGHTING, type PublishResult, type Intake, type IntakeResult } from './publish.ts';
 export { registerTaxiiServer, taxiiTime, TAXII_MEDIA_TYPE, TAXII_PAGE_LIMIT, type TaxiiCaller, type TaxiiServerOptions } from './taxii.ts';
 export { FeedPoller, type FeedSpec, type FeedState } from './feeds.ts';

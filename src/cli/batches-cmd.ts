@@ -55,6 +55,7 @@ export function runBatchesCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): P
       const r = await c.call<OperatorFile>('DELETE', `/files/${encodeURIComponent(id)}`);
       return { result: r, text: `${r.id} (${r.filename}, ${r.account_id}): deleted` };
     }
+    if (what === 'cancel' || what === 'delete-file') return `${what}: give the ${what === 'cancel' ? 'batch' : 'file'} id`;
     return `unknown command: batches ${[what, id].filter(Boolean).join(' ')}`;
   });
 }

@@ -12,13 +12,13 @@ import {
 } from '../identity/index.ts';
 import { adminPlugin } from '../admin/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
-import { limitsHooks, registerLimitsAdminRoutes, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
+import { limitsHooks, limitsAdminRoutes, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
 import { setUpDetector } from './detector.ts';
 import { setUpCases } from './cases.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
-import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, type Ledger } from '../ledger/index.ts';
+import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, ledgerAdminRoutes, type Ledger } from '../ledger/index.ts';
 import { policyHooks, policyAdminRoutes } from '../policy/index.ts';
-import { Notifier, registerNotifyAdminRoutes, ledgerFailed } from '../notify/index.ts';
+import { Notifier, ledgerFailed, notifyAdminRoutes } from '../notify/index.ts';
 import { createBatches, SqliteBatchStore, PostgresBatchStore, SqliteFileStore, PostgresFileStore, type BatchStore, type FileStore } from '../batches/index.ts';
 import { onBackend, type Stores } from './stores.ts';
 
@@ -41,7 +41,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const identity: IdentityStore = openIdentityStore(config, { sqlite: stores.sqlite ?? undefined, pool: stores.pg ?? undefined });
   const authenticator = createAuthenticator(identity, config);
   const hooks: GatewayHooks[] = [];
-  const adminPlugins: ((app: FastifyInstance) => void | Promise<void>)[] = [];
+  // Every admin route goes through the admin API's route table: validated, one error format, and in the OpenAPI document.
   const adminRegistrars: AdminRouteRegistrar[] = [];
   const closers: (() => Promise<void> | void)[] = [];
   // Start-up notes for the operator (keys created, per-process secrets, detector state read), on
@@ -51,7 +51,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // stopping still goes out within its deadline.
   const notifier = new Notifier(config.notify, { log: say, registry });
   closers.push(() => notifier.close());
-  adminPlugins.push((app) => registerNotifyAdminRoutes(app, notifier));
+  adminRegistrars.push(notifyAdminRoutes(notifier));
 
   // The detector: fed by every finished interaction (record phase), read by enforcement as the
   // verdict view (limits' cluster scope and throttling, policy's shaping); see ./detector.ts.
@@ -60,11 +60,15 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const cases = config.detect.enabled && config.detect.mode !== 'replica' ? await setUpCases(config, stores, say, notifier) : null;
   // Closers run last-first: the last sightings are stored after the detector's last events.
   if (cases) closers.push(() => cases.close());
-  const detect = await setUpDetector(config, stores, registry, say, { intel: cases?.intel });
+  // Operator overrides name accounts and organisations that exist (the detector need not have seen them yet).
+  const detect = await setUpDetector(config, stores, registry, say, {
+    intel: cases?.intel,
+    exists: async (kind, id) => (kind === 'org' ? await identity.getOrg(id) : await identity.getAccount(id)) !== null,
+  });
   const detector = detect.engine;
   const verdicts = detect.verdicts;
   closers.push(() => detect.close());
-  if (detect.adminPlugin) adminPlugins.push(detect.adminPlugin);
+  if (detect.adminRoutes) adminRegistrars.push(detect.adminRoutes);
   if (detector && notifier.enabled) {
     const notify = notifier.watchVerdicts((id) => detector.campaign(id), (accountId) => detector.campaignIdOf(accountId));
     // Off the detector's tick: describing a campaign lists its members.
@@ -82,7 +86,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     : null;
   if (batches) {
     hooks.push(batches.hooks);
-    adminPlugins.push((app) => batches.adminPlugin(app));
+    adminRegistrars.push(batches.adminRoutes);
   }
 
   // policy phase: a stored response is continued only by its owner (identity's record of
@@ -108,7 +112,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   const limits = limitsHooks({ config: config.limits, redisUrl: config.redis.url, verdicts, overrides, registry });
   await limits.limiter.ready();
   hooks.push(limits);
-  adminPlugins.push((app) => registerLimitsAdminRoutes(app, { limiter: limits.limiter, overrides, prefix: '/limits' }));
+  adminRegistrars.push(limitsAdminRoutes({ limiter: limits.limiter, overrides }));
 
   // record phase: the detector learns from each finished interaction, off the request path
   hooks.push(...detect.recordHooks);
@@ -129,12 +133,12 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     ledger = opened;
     hooks.push(ledgerHooks(opened, { verdicts, registry }));
     detector?.onVerdict(ledgerVerdictSink(opened, (err) => { logError(err); notifyError(err); }));
-    adminPlugins.push((app) => registerLedgerRoutes(app, opened, { routes: 'query', authorizeQuery: () => true }));
+    adminRegistrars.push(ledgerAdminRoutes(opened));
     closers.push(() => opened.close());
   }
 
   // Cases read the detector's campaigns, the stored events and the ledger.
-  if (detector && cases) adminPlugins.push(cases.adminPlugin(detector, ledger));
+  if (detector && cases) adminRegistrars.push(cases.adminRoutes(detector, ledger));
 
   return {
     authenticator: batches ? batches.authenticator(authenticator) : authenticator,
@@ -152,7 +156,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       });
       closers.push(() => usage.close?.());
       const registrars = [usageAdminRoutes({ usage, identity, catalog }), ...adminRegistrars];
-      await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, registrars, plugins: adminPlugins });
+      await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, registrars });
       if (ledger) registerLedgerRoutes(app, ledger, { routes: 'public' });
       // Partner providers: TAXII 2.1 with their own API keys (intel scopes), not the admin token.
       const taxii = cases?.taxiiPlugin;

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { textTable as table } from '../admin/index.ts';
+import { cliExitCode, textTable as table } from '../admin/index.ts';
 import { WardenError } from '../errors/index.ts';
 import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary, type FeedState, type PublishResult, type PartnerSighting, type CaseExchange } from '../cases/index.ts';
 import type { SharedIndicator, Sighting } from '../detect/index.ts';
@@ -76,9 +76,12 @@ export async function run(argv: string[], help: string, ioIn: Partial<CasesCliIo
     return 0;
   } catch (err) {
     o.err(err instanceof WardenError ? `error: ${err.message} (${err.code})` : `error: ${(err as Error).message}`);
-    return 1;
+    return cliExitCode(err);
   }
 }
+
+/** The case commands that take a case id. */
+const CASE_COMMANDS = ['show', 'report', 'note', 'refresh', 'publish', 'withdraw', 'export'];
 
 export function runCasesCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Promise<number> {
   return run(argv, CASES_HELP, ioIn, async ({ values: v, positionals: [what, id, ...extra] }, c) => {
@@ -92,7 +95,9 @@ export function runCasesCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
       const r = await c.call<CaseFile>('POST', '/cases', { body: { campaign_id: id, ...(v.title ? { title: v.title } : {}), ...(v.note ? { note: v.note } : {}) } });
       return { result: r, text: `${r.id}: opened on campaign ${r.campaign_id} (${r.members.length} accounts, ${r.observables.filter((x) => x.shareable).length} shareable values)` };
     }
-    if (!id) return `${what ?? ''}: give a case id`;
+    if (what === 'open') return 'open: give the campaign id (warden detect campaigns lists them)';
+    if (!CASE_COMMANDS.includes(what)) return `unknown command: cases ${what}`;
+    if (!id) return `${what}: give a case id`;
     if (what === 'show') {
       const r = await c.call<CaseFile>('GET', `/cases/${enc(id)}`);
       return { result: r, text: caseText(r) };
@@ -142,7 +147,7 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
       if (v.level && !(IMPORT_LEVELS as readonly string[]).includes(v.level)) return `--level is one of ${IMPORT_LEVELS.join(', ')}`;
       let bundle: unknown;
       try { bundle = JSON.parse(file === '-' ? o.stdin!() : readFileSync(file, 'utf8')); } catch (err) {
-        throw new WardenError('WARDEN_INVALID_REQUEST', `${file}: ${(err as Error).message}`);
+        throw new Error(`${file}: ${(err as Error).message}`);
       }
       const r = await c.call<{ imported: number; revoked: number; skipped: Array<{ id: string; reason: string }> }>('POST', '/intel/import', { body: bundle, query: { level: v.level, source: v.source } });
       const skipped = r.skipped.map((s) => `  skipped ${s.id}: ${s.reason}`);
@@ -166,6 +171,8 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
       const r = await c.call<unknown>('GET', '/intel/sightings', { query: { source: v.source } });
       return { result: r, text: JSON.stringify(r, null, 2) };
     }
+    if (what === 'import') return 'import: give the bundle file (- for standard input)';
+    if (what === 'pull') return 'pull: give the feed name (warden intel feeds lists them)';
     return `unknown command: intel ${[what, file].filter(Boolean).join(' ')}`;
   });
 }

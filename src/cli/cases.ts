@@ -5,8 +5,9 @@
 import type { FastifyInstance } from 'fastify';
 import { resolveSecret, type WardenConfig } from '../config/index.ts';
 import { SharedIndicators, type DetectorEngine } from '../detect/index.ts';
-import { registerCasesAdminRoutes, registerTaxiiServer, FeedPoller, isStale, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type TaxiiCaller } from '../cases/index.ts';
+import { casesAdminRoutes, registerTaxiiServer, FeedPoller, isStale, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type TaxiiCaller } from '../cases/index.ts';
 import { intelMatched, feedChanged, type Notifier } from '../notify/index.ts';
+import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { onBackend, type Stores } from './stores.ts';
 
 const MIN_KEY_CHARS = 16;
@@ -14,8 +15,8 @@ const MIN_KEY_CHARS = 16;
 export interface CasesSetup {
   /** The indicators the detector matches (give them to the engine before it replays events). */
   intel: SharedIndicators;
-  /** The admin routes, once the engine exists (null: cases are off). */
-  adminPlugin(engine: DetectorEngine, ledger: CaseSources['ledger']): (app: FastifyInstance) => void;
+  /** The admin routes, once the engine exists. */
+  adminRoutes(engine: DetectorEngine, ledger: CaseSources['ledger']): AdminRouteRegistrar;
   /** The TAXII 2.1 server for partners, mounted at /taxii2 (null: off). */
   taxiiPlugin: ((authenticate: (secret: string) => Promise<TaxiiCaller>) => (app: FastifyInstance) => void) | null;
   /** Start polling partners' feeds (once the detector is running). */
@@ -90,7 +91,7 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
     taxiiPlugin: cfg.taxii.enabled ? (authenticate) => (app) => registerTaxiiServer(app, {
       store, intel, sharingKey: key, authenticate, provider: cfg.provider, importLevel: cfg.import_level, maxContentLength: cfg.taxii.max_content_length, requestsPerMinute: cfg.taxii.requests_per_minute,
     }) : null,
-    adminPlugin: (engine, ledger) => (app) => registerCasesAdminRoutes(app, {
+    adminRoutes: (engine, ledger) => casesAdminRoutes({
       store, intel, feeds, sharingKey: key, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days,
       sources: { engine, events: stores.events, ledger },
       limits: { maxMembers: cfg.max_members, maxEventsPerMember: cfg.max_events_per_member, maxEvents: cfg.max_events, maxWindowEvents: cfg.max_window_events },

@@ -11,9 +11,9 @@ export const COMMANDS: Command[] = [
   { name: 'serve', summary: 'start the gateway (embedded default: SQLite + built-in mock model)', run: async (a) => (await import('./serve.ts')).runServe(a) },
   { name: 'events', summary: 'events export: write recorded interaction events as JSONL', run: async (a) => (await import('./events.ts')).runEvents(a) },
   { name: 'config', summary: 'config check|defaults: validate the configuration, or print every key with its default', run: async (a) => (await import('./config-cmd.ts')).runConfig(a) },
-  { name: 'ledger', summary: 'ledger verify|prove|consistency|checkpoint|query|erase|keygen|key: the tamper-evident log (-c, --config FILE)', run: runLedger },
+  { name: 'ledger', summary: 'ledger verify|prove|consistency|checkpoint|entries|query|erase|keygen|key: the tamper-evident log (-c, --config FILE)', run: runLedger },
   { name: 'mock-upstream', summary: 'run the built-in mock model (OpenAI + Anthropic wire formats) on its own', run: async (a) => (await import('../mock/index.ts')).runMockUpstreamCli(a) },
-  { name: 'detect', summary: 'detect account|clusters|cluster|campaigns|stats|verdicts|verdict|allow: the running detector through the admin API (why a verdict, operator verdicts, allow-list)', run: async (a) => (await import('./detect-cmd.ts')).runDetectCli(a) },
+  { name: 'detect', summary: 'detect account|clusters|cluster|campaigns|stats|snapshot|verdicts|verdict|allow: the running detector through the admin API (why a verdict, operator verdicts, allow-list)', run: async (a) => (await import('./detect-cmd.ts')).runDetectCli(a) },
   { name: 'cases', summary: 'cases list|open|show|report|note|refresh|export|publish|withdraw: case files on campaigns, reports, STIX 2.1 export, publishing over TAXII (through the admin API)', run: async (a) => (await import('./cases-cmd.ts')).runCasesCli(a) },
   { name: 'intel', summary: 'intel list|import|remove|sightings|feeds|pull: indicators shared with other providers (STIX 2.1, keyed hashes, TAXII feeds)', run: async (a) => (await import('./cases-cmd.ts')).runIntelCli(a) },
   { name: 'notify', summary: 'notify list|test: operator notifications by webhook (through the admin API)', run: async (a) => (await import('./notify-cmd.ts')).runNotifyCli(a) },
@@ -21,7 +21,7 @@ export const COMMANDS: Command[] = [
   { name: 'documents', summary: 'documents read FILE...: what the gateway reads of a PDF or an image (the text the detector gets, or why not), with the configured limits', run: async (a) => (await import('../documents/cli.ts')).runDocumentsCli(a) },
   { name: 'scan', summary: 'scan events.jsonl: run the detector offline over interaction logs, report verdicts and campaigns (--intel bundle.json: hunt a partner\'s campaign)', run: async (a) => (await import('./scan-cmd.ts')).runScan(a) },
   { name: 'policy', summary: 'policy check|explain|screen: validate a policy file, explain a request\'s capabilities, screen a signup', run: async (a) => (await import('../policy/index.ts')).runPolicyCli(a) },
-  { name: 'watermark', summary: 'watermark embed|detect: mark text with an account/cluster key, or test suspect text for a mark (z-score, p-value)', run: async (a) => (await import('../watermark/index.ts')).runWatermarkCli(a) },
+  { name: 'watermark', summary: 'watermark embed|detect|vectors: mark text with an account/cluster key, test suspect text for a mark (z-score, p-value), or ask a suspect embeddings API whether it was trained on marked vectors', run: async (a) => (await import('../watermark/index.ts')).runWatermarkCli(a) },
   { name: 'simulate', summary: 'simulate: generate organic users and distillation campaigns as events JSONL + ground-truth labels', run: async (a) => (await import('../traffic/index.ts')).runSimulateCli(a) },
   { name: 'redteam', summary: 'redteam --target URL: create accounts through the admin API, send simulated traffic to a live gateway, report what got through', run: async (a) => (await import('../traffic/index.ts')).runRedteamCli(a) },
   { name: 'eval', summary: 'eval: score a scan or redteam result against labels (per campaign and organic kind; JSON, table, SVG)', run: async (a) => (await import('../traffic/index.ts')).runEvalCli(a) },
@@ -30,6 +30,11 @@ export const COMMANDS: Command[] = [
 
 /** `warden ledger <command> [-c FILE | --config FILE] ...`: the ledger CLI with the loaded configuration. */
 async function runLedger(argv: string[]): Promise<number> {
+  // `warden ledger --help`: the usage, on stdout, without loading the configuration.
+  if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    console.log((await import('../ledger/index.ts')).LEDGER_USAGE);
+    return 0;
+  }
   const rest = [...argv];
   let configPath: string | undefined;
   const at = rest.findIndex((a) => a === '--config' || a === '-c' || a.startsWith('--config='));

@@ -9,6 +9,7 @@ const HELP = `usage: warden config check [--config FILE]   validate FILE (or war
 
 export async function runConfig(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
+  if (sub === 'help' || argv.some((a) => a === '--help' || a === '-h')) { console.log(HELP); return 0; }
   const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, help: { type: 'boolean' } } });
   if (values.help || !sub) { console.log(HELP); return sub ? 0 : 2; }
   if (sub === 'defaults') { process.stdout.write(stringify(parseConfig({}))); return 0; }

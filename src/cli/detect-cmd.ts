@@ -4,7 +4,7 @@
  * allow-list. With several nodes, point it at the detector worker.
  */
 import { parseArgs } from 'node:util';
-import { parseDuration, textTable as table } from '../admin/index.ts';
+import { cliExitCode, parseDuration, textTable as table } from '../admin/index.ts';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, openAdminClient } from './admin-connection.ts';
 import { WardenError } from '../errors/index.ts';
 import { VERDICT_LEVELS, type Verdict, type VerdictReason } from '../detect/index.ts';
@@ -59,6 +59,9 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
       result = await c.call('GET', `/detect/accounts/${enc(sub)}`);
       show = accountText;
     } else if (what === 'clusters' && !sub) {
+      if (v.level !== undefined && !(VERDICT_LEVELS as readonly string[]).includes(v.level)) return usage(`--level is one of ${VERDICT_LEVELS.join(', ')}`);
+      if (v.limit !== undefined && !/^\d+$/.test(v.limit)) return usage('--limit is a whole number from 1 to 1000');
+      if (v.limit !== undefined && (Number(v.limit) < 1 || Number(v.limit) > 1000)) return usage('--limit is a whole number from 1 to 1000');
       result = await c.call('GET', '/detect/clusters', { query: { level: v.level, limit: v.limit } });
       show = (r) => table(r.data, ['id', 'level', 'score', 'size', 'actors', 'requests', 'campaign_id']) + (r.total > r.data.length ? `\n(${r.total} in all: --limit)` : '');
     } else if (what === 'cluster' && sub && !extra.length) {
@@ -73,7 +76,7 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
       show = (r) => Object.entries(r).map(([k, x]) => `${k.padEnd(18)} ${x ?? '-'}`).join('\n');
     } else if (what === 'snapshot' && !sub) {
       result = await c.call('POST', '/detect/snapshot');
-      show = (r) => `snapshot written: ${r.path} (${r.accounts} accounts, ${r.events} events to ${r.event_time}; ${r.bytes} bytes; the event loop held ${r.serialise_ms} ms)`;
+      show = (r) => `snapshot written: ${r.path} (${r.accounts} accounts, ${r.events > 0 ? `${r.events} events to ${r.event_time}` : 'no events yet'}; ${r.bytes} bytes; the event loop held ${r.serialise_ms} ms)`;
     } else if (what === 'verdicts' && !sub) {
       result = await c.call('GET', '/detect/verdicts');
       show = (r) => table(r.data.map((x: Verdict) => ({ kind: x.subject.kind, id: x.subject.id, level: x.level, since: x.since, until: x.expires_at, note: x.reasons[0]?.detail })), ['kind', 'id', 'level', 'since', 'until', 'note']);
@@ -102,12 +105,13 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
         else { await c.call('DELETE', '/detect/allow', { query: { [s.kind]: s.id } }); result = { removed: s }; }
         show = () => `${s.kind} ${s.id}: ${sub === 'add' ? 'allow-listed (never above none)' : 'no longer allow-listed'}`;
       }
-    } else return usage(`unknown command: detect ${[what, sub, ...extra].filter(Boolean).join(' ')}`);
+    } else if ((what === 'account' || what === 'cluster') && !sub) return usage(`${what}: give the ${what} id`);
+    else return usage(`unknown command: detect ${[what, sub, ...extra].filter(Boolean).join(' ')}`);
     io.out(v.json ? JSON.stringify(result, null, 2) : show(result));
     return 0;
   } catch (err) {
     io.err(err instanceof WardenError ? `error: ${err.message} (${err.code})` : `error: ${(err as Error).message}`);
-    return 1;
+    return cliExitCode(err);
   }
 }
 

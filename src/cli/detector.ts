@@ -5,15 +5,15 @@
  * a `worker` that runs the engine on every node's events and publishes verdicts, and `replica`s
  * that stream their events to it and enforce what it publishes (src/detect/shared.ts).
  */
-import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { WardenConfig } from '../config/index.ts';
 import type { GatewayHooks } from '../gateway/index.ts';
 import {
-  DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, registerDetectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
+  DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, detectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
   sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId,
   applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, periodicSnapshots, registerSnapshotMetrics, type SnapshotHeader, type SharedIndicators,
 } from '../detect/index.ts';
+import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { onBackend, type Stores } from './stores.ts';
 
 export interface DetectorSetup {
@@ -24,11 +24,11 @@ export interface DetectorSetup {
   /** Record-phase hooks (the engine's queue, or a replica's stream): after limits, before the ledger. */
   recordHooks: GatewayHooks[];
   /** The detector's admin routes, on the nodes that run the engine. */
-  adminPlugin: ((app: FastifyInstance) => void) | null;
+  adminRoutes: AdminRouteRegistrar | null;
   close(): Promise<void>;
 }
 
-export async function setUpDetector(config: WardenConfig, stores: Stores, registry: Registry, say: (line: string) => void, opts: { intel?: SharedIndicators } = {}): Promise<DetectorSetup> {
+export async function setUpDetector(config: WardenConfig, stores: Stores, registry: Registry, say: (line: string) => void, opts: { intel?: SharedIndicators; exists?: (kind: 'account' | 'org', id: string) => Promise<boolean> } = {}): Promise<DetectorSetup> {
   const mode = config.detect.enabled ? config.detect.mode : null;
   const url = config.redis.url;
   if ((mode === 'worker' || mode === 'replica') && !url) throw new Error(`detect.mode is ${mode}: nodes share the detector through Redis, set redis.url`);
@@ -42,9 +42,9 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     if (!await view.start()) say(`detect: Redis at ${url} not reachable; no verdicts are enforced until it is`);
     const stream = streamEventsHooks(sharedRedis(url!), keys);
     registerSharedDetectMetrics(registry, { streamEvents: () => stream.stats().sent, streamDropped: () => stream.stats().dropped, sharedAccounts: () => view.size });
-    return { engine: null, verdicts: view, recordHooks: [stream], adminPlugin: null, close };
+    return { engine: null, verdicts: view, recordHooks: [stream], adminRoutes: null, close };
   }
-  if (mode === null) return { engine: null, verdicts: EMPTY_VERDICT_VIEW, recordHooks: [], adminPlugin: null, close };
+  if (mode === null) return { engine: null, verdicts: EMPTY_VERDICT_VIEW, recordHooks: [], adminRoutes: null, close };
 
   // Snapshots: the engine's state in a file, read at start so that only later events are replayed.
   const snapshotPath = snapshotFile(config);
@@ -72,7 +72,9 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     const read = await readSnapshot(engine, snapshotPath);
     if (read.restored) {
       afterSnapshot = { fromMs: read.overlapFromMs, seen: read.seen };
-      say(`detect: state of ${read.header.event_time} read from ${snapshotPath} (${read.header.accounts} accounts) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      // A snapshot of a detector that has seen nothing has event time 0: say so rather than print 1970.
+      const of = read.header.events > 0 && Date.parse(read.header.event_time) > 0 ? `state of ${read.header.event_time}` : 'state (no events yet)';
+      say(`detect: ${of} read from ${snapshotPath} (${read.header.accounts} accounts) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     } else if (read.reason !== 'no snapshot yet') say(`detect: snapshot ${snapshotPath} not used (${read.reason}); rebuilding from ${config.detect.replay_hours} h of stored events`);
   }
   const replay = await replayRecentEvents(engine, stores.events, {
@@ -105,7 +107,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     closers.unshift(() => snapshots.stop());
     snapshot = { path: snapshotPath, save: () => snapshots.saveNow() };
   }
-  return { engine, verdicts: engine, recordHooks: [queue], adminPlugin: (app) => registerDetectAdminRoutes(app, engine, { overrides, snapshot }), close };
+  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists }), close };
 }
 
 /** Where this node keeps detector snapshots: the configured path, or beside the SQLite database; null: none. */

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
-import { DetectorEngine, registerDetectAdminRoutes, replayRecentEvents, buildScenario, verdictRank, type PromptPool } from './index.ts';
+import { mountAdminRoutes } from '../admin/router.ts';
+import { DetectorEngine, detectAdminRoutes, replayRecentEvents, buildScenario, verdictRank, type PromptPool } from './index.ts';
 import { openSqlite, SqliteEventStore } from '../store/index.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
@@ -21,7 +22,8 @@ test('admin routes: account, clusters, campaigns, allow-list and operator verdic
   for (const ev of scenario.events) engine.ingest(ev);
   engine.flush();
   const app = Fastify();
-  registerDetectAdminRoutes(app, engine, { prefix: '/admin/detect' });
+  // Every answer is checked against the schema the OpenAPI document shows.
+  mountAdminRoutes(app, [detectAdminRoutes(engine, { prefix: '/admin/detect' })], { validateResponses: true });
   const base = await app.listen({ port: 0, host: '127.0.0.1' });
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(base + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
@@ -68,7 +70,13 @@ test('admin routes: account, clusters, campaigns, allow-list and operator verdic
     assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'cluster', id: clusterId, level: 'suspend' })).status, 201);
     assert.equal(engine.forAccount(hydra[2]).level, 'suspend');
     assert.equal((await call('GET', '/admin/detect/verdicts')).body.data.length, 2);
-    assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'account', id: 'x', level: 'banned' })).status, 400);
+    // Errors have the admin API's format, naming the field.
+    const banned = await call('POST', '/admin/detect/verdicts', { kind: 'account', id: 'x', level: 'banned' });
+    assert.equal(banned.status, 400);
+    assert.deepEqual(Object.keys(banned.body.error).sort(), ['code', 'issues', 'message', 'param']);
+    assert.equal(banned.body.error.code, 'WARDEN_INVALID_REQUEST');
+    assert.equal(banned.body.error.param, 'level');
+    assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'account', id: 'x', level: 'watch', reason: 'typo' })).body.error.param, 'reason');
     const past = await call('POST', '/admin/detect/verdicts', { kind: 'account', id: 'x', level: 'verify', expires_at: '2020-01-01T00:00:00Z' });
     assert.equal(past.status, 400);
     assert.match(past.body.error.message, /expires_at: expires_at must be in the future/);

@@ -19,9 +19,10 @@
  * With an overrides store they are also stored, and put back into the engine at the next start
  * (`applyOverrides`); a change that cannot be stored is refused (500) and not applied.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { renderErrorBody, WardenError, type ErrorCode } from '../errors/index.ts';
+import { WardenError } from '../errors/index.ts';
+import { mountAdminRoutes, type AdminRouteRegistrar } from '../admin/router.ts';
 import type { DetectorEngine } from './engine.ts';
 import { VERDICT_LEVELS } from './verdict.ts';
 import type { DetectOverridesStore } from './overrides.ts';
@@ -34,147 +35,276 @@ export interface DetectAdminOptions {
   overrides?: DetectOverridesStore;
   /** Write a snapshot now (none: snapshots are off on this node). */
   snapshot?: { path: string; save(): Promise<SnapshotHeader> };
+  /**
+   * Whether an account or organisation exists (the identity store): an allow-list entry or an
+   * operator verdict for an id it does not know is refused (404), so a mistyped id does not
+   * become an override that never applies. The detector need not have seen the account yet.
+   */
+  exists?: (kind: 'account' | 'org', id: string) => Promise<boolean>;
 }
 
-const allowSchema = z.object({
-  account: z.string().min(1).optional(),
-  org: z.string().min(1).optional(),
-  note: z.string().max(500).optional(),
-}).strict().refine((b) => !!b.account !== !!b.org, { message: 'give exactly one of account or org' });
+const Level = z.enum(VERDICT_LEVELS);
+const Id = z.string().min(1).max(200);
+const IdParams = z.strictObject({ id: Id });
 
-const subjectSchema = z.object({ kind: z.enum(['account', 'cluster']), id: z.string().min(1) });
-const verdictSchema = subjectSchema.extend({
-  level: z.enum(VERDICT_LEVELS),
+const Reason = z.object({
+  signal: z.string(), value: z.union([z.number(), z.string()]), threshold: z.union([z.number(), z.string()]).nullable(),
+  weight: z.number().optional(), detail: z.string().optional(),
+});
+const Subject = z.object({ kind: z.enum(['account', 'cluster']), id: z.string() });
+export const VerdictSchema = z.object({
+  subject: Subject,
+  level: Level,
+  score: z.number().nullable().describe('Overall score (0..1); null for operator verdicts'),
+  reasons: z.array(Reason),
+  source: z.enum(['detector', 'operator']),
+  since: z.string(),
+  campaign_id: z.string().nullable().optional(),
+  expires_at: z.string().nullable().optional(),
+});
+export const ClusterSchema = z.object({
+  id: z.string(), members: z.array(z.string()), actors: z.number().describe('members scored as distinct actors'), level: Level, score: z.number(), requests: z.number(),
+  campaign_id: z.string().nullable(), reasons: z.array(Reason),
+  size: z.number().optional().describe('members in all (`members` may list only the first ones)'),
+  flagged_at: z.string().nullable().optional(),
+});
+const ClusterListItem = ClusterSchema.extend({ size: z.number().describe('members in all; `members` lists the first 20') });
+export const CampaignSchema = z.object({
+  id: z.string(), cluster_id: z.string(), level: Level, score: z.number(), members: z.array(z.string()),
+  first_seen: z.string(), last_seen: z.string(), flagged_at: z.string(),
+  volume: z.object({ requests: z.number(), output_tokens: z.number() }),
+  timeline: z.array(z.tuple([z.string(), z.number()])).describe('hourly request counts, oldest first'),
+  targets: z.record(z.string(), z.number()), evidence: z.array(Reason),
+});
+const AccountView = z.object({
+  account_id: z.string(),
+  level: Level.describe('the level in force (allow-list, operator verdicts and cluster included)'),
+  verdict: VerdictSchema.nullable(),
+  account_verdict: VerdictSchema.nullable(),
+  cluster: ClusterSchema.nullable(),
+  indicators: z.array(z.object({ signal: z.string(), value: z.number(), threshold: z.number().nullable(), saturation: z.number().nullable(), contribution: z.number() })),
+});
+const StatsSchema = z.object({
+  events: z.number(), accounts: z.number(), forgotten: z.number(), clusters: z.number(), campaigns: z.number(), linkKeys: z.number(), ticks: z.number(),
+  event_time: z.string().nullable().describe('event time of the latest event seen; null before the first'),
+  evict_idle_hours: z.number(), operator_verdicts: z.number(), allow_list: z.number(),
+});
+const AllowList = z.object({ accounts: z.array(z.string()), orgs: z.array(z.string()) });
+const SnapshotWritten = z.object({ path: z.string(), event_time: z.string(), events: z.number(), accounts: z.number(), bytes: z.number(), serialise_ms: z.number() });
+
+const ClustersQuery = z.strictObject({
+  min_members: z.coerce.number().int().min(1).max(100_000).default(2).describe('at least 2'),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  level: Level.optional().describe('only clusters at this level (default: every level above none)'),
+});
+const AllowInput = z.strictObject({ account: Id.optional(), org: Id.optional(), note: z.string().max(500).optional() });
+const AllowSubject = AllowInput.omit({ note: true });
+const SubjectInput = z.strictObject({ kind: z.enum(['account', 'cluster']), id: Id });
+const SubjectQuery = z.strictObject({ kind: z.enum(['account', 'cluster']).optional(), id: Id.optional() });
+const VerdictInput = SubjectInput.extend({
+  level: Level,
   note: z.string().max(500).default('operator decision'),
   /** Lapses then (a suspension pending review, say); none: until cleared. */
   expires_at: z.iso.datetime({ offset: true }).refine((t) => Date.parse(t) > Date.now(), 'expires_at must be in the future').optional(),
-}).strict();
+});
 
-function fail(reply: FastifyReply, code: ErrorCode, message: string) {
-  const err = new WardenError(code, message);
-  return reply.code(err.status).send(renderErrorBody(err, 'openai'));
-}
+const invalid = (message: string, param?: string) => new WardenError('WARDEN_INVALID_REQUEST', message, param ? { param } : {});
 
-function issues(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+/** Exactly one of account or org, from the body or (DELETE) the query string. */
+function oneOf(b: { account?: string; org?: string }): { account?: string; org?: string } {
+  if (!!b.account === !!b.org) throw invalid('give exactly one of account or org', b.account ? 'org' : 'account');
+  return b.account ? { account: b.account } : { org: b.org };
 }
 
 /** DELETE takes its subject from the JSON body or, for clients that cannot send one, the query string. */
-function bodyOrQuery(req: { body?: unknown; query?: unknown }): unknown {
-  const b = req.body;
-  if (b && typeof b === 'object' && Object.keys(b).length) return b;
-  return req.query ?? {};
+function bodyOrQuery<T extends object>(body: T, query: T): T {
+  return Object.keys(body).length ? body : query;
 }
 
-/** Register the detector admin routes on a Fastify instance already behind admin authentication. */
-export function registerDetectAdminRoutes(app: FastifyInstance, engine: DetectorEngine, opts: DetectAdminOptions = {}): void {
+/** The detector's admin routes (registered through the admin API's route table). */
+export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptions = {}): AdminRouteRegistrar {
   const prefix = opts.prefix ?? '/detect';
   const store = opts.overrides;
   /** Store a change first: one the store refused is not applied, so memory and store agree. */
-  const stored = async (reply: FastifyReply, write: (s: DetectOverridesStore) => Promise<unknown>): Promise<boolean> => {
-    if (!store) return true;
-    try { await write(store); return true; } catch (err) {
-      fail(reply, 'WARDEN_INTERNAL', `the change could not be stored, so it was not applied: ${(err as Error).message}`);
-      return false;
+  const stored = async (write: (s: DetectOverridesStore) => Promise<unknown>): Promise<void> => {
+    if (!store) return;
+    try { await write(store); } catch (err) {
+      throw new WardenError('WARDEN_INTERNAL', `the change could not be stored, so it was not applied: ${(err as Error).message}`);
     }
   };
-
-  app.get<{ Params: { id: string } }>(`${prefix}/accounts/:id`, async (req, reply) => {
-    const id = req.params.id;
-    const known = engine.clusterMembers(id).length > 0;
-    const effective = engine.forAccount(id);
-    if (!known && effective.level === 'none' && !effective.verdict) return fail(reply, 'WARDEN_NOT_FOUND', `the detector has not seen account ${id}`);
-    const cluster = effective.clusterId ? engine.cluster(effective.clusterId, 100) : null;
-    return {
-      account_id: id,
-      level: effective.level,
-      verdict: effective.verdict,
-      account_verdict: engine.accountVerdict(id),
-      cluster,
-      indicators: engine.accountIndicators(id).map((i) => ({ signal: i.signal, value: Math.round(i.value * 1000) / 1000, threshold: i.threshold, saturation: i.saturation, contribution: Math.round(i.contribution * 1000) / 1000 })),
-    };
-  });
-
-  app.get<{ Querystring: { min_members?: string; limit?: string; level?: string } }>(`${prefix}/clusters`, async (req) => {
-    const minMembers = Math.max(2, Number(req.query.min_members ?? 2) || 2);
-    const limit = Math.min(1000, Math.max(1, Number(req.query.limit ?? 100) || 100));
-    const all = engine.clusterSummaries(minMembers).filter((c) => (req.query.level ? c.level === req.query.level : c.level !== 'none'));
-    return {
-      total: all.length,
-      data: all.slice(0, limit).map((c) => ({ ...c, size: c.members.length, members: c.members.slice(0, 20) })),
-    };
-  });
-
-  app.get<{ Params: { id: string } }>(`${prefix}/clusters/:id`, async (req, reply) => {
-    const c = engine.cluster(req.params.id);
-    if (!c) return fail(reply, 'WARDEN_NOT_FOUND', `no cluster ${req.params.id}`);
-    return c;
-  });
-
-  app.get(`${prefix}/campaigns`, async () => ({ data: engine.campaigns() }));
-
-  app.post(`${prefix}/snapshot`, async (_req, reply) => {
-    const snap = opts.snapshot;
-    if (!snap) return fail(reply, 'WARDEN_CONFLICT', 'snapshots are off on this node: set detect.snapshot.path (PostgreSQL) or detect.snapshot.enabled');
-    try {
-      const h = await snap.save();
-      return reply.code(201).send({ path: snap.path, event_time: h.event_time, events: h.events, accounts: h.accounts, bytes: h.bytes, serialise_ms: h.serialise_ms });
-    } catch (err) {
-      return fail(reply, 'WARDEN_INTERNAL', `the snapshot could not be written: ${(err as Error).message}`);
+  const mustExist = async (kind: 'account' | 'org', id: string, param: string) => {
+    if (opts.exists && !await opts.exists(kind, id)) {
+      throw new WardenError('WARDEN_NOT_FOUND', `no ${kind === 'org' ? 'organisation' : 'account'} ${id} (overrides name existing ${kind === 'org' ? 'organisations' : 'accounts'}; the detector need not have seen it yet)`, { param });
     }
-  });
+  };
+  const tag = 'detector';
+  const STORE_FAILED = 'the change could not be stored, so it was not applied';
 
-  app.get(`${prefix}/stats`, async () => ({
-    ...engine.stats(),
-    event_time: engine.eventTimeMs ? new Date(engine.eventTimeMs).toISOString() : null,
-    evict_idle_hours: engine.config.evict_idle_hours,
-    operator_verdicts: engine.manualVerdicts().length,
-    allow_list: (({ accounts, orgs }) => accounts.length + orgs.length)(engine.allowList()),
-  }));
+  return (r) => {
+    r.component('Verdict', VerdictSchema);
+    r.component('Cluster', ClusterSchema);
+    r.component('Campaign', CampaignSchema);
 
-  app.get(`${prefix}/allow`, async () => engine.allowList());
+    r.route({
+      method: 'GET', path: `${prefix}/accounts/:id`, operationId: 'detectAccount', tag,
+      summary: 'An account as the detector sees it: level in force, verdict with its explanation, cluster, indicators',
+      params: IdParams, response: AccountView,
+      handler: ({ params: { id } }) => {
+        const known = engine.clusterMembers(id).length > 0;
+        const effective = engine.forAccount(id);
+        if (!known && effective.level === 'none' && !effective.verdict) throw new WardenError('WARDEN_NOT_FOUND', `the detector has not seen account ${id}`);
+        const cluster = effective.clusterId ? engine.cluster(effective.clusterId, 100) : null;
+        return {
+          account_id: id,
+          level: effective.level,
+          verdict: effective.verdict,
+          account_verdict: engine.accountVerdict(id),
+          cluster,
+          indicators: engine.accountIndicators(id).map((i) => ({ signal: i.signal, value: Math.round(i.value * 1000) / 1000, threshold: i.threshold, saturation: i.saturation, contribution: Math.round(i.contribution * 1000) / 1000 })),
+        };
+      },
+    });
 
-  app.post(`${prefix}/allow`, async (req, reply) => {
-    const parsed = allowSchema.safeParse(req.body ?? {});
-    if (!parsed.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(parsed.error));
-    const { account, org, note } = parsed.data;
-    if (!await stored(reply, (s) => s.put({ kind: account ? 'allow_account' : 'allow_org', subject: (account ?? org)!, level: null, note: note ?? null, created_at: new Date().toISOString() }))) return reply;
-    engine.allow({ account, org });
-    return reply.code(201).send({ ...engine.allowList(), added: parsed.data.account ? { account: parsed.data.account } : { org: parsed.data.org } });
-  });
+    r.route({
+      method: 'GET', path: `${prefix}/clusters`, operationId: 'detectClusters', tag,
+      summary: 'Clusters of linked accounts, above none unless `level` is given',
+      query: ClustersQuery, response: z.object({ total: z.number(), data: z.array(ClusterListItem) }),
+      handler: ({ query }) => {
+        const all = engine.clusterSummaries(Math.max(2, query.min_members)).filter((c) => (query.level ? c.level === query.level : c.level !== 'none'));
+        return { total: all.length, data: all.slice(0, query.limit).map((c) => ({ ...c, size: c.members.length, members: c.members.slice(0, 20) })) };
+      },
+    });
 
-  app.delete(`${prefix}/allow`, async (req, reply) => {
-    const parsed = allowSchema.safeParse(bodyOrQuery(req));
-    if (!parsed.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(parsed.error));
-    const before = engine.allowList();
-    const present = parsed.data.account ? before.accounts.includes(parsed.data.account) : before.orgs.includes(parsed.data.org!);
-    if (!present) return fail(reply, 'WARDEN_NOT_FOUND', 'not on the allow-list');
-    if (!await stored(reply, (s) => s.remove(parsed.data.account ? 'allow_account' : 'allow_org', (parsed.data.account ?? parsed.data.org)!))) return reply;
-    engine.disallow({ account: parsed.data.account, org: parsed.data.org });
-    return reply.code(204).send();
-  });
+    r.route({
+      method: 'GET', path: `${prefix}/clusters/:id`, operationId: 'detectCluster', tag,
+      summary: 'One cluster: members, actors, score, level, campaign, reasons',
+      params: IdParams, response: ClusterSchema,
+      handler: ({ params }) => {
+        const c = engine.cluster(params.id);
+        if (!c) throw new WardenError('WARDEN_NOT_FOUND', `no cluster ${params.id}`);
+        return c;
+      },
+    });
 
-  app.get(`${prefix}/verdicts`, async () => ({ data: engine.manualVerdicts() }));
+    r.route({
+      method: 'GET', path: `${prefix}/campaigns`, operationId: 'detectCampaigns', tag,
+      summary: 'Named campaigns: members, timeline, volume, targets, evidence',
+      response: z.object({ data: z.array(CampaignSchema) }),
+      handler: () => ({ data: engine.campaigns() }),
+    });
 
-  app.post(`${prefix}/verdicts`, async (req, reply) => {
-    const parsed = verdictSchema.safeParse(req.body ?? {});
-    if (!parsed.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(parsed.error));
-    const { kind, id, level, note } = parsed.data;
-    const expiresAt = parsed.data.expires_at ? new Date(parsed.data.expires_at).toISOString() : null;
-    if (kind === 'cluster' && !engine.cluster(id)) return fail(reply, 'WARDEN_NOT_FOUND', `no cluster ${id}`);
-    const since = new Date().toISOString();
-    if (!await stored(reply, (s) => s.put({ kind: kind === 'account' ? 'verdict_account' : 'verdict_cluster', subject: id, level, note, created_at: since, expires_at: expiresAt }))) return reply;
-    const v = engine.setManualVerdict({ kind, id }, level, note, since, expiresAt);
-    return reply.code(201).send(v);
-  });
+    r.route({
+      method: 'POST', path: `${prefix}/snapshot`, operationId: 'detectSnapshot', tag, status: 201,
+      summary: 'Write a snapshot of the detector\'s state now (before an upgrade, or to move the worker)',
+      errors: { 409: 'snapshots are off on this node', 500: 'the snapshot could not be written' },
+      response: SnapshotWritten,
+      handler: async () => {
+        const snap = opts.snapshot;
+        if (!snap) throw new WardenError('WARDEN_CONFLICT', 'snapshots are off on this node: set detect.snapshot.path (PostgreSQL) or detect.snapshot.enabled');
+        let h: SnapshotHeader;
+        try { h = await snap.save(); } catch (err) {
+          throw new WardenError('WARDEN_INTERNAL', `the snapshot could not be written: ${(err as Error).message}`);
+        }
+        return { path: snap.path, event_time: h.event_time, events: h.events, accounts: h.accounts, bytes: h.bytes, serialise_ms: h.serialise_ms };
+      },
+    });
 
-  app.delete(`${prefix}/verdicts`, async (req, reply) => {
-    const parsed = subjectSchema.safeParse(bodyOrQuery(req));
-    if (!parsed.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(parsed.error));
-    const exists = engine.manualVerdicts().some((v) => v.subject.kind === parsed.data.kind && v.subject.id === parsed.data.id);
-    if (!exists) return fail(reply, 'WARDEN_NOT_FOUND', `no operator verdict on ${parsed.data.kind} ${parsed.data.id}`);
-    if (!await stored(reply, (s) => s.remove(parsed.data.kind === 'account' ? 'verdict_account' : 'verdict_cluster', parsed.data.id))) return reply;
-    engine.setManualVerdict(parsed.data, null);
-    return reply.code(204).send();
-  });
+    r.route({
+      method: 'GET', path: `${prefix}/stats`, operationId: 'detectStats', tag,
+      summary: 'Accounts in memory and forgotten, clusters, campaigns, link keys, events, event time, overrides in force',
+      response: StatsSchema,
+      handler: () => ({
+        ...engine.stats(),
+        event_time: engine.eventTimeMs ? new Date(engine.eventTimeMs).toISOString() : null,
+        evict_idle_hours: engine.config.evict_idle_hours,
+        operator_verdicts: engine.manualVerdicts().length,
+        allow_list: (({ accounts, orgs }) => accounts.length + orgs.length)(engine.allowList()),
+      }),
+    });
+
+    r.route({
+      method: 'GET', path: `${prefix}/allow`, operationId: 'detectAllowList', tag,
+      summary: 'The allow-list in force (accounts and organisations never above none)',
+      response: AllowList, handler: () => engine.allowList(),
+    });
+
+    r.route({
+      method: 'POST', path: `${prefix}/allow`, operationId: 'detectAllow', tag, status: 201,
+      summary: 'Allow-list an account or an organisation (never above none)',
+      description: 'Give exactly one of `account` or `org`; it must exist in identity (404 otherwise).',
+      errors: { 404: 'no such account or organisation', 500: STORE_FAILED },
+      body: AllowInput, response: AllowList.extend({ added: AllowSubject }),
+      handler: async ({ body }) => {
+        const subject = oneOf(body);
+        if (subject.account) await mustExist('account', subject.account, 'account');
+        else await mustExist('org', subject.org!, 'org');
+        await stored((s) => s.put({ kind: subject.account ? 'allow_account' : 'allow_org', subject: (subject.account ?? subject.org)!, level: null, note: body.note ?? null, created_at: new Date().toISOString() }));
+        engine.allow(subject);
+        return { ...engine.allowList(), added: subject };
+      },
+    });
+
+    r.route({
+      method: 'DELETE', path: `${prefix}/allow`, operationId: 'detectDisallow', tag, status: 204,
+      summary: 'Remove an account or organisation from the allow-list (subject in the body or the query string)',
+      errors: { 404: 'not on the allow-list', 500: STORE_FAILED },
+      query: AllowSubject, body: AllowSubject, response: z.void(),
+      handler: async ({ body, query }) => {
+        const subject = oneOf(bodyOrQuery(body, query));
+        const before = engine.allowList();
+        const present = subject.account ? before.accounts.includes(subject.account) : before.orgs.includes(subject.org!);
+        if (!present) throw new WardenError('WARDEN_NOT_FOUND', 'not on the allow-list');
+        await stored((s) => s.remove(subject.account ? 'allow_account' : 'allow_org', (subject.account ?? subject.org)!));
+        engine.disallow(subject);
+      },
+    });
+
+    r.route({
+      method: 'GET', path: `${prefix}/verdicts`, operationId: 'detectOperatorVerdicts', tag,
+      summary: 'Operator verdicts in force', response: z.object({ data: z.array(VerdictSchema) }),
+      handler: () => ({ data: engine.manualVerdicts() }),
+    });
+
+    r.route({
+      method: 'POST', path: `${prefix}/verdicts`, operationId: 'detectSetVerdict', tag, status: 201,
+      summary: 'Set an operator verdict on an account or a cluster (wins over the detector)',
+      description: 'An account must exist in identity (the detector need not have seen it yet); a cluster must be one the detector holds.',
+      errors: { 404: 'no such account or cluster', 500: STORE_FAILED },
+      body: VerdictInput, response: VerdictSchema,
+      handler: async ({ body }) => {
+        const { kind, id, level, note } = body;
+        const expiresAt = body.expires_at ? new Date(body.expires_at).toISOString() : null;
+        if (kind === 'cluster' && !engine.cluster(id)) throw new WardenError('WARDEN_NOT_FOUND', `no cluster ${id}`, { param: 'id' });
+        if (kind === 'account') await mustExist('account', id, 'id');
+        const since = new Date().toISOString();
+        await stored((s) => s.put({ kind: kind === 'account' ? 'verdict_account' : 'verdict_cluster', subject: id, level, note, created_at: since, expires_at: expiresAt }));
+        return engine.setManualVerdict({ kind, id }, level, note, since, expiresAt)!;
+      },
+    });
+
+    r.route({
+      method: 'DELETE', path: `${prefix}/verdicts`, operationId: 'detectClearVerdict', tag, status: 204,
+      summary: 'Clear an operator verdict (subject in the body or the query string)',
+      errors: { 404: 'no operator verdict on that subject', 500: STORE_FAILED },
+      query: SubjectQuery, body: SubjectQuery, response: z.void(),
+      handler: async ({ body, query }) => {
+        const subject = parseSubject(bodyOrQuery(body, query));
+        const exists = engine.manualVerdicts().some((v) => v.subject.kind === subject.kind && v.subject.id === subject.id);
+        if (!exists) throw new WardenError('WARDEN_NOT_FOUND', `no operator verdict on ${subject.kind} ${subject.id}`);
+        await stored((s) => s.remove(subject.kind === 'account' ? 'verdict_account' : 'verdict_cluster', subject.id));
+        engine.setManualVerdict(subject, null);
+      },
+    });
+  };
+}
+
+function parseSubject(b: { kind?: 'account' | 'cluster'; id?: string }): { kind: 'account' | 'cluster'; id: string } {
+  if (!b.kind) throw invalid('kind: give account or cluster', 'kind');
+  if (!b.id) throw invalid('id: give the account or cluster id', 'id');
+  return { kind: b.kind, id: b.id };
+}
+
+/** Mount the detector admin routes on a Fastify instance already behind admin authentication. */
+export function registerDetectAdminRoutes(app: FastifyInstance, engine: DetectorEngine, opts: DetectAdminOptions = {}): void {
+  mountAdminRoutes(app, [detectAdminRoutes(engine, opts)]);
 }

@@ -4,6 +4,7 @@
  * for its OpenAPI document, so the three can never disagree.
  */
 import { z } from 'zod';
+import { isCountryCode } from './countries.ts';
 import { isIP } from 'node:net';
 import { VerificationTier, Programme } from '../events/index.ts';
 
@@ -13,6 +14,8 @@ export const AccountStatus = z.enum(['active', 'suspended']);
 export const KeyStatus = z.enum(['active', 'rotating', 'revoked', 'expired']);
 
 const isoDateTime = z.iso.datetime({ offset: true });
+/** Clocks disagree a little: a signup time this far ahead of ours is still taken as now. */
+const CLOCK_SKEW_MS = 5 * 60_000;
 const optionalText = (max: number) => z.string().trim().min(1).max(max).nullable().optional();
 
 export const CreateOrgInput = z.strictObject({
@@ -35,14 +38,15 @@ export const CreateAccountInput = z.strictObject({
   programme: Programme.default('none'),
   email: z.email().max(320).nullable().optional(),
   signup_ip: z.string().refine((s) => isIP(s.replace(/^\[|\]$/g, '')) !== 0, 'not an IP address').nullable().optional(),
-  claimed_country: z.string().regex(/^[A-Za-z]{2}$/, 'ISO 3166-1 alpha-2 country code').nullable().optional(),
+  claimed_country: z.string().regex(/^[A-Za-z]{2}$/, 'ISO 3166-1 alpha-2 country code')
+    .refine(isCountryCode, { error: (iss) => `${String(iss.input).toUpperCase()} is not an assigned ISO 3166-1 alpha-2 country code` }).nullable().optional(),
   /** Payment instrument (ideally the processor's instrument fingerprint). Only its HMAC is stored. */
   payment_instrument: z.string().min(1).max(512).nullable().optional(),
   /** An already keyed fingerprint (64 hex chars), e.g. when importing accounts. */
   payment_fp: z.string().regex(/^[0-9a-f]{64}$/, '64 lower-case hex characters (HMAC-SHA256)').nullable().optional(),
   user_agent: z.string().max(1024).nullable().optional(),
   /** Signup time when importing existing accounts; defaults to now. */
-  created_at: isoDateTime.optional(),
+  created_at: isoDateTime.refine((t) => Date.parse(t) <= Date.now() + CLOCK_SKEW_MS, 'is in the future: an imported account\'s signup time must be in the past').optional(),
 }).refine((v) => !(v.payment_instrument && v.payment_fp), { message: 'give payment_instrument or payment_fp, not both', path: ['payment_fp'] });
 export type CreateAccountInput = z.input<typeof CreateAccountInput>;
 

@@ -160,16 +160,25 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what:
   const r = schema.safeParse(input ?? {});
   if (r.success) return r.data;
   const issue = r.error.issues[0];
-  const path = issue.path.join('.');
+  const path = issuePath(issue);
   const err = new WardenError('WARDEN_INVALID_REQUEST', `invalid ${what}: ${path ? `${path}: ` : ''}${issue.message}`, path ? { param: path } : {});
-  (err as WardenError & { issues?: unknown }).issues = r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+  (err as WardenError & { issues?: unknown }).issues = r.error.issues.map((i) => ({ path: issuePath(i), message: i.message }));
   throw err;
+}
+
+/** The field an issue is about; an unknown field is named by itself (zod reports it on its parent). */
+function issuePath(issue: z.core.$ZodIssue): string {
+  const path = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys' && issue.keys.length) path.push(issue.keys[0]);
+  return path.join('.');
 }
 
 // ---------------------------------------------------------------------------------------------
 // Storage primitives and the shared implementation.
 
 export type Table = 'orgs' | 'accounts' | 'api_keys' | 'identity_changes';
+/** The prefix of each table's ids (then a ULID). */
+const ID_PREFIX: Record<Table, string> = { orgs: 'org', accounts: 'acct', api_keys: 'key', identity_changes: 'chg' };
 export type Row = Record<string, unknown>;
 
 /** One condition of a page query. `active_at` keeps keys not revoked as of the given time. */
@@ -264,6 +273,10 @@ export abstract class BaseIdentityStore implements IdentityStore {
   }
 
   private async page<T>(table: Table, conditions: Condition[], cursor: string | undefined, limit: number, map: (r: Row) => T): Promise<Page<T>> {
+    // A cursor is the id of the last row of the previous page: anything else would match nothing and look like the end.
+    if (cursor !== undefined && !new RegExp(`^${ID_PREFIX[table]}_[0-9A-HJKMNP-TV-Z]{26}$`).test(cursor)) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', `cursor: not a cursor of this listing (pass the next_cursor of the previous page): ${cursor.slice(0, 100)}`, { param: 'cursor' });
+    }
     const rows = await this.selectPage(table, conditions, cursor, limit + 1);
     const more = rows.length > limit;
     const pageRows = more ? rows.slice(0, limit) : rows;

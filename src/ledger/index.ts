@@ -7,6 +7,7 @@ export type { LedgerErrorCode } from './types.ts';
 export { registerLedgerMetrics } from './metrics.ts';
 export { ledgerHooks, ledgerVerdictSink, ledgerErrorLog, type LedgerHookOptions } from './hooks.ts';
 export { registerLedgerRoutes, type LedgerRouteOptions } from './http.ts';
+export { ledgerAdminRoutes, LedgerQueryResultSchema } from './admin.ts';
 export { runLedgerCli, LEDGER_USAGE, type LedgerCliDeps } from './cli.ts';
 export { openLedgerFromConfig, openLedgerStorage, resolveLedgerSetup, loadSigners, writeKeyFile, type LedgerSetup, type ResolvedLedgerConfig } from './open.ts';
 export { queryLedger, exportQuery, parseNetwork, QueryError, type LedgerQuery, type QueryResult, type InteractionRow, type VerdictRow, type AccountUsage } from './query.ts';

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import Fastify from 'fastify';
 import { openPostgres, openSqlite } from '../store/index.ts';
 import { Limiter, type LimitRequest } from './limiter.ts';
-import { registerLimitsAdminRoutes } from './admin.ts';
+import { limitsAdminRoutes } from './admin.ts';
+import { mountAdminRoutes } from '../admin/router.ts';
 import { MemoryLimitOverridesStore, PostgresLimitOverridesStore, SqliteLimitOverridesStore, type LimitOverridesStore } from './overrides.ts';
 import { testConfig } from './test-support.ts';
 
@@ -58,7 +59,7 @@ test('admin routes: create, list, explain, update, delete; decisions follow; a s
   await limiter.ready();
   await otherNode.ready();
   const app = Fastify();
-  registerLimitsAdminRoutes(app, { limiter, overrides: store });
+  mountAdminRoutes(app, [limitsAdminRoutes({ limiter, overrides: store, prefix: '/admin/limits' })], { validateResponses: true });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/admin/limits`;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers, checked field by field below
@@ -75,6 +76,7 @@ test('admin routes: create, list, explain, update, delete; decisions follow; a s
     assert.equal(bad.status, 400);
     assert.equal(bad.json.error.code, 'WARDEN_INVALID_REQUEST');
     assert.match(bad.json.error.message, /limits\.rpm/);
+    assert.equal(bad.json.error.param, 'limits.rpm', 'the admin error format names the field');
 
     // Block acc_a entirely.
     const created = await call('POST', '/overrides', { scope: 'account', subject: 'acc_a', limits: { rpm: 0 }, note: 'abuse case 17' });

@@ -9,108 +9,135 @@
  *   POST   /admin/limits/explain            the meters that would apply to a described request
  *   GET    /admin/limits/status             backend, circuit state, requests in flight on this node
  *
+ * Registered through the admin API's route table (`limitsAdminRoutes`), so they are validated,
+ * answer errors and appear in the OpenAPI document like the identity routes.
+ *
  * A change takes effect on this node at once and on the others within `overrides_refresh_ms`.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { VERDICT_LEVELS } from '../detect/verdict.ts';
-import { renderErrorBody, WardenError, type ErrorCode } from '../errors/index.ts';
+import { WardenError } from '../errors/index.ts';
 import { PROGRAMMES, VERIFICATION_TIERS } from '../identity/types.ts';
-import { limitOverrideInputSchema } from './config.ts';
+import { mountAdminRoutes, type AdminRouteRegistrar } from '../admin/router.ts';
+import { LIMIT_SCOPES, limitOverrideInputSchema } from './config.ts';
 import type { Limiter } from './limiter.ts';
 import type { LimitOverridesStore } from './overrides.ts';
 
 export interface LimitsAdminDeps {
   limiter: Limiter;
   overrides: LimitOverridesStore;
-  /** Route prefix; default `/admin/limits`. */
+  /** Route prefix, relative to where the routes are mounted; default `/limits`. */
   prefix?: string;
 }
 
-const explainSchema = z.object({
+const ExplainInput = z.strictObject({
   key_id: z.string().default('key'),
   account_id: z.string().default('account'),
   org_id: z.string().nullable().default(null),
-  tier: z.enum(VERIFICATION_TIERS as [string, ...string[]]).default('unverified'),
-  programme: z.enum(PROGRAMMES as [string, ...string[]]).default('none'),
+  tier: z.enum(VERIFICATION_TIERS).default('unverified'),
+  programme: z.enum(PROGRAMMES).default('none'),
   ip: z.string().nullable().default(null),
   asn: z.number().int().nullable().default(null),
   cluster_id: z.string().nullable().default(null),
   model: z.string().default('*'),
   verdict_level: z.enum(VERDICT_LEVELS).default('none'),
-}).strict();
+});
+export const LimitOverrideSchema = limitOverrideInputSchema.extend({
+  id: z.string().describe('`config:N` for overrides from warden.yaml (read-only)'),
+  created_at: z.string(),
+  updated_at: z.string(),
+  source: z.enum(['config', 'runtime']),
+});
+const ExplainSchema = z.object({
+  meters: z.array(z.object({
+    scope: z.enum(LIMIT_SCOPES), subject: z.string(), model: z.string().nullable(), kind: z.string(),
+    limit: z.number().describe('after programme and verdict multipliers: rpm, tokens, slots or USD'),
+    burst: z.number().nullable(), multiplier: z.number(), key: z.string(),
+  })),
+});
+const StatusSchema = z.object({
+  enabled: z.boolean(), backend: z.string(), on_backend_failure: z.string(), circuit: z.enum(['closed', 'open', 'half_open']), in_flight: z.number(),
+});
+const IdParams = z.strictObject({ id: z.string().min(1).max(200) });
 
-function fail(reply: FastifyReply, code: ErrorCode, message: string) {
-  const err = new WardenError(code, message);
-  return reply.code(err.status).send(renderErrorBody(err, 'openai'));
-}
-
-function issues(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
-}
-
-/** Register the limits admin routes on a Fastify instance (already behind admin authentication). */
-export function registerLimitsAdminRoutes(app: FastifyInstance, deps: LimitsAdminDeps): void {
-  const prefix = deps.prefix ?? '/admin/limits';
+/** The limits admin routes (registered through the admin API's route table). */
+export function limitsAdminRoutes(deps: LimitsAdminDeps): AdminRouteRegistrar {
+  const prefix = deps.prefix ?? '/limits';
   const { limiter, overrides } = deps;
+  const tag = 'limits';
+  const noOverride = (id: string) => new WardenError('WARDEN_NOT_FOUND', `no limit override ${id}`);
+  return (r) => {
+    r.component('LimitOverride', LimitOverrideSchema);
 
-  app.get(`${prefix}/overrides`, async () => {
-    const runtime = await overrides.list();
-    const fromConfig = limiter.policy.overrides().filter((o) => o.source === 'config');
-    return { data: [...fromConfig, ...runtime] };
-  });
+    r.route({ method: 'GET', path: `${prefix}/overrides`, operationId: 'listLimitOverrides', tag, summary: 'Every limit override in force (config file and runtime)',
+      response: z.object({ data: z.array(LimitOverrideSchema) }),
+      handler: async () => {
+        const runtime = await overrides.list();
+        const fromConfig = limiter.policy.overrides().filter((o) => o.source === 'config');
+        return { data: [...fromConfig, ...runtime] };
+      } });
 
-  app.post(`${prefix}/overrides`, async (req, reply) => {
-    const parsed = limitOverrideInputSchema.safeParse(req.body ?? {});
-    if (!parsed.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(parsed.error));
-    const created = await overrides.create(parsed.data);
-    await limiter.refreshOverrides();
-    return reply.code(201).send(created);
-  });
+    r.route({ method: 'POST', path: `${prefix}/overrides`, operationId: 'createLimitOverride', tag, status: 201, summary: 'Create a runtime limit override',
+      body: limitOverrideInputSchema, response: LimitOverrideSchema,
+      handler: async ({ body }) => {
+        const created = await overrides.create(body);
+        await limiter.refreshOverrides();
+        return created;
+      } });
 
-  app.get<{ Params: { id: string } }>(`${prefix}/overrides/:id`, async (req, reply) => {
-    const found = (await overrides.get(req.params.id)) ?? limiter.policy.overrides().find((o) => o.id === req.params.id) ?? null;
-    if (!found) return fail(reply, 'WARDEN_NOT_FOUND', `no limit override ${req.params.id}`);
-    return found;
-  });
+    r.route({ method: 'GET', path: `${prefix}/overrides/:id`, operationId: 'getLimitOverride', tag, summary: 'A limit override',
+      params: IdParams, response: LimitOverrideSchema,
+      handler: async ({ params }) => {
+        const found = (await overrides.get(params.id)) ?? limiter.policy.overrides().find((o) => o.id === params.id) ?? null;
+        if (!found) throw noOverride(params.id);
+        return found;
+      } });
 
-  app.put<{ Params: { id: string } }>(`${prefix}/overrides/:id`, async (req, reply) => {
-    if (req.params.id.startsWith('config:')) return fail(reply, 'WARDEN_INVALID_REQUEST', 'overrides from the config file are read-only; edit warden.yaml');
-    const parsed = limitOverrideInputSchema.safeParse(req.body ?? {});
-    if (!parsed.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(parsed.error));
-    const updated = await overrides.update(req.params.id, parsed.data);
-    if (!updated) return fail(reply, 'WARDEN_NOT_FOUND', `no limit override ${req.params.id}`);
-    await limiter.refreshOverrides();
-    return updated;
-  });
+    r.route({ method: 'PUT', path: `${prefix}/overrides/:id`, operationId: 'replaceLimitOverride', tag, summary: 'Replace a runtime limit override (those from the config file are read-only)',
+      params: IdParams, body: limitOverrideInputSchema, response: LimitOverrideSchema,
+      handler: async ({ params, body }) => {
+        if (params.id.startsWith('config:')) throw new WardenError('WARDEN_INVALID_REQUEST', 'overrides from the config file are read-only; edit warden.yaml', { param: 'id' });
+        const updated = await overrides.update(params.id, body);
+        if (!updated) throw noOverride(params.id);
+        await limiter.refreshOverrides();
+        return updated;
+      } });
 
-  app.delete<{ Params: { id: string } }>(`${prefix}/overrides/:id`, async (req, reply) => {
-    if (!(await overrides.delete(req.params.id))) return fail(reply, 'WARDEN_NOT_FOUND', `no limit override ${req.params.id}`);
-    await limiter.refreshOverrides();
-    return reply.code(204).send();
-  });
+    r.route({ method: 'DELETE', path: `${prefix}/overrides/:id`, operationId: 'deleteLimitOverride', tag, status: 204, summary: 'Delete a runtime limit override',
+      params: IdParams, response: z.void(),
+      handler: async ({ params }) => {
+        if (!(await overrides.delete(params.id))) throw noOverride(params.id);
+        await limiter.refreshOverrides();
+      } });
 
-  app.post(`${prefix}/explain`, async (req, reply) => {
-    const parsed = explainSchema.safeParse(req.body ?? {});
-    if (!parsed.success) return fail(reply, 'WARDEN_INVALID_REQUEST', issues(parsed.error));
-    const b = parsed.data;
-    const meters = limiter.policy.plan({
-      keyId: b.key_id, accountId: b.account_id, orgId: b.org_id,
-      tier: b.tier as never, programme: b.programme as never,
-      ip: b.ip, asn: b.asn, clusterId: b.cluster_id, model: b.model, verdictLevel: b.verdict_level,
-    });
-    return {
-      meters: meters.map((m) => ({
-        scope: m.scope, subject: m.subject, model: m.model, kind: m.kind, limit: m.limit, burst: m.burst, multiplier: m.multiplier, key: m.key,
-      })),
-    };
-  });
+    r.route({ method: 'POST', path: `${prefix}/explain`, operationId: 'explainLimits', tag, summary: 'The meters that would apply to a described request',
+      body: ExplainInput, response: ExplainSchema,
+      handler: ({ body: b }) => {
+        const meters = limiter.policy.plan({
+          keyId: b.key_id, accountId: b.account_id, orgId: b.org_id, tier: b.tier, programme: b.programme,
+          ip: b.ip, asn: b.asn, clusterId: b.cluster_id, model: b.model, verdictLevel: b.verdict_level,
+        });
+        return {
+          meters: meters.map((m) => ({
+            scope: m.scope, subject: m.subject, model: m.model, kind: m.kind, limit: m.limit, burst: m.burst, multiplier: m.multiplier, key: m.key,
+          })),
+        };
+      } });
 
-  app.get(`${prefix}/status`, async () => ({
-    enabled: limiter.config.enabled,
-    backend: limiter.backend.name,
-    on_backend_failure: limiter.config.on_backend_failure,
-    circuit: limiter.circuit,
-    in_flight: limiter.inFlight,
-  }));
+    r.route({ method: 'GET', path: `${prefix}/status`, operationId: 'limitsStatus', tag, summary: 'Backend, circuit state and requests in flight on this node',
+      response: StatusSchema,
+      handler: () => ({
+        enabled: limiter.config.enabled,
+        backend: limiter.backend.name,
+        on_backend_failure: limiter.config.on_backend_failure,
+        circuit: limiter.circuit,
+        in_flight: limiter.inFlight,
+      }) });
+  };
+}
+
+/** Mount the limits admin routes on a Fastify instance (already behind admin authentication); default prefix `/admin/limits`. */
+export function registerLimitsAdminRoutes(app: FastifyInstance, deps: LimitsAdminDeps): void {
+  mountAdminRoutes(app, [limitsAdminRoutes({ ...deps, prefix: deps.prefix ?? '/admin/limits' })]);
 }

@@ -8,4 +8,4 @@ export { notifyConfigSchema, NOTIFICATION_TYPES, type NotifyConfig, type Webhook
 export { notification, intelMatched, feedChanged, ledgerFailed, slackBody, VerdictNotifications, NOTIFICATION_SCHEMA, type Notification, type NotificationType } from './notifications.ts';
 export { WebhookSender, signature, redactUrl, type DeliveryRecord, type WebhookStats } from './webhooks.ts';
 export { Notifier, type NotifierOptions } from './notifier.ts';
-export { registerNotifyAdminRoutes } from './admin.ts';
+export { notifyAdminRoutes } from './admin.ts';

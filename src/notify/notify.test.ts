@@ -9,7 +9,8 @@ import { DetectorEngine, buildScenario, type PromptPool, type Verdict } from '..
 import { receiver } from '../../test/helpers/receiver.ts';
 import { ledgerErrorLog } from '../ledger/index.ts';
 import Fastify from 'fastify';
-import { notification, ledgerFailed, redactUrl, Notifier, VerdictNotifications, WebhookSender, notifyConfigSchema, registerNotifyAdminRoutes, type Notification } from './index.ts';
+import { notification, ledgerFailed, redactUrl, Notifier, VerdictNotifications, WebhookSender, notifyConfigSchema, notifyAdminRoutes, type Notification } from './index.ts';
+import { mountAdminRoutes } from '../admin/router.ts';
 
 const hook = (url: string, extra: object = {}) => ({ ...notifyConfigSchema.parse({ webhooks: [{ name: 'ops', url, ...extra }] }).webhooks[0], secretValue: 'whsec-test-secret-0001' });
 const quiet = { queueMax: 100, dashboardUrl: 'https://warden.example.com', log: () => {}, firstBackoffMs: 20 };
@@ -86,7 +87,7 @@ test('a redirect is not followed nor retried: given up at once with its status, 
 
     // Through the admin route, with the default backoff (1 s, 2 s, 4 s...): the answer is immediate.
     const config = notifyConfigSchema.parse({ webhooks: [{ name: 'redir', url: r.url }, { name: 'ok', url: elsewhere.url }] });
-    registerNotifyAdminRoutes(app, new Notifier(config, { log: () => {}, env: {} }));
+    mountAdminRoutes(app, [notifyAdminRoutes(new Notifier(config, { log: () => {}, env: {} }))]);
     const t0 = performance.now();
     const res = await app.inject({ method: 'POST', url: '/notify/test' });
     assert.ok(performance.now() - t0 < 900, `answered in ${Math.round(performance.now() - t0)} ms`);

@@ -67,6 +67,8 @@ function oneOf<T extends string>(name: string, value: string | undefined, option
  */
 export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo): Promise<number> {
   const [cmd, ...rest] = argv;
+  // Help anywhere prints the usage and does nothing else.
+  if (cmd === 'help' || argv.some((a) => a === '--help' || a === '-h')) { io.stdout(USAGE); return 0; }
   try {
     if (cmd === 'check') {
       if (rest.length > 1) throw new UsageError('check takes one file');

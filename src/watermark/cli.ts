@@ -78,7 +78,6 @@ function parseArgs(argv: string[]): Args {
         if (!Number.isInteger(v) || v < 1) throw new UsageError('--dimensions must be a positive integer');
         a.dimensions = v; break;
       }
-      case '-h': case '--help': throw new UsageError('');
       default: throw new UsageError(`unknown option "${flag}"`);
     }
   }
@@ -103,6 +102,8 @@ function formatReport(r: DetectionReport): string {
  * @example await runWatermarkCli(['detect', '--file', 'suspect.txt', '--subject', 'account:acc_1'])
  */
 export async function runWatermarkCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  // Help anywhere prints the usage and does nothing else.
+  if (argv[0] === 'help' || argv.some((a) => a === '--help' || a === '-h')) { io.stdout(USAGE); return 0; }
   let args: Args;
   try { args = parseArgs(argv); } catch (err) {
     if (err instanceof UsageError) { io.stderr((err.message ? `error: ${err.message}\n` : '') + USAGE); return 2; }

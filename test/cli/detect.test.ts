@@ -54,10 +54,28 @@ test('warden detect: verdicts, explanations and the allow-list from the command 
     assert.match((await run('verdicts')).out, /^\(none\)$/m);
     assert.equal((await run('verdict', 'set', '--account', id, '--level', 'verify', '--for', 'soon')).code, 2);
 
-    assert.equal((await run('allow', 'add', '--org', 'org_partner', '--note', 'evaluation partner')).code, 0);
-    assert.match((await run('allow')).out, /^orgs: org_partner$/m);
-    assert.equal((await run('allow', 'remove', '--org', 'org_partner')).code, 0);
+    // Overrides name existing accounts and organisations: a mistyped id is refused, not stored.
+    const org = await (await fetch(`${w.url}/admin/orgs`, { method: 'POST', headers: { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Partner' }) })).json() as { id: string };
+    assert.equal((await run('allow', 'add', '--org', org.id, '--note', 'evaluation partner')).code, 0);
+    assert.match((await run('allow')).out, new RegExp(`^orgs: ${org.id}$`, 'm'));
+    assert.equal((await run('allow', 'remove', '--org', org.id)).code, 0);
     assert.match((await run('allow')).out, /^orgs: -$/m);
+    r = await run('allow', 'add', '--org', 'org_nope');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /no organisation org_nope .*\(WARDEN_NOT_FOUND\)/);
+    r = await run('verdict', 'set', '--account', 'acct_nope', '--level', 'throttle');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /no account acct_nope .*\(WARDEN_NOT_FOUND\)/);
+    assert.match((await run('verdicts')).out, /^\(none\)$/m, 'nothing was stored');
+    assert.match((await run('allow')).out, /^orgs: -$/m);
+    // Filters are checked: a bad level or limit is a usage error, not an empty list.
+    r = await run('clusters', '--level', 'bogus');
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--level is one of none, watch/);
+    assert.equal((await run('clusters', '--limit', 'abc')).code, 2);
+    const bogus = await fetch(`${w.url}/admin/detect/clusters?level=bogus`, { headers: { authorization: `Bearer ${w.adminToken}` } });
+    assert.equal(bogus.status, 400);
+    assert.equal(((await bogus.json()) as { error: { param: string } }).error.param, 'level');
     assert.match((await run('campaigns')).out, /^\(none\)$/m);
     assert.match((await run('clusters')).out, /^\(none\)$/m);
     const stats = JSON.parse((await run('stats', '--json')).out);
@@ -77,6 +95,9 @@ test('warden detect: verdicts, explanations and the allow-list from the command 
     assert.equal(r.code, 2);
     assert.match(r.err, /exactly one of --account or --cluster/);
     assert.equal((await run('bogus')).code, 2);
+    r = await run('account');
+    assert.equal(r.code, 2);
+    assert.match(r.err, /account: give the account id/);
     assert.equal((await run('account', id, '--frobnicate')).code, 2);
     r = await run('account', 'acct_never_seen');
     assert.equal(r.code, 1);

@@ -50,7 +50,8 @@ test('embedded default: demo key works, admin API works, restart keeps data and 
     const fraud = await post(w.url, '/accounts', { name: 'fraud', email: 'f@example.org', tier: 'email_verified' });
     const fraudKey = (await post(w.url, `/accounts/${fraud.id}/keys`, { name: 'k' })).secret as string;
     const suspension = await post(w.url, '/detect/verdicts', { kind: 'account', id: fraud.id, level: 'suspend', note: 'chargebacks' });
-    await post(w.url, '/detect/allow', { org: 'org_eval_partner', note: 'evaluation partner' });
+    const partner = await post(w.url, '/orgs', { name: 'evaluation partner' });
+    await post(w.url, '/detect/allow', { org: partner.id, note: 'evaluation partner' });
     const asFraud = (url: string) => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${fraudKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }) });
     assert.equal((await asFraud(w.url)).status, 403);
     await w.close();
@@ -67,7 +68,7 @@ test('embedded default: demo key works, admin API works, restart keeps data and 
     const verdicts = await (await fetch(`${w2.url}/admin/detect/verdicts`, { headers: { authorization: `Bearer ${token}` } })).json() as any;
     assert.deepEqual(verdicts.data.map((v: any) => [v.subject.id, v.level, v.since, v.reasons[0].detail]), [[fraud.id, 'suspend', suspension.since, 'chargebacks']]);
     const allow = await (await fetch(`${w2.url}/admin/detect/allow`, { headers: { authorization: `Bearer ${token}` } })).json() as any;
-    assert.deepEqual(allow.orgs, ['org_eval_partner']);
+    assert.deepEqual(allow.orgs, [partner.id]);
     const lifted = await fetch(`${w2.url}/admin/detect/verdicts?kind=account&id=${fraud.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
     assert.equal(lifted.status, 204);
     assert.equal((await asFraud(w2.url)).status, 200, 'lifted');
@@ -172,6 +173,23 @@ test('a scan of past logs seeds the gateway\'s detector: warden scan --state, th
       const stats = (await (await fetch(`${w.url}/admin/detect/stats`, { headers: { authorization: `Bearer ${token}` } })).json()) as { events: number };
       assert.equal(stats.events, past.events.length);
     } finally { await w.close(); }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a restart after a start with no traffic says the detector had no events yet, not 1970', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-serve-'));
+  try {
+    const config = parseConfig({ server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 } });
+    await (await startWarden(config, { demo: false, log: () => {} })).close();
+    assert.ok(statSync(join(dir, 'warden.db.detector')).size > 0, 'a snapshot was written on stopping');
+    const lines: string[] = [];
+    await (await startWarden(config, { demo: false, log: (l) => lines.push(l) })).close();
+    const read = lines.find((l) => l.startsWith('detect: ') && l.includes('read from'));
+    assert.ok(read, lines.join('\n'));
+    assert.match(read, /^detect: state \(no events yet\) read from .*warden\.db\.detector \(0 accounts\)/);
+    assert.doesNotMatch(lines.join('\n'), /1970/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

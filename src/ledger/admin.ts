@@ -1,0 +1,93 @@
+/**
+ * The ledger's audit query in the admin API (`GET /admin/ledger/v1/query`, behind the admin
+ * token): registered through the admin route table, so its filters are validated (an unknown or
+ * mistyped filter is refused, never ignored), its errors have the admin API's format and it
+ * appears in the OpenAPI document. The public transparency routes stay in ./http.ts.
+ */
+import { PassThrough } from 'node:stream';
+import { z } from 'zod';
+import { WardenError } from '../errors/index.ts';
+import type { AdminRouteRegistrar } from '../admin/router.ts';
+import { ProofError } from './merkle.ts';
+import { LedgerError, type Ledger } from './ledger.ts';
+import { QueryError, exportQuery, queryLedger } from './query.ts';
+
+const Time = z.string().refine((t) => /^\d{4}-\d{2}-\d{2}/.test(t) && !Number.isNaN(Date.parse(t)), 'an ISO 8601 date or date-time');
+const QueryParams = z.strictObject({
+  account: z.string().min(1).optional(),
+  org: z.string().min(1).optional(),
+  cluster: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  model: z.string().min(1).optional(),
+  ip: z.string().min(1).optional().describe('one client IP'),
+  network: z.string().min(1).optional().describe('a client network in CIDR notation (IPv4 or IPv6)'),
+  from: Time.optional().describe('inclusive'),
+  to: Time.optional().describe('exclusive'),
+  limit: z.coerce.number().int().min(1).max(1_000_000).optional().describe('most interactions returned (default 100,000)'),
+  format: z.enum(['json', 'csv', 'jsonl']).default('json'),
+});
+const InteractionRowSchema = z.object({
+  index: z.number(), id: z.string(), ts: z.string(), account_id: z.string().nullable(), org_id: z.string().nullable(), key_id: z.string().nullable(),
+  cluster_id: z.string().nullable(), model: z.string(), flavour: z.string(), status: z.number(), input_tokens: z.number(), output_tokens: z.number(),
+  reasoning_tokens: z.number(), tool_calls: z.number(), client_ip: z.string().nullable().describe('null once erased'), user_agent: z.string().nullable(),
+  country: z.string().nullable(), asn: z.number().nullable(), verdict_in_force: z.string().nullable(), shaping: z.array(z.string()), erased: z.boolean(),
+});
+const VerdictRowSchema = z.object({
+  index: z.number(), id: z.string(), ts: z.string(), subject_kind: z.enum(['account', 'cluster']), subject_id: z.string(), level: z.string(),
+  score: z.number().nullable(), source: z.string(), since: z.string(), campaign_id: z.string().nullable(), accounts: z.array(z.string()), reasons: z.array(z.unknown()),
+});
+const AccountUsageSchema = z.object({
+  account_id: z.string().nullable(), org_id: z.string().nullable(), requests: z.number(), errors: z.number(), input_tokens: z.number(), output_tokens: z.number(),
+  reasoning_tokens: z.number(), models: z.record(z.string(), z.number()), ips: z.array(z.string()), countries: z.array(z.string()), asns: z.array(z.number()),
+  first_ts: z.string(), last_ts: z.string(),
+  latest_verdict: z.object({ level: z.string(), ts: z.string(), subject: z.string(), reasons: z.array(z.unknown()) }).nullable(),
+});
+export const LedgerQueryResultSchema = z.object({
+  interactions: z.array(InteractionRowSchema), verdicts: z.array(VerdictRowSchema), usage: z.array(AccountUsageSchema),
+  truncated: z.boolean().describe('the limit cut the interactions short'),
+});
+
+const STATUS: Record<LedgerError['code'], number> = {
+  LEDGER_NOT_FOUND: 404, LEDGER_BAD_REQUEST: 400, LEDGER_OVERLOADED: 503, LEDGER_CLOSED: 503, LEDGER_INCONSISTENT: 500, LEDGER_UNAVAILABLE: 503,
+};
+
+/** A ledger failure as an admin API error. */
+function adminError(err: unknown): unknown {
+  if (err instanceof QueryError || err instanceof ProofError || err instanceof RangeError) return new WardenError('WARDEN_INVALID_REQUEST', err.message);
+  if (err instanceof LedgerError) {
+    if (err.code === 'LEDGER_BAD_REQUEST') return new WardenError('WARDEN_INVALID_REQUEST', err.message);
+    if (err.code === 'LEDGER_NOT_FOUND') return new WardenError('WARDEN_NOT_FOUND', err.message);
+    return new WardenError('WARDEN_INTERNAL', err.message, { status: STATUS[err.code] });
+  }
+  return err;
+}
+
+/** The audit query, for the admin API (`registrars`); mount it where `/admin` prefixes it. */
+export function ledgerAdminRoutes(ledger: Ledger, opts: { prefix?: string } = {}): AdminRouteRegistrar {
+  const prefix = opts.prefix ?? '/ledger/v1';
+  return (r) => {
+    r.component('LedgerQueryResult', LedgerQueryResultSchema);
+    r.route({
+      method: 'GET', path: `${prefix}/query`, operationId: 'queryLedger', tag: 'ledger',
+      summary: 'Audit query: interactions (with client IP and user agent while not erased), per-account usage and the verdicts about them',
+      description: 'A cluster means its id on interactions plus the member accounts named by its verdicts. format=csv or jsonl exports the interactions.',
+      errors: { 503: 'the ledger is unavailable' },
+      query: QueryParams, response: LedgerQueryResultSchema,
+      alsoProduces: { 'text/csv': z.string(), 'application/x-ndjson': z.string() },
+      handler: async ({ query: q, reply }) => {
+        let result;
+        try {
+          result = await queryLedger(ledger.storage, {
+            accountId: q.account, orgId: q.org, clusterId: q.cluster, keyId: q.key, model: q.model,
+            ip: q.ip, network: q.network, from: q.from, to: q.to, limit: q.limit,
+          });
+        } catch (err) { throw adminError(err); }
+        if (q.format === 'json') return result;
+        const body = new PassThrough();
+        reply.type(q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
+        void exportQuery(result, q.format, body).then(() => body.end(), (err) => body.destroy(err));
+        return reply.send(body);
+      },
+    });
+  };
+}

@@ -341,3 +341,21 @@ test('a pager button\'s focus is not carried to another page', { skip, timeout: 
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('after a rotation, the focus is on the rotated key\'s Revoke now', { skip, timeout: 60_000 }, async () => {
+  const rotor = await admin<{ id: string }>('POST', '/accounts', { name: 'Rotor', email: 'rotor@rotor.example' });
+  const key = await admin<{ key: { prefix: string } }>('POST', `/accounts/${rotor.id}/keys`, { scopes: ['inference'] });
+  const { page, problems } = await open(`#/keys?account_id=${rotor.id}`);
+  await page.getByRole('button', { name: `Rotate key ${key.key.prefix}` }).click();
+  const ask = page.getByRole('dialog', { name: /^Rotate key/ });
+  await ask.getByLabel('Grace period for the old key').selectOption('3600');
+  await ask.getByRole('button', { name: 'Rotate' }).click();
+  await page.getByRole('dialog', { name: 'Rotated API key' }).getByRole('button', { name: 'I have copied it' }).click();
+  const revokeNow = page.getByRole('button', { name: `Revoke key ${key.key.prefix} now` });
+  await revokeNow.waitFor();
+  await settled(page);
+  await page.waitForFunction('document.activeElement && document.activeElement.textContent === "Revoke now"', null, { timeout: 5_000 });
+  assert.equal(await page.evaluate('document.activeElement.getAttribute("aria-label")'), `Revoke key ${key.key.prefix} now`);
+  assert.deepEqual(problems, []);
+  await page.close();
+});

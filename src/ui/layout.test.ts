@@ -359,3 +359,33 @@ test('after a rotation, the focus is on the rotated key\'s Revoke now', { skip, 
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('short JSON keeps its own width; a reasoning count reads as part of the output', { skip, timeout: 60_000 }, async () => {
+  const { page, problems } = await open('#/');
+  await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+  const widths = await page.evaluate(`(async () => {
+    const { scalar } = await import('./lib/json.js');
+    const box = document.createElement('div');
+    document.body.append(box);
+    const short = scalar('x', {});
+    const long = scalar('x', { a: 'a fairly long value', b: 'and another one', c: 3 });
+    box.append(short, ' ', long);
+    const ch = parseFloat(getComputedStyle(short).fontSize) * 0.5;
+    const out = { short: short.getBoundingClientRect().width, long: long.className, ch };
+    box.remove();
+    return out;
+  })()`) as { short: number; long: string; ch: number };
+  assert.ok(widths.short < 8 * widths.ch, `{} is narrow (${widths.short} px)`);
+  assert.match(widths.long, /cell-text/);
+  const cell = await page.evaluate(`(async () => {
+    const { interactionsTable } = await import('./lib/widgets.js');
+    const row = { id: '01ARZ3NDEKTSV4RRFFQ69G5FAV', ts: new Date().toISOString(), model: 'm', account_id: null, client_ip: '203.0.113.1', country: null, asn: null,
+      user_agent: null, status: 200, error_code: null, input_tokens: 12, output_tokens: 340, reasoning_tokens: 100, tools: 0, prompt_preview: null,
+      enforcement: { limit: null, verdict: null, shaping: [], policy: [], watermark: null } };
+    const t = interactionsTable([row], {});
+    return [...t.querySelectorAll('td')].map((td) => td.textContent).find((x) => x.includes('340'));
+  })()`) as string;
+  assert.equal(cell, '12 / 340of which 100 reasoning');
+  assert.deepEqual(problems, []);
+  await page.close();
+});

@@ -12,7 +12,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { AdminRouteRegistrar } from '../admin/index.ts';
 import { WardenError } from '../errors/index.ts';
-import type { IdentityStore } from '../identity/index.ts';
+import { identitySchemas, type IdentityStore } from '../identity/index.ts';
 import type { Account, Organisation } from '../identity/types.ts';
 import type { RouteCatalog } from './catalog.ts';
 import { USAGE_DIMENSIONS, type UsageFilter, type UsageStore } from './usage.ts';
@@ -31,6 +31,9 @@ export interface UsageRoutesDeps {
 const RANGES = { '15m': 900, '1h': 3600, '6h': 6 * 3600, '24h': 86400, '7d': 7 * 86400, '30d': 30 * 86400 } as const;
 const MAX_SPAN_S = 400 * 86400;
 const Id = z.string().min(1).max(200);
+/** An account id (the search's paging cursor) and an event id (the interactions' `before`): ULIDs. */
+const AccountId = z.string().regex(/^acct_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be an account id (acct_ and 26 characters)');
+const EventId = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'must be an interaction id (26 characters)');
 
 const RangeQuery = {
   range: z.enum(Object.keys(RANGES) as [keyof typeof RANGES, ...(keyof typeof RANGES)[]]).optional()
@@ -56,14 +59,14 @@ const TopQuery = z.strictObject({
 });
 const InteractionsQuery = z.strictObject({
   ...RangeQuery,
-  before: Id.optional().describe('Event id: return older interactions (paging).'),
+  before: EventId.optional().describe('Event id (`next_before` of the previous page): return older interactions.'),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 const SearchQuery = z.strictObject({
   q: z.string().trim().min(1).max(200),
-  status: z.enum(['active', 'suspended']).optional().describe('Only accounts with this status.'),
-  tier: z.enum(['unverified', 'email_verified', 'identity_verified', 'enterprise']).optional().describe('Only accounts at this verification tier.'),
-  cursor: Id.optional().describe('`next_cursor` of the previous page.'),
+  status: identitySchemas.AccountStatus.optional().describe('Only accounts with this status.'),
+  tier: identitySchemas.VerificationTier.optional().describe('Only accounts at this verification tier.'),
+  cursor: AccountId.optional().describe('`next_cursor` of the previous page.'),
   limit: z.coerce.number().int().min(1).max(100).default(25),
 });
 
@@ -104,9 +107,9 @@ const InteractionsSchema = z.object({ data: z.array(InteractionSummarySchema), n
 const SearchSchema = z.object({
   accounts: z.array(z.object({ id: z.string(), name: z.string().nullable(), email: z.string().nullable(), org_id: z.string().nullable(), tier: z.string(), status: z.string(), created_at: z.string() })),
   orgs: z.array(z.object({ id: z.string(), name: z.string(), tier: z.string(), created_at: z.string() })),
-  scanned: z.number().describe('Accounts examined for this page; one page of a text search examines 20,000 accounts at most.'),
-  truncated: z.boolean().describe('The page stopped at the 20,000-account scan limit before filling up; `next_cursor` searches on from there.'),
-  next_cursor: z.string().nullable().describe('More accounts may match: pass it as `cursor` for the next page. Null on the last page.'),
+  scanned: z.number().describe('Accounts examined for this page, whether or not they pass the status and tier filters; one page of a text search examines 20,000 accounts at most.'),
+  truncated: z.boolean().describe('The page stopped at the 20,000-account scan limit: older accounts were not examined, so more may match; `next_cursor` searches on from there.'),
+  next_cursor: z.string().nullable().describe('Pass it as `cursor` for the next page. Set when another account matches (checked within the scan limit) or, when `truncated`, may match; null on the last page.'),
 });
 const FeaturesSchema = z.object({
   usage: z.boolean(),
@@ -231,11 +234,18 @@ export interface SearchOptions {
   cursor?: string;
 }
 
+/** A cursor before every account id: the next page starts with the newest account. */
+const CURSOR_BEFORE_ALL = `acct_${'Z'.repeat(26)}`;
+
 /**
- * Text search over accounts, newest first, filtered by status and tier in the store and paged.
+ * Text search over accounts, newest first, filtered by status and tier and paged.
  * A signup IP is looked up by its index (every match, paged). Any other text is matched
- * (case-insensitively) against id, name and email, scanning at most SEARCH_SCAN_LIMIT accounts
- * per page; an exact account id comes first. Organisations (by name) are on the first page.
+ * (case-insensitively) against id, name and email, examining at most SEARCH_SCAN_LIMIT accounts
+ * per page, every account visited counted, whether or not it passes the filters (status and tier
+ * have no index, so they are checked here, not by the store); an exact account id comes first.
+ * A full page looks on, within the same bound, for one more match: `next_cursor` is set only when
+ * one exists (it then points just before it), or when the bound was reached first (`truncated`:
+ * more may match). Organisations (by name) are on the first page.
  */
 export async function search(identity: IdentityStore, q: string, opts: SearchOptions = {}): Promise<z.infer<typeof SearchSchema>> {
   const limit = opts.limit ?? 25;
@@ -254,25 +264,36 @@ export async function search(identity: IdentityStore, q: string, opts: SearchOpt
   if (exact && firstPage && passes(exact)) accounts.push(accountHit(exact));
 
   const needle = q.toLowerCase();
+  const matches = (a: Account) => a.id !== exact?.id && passes(a)
+    && (a.id.toLowerCase().includes(needle) || !!a.name?.toLowerCase().includes(needle) || !!a.email?.toLowerCase().includes(needle));
   let scanned = 0;
-  let truncated = false;
   let cursor = opts.cursor;
-  let last: string | undefined;
-  let more = false;
-  scan: for (;;) {
-    const page = await identity.listAccounts({ ...filters, limit: 500, cursor });
+  // The last account visited and the last one put on the page: a next page starts after one of them.
+  let previous = opts.cursor;
+  let lastIncluded = opts.cursor;
+  for (;;) {
+    const page = await identity.listAccounts({ limit: Math.min(500, SEARCH_SCAN_LIMIT - scanned), cursor });
     for (const [i, a] of page.data.entries()) {
       scanned++;
-      last = a.id;
-      if (a.id !== exact?.id && (a.id.toLowerCase().includes(needle) || a.name?.toLowerCase().includes(needle) || a.email?.toLowerCase().includes(needle))) accounts.push(accountHit(a));
+      if (matches(a)) {
+        // One match more than the page holds: there is a next page, and it starts with this one.
+        if (accounts.length >= limit) return { accounts, orgs, scanned, truncated: false, next_cursor: previous ?? CURSOR_BEFORE_ALL };
+        accounts.push(accountHit(a));
+        lastIncluded = a.id;
+      }
+      previous = a.id;
       const restLeft = i < page.data.length - 1 || page.next_cursor !== null;
-      if (accounts.length >= limit) { more = restLeft; break scan; }
-      if (scanned >= SEARCH_SCAN_LIMIT) { truncated = more = restLeft; break scan; }
+      if (!restLeft) return { accounts, orgs, scanned, truncated: false, next_cursor: null };
+      if (scanned >= SEARCH_SCAN_LIMIT) {
+        // Out of budget: a full page ends at its last match (the rest may hold more), a page
+        // that is not full searches on from here.
+        const next = accounts.length >= limit ? (lastIncluded ?? CURSOR_BEFORE_ALL) : a.id;
+        return { accounts, orgs, scanned, truncated: true, next_cursor: next };
+      }
     }
-    if (!page.next_cursor) break;
+    if (!page.next_cursor) return { accounts, orgs, scanned, truncated: false, next_cursor: null };
     cursor = page.next_cursor;
   }
-  return { accounts, orgs, scanned, truncated, next_cursor: more && last ? last : null };
 }
 
 async function searchOrgs(identity: IdentityStore, q: string, limit: number): Promise<ReturnType<typeof orgHit>[]> {

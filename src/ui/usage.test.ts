@@ -15,7 +15,7 @@ import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import { sqliteUsageStore, postgresUsageStore, chooseBucket, type UsageStore, type UsageCounts, type UsageDimension } from './usage.ts';
 import { RouteCatalog, features, resolveRange, dashboardPlugin, DASHBOARD_CSP, search } from './index.ts';
-import { openIdentityStore } from '../identity/index.ts';
+import { openIdentityStore, PostgresIdentityStore, type IdentityStore } from '../identity/index.ts';
 
 const T0 = Date.parse('2026-03-02T09:00:00.000Z');
 
@@ -284,47 +284,150 @@ test('routes over HTTP: token required, inputs checked, static files with a stri
   }
 });
 
-test('account search: status and tier filter before the page is cut, next_cursor pages on, exact id first, signup IP by index', async () => {
+/** Account search over an identity store holding no accounts yet. */
+async function checkSearch(identity: IdentityStore): Promise<void> {
+  const ids: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    ids.push((await identity.createAccount({ name: `Shop ${i}`, email: `owner${i}@shop.example`, tier: i % 3 === 0 && i > 0 ? 'enterprise' : 'unverified', signup_ip: i < 7 ? '203.0.113.9' : '198.51.100.1' })).id);
+  }
+  // Every match, newest first, five at a time.
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  for (let pages = 0; pages < 5; pages++) {
+    const r = await search(identity, 'shop.example', { limit: 5, cursor });
+    seen.push(...r.accounts.map((a) => a.id));
+    assert.equal(r.truncated, false);
+    if (!r.next_cursor) break;
+    cursor = r.next_cursor;
+  }
+  assert.deepEqual(seen, [...ids].reverse());
+  // Filters apply before the limit: the three enterprise accounts (ids 9, 6, 3), over two pages
+  // of two. The oldest accounts (0, 1, 2) do not match: a full last page still says it is last.
+  const first = await search(identity, 'shop', { limit: 2, tier: 'enterprise' });
+  assert.deepEqual(first.accounts.map((a) => a.id), [ids[9], ids[6]]);
+  assert.ok(first.next_cursor);
+  const second = await search(identity, 'shop', { limit: 2, tier: 'enterprise', cursor: first.next_cursor! });
+  assert.deepEqual(second.accounts.map((a) => a.id), [ids[3]]);
+  assert.equal(second.next_cursor, null);
+  const exactlyFull = await search(identity, 'shop', { limit: 3, tier: 'enterprise' });
+  assert.deepEqual(exactlyFull.accounts.map((a) => a.id), [ids[9], ids[6], ids[3]]);
+  assert.equal(exactlyFull.next_cursor, null, 'no more matches, though older accounts are left');
+  assert.equal(exactlyFull.scanned, 12, 'every account visited counts, matching or not');
+  // An exact id comes first, once, and fills a page of one.
+  const exact = await search(identity, ids[2], { limit: 5 });
+  assert.deepEqual(exact.accounts.map((a) => a.id), [ids[2]]);
+  const one = await search(identity, ids[2], { limit: 1 });
+  assert.deepEqual(one.accounts.map((a) => a.id), [ids[2]]);
+  assert.equal(one.next_cursor, null);
+  const byName = await search(identity, 'Shop 1', { limit: 1 });
+  assert.deepEqual(byName.accounts.map((a) => a.id), [ids[11]]);
+  assert.deepEqual((await search(identity, 'Shop 1', { limit: 1, cursor: byName.next_cursor! })).accounts.map((a) => a.id), [ids[10]]);
+  // A signup IP: every account from it, paged, with the filters.
+  const ip = await search(identity, '203.0.113.9', { limit: 5 });
+  assert.equal(ip.accounts.length, 5);
+  const ipRest = await search(identity, '203.0.113.9', { limit: 5, cursor: ip.next_cursor! });
+  assert.deepEqual([...ip.accounts, ...ipRest.accounts].map((a) => a.id), ids.slice(0, 7).reverse());
+  assert.deepEqual((await search(identity, '203.0.113.9', { tier: 'enterprise' })).accounts.map((a) => a.id), [ids[6], ids[3]]);
+  // Another account naming that id: a page of one holds the exact match alone, and pages on to it.
+  const mention = (await identity.createAccount({ name: `Reseller of ${ids[2]}`, email: 'reseller@elsewhere.example' })).id;
+  const exactFirst = await search(identity, ids[2], { limit: 1 });
+  assert.deepEqual(exactFirst.accounts.map((a) => a.id), [ids[2]]);
+  assert.ok(exactFirst.next_cursor);
+  const then = await search(identity, ids[2], { limit: 1, cursor: exactFirst.next_cursor! });
+  assert.deepEqual(then.accounts.map((a) => a.id), [mention]);
+  assert.equal(then.next_cursor, null);
+}
+
+test('account search: status and tier filter before the page is cut, next_cursor only when another match exists, exact id first, signup IP by index', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-search-'));
   const db = openSqlite(join(dir, 's.db'));
   const identity = openIdentityStore(parseConfig({ store: { sqlite_path: join(dir, 's.db') }, log: { level: 'silent' } }), { sqlite: db });
   try {
-    const ids: string[] = [];
-    for (let i = 0; i < 12; i++) {
-      ids.push((await identity.createAccount({ name: `Shop ${i}`, email: `owner${i}@shop.example`, tier: i % 3 === 0 ? 'enterprise' : 'unverified', signup_ip: i < 7 ? '203.0.113.9' : '198.51.100.1' })).id);
-    }
-    // Every match, newest first, five at a time.
-    const seen: string[] = [];
-    let cursor: string | undefined;
-    for (let pages = 0; pages < 5; pages++) {
-      const r = await search(identity, 'shop.example', { limit: 5, cursor });
-      seen.push(...r.accounts.map((a) => a.id));
-      assert.equal(r.truncated, false);
-      if (!r.next_cursor) break;
-      cursor = r.next_cursor;
-    }
-    assert.deepEqual(seen, [...ids].reverse());
-    // Filters apply before the limit: the four enterprise accounts, over two pages of three.
-    const first = await search(identity, 'shop', { limit: 3, tier: 'enterprise' });
-    assert.equal(first.accounts.length, 3);
-    assert.ok(first.next_cursor);
-    const second = await search(identity, 'shop', { limit: 3, tier: 'enterprise', cursor: first.next_cursor! });
-    assert.deepEqual([...first.accounts, ...second.accounts].map((a) => a.id), [ids[9], ids[6], ids[3], ids[0]]);
-    assert.equal(second.next_cursor, null);
-    // The last page says so even when it is exactly full.
-    assert.equal((await search(identity, 'shop', { limit: 4, tier: 'enterprise' })).next_cursor, null);
-    // An exact id comes first, once.
-    const exact = await search(identity, ids[2], { limit: 5 });
-    assert.deepEqual(exact.accounts.map((a) => a.id), [ids[2]]);
-    // A signup IP: every account from it, paged, with the filters.
-    const ip = await search(identity, '203.0.113.9', { limit: 5 });
-    assert.equal(ip.accounts.length, 5);
-    const ipRest = await search(identity, '203.0.113.9', { limit: 5, cursor: ip.next_cursor! });
-    assert.deepEqual([...ip.accounts, ...ipRest.accounts].map((a) => a.id), ids.slice(0, 7).reverse());
-    assert.deepEqual((await search(identity, '203.0.113.9', { tier: 'enterprise' })).accounts.map((a) => a.id), [ids[6], ids[3], ids[0]]);
+    await checkSearch(identity);
   } finally {
     await identity.close();
     db.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('account search on PostgreSQL', async (t) => {
+  const base = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const schema = `ui_search_${randomBytes(6).toString('hex')}`;
+  const admin = openPostgres(base, { max: 1 });
+  try {
+    await admin.query(`CREATE SCHEMA ${schema}`);
+  } catch (err) {
+    await admin.end();
+    t.skip(`PostgreSQL not reachable at ${base}: ${(err as Error).message}`);
+    return;
+  }
+  const pool = openPostgres(`${base}${base.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`, { max: 4 });
+  const identity = new PostgresIdentityStore(pool, { channel: schema, notify: false });
+  try {
+    await identity.ready();
+    await checkSearch(identity);
+  } finally {
+    await identity.close();
+    await pool.end();
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+  }
+});
+
+test('account search: the scan bound counts every account visited, with filters too', async () => {
+  // 25,000 accounts, newest first; none is suspended, the two newest are enterprise.
+  const all = Array.from({ length: 25_000 }, (_, i) => ({
+    id: `acct_${String(25_000 - i).padStart(26, '0')}`, name: `user ${i}`, email: `u${i}@big.example`, org_id: null,
+    tier: i < 2 ? 'enterprise' : 'unverified', status: 'active', created_at: '2026-03-01T00:00:00.000Z',
+  }));
+  let visited = 0;
+  const identity = {
+    getAccount: async () => null,
+    getOrg: async () => null,
+    listOrgs: async () => ({ data: [], next_cursor: null }),
+    listAccounts: async (q: { limit: number; cursor?: string; status?: string; tier?: string }) => {
+      assert.equal(q.status ?? q.tier, undefined, 'the filters are not left to an unindexed query');
+      const start = q.cursor ? all.findIndex((a) => a.id < q.cursor!) : 0;
+      const data = start < 0 ? [] : all.slice(start, start + q.limit);
+      visited += data.length;
+      const more = start >= 0 && start + q.limit < all.length;
+      return { data, next_cursor: more ? data[data.length - 1].id : null };
+    },
+  } as unknown as Parameters<typeof search>[0];
+  const none = await search(identity, 'big.example', { limit: 50, status: 'suspended' });
+  assert.deepEqual(none.accounts, []);
+  assert.equal(none.scanned, 20_000);
+  assert.equal(visited, 20_000);
+  assert.equal(none.truncated, true);
+  assert.equal(none.next_cursor, all[19_999].id);
+  const rest = await search(identity, 'big.example', { limit: 50, status: 'suspended', cursor: none.next_cursor! });
+  assert.equal(rest.scanned, 5_000);
+  assert.equal(rest.next_cursor, null);
+  // A full page whose look for one more match runs out of budget: more may match, from after its last row.
+  const full = await search(identity, 'big.example', { limit: 2, tier: 'enterprise' });
+  assert.deepEqual(full.accounts.map((a) => a.id), [all[0].id, all[1].id]);
+  assert.equal(full.truncated, true);
+  assert.equal(full.next_cursor, all[1].id);
+});
+
+test('search and interactions: paging ids are checked', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-ui-ids-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const config = parseConfig({ server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'w.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 } });
+  const w = await startWarden(config, { log: () => {} });
+  try {
+    const auth = { authorization: `Bearer ${w.adminToken}` };
+    const status = async (path: string) => (await fetch(`${w.url}/admin${path}`, { headers: auth })).status;
+    assert.equal(await status('/dashboard/search?q=demo&cursor=acct_01ARZ3NDEKTSV4RRFFQ69G5FAV'), 200);
+    assert.equal(await status('/dashboard/search?q=demo&cursor=acct_01ARZ3NDEKTSV4RRFFQ69G5FAU'), 400, 'U is not a ULID character');
+    assert.equal(await status('/dashboard/search?q=demo&cursor=org_01ARZ3NDEKTSV4RRFFQ69G5FAV'), 400);
+    assert.equal(await status('/dashboard/search?q=demo&cursor=x'), 400);
+    assert.equal(await status('/dashboard/search?q=demo&tier=gold'), 400);
+    assert.equal(await status('/usage/interactions?before=01ARZ3NDEKTSV4RRFFQ69G5FAV'), 200);
+    assert.equal(await status('/usage/interactions?before=01ARZ3NDEKTSV4RRFFQ69G5FA'), 400);
+    assert.equal(await status('/usage/interactions?before=acct_01ARZ3NDEKTSV4RRFFQ69G5FAV'), 400);
+  } finally {
+    await w.close();
   }
 });

@@ -30,6 +30,8 @@ const main = document.getElementById('main');
 let cleanup = null;
 let renderSeq = 0;
 let focusWatch = null;
+/** The route path of what <main> shows (or is loading). */
+let renderedPath = null;
 
 /** Current route: path and query from the hash (#/accounts?q=x). */
 export function currentRoute() {
@@ -102,15 +104,18 @@ function loginView(message) {
 
 async function render() {
   const seq = ++renderSeq;
+  const { path, query } = currentRoute();
   // The control that caused this render (a range, a checkbox, a pager button) is focused again
-  // as soon as the view puts it back.
-  const focused = focusedControl(main) ?? (focusWatch?.pending() ? focusWatch.target : null);
+  // as soon as the view puts it back, on the same route only: a control of another page that
+  // happens to share its key (another page's Next page) must not take the focus.
+  const inMain = focusedControl(main);
+  const focused = (inMain ? { ...inMain, path: renderedPath } : null) ?? (focusWatch?.pending() ? focusWatch.target : null);
   focusWatch?.stop();
   if (cleanup) { try { cleanup(); } catch { /* ignore */ } cleanup = null; }
   if (!session.token()) return loginView();
-  focusWatch = focused ? { target: focused, ...followFocus(main, focused) } : null;
+  focusWatch = focused && focused.path === path ? { target: focused, ...followFocus(main, focused) } : null;
   const watch = focusWatch;
-  const { path, query } = currentRoute();
+  renderedPath = path;
   renderNav(path);
   const match = ROUTES.map(([re, view, label]) => ({ m: re.exec(path), view, label })).find((r) => r.m);
   if (!match) { watch?.stop(); document.title = 'Not found · Warden'; replace(main, h('h1', { text: 'Not found' }), h('p', null, h('a', { href: '#/' }, 'Back to the overview'))); return; }

@@ -20,8 +20,9 @@ export function scalar(key, v) {
     const s = v.join(', ');
     return s.length > 120 ? h('span', { class: 'cell-text', title: s, text: `${v.length} items: ${s.slice(0, 100)}…` }) : s || '—';
   }
+  // Short JSON ({}, [1, 2]) keeps its own width; longer text wraps within a bounded cell.
   const s = JSON.stringify(v);
-  return h('code', { class: 'small cell-text', title: s, text: s.length > 120 ? `${s.slice(0, 117)}…` : s });
+  return h('code', { class: s.length > 40 ? 'small cell-text' : 'small', title: s, text: s.length > 120 ? `${s.slice(0, 117)}…` : s });
 }
 
 /** Render any JSON value readably. */

@@ -33,7 +33,11 @@ async function revoke(key, onChange) {
   }
 }
 
-async function rotate(key, onChange) {
+/**
+ * Rotate a key. Afterwards the focus goes to the rotated key's "Revoke now" button or, when the
+ * old key was stopped at once, to the new key's first action (`opener` is the Rotate button).
+ */
+async function rotate(key, onChange, opener) {
   const grace = await modal(`Rotate key ${key.prefix}?`, (close) => {
     const select = h('select', { id: 'grace', name: 'grace' },
       [['0', 'Stop the old key now'], ['3600', 'Keep the old key for 1 hour'], ['86400', 'Keep the old key for 1 day'], ['604800', 'Keep the old key for 7 days']]
@@ -49,6 +53,11 @@ async function rotate(key, onChange) {
   try {
     const rotated = await post(`/admin/keys/${encodeURIComponent(key.id)}/rotate`, { grace_seconds: grace });
     await showSecret(rotated, 'Rotated API key');
+    if (opener?.isConnected) {
+      opener.dataset.focus = `key-revoke-${key.id}`;
+      opener.dataset.focusGroup = `key-${rotated.key.id}`;
+      opener.focus();
+    }
     onChange();
   } catch (err) {
     toast(`Rotate failed: ${err.message}`, 'bad');
@@ -69,10 +78,10 @@ export function keysTable(keys, { onChange, showAccount = false, caption = 'API 
       { label: 'Expires', value: (k) => (k.expires_at ? when(k.expires_at) : h('span', { class: 'muted', text: 'never' })) },
       { label: 'Actions', value: (k) => (k.status === 'active'
         ? h('span', { class: 'row-actions' },
-          h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Rotate key ${k.prefix}`, 'data-focus': `key-rotate-${k.id}`, on: { click: () => rotate(k, onChange) } }, 'Rotate'),
-          h('button', { type: 'button', class: 'btn btn-small btn-danger', 'aria-label': `Revoke key ${k.prefix}`, 'data-focus': `key-revoke-${k.id}`, on: { click: () => revoke(k, onChange) } }, 'Revoke'))
+          h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Rotate key ${k.prefix}`, 'data-focus': `key-rotate-${k.id}`, 'data-focus-group': `key-${k.id}`, on: { click: (e) => rotate(k, onChange, e.currentTarget) } }, 'Rotate'),
+          h('button', { type: 'button', class: 'btn btn-small btn-danger', 'aria-label': `Revoke key ${k.prefix}`, 'data-focus': `key-revoke-${k.id}`, 'data-focus-group': `key-${k.id}`, on: { click: () => revoke(k, onChange) } }, 'Revoke'))
         : k.status === 'rotating'
-          ? h('button', { type: 'button', class: 'btn btn-small btn-danger', 'aria-label': `Revoke key ${k.prefix} now`, 'data-focus': `key-revoke-${k.id}`, on: { click: () => revoke(k, onChange) } }, 'Revoke now')
+          ? h('button', { type: 'button', class: 'btn btn-small btn-danger', 'aria-label': `Revoke key ${k.prefix} now`, 'data-focus': `key-revoke-${k.id}`, 'data-focus-group': `key-${k.id}`, on: { click: () => revoke(k, onChange) } }, 'Revoke now')
           : null) },
     ].filter(Boolean),
   });

@@ -41,7 +41,9 @@ export function interactionsTable(rows, { caption = 'Recent interactions', showA
       { label: 'Model', value: (i) => i.model || h('span', { class: 'muted', text: '—' }) },
       { label: 'Client', value: (i) => h('span', { title: i.user_agent ?? '' }, i.client_ip, i.country ? ` · ${i.country}` : '', i.asn ? ` · AS${i.asn}` : '') },
       { label: 'Status', value: (i) => h('span', { class: 'badges' }, statusBadge(i.status), i.error_code ? h('code', { class: 'small', text: i.error_code.replace(/^WARDEN_/, '') }) : null) },
-      { label: 'Tokens in / out', num: true, value: (i) => `${fmtCompact(i.input_tokens)} / ${fmtCompact(i.output_tokens)}${i.reasoning_tokens ? ` (+${fmtCompact(i.reasoning_tokens)} r)` : ''}` },
+      // Output includes reasoning: the reasoning share is said as part of it, not added to it.
+      { label: 'Tokens in / out', num: true, value: (i) => h('span', null, `${fmtCompact(i.input_tokens)} / ${fmtCompact(i.output_tokens)}`,
+        i.reasoning_tokens ? h('span', { class: 'muted small tokens-reasoning', text: `of which ${fmtCompact(i.reasoning_tokens)} reasoning` }) : null) },
       { label: 'Boundary', value: enforcementCell },
       { label: 'Prompt', value: (i) => (i.prompt_preview ? h('span', { class: 'preview', title: i.prompt_preview, text: i.prompt_preview }) : h('span', { class: 'muted', text: i.tools ? `${i.tools} tools` : '—' })) },
     ].filter(Boolean),

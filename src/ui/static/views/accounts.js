@@ -51,8 +51,12 @@ export async function render(main, _params, query, ctx) {
       const found = await get('/admin/dashboard/search', { q: query.q, status: query.status, tier: query.tier, limit: PAGE, cursor: query.cursor });
       if (!ctx.isCurrent()) return;
       const n = found.accounts.length;
+      // next_cursor without truncated: another account is known to match. With truncated, the
+      // scan limit was reached first, so older accounts may or may not match.
       const note = found.truncated
-        ? `Searched ${fmtInt(found.scanned)} accounts${n ? ` and found ${fmtInt(n)}` : ' without a match'}; older accounts are searched on the next page.`
+        ? n >= PAGE
+          ? `Showing ${fmtInt(n)} matching accounts; more accounts may match on the next page (searched ${fmtInt(found.scanned)} accounts).`
+          : `Searched ${fmtInt(found.scanned)} accounts${n ? ` and found ${fmtInt(n)}` : ' without a match'}; older accounts are searched on the next page.`
         : found.next_cursor ? `Showing ${fmtInt(n)} matching accounts; there are more on the next page.` : null;
       replace(result,
         panel(`Accounts matching “${query.q}”`, accountsTable(found.accounts, 'Matching accounts'),

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseConfig } from '../config/index.ts';
 import { UpstreamRouter } from './upstreams.ts';
-import { ModelDirectory } from './model-list.ts';
+import { ModelDirectory, anthropicPage } from './model-list.ts';
 
 test('a failed fetch serves the list fetched before, and is logged once until a fetch works again', async () => {
   let up = true;
@@ -156,5 +156,14 @@ test('ids that could name a path are unknown, without any upstream call', async 
     for (const id of ['gpt-4.1', '...', '..x', 'x..', 'org/.hidden']) assert.equal((await dir.find(id, 'openai'))?.id, id);
   } finally {
     await up.close();
+  }
+});
+
+test('an Anthropic page from a cursor that names no listed model is refused, as the API refuses it', () => {
+  const models = ['a', 'b', 'c'].map((id) => ({ id, upstream: 'u' }));
+  assert.deepEqual(anthropicPage(models, { after_id: 'a', limit: '1' }).page.map((m) => m.id), ['b']);
+  assert.deepEqual(anthropicPage(models, { before_id: 'c', limit: '1' }).page.map((m) => m.id), ['b']);
+  for (const q of [{ after_id: 'zz' }, { before_id: 'zz' }, { after_id: 'a', before_id: 'zz' }, { after_id: '' }]) {
+    assert.throws(() => anthropicPage(models, q), (e: any) => e.code === 'WARDEN_INVALID_REQUEST' && e.status === 400 && e.message === 'Invalid pagination cursor', JSON.stringify(q));
   }
 });

@@ -242,8 +242,14 @@ export function anthropicPage(models: readonly ListedModel[], q: Record<string, 
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new WardenError('WARDEN_INVALID_REQUEST', 'limit: Input should be between 1 and 1000', { param: 'limit' });
   let start = 0;
   let end = models.length;
-  if (q.after_id !== undefined) start = models.findIndex((m) => m.id === q.after_id) + 1;
-  if (q.before_id !== undefined) end = Math.max(0, models.findIndex((m) => m.id === q.before_id));
+  // A cursor that names no listed model is refused, as the API refuses it.
+  const at = (cursor: string, param: string): number => {
+    const i = models.findIndex((m) => m.id === cursor);
+    if (i === -1) throw new WardenError('WARDEN_INVALID_REQUEST', 'Invalid pagination cursor', { param });
+    return i;
+  };
+  if (q.after_id !== undefined) start = at(q.after_id, 'after_id') + 1;
+  if (q.before_id !== undefined) end = at(q.before_id, 'before_id');
   if (q.before_id !== undefined && q.after_id === undefined) {
     // before_id pages backwards: the `limit` models just before it.
     start = Math.max(0, end - limit);

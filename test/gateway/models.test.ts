@@ -65,6 +65,15 @@ test('patterns list only what they route, with the upstream credentials, and Ant
   assert.equal(page.has_more, true);
   assert.equal(page.first_id, 'claude-test-0010');
   assert.equal(page.last_id, 'claude-test-0011');
+  // A cursor naming no listed model: 400, in the Anthropic format, as the API answers.
+  for (const q of ['after_id=claude-none', 'before_id=claude-none']) {
+    const r = await fetch(`${h.url}/v1/models?${q}`, { headers: { 'x-api-key': h.key, 'anthropic-version': '2023-06-01' } });
+    assert.equal(r.status, 400, q);
+    const body = (await r.json()) as any;
+    assert.equal(body.type, 'error');
+    assert.equal(body.error.type, 'invalid_request_error');
+    assert.equal(body.error.message, 'Invalid pagination cursor');
+  }
 });
 
 test('a model id with a slash is retrieved, sent raw or encoded', async () => {

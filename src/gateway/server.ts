@@ -4,7 +4,7 @@
  * stream durations.
  */
 import http from 'node:http';
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { WardenError, renderErrorBody, requestIdHeaders, toWardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/types.ts';
@@ -72,6 +72,19 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     childLoggerFactory: (logger) => logger,
     // Requests arriving while the gateway closes are refused below, in the caller's error format.
     return503OnClosing: false,
+    // A path Fastify cannot route (bad percent-encoding, a parameter over its length limit):
+    // answered as Warden's other refusals, in the path's format and with a request id.
+    frameworkErrors: (err, req, reply) => {
+      const status = err.statusCode ?? 500;
+      const werr = status === 414
+        ? new WardenError('WARDEN_INVALID_REQUEST', 'A part of the request path is longer than this gateway accepts.', { status: 414 })
+        : status >= 400 && status < 500
+          ? new WardenError('WARDEN_INVALID_REQUEST', 'The request path is not a valid URL (malformed percent-encoding).')
+          : toWardenError(err);
+      const id = ulid(Date.now());
+      (reply as FastifyReply).code(werr.status).headers(mergeHeaders(requestIdHeaders(id), werr.headers)).type('application/json')
+        .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
+    },
     forceCloseConnections: 'idle',
     // Malformed HTTP and oversized headers, answered in the error format of the path called.
     clientErrorHandler: (err, socket) => answerClientError(deps, err as unknown as Parameters<typeof answerClientError>[1], socket),

@@ -13,7 +13,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid, type ApiFlavour } from '../events/index.ts';
-import { WardenError, type WireFlavour } from '../errors/index.ts';
+import { WardenError, requestIdHeaders, type WireFlavour } from '../errors/index.ts';
 import { Context, WIRE_OF, authenticateRequest, mapUpstreamFailure, refuseSideRequest, upstreamHeaders, type PipelineDeps } from './interaction.ts';
 import { mergeHeaders } from './headers.ts';
 import { countTextTokens } from './usage.ts';
@@ -82,7 +82,7 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
       const inputTokens = estimateInputTokens(ctx.body);
       const answer = route.api === 'openai.responses' ? { object: 'response.input_tokens', input_tokens: inputTokens } : { input_tokens: inputTokens };
       status = 200;
-      reply.code(200).headers(mergeHeaders(ctx.responseHeaders, { 'content-type': 'application/json', 'x-warden-token-count': 'estimated' })).send(JSON.stringify(answer));
+      reply.code(200).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), { 'content-type': 'application/json', 'x-warden-token-count': 'estimated' })).send(JSON.stringify(answer));
       return;
     }
     let parsed: unknown = null;

@@ -53,6 +53,30 @@ test('refusals before the pipeline (bad JSON, unknown route, wrong method) carry
   assert.match(list.headers.get('x-request-id') ?? '', /^[0-9A-Z]{26}$/);
 });
 
+test('paths Fastify cannot route (a parameter too long, bad percent-encoding) are refused in the path\'s format, with ids', async () => {
+  h ??= await startHarness();
+  const long = await fetch(`${h.url}/v1/responses/${'r'.repeat(500)}`, { headers: { authorization: `Bearer ${h.key}` } });
+  assert.equal(long.status, 414);
+  const [w, r, x] = ids(long);
+  assert.match(w ?? '', /^[0-9A-Z]{26}$/);
+  assert.equal(r, w);
+  assert.equal(x, w);
+  const body = (await long.json()) as any;
+  assert.equal(body.error.type, 'invalid_request_error');
+  assert.equal(body.error.code, 'WARDEN_INVALID_REQUEST');
+  const bad = await fetch(`${h.url}/v1/responses/%E0%A4%A`, { headers: { authorization: `Bearer ${h.key}` } });
+  assert.equal(bad.status, 400);
+  assert.match(bad.headers.get('x-request-id') ?? '', /^[0-9A-Z]{26}$/);
+  assert.equal(((await bad.json()) as any).error.code, 'WARDEN_INVALID_REQUEST');
+  const an = await fetch(`${h.url}/v1/models/%E0%A4%A`, { headers: { 'x-api-key': h.key, 'anthropic-version': '2023-06-01' } });
+  assert.equal(an.status, 400);
+  const anBody = (await an.json()) as any;
+  assert.equal(anBody.type, 'error');
+  assert.equal(anBody.error.type, 'invalid_request_error');
+  assert.match(anBody.request_id ?? '', /^[0-9A-Z]{26}$/);
+  assert.equal(anBody.request_id, an.headers.get('request-id'));
+});
+
 test('answers the upstream made keep the upstream\'s request ids', async () => {
   h ??= await startHarness();
   const ok = await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${h.key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }) });

@@ -105,6 +105,10 @@ test('an upstream without a counting endpoint: Warden counts with its tokenizer 
   const a = await post(KEYS[1], '/v1/messages/count_tokens', { model: 'plain-model', system: 'You are terse.', messages: [{ role: 'user', content: [{ type: 'text', text: 'one two three four five six seven eight nine ten' }] }] });
   assert.equal(a.status, 200);
   assert.equal(a.headers.get('x-warden-token-count'), 'estimated');
+  // Warden's own answer: named as its refusals are.
+  assert.match(a.headers.get('request-id') ?? '', /^[0-9A-Z]{26}$/);
+  assert.equal(a.headers.get('x-request-id'), a.headers.get('request-id'));
+  assert.equal(a.headers.get('x-warden-request-id'), a.headers.get('request-id'));
   assert.deepEqual(Object.keys(a.body), ['input_tokens']);
   assert.ok(a.body.input_tokens >= 12 && a.body.input_tokens <= 20, `${a.body.input_tokens} tokens`);
   const o = await post('', '/v1/responses/input_tokens', { model: 'plain-model', input: 'one two three four five six seven eight nine ten' }, { authorization: `Bearer ${KEYS[1]}` });

@@ -125,13 +125,16 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   app.setErrorHandler(async (err, req, reply) => {
     let werr = fromFastifyError(err);
     const id = ulid(Date.now());
-    const flavour = req.method === 'POST' ? ROUTE_FLAVOUR[req.url.split('?')[0]] : undefined;
-    if (flavour) {
-      // A body refused on a model endpoint: the key is decided first (401 before any complaint
-      // about the body), and the refusal is recorded under the caller's account.
+    const path = req.url.split('?')[0];
+    const flavour = req.method === 'POST' ? ROUTE_FLAVOUR[path] : undefined;
+    const counting = req.method === 'POST' && Object.hasOwn(TOKEN_COUNT_ROUTES, path);
+    if (flavour || counting) {
+      // A body refused on a model or token-count endpoint: the key is decided first (401 before
+      // any complaint about the body); on a model endpoint the refusal is recorded under the
+      // caller's account (counting records no event).
       let auth: AuthContext | null = null;
       try { auth = await authenticateRequest(deps, req.headers, 'inference'); } catch (authErr) { werr = toWardenError(authErr); }
-      recordRejectedRequest(deps, flavour, earlyRequest(req, auth), werr, id);
+      if (flavour) recordRejectedRequest(deps, flavour, earlyRequest(req, auth), werr, id);
     }
     if (werr.code === 'WARDEN_INTERNAL') req.log.error({ err }, 'internal error');
     return reply.code(werr.status).headers(mergeHeaders(requestIdHeaders(id), werr.headers)).type('application/json')

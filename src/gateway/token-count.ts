@@ -51,10 +51,11 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
   let status = 500;
   let code = '';
   try {
+    // The key first, as on the model endpoints: 401 before any complaint about the body.
+    ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new WardenError('WARDEN_INVALID_REQUEST', 'The request body must be a JSON object.');
     }
-    ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
     if (!ctx.model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
     if (route.api === 'anthropic.messages' && !Array.isArray(body.messages)) {
       throw new WardenError('WARDEN_INVALID_REQUEST', 'messages: Field required', { param: 'messages' });

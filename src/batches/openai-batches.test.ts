@@ -266,3 +266,21 @@ test('operators see OpenAI batches with their endpoint (admin API and CLI)', asy
   assert.equal(await runBatchesCli(['list', '--account', mine.account_id], io), 0, out.join('\n'));
   assert.match(out.join('\n'), /\/v1\/chat\/completions/);
 });
+
+test('the Batch and Files APIs\' answers name the request, as Warden\'s other answers do', async () => {
+  const named = (r: Response) => {
+    const id = r.headers.get('request-id') ?? '';
+    assert.match(id, /^[0-9A-Z]{26}$/);
+    assert.equal(r.headers.get('x-request-id'), id);
+    assert.equal(r.headers.get('x-warden-request-id'), id);
+  };
+  const batches = await fetch(`${w.url}/v1/batches`, { headers: { authorization: `Bearer ${alice}` } });
+  assert.equal(batches.status, 200);
+  named(batches);
+  const files = await fetch(`${w.url}/v1/files`, { headers: { authorization: `Bearer ${alice}` } });
+  assert.equal(files.status, 200);
+  named(files);
+  const messageBatches = await fetch(`${w.url}/v1/messages/batches`, { headers: { 'x-api-key': alice, 'anthropic-version': '2023-06-01' } });
+  assert.equal(messageBatches.status, 200);
+  named(messageBatches);
+});

@@ -15,7 +15,7 @@ import { WardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/index.ts';
 import { BATCH_ENDPOINTS, readBatchInput } from './openai-input.ts';
-import { callerOf, orgOf, type BatchRoutesDeps } from './routes.ts';
+import { callerOf, named, orgOf, type BatchRoutesDeps } from './routes.ts';
 import { FileTooLarge, INPUT_FILE_PURPOSES, type FilePurpose, type FileStore, type StoredFile } from './files-store.ts';
 import type { BatchRecord, ItemOutcome, ItemState, OpenAiBatch } from './store.ts';
 import { mediaTypeOf } from './file-inputs.ts';
@@ -305,25 +305,25 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
         if (uploaded) await files.delete(uploaded.id);
         throw err;
       }
-      return reply.send(anthropic ? anthropicFileJson(uploaded) : fileJson(uploaded));
+      return named(reply).send(anthropic ? anthropicFileJson(uploaded) : fileJson(uploaded));
     });
   });
 
   app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/v1/files', async (req, reply) => {
     const auth = await callerOf(deps, req);
-    if (isAnthropicCaller(req)) return reply.send(await anthropicList(auth, req.query));
+    if (isAnthropicCaller(req)) return named(reply).send(await anthropicList(auth, req.query));
     const query = req.query as Record<string, string | undefined>;
     const limit = readLimit(query.limit, 10_000, 10_000);
     const order = query.order ?? 'desc';
     if (order !== 'asc' && order !== 'desc') throw new WardenError('WARDEN_INVALID_REQUEST', 'order: "asc" or "desc"', { param: 'order' });
     const rows = await files.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { purpose: query.purpose, after: query.after, limit: limit + 1, order, now: Date.now() });
-    return reply.send(await listPage(rows, limit, describeFile));
+    return named(reply).send(await listPage(rows, limit, describeFile));
   });
 
   app.get<{ Params: { id: string } }>('/v1/files/:id', async (req, reply) => {
     const auth = await callerOf(deps, req);
-    if (isAnthropicCaller(req)) return reply.send(anthropicFileJson(await ownInputFile(auth, req.params.id)));
-    return reply.send(await describeFile(await ownFile(auth, req.params.id)));
+    if (isAnthropicCaller(req)) return named(reply).send(anthropicFileJson(await ownInputFile(auth, req.params.id)));
+    return named(reply).send(await describeFile(await ownFile(auth, req.params.id)));
   });
 
   app.get<{ Params: { id: string } }>('/v1/files/:id/content', async (req, reply) => {
@@ -335,7 +335,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     const f = await ownFile(auth, req.params.id);
     reply.type('application/octet-stream');
     // An input file goes out a chunk at a time, as it was stored.
-    return reply.send(Readable.from(f.batch_id ? outputContent(f) : files.chunks(f.id)));
+    return named(reply).send(Readable.from(f.batch_id ? outputContent(f) : files.chunks(f.id)));
   });
 
   app.delete<{ Params: { id: string } }>('/v1/files/:id', async (req, reply) => {
@@ -343,11 +343,11 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     if (isAnthropicCaller(req)) {
       const f = await ownInputFile(auth, req.params.id);
       await files.delete(f.id);
-      return reply.send({ id: f.id, type: 'file_deleted' });
+      return named(reply).send({ id: f.id, type: 'file_deleted' });
     }
     const f = await ownFile(auth, req.params.id);
     await files.delete(f.id);
-    return reply.send({ id: f.id, object: 'file', deleted: true });
+    return named(reply).send({ id: f.id, object: 'file', deleted: true });
   });
 
   app.post('/v1/batches', async (req, reply) => {
@@ -390,19 +390,19 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     };
     await store.create(batch, failed ? [] : parsed.items);
     if (!failed) deps.onCreated?.();
-    return reply.send(await describeBatch(batch));
+    return named(reply).send(await describeBatch(batch));
   });
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/v1/batches', async (req, reply) => {
     const auth = await callerOf(deps, req);
     const limit = readLimit(req.query.limit, 20, 100);
     const rows = await store.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { limit: limit + 1, after_id: req.query.after }, 'openai');
-    return reply.send(await listPage(rows, limit, describeBatch));
+    return named(reply).send(await listPage(rows, limit, describeBatch));
   });
 
   app.get<{ Params: { id: string } }>('/v1/batches/:id', async (req, reply) => {
     const auth = await callerOf(deps, req);
-    return reply.send(await describeBatch(await ownBatch(auth, req.params.id)));
+    return named(reply).send(await describeBatch(await ownBatch(auth, req.params.id)));
   });
 
   app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', async (req, reply) => {
@@ -412,7 +412,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
       await store.cancel(batch.id, Date.now());
       deps.onCanceled?.(batch.id);
     }
-    return reply.send(await describeBatch((await store.get(batch.id))!));
+    return named(reply).send(await describeBatch((await store.get(batch.id))!));
   });
 }
 

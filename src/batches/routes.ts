@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { WardenError } from '../errors/index.ts';
+import { WardenError, requestIdHeaders } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { Authenticator } from '../gateway/index.ts';
 import { apiKeyFromHeaders, requireScope, type AuthContext } from '../identity/index.ts';
@@ -34,6 +34,11 @@ export async function callerOf(deps: Pick<BatchRoutesDeps, 'authenticator'>, req
   const auth = await deps.authenticator.authenticate(secret);
   requireScope(auth, 'inference');
   return auth;
+}
+
+/** The reply named with a request id, as every answer Warden makes itself (its refusals get theirs from the error handler). */
+export function named(reply: FastifyReply): FastifyReply {
+  return reply.headers(requestIdHeaders(ulid(Date.now())));
 }
 
 export const orgOf = (auth: AuthContext) => auth.org?.id ?? auth.account.org_id ?? null;
@@ -116,7 +121,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
     };
     await store.create(batch, items);
     deps.onCreated?.();
-    return reply.send(await describe(deps, req, batch));
+    return named(reply).send(await describe(deps, req, batch));
   });
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/v1/messages/batches', async (req, reply) => {
@@ -128,12 +133,12 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
     // One more than asked tells whether there are more; towards newer pages (`before_id`) it is the newest.
     const page = before_id && !after_id ? rows.slice(-limit) : rows.slice(0, limit);
     const data = await Promise.all(page.map((b) => describe(deps, req, b)));
-    return reply.send({ data, has_more: rows.length > limit, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null });
+    return named(reply).send({ data, has_more: rows.length > limit, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null });
   });
 
   app.get<{ Params: { id: string } }>('/v1/messages/batches/:id', async (req, reply) => {
     const auth = await callerOf(deps, req);
-    return reply.send(await describe(deps, req, await ownBatch(deps, auth, req.params.id)));
+    return named(reply).send(await describe(deps, req, await ownBatch(deps, auth, req.params.id)));
   });
 
   app.post<{ Params: { id: string } }>('/v1/messages/batches/:id/cancel', async (req, reply) => {
@@ -143,7 +148,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
       await store.cancel(batch.id, Date.now());
       deps.onCanceled?.(batch.id);
     }
-    return reply.send(await describe(deps, req, (await store.get(batch.id))!));
+    return named(reply).send(await describe(deps, req, (await store.get(batch.id))!));
   });
 
   app.delete<{ Params: { id: string } }>('/v1/messages/batches/:id', async (req, reply) => {
@@ -153,7 +158,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
       throw new WardenError('WARDEN_INVALID_REQUEST', `Message batch ${batch.id} is still ${batch.status === 'canceling' ? 'being cancelled' : 'in progress'}; cancel it and wait for it to end before deleting it.`);
     }
     await store.delete(batch.id);
-    return reply.send({ id: batch.id, type: 'message_batch_deleted' });
+    return named(reply).send({ id: batch.id, type: 'message_batch_deleted' });
   });
 
   app.get<{ Params: { id: string } }>('/v1/messages/batches/:id/results', async (req, reply: FastifyReply) => {
@@ -169,6 +174,6 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
         yield page.map((o) => `{"custom_id":${JSON.stringify(o.custom_id)},"result":${o.result ?? JSON.stringify({ type: o.state })}}\n`).join('');
       }
     }
-    return reply.type('application/x-jsonl').send(Readable.from(lines()));
+    return named(reply).type('application/x-jsonl').send(Readable.from(lines()));
   });
 }

@@ -14,6 +14,8 @@ import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
 
 /** How much of an unparsed request is looked at for its request line and a few headers, bytes. */
 const SCAN_BYTES = 64 * 1024;
+/** The longest user-agent recorded from an unparsed request, characters (bytes: it is read as latin1). */
+const USER_AGENT_CHARS = 1024;
 
 type Headers = Record<string, string | undefined>;
 
@@ -40,6 +42,8 @@ function scanRawRequest(raw: Buffer | undefined): { method: string; path: string
 export function answerClientError(deps: PipelineDeps, err: Error & { code?: string; rawPacket?: Buffer }, socket: Socket): void {
   // A reset socket has nobody to answer.
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  // Read before the socket is destroyed, which forgets it.
+  const ip = socket.remoteAddress ?? '';
   const werr = err.code === 'HPE_HEADER_OVERFLOW'
     ? new WardenError('WARDEN_HEADERS_TOO_LARGE', 'The request headers are larger than the configured limit.')
     : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
@@ -48,7 +52,10 @@ export function answerClientError(deps: PipelineDeps, err: Error & { code?: stri
   const id = ulid(Date.now());
   const seen = scanRawRequest(err.rawPacket);
   const body = JSON.stringify(renderErrorBody(werr, wireOf({ url: seen?.path ?? '/', headers: seen?.headers ?? {} }), id));
-  if (socket.writable) {
+  // As Node's own handler: no answer written into a connection whose previous answer is under
+  // way (a pipelined request), which would corrupt what the client is reading.
+  const inFlight = (socket as Socket & { _httpMessage?: { _headerSent?: boolean } | null })._httpMessage;
+  if (socket.writable && (!inFlight || !inFlight._headerSent)) {
     // Nothing of the request is echoed: the answer is ours alone.
     const head = [`HTTP/1.1 ${werr.status} ${STATUS_CODES[werr.status]}`, 'content-type: application/json', `content-length: ${Buffer.byteLength(body)}`, 'connection: close'];
     for (const [name, value] of Object.entries(requestIdHeaders(id))) head.push(`${name}: ${value}`);
@@ -57,9 +64,9 @@ export function answerClientError(deps: PipelineDeps, err: Error & { code?: stri
   socket.destroy();
   const flavour = seen && seen.method === 'POST' ? ROUTE_FLAVOUR[seen.path] : undefined;
   if (!flavour || !seen) return;
-  const ua = seen.headers['user-agent'] ?? null;
+  const ua = seen.headers['user-agent']?.slice(0, USER_AGENT_CHARS) ?? null;
   const bytes = Number(seen.headers['content-length'] ?? 0) || 0;
-  const record = (auth: AuthContext | null) => recordRejectedRequest(deps, flavour, { ip: socket.remoteAddress ?? '', userAgent: ua, bytes, auth }, werr, id);
+  const record = (auth: AuthContext | null) => recordRejectedRequest(deps, flavour, { ip, userAgent: ua, bytes, auth }, werr, id);
   // Recorded under the caller's account when its key came in whole (authentication is cached).
   if (!seen.headers.authorization && !seen.headers['x-api-key']) return record(null);
   authenticateRequest(deps, seen.headers, 'inference').then(record, () => record(null)).catch((e) => deps.log.error({ err: e }, 'recording a refused request failed'));

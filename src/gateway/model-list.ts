@@ -3,7 +3,8 @@
  * `upstreams[].models`, and for an upstream configured with patterns (`gpt-*`, `*`), the ids in
  * the upstream's own model list that those patterns route to it. An upstream's list is fetched
  * in the wire format the client called, with the upstream's credentials, and kept for a while:
- * listing models must not cost an upstream call each time, nor fail when the upstream does.
+ * listing models must not cost an upstream call each time, nor fail when the upstream does. An
+ * id is asked of the upstream itself only when its list is old or could not be fetched.
  */
 import type { WireFlavour } from '../errors/index.ts';
 import { WardenError } from '../errors/index.ts';
@@ -26,11 +27,17 @@ export interface ModelDirectoryOptions {
   retryMs?: number;
   /** Time allowed for one fetch of one page, ms. */
   timeoutMs?: number;
+  /** How long an id the upstream does not know (or could not be asked about) is remembered, ms. */
+  negativeMs?: number;
+  /** Ids asked of an upstream remembered at most. */
+  maxRemembered?: number;
   log: { warn(obj: object, msg: string): void };
 }
 
 interface Entry {
   models: ListedModel[] | null;
+  /** When `models` was last fetched (0: never). */
+  fetchedAt: number;
   /** When to fetch again. */
   due: number;
   pending: Promise<void> | null;
@@ -41,20 +48,48 @@ interface Entry {
 const MAX_PAGES = 20;
 /** Largest model-list answer read from an upstream, bytes. */
 const MAX_LIST_BYTES = 8 * 1024 * 1024;
-/** Retrieved ids (and ids the upstream does not know) remembered at most. */
+/** Retrieved ids (and ids the upstream does not know) remembered at most, the least recently asked forgotten first. */
 const MAX_REMEMBERED = 1000;
+
+interface Retrieved {
+  model: ListedModel | null;
+  /** Why the upstream could not be asked (remembered as briefly as an unknown id). */
+  error?: WardenError;
+  due: number;
+}
+
+/**
+ * Whether `id` could name a path rather than a model: `.` or `..` as the whole id or as one of
+ * its `/`-separated segments, as it is or once or twice percent-decoded. Never sent upstream.
+ */
+export function isPathLikeModelId(id: string): boolean {
+  let form = id;
+  for (let i = 0; ; i++) {
+    if (form.split(/[/\\]/).some((seg) => seg === '.' || seg === '..')) return true;
+    if (i === 2) return false;
+    let next: string;
+    try { next = decodeURIComponent(form); } catch { return false; }
+    if (next === form) return false;
+    form = next;
+  }
+}
 
 export class ModelDirectory {
   private readonly entries = new Map<string, Entry>();
-  private readonly retrieved = new Map<string, { model: ListedModel | null; due: number }>();
+  /** Ids asked of an upstream, in the order last asked (a Map keeps insertion order). */
+  private readonly retrieved = new Map<string, Retrieved>();
+  /** Ids being asked of an upstream now: later callers wait for the same answer. */
+  private readonly retrieving = new Map<string, Promise<ListedModel | null>>();
   private readonly ttlMs: number;
   private readonly retryMs: number;
   private readonly timeoutMs: number;
+  private readonly negativeMs: number;
 
   constructor(private readonly router: UpstreamRouter, private readonly opts: ModelDirectoryOptions) {
     this.ttlMs = opts.ttlMs ?? 5 * 60_000;
     this.retryMs = opts.retryMs ?? 30_000;
     this.timeoutMs = opts.timeoutMs ?? 5_000;
+    this.negativeMs = opts.negativeMs ?? 60_000;
   }
 
   /** Every model a client of `wire` can call, each once, exact names first. */
@@ -76,19 +111,41 @@ export class ModelDirectory {
 
   /** The model `id` if it is routed and its upstream knows it; null if not. */
   async find(id: string, wire: WireFlavour): Promise<ListedModel | null> {
+    if (isPathLikeModelId(id)) return null;
     const u = this.router.route(id, wire);
     if (!u) return null;
     if (u.models.includes(id)) return { id, upstream: u.name };
     const listed = (await this.upstreamList(u, wire)).find((x) => x.id === id);
     if (listed) return listed;
-    // Not in its list (an alias, an unlisted model): the upstream's own answer decides.
+    // Not in a list fetched within its TTL: unknown, without asking. Only when the list could not
+    // be fetched (or is old) does the upstream's own answer decide.
+    const e = this.entries.get(`${u.name}\u0000${wire}`);
+    if (e && e.models !== null && !e.failing && e.fetchedAt + this.ttlMs > Date.now()) return null;
     const key = `${u.name}\u0000${wire}\u0000${id}`;
     const known = this.retrieved.get(key);
-    if (known && known.due > Date.now()) return known.model;
-    const model = await this.retrieve(u, wire, id);
-    if (this.retrieved.size >= MAX_REMEMBERED) this.retrieved.clear();
-    this.retrieved.set(key, { model, due: Date.now() + this.ttlMs });
-    return model;
+    if (known && known.due > Date.now()) {
+      // Most recently used last.
+      this.retrieved.delete(key);
+      this.retrieved.set(key, known);
+      if (known.error) throw known.error;
+      return known.model;
+    }
+    let pending = this.retrieving.get(key);
+    if (!pending) {
+      pending = this.retrieve(u, wire, id).then(
+        (model) => { this.remember(key, { model, due: Date.now() + (model ? this.ttlMs : this.negativeMs) }); return model; },
+        (err: unknown) => { this.remember(key, { model: null, error: err as WardenError, due: Date.now() + this.negativeMs }); throw err; },
+      ).finally(() => this.retrieving.delete(key));
+      this.retrieving.set(key, pending);
+    }
+    return pending;
+  }
+
+  private remember(key: string, r: Retrieved): void {
+    this.retrieved.delete(key);
+    // The least recently asked id goes first.
+    while (this.retrieved.size > 0 && this.retrieved.size >= (this.opts.maxRemembered ?? MAX_REMEMBERED)) this.retrieved.delete(this.retrieved.keys().next().value as string);
+    this.retrieved.set(key, r);
   }
 
   /** The upstream's list as last fetched (fetched now if never, refreshed in the background if old). */
@@ -96,7 +153,7 @@ export class ModelDirectory {
     const key = `${u.name}\u0000${wire}`;
     let e = this.entries.get(key);
     if (!e) {
-      e = { models: null, due: 0, pending: null, failing: false };
+      e = { models: null, fetchedAt: 0, due: 0, pending: null, failing: false };
       this.entries.set(key, e);
     }
     if (e.due <= Date.now() && !e.pending) e.pending = this.refresh(u, wire, e);
@@ -107,7 +164,8 @@ export class ModelDirectory {
   private async refresh(u: Upstream, wire: WireFlavour, e: Entry): Promise<void> {
     try {
       e.models = await this.fetchList(u, wire);
-      e.due = Date.now() + this.ttlMs;
+      e.fetchedAt = Date.now();
+      e.due = e.fetchedAt + this.ttlMs;
       e.failing = false;
     } catch (err) {
       // Exact names and the last list fetched are still served; said once until it works again.
@@ -184,8 +242,14 @@ export function anthropicPage(models: readonly ListedModel[], q: Record<string, 
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new WardenError('WARDEN_INVALID_REQUEST', 'limit: Input should be between 1 and 1000', { param: 'limit' });
   let start = 0;
   let end = models.length;
-  if (q.after_id !== undefined) start = models.findIndex((m) => m.id === q.after_id) + 1;
-  if (q.before_id !== undefined) end = Math.max(0, models.findIndex((m) => m.id === q.before_id));
+  // A cursor that names no listed model is refused, as the API refuses it.
+  const at = (cursor: string, param: string): number => {
+    const i = models.findIndex((m) => m.id === cursor);
+    if (i === -1) throw new WardenError('WARDEN_INVALID_REQUEST', 'Invalid pagination cursor', { param });
+    return i;
+  };
+  if (q.after_id !== undefined) start = at(q.after_id, 'after_id') + 1;
+  if (q.before_id !== undefined) end = at(q.before_id, 'before_id');
   if (q.before_id !== undefined && q.after_id === undefined) {
     // before_id pages backwards: the `limit` models just before it.
     start = Math.max(0, end - limit);

@@ -4,7 +4,7 @@
  * stream durations.
  */
 import http from 'node:http';
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { WardenError, renderErrorBody, requestIdHeaders, toWardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/types.ts';
@@ -72,6 +72,19 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     childLoggerFactory: (logger) => logger,
     // Requests arriving while the gateway closes are refused below, in the caller's error format.
     return503OnClosing: false,
+    // A path Fastify cannot route (bad percent-encoding, a parameter over its length limit):
+    // answered as Warden's other refusals, in the path's format and with a request id.
+    frameworkErrors: (err, req, reply) => {
+      const status = err.statusCode ?? 500;
+      const werr = status === 414
+        ? new WardenError('WARDEN_INVALID_REQUEST', 'A part of the request path is longer than this gateway accepts.', { status: 414 })
+        : status >= 400 && status < 500
+          ? new WardenError('WARDEN_INVALID_REQUEST', 'The request path is not a valid URL (malformed percent-encoding).')
+          : toWardenError(err);
+      const id = ulid(Date.now());
+      (reply as FastifyReply).code(werr.status).headers(mergeHeaders(requestIdHeaders(id), werr.headers)).type('application/json')
+        .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
+    },
     forceCloseConnections: 'idle',
     // Malformed HTTP and oversized headers, answered in the error format of the path called.
     clientErrorHandler: (err, socket) => answerClientError(deps, err as unknown as Parameters<typeof answerClientError>[1], socket),
@@ -112,13 +125,16 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   app.setErrorHandler(async (err, req, reply) => {
     let werr = fromFastifyError(err);
     const id = ulid(Date.now());
-    const flavour = req.method === 'POST' ? ROUTE_FLAVOUR[req.url.split('?')[0]] : undefined;
-    if (flavour) {
-      // A body refused on a model endpoint: the key is decided first (401 before any complaint
-      // about the body), and the refusal is recorded under the caller's account.
+    const path = req.url.split('?')[0];
+    const flavour = req.method === 'POST' ? ROUTE_FLAVOUR[path] : undefined;
+    const counting = req.method === 'POST' && Object.hasOwn(TOKEN_COUNT_ROUTES, path);
+    if (flavour || counting) {
+      // A body refused on a model or token-count endpoint: the key is decided first (401 before
+      // any complaint about the body); on a model endpoint the refusal is recorded under the
+      // caller's account (counting records no event).
       let auth: AuthContext | null = null;
       try { auth = await authenticateRequest(deps, req.headers, 'inference'); } catch (authErr) { werr = toWardenError(authErr); }
-      recordRejectedRequest(deps, flavour, earlyRequest(req, auth), werr, id);
+      if (flavour) recordRejectedRequest(deps, flavour, earlyRequest(req, auth), werr, id);
     }
     if (werr.code === 'WARDEN_INTERNAL') req.log.error({ err }, 'internal error');
     return reply.code(werr.status).headers(mergeHeaders(requestIdHeaders(id), werr.headers)).type('application/json')

@@ -69,4 +69,20 @@ test('dropUsageNull takes out the top-level "usage":null of each chunk, and noth
     const b = bytes(s);
     assert.equal(dropUsageNull(b), b);
   }
+  // Fewer bytes after the key than the obfuscation prefix: still no match, and no throw.
+  for (const s of [
+    'data: {"choices":[],"usage":null,"x":1}\n\n',
+    'data: {"choices":[],"usage":null,',
+    'data: {"choices":[],"usage":null,"obfuscation":',
+    'data: {"choices":[],"usage":null,"obfuscation":"',
+    'data: {"choices":[],"usage":null,"obfuscation":"ab',
+    'data: {"choices":[],"usage":null,"obfuscation":"ab"}',
+    'data: {"choices":[],"usage":null}',
+    'data: {"choices":[],"usage":null}\n',
+    'data: {"choices":[],"usage":null',
+  ]) {
+    const b = bytes(s);
+    assert.equal(dropUsageNull(b), b, s);
+  }
+  assert.equal(drop('data: {"choices":[],"usage":null,"obfuscation":"ab"}\n\n'), 'data: {"choices":[],"obfuscation":"ab"}\n\n');
 });

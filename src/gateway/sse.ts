@@ -264,7 +264,7 @@ const OBFUSCATION = Buffer.from(',"obfuscation":"');
  * `}` followed by the end of the event is the JSON's last character.
  */
 function closesEvent(buf: Buffer, at: number): boolean {
-  if (buf[at] === 0x2c && buf.compare(OBFUSCATION, 0, OBFUSCATION.length, at, at + OBFUSCATION.length) === 0) {
+  if (buf[at] === 0x2c && at + OBFUSCATION.length <= buf.length && buf.compare(OBFUSCATION, 0, OBFUSCATION.length, at, at + OBFUSCATION.length) === 0) {
     at += OBFUSCATION.length;
     while (at < buf.length && buf[at] !== 0x22 && buf[at] !== 0x5c) at++;
     if (buf[at] !== 0x22) return false;

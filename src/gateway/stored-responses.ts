@@ -17,7 +17,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid } from '../events/index.ts';
-import { WardenError } from '../errors/index.ts';
+import { WardenError, requestIdHeaders } from '../errors/index.ts';
 import { Context, SSE_HEADERS, authenticateRequest, mapUpstreamFailure, refuseSideRequest, upstreamHeaders, type PipelineDeps } from './interaction.ts';
 import { mergeHeaders } from './headers.ts';
 import type { BackgroundResponses } from './lifecycle.ts';
@@ -47,15 +47,17 @@ export async function handleBackgroundResponse(deps: PipelineDeps, req: FastifyR
   const userAgent = req.headers['user-agent'];
   const created = await background.create(auth, body, { ip: req.ip, userAgent: typeof userAgent === 'string' ? userAgent : null });
   deps.metrics.counts.request('openai.responses.background', 200, '');
+  // Warden's own answer: named with a request id, as its refusals are.
+  const named = requestIdHeaders(ulid(Date.now()));
   if (body.stream !== true) {
-    reply.code(200).type('application/json').send(JSON.stringify(created));
+    reply.code(200).headers(mergeHeaders(named, JSON_CONTENT)).send(JSON.stringify(created));
     return true;
   }
   // Streamed: the client reads its events as they come. Going away does not stop the response
   // (that is what background mode is for); it reads on with GET ?stream=true&starting_after=N.
   const ac = new AbortController();
   reply.raw.on('close', () => ac.abort());
-  await sendEvents(deps, reply, await background.events(auth, String(created.id), -1, ac.signal, { creating: true }), ac, {});
+  await sendEvents(deps, reply, await background.events(auth, String(created.id), -1, ac.signal, { creating: true }), ac, named);
   return true;
 }
 
@@ -124,13 +126,13 @@ export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: Fast
         ctx.signal.addEventListener('abort', () => ac.abort(), { once: true });
         const events = await background.events(ctx.auth, id, startingAfter(query), ac.signal);
         status = 200;
-        await sendEvents(deps, reply, events, ac, ctx.responseHeaders);
+        await sendEvents(deps, reply, events, ac, mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id)));
         return;
       }
       if (op !== 'input_items') {
         const answer = await background[op](ctx.auth, id);
         status = 200;
-        reply.code(200).headers(mergeHeaders(ctx.responseHeaders, JSON_CONTENT)).send(JSON.stringify(answer));
+        reply.code(200).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), JSON_CONTENT)).send(JSON.stringify(answer));
         return;
       }
       // Its input items are the upstream's, under the id the upstream gave the answer.
@@ -196,7 +198,7 @@ export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: Fast
       if (t?.json) answer = t.json(answer);
     }
     status = 200;
-    reply.code(200).headers(mergeHeaders(ctx.responseHeaders, JSON_CONTENT)).send(JSON.stringify(answer));
+    reply.code(200).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), JSON_CONTENT)).send(JSON.stringify(answer));
   } catch (err) {
     const werr = refuseSideRequest(deps, ctx, reply, err);
     status = werr.status;

@@ -13,7 +13,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid, type ApiFlavour } from '../events/index.ts';
-import { WardenError, type WireFlavour } from '../errors/index.ts';
+import { WardenError, requestIdHeaders, type WireFlavour } from '../errors/index.ts';
 import { Context, WIRE_OF, authenticateRequest, mapUpstreamFailure, refuseSideRequest, upstreamHeaders, type PipelineDeps } from './interaction.ts';
 import { mergeHeaders } from './headers.ts';
 import { countTextTokens } from './usage.ts';
@@ -51,10 +51,11 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
   let status = 500;
   let code = '';
   try {
+    // The key first, as on the model endpoints: 401 before any complaint about the body.
+    ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new WardenError('WARDEN_INVALID_REQUEST', 'The request body must be a JSON object.');
     }
-    ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
     if (!ctx.model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
     if (route.api === 'anthropic.messages' && !Array.isArray(body.messages)) {
       throw new WardenError('WARDEN_INVALID_REQUEST', 'messages: Field required', { param: 'messages' });
@@ -82,7 +83,7 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
       const inputTokens = estimateInputTokens(ctx.body);
       const answer = route.api === 'openai.responses' ? { object: 'response.input_tokens', input_tokens: inputTokens } : { input_tokens: inputTokens };
       status = 200;
-      reply.code(200).headers(mergeHeaders(ctx.responseHeaders, { 'content-type': 'application/json', 'x-warden-token-count': 'estimated' })).send(JSON.stringify(answer));
+      reply.code(200).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), { 'content-type': 'application/json', 'x-warden-token-count': 'estimated' })).send(JSON.stringify(answer));
       return;
     }
     let parsed: unknown = null;

@@ -4,7 +4,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import type { Socket } from 'node:net';
 import { startHarness, storedEvents, GOOD_KEY, type Harness } from '../helpers/gateway.ts';
+import { answerClientError } from '../../src/gateway/early-refusals.ts';
 
 const open: Harness[] = [];
 after(async () => { for (const h of open) await h.close().catch(() => {}); });
@@ -88,9 +90,40 @@ test('headers over the limit get 431 in the format of the path, and a model endp
   assert.equal(e.response.status, 431);
   assert.equal(e.account_id, 'acc_test');
   assert.equal(e.client.user_agent, 'big-client/1');
+  assert.equal(e.client.ip, '127.0.0.1');
   assert.ok(events.some((x) => x.flavour === 'anthropic.messages' && x.response.error_code === 'WARDEN_HEADERS_TOO_LARGE'));
   // Not a model endpoint: answered, not recorded.
   assert.equal(parse(await raw(h.url, `GET /v1/models HTTP/1.1\r\nhost: x\r\nx-big: ${big}\r\n\r\n`)).status, 431);
+});
+
+test('a user-agent recorded from an unparsed request is cut to 1 KiB', async () => {
+  const h = await harness({ config: { server: { header_limit_bytes: 2048 } } });
+  const ua = 'u'.repeat(20000);
+  const o = parse(await raw(h.url, `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nuser-agent: ${ua}\r\ncontent-length: 2\r\n\r\n{}`));
+  assert.equal(o.status, 431);
+  const [e] = await storedEvents(h, 1);
+  assert.ok(o.head.includes(`\r\nrequest-id: ${e.id.toLowerCase()}`));
+  assert.equal(e.client.user_agent?.length, 1024);
+  assert.ok(ua.startsWith(e.client.user_agent));
+  assert.equal(e.client.ip, '127.0.0.1');
+});
+
+test('no raw answer is written into a connection whose previous answer is under way', () => {
+  const socket = (sent: boolean) => {
+    const s = { destroyed: false, writable: true, remoteAddress: '127.0.0.1', written: '', _httpMessage: { _headerSent: sent },
+      write(d: string) { s.written += d; return true; }, destroy() { s.destroyed = true; s.writable = false; } };
+    return s;
+  };
+  const deps = {} as Parameters<typeof answerClientError>[0];
+  const err = Object.assign(new Error('Parse Error'), { code: 'HPE_INVALID_METHOD', rawPacket: Buffer.from('XX / HTTP/1.1\r\n\r\n') });
+  const busy = socket(true);
+  answerClientError(deps, err, busy as unknown as Socket);
+  assert.equal(busy.written, '');
+  assert.ok(busy.destroyed);
+  const idle = socket(false);
+  answerClientError(deps, err, idle as unknown as Socket);
+  assert.match(idle.written, /^HTTP\/1\.1 400 /);
+  assert.ok(idle.destroyed);
 });
 
 test('a request arriving while the gateway shuts down gets 503 in the format of the path', async () => {

@@ -3,6 +3,7 @@
 // for any model routed and known, and ids may hold slashes.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startHarness, type Harness } from '../helpers/gateway.ts';
@@ -26,8 +27,8 @@ test('an upstream routed by `*` has its own model list listed and retrievable, i
   const m = await oa.models.retrieve('gpt-4o-mini');
   assert.equal(m.id, 'gpt-4o-mini');
   assert.equal(m.object, 'model');
-  // Not in the upstream's list, but the upstream knows it: retrieved.
-  assert.equal((await oa.models.retrieve('gpt-4o-2024-08-06')).id, 'gpt-4o-2024-08-06');
+  // Not in the upstream's list (fetched just now): unknown, though the upstream would take it.
+  await assert.rejects(oa.models.retrieve('gpt-4o-2024-08-06'), (err: any) => err.status === 404 && err.code === 'WARDEN_MODEL_NOT_FOUND');
   await assert.rejects(oa.models.retrieve('no-such-model'), (err: any) => err.status === 404 && err.code === 'WARDEN_MODEL_NOT_FOUND');
 
   const an = anthropic(h);
@@ -39,7 +40,7 @@ test('an upstream routed by `*` has its own model list listed and retrievable, i
     anIds.push(model.id);
   }
   assert.ok(anIds.includes('claude-sonnet-5'), anIds.join());
-  assert.equal((await an.models.retrieve('claude-sonnet-4-5')).id, 'claude-sonnet-4-5');
+  assert.equal((await an.models.retrieve('claude-haiku-4-5')).id, 'claude-haiku-4-5');
   await assert.rejects(an.models.retrieve('no-such-model'), (err: any) => err.status === 404);
 });
 
@@ -64,6 +65,15 @@ test('patterns list only what they route, with the upstream credentials, and Ant
   assert.equal(page.has_more, true);
   assert.equal(page.first_id, 'claude-test-0010');
   assert.equal(page.last_id, 'claude-test-0011');
+  // A cursor naming no listed model: 400, in the Anthropic format, as the API answers.
+  for (const q of ['after_id=claude-none', 'before_id=claude-none']) {
+    const r = await fetch(`${h.url}/v1/models?${q}`, { headers: { 'x-api-key': h.key, 'anthropic-version': '2023-06-01' } });
+    assert.equal(r.status, 400, q);
+    const body = (await r.json()) as any;
+    assert.equal(body.type, 'error');
+    assert.equal(body.error.type, 'invalid_request_error');
+    assert.equal(body.error.message, 'Invalid pagination cursor');
+  }
 });
 
 test('a model id with a slash is retrieved, sent raw or encoded', async () => {
@@ -78,6 +88,21 @@ test('a model id with a slash is retrieved, sent raw or encoded', async () => {
   const missing = await fetch(`${h.url}/v1/models/other-org/x`, { headers: { authorization: `Bearer ${h.key}` } });
   assert.equal(missing.status, 404);
   assert.equal(((await missing.json()) as any).error.code, 'WARDEN_MODEL_NOT_FOUND');
+  // Ids that could name a path upstream: unknown.
+  // Sent as is (fetch would resolve the dots in the URL).
+  const get = (path: string) => new Promise<{ status: number; body: any }>((resolve, reject) => {
+    const { hostname, port } = new URL(h.url);
+    http.get({ hostname, port, path: `/v1/models/${path}`, headers: { authorization: `Bearer ${h.key}` } }, (res) => {
+      let text = '';
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    }).on('error', reject);
+  });
+  for (const path of ['..', '%2E%2E', 'meta-llama/..', 'meta-llama%2F..%2F..%2Fv1', 'meta-llama/%2e%2e', 'meta-llama/../x']) {
+    const r = await get(path);
+    assert.equal(r.status, 404, path);
+    assert.equal(r.body.error.code, 'WARDEN_MODEL_NOT_FOUND', path);
+  }
 });
 
 test('an upstream whose list cannot be fetched still lets the exact names be listed', async () => {

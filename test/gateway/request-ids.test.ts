@@ -44,13 +44,37 @@ test('refusals before the pipeline (bad JSON, unknown route, wrong method) carry
   const msgs = await fetch(`${h.url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': h.key, 'content-type': 'text/plain' }, body: 'x' });
   assert.equal(msgs.status, 415);
   assert.equal(((await msgs.json()) as any).request_id, msgs.headers.get('request-id'));
-  for (const [path, method] of [['/v1/nowhere', 'GET'], ['/v1/messages', 'GET']]) {
+  for (const [path, method, status] of [['/v1/nowhere', 'GET', 404], ['/v1/messages', 'GET', 405]] as const) {
     const res = await fetch(`${h.url}${path}`, { method, headers: { authorization: `Bearer ${h.key}` } });
-    assert.ok(res.status === 404 || res.status === 405);
+    assert.equal(res.status, status, path);
     assert.match(res.headers.get('request-id') ?? '', /^[0-9A-Z]{26}$/, path);
   }
   const list = await fetch(`${h.url}/v1/models`, { headers: { authorization: `Bearer ${h.key}` } });
   assert.match(list.headers.get('x-request-id') ?? '', /^[0-9A-Z]{26}$/);
+});
+
+test('paths Fastify cannot route (a parameter too long, bad percent-encoding) are refused in the path\'s format, with ids', async () => {
+  h ??= await startHarness();
+  const long = await fetch(`${h.url}/v1/responses/${'r'.repeat(500)}`, { headers: { authorization: `Bearer ${h.key}` } });
+  assert.equal(long.status, 414);
+  const [w, r, x] = ids(long);
+  assert.match(w ?? '', /^[0-9A-Z]{26}$/);
+  assert.equal(r, w);
+  assert.equal(x, w);
+  const body = (await long.json()) as any;
+  assert.equal(body.error.type, 'invalid_request_error');
+  assert.equal(body.error.code, 'WARDEN_INVALID_REQUEST');
+  const bad = await fetch(`${h.url}/v1/responses/%E0%A4%A`, { headers: { authorization: `Bearer ${h.key}` } });
+  assert.equal(bad.status, 400);
+  assert.match(bad.headers.get('x-request-id') ?? '', /^[0-9A-Z]{26}$/);
+  assert.equal(((await bad.json()) as any).error.code, 'WARDEN_INVALID_REQUEST');
+  const an = await fetch(`${h.url}/v1/models/%E0%A4%A`, { headers: { 'x-api-key': h.key, 'anthropic-version': '2023-06-01' } });
+  assert.equal(an.status, 400);
+  const anBody = (await an.json()) as any;
+  assert.equal(anBody.type, 'error');
+  assert.equal(anBody.error.type, 'invalid_request_error');
+  assert.match(anBody.request_id ?? '', /^[0-9A-Z]{26}$/);
+  assert.equal(anBody.request_id, an.headers.get('request-id'));
 });
 
 test('answers the upstream made keep the upstream\'s request ids', async () => {

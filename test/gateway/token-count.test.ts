@@ -100,11 +100,32 @@ test('OpenAI SDK responses.inputTokens.count: the count a response is billed for
   assert.equal(counted.input_tokens, r.usage!.input_tokens);
 });
 
+test('the key is decided before the body: 401 (or 403) before any complaint about it', async () => {
+  for (const path of ['/v1/messages/count_tokens', '/v1/responses/input_tokens']) {
+    for (const [body, type] of [['[]', 'application/json'], ['{"model":', 'application/json'], ['x', 'text/plain'], ['{}', 'application/json']]) {
+      const send = (headers: Record<string, string>) => fetch(h.url + path, { method: 'POST', headers: { 'content-type': type, 'anthropic-version': '2023-06-01', ...headers }, body });
+      const none = await send({});
+      assert.equal(none.status, 401, `${path} ${body}`);
+      assert.match(none.headers.get('request-id') ?? '', /^[0-9A-Z]{26}$/);
+      assert.equal((await send({ 'x-api-key': 'wk_test_wrong' })).status, 401, `${path} ${body}`);
+      assert.equal((await send({ 'x-api-key': REVOKED })).status, 401, `${path} ${body}`);
+      assert.equal((await send({ 'x-api-key': READ_ONLY })).status, 403, `${path} ${body}`);
+    }
+    // With a good key, the body is judged.
+    const bad = await fetch(h.url + path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEYS[5] }, body: '[]' });
+    assert.equal(bad.status, 400);
+  }
+});
+
 test('an upstream without a counting endpoint: Warden counts with its tokenizer and says it estimated', async () => {
   const before = noCounting.requests.length;
   const a = await post(KEYS[1], '/v1/messages/count_tokens', { model: 'plain-model', system: 'You are terse.', messages: [{ role: 'user', content: [{ type: 'text', text: 'one two three four five six seven eight nine ten' }] }] });
   assert.equal(a.status, 200);
   assert.equal(a.headers.get('x-warden-token-count'), 'estimated');
+  // Warden's own answer: named as its refusals are.
+  assert.match(a.headers.get('request-id') ?? '', /^[0-9A-Z]{26}$/);
+  assert.equal(a.headers.get('x-request-id'), a.headers.get('request-id'));
+  assert.equal(a.headers.get('x-warden-request-id'), a.headers.get('request-id'));
   assert.deepEqual(Object.keys(a.body), ['input_tokens']);
   assert.ok(a.body.input_tokens >= 12 && a.body.input_tokens <= 20, `${a.body.input_tokens} tokens`);
   const o = await post('', '/v1/responses/input_tokens', { model: 'plain-model', input: 'one two three four five six seven eight nine ten' }, { authorization: `Bearer ${KEYS[1]}` });

@@ -122,13 +122,17 @@ test('unknown ids and failures are remembered a while; the least recently asked 
   }
 });
 
-test('an id absent from a fresh list of its upstream is not asked of the upstream', async () => {
-  const up = await countingUpstream({ list: ['gpt-a'], known: () => 200 });
-  const dir = new ModelDirectory(up.router, { log: { warn: () => {} } });
+test('ids absent from a fresh list of their upstream are asked of it within a budget a minute (aliases resolve; made-up ids cannot drive upstream calls)', async () => {
+  const up = await countingUpstream({ list: ['gpt-a'], known: (id) => (id === 'gpt-alias' ? 200 : 404) });
+  const dir = new ModelDirectory(up.router, { log: { warn: () => {} }, unlistedPerMinute: 3 });
   try {
     assert.equal((await dir.find('gpt-a', 'openai'))?.id, 'gpt-a');
-    for (let i = 0; i < 5; i++) assert.equal(await dir.find(`gpt-unlisted-${i}`, 'openai'), null);
-    assert.equal(up.calls(), 0);
+    assert.equal(up.calls(), 0, 'a listed id needs no call');
+    assert.equal((await dir.find('gpt-alias', 'openai'))?.id, 'gpt-alias', 'an alias the upstream resolves');
+    for (let i = 0; i < 10; i++) assert.equal(await dir.find(`gpt-unlisted-${i}`, 'openai'), null);
+    assert.equal(up.calls(), 3, 'three asks this minute, the rest answered unknown without asking');
+    assert.equal((await dir.find('gpt-alias', 'openai'))?.id, 'gpt-alias', 'a resolved alias is remembered past the budget');
+    assert.equal(up.calls(), 3);
     assert.equal(up.lists(), 1);
   } finally {
     await up.close();

@@ -31,6 +31,12 @@ export interface ModelDirectoryOptions {
   negativeMs?: number;
   /** Ids asked of an upstream remembered at most. */
   maxRemembered?: number;
+  /**
+   * Ids absent from a fresh list asked of their upstream at most this many times a minute, per
+   * upstream: aliases the upstream resolves but does not list are answered, and clients cannot
+   * make Warden call the upstream at will with made-up ids.
+   */
+  unlistedPerMinute?: number;
   log: { warn(obj: object, msg: string): void };
 }
 
@@ -50,6 +56,7 @@ const MAX_PAGES = 20;
 const MAX_LIST_BYTES = 8 * 1024 * 1024;
 /** Retrieved ids (and ids the upstream does not know) remembered at most, the least recently asked forgotten first. */
 const MAX_REMEMBERED = 1000;
+const UNLISTED_PER_MINUTE = 10;
 
 interface Retrieved {
   model: ListedModel | null;
@@ -80,6 +87,8 @@ export class ModelDirectory {
   private readonly retrieved = new Map<string, Retrieved>();
   /** Ids being asked of an upstream now: later callers wait for the same answer. */
   private readonly retrieving = new Map<string, Promise<ListedModel | null>>();
+  /** Asks about ids absent from a fresh list, per upstream and wire, this minute. */
+  private readonly unlistedAsks = new Map<string, { since: number; asked: number }>();
   private readonly ttlMs: number;
   private readonly retryMs: number;
   private readonly timeoutMs: number;
@@ -117,10 +126,6 @@ export class ModelDirectory {
     if (u.models.includes(id)) return { id, upstream: u.name };
     const listed = (await this.upstreamList(u, wire)).find((x) => x.id === id);
     if (listed) return listed;
-    // Not in a list fetched within its TTL: unknown, without asking. Only when the list could not
-    // be fetched (or is old) does the upstream's own answer decide.
-    const e = this.entries.get(`${u.name}\u0000${wire}`);
-    if (e && e.models !== null && !e.failing && e.fetchedAt + this.ttlMs > Date.now()) return null;
     const key = `${u.name}\u0000${wire}\u0000${id}`;
     const known = this.retrieved.get(key);
     if (known && known.due > Date.now()) {
@@ -132,6 +137,12 @@ export class ModelDirectory {
     }
     let pending = this.retrieving.get(key);
     if (!pending) {
+      // Not in a list fetched within its TTL: the upstream is asked (it may resolve an alias it does
+      // not list) within a budget per minute; past it, unknown without asking. When the list could
+      // not be fetched (or is old), the upstream's own answer decides.
+      const e = this.entries.get(`${u.name}\u0000${wire}`);
+      const fresh = e !== undefined && e.models !== null && !e.failing && e.fetchedAt + this.ttlMs > Date.now();
+      if (fresh && !this.mayAskUnlisted(`${u.name}\u0000${wire}`)) return null;
       pending = this.retrieve(u, wire, id).then(
         (model) => { this.remember(key, { model, due: Date.now() + (model ? this.ttlMs : this.negativeMs) }); return model; },
         (err: unknown) => { this.remember(key, { model: null, error: err as WardenError, due: Date.now() + this.negativeMs }); throw err; },
@@ -139,6 +150,16 @@ export class ModelDirectory {
       this.retrieving.set(key, pending);
     }
     return pending;
+  }
+
+  /** One more ask of an upstream about an id its fresh list lacks, if this minute's budget allows. */
+  private mayAskUnlisted(upstreamKey: string): boolean {
+    const now = Date.now();
+    let b = this.unlistedAsks.get(upstreamKey);
+    if (!b || now - b.since >= 60_000) { b = { since: now, asked: 0 }; this.unlistedAsks.set(upstreamKey, b); }
+    if (b.asked >= (this.opts.unlistedPerMinute ?? UNLISTED_PER_MINUTE)) return false;
+    b.asked++;
+    return true;
   }
 
   private remember(key: string, r: Retrieved): void {

@@ -57,12 +57,12 @@ const BatchViewSchema = z.object({
   request_counts: z.object({ processing: z.number(), succeeded: z.number(), errored: z.number(), canceled: z.number(), expired: z.number() }),
   ended_at: Iso, created_at: Iso, expires_at: Iso, cancel_initiated_at: Iso, archived_at: z.null(), results_url: z.string().nullable(),
   api: z.enum(['openai', 'anthropic']), background: z.literal(true).optional(), endpoint: z.string(),
-  model: z.string().optional(), openai_status: z.string().optional().describe('the batch\'s status as the OpenAI API shows it'), errors: z.unknown().optional(),
+  model: z.string().nullable().optional().describe('null when the input file could not be read'), openai_status: z.string().optional().describe('the batch\'s status as the OpenAI API shows it'), errors: z.unknown().optional(),
   account_id: z.string(), org_id: z.string().nullable(), key_id: z.string(), client_ip: z.string().nullable(), user_agent: z.string().nullable(),
 });
 const FileViewSchema = z.object({
   id: z.string(), account_id: z.string(), org_id: z.string().nullable(), purpose: z.string(), filename: z.string(), media_type: z.string().nullable(),
-  bytes: z.number(), created_at: Iso, expires_at: Iso, batch_id: z.string().nullable(), expired: z.boolean(),
+  bytes: z.number().nullable().describe('null for a batch\'s output file until it is first described'), created_at: Iso, expires_at: Iso, batch_id: z.string().nullable(), expired: z.boolean(),
 });
 
 /** The operator's batch and file routes (registered through the admin API's route table). */

@@ -58,7 +58,8 @@ test('admin routes: account, clusters, campaigns, allow-list and operator verdic
     assert.equal(engine.forAccount(hydra[1]).level, 'none');
     assert.deepEqual((await call('GET', '/admin/detect/allow')).body.accounts, [hydra[1]]);
     assert.equal((await call('POST', '/admin/detect/allow', { account: 'a', org: 'b' })).status, 400);
-    assert.equal((await call('DELETE', `/admin/detect/allow?account=${hydra[1]}`)).status, 204);
+    // The POST body undoes itself: its note is ignored by DELETE.
+    assert.equal((await call('DELETE', '/admin/detect/allow', { account: hydra[1], note: 'evaluation partner' })).status, 204);
     assert.ok(verdictRank(engine.forAccount(hydra[1]).level) > verdictRank('watch'));
     assert.equal((await call('DELETE', '/admin/detect/allow', { account: hydra[1] })).status, 404);
 
@@ -82,7 +83,7 @@ test('admin routes: account, clusters, campaigns, allow-list and operator verdic
     assert.match(past.body.error.message, /expires_at: expires_at must be in the future/);
     assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'account', id: 'x', level: 'verify', expires_at: 'tomorrow' })).status, 400);
     assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'cluster', id: 'clu_missing', level: 'watch' })).status, 404);
-    assert.equal((await call('DELETE', '/admin/detect/verdicts', { kind: 'account', id: organic[0] })).status, 204);
+    assert.equal((await call('DELETE', '/admin/detect/verdicts', { kind: 'account', id: organic[0], level: 'verify', note: 'case 7' })).status, 204, 'the POST body, its level and note ignored');
     assert.equal(engine.forAccount(organic[0]).level === 'verify', false);
     assert.equal((await call('DELETE', `/admin/detect/verdicts?kind=cluster&id=${clusterId}`)).status, 204);
     assert.equal((await call('DELETE', `/admin/detect/verdicts?kind=cluster&id=${clusterId}`)).status, 404);

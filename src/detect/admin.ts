@@ -90,17 +90,20 @@ const StatsSchema = z.object({
   evict_idle_hours: z.number(), operator_verdicts: z.number(), allow_list: z.number(),
 });
 const AllowList = z.object({ accounts: z.array(z.string()), orgs: z.array(z.string()) });
-const SnapshotWritten = z.object({ path: z.string(), event_time: z.string(), events: z.number(), accounts: z.number(), bytes: z.number(), serialise_ms: z.number() });
+const SnapshotWritten = z.object({ path: z.string(), event_time: z.string().nullable().describe('null before the detector has seen an event'), events: z.number(), accounts: z.number(), bytes: z.number(), serialise_ms: z.number() });
 
 const ClustersQuery = z.strictObject({
-  min_members: z.coerce.number().int().min(1).max(100_000).default(2).describe('at least 2'),
+  min_members: z.coerce.number().int().min(2).max(100_000).default(2).describe('at least 2'),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   level: Level.optional().describe('only clusters at this level (default: every level above none)'),
 });
 const AllowInput = z.strictObject({ account: Id.optional(), org: Id.optional(), note: z.string().max(500).optional() });
-const AllowSubject = AllowInput.omit({ note: true });
+// DELETE takes the subject as POST takes it: other fields of the POST body (a note) are ignored.
+const AllowSubject = z.object({ account: Id.optional(), org: Id.optional() });
 const SubjectInput = z.strictObject({ kind: z.enum(['account', 'cluster']), id: Id });
 const SubjectQuery = z.strictObject({ kind: z.enum(['account', 'cluster']).optional(), id: Id.optional() });
+// A DELETE body may be the POST body it undoes: its level, note and expiry are ignored.
+const SubjectBody = z.object({ kind: z.enum(['account', 'cluster']).optional(), id: Id.optional() });
 const VerdictInput = SubjectInput.extend({
   level: Level,
   note: z.string().max(500).default('operator decision'),
@@ -205,7 +208,7 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
         try { h = await snap.save(); } catch (err) {
           throw new WardenError('WARDEN_INTERNAL', `the snapshot could not be written: ${(err as Error).message}`);
         }
-        return { path: snap.path, event_time: h.event_time, events: h.events, accounts: h.accounts, bytes: h.bytes, serialise_ms: h.serialise_ms };
+        return { path: snap.path, event_time: h.events > 0 ? h.event_time : null, events: h.events, accounts: h.accounts, bytes: h.bytes, serialise_ms: h.serialise_ms };
       },
     });
 
@@ -286,7 +289,7 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
       method: 'DELETE', path: `${prefix}/verdicts`, operationId: 'detectClearVerdict', tag, status: 204,
       summary: 'Clear an operator verdict (subject in the body or the query string)',
       errors: { 404: 'no operator verdict on that subject', 500: STORE_FAILED },
-      query: SubjectQuery, body: SubjectQuery, response: z.void(),
+      query: SubjectQuery, body: SubjectBody, response: z.void(),
       handler: async ({ body, query }) => {
         const subject = parseSubject(bodyOrQuery(body, query));
         const exists = engine.manualVerdicts().some((v) => v.subject.kind === subject.kind && v.subject.id === subject.id);

@@ -92,6 +92,18 @@ export class AnswerMeter {
   /** Responses streams: the `sequence_number` of the first event (numbering goes on from it). */
   firstSequence: number | null = null;
 
+  /**
+   * The stream's closing event was seen: Responses `response.completed`, `.incomplete` or
+   * `.failed`; Anthropic `message_stop`; Chat and legacy completions `[DONE]`, or a finish reason
+   * and the final usage chunk when usage was asked for (`usageAsked`). The answer is then whole,
+   * whatever becomes of the connection after it.
+   */
+  closed = false;
+  /** Chat and legacy completion streams: usage was asked for, so the usage chunk closes the answer. */
+  usageAsked = false;
+  private sawFinish = false;
+  private sawFinalUsage = false;
+
   constructor(readonly flavour: ApiFlavour) {}
 
   /** The upstream's id of the answer, once seen. */
@@ -107,6 +119,16 @@ export class AnswerMeter {
     if (typeof s !== 'string' || !s) return;
     this.reasoningChars += s.length;
     if (this.reasoningText.length < MAX_KEPT_CHARS) this.reasoningText += s;
+  }
+
+  /** A stream's `[DONE]`. */
+  done(): void { this.closed = true; }
+
+  /** Chat and legacy completions: a chunk gave a finish reason or the final usage. */
+  private chunkClosing(finish: boolean, finalUsage: boolean): void {
+    if (finish) this.sawFinish = true;
+    if (finalUsage) this.sawFinalUsage = true;
+    if (this.usageAsked && this.sawFinish && this.sawFinalUsage) this.closed = true;
   }
 
   /** Whole (non-streaming) answer. */
@@ -229,7 +251,8 @@ export class AnswerMeter {
   scanDelta(c: ScanChunk, ds: number, de: number, eventName: string | undefined): boolean {
     const n = NEEDLES;
     const s = c.text;
-    if (ds === de || (de - ds === 6 && s.startsWith('[DONE]', ds))) return true;
+    if (ds === de) return true;
+    if (de - ds === 6 && s.startsWith('[DONE]', ds)) { this.closed = true; return true; }
     if (this.flavour === 'openai.completions') return false;
     const head = this.shapeHead;
     if (head !== null && s.substring(ds, ds + head.length) === head && this.sameShape(c, ds + head.length, de, eventName)) return true;
@@ -327,7 +350,9 @@ export class AnswerMeter {
   observeEvent(data: Json, eventName?: string): void {
     if (this.flavour === 'openai.chat') {
       if (this.answerId === null && typeof data.id === 'string') this.answerId = data.id;
-      if (data.usage) this.chatUsage(data.usage, lastChunk(data));
+      const finalUsage = Boolean(data.usage) && lastChunk(data);
+      if (data.usage) this.chatUsage(data.usage, finalUsage);
+      let finish = false;
       for (const c of data.choices ?? []) {
         const d = c?.delta ?? {};
         this.addOutput(d.content);
@@ -339,8 +364,9 @@ export class AnswerMeter {
             this.addOutput(tc.function?.arguments);
           }
         }
-        if (c?.finish_reason) this.finishReason = c.finish_reason;
+        if (c?.finish_reason) { this.finishReason = c.finish_reason; finish = true; }
       }
+      this.chunkClosing(finish, finalUsage);
     } else if (this.flavour === 'openai.completions') {
       this.completionChoices(data, true);
     } else if (this.flavour === 'openai.responses') {
@@ -357,6 +383,7 @@ export class AnswerMeter {
         this.responsesUsage(r.usage);
         this.finishReason = r.status ?? type.slice('response.'.length);
         if (r.incomplete_details?.reason) this.finishReason = r.incomplete_details.reason;
+        this.closed = true;
       }
     } else {
       const type = data.type ?? eventName;
@@ -379,18 +406,21 @@ export class AnswerMeter {
         if (data.delta?.stop_reason) this.finishReason = data.delta.stop_reason;
         if (typeof data.delta?.container?.id === 'string') this.containerId = data.delta.container.id;
         if (data.usage) this.anthropicUsage(data.usage, true);
-      }
+      } else if (type === 'message_stop') this.closed = true;
     }
   }
 
   /** A legacy `text_completion` (whole, or one streamed chunk): choices' text, usage, finish. */
   private completionChoices(body: Json, streamed = false): void {
     if (this.answerId === null && typeof body.id === 'string') this.answerId = body.id;
-    if (body.usage) this.chatUsage(body.usage, !streamed || lastChunk(body));
+    const finalUsage = Boolean(body.usage) && (!streamed || lastChunk(body));
+    if (body.usage) this.chatUsage(body.usage, finalUsage);
+    let finish = false;
     for (const c of body.choices ?? []) {
       this.addOutput(c?.text);
-      if (c?.finish_reason) this.finishReason = c.finish_reason;
+      if (c?.finish_reason) { this.finishReason = c.finish_reason; finish = true; }
     }
+    if (streamed) this.chunkClosing(finish, finalUsage);
   }
 
   /**

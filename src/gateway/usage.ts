@@ -51,7 +51,16 @@ const NEEDLES = {
   finishNull: new Needle('"finish_reason":null', 7), contentKey: new Needle('"content":', 1), content: new Needle('"content"', 1),
   textDelta: new Needle('"text_delta"', 5), text: new Needle('"text":', 3), thinkingDelta: new Needle('"thinking_delta"', 9),
   thinking: new Needle('"thinking":', 4), signatureDelta: new Needle('"signature_delta"', 10), delta: new Needle('"delta":', 1),
+  refusal: new Needle('"refusal":', 2),
 };
+
+/** Whether a Chat event's `"refusal":` at `at` (or -1) holds a string (`null` in most deltas). */
+function refusalText(s: string, at: number): boolean {
+  if (at === -1) return false;
+  let i = at + 10;
+  while (s.charCodeAt(i) === 32) i++;
+  return s.charCodeAt(i) === 34;
+}
 
 /** A streamed chunk that closes its answer: the usage-only chunk, or one that gives a finish reason. */
 function lastChunk(data: Json): boolean {
@@ -139,6 +148,7 @@ export class AnswerMeter {
       for (const c of body.choices ?? []) {
         const m = c?.message ?? {};
         this.addOutput(m.content);
+        this.addOutput(m.refusal);
         this.addReasoning(m.reasoning_content ?? m.reasoning);
         if (Array.isArray(m.tool_calls)) this.toolCalls += m.tool_calls.length;
         if (c?.finish_reason && !this.finishReason) this.finishReason = c.finish_reason;
@@ -177,6 +187,7 @@ export class AnswerMeter {
     if (head !== null && data.substring(0, head.length) === head && this.sameShapeIn(data, eventName)) return true;
     if (this.flavour === 'openai.chat') {
       if (n.usage.indexIn(data) !== -1 || n.toolCalls.indexIn(data) !== -1 || n.reasoning.indexIn(data) !== -1 || n.finishNull.indexIn(data) === -1) return false;
+      if (refusalText(data, n.refusal.indexIn(data))) return false;
       return this.textIn(data, n.contentKey, false) || n.content.indexIn(data) === -1;
     }
     if (this.flavour === 'anthropic.messages') {
@@ -234,7 +245,7 @@ export class AnswerMeter {
     const rest = s.substring(q, end);
     const n = NEEDLES;
     return n.usage.indexIn(rest) === -1 && n.toolCalls.indexIn(rest) === -1 && n.reasoning.indexIn(rest) === -1
-      && n.content.indexIn(rest) === -1 && n.finishNull.indexIn(rest) !== -1;
+      && n.content.indexIn(rest) === -1 && n.finishNull.indexIn(rest) !== -1 && !refusalText(rest, n.refusal.indexIn(rest));
   }
 
   /** Count a JSON string's raw (still escaped) contents just read by `closingQuote`. */
@@ -258,6 +269,8 @@ export class AnswerMeter {
     if (head !== null && s.substring(ds, ds + head.length) === head && this.sameShape(c, ds + head.length, de, eventName)) return true;
     if (this.flavour === 'openai.chat') {
       if (n.usage.within(c, ds, de) !== -1 || n.toolCalls.within(c, ds, de) !== -1 || n.reasoning.within(c, ds, de) !== -1) return false;
+      // A refusal's text is for the full parse (`"refusal":null`, in most deltas, is not).
+      if (refusalText(s, n.refusal.within(c, ds, de))) return false;
       const at = n.contentKey.within(c, ds, de);
       if (at === -1) return n.content.within(c, ds, de) === -1 && n.finishNull.within(c, ds, de) !== -1;
       // `"finish_reason":null` is looked for after the text only (it follows the delta in every
@@ -356,6 +369,7 @@ export class AnswerMeter {
       for (const c of data.choices ?? []) {
         const d = c?.delta ?? {};
         this.addOutput(d.content);
+        this.addOutput(d.refusal);
         this.addReasoning(d.reasoning_content ?? d.reasoning);
         if (Array.isArray(d.tool_calls)) {
           for (const tc of d.tool_calls) {
@@ -447,7 +461,7 @@ export class AnswerMeter {
   private responsesObject(r: Json): void {
     this.responsesUsage(r.usage);
     for (const item of r.output ?? []) {
-      if (item?.type === 'message') for (const c of item.content ?? []) this.addOutput(c?.text);
+      if (item?.type === 'message') for (const c of item.content ?? []) this.addOutput(c?.type === 'refusal' ? c.refusal : c?.text);
       else if (item?.type === 'reasoning') {
         for (const s of item.summary ?? []) this.addReasoning(s?.text);
         for (const c of item.content ?? []) this.addReasoning(c?.text);

@@ -44,6 +44,8 @@ async function runLedger(argv: string[]): Promise<number> {
       if (at + 1 >= rest.length || rest[at + 1].startsWith('-')) { console.error(`warden ledger: ${rest[at]} needs a file`); return 2; }
       configPath = rest.splice(at, 2)[1];
     }
+    // An empty path would silently fall back to the default configuration.
+    if (!configPath) { console.error('warden ledger: --config needs a file (got an empty path)'); return 2; }
   }
   const [{ loadConfig }, { runLedgerCli }] = await Promise.all([import('../config/index.ts'), import('../ledger/index.ts')]);
   const config = loadConfig(configPath);

@@ -47,6 +47,8 @@ export async function runEvents(argv: string[]): Promise<number> {
   if (to === null) return usage(`--to must be an ISO 8601 date or date-time with its zone, e.g. 2026-12-05 or 2026-12-05T10:00:00Z (got ${JSON.stringify(values.to)})`);
   const limit = values.limit === undefined ? undefined : parsePositiveInt(values.limit);
   if (limit === null) return usage(`--limit must be a positive integer (got ${JSON.stringify(values.limit)})`);
+  // An empty path would silently fall back to the default configuration.
+  if (values.config === '') return usage('--config needs a file (got an empty path)');
   const toStdout = values.out === undefined || values.out === '-';
   const config = loadConfig(values.config);
   const stores = await openStores(config);

@@ -150,6 +150,8 @@ interface Run {
   docs: PendingDocument[] | null;
   /** Stream events forwarded to the client (a Responses error event is numbered after them). */
   eventsSent: number;
+  /** The upstream's closing event was seen but could not be forwarded (an output transformer failed on it). */
+  closingFailed: boolean;
 }
 
 /** Abort the interaction: the upstream call if one is in flight, and `ctx.signal` if a hook holds it. */
@@ -172,7 +174,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   );
   const run: Run = {
     ctx, call: null, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
-    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null, eventsSent: 0,
+    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null, eventsSent: 0, closingFailed: false,
   };
   const inflight = deps.metrics.counts.inflight;
   inflight[flavour] = (inflight[flavour] ?? 0) + 1;
@@ -308,6 +310,7 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
       body.stream_options = Object.assign({}, so, { include_usage: true }); // not a spread: see headers.ts
       stripUsageChunk = true;
     }
+    run.meter.usageAsked = true;
   }
   const call = new UpstreamCall(RETURNED_HEADERS);
   run.call = call;
@@ -423,7 +426,8 @@ function streamAnswer(
   };
   // The event-by-event work every stream needs: usage accounting, and hiding the usage chunk we asked for.
   const other = (ev: SseEvent): boolean => {
-    if (ev.data === '[DONE]' || ev.data === '') return true;
+    if (ev.data === '[DONE]') { run.meter.done(); return true; }
+    if (ev.data === '') return true;
     let data: Record<string, any> | null = null;
     try { data = JSON.parse(ev.data); } catch { data = null; }
     if (!data) return true;
@@ -432,7 +436,10 @@ function streamAnswer(
   };
 
   let data: (chunk: Buffer) => boolean;
+  /** The upstream ended: what is left of the stream. */
   let tail: () => void;
+  /** The stream is over before the upstream ended (what output transformers still hold). */
+  let rest: () => void = () => {};
   if (transformers.length === 0) {
     // Nothing rewrites events: scan the upstream's bytes in place and forward them as received.
     const scanner = new SseScanner();
@@ -453,15 +460,18 @@ function streamAnswer(
     const emit = (events: ParsedSse[]): boolean => {
       const out: Buffer[] = [];
       for (const ev of events) {
+        const closed = run.meter.closed;
         try {
           emitOne(ev, out);
         } catch (err) {
+          if (!closed && run.meter.closed) run.closingFailed = true;
           throw new SseEventFailed(err, out.length === 0 ? null : out.length === 1 ? out[0] : Buffer.concat(out));
         }
       }
       return out.length ? send(out.length === 1 ? out[0] : Buffer.concat(out)) : !res.destroyed;
     };
     const emitOne = (ev: ParsedSse, out: Buffer[]): void => {
+      if (ev.data === '[DONE]') run.meter.done();
       const simple = ev.data === '[DONE]' || ev.data === '' || run.meter.observeDeltaFast(ev.data, ev.event);
       if (!simple && !other(ev)) return;
       const original: SseEvent = { event: ev.event, data: ev.data };
@@ -482,11 +492,14 @@ function streamAnswer(
       else for (const e of batch) out.push(Buffer.from(formatSse(e)));
     };
     data = (chunk) => emit(parser.push(chunk));
+    rest = () => {
+      let out = '';
+      for (const t of transformers) if (t.flush) for (const e of t.flush()) { out += formatSse(e); run.eventsSent++; }
+      if (out) write(out);
+    };
     tail = () => {
       emit(parser.flush());
-      let rest = '';
-      for (const t of transformers) if (t.flush) for (const e of t.flush()) { rest += formatSse(e); run.eventsSent++; }
-      if (rest) write(rest);
+      rest();
     };
   }
 
@@ -504,6 +517,18 @@ function streamAnswer(
       if (err.before) send(err.before);
       return err.cause;
     };
+    // The stream is ended before the upstream's body (the upstream failed or dropped, the duration
+    // cap, an event that could not be handled). After the upstream's closing event the answer is
+    // whole: it ends as it would have, with what the output transformers still hold, and no error.
+    const cut = (err: unknown): void => {
+      if (!run.meter.closed || run.closingFailed || res.destroyed || res.writableEnded) {
+        streamFailed(deps, run, res, err);
+        return;
+      }
+      try { rest(); } catch { /* the answer went out whole; what a transformer held back is lost */ }
+      run.finished = true;
+      res.end();
+    };
     const consumer: BodyConsumer = {
       // (This also runs from the client socket's 'drain', outside undici.)
       data: (chunk) => {
@@ -511,7 +536,7 @@ function streamAnswer(
           return data(chunk);
         } catch (err) {
           const cause = failed(err);
-          streamFailed(deps, run, res, cause);
+          cut(cause);
           call.abort(cause instanceof Error ? cause : new Error(String(cause)));
           over();
           return false;
@@ -523,12 +548,12 @@ function streamAnswer(
           run.finished = true;
           res.end();
         } catch (err) {
-          streamFailed(deps, run, res, failed(err));
+          cut(failed(err));
         }
         over();
       },
       error: (err) => {
-        streamFailed(deps, run, res, err);
+        cut(err);
         over();
       },
     };

@@ -104,3 +104,68 @@ test('Responses stream cut: the streamed text and refusal are counted', () => {
   assert.equal(s.usage_source, 'tokenizer');
   assert.equal(s.answer_id, 'resp_1');
 });
+
+const REFUSAL = ['I\'m sorry, ', 'but I can\'t help ', 'with "that" request.'];
+
+test('Chat refusal stream cut: the refusal\'s text is counted, read either way', () => {
+  // As OpenAI sends them (the opening delta with `"refusal":null`, then refusal deltas), after
+  // text deltas (which teach the scanner the stream's shape), and with `"content":null` before.
+  const streams = [
+    chunk({ role: 'assistant', content: '', refusal: null }, null) + REFUSAL.map((t) => chunk({ refusal: t }, null)).join(''),
+    TEXT.map((t) => chunk({ content: t }, null)).join('') + REFUSAL.map((t) => chunk({ refusal: t }, null)).join(''),
+    REFUSAL.map((t) => chunk({ content: null, refusal: t }, null)).join(''),
+    TEXT.map((t) => chunk({ content: t, refusal: null }, null)).join('') + REFUSAL.map((t) => chunk({ content: '', refusal: t }, null)).join(''),
+  ];
+  const expected = [REFUSAL.join(''), TEXT.join('') + REFUSAL.join(''), REFUSAL.join(''), TEXT.join('') + REFUSAL.join('')];
+  streams.forEach((stream, i) => {
+    const s = measure('openai.chat', stream);
+    assert.equal(s.output_chars, expected[i].length, `stream ${i}`);
+    assert.equal(s.output_tokens, countTextTokens(expected[i]), `stream ${i}`);
+    assert.ok(s.output_tokens > 0);
+  });
+  // A refusal of `null` alone changes nothing (the deltas stay on the fast path).
+  const plain = TEXT.map((t) => chunk({ content: t, refusal: null }, null)).join('');
+  assert.equal(measure('openai.chat', plain).output_tokens, countTextTokens(TEXT.join('')));
+});
+
+test('whole answers: a Chat message\'s refusal and a Responses refusal part are counted', () => {
+  const chat = new AnswerMeter('openai.chat');
+  chat.observeBody({ id: 'chatcmpl-1', choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: REFUSAL.join('') }, finish_reason: 'stop' }] });
+  assert.equal(chat.summary('').output_tokens, countTextTokens(REFUSAL.join('')));
+  const responses = new AnswerMeter('openai.responses');
+  responses.observeBody({
+    id: 'resp_1', status: 'completed',
+    output: [{ type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Well. ' }, { type: 'refusal', refusal: REFUSAL.join('') }] }],
+  });
+  const s = responses.summary('');
+  assert.equal(s.output_chars, 'Well. '.length + REFUSAL.join('').length);
+  assert.equal(s.output_tokens, countTextTokens('Well. ' + REFUSAL.join('')));
+});
+
+test('the closing event of each API closes the meter; a stream cut before it does not', () => {
+  const read = (flavour: ApiFlavour, stream: string, usageAsked = false) => {
+    const scanned = new AnswerMeter(flavour);
+    scanned.usageAsked = usageAsked;
+    const sink: SseSink = {
+      simple: (c, ds, de, name) => scanned.scanDelta(c, ds, de, name),
+      other: (e) => { if (e.data === '[DONE]') scanned.done(); else scanned.observeEvent(JSON.parse(e.data), e.event); return true; },
+    };
+    new SseScanner().push(Buffer.from(stream), sink);
+    return scanned.closed;
+  };
+  const usage = ev(null, { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [], usage: { prompt_tokens: 9, completion_tokens: 31, total_tokens: 40 } });
+  const text = TEXT.map((t) => chunk({ content: t }, null)).join('');
+  assert.equal(read('openai.chat', text + chunk({}, 'stop') + usage + 'data: [DONE]\n\n'), true);
+  assert.equal(read('openai.chat', text + chunk({}, 'stop') + usage, true), true, 'finish and usage, when usage was asked for');
+  assert.equal(read('openai.chat', text + chunk({}, 'stop') + usage), false, 'finish and usage, not asked for: [DONE] is awaited');
+  assert.equal(read('openai.chat', text + chunk({}, 'stop'), true), false, 'the usage chunk is still to come');
+  assert.equal(read('openai.chat', text + usage, true), false);
+  const end = ev('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 23 } });
+  assert.equal(read('anthropic.messages', anthropicStart + anthropicText + end), false);
+  assert.equal(read('anthropic.messages', anthropicStart + anthropicText + end + ev('message_stop', { type: 'message_stop' })), true);
+  const created = ev('response.created', { type: 'response.created', sequence_number: 0, response: { id: 'resp_1' } });
+  assert.equal(read('openai.responses', created), false);
+  for (const type of ['response.completed', 'response.incomplete', 'response.failed']) {
+    assert.equal(read('openai.responses', created + ev(type, { type, sequence_number: 1, response: { id: 'resp_1', status: type.slice(9) } })), true, type);
+  }
+});

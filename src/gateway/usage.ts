@@ -51,7 +51,16 @@ const NEEDLES = {
   finishNull: new Needle('"finish_reason":null', 7), contentKey: new Needle('"content":', 1), content: new Needle('"content"', 1),
   textDelta: new Needle('"text_delta"', 5), text: new Needle('"text":', 3), thinkingDelta: new Needle('"thinking_delta"', 9),
   thinking: new Needle('"thinking":', 4), signatureDelta: new Needle('"signature_delta"', 10), delta: new Needle('"delta":', 1),
+  refusal: new Needle('"refusal":', 2),
 };
+
+/** Whether a Chat event's `"refusal":` at `at` (or -1) holds a string (`null` in most deltas). */
+function refusalText(s: string, at: number): boolean {
+  if (at === -1) return false;
+  let i = at + 10;
+  while (s.charCodeAt(i) === 32) i++;
+  return s.charCodeAt(i) === 34;
+}
 
 /** A streamed chunk that closes its answer: the usage-only chunk, or one that gives a finish reason. */
 function lastChunk(data: Json): boolean {
@@ -92,6 +101,18 @@ export class AnswerMeter {
   /** Responses streams: the `sequence_number` of the first event (numbering goes on from it). */
   firstSequence: number | null = null;
 
+  /**
+   * The stream's closing event was seen: Responses `response.completed`, `.incomplete` or
+   * `.failed`; Anthropic `message_stop`; Chat and legacy completions `[DONE]`, or a finish reason
+   * and the final usage chunk when usage was asked for (`usageAsked`). The answer is then whole,
+   * whatever becomes of the connection after it.
+   */
+  closed = false;
+  /** Chat and legacy completion streams: usage was asked for, so the usage chunk closes the answer. */
+  usageAsked = false;
+  private sawFinish = false;
+  private sawFinalUsage = false;
+
   constructor(readonly flavour: ApiFlavour) {}
 
   /** The upstream's id of the answer, once seen. */
@@ -109,6 +130,16 @@ export class AnswerMeter {
     if (this.reasoningText.length < MAX_KEPT_CHARS) this.reasoningText += s;
   }
 
+  /** A stream's `[DONE]`. */
+  done(): void { this.closed = true; }
+
+  /** Chat and legacy completions: a chunk gave a finish reason or the final usage. */
+  private chunkClosing(finish: boolean, finalUsage: boolean): void {
+    if (finish) this.sawFinish = true;
+    if (finalUsage) this.sawFinalUsage = true;
+    if (this.usageAsked && this.sawFinish && this.sawFinalUsage) this.closed = true;
+  }
+
   /** Whole (non-streaming) answer. */
   observeBody(body: Json): void {
     if (typeof body.id === 'string') this.answerId = body.id;
@@ -117,6 +148,7 @@ export class AnswerMeter {
       for (const c of body.choices ?? []) {
         const m = c?.message ?? {};
         this.addOutput(m.content);
+        this.addOutput(m.refusal);
         this.addReasoning(m.reasoning_content ?? m.reasoning);
         if (Array.isArray(m.tool_calls)) this.toolCalls += m.tool_calls.length;
         if (c?.finish_reason && !this.finishReason) this.finishReason = c.finish_reason;
@@ -155,6 +187,7 @@ export class AnswerMeter {
     if (head !== null && data.substring(0, head.length) === head && this.sameShapeIn(data, eventName)) return true;
     if (this.flavour === 'openai.chat') {
       if (n.usage.indexIn(data) !== -1 || n.toolCalls.indexIn(data) !== -1 || n.reasoning.indexIn(data) !== -1 || n.finishNull.indexIn(data) === -1) return false;
+      if (refusalText(data, n.refusal.indexIn(data))) return false;
       return this.textIn(data, n.contentKey, false) || n.content.indexIn(data) === -1;
     }
     if (this.flavour === 'anthropic.messages') {
@@ -212,7 +245,7 @@ export class AnswerMeter {
     const rest = s.substring(q, end);
     const n = NEEDLES;
     return n.usage.indexIn(rest) === -1 && n.toolCalls.indexIn(rest) === -1 && n.reasoning.indexIn(rest) === -1
-      && n.content.indexIn(rest) === -1 && n.finishNull.indexIn(rest) !== -1;
+      && n.content.indexIn(rest) === -1 && n.finishNull.indexIn(rest) !== -1 && !refusalText(rest, n.refusal.indexIn(rest));
   }
 
   /** Count a JSON string's raw (still escaped) contents just read by `closingQuote`. */
@@ -229,12 +262,15 @@ export class AnswerMeter {
   scanDelta(c: ScanChunk, ds: number, de: number, eventName: string | undefined): boolean {
     const n = NEEDLES;
     const s = c.text;
-    if (ds === de || (de - ds === 6 && s.startsWith('[DONE]', ds))) return true;
+    if (ds === de) return true;
+    if (de - ds === 6 && s.startsWith('[DONE]', ds)) { this.closed = true; return true; }
     if (this.flavour === 'openai.completions') return false;
     const head = this.shapeHead;
     if (head !== null && s.substring(ds, ds + head.length) === head && this.sameShape(c, ds + head.length, de, eventName)) return true;
     if (this.flavour === 'openai.chat') {
       if (n.usage.within(c, ds, de) !== -1 || n.toolCalls.within(c, ds, de) !== -1 || n.reasoning.within(c, ds, de) !== -1) return false;
+      // A refusal's text is for the full parse (`"refusal":null`, in most deltas, is not).
+      if (refusalText(s, n.refusal.within(c, ds, de))) return false;
       const at = n.contentKey.within(c, ds, de);
       if (at === -1) return n.content.within(c, ds, de) === -1 && n.finishNull.within(c, ds, de) !== -1;
       // `"finish_reason":null` is looked for after the text only (it follows the delta in every
@@ -327,10 +363,13 @@ export class AnswerMeter {
   observeEvent(data: Json, eventName?: string): void {
     if (this.flavour === 'openai.chat') {
       if (this.answerId === null && typeof data.id === 'string') this.answerId = data.id;
-      if (data.usage) this.chatUsage(data.usage, lastChunk(data));
+      const finalUsage = Boolean(data.usage) && lastChunk(data);
+      if (data.usage) this.chatUsage(data.usage, finalUsage);
+      let finish = false;
       for (const c of data.choices ?? []) {
         const d = c?.delta ?? {};
         this.addOutput(d.content);
+        this.addOutput(d.refusal);
         this.addReasoning(d.reasoning_content ?? d.reasoning);
         if (Array.isArray(d.tool_calls)) {
           for (const tc of d.tool_calls) {
@@ -339,8 +378,9 @@ export class AnswerMeter {
             this.addOutput(tc.function?.arguments);
           }
         }
-        if (c?.finish_reason) this.finishReason = c.finish_reason;
+        if (c?.finish_reason) { this.finishReason = c.finish_reason; finish = true; }
       }
+      this.chunkClosing(finish, finalUsage);
     } else if (this.flavour === 'openai.completions') {
       this.completionChoices(data, true);
     } else if (this.flavour === 'openai.responses') {
@@ -357,6 +397,7 @@ export class AnswerMeter {
         this.responsesUsage(r.usage);
         this.finishReason = r.status ?? type.slice('response.'.length);
         if (r.incomplete_details?.reason) this.finishReason = r.incomplete_details.reason;
+        this.closed = true;
       }
     } else {
       const type = data.type ?? eventName;
@@ -379,18 +420,21 @@ export class AnswerMeter {
         if (data.delta?.stop_reason) this.finishReason = data.delta.stop_reason;
         if (typeof data.delta?.container?.id === 'string') this.containerId = data.delta.container.id;
         if (data.usage) this.anthropicUsage(data.usage, true);
-      }
+      } else if (type === 'message_stop') this.closed = true;
     }
   }
 
   /** A legacy `text_completion` (whole, or one streamed chunk): choices' text, usage, finish. */
   private completionChoices(body: Json, streamed = false): void {
     if (this.answerId === null && typeof body.id === 'string') this.answerId = body.id;
-    if (body.usage) this.chatUsage(body.usage, !streamed || lastChunk(body));
+    const finalUsage = Boolean(body.usage) && (!streamed || lastChunk(body));
+    if (body.usage) this.chatUsage(body.usage, finalUsage);
+    let finish = false;
     for (const c of body.choices ?? []) {
       this.addOutput(c?.text);
-      if (c?.finish_reason) this.finishReason = c.finish_reason;
+      if (c?.finish_reason) { this.finishReason = c.finish_reason; finish = true; }
     }
+    if (streamed) this.chunkClosing(finish, finalUsage);
   }
 
   /**
@@ -417,7 +461,7 @@ export class AnswerMeter {
   private responsesObject(r: Json): void {
     this.responsesUsage(r.usage);
     for (const item of r.output ?? []) {
-      if (item?.type === 'message') for (const c of item.content ?? []) this.addOutput(c?.text);
+      if (item?.type === 'message') for (const c of item.content ?? []) this.addOutput(c?.type === 'refusal' ? c.refusal : c?.text);
       else if (item?.type === 'reasoning') {
         for (const s of item.summary ?? []) this.addReasoning(s?.text);
         for (const c of item.content ?? []) this.addReasoning(c?.text);

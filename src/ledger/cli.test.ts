@@ -173,3 +173,32 @@ test('HTTP query: unknown parameters and times that are not ISO are 400, not a d
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('read-only commands on a SQLite file that holds no ledger say so (usage error); a ledger of another version is named as such', async () => {
+  const Database = (await import('better-sqlite3')).default;
+  await withCli(async (run, dir) => {
+    // The file the ledger would be in holds something else (a mistyped path naming the events database).
+    const path = join(dir, 'ledger.db');
+    const other = join(dir, 'other.db');
+    const db = new Database(other);
+    db.exec('CREATE TABLE events (id TEXT)');
+    db.close();
+    const { renameSync } = await import('node:fs');
+    renameSync(path, join(dir, 'ledger.db.real'));
+    renameSync(other, path);
+    for (const argv of [['verify', '--key', generateSigner(ORIGIN).verifier().toString()], ['query'], ['entries', '0', '1']]) {
+      const r = await run(...argv);
+      assert.equal(r.code, 2, `${argv[0]}: ${r.err}`);
+      assert.match(r.err, /no ledger at .*ledger\.db: the file holds none/);
+    }
+    renameSync(join(dir, 'ledger.db.real'), path);
+    assert.equal((await run('verify', '--json')).code, 0);
+    // Written by a newer Warden: not read, and said so.
+    const w = new Database(path);
+    w.prepare("INSERT INTO schema_migrations (component, version, applied_at) VALUES ('ledger', 2, 'now')").run();
+    w.close();
+    const r = await run('verify', '--json');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /ledger at .*ledger\.db is at version 2, newer than this Warden knows \(1\)/);
+  });
+});

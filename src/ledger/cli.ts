@@ -26,9 +26,9 @@ import { normalizeIsoTime, parsePositiveInt } from '../store/iso-time.ts';
 import type { LedgerConfig } from './config.ts';
 import { hashLeaf } from './merkle.ts';
 import { encodeBase64, generateSigner, parseVerifierKey, type NoteVerifier } from './note.ts';
-import { loadSigners, openLedgerFromConfig, openLedgerStorage, resolveLedgerSetup, trustedKeys, writeKeyFile, type LedgerSetup } from './open.ts';
+import { loadSigners, openLedgerFromConfig, openLedgerStorageReadOnly, resolveLedgerSetup, trustedKeys, writeKeyFile, type LedgerSetup } from './open.ts';
 import { QueryError, exportQuery, queryLedger, type LedgerQuery } from './query.ts';
-import type { LedgerStorage } from './storage.ts';
+import { NoLedgerError, type LedgerStorage } from './storage.ts';
 import { verifyLedger } from './verify.ts';
 import type { Ledger } from './ledger.ts';
 
@@ -140,10 +140,14 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
     return opened;
   };
   /** Storage opened read-only (verify, entries, query), or the open ledger's. */
-  const readStorage = (): LedgerStorage => {
+  const readStorage = async (): Promise<LedgerStorage> => {
     if (deps.ledger) return deps.ledger.storage;
     mustExist();
-    return openLedgerStorage(setup, { readOnly: true });
+    try {
+      return await openLedgerStorageReadOnly(setup);
+    } catch (e) {
+      throw e instanceof NoLedgerError ? new UsageError(e.message) : e;
+    }
   };
   try {
     const { values, positionals } = parseCommand(cmd, rest);
@@ -173,7 +177,7 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
           verifiers = [...trustedKeys(cfg)];
           try { verifiers.push(...loadSigners(cfg, { env: deps.env }).map((s) => s.verifier())); } catch { /* verify may run without the private key */ }
         }
-        const storage = readStorage();
+        const storage = await readStorage();
         try {
           if (!given.length) for (const k of await storage.keys()) { const v = parseVerifierKey(k); if (!verifiers.some((x) => String(x) === k)) verifiers.push(v); }
           if (!verifiers.length) throw new UsageError('no verifier key: pass --key <name>+<id>+<key>');
@@ -218,7 +222,7 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
         const [start, end] = positionals.map((p, i) => sizeArg(i ? '<end>' : '<start>', p));
         if (start > end) throw new UsageError(`entries: <start> (${start}) must not be above <end> (${end})`);
         if (deps.ledger) { print(JSON.stringify(await deps.ledger.entriesRange(start, end), null, 2)); return 0; }
-        const storage = readStorage();
+        const storage = await readStorage();
         try {
           print(JSON.stringify(await storedEntries(storage, start, end), null, 2));
         } finally {
@@ -235,7 +239,7 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
         };
         const format = flag('format') ?? 'json';
         if (!['json', 'csv', 'jsonl'].includes(format)) throw new UsageError('--format must be json, csv or jsonl');
-        const storage = readStorage();
+        const storage = await readStorage();
         let result;
         try {
           result = await queryLedger(storage, q);

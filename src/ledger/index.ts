@@ -9,7 +9,7 @@ export { ledgerHooks, ledgerVerdictSink, ledgerErrorLog, type LedgerHookOptions 
 export { registerLedgerRoutes, type LedgerRouteOptions } from './http.ts';
 export { ledgerAdminRoutes, LedgerQueryResultSchema } from './admin.ts';
 export { runLedgerCli, LEDGER_USAGE, type LedgerCliDeps } from './cli.ts';
-export { openLedgerFromConfig, openLedgerStorage, resolveLedgerSetup, loadSigners, writeKeyFile, type LedgerSetup, type ResolvedLedgerConfig } from './open.ts';
+export { openLedgerFromConfig, openLedgerStorage, openLedgerStorageReadOnly, resolveLedgerSetup, loadSigners, writeKeyFile, type LedgerSetup, type ResolvedLedgerConfig } from './open.ts';
 export { queryLedger, exportQuery, parseNetwork, QueryError, type LedgerQuery, type QueryResult, type InteractionRow, type VerdictRow, type AccountUsage } from './query.ts';
 export { verifyLedger, type VerifyReport, type VerifyProblem, type VerifyOptions } from './verify.ts';
 export { verifyInclusionBundle, verifyConsistencyBundle } from './standalone.ts';
@@ -25,6 +25,6 @@ export {
   LEDGER_RECORD_SCHEMA, PRIVATE_FIELDS, commitment, prepareInteraction, prepareVerdict, parseLeaf, canonicalBytes,
   type LedgerRecord, type InteractionRecord, type VerdictRecord, type PreparedEntry, type PrivateField, type Opening,
 } from './records.ts';
-export { type LedgerStorage, type EntryRow, type PrivateRow, type CheckpointRow, type EntryFilter, type EraseFilter, type WriterConnection } from './storage.ts';
+export { NoLedgerError, type LedgerStorage, type EntryRow, type PrivateRow, type CheckpointRow, type EntryFilter, type EraseFilter, type WriterConnection } from './storage.ts';
 export { SqliteLedgerStorage } from './sqlite.ts';
 export { PostgresLedgerStorage } from './postgres.ts';

@@ -73,19 +73,36 @@ export function trustedKeys(cfg: LedgerConfig): NoteVerifier[] {
   return cfg.trusted_keys.map(parseVerifierKey);
 }
 
+const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
+
 /**
- * The configured storage backend, not yet wrapped in a Ledger (verification opens it this way).
- * `readOnly`: an existing SQLite log opened for reading only; nothing is created or migrated.
+ * The configured storage backend, not yet wrapped in a Ledger; created or migrated to the current
+ * version as needed.
  */
-export function openLedgerStorage(setup: LedgerSetup, opts: { readOnly?: boolean } = {}): LedgerStorage {
+export function openLedgerStorage(setup: LedgerSetup): LedgerStorage {
   const { ledger, store } = resolveLedgerSetup(setup);
   const driver = ledger.driver ?? store?.driver ?? 'sqlite';
   if (driver === 'postgres') {
-    const url = store?.postgres_url ?? 'postgres://postgres@127.0.0.1:5432/test';
+    const url = store?.postgres_url ?? DEFAULT_POSTGRES_URL;
     // The url lets the writer thread open its own pool; this one serves reads.
     return new PostgresLedgerStorage(openPostgres(url, { max: 4 }), ledger.postgres_schema, { ownsPool: true, url });
   }
-  return opts.readOnly ? SqliteLedgerStorage.openReadOnly(ledger.sqlite_path) : SqliteLedgerStorage.open(ledger.sqlite_path);
+  return SqliteLedgerStorage.open(ledger.sqlite_path);
+}
+
+/**
+ * The configured storage of an existing ledger, for reading only (verification, entries,
+ * queries): nothing is created or migrated. Where none is (a mistyped path or schema) it is a
+ * NoLedgerError; a ledger of another version is an error saying so.
+ */
+export async function openLedgerStorageReadOnly(setup: LedgerSetup): Promise<LedgerStorage> {
+  const { ledger, store } = resolveLedgerSetup(setup);
+  const driver = ledger.driver ?? store?.driver ?? 'sqlite';
+  if (driver === 'postgres') {
+    const url = store?.postgres_url ?? DEFAULT_POSTGRES_URL;
+    return PostgresLedgerStorage.openReadOnly(openPostgres(url, { max: 4 }), ledger.postgres_schema, { ownsPool: true });
+  }
+  return SqliteLedgerStorage.openReadOnly(ledger.sqlite_path);
 }
 
 /** Open the ledger as configured (what `warden serve` and the CLI use). */

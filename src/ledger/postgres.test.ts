@@ -45,3 +45,69 @@ test('PostgreSQL storage: append, checkpoint, proofs, query, erase, whole-log ve
     await pool.end();
   }
 });
+
+/** Whether the test PostgreSQL answers (the tests that need nothing else skip without it). */
+async function postgresUp(): Promise<boolean> {
+  const pool = openPostgres(URL, { max: 1 });
+  try { await pool.query('SELECT 1'); return true; } catch { return false; } finally { await pool.end().catch(() => {}); }
+}
+
+test('read-only ledger commands on PostgreSQL never create a ledger: a schema without one is a usage error', { skip: !(await postgresUp()) && 'no PostgreSQL at ' + URL }, async () => {
+  const { PassThrough } = await import('node:stream');
+  const { ledgerConfigSchema } = await import('./config.ts');
+  const { runLedgerCli } = await import('./cli.ts');
+  const { openLedgerFromConfig } = await import('./open.ts');
+  const schema = `ledger_ro_${randomBytes(6).toString('hex')}`;
+  const signer = generateSigner(ORIGIN);
+  const config = (s: string) => ({
+    ledger: ledgerConfigSchema.parse({ origin: ORIGIN, key: signer.exportPrivate(), driver: 'postgres', postgres_schema: s }),
+    store: { driver: 'postgres' as const, postgres_url: URL },
+  });
+  const run = async (s: string, ...argv: string[]) => {
+    const out = new PassThrough(); const err = new PassThrough();
+    let o = ''; let e = '';
+    out.on('data', (c) => (o += c)); err.on('data', (c) => (e += c));
+    const code = await runLedgerCli(argv, { config: config(s), stdout: out, stderr: err, env: {} });
+    return { code, out: o, err: e };
+  };
+  const pool = openPostgres(URL, { max: 2 });
+  const exists = async (s: string) => (await pool.query('SELECT to_regnamespace($1) IS NOT NULL AS e', [s])).rows[0].e as boolean;
+  const registered = async (s: string) => (await pool.query("SELECT count(*)::int AS n FROM schema_migrations WHERE component = $1", [`ledger.${s}`])).rows[0].n as number;
+  try {
+    // A mistyped schema: every read-only command says there is no ledger there, and creates none.
+    const typo = `${schema}_typo`;
+    for (const argv of [['verify', '--key', signer.verifier().toString()], ['query'], ['entries', '0', '1']]) {
+      const r = await run(typo, ...argv);
+      assert.equal(r.code, 2, `${argv[0]}: ${r.err}`);
+      assert.match(r.err, new RegExp(`no ledger at PostgreSQL schema ${typo}`));
+    }
+    assert.equal(await exists(typo), false, 'no schema was created');
+    assert.equal(await registered(typo), 0, 'no migration was recorded');
+
+    // The real one: read as usual.
+    const ledger = await openLedgerFromConfig(config(schema), { env: {} });
+    await Promise.all(Array.from({ length: 5 }, (_, i) => ledger.appendInteraction(sampleEvent(i))));
+    await ledger.checkpoint();
+    await ledger.close();
+    const v = await run(schema, 'verify', '--json');
+    assert.equal(v.code, 0, v.err);
+    assert.equal(JSON.parse(v.out).size, 5);
+    assert.equal(JSON.parse((await run(schema, 'entries', '0', '5')).out).length, 5);
+    assert.equal((await run(schema, 'query')).code, 0);
+
+    // A schema whose tables are there but no migration says so (or the other way round) holds no ledger.
+    await pool.query('DELETE FROM schema_migrations WHERE component = $1', [`ledger.${schema}`]);
+    assert.equal((await run(schema, 'verify', '--json')).code, 2);
+    // A ledger newer than this Warden: said, not read.
+    await pool.query('INSERT INTO schema_migrations (component, version) VALUES ($1, 1), ($1, 2)', [`ledger.${schema}`]);
+    const newer = await run(schema, 'verify', '--json');
+    assert.equal(newer.code, 1);
+    assert.match(newer.err, /version 2, newer than this Warden knows \(1\)/);
+  } finally {
+    for (const s of [schema, `${schema}_typo`]) {
+      await pool.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`).catch(() => {});
+      await pool.query('DELETE FROM schema_migrations WHERE component = $1', [`ledger.${s}`]).catch(() => {});
+    }
+    await pool.end();
+  }
+});

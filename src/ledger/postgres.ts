@@ -7,7 +7,7 @@
 import { inTransaction, migratePostgres, type PgPool } from '../store/postgres.ts';
 import type { NodeId } from './merkle.ts';
 import {
-  ipv4ToInt, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode, type WriterConnection,
+  NoLedgerError, ipv4ToInt, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode, type WriterConnection,
 } from './storage.ts';
 
 const migrations = (s: string) => [
@@ -54,10 +54,41 @@ export class PostgresLedgerStorage implements LedgerStorage {
    * `url` (the pool's connection string) lets the ledger's writer thread open its own pool;
    * without it the writer runs in the caller's thread.
    */
-  constructor(private readonly pool: PgPool, schema: string, private readonly opts: { ownsPool?: boolean; url?: string } = {}) {
+  constructor(private readonly pool: PgPool, schema: string, private readonly opts: { ownsPool?: boolean; url?: string; readOnly?: boolean } = {}) {
     if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
     this.s = schema;
-    this.ready = migratePostgres(pool, `ledger.${schema}`, migrations(schema));
+    this.ready = opts.readOnly ? Promise.resolve() : migratePostgres(pool, `ledger.${schema}`, migrations(schema));
+  }
+
+  /**
+   * An existing ledger in `schema`, for reading only (verification, queries): nothing is created
+   * or migrated. A schema without the ledger's tables, or whose migrations record no ledger, is a
+   * NoLedgerError; a ledger of another version is an error saying what to do. The pool is closed
+   * on error when the storage would have owned it.
+   */
+  static async openReadOnly(pool: PgPool, schema: string, opts: { ownsPool?: boolean; url?: string } = {}): Promise<PostgresLedgerStorage> {
+    try {
+      if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
+      const where = `PostgreSQL schema ${schema}`;
+      const { rows } = await pool.query(
+        `SELECT to_regclass('schema_migrations') IS NOT NULL AS registry,
+                to_regclass($1) IS NOT NULL AS entries`,
+        [`${schema}.ledger_entries`],
+      );
+      const version = rows[0].registry
+        ? Number((await pool.query('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations WHERE component = $1', [`ledger.${schema}`])).rows[0].v)
+        : 0;
+      if (!rows[0].entries || version === 0) {
+        throw new NoLedgerError(`no ledger at ${where}: check ledger.postgres_schema and store.postgres_url in the configuration (-c FILE)`);
+      }
+      const current = migrations(schema).length;
+      if (version < current) throw new Error(`the ledger at ${where} is at version ${version} and needs migrating to ${current}: start \`warden serve\` with this configuration once (it migrates the ledger), then retry`);
+      if (version > current) throw new Error(`the ledger at ${where} is at version ${version}, newer than this Warden knows (${current}): use a newer Warden`);
+      return new PostgresLedgerStorage(pool, schema, { ...opts, readOnly: true });
+    } catch (err) {
+      if (opts.ownsPool) await pool.end().catch(() => {});
+      throw err;
+    }
   }
 
   private async q(sql: string, args: unknown[] = []): Promise<Row[]> {

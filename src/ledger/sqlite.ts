@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { migrateSqlite, openSqlite, type SqliteDb } from '../store/sqlite.ts';
 import type { NodeId } from './merkle.ts';
 import {
-  ipv4ToInt, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode, type WriterConnection,
+  NoLedgerError, ipv4ToInt, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode, type WriterConnection,
 } from './storage.ts';
 
 const MIGRATIONS = [
@@ -76,13 +76,15 @@ export class SqliteLedgerStorage implements LedgerStorage {
     try {
       db = new Database(path, { readonly: true, fileMustExist: true });
     } catch (err) {
-      throw new Error(`no ledger at ${path} (${(err as Error).message})`);
+      throw new NoLedgerError(`no ledger at ${path} (${(err as Error).message})`);
     }
     try {
       db.pragma('busy_timeout = 5000');
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").pluck().get();
       const version = tables ? (db.prepare("SELECT MAX(version) FROM schema_migrations WHERE component = 'ledger'").pluck().get() as number | null) : null;
-      if (version !== MIGRATIONS.length) throw new Error(`${path} holds no ledger${version ? ` of this version (${version})` : ''}`);
+      if (!version) throw new NoLedgerError(`no ledger at ${path}: the file holds none; check ledger.sqlite_path or store.sqlite_path in the configuration (-c FILE)`);
+      if (version < MIGRATIONS.length) throw new Error(`the ledger at ${path} is at version ${version} and needs migrating to ${MIGRATIONS.length}: start \`warden serve\` with this configuration once (it migrates the ledger), then retry`);
+      if (version > MIGRATIONS.length) throw new Error(`the ledger at ${path} is at version ${version}, newer than this Warden knows (${MIGRATIONS.length}): use a newer Warden`);
       return new SqliteLedgerStorage(db, true, { readOnly: true });
     } catch (err) {
       db.close();

@@ -106,6 +106,12 @@ export interface LedgerStorage extends NodeSource {
 }
 
 /** IPv4 dotted quad to an unsigned integer; null for anything else. */
+/**
+ * Opened for reading, the configured place holds no ledger (a mistyped path or schema): a
+ * configuration mistake, which the CLI reports as a usage error. Nothing was created.
+ */
+export class NoLedgerError extends Error {}
+
 export function ipv4ToInt(ip: string): number | null {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
   if (!m) return null;

@@ -44,5 +44,9 @@ test('policy screen: an --ip that is not an IP address is a usage error, as for 
     assert.equal(await runPolicyCli([...cmd, '--ip', 'nope'], t.io), 2, cmd[0]);
     assert.doesNotMatch(t.o.out, /decision: allow/);
     assert.match(t.o.err, /--ip "nope" is not an IP address/);
+    const empty = io();
+    assert.equal(await runPolicyCli([...cmd, '--ip', ''], empty.io), 2, `${cmd[0]} --ip ''`);
+    assert.doesNotMatch(empty.o.out, /decision: allow/);
+    assert.match(empty.o.err, /--ip "" is not an IP address/);
   }
 });

@@ -87,8 +87,8 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo):
       if (!f.has('tier')) throw new UsageError('explain needs --tier');
       const policy = loadPolicyFile(f.get('file') ?? shippedFile('policy/default.yaml'));
       const ipText = f.get('ip');
-      const ip = ipText ? parseIp(ipText) : null;
-      if (ipText && !ip) throw new UsageError(`--ip "${ipText}" is not an IP address`);
+      const ip = ipText !== undefined ? parseIp(ipText) : null;
+      if (ipText !== undefined && !ip) throw new UsageError(`--ip "${ipText}" is not an IP address`);
       const geo = ip ? loadGeoIndex().lookupParsed(ip) : { country: null, asn: null, asnName: null };
       const network = new NetworkClassifier(loadHostingList(shippedFile('policy/hosting-asns.txt')), null, null).classify(ip, geo.asn, geo.asnName);
       const decision = policy.evaluate({
@@ -112,7 +112,7 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo):
       const f = flags(rest, ['email', 'name', 'organisation', 'ip', 'claimed-country', 'config']);
       // As explain: an IP that cannot be read is refused, not screened as if none were given.
       const ipText = f.get('ip');
-      if (ipText && !parseIp(ipText)) throw new UsageError(`--ip "${ipText}" is not an IP address`);
+      if (ipText !== undefined && !parseIp(ipText)) throw new UsageError(`--ip "${ipText}" is not an IP address`);
       const cfg = f.has('config') ? loadConfig(f.get('config'), io.env) : null;
       const runtime = createPolicyRuntime({
         policy: { ...(cfg?.policy ?? policyConfigSchema.parse({})), watch: false },

@@ -94,6 +94,9 @@ test('signup screening: explained findings and a decision', () => {
 test('screening throws on a signup IP that is not an IP address rather than screening without it', () => {
   assert.throws(() => screenSignup({ email: 'a@b.example', signup_ip: 'nope' }), (e: Error) => e instanceof ScreeningInputError && e.field === 'signup_ip' && /"nope" is not an IP address/.test(e.message));
   assert.equal(screenSignup({ email: 'a@b.example', signup_ip: null }).decision, 'allow');
+  // An empty one is not an IP either (as the admin route and `policy screen --ip ''` say); none is null or absent.
+  assert.throws(() => screenSignup({ email: 'a@b.example', signup_ip: '' }), (e: Error) => e instanceof ScreeningInputError && e.field === 'signup_ip');
+  assert.equal(screenSignup({ email: 'a@b.example' }).decision, 'allow');
 });
 
 test('screenSignup works with no setup (default lists; says sanctions are not configured)', () => {

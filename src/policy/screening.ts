@@ -102,12 +102,13 @@ export class SignupScreener {
    *   const r = screener.screen({ email: 'a@mailinator.com', name: 'Ivan Petrov', signup_ip: '203.0.113.9', claimed_country: 'DE' });
    *   r.decision // 'review'; r.findings explain why
    *
-   * A `signup_ip` that is not an IP address throws ScreeningInputError: its region and network
-   * could not be checked, so the signup must not be reported as screened ("allow").
+   * A `signup_ip` that is not an IP address, the empty string included, throws
+   * ScreeningInputError: its region and network could not be checked, so the signup must not be
+   * reported as screened ("allow"). No IP is null or no field.
    */
   screen(facts: SignupScreeningFacts): ScreeningResult {
-    const parsed = facts.signup_ip ? parseIp(facts.signup_ip) : null;
-    if (facts.signup_ip && !parsed) throw new ScreeningInputError('signup_ip', `signup_ip "${facts.signup_ip}" is not an IP address`);
+    const parsed = facts.signup_ip != null ? parseIp(facts.signup_ip) : null;
+    if (facts.signup_ip != null && !parsed) throw new ScreeningInputError('signup_ip', `signup_ip "${facts.signup_ip}" is not an IP address`);
     const findings: ScreeningFinding[] = [];
     const { disposable, sanctions, runtime } = this.deps;
 

@@ -32,6 +32,9 @@ test('events export: invalid --from, --to, --limit and unknown options exit 2; -
       [['--limit', '2.5'], /--limit must be a positive integer/],
       [['--limit', '0'], /--limit must be a positive integer/],
       [['--bogus'], /Unknown option '--bogus'/],
+      // An empty path would silently export the default configuration's events.
+      [['--config='], /--config needs a file/],
+      [['-c', ''], /--config needs a file/],
     ];
     await Promise.all(bad.map(async ([args, message]) => {
       const r = await warden(['events', 'export', ...args, '--out', 'x.jsonl'], dir);

@@ -39,6 +39,13 @@ test('ledger -c FILE and --config FILE check the configured ledger, not ./data',
     }
     assert.equal(existsSync(join(dir, 'copy')), false);
     assert.equal((await warden(['ledger', 'verify', '-c'], dir)).code, 2);
+    // An empty path is refused, not read as "no file given" (which would check ./data).
+    for (const args of [['--config='], ['-c', ''], ['--config', '']]) {
+      const r = await warden(['ledger', 'verify', ...args], dir);
+      assert.equal(r.code, 2, `${JSON.stringify(args)}: ${r.stdout}`);
+      assert.doesNotMatch(r.stdout, /OK/);
+      assert.match(r.stderr, /--config needs a file/);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

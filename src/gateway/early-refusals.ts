@@ -52,10 +52,12 @@ export function answerClientError(deps: PipelineDeps, err: Error & { code?: stri
   const id = ulid(Date.now());
   const seen = scanRawRequest(err.rawPacket);
   const body = JSON.stringify(renderErrorBody(werr, wireOf({ url: seen?.path ?? '/', headers: seen?.headers ?? {} }), id));
-  // As Node's own handler: no answer written into a connection whose previous answer is under
-  // way (a pipelined request), which would corrupt what the client is reading.
-  const inFlight = (socket as Socket & { _httpMessage?: { _headerSent?: boolean } | null })._httpMessage;
-  if (socket.writable && (!inFlight || !inFlight._headerSent)) {
+  // A request earlier on the same connection is still being answered (pipelining): the bytes the
+  // parser refused begin with that request, not the bad one, and an answer written now would be
+  // read as its answer. The connection is closed with nothing written and nothing recorded.
+  const inFlight = (socket as Socket & { _httpMessage?: unknown })._httpMessage;
+  if (inFlight) { socket.destroy(); return; }
+  if (socket.writable) {
     // Nothing of the request is echoed: the answer is ours alone.
     const head = [`HTTP/1.1 ${werr.status} ${STATUS_CODES[werr.status]}`, 'content-type: application/json', `content-length: ${Buffer.byteLength(body)}`, 'connection: close'];
     for (const [name, value] of Object.entries(requestIdHeaders(id))) head.push(`${name}: ${value}`);

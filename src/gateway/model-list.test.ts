@@ -122,6 +122,21 @@ test('unknown ids and failures are remembered a while; the least recently asked 
   }
 });
 
+test('a failure to ask the upstream is remembered only seconds, an unknown id for a minute', async () => {
+  const up = await countingUpstream({ list: null, known: (id) => (id === 'broken' ? 500 : 404) });
+  const dir = new ModelDirectory(up.router, { errorMs: 50, log: { warn: () => {} } });
+  try {
+    await assert.rejects(dir.find('broken', 'openai'));
+    assert.equal(await dir.find('none', 'openai'), null);
+    await new Promise((r) => setTimeout(r, 80));
+    await assert.rejects(dir.find('broken', 'openai'));
+    assert.equal(await dir.find('none', 'openai'), null);
+    assert.deepEqual([up.asked.get('broken'), up.asked.get('none')], [2, 1], 'the failure was asked again, the unknown id not');
+  } finally {
+    await up.close();
+  }
+});
+
 test('ids absent from a fresh list of their upstream are asked of it within a budget a minute (aliases resolve; made-up ids cannot drive upstream calls)', async () => {
   const up = await countingUpstream({ list: ['gpt-a'], known: (id) => (id === 'gpt-alias' ? 200 : 404) });
   const dir = new ModelDirectory(up.router, { log: { warn: () => {} }, unlistedPerMinute: 3 });
@@ -152,7 +167,7 @@ test('ids that could name a path are unknown, without any upstream call', async 
   const up = await countingUpstream({ list: null, known: () => 200 });
   const dir = new ModelDirectory(up.router, { log: { warn: () => {} } });
   try {
-    for (const id of ['.', '..', '../x', 'x/..', 'a/../b', 'a/./b', '%2e%2e', '%2E%2E/x', 'a%2F..%2Fb', '%252e%252e', '..\\x']) {
+    for (const id of ['.', '..', '../x', 'x/..', 'a/../b', 'a/./b', '%2e%2e', '%2E%2E/x', 'a%2F..%2Fb', '%252e%252e', '..\\x', '..%2F%ZZ', '%2e%2e%2f%ZZ']) {
       assert.equal(await dir.find(id, 'openai'), null, id);
     }
     assert.equal(up.calls(), 0);

@@ -4,7 +4,8 @@
  * the upstream's own model list that those patterns route to it. An upstream's list is fetched
  * in the wire format the client called, with the upstream's credentials, and kept for a while:
  * listing models must not cost an upstream call each time, nor fail when the upstream does. An
- * id is asked of the upstream itself only when its list is old or could not be fetched.
+ * id absent from the list is asked of the upstream itself (an alias it resolves but does not
+ * list), within a budget a minute while the list is fresh.
  */
 import type { WireFlavour } from '../errors/index.ts';
 import { WardenError } from '../errors/index.ts';
@@ -27,8 +28,10 @@ export interface ModelDirectoryOptions {
   retryMs?: number;
   /** Time allowed for one fetch of one page, ms. */
   timeoutMs?: number;
-  /** How long an id the upstream does not know (or could not be asked about) is remembered, ms. */
+  /** How long an id the upstream does not know is remembered, ms. */
   negativeMs?: number;
+  /** How long a failure to ask the upstream about an id is remembered, ms (an alias known before is answered meanwhile). */
+  errorMs?: number;
   /** Ids asked of an upstream remembered at most. */
   maxRemembered?: number;
   /**
@@ -57,10 +60,11 @@ const MAX_LIST_BYTES = 8 * 1024 * 1024;
 /** Retrieved ids (and ids the upstream does not know) remembered at most, the least recently asked forgotten first. */
 const MAX_REMEMBERED = 1000;
 const UNLISTED_PER_MINUTE = 10;
+const ERROR_REMEMBERED_MS = 5_000;
 
 interface Retrieved {
   model: ListedModel | null;
-  /** Why the upstream could not be asked (remembered as briefly as an unknown id). */
+  /** Why the upstream could not be asked (remembered a few seconds: `errorMs`). */
   error?: WardenError;
   due: number;
 }
@@ -75,7 +79,8 @@ export function isPathLikeModelId(id: string): boolean {
     if (form.split(/[/\\]/).some((seg) => seg === '.' || seg === '..')) return true;
     if (i === 2) return false;
     let next: string;
-    try { next = decodeURIComponent(form); } catch { return false; }
+    // A malformed escape is no model's name, and a lenient upstream might decode it otherwise.
+    try { next = decodeURIComponent(form); } catch { return true; }
     if (next === form) return false;
     form = next;
   }
@@ -142,10 +147,16 @@ export class ModelDirectory {
       // not be fetched (or is old), the upstream's own answer decides.
       const e = this.entries.get(`${u.name}\u0000${wire}`);
       const fresh = e !== undefined && e.models !== null && !e.failing && e.fetchedAt + this.ttlMs > Date.now();
-      if (fresh && !this.mayAskUnlisted(`${u.name}\u0000${wire}`)) return null;
+      if (fresh && !this.mayAskUnlisted(`${u.name}\u0000${wire}`)) {
+        // Past the budget an alias resolved before keeps its answer, however old: made-up ids that
+        // spend the budget cannot make the aliases customers use disappear.
+        return known?.model ?? null;
+      }
       pending = this.retrieve(u, wire, id).then(
         (model) => { this.remember(key, { model, due: Date.now() + (model ? this.ttlMs : this.negativeMs) }); return model; },
-        (err: unknown) => { this.remember(key, { model: null, error: err as WardenError, due: Date.now() + this.negativeMs }); throw err; },
+        // A failure is remembered briefly: long enough to spare a struggling upstream a burst of
+        // the same question, short enough that a blip is not a minute of errors.
+        (err: unknown) => { this.remember(key, { model: known?.model ?? null, error: known?.model ? undefined : err as WardenError, due: Date.now() + (this.opts.errorMs ?? ERROR_REMEMBERED_MS) }); if (known?.model) return known.model; throw err; },
       ).finally(() => this.retrieving.delete(key));
       this.retrieving.set(key, pending);
     }

@@ -108,20 +108,24 @@ test('a user-agent recorded from an unparsed request is cut to 1 KiB', async () 
   assert.equal(e.client.ip, '127.0.0.1');
 });
 
-test('no raw answer is written into a connection whose previous answer is under way', () => {
-  const socket = (sent: boolean) => {
-    const s = { destroyed: false, writable: true, remoteAddress: '127.0.0.1', written: '', _httpMessage: { _headerSent: sent },
+test('no raw answer is written into a connection still answering an earlier request, whether or not its answer has begun', () => {
+  const socket = (inFlight: { _headerSent: boolean } | null) => {
+    const s = { destroyed: false, writable: true, remoteAddress: '127.0.0.1', written: '', _httpMessage: inFlight,
       write(d: string) { s.written += d; return true; }, destroy() { s.destroyed = true; s.writable = false; } };
     return s;
   };
-  const deps = {} as Parameters<typeof answerClientError>[0];
-  const err = Object.assign(new Error('Parse Error'), { code: 'HPE_INVALID_METHOD', rawPacket: Buffer.from('XX / HTTP/1.1\r\n\r\n') });
-  const busy = socket(true);
-  answerClientError(deps, err, busy as unknown as Socket);
-  assert.equal(busy.written, '');
-  assert.ok(busy.destroyed);
-  const idle = socket(false);
-  answerClientError(deps, err, idle as unknown as Socket);
+  // Nothing may be recorded either: the bytes refused begin with the earlier, valid request.
+  const deps = { log: { error: () => { throw new Error('nothing is recorded'); } } } as unknown as Parameters<typeof answerClientError>[0];
+  const err = Object.assign(new Error('Parse Error'), { code: 'HPE_INVALID_METHOD', rawPacket: Buffer.from('POST /v1/chat/completions HTTP/1.1\r\ncontent-length: 2\r\n\r\n{}XX / HTTP/1.1\r\n\r\n') });
+  for (const headerSent of [true, false]) {
+    const busy = socket({ _headerSent: headerSent });
+    answerClientError(deps, err, busy as unknown as Socket);
+    assert.equal(busy.written, '', `answer begun: ${headerSent}`);
+    assert.ok(busy.destroyed);
+  }
+  const bare = Object.assign(new Error('Parse Error'), { code: 'HPE_INVALID_METHOD', rawPacket: Buffer.from('XX / HTTP/1.1\r\n\r\n') });
+  const idle = socket(null);
+  answerClientError(deps, bare, idle as unknown as Socket);
   assert.match(idle.written, /^HTTP\/1\.1 400 /);
   assert.ok(idle.destroyed);
 });

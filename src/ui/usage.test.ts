@@ -185,9 +185,10 @@ test('usage aggregations on SQLite, in the query thread (a database file), equal
   }
 });
 
-test('usage aggregations on PostgreSQL equal the reference', async (t) => {
+/** Run `fn` with a pool on a fresh PostgreSQL schema (dropped after), or skip when PostgreSQL is not reachable. */
+async function inPostgresSchema(t: { skip(msg: string): void }, prefix: string, fn: (pool: ReturnType<typeof openPostgres>, schema: string) => Promise<void>): Promise<void> {
   const base = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-  const schema = `ui_usage_${randomBytes(6).toString('hex')}`;
+  const schema = `${prefix}_${randomBytes(6).toString('hex')}`;
   const admin = openPostgres(base, { max: 1 });
   try {
     await admin.query(`CREATE SCHEMA ${schema}`);
@@ -198,14 +199,20 @@ test('usage aggregations on PostgreSQL equal the reference', async (t) => {
   }
   const pool = openPostgres(`${base}${base.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`, { max: 4 });
   try {
-    const store = new PostgresEventStore(pool);
-    await store.appendBatch(EVENTS);
-    await checkStore(postgresUsageStore(pool), (evs) => store.appendBatch(evs));
+    await fn(pool, schema);
   } finally {
     await pool.end();
     await admin.query(`DROP SCHEMA ${schema} CASCADE`);
     await admin.end();
   }
+}
+
+test('usage aggregations on PostgreSQL equal the reference', async (t) => {
+  await inPostgresSchema(t, 'ui_usage', async (pool) => {
+    const store = new PostgresEventStore(pool);
+    await store.appendBatch(EVENTS);
+    await checkStore(postgresUsageStore(pool), (evs) => store.appendBatch(evs));
+  });
 });
 
 test('bucket choice and range resolution', () => {
@@ -352,27 +359,15 @@ test('account search: status and tier filter before the page is cut, next_cursor
 });
 
 test('account search on PostgreSQL', async (t) => {
-  const base = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-  const schema = `ui_search_${randomBytes(6).toString('hex')}`;
-  const admin = openPostgres(base, { max: 1 });
-  try {
-    await admin.query(`CREATE SCHEMA ${schema}`);
-  } catch (err) {
-    await admin.end();
-    t.skip(`PostgreSQL not reachable at ${base}: ${(err as Error).message}`);
-    return;
-  }
-  const pool = openPostgres(`${base}${base.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`, { max: 4 });
-  const identity = new PostgresIdentityStore(pool, { channel: schema, notify: false });
-  try {
-    await identity.ready();
-    await checkSearch(identity);
-  } finally {
-    await identity.close();
-    await pool.end();
-    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-    await admin.end();
-  }
+  await inPostgresSchema(t, 'ui_search', async (pool, schema) => {
+    const identity = new PostgresIdentityStore(pool, { channel: schema, notify: false });
+    try {
+      await identity.ready();
+      await checkSearch(identity);
+    } finally {
+      await identity.close();
+    }
+  });
 });
 
 test('account search: the scan bound counts every account visited, with filters too', async () => {

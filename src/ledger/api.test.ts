@@ -7,9 +7,10 @@ import { PassThrough } from 'node:stream';
 import Fastify from 'fastify';
 import Database from 'better-sqlite3';
 import {
-  Ledger, SqliteLedgerStorage, generateSigner, ledgerHooks, ledgerVerdictSink, registerLedgerRoutes, runLedgerCli, queryLedger, exportQuery,
+  Ledger, SqliteLedgerStorage, generateSigner, ledgerHooks, ledgerVerdictSink, registerLedgerRoutes, queryLedger, exportQuery,
   verifyInclusionBundle, verifyConsistencyBundle, ledgerConfigSchema, openCheckpoint, parseVerifierKey,
 } from './index.ts';
+import { ledgerCliRunner } from '../../test/helpers/ledger-cli.ts';
 import { sampleEvent, sampleVerdict } from './fixtures.ts';
 
 const ORIGIN = 'warden.test/ledger';
@@ -173,14 +174,7 @@ test('CLI: keygen, key, checkpoint, prove, consistency, query, erase, verify (OK
     // Files default to beside the store's database.
     const ledgerCfg = { ...ledgerConfigSchema.parse({ origin: ORIGIN, key: '' }), sqlite_path: join(dir, 'ledger.db'), key_file: join(dir, 'ledger.key') };
     const config = { ledger: ledgerConfigSchema.parse({ origin: ORIGIN, key: '' }), store: { driver: 'sqlite' as const, postgres_url: '', sqlite_path: join(dir, 'warden.db') } };
-    const run = async (...argv: string[]) => {
-      const out = new PassThrough();
-      const err = new PassThrough();
-      let o = ''; let e = '';
-      out.on('data', (c) => (o += c)); err.on('data', (c) => (e += c));
-      const code = await runLedgerCli(argv, { config, stdout: out, stderr: err, env: {} });
-      return { code, out: o, err: e };
-    };
+    const run = ledgerCliRunner(config);
     const kg = await run('keygen');
     assert.equal(kg.code, 0, kg.err);
     assert.equal(statSync(ledgerCfg.key_file).mode & 0o777, 0o600);

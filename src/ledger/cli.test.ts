@@ -7,6 +7,7 @@ import { PassThrough } from 'node:stream';
 import Fastify from 'fastify';
 import { Ledger, SqliteLedgerStorage, generateSigner, ledgerConfigSchema, registerLedgerRoutes, runLedgerCli } from './index.ts';
 import { openLedgerFromConfig } from './open.ts';
+import { ledgerCliRunner } from '../../test/helpers/ledger-cli.ts';
 import { sampleEvent } from './fixtures.ts';
 
 const ORIGIN = 'warden.test/ledger';
@@ -15,14 +16,7 @@ const ORIGIN = 'warden.test/ledger';
 async function withCli(fn: (run: (...argv: string[]) => Promise<{ code: number; out: string; err: string }>, dir: string) => Promise<void>) {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-cli-'));
   const config = { ledger: ledgerConfigSchema.parse({ origin: ORIGIN, key: '' }), store: { driver: 'sqlite' as const, postgres_url: '', sqlite_path: join(dir, 'warden.db') } };
-  const run = async (...argv: string[]) => {
-    const out = new PassThrough();
-    const err = new PassThrough();
-    let o = ''; let e = '';
-    out.on('data', (c) => (o += c)); err.on('data', (c) => (e += c));
-    const code = await runLedgerCli(argv, { config, stdout: out, stderr: err, env: {} });
-    return { code, out: o, err: e };
-  };
+  const run = ledgerCliRunner(config);
   try {
     assert.equal((await run('keygen')).code, 0);
     const ledger = await openLedgerFromConfig(config, { env: {} });

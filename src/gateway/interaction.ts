@@ -311,6 +311,8 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
       stripUsageChunk = true;
     }
     run.meter.usageAsked = true;
+    // Each of the n choices gives its own finish reason; the answer is whole after the last.
+    if (typeof body.n === 'number' && Number.isInteger(body.n) && body.n > 1) run.meter.expectedChoices = body.n;
   }
   const call = new UpstreamCall(RETURNED_HEADERS);
   run.call = call;

@@ -160,6 +160,23 @@ test('the closing event of each API closes the meter; a stream cut before it doe
   assert.equal(read('openai.chat', text + chunk({}, 'stop') + usage), false, 'finish and usage, not asked for: [DONE] is awaited');
   assert.equal(read('openai.chat', text + chunk({}, 'stop'), true), false, 'the usage chunk is still to come');
   assert.equal(read('openai.chat', text + usage, true), false);
+  // n = 2 from a server that reports a running usage on every chunk: the first choice's finish
+  // carries a usage too, but the second choice is still streaming.
+  const running = { prompt_tokens: 9, completion_tokens: 12, total_tokens: 21 };
+  const two = (index: number, delta: object, finish: string | null) => ev(null, {
+    id: 'chatcmpl-2', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index, delta, finish_reason: finish }], usage: running,
+  });
+  const firstDone = two(0, { content: 'A' }, null) + two(1, { content: 'B' }, null) + two(0, {}, 'stop') + two(1, { content: 'more' }, null);
+  const readN = (stream: string) => {
+    const m = new AnswerMeter('openai.chat');
+    m.usageAsked = true; m.expectedChoices = 2;
+    const sink: SseSink = { simple: (c, ds, de, name) => m.scanDelta(c, ds, de, name), other: (e) => { m.observeEvent(JSON.parse(e.data), e.event); return true; } };
+    new SseScanner().push(Buffer.from(stream), sink);
+    return m;
+  };
+  assert.equal(readN(firstDone).closed, false, 'one of two choices finished: the answer is not whole');
+  assert.equal(readN(firstDone).summary('').usage_source, 'tokenizer', 'a running count is not the final one while a choice streams');
+  assert.equal(readN(firstDone + two(1, {}, 'stop')).closed, true, 'both finished, with the usage');
   const end = ev('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 23 } });
   assert.equal(read('anthropic.messages', anthropicStart + anthropicText + end), false);
   assert.equal(read('anthropic.messages', anthropicStart + anthropicText + end + ev('message_stop', { type: 'message_stop' })), true);

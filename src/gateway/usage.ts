@@ -62,12 +62,6 @@ function refusalText(s: string, at: number): boolean {
   return s.charCodeAt(i) === 34;
 }
 
-/** A streamed chunk that closes its answer: the usage-only chunk, or one that gives a finish reason. */
-function lastChunk(data: Json): boolean {
-  const choices = data.choices;
-  if (!Array.isArray(choices) || choices.length === 0) return true;
-  return choices.some((c) => c?.finish_reason != null);
-}
 
 export class AnswerMeter {
   private inputTokens: number | null = null;
@@ -112,6 +106,9 @@ export class AnswerMeter {
   usageAsked = false;
   private sawFinish = false;
   private sawFinalUsage = false;
+  /** Chat and legacy completions: the choices asked for (`n`), and the indices that gave a finish reason. */
+  expectedChoices = 1;
+  private finishedChoices = new Set<number>();
 
   constructor(readonly flavour: ApiFlavour) {}
 
@@ -133,9 +130,21 @@ export class AnswerMeter {
   /** A stream's `[DONE]`. */
   done(): void { this.closed = true; }
 
+  /**
+   * Chat and legacy completions: whether a streamed chunk closes its answer: the usage-only chunk,
+   * or one that gives the finish reason of the last of the `n` choices asked for (servers that
+   * report a running usage on every chunk put one on each choice's finish too).
+   */
+  private lastChunk(data: Json): boolean {
+    const choices = data.choices;
+    if (!Array.isArray(choices) || choices.length === 0) return true;
+    for (const c of choices) if (c?.finish_reason != null) this.finishedChoices.add(typeof c.index === 'number' ? c.index : 0);
+    return this.finishedChoices.size >= this.expectedChoices;
+  }
+
   /** Chat and legacy completions: a chunk gave a finish reason or the final usage. */
   private chunkClosing(finish: boolean, finalUsage: boolean): void {
-    if (finish) this.sawFinish = true;
+    if (finish && this.finishedChoices.size >= this.expectedChoices) this.sawFinish = true;
     if (finalUsage) this.sawFinalUsage = true;
     if (this.usageAsked && this.sawFinish && this.sawFinalUsage) this.closed = true;
   }
@@ -363,7 +372,7 @@ export class AnswerMeter {
   observeEvent(data: Json, eventName?: string): void {
     if (this.flavour === 'openai.chat') {
       if (this.answerId === null && typeof data.id === 'string') this.answerId = data.id;
-      const finalUsage = Boolean(data.usage) && lastChunk(data);
+      const finalUsage = this.lastChunk(data) && Boolean(data.usage);
       if (data.usage) this.chatUsage(data.usage, finalUsage);
       let finish = false;
       for (const c of data.choices ?? []) {
@@ -427,7 +436,7 @@ export class AnswerMeter {
   /** A legacy `text_completion` (whole, or one streamed chunk): choices' text, usage, finish. */
   private completionChoices(body: Json, streamed = false): void {
     if (this.answerId === null && typeof body.id === 'string') this.answerId = body.id;
-    const finalUsage = Boolean(body.usage) && (!streamed || lastChunk(body));
+    const finalUsage = (!streamed || this.lastChunk(body)) && Boolean(body.usage);
     if (body.usage) this.chatUsage(body.usage, finalUsage);
     let finish = false;
     for (const c of body.choices ?? []) {

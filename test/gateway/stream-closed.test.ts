@@ -134,3 +134,23 @@ test('Chat Completions, a drop after the finish chunk but before the usage chunk
   const [e] = await storedEvents(h, 1);
   assert.equal(e.response.status, 502);
 });
+
+test('Chat Completions with n = 2 and a running usage on every chunk: a drop after the first choice finished is an error', async () => {
+  // Servers with continuous usage stats put a usage on every chunk, the first choice's finish included.
+  const running = { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 };
+  const cut = [
+    sse(null, chunk([{ index: 0, delta: { role: 'assistant', content: 'Hello' }, finish_reason: null }], running)),
+    sse(null, chunk([{ index: 1, delta: { role: 'assistant', content: 'Hi' }, finish_reason: null }], running)),
+    sse(null, chunk([{ index: 0, delta: {}, finish_reason: 'stop' }], running)),
+    sse(null, chunk([{ index: 1, delta: { content: ' and more' }, finish_reason: null }], running)),
+  ].join('');
+  const h = await harness((await upstream(cut, true)).url);
+  const r = await fetch(`${h.url}/v1/chat/completions`, {
+    method: 'POST', headers: { authorization: `Bearer ${GOOD_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-4o-mini', n: 2, messages: [{ role: 'user', content: 'hi' }], stream: true }),
+  });
+  assert.match(await r.text(), /WARDEN_UPSTREAM_(UNAVAILABLE|ERROR)/, 'the second choice was cut: the client is told');
+  const [e] = await storedEvents(h, 1);
+  assert.equal(e.response.status, 502);
+  assert.equal(e.response.usage_source, 'tokenizer', 'the running count is not taken as final');
+});

@@ -67,12 +67,14 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
 
     let statusCode: number;
     let text: string;
+    let upstreamIds: Record<string, string> = {};
     try {
       const res = await upstream.pool.request({
         path: upstream.basePath + route.upstreamPath, method: 'POST', headers: upstreamHeaders(ctx, upstream),
         body: JSON.stringify(ctx.body), headersTimeout: upstream.headersTimeoutMs, bodyTimeout: upstream.bodyTimeoutMs, signal: ctx.signal,
       });
       statusCode = res.statusCode;
+      upstreamIds = passedRequestIds(res.headers);
       text = await res.body.text();
     } catch (err) {
       throw mapUpstreamFailure(err, ctx);
@@ -93,7 +95,8 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
     }
     status = statusCode;
     if (statusCode >= 400) code = 'WARDEN_UPSTREAM_ERROR';
-    reply.code(statusCode).headers(mergeHeaders(ctx.responseHeaders, { 'content-type': 'application/json' })).send(text);
+    // The upstream's own request ids when it gave them (what its support desk asks for), else Warden's.
+    reply.code(statusCode).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), upstreamIds, { 'content-type': 'application/json' })).send(text);
   } catch (err) {
     const werr = refuseSideRequest(deps, ctx, reply, err);
     status = werr.status;
@@ -101,6 +104,17 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
   } finally {
     deps.metrics.counts.request(route.label, status, code);
   }
+}
+
+/** `request-id` and `x-request-id` as the upstream sent them (first value of each). */
+function passedRequestIds(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const ids: Record<string, string> = {};
+  for (const name of ['request-id', 'x-request-id']) {
+    const v = headers[name];
+    const first = Array.isArray(v) ? v[0] : v;
+    if (typeof first === 'string' && first.length > 0 && first.length <= 200) ids[name] = first;
+  }
+  return ids;
 }
 
 /**

@@ -20,7 +20,7 @@ const REVOKED = 'wk_test_revoked_0123456789abcdefghijkl';
 const READ_ONLY = 'wk_test_readonly_0123456789abcdefghijk';
 // The counting limit is per key (8 a minute here, bursts of 4): each test counts with its own key.
 const KEYS = ['wk_test_count_a_0123456789abcdefghijkaaaaaa', 'wk_test_count_b_0123456789abcdefghijkbbbbbb', 'wk_test_count_c_0123456789abcdefghijkcccccc', 'wk_test_count_d_0123456789abcdefghijkdddddd',
-  'wk_test_count_e_0123456789abcdefghijkeeeeee', 'wk_test_count_f_0123456789abcdefghijkffffff'];
+  'wk_test_count_e_0123456789abcdefghijkeeeeee', 'wk_test_count_f_0123456789abcdefghijkffffff', 'wk_test_count_g_0123456789abcdefghijkgggggg'];
 
 let h: Harness;
 let dir: string;
@@ -225,4 +225,22 @@ test('a 404 that is a missing route (HTML, empty, a generic not-found) still get
     assert.equal(r.headers.get('x-warden-token-count'), 'estimated');
     assert.ok(r.body.input_tokens > 0);
   }
+});
+
+test('a count passed through names the request: the upstream\'s own ids when it gave them, else Warden\'s', async () => {
+  // The mock answers Anthropic counts with its own `request-id`, OpenAI ones with its own `x-request-id`.
+  const a = await post(KEYS[6], '/v1/messages/count_tokens', { model: 'claude-sonnet-5', messages: [{ role: 'user', content: 'hi' }] }, { 'anthropic-version': '2023-06-01' });
+  assert.equal(a.status, 200);
+  assert.match(a.headers.get('request-id') ?? '', /^req_011/, 'the upstream\'s own id');
+  assert.match(a.headers.get('x-warden-request-id') ?? '', /^[0-9A-Z]{26}$/);
+  const o = await post('', '/v1/responses/input_tokens', { model: 'gpt-4o-mini', input: 'hi' }, { authorization: `Bearer ${KEYS[6]}` });
+  assert.equal(o.status, 200);
+  assert.match(o.headers.get('x-request-id') ?? '', /^req_[0-9a-f]{32}$/, 'the upstream\'s own id');
+  assert.match(o.headers.get('x-warden-request-id') ?? '', /^[0-9A-Z]{26}$/);
+  // An upstream error passed through, from a server that names nothing: Warden's id.
+  const gone = await post('', '/v1/responses/input_tokens', { model: 'vllm-gone', input: 'hi' }, { authorization: `Bearer ${KEYS[6]}` });
+  assert.equal(gone.status, 404);
+  assert.equal(gone.body.error.message, 'The model `vllm-gone` does not exist.', 'the upstream\'s own error, passed through');
+  assert.match(gone.headers.get('request-id') ?? '', /^[0-9A-Z]{26}$/);
+  assert.equal(gone.headers.get('request-id'), gone.headers.get('x-warden-request-id'));
 });

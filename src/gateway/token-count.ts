@@ -35,7 +35,7 @@ export const TOKEN_COUNT_ROUTES: Record<string, TokenCountRoute> = {
 const NO_ENDPOINT = new Set([404, 405, 501]);
 /** Request fields whose text is counted when Warden estimates. */
 const COUNTED_FIELDS = ['system', 'messages', 'instructions', 'input', 'tools', 'tool_choice'];
-/** Beyond this much text the estimate extrapolates from a prefix (the tokenizer is linear but not free). */
+/** Beyond this much text the estimate extrapolates from a prefix (long text is counted from samples anyway: src/tokens). */
 const MAX_COUNTED_CHARS = 512 * 1024;
 
 export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRoute, req: FastifyRequest, reply: FastifyReply): Promise<void> {

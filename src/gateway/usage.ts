@@ -3,7 +3,7 @@
  * the answer (whole JSON, or SSE events one at a time), and count with a real tokenizer
  * (gpt-tokenizer, o200k) whatever the upstream leaves out.
  */
-import { countTokens } from 'gpt-tokenizer';
+import { countTokens } from '../tokens/index.ts';
 import { summariseEmbeddings, type ApiFlavour, type EmbeddingSummary, type EventResponse } from '../events/index.ts';
 import { Needle, type ScanChunk } from './sse.ts';
 

@@ -4,6 +4,7 @@
  * cache is bounded so arbitrary traffic cannot grow it without limit.
  */
 import { encode, decode } from 'gpt-tokenizer/encoding/o200k_base';
+import { countTokens as countBounded } from '../tokens/index.ts';
 
 // Text such as "<|endoftext|>" in a prompt is ordinary text here, never a special token (and never an exception).
 const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
@@ -12,12 +13,12 @@ const CACHE_MAX_ENTRIES = 4096;
 const CACHE_MAX_KEY_CHARS = 64 * 1024;
 const cache = new Map<string, number>();
 
-/** Number of o200k_base tokens in `text`. Cached for texts up to 64 KiB. */
+/** Number of o200k_base tokens in `text`, at a bounded cost (src/tokens). Cached for texts up to 64 KiB. */
 export function countTokens(text: string): number {
   if (text.length === 0) return 0;
   const hit = cache.get(text);
   if (hit !== undefined) return hit;
-  const count = encode(text, PLAIN_TEXT).length;
+  const count = countBounded(text);
   if (text.length <= CACHE_MAX_KEY_CHARS) {
     if (cache.size >= CACHE_MAX_ENTRIES) {
       // Maps iterate in insertion order: drop the oldest entry.

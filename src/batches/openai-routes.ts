@@ -19,6 +19,7 @@ import { callerOf, named, orgOf, type BatchRoutesDeps } from './routes.ts';
 import { FileTooLarge, INPUT_FILE_PURPOSES, type FilePurpose, type FileStore, type StoredFile } from './files-store.ts';
 import type { BatchRecord, ItemOutcome, ItemState, OpenAiBatch } from './store.ts';
 import { mediaTypeOf } from './file-inputs.ts';
+import { clientAddress } from '../gateway/client-address.ts';
 
 export interface OpenAiBatchRoutesDeps extends BatchRoutesDeps {
   files: FileStore;
@@ -382,7 +383,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     const batch: BatchRecord = {
       id: `batch_${ulid(now).toLowerCase()}`,
       account_id: auth.account.id, org_id: orgOf(auth), key_id: auth.key.id,
-      client_ip: req.ip, user_agent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
+      client_ip: clientAddress(req), user_agent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
       anthropic_version: null, anthropic_beta: null,
       // A file with problems makes a batch that failed at once: nothing of it runs.
       status: failed ? 'ended' : 'in_progress', created_at: now, expires_at: now + Math.round(config.expire_hours * 3_600_000),

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError, requestIdHeaders } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { Authenticator } from '../gateway/index.ts';
+import { clientAddress } from '../gateway/client-address.ts';
 import { apiKeyFromHeaders, requireScope, type AuthContext } from '../identity/index.ts';
 import type { BatchesConfig } from './config.ts';
 import type { BatchRecord, BatchStore, ItemState, NewItem } from './store.ts';
@@ -114,7 +115,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
     const batch: BatchRecord = {
       id: `msgbatch_${ulid(now).toLowerCase()}`,
       account_id: auth.account.id, org_id: orgOf(auth), key_id: auth.key.id,
-      client_ip: req.ip, user_agent: header(req, 'user-agent'),
+      client_ip: clientAddress(req), user_agent: header(req, 'user-agent'),
       anthropic_version: header(req, 'anthropic-version'), anthropic_beta: header(req, 'anthropic-beta'),
       status: 'in_progress', created_at: now, expires_at: now + Math.round(config.expire_hours * 3_600_000),
       ended_at: null, cancel_initiated_at: null,

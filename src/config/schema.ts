@@ -17,6 +17,7 @@ import { adminConfigSchema } from '../admin/config.ts';
 import { casesConfigSchema } from '../cases/config.ts';
 import { notifyConfigSchema } from '../notify/config.ts';
 import { batchesConfigSchema } from '../batches/config.ts';
+import { trustedProxyProblem } from '../gateway/client-address.ts';
 
 const Flavour = z.enum(['openai', 'anthropic']);
 
@@ -50,8 +51,14 @@ export const configSchema = z.strictObject({
     header_limit_bytes: z.number().int().positive().default(16 * 1024),
     /** Longest a streamed answer may run before Warden ends it, ms. */
     stream_max_duration_ms: z.number().int().positive().default(10 * 60_000),
-    /** Proxies whose X-Forwarded-For is believed (IPs or CIDRs). Empty: the socket address is the client. */
-    trusted_proxies: z.array(z.string()).default([]),
+    /**
+     * Proxies whose X-Forwarded-For is believed (IPs, CIDRs, or loopback/linklocal/uniquelocal).
+     * Empty: the socket address is the client. See gateway/client-address.ts for how hops are read.
+     */
+    trusted_proxies: z.array(z.string().superRefine((entry, ctx) => {
+      const problem = trustedProxyProblem(entry);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })).default([]),
     /**
      * Keep V8's allocation-site pretenuring (process-wide). Off by default: it moved request-scoped
      * objects straight to the old generation, where each kept what it points to alive through every

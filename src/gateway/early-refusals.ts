@@ -11,6 +11,7 @@ import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/types.ts';
 import { authenticateRequest, recordRejectedRequest, type PipelineDeps } from './interaction.ts';
 import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
+import { peerAddress } from './client-address.ts';
 
 /** How much of an unparsed request is looked at for its request line and a few headers, bytes. */
 const SCAN_BYTES = 64 * 1024;
@@ -43,7 +44,7 @@ export function answerClientError(deps: PipelineDeps, err: Error & { code?: stri
   // A reset socket has nobody to answer.
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   // Read before the socket is destroyed, which forgets it.
-  const ip = socket.remoteAddress ?? '';
+  const ip = peerAddress(socket.remoteAddress);
   const werr = err.code === 'HPE_HEADER_OVERFLOW'
     ? new WardenError('WARDEN_HEADERS_TOO_LARGE', 'The request headers are larger than the configured limit.')
     : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
@@ -87,5 +88,5 @@ export function shedWhileClosing(deps: PipelineDeps, req: IncomingMessage, res: 
   if (!flavour) return;
   // Not authenticated: the stores behind the keys may be closing too.
   const ua = req.headers['user-agent'];
-  recordRejectedRequest(deps, flavour, { ip: req.socket.remoteAddress ?? '', userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth: null }, werr, id);
+  recordRejectedRequest(deps, flavour, { ip: peerAddress(req.socket.remoteAddress), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth: null }, werr, id);
 }

@@ -18,6 +18,7 @@ import { SseEventFailed, SseParser, SseScanner, dropUsageNull, formatSse, type P
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { mergeHeaders } from './headers.ts';
+import { clientAddress } from './client-address.ts';
 
 /** Resolves an API key secret to who is calling; throws WardenError for bad keys. */
 export interface Authenticator {
@@ -169,7 +170,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   const bytes = (req as FastifyRequest & { rawBodyBytes?: number }).rawBodyBytes ?? 0;
   const userAgent = req.headers['user-agent'];
   const ctx = new Context(
-    ulid(startedAt), startedAt, flavour, wire, req.ip, typeof userAgent === 'string' ? userAgent : null, req.headers,
+    ulid(startedAt), startedAt, flavour, wire, clientAddress(req), typeof userAgent === 'string' ? userAgent : null, req.headers,
     typeof body.model === 'string' ? body.model : '', body, body.stream === true,
   );
   const run: Run = {

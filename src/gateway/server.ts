@@ -12,6 +12,7 @@ import { handleModelCall, authenticateRequest, recordRejectedRequest, type Early
 import { ModelDirectory, anthropicModel, anthropicPage, openaiModel } from './model-list.ts';
 import { answerClientError, shedWhileClosing } from './early-refusals.ts';
 import { mergeHeaders } from './headers.ts';
+import { clientAddress, proxyTrust } from './client-address.ts';
 import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
 
 export { wireOf } from './wire.ts';
@@ -57,7 +58,7 @@ function routePattern(url: string): RegExp {
 /** What is known of a request for its event, before the pipeline has it. */
 function earlyRequest(req: FastifyRequest, auth: AuthContext | null): EarlyRequest {
   const ua = req.headers['user-agent'];
-  return { ip: req.ip, userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth };
+  return { ip: clientAddress(req), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth };
 }
 
 export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyInstance {
@@ -67,7 +68,8 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     // per-request access logs would cost throughput and duplicate the interaction events
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimitBytes,
-    trustProxy: opts.trustedProxies.length ? opts.trustedProxies : false,
+    // Our own trust test: hops are read as addresses (a port dropped) before they are judged.
+    trustProxy: opts.trustedProxies.length ? proxyTrust(opts.trustedProxies) : false,
     // one shared logger instead of a pino child per request (measurable on the hot path)
     childLoggerFactory: (logger) => logger,
     // Requests arriving while the gateway closes are refused below, in the caller's error format.

@@ -20,6 +20,7 @@ import { ulid } from '../events/index.ts';
 import { WardenError, requestIdHeaders } from '../errors/index.ts';
 import { Context, SSE_HEADERS, authenticateRequest, mapUpstreamFailure, refuseSideRequest, upstreamHeaders, type PipelineDeps } from './interaction.ts';
 import { mergeHeaders } from './headers.ts';
+import { clientAddress } from './client-address.ts';
 import type { BackgroundResponses } from './lifecycle.ts';
 
 type Op = 'retrieve' | 'input_items' | 'delete' | 'cancel';
@@ -45,7 +46,7 @@ export async function handleBackgroundResponse(deps: PipelineDeps, req: FastifyR
   if (!model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
   if (!deps.router.route(model, 'openai')) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `The model \`${model}\` does not exist or you do not have access to it.`, { param: 'model' });
   const userAgent = req.headers['user-agent'];
-  const created = await background.create(auth, body, { ip: req.ip, userAgent: typeof userAgent === 'string' ? userAgent : null });
+  const created = await background.create(auth, body, { ip: clientAddress(req), userAgent: typeof userAgent === 'string' ? userAgent : null });
   deps.metrics.counts.request('openai.responses.background', 200, '');
   // Warden's own answer: named with a request id, as its refusals are.
   const named = requestIdHeaders(ulid(Date.now()));
@@ -105,7 +106,7 @@ const JSON_CONTENT = { 'content-type': 'application/json' } as const;
 export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply): Promise<void> {
   const startedAt = Date.now();
   const userAgent = req.headers['user-agent'];
-  const ctx = new Context(ulid(startedAt), startedAt, 'openai.responses', 'openai', req.ip, typeof userAgent === 'string' ? userAgent : null, req.headers, '', {}, false);
+  const ctx = new Context(ulid(startedAt), startedAt, 'openai.responses', 'openai', clientAddress(req), typeof userAgent === 'string' ? userAgent : null, req.headers, '', {}, false);
   reply.raw.on('close', () => { if (!reply.raw.writableFinished) ctx.abort(new Error('client disconnected')); });
   let id = req.params.id;
   let status = 500;

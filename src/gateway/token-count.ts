@@ -16,6 +16,7 @@ import { ulid, type ApiFlavour } from '../events/index.ts';
 import { WardenError, requestIdHeaders, type WireFlavour } from '../errors/index.ts';
 import { Context, WIRE_OF, authenticateRequest, mapUpstreamFailure, refuseSideRequest, upstreamHeaders, type PipelineDeps } from './interaction.ts';
 import { mergeHeaders } from './headers.ts';
+import { clientAddress } from './client-address.ts';
 import { countTextTokens } from './usage.ts';
 
 export interface TokenCountRoute {
@@ -44,7 +45,7 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
   const body = (req.body ?? {}) as Record<string, unknown>;
   const userAgent = req.headers['user-agent'];
   const ctx = new Context(
-    ulid(startedAt), startedAt, route.api, wire, req.ip, typeof userAgent === 'string' ? userAgent : null, req.headers,
+    ulid(startedAt), startedAt, route.api, wire, clientAddress(req), typeof userAgent === 'string' ? userAgent : null, req.headers,
     typeof body?.model === 'string' ? body.model : '', body, false,
   );
   reply.raw.on('close', () => { if (!reply.raw.writableFinished) ctx.abort(new Error('client disconnected')); });

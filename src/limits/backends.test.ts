@@ -1,5 +1,6 @@
 // Property tests: for random arrival sequences (decisions over several meters, settlements,
-// lease renewals, time jumps across day and month boundaries), both backends answer exactly what
+// lease renewals, time jumps across day and month boundaries, rate limits changed between
+// requests), both backends answer exactly what
 // the reference model answers, field by field. Redis runs against the real server on 6379 with a
 // unique key prefix per run and the script's time override.
 import { test, after } from 'node:test';
@@ -41,13 +42,24 @@ type Step =
   | { t: 'advance'; us: number }
   | { t: 'decide'; mask: number; cost: number }
   | { t: 'settle'; pick: number; actual: number }
-  | { t: 'renew' };
+  | { t: 'renew' }
+  /** The limit of rate meter ga (0) or gb (1) changes: a new interval and burst. */
+  | { t: 'retune'; meter: 0 | 1; interval: number; burst: number };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 3, arbitrary: fc.oneof(fc.integer({ min: 0, max: 3_000_000 }), fc.integer({ min: 0, max: 40 * 86_400_000_000 })).map((us) => ({ t: 'advance' as const, us })) },
   { weight: 6, arbitrary: fc.record({ t: fc.constant('decide' as const), mask: fc.integer({ min: 1, max: 31 }), cost: fc.oneof(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 3_000 })) }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('settle' as const), pick: fc.nat(), actual: fc.oneof(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 4_000 })) }) },
   { weight: 1, arbitrary: fc.constant({ t: 'renew' as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('retune' as const),
+      meter: fc.constantFrom(0 as const, 1 as const),
+      interval: fc.oneof(fc.integer({ min: -1, max: 2_000_000 }), fc.integer({ min: 1, max: 50_000 })).map((i) => (i === 0 ? 1 : i)),
+      burst: fc.oneof(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 5_000 })),
+    }),
+  },
 );
 
 const startArb = fc.integer({ min: Date.UTC(2024, 0, 1), max: Date.UTC(2030, 0, 1) }).map((ms) => ms * 1000 + 123);
@@ -68,13 +80,21 @@ function opsFor(shapes: MeterShape[], mask: number, cost: number, prefix: string
 
 const tally = { allowed: 0, refused: 0 };
 
-async function runScenario(backend: LimitsBackend, prefix: string, shapes: MeterShape[], start: number, steps: Step[]): Promise<void> {
+async function runScenario(backend: LimitsBackend, prefix: string, initialShapes: MeterShape[], start: number, steps: Step[]): Promise<void> {
   const model = new ReferenceModel();
+  const shapes = initialShapes.map((s) => ({ ...s }));
   let now = start;
   let seq = 0;
   const open: { lease: string; ops: MeterOp[]; at: number }[] = [];
   for (const step of steps) {
     if (step.t === 'advance') { now += step.us; continue; }
+    if (step.t === 'retune') {
+      // Reservations still open settle with the interval they were made under.
+      const g = shapes[step.meter];
+      g.interval = step.meter === 1 && step.interval < 0 ? 1 : step.interval;
+      g.tolerance = g.interval < 0 ? 0 : g.interval * step.burst;
+      continue;
+    }
     if (step.t === 'decide') {
       const ops = opsFor(shapes, step.mask, step.cost, prefix);
       const lease = `l${++seq}`;
@@ -149,4 +169,14 @@ test('redis backend takes time from Redis TIME: decisions replay exactly in the 
     await new Promise((r) => setTimeout(r, 2));
   }
   assert.ok(admitted >= 3 && admitted <= 3 + 4, `admitted ${admitted}`);
+});
+
+test('redis: a rate meter stored as a bare TAT (an earlier version) is read as counted in the interval in force', async () => {
+  const backend = new RedisBackend({ client: redis, keyPrefix: RUN + 'legacy:' });
+  const now = Date.UTC(2026, 5, 18, 12) * 1000;
+  await redis.set(`${RUN}legacy:g`, String(now + 3_000_000), 'PX', 3_600_000);
+  const op: MeterOp = { type: 'gcra', key: 'g', intervalUs: 1_000_000, toleranceUs: 5_000_000, cost: 1 };
+  const first = await backend.decide([op], 'l1', LEASE_TTL, now);
+  assert.deepEqual(first.outcomes[0], { ok: true, remaining: 1, resetUs: 4_000_000, retryUs: 0 });
+  assert.equal(await redis.get(`${RUN}legacy:g`), `${now + 4_000_000}:1000000`);
 });

@@ -11,6 +11,7 @@ import type { InteractionContext } from '../gateway/lifecycle.ts';
 import { LIMIT_FIELDS } from './config.ts';
 import { limitsHooks, type LimitsHooks } from './hooks.ts';
 import { Limiter } from './limiter.ts';
+import type { LimitOverride } from './overrides.ts';
 import { registerLimitsMetrics } from './metrics.ts';
 import { RedisBackend } from './redis.ts';
 import { fakeCtx, fakeEvent, testConfig, type FakeCtxOptions } from './test-support.ts';
@@ -272,6 +273,44 @@ test('overrides: per org, per account, per key, per model, CIDR; runtime overrid
   assert.match(org.error!.message, /for this organization/);
 });
 
+function runtimeOverride(id: string, subject: string, limits: Record<string, number>): LimitOverride {
+  return { id, scope: 'account', subject, model: null, limits, note: null, expires_at: null, created_at: '', updated_at: '', source: 'runtime' };
+}
+
+/**
+ * A changed limit applies to the very next request: what was used is kept in units, so lifting a
+ * tight override admits at once, and tightening counts the requests already made against it.
+ */
+async function limitChangeAppliesAtOnce(limiter: Limiter, hooks: LimitsHooks, tag: string): Promise<void> {
+  // Account default: rpm 60, burst 10. A tight override: 2 admitted, then refused for ~20 s each.
+  const lifted = `acc_lift_${tag}`;
+  limiter.policy.setRuntimeOverrides([runtimeOverride('lo_tight', lifted, { rpm: 3, burst: 2 })]);
+  assert.equal((await run(hooks, { accountId: lifted })).error, null);
+  assert.equal((await run(hooks, { accountId: lifted })).error, null);
+  assert.equal((await run(hooks, { accountId: lifted })).error?.code, 'WARDEN_RATE_LIMITED');
+  limiter.policy.setRuntimeOverrides([]);
+  // Two requests used of the default burst of 10: eight more now, then refused.
+  for (let i = 0; i < 8; i++) assert.equal((await run(hooks, { accountId: lifted })).error, null, `request ${i + 1} after the lift`);
+  const over = await run(hooks, { accountId: lifted });
+  assert.equal(over.error?.code, 'WARDEN_RATE_LIMITED');
+  assert.ok(Number(over.error!.headers['retry-after']) <= 1, 'judged by the default limit: one more request a second');
+
+  // Tightening: ten requests used under the default, then 6 a minute with a burst of 2. The
+  // burst is already used (eight over it): refused, with the wait of the new limit for those.
+  const tightened = `acc_tight_${tag}`;
+  for (let i = 0; i < 10; i++) assert.equal((await run(hooks, { accountId: tightened })).error, null);
+  limiter.policy.setRuntimeOverrides([runtimeOverride('lo_late', tightened, { rpm: 6, burst: 2 })]);
+  const held = await run(hooks, { accountId: tightened });
+  assert.equal(held.error?.code, 'WARDEN_RATE_LIMITED');
+  const wait = Number(held.error!.headers['retry-after']);
+  assert.ok(wait >= 85 && wait <= 90, `ten requests at 10 s each, less the burst: ${wait}`);
+}
+
+test('a changed limit applies at once: lifting an override restores service, tightening one holds (memory)', async () => {
+  const { hooks, limiter } = setup(accountOnly({ rpm: 60, burst: 10 }));
+  await limitChangeAppliesAtOnce(limiter, hooks, 'mem');
+});
+
 test('tier and programme defaults: unverified is stricter than enterprise; education halves', async () => {
   const { limiter } = setup({});
   const plan = (tier: 'unverified' | 'enterprise', programme: 'none' | 'education') => limiter.policy.plan({
@@ -321,5 +360,13 @@ test('redis backend through the hooks: async decision, headers, refusal, settle 
   const d = await run(hooks);
   assert.equal(d.error?.code, 'WARDEN_RATE_LIMITED');
   assert.equal(d.error?.headers['x-ratelimit-remaining-requests'], '0');
+  await limiter.close();
+});
+
+test('a changed limit applies at once on the redis backend too', async () => {
+  const config = testConfig(accountOnly({ rpm: 60, burst: 10 }));
+  const backend = new RedisBackend({ client: redis, keyPrefix: PREFIX });
+  const limiter = new Limiter({ config, backend });
+  await limitChangeAppliesAtOnce(limiter, limitsHooks({ config, limiter }), 'redis');
   await limiter.close();
 });

@@ -20,6 +20,24 @@ local function px(us)
   return string.format('%.0f', ms)
 end
 local floor = math.floor
+-- A rate meter's value is 'TAT:interval' (a bare TAT, written by an earlier version, is taken as
+-- counted in the interval in force). in_force: the TAT to judge by, the backlog re-expressed in
+-- the interval in force when it was counted in another (see meters.ts).
+local function gcra_get(key)
+  local s = redis.call('GET', key)
+  if not s then return 0, 0 end
+  local t, i = string.match(s, '^(%d+):(%d+)$')
+  if t then return tonumber(t), tonumber(i) end
+  return tonumber(s), 0
+end
+local function in_force(tat, iv, now, interval)
+  if tat <= now then return now end
+  if iv == interval or interval <= 0 or iv <= 0 then return tat end
+  return now + math.ceil((tat - now) * interval / iv)
+end
+local function gcra_set(key, tat, interval, now)
+  redis.call('SET', key, fmt(tat) .. ':' .. fmt(interval), 'PX', px(tat - now))
+end
 local DAY = 86400000000
 -- Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian, UTC).
 local function days_from_civil(y, m, d)
@@ -71,18 +89,18 @@ for k = 1, n do
     local interval = tonumber(ARGV[base + 2])
     local tol = tonumber(ARGV[base + 3])
     local cost = tonumber(ARGV[base + 4])
-    local tat = tonumber(redis.call('GET', key) or '0')
-    if tat < now then tat = now end
     if interval < 0 then
       retry = -1
     else
+      local stored, iv = gcra_get(key)
+      local tat = in_force(stored, iv, now, interval)
       local new_tat = tat + cost * interval
       local allow_at = new_tat - tol
       if allow_at <= now then
         ok = 1
         remaining = floor((tol - (new_tat - now)) / interval)
         reset = new_tat - now
-        writes[#writes + 1] = {'g', key, new_tat}
+        writes[#writes + 1] = {'g', key, new_tat, interval}
       else
         remaining = floor((tol - (tat - now)) / interval)
         if remaining < 0 then remaining = 0 end
@@ -130,7 +148,7 @@ if allowed then
   for i = 1, #writes do
     local w = writes[i]
     if w[1] == 'g' then
-      redis.call('SET', w[2], fmt(w[3]), 'PX', px(w[3] - now))
+      gcra_set(w[2], w[3], w[4], now)
     elseif w[1] == 'c' then
       redis.call('ZADD', w[2], fmt(now + ttl), lease)
       redis.call('PEXPIRE', w[2], px(ttl + 1000000))
@@ -158,11 +176,16 @@ for k = 1, #KEYS do
     local interval = tonumber(ARGV[base + 2])
     local delta = tonumber(ARGV[base + 3])
     if delta ~= 0 and interval > 0 then
-      local tat = tonumber(redis.call('GET', key) or '0')
-      if tat < now then tat = now end
+      -- the delta is in units: counted in the interval the backlog is held in
+      local tat, iv = gcra_get(key)
+      if tat > now then
+        if iv > 0 then interval = iv end
+      else
+        tat = now
+      end
       local nxt = tat + delta * interval
       if nxt <= now then redis.call('DEL', key)
-      else redis.call('SET', key, fmt(nxt), 'PX', px(nxt - now)) end
+      else gcra_set(key, nxt, interval, now) end
     end
   elseif typ == 'c' then
     redis.call('ZREM', key, lease)

@@ -15,10 +15,23 @@ export function wallClockUs(): () => number {
 }
 
 interface BudgetState { windowId: number; used: number; endUs: number }
+/** A rate meter: its TAT and the emission interval its backlog was counted in. */
+interface GcraState { tat: number; intervalUs: number }
+
+/**
+ * The TAT to judge a request by, with the backlog (TAT - now) re-expressed in `intervalUs` when the
+ * meter was last charged under another limit: the units used are kept, not the time owed (see
+ * meters.ts). Rounded up, as emission intervals are.
+ */
+function tatInForce(state: GcraState | undefined, now: number, intervalUs: number): number {
+  if (state === undefined || state.tat <= now) return now;
+  if (state.intervalUs === intervalUs || intervalUs <= 0 || state.intervalUs <= 0) return state.tat;
+  return now + Math.ceil((state.tat - now) * intervalUs / state.intervalUs);
+}
 
 export class MemoryBackend implements LimitsBackend {
   readonly name = 'memory' as const;
-  private readonly tat = new Map<string, number>();
+  private readonly tat = new Map<string, GcraState>();
   private readonly leases = new Map<string, Map<string, number>>();
   private readonly budgets = new Map<string, BudgetState>();
   private readonly clock: () => number;
@@ -43,13 +56,12 @@ export class MemoryBackend implements LimitsBackend {
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
       if (op.type === 'gcra') {
-        const stored = this.tat.get(op.key);
-        const tat = stored === undefined || stored < now ? now : stored;
         if (op.intervalUs < 0) {
           outcomes[i] = { ok: false, remaining: 0, resetUs: 0, retryUs: RETRY_NEVER };
           allowed = false;
           continue;
         }
+        const tat = tatInForce(this.tat.get(op.key), now, op.intervalUs);
         const newTat = tat + op.cost * op.intervalUs;
         const allowAt = newTat - op.toleranceUs;
         if (allowAt <= now) {
@@ -88,7 +100,11 @@ export class MemoryBackend implements LimitsBackend {
     if (allowed) {
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i];
-        if (op.type === 'gcra') this.tat.set(op.key, next[i]);
+        if (op.type === 'gcra') {
+          const state = this.tat.get(op.key);
+          if (state) { state.tat = next[i]; state.intervalUs = op.intervalUs; }
+          else this.tat.set(op.key, { tat: next[i], intervalUs: op.intervalUs });
+        }
         else if (op.type === 'concurrency') {
           let set = this.leases.get(op.key);
           if (!set) { set = new Map(); this.leases.set(op.key, set); }
@@ -109,11 +125,15 @@ export class MemoryBackend implements LimitsBackend {
     for (const op of ops) {
       if (op.type === 'gcra') {
         if (op.delta === 0 || op.intervalUs <= 0) continue;
-        const stored = this.tat.get(op.key);
-        const tat = stored === undefined || stored < now ? now : stored;
-        const next = tat + op.delta * op.intervalUs;
+        // The delta is in units: counted in the interval the backlog is held in (the limit may
+        // have changed since the reservation was made).
+        const state = this.tat.get(op.key);
+        const live = state !== undefined && state.tat > now;
+        const intervalUs = live ? state.intervalUs : op.intervalUs;
+        const next = (live ? state.tat : now) + op.delta * intervalUs;
         if (next <= now) this.tat.delete(op.key);
-        else this.tat.set(op.key, next);
+        else if (state) { state.tat = next; state.intervalUs = intervalUs; }
+        else this.tat.set(op.key, { tat: next, intervalUs });
       } else if (op.type === 'concurrency') {
         const set = this.leases.get(op.key);
         if (set) { set.delete(leaseId); if (set.size === 0) this.leases.delete(op.key); }
@@ -136,7 +156,7 @@ export class MemoryBackend implements LimitsBackend {
   /** Drop state that no longer affects any decision (bounded memory under many subjects). */
   sweep(nowUs: number = this.clock()): void {
     this.opsSinceSweep = 0;
-    for (const [k, t] of this.tat) if (t <= nowUs) this.tat.delete(k);
+    for (const [k, t] of this.tat) if (t.tat <= nowUs) this.tat.delete(k);
     for (const [k, set] of this.leases) {
       for (const [id, exp] of set) if (exp <= nowUs) set.delete(id);
       if (set.size === 0) this.leases.delete(k);

@@ -7,6 +7,11 @@
  *   and then TAT := max(TAT, now) + cost*interval. `interval` is the emission interval (period /
  *   limit, rounded up to whole microseconds so that every node computes identical integers);
  *   `tolerance` is burst * interval. Settling adds (actual - reserved) * interval to TAT.
+ *   The interval is stored with the TAT. When the limit in force has another interval (an override
+ *   added, changed or removed, a verdict multiplier), the backlog TAT - now is first re-expressed in
+ *   it, rounded up: TAT := now + ceil((TAT - now) * interval / stored interval). The units used are
+ *   kept, not the time owed: a loosened limit admits at once what it allows, a tightened one counts
+ *   what was already used against its own burst. Settling counts its delta in the stored interval.
  * - `concurrency`: a set of leases with expiry; admitted iff live leases < limit.
  * - `budget`: a counter per UTC calendar day or month; admitted iff used + cost <= limit.
  *

@@ -4,11 +4,12 @@
  * unit adds `interval` µs of water, admitted while the level stays within the tolerance), which
  * is the textbook equivalent of GCRA's virtual scheduling that the backends implement. Budgets
  * use JavaScript's Date for calendar windows (the Redis script computes them with integer
- * calendar arithmetic). Not used in production.
+ * calendar arithmetic). When a meter's interval changes (a new limit), the water is re-expressed in
+ * the new interval, rounded up: the units in the bucket are kept. Not used in production.
  */
 import type { LeaseRef, MeterOp, MeterOutcome, RawDecision, SettleOp } from './meters.ts';
 
-interface Bucket { level: number; last: number }
+interface Bucket { level: number; last: number; interval: number }
 
 function calendarWindow(nowUs: number, kind: 'day' | 'month'): { id: number; end: number } {
   const d = new Date(Math.floor(nowUs / 1000));
@@ -26,10 +27,13 @@ export class ReferenceModel {
   private readonly leases = new Map<string, { id: string; expires: number }[]>();
   private readonly budgets = new Map<string, { id: number; used: number }>();
 
-  private drained(key: string, now: number): number {
+  /** The water left at `now`, in µs of `interval` (the bucket's own interval when null). */
+  private drained(key: string, now: number, interval: number | null): number {
     const b = this.buckets.get(key);
     if (!b) return 0;
-    return Math.max(0, b.level - (now - b.last));
+    const level = Math.max(0, b.level - (now - b.last));
+    if (level === 0 || interval === null || interval === b.interval) return level;
+    return Math.ceil(level * interval / b.interval);
   }
 
   decide(ops: readonly MeterOp[], leaseId: string, leaseTtlUs: number, now: number): RawDecision {
@@ -37,7 +41,7 @@ export class ReferenceModel {
     for (const op of ops) {
       if (op.type === 'gcra') {
         if (op.intervalUs < 0) { outcomes.push({ ok: false, remaining: 0, resetUs: 0, retryUs: -1 }); continue; }
-        const level = this.drained(op.key, now);
+        const level = this.drained(op.key, now, op.intervalUs);
         const water = op.cost * op.intervalUs;
         if (level + water <= op.toleranceUs) {
           outcomes.push({ ok: true, remaining: Math.floor((op.toleranceUs - level - water) / op.intervalUs), resetUs: level + water, retryUs: 0 });
@@ -71,7 +75,7 @@ export class ReferenceModel {
     if (allowed) {
       for (const op of ops) {
         if (op.type === 'gcra') {
-          this.buckets.set(op.key, { level: this.drained(op.key, now) + op.cost * op.intervalUs, last: now });
+          this.buckets.set(op.key, { level: this.drained(op.key, now, op.intervalUs) + op.cost * op.intervalUs, last: now, interval: op.intervalUs });
         } else if (op.type === 'concurrency') {
           this.leases.get(op.key)!.push({ id: leaseId, expires: now + leaseTtlUs });
         } else {
@@ -89,7 +93,10 @@ export class ReferenceModel {
     for (const op of ops) {
       if (op.type === 'gcra') {
         if (op.delta === 0 || op.intervalUs <= 0) continue;
-        this.buckets.set(op.key, { level: Math.max(0, this.drained(op.key, now) + op.delta * op.intervalUs), last: now });
+        // The delta is in units of the interval the water is held in.
+        const level = this.drained(op.key, now, null);
+        const interval = level > 0 ? this.buckets.get(op.key)!.interval : op.intervalUs;
+        this.buckets.set(op.key, { level: Math.max(0, level + op.delta * interval), last: now, interval });
       } else if (op.type === 'concurrency') {
         this.leases.set(op.key, (this.leases.get(op.key) ?? []).filter((l) => l.id !== leaseId));
       } else {

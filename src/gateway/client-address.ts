@@ -1,0 +1,110 @@
+/**
+ * The client's address, as geography, network limits, batches and the event know it: the socket
+ * peer or, from `server.trusted_proxies`, the nearest X-Forwarded-For hop that is not a trusted
+ * proxy. Every hop is read as an address: the port some proxies write (`203.0.113.9:41234`,
+ * `[2001:db8::1]:443`) is dropped and IPv4-mapped IPv6 is folded to IPv4, so neither a new port
+ * nor another spelling of one address makes a new client (with its own limits) or hides its
+ * country. A hop that is no address at all (`unknown`, garbage) is not believed: the client is then
+ * the trusted hop that wrote it (the proxy itself), so all such requests share that one address
+ * and its limits rather than each escaping them.
+ */
+import { BlockList, isIPv4 } from 'node:net';
+import type { FastifyRequest } from 'fastify';
+import { normaliseIp } from '../identity/facts.ts';
+
+/** Names proxy lists may use for well-known ranges (as Express and Fastify accept them). */
+const NAMED_RANGES: Record<string, string[]> = {
+  loopback: ['127.0.0.0/8', '::1/128'],
+  linklocal: ['169.254.0.0/16', 'fe80::/10'],
+  uniquelocal: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+};
+
+/** An X-Forwarded-For hop or a socket address as a canonical IP address; null when it is none. */
+export function hopAddress(hop: string): string | null {
+  let s = hop.trim();
+  if (s.startsWith('[')) {
+    // [v6] or [v6]:port
+    const close = s.indexOf(']');
+    if (close < 0 || !/^(:\d{1,5})?$/.test(s.slice(close + 1))) return null;
+    s = s.slice(1, close);
+  } else {
+    // a.b.c.d:port (a bare IPv6 address has several colons and no port)
+    const colon = s.indexOf(':');
+    if (colon > 0 && colon === s.lastIndexOf(':') && /^\d{1,5}$/.test(s.slice(colon + 1)) && isIPv4(s.slice(0, colon))) s = s.slice(0, colon);
+  }
+  return normaliseIp(s);
+}
+
+/** A socket peer address, canonical (IPv4-mapped folded); as given if it cannot be read. */
+export function peerAddress(addr: string | undefined): string {
+  if (!addr) return '';
+  return hopAddress(addr) ?? addr;
+}
+
+/** A `server.trusted_proxies` entry as a network (address, prefix length, family); null if it is none. */
+function proxyNetwork(entry: string): { addr: string; bits: number; family: 'ipv4' | 'ipv6' } | null {
+  const [addrText, bitsText, extra] = entry.trim().split('/');
+  if (extra !== undefined || addrText.includes('[')) return null;
+  const addr = normaliseIp(addrText);
+  if (addr === null) return null;
+  const family = isIPv4(addr) ? 'ipv4' : 'ipv6';
+  // Written as IPv4-mapped IPv6 (::ffff:10.0.0.0/104): hops are folded to IPv4 before the test.
+  const folded = family === 'ipv4' && !isIPv4(addrText);
+  const max = family === 'ipv4' ? 32 : 128;
+  let bits = max;
+  if (bitsText !== undefined) {
+    if (/^\d{1,3}$/.test(bitsText)) bits = Number(bitsText) - (folded ? 96 : 0);
+    else if (!folded && family === 'ipv4' && isIPv4(bitsText)) bits = netmaskBits(bitsText);
+    else return null;
+  }
+  return bits >= 0 && bits <= max ? { addr, bits, family } : null;
+}
+
+/** 255.255.240.0 -> 20; -1 when the ones are not contiguous. */
+function netmaskBits(mask: string): number {
+  const n = mask.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+  for (let bits = 0; bits <= 32; bits++) if (n === 2 ** 32 - 2 ** (32 - bits)) return bits;
+  return -1;
+}
+
+/** Why a `server.trusted_proxies` entry cannot be used; null when it can. */
+export function trustedProxyProblem(entry: string): string | null {
+  if (NAMED_RANGES[entry.trim()] || proxyNetwork(entry)) return null;
+  return `"${entry}" is not an IP address, a CIDR (10.0.0.0/8), or loopback, linklocal or uniquelocal`;
+}
+
+/**
+ * The trust test for the proxy walk (Fastify's `trustProxy`): is this hop one of the trusted
+ * proxies? Hops are read as addresses first (port dropped, IPv4-mapped folded), so a trusted
+ * proxy written with its port is still recognised; a hop that is no address is never trusted.
+ */
+export function proxyTrust(entries: readonly string[]): (hop: string) => boolean {
+  const list = new BlockList();
+  for (const entry of entries.flatMap((e) => NAMED_RANGES[e.trim()] ?? [e])) {
+    const net = proxyNetwork(entry);
+    if (!net) throw new Error(`server.trusted_proxies: ${trustedProxyProblem(entry)}`);
+    list.addSubnet(net.addr, net.bits, net.family);
+  }
+  return (hop) => {
+    const addr = hopAddress(hop);
+    return addr !== null && list.check(addr, isIPv4(addr) ? 'ipv4' : 'ipv6');
+  };
+}
+
+let warnedUnreadableHop = false;
+
+/** The client's address for a request (see the module comment). */
+export function clientAddress(req: FastifyRequest): string {
+  // With trusted proxies: the socket peer, then each hop they vouched for, ending with the first
+  // hop that is not a trusted proxy (the client). Without: undefined, the peer is the client.
+  const hops = (req as { ips?: string[] }).ips;
+  if (!hops || hops.length < 2) return peerAddress(req.socket?.remoteAddress ?? req.ip);
+  const client = hopAddress(hops[hops.length - 1]);
+  if (client !== null) return client;
+  if (!warnedUnreadableHop) {
+    warnedUnreadableHop = true;
+    req.log.warn({ hop: hops[hops.length - 1].slice(0, 64), proxy: hops[hops.length - 2] },
+      'X-Forwarded-For from a trusted proxy names a client that is not an IP address; the proxy\'s address is used (logged once)');
+  }
+  return peerAddress(hops[hops.length - 2]);
+}

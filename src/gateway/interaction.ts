@@ -239,8 +239,37 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   }
 }
 
+/**
+ * The integer fields of each OpenAI flavour that shaping caps and the token reservation reads. A
+ * numeric string there would pass both untouched and an upstream that coerces it (vLLM, SGLang)
+ * would obey it: such a request is refused, as OpenAI refuses it.
+ */
+const INTEGER_FIELDS: Partial<Record<ApiFlavour, readonly string[]>> = {
+  'openai.chat': ['max_tokens', 'max_completion_tokens', 'n', 'top_logprobs'],
+  'openai.completions': ['max_tokens', 'n', 'best_of', 'logprobs'],
+  'openai.responses': ['max_output_tokens', 'top_logprobs'],
+};
+
+/** What a JSON value is, in the words of OpenAI's type errors ("a string", "a decimal number"). */
+function jsonKind(v: unknown): string {
+  if (typeof v === 'number') return 'a decimal number';
+  if (typeof v === 'string') return 'a string';
+  if (typeof v === 'boolean') return 'a boolean';
+  return Array.isArray(v) ? 'an array' : 'an object';
+}
+
+/** Refuse a request whose integer fields hold anything else (null is "not given"). */
+export function validateIntegerFields(flavour: ApiFlavour, body: Record<string, unknown>): void {
+  for (const f of INTEGER_FIELDS[flavour] ?? []) {
+    const v = body[f];
+    if (v === undefined || v === null || Number.isInteger(v)) continue;
+    throw new WardenError('WARDEN_INVALID_REQUEST', `Invalid type for '${f}': expected an integer, but got ${jsonKind(v)} instead.`, { param: f });
+  }
+}
+
 /** Minimal structural checks, so obviously broken requests fail here with a clear message. */
 function validateShape(flavour: ApiFlavour, body: Record<string, unknown>): void {
+  validateIntegerFields(flavour, body);
   if (flavour === 'openai.chat') {
     if (!Array.isArray(body.messages) || body.messages.length === 0) {
       throw new WardenError('WARDEN_INVALID_REQUEST', "'messages' must be a non-empty array.", { param: 'messages' });
@@ -251,7 +280,12 @@ function validateShape(flavour: ApiFlavour, body: Record<string, unknown>): void
     if (body.input === undefined || body.input === null) throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'input'.", { param: 'input' });
   } else if (flavour === 'anthropic.messages') {
     if (!Array.isArray(body.messages)) throw new WardenError('WARDEN_INVALID_REQUEST', 'messages: Field required', { param: 'messages' });
-    if (typeof body.max_tokens !== 'number') throw new WardenError('WARDEN_INVALID_REQUEST', 'max_tokens: Field required', { param: 'max_tokens' });
+    if (body.max_tokens === undefined) throw new WardenError('WARDEN_INVALID_REQUEST', 'max_tokens: Field required', { param: 'max_tokens' });
+    if (!Number.isInteger(body.max_tokens)) throw new WardenError('WARDEN_INVALID_REQUEST', 'max_tokens: Input should be a valid integer', { param: 'max_tokens' });
+    const thinking = body.thinking;
+    if (thinking && typeof thinking === 'object' && 'budget_tokens' in thinking && !Number.isInteger((thinking as Record<string, unknown>).budget_tokens)) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', 'thinking.budget_tokens: Input should be a valid integer', { param: 'thinking.budget_tokens' });
+    }
   } else if (body.input === undefined && body.previous_response_id === undefined) {
     throw new WardenError('WARDEN_INVALID_REQUEST', "'input' is required.", { param: 'input' });
   }

@@ -18,7 +18,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid } from '../events/index.ts';
 import { WardenError, requestIdHeaders } from '../errors/index.ts';
-import { Context, SSE_HEADERS, authenticateRequest, mapUpstreamFailure, refuseSideRequest, upstreamHeaders, type PipelineDeps } from './interaction.ts';
+import { Context, SSE_HEADERS, authenticateRequest, mapUpstreamFailure, refuseSideRequest, upstreamHeaders, validateIntegerFields, type PipelineDeps } from './interaction.ts';
 import { mergeHeaders } from './headers.ts';
 import { clientAddress } from './client-address.ts';
 import type { BackgroundResponses } from './lifecycle.ts';
@@ -45,6 +45,8 @@ export async function handleBackgroundResponse(deps: PipelineDeps, req: FastifyR
   const model = typeof body.model === 'string' ? body.model : '';
   if (!model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
   if (!deps.router.route(model, 'openai')) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `The model \`${model}\` does not exist or you do not have access to it.`, { param: 'model' });
+  // refused now, as the pipeline would refuse it when it runs
+  validateIntegerFields('openai.responses', body);
   const userAgent = req.headers['user-agent'];
   const created = await background.create(auth, body, { ip: clientAddress(req), userAgent: typeof userAgent === 'string' ? userAgent : null });
   deps.metrics.counts.request('openai.responses.background', 200, '');

@@ -174,8 +174,15 @@ export const limitsConfigSchema = z.object({
   estimate: z.object({
     /** Characters per token when estimating input tokens before the request is sent. */
     chars_per_token: z.number().positive().default(4),
-    /** Output tokens reserved when the request names no max_tokens. */
+    /** Output tokens reserved when the request names no max_tokens (or only the policy's ceiling was set for it). */
     default_max_tokens: z.number().int().positive().default(4096),
+    /**
+     * Input tokens reserved per image, whatever its size: Anthropic bills about width x height / 750,
+     * at most about 1,600 for the largest image it reads; OpenAI 85 (low detail) to 765 and more.
+     */
+    image_tokens: z.number().int().min(0).default(1600),
+    /** Input tokens reserved per PDF page: its text (1,500-3,000 tokens a dense page) and the page's picture. */
+    pdf_page_tokens: z.number().int().min(0).default(3000),
   }).strict().prefault({}),
   tiers: z.object({
     unverified: tierSchema(DEFAULT_TIER_LIMITS.unverified),

@@ -1,43 +1,186 @@
 /**
- * What to reserve before the answer exists: input tokens estimated from the request text (cheap,
- * no tokenizer on the request path) and output tokens from the request's own cap. Settling at the
- * end replaces both with real usage, so the estimate only has to be in the right range.
+ * What to reserve before the answer exists: input tokens estimated from the request (cheap, no
+ * tokenizer on the request path) and output tokens from the request's own cap. Settling at the
+ * end replaces both with real usage, so the estimate only has to be in the right range; but it
+ * has to see everything the model will read, or one request can overrun a token limit it was
+ * never admissible under (a prompt sent as token ids, images, PDFs).
  */
+import { constants as zlib, inflateSync } from 'node:zlib';
 import type { ApiFlavour } from '../events/index.ts';
+import { BUDGET_SET_BY_GATEWAY } from '../shape/request.ts';
+
+/** How input is estimated (`limits.estimate`). */
+export interface InputEstimateConfig {
+  /** Characters of text per token. */
+  chars_per_token: number;
+  /** Tokens reserved per image, whatever its size or detail. */
+  image_tokens: number;
+  /** Tokens reserved per PDF page (its text and the picture of the page the model also reads). */
+  pdf_page_tokens: number;
+}
 
 /** Keys whose string values are not prompt text (images, files, ids). */
-const NON_TEXT_KEYS = new Set(['data', 'image_url', 'url', 'file_data', 'file_id', 'id', 'tool_use_id', 'call_id', 'type', 'role', 'media_type', 'signature']);
+const NON_TEXT_KEYS = new Set(['data', 'image_url', 'url', 'file_data', 'file_id', 'file_url', 'id', 'tool_use_id', 'call_id', 'type', 'role', 'media_type', 'signature']);
 
-function textChars(value: unknown, depth: number): number {
-  if (typeof value === 'string') return value.length;
-  if (depth > 12 || value === null || typeof value !== 'object') return 0;
-  let n = 0;
+/** Parts that are a picture: Anthropic `image`, Chat `image_url`, Responses `input_image`, a computer-use screenshot. */
+const IMAGE_PARTS = new Set(['image', 'image_url', 'input_image', 'computer_screenshot']);
+
+/**
+ * A PDF whose page objects cannot be found (encrypted, or compressed in a way not read here)
+ * counts one page per this many bytes, at least one.
+ */
+const PDF_BYTES_PER_UNSEEN_PAGE = 50 * 1024;
+
+/**
+ * Bytes of PDF object streams inflated per request at most (page objects are a few hundred bytes
+ * each): the estimate runs before the request is admitted, so a deflate bomb, or many, must cost
+ * next to nothing.
+ */
+const MAX_OBJECT_STREAM_BYTES = 4 * 1024 * 1024;
+
+interface Tally { chars: number; tokens: number; inflate: { bytes: number } }
+
+function walk(value: unknown, depth: number, est: InputEstimateConfig, t: Tally): void {
+  if (typeof value === 'string') { t.chars += value.length; return; }
+  if (depth > 12 || value === null || typeof value !== 'object') return;
   if (Array.isArray(value)) {
-    for (const v of value) n += textChars(v, depth + 1);
-    return n;
+    for (const v of value) walk(v, depth + 1, est, t);
+    return;
   }
-  for (const k in value as Record<string, unknown>) {
-    if (NON_TEXT_KEYS.has(k)) continue;
-    n += textChars((value as Record<string, unknown>)[k], depth + 1);
+  const part = value as Record<string, unknown>;
+  const type = typeof part.type === 'string' ? part.type : '';
+  let payload: string | null = null;
+  if (IMAGE_PARTS.has(type)) { t.tokens += est.image_tokens; payload = 'source'; }
+  // a generated image handed back in a Responses `input` is an image (its base64 is in `result`)
+  else if (type === 'image_generation_call') { t.tokens += est.image_tokens; payload = 'result'; }
+  else if (type === 'document') { documentSource(part.source, depth, est, t); payload = 'source'; }
+  else if (type === 'input_file') fileData(part.file_data, est, t);
+  else if (type === 'file' && part.file && typeof part.file === 'object') { fileData((part.file as Record<string, unknown>).file_data, est, t); payload = 'file'; }
+  for (const k in part) {
+    if (NON_TEXT_KEYS.has(k) || k === payload) continue;
+    walk(part[k], depth + 1, est, t);
+  }
+}
+
+/** Anthropic's `document` source: text is text, a PDF is its pages; one given by URL or file id counts one page (unseen). */
+function documentSource(source: unknown, depth: number, est: InputEstimateConfig, t: Tally): void {
+  const src = (source && typeof source === 'object' ? source : {}) as Record<string, unknown>;
+  if (src.type === 'text' && typeof src.data === 'string') t.chars += src.data.length;
+  else if (src.type === 'content') walk(src.content, depth + 1, est, t);
+  else if (src.type === 'base64' && typeof src.data === 'string' && typeof src.media_type === 'string' && src.media_type.startsWith('text/')) t.chars += base64Bytes(src.data);
+  else if (src.type === 'base64' && typeof src.data === 'string') t.tokens += pdfPages(Buffer.from(src.data, 'base64'), t.inflate) * est.pdf_page_tokens;
+  else t.tokens += est.pdf_page_tokens;
+}
+
+/** OpenAI's `file_data` (a `data:` URL, or bare base64): text is text, anything else a PDF; a file by id or URL counts one page. */
+function fileData(data: unknown, est: InputEstimateConfig, t: Tally): void {
+  if (typeof data !== 'string' || data.length === 0) { t.tokens += est.pdf_page_tokens; return; }
+  let base64 = data;
+  if (data.startsWith('data:')) {
+    const comma = data.indexOf(',');
+    const head = comma > 0 ? data.slice(5, comma).toLowerCase() : '';
+    base64 = data.slice(comma + 1);
+    const text = head.startsWith('text/') || head.startsWith('application/json') || head.startsWith('application/xml');
+    if (text) { t.chars += head.endsWith(';base64') ? base64Bytes(base64) : base64.length; return; }
+  }
+  t.tokens += pdfPages(Buffer.from(base64, 'base64'), t.inflate) * est.pdf_page_tokens;
+}
+
+/** Bytes that base64 text decodes to. */
+function base64Bytes(b64: string): number {
+  const padding = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
+  return Math.floor((b64.length * 3) / 4) - padding;
+}
+
+const isWhite = (c: number | undefined) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === 0x0c || c === 0x00;
+/** Whether a PDF name ends before this byte (white space, a delimiter, or the end). */
+const endsName = (c: number | undefined) => c === undefined || isWhite(c) || '/<>[]()%{}'.includes(String.fromCharCode(c));
+
+/**
+ * Pages of a PDF: its page objects (`/Type /Page`), in the clear or in Flate-compressed object
+ * streams (PDF 1.5 and later put them there); when none are found, one page per
+ * PDF_BYTES_PER_UNSEEN_PAGE. Not a parser: an incremental update that rewrites a page counts it
+ * twice, which only reserves more. `budget`: object-stream bytes that may still be inflated
+ * (shared by the PDFs of a request).
+ */
+export function pdfPages(pdf: Buffer, budget = { bytes: MAX_OBJECT_STREAM_BYTES }): number {
+  const pages = pageObjects(pdf, budget, true);
+  return pages > 0 ? pages : Math.max(1, Math.ceil(pdf.length / PDF_BYTES_PER_UNSEEN_PAGE));
+}
+
+function pageObjects(buf: Buffer, budget: { bytes: number }, outer: boolean): number {
+  let pages = 0;
+  for (let at = buf.indexOf('/Type'); at >= 0; at = buf.indexOf('/Type', at + 5)) {
+    let i = at + 5;
+    while (isWhite(buf[i])) i++;
+    if (buf.toString('latin1', i, i + 5) === '/Page' && endsName(buf[i + 5])) pages++;
+    else if (outer && buf.toString('latin1', i, i + 7) === '/ObjStm' && endsName(buf[i + 7])) {
+      const stream = objectStream(buf, i + 7, budget);
+      if (stream.objects) pages += pageObjects(stream.objects, budget, false);
+      // on after the stream: no byte is inflated twice, however many dictionaries name it
+      at = Math.max(at, stream.end - 5);
+    }
+  }
+  return pages;
+}
+
+/** The inflated content of the object stream whose dictionary goes on at `from` (null if unreadable), and where it ends. */
+function objectStream(buf: Buffer, from: number, budget: { bytes: number }): { objects: Buffer | null; end: number } {
+  const keyword = buf.indexOf('stream', from);
+  if (keyword < 0) return { objects: null, end: buf.length };
+  let start = keyword + 6;
+  if (buf[start] === 0x0d) start++;
+  if (buf[start] === 0x0a) start++;
+  const found = buf.indexOf('endstream', start);
+  const end = found < 0 ? buf.length : found;
+  if (budget.bytes <= 0) return { objects: null, end };
+  try {
+    // Z_SYNC_FLUSH: a stream cut short is read as far as it goes.
+    const objects = inflateSync(buf.subarray(start, end), { maxOutputLength: budget.bytes, finishFlush: zlib.Z_SYNC_FLUSH });
+    budget.bytes -= objects.length;
+    return { objects, end };
+  } catch (err) {
+    if (err instanceof RangeError) budget.bytes = 0; // over the budget: read no more
+    return { objects: null, end }; // not Flate, or encrypted
+  }
+}
+
+/** Token ids sent in place of text (`[1, 2, 3]` or `[[1, 2], [3]]`): one token each. */
+function tokenIds(value: unknown): number {
+  if (!Array.isArray(value)) return 0;
+  let n = 0;
+  for (const x of value) {
+    if (typeof x === 'number') n++;
+    else if (Array.isArray(x)) for (const y of x) if (typeof y === 'number') n++;
   }
   return n;
 }
 
-/** Estimated input tokens: text characters of messages, system prompt, instructions and tool definitions / chars per token. */
-export function estimateInputTokens(body: Record<string, unknown>, charsPerToken: number): number {
-  let chars = 0;
+/**
+ * Estimated input tokens: text characters of messages, system prompt, instructions and tool
+ * definitions / chars per token; token ids (embeddings `input`, legacy completions `prompt`) one
+ * each; each image `image_tokens`; each PDF page `pdf_page_tokens` (a PDF by URL or file id: one page).
+ */
+export function estimateInputTokens(body: Record<string, unknown>, est: InputEstimateConfig): number {
+  const t: Tally = { chars: 0, tokens: 0, inflate: { bytes: MAX_OBJECT_STREAM_BYTES } };
   for (const field of ['messages', 'input', 'system', 'instructions', 'tools', 'prompt']) {
-    if (body[field] !== undefined) chars += textChars(body[field], 0);
+    if (body[field] === undefined) continue;
+    walk(body[field], 0, est, t);
+    if (field === 'input' || field === 'prompt') t.tokens += tokenIds(body[field]);
   }
-  return Math.ceil(chars / charsPerToken);
+  return Math.ceil(t.chars / est.chars_per_token) + t.tokens;
 }
 
 function positiveInt(v: unknown): number | null {
   return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : null;
 }
 
-/** Output tokens the request may produce: its own cap (times `n` choices), or the configured default. */
-export function outputTokenReserve(body: Record<string, unknown>, flavour: ApiFlavour, defaultMax: number): number {
+/**
+ * Output tokens the request may produce: its own cap (times `n` choices), or the configured
+ * default. A cap the gateway wrote itself (the policy's ceiling, where the client sent none) is
+ * not the client's: the default is reserved, at most that ceiling.
+ */
+export function outputTokenReserve(body: Record<string, unknown>, flavour: ApiFlavour, defaultMax: number, shaping: readonly string[] = []): number {
   if (flavour === 'openai.embeddings') return 0; // vectors: no output tokens
   let cap: number | null;
   if (flavour === 'openai.responses') cap = positiveInt(body.max_output_tokens);
@@ -45,6 +188,7 @@ export function outputTokenReserve(body: Record<string, unknown>, flavour: ApiFl
   // Legacy completions default to 16 tokens; `best_of` candidates are generated for each prompt.
   else if (flavour === 'openai.completions') cap = positiveInt(body.max_tokens) ?? 16;
   else cap = positiveInt(body.max_tokens);
+  if (cap !== null && shaping.includes(BUDGET_SET_BY_GATEWAY)) cap = Math.min(cap, defaultMax);
   let choices = flavour === 'openai.chat' ? positiveInt(body.n) ?? 1 : 1;
   if (flavour === 'openai.completions') {
     const prompts = Array.isArray(body.prompt) && body.prompt.length > 0 && typeof body.prompt[0] !== 'number' ? body.prompt.length : 1;

@@ -85,8 +85,8 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
         clusterId: view.clusterId,
         model: ctx.model,
         verdictLevel: view.level,
-        inputTokens: estimateInputTokens(ctx.body, config.estimate.chars_per_token),
-        outputTokens: outputTokenReserve(ctx.body, ctx.flavour, config.estimate.default_max_tokens),
+        inputTokens: estimateInputTokens(ctx.body, config.estimate),
+        outputTokens: outputTokenReserve(ctx.body, ctx.flavour, config.estimate.default_max_tokens, ctx.enforcement.shaping),
       });
       if (decision instanceof Promise) return decision.then((d) => apply(ctx, d));
       apply(ctx, decision);

@@ -16,6 +16,12 @@ export interface ShapingLimits {
   max_tokens_ceiling: number | null;
 }
 
+/**
+ * The shaping action of a request that named no output budget and got the ceiling from the
+ * gateway: the limits reserve their default for it, not the ceiling (the client asked for none).
+ */
+export const BUDGET_SET_BY_GATEWAY = 'max_tokens:set';
+
 /** Anthropic's smallest allowed thinking budget. */
 const MIN_THINKING_BUDGET = 1024;
 
@@ -125,5 +131,5 @@ function capBudget(body: Record<string, unknown>, fields: string[], ceiling: num
     present = true;
     if (typeof v === 'number' && v > ceiling) { body[f] = ceiling; if (!actions.includes('max_tokens:capped')) actions.push('max_tokens:capped'); }
   }
-  if (!present) { body[fields[0]] = ceiling; actions.push('max_tokens:set'); }
+  if (!present) { body[fields[0]] = ceiling; actions.push(BUDGET_SET_BY_GATEWAY); }
 }

@@ -6,6 +6,7 @@ import http from 'node:http';
 import { startHarness, storedEvents, GOOD_KEY, type Harness } from '../helpers/gateway.ts';
 import { startTestWarden } from '../helpers/warden.ts';
 import { startRawUpstream, CHAT_COMPLETION } from '../helpers/raw-upstream.ts';
+import { inlinePolicyHooks } from '../helpers/policy.ts';
 import type { GatewayHooks } from '../../src/gateway/lifecycle.ts';
 
 const open: { close(): Promise<void> }[] = [];
@@ -89,6 +90,62 @@ test('missing and unknown model', async () => {
   assert.equal(b3.error.type, 'not_found_error');
   const ok = await post(`${h.url}/v1/messages`, { ...msgs, model: 'claude-haiku-4-5' }, an());
   assert.equal(ok.status, 200, 'prefix routes match');
+});
+
+test('budgets and counts that are not integers (`"max_tokens": "100000"`, `"n": "4"`): 400 naming the field, nothing forwarded', async () => {
+  const upstream = await startRawUpstream((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify(CHAT_COMPLETION)); });
+  open.push(upstream);
+  // shaping caps budgets at 2,048 and choices at 1: a string would pass it untouched
+  const policy = inlinePolicyHooks('version: 1\ndefaults: { n_max: 1, max_tokens_ceiling: 2048, logprobs: true, top_logprobs_max: 2 }\n');
+  open.push({ close: async () => policy.cleanup() });
+  const h = await harness({ hooks: [policy.hooks], upstreamOverride: () => [{ name: 'raw', base_url: upstream.url, models: ['*'] }] });
+  const cases: [string, object, string, string][] = [
+    ['/v1/chat/completions', { ...chat, max_tokens: '100000' }, 'max_tokens', 'a string'],
+    ['/v1/chat/completions', { ...chat, max_completion_tokens: '100000' }, 'max_completion_tokens', 'a string'],
+    ['/v1/chat/completions', { ...chat, n: '4' }, 'n', 'a string'],
+    ['/v1/chat/completions', { ...chat, n: 2.5 }, 'n', 'a decimal number'],
+    ['/v1/chat/completions', { ...chat, logprobs: true, top_logprobs: '20' }, 'top_logprobs', 'a string'],
+    ['/v1/completions', { model: 'gpt-3.5-turbo-instruct', prompt: 'hi', max_tokens: '100000' }, 'max_tokens', 'a string'],
+    ['/v1/completions', { model: 'gpt-3.5-turbo-instruct', prompt: 'hi', n: '5' }, 'n', 'a string'],
+    ['/v1/completions', { model: 'gpt-3.5-turbo-instruct', prompt: 'hi', best_of: '9' }, 'best_of', 'a string'],
+    ['/v1/completions', { model: 'gpt-3.5-turbo-instruct', prompt: 'hi', logprobs: '5' }, 'logprobs', 'a string'],
+    ['/v1/responses', { model: 'gpt-4o-mini', input: 'hi', max_output_tokens: '100000' }, 'max_output_tokens', 'a string'],
+    ['/v1/responses', { model: 'gpt-4o-mini', input: 'hi', top_logprobs: [20] }, 'top_logprobs', 'an array'],
+  ];
+  for (const [path, body, param, kind] of cases) {
+    const r = await post(`${h.url}${path}`, body, oa());
+    const b = (await r.json()) as any;
+    assert.equal(r.status, 400, `${path} ${param}: ${JSON.stringify(b)}`);
+    assertOpenAIError(b, 'WARDEN_INVALID_REQUEST');
+    assert.equal(b.error.type, 'invalid_request_error');
+    assert.equal(b.error.param, param);
+    assert.equal(b.error.message, `Invalid type for '${param}': expected an integer, but got ${kind} instead.`);
+  }
+  // Anthropic: the field is there, its type is wrong
+  const a = await post(`${h.url}/v1/messages`, { ...msgs, max_tokens: '100000' }, an());
+  const ab = (await a.json()) as any;
+  assert.equal(a.status, 400);
+  assertAnthropicError(ab, 'WARDEN_INVALID_REQUEST');
+  assert.equal(ab.error.message, 'max_tokens: Input should be a valid integer');
+  const budget = (await (await post(`${h.url}/v1/messages`, { ...msgs, max_tokens: 4096, thinking: { type: 'enabled', budget_tokens: '100000' } }, an())).json()) as any;
+  assert.equal(budget.error.message, 'thinking.budget_tokens: Input should be a valid integer');
+  const missing = (await (await post(`${h.url}/v1/messages`, { model: msgs.model, messages: msgs.messages }, an())).json()) as any;
+  assert.equal(missing.error.message, 'max_tokens: Field required');
+  assert.equal(upstream.requests.length, 0, 'none of them reached the upstream');
+  // integers (and null: not given) go through, capped
+  const ok = await post(`${h.url}/v1/chat/completions`, { ...chat, max_tokens: 100_000, n: null }, oa());
+  assert.equal(ok.status, 200, await ok.clone().text());
+  assert.equal(JSON.parse(upstream.requests[0].body).max_tokens, 2048);
+});
+
+test('background responses: a budget that is not an integer is refused when sent, not when it runs', async () => {
+  const t = await startTestWarden();
+  open.push(t);
+  const { key } = await t.account('bg', 'enterprise');
+  const r = await post(`${t.url}/v1/responses`, { model: 'gpt-4o-mini', input: 'hi', background: true, max_output_tokens: '100000' }, oa(key));
+  const b = (await r.json()) as any;
+  assert.equal(r.status, 400, JSON.stringify(b));
+  assert.equal(b.error.param, 'max_output_tokens');
 });
 
 test('missing, invalid, revoked and expired keys: 401; wrong scope: 403', async () => {

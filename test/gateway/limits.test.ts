@@ -4,6 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { limitsConfigSchema, limitsHooks } from '../../src/limits/index.ts';
 import { startHarness, storedEvents, GOOD_KEY } from '../helpers/gateway.ts';
+import { makePdf } from '../helpers/pdf.ts';
+import { blackAndWhiteGif } from '../helpers/images.ts';
+import { startTestWarden } from '../helpers/warden.ts';
 
 test('over the account rate: 429 with retry-after and rate-limit headers, recorded on the event', async () => {
   const config = limitsConfigSchema.parse({ tiers: { email_verified: { account: { rpm: 60, burst: 3 } } } });
@@ -49,5 +52,89 @@ test('over the account rate: 429 with retry-after and rate-limit headers, record
     assert.ok(limited[0].enforcement.limit?.scope);
   } finally {
     await h.close();
+  }
+});
+
+/** A gateway whose caller (tier email_verified) has only an account limit of `tpm` tokens a minute. */
+async function tokenLimited(tpm: number) {
+  const unlimited = { rpm: null, burst: null, tpm: null, tpd: null, concurrency: null };
+  const config = limitsConfigSchema.parse({
+    tiers: { email_verified: { key: unlimited, org: unlimited, account: { ...unlimited, tpm } } },
+    network: { ip: { rpm: null, burst: null, concurrency: null }, subnet: { rpm: null, burst: null, concurrency: null } },
+  });
+  const hooks = limitsHooks({ config });
+  await hooks.limiter.ready();
+  return startHarness({ hooks: [hooks] });
+}
+
+const post = (url: string, body: object, wire: 'openai' | 'anthropic' = 'openai') => fetch(url, {
+  method: 'POST',
+  headers: wire === 'openai'
+    ? { 'content-type': 'application/json', authorization: `Bearer ${GOOD_KEY}` }
+    : { 'content-type': 'application/json', 'x-api-key': GOOD_KEY, 'anthropic-version': '2023-06-01' },
+  body: JSON.stringify(body),
+});
+
+/** A refusal of a request that can never pass: 429, no retry-after, "larger than the limit". */
+async function assertNeverAdmissible(r: Response, what: string) {
+  const body = (await r.json()) as any;
+  assert.equal(r.status, 429, `${what}: ${JSON.stringify(body).slice(0, 300)}`);
+  assert.equal(r.headers.get('retry-after'), null, what);
+  assert.match(body.error.message, /larger than the limit of 20000 tokens per minute/, what);
+}
+
+test('token ids, images and PDFs are reserved before the request is sent: one larger than a token limit is refused, not served', async () => {
+  const h = await tokenLimited(20_000);
+  try {
+    // 100 inputs of 1,000 token ids: 100,000 tokens, as the same input as text is
+    const ids = Array.from({ length: 100 }, (_, i) => Array.from({ length: 1000 }, (_, j) => (i * 7 + j) % 50_000 + 100));
+    await assertNeverAdmissible(await post(`${h.url}/v1/embeddings`, { model: 'text-embedding-3-small', input: ids }), 'embeddings as token ids');
+    await assertNeverAdmissible(await post(`${h.url}/v1/embeddings`, { model: 'text-embedding-3-small', input: ids.map(() => 'word '.repeat(1000)) }), 'embeddings as text');
+    await assertNeverAdmissible(await post(`${h.url}/v1/completions`, { model: 'gpt-3.5-turbo-instruct', prompt: ids[0].concat(...ids.slice(1, 30)) }), 'a prompt of token ids');
+
+    // 40 images of 1,600 tokens each
+    const gif = blackAndWhiteGif(8, 8, new Uint8Array(64)).toString('base64');
+    const images = Array.from({ length: 40 }, () => ({ type: 'image', source: { type: 'base64', media_type: 'image/gif', data: gif } }));
+    await assertNeverAdmissible(await post(`${h.url}/v1/messages`, { model: 'claude-x', max_tokens: 50, messages: [{ role: 'user', content: [...images, { type: 'text', text: 'Describe.' }] }] }, 'anthropic'), 'Anthropic images');
+    const chatImages = images.map((i) => ({ type: 'image_url', image_url: { url: `data:image/gif;base64,${i.source.data}` } }));
+    await assertNeverAdmissible(await post(`${h.url}/v1/chat/completions`, { model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: chatImages }] }), 'Chat images');
+
+    // a PDF of 8 pages, 3,000 tokens a page
+    const pdf = (await makePdf(Array.from({ length: 8 }, (_, i) => `Page ${i + 1}.`))).toString('base64');
+    await assertNeverAdmissible(await post(`${h.url}/v1/responses`, { model: 'gpt-4o-mini', max_output_tokens: 50, input: [{ role: 'user', content: [{ type: 'input_file', filename: 'a.pdf', file_data: `data:application/pdf;base64,${pdf}` }] }] }), 'a PDF');
+
+    // two images fit: both are reserved, as the remaining tokens say
+    const two = await post(`${h.url}/v1/messages`, { model: 'claude-x', max_tokens: 50, messages: [{ role: 'user', content: [...images.slice(0, 2), { type: 'text', text: 'Describe.' }] }] }, 'anthropic');
+    assert.equal(two.status, 200, await two.clone().text());
+    assert.equal(two.headers.get('anthropic-ratelimit-tokens-remaining'), String(20_000 - (2 * 1600 + 3 + 50)));
+    await two.arrayBuffer();
+  } finally {
+    await h.close();
+  }
+});
+
+test('without max_tokens the reservation is estimate.default_max_tokens, not the ceiling the policy writes in', async () => {
+  // identity_verified: the shipped policy's ceiling is 65,536 tokens; the account may use 20,000 a minute
+  const t = await startTestWarden({ limits: { tiers: { identity_verified: { account: { tpm: 20_000 } } } } });
+  try {
+    const { key } = await t.account('vera', 'identity_verified');
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
+    const chat = await fetch(`${t.url}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }] }) });
+    assert.equal(chat.status, 200, await chat.clone().text());
+    // 1 input token ('Hi') and 4,096 output tokens reserved
+    assert.equal(chat.headers.get('x-ratelimit-remaining-tokens'), String(20_000 - 4097));
+    await chat.arrayBuffer();
+    const responses = await fetch(`${t.url}/v1/responses`, { method: 'POST', headers, body: JSON.stringify({ model: 'gpt-4o-mini', input: 'Hi' }) });
+    assert.equal(responses.status, 200, await responses.clone().text());
+    await responses.arrayBuffer();
+    // the upstream was still given the ceiling (the answer may be as long as the policy allows)
+    const [event] = await t.events((e) => e.flavour === 'openai.chat');
+    assert.ok(event.enforcement.shaping.includes('max_tokens:set'), event.enforcement.shaping.join(','));
+    // a budget the client names is reserved as named
+    const own = await fetch(`${t.url}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 30_000, messages: [{ role: 'user', content: 'Hi' }] }) });
+    assert.equal(own.status, 429);
+    assert.equal(own.headers.get('retry-after'), null, 'larger than the limit: never admissible');
+  } finally {
+    await t.close();
   }
 });

@@ -1,0 +1,108 @@
+// The reservation's estimates: everything the model reads counts before the request is sent (text,
+// token ids, images, PDFs by their pages), and an output budget the policy wrote for a client that
+// named none reserves the configured default, not the ceiling.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { deflateSync } from 'node:zlib';
+import { limitsConfigSchema } from './config.ts';
+import { estimateInputTokens, outputTokenReserve, pdfPages } from './estimate.ts';
+import { deflatedSpaces, makePdf } from '../../test/helpers/pdf.ts';
+
+const est = limitsConfigSchema.parse({}).estimate;
+const b64 = (b: Buffer) => b.toString('base64');
+
+test('defaults: 4 characters a token, 1,600 tokens an image, 3,000 a PDF page', () => {
+  assert.deepEqual(est, { chars_per_token: 4, default_max_tokens: 4096, image_tokens: 1600, pdf_page_tokens: 3000 });
+});
+
+test('token ids count one token each: embeddings input and legacy completions prompt, flat or batched', () => {
+  const batch = Array.from({ length: 100 }, (_, i) => Array.from({ length: 1000 }, (_, j) => (i * 7 + j) % 50_000 + 100));
+  assert.equal(estimateInputTokens({ model: 'e', input: batch }, est), 100_000);
+  assert.equal(estimateInputTokens({ model: 'e', input: [1, 2, 3, 4, 5] }, est), 5);
+  assert.equal(estimateInputTokens({ model: 'c', prompt: [[1, 2], [3, 4, 5]] }, est), 5);
+  // the same as text is counted as text
+  assert.equal(estimateInputTokens({ model: 'e', input: ['word '.repeat(1000)] }, est), 1250);
+});
+
+test('every image part counts image_tokens, wherever it is: Anthropic, Chat, Responses, tool results, screenshots', () => {
+  const png = b64(Buffer.from('89504e470d0a1a0a', 'hex'));
+  const anthropic = {
+    messages: [{ role: 'user', content: [
+      { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } },
+      { type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } },
+      { type: 'tool_result', tool_use_id: 'tu_1', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } }] },
+      { type: 'text', text: 'abcd' },
+    ] }],
+  };
+  assert.equal(estimateInputTokens(anthropic, est), 3 * 1600 + 1);
+  const chat = { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${png}`, detail: 'high' } }] }] };
+  assert.equal(estimateInputTokens(chat, est), 1600);
+  const responses = { input: [
+    { role: 'user', content: [{ type: 'input_image', image_url: 'https://example.com/a.png' }, { type: 'input_image', file_id: 'file_1' }] },
+    { type: 'computer_call_output', call_id: 'c1', output: { type: 'computer_screenshot', image_url: `data:image/png;base64,${png}` } },
+    { type: 'image_generation_call', id: 'ig_1', status: 'completed', result: png.repeat(1000) },
+  ] };
+  assert.equal(estimateInputTokens(responses, est), 4 * 1600 + 3 /* 'completed' */);
+  assert.equal(estimateInputTokens(chat, { ...est, image_tokens: 85 }), 85, 'configurable');
+});
+
+test('a PDF counts pdf_page_tokens a page, in each API\'s document part; text documents count as text', async () => {
+  const pdf = await makePdf(['one', 'two', 'three']);
+  assert.equal(pdfPages(pdf), 3);
+  const anthropic = { messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: b64(pdf) } }] }] };
+  assert.equal(estimateInputTokens(anthropic, est), 9000);
+  const chat = { messages: [{ role: 'user', content: [{ type: 'file', file: { filename: 'a.pdf', file_data: `data:application/pdf;base64,${b64(pdf)}` } }] }] };
+  assert.equal(estimateInputTokens(chat, est), 9000);
+  const responses = { input: [{ role: 'user', content: [{ type: 'input_file', file_data: b64(pdf) }] }] };
+  assert.equal(estimateInputTokens(responses, est), 9000);
+  // by URL or file id: unseen, one page
+  assert.equal(estimateInputTokens({ input: [{ role: 'user', content: [{ type: 'input_file', file_url: 'https://example.com/x.pdf' }] }] }, est), 3000);
+  assert.equal(estimateInputTokens({ messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'file', file_id: 'file_1' } }] }] }, est), 3000);
+  // text documents: their characters
+  const text = 'x'.repeat(4000);
+  assert.equal(estimateInputTokens({ messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: text } }] }] }, est), 1000);
+  assert.equal(estimateInputTokens({ input: [{ role: 'user', content: [{ type: 'input_file', file_data: `data:text/plain;base64,${b64(Buffer.from(text))}` }] }] }, est), 1000);
+});
+
+/** A PDF whose page objects are in a Flate-compressed object stream (pdfTeX and others since PDF 1.5). */
+function objectStreamPdf(pages: number): Buffer {
+  const objects = ['<< /Type /Pages /Kids [] /Count ' + pages + ' >>'];
+  for (let i = 0; i < pages; i++) objects.push(i % 2 ? '<< /Type/Page /Parent 2 0 R >>' : '<< /Type /Page\n/Parent 2 0 R >>');
+  const packed = deflateSync(Buffer.from(objects.join('\n')));
+  return Buffer.concat([
+    Buffer.from(`%PDF-1.5\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n5 0 obj\n<< /Type /ObjStm /N ${pages + 1} /First 0 /Filter /FlateDecode /Length ${packed.length} >>\nstream\n`, 'latin1'),
+    packed,
+    Buffer.from('\nendstream\nendobj\n%%EOF\n', 'latin1'),
+  ]);
+}
+
+test('PDF pages in compressed object streams are counted; a PDF whose pages cannot be found counts by size', () => {
+  assert.equal(pdfPages(objectStreamPdf(7)), 7);
+  const opaque = Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.alloc(120 * 1024, 0x41)]);
+  assert.equal(pdfPages(opaque), 3, 'one page per 50 KB');
+  assert.equal(pdfPages(Buffer.from('%PDF-1.7\n')), 1);
+});
+
+test('object streams that inflate without end cost a bounded amount of work, however many PDFs a request holds', async () => {
+  const bomb = await deflatedSpaces(64); // 64 MB of spaces, about 64 KB deflated
+  const parts: Buffer[] = [Buffer.from('%PDF-1.5\n')];
+  for (let i = 0; i < 8; i++) parts.push(Buffer.from(`${i + 1} 0 obj\n<< /Type /ObjStm /Filter /FlateDecode >>\nstream\n`), bomb, Buffer.from('\nendstream\nendobj\n'));
+  const pdf = Buffer.concat(parts);
+  const byUnseenPages = Math.ceil(pdf.length / (50 * 1024));
+  const started = Date.now();
+  assert.equal(pdfPages(pdf), byUnseenPages);
+  const document = { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: b64(pdf) } };
+  assert.equal(estimateInputTokens({ messages: [{ role: 'user', content: Array(5).fill(document) }] }, est), 5 * byUnseenPages * 3000);
+  assert.ok(Date.now() - started < 2000, `${Date.now() - started} ms: 40 x 64 MB were not inflated`);
+});
+
+test('output: the client\'s cap times its choices; a ceiling the policy set for a client that sent none reserves the default', () => {
+  assert.equal(outputTokenReserve({ max_tokens: 100, n: 3 }, 'openai.chat', 4096), 300);
+  assert.equal(outputTokenReserve({}, 'openai.chat', 4096), 4096);
+  // the policy wrote its ceiling in (`max_tokens:set`): the default is reserved, at most the ceiling
+  assert.equal(outputTokenReserve({ max_completion_tokens: 65_536 }, 'openai.chat', 4096, ['max_tokens:set']), 4096);
+  assert.equal(outputTokenReserve({ max_output_tokens: 65_536 }, 'openai.responses', 4096, ['max_tokens:set']), 4096);
+  assert.equal(outputTokenReserve({ max_completion_tokens: 2048 }, 'openai.chat', 4096, ['max_tokens:set']), 2048);
+  // the client's own cap, lowered by the policy, is the client's
+  assert.equal(outputTokenReserve({ max_completion_tokens: 65_536 }, 'openai.chat', 4096, ['max_tokens:capped']), 65_536);
+});

@@ -3,7 +3,7 @@
  *
  * This is the front the gateway and the CLI call. Appends are queued here (bounded: beyond
  * `maxQueue` waiting entries they are refused with LEDGER_OVERLOADED, never dropped silently)
- * and handed, in batches, to the single writer (writer.ts) which by default runs in a worker
+ * and handed, in batches, to its writer (writer.ts) which by default runs in a worker
  * thread with its own database connection: it builds the leaves, integrates them into the tree,
  * group-commits them durably and signs checkpoints, then acknowledges. A caller's promise resolves
  * only once its entry is durable. Nothing on this thread waits for a disk flush, so the gateway's
@@ -350,17 +350,22 @@ export class Ledger {
 
   private onCommitted(results: WriteResult[], size: number): void {
     const before = this.durableSize;
+    // What this writer added (on a shared log the size also grows by other writers' entries).
+    const added = new Set<number>();
     for (const r of results) {
       const p = this.inflight.shift();
       if (!p) break;
       if ('error' in r) p.reject(LedgerError.fromWire(r.error));
-      else p.resolve({ index: r.index, id: p.id, leafHash: r.leafHash });
+      else {
+        if (r.index >= before) added.add(r.index);
+        p.resolve({ index: r.index, id: p.id, leafHash: r.leafHash });
+      }
     }
-    if (size > before) {
-      this.durableSize = size;
-      this.stats.appended += size - before;
+    if (size > before) this.durableSize = size;
+    if (added.size > 0) {
+      this.stats.appended += added.size;
       this.stats.batches++;
-      this.opts.onCommit?.(size, size - before);
+      this.opts.onCommit?.(this.durableSize, added.size);
     }
     this.restartDelay = RESTART_MIN_MS;
     this.settled();
@@ -371,6 +376,8 @@ export class Ledger {
     if (this.latest && cp.size === this.latest.size && cp.note === this.latest.note) return;
     if (this.latest) this.stats.maxCheckpointGapMs = Math.max(this.stats.maxCheckpointGapMs, Date.parse(cp.createdAt) - Date.parse(this.latest.createdAt));
     this.latest = cp;
+    // On a shared log a checkpoint may cover entries other writers appended.
+    if (cp.size > this.durableSize) this.durableSize = cp.size;
     this.stats.checkpoints++;
     this.opts.onCheckpoint?.(cp);
   }

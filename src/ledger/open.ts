@@ -11,6 +11,7 @@ import { generateSigner, parseSignerKey, parseVerifierKey, type NoteSigner, type
 import { PostgresLedgerStorage } from './postgres.ts';
 import { SqliteLedgerStorage } from './sqlite.ts';
 import type { LedgerStorage } from './storage.ts';
+import { currentLogKeys } from './writer.ts';
 
 /** The parts of the Warden config the ledger reads. */
 export interface LedgerSetup {
@@ -111,9 +112,23 @@ export async function openLedgerFromConfig(
   opts: { env?: NodeJS.ProcessEnv; createKey?: boolean; onKeyCreated?: (vkey: string, path: string) => void } & Partial<Pick<LedgerOptions, 'onError' | 'onCommit' | 'onCheckpoint' | 'writer'>> = {},
 ): Promise<Ledger> {
   const cfg = resolveLedgerSetup(setup).ledger;
-  const signers = loadSigners(cfg, { env: opts.env, create: opts.createKey, onCreate: opts.onKeyCreated });
+  const env = opts.env ?? process.env;
+  const makesKey = opts.createKey === true && !resolveEnv(cfg.key, env) && !existsSync(cfg.key_file);
+  // A configured key is read before anything is opened (a missing one is said before a schema is created).
+  let signers = makesKey ? null : loadSigners(cfg, { env });
   const storage = openLedgerStorage(setup);
   try {
+    if (makesKey && storage.joinKeys) {
+      // Another node already signs this shared log: a key made here would be refused (one published key for every checkpoint).
+      const current = currentLogKeys(await storage.keys(), (await storage.latestCheckpoint())?.note ?? null);
+      if (current.length > 0) {
+        const envName = cfg.key.startsWith('env:') ? cfg.key.slice(4) : null;
+        throw new Error(`no ledger signing key on this node (${envName ? `${envName} is not set and ` : ''}${cfg.key_file} does not exist), ` +
+          `and the ledger at ${storage.where ?? 'this storage'} is signed with ${current.join(', ')}: every node that writes it must sign with that key. ` +
+          `Copy the key file of a node that writes it to ${cfg.key_file} (mode 0600)${envName ? `, or set ${envName} to that key on every node` : ''}; or set ledger.enabled: false on this node.`);
+      }
+    }
+    signers ??= loadSigners(cfg, { env, create: true, onCreate: opts.onKeyCreated });
     return await Ledger.open({
       storage, origin: cfg.origin, signers, trustedKeys: trustedKeys(cfg),
       checkpointIntervalMs: cfg.checkpoint_interval_ms, batchMax: cfg.batch_max, groupCommitMs: cfg.group_commit_ms, maxQueue: cfg.max_queue,

@@ -1,13 +1,17 @@
 /**
  * PostgreSQL ledger storage (many nodes): the same tables as SQLite inside one schema. A write
- * resolves after COMMIT (synchronous_commit on, the server default), so it is durable. One
- * writer per log: the Ledger appender is single-writer by design (run it on one node, or behind
- * a leader lock); readers (proofs, queries, verification) can be anywhere.
+ * resolves after COMMIT (synchronous_commit on, the server default), so it is durable. Several
+ * writers (one per gateway node) may append to one schema: each batch is laid out and stored
+ * under a transaction-scoped advisory lock of the schema (appendLocked), so indices are taken in
+ * turn; the writers' signing keys are checked under the same lock (joinKeys). Readers (proofs,
+ * queries, verification) can be anywhere.
  */
+import type pg from 'pg';
 import { inTransaction, migratePostgres, type PgPool } from '../store/postgres.ts';
 import type { NodeId } from './merkle.ts';
 import {
-  NoLedgerError, ipv4ToInt, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode, type WriterConnection,
+  AppendConflictError, NoLedgerError, ipv4ToInt,
+  type AppendRows, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode, type WriterConnection,
 } from './storage.ts';
 
 const migrations = (s: string) => [
@@ -46,9 +50,20 @@ const toPrivate = (r: Row, p = ''): PrivateRow => ({
 const toCheckpoint = (r: Row): CheckpointRow => ({ size: n(r.size), root: bytes(r.root), note: r.note as string, created_at: r.created_at as string });
 const ENTRY_COLS = 'idx, id, kind, ts, account_id, org_id, key_id, cluster_id, model, subject_id, level, leaf';
 
+/**
+ * PostgreSQL errors that mean another writer got there first (an index or id already taken) or a
+ * transaction the server aborted to break a tie: nothing was stored, trying again is safe.
+ */
+const CONFLICTS = new Set(['23505', '40001', '40P01']);
+function conflict(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && CONFLICTS.has(code) ? new AppendConflictError((err as Error).message) : err;
+}
+
 export class PostgresLedgerStorage implements LedgerStorage {
   private readonly ready: Promise<void>;
   private readonly s: string;
+  readonly where: string;
 
   /**
    * `url` (the pool's connection string) lets the ledger's writer thread open its own pool;
@@ -57,6 +72,7 @@ export class PostgresLedgerStorage implements LedgerStorage {
   constructor(private readonly pool: PgPool, schema: string, private readonly opts: { ownsPool?: boolean; url?: string; readOnly?: boolean } = {}) {
     if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
     this.s = schema;
+    this.where = `PostgreSQL schema ${schema}`;
     this.ready = opts.readOnly ? Promise.resolve() : migratePostgres(pool, `ledger.${schema}`, migrations(schema));
   }
 
@@ -106,30 +122,66 @@ export class PostgresLedgerStorage implements LedgerStorage {
 
   async appendBatch(entries: readonly EntryRow[], privates: readonly PrivateRow[], nodes: readonly StoredNode[]): Promise<void> {
     await this.ready;
+    await inTransaction(this.pool, (client) => this.insertRows(client, { entries, privates, nodes })).catch((err) => { throw conflict(err); });
+  }
+
+  /** The advisory lock that serialises the appends of every writer of this schema (held until COMMIT or ROLLBACK). */
+  private async lockLog(client: pg.PoolClient): Promise<void> {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`warden.ledger:${this.s}`]);
+  }
+
+  async appendLocked(build: (size: number, view: LedgerStorage) => Promise<AppendRows>): Promise<void> {
+    await this.ready;
     await inTransaction(this.pool, async (client) => {
-      for (let i = 0; i < entries.length; i += 1000) {
-        const chunk = entries.slice(i, i + 1000);
-        const cols = ['idx', 'id', 'kind', 'ts', 'account_id', 'org_id', 'key_id', 'cluster_id', 'model', 'subject_id', 'level', 'leaf'] as const;
-        const arrays = cols.map((c) => chunk.map((e) => (c === 'idx' ? e.index : c === 'leaf' ? Buffer.from(e.leaf) : e[c])));
-        await client.query(
-          `INSERT INTO ${this.s}.ledger_entries (${ENTRY_COLS}) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[])`,
-          arrays,
-        );
-      }
-      if (privates.length) {
-        await client.query(
-          `INSERT INTO ${this.s}.ledger_private (idx, account_id, org_id, ip, ip_v4, openings) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])`,
-          [privates.map((p) => p.index), privates.map((p) => p.account_id), privates.map((p) => p.org_id), privates.map((p) => p.ip),
-            privates.map((p) => (p.ip === null ? null : ipv4ToInt(p.ip))), privates.map((p) => (p.openings ? JSON.stringify(p.openings) : null))],
-        );
-      }
-      if (nodes.length) {
-        await client.query(
-          `INSERT INTO ${this.s}.ledger_nodes (level, idx, hash) SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])`,
-          [nodes.map((x) => x.level), nodes.map((x) => x.index), nodes.map((x) => Buffer.from(x.hash))],
-        );
-      }
+      await this.lockLog(client);
+      // A statement of its own, after the lock: its snapshot includes every append committed before it.
+      const size = n((await client.query(`SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ${this.s}.ledger_entries`)).rows[0].n);
+      const rows = await build(size, PostgresLedgerStorage.within(client, this.s));
+      await this.insertRows(client, rows);
+    }).catch((err) => { throw conflict(err); });
+  }
+
+  async joinKeys(vkeys: readonly string[], accept: (recorded: readonly string[], latestNote: string | null) => boolean): Promise<boolean> {
+    await this.ready;
+    return inTransaction(this.pool, async (client) => {
+      await this.lockLog(client);
+      const recorded = (await client.query(`SELECT vkey FROM ${this.s}.ledger_keys ORDER BY added_at, vkey`)).rows.map((r) => r.vkey as string);
+      const latest = (await client.query(`SELECT note FROM ${this.s}.ledger_checkpoints ORDER BY size DESC LIMIT 1`)).rows[0]?.note as string | undefined;
+      if (!accept(recorded, latest ?? null)) return false;
+      const now = new Date().toISOString();
+      for (const k of vkeys) await client.query(`INSERT INTO ${this.s}.ledger_keys (vkey, added_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [k, now]);
+      return true;
     });
+  }
+
+  /** Reads inside a writer's transaction (it holds the append lock): only query() is used, which a client has as a pool does. */
+  private static within(client: pg.PoolClient, schema: string): PostgresLedgerStorage {
+    return new PostgresLedgerStorage(client as unknown as PgPool, schema, { readOnly: true });
+  }
+
+  private async insertRows(client: pg.PoolClient, { entries, privates, nodes }: AppendRows): Promise<void> {
+    for (let i = 0; i < entries.length; i += 1000) {
+      const chunk = entries.slice(i, i + 1000);
+      const cols = ['idx', 'id', 'kind', 'ts', 'account_id', 'org_id', 'key_id', 'cluster_id', 'model', 'subject_id', 'level', 'leaf'] as const;
+      const arrays = cols.map((c) => chunk.map((e) => (c === 'idx' ? e.index : c === 'leaf' ? Buffer.from(e.leaf) : e[c])));
+      await client.query(
+        `INSERT INTO ${this.s}.ledger_entries (${ENTRY_COLS}) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[])`,
+        arrays,
+      );
+    }
+    if (privates.length) {
+      await client.query(
+        `INSERT INTO ${this.s}.ledger_private (idx, account_id, org_id, ip, ip_v4, openings) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])`,
+        [privates.map((p) => p.index), privates.map((p) => p.account_id), privates.map((p) => p.org_id), privates.map((p) => p.ip),
+          privates.map((p) => (p.ip === null ? null : ipv4ToInt(p.ip))), privates.map((p) => (p.openings ? JSON.stringify(p.openings) : null))],
+      );
+    }
+    if (nodes.length) {
+      await client.query(
+        `INSERT INTO ${this.s}.ledger_nodes (level, idx, hash) SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])`,
+        [nodes.map((x) => x.level), nodes.map((x) => x.index), nodes.map((x) => Buffer.from(x.hash))],
+      );
+    }
   }
 
   async existingIds(ids: readonly string[]): Promise<Map<string, number>> {

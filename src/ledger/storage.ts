@@ -69,9 +69,40 @@ export type WriterConnection =
   | { driver: 'sqlite'; path: string }
   | { driver: 'postgres'; url: string; schema: string };
 
+/** The rows one commit stores: entries, their private sides and the tree nodes they complete. */
+export interface AppendRows {
+  entries: readonly EntryRow[];
+  privates: readonly PrivateRow[];
+  nodes: readonly StoredNode[];
+}
+
+/**
+ * An append lost a race with another writer of the same log (an index or id was already taken,
+ * e.g. by a writer that does not take the append lock): nothing of it was stored, so the writer
+ * may catch up with the log and try again.
+ */
+export class AppendConflictError extends Error {}
+
 export interface LedgerStorage extends NodeSource {
+  /** Where the log is, for messages (e.g. `PostgreSQL schema warden_ledger`). */
+  readonly where?: string;
   /** Where a writer thread can open this log itself; null or absent: the writer runs in the caller's thread. */
   writerConnection?(): WriterConnection | null;
+  /**
+   * Present on storages that several writers (processes, nodes) may append to. One transaction:
+   * take the log's append lock, read the stored size under it, let `build` lay the batch out from
+   * that size (reading through `view`, which sees every append committed before the lock), store
+   * what `build` returns. Appends of all writers are serialised, so no two take the same index;
+   * one lock per batch. Without it the log has a single writer (SQLite: one process).
+   */
+  appendLocked?(build: (size: number, view: LedgerStorage) => Promise<AppendRows>): Promise<void>;
+  /**
+   * With appendLocked: every writer of a shared log must sign with the log's key. Under the
+   * append lock, pass the recorded verifier keys and the latest checkpoint's note to `accept`,
+   * and record `vkeys` only if it agrees (so two writers starting at once on an empty log cannot
+   * both claim it). Resolves to whether they were accepted.
+   */
+  joinKeys?(vkeys: readonly string[], accept: (recorded: readonly string[], latestNote: string | null) => boolean): Promise<boolean>;
   /** Number of stored entries (the durable tree size). */
   size(): Promise<number>;
   /** Store entries, their private sides and the tree nodes they complete: one durable transaction. */

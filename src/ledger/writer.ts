@@ -1,9 +1,14 @@
 /**
- * The ledger's single writer: builds leaves (canonical JSON, salted commitments), integrates them
+ * The ledger's writer: builds leaves (canonical JSON, salted commitments), integrates them
  * into the tree, group-commits entries and tree nodes in one durable transaction, and signs
  * checkpoints from committed state only. It owns its storage connection and runs in a worker
  * thread (writer-worker.ts) so none of this CPU or fsync time lands on the gateway's event loop;
  * the same code runs in the caller's thread when the storage cannot be reopened by a worker.
+ *
+ * A log on SQLite has this one writer. A log on PostgreSQL may have one per gateway node: each
+ * batch is laid out under the log's append lock from the stored size (catching up first with
+ * what the other writers appended, re-hashed and checked like at start), a batch that still lost
+ * a race is retried, and every writer must sign with the log's key (refused at open otherwise).
  *
  * `LedgerWriter` is the state machine (tree border, latest checkpoint); `WriterLoop` schedules it:
  * one commit of up to `batchMax` queued entries per turn of the event loop (under moderate load,
@@ -14,9 +19,9 @@
 import type { InteractionEvent } from '../events/index.ts';
 import type { Verdict } from '../detect/verdict.ts';
 import { CompactRange, consistencyProof, hashLeaf, perfectCover, rootAt, verifyConsistency } from './merkle.ts';
-import { NoteError, encodeBase64, openCheckpoint, parseVerifierKey, signCheckpoint, type NoteSigner, type NoteVerifier } from './note.ts';
+import { NoteError, encodeBase64, openCheckpoint, parseNote, parseVerifierKey, signCheckpoint, type NoteSigner, type NoteVerifier } from './note.ts';
 import { entryColumns, prepareInteraction, prepareVerdict, privateIp, type PreparedEntry } from './records.ts';
-import type { EntryRow, EraseFilter, LedgerStorage, PrivateRow, StoredNode } from './storage.ts';
+import { AppendConflictError, type AppendRows, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode } from './storage.ts';
 import { LedgerError, type SignedCheckpoint, type WireError } from './types.ts';
 
 /** One append as it crosses to the writer: the raw event (prepared by the writer) or a prepared entry. */
@@ -50,6 +55,45 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+/** Attempts of a batch that loses races with other writers of the log before its entries are refused. */
+const APPEND_ATTEMPTS = 5;
+
+/**
+ * The keys that sign a log now: of its recorded keys, those that signed its latest checkpoint
+ * (all recorded keys while it has none). Retired keys stay recorded, for old checkpoints.
+ */
+export function currentLogKeys(recorded: readonly string[], latestNote: string | null): string[] {
+  if (latestNote === null) return [...recorded];
+  let signatures: { name: string; keyId: number }[];
+  try {
+    signatures = parseNote(latestNote).signatures;
+  } catch {
+    return [...recorded];
+  }
+  return recorded.filter((k) => {
+    try {
+      const v = parseVerifierKey(k);
+      return signatures.some((s) => s.name === v.name && s.keyId === v.keyId);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Why a writer signing with `mine` may not append to a shared log signed by `current`, or null
+ * when it may: it holds one of the log's current keys (a rotation adds a key beside the old one),
+ * or it declares all of them retired (`trusted_keys`: the way on when the log's key is lost).
+ */
+function keyRefusal(mine: readonly string[], retired: readonly string[], current: readonly string[], where: string | undefined): string | null {
+  if (current.length === 0 || current.some((k) => mine.includes(k)) || current.every((k) => retired.includes(k))) return null;
+  const place = where ? `the ledger at ${where}` : 'this ledger';
+  return `this node's ledger signing key (${mine.join(', ')}) is not the key that signs ${place} (${current.join(', ')}): ` +
+    'checkpoints from every node must verify with one published key. Give every node that writes the ledger the same signing key ' +
+    '(the same ledger.key, e.g. the WARDEN_LEDGER_KEY environment variable, or a copy of the ledger.key_file of a node that writes it), ' +
+    'or set ledger.enabled: false on this node. If that key is lost, list its verifier key in ledger.trusted_keys (a retired key) and publish this node\'s.';
+}
+
 export function itemId(item: WriteItem): string {
   return item.kind === 'interaction' ? item.event.id : item.kind === 'verdict' ? item.id : item.entry.record.id;
 }
@@ -58,13 +102,24 @@ export class LedgerWriter {
   private range: CompactRange;
   private latestCp: SignedCheckpoint | null;
   lastCheckpointAt: number;
+  /** When this writer last caught up with the stored log (a shared log grows without it). */
+  lastSyncAt: number;
+  /** Tree size after this writer's own latest append (on a shared log, later entries are other writers' to sign). */
+  ownSize: number;
+  /** Another writer appended between this one's last two appends (a shared log in use by several nodes). */
+  private othersActive = false;
   readonly now: () => number;
+  /** Other writers may append to this log (PostgreSQL): appends go through the storage's append lock. */
+  readonly shared: boolean;
 
   private constructor(private readonly opts: WriterOptions, range: CompactRange, latest: SignedCheckpoint | null, readonly verifiers: NoteVerifier[]) {
     this.range = range;
     this.latestCp = latest;
     this.now = opts.now ?? Date.now;
     this.lastCheckpointAt = this.now();
+    this.lastSyncAt = this.now();
+    this.ownSize = range.size;
+    this.shared = typeof opts.storage.appendLocked === 'function';
   }
 
   /**
@@ -75,7 +130,19 @@ export class LedgerWriter {
    */
   static async open(opts: WriterOptions): Promise<LedgerWriter> {
     const { storage } = opts;
-    await storage.recordKeys(opts.signers.map((s) => s.verifier().toString()));
+    const mine = opts.signers.map((s) => s.verifier().toString());
+    if (storage.joinKeys) {
+      // Several writers: all sign with the log's key, or the published key would not verify every checkpoint.
+      const retired = (opts.trustedKeys ?? []).map(String);
+      let refusal: string | null = null;
+      const joined = await storage.joinKeys(mine, (recorded, latestNote) => {
+        refusal = keyRefusal(mine, retired, currentLogKeys(recorded, latestNote), storage.where);
+        return refusal === null;
+      });
+      if (!joined) throw new LedgerError('LEDGER_INCONSISTENT', refusal ?? 'this node\'s ledger signing key is not the key of this ledger');
+    } else {
+      await storage.recordKeys(mine);
+    }
     const verifiers = await collectVerifiers(storage, opts.signers, opts.trustedKeys ?? []);
     const size = await storage.size();
     const row = await storage.latestCheckpoint();
@@ -126,7 +193,9 @@ export class LedgerWriter {
   /**
    * Commit a batch in one durable transaction; one result per item, in order. Ids already in
    * the log (or repeated in the batch) are acknowledged with their existing index, not re-added:
-   * that makes resubmission after a writer crash safe.
+   * that makes resubmission after a writer crash safe. On a shared log the batch is laid out
+   * under the append lock from the stored size; a batch that lost a race anyway (another writer
+   * took its index) is tried again, up to APPEND_ATTEMPTS times, before its entries are refused.
    */
   async commit(items: readonly WriteItem[]): Promise<WriteResult[]> {
     const results: WriteResult[] = new Array(items.length);
@@ -138,60 +207,133 @@ export class LedgerWriter {
         results[i] = { error: { code: 'LEDGER_BAD_REQUEST', message: `cannot record entry: ${(err as Error).message}` } };
       }
     }
-    let existing: Map<string, number>;
-    try {
-      existing = await this.opts.storage.existingIds(prepared.map((x) => x.entry.record.id));
-    } catch (err) {
-      for (const x of prepared) results[x.at] = { error: storageError(err) };
-      return results;
-    }
-    const range = this.range.clone();
-    const entries: EntryRow[] = [];
-    const privates: PrivateRow[] = [];
-    const nodes: StoredNode[] = [];
-    const inBatch = new Map<string, { index: number; leafHash: string }>();
-    const dups: { at: number; index: number }[] = [];
-    for (const { at, entry } of prepared) {
-      const id = entry.record.id;
-      const dupIndex = existing.get(id);
-      if (dupIndex !== undefined) { dups.push({ at, index: dupIndex }); continue; }
-      const again = inBatch.get(id);
-      if (again) { results[at] = again; continue; }
-      const index = range.size;
-      const leafHash = hashLeaf(entry.leaf);
-      nodes.push(...range.append(leafHash));
-      const cols = entryColumns(entry.record);
-      // Object.assign: `{ index, ...cols, leaf }` would give each row a hidden class of its own (see src/gateway/headers.ts)
-      entries.push(Object.assign({ index }, cols, { leaf: entry.leaf }));
-      if (Object.keys(entry.openings).length > 0) {
-        privates.push({ index, account_id: cols.account_id, org_id: cols.org_id, ip: privateIp(entry), openings: entry.openings, erased_at: null });
+    for (let attempt = 1; ; attempt++) {
+      let existing: Map<string, number>;
+      try {
+        existing = await this.opts.storage.existingIds(prepared.map((x) => x.entry.record.id));
+      } catch (err) {
+        for (const x of prepared) results[x.at] = { error: storageError(err) };
+        return results;
       }
-      const receipt = { index, leafHash: b64(leafHash) };
-      inBatch.set(id, receipt);
-      results[at] = receipt;
-    }
-    try {
-      if (entries.length > 0) await this.opts.storage.appendBatch(entries, privates, nodes);
-    } catch (err) {
-      for (const { at } of prepared) results[at] = { error: storageError(err) };
-      // A failed commit may still have landed (a lost COMMIT reply): follow the storage, not memory.
-      await this.resync().catch(() => {});
+      let dups: { at: number; index: number }[];
+      try {
+        dups = await this.store(prepared, existing, results);
+      } catch (err) {
+        // A failed commit may still have landed (a lost COMMIT reply), or another writer appended: follow the storage, not memory.
+        await this.resync().catch(() => {});
+        if (err instanceof AppendConflictError && attempt < APPEND_ATTEMPTS) {
+          await new Promise((r) => setTimeout(r, attempt * 5 * (1 + Math.random())));
+          continue;
+        }
+        const error = err instanceof AppendConflictError
+          ? { code: 'LEDGER_UNAVAILABLE' as const, message: `ledger commit failed: lost ${attempt} races with other writers of the log (${err.message})` }
+          : storageError(err);
+        for (const { at } of prepared) results[at] = { error };
+        return results;
+      }
+      for (const { at, index } of dups) {
+        const row = await this.opts.storage.getEntry(index).catch(() => null);
+        results[at] = row ? { index, leafHash: b64(hashLeaf(row.leaf)) } : { error: { code: 'LEDGER_NOT_FOUND', message: `entry ${index} vanished` } };
+      }
       return results;
     }
-    this.range = range;
-    for (const { at, index } of dups) {
-      const row = await this.opts.storage.getEntry(index).catch(() => null);
-      results[at] = row ? { index, leafHash: b64(hashLeaf(row.leaf)) } : { error: { code: 'LEDGER_NOT_FOUND', message: `entry ${index} vanished` } };
+  }
+
+  /**
+   * Lay the new entries out after the tree's border and store them: under the log's append lock
+   * from the stored size on a shared log, else from this writer's border. Fills `results` for the
+   * stored entries; returns the items whose id the log already holds.
+   */
+  private async store(prepared: readonly { at: number; entry: PreparedEntry }[], existing: Map<string, number>, results: WriteResult[]): Promise<{ at: number; index: number }[]> {
+    const storage = this.opts.storage;
+    const fresh = prepared.filter((x) => !existing.has(x.entry.record.id));
+    const dups = prepared.filter((x) => existing.has(x.entry.record.id)).map(({ at, entry }) => ({ at, index: existing.get(entry.record.id)! }));
+    if (fresh.length === 0) return dups;
+    let laid: ReturnType<typeof layout>;
+    if (storage.appendLocked) {
+      // Other writers are active: read most of what they appended before taking the lock, which every writer waits for.
+      if (this.othersActive) await this.resync();
+      await storage.appendLocked(async (size, view) => {
+        // Another writer appended since: take its entries into the border, checked against their stored hashes.
+        this.othersActive = size !== this.range.size;
+        if (this.othersActive) await this.catchUp(size, view);
+        laid = layout(this.range, fresh);
+        return laid.rows;
+      });
+      this.lastSyncAt = this.now();
+    } else {
+      laid = layout(this.range, fresh);
+      await storage.appendBatch(laid.rows.entries, laid.rows.privates, laid.rows.nodes);
     }
-    return results;
+    this.range = laid!.range;
+    this.ownSize = this.range.size;
+    for (const { at, receipt } of laid!.receipts) results[at] = receipt;
+    return dups;
   }
 
   /** After a failed commit: adopt what the storage actually holds (a commit whose reply was lost may have landed). */
   private async resync(): Promise<void> {
-    const size = await this.opts.storage.size();
+    await this.catchUp(await this.opts.storage.size(), this.opts.storage);
+  }
+
+  /** Extend the border to `size` stored entries, re-hashing each against the stored tree. */
+  private async catchUp(size: number, storage: LedgerStorage): Promise<void> {
     if (size === this.range.size) return;
     if (size < this.range.size) throw new LedgerError('LEDGER_INCONSISTENT', `the log shrank from ${this.range.size} to ${size} entries`);
-    this.range = await verifiedBorder(this.opts.storage, this.range.size, size, this.range);
+    this.range = await verifiedBorder(storage, this.range.size, size, this.range);
+  }
+
+  /**
+   * A shared log: catch up with what the other writers appended, and adopt the latest checkpoint
+   * they signed (so an idle node serves current checkpoints and proofs without signing its own).
+   * Resolves to whether the tree grew or the checkpoint changed.
+   */
+  async follow(): Promise<boolean> {
+    if (!this.shared) return false;
+    const size = this.range.size;
+    const latest = this.latestCp;
+    // Set first: a storage that keeps failing is tried once per interval, not on every turn.
+    this.lastSyncAt = this.now();
+    await this.resync();
+    await this.adoptStoredCheckpoint(false);
+    return this.range.size !== size || this.latestCp !== latest;
+  }
+
+  /**
+   * The latest stored checkpoint, when another writer signed it over entries this writer has
+   * verified (at exactly this tree if `exact`) and it is newer than this writer's: adopted after
+   * the same checks as at open (a trusted signature, the root of the stored tree this writer
+   * re-hashed, consistent with this writer's previous checkpoint). A stored checkpoint that
+   * contradicts the verified tree is an inconsistency, never adopted.
+   */
+  private async adoptStoredCheckpoint(exact: boolean): Promise<SignedCheckpoint | null> {
+    const storage = this.opts.storage;
+    const row = await storage.latestCheckpoint();
+    if (!row || row.size > this.range.size || (exact && row.size !== this.range.size) || (this.latestCp && this.latestCp.size >= row.size)) return null;
+    const size = row.size;
+    let cp: ReturnType<typeof openCheckpoint>;
+    try {
+      cp = openCheckpoint(row.note, this.verifiers, this.opts.origin);
+    } catch (err) {
+      if (err instanceof NoteError) return null;
+      throw err;
+    }
+    const root = size === this.range.size ? this.range.root() : await rootAt(storage, size);
+    if (cp.size !== size || !sameBytes(cp.rootHash, root) || !sameBytes(row.root, root)) {
+      throw new LedgerError('LEDGER_INCONSISTENT', `the stored checkpoint of size ${size} does not match the log's entries; run \`warden ledger verify\``);
+    }
+    const prev = this.latestCp;
+    if (prev && prev.size > 0) {
+      try {
+        verifyConsistency(prev.size, size, await consistencyProof(storage, prev.size, size), fromB64(prev.rootHash), root);
+      } catch (err) {
+        throw new LedgerError('LEDGER_INCONSISTENT', `the stored checkpoint of size ${size} is not consistent with checkpoint ${prev.size}: ${(err as Error).message}`);
+      }
+    }
+    this.latestCp = { size, rootHash: b64(root), note: row.note, createdAt: row.created_at };
+    // Entries of this writer's that it leaves unsigned still get its checkpoint on time.
+    if (size >= this.ownSize) this.lastCheckpointAt = this.now();
+    return this.latestCp;
   }
 
   /**
@@ -200,6 +342,13 @@ export class LedgerWriter {
    * consistent with the previous checkpoint (RFC 9162 verifier over a proof from stored nodes).
    */
   async signCheckpoint(): Promise<SignedCheckpoint> {
+    // A shared log: cover what the other writers appended too, and take their checkpoint when it already does.
+    if (this.shared) {
+      await this.resync();
+      this.lastSyncAt = this.now();
+      const adopted = await this.adoptStoredCheckpoint(true);
+      if (adopted) return adopted;
+    }
     const now = this.now();
     const size = this.range.size;
     const prev = this.latestCp;
@@ -231,6 +380,35 @@ export class LedgerWriter {
   async erase(filter: EraseFilter): Promise<number> {
     return this.opts.storage.erase(filter, new Date(this.now()).toISOString());
   }
+}
+
+/** New entries laid out after `from`'s border: the rows to store, the border after them, each item's receipt. */
+function layout(from: CompactRange, fresh: readonly { at: number; entry: PreparedEntry }[]) {
+  const range = from.clone();
+  const entries: EntryRow[] = [];
+  const privates: PrivateRow[] = [];
+  const nodes: StoredNode[] = [];
+  const receipts: { at: number; receipt: { index: number; leafHash: string } }[] = [];
+  const inBatch = new Map<string, { index: number; leafHash: string }>();
+  for (const { at, entry } of fresh) {
+    const id = entry.record.id;
+    const again = inBatch.get(id);
+    if (again) { receipts.push({ at, receipt: again }); continue; }
+    const index = range.size;
+    const leafHash = hashLeaf(entry.leaf);
+    nodes.push(...range.append(leafHash));
+    const cols = entryColumns(entry.record);
+    // Object.assign: `{ index, ...cols, leaf }` would give each row a hidden class of its own (see src/gateway/headers.ts)
+    entries.push(Object.assign({ index }, cols, { leaf: entry.leaf }));
+    if (Object.keys(entry.openings).length > 0) {
+      privates.push({ index, account_id: cols.account_id, org_id: cols.org_id, ip: privateIp(entry), openings: entry.openings, erased_at: null });
+    }
+    const receipt = { index, leafHash: b64(leafHash) };
+    inBatch.set(id, receipt);
+    receipts.push({ at, receipt });
+  }
+  const rows: AppendRows = { entries, privates, nodes };
+  return { range, rows, receipts };
 }
 
 function storageError(err: unknown): WireError {
@@ -319,8 +497,8 @@ export class WriterLoop {
   afterCommit: (() => void) | null = null;
 
   constructor(readonly writer: LedgerWriter, private readonly opts: LoopOptions, private readonly sink: LoopSink) {
-    // Covers the idle case: entries committed, no more traffic to trigger a checkpoint.
-    this.timer = setInterval(() => { if (this.checkpointDue()) this.kick(); }, Math.max(10, Math.floor(opts.checkpointIntervalMs / 2)));
+    // Covers the idle case: entries committed (by this writer, or on a shared log by others), no more traffic to trigger a checkpoint.
+    this.timer = setInterval(() => { if (this.checkpointDue() || this.followDue()) this.kick(); }, Math.max(10, Math.floor(opts.checkpointIntervalMs / 2)));
     this.timer.unref();
   }
 
@@ -373,7 +551,27 @@ export class WriterLoop {
 
   private checkpointDue(): boolean {
     const w = this.writer;
-    return !this.stopped && (w.latest?.size ?? 0) !== w.size && w.now() - w.lastCheckpointAt >= this.opts.checkpointIntervalMs;
+    const signed = w.latest?.size ?? 0;
+    if (this.stopped || signed === w.size) return false;
+    // On a shared log, entries other writers appended are theirs to sign (this one adopts their
+    // checkpoints); it signs them too only when nobody has for two intervals (their node stopped).
+    const own = !w.shared || signed < w.ownSize;
+    return w.now() - w.lastCheckpointAt >= this.opts.checkpointIntervalMs * (own ? 1 : 2);
+  }
+
+  /** A shared log this writer has not caught up with for a checkpoint interval (it appended nothing since). */
+  private followDue(): boolean {
+    const w = this.writer;
+    return !this.stopped && w.shared && w.now() - w.lastSyncAt >= this.opts.checkpointIntervalMs;
+  }
+
+  /** Catch up with the other writers of a shared log; report the new size (and checkpoint) to the front. */
+  private async follow(): Promise<void> {
+    const before = this.writer.latest;
+    if (!(await this.writer.follow())) return;
+    this.sink.committed([], this.writer.size);
+    const cp = this.writer.latest;
+    if (cp && cp !== before) this.sink.checkpoint(cp);
   }
 
   private async sign(): Promise<SignedCheckpoint> {
@@ -423,6 +621,7 @@ export class WriterLoop {
           this.afterCommit?.();
           this.sink.committed(results, this.writer.size);
         }
+        if (this.followDue()) await this.follow().catch((err) => this.sink.error(err));
         if (this.checkpointDue()) await this.sign().catch((err) => this.sink.error(err));
         if (this.queued === 0 && this.calls.length === 0) break;
         await new Promise<void>((r) => setImmediate(r));

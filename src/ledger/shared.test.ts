@@ -1,0 +1,223 @@
+// Several gateway nodes writing one ledger on PostgreSQL: each node's writer (its own pool, its own
+// worker thread) appends to the same schema. Every interaction of every node must reach the log
+// once, the log must verify, and every checkpoint must verify with the one published key; a node
+// with another key is refused at start.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openPostgres, type PgPool } from '../store/index.ts';
+import { ledgerConfigSchema } from './config.ts';
+import { Ledger } from './ledger.ts';
+import { generateSigner, openCheckpoint, parseVerifierKey, type NoteSigner } from './note.ts';
+import { openLedgerFromConfig } from './open.ts';
+import { PostgresLedgerStorage } from './postgres.ts';
+import { verifyConsistencyBundle, verifyInclusionBundle } from './standalone.ts';
+import { AppendConflictError, type LedgerStorage } from './storage.ts';
+import type { AppendReceipt } from './types.ts';
+import { verifyLedger } from './verify.ts';
+import { LedgerWriter, type WriteItem } from './writer.ts';
+import { sampleEvent } from './fixtures.ts';
+
+const URL = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const ORIGIN = 'warden.test/shared-ledger';
+
+async function postgresUp(): Promise<boolean> {
+  const pool = openPostgres(URL, { max: 1 });
+  try { await pool.query('SELECT 1'); return true; } catch { return false; } finally { await pool.end().catch(() => {}); }
+}
+const skip = !(await postgresUp()) && `no PostgreSQL at ${URL}`;
+
+/** A fresh ledger schema for `work`, dropped afterwards (with its migration record). */
+async function withSchema(work: (schema: string, pool: PgPool) => Promise<void>): Promise<void> {
+  const schema = `ledger_shared_${randomBytes(6).toString('hex')}`;
+  const pool = openPostgres(URL, { max: 4 });
+  try {
+    await work(schema, pool);
+  } finally {
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+    await pool.query('DELETE FROM schema_migrations WHERE component = $1', [`ledger.${schema}`]).catch(() => {});
+    await pool.end();
+  }
+}
+
+/** One gateway node's ledger: its own pool, its writer in a worker thread with a pool of its own (or, quicker to start, in this thread). */
+function openNode(schema: string, signers: NoteSigner[], opts: { trustedKeys?: string[]; errors?: unknown[]; inline?: boolean } = {}): Promise<Ledger> {
+  return Ledger.open({
+    storage: new PostgresLedgerStorage(openPostgres(URL, { max: 4 }), schema, { ownsPool: true, url: opts.inline ? undefined : URL }),
+    origin: ORIGIN, signers, trustedKeys: opts.trustedKeys?.map(parseVerifierKey), checkpointIntervalMs: 30, batchMax: 32, groupCommitMs: 2,
+    onError: (e) => opts.errors?.push(e),
+  });
+}
+
+test('three nodes append concurrently to one PostgreSQL ledger: every entry once, the log verifies, every checkpoint with the one key', { skip }, async () => {
+  await withSchema(async (schema, pool) => {
+    const signer = generateSigner(ORIGIN);
+    const vkey = signer.verifier().toString();
+    const errors: unknown[] = [];
+    const nodes = await Promise.all([0, 1, 2].map(() => openNode(schema, [signer], { errors })));
+    try {
+      // 3 x 300 appends, interleaved, 16 producers per node: the writers' batches race for the same indices.
+      const perNode = 300;
+      const byNode: AppendReceipt[][] = [[], [], []];
+      await Promise.all(nodes.flatMap((ledger, k) => Array.from({ length: 16 }, async (_, p) => {
+        for (let i = p; i < perNode; i += 16) byNode[k].push(await ledger.appendInteraction(sampleEvent(k * 1000 + i)));
+      })));
+      assert.deepEqual(errors, [], 'no append failed and nothing was reported');
+      assert.deepEqual(nodes.map((l) => l.stats.dropped), [0, 0, 0]);
+      assert.deepEqual(nodes.map((l) => l.stats.appended), [perNode, perNode, perNode], 'each node counts its own entries');
+      const all = byNode.flat();
+      assert.equal(new Set(all.map((r) => r.index)).size, 3 * perNode, 'no two entries share an index');
+      const { rows } = await pool.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids, max(idx)::int AS top FROM ${schema}.ledger_entries`);
+      assert.deepEqual(rows[0], { n: 3 * perNode, ids: 3 * perNode, top: 3 * perNode - 1 }, 'every accepted entry is stored once, no gaps');
+      for (const r of all.filter((_, i) => i % 37 === 0)) assert.equal((await nodes[0].entry(r.index)).id, r.id);
+
+      // Node 1 proves an entry node 0 appended (it catches up with the log to sign a checkpoint covering it).
+      const last0 = byNode[0].reduce((a, b) => (a.index > b.index ? a : b));
+      const bundle = await nodes[1].proveInclusion(last0.id);
+      verifyInclusionBundle(bundle, [vkey], ORIGIN);
+      // Every node publishes the same verifier key.
+      assert.deepEqual(nodes.map((l) => l.verifiers.map(String)), [[vkey], [vkey], [vkey]]);
+      // Checkpoints signed by different nodes are consistent with each other.
+      const cps = await Promise.all(nodes.map((l) => l.checkpoint()));
+      const sizes = cps.map((c) => c.size).sort((a, b) => a - b);
+      assert.equal(sizes[2], 3 * perNode);
+      const first = (await pool.query(`SELECT min(size)::int AS s FROM ${schema}.ledger_checkpoints`)).rows[0].s as number;
+      verifyConsistencyBundle(await nodes[2].proveConsistency(first, sizes[2]), [vkey], ORIGIN);
+    } finally {
+      await Promise.all(nodes.map((l) => l.close()));
+    }
+    // The whole log, checked with the published key only: every checkpoint of every node verifies with it.
+    const storage = new PostgresLedgerStorage(pool, schema, { readOnly: true });
+    const report = await verifyLedger(storage, { origin: ORIGIN, verifiers: [signer.verifier()] });
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.size, 900);
+    assert.ok(report.checkpoints >= 3);
+    const notes = (await pool.query(`SELECT note FROM ${schema}.ledger_checkpoints`)).rows.map((r) => r.note as string);
+    for (const note of notes) openCheckpoint(note, [signer.verifier()], ORIGIN);
+    assert.deepEqual(await storage.keys(), [vkey], 'one key recorded');
+  });
+});
+
+test('a node with another signing key is refused at start; rotation (old and new key, then the new) and a declared retired key are not', { skip }, async () => {
+  await withSchema(async (schema) => {
+    const key = generateSigner(ORIGIN);
+    const first = await openNode(schema, [key], { inline: true });
+    await first.appendInteraction(sampleEvent(1));
+    await first.checkpoint();
+
+    const stranger = generateSigner(ORIGIN);
+    await assert.rejects(openNode(schema, [stranger], { inline: true }), (err: Error) => {
+      assert.match(err.message, new RegExp(`signing key \\(${escape(stranger.verifier().toString())}\\) is not the key that signs the ledger at PostgreSQL schema ${schema} \\(${escape(key.verifier().toString())}\\)`));
+      assert.match(err.message, /WARDEN_LEDGER_KEY/);
+      assert.match(err.message, /ledger\.enabled: false/);
+      return true;
+    });
+    // The one that writes goes on.
+    await first.appendInteraction(sampleEvent(2));
+    await first.close();
+
+    // Rotation: old and new sign together, then the new alone.
+    const next = generateSigner(ORIGIN);
+    const both = await openNode(schema, [key, next], { inline: true });
+    await both.appendInteraction(sampleEvent(3));
+    await both.checkpoint();
+    await both.close();
+    const rotated = await openNode(schema, [next], { trustedKeys: [key.verifier().toString()], inline: true });
+    await rotated.appendInteraction(sampleEvent(4));
+    await rotated.checkpoint();
+    await rotated.close();
+    await assert.rejects(openNode(schema, [key], { inline: true }), /is not the key that signs/, 'the retired key no longer signs the log');
+
+    // The log's key lost: declared retired, a new key takes over.
+    const replacement = generateSigner(ORIGIN);
+    const recovered = await openNode(schema, [replacement], { trustedKeys: [next.verifier().toString()], inline: true });
+    await recovered.appendInteraction(sampleEvent(5));
+    await recovered.close();
+  });
+});
+
+test('two nodes with their own new keys starting at once on an empty ledger: one takes it, the other is refused', { skip }, async () => {
+  await withSchema(async (schema) => {
+    const outcomes = await Promise.allSettled([openNode(schema, [generateSigner(ORIGIN)]), openNode(schema, [generateSigner(ORIGIN)])]);
+    const opened = outcomes.filter((o) => o.status === 'fulfilled');
+    assert.equal(opened.length, 1);
+    assert.match(String((outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult).reason), /is not the key that signs/);
+    await (opened[0] as PromiseFulfilledResult<Ledger>).value.close();
+  });
+});
+
+test('warden serve on a node without a key, on a PostgreSQL ledger another node signs: refused, no key file created', { skip }, async () => {
+  await withSchema(async (schema) => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-shared-ledger-'));
+    try {
+      const key = generateSigner(ORIGIN);
+      const setup = (k: string) => ({
+        ledger: ledgerConfigSchema.parse({ origin: ORIGIN, key: k, driver: 'postgres', postgres_schema: schema, key_file: join(dir, 'ledger.key') }),
+        store: { driver: 'postgres' as const, postgres_url: URL },
+      });
+      const first = await openLedgerFromConfig(setup(key.exportPrivate()), { env: {}, createKey: true });
+      await first.appendInteraction(sampleEvent(1));
+      await first.checkpoint();
+      await first.close();
+
+      await assert.rejects(openLedgerFromConfig(setup('env:WARDEN_LEDGER_KEY'), { env: {}, createKey: true }), (err: Error) => {
+        assert.match(err.message, /no ledger signing key on this node \(WARDEN_LEDGER_KEY is not set and .*ledger\.key does not exist\)/);
+        assert.ok(err.message.includes(`signed with ${key.verifier().toString()}`));
+        assert.match(err.message, /Copy the key file of a node that writes it/);
+        return true;
+      });
+      assert.equal(existsSync(join(dir, 'ledger.key')), false, 'no key of its own was made');
+      // Given the key, the node joins.
+      const second = await openLedgerFromConfig(setup('env:WARDEN_LEDGER_KEY'), { env: { WARDEN_LEDGER_KEY: key.exportPrivate() }, createKey: true });
+      assert.equal((await second.appendInteraction(sampleEvent(2))).index, 1);
+      await second.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test('a batch that loses a race with a writer taking no lock is retried after catching up, not dropped; endless conflicts are refused, said', { skip }, async () => {
+  await withSchema(async (schema, pool) => {
+    const signer = generateSigner(ORIGIN);
+    const storage = new PostgresLedgerStorage(pool, schema);
+    const writer = await LedgerWriter.open({ storage, origin: ORIGIN, signers: [signer] });
+    const item = (n: number): WriteItem => ({ kind: 'interaction', event: sampleEvent(n) });
+    assert.ok('index' in (await writer.commit([item(0)]))[0]);
+
+    // A writer that appends without the lock (as one of an older Warden would) takes index 1 while `writer` lays out its batch.
+    const lockless: LedgerStorage = Object.assign(Object.create(storage) as PostgresLedgerStorage, { appendLocked: undefined, joinKeys: undefined });
+    const rogue = await LedgerWriter.open({ storage: lockless, origin: ORIGIN, signers: [signer] });
+    let raced = false;
+    const racing: LedgerStorage = Object.assign(Object.create(storage) as PostgresLedgerStorage, {
+      appendLocked: (build: Parameters<NonNullable<LedgerStorage['appendLocked']>>[0]) => storage.appendLocked(async (size, view) => {
+        const rows = await build(size, view);
+        if (!raced) { raced = true; assert.ok('index' in (await rogue.commit([item(1)]))[0]); }
+        return rows;
+      }),
+    });
+    const racer = await LedgerWriter.open({ storage: racing, origin: ORIGIN, signers: [signer] });
+    const results = await racer.commit([item(2), item(3)]);
+    assert.ok(raced);
+    assert.deepEqual(results.map((r) => ('index' in r ? r.index : r.error.message)), [2, 3], 'retried after the other writer\'s entry');
+    assert.equal(await storage.size(), 4);
+    await racer.signCheckpoint();
+    assert.deepEqual((await verifyLedger(storage, { origin: ORIGIN, verifiers: [signer.verifier()] })).problems, []);
+
+    // Conflicts every time: refused after a bounded number of attempts, with the reason.
+    const hopeless: LedgerStorage = Object.assign(Object.create(storage) as PostgresLedgerStorage, {
+      appendLocked: async () => { throw new AppendConflictError('duplicate key value violates unique constraint "ledger_entries_pkey"'); },
+    });
+    const loser = await LedgerWriter.open({ storage: hopeless, origin: ORIGIN, signers: [signer] });
+    const lost = await loser.commit([item(4)]);
+    assert.ok('error' in lost[0] && lost[0].error.code === 'LEDGER_UNAVAILABLE' && /lost 5 races with other writers/.test(lost[0].error.message));
+    assert.equal(await storage.size(), 4);
+  });
+});
+
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

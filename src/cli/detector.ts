@@ -6,7 +6,7 @@
  * that stream their events to it and enforce what it publishes (src/detect/shared.ts).
  */
 import type { Registry } from 'prom-client';
-import type { WardenConfig } from '../config/index.ts';
+import { urlForLog, type WardenConfig } from '../config/index.ts';
 import type { GatewayHooks } from '../gateway/index.ts';
 import {
   DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, detectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
@@ -37,9 +37,11 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
   const close = async () => { for (const c of closers.reverse()) await c(); };
 
   if (mode === 'replica') {
-    const view = new RedisVerdictView(sharedRedis(url!), url!, keys);
+    const client = sharedRedis(url!);
+    // Reloads after a gap, and loads that fail and are tried again, are logged.
+    const view = new RedisVerdictView(client, url!, keys, { log: say });
     closers.push(() => view.close());
-    if (!await view.start()) say(`detect: Redis at ${url} not reachable; no verdicts are enforced until it is`);
+    if (!await view.start()) say(`detect: Redis at ${urlForLog(url!)} not reachable; no verdicts are enforced until it is`);
     const stream = streamEventsHooks(sharedRedis(url!), keys);
     registerSharedDetectMetrics(registry, { streamEvents: () => stream.stats().sent, streamDropped: () => stream.stats().dropped, sharedAccounts: () => view.size });
     return { engine: null, verdicts: view, recordHooks: [stream], adminRoutes: null, close };
@@ -61,7 +63,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     try {
       await redisReady(redis);
       streamStart = await latestStreamId(redis, keys);
-    } catch { say(`detect: Redis at ${url} not reachable; other nodes' events are read from when it is`); }
+    } catch { say(`detect: Redis at ${urlForLog(url!)} not reachable; other nodes' events are read from when it is`); }
   }
   const overlapFrom = new Date(Date.now() - 60_000).toISOString();
   // Verdicts survive restarts: the last snapshot, then the events stored since it (or, without

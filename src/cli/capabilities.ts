@@ -170,7 +170,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       });
       closers.push(() => usage.close?.());
       const registrars = [usageAdminRoutes({ usage, identity, catalog }), ...adminRegistrars];
-      await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, registrars });
+      await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, registrars, misdirected: detect.adminMisdirected ?? undefined });
       if (ledger) registerLedgerRoutes(app, ledger, { routes: 'public' });
       // Partner providers: TAXII 2.1 with their own API keys (intel scopes), not the admin token.
       const taxii = cases?.taxiiPlugin;

@@ -10,10 +10,11 @@ import { urlForLog, type WardenConfig } from '../config/index.ts';
 import type { GatewayHooks } from '../gateway/index.ts';
 import {
   DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, detectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
-  sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId,
+  sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId, WorkerLease, replicaMisdirected,
   applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, periodicSnapshots, registerSnapshotMetrics, type SnapshotHeader, type SharedIndicators,
 } from '../detect/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
+import type { WardenError } from '../errors/index.ts';
 import { onBackend, type Stores } from './stores.ts';
 
 export interface DetectorSetup {
@@ -25,6 +26,8 @@ export interface DetectorSetup {
   recordHooks: GatewayHooks[];
   /** The detector's admin routes, on the nodes that run the engine. */
   adminRoutes: AdminRouteRegistrar | null;
+  /** On a replica: what the admin API answers on the routes only the worker serves (it names the worker). */
+  adminMisdirected: ((path: string) => Promise<WardenError | null>) | null;
   close(): Promise<void>;
 }
 
@@ -44,9 +47,10 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     if (!await view.start()) say(`detect: Redis at ${urlForLog(url!)} not reachable; no verdicts are enforced until it is`);
     const stream = streamEventsHooks(sharedRedis(url!), keys);
     registerSharedDetectMetrics(registry, { streamEvents: () => stream.stats().sent, streamDropped: () => stream.stats().dropped, sharedAccounts: () => view.size });
-    return { engine: null, verdicts: view, recordHooks: [stream], adminRoutes: null, close };
+    const lease = new WorkerLease(client, keys.worker, 0);
+    return { engine: null, verdicts: view, recordHooks: [stream], adminRoutes: null, adminMisdirected: replicaMisdirected(() => lease.current()), close };
   }
-  if (mode === null) return { engine: null, verdicts: EMPTY_VERDICT_VIEW, recordHooks: [], adminRoutes: null, close };
+  if (mode === null) return { engine: null, verdicts: EMPTY_VERDICT_VIEW, recordHooks: [], adminRoutes: null, adminMisdirected: null, close };
 
   // Snapshots: the engine's state in a file, read at start so that only later events are replayed.
   const snapshotPath = snapshotFile(config);
@@ -109,7 +113,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     closers.unshift(() => snapshots.stop());
     snapshot = { path: snapshotPath, save: () => snapshots.saveNow() };
   }
-  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists }), close };
+  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists }), adminMisdirected: null, close };
 }
 
 /** Where this node keeps detector snapshots: the configured path, or beside the SQLite database; null: none. */

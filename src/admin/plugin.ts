@@ -30,6 +30,11 @@ export interface AdminPluginOptions {
   plugins?: ((app: FastifyInstance) => void | Promise<void>)[];
   /** Check every response against its schema (tests and development). */
   validateResponses?: boolean;
+  /**
+   * For a path with no route here (relative to the prefix): the error that says where it is
+   * served instead (a detector replica names the worker), or null for the plain 404.
+   */
+  misdirected?: (path: string) => Promise<WardenError | null>;
   /** Shown in the OpenAPI document. */
   version?: string;
 }
@@ -52,9 +57,11 @@ export const adminPlugin: FastifyPluginAsync<AdminPluginOptions> = async (app: F
   let openApiDoc: Record<string, unknown> | null = null;
 
   app.setErrorHandler((err, _request, reply) => sendAdminError(err, reply, app.log));
-  app.setNotFoundHandler((request, reply) => {
-    const { status, body } = adminErrorBody(new WardenError('WARDEN_NOT_FOUND', `no admin route ${request.method} ${request.url.split('?')[0]}`));
-    void reply.code(status).header('cache-control', 'no-store').send(body);
+  app.setNotFoundHandler(async (request, reply) => {
+    const path = request.url.split('?')[0];
+    const elsewhere = opts.misdirected ? await opts.misdirected(path.slice(prefix.length)) : null;
+    const { status, body } = adminErrorBody(elsewhere ?? new WardenError('WARDEN_NOT_FOUND', `no admin route ${request.method} ${path}`));
+    return reply.code(status).header('cache-control', 'no-store').send(body);
   });
 
   app.addHook('onRequest', async (request, reply) => {

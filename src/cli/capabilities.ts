@@ -12,7 +12,7 @@ import {
 } from '../identity/index.ts';
 import { adminPlugin } from '../admin/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
-import { limitsHooks, limitsAdminRoutes, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
+import { limitsHooks, limitsAdminRoutes, LimitsBackendUnreachable, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
 import { setUpDetector } from './detector.ts';
 import { setUpCases } from './cases.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
@@ -35,6 +35,13 @@ export interface Capabilities {
   bootstrapDemo(): Promise<string | null>;
   close(): Promise<void>;
 }
+
+/** What a node does while the limits backend is unreachable, by `limits.on_backend_failure`. */
+const BACKEND_FAILURE_MODE = {
+  local: 'deciding on this node\'s own counters (limits hold per node)',
+  open: 'admitting requests without limits',
+  closed: 'refusing requests with 503 WARDEN_LIMITS_UNAVAILABLE',
+} as const;
 
 export async function buildCapabilities(config: WardenConfig, stores: Stores, opts: { adminToken: string | null; say?: (line: string) => void }): Promise<Capabilities> {
   const registry = new Registry();
@@ -110,7 +117,14 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // limits phase
   const overrides = await onBackend<LimitOverridesStore>(stores, (db) => new SqliteLimitOverridesStore(db), (pool) => new PostgresLimitOverridesStore(pool));
   const limits = limitsHooks({ config: config.limits, redisUrl: config.redis.url, verdicts, overrides, registry });
-  await limits.limiter.ready();
+  try {
+    await limits.limiter.ready();
+  } catch (err) {
+    if (!(err instanceof LimitsBackendUnreachable)) throw err;
+    // A node (re)started during a Redis outage serves in the configured failure mode, as one that
+    // lost Redis while running does; its client keeps reconnecting, and decisions return to Redis then.
+    say(`limits: ${err.message}; ${BACKEND_FAILURE_MODE[config.limits.on_backend_failure]} until it is (limits.on_backend_failure: ${config.limits.on_backend_failure})`);
+  }
   hooks.push(limits);
   adminRegistrars.push(limitsAdminRoutes({ limiter: limits.limiter, overrides }));
 
@@ -156,7 +170,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       });
       closers.push(() => usage.close?.());
       const registrars = [usageAdminRoutes({ usage, identity, catalog }), ...adminRegistrars];
-      await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, registrars });
+      await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, registrars, misdirected: detect.adminMisdirected ?? undefined });
       if (ledger) registerLedgerRoutes(app, ledger, { routes: 'public' });
       // Partner providers: TAXII 2.1 with their own API keys (intel scopes), not the admin token.
       const taxii = cases?.taxiiPlugin;

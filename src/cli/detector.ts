@@ -6,14 +6,15 @@
  * that stream their events to it and enforce what it publishes (src/detect/shared.ts).
  */
 import type { Registry } from 'prom-client';
-import type { WardenConfig } from '../config/index.ts';
+import { urlForLog, type WardenConfig } from '../config/index.ts';
 import type { GatewayHooks } from '../gateway/index.ts';
 import {
   DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, detectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
-  sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId,
+  sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId, WorkerLease, replicaMisdirected,
   applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, periodicSnapshots, registerSnapshotMetrics, type SnapshotHeader, type SharedIndicators,
 } from '../detect/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
+import type { WardenError } from '../errors/index.ts';
 import { onBackend, type Stores } from './stores.ts';
 
 export interface DetectorSetup {
@@ -25,6 +26,8 @@ export interface DetectorSetup {
   recordHooks: GatewayHooks[];
   /** The detector's admin routes, on the nodes that run the engine. */
   adminRoutes: AdminRouteRegistrar | null;
+  /** On a replica: what the admin API answers on the routes only the worker serves (it names the worker). */
+  adminMisdirected: ((path: string) => Promise<WardenError | null>) | null;
   close(): Promise<void>;
 }
 
@@ -37,14 +40,17 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
   const close = async () => { for (const c of closers.reverse()) await c(); };
 
   if (mode === 'replica') {
-    const view = new RedisVerdictView(sharedRedis(url!), url!, keys);
+    const client = sharedRedis(url!);
+    // Reloads after a gap, and loads that fail and are tried again, are logged.
+    const view = new RedisVerdictView(client, url!, keys, { log: say });
     closers.push(() => view.close());
-    if (!await view.start()) say(`detect: Redis at ${url} not reachable; no verdicts are enforced until it is`);
+    if (!await view.start()) say(`detect: Redis at ${urlForLog(url!)} not reachable; no verdicts are enforced until it is`);
     const stream = streamEventsHooks(sharedRedis(url!), keys);
     registerSharedDetectMetrics(registry, { streamEvents: () => stream.stats().sent, streamDropped: () => stream.stats().dropped, sharedAccounts: () => view.size });
-    return { engine: null, verdicts: view, recordHooks: [stream], adminRoutes: null, close };
+    const lease = new WorkerLease(client, keys.worker, 0);
+    return { engine: null, verdicts: view, recordHooks: [stream], adminRoutes: null, adminMisdirected: replicaMisdirected(() => lease.current()), close };
   }
-  if (mode === null) return { engine: null, verdicts: EMPTY_VERDICT_VIEW, recordHooks: [], adminRoutes: null, close };
+  if (mode === null) return { engine: null, verdicts: EMPTY_VERDICT_VIEW, recordHooks: [], adminRoutes: null, adminMisdirected: null, close };
 
   // Snapshots: the engine's state in a file, read at start so that only later events are replayed.
   const snapshotPath = snapshotFile(config);
@@ -61,7 +67,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     try {
       await redisReady(redis);
       streamStart = await latestStreamId(redis, keys);
-    } catch { say(`detect: Redis at ${url} not reachable; other nodes' events are read from when it is`); }
+    } catch { say(`detect: Redis at ${urlForLog(url!)} not reachable; other nodes' events are read from when it is`); }
   }
   const overlapFrom = new Date(Date.now() - 60_000).toISOString();
   // Verdicts survive restarts: the last snapshot, then the events stored since it (or, without
@@ -107,7 +113,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     closers.unshift(() => snapshots.stop());
     snapshot = { path: snapshotPath, save: () => snapshots.saveNow() };
   }
-  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists }), close };
+  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists }), adminMisdirected: null, close };
 }
 
 /** Where this node keeps detector snapshots: the configured path, or beside the SQLite database; null: none. */

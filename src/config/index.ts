@@ -73,3 +73,15 @@ export function resolveSecret(value: string | null | undefined, env: NodeJS.Proc
   if (value.startsWith('env:')) return env[value.slice(4)] ?? null;
   return value;
 }
+
+/** A connection URL as shown in logs and errors: its password (redis://:secret@host) replaced by `***`. */
+export function urlForLog(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.password) return url;
+    u.password = '***';
+    return u.href;
+  } catch {
+    return url.replace(/\/\/[^/@]*@/, '//***@');
+  }
+}

@@ -311,3 +311,27 @@ function parseSubject(b: { kind?: 'account' | 'cluster'; id?: string }): { kind:
 export function registerDetectAdminRoutes(app: FastifyInstance, engine: DetectorEngine, opts: DetectAdminOptions = {}): void {
   mountAdminRoutes(app, [detectAdminRoutes(engine, opts)]);
 }
+
+/** Admin paths only the detector worker serves: the detector's, and cases and intel, which read its engine. */
+const WORKER_ONLY = /^\/(detect|cases|intel)(\/|$)/;
+
+/**
+ * What a replica answers on the admin routes only the worker serves, which it does not have: 421
+ * Misdirected Request (the request is fine, this node cannot answer it, another can) naming the
+ * worker from its lease, rather than a 404 that reads as a typo or another version. For the admin
+ * API's `misdirected` option (its not-found handler asks, behind the token check); `path` is
+ * relative to the admin prefix. Null for any other path.
+ */
+export function replicaMisdirected(workerLease: () => Promise<string | null>): (path: string) => Promise<WardenError | null> {
+  return async (path) => {
+    if (!WORKER_ONLY.test(path)) return null;
+    let where = '';
+    try {
+      const holder = await workerLease();
+      // The lease holder is host:pid:random (WorkerLease).
+      const at = holder ? /^(.*):(\d+):[0-9a-f]+$/.exec(holder) : null;
+      where = at ? ` (host ${at[1]}, pid ${at[2]})` : holder ? ` (${holder})` : ' (none holds the worker lease now: is it running?)';
+    } catch { /* Redis unreachable: the message names no host */ }
+    return new WardenError('WARDEN_DETECTOR_REPLICA', `this node is a detector replica (detect.mode: replica): the detector, cases and intel admin routes are served by the detector worker node${where}; call its admin API (e.g. warden detect --url http://<worker>:<port>)`);
+  };
+}

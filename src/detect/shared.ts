@@ -11,13 +11,15 @@
  *   events       stream of event batches (field `b`: JSON array), capped at about STREAM_MAX entries
  *   accounts     hash: account id -> SharedAccountVerdict JSON (a verdict above none, or linked)
  *   clusters     hash: cluster id -> Verdict JSON (verdicts accounts take from their cluster)
+ *   epoch        id of the worker's latest full publication (a new one each time it writes everything)
  *   seq          number of the latest published change
- *   changes      channel: {seq, accounts: {id: entry|null}, clusters: {id: verdict|null}}
+ *   changes      channel: {epoch, seq, accounts: {id: entry|null}, clusters: {id: verdict|null}}, or {epoch, seq, reload: true}
  *   worker       the worker's lease (one worker per deployment)
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
+import { urlForLog } from '../config/index.ts';
 import type { GatewayHooks } from '../gateway/lifecycle.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import type { DetectorEngine, SharedAccountVerdict } from './engine.ts';
@@ -33,9 +35,9 @@ const STREAM_MAX = 2_000;
 const BATCH_EVENTS = 64;
 const BATCH_MS = 50;
 
-export interface SharedKeys { events: string; accounts: string; clusters: string; seq: string; changes: string; worker: string }
+export interface SharedKeys { events: string; accounts: string; clusters: string; epoch: string; seq: string; changes: string; worker: string }
 export function sharedKeys(prefix: string): SharedKeys {
-  return { events: `${prefix}events`, accounts: `${prefix}accounts`, clusters: `${prefix}clusters`, seq: `${prefix}seq`, changes: `${prefix}changes`, worker: `${prefix}worker` };
+  return { events: `${prefix}events`, accounts: `${prefix}accounts`, clusters: `${prefix}clusters`, epoch: `${prefix}epoch`, seq: `${prefix}seq`, changes: `${prefix}changes`, worker: `${prefix}worker` };
 }
 
 /** A Redis connection for sharing: commands fail at once while disconnected (callers count and go on), reconnection is endless. */
@@ -158,18 +160,28 @@ export function consumeEventStream(url: string, keys: SharedKeys, ingest: (event
 
 // ---------------------------------------------------------------- worker: verdicts out
 
-/** A change message on the channel: entries set, or null when removed. */
+/**
+ * A message on the channel: a change (entries set, or null when removed), or `reload` when the
+ * worker wrote everything again. `epoch` names the worker's latest full publication and `seq`
+ * numbers the changes: a replica applies a change only on top of the one before it in the same
+ * epoch, and otherwise reloads the hashes (the sequence number starts again when Redis loses its
+ * data; a new epoch tells that apart from an old message).
+ */
 interface Change {
+  /** Absent from the messages of a worker that predates epochs. */
+  epoch?: string | null;
   seq: number;
   accounts: Record<string, SharedAccountVerdict | null>;
   clusters: Record<string, Verdict | null>;
+  reload?: boolean;
 }
 
 /**
  * Publish the engine's effective verdicts: each call diffs them against what was published last
  * and writes the difference (hash fields set and removed, the sequence number, one channel
  * message) in one transaction. An unchanged state writes nothing. The first call replaces
- * whatever an earlier worker left.
+ * whatever an earlier worker left, under a new epoch; so does the first after a reconnection, or
+ * after finding that Redis no longer holds this worker's epoch (its data lost or flushed).
  */
 export class VerdictPublisher {
   // What was published last. The engine keeps a verdict object until it rebuilds its explanation,
@@ -177,6 +189,7 @@ export class VerdictPublisher {
   private accounts = new Map<string, SharedAccountVerdict>();
   private clusters = new Map<string, Verdict>();
   private first = true;
+  private epoch: string | null = null;
   published = 0;
   failures = 0;
 
@@ -189,9 +202,10 @@ export class VerdictPublisher {
   async publish(): Promise<number> {
     const now = this.engine.effectiveVerdicts();
     const full = this.first;
+    const epoch = full ? randomBytes(6).toString('hex') : this.epoch;
     const setA: string[] = []; const delA: string[] = [];
     const setC: string[] = []; const delC: string[] = [];
-    const change: Change = { seq: 0, accounts: {}, clusters: {} };
+    const change: Change = { epoch, seq: 0, accounts: {}, clusters: {} };
     for (const [id, v] of now.accounts) {
       const was = this.accounts.get(id);
       if (!full && was && was.level === v.level && was.clusterId === v.clusterId && was.fromCluster === v.fromCluster && was.verdict === v.verdict) continue;
@@ -208,26 +222,39 @@ export class VerdictPublisher {
     const n = setA.length / 2 + delA.length + setC.length / 2 + delC.length;
     if (n === 0 && !full) return 0;
     const tx = this.client.multi();
-    // A fresh start replaces whatever an earlier worker left.
-    if (full) tx.del(this.keys.accounts, this.keys.clusters);
+    // A fresh start replaces whatever an earlier worker left; a change checks that Redis still holds this epoch.
+    if (full) tx.del(this.keys.accounts, this.keys.clusters).set(this.keys.epoch, epoch!);
+    else tx.get(this.keys.epoch);
     if (setA.length) tx.hset(this.keys.accounts, ...setA);
     if (delA.length && !full) tx.hdel(this.keys.accounts, ...delA);
     if (setC.length) tx.hset(this.keys.clusters, ...setC);
     if (delC.length && !full) tx.hdel(this.keys.clusters, ...delC);
     tx.incr(this.keys.seq);
+    let lost = false;
     try {
       const res = await tx.exec();
       if (!res || res.some(([err]) => err)) throw new Error('transaction failed');
-      change.seq = Number(res[res.length - 1][1]);
-      // A replica that sees a gap in the sequence reloads the hashes: the message is an optimisation.
-      await this.client.publish(this.keys.changes, full ? JSON.stringify({ seq: change.seq, reload: true }) : JSON.stringify(change));
+      if (!full && res[0][1] !== epoch) {
+        // Redis lost what was published without this connection noticing (flushed, failed over):
+        // what it holds now is this change alone, so write everything again at once.
+        lost = true;
+      } else {
+        change.seq = Number(res[res.length - 1][1]);
+        // A replica that sees a gap in the sequence reloads the hashes: the message is an optimisation.
+        await this.client.publish(this.keys.changes, full ? JSON.stringify({ epoch, seq: change.seq, reload: true }) : JSON.stringify(change));
+      }
     } catch {
       this.failures++;
       return 0; // nothing recorded as published: the next call diffs against the last published state again
     }
+    if (lost) {
+      this.first = true;
+      return this.publish();
+    }
     this.accounts = now.accounts;
     this.clusters = now.clusters;
     this.first = false;
+    this.epoch = epoch;
     this.published++;
     return n;
   }
@@ -235,46 +262,70 @@ export class VerdictPublisher {
 
 // ---------------------------------------------------------------- replica: verdicts in
 
+/** How soon a replica tries again to load the verdicts after a failed attempt. */
+const RELOAD_RETRY_MS = 500;
+/** Changes held while the verdicts load (beyond that the oldest go: the sequence then shows a gap, and the hashes are read again). */
+const PENDING_MAX = 1_000;
+
 /**
  * The verdict view of a replica: the worker's published verdicts in memory (request path: a map
- * lookup), loaded from the hashes at start and kept current from the channel; a gap in the
- * sequence (a missed message, a worker restart) reloads the hashes.
+ * lookup), loaded from the hashes and kept current from the channel. It subscribes on every
+ * connection of its subscriber (the first, whenever Redis answers, and each reconnection) and
+ * then loads the hashes, since changes may have been missed meanwhile; it loads them again when a
+ * change does not follow the one it holds (a missed message, a new epoch, a sequence that went
+ * back because Redis lost its data) and when the worker says it wrote everything again. A load
+ * that fails is tried again until one succeeds; until then the view enforces what it holds.
  */
 export class RedisVerdictView implements VerdictView {
   private accounts = new Map<string, SharedAccountVerdict>();
   private clusters = new Map<string, Verdict>();
+  /** The publication held: its epoch and the number of its latest change applied (-1: nothing loaded yet). */
+  private epoch: string | null = null;
   private seq = -1;
-  private loading: Promise<void> | null = null;
+  /** Why the hashes must be read (again): null when what is held is current. */
+  private stale: string | null = null;
+  private loading: Promise<boolean> | null = null;
+  /** Why to load again once the load under way ends (its read may predate that reason). */
+  private loadAgain: string | null = null;
+  private retry: NodeJS.Timeout | null = null;
+  private failing = false;
+  /** Say so when the state is loaded: the first load failed or waited past `start`. */
+  private announce = false;
   private pending: Change[] = [];
   private readonly sub: Redis;
+  private readonly log: (line: string) => void;
+  private started = false;
+  private closed = false;
+  private onLoaded: Array<() => void> = [];
   reloads = 0;
 
-  constructor(private readonly client: Redis, url: string, private readonly keys: SharedKeys) {
+  constructor(private readonly client: Redis, url: string, private readonly keys: SharedKeys, opts: { log?: (line: string) => void } = {}) {
+    this.log = opts.log ?? (() => {});
     this.sub = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(50 * n, 1000) });
     this.sub.on('error', () => { /* reconnecting */ });
     this.sub.on('message', (_channel: string, message: string) => this.onMessage(message));
-    // Connected again after an outage: messages may have been missed (ioredis subscribes again itself).
-    this.sub.on('ready', () => { if (this.started) void this.reload(); });
+    // Connected (again): changes published meanwhile were not received.
+    this.sub.on('ready', () => { if (this.started) void this.subscribeAndLoad(this.seq < 0 ? 'start' : 'reconnecting to Redis'); });
+    // The connection the hashes are read through is back: a load that failed on it can go now.
+    this.client.on('ready', () => { if (this.started && this.stale !== null && !this.loading) void this.reload(this.stale); });
   }
 
-  private started = false;
-
   /**
-   * Subscribe, then load the current state (messages that arrive meanwhile are applied after it).
-   * Returns false when Redis could not be reached in time: the view then enforces nothing until it
-   * connects, and loads the state when it does.
+   * Subscribe, then load the current state (changes that arrive meanwhile are applied after it).
+   * Returns false when the state could not be loaded within `timeoutMs` (Redis unreachable): the
+   * view then enforces nothing until it is, and subscribes and loads the state once it is.
    */
   async start(timeoutMs = 3000): Promise<boolean> {
     this.started = true;
-    try {
-      await redisReady(this.sub, timeoutMs);
-      await this.sub.subscribe(this.keys.changes);
-      await redisReady(this.client, timeoutMs);
-    } catch {
-      return false;
-    }
-    await this.reload();
-    return this.seq >= 0;
+    // Not connected yet: the subscriber's 'ready' does it.
+    if (this.sub.status === 'ready') void this.subscribeAndLoad('start');
+    if (this.seq >= 0) return true;
+    return new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => { clearTimeout(timer); this.onLoaded = this.onLoaded.filter((f) => f !== loaded); resolve(ok); };
+      const loaded = () => done(true);
+      const timer = setTimeout(() => { this.announce = true; done(false); }, timeoutMs);
+      this.onLoaded.push(loaded);
+    });
   }
 
   forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null } {
@@ -288,51 +339,113 @@ export class RedisVerdictView implements VerdictView {
   get size(): number { return this.accounts.size; }
   get version(): number { return this.seq; }
 
+  private async subscribeAndLoad(reason: string): Promise<void> {
+    // Changes that arrive from now on wait for the state they apply to.
+    this.stale ??= reason;
+    try { await this.sub.subscribe(this.keys.changes); } catch { return; /* disconnected again: its next 'ready' tries again */ }
+    await this.reload(reason);
+  }
+
   private onMessage(message: string): void {
-    let change: Change & { reload?: boolean };
-    try { change = JSON.parse(message) as Change & { reload?: boolean }; } catch { return; }
-    if (this.loading) { this.pending.push(change); return; }
+    let change: Change;
+    try { change = JSON.parse(message) as Change; } catch { return; }
+    if (this.loading || this.stale !== null) {
+      this.pending.push(change);
+      if (this.pending.length > PENDING_MAX) this.pending.shift();
+      return;
+    }
     this.apply(change);
   }
 
-  private apply(change: Change & { reload?: boolean }): void {
-    if (change.seq <= this.seq) return;
-    if (change.reload || change.seq !== this.seq + 1) { void this.reload(); return; }
+  private apply(change: Change): void {
+    // The worker wrote everything again (it started, or Redis came back empty): whatever the numbers say.
+    if (change.reload) { void this.reload('the worker published every verdict again'); return; }
+    if ((change.epoch ?? null) !== this.epoch) { void this.reload('a new publication epoch'); return; }
+    if (change.seq === this.seq) return; // already in what was loaded
+    // Not the next change: one was missed, or the sequence went back (Redis lost it). The hashes are the truth.
+    if (change.seq !== this.seq + 1) { void this.reload(`a gap in the sequence (change ${change.seq} after ${this.seq})`); return; }
     for (const [id, v] of Object.entries(change.accounts)) { if (v) this.accounts.set(id, v); else this.accounts.delete(id); }
     for (const [id, v] of Object.entries(change.clusters)) { if (v) this.clusters.set(id, v); else this.clusters.delete(id); }
     this.seq = change.seq;
   }
 
-  /** Replace the state with the hashes (read in one transaction with the sequence number). */
-  reload(): Promise<void> {
-    if (this.loading) return this.loading;
+  /**
+   * Replace the state with the hashes (read in one transaction with the epoch and sequence
+   * number); on failure, try again every RELOAD_RETRY_MS until a load succeeds. Resolves whether
+   * this attempt succeeded.
+   */
+  reload(reason = 'requested'): Promise<boolean> {
+    this.stale ??= reason;
+    if (this.loading) { this.loadAgain ??= reason; return this.loading; }
+    if (this.retry) { clearTimeout(this.retry); this.retry = null; }
     this.loading = (async () => {
+      let ok = false;
       try {
-        const res = await this.client.multi().get(this.keys.seq).hgetall(this.keys.accounts).hgetall(this.keys.clusters).exec();
-        if (!res || res.some(([err]) => err)) return;
-        const seq = Number(res[0][1] ?? 0);
-        const accounts = new Map<string, SharedAccountVerdict>();
-        for (const [id, json] of Object.entries(res[1][1] as Record<string, string>)) accounts.set(id, JSON.parse(json) as SharedAccountVerdict);
-        const clusters = new Map<string, Verdict>();
-        for (const [id, json] of Object.entries(res[2][1] as Record<string, string>)) clusters.set(id, JSON.parse(json) as Verdict);
-        this.accounts = accounts; this.clusters = clusters; this.seq = seq;
-        this.reloads++;
-      } catch { /* keep what we have; the next message or reconnection retries */ } finally {
+        const res = await this.client.multi().get(this.keys.seq).get(this.keys.epoch).hgetall(this.keys.accounts).hgetall(this.keys.clusters).exec();
+        if (!res) throw new Error('transaction aborted');
+        const failed = res.find(([err]) => err);
+        if (failed) throw failed[0];
+        if (res[0][1] === null) {
+          // Nothing published since this Redis started (new, or restarted without its data): keep
+          // the verdicts held until the worker publishes them again (its message says so).
+          this.seq = 0; this.epoch = null;
+        } else {
+          const accounts = new Map<string, SharedAccountVerdict>();
+          for (const [id, json] of Object.entries(res[2][1] as Record<string, string>)) accounts.set(id, JSON.parse(json) as SharedAccountVerdict);
+          const clusters = new Map<string, Verdict>();
+          for (const [id, json] of Object.entries(res[3][1] as Record<string, string>)) clusters.set(id, JSON.parse(json) as Verdict);
+          this.accounts = accounts; this.clusters = clusters;
+          this.seq = Number(res[0][1]); this.epoch = (res[1][1] as string | null) ?? null;
+        }
+        ok = true;
+      } catch (err) {
+        const why = this.client.status === 'ready' ? (err as Error).message : 'not connected';
+        if (!this.failing && !this.closed) this.log(`detect: verdicts not loaded from Redis (${why}); trying again every ${RELOAD_RETRY_MS} ms, enforcing the verdicts held meanwhile (${plural(this.accounts.size, 'account')})`);
+        this.failing = true;
+        this.announce = true;
+      } finally {
         this.loading = null;
       }
+      if (!ok) {
+        if (!this.closed) { this.retry = setTimeout(() => { this.retry = null; void this.reload(this.stale ?? reason); }, RELOAD_RETRY_MS); this.retry.unref(); }
+        return false;
+      }
+      this.reloads++;
+      const why = this.stale ?? reason;
+      // A replica's first load says nothing; any later one (or a first one that had to wait) says why it happened.
+      if (why !== 'start' || this.announce) {
+        const what = this.epoch === null && this.seq === 0 ? `nothing published yet, holding ${plural(this.accounts.size, 'account')}` : `${plural(this.accounts.size, 'account')} (epoch ${this.epoch ?? 'none'}, change ${this.seq})`;
+        this.log(`detect: verdicts ${why === 'start' ? 'loaded' : 'reloaded'} from Redis${why === 'start' ? '' : ` after ${why}`}: ${what}`);
+      }
+      this.stale = null;
+      this.failing = false;
+      this.announce = false;
+      for (const f of this.onLoaded.splice(0)) f();
+      // A reason to load again arose while loading (a reconnection): the state read may predate it.
+      const again = this.loadAgain;
+      if (again !== null) { this.loadAgain = null; void this.reload(again); return true; }
       const queued = this.pending;
       this.pending = [];
-      for (const c of queued) if (c.seq > this.seq) this.apply(c);
+      for (const c of queued) {
+        if (this.stale !== null) { this.pending.push(c); continue; } // a queued change asked for another load: the rest wait for it
+        if ((c.epoch ?? null) === this.epoch && c.seq <= this.seq) continue; // already in what was loaded
+        this.apply(c);
+      }
+      return true;
     })();
     return this.loading;
   }
 
   /** Disconnect both connections (the view owns the client it was given). */
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.retry) { clearTimeout(this.retry); this.retry = null; }
     this.sub.disconnect();
     this.client.disconnect();
   }
 }
+
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 // ---------------------------------------------------------------- composition
 
@@ -395,7 +508,12 @@ export async function startSharedWorker(opts: {
 }): Promise<SharedWorker> {
   const lease = new WorkerLease(opts.client, opts.keys.worker, opts.leaseMs ?? Math.max(5000, 5 * opts.publishMs));
   if (!await lease.acquire(lease.ttlMs + 1000)) {
-    throw new Error(`another node is the detector worker (${await lease.current().catch(() => 'unknown')}, Redis key ${opts.keys.worker}): run one node with detect.mode worker, the others as replica`);
+    let holder: string | null;
+    try { holder = await lease.current(); } catch {
+      // Not another worker: Redis itself did not answer (two workers must not run, so none starts without its lease).
+      throw new Error(`detect.mode is worker: Redis at ${urlForLog(opts.url)} (redis.url) not reachable, and the worker takes its lease there (Redis key ${opts.keys.worker}) before it starts; start it again once Redis answers (replicas keep enforcing the verdicts published last)`);
+    }
+    throw new Error(`another node is the detector worker (${holder ?? 'unknown'}, Redis key ${opts.keys.worker}): run one node with detect.mode worker, the others as replica`);
   }
   const consumer = consumeEventStream(opts.url, opts.keys, (events) => { for (const ev of events) opts.onEvent(ev); }, { startId: opts.startId, skip: opts.skip });
   const publisher = new VerdictPublisher(opts.client, opts.keys, opts.engine);

@@ -14,6 +14,7 @@ import { NOOP_METRICS, type LimitsMetrics } from './metrics.ts';
 import type { LimitOverridesStore } from './overrides.ts';
 import { LimitsPolicy, meterOp, type LimitSubjects, type PlannedMeter, type RequestCost } from './policy.ts';
 import { RedisBackend } from './redis.ts';
+import { urlForLog } from '../config/index.ts';
 
 export interface LimiterOptions {
   config: LimitsConfig;
@@ -34,6 +35,14 @@ export interface LimitRequest extends LimitSubjects {
   inputTokens: number;
   /** Output tokens reserved (max_tokens or the default). */
   outputTokens: number;
+}
+
+/** The shared backend did not connect within the time `Limiter.ready` waits. */
+export class LimitsBackendUnreachable extends Error {
+  constructor(readonly url: string, readonly setting: string, timeoutMs: number) {
+    super(`Redis at ${urlForLog(url)} (${setting}) not reachable within ${timeoutMs} ms`);
+    this.name = 'LimitsBackendUnreachable';
+  }
 }
 
 export interface MeterVerdict { meter: PlannedMeter; outcome: MeterOutcome }
@@ -91,6 +100,8 @@ export class Limiter {
   private seq = 0;
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
+  /** The shared backend's URL and the setting that gave it (null: memory, or a backend passed in). */
+  private readonly backendUrl: { url: string; setting: string } | null = null;
 
   constructor(opts: LimiterOptions) {
     this.config = opts.config;
@@ -102,6 +113,7 @@ export class Limiter {
     else if (opts.config.backend === 'redis') {
       const url = opts.config.redis.url ?? opts.redisUrl;
       if (!url) throw new Error('limits.backend is redis but neither limits.redis.url nor redis.url is set');
+      this.backendUrl = { url, setting: opts.config.redis.url ? 'limits.redis.url' : 'redis.url' };
       this.backend = new RedisBackend({
         url, keyPrefix: opts.config.redis.key_prefix,
         commandTimeoutMs: opts.config.redis.command_timeout_ms, connectTimeoutMs: opts.config.redis.connect_timeout_ms,
@@ -124,10 +136,20 @@ export class Limiter {
     }
   }
 
-  /** Wait until the shared backend is connected and runtime overrides are loaded. */
+  /**
+   * Load runtime overrides, then wait until the shared backend is connected. Rejects with
+   * `LimitsBackendUnreachable` (naming the URL and the setting it came from) when it is not within
+   * `timeoutMs`: the limiter works all the same, deciding by `on_backend_failure` until the
+   * client, which keeps reconnecting, is connected.
+   */
   async ready(timeoutMs = 2000): Promise<void> {
-    if (this.backend instanceof RedisBackend) await this.backend.ready(timeoutMs);
     await this.refreshOverrides();
+    if (!(this.backend instanceof RedisBackend) || !this.backendUrl) return;
+    try {
+      await this.backend.ready(timeoutMs);
+    } catch {
+      throw new LimitsBackendUnreachable(this.backendUrl.url, this.backendUrl.setting, timeoutMs);
+    }
   }
 
   /** Reload runtime overrides from the store now (the admin API calls this after a change). */

@@ -2,48 +2,16 @@
 // restarted under a live limiter. For each configured mode (open, closed, local) the decisions
 // during the outage follow the mode, nothing throws or crashes, the circuit opens and the metric
 // shows it, and decisions return to Redis by themselves once it is back.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { Registry } from 'prom-client';
-import { Redis } from 'ioredis';
 import { WardenError } from '../errors/index.ts';
 import { LIMIT_FIELDS } from './config.ts';
 import { limitsHooks } from './hooks.ts';
 import { Limiter, type LimitRequest } from './limiter.ts';
 import { registerLimitsMetrics } from './metrics.ts';
 import { fakeCtx, testConfig } from './test-support.ts';
-
-const servers = new Set<ChildProcess>();
-after(() => { for (const s of servers) s.kill('SIGKILL'); });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis(port: number): Promise<ChildProcess> {
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
-  servers.add(proc);
-  proc.once('exit', () => servers.delete(proc));
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => {});
-  for (let i = 0; i < 200; i++) {
-    try { await probe.connect(); await probe.ping(); probe.disconnect(); return proc; } catch { await sleep(25); }
-  }
-  throw new Error('redis-server did not start');
-}
-
-async function stopRedis(proc: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGKILL');
-  await exited;
-}
+import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

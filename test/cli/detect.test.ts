@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { parseConfig } from '../../src/config/index.ts';
 import { startWarden } from '../../src/cli/serve.ts';
 import { runDetectCli } from '../../src/cli/detect-cmd.ts';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { startTestWarden, TEST_ADMIN_TOKEN } from '../helpers/warden.ts';
 
 test('warden detect: verdicts, explanations and the allow-list from the command line', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-detect-cli-'));
@@ -108,5 +111,43 @@ test('warden detect: verdicts, explanations and the allow-list from the command 
   } finally {
     await w.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('warden detect pointed at a detector replica: 421, naming the worker the lease names', async () => {
+  const redisUrl = process.env.WARDEN_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+  const prefix = `warden:test:replica-admin:${randomBytes(4).toString('hex')}:`;
+  const redis = new Redis(redisUrl);
+  const replica = await startTestWarden({ redis: { url: redisUrl }, detect: { mode: 'replica', shared: { key_prefix: prefix } } });
+  try {
+    const run = async (...argv: string[]) => {
+      let out = ''; let err = '';
+      const code = await runDetectCli([...argv, '--url', replica.url, '--token', TEST_ADMIN_TOKEN], { out: (t) => { out += t + '\n'; }, err: (t) => { err += t + '\n'; }, env: {} });
+      return { code, out, err };
+    };
+    let r = await run('stats');
+    assert.equal(r.code, 1);
+    assert.equal(r.err, 'error: this node is a detector replica (detect.mode: replica): the detector, cases and intel admin routes are served by the detector worker node (none holds the worker lease now: is it running?); call its admin API (e.g. warden detect --url http://<worker>:<port>) (WARDEN_DETECTOR_REPLICA)\n');
+    await redis.set(`${prefix}worker`, 'gw-worker-1.internal:4242:0123abcd', 'PX', 60_000);
+    r = await run('verdict', 'set', '--account', 'acct_x', '--level', 'suspend');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /^error: this node is a detector replica \(detect\.mode: replica\): .* served by the detector worker node \(host gw-worker-1\.internal, pid 4242\); call its admin API .*\(WARDEN_DETECTOR_REPLICA\)$/m);
+    // Every route of the worker's, whatever the body's media type; the token is checked first.
+    const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
+    for (const [method, path, type] of [['GET', '/admin/detect/accounts/acct_x', null], ['DELETE', '/admin/detect/verdicts?kind=account&id=acct_x', null], ['GET', '/admin/cases', null], ['POST', '/admin/intel/import', 'application/stix+json']] as const) {
+      const res = await fetch(`${replica.url}${path}`, { method, headers: { ...auth, ...(type ? { 'content-type': type } : {}) }, body: type ? '{"type":"bundle"}' : undefined });
+      assert.equal(res.status, 421, `${method} ${path}`);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'WARDEN_DETECTOR_REPLICA');
+    }
+    assert.equal((await fetch(`${replica.url}/admin/detect/stats`)).status, 401);
+    // The dashboard offers no detector, cases or intel views on this node.
+    const features = await (await fetch(`${replica.url}/admin/dashboard/features`, { headers: auth })).json() as any;
+    assert.deepEqual([features.detect.routes, features.cases], [[], { list: null, intel: null }]);
+    assert.equal((await fetch(`${replica.url}/admin/nothing-here`, { headers: auth })).status, 404, 'other unknown routes are still 404');
+  } finally {
+    await replica.close();
+    const found = await redis.keys(`${prefix}*`);
+    if (found.length) await redis.del(...found);
+    redis.disconnect();
   }
 });

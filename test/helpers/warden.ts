@@ -22,15 +22,15 @@ export interface TestWarden {
 
 export const TEST_ADMIN_TOKEN = 'adm_test_warden_token_0123456789ab';
 
-/** Start Warden with `settings` merged over a quiet test configuration (no mock latency unless given). */
-export async function startTestWarden(settings: Record<string, unknown> = {}): Promise<TestWarden> {
+/** Start Warden with `settings` merged over a quiet test configuration (no mock latency unless given); `log` gets its start-up notes. */
+export async function startTestWarden(settings: Record<string, unknown> = {}, opts: { log?: (line: string) => void } = {}): Promise<TestWarden> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-test-'));
   const config = parseConfig({
     server: { port: 0 }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, admin: { token: TEST_ADMIN_TOKEN },
     mock: { latency_ms: 0, tokens_per_second: 0 },
     ...settings,
   });
-  const w = await startWarden(config, { demo: false, log: () => {} });
+  const w = await startWarden(config, { demo: false, log: opts.log ?? (() => {}) });
   const admin = async (path: string, body: object, method = 'POST') => {
     const r = await fetch(`${w.url}/admin${path}`, { method, headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     assert.ok(r.status < 300, `${path}: ${r.status} ${await r.clone().text()}`);

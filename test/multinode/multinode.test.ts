@@ -125,7 +125,9 @@ test('one detector for both nodes: the worker learns from the replica\'s traffic
   await eventually('the worker reads the replica\'s event', async () => await metric(worker.url, 'warden_detect_stream_events_total') >= 1);
   assert.ok(await metric(replica.url, 'warden_detect_stream_events_total') >= 1);
   assert.equal(await metric(replica.url, 'warden_detect_stream_dropped_total'), 0);
-  assert.equal((await fetch(`${replica.url}/admin/detect/verdicts`, { headers: { authorization: `Bearer ${token}` } })).status, 404, 'the detector\'s admin API is on the worker');
+  const elsewhere = await fetch(`${replica.url}/admin/detect/verdicts`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(elsewhere.status, 421, 'the detector\'s admin API is on the worker');
+  assert.match(((await elsewhere.json()) as any).error.message, /this node is a detector replica .* served by the detector worker node \(host .+, pid \d+\)/);
 
   // A verdict reached on the worker (here an operator's) is enforced by the replica within moments.
   await adminPost(worker.url, '/detect/verdicts', { kind: 'account', id: account.id, level: 'suspend', note: 'multi-node test' });

@@ -1,0 +1,133 @@
+// One detector for several nodes when Redis goes away: a private redis-server (own port, no
+// persistence) is killed and started again empty, or is not there when the replica starts, or is
+// flushed under a running worker. Each time the replica ends up enforcing what the worker
+// publishes, operator suspensions included, and says in its log that it reloaded.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { DetectorEngine, sharedKeys, sharedRedis, redisReady, RedisVerdictView, startSharedWorker } from './index.ts';
+import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server.ts';
+
+const keys = sharedKeys('warden:test:outage:');
+
+const until = async (what: string, ok: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+/** A worker publishing every 100 ms, with operator verdicts set on its engine. */
+async function worker(url: string) {
+  const engine = new DetectorEngine();
+  const client = sharedRedis(url);
+  await redisReady(client);
+  const shared = await startSharedWorker({ engine, client, url, keys, publishMs: 100, startId: '$', onEvent: () => {} });
+  return {
+    set: (id: string, level: 'watch' | 'verify' | 'suspend' | null) => engine.setManualVerdict({ kind: 'account', id }, level, 'operator'),
+    async close() { await shared.close(); client.disconnect(); },
+  };
+}
+
+test('Redis restarted without its data: the replica enforces what the worker publishes next, though the sequence starts again lower', async () => {
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  let server = await startRedis(port);
+  const w = await worker(url);
+  // The connection the replica reads the hashes through comes back 1.5 s after its subscriber
+  // (ioredis retries each connection on its own schedule): its first load after the restart fails.
+  const slow = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => 1500 });
+  slow.on('error', () => {});
+  const lines: string[] = [];
+  const view = new RedisVerdictView(slow, url, keys, { log: (l) => lines.push(l) });
+  try {
+    assert.equal(await view.start(), true);
+    // A few changes: the replica's sequence number is well past what the worker numbers from after the restart.
+    for (let i = 0; i < 4; i++) {
+      w.set('acct_churn', 'watch');
+      await until('watch reaches the replica', () => view.forAccount('acct_churn').level === 'watch');
+      w.set('acct_churn', null);
+      await until('and its removal', () => view.forAccount('acct_churn').level === 'none');
+    }
+    w.set('acct_old', 'suspend');
+    await until('the first suspension reaches the replica', () => view.forAccount('acct_old').level === 'suspend');
+    const before = view.version;
+    assert.ok(before >= 9, `sequence ${before}`);
+
+    await stopRedis(server);
+    server = await startRedis(port);
+    // The worker writes everything again (its sequence 1), then the operator suspends another account.
+    w.set('acct_new', 'suspend');
+    await until('the new suspension reaches the replica', () => view.forAccount('acct_new').level === 'suspend');
+    assert.equal(view.forAccount('acct_old').level, 'suspend', 'the earlier one still holds');
+    assert.ok(view.version < before, `the replica follows the new sequence (${view.version})`);
+    w.set('acct_old', null);
+    await until('lifting a suspension reaches the replica too', () => view.forAccount('acct_old').level === 'none');
+    assert.ok(lines.some((l) => /^detect: verdicts not loaded from Redis \(not connected\); trying again every 500 ms, enforcing the verdicts held meanwhile \(1 account\)$/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /^detect: verdicts reloaded from Redis after .+: 2 accounts \(epoch [0-9a-f]{12}, change \d+\)$/.test(l)), lines.join('\n'));
+  } finally {
+    await view.close();
+    await w.close();
+    await stopRedis(server);
+  }
+});
+
+test('a replica started while Redis is down loads the verdicts once it is up, and follows every change after', async () => {
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  const lines: string[] = [];
+  const view = new RedisVerdictView(sharedRedis(url), url, keys, { log: (l) => lines.push(l) });
+  assert.equal(await view.start(200), false, 'start says Redis was not reached');
+  const server = await startRedis(port);
+  const w = await worker(url);
+  try {
+    w.set('acct_held', 'verify');
+    await until('the replica loads what the worker published', () => view.forAccount('acct_held').level === 'verify');
+    w.set('acct_later', 'suspend');
+    await until('and receives what it publishes next', () => view.forAccount('acct_later').level === 'suspend');
+    assert.ok(lines.some((l) => /^detect: verdicts loaded from Redis: /.test(l)), lines.join('\n'));
+  } finally {
+    await view.close();
+    await w.close();
+    await stopRedis(server);
+  }
+});
+
+test('Redis flushed under a running worker: it notices its publication is gone and writes everything again', async () => {
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  const server = await startRedis(port);
+  const w = await worker(url);
+  const admin = new Redis(url);
+  const view = new RedisVerdictView(sharedRedis(url), url, keys);
+  try {
+    assert.equal(await view.start(), true);
+    for (const id of ['acct_a', 'acct_b', 'acct_c']) w.set(id, 'suspend');
+    await until('three suspensions reach the replica', () => view.size === 3);
+    await admin.flushall();
+    w.set('acct_d', 'verify');
+    await until('the new verdict reaches the replica', () => view.forAccount('acct_d').level === 'verify');
+    await until('Redis holds every verdict again', () => view.size === 4);
+    assert.equal(await admin.hlen(keys.accounts), 4);
+    for (const id of ['acct_a', 'acct_b', 'acct_c']) assert.equal(view.forAccount(id).level, 'suspend', id);
+  } finally {
+    admin.disconnect();
+    await view.close();
+    await w.close();
+    await stopRedis(server);
+  }
+});
+
+test('a worker does not start without Redis, and says so: the URL (no password) and the setting, not "another node is the worker"', async () => {
+  const port = await freePort();
+  const url = `redis://:s3cret@127.0.0.1:${port}`;
+  const client = sharedRedis(url);
+  try {
+    await assert.rejects(startSharedWorker({ engine: new DetectorEngine(), client, url, keys, publishMs: 100, leaseMs: 200, startId: '$', onEvent: () => {} }), {
+      message: `detect.mode is worker: Redis at redis://:***@127.0.0.1:${port} (redis.url) not reachable, and the worker takes its lease there (Redis key warden:test:outage:worker) before it starts; start it again once Redis answers (replicas keep enforcing the verdicts published last)`,
+    });
+  } finally {
+    client.disconnect();
+  }
+});

@@ -1,0 +1,41 @@
+// A private redis-server for outage tests (its own port, no persistence): started, killed and
+// started again on the same port, which is what a Redis restart that lost its data looks like to
+// the nodes. Every server still running when the test file ends is killed.
+import { after } from 'node:test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+
+const running = new Set<ChildProcess>();
+after(() => { for (const s of running) s.kill('SIGKILL'); });
+
+/** A TCP port nothing listens on (at the time of asking). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Start redis-server on `port` and wait until it answers. */
+export async function startRedis(port: number): Promise<ChildProcess> {
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
+  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => {});
+  for (let i = 0; i < 200; i++) {
+    try { await probe.connect(); await probe.ping(); probe.disconnect(); return proc; } catch { await new Promise((r) => setTimeout(r, 25)); }
+  }
+  throw new Error('redis-server did not start');
+}
+
+/** Kill it (SIGKILL: no shutdown, its data is gone). */
+export async function stopRedis(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGKILL');
+  await exited;
+}

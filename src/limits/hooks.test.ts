@@ -345,6 +345,7 @@ test('redis backend through the hooks: async decision, headers, refusal, settle 
   const backend = new RedisBackend({ client: redis, keyPrefix: PREFIX });
   const limiter = new Limiter({ config, backend });
   const hooks = limitsHooks({ config, limiter });
+  const started = Date.now();
   const a = await run(hooks);
   assert.equal(a.error, null);
   assert.equal(a.ctx.responseHeaders['x-ratelimit-remaining-requests'], '1');
@@ -354,7 +355,10 @@ test('redis backend through the hooks: async decision, headers, refusal, settle 
   await new Promise((r) => setTimeout(r, 20));
   const c = await run(hooks);
   assert.equal(c.error, null, 'slot released and second request token within burst');
-  assert.equal(c.ctx.responseHeaders['x-ratelimit-remaining-tokens'], String(1000 - 2 - 107));
+  // 1000 tokens a minute come back at one per 60 ms: a loaded machine may give one or two back meanwhile.
+  const remaining = Number(c.ctx.responseHeaders['x-ratelimit-remaining-tokens']);
+  const refilled = Math.ceil((Date.now() - started) / 60);
+  assert.ok(remaining >= 1000 - 2 - 107 && remaining <= 1000 - 2 - 107 + refilled, `${remaining} tokens remaining`);
   hooks.onEnd!(c.ctx, fakeEvent(c.ctx, { input: 1, output: 1 }));
   await new Promise((r) => setTimeout(r, 20));
   const d = await run(hooks);

@@ -4,12 +4,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
-import { openSqlite } from '../store/index.ts';
-import { SqliteIdentityStore } from '../identity/index.ts';
+import { randomBytes } from 'node:crypto';
+import { openSqlite, openPostgres } from '../store/index.ts';
+import { SqliteIdentityStore, PostgresIdentityStore, CachedAuthenticator } from '../identity/index.ts';
 import { adminPlugin } from './plugin.ts';
 import { runAdminCommand, parseDuration, type AdminGroup } from './commands.ts';
 
 const TOKEN = 'cli-test-admin-token-0123456789';
+const TEST_POSTGRES_URL = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 function capture(env: NodeJS.ProcessEnv) {
   const out: string[] = [];
@@ -142,6 +144,48 @@ describe('admin commands against a running server', () => {
     } finally {
       await app.close();
       db.close();
+    }
+  });
+});
+
+describe('admin commands on a local PostgreSQL store', () => {
+  it('a key revoked from the command line is refused by running nodes at once, not after their cache expires', async () => {
+    const schema = `admin_cli_${randomBytes(6).toString('hex')}`;
+    const adminPool = openPostgres(TEST_POSTGRES_URL, { max: 1 });
+    await adminPool.query(`CREATE SCHEMA ${schema}`);
+    const url = `${TEST_POSTGRES_URL}${TEST_POSTGRES_URL.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    const dir = mkdtempSync(join(tmpdir(), 'warden-admin-cli-pg-'));
+    const config = join(dir, 'warden.yaml');
+    writeFileSync(config, `store:\n  driver: postgres\n  postgres_url: "${url}"\nidentity:\n  fingerprint_secret: env:TEST_FP_SECRET\n`);
+    const c = capture({ WARDEN_CONFIG: config, TEST_FP_SECRET: 'cli-fp-secret' });
+    // A running node: its own pool, listening, and an auth cache that would keep the key a minute.
+    const nodePool = openPostgres(url, { max: 2 });
+    const nodeStore = new PostgresIdentityStore(nodePool, { fingerprintSecret: 'cli-fp-secret' });
+    const auth = new CachedAuthenticator(nodeStore, { ttlMs: 60_000 });
+    try {
+      assert.equal(await c.run('accounts', ['create', '--email', 'pg@example.org', '--json']), 0);
+      const acct = JSON.parse(c.text());
+      c.reset();
+      assert.equal(await c.run('keys', ['create', '--account', acct.id, '--name', 'ci']), 0);
+      const secret = /^secret: (\S+)$/m.exec(c.text())![1];
+      const keyId = /^id\s+(key_\S+)$/m.exec(c.text())![1];
+      await nodeStore.listening();
+      assert.equal((await auth.authenticate(secret)).key.id, keyId, 'cached on the node');
+
+      c.reset();
+      assert.equal(await c.run('keys', ['revoke', keyId, '--reason', 'leaked']), 0);
+      let refused: unknown = null;
+      for (const end = Date.now() + 3000; !refused && Date.now() < end;) {
+        await auth.authenticate(secret).then(() => new Promise((r) => setTimeout(r, 20)), (e) => { refused = e; });
+      }
+      assert.equal((refused as { code?: string } | null)?.code, 'WARDEN_REVOKED_API_KEY', 'the node heard of the revocation');
+    } finally {
+      await auth.close();
+      await nodeStore.close();
+      await nodePool.end();
+      await adminPool.query(`DROP SCHEMA ${schema} CASCADE`);
+      await adminPool.end();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

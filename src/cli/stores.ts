@@ -1,6 +1,6 @@
 /** Open the configured backend (SQLite file or PostgreSQL) and the repositories on it. */
 import type { WardenConfig } from '../config/index.ts';
-import { openSqlite, openPostgres, SqliteEventStore, PostgresEventStore, type EventStore, type SqliteDb, type PgPool } from '../store/index.ts';
+import { openSqlite, openPostgres, postgresUrlForDisplay, SqliteEventStore, PostgresEventStore, type EventStore, type SqliteDb, type PgPool } from '../store/index.ts';
 
 export interface Stores {
   driver: 'sqlite' | 'postgres';
@@ -14,12 +14,26 @@ export async function openStores(config: WardenConfig): Promise<Stores> {
   if (config.store.driver === 'postgres') {
     const pg = openPostgres(config.store.postgres_url);
     const events = new PostgresEventStore(pg);
+    // The first statement, here rather than in the background: a server that cannot be reached is
+    // said at start, in the setting's words, not left to crash the process later.
+    try {
+      await events.migrate();
+    } catch (err) {
+      await pg.end().catch(() => {});
+      throw new Error(`cannot use PostgreSQL at store.postgres_url ${postgresUrlForDisplay(config.store.postgres_url)}: ${reason(err)}. Check that the server is running and reachable from here, and the URL's host, port, database, user and password.`, { cause: err });
+    }
     return { driver: 'postgres', sqlite: null, pg, events, close: async () => { await events.close(); await pg.end(); } };
   }
   const sqlite = openSqlite(config.store.sqlite_path);
   // Inserts run in a writer thread: a batch never blocks the gateway's event loop.
   const events = new SqliteEventStore(sqlite, { writer: 'thread' });
   return { driver: 'sqlite', sqlite, pg: null, events, close: async () => { await events.close(); sqlite.close(); } };
+}
+
+/** An error in a few words; connecting to several addresses (IPv6, IPv4) fails with an AggregateError without a message. */
+function reason(err: unknown): string {
+  if (err instanceof AggregateError && !err.message) return err.errors.map(reason).join('; ');
+  return err instanceof Error ? err.message || String((err as { code?: unknown }).code ?? err.name) : String(err);
 }
 
 /**

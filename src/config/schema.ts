@@ -99,6 +99,13 @@ export const configSchema = z.strictObject({
      */
     batch_size: z.number().int().positive().default(500),
     flush_interval_ms: z.number().int().positive().default(50),
+    /**
+     * While the event store cannot be written (a database outage), events wait in memory, retried
+     * every 100 ms to 5 s; past this many, the oldest are dropped and counted (`warden_events_dropped`).
+     */
+    max_buffered: z.number().int().positive().default(100_000),
+    /** On shutdown, how long to keep retrying events the store has not taken, ms; then they are dropped, counted and logged. */
+    close_timeout_ms: z.number().int().nonnegative().default(10_000),
   }).prefault({}),
   /** The text of PDFs and images that requests carry, read off the request path for the event and the detector (src/documents). */
   documents: z.strictObject({

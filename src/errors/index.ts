@@ -46,6 +46,8 @@ export const ERROR_CODES = {
   WARDEN_QUOTA_EXCEEDED: { status: 429, openai: 'insufficient_quota', anthropic: 'rate_limit_error' },
   WARDEN_CONCURRENCY_LIMITED: { status: 429, openai: 'rate_limit_error', anthropic: 'rate_limit_error' },
   WARDEN_LIMITS_UNAVAILABLE: { status: 503, openai: 'server_error', anthropic: 'overloaded_error' },
+  /** The identity store (PostgreSQL) cannot be reached and the key is not in the node's cache: retry shortly. */
+  WARDEN_STORE_UNAVAILABLE: { status: 503, openai: 'server_error', anthropic: 'overloaded_error' },
   /** The gateway is shutting down: the request was not handled (a load balancer should send it elsewhere). */
   WARDEN_SHUTTING_DOWN: { status: 503, openai: 'server_error', anthropic: 'api_error' },
   WARDEN_UPSTREAM_TIMEOUT: { status: 504, openai: 'server_error', anthropic: 'api_error' },

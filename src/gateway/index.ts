@@ -73,7 +73,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const recorder = new EventRecorder(opts.eventStore, {
     batchSize: config.events.batch_size,
     flushIntervalMs: config.events.flush_interval_ms,
-    onError: (err) => app?.log.error({ err }, 'event store write failed; will retry'),
+    maxBuffered: config.events.max_buffered,
+    closeTimeoutMs: config.events.close_timeout_ms,
+    onError: (err, s) => app?.log.error({ err, pending: s.pending, dropped: s.dropped },
+      s.closing ? `event store write failed while stopping; retrying for up to ${Math.ceil(s.retryInMs / 1000)} s` : `event store write failed; retrying in ${s.retryInMs} ms`),
+    onLost: (count, err) => app?.log.error({ err, lost: count }, `event store unreachable while stopping: ${count} events not recorded`),
     onFlush: (n) => metrics.eventsWritten.inc(n),
   });
   sources.eventsPending = () => recorder.pending;

@@ -1,7 +1,10 @@
 /**
  * The record phase: every finished interaction becomes one event, buffered and written to the
- * event store in batches off the request path. A failed write is retried with the next batch
- * (bounded buffer), so a store hiccup does not lose events already accepted.
+ * event store in batches off the request path. A failed write keeps its events and is retried on a
+ * timer (100 ms, doubling up to 5 s) until the store answers again, so a store outage does not lose
+ * events already accepted as long as they fit the bounded buffer (`maxBuffered`: beyond it the
+ * oldest are dropped and counted). On close the buffer is written, retrying up to `closeTimeoutMs`;
+ * what still cannot be written is counted as dropped and reported (`onLost`), never left unsaid.
  */
 import type { InteractionEvent } from '../events/index.ts';
 import type { EventStore } from '../store/index.ts';
@@ -11,14 +14,33 @@ export interface RecorderOptions {
   flushIntervalMs: number;
   /** Beyond this many unwritten events, the oldest are dropped (and counted). */
   maxBuffered?: number;
-  onError?: (err: unknown) => void;
+  /** How long close() keeps retrying while the store fails, ms (default 10 s). */
+  closeTimeoutMs?: number;
+  /** The first wait before a failed write is retried, doubled on each failure up to `retryMaxMs` (default 100 ms, 5 s). */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  /**
+   * A write failed; its events are kept. `retryInMs`: when the next attempt is (while closing, how
+   * long close() goes on trying; reported on its first failure only).
+   */
+  onError?: (err: unknown, state: { pending: number; dropped: number; retryInMs: number; closing: boolean }) => void;
+  /** close() gave up: `count` events were not written (and are counted in `dropped`). */
+  onLost?: (count: number, err: unknown) => void;
   onFlush?: (written: number) => void;
 }
 
+const TIMED_OUT = Symbol('timed out');
+
 export class EventRecorder {
   private buffer: InteractionEvent[] = [];
+  /** Events in the write under way (out of the buffer, not yet in the store). */
+  private writing = 0;
   private timer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> | null = null;
+  /** The write under way: resolves to null when it succeeded, else to its error. */
+  private flushing: Promise<unknown> | null = null;
+  /** 0 while the store takes writes; after a failure, the wait before the next attempt, ms. */
+  private retryMs = 0;
+  private closing = false;
   dropped = 0;
   written = 0;
 
@@ -26,47 +48,110 @@ export class EventRecorder {
 
   record(event: InteractionEvent): void {
     this.buffer.push(event);
+    this.trim();
+    // While the store is failing, the retry timer alone writes: not one attempt per request.
+    if (this.retryMs) return;
+    if (this.buffer.length >= this.opts.batchSize) void this.flush();
+    else if (!this.timer) this.schedule(this.opts.flushIntervalMs);
+  }
+
+  /** Events accepted and not written yet (buffered, or in the write under way). */
+  get pending(): number {
+    return this.buffer.length + this.writing;
+  }
+
+  /** Write everything buffered now. Concurrent calls share one write. */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.buffer.length === 0) return;
+    const err = await this.write();
+    if (this.closing) return; // close() does its own retrying
+    if (err === null) {
+      this.retryMs = 0;
+      if (this.buffer.length && !this.timer) this.schedule(this.buffer.length >= this.opts.batchSize ? 0 : this.opts.flushIntervalMs);
+      return;
+    }
+    this.retryMs = this.retryMs ? Math.min(this.retryMs * 2, this.opts.retryMaxMs ?? 5000) : (this.opts.retryMinMs ?? 100);
+    this.schedule(this.retryMs);
+    this.opts.onError?.(err, { pending: this.pending, dropped: this.dropped, retryInMs: this.retryMs, closing: false });
+  }
+
+  /**
+   * Write what is buffered, retrying with back-off for up to `closeTimeoutMs` while the store fails.
+   * What is left then is dropped, counted and reported through `onLost`.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    const timeoutMs = this.opts.closeTimeoutMs ?? 10_000;
+    const deadline = Date.now() + timeoutMs;
+    let waitMs = this.opts.retryMinMs ?? 100;
+    let failure: unknown = null;
+    while (this.pending > 0 && Date.now() < deadline) {
+      const outcome = await beforeDeadline(this.flushing ?? this.write(), deadline);
+      if (outcome === TIMED_OUT) { failure = new Error(`the event store did not answer within ${timeoutMs} ms`); break; }
+      if (outcome === null) continue; // written; more may have come in meanwhile
+      if (failure === null) this.opts.onError?.(outcome, { pending: this.pending, dropped: this.dropped, retryInMs: Math.max(0, deadline - Date.now()), closing: true });
+      failure = outcome;
+      await beforeDeadline(new Promise((r) => setTimeout(r, waitMs)), deadline);
+      waitMs = Math.min(waitMs * 2, this.opts.retryMaxMs ?? 5000);
+    }
+    const lost = this.pending;
+    if (lost === 0) return;
+    this.buffer = [];
+    this.writing = 0;
+    this.dropped += lost;
+    this.opts.onLost?.(lost, failure ?? new Error(`the event store did not answer within ${timeoutMs} ms`));
+  }
+
+  /** One attempt at writing the whole buffer; resolves to null when written, else to the error (the events are back in the buffer). */
+  private write(): Promise<unknown> {
+    const batch = this.buffer;
+    this.buffer = [];
+    this.writing = batch.length;
+    const attempt = (async () => {
+      try {
+        await this.store.appendBatch(batch);
+        this.writing = 0;
+        this.written += batch.length;
+        this.opts.onFlush?.(batch.length);
+        return null;
+      } catch (err) {
+        // Back in front, so order is kept and the next attempt writes them first.
+        this.writing = 0;
+        this.buffer = batch.concat(this.buffer);
+        this.trim();
+        return err;
+      }
+    })();
+    // Set before the attempt can end (a store that throws at once), cleared when it has.
+    const flushing: Promise<unknown> = attempt.finally(() => { if (this.flushing === flushing) this.flushing = null; });
+    this.flushing = flushing;
+    return flushing;
+  }
+
+  /** Keep at most `maxBuffered` events: the oldest go first, counted. */
+  private trim(): void {
     const max = this.opts.maxBuffered ?? 100_000;
     if (this.buffer.length > max) {
       this.dropped += this.buffer.length - max;
       this.buffer.splice(0, this.buffer.length - max);
     }
-    if (this.buffer.length >= this.opts.batchSize) void this.flush();
-    else if (!this.timer) {
-      this.timer = setTimeout(() => { this.timer = null; void this.flush(); }, this.opts.flushIntervalMs);
-      this.timer.unref();
-    }
   }
 
-  get pending(): number {
-    return this.buffer.length;
+  private schedule(ms: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => { this.timer = null; void this.flush(); }, ms);
+    this.timer.unref();
   }
+}
 
-  /** Write everything buffered now. Concurrent calls share one write. */
-  async flush(): Promise<void> {
-    if (this.flushing) {
-      await this.flushing;
-      if (this.buffer.length === 0) return;
-    }
-    if (this.buffer.length === 0) return;
-    const batch = this.buffer;
-    this.buffer = [];
-    this.flushing = (async () => {
-      try {
-        await this.store.appendBatch(batch);
-        this.written += batch.length;
-        this.opts.onFlush?.(batch.length);
-      } catch (err) {
-        // put them back in front so order is kept and the next flush retries them
-        this.buffer = batch.concat(this.buffer);
-        this.opts.onError?.(err);
-      }
-    })();
-    try { await this.flushing; } finally { this.flushing = null; }
-  }
-
-  async close(): Promise<void> {
-    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
-    for (let i = 0; i < 3 && this.buffer.length; i++) await this.flush();
-  }
+/**
+ * `work`'s outcome, or TIMED_OUT at the deadline. The timer holds the process open (a stopping
+ * process has little else to keep it alive while it waits to retry) and is cleared when `work` ends.
+ */
+async function beforeDeadline<T>(work: Promise<T>, deadline: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => { timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, deadline - Date.now())); });
+  try { return await Promise.race([work, timeout]); } finally { clearTimeout(timer); }
 }

@@ -12,6 +12,8 @@
 import type { AuthContext, KeyScope } from './types.ts';
 import { digestsEqual, hashSecret, parseSecret } from './keys.ts';
 import { assertUsable, authContextFor, invalidKeyError, requireScope, type IdentityChangeNotice, type IdentityStore } from './store.ts';
+import { WardenError } from '../errors/index.ts';
+import { isPostgresUnavailable } from '../store/index.ts';
 
 export interface CachedAuthenticatorOptions {
   /** How long a positive entry is trusted, ms. 0 disables caching. */
@@ -88,7 +90,8 @@ export class CachedAuthenticator {
   /**
    * Authenticate a presented secret, optionally requiring a scope. Throws WardenError with
    * WARDEN_INVALID_API_KEY, WARDEN_REVOKED_API_KEY, WARDEN_EXPIRED_API_KEY,
-   * WARDEN_ACCOUNT_SUSPENDED or WARDEN_INSUFFICIENT_SCOPE.
+   * WARDEN_ACCOUNT_SUSPENDED or WARDEN_INSUFFICIENT_SCOPE; WARDEN_STORE_UNAVAILABLE (503) when the
+   * key is not cached and PostgreSQL cannot be reached.
    */
   async authenticate(secret: string, scope?: KeyScope): Promise<AuthContext> {
     const parsed = parseSecret(secret);
@@ -148,6 +151,10 @@ export class CachedAuthenticator {
       // An invalidation during the read may mean the row we got is already stale: use it once, do not keep it.
       if (ttl > 0 && generation === this.generation) this.put(lookupId, entry);
       return entry;
+    }, (err: unknown) => {
+      // The database is down, not the request wrong: say so, as a 503 the client retries, not a 500.
+      if (isPostgresUnavailable(err)) throw new WardenError('WARDEN_STORE_UNAVAILABLE', 'API keys cannot be checked right now (the key store is unreachable); retry shortly.', { headers: { 'retry-after': '1' }, cause: err });
+      throw err;
     }).finally(() => { this.inflight.delete(lookupId); });
     this.inflight.set(lookupId, p);
     return p;

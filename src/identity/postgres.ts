@@ -71,6 +71,9 @@ const MIGRATIONS = [
    ${FIRST_USE_BACKFILL}`,
 ];
 
+/** How long close() waits for notifications still being sent (a database that stopped answering), ms. */
+const NOTIFY_ON_CLOSE_MS = 5000;
+
 const SAFE_IDENT = /^[a-z_]+$/;
 function ident(name: string): string {
   if (!SAFE_IDENT.test(name)) throw new Error(`bad identifier ${name}`);
@@ -101,6 +104,8 @@ export class PostgresIdentityStore extends BaseIdentityStore {
   private listenStarting: Promise<void> | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Notifications not sent yet: close() waits for them, so a change made just before (the CLI's) still reaches the other nodes. */
+  private readonly notifying = new Set<Promise<void>>();
 
   constructor(private readonly pool: PgPool, opts: PostgresIdentityStoreOptions = {}) {
     super(opts);
@@ -219,9 +224,10 @@ export class PostgresIdentityStore extends BaseIdentityStore {
     this.emitLocal(notice);
     if (!this.notifyEnabled || this.closed) return;
     const payload = JSON.stringify({ o: this.origin, ...notice });
-    this.q('SELECT pg_notify($1, $2)', [this.channel, payload]).catch(() => {
+    const sent: Promise<void> = this.q('SELECT pg_notify($1, $2)', [this.channel, payload]).then(() => {}, () => {
       // Other nodes still converge within their cache TTL.
-    });
+    }).finally(() => { this.notifying.delete(sent); });
+    this.notifying.add(sent);
   }
 
   protected override listenersChanged(count: number): void {
@@ -274,8 +280,14 @@ export class PostgresIdentityStore extends BaseIdentityStore {
     this.reconnectTimer.unref();
   }
 
-  /** Stops listening; the pool itself belongs to the caller. */
+  /** Sends the notifications still under way and stops listening; the pool itself belongs to the caller. */
   async close(): Promise<void> {
+    if (this.notifying.size) {
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => { timer = setTimeout(resolve, NOTIFY_ON_CLOSE_MS); });
+      await Promise.race([Promise.all(this.notifying), bound]);
+      clearTimeout(timer);
+    }
     this.closed = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.listenStarting) await this.listenStarting.catch(() => {});

@@ -58,3 +58,24 @@ test('event store paging: PostgreSQL', async () => {
     await admin.end();
   }
 });
+
+test('PostgreSQL takes a batch larger than one statement can carry (what a node kept through an outage)', async () => {
+  const base = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const schema = `events_big_${randomBytes(6).toString('hex')}`;
+  const admin = openPostgres(base, { max: 1 });
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const pool = openPostgres(`${base}${base.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`, { max: 2 });
+  try {
+    // Nine parameters an event: 8,000 events are past PostgreSQL's 65,535 parameters per statement.
+    const many = Array.from({ length: 8000 }, (_, n) => ({ ...EVENTS[n % EVENTS.length], id: `big_${String(n).padStart(5, '0')}` }));
+    const store = new PostgresEventStore(pool);
+    await store.appendBatch(many);
+    assert.equal(await store.count(), 8000);
+    await store.appendBatch(many.slice(0, 10)); // a retried batch: written once
+    assert.equal(await store.count(), 8000);
+  } finally {
+    await pool.end();
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+  }
+});

@@ -166,30 +166,48 @@ const PG_MIGRATIONS = [
    CREATE INDEX IF NOT EXISTS events_ip ON events (client_ip, ts);`,
 ];
 
+/**
+ * Events per INSERT: a statement carries at most 65,535 parameters (nine per event), and the
+ * recorder may hand over a larger batch (what it kept while the database was unreachable).
+ */
+const PG_INSERT_ROWS = 1000;
+
 export class PostgresEventStore implements EventStore {
-  private ready: Promise<void>;
-  constructor(private readonly pool: PgPool) {
-    this.ready = migratePostgres(pool, 'events', PG_MIGRATIONS);
+  private migrated: Promise<void> | null = null;
+  constructor(private readonly pool: PgPool) {}
+
+  /**
+   * Create or update the table (once; `warden serve` awaits it at start so that an unreachable
+   * server is reported there). A failed attempt is not kept: the next call tries again.
+   */
+  migrate(): Promise<void> {
+    if (!this.migrated) {
+      this.migrated = migratePostgres(this.pool, 'events', PG_MIGRATIONS);
+      this.migrated.catch(() => { this.migrated = null; });
+    }
+    return this.migrated;
   }
 
   async appendBatch(events: readonly InteractionEvent[]): Promise<void> {
-    await this.ready;
-    if (!events.length) return;
-    const values: unknown[] = [];
-    const tuples: string[] = [];
-    for (const e of events) {
-      const b = values.length;
-      tuples.push(`($${b + 1},$${b + 2},$${b + 3},$${b + 4},$${b + 5},$${b + 6},$${b + 7},$${b + 8},$${b + 9})`);
-      values.push(e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client.ip, e.response.status, JSON.stringify(e));
+    await this.migrate();
+    // Chunks are written in turn; a batch retried after a failure half-way skips those already in (ON CONFLICT).
+    for (let start = 0; start < events.length; start += PG_INSERT_ROWS) {
+      const values: unknown[] = [];
+      const tuples: string[] = [];
+      for (const e of events.slice(start, start + PG_INSERT_ROWS)) {
+        const b = values.length;
+        tuples.push(`($${b + 1},$${b + 2},$${b + 3},$${b + 4},$${b + 5},$${b + 6},$${b + 7},$${b + 8},$${b + 9})`);
+        values.push(e.id, e.ts, e.account_id, e.org_id, e.key_id, e.model, e.client.ip, e.response.status, JSON.stringify(e));
+      }
+      await this.pool.query(
+        `INSERT INTO events (id, ts, account_id, org_id, key_id, model, client_ip, status, body) VALUES ${tuples.join(',')} ON CONFLICT (id) DO NOTHING`,
+        values,
+      );
     }
-    await this.pool.query(
-      `INSERT INTO events (id, ts, account_id, org_id, key_id, model, client_ip, status, body) VALUES ${tuples.join(',')} ON CONFLICT (id) DO NOTHING`,
-      values,
-    );
   }
 
   async *iterate(query: EventQuery = {}): AsyncGenerator<InteractionEvent> {
-    await this.ready;
+    await this.migrate();
     let afterId = query.afterId;
     let cursor: TimeCursor | null = null;
     let remaining = pageLimit(query);
@@ -206,7 +224,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   async count(query: EventQuery = {}): Promise<number> {
-    await this.ready;
+    await this.migrate();
     const { sql, args } = whereClause(query, (i) => `$${i}`);
     const { rows } = await this.pool.query(`SELECT COUNT(*)::int AS n FROM events ${sql}`, args);
     return rows[0].n;

@@ -10,6 +10,38 @@ export function openPostgres(url: string, opts: { max?: number } = {}): PgPool {
   return pool;
 }
 
+/** The URL as it may be shown in messages and logs: without its password. */
+export function postgresUrlForDisplay(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '…';
+    if (u.searchParams.has('password')) u.searchParams.set('password', '…');
+    return u.href;
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+/** Socket errors meaning the server cannot be reached (refused, reset, timed out, unknown host). */
+const NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+/** Server answers meaning "not now": shutting down, starting up, out of connections. */
+const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
+/** What node-postgres says when a connection ends or cannot be made in time (it sets no code). */
+const CONNECTION_LOST = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+
+/**
+ * Whether an error means PostgreSQL is unreachable or unavailable (the statement may succeed once
+ * it is back), as opposed to an error in the statement or the data.
+ */
+export function isPostgresUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (NETWORK_ERRORS.has(code) || UNAVAILABLE_STATES.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
+  // Several addresses tried (IPv6 then IPv4): Node gathers their failures.
+  if (err instanceof AggregateError && err.errors.some(isPostgresUnavailable)) return true;
+  return CONNECTION_LOST.test(err.message);
+}
+
 /** Run `work` in one transaction on a client of its own: committed if it returns, rolled back if it throws. */
 export async function inTransaction<T>(pool: PgPool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();

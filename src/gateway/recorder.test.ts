@@ -1,0 +1,137 @@
+// The recorder while its store is unreachable: events accepted are kept and written once the store
+// is back, with no request needed to trigger the write; a stop waits for the store a bounded time,
+// and what it cannot write is counted and reported, not dropped silently.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventRecorder } from './recorder.ts';
+import type { EventQuery, EventStore } from '../store/index.ts';
+import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent } from '../events/index.ts';
+
+/** An event store that refuses writes while `down`, as PostgreSQL does when it cannot be reached. */
+class FlakyStore implements EventStore {
+  down = false;
+  attempts = 0;
+  readonly stored: InteractionEvent[] = [];
+  async appendBatch(events: readonly InteractionEvent[]): Promise<void> {
+    this.attempts++;
+    if (this.down) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    this.stored.push(...events);
+  }
+  async *iterate(_q?: EventQuery): AsyncGenerator<InteractionEvent> { yield* this.stored; }
+  async count(): Promise<number> { return this.stored.length; }
+  async close(): Promise<void> {}
+}
+
+function event(n: number): InteractionEvent {
+  return {
+    schema: EVENT_SCHEMA, id: `ev_${String(n).padStart(4, '0')}`, ts: new Date(Date.UTC(2026, 0, 1) + n).toISOString(), duration_ms: 1,
+    flavour: 'openai.chat', model: 'gpt-4o-mini', upstream: 'mock', account_id: 'acct_1', org_id: null, key_id: 'key_1',
+    client: { ip: '203.0.113.1', user_agent: 'test', country: null, asn: null },
+    request: { stream: false, system: null, messages: [], tools: [], tool_choice: null, params: emptyParams(), bytes: 10 },
+    response: { status: 200, error_code: null, input_tokens: 1, output_tokens: 1, reasoning_tokens: 0, usage_source: 'upstream', tool_calls: 0, finish_reason: 'stop', ttfb_ms: 1, output_chars: 1, reasoning_chars: 0 },
+    account: null, enforcement: emptyEnforcement(),
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, ok: () => boolean, ms = 3000): Promise<void> {
+  for (const end = Date.now() + ms; !ok();) {
+    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
+    await sleep(10);
+  }
+}
+
+test('events kept during an outage are written when the store is back, with no new request', async () => {
+  const store = new FlakyStore();
+  const errors: { pending: number; retryInMs: number }[] = [];
+  const recorder = new EventRecorder(store, { batchSize: 500, flushIntervalMs: 10, retryMinMs: 20, retryMaxMs: 80, onError: (_e, s) => errors.push(s) });
+  store.down = true;
+  for (let n = 0; n < 8; n++) recorder.record(event(n));
+  await until('a failed write', () => errors.length >= 2);
+  assert.equal(recorder.pending, 8);
+  assert.ok(errors[1].retryInMs > errors[0].retryInMs, 'retries back off');
+  store.down = false;
+  // No record() from here on: only the retry timer can write them.
+  await until('the kept events written', () => store.stored.length === 8);
+  assert.deepEqual(store.stored.map((e) => e.id), Array.from({ length: 8 }, (_, n) => event(n).id), 'in order, once each');
+  assert.equal(recorder.pending, 0);
+  assert.equal(recorder.dropped, 0);
+  await recorder.close();
+});
+
+test('while the store is down, the retry timer writes, not every request', async () => {
+  const store = new FlakyStore();
+  const recorder = new EventRecorder(store, { batchSize: 2, flushIntervalMs: 10, retryMinMs: 200, retryMaxMs: 200 });
+  store.down = true;
+  recorder.record(event(0));
+  recorder.record(event(1)); // a full batch: written at once, and refused
+  await until('the first attempt', () => store.attempts === 1);
+  await sleep(5);
+  for (let n = 2; n < 100; n++) recorder.record(event(n));
+  await sleep(50);
+  assert.equal(store.attempts, 1, 'no attempt per request while waiting to retry');
+  store.down = false;
+  await until('written by the retry', () => store.stored.length === 100);
+  await recorder.close();
+});
+
+test('a stop while the store is down keeps trying, and writes what it can once the store is back', async () => {
+  const store = new FlakyStore();
+  const lost: number[] = [];
+  const recorder = new EventRecorder(store, { batchSize: 500, flushIntervalMs: 10, retryMinMs: 20, retryMaxMs: 50, closeTimeoutMs: 5000, onLost: (n) => lost.push(n) });
+  store.down = true;
+  for (let n = 0; n < 8; n++) recorder.record(event(n));
+  setTimeout(() => { store.down = false; }, 300);
+  const t0 = Date.now();
+  await recorder.close();
+  assert.ok(Date.now() - t0 >= 250, 'waited for the store');
+  assert.equal(store.stored.length, 8, 'every accepted event written');
+  assert.deepEqual(lost, []);
+  assert.equal(recorder.dropped, 0);
+});
+
+test('a stop that cannot reach the store in time counts and reports the events not written', async () => {
+  const store = new FlakyStore();
+  const lost: { count: number; err: unknown }[] = [];
+  const errors: { closing: boolean }[] = [];
+  const recorder = new EventRecorder(store, {
+    batchSize: 500, flushIntervalMs: 10, retryMinMs: 20, retryMaxMs: 50, closeTimeoutMs: 300,
+    onLost: (count, err) => lost.push({ count, err }), onError: (_e, s) => errors.push(s),
+  });
+  store.down = true;
+  for (let n = 0; n < 8; n++) recorder.record(event(n));
+  const t0 = Date.now();
+  await recorder.close();
+  const took = Date.now() - t0;
+  assert.ok(took >= 250 && took < 2000, `tried for the timeout, no longer (${took} ms)`);
+  assert.ok(store.attempts > 3, `retried (${store.attempts} attempts)`);
+  assert.equal(lost.length, 1);
+  assert.equal(lost[0].count, 8);
+  assert.match(String((lost[0].err as Error).message), /ECONNREFUSED/, 'says why');
+  assert.equal(recorder.dropped, 8, 'counted (warden_events_dropped)');
+  assert.equal(recorder.pending, 0);
+  assert.equal(errors.filter((e) => e.closing).length, 1, 'one message while retrying, not one per attempt');
+});
+
+test('a stop gives up on a write the store never answers', async () => {
+  const store = new FlakyStore();
+  store.appendBatch = () => new Promise(() => {}); // a connection that hangs
+  const lost: number[] = [];
+  const recorder = new EventRecorder(store, { batchSize: 500, flushIntervalMs: 10, closeTimeoutMs: 200, onLost: (n) => lost.push(n) });
+  for (let n = 0; n < 3; n++) recorder.record(event(n));
+  await recorder.close();
+  assert.deepEqual(lost, [3]);
+  assert.equal(recorder.dropped, 3);
+});
+
+test('beyond the buffer the oldest events are dropped and counted', async () => {
+  const store = new FlakyStore();
+  const recorder = new EventRecorder(store, { batchSize: 500, flushIntervalMs: 10, maxBuffered: 5, retryMinMs: 20, retryMaxMs: 20, closeTimeoutMs: 1000 });
+  store.down = true;
+  for (let n = 0; n < 8; n++) recorder.record(event(n));
+  assert.equal(recorder.dropped, 3);
+  store.down = false;
+  await recorder.close();
+  assert.deepEqual(store.stored.map((e) => e.id), [3, 4, 5, 6, 7].map((n) => event(n).id));
+});

@@ -1,0 +1,157 @@
+// `warden serve` on PostgreSQL when the database cannot be reached (through a TCP proxy the test
+// stops): at start, a `warden:` error naming the setting; while running, a key not in the node's
+// cache is answered 503 in the client's API format, events are kept and written once the database is
+// back without a request to trigger it; at shutdown, events it cannot write are counted and logged.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { openPostgres } from '../../src/store/index.ts';
+import { TEST_POSTGRES_URL } from '../helpers/postgres.ts';
+import { startTcpProxy } from '../helpers/tcp-proxy.ts';
+
+const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
+const TOKEN = `adm_${randomBytes(12).toString('hex')}`;
+
+interface Serve { proc: ChildProcess; lines: string[]; exited: Promise<number | null> }
+
+/** `warden serve --config FILE`, its output collected line by line. */
+function serve(configFile: string): Serve {
+  const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'serve', '--no-demo', '--config', configFile], {
+    env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_LOG_LEVEL: '' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  for (const stream of [proc.stdout!, proc.stderr!]) createInterface({ input: stream }).on('line', (l) => lines.push(l));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  return { proc, lines, exited };
+}
+
+async function until<T>(what: string, get: () => T | Promise<T>, ms = 15_000): Promise<NonNullable<T>> {
+  for (const end = Date.now() + ms; ;) {
+    const v = await get();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A URL of the test database through `port`, with a password and a private search path. */
+function urlThrough(port: number, schema: string): string {
+  const u = new URL(TEST_POSTGRES_URL);
+  u.port = String(port);
+  u.password = 'hunter2-not-shown';
+  u.searchParams.set('options', `-c search_path=${schema}`);
+  return u.href;
+}
+
+test('PostgreSQL unreachable at start: a warden: error naming the setting, without the password', { timeout: 60_000 }, async () => {
+  const proxy = await startTcpProxy(Number(new URL(TEST_POSTGRES_URL).port || 5432));
+  await proxy.stop(); // a port where nothing answers
+  const dir = mkdtempSync(join(tmpdir(), 'warden-pg-down-'));
+  try {
+    const config = join(dir, 'warden.yaml');
+    writeFileSync(config, JSON.stringify({ server: { port: 0 }, store: { driver: 'postgres', postgres_url: urlThrough(proxy.port, 'public') }, ledger: { enabled: false } }));
+    const s = serve(config);
+    assert.equal(await s.exited, 1);
+    const out = s.lines.join('\n');
+    assert.match(out, new RegExp(`^warden: cannot use PostgreSQL at store\\.postgres_url postgres://[^\\s]*@127\\.0\\.0\\.1:${proxy.port}/[^\\s]*: connect ECONNREFUSED`, 'm'));
+    assert.ok(!out.includes('hunter2'), 'the password is not shown');
+    assert.ok(!/unhandled|at async|node_modules/i.test(out), `no stack trace:\n${out}`);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('a PostgreSQL outage while serving: 503 for uncached keys, events kept and written, counted when lost at shutdown', { timeout: 90_000 }, async () => {
+  const schema = `store_outage_${randomBytes(6).toString('hex')}`;
+  const admin = openPostgres(TEST_POSTGRES_URL, { max: 1 });
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const proxy = await startTcpProxy(Number(new URL(TEST_POSTGRES_URL).port || 5432));
+  const dir = mkdtempSync(join(tmpdir(), 'warden-pg-outage-'));
+  let s: Serve | null = null;
+  try {
+    const config = join(dir, 'warden.yaml');
+    writeFileSync(config, JSON.stringify({
+      server: { port: 0 },
+      store: { driver: 'postgres', postgres_url: urlThrough(proxy.port, schema) },
+      admin: { token: TOKEN },
+      ledger: { enabled: false },
+      log: { level: 'warn' },
+      mock: { latency_ms: 0, tokens_per_second: 0 },
+      identity: { auth_cache: { ttl_ms: 600_000 } },
+      events: { close_timeout_ms: 1500 },
+    }));
+    s = serve(config);
+    const url = await until('listening', () => s!.lines.map((l) => /^Warden listening on (\S+)/.exec(l)?.[1]).find(Boolean), 60_000);
+    const adminPost = async (path: string, body: object) => {
+      const r = await fetch(`${url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      assert.ok(r.status < 300, `${path}: ${r.status}`);
+      return (await r.json()) as any;
+    };
+    const account = await adminPost('/accounts', { name: 'outage', email: 'o@example.org', tier: 'email_verified' });
+    const used = (await adminPost(`/accounts/${account.id}/keys`, { name: 'used' })).secret as string;
+    const unused = (await adminPost(`/accounts/${account.id}/keys`, { name: 'not yet used' })).secret as string;
+    const chat = (key: string) => fetch(`${url}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }),
+    });
+    const metric = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${url}/metrics`)).text())?.[1]);
+    const stored = async () => (await admin.query(`SELECT COUNT(*)::int AS n FROM ${schema}.events WHERE account_id = $1`, [account.id])).rows[0].n as number;
+    assert.equal((await chat(used)).status, 200); // now in the node's auth cache
+    await until('the first event stored', async () => (await stored()) === 1);
+
+    await proxy.stop();
+    // A key the node has not cached cannot be checked: 503 with retry-after, in each API's format.
+    const refused = await chat(unused);
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get('retry-after'), '1');
+    const body = (await refused.json()) as any;
+    assert.equal(body.error.code, 'WARDEN_STORE_UNAVAILABLE');
+    assert.equal(body.error.type, 'server_error');
+    const anthropic = await fetch(`${url}/v1/messages`, {
+      method: 'POST', headers: { 'x-api-key': unused, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(anthropic.status, 503);
+    const aBody = (await anthropic.json()) as any;
+    assert.equal(aBody.type, 'error');
+    assert.equal(aBody.error.type, 'overloaded_error');
+    assert.equal(aBody.error.code, 'WARDEN_STORE_UNAVAILABLE');
+
+    // The cached key is served; its events wait in memory.
+    for (let i = 0; i < 5; i++) assert.equal((await chat(used)).status, 200);
+    await until('events kept', async () => (await metric('warden_events_pending')) >= 5);
+
+    // The database is back and no request comes: the events are written all the same.
+    await proxy.start();
+    await until('kept events written', async () => (await stored()) === 6, 20_000);
+    assert.equal(await metric('warden_events_pending'), 0);
+    assert.equal(await metric('warden_events_dropped'), 0);
+
+    // Down again, then a stop: the node tries for events.close_timeout_ms, then says what it lost.
+    // (Refusals are recorded too; the cached key may be gone: a node back on its NOTIFY connection
+    // clears its cache, having perhaps missed changes.)
+    await proxy.stop();
+    for (let i = 0; i < 3; i++) assert.equal((await chat(unused)).status, 503);
+    await until('events kept', async () => (await metric('warden_events_pending')) >= 3);
+    const t0 = Date.now();
+    s.proc.kill('SIGTERM');
+    assert.equal(await s.exited, 0);
+    const took = Date.now() - t0;
+    assert.ok(took >= 1400, `kept trying before giving up (${took} ms)`);
+    const lost = s.lines.map((l) => { try { return JSON.parse(l); } catch { return null; } }).find((l) => l?.msg?.includes('not recorded'));
+    assert.ok(lost, `a log line says what was lost:\n${s.lines.join('\n')}`);
+    assert.equal(lost.lost, 3);
+    assert.match(lost.msg, /3 events not recorded/);
+    await proxy.start();
+    assert.equal(await stored(), 6);
+  } finally {
+    if (s && s.proc.exitCode === null) { s.proc.kill('SIGKILL'); await s.exited; }
+    await proxy.stop();
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

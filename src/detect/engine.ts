@@ -1259,6 +1259,15 @@ export class DetectorEngine implements VerdictView {
     }
   }
 
+  /**
+   * Remember ids of events this engine holds without having ingested them (those a snapshot it
+   * was read from held), as of event time `tsS` (no earlier than theirs), so that the next
+   * snapshot lists them too and a replay after it skips them.
+   */
+  rememberEventIds(ids: Iterable<string>, tsS: number): void {
+    if (this.recentSpan > 0) for (const id of ids) this.rememberId(id, tsS);
+  }
+
   /** Ids of the events ingested with an event time at or after `fromS` (within rememberEventIdsSeconds of the latest). */
   recentEventIds(fromS: number): string[] {
     const out: string[] = [];

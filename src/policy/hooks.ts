@@ -15,6 +15,8 @@ import { resolveSecret } from '../config/index.ts';
 import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
 import { WardenError, type ErrorCode } from '../errors/index.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer } from '../gateway/lifecycle.ts';
+import type { Authenticator } from '../gateway/interaction.ts';
+import type { AuthContext } from '../identity/types.ts';
 import {
   answerFilter, composeTransformers, embeddingInputTexts, extractiveSummary, noiseSeed, noisyVector, ReasoningSeal, responsesResequencer,
   restoreSealedThinking, shapeRequest, vectorFilter, type Summariser,
@@ -120,6 +122,27 @@ export function screenSignup(facts: SignupScreeningFacts): ScreeningResult {
     watermark: watermarkConfigSchema.parse({}),
   });
   return defaultRuntime.screener.screen(facts);
+}
+
+/**
+ * The authenticator, with the policy's appeal contact (`messages.appeal_contact`, as the policy
+ * file in force has it) added to its refusal of an account suspended in identity, so that it
+ * tells the customer what a suspending verdict's refusal tells them. Other answers pass unchanged
+ * (a cache hit stays synchronous).
+ */
+export function withAppealContact<A extends Authenticator>(inner: A, runtime: Pick<PolicyRuntime, 'store'>): Authenticator {
+  const rethrow = (err: unknown): never => {
+    const contact = err instanceof WardenError && err.code === 'WARDEN_ACCOUNT_SUSPENDED' ? runtime.store.current.document.messages.appeal_contact : null;
+    if (!contact) throw err;
+    throw new WardenError('WARDEN_ACCOUNT_SUSPENDED', `This account is suspended. To appeal, contact ${contact}.`);
+  };
+  return {
+    authenticate(secret) {
+      let auth;
+      try { auth = inner.authenticate(secret); } catch (err) { return rethrow(err); }
+      return auth instanceof Promise ? auth.catch(rethrow) : auth;
+    },
+  };
 }
 
 export interface PolicyHooksDeps {
@@ -236,6 +259,12 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       ctx.locals.set(POLICY_LOCALS, locals);
       // The vector watermark reads the inputs' words (token ids decoded: the tokenizer loads once).
       if (watermarkKey && ctx.flavour === 'openai.embeddings') return embeddingInputTexts(ctx.body.input).then((texts) => { locals.embeddingTexts = texts; });
+    },
+    barred(auth: AuthContext): void {
+      if (!pc.enabled) return;
+      const view = verdicts.forAccount(auth.account.id);
+      const refusal = runtime.store.current.verdictRefusal({ tier: auth.tier, verdict: view.level });
+      if (refusal) throw new WardenError(REFUSAL_CODES[refusal.kind], refusal.message);
     },
     output(ctx: InteractionContext): OutputTransformer | null {
       const locals = ctx.locals.get(POLICY_LOCALS) as PolicyLocals | undefined;

@@ -1,7 +1,7 @@
 // policy: policy as code (tiers, programmes, regions, networks and verdicts mapped to capabilities; hot-reloaded YAML), IP geography and network classification, signup screening (disposable email, sanctions lists), and the gateway hooks that enforce it.
 export { policyConfigSchema, sanctionsSourceSchema, type PolicyConfig, type SanctionsSource } from './config.ts';
 export {
-  policyHooks, createPolicyRuntime, screenSignup, shippedFile, POLICY_LOCALS,
+  policyHooks, createPolicyRuntime, screenSignup, shippedFile, withAppealContact, POLICY_LOCALS,
   type PolicyHooksDeps, type PolicyRuntime, type PolicyRuntimeOptions, type PolicyLocals,
 } from './hooks.ts';
 export {

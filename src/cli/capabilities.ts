@@ -17,7 +17,7 @@ import { setUpDetector } from './detector.ts';
 import { setUpCases } from './cases.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
 import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, ledgerAdminRoutes, type Ledger } from '../ledger/index.ts';
-import { policyHooks, policyAdminRoutes } from '../policy/index.ts';
+import { policyHooks, policyAdminRoutes, withAppealContact, type PolicyRuntime } from '../policy/index.ts';
 import { Notifier, ledgerFailed, notifyAdminRoutes } from '../notify/index.ts';
 import { createBatches, SqliteBatchStore, PostgresBatchStore, SqliteFileStore, PostgresFileStore, type BatchStore, type FileStore } from '../batches/index.ts';
 import { onBackend, type Stores } from './stores.ts';
@@ -106,9 +106,11 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
 
   // policy phase, before limits: a request the policy refuses (region, tier, verdict) spends no
   // quota; its output phase shapes and watermarks the answer.
+  let policyRuntime: PolicyRuntime | null = null;
   if (config.policy.enabled) {
     const line = (obj: object, msg: string) => say(`policy: ${msg} ${JSON.stringify(obj)}`);
     const policy = policyHooks({ config, verdicts, log: { info: line, error: line } });
+    policyRuntime = policy.runtime;
     hooks.push(policy);
     adminRegistrars.push(policyAdminRoutes(policy.runtime));
     closers.push(() => policy.runtime.close());
@@ -154,8 +156,12 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // Cases read the detector's campaigns, the stored events and the ledger.
   if (detector && cases) adminRegistrars.push(cases.adminRoutes(detector, ledger));
 
+  // A suspension in identity names the appeal contact, as a suspending verdict's refusal does
+  // (batch requests, run with one-use credentials, too).
+  const appealing = (a: Authenticator) => (policyRuntime ? withAppealContact(a, policyRuntime) : a);
+  const callerAuthenticator = appealing(authenticator);
   return {
-    authenticator: batches ? batches.authenticator(authenticator) : authenticator,
+    authenticator: appealing(batches ? batches.authenticator(authenticator) : authenticator),
     identity,
     hooks,
     registry,
@@ -176,7 +182,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       const taxii = cases?.taxiiPlugin;
       if (taxii) await app.register(async (scope) => taxii((secret) => authenticator.authenticate(secret))(scope), { prefix: '/taxii2' });
       cases?.startFeeds();
-      batches?.register(app, authenticator);
+      batches?.register(app, callerAuthenticator);
     },
     async ready() {
       try {

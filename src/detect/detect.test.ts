@@ -192,6 +192,38 @@ test('operator allow-list and manual verdicts win over the detector', () => {
   assert.equal(e.forAccount(hydra[2]).level, 'none');
 });
 
+test('an operator\'s cluster verdict replaces the detector\'s for every member: only a member\'s own verdict can be more severe', () => {
+  const hydra = accountsOf('campaign:camp_hydra');
+  const e = run(mixed.events);
+  // A member the detector holds at watch on its own, in a cluster it flagged far above that.
+  const member = hydra.find((id) => e.accountVerdict(id)?.level === 'watch' && verdictRank(e.forAccount(id).level) > verdictRank('throttle'))!;
+  assert.ok(member, 'a hydra member at watch on its own, above throttle through its cluster');
+  const cluster = e.forAccount(member).clusterId!;
+  e.setManualVerdict({ kind: 'cluster', id: cluster }, 'none', 'false positive: one NAT');
+  for (const id of hydra.filter((x) => e.forAccount(x).clusterId === cluster)) {
+    const v = e.forAccount(id);
+    const own = e.accountVerdict(id)?.level ?? 'none';
+    assert.equal(v.level, own, `${id}: its own level, not the cluster's`);
+    assert.notEqual(v.verdict?.subject.kind, 'cluster', `${id}: the detector's cluster verdict is not in force`);
+  }
+  const v = e.forAccount(member);
+  assert.equal(v.level, 'watch');
+  assert.deepEqual(v.verdict?.subject, { kind: 'account', id: member });
+  // What replicas enforce (the published verdicts) and what the detector counts as served agree.
+  assert.equal(e.effectiveVerdicts().accounts.get(member)?.level, 'watch');
+  const servedBefore = e.servedByLevel(member);
+  const last = mixed.events.filter((x) => x.account_id === member).at(-1)!;
+  e.ingest({ ...last, id: `${last.id}-after-verdict`, ts: new Date(Date.parse(mixed.events.at(-1)!.ts) + 1000).toISOString() });
+  const servedAfter = e.servedByLevel(member);
+  assert.deepEqual(servedAfter.map((n, l) => n - servedBefore[l]), [0, 1, 0, 0, 0, 0], 'served at watch');
+  // An operator's watch holds members at watch; their own level cannot be lowered by it.
+  e.setManualVerdict({ kind: 'cluster', id: cluster }, 'watch', 'under review');
+  assert.equal(e.forAccount(member).level, 'watch');
+  assert.equal(e.forAccount(member).verdict?.source, 'operator');
+  e.setManualVerdict({ kind: 'cluster', id: cluster }, null);
+  assert.ok(verdictRank(e.forAccount(member).level) > verdictRank('throttle'), 'lifting it restores the detector\'s cluster verdict');
+});
+
 test('hysteresis: a flagged cluster does not flap when its traffic turns benign, and steps down only after the cooldown', () => {
   const hydra = accountsOf('campaign:camp_hydra');
   const e = new DetectorEngine({ config: { cooldown_seconds: 6 * 3600 } });

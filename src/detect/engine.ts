@@ -312,6 +312,9 @@ interface LevelState {
   explainedScore: number;
 }
 
+/** Where an account's effective verdict comes from (see DetectorEngine.verdictSource). */
+type VerdictSource = 'allow' | 'manual_account' | 'manual_cluster' | 'cluster' | 'own';
+
 /** A cluster as reported: members, evidence, score and level. */
 export interface ClusterSummary {
   id: string;
@@ -1256,6 +1259,15 @@ export class DetectorEngine implements VerdictView {
     }
   }
 
+  /**
+   * Remember ids of events this engine holds without having ingested them (those a snapshot it
+   * was read from held), as of event time `tsS` (no earlier than theirs), so that the next
+   * snapshot lists them too and a replay after it skips them.
+   */
+  rememberEventIds(ids: Iterable<string>, tsS: number): void {
+    if (this.recentSpan > 0) for (const id of ids) this.rememberId(id, tsS);
+  }
+
   /** Ids of the events ingested with an event time at or after `fromS` (within rememberEventIdsSeconds of the latest). */
   recentEventIds(fromS: number): string[] {
     const out: string[] = [];
@@ -1769,52 +1781,69 @@ export class DetectorEngine implements VerdictView {
 
   // ---------------------------------------------------------------- reading verdicts
 
+  /**
+   * Where account i's effective verdict comes from: the one rule `levelIndex` (what is served and
+   * counted) and `forAccount` (what is enforced and shown) share. Operator decisions first: the
+   * allow-list, then a manual account verdict. A manual cluster verdict replaces the detector's
+   * cluster verdict for every member; only the member's own verdict can be more severe than it.
+   * Otherwise the more severe of the account's own verdict and its cluster's.
+   */
+  private verdictSource(i: number, c: ClusterState | undefined): VerdictSource {
+    if (this.flags[i] & 4) return 'allow';
+    if (this.manualAccount.size && this.manualAccount.has(this.ids[i])) return 'manual_account';
+    const own = this.accLevel[i];
+    if (c) {
+      const mc = this.manualCluster.size ? this.manualCluster.get(c.id) : undefined;
+      if (mc) return verdictRank(mc.level) >= own ? 'manual_cluster' : 'own';
+      if (c.verdict.level > own) return 'cluster';
+    }
+    return 'own';
+  }
+
+  /** The cluster account i belongs to (undefined when it is alone). */
+  private linkedCluster(i: number): ClusterState | undefined {
+    const root = this.find(i);
+    return root !== i || this.size[i] > 1 ? this.clusters.get(root) : undefined;
+  }
+
   private levelIndex(i: number): number {
     if (this.nextManualExpiry !== Infinity && this.nextManualExpiry <= Date.now()) this.expireManual();
-    const f = this.flags[i];
-    if (f & 4) return 0;
-    const id = this.ids[i];
-    if (this.manualAccount.size) {
-      const m = this.manualAccount.get(id);
-      if (m) return verdictRank(m.level);
+    const c = this.linkedCluster(i);
+    switch (this.verdictSource(i, c)) {
+      case 'allow': return 0;
+      case 'manual_account': return verdictRank(this.manualAccount.get(this.ids[i])!.level);
+      case 'manual_cluster': return verdictRank(this.manualCluster.get(c!.id)!.level);
+      case 'cluster': return c!.verdict.level;
+      case 'own': return this.accLevel[i];
     }
-    let lvl = this.accLevel[i];
-    const root = this.find(i);
-    const c = root !== i || this.size[i] > 1 ? this.clusters.get(root) : undefined;
-    if (c) {
-      if (this.manualCluster.size) {
-        const m = this.manualCluster.get(c.id);
-        if (m) return Math.max(lvl, verdictRank(m.level));
-      }
-      if (c.verdict.level > lvl) lvl = c.verdict.level;
-    }
-    return lvl;
   }
 
   /**
    * The effective verdict for an account: operator verdicts first (allow-list, manual account
-   * verdict, manual cluster verdict), otherwise the more severe of the account's and its cluster's.
+   * verdict, manual cluster verdict, which only the account's own can exceed), otherwise the more
+   * severe of the account's and its cluster's (see verdictSource).
    */
   forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null } {
     if (this.nextManualExpiry !== Infinity && this.nextManualExpiry <= Date.now()) this.expireManual();
     const i = this.index.get(accountId);
-    const manual = this.manualAccount.get(accountId);
     if (i === undefined) {
+      const manual = this.manualAccount.get(accountId);
       if (manual) return { level: manual.level, verdict: manual, clusterId: null };
       if (this.allowAccounts.has(accountId)) return { level: 'none', verdict: this.allowVerdict(accountId), clusterId: null };
       return { level: 'none', verdict: null, clusterId: null };
     }
-    const root = this.find(i);
-    const c = root !== i || this.size[i] > 1 ? this.clusters.get(root) : undefined;
+    const c = this.linkedCluster(i);
     const clusterId = c ? c.id : null;
-    if (this.flags[i] & 4) return { level: 'none', verdict: this.allowVerdict(accountId), clusterId };
-    if (manual) return { level: manual.level, verdict: manual, clusterId };
-    const mc = c ? this.manualCluster.get(c.id) : undefined;
-    const own = this.accLevel[i];
-    if (mc && verdictRank(mc.level) >= own) return { level: mc.level, verdict: mc, clusterId };
-    if (c && c.verdict.level > own && c.verdict.verdict) return { level: c.verdict.verdict.level, verdict: c.verdict.verdict, clusterId };
-    if (own > 0) return { level: VERDICT_LEVELS[own], verdict: this.accVerdicts.get(i) ?? null, clusterId };
-    return { level: 'none', verdict: null, clusterId };
+    switch (this.verdictSource(i, c)) {
+      case 'allow': return { level: 'none', verdict: this.allowVerdict(accountId), clusterId };
+      case 'manual_account': { const m = this.manualAccount.get(accountId)!; return { level: m.level, verdict: m, clusterId }; }
+      case 'manual_cluster': { const m = this.manualCluster.get(c!.id)!; return { level: m.level, verdict: m, clusterId }; }
+      case 'cluster': return { level: VERDICT_LEVELS[c!.verdict.level], verdict: c!.verdict.verdict, clusterId };
+      case 'own': {
+        const own = this.accLevel[i];
+        return own > 0 ? { level: VERDICT_LEVELS[own], verdict: this.accVerdicts.get(i) ?? null, clusterId } : { level: 'none', verdict: null, clusterId };
+      }
+    }
   }
 
   private allowVerdict(accountId: string): Verdict {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DetectorEngine, buildScenario, buildReport, periodicSnapshots, readSnapshot, replayRecentEvents, scanEvents, writeSnapshot, type PromptPool } from './index.ts';
+import { DetectorEngine, SharedIndicators, buildScenario, buildReport, periodicSnapshots, readSnapshot, replayRecentEvents, scanEvents, writeSnapshot, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
@@ -72,6 +72,28 @@ test('after a snapshot, a restart replays only the stored events it does not hol
   assert.deepEqual(observable(restarted).accounts, observable(live).accounts);
 });
 
+test('restarted twice within the overlap, from a snapshot written by an engine read from one, each event is still read once', async () => {
+  const store = { async *iterate(q: { from?: string } = {}) { for (const ev of events.slice(0, half)) if (!q.from || ev.ts >= q.from) yield ev; } };
+  const live = new DetectorEngine({ rememberEventIdsSeconds: 600 });
+  for (const ev of events.slice(0, half)) live.ingest(ev);
+  const first = join(dir, 'first.detector');
+  await writeSnapshot(live, first, 600);
+  // Read back, nothing new stored, stopped again at once: its snapshot holds what the first held.
+  const once = new DetectorEngine({ rememberEventIdsSeconds: 600 });
+  const readOnce = await readSnapshot(once, first);
+  assert.ok(readOnce.restored);
+  assert.equal((await replayRecentEvents(once, store, { hours: 24 * 365, afterSnapshot: { fromMs: readOnce.overlapFromMs, seen: readOnce.seen } })).events, 0);
+  const second = join(dir, 'second.detector');
+  await writeSnapshot(once, second, 600);
+  const twice = new DetectorEngine({ rememberEventIdsSeconds: 600 });
+  const readTwice = await readSnapshot(twice, second);
+  assert.ok(readTwice.restored);
+  assert.deepEqual([...readTwice.seen].sort(), [...readOnce.seen].sort());
+  const replay = await replayRecentEvents(twice, store, { hours: 24 * 365, afterSnapshot: { fromMs: readTwice.overlapFromMs, seen: readTwice.seen } });
+  assert.equal(replay.events, 0, 'nothing is read a second time');
+  assert.equal(twice.stats().events, half);
+});
+
 test('a snapshot keeps no operator decision: one lifted after it stays lifted', async () => {
   const hydra = Object.entries(labels.accounts).filter(([, l]) => l.startsWith('campaign:camp_hydra')).map(([id]) => id);
   const live = new DetectorEngine();
@@ -106,12 +128,47 @@ test('a snapshot that does not fit is left unused, saying why', async () => {
   const other = new DetectorEngine();
   (other as unknown as { snapshotLayout: () => string }).snapshotLayout = () => 'another layout';
   assert.match(await reason(other), /another version of the detector/);
+  // What differs is said: a build with another format and fields this one does not have.
+  const [format, fields] = live.snapshotLayout().split(';');
+  const newer = new DetectorEngine();
+  (newer as unknown as { snapshotLayout: () => string }).snapshotLayout = () => `${Number(format) + 1};${fields},phrases`;
+  assert.equal(await reason(newer), `it was written by another version of the detector (format ${format}, this one ${Number(format) + 1}; fields it lacks: phrases)`);
   writeFileSync(join(dir, 'garbage.detector'), 'not a snapshot\n\u0000\u0001');
   assert.match(await reason(new DetectorEngine(), join(dir, 'garbage.detector')), /is not a detector snapshot/);
   truncateSync(path, statSync(path).size - 10);
   const fresh = new DetectorEngine();
   assert.match(await reason(fresh), /truncated/);
   assert.equal(fresh.stats().events, 0, 'nothing was read into the engine');
+});
+
+test('a snapshot\'s layout depends on the build only: not on the configuration, the options or the traffic', async () => {
+  const layout = new DetectorEngine().snapshotLayout();
+  // Other settings, allow-lists, shared indicators, remembered ids, report columns.
+  const configured = [
+    new DetectorEngine({ config: { link_threshold: 1.2, thresholds: { watch: 0.3 }, allow: { accounts: ['acct_partner'], orgs: ['org_partner'] } } }),
+    new DetectorEngine({ intel: new SharedIndicators('k'.repeat(32)), rememberEventIdsSeconds: 660 }),
+    new DetectorEngine({ trackFirstFlags: true }),
+  ];
+  for (const e of configured) assert.equal(e.snapshotLayout(), layout);
+  // After traffic: campaigns flagged, operator decisions, more accounts than the first columns hold.
+  const busy = new DetectorEngine({ rememberEventIdsSeconds: 660 });
+  for (const ev of events) busy.ingest(ev);
+  for (let k = 0; k < 1500; k++) busy.ingest({ ...events[k], id: `many-${k}`, account_id: `acct_many_${k}`, ts: events[events.length - 1].ts });
+  busy.flush();
+  const hydra = Object.entries(labels.accounts).find(([, l]) => l.startsWith('campaign:'))![0];
+  busy.setManualVerdict({ kind: 'cluster', id: busy.forAccount(hydra).clusterId! }, 'none');
+  busy.allow({ account: hydra });
+  assert.ok(busy.stats().accounts > 1500 && busy.stats().campaigns >= 1);
+  assert.equal(busy.snapshotLayout(), layout);
+  // Written by one, read by an engine configured otherwise (outside detection settings), and written again.
+  const path = join(dir, 'layout.detector');
+  await writeSnapshot(busy, path, 660);
+  const other = new DetectorEngine({ config: { allow: { orgs: ['org_partner'] }, replay_hours: 12 }, intel: new SharedIndicators('k'.repeat(32)) });
+  const read = await readSnapshot(other, path);
+  assert.ok(read.restored, read.restored ? '' : read.reason);
+  assert.equal(other.snapshotLayout(), layout);
+  await writeSnapshot(other, path, 0);
+  assert.ok((await readSnapshot(new DetectorEngine({ trackFirstFlags: true }), path)).restored);
 });
 
 test('periodic snapshots are written on their own, and a failure is told and counted, not thrown', async () => {

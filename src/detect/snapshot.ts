@@ -116,13 +116,34 @@ export async function readSnapshot(engine: DetectorEngine, path: string): Promis
   let header: SnapshotHeader;
   try { header = JSON.parse(data.subarray(0, eol < 0 ? 0 : eol).toString('utf8')) as SnapshotHeader; } catch { return { restored: false, reason: `${path} is not a detector snapshot` }; }
   if (header.magic !== MAGIC) return { restored: false, reason: `${path} is not a detector snapshot` };
-  if (header.layout !== engine.snapshotLayout()) return { restored: false, reason: 'it was written by another version of the detector' };
+  const layout = engine.snapshotLayout();
+  if (header.layout !== layout) return { restored: false, reason: `it was written by another version of the detector (${layoutDifference(String(header.layout), layout)})` };
   if (header.settings !== detectionSettingsHash(engine.config)) return { restored: false, reason: 'the detection settings (detect: in the configuration) changed since it was written' };
   if (data.length - eol - 1 !== header.bytes) return { restored: false, reason: `${path} is truncated` };
   let body: { state: Record<string, unknown>; recentIds: string[] };
   try { body = deserialize(data.subarray(eol + 1)) as typeof body; } catch (e) { return { restored: false, reason: `${path} is corrupt (${(e as Error).message})` }; }
   engine.restoreState(body.state);
-  return { restored: true, header, eventTimeMs: Date.parse(header.event_time), overlapFromMs: Date.parse(header.overlap_from), seen: new Set(body.recentIds) };
+  // The events it held are this engine's now: the next snapshot must list them as held, or a
+  // restart from that one (before the overlap has passed) would replay them a second time.
+  const eventTimeMs = Date.parse(header.event_time);
+  engine.rememberEventIds(body.recentIds, eventTimeMs / 1000);
+  return { restored: true, header, eventTimeMs, overlapFromMs: Date.parse(header.overlap_from), seen: new Set(body.recentIds) };
+}
+
+/**
+ * How a snapshot's layout differs from this engine's, for the operator: the format numbers, and
+ * the fields one has and the other lacks (a layout depends on the build only, never on the
+ * configuration or the traffic: src/detect/snapshot.test.ts).
+ */
+function layoutDifference(theirs: string, ours: string): string {
+  const split = (layout: string) => { const at = layout.indexOf(';'); return { format: at < 0 ? layout : layout.slice(0, at), fields: at < 0 ? [] : layout.slice(at + 1).split(',') }; };
+  const a = split(theirs); const b = split(ours);
+  const parts = [a.format === b.format ? `format ${a.format}` : `format ${a.format}, this one ${b.format}`];
+  const onlyTheirs = a.fields.filter((f) => !b.fields.includes(f));
+  const onlyOurs = b.fields.filter((f) => !a.fields.includes(f));
+  if (onlyTheirs.length) parts.push(`fields this one lacks: ${onlyTheirs.join(', ')}`);
+  if (onlyOurs.length) parts.push(`fields it lacks: ${onlyOurs.join(', ')}`);
+  return parts.join('; ');
 }
 
 /** Remove a snapshot (e.g. one that could not be used, so it is not tried again). */

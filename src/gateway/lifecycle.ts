@@ -23,7 +23,7 @@
  * quota, has no output phase and records no interaction event (it is counted in the metrics).
  *
  * Stored responses (`GET`/`DELETE /v1/responses/{id}`, `GET .../input_items`): identity ->
- * `storedAnswer` (the caller's own only) -> `countLimits` -> forward -> for a retrieved response,
+ * `barred` -> `storedAnswer` (the caller's own only) -> `countLimits` -> forward -> for a retrieved response,
  * policy (with the response's own settings) and the output phase's JSON transformers, so what is
  * read back is governed as it was when it was answered. No interaction event.
  */
@@ -109,6 +109,12 @@ export interface BackgroundResponses {
 export interface GatewayHooks {
   name: string;
   policy?(ctx: InteractionContext): void | Promise<void>;
+  /**
+   * Refuse an account whose verdict bars it from every route (the policy's verify or suspend),
+   * as the policy phase would: for routes that cannot run that phase before they do anything
+   * (stored responses, background responses before they are queued). Throws the refusal.
+   */
+  barred?(auth: AuthContext): void;
   limits?(ctx: InteractionContext): void | Promise<void>;
   /** Token counting's own request limit (see above); may refuse with 429. */
   countLimits?(ctx: InteractionContext): void | Promise<void>;

@@ -12,8 +12,9 @@
  * not exist. A retrieved response is governed as a fresh answer would be: policy runs with the
  * response's own settings (a suspended account reads nothing; reasoning the caller may not see is
  * withheld, its text watermarked as it was when answered) and the output phase's JSON transformers
- * rewrite it. Path: identity -> storedAnswer -> countLimits -> forward -> (retrieval) policy ->
- * output. Nothing is generated, so no interaction event; requests are counted in the metrics.
+ * rewrite it. An account its verdict bars (suspend, verify) is refused on every one of these routes
+ * first, and a background response of one is refused rather than queued. Path: identity -> barred
+ * -> storedAnswer -> countLimits -> forward -> (retrieval) policy -> output. Nothing is generated, so no interaction event; requests are counted in the metrics.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid } from '../events/index.ts';
@@ -22,6 +23,7 @@ import { Context, SSE_HEADERS, authenticateRequest, mapUpstreamFailure, refuseSi
 import { mergeHeaders } from './headers.ts';
 import { clientAddress } from './client-address.ts';
 import type { BackgroundResponses } from './lifecycle.ts';
+import type { AuthContext } from '../identity/types.ts';
 
 type Op = 'retrieve' | 'input_items' | 'delete' | 'cancel';
 const LABEL: Record<Op, string> = { retrieve: 'openai.responses.retrieve', input_items: 'openai.responses.input_items', delete: 'openai.responses.delete', cancel: 'openai.responses.cancel' };
@@ -29,6 +31,8 @@ const LABEL: Record<Op, string> = { retrieve: 'openai.responses.retrieve', input
 const PASSED_QUERY: Record<Op, readonly string[]> = { retrieve: ['include', 'include[]'], input_items: ['limit', 'order', 'after', 'before', 'include', 'include[]'], delete: [], cancel: [] };
 
 const backgroundOf = (deps: PipelineDeps): BackgroundResponses | null => deps.hooks.find((h) => h.background)?.background ?? null;
+/** The policy's refusal of an account its verdict bars (suspend, verify), as on every other route. */
+const refuseBarred = (deps: PipelineDeps, auth: AuthContext): void => { for (const h of deps.hooks) h.barred?.(auth); };
 
 /**
  * `POST /v1/responses` with `background: true`: kept by the background hook and answered at once
@@ -41,6 +45,8 @@ export async function handleBackgroundResponse(deps: PipelineDeps, req: FastifyR
   const body = req.body as Record<string, unknown> | null;
   if (!background || !body || typeof body !== 'object' || Array.isArray(body) || body.background !== true) return false;
   const auth = await authenticateRequest(deps, req.headers, 'inference');
+  // A suspended account (or one asked to verify) is refused now, not queued to fail later.
+  refuseBarred(deps, auth);
   if (body.store === false) throw new WardenError('WARDEN_INVALID_REQUEST', 'Background mode requires `store: true`.', { param: 'store' });
   const model = typeof body.model === 'string' ? body.model : '';
   if (!model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
@@ -115,6 +121,8 @@ export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: Fast
   let code = '';
   try {
     ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
+    // Before anything is read, counted or forwarded: a suspended account reads, lists and deletes nothing.
+    refuseBarred(deps, ctx.auth);
     const query = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
     const background = backgroundOf(deps);
     const streamed = op === 'retrieve' && query.get('stream') === 'true';

@@ -374,3 +374,20 @@ test('a changed limit applies at once on the redis backend too', async () => {
   await limitChangeAppliesAtOnce(limiter, limitsHooks({ config, limiter }), 'redis');
   await limiter.close();
 });
+
+test('token counting under a limit of 0 is refused without a retry-after: nothing to wait for', async () => {
+  const levels = new Map<string, VerdictLevel>([['acc_suspended', 'suspend']]);
+  const verdicts: VerdictView = { forAccount: (id) => ({ level: levels.get(id) ?? 'none', verdict: null, clusterId: null }) };
+  const count = async (hooks: LimitsHooks, accountId: string) => {
+    try { await hooks.countLimits!(fakeCtx({ accountId, keyId: `k_${accountId}` })); return null; } catch (err) { assert.ok(err instanceof WardenError); return err; }
+  };
+  // A verdict whose multiplier is 0 (where no policy refuses it first), and counting switched off.
+  const zero = await count(setup({}, { verdicts }).hooks, 'acc_suspended');
+  const off = await count(setup({ token_counting: { requests_per_minute: 0 } }).hooks, 'acc_ok');
+  for (const err of [zero, off]) {
+    assert.equal(err?.code, 'WARDEN_RATE_LIMITED');
+    assert.equal(err!.message, 'Token counting is not available to this API key.');
+    assert.equal(err!.headers['retry-after'], undefined);
+  }
+  assert.equal(await count(setup({}, { verdicts }).hooks, 'acc_ok'), null);
+});

@@ -96,12 +96,15 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
       const view = verdicts.forAccount(ctx.auth.account.id);
       const multiplier = view.level !== 'none' && view.level !== 'watch' && config.throttle.scopes.includes('key') ? config.throttle.multipliers[view.level] : 1;
       const perMinute = Math.floor(config.token_counting.requests_per_minute * multiplier);
-      const wait = perMinute > 0 ? countingRate(perMinute).take(ctx.auth.key.id) : Infinity;
+      // A limit of 0 (counting off, or a verdict's multiplier of 0 where the policy refuses nothing)
+      // is never admissible: no retry-after, as for a model call refused by a limit of 0 (an SDK
+      // would retry a 429 that names a time for ever). The policy's refusal of a barred account
+      // (suspend, verify) comes before this, on every route that counts here.
+      if (perMinute <= 0) throw new WardenError('WARDEN_RATE_LIMITED', 'Token counting is not available to this API key.');
+      const wait = countingRate(perMinute).take(ctx.auth.key.id);
       if (wait === 0) return;
-      const retryS = Number.isFinite(wait) ? Math.max(1, Math.ceil(wait / 1000)) : 60;
-      throw new WardenError('WARDEN_RATE_LIMITED', perMinute > 0
-        ? `Rate limit reached: ${perMinute} token counting requests per minute for this API key. Retry after ${retryS}s.`
-        : 'Token counting is not available to this API key.', { headers: { 'retry-after': String(retryS) } });
+      const retryS = Math.max(1, Math.ceil(wait / 1000));
+      throw new WardenError('WARDEN_RATE_LIMITED', `Rate limit reached: ${perMinute} token counting requests per minute for this API key. Retry after ${retryS}s.`, { headers: { 'retry-after': String(retryS) } });
     },
     onEnd(ctx: InteractionContext, event: InteractionEvent) {
       const reservation = ctx.locals.get(LIMITS_RESERVATION) as Reservation | undefined;

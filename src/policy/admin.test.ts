@@ -61,6 +61,9 @@ test('explain: capabilities and the rules behind them; bad input is a 400; the a
   assert.equal(unverified.body.refusal.kind, 'verify');
   const suspended = await call('POST', '/policy/explain', { tier: 'enterprise', verdict: 'suspend' });
   assert.equal(suspended.body.refusal.kind, 'suspend');
+  // Models as the policy file writes them, and a model outside them refused as the gateway refuses it.
+  assert.deepEqual(cloud.body.capabilities.models, ['*']);
+  assert.equal((await call('POST', '/policy/explain', { tier: 'enterprise', model: 'gpt-4o' })).body.refusal, null);
   assert.equal((await call('POST', '/policy/explain', { tier: 'gold' })).status, 400);
   assert.equal((await call('POST', '/policy/explain', { tier: 'unverified' }, 'wrong-token-wrong-token-wrong-token')).status, 401);
   const info = await call('GET', '/policy');

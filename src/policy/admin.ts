@@ -7,7 +7,7 @@ import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { VERDICT_LEVELS } from '../detect/verdict.ts';
 import { VERIFICATION_TIERS, PROGRAMMES } from '../identity/types.ts';
 import { parseIp } from './ip.ts';
-import type { PolicyRuntime } from './hooks.ts';
+import { explainRequest, type PolicyRuntime } from './hooks.ts';
 
 /** An IP address as the policy reads it (IPv4, IPv6, IPv4-mapped IPv6); anything else is a 400 naming the field. */
 const IpText = z.string().max(64).refine((s) => parseIp(s) !== null, 'not an IP address');
@@ -37,7 +37,7 @@ const ExplainBody = z.strictObject({
 const ExplainSchema = z.object({
   client: z.object({ country: z.string().nullable(), asn: z.number().nullable(), networks: z.array(z.string()) }),
   matched: z.array(z.string()).describe('tiers, programmes, rules and verdict entries that applied, in order'),
-  capabilities: z.record(z.string(), z.unknown()),
+  capabilities: z.record(z.string(), z.unknown()).describe('as a policy file writes them; `models` is one allow-list, or `{all_of: [...]}` when several layers each narrowed it'),
   refusal: z.object({ kind: z.string(), source: z.string(), message: z.string() }).nullable(),
 });
 const PolicyInfoSchema = z.object({ file: z.string(), digest: z.string(), description: z.string().nullable(), rules: z.number() });
@@ -57,15 +57,11 @@ export function policyAdminRoutes(runtime: PolicyRuntime): AdminRouteRegistrar {
       summary: 'What the policy in force grants (or refuses) a request with these facts, and why',
       body: ExplainBody, response: ExplainSchema,
       handler: ({ body }) => {
-        const ip = body.ip ? parseIp(body.ip) : null;
-        const geo = ip && runtime.geo ? runtime.geo.lookupParsed(ip) : { country: null, asn: null, asnName: null };
-        const network = runtime.networks.classify(ip, geo.asn, geo.asnName);
-        const decision = runtime.store.current.evaluate({
-          tier: body.tier, programme: body.programme, accountId: body.account_id ?? null, orgId: null, model: body.model,
-          flavour: body.flavour, country: geo.country, claimedCountry: body.claimed_country ?? null, asn: geo.asn,
-          networks: network.kinds, verdict: body.verdict,
+        const e = explainRequest(runtime, {
+          ip: body.ip ? parseIp(body.ip) : null, tier: body.tier, programme: body.programme, accountId: body.account_id ?? null, orgId: null,
+          model: body.model, flavour: body.flavour, claimedCountry: body.claimed_country ?? null, verdict: body.verdict,
         });
-        return { client: { country: geo.country, asn: geo.asn, networks: network.reasons }, matched: decision.matched, capabilities: { ...decision.capabilities }, refusal: decision.refusal };
+        return { client: { country: e.geo.country, asn: e.geo.asn, networks: e.network.reasons }, matched: e.matched, capabilities: e.capabilities, refusal: e.refusal };
       },
     });
     r.route({

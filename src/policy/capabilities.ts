@@ -143,3 +143,23 @@ export function modelAllowed(caps: Capabilities, model: string): boolean {
   for (const list of caps.models) if (!list.some((p) => globMatch(p, model))) return false;
   return !caps.deny_models.some((p) => globMatch(p, model));
 }
+
+/** Capabilities as a policy file writes them, for people to read (explain): see `writtenModels`. */
+export type WrittenCapabilities = Omit<Capabilities, 'models'> & { models: string[] | { all_of: string[][] } };
+
+/**
+ * The model allow-lists as written: one list (`["*"]` when nothing restricts models), or, when
+ * several layers each narrowed them, `{all_of: [...]}`, the lists a model must match one pattern
+ * of each. Lists that allow every model (`*`) add nothing and are left out.
+ */
+export function writtenModels(models: readonly string[][]): string[] | { all_of: string[][] } {
+  const narrowing = models.filter((list) => !list.includes('*'));
+  if (narrowing.length === 0) return ['*'];
+  if (narrowing.length === 1) return [...narrowing[0]];
+  return { all_of: narrowing.map((list) => [...list]) };
+}
+
+/** The capabilities with their model allow-lists as written (`writtenModels`). */
+export function writtenCapabilities(caps: Capabilities): WrittenCapabilities {
+  return { ...caps, models: writtenModels(caps.models), deny_models: [...caps.deny_models] };
+}

@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runPolicyCli } from './cli.ts';
 
 function io() {
@@ -48,5 +51,68 @@ test('policy screen: an --ip that is not an IP address is a usage error, as for 
     assert.equal(await runPolicyCli([...cmd, '--ip', ''], empty.io), 2, `${cmd[0]} --ip ''`);
     assert.doesNotMatch(empty.o.out, /decision: allow/);
     assert.match(empty.o.err, /--ip "" is not an IP address/);
+  }
+});
+
+test('policy explain and screen decide with the deployment\'s configuration: its policy file, network lists and screening lists', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-policy-cli-'));
+  try {
+    // The deployment's own policy: the shipped one, plus a rule keeping gpt-4.1 from unverified accounts and a narrower model list for education.
+    const policy = join(dir, 'policy.yaml');
+    writeFileSync(policy, readFileSync(fx('../../../policy/default.yaml'), 'utf8')
+      .replace(/^rules:\n/m, 'rules:\n  - id: no-gpt-4-1-unverified\n    when: { model: ["gpt-4.1*"], tier_below: email_verified }\n    action: deny\n'
+        + '  - id: education-models\n    when: { programme: [education] }\n    action: restrict\n    capabilities: { models: ["gpt-4o*", "claude-*"] }\n'));
+    writeFileSync(join(dir, 'tor.txt'), '185.220.101.1\n');
+    writeFileSync(join(dir, 'throwaway.txt'), 'throwaway-mail.example\n');
+    const config = join(dir, 'warden.yaml');
+    writeFileSync(config, `policy:\n  file: ${policy}\n  networks: { tor_exits_file: ${join(dir, 'tor.txt')} }\n  screening: { extra_disposable_domains_file: ${join(dir, 'throwaway.txt')} }\n`);
+
+    const run = async (argv: string[], env: Record<string, string> = {}) => {
+      const t = io();
+      const code = await runPolicyCli(argv, { ...t.io, env });
+      return { code, out: t.o.out, err: t.o.err };
+    };
+    for (const [how, argv, env] of [
+      ['--config', ['-c', config], {}], ['--config=', [`--config=${config}`], {}], ['WARDEN_CONFIG', [], { WARDEN_CONFIG: config }],
+    ] as Array<[string, string[], Record<string, string>]>) {
+      const denied = await run(['explain', ...argv, '--tier', 'unverified', '--model', 'gpt-4.1'], env);
+      assert.equal(denied.code, 1, `${how}: ${denied.out}${denied.err}`);
+      assert.match(denied.out, /refused: deny by rule:no-gpt-4-1-unverified/, how);
+      const tor = await run(['explain', ...argv, '--tier', 'email_verified', '--ip', '185.220.101.1'], env);
+      assert.equal(tor.code, 1, how);
+      assert.match(tor.out, /tor:exit/, how);
+      assert.match(tor.out, /refused: verify by rule:tor-needs-verified/, how);
+      const screened = await run(['screen', ...argv, '--email', 'jane@throwaway-mail.example'], env);
+      assert.equal(screened.code, 1, how);
+      assert.match(screened.out, /\[review\] disposable_email/, how);
+    }
+    // Without a configuration: the shipped policy and no Tor list.
+    assert.equal((await run(['explain', '--tier', 'unverified', '--model', 'gpt-4.1'])).code, 0);
+    assert.equal((await run(['explain', '--tier', 'email_verified', '--ip', '185.220.101.1'])).code, 0);
+    assert.equal((await run(['screen', '--email', 'jane@throwaway-mail.example'])).code, 0);
+    // --file names another policy document; the configuration's network lists still apply.
+    const other = await run(['explain', '-c', config, '--file', fx('../../../policy/default.yaml'), '--tier', 'email_verified', '--ip', '185.220.101.1', '--model', 'gpt-4.1']);
+    assert.equal(other.code, 1);
+    assert.match(other.out, /refused: verify by rule:tor-needs-verified/);
+    assert.equal((await run(['explain', '-c', config, '--file', fx('../../../policy/default.yaml'), '--tier', 'unverified', '--model', 'gpt-4.1'])).code, 0);
+
+    // Models as written: one list, not the internal list of lists; a model outside it refused as the gateway refuses it.
+    const open = await run(['explain', '-c', config, '--tier', 'identity_verified', '--json']);
+    assert.deepEqual(JSON.parse(open.out).capabilities.models, ['*']);
+    assert.doesNotMatch(open.out, /\[\s*\[/);
+    const text = await run(['explain', '-c', config, '--tier', 'identity_verified']);
+    assert.match(text.out, /"models":\["\*"\]/);
+    const education = await run(['explain', '-c', config, '--tier', 'email_verified', '--programme', 'education', '--json']);
+    assert.deepEqual(JSON.parse(education.out).capabilities.models, ['gpt-4o*', 'claude-*']);
+    const outside = await run(['explain', '-c', config, '--tier', 'email_verified', '--programme', 'education', '--model', 'o3-pro']);
+    assert.equal(outside.code, 1);
+    assert.match(outside.out, /refused: deny by capabilities:models: The model `o3-pro` is not available to your account/);
+
+    const missing = await run(['explain', '-c', join(dir, 'nope.yaml'), '--tier', 'unverified']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.err, /cannot read config file .*nope\.yaml/);
+    assert.equal((await run(['explain', '--config', '', '--tier', 'unverified'])).code, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -2,25 +2,25 @@
  * `warden policy ...` sub-commands for operators:
  *
  *   warden policy check [FILE]                       validate a policy file (default: the shipped one)
- *   warden policy explain [--file F] --tier T [--programme P] [--ip IP] [--claimed-country CC]
- *                         [--verdict V] [--model M] [--flavour F] [--account ID] [--json]
+ *   warden policy explain [-c warden.yaml] [--file F] --tier T [--programme P] [--ip IP]
+ *                         [--claimed-country CC] [--verdict V] [--model M] [--flavour F] [--account ID] [--json]
  *                                                    what the policy decides for one request, and why
- *   warden policy screen [--email E] [--name N] [--organisation O] [--ip IP] [--claimed-country CC]
- *                        [--config warden.yaml] [--json]
+ *   warden policy screen [-c warden.yaml] [--email E] [--name N] [--organisation O] [--ip IP]
+ *                        [--claimed-country CC] [--json]
  *                                                    signup screening for one applicant
+ *
+ * explain and screen read the configuration as `warden serve` does (`-c/--config`, else
+ * $WARDEN_CONFIG, else ./warden.yaml, else the defaults) and decide with what the gateway would
+ * load from it: its policy file (`--file` names another), IP databases and network lists.
  *
  * Exit status: 0 valid / allowed, 1 invalid file / refused / not "allow", 2 usage error.
  */
-import { loadConfig } from '../config/index.ts';
+import { loadConfig, type WardenConfig } from '../config/index.ts';
 import { VERDICT_LEVELS, type VerdictLevel } from '../detect/verdict.ts';
 import { VERIFICATION_TIERS, PROGRAMMES, type Programme, type VerificationTier } from '../identity/types.ts';
 import type { ApiFlavour } from '../events/index.ts';
-import { watermarkConfigSchema } from '../watermark/config.ts';
-import { policyConfigSchema } from './config.ts';
-import { loadGeoIndex } from './geo.ts';
-import { createPolicyRuntime, shippedFile } from './hooks.ts';
+import { createPolicyRuntime, explainRequest, shippedFile, type PolicyRuntime } from './hooks.ts';
 import { parseIp } from './ip.ts';
-import { loadHostingList, NetworkClassifier } from './networks.ts';
 import { loadPolicyFile, PolicyFileError } from './policy-file.ts';
 
 export interface PolicyCliIo {
@@ -33,23 +33,39 @@ const defaultIo: PolicyCliIo = { stdout: (s) => process.stdout.write(s), stderr:
 
 const USAGE = `usage:
   warden policy check [FILE]
-  warden policy explain [--file FILE] --tier TIER [--programme P] [--ip IP] [--claimed-country CC]
-                        [--verdict LEVEL] [--model MODEL] [--flavour FLAVOUR] [--account ID] [--json]
-  warden policy screen [--email E] [--name NAME] [--organisation ORG] [--ip IP] [--claimed-country CC]
-                       [--config warden.yaml] [--json]
+  warden policy explain [-c warden.yaml] [--file FILE] --tier TIER [--programme P] [--ip IP]
+                        [--claimed-country CC] [--verdict LEVEL] [--model MODEL] [--flavour FLAVOUR]
+                        [--account ID] [--json]
+  warden policy screen [-c warden.yaml] [--email E] [--name NAME] [--organisation ORG] [--ip IP]
+                       [--claimed-country CC] [--json]
+
+explain and screen use the configuration as warden serve reads it (-c/--config FILE, else
+$WARDEN_CONFIG, else ./warden.yaml): its policy file (--file names another), IP databases and
+network lists.
 `;
 
 class UsageError extends Error {}
+
+/**
+ * The policy runtime the gateway would build from this configuration (policy file, IP databases,
+ * network lists, screening lists), not watching its file; `file` names another policy file.
+ */
+function deploymentRuntime(cfg: WardenConfig, file: string | undefined, env: NodeJS.ProcessEnv): PolicyRuntime {
+  return createPolicyRuntime({ policy: { ...cfg.policy, watch: false, ...(file !== undefined ? { file } : {}) }, watermark: cfg.watermark }, { env });
+}
 
 function flags(argv: string[], allowed: string[]): Map<string, string> {
   const out = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i];
     if (f === '--json') { out.set('json', 'true'); continue; }
-    if (!f.startsWith('--') || !allowed.includes(f.slice(2))) throw new UsageError(`unknown option "${f}"`);
-    const v = argv[++i];
+    // -c FILE, --config FILE and --config=FILE, as the other commands take the configuration.
+    const name = f === '-c' ? 'config' : f.startsWith('--') ? f.slice(2).split('=')[0] : '';
+    if (!allowed.includes(name)) throw new UsageError(`unknown option "${f}"`);
+    const v = f.startsWith('--') && f.includes('=') ? f.slice(f.indexOf('=') + 1) : argv[++i];
     if (v === undefined) throw new UsageError(`${f} needs a value`);
-    out.set(f.slice(2), v);
+    if (name === 'config' && v === '') throw new UsageError(`${f} needs a file (got an empty path)`);
+    out.set(name, v);
   }
   return out;
 }
@@ -83,41 +99,40 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo):
       }
     }
     if (cmd === 'explain') {
-      const f = flags(rest, ['file', 'tier', 'programme', 'ip', 'claimed-country', 'verdict', 'model', 'flavour', 'account']);
+      const f = flags(rest, ['config', 'file', 'tier', 'programme', 'ip', 'claimed-country', 'verdict', 'model', 'flavour', 'account']);
       if (!f.has('tier')) throw new UsageError('explain needs --tier');
-      const policy = loadPolicyFile(f.get('file') ?? shippedFile('policy/default.yaml'));
       const ipText = f.get('ip');
       const ip = ipText !== undefined ? parseIp(ipText) : null;
       if (ipText !== undefined && !ip) throw new UsageError(`--ip "${ipText}" is not an IP address`);
-      const geo = ip ? loadGeoIndex().lookupParsed(ip) : { country: null, asn: null, asnName: null };
-      const network = new NetworkClassifier(loadHostingList(shippedFile('policy/hosting-asns.txt')), null, null).classify(ip, geo.asn, geo.asnName);
-      const decision = policy.evaluate({
-        tier: oneOf<VerificationTier>('tier', f.get('tier'), VERIFICATION_TIERS, 'unverified'),
+      const request = {
+        ip, tier: oneOf<VerificationTier>('tier', f.get('tier'), VERIFICATION_TIERS, 'unverified'),
         programme: oneOf<Programme>('programme', f.get('programme'), PROGRAMMES, 'none'),
         accountId: f.get('account') ?? null, orgId: null, model: f.get('model') ?? '',
         flavour: oneOf<ApiFlavour>('flavour', f.get('flavour'), ['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings'], 'openai.chat'),
-        country: geo.country, claimedCountry: f.get('claimed-country')?.toUpperCase() ?? null, asn: geo.asn, networks: network.kinds,
+        claimedCountry: f.get('claimed-country')?.toUpperCase() ?? null,
         verdict: oneOf<VerdictLevel>('verdict', f.get('verdict'), VERDICT_LEVELS, 'none'),
-      });
-      const result = { client: { ...geo, networks: network.reasons }, ...decision };
-      if (f.has('json')) io.stdout(JSON.stringify(result, null, 2) + '\n');
-      else {
-        io.stdout(`client: country ${geo.country ?? 'unknown'}, ASN ${geo.asn ?? 'unknown'}${geo.asnName ? ` (${geo.asnName})` : ''}${network.reasons.length ? `, ${network.reasons.join('; ')}` : ''}\n`);
-        io.stdout(`matched: ${decision.matched.join(', ')}\n`);
-        io.stdout(decision.refusal ? `refused: ${decision.refusal.kind} by ${decision.refusal.source}: ${decision.refusal.message}\n` : `capabilities: ${JSON.stringify(decision.capabilities)}\n`);
-      }
-      return decision.refusal ? 1 : 0;
+      };
+      const cfg = loadConfig(f.get('config'), io.env);
+      if (!cfg.policy.enabled) io.stderr('note: policy.enabled is false in the configuration: the gateway applies no policy; this is what the policy file would decide\n');
+      const runtime = deploymentRuntime(cfg, f.get('file'), io.env);
+      try {
+        const e = explainRequest(runtime, request);
+        if (f.has('json')) io.stdout(JSON.stringify({ policy: runtime.store.path, client: { ...e.geo, networks: e.network.reasons }, matched: e.matched, capabilities: e.capabilities, refusal: e.refusal }, null, 2) + '\n');
+        else {
+          io.stdout(`policy: ${runtime.store.path}\n`);
+          io.stdout(`client: country ${e.geo.country ?? 'unknown'}, ASN ${e.geo.asn ?? 'unknown'}${e.geo.asnName ? ` (${e.geo.asnName})` : ''}${e.network.reasons.length ? `, ${e.network.reasons.join('; ')}` : ''}\n`);
+          io.stdout(`matched: ${e.matched.join(', ')}\n`);
+          io.stdout(e.refusal ? `refused: ${e.refusal.kind} by ${e.refusal.source}: ${e.refusal.message}\n` : `capabilities: ${JSON.stringify(e.capabilities)}\n`);
+        }
+        return e.refusal ? 1 : 0;
+      } finally { runtime.close(); }
     }
     if (cmd === 'screen') {
       const f = flags(rest, ['email', 'name', 'organisation', 'ip', 'claimed-country', 'config']);
       // As explain: an IP that cannot be read is refused, not screened as if none were given.
       const ipText = f.get('ip');
       if (ipText !== undefined && !parseIp(ipText)) throw new UsageError(`--ip "${ipText}" is not an IP address`);
-      const cfg = f.has('config') ? loadConfig(f.get('config'), io.env) : null;
-      const runtime = createPolicyRuntime({
-        policy: { ...(cfg?.policy ?? policyConfigSchema.parse({})), watch: false },
-        watermark: cfg?.watermark ?? watermarkConfigSchema.parse({}),
-      }, { env: io.env });
+      const runtime = deploymentRuntime(loadConfig(f.get('config'), io.env), undefined, io.env);
       try {
         const r = runtime.screener.screen({ email: f.get('email'), name: f.get('name'), organisation: f.get('organisation'), signup_ip: f.get('ip'), claimed_country: f.get('claimed-country') });
         if (f.has('json')) io.stdout(JSON.stringify(r, null, 2) + '\n');

@@ -94,7 +94,15 @@ test('region blocked, hosting needs verification (with an actionable message), t
 });
 
 test('verdicts: verify and suspend refuse; shape restricts', () => {
-  expectCode(() => h.policy!(ctx({ tier: 'enterprise', account: 'acc_verify' })), 'WARDEN_VERIFICATION_REQUIRED', /example\.com\/verify/);
+  expectCode(() => h.policy!(ctx({ tier: 'email_verified', account: 'acc_verify' })), 'WARDEN_VERIFICATION_REQUIRED', /example\.com\/verify/);
+  expectCode(() => h.barred!(auth('email_verified', 'acc_verify')), 'WARDEN_VERIFICATION_REQUIRED', /example\.com\/verify/);
+  // Identity verified: what verify asks for is done. Served, as restricted as under shape.
+  const verified = ctx({ tier: 'enterprise', account: 'acc_verify', body: { model: 'gpt-test', messages: [], max_tokens: 5000, n: 3 } });
+  h.policy!(verified);
+  h.barred!(auth('enterprise', 'acc_verify'));
+  assert.deepEqual(verified.body, { model: 'gpt-test', messages: [], max_tokens: 100, n: 1 });
+  assert.ok(verified.enforcement.policy.includes('verdict:verify'));
+  expectCode(() => h.barred!(auth('enterprise', 'acc_gone')), 'WARDEN_ACCOUNT_SUSPENDED', /To appeal, contact trust@example\.com/);
   const gone = ctx({ tier: 'enterprise', account: 'acc_gone' });
   expectCode(() => h.policy!(gone), 'WARDEN_ACCOUNT_SUSPENDED', /To appeal, contact trust@example\.com/);
   assert.equal(gone.enforcement.verdict, 'suspend');

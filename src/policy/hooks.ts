@@ -12,9 +12,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WardenConfig } from '../config/index.ts';
 import { resolveSecret } from '../config/index.ts';
-import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
+import { EMPTY_VERDICT_VIEW, type VerdictLevel, type VerdictView } from '../detect/verdict.ts';
 import { WardenError, type ErrorCode } from '../errors/index.ts';
+import type { ApiFlavour } from '../events/index.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer } from '../gateway/lifecycle.ts';
+import type { Authenticator } from '../gateway/interaction.ts';
+import type { AuthContext, Programme, VerificationTier } from '../identity/types.ts';
 import {
   answerFilter, composeTransformers, embeddingInputTexts, extractiveSummary, noiseSeed, noisyVector, ReasoningSeal, responsesResequencer,
   restoreSealedThinking, shapeRequest, vectorFilter, type Summariser,
@@ -22,11 +25,11 @@ import {
 import { deriveWatermarkKey, type WatermarkKey } from '../watermark/keys.ts';
 import { watermarkTransformer } from '../watermark/transform.ts';
 import { markVector, vectorMark } from '../watermark/vectors.ts';
-import { modelAllowed, type Capabilities } from './capabilities.ts';
-import { loadGeoIndex, type GeoIndex } from './geo.ts';
-import { parseIp } from './ip.ts';
-import { loadHostingList, loadTorExits, loadVpnRanges, NetworkClassifier } from './networks.ts';
-import type { RefusalKind, RequestFacts } from './policy-file.ts';
+import { modelAllowed, writtenCapabilities, type Capabilities, type WrittenCapabilities } from './capabilities.ts';
+import { loadGeoIndex, type GeoIndex, type GeoResult } from './geo.ts';
+import { parseIp, type ParsedIp } from './ip.ts';
+import { loadHostingList, loadTorExits, loadVpnRanges, NetworkClassifier, type NetworkClass } from './networks.ts';
+import type { PolicyDecision, RefusalKind } from './policy-file.ts';
 import { PolicyStore, type PolicyLogger } from './policy-store.ts';
 import { loadSanctions, type SanctionsIndex } from './sanctions.ts';
 import { DisposableDomains, SignupScreener, type ScreeningResult, type SignupScreeningFacts } from './screening.ts';
@@ -103,6 +106,63 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
   }
 }
 
+/** One request as the policy phase sees it (the client's address read, the verdict looked up). */
+export interface PolicyRequest {
+  ip: ParsedIp | null;
+  tier: VerificationTier;
+  programme: Programme;
+  accountId: string | null;
+  orgId: string | null;
+  model: string;
+  flavour: ApiFlavour;
+  claimedCountry: string | null;
+  verdict: VerdictLevel;
+}
+
+/** What the policy decides for one request, with the client facts it read. */
+export interface RequestDecision {
+  geo: GeoResult;
+  network: NetworkClass;
+  decision: PolicyDecision;
+  /** The capabilities allow no such model (a refusal of its own: `param: model`); false without a model. */
+  modelRefused: boolean;
+}
+
+/**
+ * Decide one request as the gateway does: the client's country and ASN from the runtime's IP
+ * databases, its network class from the runtime's lists, then the policy in force. The policy phase,
+ * `POST /admin/policy/explain` and `warden policy explain` all read it from here.
+ */
+export function decideRequest(runtime: Pick<PolicyRuntime, 'store' | 'geo' | 'networks'>, r: PolicyRequest): RequestDecision {
+  const geo = runtime.geo && r.ip ? runtime.geo.lookupParsed(r.ip) : { country: null, asn: null, asnName: null };
+  const network = runtime.networks.classify(r.ip, geo.asn, geo.asnName);
+  const decision = runtime.store.current.evaluate({
+    tier: r.tier, programme: r.programme, accountId: r.accountId, orgId: r.orgId, model: r.model, flavour: r.flavour,
+    country: geo.country, claimedCountry: r.claimedCountry, asn: geo.asn, networks: network.kinds, verdict: r.verdict,
+  });
+  const modelRefused = decision.refusal === null && r.model !== '' && !modelAllowed(decision.capabilities, r.model);
+  return { geo, network, decision, modelRefused };
+}
+
+/** The refusal of a model the capabilities do not allow. */
+export const modelNotAllowedMessage = (model: string): string => `The model \`${model}\` is not available to your account under the provider's usage policy.`;
+
+/** What explain answers (the admin API and the CLI): the decision, capabilities as written, and a model the capabilities refuse as the gateway refuses it. */
+export interface ExplainedRequest {
+  geo: GeoResult;
+  network: NetworkClass;
+  matched: string[];
+  capabilities: WrittenCapabilities;
+  refusal: PolicyDecision['refusal'];
+}
+
+/** Explain one request: `decideRequest`, with the model refusal the policy phase adds after the policy file's. */
+export function explainRequest(runtime: Pick<PolicyRuntime, 'store' | 'geo' | 'networks'>, r: PolicyRequest): ExplainedRequest {
+  const { geo, network, decision, modelRefused } = decideRequest(runtime, r);
+  const refusal = decision.refusal ?? (modelRefused ? { kind: 'deny' as const, source: 'capabilities:models', message: modelNotAllowedMessage(r.model) } : null);
+  return { geo, network, matched: decision.matched, capabilities: writtenCapabilities(decision.capabilities), refusal };
+}
+
 let defaultRuntime: PolicyRuntime | null = null;
 
 /**
@@ -120,6 +180,27 @@ export function screenSignup(facts: SignupScreeningFacts): ScreeningResult {
     watermark: watermarkConfigSchema.parse({}),
   });
   return defaultRuntime.screener.screen(facts);
+}
+
+/**
+ * The authenticator, with the policy's appeal contact (`messages.appeal_contact`, as the policy
+ * file in force has it) added to its refusal of an account suspended in identity, so that it
+ * tells the customer what a suspending verdict's refusal tells them. Other answers pass unchanged
+ * (a cache hit stays synchronous).
+ */
+export function withAppealContact<A extends Authenticator>(inner: A, runtime: Pick<PolicyRuntime, 'store'>): Authenticator {
+  const rethrow = (err: unknown): never => {
+    const contact = err instanceof WardenError && err.code === 'WARDEN_ACCOUNT_SUSPENDED' ? runtime.store.current.document.messages.appeal_contact : null;
+    if (!contact) throw err;
+    throw new WardenError('WARDEN_ACCOUNT_SUSPENDED', `This account is suspended. To appeal, contact ${contact}.`);
+  };
+  return {
+    authenticate(secret) {
+      let auth;
+      try { auth = inner.authenticate(secret); } catch (err) { return rethrow(err); }
+      return auth instanceof Promise ? auth.catch(rethrow) : auth;
+    },
+  };
 }
 
 export interface PolicyHooksDeps {
@@ -178,19 +259,14 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
     policy(ctx: InteractionContext): void | Promise<void> {
       if (!pc.enabled || !ctx.auth) return;
       const { account, org } = ctx.auth;
-      const ip = parseIp(ctx.clientIp);
-      const geo = runtime.geo ? runtime.geo.lookupParsed(ip) : { country: null, asn: null, asnName: null };
-      ctx.clientGeo = { country: geo.country, asn: geo.asn };
-      const network = runtime.networks.classify(ip, geo.asn, geo.asnName);
       const view = verdicts.forAccount(account.id);
       if (view.level !== 'none' && ctx.enforcement.verdict === null) ctx.enforcement.verdict = view.level;
-
-      const facts: RequestFacts = {
-        tier: ctx.auth.tier, programme: ctx.auth.programme, accountId: account.id, orgId: org?.id ?? account.org_id ?? null,
-        model: ctx.model, flavour: ctx.flavour, country: geo.country, claimedCountry: account.claimed_country ?? null,
-        asn: geo.asn, networks: network.kinds, verdict: view.level,
-      };
-      const decision = runtime.store.current.evaluate(facts);
+      const { geo, network, decision } = decideRequest(runtime, {
+        ip: parseIp(ctx.clientIp), tier: ctx.auth.tier, programme: ctx.auth.programme, accountId: account.id,
+        orgId: org?.id ?? account.org_id ?? null, model: ctx.model, flavour: ctx.flavour,
+        claimedCountry: account.claimed_country ?? null, verdict: view.level,
+      });
+      ctx.clientGeo = { country: geo.country, asn: geo.asn };
       for (const m of decision.matched) if (!m.startsWith('tier:') && !m.startsWith('programme:')) ctx.enforcement.policy.push(m);
       for (const r of network.reasons) ctx.enforcement.policy.push(`network:${r}`);
       if (decision.refusal) {
@@ -200,7 +276,7 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       const caps = decision.capabilities;
       if (!modelAllowed(caps, ctx.model)) {
         ctx.enforcement.policy.push('refused:model');
-        throw new WardenError('WARDEN_POLICY_DENIED', `The model \`${ctx.model}\` is not available to your account under the provider's usage policy.`, { param: 'model' });
+        throw new WardenError('WARDEN_POLICY_DENIED', modelNotAllowedMessage(ctx.model), { param: 'model' });
       }
       if (!caps.tools && Array.isArray(ctx.body.tools) && ctx.body.tools.length > 0) {
         ctx.enforcement.policy.push('refused:tools');
@@ -236,6 +312,12 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       ctx.locals.set(POLICY_LOCALS, locals);
       // The vector watermark reads the inputs' words (token ids decoded: the tokenizer loads once).
       if (watermarkKey && ctx.flavour === 'openai.embeddings') return embeddingInputTexts(ctx.body.input).then((texts) => { locals.embeddingTexts = texts; });
+    },
+    barred(auth: AuthContext): void {
+      if (!pc.enabled) return;
+      const view = verdicts.forAccount(auth.account.id);
+      const refusal = runtime.store.current.verdictRefusal({ tier: auth.tier, verdict: view.level });
+      if (refusal) throw new WardenError(REFUSAL_CODES[refusal.kind], refusal.message);
     },
     output(ctx: InteractionContext): OutputTransformer | null {
       const locals = ctx.locals.get(POLICY_LOCALS) as PolicyLocals | undefined;

@@ -1,8 +1,8 @@
 // policy: policy as code (tiers, programmes, regions, networks and verdicts mapped to capabilities; hot-reloaded YAML), IP geography and network classification, signup screening (disposable email, sanctions lists), and the gateway hooks that enforce it.
 export { policyConfigSchema, sanctionsSourceSchema, type PolicyConfig, type SanctionsSource } from './config.ts';
 export {
-  policyHooks, createPolicyRuntime, screenSignup, shippedFile, POLICY_LOCALS,
-  type PolicyHooksDeps, type PolicyRuntime, type PolicyRuntimeOptions, type PolicyLocals,
+  policyHooks, createPolicyRuntime, screenSignup, shippedFile, withAppealContact, decideRequest, explainRequest, POLICY_LOCALS,
+  type PolicyHooksDeps, type PolicyRuntime, type PolicyRuntimeOptions, type PolicyLocals, type PolicyRequest, type RequestDecision, type ExplainedRequest,
 } from './hooks.ts';
 export {
   parsePolicyText, loadPolicyFile, compilePolicy, PolicyFileError, NETWORK_KINDS,
@@ -10,8 +10,8 @@ export {
 } from './policy-file.ts';
 export { PolicyStore, type PolicyStoreOptions, type PolicyLogger } from './policy-store.ts';
 export {
-  modelAllowed, globMatch, openCapabilities, overlayCapabilities, restrictCapabilities,
-  type Capabilities, type CapabilitiesPatch, type ReasoningExposure,
+  modelAllowed, globMatch, openCapabilities, overlayCapabilities, restrictCapabilities, writtenCapabilities, writtenModels,
+  type Capabilities, type CapabilitiesPatch, type ReasoningExposure, type WrittenCapabilities,
 } from './capabilities.ts';
 export { loadGeoIndex, packagedGeoFiles, GeoIndex, IpDatabaseError, type GeoResult, type GeoStats } from './geo.ts';
 export { parseIp, parseIPv4, parseIPv6, parseCidr, canonicalIp, type ParsedIp } from './ip.ts';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compilePolicy, parsePolicyText, loadPolicyFile, PolicyFileError, type RequestFacts } from './policy-file.ts';
 import { shippedFile } from './hooks.ts';
-import { modelAllowed } from './capabilities.ts';
+import { modelAllowed, writtenModels } from './capabilities.ts';
 
 const facts = (over: Partial<RequestFacts> = {}): RequestFacts => ({
   tier: 'unverified', programme: 'none', accountId: 'acc_1', orgId: 'org_1', model: 'gpt-4o', flavour: 'openai.chat',
@@ -29,6 +29,15 @@ test('the shipped default policy loads and behaves as documented', () => {
   assert.equal(p.evaluate(facts({ networks: ['vpn'] })).capabilities.reasoning, 'none');
   assert.equal(p.evaluate(facts({ verdict: 'suspend' })).refusal?.kind, 'suspend');
   assert.equal(p.evaluate(facts({ verdict: 'verify' })).refusal?.kind, 'verify');
+  assert.equal(p.verdictRefusal({ tier: 'email_verified', verdict: 'verify' })?.kind, 'verify');
+  // Verification done: verify no longer refuses, and serves no more than shape does.
+  for (const tier of ['identity_verified', 'enterprise'] as const) {
+    const verifiedVerify = p.evaluate(facts({ tier, verdict: 'verify' }));
+    assert.equal(verifiedVerify.refusal, null, tier);
+    assert.equal(p.verdictRefusal({ tier, verdict: 'verify' }), null, tier);
+    assert.deepEqual([verifiedVerify.capabilities.reasoning, verifiedVerify.capabilities.max_tokens_ceiling, verifiedVerify.capabilities.logprobs], ['none', 2048, false]);
+    assert.equal(p.evaluate(facts({ tier, verdict: 'suspend' })).refusal?.kind, 'suspend', 'suspend holds whatever the tier');
+  }
   const shaped = p.evaluate(facts({ tier: 'enterprise', verdict: 'shape' }));
   assert.equal(shaped.capabilities.reasoning, 'none');
   assert.equal(shaped.capabilities.max_tokens_ceiling, 2048);
@@ -141,4 +150,12 @@ test('bad policies are rejected with file, path and message', () => {
   expectProblem('version: 1\nversion: 1', '', /YAML/);
   assert.throws(() => loadPolicyFile('/nonexistent/policy.yaml'), /cannot read/);
   assert.throws(() => loadPolicyFile(new URL('../../test/fixtures/policy/bad-policy-unknown-key.yaml', import.meta.url).pathname), /tiers\.unverified: .*max_token_ceiling/);
+});
+
+test('model allow-lists read as written: one list, or all_of when several layers narrowed them', () => {
+  assert.deepEqual(writtenModels([]), ['*']);
+  assert.deepEqual(writtenModels([['*']]), ['*']);
+  assert.deepEqual(writtenModels([['*'], ['gpt-4o*', 'claude-*']]), ['gpt-4o*', 'claude-*']);
+  assert.deepEqual(writtenModels([['gpt-*'], ['*-mini']]), { all_of: [['gpt-*'], ['*-mini']] });
+  assert.deepEqual(writtenModels([[]]), [], 'an empty list allows no model');
 });

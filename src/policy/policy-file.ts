@@ -153,7 +153,20 @@ export interface CompiledPolicy {
   /** sha256 of the file text, for logs and events. */
   readonly digest: string;
   evaluate(facts: RequestFacts): PolicyDecision;
+  /**
+   * The refusal of the verdict in force alone (`verdicts.<level>` with action verify or suspend),
+   * as `evaluate` gives it first: for routes that refuse a barred account before they know more
+   * about the request (stored and background responses).
+   */
+  verdictRefusal(facts: Pick<RequestFacts, 'tier' | 'verdict'>): PolicyDecision['refusal'];
 }
+
+/**
+ * What a `verify` refusal asks for is identity verification: an account at this tier or above
+ * has done it, so a verdict whose action is `verify` no longer refuses it (as its message promises).
+ */
+const VERIFIED_TIER = VERIFICATION_TIERS.indexOf('identity_verified');
+const verificationDone = (tier: VerificationTier): boolean => VERIFICATION_TIERS.indexOf(tier) >= VERIFIED_TIER;
 
 /** Parse and validate policy text. Throws PolicyFileError listing every problem. */
 export function parsePolicyText(text: string, source: string): PolicyDocument {
@@ -241,19 +254,29 @@ export function compilePolicy(doc: PolicyDocument, source: string, text = ''): C
     return { kind: k, source, message: message ?? (k === 'region_blocked' ? messages.region_blocked : messages.policy_denied) };
   }
 
+  /** The verdict entry's refusal, or null (restrict, no entry, or verification asked for and done). */
+  function verdictRefusal(facts: Pick<RequestFacts, 'tier' | 'verdict'>): PolicyDecision['refusal'] {
+    const entry = verdictEntries[verdictRank(facts.verdict)];
+    if (!entry || entry.action === 'restrict') return null;
+    if (entry.action === 'verify' && verificationDone(facts.tier)) return null;
+    return refusalFor(entry.action, undefined, `verdict:${facts.verdict}`, entry.message);
+  }
+
   return {
     document: doc,
     source,
     digest: text ? sha256Hex(text) : '',
+    verdictRefusal,
     evaluate(facts: RequestFacts): PolicyDecision {
       const matched: string[] = [`tier:${facts.tier}`];
       if (facts.programme !== 'none') matched.push(`programme:${facts.programme}`);
       let caps = base.get(`${facts.tier}/${facts.programme}`) ?? base.get('unverified/none')!;
       // The verdict's refusal comes first: a suspended account is suspended wherever it calls from.
       const verdictEntry = verdictEntries[verdictRank(facts.verdict)];
-      if (verdictEntry && verdictEntry.action !== 'restrict') {
+      const refusal = verdictRefusal(facts);
+      if (refusal) {
         matched.push(`verdict:${facts.verdict}`);
-        return { capabilities: caps, matched, refusal: refusalFor(verdictEntry.action, undefined, `verdict:${facts.verdict}`, verdictEntry.message) };
+        return { capabilities: caps, matched, refusal };
       }
       for (const { rule, test, tag } of rules) {
         if (!test(facts)) continue;
@@ -262,7 +285,16 @@ export function compilePolicy(doc: PolicyDocument, source: string, text = ''): C
         if (rule.action === 'restrict') { caps = restrictCapabilities(caps, rule.capabilities as CapabilitiesPatch); continue; }
         return { capabilities: caps, matched, refusal: refusalFor(rule.action, rule.code, tag, rule.message) };
       }
-      if (verdictEntry?.capabilities) {
+      if (verdictEntry?.action === 'verify') {
+        // Verification asked for and done: served, but never more openly than the levels below
+        // would be (an account the detector holds at verify is not served as one at none).
+        matched.push(`verdict:${facts.verdict}`);
+        const rank = verdictRank(facts.verdict);
+        for (let l = 1; l <= rank; l++) {
+          const e = verdictEntries[l];
+          if (e?.capabilities && (e.action === 'restrict' || l === rank)) caps = restrictCapabilities(caps, e.capabilities as CapabilitiesPatch);
+        }
+      } else if (verdictEntry?.capabilities) {
         matched.push(`verdict:${facts.verdict}`);
         caps = restrictCapabilities(caps, verdictEntry.capabilities as CapabilitiesPatch);
       }

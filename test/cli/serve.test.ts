@@ -138,6 +138,23 @@ test('the detector comes back from its snapshot at restart, and replays only wha
     assert.equal(await detected(third.w.url, 5), 5);
     await third.w.close();
 
+    // Other upstreams, policy, network lists, limits and stream length, detection settings alike:
+    // the snapshot written at shutdown is read back, nothing is replayed.
+    const policyFile = join(dir, 'policy.yaml');
+    writeFileSync(policyFile, readFileSync(new URL('../../policy/default.yaml', import.meta.url)));
+    const torFile = join(dir, 'tor-exits.txt');
+    writeFileSync(torFile, '185.220.101.1\n');
+    const reconfigured = await start(parseConfig({
+      ...base, server: { port: 0, stream_max_duration_ms: 120_000 },
+      upstreams: [{ name: 'elsewhere', base_url: 'http://127.0.0.1:9', models: ['*'] }],
+      policy: { file: policyFile, networks: { tor_exits_file: torFile } },
+      limits: { estimate: { default_max_tokens: 1024 } },
+    }));
+    assert.ok(reconfigured.lines.some((l) => /^detect: state of .* read from .*warden\.db\.detector \(1 accounts\)/.test(l)), reconfigured.lines.join('\n'));
+    assert.ok(!reconfigured.lines.some((l) => /not used|replayed/.test(l)), reconfigured.lines.join('\n'));
+    assert.equal(await detected(reconfigured.w.url, 5), 5);
+    await reconfigured.w.close();
+
     // Other detection settings: the snapshot is not used, and the stored events rebuild the state.
     const fourth = await start(parseConfig({ ...base, detect: { link_threshold: 1.2 } }));
     assert.ok(fourth.lines.some((l) => /snapshot .* not used \(the detection settings .* changed since it was written\); rebuilding from 72 h/.test(l)), fourth.lines.join('\n'));

@@ -333,6 +333,12 @@ const JSON_CONTENT = { 'content-type': 'application/json' } as const;
 const STREAM_BUFFER_BYTES = 64 * 1024;
 export const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' } as const;
 
+/** Prompts in a legacy completion's `prompt`: a string or one token-id list is one; a list of strings or of token-id lists, each. */
+function promptCount(prompt: unknown): number {
+  if (!Array.isArray(prompt) || prompt.length === 0) return 1;
+  return typeof prompt[0] === 'number' ? 1 : prompt.length;
+}
+
 async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transformers: OutputTransformer[]): Promise<void> {
   const { ctx, upstream } = run;
   if (!upstream) return;
@@ -346,8 +352,10 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
       stripUsageChunk = true;
     }
     run.meter.usageAsked = true;
-    // Each of the n choices gives its own finish reason; the answer is whole after the last.
-    if (typeof body.n === 'number' && Number.isInteger(body.n) && body.n > 1) run.meter.expectedChoices = body.n;
+    // Each choice gives its own finish reason (n per prompt, and a legacy completion may send
+    // several prompts); the answer is whole after the last.
+    const n = typeof body.n === 'number' && Number.isInteger(body.n) && body.n > 1 ? body.n : 1;
+    run.meter.expectedChoices = n * (ctx.flavour === 'openai.completions' ? promptCount(body.prompt) : 1);
   }
   const call = new UpstreamCall(RETURNED_HEADERS);
   run.call = call;

@@ -154,3 +154,24 @@ test('Chat Completions with n = 2 and a running usage on every chunk: a drop aft
   assert.equal(e.response.status, 502);
   assert.equal(e.response.usage_source, 'tokenizer', 'the running count is not taken as final');
 });
+
+test('a legacy completion of two prompts with a running usage on every chunk: a drop after the first prompt\'s finish is an error', async () => {
+  // One choice per prompt: choice 0 answers "a", choice 1 answers "b".
+  const running = { prompt_tokens: 2, completion_tokens: 3, total_tokens: 5 };
+  const c = (choices: object[]) => ({ id: 'cmpl-1', object: 'text_completion', created: 1, model: 'm', choices, usage: running });
+  const cut = [
+    sse(null, c([{ index: 0, text: 'Hello', logprobs: null, finish_reason: null }])),
+    sse(null, c([{ index: 1, text: 'Hi', logprobs: null, finish_reason: null }])),
+    sse(null, c([{ index: 0, text: '', logprobs: null, finish_reason: 'stop' }])),
+    sse(null, c([{ index: 1, text: ' and more', logprobs: null, finish_reason: null }])),
+  ].join('');
+  const h = await harness((await upstream(cut, true)).url);
+  const r = await fetch(`${h.url}/v1/completions`, {
+    method: 'POST', headers: { authorization: `Bearer ${GOOD_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-3.5-turbo-instruct', prompt: ['a', 'b'], max_tokens: 20, stream: true }),
+  });
+  assert.match(await r.text(), /WARDEN_UPSTREAM_(UNAVAILABLE|ERROR)/, 'the second prompt\'s answer was cut: the client is told');
+  const [e] = await storedEvents(h, 1);
+  assert.equal(e.response.status, 502);
+  assert.equal(e.response.usage_source, 'tokenizer');
+});

@@ -185,14 +185,21 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
     else filter.hasIp = true;
     ipFilter = (ip) => ip !== null && net.contains(ip);
   }
-  // A cluster is its own id on interactions plus the member accounts its verdicts name.
+  // A cluster is its own id on interactions plus its member accounts: those its verdicts name and
+  // those whose interactions carry its id (what they sent before they were linked counts too).
   let clusterMembers: string[] = [];
   if (q.clusterId) {
     const { rows } = await allMatching(storage, { kind: 'verdict', anyOf: { subjectIds: [q.clusterId] } }, 1_000_000, () => true);
-    clusterMembers = [...new Set(rows.flatMap(({ entry }) => {
+    const members = new Set(rows.flatMap(({ entry }) => {
       const rec = parseLeaf(entry.leaf);
       return rec.kind === 'verdict' && rec.subject.kind === 'cluster' ? rec.accounts : [];
-    }))];
+    }));
+    // (Nothing is kept from this pass but the account ids.)
+    await allMatching(storage, { kind: 'interaction', anyOf: { clusterId: q.clusterId } }, 0, (entry) => {
+      if (entry.account_id) members.add(entry.account_id);
+      return false;
+    });
+    clusterMembers = [...members];
     filter.anyOf = { clusterId: q.clusterId, accountIds: clusterMembers };
   }
   if (q.accountId) filter.anyOf = q.clusterId ? { accountIds: clusterMembers.includes(q.accountId) ? [q.accountId] : [] } : { accountIds: [q.accountId] };

@@ -69,8 +69,13 @@ test('exchange: provider B imports A\'s bundle and holds the campaign\'s account
   const json = JSON.stringify(bundle);
   for (const o of built.observables.filter((x) => x.kind === 'payment_fp')) assert.ok(!json.includes(o.value), 'values travel only as keyed hashes');
   assert.ok(bundle.objects.every((o) => /^[a-z-]+--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(o.id)), 'STIX ids');
-  const again = caseToStix(built, { provider: 'Provider A', sharingKey: KEY_A, validDays: 30, now: new Date('2026-03-04T00:00:00Z') }).bundle;
+  const again = caseToStix(built, { provider: 'Provider A', sharingKey: KEY_A, validDays: 30, now: new Date('2026-03-09T00:00:00Z') }).bundle;
   assert.deepEqual(again.objects.map((o) => o.id), bundle.objects.map((o) => o.id), 'exporting again names the same objects');
+  // ... as new versions of them: each keeps its created (STIX 2.1 section 3.6), and none is modified before it was created.
+  assert.deepEqual(again.objects.map((o) => o.created), bundle.objects.map((o) => o.created), 'created is kept from export to export');
+  assert.ok([...bundle.objects, ...again.objects].every((o) => String(o.modified) >= String(o.created)));
+  assert.ok(bundle.objects.filter((o) => o.type === 'indicator').every((o) => o.created === built.campaign.first_seen), 'an indicator dates from its campaign\'s start');
+  assert.equal(sightingsToStix([], 'Provider A').objects[0].created, bundle.objects[0].created, 'one identity, one created, in every bundle');
 
   const imported = stixToIndicators(JSON.parse(json), { sharingKey: KEY_A, level: 'throttle', now: new Date('2026-03-05T00:00:00Z') });
   assert.equal(imported.indicators.length, indicators);
@@ -99,6 +104,7 @@ test('exchange: provider B imports A\'s bundle and holds the campaign\'s account
   const ids = new Set(bundle.objects.filter((o) => o.type === 'indicator').map((o) => o.id));
   const sightings = back.objects.filter((o) => o.type === 'sighting');
   assert.ok(sightings.length > 0 && sightings.every((s) => ids.has(s.sighting_of_ref as string)));
+  assert.ok(sightings.every((s) => s.created === s.first_seen && s.modified === s.last_seen && String(s.modified) >= String(s.created)), 'a sighting dates from its first match');
 });
 
 test('import refuses what it cannot use, each with its reason', () => {

@@ -118,11 +118,11 @@ export function runCasesCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
     }
     if (what === 'publish') {
       const r = await c.call<PublishResult>('POST', `/cases/${enc(id)}/publish`, { query: { valid_days: v['valid-days'] } });
-      return { result: r, text: `${id}: ${r.indicators} indicators published to partners${r.revoked ? `, ${r.revoked} no longer shareable revoked` : ''} (${r.versions} object versions)` };
+      return { result: r, text: `${id}: ${r.indicators} indicators published to partners${r.revoked ? `, ${r.revoked} no longer shareable revoked` : ''}${r.kept ? `, ${r.kept} no longer shareable left in force (another case publishes them)` : ''} (${r.versions} object versions)` };
     }
     if (what === 'withdraw') {
       const r = await c.call<PublishResult>('DELETE', `/cases/${enc(id)}/publish`);
-      return { result: r, text: `${id}: withdrawn, ${r.revoked} indicators revoked for partners` };
+      return { result: r, text: `${id}: withdrawn, ${r.revoked} indicators revoked for partners${r.kept ? `, ${r.kept} left in force (another case publishes them)` : ''}` };
     }
     if (what === 'export') {
       const r = await c.call<unknown>('GET', `/cases/${enc(id)}/stix`, { query: { valid_days: v['valid-days'] } });

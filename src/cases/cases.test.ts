@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
 import { mountAdminRoutes } from '../admin/router.ts';
-import { DetectorEngine, SharedIndicators, buildScenario, eventObservables, keyedHash, verdictRank, type PromptPool } from '../detect/index.ts';
+import { DetectorEngine, SharedIndicators, buildScenario, eventObservables, keyedHash, sharingKeyId, verdictRank, type PromptPool } from '../detect/index.ts';
 import { openSqlite, openPostgres, SqliteEventStore } from '../store/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import {
@@ -396,6 +396,25 @@ test('warden scan --cases: a case file, a report and a bundle per campaign found
   const piped = sink();
   assert.equal(await runScan(['-', '--cases', out], { stdout: sink().w, stderr: piped.w, env: {} }), 2);
   assert.match(piped.chunks.join(''), /give a file, not stdin/);
+
+  // The sharing key is the one the server uses: the configured cases.sharing_key, at least 16 characters.
+  const configured = join(dir, 'scan-key.yaml');
+  writeFileSync(configured, 'cases:\n  sharing_key: config-key-abcdefghijkl\n');
+  const byConfig = join(dir, 'cases-config-key');
+  assert.equal(await runScan([logs, '--cases', byConfig, '--config', configured], { stdout: sink().w, stderr: sink().w, env: { WARDEN_INTEL_KEY: 'some-other-env-key-123456' } }), 0);
+  const keyIds = (folder: string) => new Set(readdirSync(folder).filter((f) => f.endsWith('.stix.json'))
+    .flatMap((f) => (JSON.parse(readFileSync(join(folder, f), 'utf8')) as StixBundle).objects.filter((o) => o.type === 'indicator').map((o) => o.x_warden_key_id)));
+  assert.deepEqual([...keyIds(byConfig)], [sharingKeyId('config-key-abcdefghijkl')]);
+  const short = join(dir, 'cases-short-key');
+  const shortErr = sink();
+  assert.equal(await runScan([logs, '--cases', short], { stdout: sink().w, stderr: shortErr.w, env: { WARDEN_INTEL_KEY: 'short' } }), 0);
+  assert.deepEqual(readdirSync(short).filter((f) => f.endsWith('.stix.json')), [], 'no bundle under a short key');
+  assert.match(shortErr.chunks.join(''), /sharing key is shorter than 16 characters: no STIX bundle/);
+  const shortIntel = sink();
+  const partnerBundle = join(dir, 'from-a-short.json');
+  writeFileSync(partnerBundle, JSON.stringify(caseToStix(built, { provider: 'Provider A', sharingKey: KEY_A, validDays: 30 }).bundle));
+  assert.equal(await runScan([logs, '--intel', partnerBundle], { stdout: sink().w, stderr: shortIntel.w, env: { WARDEN_INTEL_KEY: 'short' } }), 2);
+  assert.match(shortIntel.chunks.join(''), /shorter than 16 characters/);
 
   // Another tool's log, joined with the provider's account table: the case holds the same facts.
   const bare = join(dir, 'past-for-cases-bare.jsonl');

@@ -8,7 +8,7 @@
  * `FeedPoller`. Imports the detector, the ledger's query and
  * the event store; nothing imports this but the admin composition (src/cli).
  */
-export { casesConfigSchema, type CasesConfig, type FeedConfig } from './config.ts';
+export { casesConfigSchema, MIN_SHARING_KEY_CHARS, type CasesConfig, type FeedConfig } from './config.ts';
 export { CASE_STATUSES, summariseCase, type CaseFile, type CaseMember, type CaseObservable, type CaseNote, type CaseStatus, type CaseSummary, type LedgerAnchor } from './types.ts';
 export { buildCaseFile, refreshCaseFile, findCampaign, DEFAULT_CASE_LIMITS, type CaseSources, type CaseLimits } from './case-file.ts';
 export { caseReportMarkdown } from './report.ts';

@@ -77,7 +77,8 @@ test('retried on 503 and timeouts, in order; given up on 400 with the answer; bo
 test('a redirect is not followed nor retried: given up at once with its status, and `notify test` says so promptly', async () => {
   const elsewhere = await receiver(() => ({ status: 200 }));
   const r = await receiver(() => ({ status: 302, headers: { location: `${elsewhere.url}/moved` } }));
-  const app = Fastify();
+  const logged: Array<{ level: number; msg: string; err?: unknown }> = [];
+  const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { logged.push(JSON.parse(line)); } } } });
   try {
     const rec = await new WebhookSender(hook(r.url), quiet).send(notification('test', 'x', {}));
     assert.deepEqual([rec.status, rec.attempts, rec.last_status], ['failed', 1, 302]);
@@ -95,6 +96,11 @@ test('a redirect is not followed nor retried: given up at once with its status, 
     assert.match(res.json().error.message, /redir: failed after 1 attempts: answered 302 \(a redirect/);
     assert.equal(r.got.length, 2);
     assert.equal(elsewhere.got.length, 1, 'the other webhook was delivered');
+    // The failed test is the answer asked for, not a fault of the server: a warning, no stack trace.
+    const said = logged.filter((l) => /admin API/.test(l.msg));
+    assert.deepEqual(said.map((l) => l.level), [40], JSON.stringify(said));
+    assert.match(said[0].msg, /redir: failed after 1 attempts/);
+    assert.equal(said[0].err, undefined);
   } finally { await app.close(); await r.close(); await elsewhere.close(); }
 });
 

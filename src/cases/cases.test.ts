@@ -325,7 +325,7 @@ test('admin API and CLI: open, list, report, decide, export, import, sightings; 
     assert.equal(noKey.status, 409);
     assert.match(noKey.body.error.message, /no sharing key: set cases.sharing_key/);
     assert.equal((await call('POST', '/admin/intel/import', bundle, {}, keylessBase)).status, 409);
-    assert.equal(await cli(runIntelCli, 'import', join(dir, 'missing.json')), 1);
+    assert.equal(await cli(runIntelCli, 'import', join(dir, 'missing.json')), 2, 'a missing file is bad input, as in warden scan --intel');
     assert.match(err[0], /missing\.json: ENOENT/);
     assert.equal(await cli(runCasesCli, 'note', caseId), 2);
     assert.equal(await cli(runIntelCli, 'import', file, '--level', 'none'), 2);
@@ -340,6 +340,13 @@ test('admin API and CLI: open, list, report, decide, export, import, sightings; 
     assert.match(err[0], /status/);
     assert.equal(await cli(runIntelCli, 'import'), 2);
     assert.match(err[0], /import: give the bundle file/);
+    // Bad input is a usage error (2) whichever way it is bad: no file (above), not JSON, not a bundle.
+    const notJsonFile = join(dir, 'not-json.txt');
+    writeFileSync(notJsonFile, 'indicators, one a line');
+    assert.equal(await cli(runIntelCli, 'import', notJsonFile), 2);
+    const notBundle = join(dir, 'not-bundle.json');
+    writeFileSync(notBundle, '{"objects": []}');
+    assert.equal(await cli(runIntelCli, 'import', notBundle), 2);
   } finally {
     await app.close();
     await keyless.close();

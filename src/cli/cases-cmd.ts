@@ -146,8 +146,9 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
     if (what === 'import' && file) {
       if (v.level && !(IMPORT_LEVELS as readonly string[]).includes(v.level)) return `--level is one of ${IMPORT_LEVELS.join(', ')}`;
       let bundle: unknown;
+      // A file that cannot be read or is not JSON is bad input, as a body that is not a bundle is (exit 2).
       try { bundle = JSON.parse(file === '-' ? o.stdin!() : readFileSync(file, 'utf8')); } catch (err) {
-        throw new Error(`${file}: ${(err as Error).message}`);
+        throw new WardenError('WARDEN_INVALID_REQUEST', `${file}: ${(err as Error).message}`);
       }
       const r = await c.call<{ imported: number; revoked: number; skipped: Array<{ id: string; reason: string }> }>('POST', '/intel/import', { body: bundle, query: { level: v.level, source: v.source } });
       const skipped = r.skipped.map((s) => `  skipped ${s.id}: ${s.reason}`);

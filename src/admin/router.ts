@@ -208,9 +208,12 @@ function rewriteRefs(node: unknown): unknown {
 }
 
 /** Answer an error in the admin API's format (`{error: {code, message, param, issues?}}`). */
-export function sendAdminError(err: unknown, reply: FastifyReply, log?: { error(obj: object, msg: string): void }): void {
+export function sendAdminError(err: unknown, reply: FastifyReply, log?: { error(obj: object, msg: string): void; warn?(obj: object, msg: string): void }): void {
   const { status, body, headers } = adminErrorBody(err);
-  if (status >= 500) log?.error({ err }, 'admin API error');
+  // A route's own answer that something it called failed (a webhook's test delivery, a partner's
+  // feed) is expected: a warning with the reason. Anything else at 5xx is a fault, with its stack.
+  if (status >= 500 && err instanceof WardenError && err.code === 'WARDEN_UPSTREAM_ERROR' && log?.warn) log.warn({ code: err.code, status }, `admin API: ${err.message}`);
+  else if (status >= 500) log?.error({ err }, 'admin API error');
   void reply.code(status).headers(headers).header('cache-control', 'no-store').send(body);
 }
 

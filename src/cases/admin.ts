@@ -29,8 +29,8 @@ import { mountAdminRoutes, type AdminRouteRegistrar } from '../admin/router.ts';
 import { CampaignSchema, INDICATOR_KINDS, VERDICT_LEVELS, type SharedIndicators } from '../detect/index.ts';
 import { buildCaseFile, findCampaign, refreshCaseFile, type CaseLimits, type CaseSources } from './case-file.ts';
 import { caseReportMarkdown } from './report.ts';
-import { caseToStix, sightingsToStix, StixError, IMPORT_LEVELS } from './stix.ts';
-import { caseExchange, isStale, publishCase, takeIn, withdrawCase, PARTNER_SIGHTING } from './publish.ts';
+import { sightingsToStix, StixError, IMPORT_LEVELS } from './stix.ts';
+import { caseBundle, caseExchange, isStale, publishCase, takeIn, withdrawCase, PARTNER_SIGHTING, type PublishResult } from './publish.ts';
 import type { PartnerSighting } from './stix.ts';
 import type { FeedPoller } from './feeds.ts';
 import type { CaseStore } from './store.ts';
@@ -100,7 +100,10 @@ export const CaseFileSchema = z.looseObject({
   ledger: z.looseObject({ truncated: z.boolean() }).nullable().describe('the signed checkpoint the case was built against, and the logged verdicts and usage'),
   notes: z.array(z.object({ at: z.string(), text: z.string(), status: CaseStatus.optional() })),
 });
-const PublishResultSchema = z.object({ versions: z.number(), indicators: z.number(), revoked: z.number() });
+const PublishResultSchema = z.object({
+  versions: z.number(), indicators: z.number(), revoked: z.number(),
+  kept: z.number().describe('indicators the case no longer publishes that stay in force: another case publishes them too'),
+});
 const StixBundle = z.looseObject({ type: z.literal('bundle'), id: z.string(), objects: z.array(z.looseObject({ type: z.string(), id: z.string() })) }).describe('a STIX 2.1 bundle');
 const PartnerSightingSchema = z.object({
   source: z.string(), sighting_id: z.string(), indicator_id: z.string(), count: z.number().nullable(), accounts: z.number().nullable(),
@@ -126,6 +129,9 @@ const FeedStateSchema = z.object({
 const NO_KEY = 'no sharing key: set cases.sharing_key (or WARDEN_INTEL_KEY) to the key agreed with your partners, at least 16 characters';
 const notFound = (message: string) => new WardenError('WARDEN_NOT_FOUND', message);
 const conflict = (message: string) => new WardenError('WARDEN_CONFLICT', message);
+
+/** The note a withdrawal leaves in the case. */
+const withdrawnNote = (w: PublishResult) => `withdrawn from partners: ${w.revoked} indicators revoked${w.kept ? `, ${w.kept} left in force (another case publishes them)` : ''}`;
 
 /** The case-file and threat-intel admin routes (registered through the admin API's route table). */
 export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
@@ -156,13 +162,14 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       handler: async ({ query }) => ({ data: await store.listCases({ status: query.status, campaignId: query.campaign_id, limit: query.limit }) }) });
 
     r.route({ method: 'POST', path: '/cases', operationId: 'openCase', tag, status: 201, summary: 'Open a case on a detector campaign',
-      errors: { 404: 'the detector has no such campaign', 409: 'the campaign already has an open case' },
+      errors: { 404: 'the detector has no such campaign', 409: 'the campaign already has an open or confirmed case' },
       body: OpenInput, response: CaseFileSchema,
       handler: async ({ body }) => {
         const campaign = findCampaign(sources.engine, body.campaign_id);
         if (!campaign) throw new WardenError('WARDEN_NOT_FOUND', `the detector has no campaign ${body.campaign_id} (GET /admin/detect/campaigns lists them)`, { param: 'campaign_id' });
-        const open = (await store.listCases({ campaignId: campaign.id, limit: 1000 })).find((c) => c.status === 'open');
-        if (open) throw conflict(`campaign ${campaign.id} already has an open case, ${open.id}: refresh it (POST /admin/cases/${open.id}/refresh)`);
+        // One live case per campaign: two would publish the same indicators and take turns revoking them.
+        const live = (await store.listCases({ campaignId: campaign.id, limit: 1000 })).find((c) => c.status === 'open' || c.status === 'confirmed');
+        if (live) throw conflict(`campaign ${campaign.id} already has ${live.status === 'open' ? 'an open' : 'a confirmed'} case, ${live.id}: refresh it (POST /admin/cases/${live.id}/refresh)`);
         const c = await buildCaseFile(sources, campaign.id, { title: body.title, limits: opts.limits });
         if (!c) throw notFound(`campaign ${body.campaign_id} is gone`);
         if (body.note) c.notes.push({ at: c.opened_at, text: body.note });
@@ -185,7 +192,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         // A dismissed case was a mistake: what it published is revoked, so partners stop matching it.
         if (changed && c.status === 'dismissed') {
           const w = await withdrawCase(store, c.id);
-          if (w.versions) c.notes.push({ at, text: `withdrawn from partners: ${w.revoked} indicators revoked` });
+          if (w) c.notes.push({ at, text: withdrawnNote(w) });
         }
         await store.putCase(c);
         return asCase(c);
@@ -217,7 +224,8 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       handler: async ({ params, query, reply }) => {
         const key = sharingKey();
         const c = await getCase(params.id);
-        const { bundle } = caseToStix(c, { provider: opts.provider, sharingKey: key, validDays: query.valid_days ?? opts.exportValidDays });
+        // Objects already published keep their `created` in the export too (one object, one history).
+        const { bundle } = await caseBundle(store, c, { provider: opts.provider, sharingKey: key, validDays: query.valid_days ?? opts.exportValidDays });
         return reply.type(STIX_MEDIA).send(JSON.stringify(bundle));
       } });
 
@@ -230,7 +238,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         const c = await getCase(params.id);
         if (c.status === 'dismissed') throw conflict(`case ${c.id} is dismissed: a dismissed case is not shared`);
         const result = await publishCase(store, c, { provider: opts.provider, sharingKey: key, validDays: days });
-        await note(c, `published to partners: ${result.indicators} indicators${result.revoked ? `, ${result.revoked} no longer shareable revoked` : ''}, valid ${days} days`);
+        await note(c, `published to partners: ${result.indicators} indicators${result.revoked ? `, ${result.revoked} no longer shareable revoked` : ''}${result.kept ? `, ${result.kept} no longer shareable left in force (another case publishes them)` : ''}, valid ${days} days`);
         return result;
       } });
 
@@ -239,8 +247,8 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       handler: async ({ params }) => {
         const c = await getCase(params.id);
         const result = await withdrawCase(store, c.id);
-        if (!result.versions) throw notFound(`case ${c.id} has nothing published`);
-        await note(c, `withdrawn from partners: ${result.revoked} indicators revoked`);
+        if (!result) throw notFound(`case ${c.id} has nothing published`);
+        await note(c, withdrawnNote(result));
         return result;
       } });
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
 import { mountAdminRoutes } from '../admin/router.ts';
-import { DetectorEngine, SharedIndicators, buildScenario, eventObservables, keyedHash, verdictRank, type PromptPool } from '../detect/index.ts';
+import { DetectorEngine, SharedIndicators, buildScenario, eventObservables, keyedHash, sharingKeyId, verdictRank, type PromptPool } from '../detect/index.ts';
 import { openSqlite, openPostgres, SqliteEventStore } from '../store/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import {
@@ -69,8 +69,13 @@ test('exchange: provider B imports A\'s bundle and holds the campaign\'s account
   const json = JSON.stringify(bundle);
   for (const o of built.observables.filter((x) => x.kind === 'payment_fp')) assert.ok(!json.includes(o.value), 'values travel only as keyed hashes');
   assert.ok(bundle.objects.every((o) => /^[a-z-]+--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(o.id)), 'STIX ids');
-  const again = caseToStix(built, { provider: 'Provider A', sharingKey: KEY_A, validDays: 30, now: new Date('2026-03-04T00:00:00Z') }).bundle;
+  const again = caseToStix(built, { provider: 'Provider A', sharingKey: KEY_A, validDays: 30, now: new Date('2026-03-09T00:00:00Z') }).bundle;
   assert.deepEqual(again.objects.map((o) => o.id), bundle.objects.map((o) => o.id), 'exporting again names the same objects');
+  // ... as new versions of them: each keeps its created (STIX 2.1 section 3.6), and none is modified before it was created.
+  assert.deepEqual(again.objects.map((o) => o.created), bundle.objects.map((o) => o.created), 'created is kept from export to export');
+  assert.ok([...bundle.objects, ...again.objects].every((o) => String(o.modified) >= String(o.created)));
+  assert.ok(bundle.objects.filter((o) => o.type === 'indicator').every((o) => o.created === built.campaign.first_seen), 'an indicator dates from its campaign\'s start');
+  assert.equal(sightingsToStix([], 'Provider A').objects[0].created, bundle.objects[0].created, 'one identity, one created, in every bundle');
 
   const imported = stixToIndicators(JSON.parse(json), { sharingKey: KEY_A, level: 'throttle', now: new Date('2026-03-05T00:00:00Z') });
   assert.equal(imported.indicators.length, indicators);
@@ -99,6 +104,7 @@ test('exchange: provider B imports A\'s bundle and holds the campaign\'s account
   const ids = new Set(bundle.objects.filter((o) => o.type === 'indicator').map((o) => o.id));
   const sightings = back.objects.filter((o) => o.type === 'sighting');
   assert.ok(sightings.length > 0 && sightings.every((s) => ids.has(s.sighting_of_ref as string)));
+  assert.ok(sightings.every((s) => s.created === s.first_seen && s.modified === s.last_seen && String(s.modified) >= String(s.created)), 'a sighting dates from its first match');
 });
 
 test('import refuses what it cannot use, each with its reason', () => {
@@ -319,7 +325,7 @@ test('admin API and CLI: open, list, report, decide, export, import, sightings; 
     assert.equal(noKey.status, 409);
     assert.match(noKey.body.error.message, /no sharing key: set cases.sharing_key/);
     assert.equal((await call('POST', '/admin/intel/import', bundle, {}, keylessBase)).status, 409);
-    assert.equal(await cli(runIntelCli, 'import', join(dir, 'missing.json')), 1);
+    assert.equal(await cli(runIntelCli, 'import', join(dir, 'missing.json')), 2, 'a missing file is bad input, as in warden scan --intel');
     assert.match(err[0], /missing\.json: ENOENT/);
     assert.equal(await cli(runCasesCli, 'note', caseId), 2);
     assert.equal(await cli(runIntelCli, 'import', file, '--level', 'none'), 2);
@@ -334,6 +340,13 @@ test('admin API and CLI: open, list, report, decide, export, import, sightings; 
     assert.match(err[0], /status/);
     assert.equal(await cli(runIntelCli, 'import'), 2);
     assert.match(err[0], /import: give the bundle file/);
+    // Bad input is a usage error (2) whichever way it is bad: no file (above), not JSON, not a bundle.
+    const notJsonFile = join(dir, 'not-json.txt');
+    writeFileSync(notJsonFile, 'indicators, one a line');
+    assert.equal(await cli(runIntelCli, 'import', notJsonFile), 2);
+    const notBundle = join(dir, 'not-bundle.json');
+    writeFileSync(notBundle, '{"objects": []}');
+    assert.equal(await cli(runIntelCli, 'import', notBundle), 2);
   } finally {
     await app.close();
     await keyless.close();
@@ -390,6 +403,25 @@ test('warden scan --cases: a case file, a report and a bundle per campaign found
   const piped = sink();
   assert.equal(await runScan(['-', '--cases', out], { stdout: sink().w, stderr: piped.w, env: {} }), 2);
   assert.match(piped.chunks.join(''), /give a file, not stdin/);
+
+  // The sharing key is the one the server uses: the configured cases.sharing_key, at least 16 characters.
+  const configured = join(dir, 'scan-key.yaml');
+  writeFileSync(configured, 'cases:\n  sharing_key: config-key-abcdefghijkl\n');
+  const byConfig = join(dir, 'cases-config-key');
+  assert.equal(await runScan([logs, '--cases', byConfig, '--config', configured], { stdout: sink().w, stderr: sink().w, env: { WARDEN_INTEL_KEY: 'some-other-env-key-123456' } }), 0);
+  const keyIds = (folder: string) => new Set(readdirSync(folder).filter((f) => f.endsWith('.stix.json'))
+    .flatMap((f) => (JSON.parse(readFileSync(join(folder, f), 'utf8')) as StixBundle).objects.filter((o) => o.type === 'indicator').map((o) => o.x_warden_key_id)));
+  assert.deepEqual([...keyIds(byConfig)], [sharingKeyId('config-key-abcdefghijkl')]);
+  const short = join(dir, 'cases-short-key');
+  const shortErr = sink();
+  assert.equal(await runScan([logs, '--cases', short], { stdout: sink().w, stderr: shortErr.w, env: { WARDEN_INTEL_KEY: 'short' } }), 0);
+  assert.deepEqual(readdirSync(short).filter((f) => f.endsWith('.stix.json')), [], 'no bundle under a short key');
+  assert.match(shortErr.chunks.join(''), /sharing key is shorter than 16 characters: no STIX bundle/);
+  const shortIntel = sink();
+  const partnerBundle = join(dir, 'from-a-short.json');
+  writeFileSync(partnerBundle, JSON.stringify(caseToStix(built, { provider: 'Provider A', sharingKey: KEY_A, validDays: 30 }).bundle));
+  assert.equal(await runScan([logs, '--intel', partnerBundle], { stdout: sink().w, stderr: shortIntel.w, env: { WARDEN_INTEL_KEY: 'short' } }), 2);
+  assert.match(shortIntel.chunks.join(''), /shorter than 16 characters/);
 
   // Another tool's log, joined with the provider's account table: the case holds the same facts.
   const bare = join(dir, 'past-for-cases-bare.jsonl');

@@ -55,3 +55,9 @@ export const casesConfigSchema = z.strictObject({
   feeds: z.array(feedSchema).default([]).refine((f) => new Set(f.map((x) => x.name)).size === f.length, 'feed names must be unique'),
 });
 export type CasesConfig = z.infer<typeof casesConfigSchema>;
+
+/**
+ * The shortest sharing key accepted (by `warden serve` and `warden scan` alike): under a short key
+ * the keyed hashes of values with few possibilities (addresses, ASNs) are easily brute-forced.
+ */
+export const MIN_SHARING_KEY_CHARS = 16;

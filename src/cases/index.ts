@@ -8,13 +8,13 @@
  * `FeedPoller`. Imports the detector, the ledger's query and
  * the event store; nothing imports this but the admin composition (src/cli).
  */
-export { casesConfigSchema, type CasesConfig, type FeedConfig } from './config.ts';
+export { casesConfigSchema, MIN_SHARING_KEY_CHARS, type CasesConfig, type FeedConfig } from './config.ts';
 export { CASE_STATUSES, summariseCase, type CaseFile, type CaseMember, type CaseObservable, type CaseNote, type CaseStatus, type CaseSummary, type LedgerAnchor } from './types.ts';
 export { buildCaseFile, refreshCaseFile, findCampaign, DEFAULT_CASE_LIMITS, type CaseSources, type CaseLimits } from './case-file.ts';
 export { caseReportMarkdown } from './report.ts';
-export { caseToStix, sightingsToStix, stixToIndicators, stixSightings, stixId, StixError, KEYED_HASH_TYPE, IMPORT_LEVELS, type StixBundle, type ExportOptions, type ImportOptions, type ImportResult, type PartnerSighting } from './stix.ts';
+export { caseToStix, sightingsToStix, PROVIDER_IDENTITY_CREATED, stixToIndicators, stixSightings, stixId, StixError, KEYED_HASH_TYPE, IMPORT_LEVELS, type StixBundle, type ExportOptions, type ImportOptions, type ImportResult, type PartnerSighting } from './stix.ts';
 export { MemoryCaseStore, SqliteCaseStore, PostgresCaseStore, type CaseStore, type PublishedObject, type PublishedQuery } from './store.ts';
 export { registerCasesAdminRoutes, casesAdminRoutes, CaseFileSchema, type CasesAdminOptions } from './admin.ts';
-export { publishCase, withdrawCase, takeIn, isStale, caseExchange, type CaseExchange, PUBLISHED_COLLECTION, PARTNER_SIGHTING, type PublishResult, type Intake, type IntakeResult } from './publish.ts';
+export { publishCase, withdrawCase, caseBundle, takeIn, isStale, caseExchange, type CaseExchange, PUBLISHED_COLLECTION, PARTNER_SIGHTING, type PublishResult, type Intake, type IntakeResult } from './publish.ts';
 export { registerTaxiiServer, taxiiTime, TAXII_MEDIA_TYPE, TAXII_PAGE_LIMIT, type TaxiiCaller, type TaxiiServerOptions } from './taxii.ts';
 export { FeedPoller, type FeedSpec, type FeedState } from './feeds.ts';

@@ -18,6 +18,8 @@ export interface PublishResult {
   indicators: number;
   /** Indicators revoked by this (no longer shareable, or the case withdrawn). */
   revoked: number;
+  /** Indicators the case no longer publishes that stay in force: another case publishes them too. */
+  kept: number;
 }
 
 type Body = PublishedObject['body'];
@@ -28,58 +30,124 @@ function after(now: string, prev: string): string {
 }
 
 /**
+ * Stored record kind: the ids of the objects a case keeps in force in the published collection.
+ * Ids are global (derived from the provider, the kind and the hash), so two cases can publish the
+ * same indicator: what one case withdraws stays in force while another still publishes it.
+ */
+const CASE_PUBLICATION = 'case-publication';
+interface CasePublication { case_id: string; ids: string[] }
+
+/** The latest version in the published collection of each of `ids`, whichever case published it. */
+async function latestPublished(store: CaseStore, ids: readonly string[]): Promise<Map<string, PublishedObject>> {
+  const out = new Map<string, PublishedObject>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const part = ids.slice(i, i + 500);
+    for (const o of await store.published({ collection: PUBLISHED_COLLECTION, ids: part, versions: 'last', limit: part.length * 2 })) out.set(o.id, o);
+  }
+  return out;
+}
+
+/** The objects a case keeps in force (its identity aside: every case names it, it is never revoked). */
+async function keptBy(store: CaseStore, caseId: string): Promise<Set<string>> {
+  const record = await store.getRecord<CasePublication>(CASE_PUBLICATION, caseId);
+  if (record) return new Set(record.ids);
+  // Published before these records were kept: what it published and has not revoked since.
+  return new Set((await store.publishedOfCase(caseId)).filter((o) => !o.body.revoked && o.type !== 'identity').map((o) => o.id));
+}
+
+/**
+ * Revoked versions of the objects `ids` that case `caseId` stops publishing, but of none another
+ * case still publishes (partners keep enforcing those): the versions to add, and the indicators
+ * revoked and kept.
+ */
+async function revocations(store: CaseStore, caseId: string, ids: readonly string[], now: string): Promise<{ out: Array<{ body: Body; caseId: string }>; revoked: number; kept: number }> {
+  const latest = await latestPublished(store, ids);
+  const others = new Set<string>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const part = ids.slice(i, i + 500);
+    for (const o of await store.published({ collection: PUBLISHED_COLLECTION, ids: part, versions: 'all', limit: 1_000_000 })) if (o.case_id && o.case_id !== caseId) others.add(o.case_id);
+  }
+  const elsewhere = new Set<string>();
+  for (const other of others) for (const id of await keptBy(store, other)) elsewhere.add(id);
+  const out: Array<{ body: Body; caseId: string }> = [];
+  let revoked = 0;
+  let kept = 0;
+  for (const id of ids) {
+    const prev = latest.get(id);
+    if (!prev || prev.type === 'identity') continue;
+    if (elsewhere.has(id)) { if (prev.type === 'indicator' && !prev.body.revoked) kept++; continue; }
+    if (prev.body.revoked) continue;
+    out.push({ body: { ...prev.body, modified: after(now, prev.version), revoked: true }, caseId });
+    if (prev.type === 'indicator') revoked++;
+  }
+  return { out, revoked, kept };
+}
+
+/**
+ * A case's bundle as it would be published now: each object keeps what the published collection
+ * already holds of it, whichever case published it (its `created`, an indicator's `valid_from`).
+ * With it, the latest published version of each of its objects.
+ */
+export async function caseBundle(store: CaseStore, c: CaseFile, opts: ExportOptions): Promise<ReturnType<typeof caseToStix> & { latest: Map<string, PublishedObject> }> {
+  const latest = await latestPublished(store, caseToStix(c, opts).bundle.objects.map((o) => o.id));
+  const published = new Map([...latest].map(([id, o]) => [id, o.body]));
+  return { ...caseToStix(c, { ...opts, published }), latest };
+}
+
+/**
  * Publish a case's shareable values: a new version of its campaign and of each indicator (valid
  * again for `validDays`), the first version of anything new, and a revoked version of each
- * indicator it published before that is no longer shareable. Ids are deterministic, so partners
- * polling the collection update their copies.
+ * indicator it published before that is no longer shareable (unless another case publishes it
+ * too). Ids are deterministic, so partners polling the collection update their copies; a new
+ * version keeps the `created` of the collection's first, whichever case published that.
  */
 export async function publishCase(store: CaseStore, c: CaseFile, opts: ExportOptions): Promise<PublishResult> {
   const now = (opts.now ?? new Date()).toISOString();
-  const { bundle, indicators } = caseToStix(c, { ...opts, now: new Date(now) });
-  const before = new Map((await store.publishedOfCase(c.id)).map((o) => [o.id, o]));
+  const { bundle, indicators, latest } = await caseBundle(store, c, { ...opts, now: new Date(now) });
+  const before = await keptBy(store, c.id);
   const out: Array<{ body: Body; caseId: string }> = [];
   for (const obj of bundle.objects as Body[]) {
-    const prev = before.get(obj.id);
     before.delete(obj.id);
+    const prev = latest.get(obj.id);
+    // The provider's identity and a relationship do not change: their first version stands.
     if (prev && !prev.body.revoked && (obj.type === 'identity' || obj.type === 'relationship')) continue;
-    if (prev) {
-      // A new version of the same object: it keeps when it was created and first valid.
-      obj.created = prev.body.created;
-      if (obj.type === 'indicator') obj.valid_from = prev.body.valid_from;
-      obj.modified = after(now, prev.version);
-    }
+    if (prev) obj.modified = after(String(obj.modified), prev.version);
     out.push({ body: obj, caseId: c.id });
   }
-  let revoked = 0;
-  for (const prev of before.values()) {
-    if (prev.body.revoked || prev.type === 'identity') continue;
-    out.push({ body: { ...prev.body, modified: after(now, prev.version), revoked: true }, caseId: c.id });
-    if (prev.type === 'indicator') revoked++;
-  }
+  const gone = await revocations(store, c.id, [...before], now);
+  out.push(...gone.out);
   await store.publish(PUBLISHED_COLLECTION, out);
-  return { versions: out.length, indicators, revoked };
+  await store.putRecord(CASE_PUBLICATION, c.id, { case_id: c.id, ids: bundle.objects.filter((o) => o.type !== 'identity').map((o) => o.id) } satisfies CasePublication);
+  return { versions: out.length, indicators, revoked: gone.revoked, kept: gone.kept };
 }
 
-/** Revoke everything a case published (its identity stays: other cases name it too). */
-export async function withdrawCase(store: CaseStore, caseId: string, now = new Date()): Promise<PublishResult> {
-  const t = now.toISOString();
-  const live = (await store.publishedOfCase(caseId)).filter((o) => !o.body.revoked && o.type !== 'identity');
-  await store.publish(PUBLISHED_COLLECTION, live.map((o) => ({ body: { ...o.body, modified: after(t, o.version), revoked: true }, caseId })));
-  return { versions: live.length, indicators: 0, revoked: live.filter((o) => o.type === 'indicator').length };
+/**
+ * Revoke everything a case published, except what another case still publishes (its identity
+ * stays too: other cases name it). Null when the case has nothing in force.
+ */
+export async function withdrawCase(store: CaseStore, caseId: string, now = new Date()): Promise<PublishResult | null> {
+  const mine = await keptBy(store, caseId);
+  if (!mine.size) return null;
+  const gone = await revocations(store, caseId, [...mine], now.toISOString());
+  await store.publish(PUBLISHED_COLLECTION, gone.out);
+  await store.putRecord(CASE_PUBLICATION, caseId, { case_id: caseId, ids: [] } satisfies CasePublication);
+  return { versions: gone.out.length, indicators: 0, revoked: gone.revoked, kept: gone.kept };
 }
 
-/** What a case published (latest version of each indicator) and partners' sightings of it. */
+/** What a case published (the collection's latest version of each indicator) and partners' sightings of it. */
 export interface CaseExchange {
   published: Array<{ id: string; kind: string | null; version: string; revoked: boolean; valid_until: string | null }>;
   partner_sightings: PartnerSighting[];
 }
 
 export async function caseExchange(store: CaseStore, caseId: string): Promise<CaseExchange> {
-  const published = (await store.publishedOfCase(caseId)).filter((o) => o.type === 'indicator');
-  const ids = new Set(published.map((o) => o.id));
+  const mine = (await store.publishedOfCase(caseId)).filter((o) => o.type === 'indicator');
+  const ids = new Set(mine.map((o) => o.id));
+  // What partners read is the collection's latest version, whichever case wrote it.
+  const latest = await latestPublished(store, [...ids]);
   const kindOf = (pattern: unknown) => /:kind = '([a-z_]+)'/.exec(String(pattern))?.[1] ?? null;
   return {
-    published: published.map((o) => ({ id: o.id, kind: kindOf(o.body.pattern), version: o.version, revoked: o.body.revoked === true, valid_until: typeof o.body.valid_until === 'string' ? o.body.valid_until : null })),
+    published: mine.map((own) => latest.get(own.id) ?? own).map((o) => ({ id: o.id, kind: kindOf(o.body.pattern), version: o.version, revoked: o.body.revoked === true, valid_until: typeof o.body.valid_until === 'string' ? o.body.valid_until : null })),
     partner_sightings: (await store.listRecords<PartnerSighting>(PARTNER_SIGHTING)).filter((p) => ids.has(p.indicator_id)),
   };
 }

@@ -35,18 +35,49 @@ export interface ExportOptions {
   /** Indicators stop applying after this many days. */
   validDays: number;
   now?: Date;
+  /**
+   * Versions of these objects already published (the latest of each, by id): a new version keeps
+   * their `created`, and an indicator its `valid_from`.
+   */
+  published?: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
 }
 
-/** A case's shareable values as a STIX 2.1 bundle: the provider, the campaign, its indicators. */
+/**
+ * The `created` of the provider's identity object. It has no natural creation time, and STIX keeps
+ * `created` across every version of an object: one fixed time, so that every bundle and the
+ * published collection carry the same identity.
+ */
+export const PROVIDER_IDENTITY_CREATED = '2020-01-01T00:00:00.000Z';
+
+/**
+ * A case's shareable values as a STIX 2.1 bundle: the provider, the campaign, its indicators.
+ * Exported again, each object keeps its `created` (STIX versions of one id must): the identity's is
+ * fixed, the campaign's (and its relationships') is when the case was opened, an indicator's when
+ * the campaign was first seen, unless a published version says otherwise (`opts.published`).
+ */
 export function caseToStix(c: CaseFile, opts: ExportOptions): { bundle: StixBundle; indicators: number } {
   const now = (opts.now ?? new Date()).toISOString();
   const until = new Date(Date.parse(now) + opts.validDays * 86_400_000).toISOString();
   const keyId = sharingKeyId(opts.sharingKey);
-  const identity = { type: 'identity', spec_version: '2.1', id: stixId('identity', opts.provider), created: now, modified: now, name: opts.provider, identity_class: 'organization' };
+  const earlier = (id: string, field: 'created' | 'valid_from', otherwise: string): string => {
+    const v = opts.published?.get(id)?.[field];
+    return typeof v === 'string' ? v : otherwise;
+  };
+  /** The object's `created`, and a `modified` not before it (a clock behind the events' times). */
+  const times = (id: string, created: string) => {
+    const kept = earlier(id, 'created', created);
+    return { created: kept, modified: now > kept ? now : kept };
+  };
+  const identityId = stixId('identity', opts.provider);
+  const identityCreated = earlier(identityId, 'created', PROVIDER_IDENTITY_CREATED);
+  const identity = { type: 'identity', spec_version: '2.1', id: identityId, created: identityCreated, modified: identityCreated, name: opts.provider, identity_class: 'organization' };
   const k = c.campaign;
   const targets = Object.entries(k.targets).filter(([, s]) => s >= 0.1).sort((a, b) => b[1] - a[1]).map(([t, s]) => `${t} ${Math.round(s * 100)}%`);
+  const campaignId = stixId('campaign', opts.provider, c.id);
+  // An indicator's value was the campaign's from its start (the same every time the case is exported).
+  const firstSeen = Number.isFinite(Date.parse(k.first_seen)) ? new Date(k.first_seen).toISOString() : c.opened_at;
   const campaign = {
-    type: 'campaign', spec_version: '2.1', id: stixId('campaign', opts.provider, c.id), created_by_ref: identity.id, created: c.opened_at, modified: now,
+    type: 'campaign', spec_version: '2.1', id: campaignId, created_by_ref: identity.id, ...times(campaignId, c.opened_at),
     name: c.title, first_seen: k.first_seen, last_seen: k.last_seen,
     objective: `harvesting model outputs to train another model (distillation); targets: ${targets.join(', ') || 'mixed'}`,
     description: `${k.members.length} accounts, ${k.volume.requests} requests, ${k.volume.output_tokens} output tokens; level ${k.level} (score ${k.score}).`,
@@ -59,27 +90,31 @@ export function caseToStix(c: CaseFile, opts: ExportOptions): { bundle: StixBund
     const hmac = keyedHash(opts.sharingKey, o.kind, o.value);
     const id = stixId('indicator', opts.provider, o.kind, hmac);
     objects.push({
-      type: 'indicator', spec_version: '2.1', id, created_by_ref: identity.id, created: now, modified: now,
+      type: 'indicator', spec_version: '2.1', id, created_by_ref: identity.id, ...times(id, firstSeen),
       name: `${o.kind.replace(/_/g, ' ')} shared by ${o.holders} accounts of the campaign`,
       indicator_types: ['malicious-activity'], pattern_type: 'stix', pattern_version: '2.1',
       pattern: `[${KEYED_HASH_TYPE}:kind = '${o.kind}' AND ${KEYED_HASH_TYPE}:hmac = '${hmac}']`,
-      valid_from: now, valid_until: until, confidence: CONFIDENCE[k.level],
+      valid_from: earlier(id, 'valid_from', now), valid_until: until, confidence: CONFIDENCE[k.level],
       x_warden_key_id: keyId, x_warden_holders: o.holders,
     });
-    objects.push({ type: 'relationship', spec_version: '2.1', id: stixId('relationship', id, campaign.id), created_by_ref: identity.id, created: now, modified: now, relationship_type: 'indicates', source_ref: id, target_ref: campaign.id });
+    const rel = stixId('relationship', id, campaign.id);
+    objects.push({ type: 'relationship', spec_version: '2.1', id: rel, created_by_ref: identity.id, ...times(rel, c.opened_at), relationship_type: 'indicates', source_ref: id, target_ref: campaign.id });
     n++;
   }
   return { bundle: { type: 'bundle', id: `bundle--${randomUUID()}`, objects }, indicators: n };
 }
 
-/** Sightings of imported indicators, to report back to the providers that shared them. */
-export function sightingsToStix(sightings: readonly Sighting[], provider: string, now = new Date()): StixBundle {
-  const t = now.toISOString();
-  const identity = { type: 'identity', spec_version: '2.1', id: stixId('identity', provider), created: t, modified: t, name: provider, identity_class: 'organization' };
+/**
+ * Sightings of imported indicators, to report back to the providers that shared them. A sighting's
+ * id is one per indicator, and each report of it a version: created when it was first seen (the
+ * same in every report), modified when it was last seen.
+ */
+export function sightingsToStix(sightings: readonly Sighting[], provider: string): StixBundle {
+  const identity = { type: 'identity', spec_version: '2.1', id: stixId('identity', provider), created: PROVIDER_IDENTITY_CREATED, modified: PROVIDER_IDENTITY_CREATED, name: provider, identity_class: 'organization' };
   return {
     type: 'bundle', id: `bundle--${randomUUID()}`,
     objects: [identity, ...sightings.map((s) => ({
-      type: 'sighting', spec_version: '2.1', id: stixId('sighting', provider, s.indicator_id), created_by_ref: identity.id, created: t, modified: t,
+      type: 'sighting', spec_version: '2.1', id: stixId('sighting', provider, s.indicator_id), created_by_ref: identity.id, created: s.first_seen, modified: s.last_seen,
       sighting_of_ref: s.indicator_id, count: Math.min(s.count, 999_999_999), first_seen: s.first_seen, last_seen: s.last_seen,
       where_sighted_refs: [identity.id], x_warden_accounts: s.accounts,
     }))],

@@ -107,7 +107,7 @@ test('B polls A\'s collection: the campaign\'s accounts are held at B from their
   const published = await admin('POST', `/cases/${built.id}/publish`);
   assert.equal(published.status, 201, JSON.stringify(published.body));
   const shareable = built.observables.filter((o) => o.shareable).length;
-  assert.deepEqual(published.body, { versions: 2 + 2 * shareable, indicators: shareable, revoked: 0 });
+  assert.deepEqual(published.body, { versions: 2 + 2 * shareable, indicators: shareable, revoked: 0, kept: 0 });
   assert.match((await storeA.getCase(built.id))!.notes.at(-1)!.text, new RegExp(`published to partners: ${shareable} indicators`));
 
   const first = await poller.pull('Provider A')!;
@@ -236,13 +236,21 @@ test('B pushes its indicators into A\'s inbox: matched at A under B\'s own name,
   assert.deepEqual([back.body.objects[0].type, back.body.objects[0].sighting_of_ref, back.body.objects[0].count, back.body.objects[0].x_warden_accounts], ['sighting', held.id, 1, 1]);
   assert.equal(back.headers.get('x-taxii-date-added-last'), '2026-03-02T10:00:00.000000Z');
   assert.deepEqual((await taxii(`/intel/collections/${sightingsCol.id}/objects/?added_after=2026-03-02T10:00:00.000000Z`, { auth: basic(readKey) })).body, {}, 'nothing newer');
+  // Each report a version of one sighting: created when first seen, every time; modified when last seen.
+  assert.deepEqual([back.body.objects[0].created, back.body.objects[0].modified], [seenAt, seenAt]);
+  const laterAt = '2026-03-02T11:30:00.000Z';
+  a.ingest({ ...scenario.events[0], id: 'evt_seen_again', account_id: 'acct_at_a', ts: laterAt, request: { ...scenario.events[0].request, system: prompt } } as InteractionEvent);
+  a.flush();
+  await new Promise((r) => setTimeout(r, 5));
+  const again = (await taxii(`/intel/collections/${sightingsCol.id}/objects/`, { auth: basic(readKey) })).body.objects[0];
+  assert.deepEqual([again.id, again.created, again.modified, again.count], [back.body.objects[0].id, seenAt, laterAt, 2]);
   const strangerRead = (await identity.createKey((await identity.createAccount({ name: 'a third provider' })).id, { scopes: ['intel:read'] })).secret;
   assert.deepEqual((await taxii(`/intel/collections/${sightingsCol.id}/objects/`, { auth: `Bearer ${strangerRead}` })).body, {}, 'no partner sees another\'s sightings');
   const storeB = new MemoryCaseStore();
   const poller = new FeedPoller({ store: storeB, intel: new SharedIndicators(KEY), sharingKey: KEY }, [{ name: 'Provider A sightings', url: `${base}/taxii2/intel/collections/${sightingsCol.id}/`, token: readKey, level: 'throttle', everyMs: 60_000, timeoutMs: 5_000 }], () => {});
   assert.equal((await poller.pull('Provider A sightings'))!.last_error, null);
   const reported = await storeB.listRecords<{ source: string; indicator_id: string; count: number; accounts: number; last_seen: string }>('partner-sighting');
-  assert.deepEqual(reported.map((r) => [r.source, r.indicator_id, r.count, r.accounts, r.last_seen]), [['Provider A sightings', held.id, 1, 1, seenAt]]);
+  assert.deepEqual(reported.map((r) => [r.source, r.indicator_id, r.count, r.accounts, r.last_seen]), [['Provider A sightings', held.id, 2, 1, laterAt]]);
 
   assert.equal((await taxii(path, { auth: `Bearer ${writeKey}`, method: 'POST', type: 'application/json', body: JSON.stringify(envelope) })).status, 415);
   const notJson = await taxii(path, { auth: `Bearer ${writeKey}`, method: 'POST', type: TAXII_MEDIA_TYPE, body: '{"objects": [' });
@@ -309,4 +317,56 @@ test('a feed whose state cannot be stored says so and keeps its schedule (the pr
   await new Promise((r) => setTimeout(r, 200));
   await poller.stop();
   assert.ok(said.length >= 2 && said.every((l) => l === 'intel feed A: the database is down'), said.join('\n'));
+});
+
+test('cases sharing indicators: one live case per campaign; what one withdraws stays in force while another publishes it; every version keeps its first created', async () => {
+  const collection = (await taxii('/intel/collections/', { auth: basic(readKey) })).body.collections[0];
+  const objects = async (q = '') => (await taxii(`/intel/collections/${collection.id}/objects/${q}`, { auth: basic(readKey) })).body.objects as any[];
+  const opened = await admin('POST', '/cases', { campaign_id: campaign.id });
+  assert.equal(opened.status, 201, JSON.stringify(opened.body));
+  const first = opened.body.id as string;
+  assert.equal((await admin('POST', `/cases/${first}/publish`)).status, 201);
+  const exported = async (id: string) => (await fetch(`${base}/admin/cases/${id}/stix`)).json() as Promise<{ objects: any[] }>;
+  const once = await exported(first);
+  await new Promise((r) => setTimeout(r, 5));
+  const twice = await exported(first);
+  assert.deepEqual(twice.objects.map((o) => [o.id, o.created]), once.objects.map((o) => [o.id, o.created]), 'exported again, every object keeps its created');
+  const published = new Map((await objects()).map((o) => [o.id, o.created]));
+  assert.ok(once.objects.every((o) => published.get(o.id) === o.created), 'the export and the collection agree');
+
+  // Confirmed, the case is still the campaign's: a second one is refused.
+  assert.equal((await admin('PATCH', `/cases/${first}`, { status: 'confirmed' })).status, 200);
+  const refused = await admin('POST', '/cases', { campaign_id: campaign.id });
+  assert.equal(refused.status, 409);
+  assert.match(refused.body.error.message, new RegExp(`already has a confirmed case, ${first}`));
+
+  // Closed (its indicators stay published), a new case may be opened; it publishes the same indicators.
+  assert.equal((await admin('PATCH', `/cases/${first}`, { status: 'closed' })).status, 200);
+  const second = (await admin('POST', '/cases', { campaign_id: campaign.id })).body.id as string;
+  assert.ok(second && second !== first);
+  await new Promise((r) => setTimeout(r, 5));
+  const republished = await admin('POST', `/cases/${second}/publish`);
+  assert.equal(republished.status, 201);
+  const shared = (await objects('?match[type]=indicator')).map((o) => o.id as string);
+  assert.equal(shared.length, republished.body.indicators);
+  const all = await objects('?match[version]=all');
+  const created = new Map<string, Set<string>>();
+  for (const o of all) created.set(o.id, (created.get(o.id) ?? new Set()).add(o.created));
+  assert.deepEqual([...created].filter(([, c]) => c.size > 1).map(([id]) => id), [], 'no object has versions with different created');
+  assert.ok(all.every((o) => o.modified >= o.created), 'modified never before created');
+  assert.equal(all.filter((o) => o.type === 'identity').length, 1, 'the provider\'s identity is published once');
+
+  // Withdrawing the second case leaves what the first still publishes in force, and says so.
+  const withdrawn = await admin('DELETE', `/cases/${second}/publish`);
+  assert.equal(withdrawn.status, 200);
+  assert.deepEqual([withdrawn.body.revoked, withdrawn.body.kept], [0, shared.length]);
+  assert.ok((await objects('?match[type]=indicator')).every((o) => o.revoked !== true), 'partners still read them in force');
+  const exchange = (await admin('GET', `/cases/${first}/exchange`)).body;
+  assert.ok(exchange.published.length === shared.length && exchange.published.every((p: any) => !p.revoked));
+  assert.equal((await admin('DELETE', `/cases/${second}/publish`)).status, 404, 'nothing left to withdraw');
+  // The first case withdrawn too: now they are revoked, and both cases say so.
+  const last = await admin('DELETE', `/cases/${first}/publish`);
+  assert.deepEqual([last.body.revoked, last.body.kept], [shared.length, 0]);
+  assert.ok((await objects('?match[type]=indicator')).every((o) => o.revoked === true));
+  assert.ok((await admin('GET', `/cases/${second}/exchange`)).body.published.every((p: any) => p.revoked));
 });

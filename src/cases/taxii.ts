@@ -214,9 +214,9 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     const name = partnerName(who);
     const mine = new Set(opts.intel.list().filter((i) => i.source === name).map((i) => i.id));
     const seen = opts.intel.sightings().filter((x) => mine.has(x.indicator_id));
+    // Each a version: created when first seen (stable across requests), modified when last seen.
     const objects = sightingsToStix(seen, opts.provider).objects;
-    const identity = objects[0];
-    return objects.slice(1).map((body) => ({ collection: SIGHTINGS, id: body.id, type: body.type, version: String(body.last_seen), added_us: Date.parse(String(body.last_seen)) * 1000, case_id: null, body: { ...body, created: identity.created, modified: body.last_seen } as PublishedObject['body'] }))
+    return objects.slice(1).map((body) => ({ collection: SIGHTINGS, id: body.id, type: body.type, version: String(body.modified), added_us: Date.parse(String(body.modified)) * 1000, case_id: null, body: body as PublishedObject['body'] }))
       .filter((r) => r.added_us > (f.addedAfterUs ?? 0) && (!f.ids?.length || f.ids.includes(r.id)) && (!f.types?.length || f.types.includes(r.type)))
       .sort((a, b) => a.added_us - b.added_us || (a.id < b.id ? -1 : 1))
       .slice(0, f.limit);

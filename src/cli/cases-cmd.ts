@@ -118,11 +118,11 @@ export function runCasesCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
     }
     if (what === 'publish') {
       const r = await c.call<PublishResult>('POST', `/cases/${enc(id)}/publish`, { query: { valid_days: v['valid-days'] } });
-      return { result: r, text: `${id}: ${r.indicators} indicators published to partners${r.revoked ? `, ${r.revoked} no longer shareable revoked` : ''} (${r.versions} object versions)` };
+      return { result: r, text: `${id}: ${r.indicators} indicators published to partners${r.revoked ? `, ${r.revoked} no longer shareable revoked` : ''}${r.kept ? `, ${r.kept} no longer shareable left in force (another case publishes them)` : ''} (${r.versions} object versions)` };
     }
     if (what === 'withdraw') {
       const r = await c.call<PublishResult>('DELETE', `/cases/${enc(id)}/publish`);
-      return { result: r, text: `${id}: withdrawn, ${r.revoked} indicators revoked for partners` };
+      return { result: r, text: `${id}: withdrawn, ${r.revoked} indicators revoked for partners${r.kept ? `, ${r.kept} left in force (another case publishes them)` : ''}` };
     }
     if (what === 'export') {
       const r = await c.call<unknown>('GET', `/cases/${enc(id)}/stix`, { query: { valid_days: v['valid-days'] } });
@@ -146,8 +146,9 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
     if (what === 'import' && file) {
       if (v.level && !(IMPORT_LEVELS as readonly string[]).includes(v.level)) return `--level is one of ${IMPORT_LEVELS.join(', ')}`;
       let bundle: unknown;
+      // A file that cannot be read or is not JSON is bad input, as a body that is not a bundle is (exit 2).
       try { bundle = JSON.parse(file === '-' ? o.stdin!() : readFileSync(file, 'utf8')); } catch (err) {
-        throw new Error(`${file}: ${(err as Error).message}`);
+        throw new WardenError('WARDEN_INVALID_REQUEST', `${file}: ${(err as Error).message}`);
       }
       const r = await c.call<{ imported: number; revoked: number; skipped: Array<{ id: string; reason: string }> }>('POST', '/intel/import', { body: bundle, query: { level: v.level, source: v.source } });
       const skipped = r.skipped.map((s) => `  skipped ${s.id}: ${s.reason}`);

@@ -5,12 +5,11 @@
 import type { FastifyInstance } from 'fastify';
 import { resolveSecret, type WardenConfig } from '../config/index.ts';
 import { SharedIndicators, type DetectorEngine } from '../detect/index.ts';
-import { casesAdminRoutes, registerTaxiiServer, FeedPoller, isStale, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type TaxiiCaller } from '../cases/index.ts';
+import { casesAdminRoutes, registerTaxiiServer, FeedPoller, isStale, MIN_SHARING_KEY_CHARS, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type TaxiiCaller } from '../cases/index.ts';
 import { intelMatched, feedChanged, type Notifier } from '../notify/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { onBackend, type Stores } from './stores.ts';
 
-const MIN_KEY_CHARS = 16;
 
 export interface CasesSetup {
   /** The indicators the detector matches (give them to the engine before it replays events). */
@@ -50,8 +49,8 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
   const cfg = config.cases;
   if (!cfg.enabled) return null;
   let key = resolveSecret(cfg.sharing_key);
-  if (key && key.length < MIN_KEY_CHARS) {
-    say(`cases: the sharing key is shorter than ${MIN_KEY_CHARS} characters; indicator exchange is off until a longer one is set`);
+  if (key && key.length < MIN_SHARING_KEY_CHARS) {
+    say(`cases: the sharing key is shorter than ${MIN_SHARING_KEY_CHARS} characters; indicator exchange is off until a longer one is set`);
     key = null;
   }
   const store = await onBackend<CaseStore>(stores, (db) => new SqliteCaseStore(db), (pool) => new PostgresCaseStore(pool));

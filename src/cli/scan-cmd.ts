@@ -2,8 +2,8 @@
  * `warden scan`: the detector over logs (src/detect/scan.ts), with partners' indicators when
  * asked (`--intel bundle.json`, src/cases): past logs hunted for another provider's campaign; and
  * a case file per campaign found (`--cases DIR`): its report, and its bundle for partners when a
- * sharing key is set. The sharing key comes from WARDEN_INTEL_KEY or the configuration's
- * cases.sharing_key.
+ * sharing key is set. The sharing key is the configuration's cases.sharing_key (by default
+ * env:WARDEN_INTEL_KEY), held to the same rules as `warden serve` (at least 16 characters).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import type { Writable } from 'node:stream';
 import { loadConfig, resolveSecret } from '../config/index.ts';
 import { readEventBatches } from '../events/index.ts';
 import { runScanCli, SharedIndicators, type ScanResult, type VerdictLevel } from '../detect/index.ts';
-import { stixToIndicators, buildCaseFile, caseReportMarkdown, caseToStix, IMPORT_LEVELS } from '../cases/index.ts';
+import { stixToIndicators, buildCaseFile, caseReportMarkdown, caseToStix, IMPORT_LEVELS, MIN_SHARING_KEY_CHARS } from '../cases/index.ts';
 import { openSqlite, SqliteEventStore } from '../store/index.ts';
 import { completeAccountFacts } from '../identity/facts-file.ts';
 
@@ -42,19 +42,32 @@ export async function runScan(argv: string[], io: { stdout?: Writable; stderr?: 
   let key: string | null;
   let provider = 'Warden operator';
   try {
+    // The key the server would use: the configured one (its default reads WARDEN_INTEL_KEY).
     const cases = loadConfig(configPath, env).cases;
-    key = env.WARDEN_INTEL_KEY ?? resolveSecret(cases.sharing_key, env);
+    key = resolveSecret(cases.sharing_key, env);
     provider = cases.provider;
   } catch (e) {
     err.write(`warden scan: cannot read config: ${(e as Error).message}\n`);
     return 2;
+  }
+  let shortKey = false;
+  if (key && key.length < MIN_SHARING_KEY_CHARS) {
+    // As `warden serve` does: no exchange under a key whose hashes of addresses could be brute-forced.
+    shortKey = true;
+    key = null;
+    if (!bundles.length) err.write(`warden scan: the sharing key is shorter than ${MIN_SHARING_KEY_CHARS} characters: no STIX bundle is written until a longer one is set (cases.sharing_key or WARDEN_INTEL_KEY)\n`);
   }
   // The summary line goes to stderr: with --json, stdout holds the JSON alone.
   const cases = casesDir
     ? { after: (r: ScanResult, input: string) => writeCases(r, input, casesDir!, key, provider, err), fileOnly: '--cases reads the log a second time: give a file, not stdin' }
     : {};
   if (!bundles.length) return runScanCli(rest, io, cases);
-  if (!key) { err.write('warden scan: --intel needs the sharing key agreed with the partner: set WARDEN_INTEL_KEY or cases.sharing_key\n'); return 2; }
+  if (!key) {
+    err.write(shortKey
+      ? `warden scan: the sharing key is shorter than ${MIN_SHARING_KEY_CHARS} characters; --intel needs the key agreed with the partner, at least that long\n`
+      : 'warden scan: --intel needs the sharing key agreed with the partner: set WARDEN_INTEL_KEY or cases.sharing_key\n');
+    return 2;
+  }
   const intel = new SharedIndicators(key);
   for (const file of bundles) {
     try {

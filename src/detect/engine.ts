@@ -18,7 +18,7 @@ import { EMBEDDING_SPREAD, EmbeddingSpread, embeddingSpreadTest, type SpreadRead
 import { LOGIT_PROBE, logitProbeTest, observeProbe, probeReadings, type ProbeReadings, type ProbeSketches } from './logit-probe.ts';
 import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, INDICATORS, IndicatorValues, scoreIndicators, type IndicatorName, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, type Indicator, type PeerContext } from './scoring.ts';
 import { PeerVolumes } from './peers.ts';
-import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictReason, type VerdictView } from './verdict.ts';
+import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
 
 // Local copies: imported bindings may compile to getters, and these are read per event.
@@ -501,7 +501,7 @@ export class DetectorEngine implements VerdictView {
   private events = 0;
   private ticks = 0;
   private campaignCount = 0;
-  private listeners: Array<(v: Verdict) => void> = [];
+  private listeners: VerdictListener[] = [];
   /** Ids and event times (s) of recently ingested events, oldest first from `recentHead` (rememberEventIdsSeconds). */
   private readonly recentSpan: number;
   private recentIds: string[] = [];
@@ -1770,11 +1770,14 @@ export class DetectorEngine implements VerdictView {
   }
 
   private emit(v: Verdict): void {
-    for (const l of this.listeners) { try { l(v); } catch { /* listeners must not break scoring */ } }
+    // A cluster verdict goes out with the accounts it covers now (the cluster's members change later).
+    const r = v.subject.kind === 'cluster' && this.listeners.length ? this.clusterById.get(v.subject.id) : undefined;
+    const accounts = r === undefined ? undefined : this.membersOf(r);
+    for (const l of this.listeners) { try { l(v, accounts); } catch { /* listeners must not break scoring */ } }
   }
 
-  /** Subscribe to verdict changes (level transitions of accounts and clusters). */
-  onVerdict(listener: (v: Verdict) => void): () => void {
+  /** Subscribe to verdict changes (level transitions of accounts and clusters; a cluster's with its members). */
+  onVerdict(listener: VerdictListener): () => void {
     this.listeners.push(listener);
     return () => { this.listeners = this.listeners.filter((l) => l !== listener); };
   }

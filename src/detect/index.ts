@@ -23,4 +23,4 @@ export { replayRecentEvents, type ReplaySource, type ReplayResult } from './repl
 export { writeSnapshot, readSnapshot, removeSnapshot, periodicSnapshots, detectionSettingsHash, type SnapshotHeader, type SnapshotRead, type PeriodicSnapshots } from './snapshot.ts';
 export { VolumeBaseline, PradaBaseline, shapiroFrancia, trigramEmbedding } from './baselines.ts';
 export { buildScenario, type PromptPool, type ScenarioSpec, type ScenarioLabels } from './scenario.ts';
-export { SharedIndicators, INDICATOR_KINDS, STRONG_KINDS, exchangeValue, keyedHash, sharingKeyId, eventObservables, subnetOf, type SharedIndicator, type IndicatorKind, type Sighting, type IntelMatch, type Observable, type StoredSighting } from './intel.ts';
+export { SharedIndicators, INDICATOR_KINDS, STRONG_KINDS, heldAlone, exchangeValue, keyedHash, sharingKeyId, eventObservables, subnetOf, type SharedIndicator, type IndicatorKind, type Sighting, type IntelMatch, type Observable, type StoredSighting } from './intel.ts';

@@ -39,6 +39,18 @@ export const STRONG_KINDS: ReadonlySet<IndicatorKind> = new Set(['system_prompt'
  */
 const WEAK_FAMILY: Partial<Record<IndicatorKind, 'network' | 'software'>> = { client_ip: 'network', client_subnet: 'network', tool_set: 'software', user_agent: 'software' };
 
+/**
+ * What a match of one indicator holds an account at by itself: a strong kind its import level, the
+ * others watch at most. A network or a software kind reaches its import level only with a match
+ * of the other family (`counterpart`); an ASN or an email domain never does.
+ */
+export function heldAlone(ind: Pick<SharedIndicator, 'kind' | 'level'>): { level: VerdictLevel; counterpart: 'network' | 'software' | null } {
+  if (STRONG_KINDS.has(ind.kind)) return { level: ind.level, counterpart: null };
+  const level = VERDICT_LEVELS[Math.min(verdictRank(ind.level), verdictRank('watch'))];
+  const family = WEAK_FAMILY[ind.kind];
+  return { level, counterpart: family && level !== ind.level ? (family === 'network' ? 'software' : 'network') : null };
+}
+
 export interface SharedIndicator {
   /** Stable id (the STIX indicator id when imported from a bundle). */
   id: string;

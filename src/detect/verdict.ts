@@ -38,6 +38,13 @@ export interface Verdict {
 }
 
 /**
+ * What hears the detector's verdict changes (the ledger, notifications): each verdict and, for a
+ * cluster's, the accounts it covers as the change was made (the ledger records them, so that the
+ * signed log says whom a cluster verdict held, and its query by cluster finds their traffic).
+ */
+export type VerdictListener = (verdict: Verdict, accounts?: readonly string[]) => void;
+
+/**
  * What enforcement reads on the request path: the effective verdict for an account (the more
  * severe of its own and its cluster's, unless an operator override applies) and its cluster id.
  * Must answer from memory: it is called for every request.

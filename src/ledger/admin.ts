@@ -53,7 +53,8 @@ const STATUS: Record<LedgerError['code'], number> = {
 
 /** A ledger failure as an admin API error. */
 function adminError(err: unknown): unknown {
-  if (err instanceof QueryError || err instanceof ProofError || err instanceof RangeError) return new WardenError('WARDEN_INVALID_REQUEST', err.message);
+  if (err instanceof QueryError) return new WardenError('WARDEN_INVALID_REQUEST', err.message, err.param ? { param: err.param } : {});
+  if (err instanceof ProofError || err instanceof RangeError) return new WardenError('WARDEN_INVALID_REQUEST', err.message);
   if (err instanceof LedgerError) {
     if (err.code === 'LEDGER_BAD_REQUEST') return new WardenError('WARDEN_INVALID_REQUEST', err.message);
     if (err.code === 'LEDGER_NOT_FOUND') return new WardenError('WARDEN_NOT_FOUND', err.message);
@@ -70,7 +71,7 @@ export function ledgerAdminRoutes(ledger: Ledger, opts: { prefix?: string } = {}
     r.route({
       method: 'GET', path: `${prefix}/query`, operationId: 'queryLedger', tag: 'ledger',
       summary: 'Audit query: interactions (with client IP and user agent while not erased), per-account usage and the verdicts about them',
-      description: 'A cluster means its id on interactions plus the member accounts named by its verdicts. format=csv or jsonl exports the interactions.',
+      description: 'A cluster means its id on interactions plus its member accounts: those its verdicts name and those whose interactions carry its id. format=csv or jsonl exports the interactions.',
       errors: { 503: 'the ledger is unavailable' },
       query: QueryParams, response: LedgerQueryResultSchema,
       alsoProduces: { 'text/csv': z.string(), 'application/x-ndjson': z.string() },

@@ -134,6 +134,10 @@ test('HTTP: checkpoint is a signed note; proofs verify standalone; entries; quer
 
       const entries = await getJson(`${base}/entries?start=2&end=5`);
       assert.deepEqual(entries.entries.map((e: { index: number }) => e.index), [2, 3, 4]);
+      assert.equal(entries.more, false);
+      // Cut short by the limit, the answer says where the rest starts.
+      const page = await getJson(`${base}/entries?start=2&end=5&limit=2`);
+      assert.deepEqual([page.entries.map((e: { index: number }) => e.index), page.more, page.next], [[2, 3], true, 4]);
       assert.equal(JSON.parse(entries.entries[0].leaf).schema, 'warden.ledger/1');
 
       assert.equal((await fetch(`${base}/query?account=acct_3`)).status, 401);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -194,5 +194,36 @@ test('read-only commands on a SQLite file that holds no ledger say so (usage err
     const r = await run('verify', '--json');
     assert.equal(r.code, 1);
     assert.match(r.err, /ledger at .*ledger\.db is at version 2, newer than this Warden knows \(1\)/);
+  });
+});
+
+test('verify --checkpoint: a log cut short since a checkpoint the auditor kept fails, though what remains is consistent', async () => {
+  const Database = (await import('better-sqlite3')).default;
+  await withCli(async (run, dir) => {
+    const signed = await run('checkpoint');
+    assert.equal(signed.code, 0, signed.err);
+    const kept = join(dir, 'kept-30.checkpoint');
+    writeFileSync(kept, signed.out);
+    const clean = await run('verify', '--checkpoint', kept);
+    assert.equal(clean.code, 0, clean.out + clean.err);
+    assert.match(clean.out, /kept checkpoint of size 30: the log still holds it/);
+
+    // The last ten entries removed with their nodes and the checkpoints that covered them.
+    const db = new Database(join(dir, 'ledger.db'));
+    db.exec(`DELETE FROM ledger_entries WHERE idx >= 20; DELETE FROM ledger_private WHERE idx >= 20;
+      DELETE FROM ledger_nodes WHERE (idx + 1) * (1 << level) > 20; DELETE FROM ledger_checkpoints WHERE size > 20;`);
+    db.close();
+    assert.equal((await run('verify')).code, 0, 'on its own, the shorter log is consistent');
+    const cut = await run('verify', '--checkpoint', kept);
+    assert.equal(cut.code, 1);
+    assert.match(cut.out, /the log holds 20 entries, fewer than the 30 of the checkpoint you kept/);
+    assert.equal(JSON.parse((await run('verify', '--json', '--checkpoint', kept)).out).kept[0].ok, false);
+
+    const forged = join(dir, 'forged.checkpoint');
+    writeFileSync(forged, signed.out.replace(/\n30\n/, '\n12\n'));
+    const bad = await run('verify', '--checkpoint', forged);
+    assert.equal(bad.code, 1);
+    assert.match(bad.out, /kept checkpoint 1: /);
+    assert.equal((await run('verify', '--checkpoint', join(dir, 'missing.checkpoint'))).code, 2);
   });
 });

@@ -3,7 +3,7 @@
  *
  *   warden ledger keygen [--name ORIGIN] [--out FILE] [--force]
  *   warden ledger key                          print the verifier key(s) to publish
- *   warden ledger verify [--key VKEY]... [--json]
+ *   warden ledger verify [--key VKEY]... [--checkpoint FILE]... [--json]
  *   warden ledger prove <id|index> [--tree-size N]
  *   warden ledger consistency <old> <new>
  *   warden ledger checkpoint
@@ -19,7 +19,7 @@
  *
  * Exit codes: 0 success, 1 verification failed or command error, 2 usage error.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { normalizeIsoTime, parsePositiveInt } from '../store/iso-time.ts';
@@ -45,7 +45,9 @@ export interface LedgerCliDeps {
 export const LEDGER_USAGE = `usage: warden ledger <command> [-c FILE | --config FILE] [options]
   keygen [--name ORIGIN] [--out FILE] [--force]   create a checkpoint signing key
   key                                             print the verifier key(s) to publish
-  verify [--key VKEY]... [--json]                 verify the whole log
+  verify [--key VKEY]... [--checkpoint FILE]... [--json]
+                                                  verify the whole log (and that it still holds
+                                                  the checkpoints you kept, each a signed note file)
   prove <id|index> [--tree-size N]                inclusion proof (JSON)
   consistency <old> <new>                         consistency proof (JSON)
   checkpoint                                      sign a checkpoint of the durable log now
@@ -67,7 +69,7 @@ const bool = { type: 'boolean' } as const;
 const COMMANDS: Record<string, { options: Options; positionals: number }> = {
   keygen: { options: { name: str, out: str, force: bool }, positionals: 0 },
   key: { options: {}, positionals: 0 },
-  verify: { options: { key: { type: 'string', multiple: true }, json: bool }, positionals: 0 },
+  verify: { options: { key: { type: 'string', multiple: true }, checkpoint: { type: 'string', multiple: true }, json: bool }, positionals: 0 },
   prove: { options: { 'tree-size': str }, positionals: 1 },
   consistency: { options: {}, positionals: 2 },
   checkpoint: { options: {}, positionals: 0 },
@@ -177,15 +179,20 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
           verifiers = [...trustedKeys(cfg)];
           try { verifiers.push(...loadSigners(cfg, { env: deps.env }).map((s) => s.verifier())); } catch { /* verify may run without the private key */ }
         }
+        // Checkpoints the auditor kept (signed notes, as GET /ledger/v1/checkpoint serves them).
+        const keptCheckpoints = ((values.checkpoint as string[] | undefined) ?? []).map((file) => {
+          try { return readFileSync(file, 'utf8'); } catch (e) { throw new UsageError(`--checkpoint ${file}: ${(e as Error).message}`); }
+        });
         const storage = await readStorage();
         try {
           if (!given.length) for (const k of await storage.keys()) { const v = parseVerifierKey(k); if (!verifiers.some((x) => String(x) === k)) verifiers.push(v); }
           if (!verifiers.length) throw new UsageError('no verifier key: pass --key <name>+<id>+<key>');
-          const report = await verifyLedger(storage, { origin: cfg.origin, verifiers });
+          const report = await verifyLedger(storage, { origin: cfg.origin, verifiers, keptCheckpoints });
           if (values.json === true) print(JSON.stringify(report, null, 2));
           else {
             print(`log size ${report.size}, ${report.nodes} tree nodes, ${report.checkpoints} checkpoints, ${report.commitments} commitments opened, ${report.erased} entries erased`);
             if (report.latestCheckpoint) print(`latest checkpoint: size ${report.latestCheckpoint.size}, root ${report.latestCheckpoint.rootHash}`);
+            for (const k of report.kept) if (k.ok) print(`kept checkpoint of size ${k.size}: the log still holds it`);
             if (report.ok) print('OK: every leaf, node, checkpoint signature and consistency proof verifies');
             else {
               if (report.firstBadEntry !== null) print(`FAILED: first bad entry is ${report.firstBadEntry}`);

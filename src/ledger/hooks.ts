@@ -7,7 +7,7 @@
  */
 import type { Registry } from 'prom-client';
 import type { GatewayHooks } from '../gateway/lifecycle.ts';
-import type { Verdict, VerdictView } from '../detect/verdict.ts';
+import type { VerdictListener, VerdictView } from '../detect/verdict.ts';
 import type { Ledger } from './ledger.ts';
 import { registerLedgerMetrics } from './metrics.ts';
 
@@ -39,8 +39,8 @@ export function ledgerHooks(ledger: Ledger, opts: LedgerHookOptions = {}): Gatew
   };
 }
 
-/** A verdict sink for the detector: records each verdict (and the cluster members it covers). */
-export function ledgerVerdictSink(ledger: Ledger, onError?: (err: unknown) => void): (verdict: Verdict, accounts?: readonly string[]) => void {
+/** A verdict sink for the detector: records each verdict (and the accounts a cluster verdict covers). */
+export function ledgerVerdictSink(ledger: Ledger, onError?: (err: unknown) => void): VerdictListener {
   return (verdict, accounts) => {
     ledger.appendVerdict(verdict, { accounts }).catch((err) => onError?.(err));
   };

@@ -98,14 +98,21 @@ function registerPublicRoutes(app: FastifyInstance, ledger: Ledger, prefix: stri
     return ledger.proveConsistency(oldSize, newSize);
   }));
 
-  /** Entries [start, end) with their leaf text and hash; at most 1000 per call. */
+  /**
+   * Entries [start, end) with their leaf text and hash; at most 1000 per call. An answer cut short
+   * says so: `more: true` and `next`, the start of the rest.
+   */
   app.get(`${prefix}/entries`, { preHandler: read }, handle(async (req) => {
     const q = req.query as Record<string, string | undefined>;
     const start = intParam(q.start, 'start') ?? 0;
     const end = intParam(q.end, 'end') ?? start + 100;
     if (end < start) throw new LedgerError('LEDGER_BAD_REQUEST', 'end must not be below start');
     const limit = Math.min(intParam(q.limit, 'limit') ?? 1000, 1000);
-    return { tree_size: ledger.size, entries: await ledger.entriesRange(start, end, limit) };
+    const size = ledger.size;
+    const entries = await ledger.entriesRange(start, end, limit);
+    const reached = entries.length ? entries[entries.length - 1].index + 1 : start;
+    const more = reached < Math.min(end, size);
+    return { tree_size: size, entries, more, ...(more ? { next: reached } : {}) };
   }));
 }
 

@@ -244,6 +244,13 @@ test('tampered checkpoint, indexed column or private value is named', async () =
         (r) => assert.equal(r.firstBadEntry, 4)],
       ['private ip', (db) => db.prepare("UPDATE ledger_private SET openings = replace(openings, '203.0.113.9', '203.0.113.99') WHERE idx = 9").run(),
         (r) => assert.ok(r.problems.some((p) => p.kind === 'private' && p.index === 9))],
+      // The clear IP columns the IP and network queries read: changed or cleared, the entry would drop out of them.
+      ['indexed IPv4 column', (db) => db.prepare('UPDATE ledger_private SET ip_v4 = 167840009 WHERE idx = 8').run(),
+        (r) => assert.ok(r.problems.some((p) => p.kind === 'private' && p.index === 8 && /ip_v4/.test(p.message)), JSON.stringify(r.problems))],
+      ['cleared IP columns', (db) => db.prepare('UPDATE ledger_private SET ip = NULL, ip_v4 = NULL WHERE idx = 8').run(),
+        (r) => assert.ok(r.problems.some((p) => p.kind === 'private' && p.index === 8 && /indexed client IP/.test(p.message)), JSON.stringify(r.problems))],
+      ['removed IP opening', (db) => db.prepare("UPDATE ledger_private SET ip = NULL, ip_v4 = NULL, openings = json_remove(openings, '$.client_ip') WHERE idx = 8").run(),
+        (r) => assert.ok(r.problems.some((p) => p.kind === 'private' && p.index === 8 && /opening of its committed client IP is missing/.test(p.message)), JSON.stringify(r.problems))],
       ['deleted entry', (db) => db.prepare('DELETE FROM ledger_entries WHERE idx = 7').run(),
         (r) => assert.ok(r.problems.some((p) => p.index === 7))],
     ];

@@ -44,7 +44,7 @@ const toEntry = (r: Row): EntryRow => ({
 });
 const toPrivate = (r: Row, p = ''): PrivateRow => ({
   index: n(r[`${p}idx`]), account_id: r[`${p}account_id`] as string | null, org_id: r[`${p}org_id`] as string | null,
-  ip: r[`${p}ip`] as string | null, openings: r[`${p}openings`] ? JSON.parse(r[`${p}openings`] as string) : null,
+  ip: r[`${p}ip`] as string | null, ...(r[`${p}ip_v4`] !== undefined ? { ip_v4: r[`${p}ip_v4`] === null ? null : Number(r[`${p}ip_v4`]) } : {}), openings: r[`${p}openings`] ? JSON.parse(r[`${p}openings`] as string) : null,
   erased_at: r[`${p}erased_at`] as string | null,
 });
 const toCheckpoint = (r: Row): CheckpointRow => ({ size: n(r.size), root: bytes(r.root), note: r.note as string, created_at: r.created_at as string });
@@ -248,12 +248,12 @@ export class PostgresLedgerStorage implements LedgerStorage {
 
   async privates(indices: readonly number[]): Promise<Map<number, PrivateRow>> {
     if (!indices.length) return new Map();
-    const rows = await this.q(`SELECT idx, account_id, org_id, ip, openings, erased_at FROM ${this.s}.ledger_private WHERE idx = ANY($1::bigint[])`, [indices]);
+    const rows = await this.q(`SELECT idx, account_id, org_id, ip, ip_v4, openings, erased_at FROM ${this.s}.ledger_private WHERE idx = ANY($1::bigint[])`, [indices]);
     return new Map(rows.map((r) => [n(r.idx), toPrivate(r)]));
   }
 
   async privateRange(start: number, end: number, limit: number): Promise<PrivateRow[]> {
-    return (await this.q(`SELECT idx, account_id, org_id, ip, openings, erased_at FROM ${this.s}.ledger_private WHERE idx >= $1 AND idx < $2 ORDER BY idx LIMIT $3`, [start, end, limit]))
+    return (await this.q(`SELECT idx, account_id, org_id, ip, ip_v4, openings, erased_at FROM ${this.s}.ledger_private WHERE idx >= $1 AND idx < $2 ORDER BY idx LIMIT $3`, [start, end, limit]))
       .map((r) => toPrivate(r));
   }
 

@@ -95,16 +95,18 @@ export interface QueryResult {
 }
 
 export class QueryError extends Error {
-  constructor(message: string) { super(message); this.name = 'QueryError'; }
+  /** The filter at fault (`network`, `from`, ...), for answers that name it. */
+  readonly param: string | null;
+  constructor(message: string, param: string | null = null) { super(message); this.name = 'QueryError'; this.param = param; }
 }
 
 /** Parse a CIDR into a matcher and, for IPv4, the integer range for the index. */
 export function parseNetwork(cidr: string): { contains(ip: string): boolean; v4Range: [number, number] | null } {
   const m = /^([^/]+)\/(\d{1,3})$/.exec(cidr.trim());
-  if (!m) throw new QueryError(`network must be CIDR notation (got ${JSON.stringify(cidr)})`);
+  if (!m) throw new QueryError(`network must be CIDR notation (got ${JSON.stringify(cidr)})`, 'network');
   const family = isIP(m[1]);
   const prefix = Number(m[2]);
-  if (family === 0 || prefix > (family === 4 ? 32 : 128)) throw new QueryError(`invalid network ${cidr}`);
+  if (family === 0 || prefix > (family === 4 ? 32 : 128)) throw new QueryError(`invalid network ${cidr}`, 'network');
   const list = new BlockList();
   const type = family === 4 ? 'ipv4' : 'ipv6';
   list.addSubnet(m[1], prefix, type);
@@ -163,20 +165,20 @@ async function allMatching(storage: LedgerStorage, filter: EntryFilter, max: num
 
 /** Run an audit query: the matching interactions, per-account usage, and the related verdicts. */
 export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promise<QueryResult> {
-  if (q.limit !== undefined && !(Number.isSafeInteger(q.limit) && q.limit >= 1)) throw new QueryError(`limit must be a positive integer (got ${q.limit})`);
+  if (q.limit !== undefined && !(Number.isSafeInteger(q.limit) && q.limit >= 1)) throw new QueryError(`limit must be a positive integer (got ${q.limit})`, 'limit');
   const limit = q.limit ?? 100_000;
   // Stored times are compared as text: a bound that is not an ISO time would match all or nothing.
   const time = (name: string, v: string | undefined) => {
     if (v === undefined || v === '') return undefined;
     const iso = normalizeIsoTime(v);
-    if (iso === null) throw new QueryError(`${name} must be an ISO 8601 date or date-time with its zone, e.g. 2026-12-05 or 2026-12-05T10:00:00Z (got ${JSON.stringify(v)})`);
+    if (iso === null) throw new QueryError(`${name} must be an ISO 8601 date or date-time with its zone, e.g. 2026-12-05 or 2026-12-05T10:00:00Z (got ${JSON.stringify(v)})`, name);
     return iso;
   };
   q = { ...q, from: time('from', q.from), to: time('to', q.to) };
   const filter: EntryFilter = { kind: 'interaction', orgId: q.orgId, keyId: q.keyId, model: q.model, from: q.from, to: q.to };
   let ipFilter: ((ip: string | null) => boolean) | null = null;
   if (q.ip) {
-    if (isIP(q.ip) === 0) throw new QueryError(`invalid IP ${q.ip}`);
+    if (isIP(q.ip) === 0) throw new QueryError(`invalid IP ${q.ip}`, 'ip');
     filter.ip = q.ip;
   }
   if (q.network) {
@@ -185,14 +187,21 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
     else filter.hasIp = true;
     ipFilter = (ip) => ip !== null && net.contains(ip);
   }
-  // A cluster is its own id on interactions plus the member accounts its verdicts name.
+  // A cluster is its own id on interactions plus its member accounts: those its verdicts name and
+  // those whose interactions carry its id (what they sent before they were linked counts too).
   let clusterMembers: string[] = [];
   if (q.clusterId) {
     const { rows } = await allMatching(storage, { kind: 'verdict', anyOf: { subjectIds: [q.clusterId] } }, 1_000_000, () => true);
-    clusterMembers = [...new Set(rows.flatMap(({ entry }) => {
+    const members = new Set(rows.flatMap(({ entry }) => {
       const rec = parseLeaf(entry.leaf);
       return rec.kind === 'verdict' && rec.subject.kind === 'cluster' ? rec.accounts : [];
-    }))];
+    }));
+    // (Nothing is kept from this pass but the account ids.)
+    await allMatching(storage, { kind: 'interaction', anyOf: { clusterId: q.clusterId } }, 0, (entry) => {
+      if (entry.account_id) members.add(entry.account_id);
+      return false;
+    });
+    clusterMembers = [...members];
     filter.anyOf = { clusterId: q.clusterId, accountIds: clusterMembers };
   }
   if (q.accountId) filter.anyOf = q.clusterId ? { accountIds: clusterMembers.includes(q.accountId) ? [q.accountId] : [] } : { accountIds: [q.accountId] };

@@ -42,14 +42,14 @@ interface RawEntry {
   account_id: string | null; org_id: string | null; key_id: string | null; cluster_id: string | null;
   model: string | null; subject_id: string | null; level: string | null; leaf: Buffer;
 }
-interface RawPrivate { idx: number; account_id: string | null; org_id: string | null; ip: string | null; openings: string | null; erased_at: string | null }
+interface RawPrivate { idx: number; account_id: string | null; org_id: string | null; ip: string | null; ip_v4?: number | null; openings: string | null; erased_at: string | null }
 
 const toEntry = (r: RawEntry): EntryRow => ({
   index: r.idx, id: r.id, kind: r.kind, ts: r.ts, account_id: r.account_id, org_id: r.org_id, key_id: r.key_id,
   cluster_id: r.cluster_id, model: r.model, subject_id: r.subject_id, level: r.level, leaf: new Uint8Array(r.leaf),
 });
 const toPrivate = (r: RawPrivate): PrivateRow => ({
-  index: r.idx, account_id: r.account_id, org_id: r.org_id, ip: r.ip,
+  index: r.idx, account_id: r.account_id, org_id: r.org_id, ip: r.ip, ...(r.ip_v4 !== undefined ? { ip_v4: r.ip_v4 } : {}),
   openings: r.openings ? JSON.parse(r.openings) : null, erased_at: r.erased_at,
 });
 const toCheckpoint = (r: { size: number; root: Buffer; note: string; created_at: string }): CheckpointRow => ({
@@ -111,8 +111,8 @@ export class SqliteLedgerStorage implements LedgerStorage {
       entries: db.prepare(`SELECT ${ENTRY_COLS} FROM ledger_entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?`),
       nodes: db.prepare('SELECT level, idx, hash FROM ledger_nodes WHERE level = ? AND idx >= ? ORDER BY idx LIMIT ?'),
       maxLevel: db.prepare('SELECT COALESCE(MAX(level), -1) FROM ledger_nodes').pluck(),
-      priv: db.prepare('SELECT idx, account_id, org_id, ip, openings, erased_at FROM ledger_private WHERE idx = ?'),
-      privRange: db.prepare('SELECT idx, account_id, org_id, ip, openings, erased_at FROM ledger_private WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?'),
+      priv: db.prepare('SELECT idx, account_id, org_id, ip, ip_v4, openings, erased_at FROM ledger_private WHERE idx = ?'),
+      privRange: db.prepare('SELECT idx, account_id, org_id, ip, ip_v4, openings, erased_at FROM ledger_private WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?'),
       insKey: db.prepare('INSERT OR IGNORE INTO ledger_keys (vkey, added_at) VALUES (?, ?)'),
       keys: db.prepare('SELECT vkey FROM ledger_keys ORDER BY added_at, vkey').pluck(),
     };

@@ -20,6 +20,11 @@ export interface PrivateRow {
   org_id: string | null;
   /** Client IP in clear while not erased (feeds IP/CIDR queries). */
   ip: string | null;
+  /**
+   * The IPv4 address of `ip` as an unsigned integer, as stored for IPv4 network queries (null for
+   * IPv6 and when erased). Storage computes it from `ip` on write; reads return it.
+   */
+  ip_v4?: number | null;
   openings: Partial<Record<PrivateField, Opening>> | null;
   erased_at: string | null;
 }

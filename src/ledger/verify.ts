@@ -11,7 +11,7 @@
 import { CompactRange, EMPTY_ROOT, consistencyProof, hashChildren, hashLeaf, rootAt, verifyConsistency } from './merkle.ts';
 import { openCheckpoint, type NoteVerifier } from './note.ts';
 import { commitment, entryColumns, parseLeaf, PRIVATE_FIELDS, type EntryColumns, type LedgerRecord } from './records.ts';
-import type { CheckpointRow, LedgerStorage } from './storage.ts';
+import { ipv4ToInt, type CheckpointRow, type LedgerStorage } from './storage.ts';
 
 export interface VerifyProblem {
   kind: 'entry' | 'node' | 'checkpoint' | 'private' | 'structure';
@@ -32,6 +32,8 @@ export interface VerifyReport {
   /** Lowest index of an entry found altered or unreadable, null if none. */
   firstBadEntry: number | null;
   latestCheckpoint: { size: number; rootHash: string } | null;
+  /** The checkpoints kept from earlier (`VerifyOptions.keptCheckpoints`) that the log still holds: size, and whether it does. */
+  kept: Array<{ size: number | null; ok: boolean }>;
   problems: VerifyProblem[];
 }
 
@@ -39,6 +41,13 @@ export interface VerifyOptions {
   origin: string;
   /** Keys whose checkpoint signatures are trusted. An auditor passes the published key here. */
   verifiers: readonly NoteVerifier[];
+  /**
+   * Signed checkpoints kept from earlier, as an auditor keeps them. The log's own checkpoints can
+   * be deleted along with the entries they cover; a kept one cannot: each must be signed by a
+   * trusted key, no larger than the log, and its root reproduced by the stored entries. A log cut
+   * short or rewritten since is caught.
+   */
+  keptCheckpoints?: readonly string[];
   /** Stop collecting after this many problems (the scan still completes). */
   maxProblems?: number;
   pageSize?: number;
@@ -76,17 +85,25 @@ export async function verifyLedger(storage: LedgerStorage, opts: VerifyOptions):
     after = rows[rows.length - 1].size;
   }
 
+  // Checkpoints kept from earlier: opened now, compared with the roots the entries give.
+  const kept: Array<{ size: number; root: Uint8Array } | null> = (opts.keptCheckpoints ?? []).map((note, k) => {
+    try {
+      const cp = openCheckpoint(note, opts.verifiers, opts.origin);
+      return { size: cp.size, root: cp.rootHash };
+    } catch (err) {
+      report({ kind: 'checkpoint', message: `kept checkpoint ${k + 1}: ${(err as Error).message}` });
+      return null;
+    }
+  });
+
   // Level 0: entries against their leaf nodes; the entries also rebuild the tree for the roots.
   const badLeaves = new Set<number>();
   const suspects: Map<number, Set<number>> = new Map([[0, badLeaves]]);
   const entryProblems = new Map<number, string>();
   const range = new CompactRange();
   const entryRoots = new Map<number, Uint8Array>();
-  let cpAt = 0;
-  const noteRoot = () => {
-    while (cpAt < cps.length && cps[cpAt].size === range.size) { entryRoots.set(cps[cpAt].size, range.root()); cpAt++; }
-    while (cpAt < cps.length && cps[cpAt].size < range.size) cpAt++;
-  };
+  const rootSizes = new Set([...cps.map((c) => c.size), ...kept.flatMap((c) => (c ? [c.size] : []))]);
+  const noteRoot = () => { if (rootSizes.has(range.size)) entryRoots.set(range.size, range.root()); };
   noteRoot();
   let commitments = 0;
   let erased = 0;
@@ -129,7 +146,12 @@ export async function verifyLedger(storage: LedgerStorage, opts: VerifyOptions):
           commitments++;
           if (committed[f] !== commitment(o.value, o.salt)) report({ kind: 'private', index: i, message: `entry ${i}: stored ${f} does not open its commitment` });
         }
-        if (priv.ip !== null && priv.ip !== (priv.openings?.client_ip?.value ?? null)) report({ kind: 'private', index: i, message: `entry ${i}: indexed client IP differs from the committed one` });
+        // The clear IP columns feed the IP and network queries: they must be the committed address
+        // (a changed or removed one would hide the entry from them).
+        const opened = priv.openings?.client_ip?.value ?? null;
+        if ((record.client.ip ?? null) !== null && opened === null) report({ kind: 'private', index: i, message: `entry ${i}: the opening of its committed client IP is missing` });
+        if (priv.ip !== opened) report({ kind: 'private', index: i, message: `entry ${i}: indexed client IP differs from the committed one` });
+        else if (priv.ip_v4 !== undefined && priv.ip_v4 !== (opened === null ? null : ipv4ToInt(opened))) report({ kind: 'private', index: i, message: `entry ${i}: indexed IPv4 address (ip_v4) differs from the committed client IP` });
       }
     }
     // Nodes beyond the log are not part of any tree.
@@ -175,6 +197,21 @@ export async function verifyLedger(storage: LedgerStorage, opts: VerifyOptions):
       if (!eq(await rootAt(storage, cp.size), cp.root)) nodesMatchSigned = false;
     } catch { nodesMatchSigned = false; }
   }
+
+  // What the log held when the kept checkpoints were signed must still be there, unchanged.
+  const keptResults = kept.map((cp) => {
+    if (!cp) return { size: null, ok: false };
+    if (cp.size > size) {
+      report({ kind: 'checkpoint', index: cp.size, message: `the log holds ${size} entries, fewer than the ${cp.size} of the checkpoint you kept: entries were removed from its end` });
+      return { size: cp.size, ok: false };
+    }
+    const fromEntries = entryRoots.get(cp.size);
+    if (!fromEntries || !eq(fromEntries, cp.root)) {
+      report({ kind: 'checkpoint', index: cp.size, message: `the stored entries do not reproduce the root of the checkpoint you kept (size ${cp.size}): the log was rewritten since` });
+      return { size: cp.size, ok: false };
+    }
+    return { size: cp.size, ok: true };
+  });
 
   // Blame: a node that fails against its children while its children pass is the altered one;
   // a leaf whose entry disagrees is the entry's fault if the parent still matches the leaf node.
@@ -222,6 +259,7 @@ export async function verifyLedger(storage: LedgerStorage, opts: VerifyOptions):
     erased,
     firstBadEntry: entryIdx.length ? Math.min(...entryIdx) : null,
     latestCheckpoint: latest ? { size: latest.size, rootHash: b64(latest.root) } : null,
+    kept: keptResults,
     problems,
   };
 }

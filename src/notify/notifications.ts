@@ -4,7 +4,7 @@
  * from what the exchange reports (an indicator's first match, a feed failing or recovering).
  */
 import { randomUUID } from 'node:crypto';
-import { verdictRank, type Campaign, type SharedIndicator, type Sighting, type Verdict, type VerdictLevel, type VerdictReason } from '../detect/index.ts';
+import { heldAlone, verdictRank, type Campaign, type SharedIndicator, type Sighting, type Verdict, type VerdictLevel, type VerdictReason } from '../detect/index.ts';
 import type { NOTIFICATION_TYPES } from './config.ts';
 
 export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
@@ -81,10 +81,18 @@ export class VerdictNotifications {
   }
 }
 
-/** A partner's indicator matching here for the first time. */
+/**
+ * A partner's indicator matching here for the first time, with the level the match holds the
+ * accounts at: the import level for a strong kind, watch for the others (a network or a software
+ * indicator reaches the import level only where one of the other family matches too).
+ */
 export function intelMatched(ind: SharedIndicator, seen: Sighting): Notification {
-  return notification('intel.matched', `An indicator shared by ${ind.source}${ind.campaign ? ` for campaign "${ind.campaign}"` : ''} (${ind.kind}) matched ${seen.accounts} account(s) here, ${seen.count} request(s); they are held at ${ind.level}`, {
-    indicator_id: ind.id, kind: ind.kind, source: ind.source, campaign: ind.campaign, level: ind.level, accounts: seen.accounts, requests: seen.count, first_seen: seen.first_seen,
+  const held = heldAlone(ind);
+  const how = held.counterpart
+    ? `they are held at ${held.level} (at ${ind.level} where a ${held.counterpart} indicator matches too)`
+    : `they are held at ${held.level}${held.level !== ind.level ? ` (imported at ${ind.level}; ${ind.kind === 'asn' ? 'an ASN' : 'an email domain'} alone never holds above watch)` : ''}`;
+  return notification('intel.matched', `An indicator shared by ${ind.source}${ind.campaign ? ` for campaign "${ind.campaign}"` : ''} (${ind.kind}) matched ${seen.accounts} account(s) here, ${seen.count} request(s); ${how}`, {
+    indicator_id: ind.id, kind: ind.kind, source: ind.source, campaign: ind.campaign, level: held.level, import_level: ind.level, accounts: seen.accounts, requests: seen.count, first_seen: seen.first_seen,
   }, { link: '/dashboard#/cases' });
 }
 

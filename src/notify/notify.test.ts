@@ -9,7 +9,7 @@ import { DetectorEngine, buildScenario, type PromptPool, type Verdict } from '..
 import { receiver } from '../../test/helpers/receiver.ts';
 import { ledgerErrorLog } from '../ledger/index.ts';
 import Fastify from 'fastify';
-import { notification, ledgerFailed, redactUrl, Notifier, VerdictNotifications, WebhookSender, notifyConfigSchema, notifyAdminRoutes, type Notification } from './index.ts';
+import { notification, intelMatched, ledgerFailed, redactUrl, Notifier, VerdictNotifications, WebhookSender, notifyConfigSchema, notifyAdminRoutes, type Notification } from './index.ts';
 import { mountAdminRoutes } from '../admin/router.ts';
 
 const hook = (url: string, extra: object = {}) => ({ ...notifyConfigSchema.parse({ webhooks: [{ name: 'ops', url, ...extra }] }).webhooks[0], secretValue: 'whsec-test-secret-0001' });
@@ -77,7 +77,8 @@ test('retried on 503 and timeouts, in order; given up on 400 with the answer; bo
 test('a redirect is not followed nor retried: given up at once with its status, and `notify test` says so promptly', async () => {
   const elsewhere = await receiver(() => ({ status: 200 }));
   const r = await receiver(() => ({ status: 302, headers: { location: `${elsewhere.url}/moved` } }));
-  const app = Fastify();
+  const logged: Array<{ level: number; msg: string; err?: unknown }> = [];
+  const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { logged.push(JSON.parse(line)); } } } });
   try {
     const rec = await new WebhookSender(hook(r.url), quiet).send(notification('test', 'x', {}));
     assert.deepEqual([rec.status, rec.attempts, rec.last_status], ['failed', 1, 302]);
@@ -95,6 +96,11 @@ test('a redirect is not followed nor retried: given up at once with its status, 
     assert.match(res.json().error.message, /redir: failed after 1 attempts: answered 302 \(a redirect/);
     assert.equal(r.got.length, 2);
     assert.equal(elsewhere.got.length, 1, 'the other webhook was delivered');
+    // The failed test is the answer asked for, not a fault of the server: a warning, no stack trace.
+    const said = logged.filter((l) => /admin API/.test(l.msg));
+    assert.deepEqual(said.map((l) => l.level), [40], JSON.stringify(said));
+    assert.match(said[0].msg, /redir: failed after 1 attempts/);
+    assert.equal(said[0].err, undefined);
   } finally { await app.close(); await r.close(); await elsewhere.close(); }
 });
 
@@ -192,4 +198,22 @@ test('a receiver answering without end is read no further than the start of its 
     assert.match(rec.last_error!, /^answered 400: x{10}/);
     assert.ok(written < 64 * 1024 * 1024, `stopped reading early (the receiver wrote ${written} bytes)`);
   } finally { server.closeAllConnections(); await new Promise((r) => server.close(r)); }
+});
+
+test('intel.matched tells the level the match holds the accounts at, not only the level it was imported at', () => {
+  const seen = { indicator_id: 'indicator--1', count: 3, accounts: 1, first_seen: '2026-12-05T03:40:42.418Z', last_seen: '2026-12-05T03:40:44.000Z' };
+  const ind = (kind: 'system_prompt' | 'client_subnet' | 'user_agent' | 'asn', level: 'watch' | 'throttle' | 'suspend' = 'throttle') =>
+    ({ id: 'indicator--1', kind, hmac: 'ab'.repeat(32), level, source: 'clearfeed', campaign: null, confidence: null, valid_until: null, created_at: seen.first_seen });
+  const strong = intelMatched(ind('system_prompt', 'suspend'), seen);
+  assert.deepEqual([strong.data.level, strong.data.import_level], ['suspend', 'suspend']);
+  assert.match(strong.summary, /; they are held at suspend$/);
+  // A network indicator alone holds at watch, as the detector does; with a software one, at its level.
+  const network = intelMatched(ind('client_subnet'), seen);
+  assert.deepEqual([network.data.level, network.data.import_level], ['watch', 'throttle']);
+  assert.match(network.summary, /they are held at watch \(at throttle where a software indicator matches too\)$/);
+  assert.match(intelMatched(ind('user_agent'), seen).summary, /held at watch \(at throttle where a network indicator matches too\)$/);
+  const asn = intelMatched(ind('asn'), seen);
+  assert.equal(asn.data.level, 'watch');
+  assert.match(asn.summary, /held at watch \(imported at throttle; an ASN alone never holds above watch\)$/);
+  assert.match(intelMatched(ind('client_subnet', 'watch'), seen).summary, /; they are held at watch$/);
 });

@@ -2,10 +2,14 @@
  * `warden watermark ...` sub-commands:
  *
  *   warden watermark detect [--file F | -] --subject account:ID ... [--subjects-file F]
- *                           [--secret env:NAME | --config warden.yaml] [--alpha 1e-3] [--json]
+ *                           [--secret env:NAME] [-c|--config warden.yaml] [--alpha 1e-3] [--json]
  *   warden watermark embed  [--file F | -] --subject account:ID [--secret ...]      (demos, tests)
  *   warden watermark vectors --url BASE --model M --subject account:ID ... [--api-key env:NAME]
  *                           [--dimensions N] [--secret ...] [--alpha 1e-3] [--json]
+ *
+ * The master secret is `--secret`, else the configuration's `watermark.master_secret` (read as every
+ * command reads it: `-c/--config FILE`, else $WARDEN_CONFIG, else ./warden.yaml; its default is
+ * env:WARDEN_WATERMARK_SECRET), so that detection runs with the secret the gateway marks with.
  *
  * detect and vectors exit 0 when a watermark is found, 1 when not, 2 on a usage or input error.
  */
@@ -34,14 +38,16 @@ const defaultIo: CliIo = {
 
 const USAGE = `usage:
   warden watermark detect [--file PATH|-] --subject account:ID [--subject cluster:ID ...]
-                          [--subjects-file PATH] [--secret env:NAME|--config warden.yaml]
+                          [--subjects-file PATH] [--secret env:NAME] [-c|--config warden.yaml]
                           [--alpha 0.001] [--json]
-  warden watermark embed  [--file PATH|-] --subject account:ID [--secret env:NAME|--config warden.yaml]
+  warden watermark embed  [--file PATH|-] --subject account:ID [--secret env:NAME] [-c|--config warden.yaml]
   warden watermark vectors --url BASE_URL --model MODEL --subject account:ID [--subject cluster:ID ...]
-                          [--api-key env:NAME] [--dimensions N] [--secret env:NAME|--config warden.yaml]
+                          [--api-key env:NAME] [--dimensions N] [--secret env:NAME] [-c|--config warden.yaml]
                           [--alpha 0.001] [--json]
       (asks a suspect OpenAI-compatible embeddings API, BASE_URL/embeddings, whether it was
        trained on vectors marked with one of these keys)
+  The master secret: --secret, else watermark.master_secret of the configuration (-c FILE, else
+  $WARDEN_CONFIG, else ./warden.yaml; by default env:WARDEN_WATERMARK_SECRET).
 `;
 
 class UsageError extends Error {}
@@ -56,14 +62,21 @@ function parseArgs(argv: string[]): Args {
   if (cmd !== 'detect' && cmd !== 'embed' && cmd !== 'vectors') throw new UsageError(cmd ? `unknown sub-command "${cmd}"` : 'missing sub-command');
   const a: Args = { cmd, file: '-', subjects: [], subjectsFile: null, secret: null, config: null, alpha: null, json: false, url: null, model: null, apiKey: null, dimensions: null };
   for (let i = 0; i < rest.length; i++) {
-    const flag = rest[i];
-    const value = () => { const v = rest[++i]; if (v === undefined) throw new UsageError(`${flag} needs a value`); return v; };
+    let flag = rest[i];
+    let inline: string | undefined;
+    if (flag.startsWith('--config=')) { inline = flag.slice('--config='.length); flag = '--config'; }
+    const value = () => { const v = inline ?? rest[++i]; if (v === undefined) throw new UsageError(`${flag} needs a value`); return v; };
     switch (flag) {
       case '--file': a.file = value(); break;
       case '--subject': a.subjects.push(value()); break;
       case '--subjects-file': a.subjectsFile = value(); break;
       case '--secret': a.secret = value(); break;
-      case '--config': a.config = value(); break;
+      case '-c':
+      case '--config':
+        a.config = value();
+        // An empty path would silently fall back to the default configuration.
+        if (!a.config) throw new UsageError(`${flag} needs a file (got an empty path)`);
+        break;
       case '--alpha': {
         const v = Number(value());
         if (!(v > 0 && v < 0.5)) throw new UsageError('--alpha must be a number between 0 and 0.5');
@@ -110,9 +123,10 @@ export async function runWatermarkCli(argv: string[], io: CliIo = defaultIo): Pr
     throw err;
   }
   try {
-    const cfg = args.config ? loadConfig(args.config, io.env).watermark : null;
-    const secret = resolveSecret(args.secret ?? cfg?.master_secret ?? 'env:WARDEN_WATERMARK_SECRET', io.env);
-    if (!secret) throw new UsageError('no master secret: pass --secret env:NAME, or set WARDEN_WATERMARK_SECRET');
+    // The configuration as every command reads it: the one the gateway marks with.
+    const cfg = loadConfig(args.config ?? undefined, io.env).watermark;
+    const secret = resolveSecret(args.secret ?? cfg.master_secret, io.env);
+    if (!secret) throw new UsageError('no master secret: pass --secret env:NAME, set watermark.master_secret in the configuration (-c FILE), or set WARDEN_WATERMARK_SECRET');
     const subjects = [...args.subjects];
     if (args.subjectsFile) {
       subjects.push(...readFileSync(args.subjectsFile, 'utf8').split(/\r?\n/).map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean));
@@ -125,7 +139,7 @@ export async function runWatermarkCli(argv: string[], io: CliIo = defaultIo): Pr
       const embed = suspectEncoder(args.url, args.model, args.apiKey ? resolveSecret(args.apiKey, io.env) : null, args.dimensions);
       const reports: VectorMarkReport[] = [];
       // Each key a test of its own: the level is divided among them (Bonferroni).
-      const alpha = (args.alpha ?? cfg?.alpha ?? 1e-3) / keys.length;
+      const alpha = (args.alpha ?? cfg.alpha) / keys.length;
       for (const k of keys) reports.push(await verifyVectorMark(k, embed, { alpha }));
       const found = reports.filter((r) => r.marked);
       io.stdout(args.json ? JSON.stringify({ alpha, reports }, null, 2) + '\n' : reports.map((r) =>
@@ -139,7 +153,7 @@ export async function runWatermarkCli(argv: string[], io: CliIo = defaultIo): Pr
       io.stdout(watermarkText(text, keys[0].key).text);
       return 0;
     }
-    const report = detectWatermark(text, keys, args.alpha ?? cfg?.alpha ?? 1e-3);
+    const report = detectWatermark(text, keys, args.alpha ?? cfg.alpha);
     io.stdout(args.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
     return report.detected ? 0 : 1;
   } catch (err) {

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
@@ -209,4 +211,33 @@ test('cli: detect reports the matching key and exit codes', async () => {
   assert.match(err, /no candidate keys/);
   assert.equal(await runWatermarkCli(['detect', '--secret', 'env:MISSING', '--subject', 'account:a'], io), 2);
   assert.equal(await runWatermarkCli(['frobnicate'], io), 2);
+});
+
+test('cli: the master secret comes from the configuration as every command reads it (-c, $WARDEN_CONFIG, ./warden.yaml), before the environment', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-watermark-cli-'));
+  const cwd = process.cwd();
+  try {
+    const file = join(dir, 'warden.yaml');
+    writeFileSync(file, `watermark:\n  master_secret: ${MASTER}\n`);
+    const marked = watermarkText(prose, keyB.key).text;
+    let out = '', err = '';
+    const run = (argv: string[], env: NodeJS.ProcessEnv) => {
+      out = ''; err = '';
+      return runWatermarkCli(['detect', '--subject', 'account:acc_a', '--subject', 'account:acc_b', ...argv], { stdout: (s) => { out += s; }, stderr: (s) => { err += s; }, stdin: () => marked, env });
+    };
+    for (const argv of [['-c', file], ['--config', file], [`--config=${file}`]]) {
+      assert.equal(await run(argv, {}), 0, `${argv.join(' ')}: ${err}`);
+      assert.match(out, /WATERMARK DETECTED for wm1:account:acc_b/);
+    }
+    assert.equal(await run([], { WARDEN_CONFIG: file }), 0, err);
+    // The configured secret is the one the gateway marks with: another in the environment does not replace it.
+    assert.equal(await run(['-c', file], { WARDEN_WATERMARK_SECRET: 'another-master-secret-0123456789' }), 0, err);
+    process.chdir(dir);
+    assert.equal(await run([], {}), 0, `./warden.yaml: ${err}`);
+    assert.equal(await run(['-c', ''], {}), 2);
+    assert.match(err, /needs a file/);
+  } finally {
+    process.chdir(cwd);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -99,7 +99,7 @@ test('the OpenAPI document lists every admin route, is valid OpenAPI 3.1, and re
     assert.ok(compile(doc.paths['/admin/detect/clusters'].get.responses['400'].content['application/json'].schema)(bad.json()));
     assert.equal(bad.json().error.param, 'level');
     // The ledger's audit query too: a mistyped filter is refused by name, not ignored.
-    for (const [query, param] of [['acount=acct_x', 'acount'], ['from=garbage', 'from'], ['limit=abc', 'limit']]) {
+    for (const [query, param] of [['acount=acct_x', 'acount'], ['from=garbage', 'from'], ['limit=abc', 'limit'], ['network=10.0.0.0/33', 'network'], ['network=10.0.0.0', 'network'], ['ip=10.0.0.300', 'ip']]) {
       const r = await get(`/admin/ledger/v1/query?${query}`);
       assert.equal(r.statusCode, 400, query);
       assert.equal(r.json().error.code, 'WARDEN_INVALID_REQUEST', query);

@@ -2,7 +2,7 @@
 // verifying "a copy" must never verify the live ledger in ./data instead.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -46,6 +46,27 @@ test('ledger -c FILE and --config FILE check the configured ledger, not ./data',
       assert.doesNotMatch(r.stdout, /OK/);
       assert.match(r.stderr, /--config needs a file/);
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('output piped to a reader that stops early (| head) ends the command quietly, without an EPIPE trace', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-pipe-'));
+  try {
+    const config = { ledger: ledgerConfigSchema.parse({}), store: { driver: 'sqlite' as const, postgres_url: '', sqlite_path: join(dir, 'data', 'warden.db') } };
+    assert.equal(await runLedgerCli(['keygen'], { config, stdout: new PassThrough(), stderr: new PassThrough(), env: {} }), 0);
+    const ledger = await openLedgerFromConfig(config, { env: {} });
+    await Promise.all(Array.from({ length: 600 }, (_, i) => ledger.appendInteraction(sampleEvent(i))));
+    await ledger.close();
+    // A few hundred KB of JSON: far more than a pipe holds, so writes go on after the reader left.
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'ledger', 'query'], { cwd: dir, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '' } });
+    let stderr = '';
+    child.stderr.on('data', (c) => { stderr += c; });
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    assert.doesNotMatch(stderr, /EPIPE|Error|at /, stderr);
+    assert.equal(code, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

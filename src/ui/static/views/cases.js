@@ -184,12 +184,12 @@ async function renderCase(main, id, ctx) {
       // Partners polling this provider's TAXII collection receive it (again: new versions; values no longer shareable revoked).
       c.status === 'dismissed' ? null : action('Publish to partners (TAXII)', async () => {
         const r = await post(`/admin/cases/${encodeURIComponent(c.id)}/publish`);
-        toast(`Published: ${r.indicators} indicators${r.revoked ? `, ${r.revoked} revoked` : ''}.`);
+        toast(`Published: ${r.indicators} indicators${r.revoked ? `, ${r.revoked} revoked` : ''}${r.kept ? `, ${r.kept} no longer shareable left in force (another case publishes them)` : ''}.`);
         reload();
       }),
       action('Withdraw from partners', async () => {
         const r = await api('DELETE', `/admin/cases/${encodeURIComponent(c.id)}/publish`);
-        toast(`Withdrawn: ${r.revoked} indicators revoked.`);
+        toast(`Withdrawn: ${r.revoked} indicators revoked${r.kept ? `, ${r.kept} left in force (another case publishes them)` : ''}.`);
         reload();
       })),
     panel('Campaign', facts([

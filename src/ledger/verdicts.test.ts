@@ -1,0 +1,74 @@
+// The detector's verdicts in the ledger, wired as `warden serve` wires them: a cluster verdict's
+// signed entry names the accounts it covers, and the audit query by cluster finds those accounts'
+// traffic, including what they sent before they were linked (recorded without the cluster's id).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { DetectorEngine, buildScenario, type PromptPool } from '../detect/index.ts';
+import { Ledger } from './ledger.ts';
+import { SqliteLedgerStorage } from './sqlite.ts';
+import { generateSigner } from './note.ts';
+import { ledgerHooks, ledgerVerdictSink } from './hooks.ts';
+import { parseLeaf } from './records.ts';
+import { queryLedger } from './query.ts';
+import { sampleEvent, sampleVerdict } from './fixtures.ts';
+
+const ORIGIN = 'warden.test/ledger';
+
+test('a cluster verdict is recorded with its accounts; the query by cluster finds their interactions', async () => {
+  const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+  const scenario = buildScenario(pool, { seed: 5, days: 1, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 16 }] });
+  const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(':memory:'), origin: ORIGIN, signers: [generateSigner(ORIGIN)], checkpointIntervalMs: 50 });
+  try {
+    const engine = new DetectorEngine();
+    engine.onVerdict(ledgerVerdictSink(ledger, (err) => assert.fail(String(err))));
+    const hooks = ledgerHooks(ledger, { verdicts: engine, closeOnShutdown: false });
+    for (const ev of scenario.events) {
+      engine.ingest(ev);
+      hooks.onEvent!(ev as never);
+    }
+    engine.flush();
+    await ledger.flush();
+
+    const campaign = engine.campaigns()[0];
+    assert.ok(campaign, 'the hydra is a named campaign');
+    const size = await ledger.storage.size();
+    const leaves = (await ledger.storage.entries(0, size, size)).map((r) => parseLeaf(r.leaf));
+    const clusterVerdicts = leaves.filter((l) => l.kind === 'verdict' && l.subject.kind === 'cluster' && l.subject.id === campaign.cluster_id);
+    assert.ok(clusterVerdicts.length > 0, 'the cluster\'s verdicts are in the log');
+    for (const v of clusterVerdicts) {
+      assert.ok(v.kind === 'verdict' && v.accounts.length >= 2, `a cluster verdict names the accounts it covers (got ${JSON.stringify(v.kind === 'verdict' && v.accounts)})`);
+    }
+    const latest = clusterVerdicts.at(-1)!;
+    assert.ok(latest.kind === 'verdict');
+    assert.deepEqual(latest.accounts, [...latest.accounts].sort());
+    assert.ok(latest.accounts.every((a) => campaign.members.includes(a)), 'only the cluster\'s members');
+
+    // Their traffic is found by cluster, before the link too (those entries carry no cluster id).
+    const result = await queryLedger(ledger.storage, { clusterId: campaign.cluster_id });
+    const found = new Set(result.interactions.map((r) => r.id));
+    const theirs = scenario.events.filter((e) => latest.accounts.includes(e.account_id!));
+    assert.ok(theirs.some((e) => !result.interactions.find((r) => r.id === e.id)?.cluster_id), 'some of it was recorded before the link');
+    assert.deepEqual(theirs.filter((e) => !found.has(e.id)).length, 0, 'every interaction of the accounts a verdict names');
+    assert.ok(result.verdicts.some((v) => v.subject_id === campaign.cluster_id && v.accounts.length === latest.accounts.length));
+  } finally {
+    await ledger.close();
+  }
+});
+
+test('the query by cluster also finds what an account sent before its interactions carried the cluster\'s id', async () => {
+  const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(':memory:'), origin: ORIGIN, signers: [generateSigner(ORIGIN)], checkpointIntervalMs: 50 });
+  try {
+    // acct_3 alone, then linked into clu_1 (no verdict names it: the cluster's last change came before it joined).
+    const before = await ledger.appendInteraction(sampleEvent(3), { clusterId: null });
+    const after = await ledger.appendInteraction(sampleEvent(10), { clusterId: 'clu_1' });
+    await ledger.appendInteraction(sampleEvent(4), { clusterId: null });
+    await ledger.appendVerdict(sampleVerdict({ kind: 'cluster', id: 'clu_1' }), { accounts: ['acct_1'] });
+    await ledger.appendInteraction(sampleEvent(1), { clusterId: null });
+    const result = await queryLedger(ledger.storage, { clusterId: 'clu_1' });
+    assert.deepEqual(result.interactions.map((r) => r.account_id).sort(), ['acct_1', 'acct_3', 'acct_3']);
+    assert.deepEqual(result.interactions.filter((r) => r.account_id === 'acct_3').map((r) => r.index), [before.index, after.index]);
+  } finally {
+    await ledger.close();
+  }
+});

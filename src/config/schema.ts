@@ -101,7 +101,7 @@ export const configSchema = z.strictObject({
     flush_interval_ms: z.number().int().positive().default(50),
     /**
      * While the event store cannot be written (a database outage), events wait in memory, retried
-     * every 100 ms to 5 s; past this many, the oldest are dropped and counted (`warden_events_dropped`).
+     * every 100 ms to 5 s; past this many (the write under way included), the oldest are dropped and counted (`warden_events_dropped`).
      */
     max_buffered: z.number().int().positive().default(100_000),
     /** On shutdown, how long to keep retrying events the store has not taken, ms; then they are dropped, counted and logged. */

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { DetectorEngine, sharedKeys, sharedRedis, redisReady, RedisVerdictView, startSharedWorker } from './index.ts';
+import { DetectorEngine, sharedKeys, sharedRedis, redisReady, RedisVerdictView, startSharedWorker, VerdictPublisher } from './index.ts';
 import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server.ts';
 
 const keys = sharedKeys('warden:test:outage:');
@@ -115,6 +115,62 @@ test('Redis flushed under a running worker: it notices its publication is gone a
     admin.disconnect();
     await view.close();
     await w.close();
+    await stopRedis(server);
+  }
+});
+
+test('Redis flushed and nothing changes after: the worker writes everything again at its next publication, and a replica started then enforces it', async () => {
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  const server = await startRedis(port);
+  const w = await worker(url);
+  const admin = new Redis(url);
+  const first = new RedisVerdictView(sharedRedis(url), url, keys);
+  let later: RedisVerdictView | null = null;
+  try {
+    assert.equal(await first.start(), true);
+    for (const id of ['acct_a', 'acct_b']) w.set(id, 'suspend');
+    await until('two suspensions reach the replica', () => first.size === 2);
+    await admin.flushall();
+    // No verdict changes from here on: the worker alone notices that Redis holds nothing.
+    const end = Date.now() + 3000;
+    while (await admin.hlen(keys.accounts) < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await admin.hlen(keys.accounts), 2, 'the verdicts are written again without any change');
+    later = new RedisVerdictView(sharedRedis(url), url, keys);
+    assert.equal(await later.start(), true);
+    for (const id of ['acct_a', 'acct_b']) assert.equal(later.forAccount(id).level, 'suspend', `a replica started after the flush enforces ${id}`);
+    assert.equal(first.forAccount('acct_a').level, 'suspend', 'the replica running through it still does');
+  } finally {
+    admin.disconnect();
+    await later?.close();
+    await first.close();
+    await w.close();
+    await stopRedis(server);
+  }
+});
+
+test('the publication gone from Redis while the lease stays: the next publication, with nothing changed, writes everything again', async () => {
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  const server = await startRedis(port);
+  const engine = new DetectorEngine();
+  const client = sharedRedis(url);
+  const admin = new Redis(url);
+  try {
+    await redisReady(client);
+    const publisher = new VerdictPublisher(client, keys, engine);
+    engine.setManualVerdict({ kind: 'account', id: 'acct_kept' }, 'verify', 'operator');
+    assert.equal(await publisher.publish(), 1);
+    assert.equal(await publisher.publish(), 0, 'nothing changed, nothing written');
+    // A failover to a Redis replica that had not received the publication yet, say.
+    await admin.del(keys.accounts, keys.clusters, keys.epoch, keys.seq);
+    assert.equal(await publisher.publish(), 1, 'written again');
+    assert.equal(JSON.parse((await admin.hget(keys.accounts, 'acct_kept'))!).level, 'verify');
+    assert.ok(await admin.get(keys.epoch), 'under a new epoch');
+    assert.equal(await publisher.publish(), 0, 'then nothing again while it holds');
+  } finally {
+    admin.disconnect();
+    client.disconnect();
     await stopRedis(server);
   }
 });

@@ -179,9 +179,10 @@ interface Change {
 /**
  * Publish the engine's effective verdicts: each call diffs them against what was published last
  * and writes the difference (hash fields set and removed, the sequence number, one channel
- * message) in one transaction. An unchanged state writes nothing. The first call replaces
- * whatever an earlier worker left, under a new epoch; so does the first after a reconnection, or
- * after finding that Redis no longer holds this worker's epoch (its data lost or flushed).
+ * message) in one transaction. An unchanged state writes nothing, but reads the epoch back. The
+ * first call replaces whatever an earlier worker left, under a new epoch; so does the first after
+ * a reconnection, after `republishAll()`, or after finding that Redis no longer holds this
+ * worker's epoch (its data lost or flushed, another worker published meanwhile).
  */
 export class VerdictPublisher {
   // What was published last. The engine keeps a verdict object until it rebuilds its explanation,
@@ -197,6 +198,9 @@ export class VerdictPublisher {
     // Connected again: Redis may have restarted empty, so the next publication writes everything.
     client.on('ready', () => { this.first = true; });
   }
+
+  /** Write everything at the next publication (Redis may no longer hold what was published). */
+  republishAll(): void { this.first = true; }
 
   /** Publish what changed since the last publication; returns the number of entries changed. */
   async publish(): Promise<number> {
@@ -220,7 +224,16 @@ export class VerdictPublisher {
     }
     for (const id of this.clusters.keys()) if (!now.clusters.has(id)) { delC.push(id); change.clusters[id] = null; }
     const n = setA.length / 2 + delA.length + setC.length / 2 + delC.length;
-    if (n === 0 && !full) return 0;
+    if (n === 0 && !full) {
+      // Nothing changed here, but Redis may have lost what was published (flushed, or restarted
+      // empty on a connection that did not drop): replicas starting now would find nothing to
+      // enforce until some verdict changed. One GET per publication tells.
+      let held: string | null;
+      try { held = await this.client.get(this.keys.epoch); } catch { this.failures++; return 0; }
+      if (held === epoch) return 0;
+      this.first = true;
+      return this.publish();
+    }
     const tx = this.client.multi();
     // A fresh start replaces whatever an earlier worker left; a change checks that Redis still holds this epoch.
     if (full) tx.del(this.keys.accounts, this.keys.clusters).set(this.keys.epoch, epoch!);
@@ -474,11 +487,15 @@ export class WorkerLease {
     }
   }
 
-  /** Extend the lease if this worker holds it (else try to take it: its holder may be gone). */
-  async renew(): Promise<boolean> {
+  /**
+   * Extend the lease if this worker holds it (`kept`), else try to take it (`retaken`: it expired
+   * or Redis lost it, and another worker may have published meanwhile); false when not held.
+   */
+  async renew(): Promise<'kept' | 'retaken' | false> {
     try {
       const kept = await this.client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end", 1, this.key, this.holder, this.ttlMs);
-      return kept === 1 || await this.acquire(0);
+      if (kept === 1) return 'kept';
+      return await this.acquire(0) ? 'retaken' : false;
     } catch { return false; }
   }
 
@@ -519,8 +536,11 @@ export async function startSharedWorker(opts: {
   const publisher = new VerdictPublisher(opts.client, opts.keys, opts.engine);
   let leaseLost = 0;
   const publishIfHeld = async () => {
-    if (await lease.renew()) await publisher.publish();
-    else leaseLost++;
+    const held = await lease.renew();
+    if (!held) { leaseLost++; return; }
+    // The lease was gone: so may be the verdicts (a flushed Redis), or another worker wrote its own meanwhile.
+    if (held === 'retaken') publisher.republishAll();
+    await publisher.publish();
   };
   let publishing: Promise<unknown> = publisher.publish();
   const timer = setInterval(() => {

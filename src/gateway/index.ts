@@ -78,6 +78,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     onError: (err, s) => app?.log.error({ err, pending: s.pending, dropped: s.dropped },
       s.closing ? `event store write failed while stopping; retrying for up to ${Math.ceil(s.retryInMs / 1000)} s` : `event store write failed; retrying in ${s.retryInMs} ms`),
     onLost: (count, err) => app?.log.error({ err, lost: count }, `event store unreachable while stopping: ${count} events not recorded`),
+    onUnsettled: (count) => app?.log.error({ unsettled: count }, `event store did not answer while stopping: ${count} events were being written, whether they are recorded is not known`),
     onFlush: (n) => metrics.eventsWritten.inc(n),
   });
   sources.eventsPending = () => recorder.pending;

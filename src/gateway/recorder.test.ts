@@ -1,8 +1,10 @@
-// The recorder while its store is unreachable: events accepted are kept and written once the store
-// is back, with no request needed to trigger the write; a stop waits for the store a bounded time,
-// and what it cannot write is counted and reported, not dropped silently.
+// The recorder while its store is unreachable or slow: events accepted are kept and written once the
+// store is back, with no request needed to trigger the write and no request hastening the retry; a
+// stop waits for the store a bounded time, and what it cannot write is counted and reported, not
+// dropped silently (nor counted lost while a write of it may still succeed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { EventRecorder } from './recorder.ts';
 import type { EventQuery, EventStore } from '../store/index.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent } from '../events/index.ts';
@@ -114,15 +116,109 @@ test('a stop that cannot reach the store in time counts and reports the events n
   assert.equal(errors.filter((e) => e.closing).length, 1, 'one message while retrying, not one per attempt');
 });
 
-test('a stop gives up on a write the store never answers', async () => {
-  const store = new FlakyStore();
-  store.appendBatch = () => new Promise(() => {}); // a connection that hangs
+/** A store whose writes wait until the test settles them (`writes[i].ok()` / `.fail()`), as a PostgreSQL that does not answer. */
+class HeldStore extends FlakyStore {
+  readonly writes: { events: readonly InteractionEvent[]; ok(): void; fail(): void }[] = [];
+  override appendBatch(events: readonly InteractionEvent[]): Promise<void> {
+    this.attempts++;
+    return new Promise((resolve, reject) => {
+      this.writes.push({
+        events,
+        ok: () => { this.stored.push(...events); resolve(); },
+        fail: () => reject(Object.assign(new Error('Connection terminated due to connection timeout'), { code: undefined })),
+      });
+    });
+  }
+}
+
+test('a stop that gives up on a write still under way says so, and counts it when it ends: written', async () => {
+  const store = new HeldStore();
   const lost: number[] = [];
-  const recorder = new EventRecorder(store, { batchSize: 500, flushIntervalMs: 10, closeTimeoutMs: 200, onLost: (n) => lost.push(n) });
+  const unsettled: number[] = [];
+  const recorder = new EventRecorder(store, { batchSize: 500, flushIntervalMs: 10, closeTimeoutMs: 200, onLost: (n) => lost.push(n), onUnsettled: (n) => unsettled.push(n) });
   for (let n = 0; n < 3; n++) recorder.record(event(n));
   await recorder.close();
+  assert.deepEqual(unsettled, [3], 'reported as not known');
+  assert.deepEqual(lost, [], 'not counted lost: it may yet be written');
+  assert.equal(recorder.dropped, 0);
+  assert.equal(recorder.pending, 3);
+  store.writes[0].ok();
+  await until('the late write counted', () => recorder.written === 3);
+  assert.equal(recorder.dropped, 0);
+  assert.equal(recorder.pending, 0);
+  assert.equal(store.stored.length, 3);
+});
+
+test('a write left under way by a stop that fails after it is counted and reported lost, not put back in the buffer', async () => {
+  const store = new HeldStore();
+  const lost: number[] = [];
+  const recorder = new EventRecorder(store, { batchSize: 500, flushIntervalMs: 10, closeTimeoutMs: 200, retryMinMs: 20, onLost: (n) => lost.push(n) });
+  for (let n = 0; n < 3; n++) recorder.record(event(n));
+  await recorder.close();
+  store.writes[0].fail();
+  await until('the failure counted', () => recorder.dropped === 3);
   assert.deepEqual(lost, [3]);
-  assert.equal(recorder.dropped, 3);
+  assert.equal(recorder.pending, 0, 'nothing left waiting after close');
+  await sleep(100);
+  assert.equal(store.attempts, 1, 'and nothing tries again');
+});
+
+test('requests that arrive while a failing write is under way wait for the back-off, not one retry each when it fails', async () => {
+  const store = new HeldStore();
+  const errors: number[] = [];
+  const recorder = new EventRecorder(store, { batchSize: 2, flushIntervalMs: 10, retryMinMs: 1000, retryMaxMs: 1000, onError: (_e, s) => errors.push(s.retryInMs) });
+  recorder.record(event(0));
+  recorder.record(event(1)); // a full batch: written at once
+  await until('the first attempt', () => store.attempts === 1);
+  for (let n = 2; n < 30; n++) recorder.record(event(n)); // each a full batch while the write waits
+  // A store that fails slowly (a connection timing out): the requests came in before the failure was known.
+  store.writes[0].fail();
+  await sleep(300);
+  assert.equal(store.attempts, 1, `no retry before the back-off (${store.attempts} attempts)`);
+  assert.deepEqual(errors, [1000], 'one failure reported');
+  await until('the retry after the back-off', () => store.attempts === 2, 2000);
+  store.writes[1].ok();
+  await until('everything written', () => store.stored.length === 30);
+  assert.deepEqual(store.stored.map((e) => e.id), Array.from({ length: 30 }, (_, n) => event(n).id), 'in order, once each');
+  await recorder.close();
+});
+
+test('a stop that gives up while waiting to retry lets the process exit at once', async () => {
+  // In a process of its own: nothing else there holds the event loop open.
+  const script = `
+    const { EventRecorder } = await import(${JSON.stringify(new URL('./recorder.ts', import.meta.url).href)});
+    const store = { appendBatch: async () => { throw new Error('connect ECONNREFUSED'); } };
+    const recorder = new EventRecorder(store, { batchSize: 500, flushIntervalMs: 10, retryMinMs: 5000, retryMaxMs: 5000, closeTimeoutMs: 100 });
+    recorder.record({ id: 'ev_1' });
+    await recorder.close();
+    globalThis.closedAt = Date.now();
+    process.on('exit', () => console.log(Date.now() - globalThis.closedAt));
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  const code = await new Promise((r) => child.on('exit', r));
+  assert.equal(code, 0);
+  const lingered = Number(out.trim());
+  assert.ok(lingered < 1000, `exited ${lingered} ms after close() returned`);
+});
+
+test('the bound counts the events being written: memory holds at most maxBuffered events, and a backlog is written in parts', async () => {
+  const store = new HeldStore();
+  const recorder = new EventRecorder(store, { batchSize: 5, flushIntervalMs: 10, maxBuffered: 100, retryMinMs: 20, closeTimeoutMs: 1000 });
+  for (let n = 0; n < 5; n++) recorder.record(event(n));
+  await until('a write under way', () => store.attempts === 1);
+  for (let n = 5; n < 205; n++) recorder.record(event(n));
+  assert.equal(recorder.pending, 100, 'the 5 being written and the newest 95');
+  assert.equal(recorder.dropped, 105);
+  store.writes[0].ok();
+  for (let i = 1; store.stored.length < 100; i++) {
+    await until(`write ${i + 1}`, () => store.writes.length > i);
+    assert.ok(store.writes[i].events.length <= 10, `a part of the backlog (${store.writes[i].events.length} events)`);
+    store.writes[i].ok();
+  }
+  assert.deepEqual(store.stored.map((e) => e.id), [0, 1, 2, 3, 4, ...Array.from({ length: 95 }, (_, n) => 110 + n)].map((n) => event(n).id));
+  await recorder.close();
 });
 
 test('beyond the buffer the oldest events are dropped and counted', async () => {

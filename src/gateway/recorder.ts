@@ -2,9 +2,11 @@
  * The record phase: every finished interaction becomes one event, buffered and written to the
  * event store in batches off the request path. A failed write keeps its events and is retried on a
  * timer (100 ms, doubling up to 5 s) until the store answers again, so a store outage does not lose
- * events already accepted as long as they fit the bounded buffer (`maxBuffered`: beyond it the
- * oldest are dropped and counted). On close the buffer is written, retrying up to `closeTimeoutMs`;
- * what still cannot be written is counted as dropped and reported (`onLost`), never left unsaid.
+ * events already accepted as long as they fit the bounded buffer (`maxBuffered`, counting the write
+ * under way: beyond it the oldest are dropped and counted). On close the buffer is written, retrying
+ * up to `closeTimeoutMs`; what is then certainly not written is counted as dropped and reported
+ * (`onLost`), and a write still under way is reported as such (`onUnsettled`) and counted when it
+ * ends, never left unsaid.
  */
 import type { InteractionEvent } from '../events/index.ts';
 import type { EventStore } from '../store/index.ts';
@@ -12,7 +14,7 @@ import type { EventStore } from '../store/index.ts';
 export interface RecorderOptions {
   batchSize: number;
   flushIntervalMs: number;
-  /** Beyond this many unwritten events, the oldest are dropped (and counted). */
+  /** Beyond this many unwritten events (buffered or being written), the oldest buffered are dropped (and counted). */
   maxBuffered?: number;
   /** How long close() keeps retrying while the store fails, ms (default 10 s). */
   closeTimeoutMs?: number;
@@ -24,8 +26,16 @@ export interface RecorderOptions {
    * long close() goes on trying; reported on its first failure only).
    */
   onError?: (err: unknown, state: { pending: number; dropped: number; retryInMs: number; closing: boolean }) => void;
-  /** close() gave up: `count` events were not written (and are counted in `dropped`). */
+  /**
+   * `count` events were not written (and are counted in `dropped`): close() gave up on them, or a
+   * write it left under way failed afterwards.
+   */
   onLost?: (count: number, err: unknown) => void;
+  /**
+   * close() gave up while a write of `count` events was under way: whether they are stored is not
+   * known yet. They are counted in `written`, or in `dropped` (and reported by `onLost`), when it ends.
+   */
+  onUnsettled?: (count: number) => void;
   onFlush?: (written: number) => void;
 }
 
@@ -41,6 +51,8 @@ export class EventRecorder {
   /** 0 while the store takes writes; after a failure, the wait before the next attempt, ms. */
   private retryMs = 0;
   private closing = false;
+  /** close() has returned: a write still under way counts its own outcome. */
+  private closed = false;
   dropped = 0;
   written = 0;
 
@@ -49,8 +61,8 @@ export class EventRecorder {
   record(event: InteractionEvent): void {
     this.buffer.push(event);
     this.trim();
-    // While the store is failing, the retry timer alone writes: not one attempt per request.
-    if (this.retryMs) return;
+    // While the store is failing, the retry timer alone writes: not one attempt per request. While closing, close() does.
+    if (this.retryMs || this.closing) return;
     if (this.buffer.length >= this.opts.batchSize) void this.flush();
     else if (!this.timer) this.schedule(this.opts.flushIntervalMs);
   }
@@ -60,25 +72,27 @@ export class EventRecorder {
     return this.buffer.length + this.writing;
   }
 
-  /** Write everything buffered now. Concurrent calls share one write. */
+  /**
+   * Write everything buffered now. Concurrent calls share the write under way: when it fails, they
+   * return and leave the next attempt to the retry timer, after its back-off.
+   */
   async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    if (this.buffer.length === 0) return;
-    const err = await this.write();
-    if (this.closing) return; // close() does its own retrying
-    if (err === null) {
-      this.retryMs = 0;
-      if (this.buffer.length && !this.timer) this.schedule(this.buffer.length >= this.opts.batchSize ? 0 : this.opts.flushIntervalMs);
-      return;
+    for (;;) {
+      if (this.flushing) {
+        await this.flushing;
+        if (this.retryMs) return;
+        continue;
+      }
+      if (this.buffer.length === 0) return;
+      // A failed write has set the back-off and the timer that retries.
+      if (await this.write() !== null) return;
     }
-    this.retryMs = this.retryMs ? Math.min(this.retryMs * 2, this.opts.retryMaxMs ?? 5000) : (this.opts.retryMinMs ?? 100);
-    this.schedule(this.retryMs);
-    this.opts.onError?.(err, { pending: this.pending, dropped: this.dropped, retryInMs: this.retryMs, closing: false });
   }
 
   /**
    * Write what is buffered, retrying with back-off for up to `closeTimeoutMs` while the store fails.
-   * What is left then is dropped, counted and reported through `onLost`.
+   * What is left in the buffer then is dropped, counted and reported through `onLost`; a write
+   * still under way through `onUnsettled`, and counted when it ends.
    */
   async close(): Promise<void> {
     this.closing = true;
@@ -93,34 +107,53 @@ export class EventRecorder {
       if (outcome === null) continue; // written; more may have come in meanwhile
       if (failure === null) this.opts.onError?.(outcome, { pending: this.pending, dropped: this.dropped, retryInMs: Math.max(0, deadline - Date.now()), closing: true });
       failure = outcome;
-      await beforeDeadline(new Promise((r) => setTimeout(r, waitMs)), deadline);
+      // No longer than the deadline: a timer left behind would keep a stopping process alive.
+      await new Promise((r) => setTimeout(r, Math.max(0, Math.min(waitMs, deadline - Date.now()))));
       waitMs = Math.min(waitMs * 2, this.opts.retryMaxMs ?? 5000);
     }
-    const lost = this.pending;
+    this.closed = true;
+    if (this.writing) this.opts.onUnsettled?.(this.writing);
+    const lost = this.buffer.length;
     if (lost === 0) return;
     this.buffer = [];
-    this.writing = 0;
     this.dropped += lost;
     this.opts.onLost?.(lost, failure ?? new Error(`the event store did not answer within ${timeoutMs} ms`));
   }
 
-  /** One attempt at writing the whole buffer; resolves to null when written, else to the error (the events are back in the buffer). */
+  /**
+   * One attempt at writing the oldest buffered events (all of them, up to `writeMax()`); resolves
+   * to null when written, else to the error (the events are back in the buffer, and unless
+   * closing, the retry is scheduled after the back-off).
+   */
   private write(): Promise<unknown> {
-    const batch = this.buffer;
-    this.buffer = [];
+    const batch = this.buffer.length > this.writeMax() ? this.buffer.splice(0, this.writeMax()) : this.buffer;
+    if (batch === this.buffer) this.buffer = [];
     this.writing = batch.length;
     const attempt = (async () => {
       try {
         await this.store.appendBatch(batch);
         this.writing = 0;
         this.written += batch.length;
+        if (!this.closing) this.retryMs = 0;
         this.opts.onFlush?.(batch.length);
         return null;
       } catch (err) {
-        // Back in front, so order is kept and the next attempt writes them first.
         this.writing = 0;
+        if (this.closed) {
+          // close() has returned: nothing will try again.
+          this.dropped += batch.length;
+          this.opts.onLost?.(batch.length, err);
+          return err;
+        }
+        // Back in front, so order is kept and the next attempt writes them first.
         this.buffer = batch.concat(this.buffer);
         this.trim();
+        if (!this.closing) {
+          // Set before the write's promise settles: callers waiting for it see the back-off in force.
+          this.retryMs = this.retryMs ? Math.min(this.retryMs * 2, this.opts.retryMaxMs ?? 5000) : (this.opts.retryMinMs ?? 100);
+          this.schedule(this.retryMs);
+          this.opts.onError?.(err, { pending: this.pending, dropped: this.dropped, retryInMs: this.retryMs, closing: false });
+        }
         return err;
       }
     })();
@@ -130,12 +163,24 @@ export class EventRecorder {
     return flushing;
   }
 
-  /** Keep at most `maxBuffered` events: the oldest go first, counted. */
+  private get maxBuffered(): number { return this.opts.maxBuffered ?? 100_000; }
+
+  /**
+   * Events per write: a batch, or a tenth of the buffer bound when that is more (a backlog after an
+   * outage is written in parts, so the bound, which counts the write under way, leaves room for the
+   * events arriving meanwhile).
+   */
+  private writeMax(): number {
+    return Math.min(this.maxBuffered, Math.max(this.opts.batchSize, Math.ceil(this.maxBuffered / 10)));
+  }
+
+  /** Keep at most `maxBuffered` events, counting those being written: the oldest buffered go first, counted. */
   private trim(): void {
-    const max = this.opts.maxBuffered ?? 100_000;
-    if (this.buffer.length > max) {
-      this.dropped += this.buffer.length - max;
-      this.buffer.splice(0, this.buffer.length - max);
+    const excess = this.buffer.length + this.writing - this.maxBuffered;
+    if (excess > 0) {
+      const n = Math.min(excess, this.buffer.length);
+      this.dropped += n;
+      this.buffer.splice(0, n);
     }
   }
 

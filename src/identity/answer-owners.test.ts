@@ -1,12 +1,14 @@
 // Which account owns each stored response: the store on memory, SQLite and PostgreSQL, and the
-// hook that refuses to continue another customer's response, across a restart and across nodes.
+// hook that refuses to continue another customer's response, across a restart and across nodes,
+// and answers 503 when PostgreSQL does not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqlite } from '../store/index.ts';
-import { withPgSchema } from '../../test/helpers/postgres.ts';
+import { openPostgres, openSqlite } from '../store/index.ts';
+import { TEST_POSTGRES_URL, withPgSchema } from '../../test/helpers/postgres.ts';
+import { startTcpProxy } from '../../test/helpers/tcp-proxy.ts';
 import type { InteractionContext } from '../gateway/lifecycle.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { emptyEnforcement } from '../events/index.ts';
@@ -101,4 +103,26 @@ test('records survive a restart (SQLite), and a node reads another node\'s recor
     await nodeB.policy!(ctxFor('acc_a', null, { previous_response_id: 'resp_fresh' }));
     await Promise.all([nodeA.close!(), nodeB.close!(), noRetry.close!()]);
   });
+});
+
+test('PostgreSQL not answering when a response is continued: 503 WARDEN_STORE_UNAVAILABLE with retry-after, within the read timeout', { timeout: 30_000 }, async () => {
+  const proxy = await startTcpProxy(Number(new URL(TEST_POSTGRES_URL).port || 5432));
+  const u = new URL(TEST_POSTGRES_URL);
+  u.port = String(proxy.port);
+  const pool = openPostgres(u.href, { max: 1 });
+  const hooks = answerOwnershipHooks(new PostgresAnswerOwnersStore(pool), { retentionDays: 30 });
+  try {
+    await pool.query('SELECT 1');
+    await proxy.stall();
+    const t0 = Date.now();
+    await assert.rejects(async () => hooks.policy!(ctxFor('acc_a', null, { previous_response_id: 'resp_elsewhere' })), (e: unknown) => {
+      const err = e as { code?: string; status?: number; headers?: Record<string, string> };
+      return err.code === 'WARDEN_STORE_UNAVAILABLE' && err.headers?.['retry-after'] === '1';
+    });
+    assert.ok(Date.now() - t0 < 8000, `answered within the read timeout (${Date.now() - t0} ms)`);
+  } finally {
+    await hooks.close!();
+    await pool.end();
+    await proxy.stop();
+  }
 });

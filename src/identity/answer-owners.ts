@@ -23,7 +23,7 @@ import type { GatewayHooks, InteractionContext } from '../gateway/lifecycle.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { WardenError } from '../errors/index.ts';
 import type { Statement } from 'better-sqlite3';
-import { migratePostgres, migrateSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
+import { isPostgresUnavailable, migratePostgres, migrateSqlite, timed, PG_TIMEOUTS_MS, type PgPool, type SqliteDb } from '../store/index.ts';
 
 export interface AnswerOwner { accountId: string; orgId: string | null; /** The model that answered (to find its upstream again); null for records made before it was kept. */ model?: string | null }
 export interface AnswerRecord extends AnswerOwner { id: string; at: string }
@@ -87,7 +87,8 @@ export class PostgresAnswerOwnersStore implements AnswerOwnersStore {
     );
   }
   async ownerOf(id: string) {
-    const { rows } = await this.pool.query('SELECT account_id, org_id, model FROM answer_owners WHERE id = $1', [id]);
+    // On the request path (a continued response): a server that stops answering fails it soon.
+    const { rows } = await this.pool.query(timed('SELECT account_id, org_id, model FROM answer_owners WHERE id = $1', [id], PG_TIMEOUTS_MS.read));
     return rows.length ? { accountId: rows[0].account_id as string, orgId: rows[0].org_id as string | null, model: rows[0].model as string | null } : null;
   }
   async prune(before: string) {
@@ -144,13 +145,21 @@ export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwner
   const timer = setInterval(() => { void flush(); }, flushMs);
   timer.unref();
 
+  const read = async (id: string): Promise<AnswerOwner | null> => {
+    try {
+      return await store.ownerOf(id);
+    } catch (err) {
+      if (isPostgresUnavailable(err)) throw new WardenError('WARDEN_STORE_UNAVAILABLE', 'Stored responses cannot be checked right now (the store is unreachable); retry shortly.', { headers: { 'retry-after': '1' }, cause: err });
+      throw err;
+    }
+  };
   const ownerOf = async (id: string): Promise<AnswerOwner | null> => {
     const here = recent.get(id);
     if (here) return here;
-    const stored = await store.ownerOf(id);
+    const stored = await read(id);
     if (stored || retryMs === 0) return stored;
     await new Promise((r) => setTimeout(r, retryMs));
-    return store.ownerOf(id);
+    return read(id);
   };
 
   /** The record of `id` when the caller's account or organisation owns it, else null. */

@@ -72,7 +72,8 @@ export class CachedAuthenticator {
   /** Accounts first seen in use by this node whose first use the store has not recorded yet. */
   private readonly firstUse = new Map<string, string>();
   private readonly flushTimer: NodeJS.Timeout | null;
-  private flushing: Promise<void> | null = null;
+  /** The last-use write under way: resolves to whether it succeeded. */
+  private flushing: Promise<boolean> | null = null;
   private readonly unsubscribe: () => void;
   private readonly counters = { hits: 0, misses: 0, invalidations: 0 };
 
@@ -220,16 +221,23 @@ export class CachedAuthenticator {
 
   /** Write collected last-use times now (also runs on a timer and on close). */
   async flush(): Promise<void> {
+    await this.writeLastUsed();
+  }
+
+  /** One write of the collected last-use times (or the one under way); resolves to whether it succeeded. */
+  private writeLastUsed(): Promise<boolean> {
     if (this.flushing) return this.flushing;
-    if (this.lastUsed.size === 0) return;
+    if (this.lastUsed.size === 0) return Promise.resolve(true);
     const batch = new Map(this.lastUsed);
     this.lastUsed.clear();
     const firsts = new Map(this.firstUse);
     this.flushing = this.store.touchKeys(batch, firsts).then(() => {
       for (const id of firsts.keys()) this.firstUse.delete(id);
+      return true;
     }, () => {
       // Keep the newest time for the next attempt; last use is advisory, never worth failing requests.
       for (const [id, t] of batch) if ((this.lastUsed.get(id) ?? 0) < t) this.lastUsed.set(id, t);
+      return false;
     }).finally(() => { this.flushing = null; });
     return this.flushing;
   }
@@ -242,8 +250,8 @@ export class CachedAuthenticator {
   async close(): Promise<void> {
     if (this.flushTimer) clearInterval(this.flushTimer);
     this.unsubscribe();
-    await this.flush();
-    await this.flush(); // uses recorded while an earlier flush was in flight
+    // Then the uses recorded while an earlier write was under way; not a second wait on a store that failed (or timed out) just now.
+    if (await this.writeLastUsed()) await this.writeLastUsed();
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { inTransaction, migratePostgres, type PgPool } from '../store/index.ts';
+import { inTransaction, migratePostgres, timed, PG_TIMEOUTS_MS, type PgPool } from '../store/index.ts';
 import { BaseIdentityStore, FIRST_USE_BACKFILL, type Condition, type IdentityChangeNotice, type IdentityStoreOptions, type Mutation, type Row, type Table } from './store.ts';
 
 const MIGRATIONS = [
@@ -121,7 +121,8 @@ export class PostgresIdentityStore extends BaseIdentityStore {
 
   private async q(sql: string, args: unknown[] = [], client: pg.Pool | pg.PoolClient = this.pool): Promise<Row[]> {
     await this.migrated;
-    const res = await client.query(sql, args);
+    // Key lookups are on the request path: a server that stops answering gets a 503 soon, not a hung request.
+    const res = await client.query(timed(sql, args, PG_TIMEOUTS_MS.read));
     return res.rows.map(normaliseRow);
   }
 
@@ -255,7 +256,8 @@ export class PostgresIdentityStore extends BaseIdentityStore {
       });
       client.on('error', () => this.dropListener(client));
       client.on('end', () => this.dropListener(client));
-      await client.query(`LISTEN ${this.channel}`);
+      // Not the listener yet: a LISTEN that fails or goes unanswered closes its client here (then a reconnection is scheduled).
+      await client.query(timed(`LISTEN ${this.channel}`, [], PG_TIMEOUTS_MS.read)).catch((err) => { client.release(true); throw err; });
       const wasReconnect = this.reconnectTimer !== null;
       this.listenClient = client;
       // Changes made while we were not listening were missed: let caches start afresh.
@@ -293,9 +295,8 @@ export class PostgresIdentityStore extends BaseIdentityStore {
     if (this.listenStarting) await this.listenStarting.catch(() => {});
     const c = this.listenClient;
     this.listenClient = null;
-    if (c) {
-      await c.query(`UNLISTEN ${this.channel}`).catch(() => {});
-      c.release();
-    }
+    // Its connection is closed, not pooled: that ends the LISTEN without a statement, which a
+    // server that stopped answering would keep the stop waiting for.
+    if (c) c.release(true);
   }
 }

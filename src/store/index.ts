@@ -5,7 +5,7 @@
  * backend, built on the helpers here. Imports nothing else from Warden.
  */
 export { openSqlite, migrateSqlite, type SqliteDb } from './sqlite.ts';
-export { openPostgres, migratePostgres, inTransaction, postgresUrlForDisplay, isPostgresUnavailable, type PgPool } from './postgres.ts';
+export { openPostgres, migratePostgres, inTransaction, timed, postgresUrlForDisplay, isPostgresUnavailable, PG_CONNECT_TIMEOUT_MS, PG_TIMEOUTS_MS, type PgPool } from './postgres.ts';
 export { type EventStore, type EventQuery, type SqliteEventStoreOptions, SqliteEventStore, PostgresEventStore } from './events.ts';
 export { EventWriterThread } from './event-writer.ts';
 export { normalizeIsoTime, parsePositiveInt } from './iso-time.ts';

@@ -2,20 +2,97 @@ import pg from 'pg';
 
 export type PgPool = pg.Pool;
 
-/** Connect a PostgreSQL pool (e.g. `postgres://postgres@127.0.0.1:5432/test`). */
-export function openPostgres(url: string, opts: { max?: number } = {}): PgPool {
-  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10 });
+/**
+ * How long to wait for a connection (TCP, TLS and PostgreSQL's handshake), or for a client of a
+ * full pool, ms. A server that accepts connections and never answers fails here, not forever.
+ */
+export const PG_CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * How long a statement may go unanswered before it fails, ms, by use (the server may have accepted
+ * the statement and stopped answering; PostgreSQL's own statement_timeout cannot tell that).
+ * `read`: the request path (an API key not in the cache: the client waits, then gets a 503);
+ * `write`: the pool's default, for writes off the request path (event batches of up to 1,000 rows,
+ * the ledger's appends waiting for its lock) and the dashboard's queries; `migrate`: schema
+ * migrations, which wait for another node's and may rebuild a big table.
+ */
+export const PG_TIMEOUTS_MS = { read: 5_000, write: 30_000, migrate: 600_000 } as const;
+
+/** How long `end()` waits for statements still under way and for the server to close the connections, ms; then they are cut. */
+export const PG_END_GRACE_MS = 2_000;
+
+/**
+ * A pool whose `end()` ends within `PG_END_GRACE_MS` even when the server does not answer: a
+ * statement still under way then (one its caller gave up on: an event write past the shutdown
+ * deadline) and connections the server does not close after being told to are cut, so that a
+ * stopping process exits instead of waiting on them.
+ */
+class EndingPool extends pg.Pool {
+  /** Connected clients whose connection is not closed yet. */
+  private readonly open = new Set<pg.PoolClient>();
+
+  constructor(config: pg.PoolConfig) {
+    super(config);
+    this.on('connect', (client) => { this.open.add(client); });
+    this.on('remove', (client) => { this.open.delete(client); });
+  }
+
+  override end(): Promise<void>;
+  override end(callback: () => void): void;
+  override end(callback?: () => void): Promise<void> | void {
+    const ended = this.endWithin(PG_END_GRACE_MS);
+    if (!callback) return ended;
+    ended.then(callback, callback);
+  }
+
+  private async endWithin(graceMs: number): Promise<void> {
+    const deadline = Date.now() + graceMs;
+    const ended = super.end();
+    await settledBy(ended, deadline);
+    await settledBy(new Promise<void>((resolve) => {
+      const check = () => { if (this.open.size === 0) { this.off('remove', check); resolve(); } };
+      this.on('remove', check);
+      check();
+    }), deadline);
+    // What is left is waiting on a server that does not answer. Its statement fails ("Connection terminated"), its caller is told.
+    for (const client of this.open) (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    this.open.clear();
+    await ended;
+  }
+}
+
+/** Wait for `work` until `deadline` at most (its outcome is not needed: only that it ended, or the time is up). */
+async function settledBy(work: Promise<unknown>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => {}), new Promise((r) => { timer = setTimeout(r, Math.max(0, deadline - Date.now())); })]);
+  clearTimeout(timer);
+}
+
+/** Connect a PostgreSQL pool (e.g. `postgres://postgres@127.0.0.1:5432/test`); statements time out after `queryTimeoutMs` unless given their own (`timed`). */
+export function openPostgres(url: string, opts: { max?: number; connectTimeoutMs?: number; queryTimeoutMs?: number } = {}): PgPool {
+  const pool = new EndingPool({
+    connectionString: url,
+    max: opts.max ?? 10,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? PG_CONNECT_TIMEOUT_MS,
+    query_timeout: opts.queryTimeoutMs ?? PG_TIMEOUTS_MS.write,
+  });
   // An idle client erroring (server restart) must not crash the process.
   pool.on('error', () => {});
   return pool;
 }
 
-/** The URL as it may be shown in messages and logs: without its password. */
+/** A statement with a timeout of its own (`PG_TIMEOUTS_MS`), for `pool.query` or `client.query`. */
+export function timed(text: string, values: readonly unknown[], timeoutMs: number): pg.QueryConfig {
+  // node-postgres reads `query_timeout` per statement; its type declarations omit it.
+  return { text, values: values as unknown[], query_timeout: timeoutMs } as pg.QueryConfig;
+}
+
+/** The URL as it may be shown in messages and logs: the password replaced by `***`. */
 export function postgresUrlForDisplay(url: string): string {
   try {
     const u = new URL(url);
-    if (u.password) u.password = '…';
-    if (u.searchParams.has('password')) u.searchParams.set('password', '…');
+    // `*` is kept as is in both places (an ellipsis would be percent-encoded).
+    if (u.password) u.password = '***';
+    if (u.searchParams.has('password')) u.searchParams.set('password', '***');
     return u.href;
   } catch {
     return '(not a URL)';
@@ -24,10 +101,17 @@ export function postgresUrlForDisplay(url: string): string {
 
 /** Socket errors meaning the server cannot be reached (refused, reset, timed out, unknown host). */
 const NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
-/** Server answers meaning "not now": shutting down, starting up, out of connections. */
-const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
-/** What node-postgres says when a connection ends or cannot be made in time (it sets no code). */
-const CONNECTION_LOST = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+/**
+ * Server answers meaning "not now": shutting down, starting up, out of connections; and the
+ * connection exceptions of class 08 (not all of it: 08P01, a protocol violation, is what a statement
+ * with the wrong number of parameters gets, a bug to report as such).
+ */
+const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);
+/**
+ * What node-postgres says when a connection ends or cannot be made in time, or a statement goes
+ * unanswered past its timeout (it sets no code).
+ */
+const CONNECTION_LOST = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout)/;
 
 /**
  * Whether an error means PostgreSQL is unreachable or unavailable (the statement may succeed once
@@ -36,25 +120,31 @@ const CONNECTION_LOST = /^(Connection terminated|timeout exceeded when trying to
 export function isPostgresUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && (NETWORK_ERRORS.has(code) || UNAVAILABLE_STATES.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
+  if (typeof code === 'string' && (NETWORK_ERRORS.has(code) || UNAVAILABLE_STATES.has(code))) return true;
   // Several addresses tried (IPv6 then IPv4): Node gathers their failures.
   if (err instanceof AggregateError && err.errors.some(isPostgresUnavailable)) return true;
   return CONNECTION_LOST.test(err.message);
 }
 
-/** Run `work` in one transaction on a client of its own: committed if it returns, rolled back if it throws. */
+/**
+ * Run `work` in one transaction on a client of its own: committed if it returns, rolled back if it
+ * throws. A client whose connection failed, or whose statement went unanswered (it would still be
+ * waiting for the answer), is closed rather than put back in the pool.
+ */
 export async function inTransaction<T>(pool: PgPool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let broken: Error | undefined;
   try {
     await client.query('BEGIN');
     const out = await work(client);
     await client.query('COMMIT');
     return out;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
+    if (isPostgresUnavailable(err)) broken = err as Error;
+    else await client.query('ROLLBACK').catch((e: Error) => { broken = e; });
     throw err;
   } finally {
-    client.release();
+    client.release(broken);
   }
 }
 
@@ -64,24 +154,30 @@ export async function inTransaction<T>(pool: PgPool, work: (client: pg.PoolClien
  */
 export async function migratePostgres(pool: PgPool, component: string, migrations: readonly string[]): Promise<void> {
   const client = await pool.connect();
+  const q = (sql: string, args: unknown[] = []) => client.query(timed(sql, args, PG_TIMEOUTS_MS.migrate));
+  let broken: Error | undefined;
   try {
-    await client.query('SELECT pg_advisory_lock(hashtext($1))', ['warden.migrate']);
-    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (component, version))');
-    const { rows } = await client.query('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations WHERE component = $1', [component]);
+    await q('SELECT pg_advisory_lock(hashtext($1))', ['warden.migrate']);
+    await q('CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (component, version))');
+    const { rows } = await q('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations WHERE component = $1', [component]);
     const current = Number(rows[0].v);
     for (let i = current; i < migrations.length; i++) {
-      await client.query('BEGIN');
+      await q('BEGIN');
       try {
-        await client.query(migrations[i]);
-        await client.query('INSERT INTO schema_migrations (component, version) VALUES ($1, $2)', [component, i + 1]);
-        await client.query('COMMIT');
+        await q(migrations[i]);
+        await q('INSERT INTO schema_migrations (component, version) VALUES ($1, $2)', [component, i + 1]);
+        await q('COMMIT');
       } catch (err) {
-        await client.query('ROLLBACK');
+        if (!isPostgresUnavailable(err)) await q('ROLLBACK').catch((e: Error) => { broken = e; });
         throw err;
       }
     }
+  } catch (err) {
+    // Its connection failed or stopped answering: closed, not pooled (the lock goes with the session).
+    if (isPostgresUnavailable(err)) broken ??= err as Error;
+    throw err;
   } finally {
-    await client.query('SELECT pg_advisory_unlock(hashtext($1))', ['warden.migrate']).catch(() => {});
-    client.release();
+    if (!broken) await client.query(timed('SELECT pg_advisory_unlock(hashtext($1))', ['warden.migrate'], PG_TIMEOUTS_MS.read)).catch((e: Error) => { broken = e; });
+    client.release(broken);
   }
 }

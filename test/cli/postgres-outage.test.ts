@@ -1,7 +1,8 @@
 // `warden serve` on PostgreSQL when the database cannot be reached (through a TCP proxy the test
-// stops): at start, a `warden:` error naming the setting; while running, a key not in the node's
-// cache is answered 503 in the client's API format, events are kept and written once the database is
-// back without a request to trigger it; at shutdown, events it cannot write are counted and logged.
+// stops), or accepts connections and never answers (the proxy stalls): at start, a `warden:` error
+// naming the setting; while running, a key not in the node's cache is answered 503 in the client's
+// API format, events are kept and written once the database is back without a request to trigger
+// it; at shutdown, events it cannot write are counted and logged, and the stop ends.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -147,6 +148,91 @@ test('a PostgreSQL outage while serving: 503 for uncached keys, events kept and 
     assert.match(lost.msg, /3 events not recorded/);
     await proxy.start();
     assert.equal(await stored(), 6);
+  } finally {
+    if (s && s.proc.exitCode === null) { s.proc.kill('SIGKILL'); await s.exited; }
+    await proxy.stop();
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('PostgreSQL that accepts connections and never answers, at start: a warden: error naming the setting, not a hang', { timeout: 90_000 }, async () => {
+  const proxy = await startTcpProxy(Number(new URL(TEST_POSTGRES_URL).port || 5432));
+  await proxy.stall();
+  const dir = mkdtempSync(join(tmpdir(), 'warden-pg-stalled-'));
+  try {
+    const config = join(dir, 'warden.yaml');
+    writeFileSync(config, JSON.stringify({ server: { port: 0 }, store: { driver: 'postgres', postgres_url: urlThrough(proxy.port, 'public') }, ledger: { enabled: false } }));
+    const s = serve(config);
+    // Loading the modules takes seconds already; without a connect timeout it would wait forever.
+    const code = await Promise.race([s.exited, new Promise((r) => setTimeout(() => r('still waiting'), 60_000).unref())]);
+    if (code === 'still waiting') s.proc.kill('SIGKILL');
+    assert.equal(code, 1);
+    const out = s.lines.join('\n');
+    assert.match(out, new RegExp(`^warden: cannot use PostgreSQL at store\\.postgres_url postgres://[^\\s]*:\\*\\*\\*@127\\.0\\.0\\.1:${proxy.port}/[^\\s]*: (Connection terminated due to connection timeout|timeout exceeded when trying to connect)`, 'm'));
+    assert.ok(!out.includes('hunter2'), 'the password is not shown');
+  } finally {
+    await proxy.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('PostgreSQL that stops answering while serving: 503 for uncached keys within seconds, and a stop that ends soon after events.close_timeout_ms', { timeout: 120_000 }, async () => {
+  const schema = `store_stall_${randomBytes(6).toString('hex')}`;
+  const admin = openPostgres(TEST_POSTGRES_URL, { max: 1 });
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const proxy = await startTcpProxy(Number(new URL(TEST_POSTGRES_URL).port || 5432));
+  const dir = mkdtempSync(join(tmpdir(), 'warden-pg-stall-'));
+  let s: Serve | null = null;
+  try {
+    const config = join(dir, 'warden.yaml');
+    writeFileSync(config, JSON.stringify({
+      server: { port: 0 },
+      store: { driver: 'postgres', postgres_url: urlThrough(proxy.port, schema) },
+      admin: { token: TOKEN },
+      ledger: { enabled: false },
+      log: { level: 'warn' },
+      mock: { latency_ms: 0, tokens_per_second: 0 },
+      identity: { auth_cache: { ttl_ms: 600_000 } },
+      events: { close_timeout_ms: 1500 },
+    }));
+    s = serve(config);
+    const url = await until('listening', () => s!.lines.map((l) => /^Warden listening on (\S+)/.exec(l)?.[1]).find(Boolean), 60_000);
+    const adminPost = async (path: string, body: object) => {
+      const r = await fetch(`${url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      assert.ok(r.status < 300, `${path}: ${r.status}`);
+      return (await r.json()) as any;
+    };
+    const account = await adminPost('/accounts', { name: 'stall', email: 's@example.org', tier: 'email_verified' });
+    const used = (await adminPost(`/accounts/${account.id}/keys`, { name: 'used' })).secret as string;
+    const unused = (await adminPost(`/accounts/${account.id}/keys`, { name: 'not yet used' })).secret as string;
+    const chat = (key: string) => fetch(`${url}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }),
+    });
+    assert.equal((await chat(used)).status, 200);
+    const stored = async () => (await admin.query(`SELECT COUNT(*)::int AS n FROM ${schema}.events WHERE account_id = $1`, [account.id])).rows[0].n as number;
+    await until('the first event stored', async () => (await stored()) === 1);
+
+    // Connections open and new ones accepted, nothing answered.
+    await proxy.stall();
+    const t0 = Date.now();
+    const refused = await chat(unused);
+    const took = Date.now() - t0;
+    assert.equal(refused.status, 503);
+    assert.equal(((await refused.json()) as any).error.code, 'WARDEN_STORE_UNAVAILABLE');
+    assert.ok(took < 12_000, `answered within the statement and connect timeouts (${took} ms)`);
+    assert.equal((await chat(used)).status, 200, 'a cached key is served');
+
+    const t1 = Date.now();
+    s.proc.kill('SIGTERM');
+    assert.equal(await s.exited, 0);
+    const stopping = Date.now() - t1;
+    // events.close_timeout_ms, then one write of the keys' last-use times (5 s statement timeout), then 2 s to close the connections.
+    assert.ok(stopping < 1500 + 5000 + 2000 + 2000, `stopped soon after events.close_timeout_ms (${stopping} ms)`);
+    const out = s.lines.join('\n');
+    assert.match(out, /events (not recorded|were being written, whether they are recorded is not known)/, out);
   } finally {
     if (s && s.proc.exitCode === null) { s.proc.kill('SIGKILL'); await s.exited; }
     await proxy.stop();

@@ -1,6 +1,9 @@
 /**
  * A TCP proxy to a server (PostgreSQL, Redis) that a test can stop and start again on the same
  * port: stopped, the server is unreachable for whoever connects through it, as in an outage.
+ * Stalled, it is the server that accepts connections and never answers (a database stuck on its
+ * disk, a network path that drops packets): connections are accepted and kept open, nothing goes
+ * through either way, on them or on those already open.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
@@ -8,37 +11,53 @@ export interface TcpProxy {
   port: number;
   /** Refuse new connections and cut the open ones. */
   stop(): Promise<void>;
-  /** Accept connections again, on the same port. */
+  /** Accept connections again, on the same port (and forward them, after stop() or stall()). */
   start(): Promise<void>;
+  /** Accept connections and answer nothing, on new and open connections alike (start() ends it, cutting them). */
+  stall(): Promise<void>;
 }
 
 export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let server: Server | null = null;
   let port = 0;
+  let stalled = false;
+  const hold = (sock: Socket) => { sock.unpipe(); sock.pause(); };
   const listen = async () => {
     const s = createServer((client) => {
+      sockets.add(client);
+      client.on('close', () => sockets.delete(client));
+      client.on('error', () => client.destroy());
+      if (stalled) { client.pause(); return; }
       const upstream = connect(targetPort, targetHost);
-      for (const sock of [client, upstream]) {
-        sockets.add(sock);
-        sock.on('close', () => sockets.delete(sock));
-        sock.on('error', () => { client.destroy(); upstream.destroy(); });
-      }
+      sockets.add(upstream);
+      upstream.on('close', () => sockets.delete(upstream));
+      for (const sock of [client, upstream]) sock.on('error', () => { client.destroy(); upstream.destroy(); });
       client.pipe(upstream).pipe(client);
     });
     await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(port, '127.0.0.1', () => resolve()); });
     port = (s.address() as { port: number }).port;
     server = s;
   };
+  const cut = () => { for (const sock of sockets) sock.destroy(); };
   await listen();
   return {
     get port() { return port; },
     async stop() {
       const s = server;
       server = null;
-      for (const sock of sockets) sock.destroy();
+      stalled = false;
+      cut();
       if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
     },
-    async start() { if (!server) await listen(); },
+    async start() {
+      if (stalled) { stalled = false; cut(); }
+      if (!server) await listen();
+    },
+    async stall() {
+      stalled = true;
+      for (const sock of sockets) hold(sock);
+      if (!server) await listen();
+    },
   };
 }

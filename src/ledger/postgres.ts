@@ -11,7 +11,7 @@ import { inTransaction, migratePostgres, type PgPool } from '../store/postgres.t
 import type { NodeId } from './merkle.ts';
 import {
   AppendConflictError, NoLedgerError, ipv4ToInt,
-  type AppendRows, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode, type WriterConnection,
+  type AppendRows, type CheckpointRow, type RecordedKey, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode, type WriterConnection,
 } from './storage.ts';
 
 const migrations = (s: string) => [
@@ -48,6 +48,7 @@ const toPrivate = (r: Row, p = ''): PrivateRow => ({
   erased_at: r[`${p}erased_at`] as string | null,
 });
 const toCheckpoint = (r: Row): CheckpointRow => ({ size: n(r.size), root: bytes(r.root), note: r.note as string, created_at: r.created_at as string });
+const toRecordedKey = (r: Row): RecordedKey => ({ vkey: r.vkey as string, addedAt: r.added_at as string });
 const ENTRY_COLS = 'idx, id, kind, ts, account_id, org_id, key_id, cluster_id, model, subject_id, level, leaf';
 
 /**
@@ -141,17 +142,27 @@ export class PostgresLedgerStorage implements LedgerStorage {
     }).catch((err) => { throw conflict(err); });
   }
 
-  async joinKeys(vkeys: readonly string[], accept: (recorded: readonly string[], latestNote: string | null) => boolean): Promise<boolean> {
+  async joinKeys(accept: (recorded: readonly RecordedKey[], latest: { note: string; createdAt: string } | null) => readonly string[] | null): Promise<boolean> {
     await this.ready;
     return inTransaction(this.pool, async (client) => {
       await this.lockLog(client);
-      const recorded = (await client.query(`SELECT vkey FROM ${this.s}.ledger_keys ORDER BY added_at, vkey`)).rows.map((r) => r.vkey as string);
-      const latest = (await client.query(`SELECT note FROM ${this.s}.ledger_checkpoints ORDER BY size DESC LIMIT 1`)).rows[0]?.note as string | undefined;
-      if (!accept(recorded, latest ?? null)) return false;
-      const now = new Date().toISOString();
-      for (const k of vkeys) await client.query(`INSERT INTO ${this.s}.ledger_keys (vkey, added_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [k, now]);
+      const recorded = (await client.query(`SELECT vkey, added_at FROM ${this.s}.ledger_keys ORDER BY added_at, vkey`)).rows.map(toRecordedKey);
+      const row = (await client.query(`SELECT note, created_at FROM ${this.s}.ledger_checkpoints ORDER BY size DESC LIMIT 1`)).rows[0] as Row | undefined;
+      const latest = row ? { note: row.note as string, createdAt: row.created_at as string } : null;
+      const takeUp = accept(recorded, latest);
+      if (takeUp === null) return false;
+      // After the latest checkpoint even if that node's clock runs ahead of this one's: these keys count as taken up since it.
+      const now = Math.max(Date.now(), latest ? (Date.parse(latest.createdAt) || 0) + 1 : 0);
+      const addedAt = new Date(now).toISOString();
+      for (const k of takeUp) {
+        await client.query(`INSERT INTO ${this.s}.ledger_keys (vkey, added_at) VALUES ($1, $2) ON CONFLICT (vkey) DO UPDATE SET added_at = EXCLUDED.added_at`, [k, addedAt]);
+      }
       return true;
     });
+  }
+
+  async recordedKeys(): Promise<RecordedKey[]> {
+    return (await this.q(`SELECT vkey, added_at FROM ${this.s}.ledger_keys ORDER BY added_at, vkey`)).map(toRecordedKey);
   }
 
   /** Reads inside a writer's transaction (it holds the append lock): only query() is used, which a client has as a pool does. */

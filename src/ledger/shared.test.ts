@@ -139,6 +139,94 @@ test('a node with another signing key is refused at start; rotation (old and new
   });
 });
 
+test('the log\'s key lost: the first node given a new key takes the log over; a second node with a key of its own is refused, so every checkpoint since verifies with the one new key', { skip }, async () => {
+  await withSchema(async (schema, pool) => {
+    const lost = generateSigner(ORIGIN);
+    const a = await openNode(schema, [lost], { inline: true });
+    await a.appendInteraction(sampleEvent(1));
+    await a.checkpoint();
+    await a.close();
+
+    // Two nodes each given a fresh key, both declaring the lost one retired: one key per node would split the log.
+    const retired = [lost.verifier().toString()];
+    const k1 = generateSigner(ORIGIN);
+    const c1 = await openNode(schema, [k1], { trustedKeys: retired, inline: true });
+    await assert.rejects(openNode(schema, [generateSigner(ORIGIN)], { trustedKeys: retired, inline: true }), (err: Error) => {
+      assert.ok(err.message.includes(`${k1.verifier().toString()} taken up by another node since the latest checkpoint`), err.message);
+      assert.match(err.message, /created once, with `warden ledger keygen`, and copied to every node/);
+      return true;
+    });
+    // A node given the same new key joins.
+    const c2 = await openNode(schema, [k1], { trustedKeys: retired, inline: true });
+    await c1.appendInteraction(sampleEvent(2));
+    await c1.checkpoint();
+    await c2.appendInteraction(sampleEvent(3));
+    await c2.checkpoint();
+    // Once the new key signs, another key is refused still.
+    await assert.rejects(openNode(schema, [generateSigner(ORIGIN)], { trustedKeys: retired, inline: true }), /is not the key that signs/);
+    await c1.close();
+    await c2.close();
+
+    const notes = (await pool.query(`SELECT note FROM ${schema}.ledger_checkpoints WHERE size > 1 ORDER BY size`)).rows.map((r) => r.note as string);
+    assert.ok(notes.length >= 2);
+    for (const note of notes) openCheckpoint(note, [k1.verifier()], ORIGIN);
+  });
+});
+
+test('rotation across nodes brings one new key: a node adding a different new key beside the old one is refused', { skip }, async () => {
+  await withSchema(async (schema) => {
+    const old = generateSigner(ORIGIN);
+    const a = await openNode(schema, [old], { inline: true });
+    await a.appendInteraction(sampleEvent(1));
+    await a.checkpoint();
+    const n1 = generateSigner(ORIGIN);
+    const b = await openNode(schema, [old, n1], { inline: true });
+    await assert.rejects(openNode(schema, [old, generateSigner(ORIGIN)], { inline: true }), (err: Error) => {
+      assert.ok(err.message.includes(`${n1.verifier().toString()} taken up by another node since the latest checkpoint`), err.message);
+      return true;
+    });
+    // The same new key on the next node is the rotation as documented.
+    const c = await openNode(schema, [old, n1], { inline: true });
+    await Promise.all([a, b, c].map((l) => l.close()));
+  });
+});
+
+test('a node still signing with a key the log was taken over from stops signing and says so; its entries are still appended', { skip }, async () => {
+  await withSchema(async (schema, pool) => {
+    const lost = generateSigner(ORIGIN);
+    const errors: unknown[] = [];
+    const stale = await Ledger.open({
+      storage: new PostgresLedgerStorage(openPostgres(URL, { max: 2 }), schema, { ownsPool: true }),
+      origin: ORIGIN, signers: [lost], checkpointIntervalMs: 60_000, onError: (e) => errors.push(e),
+    });
+    await stale.appendInteraction(sampleEvent(1));
+    await stale.checkpoint();
+
+    const fresh = generateSigner(ORIGIN);
+    const takeover = await openNode(schema, [fresh], { trustedKeys: [lost.verifier().toString()], inline: true });
+    await takeover.appendInteraction(sampleEvent(2));
+    await takeover.checkpoint();
+
+    const receipt = await stale.appendInteraction(sampleEvent(3));
+    assert.equal(receipt.index, 2, 'appends go on');
+    await assert.rejects(stale.checkpoint(), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'LEDGER_INCONSISTENT');
+      assert.ok(err.message.includes(`refusing to sign a checkpoint: this node's ledger signing key (${lost.verifier().toString()}) no longer signs the ledger at PostgreSQL schema ${schema}, which another node now signs with ${fresh.verifier().toString()}`), err.message);
+      return true;
+    });
+    await stale.close();
+    assert.ok(errors.some((e) => /refusing to sign a checkpoint/.test(String((e as Error).message))), 'the final checkpoint at close is refused and reported');
+    // Nothing after the takeover is signed with the old key: the log from there verifies with the new key alone.
+    const { rows } = await pool.query(`SELECT note FROM ${schema}.ledger_checkpoints WHERE size > 1 ORDER BY size`);
+    assert.ok(rows.length >= 1);
+    for (const { note } of rows) {
+      openCheckpoint(note as string, [fresh.verifier()], ORIGIN);
+      assert.throws(() => openCheckpoint(note as string, [lost.verifier()], ORIGIN));
+    }
+    await takeover.close();
+  });
+});
+
 test('two nodes with their own new keys starting at once on an empty ledger: one takes it, the other is refused', { skip }, async () => {
   await withSchema(async (schema) => {
     const outcomes = await Promise.allSettled([openNode(schema, [generateSigner(ORIGIN)]), openNode(schema, [generateSigner(ORIGIN)])]);
@@ -170,6 +258,15 @@ test('warden serve on a node without a key, on a PostgreSQL ledger another node 
         return true;
       });
       assert.equal(existsSync(join(dir, 'ledger.key')), false, 'no key of its own was made');
+      // The log's key declared lost (retired) on a node without a key: no node can copy it, so the way is one new key for every node.
+      const lostSetup = { ...setup('env:WARDEN_LEDGER_KEY'), ledger: { ...setup('env:WARDEN_LEDGER_KEY').ledger, trusted_keys: [key.verifier().toString()] } };
+      await assert.rejects(openLedgerFromConfig(lostSetup, { env: {}, createKey: true }), (err: Error) => {
+        assert.ok(err.message.includes(`signed with ${key.verifier().toString()}, which ledger.trusted_keys declares retired (a lost key)`), err.message);
+        assert.match(err.message, /stop every node still holding the lost key, create the new key once with `warden ledger keygen`, and give that one key to every node/);
+        assert.doesNotMatch(err.message, /Copy the key file of a node that writes it/);
+        return true;
+      });
+      assert.equal(existsSync(join(dir, 'ledger.key')), false);
       // Given the key, the node joins.
       const second = await openLedgerFromConfig(setup('env:WARDEN_LEDGER_KEY'), { env: { WARDEN_LEDGER_KEY: key.exportPrivate() }, createKey: true });
       assert.equal((await second.appendInteraction(sampleEvent(2))).index, 1);

@@ -315,6 +315,85 @@ test('a batch that loses a race with a writer taking no lock is retried after ca
   });
 });
 
+test('a writer waiting for the append lock that another session holds gives up the wait, tries again and goes on once it is free; held for good, the batch is refused, said', { skip }, async () => {
+  await withSchema(async (schema, pool) => {
+    const signer = generateSigner(ORIGIN);
+    const storage = new PostgresLedgerStorage(pool, schema, { lockTimeoutMs: 100 });
+    const waits: unknown[] = [];
+    const counting: LedgerStorage = Object.assign(Object.create(storage) as PostgresLedgerStorage, {
+      appendLocked: (build: Parameters<NonNullable<LedgerStorage['appendLocked']>>[0]) => storage.appendLocked(build).catch((err) => { waits.push(err); throw err; }),
+    });
+    const writer = await LedgerWriter.open({ storage: counting, origin: ORIGIN, signers: [signer] });
+    const item = (n: number): WriteItem => ({ kind: 'interaction', event: sampleEvent(n) });
+    // Another session takes the log's append lock inside its transaction and keeps it (a node stalled there).
+    const holder = await pool.connect();
+    const hold = async () => { await holder.query('BEGIN'); await holder.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`warden.ledger:${schema}`]); };
+    try {
+      await hold();
+      const pending = writer.commit([item(0)]);
+      await new Promise((r) => setTimeout(r, 450));
+      assert.ok(waits.length >= 2, `the wait timed out and was tried again (${waits.length} attempts ended)`);
+      assert.ok(waits.every((e) => e instanceof AppendConflictError && e.reason === 'lock'));
+      await holder.query('COMMIT');
+      const [done] = await pending;
+      assert.ok('index' in done && done.index === 0, 'committed once the lock was free');
+
+      // Held for good: refused after a bounded number of waits, saying why.
+      await hold();
+      const [refused] = await writer.commit([item(1)]);
+      assert.ok('error' in refused && refused.error.code === 'LEDGER_UNAVAILABLE', JSON.stringify(refused));
+      assert.match(refused.error.message, /the log's append lock was still held by another writer after 5 waits \(canceling statement due to lock timeout\)/);
+      await holder.query('COMMIT');
+      assert.equal(await storage.size(), 1);
+      assert.ok('index' in (await writer.commit([item(1)]))[0], 'appends go on');
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+    }
+  });
+});
+
+test('a writer frozen while it holds the append lock does not stall the others: the server ends its transaction, the others go on, it catches up and appends after them', { skip }, async () => {
+  await withSchema(async (schema, pool) => {
+    const signer = generateSigner(ORIGIN);
+    const item = (n: number): WriteItem => ({ kind: 'interaction', event: sampleEvent(n) });
+    const frozenStorage = new PostgresLedgerStorage(openPostgres(URL, { max: 2 }), schema, { ownsPool: true, idleInLockTimeoutMs: 300 });
+    let holding!: () => void;
+    const holds = new Promise<void>((r) => { holding = r; });
+    let froze = false;
+    const freezing: LedgerStorage = Object.assign(Object.create(frozenStorage) as PostgresLedgerStorage, {
+      appendLocked: (build: Parameters<NonNullable<LedgerStorage['appendLocked']>>[0]) => frozenStorage.appendLocked(async (size, view) => {
+        const rows = await build(size, view);
+        if (!froze) {
+          // Stopped between two statements of its transaction, the lock held (SIGSTOP, a dead host).
+          froze = true;
+          holding();
+          await new Promise((r) => setTimeout(r, 1500));
+        }
+        return rows;
+      }),
+    });
+    try {
+      const frozen = await LedgerWriter.open({ storage: freezing, origin: ORIGIN, signers: [signer] });
+      const other = await LedgerWriter.open({ storage: new PostgresLedgerStorage(pool, schema), origin: ORIGIN, signers: [signer] });
+      const stalled = frozen.commit([item(0)]);
+      await holds;
+      const started = Date.now();
+      const [mine] = await other.commit([item(1)]);
+      const waited = Date.now() - started;
+      assert.ok(waited < 1200, `the other writer waited ${waited} ms, not until the frozen one resumed`);
+      assert.ok('index' in mine && mine.index === 0);
+      // Resumed, the frozen writer finds its transaction ended: nothing of it was stored; it catches up and tries again.
+      const [late] = await stalled;
+      assert.ok('index' in late && late.index === 1, JSON.stringify(late));
+      await other.signCheckpoint();
+      assert.deepEqual((await verifyLedger(new PostgresLedgerStorage(pool, schema, { readOnly: true }), { origin: ORIGIN, verifiers: [signer.verifier()] })).problems, []);
+    } finally {
+      await frozenStorage.close();
+    }
+  });
+});
+
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

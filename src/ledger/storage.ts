@@ -80,11 +80,17 @@ export interface AppendRows {
 }
 
 /**
- * An append lost a race with another writer of the same log (an index or id was already taken,
- * e.g. by a writer that does not take the append lock): nothing of it was stored, so the writer
- * may catch up with the log and try again.
+ * An append that did not get through because of another writer of the same log; nothing of it
+ * was stored, so the writer may catch up with the log and try again. `race`: an index or id was
+ * already taken (e.g. by a writer that does not take the append lock); `lock`: the append lock
+ * was not free in time (another writer held it: busy, or stalled); `aborted`: the server ended
+ * this writer's transaction, which idled too long holding the lock (this writer stalled).
  */
-export class AppendConflictError extends Error {}
+export class AppendConflictError extends Error {
+  constructor(message: string, readonly reason: 'race' | 'lock' | 'aborted' = 'race') {
+    super(message);
+  }
+}
 
 export interface LedgerStorage extends NodeSource {
   /** Where the log is, for messages (e.g. `PostgreSQL schema warden_ledger`). */

@@ -55,8 +55,22 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** Attempts of a batch that loses races with other writers of the log before its entries are refused. */
+/**
+ * Attempts of a batch that does not get through because of other writers of the log (lost a race,
+ * waited for the append lock longer than its timeout, or stalled holding it) before its entries
+ * are refused.
+ */
 const APPEND_ATTEMPTS = 5;
+
+/** Why a batch was refused after APPEND_ATTEMPTS tries, for the log line and the dropped count. */
+function conflictMessage(err: AppendConflictError, attempts: number): string {
+  switch (err.reason) {
+    case 'lock': return `ledger commit failed: the log's append lock was still held by another writer after ${attempts} waits (${err.message}); ` +
+      'PostgreSQL ends a writer that stalls holding it (idle_in_transaction_session_timeout); if this goes on, look for the session holding it (pg_locks, locktype advisory)';
+    case 'aborted': return `ledger commit failed: this writer's transaction was ended by PostgreSQL ${attempts} times while it held the log's append lock (${err.message})`;
+    default: return `ledger commit failed: lost ${attempts} races with other writers of the log (${err.message})`;
+  }
+}
 
 /**
  * The keys that sign a log now. `signing`: of its recorded keys, those that signed its latest
@@ -161,7 +175,7 @@ export class LedgerWriter {
       // Several writers: all sign with the log's key, or the published key would not verify every checkpoint.
       const retired = (opts.trustedKeys ?? []).map(String);
       let refusal: string | null = null;
-      const joined = await storage.joinKeys((recorded, latest) => {
+      const join = () => storage.joinKeys!((recorded, latest) => {
         const keys = logKeys(recorded, latest);
         refusal = keyRefusal(mine, retired, keys, storage.where);
         if (refusal !== null) return null;
@@ -169,6 +183,19 @@ export class LedgerWriter {
         const current = [...keys.signing, ...keys.pending];
         return mine.filter((k) => !current.includes(k));
       });
+      let joined: boolean;
+      // The check takes the append lock: another node holding it too long is waited for again, a few times.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          joined = await join();
+          break;
+        } catch (err) {
+          if (!(err instanceof AppendConflictError)) throw err;
+          if (attempt >= APPEND_ATTEMPTS) {
+            throw new LedgerError('LEDGER_UNAVAILABLE', `cannot check this node's signing key against the log: its append lock was still held by another writer after ${attempt} waits (${err.message})`);
+          }
+        }
+      }
       if (!joined) throw new LedgerError('LEDGER_INCONSISTENT', refusal ?? 'this node\'s ledger signing key is not the key of this ledger');
     } else {
       await storage.recordKeys(mine);
@@ -225,7 +252,8 @@ export class LedgerWriter {
    * the log (or repeated in the batch) are acknowledged with their existing index, not re-added:
    * that makes resubmission after a writer crash safe. On a shared log the batch is laid out
    * under the append lock from the stored size; a batch that lost a race anyway (another writer
-   * took its index) is tried again, up to APPEND_ATTEMPTS times, before its entries are refused.
+   * took its index, or the append lock was not free in time) is tried again, up to APPEND_ATTEMPTS
+   * times, before its entries are refused.
    */
   async commit(items: readonly WriteItem[]): Promise<WriteResult[]> {
     const results: WriteResult[] = new Array(items.length);
@@ -256,7 +284,7 @@ export class LedgerWriter {
           continue;
         }
         const error = err instanceof AppendConflictError
-          ? { code: 'LEDGER_UNAVAILABLE' as const, message: `ledger commit failed: lost ${attempt} races with other writers of the log (${err.message})` }
+          ? { code: 'LEDGER_UNAVAILABLE' as const, message: conflictMessage(err, attempt) }
           : storageError(err);
         for (const { at } of prepared) results[at] = { error };
         return results;

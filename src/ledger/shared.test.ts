@@ -44,10 +44,10 @@ async function withSchema(work: (schema: string, pool: PgPool) => Promise<void>)
 }
 
 /** One gateway node's ledger: its own pool, its writer in a worker thread with a pool of its own (or, quicker to start, in this thread). */
-function openNode(schema: string, signers: NoteSigner[], opts: { trustedKeys?: string[]; errors?: unknown[]; inline?: boolean } = {}): Promise<Ledger> {
+function openNode(schema: string, signers: NoteSigner[], opts: { trustedKeys?: string[]; errors?: unknown[]; inline?: boolean; checkpointIntervalMs?: number } = {}): Promise<Ledger> {
   return Ledger.open({
     storage: new PostgresLedgerStorage(openPostgres(URL, { max: 4 }), schema, { ownsPool: true, url: opts.inline ? undefined : URL }),
-    origin: ORIGIN, signers, trustedKeys: opts.trustedKeys?.map(parseVerifierKey), checkpointIntervalMs: 30, batchMax: 32, groupCommitMs: 2,
+    origin: ORIGIN, signers, trustedKeys: opts.trustedKeys?.map(parseVerifierKey), checkpointIntervalMs: opts.checkpointIntervalMs ?? 30, batchMax: 32, groupCommitMs: 2,
     onError: (e) => opts.errors?.push(e),
   });
 }
@@ -390,6 +390,31 @@ test('a writer frozen while it holds the append lock does not stall the others: 
       assert.deepEqual((await verifyLedger(new PostgresLedgerStorage(pool, schema, { readOnly: true }), { origin: ORIGIN, verifiers: [signer.verifier()] })).problems, []);
     } finally {
       await frozenStorage.close();
+    }
+  });
+});
+
+test('an idle node answers a consistency proof and entries up to a size another node just signed', { skip }, async () => {
+  await withSchema(async (schema) => {
+    const signer = generateSigner(ORIGIN);
+    const vkey = signer.verifier().toString();
+    const busy = await openNode(schema, [signer], { inline: true });
+    await busy.appendInteraction(sampleEvent(0));
+    await busy.checkpoint();
+    // The idle node has not followed the log since it started (its interval is long).
+    const idle = await openNode(schema, [signer], { inline: true, checkpointIntervalMs: 60_000 });
+    try {
+      for (let i = 1; i < 6; i++) await busy.appendInteraction(sampleEvent(i));
+      const cp = await busy.checkpoint();
+      assert.equal(cp.size, 6);
+      const bundle = await idle.proveConsistency(1, cp.size);
+      assert.equal(bundle.new_checkpoint, cp.note);
+      verifyConsistencyBundle(bundle, [vkey], ORIGIN);
+      assert.deepEqual((await idle.entriesRange(0, cp.size)).map((e) => e.index), [0, 1, 2, 3, 4, 5]);
+      await assert.rejects(idle.proveConsistency(1, 7), /new size 7 is beyond the log size 6/);
+    } finally {
+      await idle.close();
+      await busy.close();
     }
   });
 });

@@ -509,12 +509,13 @@ export class Ledger {
     };
   }
 
-  /** Consistency proof between two tree sizes (old <= new <= durable size), with their checkpoints if signed. */
+  /** Consistency proof between two tree sizes (old <= new <= the log's size), with their checkpoints if signed. */
   async proveConsistency(oldSize: number, newSize: number): Promise<ConsistencyBundle> {
     if (!Number.isSafeInteger(oldSize) || !Number.isSafeInteger(newSize) || oldSize < 0 || oldSize > newSize) {
       throw new LedgerError('LEDGER_BAD_REQUEST', 'need 0 <= old <= new');
     }
-    if (newSize > this.durableSize) throw new LedgerError('LEDGER_BAD_REQUEST', `new size ${newSize} is beyond the log size ${this.durableSize}`);
+    const size = await this.servableSize(newSize);
+    if (newSize > size) throw new LedgerError('LEDGER_BAD_REQUEST', `new size ${newSize} is beyond the log size ${size}`);
     const proof = oldSize === 0 ? [] : await consistencyProof(this.storage, oldSize, newSize);
     const oldRoot = await rootAt(this.storage, oldSize);
     const newRoot = await rootAt(this.storage, newSize);
@@ -526,9 +527,20 @@ export class Ledger {
     };
   }
 
+  /**
+   * How far this node can answer for the log when asked up to `wanted`: its writer's durable size,
+   * or on a log other nodes append to (PostgreSQL), the stored size when `wanted` is beyond what
+   * this node has seen yet (an idle node follows the others only once per checkpoint interval, and
+   * a size another node just signed is asked of any node).
+   */
+  private async servableSize(wanted: number): Promise<number> {
+    if (wanted <= this.durableSize || typeof this.storage.appendLocked !== 'function') return this.durableSize;
+    return Math.max(this.durableSize, await this.storage.size());
+  }
+
   /** Entries [start, end) as stored (leaf text and hash), at most `limit`. */
   async entriesRange(start: number, end: number, limit = 1000): Promise<{ index: number; id: string; leaf: string; leaf_hash: string }[]> {
-    const rows = await this.storage.entries(start, Math.min(end, this.durableSize), Math.min(limit, 10_000));
+    const rows = await this.storage.entries(start, Math.min(end, await this.servableSize(end)), Math.min(limit, 10_000));
     return rows.map((r) => ({ index: r.index, id: r.id, leaf: new TextDecoder().decode(r.leaf), leaf_hash: b64(hashLeaf(r.leaf)) }));
   }
 

@@ -118,13 +118,22 @@ export async function openLedgerFromConfig(
   let signers = makesKey ? null : loadSigners(cfg, { env });
   const storage = openLedgerStorage(setup);
   try {
-    if (makesKey && storage.joinKeys) {
+    if (makesKey && storage.joinKeys && storage.recordedKeys) {
       // Another node already signs this shared log: a key made here would be refused (one published key for every checkpoint).
-      const current = currentLogKeys(await storage.keys(), (await storage.latestCheckpoint())?.note ?? null);
+      const latest = await storage.latestCheckpoint();
+      const current = currentLogKeys(await storage.recordedKeys(), latest && { note: latest.note, createdAt: latest.created_at });
       if (current.length > 0) {
         const envName = cfg.key.startsWith('env:') ? cfg.key.slice(4) : null;
-        throw new Error(`no ledger signing key on this node (${envName ? `${envName} is not set and ` : ''}${cfg.key_file} does not exist), ` +
-          `and the ledger at ${storage.where ?? 'this storage'} is signed with ${current.join(', ')}: every node that writes it must sign with that key. ` +
+        const missing = `no ledger signing key on this node (${envName ? `${envName} is not set and ` : ''}${cfg.key_file} does not exist)`;
+        const retired = trustedKeys(cfg).map(String);
+        const live = current.filter((k) => !retired.includes(k));
+        if (live.length === 0) {
+          // The log's key is lost: a key made on each node would be one key per node.
+          throw new Error(`${missing}, and the ledger at ${storage.where ?? 'this storage'} is signed with ${current.join(', ')}, which ledger.trusted_keys declares retired (a lost key). ` +
+            'Every node that writes the ledger must sign with one new key: stop every node still holding the lost key, create the new key once with `warden ledger keygen`, ' +
+            `and give that one key to every node (a copy of the file at ${cfg.key_file}, mode 0600${envName ? `, or the same ${envName}` : ''}); then publish its verifier key. Or set ledger.enabled: false on this node.`);
+        }
+        throw new Error(`${missing}, and the ledger at ${storage.where ?? 'this storage'} is signed with ${live.join(', ')}: every node that writes it must sign with that key. ` +
           `Copy the key file of a node that writes it to ${cfg.key_file} (mode 0600)${envName ? `, or set ${envName} to that key on every node` : ''}; or set ledger.enabled: false on this node.`);
       }
     }

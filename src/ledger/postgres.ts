@@ -11,7 +11,7 @@ import { inTransaction, migratePostgres, type PgPool } from '../store/postgres.t
 import type { NodeId } from './merkle.ts';
 import {
   AppendConflictError, NoLedgerError, ipv4ToInt,
-  type AppendRows, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode, type WriterConnection,
+  type AppendRows, type CheckpointRow, type RecordedKey, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode, type WriterConnection,
 } from './storage.ts';
 
 const migrations = (s: string) => [
@@ -48,17 +48,36 @@ const toPrivate = (r: Row, p = ''): PrivateRow => ({
   erased_at: r[`${p}erased_at`] as string | null,
 });
 const toCheckpoint = (r: Row): CheckpointRow => ({ size: n(r.size), root: bytes(r.root), note: r.note as string, created_at: r.created_at as string });
+const toRecordedKey = (r: Row): RecordedKey => ({ vkey: r.vkey as string, addedAt: r.added_at as string });
 const ENTRY_COLS = 'idx, id, kind, ts, account_id, org_id, key_id, cluster_id, model, subject_id, level, leaf';
 
 /**
  * PostgreSQL errors that mean another writer got there first (an index or id already taken) or a
- * transaction the server aborted to break a tie: nothing was stored, trying again is safe.
+ * transaction the server aborted to break a tie: nothing was stored, trying again is safe. So is
+ * a lock wait that timed out (lock_timeout), and a transaction the server ended because it idled
+ * holding the append lock (idle_in_transaction_session_timeout: it was never committed).
  */
 const CONFLICTS = new Set(['23505', '40001', '40P01']);
 function conflict(err: unknown): unknown {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && CONFLICTS.has(code) ? new AppendConflictError((err as Error).message) : err;
+  const message = (err as Error)?.message;
+  if (code === '55P03') return new AppendConflictError(message, 'lock');
+  if (code === '25P03') return new AppendConflictError(message, 'aborted');
+  return typeof code === 'string' && CONFLICTS.has(code) ? new AppendConflictError(message) : err;
 }
+
+/**
+ * How long a writer waits for the append lock before it gives up this attempt (and tries again,
+ * see the writer): another node that stalls holding it must not stall every node's appends.
+ */
+const LOCK_TIMEOUT_MS = 5_000;
+/**
+ * How long a writer may sit idle inside its transaction holding the append lock before the server
+ * ends its session, releasing the lock: a frozen process, or a host gone without closing its
+ * connection (which TCP keepalive would notice only after about two hours). The writer issues its
+ * statements back to back; its longest gaps are hashing a page of other nodes' entries.
+ */
+const IDLE_IN_LOCK_MS = 10_000;
 
 export class PostgresLedgerStorage implements LedgerStorage {
   private readonly ready: Promise<void>;
@@ -69,7 +88,11 @@ export class PostgresLedgerStorage implements LedgerStorage {
    * `url` (the pool's connection string) lets the ledger's writer thread open its own pool;
    * without it the writer runs in the caller's thread.
    */
-  constructor(private readonly pool: PgPool, schema: string, private readonly opts: { ownsPool?: boolean; url?: string; readOnly?: boolean } = {}) {
+  constructor(
+    private readonly pool: PgPool,
+    schema: string,
+    private readonly opts: { ownsPool?: boolean; url?: string; readOnly?: boolean; lockTimeoutMs?: number; idleInLockTimeoutMs?: number } = {},
+  ) {
     if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
     this.s = schema;
     this.where = `PostgreSQL schema ${schema}`;
@@ -125,33 +148,66 @@ export class PostgresLedgerStorage implements LedgerStorage {
     await inTransaction(this.pool, (client) => this.insertRows(client, { entries, privates, nodes })).catch((err) => { throw conflict(err); });
   }
 
-  /** The advisory lock that serialises the appends of every writer of this schema (held until COMMIT or ROLLBACK). */
-  private async lockLog(client: pg.PoolClient): Promise<void> {
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`warden.ledger:${this.s}`]);
+  /**
+   * One transaction holding the advisory lock that serialises the appends of every writer of this
+   * schema (released by COMMIT or ROLLBACK). The wait for the lock is bounded (lock_timeout, error
+   * 55P03) and so is the time this session may idle holding it (idle_in_transaction_session_timeout:
+   * the server ends the session, error 25P03, and the lock is free for the others).
+   */
+  private async withLogLock<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    await this.ready;
+    const client = await this.pool.connect();
+    // A session the server ends while this side is between statements reports it as an event no query
+    // waits for (unhandled, it would crash the process): keep it, and report it as what failed.
+    let ended: Error | null = null;
+    const onError = (err: Error) => { ended ??= err; };
+    client.on('error', onError);
+    try {
+      await client.query('BEGIN');
+      await client.query("SELECT set_config('lock_timeout', $1, true), set_config('idle_in_transaction_session_timeout', $2, true)",
+        [`${this.opts.lockTimeoutMs ?? LOCK_TIMEOUT_MS}ms`, `${this.opts.idleInLockTimeoutMs ?? IDLE_IN_LOCK_MS}ms`]);
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`warden.ledger:${this.s}`]);
+      const out = await work(client);
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      if (!ended) await client.query('ROLLBACK').catch(() => {});
+      throw conflict(ended ?? err);
+    } finally {
+      client.removeListener('error', onError);
+      // A session the server ended is not given back to the pool.
+      client.release(ended ?? undefined);
+    }
   }
 
   async appendLocked(build: (size: number, view: LedgerStorage) => Promise<AppendRows>): Promise<void> {
-    await this.ready;
-    await inTransaction(this.pool, async (client) => {
-      await this.lockLog(client);
+    await this.withLogLock(async (client) => {
       // A statement of its own, after the lock: its snapshot includes every append committed before it.
       const size = n((await client.query(`SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ${this.s}.ledger_entries`)).rows[0].n);
       const rows = await build(size, PostgresLedgerStorage.within(client, this.s));
       await this.insertRows(client, rows);
-    }).catch((err) => { throw conflict(err); });
+    });
   }
 
-  async joinKeys(vkeys: readonly string[], accept: (recorded: readonly string[], latestNote: string | null) => boolean): Promise<boolean> {
-    await this.ready;
-    return inTransaction(this.pool, async (client) => {
-      await this.lockLog(client);
-      const recorded = (await client.query(`SELECT vkey FROM ${this.s}.ledger_keys ORDER BY added_at, vkey`)).rows.map((r) => r.vkey as string);
-      const latest = (await client.query(`SELECT note FROM ${this.s}.ledger_checkpoints ORDER BY size DESC LIMIT 1`)).rows[0]?.note as string | undefined;
-      if (!accept(recorded, latest ?? null)) return false;
-      const now = new Date().toISOString();
-      for (const k of vkeys) await client.query(`INSERT INTO ${this.s}.ledger_keys (vkey, added_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [k, now]);
+  async joinKeys(accept: (recorded: readonly RecordedKey[], latest: { note: string; createdAt: string } | null) => readonly string[] | null): Promise<boolean> {
+    return this.withLogLock(async (client) => {
+      const recorded = (await client.query(`SELECT vkey, added_at FROM ${this.s}.ledger_keys ORDER BY added_at, vkey`)).rows.map(toRecordedKey);
+      const row = (await client.query(`SELECT note, created_at FROM ${this.s}.ledger_checkpoints ORDER BY size DESC LIMIT 1`)).rows[0] as Row | undefined;
+      const latest = row ? { note: row.note as string, createdAt: row.created_at as string } : null;
+      const takeUp = accept(recorded, latest);
+      if (takeUp === null) return false;
+      // After the latest checkpoint even if that node's clock runs ahead of this one's: these keys count as taken up since it.
+      const now = Math.max(Date.now(), latest ? (Date.parse(latest.createdAt) || 0) + 1 : 0);
+      const addedAt = new Date(now).toISOString();
+      for (const k of takeUp) {
+        await client.query(`INSERT INTO ${this.s}.ledger_keys (vkey, added_at) VALUES ($1, $2) ON CONFLICT (vkey) DO UPDATE SET added_at = EXCLUDED.added_at`, [k, addedAt]);
+      }
       return true;
     });
+  }
+
+  async recordedKeys(): Promise<RecordedKey[]> {
+    return (await this.q(`SELECT vkey, added_at FROM ${this.s}.ledger_keys ORDER BY added_at, vkey`)).map(toRecordedKey);
   }
 
   /** Reads inside a writer's transaction (it holds the append lock): only query() is used, which a client has as a pool does. */

@@ -44,10 +44,10 @@ async function withSchema(work: (schema: string, pool: PgPool) => Promise<void>)
 }
 
 /** One gateway node's ledger: its own pool, its writer in a worker thread with a pool of its own (or, quicker to start, in this thread). */
-function openNode(schema: string, signers: NoteSigner[], opts: { trustedKeys?: string[]; errors?: unknown[]; inline?: boolean } = {}): Promise<Ledger> {
+function openNode(schema: string, signers: NoteSigner[], opts: { trustedKeys?: string[]; errors?: unknown[]; inline?: boolean; checkpointIntervalMs?: number } = {}): Promise<Ledger> {
   return Ledger.open({
     storage: new PostgresLedgerStorage(openPostgres(URL, { max: 4 }), schema, { ownsPool: true, url: opts.inline ? undefined : URL }),
-    origin: ORIGIN, signers, trustedKeys: opts.trustedKeys?.map(parseVerifierKey), checkpointIntervalMs: 30, batchMax: 32, groupCommitMs: 2,
+    origin: ORIGIN, signers, trustedKeys: opts.trustedKeys?.map(parseVerifierKey), checkpointIntervalMs: opts.checkpointIntervalMs ?? 30, batchMax: 32, groupCommitMs: 2,
     onError: (e) => opts.errors?.push(e),
   });
 }
@@ -139,6 +139,94 @@ test('a node with another signing key is refused at start; rotation (old and new
   });
 });
 
+test('the log\'s key lost: the first node given a new key takes the log over; a second node with a key of its own is refused, so every checkpoint since verifies with the one new key', { skip }, async () => {
+  await withSchema(async (schema, pool) => {
+    const lost = generateSigner(ORIGIN);
+    const a = await openNode(schema, [lost], { inline: true });
+    await a.appendInteraction(sampleEvent(1));
+    await a.checkpoint();
+    await a.close();
+
+    // Two nodes each given a fresh key, both declaring the lost one retired: one key per node would split the log.
+    const retired = [lost.verifier().toString()];
+    const k1 = generateSigner(ORIGIN);
+    const c1 = await openNode(schema, [k1], { trustedKeys: retired, inline: true });
+    await assert.rejects(openNode(schema, [generateSigner(ORIGIN)], { trustedKeys: retired, inline: true }), (err: Error) => {
+      assert.ok(err.message.includes(`${k1.verifier().toString()} taken up by another node since the latest checkpoint`), err.message);
+      assert.match(err.message, /created once, with `warden ledger keygen`, and copied to every node/);
+      return true;
+    });
+    // A node given the same new key joins.
+    const c2 = await openNode(schema, [k1], { trustedKeys: retired, inline: true });
+    await c1.appendInteraction(sampleEvent(2));
+    await c1.checkpoint();
+    await c2.appendInteraction(sampleEvent(3));
+    await c2.checkpoint();
+    // Once the new key signs, another key is refused still.
+    await assert.rejects(openNode(schema, [generateSigner(ORIGIN)], { trustedKeys: retired, inline: true }), /is not the key that signs/);
+    await c1.close();
+    await c2.close();
+
+    const notes = (await pool.query(`SELECT note FROM ${schema}.ledger_checkpoints WHERE size > 1 ORDER BY size`)).rows.map((r) => r.note as string);
+    assert.ok(notes.length >= 2);
+    for (const note of notes) openCheckpoint(note, [k1.verifier()], ORIGIN);
+  });
+});
+
+test('rotation across nodes brings one new key: a node adding a different new key beside the old one is refused', { skip }, async () => {
+  await withSchema(async (schema) => {
+    const old = generateSigner(ORIGIN);
+    const a = await openNode(schema, [old], { inline: true });
+    await a.appendInteraction(sampleEvent(1));
+    await a.checkpoint();
+    const n1 = generateSigner(ORIGIN);
+    const b = await openNode(schema, [old, n1], { inline: true });
+    await assert.rejects(openNode(schema, [old, generateSigner(ORIGIN)], { inline: true }), (err: Error) => {
+      assert.ok(err.message.includes(`${n1.verifier().toString()} taken up by another node since the latest checkpoint`), err.message);
+      return true;
+    });
+    // The same new key on the next node is the rotation as documented.
+    const c = await openNode(schema, [old, n1], { inline: true });
+    await Promise.all([a, b, c].map((l) => l.close()));
+  });
+});
+
+test('a node still signing with a key the log was taken over from stops signing and says so; its entries are still appended', { skip }, async () => {
+  await withSchema(async (schema, pool) => {
+    const lost = generateSigner(ORIGIN);
+    const errors: unknown[] = [];
+    const stale = await Ledger.open({
+      storage: new PostgresLedgerStorage(openPostgres(URL, { max: 2 }), schema, { ownsPool: true }),
+      origin: ORIGIN, signers: [lost], checkpointIntervalMs: 60_000, onError: (e) => errors.push(e),
+    });
+    await stale.appendInteraction(sampleEvent(1));
+    await stale.checkpoint();
+
+    const fresh = generateSigner(ORIGIN);
+    const takeover = await openNode(schema, [fresh], { trustedKeys: [lost.verifier().toString()], inline: true });
+    await takeover.appendInteraction(sampleEvent(2));
+    await takeover.checkpoint();
+
+    const receipt = await stale.appendInteraction(sampleEvent(3));
+    assert.equal(receipt.index, 2, 'appends go on');
+    await assert.rejects(stale.checkpoint(), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'LEDGER_INCONSISTENT');
+      assert.ok(err.message.includes(`refusing to sign a checkpoint: this node's ledger signing key (${lost.verifier().toString()}) no longer signs the ledger at PostgreSQL schema ${schema}, which another node now signs with ${fresh.verifier().toString()}`), err.message);
+      return true;
+    });
+    await stale.close();
+    assert.ok(errors.some((e) => /refusing to sign a checkpoint/.test(String((e as Error).message))), 'the final checkpoint at close is refused and reported');
+    // Nothing after the takeover is signed with the old key: the log from there verifies with the new key alone.
+    const { rows } = await pool.query(`SELECT note FROM ${schema}.ledger_checkpoints WHERE size > 1 ORDER BY size`);
+    assert.ok(rows.length >= 1);
+    for (const { note } of rows) {
+      openCheckpoint(note as string, [fresh.verifier()], ORIGIN);
+      assert.throws(() => openCheckpoint(note as string, [lost.verifier()], ORIGIN));
+    }
+    await takeover.close();
+  });
+});
+
 test('two nodes with their own new keys starting at once on an empty ledger: one takes it, the other is refused', { skip }, async () => {
   await withSchema(async (schema) => {
     const outcomes = await Promise.allSettled([openNode(schema, [generateSigner(ORIGIN)]), openNode(schema, [generateSigner(ORIGIN)])]);
@@ -170,6 +258,15 @@ test('warden serve on a node without a key, on a PostgreSQL ledger another node 
         return true;
       });
       assert.equal(existsSync(join(dir, 'ledger.key')), false, 'no key of its own was made');
+      // The log's key declared lost (retired) on a node without a key: no node can copy it, so the way is one new key for every node.
+      const lostSetup = { ...setup('env:WARDEN_LEDGER_KEY'), ledger: { ...setup('env:WARDEN_LEDGER_KEY').ledger, trusted_keys: [key.verifier().toString()] } };
+      await assert.rejects(openLedgerFromConfig(lostSetup, { env: {}, createKey: true }), (err: Error) => {
+        assert.ok(err.message.includes(`signed with ${key.verifier().toString()}, which ledger.trusted_keys declares retired (a lost key)`), err.message);
+        assert.match(err.message, /stop every node still holding the lost key, create the new key once with `warden ledger keygen`, and give that one key to every node/);
+        assert.doesNotMatch(err.message, /Copy the key file of a node that writes it/);
+        return true;
+      });
+      assert.equal(existsSync(join(dir, 'ledger.key')), false);
       // Given the key, the node joins.
       const second = await openLedgerFromConfig(setup('env:WARDEN_LEDGER_KEY'), { env: { WARDEN_LEDGER_KEY: key.exportPrivate() }, createKey: true });
       assert.equal((await second.appendInteraction(sampleEvent(2))).index, 1);
@@ -215,6 +312,110 @@ test('a batch that loses a race with a writer taking no lock is retried after ca
     const lost = await loser.commit([item(4)]);
     assert.ok('error' in lost[0] && lost[0].error.code === 'LEDGER_UNAVAILABLE' && /lost 5 races with other writers/.test(lost[0].error.message));
     assert.equal(await storage.size(), 4);
+  });
+});
+
+test('a writer waiting for the append lock that another session holds gives up the wait, tries again and goes on once it is free; held for good, the batch is refused, said', { skip }, async () => {
+  await withSchema(async (schema, pool) => {
+    const signer = generateSigner(ORIGIN);
+    const storage = new PostgresLedgerStorage(pool, schema, { lockTimeoutMs: 100 });
+    const waits: unknown[] = [];
+    const counting: LedgerStorage = Object.assign(Object.create(storage) as PostgresLedgerStorage, {
+      appendLocked: (build: Parameters<NonNullable<LedgerStorage['appendLocked']>>[0]) => storage.appendLocked(build).catch((err) => { waits.push(err); throw err; }),
+    });
+    const writer = await LedgerWriter.open({ storage: counting, origin: ORIGIN, signers: [signer] });
+    const item = (n: number): WriteItem => ({ kind: 'interaction', event: sampleEvent(n) });
+    // Another session takes the log's append lock inside its transaction and keeps it (a node stalled there).
+    const holder = await pool.connect();
+    const hold = async () => { await holder.query('BEGIN'); await holder.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`warden.ledger:${schema}`]); };
+    try {
+      await hold();
+      const pending = writer.commit([item(0)]);
+      await new Promise((r) => setTimeout(r, 450));
+      assert.ok(waits.length >= 2, `the wait timed out and was tried again (${waits.length} attempts ended)`);
+      assert.ok(waits.every((e) => e instanceof AppendConflictError && e.reason === 'lock'));
+      await holder.query('COMMIT');
+      const [done] = await pending;
+      assert.ok('index' in done && done.index === 0, 'committed once the lock was free');
+
+      // Held for good: refused after a bounded number of waits, saying why.
+      await hold();
+      const [refused] = await writer.commit([item(1)]);
+      assert.ok('error' in refused && refused.error.code === 'LEDGER_UNAVAILABLE', JSON.stringify(refused));
+      assert.match(refused.error.message, /the log's append lock was still held by another writer after 5 waits \(canceling statement due to lock timeout\)/);
+      await holder.query('COMMIT');
+      assert.equal(await storage.size(), 1);
+      assert.ok('index' in (await writer.commit([item(1)]))[0], 'appends go on');
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+    }
+  });
+});
+
+test('a writer frozen while it holds the append lock does not stall the others: the server ends its transaction, the others go on, it catches up and appends after them', { skip }, async () => {
+  await withSchema(async (schema, pool) => {
+    const signer = generateSigner(ORIGIN);
+    const item = (n: number): WriteItem => ({ kind: 'interaction', event: sampleEvent(n) });
+    const frozenStorage = new PostgresLedgerStorage(openPostgres(URL, { max: 2 }), schema, { ownsPool: true, idleInLockTimeoutMs: 300 });
+    let holding!: () => void;
+    const holds = new Promise<void>((r) => { holding = r; });
+    let froze = false;
+    const freezing: LedgerStorage = Object.assign(Object.create(frozenStorage) as PostgresLedgerStorage, {
+      appendLocked: (build: Parameters<NonNullable<LedgerStorage['appendLocked']>>[0]) => frozenStorage.appendLocked(async (size, view) => {
+        const rows = await build(size, view);
+        if (!froze) {
+          // Stopped between two statements of its transaction, the lock held (SIGSTOP, a dead host).
+          froze = true;
+          holding();
+          await new Promise((r) => setTimeout(r, 1500));
+        }
+        return rows;
+      }),
+    });
+    try {
+      const frozen = await LedgerWriter.open({ storage: freezing, origin: ORIGIN, signers: [signer] });
+      const other = await LedgerWriter.open({ storage: new PostgresLedgerStorage(pool, schema), origin: ORIGIN, signers: [signer] });
+      const stalled = frozen.commit([item(0)]);
+      await holds;
+      const started = Date.now();
+      const [mine] = await other.commit([item(1)]);
+      const waited = Date.now() - started;
+      assert.ok(waited < 1200, `the other writer waited ${waited} ms, not until the frozen one resumed`);
+      assert.ok('index' in mine && mine.index === 0);
+      // Resumed, the frozen writer finds its transaction ended: nothing of it was stored; it catches up and tries again.
+      const [late] = await stalled;
+      assert.ok('index' in late && late.index === 1, JSON.stringify(late));
+      await other.signCheckpoint();
+      assert.deepEqual((await verifyLedger(new PostgresLedgerStorage(pool, schema, { readOnly: true }), { origin: ORIGIN, verifiers: [signer.verifier()] })).problems, []);
+    } finally {
+      await frozenStorage.close();
+    }
+  });
+});
+
+test('an idle node answers a consistency proof and entries up to a size another node just signed', { skip }, async () => {
+  await withSchema(async (schema) => {
+    const signer = generateSigner(ORIGIN);
+    const vkey = signer.verifier().toString();
+    const busy = await openNode(schema, [signer], { inline: true });
+    await busy.appendInteraction(sampleEvent(0));
+    await busy.checkpoint();
+    // The idle node has not followed the log since it started (its interval is long).
+    const idle = await openNode(schema, [signer], { inline: true, checkpointIntervalMs: 60_000 });
+    try {
+      for (let i = 1; i < 6; i++) await busy.appendInteraction(sampleEvent(i));
+      const cp = await busy.checkpoint();
+      assert.equal(cp.size, 6);
+      const bundle = await idle.proveConsistency(1, cp.size);
+      assert.equal(bundle.new_checkpoint, cp.note);
+      verifyConsistencyBundle(bundle, [vkey], ORIGIN);
+      assert.deepEqual((await idle.entriesRange(0, cp.size)).map((e) => e.index), [0, 1, 2, 3, 4, 5]);
+      await assert.rejects(idle.proveConsistency(1, 7), /new size 7 is beyond the log size 6/);
+    } finally {
+      await idle.close();
+      await busy.close();
+    }
   });
 });
 

@@ -7,6 +7,9 @@
 import type { NodeId, NodeSource } from './merkle.ts';
 import type { EntryColumns, Opening, PrivateField } from './records.ts';
 
+/** A verifier key a shared log recorded, with when a writer last took it up (ISO 8601). */
+export interface RecordedKey { vkey: string; addedAt: string }
+
 /** One stored leaf: its position, its indexed columns and its canonical JSON bytes. */
 export interface EntryRow extends EntryColumns {
   index: number;
@@ -82,11 +85,17 @@ export interface AppendRows {
 }
 
 /**
- * An append lost a race with another writer of the same log (an index or id was already taken,
- * e.g. by a writer that does not take the append lock): nothing of it was stored, so the writer
- * may catch up with the log and try again.
+ * An append that did not get through because of another writer of the same log; nothing of it
+ * was stored, so the writer may catch up with the log and try again. `race`: an index or id was
+ * already taken (e.g. by a writer that does not take the append lock); `lock`: the append lock
+ * was not free in time (another writer held it: busy, or stalled); `aborted`: the server ended
+ * this writer's transaction, which idled too long holding the lock (this writer stalled).
  */
-export class AppendConflictError extends Error {}
+export class AppendConflictError extends Error {
+  constructor(message: string, readonly reason: 'race' | 'lock' | 'aborted' = 'race') {
+    super(message);
+  }
+}
 
 export interface LedgerStorage extends NodeSource {
   /** Where the log is, for messages (e.g. `PostgreSQL schema warden_ledger`). */
@@ -103,11 +112,15 @@ export interface LedgerStorage extends NodeSource {
   appendLocked?(build: (size: number, view: LedgerStorage) => Promise<AppendRows>): Promise<void>;
   /**
    * With appendLocked: every writer of a shared log must sign with the log's key. Under the
-   * append lock, pass the recorded verifier keys and the latest checkpoint's note to `accept`,
-   * and record `vkeys` only if it agrees (so two writers starting at once on an empty log cannot
-   * both claim it). Resolves to whether they were accepted.
+   * append lock, pass the recorded keys and the latest checkpoint to `accept`, which refuses (null)
+   * or names the keys this writer takes up now: those are recorded as added now (after the latest
+   * checkpoint, whatever the clocks), so a writer starting next sees them. Taking the lock, the
+   * check and the record in one transaction, two writers starting at once cannot both bring a
+   * key of their own. Resolves to whether the writer was accepted.
    */
-  joinKeys?(vkeys: readonly string[], accept: (recorded: readonly string[], latestNote: string | null) => boolean): Promise<boolean>;
+  joinKeys?(accept: (recorded: readonly RecordedKey[], latest: { note: string; createdAt: string } | null) => readonly string[] | null): Promise<boolean>;
+  /** With joinKeys: the recorded keys with when they were taken up. */
+  recordedKeys?(): Promise<RecordedKey[]>;
   /** Number of stored entries (the durable tree size). */
   size(): Promise<number>;
   /** Store entries, their private sides and the tree nodes they complete: one durable transaction. */

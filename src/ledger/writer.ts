@@ -21,7 +21,7 @@ import type { Verdict } from '../detect/verdict.ts';
 import { CompactRange, consistencyProof, hashLeaf, perfectCover, rootAt, verifyConsistency } from './merkle.ts';
 import { NoteError, encodeBase64, openCheckpoint, parseNote, parseVerifierKey, signCheckpoint, type NoteSigner, type NoteVerifier } from './note.ts';
 import { entryColumns, prepareInteraction, prepareVerdict, privateIp, type PreparedEntry } from './records.ts';
-import { AppendConflictError, type AppendRows, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode } from './storage.ts';
+import { AppendConflictError, type AppendRows, type RecordedKey, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode } from './storage.ts';
 import { LedgerError, type SignedCheckpoint, type WireError } from './types.ts';
 
 /** One append as it crosses to the writer: the raw event (prepared by the writer) or a prepared entry. */
@@ -55,43 +55,83 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** Attempts of a batch that loses races with other writers of the log before its entries are refused. */
+/**
+ * Attempts of a batch that does not get through because of other writers of the log (lost a race,
+ * waited for the append lock longer than its timeout, or stalled holding it) before its entries
+ * are refused.
+ */
 const APPEND_ATTEMPTS = 5;
 
-/**
- * The keys that sign a log now: of its recorded keys, those that signed its latest checkpoint
- * (all recorded keys while it has none). Retired keys stay recorded, for old checkpoints.
- */
-export function currentLogKeys(recorded: readonly string[], latestNote: string | null): string[] {
-  if (latestNote === null) return [...recorded];
-  let signatures: { name: string; keyId: number }[];
-  try {
-    signatures = parseNote(latestNote).signatures;
-  } catch {
-    return [...recorded];
+/** Why a batch was refused after APPEND_ATTEMPTS tries, for the log line and the dropped count. */
+function conflictMessage(err: AppendConflictError, attempts: number): string {
+  switch (err.reason) {
+    case 'lock': return `ledger commit failed: the log's append lock was still held by another writer after ${attempts} waits (${err.message}); ` +
+      'PostgreSQL ends a writer that stalls holding it (idle_in_transaction_session_timeout); if this goes on, look for the session holding it (pg_locks, locktype advisory)';
+    case 'aborted': return `ledger commit failed: this writer's transaction was ended by PostgreSQL ${attempts} times while it held the log's append lock (${err.message})`;
+    default: return `ledger commit failed: lost ${attempts} races with other writers of the log (${err.message})`;
   }
-  return recorded.filter((k) => {
-    try {
-      const v = parseVerifierKey(k);
-      return signatures.some((s) => s.name === v.name && s.keyId === v.keyId);
-    } catch {
-      return false;
-    }
-  });
 }
 
 /**
- * Why a writer signing with `mine` may not append to a shared log signed by `current`, or null
- * when it may: it holds one of the log's current keys (a rotation adds a key beside the old one),
- * or it declares all of them retired (`trusted_keys`: the way on when the log's key is lost).
+ * The keys that sign a log now. `signing`: of its recorded keys, those that signed its latest
+ * checkpoint. `pending`: keys a node took up since that checkpoint (recorded after it; every
+ * recorded key while the log has none), which that node's next checkpoint will carry: a node
+ * starting now must agree with them as much as with the signing ones, or two nodes could each
+ * bring a key of their own. Retired keys stay recorded, for old checkpoints.
  */
-function keyRefusal(mine: readonly string[], retired: readonly string[], current: readonly string[], where: string | undefined): string | null {
-  if (current.length === 0 || current.some((k) => mine.includes(k)) || current.every((k) => retired.includes(k))) return null;
+export function logKeys(recorded: readonly RecordedKey[], latest: { note: string; createdAt: string } | null): { signing: string[]; pending: string[] } {
+  if (latest === null) return { signing: [], pending: recorded.map((k) => k.vkey) };
+  let signatures: { name: string; keyId: number }[];
+  try {
+    signatures = parseNote(latest.note).signatures;
+  } catch {
+    return { signing: recorded.map((k) => k.vkey), pending: [] };
+  }
+  const signedAt = Date.parse(latest.createdAt);
+  const signing: string[] = [];
+  const pending: string[] = [];
+  for (const { vkey, addedAt } of recorded) {
+    let signed = false;
+    try {
+      const v = parseVerifierKey(vkey);
+      signed = signatures.some((s) => s.name === v.name && s.keyId === v.keyId);
+    } catch {
+      continue;
+    }
+    if (signed) signing.push(vkey);
+    else if (Date.parse(addedAt) > signedAt) pending.push(vkey);
+  }
+  return { signing, pending };
+}
+
+/** The keys that sign a log now: those that signed its latest checkpoint and those taken up since (see logKeys). */
+export function currentLogKeys(recorded: readonly RecordedKey[], latest: { note: string; createdAt: string } | null): string[] {
+  const { signing, pending } = logKeys(recorded, latest);
+  return [...signing, ...pending];
+}
+
+const KEY_ADVICE = 'Checkpoints from every node must verify with one published key: give every node that writes the ledger the same signing key ' +
+  '(the same ledger.key, e.g. the WARDEN_LEDGER_KEY environment variable, or a copy of the ledger.key_file of a node that writes it), ' +
+  'or set ledger.enabled: false on this node. A new key (a rotation, or a lost key) is created once, with `warden ledger keygen`, and copied to every node. ' +
+  'If the log\'s key is lost, stop every node still holding it, list its verifier key in ledger.trusted_keys (a retired key) and publish the new one.';
+
+/**
+ * Why a writer signing with `mine` may not append to a shared log whose keys are `keys`, or null
+ * when it may. It must carry the log on: hold one of the keys that signed the latest checkpoint
+ * (a rotation adds a key beside the old one), or declare all of them retired (`trusted_keys`: the
+ * way on when the log's key is lost). And it must hold (or declare retired) every key another
+ * node took up since that checkpoint: a rotation or a lost key brings one new key, the same on
+ * every node, never one per node.
+ */
+function keyRefusal(mine: readonly string[], retired: readonly string[], keys: { signing: string[]; pending: string[] }, where: string | undefined): string | null {
+  const { signing, pending } = keys;
+  const current = [...signing, ...pending];
+  const carriesOn = signing.some((k) => mine.includes(k)) || signing.every((k) => retired.includes(k));
+  const missing = pending.filter((k) => !mine.includes(k) && !retired.includes(k));
+  if (current.length === 0 || (carriesOn && missing.length === 0)) return null;
   const place = where ? `the ledger at ${where}` : 'this ledger';
-  return `this node's ledger signing key (${mine.join(', ')}) is not the key that signs ${place} (${current.join(', ')}): ` +
-    'checkpoints from every node must verify with one published key. Give every node that writes the ledger the same signing key ' +
-    '(the same ledger.key, e.g. the WARDEN_LEDGER_KEY environment variable, or a copy of the ledger.key_file of a node that writes it), ' +
-    'or set ledger.enabled: false on this node. If that key is lost, list its verifier key in ledger.trusted_keys (a retired key) and publish this node\'s.';
+  const since = missing.length ? `; ${missing.join(', ')} taken up by another node since the latest checkpoint` : '';
+  return `this node's ledger signing key (${mine.join(', ')}) is not the key that signs ${place} (${current.join(', ')}${since}). ${KEY_ADVICE}`;
 }
 
 export function itemId(item: WriteItem): string {
@@ -135,10 +175,27 @@ export class LedgerWriter {
       // Several writers: all sign with the log's key, or the published key would not verify every checkpoint.
       const retired = (opts.trustedKeys ?? []).map(String);
       let refusal: string | null = null;
-      const joined = await storage.joinKeys(mine, (recorded, latestNote) => {
-        refusal = keyRefusal(mine, retired, currentLogKeys(recorded, latestNote), storage.where);
-        return refusal === null;
+      const join = () => storage.joinKeys!((recorded, latest) => {
+        const keys = logKeys(recorded, latest);
+        refusal = keyRefusal(mine, retired, keys, storage.where);
+        if (refusal !== null) return null;
+        // This node's keys the log does not sign with now are taken up (again): pending until its next checkpoint.
+        const current = [...keys.signing, ...keys.pending];
+        return mine.filter((k) => !current.includes(k));
       });
+      let joined: boolean;
+      // The check takes the append lock: another node holding it too long is waited for again, a few times.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          joined = await join();
+          break;
+        } catch (err) {
+          if (!(err instanceof AppendConflictError)) throw err;
+          if (attempt >= APPEND_ATTEMPTS) {
+            throw new LedgerError('LEDGER_UNAVAILABLE', `cannot check this node's signing key against the log: its append lock was still held by another writer after ${attempt} waits (${err.message})`);
+          }
+        }
+      }
       if (!joined) throw new LedgerError('LEDGER_INCONSISTENT', refusal ?? 'this node\'s ledger signing key is not the key of this ledger');
     } else {
       await storage.recordKeys(mine);
@@ -195,7 +252,8 @@ export class LedgerWriter {
    * the log (or repeated in the batch) are acknowledged with their existing index, not re-added:
    * that makes resubmission after a writer crash safe. On a shared log the batch is laid out
    * under the append lock from the stored size; a batch that lost a race anyway (another writer
-   * took its index) is tried again, up to APPEND_ATTEMPTS times, before its entries are refused.
+   * took its index, or the append lock was not free in time) is tried again, up to APPEND_ATTEMPTS
+   * times, before its entries are refused.
    */
   async commit(items: readonly WriteItem[]): Promise<WriteResult[]> {
     const results: WriteResult[] = new Array(items.length);
@@ -226,7 +284,7 @@ export class LedgerWriter {
           continue;
         }
         const error = err instanceof AppendConflictError
-          ? { code: 'LEDGER_UNAVAILABLE' as const, message: `ledger commit failed: lost ${attempt} races with other writers of the log (${err.message})` }
+          ? { code: 'LEDGER_UNAVAILABLE' as const, message: conflictMessage(err, attempt) }
           : storageError(err);
         for (const { at } of prepared) results[at] = { error };
         return results;
@@ -369,12 +427,33 @@ export class LedgerWriter {
         throw new LedgerError('LEDGER_INCONSISTENT', `refusing to sign: size ${size} is not consistent with checkpoint ${prev.size}: ${(err as Error).message}`);
       }
     }
+    if (this.shared) await this.checkStillSigns();
     const note = signCheckpoint({ origin: this.opts.origin, size, rootHash: root, extensions: [] }, this.opts.signers);
     const createdAt = new Date(now).toISOString();
     await storage.putCheckpoint({ size, root, note, created_at: createdAt });
     this.latestCp = { size, rootHash: b64(root), note, createdAt };
     this.lastCheckpointAt = now;
     return this.latestCp;
+  }
+
+  /**
+   * A shared log: refuse to sign unless this writer still holds one of the keys the log is signed
+   * with now. Another node may have taken the log over with a new key since this one started (the
+   * old key declared lost while this node still held it): its checkpoints would then alternate
+   * with that node's, and no single published key would verify them all. Refused loudly, once
+   * per checkpoint interval; this node's entries are still appended, and signed by the others.
+   */
+  private async checkStillSigns(): Promise<void> {
+    const storage = this.opts.storage;
+    if (!storage.recordedKeys) return;
+    const row = await storage.latestCheckpoint();
+    const current = currentLogKeys(await storage.recordedKeys(), row && { note: row.note, createdAt: row.created_at });
+    const mine = this.opts.signers.map((s) => s.verifier().toString());
+    if (current.length === 0 || current.some((k) => mine.includes(k))) return;
+    this.lastCheckpointAt = this.now();
+    const place = storage.where ? `the ledger at ${storage.where}` : 'this ledger';
+    throw new LedgerError('LEDGER_INCONSISTENT', `refusing to sign a checkpoint: this node's ledger signing key (${mine.join(', ')}) no longer signs ${place}, ` +
+      `which another node now signs with ${current.join(', ')}. This node goes on appending (the other nodes sign its entries) but signs nothing until it is restarted with the log's key. ${KEY_ADVICE}`);
   }
 
   async erase(filter: EraseFilter): Promise<number> {

@@ -164,7 +164,8 @@ test('a request shed while the gateway shuts down is recorded under the client b
   const s = net.connect(Number(port), '127.0.0.1');
   await new Promise((r) => s.once('connect', r));
   s.write('POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-forwarded-for: 198.51.100.23:5000, 127.0.0.1\r\n');
-  await new Promise((r) => setTimeout(r, 50));
+  // closing begins once the other request is being served, which keeps the gateway closing
+  while (!(h.gateway.metrics.counts.inflight['openai.chat'] > 0)) await new Promise((r) => setTimeout(r, 10));
   const closing = h.gateway.app.close();
   await new Promise((r) => setTimeout(r, 20));
   let got = '';

@@ -8,6 +8,7 @@
  * the trusted hop that wrote it (the proxy itself), so all such requests share that one address
  * and its limits rather than each escaping them.
  */
+import type { IncomingMessage } from 'node:http';
 import { BlockList, isIPv4 } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import { normaliseIp } from '../identity/facts.ts';
@@ -91,20 +92,50 @@ export function proxyTrust(entries: readonly string[]): (hop: string) => boolean
   };
 }
 
+/**
+ * The hops of a request as Fastify lists them behind trusted proxies (`req.ips`): the socket
+ * peer, then each X-Forwarded-For hop from the nearest, up to and including the first that is not
+ * a trusted proxy.
+ */
+export function forwardedHops(peer: string | undefined, forwardedFor: string | string[] | undefined, trust: (hop: string) => boolean): string[] {
+  const hops = [peer ?? ''];
+  if (typeof forwardedFor === 'string') {
+    const listed = forwardedFor.split(',');
+    for (let i = listed.length - 1; i >= 0; i--) if (listed[i].trim()) hops.push(listed[i].trim());
+  }
+  for (let i = 0; i < hops.length - 1; i++) if (!trust(hops[i])) { hops.length = i + 1; break; }
+  return hops;
+}
+
 let warnedUnreadableHop = false;
 
-/** The client's address for a request (see the module comment). */
-export function clientAddress(req: FastifyRequest): string {
-  // With trusted proxies: the socket peer, then each hop they vouched for, ending with the first
-  // hop that is not a trusted proxy (the client). Without: undefined, the peer is the client.
-  const hops = (req as { ips?: string[] }).ips;
-  if (!hops || hops.length < 2) return peerAddress(req.socket?.remoteAddress ?? req.ip);
+/**
+ * The client among the hops (undefined or one hop: no trusted proxy in front, the peer is the
+ * client): the last hop, or the trusted hop before it when it is no address.
+ */
+function clientOfHops(hops: readonly string[] | undefined, peer: string | undefined, log: { warn(obj: object, msg: string): void }): string {
+  if (!hops || hops.length < 2) return peerAddress(peer);
   const client = hopAddress(hops[hops.length - 1]);
   if (client !== null) return client;
   if (!warnedUnreadableHop) {
     warnedUnreadableHop = true;
-    req.log.warn({ hop: hops[hops.length - 1].slice(0, 64), proxy: hops[hops.length - 2] },
+    log.warn({ hop: hops[hops.length - 1].slice(0, 64), proxy: hops[hops.length - 2] },
       'X-Forwarded-For from a trusted proxy names a client that is not an IP address; the proxy\'s address is used (logged once)');
   }
   return peerAddress(hops[hops.length - 2]);
+}
+
+/** The client's address for a request (see the module comment). */
+export function clientAddress(req: FastifyRequest): string {
+  // With trusted proxies Fastify lists the hops they vouched for (`req.ips`); without, none.
+  return clientOfHops((req as { ips?: string[] }).ips, req.socket?.remoteAddress ?? req.ip, req.log);
+}
+
+/**
+ * The same for a request Fastify never sees (one refused while the gateway closes), read from the
+ * raw request with the trust test given to Fastify (null: no trusted proxies).
+ */
+export function rawClientAddress(req: IncomingMessage, trust: ((hop: string) => boolean) | null, log: { warn(obj: object, msg: string): void }): string {
+  const peer = req.socket?.remoteAddress;
+  return clientOfHops(trust ? forwardedHops(peer, req.headers['x-forwarded-for'], trust) : undefined, peer, log);
 }

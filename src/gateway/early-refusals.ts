@@ -11,7 +11,7 @@ import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/types.ts';
 import { authenticateRequest, recordRejectedRequest, type PipelineDeps } from './interaction.ts';
 import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
-import { peerAddress } from './client-address.ts';
+import { peerAddress, rawClientAddress } from './client-address.ts';
 
 /** How much of an unparsed request is looked at for its request line and a few headers, bytes. */
 const SCAN_BYTES = 64 * 1024;
@@ -43,7 +43,8 @@ function scanRawRequest(raw: Buffer | undefined): { method: string; path: string
 export function answerClientError(deps: PipelineDeps, err: Error & { code?: string; rawPacket?: Buffer }, socket: Socket): void {
   // A reset socket has nobody to answer.
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  // Read before the socket is destroyed, which forgets it.
+  // Read before the socket is destroyed, which forgets it. The peer, not X-Forwarded-For: the
+  // parser refused the request, so its headers are not to be believed (behind a proxy: the proxy).
   const ip = peerAddress(socket.remoteAddress);
   const werr = err.code === 'HPE_HEADER_OVERFLOW'
     ? new WardenError('WARDEN_HEADERS_TOO_LARGE', 'The request headers are larger than the configured limit.')
@@ -75,8 +76,12 @@ export function answerClientError(deps: PipelineDeps, err: Error & { code?: stri
   authenticateRequest(deps, seen.headers, 'inference').then(record, () => record(null)).catch((e) => deps.log.error({ err: e }, 'recording a refused request failed'));
 }
 
-/** A request that arrived while the gateway shuts down: 503 in the caller's format, connection closed. */
-export function shedWhileClosing(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse): void {
+/**
+ * A request that arrived while the gateway shuts down: 503 in the caller's format, connection
+ * closed. `trust`: the trusted-proxy test (null: none), so the refusal is recorded under the
+ * client's address behind them, as every other refusal is.
+ */
+export function shedWhileClosing(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, trust: ((hop: string) => boolean) | null = null): void {
   const id = ulid(Date.now());
   const werr = new WardenError('WARDEN_SHUTTING_DOWN', 'The gateway is shutting down; send the request again.', { headers: { 'retry-after': '1' } });
   const url = req.url ?? '/';
@@ -88,5 +93,5 @@ export function shedWhileClosing(deps: PipelineDeps, req: IncomingMessage, res: 
   if (!flavour) return;
   // Not authenticated: the stores behind the keys may be closing too.
   const ua = req.headers['user-agent'];
-  recordRejectedRequest(deps, flavour, { ip: peerAddress(req.socket.remoteAddress), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth: null }, werr, id);
+  recordRejectedRequest(deps, flavour, { ip: rawClientAddress(req, trust, deps.log), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth: null }, werr, id);
 }

@@ -63,13 +63,14 @@ function earlyRequest(req: FastifyRequest, auth: AuthContext | null): EarlyReque
 
 export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyInstance {
   let closing = false;
+  const trust = opts.trustedProxies.length ? proxyTrust(opts.trustedProxies) : null;
   const app = Fastify({
     logger: opts.logger,
     // per-request access logs would cost throughput and duplicate the interaction events
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimitBytes,
     // Our own trust test: hops are read as addresses (a port dropped) before they are judged.
-    trustProxy: opts.trustedProxies.length ? proxyTrust(opts.trustedProxies) : false,
+    trustProxy: trust ?? false,
     // one shared logger instead of a pino child per request (measurable on the hot path)
     childLoggerFactory: (logger) => logger,
     // Requests arriving while the gateway closes are refused below, in the caller's error format.
@@ -91,7 +92,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     // Malformed HTTP and oversized headers, answered in the error format of the path called.
     clientErrorHandler: (err, socket) => answerClientError(deps, err as unknown as Parameters<typeof answerClientError>[1], socket),
     serverFactory: (handler) => http.createServer({ maxHeaderSize: opts.headerLimitBytes, keepAliveTimeout: 65_000 }, (req, res) => {
-      if (closing) shedWhileClosing(deps, req, res);
+      if (closing) shedWhileClosing(deps, req, res, trust);
       else handler(req, res);
     }),
   });

@@ -50,8 +50,14 @@ export function normaliseIp(ip: string | null | undefined): string | null {
   const family = isIP(s);
   if (family === 4) return s;
   if (family === 6) {
-    // URL parsing yields the RFC 5952 canonical form (lower case, zero runs compressed).
-    try { return new URL(`http://[${s}]`).hostname.slice(1, -1); } catch { return null; }
+    // URL parsing yields the RFC 5952 canonical form (lower case, zero runs compressed), in which
+    // an IPv4-mapped address however spelt (`::ffff:102:304`, `0:0:0:0:0:ffff:1.2.3.4`) is `::ffff:102:304`.
+    let v6: string;
+    try { v6 = new URL(`http://[${s}]`).hostname.slice(1, -1); } catch { return null; }
+    const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
+    if (!hex) return v6;
+    const [hi, lo] = [parseInt(hex[1], 16), parseInt(hex[2], 16)];
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
   }
   return null;
 }

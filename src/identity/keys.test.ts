@@ -49,6 +49,7 @@ describe('signup facts', () => {
     assert.equal(emailDomain('a@b@münchen.de'), 'xn--mnchen-3ya.de');
     assert.equal(emailDomain('nobody'), null);
     assert.equal(normaliseIp('::ffff:10.0.0.1'), '10.0.0.1');
+    assert.equal(normaliseIp('::FFFF:a00:1'), '10.0.0.1');
     assert.equal(normaliseIp('2001:0DB8:0000::0001'), '2001:db8::1');
     assert.equal(normaliseIp('[::1]'), '::1');
     assert.equal(normaliseIp('not-ip'), null);

@@ -181,6 +181,8 @@ export const limitsConfigSchema = z.object({
      * at most about 1,600 for the largest image it reads; OpenAI 85 (low detail) to 765 and more.
      */
     image_tokens: z.number().int().min(0).default(1600),
+    /** Input tokens reserved per image sent to OpenAI with `detail: "low"` (85 for most models; more for gpt-4o-mini). */
+    low_detail_image_tokens: z.number().int().min(0).default(85),
     /** Input tokens reserved per PDF page: its text (1,500-3,000 tokens a dense page) and the page's picture. */
     pdf_page_tokens: z.number().int().min(0).default(3000),
   }).strict().prefault({}),

@@ -5,14 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateSync } from 'node:zlib';
 import { limitsConfigSchema } from './config.ts';
-import { estimateInputTokens, outputTokenReserve, pdfPages } from './estimate.ts';
-import { deflatedSpaces, makePdf } from '../../test/helpers/pdf.ts';
+import { estimateInput, estimateInputTokens, outputTokenReserve, pdfPages } from './estimate.ts';
+import { deflatedSpaces, makePdf, pdfWithContent } from '../../test/helpers/pdf.ts';
 
 const est = limitsConfigSchema.parse({}).estimate;
 const b64 = (b: Buffer) => b.toString('base64');
 
-test('defaults: 4 characters a token, 1,600 tokens an image, 3,000 a PDF page', () => {
-  assert.deepEqual(est, { chars_per_token: 4, default_max_tokens: 4096, image_tokens: 1600, pdf_page_tokens: 3000 });
+test('defaults: 4 characters a token, 1,600 tokens an image (85 at low detail), 3,000 a PDF page', () => {
+  assert.deepEqual(est, { chars_per_token: 4, default_max_tokens: 4096, image_tokens: 1600, low_detail_image_tokens: 85, pdf_page_tokens: 3000 });
 });
 
 test('token ids count one token each: embeddings input and legacy completions prompt, flat or batched', () => {
@@ -44,6 +44,24 @@ test('every image part counts image_tokens, wherever it is: Anthropic, Chat, Res
   ] };
   assert.equal(estimateInputTokens(responses, est), 4 * 1600 + 3 /* 'completed' */);
   assert.equal(estimateInputTokens(chat, { ...est, image_tokens: 85 }), 85, 'configurable');
+});
+
+test('an image OpenAI is asked to read at low detail counts low_detail_image_tokens (85), in Chat and in Responses', () => {
+  const url = 'https://example.com/a.png';
+  const chat = { messages: [{ role: 'user', content: Array.from({ length: 10 }, () => ({ type: 'image_url', image_url: { url, detail: 'low' } })) }] };
+  assert.equal(estimateInputTokens(chat, est), 850);
+  const responses = { input: [{ role: 'user', content: [{ type: 'input_image', image_url: url, detail: 'low' }, { type: 'input_image', image_url: url, detail: 'auto' }] }] };
+  assert.equal(estimateInputTokens(responses, est), 85 + 1600 + 2 /* 'low', 'auto' */);
+  // images and PDF pages are guesses, text and token ids are known
+  assert.deepEqual(estimateInput({ messages: [{ role: 'user', content: [{ type: 'text', text: 'abcd'.repeat(10) }, ...chat.messages[0].content] }] }, est), { known: 10, guessed: 850 });
+  assert.deepEqual(estimateInput({ input: [1, 2, 3] }, est), { known: 3, guessed: 0 });
+});
+
+test('text is counted however deep it sits in the body: a tool schema\'s description five properties down', () => {
+  let schema: Record<string, unknown> = { type: 'string', description: 'x'.repeat(1_000_000) };
+  for (let i = 0; i < 5; i++) schema = { type: 'object', properties: { inner: schema } };
+  const body = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'f', parameters: schema } }] };
+  assert.ok(estimateInputTokens(body, est) >= 250_000, String(estimateInputTokens(body, est)));
 });
 
 test('a PDF counts pdf_page_tokens a page, in each API\'s document part; text documents count as text', async () => {
@@ -81,6 +99,37 @@ test('PDF pages in compressed object streams are counted; a PDF whose pages cann
   const opaque = Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.alloc(120 * 1024, 0x41)]);
   assert.equal(pdfPages(opaque), 3, 'one page per 50 KB');
   assert.equal(pdfPages(Buffer.from('%PDF-1.7\n')), 1);
+});
+
+test('a PDF counts at least one page per 50 KB, however few page objects it names: a dense page is not a light one', () => {
+  // one page whose content stream is 400 KB of incompressible text
+  let text = '';
+  for (let i = 0; text.length < 400_000; i++) text += `(${((i * 2654435761) >>> 0).toString(36)}) Tj `;
+  const dense = pdfWithContent(deflateSync(Buffer.from(text)));
+  assert.ok(dense.length > 150 * 1024, String(dense.length));
+  assert.equal(pdfPages(dense), Math.ceil(dense.length / (50 * 1024)));
+});
+
+test('thousands of object streams, broken or not, are read in bounded time, and the PDF still counts by its size', () => {
+  // under the 4 MiB body limit once in base64: about 70,000 object streams that fail to inflate
+  const broken = '/Type/ObjStm stream\nx\nendstream ';
+  const pdf = Buffer.from('%PDF-1.5\n' + broken.repeat(Math.floor(3_000_000 / broken.length)), 'latin1');
+  const document = { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: b64(pdf) } };
+  assert.ok(JSON.stringify(document).length < 4 * 1024 * 1024);
+  let started = performance.now();
+  assert.equal(estimateInputTokens({ messages: [{ role: 'user', content: [document] }] }, est), Math.ceil(pdf.length / (50 * 1024)) * 3000);
+  let ms = performance.now() - started;
+  assert.ok(ms < 1000, `${Math.round(ms)} ms for one request's estimate`);
+
+  // small object streams that do inflate, each naming a page: no more than 32 are inflated
+  const one = deflateSync(Buffer.from('<< /Type /Page /Parent 2 0 R >>'));
+  const parts: Buffer[] = [Buffer.from('%PDF-1.5\n')];
+  for (let i = 0; parts.length < 60_000; i++) parts.push(Buffer.from(`${i + 3} 0 obj\n<< /Type /ObjStm /N 1 /First 0 >>\nstream\n`), one, Buffer.from('\nendstream\nendobj\n'));
+  const many = Buffer.concat(parts);
+  started = performance.now();
+  assert.equal(pdfPages(many), Math.max(32, Math.ceil(many.length / (50 * 1024))));
+  ms = performance.now() - started;
+  assert.ok(ms < 1000, `${Math.round(ms)} ms`);
 });
 
 test('object streams that inflate without end cost a bounded amount of work, however many PDFs a request holds', async () => {

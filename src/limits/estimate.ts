@@ -7,14 +7,17 @@
  */
 import { constants as zlib, inflateSync } from 'node:zlib';
 import type { ApiFlavour } from '../events/index.ts';
+import { MAX_JSON_DEPTH } from '../gateway/json-depth.ts';
 import { BUDGET_SET_BY_GATEWAY } from '../shape/request.ts';
 
 /** How input is estimated (`limits.estimate`). */
 export interface InputEstimateConfig {
   /** Characters of text per token. */
   chars_per_token: number;
-  /** Tokens reserved per image, whatever its size or detail. */
+  /** Tokens reserved per image, whatever its size. */
   image_tokens: number;
+  /** Tokens reserved per image the client asks OpenAI to read at low detail (`detail: "low"`). */
+  low_detail_image_tokens: number;
   /** Tokens reserved per PDF page (its text and the picture of the page the model also reads). */
   pdf_page_tokens: number;
 }
@@ -26,23 +29,41 @@ const NON_TEXT_KEYS = new Set(['data', 'image_url', 'url', 'file_data', 'file_id
 const IMAGE_PARTS = new Set(['image', 'image_url', 'input_image', 'computer_screenshot']);
 
 /**
- * A PDF whose page objects cannot be found (encrypted, or compressed in a way not read here)
- * counts one page per this many bytes, at least one.
+ * A PDF counts at least one page per this many bytes: that is all its pages when none of its page
+ * objects can be found (encrypted, or compressed in a way not read here), and it keeps a dense
+ * page, or pages in object streams left unread, from counting as next to nothing.
  */
-const PDF_BYTES_PER_UNSEEN_PAGE = 50 * 1024;
+const PDF_BYTES_PER_PAGE = 50 * 1024;
 
 /**
- * Bytes of PDF object streams inflated per request at most (page objects are a few hundred bytes
- * each): the estimate runs before the request is admitted, so a deflate bomb, or many, must cost
- * next to nothing.
+ * PDF object streams read per request at most, and the bytes they may inflate to (page objects
+ * are a few hundred bytes each). The estimate runs before the request is admitted, so neither a
+ * deflate bomb nor thousands of small or broken streams may cost more than a few milliseconds:
+ * each attempt is charged at least MIN_INFLATE_CHARGE, whether it inflates or fails.
  */
+const MAX_OBJECT_STREAMS = 32;
 const MAX_OBJECT_STREAM_BYTES = 4 * 1024 * 1024;
+const MIN_INFLATE_CHARGE = 64 * 1024;
 
-interface Tally { chars: number; tokens: number; inflate: { bytes: number } }
+/** What may still be inflated for one request (shared by its PDFs). */
+export interface InflateBudget { streams: number; bytes: number }
 
+const newInflateBudget = (): InflateBudget => ({ streams: MAX_OBJECT_STREAMS, bytes: MAX_OBJECT_STREAM_BYTES });
+
+/** `chars` of text and `tokens` counted from token ids are known; `guessed` tokens are flat rates for images and PDF pages. */
+interface Tally { chars: number; tokens: number; guessed: number; inflate: InflateBudget }
+
+/** OpenAI's `detail: "low"`: Chat's `image_url.detail`, Responses' `detail` on the part. */
+function lowDetail(part: Record<string, unknown>): boolean {
+  const inner = part.image_url;
+  const detail = inner && typeof inner === 'object' ? (inner as Record<string, unknown>).detail : part.detail;
+  return detail === 'low';
+}
+
+// Bodies nest at most MAX_JSON_DEPTH levels (refused deeper when parsed): everything is walked.
 function walk(value: unknown, depth: number, est: InputEstimateConfig, t: Tally): void {
   if (typeof value === 'string') { t.chars += value.length; return; }
-  if (depth > 12 || value === null || typeof value !== 'object') return;
+  if (depth > MAX_JSON_DEPTH || value === null || typeof value !== 'object') return;
   if (Array.isArray(value)) {
     for (const v of value) walk(v, depth + 1, est, t);
     return;
@@ -50,9 +71,9 @@ function walk(value: unknown, depth: number, est: InputEstimateConfig, t: Tally)
   const part = value as Record<string, unknown>;
   const type = typeof part.type === 'string' ? part.type : '';
   let payload: string | null = null;
-  if (IMAGE_PARTS.has(type)) { t.tokens += est.image_tokens; payload = 'source'; }
+  if (IMAGE_PARTS.has(type)) { t.guessed += lowDetail(part) ? Math.min(est.low_detail_image_tokens, est.image_tokens) : est.image_tokens; payload = 'source'; }
   // a generated image handed back in a Responses `input` is an image (its base64 is in `result`)
-  else if (type === 'image_generation_call') { t.tokens += est.image_tokens; payload = 'result'; }
+  else if (type === 'image_generation_call') { t.guessed += est.image_tokens; payload = 'result'; }
   else if (type === 'document') { documentSource(part.source, depth, est, t); payload = 'source'; }
   else if (type === 'input_file') fileData(part.file_data, est, t);
   else if (type === 'file' && part.file && typeof part.file === 'object') { fileData((part.file as Record<string, unknown>).file_data, est, t); payload = 'file'; }
@@ -68,13 +89,13 @@ function documentSource(source: unknown, depth: number, est: InputEstimateConfig
   if (src.type === 'text' && typeof src.data === 'string') t.chars += src.data.length;
   else if (src.type === 'content') walk(src.content, depth + 1, est, t);
   else if (src.type === 'base64' && typeof src.data === 'string' && typeof src.media_type === 'string' && src.media_type.startsWith('text/')) t.chars += base64Bytes(src.data);
-  else if (src.type === 'base64' && typeof src.data === 'string') t.tokens += pdfPages(Buffer.from(src.data, 'base64'), t.inflate) * est.pdf_page_tokens;
-  else t.tokens += est.pdf_page_tokens;
+  else if (src.type === 'base64' && typeof src.data === 'string') t.guessed += pdfPages(Buffer.from(src.data, 'base64'), t.inflate) * est.pdf_page_tokens;
+  else t.guessed += est.pdf_page_tokens;
 }
 
 /** OpenAI's `file_data` (a `data:` URL, or bare base64): text is text, anything else a PDF; a file by id or URL counts one page. */
 function fileData(data: unknown, est: InputEstimateConfig, t: Tally): void {
-  if (typeof data !== 'string' || data.length === 0) { t.tokens += est.pdf_page_tokens; return; }
+  if (typeof data !== 'string' || data.length === 0) { t.guessed += est.pdf_page_tokens; return; }
   let base64 = data;
   if (data.startsWith('data:')) {
     const comma = data.indexOf(',');
@@ -83,7 +104,7 @@ function fileData(data: unknown, est: InputEstimateConfig, t: Tally): void {
     const text = head.startsWith('text/') || head.startsWith('application/json') || head.startsWith('application/xml');
     if (text) { t.chars += head.endsWith(';base64') ? base64Bytes(base64) : base64.length; return; }
   }
-  t.tokens += pdfPages(Buffer.from(base64, 'base64'), t.inflate) * est.pdf_page_tokens;
+  t.guessed += pdfPages(Buffer.from(base64, 'base64'), t.inflate) * est.pdf_page_tokens;
 }
 
 /** Bytes that base64 text decodes to. */
@@ -96,52 +117,70 @@ const isWhite = (c: number | undefined) => c === 0x20 || c === 0x0a || c === 0x0
 /** Whether a PDF name ends before this byte (white space, a delimiter, or the end). */
 const endsName = (c: number | undefined) => c === undefined || isWhite(c) || '/<>[]()%{}'.includes(String.fromCharCode(c));
 
-/**
- * Pages of a PDF: its page objects (`/Type /Page`), in the clear or in Flate-compressed object
- * streams (PDF 1.5 and later put them there); when none are found, one page per
- * PDF_BYTES_PER_UNSEEN_PAGE. Not a parser: an incremental update that rewrites a page counts it
- * twice, which only reserves more. `budget`: object-stream bytes that may still be inflated
- * (shared by the PDFs of a request).
- */
-export function pdfPages(pdf: Buffer, budget = { bytes: MAX_OBJECT_STREAM_BYTES }): number {
-  const pages = pageObjects(pdf, budget, true);
-  return pages > 0 ? pages : Math.max(1, Math.ceil(pdf.length / PDF_BYTES_PER_UNSEEN_PAGE));
+const TYPE = Buffer.from('/Type', 'latin1');
+const PAGE = Buffer.from('/Page', 'latin1');
+const OBJSTM = Buffer.from('/ObjStm', 'latin1');
+const STREAM = Buffer.from('stream', 'latin1');
+const ENDSTREAM = Buffer.from('endstream', 'latin1');
+
+/** Whether `buf` holds the name `name` at `i` (and the name ends there). */
+function nameAt(buf: Buffer, i: number, name: Buffer): boolean {
+  if (i + name.length > buf.length) return false;
+  for (let k = 0; k < name.length; k++) if (buf[i + k] !== name[k]) return false;
+  return endsName(buf[i + name.length]);
 }
 
-function pageObjects(buf: Buffer, budget: { bytes: number }, outer: boolean): number {
+/**
+ * Pages of a PDF: its page objects (`/Type /Page`), in the clear or in Flate-compressed object
+ * streams (PDF 1.5 and later put them there), and at least one page per PDF_BYTES_PER_PAGE. Not a
+ * parser: an incremental update that rewrites a page counts it twice, which only reserves more.
+ * `budget`: object streams that may still be inflated (shared by the PDFs of a request).
+ */
+export function pdfPages(pdf: Buffer, budget: InflateBudget = newInflateBudget()): number {
+  return Math.max(1, pageObjects(pdf, budget, true), Math.ceil(pdf.length / PDF_BYTES_PER_PAGE));
+}
+
+/**
+ * Page objects in `buf`, in one pass: every search starts where the last one ended, so the work
+ * is linear in the bytes, plus at most MAX_OBJECT_STREAM_BYTES inflated and read once more.
+ */
+function pageObjects(buf: Buffer, budget: InflateBudget, outer: boolean): number {
   let pages = 0;
-  for (let at = buf.indexOf('/Type'); at >= 0; at = buf.indexOf('/Type', at + 5)) {
-    let i = at + 5;
+  for (let at = buf.indexOf(TYPE); at >= 0; at = buf.indexOf(TYPE, at)) {
+    let i = at + TYPE.length;
     while (isWhite(buf[i])) i++;
-    if (buf.toString('latin1', i, i + 5) === '/Page' && endsName(buf[i + 5])) pages++;
-    else if (outer && buf.toString('latin1', i, i + 7) === '/ObjStm' && endsName(buf[i + 7])) {
-      const stream = objectStream(buf, i + 7, budget);
+    at = i;
+    if (nameAt(buf, i, PAGE)) pages++;
+    else if (outer && nameAt(buf, i, OBJSTM)) {
+      const stream = objectStream(buf, i + OBJSTM.length, budget);
       if (stream.objects) pages += pageObjects(stream.objects, budget, false);
-      // on after the stream: no byte is inflated twice, however many dictionaries name it
-      at = Math.max(at, stream.end - 5);
+      // on after the stream: no byte is read twice, however many dictionaries name it
+      at = Math.max(at, stream.end);
     }
   }
   return pages;
 }
 
-/** The inflated content of the object stream whose dictionary goes on at `from` (null if unreadable), and where it ends. */
-function objectStream(buf: Buffer, from: number, budget: { bytes: number }): { objects: Buffer | null; end: number } {
-  const keyword = buf.indexOf('stream', from);
+/** The inflated content of the object stream whose dictionary goes on at `from` (null if unread), and where it ends. */
+function objectStream(buf: Buffer, from: number, budget: InflateBudget): { objects: Buffer | null; end: number } {
+  const keyword = buf.indexOf(STREAM, from);
   if (keyword < 0) return { objects: null, end: buf.length };
-  let start = keyword + 6;
+  let start = keyword + STREAM.length;
   if (buf[start] === 0x0d) start++;
   if (buf[start] === 0x0a) start++;
-  const found = buf.indexOf('endstream', start);
+  const found = buf.indexOf(ENDSTREAM, start);
   const end = found < 0 ? buf.length : found;
-  if (budget.bytes <= 0) return { objects: null, end };
+  if (budget.streams <= 0 || budget.bytes <= 0) return { objects: null, end };
+  budget.streams--;
   try {
     // Z_SYNC_FLUSH: a stream cut short is read as far as it goes.
     const objects = inflateSync(buf.subarray(start, end), { maxOutputLength: budget.bytes, finishFlush: zlib.Z_SYNC_FLUSH });
-    budget.bytes -= objects.length;
+    budget.bytes -= Math.max(objects.length, MIN_INFLATE_CHARGE);
     return { objects, end };
   } catch (err) {
-    if (err instanceof RangeError) budget.bytes = 0; // over the budget: read no more
-    return { objects: null, end }; // not Flate, or encrypted
+    // over the budget: read no more; not Flate, or encrypted: the attempt is charged all the same
+    budget.bytes = err instanceof RangeError ? 0 : budget.bytes - MIN_INFLATE_CHARGE;
+    return { objects: null, end };
   }
 }
 
@@ -157,18 +196,28 @@ function tokenIds(value: unknown): number {
 }
 
 /**
- * Estimated input tokens: text characters of messages, system prompt, instructions and tool
- * definitions / chars per token; token ids (embeddings `input`, legacy completions `prompt`) one
- * each; each image `image_tokens`; each PDF page `pdf_page_tokens` (a PDF by URL or file id: one page).
+ * Input tokens of a request before it is sent. `known`: its text (messages, system prompt,
+ * instructions, tool definitions) / chars per token, and token ids (embeddings `input`, legacy
+ * completions `prompt`) one each. `guessed`: flat rates for what cannot be counted without
+ * reading it, `image_tokens` an image (`low_detail_image_tokens` when OpenAI is asked for low
+ * detail) and `pdf_page_tokens` a PDF page (a PDF by URL or file id: one page). The limiter may cut
+ * the guess where it alone would make the request larger than a limit (settlement charges the
+ * real count); what is known is reserved whole.
  */
-export function estimateInputTokens(body: Record<string, unknown>, est: InputEstimateConfig): number {
-  const t: Tally = { chars: 0, tokens: 0, inflate: { bytes: MAX_OBJECT_STREAM_BYTES } };
+export function estimateInput(body: Record<string, unknown>, est: InputEstimateConfig): { known: number; guessed: number } {
+  const t: Tally = { chars: 0, tokens: 0, guessed: 0, inflate: newInflateBudget() };
   for (const field of ['messages', 'input', 'system', 'instructions', 'tools', 'prompt']) {
     if (body[field] === undefined) continue;
     walk(body[field], 0, est, t);
     if (field === 'input' || field === 'prompt') t.tokens += tokenIds(body[field]);
   }
-  return Math.ceil(t.chars / est.chars_per_token) + t.tokens;
+  return { known: Math.ceil(t.chars / est.chars_per_token) + t.tokens, guessed: t.guessed };
+}
+
+/** All the input tokens estimateInput finds, known and guessed. */
+export function estimateInputTokens(body: Record<string, unknown>, est: InputEstimateConfig): number {
+  const { known, guessed } = estimateInput(body, est);
+  return known + guessed;
 }
 
 function positiveInt(v: unknown): number | null {

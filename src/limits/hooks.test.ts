@@ -139,6 +139,41 @@ test('a request larger than the token limit is refused as never admissible, with
   assert.equal(r.ctx.enforcement.limit?.retry_after_s, null);
 });
 
+test('images and PDF pages, guessed at a flat rate, never make a request inadmissible on their own: the guess is cut to the limit', async () => {
+  // An unverified account by default: 20,000 tokens a minute, 4,096 output tokens reserved when none are named.
+  const { hooks, advance } = setup({});
+  const image = (detail: string) => ({ type: 'image_url', image_url: { url: 'https://example.com/a.png', detail } });
+  const tenImages = (detail: string) => ({ model: 'gpt-test', messages: [{ role: 'user', content: [{ type: 'text', text: 'Compare these.' }, ...Array(10).fill(image(detail))] }] });
+  // ten images at low detail: 85 tokens each
+  const low = await run(hooks, { tier: 'unverified', body: tenImages('low') });
+  assert.equal(low.error, null);
+  assert.equal(low.ctx.responseHeaders['x-ratelimit-remaining-tokens'], String(20_000 - (4 + 850 + 4096)));
+  hooks.onEnd!(low.ctx, fakeEvent(low.ctx, { input: 0, output: 0 }));
+  await new Promise((r) => setImmediate(r));
+  // ten images at 1,600 each and 4,096 output: 20,096 > 20,000, admitted with the whole minute reserved
+  const high = await run(hooks, { tier: 'unverified', body: tenImages('high') });
+  assert.equal(high.error, null, high.error?.message);
+  assert.equal(high.ctx.responseHeaders['x-ratelimit-remaining-tokens'], '0');
+  // settled to what it really used; the next such request waits for room instead of being refused for ever
+  hooks.onEnd!(high.ctx, fakeEvent(high.ctx, { input: 7_700, output: 300 }));
+  await new Promise((r) => setImmediate(r));
+  const again = await run(hooks, { tier: 'unverified', body: tenImages('high') });
+  assert.equal(again.error?.code, 'WARDEN_RATE_LIMITED');
+  assert.equal(again.error!.headers['retry-after'], '24', 'the 8,000 tokens used, at 20,000 a minute');
+  advance(24_000_000);
+  assert.equal((await run(hooks, { tier: 'unverified', body: tenImages('high') })).error, null);
+
+  // what is known still counts in full: text over the limit with an image is never admissible
+  const text = { model: 'gpt-test', max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'text', text: 'x'.repeat(100_000) }, image('high')] }] };
+  const tooLong = await run(hooks, { tier: 'unverified', accountId: 'acc_2', keyId: 'key_2', orgId: 'org_2', ip: '198.51.100.9', body: text });
+  assert.equal(tooLong.error?.code, 'WARDEN_RATE_LIMITED');
+  assert.equal(tooLong.error!.headers['retry-after'], undefined);
+
+  // a budget too: $0.10 a day, $3/$15 per Mtok; 4,096 output ($0.061) and ten images ($0.048) would be over it for ever
+  const budget = setup(accountOnly({ daily_budget_usd: 0.1 }));
+  assert.equal((await run(budget.hooks, { body: tenImages('high') })).error, null);
+});
+
 test('concurrency: slots are released on end even when the interaction failed or the client left', async () => {
   const { hooks, limiter } = setup(accountOnly({ concurrency: 1 }));
   const a = await run(hooks);

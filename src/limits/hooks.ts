@@ -10,7 +10,7 @@ import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import type { GatewayHooks, InteractionContext } from '../gateway/lifecycle.ts';
 import type { LimitsConfig } from './config.ts';
-import { estimateInputTokens, outputTokenReserve } from './estimate.ts';
+import { estimateInput, outputTokenReserve } from './estimate.ts';
 import { enforcementRecord, rateLimitHeaders, refusalError } from './headers.ts';
 import { KeyRate } from './key-rate.ts';
 import { WardenError } from '../errors/index.ts';
@@ -74,6 +74,7 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
       const auth = ctx.auth;
       const view = verdicts.forAccount(auth.account.id);
       if (view.level !== 'none' && ctx.enforcement.verdict === null) ctx.enforcement.verdict = view.level;
+      const input = estimateInput(ctx.body, config.estimate);
       const decision = limiter.decide({
         keyId: auth.key.id,
         accountId: auth.account.id,
@@ -85,7 +86,8 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
         clusterId: view.clusterId,
         model: ctx.model,
         verdictLevel: view.level,
-        inputTokens: estimateInputTokens(ctx.body, config.estimate),
+        inputTokens: input.known + input.guessed,
+        guessedInputTokens: input.guessed,
         outputTokens: outputTokenReserve(ctx.body, ctx.flavour, config.estimate.default_max_tokens, ctx.enforcement.shaping),
       });
       if (decision instanceof Promise) return decision.then((d) => apply(ctx, d));

@@ -11,7 +11,7 @@ export type { LimitsBackend, MeterOp, MeterOutcome, RawDecision, SettleOp, Lease
 export { CircuitBreaker, type BreakerState } from './breaker.ts';
 export { registerLimitsMetrics, NOOP_METRICS, type LimitsMetrics } from './metrics.ts';
 export { rateLimitHeaders, refusalError, enforcementRecord, describeMeter } from './headers.ts';
-export { estimateInputTokens, outputTokenReserve, pdfPages, type InputEstimateConfig } from './estimate.ts';
+export { estimateInput, estimateInputTokens, outputTokenReserve, pdfPages, type InputEstimateConfig } from './estimate.ts';
 export {
   MemoryLimitOverridesStore, SqliteLimitOverridesStore, PostgresLimitOverridesStore,
   type LimitOverride, type LimitOverridesStore,

@@ -33,6 +33,12 @@ export interface LimiterOptions {
 export interface LimitRequest extends LimitSubjects {
   /** Estimated input tokens (reserved now, settled later). */
   inputTokens: number;
+  /**
+   * Of `inputTokens`, those guessed at a flat rate (images, PDF pages), not counted: cut, where
+   * they alone would make the request larger than a token limit or budget, to what that limit
+   * holds. Default 0: all of `inputTokens` is reserved.
+   */
+  guessedInputTokens?: number;
   /** Output tokens reserved (max_tokens or the default). */
   outputTokens: number;
 }
@@ -167,10 +173,11 @@ export class Limiter {
    */
   decide(req: LimitRequest, nowUs?: number): LimitDecision | Promise<LimitDecision> {
     const meters = this.policy.plan(req);
+    const inputTokens = this.inputToReserve(req, meters);
     const cost: RequestCost = {
-      inputTokens: req.inputTokens,
+      inputTokens,
       outputTokens: req.outputTokens,
-      microUsd: this.policy.priceMicroUsd(req.model, req.inputTokens, req.outputTokens),
+      microUsd: this.policy.priceMicroUsd(req.model, inputTokens, req.outputTokens),
     };
     if (req.verdictLevel !== 'none' && meters.some((m) => m.multiplier !== 1)) this.metrics.throttled(req.verdictLevel);
     const ops = meters.map((m) => meterOp(m, cost));
@@ -192,6 +199,31 @@ export class Limiter {
         return this.fallback(meters, cost, leaseId, req.model, err instanceof Error ? err.message : String(err), started, nowUs);
       },
     );
+  }
+
+  /**
+   * The input tokens to reserve: all that are known (text, token ids), and of the guessed ones
+   * (images, PDF pages) as many as every token meter and budget can hold with the known input and
+   * the output. A guess alone never makes a request "never admissible" (a flat 1,600 tokens an
+   * image would refuse ten small images for ever under a limit of 20,000 a minute); the reservation
+   * is then the whole limit, and settlement charges what the request really used.
+   */
+  private inputToReserve(req: LimitRequest, meters: readonly PlannedMeter[]): number {
+    const guessed = Math.min(Math.max(0, req.guessedInputTokens ?? 0), req.inputTokens);
+    if (guessed === 0) return req.inputTokens;
+    const known = req.inputTokens - guessed;
+    let room = guessed;
+    for (const m of meters) {
+      switch (m.kind) {
+        case 'tokens_per_minute':
+        case 'tokens_per_day': room = Math.min(room, Math.floor(m.limit) - known - req.outputTokens); break;
+        case 'input_tokens_per_minute': room = Math.min(room, Math.floor(m.limit) - known); break;
+        case 'daily_budget':
+        case 'monthly_budget': room = Math.min(room, this.policy.inputTokensWithin(req.model, Math.round(m.limit * 1e6), known, req.outputTokens)); break;
+        default: break;
+      }
+    }
+    return known + Math.max(0, room);
   }
 
   private fallback(meters: PlannedMeter[], cost: RequestCost, leaseId: string, model: string, why: string, started: number, nowUs?: number): LimitDecision {

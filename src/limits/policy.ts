@@ -264,10 +264,22 @@ export class LimitsPolicy {
     return meters;
   }
 
+  private price(model: string) {
+    return this.config.prices.find((x) => modelMatches(x.model, model)) ?? this.config.default_price;
+  }
+
   /** Price of a request in micro-USD (rounded up). */
   priceMicroUsd(model: string, inputTokens: number, outputTokens: number): number {
-    const p = this.config.prices.find((x) => modelMatches(x.model, model)) ?? this.config.default_price;
+    const p = this.price(model);
     return Math.ceil(inputTokens * p.input_per_mtok + outputTokens * p.output_per_mtok);
+  }
+
+  /** Input tokens that may be added to a request of `inputTokens` and `outputTokens` whose price stays within `microUsd` (negative: none, it is over already). */
+  inputTokensWithin(model: string, microUsd: number, inputTokens: number, outputTokens: number): number {
+    const p = this.price(model);
+    if (p.input_per_mtok <= 0) return this.priceMicroUsd(model, inputTokens, outputTokens) <= microUsd ? Infinity : -1;
+    // one micro-USD to spare: the price is rounded up, after floating-point sums
+    return Math.floor((microUsd - 1 - inputTokens * p.input_per_mtok - outputTokens * p.output_per_mtok) / p.input_per_mtok);
   }
 }
 

@@ -12,6 +12,10 @@ test('a hop is read as an address: port dropped, IPv4-mapped folded, anything el
   assert.equal(hopAddress(' 203.0.113.9:41234 '), '203.0.113.9');
   assert.equal(hopAddress('::ffff:203.0.113.9'), '203.0.113.9');
   assert.equal(hopAddress('[::FFFF:203.0.113.9]:80'), '203.0.113.9');
+  // the same mapped address spelt in hex, as the canonical IPv6 form writes it
+  assert.equal(hopAddress('::ffff:cb00:7109'), '203.0.113.9');
+  assert.equal(hopAddress('[0:0:0:0:0:FFFF:CB00:7109]:80'), '203.0.113.9');
+  assert.equal(hopAddress('::ffff:102:304'), '1.2.3.4');
   assert.equal(hopAddress('[2001:DB8::1]:443'), '2001:db8::1');
   assert.equal(hopAddress('[2001:db8::1]'), '2001:db8::1');
   assert.equal(hopAddress('2001:db8:0:0:0:0:0:1'), '2001:db8::1');
@@ -53,6 +57,8 @@ test('behind a trusted proxy, a port or another spelling of the address neither 
   const statuses = [];
   for (let port = 40001; port <= 40004; port++) statuses.push((await send(`81.2.69.142:${port}`)).status);
   assert.deepEqual(statuses, [200, 200, 429, 429]);
+  // nor does the mapped address in hex
+  assert.equal((await send('::ffff:5102:458e')).status, 429);
   // Not an address: the proxy is the client (not "garbage", which would be a new client each time).
   assert.equal((await send('garbage')).status, 200);
   assert.equal((await send('::ffff:203.0.113.9')).status, 200);
@@ -60,10 +66,10 @@ test('behind a trusted proxy, a port or another spelling of the address neither 
   // A trusted proxy that writes its own hop with a port is still walked past.
   assert.equal((await send('198.51.100.7, 127.0.0.1:5555')).status, 200);
 
-  const events = await h.events(() => true, 10);
+  const events = await h.events(() => true, 11);
   assert.deepEqual(events.map((e) => [e.client.ip, e.client.country, e.response.status]), [
     ['2.144.0.1', 'IR', 403],
-    ['81.2.69.142', 'GB', 200], ['81.2.69.142', 'GB', 200], ['81.2.69.142', 'GB', 429], ['81.2.69.142', 'GB', 429],
+    ['81.2.69.142', 'GB', 200], ['81.2.69.142', 'GB', 200], ['81.2.69.142', 'GB', 429], ['81.2.69.142', 'GB', 429], ['81.2.69.142', 'GB', 429],
     ['127.0.0.1', null, 200],
     ['203.0.113.9', null, 200],
     ['2001:db8::1', null, 200],

@@ -156,3 +156,27 @@ test('a request arriving while the gateway shuts down gets 503 in the format of 
   const events = await storedEvents(h, 2);
   assert.ok(events.some((e) => e.flavour === 'anthropic.messages' && e.response.status === 503 && e.id.toLowerCase() === a.body.request_id.toLowerCase()));
 });
+
+test('a request shed while the gateway shuts down is recorded under the client behind a trusted proxy, not the proxy', async () => {
+  const h = await harness({ config: { server: { trusted_proxies: ['127.0.0.1'] } }, mock: { latencyMs: 300 } });
+  const { port } = new URL(h.url);
+  const inflight = send(h.url, '/v1/chat/completions', JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }), { authorization: `Bearer ${GOOD_KEY}` });
+  const s = net.connect(Number(port), '127.0.0.1');
+  await new Promise((r) => s.once('connect', r));
+  s.write('POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-forwarded-for: 198.51.100.23:5000, 127.0.0.1\r\n');
+  // closing begins once the other request is being served, which keeps the gateway closing
+  while (!(h.gateway.metrics.counts.inflight['openai.chat'] > 0)) await new Promise((r) => setTimeout(r, 10));
+  const closing = h.gateway.app.close();
+  await new Promise((r) => setTimeout(r, 20));
+  let got = '';
+  s.on('data', (c) => { got += c.toString('latin1'); });
+  const ended = new Promise((r) => s.on('close', r));
+  s.write(`x-api-key: ${GOOD_KEY}\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}`);
+  await ended;
+  assert.equal((await inflight).status, 200);
+  await closing;
+  assert.equal(parse(got).status, 503);
+  const events = await storedEvents(h, 2);
+  const shed = events.find((e) => e.response.status === 503);
+  assert.equal(shed?.client.ip, '198.51.100.23');
+});

@@ -58,7 +58,7 @@ export function policyAdminRoutes(runtime: PolicyRuntime): AdminRouteRegistrar {
       body: ExplainBody, response: ExplainSchema,
       handler: ({ body }) => {
         const e = explainRequest(runtime, {
-          ip: body.ip ? parseIp(body.ip) : null, tier: body.tier, programme: body.programme, accountId: body.account_id ?? null, orgId: null,
+          ip: body.ip ? parseIp(body.ip) : null, tier: body.tier, accountTier: body.tier, programme: body.programme, accountId: body.account_id ?? null, orgId: null,
           model: body.model, flavour: body.flavour, claimedCountry: body.claimed_country ?? null, verdict: body.verdict,
         });
         return { client: { country: e.geo.country, asn: e.geo.asn, networks: e.network.reasons }, matched: e.matched, capabilities: e.capabilities, refusal: e.refusal };

@@ -104,8 +104,9 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo):
       const ipText = f.get('ip');
       const ip = ipText !== undefined ? parseIp(ipText) : null;
       if (ipText !== undefined && !ip) throw new UsageError(`--ip "${ipText}" is not an IP address`);
+      const tier = oneOf<VerificationTier>('tier', f.get('tier'), VERIFICATION_TIERS, 'unverified');
       const request = {
-        ip, tier: oneOf<VerificationTier>('tier', f.get('tier'), VERIFICATION_TIERS, 'unverified'),
+        ip, tier, accountTier: tier,
         programme: oneOf<Programme>('programme', f.get('programme'), PROGRAMMES, 'none'),
         accountId: f.get('account') ?? null, orgId: null, model: f.get('model') ?? '',
         flavour: oneOf<ApiFlavour>('flavour', f.get('flavour'), ['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings'], 'openai.chat'),

@@ -89,6 +89,24 @@ test('a verify verdict refuses with the verification message until the account i
   assert.equal(explained.capabilities.reasoning, 'none', 'the shape verdict\'s restrictions hold');
 });
 
+test('a verify verdict refuses an unverified account of an enterprise organisation: the verification asked for is the account\'s own', async () => {
+  const org = await t.admin('/orgs', { name: 'Big Co', tier: 'enterprise' });
+  const fresh = await t.admin('/accounts', { name: 'erin-new', email: 'erin-new@example.org', tier: 'unverified', org_id: org.id });
+  const key = (await t.admin(`/accounts/${fresh.id}/keys`, { name: 'k' })).secret as string;
+  const chat = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
+  assert.equal((await call(key, 'POST', '/v1/chat/completions', chat)).status, 200, 'served at the organisation\'s tier before the verdict');
+  await verdict(fresh.id, 'verify');
+  for (const [method, path, body] of [['POST', '/v1/chat/completions', chat], ['GET', '/v1/batches'], ['POST', '/v1/responses', { model: 'gpt-4o-mini', input: 'x', background: true }]] as Array<[string, string, object?]>) {
+    const r = await call(key, method, path, body);
+    assert.equal(r.status, 403, `${method} ${path}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.code, 'WARDEN_VERIFICATION_REQUIRED', `${method} ${path}`);
+  }
+  // Verified itself: served (as under shape).
+  await t.admin(`/accounts/${fresh.id}/tier`, { tier: 'identity_verified', reason: 'passport checked' });
+  assert.equal((await call(key, 'POST', '/v1/chat/completions', chat)).status, 200);
+  assert.equal((await call(key, 'GET', '/v1/batches')).status, 200);
+});
+
 test('an account suspended in identity is told the appeal contact, as a suspending verdict says it', async () => {
   const carol = await t.account('carol-suspended', 'email_verified');
   await t.admin(`/accounts/${carol.id}/suspend`, { reason: 'chargebacks' });

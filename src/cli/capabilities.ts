@@ -112,7 +112,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     const policy = policyHooks({ config, verdicts, log: { info: line, error: line } });
     policyRuntime = policy.runtime;
     hooks.push(policy);
-    adminRegistrars.push(policyAdminRoutes(policy.runtime));
+    adminRegistrars.push(policyAdminRoutes(policy.runtime, { identity, verdicts }));
     closers.push(() => policy.runtime.close());
   }
 

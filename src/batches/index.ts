@@ -9,7 +9,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Authenticator, GatewayHooks } from '../gateway/index.ts';
-import type { IdentityStore } from '../identity/index.ts';
+import type { AuthContext, IdentityStore } from '../identity/index.ts';
 import type { BatchesConfig } from './config.ts';
 import { BatchCredentials } from './credentials.ts';
 import { registerBatchRoutes } from './routes.ts';
@@ -42,8 +42,11 @@ export interface Batches {
    * place inline. Serves background responses (`background`).
    */
   hooks: GatewayHooks;
-  /** Serve the routes on the gateway's server and start running batches there; stopped when it closes. */
-  register(app: FastifyInstance, callerAuthenticator: Authenticator): void;
+  /**
+   * Serve the routes on the gateway's server and start running batches there; stopped when it
+   * closes. `barred` throws the policy's refusal of an account a verdict bars, on every route.
+   */
+  register(app: FastifyInstance, callerAuthenticator: Authenticator, barred?: (auth: AuthContext) => void): void;
   /** Operators' routes, for the admin API (`/admin/batches`, `/admin/files`). */
   adminRoutes: AdminRouteRegistrar;
 }
@@ -86,7 +89,7 @@ export function createBatches(
         if (id !== null) event.client.batch_id = id;
       },
     },
-    register(app, callerAuthenticator) {
+    register(app, callerAuthenticator, barred) {
       const running = new BatchRunner(store, app, credentials, config, opts.log, opts.registry, {
         ended: async (ids) => {
           await recordOutputFiles(store, files, ids, config.retention_days, config.file_retention_days);
@@ -96,7 +99,7 @@ export function createBatches(
       }, streamedRuns);
       runner = running;
       const deps = {
-        store, authenticator: callerAuthenticator, config,
+        store, authenticator: callerAuthenticator, config, barred,
         onCreated: () => { setImmediate(() => { void running.tick(Date.now(), true); }); },
         onCanceled: (id: string) => running.closedBatch(id),
       };

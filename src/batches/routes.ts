@@ -27,13 +27,24 @@ export interface BatchRoutesDeps {
   onCreated?: () => void;
   /** Called when a batch is cancelled here, so that what this node claimed of it is not run. */
   onCanceled?: (id: string) => void;
+  /**
+   * Throws the policy's refusal of an account its verdict bars (suspend, or verify until it is
+   * identity verified), as the model endpoints give it: the gateway's `barred` hooks.
+   */
+  barred?: (auth: AuthContext) => void;
 }
 
-export async function callerOf(deps: Pick<BatchRoutesDeps, 'authenticator'>, req: FastifyRequest): Promise<AuthContext> {
+/**
+ * The caller of a batch or files route: its key checked, then the account refused if a verdict
+ * bars it, before anything is read, stored or queued (a suspended account neither reads earlier
+ * answers nor queues new requests).
+ */
+export async function callerOf(deps: Pick<BatchRoutesDeps, 'authenticator' | 'barred'>, req: FastifyRequest): Promise<AuthContext> {
   const secret = apiKeyFromHeaders(req.headers);
   if (!secret) throw new WardenError('WARDEN_MISSING_API_KEY', 'Missing API key. Send it as "x-api-key: <key>" or "Authorization: Bearer <key>".');
   const auth = await deps.authenticator.authenticate(secret);
   requireScope(auth, 'inference');
+  deps.barred?.(auth);
   return auth;
 }
 

@@ -112,7 +112,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     const policy = policyHooks({ config, verdicts, log: { info: line, error: line } });
     policyRuntime = policy.runtime;
     hooks.push(policy);
-    adminRegistrars.push(policyAdminRoutes(policy.runtime));
+    adminRegistrars.push(policyAdminRoutes(policy.runtime, { identity, verdicts }));
     closers.push(() => policy.runtime.close());
   }
 
@@ -182,7 +182,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       const taxii = cases?.taxiiPlugin;
       if (taxii) await app.register(async (scope) => taxii((secret) => authenticator.authenticate(secret))(scope), { prefix: '/taxii2' });
       cases?.startFeeds();
-      batches?.register(app, callerAuthenticator);
+      // The batch and files routes refuse an account a verdict bars, as every model route does.
+      batches?.register(app, callerAuthenticator, (auth) => { for (const h of hooks) h.barred?.(auth); });
     },
     async ready() {
       try {

@@ -35,7 +35,8 @@ export async function runScan(argv: string[], io: { stdout?: Writable; stderr?: 
       else { err.write(`warden scan: --intel-level is one of ${IMPORT_LEVELS.join(', ')}\n`); return 2; }
       continue;
     }
-    if (a === '--config') configPath = argv[i + 1];
+    if (a === '--config' || a === '-c') configPath = argv[i + 1];
+    else if (a.startsWith('--config=')) configPath = a.slice('--config='.length);
     rest.push(a);
   }
   if (!bundles.length && !casesDir) return runScanCli(rest, io);

@@ -14,7 +14,7 @@ import { createMockUpstream } from '../mock/index.ts';
 import { openStores, type Stores } from './stores.ts';
 import { buildCapabilities } from './capabilities.ts';
 
-const HELP = `usage: warden serve [--config FILE] [--host HOST] [--port PORT] [--db FILE]
+const HELP = `usage: warden serve [-c|--config FILE] [--host HOST] [--port PORT] [--db FILE]
 Starts the gateway. With no config file: SQLite at ./data/warden.db and the built-in mock model.
 Environment overrides: WARDEN_SERVER__PORT=9000, WARDEN_STORE__DRIVER=postgres, ... (every key: warden config defaults)`;
 
@@ -108,7 +108,7 @@ export async function startWarden(config: WardenConfig, opts: { demo?: boolean; 
 export async function runServe(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, db: { type: 'string' }, 'no-demo': { type: 'boolean' }, help: { type: 'boolean' } },
+    options: { config: { type: 'string', short: 'c' }, host: { type: 'string' }, port: { type: 'string' }, db: { type: 'string' }, 'no-demo': { type: 'boolean' }, help: { type: 'boolean' } },
   });
   if (values.help) { console.log(HELP); return 0; }
   let config = loadConfig(values.config);

@@ -223,7 +223,7 @@ export function formatSummary(r: ScanResult, q: QualityFigures | null): string {
   return lines.join('\n') + '\n';
 }
 
-const USAGE = `usage: warden scan <events.jsonl|-> [--accounts accounts.jsonl|.csv] [--state detector.state] [--report out.json] [--labels labels.json] [--detector warden|volume|prada] [--config warden.yaml] [--allow ACCOUNT]... [--intel bundle.json [--intel-level L]]... [--cases DIR] [--strict] [--json]`;
+const USAGE = `usage: warden scan <events.jsonl|-> [--accounts accounts.jsonl|.csv] [--state detector.state] [--report out.json] [--labels labels.json] [--detector warden|volume|prada] [-c|--config warden.yaml] [--allow ACCOUNT]... [--intel bundle.json [--intel-level L]]... [--cases DIR] [--strict] [--json]`;
 
 /**
  * `warden scan`: parse argv (the arguments after `scan`), run, print. Returns the exit code:
@@ -243,15 +243,18 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
   let accountsPath: string | null = null; let statePath: string | undefined;
   const allow: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => { const v = argv[++i]; if (v === undefined) throw new Error(`${a} needs a value`); return v; };
+    let a = argv[i];
+    // --config=FILE, as the other commands take it
+    let inline: string | undefined;
+    if (a.startsWith('--config=')) { inline = a.slice('--config='.length); a = '--config'; }
+    const val = () => { const v = inline ?? argv[++i]; if (v === undefined) throw new Error(`${a} needs a value`); return v; };
     try {
       if (a === '--report') reportPath = val();
       else if (a === '--labels') labelsPath = val();
       else if (a === '--accounts') accountsPath = val();
       else if (a === '--state') statePath = val();
       else if (a === '--detector') { const d = val(); if (d !== 'warden' && d !== 'volume' && d !== 'prada') throw new Error(`unknown detector ${d}`); detector = d; }
-      else if (a === '--config') configPath = val();
+      else if (a === '--config' || a === '-c') configPath = val();
       else if (a === '--allow') allow.push(val());
       else if (a === '--json') json = true;
       else if (a === '--strict') strict = true;

@@ -11,7 +11,7 @@ import { DocumentReader, type DocumentKind } from './reader.ts';
 import { looksLikePdf } from './pdf.ts';
 import { imageHeader } from './ocr.ts';
 
-const USAGE = `usage: warden documents read FILE [FILE ...] [--config FILE] [--json]
+const USAGE = `usage: warden documents read FILE [FILE ...] [-c|--config FILE] [--json]
   Reads each PDF or image (PNG, JPEG, GIF, WebP) as the gateway does: pdf.js and Tesseract in a
   background thread, with the limits of the configuration's documents section (timeout_ms,
   memory_mb, max_pages, max_bytes, read_images, ocr_timeout_ms, max_image_pixels,
@@ -29,7 +29,7 @@ export async function runDocumentsCli(argv: string[], io: DocumentsCliIo = defau
   let values: { config?: string; json?: boolean; help?: boolean };
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
+    ({ values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
   } catch (err) {
     io.stderr(`error: ${(err as Error).message}\n${USAGE}`);
     return 2;

@@ -132,11 +132,16 @@ export function requireScope(auth: AuthContext, scope: KeyScope): void {
   }
 }
 
+/** The programme a request is served under: the account's unless it is `none`, else its organisation's. */
+export function effectiveProgramme(account: Pick<Account, 'programme'>, org: Pick<Organisation, 'programme'> | null | undefined): Programme {
+  return account.programme !== 'none' ? account.programme : (org?.programme ?? 'none');
+}
+
 /** The AuthContext for a record: effective tier is the higher of account and org tier; the
  * account's programme wins unless it is `none`. Frozen, so it can be shared between requests. */
 export function authContextFor(record: Pick<KeyRecord, 'key' | 'account' | 'org'>): AuthContext {
   const { key, account, org } = record;
-  const programme: Programme = account.programme !== 'none' ? account.programme : (org?.programme ?? 'none');
+  const programme = effectiveProgramme(account, org);
   return Object.freeze({
     key: Object.freeze({ ...key, scopes: Object.freeze([...key.scopes]) as KeyScope[] }),
     account: Object.freeze({ ...account }),

@@ -2,11 +2,12 @@
 // operator (or a signup service) calls over HTTP with the admin token.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configSchema } from '../config/schema.ts';
 import { startWarden } from '../cli/serve.ts';
+import { openIdentityStore } from '../identity/index.ts';
 
 const TOKEN = 'policy-admin-test-token-0123456789abcdef';
 let w: Awaited<ReturnType<typeof startWarden>>;
@@ -69,4 +70,65 @@ test('explain: capabilities and the rules behind them; bad input is a 400; the a
   const info = await call('GET', '/policy');
   assert.match(info.body.file, /policy\/default\.yaml$/);
   assert.equal(info.body.digest.length, 64);
+});
+
+test('explain with an account reads it as the gateway reads its caller: its organisation\'s rules, its claimed country, its own tier under verify, its verdict in force', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'warden-policy-explain-'));
+  const base = { server: { port: 0 }, store: { sqlite_path: join(home, 'w.db') }, admin: { token: TOKEN }, log: { level: 'silent' }, ledger: { enabled: false } } as const;
+  // The accounts exist before the gateway starts, so that the policy file can name the organisation.
+  const identity = openIdentityStore(configSchema.parse(base));
+  const blockedOrg = await identity.createOrg({ name: 'Blocked Co', tier: 'enterprise' });
+  const bigOrg = await identity.createOrg({ name: 'Big Co', tier: 'enterprise' });
+  const inBlocked = await identity.createAccount({ org_id: blockedOrg.id, tier: 'email_verified' });
+  const fresh = await identity.createAccount({ org_id: bigOrg.id, tier: 'unverified' });
+  const abroad = await identity.createAccount({ tier: 'email_verified', claimed_country: 'IR' });
+  const keyOf = async (id: string) => (await identity.createKey(id, { name: 'k' })).secret;
+  const keys = { inBlocked: await keyOf(inBlocked.id), abroad: await keyOf(abroad.id), fresh: await keyOf(fresh.id) };
+  await identity.close();
+  const policy = join(home, 'policy.yaml');
+  writeFileSync(policy, readFileSync(new URL('../../policy/default.yaml', import.meta.url), 'utf8')
+    .replace(/^rules:\n/m, `rules:\n  - id: blocked-org\n    when: { org: ["${blockedOrg.id}"] }\n    action: deny\n`));
+  const g = await startWarden(configSchema.parse({ ...base, policy: { file: policy } }), { demo: false, log: () => {} });
+  const at = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${g.url}/admin${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, body: await res.json() as any };
+  };
+  const chat = async (key: string) => {
+    const res = await fetch(`${g.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }) });
+    return { status: res.status, body: await res.json() as any };
+  };
+  try {
+    // An organisation's rule: the gateway refuses the account, and explain says so (and why).
+    const org = await at('POST', '/policy/explain', { account_id: inBlocked.id });
+    assert.equal(org.status, 200, JSON.stringify(org.body));
+    assert.deepEqual(org.body.refusal && [org.body.refusal.kind, org.body.refusal.source], ['deny', 'rule:blocked-org']);
+    assert.deepEqual(org.body.subject, { account_id: inBlocked.id, org_id: blockedOrg.id, tier: 'enterprise', account_tier: 'email_verified', programme: 'none', claimed_country: null, verdict: 'none' });
+    assert.deepEqual([(await chat(keys.inBlocked)).status, (await chat(keys.inBlocked)).body.error.code], [403, 'WARDEN_POLICY_DENIED']);
+    // Without an account, the organisation named.
+    assert.equal((await at('POST', '/policy/explain', { tier: 'email_verified', org_id: blockedOrg.id })).body.refusal?.source, 'rule:blocked-org');
+    assert.equal((await at('POST', '/policy/explain', { tier: 'email_verified' })).body.refusal, null);
+    // The claimed country of the account's record.
+    const claimed = await at('POST', '/policy/explain', { account_id: abroad.id });
+    assert.equal(claimed.body.refusal?.kind, 'region_blocked', JSON.stringify(claimed.body));
+    assert.equal((await chat(keys.abroad)).status, 403);
+    // Under verify, the account's own tier: an unverified account of an enterprise organisation is refused.
+    const verify = await at('POST', '/policy/explain', { account_id: fresh.id, verdict: 'verify' });
+    assert.equal(verify.body.refusal?.kind, 'verify', JSON.stringify(verify.body));
+    assert.deepEqual([verify.body.subject.tier, verify.body.subject.account_tier], ['enterprise', 'unverified']);
+    assert.equal((await at('POST', '/policy/explain', { account_id: fresh.id, tier: 'identity_verified', verdict: 'verify' })).body.refusal, null, 'what if it verified');
+    // The verdict in force, unless one is given.
+    assert.equal((await at('POST', '/detect/verdicts', { kind: 'account', id: fresh.id, level: 'suspend', note: 'test' })).status < 300, true);
+    const suspended = await at('POST', '/policy/explain', { account_id: fresh.id });
+    assert.deepEqual([suspended.body.refusal?.kind, suspended.body.subject.verdict], ['suspend', 'suspend']);
+    assert.equal((await chat(keys.fresh)).body.error.code, 'WARDEN_ACCOUNT_SUSPENDED');
+    // Ids with no record, and facts that contradict each other.
+    const unknown = await at('POST', '/policy/explain', { account_id: 'acct_nope' });
+    assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'WARDEN_NOT_FOUND']);
+    assert.equal((await at('POST', '/policy/explain', { tier: 'unverified', org_id: 'org_nope' })).status, 404);
+    assert.equal((await at('POST', '/policy/explain', { account_id: fresh.id, org_id: bigOrg.id })).status, 400);
+    assert.equal((await at('POST', '/policy/explain', { ip: '8.8.8.8' })).status, 400, 'a tier or an account');
+  } finally {
+    await g.close();
+    rmSync(home, { recursive: true, force: true });
+  }
 });

@@ -4,10 +4,12 @@
  */
 import { z } from 'zod';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
-import { VERDICT_LEVELS } from '../detect/verdict.ts';
+import { VERDICT_LEVELS, type VerdictView } from '../detect/verdict.ts';
+import type { IdentityStore } from '../identity/store.ts';
 import { VERIFICATION_TIERS, PROGRAMMES } from '../identity/types.ts';
 import { parseIp } from './ip.ts';
 import { explainRequest, type PolicyRuntime } from './hooks.ts';
+import { subjectFacts } from './subject.ts';
 
 /** An IP address as the policy reads it (IPv4, IPv6, IPv4-mapped IPv6); anything else is a 400 naming the field. */
 const IpText = z.string().max(64).refine((s) => parseIp(s) !== null, 'not an IP address');
@@ -25,16 +27,21 @@ const ScreeningSchema = z.object({
   ip: z.object({ country: z.string().nullable(), asn: z.number().nullable(), asn_name: z.string().nullable(), networks: z.array(z.string()) }).nullable(),
 });
 const ExplainBody = z.strictObject({
-  tier: z.enum(VERIFICATION_TIERS),
-  programme: z.enum(PROGRAMMES).default('none'),
+  account_id: z.string().min(1).max(100).optional().describe('read the account as the gateway does: its organisation, own and effective tier, programme, claimed country and verdict in force; the fields below, when given, replace its own'),
+  org_id: z.string().min(1).max(100).optional().describe('without account_id: the organisation the account belongs to (its tier raises the effective tier, its rules apply)'),
+  tier: z.enum(VERIFICATION_TIERS).optional().describe('the account\'s own tier; required without account_id'),
+  programme: z.enum(PROGRAMMES).optional(),
   ip: IpText.optional(),
   claimed_country: z.string().length(2).toUpperCase().optional(),
-  verdict: z.enum(VERDICT_LEVELS).default('none'),
+  verdict: z.enum(VERDICT_LEVELS).optional().describe('default: the account\'s verdict in force with account_id, else none'),
   model: z.string().max(200).default(''),
   flavour: z.enum(['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings']).default('openai.chat'),
-  account_id: z.string().max(100).optional(),
 });
 const ExplainSchema = z.object({
+  subject: z.object({
+    account_id: z.string().nullable(), org_id: z.string().nullable(), tier: z.string().describe('effective: the higher of the account\'s own and its organisation\'s'),
+    account_tier: z.string(), programme: z.string(), claimed_country: z.string().nullable(), verdict: z.string(),
+  }).describe('the facts the policy decided with'),
   client: z.object({ country: z.string().nullable(), asn: z.number().nullable(), networks: z.array(z.string()) }),
   matched: z.array(z.string()).describe('tiers, programmes, rules and verdict entries that applied, in order'),
   capabilities: z.record(z.string(), z.unknown()).describe('as a policy file writes them; `models` is one allow-list, or `{all_of: [...]}` when several layers each narrowed it'),
@@ -42,7 +49,13 @@ const ExplainSchema = z.object({
 });
 const PolicyInfoSchema = z.object({ file: z.string(), digest: z.string(), description: z.string().nullable(), rules: z.number() });
 
-export function policyAdminRoutes(runtime: PolicyRuntime): AdminRouteRegistrar {
+/** Where explain reads a named account from: the identity store, and the detector's verdicts in force. */
+export interface PolicyAdminDeps {
+  identity: Pick<IdentityStore, 'getAccount' | 'getOrg'>;
+  verdicts: VerdictView;
+}
+
+export function policyAdminRoutes(runtime: PolicyRuntime, deps: PolicyAdminDeps): AdminRouteRegistrar {
   return (r) => {
     r.component('SignupScreening', ScreeningSchema);
     r.route({
@@ -55,13 +68,18 @@ export function policyAdminRoutes(runtime: PolicyRuntime): AdminRouteRegistrar {
     r.route({
       method: 'POST', path: '/policy/explain', operationId: 'explainPolicy', tag: 'policy',
       summary: 'What the policy in force grants (or refuses) a request with these facts, and why',
-      body: ExplainBody, response: ExplainSchema,
-      handler: ({ body }) => {
-        const e = explainRequest(runtime, {
-          ip: body.ip ? parseIp(body.ip) : null, tier: body.tier, programme: body.programme, accountId: body.account_id ?? null, orgId: null,
-          model: body.model, flavour: body.flavour, claimedCountry: body.claimed_country ?? null, verdict: body.verdict,
+      description: 'With account_id, the account is read as the gateway reads its caller (organisation, own and effective tier, programme, claimed country, verdict in force), so organisation and claimed-country rules and a verify verdict decide as they do on the gateway.',
+      body: ExplainBody, response: ExplainSchema, errors: { 404: 'no account or organisation with that id' },
+      handler: async ({ body }) => {
+        const s = await subjectFacts(deps.identity, {
+          accountId: body.account_id, orgId: body.org_id, tier: body.tier, programme: body.programme, claimedCountry: body.claimed_country,
         });
-        return { client: { country: e.geo.country, asn: e.geo.asn, networks: e.network.reasons }, matched: e.matched, capabilities: e.capabilities, refusal: e.refusal };
+        const verdict = body.verdict ?? (s.accountId !== null ? deps.verdicts.forAccount(s.accountId).level : 'none');
+        const e = explainRequest(runtime, { ...s, ip: body.ip ? parseIp(body.ip) : null, model: body.model, flavour: body.flavour, verdict });
+        return {
+          subject: { account_id: s.accountId, org_id: s.orgId, tier: s.tier, account_tier: s.accountTier, programme: s.programme, claimed_country: s.claimedCountry, verdict },
+          client: { country: e.geo.country, asn: e.geo.asn, networks: e.network.reasons }, matched: e.matched, capabilities: e.capabilities, refusal: e.refusal,
+        };
       },
     });
     r.route({

@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPolicyCli } from './cli.ts';
+import { configSchema } from '../config/schema.ts';
+import { openIdentityStore } from '../identity/index.ts';
 
 function io() {
   const o = { out: '', err: '' };
@@ -112,6 +114,59 @@ test('policy explain and screen decide with the deployment\'s configuration: its
     assert.equal(missing.code, 2);
     assert.match(missing.err, /cannot read config file .*nope\.yaml/);
     assert.equal((await run(['explain', '--config', '', '--tier', 'unverified'])).code, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('policy explain --account reads the account from the deployment\'s store as the gateway does; --org names an organisation', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-policy-cli-account-'));
+  try {
+    const db = join(dir, 'warden.db');
+    const identity = openIdentityStore(configSchema.parse({ store: { sqlite_path: db } }));
+    const blockedOrg = await identity.createOrg({ name: 'Blocked Co', tier: 'enterprise' });
+    const bigOrg = await identity.createOrg({ name: 'Big Co', tier: 'enterprise' });
+    const inBlocked = await identity.createAccount({ org_id: blockedOrg.id, tier: 'email_verified' });
+    const fresh = await identity.createAccount({ org_id: bigOrg.id, tier: 'unverified' });
+    const abroad = await identity.createAccount({ tier: 'email_verified', claimed_country: 'IR' });
+    await identity.close();
+    const policy = join(dir, 'policy.yaml');
+    writeFileSync(policy, readFileSync(fx('../../../policy/default.yaml'), 'utf8')
+      .replace(/^rules:\n/m, `rules:\n  - id: blocked-org\n    when: { org: ["${blockedOrg.id}"] }\n    action: deny\n`));
+    const config = join(dir, 'warden.yaml');
+    writeFileSync(config, `store: { sqlite_path: ${db} }\npolicy: { file: ${policy} }\n`);
+    const run = async (argv: string[]) => {
+      const t = io();
+      const code = await runPolicyCli(['explain', '-c', config, ...argv], { ...t.io, env: {} });
+      return { code, out: t.o.out, err: t.o.err };
+    };
+
+    const org = await run(['--account', inBlocked.id]);
+    assert.equal(org.code, 1, org.out + org.err);
+    assert.match(org.out, /refused: deny by rule:blocked-org/);
+    assert.match(org.out, new RegExp(`subject: account ${inBlocked.id} of organisation ${blockedOrg.id}, own tier email_verified, enterprise through its organisation`));
+    assert.match(org.err, /verdict is taken as none/);
+    assert.match((await run(['--tier', 'email_verified', '--org', blockedOrg.id])).out, /refused: deny by rule:blocked-org/);
+    assert.equal((await run(['--tier', 'email_verified'])).code, 0);
+    assert.match((await run(['--account', abroad.id])).out, /refused: region_blocked/);
+    const verify = await run(['--account', fresh.id, '--verdict', 'verify', '--json']);
+    assert.equal(verify.code, 1);
+    const parsed = JSON.parse(verify.out);
+    assert.equal(parsed.refusal.kind, 'verify');
+    assert.deepEqual([parsed.subject.tier, parsed.subject.account_tier, parsed.subject.org_id], ['enterprise', 'unverified', bigOrg.id]);
+    assert.equal((await run(['--account', fresh.id, '--tier', 'identity_verified', '--verdict', 'verify'])).code, 0, 'what if it verified');
+
+    const unknown = await run(['--account', 'acct_nope']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.err, /No account with id 'acct_nope'/);
+    assert.equal((await run(['--account', fresh.id, '--org', bigOrg.id])).code, 2);
+    assert.equal((await run(['--ip', '8.8.8.8'])).code, 2, 'a tier or an account');
+    // No store where the configuration says: nothing is created.
+    writeFileSync(config, `store: { sqlite_path: ${join(dir, 'elsewhere.db')} }\n`);
+    const missing = await run(['--account', fresh.id]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.err, /no database at .*elsewhere\.db/);
+    assert.equal(existsSync(join(dir, 'elsewhere.db')), false);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -2,8 +2,8 @@
  * `warden policy ...` sub-commands for operators:
  *
  *   warden policy check [FILE]                       validate a policy file (default: the shipped one)
- *   warden policy explain [-c warden.yaml] [--file F] --tier T [--programme P] [--ip IP]
- *                         [--claimed-country CC] [--verdict V] [--model M] [--flavour F] [--account ID] [--json]
+ *   warden policy explain [-c warden.yaml] [--file F] (--account ID | --tier T [--org ID]) [--programme P]
+ *                         [--ip IP] [--claimed-country CC] [--verdict V] [--model M] [--flavour F] [--json]
  *                                                    what the policy decides for one request, and why
  *   warden policy screen [-c warden.yaml] [--email E] [--name N] [--organisation O] [--ip IP]
  *                        [--claimed-country CC] [--json]
@@ -12,16 +12,22 @@
  * explain and screen read the configuration as `warden serve` does (`-c/--config`, else
  * $WARDEN_CONFIG, else ./warden.yaml, else the defaults) and decide with what the gateway would
  * load from it: its policy file (`--file` names another), IP databases and network lists.
+ * `--account` reads the account from the configured store as the gateway reads its caller (its
+ * organisation, own and effective tier, programme, claimed country); `--org` names an organisation
+ * read the same way for an account described by `--tier`.
  *
  * Exit status: 0 valid / allowed, 1 invalid file / refused / not "allow", 2 usage error.
  */
+import { existsSync } from 'node:fs';
 import { loadConfig, type WardenConfig } from '../config/index.ts';
 import { VERDICT_LEVELS, type VerdictLevel } from '../detect/verdict.ts';
 import { VERIFICATION_TIERS, PROGRAMMES, type Programme, type VerificationTier } from '../identity/types.ts';
 import type { ApiFlavour } from '../events/index.ts';
+import { openIdentityStore } from '../identity/open.ts';
 import { createPolicyRuntime, explainRequest, shippedFile, type PolicyRuntime } from './hooks.ts';
 import { parseIp } from './ip.ts';
 import { loadPolicyFile, PolicyFileError } from './policy-file.ts';
+import { subjectFacts, type SubjectFacts, type SubjectInput } from './subject.ts';
 
 export interface PolicyCliIo {
   stdout: (s: string) => void;
@@ -33,15 +39,18 @@ const defaultIo: PolicyCliIo = { stdout: (s) => process.stdout.write(s), stderr:
 
 const USAGE = `usage:
   warden policy check [FILE]
-  warden policy explain [-c warden.yaml] [--file FILE] --tier TIER [--programme P] [--ip IP]
-                        [--claimed-country CC] [--verdict LEVEL] [--model MODEL] [--flavour FLAVOUR]
-                        [--account ID] [--json]
+  warden policy explain [-c warden.yaml] [--file FILE] (--account ID | --tier TIER [--org ID])
+                        [--programme P] [--ip IP] [--claimed-country CC] [--verdict LEVEL]
+                        [--model MODEL] [--flavour FLAVOUR] [--json]
   warden policy screen [-c warden.yaml] [--email E] [--name NAME] [--organisation ORG] [--ip IP]
                        [--claimed-country CC] [--json]
 
 explain and screen use the configuration as warden serve reads it (-c/--config FILE, else
 $WARDEN_CONFIG, else ./warden.yaml): its policy file (--file names another), IP databases and
-network lists.
+network lists. --account reads the account from the configured store as the gateway does (its
+organisation, own and effective tier, programme, claimed country; --tier, --programme and
+--claimed-country replace its own); without it, --tier is the account's own tier and --org an
+organisation read from the store (its tier raises the account's, its rules apply).
 `;
 
 class UsageError extends Error {}
@@ -52,6 +61,22 @@ class UsageError extends Error {}
  */
 function deploymentRuntime(cfg: WardenConfig, file: string | undefined, env: NodeJS.ProcessEnv): PolicyRuntime {
   return createPolicyRuntime({ policy: { ...cfg.policy, watch: false, ...(file !== undefined ? { file } : {}) }, watermark: cfg.watermark }, { env });
+}
+
+/**
+ * The subject's facts: with --account or --org, read from the configuration's store (not created:
+ * a SQLite file that is not there is an error naming it); otherwise the flags given.
+ */
+async function readSubject(cfg: WardenConfig, env: NodeJS.ProcessEnv, input: SubjectInput): Promise<SubjectFacts> {
+  if (input.accountId === undefined && input.orgId === undefined) {
+    const tier = input.tier ?? 'unverified';
+    return { tier, accountTier: tier, programme: input.programme ?? 'none', accountId: null, orgId: null, claimedCountry: input.claimedCountry ?? null };
+  }
+  if (cfg.store.driver === 'sqlite' && cfg.store.sqlite_path !== ':memory:' && !existsSync(cfg.store.sqlite_path)) {
+    throw new Error(`--account and --org read the gateway's store, and there is no database at ${cfg.store.sqlite_path} (store.sqlite_path): name the deployment's configuration with -c`);
+  }
+  const identity = openIdentityStore(cfg, { env });
+  try { return await subjectFacts(identity, input); } finally { await identity.close(); }
 }
 
 function flags(argv: string[], allowed: string[]): Map<string, string> {
@@ -99,27 +124,36 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo):
       }
     }
     if (cmd === 'explain') {
-      const f = flags(rest, ['config', 'file', 'tier', 'programme', 'ip', 'claimed-country', 'verdict', 'model', 'flavour', 'account']);
-      if (!f.has('tier')) throw new UsageError('explain needs --tier');
+      const f = flags(rest, ['config', 'file', 'tier', 'programme', 'ip', 'claimed-country', 'verdict', 'model', 'flavour', 'account', 'org']);
+      if (!f.has('tier') && !f.has('account')) throw new UsageError('explain needs --tier, or --account to read it from');
+      if (f.has('account') && f.has('org')) throw new UsageError('give --account or --org, not both: an account\'s organisation is read from its record');
       const ipText = f.get('ip');
       const ip = ipText !== undefined ? parseIp(ipText) : null;
       if (ipText !== undefined && !ip) throw new UsageError(`--ip "${ipText}" is not an IP address`);
-      const request = {
-        ip, tier: oneOf<VerificationTier>('tier', f.get('tier'), VERIFICATION_TIERS, 'unverified'),
-        programme: oneOf<Programme>('programme', f.get('programme'), PROGRAMMES, 'none'),
-        accountId: f.get('account') ?? null, orgId: null, model: f.get('model') ?? '',
-        flavour: oneOf<ApiFlavour>('flavour', f.get('flavour'), ['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings'], 'openai.chat'),
-        claimedCountry: f.get('claimed-country')?.toUpperCase() ?? null,
-        verdict: oneOf<VerdictLevel>('verdict', f.get('verdict'), VERDICT_LEVELS, 'none'),
+      const optional = <T extends string>(name: string, options: readonly T[]): T | undefined => (f.has(name) ? oneOf<T>(name, f.get(name), options, options[0]) : undefined);
+      const input: SubjectInput = {
+        accountId: f.get('account'), orgId: f.get('org'),
+        tier: optional<VerificationTier>('tier', VERIFICATION_TIERS), programme: optional<Programme>('programme', PROGRAMMES),
+        claimedCountry: f.get('claimed-country')?.toUpperCase(),
       };
+      const flavour = oneOf<ApiFlavour>('flavour', f.get('flavour'), ['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings'], 'openai.chat');
+      const verdict = oneOf<VerdictLevel>('verdict', f.get('verdict'), VERDICT_LEVELS, 'none');
       const cfg = loadConfig(f.get('config'), io.env);
       if (!cfg.policy.enabled) io.stderr('note: policy.enabled is false in the configuration: the gateway applies no policy; this is what the policy file would decide\n');
+      if (f.has('account') && !f.has('verdict')) io.stderr('note: the verdict is taken as none: the detector\'s verdicts are in the running gateway (warden detect account ID); give --verdict\n');
+      const subject = await readSubject(cfg, io.env, input);
       const runtime = deploymentRuntime(cfg, f.get('file'), io.env);
       try {
-        const e = explainRequest(runtime, request);
-        if (f.has('json')) io.stdout(JSON.stringify({ policy: runtime.store.path, client: { ...e.geo, networks: e.network.reasons }, matched: e.matched, capabilities: e.capabilities, refusal: e.refusal }, null, 2) + '\n');
+        const e = explainRequest(runtime, { ...subject, ip, model: f.get('model') ?? '', flavour, verdict });
+        const facts = { account_id: subject.accountId, org_id: subject.orgId, tier: subject.tier, account_tier: subject.accountTier, programme: subject.programme, claimed_country: subject.claimedCountry, verdict };
+        if (f.has('json')) io.stdout(JSON.stringify({ policy: runtime.store.path, subject: facts, client: { ...e.geo, networks: e.network.reasons }, matched: e.matched, capabilities: e.capabilities, refusal: e.refusal }, null, 2) + '\n');
         else {
           io.stdout(`policy: ${runtime.store.path}\n`);
+          if (subject.accountId !== null || subject.orgId !== null) {
+            const who = subject.accountId !== null ? `account ${subject.accountId}` : 'an account';
+            const tier = subject.tier === subject.accountTier ? `tier ${subject.tier}` : `own tier ${subject.accountTier}, ${subject.tier} through its organisation`;
+            io.stdout(`subject: ${who}${subject.orgId ? ` of organisation ${subject.orgId}` : ''}, ${tier}, programme ${subject.programme}, claimed country ${subject.claimedCountry ?? 'none'}\n`);
+          }
           io.stdout(`client: country ${e.geo.country ?? 'unknown'}, ASN ${e.geo.asn ?? 'unknown'}${e.geo.asnName ? ` (${e.geo.asnName})` : ''}${e.network.reasons.length ? `, ${e.network.reasons.join('; ')}` : ''}\n`);
           io.stdout(`matched: ${e.matched.join(', ')}\n`);
           io.stdout(e.refusal ? `refused: ${e.refusal.kind} by ${e.refusal.source}: ${e.refusal.message}\n` : `capabilities: ${JSON.stringify(e.capabilities)}\n`);

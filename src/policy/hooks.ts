@@ -109,7 +109,10 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
 /** One request as the policy phase sees it (the client's address read, the verdict looked up). */
 export interface PolicyRequest {
   ip: ParsedIp | null;
+  /** Effective tier: the higher of the account's and its organisation's. */
   tier: VerificationTier;
+  /** The account's own tier: whether a `verify` verdict's verification is done. */
+  accountTier: VerificationTier;
   programme: Programme;
   accountId: string | null;
   orgId: string | null;
@@ -137,7 +140,7 @@ export function decideRequest(runtime: Pick<PolicyRuntime, 'store' | 'geo' | 'ne
   const geo = runtime.geo && r.ip ? runtime.geo.lookupParsed(r.ip) : { country: null, asn: null, asnName: null };
   const network = runtime.networks.classify(r.ip, geo.asn, geo.asnName);
   const decision = runtime.store.current.evaluate({
-    tier: r.tier, programme: r.programme, accountId: r.accountId, orgId: r.orgId, model: r.model, flavour: r.flavour,
+    tier: r.tier, accountTier: r.accountTier, programme: r.programme, accountId: r.accountId, orgId: r.orgId, model: r.model, flavour: r.flavour,
     country: geo.country, claimedCountry: r.claimedCountry, asn: geo.asn, networks: network.kinds, verdict: r.verdict,
   });
   const modelRefused = decision.refusal === null && r.model !== '' && !modelAllowed(decision.capabilities, r.model);
@@ -262,7 +265,7 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       const view = verdicts.forAccount(account.id);
       if (view.level !== 'none' && ctx.enforcement.verdict === null) ctx.enforcement.verdict = view.level;
       const { geo, network, decision } = decideRequest(runtime, {
-        ip: parseIp(ctx.clientIp), tier: ctx.auth.tier, programme: ctx.auth.programme, accountId: account.id,
+        ip: parseIp(ctx.clientIp), tier: ctx.auth.tier, accountTier: account.tier, programme: ctx.auth.programme, accountId: account.id,
         orgId: org?.id ?? account.org_id ?? null, model: ctx.model, flavour: ctx.flavour,
         claimedCountry: account.claimed_country ?? null, verdict: view.level,
       });
@@ -316,7 +319,8 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
     barred(auth: AuthContext): void {
       if (!pc.enabled) return;
       const view = verdicts.forAccount(auth.account.id);
-      const refusal = runtime.store.current.verdictRefusal({ tier: auth.tier, verdict: view.level });
+      // Verification is the account's own: an organisation's tier does not lift a verify verdict.
+      const refusal = runtime.store.current.verdictRefusal({ accountTier: auth.account.tier, verdict: view.level });
       if (refusal) throw new WardenError(REFUSAL_CODES[refusal.kind], refusal.message);
     },
     output(ctx: InteractionContext): OutputTransformer | null {

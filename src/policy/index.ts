@@ -19,4 +19,5 @@ export { NetworkClassifier, NetworkListError, loadHostingList, loadTorExits, loa
 export { loadSanctions, SanctionsIndex, SanctionsListError, jaroWinkler, nameTokens, type SanctionsEntry, type SanctionsMatch } from './sanctions.ts';
 export { SignupScreener, DisposableDomains, ScreeningInputError, type SignupScreeningFacts, type ScreeningResult, type ScreeningFinding, type FindingSeverity } from './screening.ts';
 export { runPolicyCli, type PolicyCliIo } from './cli.ts';
-export { policyAdminRoutes } from './admin.ts';
+export { policyAdminRoutes, type PolicyAdminDeps } from './admin.ts';
+export { subjectFacts, type SubjectInput, type SubjectFacts } from './subject.ts';

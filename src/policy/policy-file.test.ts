@@ -4,9 +4,10 @@ import { compilePolicy, parsePolicyText, loadPolicyFile, PolicyFileError, type R
 import { shippedFile } from './hooks.ts';
 import { modelAllowed, writtenModels } from './capabilities.ts';
 
+/** One request's facts; the account's own tier is its effective tier unless given (no organisation raises it). */
 const facts = (over: Partial<RequestFacts> = {}): RequestFacts => ({
   tier: 'unverified', programme: 'none', accountId: 'acc_1', orgId: 'org_1', model: 'gpt-4o', flavour: 'openai.chat',
-  country: 'DE', claimedCountry: 'DE', asn: 3320, networks: [], verdict: 'none', ...over,
+  country: 'DE', claimedCountry: 'DE', asn: 3320, networks: [], verdict: 'none', ...over, accountTier: over.accountTier ?? over.tier ?? 'unverified',
 });
 const policy = (yaml: string) => compilePolicy(parsePolicyText(yaml, 'inline.yaml'), 'inline.yaml');
 
@@ -29,15 +30,22 @@ test('the shipped default policy loads and behaves as documented', () => {
   assert.equal(p.evaluate(facts({ networks: ['vpn'] })).capabilities.reasoning, 'none');
   assert.equal(p.evaluate(facts({ verdict: 'suspend' })).refusal?.kind, 'suspend');
   assert.equal(p.evaluate(facts({ verdict: 'verify' })).refusal?.kind, 'verify');
-  assert.equal(p.verdictRefusal({ tier: 'email_verified', verdict: 'verify' })?.kind, 'verify');
+  assert.equal(p.verdictRefusal({ accountTier: 'email_verified', verdict: 'verify' })?.kind, 'verify');
   // Verification done: verify no longer refuses, and serves no more than shape does.
   for (const tier of ['identity_verified', 'enterprise'] as const) {
     const verifiedVerify = p.evaluate(facts({ tier, verdict: 'verify' }));
     assert.equal(verifiedVerify.refusal, null, tier);
-    assert.equal(p.verdictRefusal({ tier, verdict: 'verify' }), null, tier);
+    assert.equal(p.verdictRefusal({ accountTier: tier, verdict: 'verify' }), null, tier);
     assert.deepEqual([verifiedVerify.capabilities.reasoning, verifiedVerify.capabilities.max_tokens_ceiling, verifiedVerify.capabilities.logprobs], ['none', 2048, false]);
     assert.equal(p.evaluate(facts({ tier, verdict: 'suspend' })).refusal?.kind, 'suspend', 'suspend holds whatever the tier');
   }
+  // The verification is the account's own: an organisation's tier raises the effective tier, not that.
+  for (const accountTier of ['unverified', 'email_verified'] as const) {
+    const inEnterpriseOrg = p.evaluate(facts({ tier: 'enterprise', accountTier, verdict: 'verify' }));
+    assert.equal(inEnterpriseOrg.refusal?.kind, 'verify', accountTier);
+    assert.equal(p.verdictRefusal({ accountTier, verdict: 'verify' })?.kind, 'verify', accountTier);
+  }
+  assert.equal(p.evaluate(facts({ tier: 'enterprise', accountTier: 'identity_verified', verdict: 'verify' })).refusal, null);
   const shaped = p.evaluate(facts({ tier: 'enterprise', verdict: 'shape' }));
   assert.equal(shaped.capabilities.reasoning, 'none');
   assert.equal(shaped.capabilities.max_tokens_ceiling, 2048);
@@ -158,4 +166,24 @@ test('model allow-lists read as written: one list, or all_of when several layers
   assert.deepEqual(writtenModels([['*'], ['gpt-4o*', 'claude-*']]), ['gpt-4o*', 'claude-*']);
   assert.deepEqual(writtenModels([['gpt-*'], ['*-mini']]), { all_of: [['gpt-*'], ['*-mini']] });
   assert.deepEqual(writtenModels([[]]), [], 'an empty list allows no model');
+});
+
+test('a verified account at a verify verdict is served no more openly than at any level below, whatever those levels\' actions', () => {
+  // shape asks for verification too, and says how a verified account is served; verify adds nothing of its own.
+  const p = policy(`
+version: 1
+defaults: { reasoning: full, logprobs: true, max_tokens_ceiling: 8000 }
+verdicts:
+  throttle: { capabilities: { logprobs: false } }
+  shape: { action: verify, capabilities: { reasoning: none, max_tokens_ceiling: 500 } }
+  verify: { action: verify }
+`);
+  const verified = (verdict: 'shape' | 'verify') => p.evaluate(facts({ tier: 'identity_verified', verdict }));
+  for (const verdict of ['shape', 'verify'] as const) {
+    const d = verified(verdict);
+    assert.equal(d.refusal, null, verdict);
+    assert.deepEqual([d.capabilities.reasoning, d.capabilities.max_tokens_ceiling], ['none', 500], `${verdict}: shape's capabilities hold`);
+  }
+  assert.equal(verified('verify').capabilities.logprobs, false, 'throttle\'s too');
+  assert.equal(p.evaluate(facts({ tier: 'email_verified', verdict: 'shape' })).refusal?.kind, 'verify', 'unverified: refused at shape already');
 });

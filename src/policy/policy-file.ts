@@ -122,7 +122,14 @@ export class PolicyFileError extends Error {
 
 /** What the policy needs to know about one request. */
 export interface RequestFacts {
+  /** Effective tier: the higher of the account's and its organisation's (what tiers and rules read). */
   tier: VerificationTier;
+  /**
+   * The account's own tier, not raised by its organisation's: whether the identity verification a
+   * `verify` verdict asks for is done (an unverified account added to an enterprise organisation
+   * has not done it).
+   */
+  accountTier: VerificationTier;
   programme: Programme;
   accountId: string | null;
   orgId: string | null;
@@ -158,12 +165,13 @@ export interface CompiledPolicy {
    * as `evaluate` gives it first: for routes that refuse a barred account before they know more
    * about the request (stored and background responses).
    */
-  verdictRefusal(facts: Pick<RequestFacts, 'tier' | 'verdict'>): PolicyDecision['refusal'];
+  verdictRefusal(facts: Pick<RequestFacts, 'accountTier' | 'verdict'>): PolicyDecision['refusal'];
 }
 
 /**
- * What a `verify` refusal asks for is identity verification: an account at this tier or above
- * has done it, so a verdict whose action is `verify` no longer refuses it (as its message promises).
+ * What a `verify` refusal asks for is identity verification: an account whose own tier is this
+ * or above has done it, so a verdict whose action is `verify` no longer refuses it (as its message
+ * promises). Its organisation's tier does not count: the verification is the account's.
  */
 const VERIFIED_TIER = VERIFICATION_TIERS.indexOf('identity_verified');
 const verificationDone = (tier: VerificationTier): boolean => VERIFICATION_TIERS.indexOf(tier) >= VERIFIED_TIER;
@@ -255,10 +263,10 @@ export function compilePolicy(doc: PolicyDocument, source: string, text = ''): C
   }
 
   /** The verdict entry's refusal, or null (restrict, no entry, or verification asked for and done). */
-  function verdictRefusal(facts: Pick<RequestFacts, 'tier' | 'verdict'>): PolicyDecision['refusal'] {
+  function verdictRefusal(facts: Pick<RequestFacts, 'accountTier' | 'verdict'>): PolicyDecision['refusal'] {
     const entry = verdictEntries[verdictRank(facts.verdict)];
     if (!entry || entry.action === 'restrict') return null;
-    if (entry.action === 'verify' && verificationDone(facts.tier)) return null;
+    if (entry.action === 'verify' && verificationDone(facts.accountTier)) return null;
     return refusalFor(entry.action, undefined, `verdict:${facts.verdict}`, entry.message);
   }
 
@@ -286,13 +294,16 @@ export function compilePolicy(doc: PolicyDocument, source: string, text = ''): C
         return { capabilities: caps, matched, refusal: refusalFor(rule.action, rule.code, tag, rule.message) };
       }
       if (verdictEntry?.action === 'verify') {
-        // Verification asked for and done: served, but never more openly than the levels below
-        // would be (an account the detector holds at verify is not served as one at none).
+        // Verification asked for and done: served, but never more openly than any level below
+        // would serve it (an account the detector holds at verify is not served as one at none,
+        // nor more openly than at shape): every entry up to this one that has capabilities
+        // narrows them, whatever its action (a lower `verify` entry's are what it serves a
+        // verified account with).
         matched.push(`verdict:${facts.verdict}`);
         const rank = verdictRank(facts.verdict);
         for (let l = 1; l <= rank; l++) {
           const e = verdictEntries[l];
-          if (e?.capabilities && (e.action === 'restrict' || l === rank)) caps = restrictCapabilities(caps, e.capabilities as CapabilitiesPatch);
+          if (e?.capabilities) caps = restrictCapabilities(caps, e.capabilities as CapabilitiesPatch);
         }
       } else if (verdictEntry?.capabilities) {
         matched.push(`verdict:${facts.verdict}`);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PolicyStore } from './policy-store.ts';
 import { PolicyFileError } from './policy-file.ts';
 
-const facts = { tier: 'unverified', programme: 'none', accountId: 'a', orgId: null, model: 'm', flavour: 'openai.chat', country: 'DE', claimedCountry: null, asn: null, networks: [], verdict: 'none' } as const;
+const facts = { tier: 'unverified', accountTier: 'unverified', programme: 'none', accountId: 'a', orgId: null, model: 'm', flavour: 'openai.chat', country: 'DE', claimedCountry: null, asn: null, networks: [], verdict: 'none' } as const;
 const waitFor = async (cond: () => boolean, ms = 3000) => {
   const t0 = Date.now();
   while (!cond()) { if (Date.now() - t0 > ms) throw new Error('timed out'); await new Promise((r) => setTimeout(r, 10)); }

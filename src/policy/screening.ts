@@ -153,7 +153,7 @@ export class SignupScreener {
 
     // The policy's own rules decide what a region or network means.
     const decision = runtime.store.current.evaluate({
-      tier: 'unverified', programme: 'none', accountId: null, orgId: null, model: '', flavour: 'openai.chat',
+      tier: 'unverified', accountTier: 'unverified', programme: 'none', accountId: null, orgId: null, model: '', flavour: 'openai.chat',
       country: ip?.country ?? null, claimedCountry: facts.claimed_country?.toUpperCase() ?? null, asn: ip?.asn ?? null,
       networks: (ip?.networks ?? []) as ('hosting' | 'vpn' | 'tor')[], verdict: 'none',
     });

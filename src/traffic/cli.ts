@@ -147,7 +147,8 @@ labels, using the events for volumes and tokens; per campaign and per organic ki
   --out DIR              write report.json, report.txt, report.svg (default: print text only)
   --flag-level L         level counted as flagged for campaigns (default watch)
   --fp-level L           level counted against organic accounts (default throttle)
-  --contain-level L      level at which a request is not served (default throttle)
+  --contain-level L      level at which a request is not served (default throttle; verify serves
+                         an identity-verified account, as shape does)
   --coverage X           share of remaining campaign requests that must be contained (default 0.95)
   --json                 print the report as JSON`;
 

@@ -132,3 +132,31 @@ test('a JSONL verdict log evaluates like the equivalent DetectionResult', async 
   assert.deepEqual(a.organic, b.organic);
   assert.throws(() => parseDetectionResult('{"level":"nope","since":"x","account_id":"A"}\n{"level":"watch"}'), /detection line 1/);
 });
+
+test('a verify verdict counts as refused only for accounts not identity verified: verified ones are served, as under shape', async () => {
+  const withTier = (account: string, min: number, tier: 'email_verified' | 'identity_verified' | 'enterprise'): InteractionEvent => ({
+    ...ev(account, min),
+    account: { created_at: at(-60), tier, programme: 'none', email_domain: null, payment_fp: null, signup_ip: null, claimed_country: null },
+  });
+  const lbl: LabelLine[] = [
+    { type: 'campaign', campaign_id: 'CV', campaign_kind: 'hydra', adaptive: false, accounts: 2, start: at(0), end: at(60), target_interactions: 8, pivot: null },
+    acct('CV1', 'campaign', 'CV'), acct('CV2', 'campaign', 'CV'), acct('OV', 'organic', 'developer'), acct('OU', 'organic', 'developer'),
+  ];
+  const evs = [0, 1, 2, 3].flatMap((m) => [withTier('CV1', m, 'identity_verified'), withTier('CV2', m, 'email_verified'), withTier('OV', m, 'enterprise'), withTier('OU', m, 'email_verified')]);
+  const det: DetectionResult = {
+    schema: DETECTION_SCHEMA, source: 'hand-built',
+    accounts: ['CV1', 'CV2', 'OV', 'OU'].map((id) => ({ account_id: id, timeline: [{ ts: at(0), level: 'verify' as const }] })),
+    clusters: [],
+  };
+  const r = await evaluate(det, lbl, () => evs, { containLevel: 'verify', coverage: 1 });
+  const cv = r.campaigns.find((c) => c.campaign_id === 'CV')!;
+  assert.deepEqual([cv.accounts_contained, cv.served_requests, cv.served_share], [1, 4, 0.5], 'the verified account\'s requests were served');
+  const dev = r.organic.find((g) => g.kind === 'developer')!;
+  assert.deepEqual(
+    { shaped: dev.accounts_shaped, refused: dev.accounts_refused, requestsShaped: dev.requests_shaped, requestsRefused: dev.requests_refused },
+    { shaped: 2, refused: 1, requestsShaped: 8, requestsRefused: 4 },
+  );
+  // At the default containment level (throttle), served as under shape is still contained.
+  const byDefault = (await evaluate(det, lbl, () => evs)).campaigns[0];
+  assert.deepEqual([byDefault.contained, byDefault.served_requests], [true, 0]);
+});

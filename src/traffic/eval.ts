@@ -310,6 +310,12 @@ interface OrganicAcc {
   refused: number;
 }
 
+/** The event's account is identity verified (or enterprise): what a verify verdict asks for is done. */
+function verifiedTier(ev: InteractionEvent): boolean {
+  const tier = ev.account?.tier;
+  return tier === 'identity_verified' || tier === 'enterprise';
+}
+
 function tokensOf(ev: InteractionEvent): number {
   return ev.response.output_tokens; // reasoning included (the event contract)
 }
@@ -327,6 +333,13 @@ export async function evaluate(det: DetectionResult, labels: LabelLine[], events
   const flagRank = verdictRank(o.flagLevel), fpRank = verdictRank(o.fpLevel), containRank = verdictRank(o.containLevel);
   const throttleRank = verdictRank('throttle'), shapeRank = verdictRank('shape'), refuseRank = verdictRank('verify');
   const idx = new LevelIndex(det);
+  // A verify verdict stops refusing an identity-verified account: the gateway serves it as under
+  // shape (docs/policy.md). Levels are read as enforced, from the tier each event records; an
+  // account counts as verified when every event of it that names a tier says so.
+  const verifiedAccount = new Map<string, boolean>();
+  const asEnforced = (level: number, verified: boolean) => (level === refuseRank && verified ? shapeRank : level);
+  const enforcedAt = (ev: InteractionEvent, id: string, ms: number) => asEnforced(idx.at(id, ms), verifiedTier(ev));
+  const enforcedMax = (id: string) => asEnforced(idx.max(id), verifiedAccount.get(id) === true);
   const acctLabel = new Map<string, AccountLabel>();
   const campaigns = new Map<string, CampaignAcc>();
   const organic = new Map<string, OrganicAcc>();
@@ -347,7 +360,7 @@ export async function evaluate(det: DetectionResult, labels: LabelLine[], events
   // First flag of each campaign: the earliest any of its accounts reached the flag level.
   for (const c of campaigns.values()) for (const a of c.accounts) c.flagMs = Math.min(c.flagMs, idx.firstAt(a, flagRank));
 
-  const orgFlagged = new Map<string, { any: boolean; fp: boolean; thr: boolean; shp: boolean; ref: boolean }>();
+  const orgFlagged = new Map<string, { any: boolean; fp: boolean; thr: boolean; shp: boolean }>();
   // Pass 1: volumes, what was served, organic collateral. Containment is read off the order of
   // events: a log out of time order (beyond a gateway's late document events) is refused.
   let latestMs = -Infinity; let position = 0;
@@ -361,7 +374,8 @@ export async function evaluate(det: DetectionResult, labels: LabelLine[], events
     if (!id) continue;
     const l = acctLabel.get(id);
     if (!l) continue;
-    const lvl = idx.at(id, ms);
+    if (ev.account) verifiedAccount.set(id, (verifiedAccount.get(id) ?? true) && verifiedTier(ev));
+    const lvl = enforcedAt(ev, id, ms);
     if (l.population === 'campaign' && l.campaign_id) {
       const c = campaigns.get(l.campaign_id)!;
       c.active.add(id);
@@ -381,7 +395,7 @@ export async function evaluate(det: DetectionResult, labels: LabelLine[], events
       if (lvl >= refuseRank) g.refused++;
       if (!orgFlagged.has(id)) {
         const m = idx.max(id);
-        orgFlagged.set(id, { any: m >= verdictRank('watch'), fp: m >= fpRank, thr: m >= throttleRank, shp: m >= shapeRank, ref: m >= refuseRank });
+        orgFlagged.set(id, { any: m >= verdictRank('watch'), fp: m >= fpRank, thr: m >= throttleRank, shp: m >= shapeRank });
       }
     }
   }
@@ -402,7 +416,7 @@ export async function evaluate(det: DetectionResult, labels: LabelLine[], events
       c.tokensBeforeContain = c.prefixServedTokens;
       continue;
     }
-    const unserved = idx.at(id, ms) >= containRank;
+    const unserved = enforcedAt(ev, id, ms) >= containRank;
     c.prefixN++;
     if (unserved) c.prefixU++; else c.prefixServedTokens += tokensOf(ev);
   }
@@ -415,7 +429,7 @@ export async function evaluate(det: DetectionResult, labels: LabelLine[], events
     if (c.containMs === Infinity) { c.beforeContain = c.requests - c.unserved; c.tokensBeforeContain = c.servedTokens; }
     const active = [...c.active];
     const flagged = active.filter((a) => idx.max(a) >= flagRank).length;
-    const contained = active.filter((a) => idx.max(a) >= containRank).length;
+    const contained = active.filter((a) => enforcedMax(a) >= containRank).length;
     const clusterCount = new Map<string, number>();
     let inFlaggedCluster = 0;
     for (const a of active) {
@@ -450,7 +464,8 @@ export async function evaluate(det: DetectionResult, labels: LabelLine[], events
       if (f.fp) fp++;
       if (f.thr) thr++;
       if (f.shp) shp++;
-      if (f.ref) ref++;
+      // Refused: the account's verdict refuses it (decided once all its events are read).
+      if (enforcedMax(a) >= refuseRank) ref++;
     }
     organicReports.push({
       kind, accounts: g.accounts.size, requests: g.requests, accounts_flagged_any: any, accounts_flagged: fp, accounts_throttled: thr,

@@ -55,3 +55,29 @@ test('config check and serve refuse a mistyped key, naming it', { timeout: 60_00
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('every command that reads the configuration takes it as -c FILE too', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-config-c-'));
+  try {
+    writeFileSync(join(dir, 'typo.yaml'), 'server:\n  prot: 9000\n');
+    writeFileSync(join(dir, 'notes.txt'), 'Some notes.\n');
+    writeFileSync(join(dir, 'events.jsonl'), '');
+    const runs = await Promise.all([
+      warden(['serve', '-c', 'typo.yaml'], dir), warden(['config', 'check', '-c', 'typo.yaml'], dir),
+      warden(['documents', 'read', 'notes.txt', '-c', 'typo.yaml'], dir), warden(['policy', 'explain', '-c', 'typo.yaml', '--tier', 'unverified'], dir),
+    ]);
+    for (const r of runs) {
+      assert.notEqual(r.code, 0);
+      assert.doesNotMatch(r.stderr, /unknown option|Unknown option/i);
+      assert.match(r.stderr, /server\.prot: unknown key/, 'the file named by -c was read');
+    }
+    // scan reads its detector settings from the file: one that is not there is named.
+    const scan = await warden(['scan', 'events.jsonl', '-c', 'missing.yaml'], dir);
+    assert.equal(scan.code, 2);
+    assert.match(scan.stderr, /cannot read config missing\.yaml/);
+    const scanEq = await warden(['scan', 'events.jsonl', '--config=missing.yaml'], dir);
+    assert.match(scanEq.stderr, /cannot read config missing\.yaml/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -15,7 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { BatchesConfig } from './config.ts';
 import type { BatchCredentials } from './credentials.ts';
-import type { BatchStore, ClaimedItem, FinishedItem } from './store.ts';
+import type { BatchRecord, BatchStore, ClaimedItem, FinishedItem } from './store.ts';
 import type { StreamedRuns } from './background.ts';
 
 const TICK_MS = 250;
@@ -313,6 +313,11 @@ export class BatchRunner {
     return this.writing;
   }
 
+  /** A one-use credential for one request of the batch: its key, and whose the batch is (for the request's event). */
+  private credentialFor(batch: BatchRecord): string {
+    return this.credentials.issue({ batchId: batch.id, keyId: batch.key_id, accountId: batch.account_id, orgId: batch.org_id });
+  }
+
   private async run(item: ClaimedItem): Promise<void> {
     const { batch } = item;
     // Claimed ahead, then the batch was cancelled: not run.
@@ -328,7 +333,7 @@ export class BatchRunner {
     if (batch.openai) return this.runOpenAi(item, batch.openai.endpoint);
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      'x-api-key': this.credentials.issue(batch.key_id, batch.id),
+      'x-api-key': this.credentialFor(batch),
       'anthropic-version': batch.anthropic_version ?? '2023-06-01',
     };
     if (batch.anthropic_beta) headers['anthropic-beta'] = batch.anthropic_beta;
@@ -358,7 +363,7 @@ export class BatchRunner {
     const { batch } = item;
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      authorization: `Bearer ${this.credentials.issue(batch.key_id, batch.id)}`,
+      authorization: `Bearer ${this.credentialFor(batch)}`,
     };
     if (batch.user_agent) headers['user-agent'] = batch.user_agent;
     if (this.streamedRuns?.streamed(batch)) return this.runStreamed(item, this.streamedRuns, endpoint, headers);

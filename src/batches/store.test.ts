@@ -199,3 +199,18 @@ test('when a claim cannot serve every account waiting, the next serves the other
     assert.deepEqual(accounts, ['acc_1', 'acc_2', 'acc_3', 'acc_1', 'acc_2', 'acc_3'], name);
   });
 });
+
+test('a large batch is cancelled and expired whole (a few requests at a time on SQLite)', async () => {
+  await eachStore(async (name, open) => {
+    const s = open();
+    await s.create(batch('big1', 10), items(450));
+    await s.create(batch('big2', 20, { expires_at: 1_000 }), items(450));
+    assert.equal(await s.cancel('big1', 100), true);
+    assert.deepEqual(await s.counts('big1'), { pending: 0, running: 0, succeeded: 0, errored: 0, canceled: 450, expired: 0 }, name);
+    assert.equal((await s.claim(500, 3, 60_000)).length, 3, name);
+    assert.deepEqual((await s.settle(2_000)).sort(), ['big1'], `${name}: the claimed ones of the expired batch still hold their lease`);
+    assert.deepEqual(await s.counts('big2'), { pending: 0, running: 3, succeeded: 0, errored: 0, canceled: 0, expired: 447 }, name);
+    assert.deepEqual(await s.settle(100_000), ['big2'], name);
+    assert.equal((await s.counts('big2')).expired, 450, name);
+  });
+});

@@ -151,8 +151,15 @@ const MIGRATION_PAUSE = 'ALTER TABLE message_batches ADD COLUMN not_before BIGIN
 const MIGRATION_STREAM = `CREATE TABLE IF NOT EXISTS background_stream_events (
     response_id TEXT NOT NULL, seq INTEGER NOT NULL, frame TEXT NOT NULL, PRIMARY KEY (response_id, seq))`;
 
-/** Requests written per transaction when a batch is created on SQLite. */
+/**
+ * Requests written per transaction when a batch is created on SQLite: at most this many, and no
+ * more than this many bytes of them (a transaction of large requests holds the serving thread for
+ * as long as it takes to write them).
+ */
 const CREATE_CHUNK = 500;
+const CREATE_CHUNK_BYTES = 64 * 1024;
+/** Requests cancelled or expired per statement on SQLite (see `cancelSome`). */
+const UPDATE_SLICE = 100;
 
 const BATCH_COLUMNS = 'id, account_id, org_id, key_id, client_ip, user_agent, anthropic_version, anthropic_beta, status, created_at, expires_at, ended_at, cancel_initiated_at, openai, background';
 
@@ -199,7 +206,9 @@ const SQL = {
   // Background responses wait for no batch: their requests are claimed first (few are open at once).
   openBackground: 'SELECT id, account_id FROM message_batches WHERE status = \'in_progress\' AND background = 1 LIMIT 64',
   ownerPage: (cursor: string, order: 'ASC' | 'DESC', api?: BatchApi) => `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (account_id = ? OR (org_id IS NOT NULL AND org_id = ?))${api ? API_FILTER[api] : ''}${cursor} ORDER BY created_at ${order}, id ${order} LIMIT ?`,
-  counts: 'SELECT state, COUNT(*) AS n FROM message_batch_items WHERE batch_id = ? GROUP BY state',
+  // Every state named: the (state, batch_id, idx) index then holds all it reads (by batch_id alone,
+  // SQLite read each request's row, its parameters too: half a second for a batch of 60 MB).
+  counts: `SELECT state, COUNT(*) AS n FROM message_batch_items WHERE state IN (${ITEM_STATES.map((st) => `'${st}'`).join(', ')}) AND batch_id = ? GROUP BY state`,
   queued: `SELECT COUNT(*) AS n FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id
     WHERE b.account_id = ? AND b.status IN ('in_progress', 'canceling') AND i.state IN ('pending', 'running')`,
   recent: `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (? IS NULL OR account_id = ?) AND (? IS NULL OR status = ?) ORDER BY created_at DESC, id DESC LIMIT ?`,
@@ -215,6 +224,15 @@ const SQL = {
   overdue: `SELECT id FROM message_batches WHERE status IN ('in_progress', 'canceling') AND expires_at <= ?`,
   expire: `UPDATE message_batch_items SET state = 'expired', lease_until = NULL
     WHERE batch_id = ? AND (state = 'pending' OR (state = 'running' AND lease_until < ?))`,
+  // SQLite rewrites a whole row to change its state, its parameters too (a batch of 60 MB took half
+  // a second of the serving thread to cancel): there a batch's requests are cancelled or expired
+  // a few at a time, with a turn of the event loop between.
+  canceling: 'SELECT id FROM message_batches WHERE status = \'canceling\'',
+  cancelSome: `UPDATE message_batch_items SET state = 'canceled', result = NULL
+    WHERE rowid IN (SELECT rowid FROM message_batch_items WHERE state = 'pending' AND batch_id = ? LIMIT ?)`,
+  // (one state at a time: each is then found through the (state, batch_id, idx) index)
+  expireSome: (state: 'pending' | 'running') => `UPDATE message_batch_items SET state = 'expired', lease_until = NULL
+    WHERE rowid IN (SELECT rowid FROM message_batch_items WHERE state = '${state}' AND batch_id = ?${state === 'running' ? ' AND lease_until < ?' : ''} LIMIT ?)`,
   endable: `SELECT id FROM message_batches b WHERE status IN ('in_progress', 'canceling')
     AND NOT EXISTS (SELECT 1 FROM message_batch_items i WHERE i.batch_id = b.id AND i.state IN ('pending', 'running'))`,
   end: 'UPDATE message_batches SET status = \'ended\', ended_at = ? WHERE id = ? AND status <> \'ended\'',
@@ -316,19 +334,25 @@ export class SqliteBatchStore implements BatchStore {
    */
   async create(batch: BatchRecord, items: readonly NewItem[], stream: readonly string[] = []) {
     const insertItem = this.sql('INSERT INTO message_batch_items (batch_id, idx, custom_id, params, state) VALUES (?, ?, ?, ?, \'pending\')');
-    const chunk = this.db.transaction((start: number) => {
-      for (let i = start; i < Math.min(items.length, start + CREATE_CHUNK); i++) insertItem.run(batch.id, i, items[i].custom_id, items[i].params);
+    // The end of the chunk that begins at `start`.
+    const endOf = (start: number) => {
+      let end = start;
+      for (let bytes = 0; end < items.length && end - start < CREATE_CHUNK && (end === start || bytes + items[end].params.length <= CREATE_CHUNK_BYTES); end++) bytes += items[end].params.length;
+      return end;
+    };
+    const chunk = this.db.transaction((start: number, end: number) => {
+      for (let i = start; i < end; i++) insertItem.run(batch.id, i, items[i].custom_id, items[i].params);
     });
     // A batch of one (a background response) is written in one transaction, its first events with it.
     const last = this.db.transaction((start: number) => {
-      if (start < items.length) chunk(start);
+      if (start < items.length) chunk(start, items.length);
       const insertEvent = this.sql('INSERT OR IGNORE INTO background_stream_events (response_id, seq, frame) VALUES (?, ?, ?)');
       stream.forEach((frame, seq) => insertEvent.run(batch.id, seq, frame));
       this.sql(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...batchValues(batch));
     });
     let start = 0;
-    for (; start + CREATE_CHUNK < items.length; start += CREATE_CHUNK) {
-      chunk(start);
+    for (let end = endOf(start); end < items.length; start = end, end = endOf(start)) {
+      chunk(start, end);
       await new Promise((r) => setImmediate(r));
     }
     last(start);
@@ -419,18 +443,24 @@ export class SqliteBatchStore implements BatchStore {
   async renewLease(batchId: string, idx: number, until: number) {
     this.sql(SQL.renew).run(until, batchId, idx);
   }
+  /** Run an update of at most `UPDATE_SLICE` rows (its last parameter) until it changes fewer, yielding between. */
+  private async inSlices(sql: string, args: unknown[]): Promise<void> {
+    const st = this.sql(sql);
+    while (st.run(...args, UPDATE_SLICE).changes >= UPDATE_SLICE) await new Promise((r) => setImmediate(r));
+  }
   async cancel(id: string, now: number) {
-    return this.db.transaction(() => {
-      const changed = this.sql(SQL.cancelBatch).run(now, id).changes > 0;
-      if (changed) this.sql(SQL.cancelPending).run();
-      return changed;
-    })();
+    const changed = this.sql(SQL.cancelBatch).run(now, id).changes > 0;
+    // (a batch no longer in progress is never claimed: what is pending waits for this, or the settle)
+    if (changed) await this.inSlices(SQL.cancelSome, [id]);
+    return changed;
   }
   async settle(now: number) {
+    for (const r of this.sql(SQL.canceling).all() as { id: string }[]) await this.inSlices(SQL.cancelSome, [r.id]);
+    for (const r of this.sql(SQL.overdue).all(now) as { id: string }[]) {
+      await this.inSlices(SQL.expireSome('pending'), [r.id]);
+      await this.inSlices(SQL.expireSome('running'), [r.id, now]);
+    }
     return this.db.transaction(() => {
-      this.sql(SQL.cancelPending).run();
-      const expire = this.sql(SQL.expire);
-      for (const r of this.sql(SQL.overdue).all(now) as { id: string }[]) expire.run(r.id, now);
       const ids = (this.sql(SQL.endable).all() as { id: string }[]).map((r) => r.id);
       const end = this.sql(SQL.end);
       for (const id of ids) end.run(now, id);

@@ -17,7 +17,7 @@ import { mountAdminRoutes, type AdminRouteRegistrar } from '../admin/router.ts';
 import { batchJson } from './routes.ts';
 import { openAiBatchJson } from './openai-routes.ts';
 import type { BatchRecord, BatchStatus, BatchStore } from './store.ts';
-import type { FileStore, StoredFile } from './files-store.ts';
+import { FILE_PURPOSES, type FilePurpose, type FileStore, type StoredFile } from './files-store.ts';
 import { mediaTypeOf } from './file-inputs.ts';
 
 const STATUSES: readonly BatchStatus[] = ['in_progress', 'canceling', 'ended'];
@@ -50,7 +50,7 @@ const BatchesQuery = z.strictObject({
   status: z.enum(STATUSES as [BatchStatus, ...BatchStatus[]]).optional(),
   limit: Limit,
 });
-const FilesQuery = z.strictObject({ account: z.string().min(1).optional(), purpose: z.string().min(1).optional(), limit: Limit });
+const FilesQuery = z.strictObject({ account: z.string().min(1).optional(), purpose: z.enum(FILE_PURPOSES as [FilePurpose, ...FilePurpose[]]).optional(), limit: Limit });
 const Iso = z.string().nullable();
 const BatchViewSchema = z.object({
   id: z.string(), type: z.literal('message_batch'), processing_status: z.enum(STATUSES as [BatchStatus, ...BatchStatus[]]),

@@ -162,7 +162,7 @@ test('the one-use credential: accepted once, refused again, and refused once the
     const { key } = await identity.createKey(account.id, { name: 'k' });
     const credentials = new BatchCredentials(identity);
     const auth = credentials.authenticator({ authenticate: () => { throw new Error('not a batch credential'); } });
-    const c = credentials.issue(key.id, 'msgbatch_1');
+    const c = credentials.issue({ batchId: 'msgbatch_1', keyId: key.id, accountId: account.id, orgId: org.id });
     const ctx = await auth.authenticate(c);
     assert.equal(ctx.account.id, account.id);
     assert.equal(credentials.batchOf(ctx), 'msgbatch_1', 'the request is known to run for its batch');
@@ -170,7 +170,7 @@ test('the one-use credential: accepted once, refused again, and refused once the
     await identity.revokeKey(key.id);
     // a new credential for the same key: the cached context is re-checked against the revocation time
     const fresh = new BatchCredentials(identity);
-    await assert.rejects(async () => fresh.authenticator({ authenticate: () => { throw new Error('x'); } }).authenticate(fresh.issue(key.id, 'msgbatch_1')), (e: any) => e.code === 'WARDEN_REVOKED_API_KEY');
+    await assert.rejects(async () => fresh.authenticator({ authenticate: () => { throw new Error('x'); } }).authenticate(fresh.issue({ batchId: 'msgbatch_1', keyId: key.id, accountId: account.id, orgId: org.id })), (e: any) => e.code === 'WARDEN_REVOKED_API_KEY');
     await assert.rejects(async () => auth.authenticate('wk_live_other'), /not a batch credential/);
   } finally { await identity.close(); db.close(); rmSync(dir, { recursive: true, force: true }); }
 });

@@ -6,7 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { WardenError } from '../errors/index.ts';
-import type { Authenticator } from '../gateway/index.ts';
+import type { InteractionEvent } from '../events/index.ts';
+import { extractApiKey, type Authenticator } from '../gateway/index.ts';
 import { assertUsable, authContextFor, type AuthContext, type IdentityStore } from '../identity/index.ts';
 
 const PREFIX = 'wbi_';
@@ -14,21 +15,51 @@ const PREFIX = 'wbi_';
 const VALID_MS = 60_000;
 /** A key's context is re-read at most this often while its batch runs. */
 const CACHE_MS = 5_000;
+/** Whose a credential was is forgotten once its request is recorded, or (a request never recorded) this long after. */
+const OWNER_MS = 3_600_000;
+
+/** Who a request Warden runs for a batch is for: the batch, and the key and account that sent it. */
+export interface BatchOwner { batchId: string; keyId: string; accountId: string; orgId: string | null }
 
 export class BatchCredentials {
   private readonly issued = new Map<string, { keyId: string; batchId: string; until: number }>();
+  /** Each credential's batch and owner, until its request's event is recorded (refused ones too). */
+  private readonly owners = new Map<string, { owner: BatchOwner; at: number }>();
   private readonly contexts = new Map<string, { auth: AuthContext; at: number }>();
   /** The batch of each context handed out for a credential (one object per credential, so a client's own requests never match). */
   private readonly batchOfContext = new WeakMap<AuthContext, string>();
 
   constructor(private readonly identity: Pick<IdentityStore, 'getKey' | 'getAccount' | 'getOrg'>) {}
 
-  issue(keyId: string, batchId: string): string {
+  issue(owner: BatchOwner): string {
     const now = Date.now();
     if (this.issued.size > 10_000) for (const [c, e] of this.issued) if (e.until < now) this.issued.delete(c);
+    if (this.owners.size > 10_000) for (const [c, e] of this.owners) if (e.at < now - OWNER_MS) this.owners.delete(c);
     const credential = PREFIX + randomBytes(24).toString('base64url');
-    this.issued.set(credential, { keyId, batchId, until: now + VALID_MS });
+    this.issued.set(credential, { keyId: owner.keyId, batchId: owner.batchId, until: now + VALID_MS });
+    this.owners.set(credential, { owner, at: now });
     return credential;
+  }
+
+  /**
+   * The event of a request sent with an issued credential names its batch and whose it is, also
+   * when the request was refused before anyone was authenticated (the key revoked or expired, the
+   * account suspended, a body too large): an operator then sees whose batch it was. Other
+   * requests' events are left as they are. Once per credential: its event is recorded once.
+   */
+  markEvent(headers: Readonly<Record<string, string | string[] | undefined>>, event: InteractionEvent): void {
+    const secret = extractApiKey(headers);
+    if (!secret || !secret.startsWith(PREFIX)) return;
+    const entry = this.owners.get(secret);
+    if (!entry) return;
+    this.owners.delete(secret);
+    const { owner } = entry;
+    event.client.batch_id = owner.batchId;
+    if (event.account_id === null) {
+      event.account_id = owner.accountId;
+      event.org_id = owner.orgId;
+      event.key_id = owner.keyId;
+    }
   }
 
   /** The gateway's authenticator, also accepting the credentials issued here. */

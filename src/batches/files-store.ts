@@ -12,6 +12,8 @@ export type FilePurpose = 'batch' | 'batch_output' | InputFilePurpose;
 /** Files a request names as its input (`input_file`, `input_image`, a chat `file` part), sent inline to the upstream. */
 export type InputFilePurpose = 'user_data' | 'assistants' | 'vision';
 export const INPUT_FILE_PURPOSES: readonly string[] = ['user_data', 'assistants', 'vision'];
+/** Every purpose a kept file has. */
+export const FILE_PURPOSES: readonly FilePurpose[] = ['batch', 'batch_output', 'user_data', 'assistants', 'vision'];
 
 export interface StoredFile {
   id: string;

@@ -82,12 +82,10 @@ export function createBatches(
         if (!continued || !inlined) return continued ?? inlined;
         return Promise.all([continued, inlined]).then(() => {});
       },
-      // A request of a batch refused before the policy phase (a malformed body) is marked too.
-      onEnd(ctx, event) {
-        if (ctx.batchId !== null || !ctx.auth) return;
-        const id = credentials.batchOf(ctx.auth);
-        if (id !== null) event.client.batch_id = id;
-      },
+      // A request of a batch refused before the policy phase (its key revoked, a malformed body)
+      // is marked too, with whose batch it was.
+      onEnd(ctx, event) { credentials.markEvent(ctx.headers, event); },
+      onRefused(headers, event) { credentials.markEvent(headers, event); },
     },
     register(app, callerAuthenticator, barred) {
       const running = new BatchRunner(store, app, credentials, config, opts.log, opts.registry, {

@@ -245,7 +245,13 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
 
   app.register(async (scope) => {
     // Only this scope parses multipart bodies; the model routes keep their JSON-only parser.
-    await scope.register(multipart, { limits: { files: 1, fields: 8, parts: 10, fieldSize: 1024, fileSize: config.max_body_bytes + 1 }, throwFileSizeLimit: false });
+    // A file's limit is its purpose's (a batch input's, or a request's input's); until the
+    // purpose is known, the larger of the two.
+    const largest = Math.max(config.max_body_bytes, config.max_input_file_bytes);
+    const limitOf = (purpose: string | undefined) => (purpose === undefined ? largest : purpose === 'batch' ? config.max_body_bytes : config.max_input_file_bytes);
+    const tooLarge = (purpose: string | undefined) => new WardenError('WARDEN_BODY_TOO_LARGE',
+      `The file is larger than ${limitOf(purpose)} bytes, the most accepted here for ${purpose === undefined ? 'any file' : purpose === 'batch' ? 'a batch input' : 'a request\'s input'}.`);
+    await scope.register(multipart, { limits: { files: 1, fields: 8, parts: 10, fieldSize: 1024, fileSize: largest + 1 }, throwFileSizeLimit: false });
     scope.post('/v1/files', async (req, reply) => {
       const auth = await callerOf(deps, req);
       if (!req.isMultipart()) throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be multipart/form-data, with the fields "purpose" and "file".');
@@ -255,7 +261,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
       const anthropic = isAnthropicCaller(req);
       if (anthropic) fields.purpose = 'user_data';
       let uploaded: StoredFile | null = null;
-      let limit = config.max_body_bytes;
+      let uploading: string | undefined;
       const checkPurpose = (purpose: string | undefined) => {
         if (purpose === undefined) throw new WardenError('WARDEN_INVALID_REQUEST', 'purpose: Field required', { param: 'purpose' });
         if (purpose !== 'batch' && !INPUT_FILE_PURPOSES.includes(purpose)) {
@@ -272,13 +278,14 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
             id: `${anthropic ? 'file_' : 'file-'}${ulid(now).toLowerCase()}`, account_id: auth.account.id, org_id: orgOf(auth), purpose: (fields.purpose ?? 'batch') as FilePurpose,
             filename: (part.filename || 'upload.jsonl').slice(0, 255), created_at: now, expires_at: now + fileRetentionMs, batch_id: null, kind: null,
           };
-          limit = file.purpose === 'batch' ? config.max_body_bytes : config.max_input_file_bytes;
-          const bytes = await files.upload(file, part.file, limit);
+          // The SDK sends the file before its purpose: then it is checked against its own limit once the purpose is known.
+          uploading = fields.purpose;
+          const bytes = await files.upload(file, part.file, limitOf(uploading));
           uploaded = { ...file, bytes };
         }
       } catch (err) {
         if (uploaded) await files.delete(uploaded.id);
-        if (err instanceof FileTooLarge) throw new WardenError('WARDEN_BODY_TOO_LARGE', `The file is larger than ${limit} bytes, the most accepted here for ${limit === config.max_body_bytes ? 'a batch input' : 'a request\'s input'}.`);
+        if (err instanceof FileTooLarge) throw tooLarge(uploading);
         if (err instanceof WardenError) throw err;
         throw new WardenError('WARDEN_INVALID_REQUEST', `The multipart body could not be read: ${(err as Error).message}`);
       }
@@ -286,9 +293,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
         if (!uploaded) throw new WardenError('WARDEN_INVALID_REQUEST', 'file: Field required', { param: 'file' });
         checkPurpose(fields.purpose);
         const purpose = fields.purpose as FilePurpose;
-        if (purpose !== 'batch' && (uploaded.bytes ?? 0) > config.max_input_file_bytes) {
-          throw new WardenError('WARDEN_BODY_TOO_LARGE', `The file is larger than ${config.max_input_file_bytes} bytes, the most a request may name as its input.`);
-        }
+        if ((uploaded.bytes ?? 0) > limitOf(purpose)) throw tooLarge(purpose);
         if (purpose !== uploaded.purpose) {
           uploaded.purpose = purpose;
           await files.setPurpose(uploaded.id, purpose);
@@ -409,6 +414,12 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
   app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', async (req, reply) => {
     const auth = await callerOf(deps, req);
     const batch = await ownBatch(auth, req.params.id);
+    // As OpenAI answers: a batch that has ended (completed, failed, expired, cancelled) cannot be
+    // cancelled (409); one already cancelling is answered as it is.
+    if (batch.status === 'ended') {
+      const { status } = openAiBatchJson(batch, await store.counts(batch.id));
+      throw new WardenError('WARDEN_CONFLICT', `Cannot cancel a batch with status '${String(status)}'.`);
+    }
     if (batch.status === 'in_progress') {
       await store.cancel(batch.id, Date.now());
       deps.onCanceled?.(batch.id);
@@ -430,17 +441,19 @@ export async function recordOutputFiles(store: BatchRoutesDeps['store'], files: 
     const c = await store.counts(id);
     const total = Object.values(c).reduce((a, n) => a + n, 0);
     const keep = Math.min((b.openai.output_expires_seconds ?? fileRetentionDays * 86_400) * 1000, retentionDays * DAY_MS);
-    const common = { account_id: b.account_id, org_id: b.org_id, purpose: 'batch_output' as const, bytes: null, created_at: b.ended_at, expires_at: b.ended_at + keep, batch_id: b.id };
-    if (c.succeeded > 0) await files.addOutput({ ...common, id: outputFileId(b.id, 'output'), filename: `${b.id}_output.jsonl`, kind: 'output' });
-    if (total - c.succeeded > 0) await files.addOutput({ ...common, id: outputFileId(b.id, 'error'), filename: `${b.id}_error.jsonl`, kind: 'error' });
-    await store.updateOpenAi(b.id, { ...b.openai, usage: await batchUsage(store, b.id) });
+    const { usage, bytes } = await batchUsage(store, b.id);
+    const common = { account_id: b.account_id, org_id: b.org_id, purpose: 'batch_output' as const, created_at: b.ended_at, expires_at: b.ended_at + keep, batch_id: b.id };
+    if (c.succeeded > 0) await files.addOutput({ ...common, bytes: bytes.output, id: outputFileId(b.id, 'output'), filename: `${b.id}_output.jsonl`, kind: 'output' });
+    if (total - c.succeeded > 0) await files.addOutput({ ...common, bytes: bytes.error, id: outputFileId(b.id, 'error'), filename: `${b.id}_error.jsonl`, kind: 'error' });
+    await store.updateOpenAi(b.id, { ...b.openai, usage });
   }
 }
 
 /**
  * The tokens of a batch's answers, from each answer's own usage (every endpoint names them its way:
  * `prompt_tokens`/`completion_tokens` for chat, legacy completions and embeddings,
- * `input_tokens`/`output_tokens` for responses). Read a page at a time.
+ * `input_tokens`/`output_tokens` for responses), and the sizes of its output and error files
+ * (their lines are made when read; an operator's listing shows their size). Read a page at a time.
  */
 interface Usage {
   input_tokens?: unknown; prompt_tokens?: unknown; output_tokens?: unknown; completion_tokens?: unknown;
@@ -448,14 +461,16 @@ interface Usage {
   output_tokens_details?: { reasoning_tokens?: unknown }; completion_tokens_details?: { reasoning_tokens?: unknown };
 }
 
-async function batchUsage(store: BatchRoutesDeps['store'], id: string): Promise<NonNullable<OpenAiBatch['usage']>> {
+async function batchUsage(store: BatchRoutesDeps['store'], id: string): Promise<{ usage: NonNullable<OpenAiBatch['usage']>; bytes: { output: number; error: number } }> {
   let input = 0; let cached = 0; let output = 0; let reasoning = 0;
+  const bytes = { output: 0, error: 0 };
   const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
   for (let after = -1; ;) {
     const page = await store.outcomes(id, after, OUTPUT_PAGE);
     if (page.length === 0) break;
     after = page[page.length - 1].idx;
     for (const o of page) {
+      bytes[inFile('output', o.state) ? 'output' : 'error'] += Buffer.byteLength(outputLine(id, o));
       if (o.state !== 'succeeded' || !o.result) continue;
       let usage: Usage | undefined;
       try { usage = (JSON.parse(o.result) as { body?: { usage?: Usage } }).body?.usage; } catch { continue; }
@@ -466,5 +481,5 @@ async function batchUsage(store: BatchRoutesDeps['store'], id: string): Promise<
       reasoning += n((usage.output_tokens_details ?? usage.completion_tokens_details)?.reasoning_tokens);
     }
   }
-  return { input_tokens: input, input_tokens_details: { cached_tokens: cached }, output_tokens: output, output_tokens_details: { reasoning_tokens: reasoning }, total_tokens: input + output };
+  return { usage: { input_tokens: input, input_tokens_details: { cached_tokens: cached }, output_tokens: output, output_tokens_details: { reasoning_tokens: reasoning }, total_tokens: input + output }, bytes };
 }

@@ -59,3 +59,40 @@ test('a batch paced by a slow limit does not hold up other customers\' batches o
     await tw.close();
   }
 });
+
+test('several paced batches of one account do not hold up another customer\'s batch', { timeout: 90_000 }, async (t) => {
+  // One request a second: each paced request is due within the few seconds a node holds one for.
+  const tw = await startTestWarden({ limits: { tiers: { email_verified: { account: { rpm: 60, burst: 1 } } } } });
+  const w = tw.w;
+  try {
+    const client = async (name: string, tier: string) => new Anthropic({ apiKey: (await tw.account(name, tier)).key, baseURL: w.url, maxRetries: 0 });
+    const slow = await client('slow', 'email_verified');
+    const fast = await client('fast', 'enterprise');
+    const ask = (i: number) => ({ custom_id: `r${i}`, params: { model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user' as const, content: `item ${i}` }] } });
+    const paced: Anthropic.Messages.Batches.MessageBatch[] = [];
+    for (let b = 0; b < 6; b++) paced.push(await slow.messages.batches.create({ requests: Array.from({ length: 20 }, (_, i) => ask(i)) }));
+    await new Promise((r) => setTimeout(r, 3_000)); // the slow account's batches meet its limit and are paced
+    const succeededOfSlow = async () => {
+      let n = 0;
+      for (const p of paced) n += (await slow.messages.batches.retrieve(p.id)).request_counts.succeeded;
+      return n;
+    };
+    const before = await succeededOfSlow();
+    const started = Date.now();
+    const quick = await fast.messages.batches.create({ requests: Array.from({ length: 20 }, (_, i) => ask(i)) });
+    let b = quick;
+    for (let i = 0; i < 600 && b.processing_status !== 'ended'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      b = await fast.messages.batches.retrieve(quick.id);
+    }
+    const after = await succeededOfSlow();
+    t.diagnostic(`other batch: ${Date.now() - started} ms; paced account ran ${after - before}`);
+    assert.equal(b.processing_status, 'ended', 'the other customer\'s batch ran');
+    assert.equal(b.request_counts.succeeded, 20);
+    // The paced account runs one request a second: the other batch ended while it ran a few at most.
+    assert.ok(after - before <= 3, `the paced account ran ${after - before} requests while the other customer's batch waited`);
+    for (const p of paced) await slow.messages.batches.cancel(p.id);
+  } finally {
+    await tw.close();
+  }
+});

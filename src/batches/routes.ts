@@ -11,12 +11,11 @@ import type { Authenticator } from '../gateway/index.ts';
 import { clientAddress } from '../gateway/client-address.ts';
 import { apiKeyFromHeaders, requireScope, type AuthContext } from '../identity/index.ts';
 import type { BatchesConfig } from './config.ts';
-import type { BatchRecord, BatchStore, ItemState, NewItem } from './store.ts';
+import type { BatchRecord, BatchStore, ItemState } from './store.ts';
+import { collectBody, readBatchBody } from './batch-body.ts';
 
-const CUSTOM_ID = /^[a-zA-Z0-9_-]{1,64}$/;
 /** Results read per statement when a batch's results are sent. */
 const RESULTS_PAGE = 500;
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export interface BatchRoutesDeps {
@@ -86,27 +85,6 @@ export function batchJson(b: BatchRecord, c: Record<ItemState, number>, resultsU
   };
 }
 
-/** Check the body of a batch creation; each request's own parameters are checked when it runs, as Anthropic does. */
-function readRequests(body: unknown, max: number): NewItem[] {
-  if (!isObject(body) || !Array.isArray(body.requests)) throw new WardenError('WARDEN_INVALID_REQUEST', 'requests: Field required', { param: 'requests' });
-  const requests = body.requests;
-  if (requests.length === 0) throw new WardenError('WARDEN_INVALID_REQUEST', 'requests: List should have at least 1 item', { param: 'requests' });
-  if (requests.length > max) throw new WardenError('WARDEN_INVALID_REQUEST', `requests: a batch holds at most ${max} requests here; send ${requests.length} as several batches.`, { param: 'requests' });
-  const seen = new Set<string>();
-  return requests.map((r, i) => {
-    if (!isObject(r)) throw new WardenError('WARDEN_INVALID_REQUEST', `requests.${i}: Input should be an object`, { param: `requests.${i}` });
-    const id = r.custom_id;
-    if (typeof id !== 'string' || !CUSTOM_ID.test(id)) {
-      throw new WardenError('WARDEN_INVALID_REQUEST', `requests.${i}.custom_id: 1 to 64 letters, digits, hyphens or underscores`, { param: `requests.${i}.custom_id` });
-    }
-    if (seen.has(id)) throw new WardenError('WARDEN_INVALID_REQUEST', `requests.${i}.custom_id: '${id}' is used by another request of this batch`, { param: `requests.${i}.custom_id` });
-    seen.add(id);
-    if (!isObject(r.params)) throw new WardenError('WARDEN_INVALID_REQUEST', `requests.${i}.params: Field required`, { param: `requests.${i}.params` });
-    if (r.params.stream === true) throw new WardenError('WARDEN_INVALID_REQUEST', `requests.${i}.params.stream: batches do not stream`, { param: `requests.${i}.params.stream` });
-    return { custom_id: id, params: JSON.stringify(r.params) };
-  });
-}
-
 const header = (req: FastifyRequest, name: string): string | null => {
   const v = req.headers[name];
   return typeof v === 'string' ? v : null;
@@ -115,9 +93,16 @@ const header = (req: FastifyRequest, name: string): string | null => {
 export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps): void {
   const { store, config } = deps;
 
-  app.post('/v1/messages/batches', { bodyLimit: config.max_body_bytes }, async (req, reply) => {
+  // The body is kept as it arrives and read a slice at a time (src/batches/batch-body.ts), not
+  // gathered and parsed whole as the gateway's other bodies are: here the route's own JSON parser.
+  app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser(/^application\/(.+\+)?json/, (req: FastifyRequest, payload: Readable) => collectBody(payload, req.headers['content-length'], config.max_body_bytes));
+    scope.post('/v1/messages/batches', { bodyLimit: config.max_body_bytes }, createBatch);
+  });
+  async function createBatch(req: FastifyRequest, reply: FastifyReply) {
     const auth = await callerOf(deps, req);
-    const items = readRequests(req.body, config.max_requests);
+    const items = await readBatchBody(Buffer.isBuffer(req.body) ? req.body : undefined, config.max_requests);
     const waiting = await store.queued(auth.account.id);
     if (waiting + items.length > config.max_queued_per_account) {
       throw new WardenError('WARDEN_RATE_LIMITED', `This account has ${waiting} batch requests waiting to run; at most ${config.max_queued_per_account} may wait at once. Send this batch when some have run.`, { headers: { 'retry-after': '60' } });
@@ -134,7 +119,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
     await store.create(batch, items);
     deps.onCreated?.();
     return named(reply).send(await describe(deps, req, batch));
-  });
+  }
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/v1/messages/batches', async (req, reply) => {
     const auth = await callerOf(deps, req);

@@ -15,7 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { BatchesConfig } from './config.ts';
 import type { BatchCredentials } from './credentials.ts';
-import type { BatchStore, ClaimedItem, FinishedItem } from './store.ts';
+import type { BatchRecord, BatchStore, ClaimedItem, FinishedItem } from './store.ts';
 import type { StreamedRuns } from './background.ts';
 
 const TICK_MS = 250;
@@ -27,9 +27,9 @@ const AHEAD = 4;
 /** Results are written when this many wait, or this long after the first. */
 const RESULTS_MAX = 64;
 const RESULTS_MS = 50;
-/** A paced batch's requests are held here for a start at most this far off; later ones go back to the store. */
+/** A paced account's next request is held here for a start at most this far off; later ones go back to the store. */
 const HOLD_MS = 5_000;
-/** A paced batch with no refusal for this long runs at full concurrency again (the limit may have eased). */
+/** A paced account with no refusal for this long runs at full concurrency again (the limit may have eased). */
 const REPACE_MS = 30_000;
 
 export class BatchRunner {
@@ -52,22 +52,26 @@ export class BatchRunner {
   private readonly checked = new Map<string, number>();
   private wake: NodeJS.Timeout | null = null;
   private wakeTime = 0;
-  /** Batches a limit has refused on this node: from then on they run one request at a time here. */
+  /**
+   * Accounts a limit has refused on this node: from then on their batches run one request at a
+   * time here, all of them in one line (the limits are the account's, not a batch's: several
+   * batches paced each on its own would meet the limit in turn).
+   */
   private readonly singleFile = new Set<string>();
   /** For those: the limit's last wait (the time it takes to allow one more request), and when the next may start. */
   private readonly spacing = new Map<string, number>();
   private readonly nextStart = new Map<string, number>();
-  /** When a paced batch was last refused by its limit. */
+  /** When a paced account was last refused by its limit. */
   private readonly lastRefusal = new Map<string, number>();
-  /** When each batch's last two requests started here, and when each request started. */
+  /** When each account's last two requests started here, and when each request started. */
   private readonly lastStart = new Map<string, number>();
   private readonly previousStart = new Map<string, number>();
   private readonly startedAt = new WeakMap<ClaimedItem, number>();
   /** When each queued request was claimed (a request is never held here near its lease). */
   private readonly claimedAt = new WeakMap<ClaimedItem, number>();
-  /** Requests of each batch running on this node. */
+  /** Requests of each account's batches running on this node. */
   private readonly runningOf = new Map<string, number>();
-  /** Batches this node saw refused by a limit, until when: what it claimed of them waits too. */
+  /** Accounts this node saw refused by a limit, until when: what it claimed of their batches waits too. */
   private readonly paused = new Map<string, number>();
 
   /** `warden_batch_requests_total{outcome}`: succeeded, errored, retried (a 429 or 5xx that waits), canceled. */
@@ -113,11 +117,13 @@ export class BatchRunner {
     try {
       do {
         this.again = false;
-        // Requests held for a paced batch do not stop others from being claimed (up to twice the usual queue).
+        // A request held for a paced account's turn (one each, at most `concurrency * AHEAD` in
+        // all) takes no room from others: the claim asks for as many as if it were not here, and
+        // for none more of such an account.
         const held = this.heldCount(now);
-        const want = Math.min(this.config.concurrency * AHEAD - (this.queue.length - held), this.config.concurrency * AHEAD * 2 - this.queue.length) - this.inFlight.size;
+        const want = this.config.concurrency * AHEAD - (this.queue.length - held) - this.inFlight.size;
         if (this.queue.length - held < this.config.concurrency && want > 0 && (poked || this.idleSince === null || now - this.idleSince >= IDLE_MS)) {
-          const claimed = await this.store.claim(now, want, this.config.lease_ms);
+          const claimed = await this.store.claim(now, want, this.config.lease_ms, this.pacedCaps(now, held));
           const idle = claimed.length === 0 && this.inFlight.size === 0 && this.queue.length === 0;
           // Just out of work: settle now, so that a batch whose last request ran ends at once.
           if (idle && this.idleSince === null) this.lastSettle = 0;
@@ -146,36 +152,70 @@ export class BatchRunner {
     }
   }
 
-  /** Whether a claimed request waits for its paced batch (another of it running, or its next start not yet due). */
-  private heldBack(it: ClaimedItem, now: number): number | null {
-    if (!this.singleFile.has(it.batch.id)) return null;
-    if (now - (this.lastRefusal.get(it.batch.id) ?? now) > REPACE_MS) {
-      for (const m of [this.singleFile, this.spacing, this.nextStart, this.lastRefusal]) m.delete(it.batch.id);
+  /**
+   * Until when a paced account's next request waits (Infinity: until its request running here
+   * ends), or null when it may start now (or the account is not paced).
+   */
+  private turnOf(account: string, now: number): number | null {
+    if (!this.singleFile.has(account)) return null;
+    if (now - (this.lastRefusal.get(account) ?? now) > REPACE_MS) {
+      for (const m of [this.singleFile, this.spacing, this.nextStart, this.lastRefusal]) m.delete(account);
       return null;
     }
-    if (this.runningOf.get(it.batch.id)) return Infinity;
-    const next = this.nextStart.get(it.batch.id) ?? 0;
+    if (this.runningOf.get(account)) return Infinity;
+    const next = this.nextStart.get(account) ?? 0;
     return next > now ? next : null;
+  }
+  /** Whether a claimed request waits for its paced account's turn. */
+  private heldBack(it: ClaimedItem, now: number): number | null {
+    return this.turnOf(it.batch.account_id, now);
   }
   private heldCount(now: number): number {
     let n = 0;
     for (const it of this.queue) if (this.heldBack(it, now) !== null) n++;
     return n;
   }
+  /**
+   * What the claim may take of the accounts paced here: one request of an account to wait for
+   * its turn (the next it runs), none while one already waits here, its turn is far off, or the
+   * node holds as many as it keeps.
+   */
+  private pacedCaps(now: number, held: number): Map<string, number> {
+    const waiting = new Set(this.queue.map((it) => it.batch.account_id));
+    const caps = new Map<string, number>();
+    for (const account of this.singleFile) {
+      const turn = this.turnOf(account, now);
+      if (!this.singleFile.has(account)) continue; // its pace is forgotten: it runs as any account
+      const room = !waiting.has(account) && held < this.config.concurrency * AHEAD && (turn === null || turn === Infinity || turn - now <= HOLD_MS);
+      caps.set(account, room ? 1 : 0);
+    }
+    return caps;
+  }
 
   private startQueued(): void {
     const now = Date.now();
     // Nothing is held here near its lease (another node would run it too), nor for a long pace: it
-    // goes back to the store, and a paced batch waits there (on every node) until its next start.
+    // goes back to the store, and a paced account waits there (on every node) until its next start.
+    // A paced account keeps one request here for its turn (its first, in the order claimed), and
+    // the node at most `concurrency * AHEAD` of them: the rest go back, so that requests waiting
+    // for a pace never fill the node's queue and hold up other customers' batches.
     const limit = now - this.config.lease_ms / 4;
-    for (let i = this.queue.length - 1; i >= 0; i--) {
-      const it = this.queue[i];
+    const holding = new Set<string>();
+    const back: { it: ClaimedItem; notBefore: number }[] = [];
+    this.queue = this.queue.filter((it) => {
       const until = this.heldBack(it, now);
       const old = (this.claimedAt.get(it) ?? now) < limit;
-      if (!old && (until === null || until === Infinity || until - now <= HOLD_MS)) continue;
-      this.queue.splice(i, 1);
-      const notBefore = until === null || until === Infinity ? now : until;
-      if (notBefore > now) void this.store.pause(it.batch.id, notBefore).catch(() => {});
+      if (!old && until === null) return true;
+      const far = until !== null && until !== Infinity && until - now > HOLD_MS;
+      if (!old && !far && !holding.has(it.batch.account_id) && holding.size < this.config.concurrency * AHEAD) {
+        holding.add(it.batch.account_id);
+        return true;
+      }
+      back.push({ it, notBefore: far ? until : now });
+      return false;
+    });
+    for (const { it, notBefore } of back) {
+      if (notBefore > now) void this.store.pauseAccount(it.batch.account_id, notBefore).catch(() => {});
       void this.store.retryLater(it.batch.id, it.idx, notBefore, true).catch(() => {});
     }
     while (!this.stopped && this.inFlight.size < this.config.concurrency && this.queue.length) {
@@ -192,21 +232,21 @@ export class BatchRunner {
         return;
       }
       const item = this.queue.splice(at, 1)[0];
-      const id = item.batch.id;
-      const spacing = this.spacing.get(id);
-      if (spacing !== undefined) this.nextStart.set(id, now + spacing);
+      const account = item.batch.account_id;
+      const spacing = this.spacing.get(account);
+      if (spacing !== undefined) this.nextStart.set(account, now + spacing);
       if (this.lastStart.size > 10_000) { this.lastStart.clear(); this.previousStart.clear(); }
-      const last = this.lastStart.get(id);
-      if (last !== undefined) this.previousStart.set(id, last);
-      this.lastStart.set(id, now);
+      const last = this.lastStart.get(account);
+      if (last !== undefined) this.previousStart.set(account, last);
+      this.lastStart.set(account, now);
       this.startedAt.set(item, now);
-      this.runningOf.set(id, (this.runningOf.get(id) ?? 0) + 1);
+      this.runningOf.set(account, (this.runningOf.get(account) ?? 0) + 1);
       const p = this.run(item)
-        .catch((err) => this.log(`batches: request ${item.custom_id} of ${id} failed to run: ${(err as Error).message}`))
+        .catch((err) => this.log(`batches: request ${item.custom_id} of ${item.batch.id} failed to run: ${(err as Error).message}`))
         .finally(() => {
           this.inFlight.delete(p);
-          const left = (this.runningOf.get(id) ?? 1) - 1;
-          if (left > 0) this.runningOf.set(id, left); else this.runningOf.delete(id);
+          const left = (this.runningOf.get(account) ?? 1) - 1;
+          if (left > 0) this.runningOf.set(account, left); else this.runningOf.delete(account);
           this.idleSince = null;
           void this.tick();
         });
@@ -215,14 +255,14 @@ export class BatchRunner {
   }
 
   /**
-   * A request of a paced batch passed its limit: the next may start at once when the limit says it
-   * has room (its remaining-requests header). A limit that has eased is also found by forgetting a
-   * batch's pace `REPACE_MS` after its last refusal (it runs as any batch until the next one).
+   * A request of a paced account passed its limit: the next may start at once when the limit says
+   * it has room (its remaining-requests header). A limit that has eased is also found by forgetting
+   * an account's pace `REPACE_MS` after its last refusal (it runs as any until the next one).
    */
-  private passed(batchId: string, headers: Record<string, unknown>): void {
-    if (!this.spacing.has(batchId)) return;
+  private passed(account: string, headers: Record<string, unknown>): void {
+    if (!this.spacing.has(account)) return;
     const remaining = Number(headers['x-ratelimit-remaining-requests'] ?? headers['anthropic-ratelimit-requests-remaining']);
-    if (Number.isFinite(remaining) && remaining >= 1) this.nextStart.delete(batchId);
+    if (Number.isFinite(remaining) && remaining >= 1) this.nextStart.delete(account);
   }
 
   /** Claim again when a paused batch may go on (an idle runner would otherwise look only a second later). */
@@ -273,22 +313,27 @@ export class BatchRunner {
     return this.writing;
   }
 
+  /** A one-use credential for one request of the batch: its key, and whose the batch is (for the request's event). */
+  private credentialFor(batch: BatchRecord): string {
+    return this.credentials.issue({ batchId: batch.id, keyId: batch.key_id, accountId: batch.account_id, orgId: batch.org_id });
+  }
+
   private async run(item: ClaimedItem): Promise<void> {
     const { batch } = item;
     // Claimed ahead, then the batch was cancelled: not run.
     if (await this.isClosed(batch.id)) { this.finished(item, 'canceled', null); return; }
     // Claimed ahead, then the batch expired: back to the store, where the settle expires it.
     if (batch.expires_at <= Date.now()) { await this.store.retryLater(batch.id, item.idx, 0, true); return; }
-    // Claimed ahead, then a limit refused one of its batch: it waits with the batch, no attempt spent.
-    const pausedUntil = this.paused.get(batch.id);
+    // Claimed ahead, then a limit refused a request of its account: it waits with the account, no attempt spent.
+    const pausedUntil = this.paused.get(batch.account_id);
     if (pausedUntil !== undefined) {
       if (pausedUntil > Date.now()) { await this.store.retryLater(batch.id, item.idx, pausedUntil, true); return; }
-      this.paused.delete(batch.id);
+      this.paused.delete(batch.account_id);
     }
     if (batch.openai) return this.runOpenAi(item, batch.openai.endpoint);
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      'x-api-key': this.credentials.issue(batch.key_id, batch.id),
+      'x-api-key': this.credentialFor(batch),
       'anthropic-version': batch.anthropic_version ?? '2023-06-01',
     };
     if (batch.anthropic_beta) headers['anthropic-beta'] = batch.anthropic_beta;
@@ -296,7 +341,7 @@ export class BatchRunner {
     const res = await this.app.inject({ method: 'POST', url: '/v1/messages', headers, payload: item.params, remoteAddress: batch.client_ip });
     const status = res.statusCode;
     if (status === 200) {
-      this.passed(batch.id, res.headers);
+      this.passed(batch.account_id, res.headers);
       // The answer as the gateway sent it (shaped, watermarked), not parsed again.
       this.finished(item, 'succeeded', `{"type":"succeeded","message":${res.body}}`);
       return;
@@ -318,13 +363,13 @@ export class BatchRunner {
     const { batch } = item;
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      authorization: `Bearer ${this.credentials.issue(batch.key_id, batch.id)}`,
+      authorization: `Bearer ${this.credentialFor(batch)}`,
     };
     if (batch.user_agent) headers['user-agent'] = batch.user_agent;
     if (this.streamedRuns?.streamed(batch)) return this.runStreamed(item, this.streamedRuns, endpoint, headers);
     const res = await this.app.inject({ method: 'POST', url: endpoint, headers, payload: item.params, remoteAddress: batch.client_ip });
     const status = res.statusCode;
-    if (status === 200) this.passed(batch.id, res.headers);
+    if (status === 200) this.passed(batch.account_id, res.headers);
     else if (await this.retried(item, status, res.headers)) return;
     const requestId = res.headers['x-request-id'] ?? res.headers['x-warden-request-id'] ?? `req_${batch.id}_${item.idx}`;
     // The gateway answers JSON, refusals included; anything else (never expected) becomes an error body.
@@ -358,7 +403,7 @@ export class BatchRunner {
       this.finished(item, 'errored', `{"status_code":${status === 200 ? 502 : status},"request_id":${JSON.stringify(String(requestId))},"body":${json}}`);
       return;
     }
-    this.passed(batch.id, res.headers);
+    this.passed(batch.account_id, res.headers);
     const requestId = String(res.headers['x-request-id'] ?? res.headers['x-warden-request-id'] ?? `req_${batch.id}_${item.idx}`);
     // The gateway sees its client go away: the upstream call is aborted, the interaction recorded.
     const stop = () => { (res.raw.res as { destroy(): void }).destroy(); body.destroy(); };
@@ -389,9 +434,9 @@ export class BatchRunner {
 
   /**
    * A limit's 429 or an upstream failure waits (Retry-After, else doubling from 2 s) and runs again,
-   * while attempts remain. A 429 pauses the whole batch until then: its other requests would meet
-   * the same limit, and trying them all would spend their attempts (a large batch would fail where
-   * it should be paced).
+   * while attempts remain. A 429 pauses the account's batches until then: their other requests
+   * would meet the same limit, and trying them all would spend their attempts (a large batch would
+   * fail where it should be paced).
    */
   private async retried(item: ClaimedItem, status: number, headers: Record<string, unknown>): Promise<boolean> {
     if (!((status === 429 || status >= 500) && item.attempts < this.config.max_attempts)) return false;
@@ -403,21 +448,21 @@ export class BatchRunner {
     if (status === 429) {
       if (this.paused.size > 10_000) this.paused.clear();
       if (this.singleFile.size > 10_000) { this.singleFile.clear(); this.spacing.clear(); this.nextStart.clear(); this.lastStart.clear(); this.previousStart.clear(); this.lastRefusal.clear(); }
-      this.singleFile.add(item.batch.id);
+      const account = item.batch.account_id;
+      this.singleFile.add(account);
       // The wait a refusal gives is only how early this request was. The limit's interval is that
-      // wait plus the time since the batch's start before this one (the last request it let
+      // wait plus the time since the account's start before this one (the last request it let
       // through left no room), and a little more; without one, a step wider than before.
-      const id = item.batch.id;
-      const spaced = this.spacing.get(id);
+      const spaced = this.spacing.get(account);
       const started = this.startedAt.get(item);
-      const previous = this.previousStart.get(id);
+      const previous = this.previousStart.get(account);
       const interval = started !== undefined && previous !== undefined && started > previous
         ? (started - previous + wait) * 1.02
         : Math.max(wait, spaced === undefined ? 0 : spaced * 1.5);
-      this.lastRefusal.set(id, Date.now());
-      this.spacing.set(id, Math.min(60_000, Math.max(wait, interval)));
-      this.paused.set(item.batch.id, Math.max(until, this.paused.get(item.batch.id) ?? 0));
-      await this.store.pause(item.batch.id, until);
+      this.lastRefusal.set(account, Date.now());
+      this.spacing.set(account, Math.min(60_000, Math.max(wait, interval)));
+      this.paused.set(account, Math.max(until, this.paused.get(account) ?? 0));
+      await this.store.pauseAccount(account, until);
       this.wakeAt(until);
     }
     await this.store.retryLater(item.batch.id, item.idx, until);

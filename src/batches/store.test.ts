@@ -169,3 +169,48 @@ test('nothing of a batch past its expiry is claimed: the settle expires what it 
     assert.deepEqual(await s.counts('x9'), { pending: 0, running: 1, succeeded: 0, errored: 0, canceled: 0, expired: 2 }, name);
   });
 });
+
+test('claims take the accounts waiting in turn, each its oldest batch first, within the caps asked', async () => {
+  await eachStore(async (name, open) => {
+    const s = open();
+    // acc_a's two big batches are older than acc_b's small one
+    await s.create(batch('a1', 10), items(6));
+    await s.create(batch('a2', 20), items(6));
+    await s.create(batch('b1', 30, { account_id: 'acc_b', key_id: 'key_b' }), items(2));
+    const first = await s.claim(100, 4, 60_000);
+    assert.deepEqual(first.map((c) => `${c.batch.id}/${c.custom_id}`), ['a1/r0', 'b1/r0', 'a1/r1', 'b1/r1'], `${name}: the other account's batch is not behind the older ones`);
+    // acc_a runs one request at a time on this node: one at most, and none while one waits
+    assert.deepEqual((await s.claim(100, 4, 60_000, new Map([['acc_a', 1]]))).map((c) => `${c.batch.id}/${c.custom_id}`), ['a1/r2'], name);
+    assert.deepEqual(await s.claim(100, 4, 60_000, new Map([['acc_a', 0]])), [], name);
+    // a limit refused acc_a: none of its batches is claimed until the pause is over
+    await s.pauseAccount('acc_a', 500);
+    await s.create(batch('c1', 40, { account_id: 'acc_c', key_id: 'key_c' }), items(1));
+    assert.deepEqual((await s.claim(200, 10, 60_000)).map((c) => c.batch.id), ['c1'], name);
+    assert.deepEqual((await s.claim(500, 5, 60_000)).map((c) => `${c.batch.id}/${c.custom_id}`), ['a1/r3', 'a1/r4', 'a1/r5', 'a2/r0', 'a2/r1'], `${name}: oldest batch first, in the order sent`);
+  });
+});
+
+test('when a claim cannot serve every account waiting, the next serves the others first', async () => {
+  await eachStore(async (name, open) => {
+    const s = open();
+    for (const a of ['acc_1', 'acc_2', 'acc_3']) await s.create(batch(`b_${a}`, 10, { account_id: a }), items(3));
+    const accounts = [];
+    for (let i = 0; i < 6; i++) accounts.push(...(await s.claim(100, 1, 60_000)).map((c) => c.batch.account_id));
+    assert.deepEqual(accounts, ['acc_1', 'acc_2', 'acc_3', 'acc_1', 'acc_2', 'acc_3'], name);
+  });
+});
+
+test('a large batch is cancelled and expired whole (a few requests at a time on SQLite)', async () => {
+  await eachStore(async (name, open) => {
+    const s = open();
+    await s.create(batch('big1', 10), items(450));
+    await s.create(batch('big2', 20, { expires_at: 1_000 }), items(450));
+    assert.equal(await s.cancel('big1', 100), true);
+    assert.deepEqual(await s.counts('big1'), { pending: 0, running: 0, succeeded: 0, errored: 0, canceled: 450, expired: 0 }, name);
+    assert.equal((await s.claim(500, 3, 60_000)).length, 3, name);
+    assert.deepEqual((await s.settle(2_000)).sort(), ['big1'], `${name}: the claimed ones of the expired batch still hold their lease`);
+    assert.deepEqual(await s.counts('big2'), { pending: 0, running: 3, succeeded: 0, errored: 0, canceled: 0, expired: 447 }, name);
+    assert.deepEqual(await s.settle(100_000), ['big2'], name);
+    assert.equal((await s.counts('big2')).expired, 450, name);
+  });
+});

@@ -84,9 +84,13 @@ export interface BatchStore {
   recent(filter: { accountId?: string; status?: BatchStatus }, limit: number): Promise<BatchRecord[]>;
   /**
    * Up to `n` requests ready to run (pending and due, or running with an expired lease), marked
-   * running: oldest batch first (batch ids sort by creation time), in the order they were sent.
+   * running: background responses first, then the accounts with requests waiting in turn (each
+   * gives an equal share, the first after the one last served first, so that no account's batches
+   * hold up another's), each account's oldest batch first, in the order sent. `caps`: at most
+   * this many requests of these accounts (a node that runs an account's batches one request at a
+   * time asks for its next one, or none).
    */
-  claim(now: number, n: number, leaseMs: number): Promise<ClaimedItem[]>;
+  claim(now: number, n: number, leaseMs: number, caps?: ReadonlyMap<string, number>): Promise<ClaimedItem[]>;
   /** Record results (one transaction); a request no longer running (cancelled, expired, finished elsewhere) keeps what it has. */
   finish(items: readonly FinishedItem[]): Promise<void>;
   /**
@@ -96,8 +100,11 @@ export interface BatchStore {
   retryLater(batchId: string, idx: number, notBefore: number, notRun?: boolean): Promise<void>;
   /** A request still running here keeps its claim until `until` (a long stream outlives the first lease). */
   renewLease(batchId: string, idx: number, until: number): Promise<void>;
-  /** Nothing of the batch is claimed before `until` (ms): a limit refused it (a later pause wins). */
-  pause(batchId: string, until: number): Promise<void>;
+  /**
+   * Nothing of the account's open batches is claimed before `until` (ms): a limit refused one of
+   * them, and the others would meet the same limit (a later pause wins).
+   */
+  pauseAccount(accountId: string, until: number): Promise<void>;
   /** Start cancelling: requests not yet run are `canceled`; running ones finish. False if already ended. */
   cancel(id: string, now: number): Promise<boolean>;
   /** Expire what is overdue and end batches with nothing left to run; returns the ids ended. */
@@ -144,8 +151,15 @@ const MIGRATION_PAUSE = 'ALTER TABLE message_batches ADD COLUMN not_before BIGIN
 const MIGRATION_STREAM = `CREATE TABLE IF NOT EXISTS background_stream_events (
     response_id TEXT NOT NULL, seq INTEGER NOT NULL, frame TEXT NOT NULL, PRIMARY KEY (response_id, seq))`;
 
-/** Requests written per transaction when a batch is created on SQLite. */
+/**
+ * Requests written per transaction when a batch is created on SQLite: at most this many, and no
+ * more than this many bytes of them (a transaction of large requests holds the serving thread for
+ * as long as it takes to write them).
+ */
 const CREATE_CHUNK = 500;
+const CREATE_CHUNK_BYTES = 64 * 1024;
+/** Requests cancelled or expired per statement on SQLite (see `cancelSome`). */
+const UPDATE_SLICE = 100;
 
 const BATCH_COLUMNS = 'id, account_id, org_id, key_id, client_ip, user_agent, anthropic_version, anthropic_beta, status, created_at, expires_at, ended_at, cancel_initiated_at, openai, background';
 
@@ -179,12 +193,22 @@ const SQL = {
   // A batch paused by a limit (`not_before`) has nothing to claim until then.
   // ... nor a batch past its expiry: what it has not run waits for the settle to expire it.
   claimFrom: (state: 'running' | 'pending', now = '?') => `FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id WHERE i.state = '${state}' AND b.status = 'in_progress' AND b.not_before <= ${now} AND b.expires_at > ${now}`,
-  pause: 'UPDATE message_batches SET not_before = ? WHERE id = ? AND not_before < ?',
+  pauseAccount: 'UPDATE message_batches SET not_before = ? WHERE account_id = ? AND status = \'in_progress\' AND not_before < ?',
+  // The accounts with a batch request ready to run, and the requests of one of them, its oldest batch first.
+  waitingAccounts: `SELECT DISTINCT b.account_id FROM message_batches b WHERE b.status = 'in_progress' AND b.background = 0 AND b.not_before <= ? AND b.expires_at > ?
+    AND EXISTS (SELECT 1 FROM message_batch_items i WHERE i.batch_id = b.id AND i.state = 'pending' AND i.not_before <= ?)`,
+  // (SQLite is told its index: without statistics it would read every open batch of every account.)
+  accountBatches: (index = '') => `SELECT b.id FROM message_batches b${index} WHERE b.account_id = ? AND b.status = 'in_progress' AND b.background = 0
+    AND b.not_before <= ? AND b.expires_at > ?
+    AND EXISTS (SELECT 1 FROM message_batch_items i WHERE i.batch_id = b.id AND i.state = 'pending' AND i.not_before <= ?)
+    ORDER BY b.created_at, b.id LIMIT ?`,
   renew: 'UPDATE message_batch_items SET lease_until = ? WHERE batch_id = ? AND idx = ? AND state = \'running\'',
   // Background responses wait for no batch: their requests are claimed first (few are open at once).
-  openBackground: 'SELECT id FROM message_batches WHERE status = \'in_progress\' AND background = 1 LIMIT 64',
+  openBackground: 'SELECT id, account_id FROM message_batches WHERE status = \'in_progress\' AND background = 1 LIMIT 64',
   ownerPage: (cursor: string, order: 'ASC' | 'DESC', api?: BatchApi) => `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (account_id = ? OR (org_id IS NOT NULL AND org_id = ?))${api ? API_FILTER[api] : ''}${cursor} ORDER BY created_at ${order}, id ${order} LIMIT ?`,
-  counts: 'SELECT state, COUNT(*) AS n FROM message_batch_items WHERE batch_id = ? GROUP BY state',
+  // Every state named: the (state, batch_id, idx) index then holds all it reads (by batch_id alone,
+  // SQLite read each request's row, its parameters too: half a second for a batch of 60 MB).
+  counts: `SELECT state, COUNT(*) AS n FROM message_batch_items WHERE state IN (${ITEM_STATES.map((st) => `'${st}'`).join(', ')}) AND batch_id = ? GROUP BY state`,
   queued: `SELECT COUNT(*) AS n FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id
     WHERE b.account_id = ? AND b.status IN ('in_progress', 'canceling') AND i.state IN ('pending', 'running')`,
   recent: `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (? IS NULL OR account_id = ?) AND (? IS NULL OR status = ?) ORDER BY created_at DESC, id DESC LIMIT ?`,
@@ -200,6 +224,15 @@ const SQL = {
   overdue: `SELECT id FROM message_batches WHERE status IN ('in_progress', 'canceling') AND expires_at <= ?`,
   expire: `UPDATE message_batch_items SET state = 'expired', lease_until = NULL
     WHERE batch_id = ? AND (state = 'pending' OR (state = 'running' AND lease_until < ?))`,
+  // SQLite rewrites a whole row to change its state, its parameters too (a batch of 60 MB took half
+  // a second of the serving thread to cancel): there a batch's requests are cancelled or expired
+  // a few at a time, with a turn of the event loop between.
+  canceling: 'SELECT id FROM message_batches WHERE status = \'canceling\'',
+  cancelSome: `UPDATE message_batch_items SET state = 'canceled', result = NULL
+    WHERE rowid IN (SELECT rowid FROM message_batch_items WHERE state = 'pending' AND batch_id = ? LIMIT ?)`,
+  // (one state at a time: each is then found through the (state, batch_id, idx) index)
+  expireSome: (state: 'pending' | 'running') => `UPDATE message_batch_items SET state = 'expired', lease_until = NULL
+    WHERE rowid IN (SELECT rowid FROM message_batch_items WHERE state = '${state}' AND batch_id = ?${state === 'running' ? ' AND lease_until < ?' : ''} LIMIT ?)`,
   endable: `SELECT id FROM message_batches b WHERE status IN ('in_progress', 'canceling')
     AND NOT EXISTS (SELECT 1 FROM message_batch_items i WHERE i.batch_id = b.id AND i.state IN ('pending', 'running'))`,
   end: 'UPDATE message_batches SET status = \'ended\', ended_at = ? WHERE id = ? AND status <> \'ended\'',
@@ -238,9 +271,54 @@ function toOutcome(r: Record<string, unknown>): ItemOutcome {
   return { idx: Number(r.idx), custom_id: String(r.custom_id), state: r.state as ItemState, result: r.result === null || r.result === undefined ? null : String(r.result) };
 }
 
+/**
+ * The accounts waiting, in turn: from the first after `last` (the last one the previous claim
+ * served), so that when a claim cannot serve them all, the next serves the others first.
+ */
+function rotated(accounts: string[], last: string): string[] {
+  accounts.sort();
+  const at = accounts.findIndex((a) => a > last);
+  return at <= 0 ? accounts : [...accounts.slice(at), ...accounts.slice(0, at)];
+}
+
+/**
+ * Who gives how many of `n` requests: each round, every account still with requests gives an
+ * equal share of what is left, at most its cap. Told back how many each gave (fewer than asked:
+ * it has no more ready). Shared by both stores' claims (one synchronous, one not).
+ */
+function* shares(accounts: readonly string[], n: number, cap: (account: string) => number): Generator<[string, number], void, number> {
+  const given = new Map<string, number>();
+  let active = accounts.filter((a) => cap(a) > 0);
+  let left = n;
+  while (left > 0 && active.length) {
+    const per = Math.ceil(left / active.length);
+    const next: string[] = [];
+    for (const account of active) {
+      const room = cap(account) - (given.get(account) ?? 0);
+      const asked = Math.min(per, left, room);
+      if (asked <= 0) continue;
+      const got: number = yield [account, asked];
+      given.set(account, (given.get(account) ?? 0) + got);
+      left -= got;
+      if (got === asked && room > got) next.push(account);
+      if (left <= 0) break;
+    }
+    active = next;
+  }
+}
+
+/** One list per account, read in turn: the first of each, then the second of each, ... */
+function interleave<T>(lists: readonly T[][]): T[] {
+  const out: T[] = [];
+  for (let i = 0; out.length < lists.reduce((t, l) => t + l.length, 0); i++) for (const l of lists) if (i < l.length) out.push(l[i]);
+  return out;
+}
+
 export class SqliteBatchStore implements BatchStore {
   /** Prepared once: preparing a statement costs more than running these. */
   private readonly statements = new Map<string, Statement>();
+  /** The last account the last claim served: the next starts after it. */
+  private lastServed = '';
   constructor(private readonly db: SqliteDb) {
     migrateSqlite(db, 'batches', [MIGRATION('INTEGER'), MIGRATION_OPENAI, MIGRATION_BACKGROUND, MIGRATION_PAUSE, MIGRATION_STREAM]);
   }
@@ -256,19 +334,25 @@ export class SqliteBatchStore implements BatchStore {
    */
   async create(batch: BatchRecord, items: readonly NewItem[], stream: readonly string[] = []) {
     const insertItem = this.sql('INSERT INTO message_batch_items (batch_id, idx, custom_id, params, state) VALUES (?, ?, ?, ?, \'pending\')');
-    const chunk = this.db.transaction((start: number) => {
-      for (let i = start; i < Math.min(items.length, start + CREATE_CHUNK); i++) insertItem.run(batch.id, i, items[i].custom_id, items[i].params);
+    // The end of the chunk that begins at `start`.
+    const endOf = (start: number) => {
+      let end = start;
+      for (let bytes = 0; end < items.length && end - start < CREATE_CHUNK && (end === start || bytes + items[end].params.length <= CREATE_CHUNK_BYTES); end++) bytes += items[end].params.length;
+      return end;
+    };
+    const chunk = this.db.transaction((start: number, end: number) => {
+      for (let i = start; i < end; i++) insertItem.run(batch.id, i, items[i].custom_id, items[i].params);
     });
     // A batch of one (a background response) is written in one transaction, its first events with it.
     const last = this.db.transaction((start: number) => {
-      if (start < items.length) chunk(start);
+      if (start < items.length) chunk(start, items.length);
       const insertEvent = this.sql('INSERT OR IGNORE INTO background_stream_events (response_id, seq, frame) VALUES (?, ?, ?)');
       stream.forEach((frame, seq) => insertEvent.run(batch.id, seq, frame));
       this.sql(`INSERT INTO message_batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...batchValues(batch));
     });
     let start = 0;
-    for (; start + CREATE_CHUNK < items.length; start += CREATE_CHUNK) {
-      chunk(start);
+    for (let end = endOf(start); end < items.length; start = end, end = endOf(start)) {
+      chunk(start, end);
       await new Promise((r) => setImmediate(r));
     }
     last(start);
@@ -293,20 +377,47 @@ export class SqliteBatchStore implements BatchStore {
     const a = filter.accountId ?? null; const st = filter.status ?? null;
     return (this.sql(SQL.recent).all(a, a, st, st, limit) as Record<string, unknown>[]).map(toBatch);
   }
-  async claim(now: number, n: number, leaseMs: number) {
+  async claim(now: number, n: number, leaseMs: number, caps?: ReadonlyMap<string, number>) {
     return this.db.transaction(() => {
       const columns = `i.idx, i.custom_id, i.params, i.attempts, ${BATCH_COLUMNS.split(', ').map((c) => `b.${c}`).join(', ')}`;
-      // Two walks of the (state, batch_id, idx) index, each stopping at the limit (one query with
-      // OR sorted every pending request of every batch on each claim).
+      const taken = new Map<string, number>();
+      const cap = (account: string) => (caps?.get(account) ?? Infinity) - (taken.get(account) ?? 0);
+      const allowed = (r: Record<string, unknown>) => {
+        const account = String(r.account_id);
+        if (cap(account) <= 0) return false;
+        taken.set(account, (taken.get(account) ?? 0) + 1);
+        return true;
+      };
+      // Background responses, then claims whose node stopped (both few), each walking the
+      // (state, batch_id, idx) index only as far as it needs.
       const rows: Record<string, unknown>[] = [];
       for (const b of this.sql(SQL.openBackground).all() as { id: string }[]) {
         if (rows.length >= n) break;
-        rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('pending')} AND i.batch_id = ? AND i.not_before <= ? LIMIT ?`).all(now, now, b.id, now, n - rows.length) as Record<string, unknown>[]);
+        rows.push(...(this.sql(`SELECT ${columns} ${SQL.claimFrom('pending')} AND i.batch_id = ? AND i.not_before <= ? LIMIT ?`).all(now, now, b.id, now, n - rows.length) as Record<string, unknown>[]).filter(allowed));
       }
-      if (rows.length < n) rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('running')} AND i.lease_until < ? ORDER BY i.batch_id, i.idx LIMIT ?`).all(now, now, now, n - rows.length) as Record<string, unknown>[]);
-      if (rows.length < n) rows.push(...this.sql(`SELECT ${columns} ${SQL.claimFrom('pending')} AND i.not_before <= ? ORDER BY i.batch_id, i.idx LIMIT ?`).all(now, now, now, n - rows.length) as Record<string, unknown>[]);
+      if (rows.length < n) rows.push(...(this.sql(`SELECT ${columns} ${SQL.claimFrom('running')} AND i.lease_until < ? ORDER BY i.batch_id, i.idx LIMIT ?`).all(now, now, now, n - rows.length) as Record<string, unknown>[]).filter(allowed));
+      if (rows.length < n) {
+        const accounts = (this.sql(SQL.waitingAccounts).all(now, now, now) as { account_id: string }[]).map((r) => r.account_id);
+        const order = rotated(accounts, this.lastServed);
+        const lists = new Map<string, Record<string, unknown>[]>();
+        const turns = shares(order, n - rows.length, cap);
+        const ready = this.sql(`SELECT ${columns} ${SQL.claimFrom('pending')} AND i.batch_id = ? AND i.not_before <= ? ORDER BY i.idx LIMIT ?`);
+        for (let step = turns.next(0); !step.done; ) {
+          const [account, asked] = step.value;
+          const got: Record<string, unknown>[] = [];
+          for (const b of this.sql(SQL.accountBatches(' INDEXED BY message_batches_account')).all(account, now, now, now, asked) as { id: string }[]) {
+            if (got.length >= asked) break;
+            got.push(...ready.all(now, now, b.id, now, asked - got.length) as Record<string, unknown>[]);
+          }
+          if (got.length) lists.set(account, [...(lists.get(account) ?? []), ...got]);
+          step = turns.next(got.length);
+        }
+        const served = order.filter((a) => lists.has(a));
+        if (served.length) this.lastServed = served[served.length - 1];
+        rows.push(...interleave(served.map((a) => lists.get(a)!)));
+      }
       const mark = this.sql('UPDATE message_batch_items SET state = \'running\', lease_until = ?, attempts = attempts + 1 WHERE batch_id = ? AND idx = ?');
-      // A background request read first is read again by the walk of every pending request.
+      // A background request whose claim ran out is read by both walks.
       const seen = new Set<string>();
       return rows.filter((r) => { const k = `${r.id}\u0000${r.idx}`; if (seen.has(k)) return false; seen.add(k); return true; }).map((r) => {
         mark.run(now + leaseMs, r.id, r.idx);
@@ -326,24 +437,30 @@ export class SqliteBatchStore implements BatchStore {
   async retryLater(batchId: string, idx: number, notBefore: number, notRun = false) {
     this.sql(notRun ? SQL.putBack : SQL.retry).run(notBefore, batchId, idx);
   }
-  async pause(batchId: string, until: number) {
-    this.sql(SQL.pause).run(until, batchId, until);
+  async pauseAccount(accountId: string, until: number) {
+    this.sql(SQL.pauseAccount).run(until, accountId, until);
   }
   async renewLease(batchId: string, idx: number, until: number) {
     this.sql(SQL.renew).run(until, batchId, idx);
   }
+  /** Run an update of at most `UPDATE_SLICE` rows (its last parameter) until it changes fewer, yielding between. */
+  private async inSlices(sql: string, args: unknown[]): Promise<void> {
+    const st = this.sql(sql);
+    while (st.run(...args, UPDATE_SLICE).changes >= UPDATE_SLICE) await new Promise((r) => setImmediate(r));
+  }
   async cancel(id: string, now: number) {
-    return this.db.transaction(() => {
-      const changed = this.sql(SQL.cancelBatch).run(now, id).changes > 0;
-      if (changed) this.sql(SQL.cancelPending).run();
-      return changed;
-    })();
+    const changed = this.sql(SQL.cancelBatch).run(now, id).changes > 0;
+    // (a batch no longer in progress is never claimed: what is pending waits for this, or the settle)
+    if (changed) await this.inSlices(SQL.cancelSome, [id]);
+    return changed;
   }
   async settle(now: number) {
+    for (const r of this.sql(SQL.canceling).all() as { id: string }[]) await this.inSlices(SQL.cancelSome, [r.id]);
+    for (const r of this.sql(SQL.overdue).all(now) as { id: string }[]) {
+      await this.inSlices(SQL.expireSome('pending'), [r.id]);
+      await this.inSlices(SQL.expireSome('running'), [r.id, now]);
+    }
     return this.db.transaction(() => {
-      this.sql(SQL.cancelPending).run();
-      const expire = this.sql(SQL.expire);
-      for (const r of this.sql(SQL.overdue).all(now) as { id: string }[]) expire.run(r.id, now);
       const ids = (this.sql(SQL.endable).all() as { id: string }[]).map((r) => r.id);
       const end = this.sql(SQL.end);
       for (const id of ids) end.run(now, id);
@@ -390,6 +507,8 @@ function pgSql(sql: string): string {
 }
 
 export class PostgresBatchStore implements BatchStore {
+  /** The last account the last claim served (on this node): the next starts after it. */
+  private lastServed = '';
   constructor(private readonly pool: PgPool) {}
   async migrate(): Promise<void> {
     await migratePostgres(this.pool, 'batches', [MIGRATION('BIGINT'), MIGRATION_OPENAI, MIGRATION_BACKGROUND, MIGRATION_PAUSE, MIGRATION_STREAM]);
@@ -433,29 +552,64 @@ export class PostgresBatchStore implements BatchStore {
     const a = filter.accountId ?? null; const st = filter.status ?? null;
     return (await this.pool.query(pgSql(SQL.recent).replace('$1 IS NULL', '$1::text IS NULL').replace('$3 IS NULL', '$3::text IS NULL'), [a, a, st, st, limit])).rows.map(toBatch);
   }
-  async claim(now: number, n: number, leaseMs: number) {
+  async claim(now: number, n: number, leaseMs: number, caps?: ReadonlyMap<string, number>) {
+    type Row = { batch_id: string; idx: number; custom_id: string; params: string; attempts: number };
     const claimWhere = async (state: 'running' | 'pending', condition: string, limit: number, extra: unknown[] = []) => (await this.pool.query(
       `WITH ready AS (SELECT i.batch_id, i.idx ${SQL.claimFrom(state, '$1')} AND ${condition} ORDER BY i.batch_id, i.idx LIMIT $2 FOR UPDATE OF i SKIP LOCKED)
        UPDATE message_batch_items i SET state = 'running', lease_until = $3, attempts = i.attempts + 1
        FROM ready WHERE i.batch_id = ready.batch_id AND i.idx = ready.idx
        RETURNING i.batch_id, i.idx, i.custom_id, i.params, i.attempts`,
       [now, limit, now + leaseMs, ...extra],
-    )).rows;
-    const rows: { batch_id: string; idx: number; custom_id: string; params: string; attempts: number }[] = [];
-    const background = (await this.q(SQL.openBackground)).rows.map((r) => String(r.id));
+    )).rows as Row[];
+    const taken = new Map<string, number>();
+    const cap = (account: string) => (caps?.get(account) ?? Infinity) - (taken.get(account) ?? 0);
+    const rows: Row[] = [];
+    // A background response (one request) of an account over its cap is left for a later claim.
+    const background = (await this.q(SQL.openBackground)).rows.filter((r) => {
+      const account = String(r.account_id);
+      if (cap(account) <= 0) return false;
+      taken.set(account, (taken.get(account) ?? 0) + 1);
+      return true;
+    }).map((r) => String(r.id));
     if (background.length) rows.push(...await claimWhere('pending', `i.not_before <= $1 AND i.batch_id = ANY($4::text[])`, n, [background]));
-    if (rows.length < n) rows.push(...await claimWhere('running', 'i.lease_until < $1', n - rows.length));
-    if (rows.length < n) rows.push(...await claimWhere('pending', 'i.not_before <= $1', n - rows.length));
-    const batches = new Map<string, BatchRecord>();
-    const out: ClaimedItem[] = [];
-    for (const r of rows) {
-      let batch = batches.get(r.batch_id);
-      if (!batch) { batch = (await this.get(r.batch_id))!; batches.set(r.batch_id, batch); }
-      out.push({ batch, idx: Number(r.idx), custom_id: r.custom_id, params: r.params, attempts: Number(r.attempts) });
+    const none = [...caps ?? []].filter(([, c]) => c <= 0).map(([a]) => a);
+    if (rows.length < n) rows.push(...await claimWhere('running', 'i.lease_until < $1 AND NOT (b.account_id = ANY($4::text[]))', n - rows.length, [none]));
+    const lists = new Map<string, Row[]>();
+    let order: string[] = [];
+    if (rows.length < n) {
+      order = rotated((await this.q(SQL.waitingAccounts, [now, now, now])).rows.map((r) => String(r.account_id)), this.lastServed);
+      const turns = shares(order, n - rows.length, cap);
+      for (let step = turns.next(0); !step.done; ) {
+        const [account, asked] = step.value;
+        const got: Row[] = [];
+        for (const b of (await this.q(SQL.accountBatches(), [account, now, now, now, asked])).rows) {
+          if (got.length >= asked) break;
+          got.push(...await claimWhere('pending', 'i.not_before <= $1 AND i.batch_id = $4', asked - got.length, [String(b.id)]));
+        }
+        if (got.length) lists.set(account, [...(lists.get(account) ?? []), ...got]);
+        step = turns.next(got.length);
+      }
     }
-    // Background responses first, then oldest batch first, in the order sent.
+    const batches = new Map<string, BatchRecord>();
+    const claimed = async (list: Row[]) => {
+      const out: ClaimedItem[] = [];
+      for (const r of list) {
+        let batch = batches.get(r.batch_id);
+        if (!batch) { batch = (await this.get(r.batch_id))!; batches.set(r.batch_id, batch); }
+        out.push({ batch, idx: Number(r.idx), custom_id: r.custom_id, params: r.params, attempts: Number(r.attempts) });
+      }
+      // In the order sent: oldest batch first (an update returns its rows in no order).
+      return out.sort((a, b) => a.batch.created_at - b.batch.created_at || (a.batch.id < b.batch.id ? -1 : a.batch.id > b.batch.id ? 1 : a.idx - b.idx));
+    };
+    // Background responses first, then claims taken up again, then the accounts in turn.
+    const first = await claimed(rows);
     const rank = (c: ClaimedItem) => (c.batch.background ? 0 : 1);
-    return out.sort((a, b) => rank(a) - rank(b) || (a.batch.id < b.batch.id ? -1 : a.batch.id > b.batch.id ? 1 : a.idx - b.idx));
+    first.sort((a, b) => rank(a) - rank(b));
+    const served = order.filter((a) => lists.has(a));
+    if (served.length) this.lastServed = served[served.length - 1];
+    const inTurn: ClaimedItem[][] = [];
+    for (const a of served) inTurn.push(await claimed(lists.get(a)!));
+    return [...first, ...interleave(inTurn)];
   }
   async finish(items: readonly FinishedItem[]) {
     if (!items.length) return;
@@ -480,8 +634,8 @@ export class PostgresBatchStore implements BatchStore {
   async retryLater(batchId: string, idx: number, notBefore: number, notRun = false) {
     await this.q(notRun ? SQL.putBack : SQL.retry, [notBefore, batchId, idx]);
   }
-  async pause(batchId: string, until: number) {
-    await this.q(SQL.pause, [until, batchId, until]);
+  async pauseAccount(accountId: string, until: number) {
+    await this.q(SQL.pauseAccount, [until, accountId, until]);
   }
   async renewLease(batchId: string, idx: number, until: number) {
     await this.q(SQL.renew, [until, batchId, idx]);

@@ -10,8 +10,9 @@ const HELP = `usage:
   warden batches list [--account ID] [--status in_progress|canceling|ended] [--limit N]
                                                the newest batches, who sent them, how far they are
   warden batches cancel ID                     cancel a customer's batch: what has not run is canceled
-  warden batches files [--account ID] [--purpose P] [--limit N]
-                                               the newest files customers uploaded (batch inputs, requests' inputs)
+  warden batches files [--account ID] [--purpose batch|batch_output|user_data|assistants|vision] [--limit N]
+                                               the newest files: customers' uploads (batch inputs, requests' inputs)
+                                               and batches' output files
   warden batches delete-file ID                delete a customer's file: requests naming it are refused from then on
 
 options:

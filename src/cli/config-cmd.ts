@@ -4,13 +4,13 @@ import { stringify } from 'yaml';
 import { loadConfig, parseConfig } from '../config/index.ts';
 import { missingOcrModels } from '../documents/ocr.ts';
 
-const HELP = `usage: warden config check [-c|--config FILE]   validate FILE (or warden.yaml / $WARDEN_CONFIG) with env overrides
-       warden config defaults                   print the complete configuration with every default, as YAML`;
+const HELP = `usage: warden config check [-c, --config FILE]   validate FILE (or warden.yaml / $WARDEN_CONFIG) with env overrides
+       warden config defaults                    print the complete configuration with every default, as YAML`;
 
 export async function runConfig(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'help' || argv.some((a) => a === '--help' || a === '-h')) { console.log(HELP); return 0; }
-  const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean' } } });
+  const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help || !sub) { console.log(HELP); return sub ? 0 : 2; }
   if (sub === 'defaults') { process.stdout.write(stringify(parseConfig({}))); return 0; }
   if (sub === 'check') {

@@ -70,7 +70,7 @@ export function answerClientError(deps: PipelineDeps, err: Error & { code?: stri
   if (!flavour || !seen) return;
   const ua = seen.headers['user-agent']?.slice(0, USER_AGENT_CHARS) ?? null;
   const bytes = Number(seen.headers['content-length'] ?? 0) || 0;
-  const record = (auth: AuthContext | null) => recordRejectedRequest(deps, flavour, { ip, userAgent: ua, bytes, auth }, werr, id);
+  const record = (auth: AuthContext | null) => recordRejectedRequest(deps, flavour, { ip, userAgent: ua, bytes, auth, headers: seen.headers }, werr, id);
   // Recorded under the caller's account when its key came in whole (authentication is cached).
   if (!seen.headers.authorization && !seen.headers['x-api-key']) return record(null);
   authenticateRequest(deps, seen.headers, 'inference').then(record, () => record(null)).catch((e) => deps.log.error({ err: e }, 'recording a refused request failed'));
@@ -93,5 +93,5 @@ export function shedWhileClosing(deps: PipelineDeps, req: IncomingMessage, res: 
   if (!flavour) return;
   // Not authenticated: the stores behind the keys may be closing too.
   const ua = req.headers['user-agent'];
-  recordRejectedRequest(deps, flavour, { ip: rawClientAddress(req, trust, deps.log), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth: null }, werr, id);
+  recordRejectedRequest(deps, flavour, { ip: rawClientAddress(req, trust, deps.log), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth: null, headers: req.headers }, werr, id);
 }

@@ -766,6 +766,8 @@ export interface EarlyRequest {
   bytes: number;
   /** Who called, when the key could be checked. */
   auth: AuthContext | null;
+  /** The request's headers, as far as they were read. */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 /**
@@ -794,6 +796,9 @@ export function recordRejectedRequest(deps: PipelineDeps, flavour: ApiFlavour, r
     account: a ? eventAccountFacts(a) : null,
     enforcement: emptyEnforcement(),
   };
+  for (const h of deps.hooks) {
+    try { h.onRefused?.(req.headers, event); } catch { /* never let a hook break error handling */ }
+  }
   deps.record(event);
   for (const h of deps.hooks) {
     try { h.onEvent?.(event); } catch { /* never let a hook break error handling */ }

@@ -132,6 +132,13 @@ export interface GatewayHooks {
    */
   background?: BackgroundResponses;
   onEnd?(ctx: InteractionContext, event: InteractionEvent): void;
+  /**
+   * A request refused before it reached the pipeline (a body too large or not JSON, HTTP the
+   * server could not parse, the gateway shutting down) has no context: its event, before it is
+   * recorded, with the request's headers, so that a hook can say whose it was (a request Warden
+   * ran for a batch). Must not throw or block.
+   */
+  onRefused?(headers: Readonly<Record<string, string | string[] | undefined>>, event: InteractionEvent): void;
   onEvent?(event: InteractionEvent): void;
   /** Called when the gateway shuts down (flush buffers, close connections). */
   close?(): void | Promise<void>;

@@ -58,7 +58,7 @@ function routePattern(url: string): RegExp {
 /** What is known of a request for its event, before the pipeline has it. */
 function earlyRequest(req: FastifyRequest, auth: AuthContext | null): EarlyRequest {
   const ua = req.headers['user-agent'];
-  return { ip: clientAddress(req), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth };
+  return { ip: clientAddress(req), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth, headers: req.headers };
 }
 
 export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyInstance {

@@ -38,8 +38,9 @@ test('config check and serve refuse a mistyped key, naming it', { timeout: 60_00
   const dir = mkdtempSync(join(tmpdir(), 'warden-config-'));
   try {
     writeFileSync(join(dir, 'typo.yaml'), 'servr:\n  port: 9000\nserver:\n  prot: 9000\n');
-    const [check, serve] = await Promise.all([warden(['config', 'check', '--config', 'typo.yaml'], dir), warden(['serve', '--config', 'typo.yaml'], dir)]);
-    for (const r of [check, serve]) {
+    // `-c` is `--config` here too, as for the other commands
+    const [check, short, serve] = await Promise.all([warden(['config', 'check', '--config', 'typo.yaml'], dir), warden(['config', 'check', '-c', 'typo.yaml'], dir), warden(['serve', '--config', 'typo.yaml'], dir)]);
+    for (const r of [check, short, serve]) {
       assert.notEqual(r.code, 0);
       assert.doesNotMatch(r.stdout, /configuration is valid|listening/);
       assert.match(r.stderr, /server\.prot: unknown key/);

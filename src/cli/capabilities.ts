@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import type { WardenConfig } from '../config/index.ts';
-import type { Authenticator, GatewayHooks } from '../gateway/index.ts';
+import { refuseBarred, type Authenticator, type GatewayHooks } from '../gateway/index.ts';
 import {
   openIdentityStore, createAuthenticator, answerOwnershipHooks, SqliteAnswerOwnersStore, PostgresAnswerOwnersStore,
   type IdentityStore, type AnswerOwnersStore,
@@ -183,7 +183,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       if (taxii) await app.register(async (scope) => taxii((secret) => authenticator.authenticate(secret))(scope), { prefix: '/taxii2' });
       cases?.startFeeds();
       // The batch and files routes refuse an account a verdict bars, as every model route does.
-      batches?.register(app, callerAuthenticator, (auth) => { for (const h of hooks) h.barred?.(auth); });
+      batches?.register(app, callerAuthenticator, (auth) => refuseBarred({ hooks }, auth));
     },
     async ready() {
       try {

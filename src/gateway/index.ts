@@ -26,7 +26,7 @@ import { DOCUMENT_TEXT_BYTES } from './request-features.ts';
 
 export type { BackgroundResponses, GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
 export type { Authenticator } from './interaction.ts';
-export { extractApiKey } from './interaction.ts';
+export { extractApiKey, refuseBarred } from './interaction.ts';
 export { UpstreamRouter } from './upstreams.ts';
 export { EventRecorder } from './recorder.ts';
 export { SseParser, formatSse } from './sse.ts';

@@ -87,6 +87,15 @@ export async function authenticateRequest(deps: Pick<PipelineDeps, 'authenticato
   return auth;
 }
 
+/**
+ * The policy's refusal of an account its verdict bars (suspend, verify), thrown by the `barred`
+ * hooks: for routes that answer without running policy (stored responses, the model list), so a
+ * barred account is refused on them as on the model endpoints.
+ */
+export function refuseBarred(deps: Pick<PipelineDeps, 'hooks'>, auth: AuthContext): void {
+  for (const h of deps.hooks) h.barred?.(auth);
+}
+
 function emptyRequest(bytes: number): EventRequest {
   return {
     stream: false, system: null, messages: [], tools: [], tool_choice: null, bytes,

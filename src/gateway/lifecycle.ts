@@ -112,7 +112,8 @@ export interface GatewayHooks {
   /**
    * Refuse an account whose verdict bars it from every route (the policy's verify or suspend),
    * as the policy phase would: for routes that cannot run that phase before they do anything
-   * (stored responses, background responses before they are queued, the batch and files routes).
+   * (stored responses, background responses before they are queued, the model list, the batch
+   * and files routes).
    * Throws the refusal.
    */
   barred?(auth: AuthContext): void;

@@ -8,7 +8,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { WardenError, renderErrorBody, requestIdHeaders, toWardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/types.ts';
-import { handleModelCall, authenticateRequest, recordRejectedRequest, type EarlyRequest, type PipelineDeps } from './interaction.ts';
+import { handleModelCall, authenticateRequest, recordRejectedRequest, refuseBarred, type EarlyRequest, type PipelineDeps } from './interaction.ts';
 import { ModelDirectory, anthropicModel, anthropicPage, openaiModel } from './model-list.ts';
 import { answerClientError, shedWhileClosing } from './early-refusals.ts';
 import { mergeHeaders } from './headers.ts';
@@ -174,7 +174,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
 
   const models = new ModelDirectory(deps.router, { log: deps.log });
   app.get<{ Querystring: Record<string, string | undefined> }>('/v1/models', async (req, reply) => {
-    await authenticateRequest(deps, req.headers, 'models:read');
+    refuseBarred(deps, await authenticateRequest(deps, req.headers, 'models:read'));
     const wire = wireOf(req);
     const listed = await models.list(wire);
     reply.headers(requestIdHeaders(ulid(Date.now())));
@@ -187,7 +187,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
 
   // `*`, not `:id`: model ids may hold slashes (`meta-llama/Llama-3.1-8B`), sent encoded or not.
   app.get<{ Params: { '*': string } }>('/v1/models/*', async (req, reply) => {
-    await authenticateRequest(deps, req.headers, 'models:read');
+    refuseBarred(deps, await authenticateRequest(deps, req.headers, 'models:read'));
     const wire = wireOf(req);
     const id = req.params['*'];
     const m = id ? await models.find(id, wire) : null;

@@ -19,7 +19,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid } from '../events/index.ts';
 import { WardenError, requestIdHeaders } from '../errors/index.ts';
-import { Context, SSE_HEADERS, authenticateRequest, mapUpstreamFailure, refuseSideRequest, upstreamHeaders, validateIntegerFields, type PipelineDeps } from './interaction.ts';
+import { Context, SSE_HEADERS, authenticateRequest, mapUpstreamFailure, refuseBarred, refuseSideRequest, upstreamHeaders, validateIntegerFields, type PipelineDeps } from './interaction.ts';
 import { mergeHeaders } from './headers.ts';
 import { clientAddress } from './client-address.ts';
 import type { BackgroundResponses } from './lifecycle.ts';
@@ -31,8 +31,6 @@ const LABEL: Record<Op, string> = { retrieve: 'openai.responses.retrieve', input
 const PASSED_QUERY: Record<Op, readonly string[]> = { retrieve: ['include', 'include[]'], input_items: ['limit', 'order', 'after', 'before', 'include', 'include[]'], delete: [], cancel: [] };
 
 const backgroundOf = (deps: PipelineDeps): BackgroundResponses | null => deps.hooks.find((h) => h.background)?.background ?? null;
-/** The policy's refusal of an account its verdict bars (suspend, verify), as on every other route. */
-const refuseBarred = (deps: PipelineDeps, auth: AuthContext): void => { for (const h of deps.hooks) h.barred?.(auth); };
 
 /**
  * `POST /v1/responses` with `background: true`: kept by the background hook and answered at once

@@ -60,6 +60,38 @@ test('a suspended account gets the suspension, with the appeal contact, on every
   assert.ok((await client.responses.inputItems.list(stored.id)).data.length >= 1);
 });
 
+test('a barred account is refused the model list and a model\'s card with the body a model call gets, in its own API\'s format', async () => {
+  const frank = await t.account('frank-models', 'email_verified');
+  const other = await t.account('gina-models', 'email_verified');
+  const chat = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] };
+  const anthropicHeaders = (key: string) => ({ 'x-api-key': key, 'anthropic-version': '2023-06-01' });
+  for (const level of ['suspend', 'verify']) {
+    await verdict(frank.id, level);
+    const refused = await call(frank.key, 'POST', '/v1/chat/completions', chat);
+    assert.equal(refused.status, 403, JSON.stringify(refused.body));
+    const { id: _id, ...expected } = refused.body.error;
+    for (const path of ['/v1/models', '/v1/models/gpt-4o-mini']) {
+      const r = await call(frank.key, 'GET', path);
+      assert.equal(r.status, 403, `${level}: GET ${path}: ${JSON.stringify(r.body)}`);
+      const { id: _rid, ...error } = r.body.error;
+      assert.deepEqual(error, expected, `${level}: GET ${path} answers as the chat completion did`);
+      assert.equal(r.retryAfter, null, `${level}: GET ${path}: nothing to wait for`);
+      const anthropic = await fetch(`${t.url}${path}`, { headers: anthropicHeaders(frank.key) });
+      const body = await anthropic.json() as any;
+      assert.equal(anthropic.status, 403, `${level}: GET ${path} (Anthropic)`);
+      assert.deepEqual([body.type, body.error.type, body.error.message], ['error', 'permission_error', expected.message], `${level}: GET ${path} (Anthropic)`);
+    }
+  }
+  // Another account's key lists and reads the models; lifted, so does this one's.
+  const listed = await call(other.key, 'GET', '/v1/models');
+  assert.equal(listed.status, 200, JSON.stringify(listed.body));
+  assert.ok(listed.body.data.some((m: any) => m.id === 'gpt-4o-mini'), 'an unbarred key lists the models');
+  assert.equal((await call(other.key, 'GET', '/v1/models/gpt-4o-mini')).status, 200);
+  await verdict(frank.id, null);
+  assert.equal((await call(frank.key, 'GET', '/v1/models')).status, 200);
+  assert.equal((await call(frank.key, 'GET', '/v1/models/gpt-4o-mini')).status, 200);
+});
+
 test('a verify verdict refuses with the verification message until the account is identity verified, then its keys keep working', async () => {
   const bob = await t.account('bob-verify', 'email_verified');
   const client = sdk(bob.key);

@@ -185,6 +185,12 @@ export const limitsConfigSchema = z.object({
     low_detail_image_tokens: z.number().int().min(0).default(85),
     /** Input tokens reserved per PDF page: its text (1,500-3,000 tokens a dense page) and the page's picture. */
     pdf_page_tokens: z.number().int().min(0).default(3000),
+    /**
+     * Input tokens reserved per second of audio (Chat's and Responses' `input_audio`): OpenAI's
+     * audio models read about one token per 100 ms of input (600 a minute, what gpt-4o audio input
+     * is billed at).
+     */
+    audio_tokens_per_second: z.number().int().min(0).default(10),
   }).strict().prefault({}),
   tiers: z.object({
     unverified: tierSchema(DEFAULT_TIER_LIMITS.unverified),

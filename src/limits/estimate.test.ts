@@ -5,14 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateSync } from 'node:zlib';
 import { limitsConfigSchema } from './config.ts';
-import { estimateInput, estimateInputTokens, outputTokenReserve, pdfPages } from './estimate.ts';
+import { estimateInput, estimateInputTokens, outputTokenReserve, pdfPages, wavByteRate } from './estimate.ts';
 import { deflatedSpaces, makePdf, pdfWithContent } from '../../test/helpers/pdf.ts';
 
 const est = limitsConfigSchema.parse({}).estimate;
 const b64 = (b: Buffer) => b.toString('base64');
 
-test('defaults: 4 characters a token, 1,600 tokens an image (85 at low detail), 3,000 a PDF page', () => {
-  assert.deepEqual(est, { chars_per_token: 4, default_max_tokens: 4096, image_tokens: 1600, low_detail_image_tokens: 85, pdf_page_tokens: 3000 });
+test('defaults: 4 characters a token, 1,600 tokens an image (85 at low detail), 3,000 a PDF page, 10 a second of audio', () => {
+  assert.deepEqual(est, { chars_per_token: 4, default_max_tokens: 4096, image_tokens: 1600, low_detail_image_tokens: 85, pdf_page_tokens: 3000, audio_tokens_per_second: 10 });
 });
 
 test('token ids count one token each: embeddings input and legacy completions prompt, flat or batched', () => {
@@ -55,6 +55,41 @@ test('an image OpenAI is asked to read at low detail counts low_detail_image_tok
   // images and PDF pages are guesses, text and token ids are known
   assert.deepEqual(estimateInput({ messages: [{ role: 'user', content: [{ type: 'text', text: 'abcd'.repeat(10) }, ...chat.messages[0].content] }] }, est), { known: 10, guessed: 850 });
   assert.deepEqual(estimateInput({ input: [1, 2, 3] }, est), { known: 3, guessed: 0 });
+});
+
+/** A WAV file: a RIFF header, `chunks` before the `fmt ` chunk that gives `byteRate`, and `dataBytes` of samples. */
+function wav(byteRate: number, dataBytes: number, chunks: Buffer[] = []): Buffer {
+  const fmt = Buffer.alloc(24);
+  fmt.write('fmt ', 0, 'latin1'); fmt.writeUInt32LE(16, 4);
+  fmt.writeUInt16LE(1, 8); fmt.writeUInt16LE(1, 10); fmt.writeUInt32LE(byteRate / 2, 12); fmt.writeUInt32LE(byteRate, 16); fmt.writeUInt16LE(2, 20); fmt.writeUInt16LE(16, 22);
+  const data = Buffer.alloc(8 + dataBytes);
+  data.write('data', 0, 'latin1'); data.writeUInt32LE(dataBytes, 4);
+  const body = Buffer.concat([Buffer.from('WAVE', 'latin1'), ...chunks, fmt, data]);
+  const riff = Buffer.alloc(8);
+  riff.write('RIFF', 0, 'latin1'); riff.writeUInt32LE(body.length, 4);
+  return Buffer.concat([riff, body]);
+}
+const chatAudio = (data: string, format: string) => ({ messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data, format } }] }] });
+const responsesAudio = (data: string, format: string) => ({ input: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data, format } }] }] });
+
+test('audio counts audio_tokens_per_second a second: a WAV file by its header\'s byte rate, anything else at 32 kbit/s', () => {
+  // 30 s of 16 kHz 16-bit mono (32,000 bytes a second), and its 44 header bytes: 301 tokens
+  const speech = b64(wav(32_000, 30 * 32_000));
+  assert.equal(wavByteRate(Buffer.from(speech, 'base64')), 32_000);
+  assert.deepEqual(estimateInput(chatAudio(speech, 'wav'), est), { known: 0, guessed: 301 }, 'a guess, as images are; the format is not text');
+  assert.deepEqual(estimateInput(responsesAudio(speech, 'wav'), est), { known: 0, guessed: 301 });
+  // a chunk before `fmt ` (LIST metadata, odd-sized and padded) does not hide it
+  const list = Buffer.concat([Buffer.from('LIST', 'latin1'), Buffer.from([5, 0, 0, 0]), Buffer.from('INFOx\0', 'latin1')]);
+  assert.equal(wavByteRate(wav(48_000, 10, [list])), 48_000);
+  // MP3 (no header read): its bytes at 32 kbit/s, 4,000 bytes a second; 40,000 bytes are 10 s
+  const mp3 = b64(Buffer.alloc(40_000, 0xff));
+  assert.equal(estimateInputTokens(chatAudio(mp3, 'mp3'), est), 100);
+  assert.equal(estimateInputTokens(responsesAudio(mp3, 'mp3'), est), 100);
+  // a WAV header claiming a byte rate under 32 kbit/s is not believed: 40,044 bytes count as about 10 s, not hours
+  assert.equal(estimateInputTokens(chatAudio(b64(wav(2, 40_000)), 'wav'), est), 101);
+  // no data: nothing to count; configurable rate
+  assert.equal(estimateInputTokens(chatAudio('', 'wav'), est), 0);
+  assert.equal(estimateInputTokens(chatAudio(speech, 'wav'), { ...est, audio_tokens_per_second: 25 }), 751);
 });
 
 test('text is counted however deep it sits in the body: a tool schema\'s description five properties down', () => {

@@ -3,7 +3,7 @@
  * tokenizer on the request path) and output tokens from the request's own cap. Settling at the
  * end replaces both with real usage, so the estimate only has to be in the right range; but it
  * has to see everything the model will read, or one request can overrun a token limit it was
- * never admissible under (a prompt sent as token ids, images, PDFs).
+ * never admissible under (a prompt sent as token ids, images, PDFs, audio).
  */
 import { constants as zlib, inflateSync } from 'node:zlib';
 import type { ApiFlavour } from '../events/index.ts';
@@ -20,6 +20,8 @@ export interface InputEstimateConfig {
   low_detail_image_tokens: number;
   /** Tokens reserved per PDF page (its text and the picture of the page the model also reads). */
   pdf_page_tokens: number;
+  /** Tokens reserved per second of audio input. */
+  audio_tokens_per_second: number;
 }
 
 /** Keys whose string values are not prompt text (images, files, ids). */
@@ -50,7 +52,18 @@ export interface InflateBudget { streams: number; bytes: number }
 
 const newInflateBudget = (): InflateBudget => ({ streams: MAX_OBJECT_STREAMS, bytes: MAX_OBJECT_STREAM_BYTES });
 
-/** `chars` of text and `tokens` counted from token ids are known; `guessed` tokens are flat rates for images and PDF pages. */
+/**
+ * Audio's bytes a second where its own header does not say (MP3, or data that is not a WAV file):
+ * 32 kbit/s, the lowest bitrate in common use for speech, so that a recording counts at least as
+ * long as it is at any usual bitrate. Also the least a WAV header is believed: a forged byte rate
+ * cannot make a few bytes count as hours. So no audio counts longer than its bytes at 32 kbit/s
+ * (a 4 MiB body: about 17 minutes).
+ */
+const MIN_AUDIO_BYTES_PER_SECOND = 32_000 / 8;
+/** Base64 characters decoded to find a WAV file's `fmt ` chunk (it comes first, within a few dozen bytes). */
+const WAV_HEADER_BASE64_CHARS = 4096;
+
+/** `chars` of text and `tokens` counted from token ids are known; `guessed` tokens are flat rates for images, PDF pages and audio. */
 interface Tally { chars: number; tokens: number; guessed: number; inflate: InflateBudget }
 
 /** OpenAI's `detail: "low"`: Chat's `image_url.detail`, Responses' `detail` on the part. */
@@ -77,6 +90,7 @@ function walk(value: unknown, depth: number, est: InputEstimateConfig, t: Tally)
   else if (type === 'document') { documentSource(part.source, depth, est, t); payload = 'source'; }
   else if (type === 'input_file') fileData(part.file_data, est, t);
   else if (type === 'file' && part.file && typeof part.file === 'object') { fileData((part.file as Record<string, unknown>).file_data, est, t); payload = 'file'; }
+  else if (type === 'input_audio') { t.guessed += audioTokens(part.input_audio, est); payload = 'input_audio'; }
   for (const k in part) {
     if (NON_TEXT_KEYS.has(k) || k === payload) continue;
     walk(part[k], depth + 1, est, t);
@@ -105,6 +119,32 @@ function fileData(data: unknown, est: InputEstimateConfig, t: Tally): void {
     if (text) { t.chars += head.endsWith(';base64') ? base64Bytes(base64) : base64.length; return; }
   }
   t.guessed += pdfPages(Buffer.from(base64, 'base64'), t.inflate) * est.pdf_page_tokens;
+}
+
+/**
+ * Chat's and Responses' `input_audio` (`{ data: base64, format: 'wav' | 'mp3' }`): its duration
+ * times `audio_tokens_per_second`. A WAV file's duration is its bytes over the byte rate its
+ * header gives; anything else is taken at MIN_AUDIO_BYTES_PER_SECOND.
+ */
+function audioTokens(audio: unknown, est: InputEstimateConfig): number {
+  const data = audio && typeof audio === 'object' ? (audio as Record<string, unknown>).data : undefined;
+  if (typeof data !== 'string') return 0;
+  const byteRate = wavByteRate(Buffer.from(data.slice(0, WAV_HEADER_BASE64_CHARS), 'base64')) ?? 0;
+  const seconds = base64Bytes(data) / Math.max(byteRate, MIN_AUDIO_BYTES_PER_SECOND);
+  return Math.ceil(seconds * est.audio_tokens_per_second);
+}
+
+/** The byte rate in a WAV file's `fmt ` chunk (null when `head` is not the start of a WAV file, or it says 0). */
+export function wavByteRate(head: Buffer): number | null {
+  if (head.length < 12 || head.toString('latin1', 0, 4) !== 'RIFF' || head.toString('latin1', 8, 12) !== 'WAVE') return null;
+  // chunks: id (4 bytes), size (4, little-endian), data (padded to an even length); `fmt ` holds
+  // the format (2), channels (2), sample rate (4), then the byte rate (4)
+  for (let at = 12; at + 8 <= head.length; at += 8 + head.readUInt32LE(at + 4) + (head.readUInt32LE(at + 4) & 1)) {
+    if (head.toString('latin1', at, at + 4) !== 'fmt ') continue;
+    if (at + 20 > head.length) return null;
+    return head.readUInt32LE(at + 16) || null;
+  }
+  return null;
 }
 
 /** Bytes that base64 text decodes to. */
@@ -200,7 +240,8 @@ function tokenIds(value: unknown): number {
  * instructions, tool definitions) / chars per token, and token ids (embeddings `input`, legacy
  * completions `prompt`) one each. `guessed`: flat rates for what cannot be counted without
  * reading it, `image_tokens` an image (`low_detail_image_tokens` when OpenAI is asked for low
- * detail) and `pdf_page_tokens` a PDF page (a PDF by URL or file id: one page). The limiter may cut
+ * detail), `pdf_page_tokens` a PDF page (a PDF by URL or file id: one page) and
+ * `audio_tokens_per_second` a second of audio. The limiter may cut
  * the guess where it alone would make the request larger than a limit (settlement charges the
  * real count); what is known is reserved whole.
  */

@@ -174,6 +174,21 @@ test('images and PDF pages, guessed at a flat rate, never make a request inadmis
   assert.equal((await run(budget.hooks, { body: tenImages('high') })).error, null);
 });
 
+test('audio input is reserved by its length, and like images never makes a request inadmissible on its own', async () => {
+  const { hooks } = setup(accountOnly({ tpm: 2000 }));
+  // 40,000 bytes of MP3: 10 s at 32 kbit/s, 100 tokens, and 100 output tokens
+  const audio = (bytes: number) => ({ model: 'gpt-test', max_tokens: 100, messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: Buffer.alloc(bytes, 0xff).toString('base64'), format: 'mp3' } }] }] });
+  const short = await run(hooks, { body: audio(40_000) });
+  assert.equal(short.error, null);
+  assert.equal(short.ctx.responseHeaders['x-ratelimit-remaining-tokens'], String(2000 - 200));
+  hooks.onEnd!(short.ctx, fakeEvent(short.ctx, { input: 0, output: 0 }));
+  await new Promise((r) => setImmediate(r));
+  // 1 MB: about 262 s, 2,622 tokens, over the 2,000 a minute: cut to the limit, admitted with the minute reserved
+  const long = await run(hooks, { accountId: 'acc_audio_2', body: audio(1_048_576) });
+  assert.equal(long.error, null, long.error?.message);
+  assert.equal(long.ctx.responseHeaders['x-ratelimit-remaining-tokens'], '0');
+});
+
 test('concurrency: slots are released on end even when the interaction failed or the client left', async () => {
   const { hooks, limiter } = setup(accountOnly({ concurrency: 1 }));
   const a = await run(hooks);

@@ -34,7 +34,7 @@ export interface LimitRequest extends LimitSubjects {
   /** Estimated input tokens (reserved now, settled later). */
   inputTokens: number;
   /**
-   * Of `inputTokens`, those guessed at a flat rate (images, PDF pages), not counted: cut, where
+   * Of `inputTokens`, those guessed at a flat rate (images, PDF pages, audio), not counted: cut, where
    * they alone would make the request larger than a token limit or budget, to what that limit
    * holds. Default 0: all of `inputTokens` is reserved.
    */
@@ -203,7 +203,7 @@ export class Limiter {
 
   /**
    * The input tokens to reserve: all that are known (text, token ids), and of the guessed ones
-   * (images, PDF pages) as many as every token meter and budget can hold with the known input and
+   * (images, PDF pages, audio) as many as every token meter and budget can hold with the known input and
    * the output. A guess alone never makes a request "never admissible" (a flat 1,600 tokens an
    * image would refuse ten small images for ever under a limit of 20,000 a minute); the reservation
    * is then the whole limit, and settlement charges what the request really used.

@@ -150,7 +150,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     hooks.push(ledgerHooks(opened, { verdicts, registry }));
     detector?.onVerdict(ledgerVerdictSink(opened, (err) => { logError(err); notifyError(err); }));
     adminRegistrars.push(ledgerAdminRoutes(opened));
-    closers.push(() => opened.close());
+    // What it cannot write while stopping is counted and logged through onError.
+    closers.push(async () => { await opened.close(); });
   }
 
   // Cases read the detector's campaigns, the stored events and the ledger.

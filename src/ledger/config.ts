@@ -41,6 +41,12 @@ export const ledgerConfigSchema = z.strictObject({
    * silently). Bounds memory when the disk is slow: about 3 KB per waiting entry.
    */
   max_queue: z.number().int().min(1).default(50_000),
+  /**
+   * On shutdown, how long to wait for the storage to take what is queued and the final checkpoint,
+   * ms. Past it (a PostgreSQL that stopped answering) the writer is stopped and the entries it had
+   * not written are counted and logged (`ledger: LEDGER_CLOSED: ...`).
+   */
+  close_timeout_ms: z.number().int().min(0).default(10_000),
   /** Keep raw prompt text in the erasable side table (the tree always holds only its commitment). */
   keep_prompt_text: z.boolean().default(false),
 });

@@ -60,8 +60,18 @@ export interface LedgerOptions {
   onCommit?: (size: number, batch: number) => void;
   /** Called after each checkpoint is signed and stored. */
   onCheckpoint?: (cp: SignedCheckpoint) => void;
+  /**
+   * How long close() waits for the storage to take what is queued and the final checkpoint, ms
+   * (default 10,000). A storage that stops answering (a PostgreSQL whose packets are dropped) would
+   * otherwise hold a stopping process for each statement's timeout in turn; past this the writer
+   * is stopped and what it had not written is refused and reported (see close()).
+   */
+  closeTimeoutMs?: number;
   now?: () => number;
 }
+
+/** What close() could not write: `lost` entries never reached the writer; `unsettled` ones were with it, and may have been committed. */
+export interface LedgerCloseReport { lost: number; unsettled: number }
 
 interface Pending {
   item: WriteItem;
@@ -139,7 +149,11 @@ export class Ledger {
   private lastSendAt = -Infinity;
   private flushWaiters: { target: number; resolve: () => void }[] = [];
   private closed = false;
-  private closing: Promise<void> | null = null;
+  private closing: Promise<LedgerCloseReport> | null = null;
+  /** Set when close() gave up waiting for the storage: a writer started after that is stopped at once. */
+  private abandoned = false;
+  /** The writer close() is waiting for, once it is no longer `link`. */
+  private closingLink: WriterLink | null = null;
   /** Set when the log cannot be written any more (the restarted writer found it inconsistent). */
   private failure: LedgerError | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
@@ -148,7 +162,7 @@ export class Ledger {
   private busy = false;
   /** Generation of the current writer thread: exits of earlier ones (or of one being closed) are not crashes. */
   private generation = 0;
-  private readonly opts: Required<Pick<LedgerOptions, 'checkpointIntervalMs' | 'batchMax' | 'groupCommitMs' | 'maxQueue' | 'keepPromptText' | 'now'>> & LedgerOptions;
+  private readonly opts: Required<Pick<LedgerOptions, 'checkpointIntervalMs' | 'batchMax' | 'groupCommitMs' | 'maxQueue' | 'keepPromptText' | 'closeTimeoutMs' | 'now'>> & LedgerOptions;
   /**
    * Counters for metrics and benchmarks. `rejected`: appends refused because the queue was full;
    * `dropped`: fire-and-forget submissions (submitInteraction) that were not recorded, for any reason.
@@ -156,7 +170,7 @@ export class Ledger {
   readonly stats = { appended: 0, batches: 0, checkpoints: 0, rejected: 0, dropped: 0, writerRestarts: 0, maxCheckpointGapMs: 0 };
 
   private constructor(opts: LedgerOptions) {
-    this.opts = { checkpointIntervalMs: 500, batchMax: 256, groupCommitMs: 10, maxQueue: 50_000, keepPromptText: false, now: Date.now, ...opts };
+    this.opts = { checkpointIntervalMs: 500, batchMax: 256, groupCommitMs: 10, maxQueue: 50_000, keepPromptText: false, closeTimeoutMs: 10_000, now: Date.now, ...opts };
     this.origin = opts.origin;
     this.storage = opts.storage;
     this.signers = opts.signers;
@@ -416,6 +430,8 @@ export class Ledger {
     this.restarting ??= (async () => {
       try {
         const { link, state } = await WorkerLink.start(this.workerInit(), this.handlers(++this.generation));
+        // close() stopped waiting meanwhile: what this writer would commit has been refused.
+        if (this.abandoned) { await link.terminate(); return; }
         this.adopt(link, state);
       } catch (err) {
         const e = err instanceof LedgerError ? err : new LedgerError('LEDGER_UNAVAILABLE', (err as Error).message);
@@ -567,29 +583,73 @@ export class Ledger {
     link.fault(mode);
   }
 
-  /** Stop accepting appends, commit what is queued, sign a final checkpoint, close storage. */
-  close(): Promise<void> {
+  /**
+   * Stop accepting appends, commit what is queued, sign a final checkpoint, close storage. A
+   * storage that does not answer within `closeTimeoutMs` is given up on: the writer is stopped
+   * (its connections cut), entries it had not acknowledged are refused (LEDGER_CLOSED: the append
+   * promises reject, fire-and-forget ones count in `stats.dropped`), and the count is reported
+   * through onError and returned. Entries that were with the writer may have been committed all
+   * the same (the log takes them up when it is next opened; nobody was given their receipt).
+   */
+  close(): Promise<LedgerCloseReport> {
     this.closing ??= (async () => {
       this.closed = true;
-      // A writer waiting to be restarted is restarted now: what was accepted gets committed.
-      if (!this.link && !this.failure) await this.restart();
-      await this.flush();
-      const link = this.link;
-      this.link = null;
-      this.generation++;
-      if (link) {
-        try {
-          const cp = await link.close();
-          if (cp) this.onCheckpointSigned(cp);
-        } catch (err) {
-          this.opts.onError?.(err);
-          await link.terminate();
-        }
-      }
-      // Inline, the writer closed this same storage.
-      if (link?.mode !== 'inline') await this.storage.close();
+      const finished = this.finishWriting();
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        finished.then(() => false),
+        new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), this.opts.closeTimeoutMs); }),
+      ]);
+      clearTimeout(timer);
+      const report = timedOut ? await this.abandonWriting() : { lost: 0, unsettled: 0 };
+      // The inline writer has closed this same storage already (closing it again does nothing).
+      await this.storage.close();
+      return report;
     })();
     return this.closing;
+  }
+
+  /** Commit what was accepted and close the writer, with its final checkpoint. */
+  private async finishWriting(): Promise<void> {
+    // A writer waiting to be restarted is restarted now: what was accepted gets committed.
+    if (!this.link && !this.failure) await this.restart();
+    await this.flush();
+    const link = this.link;
+    this.link = null;
+    this.closingLink = link;
+    this.generation++;
+    if (!link) return;
+    try {
+      const cp = await link.close();
+      if (cp) this.onCheckpointSigned(cp);
+    } catch (err) {
+      // Once close() gave up, the writer failing is its being stopped: already reported.
+      if (!this.abandoned) this.opts.onError?.(err);
+      await link.terminate();
+    }
+  }
+
+  /** close() waited long enough: stop the writer, refuse what it has not acknowledged, report it. */
+  private async abandonWriting(): Promise<LedgerCloseReport> {
+    this.abandoned = true;
+    this.generation++;
+    const link = this.link ?? this.closingLink;
+    this.link = null;
+    if (this.restartTimer) { clearTimeout(this.restartTimer); this.restartTimer = null; }
+    const lost = this.outbox.drain();
+    const unsettled = this.inflight.drain();
+    const report = { lost: lost.length, unsettled: unsettled.length };
+    const waited = `the ledger's storage did not answer within ${this.opts.closeTimeoutMs} ms while closing`;
+    if (report.lost + report.unsettled > 0) {
+      this.opts.onError?.(new LedgerError('LEDGER_CLOSED', `${waited}: ${report.lost} entries not recorded; ${report.unsettled} were being written, whether they are recorded is not known`));
+    } else {
+      this.opts.onError?.(new LedgerError('LEDGER_CLOSED', `${waited}: every entry was recorded; the final checkpoint may not have been signed`));
+    }
+    for (const p of lost) p.reject(new LedgerError('LEDGER_CLOSED', `entry ${p.id} not recorded: ${waited}`));
+    for (const p of unsettled) p.reject(new LedgerError('LEDGER_CLOSED', `entry ${p.id} was being written when ${waited}; whether it is recorded is not known`));
+    this.settled();
+    await link?.terminate();
+    return report;
   }
 }
 

@@ -140,7 +140,7 @@ export async function openLedgerFromConfig(
     signers ??= loadSigners(cfg, { env, create: true, onCreate: opts.onKeyCreated });
     return await Ledger.open({
       storage, origin: cfg.origin, signers, trustedKeys: trustedKeys(cfg),
-      checkpointIntervalMs: cfg.checkpoint_interval_ms, batchMax: cfg.batch_max, groupCommitMs: cfg.group_commit_ms, maxQueue: cfg.max_queue,
+      checkpointIntervalMs: cfg.checkpoint_interval_ms, batchMax: cfg.batch_max, groupCommitMs: cfg.group_commit_ms, maxQueue: cfg.max_queue, closeTimeoutMs: cfg.close_timeout_ms,
       keepPromptText: cfg.keep_prompt_text, onError: opts.onError, onCommit: opts.onCommit, onCheckpoint: opts.onCheckpoint, writer: opts.writer,
     });
   } catch (err) {

@@ -111,3 +111,45 @@ test('read-only ledger commands on PostgreSQL never create a ledger: a schema wi
     await pool.end();
   }
 });
+
+test('closing on a PostgreSQL that stopped answering returns soon after closeTimeoutMs and reports what it did not write', { timeout: 90_000, skip: !(await postgresUp()) && 'no PostgreSQL at ' + URL }, async () => {
+  const { startTcpProxy } = await import('../../test/helpers/tcp-proxy.ts');
+  for (const writer of ['worker', 'inline'] as const) {
+    const schema = `ledger_stall_${randomBytes(6).toString('hex')}`;
+    const proxy = await startTcpProxy(Number(new globalThis.URL(URL).port || 5432));
+    const through = new globalThis.URL(URL);
+    through.port = String(proxy.port);
+    const signer = generateSigner(ORIGIN);
+    const errors: string[] = [];
+    const storage = new PostgresLedgerStorage(openPostgres(through.href, { max: 4 }), schema, { ownsPool: true, url: through.href });
+    const ledger = await Ledger.open({ storage, origin: ORIGIN, signers: [signer], writer, checkpointIntervalMs: 50, closeTimeoutMs: 1000, onError: (e) => errors.push((e as Error).message) });
+    const pool = openPostgres(URL, { max: 1 });
+    try {
+      await Promise.all(Array.from({ length: 5 }, (_, i) => ledger.appendInteraction(sampleEvent(i))));
+      await ledger.checkpoint();
+      // Connections open and new ones accepted, nothing answered: these three are with the writer when the ledger closes.
+      await proxy.stall();
+      const late = Array.from({ length: 3 }, (_, i) => ledger.appendInteraction(sampleEvent(100 + i)).then(() => 'recorded', (e) => e.code as string));
+      await new Promise((r) => setTimeout(r, 100));
+      const t0 = Date.now();
+      const report = await ledger.close();
+      const took = Date.now() - t0;
+      // closeTimeoutMs, then at most the pool's 2 s to cut connections the database does not close
+      assert.ok(took < 1000 + 2000 + 1500, `${writer}: closed in ${took} ms`);
+      assert.deepEqual(report, { lost: 0, unsettled: 3 }, writer);
+      assert.deepEqual(await Promise.all(late), ['LEDGER_CLOSED', 'LEDGER_CLOSED', 'LEDGER_CLOSED'], `${writer}: the appends are refused, not left waiting`);
+      assert.ok(errors.some((m) => m === "the ledger's storage did not answer within 1000 ms while closing: 0 entries not recorded; 3 were being written, whether they are recorded is not known"), `${writer}: reported: ${errors.join(' | ')}`);
+
+      // The database back: the log opens again with what was acknowledged, and verifies.
+      const reopened = await Ledger.open({ storage: new PostgresLedgerStorage(openPostgres(URL, { max: 2 }), schema, { ownsPool: true }), origin: ORIGIN, signers: [signer] });
+      assert.equal(reopened.size, 5, writer);
+      assert.deepEqual((await verifyLedger(reopened.storage, { origin: ORIGIN, verifiers: reopened.verifiers })).problems, [], writer);
+      await reopened.close();
+    } finally {
+      await proxy.stop();
+      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+      await pool.query('DELETE FROM schema_migrations WHERE component = $1', [`ledger.${schema}`]).catch(() => {});
+      await pool.end();
+    }
+  }
+});

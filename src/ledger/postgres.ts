@@ -367,8 +367,14 @@ export class PostgresLedgerStorage implements LedgerStorage {
     return (await this.q(`SELECT vkey FROM ${this.s}.ledger_keys ORDER BY added_at, vkey`)).map((r) => r.vkey as string);
   }
 
-  async close(): Promise<void> {
-    await this.ready.catch(() => {});
-    if (this.opts.ownsPool) await this.pool.end();
+  private closing: Promise<void> | null = null;
+
+  /** Close the pool if this storage owns it; closing again waits for the first close. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.ready.catch(() => {});
+      if (this.opts.ownsPool) await this.pool.end();
+    })();
+    return this.closing;
   }
 }

@@ -624,6 +624,12 @@ export class WriterLoop {
     });
   }
 
+  /** Commit nothing more and sign nothing more, now (what is queued stays unwritten); a commit under way ends on its own. */
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+  }
+
   private get queued(): number {
     return this.queue.length - this.head;
   }

@@ -191,6 +191,37 @@ test('rotation across nodes brings one new key: a node adding a different new ke
   });
 });
 
+test('rotation: a node started with a new key of its own after another node\'s checkpoint ended the first new key\'s window is reported at the next append of either node', { skip }, async () => {
+  await withSchema(async (schema) => {
+    const old = generateSigner(ORIGIN);
+    const a = await openNode(schema, [old], { inline: true, checkpointIntervalMs: 60_000 });
+    await a.appendInteraction(sampleEvent(1));
+    await a.checkpoint();
+    const n1 = generateSigner(ORIGIN);
+    const bErrors: unknown[] = [];
+    const b = await openNode(schema, [old, n1], { inline: true, checkpointIntervalMs: 60_000, errors: bErrors });
+    await b.appendInteraction(sampleEvent(2));
+    // A node not given the new key yet signs a checkpoint without it: n1 is no longer counted as taken up since the latest checkpoint.
+    await a.appendInteraction(sampleEvent(3));
+    await a.checkpoint();
+    // So a node with a different new key beside the old one is accepted at start (the check there cannot see n1) ...
+    const n2 = generateSigner(ORIGIN);
+    const cErrors: unknown[] = [];
+    const c = await openNode(schema, [old, n2], { inline: true, checkpointIntervalMs: 60_000, errors: cErrors });
+    assert.deepEqual(bErrors, [], 'one new key so far: nothing to report');
+    // ... and the next append of the node holding n1 says the keys disagree, naming both.
+    assert.equal((await b.appendInteraction(sampleEvent(4))).index, 3, 'the entry is appended all the same');
+    const said = bErrors.map((e) => e as Error & { code?: string }).find((e) => e.code === 'LEDGER_INCONSISTENT');
+    assert.ok(said, `reported: ${bErrors.map(String).join(' | ')}`);
+    assert.ok(said.message.startsWith(`signing keys disagree: this node took up ${n1.verifier().toString()} beside the key of the ledger at PostgreSQL schema ${schema}, which another node also signs or took up with ${n2.verifier().toString()}`), said.message);
+    // Once n1 signs (b's checkpoint), the node holding n2 sees it at its next append.
+    await b.checkpoint();
+    await c.appendInteraction(sampleEvent(5));
+    assert.ok(cErrors.some((e) => String((e as Error).message).includes(`this node took up ${n2.verifier().toString()}`)), `reported: ${cErrors.map(String).join(' | ')}`);
+    await Promise.all([a, b, c].map((l) => l.close()));
+  });
+});
+
 test('a node still signing with a key the log was taken over from stops signing and says so; its entries are still appended', { skip }, async () => {
   await withSchema(async (schema, pool) => {
     const lost = generateSigner(ORIGIN);

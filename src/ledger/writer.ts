@@ -151,6 +151,13 @@ export class LedgerWriter {
   readonly now: () => number;
   /** Other writers may append to this log (PostgreSQL): appends go through the storage's append lock. */
   readonly shared: boolean;
+  /**
+   * On a shared log, this node's keys no checkpoint has carried yet (it took them up: a rotation
+   * under way). While there are any, each append checks the log's keys for another new key.
+   */
+  private newKeys: string[] = [];
+  /** A rotation mismatch found by the last append, for the loop to report. */
+  private keyWarning: LedgerError | null = null;
 
   private constructor(private readonly opts: WriterOptions, range: CompactRange, latest: SignedCheckpoint | null, readonly verifiers: NoteVerifier[]) {
     this.range = range;
@@ -171,6 +178,7 @@ export class LedgerWriter {
   static async open(opts: WriterOptions): Promise<LedgerWriter> {
     const { storage } = opts;
     const mine = opts.signers.map((s) => s.verifier().toString());
+    let newKeys: string[] = [];
     if (storage.joinKeys) {
       // Several writers: all sign with the log's key, or the published key would not verify every checkpoint.
       const retired = (opts.trustedKeys ?? []).map(String);
@@ -179,6 +187,7 @@ export class LedgerWriter {
         const keys = logKeys(recorded, latest);
         refusal = keyRefusal(mine, retired, keys, storage.where);
         if (refusal !== null) return null;
+        newKeys = mine.filter((k) => !keys.signing.includes(k));
         // This node's keys the log does not sign with now are taken up (again): pending until its next checkpoint.
         const current = [...keys.signing, ...keys.pending];
         return mine.filter((k) => !current.includes(k));
@@ -223,7 +232,9 @@ export class LedgerWriter {
         throw new LedgerError('LEDGER_INCONSISTENT', `stored tree at size ${cp.size} no longer matches the checkpoint signed at that size`);
       }
     }
-    return new LedgerWriter(opts, range, latest, verifiers);
+    const writer = new LedgerWriter(opts, range, latest, verifiers);
+    writer.newKeys = newKeys;
+    return writer;
   }
 
   get storage(): LedgerStorage {
@@ -312,6 +323,7 @@ export class LedgerWriter {
       // Other writers are active: read most of what they appended before taking the lock, which every writer waits for.
       if (this.othersActive) await this.resync();
       await storage.appendLocked(async (size, view) => {
+        await this.checkNewKeys(view);
         // Another writer appended since: take its entries into the border, checked against their stored hashes.
         this.othersActive = size !== this.range.size;
         if (this.othersActive) await this.catchUp(size, view);
@@ -327,6 +339,39 @@ export class LedgerWriter {
     this.ownSize = this.range.size;
     for (const { at, receipt } of laid!.receipts) results[at] = receipt;
     return dups;
+  }
+
+  /**
+   * While this node's new key is not in a checkpoint yet (a rotation under way): does the log hold
+   * another new key, taken up by another node or signing already, that this node neither holds nor
+   * declares retired? A rotation brings one new key, the same on every node. Checked at start too,
+   * but only against keys taken up since the latest checkpoint: one another node signed meanwhile,
+   * without this node's new key, ends that window, and a node started then with a key of its own
+   * is accepted. Checked here, under the append lock, the mismatch is reported at this node's next
+   * append instead of when the old key is retired. Reported (keyWarning), not refused: the
+   * entries are appended all the same.
+   */
+  private async checkNewKeys(view: LedgerStorage): Promise<void> {
+    if (this.newKeys.length === 0 || !view.recordedKeys) return;
+    const row = await view.latestCheckpoint();
+    const keys = logKeys(await view.recordedKeys(), row && { note: row.note, createdAt: row.created_at });
+    const mine = this.opts.signers.map((s) => s.verifier().toString());
+    this.newKeys = mine.filter((k) => !keys.signing.includes(k));
+    if (this.newKeys.length === 0) return;
+    const retired = (this.opts.trustedKeys ?? []).map(String);
+    const other = [...keys.signing, ...keys.pending].filter((k) => !mine.includes(k) && !retired.includes(k));
+    if (other.length === 0) return;
+    const place = view.where ?? this.opts.storage.where;
+    this.keyWarning = new LedgerError('LEDGER_INCONSISTENT', `signing keys disagree: this node took up ${this.newKeys.join(', ')} beside the key of ` +
+      `${place ? `the ledger at ${place}` : 'this ledger'}, which another node also signs or took up with ${other.join(', ')}, a key this node does not hold. ` +
+      `A rotation brings one new key, the same on every node: checkpoints signed by both would not verify with one published key once the old key is retired. ${KEY_ADVICE}`);
+  }
+
+  /** The rotation mismatch the last append found (see checkNewKeys), once. */
+  takeKeyWarning(): LedgerError | null {
+    const w = this.keyWarning;
+    this.keyWarning = null;
+    return w;
   }
 
   /** After a failed commit: adopt what the storage actually holds (a commit whose reply was lost may have landed). */
@@ -431,6 +476,8 @@ export class LedgerWriter {
     const note = signCheckpoint({ origin: this.opts.origin, size, rootHash: root, extensions: [] }, this.opts.signers);
     const createdAt = new Date(now).toISOString();
     await storage.putCheckpoint({ size, root, note, created_at: createdAt });
+    // Signed with every key this node holds: none of them is new to the log any more.
+    this.newKeys = [];
     this.latestCp = { size, rootHash: b64(root), note, createdAt };
     this.lastCheckpointAt = now;
     return this.latestCp;
@@ -705,6 +752,8 @@ export class WriterLoop {
           this.done += batch.length;
           this.afterCommit?.();
           this.sink.committed(results, this.writer.size);
+          const keyWarning = this.writer.takeKeyWarning();
+          if (keyWarning) this.sink.error(keyWarning);
         }
         if (this.followDue()) await this.follow().catch((err) => this.sink.error(err));
         if (this.checkpointDue()) await this.sign().catch((err) => this.sink.error(err));

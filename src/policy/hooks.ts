@@ -12,12 +12,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WardenConfig } from '../config/index.ts';
 import { resolveSecret } from '../config/index.ts';
-import { EMPTY_VERDICT_VIEW, type VerdictLevel, type VerdictView } from '../detect/verdict.ts';
+import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
 import { WardenError, type ErrorCode } from '../errors/index.ts';
-import type { ApiFlavour } from '../events/index.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer } from '../gateway/lifecycle.ts';
 import type { Authenticator } from '../gateway/interaction.ts';
-import type { AuthContext, Programme, VerificationTier } from '../identity/types.ts';
+import type { AuthContext } from '../identity/types.ts';
 import {
   answerFilter, composeTransformers, embeddingInputTexts, extractiveSummary, noiseSeed, noisyVector, ReasoningSeal, responsesResequencer,
   restoreSealedThinking, shapeRequest, vectorFilter, type Summariser,
@@ -29,7 +28,7 @@ import { modelAllowed, writtenCapabilities, type Capabilities, type WrittenCapab
 import { loadGeoIndex, type GeoIndex, type GeoResult } from './geo.ts';
 import { parseIp, type ParsedIp } from './ip.ts';
 import { loadHostingList, loadTorExits, loadVpnRanges, NetworkClassifier, type NetworkClass } from './networks.ts';
-import type { PolicyDecision, RefusalKind } from './policy-file.ts';
+import type { PolicyDecision, RefusalKind, RequestFacts } from './policy-file.ts';
 import { PolicyStore, type PolicyLogger } from './policy-store.ts';
 import { loadSanctions, type SanctionsIndex } from './sanctions.ts';
 import { DisposableDomains, SignupScreener, type ScreeningResult, type SignupScreeningFacts } from './screening.ts';
@@ -106,20 +105,13 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
   }
 }
 
-/** One request as the policy phase sees it (the client's address read, the verdict looked up). */
-export interface PolicyRequest {
+/**
+ * One request as the policy phase sees it (the client's address read, the verdict looked up): the
+ * facts the policy reads, but the client's address in place of what is derived from it (country,
+ * ASN, network classes; see decideRequest).
+ */
+export interface PolicyRequest extends Pick<RequestFacts, 'tier' | 'accountTier' | 'programme' | 'accountId' | 'orgId' | 'model' | 'flavour' | 'claimedCountry' | 'verdict'> {
   ip: ParsedIp | null;
-  /** Effective tier: the higher of the account's and its organisation's. */
-  tier: VerificationTier;
-  /** The account's own tier: whether a `verify` verdict's verification is done. */
-  accountTier: VerificationTier;
-  programme: Programme;
-  accountId: string | null;
-  orgId: string | null;
-  model: string;
-  flavour: ApiFlavour;
-  claimedCountry: string | null;
-  verdict: VerdictLevel;
 }
 
 /** What the policy decides for one request, with the client facts it read. */

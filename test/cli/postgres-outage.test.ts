@@ -49,6 +49,63 @@ function urlThrough(port: number, schema: string): string {
   return u.href;
 }
 
+/**
+ * `warden serve` on a PostgreSQL schema of its own, reached through a TCP proxy the test stops or
+ * stalls, with an account and two keys: `used`, served once (so in the node's auth cache, its
+ * event stored), and `unused`, never. `close()` stops the node if it still runs, the proxy, and
+ * drops the schema.
+ */
+async function serveThroughProxy(name: string) {
+  const schema = `store_${name}_${randomBytes(6).toString('hex')}`;
+  const admin = openPostgres(TEST_POSTGRES_URL, { max: 1 });
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const proxy = await startTcpProxy(Number(new URL(TEST_POSTGRES_URL).port || 5432));
+  const dir = mkdtempSync(join(tmpdir(), `warden-pg-${name}-`));
+  let s: Serve | null = null;
+  const close = async () => {
+    if (s && s.proc.exitCode === null) { s.proc.kill('SIGKILL'); await s.exited; }
+    await proxy.stop();
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const config = join(dir, 'warden.yaml');
+    writeFileSync(config, JSON.stringify({
+      server: { port: 0 },
+      store: { driver: 'postgres', postgres_url: urlThrough(proxy.port, schema) },
+      admin: { token: TOKEN },
+      ledger: { enabled: false },
+      log: { level: 'warn' },
+      mock: { latency_ms: 0, tokens_per_second: 0 },
+      identity: { auth_cache: { ttl_ms: 600_000 } },
+      events: { close_timeout_ms: 1500 },
+    }));
+    const node = serve(config);
+    s = node;
+    const url = await until('listening', () => node.lines.map((l) => /^Warden listening on (\S+)/.exec(l)?.[1]).find(Boolean), 60_000);
+    const adminPost = async (path: string, body: object) => {
+      const r = await fetch(`${url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      assert.ok(r.status < 300, `${path}: ${r.status}`);
+      return (await r.json()) as any;
+    };
+    const account = await adminPost('/accounts', { name, email: `${name}@example.org`, tier: 'email_verified' });
+    const used = (await adminPost(`/accounts/${account.id}/keys`, { name: 'used' })).secret as string;
+    const unused = (await adminPost(`/accounts/${account.id}/keys`, { name: 'not yet used' })).secret as string;
+    const chat = (key: string) => fetch(`${url}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }),
+    });
+    const stored = async () => (await admin.query(`SELECT COUNT(*)::int AS n FROM ${schema}.events WHERE account_id = $1`, [account.id])).rows[0].n as number;
+    assert.equal((await chat(used)).status, 200); // now in the node's auth cache
+    await until('the first event stored', async () => (await stored()) === 1);
+    return { s: node, url, proxy, used, unused, chat, stored, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
 test('PostgreSQL unreachable at start: a warden: error naming the setting, without the password', { timeout: 60_000 }, async () => {
   const proxy = await startTcpProxy(Number(new URL(TEST_POSTGRES_URL).port || 5432));
   await proxy.stop(); // a port where nothing answers
@@ -66,42 +123,9 @@ test('PostgreSQL unreachable at start: a warden: error naming the setting, witho
 });
 
 test('a PostgreSQL outage while serving: 503 for uncached keys, events kept and written, counted when lost at shutdown', { timeout: 90_000 }, async () => {
-  const schema = `store_outage_${randomBytes(6).toString('hex')}`;
-  const admin = openPostgres(TEST_POSTGRES_URL, { max: 1 });
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  const proxy = await startTcpProxy(Number(new URL(TEST_POSTGRES_URL).port || 5432));
-  const dir = mkdtempSync(join(tmpdir(), 'warden-pg-outage-'));
-  let s: Serve | null = null;
+  const { s, url, proxy, unused, used, chat, stored, close } = await serveThroughProxy('outage');
   try {
-    const config = join(dir, 'warden.yaml');
-    writeFileSync(config, JSON.stringify({
-      server: { port: 0 },
-      store: { driver: 'postgres', postgres_url: urlThrough(proxy.port, schema) },
-      admin: { token: TOKEN },
-      ledger: { enabled: false },
-      log: { level: 'warn' },
-      mock: { latency_ms: 0, tokens_per_second: 0 },
-      identity: { auth_cache: { ttl_ms: 600_000 } },
-      events: { close_timeout_ms: 1500 },
-    }));
-    s = serve(config);
-    const url = await until('listening', () => s!.lines.map((l) => /^Warden listening on (\S+)/.exec(l)?.[1]).find(Boolean), 60_000);
-    const adminPost = async (path: string, body: object) => {
-      const r = await fetch(`${url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      assert.ok(r.status < 300, `${path}: ${r.status}`);
-      return (await r.json()) as any;
-    };
-    const account = await adminPost('/accounts', { name: 'outage', email: 'o@example.org', tier: 'email_verified' });
-    const used = (await adminPost(`/accounts/${account.id}/keys`, { name: 'used' })).secret as string;
-    const unused = (await adminPost(`/accounts/${account.id}/keys`, { name: 'not yet used' })).secret as string;
-    const chat = (key: string) => fetch(`${url}/v1/chat/completions`, {
-      method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }),
-    });
     const metric = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${url}/metrics`)).text())?.[1]);
-    const stored = async () => (await admin.query(`SELECT COUNT(*)::int AS n FROM ${schema}.events WHERE account_id = $1`, [account.id])).rows[0].n as number;
-    assert.equal((await chat(used)).status, 200); // now in the node's auth cache
-    await until('the first event stored', async () => (await stored()) === 1);
 
     await proxy.stop();
     // A key the node has not cached cannot be checked: 503 with retry-after, in each API's format.
@@ -149,11 +173,7 @@ test('a PostgreSQL outage while serving: 503 for uncached keys, events kept and 
     await proxy.start();
     assert.equal(await stored(), 6);
   } finally {
-    if (s && s.proc.exitCode === null) { s.proc.kill('SIGKILL'); await s.exited; }
-    await proxy.stop();
-    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-    await admin.end();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
 });
 
@@ -179,42 +199,8 @@ test('PostgreSQL that accepts connections and never answers, at start: a warden:
 });
 
 test('PostgreSQL that stops answering while serving: 503 for uncached keys within seconds, and a stop that ends soon after events.close_timeout_ms', { timeout: 120_000 }, async () => {
-  const schema = `store_stall_${randomBytes(6).toString('hex')}`;
-  const admin = openPostgres(TEST_POSTGRES_URL, { max: 1 });
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  const proxy = await startTcpProxy(Number(new URL(TEST_POSTGRES_URL).port || 5432));
-  const dir = mkdtempSync(join(tmpdir(), 'warden-pg-stall-'));
-  let s: Serve | null = null;
+  const { s, proxy, unused, used, chat, close } = await serveThroughProxy('stall');
   try {
-    const config = join(dir, 'warden.yaml');
-    writeFileSync(config, JSON.stringify({
-      server: { port: 0 },
-      store: { driver: 'postgres', postgres_url: urlThrough(proxy.port, schema) },
-      admin: { token: TOKEN },
-      ledger: { enabled: false },
-      log: { level: 'warn' },
-      mock: { latency_ms: 0, tokens_per_second: 0 },
-      identity: { auth_cache: { ttl_ms: 600_000 } },
-      events: { close_timeout_ms: 1500 },
-    }));
-    s = serve(config);
-    const url = await until('listening', () => s!.lines.map((l) => /^Warden listening on (\S+)/.exec(l)?.[1]).find(Boolean), 60_000);
-    const adminPost = async (path: string, body: object) => {
-      const r = await fetch(`${url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      assert.ok(r.status < 300, `${path}: ${r.status}`);
-      return (await r.json()) as any;
-    };
-    const account = await adminPost('/accounts', { name: 'stall', email: 's@example.org', tier: 'email_verified' });
-    const used = (await adminPost(`/accounts/${account.id}/keys`, { name: 'used' })).secret as string;
-    const unused = (await adminPost(`/accounts/${account.id}/keys`, { name: 'not yet used' })).secret as string;
-    const chat = (key: string) => fetch(`${url}/v1/chat/completions`, {
-      method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }),
-    });
-    assert.equal((await chat(used)).status, 200);
-    const stored = async () => (await admin.query(`SELECT COUNT(*)::int AS n FROM ${schema}.events WHERE account_id = $1`, [account.id])).rows[0].n as number;
-    await until('the first event stored', async () => (await stored()) === 1);
-
     // Connections open and new ones accepted, nothing answered.
     await proxy.stall();
     const t0 = Date.now();
@@ -234,10 +220,6 @@ test('PostgreSQL that stops answering while serving: 503 for uncached keys withi
     const out = s.lines.join('\n');
     assert.match(out, /events (not recorded|were being written, whether they are recorded is not known)/, out);
   } finally {
-    if (s && s.proc.exitCode === null) { s.proc.kill('SIGKILL'); await s.exited; }
-    await proxy.stop();
-    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-    await admin.end();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
 });

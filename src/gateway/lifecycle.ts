@@ -117,6 +117,12 @@ export interface GatewayHooks {
    * Throws the refusal.
    */
   barred?(auth: AuthContext): void;
+  /**
+   * Which models `GET /v1/models` shows this caller: a test of each id, or null to show all. The
+   * policy's own decision for a request to that model from this caller and address, so a model
+   * the caller would be refused is not listed (and `GET /v1/models/{id}` is 404 for it).
+   */
+  modelsVisible?(auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic'): ((model: string) => boolean) | null;
   limits?(ctx: InteractionContext): void | Promise<void>;
   /** Token counting's own request limit (see above); may refuse with 429. */
   countLimits?(ctx: InteractionContext): void | Promise<void>;

@@ -173,10 +173,21 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   app.post<{ Params: { id: string } }>('/v1/responses/:id/cancel', (req, reply) => handleStoredResponse(deps, 'cancel', req, reply));
 
   const models = new ModelDirectory(deps.router, { log: deps.log });
+  /** The caller's models: authenticated, not barred, and each id one the hooks (policy) would let it call. */
+  const modelsVisibleTo = async (req: FastifyRequest, wire: 'openai' | 'anthropic'): Promise<(model: string) => boolean> => {
+    const auth = await authenticateRequest(deps, req.headers, 'models:read');
+    refuseBarred(deps, auth);
+    const tests: Array<(model: string) => boolean> = [];
+    for (const h of deps.hooks) {
+      const test = h.modelsVisible?.(auth, clientAddress(req), wire);
+      if (test) tests.push(test);
+    }
+    return (model) => tests.every((t) => t(model));
+  };
   app.get<{ Querystring: Record<string, string | undefined> }>('/v1/models', async (req, reply) => {
-    refuseBarred(deps, await authenticateRequest(deps, req.headers, 'models:read'));
     const wire = wireOf(req);
-    const listed = await models.list(wire);
+    const visible = await modelsVisibleTo(req, wire);
+    const listed = (await models.list(wire)).filter((m) => visible(m.id));
     reply.headers(requestIdHeaders(ulid(Date.now())));
     if (wire === 'anthropic') {
       const { page, hasMore } = anthropicPage(listed, req.query);
@@ -187,10 +198,10 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
 
   // `*`, not `:id`: model ids may hold slashes (`meta-llama/Llama-3.1-8B`), sent encoded or not.
   app.get<{ Params: { '*': string } }>('/v1/models/*', async (req, reply) => {
-    refuseBarred(deps, await authenticateRequest(deps, req.headers, 'models:read'));
     const wire = wireOf(req);
+    const visible = await modelsVisibleTo(req, wire);
     const id = req.params['*'];
-    const m = id ? await models.find(id, wire) : null;
+    const m = id && visible(id) ? await models.find(id, wire) : null;
     if (!m) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `The model \`${id}\` does not exist or you do not have access to it.`);
     reply.headers(requestIdHeaders(ulid(Date.now())));
     return reply.send(wire === 'anthropic' ? anthropicModel(m) : openaiModel(m));

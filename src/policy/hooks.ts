@@ -315,6 +315,23 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       const refusal = runtime.store.current.verdictRefusal({ accountTier: auth.account.tier, verdict: view.level });
       if (refusal) throw new WardenError(REFUSAL_CODES[refusal.kind], refusal.message);
     },
+    modelsVisible(auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic'): ((model: string) => boolean) | null {
+      if (!pc.enabled) return null;
+      const { account, org } = auth;
+      const request = {
+        ip: parseIp(clientIp), tier: auth.tier, accountTier: account.tier, programme: auth.programme, accountId: account.id,
+        orgId: org?.id ?? account.org_id ?? null, claimedCountry: account.claimed_country ?? null,
+        verdict: verdicts.forAccount(account.id).level,
+        flavour: (wire === 'anthropic' ? 'anthropic.messages' : 'openai.chat') as InteractionContext['flavour'],
+      };
+      // A refusal that names no model (region, network, a rule on the tier) refuses the listing as it would any call.
+      const general = decideRequest(runtime, { ...request, model: '' }).decision.refusal;
+      if (general) throw new WardenError(REFUSAL_CODES[general.kind], general.message);
+      return (model) => {
+        const { decision, modelRefused } = decideRequest(runtime, { ...request, model });
+        return decision.refusal === null && !modelRefused;
+      };
+    },
     output(ctx: InteractionContext): OutputTransformer | null {
       const locals = ctx.locals.get(POLICY_LOCALS) as PolicyLocals | undefined;
       if (!locals) return null;

@@ -6,6 +6,7 @@
 import { countTokens } from '../tokens/index.ts';
 import { summariseEmbeddings, type ApiFlavour, type EmbeddingSummary, type EventResponse } from '../events/index.ts';
 import { Needle, type ScanChunk } from './sse.ts';
+import { chatReasoningText } from '../shape/chat-reasoning.ts';
 
 type Json = Record<string, any>;
 
@@ -47,7 +48,7 @@ function unescapeJsonString(raw: string): string {
 
 /** The needles of `scanDelta` (each remembers its place in the chunk being scanned). */
 const NEEDLES = {
-  usage: new Needle('"usage":{', 4), toolCalls: new Needle('"tool_calls"', 8), reasoning: new Needle('"reasoning', 4),
+  usage: new Needle('"usage":{', 4), toolCalls: new Needle('"tool_calls"', 8), reasoning: new Needle('"reasoning', 4), thinkingKey: new Needle('"thinking', 4),
   finishNull: new Needle('"finish_reason":null', 7), contentKey: new Needle('"content":', 1), content: new Needle('"content"', 1),
   textDelta: new Needle('"text_delta"', 5), text: new Needle('"text":', 3), thinkingDelta: new Needle('"thinking_delta"', 9),
   thinking: new Needle('"thinking":', 4), signatureDelta: new Needle('"signature_delta"', 10), delta: new Needle('"delta":', 1),
@@ -158,7 +159,7 @@ export class AnswerMeter {
         const m = c?.message ?? {};
         this.addOutput(m.content);
         this.addOutput(m.refusal);
-        this.addReasoning(m.reasoning_content ?? m.reasoning);
+        this.addReasoning(chatReasoningText(m));
         if (Array.isArray(m.tool_calls)) this.toolCalls += m.tool_calls.length;
         if (c?.finish_reason && !this.finishReason) this.finishReason = c.finish_reason;
       }
@@ -195,7 +196,7 @@ export class AnswerMeter {
     const head = this.shapeHead;
     if (head !== null && data.substring(0, head.length) === head && this.sameShapeIn(data, eventName)) return true;
     if (this.flavour === 'openai.chat') {
-      if (n.usage.indexIn(data) !== -1 || n.toolCalls.indexIn(data) !== -1 || n.reasoning.indexIn(data) !== -1 || n.finishNull.indexIn(data) === -1) return false;
+      if (n.usage.indexIn(data) !== -1 || n.toolCalls.indexIn(data) !== -1 || n.reasoning.indexIn(data) !== -1 || n.thinkingKey.indexIn(data) !== -1 || n.finishNull.indexIn(data) === -1) return false;
       if (refusalText(data, n.refusal.indexIn(data))) return false;
       return this.textIn(data, n.contentKey, false) || n.content.indexIn(data) === -1;
     }
@@ -253,7 +254,7 @@ export class AnswerMeter {
     if (end - q === tail.length && s.substring(q, end) === tail) return true;
     const rest = s.substring(q, end);
     const n = NEEDLES;
-    return n.usage.indexIn(rest) === -1 && n.toolCalls.indexIn(rest) === -1 && n.reasoning.indexIn(rest) === -1
+    return n.usage.indexIn(rest) === -1 && n.toolCalls.indexIn(rest) === -1 && n.reasoning.indexIn(rest) === -1 && n.thinkingKey.indexIn(rest) === -1
       && n.content.indexIn(rest) === -1 && n.finishNull.indexIn(rest) !== -1 && !refusalText(rest, n.refusal.indexIn(rest));
   }
 
@@ -277,7 +278,7 @@ export class AnswerMeter {
     const head = this.shapeHead;
     if (head !== null && s.substring(ds, ds + head.length) === head && this.sameShape(c, ds + head.length, de, eventName)) return true;
     if (this.flavour === 'openai.chat') {
-      if (n.usage.within(c, ds, de) !== -1 || n.toolCalls.within(c, ds, de) !== -1 || n.reasoning.within(c, ds, de) !== -1) return false;
+      if (n.usage.within(c, ds, de) !== -1 || n.toolCalls.within(c, ds, de) !== -1 || n.reasoning.within(c, ds, de) !== -1 || n.thinkingKey.within(c, ds, de) !== -1) return false;
       // A refusal's text is for the full parse (`"refusal":null`, in most deltas, is not).
       if (refusalText(s, n.refusal.within(c, ds, de))) return false;
       const at = n.contentKey.within(c, ds, de);
@@ -379,7 +380,7 @@ export class AnswerMeter {
         const d = c?.delta ?? {};
         this.addOutput(d.content);
         this.addOutput(d.refusal);
-        this.addReasoning(d.reasoning_content ?? d.reasoning);
+        this.addReasoning(chatReasoningText(d));
         if (Array.isArray(d.tool_calls)) {
           for (const tc of d.tool_calls) {
             const key = `${c.index ?? 0}:${tc.index ?? 0}`;

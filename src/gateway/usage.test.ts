@@ -203,3 +203,17 @@ test('Chat reasoning in OpenRouter\'s and LiteLLM\'s spellings is counted once, 
   m.observeBody({ id: 'c', choices: [{ index: 0, message: { role: 'assistant', content: 'Done.', reasoning: text.join(''), reasoning_details: [{ type: 'reasoning.text', text: text.join('') }] }, finish_reason: 'stop' }] });
   assert.equal(m.summary('').reasoning_chars, text.join('').length);
 });
+
+test('Chat tool-call arguments count as output the same streamed and not', () => {
+  const args = ['{"city":', '"Paris"}'];
+  const env = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm' };
+  const chunk = (tc: object, finish: string | null = null) => ev(null, { ...env, choices: [{ index: 0, delta: { tool_calls: [tc] }, logprobs: null, finish_reason: finish }] });
+  const streamed = measure('openai.chat', chunk({ index: 0, id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '' } })
+    + args.map((a) => chunk({ index: 0, function: { arguments: a } })).join(''));
+  const whole = new AnswerMeter('openai.chat');
+  whole.observeBody({ id: 'c', choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: args.join('') } }] }, finish_reason: 'tool_calls' }] });
+  const s = whole.summary('');
+  assert.equal(streamed.output_chars, args.join('').length);
+  assert.equal(s.output_chars, streamed.output_chars);
+  assert.equal(s.tool_calls, 1);
+});

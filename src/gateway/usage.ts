@@ -160,7 +160,10 @@ export class AnswerMeter {
         this.addOutput(m.content);
         this.addOutput(m.refusal);
         this.addReasoning(chatReasoningText(m));
-        if (Array.isArray(m.tool_calls)) this.toolCalls += m.tool_calls.length;
+        if (Array.isArray(m.tool_calls)) {
+          this.toolCalls += m.tool_calls.length;
+          for (const tc of m.tool_calls) this.addOutput(tc?.function?.arguments);
+        }
         if (c?.finish_reason && !this.finishReason) this.finishReason = c.finish_reason;
       }
     } else if (this.flavour === 'openai.responses') {

@@ -5,7 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors } from 'undici';
-import { HeaderPick, UpstreamCall, type BodyConsumer } from './upstream-call.ts';
+import { HeaderPick, UpstreamCall, type BodyConsumer, type UpstreamHead } from './upstream-call.ts';
 import { EVENT_SCHEMA, emptyEnforcement, ulid, type ApiFlavour, type InteractionEvent, type EventRequest } from '../events/index.ts';
 import { WardenError, renderErrorBody, requestIdHeaders, toWardenError, type WireFlavour } from '../errors/index.ts';
 import type { AuthContext, KeyScope } from '../identity/types.ts';
@@ -62,8 +62,22 @@ const UPSTREAM_PATH: Record<ApiFlavour, string> = {
 /** Client request headers passed on to the upstream (everything else, credentials first, stays here). */
 const FORWARDED_HEADERS = ['anthropic-version', 'anthropic-beta', 'openai-beta', 'accept-language'];
 
-/** Upstream response headers passed back to the client. */
-const RETURNED_HEADERS = new HeaderPick(['request-id', 'x-request-id', 'openai-processing-ms', 'openai-version']);
+/**
+ * Upstream response headers passed back to the client. `x-should-retry` and `retry-after-ms` are
+ * what the official SDKs read first to decide whether and when to retry (then `retry-after`,
+ * which is passed on errors only). The upstream's rate-limit headers are not: they describe
+ * Warden's upstream account, and Warden's limits send the client's own.
+ */
+const RETRY_HEADERS = ['x-should-retry', 'retry-after-ms'] as const;
+const RETURNED_HEADERS = new HeaderPick(['request-id', 'x-request-id', 'openai-processing-ms', 'openai-version', ...RETRY_HEADERS]);
+
+/** The upstream's retry advice from its response head, for an error Warden answers in its stead. */
+function upstreamRetryHeaders(head: UpstreamHead): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (head.retryAfter !== null) h['retry-after'] = head.retryAfter;
+  for (const name of RETRY_HEADERS) if (head.passed[name] !== undefined) h[name] = head.passed[name];
+  return h;
+}
 
 /** The API key from `Authorization: Bearer` (OpenAI) or `x-api-key` (Anthropic). */
 export function extractApiKey(headers: FastifyRequest['headers']): string | null {
@@ -384,7 +398,14 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
     run.errorCode = 'WARDEN_UPSTREAM_ERROR';
     let parsed: unknown = null;
     try { parsed = JSON.parse(text); } catch { /* not JSON */ }
-    if (parsed === null) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API failed with status ${res.statusCode}.`, { status: res.statusCode >= 500 ? 502 : res.statusCode });
+    if (parsed === null) {
+      // Not the API's error body (a load balancer's text, or none): Warden's own error in the
+      // client's format, keeping what the SDKs act on: a 429 or 503 status and the retry headers.
+      const headers = upstreamRetryHeaders(res);
+      const message = `The upstream model API failed with status ${res.statusCode}.`;
+      if (res.statusCode === 429) throw new WardenError('WARDEN_UPSTREAM_RATE_LIMITED', message, { headers });
+      throw new WardenError('WARDEN_UPSTREAM_ERROR', message, { status: res.statusCode >= 500 && res.statusCode !== 503 ? 502 : res.statusCode, headers });
+    }
     const headers = mergeHeaders(passHeaders, ctx.responseHeaders, JSON_CONTENT);
     if (res.retryAfter !== null) headers['retry-after'] = res.retryAfter;
     reply.code(res.statusCode).headers(headers).send(text);

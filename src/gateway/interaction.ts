@@ -522,7 +522,7 @@ function streamAnswer(
       if (out) send(out);
     };
   } else {
-    const parser = new SseParser();
+    const parser = new SseParser({ comments: true });
     const emit = (events: ParsedSse[]): boolean => {
       const out: Buffer[] = [];
       for (const ev of events) {
@@ -537,6 +537,7 @@ function streamAnswer(
       return out.length ? send(out.length === 1 ? out[0] : Buffer.concat(out)) : !res.destroyed;
     };
     const emitOne = (ev: ParsedSse, out: Buffer[]): void => {
+      if (ev.comment) { out.push(ev.raw); return; } // keep-alive comments: not events, passed on as they are
       if (ev.data === '[DONE]') run.meter.done();
       const simple = ev.data === '[DONE]' || ev.data === '' || run.meter.observeDeltaFast(ev.data, ev.event);
       if (!simple && !other(ev)) return;

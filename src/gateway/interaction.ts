@@ -13,7 +13,7 @@ import { eventAccountFacts } from '../identity/facts.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
 import { addDocumentText, extractRequestFeatures, namesDocuments, promptText, type FeatureOptions, type PendingDocument } from './request-features.ts';
 import type { DocumentReader, DocumentTurn } from '../documents/index.ts';
-import { AnswerMeter, type AnswerSummary } from './usage.ts';
+import { AnswerMeter, upstreamErrorReport, type AnswerSummary } from './usage.ts';
 import { SseEventFailed, SseParser, SseScanner, dropUsageNull, formatSse, type ParsedSse, type SseSink } from './sse.ts';
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
 import type { GatewayMetrics } from './metrics.ts';
@@ -406,6 +406,8 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
       if (res.statusCode === 429) throw new WardenError('WARDEN_UPSTREAM_RATE_LIMITED', message, { headers });
       throw new WardenError('WARDEN_UPSTREAM_ERROR', message, { status: res.statusCode >= 500 && res.statusCode !== 503 ? 502 : res.statusCode, headers });
     }
+    const reported = (parsed as Record<string, unknown>).error;
+    if (reported && typeof reported === 'object') run.meter.upstreamError = { type: upstreamErrorReport(reported).type, status: res.statusCode };
     const headers = mergeHeaders(passHeaders, ctx.responseHeaders, JSON_CONTENT);
     if (res.retryAfter !== null) headers['retry-after'] = res.retryAfter;
     reply.code(res.statusCode).headers(headers).send(text);
@@ -678,6 +680,12 @@ function finish(deps: PipelineDeps, run: Run): void {
   } catch {
     summary = { input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, output_chars: 0, reasoning_chars: 0, answer_id: null, container_id: null };
   }
+  // An error the upstream sent inside a stream it had begun with 200: the answer failed.
+  const upstreamError = run.meter.upstreamError;
+  if (upstreamError && run.errorCode === null) {
+    run.errorCode = 'WARDEN_UPSTREAM_ERROR';
+    run.status = upstreamError.status;
+  }
   const status = run.status || 500;
   const a = ctx.auth;
   const event: InteractionEvent = {
@@ -698,6 +706,7 @@ function finish(deps: PipelineDeps, run: Run): void {
     enforcement: ctx.enforcement,
   };
   if (ctx.batchId !== null) event.client.batch_id = ctx.batchId;
+  if (upstreamError?.type) event.response.upstream_error = upstreamError.type;
   const m = deps.metrics;
   m.counts.request(ctx.flavour, status, run.errorCode ?? '');
   m.duration.observe({ flavour: ctx.flavour, stream: String(ctx.stream) }, event.duration_ms / 1000);

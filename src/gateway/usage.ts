@@ -64,6 +64,28 @@ function refusalText(s: string, at: number): boolean {
 }
 
 
+/** The HTTP status an API gives with each error type (Anthropic's types, OpenAI's types and codes). */
+const ERROR_TYPE_STATUS: Record<string, number> = {
+  invalid_request_error: 400, invalid_prompt: 400, authentication_error: 401, permission_error: 403, not_found_error: 404,
+  request_too_large: 413, rate_limit_error: 429, rate_limit_exceeded: 429, insufficient_quota: 429, requests: 429, tokens: 429,
+  api_error: 500, server_error: 500, overloaded_error: 529,
+};
+
+/** An error the upstream reported inside a stream (or an answer) it had begun with 200. */
+export interface UpstreamErrorReport {
+  /** Its type or code as the upstream named it (`overloaded_error`, `server_error`...), null if it named none. */
+  type: string | null;
+  /** The status the API gives that error (502 when it is not known). */
+  status: number;
+}
+
+/** Read an upstream error object (`{type, code, message}`, or a Responses error event's own fields). */
+export function upstreamErrorReport(e: Json): UpstreamErrorReport {
+  const named = [e.type, e.code].find((v) => typeof v === 'string' && v !== 'error' && v.length > 0) as string | undefined;
+  const numeric = [e.status, e.code].find((v) => typeof v === 'number' && v >= 400 && v <= 599) as number | undefined;
+  return { type: named ?? (numeric !== undefined ? String(numeric) : null), status: numeric ?? (named !== undefined ? ERROR_TYPE_STATUS[named] : undefined) ?? 502 };
+}
+
 export class AnswerMeter {
   private inputTokens: number | null = null;
   private outputTokens: number | null = null;
@@ -92,6 +114,12 @@ export class AnswerMeter {
   // What the last `closingQuote` saw in the string: escapes, and bytes beyond ASCII.
   private textEscaped = false;
   private textWide = false;
+
+  /**
+   * An error the upstream sent in the stream (Anthropic `event: error`, a Chat or legacy
+   * completion chunk with `error`, a Responses `error` event or `response.failed`): the first one.
+   */
+  upstreamError: UpstreamErrorReport | null = null;
 
   /** Responses streams: the `sequence_number` of the first event (numbering goes on from it). */
   firstSequence: number | null = null;
@@ -374,6 +402,7 @@ export class AnswerMeter {
 
   /** One streamed event's parsed data (and the SSE event name, for Anthropic/Responses). */
   observeEvent(data: Json, eventName?: string): void {
+    if (this.upstreamError === null) this.noteStreamError(data, eventName);
     if (this.flavour === 'openai.chat') {
       if (this.answerId === null && typeof data.id === 'string') this.answerId = data.id;
       const finalUsage = this.lastChunk(data) && Boolean(data.usage);
@@ -434,6 +463,19 @@ export class AnswerMeter {
         if (typeof data.delta?.container?.id === 'string') this.containerId = data.delta.container.id;
         if (data.usage) this.anthropicUsage(data.usage, true);
       } else if (type === 'message_stop') this.closed = true;
+    }
+  }
+
+  /** An event that reports an error: Anthropic and Responses `error` events, OpenAI chunks with an `error` object, `response.failed`. */
+  private noteStreamError(data: Json, eventName: string | undefined): void {
+    const type = data.type ?? eventName;
+    if (this.flavour === 'anthropic.messages') {
+      if (type === 'error') this.upstreamError = upstreamErrorReport(data.error ?? {});
+    } else if (this.flavour === 'openai.responses') {
+      if (type === 'error') this.upstreamError = upstreamErrorReport(data.error ?? data);
+      else if (type === 'response.failed') this.upstreamError = upstreamErrorReport(data.response?.error ?? {});
+    } else if (data.error && typeof data.error === 'object') {
+      this.upstreamError = upstreamErrorReport(data.error);
     }
   }
 

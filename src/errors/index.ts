@@ -53,6 +53,8 @@ export const ERROR_CODES = {
   WARDEN_UPSTREAM_TIMEOUT: { status: 504, openai: 'server_error', anthropic: 'api_error' },
   WARDEN_UPSTREAM_UNAVAILABLE: { status: 502, openai: 'server_error', anthropic: 'api_error' },
   WARDEN_UPSTREAM_ERROR: { status: 502, openai: 'server_error', anthropic: 'api_error' },
+  /** The upstream answered 429 with a body that is not an API error (a load balancer's): its retry headers are passed on. */
+  WARDEN_UPSTREAM_RATE_LIMITED: { status: 429, openai: 'rate_limit_error', anthropic: 'rate_limit_error' },
   WARDEN_STREAM_TOO_LONG: { status: 504, openai: 'server_error', anthropic: 'api_error' },
   /** Recorded on events only: the client went away before the answer was complete. */
   WARDEN_CLIENT_DISCONNECTED: { status: 499, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },

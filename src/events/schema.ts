@@ -131,6 +131,12 @@ export const EventResponse = z.object({
    */
   answer_id: z.string().nullable().optional(),
   /**
+   * The error type or code the upstream gave when the answer ended in its error: an in-stream
+   * error event (`overloaded_error`, `server_error`...) after a 200, or an error status's body.
+   * Absent otherwise. Added in the same schema version (optional).
+   */
+  upstream_error: z.string().nullable().optional(),
+  /**
    * Anthropic: the code-execution container the answer used, which later requests may name to
    * reuse it (and the files in it). Added in the same schema version (optional).
    */

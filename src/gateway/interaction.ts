@@ -5,7 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors } from 'undici';
-import { HeaderPick, UpstreamCall, type BodyConsumer } from './upstream-call.ts';
+import { HeaderPick, UpstreamCall, type BodyConsumer, type UpstreamHead } from './upstream-call.ts';
 import { EVENT_SCHEMA, emptyEnforcement, ulid, type ApiFlavour, type InteractionEvent, type EventRequest } from '../events/index.ts';
 import { WardenError, renderErrorBody, requestIdHeaders, toWardenError, type WireFlavour } from '../errors/index.ts';
 import type { AuthContext, KeyScope } from '../identity/types.ts';
@@ -13,7 +13,7 @@ import { eventAccountFacts } from '../identity/facts.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
 import { addDocumentText, extractRequestFeatures, namesDocuments, promptText, type FeatureOptions, type PendingDocument } from './request-features.ts';
 import type { DocumentReader, DocumentTurn } from '../documents/index.ts';
-import { AnswerMeter, type AnswerSummary } from './usage.ts';
+import { AnswerMeter, upstreamErrorReport, type AnswerSummary } from './usage.ts';
 import { SseEventFailed, SseParser, SseScanner, dropUsageNull, formatSse, type ParsedSse, type SseSink } from './sse.ts';
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
 import type { GatewayMetrics } from './metrics.ts';
@@ -62,8 +62,22 @@ const UPSTREAM_PATH: Record<ApiFlavour, string> = {
 /** Client request headers passed on to the upstream (everything else, credentials first, stays here). */
 const FORWARDED_HEADERS = ['anthropic-version', 'anthropic-beta', 'openai-beta', 'accept-language'];
 
-/** Upstream response headers passed back to the client. */
-const RETURNED_HEADERS = new HeaderPick(['request-id', 'x-request-id', 'openai-processing-ms', 'openai-version']);
+/**
+ * Upstream response headers passed back to the client. `x-should-retry` and `retry-after-ms` are
+ * what the official SDKs read first to decide whether and when to retry (then `retry-after`,
+ * which is passed on errors only). The upstream's rate-limit headers are not: they describe
+ * Warden's upstream account, and Warden's limits send the client's own.
+ */
+const RETRY_HEADERS = ['x-should-retry', 'retry-after-ms'] as const;
+const RETURNED_HEADERS = new HeaderPick(['request-id', 'x-request-id', 'openai-processing-ms', 'openai-version', ...RETRY_HEADERS]);
+
+/** The upstream's retry advice from its response head, for an error Warden answers in its stead. */
+function upstreamRetryHeaders(head: UpstreamHead): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (head.retryAfter !== null) h['retry-after'] = head.retryAfter;
+  for (const name of RETRY_HEADERS) if (head.passed[name] !== undefined) h[name] = head.passed[name];
+  return h;
+}
 
 /** The API key from `Authorization: Bearer` (OpenAI) or `x-api-key` (Anthropic). */
 export function extractApiKey(headers: FastifyRequest['headers']): string | null {
@@ -393,7 +407,16 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
     run.errorCode = 'WARDEN_UPSTREAM_ERROR';
     let parsed: unknown = null;
     try { parsed = JSON.parse(text); } catch { /* not JSON */ }
-    if (parsed === null) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API failed with status ${res.statusCode}.`, { status: res.statusCode >= 500 ? 502 : res.statusCode });
+    if (parsed === null) {
+      // Not the API's error body (a load balancer's text, or none): Warden's own error in the
+      // client's format, keeping what the SDKs act on: a 429 or 503 status and the retry headers.
+      const headers = upstreamRetryHeaders(res);
+      const message = `The upstream model API failed with status ${res.statusCode}.`;
+      if (res.statusCode === 429) throw new WardenError('WARDEN_UPSTREAM_RATE_LIMITED', message, { headers });
+      throw new WardenError('WARDEN_UPSTREAM_ERROR', message, { status: res.statusCode >= 500 && res.statusCode !== 503 ? 502 : res.statusCode, headers });
+    }
+    const reported = (parsed as Record<string, unknown>).error;
+    if (reported && typeof reported === 'object') run.meter.upstreamError = { type: upstreamErrorReport(reported).type, status: res.statusCode };
     const headers = mergeHeaders(passHeaders, ctx.responseHeaders, JSON_CONTENT);
     if (res.retryAfter !== null) headers['retry-after'] = res.retryAfter;
     reply.code(res.statusCode).headers(headers).send(text);
@@ -510,7 +533,7 @@ function streamAnswer(
       if (out) send(out);
     };
   } else {
-    const parser = new SseParser();
+    const parser = new SseParser({ comments: true });
     const emit = (events: ParsedSse[]): boolean => {
       const out: Buffer[] = [];
       for (const ev of events) {
@@ -525,6 +548,7 @@ function streamAnswer(
       return out.length ? send(out.length === 1 ? out[0] : Buffer.concat(out)) : !res.destroyed;
     };
     const emitOne = (ev: ParsedSse, out: Buffer[]): void => {
+      if (ev.comment) { out.push(ev.raw); return; } // keep-alive comments: not events, passed on as they are
       if (ev.data === '[DONE]') run.meter.done();
       const simple = ev.data === '[DONE]' || ev.data === '' || run.meter.observeDeltaFast(ev.data, ev.event);
       if (!simple && !other(ev)) return;
@@ -665,6 +689,12 @@ function finish(deps: PipelineDeps, run: Run): void {
   } catch {
     summary = { input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, output_chars: 0, reasoning_chars: 0, answer_id: null, container_id: null };
   }
+  // An error the upstream sent inside a stream it had begun with 200: the answer failed.
+  const upstreamError = run.meter.upstreamError;
+  if (upstreamError && run.errorCode === null) {
+    run.errorCode = 'WARDEN_UPSTREAM_ERROR';
+    run.status = upstreamError.status;
+  }
   const status = run.status || 500;
   const a = ctx.auth;
   const event: InteractionEvent = {
@@ -685,6 +715,7 @@ function finish(deps: PipelineDeps, run: Run): void {
     enforcement: ctx.enforcement,
   };
   if (ctx.batchId !== null) event.client.batch_id = ctx.batchId;
+  if (upstreamError?.type) event.response.upstream_error = upstreamError.type;
   const m = deps.metrics;
   m.counts.request(ctx.flavour, status, run.errorCode ?? '');
   m.duration.observe({ flavour: ctx.flavour, stream: String(ctx.stream) }, event.duration_ms / 1000);

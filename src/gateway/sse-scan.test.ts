@@ -7,10 +7,10 @@ import { AnswerMeter } from './usage.ts';
 import { createMockUpstream } from '../mock/index.ts';
 import type { ApiFlavour } from '../events/index.ts';
 
-/** What the gateway forwards and measures for a stream, the reference way: every event parsed to strings. */
+/** What the gateway forwards and measures for a stream, the reference way: every event parsed to strings (comment blocks forwarded as they are). */
 function viaParser(flavour: ApiFlavour, chunks: Buffer[], strip: boolean) {
   const meter = new AnswerMeter(flavour);
-  const parser = new SseParser();
+  const parser = new SseParser({ comments: true });
   const out: Buffer[] = [];
   const take = (events: ReturnType<SseParser['push']>) => {
     for (const ev of events) {
@@ -183,7 +183,7 @@ test('scanning matches parsing on the mock upstream streams of all three APIs', 
   }
 });
 
-test('an event the sink cannot read: the scanner hands back the events before it in the chunk, left-out ones excepted', () => {
+test('an event the sink cannot read: the scanner hands back the events (and comments) before it in the chunk, left-out ones excepted', () => {
   const chunk = Buffer.from('data: one\n\n: comment only\n\ndata: two\n\ndata: bad\n\ndata: after\n\n');
   const sink: SseSink = {
     simple: (c, ds, de) => {
@@ -195,9 +195,17 @@ test('an event the sink cannot read: the scanner hands back the events before it
   assert.throws(() => new SseScanner().push(chunk, sink), (err: unknown) => {
     assert.ok(err instanceof SseEventFailed);
     assert.equal((err.cause as Error).message, 'unreadable');
-    assert.equal(err.before?.toString(), 'data: one\n\n', 'the first event; the comment block and "two" are left out; nothing from "bad" on');
+    assert.equal(err.before?.toString(), 'data: one\n\n: comment only\n\n', 'the first event and the comment block; "two" is left out; nothing from "bad" on');
     return true;
   });
   // The first event fails: nothing before it.
   assert.throws(() => new SseScanner().push(Buffer.from('data: bad\n\ndata: one\n\n'), sink), (err: unknown) => err instanceof SseEventFailed && err.before === null);
+});
+
+test('blocks that are not events (keep-alive comments) are forwarded as they are, by the scanner and by the parser', () => {
+  const stream = ': OPENROUTER PROCESSING\n\ndata: {"id":"c","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}\n\n: keep-alive\r\n\r\ndata: [DONE]\n\n: trailing';
+  const scanned = viaScanner('openai.chat', [Buffer.from(stream)], false);
+  assert.equal(scanned.bytes, stream + '\n\n');
+  assert.deepEqual(viaParser('openai.chat', [Buffer.from(stream)], false), scanned);
+  assert.equal(scanned.summary.output_chars, 2);
 });

@@ -1,14 +1,19 @@
 /**
  * Incremental Server-Sent Events parsing (WHATWG EventSource rules, the subset model APIs use):
  * events are separated by a blank line; `event:` and `data:` fields; multi-line data joined by
- * newlines; comments (`:`) ignored. Works on bytes: each parsed event keeps its raw bytes so an
- * unchanged event is forwarded exactly as received, without re-encoding.
+ * newlines; comments (`:`) are not events. Works on bytes: each parsed event keeps its raw bytes so
+ * an unchanged event is forwarded exactly as received, without re-encoding. The gateway forwards
+ * blocks that are not events too (an upstream's `: keep-alive` or `: OPENROUTER PROCESSING`
+ * comments): they keep the idle timers of proxies between Warden and the client from cutting a
+ * stream while a model thinks, and clients' parsers skip them.
  */
 import type { SseEvent } from './lifecycle.ts';
 
 export interface ParsedSse extends SseEvent {
   /** The event exactly as received, including its terminating blank line. */
   raw: Buffer;
+  /** A block that is not an event (comments only, or `id:`/`retry:` fields only): `data` is empty, forward `raw` as it is. */
+  comment?: true;
 }
 
 const LF = 0x0a;
@@ -16,6 +21,9 @@ const CR = 0x0d;
 
 export class SseParser {
   private pending: Buffer | null = null;
+
+  /** `comments`: also hand back the blocks that are not events (`comment: true`), to forward them. */
+  constructor(private readonly opts: { comments?: boolean } = {}) {}
 
   /** Feed a chunk of bytes; returns the complete events it finished. */
   push(chunk: Buffer): ParsedSse[] {
@@ -30,6 +38,7 @@ export class SseParser {
       if (end === -1) continue;
       const ev = parseBlock(buf.toString('utf8', start, end)) as ParsedSse | null;
       if (ev) { ev.raw = buf.subarray(start, end); out.push(ev); }
+      else if (this.opts.comments) out.push({ data: '', raw: buf.subarray(start, end), comment: true });
       start = end;
       i = end - 1;
     }
@@ -44,7 +53,9 @@ export class SseParser {
     if (!rest || rest.toString('utf8').trim() === '') return [];
     const text = rest.toString('utf8');
     const ev = parseBlock(text);
-    return ev ? [Object.assign(ev, { raw: Buffer.from(text.endsWith('\n') ? text + '\n' : text + '\n\n') })] : [];
+    const raw = Buffer.from(text.endsWith('\n') ? text + '\n' : text + '\n\n');
+    if (ev) return [Object.assign(ev, { raw })];
+    return this.opts.comments ? [{ data: '', raw, comment: true }] : [];
   }
 }
 
@@ -122,7 +133,7 @@ export interface SseSink {
    * (`event` comes from the latin1 text: a name with non-ASCII bytes will match no known name.)
    */
   simple(c: ScanChunk, ds: number, de: number, event: string | undefined): boolean;
-  /** Any other event, decoded. Return false to leave it out of the bytes forwarded. */
+  /** Any other event, decoded. Return false to leave it out of the bytes forwarded. (Blocks that are not events are forwarded without a call.) */
   other(ev: SseEvent): boolean;
 }
 
@@ -208,7 +219,7 @@ export class SseScanner {
     const text = rest.toString('utf8');
     if (text.trim() === '') return null;
     const ev = parseBlock(text);
-    if (!ev || !sink.other(ev)) return null;
+    if (ev && !sink.other(ev)) return null;
     return Buffer.from(text.endsWith('\n') ? text + '\n' : text + '\n\n');
   }
 
@@ -223,8 +234,8 @@ export class SseScanner {
       }
     }
     const ev = parseBlock(c.buf.toString('utf8', start, end));
-    // a block of comments only is not an event, and is not forwarded (as with SseParser)
-    return ev !== null && sink.other(ev);
+    // A block of comments only is not an event: forwarded as it is, unseen by the sink.
+    return ev === null || sink.other(ev);
   }
 }
 

@@ -186,3 +186,34 @@ test('the closing event of each API closes the meter; a stream cut before it doe
     assert.equal(read('openai.responses', created + ev(type, { type, sequence_number: 1, response: { id: 'resp_1', status: type.slice(9) } })), true, type);
   }
 });
+
+test('Chat reasoning in OpenRouter\'s and LiteLLM\'s spellings is counted once, streamed and not', () => {
+  const text = ['Secret step one. ', 'Secret step two.'];
+  const env = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm' };
+  const chunk = (delta: object) => ev(null, { ...env, choices: [{ index: 0, delta, logprobs: null, finish_reason: null }] });
+  const openrouter = text.map((r) => chunk({ role: 'assistant', content: '', reasoning: r, reasoning_details: [{ type: 'reasoning.text', text: r, format: 'unknown', index: 0 }] })).join('');
+  const litellm = text.map((r) => chunk({ thinking_blocks: [{ type: 'thinking', thinking: r, signature: 'SIG' }], provider_specific_fields: { thinking_blocks: [{ type: 'thinking', thinking: r, signature: 'SIG' }] } })).join('');
+  const answer = chunk({ content: 'Done.' });
+  for (const stream of [openrouter, litellm]) {
+    const s = measure('openai.chat', stream + answer);
+    assert.equal(s.reasoning_chars, text.join('').length);
+    assert.equal(s.output_chars, 'Done.'.length);
+  }
+  const m = new AnswerMeter('openai.chat');
+  m.observeBody({ id: 'c', choices: [{ index: 0, message: { role: 'assistant', content: 'Done.', reasoning: text.join(''), reasoning_details: [{ type: 'reasoning.text', text: text.join('') }] }, finish_reason: 'stop' }] });
+  assert.equal(m.summary('').reasoning_chars, text.join('').length);
+});
+
+test('Chat tool-call arguments count as output the same streamed and not', () => {
+  const args = ['{"city":', '"Paris"}'];
+  const env = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm' };
+  const chunk = (tc: object, finish: string | null = null) => ev(null, { ...env, choices: [{ index: 0, delta: { tool_calls: [tc] }, logprobs: null, finish_reason: finish }] });
+  const streamed = measure('openai.chat', chunk({ index: 0, id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '' } })
+    + args.map((a) => chunk({ index: 0, function: { arguments: a } })).join(''));
+  const whole = new AnswerMeter('openai.chat');
+  whole.observeBody({ id: 'c', choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: args.join('') } }] }, finish_reason: 'tool_calls' }] });
+  const s = whole.summary('');
+  assert.equal(streamed.output_chars, args.join('').length);
+  assert.equal(s.output_chars, streamed.output_chars);
+  assert.equal(s.tool_calls, 1);
+});

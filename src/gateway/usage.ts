@@ -6,6 +6,7 @@
 import { countTokens } from '../tokens/index.ts';
 import { summariseEmbeddings, type ApiFlavour, type EmbeddingSummary, type EventResponse } from '../events/index.ts';
 import { Needle, type ScanChunk } from './sse.ts';
+import { chatReasoningText } from '../shape/chat-reasoning.ts';
 
 type Json = Record<string, any>;
 
@@ -47,7 +48,7 @@ function unescapeJsonString(raw: string): string {
 
 /** The needles of `scanDelta` (each remembers its place in the chunk being scanned). */
 const NEEDLES = {
-  usage: new Needle('"usage":{', 4), toolCalls: new Needle('"tool_calls"', 8), reasoning: new Needle('"reasoning', 4),
+  usage: new Needle('"usage":{', 4), toolCalls: new Needle('"tool_calls"', 8), reasoning: new Needle('"reasoning', 4), thinkingKey: new Needle('"thinking', 4),
   finishNull: new Needle('"finish_reason":null', 7), contentKey: new Needle('"content":', 1), content: new Needle('"content"', 1),
   textDelta: new Needle('"text_delta"', 5), text: new Needle('"text":', 3), thinkingDelta: new Needle('"thinking_delta"', 9),
   thinking: new Needle('"thinking":', 4), signatureDelta: new Needle('"signature_delta"', 10), delta: new Needle('"delta":', 1),
@@ -62,6 +63,28 @@ function refusalText(s: string, at: number): boolean {
   return s.charCodeAt(i) === 34;
 }
 
+
+/** The HTTP status an API gives with each error type (Anthropic's types, OpenAI's types and codes). */
+const ERROR_TYPE_STATUS: Record<string, number> = {
+  invalid_request_error: 400, invalid_prompt: 400, authentication_error: 401, permission_error: 403, not_found_error: 404,
+  request_too_large: 413, rate_limit_error: 429, rate_limit_exceeded: 429, insufficient_quota: 429, requests: 429, tokens: 429,
+  api_error: 500, server_error: 500, overloaded_error: 529,
+};
+
+/** An error the upstream reported inside a stream (or an answer) it had begun with 200. */
+export interface UpstreamErrorReport {
+  /** Its type or code as the upstream named it (`overloaded_error`, `server_error`...), null if it named none. */
+  type: string | null;
+  /** The status the API gives that error (502 when it is not known). */
+  status: number;
+}
+
+/** Read an upstream error object (`{type, code, message}`, or a Responses error event's own fields). */
+export function upstreamErrorReport(e: Json): UpstreamErrorReport {
+  const named = [e.type, e.code].find((v) => typeof v === 'string' && v !== 'error' && v.length > 0) as string | undefined;
+  const numeric = [e.status, e.code].find((v) => typeof v === 'number' && v >= 400 && v <= 599) as number | undefined;
+  return { type: named ?? (numeric !== undefined ? String(numeric) : null), status: numeric ?? (named !== undefined ? ERROR_TYPE_STATUS[named] : undefined) ?? 502 };
+}
 
 export class AnswerMeter {
   private inputTokens: number | null = null;
@@ -91,6 +114,12 @@ export class AnswerMeter {
   // What the last `closingQuote` saw in the string: escapes, and bytes beyond ASCII.
   private textEscaped = false;
   private textWide = false;
+
+  /**
+   * An error the upstream sent in the stream (Anthropic `event: error`, a Chat or legacy
+   * completion chunk with `error`, a Responses `error` event or `response.failed`): the first one.
+   */
+  upstreamError: UpstreamErrorReport | null = null;
 
   /** Responses streams: the `sequence_number` of the first event (numbering goes on from it). */
   firstSequence: number | null = null;
@@ -158,8 +187,11 @@ export class AnswerMeter {
         const m = c?.message ?? {};
         this.addOutput(m.content);
         this.addOutput(m.refusal);
-        this.addReasoning(m.reasoning_content ?? m.reasoning);
-        if (Array.isArray(m.tool_calls)) this.toolCalls += m.tool_calls.length;
+        this.addReasoning(chatReasoningText(m));
+        if (Array.isArray(m.tool_calls)) {
+          this.toolCalls += m.tool_calls.length;
+          for (const tc of m.tool_calls) this.addOutput(tc?.function?.arguments);
+        }
         if (c?.finish_reason && !this.finishReason) this.finishReason = c.finish_reason;
       }
     } else if (this.flavour === 'openai.responses') {
@@ -195,7 +227,7 @@ export class AnswerMeter {
     const head = this.shapeHead;
     if (head !== null && data.substring(0, head.length) === head && this.sameShapeIn(data, eventName)) return true;
     if (this.flavour === 'openai.chat') {
-      if (n.usage.indexIn(data) !== -1 || n.toolCalls.indexIn(data) !== -1 || n.reasoning.indexIn(data) !== -1 || n.finishNull.indexIn(data) === -1) return false;
+      if (n.usage.indexIn(data) !== -1 || n.toolCalls.indexIn(data) !== -1 || n.reasoning.indexIn(data) !== -1 || n.thinkingKey.indexIn(data) !== -1 || n.finishNull.indexIn(data) === -1) return false;
       if (refusalText(data, n.refusal.indexIn(data))) return false;
       return this.textIn(data, n.contentKey, false) || n.content.indexIn(data) === -1;
     }
@@ -253,7 +285,7 @@ export class AnswerMeter {
     if (end - q === tail.length && s.substring(q, end) === tail) return true;
     const rest = s.substring(q, end);
     const n = NEEDLES;
-    return n.usage.indexIn(rest) === -1 && n.toolCalls.indexIn(rest) === -1 && n.reasoning.indexIn(rest) === -1
+    return n.usage.indexIn(rest) === -1 && n.toolCalls.indexIn(rest) === -1 && n.reasoning.indexIn(rest) === -1 && n.thinkingKey.indexIn(rest) === -1
       && n.content.indexIn(rest) === -1 && n.finishNull.indexIn(rest) !== -1 && !refusalText(rest, n.refusal.indexIn(rest));
   }
 
@@ -277,7 +309,7 @@ export class AnswerMeter {
     const head = this.shapeHead;
     if (head !== null && s.substring(ds, ds + head.length) === head && this.sameShape(c, ds + head.length, de, eventName)) return true;
     if (this.flavour === 'openai.chat') {
-      if (n.usage.within(c, ds, de) !== -1 || n.toolCalls.within(c, ds, de) !== -1 || n.reasoning.within(c, ds, de) !== -1) return false;
+      if (n.usage.within(c, ds, de) !== -1 || n.toolCalls.within(c, ds, de) !== -1 || n.reasoning.within(c, ds, de) !== -1 || n.thinkingKey.within(c, ds, de) !== -1) return false;
       // A refusal's text is for the full parse (`"refusal":null`, in most deltas, is not).
       if (refusalText(s, n.refusal.within(c, ds, de))) return false;
       const at = n.contentKey.within(c, ds, de);
@@ -370,6 +402,7 @@ export class AnswerMeter {
 
   /** One streamed event's parsed data (and the SSE event name, for Anthropic/Responses). */
   observeEvent(data: Json, eventName?: string): void {
+    if (this.upstreamError === null) this.noteStreamError(data, eventName);
     if (this.flavour === 'openai.chat') {
       if (this.answerId === null && typeof data.id === 'string') this.answerId = data.id;
       const finalUsage = this.lastChunk(data) && Boolean(data.usage);
@@ -379,7 +412,7 @@ export class AnswerMeter {
         const d = c?.delta ?? {};
         this.addOutput(d.content);
         this.addOutput(d.refusal);
-        this.addReasoning(d.reasoning_content ?? d.reasoning);
+        this.addReasoning(chatReasoningText(d));
         if (Array.isArray(d.tool_calls)) {
           for (const tc of d.tool_calls) {
             const key = `${c.index ?? 0}:${tc.index ?? 0}`;
@@ -430,6 +463,19 @@ export class AnswerMeter {
         if (typeof data.delta?.container?.id === 'string') this.containerId = data.delta.container.id;
         if (data.usage) this.anthropicUsage(data.usage, true);
       } else if (type === 'message_stop') this.closed = true;
+    }
+  }
+
+  /** An event that reports an error: Anthropic and Responses `error` events, OpenAI chunks with an `error` object, `response.failed`. */
+  private noteStreamError(data: Json, eventName: string | undefined): void {
+    const type = data.type ?? eventName;
+    if (this.flavour === 'anthropic.messages') {
+      if (type === 'error') this.upstreamError = upstreamErrorReport(data.error ?? {});
+    } else if (this.flavour === 'openai.responses') {
+      if (type === 'error') this.upstreamError = upstreamErrorReport(data.error ?? data);
+      else if (type === 'response.failed') this.upstreamError = upstreamErrorReport(data.response?.error ?? {});
+    } else if (data.error && typeof data.error === 'object') {
+      this.upstreamError = upstreamErrorReport(data.error);
     }
   }
 

@@ -1,8 +1,9 @@
 /**
  * OpenAI answers: withhold or summarise reasoning and strip log-probabilities.
  *
- * - Chat Completions: `reasoning_content` (vLLM/DeepSeek) and `reasoning` (vLLM >= 0.9, OpenRouter)
- *   on `choices[].delta` / `choices[].message`; `choices[].logprobs`.
+ * - Chat Completions: reasoning on `choices[].delta` / `choices[].message` in every vendor's
+ *   spelling (`reasoning_content`, `reasoning`, `reasoning_details`, `thinking_blocks`, thinking
+ *   content parts: see chat-reasoning.ts); `choices[].logprobs`.
  * - Responses: `reasoning` output items (their `summary` and raw `content`), the
  *   `response.reasoning_summary_*` and `response.reasoning_text.*` events, `logprobs` on
  *   output_text deltas/parts; the response object in lifecycle events (`response.completed`...).
@@ -11,8 +12,7 @@
  */
 import type { OutputTransformer, SseEvent } from '../gateway/lifecycle.ts';
 import type { AnswerFilterOptions } from './answer.ts';
-
-const REASONING_FIELDS = ['reasoning_content', 'reasoning'] as const;
+import { reasoningValueText, takeChatReasoning } from './chat-reasoning.ts';
 
 // The searches below start after the opening quote: the quote is JSON's most frequent character,
 // and a string search stops at every occurrence of the pattern's first character.
@@ -31,10 +31,16 @@ function carriesLogprobs(d: string): boolean {
   return false;
 }
 
-/** `d.includes('"reasoning')`, searched from a rarer character. */
+/** `d.includes('"reasoning') || d.includes('"thinking')`, searched from rarer characters. */
 function mentionsReasoning(d: string): boolean {
   for (let k = d.indexOf('soning'); k >= 0; k = d.indexOf('soning', k + 6)) if (d.startsWith('"reasoning', k - 4)) return true;
+  for (let k = d.indexOf('nking'); k >= 0; k = d.indexOf('nking', k + 5)) if (d.startsWith('"thinking', k - 4)) return true;
   return false;
+}
+
+/** Whether a Chat delta carries answer content (OpenRouter sends `"content":""` with its reasoning). */
+function carriesContent(content: unknown): boolean {
+  return typeof content === 'string' ? content.length > 0 : Array.isArray(content) && content.length > 0;
 }
 
 /** Chat Completions filter. */
@@ -44,15 +50,22 @@ export function chatAnswerFilter(opts: AnswerFilterOptions): OutputTransformer {
   // Summary mode: reasoning per choice index, held until the choice moves on to its answer.
   const held = new Map<number, string>();
   const summarised = new Set<number>();
-  let envelope: Record<string, unknown> | null = null;
+  // The last chunk parsed: the summary chunk copies its keys, in their order.
+  let envelope: Record<string, unknown> = {};
   const noteReasoning = () => opts.note?.(opts.reasoning === 'summary' ? 'reasoning:summarised' : 'reasoning:withheld');
 
   const summaryChunk = (index: number): SseEvent => {
     const text = opts.summarise(held.get(index) ?? '', opts.summaryMaxChars);
     held.delete(index);
     summarised.add(index);
-    // Object.assign, not `{ ...envelope, choices }`: see src/gateway/headers.ts.
-    return { data: JSON.stringify(Object.assign({}, envelope, { choices: [{ index, delta: { reasoning_content: text }, logprobs: null, finish_reason: null }] })) };
+    // The upstream's key order (`choices` before `usage` and `obfuscation`), so that the
+    // `"usage":null` the gateway takes out of chunks when the client did not ask for usage is
+    // found here too; a usage count stays with the chunk that carried it.
+    const chunk: Record<string, unknown> = {};
+    for (const k in envelope) {
+      chunk[k] = k === 'choices' ? [{ index, delta: { reasoning_content: text }, logprobs: null, finish_reason: null }] : k === 'usage' ? null : envelope[k];
+    }
+    return { data: JSON.stringify(chunk) };
   };
 
   return {
@@ -64,8 +77,8 @@ export function chatAnswerFilter(opts: AnswerFilterOptions): OutputTransformer {
       let chunk: Record<string, any>;
       try { chunk = JSON.parse(d); } catch { return ev; }
       if (!Array.isArray(chunk.choices)) return ev;
-      const { choices, ...rest } = chunk;
-      envelope = rest;
+      const choices: Record<string, any>[] = chunk.choices;
+      envelope = chunk;
       const before: SseEvent[] = [];
       let changed = false;
       let emptied = 0;
@@ -74,15 +87,13 @@ export function chatAnswerFilter(opts: AnswerFilterOptions): OutputTransformer {
         if (stripLogprobs && choice.logprobs != null) { choice.logprobs = null; changed = true; opts.note?.('logprobs:stripped'); }
         if (!delta || typeof delta !== 'object') continue;
         if (reasoningOff) {
-          for (const f of REASONING_FIELDS) {
-            if (typeof delta[f] === 'string') {
-              if (opts.reasoning === 'summary' && !summarised.has(choice.index)) held.set(choice.index, (held.get(choice.index) ?? '') + delta[f]);
-              delete delta[f];
-              changed = true;
-              noteReasoning();
-            } else if (f in delta && delta[f] === null) { delete delta[f]; }
+          const reasoning = takeChatReasoning(delta);
+          if (reasoning !== null) {
+            if (opts.reasoning === 'summary' && !summarised.has(choice.index)) held.set(choice.index, (held.get(choice.index) ?? '') + reasoning);
+            changed = true;
+            noteReasoning();
           }
-          const movesOn = delta.content != null || delta.tool_calls != null || choice.finish_reason != null;
+          const movesOn = carriesContent(delta.content) || delta.tool_calls != null || choice.finish_reason != null;
           if (movesOn && held.has(choice.index)) before.push(summaryChunk(choice.index));
         }
         if (Object.keys(delta).length === 0 && choice.finish_reason == null && choice.logprobs == null) emptied++;
@@ -99,13 +110,10 @@ export function chatAnswerFilter(opts: AnswerFilterOptions): OutputTransformer {
         if (stripLogprobs && choice.logprobs != null) { choice.logprobs = null; opts.note?.('logprobs:stripped'); }
         const message = choice.message;
         if (!reasoningOff || !message || typeof message !== 'object') continue;
-        let text = '';
-        for (const f of REASONING_FIELDS) {
-          if (typeof message[f] === 'string') { text ||= message[f]; delete message[f]; }
-        }
-        if (text) {
+        const text = takeChatReasoning(message);
+        if (text !== null) {
           noteReasoning();
-          if (opts.reasoning === 'summary') message.reasoning_content = opts.summarise(text, opts.summaryMaxChars);
+          if (opts.reasoning === 'summary' && text) message.reasoning_content = opts.summarise(text, opts.summaryMaxChars);
         }
       }
       return body;
@@ -234,7 +242,15 @@ export function responsesAnswerFilter(opts: AnswerFilterOptions): OutputTransfor
           if (stripLogprobs && Array.isArray(msg.logprobs) && msg.logprobs.length > 0) { msg.logprobs = []; opts.note?.('logprobs:stripped'); return out(msg); }
           return ev;
         default:
-          return ev;
+          // Reasoning events of other names (earlier drafts of the API, other servers): raw
+          // reasoning unless it says it is a summary; withheld like the known ones.
+          if (!reasoningOff || !type.startsWith('response.reasoning')) return ev;
+          if (opts.reasoning === 'summary') {
+            if (type.includes('summary')) { summaryParts.set(oi, (summaryParts.get(oi) ?? 0) + 1); return ev; }
+            if (type.endsWith('.delta')) rawText.set(oi, (rawText.get(oi) ?? '') + reasoningValueText(msg.delta));
+          }
+          noteReasoning();
+          return null;
       }
     },
     json(body: Record<string, unknown>): Record<string, unknown> {

@@ -9,6 +9,7 @@ import { ReasoningSeal } from './seal.ts';
 import { extractiveSummary } from './summary.ts';
 import { readSseFixture, runTransformer, serialiseSse, serveOnce } from './sse-fixtures.ts';
 import type { SseEvent } from '../gateway/lifecycle.ts';
+import { dropUsageNull } from '../gateway/sse.ts';
 
 const seal = new ReasoningSeal('test-secret');
 function opts(over: Partial<AnswerFilterOptions> = {}): AnswerFilterOptions & { notes: Set<string> } {
@@ -161,4 +162,82 @@ test('responses json: reasoning items emptied, message logprobs stripped', () =>
   assert.equal(out.output[0].encrypted_content, 'opaque');
   assert.deepEqual(out.output[1].content[0].logprobs, []);
   assert.ok(o.notes.has('reasoning:withheld'));
+});
+
+// Vendors' other spellings of Chat reasoning: OpenRouter's `reasoning_details`, LiteLLM's
+// `thinking_blocks` (also under `provider_specific_fields`), Mistral's thinking content parts.
+const OPENROUTER_TRACE = /Check the year|Münster|Second thought/;
+const LITELLM_TRACE = /asks about Westphalia|thirty years/;
+
+test('chat stream, OpenRouter: reasoning and reasoning_details withheld; encrypted reasoning kept; SDK valid', async () => {
+  const o = opts({ logprobs: true });
+  const out = runTransformer(answerFilter('openai.chat', o), readSseFixture('openai-chat-openrouter.sse'));
+  assert.doesNotMatch(datas(out), OPENROUTER_TRACE);
+  assert.doesNotMatch(datas(out), /reasoning\.text/);
+  assert.match(datas(out), /"reasoning\.encrypted","data":"gAAAAABoOpaque=="/, 'opaque reasoning still round-trips');
+  assert.ok(o.notes.has('reasoning:withheld'), 'the withholding is noted');
+  const completion = await chatFinal(out);
+  assert.equal(completion.choices[0].message.content, 'The Peace of Westphalia was signed in 1648.');
+});
+
+test('chat stream, OpenRouter summary: one summary of all the reasoning chunks (their "content":"" does not end it), before the answer', () => {
+  const out = runTransformer(answerFilter('openai.chat', opts({ reasoning: 'summary', summaryMaxChars: 400 })), readSseFixture('openai-chat-openrouter.sse'));
+  const texts = out.map((e) => e.data).filter((d) => d !== '[DONE]').map((d) => JSON.parse(d).choices[0]?.delta ?? {});
+  const summaries = texts.filter((d) => typeof d.reasoning_content === 'string').map((d) => d.reasoning_content);
+  assert.deepEqual(summaries, ['Check the year first. Second thought: mention both cities.']);
+  assert.doesNotMatch(datas(out), /Münster|reasoning\.text|"reasoning":"/);
+  const summaryAt = out.findIndex((e) => e.data.includes('reasoning_content'));
+  const answerAt = out.findIndex((e) => e.data.includes('"content":"The Peace'));
+  assert.ok(summaryAt >= 0 && summaryAt < answerAt, `summary at ${summaryAt}, answer at ${answerAt}`);
+});
+
+test('chat stream, LiteLLM: thinking_blocks withheld (top level and provider_specific_fields), and summarised from them', async () => {
+  const none = runTransformer(answerFilter('openai.chat', opts()), readSseFixture('openai-chat-litellm.sse'));
+  assert.doesNotMatch(datas(none), LITELLM_TRACE);
+  assert.equal((await chatFinal(none)).choices[0].message.content, 'It was signed in 1648.');
+  const summary = runTransformer(answerFilter('openai.chat', opts({ reasoning: 'summary' })), readSseFixture('openai-chat-litellm.sse'));
+  assert.doesNotMatch(datas(summary), /thirty years/);
+  const summaries = summary.map((e) => e.data).filter((d) => d.includes('reasoning_content":"T')).map((d) => JSON.parse(d).choices[0].delta.reasoning_content);
+  assert.deepEqual(summaries, ['The user asks about Westphalia.']);
+});
+
+test('chat json: every spelling of reasoning removed under none, summarised once under summary', () => {
+  const trace = 'First line of thought. Hidden detail.\n\nNext step. More hidden detail.';
+  const body = { id: 'c', object: 'chat.completion', created: 1, model: 'm', choices: [
+    { index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'A', reasoning: trace, reasoning_details: [{ type: 'reasoning.text', text: trace, format: 'unknown', index: 0 }, { type: 'reasoning.encrypted', data: 'opaque', index: 1 }] } },
+    { index: 1, finish_reason: 'stop', message: { role: 'assistant', content: 'B', reasoning_content: trace, thinking_blocks: [{ type: 'thinking', thinking: trace, signature: 'sig' }], provider_specific_fields: { thinking_blocks: [{ type: 'thinking', thinking: trace, signature: 'sig' }] } } },
+    { index: 2, finish_reason: 'stop', message: { role: 'assistant', content: [{ type: 'thinking', thinking: [{ type: 'text', text: trace }] }, { type: 'text', text: 'C' }] } },
+  ] };
+  const o = opts();
+  const none = answerFilter('openai.chat', o)!.json!(structuredClone(body)) as any;
+  assert.doesNotMatch(JSON.stringify(none), /hidden detail/i);
+  assert.deepEqual(none.choices[0].message.reasoning_details, [{ type: 'reasoning.encrypted', data: 'opaque', index: 1 }]);
+  assert.deepEqual(none.choices[2].message.content, [{ type: 'text', text: 'C' }]);
+  assert.ok(o.notes.has('reasoning:withheld'), 'noted');
+  const summary = answerFilter('openai.chat', opts({ reasoning: 'summary' }))!.json!(structuredClone(body)) as any;
+  assert.doesNotMatch(JSON.stringify(summary), /hidden detail/i);
+  for (const c of summary.choices) assert.equal(c.message.reasoning_content, 'First line of thought. Next step.');
+});
+
+test('chat stream summary chunk keeps the upstream key order, so the gateway drops its "usage":null like any chunk\'s', () => {
+  const env = { id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm' };
+  const chunk = (delta: object, finish: string | null = null) => ({ data: JSON.stringify({ ...env, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], usage: null, obfuscation: 'pAd' }) });
+  const events = [chunk({ role: 'assistant', reasoning_content: 'Thinking hard.' }), chunk({ content: 'Hi' }), chunk({}, 'stop')];
+  const out = runTransformer(answerFilter('openai.chat', opts({ reasoning: 'summary' })), events);
+  const summary = JSON.parse(out[0].data);
+  assert.deepEqual(Object.keys(summary), ['id', 'object', 'created', 'model', 'choices', 'usage', 'obfuscation']);
+  assert.doesNotMatch(dropUsageNull(Buffer.from(serialiseSse(out))).toString(), /"usage":null/);
+});
+
+test('responses stream: reasoning events of other names (response.reasoning.delta) are withheld, and summarised from', () => {
+  const renamed = readSseFixture('openai-responses-raw-reasoning.sse').map((e) => ({
+    event: e.event?.replace('response.reasoning_text.', 'response.reasoning.'),
+    data: e.data.replace(/"response\.reasoning_text\./g, '"response.reasoning.'),
+  }));
+  assert.ok(renamed.some((e) => e.event === 'response.reasoning.delta'), 'the fixture has raw reasoning deltas');
+  const none = runTransformer(composeTransformers([answerFilter('openai.responses', opts({ logprobs: true })), responsesResequencer()]), renamed);
+  assert.doesNotMatch(datas(none), /Many people guess|response\.reasoning\./);
+  const summary = runTransformer(composeTransformers([answerFilter('openai.responses', opts({ reasoning: 'summary', logprobs: true })), responsesResequencer()]), renamed);
+  assert.doesNotMatch(datas(summary), /Many people guess|response\.reasoning\./);
+  assert.match(datas(summary), /"response\.reasoning_summary_text\.done".*"text":"User asks for the capital of Australia\. The capital is Canberra\."/);
 });

@@ -9,7 +9,7 @@ import type { OutputTransformer, SseEvent } from '../gateway/lifecycle.ts';
 
 export const FIXTURES = new URL('../../test/fixtures/policy/', import.meta.url);
 
-/** Parse SSE text into events (`event:`/`data:` fields, blank-line separated). */
+/** Parse SSE text into events (`event:`/`data:` fields, blank-line separated; comment-only blocks are not events). */
 export function parseSse(text: string): SseEvent[] {
   const out: SseEvent[] = [];
   for (const block of text.split(/\r?\n\r?\n/)) {
@@ -20,6 +20,7 @@ export function parseSse(text: string): SseEvent[] {
       if (line.startsWith('event:')) event = line.slice(6).trim();
       else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
     }
+    if (event === undefined && data.length === 0) continue;
     out.push(event === undefined ? { data: data.join('\n') } : { event, data: data.join('\n') });
   }
   return out;

@@ -87,6 +87,14 @@ test('audio counts audio_tokens_per_second a second: a WAV file by its header\'s
   assert.equal(estimateInputTokens(responsesAudio(mp3, 'mp3'), est), 100);
   // a WAV header claiming a byte rate under 32 kbit/s is not believed: 40,044 bytes count as about 10 s, not hours
   assert.equal(estimateInputTokens(chatAudio(b64(wav(2, 40_000)), 'wav'), est), 101);
+  // the header's byte-rate field is not read (decoders ignore it): a forged one changes nothing
+  const forged = wav(32_000, 30 * 32_000);
+  forged.writeUInt32LE(0xffffffff, 28);
+  assert.equal(estimateInputTokens(chatAudio(b64(forged), 'wav'), est), 301, 'counted by sample rate x block size');
+  // nor does a forged sample rate make it count as a moment: at most 1.5 MB a second is believed
+  const fast = wav(32_000, 30 * 32_000);
+  fast.writeUInt32LE(0xffffffff, 24);
+  assert.equal(estimateInputTokens(chatAudio(b64(fast), 'wav'), est), Math.ceil((fast.length / 1_536_000) * 10));
   // no data: nothing to count; configurable rate
   assert.equal(estimateInputTokens(chatAudio('', 'wav'), est), 0);
   assert.equal(estimateInputTokens(chatAudio(speech, 'wav'), { ...est, audio_tokens_per_second: 25 }), 751);

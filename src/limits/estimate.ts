@@ -60,6 +60,11 @@ const newInflateBudget = (): InflateBudget => ({ streams: MAX_OBJECT_STREAMS, by
  * (a 4 MiB body: about 17 minutes).
  */
 const MIN_AUDIO_BYTES_PER_SECOND = 32_000 / 8;
+/**
+ * The most a WAV header is believed: 192 kHz, 32-bit, stereo (1.5 MB a second), the richest audio
+ * in common use, so a forged sample rate cannot make a long recording count as a moment either.
+ */
+const MAX_AUDIO_BYTES_PER_SECOND = 192_000 * 4 * 2;
 /** Base64 characters decoded to find a WAV file's `fmt ` chunk (it comes first, within a few dozen bytes). */
 const WAV_HEADER_BASE64_CHARS = 4096;
 
@@ -130,19 +135,24 @@ function audioTokens(audio: unknown, est: InputEstimateConfig): number {
   const data = audio && typeof audio === 'object' ? (audio as Record<string, unknown>).data : undefined;
   if (typeof data !== 'string') return 0;
   const byteRate = wavByteRate(Buffer.from(data.slice(0, WAV_HEADER_BASE64_CHARS), 'base64')) ?? 0;
-  const seconds = base64Bytes(data) / Math.max(byteRate, MIN_AUDIO_BYTES_PER_SECOND);
+  const seconds = base64Bytes(data) / Math.min(Math.max(byteRate, MIN_AUDIO_BYTES_PER_SECOND), MAX_AUDIO_BYTES_PER_SECOND);
   return Math.ceil(seconds * est.audio_tokens_per_second);
 }
 
-/** The byte rate in a WAV file's `fmt ` chunk (null when `head` is not the start of a WAV file, or it says 0). */
+/**
+ * A WAV file's bytes a second as a decoder plays it: the sample rate times the block (one sample of
+ * every channel) from its `fmt ` chunk. Not the header's own byte-rate field, which decoders ignore:
+ * a forged one would make a long recording count as nothing. Null when `head` is not the start of a
+ * WAV file, or the rate is 0.
+ */
 export function wavByteRate(head: Buffer): number | null {
   if (head.length < 12 || head.toString('latin1', 0, 4) !== 'RIFF' || head.toString('latin1', 8, 12) !== 'WAVE') return null;
   // chunks: id (4 bytes), size (4, little-endian), data (padded to an even length); `fmt ` holds
-  // the format (2), channels (2), sample rate (4), then the byte rate (4)
+  // the format (2), channels (2), sample rate (4), the byte rate (4), then the block size (2)
   for (let at = 12; at + 8 <= head.length; at += 8 + head.readUInt32LE(at + 4) + (head.readUInt32LE(at + 4) & 1)) {
     if (head.toString('latin1', at, at + 4) !== 'fmt ') continue;
-    if (at + 20 > head.length) return null;
-    return head.readUInt32LE(at + 16) || null;
+    if (at + 22 > head.length) return null;
+    return head.readUInt32LE(at + 12) * head.readUInt16LE(at + 20) || null;
   }
   return null;
 }

@@ -24,7 +24,7 @@ import type { Authenticator, PipelineDeps } from './interaction.ts';
 import { DocumentReader } from '../documents/index.ts';
 import { DOCUMENT_TEXT_BYTES } from './request-features.ts';
 
-export type { BackgroundResponses, GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
+export type { BackgroundResponses, GatewayHooks, InteractionContext, ModelsView, OutputTransformer, SseEvent } from './lifecycle.ts';
 export type { Authenticator } from './interaction.ts';
 export { extractApiKey, refuseBarred } from './interaction.ts';
 export { UpstreamRouter } from './upstreams.ts';

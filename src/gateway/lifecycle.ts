@@ -106,6 +106,17 @@ export interface BackgroundResponses {
   events(auth: AuthContext, id: string, after: number, signal: AbortSignal, opts?: { creating?: boolean }): Promise<AsyncIterable<string>>;
 }
 
+/**
+ * The models one caller may see: `allows` a model the caller could call from its address (the
+ * policy's own decision), so one it would be refused is not listed (and `GET /v1/models/{id}` is
+ * 404 for it); `refusal`, asked when none is allowed, is the refusal that names no model (a
+ * region, a rule on the tier), which then refuses the listing as it would any call.
+ */
+export interface ModelsView {
+  allows(model: string): boolean;
+  refusal(): Error | null;
+}
+
 export interface GatewayHooks {
   name: string;
   policy?(ctx: InteractionContext): void | Promise<void>;
@@ -117,12 +128,8 @@ export interface GatewayHooks {
    * Throws the refusal.
    */
   barred?(auth: AuthContext): void;
-  /**
-   * Which models `GET /v1/models` shows this caller: a test of each id, or null to show all. The
-   * policy's own decision for a request to that model from this caller and address, so a model
-   * the caller would be refused is not listed (and `GET /v1/models/{id}` is 404 for it).
-   */
-  modelsVisible?(auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic'): ((model: string) => boolean) | null;
+  /** Which models `GET /v1/models` shows this caller (see ModelsView), or null to show all. */
+  modelsVisible?(auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic'): ModelsView | null;
   limits?(ctx: InteractionContext): void | Promise<void>;
   /** Token counting's own request limit (see above); may refuse with 429. */
   countLimits?(ctx: InteractionContext): void | Promise<void>;

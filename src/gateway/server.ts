@@ -9,6 +9,7 @@ import { WardenError, renderErrorBody, requestIdHeaders, toWardenError } from '.
 import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/types.ts';
 import { handleModelCall, authenticateRequest, recordRejectedRequest, refuseBarred, type EarlyRequest, type PipelineDeps } from './interaction.ts';
+import type { ModelsView } from './lifecycle.ts';
 import { ModelDirectory, anthropicModel, anthropicPage, openaiModel } from './model-list.ts';
 import { answerClientError, shedWhileClosing } from './early-refusals.ts';
 import { mergeHeaders } from './headers.ts';
@@ -174,20 +175,23 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
 
   const models = new ModelDirectory(deps.router, { log: deps.log });
   /** The caller's models: authenticated, not barred, and each id one the hooks (policy) would let it call. */
-  const modelsVisibleTo = async (req: FastifyRequest, wire: 'openai' | 'anthropic'): Promise<(model: string) => boolean> => {
+  const modelsOf = async (req: FastifyRequest, wire: 'openai' | 'anthropic'): Promise<ModelsView[]> => {
     const auth = await authenticateRequest(deps, req.headers, 'models:read');
     refuseBarred(deps, auth);
-    const tests: Array<(model: string) => boolean> = [];
+    const views: ModelsView[] = [];
     for (const h of deps.hooks) {
-      const test = h.modelsVisible?.(auth, clientAddress(req), wire);
-      if (test) tests.push(test);
+      const view = h.modelsVisible?.(auth, clientAddress(req), wire);
+      if (view) views.push(view);
     }
-    return (model) => tests.every((t) => t(model));
+    return views;
   };
+  const allowedBy = (views: ModelsView[], model: string) => views.every((v) => v.allows(model));
   app.get<{ Querystring: Record<string, string | undefined> }>('/v1/models', async (req, reply) => {
     const wire = wireOf(req);
-    const visible = await modelsVisibleTo(req, wire);
-    const listed = (await models.list(wire)).filter((m) => visible(m.id));
+    const views = await modelsOf(req, wire);
+    const all = await models.list(wire);
+    const listed = views.length === 0 ? all : all.filter((m) => allowedBy(views, m.id));
+    if (listed.length === 0 && all.length > 0) for (const v of views) { const refused = v.refusal(); if (refused) throw refused; }
     reply.headers(requestIdHeaders(ulid(Date.now())));
     if (wire === 'anthropic') {
       const { page, hasMore } = anthropicPage(listed, req.query);
@@ -199,9 +203,9 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   // `*`, not `:id`: model ids may hold slashes (`meta-llama/Llama-3.1-8B`), sent encoded or not.
   app.get<{ Params: { '*': string } }>('/v1/models/*', async (req, reply) => {
     const wire = wireOf(req);
-    const visible = await modelsVisibleTo(req, wire);
+    const views = await modelsOf(req, wire);
     const id = req.params['*'];
-    const m = id && visible(id) ? await models.find(id, wire) : null;
+    const m = id && allowedBy(views, id) ? await models.find(id, wire) : null;
     if (!m) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `The model \`${id}\` does not exist or you do not have access to it.`);
     reply.headers(requestIdHeaders(ulid(Date.now())));
     return reply.send(wire === 'anthropic' ? anthropicModel(m) : openaiModel(m));

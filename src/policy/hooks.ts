@@ -14,7 +14,7 @@ import type { WardenConfig } from '../config/index.ts';
 import { resolveSecret } from '../config/index.ts';
 import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
 import { WardenError, type ErrorCode } from '../errors/index.ts';
-import type { GatewayHooks, InteractionContext, OutputTransformer } from '../gateway/lifecycle.ts';
+import type { GatewayHooks, InteractionContext, ModelsView, OutputTransformer } from '../gateway/lifecycle.ts';
 import type { Authenticator } from '../gateway/interaction.ts';
 import type { AuthContext } from '../identity/types.ts';
 import {
@@ -113,6 +113,12 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
 export interface PolicyRequest extends Pick<RequestFacts, 'tier' | 'accountTier' | 'programme' | 'accountId' | 'orgId' | 'model' | 'flavour' | 'claimedCountry' | 'verdict'> {
   ip: ParsedIp | null;
 }
+
+/** The API formats whose calls decide whether `GET /v1/models` lists a model. */
+const LISTED_FLAVOURS: Record<'openai' | 'anthropic', Array<InteractionContext['flavour']>> = {
+  openai: ['openai.chat', 'openai.responses', 'openai.completions', 'openai.embeddings'],
+  anthropic: ['anthropic.messages'],
+};
 
 /** What the policy decides for one request, with the client facts it read. */
 export interface RequestDecision {
@@ -315,21 +321,31 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       const refusal = runtime.store.current.verdictRefusal({ accountTier: auth.account.tier, verdict: view.level });
       if (refusal) throw new WardenError(REFUSAL_CODES[refusal.kind], refusal.message);
     },
-    modelsVisible(auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic'): ((model: string) => boolean) | null {
+    modelsVisible(auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic'): ModelsView | null {
       if (!pc.enabled) return null;
       const { account, org } = auth;
-      const request = {
+      const request: PolicyRequest = {
         ip: parseIp(clientIp), tier: auth.tier, accountTier: account.tier, programme: auth.programme, accountId: account.id,
         orgId: org?.id ?? account.org_id ?? null, claimedCountry: account.claimed_country ?? null,
-        verdict: verdicts.forAccount(account.id).level,
-        flavour: (wire === 'anthropic' ? 'anthropic.messages' : 'openai.chat') as InteractionContext['flavour'],
+        verdict: verdicts.forAccount(account.id).level, model: '', flavour: 'openai.chat',
       };
-      // A refusal that names no model (region, network, a rule on the tier) refuses the listing as it would any call.
-      const general = decideRequest(runtime, { ...request, model: '' }).decision.refusal;
-      if (general) throw new WardenError(REFUSAL_CODES[general.kind], general.message);
-      return (model) => {
-        const { decision, modelRefused } = decideRequest(runtime, { ...request, model });
-        return decision.refusal === null && !modelRefused;
+      // The client's country and network are looked up once for the whole list.
+      const { geo, network } = decideRequest(runtime, request);
+      const facts = {
+        tier: request.tier, accountTier: request.accountTier, programme: request.programme, accountId: request.accountId, orgId: request.orgId,
+        country: geo.country, claimedCountry: request.claimedCountry, asn: geo.asn, networks: network.kinds, verdict: request.verdict,
+      };
+      const flavours = LISTED_FLAVOURS[wire];
+      return {
+        // Listed when the policy would let some call of this API's format reach it (first-match rules may allow it by name).
+        allows: (model) => flavours.some((flavour) => {
+          const decision = runtime.store.current.evaluate({ ...facts, model, flavour });
+          return decision.refusal === null && modelAllowed(decision.capabilities, model);
+        }),
+        refusal: () => {
+          const refused = runtime.store.current.evaluate({ ...facts, model: '', flavour: flavours[0] }).refusal;
+          return refused ? new WardenError(REFUSAL_CODES[refused.kind], refused.message) : null;
+        },
       };
     },
     output(ctx: InteractionContext): OutputTransformer | null {

@@ -1,7 +1,8 @@
-// `GET /v1/models` lists only what the caller may call: the policy's decision for a request to each
-// model from this key and address. A model its tier may not use is neither listed nor found by id
-// (404, as for a model that does not exist), and a refusal that names no model (a rule on the
-// tier) refuses the listing with the body a model call gets.
+// `GET /v1/models` lists only what the caller may call: the policy's decision for a call to each
+// model from this key and address. A model the caller may not use is neither listed nor found by id
+// (404, as for a model that does not exist); rules are first-match, so one that allows a model by
+// name shows it even when a later rule refuses the tier; and a caller that may call nothing is
+// refused the listing with the body a model call gets.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,17 +14,18 @@ import { startTestWarden, type TestWarden } from '../helpers/warden.ts';
 
 let t: TestWarden;
 let dir: string;
-let policyFile: string;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'warden-models-policy-'));
-  policyFile = join(dir, 'policy.yaml');
+  const policyFile = join(dir, 'policy.yaml');
   writeFileSync(policyFile, [
     'version: 1',
     'tiers:',
     '  email_verified: { deny_models: ["gpt-4.1", "claude-opus-*"] }',
     'rules:',
     '  - { id: no-mini-for-unverified, when: { tier: unverified, model: "gpt-4.1-mini" }, action: deny }',
-    '  - { id: no-enterprise-here, when: { tier: enterprise }, action: deny, message: "Not for you." }',
+    '  - { id: enterprise-mini, when: { tier: enterprise, model: "gpt-4.1-mini" }, action: allow }',
+    '  - { id: no-enterprise-here, when: { tier: enterprise }, action: deny }',
+    '  - { id: startups-elsewhere, when: { programme: startup }, action: deny, message: "Not for you." }',
     '',
   ].join('\n'));
   t = await startTestWarden({ policy: { file: policyFile, watch: false, geo: { enabled: false } } });
@@ -32,6 +34,15 @@ after(async () => { await t.close(); rmSync(dir, { recursive: true, force: true 
 
 const openai = (key: string) => new OpenAI({ apiKey: key, baseURL: `${t.url}/v1`, maxRetries: 0 });
 const anthropic = (key: string) => new Anthropic({ apiKey: key, baseURL: t.url, maxRetries: 0 });
+const chat = (key: string, model: string) => fetch(`${t.url}/v1/chat/completions`, {
+  method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+  body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }),
+});
+async function claudeIds(key: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const m of anthropic(key).models.list()) ids.push(m.id);
+  return ids;
+}
 
 test('a model the caller\'s tier may not use is not listed, and its card is 404', async () => {
   const limited = await t.account('lena-limited', 'email_verified');
@@ -46,27 +57,32 @@ test('a model the caller\'s tier may not use is not listed, and its card is 404'
   await assert.rejects(openai(limited.key).models.retrieve('gpt-4.1'), (e: any) => e.status === 404);
   assert.equal((await openai(limited.key).models.retrieve('gpt-4.1-mini')).id, 'gpt-4.1-mini');
   // The Anthropic listing too.
-  const claude = [];
-  for await (const m of anthropic(limited.key).models.list()) claude.push(m.id);
+  const claude = await claudeIds(limited.key);
   assert.ok(claude.length > 0 && claude.every((id) => !id.startsWith('claude-opus-')), `no opus model for this tier: ${claude}`);
-  assert.ok((await (async () => { const all = []; for await (const m of anthropic(full.key).models.list()) all.push(m.id); return all; })()).some((id) => id.startsWith('claude-opus-')),
-    'the mock lists an opus model, so the test can fail');
+  assert.ok((await claudeIds(full.key)).some((id) => id.startsWith('claude-opus-')), 'the mock lists an opus model, so the test can fail');
 });
 
-test('a rule that refuses a model hides it; one that names no model refuses the listing itself', async () => {
+test('a rule that refuses a model hides it, and one before it that allows a model by name shows that one', async () => {
   const fresh = await t.account('uma-unverified', 'unverified');
   const seen = (await openai(fresh.key).models.list()).data.map((m) => m.id);
   assert.ok(!seen.includes('gpt-4.1-mini') && seen.includes('gpt-4.1'), `the rule hides gpt-4.1-mini only: ${seen}`);
 
-  const barred = await t.account('ed-enterprise', 'enterprise');
-  const r = await fetch(`${t.url}/v1/models`, { headers: { authorization: `Bearer ${barred.key}` } });
-  const called = await fetch(`${t.url}/v1/chat/completions`, {
-    method: 'POST', headers: { authorization: `Bearer ${barred.key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'hi' }] }),
-  });
-  assert.equal(r.status, 403);
+  const narrow = await t.account('ed-enterprise', 'enterprise');
+  assert.equal((await chat(narrow.key, 'gpt-4.1-mini')).status, 200, 'the tier may call the model allowed by name');
+  assert.equal((await chat(narrow.key, 'gpt-4.1')).status, 403, 'and no other');
+  assert.deepEqual((await openai(narrow.key).models.list()).data.map((m) => m.id), ['gpt-4.1-mini']);
+  assert.equal((await openai(narrow.key).models.retrieve('gpt-4.1-mini')).id, 'gpt-4.1-mini');
+  await assert.rejects(openai(narrow.key).models.retrieve('gpt-4.1'), (e: any) => e.status === 404);
+});
+
+test('a caller that may call nothing is refused the listing with the body a model call gets', async () => {
+  const none = await t.account('nora-none', 'email_verified');
+  await t.admin(`/accounts/${none.id}`, { programme: 'startup' }, 'PATCH');
+  const listing = await fetch(`${t.url}/v1/models`, { headers: { authorization: `Bearer ${none.key}` } });
+  const called = await chat(none.key, 'gpt-4.1-mini');
+  assert.equal(listing.status, 403);
   assert.equal(called.status, 403);
-  const [listing, call] = [await r.json() as any, await called.json() as any];
-  assert.equal(listing.error.code, call.error.code);
-  assert.equal(listing.error.message, 'Not for you.');
+  const [refusedListing, refusedCall] = [await listing.json() as any, await called.json() as any];
+  assert.equal(refusedListing.error.code, refusedCall.error.code);
+  assert.equal(refusedListing.error.message, 'Not for you.');
 });

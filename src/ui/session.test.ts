@@ -64,3 +64,19 @@ test('an operator name outside Latin-1 works: pages load, and a suspension is re
   assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), [], 'no script errors');
   await page.close();
 });
+
+test('the skip link moves the focus to the content and stays on the page', { skip, timeout: 60_000 }, async () => {
+  const page = await context.newPage();
+  const problems = watchProblems(page);
+  await signIn(page, w.url, w.adminToken!, { path: '/#/accounts' });
+  await page.getByRole('heading', { name: 'Accounts', level: 1 }).waitFor();
+  await page.locator('a.skip-link').focus();
+  await page.keyboard.press('Enter');
+  await page.waitForTimeout(300);
+  assert.match(page.url(), /#\/accounts$/, 'still on the Accounts page');
+  assert.equal(await page.title(), 'Accounts · Warden');
+  assert.equal(await page.getByRole('heading', { name: 'Not found' }).count(), 0, 'no Not found page');
+  assert.equal(await page.evaluate('document.activeElement && document.activeElement.id'), 'main', 'the focus is on the content');
+  assert.deepEqual(problems, [], 'no script errors');
+  await page.close();
+});

@@ -140,4 +140,6 @@ onUnauthorized(() => {
   loginView('Your session ended: the server refused the token. Sign in again.');
 });
 addEventListener('hashchange', () => { render(); main.focus({ preventScroll: true }); });
+// The skip link moves the focus to the content; followed as a link, its #main would be read as a route.
+document.querySelector('.skip-link')?.addEventListener('click', (e) => { e.preventDefault(); main.focus(); main.scrollIntoView(); });
 render();

@@ -1,7 +1,7 @@
 // One account: signup facts, verdict and its explanation, usage, keys (create, rotate, revoke),
 // its Message Batches (cancel one), the files it uploaded (delete one), recent interactions with
 // their enforcement, and the change history.
-import { h, replace, panel, facts, badge, when, link, shortId, kpi, fmtCompact, fmtInt, fmtPct, table, loading, errorBox, toast, askReason, modal, levelBadge, runButton } from '../lib/dom.js';
+import { h, replace, panel, facts, badge, when, link, shortId, kpi, fmtCompact, fmtInt, fmtPct, table, loading, errorBox, toast, askReason, modal, levelBadge, runButton, cutList, readLimit } from '../lib/dom.js';
 import { api, get, post } from '../lib/api.js';
 import { stackedBars } from '../lib/chart.js';
 import { rangePicker, interactionsTable, usageTable, OUTCOME_SERIES, withErrors } from '../lib/widgets.js';
@@ -161,11 +161,15 @@ export async function render(main, [id], query, ctx) {
 
 const BATCH_TONE = { in_progress: 'info', canceling: 'warn', ended: 'muted' };
 
-async function loadBatches(box, id) {
+/** The admin API's largest page of batches or files (`limit` at most 500). */
+const LIST_MAX = 500;
+
+async function loadBatches(box, id, limit = 20) {
   try {
-    const page = await get('/admin/batches', { account: id, limit: 20 });
+    const page = await get('/admin/batches', { account: id, limit: readLimit(limit, LIST_MAX) });
+    const cut = cutList(page.data, { limit, max: LIST_MAX, step: 100, noun: 'batches', moreKey: 'more-batches', onMore: (n) => loadBatches(box, id, n) });
     replace(box, table({
-      caption: 'Batches of this account, newest first', rows: page.data, empty: 'No batches.',
+      caption: 'Batches of this account, newest first', rows: cut.rows, empty: 'No batches.',
       columns: [
         { label: 'Batch', value: (b) => h('code', { title: b.id, text: shortId(b.id) }) },
         { label: 'Status', value: (b) => badge(b.processing_status.replace('_', ' '), BATCH_TONE[b.processing_status] ?? 'muted') },
@@ -178,10 +182,10 @@ async function loadBatches(box, id) {
         { label: 'Canceled', num: true, value: (b) => fmtInt(b.request_counts.canceled) },
         { label: 'Expired', num: true, value: (b) => fmtInt(b.request_counts.expired) },
         { label: '', value: (b) => (b.processing_status === 'in_progress'
-          ? runButton('Cancel', async () => { await post(`/admin/batches/${encodeURIComponent(b.id)}/cancel`); toast('Batch cancelled: what has not run will not.'); }, () => loadBatches(box, id))
+          ? runButton('Cancel', async () => { await post(`/admin/batches/${encodeURIComponent(b.id)}/cancel`); toast('Batch cancelled: what has not run will not.'); }, () => loadBatches(box, id, limit))
           : null) },
       ],
-    }));
+    }), cut.note);
   } catch (err) {
     if (err.status === 404) replace(box, h('p', { class: 'muted', text: 'Batches are off on this server (batches.enabled).' }));
     else replace(box, errorBox(err));
@@ -190,9 +194,10 @@ async function loadBatches(box, id) {
 
 const fmtBytes = (n) => (n === null || n === undefined ? '—' : n < 1024 ? `${fmtInt(n)} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
 
-async function loadFiles(box, id) {
+async function loadFiles(box, id, limit = 50) {
   try {
-    const page = await get('/admin/files', { account: id, limit: 50 });
+    const page = await get('/admin/files', { account: id, limit: readLimit(limit, LIST_MAX) });
+    const cut = cutList(page.data, { limit, max: LIST_MAX, step: 100, noun: 'files', moreKey: 'more-files', onMore: (n) => loadFiles(box, id, n) });
     const remove = async (f) => {
       const sure = await modal('Delete this file?', (close) => [
         h('p', { text: `${f.filename} (${f.purpose}) is deleted for good; requests naming ${f.id} are refused from then on.` }),
@@ -205,7 +210,7 @@ async function loadFiles(box, id) {
       toast('File deleted.');
     };
     replace(box, table({
-      caption: 'Files of this account, newest first', rows: page.data, empty: 'No files.',
+      caption: 'Files of this account, newest first', rows: cut.rows, empty: 'No files.',
       columns: [
         { label: 'File', value: (f) => h('code', { title: f.id, text: shortId(f.id) }) },
         { label: 'Name', value: (f) => f.filename },
@@ -214,9 +219,9 @@ async function loadFiles(box, id) {
         { label: 'Size', num: true, value: (f) => fmtBytes(f.bytes) },
         { label: 'Uploaded', value: (f) => when(f.created_at) },
         { label: 'Expires', value: (f) => (f.expired ? badge('expired', 'warn') : f.expires_at ? when(f.expires_at) : 'never') },
-        { label: '', value: (f) => runButton('Delete', () => remove(f), () => loadFiles(box, id)) },
+        { label: '', value: (f) => runButton('Delete', () => remove(f), () => loadFiles(box, id, limit)) },
       ],
-    }));
+    }), cut.note);
   } catch (err) {
     if (err.status === 404) replace(box, h('p', { class: 'muted', text: 'Files are off on this server (batches.enabled).' }));
     else replace(box, errorBox(err));

@@ -99,3 +99,52 @@ test('sign-out reaches a tab opened from this one; the token field does not invi
   await other.close();
   await page.close();
 });
+
+test('the account page applies and removes an operator verdict and an allow-list entry, with a reason and a confirmation', { skip, timeout: 60_000 }, async () => {
+  const acct = await admin<{ id: string }>('POST', '/accounts', { name: 'Reviewed customer', email: 'reviewed@decisions.example' });
+  const page = await context.newPage();
+  const problems = watchProblems(page);
+  await signIn(page, w.url, w.adminToken!, { path: `/#/accounts/${acct.id}`, name: 'reviewer' });
+  await page.getByRole('heading', { name: 'Reviewed customer', level: 1 }).waitFor();
+  const verdict = page.locator('section', { has: page.getByRole('heading', { name: 'Verdict', exact: true }) });
+  const operatorVerdicts = async () => (await admin<{ data: { subject: { id: string }; level: string; reasons: { detail: string }[] }[] }>('GET', '/detect/verdicts')).data.filter((v) => v.subject.id === acct.id);
+
+  // Set an operator verdict: level and reason in a dialog; the page shows it, the API has it.
+  await verdict.getByRole('button', { name: 'Set operator verdict' }).click();
+  const set = page.getByRole('dialog', { name: 'Set an operator verdict' });
+  await set.getByLabel('Level').selectOption('suspend');
+  await set.getByLabel(/Reason/).fill('chargebacks on three cards');
+  await set.getByRole('button', { name: 'Set verdict' }).click();
+  await page.getByText('Operator verdict set: suspend.').waitFor();
+  await verdict.getByText('chargebacks on three cards').first().waitFor();
+  const applied = await operatorVerdicts();
+  assert.equal(applied.length, 1, 'the verdict is in force');
+  assert.equal(applied[0].level, 'suspend');
+  assert.equal(applied[0].reasons[0].detail, 'chargebacks on three cards');
+
+  // Clear it, after a confirmation (Cancel first: nothing changes).
+  await verdict.getByRole('button', { name: 'Clear operator verdict' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+  assert.equal((await operatorVerdicts()).length, 1, 'cancel keeps the verdict');
+  await verdict.getByRole('button', { name: 'Clear operator verdict' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Clear verdict' }).click();
+  await page.getByText('Operator verdict cleared.').waitFor();
+  await verdict.getByRole('button', { name: 'Set operator verdict' }).waitFor();
+  assert.equal((await operatorVerdicts()).length, 0, 'the verdict is cleared');
+
+  // Allow-list with a reason, then remove after a confirmation.
+  await verdict.getByRole('button', { name: 'Add to the allow-list' }).click();
+  const allow = page.getByRole('dialog', { name: 'Allow-list this account?' });
+  await allow.getByLabel(/Reason/).fill('research partner, reviewed');
+  await allow.getByRole('button', { name: 'Allow-list' }).click();
+  await page.getByText('Account allow-listed.').waitFor();
+  await verdict.getByText('allow-listed', { exact: true }).waitFor();
+  assert.ok((await admin<{ accounts: string[] }>('GET', '/detect/allow')).accounts.includes(acct.id), 'on the allow-list');
+  await verdict.getByRole('button', { name: 'Remove from the allow-list' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+  await page.getByText('Removed from the allow-list.').waitFor();
+  await verdict.getByRole('button', { name: 'Add to the allow-list' }).waitFor();
+  assert.ok(!(await admin<{ accounts: string[] }>('GET', '/detect/allow')).accounts.includes(acct.id), 'off the allow-list');
+  assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), [], 'no script errors');
+  await page.close();
+});

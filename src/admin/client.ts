@@ -4,6 +4,7 @@
  * too, so both paths share every rule), `HttpAdminClient` calls a running Warden's admin API.
  */
 import { WardenError, ERROR_CODES, type ErrorCode } from '../errors/index.ts';
+import { encodeActorHeader } from './actor.ts';
 import {
   keyStatus, type IdentityStore, type Actor, type Account, type ApiKey, type IdentityChange, type KeyStatus,
   type Organisation, type Page, type VerificationTier,
@@ -123,7 +124,7 @@ export class HttpAdminClient implements AdminClient {
     const url = new URL(this.base + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== null) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
-    if (this.opts.actor) headers['x-warden-actor'] = this.opts.actor;
+    if (this.opts.actor) headers['x-warden-actor'] = encodeActorHeader(this.opts.actor);
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
     try {

@@ -142,6 +142,27 @@ describe('admin API', () => {
     }
   });
 
+  it('records an operator name outside Latin-1 sent RFC 8187 style; plain ASCII names as they are; a malformed one is refused', async () => {
+    const acct = await api.createAccount({ email: 'actor@names.example' });
+    // The CLI's client encodes a name a header cannot carry as is.
+    await new HttpAdminClient(s.base, TOKEN, { actor: 'cli:李雷' }).suspendAccount(acct.id, 'cjk operator');
+    // A plain ASCII header (curl, scripts) is recorded unchanged; so is the encoded form of any name.
+    const sent = [['ops:bob', 'plain ascii'], ["UTF-8''dashboard%3A%C5%81ukasz", 'encoded polish'], ["utf-8''%D0%98%D0%B2%D0%B0%D0%BD", 'encoded cyrillic']];
+    for (const [header, reason] of sent) {
+      const res = await raw(s.base, 'POST', `/admin/accounts/${acct.id}/${reason === 'plain ascii' || reason === 'encoded cyrillic' ? 'reactivate' : 'suspend'}`, { body: JSON.stringify({ reason }), headers: { 'x-warden-actor': header } });
+      assert.equal(res.status, 200, `${header}: ${JSON.stringify(res.json)}`);
+    }
+    const actors = Object.fromEntries((await api.listChanges({ subject_id: acct.id })).data.map((c) => [c.reason, c.actor]));
+    assert.equal(actors['cjk operator'], 'cli:李雷');
+    assert.equal(actors['plain ascii'], 'ops:bob');
+    assert.equal(actors['encoded polish'], 'dashboard:Łukasz');
+    assert.equal(actors['encoded cyrillic'], 'Иван');
+    const bad = await raw(s.base, 'POST', `/admin/accounts/${acct.id}/suspend`, { body: JSON.stringify({ reason: 'bad' }), headers: { 'x-warden-actor': "UTF-8''%E6%9D" } });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.error.code, 'WARDEN_INVALID_REQUEST');
+    assert.match(bad.json.error.message, /x-warden-actor/);
+  });
+
   it('answers 400 with the offending field for invalid input', async () => {
     const badTier = await raw(s.base, 'POST', '/admin/orgs', { body: JSON.stringify({ name: 'x', tier: 'gold' }) });
     assert.equal(badTier.status, 400);

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify';
 import { WardenError } from '../errors/index.ts';
 import { parseInput } from '../identity/store.ts';
+import { actorOfHeader } from './actor.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
@@ -103,8 +104,7 @@ export class AdminRouteTable implements AdminRouter {
           const params = def.params ? parseInput(def.params, request.params, 'path parameters') : {};
           const query = def.query ? parseInput(def.query, request.query, 'query') : {};
           const body = def.body ? parseInput(def.body, request.body ?? {}, 'request body') : {};
-          const actorHeader = request.headers['x-warden-actor'];
-          const actor = (typeof actorHeader === 'string' && actorHeader.trim()) ? actorHeader.trim().slice(0, 200) : 'admin-api';
+          const actor = actorOfHeader(request.headers['x-warden-actor']);
           let out: unknown = await def.handler({ params, query, body, actor, request, reply });
           // A handler that answered itself (another media type, a stream) returns the reply.
           if (out === reply) return reply;

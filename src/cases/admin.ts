@@ -168,7 +168,9 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         const campaign = findCampaign(sources.engine, body.campaign_id);
         if (!campaign) throw new WardenError('WARDEN_NOT_FOUND', `the detector has no campaign ${body.campaign_id} (GET /admin/detect/campaigns lists them)`, { param: 'campaign_id' });
         // One live case per campaign: two would publish the same indicators and take turns revoking them.
-        const live = (await store.listCases({ campaignId: campaign.id, limit: 1000 })).find((c) => c.status === 'open' || c.status === 'confirmed');
+        // Matched by cluster too: a case opened when the campaign had another id still covers it.
+        const live = (await Promise.all((['open', 'confirmed'] as const).map((status) => store.listCases({ status, limit: 1000 })))).flat()
+          .find((c) => c.campaign_id === campaign.id || c.cluster_id === campaign.cluster_id);
         if (live) throw conflict(`campaign ${campaign.id} already has ${live.status === 'open' ? 'an open' : 'a confirmed'} case, ${live.id}: refresh it (POST /admin/cases/${live.id}/refresh)`);
         const c = await buildCaseFile(sources, campaign.id, { title: body.title, limits: opts.limits });
         if (!c) throw notFound(`campaign ${body.campaign_id} is gone`);
@@ -205,7 +207,8 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         const old = await getCase(params.id);
         const c = await refreshCaseFile(sources, old, { limits: opts.limits });
         if (!c) throw conflict(`the detector no longer holds campaign ${old.campaign_id} (forgotten or dissolved): the case keeps what it froze`);
-        c.notes.push({ at: c.updated_at, text: `refreshed: ${old.campaign.members.length} -> ${c.campaign.members.length} accounts, ${old.campaign.volume.requests} -> ${c.campaign.volume.requests} requests` });
+        const renamed = c.campaign_id !== old.campaign_id ? `; the campaign of cluster ${c.cluster_id} is now named ${c.campaign_id} (was ${old.campaign_id})` : '';
+        c.notes.push({ at: c.updated_at, text: `refreshed: ${old.campaign.members.length} -> ${c.campaign.members.length} accounts, ${old.campaign.volume.requests} -> ${c.campaign.volume.requests} requests${renamed}` });
         await store.putCase(c);
         return asCase(c);
       } });

@@ -146,9 +146,14 @@ function judge(seen: ReadonlyMap<string, Seen>, members: number, windowCut: bool
   return [...byKind.values()].flatMap((list) => list.sort((a, b) => b.holders - a.holders || (a.value < b.value ? -1 : 1)).slice(0, OBSERVABLES_PER_KIND));
 }
 
-/** Rebuild a case from its campaign as it stands now, keeping its id, title, status and notes. */
+/**
+ * Rebuild a case from its campaign as it stands now, keeping its id, title, status and notes.
+ * The campaign is looked up by its id, else by its cluster's (a campaign named by an earlier
+ * version of the detector, whose ids depended on the order of discovery, is found again that way).
+ */
 export async function refreshCaseFile(src: CaseSources, old: CaseFile, opts: { limits?: Partial<CaseLimits>; now?: Date } = {}): Promise<CaseFile | null> {
-  const fresh = await buildCaseFile(src, old.campaign_id, { ...opts, title: old.title });
+  const fresh = await buildCaseFile(src, old.campaign_id, { ...opts, title: old.title })
+    ?? await buildCaseFile(src, old.cluster_id, { ...opts, title: old.title });
   if (!fresh) return null;
   return { ...fresh, id: old.id, status: old.status, opened_at: old.opened_at, notes: old.notes };
 }

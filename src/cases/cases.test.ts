@@ -443,3 +443,62 @@ test('warden scan --cases: a case file, a report and a bundle per campaign found
   const kinds = (k: CaseFile) => [...new Set(k.observables.filter((o) => o.shareable).map((o) => o.kind))].sort();
   assert.deepEqual(kinds(fromTable), kinds(kase), 'the same kinds of indicators for partners (the card among them)');
 });
+
+test('a restart without a snapshot names the same campaigns: its cases refresh, and a second live case is refused', async () => {
+  // The live engine also saw an earlier campaign, older than what a restart replays (detect.replay_hours);
+  // the rebuilt engine (the fixture's) replays only the recent events. A campaign's id does not
+  // depend on what else was flagged before it.
+  const early = buildScenario(JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool,
+    { seed: 9, days: 1, start: '2026-01-20T00:00:00Z', organic: { hobbyist: 5 }, campaigns: [{ kind: 'agentic', accounts: 12 }] });
+  const live = new DetectorEngine();
+  for (const ev of early.events) live.ingest({ ...ev, id: `early_${ev.id}`, account_id: `early_${ev.account_id}`, org_id: ev.org_id ? `early_${ev.org_id}` : null });
+  for (const ev of scenario.events) live.ingest(ev);
+  live.flush();
+  assert.equal(live.campaigns().length, 2, 'the live engine names the earlier campaign too');
+  assert.equal(live.campaign(campaign.cluster_id)?.id, campaign.id, 'the same id for the same cluster after the rebuild');
+  // And an engine rebuilt from exactly the same events names every campaign alike.
+  const same = new DetectorEngine();
+  for (const ev of scenario.events) same.ingest(ev);
+  same.flush();
+  const ids = (e: DetectorEngine) => e.campaigns().map((c) => `${c.cluster_id}=${c.id}`).sort();
+  assert.deepEqual(ids(same), ids(engine));
+
+  const store = new SqliteCaseStore(openSqlite(join(dir, 'restart.db')));
+  const app = Fastify();
+  await app.register(async (admin) => { mountAdminRoutes(admin, [casesAdminRoutes({
+    store, intel: new SharedIndicators(KEY_A), sharingKey: KEY_A, provider: 'Provider A', importLevel: 'throttle', exportValidDays: 90,
+    sources: { engine, events }, limits: DEFAULT_CASE_LIMITS,
+  })], { validateResponses: true }); }, { prefix: '/admin' });
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(base + path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    return { status: res.status, body: await res.json() as any };
+  };
+  try {
+    // A case opened before the restart refreshes from the rebuilt engine, and stays the campaign's live case.
+    const before = (await buildCaseFile({ engine: live, events }, campaign.id))!;
+    await store.putCase(before);
+    const refreshed = await call('POST', `/admin/cases/${before.id}/refresh`);
+    assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+    assert.equal(refreshed.body.campaign_id, campaign.id);
+    const opened = await call('POST', '/admin/cases', { campaign_id: campaign.id });
+    assert.equal(opened.status, 409, JSON.stringify(opened.body));
+    assert.match(opened.body.error.message, new RegExp(`already has an open case, ${before.id}`));
+    await call('PATCH', `/admin/cases/${before.id}`, { status: 'dismissed' });
+
+    // A case opened under an id an earlier detector gave the same cluster is found by its cluster:
+    // it refreshes (taking the campaign's id now), and it still counts as the cluster's live case.
+    const older: CaseFile = { ...built, id: 'case_before_restart', campaign_id: 'camp_0oldid0', status: 'confirmed', notes: [] };
+    await store.putCase(older);
+    const again = await call('POST', '/admin/cases', { campaign_id: campaign.id });
+    assert.equal(again.status, 409, JSON.stringify(again.body));
+    assert.match(again.body.error.message, /already has a confirmed case, case_before_restart/);
+    const renamed = await call('POST', '/admin/cases/case_before_restart/refresh');
+    assert.equal(renamed.status, 200, JSON.stringify(renamed.body));
+    assert.equal(renamed.body.campaign_id, campaign.id);
+    assert.match(renamed.body.notes.at(-1).text, new RegExp(`now named ${campaign.id} \\(was camp_0oldid0\\)`));
+    assert.deepEqual((await store.listCases({ campaignId: campaign.id, status: 'confirmed' })).map((c) => c.id), ['case_before_restart'], 'listed under the campaign\'s id now');
+  } finally {
+    await app.close();
+  }
+});

@@ -191,7 +191,7 @@ export class SqliteCaseStore implements CaseStore {
     migrateSqlite(db, 'cases', [CASES_TABLE('TEXT'), INDICATORS_TABLE('TEXT'), SIGHTINGS_TABLES('TEXT'), PUBLISHED_TABLES, INDICATOR_KEY_ID]);
   }
   async putCase(c: CaseFile) {
-    this.db.prepare('INSERT INTO cases (id, status, campaign_id, opened_at, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body')
+    this.db.prepare('INSERT INTO cases (id, status, campaign_id, opened_at, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, campaign_id = excluded.campaign_id, body = excluded.body')
       .run(c.id, c.status, c.campaign_id, c.opened_at, JSON.stringify(c));
   }
   async getCase(id: string) {
@@ -257,7 +257,7 @@ export class PostgresCaseStore implements CaseStore {
     await migratePostgres(this.pool, 'cases', [CASES_TABLE('TIMESTAMPTZ'), INDICATORS_TABLE('TIMESTAMPTZ'), SIGHTINGS_TABLES('TIMESTAMPTZ'), PUBLISHED_TABLES, INDICATOR_KEY_ID]);
   }
   async putCase(c: CaseFile) {
-    await this.pool.query('INSERT INTO cases (id, status, campaign_id, opened_at, body) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, body = EXCLUDED.body',
+    await this.pool.query('INSERT INTO cases (id, status, campaign_id, opened_at, body) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, campaign_id = EXCLUDED.campaign_id, body = EXCLUDED.body',
       [c.id, c.status, c.campaign_id, c.opened_at, JSON.stringify(c)]);
   }
   async getCase(id: string) {

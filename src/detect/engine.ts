@@ -255,6 +255,11 @@ function shortId(prefix: string, s: string): string {
   return prefix + mix(fnv1a(s), fnv1a(s, 0x1234567)).toString(36).padStart(7, '0');
 }
 
+/** The id of the campaign a cluster becomes when it is flagged. */
+function campaignIdOf(clusterId: string): string {
+  return shortId('camp_', clusterId);
+}
+
 function subnet(ip: string): string {
   const v4 = ip.lastIndexOf('.');
   if (v4 > 0 && ip.indexOf(':') < 0) return ip.slice(0, v4);
@@ -500,7 +505,6 @@ export class DetectorEngine implements VerdictView {
   private nextSweep = 0;
   private events = 0;
   private ticks = 0;
-  private campaignCount = 0;
   private listeners: VerdictListener[] = [];
   /** Ids and event times (s) of recently ingested events, oldest first from `recentHead` (rememberEventIdsSeconds). */
   private readonly recentSpan: number;
@@ -1714,7 +1718,10 @@ export class DetectorEngine implements VerdictView {
     const st = c.verdict;
     const changed = this.applyLadder(st, score, now, VERDICT_LEVELS.length - 1);
     if (st.level >= THROTTLE && !c.campaignId) {
-      c.campaignId = shortId('camp_', c.id + ':' + (++this.campaignCount));
+      // Named after its cluster (itself named after its founding account), not after an order of
+      // discovery: an engine rebuilt from the same events after a restart without a snapshot gives
+      // the same id, so the cases that refer to the campaign keep finding it.
+      c.campaignId = campaignIdOf(c.id);
       this.markFlaggedKeys(root);
     }
     const stale = !st.verdict || now - st.explainedAt >= EXPLAIN_REFRESH_S || Math.abs(score - st.explainedScore) >= EXPLAIN_SCORE_STEP

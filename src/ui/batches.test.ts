@@ -78,3 +78,45 @@ test('dashboard: an account\'s batches of both APIs, one cancelled from its page
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('dashboard: an account with more batches and files than its page lists says so and shows more on request', { skip: browserSkip(CHROMIUM), timeout: 90_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-ui-batches-more-'));
+  const config = parseConfig({ server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 } });
+  const w = await startWarden(config, { log: () => {} });
+  const admin = async (path: string, body: object) => (await (await fetch(`${w.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any;
+  const account = await admin('/accounts', { name: 'many uploads', email: 'many@example.org', tier: 'enterprise' });
+  const key = (await admin(`/accounts/${account.id}/keys`, { name: 'k' })).secret as string;
+  // 21 batches (the page shows 20) and 51 files (it shows 50).
+  for (let i = 0; i < 21; i++) {
+    const res = await fetch(`${w.url}/v1/messages/batches`, { method: 'POST', headers: { 'x-api-key': key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+      body: JSON.stringify({ requests: [{ custom_id: `b${i}`, params: { model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: `Question ${i}` }] } }] }) });
+    assert.equal(res.status, 200, await res.text());
+  }
+  for (let i = 0; i < 51; i++) {
+    const form = new FormData();
+    form.append('purpose', 'user_data');
+    form.append('file', new Blob([`note ${i}`], { type: 'text/plain' }), `note-${String(i).padStart(2, '0')}.txt`);
+    const res = await fetch(`${w.url}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
+    assert.equal(res.status, 200, await res.text());
+  }
+  const context = await launchBrowser(requireChromium(CHROMIUM), join(dir, 'profile'));
+  try {
+    const page = await context.newPage();
+    const problems = watchProblems(page);
+    await signIn(page, w.url, w.adminToken!, { path: `#/accounts/${account.id}` });
+    for (const [heading, noun, shown, all] of [['Batches', 'batches', 20, 21], ['Files', 'files', 50, 51]] as const) {
+      const panel = page.locator('section', { has: page.getByRole('heading', { name: heading, exact: true }) });
+      await panel.getByText(`Showing the newest ${shown} ${noun}; there are more.`).waitFor();
+      assert.equal(await panel.locator('tbody tr').count(), shown, `${heading}: the first ${shown}`);
+      await panel.getByRole('button', { name: 'Show 100 more' }).click();
+      await panel.getByText(/Showing the newest/).waitFor({ state: 'detached' });
+      assert.equal(await panel.locator('tbody tr').count(), all, `${heading}: all of them`);
+    }
+    assert.ok(await page.locator('tbody tr', { hasText: 'note-00.txt' }).count() === 1, 'the oldest file is listed, and can be deleted from the page');
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+    await w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -58,3 +58,11 @@ export async function signIn(page: Page, baseUrl: string, token: string, opts: {
   if (opts.name) await page.getByLabel('Your name (optional)').fill(opts.name);
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
+
+/**
+ * Visible elements whose left edge is off screen (cut off at a narrow width), as short
+ * descriptions. The skip link is off screen on purpose until it has the focus.
+ */
+export const offLeft = (page: Page) => page.evaluate(`[...document.querySelectorAll('body *:not(.skip-link)')]
+  .filter((el) => { const r = el.getBoundingClientRect(); return r.width > 1 && r.height > 1 && r.left < -0.5; })
+  .map((el) => el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ').join('.') : '') + ' ' + (el.textContent || '').slice(0, 40))`) as Promise<string[]>;

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import { buildScenario, runScanCli, exchangeValue, keyedHash, type PromptPool } from '../detect/index.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems, offLeft } from './browser-support.ts';
 import { receiver } from '../../test/helpers/receiver.ts';
 
 const CHROMIUM = findChromium();
@@ -57,6 +57,14 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
     assert.ok(await shared.getByText('yes').count() >= 1);
     await page.getByRole('heading', { name: 'Accounts (30)' }).waitFor();
     await page.screenshot({ path: join(tmpdir(), 'warden-dashboard-case.png'), fullPage: true });
+    // At 390 px the row of case actions wraps: every button on screen, no sideways scroll.
+    await page.setViewportSize({ width: 390, height: 844 });
+    assert.deepEqual(await offLeft(page), [], 'nothing left of the screen on the case page');
+    assert.equal(await page.evaluate('document.documentElement.scrollWidth'), 390, 'the case page does not scroll sideways');
+    for (const box of await page.locator('main p.actions button').evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect().toJSON()))) {
+      assert.ok(box.left >= 0 && box.right <= 390, `a case action is on screen (${box.left}..${box.right})`);
+    }
+    await page.setViewportSize({ width: 1360, height: 900 });
 
     // A decision with a note, kept on the case.
     await page.getByLabel('Status').selectOption('confirmed');

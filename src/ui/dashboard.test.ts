@@ -57,6 +57,16 @@ test('dashboard: sign in, overview shows traffic, account page, key created once
     await kpi('Requests').waitFor();
     assert.equal(await kpi('Requests').textContent(), '8');
     assert.equal(await kpi('Accounts').textContent(), '1');
+    // The error rate counts client and server errors, as its subtitle and the tables' Errors say;
+    // the refused bad key is unauthenticated, counted apart.
+    const kpiSub = (label: string) => page.locator('.kpi', { has: page.locator('.kpi-label', { hasText: label }) }).locator('.kpi-sub');
+    assert.equal(await kpiSub('Error rate').textContent(), '0 client, 0 server; 1 unauthenticated apart');
+    const models = page.locator('section', { has: page.getByRole('heading', { name: 'Models' }) });
+    const miniRow = models.locator('tbody tr', { hasText: 'gpt-4o-mini' });
+    const headers = await models.locator('thead th').allTextContents();
+    const cells = await miniRow.locator('td').allTextContents();
+    assert.equal(cells[headers.indexOf('Errors')], '0', 'the bad key\'s request is not an error of gpt-4o-mini');
+    assert.equal(cells[headers.indexOf('Unauth.')], '1', 'it is counted as unauthenticated');
     const topAccounts = page.locator('section', { has: page.getByRole('heading', { name: 'Top accounts' }) });
     assert.match(await topAccounts.locator('tbody tr').first().textContent() ?? '', /demo.*7/);
     const outcomes = page.locator('section', { has: page.getByRole('heading', { name: 'Outcomes' }) });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { parseConfig } from '../config/index.ts';
 import { startWarden, type RunningWarden } from '../cli/serve.ts';
-import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems } from './browser-support.ts';
+import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems, offLeft } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
 const skip = browserSkip(CHROMIUM);
@@ -23,6 +23,8 @@ let w: RunningWarden;
 let context: BrowserContext;
 let demoId = '';
 let loneId = '';
+let longEmailId = '';
+const LONG_EMAIL = 'firstname.lastname.department@research-subdivision.university.example.edu';
 
 async function admin<T = any>(method: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`${w.url}/admin${path}`, {
@@ -81,6 +83,10 @@ before(async () => {
     bulk.push(a.id);
   }
   for (const id of bulk.slice(0, 3)) await admin('POST', `/accounts/${id}/suspend`, { reason: 'test' });
+  // An account without a name: its page's title is its long email.
+  longEmailId = (await admin<{ id: string }>('POST', '/accounts', { email: LONG_EMAIL })).id;
+  // One request, so that the detector knows it (it answers 404 for an account it has not seen).
+  assert.equal(await chat((await admin<{ secret: string }>('POST', `/accounts/${longEmailId}/keys`, { scopes: ['inference'] })).secret, 'hello'), 200);
   // An account with exactly one request.
   const lone = await admin<{ id: string }>('POST', '/accounts', { name: 'Lone', email: 'lone@example.org' });
   loneId = lone.id;
@@ -95,14 +101,6 @@ after(async () => {
   await w?.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/**
- * Visible elements whose left edge is off screen (cut off at a narrow width), as short
- * descriptions. The skip link is off screen on purpose until it has the focus.
- */
-const offLeft = (page: Page) => page.evaluate(`[...document.querySelectorAll('body *:not(.skip-link)')]
-  .filter((el) => { const r = el.getBoundingClientRect(); return r.width > 1 && r.height > 1 && r.left < -0.5; })
-  .map((el) => el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ').join('.') : '') + ' ' + (el.textContent || '').slice(0, 40))`) as Promise<string[]>;
 
 test('at 390 px, no page scrolls sideways or puts anything left of the screen; wide tables scroll in their own box', { skip, timeout: 90_000 }, async () => {
   const { page, problems } = await open('#/keys', { width: 390, height: 844 });
@@ -125,6 +123,13 @@ test('at 390 px, no page scrolls sideways or puts anything left of the screen; w
   assert.equal(await scrollWidth(page), 390, 'account page');
   assert.deepEqual(await offLeft(page), [], 'account page');
   await page.screenshot({ path: join(tmpdir(), 'warden-dashboard-390-account.png'), fullPage: true });
+
+  // An account titled by a long email: the title wraps, and the actions stay on screen.
+  await page.goto(`${w.url}/dashboard/#/accounts/${longEmailId}`);
+  await page.getByRole('heading', { name: LONG_EMAIL, level: 1 }).waitFor();
+  await settled(page);
+  assert.equal(await scrollWidth(page), 390, 'account page titled by a long email');
+  assert.deepEqual(await offLeft(page), [], 'account page titled by a long email');
 
   // Overview, Usage and Limits, each once its data is in.
   for (const [hash, heading, ready] of [['#/', 'Overview', 'Top accounts'], ['#/usage', 'Usage', /^By /], ['#/limits', 'Limits', null]] as const) {

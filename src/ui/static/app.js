@@ -62,18 +62,30 @@ function renderNav(active) {
     : []);
 }
 
+/** Tells this browser's other dashboard tabs about a sign-out (a tab opened from this one shares its token). */
+const signOuts = typeof BroadcastChannel === 'function' ? new BroadcastChannel('warden-dashboard') : null;
+
 function logout() {
   session.clear();
+  signOuts?.postMessage('signed-out');
   location.hash = '#/';
   render();
 }
+
+signOuts?.addEventListener('message', (e) => {
+  if (e.data !== 'signed-out' || !session.token()) return;
+  session.clear();
+  render('Signed out in another tab. Sign in again.');
+});
 
 function loginView(message) {
   document.title = 'Sign in · Warden';
   replace(document.getElementById('nav'));
   replace(document.getElementById('session'));
-  const token = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'current-password', required: true, spellcheck: 'false', 'aria-describedby': 'token-help' });
-  const actor = h('input', { id: 'actor', name: 'actor', type: 'text', autocomplete: 'username', maxlength: 100, 'aria-describedby': 'actor-help' });
+  // Not a password to remember: one-time-code keeps the browser's password manager from offering
+  // to save the admin token (it is kept in this tab only).
+  const token = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'one-time-code', required: true, spellcheck: 'false', 'aria-describedby': 'token-help' });
+  const actor = h('input', { id: 'actor', name: 'actor', type: 'text', autocomplete: 'name', maxlength: 100, 'aria-describedby': 'actor-help' });
   const err = h('p', { class: 'form-error', role: 'alert' }, message ?? '');
   const button = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Sign in');
   // method=post: should scripts fail, the browser must not put the token in a URL.
@@ -94,7 +106,7 @@ function loginView(message) {
   } } },
   h('h1', { text: 'Warden operator dashboard' }),
   h('label', { for: 'token', text: 'Admin token' }), token,
-  h('p', { id: 'token-help', class: 'help', text: 'The admin API token (config admin.token, or the admin-token file beside the database). Kept in this tab only.' }),
+  h('p', { id: 'token-help', class: 'help', text: 'The admin API token (config admin.token, or the admin-token file beside the database). Kept in this tab only (and in tabs opened from it) until you sign out; not offered to the password manager.' }),
   h('label', { for: 'actor', text: 'Your name (optional)' }), actor,
   h('p', { id: 'actor-help', class: 'help', text: 'Recorded with the changes you make.' }),
   err, button);
@@ -102,7 +114,8 @@ function loginView(message) {
   token.focus();
 }
 
-async function render() {
+/** Render the current route into <main>; without a token, the sign-in form (with `loginMessage`). */
+async function render(loginMessage) {
   const seq = ++renderSeq;
   const { path, query } = currentRoute();
   // The control that caused this render (a range, a checkbox, a pager button) is focused again
@@ -112,7 +125,7 @@ async function render() {
   const focused = (inMain ? { ...inMain, path: renderedPath } : null) ?? (focusWatch?.pending() ? focusWatch.target : null);
   focusWatch?.stop();
   if (cleanup) { try { cleanup(); } catch { /* ignore */ } cleanup = null; }
-  if (!session.token()) return loginView();
+  if (!session.token()) return loginView(loginMessage);
   focusWatch = focused && focused.path === path ? { target: focused, ...followFocus(main, focused) } : null;
   const watch = focusWatch;
   renderedPath = path;
@@ -140,4 +153,6 @@ onUnauthorized(() => {
   loginView('Your session ended: the server refused the token. Sign in again.');
 });
 addEventListener('hashchange', () => { render(); main.focus({ preventScroll: true }); });
+// The skip link moves the focus to the content; followed as a link, its #main would be read as a route.
+document.querySelector('.skip-link')?.addEventListener('click', (e) => { e.preventDefault(); main.focus(); main.scrollIntoView(); });
 render();

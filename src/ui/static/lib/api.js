@@ -38,8 +38,7 @@ export async function api(method, path, opts = {}) {
   const headers = { accept: 'application/json, text/plain;q=0.9' };
   if (token) headers.authorization = `Bearer ${token}`;
   const actor = session.actor();
-  if (actor) headers['x-warden-actor'] = `dashboard:${actor}`.slice(0, 200);
-  else headers['x-warden-actor'] = 'dashboard';
+  headers['x-warden-actor'] = actorHeader(actor ? `dashboard:${actor}`.slice(0, 200) : 'dashboard');
   let body;
   if (opts.body !== undefined) {
     headers['content-type'] = 'application/json';
@@ -54,6 +53,15 @@ export async function api(method, path, opts = {}) {
     throw errorOf(res, payload);
   }
   return payload;
+}
+
+/**
+ * The `x-warden-actor` value naming `actor`. A header carries only Latin-1 (fetch refuses anything
+ * else), so a name outside printable ASCII goes RFC 8187 style, `UTF-8''<percent-encoded>`, which
+ * the server decodes (src/admin/actor.ts); an ASCII name goes as it is.
+ */
+function actorHeader(actor) {
+  return /^[\x20-\x7e]*$/.test(actor) && !/^utf-8''/i.test(actor) ? actor : `UTF-8''${encodeURIComponent(actor)}`;
 }
 
 /** The ApiError of a refused answer: the message of its JSON error (`{ error: { message, code } }`), else its text. */

@@ -121,6 +121,24 @@ export function table({ caption, columns, rows, empty = 'Nothing to show.', capt
       }))))));
 }
 
+/**
+ * A list the API cuts at `limit` rows (newest first, no cursor): read `limit + 1` rows with
+ * `readLimit(limit)` so that the extra one says more exist, then show `limit` of them and, under
+ * the table, how many are shown with a button to show `step` more. At the API's largest page
+ * (`max`) it says that older rows may exist that this page does not list.
+ * @returns {{ rows: any[], note: Node | null }}
+ */
+export function cutList(rows, { limit, max, step, noun, onMore, moreKey }) {
+  if (rows.length <= limit && !(limit >= max && rows.length >= max)) return { rows, note: null };
+  const shown = rows.slice(0, limit);
+  if (limit >= max) return { rows: shown, note: h('p', { class: 'muted more-note', text: `Showing the newest ${fmtInt(shown.length)} ${noun}: older ones may exist that this page does not list.` }) };
+  const more = h('button', { type: 'button', class: 'btn btn-small', 'data-focus': moreKey, on: { click: () => { more.disabled = true; onMore(Math.min(limit + step, max)); } } }, `Show ${fmtInt(Math.min(step, max - limit))} more`);
+  return { rows: shown, note: h('p', { class: 'more-note' }, h('span', { class: 'muted', text: `Showing the newest ${fmtInt(shown.length)} ${noun}; there are more. ` }), more) };
+}
+
+/** The limit to ask the API for: one more than shown, to learn whether more exist (never above its largest page). */
+export const readLimit = (limit, max) => Math.min(limit + 1, max);
+
 /** A titled section. */
 export function panel(title, ...children) {
   const id = `p-${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;

@@ -71,7 +71,9 @@ export function usageTable(by, rows, { compact = false } = {}) {
     { label: DIM_LABEL[by] ?? by, value: (r) => groupCell(by, r) },
     { label: 'Requests', num: true, value: (r) => fmtInt(r.requests) },
     { label: 'Refused', num: true, title: 'Limited (429) + denied (403)', value: (r) => fmtInt(r.limited + r.denied) },
-    { label: 'Errors', num: true, title: 'Client and server errors, unauthenticated', value: (r) => fmtInt(r.client_errors + r.server_errors + r.unauthenticated) },
+    { label: 'Errors', num: true, title: 'Client errors (4xx other than 401, 403, 429) and server errors (5xx), as in the overview\'s error rate', value: (r) => fmtInt(r.client_errors + r.server_errors) },
+    // Requests without a valid key (401) belong to no account, key or organisation.
+    ...(['account', 'key', 'org'].includes(by) ? [] : [{ label: 'Unauth.', num: true, title: 'Unauthenticated (401): no valid key; not counted in Errors', value: (r) => fmtInt(r.unauthenticated) }]),
     { label: 'Tokens in', num: true, value: (r) => fmtCompact(r.input_tokens) },
     { label: 'Tokens out', num: true, value: (r) => fmtCompact(r.output_tokens) },
   ];

@@ -1,7 +1,7 @@
 // One account: signup facts, verdict and its explanation, usage, keys (create, rotate, revoke),
 // its Message Batches (cancel one), the files it uploaded (delete one), recent interactions with
 // their enforcement, and the change history.
-import { h, replace, panel, facts, badge, when, link, shortId, kpi, fmtCompact, fmtInt, fmtPct, table, loading, errorBox, toast, askReason, modal, levelBadge, runButton } from '../lib/dom.js';
+import { h, replace, panel, facts, badge, when, link, shortId, kpi, fmtCompact, fmtInt, fmtPct, table, loading, errorBox, toast, askReason, modal, levelBadge, runButton, cutList, readLimit } from '../lib/dom.js';
 import { api, get, post } from '../lib/api.js';
 import { stackedBars } from '../lib/chart.js';
 import { rangePicker, interactionsTable, usageTable, OUTCOME_SERIES, withErrors } from '../lib/widgets.js';
@@ -10,6 +10,75 @@ import { renderJson, renderVerdict, isVerdict } from '../lib/json.js';
 import { statusTone } from './accounts.js';
 
 const TIERS = ['unverified', 'email_verified', 'identity_verified', 'enterprise'];
+const VERDICT_LEVELS = ['none', 'watch', 'throttle', 'shape', 'verify', 'suspend'];
+
+/** The detector's write routes the CLI uses (`warden detect verdict|allow`), when this server mounts them. */
+function detectWriteRoutes(features) {
+  const routes = features.detect?.routes ?? [];
+  const find = (suffix) => routes.find((r) => r.method === 'POST' && r.path.endsWith(suffix))?.path ?? null;
+  const verdicts = find('/detect/verdicts');
+  const allow = find('/detect/allow');
+  return verdicts || allow ? { verdicts, allow } : null;
+}
+
+/** A yes/no confirmation dialog; resolves true when confirmed. */
+function confirmDialog(title, text, confirmLabel) {
+  return modal(title, (close) => [h('p', { text }), h('div', { class: 'actions' },
+    h('button', { type: 'button', class: 'btn', on: { click: () => close(false) } }, 'Cancel'),
+    h('button', { type: 'button', class: 'btn btn-danger', on: { click: () => close(true) } }, confirmLabel))]);
+}
+
+/**
+ * The operator's detector decisions on this account: an operator verdict (wins over the detector)
+ * and the allow-list (never above none), each applied with a reason and removed after a confirmation.
+ */
+async function loadDecisions(box, id, routes, reload) {
+  const [verdicts, allowList] = await Promise.all([
+    routes.verdicts ? get(routes.verdicts) : null,
+    routes.allow ? get(routes.allow) : null,
+  ]);
+  const mine = verdicts?.data.find((v) => v.subject.kind === 'account' && v.subject.id === id) ?? null;
+  const allowed = allowList ? allowList.accounts.includes(id) : false;
+  const act = async (work, done) => { try { await work(); toast(done); reload(); } catch (err) { toast(err.message, 'bad'); } };
+  const setVerdict = async () => {
+    const choice = await modal('Set an operator verdict', (close) => {
+      const level = h('select', { id: 'op-level', name: 'level' }, VERDICT_LEVELS.map((l) => h('option', { value: l, selected: l === (mine?.level ?? 'throttle') }, l)));
+      const reason = h('textarea', { id: 'op-reason', name: 'note', required: true, rows: 2, maxlength: 500 });
+      return [h('form', { method: 'dialog', on: { submit: (e) => { e.preventDefault(); if (reason.value.trim()) close({ level: level.value, note: reason.value.trim() }); } } },
+        h('p', { text: 'It wins over the detector’s own verdict on this account until it is cleared.' }),
+        h('label', { for: 'op-level', text: 'Level' }), level,
+        h('label', { for: 'op-reason', text: 'Reason (recorded with the verdict)' }), reason,
+        h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', on: { click: () => close(null) } }, 'Cancel'), h('button', { type: 'submit', class: 'btn btn-primary' }, 'Set verdict')))];
+    });
+    if (choice) await act(() => post(routes.verdicts, { kind: 'account', id, ...choice }), `Operator verdict set: ${choice.level}.`);
+  };
+  const clearVerdict = async () => {
+    if (await confirmDialog('Clear the operator verdict?', 'The detector’s own verdict applies to this account again.', 'Clear verdict')) {
+      await act(() => api('DELETE', routes.verdicts, { query: { kind: 'account', id } }), 'Operator verdict cleared.');
+    }
+  };
+  const allow = async () => {
+    const note = await askReason('Allow-list this account?', 'The detector never takes it above none, whatever its traffic or cluster.', 'Allow-list', 'primary');
+    if (note !== null) await act(() => post(routes.allow, { account: id, note }), 'Account allow-listed.');
+  };
+  const disallow = async () => {
+    if (await confirmDialog('Remove from the allow-list?', 'The detector judges this account again from its next request.', 'Remove')) {
+      await act(() => api('DELETE', routes.allow, { query: { account: id } }), 'Removed from the allow-list.');
+    }
+  };
+  replace(box,
+    routes.verdicts ? h('div', { class: 'decision' },
+      h('p', null, 'Operator verdict: ', mine ? levelBadge(mine.level) : h('span', { class: 'muted', text: 'none' }),
+        mine ? h('span', { class: 'muted', text: ` — ${mine.reasons?.[0]?.detail ?? ''}` }) : null),
+      h('p', { class: 'row-actions' },
+        h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'op-verdict', on: { click: setVerdict } }, mine ? 'Change operator verdict' : 'Set operator verdict'),
+        mine ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'op-verdict-clear', on: { click: clearVerdict } }, 'Clear operator verdict') : null)) : null,
+    routes.allow ? h('div', { class: 'decision' },
+      h('p', null, 'Allow-list: ', allowed ? badge('allow-listed', 'ok') : h('span', { class: 'muted', text: 'not on it' })),
+      h('p', { class: 'row-actions' }, allowed
+        ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-remove', on: { click: disallow } }, 'Remove from the allow-list')
+        : h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-add', on: { click: allow } }, 'Add to the allow-list'))) : null);
+}
 
 /** Detector routes about one account, e.g. GET /admin/detect/accounts/:id. */
 function accountDetectRoutes(features) {
@@ -50,6 +119,8 @@ export async function render(main, [id], query, ctx) {
     } } }, 'Change tier'));
 
   const verdictBox = h('div', null, loading());
+  const decisionRoutes = detectWriteRoutes(ctx.features);
+  const decisionsBox = h('div', null, loading());
   const usageBox = h('div', null, loading());
   const keysBox = h('div', null, loading());
   const recentBox = h('div', null, loading());
@@ -76,7 +147,7 @@ export async function render(main, [id], query, ctx) {
         ['Payment fingerprint', acct.payment_fp ? h('code', { title: acct.payment_fp, text: `${acct.payment_fp.slice(0, 16)}…` }) : null],
         ['Signup user agent', acct.user_agent ?? null],
       ])),
-      panel('Verdict', verdictBox)),
+      panel('Verdict', verdictBox, decisionRoutes ? [h('h3', { text: 'Operator decisions' }), decisionsBox] : null)),
     panel('Usage', h('div', { class: 'panel-tools' }, rangePicker(range, (r) => ctx.setQuery({ ...query, range: r }))), usageBox),
     panel('API keys',
       createKeyForm({ accountId: acct.id, onCreated: reload }),
@@ -91,6 +162,7 @@ export async function render(main, [id], query, ctx) {
 
   const features = ctx.features;
   await Promise.all([
+    decisionRoutes ? loadDecisions(decisionsBox, acct.id, decisionRoutes, reload).catch((err) => replace(decisionsBox, errorBox(err))) : null,
     // Verdict: the detector's own view when its routes are mounted, and the verdict recorded in force on the latest interaction.
     (async () => {
       const routes = accountDetectRoutes(features);
@@ -161,11 +233,15 @@ export async function render(main, [id], query, ctx) {
 
 const BATCH_TONE = { in_progress: 'info', canceling: 'warn', ended: 'muted' };
 
-async function loadBatches(box, id) {
+/** The admin API's largest page of batches or files (`limit` at most 500). */
+const LIST_MAX = 500;
+
+async function loadBatches(box, id, limit = 20) {
   try {
-    const page = await get('/admin/batches', { account: id, limit: 20 });
+    const page = await get('/admin/batches', { account: id, limit: readLimit(limit, LIST_MAX) });
+    const cut = cutList(page.data, { limit, max: LIST_MAX, step: 100, noun: 'batches', moreKey: 'more-batches', onMore: (n) => loadBatches(box, id, n) });
     replace(box, table({
-      caption: 'Batches of this account, newest first', rows: page.data, empty: 'No batches.',
+      caption: 'Batches of this account, newest first', rows: cut.rows, empty: 'No batches.',
       columns: [
         { label: 'Batch', value: (b) => h('code', { title: b.id, text: shortId(b.id) }) },
         { label: 'Status', value: (b) => badge(b.processing_status.replace('_', ' '), BATCH_TONE[b.processing_status] ?? 'muted') },
@@ -178,10 +254,10 @@ async function loadBatches(box, id) {
         { label: 'Canceled', num: true, value: (b) => fmtInt(b.request_counts.canceled) },
         { label: 'Expired', num: true, value: (b) => fmtInt(b.request_counts.expired) },
         { label: '', value: (b) => (b.processing_status === 'in_progress'
-          ? runButton('Cancel', async () => { await post(`/admin/batches/${encodeURIComponent(b.id)}/cancel`); toast('Batch cancelled: what has not run will not.'); }, () => loadBatches(box, id))
+          ? runButton('Cancel', async () => { await post(`/admin/batches/${encodeURIComponent(b.id)}/cancel`); toast('Batch cancelled: what has not run will not.'); }, () => loadBatches(box, id, limit))
           : null) },
       ],
-    }));
+    }), cut.note);
   } catch (err) {
     if (err.status === 404) replace(box, h('p', { class: 'muted', text: 'Batches are off on this server (batches.enabled).' }));
     else replace(box, errorBox(err));
@@ -190,9 +266,10 @@ async function loadBatches(box, id) {
 
 const fmtBytes = (n) => (n === null || n === undefined ? '—' : n < 1024 ? `${fmtInt(n)} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
 
-async function loadFiles(box, id) {
+async function loadFiles(box, id, limit = 50) {
   try {
-    const page = await get('/admin/files', { account: id, limit: 50 });
+    const page = await get('/admin/files', { account: id, limit: readLimit(limit, LIST_MAX) });
+    const cut = cutList(page.data, { limit, max: LIST_MAX, step: 100, noun: 'files', moreKey: 'more-files', onMore: (n) => loadFiles(box, id, n) });
     const remove = async (f) => {
       const sure = await modal('Delete this file?', (close) => [
         h('p', { text: `${f.filename} (${f.purpose}) is deleted for good; requests naming ${f.id} are refused from then on.` }),
@@ -205,7 +282,7 @@ async function loadFiles(box, id) {
       toast('File deleted.');
     };
     replace(box, table({
-      caption: 'Files of this account, newest first', rows: page.data, empty: 'No files.',
+      caption: 'Files of this account, newest first', rows: cut.rows, empty: 'No files.',
       columns: [
         { label: 'File', value: (f) => h('code', { title: f.id, text: shortId(f.id) }) },
         { label: 'Name', value: (f) => f.filename },
@@ -214,9 +291,9 @@ async function loadFiles(box, id) {
         { label: 'Size', num: true, value: (f) => fmtBytes(f.bytes) },
         { label: 'Uploaded', value: (f) => when(f.created_at) },
         { label: 'Expires', value: (f) => (f.expired ? badge('expired', 'warn') : f.expires_at ? when(f.expires_at) : 'never') },
-        { label: '', value: (f) => runButton('Delete', () => remove(f), () => loadFiles(box, id)) },
+        { label: '', value: (f) => runButton('Delete', () => remove(f), () => loadFiles(box, id, limit)) },
       ],
-    }));
+    }), cut.note);
   } catch (err) {
     if (err.status === 404) replace(box, h('p', { class: 'muted', text: 'Files are off on this server (batches.enabled).' }));
     else replace(box, errorBox(err));

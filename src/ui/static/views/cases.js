@@ -2,7 +2,7 @@
 // indicators shared by other providers and the partners' feeds. A case page shows the frozen
 // evidence, records decisions and notes, downloads the report (Markdown) and the STIX 2.1 bundle,
 // and publishes the case to partners over TAXII.
-import { h, replace, panel, loading, errorBox, link, levelBadge, badge, table, facts, fmtInt, when, toast, shortId, runButton } from '../lib/dom.js';
+import { h, replace, panel, loading, errorBox, link, levelBadge, badge, table, facts, fmtInt, when, toast, shortId, runButton, cutList, readLimit } from '../lib/dom.js';
 import { api, get, post, download } from '../lib/api.js';
 
 const STATUS_TONE = { open: 'info', confirmed: 'bad', dismissed: 'ok', closed: 'muted' };
@@ -59,20 +59,7 @@ async function renderList(main, query, ctx) {
         ],
       }));
     }, (err) => replace(campaignsBox, errorBox(err))),
-    get('/admin/cases', { status: query.status }).then((r) => {
-      if (!ctx.isCurrent()) return;
-      replace(casesBox, table({
-        caption: 'Cases, newest first', empty: 'No case yet.', rows: r.data,
-        columns: [
-          { label: 'Case', value: (c) => link(`/cases/${encodeURIComponent(c.id)}`, shortId(c.id), { title: c.id }) },
-          { label: 'Status', value: (c) => statusBadge(c.status) },
-          { label: 'Title', value: (c) => c.title },
-          { label: 'Level', value: (c) => levelBadge(c.level) },
-          { label: 'Accounts', num: true, value: (c) => fmtInt(c.members) },
-          { label: 'Opened', value: (c) => when(c.opened_at) },
-        ],
-      }));
-    }, (err) => replace(casesBox, errorBox(err))),
+    loadCases(casesBox, query, ctx),
     renderIntel(intelBox, ctx),
     renderFeeds(feedsBox, ctx),
   ]);
@@ -153,6 +140,28 @@ async function renderIntel(box, ctx) {
   } catch (err) {
     replace(box, errorBox(err));
   }
+}
+
+/** The admin API's largest page of cases (`limit` at most 1000). */
+const CASES_MAX = 1000;
+
+/** The cases, newest first, 100 at a time with a button for more. */
+async function loadCases(casesBox, query, ctx, limit = 100) {
+  let r;
+  try { r = await get('/admin/cases', { status: query.status, limit: readLimit(limit, CASES_MAX) }); } catch (err) { replace(casesBox, errorBox(err)); return; }
+  if (!ctx.isCurrent()) return;
+  const cut = cutList(r.data, { limit, max: CASES_MAX, step: 100, noun: 'cases', moreKey: 'more-cases', onMore: (n) => loadCases(casesBox, query, ctx, n) });
+  replace(casesBox, table({
+    caption: 'Cases, newest first', empty: 'No case yet.', rows: cut.rows,
+    columns: [
+      { label: 'Case', value: (c) => link(`/cases/${encodeURIComponent(c.id)}`, shortId(c.id), { title: c.id }) },
+      { label: 'Status', value: (c) => statusBadge(c.status) },
+      { label: 'Title', value: (c) => c.title },
+      { label: 'Level', value: (c) => levelBadge(c.level) },
+      { label: 'Accounts', num: true, value: (c) => fmtInt(c.members) },
+      { label: 'Opened', value: (c) => when(c.opened_at) },
+    ],
+  }), cut.note);
 }
 
 async function renderCase(main, id, ctx) {

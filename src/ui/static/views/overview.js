@@ -30,6 +30,8 @@ export async function render(main, _params, query, ctx) {
     if (!ctx.isCurrent()) return;
     const t = summary.totals;
     const refused = t.limited + t.denied;
+    // Errors: client (4xx other than 401, 403, 429) and server (5xx) errors, as in the chart and
+    // the tables' Errors column; unauthenticated requests (401) are counted apart.
     const errors = t.client_errors + t.server_errors;
     replace(body,
       h('section', { class: 'kpis', 'aria-label': 'Key figures' },
@@ -38,7 +40,7 @@ export async function render(main, _params, query, ctx) {
         kpi('Tokens out', fmtCompact(t.output_tokens), t.reasoning_tokens ? `${fmtCompact(t.reasoning_tokens)} reasoning` : null),
         kpi('Accounts', fmtInt(t.accounts), `${fmtInt(t.ips)} client IP${t.ips === 1 ? '' : 's'}`),
         kpi('Refusal rate', t.requests ? fmtPct(refused / t.requests) : '—', `${fmtInt(t.limited)} limited, ${fmtInt(t.denied)} denied`),
-        kpi('Error rate', t.requests ? fmtPct(errors / t.requests) : '—', `${fmtInt(t.server_errors)} server, ${fmtInt(t.unauthenticated)} unauthenticated`)),
+        kpi('Error rate', t.requests ? fmtPct(errors / t.requests) : '—', `${fmtInt(t.client_errors)} client, ${fmtInt(t.server_errors)} server; ${fmtInt(t.unauthenticated)} unauthenticated apart`)),
       panel('Traffic',
         stackedBars({ title: 'Requests by outcome', points: withErrors(summary.series), bucketS: summary.bucket_s, series: OUTCOME_SERIES }),
         stackedBars({ title: 'Tokens', points: summary.series, bucketS: summary.bucket_s, series: TOKEN_SERIES, unit: 'tokens' })),

@@ -1,0 +1,32 @@
+/**
+ * The `x-warden-actor` header: the operator's name, recorded with every change. HTTP header values
+ * carry bytes (browsers refuse anything outside Latin-1), so a name outside printable ASCII travels
+ * RFC 8187 style, `UTF-8''<percent-encoded UTF-8>`, and is decoded here before it is recorded.
+ */
+import { WardenError } from '../errors/index.ts';
+
+/** Prefix of an RFC 8187 extended value: the rest of the header is the UTF-8 name, percent-encoded. */
+const EXTENDED_VALUE = /^utf-8''/i;
+
+/**
+ * The operator named by an `x-warden-actor` header, as recorded with changes (at most 200
+ * characters; `admin-api` when absent). A header value can only carry Latin-1, so a name outside
+ * it comes RFC 8187 style, `UTF-8''<percent-encoded UTF-8>` (see `encodeActorHeader`); a plain
+ * value is taken as it is, so ASCII names stay readable on the wire and in the audit trail.
+ */
+export function actorOfHeader(header: string | string[] | undefined): string {
+  let value = typeof header === 'string' ? header.trim() : '';
+  if (EXTENDED_VALUE.test(value)) {
+    try {
+      value = decodeURIComponent(value.replace(EXTENDED_VALUE, '')).trim();
+    } catch {
+      throw new WardenError('WARDEN_INVALID_REQUEST', "x-warden-actor: not a valid UTF-8''<percent-encoded> value");
+    }
+  }
+  return value ? value.slice(0, 200) : 'admin-api';
+}
+
+/** The `x-warden-actor` header value naming `actor`: as it is when printable ASCII, else RFC 8187 encoded. */
+export function encodeActorHeader(actor: string): string {
+  return /^[\x20-\x7e]*$/.test(actor) && !EXTENDED_VALUE.test(actor) ? actor : `UTF-8''${encodeURIComponent(actor)}`;
+}

@@ -44,9 +44,10 @@ export const ledgerConfigSchema = z.strictObject({
   /**
    * On shutdown, how long to wait for the storage to take what is queued and the final checkpoint,
    * ms. Past it (a PostgreSQL that stopped answering) the writer is stopped and the entries it had
-   * not written are counted and logged (`ledger: LEDGER_CLOSED: ...`).
+   * not written are counted and logged (`ledger: LEDGER_CLOSED: ...`). At least 100: with less, a
+   * shutdown would give up before even a healthy storage took the queue and the final checkpoint.
    */
-  close_timeout_ms: z.number().int().min(0).default(10_000),
+  close_timeout_ms: z.number().int().min(100, 'close_timeout_ms must be at least 100 (ms): a shutdown needs time to write what is queued and sign the final checkpoint').default(10_000),
   /** Keep raw prompt text in the erasable side table (the tree always holds only its commitment). */
   keep_prompt_text: z.boolean().default(false),
 });

@@ -159,6 +159,8 @@ export class Ledger {
   private restartTimer: NodeJS.Timeout | null = null;
   private restartDelay = RESTART_MIN_MS;
   private restarting: Promise<void> | null = null;
+  /** Stops the writer `restarting` is starting (close() gave up waiting for it). */
+  private restartAbort: AbortController | null = null;
   private busy = false;
   /** Generation of the current writer thread: exits of earlier ones (or of one being closed) are not crashes. */
   private generation = 0;
@@ -413,7 +415,8 @@ export class Ledger {
   }
 
   private scheduleRestart(): void {
-    if (this.restartTimer || this.restarting) return;
+    // Once closing, close() itself restarts a dead writer, once, within its bound.
+    if (this.restartTimer || this.restarting || this.closed) return;
     const delay = this.restartDelay;
     this.restartDelay = Math.min(RESTART_MAX_MS, this.restartDelay * 2);
     this.restartTimer = setTimeout(() => {
@@ -427,14 +430,20 @@ export class Ledger {
   /** Start a new writer; it refuses (LEDGER_INCONSISTENT) a log that lost acknowledged data or no longer matches its checkpoint. */
   private restart(): Promise<void> {
     if (this.restartTimer) { clearTimeout(this.restartTimer); this.restartTimer = null; }
+    // close() gave up: what a writer would commit has been refused, so none is started.
+    if (this.abandoned) return this.restarting ?? Promise.resolve();
     this.restarting ??= (async () => {
+      const abort = new AbortController();
+      this.restartAbort = abort;
       try {
-        const { link, state } = await WorkerLink.start(this.workerInit(), this.handlers(++this.generation));
+        const { link, state } = await WorkerLink.start(this.workerInit(), this.handlers(++this.generation), { signal: abort.signal });
         // close() stopped waiting meanwhile: what this writer would commit has been refused.
         if (this.abandoned) { await link.terminate(); return; }
         this.adopt(link, state);
       } catch (err) {
         const e = err instanceof LedgerError ? err : new LedgerError('LEDGER_UNAVAILABLE', (err as Error).message);
+        // Stopped by close() giving up (abandonWriting), which has reported what it refused.
+        if (this.abandoned) return;
         if (e.code === 'LEDGER_INCONSISTENT' || this.closed) this.fail(e);
         else {
           this.opts.onError?.(e);
@@ -442,6 +451,7 @@ export class Ledger {
         }
       } finally {
         this.restarting = null;
+        this.restartAbort = null;
       }
     })();
     return this.restarting;
@@ -648,7 +658,10 @@ export class Ledger {
     for (const p of lost) p.reject(new LedgerError('LEDGER_CLOSED', `entry ${p.id} not recorded: ${waited}`));
     for (const p of unsettled) p.reject(new LedgerError('LEDGER_CLOSED', `entry ${p.id} was being written when ${waited}; whether it is recorded is not known`));
     this.settled();
-    await link?.terminate();
+    // A writer being restarted (against the storage that does not answer) is stopped too, not
+    // left to outlive close() until its connect or open times out.
+    this.restartAbort?.abort();
+    await Promise.all([link?.terminate(), this.restarting]);
     return report;
   }
 }

@@ -153,3 +153,47 @@ test('closing on a PostgreSQL that stopped answering returns soon after closeTim
     }
   }
 });
+
+test('closing while a dead writer is being restarted against a PostgreSQL that stopped answering stops that writer too', { timeout: 60_000, skip: !(await postgresUp()) && 'no PostgreSQL at ' + URL }, async () => {
+  const { startTcpProxy } = await import('../../test/helpers/tcp-proxy.ts');
+  const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
+  const schema = `ledger_stall_${randomBytes(6).toString('hex')}`;
+  const proxy = await startTcpProxy(Number(new globalThis.URL(URL).port || 5432));
+  const through = new globalThis.URL(URL);
+  through.port = String(proxy.port);
+  const errors: string[] = [];
+  const storage = new PostgresLedgerStorage(openPostgres(through.href, { max: 4 }), schema, { ownsPool: true, url: through.href });
+  const ledger = await Ledger.open({ storage, origin: ORIGIN, signers: [generateSigner(ORIGIN)], writer: 'worker', checkpointIntervalMs: 50, closeTimeoutMs: 1000, onError: (e) => errors.push(`${(e as { code?: string }).code}: ${(e as Error).message}`) });
+  // Every worker thread started from here on (the restarted writers), and whether it has exited.
+  const started: { exited: boolean }[] = [];
+  const onWorker = (message: unknown) => {
+    const seen = { exited: false };
+    started.push(seen);
+    (message as { worker: import('node:worker_threads').Worker }).worker.once('exit', () => { seen.exited = true; });
+  };
+  subscribe('worker_threads', onWorker);
+  const pool = openPostgres(URL, { max: 1 });
+  try {
+    await ledger.appendInteraction(sampleEvent(1));
+    await proxy.stall();
+    // The writer dies; its replacement opens the log through the stalled proxy and waits on its connect timeout (5 s).
+    ledger.injectWriterFault('exit');
+    await new Promise((r) => setTimeout(r, 50));
+    const late = ledger.appendInteraction(sampleEvent(2)).then(() => 'recorded', (e) => e.code as string);
+    const report = await ledger.close();
+    const reportedAtClose = errors.length;
+    assert.deepEqual(report, { lost: 1, unsettled: 0 });
+    assert.equal(await late, 'LEDGER_CLOSED');
+    assert.ok(started.length >= 1, 'a replacement writer was being started when the ledger closed');
+    assert.ok(started.every((w) => w.exited), `every writer thread has stopped when close() returns (${started.filter((w) => !w.exited).length} still running)`);
+    // Nothing is reported after close() (the stopped start does not say it failed).
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(errors.slice(reportedAtClose), [], 'nothing reported after close() returned');
+  } finally {
+    unsubscribe('worker_threads', onWorker);
+    await proxy.stop();
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+    await pool.query('DELETE FROM schema_migrations WHERE component = $1', [`ledger.${schema}`]).catch(() => {});
+    await pool.end();
+  }
+});

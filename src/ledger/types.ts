@@ -3,11 +3,17 @@
  * run in a worker thread): errors, receipts, checkpoints and proof bundles.
  */
 
+/**
+ * `LEDGER_KEY_MISMATCH` is a warning, never a refusal: nodes of a shared log rotating to different
+ * new keys (reported through onError; their entries are still appended). It has a code of its own
+ * so that it neither reads as, nor takes the rate-limited log and notification slot of, the fatal
+ * `LEDGER_INCONSISTENT` (the ledger stops writing).
+ */
 export type LedgerErrorCode =
-  | 'LEDGER_NOT_FOUND' | 'LEDGER_BAD_REQUEST' | 'LEDGER_OVERLOADED' | 'LEDGER_CLOSED' | 'LEDGER_INCONSISTENT' | 'LEDGER_UNAVAILABLE';
+  | 'LEDGER_NOT_FOUND' | 'LEDGER_BAD_REQUEST' | 'LEDGER_OVERLOADED' | 'LEDGER_CLOSED' | 'LEDGER_INCONSISTENT' | 'LEDGER_UNAVAILABLE' | 'LEDGER_KEY_MISMATCH';
 
 const CODES: ReadonlySet<string> = new Set<LedgerErrorCode>([
-  'LEDGER_NOT_FOUND', 'LEDGER_BAD_REQUEST', 'LEDGER_OVERLOADED', 'LEDGER_CLOSED', 'LEDGER_INCONSISTENT', 'LEDGER_UNAVAILABLE',
+  'LEDGER_NOT_FOUND', 'LEDGER_BAD_REQUEST', 'LEDGER_OVERLOADED', 'LEDGER_CLOSED', 'LEDGER_INCONSISTENT', 'LEDGER_UNAVAILABLE', 'LEDGER_KEY_MISMATCH',
 ]);
 
 export class LedgerError extends Error {

@@ -126,19 +126,36 @@ export class WorkerLink implements WriterLink {
     else this.worker.unref();
   }
 
-  /** Start a writer thread and wait until it has opened and verified the log. */
-  static start(init: WriterInit, handlers: LinkHandlers, entry: WorkerEntry = resolveWriterWorker(import.meta.url)): Promise<{ link: WorkerLink; state: WriterState }> {
+  /**
+   * Start a writer thread and wait until it has opened and verified the log. Aborting `signal`
+   * before then stops the thread (opening a database that does not answer can take a connect or
+   * statement timeout) and rejects with LEDGER_CLOSED once it has exited.
+   */
+  static start(init: WriterInit, handlers: LinkHandlers, opts: { signal?: AbortSignal; entry?: WorkerEntry } = {}): Promise<{ link: WorkerLink; state: WriterState }> {
+    const { signal, entry = resolveWriterWorker(import.meta.url) } = opts;
+    if (signal?.aborted) return Promise.reject(new LedgerError('LEDGER_CLOSED', 'the ledger closed before its writer started'));
     return new Promise((resolve, reject) => {
       const worker = startWorker(entry, { workerData: init, name: 'warden-ledger-writer' });
       const link = new WorkerLink(worker, handlers);
       let started = false;
+      let aborted = false;
+      const abort = () => {
+        if (started) return;
+        // Messages from here on are ignored; the exit rejects the start.
+        aborted = true;
+        void worker.terminate();
+      };
+      signal?.addEventListener('abort', abort, { once: true });
       worker.on('message', (m: FromWriter) => {
+        if (aborted) return;
         if (!started) {
           if (m.type === 'ready') {
             started = true;
+            signal?.removeEventListener('abort', abort);
             resolve({ link, state: { size: m.size, latest: m.latest, verifiers: m.verifiers } });
           } else if (m.type === 'fatal') {
             started = true;
+            signal?.removeEventListener('abort', abort);
             link.closing = true;
             reject(LedgerError.fromWire(m.error));
           }
@@ -154,7 +171,10 @@ export class WorkerLink implements WriterLink {
         link.calls.clear();
         if (!started) {
           started = true;
-          reject(new LedgerError('LEDGER_UNAVAILABLE', `ledger writer failed to start: ${err.message}`));
+          signal?.removeEventListener('abort', abort);
+          reject(aborted
+            ? new LedgerError('LEDGER_CLOSED', 'the ledger closed while its writer was starting')
+            : new LedgerError('LEDGER_UNAVAILABLE', `ledger writer failed to start: ${err.message}`));
         } else if (!link.closing) {
           handlers.exit(err);
         }

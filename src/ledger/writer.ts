@@ -153,10 +153,11 @@ export class LedgerWriter {
   readonly shared: boolean;
   /**
    * On a shared log, this node's keys no checkpoint has carried yet (it took them up: a rotation
-   * under way). While there are any, each append checks the log's keys for another new key.
+   * under way). While there are any, each append, and the checkpoint that ends them, checks the
+   * log's keys for another new key.
    */
   private newKeys: string[] = [];
-  /** A rotation mismatch found by the last append, for the loop to report. */
+  /** A rotation mismatch found by the last append or checkpoint, for the loop to report. */
   private keyWarning: LedgerError | null = null;
 
   private constructor(private readonly opts: WriterOptions, range: CompactRange, latest: SignedCheckpoint | null, readonly verifiers: NoteVerifier[]) {
@@ -348,7 +349,9 @@ export class LedgerWriter {
    * but only against keys taken up since the latest checkpoint: one another node signed meanwhile,
    * without this node's new key, ends that window, and a node started then with a key of its own
    * is accepted. Checked here, under the append lock, the mismatch is reported at this node's next
-   * append instead of when the old key is retired. Reported (keyWarning), not refused: the
+   * append instead of when the old key is retired; and before this node's checkpoint carries its
+   * new key (which ends the checks), or a node signing before its next append would never check
+   * against a key taken up since. Reported (keyWarning, LEDGER_KEY_MISMATCH), not refused: the
    * entries are appended all the same.
    */
   private async checkNewKeys(view: LedgerStorage): Promise<void> {
@@ -362,12 +365,12 @@ export class LedgerWriter {
     const other = [...keys.signing, ...keys.pending].filter((k) => !mine.includes(k) && !retired.includes(k));
     if (other.length === 0) return;
     const place = view.where ?? this.opts.storage.where;
-    this.keyWarning = new LedgerError('LEDGER_INCONSISTENT', `signing keys disagree: this node took up ${this.newKeys.join(', ')} beside the key of ` +
+    this.keyWarning = new LedgerError('LEDGER_KEY_MISMATCH', `signing keys disagree: this node took up ${this.newKeys.join(', ')} beside the key of ` +
       `${place ? `the ledger at ${place}` : 'this ledger'}, which another node also signs or took up with ${other.join(', ')}, a key this node does not hold. ` +
       `A rotation brings one new key, the same on every node: checkpoints signed by both would not verify with one published key once the old key is retired. ${KEY_ADVICE}`);
   }
 
-  /** The rotation mismatch the last append found (see checkNewKeys), once. */
+  /** The rotation mismatch the last append or checkpoint found (see checkNewKeys), once. */
   takeKeyWarning(): LedgerError | null {
     const w = this.keyWarning;
     this.keyWarning = null;
@@ -472,7 +475,11 @@ export class LedgerWriter {
         throw new LedgerError('LEDGER_INCONSISTENT', `refusing to sign: size ${size} is not consistent with checkpoint ${prev.size}: ${(err as Error).message}`);
       }
     }
-    if (this.shared) await this.checkStillSigns();
+    if (this.shared) {
+      await this.checkStillSigns();
+      // Last check of this node's new keys: once this checkpoint carries them, they are not new.
+      await this.checkNewKeys(storage);
+    }
     const note = signCheckpoint({ origin: this.opts.origin, size, rootHash: root, extensions: [] }, this.opts.signers);
     const createdAt = new Date(now).toISOString();
     await storage.putCheckpoint({ size, root, note, created_at: createdAt });
@@ -708,9 +715,19 @@ export class WriterLoop {
 
   private async sign(): Promise<SignedCheckpoint> {
     const before = this.writer.latest;
-    const cp = await this.writer.signCheckpoint();
-    if (cp !== before) this.sink.checkpoint(cp);
-    return cp;
+    try {
+      const cp = await this.writer.signCheckpoint();
+      if (cp !== before) this.sink.checkpoint(cp);
+      return cp;
+    } finally {
+      this.reportKeyWarning();
+    }
+  }
+
+  /** A rotation mismatch the writer found (LEDGER_KEY_MISMATCH): reported, the work goes on. */
+  private reportKeyWarning(): void {
+    const warning = this.writer.takeKeyWarning();
+    if (warning) this.sink.error(warning);
   }
 
   private kick(): void {
@@ -752,8 +769,7 @@ export class WriterLoop {
           this.done += batch.length;
           this.afterCommit?.();
           this.sink.committed(results, this.writer.size);
-          const keyWarning = this.writer.takeKeyWarning();
-          if (keyWarning) this.sink.error(keyWarning);
+          this.reportKeyWarning();
         }
         if (this.followDue()) await this.follow().catch((err) => this.sink.error(err));
         if (this.checkpointDue()) await this.sign().catch((err) => this.sink.error(err));

@@ -103,9 +103,15 @@ export function feedChanged(feed: { name: string; last_error: string | null; las
     : notification('feed.recovered', `Intel feed ${feed.name} works again`, { feed: feed.name, cursor: feed.cursor });
 }
 
-/** The ledger could not record something (a line from its error log: the code, the reason, how many more). */
+/**
+ * A ledger problem, from a line of its error log (the code, the reason, how many more): it could
+ * not record something, or (LEDGER_KEY_MISMATCH) its nodes are rotating to different signing keys,
+ * a warning for a person: the entries are recorded all the same.
+ */
 export function ledgerFailed(line: string): Notification {
-  return notification('ledger.failed', `The ledger could not record: ${line.replace(/^ledger: /, '')}`, { error: line.replace(/^ledger: /, '') }, { link: '/dashboard#/ledger' });
+  const error = line.replace(/^ledger: /, '');
+  const what = error.startsWith('LEDGER_KEY_MISMATCH:') ? 'The ledger\'s nodes sign with different new keys (entries are still recorded)' : 'The ledger could not record';
+  return notification('ledger.failed', `${what}: ${error}`, { error }, { link: '/dashboard#/ledger' });
 }
 
 /** Slack's incoming-webhook body (also read by Mattermost, Rocket.Chat and others). */

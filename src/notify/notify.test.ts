@@ -7,7 +7,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DetectorEngine, buildScenario, type PromptPool, type Verdict } from '../detect/index.ts';
 import { receiver } from '../../test/helpers/receiver.ts';
-import { ledgerErrorLog } from '../ledger/index.ts';
+import { LedgerError, ledgerErrorLog } from '../ledger/index.ts';
 import Fastify from 'fastify';
 import { notification, intelMatched, ledgerFailed, redactUrl, Notifier, VerdictNotifications, WebhookSender, notifyConfigSchema, notifyAdminRoutes, type Notification } from './index.ts';
 import { mountAdminRoutes } from '../admin/router.ts';
@@ -178,6 +178,20 @@ test('ledger failures reach operators once per kind per ten minutes, with the re
     ['ledger.failed', 'The ledger could not record: LEDGER_UNAVAILABLE: ledger writer thread died (disk full); restarting it'],
   ]);
   assert.equal(sent[0].link, '/dashboard#/ledger');
+});
+
+test('a signing-key mismatch reaches operators as a warning of its own, not in the slot of the fatal LEDGER_INCONSISTENT', () => {
+  const sent: Notification[] = [];
+  const onError = ledgerErrorLog((line) => sent.push(ledgerFailed(line)), 600_000);
+  const mismatch = new LedgerError('LEDGER_KEY_MISMATCH', 'signing keys disagree: this node took up k1 beside the key of this ledger, which another node also signs or took up with k2');
+  for (let i = 0; i < 3; i++) onError(mismatch);
+  // The ledger stopping writing, right after: reported at once, not held back by the warnings.
+  onError(new LedgerError('LEDGER_INCONSISTENT', 'the log holds 3 entries but 5 were acknowledged'));
+  assert.deepEqual(sent.map((n) => [n.type, n.summary]), [
+    ['ledger.failed', `The ledger's nodes sign with different new keys (entries are still recorded): LEDGER_KEY_MISMATCH: ${mismatch.message}`],
+    ['ledger.failed', 'The ledger could not record: LEDGER_INCONSISTENT: the log holds 3 entries but 5 were acknowledged'],
+  ]);
+  assert.equal(sent[0].data.error, `LEDGER_KEY_MISMATCH: ${mismatch.message}`);
 });
 
 test('a receiver answering without end is read no further than the start of its answer', async () => {

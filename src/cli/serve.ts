@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { loadConfig, resolveSecret, type WardenConfig } from '../config/index.ts';
+import { checkEnvSettings, loadConfig, resolveSecret, type WardenConfig } from '../config/index.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
 import { createMockUpstream } from '../mock/index.ts';
 import { openStores, type Stores } from './stores.ts';
@@ -65,7 +65,9 @@ function sqliteFilesServed(config: WardenConfig): string[] {
 
 /** Start everything; used by the CLI and by end-to-end tests. */
 export async function startWarden(config: WardenConfig, opts: { demo?: boolean; log?: (line: string) => void } = {}): Promise<RunningWarden> {
-  // Before anything is created or opened: a second server on the same SQLite files is refused.
+  // Before anything is created or opened: a setting that names an unset variable, and a second
+  // server on the same SQLite files, are refused.
+  checkEnvSettings(config);
   const locks: ServeLock[] = [];
   const releaseLocks = () => { for (const l of locks.splice(0)) l.release(); };
   try {

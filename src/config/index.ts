@@ -67,6 +67,35 @@ export function loadConfig(path?: string, env: NodeJS.ProcessEnv = process.env):
   return parseConfig(applyEnvOverrides(raw, env));
 }
 
+/**
+ * The `env:NAME` settings whose variable is unset or empty, one line each:
+ * `upstreams.0.api_key: environment variable NAME is not set`. A setting left at its default
+ * (`admin.token: env:WARDEN_ADMIN_TOKEN`, `ledger.key: env:WARDEN_LEDGER_KEY`, ...) may stay unset:
+ * its documented fallback applies (admin token file, key file, feature off). One written in the
+ * configuration must be set: an unset upstream key would send requests with no key at all, a
+ * mistyped name would silently turn a webhook or a secret off. `null` means "none" on purpose.
+ */
+export function unsetEnvSettings(config: WardenConfig, env: NodeJS.ProcessEnv = process.env): string[] {
+  const problems: string[] = [];
+  const walk = (value: unknown, byDefault: unknown, path: string[]) => {
+    if (typeof value === 'string') {
+      if (!value.startsWith('env:') || value === byDefault) return;
+      const name = value.slice(4);
+      if (!env[name]) problems.push(`${path.join('.')}: environment variable ${name} is not set`);
+    } else if (value && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) walk(v, (byDefault as Record<string, unknown> | undefined)?.[k], [...path, k]);
+    }
+  };
+  walk(config, parseConfig({}), []);
+  return problems;
+}
+
+/** Throw a ConfigError listing the `env:NAME` settings whose variable is not set (see unsetEnvSettings). */
+export function checkEnvSettings(config: WardenConfig, env: NodeJS.ProcessEnv = process.env): void {
+  const problems = unsetEnvSettings(config, env);
+  if (problems.length) throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}\n(set each variable; an upstream that takes no key has api_key: null)`);
+}
+
 /** Resolve a secret setting: `env:NAME` reads process.env.NAME; anything else is the literal value. */
 export function resolveSecret(value: string | null | undefined, env: NodeJS.ProcessEnv = process.env): string | null {
   if (!value) return null;

@@ -4,12 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
-import { ConfigError, loadConfig, parseConfig } from '../../src/config/index.ts';
+import { ConfigError, checkEnvSettings, loadConfig, parseConfig, unsetEnvSettings } from '../../src/config/index.ts';
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const warden = (args: string[], cwd: string, env: Record<string, string> = {}) =>
@@ -78,6 +78,42 @@ test('every command that reads the configuration takes it as -c FILE too', { tim
     assert.match(scan.stderr, /cannot read config missing\.yaml/);
     const scanEq = await warden(['scan', 'events.jsonl', '--config=missing.yaml'], dir);
     assert.match(scanEq.stderr, /cannot read config missing\.yaml/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an env:NAME setting whose variable is not set is an error naming the path and the variable; defaults may stay unset', () => {
+  const upstream = { name: 'up', base_url: 'http://127.0.0.1:9', models: ['*'] };
+  const config = parseConfig({
+    upstreams: [{ ...upstream, api_key: 'env:UPSTREAM_KEY_NOT_SET' }, { ...upstream, name: 'nokey', api_key: null }],
+    admin: { token: 'env:OPS_ADMIN_NOT_SET' },
+    notify: { webhooks: [{ name: 'ops', url: 'env:HOOK_URL_SET', secret: 'env:HOOK_SECRET_EMPTY' }] },
+  });
+  assert.deepEqual(unsetEnvSettings(config, { HOOK_URL_SET: 'https://hooks.example/x', HOOK_SECRET_EMPTY: '' }), [
+    'upstreams.0.api_key: environment variable UPSTREAM_KEY_NOT_SET is not set',
+    'admin.token: environment variable OPS_ADMIN_NOT_SET is not set',
+    'notify.webhooks.0.secret: environment variable HOOK_SECRET_EMPTY is not set',
+  ]);
+  // Left at their defaults (env:WARDEN_ADMIN_TOKEN, env:WARDEN_LEDGER_KEY, ...), unset variables select the documented fallback.
+  assert.deepEqual(unsetEnvSettings(parseConfig({}), {}), []);
+  assert.doesNotThrow(() => checkEnvSettings(config, { UPSTREAM_KEY_NOT_SET: 'sk-1', OPS_ADMIN_NOT_SET: 'a'.repeat(20), HOOK_URL_SET: 'https://hooks.example/x', HOOK_SECRET_EMPTY: 's' }));
+});
+
+test('config check and serve refuse an upstream api_key naming an unset variable, before creating anything', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-config-env-'));
+  try {
+    writeFileSync(join(dir, 'w4.yaml'), 'server: {port: 18852}\nstore: {sqlite_path: ./data4/warden.db}\n' +
+      'upstreams:\n  - {name: up, base_url: "http://127.0.0.1:18853", flavours: [openai], api_key: env:UPSTREAM_KEY_NOT_SET, models: ["*"]}\n');
+    for (const cmd of [['config', 'check'], ['serve', '--no-demo']]) {
+      const r = await warden([...cmd, '-c', 'w4.yaml'], dir);
+      assert.equal(r.code, 1, `${cmd[0]} exits 1: ${r.stdout}`);
+      assert.match(r.stderr, /upstreams\.0\.api_key: environment variable UPSTREAM_KEY_NOT_SET is not set/, r.stderr);
+      assert.doesNotMatch(r.stdout, /configuration is valid|Warden listening/);
+    }
+    assert.ok(!existsSync(join(dir, 'data4')), 'serve created no file before refusing');
+    const ok = await warden(['config', 'check', '-c', 'w4.yaml'], dir, { UPSTREAM_KEY_NOT_SET: 'sk-test' });
+    assert.equal(ok.code, 0, ok.stderr);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

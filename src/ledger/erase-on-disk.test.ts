@@ -23,7 +23,7 @@ test('erase leaves no erased value or salt in the ledger file or its WAL', async
   const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(path), origin: ORIGIN, signers: [generateSigner(ORIGIN)], checkpointIntervalMs: 60_000 });
   try {
     const gone = { ip: '192.0.2.199', user_agent: 'ForgetMeAgent/9.9', country: 'NL', asn: 64500 };
-    const receipts = await Promise.all(Array.from({ length: 30 }, (_, i) =>
+    const receipts = await Promise.all(Array.from({ length: 600 }, (_, i) =>
       ledger.appendInteraction(sampleEvent(i, i % 2 === 0 ? { account_id: 'acct_gone', client: gone } : {}))));
     const erasedIndices = receipts.filter((_, i) => i % 2 === 0).map((r) => r.index);
     const privates = await ledger.storage.privates(erasedIndices);

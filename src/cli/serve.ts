@@ -13,6 +13,7 @@ import { createGateway, type Gateway } from '../gateway/index.ts';
 import { createMockUpstream } from '../mock/index.ts';
 import { openStores, type Stores } from './stores.ts';
 import { lockSqliteForServe, type ServeLock } from '../store/serve-lock.ts';
+import { startEventRetention } from '../store/event-retention.ts';
 import { resolveLedgerSetup } from '../ledger/open.ts';
 import { buildCapabilities } from './capabilities.ts';
 
@@ -106,6 +107,7 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
     clusterOf: caps.clusterOf,
   });
   const url = await gateway.listen();
+  const retention = config.events.retention_days === null ? null : startEventRetention(stores.events, config.events.retention_days, { log });
 
   let demoKey: string | null = null;
   if (opts.demo !== false) demoKey = await caps.bootstrapDemo();
@@ -123,6 +125,7 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
   return {
     url, gateway, stores, adminToken: admin.token, demoKey,
     async close() {
+      await retention?.stop();
       await gateway.close();
       await caps.close();
       await stores.close();

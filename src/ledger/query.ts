@@ -8,6 +8,7 @@ import { BlockList, isIP } from 'node:net';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { normalizeIsoTime } from '../store/iso-time.ts';
+import { normaliseIp } from '../events/index.ts';
 import { parseLeaf, type InteractionRecord, type VerdictRecord } from './records.ts';
 import { ipv4ToInt, type EntryFilter, type EntryRow, type LedgerStorage, type PrivateRow } from './storage.ts';
 
@@ -178,8 +179,10 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
   const filter: EntryFilter = { kind: 'interaction', orgId: q.orgId, keyId: q.keyId, model: q.model, from: q.from, to: q.to };
   let ipFilter: ((ip: string | null) => boolean) | null = null;
   if (q.ip) {
-    if (isIP(q.ip) === 0) throw new QueryError(`invalid IP ${q.ip}`, 'ip');
-    filter.ip = q.ip;
+    // Stored addresses are canonical (IPv4-mapped IPv6 as IPv4): the one asked for is spelt the same way.
+    const ip = normaliseIp(q.ip);
+    if (ip === null) throw new QueryError(`invalid IP ${q.ip}`, 'ip');
+    filter.ip = ip;
   }
   if (q.network) {
     const net = parseNetwork(q.network);

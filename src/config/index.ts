@@ -4,7 +4,10 @@
  * Environment overrides use double underscores for nesting:
  *   WARDEN_SERVER__PORT=9000  ->  server.port = 9000
  *   WARDEN_STORE__DRIVER=postgres
- * Values are parsed as JSON when they parse (numbers, booleans, arrays), else taken as strings.
+ * Values are read as the schema's type for that key: a string key takes the value as it is (a
+ * digits-only token stays a string), a number or boolean key parses it, a list takes
+ * comma-separated items (`loopback,10.0.0.0/8`) or JSON (`["loopback"]`), and a key that may be
+ * null takes `null`. Keys of other shapes take JSON, else the string.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
@@ -25,11 +28,59 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
       if (typeof node[seg] !== 'object' || node[seg] === null) node[seg] = {};
       node = node[seg] as Record<string, unknown>;
     }
-    let parsed: unknown = value;
-    try { parsed = JSON.parse(value); } catch { /* plain string */ }
-    node[path[path.length - 1]] = parsed;
+    node[path[path.length - 1]] = parseEnvValue(value, schemaAt(configSchema, path));
   }
   return raw;
+}
+
+// Zod 4 internals read here: each schema's `_zod.def` (`type`, and `shape`, `innerType`, `in`, `element`, `options`).
+interface SchemaDef { type: string; shape?: Record<string, Schema>; innerType?: Schema; in?: Schema; element?: Schema; options?: Schema[]; entries?: Record<string, unknown> }
+interface Schema { _zod: { def: SchemaDef } }
+
+/** What an environment value is read as: the type of the key it sets, and whether null is allowed. */
+interface EnvTarget { type: string; element?: EnvTarget; nullable: boolean }
+
+/** The schema type under the wrappers (default, prefault, nullable, optional, pipe). */
+function unwrap(schema: Schema | undefined): EnvTarget | null {
+  let nullable = false;
+  for (let s = schema; s; ) {
+    const d = s._zod.def;
+    if (d.type === 'nullable') nullable = true;
+    if (d.type === 'default' || d.type === 'prefault' || d.type === 'nullable' || d.type === 'optional' || d.type === 'readonly') { s = d.innerType; continue; }
+    if (d.type === 'pipe') { s = d.in; continue; }
+    return { type: d.type, nullable, ...(d.type === 'array' ? { element: unwrap(d.element) ?? undefined } : {}) };
+  }
+  return null;
+}
+
+/** The target of a key path in the config schema; null when the path leaves the schema (the schema then names the unknown key). */
+function schemaAt(root: Schema, path: readonly string[]): EnvTarget | null {
+  let s: Schema | undefined = root;
+  for (const seg of path) {
+    while (s && ['default', 'prefault', 'nullable', 'optional', 'readonly'].includes(s._zod.def.type)) s = s._zod.def.innerType;
+    if (s?._zod.def.type === 'pipe') s = s._zod.def.in;
+    s = s?._zod.def.type === 'object' ? s._zod.def.shape?.[seg] : undefined;
+    if (!s) return null;
+  }
+  return unwrap(s);
+}
+
+function parseScalar(value: string, target: EnvTarget | null | undefined): unknown {
+  if (target?.nullable && value === 'null') return null;
+  switch (target?.type) {
+    case 'string': case 'enum': case 'literal': return value;
+    case 'number': { const n = Number(value); return value.trim() !== '' && Number.isFinite(n) ? n : value; }
+    case 'boolean': return value === 'true' ? true : value === 'false' ? false : value;
+    default: try { return JSON.parse(value); } catch { return value; }
+  }
+}
+
+/** One environment value as the key's schema type reads it (see the module comment). */
+function parseEnvValue(value: string, target: EnvTarget | null): unknown {
+  if (target?.type !== 'array') return parseScalar(value, target);
+  if (target.nullable && value === 'null') return null;
+  if (value.trimStart().startsWith('[')) { try { return JSON.parse(value); } catch { return value; } }
+  return value.split(',').map((item) => item.trim()).filter((item) => item !== '').map((item) => parseScalar(item, target.element));
 }
 
 /**

@@ -118,3 +118,24 @@ test('config check and serve refuse an upstream api_key naming an unset variable
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('environment overrides are read as the key\'s type: strings stay strings, lists take commas or JSON, null where allowed', () => {
+  const load = (env: Record<string, string>) => loadConfig(undefined, { WARDEN_CONFIG: '', ...env });
+  const c = load({
+    WARDEN_ADMIN__TOKEN: '12345678901234567890123', WARDEN_IDENTITY__KEY_PREFIX: 'true', WARDEN_LEDGER__ORIGIN: '1234e567',
+    WARDEN_SERVER__PORT: '9000', WARDEN_SERVER__V8_PRETENURING: 'true', WARDEN_SERVER__TRUSTED_PROXIES: 'loopback, 10.0.0.0/8',
+    WARDEN_REDIS__URL: 'null',
+  });
+  assert.equal(c.admin.token, '12345678901234567890123', 'a digits-only token stays a string');
+  assert.equal(c.identity.key_prefix, 'true', 'a string key takes "true" as text');
+  assert.equal(c.ledger.origin, '1234e567', 'a hex string that looks like a number stays a string');
+  assert.equal(c.server.port, 9000);
+  assert.equal(c.server.v8_pretenuring, true);
+  assert.deepEqual(c.server.trusted_proxies, ['loopback', '10.0.0.0/8'], 'a list takes comma-separated items');
+  assert.equal(c.redis.url, null);
+  assert.deepEqual(load({ WARDEN_SERVER__TRUSTED_PROXIES: '["loopback"]' }).server.trusted_proxies, ['loopback'], 'or JSON');
+  assert.deepEqual(load({ WARDEN_SERVER__TRUSTED_PROXIES: '' }).server.trusted_proxies, [], 'an empty value is an empty list');
+  // A value the type cannot read is still named by the schema.
+  assert.deepEqual(problems(() => load({ WARDEN_SERVER__PORT: 'eighty' })), ['server.port: Invalid input: expected number, received string']);
+  assert.deepEqual(problems(() => load({ WARDEN_SERVER__V8_PRETENURING: 'yes' })), ['server.v8_pretenuring: Invalid input: expected boolean, received string']);
+});

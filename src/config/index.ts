@@ -12,6 +12,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, type WardenConfig } from './schema.ts';
+import { adminTokenProblem } from '../admin/config.ts';
 export { configSchema, upstreamSchema, type WardenConfig, type UpstreamConfig } from './schema.ts';
 
 export class ConfigError extends Error {
@@ -141,9 +142,16 @@ export function unsetEnvSettings(config: WardenConfig, env: NodeJS.ProcessEnv = 
   return problems;
 }
 
-/** Throw a ConfigError listing the `env:NAME` settings whose variable is not set (see unsetEnvSettings). */
+/**
+ * Throw a ConfigError listing the `env:NAME` settings whose variable is not set (see
+ * unsetEnvSettings), and values read from the environment that the schema would refuse written
+ * in the file (an admin token under 16 characters).
+ */
 export function checkEnvSettings(config: WardenConfig, env: NodeJS.ProcessEnv = process.env): void {
   const problems = unsetEnvSettings(config, env);
+  const token = config.admin.token.startsWith('env:') ? resolveSecret(config.admin.token, env) : null;
+  const tokenProblem = token ? adminTokenProblem(token) : null;
+  if (tokenProblem) problems.push(`admin.token: ${config.admin.token.slice(4)} ${tokenProblem}`);
   if (problems.length) throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}\n(set each variable; an upstream that takes no key has api_key: null)`);
 }
 

@@ -139,3 +139,21 @@ test('environment overrides are read as the key\'s type: strings stay strings, l
   assert.deepEqual(problems(() => load({ WARDEN_SERVER__PORT: 'eighty' })), ['server.port: Invalid input: expected number, received string']);
   assert.deepEqual(problems(() => load({ WARDEN_SERVER__V8_PRETENURING: 'yes' })), ['server.v8_pretenuring: Invalid input: expected boolean, received string']);
 });
+
+test('an admin token under 16 characters is refused by the schema (config check) and when read from the environment', async () => {
+  assert.deepEqual(problems(() => parseConfig({ admin: { token: 'short' } })), ['admin.token: must be at least 16 characters (use a random value, e.g. openssl rand -hex 32)']);
+  assert.doesNotThrow(() => parseConfig({ admin: { token: '' } }), 'empty: the admin API is off');
+  assert.doesNotThrow(() => parseConfig({ admin: { token: 'x'.repeat(16) } }));
+  const fromEnv = parseConfig({ admin: { token: 'env:OPS_ADMIN' } });
+  assert.throws(() => checkEnvSettings(fromEnv, { OPS_ADMIN: 'short' }), /admin\.token: OPS_ADMIN must be at least 16 characters/);
+  assert.doesNotThrow(() => checkEnvSettings(fromEnv, { OPS_ADMIN: 'x'.repeat(16) }));
+  const dir = mkdtempSync(join(tmpdir(), 'warden-config-token-'));
+  try {
+    writeFileSync(join(dir, 'w.yaml'), 'admin: {token: short}\nstore: {sqlite_path: ./data/warden.db}\n');
+    const r = await warden(['config', 'check', '-c', 'w.yaml'], dir);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /admin\.token: must be at least 16 characters/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -184,9 +184,8 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   admin: adminConfigSchema.prefault({}),
   log: z.strictObject({
+    /** Log level. Prompts and API keys are never logged (what events keep of prompts is `events.record_prompts`). */
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** Log prompts? Off by default; never logs API keys. */
-    prompts: z.boolean().default(false),
   }).prefault({}),
   limits: limitsConfigSchema.prefault({}),
   detect: detectConfigSchema.prefault({}),

@@ -157,3 +157,11 @@ test('an admin token under 16 characters is refused by the schema (config check)
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('keys that did nothing are gone from the schema: setting one is an unknown-key error', () => {
+  const defaults = parseConfig({});
+  assert.ok(!('prompts' in defaults.log), 'log.prompts is not a default');
+  assert.ok(!('tail_ms' in defaults.detect.shared) && !('tail_lag_seconds' in defaults.detect.shared), 'detect.shared.tail_* are not defaults');
+  assert.deepEqual(problems(() => parseConfig({ log: { prompts: true } })), ['log.prompts: unknown key']);
+  assert.deepEqual(problems(() => parseConfig({ detect: { shared: { tail_ms: 500, tail_lag_seconds: 30 } } })).sort(), ['detect.shared.tail_lag_seconds: unknown key', 'detect.shared.tail_ms: unknown key']);
+});

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export type SqliteDb = Database.Database;
@@ -12,7 +12,12 @@ export type SqliteDb = Database.Database;
  * erased (ledger openings, event fields) must not stay readable in the file's free space.
  */
 export function openSqlite(path: string, opts: { durability?: 'normal' | 'full' } = {}): SqliteDb {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    mkdirSync(dirname(path), { recursive: true });
+    // A new file is private (prompts, emails, IPs, ledger openings), as the admin token and ledger
+    // key are: created 0600 before SQLite opens it, and SQLite gives its -wal and -shm the same mode.
+    closeSync(openSync(path, 'a', 0o600));
+  }
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${opts.durability === 'full' ? 'FULL' : 'NORMAL'}`);

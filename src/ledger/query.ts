@@ -93,6 +93,11 @@ export interface QueryResult {
   verdicts: VerdictRow[];
   usage: AccountUsage[];
   truncated: boolean;
+  /**
+   * What `usage` adds up: `all` matching interactions, or only the `returned` ones when the limit
+   * cut them short (`truncated`): then the usage rows are not the accounts' totals.
+   */
+  usage_scope: 'all' | 'returned';
 }
 
 export class QueryError extends Error {
@@ -232,7 +237,7 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
   }
   // Cluster verdicts also apply to the accounts they name.
   verdicts.sort((a, b) => a.index - b.index);
-  return { interactions, verdicts, usage: summarise(interactions, verdicts), truncated };
+  return { interactions, verdicts, usage: summarise(interactions, verdicts), truncated, usage_scope: truncated ? 'returned' : 'all' };
 }
 
 function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRow[]): AccountUsage[] {
@@ -301,7 +306,7 @@ export async function exportQuery(result: QueryResult, format: 'csv' | 'jsonl', 
   if (format === 'jsonl') {
     for (const r of result.interactions) await write(out, JSON.stringify({ type: 'interaction', ...r }) + '\n');
     for (const v of result.verdicts) await write(out, JSON.stringify({ type: 'verdict', ...v }) + '\n');
-    for (const u of result.usage) await write(out, JSON.stringify({ type: 'usage', ...u }) + '\n');
+    for (const u of result.usage) await write(out, JSON.stringify({ type: 'usage', scope: result.usage_scope, ...u }) + '\n');
     return;
   }
   await write(out, CSV_COLUMNS.join(',') + '\n');

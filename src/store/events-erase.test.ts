@@ -95,3 +95,21 @@ test('PostgreSQL: events erase blanks one account\'s personal data; retention de
     await checkErase(new PostgresEventStore(pool));
   });
 });
+
+test('events erase also blanks the account\'s client IPs in the dashboard\'s usage rows', async () => {
+  const { eraseUsageClientIps } = await import('../ui/usage.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'warden-usage-erase-'));
+  try {
+    const path = join(dir, 'warden.db');
+    assert.equal(await eraseUsageClientIps({ sqlitePath: path }, GONE), 0, 'no side file: nothing to do');
+    const side = openSqlite(`${path}-usage`);
+    side.exec("CREATE TABLE usage_rows (id TEXT PRIMARY KEY, account_id TEXT, client_ip TEXT NOT NULL); INSERT INTO usage_rows VALUES ('a', 'acct_gone', '192.0.2.177'), ('b', 'acct_kept', '203.0.113.1')");
+    side.close();
+    assert.equal(await eraseUsageClientIps({ sqlitePath: path }, GONE), 1);
+    const check = openSqlite(`${path}-usage`);
+    assert.deepEqual(check.prepare('SELECT id, client_ip FROM usage_rows ORDER BY id').all(), [{ id: 'a', client_ip: '' }, { id: 'b', client_ip: '203.0.113.1' }]);
+    check.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

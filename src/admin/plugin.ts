@@ -13,7 +13,8 @@ import { constantTimeEqual, type IdentityStore } from '../identity/index.ts';
 import { identityAdminRoutes } from './identity-routes.ts';
 import { AdminRouteTable, adminErrorBody, sendAdminError, type AdminRouteRegistrar } from './router.ts';
 
-export const MIN_ADMIN_TOKEN_LENGTH = 16;
+export { MIN_ADMIN_TOKEN_LENGTH } from './config.ts';
+import { adminTokenProblem } from './config.ts';
 
 export interface AdminPluginOptions {
   /** The identity store the built-in routes manage. */
@@ -49,9 +50,8 @@ export function buildAdminRoutes(opts: Pick<AdminPluginOptions, 'store' | 'regis
 
 export const adminPlugin: FastifyPluginAsync<AdminPluginOptions> = async (app: FastifyInstance, opts: AdminPluginOptions) => {
   const token = opts.token || null;
-  if (token !== null && token.length < MIN_ADMIN_TOKEN_LENGTH) {
-    throw new Error(`admin.token must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters (use a random value, e.g. openssl rand -hex 32)`);
-  }
+  const problem = token === null ? null : adminTokenProblem(token);
+  if (problem) throw new Error(`admin.token ${problem}`);
   const table = buildAdminRoutes(opts);
   const prefix = app.prefix || '';
   let openApiDoc: Record<string, unknown> | null = null;

@@ -174,6 +174,11 @@ export class AdminRouteTable implements AdminRouter {
           400: errorResponse('invalid request (the error names the field)'),
           401: errorResponse('missing or wrong admin token'),
           ...(def.path.includes(':') ? { 404: errorResponse('not found') } : {}),
+          // A body route also refuses, before validation, a body over server.body_limit_bytes and one that is not JSON (adminErrorBody).
+          ...(def.body ? {
+            413: errorResponse('WARDEN_BODY_TOO_LARGE: the body is larger than server.body_limit_bytes'),
+            415: errorResponse(`WARDEN_UNSUPPORTED_MEDIA_TYPE: the body's content-type is not ${['application/json', ...(def.bodyTypes ?? [])].join(' or ')}`),
+          } : {}),
           ...Object.fromEntries(Object.entries(def.errors ?? {}).map(([code, description]) => [code, errorResponse(description)])),
         },
       };

@@ -9,7 +9,7 @@ import { ADMIN_COMMANDS } from '../admin/commands.ts';
 
 export const COMMANDS: Command[] = [
   { name: 'serve', summary: 'start the gateway (embedded default: SQLite + built-in mock model)', run: async (a) => (await import('./serve.ts')).runServe(a) },
-  { name: 'events', summary: 'events export: write recorded interaction events as JSONL', run: async (a) => (await import('./events.ts')).runEvents(a) },
+  { name: 'events', summary: 'events export|erase: write recorded interaction events as JSONL, or erase an account\'s personal data in them', run: async (a) => (await import('./events.ts')).runEvents(a) },
   { name: 'config', summary: 'config check|defaults: validate the configuration, or print every key with its default', run: async (a) => (await import('./config-cmd.ts')).runConfig(a) },
   { name: 'ledger', summary: 'ledger verify|prove|consistency|checkpoint|entries|query|erase|keygen|key: the tamper-evident log (-c, --config FILE)', run: runLedger },
   { name: 'mock-upstream', summary: 'run the built-in mock model (OpenAI + Anthropic wire formats) on its own', run: async (a) => (await import('../mock/index.ts')).runMockUpstreamCli(a) },

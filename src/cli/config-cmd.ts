@@ -1,7 +1,7 @@
 /** `warden config check|defaults`: validate a config file, or print every key with its default. */
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { loadConfig, parseConfig } from '../config/index.ts';
+import { checkEnvSettings, loadConfig, parseConfig } from '../config/index.ts';
 import { missingOcrModels } from '../documents/ocr.ts';
 
 const HELP = `usage: warden config check [-c, --config FILE]   validate FILE (or warden.yaml / $WARDEN_CONFIG) with env overrides
@@ -15,6 +15,7 @@ export async function runConfig(argv: string[]): Promise<number> {
   if (sub === 'defaults') { process.stdout.write(stringify(parseConfig({}))); return 0; }
   if (sub === 'check') {
     const cfg = loadConfig(values.config);
+    checkEnvSettings(cfg);
     const d = cfg.documents;
     // As the gateway: a reader only when documents are read and prompts recorded.
     const missing = d.read_images && cfg.events.record_prompts !== 'none' ? missingOcrModels({ languages: d.ocr_languages, dir: d.ocr_models_dir }) : [];

@@ -3,10 +3,17 @@ import { parseArgs } from 'node:util';
 import { createWriteStream } from 'node:fs';
 import { pipeline, type Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { writeJsonlLine } from '../events/index.ts';
+import { normaliseIp, writeJsonlLine } from '../events/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { normalizeIsoTime, parsePositiveInt } from '../store/iso-time.ts';
 import { openStores } from './stores.ts';
+import { eraseUsageClientIps } from '../ui/usage.ts';
+
+const ERASE_HELP = `usage: warden events erase --account ID [-c FILE | --config FILE]
+Erases the personal data of the account's recorded events: client IP, user agent, prompt text, and
+the account's email domain, email pattern, signup IP and payment fingerprint (docs/event-schema.md,
+"Erasure and retention"). Time, model, token counts, status and enforcement stay. Run it with
+\`warden ledger erase --account ID\` for the ledger's copy. A usage error exits with 2.`;
 
 const HELP = `usage: warden events export [--out FILE|-] [--from ISO] [--to ISO] [--account ID] [--org ID] [--key ID]
                             [--model NAME] [--ip ADDR] [--limit N] [-c FILE | --config FILE]
@@ -22,8 +29,9 @@ function usage(message: string): number {
 
 export async function runEvents(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
+  if (sub === 'erase') return runEventsErase(rest);
   if (sub !== 'export') {
-    console.error(HELP);
+    console.error(`${HELP}\n\n${ERASE_HELP}`);
     return sub === '--help' ? 0 : 2;
   }
   let values;
@@ -45,6 +53,9 @@ export async function runEvents(argv: string[]): Promise<number> {
   const to = values.to === undefined ? undefined : normalizeIsoTime(values.to);
   if (from === null) return usage(`--from must be an ISO 8601 date or date-time with its zone, e.g. 2026-12-05 or 2026-12-05T10:00:00Z (got ${JSON.stringify(values.from)})`);
   if (to === null) return usage(`--to must be an ISO 8601 date or date-time with its zone, e.g. 2026-12-05 or 2026-12-05T10:00:00Z (got ${JSON.stringify(values.to)})`);
+  // Stored addresses are canonical: `::ffff:127.0.0.1` is asked as `127.0.0.1`; a non-address would match nothing.
+  const ip = values.ip === undefined ? undefined : normaliseIp(values.ip);
+  if (ip === null) return usage(`--ip must be an IP address, e.g. 203.0.113.7 or 2001:db8::1 (got ${JSON.stringify(values.ip)})`);
   const limit = values.limit === undefined ? undefined : parsePositiveInt(values.limit);
   if (limit === null) return usage(`--limit must be a positive integer (got ${JSON.stringify(values.limit)})`);
   // An empty path would silently fall back to the default configuration.
@@ -70,7 +81,7 @@ export async function runEvents(argv: string[]): Promise<number> {
   try {
     for await (const e of stores.events.iterate({
       from, to, accountId: values.account, orgId: values.org, keyId: values.key,
-      model: values.model, clientIp: values.ip, limit,
+      model: values.model, clientIp: ip, limit,
     })) {
       await writeJsonlLine(out, e);
       n++;
@@ -80,5 +91,28 @@ export async function runEvents(argv: string[]): Promise<number> {
     await stores.close();
   }
   if (!toStdout) console.error(`wrote ${n} events to ${values.out}`);
+  return 0;
+}
+
+async function runEventsErase(argv: string[]): Promise<number> {
+  const usageError = (message: string) => { console.error(`warden events erase: ${message}\n${ERASE_HELP}`); return 2; };
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { account: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } }));
+  } catch (err) {
+    return usageError(`${(err as Error).message.split(/\.\s/)[0]}`);
+  }
+  if (values.help) { console.log(ERASE_HELP); return 0; }
+  if (values.account === undefined || !values.account.trim()) return usageError('--account needs an account id');
+  if (values.config === '') return usageError('--config needs a file (got an empty path)');
+  const config = loadConfig(values.config);
+  const stores = await openStores(config);
+  try {
+    const erased = await stores.events.eraseAccount(values.account);
+    const usageRows = await eraseUsageClientIps(stores.pg ? { pg: stores.pg } : { sqlitePath: config.store.sqlite_path }, values.account);
+    console.log(`erased personal data of ${erased} events of ${values.account}${usageRows ? ` (and the client IP of ${usageRows} dashboard usage rows)` : ''}`);
+  } finally {
+    await stores.close();
+  }
   return 0;
 }

@@ -8,10 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { loadConfig, resolveSecret, type WardenConfig } from '../config/index.ts';
+import { checkEnvSettings, loadConfig, resolveSecret, type WardenConfig } from '../config/index.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
 import { createMockUpstream } from '../mock/index.ts';
 import { openStores, type Stores } from './stores.ts';
+import { lockSqliteForServe, type ServeLock } from '../store/serve-lock.ts';
+import { startEventRetention } from '../store/event-retention.ts';
+import { resolveLedgerSetup } from '../ledger/open.ts';
 import { buildCapabilities } from './capabilities.ts';
 
 const HELP = `usage: warden serve [-c|--config FILE] [--host HOST] [--port PORT] [--db FILE]
@@ -53,8 +56,32 @@ export function applyV8Settings(config: WardenConfig): void {
   if (!config.server.v8_pretenuring) setFlagsFromString('--no-allocation-site-pretenuring');
 }
 
+/** The SQLite files this server writes (the store's, the ledger's): one server each. */
+function sqliteFilesServed(config: WardenConfig): string[] {
+  const files: string[] = [];
+  if (config.store.driver === 'sqlite') files.push(resolve(config.store.sqlite_path));
+  if (config.ledger.enabled && (config.ledger.driver ?? config.store.driver) === 'sqlite') files.push(resolve(resolveLedgerSetup(config).ledger.sqlite_path));
+  return [...new Set(files)];
+}
+
 /** Start everything; used by the CLI and by end-to-end tests. */
 export async function startWarden(config: WardenConfig, opts: { demo?: boolean; log?: (line: string) => void } = {}): Promise<RunningWarden> {
+  // Before anything is created or opened: a setting that names an unset variable, and a second
+  // server on the same SQLite files, are refused.
+  checkEnvSettings(config);
+  const locks: ServeLock[] = [];
+  const releaseLocks = () => { for (const l of locks.splice(0)) l.release(); };
+  try {
+    for (const file of sqliteFilesServed(config)) locks.push(lockSqliteForServe(file));
+    const running = await startLocked(config, opts);
+    return { ...running, async close() { try { await running.close(); } finally { releaseLocks(); } } };
+  } catch (err) {
+    releaseLocks();
+    throw err;
+  }
+}
+
+async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (line: string) => void }): Promise<RunningWarden> {
   const log = opts.log ?? ((l: string) => console.log(l));
   applyV8Settings(config);
   const cleanups: (() => Promise<void>)[] = [];
@@ -80,6 +107,7 @@ export async function startWarden(config: WardenConfig, opts: { demo?: boolean; 
     clusterOf: caps.clusterOf,
   });
   const url = await gateway.listen();
+  const retention = config.events.retention_days === null ? null : startEventRetention(stores.events, config.events.retention_days, { log });
 
   let demoKey: string | null = null;
   if (opts.demo !== false) demoKey = await caps.bootstrapDemo();
@@ -97,6 +125,7 @@ export async function startWarden(config: WardenConfig, opts: { demo?: boolean; 
   return {
     url, gateway, stores, adminToken: admin.token, demoKey,
     async close() {
+      await retention?.stop();
       await gateway.close();
       await caps.close();
       await stores.close();

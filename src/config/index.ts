@@ -4,11 +4,15 @@
  * Environment overrides use double underscores for nesting:
  *   WARDEN_SERVER__PORT=9000  ->  server.port = 9000
  *   WARDEN_STORE__DRIVER=postgres
- * Values are parsed as JSON when they parse (numbers, booleans, arrays), else taken as strings.
+ * Values are read as the schema's type for that key: a string key takes the value as it is (a
+ * digits-only token stays a string), a number or boolean key parses it, a list takes
+ * comma-separated items (`loopback,10.0.0.0/8`) or JSON (`["loopback"]`), and a key that may be
+ * null takes `null`. Keys of other shapes take JSON, else the string.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, type WardenConfig } from './schema.ts';
+import { adminTokenProblem } from '../admin/config.ts';
 export { configSchema, upstreamSchema, type WardenConfig, type UpstreamConfig } from './schema.ts';
 
 export class ConfigError extends Error {
@@ -25,11 +29,59 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
       if (typeof node[seg] !== 'object' || node[seg] === null) node[seg] = {};
       node = node[seg] as Record<string, unknown>;
     }
-    let parsed: unknown = value;
-    try { parsed = JSON.parse(value); } catch { /* plain string */ }
-    node[path[path.length - 1]] = parsed;
+    node[path[path.length - 1]] = parseEnvValue(value, schemaAt(configSchema, path));
   }
   return raw;
+}
+
+// Zod 4 internals read here: each schema's `_zod.def` (`type`, and `shape`, `innerType`, `in`, `element`, `options`).
+interface SchemaDef { type: string; shape?: Record<string, Schema>; innerType?: Schema; in?: Schema; element?: Schema; options?: Schema[]; entries?: Record<string, unknown> }
+interface Schema { _zod: { def: SchemaDef } }
+
+/** What an environment value is read as: the type of the key it sets, and whether null is allowed. */
+interface EnvTarget { type: string; element?: EnvTarget; nullable: boolean }
+
+/** The schema type under the wrappers (default, prefault, nullable, optional, pipe). */
+function unwrap(schema: Schema | undefined): EnvTarget | null {
+  let nullable = false;
+  for (let s = schema; s; ) {
+    const d = s._zod.def;
+    if (d.type === 'nullable') nullable = true;
+    if (d.type === 'default' || d.type === 'prefault' || d.type === 'nullable' || d.type === 'optional' || d.type === 'readonly') { s = d.innerType; continue; }
+    if (d.type === 'pipe') { s = d.in; continue; }
+    return { type: d.type, nullable, ...(d.type === 'array' ? { element: unwrap(d.element) ?? undefined } : {}) };
+  }
+  return null;
+}
+
+/** The target of a key path in the config schema; null when the path leaves the schema (the schema then names the unknown key). */
+function schemaAt(root: Schema, path: readonly string[]): EnvTarget | null {
+  let s: Schema | undefined = root;
+  for (const seg of path) {
+    while (s && ['default', 'prefault', 'nullable', 'optional', 'readonly'].includes(s._zod.def.type)) s = s._zod.def.innerType;
+    if (s?._zod.def.type === 'pipe') s = s._zod.def.in;
+    s = s?._zod.def.type === 'object' ? s._zod.def.shape?.[seg] : undefined;
+    if (!s) return null;
+  }
+  return unwrap(s);
+}
+
+function parseScalar(value: string, target: EnvTarget | null | undefined): unknown {
+  if (target?.nullable && value === 'null') return null;
+  switch (target?.type) {
+    case 'string': case 'enum': case 'literal': return value;
+    case 'number': { const n = Number(value); return value.trim() !== '' && Number.isFinite(n) ? n : value; }
+    case 'boolean': return value === 'true' ? true : value === 'false' ? false : value;
+    default: try { return JSON.parse(value); } catch { return value; }
+  }
+}
+
+/** One environment value as the key's schema type reads it (see the module comment). */
+function parseEnvValue(value: string, target: EnvTarget | null): unknown {
+  if (target?.type !== 'array') return parseScalar(value, target);
+  if (target.nullable && value === 'null') return null;
+  if (value.trimStart().startsWith('[')) { try { return JSON.parse(value); } catch { return value; } }
+  return value.split(',').map((item) => item.trim()).filter((item) => item !== '').map((item) => parseScalar(item, target.element));
 }
 
 /**
@@ -65,6 +117,42 @@ export function loadConfig(path?: string, env: NodeJS.ProcessEnv = process.env):
     if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config file ${file} must be a YAML mapping`);
   }
   return parseConfig(applyEnvOverrides(raw, env));
+}
+
+/**
+ * The `env:NAME` settings whose variable is unset or empty, one line each:
+ * `upstreams.0.api_key: environment variable NAME is not set`. A setting left at its default
+ * (`admin.token: env:WARDEN_ADMIN_TOKEN`, `ledger.key: env:WARDEN_LEDGER_KEY`, ...) may stay unset:
+ * its documented fallback applies (admin token file, key file, feature off). One written in the
+ * configuration must be set: an unset upstream key would send requests with no key at all, a
+ * mistyped name would silently turn a webhook or a secret off. `null` means "none" on purpose.
+ */
+export function unsetEnvSettings(config: WardenConfig, env: NodeJS.ProcessEnv = process.env): string[] {
+  const problems: string[] = [];
+  const walk = (value: unknown, byDefault: unknown, path: string[]) => {
+    if (typeof value === 'string') {
+      if (!value.startsWith('env:') || value === byDefault) return;
+      const name = value.slice(4);
+      if (!env[name]) problems.push(`${path.join('.')}: environment variable ${name} is not set`);
+    } else if (value && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) walk(v, (byDefault as Record<string, unknown> | undefined)?.[k], [...path, k]);
+    }
+  };
+  walk(config, parseConfig({}), []);
+  return problems;
+}
+
+/**
+ * Throw a ConfigError listing the `env:NAME` settings whose variable is not set (see
+ * unsetEnvSettings), and values read from the environment that the schema would refuse written
+ * in the file (an admin token under 16 characters).
+ */
+export function checkEnvSettings(config: WardenConfig, env: NodeJS.ProcessEnv = process.env): void {
+  const problems = unsetEnvSettings(config, env);
+  const token = config.admin.token.startsWith('env:') ? resolveSecret(config.admin.token, env) : null;
+  const tokenProblem = token ? adminTokenProblem(token) : null;
+  if (tokenProblem) problems.push(`admin.token: ${config.admin.token.slice(4)} ${tokenProblem}`);
+  if (problems.length) throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}\n(set each variable; an upstream that takes no key has api_key: null)`);
 }
 
 /** Resolve a secret setting: `env:NAME` reads process.env.NAME; anything else is the literal value. */

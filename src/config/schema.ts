@@ -106,6 +106,11 @@ export const configSchema = z.strictObject({
     max_buffered: z.number().int().positive().default(100_000),
     /** On shutdown, how long to keep retrying events the store has not taken, ms; then they are dropped, counted and logged. */
     close_timeout_ms: z.number().int().nonnegative().default(10_000),
+    /**
+     * Delete events older than this many days (checked at start and every hour by `warden serve`);
+     * null keeps them. The ledger's retention is `warden ledger erase --before`.
+     */
+    retention_days: z.number().int().positive().nullable().default(null),
   }).prefault({}),
   /** The text of PDFs and images that requests carry, read off the request path for the event and the detector (src/documents). */
   documents: z.strictObject({
@@ -179,9 +184,8 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   admin: adminConfigSchema.prefault({}),
   log: z.strictObject({
+    /** Log level. Prompts and API keys are never logged (what events keep of prompts is `events.record_prompts`). */
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** Log prompts? Off by default; never logs API keys. */
-    prompts: z.boolean().default(false),
   }).prefault({}),
   limits: limitsConfigSchema.prefault({}),
   detect: detectConfigSchema.prefault({}),

@@ -22,13 +22,6 @@ export const detectConfigSchema = z.strictObject({
     key_prefix: z.string().min(1).default('warden:detect:'),
     /** The worker publishes changed verdicts this often. */
     publish_ms: z.number().int().min(50).default(1000),
-    /** The worker reads new events from the shared store this often. */
-    tail_ms: z.number().int().min(50).default(500),
-    /**
-     * Events from other nodes arrive out of id order (each node flushes its own batches): the
-     * worker re-reads this far behind the newest event it has seen, and skips those it has.
-     */
-    tail_lag_seconds: z.number().min(1).default(30),
   }).prefault({}),
   /** Re-score changed accounts and clusters every this many seconds of event time. */
   tick_seconds: z.number().positive().default(5),

@@ -7,5 +7,7 @@ export { ulid, ulidTime } from './ulid.ts';
 export { summariseLogitBias, promptFingerprint, type LogitBiasSummary } from './logit-bias.ts';
 export { summariseEmbeddings, readEmbedding, EmbeddingSketch, sampledIndices, EMBEDDING_DIRECTIONS, EMBEDDING_SAMPLE, type EmbeddingSummary } from './embedding-spread.ts';
 export { readableEvent } from './readable.ts';
+export { erasePersonalData, ERASED_CLIENT_IP } from './erase.ts';
+export { normaliseIp } from './ip.ts';
 export { LATE_EVENT_TOLERANCE_MS, parseIsoMs } from './time.ts';
 export { readEventBatches, readEventsJsonl, writeJsonlLine, type ReadJsonlOptions } from './jsonl.ts';

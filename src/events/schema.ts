@@ -230,6 +230,12 @@ export const InteractionEvent = z.object({
   response: EventResponse,
   account: EventAccountFacts.nullable(),
   enforcement: EventEnforcement,
+  /**
+   * When the personal data of this event was erased (`warden events erase`, see erase.ts): the
+   * client IP is then `""`, the user agent, prompt text and account's email domain, email pattern,
+   * signup IP and payment fingerprint null. Absent while not erased. Added in the same schema version (optional).
+   */
+  erased_at: z.string().optional(),
 });
 export type InteractionEvent = z.infer<typeof InteractionEvent>;
 

@@ -76,7 +76,9 @@ export interface MetricSources {
 }
 
 export function createGatewayMetrics(registry = new Registry(), sources: MetricSources = { eventsPending: () => 0, eventsDropped: () => 0 }, opts: { defaultMetrics?: boolean } = {}): GatewayMetrics {
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'warden_process_' });
+  // Node's process metrics under their standard names (process_cpu_seconds_total,
+  // nodejs_eventloop_lag_seconds, ...), as stock dashboards and alerts expect.
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const counts = new RequestCounts();
   return {
     registry,

@@ -21,6 +21,8 @@ class FlakyStore implements EventStore {
   }
   async *iterate(_q?: EventQuery): AsyncGenerator<InteractionEvent> { yield* this.stored; }
   async count(): Promise<number> { return this.stored.length; }
+  async eraseAccount(): Promise<number> { return 0; }
+  async deleteBefore(): Promise<number> { return 0; }
   async close(): Promise<void> {}
 }
 

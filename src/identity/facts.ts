@@ -5,7 +5,6 @@
  * without Warden ever holding card data.
  */
 import { createHmac } from 'node:crypto';
-import { isIP } from 'node:net';
 import type { EventAccountFacts } from '../events/index.ts';
 import type { AuthContext } from './types.ts';
 
@@ -40,27 +39,8 @@ export function emailPattern(email: string | null | undefined, secret: string | 
   return createHmac('sha256', secret).update(`email-pattern:${m[1]}@${domain}`).digest('hex').slice(0, 32);
 }
 
-/** Canonical text form of an IP address (IPv4-mapped IPv6 becomes IPv4); null if not an IP. */
-export function normaliseIp(ip: string | null | undefined): string | null {
-  if (!ip) return null;
-  let s = ip.trim();
-  if (s.startsWith('[') && s.endsWith(']')) s = s.slice(1, -1);
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(s);
-  if (mapped) s = mapped[1];
-  const family = isIP(s);
-  if (family === 4) return s;
-  if (family === 6) {
-    // URL parsing yields the RFC 5952 canonical form (lower case, zero runs compressed), in which
-    // an IPv4-mapped address however spelt (`::ffff:102:304`, `0:0:0:0:0:ffff:1.2.3.4`) is `::ffff:102:304`.
-    let v6: string;
-    try { v6 = new URL(`http://[${s}]`).hostname.slice(1, -1); } catch { return null; }
-    const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
-    if (!hex) return v6;
-    const [hi, lo] = [parseInt(hex[1], 16), parseInt(hex[2], 16)];
-    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  }
-  return null;
-}
+// The canonical IP form is the event contract's (client.ip, signup_ip): defined beside it.
+export { normaliseIp } from '../events/ip.ts';
 
 /** ISO 3166-1 alpha-2 country code, upper-cased; null if not two letters. */
 export function normaliseCountry(country: string | null | undefined): string | null {

@@ -45,6 +45,7 @@ const AccountUsageSchema = z.object({
 export const LedgerQueryResultSchema = z.object({
   interactions: z.array(InteractionRowSchema), verdicts: z.array(VerdictRowSchema), usage: z.array(AccountUsageSchema),
   truncated: z.boolean().describe('the limit cut the interactions short'),
+  usage_scope: z.enum(['all', 'returned']).describe('what `usage` adds up: all matching interactions, or only the returned ones when `truncated` (not the accounts\' totals then)'),
 });
 
 const STATUS: Record<LedgerError['code'], number> = {

@@ -144,6 +144,15 @@ test('HTTP: checkpoint is a signed note; proofs verify standalone; entries; quer
       const q = await fetch(`${base}/query?account=acct_3`, { headers: { authorization: 'Bearer admin' } });
       assert.equal(q.status, 200);
       assert.ok(((await q.json()) as { interactions: unknown[] }).interactions.length > 0);
+      // An address is looked up in its canonical spelling, however it is written; a non-address is a 400.
+      for (const spelling of ['203.0.113.5', '::ffff:203.0.113.5', '[::ffff:203.0.113.5]', '::FFFF:cb00:7105']) {
+        const byIp = await fetch(`${base}/query?ip=${encodeURIComponent(spelling)}`, { headers: { authorization: 'Bearer admin' } });
+        assert.equal(byIp.status, 200, spelling);
+        assert.deepEqual(((await byIp.json()) as { interactions: { client_ip: string }[] }).interactions.map((r) => r.client_ip), ['203.0.113.5'], `ip=${spelling} finds the interaction`);
+      }
+      const notIp = await fetch(`${base}/query?ip=not-an-ip`, { headers: { authorization: 'Bearer admin' } });
+      assert.equal(notIp.status, 400, 'a non-address is refused');
+      assert.match(await notIp.text(), /invalid IP not-an-ip/);
       const csv = await fetch(`${base}/query?org=org_1&format=csv`, { headers: { authorization: 'Bearer admin' } });
       assert.match(csv.headers.get('content-type')!, /text\/csv/);
       assert.ok((await csv.text()).startsWith('index,id'));

@@ -13,7 +13,7 @@ import { sampleEvent } from './fixtures.ts';
 const ORIGIN = 'warden.test/ledger';
 
 /** A ledger of 30 interactions (one a second from 2026-06-01T12:00:00Z) in a fresh folder, and a CLI runner over it. */
-async function withCli(fn: (run: (...argv: string[]) => Promise<{ code: number; out: string; err: string }>, dir: string) => Promise<void>) {
+async function withCli(fn: (run: (...argv: string[]) => Promise<{ code: number; out: string; err: string }>, dir: string, config: Parameters<typeof openLedgerFromConfig>[0]) => Promise<void>) {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-cli-'));
   const config = { ledger: ledgerConfigSchema.parse({ origin: ORIGIN, key: '' }), store: { driver: 'sqlite' as const, postgres_url: '', sqlite_path: join(dir, 'warden.db') } };
   const run = ledgerCliRunner(config);
@@ -22,7 +22,7 @@ async function withCli(fn: (run: (...argv: string[]) => Promise<{ code: number; 
     const ledger = await openLedgerFromConfig(config, { env: {} });
     await Promise.all(Array.from({ length: 30 }, (_, i) => ledger.appendInteraction(sampleEvent(i))));
     await ledger.close();
-    await fn(run, dir);
+    await fn(run, dir, config);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -213,7 +213,10 @@ test('verify --checkpoint: a log cut short since a checkpoint the auditor kept f
     db.exec(`DELETE FROM ledger_entries WHERE idx >= 20; DELETE FROM ledger_private WHERE idx >= 20;
       DELETE FROM ledger_nodes WHERE (idx + 1) * (1 << level) > 20; DELETE FROM ledger_checkpoints WHERE size > 20;`);
     db.close();
-    assert.equal((await run('verify')).code, 0, 'on its own, the shorter log is consistent');
+    // On its own the shorter log is consistent, but no signed checkpoint covers it any more.
+    const alone = JSON.parse((await run('verify', '--json')).out) as { ok: boolean; problems: { message: string }[] };
+    assert.equal(alone.ok, false, 'a log left with no signed checkpoint does not verify');
+    assert.deepEqual(alone.problems.map((p) => p.message), ['no signed checkpoint covers the log: none of its 20 entries is covered by a signature (its checkpoints were deleted, or none was signed yet: `warden ledger checkpoint` signs one)'], 'on its own, the shorter log is otherwise consistent');
     const cut = await run('verify', '--checkpoint', kept);
     assert.equal(cut.code, 1);
     assert.match(cut.out, /the log holds 20 entries, fewer than the 30 of the checkpoint you kept/);
@@ -225,5 +228,52 @@ test('verify --checkpoint: a log cut short since a checkpoint the auditor kept f
     assert.equal(bad.code, 1);
     assert.match(bad.out, /kept checkpoint 1: /);
     assert.equal((await run('verify', '--checkpoint', join(dir, 'missing.checkpoint'))).code, 2);
+  });
+});
+
+test('verify says how many entries no signed checkpoint covers, and fails a log with none', async () => {
+  await withCli(async (run, dir, config) => {
+    const signed = await run('verify');
+    assert.equal(signed.code, 0, signed.out);
+    assert.doesNotMatch(signed.out, /WARNING/, 'a closed ledger signed its last entries');
+
+    // Ten entries written after the checkpoint of size 30 (the one signed at their close removed): a warning naming them, still OK.
+    const ledger = await openLedgerFromConfig(config, { env: {} });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => ledger.appendInteraction(sampleEvent(30 + i))));
+    await ledger.close();
+    const db = SqliteLedgerStorage.open(join(dir, 'ledger.db'));
+    db.db.exec('DELETE FROM ledger_checkpoints WHERE size > 30');
+    const tail = await run('verify');
+    assert.equal(tail.code, 0, tail.out);
+    assert.match(tail.out, /WARNING: the last 10 entries \(from #30\) are covered by no signed checkpoint yet/);
+    assert.match(tail.out, /OK: .* \(30 of 40 entries signed\)/);
+    assert.equal(JSON.parse((await run('verify', '--json')).out).unsigned, 10);
+
+    // No checkpoint at all: nothing is signed, so the log is not verified.
+    db.db.exec('DELETE FROM ledger_checkpoints');
+    await db.close();
+    const none = await run('verify');
+    assert.equal(none.code, 1, none.out);
+    assert.match(none.out, /no signed checkpoint covers the log: none of its 40 entries is covered by a signature/);
+    assert.doesNotMatch(none.out, /OK:/);
+  });
+});
+
+test('query --limit N: usage rows say they add up the returned interactions only', async () => {
+  await withCli(async (run) => {
+    const all = await run('query', '--account', 'acct_0');
+    assert.equal(all.code, 0, all.err);
+    const full = JSON.parse(all.out);
+    assert.equal(full.usage_scope, 'all');
+    assert.equal(full.usage[0].requests, 5, 'acct_0 has 5 of the 30 interactions');
+    assert.equal(all.err, '');
+
+    const cut = await run('query', '--account', 'acct_0', '--limit', '2');
+    assert.equal(cut.code, 0, cut.err);
+    const part = JSON.parse(cut.out);
+    assert.deepEqual([part.truncated, part.usage_scope, part.usage[0].requests], [true, 'returned', 2]);
+    assert.match(cut.err, /--limit 2 cut the interactions short: the usage rows add up the 2 returned, not the accounts' totals/);
+    const jsonl = (await run('query', '--account', 'acct_0', '--limit', '2', '--format', 'jsonl')).out.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(jsonl.filter((o) => o.type === 'usage').map((o) => o.scope), ['returned']);
   });
 });

@@ -193,7 +193,10 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
             print(`log size ${report.size}, ${report.nodes} tree nodes, ${report.checkpoints} checkpoints, ${report.commitments} commitments opened, ${report.erased} entries erased`);
             if (report.latestCheckpoint) print(`latest checkpoint: size ${report.latestCheckpoint.size}, root ${report.latestCheckpoint.rootHash}`);
             for (const k of report.kept) if (k.ok) print(`kept checkpoint of size ${k.size}: the log still holds it`);
-            if (report.ok) print('OK: every leaf, node, checkpoint signature and consistency proof verifies');
+            if (report.ok && report.unsigned > 0) {
+              print(`WARNING: the last ${report.unsigned} entries (from #${report.size - report.unsigned}) are covered by no signed checkpoint yet: only the stored tree vouches for them (the server signs one every ledger.checkpoint_interval_ms; \`warden ledger checkpoint\` signs one now)`);
+            }
+            if (report.ok) print(`OK: every leaf, node, checkpoint signature and consistency proof verifies${report.unsigned > 0 ? ` (${report.size - report.unsigned} of ${report.size} entries signed)` : ''}`);
             else {
               if (report.firstBadEntry !== null) print(`FAILED: first bad entry is ${report.firstBadEntry}`);
               else print('FAILED');
@@ -255,6 +258,10 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
           throw e;
         } finally {
           if (!deps.ledger) await storage.close();
+        }
+        if (result.truncated) {
+          const bound = q.limit === undefined ? 'the default limit' : `--limit ${q.limit}`;
+          err.write(`warden ledger query: ${bound} cut the interactions short: the usage rows add up the ${result.interactions.length} returned, not the accounts' totals (usage_scope: returned)\n`);
         }
         if (format === 'json') print(JSON.stringify(result, null, 2));
         else await exportQuery(result, format as 'csv' | 'jsonl', out);

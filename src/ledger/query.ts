@@ -8,6 +8,7 @@ import { BlockList, isIP } from 'node:net';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { normalizeIsoTime } from '../store/iso-time.ts';
+import { normaliseIp } from '../events/index.ts';
 import { parseLeaf, type InteractionRecord, type VerdictRecord } from './records.ts';
 import { ipv4ToInt, type EntryFilter, type EntryRow, type LedgerStorage, type PrivateRow } from './storage.ts';
 
@@ -92,6 +93,11 @@ export interface QueryResult {
   verdicts: VerdictRow[];
   usage: AccountUsage[];
   truncated: boolean;
+  /**
+   * What `usage` adds up: `all` matching interactions, or only the `returned` ones when the limit
+   * cut them short (`truncated`): then the usage rows are not the accounts' totals.
+   */
+  usage_scope: 'all' | 'returned';
 }
 
 export class QueryError extends Error {
@@ -178,8 +184,10 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
   const filter: EntryFilter = { kind: 'interaction', orgId: q.orgId, keyId: q.keyId, model: q.model, from: q.from, to: q.to };
   let ipFilter: ((ip: string | null) => boolean) | null = null;
   if (q.ip) {
-    if (isIP(q.ip) === 0) throw new QueryError(`invalid IP ${q.ip}`, 'ip');
-    filter.ip = q.ip;
+    // Stored addresses are canonical (IPv4-mapped IPv6 as IPv4): the one asked for is spelt the same way.
+    const ip = normaliseIp(q.ip);
+    if (ip === null) throw new QueryError(`invalid IP ${q.ip}`, 'ip');
+    filter.ip = ip;
   }
   if (q.network) {
     const net = parseNetwork(q.network);
@@ -229,7 +237,7 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
   }
   // Cluster verdicts also apply to the accounts they name.
   verdicts.sort((a, b) => a.index - b.index);
-  return { interactions, verdicts, usage: summarise(interactions, verdicts), truncated };
+  return { interactions, verdicts, usage: summarise(interactions, verdicts), truncated, usage_scope: truncated ? 'returned' : 'all' };
 }
 
 function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRow[]): AccountUsage[] {
@@ -298,7 +306,7 @@ export async function exportQuery(result: QueryResult, format: 'csv' | 'jsonl', 
   if (format === 'jsonl') {
     for (const r of result.interactions) await write(out, JSON.stringify({ type: 'interaction', ...r }) + '\n');
     for (const v of result.verdicts) await write(out, JSON.stringify({ type: 'verdict', ...v }) + '\n');
-    for (const u of result.usage) await write(out, JSON.stringify({ type: 'usage', ...u }) + '\n');
+    for (const u of result.usage) await write(out, JSON.stringify({ type: 'usage', scope: result.usage_scope, ...u }) + '\n');
     return;
   }
   await write(out, CSV_COLUMNS.join(',') + '\n');

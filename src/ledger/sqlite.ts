@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { migrateSqlite, openSqlite, type SqliteDb } from '../store/sqlite.ts';
+import { migrateSqlite, openSqlite, truncateWal, type SqliteDb } from '../store/sqlite.ts';
 import type { NodeId } from './merkle.ts';
 import {
   NoLedgerError, ipv4ToInt, type CheckpointRow, type EntryFilter, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode, type WriterConnection,
@@ -258,6 +258,11 @@ export class SqliteLedgerStorage implements LedgerStorage {
     if (f.before) { where.push('idx IN (SELECT idx FROM ledger_entries WHERE ts < ?)'); args.push(f.before); }
     if (!where.length) throw new Error('erase needs a filter');
     const r = this.db.prepare(`UPDATE ledger_private SET ip = NULL, ip_v4 = NULL, openings = NULL, erased_at = ? WHERE erased_at IS NULL AND ${where.join(' AND ')}`).run(at, ...args);
+    // secure_delete (openSqlite) zeroes the old cells, but an index page rebalanced by the many
+    // deletions can keep stale keys (the IPs) in its unused space: the IP indexes are rebuilt
+    // (their old pages freed, hence zeroed). Then the WAL frames written before are truncated.
+    this.db.exec('REINDEX ledger_private_ip; REINDEX ledger_private_ipv4');
+    truncateWal(this.db, 'ledger erase');
     return r.changes;
   }
 

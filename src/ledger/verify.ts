@@ -32,6 +32,8 @@ export interface VerifyReport {
   /** Lowest index of an entry found altered or unreadable, null if none. */
   firstBadEntry: number | null;
   latestCheckpoint: { size: number; rootHash: string } | null;
+  /** Entries after the largest valid signed checkpoint: covered by no signature (yet). */
+  unsigned: number;
   /** The checkpoints kept from earlier (`VerifyOptions.keptCheckpoints`) that the log still holds: size, and whether it does. */
   kept: Array<{ size: number | null; ok: boolean }>;
   problems: VerifyProblem[];
@@ -246,6 +248,13 @@ export async function verifyLedger(storage: LedgerStorage, opts: VerifyOptions):
     }
   }
 
+  // Entries past the last valid signed checkpoint rest on the stored tree alone: anyone who can
+  // write the database could rewrite them unnoticed. A live log always has such a tail (entries since
+  // the last checkpoint); a log with entries and no signed checkpoint at all is not verified.
+  const signedSize = Math.max(0, ...cps.filter((c) => c.valid).map((c) => c.size));
+  if (size > 0 && signedSize === 0) {
+    report({ kind: 'checkpoint', message: `no signed checkpoint covers the log: none of its ${size} entries is covered by a signature (its checkpoints were deleted, or none was signed yet: \`warden ledger checkpoint\` signs one)` });
+  }
   problems.sort((x, y) => kindOrder(x) - kindOrder(y) || (x.index ?? 0) - (y.index ?? 0));
   const entryIdx = problems.filter((p) => p.kind === 'entry').map((p) => p.index!);
   const latest = cps.length ? cps[cps.length - 1] : null;
@@ -259,6 +268,7 @@ export async function verifyLedger(storage: LedgerStorage, opts: VerifyOptions):
     erased,
     firstBadEntry: entryIdx.length ? Math.min(...entryIdx) : null,
     latestCheckpoint: latest ? { size: latest.size, rootHash: b64(latest.root) } : null,
+    unsigned: size - Math.min(signedSize, size),
     kept: keptResults,
     problems,
   };

@@ -1,5 +1,5 @@
-import type { InteractionEvent } from '../events/index.ts';
-import { migrateSqlite, type SqliteDb } from './sqlite.ts';
+import { erasePersonalData, ERASED_CLIENT_IP, type InteractionEvent } from '../events/index.ts';
+import { migrateSqlite, truncateWal, type SqliteDb } from './sqlite.ts';
 import { migratePostgres, type PgPool } from './postgres.ts';
 import { EventWriterThread } from './event-writer.ts';
 
@@ -26,8 +26,20 @@ export interface EventStore {
    */
   iterate(query?: EventQuery): AsyncGenerator<InteractionEvent>;
   count(query?: EventQuery): Promise<number>;
+  /**
+   * Erase the personal data of one account's events (erasePersonalData: IP, user agent, prompt
+   * text, account facts); returns how many events were changed (those erased before are not).
+   */
+  eraseAccount(accountId: string, at?: string): Promise<number>;
+  /** Delete the events recorded before `before` (ISO 8601; retention); returns how many. */
+  deleteBefore(before: string): Promise<number>;
   close(): Promise<void>;
 }
+
+/** Rows changed per statement (erase, retention): short transactions, so the writers keep going between them. */
+const ERASE_CHUNK = 1000;
+/** Yield to the event loop between chunks (retention runs inside `warden serve`). */
+const nextTick = () => new Promise<void>((r) => setImmediate(r));
 
 const SQLITE_MIGRATIONS = [
   `CREATE TABLE events (
@@ -147,6 +159,49 @@ export class SqliteEventStore implements EventStore {
     return (this.db.prepare(`SELECT COUNT(*) AS n FROM events ${sql}`).get(...args) as { n: number }).n;
   }
 
+  async eraseAccount(accountId: string, at = new Date().toISOString()): Promise<number> {
+    const page = this.db.prepare('SELECT id, body FROM events WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?');
+    const update = this.db.prepare('UPDATE events SET client_ip = ?, body = ? WHERE id = ?');
+    const eraseRows = this.db.transaction((rows: { id: string; body: string }[]) => {
+      let changed = 0;
+      for (const r of rows) {
+        const e = JSON.parse(r.body) as InteractionEvent;
+        if (e.erased_at) continue;
+        update.run(ERASED_CLIENT_IP, JSON.stringify(erasePersonalData(e, at)), r.id);
+        changed++;
+      }
+      return changed;
+    });
+    let erased = 0;
+    for (let after = ''; ;) {
+      const rows = page.all(accountId, after, ERASE_CHUNK) as { id: string; body: string }[];
+      erased += eraseRows(rows);
+      if (rows.length < ERASE_CHUNK) break;
+      after = rows[rows.length - 1].id;
+      await nextTick();
+    }
+    // As the ledger's erase (src/ledger/sqlite.ts): secure_delete zeroes the old cells; the IP
+    // index, rebalanced by the changes, is rebuilt so no stale key stays in a page's unused space;
+    // the WAL frames written before are truncated.
+    if (erased > 0) this.db.exec('REINDEX events_ip');
+    truncateWal(this.db, 'events erase');
+    return erased;
+  }
+
+  async deleteBefore(before: string): Promise<number> {
+    const chunk = this.db.prepare('DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? LIMIT ?)');
+    let deleted = 0;
+    for (;;) {
+      const n = chunk.run(before, ERASE_CHUNK).changes;
+      deleted += n;
+      if (n < ERASE_CHUNK) break;
+      await nextTick();
+    }
+    // Best effort: a busy reader only delays the WAL's truncation to a later checkpoint.
+    if (deleted > 0 && !this.db.memory) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return deleted;
+  }
+
   async close(): Promise<void> {
     await this.thread?.close();
   }
@@ -228,6 +283,35 @@ export class PostgresEventStore implements EventStore {
     const { sql, args } = whereClause(query, (i) => `$${i}`);
     const { rows } = await this.pool.query(`SELECT COUNT(*)::int AS n FROM events ${sql}`, args);
     return rows[0].n;
+  }
+
+  async eraseAccount(accountId: string, at = new Date().toISOString()): Promise<number> {
+    await this.migrate();
+    let erased = 0;
+    for (let after = ''; ;) {
+      const { rows } = await this.pool.query('SELECT id, body FROM events WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3', [accountId, after, ERASE_CHUNK]);
+      const changed = (rows as { id: string; body: InteractionEvent }[]).filter((r) => !r.body.erased_at);
+      if (changed.length) {
+        await this.pool.query(
+          `UPDATE events e SET client_ip = $1, body = v.body FROM (SELECT UNNEST($2::text[]) AS id, UNNEST($3::jsonb[]) AS body) v WHERE e.id = v.id`,
+          [ERASED_CLIENT_IP, changed.map((r) => r.id), changed.map((r) => JSON.stringify(erasePersonalData(r.body, at)))],
+        );
+      }
+      erased += changed.length;
+      if (rows.length < ERASE_CHUNK) break;
+      after = rows[rows.length - 1].id;
+    }
+    return erased;
+  }
+
+  async deleteBefore(before: string): Promise<number> {
+    await this.migrate();
+    let deleted = 0;
+    for (;;) {
+      const r = await this.pool.query('DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < $1 LIMIT $2)', [before, ERASE_CHUNK]);
+      deleted += r.rowCount ?? 0;
+      if ((r.rowCount ?? 0) < ERASE_CHUNK) return deleted;
+    }
   }
 
   async close(): Promise<void> {}

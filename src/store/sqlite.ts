@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export type SqliteDb = Database.Database;
@@ -8,15 +8,37 @@ export type SqliteDb = Database.Database;
  * Open (or create) the embedded SQLite database in WAL mode.
  * `durability: 'full'` fsyncs every commit (used where an acknowledged write must survive power
  * loss, e.g. the ledger); 'normal' survives process crashes, which is enough for events.
+ * `secure_delete` overwrites deleted and updated-away content with zeros: personal data that is
+ * erased (ledger openings, event fields) must not stay readable in the file's free space.
  */
 export function openSqlite(path: string, opts: { durability?: 'normal' | 'full' } = {}): SqliteDb {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    mkdirSync(dirname(path), { recursive: true });
+    // A new file is private (prompts, emails, IPs, ledger openings), as the admin token and ledger
+    // key are: created 0600 before SQLite opens it, and SQLite gives its -wal and -shm the same mode.
+    closeSync(openSync(path, 'a', 0o600));
+  }
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${opts.durability === 'full' ? 'FULL' : 'NORMAL'}`);
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  db.pragma('secure_delete = ON');
   return db;
+}
+
+/**
+ * After an erasure: copy the write-ahead log into the database file and truncate it to zero
+ * bytes, so the pages that held the erased bytes (WAL frames written before the erase) are gone
+ * from disk, not only superseded. Waits for readers (busy_timeout); throws when one still holds
+ * an old snapshot, since the old frames would then stay in the WAL.
+ */
+export function truncateWal(db: SqliteDb, what: string): void {
+  if (db.memory) return;
+  const [r] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+  if (r && r.busy !== 0) {
+    throw new Error(`${what}: the erased data is committed, but a reader of ${db.name} kept the write-ahead log from being truncated, so old copies stay in ${db.name}-wal; run the erase again once no long reader runs`);
+  }
 }
 
 /**

@@ -17,10 +17,11 @@
  *   region, verification, suspension, verdicts), unauthenticated (401), server_errors (>= 500,
  *   upstream failures and fail-closed limits), client_errors (other 4xx, including 499 client gone).
  */
-import { migrateSqlite, migratePostgres, type SqliteDb, type PgPool } from '../store/index.ts';
+import { existsSync } from 'node:fs';
+import { migrateSqlite, migratePostgres, openSqlite, truncateWal, type SqliteDb, type PgPool } from '../store/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { subnetOf } from '../limits/network.ts';
-import { threadedSqliteDialect, type UsageThreadOptions } from './usage-thread.ts';
+import { threadedSqliteDialect, usageSidePath, type UsageThreadOptions } from './usage-thread.ts';
 
 export const USAGE_DIMENSIONS = ['account', 'org', 'key', 'model', 'ip', 'network', 'country', 'asn', 'flavour', 'verdict'] as const;
 export type UsageDimension = (typeof USAGE_DIMENSIONS)[number];
@@ -476,4 +477,28 @@ export function summariseEvent(e: InteractionEvent): InteractionSummary {
     prompt_preview: preview,
     enforcement: e.enforcement,
   };
+}
+
+/**
+ * `warden events erase`: blank the client IP of one account's rows copied into `usage_rows` (the
+ * SQLite side file beside the database, or the PostgreSQL table), as erasePersonalData does in
+ * `events`. Nothing to do where the dashboard never ran (no side file or table).
+ */
+export async function eraseUsageClientIps(where: { sqlitePath: string } | { pg: PgPool }, accountId: string): Promise<number> {
+  if ('pg' in where) {
+    const { rows } = await where.pg.query("SELECT to_regclass('usage_rows') IS NOT NULL AS present");
+    if (!rows[0].present) return 0;
+    return (await where.pg.query("UPDATE usage_rows SET client_ip = '' WHERE account_id = $1 AND client_ip <> ''", [accountId])).rowCount ?? 0;
+  }
+  const side = usageSidePath(where.sqlitePath);
+  if (!existsSync(side)) return 0;
+  const db = openSqlite(side);
+  try {
+    if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'usage_rows'").get()) return 0;
+    const n = db.prepare("UPDATE usage_rows SET client_ip = '' WHERE account_id = ? AND client_ip <> ''").run(accountId).changes;
+    truncateWal(db, 'events erase (dashboard usage rows)');
+    return n;
+  } finally {
+    db.close();
+  }
 }

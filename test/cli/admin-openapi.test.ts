@@ -54,6 +54,13 @@ test('the OpenAPI document lists every admin route, is valid OpenAPI 3.1, and re
       assert.ok([...documented].some((d) => d.includes(family)), family);
     }
     assert.ok(doc.paths['/admin/keys/{id}/rotate'].post.responses['409'], 'rotating a rotated or revoked key answers 409');
+    // Every route with a body documents the refusals that come before validation: too large (413), not JSON (415).
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        if (op.requestBody) assert.ok(op.responses['413'] && op.responses['415'], `${method} ${path} documents 413 and 415`);
+      }
+    }
+    assert.match(doc.paths['/admin/orgs'].post.responses['415'].description, /WARDEN_UNSUPPORTED_MEDIA_TYPE/, 'the 415 names its error code');
 
     // OpenAPI 3.1 structure: operations, unique operation ids, path parameters match the templates.
     assert.match(doc.openapi, /^3\.1\.\d+$/);

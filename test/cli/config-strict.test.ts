@@ -4,12 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
-import { ConfigError, loadConfig, parseConfig } from '../../src/config/index.ts';
+import { ConfigError, checkEnvSettings, loadConfig, parseConfig, unsetEnvSettings } from '../../src/config/index.ts';
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const warden = (args: string[], cwd: string, env: Record<string, string> = {}) =>
@@ -81,4 +81,87 @@ test('every command that reads the configuration takes it as -c FILE too', { tim
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('an env:NAME setting whose variable is not set is an error naming the path and the variable; defaults may stay unset', () => {
+  const upstream = { name: 'up', base_url: 'http://127.0.0.1:9', models: ['*'] };
+  const config = parseConfig({
+    upstreams: [{ ...upstream, api_key: 'env:UPSTREAM_KEY_NOT_SET' }, { ...upstream, name: 'nokey', api_key: null }],
+    admin: { token: 'env:OPS_ADMIN_NOT_SET' },
+    notify: { webhooks: [{ name: 'ops', url: 'env:HOOK_URL_SET', secret: 'env:HOOK_SECRET_EMPTY' }] },
+  });
+  assert.deepEqual(unsetEnvSettings(config, { HOOK_URL_SET: 'https://hooks.example/x', HOOK_SECRET_EMPTY: '' }), [
+    'upstreams.0.api_key: environment variable UPSTREAM_KEY_NOT_SET is not set',
+    'admin.token: environment variable OPS_ADMIN_NOT_SET is not set',
+    'notify.webhooks.0.secret: environment variable HOOK_SECRET_EMPTY is not set',
+  ]);
+  // Left at their defaults (env:WARDEN_ADMIN_TOKEN, env:WARDEN_LEDGER_KEY, ...), unset variables select the documented fallback.
+  assert.deepEqual(unsetEnvSettings(parseConfig({}), {}), []);
+  assert.doesNotThrow(() => checkEnvSettings(config, { UPSTREAM_KEY_NOT_SET: 'sk-1', OPS_ADMIN_NOT_SET: 'a'.repeat(20), HOOK_URL_SET: 'https://hooks.example/x', HOOK_SECRET_EMPTY: 's' }));
+});
+
+test('config check and serve refuse an upstream api_key naming an unset variable, before creating anything', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-config-env-'));
+  try {
+    writeFileSync(join(dir, 'w4.yaml'), 'server: {port: 18852}\nstore: {sqlite_path: ./data4/warden.db}\n' +
+      'upstreams:\n  - {name: up, base_url: "http://127.0.0.1:18853", flavours: [openai], api_key: env:UPSTREAM_KEY_NOT_SET, models: ["*"]}\n');
+    for (const cmd of [['config', 'check'], ['serve', '--no-demo']]) {
+      const r = await warden([...cmd, '-c', 'w4.yaml'], dir);
+      assert.equal(r.code, 1, `${cmd[0]} exits 1: ${r.stdout}`);
+      assert.match(r.stderr, /upstreams\.0\.api_key: environment variable UPSTREAM_KEY_NOT_SET is not set/, r.stderr);
+      assert.doesNotMatch(r.stdout, /configuration is valid|Warden listening/);
+    }
+    assert.ok(!existsSync(join(dir, 'data4')), 'serve created no file before refusing');
+    const ok = await warden(['config', 'check', '-c', 'w4.yaml'], dir, { UPSTREAM_KEY_NOT_SET: 'sk-test' });
+    assert.equal(ok.code, 0, ok.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('environment overrides are read as the key\'s type: strings stay strings, lists take commas or JSON, null where allowed', () => {
+  const load = (env: Record<string, string>) => loadConfig(undefined, { WARDEN_CONFIG: '', ...env });
+  const c = load({
+    WARDEN_ADMIN__TOKEN: '12345678901234567890123', WARDEN_IDENTITY__KEY_PREFIX: 'true', WARDEN_LEDGER__ORIGIN: '1234e567',
+    WARDEN_SERVER__PORT: '9000', WARDEN_SERVER__V8_PRETENURING: 'true', WARDEN_SERVER__TRUSTED_PROXIES: 'loopback, 10.0.0.0/8',
+    WARDEN_REDIS__URL: 'null',
+  });
+  assert.equal(c.admin.token, '12345678901234567890123', 'a digits-only token stays a string');
+  assert.equal(c.identity.key_prefix, 'true', 'a string key takes "true" as text');
+  assert.equal(c.ledger.origin, '1234e567', 'a hex string that looks like a number stays a string');
+  assert.equal(c.server.port, 9000);
+  assert.equal(c.server.v8_pretenuring, true);
+  assert.deepEqual(c.server.trusted_proxies, ['loopback', '10.0.0.0/8'], 'a list takes comma-separated items');
+  assert.equal(c.redis.url, null);
+  assert.deepEqual(load({ WARDEN_SERVER__TRUSTED_PROXIES: '["loopback"]' }).server.trusted_proxies, ['loopback'], 'or JSON');
+  assert.deepEqual(load({ WARDEN_SERVER__TRUSTED_PROXIES: '' }).server.trusted_proxies, [], 'an empty value is an empty list');
+  // A value the type cannot read is still named by the schema.
+  assert.deepEqual(problems(() => load({ WARDEN_SERVER__PORT: 'eighty' })), ['server.port: Invalid input: expected number, received string']);
+  assert.deepEqual(problems(() => load({ WARDEN_SERVER__V8_PRETENURING: 'yes' })), ['server.v8_pretenuring: Invalid input: expected boolean, received string']);
+});
+
+test('an admin token under 16 characters is refused by the schema (config check) and when read from the environment', async () => {
+  assert.deepEqual(problems(() => parseConfig({ admin: { token: 'short' } })), ['admin.token: must be at least 16 characters (use a random value, e.g. openssl rand -hex 32)']);
+  assert.doesNotThrow(() => parseConfig({ admin: { token: '' } }), 'empty: the admin API is off');
+  assert.doesNotThrow(() => parseConfig({ admin: { token: 'x'.repeat(16) } }));
+  const fromEnv = parseConfig({ admin: { token: 'env:OPS_ADMIN' } });
+  assert.throws(() => checkEnvSettings(fromEnv, { OPS_ADMIN: 'short' }), /admin\.token: OPS_ADMIN must be at least 16 characters/);
+  assert.doesNotThrow(() => checkEnvSettings(fromEnv, { OPS_ADMIN: 'x'.repeat(16) }));
+  const dir = mkdtempSync(join(tmpdir(), 'warden-config-token-'));
+  try {
+    writeFileSync(join(dir, 'w.yaml'), 'admin: {token: short}\nstore: {sqlite_path: ./data/warden.db}\n');
+    const r = await warden(['config', 'check', '-c', 'w.yaml'], dir);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /admin\.token: must be at least 16 characters/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('keys that did nothing are gone from the schema: setting one is an unknown-key error', () => {
+  const defaults = parseConfig({});
+  assert.ok(!('prompts' in defaults.log), 'log.prompts is not a default');
+  assert.ok(!('tail_ms' in defaults.detect.shared) && !('tail_lag_seconds' in defaults.detect.shared), 'detect.shared.tail_* are not defaults');
+  assert.deepEqual(problems(() => parseConfig({ log: { prompts: true } })), ['log.prompts: unknown key']);
+  assert.deepEqual(problems(() => parseConfig({ detect: { shared: { tail_ms: 500, tail_lag_seconds: 30 } } })).sort(), ['detect.shared.tail_lag_seconds: unknown key', 'detect.shared.tail_ms: unknown key']);
 });

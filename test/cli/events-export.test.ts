@@ -62,3 +62,34 @@ test('event store: the limit is a bound count; a limit that is not an integer is
   for (const limit of [2.5, Number.NaN, -1]) await assert.rejects(read(limit), /limit must be a non-negative integer/);
   db.close();
 });
+
+test('events export --ip takes any spelling of an address and refuses a non-address; events erase --account blanks the account\'s events', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-events-ip-'));
+  try {
+    mkdirSync(join(dir, 'data'));
+    const db = openSqlite(join(dir, 'data', 'warden.db'));
+    const store = new SqliteEventStore(db);
+    await store.appendBatch(Array.from({ length: 6 }, (_, i) => sampleEvent(i, { client: { ip: i < 3 ? '127.0.0.1' : '2001:db8::1', user_agent: 'ua', country: null, asn: null } })));
+    await store.close();
+    db.close();
+
+    const lines = (out: string) => out.trim().split('\n').filter(Boolean).length;
+    for (const [spelling, n] of [['127.0.0.1', 3], ['::ffff:127.0.0.1', 3], ['2001:DB8:0:0::1', 3]] as const) {
+      const r = await warden(['events', 'export', '--ip', spelling], dir);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(lines(r.stdout), n, `--ip ${spelling} finds the events of that address`);
+    }
+    const bad = await warden(['events', 'export', '--ip', 'not-an-ip'], dir);
+    assert.equal(bad.code, 2, 'a non-address is a usage error');
+    assert.match(bad.stderr, /--ip must be an IP address/);
+
+    assert.equal((await warden(['events', 'erase'], dir)).code, 2, 'erase needs --account');
+    const erase = await warden(['events', 'erase', '--account', 'acct_0'], dir);
+    assert.equal(erase.code, 0, erase.stderr);
+    assert.match(erase.stdout, /erased personal data of 1 events of acct_0/);
+    const exported = (await warden(['events', 'export', '--account', 'acct_0'], dir)).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(exported.map((e) => [e.client.ip, e.client.user_agent, e.request.messages[0].text, typeof e.erased_at]), [['', null, null, 'string']]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,49 @@
+/**
+ * Erasure is real on disk: after `erase`, neither the SQLite file nor its write-ahead log holds
+ * the erased values or the salts that would open their commitments.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Ledger, SqliteLedgerStorage, generateSigner } from './index.ts';
+import { sampleEvent } from './fixtures.ts';
+
+const ORIGIN = 'warden.test/ledger';
+
+/** The database file and its WAL, as bytes on disk right now. */
+function bytesOnDisk(path: string): Buffer {
+  return Buffer.concat([path, `${path}-wal`].filter(existsSync).map((p) => readFileSync(p)));
+}
+
+test('erase leaves no erased value or salt in the ledger file or its WAL', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-ledger-erase-'));
+  const path = join(dir, 'ledger.db');
+  const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(path), origin: ORIGIN, signers: [generateSigner(ORIGIN)], checkpointIntervalMs: 60_000 });
+  try {
+    const gone = { ip: '192.0.2.199', user_agent: 'ForgetMeAgent/9.9', country: 'NL', asn: 64500 };
+    const receipts = await Promise.all(Array.from({ length: 600 }, (_, i) =>
+      ledger.appendInteraction(sampleEvent(i, i % 2 === 0 ? { account_id: 'acct_gone', client: gone } : {}))));
+    const erasedIndices = receipts.filter((_, i) => i % 2 === 0).map((r) => r.index);
+    const privates = await ledger.storage.privates(erasedIndices);
+    const salts = [...privates.values()].flatMap((p) => Object.values(p.openings ?? {}).map((o) => o!.salt));
+    assert.ok(salts.length >= erasedIndices.length, `salts of the entries to erase were read (${salts.length})`);
+    assert.ok(bytesOnDisk(path).includes(gone.user_agent), 'before the erase the user agent is on disk');
+
+    const { erased } = await ledger.erase({ accountId: 'acct_gone' });
+    assert.equal(erased, erasedIndices.length);
+
+    const disk = bytesOnDisk(path);
+    assert.ok(!disk.includes(gone.user_agent), 'the erased user agent is not left on disk');
+    assert.ok(!disk.includes(gone.ip), 'the erased client IP is not left on disk');
+    const left = salts.filter((s) => disk.includes(s));
+    assert.equal(left.length, 0, `no salt of an erased opening is left on disk (${left.length} of ${salts.length} found)`);
+    // Entries that were not erased keep their openings.
+    const kept = await ledger.storage.privates([receipts[1].index]);
+    assert.ok(kept.get(receipts[1].index)?.openings, 'an entry of another account keeps its openings');
+  } finally {
+    await ledger.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

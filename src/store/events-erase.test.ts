@@ -1,0 +1,115 @@
+// Erasing an account's personal data from the events store, and events retention, on SQLite and
+// PostgreSQL: the account's IP, user agent, prompt text and account facts are gone (from the
+// SQLite file's bytes too), its usage numbers and every other account's events stay.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openSqlite, SqliteEventStore, PostgresEventStore, type EventStore } from './index.ts';
+import { startEventRetention } from './event-retention.ts';
+import { parseEvent, type InteractionEvent } from '../events/index.ts';
+import { sampleEvent } from '../ledger/fixtures.ts';
+import { withPgSchema } from '../../test/helpers/postgres.ts';
+
+const GONE = 'acct_gone';
+const T0 = Date.UTC(2026, 5, 1, 12);
+
+/** 1,200 events (more than one erase chunk for the account), half of them the erased account's, with its own IP, agent, prompt and facts. */
+function events(): InteractionEvent[] {
+  return Array.from({ length: 2400 }, (_, n) => {
+    const e = sampleEvent(n, { ts: new Date(T0 + n * 1000).toISOString() });
+    if (n % 2) return e;
+    return {
+      ...e, account_id: GONE,
+      client: { ip: '192.0.2.177', user_agent: 'EraseMeAgent/1.0', country: 'NL', asn: 64500 },
+      request: { ...e.request, system: 'secret system prompt of the erased one', messages: [{ role: 'user', text: `erase-me prompt ${n}`, chars: 20 }] },
+      account: { ...e.account!, email_domain: 'erase-me.example', signup_ip: '198.51.100.201', payment_fp: 'pf_eraseme', email_pattern: 'ep_eraseme' },
+    };
+  });
+}
+
+async function all(store: EventStore, accountId?: string): Promise<InteractionEvent[]> {
+  const out: InteractionEvent[] = [];
+  for await (const e of store.iterate(accountId ? { accountId } : {})) out.push(e);
+  return out;
+}
+
+async function checkErase(store: EventStore, raw?: () => Buffer) {
+  const input = events();
+  await store.appendBatch(input);
+  const erased = await store.eraseAccount(GONE, '2026-07-01T00:00:00.000Z');
+  assert.equal(erased, 1200, 'every event of the account was erased');
+  assert.equal(await store.eraseAccount(GONE), 0, 'a second erase changes nothing');
+
+  const gone = await all(store, GONE);
+  assert.equal(gone.length, 1200, 'the events stay (usage still counts)');
+  for (const e of gone) {
+    assert.doesNotThrow(() => parseEvent(e), 'an erased event is a valid event');
+    assert.equal(e.erased_at, '2026-07-01T00:00:00.000Z', 'erased_at is set');
+    assert.equal(e.client.ip, '', 'the client IP is blank');
+    assert.equal(e.client.user_agent, null, 'the user agent is gone');
+    assert.equal(e.request.system, null, 'the system prompt is gone');
+    assert.ok(e.request.messages.every((m) => m.text === null && m.chars === 20), 'message text is gone, its length stays');
+    assert.deepEqual([e.account?.email_domain, e.account?.signup_ip, e.account?.payment_fp, e.account?.email_pattern], [null, null, null, null], 'account facts are gone');
+    assert.ok(e.response.output_tokens > 0 && e.model, 'usage numbers stay');
+  }
+  assert.equal(await store.count({ clientIp: '192.0.2.177' }), 0, 'no event is found by the erased IP');
+  const others = (await all(store)).filter((e) => e.account_id !== GONE);
+  assert.equal(others.length, 1200);
+  assert.ok(others.every((e) => !e.erased_at && e.client.ip.startsWith('203.0.113.') && e.request.messages[0].text), 'other accounts keep their data');
+  if (raw) {
+    const bytes = raw();
+    for (const needle of ['EraseMeAgent', 'erase-me prompt', 'secret system prompt', 'erase-me.example', '198.51.100.201', 'pf_eraseme', '192.0.2.177']) {
+      assert.ok(!bytes.includes(needle), `${needle} is not left in the database file or its WAL`);
+    }
+  }
+
+  // Retention: events before the cutoff are deleted, the rest kept.
+  const cutoff = new Date(T0 + 1000 * 1000).toISOString();
+  assert.equal(await store.deleteBefore(cutoff), 1000);
+  assert.equal(await store.count(), 1400);
+  const lines: string[] = [];
+  const retention = startEventRetention(store, 1, { log: (l) => lines.push(l), now: () => T0 + 24 * 3600_000 + 2000 * 1000 });
+  await retention.stop();
+  assert.equal(await store.count(), 400, 'the retention sweep deleted events older than retention_days');
+  assert.match(lines.join('\n'), /deleted 1000 events recorded before 2026-06-01T12:33:20\.000Z \(events\.retention_days: 1\)/);
+}
+
+test('SQLite: events erase blanks one account\'s personal data, also on disk; retention deletes old events', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-events-erase-'));
+  const path = join(dir, 'warden.db');
+  const db = openSqlite(path);
+  const store = new SqliteEventStore(db, { writer: 'thread' });
+  try {
+    await checkErase(store, () => Buffer.concat([path, `${path}-wal`].filter(existsSync).map((p) => readFileSync(p))));
+  } finally {
+    await store.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('PostgreSQL: events erase blanks one account\'s personal data; retention deletes old events', async () => {
+  await withPgSchema('events_erase', async (pool) => {
+    await checkErase(new PostgresEventStore(pool));
+  });
+});
+
+test('events erase also blanks the account\'s client IPs in the dashboard\'s usage rows', async () => {
+  const { eraseUsageClientIps } = await import('../ui/usage.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'warden-usage-erase-'));
+  try {
+    const path = join(dir, 'warden.db');
+    assert.equal(await eraseUsageClientIps({ sqlitePath: path }, GONE), 0, 'no side file: nothing to do');
+    const side = openSqlite(`${path}-usage`);
+    side.exec("CREATE TABLE usage_rows (id TEXT PRIMARY KEY, account_id TEXT, client_ip TEXT NOT NULL); INSERT INTO usage_rows VALUES ('a', 'acct_gone', '192.0.2.177'), ('b', 'acct_kept', '203.0.113.1')");
+    side.close();
+    assert.equal(await eraseUsageClientIps({ sqlitePath: path }, GONE), 1);
+    const check = openSqlite(`${path}-usage`);
+    assert.deepEqual(check.prepare('SELECT id, client_ip FROM usage_rows ORDER BY id').all(), [{ id: 'a', client_ip: '' }, { id: 'b', client_ip: '203.0.113.1' }]);
+    check.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

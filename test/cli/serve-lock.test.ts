@@ -1,0 +1,61 @@
+// One `warden serve` per SQLite data dir: a second one on the same files is refused at start,
+// naming the first; the read commands still work beside the running server, and a server killed
+// with SIGKILL leaves no lock behind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
+const ENV = { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', LOCK_TEST_ADMIN: 'lock-test-admin-token-0123456789' };
+const warden = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) =>
+  promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, ...args], { cwd, timeout: 60_000, env: { ...ENV, ...env } })
+    .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+
+/** Start `warden serve` and wait for its listening line. */
+async function serve(cwd: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'serve', '-c', 'w.yaml', '--no-demo'], { cwd, env: ENV });
+  let out = '';
+  await new Promise<void>((ready, fail) => {
+    child.stdout!.on('data', (c) => { out += c; if (out.includes('Warden listening')) ready(); });
+    child.stderr!.on('data', (c) => { out += c; });
+    child.once('exit', (code) => fail(new Error(`serve exited with ${code}: ${out}`)));
+  });
+  return child;
+}
+
+test('a second warden serve on the same SQLite data dir exits non-zero naming the first', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-serve-lock-'));
+  let first: ChildProcess | null = null;
+  try {
+    writeFileSync(join(dir, 'w.yaml'), 'server: {port: 18850}\nstore: {sqlite_path: ./data/warden.db}\nadmin: {token: env:LOCK_TEST_ADMIN}\nlog: {level: silent}\n');
+    first = await serve(dir);
+
+    const second = await warden(['serve', '-c', 'w.yaml', '--no-demo'], dir, { WARDEN_SERVER__PORT: '18851' });
+    assert.notEqual(second.code, 0, 'the second server does not start');
+    assert.match(second.stderr, new RegExp(`another warden serve \\(pid ${first.pid}, started [^)]+\\) is using the SQLite database \\S+warden\\.db`), second.stderr);
+    assert.match(second.stderr, /PostgreSQL/, 'the message says how to run several nodes');
+    assert.doesNotMatch(second.stdout, /Warden listening/);
+
+    // Reading beside the running server still works.
+    const verify = await warden(['ledger', 'verify', '-c', 'w.yaml'], dir);
+    assert.equal(verify.code, 0, `ledger verify while serve runs: ${verify.stderr}`);
+    const exported = await warden(['events', 'export', '-c', 'w.yaml'], dir);
+    assert.equal(exported.code, 0, `events export while serve runs: ${exported.stderr}`);
+
+    // SIGKILL: the operating system drops the lock with the process; the next server starts.
+    first.kill('SIGKILL');
+    await new Promise((done) => first!.once('exit', done));
+    first = await serve(dir);
+    assert.ok(existsSync(join(dir, 'data', 'warden.db.lock')), 'the lock marker sits beside the database');
+  } finally {
+    if (first && first.exitCode === null) {
+      first.kill('SIGTERM');
+      await new Promise((done) => first!.once('exit', done));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

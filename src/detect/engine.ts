@@ -796,6 +796,12 @@ export class DetectorEngine implements VerdictView {
         if (rep < 0 || rep === i) continue;
         const r = this.find(rep);
         if (r === me) continue;
+        // A signup burst is what every account signed up in the same quarter-hour shares: evidence
+        // only between two accounts that each harvest on their own (account score at the watch
+        // bar). Counted for any co-signup, it made up the difference between a flagged campaign's
+        // popular SDK, sampling parameters and ISP and the link threshold, and suspended new users
+        // who had signed up in the campaign's quarter-hour and harvested nothing.
+        if (type === LT.signup_burst && (this.accScore[i] < watchAt || this.accScore[rep] < watchAt)) continue;
         let ev = candidates.get(r);
         if (!ev) { ev = new Float64Array(EVIDENCE_LENGTH); candidates.set(r, ev); }
         if (w > ev[type]) ev[type] = w;

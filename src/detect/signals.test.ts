@@ -360,3 +360,39 @@ test('one account of a flagged campaign that also uses an application does not p
   e.flush();
   assert.equal(e.forAccount('acct_new_head').clusterId, fleet.clusterId, 'the new head joined');
 });
+
+test('new users who signed up in a flagged fleet\'s quarter-hour with its popular SDK, settings and ISP are not linked into it', () => {
+  const e = new DetectorEngine();
+  const signup = Date.parse('2026-05-02T10:00:00.000Z');
+  const SDK = 'OpenAI/Python 1.109.1';
+  /** A request on a common SDK with max_tokens 4096, from a Comcast home address of the account's own. */
+  const send = (id: string, sec: number, k: number, messages: Array<[string, string]>, acct: { card: string; createdMs: number; home: number }) => {
+    const ev = event(id, 0, '0.0.0.0', 0, 'email_verified');
+    e.ingest({
+      ...ev, id: `${id}-${k}`, ts: new Date(T0 + sec * 1000).toISOString(),
+      request: { ...ev.request, system: null, messages: messages.map(([role, text]) => ({ role: role as 'user', text, chars: text.length })), params: { ...ev.request.params, max_tokens: 4096, temperature: null } },
+      client: { ...ev.client, ip: `73.${acct.home}.20.7`, asn: 7922, user_agent: SDK },
+      account: { ...ev.account!, created_at: new Date(acct.createdMs).toISOString(), first_used_at: null, payment_fp: acct.card, signup_ip: `73.${acct.home}.20.7`, email_pattern: null, email_domain: 'gmail.com' },
+    });
+  };
+  const chat = ['What should I cook tonight with leeks and potatoes?', 'Write a short birthday message for my sister.', 'Summarise the plot of Middlemarch in three sentences.', 'Any tips for a first marathon?'];
+  for (let k = 0; k < 60; k++) {
+    // Ten accounts on one card, signed up together, each harvesting reasoning on every request.
+    for (let a = 0; a < 10; a++) send(`acct_fleet${a}`, k * 600 + a * 13, k, [['user', `${pool.maths[(k + a) % pool.maths.length]}\n\nThink step by step and show your full reasoning.`]], { card: 'card-fleet', createdMs: signup, home: a });
+    // Five unrelated people who signed up within ten minutes of the fleet, each with a card and a
+    // home of their own, chatting: a question and now and then a follow-up.
+    for (let u = 0; u < 5; u++) {
+      const q = chat[(k + u) % chat.length];
+      send(`acct_person${u}`, k * 600 + 300 + u * 17, k, k % 3 === 2 ? [['user', q], ['assistant', 'Here you go.'], ['user', 'thanks! can you make it shorter?']] : [['user', q]], { card: `card-person${u}`, createdMs: signup + (2 + u * 2) * 60_000, home: 100 + u });
+    }
+  }
+  e.advance(T0 + 60 * 600 * 1000);
+  e.flush();
+  const fleet = e.forAccount('acct_fleet0');
+  assert.ok(verdictRank(fleet.level) >= verdictRank('throttle'), `the fleet is flagged: ${fleet.level}`);
+  for (let u = 0; u < 5; u++) {
+    const v = e.forAccount(`acct_person${u}`);
+    assert.notEqual(v.clusterId ?? null, fleet.clusterId, `acct_person${u} was linked into the fleet`);
+    assert.ok(verdictRank(v.level) <= verdictRank('watch'), `acct_person${u}: ${v.level}`);
+  }
+});

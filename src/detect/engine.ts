@@ -194,12 +194,28 @@ function isDisposable(domain: string): boolean {
   return disposable.has(domain);
 }
 
+/** Suffixes only accredited institutions can register under: `.edu`, `.edu.<cc>`, `.ac.<cc>`. */
+const ACADEMIC_SUFFIX = /(?:^|\.)edu$|\.(?:edu|ac)\.[a-z]{2}$/;
+/**
+ * An email domain that vouches for a campus: a reserved academic suffix, or any institutional
+ * (not free-mail, not disposable) domain of an account the provider put in its education or
+ * research programme (a university outside those suffixes: ethz.ch, tum.de).
+ */
+function campusDomain(domain: string, programme: string): boolean {
+  if (FREEMAIL.has(domain) || isDisposable(domain)) return false;
+  return ACADEMIC_SUFFIX.test(domain) || programme === 'education' || programme === 'research';
+}
+
 const TIER_VERIFIED: Record<string, boolean> = { identity_verified: true, enterprise: true };
 /** Bits of the per-account `flags`. */
 const F_VERIFIED = 1;
 const F_FRESH = 8;
 /** Counted among its org's members with a personal address (see orgCorroborated). */
 const F_PERSONAL = 16;
+/** No declared org, on a campus's email domain (campusDomain): counted with its campus as one actor. */
+const F_CAMPUS = 32;
+/** Accounts of one campus domain linked in one cluster that make a class (see scoreAccount). */
+const CAMPUS_CLASS_MIN = 3;
 /**
  * A software key is a flagged campaign's own, and brings replacement heads to it, only when at
  * least two of its holders have been members of flagged clusters and they number at least this
@@ -277,6 +293,9 @@ interface ClusterState {
   /** Distinct orgs among members, and members with no org. */
   orgs: Map<number, number>;
   noOrg: number;
+  /** Members with no org on a campus's email domain (F_CAMPUS), per domain key, and their number. */
+  campus: Map<number, number>;
+  campusMembers: number;
   verified: number;
   disposable: number;
   /** Members first seen within FRESH_ACCOUNT_S of their creation. */
@@ -381,7 +400,7 @@ export interface EngineStats {
 }
 
 /** Bump when the meaning of any field kept in a snapshot changes (a counter's slot, a flag's bit). */
-const SNAPSHOT_FORMAT = 2;
+const SNAPSHOT_FORMAT = 3;
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
@@ -420,7 +439,7 @@ export class DetectorEngine implements VerdictView {
   private size = new Int32Array(0);
   private next = new Int32Array(0);
   private org = new Int32Array(0);
-  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal
+  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal, bit5 campus
   private syncSig = new Uint32Array(0);
   private syncBucket = new Float64Array(0);
   private syncCount = new Uint16Array(0);
@@ -640,6 +659,7 @@ export class DetectorEngine implements VerdictView {
     }
     if (acct && TIER_VERIFIED[acct.tier]) f |= 1;
     if (acct?.email_domain && isDisposable(acct.email_domain.toLowerCase())) f |= 2;
+    if (org < 0 && acct?.email_domain && campusDomain(acct.email_domain.toLowerCase(), acct.programme)) f |= F_CAMPUS;
     if (this.allowAccounts.has(id) || (ev.org_id && this.allowOrgs.has(ev.org_id))) f |= 4;
     // Fresh: put to use within days of signup, or first used days ago whatever its age (an account
     // bought old and put to work today has no more history than a new one).
@@ -678,6 +698,16 @@ export class DetectorEngine implements VerdictView {
   private orgCorroborated(org: number): boolean {
     const n = this.orgMembers[org];
     return n < 2 || this.orgPersonal[org] * 2 < n;
+  }
+
+  /** Account i's first link key of `type` (the type times 2^32 plus its hash), or -1 when it holds none. */
+  private keyOfType(i: number, type: number): number {
+    const base = i * KEY_SLOTS;
+    for (let s = 0; s < this.nkeys[i]; s++) {
+      const key = this.keys[base + s];
+      if (key >= type * TWO32 && key < (type + 1) * TWO32) return key;
+    }
+    return -1;
   }
 
   /** Register a link key for account i (once), bumping the key's population count. */
@@ -1031,8 +1061,11 @@ export class DetectorEngine implements VerdictView {
     const orgs = new Map<number, number>();
     const org = this.org[root];
     if (org >= 0) orgs.set(org, 1);
+    const campus = new Map<number, number>();
+    const campusKey = this.flags[root] & F_CAMPUS ? this.keyOfType(root, LT.email_domain) : -1;
+    if (campusKey >= 0) campus.set(campusKey, 1);
     c = {
-      id: shortId('clu_', this.ids[root]), w, members: 1, orgs, noOrg: org < 0 ? 1 : 0,
+      id: shortId('clu_', this.ids[root]), w, members: 1, orgs, noOrg: org < 0 ? 1 : 0, campus, campusMembers: campus.size,
       verified: this.flags[root] & 1, disposable: (this.flags[root] >> 1) & 1, fresh: (this.flags[root] >> 3) & 1,
       evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, fleetJoins: 0, hour: -1, hourMembers: 0, syncMax: 0,
       campaignId: null, firstTs: w[C.FIRST_TS], timeline: new Map(), requests: w[C.TOTAL], outTokens: w[C.OUT_TOTAL],
@@ -1055,6 +1088,8 @@ export class DetectorEngine implements VerdictView {
     ca.w[C.LAST_TS] = Math.max(ca.w[C.LAST_TS], cb.w[C.LAST_TS]);
     ca.members += cb.members; ca.noOrg += cb.noOrg; ca.verified += cb.verified; ca.disposable += cb.disposable; ca.fresh += cb.fresh;
     for (const [o, k] of cb.orgs) ca.orgs.set(o, (ca.orgs.get(o) ?? 0) + k);
+    for (const [d, k] of cb.campus) ca.campus.set(d, (ca.campus.get(d) ?? 0) + k);
+    ca.campusMembers += cb.campusMembers;
     for (let t = 0; t < NLINK; t++) ca.evidence[t] += cb.evidence[t];
     ca.joins += cb.joins; ca.joinEvidence += cb.joinEvidence; ca.fleetJoins += cb.fleetJoins;
     if (!declared) {
@@ -1483,8 +1518,12 @@ export class DetectorEngine implements VerdictView {
     // accounts (researchers, batch jobs) at watch unless configured otherwise.
     let score = h * 0.6;
     const yieldPass = this.harvestYieldTest(i, values);
+    // A student linked with its class (CAMPUS_CLASS_MIN accounts of one campus domain) does homework
+    // at a human pace, single questions asking for the steps: what the test looks for. Such an
+    // account is held at the ordinary ceiling; its class is judged as the one actor it is.
+    const campusClass = yieldPass ? this.campusClassSize(i) : 0;
     let max = this.singleMax;
-    if (yieldPass) {
+    if (yieldPass && campusClass < CAMPUS_CLASS_MIN) {
       // A human-paced account that asks only independent, high-yield, reasoning-eliciting
       // questions: the profile of a low-and-slow harvester. It may reach throttle alone.
       max = Math.max(max, THROTTLE);
@@ -1535,6 +1574,7 @@ export class DetectorEngine implements VerdictView {
           ...(intel ? intel.reasons : []),
           { signal: 'account_score', value: round(score), threshold: this.thresholds[st.level], detail: `harvest behaviour of this account alone (capped at ${VERDICT_LEVELS[max]} without linked accounts)` },
           ...(yieldPass ? this.harvestYieldReasons(i, values) : []),
+          ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
           ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, spreadFresh) : []),
           ...indicatorReasons(indicatorsOf(values, this.w, off, peers)),
@@ -1577,9 +1617,13 @@ export class DetectorEngine implements VerdictView {
     return { peerMedian: this.peers.median(this.tier[i]), members: 1, topicBaseline: this.topicMix };
   }
 
-  /** Distinct undeclared actors of a cluster: accounts without an org, corroborated orgs, members of uncorroborated orgs. */
+  /**
+   * Distinct undeclared actors of a cluster: accounts without an org (those on one campus's email
+   * domain together as one, as a corroborated org is), corroborated orgs, members of uncorroborated
+   * orgs.
+   */
   private actorsOf(c: ClusterState): number {
-    return c.noOrg + c.orgs.size + this.uncorroboratedMembers(c) - this.uncorroboratedOrgsIn(c);
+    return c.noOrg - c.campusMembers + c.campus.size + c.orgs.size + this.uncorroboratedMembers(c) - this.uncorroboratedOrgsIn(c);
   }
 
   /** Members of the cluster in uncorroborated orgs. */
@@ -1612,6 +1656,13 @@ export class DetectorEngine implements VerdictView {
     const y = yieldReadings(values);
     return y.single >= YIELD.singleShot && y.ratio >= YIELD.outputInput && y.elicit >= YIELD.elicitation
       && y.timing >= 0 && y.timing < YIELD.maxTimingRegularity && y.tpl < YIELD.maxTemplateReuse;
+  }
+
+  /** Accounts of account i's campus email domain (F_CAMPUS) in its cluster; 0 when it is not on one or not linked. */
+  private campusClassSize(i: number): number {
+    if ((this.flags[i] & F_CAMPUS) === 0) return 0;
+    const c = this.clusters.get(this.find(i));
+    return c ? c.campus.get(this.keyOfType(i, LT.email_domain)) ?? 0 : 0;
   }
 
   /** The explanation of a passed harvest yield test: each condition with its value and threshold. */

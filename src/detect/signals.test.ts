@@ -396,3 +396,43 @@ test('new users who signed up in a flagged fleet\'s quarter-hour with its popula
     assert.ok(verdictRank(v.level) <= verdictRank('watch'), `acct_person${u}: ${v.level}`);
   }
 });
+
+test('a new class signing up on its own (university domain, campus network, step-by-step homework) stays at watch; the same traffic on another domain is flagged', () => {
+  /** Thirty students, each signed up on campus within two days without an org, 60 homework requests each over three days. */
+  const run = (domain: string, programme: 'education' | 'none') => {
+    const e = new DetectorEngine();
+    let seed = 7;
+    const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648;
+    const events: InteractionEvent[] = [];
+    for (let s = 0; s < 30; s++) {
+      const created = T0 - (1 + rand() * 47) * 3_600_000;
+      let t = T0 + rand() * 3_600_000;
+      for (let k = 0; k < 60; k++) {
+        // Sessions of a few questions with human gaps, on three days.
+        t += k % 5 === 0 ? (2 + rand() * 6) * 3_600_000 : (20 + rand() * 400) * 1000;
+        const q = `${pool.maths[Math.floor(rand() * pool.maths.length)]}${rand() < 0.5 ? '\nPlease explain step by step.' : ''}`;
+        const messages = rand() < 0.3 ? [{ role: 'user' as const, text: q, chars: q.length }, { role: 'assistant' as const, text: 'answer', chars: 6 }, { role: 'user' as const, text: 'ok and why is that?', chars: 19 }] : [{ role: 'user' as const, text: q, chars: q.length }];
+        const ev = event(`acct_student${s}`, 0, '128.32.1.1', 25);
+        events.push({
+          ...ev, id: `acct_student${s}-${k}`, ts: new Date(t).toISOString(),
+          request: { ...ev.request, system: null, messages },
+          response: { ...ev.response, input_tokens: Math.round(q.length / 4), output_tokens: 300 + Math.floor(rand() * 900) },
+          client: { ...ev.client, user_agent: 'Mozilla/5.0 (X11; Linux) Firefox/143' },
+          account: { ...ev.account!, created_at: new Date(created).toISOString(), first_used_at: null, payment_fp: null, signup_ip: `128.32.44.${2 + s}`, email_domain: domain, email_pattern: null, programme },
+        });
+      }
+    }
+    events.sort((a, b) => a.ts.localeCompare(b.ts));
+    for (const ev of events) e.ingest(ev);
+    e.flush();
+    return Array.from({ length: 30 }, (_, s) => e.forAccount(`acct_student${s}`));
+  };
+  const cls = run('student.uni-example.edu', 'education');
+  assert.equal(new Set(cls.map((v) => v.clusterId)).size, 1, 'the class is linked (campus network, signup subnet, domain)');
+  for (const [s, v] of cls.entries()) assert.ok(verdictRank(v.level) <= verdictRank('watch'), `student ${s}: ${v.level} (${v.verdict?.reasons.map((r) => r.signal).join(', ')})`);
+  // Students in the education programme on a university domain without a reserved suffix are a class too.
+  for (const [s, v] of run('ethz.ch', 'education').entries()) assert.ok(verdictRank(v.level) <= verdictRank('watch'), `ethz.ch student ${s}: ${v.level}`);
+  // The same accounts on a domain that vouches for no campus are thirty actors harvesting together.
+  const other = run('fast-mailer.net', 'none');
+  assert.ok(other.every((v) => verdictRank(v.level) >= verdictRank('throttle')), `on another domain: ${other.map((v) => v.level).join(', ')}`);
+});

@@ -306,6 +306,8 @@ interface ClusterState {
   joinEvidence: number;
   /** Links made through a fleet's own system prompt (see FLEET_WEIGHT). */
   fleetJoins: number;
+  /** Members when the verdict was last explained: a cluster that grew is explained again. */
+  explainedMembers: number;
   /** Co-activity: members seen in the current hour bucket, and the best share so far. */
   hour: number;
   hourMembers: number;
@@ -333,6 +335,30 @@ interface LevelState {
 
 /** Where an account's effective verdict comes from (see DetectorEngine.verdictSource). */
 type VerdictSource = 'allow' | 'manual_account' | 'manual_cluster' | 'cluster' | 'own';
+
+/**
+ * The link that brought an account into its cluster (its latest, when it linked more than once):
+ * what it shared with whom, how much each kind of evidence weighed, and by which rule it joined.
+ */
+export interface AccountLink {
+  /** Event time of the link (ISO). */
+  at: string;
+  /** The cluster, or the single account, it was linked to (the id it had then). */
+  with: string;
+  /**
+   * `shared_evidence`: the evidence reached the link threshold; `replacement_head`: a new account
+   * with a flagged campaign's own software (counted in full); `fleet_software`: a system prompt only
+   * new accounts use (fleet software on); `declared_org`: the same declared org (corroborated or not).
+   */
+  rule: 'shared_evidence' | 'replacement_head' | 'fleet_software' | 'declared_org';
+  /** Each kind of evidence found with its weight (damped by popularity); software as found, before its cap. */
+  evidence: Array<{ kind: LinkType; weight: number }>;
+  /** What the shared software counted for after the cap (or in full, for the two rules that allow it). */
+  software_counted: number;
+  /** The sum that was compared with the link threshold, and that threshold. */
+  total: number;
+  threshold: number;
+}
 
 /** A cluster as reported: members, evidence, score and level. */
 export interface ClusterSummary {
@@ -504,6 +530,8 @@ export class DetectorEngine implements VerdictView {
   private readonly dirtyAccounts = new Set<number>();
   private readonly dirtyClusters = new Set<number>();
   private readonly accVerdicts = new Map<number, Verdict>();
+  /** Per linked account, the link that brought it into its cluster (see AccountLink). */
+  private joinRecords = new Map<number, AccountLink>();
   /** Indicator readings of the window being scored (reused: scoring runs for every dirty account on every tick). */
   private readonly indicatorScratch = new IndicatorValues();
   private readonly manualAccount = new Map<string, Verdict>();
@@ -862,16 +890,37 @@ export class DetectorEngine implements VerdictView {
       // members, OWN_SOFTWARE_MIN_SHARE), not with software one member shares with many customers, nor with synchronised activity, which accumulates between any
       // two busy accounts: those stay capped.
       const heads = flaggedCluster ? Math.max(own, capped, fleetSoft) : 0;
-      sum += flaggedCluster ? heads : byFleet ? fleetSoft : capped;
+      const software = flaggedCluster ? heads : byFleet ? fleetSoft : capped;
+      sum += software;
       if (orgLink || sum >= threshold) {
         const a = this.find(i);
         const b = this.find(r);
         // A corroborated org is a declared relationship (no coordination evidence); an
         // uncorroborated one still links, and the rest of what the accounts share is evidence.
         const declared = orgLink && this.orgCorroborated(this.org[i]);
-        if (a !== b) this.union(a, b, ev, sum, declared, tsS, byFleet);
+        if (a !== b) {
+          // Named by the rule the link needed: a replacement head only when capped software fell short.
+          const rule = orgLink ? 'declared_org' : byFleet ? 'fleet_software' : flaggedCluster && sum - heads + capped < threshold ? 'replacement_head' : 'shared_evidence';
+          this.recordJoin(i, b, ev, rule, software, sum, tsS);
+          this.union(a, b, ev, sum, declared, tsS, byFleet);
+        }
       }
     }
+  }
+
+  /**
+   * Keep the link that brings account i into the cluster (or single account) at root `other`; a
+   * single account on the other side gets the same link, seen from its side.
+   */
+  private recordJoin(i: number, other: number, ev: Float64Array, rule: AccountLink['rule'], software: number, total: number, tsS: number): void {
+    const evidence: AccountLink['evidence'] = [];
+    for (let t = 0; t < NLINK; t++) if (ev[t] > 0 && t !== LT.org) evidence.push({ kind: LINK_TYPES[t].name, weight: round(ev[t]) });
+    evidence.sort((x, y) => y.weight - x.weight);
+    const at = new Date(tsS * 1000).toISOString();
+    const link = { at, rule, evidence, software_counted: round(software), total: round(total), threshold: this.config.link_threshold };
+    const otherCluster = this.clusters.get(other);
+    this.joinRecords.set(i, { ...link, with: otherCluster ? otherCluster.id : this.ids[other] });
+    if (!otherCluster) this.joinRecords.set(other, { ...link, with: this.ids[i] });
   }
 
   /** Whether the key in `slot`, held by a member of the flagged cluster `root`, is that campaign's own software (OWN_SOFTWARE_MIN_SHARE). */
@@ -1067,7 +1116,7 @@ export class DetectorEngine implements VerdictView {
     c = {
       id: shortId('clu_', this.ids[root]), w, members: 1, orgs, noOrg: org < 0 ? 1 : 0, campus, campusMembers: campus.size,
       verified: this.flags[root] & 1, disposable: (this.flags[root] >> 1) & 1, fresh: (this.flags[root] >> 3) & 1,
-      evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, fleetJoins: 0, hour: -1, hourMembers: 0, syncMax: 0,
+      evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, fleetJoins: 0, explainedMembers: 0, hour: -1, hourMembers: 0, syncMax: 0,
       campaignId: null, firstTs: w[C.FIRST_TS], timeline: new Map(), requests: w[C.TOTAL], outTokens: w[C.OUT_TOTAL],
       verdict: { level: 0, score: 0, since: 0, belowSince: 0, verdict: null, explainedAt: 0, explainedScore: 0 },
     };
@@ -1485,6 +1534,7 @@ export class DetectorEngine implements VerdictView {
     this.peers.remove(this.tier[i], this.peerBin[i]);
     this.dirtyAccounts.delete(i);
     this.accVerdicts.delete(i);
+    this.joinRecords.delete(i);
     this.intelHits.delete(i);
     this.logitProbes.delete(i);
     this.embeddingSpread.forget(i);
@@ -1560,7 +1610,8 @@ export class DetectorEngine implements VerdictView {
     const st: LevelState = { level: this.accLevel[i], score, since: this.accSince[i], belowSince: this.accBelow[i], verdict: null, explainedAt: 0, explainedScore: 0 };
     const changed = this.applyLadder(st, score, now, max);
     this.accLevel[i] = st.level; this.accSince[i] = st.since; this.accBelow[i] = st.belowSince;
-    const stale = now - this.accExplained[i] >= EXPLAIN_REFRESH_S || Math.abs(score - this.accExplainedScore[i]) >= EXPLAIN_SCORE_STEP;
+    const stale = now - this.accExplained[i] >= EXPLAIN_REFRESH_S || Math.abs(score - this.accExplainedScore[i]) >= EXPLAIN_SCORE_STEP
+      || this.held(st.level, score) !== this.held(st.level, this.accExplainedScore[i]);
     if (st.level > 0 && (changed || (this.accVerdicts.has(i) && stale))) {
       // The explanation's objects are built only here: for a new level at once, for a standing
       // verdict again when its score has moved or its explanation is old (see EXPLAIN_REFRESH_S).
@@ -1573,6 +1624,7 @@ export class DetectorEngine implements VerdictView {
         reasons: [
           ...(intel ? intel.reasons : []),
           { signal: 'account_score', value: round(score), threshold: this.thresholds[st.level], detail: `harvest behaviour of this account alone (capped at ${VERDICT_LEVELS[max]} without linked accounts)` },
+          ...this.heldReasons(st, score),
           ...(yieldPass ? this.harvestYieldReasons(i, values) : []),
           ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
@@ -1738,7 +1790,9 @@ export class DetectorEngine implements VerdictView {
     for (let t = 0; t < NLINK; t++) if (c.evidence[t] > 0 && !LINK_TYPES[t].declared) byType.push([LINK_TYPES[t].name, c.evidence[t]]);
     byType.sort((x, y) => y[1] - x[1]);
     for (const [name, total] of byType.slice(0, 6)) {
-      reasons.push({ signal: `shared_${name}`, value: round(total / c.joins), threshold: this.config.link_threshold, weight: round(total), detail: `mean evidence per link from shared ${name.replace(/_/g, ' ')}` });
+      // A mean per link, not a contribution to the score, and no kind is meant to reach the link
+      // threshold alone: no threshold or weight; the total and the links it is spread over in words.
+      reasons.push({ signal: `shared_${name}`, value: round(total / c.joins), threshold: null, detail: `mean evidence per link from shared ${name.replace(/_/g, ' ')} (${round(total)} over the cluster's ${c.joins} links; a link needs ${this.config.link_threshold} from all kinds together)` });
     }
     const verifiedShare = c.verified / c.members;
     const disposableShare = c.disposable / c.members;
@@ -1775,12 +1829,15 @@ export class DetectorEngine implements VerdictView {
       this.markFlaggedKeys(root);
     }
     const stale = !st.verdict || now - st.explainedAt >= EXPLAIN_REFRESH_S || Math.abs(score - st.explainedScore) >= EXPLAIN_SCORE_STEP
-      || st.verdict.subject.id !== c.id || st.verdict.campaign_id !== c.campaignId;
+      || st.verdict.subject.id !== c.id || st.verdict.campaign_id !== c.campaignId || c.explainedMembers !== c.members
+      || this.held(st.level, score) !== this.held(st.level, st.explainedScore);
     if (st.level > 0 && (changed || stale)) {
       st.explainedAt = now;
       st.explainedScore = score;
+      c.explainedMembers = c.members;
       const reasons: VerdictReason[] = [
         { signal: 'cluster_score', value: round(score), threshold: this.thresholds[st.level], detail: 'coordination and harvest behaviour of the linked accounts as one actor' },
+        ...this.heldReasons(st, score),
         { signal: 'coordination', value: round(coord.value), threshold: null },
         ...this.coordinationReasons(c, coord),
         { signal: 'harvest', value: round(harvest), threshold: null },
@@ -1799,6 +1856,25 @@ export class DetectorEngine implements VerdictView {
   private *memberIndexes(root: number): Generator<number> {
     let j = root;
     do { yield j; j = this.next[j]; } while (j !== root);
+  }
+
+  /** Whether a verdict at `level` with this score is held there by hysteresis (its score below the level's threshold). */
+  private held(level: number, score: number): boolean {
+    return level > 0 && score < this.thresholds[level];
+  }
+
+  /**
+   * The explanation of a level held by hysteresis: the score, the exit line it must stay below for
+   * the cool-down before the level steps down, and since when the level stands.
+   */
+  private heldReasons(st: LevelState, score: number): VerdictReason[] {
+    if (!this.held(st.level, score)) return [];
+    const exit = round(this.thresholds[st.level] - this.config.hysteresis_margin);
+    const cooldownH = round(this.config.cooldown_seconds / 3600);
+    return [{
+      signal: 'held_by_hysteresis', value: round(score), threshold: exit,
+      detail: `held at ${VERDICT_LEVELS[st.level]} (reached ${new Date(st.since * 1000).toISOString()}) with its score below the level's threshold ${this.thresholds[st.level]}: it steps down one level once the score has stayed below ${exit} for ${cooldownH} h`,
+    }];
   }
 
   /**
@@ -2148,6 +2224,12 @@ export class DetectorEngine implements VerdictView {
   }
 
   /** Account-level harvest indicators (for explanations and debugging). */
+  /** The link that brought the account into its cluster (see AccountLink); null when it is linked to nobody. */
+  accountLink(accountId: string): AccountLink | null {
+    const i = this.index.get(accountId);
+    return i === undefined ? null : this.joinRecords.get(i) ?? null;
+  }
+
   accountIndicators(accountId: string): Indicator[] {
     const i = this.index.get(accountId);
     return i === undefined ? [] : readIndicators(this.w, i * STRIDE, true, { peerMedian: this.peers.median(this.tier[i]), members: 1, topicBaseline: this.topicMix });

@@ -359,6 +359,7 @@ test('one account of a flagged campaign that also uses an application does not p
   e.advance(T0 + 3_200_000);
   e.flush();
   assert.equal(e.forAccount('acct_new_head').clusterId, fleet.clusterId, 'the new head joined');
+  assert.equal(e.accountLink('acct_new_head')?.rule, 'replacement_head', 'and its link says by which rule');
 });
 
 test('new users who signed up in a flagged fleet\'s quarter-hour with its popular SDK, settings and ISP are not linked into it', () => {
@@ -435,4 +436,38 @@ test('a new class signing up on its own (university domain, campus network, step
   // The same accounts on a domain that vouches for no campus are thirty actors harvesting together.
   const other = run('fast-mailer.net', 'none');
   assert.ok(other.every((v) => verdictRank(v.level) >= verdictRank('throttle')), `on another domain: ${other.map((v) => v.level).join(', ')}`);
+});
+
+test('a cluster that grows is explained again, and an account that joins it later is told what linked it', () => {
+  const e = new DetectorEngine();
+  let n = 0;
+  const FLEET = 'You are an expert tutor. Always give the complete reasoning before the final answer.';
+  for (let k = 0; k < 12; k++) for (let a = 0; a < 6; a++) e.ingest(softwareEvent(`acct_fleet${a}`, k * 60 + a * 7, ++n, FLEET, { card: 'card-fleet', createdHoursAgo: 30, net: 30 + a }));
+  e.advance(T0 + 1_000_000);
+  e.flush();
+  const first = e.forAccount('acct_fleet0');
+  assert.ok(verdictRank(first.level) >= verdictRank('throttle'), `fleet: ${first.level}`);
+  // Four more accounts on the same card, later: they join at their first requests.
+  for (let a = 6; a < 10; a++) e.ingest(softwareEvent(`acct_fleet${a}`, 1_100 + a * 7, ++n, FLEET, { card: 'card-fleet', createdHoursAgo: 2, net: 30 + a }));
+  e.advance(T0 + 1_200_000);
+  e.flush();
+  const late = e.forAccount('acct_fleet9');
+  assert.equal(late.clusterId, first.clusterId, 'joined the cluster');
+  const actors = late.verdict!.reasons.find((r) => r.signal === 'linked_actors');
+  assert.equal(actors?.value, 10, `the explanation counts the accounts the cluster has now: ${actors?.detail}`);
+  assert.match(actors!.detail!, /^10 accounts/);
+  // What linked this account: the card, weighed, under the ordinary rule, to that cluster.
+  const link = e.accountLink('acct_fleet9');
+  assert.ok(link, 'the link is kept');
+  assert.equal(link!.with, first.clusterId, 'linked to the cluster');
+  assert.equal(link!.rule, 'shared_evidence');
+  assert.deepEqual(link!.evidence.find((x) => x.kind === 'payment_fingerprint'), { kind: 'payment_fingerprint', weight: 1.2 });
+  assert.ok(link!.total >= link!.threshold, `the sum reached the threshold: ${JSON.stringify(link)}`);
+  assert.equal(e.accountLink('acct_nobody'), null, 'an unknown account has none');
+  // Shared evidence is a mean per link: no threshold beside it, and no weight (it contributes to no score directly).
+  for (const r of late.verdict!.reasons.filter((x) => x.signal.startsWith('shared_'))) {
+    assert.equal(r.threshold, null, `${r.signal} has no threshold`);
+    assert.equal(r.weight, undefined, `${r.signal} has no weight`);
+    assert.match(r.detail!, /over the cluster's \d+ links/, `${r.signal}: the total in words`);
+  }
 });

@@ -528,12 +528,17 @@ async function factsQuality() {
  * The organic accounts of the given kinds are turned into brand-new, unverified, unaffiliated
  * accounts with no card, signed up at their own times in the three days before their first
  * request, all sending one application's system prompt (a new bring-your-own-key client, a
- * course's tool); everything else about them is as generated. Counted: cohort accounts served
- * above watch at any time, with the detector as configured and with fleet software on.
+ * course's tool); everything else about them is as generated. The last cohort is a new semester's
+ * classes signing up on their own: the students as generated (their university's domain, most in
+ * the education programme, the campus network for part of their traffic, their own prompts), with
+ * no org, signed up within two days before first use, and asking for the steps on half of their
+ * single questions. Counted: cohort accounts served above watch at any time, with the detector as
+ * configured and with fleet software on.
  */
-const COHORTS: Array<[string, string[]]> = [
-  ['developers, agent products, startups, hobbyists', ['developer', 'agent', 'startup', 'hobbyist']],
-  ['students and researchers', ['education', 'researcher']],
+const COHORTS: Array<[string, string[], { app: boolean; steps: number }]> = [
+  ['developers, agent products, startups, hobbyists', ['developer', 'agent', 'startup', 'hobbyist'], { app: true, steps: 0 }],
+  ['students and researchers', ['education', 'researcher'], { app: true, steps: 0 }],
+  ['new classes on their own, steps asked on half their questions', ['education'], { app: false, steps: 0.5 }],
 ];
 
 async function cohortQuality() {
@@ -541,7 +546,7 @@ async function cohortQuality() {
   const runs = quick ? [{ preset: 'smoke', seed: 1, scale: 1 }] : trafficRuns();
   const APP = 'You are DevPilot, a coding assistant inside the editor. Be concise and correct.';
   const rows: string[] = [];
-  for (const [name, kinds] of COHORTS) {
+  for (const [name, kinds, how] of COHORTS) {
     const cells = [0, 0].map(() => ({ oneDay: 0, oneDayN: 0, multi: 0, multiN: 0 }));
     for (const r of runs) {
       const run = generateTraffic(trafficScenario(null, { preset: r.preset, seed: r.seed, scale: r.scale }), { prompts });
@@ -553,10 +558,16 @@ async function cohortQuality() {
         if (!cohort.has(ev.account_id!)) return ev;
         if (!first.has(ev.account_id!)) first.set(ev.account_id!, Date.parse(ev.ts));
         const firstUse = first.get(ev.account_id!)!;
-        // A signup time of its own within the three days before first use (a deterministic spread).
-        const before = 3_600_000 + Math.floor(((n++ * 2654435761) % 4294967296) / 4294967296 * 72 * 3_600_000);
+        // A signup time of its own within the days before first use (a deterministic spread).
+        const spread = ((n++ * 2654435761) % 4294967296) / 4294967296;
+        const before = 3_600_000 + Math.floor(spread * (how.app ? 72 : 48) * 3_600_000);
+        const messages = ev.request.messages;
+        // Every other single question (by the same deterministic spread) asks for the steps.
+        const steps = how.steps > 0 && messages.length === 1 && messages[0].role === 'user' && spread < how.steps;
+        const request = how.app ? { ...ev.request, system: APP }
+          : steps ? { ...ev.request, messages: [{ ...messages[0], text: `${messages[0].text ?? ''}\nPlease explain step by step.` }] } : ev.request;
         return {
-          ...ev, org_id: null, request: { ...ev.request, system: APP },
+          ...ev, org_id: null, request,
           account: { ...ev.account!, tier: 'email_verified' as const, payment_fp: null, created_at: new Date(firstUse - before).toISOString(), first_used_at: new Date(firstUse).toISOString() },
         };
       });

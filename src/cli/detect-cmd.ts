@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { cliExitCode, parseDuration, textTable as table } from '../admin/index.ts';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, openAdminClient } from './admin-connection.ts';
 import { WardenError } from '../errors/index.ts';
-import { VERDICT_LEVELS, type Verdict, type VerdictReason } from '../detect/index.ts';
+import { VERDICT_LEVELS, type AccountLink, type Verdict, type VerdictReason } from '../detect/index.ts';
 
 const HELP = `usage:
   warden detect account ID                    the account's verdict in force, why (signals, values, thresholds), its cluster
@@ -115,10 +115,14 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
   }
 }
 
-function accountText(r: { account_id: string; level: string; verdict: Verdict | null; cluster: { id: string; size: number; actors: number; level: string } | null; indicators: Array<{ signal: string; value: number; threshold: number; contribution: number }> }): string {
+function accountText(r: { account_id: string; level: string; verdict: Verdict | null; cluster: { id: string; size: number; actors: number; level: string } | null; link?: AccountLink | null; indicators: Array<{ signal: string; value: number; threshold: number; contribution: number }> }): string {
   const lines = [`${r.account_id}: ${r.level}`];
   if (r.verdict) lines.push(`verdict in force: ${r.verdict.subject.kind} ${r.verdict.subject.id}, ${r.verdict.source}, since ${r.verdict.since}${r.verdict.campaign_id ? `, campaign ${r.verdict.campaign_id}` : ''}`, '', reasons(r.verdict.reasons));
   if (r.cluster) lines.push('', `cluster ${r.cluster.id}: ${r.cluster.level}, ${r.cluster.size} accounts (${r.cluster.actors} actors)`);
+  if (r.link) {
+    lines.push('', `linked to ${r.link.with} at ${r.link.at} (${r.link.rule.replace(/_/g, ' ')}): ${r.link.total} against the link threshold ${r.link.threshold}, shared software counted ${r.link.software_counted}`);
+    if (r.link.evidence.length) lines.push(table(r.link.evidence, ['kind', 'weight']));
+  }
   const lit = r.indicators.filter((i) => i.contribution > 0);
   if (lit.length) lines.push('', 'its own indicators above their thresholds:', table(lit, ['signal', 'value', 'threshold', 'contribution']));
   return lines.join('\n');

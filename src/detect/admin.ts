@@ -2,7 +2,7 @@
  * Admin routes for the detector, mounted by the admin API (inside its token check) at
  * /admin/detect:
  *
- *   GET    /admin/detect/accounts/:id     effective level, verdict with its explanation, cluster, indicators
+ *   GET    /admin/detect/accounts/:id     effective level, verdict with its explanation, cluster, the link that brought it there, indicators
  *   GET    /admin/detect/clusters         clusters above none (?min_members=2&limit=100)
  *   GET    /admin/detect/clusters/:id     one cluster: members, evidence, score, campaign
  *   GET    /admin/detect/campaigns        named campaigns: members, timeline, volume, targets, evidence
@@ -82,6 +82,12 @@ const AccountView = z.object({
   verdict: VerdictSchema.nullable(),
   account_verdict: VerdictSchema.nullable(),
   cluster: ClusterSchema.nullable(),
+  link: z.object({
+    at: z.string(), with: z.string().describe('the cluster, or the single account, it was linked to (its id then)'),
+    rule: z.enum(['shared_evidence', 'replacement_head', 'fleet_software', 'declared_org']),
+    evidence: z.array(z.object({ kind: z.string(), weight: z.number() })).describe('each kind of evidence found, weighed (software before its cap)'),
+    software_counted: z.number(), total: z.number(), threshold: z.number(),
+  }).nullable().describe('the link that brought the account into its cluster (its latest); null when it is linked to nobody'),
   indicators: z.array(z.object({ signal: z.string(), value: z.number(), threshold: z.number().nullable(), saturation: z.number().nullable(), contribution: z.number() })),
 });
 const StatsSchema = z.object({
@@ -163,6 +169,7 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
           verdict: effective.verdict,
           account_verdict: engine.accountVerdict(id),
           cluster,
+          link: engine.accountLink(id),
           indicators: engine.accountIndicators(id).map((i) => ({ signal: i.signal, value: Math.round(i.value * 1000) / 1000, threshold: i.threshold, saturation: i.saturation, contribution: Math.round(i.contribution * 1000) / 1000 })),
         };
       },

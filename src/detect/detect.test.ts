@@ -253,6 +253,33 @@ test('hysteresis: a flagged cluster does not flap when its traffic turns benign,
   assert.ok(verdictRank(e.forAccount(hydra[0]).level) < verdictRank(before), 'eventually de-escalates');
 });
 
+test('a level held by hysteresis says so: its score, the exit line and since when', () => {
+  const hydra = accountsOf('campaign:camp_hydra');
+  // A cool-down of ten days: the level stands while the score falls.
+  const e = run(mixed.events, { cooldown_seconds: 10 * 86_400 });
+  const before = e.forAccount(hydra[0]);
+  assert.ok(above(before.level) && !before.verdict!.reasons.some((r) => r.signal === 'held_by_hysteresis'), 'not held while the score is at its level');
+  const template = mixed.events.find((x) => x.account_id === hydra[0])!;
+  let t = Date.parse(mixed.events[mixed.events.length - 1].ts);
+  // The accounts chat like people for four days.
+  for (let k = 0; k < 4 * 24 * 4; k++) {
+    t += 15 * 60_000;
+    for (const id of hydra.slice(0, 20)) {
+      e.ingest({ ...template, id: `b${t}${id}`, ts: new Date(t).toISOString(), account_id: id, request: { ...template.request, messages: [{ role: 'user', text: 'hi there', chars: 8 }, { role: 'assistant', text: 'hello', chars: 5 }, { role: 'user', text: 'what a nice day', chars: 15 }] } });
+    }
+  }
+  e.flush();
+  const held = e.forAccount(hydra[0]);
+  assert.equal(held.level, before.level, 'held inside the cool-down');
+  const score = held.verdict!.reasons[0];
+  assert.ok((score.value as number) < (score.threshold as number), `the score has left the level's threshold: ${JSON.stringify(score)}`);
+  const hold = held.verdict!.reasons.find((r) => r.signal === 'held_by_hysteresis');
+  assert.ok(hold, `held_by_hysteresis explained: ${held.verdict!.reasons.map((r) => r.signal).join(', ')}`);
+  assert.equal(hold!.value, score.value, 'with the score');
+  assert.equal(hold!.threshold, Math.round(((score.threshold as number) - 0.08) * 1000) / 1000, 'with the exit line (threshold - hysteresis margin)');
+  assert.ok(hold!.detail!.includes(held.verdict!.since) && hold!.detail!.includes('240 h'), `since when and the cool-down: ${hold!.detail}`);
+});
+
 test('online (gateway hooks) and offline (scan) give the same verdicts on the same events', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-detect-'));
   const file = join(dir, 'events.jsonl');

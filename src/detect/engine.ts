@@ -194,12 +194,28 @@ function isDisposable(domain: string): boolean {
   return disposable.has(domain);
 }
 
+/** Suffixes only accredited institutions can register under: `.edu`, `.edu.<cc>`, `.ac.<cc>`. */
+const ACADEMIC_SUFFIX = /(?:^|\.)edu$|\.(?:edu|ac)\.[a-z]{2}$/;
+/**
+ * An email domain that vouches for a campus: a reserved academic suffix, or any institutional
+ * (not free-mail, not disposable) domain of an account the provider put in its education or
+ * research programme (a university outside those suffixes: ethz.ch, tum.de).
+ */
+function campusDomain(domain: string, programme: string): boolean {
+  if (FREEMAIL.has(domain) || isDisposable(domain)) return false;
+  return ACADEMIC_SUFFIX.test(domain) || programme === 'education' || programme === 'research';
+}
+
 const TIER_VERIFIED: Record<string, boolean> = { identity_verified: true, enterprise: true };
 /** Bits of the per-account `flags`. */
 const F_VERIFIED = 1;
 const F_FRESH = 8;
 /** Counted among its org's members with a personal address (see orgCorroborated). */
 const F_PERSONAL = 16;
+/** No declared org, on a campus's email domain (campusDomain): counted with its campus as one actor. */
+const F_CAMPUS = 32;
+/** Accounts of one campus domain linked in one cluster that make a class (see scoreAccount). */
+const CAMPUS_CLASS_MIN = 3;
 /**
  * A software key is a flagged campaign's own, and brings replacement heads to it, only when at
  * least two of its holders have been members of flagged clusters and they number at least this
@@ -282,6 +298,9 @@ interface ClusterState {
   /** Distinct orgs among members, and members with no org. */
   orgs: Map<number, number>;
   noOrg: number;
+  /** Members with no org on a campus's email domain (F_CAMPUS), per domain key, and their number. */
+  campus: Map<number, number>;
+  campusMembers: number;
   verified: number;
   disposable: number;
   /** Members first seen within FRESH_ACCOUNT_S of their creation. */
@@ -292,6 +311,8 @@ interface ClusterState {
   joinEvidence: number;
   /** Links made through a fleet's own system prompt (see FLEET_WEIGHT). */
   fleetJoins: number;
+  /** Members when the verdict was last explained: a cluster that grew is explained again. */
+  explainedMembers: number;
   /** Co-activity: members seen in the current hour bucket, and the best share so far. */
   hour: number;
   hourMembers: number;
@@ -319,6 +340,30 @@ interface LevelState {
 
 /** Where an account's effective verdict comes from (see DetectorEngine.verdictSource). */
 type VerdictSource = 'allow' | 'manual_account' | 'manual_cluster' | 'cluster' | 'own';
+
+/**
+ * The link that brought an account into its cluster (its latest, when it linked more than once):
+ * what it shared with whom, how much each kind of evidence weighed, and by which rule it joined.
+ */
+export interface AccountLink {
+  /** Event time of the link (ISO). */
+  at: string;
+  /** The cluster, or the single account, it was linked to (the id it had then). */
+  with: string;
+  /**
+   * `shared_evidence`: the evidence reached the link threshold; `replacement_head`: a new account
+   * with a flagged campaign's own software (counted in full); `fleet_software`: a system prompt only
+   * new accounts use (fleet software on); `declared_org`: the same declared org (corroborated or not).
+   */
+  rule: 'shared_evidence' | 'replacement_head' | 'fleet_software' | 'declared_org';
+  /** Each kind of evidence found with its weight (damped by popularity); software as found, before its cap. */
+  evidence: Array<{ kind: LinkType; weight: number }>;
+  /** What the shared software counted for after the cap (or in full, for the two rules that allow it). */
+  software_counted: number;
+  /** The sum that was compared with the link threshold, and that threshold. */
+  total: number;
+  threshold: number;
+}
 
 /** A cluster as reported: members, evidence, score and level. */
 export interface ClusterSummary {
@@ -386,7 +431,7 @@ export interface EngineStats {
 }
 
 /** Bump when the meaning of any field kept in a snapshot changes (a counter's slot, a flag's bit). */
-const SNAPSHOT_FORMAT = 2;
+const SNAPSHOT_FORMAT = 3;
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
@@ -425,7 +470,7 @@ export class DetectorEngine implements VerdictView {
   private size = new Int32Array(0);
   private next = new Int32Array(0);
   private org = new Int32Array(0);
-  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal
+  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal, bit5 campus
   private syncSig = new Uint32Array(0);
   private syncBucket = new Float64Array(0);
   private syncCount = new Uint16Array(0);
@@ -490,6 +535,8 @@ export class DetectorEngine implements VerdictView {
   private readonly dirtyAccounts = new Set<number>();
   private readonly dirtyClusters = new Set<number>();
   private readonly accVerdicts = new Map<number, Verdict>();
+  /** Per linked account, the link that brought it into its cluster (see AccountLink). */
+  private joinRecords = new Map<number, AccountLink>();
   /** Indicator readings of the window being scored (reused: scoring runs for every dirty account on every tick). */
   private readonly indicatorScratch = new IndicatorValues();
   private readonly manualAccount = new Map<string, Verdict>();
@@ -644,6 +691,7 @@ export class DetectorEngine implements VerdictView {
     }
     if (acct && TIER_VERIFIED[acct.tier]) f |= 1;
     if (acct?.email_domain && isDisposable(acct.email_domain.toLowerCase())) f |= 2;
+    if (org < 0 && acct?.email_domain && campusDomain(acct.email_domain.toLowerCase(), acct.programme)) f |= F_CAMPUS;
     if (this.allowAccounts.has(id) || (ev.org_id && this.allowOrgs.has(ev.org_id))) f |= 4;
     // Fresh: put to use within days of signup, or first used days ago whatever its age (an account
     // bought old and put to work today has no more history than a new one).
@@ -682,6 +730,16 @@ export class DetectorEngine implements VerdictView {
   private orgCorroborated(org: number): boolean {
     const n = this.orgMembers[org];
     return n < 2 || this.orgPersonal[org] * 2 < n;
+  }
+
+  /** Account i's first link key of `type` (the type times 2^32 plus its hash), or -1 when it holds none. */
+  private keyOfType(i: number, type: number): number {
+    const base = i * KEY_SLOTS;
+    for (let s = 0; s < this.nkeys[i]; s++) {
+      const key = this.keys[base + s];
+      if (key >= type * TWO32 && key < (type + 1) * TWO32) return key;
+    }
+    return -1;
   }
 
   /** Register a link key for account i (once), bumping the key's population count. */
@@ -800,6 +858,12 @@ export class DetectorEngine implements VerdictView {
         if (rep < 0 || rep === i) continue;
         const r = this.find(rep);
         if (r === me) continue;
+        // A signup burst is what every account signed up in the same quarter-hour shares: evidence
+        // only between two accounts that each harvest on their own (account score at the watch
+        // bar). Counted for any co-signup, it made up the difference between a flagged campaign's
+        // popular SDK, sampling parameters and ISP and the link threshold, and suspended new users
+        // who had signed up in the campaign's quarter-hour and harvested nothing.
+        if (type === LT.signup_burst && (this.accScore[i] < watchAt || this.accScore[rep] < watchAt)) continue;
         let ev = candidates.get(r);
         if (!ev) { ev = new Float64Array(EVIDENCE_LENGTH); candidates.set(r, ev); }
         if (w > ev[type]) ev[type] = w;
@@ -830,16 +894,37 @@ export class DetectorEngine implements VerdictView {
       // members, OWN_SOFTWARE_MIN_SHARE), not with software one member shares with many customers, nor with synchronised activity, which accumulates between any
       // two busy accounts: those stay capped.
       const heads = flaggedCluster ? Math.max(own, capped, fleetSoft) : 0;
-      sum += flaggedCluster ? heads : byFleet ? fleetSoft : capped;
+      const software = flaggedCluster ? heads : byFleet ? fleetSoft : capped;
+      sum += software;
       if (orgLink || sum >= threshold) {
         const a = this.find(i);
         const b = this.find(r);
         // A corroborated org is a declared relationship (no coordination evidence); an
         // uncorroborated one still links, and the rest of what the accounts share is evidence.
         const declared = orgLink && this.orgCorroborated(this.org[i]);
-        if (a !== b) this.union(a, b, ev, sum, declared, tsS, byFleet);
+        if (a !== b) {
+          // Named by the rule the link needed: a replacement head only when capped software fell short.
+          const rule = orgLink ? 'declared_org' : byFleet ? 'fleet_software' : flaggedCluster && sum - heads + capped < threshold ? 'replacement_head' : 'shared_evidence';
+          this.recordJoin(i, b, ev, rule, software, sum, tsS);
+          this.union(a, b, ev, sum, declared, tsS, byFleet);
+        }
       }
     }
+  }
+
+  /**
+   * Keep the link that brings account i into the cluster (or single account) at root `other`; a
+   * single account on the other side gets the same link, seen from its side.
+   */
+  private recordJoin(i: number, other: number, ev: Float64Array, rule: AccountLink['rule'], software: number, total: number, tsS: number): void {
+    const evidence: AccountLink['evidence'] = [];
+    for (let t = 0; t < NLINK; t++) if (ev[t] > 0 && t !== LT.org) evidence.push({ kind: LINK_TYPES[t].name, weight: round(ev[t]) });
+    evidence.sort((x, y) => y.weight - x.weight);
+    const at = new Date(tsS * 1000).toISOString();
+    const link = { at, rule, evidence, software_counted: round(software), total: round(total), threshold: this.config.link_threshold };
+    const otherCluster = this.clusters.get(other);
+    this.joinRecords.set(i, { ...link, with: otherCluster ? otherCluster.id : this.ids[other] });
+    if (!otherCluster) this.joinRecords.set(other, { ...link, with: this.ids[i] });
   }
 
   /** Whether the key in `slot`, held by a member of the flagged cluster `root`, is that campaign's own software (OWN_SOFTWARE_MIN_SHARE). */
@@ -1029,10 +1114,13 @@ export class DetectorEngine implements VerdictView {
     const orgs = new Map<number, number>();
     const org = this.org[root];
     if (org >= 0) orgs.set(org, 1);
+    const campus = new Map<number, number>();
+    const campusKey = this.flags[root] & F_CAMPUS ? this.keyOfType(root, LT.email_domain) : -1;
+    if (campusKey >= 0) campus.set(campusKey, 1);
     c = {
-      id: shortId('clu_', this.ids[root]), w, members: 1, orgs, noOrg: org < 0 ? 1 : 0,
+      id: shortId('clu_', this.ids[root]), w, members: 1, orgs, noOrg: org < 0 ? 1 : 0, campus, campusMembers: campus.size,
       verified: this.flags[root] & 1, disposable: (this.flags[root] >> 1) & 1, fresh: (this.flags[root] >> 3) & 1,
-      evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, fleetJoins: 0, hour: -1, hourMembers: 0, syncMax: 0,
+      evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, fleetJoins: 0, explainedMembers: 0, hour: -1, hourMembers: 0, syncMax: 0,
       campaignId: null, firstTs: w[C.FIRST_TS], timeline: new Map(), requests: w[C.TOTAL], outTokens: w[C.OUT_TOTAL],
       verdict: { level: 0, score: 0, since: 0, belowSince: 0, verdict: null, explainedAt: 0, explainedScore: 0 },
     };
@@ -1053,6 +1141,8 @@ export class DetectorEngine implements VerdictView {
     ca.w[C.LAST_TS] = Math.max(ca.w[C.LAST_TS], cb.w[C.LAST_TS]);
     ca.members += cb.members; ca.noOrg += cb.noOrg; ca.verified += cb.verified; ca.disposable += cb.disposable; ca.fresh += cb.fresh;
     for (const [o, k] of cb.orgs) ca.orgs.set(o, (ca.orgs.get(o) ?? 0) + k);
+    for (const [d, k] of cb.campus) ca.campus.set(d, (ca.campus.get(d) ?? 0) + k);
+    ca.campusMembers += cb.campusMembers;
     for (let t = 0; t < NLINK; t++) ca.evidence[t] += cb.evidence[t];
     ca.joins += cb.joins; ca.joinEvidence += cb.joinEvidence; ca.fleetJoins += cb.fleetJoins;
     if (!declared) {
@@ -1448,6 +1538,7 @@ export class DetectorEngine implements VerdictView {
     this.peers.remove(this.tier[i], this.peerBin[i]);
     this.dirtyAccounts.delete(i);
     this.accVerdicts.delete(i);
+    this.joinRecords.delete(i);
     this.intelHits.delete(i);
     this.logitProbes.delete(i);
     this.embeddingSpread.forget(i);
@@ -1481,8 +1572,12 @@ export class DetectorEngine implements VerdictView {
     // accounts (researchers, batch jobs) at watch unless configured otherwise.
     let score = h * 0.6;
     const yieldPass = this.harvestYieldTest(i, values);
+    // A student linked with its class (CAMPUS_CLASS_MIN accounts of one campus domain) does homework
+    // at a human pace, single questions asking for the steps: what the test looks for. Such an
+    // account is held at the ordinary ceiling; its class is judged as the one actor it is.
+    const campusClass = yieldPass ? this.campusClassSize(i) : 0;
     let max = this.singleMax;
-    if (yieldPass) {
+    if (yieldPass && campusClass < CAMPUS_CLASS_MIN) {
       // A human-paced account that asks only independent, high-yield, reasoning-eliciting
       // questions: the profile of a low-and-slow harvester. It may reach throttle alone.
       max = Math.max(max, THROTTLE);
@@ -1519,7 +1614,8 @@ export class DetectorEngine implements VerdictView {
     const st: LevelState = { level: this.accLevel[i], score, since: this.accSince[i], belowSince: this.accBelow[i], verdict: null, explainedAt: 0, explainedScore: 0 };
     const changed = this.applyLadder(st, score, now, max);
     this.accLevel[i] = st.level; this.accSince[i] = st.since; this.accBelow[i] = st.belowSince;
-    const stale = now - this.accExplained[i] >= EXPLAIN_REFRESH_S || Math.abs(score - this.accExplainedScore[i]) >= EXPLAIN_SCORE_STEP;
+    const stale = now - this.accExplained[i] >= EXPLAIN_REFRESH_S || Math.abs(score - this.accExplainedScore[i]) >= EXPLAIN_SCORE_STEP
+      || this.held(st.level, score) !== this.held(st.level, this.accExplainedScore[i]);
     if (st.level > 0 && (changed || (this.accVerdicts.has(i) && stale))) {
       // The explanation's objects are built only here: for a new level at once, for a standing
       // verdict again when its score has moved or its explanation is old (see EXPLAIN_REFRESH_S).
@@ -1532,7 +1628,9 @@ export class DetectorEngine implements VerdictView {
         reasons: [
           ...(intel ? intel.reasons : []),
           { signal: 'account_score', value: round(score), threshold: this.thresholds[st.level], detail: `harvest behaviour of this account alone (capped at ${VERDICT_LEVELS[max]} without linked accounts)` },
+          ...this.heldReasons(st, score),
           ...(yieldPass ? this.harvestYieldReasons(i, values) : []),
+          ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
           ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, spreadFresh) : []),
           ...indicatorReasons(indicatorsOf(values, this.w, off, peers)),
@@ -1575,9 +1673,13 @@ export class DetectorEngine implements VerdictView {
     return { peerMedian: this.peers.median(this.tier[i]), members: 1, topicBaseline: this.topicMix };
   }
 
-  /** Distinct undeclared actors of a cluster: accounts without an org, corroborated orgs, members of uncorroborated orgs. */
+  /**
+   * Distinct undeclared actors of a cluster: accounts without an org (those on one campus's email
+   * domain together as one, as a corroborated org is), corroborated orgs, members of uncorroborated
+   * orgs.
+   */
   private actorsOf(c: ClusterState): number {
-    return c.noOrg + c.orgs.size + this.uncorroboratedMembers(c) - this.uncorroboratedOrgsIn(c);
+    return c.noOrg - c.campusMembers + c.campus.size + c.orgs.size + this.uncorroboratedMembers(c) - this.uncorroboratedOrgsIn(c);
   }
 
   /** Members of the cluster in uncorroborated orgs. */
@@ -1610,6 +1712,13 @@ export class DetectorEngine implements VerdictView {
     const y = yieldReadings(values);
     return y.single >= YIELD.singleShot && y.ratio >= YIELD.outputInput && y.elicit >= YIELD.elicitation
       && y.timing >= 0 && y.timing < YIELD.maxTimingRegularity && y.tpl < YIELD.maxTemplateReuse;
+  }
+
+  /** Accounts of account i's campus email domain (F_CAMPUS) in its cluster; 0 when it is not on one or not linked. */
+  private campusClassSize(i: number): number {
+    if ((this.flags[i] & F_CAMPUS) === 0) return 0;
+    const c = this.clusters.get(this.find(i));
+    return c ? c.campus.get(this.keyOfType(i, LT.email_domain)) ?? 0 : 0;
   }
 
   /** The explanation of a passed harvest yield test: each condition with its value and threshold. */
@@ -1685,7 +1794,9 @@ export class DetectorEngine implements VerdictView {
     for (let t = 0; t < NLINK; t++) if (c.evidence[t] > 0 && !LINK_TYPES[t].declared) byType.push([LINK_TYPES[t].name, c.evidence[t]]);
     byType.sort((x, y) => y[1] - x[1]);
     for (const [name, total] of byType.slice(0, 6)) {
-      reasons.push({ signal: `shared_${name}`, value: round(total / c.joins), threshold: this.config.link_threshold, weight: round(total), detail: `mean evidence per link from shared ${name.replace(/_/g, ' ')}` });
+      // A mean per link, not a contribution to the score, and no kind is meant to reach the link
+      // threshold alone: no threshold or weight; the total and the links it is spread over in words.
+      reasons.push({ signal: `shared_${name}`, value: round(total / c.joins), threshold: null, detail: `mean evidence per link from shared ${name.replace(/_/g, ' ')} (${round(total)} over the cluster's ${c.joins} links; a link needs ${this.config.link_threshold} from all kinds together)` });
     }
     const verifiedShare = c.verified / c.members;
     const disposableShare = c.disposable / c.members;
@@ -1725,12 +1836,15 @@ export class DetectorEngine implements VerdictView {
       this.markFlaggedKeys(root);
     }
     const stale = !st.verdict || now - st.explainedAt >= EXPLAIN_REFRESH_S || Math.abs(score - st.explainedScore) >= EXPLAIN_SCORE_STEP
-      || st.verdict.subject.id !== c.id || st.verdict.campaign_id !== c.campaignId;
+      || st.verdict.subject.id !== c.id || st.verdict.campaign_id !== c.campaignId || c.explainedMembers !== c.members
+      || this.held(st.level, score) !== this.held(st.level, st.explainedScore);
     if (st.level > 0 && (changed || stale)) {
       st.explainedAt = now;
       st.explainedScore = score;
+      c.explainedMembers = c.members;
       const reasons: VerdictReason[] = [
         { signal: 'cluster_score', value: round(score), threshold: this.thresholds[st.level], detail: 'coordination and harvest behaviour of the linked accounts as one actor' },
+        ...this.heldReasons(st, score),
         { signal: 'coordination', value: round(coord.value), threshold: null },
         ...this.coordinationReasons(c, coord),
         { signal: 'harvest', value: round(harvest), threshold: null },
@@ -1749,6 +1863,25 @@ export class DetectorEngine implements VerdictView {
   private *memberIndexes(root: number): Generator<number> {
     let j = root;
     do { yield j; j = this.next[j]; } while (j !== root);
+  }
+
+  /** Whether a verdict at `level` with this score is held there by hysteresis (its score below the level's threshold). */
+  private held(level: number, score: number): boolean {
+    return level > 0 && score < this.thresholds[level];
+  }
+
+  /**
+   * The explanation of a level held by hysteresis: the score, the exit line it must stay below for
+   * the cool-down before the level steps down, and since when the level stands.
+   */
+  private heldReasons(st: LevelState, score: number): VerdictReason[] {
+    if (!this.held(st.level, score)) return [];
+    const exit = round(this.thresholds[st.level] - this.config.hysteresis_margin);
+    const cooldownH = round(this.config.cooldown_seconds / 3600);
+    return [{
+      signal: 'held_by_hysteresis', value: round(score), threshold: exit,
+      detail: `held at ${VERDICT_LEVELS[st.level]} (reached ${new Date(st.since * 1000).toISOString()}) with its score below the level's threshold ${this.thresholds[st.level]}: it steps down one level once the score has stayed below ${exit} for ${cooldownH} h`,
+    }];
   }
 
   /**
@@ -2098,6 +2231,12 @@ export class DetectorEngine implements VerdictView {
   }
 
   /** Account-level harvest indicators (for explanations and debugging). */
+  /** The link that brought the account into its cluster (see AccountLink); null when it is linked to nobody. */
+  accountLink(accountId: string): AccountLink | null {
+    const i = this.index.get(accountId);
+    return i === undefined ? null : this.joinRecords.get(i) ?? null;
+  }
+
   accountIndicators(accountId: string): Indicator[] {
     const i = this.index.get(accountId);
     return i === undefined ? [] : readIndicators(this.w, i * STRIDE, true, { peerMedian: this.peers.median(this.tier[i]), members: 1, topicBaseline: this.topicMix });

@@ -90,6 +90,9 @@ export function mix(a: number, b: number): number {
 const PREFIX_WORDS = 6;
 const SUFFIX_WORDS = 6;
 const SCAN_CHARS = 1500;
+/** What the lexicons read of a system prompt: its first and last characters. */
+const SYSTEM_HEAD = 600;
+const SYSTEM_TAIL = 400;
 
 /**
  * Normalised words of a bounded part of the text: lowercased, digits folded to '0', punctuation
@@ -231,7 +234,8 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   if (sys) {
     let cached = systemCache.get(sys);
     if (cached === undefined) {
-      const sysProbe = (sys.length > 600 ? sys.slice(0, 600) : sys).toLowerCase();
+      // Its start and its end, as for the turn: an instruction appended after a long preamble is read.
+      const sysProbe = (sys.length > SYSTEM_HEAD + SYSTEM_TAIL ? sys.slice(0, SYSTEM_HEAD) + '\n' + sys.slice(-SYSTEM_TAIL) : sys).toLowerCase();
       cached = { flags: lexicalFlags(sysProbe, true), hash: normalisedHash(sys) };
       if (systemCache.size >= SYSTEM_CACHE_MAX) systemCache.clear();
       systemCache.set(sys, cached);

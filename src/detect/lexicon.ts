@@ -56,6 +56,15 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       'шаг за шагом', 'пошагов', 'ход {рассуждений|решения|мыслей}', 'цепочк{а|у} рассуждений', '{своё|свое|ваше|твоё|твое} рассуждение',
       'ステップバイステップ', '段階的に', '一歩ずつ', '順を追って', '思考過程', '推論過程', '思考の連鎖',
       '단계별로', '차근차근', '단계적으로', '추론{ |}과정', '사고{ |}과정', '풀이{ |}과정',
+      // Italian, Indonesian, Turkish, Polish, Vietnamese, Hindi, Arabic. ("từng bước" alone is left
+      // out: Vietnamese uses it for "gradually".)
+      'passo dopo passo', '{il tuo|tutto il tuo|il suo} ragionamento', 'ragionamento {completo|dettagliato}', 'catena di pensiero', 'processo di pensiero',
+      'langkah demi langkah', 'langkah{-| }langkah {penyelesaian|pengerjaan}', 'penalaranmu', 'penalaran {lengkap|anda}', 'proses berpikir', 'rantai pemikiran',
+      'adım adım', 'akıl yürütme{ni|yi|n|nizi}', 'düşünce süreci', 'düşünce zinciri',
+      'krok po kroku', 'tok rozumowania', '{swoje|twoje|pełne} rozumowanie', 'proces myślowy', 'łańcuch myśli',
+      'từng bước một', '{giải thích|suy nghĩ|trình bày|giải} từng bước', 'quá trình suy {nghĩ|luận}', 'chuỗi suy {nghĩ|luận}',
+      'चरण दर चरण', 'चरण-दर-चरण', 'कदम दर कदम', 'क़दम दर क़दम', 'तर्क प्रक्रिया', 'सोचने की प्रक्रिया', 'विचार प्रक्रिया',
+      'خطوة بخطوة', 'خطوة خطوة', 'سلسلة {التفكير|الأفكار|الاستدلال}', 'عملية التفكير', 'طريقة تفكيرك', 'خطوات الحل',
     ],
   },
   rubric: {

@@ -359,4 +359,115 @@ test('one account of a flagged campaign that also uses an application does not p
   e.advance(T0 + 3_200_000);
   e.flush();
   assert.equal(e.forAccount('acct_new_head').clusterId, fleet.clusterId, 'the new head joined');
+  assert.equal(e.accountLink('acct_new_head')?.rule, 'replacement_head', 'and its link says by which rule');
+});
+
+test('new users who signed up in a flagged fleet\'s quarter-hour with its popular SDK, settings and ISP are not linked into it', () => {
+  const e = new DetectorEngine();
+  const signup = Date.parse('2026-05-02T10:00:00.000Z');
+  const SDK = 'OpenAI/Python 1.109.1';
+  /** A request on a common SDK with max_tokens 4096, from a Comcast home address of the account's own. */
+  const send = (id: string, sec: number, k: number, messages: Array<[string, string]>, acct: { card: string; createdMs: number; home: number }) => {
+    const ev = event(id, 0, '0.0.0.0', 0, 'email_verified');
+    e.ingest({
+      ...ev, id: `${id}-${k}`, ts: new Date(T0 + sec * 1000).toISOString(),
+      request: { ...ev.request, system: null, messages: messages.map(([role, text]) => ({ role: role as 'user', text, chars: text.length })), params: { ...ev.request.params, max_tokens: 4096, temperature: null } },
+      client: { ...ev.client, ip: `73.${acct.home}.20.7`, asn: 7922, user_agent: SDK },
+      account: { ...ev.account!, created_at: new Date(acct.createdMs).toISOString(), first_used_at: null, payment_fp: acct.card, signup_ip: `73.${acct.home}.20.7`, email_pattern: null, email_domain: 'gmail.com' },
+    });
+  };
+  const chat = ['What should I cook tonight with leeks and potatoes?', 'Write a short birthday message for my sister.', 'Summarise the plot of Middlemarch in three sentences.', 'Any tips for a first marathon?'];
+  for (let k = 0; k < 60; k++) {
+    // Ten accounts on one card, signed up together, each harvesting reasoning on every request.
+    for (let a = 0; a < 10; a++) send(`acct_fleet${a}`, k * 600 + a * 13, k, [['user', `${pool.maths[(k + a) % pool.maths.length]}\n\nThink step by step and show your full reasoning.`]], { card: 'card-fleet', createdMs: signup, home: a });
+    // Five unrelated people who signed up within ten minutes of the fleet, each with a card and a
+    // home of their own, chatting: a question and now and then a follow-up.
+    for (let u = 0; u < 5; u++) {
+      const q = chat[(k + u) % chat.length];
+      send(`acct_person${u}`, k * 600 + 300 + u * 17, k, k % 3 === 2 ? [['user', q], ['assistant', 'Here you go.'], ['user', 'thanks! can you make it shorter?']] : [['user', q]], { card: `card-person${u}`, createdMs: signup + (2 + u * 2) * 60_000, home: 100 + u });
+    }
+  }
+  e.advance(T0 + 60 * 600 * 1000);
+  e.flush();
+  const fleet = e.forAccount('acct_fleet0');
+  assert.ok(verdictRank(fleet.level) >= verdictRank('throttle'), `the fleet is flagged: ${fleet.level}`);
+  for (let u = 0; u < 5; u++) {
+    const v = e.forAccount(`acct_person${u}`);
+    assert.notEqual(v.clusterId ?? null, fleet.clusterId, `acct_person${u} was linked into the fleet`);
+    assert.ok(verdictRank(v.level) <= verdictRank('watch'), `acct_person${u}: ${v.level}`);
+  }
+});
+
+test('a new class signing up on its own (university domain, campus network, step-by-step homework) stays at watch; the same traffic on another domain is flagged', () => {
+  /** Thirty students, each signed up on campus within two days without an org, 60 homework requests each over three days. */
+  const run = (domain: string, programme: 'education' | 'none') => {
+    const e = new DetectorEngine();
+    let seed = 7;
+    const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648;
+    const events: InteractionEvent[] = [];
+    for (let s = 0; s < 30; s++) {
+      const created = T0 - (1 + rand() * 47) * 3_600_000;
+      let t = T0 + rand() * 3_600_000;
+      for (let k = 0; k < 60; k++) {
+        // Sessions of a few questions with human gaps, on three days.
+        t += k % 5 === 0 ? (2 + rand() * 6) * 3_600_000 : (20 + rand() * 400) * 1000;
+        const q = `${pool.maths[Math.floor(rand() * pool.maths.length)]}${rand() < 0.5 ? '\nPlease explain step by step.' : ''}`;
+        const messages = rand() < 0.3 ? [{ role: 'user' as const, text: q, chars: q.length }, { role: 'assistant' as const, text: 'answer', chars: 6 }, { role: 'user' as const, text: 'ok and why is that?', chars: 19 }] : [{ role: 'user' as const, text: q, chars: q.length }];
+        const ev = event(`acct_student${s}`, 0, '128.32.1.1', 25);
+        events.push({
+          ...ev, id: `acct_student${s}-${k}`, ts: new Date(t).toISOString(),
+          request: { ...ev.request, system: null, messages },
+          response: { ...ev.response, input_tokens: Math.round(q.length / 4), output_tokens: 300 + Math.floor(rand() * 900) },
+          client: { ...ev.client, user_agent: 'Mozilla/5.0 (X11; Linux) Firefox/143' },
+          account: { ...ev.account!, created_at: new Date(created).toISOString(), first_used_at: null, payment_fp: null, signup_ip: `128.32.44.${2 + s}`, email_domain: domain, email_pattern: null, programme },
+        });
+      }
+    }
+    events.sort((a, b) => a.ts.localeCompare(b.ts));
+    for (const ev of events) e.ingest(ev);
+    e.flush();
+    return Array.from({ length: 30 }, (_, s) => e.forAccount(`acct_student${s}`));
+  };
+  const cls = run('student.uni-example.edu', 'education');
+  assert.equal(new Set(cls.map((v) => v.clusterId)).size, 1, 'the class is linked (campus network, signup subnet, domain)');
+  for (const [s, v] of cls.entries()) assert.ok(verdictRank(v.level) <= verdictRank('watch'), `student ${s}: ${v.level} (${v.verdict?.reasons.map((r) => r.signal).join(', ')})`);
+  // Students in the education programme on a university domain without a reserved suffix are a class too.
+  for (const [s, v] of run('ethz.ch', 'education').entries()) assert.ok(verdictRank(v.level) <= verdictRank('watch'), `ethz.ch student ${s}: ${v.level}`);
+  // The same accounts on a domain that vouches for no campus are thirty actors harvesting together.
+  const other = run('fast-mailer.net', 'none');
+  assert.ok(other.every((v) => verdictRank(v.level) >= verdictRank('throttle')), `on another domain: ${other.map((v) => v.level).join(', ')}`);
+});
+
+test('a cluster that grows is explained again, and an account that joins it later is told what linked it', () => {
+  const e = new DetectorEngine();
+  let n = 0;
+  const FLEET = 'You are an expert tutor. Always give the complete reasoning before the final answer.';
+  for (let k = 0; k < 12; k++) for (let a = 0; a < 6; a++) e.ingest(softwareEvent(`acct_fleet${a}`, k * 60 + a * 7, ++n, FLEET, { card: 'card-fleet', createdHoursAgo: 30, net: 30 + a }));
+  e.advance(T0 + 1_000_000);
+  e.flush();
+  const first = e.forAccount('acct_fleet0');
+  assert.ok(verdictRank(first.level) >= verdictRank('throttle'), `fleet: ${first.level}`);
+  // Four more accounts on the same card, later: they join at their first requests.
+  for (let a = 6; a < 10; a++) e.ingest(softwareEvent(`acct_fleet${a}`, 1_100 + a * 7, ++n, FLEET, { card: 'card-fleet', createdHoursAgo: 2, net: 30 + a }));
+  e.advance(T0 + 1_200_000);
+  e.flush();
+  const late = e.forAccount('acct_fleet9');
+  assert.equal(late.clusterId, first.clusterId, 'joined the cluster');
+  const actors = late.verdict!.reasons.find((r) => r.signal === 'linked_actors');
+  assert.equal(actors?.value, 10, `the explanation counts the accounts the cluster has now: ${actors?.detail}`);
+  assert.match(actors!.detail!, /^10 accounts/);
+  // What linked this account: the card, weighed, under the ordinary rule, to that cluster.
+  const link = e.accountLink('acct_fleet9');
+  assert.ok(link, 'the link is kept');
+  assert.equal(link!.with, first.clusterId, 'linked to the cluster');
+  assert.equal(link!.rule, 'shared_evidence');
+  assert.deepEqual(link!.evidence.find((x) => x.kind === 'payment_fingerprint'), { kind: 'payment_fingerprint', weight: 1.2 });
+  assert.ok(link!.total >= link!.threshold, `the sum reached the threshold: ${JSON.stringify(link)}`);
+  assert.equal(e.accountLink('acct_nobody'), null, 'an unknown account has none');
+  // Shared evidence is a mean per link: no threshold beside it, and no weight (it contributes to no score directly).
+  for (const r of late.verdict!.reasons.filter((x) => x.signal.startsWith('shared_'))) {
+    assert.equal(r.threshold, null, `${r.signal} has no threshold`);
+    assert.equal(r.weight, undefined, `${r.signal} has no weight`);
+    assert.match(r.detail!, /over the cluster's \d+ links/, `${r.signal}: the total in words`);
+  }
 });

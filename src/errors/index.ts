@@ -56,6 +56,8 @@ export const ERROR_CODES = {
   WARDEN_STREAM_TOO_LONG: { status: 504, openai: 'server_error', anthropic: 'api_error' },
   /** Recorded on events only: the client went away before the answer was complete. */
   WARDEN_CLIENT_DISCONNECTED: { status: 499, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
+  /** Recorded on events only: the client took none of its answer for `server.write_idle_timeout_ms`, and was cut off. */
+  WARDEN_CLIENT_NOT_READING: { status: 499, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_INTERNAL: { status: 500, openai: 'server_error', anthropic: 'api_error' },
   WARDEN_ADMIN_UNAUTHORIZED: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
 } as const satisfies Record<string, CodeSpec>;

@@ -19,6 +19,7 @@ import type { Upstream, UpstreamRouter } from './upstreams.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { mergeHeaders } from './headers.ts';
 import { clientAddress } from './client-address.ts';
+import { ClientWriteWatch } from './client-write-watch.ts';
 
 /** Resolves an API key secret to who is calling; throws WardenError for bad keys. */
 export interface Authenticator {
@@ -32,6 +33,8 @@ export interface PipelineDeps {
   metrics: GatewayMetrics;
   features: FeatureOptions;
   streamMaxDurationMs: number;
+  /** How long a client may take none of the answer bytes waiting for it before its connection is closed, ms. */
+  writeIdleTimeoutMs: number;
   /** Receives every finished event (the recorder). */
   record(event: InteractionEvent): void;
   /** Reads the PDFs requests carry, for their events (null: PDFs are counted, not read). */
@@ -153,6 +156,8 @@ interface Run {
   eventsSent: number;
   /** The upstream's closing event was seen but could not be forwarded (an output transformer failed on it). */
   closingFailed: boolean;
+  /** Closes the connection of a client that stops taking its answer. */
+  watch: ClientWriteWatch;
 }
 
 /** Abort the interaction: the upstream call if one is in flight, and `ctx.signal` if a hook holds it. */
@@ -173,9 +178,16 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
     ulid(startedAt), startedAt, flavour, wire, clientAddress(req), typeof userAgent === 'string' ? userAgent : null, req.headers,
     typeof body.model === 'string' ? body.model : '', body, body.stream === true,
   );
+  // A client that stops reading is cut off: recorded as such, its upstream call stopped, and its
+  // slot freed by the close handler below, whenever it would have left.
+  const watch = new ClientWriteWatch(reply.raw, deps.writeIdleTimeoutMs, () => {
+    run.status = 499;
+    run.errorCode = 'WARDEN_CLIENT_NOT_READING';
+    abortRun(run, new WardenError('WARDEN_CLIENT_NOT_READING', `The client took none of its answer for ${deps.writeIdleTimeoutMs} ms; the connection was closed.`));
+  });
   const run: Run = {
     ctx, call: null, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
-    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null, eventsSent: 0, closingFailed: false,
+    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null, eventsSent: 0, closingFailed: false, watch,
   };
   const inflight = deps.metrics.counts.inflight;
   inflight[flavour] = (inflight[flavour] ?? 0) + 1;
@@ -396,21 +408,56 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
     return;
   }
 
-  let text: string;
-  try { text = await call.text(); } catch (err) { throw mapUpstreamFailure(err, run.ctx); }
+  // The answer is read whole: it is metered, and output transformers rewrite it, as one JSON object.
+  let raw: Buffer;
+  try { raw = await call.bytes(); } catch (err) { throw mapUpstreamFailure(err, run.ctx); }
   run.ttfbMs = Date.now() - ctx.startedAt;
+  const text = raw.toString('utf8');
   let answer: Record<string, unknown>;
   try { answer = JSON.parse(text); } catch (err) {
     throw new WardenError('WARDEN_UPSTREAM_ERROR', 'The upstream model API returned malformed JSON.', { cause: err });
   }
   run.meter.observeBody(answer);
-  let out = text;
+  let out: string | Buffer = text;
   if (transformers.length) {
     for (const t of transformers) if (t.json) answer = t.json(answer);
     out = JSON.stringify(answer);
+  } else if (raw.length > STREAM_BUFFER_BYTES) {
+    out = raw; // the upstream's own bytes: no second copy of a large answer
   }
   run.status = res.statusCode;
-  reply.code(res.statusCode).headers(mergeHeaders(passHeaders, ctx.responseHeaders, JSON_CONTENT)).send(out);
+  const headers = mergeHeaders(passHeaders, ctx.responseHeaders, JSON_CONTENT);
+  if (out.length <= STREAM_BUFFER_BYTES) {
+    reply.code(res.statusCode).headers(headers).send(out);
+    return;
+  }
+  sendInSlices(run, reply, res.statusCode, headers, typeof out === 'string' ? Buffer.from(out) : out);
+}
+
+/**
+ * A large answer, written a slice at a time as the client takes it: the socket holds no more than
+ * a slice beyond its buffer mark, and a client that stops reading is seen by the write watch
+ * (which sees progress slice by slice, where one large write would show none until it is all out).
+ */
+function sendInSlices(run: Run, reply: FastifyReply, status: number, headers: Record<string, string>, body: Buffer): void {
+  const res = reply.raw;
+  reply.hijack();
+  res.writeHead(status, { ...headers, 'content-length': String(body.length) });
+  let offset = 0;
+  const pump = (): void => {
+    while (offset < body.length) {
+      if (res.destroyed) return;
+      const slice = body.subarray(offset, offset + STREAM_BUFFER_BYTES);
+      offset += slice.length;
+      if (!res.write(slice) && offset < body.length) {
+        run.watch.waiting();
+        res.once('drain', pump);
+        return;
+      }
+    }
+    res.end();
+  };
+  pump();
 }
 
 /**
@@ -450,6 +497,8 @@ function streamAnswer(
 
   const timer = setTimeout(() => {
     abortRun(run, new WardenError('WARDEN_STREAM_TOO_LONG', `The answer exceeded the maximum stream duration of ${deps.streamMaxDurationMs} ms and was ended.`));
+    // Its end (the error event) must go out within the write timeout, however slowly the client reads.
+    run.watch.endWithin();
   }, deps.streamMaxDurationMs);
   timer.unref();
 
@@ -461,6 +510,7 @@ function streamAnswer(
     if (res.destroyed) return false;
     if (res.write(out) || res.writableLength <= STREAM_BUFFER_BYTES) return true;
     if (!waiting) { waiting = true; res.once('drain', onDrain); }
+    run.watch.waiting();
     return false;
   };
   /** Forward events; false: pause the upstream. */

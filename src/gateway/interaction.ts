@@ -43,6 +43,8 @@ export interface PipelineDeps {
   clusterOf?: (accountId: string) => string | null;
   /** Events waiting for their PDFs to be read; close() waits for them before the recorder closes. */
   deferred: Set<Promise<void>>;
+  /** Interactions not yet recorded; close() waits for them (see `settleInFlight`) before the recorder closes. */
+  running: Set<InFlight>;
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
@@ -136,6 +138,9 @@ export class Context implements InteractionContext {
   }
 }
 
+/** An interaction under way, as close() sees it. */
+export type InFlight = Run;
+
 /** State of one interaction beyond what hooks see. */
 interface Run {
   ctx: Context;
@@ -191,6 +196,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   };
   const inflight = deps.metrics.counts.inflight;
   inflight[flavour] = (inflight[flavour] ?? 0) + 1;
+  deps.running.add(run);
 
   // The client going away aborts the upstream request; the interaction is still recorded.
   // Ended by the gateway (`writableEnded`: the whole answer or refusal handed to the socket) is not
@@ -692,6 +698,7 @@ function handleError(deps: PipelineDeps, run: Run, reply: FastifyReply, err: unk
 function finish(deps: PipelineDeps, run: Run): void {
   if (run.ctx.locals.has('__finished')) return;
   run.ctx.locals.set('__finished', true);
+  deps.running.delete(run);
   const { ctx } = run;
   deps.metrics.counts.inflight[ctx.flavour]--;
   // Cancel an upstream answer still in flight (errors, hooks that threw); a fully read answer has
@@ -749,6 +756,22 @@ function finish(deps: PipelineDeps, run: Run): void {
     return;
   }
   deliver(deps, event);
+}
+
+/**
+ * While the gateway closes: wait up to `ms` for the interactions still under way to be recorded
+ * (the server's close resolves once its last connection closed, before those responses' own
+ * 'close' handlers, which record them, have run), then record what is left as cut off by the
+ * shutdown. The recorder and the hooks (the ledger) close after this, not before.
+ */
+export async function settleInFlight(deps: PipelineDeps, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (deps.running.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  for (const run of [...deps.running]) {
+    if (!run.status) run.status = 503;
+    run.errorCode = run.errorCode ?? 'WARDEN_SHUTTING_DOWN';
+    finish(deps, run);
+  }
 }
 
 function deliver(deps: PipelineDeps, event: InteractionEvent): void {

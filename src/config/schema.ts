@@ -59,6 +59,13 @@ export const configSchema = z.strictObject({
      */
     write_idle_timeout_ms: z.number().int().positive().default(30_000),
     /**
+     * Longest a request may take to arrive, headers and body, ms: past it a request whose body is
+     * still coming is answered 408 `WARDEN_REQUEST_TIMEOUT` and its connection closed. Its headers
+     * must come within the first 60 s of it (or all of it, if shorter). Leave room for the largest
+     * upload (a 64 MiB batch input file).
+     */
+    request_timeout_ms: z.number().int().positive().default(120_000),
+    /**
      * Proxies whose X-Forwarded-For is believed (IPs, CIDRs, or loopback/linklocal/uniquelocal).
      * Empty: the socket address is the client. See gateway/client-address.ts for how hops are read.
      */

@@ -23,6 +23,8 @@ import { handleBackgroundResponse, handleStoredResponse } from './stored-respons
 export interface ServerOptions {
   bodyLimitBytes: number;
   headerLimitBytes: number;
+  /** Longest a request (headers and body) may take to arrive, ms. */
+  requestTimeoutMs: number;
   trustedProxies: string[];
   logger: FastifyServerOptions['logger'];
   /** Readiness beyond "the process is up" (e.g. store reachable). */
@@ -61,6 +63,9 @@ function earlyRequest(req: FastifyRequest, auth: AuthContext | null): EarlyReque
   return { ip: clientAddress(req), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth, headers: req.headers };
 }
 
+/** Longest the request headers may take to arrive (Node's default), ms. */
+const HEADERS_TIMEOUT_MS = 60_000;
+
 export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyInstance {
   let closing = false;
   const trust = opts.trustedProxies.length ? proxyTrust(opts.trustedProxies) : null;
@@ -91,7 +96,15 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     forceCloseConnections: 'idle',
     // Malformed HTTP and oversized headers, answered in the error format of the path called.
     clientErrorHandler: (err, socket) => answerClientError(deps, err as unknown as Parameters<typeof answerClientError>[1], socket),
-    serverFactory: (handler) => http.createServer({ maxHeaderSize: opts.headerLimitBytes, keepAliveTimeout: 65_000 }, (req, res) => {
+    serverFactory: (handler) => http.createServer({
+      maxHeaderSize: opts.headerLimitBytes,
+      keepAliveTimeout: 65_000,
+      requestTimeout: opts.requestTimeoutMs,
+      // Node refuses a headers timeout longer than the request timeout.
+      headersTimeout: Math.min(HEADERS_TIMEOUT_MS, opts.requestTimeoutMs),
+      // How often Node looks for requests over their time: a short timeout is kept to within a quarter.
+      connectionsCheckingInterval: Math.min(30_000, Math.max(10, Math.floor(opts.requestTimeoutMs / 4))),
+    }, (req, res) => {
       if (closing) shedWhileClosing(deps, req, res, trust);
       else handler(req, res);
     }),

@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   WARDEN_DETECTOR_REPLICA: { status: 421, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_METHOD_NOT_ALLOWED: { status: 405, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_MISSING_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
+  /** Different keys in `Authorization: Bearer` and `x-api-key`. */
+  WARDEN_AMBIGUOUS_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
   WARDEN_INVALID_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
   WARDEN_REVOKED_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
   WARDEN_EXPIRED_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },

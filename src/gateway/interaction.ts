@@ -10,6 +10,7 @@ import { EVENT_SCHEMA, emptyEnforcement, ulid, type ApiFlavour, type Interaction
 import { WardenError, renderErrorBody, requestIdHeaders, toWardenError, type WireFlavour } from '../errors/index.ts';
 import type { AuthContext, KeyScope } from '../identity/types.ts';
 import { eventAccountFacts } from '../identity/facts.ts';
+import { apiKeyFromHeaders } from '../identity/headers.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
 import { addDocumentText, extractRequestFeatures, namesDocuments, promptText, type FeatureOptions, type PendingDocument } from './request-features.ts';
 import type { DocumentReader, DocumentTurn } from '../documents/index.ts';
@@ -70,17 +71,8 @@ const FORWARDED_HEADERS = ['anthropic-version', 'anthropic-beta', 'openai-beta',
 /** Upstream response headers passed back to the client. */
 const RETURNED_HEADERS = new HeaderPick(['request-id', 'x-request-id', 'openai-processing-ms', 'openai-version']);
 
-/** The API key from `Authorization: Bearer` (OpenAI) or `x-api-key` (Anthropic). */
-export function extractApiKey(headers: FastifyRequest['headers']): string | null {
-  const x = headers['x-api-key'];
-  if (typeof x === 'string' && x.length) return x.trim();
-  const auth = headers.authorization;
-  if (typeof auth === 'string') {
-    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
-    if (m) return m[1].trim();
-  }
-  return null;
-}
+/** The API key from `Authorization: Bearer` (OpenAI) or `x-api-key` (Anthropic); throws when they differ. */
+export const extractApiKey = apiKeyFromHeaders;
 
 export async function authenticateRequest(deps: Pick<PipelineDeps, 'authenticator'>, headers: FastifyRequest['headers'], scope: KeyScope): Promise<AuthContext> {
   const secret = extractApiKey(headers);

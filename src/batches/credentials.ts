@@ -48,7 +48,8 @@ export class BatchCredentials {
    * requests' events are left as they are. Once per credential: its event is recorded once.
    */
   markEvent(headers: Readonly<Record<string, string | string[] | undefined>>, event: InteractionEvent): void {
-    const secret = extractApiKey(headers);
+    let secret: string | null;
+    try { secret = extractApiKey(headers); } catch { return; } // two keys: refused, not one of ours
     if (!secret || !secret.startsWith(PREFIX)) return;
     const entry = this.owners.get(secret);
     if (!entry) return;

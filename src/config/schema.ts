@@ -52,6 +52,20 @@ export const configSchema = z.strictObject({
     /** Longest a streamed answer may run before Warden ends it, ms. */
     stream_max_duration_ms: z.number().int().positive().default(10 * 60_000),
     /**
+     * Longest a client may take none of the answer bytes Warden has for it (its socket full, or the
+     * answer's end not yet taken), ms: past it the connection is closed, the interaction recorded
+     * (499 `WARDEN_CLIENT_NOT_READING`) and its concurrency slot freed. Also how long the end of a
+     * stream ended by `stream_max_duration_ms` may take to go out.
+     */
+    write_idle_timeout_ms: z.number().int().positive().default(30_000),
+    /**
+     * Longest a request may take to arrive, headers and body, ms: past it a request whose body is
+     * still coming is answered 408 `WARDEN_REQUEST_TIMEOUT` and its connection closed. Its headers
+     * must come within the first 60 s of it (or all of it, if shorter). Leave room for the largest
+     * upload (a 64 MiB batch input file).
+     */
+    request_timeout_ms: z.number().int().positive().default(120_000),
+    /**
      * Proxies whose X-Forwarded-For is believed (IPs, CIDRs, or loopback/linklocal/uniquelocal).
      * Empty: the socket address is the client. See gateway/client-address.ts for how hops are read.
      */

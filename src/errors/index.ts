@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   /** The request's headers exceed `server.header_limit_bytes` (answered before the request is parsed). */
   WARDEN_HEADERS_TOO_LARGE: { status: 431, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   /** The request could not be parsed as HTTP, or its headers took too long to arrive. */
+  /** The request's body did not arrive within `server.request_timeout_ms`. */
+  WARDEN_REQUEST_TIMEOUT: { status: 408, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_BAD_HTTP_REQUEST: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_MODEL_REQUIRED: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_MODEL_NOT_FOUND: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error' },
@@ -34,6 +36,8 @@ export const ERROR_CODES = {
   WARDEN_DETECTOR_REPLICA: { status: 421, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_METHOD_NOT_ALLOWED: { status: 405, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_MISSING_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
+  /** Different keys in `Authorization: Bearer` and `x-api-key`. */
+  WARDEN_AMBIGUOUS_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
   WARDEN_INVALID_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
   WARDEN_REVOKED_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
   WARDEN_EXPIRED_API_KEY: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
@@ -58,6 +62,8 @@ export const ERROR_CODES = {
   WARDEN_STREAM_TOO_LONG: { status: 504, openai: 'server_error', anthropic: 'api_error' },
   /** Recorded on events only: the client went away before the answer was complete. */
   WARDEN_CLIENT_DISCONNECTED: { status: 499, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
+  /** Recorded on events only: the client took none of its answer for `server.write_idle_timeout_ms`, and was cut off. */
+  WARDEN_CLIENT_NOT_READING: { status: 499, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_INTERNAL: { status: 500, openai: 'server_error', anthropic: 'api_error' },
   WARDEN_ADMIN_UNAUTHORIZED: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error' },
 } as const satisfies Record<string, CodeSpec>;

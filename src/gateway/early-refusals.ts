@@ -54,11 +54,22 @@ export function answerClientError(deps: PipelineDeps, err: Error & { code?: stri
   const id = ulid(Date.now());
   const seen = scanRawRequest(err.rawPacket);
   const body = JSON.stringify(renderErrorBody(werr, wireOf({ url: seen?.path ?? '/', headers: seen?.headers ?? {} }), id));
-  // A request earlier on the same connection is still being answered (pipelining): the bytes the
-  // parser refused begin with that request, not the bad one, and an answer written now would be
-  // read as its answer. The connection is closed with nothing written and nothing recorded.
-  const inFlight = (socket as Socket & { _httpMessage?: unknown })._httpMessage;
-  if (inFlight) { socket.destroy(); return; }
+  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  if (inFlight) {
+    // A body that did not arrive within `server.request_timeout_ms`, of a request Fastify is
+    // reading: its body stream fails, and it is answered (408 in its wire format, recorded on a
+    // model route) as any body refused, then its connection closed.
+    const req = inFlight.req;
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && req && !req.complete && !inFlight.headersSent && req.listenerCount('error') > 0) {
+      req.emit('error', new WardenError('WARDEN_REQUEST_TIMEOUT', 'The request body did not arrive in time.', { headers: { connection: 'close' } }));
+      return;
+    }
+    // A request earlier on the same connection is still being answered (pipelining): the bytes the
+    // parser refused begin with that request, not the bad one, and an answer written now would be
+    // read as its answer. The connection is closed with nothing written and nothing recorded.
+    socket.destroy();
+    return;
+  }
   if (socket.writable) {
     // Nothing of the request is echoed: the answer is ours alone.
     const head = [`HTTP/1.1 ${werr.status} ${STATUS_CODES[werr.status]}`, 'content-type: application/json', `content-length: ${Buffer.byteLength(body)}`, 'connection: close'];

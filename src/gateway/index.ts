@@ -20,7 +20,7 @@ import { buildServer } from './server.ts';
 import { UpstreamRouter } from './upstreams.ts';
 import { EventRecorder } from './recorder.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
-import type { Authenticator, PipelineDeps } from './interaction.ts';
+import { settleInFlight, type Authenticator, type PipelineDeps } from './interaction.ts';
 import { DocumentReader } from '../documents/index.ts';
 import { DOCUMENT_TEXT_BYTES } from './request-features.ts';
 
@@ -92,15 +92,18 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     metrics,
     features: { recordPrompts: config.events.record_prompts, maxMessageChars: config.events.max_message_chars, readPdfs: config.documents.read_pdfs, readImages: config.documents.read_images },
     streamMaxDurationMs: config.server.stream_max_duration_ms,
+    writeIdleTimeoutMs: config.server.write_idle_timeout_ms,
     record: (e) => recorder.record(e),
     documents,
     clusterOf: opts.clusterOf,
     deferred: new Set(),
+    running: new Set(),
     log: { warn: (o, m) => app.log.warn(o, m), error: (o, m) => app.log.error(o, m) },
   };
   app = buildServer(deps, {
     bodyLimitBytes: config.server.body_limit_bytes,
     headerLimitBytes: config.server.header_limit_bytes,
+    requestTimeoutMs: config.server.request_timeout_ms,
     trustedProxies: config.server.trusted_proxies,
     logger: logger as never,
     ready: opts.ready,
@@ -120,6 +123,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     },
     async close() {
       await app.close();
+      // Interactions whose connections just closed are recorded (their close handlers run after
+      // the server's), as are any still under way a few seconds on.
+      await settleInFlight(deps, CLOSE_GRACE_MS);
       // Events still waiting for their PDFs are recorded before the recorder closes: a few
       // seconds for the reading to end, then what is left is recorded unread.
       await Promise.race([drain(deps.deferred), new Promise((r) => setTimeout(r, CLOSE_GRACE_MS).unref())]);
@@ -134,7 +140,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 }
 
-/** How long close() waits for PDFs being read before it records their events unread, ms. */
+/** How long close() waits for PDFs being read before it records their events unread, and for interactions to be recorded, ms. */
 const CLOSE_GRACE_MS = 5000;
 /** Warnings about PDFs not read: at most one per this many ms (clients choose what they send), ms. */
 const DOCUMENT_WARN_EVERY_MS = 10_000;

@@ -10,6 +10,7 @@ import { EVENT_SCHEMA, emptyEnforcement, ulid, type ApiFlavour, type Interaction
 import { WardenError, renderErrorBody, requestIdHeaders, toWardenError, type WireFlavour } from '../errors/index.ts';
 import type { AuthContext, KeyScope } from '../identity/types.ts';
 import { eventAccountFacts } from '../identity/facts.ts';
+import { apiKeyFromHeaders } from '../identity/headers.ts';
 import type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
 import { addDocumentText, extractRequestFeatures, namesDocuments, promptText, type FeatureOptions, type PendingDocument } from './request-features.ts';
 import type { DocumentReader, DocumentTurn } from '../documents/index.ts';
@@ -19,6 +20,7 @@ import type { Upstream, UpstreamRouter } from './upstreams.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { mergeHeaders } from './headers.ts';
 import { clientAddress } from './client-address.ts';
+import { ClientWriteWatch } from './client-write-watch.ts';
 
 /** Resolves an API key secret to who is calling; throws WardenError for bad keys. */
 export interface Authenticator {
@@ -32,6 +34,8 @@ export interface PipelineDeps {
   metrics: GatewayMetrics;
   features: FeatureOptions;
   streamMaxDurationMs: number;
+  /** How long a client may take none of the answer bytes waiting for it before its connection is closed, ms. */
+  writeIdleTimeoutMs: number;
   /** Receives every finished event (the recorder). */
   record(event: InteractionEvent): void;
   /** Reads the PDFs requests carry, for their events (null: PDFs are counted, not read). */
@@ -40,6 +44,8 @@ export interface PipelineDeps {
   clusterOf?: (accountId: string) => string | null;
   /** Events waiting for their PDFs to be read; close() waits for them before the recorder closes. */
   deferred: Set<Promise<void>>;
+  /** Interactions not yet recorded; close() waits for them (see `settleInFlight`) before the recorder closes. */
+  running: Set<InFlight>;
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
@@ -79,17 +85,8 @@ function upstreamRetryHeaders(head: UpstreamHead): Record<string, string> {
   return h;
 }
 
-/** The API key from `Authorization: Bearer` (OpenAI) or `x-api-key` (Anthropic). */
-export function extractApiKey(headers: FastifyRequest['headers']): string | null {
-  const x = headers['x-api-key'];
-  if (typeof x === 'string' && x.length) return x.trim();
-  const auth = headers.authorization;
-  if (typeof auth === 'string') {
-    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
-    if (m) return m[1].trim();
-  }
-  return null;
-}
+/** The API key from `Authorization: Bearer` (OpenAI) or `x-api-key` (Anthropic); throws when they differ. */
+export const extractApiKey = apiKeyFromHeaders;
 
 export async function authenticateRequest(deps: Pick<PipelineDeps, 'authenticator'>, headers: FastifyRequest['headers'], scope: KeyScope): Promise<AuthContext> {
   const secret = extractApiKey(headers);
@@ -156,6 +153,9 @@ export class Context implements InteractionContext {
   }
 }
 
+/** An interaction under way, as close() sees it. */
+export type InFlight = Run;
+
 /** State of one interaction beyond what hooks see. */
 interface Run {
   ctx: Context;
@@ -176,6 +176,8 @@ interface Run {
   eventsSent: number;
   /** The upstream's closing event was seen but could not be forwarded (an output transformer failed on it). */
   closingFailed: boolean;
+  /** Closes the connection of a client that stops taking its answer. */
+  watch: ClientWriteWatch;
 }
 
 /** Abort the interaction: the upstream call if one is in flight, and `ctx.signal` if a hook holds it. */
@@ -196,12 +198,20 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
     ulid(startedAt), startedAt, flavour, wire, clientAddress(req), typeof userAgent === 'string' ? userAgent : null, req.headers,
     typeof body.model === 'string' ? body.model : '', body, body.stream === true,
   );
+  // A client that stops reading is cut off: recorded as such, its upstream call stopped, and its
+  // slot freed by the close handler below, whenever it would have left.
+  const watch = new ClientWriteWatch(reply.raw, deps.writeIdleTimeoutMs, () => {
+    run.status = 499;
+    run.errorCode = 'WARDEN_CLIENT_NOT_READING';
+    abortRun(run, new WardenError('WARDEN_CLIENT_NOT_READING', `The client took none of its answer for ${deps.writeIdleTimeoutMs} ms; the connection was closed.`));
+  });
   const run: Run = {
     ctx, call: null, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
-    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null, eventsSent: 0, closingFailed: false,
+    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null, eventsSent: 0, closingFailed: false, watch,
   };
   const inflight = deps.metrics.counts.inflight;
   inflight[flavour] = (inflight[flavour] ?? 0) + 1;
+  deps.running.add(run);
 
   // The client going away aborts the upstream request; the interaction is still recorded.
   // Ended by the gateway (`writableEnded`: the whole answer or refusal handed to the socket) is not
@@ -428,21 +438,56 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
     return;
   }
 
-  let text: string;
-  try { text = await call.text(); } catch (err) { throw mapUpstreamFailure(err, run.ctx); }
+  // The answer is read whole: it is metered, and output transformers rewrite it, as one JSON object.
+  let raw: Buffer;
+  try { raw = await call.bytes(); } catch (err) { throw mapUpstreamFailure(err, run.ctx); }
   run.ttfbMs = Date.now() - ctx.startedAt;
+  const text = raw.toString('utf8');
   let answer: Record<string, unknown>;
   try { answer = JSON.parse(text); } catch (err) {
     throw new WardenError('WARDEN_UPSTREAM_ERROR', 'The upstream model API returned malformed JSON.', { cause: err });
   }
   run.meter.observeBody(answer);
-  let out = text;
+  let out: string | Buffer = text;
   if (transformers.length) {
     for (const t of transformers) if (t.json) answer = t.json(answer);
     out = JSON.stringify(answer);
+  } else if (raw.length > STREAM_BUFFER_BYTES) {
+    out = raw; // the upstream's own bytes: no second copy of a large answer
   }
   run.status = res.statusCode;
-  reply.code(res.statusCode).headers(mergeHeaders(passHeaders, ctx.responseHeaders, JSON_CONTENT)).send(out);
+  const headers = mergeHeaders(passHeaders, ctx.responseHeaders, JSON_CONTENT);
+  if (out.length <= STREAM_BUFFER_BYTES) {
+    reply.code(res.statusCode).headers(headers).send(out);
+    return;
+  }
+  sendInSlices(run, reply, res.statusCode, headers, typeof out === 'string' ? Buffer.from(out) : out);
+}
+
+/**
+ * A large answer, written a slice at a time as the client takes it: the socket holds no more than
+ * a slice beyond its buffer mark, and a client that stops reading is seen by the write watch
+ * (which sees progress slice by slice, where one large write would show none until it is all out).
+ */
+function sendInSlices(run: Run, reply: FastifyReply, status: number, headers: Record<string, string>, body: Buffer): void {
+  const res = reply.raw;
+  reply.hijack();
+  res.writeHead(status, { ...headers, 'content-length': String(body.length) });
+  let offset = 0;
+  const pump = (): void => {
+    while (offset < body.length) {
+      if (res.destroyed) return;
+      const slice = body.subarray(offset, offset + STREAM_BUFFER_BYTES);
+      offset += slice.length;
+      if (!res.write(slice) && offset < body.length) {
+        run.watch.waiting();
+        res.once('drain', pump);
+        return;
+      }
+    }
+    res.end();
+  };
+  pump();
 }
 
 /**
@@ -482,6 +527,8 @@ function streamAnswer(
 
   const timer = setTimeout(() => {
     abortRun(run, new WardenError('WARDEN_STREAM_TOO_LONG', `The answer exceeded the maximum stream duration of ${deps.streamMaxDurationMs} ms and was ended.`));
+    // Its end (the error event) must go out within the write timeout, however slowly the client reads.
+    run.watch.endWithin();
   }, deps.streamMaxDurationMs);
   timer.unref();
 
@@ -493,6 +540,7 @@ function streamAnswer(
     if (res.destroyed) return false;
     if (res.write(out) || res.writableLength <= STREAM_BUFFER_BYTES) return true;
     if (!waiting) { waiting = true; res.once('drain', onDrain); }
+    run.watch.waiting();
     return false;
   };
   /** Forward events; false: pause the upstream. */
@@ -675,6 +723,7 @@ function handleError(deps: PipelineDeps, run: Run, reply: FastifyReply, err: unk
 function finish(deps: PipelineDeps, run: Run): void {
   if (run.ctx.locals.has('__finished')) return;
   run.ctx.locals.set('__finished', true);
+  deps.running.delete(run);
   const { ctx } = run;
   deps.metrics.counts.inflight[ctx.flavour]--;
   // Cancel an upstream answer still in flight (errors, hooks that threw); a fully read answer has
@@ -739,6 +788,22 @@ function finish(deps: PipelineDeps, run: Run): void {
     return;
   }
   deliver(deps, event);
+}
+
+/**
+ * While the gateway closes: wait up to `ms` for the interactions still under way to be recorded
+ * (the server's close resolves once its last connection closed, before those responses' own
+ * 'close' handlers, which record them, have run), then record what is left as cut off by the
+ * shutdown. The recorder and the hooks (the ledger) close after this, not before.
+ */
+export async function settleInFlight(deps: PipelineDeps, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (deps.running.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  for (const run of [...deps.running]) {
+    if (!run.status) run.status = 503;
+    run.errorCode = run.errorCode ?? 'WARDEN_SHUTTING_DOWN';
+    finish(deps, run);
+  }
 }
 
 function deliver(deps: PipelineDeps, event: InteractionEvent): void {

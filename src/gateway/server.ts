@@ -4,6 +4,7 @@
  * stream durations.
  */
 import http from 'node:http';
+import { isUtf8 } from 'node:buffer';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { WardenError, renderErrorBody, requestIdHeaders, toWardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
@@ -24,6 +25,8 @@ import { handleBackgroundResponse, handleStoredResponse } from './stored-respons
 export interface ServerOptions {
   bodyLimitBytes: number;
   headerLimitBytes: number;
+  /** Longest a request (headers and body) may take to arrive, ms. */
+  requestTimeoutMs: number;
   trustedProxies: string[];
   logger: FastifyServerOptions['logger'];
   /** Readiness beyond "the process is up" (e.g. store reachable). */
@@ -50,6 +53,19 @@ function fromFastifyError(err: unknown): WardenError {
   return toWardenError(err);
 }
 
+/** The charset parameter of a Content-Type. */
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
+
+/** The refusal of a request body sent compressed (Content-Encoding other than identity), or undefined. */
+export function unsupportedEncoding(encoding: string | undefined): WardenError | undefined {
+  if (encoding === undefined) return undefined;
+  const coding = encoding.trim().toLowerCase();
+  if (coding === '' || coding === 'identity') return undefined;
+  // The coding is named back only when it looks like one (a token), never the bytes a client sent.
+  const named = /^[a-z0-9.+-]{1,32}$/.test(coding) ? ` "${coding}"` : '';
+  return new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding${named} is not supported: send the request body uncompressed.`);
+}
+
 /** A route's URL pattern (`:param`, `*`) as a regular expression over request paths. */
 function routePattern(url: string): RegExp {
   const body = url.split('/').map((seg) => (seg === '*' ? '.*' : seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
@@ -61,6 +77,9 @@ function earlyRequest(req: FastifyRequest, auth: AuthContext | null): EarlyReque
   const ua = req.headers['user-agent'];
   return { ip: clientAddress(req), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth, headers: req.headers };
 }
+
+/** Longest the request headers may take to arrive (Node's default), ms. */
+const HEADERS_TIMEOUT_MS = 60_000;
 
 export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyInstance {
   let closing = false;
@@ -92,12 +111,22 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     forceCloseConnections: 'idle',
     // Malformed HTTP and oversized headers, answered in the error format of the path called.
     clientErrorHandler: (err, socket) => answerClientError(deps, err as unknown as Parameters<typeof answerClientError>[1], socket),
-    serverFactory: (handler) => http.createServer({ maxHeaderSize: opts.headerLimitBytes, keepAliveTimeout: 65_000 }, (req, res) => {
+    serverFactory: (handler) => http.createServer({
+      maxHeaderSize: opts.headerLimitBytes,
+      keepAliveTimeout: 65_000,
+      requestTimeout: opts.requestTimeoutMs,
+      // Node refuses a headers timeout longer than the request timeout.
+      headersTimeout: Math.min(HEADERS_TIMEOUT_MS, opts.requestTimeoutMs),
+      // How often Node looks for requests over their time: a short timeout is kept to within a quarter.
+      connectionsCheckingInterval: Math.min(30_000, Math.max(10, Math.floor(opts.requestTimeoutMs / 4))),
+    }, (req, res) => {
       if (closing) shedWhileClosing(deps, req, res, trust);
       else handler(req, res);
     }),
   });
   app.addHook('preClose', (done) => { closing = true; done(); });
+  // A compressed body (any route) is refused as such, rather than read as garbled JSON or multipart.
+  app.addHook('onRequest', (req, _reply, done) => done(unsupportedEncoding(req.headers['content-encoding'])));
 
   // Every route's methods, so that a known path called with another method gets 405 and `Allow`.
   const routes: { method: string; re: RegExp }[] = [];
@@ -112,7 +141,15 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   app.addContentTypeParser(/^application\/(.+\+)?json/, { parseAs: 'buffer' }, (req, body: Buffer, done) => {
     (req as FastifyRequest & { rawBodyBytes?: number }).rawBodyBytes = body.length;
     if (body.length === 0) return done(new WardenError('WARDEN_INVALID_JSON', 'The request body is empty; expected a JSON object.'), undefined);
-    const text = body.toString('utf8');
+    // JSON is UTF-8 (RFC 8259): another charset, or bytes that are not UTF-8, are refused rather
+    // than forwarded with their characters replaced. A leading byte-order mark is dropped.
+    const charset = CHARSET.exec(req.headers['content-type'] ?? '')?.[1].toLowerCase();
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      return done(new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'The request body must be JSON in UTF-8 (charset=utf-8); send it re-encoded.'), undefined);
+    }
+    if (!isUtf8(body)) return done(new WardenError('WARDEN_INVALID_JSON', 'The request body is not valid UTF-8, as JSON must be.'), undefined);
+    const bom = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf;
+    const text = body.toString('utf8', bom ? 3 : 0);
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);

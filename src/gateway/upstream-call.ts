@@ -53,10 +53,10 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   private paused = false;
   private ended = false;
   private failure: Error | null = null;
-  // text(): the body collected here
+  // bytes(): the body collected here
   private chunks: Buffer[] | null = null;
-  private resolveText: ((text: string) => void) | null = null;
-  private rejectText: ((err: Error) => void) | null = null;
+  private resolveBytes: ((body: Buffer) => void) | null = null;
+  private rejectBytes: ((err: Error) => void) | null = null;
 
   constructor(private readonly pick: HeaderPick) {
     this.head = new Promise<UpstreamHead | Error>((resolve) => { this.resolveHead = resolve; });
@@ -71,24 +71,29 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   /** The whole body as UTF-8 text (a leading byte-order mark dropped, as undici's `text()` does). */
-  text(): Promise<string> {
-    return new Promise<string>((resolve, reject) => {
+  async text(): Promise<string> {
+    return (await this.bytes()).toString('utf8');
+  }
+
+  /** The whole body, a leading UTF-8 byte-order mark dropped. */
+  bytes(): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
       this.chunks = [];
-      this.resolveText = resolve;
-      this.rejectText = reject;
+      this.resolveBytes = resolve;
+      this.rejectBytes = reject;
       this.consume(this);
     });
   }
 
-  // The consumer for text().
+  // The consumer for bytes().
   /** @internal */ data(c: Buffer): boolean { this.chunks!.push(c); return true; }
   /** @internal */ end(): void {
     const chunks = this.chunks!;
     const b = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
     const bom = b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf;
-    this.resolveText!(b.toString('utf8', bom ? 3 : 0));
+    this.resolveBytes!(bom ? b.subarray(3) : b);
   }
-  /** @internal */ error(err: Error): void { this.rejectText!(err); }
+  /** @internal */ error(err: Error): void { this.rejectBytes!(err); }
 
   /** Start receiving the body (chunks that arrived before this are delivered first). */
   consume(c: BodyConsumer): void {

@@ -1,15 +1,21 @@
+import { WardenError } from '../errors/index.ts';
+
+const BEARER = /^Bearer\s+(.+)$/i;
+
+const first = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
+
 /**
  * Where clients put their key: OpenAI SDKs send `Authorization: Bearer <key>`, Anthropic SDKs
- * send `x-api-key: <key>`. Returns the key, or null when neither header carries one.
+ * send `x-api-key: <key>`. Returns the key, or null when neither header carries one. The one rule
+ * for every route: two different keys (the Anthropic SDK sends both headers when given an API key
+ * and an auth token) are refused, so that no route picks one and another the other.
  */
 export function apiKeyFromHeaders(headers: Readonly<Record<string, string | string[] | undefined>>): string | null {
-  const auth = headers.authorization;
-  const a = Array.isArray(auth) ? auth[0] : auth;
-  if (a && a.length > 7 && a.slice(0, 7).toLowerCase() === 'bearer ') {
-    const v = a.slice(7).trim();
-    if (v) return v;
+  const x = first(headers['x-api-key'])?.trim() || null;
+  const auth = first(headers.authorization);
+  const bearer = auth ? BEARER.exec(auth.trim())?.[1].trim() || null : null;
+  if (x !== null && bearer !== null && x !== bearer) {
+    throw new WardenError('WARDEN_AMBIGUOUS_API_KEY', 'Two different API keys were sent, one as "Authorization: Bearer" and one as "x-api-key". Send one key (or the same key in both headers).');
   }
-  const x = headers['x-api-key'];
-  const xv = (Array.isArray(x) ? x[0] : x)?.trim();
-  return xv || null;
+  return x ?? bearer;
 }

@@ -74,4 +74,10 @@ describe('apiKeyFromHeaders', () => {
     assert.equal(apiKeyFromHeaders({ authorization: 'Basic abc' }), null);
     assert.equal(apiKeyFromHeaders({}), null);
   });
+  it('takes both headers with one key, refuses two different keys', () => {
+    assert.equal(apiKeyFromHeaders({ authorization: 'Bearer wk_live_x', 'x-api-key': ' wk_live_x' }), 'wk_live_x');
+    assert.equal(apiKeyFromHeaders({ authorization: 'Basic abc', 'x-api-key': 'wk_live_z' }), 'wk_live_z', 'not a Bearer key: no conflict');
+    assert.equal(apiKeyFromHeaders({ authorization: 'Bearer wk_live_x', 'x-api-key': '' }), 'wk_live_x', 'an empty x-api-key is no key');
+    assert.throws(() => apiKeyFromHeaders({ authorization: 'Bearer wk_live_x', 'x-api-key': 'wk_live_y' }), (err: any) => err.code === 'WARDEN_AMBIGUOUS_API_KEY');
+  });
 });

@@ -180,3 +180,37 @@ test('a request shed while the gateway shuts down is recorded under the client b
   const shed = events.find((e) => e.response.status === 503);
   assert.equal(shed?.client.ip, '198.51.100.23');
 });
+
+/** Send a request's headers and the first bytes of its body, then nothing; resolves with what the server wrote back before it closed. */
+function stalledBody(url: string, path: string, headers: Record<string, string>): Promise<string> {
+  const { port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(port), '127.0.0.1');
+    let got = '';
+    socket.on('data', (d) => { got += d.toString('latin1'); });
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(got));
+    const head = [`POST ${path} HTTP/1.1`, 'host: 127.0.0.1', 'content-type: application/json', 'content-length: 100', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+    socket.write(`${head.join('\r\n')}\r\n\r\n{"model":"gpt-`);
+  });
+}
+
+test('a body that does not arrive within server.request_timeout_ms: 408 WARDEN_REQUEST_TIMEOUT in the format of the path, recorded as such, connection closed', async () => {
+  const h = await harness({ config: { server: { request_timeout_ms: 400 } } });
+  const started = Date.now();
+  const [openai, anthropic] = await Promise.all([
+    stalledBody(h.url, '/v1/chat/completions', { authorization: `Bearer ${GOOD_KEY}` }),
+    stalledBody(h.url, '/v1/messages', { 'x-api-key': GOOD_KEY, 'anthropic-version': '2023-06-01' }),
+  ]);
+  assert.ok(Date.now() - started < 3000, `answered after the configured time: ${Date.now() - started} ms`);
+  for (const [raw, format] of [[openai, 'openai'], [anthropic, 'anthropic']] as const) {
+    assert.match(raw, /^HTTP\/1\.1 408 /, `${format}: ${raw.slice(0, 200)}`);
+    assert.match(raw, /\r\nconnection: close\r\n/i, `${format}: the connection is closed`);
+    const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4));
+    assert.equal(body.error.code, 'WARDEN_REQUEST_TIMEOUT', `${format}: ${JSON.stringify(body)}`);
+    if (format === 'anthropic') assert.equal(body.type, 'error', 'the Anthropic error shape');
+  }
+  const events = await storedEvents(h, 2);
+  assert.deepEqual(events.map((e) => [e.response.status, e.response.error_code]), [[408, 'WARDEN_REQUEST_TIMEOUT'], [408, 'WARDEN_REQUEST_TIMEOUT']]);
+  assert.ok(events.every((e) => e.key_id !== null), 'recorded under the caller\'s key');
+});

@@ -1,0 +1,79 @@
+/**
+ * A client that stops reading its answer: while Warden has bytes waiting for it (the socket over
+ * its buffer mark, or the answer ended but not yet taken), a client that takes none of them for
+ * `server.write_idle_timeout_ms` has its connection closed. Without this, such a client would hold
+ * the connection, the interaction's concurrency slot and the unsent answer for as long as it keeps
+ * the TCP connection open. No timer runs while nothing waits for the client.
+ */
+import type { ServerResponse } from 'node:http';
+
+/** Checks per idle period: a stalled client is cut off between 1 and 1.25 idle periods after its last read. */
+const CHECKS_PER_PERIOD = 4;
+
+/** Bytes of the connection the client has taken (handed to the kernel, which it takes from as it reads). */
+function bytesTaken(res: ServerResponse): number {
+  const s = res.socket;
+  return s ? s.bytesWritten - s.writableLength : 0;
+}
+
+export class ClientWriteWatch {
+  private timer: NodeJS.Timeout | null = null;
+  private deadline: NodeJS.Timeout | null = null;
+  private taken = 0;
+  private lastProgressAt = 0;
+  private readonly checkEveryMs: number;
+
+  /** `onStalled` runs once, just before the response is destroyed. */
+  constructor(private readonly res: ServerResponse, private readonly idleMs: number, private readonly onStalled: () => void) {
+    this.checkEveryMs = Math.max(10, Math.floor(idleMs / CHECKS_PER_PERIOD));
+    // The whole answer has been handed over: if the socket could not take it, watch its end go.
+    res.once('prefinish', () => { if (!res.writableFinished) this.waiting(); });
+    res.once('close', () => this.stop());
+  }
+
+  /** Bytes wait for the client (a write went over the buffer mark): watch them go. */
+  waiting(): void {
+    if (this.timer || this.res.destroyed) return;
+    this.taken = bytesTaken(this.res);
+    this.lastProgressAt = Date.now();
+    this.timer = setTimeout(this.check, this.checkEveryMs);
+    this.timer.unref();
+  }
+
+  /** The answer must be out within `idleMs` from now, however slowly the client reads (the stream's end after its duration cap). */
+  endWithin(): void {
+    if (this.deadline || this.res.destroyed) return;
+    this.deadline = setTimeout(() => { if (!this.res.writableFinished) this.cut(); }, this.idleMs);
+    this.deadline.unref();
+  }
+
+  stop(): void {
+    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    if (this.deadline) { clearTimeout(this.deadline); this.deadline = null; }
+  }
+
+  private readonly check = (): void => {
+    this.timer = null;
+    const res = this.res;
+    if (res.destroyed || res.writableFinished) return;
+    // Nothing waits any more (the socket drained, the stream goes on): watched again at the next backlog.
+    if (!res.writableEnded && res.writableLength === 0) return;
+    const taken = bytesTaken(res);
+    if (taken !== this.taken) {
+      this.taken = taken;
+      this.lastProgressAt = Date.now();
+    } else if (Date.now() - this.lastProgressAt >= this.idleMs) {
+      this.cut();
+      return;
+    }
+    this.timer = setTimeout(this.check, this.checkEveryMs);
+    this.timer.unref();
+  };
+
+  private cut(): void {
+    this.stop();
+    if (this.res.destroyed) return;
+    this.onStalled();
+    this.res.destroy();
+  }
+}

@@ -1,0 +1,58 @@
+// Graceful shutdown with a stream in flight: its client leaves after the gateway began closing,
+// and its interaction is still recorded, in the event store and by the hooks (the ledger), before
+// either closes.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type http from 'node:http';
+import { startHarness, GOOD_KEY } from '../helpers/gateway.ts';
+import { startRawUpstream } from '../helpers/raw-upstream.ts';
+import type { GatewayHooks } from '../../src/gateway/lifecycle.ts';
+import type { InteractionEvent } from '../../src/events/index.ts';
+
+const open: { close(): Promise<void> }[] = [];
+after(async () => { for (const o of open.reverse()) await o.close(); });
+
+const CHUNK = `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'word ' }, finish_reason: null }] })}\n\n`;
+
+test('a stream whose client leaves while the gateway closes is recorded before the store and the ledger close', async () => {
+  // An upstream that streams a chunk every 20 ms, without end.
+  const u = await startRawUpstream((_req, res: http.ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const t = setInterval(() => { if (res.destroyed) clearInterval(t); else res.write(CHUNK); }, 20);
+  });
+  open.push(u);
+  // A hook standing for the ledger: what it was given, and whether that came after it was closed.
+  let hookClosed = false;
+  const seen: { event: InteractionEvent; afterClose: boolean }[] = [];
+  const ledger: GatewayHooks = { name: 'ledger-probe', onEvent: (event) => { seen.push({ event, afterClose: hookClosed }); }, close: () => { hookClosed = true; } };
+  const h = await startHarness({ hooks: [ledger], upstreamOverride: () => [{ name: 'endless', base_url: u.url, models: ['*'] }] });
+
+  const client = new AbortController();
+  const r = await fetch(`${h.url}/v1/chat/completions`, {
+    method: 'POST', signal: client.signal,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${GOOD_KEY}` },
+    body: JSON.stringify({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'go on' }] }),
+  });
+  assert.equal(r.status, 200, 'the stream started');
+  const reader = r.body!.getReader();
+  const reading = (async () => { try { for (;;) if ((await reader.read()).done) return; } catch { /* aborted */ } })();
+  await new Promise((res) => setTimeout(res, 100));
+
+  // The store is read after the gateway closed: its recorder's writes are all in by then.
+  const store = h.store;
+  const closing = h.gateway.close();
+  await new Promise((res) => setTimeout(res, 200));
+  client.abort();
+  await reading;
+  await closing;
+
+  const stored: InteractionEvent[] = [];
+  for await (const e of store.iterate()) stored.push(e);
+  assert.equal(stored.length, 1, 'the interaction is in the event store');
+  assert.equal(stored[0].response.status, 499);
+  assert.equal(stored[0].response.error_code, 'WARDEN_CLIENT_DISCONNECTED');
+  assert.equal(seen.length, 1, 'the hooks (the ledger) were given the interaction');
+  assert.equal(seen[0].afterClose, false, 'before they were closed');
+  assert.equal(seen[0].event.id, stored[0].id, 'the same interaction');
+  await h.close().catch(() => { /* the gateway is closed already */ });
+});

@@ -1,0 +1,119 @@
+// A client that stops reading its answer (a stream, or a large answer in one piece) is cut off
+// after `server.write_idle_timeout_ms`: its interaction is recorded then (499
+// WARDEN_CLIENT_NOT_READING), its concurrency slot is free for the next request, and while it
+// held the connection the upstream was paused rather than read into memory.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import type http from 'node:http';
+import { startHarness, storedEvents, GOOD_KEY, type Harness } from '../helpers/gateway.ts';
+import { startRawUpstream, CHAT_COMPLETION } from '../helpers/raw-upstream.ts';
+import { limitsConfigSchema, limitsHooks } from '../../src/limits/index.ts';
+
+const open: { close(): Promise<void> }[] = [];
+after(async () => { for (const o of open.reverse()) await o.close(); });
+
+const IDLE_MS = 300;
+
+/** What the upstream has written, and whether it is waiting for the gateway to read on. */
+const upstreamState = { bytes: 0, blocked: false };
+
+/** Streams: chunks of 16 KiB of text, written as fast as the gateway takes them, without end. Non-streaming: a 24 MB answer. */
+const BIG_TEXT = 'x'.repeat(24 * 1024 * 1024);
+const SSE_CHUNK = `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'y'.repeat(16 * 1024) }, finish_reason: null }] })}\n\n`;
+
+function endless(res: http.ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  const pump = () => {
+    upstreamState.blocked = false;
+    while (!res.destroyed) {
+      upstreamState.bytes += SSE_CHUNK.length;
+      if (!res.write(SSE_CHUNK)) { upstreamState.blocked = true; res.once('drain', pump); return; }
+    }
+  };
+  pump();
+}
+
+async function setup(): Promise<Harness> {
+  const u = await startRawUpstream((_req, res, body) => {
+    const req = JSON.parse(body);
+    if (req.stream) return endless(res);
+    const content = req.messages[0].content === 'big' ? BIG_TEXT : 'ok';
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ ...CHAT_COMPLETION, choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }] }));
+  });
+  open.push(u);
+  // One request at a time for the caller's account: a slot held by the stalled client refuses the next.
+  const unlimited = { rpm: null, burst: null, tpm: null, tpd: null, concurrency: null };
+  const limits = limitsHooks({
+    config: limitsConfigSchema.parse({
+      tiers: { email_verified: { key: unlimited, org: unlimited, account: { ...unlimited, concurrency: 1 } } },
+      network: { ip: { rpm: null, burst: null, concurrency: null }, subnet: { rpm: null, burst: null, concurrency: null } },
+    }),
+  });
+  await limits.limiter.ready();
+  const h = await startHarness({
+    hooks: [limits],
+    upstreamOverride: () => [{ name: 'raw', base_url: u.url, models: ['*'] }],
+    config: { server: { write_idle_timeout_ms: IDLE_MS } },
+  });
+  open.push(h);
+  return h;
+}
+
+/** A client that sends its request and never reads a byte of the answer (its socket paused, kept open). */
+function stalledClient(url: string, body: object): net.Socket {
+  const { port } = new URL(url);
+  const payload = JSON.stringify(body);
+  const socket = net.connect(Number(port), '127.0.0.1');
+  socket.pause();
+  socket.on('error', () => {});
+  socket.write([
+    'POST /v1/chat/completions HTTP/1.1', 'host: 127.0.0.1', 'content-type: application/json',
+    `authorization: Bearer ${GOOD_KEY}`, `content-length: ${Buffer.byteLength(payload)}`, '', payload,
+  ].join('\r\n'));
+  open.push({ close: async () => { socket.destroy(); } });
+  return socket;
+}
+
+const chat = (content: string, stream: boolean) => ({ model: 'gpt-4o-mini', stream, messages: [{ role: 'user', content }] });
+
+async function nextRequestServed(h: Harness): Promise<void> {
+  const r = await fetch(`${h.url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${GOOD_KEY}` }, body: JSON.stringify(chat('hi', false)),
+  });
+  assert.equal(r.status, 200, `the slot of the stalled client is free: ${await r.clone().text()}`);
+  await r.text();
+}
+
+test('a stream whose client stops reading: upstream paused, then the client cut off, recorded, and its slot freed', async () => {
+  const h = await setup();
+  upstreamState.bytes = 0;
+  stalledClient(h.url, chat('go on', true));
+  // The client's buffers fill up, then the gateway stops reading the upstream.
+  const deadline = Date.now() + 5000;
+  while (!upstreamState.blocked && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(upstreamState.blocked, 'the upstream is waiting for the gateway to read on');
+  const [e] = await storedEvents(h, 1, 5000);
+  assert.ok(e, 'the interaction is recorded without the client leaving');
+  assert.equal(e.response.status, 499);
+  assert.equal(e.response.error_code, 'WARDEN_CLIENT_NOT_READING');
+  assert.ok(e.response.output_chars > 0, 'what was streamed is counted');
+  // Socket buffers on both sides of the gateway, and a 64 KiB backlog: far less than the upstream would have sent.
+  assert.ok(upstreamState.bytes < 48 * 1024 * 1024, `the upstream was paused, not read into memory: ${upstreamState.bytes} bytes written`);
+  assert.equal(h.gateway.metrics.counts.inflight['openai.chat'], 0, 'no interaction in flight');
+  await nextRequestServed(h);
+});
+
+test('a large answer whose client does not read it: cut off, recorded, and its slot freed', async () => {
+  const h = await setup();
+  const started = Date.now();
+  stalledClient(h.url, chat('big', false));
+  const [e] = await storedEvents(h, 1, 5000);
+  assert.ok(e, 'the interaction is recorded without the client leaving');
+  assert.equal(e.response.status, 499);
+  assert.equal(e.response.error_code, 'WARDEN_CLIENT_NOT_READING');
+  assert.equal(e.response.output_tokens, CHAT_COMPLETION.usage.completion_tokens, 'the answer was metered');
+  assert.ok(Date.now() - started < 4000, 'cut off after the write timeout, not when the client left');
+  await nextRequestServed(h);
+});

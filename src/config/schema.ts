@@ -66,6 +66,20 @@ export const configSchema = z.strictObject({
      */
     request_timeout_ms: z.number().int().positive().default(120_000),
     /**
+     * When Warden stops (SIGTERM, SIGINT): how long `/readyz` answers 503 while requests are still
+     * served, ms, so a load balancer takes the node out before it stops accepting connections. 0:
+     * stop accepting at once.
+     */
+    shutdown_delay_ms: z.number().int().min(0).default(0),
+    /**
+     * When Warden stops: how long requests under way (streams included) may take to end, ms. Past it
+     * each is ended with `WARDEN_SHUTTING_DOWN` (a stream with its API's in-stream error) and
+     * recorded, and connections still open 2 s later are closed; then events, the ledger and the
+     * detector's snapshot are written. Keep it, with `shutdown_delay_ms`, well inside the time your
+     * orchestrator gives a stopping process (Kubernetes: 30 s) before it kills it.
+     */
+    shutdown_timeout_ms: z.number().int().positive().default(15_000),
+    /**
      * Proxies whose X-Forwarded-For is believed (IPs, CIDRs, or loopback/linklocal/uniquelocal).
      * Empty: the socket address is the client. See gateway/client-address.ts for how hops are read.
      */

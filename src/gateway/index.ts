@@ -20,7 +20,7 @@ import { buildServer } from './server.ts';
 import { UpstreamRouter } from './upstreams.ts';
 import { EventRecorder } from './recorder.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
-import { settleInFlight, type Authenticator, type PipelineDeps } from './interaction.ts';
+import { cutInFlight, settleInFlight, type Authenticator, type PipelineDeps } from './interaction.ts';
 import { DocumentReader } from '../documents/index.ts';
 import { DOCUMENT_TEXT_BYTES } from './request-features.ts';
 
@@ -70,6 +70,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization', 'headers["x-api-key"]', '*.secret', '*.api_key'], censor: '[redacted]' },
   };
   let app: FastifyInstance;
+  /** Stopping: `/readyz` says not ready. */
+  let draining = false;
   const recorder = new EventRecorder(opts.eventStore, {
     batchSize: config.events.batch_size,
     flushIntervalMs: config.events.flush_interval_ms,
@@ -106,7 +108,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     requestTimeoutMs: config.server.request_timeout_ms,
     trustedProxies: config.server.trusted_proxies,
     logger: logger as never,
-    ready: opts.ready,
+    ready: async () => !draining && (opts.ready ? await opts.ready() : true),
   });
   if (opts.register) await opts.register(app);
 
@@ -122,7 +124,20 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       return `http://${host.includes(':') ? `[${host}]` : host}:${p}`;
     },
     async close() {
-      await app.close();
+      // Load balancers first see the node not ready, for `shutdown_delay_ms`, while it still serves.
+      draining = true;
+      if (config.server.shutdown_delay_ms > 0) await new Promise((r) => setTimeout(r, config.server.shutdown_delay_ms));
+      // Requests under way get `shutdown_timeout_ms` to end; then they are ended (an in-stream error
+      // for a stream), and connections still open a few seconds later are closed.
+      const waited = config.server.shutdown_timeout_ms;
+      const cut = setTimeout(() => cutInFlight(deps, waited), waited);
+      const force = setTimeout(() => app.server.closeAllConnections(), waited + FORCE_CLOSE_AFTER_CUT_MS);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(cut);
+        clearTimeout(force);
+      }
       // Interactions whose connections just closed are recorded (their close handlers run after
       // the server's), as are any still under way a few seconds on.
       await settleInFlight(deps, CLOSE_GRACE_MS);
@@ -140,6 +155,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 }
 
+/** After the shutdown's deadline ended the answers under way: how long their ends may take before the connections are closed, ms. */
+const FORCE_CLOSE_AFTER_CUT_MS = 2000;
 /** How long close() waits for PDFs being read before it records their events unread, and for interactions to be recorded, ms. */
 const CLOSE_GRACE_MS = 5000;
 /** Warnings about PDFs not read: at most one per this many ms (clients choose what they send), ms. */

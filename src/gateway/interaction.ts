@@ -791,6 +791,19 @@ function finish(deps: PipelineDeps, run: Run): void {
 }
 
 /**
+ * The shutdown's deadline passed with interactions still under way: end each as the stream cap
+ * ends one (a stream gets the error in its API's in-stream form, an answer not begun the 503), with
+ * `WARDEN_SHUTTING_DOWN`, its end to go out within the write timeout.
+ */
+export function cutInFlight(deps: PipelineDeps, waitedMs: number): void {
+  for (const run of deps.running) {
+    if (run.finished) continue;
+    abortRun(run, new WardenError('WARDEN_SHUTTING_DOWN', `The gateway is shutting down and ended this answer after waiting ${waitedMs} ms for it; send the request again.`, { headers: { 'retry-after': '1' } }));
+    run.watch.endWithin();
+  }
+}
+
+/**
  * While the gateway closes: wait up to `ms` for the interactions still under way to be recorded
  * (the server's close resolves once its last connection closed, before those responses' own
  * 'close' handlers, which record them, have run), then record what is left as cut off by the

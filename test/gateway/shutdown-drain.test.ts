@@ -56,3 +56,46 @@ test('a stream whose client leaves while the gateway closes is recorded before t
   assert.equal(seen[0].event.id, stored[0].id, 'the same interaction');
   await h.close().catch(() => { /* the gateway is closed already */ });
 });
+
+test('streams and answers still under way at the shutdown deadline are ended, with the error in their own form, and recorded', async () => {
+  // An upstream that streams without end, and one that never answers.
+  const u = await startRawUpstream((_req, res: http.ServerResponse, body: string) => {
+    if (JSON.parse(body).stream === true) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const t = setInterval(() => { if (res.destroyed) clearInterval(t); else res.write(CHUNK); }, 20);
+    }
+  });
+  open.push(u);
+  const h = await startHarness({
+    config: { server: { port: 0, shutdown_timeout_ms: 300, shutdown_delay_ms: 200 } },
+    upstreamOverride: () => [{ name: 'endless', base_url: u.url, models: ['*'] }],
+  });
+  const post = (path: string, body: object, headers: Record<string, string> = {}) => fetch(`${h.url}${path}`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${GOOD_KEY}`, ...headers }, body: JSON.stringify(body),
+  });
+  const stream = await post('/v1/chat/completions', { model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'go on' }] });
+  assert.equal(stream.status, 200, 'the stream started');
+  const streamed = stream.text();
+  const waiting = post('/v1/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'never answered' }] });
+  await new Promise((res) => setTimeout(res, 100));
+
+  const store = h.store;
+  const began = Date.now();
+  const closing = h.gateway.close();
+  // While the delay lasts the node says it is not ready, and still serves.
+  await new Promise((res) => setTimeout(res, 50));
+  assert.equal((await fetch(`${h.url}/readyz`)).status, 503, 'not ready while stopping');
+  await closing;
+  assert.ok(Date.now() - began < 3000, `closed within the delay, the deadline and a little: ${Date.now() - began} ms`);
+
+  const text = await streamed;
+  assert.match(text, /"code":"WARDEN_SHUTTING_DOWN"/, 'the stream ends with the error in its own form');
+  const answer = await waiting;
+  assert.equal(answer.status, 503);
+  assert.equal(((await answer.json()) as any).error.code, 'WARDEN_SHUTTING_DOWN');
+  const stored: InteractionEvent[] = [];
+  for await (const e of store.iterate()) stored.push(e);
+  assert.equal(stored.length, 2, 'both are recorded');
+  for (const e of stored) assert.equal(e.response.error_code, 'WARDEN_SHUTTING_DOWN', `${e.id}: ${e.response.status}`);
+  await h.close().catch(() => { /* the gateway is closed already */ });
+});

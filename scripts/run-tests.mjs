@@ -27,6 +27,10 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const args = ['--import', 'tsx', '--test', '--test-reporter=spec', ...files];
+// A test that hangs fails after 5 minutes, and a file whose tests are done exits even if a failed
+// test left a connection open (else one failure could hold the whole run for ever).
+const [major, minor] = process.versions.node.split('.').map(Number);
+const forceExit = major > 20 || (major === 20 && minor >= 14) ? ['--test-force-exit'] : [];
+const args = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', ...forceExit, ...files];
 const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, WARDEN_LOG_LEVEL: process.env.WARDEN_LOG_LEVEL ?? 'silent' } });
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

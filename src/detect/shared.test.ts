@@ -60,9 +60,12 @@ test('a replica enforces exactly the verdicts the worker\'s engine gives, and fo
 
     // A replica started later loads the same state from the hashes.
     const late = new RedisVerdictView(sharedRedis(URL_), URL_, keys);
-    await late.start();
-    for (const id of flagged) assert.deepEqual(late.forAccount(id), engine.forAccount(id));
-    await late.close();
+    try {
+      await late.start();
+      for (const id of flagged) assert.deepEqual(late.forAccount(id), engine.forAccount(id));
+    } finally {
+      await late.close();
+    }
 
     // A missed message (a gap in the sequence) makes the replica reload.
     const reloads = view.reloads;

@@ -276,7 +276,13 @@ function subnet16(ip: string): string {
 
 /** A cluster with more than one member: summed window, link evidence, verdict state. */
 interface ClusterState {
+  /** Named after `founder` (see DetectorEngine.union); one restored from an older snapshot keeps its stored id. */
   id: string;
+  /**
+   * The smallest account id among the members: what names the cluster, whatever order its
+   * members were linked in. (Absent from snapshots written before it: restoreState fills it in.)
+   */
+  founder: string;
   w: Float64Array;
   members: number;
   /** Distinct orgs among members, and members with no org. */
@@ -1030,7 +1036,7 @@ export class DetectorEngine implements VerdictView {
     const org = this.org[root];
     if (org >= 0) orgs.set(org, 1);
     c = {
-      id: shortId('clu_', this.ids[root]), w, members: 1, orgs, noOrg: org < 0 ? 1 : 0,
+      id: shortId('clu_', this.ids[root]), founder: this.ids[root], w, members: 1, orgs, noOrg: org < 0 ? 1 : 0,
       verified: this.flags[root] & 1, disposable: (this.flags[root] >> 1) & 1, fresh: (this.flags[root] >> 3) & 1,
       evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, fleetJoins: 0, hour: -1, hourMembers: 0, syncMax: 0,
       campaignId: null, firstTs: w[C.FIRST_TS], timeline: new Map(), requests: w[C.TOTAL], outTokens: w[C.OUT_TOTAL],
@@ -1045,6 +1051,17 @@ export class DetectorEngine implements VerdictView {
     if (this.size[a] < this.size[b]) { const t = a; a = b; b = t; }
     const ca = this.clusterOf(a);
     const cb = this.clusterOf(b);
+    // The merged cluster takes the name (and the campaign, if it has one) of the side holding the
+    // smallest account id, not of the larger side: which side is larger depends on the order the
+    // links came in, so an engine rebuilt from a later start of the events (a restart without a
+    // snapshot replays only detect.replay_hours) would name the same members otherwise.
+    this.clusterById.delete(cb.id);
+    if (cb.founder < ca.founder) {
+      this.clusterById.delete(ca.id);
+      ca.id = cb.id; ca.founder = cb.founder;
+      this.clusterById.set(ca.id, a);
+      if (cb.campaignId) ca.campaignId = cb.campaignId;
+    }
     this.decayVec(ca.w, tsS); this.decayVec(cb.w, tsS);
     for (let k = 0; k < C.DECAYED; k++) ca.w[k] += cb.w[k];
     ca.w[C.TOTAL] += cb.w[C.TOTAL]; ca.w[C.OUT_TOTAL] += cb.w[C.OUT_TOTAL];
@@ -1074,7 +1091,6 @@ export class DetectorEngine implements VerdictView {
     // splice circular member lists
     const na = this.next[a]; this.next[a] = this.next[b]; this.next[b] = na;
     this.clusters.delete(b);
-    this.clusterById.delete(cb.id);
     this.dirtyClusters.delete(b);
     this.dirtyClusters.add(a);
   }
@@ -1319,6 +1335,9 @@ export class DetectorEngine implements VerdictView {
       if (k === 'peers' || k === 'embeddingSpread') Object.assign(this[k], v);
       else (this as unknown as Record<string, unknown>)[k] = v;
     }
+    // Snapshots written before clusters kept their founder: find it among the members. The
+    // cluster keeps the id it was stored with (the cases opened on it refer to that id).
+    for (const [r, c] of this.clusters) if (typeof c.founder !== 'string') c.founder = this.membersOf(r).reduce((a, b) => (b < a ? b : a));
     for (let i = 0; i < this.count; i++) {
       const allowed = this.allowAccounts.has(this.ids[i]) || (this.org[i] >= 0 && this.allowOrgs.has(this.orgNames[this.org[i]]));
       this.flags[i] = allowed ? this.flags[i] | 4 : this.flags[i] & ~4;
@@ -1718,9 +1737,10 @@ export class DetectorEngine implements VerdictView {
     const st = c.verdict;
     const changed = this.applyLadder(st, score, now, VERDICT_LEVELS.length - 1);
     if (st.level >= THROTTLE && !c.campaignId) {
-      // Named after its cluster (itself named after its founding account), not after an order of
-      // discovery: an engine rebuilt from the same events after a restart without a snapshot gives
-      // the same id, so the cases that refer to the campaign keep finding it.
+      // Named after its cluster (itself named after its smallest account id), not after an order
+      // of discovery. An engine rebuilt after a restart without a snapshot names it alike when the
+      // cluster was flagged with the same members; otherwise the cases that refer to it find it by
+      // its cluster or by their members (src/cases/case-file.ts).
       c.campaignId = campaignIdOf(c.id);
       this.markFlaggedKeys(root);
     }

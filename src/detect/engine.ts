@@ -511,6 +511,12 @@ export class DetectorEngine implements VerdictView {
   private nextSweep = 0;
   private events = 0;
   private ticks = 0;
+  /**
+   * Unused (campaigns are named after their cluster now), but kept: a snapshot's layout lists the
+   * engine's fields, so dropping it would make every snapshot written before unreadable, and a
+   * restart after the upgrade would rebuild from detect.replay_hours of events only.
+   */
+  private readonly campaignCount = 0;
   private listeners: VerdictListener[] = [];
   /** Ids and event times (s) of recently ingested events, oldest first from `recentHead` (rememberEventIdsSeconds). */
   private readonly recentSpan: number;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { DetectorEngine, SharedIndicators, buildScenario, buildReport, periodicSnapshots, readSnapshot, replayRecentEvents, scanEvents, writeSnapshot, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
@@ -139,6 +140,24 @@ test('a snapshot that does not fit is left unused, saying why', async () => {
   const fresh = new DetectorEngine();
   assert.match(await reason(fresh), /truncated/);
   assert.equal(fresh.stats().events, 0, 'nothing was read into the engine');
+});
+
+test('a snapshot written by the release before loads: its campaigns and clusters keep their ids', async () => {
+  // Written by 0.1.0 (test/fixtures/detect/README.md), before campaigns were named after their
+  // cluster and before clusters kept their founder: an upgrade that could not read it would
+  // rebuild from detect.replay_hours of events only and rename the older campaigns.
+  const path = join(dir, 'release-before.detector');
+  writeFileSync(path, gunzipSync(readFileSync(new URL('../../test/fixtures/detect/snapshot-0.1.0-format2.detector.gz', import.meta.url))));
+  const engine = new DetectorEngine();
+  const read = await readSnapshot(engine, path);
+  assert.ok(read.restored, read.restored ? '' : read.reason);
+  assert.deepEqual(engine.campaigns().map((c) => [c.id, c.cluster_id, c.members.length]), [['camp_0v4ul70', 'clu_0zi77q6', 5]]);
+  // Its clusters are given their founder (the smallest account id), which names them in merges to come.
+  const clusters = engine.snapshotState().clusters as Map<number, { id: string; founder: string }>;
+  for (const c of clusters.values()) assert.equal(c.founder, [...engine.cluster(c.id)!.members].sort()[0], `founder of ${c.id}`);
+  // It goes on: a snapshot written now reads back.
+  await writeSnapshot(engine, path, 0);
+  assert.ok((await readSnapshot(new DetectorEngine(), path)).restored, 'written again and read back');
 });
 
 test('a snapshot\'s layout depends on the build only: not on the configuration, the options or the traffic', async () => {

@@ -1991,6 +1991,25 @@ export class DetectorEngine implements VerdictView {
     return null;
   }
 
+  /**
+   * The campaign holding more than half of `accountIds` (at most one can), with how many of them
+   * it holds; null if none does. How a case finds its campaign when the detector knows neither its
+   * campaign's nor its cluster's id (an engine rebuilt after a restart can name them otherwise).
+   */
+  campaignHolding(accountIds: readonly string[]): { campaign: Campaign; held: number; of: number } | null {
+    const wanted = new Set(accountIds);
+    const held = new Map<number, number>();
+    for (const id of wanted) {
+      const i = this.index.get(id);
+      if (i !== undefined) { const r = this.find(i); held.set(r, (held.get(r) ?? 0) + 1); }
+    }
+    for (const [r, n] of held) {
+      const c = this.clusters.get(r);
+      if (2 * n > wanted.size && c?.campaignId) return { campaign: this.describeCampaign(r, c), held: n, of: wanted.size };
+    }
+    return null;
+  }
+
   /** The campaign an account's cluster is, if any (a map read or two). */
   campaignIdOf(accountId: string): string | null {
     const cluster = this.forAccount(accountId).clusterId;

@@ -3,6 +3,7 @@
  * carry bytes (browsers refuse anything outside Latin-1), so a name outside printable ASCII travels
  * RFC 8187 style, `UTF-8''<percent-encoded UTF-8>`, and is decoded here before it is recorded.
  */
+import { userInfo } from 'node:os';
 import { WardenError } from '../errors/index.ts';
 import { unrecordableCharacter } from '../identity/schemas.ts';
 
@@ -41,4 +42,11 @@ export function actorOfHeader(header: string | string[] | undefined): string {
 /** The `x-warden-actor` header value naming `actor`: as it is when printable ASCII, else RFC 8187 encoded. */
 export function encodeActorHeader(actor: string): string {
   return /^[\x20-\x7e]*$/.test(actor) && !EXTENDED_VALUE.test(actor) ? actor : `UTF-8''${encodeURIComponent(actor)}`;
+}
+
+/** The operator the CLI names for the user running it: `cli:<login name>`. */
+export function cliActor(): string {
+  let user = 'unknown';
+  try { user = userInfo().username || user; } catch { /* no passwd entry (a container's arbitrary uid) */ }
+  return `cli:${user}`;
 }

@@ -1922,14 +1922,15 @@ export class DetectorEngine implements VerdictView {
 
   /**
    * Set an operator verdict on an account or cluster (wins over the detector); `level: null`
-   * removes it. The note is kept as the explanation; `since` (ISO) when it was set, if not now.
+   * removes it. The note is kept as the explanation, with who set it (`by`, when known: it goes
+   * wherever the verdict goes, the ledger included); `since` (ISO) when it was set, if not now.
    */
-  setManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, level: VerdictLevel | null, note = 'operator decision', since?: string, expiresAt?: string | null): Verdict | null {
+  setManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, level: VerdictLevel | null, note = 'operator decision', since?: string, expiresAt?: string | null, by?: string | null): Verdict | null {
     const map = subject.kind === 'account' ? this.manualAccount : this.manualCluster;
     if (level === null) { map.delete(subject.id); return null; }
     const v: Verdict = {
       subject, level, score: null, source: 'operator', since: since ?? new Date(this.now * 1000 || Date.now()).toISOString(),
-      reasons: [{ signal: 'operator_verdict', value: level, threshold: null, detail: note }],
+      reasons: [{ signal: 'operator_verdict', value: level, threshold: null, detail: note, ...(by ? { by } : {}) }],
     };
     if (expiresAt) {
       v.expires_at = expiresAt;

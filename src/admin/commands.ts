@@ -4,11 +4,11 @@
  * (or WARDEN_ADMIN_URL) and a token (`--token` or WARDEN_ADMIN_TOKEN).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { userInfo } from 'node:os';
 import { WardenError } from '../errors/index.ts';
 import { loadConfig, resolveSecret } from '../config/index.ts';
 import { openIdentityStore, VERIFICATION_TIERS, PROGRAMMES, KEY_SCOPES, type VerificationTier } from '../identity/index.ts';
 import { HttpAdminClient, LocalAdminClient, type AdminClient } from './client.ts';
+import { cliActor } from './actor.ts';
 
 export interface AdminCommandIo {
   out: (text: string) => void;
@@ -109,7 +109,7 @@ function drop<T extends object>(o: T): T {
 /** Open the client the flags ask for: remote with --url, else the configured local store. */
 async function openClient(values: { url?: string; token?: string; config?: string }, io: AdminCommandIo): Promise<AdminClient> {
   if (io.client) return io.client;
-  const actor = `cli:${safeUser()}`;
+  const actor = cliActor();
   const url = values.url ?? io.env.WARDEN_ADMIN_URL;
   if (url) {
     let token = values.token ?? io.env.WARDEN_ADMIN_TOKEN ?? null;
@@ -123,10 +123,6 @@ async function openClient(values: { url?: string; token?: string; config?: strin
   const store = openIdentityStore(config, { env: io.env });
   const client = new LocalAdminClient(store, actor);
   return Object.assign(client, { close: () => store.close() });
-}
-
-function safeUser(): string {
-  try { return userInfo().username || 'unknown'; } catch { return 'unknown'; }
 }
 
 /**

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { IdentityStore } from '../identity/index.ts';
 import {
-  AccountSchema, ApiKeySchema, CreateAccountInput, CreateKeyInput, CreateOrgInput, IdentityChangeSchema, KeyStatus,
+  AccountSchema, ApiKeySchema, ChangeReason, CreateAccountInput, CreateKeyInput, CreateOrgInput, IdentityChangeSchema, KeyStatus,
   ListAccountsQuery, ListChangesQuery, ListKeysQuery, ListOrgsQuery, OrganisationSchema, RotateKeyInput, UpdateAccountInput,
   UpdateOrgInput, VerificationTier,
 } from '../identity/schemas.ts';
@@ -22,7 +22,7 @@ const page = <T extends z.ZodType>(item: T) => z.object({
 });
 
 const IdParams = z.strictObject({ id: z.string().min(1).max(100) });
-const Reason = z.string().trim().min(1).max(2000);
+const Reason = ChangeReason;
 const TierChange = z.strictObject({ tier: VerificationTier, reason: Reason.describe('Why the tier changes (recorded).') });
 const StatusChange = z.strictObject({ reason: Reason.describe('Why (recorded).') });
 const RevokeBody = z.strictObject({ reason: Reason.optional() });

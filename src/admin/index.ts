@@ -8,3 +8,4 @@ export { identityAdminRoutes, KeyViewSchema, CreatedKeySchema, RotatedKeySchema 
 export { LocalAdminClient, HttpAdminClient, keyView, type AdminClient, type KeyView, type CreatedKeyView, type RotatedKeyView } from './client.ts';
 export { runAdminCommand, ADMIN_COMMANDS, parseDuration, cliExitCode, table as textTable, type AdminGroup, type AdminCommandIo } from './commands.ts';
 export { adminConfigSchema, type AdminConfig } from './config.ts';
+export { actorOfHeader, encodeActorHeader, cliActor } from './actor.ts';

@@ -163,6 +163,33 @@ describe('admin API', () => {
     assert.match(bad.json.error.message, /x-warden-actor/);
   });
 
+  it('refuses control and bidirectional-control characters in the operator\'s name and the reason; a long name is cut where a character ends', async () => {
+    const acct = await api.createAccount({ email: 'controls@names.example' });
+    const suspend = (header: string, reason: string) => raw(s.base, 'POST', `/admin/accounts/${acct.id}/suspend`, { body: JSON.stringify({ reason }), headers: { 'x-warden-actor': header } });
+    // Decoded, these would forge a row of `warden admin changes`, drive the terminal, fail PostgreSQL, or read backwards.
+    for (const [header, char] of [["UTF-8''cli:alice%0A2026-01-01T00:00:00Z  acct_x  suspend  cli:root", 'U+000A'], ["UTF-8''%1B%5B2J%1B%5BHcli:root", 'U+001B'], ["UTF-8''a%00b", 'U+0000'], ["UTF-8''dashboard:%E2%80%AEecila", 'U+202E'], ["UTF-8''a%C2%85b", 'U+0085']]) {
+      const res = await suspend(header, 'controls');
+      assert.equal(res.status, 400, `${header}: ${JSON.stringify(res.json)}`);
+      assert.equal(res.json.error.code, 'WARDEN_INVALID_REQUEST');
+      assert.match(res.json.error.message, new RegExp(`^x-warden-actor: ${char.replace('+', '\\+')} is not allowed`), header);
+    }
+    for (const [reason, char] of [['clear \u001b[2J', 'U+001B'], ['\u202eesrever', 'U+202E'], ['nul \u0000', 'U+0000']]) {
+      const res = await suspend('ops:bob', reason);
+      assert.equal(res.status, 400, `${JSON.stringify(reason)}: ${JSON.stringify(res.json)}`);
+      assert.equal(res.json.error.param, 'reason', char);
+    }
+    assert.deepEqual((await api.listChanges({ subject_id: acct.id })).data.map((c) => c.reason).filter(Boolean), [], 'nothing recorded');
+    // Line breaks in a reason (a textarea) become spaces: one change, one row.
+    const ok = await suspend('ops:bob', 'first line\r\nsecond\tline');
+    assert.equal(ok.status, 200, JSON.stringify(ok.json));
+    // 199 characters then an emoji (two UTF-16 units): cut before it, not through it.
+    const long = `${'a'.repeat(199)}\u{1F600}`;
+    assert.equal((await raw(s.base, 'POST', `/admin/accounts/${acct.id}/reactivate`, { body: JSON.stringify({ reason: 'long name' }), headers: { 'x-warden-actor': `UTF-8''${encodeURIComponent(long)}` } })).status, 200);
+    const actors = Object.fromEntries((await api.listChanges({ subject_id: acct.id })).data.map((c) => [c.reason, c.actor]));
+    assert.equal(actors['first line second line'], 'ops:bob', 'the reason on one line');
+    assert.equal(actors['long name'], 'a'.repeat(199), 'no lone surrogate');
+  });
+
   it('answers 400 with the offending field for invalid input', async () => {
     const badTier = await raw(s.base, 'POST', '/admin/orgs', { body: JSON.stringify({ name: 'x', tier: 'gold' }) });
     assert.equal(badTier.status, 400);

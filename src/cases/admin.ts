@@ -168,9 +168,9 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         const campaign = findCampaign(sources.engine, body.campaign_id);
         if (!campaign) throw new WardenError('WARDEN_NOT_FOUND', `the detector has no campaign ${body.campaign_id} (GET /admin/detect/campaigns lists them)`, { param: 'campaign_id' });
         // One live case per campaign: two would publish the same indicators and take turns revoking them.
-        // Matched by cluster too: a case opened when the campaign had another id still covers it.
-        const live = (await Promise.all((['open', 'confirmed'] as const).map((status) => store.listCases({ status, limit: 1000 })))).flat()
-          .find((c) => c.campaign_id === campaign.id || c.cluster_id === campaign.cluster_id);
+        // Matched by cluster and by members too: a case opened when the campaign had other ids
+        // (before a restart without a snapshot, say) still covers it, as a refresh would find.
+        const live = await store.liveCaseOn({ campaignId: campaign.id, clusterId: campaign.cluster_id, members: campaign.members });
         if (live) throw conflict(`campaign ${campaign.id} already has ${live.status === 'open' ? 'an open' : 'a confirmed'} case, ${live.id}: refresh it (POST /admin/cases/${live.id}/refresh)`);
         const c = await buildCaseFile(sources, campaign.id, { title: body.title, limits: opts.limits });
         if (!c) throw notFound(`campaign ${body.campaign_id} is gone`);
@@ -205,9 +205,12 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       params: IdParams, response: CaseFileSchema,
       handler: async ({ params }) => {
         const old = await getCase(params.id);
-        const c = await refreshCaseFile(sources, old, { limits: opts.limits });
-        if (!c) throw conflict(`the detector no longer holds campaign ${old.campaign_id} (forgotten or dissolved): the case keeps what it froze`);
-        const renamed = c.campaign_id !== old.campaign_id ? `; the campaign of cluster ${c.cluster_id} is now named ${c.campaign_id} (was ${old.campaign_id})` : '';
+        const refreshed = await refreshCaseFile(sources, old, { limits: opts.limits });
+        if (!refreshed) throw conflict(`the detector no longer holds campaign ${old.campaign_id} (forgotten or dissolved, and no campaign holds most of the case's accounts): the case keeps what it froze`);
+        const { file: c, found } = refreshed;
+        const renamed = c.campaign_id === old.campaign_id ? ''
+          : found.by === 'members' ? `; found by its accounts (campaign ${c.campaign_id} on cluster ${c.cluster_id} holds ${found.held} of the case's ${old.campaign.members.length}), was campaign ${old.campaign_id} on cluster ${old.cluster_id}`
+          : `; the campaign of cluster ${c.cluster_id} is now named ${c.campaign_id} (was ${old.campaign_id})`;
         c.notes.push({ at: c.updated_at, text: `refreshed: ${old.campaign.members.length} -> ${c.campaign.members.length} accounts, ${old.campaign.volume.requests} -> ${c.campaign.volume.requests} requests${renamed}` });
         await store.putCase(c);
         return asCase(c);

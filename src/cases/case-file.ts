@@ -6,7 +6,7 @@
  * per member, events in all, events of the window scanned for other accounts).
  */
 import { ulid } from '../events/index.ts';
-import { eventObservables, STRONG_KINDS, type DetectorEngine, type IndicatorKind } from '../detect/index.ts';
+import { eventObservables, STRONG_KINDS, type Campaign, type DetectorEngine, type IndicatorKind } from '../detect/index.ts';
 import type { EventStore } from '../store/index.ts';
 import { queryLedger, type LedgerStorage, type SignedCheckpoint } from '../ledger/index.ts';
 import type { CaseFile, CaseMember, CaseObservable, LedgerAnchor } from './types.ts';
@@ -39,6 +39,31 @@ export function findCampaign(engine: DetectorEngine, id: string) {
   return engine.campaign(id);
 }
 
+/** How a case found its campaign: by the campaign's id, its cluster's, or its members. */
+export interface CaseCampaignMatch {
+  campaign: Campaign;
+  by: 'campaign_id' | 'cluster_id' | 'members';
+  /** Of the case's accounts, how many the campaign holds now. */
+  held: number;
+}
+
+/**
+ * The campaign a case is on now: by its campaign's id, else by its cluster's, else the campaign
+ * holding more than half of the accounts the case froze. The ids are names the detector derives
+ * (an engine rebuilt after a restart without a snapshot, from detect.replay_hours of events, can
+ * give the same accounts other names); the accounts are what the case is about.
+ */
+export function findCaseCampaign(engine: DetectorEngine, c: Pick<CaseFile, 'campaign_id' | 'cluster_id' | 'campaign'>): CaseCampaignMatch | null {
+  const members = c.campaign.members;
+  const heldOf = (campaign: Campaign) => { const now = new Set(campaign.members); return members.filter((m) => now.has(m)).length; };
+  for (const by of ['campaign_id', 'cluster_id'] as const) {
+    const campaign = engine.campaign(c[by]);
+    if (campaign) return { campaign, by, held: heldOf(campaign) };
+  }
+  const holding = engine.campaignHolding(members);
+  return holding && { campaign: holding.campaign, by: 'members', held: holding.held };
+}
+
 /** A value seen in the campaign's events: which of its accounts used it, and which others did. */
 interface Seen { kind: IndicatorKind; value: string; holders: Set<string>; outsiders: Set<string> }
 type Usage = CaseFile['usage'];
@@ -49,7 +74,10 @@ type Usage = CaseFile['usage'];
  */
 export async function buildCaseFile(src: CaseSources, campaignId: string, opts: { title?: string; limits?: Partial<CaseLimits>; now?: Date } = {}): Promise<CaseFile | null> {
   const campaign = findCampaign(src.engine, campaignId);
-  if (!campaign) return null;
+  return campaign && caseFileOf(src, campaign, opts);
+}
+
+async function caseFileOf(src: CaseSources, campaign: Campaign, opts: { title?: string; limits?: Partial<CaseLimits>; now?: Date }): Promise<CaseFile> {
   const limits = { ...DEFAULT_CASE_LIMITS, ...opts.limits };
   const now = (opts.now ?? new Date()).toISOString();
   // From a day before the campaign was first seen: its accounts' earliest traffic is evidence too.
@@ -147,15 +175,14 @@ function judge(seen: ReadonlyMap<string, Seen>, members: number, windowCut: bool
 }
 
 /**
- * Rebuild a case from its campaign as it stands now, keeping its id, title, status and notes.
- * The campaign is looked up by its id, else by its cluster's (a campaign named by an earlier
- * version of the detector, whose ids depended on the order of discovery, is found again that way).
+ * Rebuild a case from its campaign as it stands now (see findCaseCampaign), keeping its id, title,
+ * status and notes; with how the campaign was found. Null if the detector holds no such campaign.
  */
-export async function refreshCaseFile(src: CaseSources, old: CaseFile, opts: { limits?: Partial<CaseLimits>; now?: Date } = {}): Promise<CaseFile | null> {
-  const fresh = await buildCaseFile(src, old.campaign_id, { ...opts, title: old.title })
-    ?? await buildCaseFile(src, old.cluster_id, { ...opts, title: old.title });
-  if (!fresh) return null;
-  return { ...fresh, id: old.id, status: old.status, opened_at: old.opened_at, notes: old.notes };
+export async function refreshCaseFile(src: CaseSources, old: CaseFile, opts: { limits?: Partial<CaseLimits>; now?: Date } = {}): Promise<{ file: CaseFile; found: CaseCampaignMatch } | null> {
+  const found = findCaseCampaign(src.engine, old);
+  if (!found) return null;
+  const fresh = await caseFileOf(src, found.campaign, { ...opts, title: old.title });
+  return { file: { ...fresh, id: old.id, status: old.status, opened_at: old.opened_at, notes: old.notes }, found };
 }
 
 function topTargets(targets: Record<string, number>): string {

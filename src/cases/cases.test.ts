@@ -147,6 +147,33 @@ test('import refuses what it cannot use, each with its reason', () => {
   assert.throws(() => stixToIndicators({ type: 'bundle' }, { sharingKey: KEY_A, level: 'watch' }), /no "objects" array/);
 });
 
+/** The one-live-case check: a case on the campaign's id, its cluster's, or more than half of whose accounts it holds. */
+async function liveCaseSuite(name: string, store: CaseStore) {
+  const acct = (...k: number[]) => k.map((n) => `${name}_acct_${n}`);
+  const caseOn = (id: string, status: CaseFile['status'], members: string[], day: number): CaseFile => ({
+    ...built, id: `case_${name}_${id}`, status, opened_at: `2026-03-${day}T00:00:00.000Z`, campaign_id: `camp_${name}_${id}`, cluster_id: `clu_${name}_${id}`,
+    campaign: { ...built.campaign, members }, notes: [],
+  });
+  const open = caseOn('live', 'open', acct(1, 2, 3, 4), 10);
+  const dismissed = caseOn('dismissed', 'dismissed', acct(5, 6, 7), 11);
+  await store.putCase(open);
+  await store.putCase(dismissed);
+  const live = async (k: { campaignId?: string; clusterId?: string; members?: string[] }) =>
+    (await store.liveCaseOn({ campaignId: 'camp_none', clusterId: 'clu_none', members: [], ...k }))?.id ?? null;
+  assert.equal(await live({ campaignId: open.campaign_id }), open.id, 'by the campaign\'s id');
+  assert.equal(await live({ clusterId: open.cluster_id }), open.id, 'by the cluster\'s id');
+  assert.equal(await live({ members: acct(1, 2, 3, 9) }), open.id, 'three of its four accounts');
+  assert.equal(await live({ members: acct(1, 2, 9) }), null, 'two of its four: not more than half');
+  assert.equal(await live({ campaignId: dismissed.campaign_id, members: acct(5, 6, 7) }), null, 'a dismissed case is not live');
+  // A refresh that changed the accounts: the check follows them.
+  await store.putCase({ ...open, status: 'confirmed', campaign: { ...open.campaign, members: acct(8) } });
+  assert.equal(await live({ members: acct(1, 2, 3) }), null, 'not the accounts it had');
+  assert.equal(await live({ members: acct(8, 9) }), open.id, 'the accounts it has now, confirmed');
+  // Two live cases on it: the newest.
+  await store.putCase(caseOn('newer', 'open', acct(8), 12));
+  assert.equal(await live({ members: acct(8) }), `case_${name}_newer`);
+}
+
 async function storeSuite(name: string, store: CaseStore) {
   const c1: CaseFile = { ...built, id: `case_${name}_1`, opened_at: '2026-03-04T00:00:00.000Z', notes: [] };
   const c2: CaseFile = { ...built, id: `case_${name}_2`, opened_at: '2026-03-05T00:00:00.000Z', status: 'confirmed', campaign_id: 'camp_other' };
@@ -159,6 +186,7 @@ async function storeSuite(name: string, store: CaseStore) {
   assert.deepEqual((await store.listCases({ status: 'confirmed', campaignId: 'camp_other', limit: 1000 })).filter((s) => s.id.startsWith(`case_${name}_`)).map((s) => s.id), [c2.id]);
   await store.putCase({ ...c1, status: 'dismissed', notes: [{ at: '2026-03-06T00:00:00.000Z', text: 'a partner\'s evaluation' }] });
   assert.equal((await store.getCase(c1.id))!.status, 'dismissed');
+  await liveCaseSuite(name, store);
   const ind = { id: `indicator--${name}`, kind: 'payment_fp' as const, hmac: 'ab'.repeat(32), level: 'throttle' as const, source: `src-${name}`, campaign: 'op', confidence: 70, valid_until: '2027-01-01T00:00:00.000Z', created_at: '2026-03-04T00:00:00.000Z' };
   await store.putIndicators([ind, { ...ind, id: `indicator--${name}-2`, confidence: null, valid_until: null, campaign: null }]);
   await store.putIndicators([{ ...ind, level: 'suspend' }]);
@@ -213,11 +241,49 @@ test('case stores: memory, SQLite and PostgreSQL keep cases and indicators alike
     const run = `pg${Date.now().toString(36)}`;
     await storeSuite(run, store);
     await pg.query('DELETE FROM cases WHERE id LIKE $1', [`case_${run}_%`]);
+    await pg.query('DELETE FROM case_members WHERE case_id LIKE $1', [`case_${run}_%`]);
     await pg.query('DELETE FROM intel_sightings WHERE indicator_id LIKE $1', [`indicator--${run}%`]);
     await pg.query('DELETE FROM intel_sighting_accounts WHERE indicator_id LIKE $1', [`indicator--${run}%`]);
     await pg.query('DELETE FROM taxii_objects WHERE collection = $1', [`col-${run}`]);
     await pg.query('DELETE FROM intel_records WHERE id = $1', [`f-${run}`]);
   } finally { await pg.end(); }
+});
+
+test('case stores: cases stored before the one-live-case check had its index are found by their cluster and accounts after the upgrade', async () => {
+  // The store as it was: no cluster column, no member table, the migration that adds them not applied.
+  const before = [
+    'DROP INDEX cases_by_campaign', 'DROP INDEX cases_by_cluster', 'DROP TABLE case_members', 'ALTER TABLE cases DROP COLUMN cluster_id',
+    "DELETE FROM schema_migrations WHERE component = 'cases' AND version = 6",
+  ];
+  const old: CaseFile = { ...built, id: 'case_stored_before', campaign_id: 'camp_0oldid0', cluster_id: 'clu_0oldid0' };
+  const check = async (store: CaseStore) => {
+    assert.equal((await store.liveCaseOn({ campaignId: 'camp_none', clusterId: 'clu_0oldid0', members: [] }))?.id, old.id, 'by its cluster');
+    assert.equal((await store.liveCaseOn({ campaignId: 'camp_none', clusterId: 'clu_none', members: campaign.members }))?.id, old.id, 'by its accounts');
+  };
+  const db = openSqlite(join(dir, 'upgrade.db'));
+  new SqliteCaseStore(db);
+  for (const sql of before) db.exec(sql);
+  db.prepare('INSERT INTO cases (id, status, campaign_id, opened_at, body) VALUES (?, ?, ?, ?, ?)').run(old.id, old.status, old.campaign_id, old.opened_at, JSON.stringify(old));
+  await check(new SqliteCaseStore(db));
+  db.close();
+  // PostgreSQL, in a schema of its own.
+  const url = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const schema = `cases_upgrade_${process.pid}_${Date.now().toString(36)}`;
+  const admin = openPostgres(url, { max: 1 });
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const pg = openPostgres(`${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`, { max: 2 });
+  try {
+    await new PostgresCaseStore(pg).migrate();
+    for (const sql of before) await pg.query(sql);
+    await pg.query('INSERT INTO cases (id, status, campaign_id, opened_at, body) VALUES ($1, $2, $3, $4, $5)', [old.id, old.status, old.campaign_id, old.opened_at, JSON.stringify(old)]);
+    const store = new PostgresCaseStore(pg);
+    await store.migrate();
+    await check(store);
+  } finally {
+    await pg.end();
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+  }
 });
 
 test('admin API and CLI: open, list, report, decide, export, import, sightings; bad input gets clear errors', async () => {
@@ -498,6 +564,96 @@ test('a restart without a snapshot names the same campaigns: its cases refresh, 
     assert.equal(renamed.body.campaign_id, campaign.id);
     assert.match(renamed.body.notes.at(-1).text, new RegExp(`now named ${campaign.id} \\(was camp_0oldid0\\)`));
     assert.deepEqual((await store.listCases({ campaignId: campaign.id, status: 'confirmed' })).map((c) => c.id), ['case_before_restart'], 'listed under the campaign\'s id now');
+  } finally {
+    await app.close();
+  }
+});
+
+test('a restart whose replay starts after a campaign\'s first day: its case refreshes, and a second live case is refused', async () => {
+  // Four days of a campaign; the restarted engine is rebuilt from the last 72 hours only
+  // (detect.replay_hours, without a snapshot), so it links the campaign's accounts in another order.
+  const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+  const long = buildScenario(pool, { seed: 5, days: 4, organic: { hobbyist: 20 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
+  const stored = new SqliteEventStore(openSqlite(join(dir, 'long-events.db')));
+  await stored.appendBatch(long.events);
+  const live = new DetectorEngine();
+  for (const ev of long.events) live.ingest(ev);
+  live.flush();
+  const lastMs = Date.parse(long.events.at(-1)!.ts);
+  const restarted = new DetectorEngine();
+  for (const ev of long.events) if (Date.parse(ev.ts) >= lastMs - 72 * 3600_000) restarted.ingest(ev);
+  restarted.flush();
+  const [before] = live.campaigns();
+  const [after] = restarted.campaigns();
+  assert.deepEqual([...after.members].sort(), [...before.members].sort(), 'the same accounts');
+  assert.equal(after.cluster_id, before.cluster_id, 'the same cluster id: named after its smallest account id, not after the union order');
+
+  const store = new SqliteCaseStore(openSqlite(join(dir, 'long-cases.db')));
+  const app = Fastify();
+  await app.register(async (admin) => { mountAdminRoutes(admin, [casesAdminRoutes({
+    store, intel: new SharedIndicators(KEY_A), sharingKey: KEY_A, provider: 'Provider A', importLevel: 'throttle', exportValidDays: 90,
+    sources: { engine: restarted, events: stored }, limits: DEFAULT_CASE_LIMITS,
+  })], { validateResponses: true }); }, { prefix: '/admin' });
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(base + path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    return { status: res.status, body: await res.json() as any };
+  };
+  try {
+    const kase = (await buildCaseFile({ engine: live, events: stored }, before.id))!;
+    await store.putCase(kase);
+    const refreshed = await call('POST', `/admin/cases/${kase.id}/refresh`);
+    assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+    assert.equal(refreshed.body.cluster_id, before.cluster_id);
+    assert.equal(refreshed.body.campaign_id, after.id);
+    const second = await call('POST', '/admin/cases', { campaign_id: after.id });
+    assert.equal(second.status, 409, JSON.stringify(second.body));
+    assert.match(second.body.error.message, new RegExp(`already has an open case, ${kase.id}`));
+    await call('PATCH', `/admin/cases/${kase.id}`, { status: 'dismissed' });
+
+    // A case that knows neither id (opened under the names an earlier version gave, say) is found
+    // by its accounts: the campaign holding more than half of them. It refreshes, taking the
+    // campaign's ids (noted), and it is the campaign's live case meanwhile.
+    const renamed: CaseFile = { ...kase, id: 'case_unknown_ids', campaign_id: 'camp_0oldid0', cluster_id: 'clu_0oldid0', status: 'confirmed', notes: [] };
+    await store.putCase(renamed);
+    const refused = await call('POST', '/admin/cases', { campaign_id: after.id });
+    assert.equal(refused.status, 409, JSON.stringify(refused.body));
+    assert.match(refused.body.error.message, /already has a confirmed case, case_unknown_ids/);
+    const found = await call('POST', '/admin/cases/case_unknown_ids/refresh');
+    assert.equal(found.status, 200, JSON.stringify(found.body));
+    assert.deepEqual([found.body.campaign_id, found.body.cluster_id], [after.id, after.cluster_id]);
+    assert.match(found.body.notes.at(-1).text, new RegExp(`found by its accounts \\(campaign ${after.id} on cluster ${after.cluster_id} holds 30 of the case's 30\\), was campaign camp_0oldid0 on cluster clu_0oldid0`));
+    // A case most of whose accounts are in no campaign is not taken for one.
+    const strangers: CaseFile = { ...renamed, id: 'case_strangers', campaign: { ...renamed.campaign, members: [...renamed.campaign.members.slice(0, 15), ...Array.from({ length: 16 }, (_, k) => `acct_gone_${k}`)] } };
+    await store.putCase(strangers);
+    const gone = await call('POST', '/admin/cases/case_strangers/refresh');
+    assert.equal(gone.status, 409, JSON.stringify(gone.body));
+    assert.match(gone.body.error.message, /no campaign holds most of the case's accounts/);
+  } finally {
+    await app.close();
+    await stored.close();
+  }
+});
+
+test('the one-live-case check is exact: a campaign\'s case behind a thousand newer live cases still counts', async () => {
+  const store = new SqliteCaseStore(openSqlite(join(dir, 'many.db')));
+  const app = Fastify();
+  await app.register(async (admin) => { mountAdminRoutes(admin, [casesAdminRoutes({
+    store, intel: new SharedIndicators(KEY_A), sharingKey: KEY_A, provider: 'Provider A', importLevel: 'throttle', exportValidDays: 90,
+    sources: { engine, events }, limits: DEFAULT_CASE_LIMITS,
+  })], { validateResponses: true }); }, { prefix: '/admin' });
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  try {
+    await store.putCase({ ...built, id: 'case_oldest', opened_at: '2026-01-01T00:00:00.000Z' });
+    const small = { ...built, members: [], observables: [], campaign: { ...built.campaign, timeline: [], evidence: [] } };
+    for (let k = 0; k < 1001; k++) {
+      const at = new Date(Date.parse('2026-02-01T00:00:00.000Z') + k * 60_000).toISOString();
+      await store.putCase({ ...small, id: `case_other_${k}`, status: 'open', opened_at: at, campaign_id: `camp_other_${k}`, cluster_id: `clu_other_${k}`, campaign: { ...small.campaign, members: [`acct_other_${k}`] } });
+    }
+    const res = await fetch(`${base}/admin/cases`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ campaign_id: campaign.id }) });
+    const body = await res.json() as any;
+    assert.equal(res.status, 409, JSON.stringify(body));
+    assert.match(body.error.message, /already has an open case, case_oldest/);
   } finally {
     await app.close();
   }

@@ -36,6 +36,12 @@ export interface CaseStore {
   getCase(id: string): Promise<CaseFile | null>;
   /** Newest first. */
   listCases(q?: { status?: CaseStatus; campaignId?: string; limit?: number }): Promise<CaseSummary[]>;
+  /**
+   * The newest live case (open or confirmed) on a campaign: one recorded under its id or its
+   * cluster's, or one more than half of whose accounts are among `members` (the rule by which a
+   * refresh finds a case's campaign, src/cases/case-file.ts). Null if there is none.
+   */
+  liveCaseOn(campaign: CampaignKeys): Promise<CaseSummary | null>;
   /** Add or replace indicators (by id). */
   putIndicators(list: readonly SharedIndicator[]): Promise<void>;
   listIndicators(): Promise<SharedIndicator[]>;
@@ -56,6 +62,21 @@ export interface CaseStore {
   listRecords<T>(kind: string): Promise<T[]>;
 }
 
+/** What names a campaign to the one-live-case check. */
+export interface CampaignKeys { campaignId: string; clusterId: string; members: readonly string[] }
+
+const LIVE_STATUSES: readonly CaseStatus[] = ['open', 'confirmed'];
+
+/** Whether case `c` is on the campaign (see CaseStore.liveCaseOn). */
+function isOn(c: CaseFile, k: CampaignKeys): boolean {
+  if (c.campaign_id === k.campaignId || c.cluster_id === k.clusterId) return true;
+  const now = new Set(k.members);
+  const mine = new Set(c.campaign.members);
+  let held = 0;
+  for (const m of mine) if (now.has(m)) held++;
+  return 2 * held > mine.size;
+}
+
 /** The next `added_us`: now, or one past the last, so versions never share one. */
 const nextAddedUs = (last: number) => Math.max(Date.now() * 1000, last + 1);
 
@@ -71,6 +92,8 @@ function pickVersions(rows: PublishedObject[], all: readonly PublishedObject[], 
   return rows.filter((r) => best.get(r.id) === r.version);
 }
 
+const newestFirst = (a: CaseFile, b: CaseFile) => (a.opened_at < b.opened_at ? 1 : a.opened_at > b.opened_at ? -1 : a.id < b.id ? 1 : -1);
+
 export class MemoryCaseStore implements CaseStore {
   private readonly cases = new Map<string, CaseFile>();
   private readonly indicators = new Map<string, SharedIndicator>();
@@ -78,7 +101,11 @@ export class MemoryCaseStore implements CaseStore {
   async getCase(id: string) { const c = this.cases.get(id); return c ? structuredClone(c) : null; }
   async listCases(q: { status?: CaseStatus; campaignId?: string; limit?: number } = {}) {
     return [...this.cases.values()].filter((c) => (!q.status || c.status === q.status) && (!q.campaignId || c.campaign_id === q.campaignId))
-      .sort((a, b) => (a.opened_at < b.opened_at ? 1 : a.opened_at > b.opened_at ? -1 : a.id < b.id ? 1 : -1)).slice(0, q.limit ?? 100).map(summariseCase);
+      .sort(newestFirst).slice(0, q.limit ?? 100).map(summariseCase);
+  }
+  async liveCaseOn(k: CampaignKeys) {
+    const live = [...this.cases.values()].filter((c) => LIVE_STATUSES.includes(c.status) && isOn(c, k)).sort(newestFirst);
+    return live.length ? summariseCase(live[0]) : null;
   }
   async putIndicators(list: readonly SharedIndicator[]) { for (const i of list) this.indicators.set(i.id, { ...i }); }
   async listIndicators() { return [...this.indicators.values()].map((i) => ({ ...i })); }
@@ -179,6 +206,35 @@ const fromIndicatorRow = (r: IndicatorRow): SharedIndicator => ({
 const indicatorArgs = (i: SharedIndicator) => [i.id, i.kind, i.hmac, i.level, i.source, i.campaign, i.confidence, i.valid_until, i.created_at, i.key_id ?? null];
 /** Which sharing key each indicator's hash was made with (a key change leaves the old ones unmatchable). */
 const INDICATOR_KEY_ID = 'ALTER TABLE intel_indicators ADD COLUMN key_id TEXT';
+/**
+ * The cluster and the accounts of each case, for the one-live-case check (an index, not a scan of
+ * the newest cases): filled from the cases stored before.
+ */
+const CASE_KEYS_SQLITE = `ALTER TABLE cases ADD COLUMN cluster_id TEXT;
+  UPDATE cases SET cluster_id = json_extract(body, '$.cluster_id');
+  CREATE INDEX cases_by_campaign ON cases (campaign_id);
+  CREATE INDEX cases_by_cluster ON cases (cluster_id);
+  CREATE TABLE case_members (case_id TEXT NOT NULL, account_id TEXT NOT NULL, PRIMARY KEY (case_id, account_id));
+  CREATE INDEX case_members_by_account ON case_members (account_id);
+  INSERT OR IGNORE INTO case_members (case_id, account_id) SELECT c.id, m.value FROM cases c, json_each(c.body, '$.campaign.members') m`;
+const CASE_KEYS_POSTGRES = `ALTER TABLE cases ADD COLUMN cluster_id TEXT;
+  UPDATE cases SET cluster_id = body::json->>'cluster_id';
+  CREATE INDEX cases_by_campaign ON cases (campaign_id);
+  CREATE INDEX cases_by_cluster ON cases (cluster_id);
+  CREATE TABLE case_members (case_id TEXT NOT NULL, account_id TEXT NOT NULL, PRIMARY KEY (case_id, account_id));
+  CREATE INDEX case_members_by_account ON case_members (account_id);
+  INSERT INTO case_members (case_id, account_id) SELECT c.id, m FROM cases c, json_array_elements_text(body::json->'campaign'->'members') m ON CONFLICT DO NOTHING`;
+/**
+ * The newest live case on a campaign (CaseStore.liveCaseOn): parameters campaign id, cluster id,
+ * and the members as `members` makes them (a JSON array for SQLite, an array for PostgreSQL).
+ */
+const LIVE_CASE_ON = (ph: (n: number) => string, members: string) => `SELECT c.body FROM cases c
+  WHERE c.status IN (${LIVE_STATUSES.map((s) => `'${s}'`).join(', ')}) AND (c.campaign_id = ${ph(1)} OR c.cluster_id = ${ph(2)} OR c.id IN (
+    SELECT m.case_id FROM case_members m WHERE m.account_id IN (${members}) GROUP BY m.case_id
+    HAVING 2 * COUNT(*) > (SELECT COUNT(*) FROM case_members t WHERE t.case_id = m.case_id)))
+  ORDER BY c.opened_at DESC, c.id DESC LIMIT 1`;
+const PUT_CASE = (ph: (n: number) => string) => `INSERT INTO cases (id, status, campaign_id, cluster_id, opened_at, body) VALUES (${[1, 2, 3, 4, 5, 6].map(ph).join(', ')})
+  ON CONFLICT (id) DO UPDATE SET status = excluded.status, campaign_id = excluded.campaign_id, cluster_id = excluded.cluster_id, body = excluded.body`;
 const caseFilter = (q: { status?: CaseStatus; campaignId?: string }, ph: (n: number) => string) => {
   const where: string[] = []; const args: unknown[] = [];
   if (q.status) { args.push(q.status); where.push(`status = ${ph(args.length)}`); }
@@ -188,11 +244,19 @@ const caseFilter = (q: { status?: CaseStatus; campaignId?: string }, ph: (n: num
 
 export class SqliteCaseStore implements CaseStore {
   constructor(private readonly db: SqliteDb) {
-    migrateSqlite(db, 'cases', [CASES_TABLE('TEXT'), INDICATORS_TABLE('TEXT'), SIGHTINGS_TABLES('TEXT'), PUBLISHED_TABLES, INDICATOR_KEY_ID]);
+    migrateSqlite(db, 'cases', [CASES_TABLE('TEXT'), INDICATORS_TABLE('TEXT'), SIGHTINGS_TABLES('TEXT'), PUBLISHED_TABLES, INDICATOR_KEY_ID, CASE_KEYS_SQLITE]);
   }
   async putCase(c: CaseFile) {
-    this.db.prepare('INSERT INTO cases (id, status, campaign_id, opened_at, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, campaign_id = excluded.campaign_id, body = excluded.body')
-      .run(c.id, c.status, c.campaign_id, c.opened_at, JSON.stringify(c));
+    const member = this.db.prepare('INSERT OR IGNORE INTO case_members (case_id, account_id) VALUES (?, ?)');
+    this.db.transaction(() => {
+      this.db.prepare(PUT_CASE(() => '?')).run(c.id, c.status, c.campaign_id, c.cluster_id, c.opened_at, JSON.stringify(c));
+      this.db.prepare('DELETE FROM case_members WHERE case_id = ?').run(c.id);
+      for (const m of c.campaign.members) member.run(c.id, m);
+    })();
+  }
+  async liveCaseOn(k: CampaignKeys) {
+    const row = this.db.prepare(LIVE_CASE_ON(() => '?', 'SELECT value FROM json_each(?)')).get(k.campaignId, k.clusterId, JSON.stringify(k.members)) as { body: string } | undefined;
+    return row ? summariseCase(JSON.parse(row.body)) : null;
   }
   async getCase(id: string) {
     const row = this.db.prepare('SELECT body FROM cases WHERE id = ?').get(id) as { body: string } | undefined;
@@ -254,11 +318,18 @@ export class SqliteCaseStore implements CaseStore {
 export class PostgresCaseStore implements CaseStore {
   constructor(private readonly pool: PgPool) {}
   async migrate(): Promise<void> {
-    await migratePostgres(this.pool, 'cases', [CASES_TABLE('TIMESTAMPTZ'), INDICATORS_TABLE('TIMESTAMPTZ'), SIGHTINGS_TABLES('TIMESTAMPTZ'), PUBLISHED_TABLES, INDICATOR_KEY_ID]);
+    await migratePostgres(this.pool, 'cases', [CASES_TABLE('TIMESTAMPTZ'), INDICATORS_TABLE('TIMESTAMPTZ'), SIGHTINGS_TABLES('TIMESTAMPTZ'), PUBLISHED_TABLES, INDICATOR_KEY_ID, CASE_KEYS_POSTGRES]);
   }
   async putCase(c: CaseFile) {
-    await this.pool.query('INSERT INTO cases (id, status, campaign_id, opened_at, body) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, campaign_id = EXCLUDED.campaign_id, body = EXCLUDED.body',
-      [c.id, c.status, c.campaign_id, c.opened_at, JSON.stringify(c)]);
+    await this.inTransaction(async (client) => {
+      await client.query(PUT_CASE((n) => `$${n}`), [c.id, c.status, c.campaign_id, c.cluster_id, c.opened_at, JSON.stringify(c)]);
+      await client.query('DELETE FROM case_members WHERE case_id = $1', [c.id]);
+      await client.query('INSERT INTO case_members (case_id, account_id) SELECT $1, m FROM unnest($2::text[]) m ON CONFLICT DO NOTHING', [c.id, [...c.campaign.members]]);
+    });
+  }
+  async liveCaseOn(k: CampaignKeys) {
+    const { rows } = await this.pool.query(LIVE_CASE_ON((n) => `$${n}`, 'SELECT unnest($3::text[])'), [k.campaignId, k.clusterId, [...k.members]]);
+    return rows[0] ? summariseCase(JSON.parse(rows[0].body)) : null;
   }
   async getCase(id: string) {
     const { rows } = await this.pool.query('SELECT body FROM cases WHERE id = $1', [id]);

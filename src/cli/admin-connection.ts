@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { loadConfig, resolveSecret } from '../config/index.ts';
-import { HttpAdminClient } from '../admin/index.ts';
+import { HttpAdminClient, cliActor } from '../admin/index.ts';
 import { WardenError } from '../errors/index.ts';
 
 export const CONNECTION_HELP = `  --url URL       the Warden to ask (or WARDEN_ADMIN_URL; default http://127.0.0.1:<server.port>)
@@ -27,5 +27,6 @@ export function openAdminClient(v: { url?: string; token?: string; config?: stri
     if (existsSync(file)) token = readFileSync(file, 'utf8').trim();
   }
   if (!token) throw new WardenError('WARDEN_ADMIN_UNAUTHORIZED', 'an admin token is needed: pass --token or set WARDEN_ADMIN_TOKEN');
-  return new HttpAdminClient(url, token);
+  // Changes are recorded as the CLI's user made them, as `warden admin` records them.
+  return new HttpAdminClient(url, token, { actor: cliActor() });
 }

@@ -79,7 +79,7 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
       show = (r) => `snapshot written: ${r.path} (${r.accounts} accounts, ${r.events > 0 ? `${r.events} events to ${r.event_time}` : 'no events yet'}; ${r.bytes} bytes; the event loop held ${r.serialise_ms} ms)`;
     } else if (what === 'verdicts' && !sub) {
       result = await c.call('GET', '/detect/verdicts');
-      show = (r) => table(r.data.map((x: Verdict) => ({ kind: x.subject.kind, id: x.subject.id, level: x.level, since: x.since, until: x.expires_at, note: x.reasons[0]?.detail })), ['kind', 'id', 'level', 'since', 'until', 'note']);
+      show = (r) => table(r.data.map((x: Verdict) => ({ kind: x.subject.kind, id: x.subject.id, level: x.level, since: x.since, until: x.expires_at, by: x.reasons[0]?.by, note: x.reasons[0]?.detail })), ['kind', 'id', 'level', 'since', 'until', 'by', 'note']);
     } else if (what === 'verdict' && (sub === 'set' || sub === 'clear') && !extra.length) {
       const s = subject('account', 'cluster');
       if (!s) return usage('give exactly one of --account or --cluster');
@@ -97,7 +97,9 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
     } else if (what === 'allow' && (!sub || ((sub === 'add' || sub === 'remove') && !extra.length))) {
       if (!sub) {
         result = await c.call('GET', '/detect/allow');
-        show = (r) => `accounts: ${r.accounts.join(' ') || '-'}\norgs: ${r.orgs.join(' ') || '-'}`;
+        // Then who added each entry made through the admin API, and why (older servers list none).
+        show = (r) => [`accounts: ${r.accounts.join(' ') || '-'}`, `orgs: ${r.orgs.join(' ') || '-'}`,
+          ...(r.entries ?? []).map((e: { kind: string; id: string; note: string | null; by: string | null; created_at: string }) => `${e.kind} ${e.id}: added ${e.created_at}${e.by ? ` by ${e.by}` : ''}${e.note ? `: ${e.note}` : ''}`)].join('\n');
       } else {
         const s = subject('account', 'org');
         if (!s) return usage('give exactly one of --account or --org');

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { mountAdminRoutes } from '../admin/router.ts';
-import { DetectorEngine, detectAdminRoutes, replayRecentEvents, buildScenario, verdictRank, type PromptPool } from './index.ts';
+import { DetectorEngine, SqliteDetectOverridesStore, applyOverrides, detectAdminRoutes, replayRecentEvents, buildScenario, verdictRank, type PromptPool, type Verdict } from './index.ts';
+import { prepareVerdict, type VerdictRecord } from '../ledger/index.ts';
 import { openSqlite, SqliteEventStore } from '../store/index.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
@@ -89,6 +90,45 @@ test('admin routes: account, clusters, campaigns, allow-list and operator verdic
     assert.equal((await call('DELETE', `/admin/detect/verdicts?kind=cluster&id=${clusterId}`)).status, 404);
   } finally {
     await app.close();
+  }
+});
+
+test('operator decisions record who made them: stored with them, shown, put back at start, and in the ledger\'s verdict record', async () => {
+  const engine = new DetectorEngine();
+  const emitted: Verdict[] = [];
+  engine.onVerdict((v) => { if (v.source === 'operator') emitted.push(v); });
+  const db = openSqlite(':memory:');
+  const overrides = new SqliteDetectOverridesStore(db);
+  const app = Fastify();
+  mountAdminRoutes(app, [detectAdminRoutes(engine, { prefix: '/admin/detect', overrides })], { validateResponses: true });
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  const call = async (method: string, path: string, body: unknown, actor?: string) => {
+    const res = await fetch(base + path, { method, headers: { 'content-type': 'application/json', ...(actor ? { 'x-warden-actor': actor } : {}) }, body: JSON.stringify(body) });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    return { status: res.status, body: (res.status === 204 ? null : await res.json()) as any };
+  };
+  try {
+    const until = new Date(Date.now() + 86_400_000).toISOString();
+    assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'account', id: organic[0], level: 'verify', note: 'pending review', expires_at: until }, "UTF-8''dashboard%3A%C5%81ukasz")).status, 201);
+    assert.equal((await call('POST', '/admin/detect/allow', { org: 'org_partner', note: 'evaluation partner' }, 'cli:alice')).status, 201);
+    // An older client that names no one: recorded as the admin API's default.
+    assert.equal((await call('POST', '/admin/detect/allow', { account: organic[1] })).status, 201);
+    const verdicts = (await call('GET', '/admin/detect/verdicts', undefined)).body.data;
+    assert.deepEqual(verdicts.map((v: Verdict) => [v.subject.id, v.reasons[0].detail, v.reasons[0].by, v.expires_at]), [[organic[0], 'pending review', 'dashboard:Łukasz', until]]);
+    const allow = (await call('GET', '/admin/detect/allow', undefined)).body;
+    assert.deepEqual([allow.accounts, allow.orgs], [[organic[1]], ['org_partner']], 'the lists as before');
+    assert.deepEqual(allow.entries.map((e: { kind: string; id: string; note: string | null; by: string | null }) => [e.kind, e.id, e.note, e.by]).sort(),
+      [['account', organic[1], null, 'admin-api'], ['org', 'org_partner', 'evaluation partner', 'cli:alice']]);
+    // The ledger records the operator verdict as the engine emits it: who set it goes with it.
+    const record = prepareVerdict(emitted[0]).record as VerdictRecord;
+    assert.equal(record.reasons.some((r) => (r as { by?: string }).by === 'dashboard:Łukasz'), true, 'in the ledger record');
+    // Put back at start with who set it.
+    const restarted = new DetectorEngine();
+    await applyOverrides(restarted, overrides);
+    assert.equal(restarted.forAccount(organic[0]).verdict?.reasons[0].by, 'dashboard:Łukasz');
+  } finally {
+    await app.close();
+    db.close();
   }
 });
 

@@ -8,7 +8,7 @@
  *   GET    /admin/detect/campaigns        named campaigns: members, timeline, volume, targets, evidence
  *   GET    /admin/detect/stats            accounts in memory and forgotten, clusters, campaigns, link keys, events
  *   POST   /admin/detect/snapshot         write a snapshot of the detector's state now (before an upgrade, a move) -> 201
- *   GET    /admin/detect/allow            allow-list in force
+ *   GET    /admin/detect/allow            allow-list in force, with who added each entry and why
  *   POST   /admin/detect/allow            {account | org, note?}: never above none            -> 201
  *   DELETE /admin/detect/allow            {account | org} (body or query string)             -> 204
  *   GET    /admin/detect/verdicts         operator verdicts in force
@@ -25,7 +25,7 @@ import { WardenError } from '../errors/index.ts';
 import { mountAdminRoutes, type AdminRouteRegistrar } from '../admin/router.ts';
 import type { DetectorEngine } from './engine.ts';
 import { VERDICT_LEVELS } from './verdict.ts';
-import type { DetectOverridesStore } from './overrides.ts';
+import { MemoryDetectOverridesStore, type DetectOverridesStore } from './overrides.ts';
 import type { SnapshotHeader } from './snapshot.ts';
 
 export interface DetectAdminOptions {
@@ -50,6 +50,7 @@ const IdParams = z.strictObject({ id: Id });
 const Reason = z.object({
   signal: z.string(), value: z.union([z.number(), z.string()]), threshold: z.union([z.number(), z.string()]).nullable(),
   weight: z.number().optional(), detail: z.string().optional(),
+  by: z.string().optional().describe('who set an operator verdict (the x-warden-actor of the request)'),
 });
 const Subject = z.object({ kind: z.enum(['account', 'cluster']), id: z.string() });
 export const VerdictSchema = z.object({
@@ -96,6 +97,14 @@ const StatsSchema = z.object({
   evict_idle_hours: z.number(), operator_verdicts: z.number(), allow_list: z.number(),
 });
 const AllowList = z.object({ accounts: z.array(z.string()), orgs: z.array(z.string()) });
+const AllowEntry = z.object({
+  kind: z.enum(['account', 'org']), id: z.string(), note: z.string().nullable(),
+  by: z.string().nullable().describe('who added it (the x-warden-actor of the request); null if added before this was kept'),
+  created_at: z.string(),
+});
+const AllowListView = AllowList.extend({
+  entries: z.array(AllowEntry).describe('the entries added through this API, with who added them and why (those from the configuration, detect.allow, have none)'),
+});
 const SnapshotWritten = z.object({ path: z.string(), event_time: z.string().nullable().describe('null before the detector has seen an event'), events: z.number(), accounts: z.number(), bytes: z.number(), serialise_ms: z.number() });
 
 const ClustersQuery = z.strictObject({
@@ -133,10 +142,10 @@ function bodyOrQuery<T extends object>(body: T, query: T): T {
 /** The detector's admin routes (registered through the admin API's route table). */
 export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptions = {}): AdminRouteRegistrar {
   const prefix = opts.prefix ?? '/detect';
-  const store = opts.overrides;
+  // Without a store, operator changes (and who made them) are held in memory only.
+  const store = opts.overrides ?? new MemoryDetectOverridesStore();
   /** Store a change first: one the store refused is not applied, so memory and store agree. */
   const stored = async (write: (s: DetectOverridesStore) => Promise<unknown>): Promise<void> => {
-    if (!store) return;
     try { await write(store); } catch (err) {
       throw new WardenError('WARDEN_INTERNAL', `the change could not be stored, so it was not applied: ${(err as Error).message}`);
     }
@@ -234,8 +243,13 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
 
     r.route({
       method: 'GET', path: `${prefix}/allow`, operationId: 'detectAllowList', tag,
-      summary: 'The allow-list in force (accounts and organisations never above none)',
-      response: AllowList, handler: () => engine.allowList(),
+      summary: 'The allow-list in force (accounts and organisations never above none), with who added each entry',
+      response: AllowListView,
+      handler: async () => {
+        const entries = (await store.list()).filter((o) => o.kind === 'allow_account' || o.kind === 'allow_org')
+          .map((o) => ({ kind: o.kind === 'allow_account' ? 'account' as const : 'org' as const, id: o.subject, note: o.note, by: o.by ?? null, created_at: o.created_at }));
+        return { ...engine.allowList(), entries };
+      },
     });
 
     r.route({
@@ -244,11 +258,11 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
       description: 'Give exactly one of `account` or `org`; it must exist in identity (404 otherwise).',
       errors: { 404: 'no such account or organisation', 500: STORE_FAILED },
       body: AllowInput, response: AllowList.extend({ added: AllowSubject }),
-      handler: async ({ body }) => {
+      handler: async ({ body, actor }) => {
         const subject = oneOf(body);
         if (subject.account) await mustExist('account', subject.account, 'account');
         else await mustExist('org', subject.org!, 'org');
-        await stored((s) => s.put({ kind: subject.account ? 'allow_account' : 'allow_org', subject: (subject.account ?? subject.org)!, level: null, note: body.note ?? null, created_at: new Date().toISOString() }));
+        await stored((s) => s.put({ kind: subject.account ? 'allow_account' : 'allow_org', subject: (subject.account ?? subject.org)!, level: null, note: body.note ?? null, created_at: new Date().toISOString(), by: actor }));
         engine.allow(subject);
         return { ...engine.allowList(), added: subject };
       },
@@ -281,14 +295,14 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
       description: 'An account must exist in identity (the detector need not have seen it yet); a cluster must be one the detector holds.',
       errors: { 404: 'no such account or cluster', 500: STORE_FAILED },
       body: VerdictInput, response: VerdictSchema,
-      handler: async ({ body }) => {
+      handler: async ({ body, actor }) => {
         const { kind, id, level, note } = body;
         const expiresAt = body.expires_at ? new Date(body.expires_at).toISOString() : null;
         if (kind === 'cluster' && !engine.cluster(id)) throw new WardenError('WARDEN_NOT_FOUND', `no cluster ${id}`, { param: 'id' });
         if (kind === 'account') await mustExist('account', id, 'id');
         const since = new Date().toISOString();
-        await stored((s) => s.put({ kind: kind === 'account' ? 'verdict_account' : 'verdict_cluster', subject: id, level, note, created_at: since, expires_at: expiresAt }));
-        return engine.setManualVerdict({ kind, id }, level, note, since, expiresAt)!;
+        await stored((s) => s.put({ kind: kind === 'account' ? 'verdict_account' : 'verdict_cluster', subject: id, level, note, created_at: since, expires_at: expiresAt, by: actor }));
+        return engine.setManualVerdict({ kind, id }, level, note, since, expiresAt, actor)!;
       },
     });
 

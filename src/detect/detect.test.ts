@@ -142,6 +142,19 @@ test('a campaign that hides its prompts in documents built not to be read is nam
   }
 });
 
+test('a cluster is named after its members, not after the order they were linked in: an engine fed from a later start names it alike', () => {
+  // A restart without a snapshot replays only detect.replay_hours of stored events: the links come
+  // in another order and the union sizes differ, but the same members must give the same id.
+  const lastMs = Date.parse(mixed.events.at(-1)!.ts);
+  const later = run(mixed.events.filter((ev) => Date.parse(ev.ts) >= lastMs - 48 * 3600_000));
+  const byMembers = (e: DetectorEngine) => new Map(e.clusterSummaries().map((c) => [[...c.members].sort().join(), c.id]));
+  const full = byMembers(engine);
+  const same = [...byMembers(later)].filter(([members]) => full.has(members));
+  const hydra = accountsOf('campaign:camp_hydra')[0];
+  assert.ok(same.some(([members]) => members.split(',').includes(hydra)), 'the hydra campaign\'s cluster has the same members in both');
+  for (const [members, id] of same) assert.equal(id, full.get(members), `the cluster of ${members.slice(0, 60)}...`);
+});
+
 test('surgical harvest with shared payment instruments is flagged', () => {
   const ids = accountsOf('campaign:camp_surgical');
   assert.ok(ids.filter((id) => above(engine.forAccount(id).level)).length >= 11);

@@ -292,7 +292,13 @@ function subnet16(ip: string): string {
 
 /** A cluster with more than one member: summed window, link evidence, verdict state. */
 interface ClusterState {
+  /** Named after `founder` (see DetectorEngine.union); one restored from an older snapshot keeps its stored id. */
   id: string;
+  /**
+   * The smallest account id among the members: what names the cluster, whatever order its
+   * members were linked in. (Absent from snapshots written before it: restoreState fills it in.)
+   */
+  founder: string;
   w: Float64Array;
   members: number;
   /** Distinct orgs among members, and members with no org. */
@@ -1118,7 +1124,7 @@ export class DetectorEngine implements VerdictView {
     const campusKey = this.flags[root] & F_CAMPUS ? this.keyOfType(root, LT.email_domain) : -1;
     if (campusKey >= 0) campus.set(campusKey, 1);
     c = {
-      id: shortId('clu_', this.ids[root]), w, members: 1, orgs, noOrg: org < 0 ? 1 : 0, campus, campusMembers: campus.size,
+      id: shortId('clu_', this.ids[root]), founder: this.ids[root], w, members: 1, orgs, noOrg: org < 0 ? 1 : 0, campus, campusMembers: campus.size,
       verified: this.flags[root] & 1, disposable: (this.flags[root] >> 1) & 1, fresh: (this.flags[root] >> 3) & 1,
       evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, fleetJoins: 0, explainedMembers: 0, hour: -1, hourMembers: 0, syncMax: 0,
       campaignId: null, firstTs: w[C.FIRST_TS], timeline: new Map(), requests: w[C.TOTAL], outTokens: w[C.OUT_TOTAL],
@@ -1133,6 +1139,17 @@ export class DetectorEngine implements VerdictView {
     if (this.size[a] < this.size[b]) { const t = a; a = b; b = t; }
     const ca = this.clusterOf(a);
     const cb = this.clusterOf(b);
+    // The merged cluster takes the name (and the campaign, if it has one) of the side holding the
+    // smallest account id, not of the larger side: which side is larger depends on the order the
+    // links came in, so an engine rebuilt from a later start of the events (a restart without a
+    // snapshot replays only detect.replay_hours) would name the same members otherwise.
+    this.clusterById.delete(cb.id);
+    if (cb.founder < ca.founder) {
+      this.clusterById.delete(ca.id);
+      ca.id = cb.id; ca.founder = cb.founder;
+      this.clusterById.set(ca.id, a);
+      if (cb.campaignId) ca.campaignId = cb.campaignId;
+    }
     this.decayVec(ca.w, tsS); this.decayVec(cb.w, tsS);
     for (let k = 0; k < C.DECAYED; k++) ca.w[k] += cb.w[k];
     ca.w[C.TOTAL] += cb.w[C.TOTAL]; ca.w[C.OUT_TOTAL] += cb.w[C.OUT_TOTAL];
@@ -1164,7 +1181,6 @@ export class DetectorEngine implements VerdictView {
     // splice circular member lists
     const na = this.next[a]; this.next[a] = this.next[b]; this.next[b] = na;
     this.clusters.delete(b);
-    this.clusterById.delete(cb.id);
     this.dirtyClusters.delete(b);
     this.dirtyClusters.add(a);
   }
@@ -1409,6 +1425,9 @@ export class DetectorEngine implements VerdictView {
       if (k === 'peers' || k === 'embeddingSpread') Object.assign(this[k], v);
       else (this as unknown as Record<string, unknown>)[k] = v;
     }
+    // Snapshots written before clusters kept their founder: find it among the members. The
+    // cluster keeps the id it was stored with (the cases opened on it refer to that id).
+    for (const [r, c] of this.clusters) if (typeof c.founder !== 'string') c.founder = this.membersOf(r).reduce((a, b) => (b < a ? b : a));
     for (let i = 0; i < this.count; i++) {
       const allowed = this.allowAccounts.has(this.ids[i]) || (this.org[i] >= 0 && this.allowOrgs.has(this.orgNames[this.org[i]]));
       this.flags[i] = allowed ? this.flags[i] | 4 : this.flags[i] & ~4;
@@ -1829,9 +1848,10 @@ export class DetectorEngine implements VerdictView {
     const st = c.verdict;
     const changed = this.applyLadder(st, score, now, VERDICT_LEVELS.length - 1);
     if (st.level >= THROTTLE && !c.campaignId) {
-      // Named after its cluster (itself named after its founding account), not after an order of
-      // discovery: an engine rebuilt from the same events after a restart without a snapshot gives
-      // the same id, so the cases that refer to the campaign keep finding it.
+      // Named after its cluster (itself named after its smallest account id), not after an order
+      // of discovery. An engine rebuilt after a restart without a snapshot names it alike when the
+      // cluster was flagged with the same members; otherwise the cases that refer to it find it by
+      // its cluster or by their members (src/cases/case-file.ts).
       c.campaignId = campaignIdOf(c.id);
       this.markFlaggedKeys(root);
     }
@@ -2029,14 +2049,15 @@ export class DetectorEngine implements VerdictView {
 
   /**
    * Set an operator verdict on an account or cluster (wins over the detector); `level: null`
-   * removes it. The note is kept as the explanation; `since` (ISO) when it was set, if not now.
+   * removes it. The note is kept as the explanation, with who set it (`by`, when known: it goes
+   * wherever the verdict goes, the ledger included); `since` (ISO) when it was set, if not now.
    */
-  setManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, level: VerdictLevel | null, note = 'operator decision', since?: string, expiresAt?: string | null): Verdict | null {
+  setManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, level: VerdictLevel | null, note = 'operator decision', since?: string, expiresAt?: string | null, by?: string | null): Verdict | null {
     const map = subject.kind === 'account' ? this.manualAccount : this.manualCluster;
     if (level === null) { map.delete(subject.id); return null; }
     const v: Verdict = {
       subject, level, score: null, source: 'operator', since: since ?? new Date(this.now * 1000 || Date.now()).toISOString(),
-      reasons: [{ signal: 'operator_verdict', value: level, threshold: null, detail: note }],
+      reasons: [{ signal: 'operator_verdict', value: level, threshold: null, detail: note, ...(by ? { by } : {}) }],
     };
     if (expiresAt) {
       v.expires_at = expiresAt;
@@ -2095,6 +2116,25 @@ export class DetectorEngine implements VerdictView {
       return c?.campaignId ? this.describeCampaign(byCluster, c) : null;
     }
     for (const [r, c] of this.clusters) if (c.campaignId === id) return this.describeCampaign(r, c);
+    return null;
+  }
+
+  /**
+   * The campaign holding more than half of `accountIds` (at most one can), with how many of them
+   * it holds; null if none does. How a case finds its campaign when the detector knows neither its
+   * campaign's nor its cluster's id (an engine rebuilt after a restart can name them otherwise).
+   */
+  campaignHolding(accountIds: readonly string[]): { campaign: Campaign; held: number; of: number } | null {
+    const wanted = new Set(accountIds);
+    const held = new Map<number, number>();
+    for (const id of wanted) {
+      const i = this.index.get(id);
+      if (i !== undefined) { const r = this.find(i); held.set(r, (held.get(r) ?? 0) + 1); }
+    }
+    for (const [r, n] of held) {
+      const c = this.clusters.get(r);
+      if (2 * n > wanted.size && c?.campaignId) return { campaign: this.describeCampaign(r, c), held: n, of: wanted.size };
+    }
     return null;
   }
 

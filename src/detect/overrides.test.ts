@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqlite } from '../store/index.ts';
-import { DetectorEngine, SqliteDetectOverridesStore, applyOverrides } from './index.ts';
+import { openSqlite, openPostgres } from '../store/index.ts';
+import { DetectorEngine, SqliteDetectOverridesStore, PostgresDetectOverridesStore, applyOverrides } from './index.ts';
 
 test('stored overrides come back at start with their time and note; those whose time ran out are deleted, not applied', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-overrides-'));
@@ -30,6 +30,29 @@ test('stored overrides come back at start with their time and note; those whose 
     assert.equal(await store.remove('verdict_cluster', 'clu_abc'), true);
     assert.equal(await store.remove('verdict_cluster', 'clu_abc'), false);
   } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('who set an override is stored with it: SQLite and PostgreSQL', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-overrides-'));
+  const db = openSqlite(join(dir, 'w.db'));
+  const pg = openPostgres(process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test', { max: 2 });
+  try {
+    const postgres = new PostgresDetectOverridesStore(pg);
+    await postgres.migrate();
+    const subject = `acct_by_${process.pid}_${Date.now().toString(36)}`;
+    for (const store of [new SqliteDetectOverridesStore(db), postgres]) {
+      await store.put({ kind: 'verdict_account', subject, level: 'verify', note: 'pending review', created_at: '2026-12-01T10:00:00.000Z', by: 'dashboard:Łukasz' });
+      await store.put({ kind: 'allow_account', subject, level: null, note: null, created_at: '2026-12-01T10:00:00.000Z' });
+      const mine = (await store.list()).filter((o) => o.subject === subject).map((o) => [o.kind, o.by]).sort();
+      assert.deepEqual(mine, [['allow_account', null], ['verdict_account', 'dashboard:Łukasz']], store.constructor.name);
+      await store.remove('verdict_account', subject);
+      await store.remove('allow_account', subject);
+    }
+  } finally {
+    await pg.end();
     db.close();
     rmSync(dir, { recursive: true, force: true });
   }

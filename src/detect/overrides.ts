@@ -22,6 +22,8 @@ export interface DetectOverride {
   created_at: string;
   /** When an operator verdict set for a time lapses (null: until cleared). */
   expires_at?: string | null;
+  /** Who set it: the operator named by the admin request (`x-warden-actor`); null if stored before this was kept. */
+  by?: string | null;
 }
 
 export interface DetectOverridesStore {
@@ -38,24 +40,27 @@ export class MemoryDetectOverridesStore implements DetectOverridesStore {
   async remove(kind: DetectOverrideKind, subject: string) { return this.items.delete(`${kind}\u0000${subject}`); }
 }
 
-interface Row { kind: string; subject: string; level: string | null; note: string | null; created_at: string | Date; expires_at: string | Date | null }
+interface Row { kind: string; subject: string; level: string | null; note: string | null; created_at: string | Date; expires_at: string | Date | null; set_by: string | null }
 const iso = (v: string | Date | null) => (v instanceof Date ? v.toISOString() : v);
 const fromRow = (r: Row): DetectOverride => ({
   kind: r.kind as DetectOverrideKind, subject: r.subject, level: r.level as VerdictLevel | null, note: r.note,
-  created_at: iso(r.created_at)!, expires_at: iso(r.expires_at),
+  created_at: iso(r.created_at)!, expires_at: iso(r.expires_at), by: r.set_by ?? null,
 });
+/** Who set each override (DetectOverride.by). */
+const SET_BY = 'ALTER TABLE detect_overrides ADD COLUMN set_by TEXT';
+const PUT = (ph: (n: number) => string) => `INSERT INTO detect_overrides (kind, subject, level, note, created_at, expires_at, set_by) VALUES (${[1, 2, 3, 4, 5, 6, 7].map(ph).join(', ')})
+  ON CONFLICT (kind, subject) DO UPDATE SET level = excluded.level, note = excluded.note, created_at = excluded.created_at, expires_at = excluded.expires_at, set_by = excluded.set_by`;
+const putArgs = (o: DetectOverride) => [o.kind, o.subject, o.level, o.note, o.created_at, o.expires_at ?? null, o.by ?? null];
 
 export class SqliteDetectOverridesStore implements DetectOverridesStore {
   constructor(private readonly db: SqliteDb) {
     migrateSqlite(db, 'detect:overrides', [
       'CREATE TABLE IF NOT EXISTS detect_overrides (kind TEXT NOT NULL, subject TEXT NOT NULL, level TEXT, note TEXT, created_at TEXT NOT NULL, expires_at TEXT, PRIMARY KEY (kind, subject))',
+      SET_BY,
     ]);
   }
   async list() { return (this.db.prepare('SELECT * FROM detect_overrides ORDER BY created_at, kind, subject').all() as Row[]).map(fromRow); }
-  async put(o: DetectOverride) {
-    this.db.prepare('INSERT INTO detect_overrides (kind, subject, level, note, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, subject) DO UPDATE SET level = excluded.level, note = excluded.note, created_at = excluded.created_at, expires_at = excluded.expires_at')
-      .run(o.kind, o.subject, o.level, o.note, o.created_at, o.expires_at ?? null);
-  }
+  async put(o: DetectOverride) { this.db.prepare(PUT(() => '?')).run(...putArgs(o)); }
   async remove(kind: DetectOverrideKind, subject: string) {
     return this.db.prepare('DELETE FROM detect_overrides WHERE kind = ? AND subject = ?').run(kind, subject).changes > 0;
   }
@@ -67,13 +72,11 @@ export class PostgresDetectOverridesStore implements DetectOverridesStore {
   async migrate(): Promise<void> {
     await migratePostgres(this.pool, 'detect:overrides', [
       'CREATE TABLE IF NOT EXISTS detect_overrides (kind TEXT NOT NULL, subject TEXT NOT NULL, level TEXT, note TEXT, created_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ, PRIMARY KEY (kind, subject))',
+      SET_BY,
     ]);
   }
   async list() { return ((await this.pool.query('SELECT * FROM detect_overrides ORDER BY created_at, kind, subject')).rows as Row[]).map(fromRow); }
-  async put(o: DetectOverride) {
-    await this.pool.query('INSERT INTO detect_overrides (kind, subject, level, note, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, subject) DO UPDATE SET level = EXCLUDED.level, note = EXCLUDED.note, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at',
-      [o.kind, o.subject, o.level, o.note, o.created_at, o.expires_at ?? null]);
-  }
+  async put(o: DetectOverride) { await this.pool.query(PUT((n) => `$${n}`), putArgs(o)); }
   async remove(kind: DetectOverrideKind, subject: string) {
     return ((await this.pool.query('DELETE FROM detect_overrides WHERE kind = $1 AND subject = $2', [kind, subject])).rowCount ?? 0) > 0;
   }
@@ -90,7 +93,7 @@ export async function applyOverrides(engine: DetectorEngine, store: DetectOverri
     if (o.kind === 'allow_account') engine.allow({ account: o.subject });
     else if (o.kind === 'allow_org') engine.allow({ org: o.subject });
     else if (o.level && (VERDICT_LEVELS as readonly string[]).includes(o.level)) {
-      engine.setManualVerdict({ kind: o.kind === 'verdict_account' ? 'account' : 'cluster', id: o.subject }, o.level, o.note ?? undefined, o.created_at, o.expires_at);
+      engine.setManualVerdict({ kind: o.kind === 'verdict_account' ? 'account' : 'cluster', id: o.subject }, o.level, o.note ?? undefined, o.created_at, o.expires_at, o.by);
     } else continue;
     applied++;
   }

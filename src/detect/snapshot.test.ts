@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { DetectorEngine, SharedIndicators, buildScenario, buildReport, periodicSnapshots, readSnapshot, replayRecentEvents, scanEvents, writeSnapshot, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
@@ -139,6 +140,22 @@ test('a snapshot that does not fit is left unused, saying why', async () => {
   const fresh = new DetectorEngine();
   assert.match(await reason(fresh), /truncated/);
   assert.equal(fresh.stats().events, 0, 'nothing was read into the engine');
+});
+
+test('a snapshot written before the format changed is not used, and says why; the engine starts empty and rebuilds', async () => {
+  // Written by 0.1.0 (test/fixtures/detect/README.md), in format 2. Format 3 changed what a
+  // cluster and a linked account keep (campus members, the link that brought an account in):
+  // such a snapshot is left unused with the reason, and the state is rebuilt by replay.
+  const path = join(dir, 'release-before.detector');
+  writeFileSync(path, gunzipSync(readFileSync(new URL('../../test/fixtures/detect/snapshot-0.1.0-format2.detector.gz', import.meta.url))));
+  const engine = new DetectorEngine();
+  const read = await readSnapshot(engine, path);
+  assert.equal(read.restored, false, 'not used');
+  assert.match(read.restored ? '' : read.reason, /another version of the detector \(format 2, this one 3/);
+  assert.equal(engine.campaigns().length, 0, 'nothing half-read');
+  // A snapshot written now reads back.
+  await writeSnapshot(engine, path, 0);
+  assert.ok((await readSnapshot(new DetectorEngine(), path)).restored, 'written again and read back');
 });
 
 test('a snapshot\'s layout depends on the build only: not on the configuration, the options or the traffic', async () => {

@@ -19,6 +19,8 @@ export interface VerdictReason {
   /** Contribution to the score, when the signal is weighted. */
   weight?: number;
   detail?: string;
+  /** Who set an operator verdict (`operator_verdict`): the operator the admin request named (`x-warden-actor`). */
+  by?: string;
 }
 
 export interface Verdict {

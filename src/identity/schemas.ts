@@ -72,9 +72,35 @@ export const RotateKeyInput = z.strictObject({
 });
 export type RotateKeyInput = z.input<typeof RotateKeyInput>;
 
+/**
+ * Characters refused in what the change history records (who made a change, and why): controls
+ * (a newline forges a row of `warden admin changes`, ESC drives the terminal that prints it, NUL
+ * fails PostgreSQL's insert) and the bidirectional controls that make text read otherwise than it
+ * is stored (U+202E right-to-left override and its kin, U+2028/9 line and paragraph separators).
+ */
+const UNRECORDABLE = /[\p{Cc}\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+
+/** The first character of `text` the change history refuses, as `U+XXXX`; null if none. */
+export function unrecordableCharacter(text: string): string | null {
+  const m = UNRECORDABLE.exec(text);
+  return m ? `U+${m[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}` : null;
+}
+
+const recordable = (s: string) => unrecordableCharacter(s) === null;
+const UNRECORDABLE_MESSAGE = 'control and bidirectional-control characters are not allowed';
+
+/** An operator's name as recorded with a change (see src/admin/actor.ts for the header it comes in). */
+export const ActorName = z.string().trim().min(1).max(200).refine(recordable, UNRECORDABLE_MESSAGE);
+
+/**
+ * Why a change was made, as recorded: line breaks and tabs become spaces (each change is one row
+ * of the history), other controls and bidirectional controls are refused.
+ */
+export const ChangeReason = z.string().overwrite((s) => s.replace(/[\t\r\n]+/g, ' ')).trim().min(1).max(2000).refine(recordable, UNRECORDABLE_MESSAGE);
+
 export const ActorInput = z.strictObject({
-  by: z.string().trim().min(1).max(200),
-  reason: z.string().trim().min(1).max(2000).nullable().optional(),
+  by: ActorName,
+  reason: ChangeReason.nullable().optional(),
 });
 
 const listBase = {

@@ -148,3 +148,73 @@ test('the account page applies and removes an operator verdict and an allow-list
   assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), [], 'no script errors');
   await page.close();
 });
+
+test('the account page says who set each decision and until when, keeps an expiry set from the CLI, and shows what it inherits', { skip, timeout: 90_000 }, async () => {
+  // Two accounts paying with the same card: the detector links them into one cluster. One is in an organisation.
+  const org = await admin<{ id: string }>('POST', '/orgs', { name: 'Partner lab' });
+  const acct = await admin<{ id: string }>('POST', '/accounts', { name: 'Lab member', email: 'member@lab.example', org_id: org.id, payment_fp: 'ab'.repeat(32) });
+  const twin = await admin<{ id: string }>('POST', '/accounts', { name: 'Lab twin', email: 'twin@lab.example', payment_fp: 'ab'.repeat(32) });
+  for (const a of [acct, twin]) {
+    const key = await admin<{ secret: string }>('POST', `/accounts/${a.id}/keys`, {});
+    const res = await fetch(`${w.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key.secret}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] }) });
+    assert.equal(res.status, 200, await res.text());
+  }
+  let clusterId: string | null = null;
+  for (let t = 0; t < 100 && !clusterId; t++) {
+    const res = await fetch(`${w.url}/admin/detect/accounts/${acct.id}`, { headers: { authorization: `Bearer ${w.adminToken}` } });
+    if (res.ok) clusterId = ((await res.json()) as { cluster: { id: string } | null }).cluster?.id ?? null;
+    if (!clusterId) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(clusterId, 'the two accounts are one cluster');
+  // Decisions made from the CLI: an account verdict for a day, a verdict on the cluster, the organisation allow-listed.
+  const asCli = (path: string, body: unknown) => fetch(`${w.url}/admin${path}`, { method: 'POST', headers: { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json', 'x-warden-actor': 'cli:alice' }, body: JSON.stringify(body) });
+  const until = new Date(Date.now() + 86_400_000).toISOString();
+  assert.equal((await asCli('/detect/verdicts', { kind: 'account', id: acct.id, level: 'verify', note: 'pending review', expires_at: until })).status, 201);
+  assert.equal((await asCli('/detect/verdicts', { kind: 'cluster', id: clusterId, level: 'throttle', note: 'shared card' })).status, 201);
+  assert.equal((await asCli('/detect/allow', { org: org.id, note: 'evaluation partner' })).status, 201);
+
+  const page = await context.newPage();
+  const problems = watchProblems(page);
+  await signIn(page, w.url, w.adminToken!, { path: `/#/accounts/${acct.id}`, name: 'reviewer' });
+  await page.getByRole('heading', { name: 'Lab member', level: 1 }).waitFor();
+  const verdict = page.locator('section', { has: page.getByRole('heading', { name: 'Verdict', exact: true }) });
+  const decisions = verdict.locator('.decision');
+  // Who set the account's verdict and until when; the cluster's verdict and the organisation's entry, as inherited.
+  await decisions.first().getByText('set by cli:alice').first().waitFor();
+  await decisions.first().locator(`time[datetime="${until}"]`).waitFor();
+  await decisions.first().getByText(`Inherited from its cluster ${clusterId}`).waitFor();
+  await decisions.first().getByText('shared card').waitFor();
+  await decisions.nth(1).getByText('allow-listed through its organisation').waitFor();
+  await decisions.nth(1).getByText(`Inherited: its organisation ${org.id} is on the allow-list`).waitFor();
+  await decisions.nth(1).getByText('evaluation partner').waitFor();
+  assert.equal(await decisions.nth(1).getByText('not on it').count(), 0, 'not said to be off the allow-list');
+
+  // Changing the verdict starts from its reason and keeps its expiry unless unticked.
+  await verdict.getByRole('button', { name: 'Change operator verdict' }).click();
+  const change = page.getByRole('dialog', { name: 'Change the operator verdict' });
+  assert.equal(await change.getByLabel(/Reason/).inputValue(), 'pending review');
+  assert.equal(await change.getByLabel(/Keep it until/).isChecked(), true);
+  await change.getByLabel('Level').selectOption('suspend');
+  await change.getByLabel(/Reason/).fill('pending review, card confirmed stolen');
+  await change.getByRole('button', { name: 'Set verdict' }).click();
+  await page.getByText(/^Operator verdict set: suspend, until /).waitFor();
+  await decisions.first().getByText('set by dashboard:reviewer').waitFor();
+  const mine = (await admin<{ data: { subject: { id: string }; level: string; expires_at?: string; reasons: { detail: string; by?: string }[] }[] }>('GET', '/detect/verdicts')).data.find((v) => v.subject.id === acct.id)!;
+  assert.deepEqual([mine.level, mine.expires_at, mine.reasons[0].detail, mine.reasons[0].by], ['suspend', until, 'pending review, card confirmed stolen', 'dashboard:reviewer']);
+  // Unticked: until cleared.
+  await verdict.getByRole('button', { name: 'Change operator verdict' }).click();
+  await page.getByRole('dialog', { name: 'Change the operator verdict' }).getByLabel(/Keep it until/).uncheck();
+  await page.getByRole('dialog', { name: 'Change the operator verdict' }).getByRole('button', { name: 'Set verdict' }).click();
+  await page.getByText('Operator verdict set: suspend.').waitFor();
+  const lasting = (await admin<{ data: { subject: { id: string }; expires_at?: string | null }[] }>('GET', '/detect/verdicts')).data.find((v) => v.subject.id === acct.id)!;
+  assert.equal(lasting.expires_at ?? null, null, 'until cleared');
+  // The account's own allow-list entry, with who added it.
+  await verdict.getByRole('button', { name: 'Add the account itself to the allow-list' }).click();
+  const allow = page.getByRole('dialog', { name: 'Allow-list this account?' });
+  await allow.getByLabel(/Reason/).fill('research partner, reviewed');
+  await allow.getByRole('button', { name: 'Allow-list' }).click();
+  await page.getByText('Account allow-listed.').waitFor();
+  await decisions.nth(1).getByText('set by dashboard:reviewer').waitFor();
+  assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), [], 'no script errors');
+  await page.close();
+});

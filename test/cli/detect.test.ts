@@ -35,8 +35,8 @@ test('warden detect: verdicts, explanations and the allow-list from the command 
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, new RegExp(`^account ${id}: suspend \\(operator, since \\d{4}-`));
     r = await run('verdicts');
-    assert.match(r.out, /^KIND\s+ID\s+LEVEL\s+SINCE\s+UNTIL\s+NOTE$/m);
-    assert.match(r.out, new RegExp(`^account\\s+${id}\\s+suspend\\s+\\S+\\s+-\\s+card testing$`, 'm'));
+    assert.match(r.out, /^KIND\s+ID\s+LEVEL\s+SINCE\s+UNTIL\s+BY\s+NOTE$/m);
+    assert.match(r.out, new RegExp(`^account\\s+${id}\\s+suspend\\s+\\S+\\s+-\\s+cli:\\S+\\s+card testing$`, 'm'), 'who set it');
     r = await run('account', id);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, new RegExp(`^${id}: suspend$`, 'm'));
@@ -61,6 +61,7 @@ test('warden detect: verdicts, explanations and the allow-list from the command 
     const org = await (await fetch(`${w.url}/admin/orgs`, { method: 'POST', headers: { authorization: `Bearer ${w.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Partner' }) })).json() as { id: string };
     assert.equal((await run('allow', 'add', '--org', org.id, '--note', 'evaluation partner')).code, 0);
     assert.match((await run('allow')).out, new RegExp(`^orgs: ${org.id}$`, 'm'));
+    assert.match((await run('allow')).out, new RegExp(`^org ${org.id}: added \\S+ by cli:\\S+: evaluation partner$`, 'm'), 'who added it, and why');
     assert.equal((await run('allow', 'remove', '--org', org.id)).code, 0);
     assert.match((await run('allow')).out, /^orgs: -$/m);
     r = await run('allow', 'add', '--org', 'org_nope');

@@ -1,7 +1,7 @@
 // One account: signup facts, verdict and its explanation, usage, keys (create, rotate, revoke),
 // its Message Batches (cancel one), the files it uploaded (delete one), recent interactions with
 // their enforcement, and the change history.
-import { h, replace, panel, facts, badge, when, link, shortId, kpi, fmtCompact, fmtInt, fmtPct, table, loading, errorBox, toast, askReason, modal, levelBadge, runButton, cutList, readLimit } from '../lib/dom.js';
+import { h, replace, panel, facts, badge, when, link, shortId, kpi, fmtCompact, fmtInt, fmtPct, fmtTime, timeAgo, table, loading, errorBox, toast, askReason, modal, levelBadge, runButton, cutList, readLimit } from '../lib/dom.js';
 import { api, get, post } from '../lib/api.js';
 import { stackedBars } from '../lib/chart.js';
 import { rangePicker, interactionsTable, usageTable, OUTCOME_SERIES, withErrors } from '../lib/widgets.js';
@@ -28,32 +28,58 @@ function confirmDialog(title, text, confirmLabel) {
     h('button', { type: 'button', class: 'btn btn-danger', on: { click: () => close(true) } }, confirmLabel))]);
 }
 
+/** "set by X" and "until <time>" of an operator verdict, or of an allow-list entry (nothing for what an older server does not say). */
+function decisionDetails(note, by, expiresAt) {
+  const parts = [];
+  if (note) parts.push(h('span', { text: note }));
+  if (by) parts.push(h('span', { text: `set by ${by}` }));
+  if (expiresAt) parts.push(h('span', null, 'until ', h('time', { datetime: expiresAt, title: timeAgo(expiresAt), text: fmtTime(expiresAt) })));
+  return parts.length ? h('span', { class: 'muted' }, ' — ', ...parts.flatMap((p, i) => (i ? [' · ', p] : [p]))) : null;
+}
+
 /**
  * The operator's detector decisions on this account: an operator verdict (wins over the detector)
- * and the allow-list (never above none), each applied with a reason and removed after a confirmation.
+ * and the allow-list (never above none), each applied with a reason and removed after a
+ * confirmation; with who set each, until when, and those it inherits (its organisation on the
+ * allow-list, an operator verdict on its cluster), which are changed from the CLI or the API.
  */
-async function loadDecisions(box, id, routes, reload) {
-  const [verdicts, allowList] = await Promise.all([
+async function loadDecisions(box, id, orgId, routes, reload) {
+  const accountView = routes.verdicts ? routes.verdicts.replace(/\/verdicts$/, `/accounts/${encodeURIComponent(id)}`) : null;
+  const [verdicts, allowList, view] = await Promise.all([
     routes.verdicts ? get(routes.verdicts) : null,
     routes.allow ? get(routes.allow) : null,
+    // Which cluster the account is in (404: the detector has not seen it, so it is in none).
+    accountView ? get(accountView).catch((err) => { if (err.status === 404) return null; throw err; }) : null,
   ]);
   const mine = verdicts?.data.find((v) => v.subject.kind === 'account' && v.subject.id === id) ?? null;
+  const clusterId = view?.cluster?.id ?? null;
+  const ofCluster = clusterId ? verdicts?.data.find((v) => v.subject.kind === 'cluster' && v.subject.id === clusterId) ?? null : null;
   const allowed = allowList ? allowList.accounts.includes(id) : false;
+  const orgAllowed = allowList && orgId ? allowList.orgs.includes(orgId) : false;
+  const entry = (kind, subject) => allowList?.entries?.find((e) => e.kind === kind && e.id === subject) ?? null;
   const act = async (work, done) => { try { await work(); toast(done); reload(); } catch (err) { toast(err.message, 'bad'); } };
   const setVerdict = async () => {
-    const choice = await modal('Set an operator verdict', (close) => {
+    const choice = await modal(mine ? 'Change the operator verdict' : 'Set an operator verdict', (close) => {
       const level = h('select', { id: 'op-level', name: 'level' }, VERDICT_LEVELS.map((l) => h('option', { value: l, selected: l === (mine?.level ?? 'throttle') }, l)));
-      const reason = h('textarea', { id: 'op-reason', name: 'note', required: true, rows: 2, maxlength: 500 });
-      return [h('form', { method: 'dialog', on: { submit: (e) => { e.preventDefault(); if (reason.value.trim()) close({ level: level.value, note: reason.value.trim() }); } } },
-        h('p', { text: 'It wins over the detector’s own verdict on this account until it is cleared.' }),
+      const reason = h('textarea', { id: 'op-reason', name: 'note', required: true, rows: 2, maxlength: 500, value: mine?.reasons?.[0]?.detail ?? '' });
+      // A verdict set for a time (warden detect verdict --for) keeps its expiry unless the operator lets it go.
+      const keep = mine?.expires_at ? h('input', { type: 'checkbox', id: 'op-keep-expiry', name: 'keep_expiry', checked: true }) : null;
+      const submit = (e) => {
+        e.preventDefault();
+        if (!reason.value.trim()) return;
+        close({ level: level.value, note: reason.value.trim(), ...(keep?.checked ? { expires_at: mine.expires_at } : {}) });
+      };
+      return [h('form', { method: 'dialog', on: { submit } },
+        h('p', { text: keep ? 'It wins over the detector’s own verdict on this account until it lapses or is cleared.' : 'It wins over the detector’s own verdict on this account until it is cleared.' }),
         h('label', { for: 'op-level', text: 'Level' }), level,
         h('label', { for: 'op-reason', text: 'Reason (recorded with the verdict)' }), reason,
+        keep ? h('p', { class: 'inline-check' }, keep, h('label', { for: 'op-keep-expiry', text: `Keep it until ${fmtTime(mine.expires_at)} (unticked: until cleared)` })) : null,
         h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', on: { click: () => close(null) } }, 'Cancel'), h('button', { type: 'submit', class: 'btn btn-primary' }, 'Set verdict')))];
     });
-    if (choice) await act(() => post(routes.verdicts, { kind: 'account', id, ...choice }), `Operator verdict set: ${choice.level}.`);
+    if (choice) await act(() => post(routes.verdicts, { kind: 'account', id, ...choice }), `Operator verdict set: ${choice.level}${choice.expires_at ? `, until ${fmtTime(choice.expires_at)}` : ''}.`);
   };
   const clearVerdict = async () => {
-    if (await confirmDialog('Clear the operator verdict?', 'The detector’s own verdict applies to this account again.', 'Clear verdict')) {
+    if (await confirmDialog('Clear the operator verdict?', ofCluster ? 'The operator verdict on its cluster applies to this account again.' : 'The detector’s own verdict applies to this account again.', 'Clear verdict')) {
       await act(() => api('DELETE', routes.verdicts, { query: { kind: 'account', id } }), 'Operator verdict cleared.');
     }
   };
@@ -62,22 +88,31 @@ async function loadDecisions(box, id, routes, reload) {
     if (note !== null) await act(() => post(routes.allow, { account: id, note }), 'Account allow-listed.');
   };
   const disallow = async () => {
-    if (await confirmDialog('Remove from the allow-list?', 'The detector judges this account again from its next request.', 'Remove')) {
+    const text = orgAllowed ? 'Its organisation stays on the allow-list, so the detector still keeps it at none.' : 'The detector judges this account again from its next request.';
+    if (await confirmDialog('Remove from the allow-list?', text, 'Remove')) {
       await act(() => api('DELETE', routes.allow, { query: { account: id } }), 'Removed from the allow-list.');
     }
   };
+  const own = entry('account', id);
+  const viaOrg = entry('org', orgId);
   replace(box,
     routes.verdicts ? h('div', { class: 'decision' },
       h('p', null, 'Operator verdict: ', mine ? levelBadge(mine.level) : h('span', { class: 'muted', text: 'none' }),
-        mine ? h('span', { class: 'muted', text: ` — ${mine.reasons?.[0]?.detail ?? ''}` }) : null),
+        mine ? decisionDetails(mine.reasons?.[0]?.detail, mine.reasons?.[0]?.by, mine.expires_at) : null),
+      ofCluster ? h('p', { class: 'inherited' }, `Inherited from its cluster ${clusterId}${mine ? ' (its own verdict above is enforced if more severe)' : ''}: `, levelBadge(ofCluster.level),
+        decisionDetails(ofCluster.reasons?.[0]?.detail, ofCluster.reasons?.[0]?.by, ofCluster.expires_at),
+        h('span', { class: 'muted', text: ' (change it with warden detect verdict --cluster)' })) : null,
       h('p', { class: 'row-actions' },
         h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'op-verdict', on: { click: setVerdict } }, mine ? 'Change operator verdict' : 'Set operator verdict'),
         mine ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'op-verdict-clear', on: { click: clearVerdict } }, 'Clear operator verdict') : null)) : null,
     routes.allow ? h('div', { class: 'decision' },
-      h('p', null, 'Allow-list: ', allowed ? badge('allow-listed', 'ok') : h('span', { class: 'muted', text: 'not on it' })),
+      h('p', null, 'Allow-list: ', allowed ? badge('allow-listed', 'ok') : orgAllowed ? badge('allow-listed through its organisation', 'ok') : h('span', { class: 'muted', text: 'not on it' }),
+        allowed ? decisionDetails(own?.note, own?.by, null) : null),
+      orgAllowed ? h('p', { class: 'inherited' }, `Inherited: its organisation ${orgId} is on the allow-list`, decisionDetails(viaOrg?.note, viaOrg?.by, null),
+        h('span', { class: 'muted', text: ' (change it with warden detect allow --org)' })) : null,
       h('p', { class: 'row-actions' }, allowed
         ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-remove', on: { click: disallow } }, 'Remove from the allow-list')
-        : h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-add', on: { click: allow } }, 'Add to the allow-list'))) : null);
+        : h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'allow-add', on: { click: allow } }, orgAllowed ? 'Add the account itself to the allow-list' : 'Add to the allow-list'))) : null);
 }
 
 /** Detector routes about one account, e.g. GET /admin/detect/accounts/:id. */
@@ -162,7 +197,7 @@ export async function render(main, [id], query, ctx) {
 
   const features = ctx.features;
   await Promise.all([
-    decisionRoutes ? loadDecisions(decisionsBox, acct.id, decisionRoutes, reload).catch((err) => replace(decisionsBox, errorBox(err))) : null,
+    decisionRoutes ? loadDecisions(decisionsBox, acct.id, acct.org_id ?? null, decisionRoutes, reload).catch((err) => replace(decisionsBox, errorBox(err))) : null,
     // Verdict: the detector's own view when its routes are mounted, and the verdict recorded in force on the latest interaction.
     (async () => {
       const routes = accountDetectRoutes(features);

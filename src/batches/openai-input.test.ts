@@ -51,3 +51,12 @@ test('a line whose body nests deeper than a request body may is refused with its
   assert.deepEqual(r2.errors, []);
   assert.equal(r2.items.length, 1);
 });
+
+test('a line that is not valid UTF-8 is refused with its line, not read with its characters replaced; a leading byte-order mark is dropped', async () => {
+  async function* bytes(...parts: Buffer[]): AsyncIterable<Buffer> { yield Buffer.concat(parts); }
+  const latin1 = Buffer.from(line('b', 'café'), 'latin1');
+  const r = await readBatchInput(bytes(Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(line('a', 'x') + '\n'), latin1), '/v1/chat/completions', 10);
+  assert.deepEqual(r.errors.map((e) => [e.line, e.code]), [[2, 'invalid_encoding']], JSON.stringify(r.errors));
+  assert.match(r.errors[0].message, /not valid UTF-8/);
+  assert.deepEqual(r.items, [], 'nothing kept');
+});

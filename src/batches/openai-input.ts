@@ -4,6 +4,7 @@
  * created: every line's problems are reported with its line number, and a file with any problem
  * makes a failed batch that runs nothing.
  */
+import { isUtf8 } from 'node:buffer';
 import type { NewItem, OpenAiBatch } from './store.ts';
 import { MAX_JSON_DEPTH, nestsDeeper } from '../gateway/json-depth.ts';
 
@@ -69,7 +70,9 @@ export async function readBatchInput(chunks: AsyncIterable<Buffer>, endpoint: st
   };
   const take = async (bytes: Buffer): Promise<void> => {
     lineNo++;
-    const raw = bytes.toString('utf8').trim();
+    // Read as is, not with its characters replaced: a prompt must reach the model as written.
+    if (!isUtf8(bytes)) { requests++; fail('invalid_encoding', 'This line is not valid UTF-8; the input file must be UTF-8 text.', lineNo); return; }
+    const raw = bytes.toString('utf8', lineNo === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0).trim();
     if (raw === '') return;
     requests++;
     if (requests > maxRequests) return;

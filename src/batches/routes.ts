@@ -9,6 +9,7 @@ import { WardenError, requestIdHeaders } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { Authenticator } from '../gateway/index.ts';
 import { clientAddress } from '../gateway/client-address.ts';
+import { utf8JsonBytes } from '../gateway/json-encoding.ts';
 import { apiKeyFromHeaders, requireScope, type AuthContext } from '../identity/index.ts';
 import type { BatchesConfig } from './config.ts';
 import type { BatchRecord, BatchStore, ItemState } from './store.ts';
@@ -102,7 +103,9 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
   });
   async function createBatch(req: FastifyRequest, reply: FastifyReply) {
     const auth = await callerOf(deps, req);
-    const items = await readBatchBody(Buffer.isBuffer(req.body) ? req.body : undefined, config.max_requests);
+    // The gateway's rule for every JSON body: UTF-8, its byte-order mark dropped.
+    const body = Buffer.isBuffer(req.body) && req.body.length ? utf8JsonBytes(req.headers['content-type'], req.body) : req.body;
+    const items = await readBatchBody(Buffer.isBuffer(body) ? body : undefined, config.max_requests);
     const waiting = await store.queued(auth.account.id);
     if (waiting + items.length > config.max_queued_per_account) {
       throw new WardenError('WARDEN_RATE_LIMITED', `This account has ${waiting} batch requests waiting to run; at most ${config.max_queued_per_account} may wait at once. Send this batch when some have run.`, { headers: { 'retry-after': '60' } });

@@ -6,11 +6,16 @@
  * the TCP connection open. No timer runs while nothing waits for the client.
  */
 import type { ServerResponse } from 'node:http';
+import { kernelSendQueue } from './kernel-send-queue.ts';
 
 /** Checks per idle period: a stalled client is cut off between 1 and 1.25 idle periods after its last read. */
 const CHECKS_PER_PERIOD = 4;
 
-/** Bytes of the connection the client has taken (handed to the kernel, which it takes from as it reads). */
+/**
+ * Bytes of the connection the kernel has accepted. This moves only when the kernel takes a whole
+ * write, which a slow reader's full send buffer (up to several MB) delays by minutes: the kernel's
+ * own queue (`kernelSendQueue`) shows the client's reads as they happen, where it can be read.
+ */
 function bytesTaken(res: ServerResponse): number {
   const s = res.socket;
   return s ? s.bytesWritten - s.writableLength : 0;
@@ -20,6 +25,8 @@ export class ClientWriteWatch {
   private timer: NodeJS.Timeout | null = null;
   private deadline: NodeJS.Timeout | null = null;
   private taken = 0;
+  /** What the kernel held for the client at the last look (null: unknown, or not readable here). */
+  private kernelQueued: number | null = null;
   private lastProgressAt = 0;
   private readonly checkEveryMs: number;
 
@@ -35,9 +42,10 @@ export class ClientWriteWatch {
   waiting(): void {
     if (this.timer || this.res.destroyed) return;
     this.taken = bytesTaken(this.res);
+    this.kernelQueued = null;
     this.lastProgressAt = Date.now();
-    this.timer = setTimeout(this.check, this.checkEveryMs);
-    this.timer.unref();
+    this.lookAtKernel();
+    this.schedule();
   }
 
   /** The answer must be out within `idleMs` from now, however slowly the client reads (the stream's end after its duration cap). */
@@ -52,6 +60,21 @@ export class ClientWriteWatch {
     if (this.deadline) { clearTimeout(this.deadline); this.deadline = null; }
   }
 
+  private schedule(): void {
+    this.timer = setTimeout(this.check, this.checkEveryMs);
+    this.timer.unref();
+  }
+
+  /** Any fall of the kernel's queue for the client since the last look is progress: the client read. */
+  private lookAtKernel(): Promise<void> | null {
+    const socket = this.res.socket;
+    if (!socket) return null;
+    return kernelSendQueue(socket, this.checkEveryMs / 2).then((queued) => {
+      if (queued !== null && this.kernelQueued !== null && queued < this.kernelQueued) this.lastProgressAt = Date.now();
+      this.kernelQueued = queued;
+    });
+  }
+
   private readonly check = (): void => {
     this.timer = null;
     const res = this.res;
@@ -59,15 +82,21 @@ export class ClientWriteWatch {
     // Nothing waits any more (the socket drained, the stream goes on): watched again at the next backlog.
     if (!res.writableEnded && res.writableLength === 0) return;
     const taken = bytesTaken(res);
-    if (taken !== this.taken) {
+    // No socket yet: a pipelined request's answer queued behind the one before it, which the client
+    // is still taking. Its wait is not this answer's client failing to read.
+    if (taken !== this.taken || !res.socket) {
       this.taken = taken;
       this.lastProgressAt = Date.now();
-    } else if (Date.now() - this.lastProgressAt >= this.idleMs) {
-      this.cut();
-      return;
     }
-    this.timer = setTimeout(this.check, this.checkEveryMs);
-    this.timer.unref();
+    const looked = this.lookAtKernel();
+    if (!looked) return this.decide();
+    looked.then(this.decide, this.decide);
+  };
+
+  private readonly decide = (): void => {
+    if (this.timer || this.res.destroyed || this.res.writableFinished) return;
+    if (Date.now() - this.lastProgressAt >= this.idleMs) this.cut();
+    else this.schedule();
   };
 
   private cut(): void {

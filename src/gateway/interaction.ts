@@ -201,8 +201,12 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   // A client that stops reading is cut off: recorded as such, its upstream call stopped, and its
   // slot freed by the close handler below, whenever it would have left.
   const watch = new ClientWriteWatch(reply.raw, deps.writeIdleTimeoutMs, () => {
-    run.status = 499;
-    run.errorCode = 'WARDEN_CLIENT_NOT_READING';
+    // An answer handed over whole (a stream ended normally, or by its duration cap) keeps the
+    // status and error it was recorded with: only its delivery was cut short.
+    if (!reply.raw.writableEnded || !run.status) {
+      run.status = 499;
+      run.errorCode = 'WARDEN_CLIENT_NOT_READING';
+    }
     abortRun(run, new WardenError('WARDEN_CLIENT_NOT_READING', `The client took none of its answer for ${deps.writeIdleTimeoutMs} ms; the connection was closed.`));
   });
   const run: Run = {

@@ -4,8 +4,8 @@
  * stream durations.
  */
 import http from 'node:http';
-import { isUtf8 } from 'node:buffer';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { utf8JsonBytes } from './json-encoding.ts';
 import { WardenError, renderErrorBody, requestIdHeaders, toWardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/types.ts';
@@ -52,9 +52,6 @@ function fromFastifyError(err: unknown): WardenError {
   if (status && status >= 400 && status < 500) return new WardenError('WARDEN_INVALID_REQUEST', (err as Error).message);
   return toWardenError(err);
 }
-
-/** The charset parameter of a Content-Type. */
-const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
 
 /** The refusal of a request body sent compressed (Content-Encoding other than identity), or undefined. */
 export function unsupportedEncoding(encoding: string | undefined): WardenError | undefined {
@@ -141,19 +138,13 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   app.addContentTypeParser(/^application\/(.+\+)?json/, { parseAs: 'buffer' }, (req, body: Buffer, done) => {
     (req as FastifyRequest & { rawBodyBytes?: number }).rawBodyBytes = body.length;
     if (body.length === 0) return done(new WardenError('WARDEN_INVALID_JSON', 'The request body is empty; expected a JSON object.'), undefined);
-    // JSON is UTF-8 (RFC 8259): another charset, or bytes that are not UTF-8, are refused rather
-    // than forwarded with their characters replaced. A leading byte-order mark is dropped.
-    const charset = CHARSET.exec(req.headers['content-type'] ?? '')?.[1].toLowerCase();
-    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-      return done(new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'The request body must be JSON in UTF-8 (charset=utf-8); send it re-encoded.'), undefined);
-    }
-    if (!isUtf8(body)) return done(new WardenError('WARDEN_INVALID_JSON', 'The request body is not valid UTF-8, as JSON must be.'), undefined);
-    const bom = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf;
-    const text = body.toString('utf8', bom ? 3 : 0);
+    let text: string;
     let parsed: unknown;
     try {
+      text = utf8JsonBytes(req.headers['content-type'], body).toString('utf8');
       parsed = JSON.parse(text);
     } catch (err) {
+      if (err instanceof WardenError) return done(err, undefined);
       return done(new WardenError('WARDEN_INVALID_JSON', `The request body is not valid JSON: ${(err as Error).message}`), undefined);
     }
     // Refused here, before identity and limits: deeper bodies would overflow the stack when forwarded.

@@ -53,3 +53,20 @@ test('different keys in Authorization and x-api-key: 401 WARDEN_AMBIGUOUS_API_KE
   assert.equal(refused.length, 2, 'both model calls are recorded as refused');
   assert.ok(refused.every((e) => e.account_id === null), 'under neither account');
 });
+
+test('a front\'s own Bearer token next to a Warden key in x-api-key (or the reverse): the Warden key is used', async () => {
+  w ??= await startTestWarden();
+  const a = await w.account('carol', 'email_verified');
+  const frontToken = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJmcm9udCJ9.c2lnbmF0dXJl'; // a JWT, as an IAM front sends
+  for (const [method, path, headers, body] of routes()) {
+    if (path === '/v1/responses/resp_0123456789') continue; // (unknown id: 404 either way)
+    for (const [authorization, xApiKey] of [[`Bearer ${frontToken}`, a.key], [`Bearer ${a.key}`, frontToken]]) {
+      const r = await fetch(`${w.url}${path}`, { method, headers: { ...headers, authorization, 'x-api-key': xApiKey }, body });
+      assert.ok(r.status < 300, `${method} ${path} (${authorization.slice(0, 20)}...): ${r.status} ${(await r.text()).slice(0, 300)}`);
+    }
+  }
+  // Neither value a Warden key: refused as an invalid key, not served.
+  const r = await fetch(`${w.url}/v1/models`, { headers: { authorization: `Bearer ${frontToken}`, 'x-api-key': 'not-a-key' } });
+  assert.equal(r.status, 401, 'no Warden key: refused');
+  assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'WARDEN_INVALID_API_KEY', 'as an invalid key');
+});

@@ -69,4 +69,17 @@ test('compressed bodies, other charsets and invalid UTF-8 are refused in the wir
   for (const e of events.filter((x) => x.response.status === 200)) {
     assert.equal(e.request.messages[0]?.text, 'café', 'the prompt reached the event unaltered');
   }
+
+  // The Message Batches route (its own parser) follows the same rule (after the events above: its
+  // request, once run, is recorded too)
+  const batch = (content: string) => JSON.stringify({ requests: [{ custom_id: 'a', params: { ...message, messages: [{ role: 'user', content }] } }] });
+  const batchLatin1 = await post('/v1/messages/batches', anthropic, Buffer.from(batch('café'), 'latin1'));
+  const batchLatin1Body = (await batchLatin1.json()) as any;
+  assert.equal(batchLatin1.status, 400, JSON.stringify(batchLatin1Body));
+  assert.equal(batchLatin1Body.error.code, 'WARDEN_INVALID_JSON', 'batch: not UTF-8');
+  assert.equal(batchLatin1Body.type, 'error', 'batch: in the Anthropic format');
+  const batchCharset = await post('/v1/messages/batches', { ...anthropic, 'content-type': 'application/json; charset=iso-8859-1' }, Buffer.from(batch('cafe')));
+  assert.equal(batchCharset.status, 415, `batch: another charset: ${await batchCharset.text()}`);
+  const batchBom = await post('/v1/messages/batches', anthropic, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(batch('café'))]));
+  assert.equal(batchBom.status, 200, `batch: byte-order mark: ${await batchBom.text()}`);
 });

@@ -34,7 +34,7 @@ function endless(res: http.ServerResponse): void {
   pump();
 }
 
-async function setup(): Promise<Harness> {
+async function setup(idleMs = IDLE_MS): Promise<Harness> {
   const u = await startRawUpstream((_req, res, body) => {
     const req = JSON.parse(body);
     if (req.stream) return endless(res);
@@ -55,7 +55,7 @@ async function setup(): Promise<Harness> {
   const h = await startHarness({
     hooks: [limits],
     upstreamOverride: () => [{ name: 'raw', base_url: u.url, models: ['*'] }],
-    config: { server: { write_idle_timeout_ms: IDLE_MS } },
+    config: { server: { write_idle_timeout_ms: idleMs } },
   });
   open.push(h);
   return h;
@@ -63,6 +63,22 @@ async function setup(): Promise<Harness> {
 
 /** A client that sends its request and never reads a byte of the answer (its socket paused, kept open). */
 function stalledClient(url: string, body: object): net.Socket {
+  return rawClient(url, body);
+}
+
+/** A client that sends its request, then reads its answer at `bytesPerSecond`, a tenth every 100 ms. */
+function steadyReader(url: string, body: object, bytesPerSecond: number): { socket: net.Socket; read: () => number } {
+  const socket = rawClient(url, body);
+  let read = 0;
+  const perTick = Math.round(bytesPerSecond / 10);
+  const tick = setInterval(() => {
+    for (let n = 0, chunk: Buffer | null; n < perTick && (chunk = socket.read(Math.min(perTick - n, socket.readableLength || perTick))); n += chunk.length) read += chunk.length;
+  }, 100);
+  socket.on('close', () => clearInterval(tick));
+  return { socket, read: () => read };
+}
+
+function rawClient(url: string, body: object): net.Socket {
   const { port } = new URL(url);
   const payload = JSON.stringify(body);
   const socket = net.connect(Number(port), '127.0.0.1');
@@ -116,4 +132,23 @@ test('a large answer whose client does not read it: cut off, recorded, and its s
   assert.equal(e.response.output_tokens, CHAT_COMPLETION.usage.completion_tokens, 'the answer was metered');
   assert.ok(Date.now() - started < 4000, 'cut off after the write timeout, not when the client left');
   await nextRequestServed(h);
+});
+
+test('a client that reads slowly but steadily is not cut off, however long its kernel buffers take to drain', async () => {
+  // Over loopback the client's TCP window reopens about every 100 KB it reads; the kernel's send
+  // buffer (MBs) would take it tens of seconds to drain a third of, which is all Node itself sees.
+  const idleMs = 2000;
+  const h = await setup(idleMs);
+  upstreamState.bytes = 0;
+  upstreamState.blocked = false;
+  const reader = steadyReader(h.url, chat('go on', true), 150 * 1024);
+  const deadline = Date.now() + 5000;
+  while (!upstreamState.blocked && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(upstreamState.blocked, 'the buffers between the gateway and the client are full');
+  const readBefore = reader.read();
+  await new Promise((r) => setTimeout(r, 3 * idleMs));
+  assert.ok(!reader.socket.destroyed && reader.socket.readyState === 'open', 'the reading client is still connected');
+  assert.ok(reader.read() > readBefore, `the client read on: ${readBefore} then ${reader.read()} bytes`);
+  assert.equal((await storedEvents(h, 1, 0)).length, 0, 'nothing recorded: the stream is still going');
+  assert.equal(h.gateway.metrics.counts.inflight['openai.chat'], 1, 'the stream is in flight');
 });

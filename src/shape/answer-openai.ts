@@ -38,9 +38,12 @@ function mentionsReasoning(d: string): boolean {
   return false;
 }
 
-/** Whether a Chat delta carries answer content (OpenRouter sends `"content":""` with its reasoning). */
-function carriesContent(content: unknown): boolean {
-  return typeof content === 'string' ? content.length > 0 : Array.isArray(content) && content.length > 0;
+/**
+ * Whether a Chat delta field carries part of the answer: OpenRouter sends `"content":""` with its
+ * reasoning, and some servers `"tool_calls":[]`; empty strings and arrays carry nothing.
+ */
+function carriesAnswer(value: unknown): boolean {
+  return typeof value === 'string' || Array.isArray(value) ? value.length > 0 : value != null;
 }
 
 /**
@@ -123,7 +126,7 @@ export function chatAnswerFilter(opts: AnswerFilterOptions): OutputTransformer {
             // tokens spell the trace out. (A delta mixing reasoning and answer loses both's.)
             if (choice.logprobs != null) choice.logprobs = null;
           }
-          const movesOn = carriesContent(delta.content) || delta.tool_calls != null || choice.finish_reason != null;
+          const movesOn = carriesAnswer(delta.content) || carriesAnswer(delta.tool_calls) || choice.finish_reason != null;
           if (movesOn && held.has(choice.index)) before.push(summaryChunk(choice.index));
         }
         if (Object.keys(delta).length === 0 && choice.finish_reason == null && choice.logprobs == null) emptied++;

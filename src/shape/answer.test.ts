@@ -256,3 +256,20 @@ test('Chat JSON, reasoning withheld, logprobs allowed: only the entries spelling
   assert.equal(unspelled.choices[0].logprobs.content, null);
   assert.doesNotMatch(JSON.stringify(unspelled), /Hidden/, 'nothing of the trace');
 });
+
+test('chat stream summary: reasoning chunks with an empty "tool_calls":[] do not end the reasoning; one summary of all of it, before the answer', async () => {
+  const chunk = (delta: object, finish: string | null = null) => ({ data: JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] }) });
+  const events = [
+    chunk({ role: 'assistant', content: '', reasoning: 'First thought here.', tool_calls: [] }),
+    chunk({ content: '', reasoning: ' More of it.\n\nSecond paragraph starts.', tool_calls: [] }),
+    chunk({ content: '', reasoning: ' And goes on.', tool_calls: [] }),
+    chunk({ content: 'Answer.' }),
+    chunk({}, 'stop'),
+    { data: '[DONE]' },
+  ];
+  const out = runTransformer(answerFilter('openai.chat', opts({ reasoning: 'summary' })), events);
+  const summaries = out.map((e) => e.data).filter((d) => d.includes('reasoning_content')).map((d) => JSON.parse(d).choices[0].delta.reasoning_content);
+  assert.deepEqual(summaries, ['First thought here. Second paragraph starts.'], 'one summary, of the whole trace');
+  assert.ok(out.findIndex((e) => e.data.includes('reasoning_content')) < out.findIndex((e) => e.data.includes('"content":"Answer."')), 'the summary comes before the answer');
+  assert.equal((await chatFinal(out)).choices[0].message.content, 'Answer.');
+});

@@ -545,7 +545,8 @@ function streamAnswer(
   };
   /** Forward events; false: pause the upstream. */
   const send = (out: Buffer): boolean => {
-    if (run.ttfbMs === null) run.ttfbMs = Date.now() - ctx.startedAt;
+    // Time to the answer's first event: keep-alive comments (OpenRouter's come at once) do not count.
+    if (run.ttfbMs === null && run.eventsSent > 0) run.ttfbMs = Date.now() - ctx.startedAt;
     // Usage was asked for on the client's behalf: each chunk's `"usage":null` goes too.
     return write(stripUsageChunk ? dropUsageNull(out) : out);
   };

@@ -33,6 +33,8 @@ const PAUSED: Record<string, (string | number)[]> = {
   // The error event, then the upstream keeps the connection a while: the SDK hangs up first.
   'chat-error-held': [STREAMS['chat-error'], 300],
   'claude-overloaded-held': [STREAMS['claude-overloaded'], 300],
+  // A keep-alive comment at once, the answer's first event later.
+  'chat-comment-first': [': OPENROUTER PROCESSING\n\n', 300, STREAMS['chat-comments']],
 };
 
 async function gateway(hooks: GatewayHooks[] = []): Promise<Harness> {
@@ -107,5 +109,18 @@ test('keep-alive comments from the upstream are passed on, with or without outpu
     const text = await res.text();
     assert.equal(text.split(': OPENROUTER PROCESSING\n\n').length, 3, text);
     assert.match(text, /"content":"Hi"/);
+  }
+});
+
+test('ttfb_ms times the answer\'s first event, not a keep-alive comment before it, with or without output shaping', async () => {
+  const policy = inlinePolicyHooks('version: 1\ndefaults: { reasoning: none }\n');
+  open.push({ close: async () => policy.cleanup() });
+  for (const h of [await gateway(), await gateway([policy.hooks])]) {
+    const openai = new OpenAI({ apiKey: h.key, baseURL: `${h.url}/v1`, maxRetries: 0 });
+    let content = '';
+    for await (const c of await openai.chat.completions.create({ model: 'chat-comment-first', messages: [{ role: 'user', content: 'hi' }], stream: true })) content += c.choices[0]?.delta?.content ?? '';
+    assert.equal(content, 'Hi');
+    const [event] = await storedEvents(h, 1);
+    assert.ok(event.response.ttfb_ms !== null && event.response.ttfb_ms >= 280, `ttfb_ms ${event.response.ttfb_ms}: the first event came 300 ms after the comment`);
   }
 });

@@ -434,12 +434,16 @@ export class BatchRunner {
 
   /**
    * A limit's 429 or an upstream failure waits (Retry-After, else doubling from 2 s) and runs again,
-   * while attempts remain. A 429 pauses the account's batches until then: their other requests
+   * while attempts remain. The upstream's `x-should-retry` (passed on by the gateway) decides
+   * first, as it does for the SDKs: `false` ends the request with its error, `true` retries it
+   * whatever the status. A 429 pauses the account's batches until then: their other requests
    * would meet the same limit, and trying them all would spend their attempts (a large batch would
    * fail where it should be paced).
    */
   private async retried(item: ClaimedItem, status: number, headers: Record<string, unknown>): Promise<boolean> {
-    if (!((status === 429 || status >= 500) && item.attempts < this.config.max_attempts)) return false;
+    const advice = headers['x-should-retry'];
+    const retryable = advice === 'true' ? true : advice === 'false' ? false : status === 429 || status >= 500;
+    if (!(retryable && item.attempts < this.config.max_attempts)) return false;
     // retry-after-ms is the limit's wait to the millisecond; retry-after rounds it up to a second.
     const ms = Number(headers['retry-after-ms']);
     const s = Number(headers['retry-after']);

@@ -549,7 +549,8 @@ function streamAnswer(
   };
   /** Forward events; false: pause the upstream. */
   const send = (out: Buffer): boolean => {
-    if (run.ttfbMs === null) run.ttfbMs = Date.now() - ctx.startedAt;
+    // Time to the answer's first event: keep-alive comments (OpenRouter's come at once) do not count.
+    if (run.ttfbMs === null && run.eventsSent > 0) run.ttfbMs = Date.now() - ctx.startedAt;
     // Usage was asked for on the client's behalf: each chunk's `"usage":null` goes too.
     return write(stripUsageChunk ? dropUsageNull(out) : out);
   };
@@ -742,9 +743,11 @@ function finish(deps: PipelineDeps, run: Run): void {
   } catch {
     summary = { input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, output_chars: 0, reasoning_chars: 0, answer_id: null, container_id: null };
   }
-  // An error the upstream sent inside a stream it had begun with 200: the answer failed.
+  // An error the upstream sent inside a stream it had begun with 200: the answer failed. The SDKs
+  // throw on that event and hang up, often before the upstream ends its body: the failure is
+  // still the upstream's, not a client disconnect.
   const upstreamError = run.meter.upstreamError;
-  if (upstreamError && run.errorCode === null) {
+  if (upstreamError && (run.errorCode === null || run.errorCode === 'WARDEN_CLIENT_DISCONNECTED')) {
     run.errorCode = 'WARDEN_UPSTREAM_ERROR';
     run.status = upstreamError.status;
   }

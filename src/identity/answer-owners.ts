@@ -225,7 +225,10 @@ export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwner
       return owner ? { model: owner.model ?? null } : null;
     },
     onEnd(_ctx: InteractionContext, event: InteractionEvent): void {
-      if (!event.account_id || event.response.status >= 400) return;
+      if (!event.account_id) return;
+      // A failed answer is not the caller's, except one the upstream created and then failed
+      // (its in-stream error): the upstream keeps it, and its creator may read it back or continue it.
+      if (event.response.status >= 400 && event.response.error_code !== 'WARDEN_UPSTREAM_ERROR') return;
       // Responses' answers (continued by id) and Anthropic's code-execution containers (reused by id).
       const id = event.flavour === 'openai.responses' ? event.response.answer_id : event.response.container_id;
       if (!id) return;

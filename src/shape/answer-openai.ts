@@ -12,7 +12,7 @@
  */
 import type { OutputTransformer, SseEvent } from '../gateway/lifecycle.ts';
 import type { AnswerFilterOptions } from './answer.ts';
-import { reasoningValueText, takeChatReasoning } from './chat-reasoning.ts';
+import { isReasoningKey, reasoningValueText, takeChatReasoning } from './chat-reasoning.ts';
 
 // The searches below start after the opening quote: the quote is JSON's most frequent character,
 // and a string search stops at every occurrence of the pattern's first character.
@@ -38,9 +38,39 @@ function mentionsReasoning(d: string): boolean {
   return false;
 }
 
-/** Whether a Chat delta carries answer content (OpenRouter sends `"content":""` with its reasoning). */
-function carriesContent(content: unknown): boolean {
-  return typeof content === 'string' ? content.length > 0 : Array.isArray(content) && content.length > 0;
+/**
+ * Whether a Chat delta field carries part of the answer: OpenRouter sends `"content":""` with its
+ * reasoning, and some servers `"tool_calls":[]`; empty strings and arrays carry nothing.
+ */
+function carriesAnswer(value: unknown): boolean {
+  return typeof value === 'string' || Array.isArray(value) ? value.length > 0 : value != null;
+}
+
+/**
+ * A non-streamed Chat choice's log-probabilities without the reasoning's: upstreams such as vLLM
+ * list every output token, the reasoning's first, and a `reasoning*` / `thinking*` field may hold
+ * their own. Keeps the trailing `content` entries whose tokens spell exactly the visible answer;
+ * when they do not (tags, whitespace or byte tokens in between), none are kept rather than risk
+ * a reasoning token.
+ */
+function answerOnlyLogprobs(logprobs: unknown, answer: unknown): Record<string, unknown> | null {
+  if (!logprobs || typeof logprobs !== 'object') return null;
+  const kept: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(logprobs)) if (!isReasoningKey(k)) kept[k] = v;
+  const entries = kept.content;
+  if (!Array.isArray(entries)) return kept;
+  if (answer != null && typeof answer !== 'string') { kept.content = null; return kept; }
+  const text = answer ?? '';
+  let spelled = '';
+  let start = entries.length;
+  while (start > 0 && spelled.length < text.length) {
+    const token = (entries[start - 1] as { token?: unknown } | null)?.token;
+    if (typeof token !== 'string') break;
+    spelled = token + spelled;
+    start--;
+  }
+  kept.content = spelled === text ? entries.slice(start) : null;
+  return kept;
 }
 
 /** Chat Completions filter. */
@@ -92,8 +122,11 @@ export function chatAnswerFilter(opts: AnswerFilterOptions): OutputTransformer {
             if (opts.reasoning === 'summary' && !summarised.has(choice.index)) held.set(choice.index, (held.get(choice.index) ?? '') + reasoning);
             changed = true;
             noteReasoning();
+            // vLLM puts the reasoning tokens' log-probabilities on the reasoning deltas: their
+            // tokens spell the trace out. (A delta mixing reasoning and answer loses both's.)
+            if (choice.logprobs != null) choice.logprobs = null;
           }
-          const movesOn = carriesContent(delta.content) || delta.tool_calls != null || choice.finish_reason != null;
+          const movesOn = carriesAnswer(delta.content) || carriesAnswer(delta.tool_calls) || choice.finish_reason != null;
           if (movesOn && held.has(choice.index)) before.push(summaryChunk(choice.index));
         }
         if (Object.keys(delta).length === 0 && choice.finish_reason == null && choice.logprobs == null) emptied++;
@@ -114,6 +147,7 @@ export function chatAnswerFilter(opts: AnswerFilterOptions): OutputTransformer {
         if (text !== null) {
           noteReasoning();
           if (opts.reasoning === 'summary' && text) message.reasoning_content = opts.summarise(text, opts.summaryMaxChars);
+          if (choice.logprobs != null) choice.logprobs = answerOnlyLogprobs(choice.logprobs, message.content);
         }
       }
       return body;

@@ -241,3 +241,35 @@ test('responses stream: reasoning events of other names (response.reasoning.delt
   assert.doesNotMatch(datas(summary), /Many people guess|response\.reasoning\./);
   assert.match(datas(summary), /"response\.reasoning_summary_text\.done".*"text":"User asks for the capital of Australia\. The capital is Canberra\."/);
 });
+
+test('Chat JSON, reasoning withheld, logprobs allowed: only the entries spelling the visible answer stay; a reasoning field of logprobs goes', () => {
+  const entry = (token: string) => ({ token, logprob: -0.5, bytes: [...Buffer.from(token)], top_logprobs: [] });
+  const body = (content: string, tokens: string[]) => ({
+    choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content, reasoning: 'Hidden step.' }, logprobs: { content: tokens.map(entry), reasoning: [entry('Hidden'), entry(' step.')] } }],
+  });
+  const filter = answerFilter('openai.chat', opts({ logprobs: true }))!;
+  const spelled = filter.json!(body('Yes, Paris', ['Hidden', ' step.', 'Yes', ',', ' Paris'])) as any;
+  assert.deepEqual(spelled.choices[0].logprobs.content.map((e: any) => e.token), ['Yes', ',', ' Paris'], 'the answer\'s entries kept');
+  assert.ok(!('reasoning' in spelled.choices[0].logprobs), 'the reasoning logprobs field removed');
+  // The tokens do not spell the answer (the `</think>` tag and newline in between): keep none.
+  const unspelled = filter.json!(body('Paris', ['Hidden', ' step.', '</think>', '\n\n', 'Par', 'is!'])) as any;
+  assert.equal(unspelled.choices[0].logprobs.content, null);
+  assert.doesNotMatch(JSON.stringify(unspelled), /Hidden/, 'nothing of the trace');
+});
+
+test('chat stream summary: reasoning chunks with an empty "tool_calls":[] do not end the reasoning; one summary of all of it, before the answer', async () => {
+  const chunk = (delta: object, finish: string | null = null) => ({ data: JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] }) });
+  const events = [
+    chunk({ role: 'assistant', content: '', reasoning: 'First thought here.', tool_calls: [] }),
+    chunk({ content: '', reasoning: ' More of it.\n\nSecond paragraph starts.', tool_calls: [] }),
+    chunk({ content: '', reasoning: ' And goes on.', tool_calls: [] }),
+    chunk({ content: 'Answer.' }),
+    chunk({}, 'stop'),
+    { data: '[DONE]' },
+  ];
+  const out = runTransformer(answerFilter('openai.chat', opts({ reasoning: 'summary' })), events);
+  const summaries = out.map((e) => e.data).filter((d) => d.includes('reasoning_content')).map((d) => JSON.parse(d).choices[0].delta.reasoning_content);
+  assert.deepEqual(summaries, ['First thought here. Second paragraph starts.'], 'one summary, of the whole trace');
+  assert.ok(out.findIndex((e) => e.data.includes('reasoning_content')) < out.findIndex((e) => e.data.includes('"content":"Answer."')), 'the summary comes before the answer');
+  assert.equal((await chatFinal(out)).choices[0].message.content, 'Answer.');
+});

@@ -131,3 +131,46 @@ test('Anthropic code-execution containers: reused by the customer whose answer u
     await raw.close();
   }
 });
+
+test('a response the upstream created and then failed in its stream is still its creator\'s to read back and continue, and nobody else\'s', async () => {
+  const { startRawUpstream } = await import('../helpers/raw-upstream.ts');
+  const FAILED = { id: 'resp_failed_1', object: 'response', created_at: 1, model: 'gpt-fail', status: 'failed', error: { code: 'server_error', message: 'An error occurred.' }, output: [], usage: null };
+  const raw = await startRawUpstream((req, res, body) => {
+    if (req.method === 'GET') { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify(FAILED)); return; }
+    const asked = JSON.parse(body) as { previous_response_id?: string };
+    if (asked.previous_response_id) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: `Previous response with id '${asked.previous_response_id}' failed.`, type: 'invalid_request_error', param: 'previous_response_id', code: 'previous_response_failed' } }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const ev = (name: string, data: object) => res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+    ev('response.created', { type: 'response.created', sequence_number: 0, response: { ...FAILED, status: 'in_progress', error: null } });
+    ev('error', { type: 'error', code: 'server_error', message: 'An error occurred.', param: null, sequence_number: 1 });
+    ev('response.failed', { type: 'response.failed', sequence_number: 2, response: FAILED });
+    res.end();
+  });
+  const hx = await startHarness({
+    keys: [{ secret: ALICE, accountId: 'acc_alice' }, { secret: BOB, accountId: 'acc_bob' }],
+    hooks: [answerOwnershipHooks(new MemoryAnswerOwnersStore(), { retentionDays: 30 })],
+    upstreamOverride: () => [{ name: 'failing', base_url: raw.url, models: ['*'] }],
+  });
+  try {
+    const as = (key: string) => new OpenAI({ apiKey: key, baseURL: `${hx.url}/v1`, maxRetries: 0 });
+    const types: string[] = [];
+    for await (const e of await as(ALICE).responses.create({ model: 'gpt-fail', input: 'hi', stream: true })) types.push(e.type);
+    assert.deepEqual(types, ['response.created', 'error', 'response.failed']);
+    const [event] = await storedEvents(hx, 1);
+    assert.deepEqual([event.response.status, event.response.error_code, event.response.answer_id], [500, 'WARDEN_UPSTREAM_ERROR', 'resp_failed_1']);
+
+    const read = await as(ALICE).responses.retrieve('resp_failed_1');
+    assert.equal(read.status, 'failed', 'the creator reads its failed response back');
+    // Continuing it reaches the upstream, which gives its own answer (not Warden's "not found").
+    await assert.rejects(as(ALICE).responses.create({ model: 'gpt-fail', previous_response_id: 'resp_failed_1', input: 'again' }), (e: any) => e.status === 400 && e.error?.code === 'previous_response_failed');
+    await assert.rejects(as(BOB).responses.retrieve('resp_failed_1'), (e: any) => e.status === 404, 'another customer cannot read it');
+    await assert.rejects(as(BOB).responses.create({ model: 'gpt-fail', previous_response_id: 'resp_failed_1', input: 'x' }), (e: any) => e.error?.code === 'WARDEN_PREVIOUS_RESPONSE_NOT_FOUND');
+  } finally {
+    await hx.close();
+    await raw.close();
+  }
+});

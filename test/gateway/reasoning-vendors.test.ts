@@ -65,3 +65,56 @@ test('OpenRouter reasoning summarised: the client gets a summary of the whole tr
   assert.doesNotMatch(JSON.stringify(final), /Münster|reasoning\.text/);
   assert.equal(message.content, 'The Peace of Westphalia was signed in 1648.');
 });
+
+// vLLM gives every output token's log-probabilities, the reasoning's included: on the reasoning
+// deltas when streaming, ahead of the answer's in `logprobs.content` otherwise. Their tokens
+// spell the trace out, so they go with it.
+const VLLM_TRACE = ['Plan it.', ' Secret', ' chain', ' of', ' thought', '.'];
+const logprob = (token: string) => ({ token, logprob: -0.1, bytes: [...Buffer.from(token)], top_logprobs: [{ token, logprob: -0.1, bytes: [...Buffer.from(token)] }] });
+const vllmChunk = (delta: object, logprobs: object | null, finish: string | null = null) =>
+  `data: ${JSON.stringify({ id: 'chatcmpl-v', object: 'chat.completion.chunk', created: 1, model: 'Qwen/QwQ-32B', choices: [{ index: 0, delta, logprobs, finish_reason: finish }] })}\n\n`;
+const VLLM_SSE = vllmChunk({ role: 'assistant', content: '' }, null)
+  + VLLM_TRACE.map((t) => vllmChunk({ reasoning_content: t }, { content: [logprob(t)] })).join('')
+  + vllmChunk({ content: 'Paris' }, { content: [logprob('Paris')] })
+  + vllmChunk({}, null, 'stop') + 'data: [DONE]\n\n';
+const VLLM_JSON = {
+  id: 'chatcmpl-v', object: 'chat.completion', created: 1, model: 'Qwen/QwQ-32B',
+  choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'Paris', reasoning_content: VLLM_TRACE.join('') }, logprobs: { content: [...VLLM_TRACE, 'Paris'].map(logprob) } }],
+};
+
+for (const reasoning of ['none', 'summary'] as const) {
+  test(`vLLM reasoning ${reasoning} with logprobs allowed: the reasoning tokens' log-probabilities go with the trace, the answer's stay`, async () => {
+    const upstream = await startRawUpstream((_req, res, body) => {
+      if (JSON.parse(body).stream) { res.writeHead(200, { 'content-type': 'text/event-stream' }); res.end(VLLM_SSE); return; }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(VLLM_JSON));
+    });
+    open.push(upstream);
+    const policy = inlinePolicyHooks(`version: 1\ndefaults: { reasoning: ${reasoning}, logprobs: true, top_logprobs_max: 5 }\n`);
+    open.push({ close: async () => policy.cleanup() });
+    const h = await startHarness({ hooks: [policy.hooks], upstreamOverride: () => [{ name: 'vllm', base_url: upstream.url, models: ['*'] }] });
+    open.push(h);
+    const client = new OpenAI({ apiKey: h.key, baseURL: `${h.url}/v1`, maxRetries: 0 });
+    const request = { model: 'Qwen/QwQ-32B', messages: [{ role: 'user' as const, content: 'Capital?' }], logprobs: true, top_logprobs: 1 };
+
+    const stream = await client.chat.completions.create({ ...request, stream: true });
+    let tokens = '';
+    let content = '';
+    const raw: string[] = [];
+    for await (const chunk of stream) {
+      raw.push(JSON.stringify(chunk));
+      content += chunk.choices[0]?.delta?.content ?? '';
+      for (const entry of chunk.choices[0]?.logprobs?.content ?? []) tokens += entry.token;
+    }
+    assert.equal(content, 'Paris');
+    assert.equal(tokens, 'Paris', 'streamed: only the answer\'s log-probabilities');
+    assert.doesNotMatch(raw.join('\n'), /chain| thought/, 'streamed: nothing of the trace');
+
+    const whole = await client.chat.completions.create(request);
+    assert.equal(whole.choices[0].message.content, 'Paris');
+    assert.deepEqual(whole.choices[0].logprobs?.content?.map((e) => e.token), ['Paris'], 'JSON: only the answer\'s log-probabilities');
+    assert.doesNotMatch(JSON.stringify(whole), /chain| thought/, 'JSON: nothing of the trace');
+    const events = await storedEvents(h, 2);
+    for (const e of events) assert.ok(e.enforcement.shaping.includes(reasoning === 'none' ? 'reasoning:withheld' : 'reasoning:summarised'), `shaping: ${e.enforcement.shaping}`);
+  });
+}

@@ -28,10 +28,27 @@ const STREAMS: Record<string, string> = {
   'chat-comments': ': OPENROUTER PROCESSING\n\n' + chunk({ role: 'assistant', content: 'Hi' }) + ': OPENROUTER PROCESSING\n\n' + chunk({}, 'stop') + sse(null, '[DONE]'),
 };
 
+/** Streams sent in parts, with pauses (ms) between them. */
+const PAUSED: Record<string, (string | number)[]> = {
+  // The error event, then the upstream keeps the connection a while: the SDK hangs up first.
+  'chat-error-held': [STREAMS['chat-error'], 300],
+  'claude-overloaded-held': [STREAMS['claude-overloaded'], 300],
+  // A keep-alive comment at once, the answer's first event later.
+  'chat-comment-first': [': OPENROUTER PROCESSING\n\n', 300, STREAMS['chat-comments']],
+};
+
 async function gateway(hooks: GatewayHooks[] = []): Promise<Harness> {
   const upstream = await startRawUpstream((_req, res, body) => {
+    const model: string = JSON.parse(body).model;
     res.writeHead(200, { 'content-type': 'text/event-stream' });
-    res.end(STREAMS[JSON.parse(body).model]);
+    if (!PAUSED[model]) { res.end(STREAMS[model]); return; }
+    void (async () => {
+      for (const part of PAUSED[model]) {
+        if (typeof part === 'number') await new Promise((r) => setTimeout(r, part));
+        else if (!res.destroyed) res.write(part);
+      }
+      res.end();
+    })();
   });
   open.push(upstream);
   const h = await startHarness({ hooks, upstreamOverride: () => [{ name: 'raw', base_url: upstream.url, models: ['*'] }] });
@@ -63,6 +80,24 @@ test('an upstream error inside a stream reaches the SDK and is recorded as a fai
   assert.equal(events.find((x) => x.model === 'claude-overloaded')!.response.output_chars, 3, 'what was streamed is still counted');
 });
 
+test('an upstream error inside a stream stays the upstream\'s failure when the SDK hangs up before the upstream ends', async () => {
+  const h = await gateway();
+  const anthropic = new Anthropic({ apiKey: h.key, baseURL: h.url, maxRetries: 0 });
+  await assert.rejects(anthropic.messages.stream({ model: 'claude-overloaded-held', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }).finalMessage(), (e: any) => /Overloaded/.test(String(e?.message)));
+  const openai = new OpenAI({ apiKey: h.key, baseURL: `${h.url}/v1`, maxRetries: 0 });
+  await assert.rejects(async () => {
+    for await (const _ of await openai.chat.completions.create({ model: 'chat-error-held', messages: [{ role: 'user', content: 'hi' }], stream: true })) { /* read */ }
+  }, (e: any) => /server had an error/.test(String(e?.message)));
+  const events = await storedEvents(h, 2);
+  const response = (model: string) => {
+    const e = events.find((x) => x.model === model);
+    assert.ok(e, `event for ${model}`);
+    return [e.response.status, e.response.error_code, e.response.upstream_error];
+  };
+  assert.deepEqual(response('claude-overloaded-held'), [529, 'WARDEN_UPSTREAM_ERROR', 'overloaded_error']);
+  assert.deepEqual(response('chat-error-held'), [500, 'WARDEN_UPSTREAM_ERROR', 'server_error']);
+});
+
 test('keep-alive comments from the upstream are passed on, with or without output shaping', async () => {
   const policy = inlinePolicyHooks('version: 1\ndefaults: { reasoning: none }\n');
   open.push({ close: async () => policy.cleanup() });
@@ -74,5 +109,18 @@ test('keep-alive comments from the upstream are passed on, with or without outpu
     const text = await res.text();
     assert.equal(text.split(': OPENROUTER PROCESSING\n\n').length, 3, text);
     assert.match(text, /"content":"Hi"/);
+  }
+});
+
+test('ttfb_ms times the answer\'s first event, not a keep-alive comment before it, with or without output shaping', async () => {
+  const policy = inlinePolicyHooks('version: 1\ndefaults: { reasoning: none }\n');
+  open.push({ close: async () => policy.cleanup() });
+  for (const h of [await gateway(), await gateway([policy.hooks])]) {
+    const openai = new OpenAI({ apiKey: h.key, baseURL: `${h.url}/v1`, maxRetries: 0 });
+    let content = '';
+    for await (const c of await openai.chat.completions.create({ model: 'chat-comment-first', messages: [{ role: 'user', content: 'hi' }], stream: true })) content += c.choices[0]?.delta?.content ?? '';
+    assert.equal(content, 'Hi');
+    const [event] = await storedEvents(h, 1);
+    assert.ok(event.response.ttfb_ms !== null && event.response.ttfb_ms >= 280, `ttfb_ms ${event.response.ttfb_ms}: the first event came 300 ms after the comment`);
   }
 });

@@ -251,7 +251,7 @@ export async function verifyLedger(storage: LedgerStorage, opts: VerifyOptions):
   // Entries past the last valid signed checkpoint rest on the stored tree alone: anyone who can
   // write the database could rewrite them unnoticed. A live log always has such a tail (entries since
   // the last checkpoint); a log with entries and no signed checkpoint at all is not verified.
-  const signedSize = Math.max(0, ...cps.filter((c) => c.valid).map((c) => c.size));
+  const signedSize = largestSignedSize(cps);
   if (size > 0 && signedSize === 0) {
     report({ kind: 'checkpoint', message: `no signed checkpoint covers the log: none of its ${size} entries is covered by a signature (its checkpoints were deleted, or none was signed yet: \`warden ledger checkpoint\` signs one)` });
   }
@@ -266,12 +266,22 @@ export async function verifyLedger(storage: LedgerStorage, opts: VerifyOptions):
     checkpoints: cps.length,
     commitments,
     erased,
-    firstBadEntry: entryIdx.length ? Math.min(...entryIdx) : null,
+    firstBadEntry: entryIdx.length ? entryIdx.reduce((a, b) => Math.min(a, b)) : null,
     latestCheckpoint: latest ? { size: latest.size, rootHash: b64(latest.root) } : null,
     unsigned: size - Math.min(signedSize, size),
     kept: keptResults,
     problems,
   };
+}
+
+/**
+ * Size of the largest valid signed checkpoint, 0 if none. A loop, not `Math.max(...sizes)`: a log
+ * signs a checkpoint every interval, so there can be hundreds of thousands, more than a call's arguments.
+ */
+export function largestSignedSize(cps: ReadonlyArray<Pick<CheckpointRow, 'size'> & { valid: boolean }>): number {
+  let largest = 0;
+  for (const c of cps) if (c.valid && c.size > largest) largest = c.size;
+  return largest;
 }
 
 function kindOrder(p: VerifyProblem): number {

@@ -66,11 +66,20 @@ function schemaAt(root: Schema, path: readonly string[]): EnvTarget | null {
   return unwrap(s);
 }
 
+const DECIMAL = /^\s*-?\d+(\.\d+)?([eE][+-]?\d+)?\s*$/;
+
+/** A JSON-quoted string (`"123"`, the documented way to force a string) is that string; anything else is kept as it is. */
+function unquoted(value: string): string {
+  if (value.length < 2 || !value.startsWith('"') || !value.endsWith('"')) return value;
+  try { const s: unknown = JSON.parse(value); return typeof s === 'string' ? s : value; } catch { return value; }
+}
+
 function parseScalar(value: string, target: EnvTarget | null | undefined): unknown {
   if (target?.nullable && value === 'null') return null;
   switch (target?.type) {
-    case 'string': case 'enum': case 'literal': return value;
-    case 'number': { const n = Number(value); return value.trim() !== '' && Number.isFinite(n) ? n : value; }
+    case 'string': case 'enum': case 'literal': return unquoted(value);
+    // Decimal only: Number() also reads '0x1F90', '0b1', '' and 'Infinity'.
+    case 'number': return DECIMAL.test(value) ? Number(value) : value;
     case 'boolean': return value === 'true' ? true : value === 'false' ? false : value;
     default: try { return JSON.parse(value); } catch { return value; }
   }

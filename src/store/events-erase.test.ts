@@ -170,3 +170,38 @@ test('SQLite retention does not stall the event loop while another process reads
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the dashboard usage-row erase leaves no erased client IP on disk, its IP index included', async () => {
+  const { eraseUsageClientIps } = await import('../ui/usage.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'warden-usage-erase-disk-'));
+  try {
+    const path = join(dir, 'warden.db');
+    const sidePath = `${path}-usage`;
+    const side = openSqlite(sidePath);
+    side.exec('CREATE TABLE usage_rows (id TEXT PRIMARY KEY, account_id TEXT, client_ip TEXT NOT NULL, ts TEXT NOT NULL); CREATE INDEX usage_rows_ip ON usage_rows (client_ip, ts)');
+    const insert = side.prepare('INSERT INTO usage_rows VALUES (?, ?, ?, ?)');
+    side.transaction(() => {
+      for (let n = 0; n < 6000; n++) {
+        const gone = n % 3 === 0;
+        insert.run(`u${n}`, gone ? GONE : 'acct_kept', gone ? `192.0.2.${n % 250}-erase-me` : `203.0.113.${n % 250}`, new Date(T0 + n * 1000).toISOString());
+      }
+    })();
+    side.close();
+    assert.equal(await eraseUsageClientIps({ sqlitePath: path }, GONE), 2000);
+    const bytes = Buffer.concat([sidePath, `${sidePath}-wal`].filter(existsSync).map((p) => readFileSync(p)));
+    assert.ok(!bytes.includes('-erase-me'), 'no erased client IP is left in the usage file or its WAL');
+    // The IP index was rebuilt, as the events' and ledger's erases rebuild theirs: rebuilding it
+    // again leaves it as it is (an index only updated in place keeps half-empty pages from the moves).
+    const check = openSqlite(sidePath);
+    try {
+      const indexPages = () => check.prepare("SELECT count(*) FROM dbstat WHERE name = 'usage_rows_ip'").pluck().get() as number;
+      const after = indexPages();
+      check.exec('REINDEX usage_rows_ip');
+      assert.equal(indexPages(), after, `the IP index was already rebuilt (${after} pages)`);
+    } finally {
+      check.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -58,9 +58,14 @@ export function applyV8Settings(config: WardenConfig): void {
 
 /** The SQLite files this server writes (the store's, the ledger's): one server each. */
 function sqliteFilesServed(config: WardenConfig): string[] {
+  // An in-memory database is this process's alone: nothing to guard.
+  const onDisk = (path: string) => path !== '' && path !== ':memory:';
   const files: string[] = [];
-  if (config.store.driver === 'sqlite') files.push(resolve(config.store.sqlite_path));
-  if (config.ledger.enabled && (config.ledger.driver ?? config.store.driver) === 'sqlite') files.push(resolve(resolveLedgerSetup(config).ledger.sqlite_path));
+  if (config.store.driver === 'sqlite' && onDisk(config.store.sqlite_path)) files.push(resolve(config.store.sqlite_path));
+  if (config.ledger.enabled && (config.ledger.driver ?? config.store.driver) === 'sqlite') {
+    const ledgerPath = resolveLedgerSetup(config).ledger.sqlite_path;
+    if (onDisk(ledgerPath)) files.push(resolve(ledgerPath));
+  }
   return [...new Set(files)];
 }
 

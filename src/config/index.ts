@@ -66,11 +66,20 @@ function schemaAt(root: Schema, path: readonly string[]): EnvTarget | null {
   return unwrap(s);
 }
 
+const DECIMAL = /^\s*-?\d+(\.\d+)?([eE][+-]?\d+)?\s*$/;
+
+/** A JSON-quoted string (`"123"`, the documented way to force a string) is that string; anything else is kept as it is. */
+function unquoted(value: string): string {
+  if (value.length < 2 || !value.startsWith('"') || !value.endsWith('"')) return value;
+  try { const s: unknown = JSON.parse(value); return typeof s === 'string' ? s : value; } catch { return value; }
+}
+
 function parseScalar(value: string, target: EnvTarget | null | undefined): unknown {
   if (target?.nullable && value === 'null') return null;
   switch (target?.type) {
-    case 'string': case 'enum': case 'literal': return value;
-    case 'number': { const n = Number(value); return value.trim() !== '' && Number.isFinite(n) ? n : value; }
+    case 'string': case 'enum': case 'literal': return unquoted(value);
+    // Decimal only: Number() also reads '0x1F90', '0b1', '' and 'Infinity'.
+    case 'number': return DECIMAL.test(value) ? Number(value) : value;
     case 'boolean': return value === 'true' ? true : value === 'false' ? false : value;
     default: try { return JSON.parse(value); } catch { return value; }
   }
@@ -100,14 +109,39 @@ export function issueLines(issues: readonly { path: PropertyKey[]; message: stri
  * is a strict object: a key the schema does not know (a typo such as `servr:` or `server.prot`, in
  * the file or as WARDEN_SERVER__PROT) is an error, never silently ignored with its default in force.
  */
-export function parseConfig(raw: unknown): WardenConfig {
-  const result = configSchema.safeParse(raw ?? {});
+export function parseConfig(raw: unknown, warn: (line: string) => void = () => {}): WardenConfig {
+  const result = configSchema.safeParse(withoutRemovedKeys(raw ?? {}, warn));
   if (!result.success) throw new ConfigError(`invalid configuration:\n${issueLines(result.error.issues)}`);
   return result.data;
 }
 
-/** Load the config file (if any), apply environment overrides and validate. */
-export function loadConfig(path?: string, env: NodeJS.ProcessEnv = process.env): WardenConfig {
+/**
+ * Keys earlier releases had and this one no longer uses. A configuration that still sets one
+ * (saved from an earlier `warden config defaults`) starts, with a warning naming it, instead of
+ * failing as an unknown key would.
+ */
+const REMOVED_KEYS: readonly (readonly string[])[] = [['log', 'prompts'], ['detect', 'shared', 'tail_ms'], ['detect', 'shared', 'tail_lag_seconds']];
+
+/** The object that holds the last key of `path` in `raw`, if it holds that key. */
+function holderOf(raw: unknown, path: readonly string[]): Record<string, unknown> | null {
+  let parent = raw;
+  for (const key of path.slice(0, -1)) parent = parent && typeof parent === 'object' ? (parent as Record<string, unknown>)[key] : undefined;
+  return parent && typeof parent === 'object' && Object.hasOwn(parent, path[path.length - 1]) ? parent as Record<string, unknown> : null;
+}
+
+function withoutRemovedKeys(raw: unknown, warn: (line: string) => void): unknown {
+  const present = REMOVED_KEYS.filter((path) => holderOf(raw, path) !== null);
+  if (present.length === 0) return raw;
+  const copy = structuredClone(raw);
+  for (const path of present) {
+    delete holderOf(copy, path)![path[path.length - 1]];
+    warn(`configuration: ${path.join('.')} is no longer used and is ignored; remove it`);
+  }
+  return copy;
+}
+
+/** Load the config file (if any), apply environment overrides and validate. Warnings (removed keys) go to `warn`, stderr by default. */
+export function loadConfig(path?: string, env: NodeJS.ProcessEnv = process.env, warn: (line: string) => void = (line) => process.stderr.write(`warden: ${line}\n`)): WardenConfig {
   let raw: Record<string, unknown> = {};
   const file = path ?? env.WARDEN_CONFIG ?? (existsSync('warden.yaml') ? 'warden.yaml' : undefined);
   if (file) {
@@ -116,7 +150,7 @@ export function loadConfig(path?: string, env: NodeJS.ProcessEnv = process.env):
     try { raw = (parseYaml(text) as Record<string, unknown>) ?? {}; } catch (err) { throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message}`); }
     if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config file ${file} must be a YAML mapping`);
   }
-  return parseConfig(applyEnvOverrides(raw, env));
+  return parseConfig(applyEnvOverrides(raw, env), warn);
 }
 
 /**

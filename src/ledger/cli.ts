@@ -187,7 +187,7 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
         try {
           if (!given.length) for (const k of await storage.keys()) { const v = parseVerifierKey(k); if (!verifiers.some((x) => String(x) === k)) verifiers.push(v); }
           if (!verifiers.length) throw new UsageError('no verifier key: pass --key <name>+<id>+<key>');
-          const report = await verifyLedger(storage, { origin: cfg.origin, verifiers, keptCheckpoints });
+          const report = await verifyLedger(storage, { origin: cfg.origin, verifiers, keptCheckpoints, unsignedGraceMs: firstCheckpointGraceMs(cfg.checkpoint_interval_ms) });
           if (values.json === true) print(JSON.stringify(report, null, 2));
           else {
             print(`log size ${report.size}, ${report.nodes} tree nodes, ${report.checkpoints} checkpoints, ${report.commitments} commitments opened, ${report.erased} entries erased`);
@@ -297,3 +297,12 @@ async function storedEntries(storage: LedgerStorage, start: number, end: number)
 }
 
 export type { LedgerConfig };
+
+/**
+ * How recent the newest entry of a log without any signed checkpoint may be for `verify` to call
+ * it a live log whose first checkpoint is not due yet (a warning) rather than an unsigned one (a
+ * failure): a few checkpoint intervals, and at least a minute for a server just started.
+ */
+export function firstCheckpointGraceMs(checkpointIntervalMs: number): number {
+  return Math.max(3 * checkpointIntervalMs, 60_000);
+}

@@ -260,8 +260,10 @@ export class SqliteLedgerStorage implements LedgerStorage {
     const r = this.db.prepare(`UPDATE ledger_private SET ip = NULL, ip_v4 = NULL, openings = NULL, erased_at = ? WHERE erased_at IS NULL AND ${where.join(' AND ')}`).run(at, ...args);
     // secure_delete (openSqlite) zeroes the old cells, but an index page rebalanced by the many
     // deletions can keep stale keys (the IPs) in its unused space: the IP indexes are rebuilt
-    // (their old pages freed, hence zeroed). Then the WAL frames written before are truncated.
-    this.db.exec('REINDEX ledger_private_ip; REINDEX ledger_private_ipv4');
+    // (their old pages freed, hence zeroed). That takes the write lock for time proportional to
+    // the whole log, so only when something was erased. Then the WAL frames written before are
+    // truncated (also when nothing was: a rerun after a reader kept them is how they go).
+    if (r.changes > 0) this.db.exec('REINDEX ledger_private_ip; REINDEX ledger_private_ipv4');
     truncateWal(this.db, 'ledger erase');
     return r.changes;
   }

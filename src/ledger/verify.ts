@@ -50,6 +50,13 @@ export interface VerifyOptions {
    * short or rewritten since is caught.
    */
   keptCheckpoints?: readonly string[];
+  /**
+   * A log with entries and no signed checkpoint is a failure, unless its newest entry is younger
+   * than this: a server signs its first checkpoint one checkpoint interval after its first entry,
+   * so such a log is a live one not signed yet (reported as unsigned, a warning). Default 0.
+   */
+  unsignedGraceMs?: number;
+  now?: () => number;
   /** Stop collecting after this many problems (the scan still completes). */
   maxProblems?: number;
   pageSize?: number;
@@ -110,6 +117,7 @@ export async function verifyLedger(storage: LedgerStorage, opts: VerifyOptions):
   let commitments = 0;
   let erased = 0;
   let nodesSeen = 0;
+  let newestTs: string | null = null;
   for (let start = 0; start < size; start += page) {
     const end = Math.min(size, start + page);
     const [rows, leafNodes, privs] = await Promise.all([storage.entries(start, end, page), storage.nodes(0, start, end - start), storage.privateRange(start, end, page)]);
@@ -120,6 +128,7 @@ export async function verifyLedger(storage: LedgerStorage, opts: VerifyOptions):
     for (let i = start; i < end; i++) {
       const row = rowAt.get(i);
       if (!row) { report({ kind: 'structure', index: i, message: `entry ${i} is missing` }); entryProblems.set(i, 'missing'); range.append(EMPTY_ROOT); noteRoot(); continue; }
+      if (i === size - 1) newestTs = row.ts;
       const leafHash = hashLeaf(row.leaf);
       range.append(leafHash);
       noteRoot();
@@ -250,9 +259,12 @@ export async function verifyLedger(storage: LedgerStorage, opts: VerifyOptions):
 
   // Entries past the last valid signed checkpoint rest on the stored tree alone: anyone who can
   // write the database could rewrite them unnoticed. A live log always has such a tail (entries since
-  // the last checkpoint); a log with entries and no signed checkpoint at all is not verified.
-  const signedSize = Math.max(0, ...cps.filter((c) => c.valid).map((c) => c.size));
-  if (size > 0 && signedSize === 0) {
+  // the last checkpoint); a log with entries and no signed checkpoint at all is not verified,
+  // unless its newest entry is recent enough that the first checkpoint may simply not be due yet.
+  const signedSize = largestSignedSize(cps);
+  const newestAgeMs = newestTs === null ? Infinity : (opts.now ?? Date.now)() - Date.parse(newestTs);
+  const awaitingFirstCheckpoint = newestAgeMs < (opts.unsignedGraceMs ?? 0);
+  if (size > 0 && signedSize === 0 && !awaitingFirstCheckpoint) {
     report({ kind: 'checkpoint', message: `no signed checkpoint covers the log: none of its ${size} entries is covered by a signature (its checkpoints were deleted, or none was signed yet: \`warden ledger checkpoint\` signs one)` });
   }
   problems.sort((x, y) => kindOrder(x) - kindOrder(y) || (x.index ?? 0) - (y.index ?? 0));
@@ -266,12 +278,22 @@ export async function verifyLedger(storage: LedgerStorage, opts: VerifyOptions):
     checkpoints: cps.length,
     commitments,
     erased,
-    firstBadEntry: entryIdx.length ? Math.min(...entryIdx) : null,
+    firstBadEntry: entryIdx.length ? entryIdx.reduce((a, b) => Math.min(a, b)) : null,
     latestCheckpoint: latest ? { size: latest.size, rootHash: b64(latest.root) } : null,
     unsigned: size - Math.min(signedSize, size),
     kept: keptResults,
     problems,
   };
+}
+
+/**
+ * Size of the largest valid signed checkpoint, 0 if none. A loop, not `Math.max(...sizes)`: a log
+ * signs a checkpoint every interval, so there can be hundreds of thousands, more than a call's arguments.
+ */
+export function largestSignedSize(cps: ReadonlyArray<Pick<CheckpointRow, 'size'> & { valid: boolean }>): number {
+  let largest = 0;
+  for (const c of cps) if (c.valid && c.size > largest) largest = c.size;
+  return largest;
 }
 
 function kindOrder(p: VerifyProblem): number {

@@ -23,6 +23,7 @@ import { NoteError, encodeBase64, openCheckpoint, parseNote, parseVerifierKey, s
 import { entryColumns, prepareInteraction, prepareVerdict, privateIp, type PreparedEntry } from './records.ts';
 import { AppendConflictError, type AppendRows, type RecordedKey, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode } from './storage.ts';
 import { LedgerError, type SignedCheckpoint, type WireError } from './types.ts';
+import { isSqliteBusy } from '../store/sqlite.ts';
 
 /** One append as it crosses to the writer: the raw event (prepared by the writer) or a prepared entry. */
 export type WriteItem =
@@ -291,7 +292,9 @@ export class LedgerWriter {
       } catch (err) {
         // A failed commit may still have landed (a lost COMMIT reply), or another writer appended: follow the storage, not memory.
         await this.resync().catch(() => {});
-        if (err instanceof AppendConflictError && attempt < APPEND_ATTEMPTS) {
+        // SQLite's write lock held past busy_timeout by another process (`warden ledger erase`
+        // rebuilding its indexes) is waited for again, as another writer holding the append lock is.
+        if ((err instanceof AppendConflictError || isSqliteBusy(err)) && attempt < APPEND_ATTEMPTS) {
           await new Promise((r) => setTimeout(r, attempt * 5 * (1 + Math.random())));
           continue;
         }

@@ -362,7 +362,7 @@ export function loadSanctions(sources: SanctionsSource[]): SanctionsIndex {
       case 'generic': loaded = loadGeneric(s.path); break;
     }
     if (s.format !== 'ofac_alt' && loaded.length === 0) throw new SanctionsListError(s.path, 0, 'no entries');
-    entries.push(...loaded);
+    for (const e of loaded) entries.push(e); // a list can exceed the arguments a spread may pass
   }
   for (const f of aliasFiles) applyOfacAliases(f, ofac);
   return new SanctionsIndex(entries);

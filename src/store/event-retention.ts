@@ -1,6 +1,7 @@
 /**
  * `events.retention_days`: events older than the retention period are deleted, at start and then
- * every hour, off the request path (the deletes go in chunks, yielding between them).
+ * every hour, off the request path (the deletes go in small chunks, yielding between them, and never
+ * wait in SQLite: SqliteEventStore.deleteBefore).
  */
 import type { EventStore } from './events.ts';
 

@@ -113,3 +113,95 @@ test('events erase also blanks the account\'s client IPs in the dashboard\'s usa
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** Another process holding the database: a reader mid-SELECT, or a writer inside a write transaction, for `holdMs`. */
+async function otherProcess(path: string, hold: 'read' | 'write', holdMs: number): Promise<{ done: Promise<void> }> {
+  const { spawn } = await import('node:child_process');
+  const script = `const D = require('better-sqlite3'); const d = new D(${JSON.stringify(path)});
+    ${hold === 'read' ? "const it = d.prepare('SELECT id FROM events').iterate(); it.next();" : "d.exec('BEGIN IMMEDIATE');"}
+    console.log('holding');
+    setTimeout(() => { ${hold === 'read' ? 'it.return();' : "d.exec('COMMIT');"} d.close(); }, ${holdMs});`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((r) => child.stdout.once('data', r));
+  return { done: new Promise((r) => child.once('exit', () => r())) };
+}
+
+/** Run `work` and return its result with the longest gap between 10 ms timer ticks meanwhile. */
+async function longestStall<T>(work: () => Promise<T>): Promise<{ result: T; stallMs: number }> {
+  let stallMs = 0;
+  let last = Date.now();
+  const tick = setInterval(() => { const now = Date.now(); stallMs = Math.max(stallMs, now - last); last = now; }, 10);
+  try {
+    const result = await work();
+    await new Promise((r) => setTimeout(r, 30));
+    return { result, stallMs };
+  } finally {
+    clearInterval(tick);
+  }
+}
+
+test('SQLite retention does not stall the event loop while another process reads or writes the database', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-events-retention-'));
+  const path = join(dir, 'warden.db');
+  const db = openSqlite(path);
+  const store = new SqliteEventStore(db);
+  try {
+    await store.appendBatch(Array.from({ length: 3000 }, (_, n) => sampleEvent(n, { ts: new Date(T0 + n * 1000).toISOString() })));
+
+    // A reader (an export, `warden scan`, a backup) keeps an old snapshot: a TRUNCATE checkpoint
+    // would wait busy_timeout (5 s) for it, on the server's main thread.
+    const reader = await otherProcess(path, 'read', 4000);
+    await store.appendBatch([sampleEvent(9000, { ts: new Date(T0 + 9000 * 1000).toISOString() })]);
+    const read = await longestStall(() => store.deleteBefore(new Date(T0 + 1000 * 1000).toISOString()));
+    assert.equal(read.result, 1000, 'the old events were deleted');
+    assert.ok(read.stallMs < 1000, `the event loop kept running beside a reader (longest stall ${read.stallMs} ms)`);
+    await reader.done;
+
+    // A writer in another process (an erase from the CLI) holds the write lock for 1.5 s: the
+    // sweep waits for it on a timer, not in SQLite's busy handler.
+    const writer = await otherProcess(path, 'write', 1500);
+    const write = await longestStall(() => store.deleteBefore(new Date(T0 + 2000 * 1000).toISOString()));
+    assert.equal(write.result, 1000, 'the sweep went on once the writer was done');
+    assert.ok(write.stallMs < 1000, `the event loop kept running while another process held the write lock (longest stall ${write.stallMs} ms)`);
+    await writer.done;
+  } finally {
+    await store.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the dashboard usage-row erase leaves no erased client IP on disk, its IP index included', async () => {
+  const { eraseUsageClientIps } = await import('../ui/usage.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'warden-usage-erase-disk-'));
+  try {
+    const path = join(dir, 'warden.db');
+    const sidePath = `${path}-usage`;
+    const side = openSqlite(sidePath);
+    side.exec('CREATE TABLE usage_rows (id TEXT PRIMARY KEY, account_id TEXT, client_ip TEXT NOT NULL, ts TEXT NOT NULL); CREATE INDEX usage_rows_ip ON usage_rows (client_ip, ts)');
+    const insert = side.prepare('INSERT INTO usage_rows VALUES (?, ?, ?, ?)');
+    side.transaction(() => {
+      for (let n = 0; n < 6000; n++) {
+        const gone = n % 3 === 0;
+        insert.run(`u${n}`, gone ? GONE : 'acct_kept', gone ? `192.0.2.${n % 250}-erase-me` : `203.0.113.${n % 250}`, new Date(T0 + n * 1000).toISOString());
+      }
+    })();
+    side.close();
+    assert.equal(await eraseUsageClientIps({ sqlitePath: path }, GONE), 2000);
+    const bytes = Buffer.concat([sidePath, `${sidePath}-wal`].filter(existsSync).map((p) => readFileSync(p)));
+    assert.ok(!bytes.includes('-erase-me'), 'no erased client IP is left in the usage file or its WAL');
+    // The IP index was rebuilt, as the events' and ledger's erases rebuild theirs: rebuilding it
+    // again leaves it as it is (an index only updated in place keeps half-empty pages from the moves).
+    const check = openSqlite(sidePath);
+    try {
+      const indexPages = () => check.prepare("SELECT count(*) FROM dbstat WHERE name = 'usage_rows_ip'").pluck().get() as number;
+      const after = indexPages();
+      check.exec('REINDEX usage_rows_ip');
+      assert.equal(indexPages(), after, `the IP index was already rebuilt (${after} pages)`);
+    } finally {
+      check.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,5 +1,5 @@
 import { erasePersonalData, ERASED_CLIENT_IP, type InteractionEvent } from '../events/index.ts';
-import { migrateSqlite, truncateWal, type SqliteDb } from './sqlite.ts';
+import { migrateSqlite, truncateWal, withoutBusyWait, type SqliteDb } from './sqlite.ts';
 import { migratePostgres, type PgPool } from './postgres.ts';
 import { EventWriterThread } from './event-writer.ts';
 
@@ -40,6 +40,8 @@ export interface EventStore {
 const ERASE_CHUNK = 1000;
 /** Yield to the event loop between chunks (retention runs inside `warden serve`). */
 const nextTick = () => new Promise<void>((r) => setImmediate(r));
+/** Events per retention DELETE: a few milliseconds of the main thread each. */
+const RETENTION_CHUNK = 250;
 
 const SQLITE_MIGRATIONS = [
   `CREATE TABLE events (
@@ -189,16 +191,20 @@ export class SqliteEventStore implements EventStore {
   }
 
   async deleteBefore(before: string): Promise<number> {
+    // This runs on the server's main thread (better-sqlite3 is synchronous), so it must never
+    // wait: small chunks with a yield between them let requests interleave, a write lock held by
+    // another process (an erase from the CLI) is waited out on a timer rather than in SQLite's
+    // busy handler, and the checkpoint is PASSIVE, which never waits for readers. The write-ahead
+    // log is recycled by later checkpoints anyway; erasure (eraseAccount) is what truncates it.
     const chunk = this.db.prepare('DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? LIMIT ?)');
     let deleted = 0;
     for (;;) {
-      const n = chunk.run(before, ERASE_CHUNK).changes;
+      const n = await withoutBusyWait(this.db, () => chunk.run(before, RETENTION_CHUNK).changes);
       deleted += n;
-      if (n < ERASE_CHUNK) break;
+      if (n < RETENTION_CHUNK) break;
       await nextTick();
     }
-    // Best effort: a busy reader only delays the WAL's truncation to a later checkpoint.
-    if (deleted > 0 && !this.db.memory) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    if (deleted > 0 && !this.db.memory) this.db.pragma('wal_checkpoint(PASSIVE)');
     return deleted;
   }
 

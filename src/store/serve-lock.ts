@@ -16,6 +16,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
+import { isSqliteBusy } from './sqlite.ts';
 
 export class DataDirInUseError extends Error {
   constructor(message: string) { super(message); this.name = 'DataDirInUseError'; }
@@ -28,8 +29,6 @@ export interface ServeLock {
 }
 
 interface Holder { pid: number; host: string; started_at: string }
-
-const isBusy = (err: unknown) => (err as { code?: string }).code?.startsWith('SQLITE_BUSY') || (err as { code?: string }).code === 'SQLITE_LOCKED';
 
 /** Take the serve lock of the SQLite database at `dbPath`, or throw DataDirInUseError naming the holder. */
 export function lockSqliteForServe(dbPath: string): ServeLock {
@@ -52,7 +51,7 @@ export function lockSqliteForServe(dbPath: string): ServeLock {
         'or give this one its own store.sqlite_path; to run several nodes on one store, use PostgreSQL (store.driver: postgres)');
     };
     const take = () => {
-      try { marker.exec('BEGIN IMMEDIATE'); } catch (err) { if (isBusy(err)) refuse(); throw err; }
+      try { marker.exec('BEGIN IMMEDIATE'); } catch (err) { if (isSqliteBusy(err)) refuse(); throw err; }
     };
     take();
     marker.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL, host TEXT NOT NULL, started_at TEXT NOT NULL)');

@@ -27,6 +27,30 @@ export function openSqlite(path: string, opts: { durability?: 'normal' | 'full' 
   return db;
 }
 
+/** SQLite refused because another connection holds a lock it needs. */
+export const isSqliteBusy = (err: unknown) => (err as { code?: string }).code?.startsWith('SQLITE_BUSY') || (err as { code?: string }).code === 'SQLITE_LOCKED';
+
+/**
+ * Run one statement on a connection the server's main thread uses, without blocking the event
+ * loop in SQLite's busy handler: when another connection holds the lock, wait on a timer and try
+ * again (for up to `maxWaitMs`, then throw the busy error).
+ */
+export async function withoutBusyWait<T>(db: SqliteDb, run: () => T, maxWaitMs = 60_000): Promise<T> {
+  const giveUpAt = Date.now() + maxWaitMs;
+  const busyTimeout = db.pragma('busy_timeout', { simple: true }) as number;
+  for (;;) {
+    db.pragma('busy_timeout = 0');
+    try {
+      return run();
+    } catch (err) {
+      if (!isSqliteBusy(err) || Date.now() >= giveUpAt) throw err;
+    } finally {
+      db.pragma(`busy_timeout = ${busyTimeout}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /**
  * After an erasure: copy the write-ahead log into the database file and truncate it to zero
  * bytes, so the pages that held the erased bytes (WAL frames written before the erase) are gone

@@ -439,7 +439,8 @@ export async function evaluate(det: DetectionResult, labels: LabelLine[], events
       if (idx.clusterMax(cid) >= flagRank) inFlaggedCluster++;
     }
     const flaggedClusters = [...clusterCount.keys()].filter((cid) => idx.clusterMax(cid) >= flagRank).length;
-    const largest = Math.max(0, ...clusterCount.values());
+    let largest = 0;
+    for (const n of clusterCount.values()) if (n > largest) largest = n;
     campaignReports.push({
       campaign_id: id, kind: c.label?.campaign_kind ?? 'unknown', adaptive: c.label?.adaptive ?? false,
       accounts_total: c.accounts.size, accounts_active: active.length, accounts_flagged: flagged, account_recall: ratio(flagged, active.length),

@@ -496,6 +496,10 @@ export async function eraseUsageClientIps(where: { sqlitePath: string } | { pg: 
   try {
     if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'usage_rows'").get()) return 0;
     const n = db.prepare("UPDATE usage_rows SET client_ip = '' WHERE account_id = ? AND client_ip <> ''").run(accountId).changes;
+    // As the events' and the ledger's erases: index pages rebalanced by the updates can keep stale
+    // keys (the IPs) in their unused space, so the IP index is rebuilt when anything changed.
+    const hasIpIndex = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'usage_rows_ip'").get();
+    if (n > 0 && hasIpIndex) db.exec('REINDEX usage_rows_ip');
     truncateWal(db, 'events erase (dashboard usage rows)');
     return n;
   } finally {

@@ -129,7 +129,11 @@ export async function runWatermarkCli(argv: string[], io: CliIo = defaultIo): Pr
     if (!secret) throw new UsageError('no master secret: pass --secret env:NAME, set watermark.master_secret in the configuration (-c FILE), or set WARDEN_WATERMARK_SECRET');
     const subjects = [...args.subjects];
     if (args.subjectsFile) {
-      subjects.push(...readFileSync(args.subjectsFile, 'utf8').split(/\r?\n/).map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean));
+      // A loop, not push(...lines): a subjects file can hold more lines than a call's arguments.
+      for (const line of readFileSync(args.subjectsFile, 'utf8').split(/\r?\n/)) {
+        const subject = line.replace(/#.*$/, '').trim();
+        if (subject) subjects.push(subject);
+      }
     }
     if (subjects.length === 0) throw new UsageError('no candidate keys: pass --subject account:ID (repeatable) or --subjects-file');
     let keys: WatermarkKey[];

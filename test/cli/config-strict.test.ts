@@ -103,7 +103,7 @@ test('an env:NAME setting whose variable is not set is an error naming the path 
 test('config check and serve refuse an upstream api_key naming an unset variable, before creating anything', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-config-env-'));
   try {
-    writeFileSync(join(dir, 'w4.yaml'), 'server: {port: 18852}\nstore: {sqlite_path: ./data4/warden.db}\n' +
+    writeFileSync(join(dir, 'w4.yaml'), 'server: {port: 0}\nstore: {sqlite_path: ./data4/warden.db}\n' +
       'upstreams:\n  - {name: up, base_url: "http://127.0.0.1:18853", flavours: [openai], api_key: env:UPSTREAM_KEY_NOT_SET, models: ["*"]}\n');
     for (const cmd of [['config', 'check'], ['serve', '--no-demo']]) {
       const r = await warden([...cmd, '-c', 'w4.yaml'], dir);

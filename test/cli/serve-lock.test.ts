@@ -31,10 +31,10 @@ test('a second warden serve on the same SQLite data dir exits non-zero naming th
   const dir = mkdtempSync(join(tmpdir(), 'warden-serve-lock-'));
   let first: ChildProcess | null = null;
   try {
-    writeFileSync(join(dir, 'w.yaml'), 'server: {port: 18850}\nstore: {sqlite_path: ./data/warden.db}\nadmin: {token: env:LOCK_TEST_ADMIN}\nlog: {level: silent}\n');
+    writeFileSync(join(dir, 'w.yaml'), 'server: {port: 0}\nstore: {sqlite_path: ./data/warden.db}\nadmin: {token: env:LOCK_TEST_ADMIN}\nlog: {level: silent}\n');
     first = await serve(dir);
 
-    const second = await warden(['serve', '-c', 'w.yaml', '--no-demo'], dir, { WARDEN_SERVER__PORT: '18851' });
+    const second = await warden(['serve', '-c', 'w.yaml', '--no-demo'], dir, { WARDEN_SERVER__PORT: '0' });
     assert.notEqual(second.code, 0, 'the second server does not start');
     assert.match(second.stderr, new RegExp(`another warden serve \\(pid ${first.pid}, started [^)]+\\) is using the SQLite database \\S+warden\\.db`), second.stderr);
     assert.match(second.stderr, /PostgreSQL/, 'the message says how to run several nodes');

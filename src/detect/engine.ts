@@ -2132,21 +2132,28 @@ export class DetectorEngine implements VerdictView {
     return null;
   }
 
+  /** Whether the engine holds account `accountId` (it has seen its events and not forgotten it). */
+  knows(accountId: string): boolean { return this.index.has(accountId); }
+
   /**
-   * The campaign holding more than half of `accountIds` (at most one can), with how many of them
-   * it holds; null if none does. How a case finds its campaign when the detector knows neither its
-   * campaign's nor its cluster's id (an engine rebuilt after a restart can name them otherwise).
+   * The campaign holding more than half of those of `accountIds` the engine knows (at least 2 of
+   * them; at most one campaign can), with how many it holds of how many known; null if none does.
+   * How a case finds its campaign when the detector knows neither its campaign's nor its cluster's
+   * id (an engine rebuilt after a restart can name them otherwise). Accounts the engine does not
+   * hold (a rebuilt engine replays only detect.replay_hours) do not count: a campaign that rotates
+   * its accounts is still found by the ones it uses now.
    */
   campaignHolding(accountIds: readonly string[]): { campaign: Campaign; held: number; of: number } | null {
-    const wanted = new Set(accountIds);
     const held = new Map<number, number>();
-    for (const id of wanted) {
+    let known = 0;
+    for (const id of new Set(accountIds)) {
       const i = this.index.get(id);
-      if (i !== undefined) { const r = this.find(i); held.set(r, (held.get(r) ?? 0) + 1); }
+      if (i !== undefined) { known++; const r = this.find(i); held.set(r, (held.get(r) ?? 0) + 1); }
     }
+    if (known < 2) return null;
     for (const [r, n] of held) {
       const c = this.clusters.get(r);
-      if (2 * n > wanted.size && c?.campaignId) return { campaign: this.describeCampaign(r, c), held: n, of: wanted.size };
+      if (2 * n > known && c?.campaignId) return { campaign: this.describeCampaign(r, c), held: n, of: known };
     }
     return null;
   }

@@ -170,7 +170,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         // One live case per campaign: two would publish the same indicators and take turns revoking them.
         // Matched by cluster and by members too: a case opened when the campaign had other ids
         // (before a restart without a snapshot, say) still covers it, as a refresh would find.
-        const live = await store.liveCaseOn({ campaignId: campaign.id, clusterId: campaign.cluster_id, members: campaign.members });
+        const live = await store.liveCaseOn({ campaignId: campaign.id, clusterId: campaign.cluster_id, members: campaign.members, knows: (id) => sources.engine.knows(id) });
         if (live) throw conflict(`campaign ${campaign.id} already has ${live.status === 'open' ? 'an open' : 'a confirmed'} case, ${live.id}: refresh it (POST /admin/cases/${live.id}/refresh)`);
         const c = await buildCaseFile(sources, campaign.id, { title: body.title, limits: opts.limits });
         if (!c) throw notFound(`campaign ${body.campaign_id} is gone`);
@@ -209,7 +209,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         if (!refreshed) throw conflict(`the detector no longer holds campaign ${old.campaign_id} (forgotten or dissolved, and no campaign holds most of the case's accounts): the case keeps what it froze`);
         const { file: c, found } = refreshed;
         const renamed = c.campaign_id === old.campaign_id ? ''
-          : found.by === 'members' ? `; found by its accounts (campaign ${c.campaign_id} on cluster ${c.cluster_id} holds ${found.held} of the case's ${old.campaign.members.length}), was campaign ${old.campaign_id} on cluster ${old.cluster_id}`
+          : found.by === 'members' ? `; found by its accounts (campaign ${c.campaign_id} on cluster ${c.cluster_id} holds ${found.held} of the case's ${old.campaign.members.length}${found.known < old.campaign.members.length ? `, ${found.known} of them known to the detector` : ''}), was campaign ${old.campaign_id} on cluster ${old.cluster_id}`
           : `; the campaign of cluster ${c.cluster_id} is now named ${c.campaign_id} (was ${old.campaign_id})`;
         c.notes.push({ at: c.updated_at, text: `refreshed: ${old.campaign.members.length} -> ${c.campaign.members.length} accounts, ${old.campaign.volume.requests} -> ${c.campaign.volume.requests} requests${renamed}` });
         await store.putCase(c);

@@ -43,25 +43,32 @@ export function findCampaign(engine: DetectorEngine, id: string) {
 export interface CaseCampaignMatch {
   campaign: Campaign;
   by: 'campaign_id' | 'cluster_id' | 'members';
-  /** Of the case's accounts, how many the campaign holds now. */
+  /** Of the case's accounts, how many the campaign holds now, and how many the detector knows. */
   held: number;
+  known: number;
 }
 
 /**
- * The campaign a case is on now: by its campaign's id, else by its cluster's, else the campaign
- * holding more than half of the accounts the case froze. The ids are names the detector derives
- * (an engine rebuilt after a restart without a snapshot, from detect.replay_hours of events, can
- * give the same accounts other names); the accounts are what the case is about.
+ * The campaign a case is on now: by its campaign's id, else by its cluster's, as long as that
+ * campaign also holds at least half of the case's accounts the detector knows (after a split, a
+ * small fragment can carry the old names); else the campaign holding more than half of those
+ * accounts (at least 2). The ids are names the detector derives (an engine rebuilt after a restart
+ * without a snapshot, from detect.replay_hours of events, can give the same accounts other
+ * names); the accounts are what the case is about. Accounts the detector no longer holds do not
+ * count, so a campaign that rotates its accounts is found by the ones it uses now.
  */
 export function findCaseCampaign(engine: DetectorEngine, c: Pick<CaseFile, 'campaign_id' | 'cluster_id' | 'campaign'>): CaseCampaignMatch | null {
   const members = c.campaign.members;
+  const known = members.filter((m) => engine.knows(m)).length;
   const heldOf = (campaign: Campaign) => { const now = new Set(campaign.members); return members.filter((m) => now.has(m)).length; };
   for (const by of ['campaign_id', 'cluster_id'] as const) {
     const campaign = engine.campaign(c[by]);
-    if (campaign) return { campaign, by, held: heldOf(campaign) };
+    if (!campaign) continue;
+    const held = heldOf(campaign);
+    if (2 * held >= known) return { campaign, by, held, known };
   }
   const holding = engine.campaignHolding(members);
-  return holding && { campaign: holding.campaign, by: 'members', held: holding.held };
+  return holding && { campaign: holding.campaign, by: 'members', held: holding.held, known };
 }
 
 /** A value seen in the campaign's events: which of its accounts used it, and which others did. */

@@ -12,7 +12,7 @@ import { DetectorEngine, SharedIndicators, buildScenario, eventObservables, keye
 import { openSqlite, openPostgres, SqliteEventStore } from '../store/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import {
-  buildCaseFile, caseReportMarkdown, caseToStix, stixToIndicators, sightingsToStix, registerCasesAdminRoutes, casesAdminRoutes, StixError,
+  buildCaseFile, findCaseCampaign, caseReportMarkdown, caseToStix, stixToIndicators, sightingsToStix, registerCasesAdminRoutes, casesAdminRoutes, StixError,
   MemoryCaseStore, SqliteCaseStore, PostgresCaseStore, DEFAULT_CASE_LIMITS, type CaseStore, type CaseFile, type StixBundle,
 } from './index.ts';
 import { runCasesCli, runIntelCli } from '../cli/cases-cmd.ts';
@@ -166,12 +166,19 @@ async function liveCaseSuite(name: string, store: CaseStore) {
   assert.equal(await live({ members: acct(1, 2, 9) }), null, 'two of its four: not more than half');
   assert.equal(await live({ campaignId: dismissed.campaign_id, members: acct(5, 6, 7) }), null, 'a dismissed case is not live');
   // A refresh that changed the accounts: the check follows them.
-  await store.putCase({ ...open, status: 'confirmed', campaign: { ...open.campaign, members: acct(8) } });
+  await store.putCase({ ...open, status: 'confirmed', campaign: { ...open.campaign, members: acct(8, 10) } });
   assert.equal(await live({ members: acct(1, 2, 3) }), null, 'not the accounts it had');
-  assert.equal(await live({ members: acct(8, 9) }), open.id, 'the accounts it has now, confirmed');
+  assert.equal(await live({ members: acct(8, 10, 9) }), open.id, 'the accounts it has now, confirmed');
   // Two live cases on it: the newest.
-  await store.putCase(caseOn('newer', 'open', acct(8), 12));
-  assert.equal(await live({ members: acct(8) }), `case_${name}_newer`);
+  await store.putCase(caseOn('newer', 'open', acct(8, 10), 12));
+  assert.equal(await live({ members: acct(8, 10) }), `case_${name}_newer`);
+  // Only the case's accounts the detector still holds count, and at least 2 of them.
+  const knows = (id: string) => !id.endsWith('_acct_10');
+  assert.equal((await store.liveCaseOn({ campaignId: 'camp_none', clusterId: 'clu_none', members: acct(8, 10), knows }))?.id ?? null, null, 'one known account is not enough');
+  await store.putCase(caseOn('churned', 'open', acct(11, 12, 13, 14, 15), 13));
+  const gone = (id: string) => !/_acct_1[345]$/.test(id);
+  assert.equal(await live({ members: acct(11, 12, 16, 17) }), null, 'two of its five accounts');
+  assert.equal((await store.liveCaseOn({ campaignId: 'camp_none', clusterId: 'clu_none', members: acct(11, 12, 16, 17), knows: gone }))?.id, `case_${name}_churned`, 'both of the two the detector still holds');
 }
 
 async function storeSuite(name: string, store: CaseStore) {
@@ -623,8 +630,11 @@ test('a restart whose replay starts after a campaign\'s first day: its case refr
     assert.equal(found.status, 200, JSON.stringify(found.body));
     assert.deepEqual([found.body.campaign_id, found.body.cluster_id], [after.id, after.cluster_id]);
     assert.match(found.body.notes.at(-1).text, new RegExp(`found by its accounts \\(campaign ${after.id} on cluster ${after.cluster_id} holds 30 of the case's 30\\), was campaign camp_0oldid0 on cluster clu_0oldid0`));
-    // A case most of whose accounts are in no campaign is not taken for one.
-    const strangers: CaseFile = { ...renamed, id: 'case_strangers', campaign: { ...renamed.campaign, members: [...renamed.campaign.members.slice(0, 15), ...Array.from({ length: 16 }, (_, k) => `acct_gone_${k}`)] } };
+    // A case most of whose accounts (of those the detector holds) are in no campaign is not taken
+    // for one; accounts the detector does not hold are not counted either way.
+    const organic = Object.entries(long.labels.accounts).filter(([id, l]) => !l.startsWith('campaign:') && restarted.knows(id)).map(([id]) => id);
+    assert.ok(organic.length >= 16, `organic accounts the detector holds: ${organic.length}`);
+    const strangers: CaseFile = { ...renamed, id: 'case_strangers', campaign: { ...renamed.campaign, members: [...renamed.campaign.members.slice(0, 15), ...organic.slice(0, 16), ...Array.from({ length: 40 }, (_, k) => `acct_gone_${k}`)] } };
     await store.putCase(strangers);
     const gone = await call('POST', '/admin/cases/case_strangers/refresh');
     assert.equal(gone.status, 409, JSON.stringify(gone.body));
@@ -633,6 +643,81 @@ test('a restart whose replay starts after a campaign\'s first day: its case refr
     await app.close();
     await stored.close();
   }
+});
+
+test('a campaign that rotates its accounts: after a restart its case is found by the accounts the detector still holds', async () => {
+  // A 7-day hydra campaign of 40 accounts: the first 20 active on days 0-3.5, the next 20 on days
+  // 3-7, their payment fingerprints linking the two. The restarted engine replays the last 72 hours
+  // (detect.replay_hours, no snapshot), so it never sees the first 20: the campaign it rebuilds
+  // holds half the case's accounts, but all of those it knows.
+  const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+  const sc = buildScenario(pool, { seed: 5, days: 7, organic: { hobbyist: 20 }, campaigns: [{ kind: 'hydra', accounts: 40 }] });
+  const accounts = Object.values(sc.labels.campaigns)[0].accounts;
+  const generation = new Map(accounts.map((a, i) => [a, i < 20 ? 1 : 2]));
+  const t0 = Date.parse(sc.events[0].ts); const DAY = 86_400_000;
+  const rotating = sc.events.filter((ev) => {
+    const g = generation.get(ev.account_id!); const day = (Date.parse(ev.ts) - t0) / DAY;
+    return !g || (g === 1 ? day < 3.5 : day >= 3);
+  });
+  const stored = new SqliteEventStore(openSqlite(join(dir, 'churn-events.db')));
+  await stored.appendBatch(rotating);
+  const live = new DetectorEngine();
+  for (const ev of rotating) live.ingest(ev);
+  live.flush();
+  const lastMs = Date.parse(rotating.at(-1)!.ts);
+  const restarted = new DetectorEngine();
+  for (const ev of rotating) if (Date.parse(ev.ts) >= lastMs - 72 * 3600_000) restarted.ingest(ev);
+  restarted.flush();
+  const [before] = live.campaigns();
+  const [after] = restarted.campaigns();
+  assert.equal(before.members.length, 40, 'the live engine holds both generations');
+  assert.ok(after.members.every((m) => generation.get(m) === 2), 'the rebuilt campaign holds only the second generation');
+  assert.ok(2 * after.members.length <= before.members.length, `not more than half of all the case's accounts: ${after.members.length} of 40`);
+
+  const store = new SqliteCaseStore(openSqlite(join(dir, 'churn-cases.db')));
+  const app = Fastify();
+  await app.register(async (admin) => { mountAdminRoutes(admin, [casesAdminRoutes({
+    store, intel: new SharedIndicators(KEY_A), sharingKey: KEY_A, provider: 'Provider A', importLevel: 'throttle', exportValidDays: 90,
+    sources: { engine: restarted, events: stored }, limits: DEFAULT_CASE_LIMITS,
+  })], { validateResponses: true }); }, { prefix: '/admin' });
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(base + path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    return { status: res.status, body: await res.json() as any };
+  };
+  try {
+    const kase = (await buildCaseFile({ engine: live, events: stored }, before.id))!;
+    await store.putCase(kase);
+    const second = await call('POST', '/admin/cases', { campaign_id: after.id });
+    assert.equal(second.status, 409, JSON.stringify(second.body));
+    assert.match(second.body.error.message, new RegExp(`already has an open case, ${kase.id}`));
+    const refreshed = await call('POST', `/admin/cases/${kase.id}/refresh`);
+    assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+    assert.deepEqual([refreshed.body.campaign_id, refreshed.body.cluster_id], [after.id, after.cluster_id]);
+    assert.match(refreshed.body.notes.at(-1).text, new RegExp(`holds ${after.members.length} of the case's 40, ${after.members.length} of them known to the detector`));
+  } finally {
+    await app.close();
+    await stored.close();
+  }
+});
+
+test('a case whose ids name a campaign holding few of its accounts goes to the campaign holding most of them', () => {
+  // After a split, a small fragment can carry the case's old names: the id match counts only when
+  // that campaign also holds at least half of the case's accounts the detector knows.
+  const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+  const early = buildScenario(pool, { seed: 9, days: 1, start: '2026-01-20T00:00:00Z', organic: { hobbyist: 5 }, campaigns: [{ kind: 'agentic', accounts: 12 }] });
+  const engine = new DetectorEngine();
+  for (const ev of early.events) engine.ingest({ ...ev, id: `early_${ev.id}`, account_id: `early_${ev.account_id}`, org_id: ev.org_id ? `early_${ev.org_id}` : null });
+  for (const ev of scenario.events) engine.ingest(ev);
+  engine.flush();
+  const campaigns = engine.campaigns();
+  assert.ok(campaigns.length >= 2, `the engine names ${campaigns.length} campaigns`);
+  const [big, small] = [...campaigns].sort((a, b) => b.members.length - a.members.length);
+  const kase = { campaign_id: small.id, cluster_id: small.cluster_id, campaign: { ...built.campaign, members: [...small.members.slice(0, 2), ...big.members] } };
+  const found = findCaseCampaign(engine, kase);
+  assert.deepEqual([found?.campaign.id, found?.by], [big.id, 'members'], 'the campaign holding most of the case\'s accounts');
+  const mostlySmall = { ...kase, campaign: { ...built.campaign, members: [...small.members, ...big.members.slice(0, small.members.length)] } };
+  assert.deepEqual([findCaseCampaign(engine, mostlySmall)?.campaign.id, findCaseCampaign(engine, mostlySmall)?.by], [small.id, 'campaign_id'], 'half of them: the id match stands');
 });
 
 test('the one-live-case check is exact: a campaign\'s case behind a thousand newer live cases still counts', async () => {

@@ -38,8 +38,9 @@ export interface CaseStore {
   listCases(q?: { status?: CaseStatus; campaignId?: string; limit?: number }): Promise<CaseSummary[]>;
   /**
    * The newest live case (open or confirmed) on a campaign: one recorded under its id or its
-   * cluster's, or one more than half of whose accounts are among `members` (the rule by which a
-   * refresh finds a case's campaign, src/cases/case-file.ts). Null if there is none.
+   * cluster's, or one more than half of whose accounts `knows` (all, without it) are among
+   * `members`, at least 2 (the rule by which a refresh finds a case's campaign,
+   * src/cases/case-file.ts). Null if there is none.
    */
   liveCaseOn(campaign: CampaignKeys): Promise<CaseSummary | null>;
   /** Add or replace indicators (by id). */
@@ -63,18 +64,29 @@ export interface CaseStore {
 }
 
 /** What names a campaign to the one-live-case check. */
-export interface CampaignKeys { campaignId: string; clusterId: string; members: readonly string[] }
+export interface CampaignKeys {
+  campaignId: string; clusterId: string; members: readonly string[];
+  /** Whether the detector holds an account: a case's accounts it does not hold are not counted. */
+  knows?: (accountId: string) => boolean;
+}
 
 const LIVE_STATUSES: readonly CaseStatus[] = ['open', 'confirmed'];
 
+/** Whether a case with accounts `caseMembers` is on the campaign by its accounts (see CaseStore.liveCaseOn). */
+function holdsCase(caseMembers: readonly string[], k: CampaignKeys): boolean {
+  const now = new Set(k.members);
+  let known = 0; let held = 0;
+  for (const m of new Set(caseMembers)) {
+    if (k.knows && !k.knows(m)) continue;
+    known++;
+    if (now.has(m)) held++;
+  }
+  return known >= 2 && 2 * held > known;
+}
+
 /** Whether case `c` is on the campaign (see CaseStore.liveCaseOn). */
 function isOn(c: CaseFile, k: CampaignKeys): boolean {
-  if (c.campaign_id === k.campaignId || c.cluster_id === k.clusterId) return true;
-  const now = new Set(k.members);
-  const mine = new Set(c.campaign.members);
-  let held = 0;
-  for (const m of mine) if (now.has(m)) held++;
-  return 2 * held > mine.size;
+  return c.campaign_id === k.campaignId || c.cluster_id === k.clusterId || holdsCase(c.campaign.members, k);
 }
 
 /** The next `added_us`: now, or one past the last, so versions never share one. */
@@ -225,14 +237,29 @@ const CASE_KEYS_POSTGRES = `ALTER TABLE cases ADD COLUMN cluster_id TEXT;
   CREATE INDEX case_members_by_account ON case_members (account_id);
   INSERT INTO case_members (case_id, account_id) SELECT c.id, m FROM cases c, json_array_elements_text(body::json->'campaign'->'members') m ON CONFLICT DO NOTHING`;
 /**
- * The newest live case on a campaign (CaseStore.liveCaseOn): parameters campaign id, cluster id,
- * and the members as `members` makes them (a JSON array for SQLite, an array for PostgreSQL).
+ * The live cases that may be on a campaign (CaseStore.liveCaseOn), newest first: recorded under its
+ * id or its cluster's, or sharing at least 2 accounts with it (then holdsCase decides, on the
+ * case's accounts: which of them the detector holds is not in the database). Parameters campaign
+ * id, cluster id, and the members as `members` makes them (a JSON array for SQLite, an array for
+ * PostgreSQL).
  */
-const LIVE_CASE_ON = (ph: (n: number) => string, members: string) => `SELECT c.body FROM cases c
+const LIVE_CASE_CANDIDATES = (ph: (n: number) => string, members: string) => `SELECT c.id, c.campaign_id, c.cluster_id FROM cases c
   WHERE c.status IN (${LIVE_STATUSES.map((s) => `'${s}'`).join(', ')}) AND (c.campaign_id = ${ph(1)} OR c.cluster_id = ${ph(2)} OR c.id IN (
-    SELECT m.case_id FROM case_members m WHERE m.account_id IN (${members}) GROUP BY m.case_id
-    HAVING 2 * COUNT(*) > (SELECT COUNT(*) FROM case_members t WHERE t.case_id = m.case_id)))
-  ORDER BY c.opened_at DESC, c.id DESC LIMIT 1`;
+    SELECT m.case_id FROM case_members m WHERE m.account_id IN (${members}) GROUP BY m.case_id HAVING COUNT(*) >= 2))
+  ORDER BY c.opened_at DESC, c.id DESC`;
+type LiveCaseCandidate = { id: string; campaign_id: string; cluster_id: string };
+
+/** The first candidate (LIVE_CASE_CANDIDATES rows) on the campaign, with its body; null if none. */
+async function firstLiveCase(candidates: readonly LiveCaseCandidate[], k: CampaignKeys,
+  membersOf: (caseId: string) => Promise<string[]>, bodyOf: (caseId: string) => Promise<CaseFile | null>): Promise<CaseSummary | null> {
+  for (const row of candidates) {
+    if (row.campaign_id === k.campaignId || row.cluster_id === k.clusterId || holdsCase(await membersOf(row.id), k)) {
+      const c = await bodyOf(row.id);
+      if (c) return summariseCase(c);
+    }
+  }
+  return null;
+}
 const PUT_CASE = (ph: (n: number) => string) => `INSERT INTO cases (id, status, campaign_id, cluster_id, opened_at, body) VALUES (${[1, 2, 3, 4, 5, 6].map(ph).join(', ')})
   ON CONFLICT (id) DO UPDATE SET status = excluded.status, campaign_id = excluded.campaign_id, cluster_id = excluded.cluster_id, body = excluded.body`;
 const caseFilter = (q: { status?: CaseStatus; campaignId?: string }, ph: (n: number) => string) => {
@@ -255,8 +282,9 @@ export class SqliteCaseStore implements CaseStore {
     })();
   }
   async liveCaseOn(k: CampaignKeys) {
-    const row = this.db.prepare(LIVE_CASE_ON(() => '?', 'SELECT value FROM json_each(?)')).get(k.campaignId, k.clusterId, JSON.stringify(k.members)) as { body: string } | undefined;
-    return row ? summariseCase(JSON.parse(row.body)) : null;
+    const candidates = this.db.prepare(LIVE_CASE_CANDIDATES(() => '?', 'SELECT value FROM json_each(?)')).all(k.campaignId, k.clusterId, JSON.stringify(k.members)) as LiveCaseCandidate[];
+    const members = this.db.prepare('SELECT account_id FROM case_members WHERE case_id = ?');
+    return firstLiveCase(candidates, k, async (id) => (members.all(id) as { account_id: string }[]).map((r) => r.account_id), (id) => this.getCase(id));
   }
   async getCase(id: string) {
     const row = this.db.prepare('SELECT body FROM cases WHERE id = ?').get(id) as { body: string } | undefined;
@@ -328,8 +356,9 @@ export class PostgresCaseStore implements CaseStore {
     });
   }
   async liveCaseOn(k: CampaignKeys) {
-    const { rows } = await this.pool.query(LIVE_CASE_ON((n) => `$${n}`, 'SELECT unnest($3::text[])'), [k.campaignId, k.clusterId, [...k.members]]);
-    return rows[0] ? summariseCase(JSON.parse(rows[0].body)) : null;
+    const { rows } = await this.pool.query(LIVE_CASE_CANDIDATES((n) => `$${n}`, 'SELECT unnest($3::text[])'), [k.campaignId, k.clusterId, [...k.members]]);
+    const members = async (id: string) => (await this.pool.query('SELECT account_id FROM case_members WHERE case_id = $1', [id])).rows.map((r: { account_id: string }) => r.account_id);
+    return firstLiveCase(rows, k, members, (id) => this.getCase(id));
   }
   async getCase(id: string) {
     const { rows } = await this.pool.query('SELECT body FROM cases WHERE id = $1', [id]);

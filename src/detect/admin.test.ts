@@ -84,6 +84,20 @@ test('admin routes: account, clusters, campaigns, allow-list and operator verdic
     assert.match(past.body.error.message, /expires_at: expires_at must be in the future/);
     assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'account', id: 'x', level: 'verify', expires_at: 'tomorrow' })).status, 400);
     assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'cluster', id: 'clu_missing', level: 'watch' })).status, 404);
+    // Notes follow the change history's rule for free text: a line break becomes a space (a note
+    // cannot forge a row of `warden detect verdicts` or of the allow-list), other controls (ESC,
+    // NUL) and bidirectional controls are refused.
+    for (const note of ['case 7\u001b[2K', 'case\u0000 7', 'case \u202e7']) {
+      const bad = await call('POST', '/admin/detect/verdicts', { kind: 'account', id: organic[1], level: 'watch', note });
+      assert.equal(bad.status, 400, `verdict note ${JSON.stringify(note)}: ${JSON.stringify(bad.body)}`);
+      assert.equal(bad.body.error.param, 'note');
+      assert.match(bad.body.error.message, /control and bidirectional-control characters are not allowed/);
+      assert.equal((await call('POST', '/admin/detect/allow', { account: organic[1], note })).status, 400, `allow note ${JSON.stringify(note)}`);
+    }
+    const multiline = await call('POST', '/admin/detect/verdicts', { kind: 'account', id: organic[1], level: 'watch', note: 'case 7\nclu_x suspend by alice' });
+    assert.equal(multiline.status, 201, JSON.stringify(multiline.body));
+    assert.equal(multiline.body.reasons[0].detail, 'case 7 clu_x suspend by alice', 'one line');
+    assert.equal((await call('DELETE', '/admin/detect/verdicts', { kind: 'account', id: organic[1] })).status, 204);
     assert.equal((await call('DELETE', '/admin/detect/verdicts', { kind: 'account', id: organic[0], level: 'verify', note: 'case 7' })).status, 204, 'the POST body, its level and note ignored');
     assert.equal(engine.forAccount(organic[0]).level === 'verify', false);
     assert.equal((await call('DELETE', `/admin/detect/verdicts?kind=cluster&id=${clusterId}`)).status, 204);

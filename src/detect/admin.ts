@@ -25,6 +25,7 @@ import { WardenError } from '../errors/index.ts';
 import { mountAdminRoutes, type AdminRouteRegistrar } from '../admin/router.ts';
 import type { DetectorEngine } from './engine.ts';
 import { VERDICT_LEVELS } from './verdict.ts';
+import { recordedText } from '../identity/schemas.ts';
 import { MemoryDetectOverridesStore, type DetectOverridesStore } from './overrides.ts';
 import type { SnapshotHeader } from './snapshot.ts';
 
@@ -112,7 +113,10 @@ const ClustersQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   level: Level.optional().describe('only clusters at this level (default: every level above none)'),
 });
-const AllowInput = z.strictObject({ account: Id.optional(), org: Id.optional(), note: z.string().max(500).optional() });
+// Notes are printed in tables and the allow-list's lines, with who wrote them: the change history's
+// rule for free text (line breaks become spaces; other controls and bidi controls are refused).
+const Note = recordedText(500);
+const AllowInput = z.strictObject({ account: Id.optional(), org: Id.optional(), note: Note.optional() });
 // DELETE takes the subject as POST takes it: other fields of the POST body (a note) are ignored.
 const AllowSubject = z.object({ account: Id.optional(), org: Id.optional() });
 const SubjectInput = z.strictObject({ kind: z.enum(['account', 'cluster']), id: Id });
@@ -121,7 +125,7 @@ const SubjectQuery = z.strictObject({ kind: z.enum(['account', 'cluster']).optio
 const SubjectBody = z.object({ kind: z.enum(['account', 'cluster']).optional(), id: Id.optional() });
 const VerdictInput = SubjectInput.extend({
   level: Level,
-  note: z.string().max(500).default('operator decision'),
+  note: Note.default('operator decision'),
   /** Lapses then (a suspension pending review, say); none: until cleared. */
   expires_at: z.iso.datetime({ offset: true }).refine((t) => Date.parse(t) > Date.now(), 'expires_at must be in the future').optional(),
 });

@@ -237,6 +237,27 @@ test('an operator\'s cluster verdict replaces the detector\'s for every member: 
   assert.ok(verdictRank(e.forAccount(member).level) > verdictRank('throttle'), 'lifting it restores the detector\'s cluster verdict');
 });
 
+test('a suspended cluster that links in an older account keeps its id, and the suspension holds every member', () => {
+  // Clusters are named after their smallest (oldest) account id when new; were a merge to rename the
+  // cluster after an older account it takes in, the operator's verdict (looked up by the cluster's
+  // id) would stop applying: one aged account linked in would lift the suspension.
+  const hydra = accountsOf('campaign:camp_hydra');
+  const e = run(mixed.events);
+  const cluster = e.forAccount(hydra[2]).clusterId!;
+  assert.ok(cluster, 'the hydra member is in a cluster');
+  e.setManualVerdict({ kind: 'cluster', id: cluster }, 'suspend', 'case 42');
+  const aged = 'acct_000000';
+  assert.ok(hydra.every((id) => aged < id), 'the new account\'s id is older than every member\'s');
+  const endMs = Date.parse(mixed.events.at(-1)!.ts);
+  const copied = mixed.events.filter((x) => x.account_id === hydra[2]).slice(-12);
+  copied.forEach((x, n) => e.ingest({ ...x, id: `${x.id}-aged`, account_id: aged, key_id: `key_${aged}`, ts: new Date(endMs + (n + 1) * 60_000).toISOString() }));
+  e.flush();
+  assert.equal(e.forAccount(aged).clusterId, cluster, 'the aged account joined the cluster, which kept its id');
+  const members = e.clusterSummaries().find((c) => c.id === cluster)?.members ?? [];
+  assert.ok(members.includes(aged) && members.length > 2, `the cluster holds the aged account among ${members.length} members`);
+  for (const id of members) assert.equal(e.forAccount(id).level, 'suspend', `${id}: the operator's suspension applies`);
+});
+
 test('hysteresis: a flagged cluster does not flap when its traffic turns benign, and steps down only after the cooldown', () => {
   const hydra = accountsOf('campaign:camp_hydra');
   const e = new DetectorEngine({ config: { cooldown_seconds: 6 * 3600 } });

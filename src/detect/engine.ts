@@ -292,11 +292,11 @@ function subnet16(ip: string): string {
 
 /** A cluster with more than one member: summed window, link evidence, verdict state. */
 interface ClusterState {
-  /** Named after `founder` (see DetectorEngine.union); one restored from an older snapshot keeps its stored id. */
+  /** Named after `founder` when new; a merge keeps one side's name (see DetectorEngine.union). */
   id: string;
   /**
-   * The smallest account id among the members: what names the cluster, whatever order its
-   * members were linked in. (Absent from snapshots written before it: restoreState fills it in.)
+   * The smallest account id among the members: what names a new cluster, and breaks ties between
+   * equal sides of a merge. (Absent from snapshots written before it: restoreState fills it in.)
    */
   founder: string;
   w: Float64Array;
@@ -1135,21 +1135,34 @@ export class DetectorEngine implements VerdictView {
     return c;
   }
 
+  /** Whether a merge of `cb` into `ca` keeps `cb`'s name: see union. */
+  private mergeKeepsSecondName(ca: ClusterState, cb: ClusterState): boolean {
+    const verdictA = this.manualCluster.has(ca.id); const verdictB = this.manualCluster.has(cb.id);
+    if (verdictA !== verdictB) return verdictB;
+    const campaignA = ca.campaignId !== null; const campaignB = cb.campaignId !== null;
+    if (campaignA !== campaignB) return campaignB;
+    return cb.founder < ca.founder;
+  }
+
   private union(a: number, b: number, ev: Float64Array, sum: number, declared: boolean, tsS: number, byFleet = false): void {
     if (this.size[a] < this.size[b]) { const t = a; a = b; b = t; }
     const ca = this.clusterOf(a);
     const cb = this.clusterOf(b);
-    // The merged cluster takes the name (and the campaign, if it has one) of the side holding the
-    // smallest account id, not of the larger side: which side is larger depends on the order the
-    // links came in, so an engine rebuilt from a later start of the events (a restart without a
-    // snapshot replays only detect.replay_hours) would name the same members otherwise.
+    // Which side's name (and campaign) the merged cluster keeps: an operator's cluster verdict is
+    // looked up by the name, so the side that has one keeps it (else linking in one older account
+    // would rename a suspended cluster and lift its suspension); else the side with a campaign (its
+    // cases are recorded under its ids). Otherwise the side holding the smallest account id, not the
+    // larger side: which side is larger depends on the order the links came in, so an engine rebuilt
+    // from a later start of the events (a restart without a snapshot replays only
+    // detect.replay_hours) would name the same members otherwise.
     this.clusterById.delete(cb.id);
-    if (cb.founder < ca.founder) {
+    if (this.mergeKeepsSecondName(ca, cb)) {
       this.clusterById.delete(ca.id);
-      ca.id = cb.id; ca.founder = cb.founder;
+      ca.id = cb.id;
       this.clusterById.set(ca.id, a);
       if (cb.campaignId) ca.campaignId = cb.campaignId;
     }
+    if (cb.founder < ca.founder) ca.founder = cb.founder;
     this.decayVec(ca.w, tsS); this.decayVec(cb.w, tsS);
     for (let k = 0; k < C.DECAYED; k++) ca.w[k] += cb.w[k];
     ca.w[C.TOTAL] += cb.w[C.TOTAL]; ca.w[C.OUT_TOTAL] += cb.w[C.OUT_TOTAL];
@@ -2119,21 +2132,28 @@ export class DetectorEngine implements VerdictView {
     return null;
   }
 
+  /** Whether the engine holds account `accountId` (it has seen its events and not forgotten it). */
+  knows(accountId: string): boolean { return this.index.has(accountId); }
+
   /**
-   * The campaign holding more than half of `accountIds` (at most one can), with how many of them
-   * it holds; null if none does. How a case finds its campaign when the detector knows neither its
-   * campaign's nor its cluster's id (an engine rebuilt after a restart can name them otherwise).
+   * The campaign holding more than half of those of `accountIds` the engine knows (at least 2 of
+   * them; at most one campaign can), with how many it holds of how many known; null if none does.
+   * How a case finds its campaign when the detector knows neither its campaign's nor its cluster's
+   * id (an engine rebuilt after a restart can name them otherwise). Accounts the engine does not
+   * hold (a rebuilt engine replays only detect.replay_hours) do not count: a campaign that rotates
+   * its accounts is still found by the ones it uses now.
    */
   campaignHolding(accountIds: readonly string[]): { campaign: Campaign; held: number; of: number } | null {
-    const wanted = new Set(accountIds);
     const held = new Map<number, number>();
-    for (const id of wanted) {
+    let known = 0;
+    for (const id of new Set(accountIds)) {
       const i = this.index.get(id);
-      if (i !== undefined) { const r = this.find(i); held.set(r, (held.get(r) ?? 0) + 1); }
+      if (i !== undefined) { known++; const r = this.find(i); held.set(r, (held.get(r) ?? 0) + 1); }
     }
+    if (known < 2) return null;
     for (const [r, n] of held) {
       const c = this.clusters.get(r);
-      if (2 * n > wanted.size && c?.campaignId) return { campaign: this.describeCampaign(r, c), held: n, of: wanted.size };
+      if (2 * n > known && c?.campaignId) return { campaign: this.describeCampaign(r, c), held: n, of: known };
     }
     return null;
   }

@@ -93,10 +93,14 @@ const UNRECORDABLE_MESSAGE = 'control and bidirectional-control characters are n
 export const ActorName = z.string().trim().min(1).max(200).refine(recordable, UNRECORDABLE_MESSAGE);
 
 /**
- * Why a change was made, as recorded: line breaks and tabs become spaces (each change is one row
- * of the history), other controls and bidirectional controls are refused.
+ * Free text recorded with a change (why it was made, an operator's note), at most `max`
+ * characters (at least `min`): line breaks and tabs become spaces (each change is one row of the
+ * history), other controls and bidirectional controls are refused.
  */
-export const ChangeReason = z.string().overwrite((s) => s.replace(/[\t\r\n]+/g, ' ')).trim().min(1).max(2000).refine(recordable, UNRECORDABLE_MESSAGE);
+export const recordedText = (max: number, min = 0) => z.string().overwrite((s) => s.replace(/[\t\r\n]+/g, ' ')).trim().min(min).max(max).refine(recordable, UNRECORDABLE_MESSAGE);
+
+/** Why a change was made, as recorded (see recordedText). */
+export const ChangeReason = recordedText(2000, 1);
 
 export const ActorInput = z.strictObject({
   by: ActorName,

@@ -194,16 +194,38 @@ function isDisposable(domain: string): boolean {
   return disposable.has(domain);
 }
 
-/** Suffixes only accredited institutions can register under: `.edu`, `.edu.<cc>`, `.ac.<cc>`. */
-const ACADEMIC_SUFFIX = /(?:^|\.)edu$|\.(?:edu|ac)\.[a-z]{2}$/;
+/**
+ * Academic second-level names that only accredited institutions can register under: `.edu`, and
+ * the `edu.`/`ac.` second levels of the country registries that reserve them for institutions.
+ * Not `edu.`/`ac.` under any ccTLD: where the registry leaves them open (.cc, .ws, ...), `edu.cc`
+ * is an ordinary name its holder can issue any number of addresses under.
+ */
+const ACADEMIC_SUFFIXES = ['edu', 'ac.uk', 'edu.au', 'ac.jp', 'ac.nz', 'ac.za', 'ac.kr', 'ac.il', 'ac.in', 'edu.cn', 'edu.sg', 'edu.hk', 'edu.tw', 'ac.th', 'edu.mx', 'edu.br', 'ac.at'];
+function academicDomain(domain: string): boolean {
+  return ACADEMIC_SUFFIXES.some((suffix) => domain.endsWith(`.${suffix}`));
+}
 /**
  * An email domain that vouches for a campus: a reserved academic suffix, or any institutional
- * (not free-mail, not disposable) domain of an account the provider put in its education or
- * research programme (a university outside those suffixes: ethz.ch, tum.de).
+ * (not free-mail, not disposable) domain of an account the provider put in its education programme
+ * (a university outside those suffixes: ethz.ch, tum.de). Not the research programme: a lab
+ * admitted to it without a declared org has no contract that vouches for it.
  */
 function campusDomain(domain: string, programme: string): boolean {
   if (FREEMAIL.has(domain) || isDisposable(domain)) return false;
-  return ACADEMIC_SUFFIX.test(domain) || programme === 'education' || programme === 'research';
+  return academicDomain(domain) || programme === 'education';
+}
+
+/** Link evidence no class shares: a payment instrument, numbered addresses, a signup address in a signup burst. */
+const FLEET_KEY_TYPES = [LT.payment_fingerprint, LT.email_pattern, LT.signup_ip, LT.system_prompt];
+/**
+ * Whether a link was made by evidence of a fleet rather than of a class: a shared card, a numbered
+ * address pattern, a shared signup address within a signup burst, or fleet software (a fleet's own
+ * system prompt, a flagged campaign's replacement head). A class shares its campus network, its
+ * signup subnet, its domain and homework-like content; students do not share a card.
+ */
+function fleetEvidence(ev: Float64Array, rule: AccountLink['rule']): boolean {
+  return ev[LT.payment_fingerprint] > 0 || ev[LT.email_pattern] > 0 || (ev[LT.signup_ip] > 0 && ev[LT.signup_burst] > 0)
+    || rule === 'fleet_software' || rule === 'replacement_head';
 }
 
 const TIER_VERIFIED: Record<string, boolean> = { identity_verified: true, enterprise: true };
@@ -214,8 +236,19 @@ const F_FRESH = 8;
 const F_PERSONAL = 16;
 /** No declared org, on a campus's email domain (campusDomain): counted with its campus as one actor. */
 const F_CAMPUS = 32;
+/**
+ * A campus account linked by fleet evidence (see fleetEvidence): counted as its own actor, never
+ * with its class, whatever its domain (students do not share a card).
+ */
+const F_FLEET_LINKED = 64;
 /** Accounts of one campus domain linked in one cluster that make a class (see scoreAccount). */
 const CAMPUS_CLASS_MIN = 3;
+/**
+ * Recent requests (the decayed window count) above which a campus account is not held at the
+ * single-account ceiling as a student: the busiest student of the benchmark's classes sends 34
+ * requests a day (about 150 in the window kept up for days); a pipeline reaches this in hours.
+ */
+const CAMPUS_CLASS_MAX_RECENT = 300;
 /**
  * A software key is a flagged campaign's own, and brings replacement heads to it, only when at
  * least two of its holders have been members of flagged clusters and they number at least this
@@ -431,7 +464,7 @@ export interface EngineStats {
 }
 
 /** Bump when the meaning of any field kept in a snapshot changes (a counter's slot, a flag's bit). */
-const SNAPSHOT_FORMAT = 3;
+const SNAPSHOT_FORMAT = 4;
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
@@ -470,7 +503,7 @@ export class DetectorEngine implements VerdictView {
   private size = new Int32Array(0);
   private next = new Int32Array(0);
   private org = new Int32Array(0);
-  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal, bit5 campus
+  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal, bit5 campus, bit6 campus account linked by fleet evidence
   private syncSig = new Uint32Array(0);
   private syncBucket = new Float64Array(0);
   private syncCount = new Uint16Array(0);
@@ -906,10 +939,45 @@ export class DetectorEngine implements VerdictView {
           // Named by the rule the link needed: a replacement head only when capped software fell short.
           const rule = orgLink ? 'declared_org' : byFleet ? 'fleet_software' : flaggedCluster && sum - heads + capped < threshold ? 'replacement_head' : 'shared_evidence';
           this.recordJoin(i, b, ev, rule, software, sum, tsS);
+          if (!declared && fleetEvidence(ev, rule)) this.markFleetLinked(i, b, ev);
           this.union(a, b, ev, sum, declared, tsS, byFleet);
         }
       }
     }
+  }
+
+  /**
+   * Mark the accounts a link by fleet evidence joins (account i and, on the other side at root b,
+   * the single account or the holders of the fleet keys it was found through) as their own actors:
+   * a campus domain does not make them one with their class.
+   */
+  private markFleetLinked(i: number, b: number, ev: Float64Array): void {
+    this.setFleetLinked(i);
+    if (!this.clusters.has(b)) { this.setFleetLinked(b); return; }
+    for (const type of FLEET_KEY_TYPES) {
+      if (ev[type] <= 0) continue;
+      const key = this.keyOfType(i, type);
+      const slot = key >= 0 ? this.keyIndex.get(key) : undefined;
+      if (slot === undefined) continue;
+      for (const rep of [this.keyFirst[slot], this.keyLast[slot], this.keyFleetRep[slot], this.keyFlagged[slot]]) {
+        if (rep >= 0 && rep !== i && this.find(rep) === b) this.setFleetLinked(rep);
+      }
+    }
+  }
+
+  /** Take a campus account out of its class: it counts as its own actor from now on. */
+  private setFleetLinked(j: number): void {
+    if ((this.flags[j] & F_CAMPUS) === 0 || (this.flags[j] & F_FLEET_LINKED) !== 0) return;
+    this.flags[j] |= F_FLEET_LINKED;
+    const root = this.find(j);
+    const c = this.clusters.get(root);
+    if (!c) return;
+    const domain = this.keyOfType(j, LT.email_domain);
+    const k = c.campus.get(domain);
+    if (k === undefined) return;
+    if (k > 1) c.campus.set(domain, k - 1); else c.campus.delete(domain);
+    c.campusMembers--;
+    this.dirtyClusters.add(root);
   }
 
   /**
@@ -1115,7 +1183,7 @@ export class DetectorEngine implements VerdictView {
     const org = this.org[root];
     if (org >= 0) orgs.set(org, 1);
     const campus = new Map<number, number>();
-    const campusKey = this.flags[root] & F_CAMPUS ? this.keyOfType(root, LT.email_domain) : -1;
+    const campusKey = (this.flags[root] & (F_CAMPUS | F_FLEET_LINKED)) === F_CAMPUS ? this.keyOfType(root, LT.email_domain) : -1;
     if (campusKey >= 0) campus.set(campusKey, 1);
     c = {
       id: shortId('clu_', this.ids[root]), w, members: 1, orgs, noOrg: org < 0 ? 1 : 0, campus, campusMembers: campus.size,
@@ -1575,7 +1643,8 @@ export class DetectorEngine implements VerdictView {
     // A student linked with its class (CAMPUS_CLASS_MIN accounts of one campus domain) does homework
     // at a human pace, single questions asking for the steps: what the test looks for. Such an
     // account is held at the ordinary ceiling; its class is judged as the one actor it is.
-    const campusClass = yieldPass ? this.campusClassSize(i) : 0;
+    // Not at volumes no student reaches (CAMPUS_CLASS_MAX_RECENT): a pipeline on a campus domain.
+    const campusClass = yieldPass && this.w[off + C.N] < CAMPUS_CLASS_MAX_RECENT ? this.campusClassSize(i) : 0;
     let max = this.singleMax;
     if (yieldPass && campusClass < CAMPUS_CLASS_MIN) {
       // A human-paced account that asks only independent, high-yield, reasoning-eliciting
@@ -1716,7 +1785,7 @@ export class DetectorEngine implements VerdictView {
 
   /** Accounts of account i's campus email domain (F_CAMPUS) in its cluster; 0 when it is not on one or not linked. */
   private campusClassSize(i: number): number {
-    if ((this.flags[i] & F_CAMPUS) === 0) return 0;
+    if ((this.flags[i] & (F_CAMPUS | F_FLEET_LINKED)) !== F_CAMPUS) return 0;
     const c = this.clusters.get(this.find(i));
     return c ? c.campus.get(this.keyOfType(i, LT.email_domain)) ?? 0 : 0;
   }

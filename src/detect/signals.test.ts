@@ -398,44 +398,69 @@ test('new users who signed up in a flagged fleet\'s quarter-hour with its popula
   }
 });
 
-test('a new class signing up on its own (university domain, campus network, step-by-step homework) stays at watch; the same traffic on another domain is flagged', () => {
-  /** Thirty students, each signed up on campus within two days without an org, 60 homework requests each over three days. */
-  const run = (domain: string, programme: 'education' | 'none') => {
-    const e = new DetectorEngine();
-    let seed = 7;
-    const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648;
-    const events: InteractionEvent[] = [];
-    for (let s = 0; s < 30; s++) {
-      const created = T0 - (1 + rand() * 47) * 3_600_000;
-      let t = T0 + rand() * 3_600_000;
-      for (let k = 0; k < 60; k++) {
-        // Sessions of a few questions with human gaps, on three days.
-        t += k % 5 === 0 ? (2 + rand() * 6) * 3_600_000 : (20 + rand() * 400) * 1000;
-        const q = `${pool.maths[Math.floor(rand() * pool.maths.length)]}${rand() < 0.5 ? '\nPlease explain step by step.' : ''}`;
-        const messages = rand() < 0.3 ? [{ role: 'user' as const, text: q, chars: q.length }, { role: 'assistant' as const, text: 'answer', chars: 6 }, { role: 'user' as const, text: 'ok and why is that?', chars: 19 }] : [{ role: 'user' as const, text: q, chars: q.length }];
-        const ev = event(`acct_student${s}`, 0, '128.32.1.1', 25);
-        events.push({
-          ...ev, id: `acct_student${s}-${k}`, ts: new Date(t).toISOString(),
-          request: { ...ev.request, system: null, messages },
-          response: { ...ev.response, input_tokens: Math.round(q.length / 4), output_tokens: 300 + Math.floor(rand() * 900) },
-          client: { ...ev.client, user_agent: 'Mozilla/5.0 (X11; Linux) Firefox/143' },
-          account: { ...ev.account!, created_at: new Date(created).toISOString(), first_used_at: null, payment_fp: null, signup_ip: `128.32.44.${2 + s}`, email_domain: domain, email_pattern: null, programme },
-        });
-      }
+/**
+ * Thirty accounts, each signed up on campus within two days without an org, `requests` homework
+ * requests each over three days (sessions of a few questions with human gaps; `gapS` scales the
+ * gaps within a session), on `domain`; `card` gives them all one payment card.
+ */
+function campusRun(domain: string, programme: 'education' | 'research' | 'none', opts: { requests?: number; gapS?: number; card?: string } = {}) {
+  const e = new DetectorEngine();
+  let seed = 7;
+  const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648;
+  const events: InteractionEvent[] = [];
+  const requests = opts.requests ?? 60;
+  const gapS = opts.gapS ?? 400;
+  for (let s = 0; s < 30; s++) {
+    const created = T0 - (1 + rand() * 47) * 3_600_000;
+    let t = T0 + rand() * 3_600_000;
+    for (let k = 0; k < requests; k++) {
+      t += k % 5 === 0 ? (2 + rand() * 6) * 3_600_000 * (60 / requests) : (20 + rand() * gapS) * 1000;
+      const q = `${pool.maths[Math.floor(rand() * pool.maths.length)]}${rand() < 0.5 ? '\nPlease explain step by step.' : ''}`;
+      const messages = rand() < 0.3 ? [{ role: 'user' as const, text: q, chars: q.length }, { role: 'assistant' as const, text: 'answer', chars: 6 }, { role: 'user' as const, text: 'ok and why is that?', chars: 19 }] : [{ role: 'user' as const, text: q, chars: q.length }];
+      const ev = event(`acct_student${s}`, 0, '128.32.1.1', 25);
+      events.push({
+        ...ev, id: `acct_student${s}-${k}`, ts: new Date(t).toISOString(),
+        request: { ...ev.request, system: null, messages },
+        response: { ...ev.response, input_tokens: Math.round(q.length / 4), output_tokens: 300 + Math.floor(rand() * 900) },
+        client: { ...ev.client, user_agent: 'Mozilla/5.0 (X11; Linux) Firefox/143' },
+        account: { ...ev.account!, created_at: new Date(created).toISOString(), first_used_at: null, payment_fp: opts.card ?? null, signup_ip: `128.32.44.${2 + s}`, email_domain: domain, email_pattern: null, programme },
+      });
     }
-    events.sort((a, b) => a.ts.localeCompare(b.ts));
-    for (const ev of events) e.ingest(ev);
-    e.flush();
-    return Array.from({ length: 30 }, (_, s) => e.forAccount(`acct_student${s}`));
-  };
-  const cls = run('student.uni-example.edu', 'education');
+  }
+  events.sort((a, b) => a.ts.localeCompare(b.ts));
+  for (const ev of events) e.ingest(ev);
+  e.flush();
+  return Array.from({ length: 30 }, (_, s) => e.forAccount(`acct_student${s}`));
+}
+
+test('a new class signing up on its own (university domain, campus network, step-by-step homework) stays at watch; the same traffic on another domain is flagged', () => {
+  const cls = campusRun('student.uni-example.edu', 'education');
   assert.equal(new Set(cls.map((v) => v.clusterId)).size, 1, 'the class is linked (campus network, signup subnet, domain)');
   for (const [s, v] of cls.entries()) assert.ok(verdictRank(v.level) <= verdictRank('watch'), `student ${s}: ${v.level} (${v.verdict?.reasons.map((r) => r.signal).join(', ')})`);
   // Students in the education programme on a university domain without a reserved suffix are a class too.
-  for (const [s, v] of run('ethz.ch', 'education').entries()) assert.ok(verdictRank(v.level) <= verdictRank('watch'), `ethz.ch student ${s}: ${v.level}`);
+  for (const [s, v] of campusRun('ethz.ch', 'education').entries()) assert.ok(verdictRank(v.level) <= verdictRank('watch'), `ethz.ch student ${s}: ${v.level}`);
   // The same accounts on a domain that vouches for no campus are thirty actors harvesting together.
-  const other = run('fast-mailer.net', 'none');
+  const other = campusRun('fast-mailer.net', 'none');
   assert.ok(other.every((v) => verdictRank(v.level) >= verdictRank('throttle')), `on another domain: ${other.map((v) => v.level).join(', ')}`);
+});
+
+test('a fleet on a campus-looking domain is flagged: one card makes its accounts separate actors, open-registration edu/ac names vouch for nothing, the research programme alone vouches for nothing', () => {
+  for (const [domain, programme] of [['student.uni-example.edu', 'education'], ['mail.edu.cc', 'none'], ['fleet.ac.ws', 'none'], ['fleetlabs.io', 'research'], ['fleetlabs.io', 'education']] as const) {
+    const fleet = campusRun(domain, programme, { card: 'card-fleet' });
+    assert.ok(fleet.every((v) => verdictRank(v.level) >= verdictRank('throttle')), `${domain} (${programme}) sharing a card: ${fleet.map((v) => v.level).join(', ')}`);
+  }
+  // Without a card, open-registration names are not campuses: the class traffic is flagged there.
+  for (const domain of ['mail.edu.cc', 'fleet.ac.ws']) {
+    const fleet = campusRun(domain, 'none');
+    assert.ok(fleet.every((v) => verdictRank(v.level) >= verdictRank('throttle')), `${domain}: ${fleet.map((v) => v.level).join(', ')}`);
+  }
+});
+
+test('a campus domain does not hold harvesting at volumes no student reaches', () => {
+  // The class's traffic, ten times over in the same three days: far past the busiest student.
+  const heavy = campusRun('student.uni-example.edu', 'education', { requests: 600, gapS: 40 });
+  assert.ok(heavy.some((v) => verdictRank(v.level) >= verdictRank('throttle')), `at pipeline volume: ${heavy.map((v) => v.level).join(', ')}`);
+  assert.ok(heavy.every((v) => !v.verdict?.reasons.some((r) => r.signal === 'campus_class')), 'no account held as a student at that volume');
 });
 
 test('a cluster that grows is explained again, and an account that joins it later is told what linked it', () => {

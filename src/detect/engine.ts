@@ -81,7 +81,26 @@ const FLEET_SLOT = NLINK;
  * the only software that may bring a replacement head to it.
  */
 const OWN = NLINK + 1;
-const EVIDENCE_LENGTH = OWN + NLINK;
+/**
+ * Evidence slot: the best weight of a key other than the signup burst that is not population-common
+ * (see populationCommon). A signup burst counts only beside one.
+ */
+const UNCOMMON_SLOT = OWN + NLINK;
+const EVIDENCE_LENGTH = UNCOMMON_SLOT + 1;
+/**
+ * A key is population-common when at least this many established customers (accountable: not
+ * fresh, or verified, or in a corroborated org) hold it, or a quarter of all accounts: a popular
+ * SDK, its default max_tokens, a big ISP. A fleet's own client is held by its new accounts only.
+ */
+const POPULATION_COMMON_ESTABLISHED = 1;
+/**
+ * Kinds that never make a signup burst count, however few hold the value: sampling parameters
+ * (anyone keeping a client's defaults) and the network (an ISP); nor the burst itself or an org.
+ */
+const NEVER_DISTINCTIVE = LINK_TYPES.map((t) => ['signup_burst', 'org', 'param_fingerprint', 'client_asn'].includes(t.name));
+const POPULATION_COMMON_SHARE = 0.25;
+
+
 /** Evidence per distinct client address two accounts both used within ADDRESS_WINDOW_S. */
 const ADDRESS_EVIDENCE_PER_IP = 0.2;
 const ADDRESS_WINDOW_S = 24 * 3600;
@@ -809,11 +828,10 @@ export class DetectorEngine implements VerdictView {
       this.keyCount[slot]++;
       this.keyLive[slot]++;
     }
-    // Fleet software's bookkeeping, only when it is on.
-    if (type === LT.system_prompt && this.config.fleet_min_holders > 0) {
-      if (!this.unaccountable(i)) this.keyAccountable[slot]++;
-      else if (this.keyFleetRep[slot] < 0) this.keyFleetRep[slot] = i;
-    }
+    // Established holders tell a population-common key (populationCommon); fleet software's
+    // representative only when it is on.
+    if (!this.unaccountable(i)) this.keyAccountable[slot]++;
+    else if (type === LT.system_prompt && this.config.fleet_min_holders > 0 && this.keyFleetRep[slot] < 0) this.keyFleetRep[slot] = i;
     if (this.size[i] > 1 || this.parent[i] !== i) {
       const c = this.clusters.get(this.find(i));
       if (c && c.verdict.level >= THROTTLE) { this.keyFlagged[slot] = i; this.keyFlaggedHolders[slot]++; }
@@ -867,6 +885,8 @@ export class DetectorEngine implements VerdictView {
       if (r === this.find(i)) return;
       const ev = new Float64Array(EVIDENCE_LENGTH);
       ev[extra.type] = extra.weight;
+      // Addresses of one rotating pool are no population's; synchronised activity accrues between any two busy accounts.
+      if (extra.type !== LT.activity_timing) ev[UNCOMMON_SLOT] = extra.weight;
       candidates.set(r, ev);
       reps?.set(extra.other, r);
     }
@@ -892,14 +912,17 @@ export class DetectorEngine implements VerdictView {
         const r = this.find(rep);
         if (r === me) continue;
         // A signup burst is what every account signed up in the same quarter-hour shares: evidence
-        // only between two accounts that each harvest on their own (account score at the watch
-        // bar). Counted for any co-signup, it made up the difference between a flagged campaign's
-        // popular SDK, sampling parameters and ISP and the link threshold, and suspended new users
-        // who had signed up in the campaign's quarter-hour and harvested nothing.
-        if (type === LT.signup_burst && (this.accScore[i] < watchAt || this.accScore[rep] < watchAt)) continue;
+        // only when one of the two accounts shows harvest behaviour of its own (an account score),
+        // and only beside a key that is not population-common (UNCOMMON_SLOT, checked when the
+        // evidence is summed). Counted beside any key, it made up the difference between a flagged
+        // campaign's popular SDK, sampling parameters and ISP and the link threshold, and suspended
+        // new users who had signed up in the campaign's quarter-hour; gated on both accounts'
+        // scores at the watch bar instead, it let a fleet whose accounts each stay under that bar
+        // link late or never, and still linked innocent developers who reach watch alone.
+        if (type === LT.signup_burst && this.accScore[i] <= 0 && this.accScore[rep] <= 0) continue;
         let ev = candidates.get(r);
         if (!ev) { ev = new Float64Array(EVIDENCE_LENGTH); candidates.set(r, ev); }
-        if (w > ev[type]) ev[type] = w;
+        this.addEvidence(ev, type, slot, w);
         if (k === 2 && LINK_TYPES[type].software && w > ev[OWN + type] && this.ownSoftware(slot, r)) ev[OWN + type] = w;
         if (reps && !reps.has(rep)) reps.set(rep, r);
         if (fleet && this.accScore[rep] >= throttleAt && FLEET_WEIGHT * w > ev[FLEET_SLOT]) ev[FLEET_SLOT] = FLEET_WEIGHT * w;
@@ -913,6 +936,7 @@ export class DetectorEngine implements VerdictView {
       // unaccountable account (a new head of the hydra), either with a cluster already throttled
       // or above (arriving with a flagged campaign's own software fingerprint is how its
       // replacement accounts show up) or through a system prompt only unaccountable accounts use.
+      if (ev[UNCOMMON_SLOT] === 0) ev[LT.signup_burst] = 0;
       let sum = 0; let soft = 0; let own = 0;
       const orgLink = ev[LT.org] > 0;
       for (let t = 0; t < NLINK; t++) { if (LINK_TYPES[t].software) { soft += ev[t]; own += ev[OWN + t]; } else if (t !== LT.org) sum += ev[t]; }
@@ -1022,9 +1046,20 @@ export class DetectorEngine implements VerdictView {
       const type = Math.floor(key / TWO32);
       const slot = this.keyIndex.get(key);
       if (slot === undefined) continue;
-      const w = keyWeight(type, this.keyCount[slot]);
-      if (w > ev[type]) ev[type] = w;
+      this.addEvidence(ev, type, slot, keyWeight(type, this.keyCount[slot]));
     }
+  }
+
+  /** Record a shared key's weight in a candidate's evidence (the best per type), noting a key that is not population-common. */
+  private addEvidence(ev: Float64Array, type: number, slot: number, w: number): void {
+    if (w > ev[type]) ev[type] = w;
+    if (!NEVER_DISTINCTIVE[type] && w > ev[UNCOMMON_SLOT] && !this.populationCommon(slot)) ev[UNCOMMON_SLOT] = w;
+  }
+
+  /** Whether a key is held by many established customers or by a large share of all accounts (POPULATION_COMMON_ESTABLISHED). */
+  private populationCommon(slot: number): boolean {
+    const accounts = this.count - this.freeAccounts.length;
+    return this.keyAccountable[slot] >= POPULATION_COMMON_ESTABLISHED || this.keyCount[slot] >= POPULATION_COMMON_SHARE * accounts;
   }
 
   /** Make account i the fleet representative of its system prompts whose representative does not harvest. */

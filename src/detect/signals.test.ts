@@ -433,6 +433,64 @@ function campusRun(domain: string, programme: 'education' | 'research' | 'none',
   return Array.from({ length: 30 }, (_, s) => e.forAccount(`acct_student${s}`));
 }
 
+/**
+ * A population for the signup-burst rule: 40 established customers on a popular SDK, a fleet of
+ * twelve new accounts (each with its own card and address, in one cloud) on a client of its own that
+ * mixes chain-of-thought maths with chat, and five developers on the popular SDK who signed up in
+ * the fleet's quarter-hour (`burst`: false spreads the fleet's signups over days).
+ */
+function burstPopulation(burst: boolean) {
+  const e = new DetectorEngine();
+  const signup = Date.parse('2026-05-02T10:00:00.000Z');
+  const SDK = 'OpenAI/Python 1.109.1';
+  let n = 0;
+  const send = (id: string, sec: number, messages: Array<[string, string]>, acct: { createdMs: number; ip: string; asn: number; ua: string }) => {
+    const ev = event(id, 0, '0.0.0.0', 0, 'email_verified');
+    e.ingest({
+      ...ev, id: `${id}-${++n}`, ts: new Date(T0 + sec * 1000).toISOString(),
+      request: { ...ev.request, system: null, messages: messages.map(([role, text]) => ({ role: role as 'user', text, chars: text.length })), params: { ...ev.request.params, max_tokens: 4096, temperature: null } },
+      response: { ...ev.response, output_tokens: 400 + (n * 37) % 1200 },
+      client: { ...ev.client, ip: acct.ip, asn: acct.asn, user_agent: acct.ua },
+      account: { ...ev.account!, created_at: new Date(acct.createdMs).toISOString(), first_used_at: null, payment_fp: `card-${id}`, signup_ip: acct.ip, email_pattern: null, email_domain: 'gmail.com' },
+    });
+  };
+  for (let k = 0; k < 60; k++) {
+    for (let c = 0; c < 40; c++) send(`acct_customer${c}`, k * 1440 + c * 31, [['user', pool.organic[(k + c) % pool.organic.length]]], { createdMs: Date.parse('2025-01-01T00:00:00.000Z'), ip: `73.${c}.9.9`, asn: 7922, ua: SDK });
+    for (let a = 0; a < 12; a++) {
+      // A fifth of its requests harvest reasoning, the rest are chat: no account reaches watch alone.
+      const text = (k + a) % 5 === 0 ? `${pool.maths[(k + a) % pool.maths.length]}\n\nThink step by step and show your full reasoning.` : pool.organic[(k * 7 + a) % pool.organic.length];
+      send(`acct_distill${a}`, k * 1440 + 600 + a * 13, [['user', text]], { createdMs: burst ? signup + a * 40_000 : signup - a * 86_400_000, ip: `198.51.${a}.${10 + a}`, asn: 16_509, ua: 'MyDistillClient/0.3 (python)' });
+    }
+    for (let u = 0; u < 5; u++) {
+      const q = `${pool.code[(k + u) % pool.code.length]}${k % 10 < 7 ? ' Explain the logic step by step.' : ''}`;
+      send(`acct_dev${u}`, k * 1440 + 900 + u * 17, k % 5 < 2 ? [['user', q], ['assistant', 'code...'], ['user', 'that fails with a TypeError, fix it']] : [['user', q]], { createdMs: signup + (2 + u * 2) * 60_000, ip: `73.${100 + u}.20.7`, asn: 7922, ua: SDK });
+    }
+  }
+  e.advance(T0 + 60 * 1440 * 1000);
+  e.flush();
+  return e;
+}
+
+test('signup burst: a fleet on its own client whose accounts each stay under watch is linked through the burst; developers on a popular SDK who signed up with it are not', () => {
+  const e = burstPopulation(true);
+  const fleet = Array.from({ length: 12 }, (_, a) => e.forAccount(`acct_distill${a}`));
+  assert.equal(new Set(fleet.map((v) => v.clusterId)).size, 1, `the fleet is one cluster: ${fleet.map((v) => v.clusterId).join(', ')}`);
+  assert.ok(fleet[0].clusterId, 'the fleet is linked');
+  assert.ok(fleet.every((v) => verdictRank(v.level) >= verdictRank('throttle')), `the fleet is flagged: ${fleet.map((v) => v.level).join(', ')}`);
+  assert.ok(e.accountLink('acct_distill3')!.evidence.some((x) => x.kind === 'signup_burst'), 'linked through the burst');
+  for (let u = 0; u < 5; u++) {
+    const v = e.forAccount(`acct_dev${u}`);
+    assert.equal(v.clusterId ?? null, null, `acct_dev${u} was linked: ${JSON.stringify(e.accountLink(`acct_dev${u}`))}`);
+    assert.ok(verdictRank(v.level) <= verdictRank('watch'), `acct_dev${u}: ${v.level}`);
+  }
+  // The same fleet signed up over twelve days: nothing links it, and no account of it passes watch alone.
+  const spread = burstPopulation(false);
+  for (let a = 0; a < 12; a++) {
+    const v = spread.forAccount(`acct_distill${a}`);
+    assert.ok(verdictRank(v.level) <= verdictRank('watch'), `acct_distill${a} alone: ${v.level}`);
+  }
+});
+
 test('a new class signing up on its own (university domain, campus network, step-by-step homework) stays at watch; the same traffic on another domain is flagged', () => {
   const cls = campusRun('student.uni-example.edu', 'education');
   assert.equal(new Set(cls.map((v) => v.clusterId)).size, 1, 'the class is linked (campus network, signup subnet, domain)');

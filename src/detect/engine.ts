@@ -408,7 +408,7 @@ export interface AccountLink {
    * new accounts use (fleet software on); `declared_org`: the same declared org (corroborated or not).
    */
   rule: 'shared_evidence' | 'replacement_head' | 'fleet_software' | 'declared_org';
-  /** Each kind of evidence found with its weight (damped by popularity); software as found, before its cap. */
+  /** The kinds of evidence found (the six heaviest) with their weight (damped by popularity); software as found, before its cap. */
   evidence: Array<{ kind: LinkType; weight: number }>;
   /** What the shared software counted for after the cap (or in full, for the two rules that allow it). */
   software_counted: number;
@@ -481,6 +481,10 @@ export interface EngineStats {
   linkKeys: number;
   ticks: number;
 }
+
+const LINK_RULES: Array<AccountLink['rule']> = ['shared_evidence', 'replacement_head', 'fleet_software', 'declared_org'];
+/** Kinds of evidence a link record keeps (the heaviest): a link rarely rests on more. */
+const LINK_RECORD_EVIDENCE = 6;
 
 /** Bump when the meaning of any field kept in a snapshot changes (a counter's slot, a flag's bit). */
 const SNAPSHOT_FORMAT = 4;
@@ -587,8 +591,23 @@ export class DetectorEngine implements VerdictView {
   private readonly dirtyAccounts = new Set<number>();
   private readonly dirtyClusters = new Set<number>();
   private readonly accVerdicts = new Map<number, Verdict>();
-  /** Per linked account, the link that brought it into its cluster (see AccountLink). */
-  private joinRecords = new Map<number, AccountLink>();
+  /**
+   * Per linked account, the link that brought it into its cluster (see AccountLink), kept in
+   * columns of record slots (objects per record cost about 0.85 KB of heap each and lengthened the
+   * snapshot's pause): the slot of each linked account, then per slot the event time, the rule, the
+   * other side's id (a string the cluster or account holds anyway), the software counted and the
+   * total, and the heaviest LINK_RECORD_EVIDENCE kinds of evidence (type + 1, 0 for none) with
+   * their weights. The AccountLink object is built only when asked for (accountLink).
+   */
+  private linkSlot = new Map<number, number>();
+  private linkFree: number[] = [];
+  private linkSlots = 0;
+  private linkAt = new Float64Array(64);
+  private linkRule = new Uint8Array(64);
+  private linkWith: string[] = [];
+  private linkSums = new Float32Array(64 * 2);
+  private linkKinds = new Uint8Array(64 * LINK_RECORD_EVIDENCE);
+  private linkWeights = new Float32Array(64 * LINK_RECORD_EVIDENCE);
   /** Indicator readings of the window being scored (reused: scoring runs for every dirty account on every tick). */
   private readonly indicatorScratch = new IndicatorValues();
   private readonly manualAccount = new Map<string, Verdict>();
@@ -962,7 +981,7 @@ export class DetectorEngine implements VerdictView {
         if (a !== b) {
           // Named by the rule the link needed: a replacement head only when capped software fell short.
           const rule = orgLink ? 'declared_org' : byFleet ? 'fleet_software' : flaggedCluster && sum - heads + capped < threshold ? 'replacement_head' : 'shared_evidence';
-          this.recordJoin(i, b, ev, rule, software, sum, tsS);
+          this.recordJoin(i, a, b, ev, rule, software, sum, tsS);
           if (!declared && fleetEvidence(ev, rule)) this.markFleetLinked(i, b, ev);
           this.union(a, b, ev, sum, declared, tsS, byFleet);
         }
@@ -1005,18 +1024,59 @@ export class DetectorEngine implements VerdictView {
   }
 
   /**
-   * Keep the link that brings account i into the cluster (or single account) at root `other`; a
-   * single account on the other side gets the same link, seen from its side.
+   * Keep the link between account i's side (root a) and the side at root b for the side(s) that
+   * join: a single account joining a cluster is told the cluster; two single accounts are each told
+   * the other; a cluster member that pulls a single account in keeps its own record. When two
+   * clusters merge, account i, whose link merged them, is told the other cluster.
    */
-  private recordJoin(i: number, other: number, ev: Float64Array, rule: AccountLink['rule'], software: number, total: number, tsS: number): void {
-    const evidence: AccountLink['evidence'] = [];
-    for (let t = 0; t < NLINK; t++) if (ev[t] > 0 && t !== LT.org) evidence.push({ kind: LINK_TYPES[t].name, weight: round(ev[t]) });
-    evidence.sort((x, y) => y.weight - x.weight);
-    const at = new Date(tsS * 1000).toISOString();
-    const link = { at, rule, evidence, software_counted: round(software), total: round(total), threshold: this.config.link_threshold };
-    const otherCluster = this.clusters.get(other);
-    this.joinRecords.set(i, { ...link, with: otherCluster ? otherCluster.id : this.ids[other] });
-    if (!otherCluster) this.joinRecords.set(other, { ...link, with: this.ids[i] });
+  private recordJoin(i: number, a: number, b: number, ev: Float64Array, rule: AccountLink['rule'], software: number, total: number, tsS: number): void {
+    const ca = this.clusters.get(a);
+    const cb = this.clusters.get(b);
+    if (!ca || cb) this.writeLink(i, cb ? cb.id : this.ids[b], ev, rule, software, total, tsS);
+    if (!cb) this.writeLink(b, ca ? ca.id : this.ids[i], ev, rule, software, total, tsS);
+  }
+
+  private writeLink(j: number, other: string, ev: Float64Array, rule: AccountLink['rule'], software: number, total: number, tsS: number): void {
+    let slot = this.linkSlot.get(j);
+    if (slot === undefined) {
+      slot = this.linkFree.length > 0 ? this.linkFree.pop()! : this.linkSlots++;
+      if (slot >= this.linkAt.length) {
+        const grow = <T extends Float64Array | Float32Array | Uint8Array>(x: T, per: number): T => {
+          const y = new (x.constructor as new (n: number) => T)(x.length * 2);
+          y.set(x);
+          return y.length >= (slot! + 1) * per ? y : grow(y, per);
+        };
+        this.linkAt = grow(this.linkAt, 1); this.linkRule = grow(this.linkRule, 1); this.linkSums = grow(this.linkSums, 2);
+        this.linkKinds = grow(this.linkKinds, LINK_RECORD_EVIDENCE); this.linkWeights = grow(this.linkWeights, LINK_RECORD_EVIDENCE);
+      }
+      this.linkSlot.set(j, slot);
+    }
+    this.linkAt[slot] = tsS;
+    this.linkRule[slot] = LINK_RULES.indexOf(rule);
+    this.linkWith[slot] = other;
+    this.linkSums[slot * 2] = software; this.linkSums[slot * 2 + 1] = total;
+    // The heaviest kinds, by insertion into a short sorted list.
+    const base = slot * LINK_RECORD_EVIDENCE;
+    this.linkKinds.fill(0, base, base + LINK_RECORD_EVIDENCE);
+    this.linkWeights.fill(0, base, base + LINK_RECORD_EVIDENCE);
+    for (let t = 0; t < NLINK; t++) {
+      if (ev[t] <= 0 || t === LT.org) continue;
+      let k = LINK_RECORD_EVIDENCE - 1;
+      if (this.linkKinds[base + k] !== 0 && this.linkWeights[base + k] >= ev[t]) continue;
+      while (k > 0 && (this.linkKinds[base + k - 1] === 0 || this.linkWeights[base + k - 1] < ev[t])) {
+        this.linkKinds[base + k] = this.linkKinds[base + k - 1]; this.linkWeights[base + k] = this.linkWeights[base + k - 1]; k--;
+      }
+      this.linkKinds[base + k] = t + 1; this.linkWeights[base + k] = ev[t];
+    }
+  }
+
+  /** Drop account j's link record (its account is forgotten). */
+  private dropLink(j: number): void {
+    const slot = this.linkSlot.get(j);
+    if (slot === undefined) return;
+    this.linkSlot.delete(j);
+    this.linkWith[slot] = '';
+    this.linkFree.push(slot);
   }
 
   /** Whether the key in `slot`, held by a member of the flagged cluster `root`, is that campaign's own software (OWN_SOFTWARE_MIN_SHARE). */
@@ -1641,7 +1701,7 @@ export class DetectorEngine implements VerdictView {
     this.peers.remove(this.tier[i], this.peerBin[i]);
     this.dirtyAccounts.delete(i);
     this.accVerdicts.delete(i);
-    this.joinRecords.delete(i);
+    this.dropLink(i);
     this.intelHits.delete(i);
     this.logitProbes.delete(i);
     this.embeddingSpread.forget(i);
@@ -2338,7 +2398,18 @@ export class DetectorEngine implements VerdictView {
   /** The link that brought the account into its cluster (see AccountLink); null when it is linked to nobody. */
   accountLink(accountId: string): AccountLink | null {
     const i = this.index.get(accountId);
-    return i === undefined ? null : this.joinRecords.get(i) ?? null;
+    const slot = i === undefined ? undefined : this.linkSlot.get(i);
+    if (slot === undefined) return null;
+    const evidence: AccountLink['evidence'] = [];
+    for (let k = 0; k < LINK_RECORD_EVIDENCE; k++) {
+      const t = this.linkKinds[slot * LINK_RECORD_EVIDENCE + k];
+      if (t === 0) break;
+      evidence.push({ kind: LINK_TYPES[t - 1].name, weight: round(this.linkWeights[slot * LINK_RECORD_EVIDENCE + k]) });
+    }
+    return {
+      at: new Date(this.linkAt[slot] * 1000).toISOString(), with: this.linkWith[slot], rule: LINK_RULES[this.linkRule[slot]], evidence,
+      software_counted: round(this.linkSums[slot * 2]), total: round(this.linkSums[slot * 2 + 1]), threshold: this.config.link_threshold,
+    };
   }
 
   accountIndicators(accountId: string): Indicator[] {

@@ -521,6 +521,31 @@ test('a campus domain does not hold harvesting at volumes no student reaches', (
   assert.ok(heavy.every((v) => !v.verdict?.reasons.some((r) => r.signal === 'campus_class')), 'no account held as a student at that volume');
 });
 
+test('a link record is written for the side that joins: a member that pulls a single account in keeps its own, the newcomer names the cluster', () => {
+  const e = new DetectorEngine();
+  let n = 0;
+  const FLEET = 'You are an expert tutor. Always give the complete reasoning before the final answer.';
+  for (let k = 0; k < 4; k++) for (let a = 0; a < 5; a++) e.ingest(softwareEvent(`acct_fleet${a}`, k * 60 + a * 7, ++n, FLEET, { card: 'card-fleet', createdHoursAgo: 30, net: 30 + a }));
+  // A single account on a card of its own, signed up from one address under a numbered pattern.
+  const lone = softwareEvent('acct_lone', 400, ++n, 'You are a helpful assistant.', { card: 'card-lone', createdHoursAgo: 30, net: 90 });
+  e.ingest({ ...lone, account: { ...lone.account!, signup_ip: '203.0.113.9', email_pattern: 'seq-{n}@mailbox.example' } });
+  // A new account on the fleet's card, from the lone account's signup address and pattern: it joins the
+  // cluster by the card, then its link pulls the lone account in.
+  const late = softwareEvent('acct_fleet5', 500, ++n, FLEET, { card: 'card-fleet', createdHoursAgo: 2, net: 35 });
+  e.ingest({ ...late, account: { ...late.account!, signup_ip: '203.0.113.9', email_pattern: 'seq-{n}@mailbox.example' } });
+  e.advance(T0 + 600_000);
+  e.flush();
+  const cluster = e.forAccount('acct_fleet0').clusterId;
+  assert.ok(cluster, 'the fleet is a cluster');
+  assert.equal(e.forAccount('acct_lone').clusterId, cluster, 'the lone account was pulled in');
+  const member = e.accountLink('acct_fleet5')!;
+  assert.equal(member.with, cluster, `the member's record is the link that brought it in: ${JSON.stringify(member)}`);
+  assert.ok(member.evidence.some((x) => x.kind === 'payment_fingerprint'), `by the card: ${JSON.stringify(member.evidence)}`);
+  const lonely = e.accountLink('acct_lone')!;
+  assert.equal(lonely.with, cluster, `the newcomer names the cluster, not an account: ${JSON.stringify(lonely)}`);
+  assert.ok(lonely.evidence.some((x) => x.kind === 'signup_ip') && !lonely.evidence.some((x) => x.kind === 'payment_fingerprint'), `by the signup address: ${JSON.stringify(lonely.evidence)}`);
+});
+
 test('a cluster that grows is explained again, and an account that joins it later is told what linked it', () => {
   const e = new DetectorEngine();
   let n = 0;

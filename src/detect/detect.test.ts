@@ -544,6 +544,21 @@ test('warden scan --state: logs scanned one after another are judged as one hist
   assert.equal(other.code, 2);
   assert.match(other.err, /state .* not used: the detection settings .* changed/);
   assert.equal((await scan([day2, '--state', state, '--detector', 'volume'])).code, 2);
+  // A state written by another version of the detector (its snapshot format changed on an upgrade):
+  // the scan starts from nothing, says so, and replaces the file with a state this version reads.
+  const bytes = readFileSync(state);
+  const eol = bytes.indexOf(10);
+  const header = JSON.parse(bytes.subarray(0, eol).toString('utf8')) as { layout: string };
+  header.layout = `1;${header.layout.split(';')[1]}`;
+  writeFileSync(state, Buffer.concat([Buffer.from(JSON.stringify(header)), bytes.subarray(eol)]));
+  const upgraded = await scan([day1, '--state', state]);
+  assert.equal(upgraded.code, 0, upgraded.err);
+  assert.equal(upgraded.summary.events_in_state_before, 0, 'started from nothing');
+  assert.match(upgraded.err, /state .* not used \(it was written by another version of the detector .*\): this scan started from nothing, and its state replaces the file/);
+  const next = await scan([day2, '--state', state, '--report', join(dir, 'after-upgrade.json')]);
+  assert.equal(next.code, 0, next.err);
+  assert.equal(next.summary.events_in_state_before, cut, 'the replaced state is read by the next scan');
+  assert.deepEqual(levels(join(dir, 'after-upgrade.json')), levels(join(dir, 'all.json')));
 });
 
 test('warden scan --state: a run that fails leaves the state as it was, so it can be run again as it was', async () => {

@@ -81,7 +81,26 @@ const FLEET_SLOT = NLINK;
  * the only software that may bring a replacement head to it.
  */
 const OWN = NLINK + 1;
-const EVIDENCE_LENGTH = OWN + NLINK;
+/**
+ * Evidence slot: the best weight of a key other than the signup burst that is not population-common
+ * (see populationCommon). A signup burst counts only beside one.
+ */
+const UNCOMMON_SLOT = OWN + NLINK;
+const EVIDENCE_LENGTH = UNCOMMON_SLOT + 1;
+/**
+ * A key is population-common when at least this many established customers (accountable: not
+ * fresh, or verified, or in a corroborated org) hold it, or a quarter of all accounts: a popular
+ * SDK, its default max_tokens, a big ISP. A fleet's own client is held by its new accounts only.
+ */
+const POPULATION_COMMON_ESTABLISHED = 1;
+/**
+ * Kinds that never make a signup burst count, however few hold the value: sampling parameters
+ * (anyone keeping a client's defaults) and the network (an ISP); nor the burst itself or an org.
+ */
+const NEVER_DISTINCTIVE = LINK_TYPES.map((t) => ['signup_burst', 'org', 'param_fingerprint', 'client_asn'].includes(t.name));
+const POPULATION_COMMON_SHARE = 0.25;
+
+
 /** Evidence per distinct client address two accounts both used within ADDRESS_WINDOW_S. */
 const ADDRESS_EVIDENCE_PER_IP = 0.2;
 const ADDRESS_WINDOW_S = 24 * 3600;
@@ -194,16 +213,38 @@ function isDisposable(domain: string): boolean {
   return disposable.has(domain);
 }
 
-/** Suffixes only accredited institutions can register under: `.edu`, `.edu.<cc>`, `.ac.<cc>`. */
-const ACADEMIC_SUFFIX = /(?:^|\.)edu$|\.(?:edu|ac)\.[a-z]{2}$/;
+/**
+ * Academic second-level names that only accredited institutions can register under: `.edu`, and
+ * the `edu.`/`ac.` second levels of the country registries that reserve them for institutions.
+ * Not `edu.`/`ac.` under any ccTLD: where the registry leaves them open (.cc, .ws, ...), `edu.cc`
+ * is an ordinary name its holder can issue any number of addresses under.
+ */
+const ACADEMIC_SUFFIXES = ['edu', 'ac.uk', 'edu.au', 'ac.jp', 'ac.nz', 'ac.za', 'ac.kr', 'ac.il', 'ac.in', 'edu.cn', 'edu.sg', 'edu.hk', 'edu.tw', 'ac.th', 'edu.mx', 'edu.br', 'ac.at'];
+function academicDomain(domain: string): boolean {
+  return ACADEMIC_SUFFIXES.some((suffix) => domain.endsWith(`.${suffix}`));
+}
 /**
  * An email domain that vouches for a campus: a reserved academic suffix, or any institutional
- * (not free-mail, not disposable) domain of an account the provider put in its education or
- * research programme (a university outside those suffixes: ethz.ch, tum.de).
+ * (not free-mail, not disposable) domain of an account the provider put in its education programme
+ * (a university outside those suffixes: ethz.ch, tum.de). Not the research programme: a lab
+ * admitted to it without a declared org has no contract that vouches for it.
  */
 function campusDomain(domain: string, programme: string): boolean {
   if (FREEMAIL.has(domain) || isDisposable(domain)) return false;
-  return ACADEMIC_SUFFIX.test(domain) || programme === 'education' || programme === 'research';
+  return academicDomain(domain) || programme === 'education';
+}
+
+/** Link evidence no class shares: a payment instrument, numbered addresses, a signup address in a signup burst. */
+const FLEET_KEY_TYPES = [LT.payment_fingerprint, LT.email_pattern, LT.signup_ip, LT.system_prompt];
+/**
+ * Whether a link was made by evidence of a fleet rather than of a class: a shared card, a numbered
+ * address pattern, a shared signup address within a signup burst, or fleet software (a fleet's own
+ * system prompt, a flagged campaign's replacement head). A class shares its campus network, its
+ * signup subnet, its domain and homework-like content; students do not share a card.
+ */
+function fleetEvidence(ev: Float64Array, rule: AccountLink['rule']): boolean {
+  return ev[LT.payment_fingerprint] > 0 || ev[LT.email_pattern] > 0 || (ev[LT.signup_ip] > 0 && ev[LT.signup_burst] > 0)
+    || rule === 'fleet_software' || rule === 'replacement_head';
 }
 
 const TIER_VERIFIED: Record<string, boolean> = { identity_verified: true, enterprise: true };
@@ -214,8 +255,19 @@ const F_FRESH = 8;
 const F_PERSONAL = 16;
 /** No declared org, on a campus's email domain (campusDomain): counted with its campus as one actor. */
 const F_CAMPUS = 32;
+/**
+ * A campus account linked by fleet evidence (see fleetEvidence): counted as its own actor, never
+ * with its class, whatever its domain (students do not share a card).
+ */
+const F_FLEET_LINKED = 64;
 /** Accounts of one campus domain linked in one cluster that make a class (see scoreAccount). */
 const CAMPUS_CLASS_MIN = 3;
+/**
+ * Recent requests (the decayed window count) above which a campus account is not held at the
+ * single-account ceiling as a student: the busiest student of the benchmark's classes sends 34
+ * requests a day (about 150 in the window kept up for days); a pipeline reaches this in hours.
+ */
+const CAMPUS_CLASS_MAX_RECENT = 300;
 /**
  * A software key is a flagged campaign's own, and brings replacement heads to it, only when at
  * least two of its holders have been members of flagged clusters and they number at least this
@@ -362,7 +414,7 @@ export interface AccountLink {
    * new accounts use (fleet software on); `declared_org`: the same declared org (corroborated or not).
    */
   rule: 'shared_evidence' | 'replacement_head' | 'fleet_software' | 'declared_org';
-  /** Each kind of evidence found with its weight (damped by popularity); software as found, before its cap. */
+  /** The kinds of evidence found (the six heaviest) with their weight (damped by popularity); software as found, before its cap. */
   evidence: Array<{ kind: LinkType; weight: number }>;
   /** What the shared software counted for after the cap (or in full, for the two rules that allow it). */
   software_counted: number;
@@ -436,8 +488,12 @@ export interface EngineStats {
   ticks: number;
 }
 
+const LINK_RULES: Array<AccountLink['rule']> = ['shared_evidence', 'replacement_head', 'fleet_software', 'declared_org'];
+/** Kinds of evidence a link record keeps (the heaviest): a link rarely rests on more. */
+const LINK_RECORD_EVIDENCE = 6;
+
 /** Bump when the meaning of any field kept in a snapshot changes (a counter's slot, a flag's bit). */
-const SNAPSHOT_FORMAT = 3;
+const SNAPSHOT_FORMAT = 4;
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
@@ -476,7 +532,7 @@ export class DetectorEngine implements VerdictView {
   private size = new Int32Array(0);
   private next = new Int32Array(0);
   private org = new Int32Array(0);
-  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal, bit5 campus
+  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal, bit5 campus, bit6 campus account linked by fleet evidence
   private syncSig = new Uint32Array(0);
   private syncBucket = new Float64Array(0);
   private syncCount = new Uint16Array(0);
@@ -541,8 +597,23 @@ export class DetectorEngine implements VerdictView {
   private readonly dirtyAccounts = new Set<number>();
   private readonly dirtyClusters = new Set<number>();
   private readonly accVerdicts = new Map<number, Verdict>();
-  /** Per linked account, the link that brought it into its cluster (see AccountLink). */
-  private joinRecords = new Map<number, AccountLink>();
+  /**
+   * Per linked account, the link that brought it into its cluster (see AccountLink), kept in
+   * columns of record slots (objects per record cost about 0.85 KB of heap each and lengthened the
+   * snapshot's pause): the slot of each linked account, then per slot the event time, the rule, the
+   * other side's id (a string the cluster or account holds anyway), the software counted and the
+   * total, and the heaviest LINK_RECORD_EVIDENCE kinds of evidence (type + 1, 0 for none) with
+   * their weights. The AccountLink object is built only when asked for (accountLink).
+   */
+  private linkSlot = new Map<number, number>();
+  private linkFree: number[] = [];
+  private linkSlots = 0;
+  private linkAt = new Float64Array(64);
+  private linkRule = new Uint8Array(64);
+  private linkWith: string[] = [];
+  private linkSums = new Float32Array(64 * 2);
+  private linkKinds = new Uint8Array(64 * LINK_RECORD_EVIDENCE);
+  private linkWeights = new Float32Array(64 * LINK_RECORD_EVIDENCE);
   /** Indicator readings of the window being scored (reused: scoring runs for every dirty account on every tick). */
   private readonly indicatorScratch = new IndicatorValues();
   private readonly manualAccount = new Map<string, Verdict>();
@@ -782,11 +853,10 @@ export class DetectorEngine implements VerdictView {
       this.keyCount[slot]++;
       this.keyLive[slot]++;
     }
-    // Fleet software's bookkeeping, only when it is on.
-    if (type === LT.system_prompt && this.config.fleet_min_holders > 0) {
-      if (!this.unaccountable(i)) this.keyAccountable[slot]++;
-      else if (this.keyFleetRep[slot] < 0) this.keyFleetRep[slot] = i;
-    }
+    // Established holders tell a population-common key (populationCommon); fleet software's
+    // representative only when it is on.
+    if (!this.unaccountable(i)) this.keyAccountable[slot]++;
+    else if (type === LT.system_prompt && this.config.fleet_min_holders > 0 && this.keyFleetRep[slot] < 0) this.keyFleetRep[slot] = i;
     if (this.size[i] > 1 || this.parent[i] !== i) {
       const c = this.clusters.get(this.find(i));
       if (c && c.verdict.level >= THROTTLE) { this.keyFlagged[slot] = i; this.keyFlaggedHolders[slot]++; }
@@ -840,6 +910,8 @@ export class DetectorEngine implements VerdictView {
       if (r === this.find(i)) return;
       const ev = new Float64Array(EVIDENCE_LENGTH);
       ev[extra.type] = extra.weight;
+      // Addresses of one rotating pool are no population's; synchronised activity accrues between any two busy accounts.
+      if (extra.type !== LT.activity_timing) ev[UNCOMMON_SLOT] = extra.weight;
       candidates.set(r, ev);
       reps?.set(extra.other, r);
     }
@@ -865,14 +937,17 @@ export class DetectorEngine implements VerdictView {
         const r = this.find(rep);
         if (r === me) continue;
         // A signup burst is what every account signed up in the same quarter-hour shares: evidence
-        // only between two accounts that each harvest on their own (account score at the watch
-        // bar). Counted for any co-signup, it made up the difference between a flagged campaign's
-        // popular SDK, sampling parameters and ISP and the link threshold, and suspended new users
-        // who had signed up in the campaign's quarter-hour and harvested nothing.
-        if (type === LT.signup_burst && (this.accScore[i] < watchAt || this.accScore[rep] < watchAt)) continue;
+        // only when one of the two accounts shows harvest behaviour of its own (an account score),
+        // and only beside a key that is not population-common (UNCOMMON_SLOT, checked when the
+        // evidence is summed). Counted beside any key, it made up the difference between a flagged
+        // campaign's popular SDK, sampling parameters and ISP and the link threshold, and suspended
+        // new users who had signed up in the campaign's quarter-hour; gated on both accounts'
+        // scores at the watch bar instead, it let a fleet whose accounts each stay under that bar
+        // link late or never, and still linked innocent developers who reach watch alone.
+        if (type === LT.signup_burst && this.accScore[i] <= 0 && this.accScore[rep] <= 0) continue;
         let ev = candidates.get(r);
         if (!ev) { ev = new Float64Array(EVIDENCE_LENGTH); candidates.set(r, ev); }
-        if (w > ev[type]) ev[type] = w;
+        this.addEvidence(ev, type, slot, w);
         if (k === 2 && LINK_TYPES[type].software && w > ev[OWN + type] && this.ownSoftware(slot, r)) ev[OWN + type] = w;
         if (reps && !reps.has(rep)) reps.set(rep, r);
         if (fleet && this.accScore[rep] >= throttleAt && FLEET_WEIGHT * w > ev[FLEET_SLOT]) ev[FLEET_SLOT] = FLEET_WEIGHT * w;
@@ -886,6 +961,7 @@ export class DetectorEngine implements VerdictView {
       // unaccountable account (a new head of the hydra), either with a cluster already throttled
       // or above (arriving with a flagged campaign's own software fingerprint is how its
       // replacement accounts show up) or through a system prompt only unaccountable accounts use.
+      if (ev[UNCOMMON_SLOT] === 0) ev[LT.signup_burst] = 0;
       let sum = 0; let soft = 0; let own = 0;
       const orgLink = ev[LT.org] > 0;
       for (let t = 0; t < NLINK; t++) { if (LINK_TYPES[t].software) { soft += ev[t]; own += ev[OWN + t]; } else if (t !== LT.org) sum += ev[t]; }
@@ -911,7 +987,8 @@ export class DetectorEngine implements VerdictView {
         if (a !== b) {
           // Named by the rule the link needed: a replacement head only when capped software fell short.
           const rule = orgLink ? 'declared_org' : byFleet ? 'fleet_software' : flaggedCluster && sum - heads + capped < threshold ? 'replacement_head' : 'shared_evidence';
-          this.recordJoin(i, b, ev, rule, software, sum, tsS);
+          this.recordJoin(i, a, b, ev, rule, software, sum, tsS);
+          if (!declared && fleetEvidence(ev, rule)) this.markFleetLinked(i, b, ev);
           this.union(a, b, ev, sum, declared, tsS, byFleet);
         }
       }
@@ -919,18 +996,93 @@ export class DetectorEngine implements VerdictView {
   }
 
   /**
-   * Keep the link that brings account i into the cluster (or single account) at root `other`; a
-   * single account on the other side gets the same link, seen from its side.
+   * Mark the accounts a link by fleet evidence joins (account i and, on the other side at root b,
+   * the single account or the holders of the fleet keys it was found through) as their own actors:
+   * a campus domain does not make them one with their class.
    */
-  private recordJoin(i: number, other: number, ev: Float64Array, rule: AccountLink['rule'], software: number, total: number, tsS: number): void {
-    const evidence: AccountLink['evidence'] = [];
-    for (let t = 0; t < NLINK; t++) if (ev[t] > 0 && t !== LT.org) evidence.push({ kind: LINK_TYPES[t].name, weight: round(ev[t]) });
-    evidence.sort((x, y) => y.weight - x.weight);
-    const at = new Date(tsS * 1000).toISOString();
-    const link = { at, rule, evidence, software_counted: round(software), total: round(total), threshold: this.config.link_threshold };
-    const otherCluster = this.clusters.get(other);
-    this.joinRecords.set(i, { ...link, with: otherCluster ? otherCluster.id : this.ids[other] });
-    if (!otherCluster) this.joinRecords.set(other, { ...link, with: this.ids[i] });
+  private markFleetLinked(i: number, b: number, ev: Float64Array): void {
+    this.setFleetLinked(i);
+    if (!this.clusters.has(b)) { this.setFleetLinked(b); return; }
+    for (const type of FLEET_KEY_TYPES) {
+      if (ev[type] <= 0) continue;
+      const key = this.keyOfType(i, type);
+      const slot = key >= 0 ? this.keyIndex.get(key) : undefined;
+      if (slot === undefined) continue;
+      for (const rep of [this.keyFirst[slot], this.keyLast[slot], this.keyFleetRep[slot], this.keyFlagged[slot]]) {
+        if (rep >= 0 && rep !== i && this.find(rep) === b) this.setFleetLinked(rep);
+      }
+    }
+  }
+
+  /** Take a campus account out of its class: it counts as its own actor from now on. */
+  private setFleetLinked(j: number): void {
+    if ((this.flags[j] & F_CAMPUS) === 0 || (this.flags[j] & F_FLEET_LINKED) !== 0) return;
+    this.flags[j] |= F_FLEET_LINKED;
+    const root = this.find(j);
+    const c = this.clusters.get(root);
+    if (!c) return;
+    const domain = this.keyOfType(j, LT.email_domain);
+    const k = c.campus.get(domain);
+    if (k === undefined) return;
+    if (k > 1) c.campus.set(domain, k - 1); else c.campus.delete(domain);
+    c.campusMembers--;
+    this.dirtyClusters.add(root);
+  }
+
+  /**
+   * Keep the link between account i's side (root a) and the side at root b for the side(s) that
+   * join: a single account joining a cluster is told the cluster; two single accounts are each told
+   * the other; a cluster member that pulls a single account in keeps its own record. When two
+   * clusters merge, account i, whose link merged them, is told the other cluster.
+   */
+  private recordJoin(i: number, a: number, b: number, ev: Float64Array, rule: AccountLink['rule'], software: number, total: number, tsS: number): void {
+    const ca = this.clusters.get(a);
+    const cb = this.clusters.get(b);
+    if (!ca || cb) this.writeLink(i, cb ? cb.id : this.ids[b], ev, rule, software, total, tsS);
+    if (!cb) this.writeLink(b, ca ? ca.id : this.ids[i], ev, rule, software, total, tsS);
+  }
+
+  private writeLink(j: number, other: string, ev: Float64Array, rule: AccountLink['rule'], software: number, total: number, tsS: number): void {
+    let slot = this.linkSlot.get(j);
+    if (slot === undefined) {
+      slot = this.linkFree.length > 0 ? this.linkFree.pop()! : this.linkSlots++;
+      if (slot >= this.linkAt.length) {
+        const grow = <T extends Float64Array | Float32Array | Uint8Array>(x: T, per: number): T => {
+          const y = new (x.constructor as new (n: number) => T)(x.length * 2);
+          y.set(x);
+          return y.length >= (slot! + 1) * per ? y : grow(y, per);
+        };
+        this.linkAt = grow(this.linkAt, 1); this.linkRule = grow(this.linkRule, 1); this.linkSums = grow(this.linkSums, 2);
+        this.linkKinds = grow(this.linkKinds, LINK_RECORD_EVIDENCE); this.linkWeights = grow(this.linkWeights, LINK_RECORD_EVIDENCE);
+      }
+      this.linkSlot.set(j, slot);
+    }
+    this.linkAt[slot] = tsS;
+    this.linkRule[slot] = LINK_RULES.indexOf(rule);
+    this.linkWith[slot] = other;
+    this.linkSums[slot * 2] = software; this.linkSums[slot * 2 + 1] = total;
+    // The heaviest kinds, by insertion into a short sorted list.
+    const base = slot * LINK_RECORD_EVIDENCE;
+    this.linkKinds.fill(0, base, base + LINK_RECORD_EVIDENCE);
+    this.linkWeights.fill(0, base, base + LINK_RECORD_EVIDENCE);
+    for (let t = 0; t < NLINK; t++) {
+      if (ev[t] <= 0 || t === LT.org) continue;
+      let k = LINK_RECORD_EVIDENCE - 1;
+      if (this.linkKinds[base + k] !== 0 && this.linkWeights[base + k] >= ev[t]) continue;
+      while (k > 0 && (this.linkKinds[base + k - 1] === 0 || this.linkWeights[base + k - 1] < ev[t])) {
+        this.linkKinds[base + k] = this.linkKinds[base + k - 1]; this.linkWeights[base + k] = this.linkWeights[base + k - 1]; k--;
+      }
+      this.linkKinds[base + k] = t + 1; this.linkWeights[base + k] = ev[t];
+    }
+  }
+
+  /** Drop account j's link record (its account is forgotten). */
+  private dropLink(j: number): void {
+    const slot = this.linkSlot.get(j);
+    if (slot === undefined) return;
+    this.linkSlot.delete(j);
+    this.linkWith[slot] = '';
+    this.linkFree.push(slot);
   }
 
   /** Whether the key in `slot`, held by a member of the flagged cluster `root`, is that campaign's own software (OWN_SOFTWARE_MIN_SHARE). */
@@ -960,9 +1112,20 @@ export class DetectorEngine implements VerdictView {
       const type = Math.floor(key / TWO32);
       const slot = this.keyIndex.get(key);
       if (slot === undefined) continue;
-      const w = keyWeight(type, this.keyCount[slot]);
-      if (w > ev[type]) ev[type] = w;
+      this.addEvidence(ev, type, slot, keyWeight(type, this.keyCount[slot]));
     }
+  }
+
+  /** Record a shared key's weight in a candidate's evidence (the best per type), noting a key that is not population-common. */
+  private addEvidence(ev: Float64Array, type: number, slot: number, w: number): void {
+    if (w > ev[type]) ev[type] = w;
+    if (!NEVER_DISTINCTIVE[type] && w > ev[UNCOMMON_SLOT] && !this.populationCommon(slot)) ev[UNCOMMON_SLOT] = w;
+  }
+
+  /** Whether a key is held by many established customers or by a large share of all accounts (POPULATION_COMMON_ESTABLISHED). */
+  private populationCommon(slot: number): boolean {
+    const accounts = this.count - this.freeAccounts.length;
+    return this.keyAccountable[slot] >= POPULATION_COMMON_ESTABLISHED || this.keyCount[slot] >= POPULATION_COMMON_SHARE * accounts;
   }
 
   /** Make account i the fleet representative of its system prompts whose representative does not harvest. */
@@ -1121,7 +1284,7 @@ export class DetectorEngine implements VerdictView {
     const org = this.org[root];
     if (org >= 0) orgs.set(org, 1);
     const campus = new Map<number, number>();
-    const campusKey = this.flags[root] & F_CAMPUS ? this.keyOfType(root, LT.email_domain) : -1;
+    const campusKey = (this.flags[root] & (F_CAMPUS | F_FLEET_LINKED)) === F_CAMPUS ? this.keyOfType(root, LT.email_domain) : -1;
     if (campusKey >= 0) campus.set(campusKey, 1);
     c = {
       id: shortId('clu_', this.ids[root]), founder: this.ids[root], w, members: 1, orgs, noOrg: org < 0 ? 1 : 0, campus, campusMembers: campus.size,
@@ -1570,7 +1733,7 @@ export class DetectorEngine implements VerdictView {
     this.peers.remove(this.tier[i], this.peerBin[i]);
     this.dirtyAccounts.delete(i);
     this.accVerdicts.delete(i);
-    this.joinRecords.delete(i);
+    this.dropLink(i);
     this.intelHits.delete(i);
     this.logitProbes.delete(i);
     this.embeddingSpread.forget(i);
@@ -1607,7 +1770,8 @@ export class DetectorEngine implements VerdictView {
     // A student linked with its class (CAMPUS_CLASS_MIN accounts of one campus domain) does homework
     // at a human pace, single questions asking for the steps: what the test looks for. Such an
     // account is held at the ordinary ceiling; its class is judged as the one actor it is.
-    const campusClass = yieldPass ? this.campusClassSize(i) : 0;
+    // Not at volumes no student reaches (CAMPUS_CLASS_MAX_RECENT): a pipeline on a campus domain.
+    const campusClass = yieldPass && this.w[off + C.N] < CAMPUS_CLASS_MAX_RECENT ? this.campusClassSize(i) : 0;
     let max = this.singleMax;
     if (yieldPass && campusClass < CAMPUS_CLASS_MIN) {
       // A human-paced account that asks only independent, high-yield, reasoning-eliciting
@@ -1748,7 +1912,7 @@ export class DetectorEngine implements VerdictView {
 
   /** Accounts of account i's campus email domain (F_CAMPUS) in its cluster; 0 when it is not on one or not linked. */
   private campusClassSize(i: number): number {
-    if ((this.flags[i] & F_CAMPUS) === 0) return 0;
+    if ((this.flags[i] & (F_CAMPUS | F_FLEET_LINKED)) !== F_CAMPUS) return 0;
     const c = this.clusters.get(this.find(i));
     return c ? c.campus.get(this.keyOfType(i, LT.email_domain)) ?? 0 : 0;
   }
@@ -2294,7 +2458,18 @@ export class DetectorEngine implements VerdictView {
   /** The link that brought the account into its cluster (see AccountLink); null when it is linked to nobody. */
   accountLink(accountId: string): AccountLink | null {
     const i = this.index.get(accountId);
-    return i === undefined ? null : this.joinRecords.get(i) ?? null;
+    const slot = i === undefined ? undefined : this.linkSlot.get(i);
+    if (slot === undefined) return null;
+    const evidence: AccountLink['evidence'] = [];
+    for (let k = 0; k < LINK_RECORD_EVIDENCE; k++) {
+      const t = this.linkKinds[slot * LINK_RECORD_EVIDENCE + k];
+      if (t === 0) break;
+      evidence.push({ kind: LINK_TYPES[t - 1].name, weight: round(this.linkWeights[slot * LINK_RECORD_EVIDENCE + k]) });
+    }
+    return {
+      at: new Date(this.linkAt[slot] * 1000).toISOString(), with: this.linkWith[slot], rule: LINK_RULES[this.linkRule[slot]], evidence,
+      software_counted: round(this.linkSums[slot * 2]), total: round(this.linkSums[slot * 2 + 1]), threshold: this.config.link_threshold,
+    };
   }
 
   accountIndicators(accountId: string): Indicator[] {

@@ -183,12 +183,22 @@ test('chain-of-thought requests in Italian, Indonesian, Turkish, Polish, Vietnam
     ['vi', 'Hãy giải thích từng bước và trình bày quá trình suy luận của bạn.'],
     ['hi', 'इस सवाल को चरण दर चरण हल करें और अपनी तर्क प्रक्रिया दिखाएँ।'],
     ['ar', 'حل هذه المسألة خطوة بخطوة واشرح طريقة تفكيرك.'],
+    // The request forms kept when the everyday senses were dropped.
+    ['tr', 'Bu soruyu çöz ve akıl yürütmeni göster.'],
+    ['ar', 'اشرح خطوات الحل لهذه المسألة.'],
+    ['id', 'Selesaikan soal ini dan tunjukkan proses berpikir secara lengkap.'],
+    ['es', 'Resuelva el problema y muestre su razonamiento.'],
   ];
   for (const [lang, text] of prompts) assert.ok(names(text).includes('cot'), `${lang}: cot in ${JSON.stringify(text)}: ${names(text).join(', ')}`);
   // Everyday sentences in those languages raise none of the lexicons.
   for (const text of ['Che tempo fa oggi a Milano? Passo a prenderti alle otto.', 'Apa kabar? Saya mau pergi ke pasar besok pagi.',
     'Hava çok güzel, parka gidelim mi?', 'Jak się masz? Jutro idziemy do kina.', 'Kinh tế đang từng bước phục hồi sau đại dịch.',
-    'आज मौसम बहुत अच्छा है, चलो पार्क चलते हैं।', 'كيف حالك؟ الطقس جميل اليوم.']) {
+    'आज मौसम बहुत अच्छा है, चलो पार्क चलते हैं।', 'كيف حالك؟ الطقس جميل اليوم.',
+    // The phrases' own words in their everyday sense.
+    'Tümevarımsal akıl yürütmenin temel özellikleri nelerdir?', 'Çocuklara akıl yürütmeyi nasıl öğretebilirim?',
+    'ما هي خطوات الحلاقة الصحيحة للرجال؟', 'خطوات الحل لمشكلة انقطاع الإنترنت', 'كيف تؤثر القراءة على عملية التفكير عند الأطفال؟', 'أعجبتني طريقة تفكيرك في المشروع.',
+    'Jelaskan langkah-langkah penyelesaian sengketa tanah di pengadilan.', 'Bagaimana cara meningkatkan proses berpikir kritis pada anak?',
+    'Non sono d\'accordo con il suo ragionamento sulla politica economica.', 'No estoy de acuerdo con su razonamiento sobre la economía.']) {
     assert.deepEqual(topical(text), [], text);
   }
 });

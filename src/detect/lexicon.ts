@@ -49,7 +49,7 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       '一步一步', '一步步', '逐步{思考|推理|分析|解答|推导|推導|说明|說明|解释|解釋}', '{思考|推理|解题|解題|推导|推導}{过程|過程}',
       '{详细|詳細|解题|解題}{步骤|步驟}', '{思维|思維}{链|鏈}', '{展示|写出|寫出|给出|給出}{你的|}{推理|思考|思路}', '{先|请先|請先}思考再回答',
       // Spanish, Portuguese, French, German, Russian, Japanese, Korean.
-      'paso a paso', '{tu|su} razonamiento', 'razonamiento {completo|detallado}', 'cadena de pensamiento', 'proceso de pensamiento',
+      'paso a paso', 'tu razonamiento', '{muestre|explique|detalle|muestra|explica} su razonamiento', 'razonamiento {completo|detallado}', 'cadena de pensamiento', 'proceso de pensamiento',
       'passo a passo', '{seu|teu} raciocínio', 'raciocínio {completo|detalhado}', 'cadeia de pensamento',
       'étape par étape', 'pas à pas', '{ton|votre} raisonnement', 'raisonnement {complet|détaillé}', 'chaîne de pensée',
       'schritt für schritt', 'schrittweise', 'rechenweg', 'lösungsweg', 'gedankengang', 'denkprozess', 'gedankenkette',
@@ -57,14 +57,19 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       'ステップバイステップ', '段階的に', '一歩ずつ', '順を追って', '思考過程', '推論過程', '思考の連鎖',
       '단계별로', '차근차근', '단계적으로', '추론{ |}과정', '사고{ |}과정', '풀이{ |}과정',
       // Italian, Indonesian, Turkish, Polish, Vietnamese, Hindi, Arabic. ("từng bước" alone is left
-      // out: Vietnamese uses it for "gradually".)
-      'passo dopo passo', '{il tuo|tutto il tuo|il suo} ragionamento', 'ragionamento {completo|dettagliato}', 'catena di pensiero', 'processo di pensiero',
-      'langkah demi langkah', 'langkah{-| }langkah {penyelesaian|pengerjaan}', 'penalaranmu', 'penalaran {lengkap|anda}', 'proses berpikir', 'rantai pemikiran',
-      'adım adım', 'akıl yürütme{ni|yi|n|nizi}', 'düşünce süreci', 'düşünce zinciri',
+      // out: Vietnamese uses it for "gradually".) Only the forms that ask for the reader's own
+      // reasoning, or an imperative: "akıl yürütmenin" (of reasoning), "il suo ragionamento" (his
+      // reasoning), "خطوات الحلاقة" (shaving steps), "أعجبتني طريقة تفكيرك" (I liked your way of
+      // thinking), "proses berpikir kritis" (critical thinking) and "langkah-langkah penyelesaian
+      // sengketa" (dispute-settlement steps) are everyday text. Turkish and Arabic letters have no
+      // word boundary in the scanner (ASCII only): a trailing space or punctuation ends the word.
+      'passo dopo passo', '{il tuo|tutto il tuo} ragionamento', 'ragionamento {completo|dettagliato}', 'catena di pensiero', 'processo di pensiero',
+      'langkah demi langkah', 'penalaranmu', 'penalaran {lengkap|anda}', 'proses berpikirmu', '{tunjukkan|tuliskan} proses berpikir', 'rantai pemikiran',
+      'adım adım', 'akıl yürütmeni{ |.|,|!}', 'akıl yürütmen{ |.|,|!}', 'akıl yürütmenizi', 'düşünce süreci', 'düşünce zinciri',
       'krok po kroku', 'tok rozumowania', '{swoje|twoje|pełne} rozumowanie', 'proces myślowy', 'łańcuch myśli',
       'từng bước một', '{giải thích|suy nghĩ|trình bày|giải} từng bước', 'quá trình suy {nghĩ|luận}', 'chuỗi suy {nghĩ|luận}',
       'चरण दर चरण', 'चरण-दर-चरण', 'कदम दर कदम', 'क़दम दर क़दम', 'तर्क प्रक्रिया', 'सोचने की प्रक्रिया', 'विचार प्रक्रिया',
-      'خطوة بخطوة', 'خطوة خطوة', 'سلسلة {التفكير|الأفكار|الاستدلال}', 'عملية التفكير', 'طريقة تفكيرك', 'خطوات الحل',
+      'خطوة بخطوة', 'خطوة خطوة', 'سلسلة {التفكير|الأفكار|الاستدلال}', 'عملية تفكيرك', '{اشرح|وضح|بين|اعرض|اكتب} {طريقة تفكيرك|خطوات الحل |عملية التفكير}',
     ],
   },
   rubric: {

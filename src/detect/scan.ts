@@ -71,7 +71,7 @@ export interface ScanResult {
   skipped: SkippedEvents;
   facts: FactsCoverage;
   /** With a state file: the events it held before this scan, and how many of this scan's were older than its latest. */
-  state: { eventsBefore: number; olderEvents: number } | null;
+  state: { eventsBefore: number; olderEvents: number; discarded?: string } | null;
   /** The account table the scan joined to events without facts (`--accounts`), if any. */
   accountFacts: AccountFactsTable | null;
   /** Events more than LATE_EVENT_TOLERANCE_MS older than an event before them in the log, and the latest of them (seconds). */
@@ -108,6 +108,10 @@ export async function scanEvents(source: string | Readable | AsyncIterable<Inter
     const read = await readSnapshot(engine, opts.statePath);
     if (read.restored) { state = { eventsBefore: read.header.events, olderEvents: 0 }; stateFromMs = parseIsoMs(read.header.event_time); }
     else if (read.reason === 'no snapshot yet') state = { eventsBefore: 0, olderEvents: 0 };
+    // A state from another version of the detector (its snapshot format changed on an upgrade) is
+    // of no use to this one: start from nothing and replace it when the scan ends. Other reasons
+    // (other detection settings, a damaged file) stay errors: the file may be meant for another run.
+    else if (read.otherVersion) state = { eventsBefore: 0, olderEvents: 0, discarded: read.reason };
     else throw new Error(`state ${opts.statePath} not used: ${read.reason}`);
   }
   const t0 = performance.now();
@@ -301,6 +305,7 @@ export async function runScanCli(argv: string[], io: { stdout?: Writable; stderr
     result = await scanEvents(input, { detector, config, strict, accountFacts, statePath, deferState: true, intel: extra.intel });
   } catch (e) { err.write(`warden scan: ${(e as Error).message}\n`); return 2; }
   const { skipped } = result;
+  if (result.state?.discarded) err.write(`warden scan: state ${statePath} not used (${result.state.discarded}): this scan started from nothing, and its state replaces the file\n`);
   if (result.events === 0) err.write(`warden scan: no events read from ${input === '-' ? 'stdin' : input}\n`);
   if (skipped.events > 0) {
     const where = skipped.first.map((s) => `line ${s.line}: ${s.problem}`).join('; ');

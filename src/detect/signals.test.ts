@@ -398,44 +398,152 @@ test('new users who signed up in a flagged fleet\'s quarter-hour with its popula
   }
 });
 
-test('a new class signing up on its own (university domain, campus network, step-by-step homework) stays at watch; the same traffic on another domain is flagged', () => {
-  /** Thirty students, each signed up on campus within two days without an org, 60 homework requests each over three days. */
-  const run = (domain: string, programme: 'education' | 'none') => {
-    const e = new DetectorEngine();
-    let seed = 7;
-    const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648;
-    const events: InteractionEvent[] = [];
-    for (let s = 0; s < 30; s++) {
-      const created = T0 - (1 + rand() * 47) * 3_600_000;
-      let t = T0 + rand() * 3_600_000;
-      for (let k = 0; k < 60; k++) {
-        // Sessions of a few questions with human gaps, on three days.
-        t += k % 5 === 0 ? (2 + rand() * 6) * 3_600_000 : (20 + rand() * 400) * 1000;
-        const q = `${pool.maths[Math.floor(rand() * pool.maths.length)]}${rand() < 0.5 ? '\nPlease explain step by step.' : ''}`;
-        const messages = rand() < 0.3 ? [{ role: 'user' as const, text: q, chars: q.length }, { role: 'assistant' as const, text: 'answer', chars: 6 }, { role: 'user' as const, text: 'ok and why is that?', chars: 19 }] : [{ role: 'user' as const, text: q, chars: q.length }];
-        const ev = event(`acct_student${s}`, 0, '128.32.1.1', 25);
-        events.push({
-          ...ev, id: `acct_student${s}-${k}`, ts: new Date(t).toISOString(),
-          request: { ...ev.request, system: null, messages },
-          response: { ...ev.response, input_tokens: Math.round(q.length / 4), output_tokens: 300 + Math.floor(rand() * 900) },
-          client: { ...ev.client, user_agent: 'Mozilla/5.0 (X11; Linux) Firefox/143' },
-          account: { ...ev.account!, created_at: new Date(created).toISOString(), first_used_at: null, payment_fp: null, signup_ip: `128.32.44.${2 + s}`, email_domain: domain, email_pattern: null, programme },
-        });
-      }
+/**
+ * Thirty accounts, each signed up on campus within two days without an org, `requests` homework
+ * requests each over three days (sessions of a few questions with human gaps; `gapS` scales the
+ * gaps within a session), on `domain`; `card` gives them all one payment card.
+ */
+function campusRun(domain: string, programme: 'education' | 'research' | 'none', opts: { requests?: number; gapS?: number; card?: string } = {}) {
+  const e = new DetectorEngine();
+  let seed = 7;
+  const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648;
+  const events: InteractionEvent[] = [];
+  const requests = opts.requests ?? 60;
+  const gapS = opts.gapS ?? 400;
+  for (let s = 0; s < 30; s++) {
+    const created = T0 - (1 + rand() * 47) * 3_600_000;
+    let t = T0 + rand() * 3_600_000;
+    for (let k = 0; k < requests; k++) {
+      t += k % 5 === 0 ? (2 + rand() * 6) * 3_600_000 * (60 / requests) : (20 + rand() * gapS) * 1000;
+      const q = `${pool.maths[Math.floor(rand() * pool.maths.length)]}${rand() < 0.5 ? '\nPlease explain step by step.' : ''}`;
+      const messages = rand() < 0.3 ? [{ role: 'user' as const, text: q, chars: q.length }, { role: 'assistant' as const, text: 'answer', chars: 6 }, { role: 'user' as const, text: 'ok and why is that?', chars: 19 }] : [{ role: 'user' as const, text: q, chars: q.length }];
+      const ev = event(`acct_student${s}`, 0, '128.32.1.1', 25);
+      events.push({
+        ...ev, id: `acct_student${s}-${k}`, ts: new Date(t).toISOString(),
+        request: { ...ev.request, system: null, messages },
+        response: { ...ev.response, input_tokens: Math.round(q.length / 4), output_tokens: 300 + Math.floor(rand() * 900) },
+        client: { ...ev.client, user_agent: 'Mozilla/5.0 (X11; Linux) Firefox/143' },
+        account: { ...ev.account!, created_at: new Date(created).toISOString(), first_used_at: null, payment_fp: opts.card ?? null, signup_ip: `128.32.44.${2 + s}`, email_domain: domain, email_pattern: null, programme },
+      });
     }
-    events.sort((a, b) => a.ts.localeCompare(b.ts));
-    for (const ev of events) e.ingest(ev);
-    e.flush();
-    return Array.from({ length: 30 }, (_, s) => e.forAccount(`acct_student${s}`));
+  }
+  events.sort((a, b) => a.ts.localeCompare(b.ts));
+  for (const ev of events) e.ingest(ev);
+  e.flush();
+  return Array.from({ length: 30 }, (_, s) => e.forAccount(`acct_student${s}`));
+}
+
+/**
+ * A population for the signup-burst rule: 40 established customers on a popular SDK, a fleet of
+ * twelve new accounts (each with its own card and address, in one cloud) on a client of its own that
+ * mixes chain-of-thought maths with chat, and five developers on the popular SDK who signed up in
+ * the fleet's quarter-hour (`burst`: false spreads the fleet's signups over days).
+ */
+function burstPopulation(burst: boolean) {
+  const e = new DetectorEngine();
+  const signup = Date.parse('2026-05-02T10:00:00.000Z');
+  const SDK = 'OpenAI/Python 1.109.1';
+  let n = 0;
+  const send = (id: string, sec: number, messages: Array<[string, string]>, acct: { createdMs: number; ip: string; asn: number; ua: string }) => {
+    const ev = event(id, 0, '0.0.0.0', 0, 'email_verified');
+    e.ingest({
+      ...ev, id: `${id}-${++n}`, ts: new Date(T0 + sec * 1000).toISOString(),
+      request: { ...ev.request, system: null, messages: messages.map(([role, text]) => ({ role: role as 'user', text, chars: text.length })), params: { ...ev.request.params, max_tokens: 4096, temperature: null } },
+      response: { ...ev.response, output_tokens: 400 + (n * 37) % 1200 },
+      client: { ...ev.client, ip: acct.ip, asn: acct.asn, user_agent: acct.ua },
+      account: { ...ev.account!, created_at: new Date(acct.createdMs).toISOString(), first_used_at: null, payment_fp: `card-${id}`, signup_ip: acct.ip, email_pattern: null, email_domain: 'gmail.com' },
+    });
   };
-  const cls = run('student.uni-example.edu', 'education');
+  for (let k = 0; k < 60; k++) {
+    for (let c = 0; c < 40; c++) send(`acct_customer${c}`, k * 1440 + c * 31, [['user', pool.organic[(k + c) % pool.organic.length]]], { createdMs: Date.parse('2025-01-01T00:00:00.000Z'), ip: `73.${c}.9.9`, asn: 7922, ua: SDK });
+    for (let a = 0; a < 12; a++) {
+      // A fifth of its requests harvest reasoning, the rest are chat: no account reaches watch alone.
+      const text = (k + a) % 5 === 0 ? `${pool.maths[(k + a) % pool.maths.length]}\n\nThink step by step and show your full reasoning.` : pool.organic[(k * 7 + a) % pool.organic.length];
+      send(`acct_distill${a}`, k * 1440 + 600 + a * 13, [['user', text]], { createdMs: burst ? signup + a * 40_000 : signup - a * 86_400_000, ip: `198.51.${a}.${10 + a}`, asn: 16_509, ua: 'MyDistillClient/0.3 (python)' });
+    }
+    for (let u = 0; u < 5; u++) {
+      const q = `${pool.code[(k + u) % pool.code.length]}${k % 10 < 7 ? ' Explain the logic step by step.' : ''}`;
+      send(`acct_dev${u}`, k * 1440 + 900 + u * 17, k % 5 < 2 ? [['user', q], ['assistant', 'code...'], ['user', 'that fails with a TypeError, fix it']] : [['user', q]], { createdMs: signup + (2 + u * 2) * 60_000, ip: `73.${100 + u}.20.7`, asn: 7922, ua: SDK });
+    }
+  }
+  e.advance(T0 + 60 * 1440 * 1000);
+  e.flush();
+  return e;
+}
+
+test('signup burst: a fleet on its own client whose accounts each stay under watch is linked through the burst; developers on a popular SDK who signed up with it are not', () => {
+  const e = burstPopulation(true);
+  const fleet = Array.from({ length: 12 }, (_, a) => e.forAccount(`acct_distill${a}`));
+  assert.equal(new Set(fleet.map((v) => v.clusterId)).size, 1, `the fleet is one cluster: ${fleet.map((v) => v.clusterId).join(', ')}`);
+  assert.ok(fleet[0].clusterId, 'the fleet is linked');
+  assert.ok(fleet.every((v) => verdictRank(v.level) >= verdictRank('throttle')), `the fleet is flagged: ${fleet.map((v) => v.level).join(', ')}`);
+  assert.ok(e.accountLink('acct_distill3')!.evidence.some((x) => x.kind === 'signup_burst'), 'linked through the burst');
+  for (let u = 0; u < 5; u++) {
+    const v = e.forAccount(`acct_dev${u}`);
+    assert.equal(v.clusterId ?? null, null, `acct_dev${u} was linked: ${JSON.stringify(e.accountLink(`acct_dev${u}`))}`);
+    assert.ok(verdictRank(v.level) <= verdictRank('watch'), `acct_dev${u}: ${v.level}`);
+  }
+  // The same fleet signed up over twelve days: nothing links it, and no account of it passes watch alone.
+  const spread = burstPopulation(false);
+  for (let a = 0; a < 12; a++) {
+    const v = spread.forAccount(`acct_distill${a}`);
+    assert.ok(verdictRank(v.level) <= verdictRank('watch'), `acct_distill${a} alone: ${v.level}`);
+  }
+});
+
+test('a new class signing up on its own (university domain, campus network, step-by-step homework) stays at watch; the same traffic on another domain is flagged', () => {
+  const cls = campusRun('student.uni-example.edu', 'education');
   assert.equal(new Set(cls.map((v) => v.clusterId)).size, 1, 'the class is linked (campus network, signup subnet, domain)');
   for (const [s, v] of cls.entries()) assert.ok(verdictRank(v.level) <= verdictRank('watch'), `student ${s}: ${v.level} (${v.verdict?.reasons.map((r) => r.signal).join(', ')})`);
   // Students in the education programme on a university domain without a reserved suffix are a class too.
-  for (const [s, v] of run('ethz.ch', 'education').entries()) assert.ok(verdictRank(v.level) <= verdictRank('watch'), `ethz.ch student ${s}: ${v.level}`);
+  for (const [s, v] of campusRun('ethz.ch', 'education').entries()) assert.ok(verdictRank(v.level) <= verdictRank('watch'), `ethz.ch student ${s}: ${v.level}`);
   // The same accounts on a domain that vouches for no campus are thirty actors harvesting together.
-  const other = run('fast-mailer.net', 'none');
+  const other = campusRun('fast-mailer.net', 'none');
   assert.ok(other.every((v) => verdictRank(v.level) >= verdictRank('throttle')), `on another domain: ${other.map((v) => v.level).join(', ')}`);
+});
+
+test('a fleet on a campus-looking domain is flagged: one card makes its accounts separate actors, open-registration edu/ac names vouch for nothing, the research programme alone vouches for nothing', () => {
+  for (const [domain, programme] of [['student.uni-example.edu', 'education'], ['mail.edu.cc', 'none'], ['fleet.ac.ws', 'none'], ['fleetlabs.io', 'research'], ['fleetlabs.io', 'education']] as const) {
+    const fleet = campusRun(domain, programme, { card: 'card-fleet' });
+    assert.ok(fleet.every((v) => verdictRank(v.level) >= verdictRank('throttle')), `${domain} (${programme}) sharing a card: ${fleet.map((v) => v.level).join(', ')}`);
+  }
+  // Without a card, open-registration names are not campuses: the class traffic is flagged there.
+  for (const domain of ['mail.edu.cc', 'fleet.ac.ws']) {
+    const fleet = campusRun(domain, 'none');
+    assert.ok(fleet.every((v) => verdictRank(v.level) >= verdictRank('throttle')), `${domain}: ${fleet.map((v) => v.level).join(', ')}`);
+  }
+});
+
+test('a campus domain does not hold harvesting at volumes no student reaches', () => {
+  // The class's traffic, ten times over in the same three days: far past the busiest student.
+  const heavy = campusRun('student.uni-example.edu', 'education', { requests: 600, gapS: 40 });
+  assert.ok(heavy.some((v) => verdictRank(v.level) >= verdictRank('throttle')), `at pipeline volume: ${heavy.map((v) => v.level).join(', ')}`);
+  assert.ok(heavy.every((v) => !v.verdict?.reasons.some((r) => r.signal === 'campus_class')), 'no account held as a student at that volume');
+});
+
+test('a link record is written for the side that joins: a member that pulls a single account in keeps its own, the newcomer names the cluster', () => {
+  const e = new DetectorEngine();
+  let n = 0;
+  const FLEET = 'You are an expert tutor. Always give the complete reasoning before the final answer.';
+  for (let k = 0; k < 4; k++) for (let a = 0; a < 5; a++) e.ingest(softwareEvent(`acct_fleet${a}`, k * 60 + a * 7, ++n, FLEET, { card: 'card-fleet', createdHoursAgo: 30, net: 30 + a }));
+  // A single account on a card of its own, signed up from one address under a numbered pattern.
+  const lone = softwareEvent('acct_lone', 400, ++n, 'You are a helpful assistant.', { card: 'card-lone', createdHoursAgo: 30, net: 90 });
+  e.ingest({ ...lone, account: { ...lone.account!, signup_ip: '203.0.113.9', email_pattern: 'seq-{n}@mailbox.example' } });
+  // A new account on the fleet's card, from the lone account's signup address and pattern: it joins the
+  // cluster by the card, then its link pulls the lone account in.
+  const late = softwareEvent('acct_fleet5', 500, ++n, FLEET, { card: 'card-fleet', createdHoursAgo: 2, net: 35 });
+  e.ingest({ ...late, account: { ...late.account!, signup_ip: '203.0.113.9', email_pattern: 'seq-{n}@mailbox.example' } });
+  e.advance(T0 + 600_000);
+  e.flush();
+  const cluster = e.forAccount('acct_fleet0').clusterId;
+  assert.ok(cluster, 'the fleet is a cluster');
+  assert.equal(e.forAccount('acct_lone').clusterId, cluster, 'the lone account was pulled in');
+  const member = e.accountLink('acct_fleet5')!;
+  assert.equal(member.with, cluster, `the member's record is the link that brought it in: ${JSON.stringify(member)}`);
+  assert.ok(member.evidence.some((x) => x.kind === 'payment_fingerprint'), `by the card: ${JSON.stringify(member.evidence)}`);
+  const lonely = e.accountLink('acct_lone')!;
+  assert.equal(lonely.with, cluster, `the newcomer names the cluster, not an account: ${JSON.stringify(lonely)}`);
+  assert.ok(lonely.evidence.some((x) => x.kind === 'signup_ip') && !lonely.evidence.some((x) => x.kind === 'payment_fingerprint'), `by the signup address: ${JSON.stringify(lonely.evidence)}`);
 });
 
 test('a cluster that grows is explained again, and an account that joins it later is told what linked it', () => {

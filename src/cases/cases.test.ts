@@ -517,6 +517,34 @@ test('warden scan --cases: a case file, a report and a bundle per campaign found
   assert.deepEqual(kinds(fromTable), kinds(kase), 'the same kinds of indicators for partners (the card among them)');
 });
 
+/** The cases admin API over a new SQLite case store, on a real port: its store, server and a caller. */
+async function casesApi(db: string, sources: { engine: DetectorEngine; events: SqliteEventStore }) {
+  const store = new SqliteCaseStore(openSqlite(join(dir, db)));
+  const app = Fastify();
+  await app.register(async (admin) => { mountAdminRoutes(admin, [casesAdminRoutes({
+    store, intel: new SharedIndicators(KEY_A), sharingKey: KEY_A, provider: 'Provider A', importLevel: 'throttle', exportValidDays: 90,
+    sources, limits: DEFAULT_CASE_LIMITS,
+  })], { validateResponses: true }); }, { prefix: '/admin' });
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(base + path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    return { status: res.status, body: await res.json() as any };
+  };
+  return { store, app, call };
+}
+
+/** An engine fed every event, and one restarted without a snapshot: fed the last 72 hours only (detect.replay_hours). */
+function liveAndRestarted(events: InteractionEvent[]): { live: DetectorEngine; restarted: DetectorEngine } {
+  const live = new DetectorEngine();
+  for (const ev of events) live.ingest(ev);
+  live.flush();
+  const lastMs = Date.parse(events.at(-1)!.ts);
+  const restarted = new DetectorEngine();
+  for (const ev of events) if (Date.parse(ev.ts) >= lastMs - 72 * 3600_000) restarted.ingest(ev);
+  restarted.flush();
+  return { live, restarted };
+}
+
 test('a restart without a snapshot names the same campaigns: its cases refresh, and a second live case is refused', async () => {
   // The live engine also saw an earlier campaign, older than what a restart replays (detect.replay_hours);
   // the rebuilt engine (the fixture's) replays only the recent events. A campaign's id does not
@@ -536,17 +564,7 @@ test('a restart without a snapshot names the same campaigns: its cases refresh, 
   const ids = (e: DetectorEngine) => e.campaigns().map((c) => `${c.cluster_id}=${c.id}`).sort();
   assert.deepEqual(ids(same), ids(engine));
 
-  const store = new SqliteCaseStore(openSqlite(join(dir, 'restart.db')));
-  const app = Fastify();
-  await app.register(async (admin) => { mountAdminRoutes(admin, [casesAdminRoutes({
-    store, intel: new SharedIndicators(KEY_A), sharingKey: KEY_A, provider: 'Provider A', importLevel: 'throttle', exportValidDays: 90,
-    sources: { engine, events }, limits: DEFAULT_CASE_LIMITS,
-  })], { validateResponses: true }); }, { prefix: '/admin' });
-  const base = await app.listen({ port: 0, host: '127.0.0.1' });
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(base + path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, body: await res.json() as any };
-  };
+  const { store, app, call } = await casesApi('restart.db', { engine, events });
   try {
     // A case opened before the restart refreshes from the rebuilt engine, and stays the campaign's live case.
     const before = (await buildCaseFile({ engine: live, events }, campaign.id))!;
@@ -583,29 +601,13 @@ test('a restart whose replay starts after a campaign\'s first day: its case refr
   const long = buildScenario(pool, { seed: 5, days: 4, organic: { hobbyist: 20 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
   const stored = new SqliteEventStore(openSqlite(join(dir, 'long-events.db')));
   await stored.appendBatch(long.events);
-  const live = new DetectorEngine();
-  for (const ev of long.events) live.ingest(ev);
-  live.flush();
-  const lastMs = Date.parse(long.events.at(-1)!.ts);
-  const restarted = new DetectorEngine();
-  for (const ev of long.events) if (Date.parse(ev.ts) >= lastMs - 72 * 3600_000) restarted.ingest(ev);
-  restarted.flush();
+  const { live, restarted } = liveAndRestarted(long.events);
   const [before] = live.campaigns();
   const [after] = restarted.campaigns();
   assert.deepEqual([...after.members].sort(), [...before.members].sort(), 'the same accounts');
   assert.equal(after.cluster_id, before.cluster_id, 'the same cluster id: named after its smallest account id, not after the union order');
 
-  const store = new SqliteCaseStore(openSqlite(join(dir, 'long-cases.db')));
-  const app = Fastify();
-  await app.register(async (admin) => { mountAdminRoutes(admin, [casesAdminRoutes({
-    store, intel: new SharedIndicators(KEY_A), sharingKey: KEY_A, provider: 'Provider A', importLevel: 'throttle', exportValidDays: 90,
-    sources: { engine: restarted, events: stored }, limits: DEFAULT_CASE_LIMITS,
-  })], { validateResponses: true }); }, { prefix: '/admin' });
-  const base = await app.listen({ port: 0, host: '127.0.0.1' });
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(base + path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, body: await res.json() as any };
-  };
+  const { store, app, call } = await casesApi('long-cases.db', { engine: restarted, events: stored });
   try {
     const kase = (await buildCaseFile({ engine: live, events: stored }, before.id))!;
     await store.putCase(kase);
@@ -661,30 +663,14 @@ test('a campaign that rotates its accounts: after a restart its case is found by
   });
   const stored = new SqliteEventStore(openSqlite(join(dir, 'churn-events.db')));
   await stored.appendBatch(rotating);
-  const live = new DetectorEngine();
-  for (const ev of rotating) live.ingest(ev);
-  live.flush();
-  const lastMs = Date.parse(rotating.at(-1)!.ts);
-  const restarted = new DetectorEngine();
-  for (const ev of rotating) if (Date.parse(ev.ts) >= lastMs - 72 * 3600_000) restarted.ingest(ev);
-  restarted.flush();
+  const { live, restarted } = liveAndRestarted(rotating);
   const [before] = live.campaigns();
   const [after] = restarted.campaigns();
   assert.equal(before.members.length, 40, 'the live engine holds both generations');
   assert.ok(after.members.every((m) => generation.get(m) === 2), 'the rebuilt campaign holds only the second generation');
   assert.ok(2 * after.members.length <= before.members.length, `not more than half of all the case's accounts: ${after.members.length} of 40`);
 
-  const store = new SqliteCaseStore(openSqlite(join(dir, 'churn-cases.db')));
-  const app = Fastify();
-  await app.register(async (admin) => { mountAdminRoutes(admin, [casesAdminRoutes({
-    store, intel: new SharedIndicators(KEY_A), sharingKey: KEY_A, provider: 'Provider A', importLevel: 'throttle', exportValidDays: 90,
-    sources: { engine: restarted, events: stored }, limits: DEFAULT_CASE_LIMITS,
-  })], { validateResponses: true }); }, { prefix: '/admin' });
-  const base = await app.listen({ port: 0, host: '127.0.0.1' });
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(base + path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, body: await res.json() as any };
-  };
+  const { store, app, call } = await casesApi('churn-cases.db', { engine: restarted, events: stored });
   try {
     const kase = (await buildCaseFile({ engine: live, events: stored }, before.id))!;
     await store.putCase(kase);

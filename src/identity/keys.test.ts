@@ -78,6 +78,11 @@ describe('apiKeyFromHeaders', () => {
     assert.equal(apiKeyFromHeaders({ authorization: 'Bearer wk_live_x', 'x-api-key': ' wk_live_x' }), 'wk_live_x');
     assert.equal(apiKeyFromHeaders({ authorization: 'Basic abc', 'x-api-key': 'wk_live_z' }), 'wk_live_z', 'not a Bearer key: no conflict');
     assert.equal(apiKeyFromHeaders({ authorization: 'Bearer wk_live_x', 'x-api-key': '' }), 'wk_live_x', 'an empty x-api-key is no key');
-    assert.throws(() => apiKeyFromHeaders({ authorization: 'Bearer wk_live_x', 'x-api-key': 'wk_live_y' }), (err: any) => err.code === 'WARDEN_AMBIGUOUS_API_KEY');
+    // Two Warden keys (the key format) are ambiguous; a proxy's own bearer token beside a Warden key is not.
+    const keyA = `wk_live_${'a'.repeat(LOOKUP_ID_LENGTH)}_${'A'.repeat(32)}`;
+    const keyB = `wk_live_${'b'.repeat(LOOKUP_ID_LENGTH)}_${'B'.repeat(32)}`;
+    assert.throws(() => apiKeyFromHeaders({ authorization: `Bearer ${keyA}`, 'x-api-key': keyB }), (err: any) => err.code === 'WARDEN_AMBIGUOUS_API_KEY');
+    assert.equal(apiKeyFromHeaders({ authorization: 'Bearer eyJhbGciOiJSUzI1NiJ9.proxy.token', 'x-api-key': keyB }), keyB);
+    assert.equal(apiKeyFromHeaders({ authorization: `Bearer ${keyA}`, 'x-api-key': 'not-a-key' }), keyA);
   });
 });

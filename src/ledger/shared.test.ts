@@ -191,16 +191,25 @@ test('rotation across nodes brings one new key: a node adding a different new ke
   });
 });
 
+/**
+ * A rotation under way on a shared log: node a signs with the old key alone, node b has taken up
+ * a new key `n1` beside it and appended (its key pending: no checkpoint carries it yet).
+ */
+async function pendingRotation(schema: string) {
+  const old = generateSigner(ORIGIN);
+  const a = await openNode(schema, [old], { inline: true, checkpointIntervalMs: 60_000 });
+  await a.appendInteraction(sampleEvent(1));
+  await a.checkpoint();
+  const n1 = generateSigner(ORIGIN);
+  const bErrors: unknown[] = [];
+  const b = await openNode(schema, [old, n1], { inline: true, checkpointIntervalMs: 60_000, errors: bErrors });
+  await b.appendInteraction(sampleEvent(2));
+  return { old, a, n1, b, bErrors };
+}
+
 test('rotation: a node started with a new key of its own after another node\'s checkpoint ended the first new key\'s window is reported at the next append of either node', { skip }, async () => {
   await withSchema(async (schema) => {
-    const old = generateSigner(ORIGIN);
-    const a = await openNode(schema, [old], { inline: true, checkpointIntervalMs: 60_000 });
-    await a.appendInteraction(sampleEvent(1));
-    await a.checkpoint();
-    const n1 = generateSigner(ORIGIN);
-    const bErrors: unknown[] = [];
-    const b = await openNode(schema, [old, n1], { inline: true, checkpointIntervalMs: 60_000, errors: bErrors });
-    await b.appendInteraction(sampleEvent(2));
+    const { old, a, n1, b, bErrors } = await pendingRotation(schema);
     // A node not given the new key yet signs a checkpoint without it: n1 is no longer counted as taken up since the latest checkpoint.
     await a.appendInteraction(sampleEvent(3));
     await a.checkpoint();
@@ -224,14 +233,7 @@ test('rotation: a node started with a new key of its own after another node\'s c
 
 test('rotation: a node whose new key is still pending checks the log\'s keys before its checkpoint ends the checks, so a mismatch is reported when it signs before appending again', { skip }, async () => {
   await withSchema(async (schema) => {
-    const old = generateSigner(ORIGIN);
-    const a = await openNode(schema, [old], { inline: true, checkpointIntervalMs: 60_000 });
-    await a.appendInteraction(sampleEvent(1));
-    await a.checkpoint();
-    const n1 = generateSigner(ORIGIN);
-    const bErrors: unknown[] = [];
-    const b = await openNode(schema, [old, n1], { inline: true, checkpointIntervalMs: 60_000, errors: bErrors });
-    await b.appendInteraction(sampleEvent(2));
+    const { old, a, n1, b, bErrors } = await pendingRotation(schema);
     // A node not given the new key yet signs without it: n1 is neither signing nor taken up since the latest checkpoint.
     await a.appendInteraction(sampleEvent(3));
     await a.checkpoint();

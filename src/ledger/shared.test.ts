@@ -192,8 +192,9 @@ test('rotation across nodes brings one new key: a node adding a different new ke
 });
 
 /**
- * A rotation under way on a shared log: node a signs with the old key alone, node b has taken up
- * a new key `n1` beside it and appended (its key pending: no checkpoint carries it yet).
+ * Two rotations at odds on a shared log: node a signs with the old key alone, node b has taken up
+ * a new key `n1` beside it and appended (its key pending: no checkpoint carries it yet), a signed
+ * without n1, and node c started with another new key `n2`.
  */
 async function pendingRotation(schema: string) {
   const old = generateSigner(ORIGIN);
@@ -204,19 +205,19 @@ async function pendingRotation(schema: string) {
   const bErrors: unknown[] = [];
   const b = await openNode(schema, [old, n1], { inline: true, checkpointIntervalMs: 60_000, errors: bErrors });
   await b.appendInteraction(sampleEvent(2));
-  return { old, a, n1, b, bErrors };
+  // A node not given the new key yet signs a checkpoint without it: n1 is no longer counted as taken up since the latest checkpoint.
+  await a.appendInteraction(sampleEvent(3));
+  await a.checkpoint();
+  // A node with a different new key `n2` beside the old one is accepted at start (the check there cannot see n1).
+  const n2 = generateSigner(ORIGIN);
+  const cErrors: unknown[] = [];
+  const c = await openNode(schema, [old, n2], { inline: true, checkpointIntervalMs: 60_000, errors: cErrors });
+  return { a, n1, b, bErrors, n2, c, cErrors };
 }
 
 test('rotation: a node started with a new key of its own after another node\'s checkpoint ended the first new key\'s window is reported at the next append of either node', { skip }, async () => {
   await withSchema(async (schema) => {
-    const { old, a, n1, b, bErrors } = await pendingRotation(schema);
-    // A node not given the new key yet signs a checkpoint without it: n1 is no longer counted as taken up since the latest checkpoint.
-    await a.appendInteraction(sampleEvent(3));
-    await a.checkpoint();
-    // So a node with a different new key beside the old one is accepted at start (the check there cannot see n1) ...
-    const n2 = generateSigner(ORIGIN);
-    const cErrors: unknown[] = [];
-    const c = await openNode(schema, [old, n2], { inline: true, checkpointIntervalMs: 60_000, errors: cErrors });
+    const { a, n1, b, bErrors, n2, c, cErrors } = await pendingRotation(schema);
     assert.deepEqual(bErrors, [], 'one new key so far: nothing to report');
     // ... and the next append of the node holding n1 says the keys disagree, naming both.
     assert.equal((await b.appendInteraction(sampleEvent(4))).index, 3, 'the entry is appended all the same');
@@ -233,14 +234,8 @@ test('rotation: a node started with a new key of its own after another node\'s c
 
 test('rotation: a node whose new key is still pending checks the log\'s keys before its checkpoint ends the checks, so a mismatch is reported when it signs before appending again', { skip }, async () => {
   await withSchema(async (schema) => {
-    const { old, a, n1, b, bErrors } = await pendingRotation(schema);
-    // A node not given the new key yet signs without it: n1 is neither signing nor taken up since the latest checkpoint.
-    await a.appendInteraction(sampleEvent(3));
-    await a.checkpoint();
-    // A node with a different new key starts, appends and signs: from where it stands, its key is the only new one.
-    const n2 = generateSigner(ORIGIN);
-    const cErrors: unknown[] = [];
-    const c = await openNode(schema, [old, n2], { inline: true, checkpointIntervalMs: 60_000, errors: cErrors });
+    const { a, n1, b, bErrors, n2, c, cErrors } = await pendingRotation(schema);
+    // The node with n2 appends and signs: from where it stands, its key is the only new one.
     await c.appendInteraction(sampleEvent(4));
     await c.checkpoint();
     assert.deepEqual([...bErrors, ...cErrors], [], 'nothing either node could see so far');

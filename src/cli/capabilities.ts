@@ -96,11 +96,16 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     adminRegistrars.push(batches.adminRoutes);
   }
 
-  // policy phase: a stored response is continued only by its owner (identity's record of
-  // each Responses answer, written when the interaction ends).
+  // policy phase: a stored response, its items and a code-execution container are named only by
+  // their owner (identity's record of each answer, written when the interaction ends); the
+  // operator's prompts, vector stores and files only when shared.
+  const shared = config.identity.shared_objects;
   const answerOwners = answerOwnershipHooks(
     await onBackend<AnswerOwnersStore>(stores, (db) => new SqliteAnswerOwnersStore(db), (pool) => new PostgresAnswerOwnersStore(pool)),
-    { retentionDays: config.identity.answer_retention_days, retryMs: stores.pg ? 400 : 0, log: say },
+    {
+      retentionDays: config.identity.answer_retention_days, retryMs: stores.pg ? 400 : 0, log: say,
+      shared: { prompts: shared.prompts, vectorStores: shared.vector_stores, files: shared.files },
+    },
   );
   hooks.push(answerOwners);
 

@@ -137,10 +137,17 @@ export const EventResponse = z.object({
    */
   upstream_error: z.string().nullable().optional(),
   /**
-   * Anthropic: the code-execution container the answer used, which later requests may name to
-   * reuse it (and the files in it). Added in the same schema version (optional).
+   * The code-execution container the answer used (Anthropic's `container`, OpenAI's
+   * `code_interpreter_call.container_id`), which later requests may name to reuse it (and the
+   * files in it). Added in the same schema version (optional).
    */
   container_id: z.string().nullable().optional(),
+  /**
+   * OpenAI Responses: the ids of the answer's output items (`msg_...`, `rs_...`, `fc_...`, at most
+   * 64), which later requests may name (`item_reference`, or an item handed back with its id).
+   * Absent in older logs and for the other APIs. Added in the same schema version (optional).
+   */
+  item_ids: z.array(z.string()).optional(),
   /**
    * Embeddings answers: where the returned vectors lie, as a sketch (see embedding-spread.ts): how
    * many vectors, their size, how many were projected, the sum of their projections onto 16 fixed

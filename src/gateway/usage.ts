@@ -12,9 +12,11 @@ type Json = Record<string, any>;
 
 /** Text kept for tokenizer fallback is capped; beyond it we extrapolate from characters. */
 const MAX_KEPT_CHARS = 256 * 1024;
+/** Output item ids kept of one Responses answer (they are recorded as its owner's; an answer has a few). */
+const MAX_ITEM_IDS = 64;
 
 export type AnswerSummary = Pick<EventResponse,
-  'input_tokens' | 'output_tokens' | 'reasoning_tokens' | 'usage_source' | 'tool_calls' | 'finish_reason' | 'output_chars' | 'reasoning_chars' | 'answer_id' | 'container_id'> & { embeddings?: EmbeddingSummary | null };
+  'input_tokens' | 'output_tokens' | 'reasoning_tokens' | 'usage_source' | 'tool_calls' | 'finish_reason' | 'output_chars' | 'reasoning_chars' | 'answer_id' | 'container_id' | 'item_ids'> & { embeddings?: EmbeddingSummary | null };
 
 /** Count tokens of text, extrapolating from a prefix for very long text. */
 export function countTextTokens(text: string, totalChars = text.length): number {
@@ -95,8 +97,10 @@ export class AnswerMeter {
   private finishReason: string | null = null;
   /** The upstream's id of the answer (`resp_...`, `msg_...`, `chatcmpl-...`), from an event that was parsed anyway. */
   private answerId: string | null = null;
-  /** Anthropic: the code-execution container the answer used (reusable by id in later requests). */
+  /** The code-execution container the answer used (reusable by id in later requests): Anthropic's, or OpenAI's code interpreter's. */
   private containerId: string | null = null;
+  /** Responses: the ids of the answer's output items (later requests may name them). */
+  private itemIds: string[] = [];
   /** An embeddings answer's `data`, sketched when the summary is made (after the answer went out). */
   private embeddingData: unknown = null;
   private outputText = '';
@@ -431,11 +435,15 @@ export class AnswerMeter {
       if (type === 'response.output_text.delta') this.addOutput(data.delta);
       else if (type === 'response.reasoning_summary_text.delta' || type === 'response.reasoning_text.delta') this.addReasoning(data.delta);
       else if (type === 'response.function_call_arguments.delta' || type === 'response.refusal.delta') this.addOutput(data.delta);
-      else if (type === 'response.output_item.added' && data.item?.type === 'function_call') this.toolCalls++;
+      else if (type === 'response.output_item.added' || type === 'response.output_item.done') {
+        if (type === 'response.output_item.added' && data.item?.type === 'function_call') this.toolCalls++;
+        this.outputItem(data.item);
+      }
       else if (type === 'response.created') { if (typeof data.response?.id === 'string') this.answerId = data.response.id; }
       else if (type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') {
         const r = data.response ?? {};
         if (typeof r.id === 'string') this.answerId = r.id;
+        if (Array.isArray(r.output)) for (const item of r.output) this.outputItem(item);
         this.responsesUsage(r.usage);
         this.finishReason = r.status ?? type.slice('response.'.length);
         if (r.incomplete_details?.reason) this.finishReason = r.incomplete_details.reason;
@@ -513,9 +521,17 @@ export class AnswerMeter {
     if (typeof r === 'number') this.reasoningTokens = r;
   }
 
+  /** A Responses output item: its id, and the code interpreter's container (seen again in a stream: kept once). */
+  private outputItem(item: Json | null | undefined): void {
+    if (!item || typeof item !== 'object') return;
+    if (typeof item.id === 'string' && this.itemIds.length < MAX_ITEM_IDS && !this.itemIds.includes(item.id)) this.itemIds.push(item.id);
+    if (this.containerId === null && item.type === 'code_interpreter_call' && typeof item.container_id === 'string') this.containerId = item.container_id;
+  }
+
   private responsesObject(r: Json): void {
     this.responsesUsage(r.usage);
     for (const item of r.output ?? []) {
+      this.outputItem(item);
       if (item?.type === 'message') for (const c of item.content ?? []) this.addOutput(c?.type === 'refusal' ? c.refusal : c?.text);
       else if (item?.type === 'reasoning') {
         for (const s of item.summary ?? []) this.addReasoning(s?.text);
@@ -564,6 +580,7 @@ export class AnswerMeter {
       reasoning_chars: this.reasoningChars,
       answer_id: this.answerId,
       container_id: this.containerId,
+      ...(this.itemIds.length > 0 ? { item_ids: this.itemIds } : {}),
       ...(this.embeddingData !== null ? { embeddings: summariseEmbeddings(this.embeddingData) } : {}),
     };
   }

@@ -126,3 +126,37 @@ test('PostgreSQL not answering when a response is continued: 503 WARDEN_STORE_UN
     await proxy.stop();
   }
 });
+
+test('the hook: items and code-interpreter containers of an answer are its owner\'s; the operator\'s prompts and vector stores only when shared', async () => {
+  const hooks = answerOwnershipHooks(new MemoryAnswerOwnersStore(), { retentionDays: 30, shared: { prompts: ['pmpt_shared'], vectorStores: ['vs_shared'] } });
+  try {
+    const event = answered('resp_a', 'acc_a', 'org_1');
+    Object.assign(event.response, { item_ids: ['rs_a', 'msg_a'], container_id: 'cntr_a' });
+    hooks.onEnd!(ctxFor('acc_a', 'org_1', {}), event);
+    const ref = (id: string) => ({ input: [{ type: 'item_reference', id }, { role: 'user', content: 'go on' }] });
+    const ci = (container: unknown) => ({ input: 'ls', tools: [{ type: 'code_interpreter', container }] });
+    await hooks.policy!(ctxFor('acc_a', 'org_1', ref('msg_a')));
+    await hooks.policy!(ctxFor('acc_teammate', 'org_1', { input: [{ type: 'reasoning', id: 'rs_a', summary: [] }] }));
+    await hooks.policy!(ctxFor('acc_a', 'org_1', ci('cntr_a')));
+    await hooks.policy!(ctxFor('acc_b', null, ci({ type: 'auto' })));
+    assert.equal(hooks.policy!(ctxFor('acc_b', null, { input: [{ role: 'user', content: 'hi' }] })), undefined, 'nothing stored named: no promise');
+
+    const stranger = ctxFor('acc_b', null, ref('msg_a'));
+    await assert.rejects(async () => hooks.policy!(stranger), (e: any) => e.code === 'WARDEN_NOT_FOUND' && e.status === 404 && e.param === 'input[0]' && e.message === "Item with id 'msg_a' not found.", 'another customer\'s item reads as missing');
+    assert.deepEqual(stranger.enforcement.policy, ['refused:input_item']);
+    await assert.rejects(async () => hooks.policy!(ctxFor('acc_b', null, { input: [{ role: 'user', content: 'x' }, { type: 'reasoning', id: 'rs_a', summary: [] }] })), (e: any) => e.param === 'input[1]', 'an item handed back with its id');
+    const container = ctxFor('acc_b', null, ci('cntr_a'));
+    await assert.rejects(async () => hooks.policy!(container), (e: any) => e.code === 'WARDEN_NOT_FOUND' && e.param === 'tools[0].container', 'another customer\'s container');
+    assert.deepEqual(container.enforcement.policy, ['refused:container']);
+
+    await hooks.policy!(ctxFor('acc_b', null, { prompt: { id: 'pmpt_shared' } }));
+    const prompt = ctxFor('acc_b', null, { prompt: { id: 'pmpt_other', version: '2' } });
+    await assert.rejects(async () => hooks.policy!(prompt), (e: any) => e.code === 'WARDEN_INVALID_REQUEST' && e.param === 'prompt.id', 'an operator prompt not shared');
+    assert.deepEqual(prompt.enforcement.policy, ['refused:prompt']);
+    await hooks.policy!(ctxFor('acc_b', null, { tools: [{ type: 'file_search', vector_store_ids: ['vs_shared'] }] }));
+    const store = ctxFor('acc_b', null, { tools: [{ type: 'web_search' }, { type: 'file_search', vector_store_ids: ['vs_shared', 'vs_other'] }] });
+    await assert.rejects(async () => hooks.policy!(store), (e: any) => e.code === 'WARDEN_INVALID_REQUEST' && e.param === 'tools[1].vector_store_ids', 'a vector store not shared');
+    assert.deepEqual(store.enforcement.policy, ['refused:vector_store']);
+    await assert.rejects(async () => hooks.policy!(ctxFor('acc_a', null, ci({ type: 'auto', file_ids: ['file-abc'] }))), (e: any) => e.param === 'tools[0].container.file_ids', 'upstream files not shared');
+  } finally { await hooks.close!(); }
+});

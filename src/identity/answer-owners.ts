@@ -10,9 +10,12 @@
  * phase), and read back, listed or deleted only by them (`storedAnswer`, for
  * src/gateway/stored-responses.ts). Conversation objects cannot be created through Warden
  * (`/v1/conversations` is not served), so a request naming one is refused too, as is background
- * mode (its answer is generated after the request, where nothing would meter it). Anthropic's code-execution containers hold
- * files between requests and are reused by id the same way: recorded from the answer, reusable by
- * their owner only.
+ * mode (its answer is generated after the request, where nothing would meter it). The answer's
+ * output items (`msg_...`, `rs_...`: the upstream resolves an `item_reference`, or an item handed
+ * back with its id, from its store) and the code-execution containers of both APIs (which hold
+ * files between requests) are named by id the same way: recorded from the answer, usable by
+ * their owner only. Prompts, vector stores and files kept upstream are the operator's (no
+ * customer can make one through Warden): named only when the operator shares them (`shared`).
  *
  * Records are written in batches off the request path. A request that chains at once, before the
  * batch is written, is answered from this node's recent answers; on several nodes sharing
@@ -107,6 +110,8 @@ export interface AnswerOwnershipOptions {
   /** Answers remembered on this node, for requests that chain before the batch is written. */
   recentMax?: number;
   log?: (msg: string) => void;
+  /** The operator's objects kept upstream that every customer may name (`identity.shared_objects`); others are refused. */
+  shared?: { prompts?: readonly string[]; vectorStores?: readonly string[]; files?: readonly string[] };
 }
 
 export type AnswerOwnershipHooks = GatewayHooks & { flush(): Promise<void> };
@@ -115,6 +120,9 @@ export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwner
   const flushMs = opts.flushMs ?? 200;
   const retryMs = opts.retryMs ?? 0;
   const recentMax = opts.recentMax ?? 100_000;
+  const sharedPrompts = new Set(opts.shared?.prompts ?? []);
+  const sharedStores = new Set(opts.shared?.vectorStores ?? []);
+  const sharedFiles = new Set(opts.shared?.files ?? []);
   const recent = new Map<string, AnswerOwner>();
   let pending: AnswerRecord[] = [];
   let writing: Promise<void> = Promise.resolve();
@@ -177,10 +185,71 @@ export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwner
     ctx.enforcement.policy.push('refused:previous_response');
     throw new WardenError('WARDEN_PREVIOUS_RESPONSE_NOT_FOUND', `Previous response with id '${previous.slice(0, 200)}' not found.`, { param: 'previous_response_id' });
   };
-  const checkContainer = async (ctx: InteractionContext, container: string): Promise<void> => {
+  const checkContainer = async (ctx: InteractionContext, container: string, param = 'container'): Promise<void> => {
     if (await owns(ctx, container)) return;
     ctx.enforcement.policy.push('refused:container');
-    throw new WardenError('WARDEN_NOT_FOUND', `Container '${container.slice(0, 200)}' not found.`, { param: 'container' });
+    throw new WardenError('WARDEN_NOT_FOUND', `Container '${container.slice(0, 200)}' not found.`, { param });
+  };
+  /** Input items named by id, each the caller's (looked up together; the first refused, in order, is reported). */
+  const checkItems = async (ctx: InteractionContext, items: readonly { id: string; at: number }[]): Promise<void> => {
+    const owned = await Promise.all(items.map((it) => owns(ctx, it.id)));
+    const i = owned.indexOf(false);
+    if (i === -1) return;
+    ctx.enforcement.policy.push('refused:input_item');
+    throw new WardenError('WARDEN_NOT_FOUND', `Item with id '${items[i]!.id.slice(0, 200)}' not found.`, { param: `input[${items[i]!.at}]` });
+  };
+  const notShared = (ctx: InteractionContext, kind: string, what: string, id: string, param: string): never => {
+    ctx.enforcement.policy.push(`refused:${kind}`);
+    throw new WardenError('WARDEN_INVALID_REQUEST', `${what} '${id.slice(0, 200)}' is not available through this API.`, { param });
+  };
+
+  /**
+   * OpenAI Responses: what the request names that the upstream keeps under Warden's credential.
+   * Input items with an `id` (an `item_reference`, or an output item handed back whole: the
+   * upstream may read it from its store by id) and code-interpreter containers named by id must be
+   * the caller's; the operator's prompts, vector stores and files must be shared. Returns the
+   * checks to wait for, or nothing when nothing stored is named.
+   */
+  const responsesReferences = (ctx: InteractionContext): Promise<void> | void => {
+    const body = ctx.body as { input?: unknown; tools?: unknown; prompt?: unknown };
+    // Everything refused without a lookup is refused first: no lookup is then left running unheard.
+    const containers: { id: string; param: string }[] = [];
+    const named: { id: string; at: number }[] = [];
+    const prompt = body.prompt as { id?: unknown } | null | undefined;
+    if (prompt && typeof prompt === 'object' && typeof prompt.id === 'string' && !sharedPrompts.has(prompt.id)) notShared(ctx, 'prompt', 'Prompt', prompt.id, 'prompt.id');
+    if (Array.isArray(body.tools)) {
+      body.tools.forEach((tool: unknown, i: number) => {
+        if (!tool || typeof tool !== 'object') return;
+        const t = tool as { type?: unknown; vector_store_ids?: unknown; container?: unknown };
+        if (Array.isArray(t.vector_store_ids)) {
+          const other = t.vector_store_ids.find((v) => typeof v !== 'string' || !sharedStores.has(v));
+          if (other !== undefined) notShared(ctx, 'vector_store', 'Vector store', String(other), `tools[${i}].vector_store_ids`);
+        }
+        if (t.type !== 'code_interpreter') return;
+        if (typeof t.container === 'string') containers.push({ id: t.container, param: `tools[${i}].container` });
+        const files = (t.container as { file_ids?: unknown } | null)?.file_ids;
+        if (Array.isArray(files)) {
+          const other = files.find((f) => typeof f !== 'string' || !sharedFiles.has(f));
+          if (other !== undefined) notShared(ctx, 'file', 'File', String(other), `tools[${i}].container.file_ids`);
+        }
+      });
+    }
+    if (Array.isArray(body.input)) {
+      body.input.forEach((item: unknown, at: number) => {
+        const id = item && typeof item === 'object' ? (item as { id?: unknown }).id : undefined;
+        if (typeof id === 'string') named.push({ id, at });
+        else if ((item as { type?: unknown } | null)?.type === 'item_reference') {
+          throw new WardenError('WARDEN_INVALID_REQUEST', `Invalid type for 'input[${at}].id': expected a string.`, { param: `input[${at}].id` });
+        }
+      });
+    }
+    const checks = containers.map((c) => checkContainer(ctx, c.id, c.param));
+    if (named.length > 0) checks.push(checkItems(ctx, named));
+    if (checks.length === 0) return;
+    // All are awaited (none left to reject unheard); the first refusal in the request's order is reported.
+    return Promise.allSettled(checks).then((results) => {
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+    });
   };
 
   /**
@@ -215,9 +284,13 @@ export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwner
         throw new WardenError('WARDEN_INVALID_REQUEST', 'Conversations are not available through this API: continue a response with `previous_response_id`, or send the whole input.', { param: 'conversation' });
       }
       const previous = body.previous_response_id;
-      if (previous === undefined || previous === null) return;
-      if (typeof previous !== 'string') throw new WardenError('WARDEN_INVALID_REQUEST', "Invalid type for 'previous_response_id': expected a string.", { param: 'previous_response_id' });
-      return checkOwner(ctx, previous);
+      if (previous !== undefined && previous !== null && typeof previous !== 'string') throw new WardenError('WARDEN_INVALID_REQUEST', "Invalid type for 'previous_response_id': expected a string.", { param: 'previous_response_id' });
+      const named = responsesReferences(ctx);
+      if (typeof previous !== 'string') return named;
+      if (!named) return checkOwner(ctx, previous);
+      return Promise.allSettled([checkOwner(ctx, previous), named]).then((results) => {
+        for (const r of results) if (r.status === 'rejected') throw r.reason;
+      });
     },
     async storedAnswer(ctx: InteractionContext, id: string): Promise<{ model: string | null } | null> {
       if (!ctx.auth) return null;
@@ -229,14 +302,17 @@ export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwner
       // A failed answer is not the caller's, except one the upstream created and then failed
       // (its in-stream error): the upstream keeps it, and its creator may read it back or continue it.
       if (event.response.status >= 400 && event.response.error_code !== 'WARDEN_UPSTREAM_ERROR') return;
-      // Responses' answers (continued by id) and Anthropic's code-execution containers (reused by id).
-      const id = event.flavour === 'openai.responses' ? event.response.answer_id : event.response.container_id;
-      if (!id) return;
+      // Responses' answers (continued by id) and their output items (referenced by id), and the
+      // code-execution containers of both APIs (reused by id).
+      const ids = event.flavour === 'openai.responses' ? [event.response.answer_id, ...(event.response.item_ids ?? [])] : [];
+      ids.push(event.response.container_id);
       const owner = { accountId: event.account_id, orgId: event.org_id, model: event.model || null };
-      if (recent.has(id)) return; // a container reused by its owner is already theirs
-      if (recent.size >= recentMax) recent.delete(recent.keys().next().value!);
-      recent.set(id, owner);
-      if (pending.length < recentMax) pending.push({ id, ...owner, at: event.ts });
+      for (const id of ids) {
+        if (!id || recent.has(id)) continue; // a container reused by its owner is already theirs
+        if (recent.size >= recentMax) recent.delete(recent.keys().next().value!);
+        recent.set(id, owner);
+        if (pending.length < recentMax) pending.push({ id, ...owner, at: event.ts });
+      }
     },
     flush,
     async close() {

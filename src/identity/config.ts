@@ -20,10 +20,21 @@ export const identityConfigSchema = z.strictObject({
   /** `last_used_at` of keys is written in batches at this interval, ms (never one write per request). */
   last_used_flush_ms: z.number().int().positive().default(15_000),
   /**
-   * OpenAI Responses stored upstream can be continued (`previous_response_id`) only by the account
-   * or organisation that created them; their ids are kept this many days (the upstream keeps
-   * responses 30).
+   * OpenAI Responses stored upstream (and their output items, and the code-execution containers
+   * of both APIs) can be named only by the account or organisation that created them; their ids
+   * are kept this many days (the upstream keeps responses 30).
    */
   answer_retention_days: z.number().int().positive().default(30),
+  /**
+   * The operator's own objects kept upstream under Warden's credential that every customer may
+   * name in a Responses request: stored prompts (`prompt.id`), vector stores (`file_search`'s
+   * `vector_store_ids`) and files (`code_interpreter`'s `container.file_ids`). No customer can make
+   * one through Warden, so any other id is refused (400).
+   */
+  shared_objects: z.strictObject({
+    prompts: z.array(z.string().min(1)).default([]),
+    vector_stores: z.array(z.string().min(1)).default([]),
+    files: z.array(z.string().min(1)).default([]),
+  }).prefault({}),
 });
 export type IdentityConfig = z.infer<typeof identityConfigSchema>;

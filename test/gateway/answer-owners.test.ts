@@ -174,3 +174,87 @@ test('a response the upstream created and then failed in its stream is still its
     await raw.close();
   }
 });
+
+test('OpenAI Responses: items and code-interpreter containers of an answer are referenced by its customer only; the operator\'s prompts, vector stores and files only when shared', async () => {
+  const { startRawUpstream } = await import('../helpers/raw-upstream.ts');
+  let n = 0;
+  // An upstream with code interpreter: every answer ran in the container named, or a new one, and says so in its output items.
+  const raw = await startRawUpstream((_req, res, body) => {
+    const asked = JSON.parse(body) as { tools?: { container?: unknown }[]; stream?: boolean };
+    n++;
+    const named = asked.tools?.[0]?.container;
+    const container = typeof named === 'string' ? named : `cntr_${n}`;
+    const output = [
+      { type: 'code_interpreter_call', id: `ci_${n}`, status: 'completed', code: 'print(1)', container_id: container, outputs: null },
+      { type: 'message', id: `msg_${n}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'ran it', annotations: [] }] },
+    ];
+    const response = { id: `resp_${n}`, object: 'response', created_at: 1, model: 'gpt-ci', status: 'completed', output, usage: { input_tokens: 5, output_tokens: 2, total_tokens: 7 } };
+    if (asked.stream) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      let seq = 0;
+      const ev = (name: string, data: object) => res.write(`event: ${name}\ndata: ${JSON.stringify({ type: name, sequence_number: seq++, ...data })}\n\n`);
+      ev('response.created', { response: { ...response, status: 'in_progress', output: [] } });
+      output.forEach((item, i) => { ev('response.output_item.added', { output_index: i, item }); ev('response.output_item.done', { output_index: i, item }); });
+      ev('response.completed', { response });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(response));
+  });
+  const hx = await startHarness({
+    keys: [{ secret: ALICE, accountId: 'acc_alice' }, { secret: BOB, accountId: 'acc_bob' }],
+    hooks: [answerOwnershipHooks(new MemoryAnswerOwnersStore(), { retentionDays: 30, shared: { prompts: ['pmpt_public'], vectorStores: ['vs_docs'], files: [] } })],
+    upstreamOverride: () => [{ name: 'ci', base_url: raw.url, models: ['*'] }],
+  });
+  try {
+    const ask = (key: string, extra: object) => fetch(`${hx.url}/v1/responses`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-ci', input: 'ls /mnt/data', ...extra }) });
+    const ci = (container: unknown) => ({ tools: [{ type: 'code_interpreter', container }] });
+    const refused = async (res: Response, status: number, param: string, message?: string) => {
+      const body = await res.json() as any;
+      assert.equal(res.status, status, `refused with ${status}: ${JSON.stringify(body)}`);
+      assert.equal(body.error.param, param, 'the refusal names the field');
+      if (message) assert.equal(body.error.message, message);
+    };
+    assert.equal((await ask(ALICE, ci({ type: 'auto' }))).status, 200, 'a new container for Alice (cntr_1)');
+    const reference = (id: string) => ({ input: [{ type: 'item_reference', id }, { role: 'user', content: 'repeat the above' }] });
+
+    // Alice reuses her container and references her answer's items; Bob can do neither.
+    assert.equal((await ask(ALICE, ci('cntr_1'))).status, 200, 'the owner reuses its container');
+    assert.equal((await ask(ALICE, reference('msg_1'))).status, 200, 'the owner references its own item');
+    assert.equal((await ask(ALICE, { input: [{ type: 'message', id: 'msg_1', role: 'assistant', content: [{ type: 'output_text', text: 'ran it' }] }, { role: 'user', content: 'and?' }] })).status, 200, 'an item of its answer handed back whole');
+    await refused(await ask(BOB, ci('cntr_1')), 404, 'tools[0].container', "Container 'cntr_1' not found.");
+    await refused(await ask(BOB, reference('msg_1')), 404, 'input[0]', "Item with id 'msg_1' not found.");
+    await refused(await ask(BOB, { input: [{ role: 'user', content: 'hi' }, { type: 'message', id: 'msg_1', role: 'assistant', content: [] }] }), 404, 'input[1]');
+    await refused(await ask(BOB, reference('msg_never')), 404, 'input[0]');
+
+    // A container and items announced in a stream are Alice's as well.
+    const streamed = await (await ask(ALICE, { ...ci({ type: 'auto' }), stream: true })).text();
+    assert.match(streamed, /cntr_5/);
+    await refused(await ask(BOB, ci('cntr_5')), 404, 'tools[0].container');
+    await refused(await ask(BOB, reference('msg_5')), 404, 'input[0]');
+    assert.equal((await ask(ALICE, ci('cntr_5'))).status, 200);
+    assert.equal((await ask(ALICE, reference('msg_5'))).status, 200);
+
+    // The operator's stored objects: only the ones shared in the configuration.
+    await refused(await ask(ALICE, { prompt: { id: 'pmpt_private' } }), 400, 'prompt.id');
+    assert.equal((await ask(BOB, { prompt: { id: 'pmpt_public' } })).status, 200, 'a shared prompt');
+    await refused(await ask(ALICE, { tools: [{ type: 'file_search', vector_store_ids: ['vs_docs', 'vs_secret'] }] }), 400, 'tools[0].vector_store_ids');
+    assert.equal((await ask(BOB, { tools: [{ type: 'file_search', vector_store_ids: ['vs_docs'] }] })).status, 200, 'a shared vector store');
+    await refused(await ask(ALICE, ci({ type: 'auto', file_ids: ['file-upstream'] })), 400, 'tools[0].container.file_ids');
+
+    const forwarded = raw.requests.map((r) => JSON.parse(r.body) as any);
+    assert.ok(!forwarded.some((b) => JSON.stringify(b).includes('pmpt_private') || JSON.stringify(b).includes('vs_secret') || JSON.stringify(b).includes('file-upstream')), 'refused requests never reached the upstream');
+    assert.equal(forwarded.length, 9, 'only the allowed requests were forwarded');
+    const events = await storedEvents(hx, 18);
+    const byBob = events.filter((e) => e.account_id === 'acc_bob' && e.response.status >= 400);
+    assert.deepEqual(byBob.map((e) => e.enforcement.policy.filter((p) => p.startsWith('refused:'))).flat().sort(),
+      ['refused:container', 'refused:container', 'refused:input_item', 'refused:input_item', 'refused:input_item', 'refused:input_item'], 'each refusal is on its event');
+    const first = events.find((e) => e.response.answer_id === 'resp_1');
+    assert.equal(first?.response.container_id, 'cntr_1', 'the container is on the event');
+    assert.deepEqual(first?.response.item_ids, ['ci_1', 'msg_1'], 'the answer\'s items are on the event');
+  } finally {
+    await hx.close();
+    await raw.close();
+  }
+});

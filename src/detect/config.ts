@@ -41,6 +41,13 @@ export const detectConfigSchema = z.strictObject({
   cooldown_seconds: z.number().nonnegative().default(6 * 3600),
   /** Highest level an account can reach on its own evidence, without any linked accounts. */
   single_account_max_level: level.default('watch'),
+  /**
+   * Harvest-yield test (docs/detector.md): an account that asks for no reasoning passes the test's
+   * content condition when at least this share (shrunk, like every share) of its requests are
+   * closed-form coding or maths tasks worded as dataset items (impersonal instructions or
+   * questions), every other condition holding. 1: never (only reasoning elicitation counts).
+   */
+  yield_closed_task_share: z.number().min(0).max(1).default(0.5),
   /** Evidence needed to link an account into a cluster (sum of shared-evidence weights). */
   link_threshold: z.number().positive().default(1),
   /**

@@ -172,11 +172,12 @@ function logitProbeReasons(r: ProbeReadings): VerdictReason[] {
 }
 
 /** The readings the harvest yield test compares (an indicator not read counts as 0; timing as -1: unknown). */
-function yieldReadings(values: IndicatorValues): { single: number; ratio: number; elicit: number; timing: number; tpl: number } {
+function yieldReadings(values: IndicatorValues): { single: number; ratio: number; elicit: number; closed: number; timing: number; tpl: number } {
   return {
     single: reading(values, 'single_shot_share', 0),
     ratio: reading(values, 'output_input_ratio', 0),
     elicit: reading(values, 'reasoning_elicitation_share', 0),
+    closed: reading(values, 'closed_task_share', 0),
     timing: reading(values, 'timing_regularity', -1),
     tpl: reading(values, 'template_reuse_share', 0),
   };
@@ -305,6 +306,7 @@ function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number
   if (fl & FLAG.obfuscated) v[o + C.OBFUSCATED] += 1;
   if (fl & FLAG.logitProbe) v[o + C.PROBE] += 1;
   if (fl & FLAG.unreadableDocument) v[o + C.UNREADABLE] += 1;
+  if (fl & FLAG.closedTask) v[o + C.CLOSED_TASK] += 1;
   v[o + C.NEW_MODEL] += newModel;
   v[o + C.TEMPLATE_HIT] += tplHit;
   v[o + C.HOUR0 + hourBin] += 1;
@@ -1899,14 +1901,16 @@ export class DetectorEngine implements VerdictView {
    * Harvest-yield test for a single account (the low-and-slow harvester that links to nobody):
    * enough requests, almost all independent single-shot questions (people converse: follow-ups
    * carry history), outputs many times longer than inputs, reasoning elicited well above organic
-   * rates, and neither a pipeline's machine timing nor a fixed template (pipelines, evaluation
-   * runs and batch jobs are judged by the ordinary path and stay at watch alone). Every condition
-   * is reported with its value and threshold.
+   * rates or, instead, closed-form tasks worded as dataset items are on most requests (a
+   * harvester that sends a benchmark's items as written, taking whatever answer comes), and
+   * neither a pipeline's machine timing nor a fixed template (pipelines, evaluation runs and
+   * batch jobs are judged by the ordinary path and stay at watch alone). Every condition is
+   * reported with its value and threshold.
    */
   private harvestYieldTest(i: number, values: IndicatorValues): boolean {
     if (this.w[i * STRIDE + C.N] < YIELD.minRequests) return false;
     const y = yieldReadings(values);
-    return y.single >= YIELD.singleShot && y.ratio >= YIELD.outputInput && y.elicit >= YIELD.elicitation
+    return y.single >= YIELD.singleShot && y.ratio >= YIELD.outputInput && (y.elicit >= YIELD.elicitation || y.closed >= this.config.yield_closed_task_share)
       && y.timing >= 0 && y.timing < YIELD.maxTimingRegularity && y.tpl < YIELD.maxTemplateReuse;
   }
 
@@ -1920,12 +1924,15 @@ export class DetectorEngine implements VerdictView {
   /** The explanation of a passed harvest yield test: each condition with its value and threshold. */
   private harvestYieldReasons(i: number, values: IndicatorValues): VerdictReason[] {
     const y = yieldReadings(values);
+    const elicited = y.elicit >= YIELD.elicitation;
     return [
-      { signal: 'harvest_yield_test', value: 'pass', threshold: null, detail: 'independent single-shot questions, high output yield and reasoning elicitation at a human pace, from one account' },
+      { signal: 'harvest_yield_test', value: 'pass', threshold: null, detail: `independent single-shot questions, high output yield and ${elicited ? 'reasoning elicitation' : 'closed-form tasks worded as dataset items'} at a human pace, from one account` },
       { signal: 'yield_requests', value: round(this.w[i * STRIDE + C.N]), threshold: YIELD.minRequests },
       { signal: 'yield_single_shot_share', value: round(y.single), threshold: YIELD.singleShot },
       { signal: 'yield_output_input_ratio', value: round(y.ratio), threshold: YIELD.outputInput },
-      { signal: 'yield_reasoning_elicitation_share', value: round(y.elicit), threshold: YIELD.elicitation },
+      elicited
+        ? { signal: 'yield_reasoning_elicitation_share', value: round(y.elicit), threshold: YIELD.elicitation }
+        : { signal: 'yield_closed_task_share', value: round(y.closed), threshold: this.config.yield_closed_task_share, detail: 'coding or maths tasks, impersonal, an instruction or a question: the form of benchmark items (no steps asked for)' },
       { signal: 'yield_timing_regularity', value: round(y.timing), threshold: YIELD.maxTimingRegularity, detail: 'below: not a pipeline' },
       { signal: 'yield_template_reuse_share', value: round(y.tpl), threshold: YIELD.maxTemplateReuse, detail: 'below: no fixed template' },
     ];

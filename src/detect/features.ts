@@ -49,6 +49,13 @@ export const FLAG = {
    * perhaps, is hidden from the signals above. The gateway's reader says which (`documents_unreadable`).
    */
   unreadableDocument: 1 << 14,
+  /**
+   * A closed-form task written as a dataset item is: a coding or maths request phrased as an
+   * instruction or a question, with no one speaking or addressed (no I, my, you, please, thanks,
+   * hello). People write to someone about their own work; benchmark and instruction sets are
+   * written to stand alone, so they can be answered and checked without context. English only.
+   */
+  closedTask: 1 << 15,
 } as const;
 export type FlagName = keyof typeof FLAG;
 
@@ -261,6 +268,7 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   // A sensitive rewrite may put the instruction in one place and the topic in the other.
   if ((flags & REWRITE_SEEN) && (flags & SENSITIVE_SEEN)) flags |= FLAG.sensitiveRewrite;
   flags &= ~(REWRITE_SEEN | SENSITIVE_SEEN | FOLD_SEEN);
+  if ((userFlags & (FLAG.code | FLAG.math)) !== 0 && closedTaskForm(probe)) flags |= FLAG.closedTask;
 
   // A template whose words are disguised differently in each request is still one template
   // (folded within the bounded part, so a huge prompt costs no more than a short one).
@@ -295,6 +303,27 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
     biasMap,
     promptKey,
   };
+}
+
+/**
+ * Someone speaking or addressed: first and second person, courtesy, greetings. Measured on the
+ * real prompt sets, 59% of ShareGPT first prompts and 74% of hh-rlhf prompts hold one; 2% of
+ * GSM8K questions and 12% of code-alpaca instructions do.
+ */
+const PERSONAL = /\b(?:i|i'm|i've|i'd|i'll|im|me|my|mine|myself|we|we're|us|our|ours|you|you're|your|yours|yourself|please|pls|thanks|thank|hi|hello|hey|help)\b/;
+/** An instruction: the text opens with a task verb. */
+const TASK_VERB = /^\s*(?:write|create|generate|construct|design|develop|implement|edit|modify|rewrite|compute|calculate|convert|classify|compose|output|sort|fix|debug|parse|build|make|formulate|produce|update|change|add|remove|replace|count|print|return|determine|reverse|transform|find|identify|explain|describe|suggest|list|give|provide|summari[sz]e|translate|name|analy[sz]e|compare|evaluate|categori[sz]e|insert|delete|select|use|train|define|declare|initiali[sz]e|assign|extract|split|merge|combine|check|validate|detect|search|retrieve|query|format|refactor|optimi[sz]e|improve|complete|fill|propose|tell|solve|prove|simplify)\b/;
+
+/**
+ * Lowercased text (a request's bounded probe) in the form of a dataset item: impersonal, and an
+ * instruction or a question (it ends with a question mark).
+ */
+export function closedTaskForm(probe: string): boolean {
+  if (PERSONAL.test(probe)) return false;
+  if (TASK_VERB.test(probe)) return true;
+  let end = probe.length - 1;
+  while (end >= 0 && probe.charCodeAt(end) <= 32) end--;
+  return end >= 0 && probe[end] === '?';
 }
 
 /** A probe's answer: one or a few tokens, whose log-probabilities or identity are what is read. */

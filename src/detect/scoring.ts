@@ -21,12 +21,14 @@ export const C = {
   PROBE: 30,
   /** Requests with a document that could not be read because of what it is (FLAG.unreadableDocument). */
   UNREADABLE: 31,
-  DECAYED: 32,
+  /** Requests that are closed-form tasks written as a dataset item is (FLAG.closedTask). */
+  CLOSED_TASK: 32,
+  DECAYED: 33,
   // not decayed
-  TOTAL: 32, GAP_N: 33, GAP_SUM: 34, GAP_SUMSQ: 35, FIRST_TS: 36, LAST_TS: 37, DECAY_TS: 38,
+  TOTAL: 33, GAP_N: 34, GAP_SUM: 35, GAP_SUMSQ: 36, FIRST_TS: 37, LAST_TS: 38, DECAY_TS: 39,
   /** Output tokens (reasoning included) of every request: a campaign's volume. */
-  OUT_TOTAL: 39,
-  SIZE: 40,
+  OUT_TOTAL: 40,
+  SIZE: 41,
 } as const;
 export const HOUR_BINS = 8;
 /** Task topics of the topic-shift test: a request counts in each it touches (OTHER: none of them). */
@@ -88,6 +90,11 @@ export const INDICATORS = {
   // account whose documents fail again and again is hiding them. Evidence only: it adds to other
   // signals, never flags alone (weight 1 of the 5 that saturate).
   unreadable_documents_share: { threshold: 0.1, saturation: 0.5, weight: 1, minN: 10 },
+  // Requests that are closed-form coding or maths tasks worded as a dataset item is: impersonal,
+  // an instruction or a question (FLAG.closedTask). Read by the harvest-yield test only (weight 0):
+  // developers and students ask such things too, so on its own it is no evidence; with every other
+  // condition of that test it stands in for reasoning elicitation (docs/detector.md).
+  closed_task_share: { threshold: 0.5, saturation: 0.9, weight: 0, minN: 10 },
 } as const;
 export type IndicatorName = keyof typeof INDICATORS;
 
@@ -186,6 +193,7 @@ export function scoreIndicators(w: Float64Array, off: number, perAccount: boolea
   put(out, IX.network_hopping_share, share('network_hopping_share', w[off + C.NET_CHANGE], n), n);
   put(out, IX.obfuscated_text_share, share('obfuscated_text_share', w[off + C.OBFUSCATED], n), n);
   put(out, IX.unreadable_documents_share, share('unreadable_documents_share', w[off + C.UNREADABLE], n), n);
+  put(out, IX.closed_task_share, share('closed_task_share', w[off + C.CLOSED_TASK], n), n);
   if (peers && peers.peerMedian > 0) put(out, IX.volume_vs_tier_peers, n / Math.max(1, peers.members) / peers.peerMedian, n);
   if (peers?.topicBaseline) put(out, IX.topic_shift, topicShift(w, off, peers.topicBaseline), n);
   return out;

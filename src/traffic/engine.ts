@@ -785,13 +785,13 @@ export class Engine {
     const rt = a.campaign!;
     const c = rt.config;
     const rng = lane.rng;
-    const tpl = (k: TaskKind): Template | null => (c.templates > 0 && rt.templates[k].length ? rt.templates[k][rng.int(rt.templates[k].length)] : null);
+    const tpl = (k: TaskKind): Template | null => (c.templates > 0 && !c.as_written && rt.templates[k].length ? rt.templates[k][rng.int(rt.templates[k].length)] : null);
     const para = (s: string) => (rng.chance(c.paraphrase) ? paraphrase(s, rng) : s);
     switch (task) {
       case 'cot': case 'math': {
         const q = para(this.pool(task === 'math' || rng.chance(0.7) ? 'math' : rng.chance(0.5) ? 'code' : 'chat', rng));
         const t = tpl(task);
-        return { text: t ? applyTemplate(t, q) : paraphrasedCot(q, rng), system: t?.system ?? rt.system, out: lnTokens(rng, 600, 0.6, 30) };
+        return { text: t ? applyTemplate(t, q) : c.as_written ? q : paraphrasedCot(q, rng), system: t?.system ?? rt.system, out: lnTokens(rng, 600, 0.6, 30) };
       }
       case 'code': {
         const q = para(this.pool('code', rng));

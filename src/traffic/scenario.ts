@@ -83,6 +83,11 @@ export const CampaignConfig = z.object({
   templates: z.number().int().min(0),
   /** Share of prompts paraphrased before templating. */
   paraphrase: z.number().min(0).max(1),
+  /**
+   * Dataset items sent as written: maths, chain-of-thought and coding tasks send the item alone, with
+   * no template and no request for the steps (a harvester that takes whatever answer the model gives).
+   */
+  as_written: z.boolean(),
   /** Share of mundane (chit-chat) prompts mixed in to look organic. */
   organic_mix: z.number().min(0).max(1),
   /**
@@ -203,7 +208,7 @@ const noTasks = { cot: 0, math: 0, code: 0, agentic: 0, rubric: 0, rewrite: 0, c
 const BASE_CAMPAIGN: Omit<CampaignConfig, 'id' | 'kind'> = {
   accounts: 100, interactions: 50_000, start_day: 0, days: null, adaptive: false,
   mix: { ...noTasks, code: 0.4, cot: 0.3, chat: 0.1, math: 0.2 },
-  templates: 3, paraphrase: 0, organic_mix: 0.1, disguise: 0, system_prompt: 'shared',
+  templates: 3, paraphrase: 0, as_written: false, organic_mix: 0.1, disguise: 0, system_prompt: 'shared',
   timing: { mode: 'flat', tz_offset_h: 8, wave_period_s: 600, wave_jitter_s: 5, participation: 0.8, burst: 1 },
   network: { mode: 'proxy_pool', pool_size: 200, residential_share: 0.5, countries: ['US', 'GB', 'DE', 'SG', 'JP', 'NL', 'FR', 'CA'], unsupported_region_share: 0.01, unsupported_countries: ['CN'] },
   signup: { bursts: 4, burst_hours: 3, age_days: [0, 3], programme: { none: 0.5, education: 0.25, research: 0, startup: 0.25 }, tier: { unverified: 0.3, email_verified: 0.7, identity_verified: 0, enterprise: 0 }, email: 'patterned', claimed_countries: ['US', 'GB', 'SG', 'DE', 'CA'], org_per_account: true, used_before: false },

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { parseEvent, type InteractionEvent } from '../events/index.ts';
 import { extractRequestFeatures } from '../gateway/request-features.ts';
-import { buildScenario, generateTraffic, simulate, parseLabels, classifyPrompt, pickAddress, countryOfIpNum, Rng, type AccountLabel } from './index.ts';
+import { buildScenario, generateTraffic, simulate, parseLabels, classifyPrompt, pickAddress, countryOfIpNum, Rng, defaultPromptDir, type AccountLabel } from './index.ts';
 import { buildPopulation } from './population.ts';
 import { ipFromString } from './netdata.ts';
 import { wireRequest } from './redteam.ts';
@@ -191,6 +191,19 @@ test('campaign knobs change what they should and nothing else', () => {
     return r.events.filter((e) => ids.has(e.account_id!)).map((e) => JSON.stringify(e)).join('\n');
   };
   assert.equal(organicLines(shared), organicLines(pool.length ? one({ id: 'h', kind: 'hydra', accounts: 5, interactions: 100 }) : shared));
+});
+
+test('as_written: a campaign sends dataset items exactly as the prompt sets hold them, asking for no steps', () => {
+  const corpus = new Set(readdirSync(join(defaultPromptDir(), 'distill')).flatMap((f) => readFileSync(join(defaultPromptDir(), 'distill', f), 'utf8').trim().split('\n').map((l) => JSON.parse(l).text as string)));
+  const items = (as_written: boolean) => {
+    const { run, events } = collect(buildScenario({ organic: { accounts: 10 }, campaigns: [{ id: 'w', kind: 'adaptive', accounts: 10, interactions: 400, as_written, paraphrase: 0, organic_mix: 0, templates: 2, mix: { cot: 0.3, math: 0.4, code: 0.3, agentic: 0, rubric: 0, rewrite: 0, chat: 0 } }] }, { preset: 'smoke' }));
+    const ids = new Set(run.accounts.filter((a) => a.campaign).map((a) => a.id));
+    const texts = events.filter((e) => ids.has(e.account_id!)).map((e) => e.request.messages[0].text ?? '');
+    return texts.filter((t) => corpus.has(t)).length / texts.length;
+  };
+  const written = items(true);
+  assert.ok(written > 0.6, `most items are sent verbatim with as_written (the rest are the corpus's organic maths and code): ${written}`);
+  assert.ok(items(false) < 0.05, 'by default maths and chain-of-thought tasks are wrapped or paraphrased');
 });
 
 test('adaptive attackers: one residential address per account, aged, distinct instruments', () => {

@@ -168,3 +168,48 @@ test('restart: replaying the stored events of the last hours rebuilds the same v
   await store.close();
   db.close();
 });
+
+test('clearing an operator verdict or an allow-list entry records who and why: in the change log and the ledger record', async () => {
+  const engine = new DetectorEngine();
+  for (const ev of scenario.events) engine.ingest(ev);
+  engine.flush();
+  const emitted: Verdict[] = [];
+  engine.onVerdict((v) => { if (v.source === 'operator') emitted.push(v); });
+  const db = openSqlite(':memory:');
+  const overrides = new SqliteDetectOverridesStore(db);
+  const app = Fastify();
+  mountAdminRoutes(app, [detectAdminRoutes(engine, { prefix: '/admin/detect', overrides })], { validateResponses: true });
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  const call = async (method: string, path: string, body?: unknown, actor?: string) => {
+    const res = await fetch(base + path, { method, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(actor ? { 'x-warden-actor': actor } : {}) }, body: body ? JSON.stringify(body) : undefined });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    return { status: res.status, body: (res.status === 204 ? null : await res.json()) as any };
+  };
+  try {
+    assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'account', id: organic[0], level: 'suspend', note: 'case 9' }, 'alice')).status, 201);
+    assert.equal((await call('POST', '/admin/detect/allow', { org: 'org_partner', note: 'evaluation partner' }, 'alice')).status, 201);
+    // Cleared with a reason in the body, and in the query string.
+    assert.equal((await call('DELETE', '/admin/detect/verdicts', { kind: 'account', id: organic[0], reason: 'false positive: a teacher' }, "UTF-8''dashboard%3A%C5%81ukasz")).status, 204);
+    assert.equal((await call('DELETE', `/admin/detect/allow?org=org_partner&reason=${encodeURIComponent('contract ended')}`, undefined, 'cli:bob')).status, 204);
+    const bad = await call('DELETE', '/admin/detect/allow', { account: organic[1], reason: 'x\u001b[2K' }, 'cli:bob');
+    assert.equal(bad.status, 400, 'a reason follows the note\'s rule');
+    assert.equal(bad.body.error.param, 'reason');
+
+    const changes = (await call('GET', '/admin/detect/changes')).body.data;
+    assert.deepEqual(changes.map((c: { action: string; kind: string; subject: string; level: string | null; note: string | null; by: string | null }) => [c.action, c.kind, c.subject, c.level, c.note, c.by]), [
+      ['clear', 'allow_org', 'org_partner', null, 'contract ended', 'cli:bob'],
+      ['clear', 'verdict_account', organic[0], 'suspend', 'false positive: a teacher', 'dashboard:Łukasz'],
+      ['set', 'allow_org', 'org_partner', null, 'evaluation partner', 'alice'],
+      ['set', 'verdict_account', organic[0], 'suspend', 'case 9', 'alice'],
+    ], 'the change log names who cleared each and why, newest first');
+    // The ledger records the clearing as it recorded the setting: who, why, and the level cleared.
+    const cleared = emitted.at(-1)!;
+    const record = prepareVerdict(cleared).record as VerdictRecord;
+    assert.equal(record.subject.id, organic[0]);
+    assert.equal(record.level, engine.forAccount(organic[0]).level, 'the level now in force');
+    assert.deepEqual(record.reasons[0], { signal: 'operator_verdict_cleared', value: 'suspend', threshold: null, detail: 'false positive: a teacher', by: 'dashboard:Łukasz' }, 'the ledger record says who cleared it and why');
+  } finally {
+    await app.close();
+    db.close();
+  }
+});

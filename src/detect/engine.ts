@@ -2231,7 +2231,7 @@ export class DetectorEngine implements VerdictView {
    */
   setManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, level: VerdictLevel | null, note = 'operator decision', since?: string, expiresAt?: string | null, by?: string | null): Verdict | null {
     const map = subject.kind === 'account' ? this.manualAccount : this.manualCluster;
-    if (level === null) { map.delete(subject.id); return null; }
+    if (level === null) { this.removeManual(subject); return null; }
     const v: Verdict = {
       subject, level, score: null, source: 'operator', since: since ?? new Date(this.now * 1000 || Date.now()).toISOString(),
       reasons: [{ signal: 'operator_verdict', value: level, threshold: null, detail: note, ...(by ? { by } : {}) }],
@@ -2242,6 +2242,37 @@ export class DetectorEngine implements VerdictView {
       if (ms < this.nextManualExpiry) this.nextManualExpiry = ms;
     }
     map.set(subject.id, v);
+    this.emit(v);
+    return v;
+  }
+
+  private removeManual(subject: { kind: 'account' | 'cluster'; id: string }): Verdict | undefined {
+    const map = subject.kind === 'account' ? this.manualAccount : this.manualCluster;
+    const had = map.get(subject.id);
+    map.delete(subject.id);
+    return had;
+  }
+
+  /**
+   * Clear an operator verdict, saying so: the change is emitted as an operator verdict on the
+   * subject with the level now in force for it, its reason `operator_verdict_cleared` naming the level cleared, why (`detail`) and
+   * who (`by`), so that the ledger records the clearing as it recorded the setting. Null when the
+   * subject had no operator verdict.
+   */
+  clearManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, reason?: string | null, by?: string | null): Verdict | null {
+    const had = this.removeManual(subject);
+    if (!had) return null;
+    let level: VerdictLevel = 'none';
+    if (subject.kind === 'account') level = this.forAccount(subject.id).level;
+    else {
+      const r = this.clusterById.get(subject.id);
+      const c = r === undefined ? undefined : this.clusters.get(r);
+      level = c ? VERDICT_LEVELS[c.verdict.level] : 'none';
+    }
+    const v: Verdict = {
+      subject, level, score: null, source: 'operator', since: new Date().toISOString(),
+      reasons: [{ signal: 'operator_verdict_cleared', value: had.level, threshold: null, detail: reason || 'operator verdict cleared', ...(by ? { by } : {}) }],
+    };
     this.emit(v);
     return v;
   }

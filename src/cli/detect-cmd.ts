@@ -80,7 +80,8 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
       show = (r) => `snapshot written: ${r.path} (${r.accounts} accounts, ${r.events > 0 ? `${r.events} events to ${r.event_time}` : 'no events yet'}; ${r.bytes} bytes; the event loop held ${r.serialise_ms} ms)`;
     } else if (what === 'verdicts' && !sub) {
       result = await c.call('GET', '/detect/verdicts');
-      show = (r) => table(r.data.map((x: Verdict) => ({ kind: x.subject.kind, id: x.subject.id, level: x.level, since: x.since, until: x.expires_at, by: x.reasons[0]?.by, note: x.reasons[0]?.detail })), ['kind', 'id', 'level', 'since', 'until', 'by', 'note']);
+      // A cluster verdict whose cluster merged into another names it (`merged_into`).
+      show = (r) => table(r.data.map((x: Verdict) => ({ kind: x.subject.kind, id: x.subject.id, level: x.level, since: x.since, until: x.expires_at, by: x.reasons[0]?.by, note: x.reasons[0]?.detail + (x.merged_into ? ` (merged into ${x.merged_into})` : '') })), ['kind', 'id', 'level', 'since', 'until', 'by', 'note']);
     } else if (what === 'changes' && !sub) {
       if (v.limit !== undefined && (!/^\d+$/.test(v.limit) || Number(v.limit) < 1 || Number(v.limit) > 1000)) return usage('--limit is a whole number from 1 to 1000');
       result = await c.call('GET', '/detect/changes', { query: { limit: v.limit } });

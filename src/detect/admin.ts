@@ -64,6 +64,7 @@ export const VerdictSchema = z.object({
   since: z.string(),
   campaign_id: z.string().nullable().optional(),
   expires_at: z.string().nullable().optional(),
+  merged_into: z.string().nullable().optional().describe('an operator cluster verdict whose cluster merged into another: that cluster (the strictest operator verdict it carries applies)'),
 });
 export const ClusterSchema = z.object({
   id: z.string(), members: z.array(z.string()), actors: z.number().describe('members scored as distinct actors'), level: Level, score: z.number(), requests: z.number(),
@@ -108,11 +109,11 @@ const AllowListView = AllowList.extend({
   entries: z.array(AllowEntry).describe('the entries added through this API, with who added them and why (those from the configuration, detect.allow, have none)'),
 });
 const ChangeSchema = z.object({
-  at: z.string(), action: z.enum(['set', 'clear']),
+  at: z.string(), action: z.enum(['set', 'clear', 'merge']),
   kind: z.enum(['allow_account', 'allow_org', 'verdict_account', 'verdict_cluster']), subject: z.string(),
   level: Level.nullable().describe('the level set or cleared (null for allow-list entries)'),
-  note: z.string().nullable().describe('the note given when setting, the reason given when clearing'),
-  by: z.string().nullable().describe('the operator (x-warden-actor)'),
+  note: z.string().nullable().describe('the note given when setting, the reason given when clearing, what a merge did'),
+  by: z.string().nullable().describe('the operator (x-warden-actor); null for a merge, which the detector made'),
 });
 const ChangesQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
 const SnapshotWritten = z.object({ path: z.string(), event_time: z.string().nullable().describe('null before the detector has seen an event'), events: z.number(), accounts: z.number(), bytes: z.number(), serialise_ms: z.number() });
@@ -174,7 +175,18 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
   const tag = 'detector';
   /** The audit trail: a change that cannot be logged is refused like one that cannot be stored. */
   const log = (c: Omit<DetectOverrideChange, 'at'>) => stored((s) => s.record({ at: new Date().toISOString(), ...c }));
-
+  // Two clusters that both carried an operator verdict merged: the other verdict is stored with
+  // where it went (put back there at start) and the merge is logged.
+  engine.onOperatorMerge(({ cluster, verdicts: [inForce, other] }) => {
+    void (async () => {
+      const kept = (await store.list()).find((o) => o.kind === 'verdict_cluster' && o.subject === other.subject.id);
+      if (kept) await store.put({ ...kept, merged_into: cluster });
+      await store.record({
+        at: new Date().toISOString(), action: 'merge', kind: 'verdict_cluster', subject: other.subject.id, level: other.level, by: null,
+        note: `merged into ${cluster}, whose operator verdict ${inForce.level} (set on ${inForce.subject.id}) is the stricter and applies; this one is kept and applies if that one is cleared or lapses`,
+      });
+    })().catch(() => { /* the merge still holds in memory; the ledger has its record */ });
+  });
   const STORE_FAILED = 'the change could not be stored, so it was not applied';
 
   return (r) => {
@@ -352,7 +364,7 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
 
     r.route({
       method: 'GET', path: `${prefix}/changes`, operationId: 'detectOverrideChanges', tag,
-      summary: 'Operator changes to the allow-list and operator verdicts, newest first: set and cleared, with who and why',
+      summary: 'Operator changes to the allow-list and operator verdicts, newest first: set, cleared (with who and why), carried through a cluster merge',
       query: ChangesQuery, response: z.object({ data: z.array(ChangeSchema) }),
       handler: async ({ query }) => ({ data: await store.changes(query.limit) }),
     });

@@ -24,19 +24,24 @@ export interface DetectOverride {
   expires_at?: string | null;
   /** Who set it: the operator named by the admin request (`x-warden-actor`); null if stored before this was kept. */
   by?: string | null;
+  /** A cluster verdict whose cluster merged into another (both carrying operator verdicts): that cluster. */
+  merged_into?: string | null;
 }
 
-/** One operator change to the overrides, kept for the audit trail: setting and clearing, with who and why. */
+/**
+ * One operator change to the overrides, kept for the audit trail: setting and clearing (with who
+ * and why), and a merge of two clusters that both carried an operator verdict.
+ */
 export interface DetectOverrideChange {
   at: string;
-  action: 'set' | 'clear';
+  action: 'set' | 'clear' | 'merge';
   kind: DetectOverrideKind;
   subject: string;
   /** The level set or cleared (null for allow-list entries). */
   level: VerdictLevel | null;
-  /** The note given when setting; the reason given when clearing. */
+  /** The note given when setting; the reason given when clearing; what a merge did. */
   note: string | null;
-  /** The operator (`x-warden-actor`). */
+  /** The operator (`x-warden-actor`); null for a merge (the detector made it). */
   by: string | null;
 }
 
@@ -61,17 +66,19 @@ export class MemoryDetectOverridesStore implements DetectOverridesStore {
   async changes(limit: number) { return this.log.slice(-limit).reverse().map((c) => ({ ...c })); }
 }
 
-interface Row { kind: string; subject: string; level: string | null; note: string | null; created_at: string | Date; expires_at: string | Date | null; set_by: string | null }
+interface Row { kind: string; subject: string; level: string | null; note: string | null; created_at: string | Date; expires_at: string | Date | null; set_by: string | null; merged_into: string | null }
 const iso = (v: string | Date | null) => (v instanceof Date ? v.toISOString() : v);
 const fromRow = (r: Row): DetectOverride => ({
   kind: r.kind as DetectOverrideKind, subject: r.subject, level: r.level as VerdictLevel | null, note: r.note,
-  created_at: iso(r.created_at)!, expires_at: iso(r.expires_at), by: r.set_by ?? null,
+  created_at: iso(r.created_at)!, expires_at: iso(r.expires_at), by: r.set_by ?? null, merged_into: r.merged_into ?? null,
 });
 /** Who set each override (DetectOverride.by). */
 const SET_BY = 'ALTER TABLE detect_overrides ADD COLUMN set_by TEXT';
-const PUT = (ph: (n: number) => string) => `INSERT INTO detect_overrides (kind, subject, level, note, created_at, expires_at, set_by) VALUES (${[1, 2, 3, 4, 5, 6, 7].map(ph).join(', ')})
-  ON CONFLICT (kind, subject) DO UPDATE SET level = excluded.level, note = excluded.note, created_at = excluded.created_at, expires_at = excluded.expires_at, set_by = excluded.set_by`;
-const putArgs = (o: DetectOverride) => [o.kind, o.subject, o.level, o.note, o.created_at, o.expires_at ?? null, o.by ?? null];
+/** Where a cluster verdict's cluster merged (DetectOverride.merged_into). */
+const MERGED_INTO = 'ALTER TABLE detect_overrides ADD COLUMN merged_into TEXT';
+const PUT = (ph: (n: number) => string) => `INSERT INTO detect_overrides (kind, subject, level, note, created_at, expires_at, set_by, merged_into) VALUES (${[1, 2, 3, 4, 5, 6, 7, 8].map(ph).join(', ')})
+  ON CONFLICT (kind, subject) DO UPDATE SET level = excluded.level, note = excluded.note, created_at = excluded.created_at, expires_at = excluded.expires_at, set_by = excluded.set_by, merged_into = excluded.merged_into`;
+const putArgs = (o: DetectOverride) => [o.kind, o.subject, o.level, o.note, o.created_at, o.expires_at ?? null, o.by ?? null, o.merged_into ?? null];
 const CHANGES_TABLE = (time: string) => `CREATE TABLE IF NOT EXISTS detect_override_changes (at ${time} NOT NULL, action TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, level TEXT, note TEXT, changed_by TEXT)`;
 const RECORD = (ph: (n: number) => string) => `INSERT INTO detect_override_changes (at, action, kind, subject, level, note, changed_by) VALUES (${[1, 2, 3, 4, 5, 6, 7].map(ph).join(', ')})`;
 const recordArgs = (c: DetectOverrideChange) => [c.at, c.action, c.kind, c.subject, c.level, c.note, c.by];
@@ -87,6 +94,7 @@ export class SqliteDetectOverridesStore implements DetectOverridesStore {
       'CREATE TABLE IF NOT EXISTS detect_overrides (kind TEXT NOT NULL, subject TEXT NOT NULL, level TEXT, note TEXT, created_at TEXT NOT NULL, expires_at TEXT, PRIMARY KEY (kind, subject))',
       SET_BY,
       CHANGES_TABLE('TEXT'),
+      MERGED_INTO,
     ]);
   }
   async list() { return (this.db.prepare('SELECT * FROM detect_overrides ORDER BY created_at, kind, subject').all() as Row[]).map(fromRow); }
@@ -109,6 +117,7 @@ export class PostgresDetectOverridesStore implements DetectOverridesStore {
       SET_BY,
       CHANGES_TABLE('TIMESTAMPTZ'),
       'ALTER TABLE detect_override_changes ADD COLUMN seq BIGSERIAL',
+      MERGED_INTO,
     ]);
   }
   async list() { return ((await this.pool.query('SELECT * FROM detect_overrides ORDER BY created_at, kind, subject')).rows as Row[]).map(fromRow); }
@@ -134,6 +143,7 @@ export async function applyOverrides(engine: DetectorEngine, store: DetectOverri
     else if (o.kind === 'allow_org') engine.allow({ org: o.subject });
     else if (o.level && (VERDICT_LEVELS as readonly string[]).includes(o.level)) {
       engine.setManualVerdict({ kind: o.kind === 'verdict_account' ? 'account' : 'cluster', id: o.subject }, o.level, o.note ?? undefined, o.created_at, o.expires_at, o.by);
+      if (o.kind === 'verdict_cluster' && o.merged_into) engine.aliasCluster(o.subject, o.merged_into);
     } else continue;
     applied++;
   }

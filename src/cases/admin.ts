@@ -98,7 +98,7 @@ export const CaseFileSchema = z.looseObject({
   usage: z.looseObject({ requests: z.number(), input_tokens: z.number(), output_tokens: z.number() }),
   events_read: z.number(), events_truncated: z.boolean(), window_events_scanned: z.number(), window_truncated: z.boolean(),
   ledger: z.looseObject({ truncated: z.boolean() }).nullable().describe('the signed checkpoint the case was built against, and the logged verdicts and usage'),
-  notes: z.array(z.object({ at: z.string(), text: z.string(), status: CaseStatus.optional() })),
+  notes: z.array(z.object({ at: z.string(), text: z.string(), status: CaseStatus.optional(), by: z.string().optional().describe('who wrote it or made the change (x-warden-actor)') })),
 });
 const PublishResultSchema = z.object({
   versions: z.number(), indicators: z.number(), revoked: z.number(),
@@ -136,9 +136,9 @@ const withdrawnNote = (w: PublishResult) => `withdrawn from partners: ${w.revoke
 /** The case-file and threat-intel admin routes (registered through the admin API's route table). */
 export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
   const { store, sources, intel } = opts;
-  const note = async (c: CaseFile, text: string) => {
+  const note = async (c: CaseFile, text: string, by: string) => {
     c.updated_at = new Date().toISOString();
-    c.notes.push({ at: c.updated_at, text });
+    c.notes.push({ at: c.updated_at, text, by });
     await store.putCase(c);
   };
   const getCase = async (id: string): Promise<CaseFile> => {
@@ -164,7 +164,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
     r.route({ method: 'POST', path: '/cases', operationId: 'openCase', tag, status: 201, summary: 'Open a case on a detector campaign',
       errors: { 404: 'the detector has no such campaign', 409: 'the campaign already has an open or confirmed case' },
       body: OpenInput, response: CaseFileSchema,
-      handler: async ({ body }) => {
+      handler: async ({ body, actor }) => {
         const campaign = findCampaign(sources.engine, body.campaign_id);
         if (!campaign) throw new WardenError('WARDEN_NOT_FOUND', `the detector has no campaign ${body.campaign_id} (GET /admin/detect/campaigns lists them)`, { param: 'campaign_id' });
         // One live case per campaign: two would publish the same indicators and take turns revoking them.
@@ -174,7 +174,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         if (live) throw conflict(`campaign ${campaign.id} already has ${live.status === 'open' ? 'an open' : 'a confirmed'} case, ${live.id}: refresh it (POST /admin/cases/${live.id}/refresh)`);
         const c = await buildCaseFile(sources, campaign.id, { title: body.title, limits: opts.limits });
         if (!c) throw notFound(`campaign ${body.campaign_id} is gone`);
-        if (body.note) c.notes.push({ at: c.opened_at, text: body.note });
+        if (body.note) c.notes.push({ at: c.opened_at, text: body.note, by: actor });
         await store.putCase(c);
         return asCase(c);
       } });
@@ -184,17 +184,17 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
 
     r.route({ method: 'PATCH', path: '/cases/:id', operationId: 'updateCase', tag, summary: 'Record a decision (status) or a note; dismissing withdraws what the case published',
       params: IdParams, body: PatchInput, response: CaseFileSchema,
-      handler: async ({ params, body }) => {
+      handler: async ({ params, body, actor }) => {
         const c = await getCase(params.id);
         const at = new Date().toISOString();
         const changed = body.status !== undefined && body.status !== c.status;
-        c.notes.push({ at, text: body.note ?? `status ${c.status} -> ${body.status}`, ...(changed ? { status: body.status } : {}) });
+        c.notes.push({ at, text: body.note ?? `status ${c.status} -> ${body.status}`, ...(changed ? { status: body.status } : {}), by: actor });
         if (body.status) c.status = body.status;
         c.updated_at = at;
         // A dismissed case was a mistake: what it published is revoked, so partners stop matching it.
         if (changed && c.status === 'dismissed') {
           const w = await withdrawCase(store, c.id);
-          if (w) c.notes.push({ at, text: withdrawnNote(w) });
+          if (w) c.notes.push({ at, text: withdrawnNote(w), by: actor });
         }
         await store.putCase(c);
         return asCase(c);
@@ -203,7 +203,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
     r.route({ method: 'POST', path: '/cases/:id/refresh', operationId: 'refreshCase', tag, summary: 'Rebuild a case from its campaign as it stands now (notes and status kept)',
       errors: { 409: 'the detector no longer holds the campaign' },
       params: IdParams, response: CaseFileSchema,
-      handler: async ({ params }) => {
+      handler: async ({ params, actor }) => {
         const old = await getCase(params.id);
         const refreshed = await refreshCaseFile(sources, old, { limits: opts.limits });
         if (!refreshed) throw conflict(`the detector no longer holds campaign ${old.campaign_id} (forgotten or dissolved, and no campaign holds most of the case's accounts): the case keeps what it froze`);
@@ -211,7 +211,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         const renamed = c.campaign_id === old.campaign_id ? ''
           : found.by === 'members' ? `; found by its accounts (campaign ${c.campaign_id} on cluster ${c.cluster_id} holds ${found.held} of the case's ${old.campaign.members.length}${found.known < old.campaign.members.length ? `, ${found.known} of them known to the detector` : ''}), was campaign ${old.campaign_id} on cluster ${old.cluster_id}`
           : `; the campaign of cluster ${c.cluster_id} is now named ${c.campaign_id} (was ${old.campaign_id})`;
-        c.notes.push({ at: c.updated_at, text: `refreshed: ${old.campaign.members.length} -> ${c.campaign.members.length} accounts, ${old.campaign.volume.requests} -> ${c.campaign.volume.requests} requests${renamed}` });
+        c.notes.push({ at: c.updated_at, text: `refreshed: ${old.campaign.members.length} -> ${c.campaign.members.length} accounts, ${old.campaign.volume.requests} -> ${c.campaign.volume.requests} requests${renamed}`, by: actor });
         await store.putCase(c);
         return asCase(c);
       } });
@@ -238,23 +238,23 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
     r.route({ method: 'POST', path: '/cases/:id/publish', operationId: 'publishCase', tag, status: 201, summary: 'Publish the case\'s indicators to partners on the TAXII server',
       errors: { 409: 'no sharing key is configured, or the case is dismissed' },
       params: IdParams, query: ValidDaysQuery, response: PublishResultSchema,
-      handler: async ({ params, query }) => {
+      handler: async ({ params, query, actor }) => {
         const key = sharingKey();
         const days = query.valid_days ?? opts.exportValidDays;
         const c = await getCase(params.id);
         if (c.status === 'dismissed') throw conflict(`case ${c.id} is dismissed: a dismissed case is not shared`);
         const result = await publishCase(store, c, { provider: opts.provider, sharingKey: key, validDays: days });
-        await note(c, `published to partners: ${result.indicators} indicators${result.revoked ? `, ${result.revoked} no longer shareable revoked` : ''}${result.kept ? `, ${result.kept} no longer shareable left in force (another case publishes them)` : ''}, valid ${days} days`);
+        await note(c, `published to partners: ${result.indicators} indicators${result.revoked ? `, ${result.revoked} no longer shareable revoked` : ''}${result.kept ? `, ${result.kept} no longer shareable left in force (another case publishes them)` : ''}, valid ${days} days`, actor);
         return result;
       } });
 
     r.route({ method: 'DELETE', path: '/cases/:id/publish', operationId: 'withdrawCase', tag, summary: 'Revoke what the case published',
       params: IdParams, response: PublishResultSchema,
-      handler: async ({ params }) => {
+      handler: async ({ params, actor }) => {
         const c = await getCase(params.id);
         const result = await withdrawCase(store, c.id);
         if (!result) throw notFound(`case ${c.id} has nothing published`);
-        await note(c, withdrawnNote(result));
+        await note(c, withdrawnNote(result), actor);
         return result;
       } });
 

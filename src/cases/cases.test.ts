@@ -332,7 +332,12 @@ test('admin API and CLI: open, list, report, decide, export, import, sightings; 
     assert.equal((await call('GET', `/admin/cases/${caseId}`)).body.status, 'confirmed');
     const report = await call('GET', `/admin/cases/${caseId}/report`);
     assert.match(report.type, /^text\/markdown/);
-    assert.match(report.text, /- .* \[confirmed\]: chargebacks match/);
+    assert.match(report.text, /- .* \[confirmed\] \(cli:[^)]+\): chargebacks match/, 'the report says who confirmed it');
+    // Who wrote each note and made each decision is kept with it, as for the detector's overrides.
+    const notes = (await call('GET', `/admin/cases/${caseId}`)).body.notes as Array<{ text: string; by?: string }>;
+    assert.match(notes.find((n) => n.text === 'chargebacks match')?.by ?? '', /^cli:/, 'the status change names who made it');
+    assert.equal((await call('PATCH', `/admin/cases/${caseId}`, { note: 'second look' }, { 'x-warden-actor': 'dashboard:alice' })).status, 200);
+    assert.equal(((await call('GET', `/admin/cases/${caseId}`)).body.notes as Array<{ text: string; by?: string }>).at(-1)?.by, 'dashboard:alice', 'a note names who wrote it');
     assert.equal(await cli(runCasesCli, 'refresh', caseId), 0, err.join('\n'));
     assert.match(out[0], /refreshed: 30 -> 30 accounts/);
     assert.equal(await cli(runCasesCli, 'export', caseId), 0, err.join('\n'));

@@ -73,7 +73,7 @@ export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string
   }
 
   out.push('## Notes', '');
-  out.push(c.notes.length ? c.notes.map((n) => `- ${n.at}${n.status ? ` [${n.status}]` : ''}: ${n.text}`).join('\n') : '(none)', '');
+  out.push(c.notes.length ? c.notes.map((n) => `- ${n.at}${n.status ? ` [${n.status}]` : ''}${n.by ? ` (${n.by})` : ''}: ${n.text}`).join('\n') : '(none)', '');
   return out.join('\n');
 }
 

@@ -45,6 +45,8 @@ export interface CaseNote {
   text: string;
   /** A status change recorded with the note. */
   status?: CaseStatus;
+  /** Who wrote it or made the change (the admin request's `x-warden-actor`); absent on notes written before this was kept. */
+  by?: string;
 }
 
 export interface LedgerAnchor {

@@ -18,10 +18,11 @@ const HELP = `usage:
   warden detect snapshot                      write a snapshot of the detector's state now (before an upgrade, a move)
   warden detect verdicts                      operator verdicts in force
   warden detect verdict set (--account ID | --cluster ID) --level LEVEL [--note TEXT] [--for 7d]
-  warden detect verdict clear (--account ID | --cluster ID)
+  warden detect verdict clear (--account ID | --cluster ID) [--reason TEXT]
   warden detect allow                         the allow-list in force
   warden detect allow add (--account ID | --org ID) [--note TEXT]
-  warden detect allow remove (--account ID | --org ID)
+  warden detect allow remove (--account ID | --org ID) [--reason TEXT]
+  warden detect changes [--limit N]           operator changes to both, newest first: who set or cleared what, and why
 
 options:
 ${CONNECTION_HELP}
@@ -31,7 +32,7 @@ export interface DetectCliIo { out: (t: string) => void; err: (t: string) => voi
 
 const OPTIONS = {
   ...CONNECTION_OPTIONS,
-  account: { type: 'string' }, cluster: { type: 'string' }, org: { type: 'string' }, level: { type: 'string' }, note: { type: 'string' }, limit: { type: 'string' },
+  account: { type: 'string' }, cluster: { type: 'string' }, org: { type: 'string' }, level: { type: 'string' }, note: { type: 'string' }, reason: { type: 'string' }, limit: { type: 'string' },
   for: { type: 'string' },
 } as const;
 
@@ -79,7 +80,12 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
       show = (r) => `snapshot written: ${r.path} (${r.accounts} accounts, ${r.events > 0 ? `${r.events} events to ${r.event_time}` : 'no events yet'}; ${r.bytes} bytes; the event loop held ${r.serialise_ms} ms)`;
     } else if (what === 'verdicts' && !sub) {
       result = await c.call('GET', '/detect/verdicts');
-      show = (r) => table(r.data.map((x: Verdict) => ({ kind: x.subject.kind, id: x.subject.id, level: x.level, since: x.since, until: x.expires_at, by: x.reasons[0]?.by, note: x.reasons[0]?.detail })), ['kind', 'id', 'level', 'since', 'until', 'by', 'note']);
+      // A cluster verdict whose cluster merged into another names it (`merged_into`).
+      show = (r) => table(r.data.map((x: Verdict) => ({ kind: x.subject.kind, id: x.subject.id, level: x.level, since: x.since, until: x.expires_at, by: x.reasons[0]?.by, note: x.reasons[0]?.detail + (x.merged_into ? ` (merged into ${x.merged_into})` : '') })), ['kind', 'id', 'level', 'since', 'until', 'by', 'note']);
+    } else if (what === 'changes' && !sub) {
+      if (v.limit !== undefined && (!/^\d+$/.test(v.limit) || Number(v.limit) < 1 || Number(v.limit) > 1000)) return usage('--limit is a whole number from 1 to 1000');
+      result = await c.call('GET', '/detect/changes', { query: { limit: v.limit } });
+      show = (r) => table(r.data, ['at', 'action', 'kind', 'subject', 'level', 'by', 'note']);
     } else if (what === 'verdict' && (sub === 'set' || sub === 'clear') && !extra.length) {
       const s = subject('account', 'cluster');
       if (!s) return usage('give exactly one of --account or --cluster');
@@ -90,7 +96,7 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
         result = await c.call('POST', '/detect/verdicts', { body: { kind: s.kind, id: s.id, level: v.level, ...(v.note ? { note: v.note } : {}), ...(expires ? { expires_at: expires } : {}) } });
         show = (r: Verdict) => `${r.subject.kind} ${r.subject.id}: ${r.level} (operator, since ${r.since}${r.expires_at ? `, until ${r.expires_at}` : ''})`;
       } else {
-        await c.call('DELETE', '/detect/verdicts', { query: { kind: s.kind, id: s.id } });
+        await c.call('DELETE', '/detect/verdicts', { query: { kind: s.kind, id: s.id, ...(v.reason ? { reason: v.reason } : {}) } });
         result = { cleared: s };
         show = () => `${s.kind} ${s.id}: operator verdict cleared`;
       }
@@ -104,7 +110,7 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
         const s = subject('account', 'org');
         if (!s) return usage('give exactly one of --account or --org');
         if (sub === 'add') result = await c.call('POST', '/detect/allow', { body: { [s.kind]: s.id, ...(v.note ? { note: v.note } : {}) } });
-        else { await c.call('DELETE', '/detect/allow', { query: { [s.kind]: s.id } }); result = { removed: s }; }
+        else { await c.call('DELETE', '/detect/allow', { query: { [s.kind]: s.id, ...(v.reason ? { reason: v.reason } : {}) } }); result = { removed: s }; }
         show = () => `${s.kind} ${s.id}: ${sub === 'add' ? 'allow-listed (never above none)' : 'no longer allow-listed'}`;
       }
     } else if ((what === 'account' || what === 'cluster') && !sub) return usage(`${what}: give the ${what} id`);

@@ -168,3 +168,130 @@ test('restart: replaying the stored events of the last hours rebuilds the same v
   await store.close();
   db.close();
 });
+
+test('two clusters that both carry an operator verdict merge: the stricter applies to every member, both are kept, logged and in the ledger', async () => {
+  const engine = new DetectorEngine();
+  for (const ev of scenario.events) engine.ingest(ev);
+  engine.flush();
+  const emitted: Verdict[] = [];
+  engine.onVerdict((v) => { if (v.source === 'operator') emitted.push(v); });
+  const db = openSqlite(':memory:');
+  const overrides = new SqliteDetectOverridesStore(db);
+  const app = Fastify();
+  mountAdminRoutes(app, [detectAdminRoutes(engine, { prefix: '/admin/detect', overrides })], { validateResponses: true });
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  const call = async (method: string, path: string, body?: unknown, actor?: string) => {
+    const res = await fetch(base + path, { method, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(actor ? { 'x-warden-actor': actor } : {}) }, body: body ? JSON.stringify(body) : undefined });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    return { status: res.status, body: (res.status === 204 ? null : await res.json()) as any };
+  };
+  try {
+    // The campaign's cluster is throttled by one operator, a small organisation's cluster suspended by another.
+    const startup = Object.entries(scenario.labels.accounts).filter(([, l]) => l === 'organic:startup').map(([id]) => id).find((id) => engine.forAccount(id).clusterId)!;
+    const campaignCluster = engine.forAccount(hydra[2]).clusterId!;
+    const orgCluster = engine.forAccount(startup).clusterId!;
+    assert.ok(campaignCluster && orgCluster && campaignCluster !== orgCluster, 'two clusters to start with');
+    assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'cluster', id: campaignCluster, level: 'throttle', note: 'case 12' }, 'alice')).status, 201);
+    assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'cluster', id: orgCluster, level: 'suspend', note: 'case 13' }, 'bob')).status, 201);
+    // A new account of the organisation's that behaves as a campaign member links the two.
+    const orgId = scenario.events.find((x) => x.account_id === startup)!.org_id;
+    const endMs = Date.parse(scenario.events.at(-1)!.ts);
+    scenario.events.filter((x) => x.account_id === hydra[2]).slice(-12).forEach((x, n) =>
+      engine.ingest({ ...x, id: `${x.id}-bridge`, account_id: 'acct_bridge', org_id: orgId, key_id: 'key_bridge', ts: new Date(endMs + (n + 1) * 60_000).toISOString() }));
+    engine.flush();
+    const merged = engine.forAccount('acct_bridge').clusterId!;
+    assert.ok(merged === engine.forAccount(hydra[2]).clusterId && merged === engine.forAccount(startup).clusterId, 'the two clusters merged');
+
+    // The stricter verdict (suspend) holds every member, campaign's and organisation's alike.
+    for (const id of [hydra[0], hydra[2], startup, 'acct_bridge']) {
+      const a = await call('GET', `/admin/detect/accounts/${id}`);
+      assert.equal(a.body.level, 'suspend', `${id} is held by the stricter operator verdict`);
+      assert.equal(a.body.verdict.source, 'operator', `${id}: an operator verdict`);
+    }
+    // Both verdicts are still listed; the one whose cluster merged away says where it applies now.
+    const listed = (await call('GET', '/admin/detect/verdicts')).body.data as Verdict[];
+    assert.deepEqual(listed.map((v) => [v.subject.id, v.level, v.reasons[0].by, v.merged_into ?? null]).sort(),
+      [[campaignCluster, 'throttle', 'alice', merged], [orgCluster, 'suspend', 'bob', null]].sort(), 'both operator decisions are kept');
+    // The merge is said as an operator verdict on the merged cluster, naming both (the ledger records it with the members).
+    const said = emitted.find((v) => v.reasons.some((r) => r.signal === 'operator_verdicts_merged'));
+    assert.ok(said, 'the merge is emitted as an operator verdict');
+    const record = prepareVerdict(said, { accounts: engine.clusterMembers('acct_bridge') }).record as VerdictRecord;
+    assert.equal(record.subject.id, merged, 'recorded on the merged cluster');
+    assert.equal(record.level, 'suspend', 'at the stricter level');
+    const explained = JSON.stringify(record.reasons);
+    for (const part of [campaignCluster, orgCluster, 'alice', 'bob', 'case 12', 'case 13']) assert.ok(explained.includes(part), `the ledger record names ${part}`);
+    assert.ok(record.accounts.includes(hydra[0]) && record.accounts.includes(startup), 'with the members it covers');
+    // The change log says so, and the store keeps where the other verdict went (put back there at start).
+    await new Promise((r) => setTimeout(r, 50));
+    const changes = (await call('GET', '/admin/detect/changes')).body.data;
+    assert.equal(changes[0].action, 'merge', 'the merge is in the change log');
+    assert.equal(changes[0].subject, campaignCluster);
+    assert.ok(changes[0].note.includes(merged), 'naming the cluster it merged into');
+    assert.equal((await overrides.list()).find((o) => o.subject === campaignCluster)?.merged_into, merged, 'stored with where it went');
+
+    // A restart rebuilt from the same events (merged with no verdicts in force, so named otherwise) puts both back on the merged cluster.
+    const restarted = new DetectorEngine();
+    for (const ev of scenario.events) restarted.ingest(ev);
+    scenario.events.filter((x) => x.account_id === hydra[2]).slice(-12).forEach((x, n) =>
+      restarted.ingest({ ...x, id: `${x.id}-bridge`, account_id: 'acct_bridge', org_id: orgId, key_id: 'key_bridge', ts: new Date(endMs + (n + 1) * 60_000).toISOString() }));
+    restarted.flush();
+    await applyOverrides(restarted, overrides);
+    for (const id of [hydra[0], startup, 'acct_bridge']) assert.equal(restarted.forAccount(id).level, 'suspend', `${id}: after a restart the stricter verdict still holds`);
+    assert.equal(restarted.manualVerdicts().length, 2, 'both kept after a restart');
+
+    // Clearing the stricter verdict leaves the other in force over the whole merged cluster.
+    assert.equal((await call('DELETE', '/admin/detect/verdicts', { kind: 'cluster', id: orgCluster, reason: 'appeal upheld' }, 'carol')).status, 204);
+    for (const id of [hydra[0], startup, 'acct_bridge']) assert.equal(engine.forAccount(id).level, 'throttle', `${id}: the other operator verdict now applies`);
+    // Cleared too, it lets the detector's verdict apply.
+    assert.equal((await call('DELETE', `/admin/detect/verdicts?kind=cluster&id=${campaignCluster}`, undefined, 'carol')).status, 204);
+    assert.equal(engine.forAccount(hydra[0]).verdict?.source, 'detector', 'no operator verdict left');
+  } finally {
+    await app.close();
+    db.close();
+  }
+});
+
+test('clearing an operator verdict or an allow-list entry records who and why: in the change log and the ledger record', async () => {
+  const engine = new DetectorEngine();
+  for (const ev of scenario.events) engine.ingest(ev);
+  engine.flush();
+  const emitted: Verdict[] = [];
+  engine.onVerdict((v) => { if (v.source === 'operator') emitted.push(v); });
+  const db = openSqlite(':memory:');
+  const overrides = new SqliteDetectOverridesStore(db);
+  const app = Fastify();
+  mountAdminRoutes(app, [detectAdminRoutes(engine, { prefix: '/admin/detect', overrides })], { validateResponses: true });
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  const call = async (method: string, path: string, body?: unknown, actor?: string) => {
+    const res = await fetch(base + path, { method, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(actor ? { 'x-warden-actor': actor } : {}) }, body: body ? JSON.stringify(body) : undefined });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    return { status: res.status, body: (res.status === 204 ? null : await res.json()) as any };
+  };
+  try {
+    assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'account', id: organic[0], level: 'suspend', note: 'case 9' }, 'alice')).status, 201);
+    assert.equal((await call('POST', '/admin/detect/allow', { org: 'org_partner', note: 'evaluation partner' }, 'alice')).status, 201);
+    // Cleared with a reason in the body, and in the query string.
+    assert.equal((await call('DELETE', '/admin/detect/verdicts', { kind: 'account', id: organic[0], reason: 'false positive: a teacher' }, "UTF-8''dashboard%3A%C5%81ukasz")).status, 204);
+    assert.equal((await call('DELETE', `/admin/detect/allow?org=org_partner&reason=${encodeURIComponent('contract ended')}`, undefined, 'cli:bob')).status, 204);
+    const bad = await call('DELETE', '/admin/detect/allow', { account: organic[1], reason: 'x\u001b[2K' }, 'cli:bob');
+    assert.equal(bad.status, 400, 'a reason follows the note\'s rule');
+    assert.equal(bad.body.error.param, 'reason');
+
+    const changes = (await call('GET', '/admin/detect/changes')).body.data;
+    assert.deepEqual(changes.map((c: { action: string; kind: string; subject: string; level: string | null; note: string | null; by: string | null }) => [c.action, c.kind, c.subject, c.level, c.note, c.by]), [
+      ['clear', 'allow_org', 'org_partner', null, 'contract ended', 'cli:bob'],
+      ['clear', 'verdict_account', organic[0], 'suspend', 'false positive: a teacher', 'dashboard:Łukasz'],
+      ['set', 'allow_org', 'org_partner', null, 'evaluation partner', 'alice'],
+      ['set', 'verdict_account', organic[0], 'suspend', 'case 9', 'alice'],
+    ], 'the change log names who cleared each and why, newest first');
+    // The ledger records the clearing as it recorded the setting: who, why, and the level cleared.
+    const cleared = emitted.at(-1)!;
+    const record = prepareVerdict(cleared).record as VerdictRecord;
+    assert.equal(record.subject.id, organic[0]);
+    assert.equal(record.level, engine.forAccount(organic[0]).level, 'the level now in force');
+    assert.deepEqual(record.reasons[0], { signal: 'operator_verdict_cleared', value: 'suspend', threshold: null, detail: 'false positive: a teacher', by: 'dashboard:Łukasz' }, 'the ledger record says who cleared it and why');
+  } finally {
+    await app.close();
+    db.close();
+  }
+});

@@ -10,10 +10,11 @@
  *   POST   /admin/detect/snapshot         write a snapshot of the detector's state now (before an upgrade, a move) -> 201
  *   GET    /admin/detect/allow            allow-list in force, with who added each entry and why
  *   POST   /admin/detect/allow            {account | org, note?}: never above none            -> 201
- *   DELETE /admin/detect/allow            {account | org} (body or query string)             -> 204
+ *   DELETE /admin/detect/allow            {account | org, reason?} (body or query string)    -> 204
  *   GET    /admin/detect/verdicts         operator verdicts in force
  *   POST   /admin/detect/verdicts         {kind, id, level, note?, expires_at?}: operator verdict -> 201
- *   DELETE /admin/detect/verdicts         {kind, id} (body or query string)                   -> 204
+ *   DELETE /admin/detect/verdicts         {kind, id, reason?} (body or query string)          -> 204
+ *   GET    /admin/detect/changes          operator changes to both, newest first, with who and why (?limit=100)
  *
  * Changes take effect at once on this node (the engine is the verdict view enforcement reads).
  * With an overrides store they are also stored, and put back into the engine at the next start
@@ -26,7 +27,7 @@ import { mountAdminRoutes, type AdminRouteRegistrar } from '../admin/router.ts';
 import type { DetectorEngine } from './engine.ts';
 import { VERDICT_LEVELS } from './verdict.ts';
 import { recordedText } from '../identity/schemas.ts';
-import { MemoryDetectOverridesStore, type DetectOverridesStore } from './overrides.ts';
+import { MemoryDetectOverridesStore, type DetectOverrideChange, type DetectOverridesStore } from './overrides.ts';
 import type { SnapshotHeader } from './snapshot.ts';
 
 export interface DetectAdminOptions {
@@ -63,6 +64,7 @@ export const VerdictSchema = z.object({
   since: z.string(),
   campaign_id: z.string().nullable().optional(),
   expires_at: z.string().nullable().optional(),
+  merged_into: z.string().nullable().optional().describe('an operator cluster verdict whose cluster merged into another: that cluster (the strictest operator verdict it carries applies)'),
 });
 export const ClusterSchema = z.object({
   id: z.string(), members: z.array(z.string()), actors: z.number().describe('members scored as distinct actors'), level: Level, score: z.number(), requests: z.number(),
@@ -106,6 +108,14 @@ const AllowEntry = z.object({
 const AllowListView = AllowList.extend({
   entries: z.array(AllowEntry).describe('the entries added through this API, with who added them and why (those from the configuration, detect.allow, have none)'),
 });
+const ChangeSchema = z.object({
+  at: z.string(), action: z.enum(['set', 'clear', 'merge']),
+  kind: z.enum(['allow_account', 'allow_org', 'verdict_account', 'verdict_cluster']), subject: z.string(),
+  level: Level.nullable().describe('the level set or cleared (null for allow-list entries)'),
+  note: z.string().nullable().describe('the note given when setting, the reason given when clearing, what a merge did'),
+  by: z.string().nullable().describe('the operator (x-warden-actor); null for a merge, which the detector made'),
+});
+const ChangesQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
 const SnapshotWritten = z.object({ path: z.string(), event_time: z.string().nullable().describe('null before the detector has seen an event'), events: z.number(), accounts: z.number(), bytes: z.number(), serialise_ms: z.number() });
 
 const ClustersQuery = z.strictObject({
@@ -119,10 +129,13 @@ const Note = recordedText(500);
 const AllowInput = z.strictObject({ account: Id.optional(), org: Id.optional(), note: Note.optional() });
 // DELETE takes the subject as POST takes it: other fields of the POST body (a note) are ignored.
 const AllowSubject = z.object({ account: Id.optional(), org: Id.optional() });
+/** Why an entry is removed or a verdict cleared: recorded with who did it, as a note is when setting. */
+const ClearReason = { reason: Note.optional() };
+const AllowDelete = AllowSubject.extend(ClearReason);
 const SubjectInput = z.strictObject({ kind: z.enum(['account', 'cluster']), id: Id });
-const SubjectQuery = z.strictObject({ kind: z.enum(['account', 'cluster']).optional(), id: Id.optional() });
+const SubjectQuery = z.strictObject({ kind: z.enum(['account', 'cluster']).optional(), id: Id.optional(), ...ClearReason });
 // A DELETE body may be the POST body it undoes: its level, note and expiry are ignored.
-const SubjectBody = z.object({ kind: z.enum(['account', 'cluster']).optional(), id: Id.optional() });
+const SubjectBody = z.object({ kind: z.enum(['account', 'cluster']).optional(), id: Id.optional(), ...ClearReason });
 const VerdictInput = SubjectInput.extend({
   level: Level,
   note: Note.default('operator decision'),
@@ -160,6 +173,20 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
     }
   };
   const tag = 'detector';
+  /** The audit trail: a change that cannot be logged is refused like one that cannot be stored. */
+  const log = (c: Omit<DetectOverrideChange, 'at'>) => stored((s) => s.record({ at: new Date().toISOString(), ...c }));
+  // Two clusters that both carried an operator verdict merged: the other verdict is stored with
+  // where it went (put back there at start) and the merge is logged.
+  engine.onOperatorMerge(({ cluster, verdicts: [inForce, other] }) => {
+    void (async () => {
+      const kept = (await store.list()).find((o) => o.kind === 'verdict_cluster' && o.subject === other.subject.id);
+      if (kept) await store.put({ ...kept, merged_into: cluster });
+      await store.record({
+        at: new Date().toISOString(), action: 'merge', kind: 'verdict_cluster', subject: other.subject.id, level: other.level, by: null,
+        note: `merged into ${cluster}, whose operator verdict ${inForce.level} (set on ${inForce.subject.id}) is the stricter and applies; this one is kept and applies if that one is cleared or lapses`,
+      });
+    })().catch(() => { /* the merge still holds in memory; the ledger has its record */ });
+  });
   const STORE_FAILED = 'the change could not be stored, so it was not applied';
 
   return (r) => {
@@ -266,7 +293,9 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
         const subject = oneOf(body);
         if (subject.account) await mustExist('account', subject.account, 'account');
         else await mustExist('org', subject.org!, 'org');
-        await stored((s) => s.put({ kind: subject.account ? 'allow_account' : 'allow_org', subject: (subject.account ?? subject.org)!, level: null, note: body.note ?? null, created_at: new Date().toISOString(), by: actor }));
+        const kind = subject.account ? 'allow_account' as const : 'allow_org' as const;
+        await stored((s) => s.put({ kind, subject: (subject.account ?? subject.org)!, level: null, note: body.note ?? null, created_at: new Date().toISOString(), by: actor }));
+        await log({ action: 'set', kind, subject: (subject.account ?? subject.org)!, level: null, note: body.note ?? null, by: actor });
         engine.allow(subject);
         return { ...engine.allowList(), added: subject };
       },
@@ -274,15 +303,19 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
 
     r.route({
       method: 'DELETE', path: `${prefix}/allow`, operationId: 'detectDisallow', tag, status: 204,
-      summary: 'Remove an account or organisation from the allow-list (subject in the body or the query string)',
+      summary: 'Remove an account or organisation from the allow-list (subject and reason in the body or the query string)',
+      description: 'Who removed it (`x-warden-actor`) and the `reason` given are recorded in the change log (`GET /detect/changes`).',
       errors: { 404: 'not on the allow-list', 500: STORE_FAILED },
-      query: AllowSubject, body: AllowSubject, response: z.void(),
-      handler: async ({ body, query }) => {
-        const subject = oneOf(bodyOrQuery(body, query));
+      query: AllowDelete, body: AllowDelete, response: z.void(),
+      handler: async ({ body, query, actor }) => {
+        const given = bodyOrQuery(body, query);
+        const subject = oneOf(given);
         const before = engine.allowList();
         const present = subject.account ? before.accounts.includes(subject.account) : before.orgs.includes(subject.org!);
         if (!present) throw new WardenError('WARDEN_NOT_FOUND', 'not on the allow-list');
-        await stored((s) => s.remove(subject.account ? 'allow_account' : 'allow_org', (subject.account ?? subject.org)!));
+        const kind = subject.account ? 'allow_account' as const : 'allow_org' as const;
+        await stored((s) => s.remove(kind, (subject.account ?? subject.org)!));
+        await log({ action: 'clear', kind, subject: (subject.account ?? subject.org)!, level: null, note: given.reason ?? null, by: actor });
         engine.disallow(subject);
       },
     });
@@ -306,22 +339,34 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
         if (kind === 'account') await mustExist('account', id, 'id');
         const since = new Date().toISOString();
         await stored((s) => s.put({ kind: kind === 'account' ? 'verdict_account' : 'verdict_cluster', subject: id, level, note, created_at: since, expires_at: expiresAt, by: actor }));
+        await log({ action: 'set', kind: kind === 'account' ? 'verdict_account' : 'verdict_cluster', subject: id, level, note, by: actor });
         return engine.setManualVerdict({ kind, id }, level, note, since, expiresAt, actor)!;
       },
     });
 
     r.route({
       method: 'DELETE', path: `${prefix}/verdicts`, operationId: 'detectClearVerdict', tag, status: 204,
-      summary: 'Clear an operator verdict (subject in the body or the query string)',
+      summary: 'Clear an operator verdict (subject and reason in the body or the query string)',
+      description: 'Who cleared it (`x-warden-actor`) and the `reason` given are recorded in the change log (`GET /detect/changes`) and, as the verdict\'s `operator_verdict_cleared` reason, in the ledger\'s verdict record.',
       errors: { 404: 'no operator verdict on that subject', 500: STORE_FAILED },
       query: SubjectQuery, body: SubjectBody, response: z.void(),
-      handler: async ({ body, query }) => {
-        const subject = parseSubject(bodyOrQuery(body, query));
-        const exists = engine.manualVerdicts().some((v) => v.subject.kind === subject.kind && v.subject.id === subject.id);
-        if (!exists) throw new WardenError('WARDEN_NOT_FOUND', `no operator verdict on ${subject.kind} ${subject.id}`);
-        await stored((s) => s.remove(subject.kind === 'account' ? 'verdict_account' : 'verdict_cluster', subject.id));
-        engine.setManualVerdict(subject, null);
+      handler: async ({ body, query, actor }) => {
+        const given = bodyOrQuery(body, query);
+        const subject = parseSubject(given);
+        const had = engine.manualVerdicts().find((v) => v.subject.kind === subject.kind && v.subject.id === subject.id);
+        if (!had) throw new WardenError('WARDEN_NOT_FOUND', `no operator verdict on ${subject.kind} ${subject.id}`);
+        const kind = subject.kind === 'account' ? 'verdict_account' as const : 'verdict_cluster' as const;
+        await stored((s) => s.remove(kind, subject.id));
+        await log({ action: 'clear', kind, subject: subject.id, level: had.level, note: given.reason ?? null, by: actor });
+        engine.clearManualVerdict(subject, given.reason ?? null, actor);
       },
+    });
+
+    r.route({
+      method: 'GET', path: `${prefix}/changes`, operationId: 'detectOverrideChanges', tag,
+      summary: 'Operator changes to the allow-list and operator verdicts, newest first: set, cleared (with who and why), carried through a cluster merge',
+      query: ChangesQuery, response: z.object({ data: z.array(ChangeSchema) }),
+      handler: async ({ query }) => ({ data: await store.changes(query.limit) }),
     });
   };
 }

@@ -478,6 +478,16 @@ export interface EngineOptions {
   intel?: SharedIndicators;
 }
 
+/** Two clusters that both carried an operator verdict merged (see DetectorEngine.onOperatorMerge). */
+export interface OperatorMerge {
+  /** The merged cluster's id. */
+  cluster: string;
+  /** The verdict in force on it (the stricter), then the other, kept under its own cluster's id. */
+  verdicts: [Verdict, Verdict];
+  /** The merged cluster's members. */
+  accounts: string[];
+}
+
 export interface EngineStats {
   events: number;
   /** Accounts in memory. */
@@ -499,7 +509,7 @@ const SNAPSHOT_FORMAT = 4;
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
-  'allowAccounts', 'allowOrgs', 'manualAccount', 'manualCluster', 'nextManualExpiry',
+  'allowAccounts', 'allowOrgs', 'manualAccount', 'manualCluster', 'manualClusterLive', 'clusterAlias', 'mergeListeners', 'nextManualExpiry',
   'recentSpan', 'recentIds', 'recentTs', 'recentHead', 'intel', 'intelGeneration',
 ]);
 
@@ -619,7 +629,13 @@ export class DetectorEngine implements VerdictView {
   /** Indicator readings of the window being scored (reused: scoring runs for every dirty account on every tick). */
   private readonly indicatorScratch = new IndicatorValues();
   private readonly manualAccount = new Map<string, Verdict>();
+  /** Operator cluster verdicts by the id they were set on (a merged-away cluster's kept under its own). */
   private readonly manualCluster = new Map<string, Verdict>();
+  /** The operator cluster verdict in force for each live cluster id: the strictest carried (see rebuildManualClusters). */
+  private manualClusterLive = new Map<string, Verdict>();
+  /** Cluster ids that carried an operator verdict and merged away -> the cluster they merged into. */
+  private readonly clusterAlias = new Map<string, string>();
+  private mergeListeners: Array<(m: OperatorMerge) => void> = [];
   /** Wall-clock ms at which the first operator verdict set for a time lapses (Infinity: none). */
   private nextManualExpiry = Infinity;
   private readonly allowAccounts = new Set<string>();
@@ -1302,8 +1318,10 @@ export class DetectorEngine implements VerdictView {
 
   /** Whether a merge of `cb` into `ca` keeps `cb`'s name: see union. */
   private mergeKeepsSecondName(ca: ClusterState, cb: ClusterState): boolean {
-    const verdictA = this.manualCluster.has(ca.id); const verdictB = this.manualCluster.has(cb.id);
-    if (verdictA !== verdictB) return verdictB;
+    const va = this.manualClusterLive.get(ca.id); const vb = this.manualClusterLive.get(cb.id);
+    if (!!va !== !!vb) return !!vb;
+    // Both carry one: the stricter keeps its name (and so applies by it); the other is kept too.
+    if (va && vb && va.level !== vb.level) return verdictRank(vb.level) > verdictRank(va.level);
     const campaignA = ca.campaignId !== null; const campaignB = cb.campaignId !== null;
     if (campaignA !== campaignB) return campaignB;
     return cb.founder < ca.founder;
@@ -1320,12 +1338,20 @@ export class DetectorEngine implements VerdictView {
     // larger side: which side is larger depends on the order the links came in, so an engine rebuilt
     // from a later start of the events (a restart without a snapshot replays only
     // detect.replay_hours) would name the same members otherwise.
+    // When both sides carry one, the stricter keeps the name and the other's id becomes an alias of
+    // it: no operator decision stops matching (see rebuildManualClusters), and the merge is emitted.
+    const idA = ca.id; const idB = cb.id;
+    const carried = this.manualClusterLive.size ? [this.manualClusterLive.get(idA), this.manualClusterLive.get(idB)] : [];
     this.clusterById.delete(cb.id);
     if (this.mergeKeepsSecondName(ca, cb)) {
       this.clusterById.delete(ca.id);
       ca.id = cb.id;
       this.clusterById.set(ca.id, a);
       if (cb.campaignId) ca.campaignId = cb.campaignId;
+    }
+    if (carried.length) {
+      const gone = ca.id === idA ? idB : idA;
+      if (this.manualClusterLive.has(gone)) { this.clusterAlias.set(gone, ca.id); this.rebuildManualClusters(); }
     }
     if (cb.founder < ca.founder) ca.founder = cb.founder;
     this.decayVec(ca.w, tsS); this.decayVec(cb.w, tsS);
@@ -1361,6 +1387,77 @@ export class DetectorEngine implements VerdictView {
     this.clusters.delete(b);
     this.dirtyClusters.delete(b);
     this.dirtyClusters.add(a);
+    if (carried[0] && carried[1]) this.emitOperatorMerge(ca.id, carried[0], carried[1], a);
+  }
+
+  /**
+   * Two clusters that both carried an operator verdict merged: the stricter applies to every member
+   * of the merged cluster and both are kept. Said as an operator verdict on the merged cluster (the
+   * one in force, with a reason naming both: the ledger records it with the members) and to the
+   * merge listeners (the overrides store keeps where the other went).
+   */
+  private emitOperatorMerge(into: string, va: Verdict, vb: Verdict, root: number): void {
+    const inForce = this.manualClusterLive.get(into)!;
+    const other = inForce === va ? vb : va;
+    const say = (v: Verdict) => {
+      const r = v.reasons[0];
+      return `${v.subject.id} (${v.level}${r?.by ? ` by ${r.by}` : ''}${r?.detail ? `: ${r.detail}` : ''})`;
+    };
+    const v: Verdict = {
+      ...inForce, subject: { kind: 'cluster', id: into }, since: new Date(this.now * 1000 || Date.now()).toISOString(),
+      reasons: [...inForce.reasons, {
+        signal: 'operator_verdicts_merged', value: other.subject.id, threshold: null,
+        detail: `clusters ${say(va)} and ${say(vb)} merged into ${into}: the stricter, ${inForce.level}, applies to every member; both verdicts are kept (the other applies if it is cleared or lapses)`,
+      }],
+    };
+    this.emit(v);
+    const m: OperatorMerge = { cluster: into, verdicts: [inForce, other], accounts: this.membersOf(root) };
+    for (const l of this.mergeListeners) { try { l(m); } catch { /* listeners must not break scoring */ } }
+  }
+
+  /** Hear merges of clusters that both carried an operator verdict. */
+  onOperatorMerge(listener: (m: OperatorMerge) => void): () => void {
+    this.mergeListeners.push(listener);
+    return () => { this.mergeListeners = this.mergeListeners.filter((l) => l !== listener); };
+  }
+
+  /** The live cluster an id names: itself, or the cluster it merged into (followed through later merges). */
+  private liveClusterId(id: string): string {
+    for (let n = 0; n < 64; n++) {
+      const next = this.clusterAlias.get(id);
+      if (next === undefined || next === id) break;
+      id = next;
+    }
+    return id;
+  }
+
+  /**
+   * Recompute the operator cluster verdict in force for each live cluster: the strictest of those
+   * set on it and on the clusters merged into it (a tie: the one set on it by name). Run on every
+   * change of operator cluster verdicts or aliases (rare); the request path reads the result.
+   */
+  private rebuildManualClusters(): void {
+    const live = new Map<string, Verdict>();
+    for (const [id, v] of this.manualCluster) {
+      const at = this.liveClusterId(id);
+      const cur = live.get(at);
+      const d = cur ? verdictRank(v.level) - verdictRank(cur.level) : 1;
+      if (d > 0 || (d === 0 && id === at)) live.set(at, v);
+    }
+    this.manualClusterLive = live;
+  }
+
+  /**
+   * Put back where a stored operator cluster verdict's cluster merged (at start, after the snapshot
+   * or the replay): it applies there. An engine rebuilt by a replay may have named the merged
+   * cluster after the other side: then that side's id is the alias.
+   */
+  aliasCluster(id: string, into: string): void {
+    if (id === into) return;
+    if (!this.clusterById.has(id)) this.clusterAlias.set(id, into);
+    else if (!this.clusterById.has(into)) this.clusterAlias.set(into, id);
+    else return;
+    this.rebuildManualClusters();
   }
 
   // ---------------------------------------------------------------- ingest
@@ -2140,7 +2237,7 @@ export class DetectorEngine implements VerdictView {
     if (this.manualAccount.size && this.manualAccount.has(this.ids[i])) return 'manual_account';
     const own = this.accLevel[i];
     if (c) {
-      const mc = this.manualCluster.size ? this.manualCluster.get(c.id) : undefined;
+      const mc = this.manualClusterLive.size ? this.manualClusterLive.get(c.id) : undefined;
       if (mc) return verdictRank(mc.level) >= own ? 'manual_cluster' : 'own';
       if (c.verdict.level > own) return 'cluster';
     }
@@ -2159,7 +2256,7 @@ export class DetectorEngine implements VerdictView {
     switch (this.verdictSource(i, c)) {
       case 'allow': return 0;
       case 'manual_account': return verdictRank(this.manualAccount.get(this.ids[i])!.level);
-      case 'manual_cluster': return verdictRank(this.manualCluster.get(c!.id)!.level);
+      case 'manual_cluster': return verdictRank(this.manualClusterLive.get(c!.id)!.level);
       case 'cluster': return c!.verdict.level;
       case 'own': return this.accLevel[i];
     }
@@ -2184,7 +2281,7 @@ export class DetectorEngine implements VerdictView {
     switch (this.verdictSource(i, c)) {
       case 'allow': return { level: 'none', verdict: this.allowVerdict(accountId), clusterId };
       case 'manual_account': { const m = this.manualAccount.get(accountId)!; return { level: m.level, verdict: m, clusterId }; }
-      case 'manual_cluster': { const m = this.manualCluster.get(c!.id)!; return { level: m.level, verdict: m, clusterId }; }
+      case 'manual_cluster': { const m = this.manualClusterLive.get(c!.id)!; return { level: m.level, verdict: m, clusterId }; }
       case 'cluster': return { level: VERDICT_LEVELS[c!.verdict.level], verdict: c!.verdict.verdict, clusterId };
       case 'own': {
         const own = this.accLevel[i];
@@ -2238,7 +2335,7 @@ export class DetectorEngine implements VerdictView {
    */
   setManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, level: VerdictLevel | null, note = 'operator decision', since?: string, expiresAt?: string | null, by?: string | null): Verdict | null {
     const map = subject.kind === 'account' ? this.manualAccount : this.manualCluster;
-    if (level === null) { map.delete(subject.id); return null; }
+    if (level === null) { this.removeManual(subject); return null; }
     const v: Verdict = {
       subject, level, score: null, source: 'operator', since: since ?? new Date(this.now * 1000 || Date.now()).toISOString(),
       reasons: [{ signal: 'operator_verdict', value: level, threshold: null, detail: note, ...(by ? { by } : {}) }],
@@ -2249,6 +2346,46 @@ export class DetectorEngine implements VerdictView {
       if (ms < this.nextManualExpiry) this.nextManualExpiry = ms;
     }
     map.set(subject.id, v);
+    if (subject.kind === 'cluster') this.rebuildManualClusters();
+    this.emit(v);
+    return v;
+  }
+
+  private removeManual(subject: { kind: 'account' | 'cluster'; id: string }): Verdict | undefined {
+    const map = subject.kind === 'account' ? this.manualAccount : this.manualCluster;
+    const had = map.get(subject.id);
+    map.delete(subject.id);
+    if (subject.kind === 'cluster') {
+      this.rebuildManualClusters();
+      // An alias no verdict resolves through any more is dropped.
+      if (!this.clusterById.has(subject.id) && ![...this.clusterAlias.values()].includes(subject.id)) this.clusterAlias.delete(subject.id);
+    }
+    return had;
+  }
+
+  /**
+   * Clear an operator verdict, saying so: the change is emitted as an operator verdict on the
+   * subject with the level now in force for it (the detector's, or another operator verdict it
+   * carries), its reason `operator_verdict_cleared` naming the level cleared, why (`detail`) and
+   * who (`by`), so that the ledger records the clearing as it recorded the setting. Null when the
+   * subject had no operator verdict.
+   */
+  clearManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, reason?: string | null, by?: string | null): Verdict | null {
+    const had = this.removeManual(subject);
+    if (!had) return null;
+    let level: VerdictLevel = 'none';
+    if (subject.kind === 'account') level = this.forAccount(subject.id).level;
+    else {
+      const live = this.liveClusterId(subject.id);
+      const r = this.clusterById.get(live);
+      const c = r === undefined ? undefined : this.clusters.get(r);
+      const carried = this.manualClusterLive.get(live);
+      level = carried ? carried.level : c ? VERDICT_LEVELS[c.verdict.level] : 'none';
+    }
+    const v: Verdict = {
+      subject, level, score: null, source: 'operator', since: new Date().toISOString(),
+      reasons: [{ signal: 'operator_verdict_cleared', value: had.level, threshold: null, detail: reason || 'operator verdict cleared', ...(by ? { by } : {}) }],
+    };
     this.emit(v);
     return v;
   }
@@ -2387,13 +2524,19 @@ export class DetectorEngine implements VerdictView {
         else if (ms < next) next = ms;
       }
     }
+    this.rebuildManualClusters();
     this.nextManualExpiry = next;
   }
 
   /** Operator verdicts in force. */
   manualVerdicts(): Verdict[] {
     if (this.nextManualExpiry !== Infinity && this.nextManualExpiry <= Date.now()) this.expireManual();
-    return [...this.manualAccount.values(), ...this.manualCluster.values()];
+    // A cluster verdict whose cluster merged into another says where it applies now.
+    const merged = (v: Verdict): Verdict => {
+      const at = this.liveClusterId(v.subject.id);
+      return at === v.subject.id ? v : { ...v, merged_into: at };
+    };
+    return [...this.manualAccount.values(), ...[...this.manualCluster.values()].map(merged)];
   }
 
   /** The detector's own verdict for an account (before overrides and cluster), or null. */

@@ -9,7 +9,7 @@
  */
 export * from './verdict.ts';
 export { detectConfigSchema, detectConfig, type DetectConfig } from './config.ts';
-export { DetectorEngine, LINK_TYPES, type AccountLink, type SharedAccountVerdict, type EngineOptions, type EngineStats, type ClusterSummary, type Campaign, type LinkType } from './engine.ts';
+export { DetectorEngine, LINK_TYPES, type AccountLink, type SharedAccountVerdict, type EngineOptions, type EngineStats, type OperatorMerge, type ClusterSummary, type Campaign, type LinkType } from './engine.ts';
 export { extractFeatures, parseIsoMs, FLAG, flagNames, type RequestFeatures } from './features.ts';
 export { INDICATORS, type Indicator, type IndicatorName } from './scoring.ts';
 export { buildReport, scoreReport, REPORT_SCHEMA, type DetectionReport, type AccountResult, type GroundTruth, type QualityFigures } from './report.ts';
@@ -18,7 +18,7 @@ export { registerDetectMetrics, registerSharedDetectMetrics, registerSnapshotMet
 export { sharedKeys, sharedRedis, redisReady, streamEventsHooks, consumeEventStream, VerdictPublisher, RedisVerdictView, WorkerLease, startSharedWorker, latestStreamId, type SharedKeys, type SharedWorker } from './shared.ts';
 export { runScanCli, scanEvents, readEventsFast, loadLabels, formatSummary, type ScanOptions, type ScanResult, type DetectorName } from './scan.ts';
 export { registerDetectAdminRoutes, detectAdminRoutes, replicaMisdirected, VerdictSchema, ClusterSchema, CampaignSchema, type DetectAdminOptions } from './admin.ts';
-export { applyOverrides, MemoryDetectOverridesStore, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverride, type DetectOverrideKind, type DetectOverridesStore } from './overrides.ts';
+export { applyOverrides, MemoryDetectOverridesStore, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverride, type DetectOverrideChange, type DetectOverrideKind, type DetectOverridesStore } from './overrides.ts';
 export { replayRecentEvents, type ReplaySource, type ReplayResult } from './replay.ts';
 export { writeSnapshot, readSnapshot, removeSnapshot, periodicSnapshots, detectionSettingsHash, type SnapshotHeader, type SnapshotRead, type PeriodicSnapshots } from './snapshot.ts';
 export { VolumeBaseline, PradaBaseline, shapiroFrancia, trigramEmbedding } from './baselines.ts';

@@ -57,3 +57,27 @@ test('who set an override is stored with it: SQLite and PostgreSQL', async () =>
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the change log and where a cluster verdict merged are stored: SQLite and PostgreSQL', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-overrides-log-'));
+  const db = openSqlite(join(dir, 'w.db'));
+  const pg = openPostgres(process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test', { max: 2 });
+  try {
+    const postgres = new PostgresDetectOverridesStore(pg);
+    await postgres.migrate();
+    const subject = `clu_log_${process.pid}_${Date.now().toString(36)}`;
+    for (const store of [new SqliteDetectOverridesStore(db), postgres]) {
+      await store.put({ kind: 'verdict_cluster', subject, level: 'throttle', note: 'case 12', created_at: '2026-12-01T10:00:00.000Z', by: 'alice', merged_into: 'clu_other' });
+      assert.equal((await store.list()).find((o) => o.subject === subject)?.merged_into, 'clu_other', `${store.constructor.name}: where it merged`);
+      await store.record({ at: '2026-12-01T10:00:00.000Z', action: 'set', kind: 'verdict_cluster', subject, level: 'throttle', note: 'case 12', by: 'alice' });
+      await store.record({ at: '2026-12-01T11:00:00.000Z', action: 'clear', kind: 'verdict_cluster', subject, level: 'throttle', note: 'appeal upheld', by: 'dashboard:Łukasz' });
+      const mine = (await store.changes(1000)).filter((c) => c.subject === subject).map((c) => [c.action, c.note, c.by, c.at]);
+      assert.deepEqual(mine, [['clear', 'appeal upheld', 'dashboard:Łukasz', '2026-12-01T11:00:00.000Z'], ['set', 'case 12', 'alice', '2026-12-01T10:00:00.000Z']], `${store.constructor.name}: newest first, with who and why`);
+      await store.remove('verdict_cluster', subject);
+    }
+  } finally {
+    await pg.end();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -24,6 +24,25 @@ export interface DetectOverride {
   expires_at?: string | null;
   /** Who set it: the operator named by the admin request (`x-warden-actor`); null if stored before this was kept. */
   by?: string | null;
+  /** A cluster verdict whose cluster merged into another (both carrying operator verdicts): that cluster. */
+  merged_into?: string | null;
+}
+
+/**
+ * One operator change to the overrides, kept for the audit trail: setting and clearing (with who
+ * and why), and a merge of two clusters that both carried an operator verdict.
+ */
+export interface DetectOverrideChange {
+  at: string;
+  action: 'set' | 'clear' | 'merge';
+  kind: DetectOverrideKind;
+  subject: string;
+  /** The level set or cleared (null for allow-list entries). */
+  level: VerdictLevel | null;
+  /** The note given when setting; the reason given when clearing; what a merge did. */
+  note: string | null;
+  /** The operator (`x-warden-actor`); null for a merge (the detector made it). */
+  by: string | null;
 }
 
 export interface DetectOverridesStore {
@@ -31,38 +50,61 @@ export interface DetectOverridesStore {
   /** Add or replace the override of this kind on this subject. */
   put(o: DetectOverride): Promise<void>;
   remove(kind: DetectOverrideKind, subject: string): Promise<boolean>;
+  /** Append to the change log. */
+  record(c: DetectOverrideChange): Promise<void>;
+  /** The change log, newest first. */
+  changes(limit: number): Promise<DetectOverrideChange[]>;
 }
 
 export class MemoryDetectOverridesStore implements DetectOverridesStore {
   private readonly items = new Map<string, DetectOverride>();
+  private readonly log: DetectOverrideChange[] = [];
   async list() { return [...this.items.values()].map((o) => ({ ...o })); }
   async put(o: DetectOverride) { this.items.set(`${o.kind}\u0000${o.subject}`, { ...o }); }
   async remove(kind: DetectOverrideKind, subject: string) { return this.items.delete(`${kind}\u0000${subject}`); }
+  async record(c: DetectOverrideChange) { this.log.push({ ...c }); }
+  async changes(limit: number) { return this.log.slice(-limit).reverse().map((c) => ({ ...c })); }
 }
 
-interface Row { kind: string; subject: string; level: string | null; note: string | null; created_at: string | Date; expires_at: string | Date | null; set_by: string | null }
+interface Row { kind: string; subject: string; level: string | null; note: string | null; created_at: string | Date; expires_at: string | Date | null; set_by: string | null; merged_into: string | null }
 const iso = (v: string | Date | null) => (v instanceof Date ? v.toISOString() : v);
 const fromRow = (r: Row): DetectOverride => ({
   kind: r.kind as DetectOverrideKind, subject: r.subject, level: r.level as VerdictLevel | null, note: r.note,
-  created_at: iso(r.created_at)!, expires_at: iso(r.expires_at), by: r.set_by ?? null,
+  created_at: iso(r.created_at)!, expires_at: iso(r.expires_at), by: r.set_by ?? null, merged_into: r.merged_into ?? null,
 });
 /** Who set each override (DetectOverride.by). */
 const SET_BY = 'ALTER TABLE detect_overrides ADD COLUMN set_by TEXT';
-const PUT = (ph: (n: number) => string) => `INSERT INTO detect_overrides (kind, subject, level, note, created_at, expires_at, set_by) VALUES (${[1, 2, 3, 4, 5, 6, 7].map(ph).join(', ')})
-  ON CONFLICT (kind, subject) DO UPDATE SET level = excluded.level, note = excluded.note, created_at = excluded.created_at, expires_at = excluded.expires_at, set_by = excluded.set_by`;
-const putArgs = (o: DetectOverride) => [o.kind, o.subject, o.level, o.note, o.created_at, o.expires_at ?? null, o.by ?? null];
+/** Where a cluster verdict's cluster merged (DetectOverride.merged_into). */
+const MERGED_INTO = 'ALTER TABLE detect_overrides ADD COLUMN merged_into TEXT';
+const PUT = (ph: (n: number) => string) => `INSERT INTO detect_overrides (kind, subject, level, note, created_at, expires_at, set_by, merged_into) VALUES (${[1, 2, 3, 4, 5, 6, 7, 8].map(ph).join(', ')})
+  ON CONFLICT (kind, subject) DO UPDATE SET level = excluded.level, note = excluded.note, created_at = excluded.created_at, expires_at = excluded.expires_at, set_by = excluded.set_by, merged_into = excluded.merged_into`;
+const putArgs = (o: DetectOverride) => [o.kind, o.subject, o.level, o.note, o.created_at, o.expires_at ?? null, o.by ?? null, o.merged_into ?? null];
+const CHANGES_TABLE = (time: string) => `CREATE TABLE IF NOT EXISTS detect_override_changes (at ${time} NOT NULL, action TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, level TEXT, note TEXT, changed_by TEXT)`;
+const RECORD = (ph: (n: number) => string) => `INSERT INTO detect_override_changes (at, action, kind, subject, level, note, changed_by) VALUES (${[1, 2, 3, 4, 5, 6, 7].map(ph).join(', ')})`;
+const recordArgs = (c: DetectOverrideChange) => [c.at, c.action, c.kind, c.subject, c.level, c.note, c.by];
+interface ChangeRow { at: string | Date; action: string; kind: string; subject: string; level: string | null; note: string | null; changed_by: string | null }
+const fromChangeRow = (r: ChangeRow): DetectOverrideChange => ({
+  at: iso(r.at)!, action: r.action as DetectOverrideChange['action'], kind: r.kind as DetectOverrideKind, subject: r.subject,
+  level: r.level as VerdictLevel | null, note: r.note, by: r.changed_by,
+});
 
 export class SqliteDetectOverridesStore implements DetectOverridesStore {
   constructor(private readonly db: SqliteDb) {
     migrateSqlite(db, 'detect:overrides', [
       'CREATE TABLE IF NOT EXISTS detect_overrides (kind TEXT NOT NULL, subject TEXT NOT NULL, level TEXT, note TEXT, created_at TEXT NOT NULL, expires_at TEXT, PRIMARY KEY (kind, subject))',
       SET_BY,
+      CHANGES_TABLE('TEXT'),
+      MERGED_INTO,
     ]);
   }
   async list() { return (this.db.prepare('SELECT * FROM detect_overrides ORDER BY created_at, kind, subject').all() as Row[]).map(fromRow); }
   async put(o: DetectOverride) { this.db.prepare(PUT(() => '?')).run(...putArgs(o)); }
   async remove(kind: DetectOverrideKind, subject: string) {
     return this.db.prepare('DELETE FROM detect_overrides WHERE kind = ? AND subject = ?').run(kind, subject).changes > 0;
+  }
+  async record(c: DetectOverrideChange) { this.db.prepare(RECORD(() => '?')).run(...recordArgs(c)); }
+  async changes(limit: number) {
+    return (this.db.prepare('SELECT * FROM detect_override_changes ORDER BY rowid DESC LIMIT ?').all(limit) as ChangeRow[]).map(fromChangeRow);
   }
 }
 
@@ -73,12 +115,19 @@ export class PostgresDetectOverridesStore implements DetectOverridesStore {
     await migratePostgres(this.pool, 'detect:overrides', [
       'CREATE TABLE IF NOT EXISTS detect_overrides (kind TEXT NOT NULL, subject TEXT NOT NULL, level TEXT, note TEXT, created_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ, PRIMARY KEY (kind, subject))',
       SET_BY,
+      CHANGES_TABLE('TIMESTAMPTZ'),
+      'ALTER TABLE detect_override_changes ADD COLUMN seq BIGSERIAL',
+      MERGED_INTO,
     ]);
   }
   async list() { return ((await this.pool.query('SELECT * FROM detect_overrides ORDER BY created_at, kind, subject')).rows as Row[]).map(fromRow); }
   async put(o: DetectOverride) { await this.pool.query(PUT((n) => `$${n}`), putArgs(o)); }
   async remove(kind: DetectOverrideKind, subject: string) {
     return ((await this.pool.query('DELETE FROM detect_overrides WHERE kind = $1 AND subject = $2', [kind, subject])).rowCount ?? 0) > 0;
+  }
+  async record(c: DetectOverrideChange) { await this.pool.query(RECORD((n) => `$${n}`), recordArgs(c)); }
+  async changes(limit: number) {
+    return ((await this.pool.query('SELECT * FROM detect_override_changes ORDER BY seq DESC LIMIT $1', [limit])).rows as ChangeRow[]).map(fromChangeRow);
   }
 }
 
@@ -94,6 +143,7 @@ export async function applyOverrides(engine: DetectorEngine, store: DetectOverri
     else if (o.kind === 'allow_org') engine.allow({ org: o.subject });
     else if (o.level && (VERDICT_LEVELS as readonly string[]).includes(o.level)) {
       engine.setManualVerdict({ kind: o.kind === 'verdict_account' ? 'account' : 'cluster', id: o.subject }, o.level, o.note ?? undefined, o.created_at, o.expires_at, o.by);
+      if (o.kind === 'verdict_cluster' && o.merged_into) engine.aliasCluster(o.subject, o.merged_into);
     } else continue;
     applied++;
   }

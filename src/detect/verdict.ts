@@ -37,6 +37,11 @@ export interface Verdict {
   campaign_id?: string | null;
   /** An operator verdict set for a time: when it lapses (ISO). */
   expires_at?: string | null;
+  /**
+   * An operator cluster verdict whose cluster merged into another: the cluster it now belongs to
+   * (the strictest operator verdict a merged cluster carries applies; the others are kept).
+   */
+  merged_into?: string | null;
 }
 
 /**

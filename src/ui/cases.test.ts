@@ -73,6 +73,7 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
     const decision = page.locator('section', { has: page.getByRole('heading', { name: 'Decision' }) });
     await decision.getByText('same cards as the chargebacks of March').waitFor();
     assert.match(await decision.textContent() ?? '', /confirmed/);
+    assert.match(await decision.locator('li', { hasText: 'same cards as the chargebacks of March' }).textContent() ?? '', / — dashboard:analyst/, 'the decision names who made it');
 
     // Published to partners: the TAXII collection serves it, and the case notes it.
     await page.getByRole('button', { name: 'Publish to partners (TAXII)' }).click();

@@ -100,7 +100,7 @@ test('sign-out reaches a tab opened from this one; the token field does not invi
   await page.close();
 });
 
-test('the account page applies and removes an operator verdict and an allow-list entry, with a reason and a confirmation', { skip, timeout: 60_000 }, async () => {
+test('the account page applies and removes an operator verdict and an allow-list entry, each with a reason, recorded and shown with who did it', { skip, timeout: 60_000 }, async () => {
   const acct = await admin<{ id: string }>('POST', '/accounts', { name: 'Reviewed customer', email: 'reviewed@decisions.example' });
   const page = await context.newPage();
   const problems = watchProblems(page);
@@ -122,11 +122,12 @@ test('the account page applies and removes an operator verdict and an allow-list
   assert.equal(applied[0].level, 'suspend');
   assert.equal(applied[0].reasons[0].detail, 'chargebacks on three cards');
 
-  // Clear it, after a confirmation (Cancel first: nothing changes).
+  // Clear it, with a reason (Cancel first: nothing changes).
   await verdict.getByRole('button', { name: 'Clear operator verdict' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
   assert.equal((await operatorVerdicts()).length, 1, 'cancel keeps the verdict');
   await verdict.getByRole('button', { name: 'Clear operator verdict' }).click();
+  await page.getByRole('dialog').getByLabel(/Reason/).fill('cards were the customer\'s own');
   await page.getByRole('dialog').getByRole('button', { name: 'Clear verdict' }).click();
   await page.getByText('Operator verdict cleared.').waitFor();
   await verdict.getByRole('button', { name: 'Set operator verdict' }).waitFor();
@@ -141,10 +142,18 @@ test('the account page applies and removes an operator verdict and an allow-list
   await verdict.getByText('allow-listed', { exact: true }).waitFor();
   assert.ok((await admin<{ accounts: string[] }>('GET', '/detect/allow')).accounts.includes(acct.id), 'on the allow-list');
   await verdict.getByRole('button', { name: 'Remove from the allow-list' }).click();
+  await page.getByRole('dialog').getByLabel(/Reason/).fill('partnership ended');
   await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
   await page.getByText('Removed from the allow-list.').waitFor();
   await verdict.getByRole('button', { name: 'Add to the allow-list' }).waitFor();
   assert.ok(!(await admin<{ accounts: string[] }>('GET', '/detect/allow')).accounts.includes(acct.id), 'off the allow-list');
+
+  // Who cleared and removed them, and why, are recorded (the change log) and shown (the change history).
+  const log = (await admin<{ data: { action: string; kind: string; subject: string; note: string | null; by: string | null }[] }>('GET', '/detect/changes')).data.filter((c) => c.subject === acct.id && c.action === 'clear');
+  assert.deepEqual(log.map((c) => [c.kind, c.note, c.by]), [['allow_account', 'partnership ended', 'dashboard:reviewer'], ['verdict_account', 'cards were the customer\'s own', 'dashboard:reviewer']], 'who cleared each, and why');
+  const history = page.locator('section', { has: page.getByRole('heading', { name: 'Change history' }) });
+  await history.locator('tbody tr', { hasText: 'operator verdict cleared' }).filter({ hasText: 'cards were the customer\'s own' }).filter({ hasText: 'dashboard:reviewer' }).waitFor();
+  await history.locator('tbody tr', { hasText: 'allow-list cleared' }).filter({ hasText: 'partnership ended' }).waitFor();
   assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), [], 'no script errors');
   await page.close();
 });

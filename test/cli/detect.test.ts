@@ -43,9 +43,14 @@ test('warden detect: verdicts, explanations and the allow-list from the command 
     assert.match(r.out, /^operator_verdict\s+suspend\s+-\s+-\s+card testing$/m, 'the explanation: signal, value, threshold, weight, detail');
     r = await run('account', id, '--json');
     assert.equal(JSON.parse(r.out).verdict.source, 'operator');
-    r = await run('verdict', 'clear', '--account', id);
+    r = await run('verdict', 'clear', '--account', id, '--reason', 'card was the customer\'s own');
     assert.equal(r.code, 0, r.err);
     assert.match((await run('verdicts')).out, /^\(none\)$/m);
+    // Who cleared it and why are in the change log, as who set it and why.
+    r = await run('changes');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`^\\S+\\s+clear\\s+verdict_account\\s+${id}\\s+suspend\\s+cli:\\S+\\s+card was the customer's own$`, 'm'), 'who cleared it, and why');
+    assert.match(r.out, new RegExp(`^\\S+\\s+set\\s+verdict_account\\s+${id}\\s+suspend\\s+cli:\\S+\\s+card testing$`, 'm'), 'who set it, and why');
 
     // A verdict set for a time lapses by itself.
     r = await run('verdict', 'set', '--account', id, '--level', 'verify', '--for', '2s', '--note', 'pending review');
@@ -62,8 +67,9 @@ test('warden detect: verdicts, explanations and the allow-list from the command 
     assert.equal((await run('allow', 'add', '--org', org.id, '--note', 'evaluation partner')).code, 0);
     assert.match((await run('allow')).out, new RegExp(`^orgs: ${org.id}$`, 'm'));
     assert.match((await run('allow')).out, new RegExp(`^org ${org.id}: added \\S+ by cli:\\S+: evaluation partner$`, 'm'), 'who added it, and why');
-    assert.equal((await run('allow', 'remove', '--org', org.id)).code, 0);
+    assert.equal((await run('allow', 'remove', '--org', org.id, '--reason', 'contract ended')).code, 0);
     assert.match((await run('allow')).out, /^orgs: -$/m);
+    assert.match((await run('changes', '--limit', '1')).out, new RegExp(`^\\S+\\s+clear\\s+allow_org\\s+${org.id}\\s+-\\s+cli:\\S+\\s+contract ended$`, 'm'), 'who removed it, and why');
     r = await run('allow', 'add', '--org', 'org_nope');
     assert.equal(r.code, 1);
     assert.match(r.err, /no organisation org_nope .*\(WARDEN_NOT_FOUND\)/);

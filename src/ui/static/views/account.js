@@ -21,13 +21,6 @@ function detectWriteRoutes(features) {
   return verdicts || allow ? { verdicts, allow } : null;
 }
 
-/** A yes/no confirmation dialog; resolves true when confirmed. */
-function confirmDialog(title, text, confirmLabel) {
-  return modal(title, (close) => [h('p', { text }), h('div', { class: 'actions' },
-    h('button', { type: 'button', class: 'btn', on: { click: () => close(false) } }, 'Cancel'),
-    h('button', { type: 'button', class: 'btn btn-danger', on: { click: () => close(true) } }, confirmLabel))]);
-}
-
 /** "set by X" and "until <time>" of an operator verdict, or of an allow-list entry (nothing for what an older server does not say). */
 function decisionDetails(note, by, expiresAt) {
   const parts = [];
@@ -39,8 +32,8 @@ function decisionDetails(note, by, expiresAt) {
 
 /**
  * The operator's detector decisions on this account: an operator verdict (wins over the detector)
- * and the allow-list (never above none), each applied with a reason and removed after a
- * confirmation; with who set each, until when, and those it inherits (its organisation on the
+ * and the allow-list (never above none), each applied and removed with a reason (recorded with
+ * who did it, and shown in the change history); with who set each, until when, and those it inherits (its organisation on the
  * allow-list, an operator verdict on its cluster), which are changed from the CLI or the API.
  */
 async function loadDecisions(box, id, orgId, routes, reload) {
@@ -78,10 +71,10 @@ async function loadDecisions(box, id, orgId, routes, reload) {
     });
     if (choice) await act(() => post(routes.verdicts, { kind: 'account', id, ...choice }), `Operator verdict set: ${choice.level}${choice.expires_at ? `, until ${fmtTime(choice.expires_at)}` : ''}.`);
   };
+  // Clearing and removing ask for a reason, as setting does: it is recorded with who did it.
   const clearVerdict = async () => {
-    if (await confirmDialog('Clear the operator verdict?', ofCluster ? 'The operator verdict on its cluster applies to this account again.' : 'The detector’s own verdict applies to this account again.', 'Clear verdict')) {
-      await act(() => api('DELETE', routes.verdicts, { query: { kind: 'account', id } }), 'Operator verdict cleared.');
-    }
+    const reason = await askReason('Clear the operator verdict?', ofCluster ? 'The operator verdict on its cluster applies to this account again.' : 'The detector’s own verdict applies to this account again.', 'Clear verdict');
+    if (reason !== null) await act(() => api('DELETE', routes.verdicts, { query: { kind: 'account', id, reason } }), 'Operator verdict cleared.');
   };
   const allow = async () => {
     const note = await askReason('Allow-list this account?', 'The detector never takes it above none, whatever its traffic or cluster.', 'Allow-list', 'primary');
@@ -89,9 +82,8 @@ async function loadDecisions(box, id, orgId, routes, reload) {
   };
   const disallow = async () => {
     const text = orgAllowed ? 'Its organisation stays on the allow-list, so the detector still keeps it at none.' : 'The detector judges this account again from its next request.';
-    if (await confirmDialog('Remove from the allow-list?', text, 'Remove')) {
-      await act(() => api('DELETE', routes.allow, { query: { account: id } }), 'Removed from the allow-list.');
-    }
+    const reason = await askReason('Remove from the allow-list?', text, 'Remove');
+    if (reason !== null) await act(() => api('DELETE', routes.allow, { query: { account: id, reason } }), 'Removed from the allow-list.');
   };
   const own = entry('account', id);
   const viaOrg = entry('org', orgId);
@@ -249,9 +241,15 @@ export async function render(main, [id], query, ctx) {
       const keys = await get('/admin/keys', { account_id: id, include_revoked: 'true', limit: 20 });
       const pages = await Promise.all([id, ...keys.data.map((k) => k.id)].map((subject) => get('/admin/changes', { subject_id: subject, limit: 50 })));
       const keyPrefix = new Map(keys.data.map((k) => [k.id, k.prefix]));
-      const rows = pages.flatMap((p) => p.data).sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0)).slice(0, 100);
+      // With the operator's detector decisions on the account (set, cleared), when this server logs them.
+      const detectChanges = (features.detect?.routes ?? []).find((r) => r.method === 'GET' && r.path.endsWith('/detect/changes'))?.path;
+      const decisions = detectChanges ? (await get(detectChanges, { limit: 1000 })).data.filter((c) => c.subject === id).map((c) => ({
+        at: c.at, subject_type: 'detector', action: `${c.kind.startsWith('allow') ? 'allow-list' : 'operator verdict'} ${c.action === 'clear' ? 'cleared' : c.action === 'set' ? 'set' : 'merged'}`,
+        old_value: c.action === 'clear' ? c.level : null, new_value: c.action === 'set' ? c.level : null, actor: c.by, reason: c.note,
+      })) : [];
+      const rows = [...pages.flatMap((p) => p.data), ...decisions].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0)).slice(0, 100);
       replace(historyBox, table({
-        caption: 'Changes to this account and its keys', rows, empty: 'No recorded changes.',
+        caption: 'Changes to this account, its keys and the operator’s detector decisions on it', rows, empty: 'No recorded changes.',
         columns: [
           { label: 'When', value: (c) => when(c.at) },
           { label: 'Subject', value: (c) => (c.subject_type === 'key' ? h('span', null, 'key ', h('code', { text: keyPrefix.get(c.subject_id) ?? shortId(c.subject_id) })) : c.subject_type) },

@@ -207,7 +207,7 @@ async function renderCase(main, id, ctx) {
       ['Output tokens', fmtInt(k.volume.output_tokens)], ['First seen', when(k.first_seen)], ['Flagged', when(k.flagged_at)], ['Opened', when(c.opened_at)],
       ['Targets', Object.entries(k.targets).sort((a, b) => b[1] - a[1]).filter(([, s]) => s >= 0.05).map(([t, s]) => `${t} ${Math.round(s * 100)} %`).join(', ')],
     ])),
-    panel('Decision', decide, c.notes.length ? h('ul', null, c.notes.map((n) => h('li', null, when(n.at), n.status ? [' ', statusBadge(n.status)] : null, ` ${n.text}`))) : null),
+    panel('Decision', decide, c.notes.length ? h('ul', null, c.notes.map((n) => h('li', null, when(n.at), n.status ? [' ', statusBadge(n.status)] : null, ` ${n.text}`, n.by ? h('span', { class: 'muted', text: ` — ${n.by}` }) : null))) : null),
     panel('Why it was flagged', table({ caption: 'Evidence', rows: k.evidence, columns: [
       { label: 'Signal', value: (r) => r.signal }, { label: 'Value', value: (r) => String(r.value) }, { label: 'Threshold', value: (r) => (r.threshold === null ? null : String(r.threshold)) }, { label: 'Detail', value: (r) => r.detail },
     ] })),

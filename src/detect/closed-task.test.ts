@@ -68,8 +68,8 @@ function account(id: string, seed: number, prompts: string[], word: (p: string, 
   return out;
 }
 
-function run(groups: InteractionEvent[][]) {
-  const e = new DetectorEngine();
+function run(groups: InteractionEvent[][], config: { yield_closed_task_share?: number } = {}) {
+  const e = new DetectorEngine({ config });
   const all = groups.flat().sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
   const throttledAt = new Map<string, number>();
   const seen = new Map<string, number>();
@@ -99,14 +99,14 @@ test('closed-form tasks: benchmark items as written are, people\'s questions in 
   assert.ok(closedTaskForm('write a function that returns the nth fibonacci number.'), 'an instruction is a task');
 });
 
-test('accounts sending benchmark items as written, at a person\'s pace and asking for no steps, are throttled; people asking as much are not', () => {
+test('with the closed-form condition on (an operator\'s choice), accounts sending benchmark items as written are throttled; people asking as much with words of their own are not', () => {
   const harvesters = Array.from({ length: 15 }, (_, k) => account(`acct_items_${k}`, 100 + k, [...GSM8K, ...CODING]));
   // The same volume, pace and answer lengths, single-shot too: heavy chat users, and students
   // pasting the very same word problems with a line of their own.
   const chatters = Array.from({ length: 15 }, (_, k) => account(`acct_chat_${k}`, 200 + k, CHAT));
   const students = Array.from({ length: 15 }, (_, k) => account(`acct_student_${k}`, 300 + k, GSM8K,
     (p, r) => `${['Can you help me with this problem? ', 'I am stuck on my homework: ', 'Please check my answer to this one. '][Math.floor(r() * 3)]}${p}`));
-  const { e, throttledAt, highest, seen } = run([...harvesters, ...chatters, ...students]);
+  const { e, throttledAt, highest, seen } = run([...harvesters, ...chatters, ...students], { yield_closed_task_share: 0.5 });
   const when = Array.from({ length: 15 }, (_, k) => `acct_items_${k}`).map((id) => [id, throttledAt.get(id) ?? Infinity, seen.get(id)] as const);
   const late = when.filter(([, at]) => at > 60);
   assert.ok(late.length === 0, `every account throttled within its first 60 requests; not: ${late.map(([id, at, n]) => `${id} at ${at} of ${n}`).join(', ')}`);
@@ -120,10 +120,19 @@ test('accounts sending benchmark items as written, at a person\'s pace and askin
   }
 });
 
-test('the closed-form condition is a setting: at 1 such accounts are held at watch, as before', () => {
-  const e = new DetectorEngine({ config: { yield_closed_task_share: 1 } });
-  const evs = account('acct_items_off', 7, [...GSM8K, ...CODING]);
-  for (const ev of evs) e.ingest(ev);
-  e.flush();
-  assert.ok(verdictRank(e.forAccount('acct_items_off').level) <= verdictRank('watch'), `held at watch with the condition off: ${e.forAccount('acct_items_off').level}`);
+test('by default the closed-form condition is off: students pasting their homework problems as written, and the harvesters, stay at watch or below', () => {
+  // Students who paste a problem set as written, one problem a request, read long answers and do
+  // not converse, cannot be told from a harvester of the same items by form alone: hence off.
+  const students = Array.from({ length: 10 }, (_, k) => account(`acct_homework_${k}`, 400 + k, GSM8K));
+  const harvester = account('acct_items_off', 7, [...GSM8K, ...CODING]);
+  const { e, highest, seen } = run([...students, harvester]);
+  for (const id of seen.keys()) {
+    assert.ok((highest.get(id) ?? 0) <= verdictRank('watch'), `${id} (${seen.get(id)} requests) stays at watch or below by default, reached ${highest.get(id)}`);
+  }
+  const reading = e.forAccount('acct_homework_0').verdict?.reasons.find((x) => x.signal === 'closed_task_share');
+  assert.ok(reading === undefined || reading.threshold !== undefined, 'the share is still read, with its threshold, where it is reported');
+  // The same students with the condition on: the trade-off the setting documents.
+  const on = run(students, { yield_closed_task_share: 0.5 });
+  const throttled = [...on.seen.keys()].filter((id) => (on.highest.get(id) ?? 0) > verdictRank('watch'));
+  assert.ok(throttled.length > 0, 'with the condition on, some students pasting problems as written are held above watch (why it is off by default)');
 });

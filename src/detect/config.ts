@@ -47,7 +47,7 @@ export const detectConfigSchema = z.strictObject({
    * closed-form coding or maths tasks worded as dataset items (impersonal instructions or
    * questions), every other condition holding. 1: never (only reasoning elicitation counts).
    */
-  yield_closed_task_share: z.number().min(0).max(1).default(0.5),
+  yield_closed_task_share: z.number().min(0).max(1).default(1),
   /** Evidence needed to link an account into a cluster (sum of shared-evidence weights). */
   link_threshold: z.number().positive().default(1),
   /**

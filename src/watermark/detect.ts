@@ -8,7 +8,7 @@
  * With K candidate keys the smallest p-value is Bonferroni-corrected (x K) before comparing it
  * with alpha, so testing more keys never inflates false accusations.
  */
-import { initialWalkState, preferredMember, visitChunk, type Slot } from './scheme.ts';
+import { initialWalkState, preferredMember, visitChunk, visitSpace, type Slot } from './scheme.ts';
 import type { WatermarkKey } from './keys.ts';
 
 export interface KeyScore {
@@ -42,9 +42,9 @@ export function collectSlots(text: string): { slots: Slot[]; words: number } {
   const seen = new Set<string>();
   const slots: Slot[] = [];
   let words = 0;
-  for (const chunk of text.split(/\s+/)) {
-    if (!chunk) continue;
+  for (const [, space, chunk] of text.matchAll(/(\s*)(\S+)/g)) {
     words++;
+    visitSpace(space, state);
     const slot = visitChunk(chunk, state);
     if (!slot) continue;
     const k = slot.context + '\u0000' + slot.group.id + '\u0000' + slot.word;

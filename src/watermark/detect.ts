@@ -36,8 +36,28 @@ export interface DetectionReport {
   scores: KeyScore[];
 }
 
-/** Distinct slots of a text, in order of first appearance. */
-export function collectSlots(text: string): { slots: Slot[]; words: number } {
+/** Cyrillic and Greek letters drawn like Latin ones (Unicode confusables), as the Latin letter. */
+const LOOKALIKES: Record<string, string> = {
+  а: 'a', е: 'e', о: 'o', р: 'p', с: 'c', у: 'y', х: 'x', і: 'i', ј: 'j', ѕ: 's', һ: 'h', ԁ: 'd', ԛ: 'q', ԝ: 'w', ӏ: 'l',
+  А: 'A', В: 'B', Е: 'E', К: 'K', М: 'M', Н: 'H', О: 'O', Р: 'P', С: 'C', Т: 'T', У: 'Y', Х: 'X', І: 'I', Ј: 'J', Ѕ: 'S', Һ: 'H', Ԛ: 'Q', Ԝ: 'W',
+  ο: 'o', α: 'a', ι: 'i', κ: 'k', ν: 'v', ρ: 'p', υ: 'u', χ: 'x', γ: 'y',
+  Α: 'A', Β: 'B', Ε: 'E', Ζ: 'Z', Η: 'H', Ι: 'I', Κ: 'K', Μ: 'M', Ν: 'N', Ο: 'O', Ρ: 'P', Τ: 'T', Υ: 'Y', Χ: 'X',
+};
+const LOOKALIKE = new RegExp(`[${Object.keys(LOOKALIKES).join('')}]`, 'g');
+
+/**
+ * The text as a reader sees it: invisible characters (zero-width spaces, soft hyphens, joiners,
+ * byte-order marks: anything default-ignorable or a format control) removed, compatibility forms
+ * folded (NFKC: fullwidth letters, ligatures, no-break spaces), look-alike Cyrillic and Greek
+ * letters read as Latin. Published harvests pass through such changes, deliberate or not.
+ */
+export function readableText(text: string): string {
+  return text.replace(/[\p{Default_Ignorable_Code_Point}\p{Cf}]/gu, '').normalize('NFKC').replace(LOOKALIKE, (c) => LOOKALIKES[c]);
+}
+
+/** Distinct slots of a text (as read by `readableText`), in order of first appearance. */
+export function collectSlots(raw: string): { slots: Slot[]; words: number } {
+  const text = readableText(raw);
   const state = initialWalkState();
   const seen = new Set<string>();
   const slots: Slot[] = [];

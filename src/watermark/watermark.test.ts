@@ -121,6 +121,25 @@ test('false positives: clean human text against 500 keys stays under alpha', () 
   assert.ok(positives / trials <= 2e-3, `${positives}/${trials}`);
 });
 
+test('detection reads through invisible characters and compatibility forms a harvester might insert', () => {
+  const marked = watermarkText(prose, keyA.key).text;
+  const clean = detectWatermark(marked, [keyA], 1e-3);
+  assert.ok(clean.detected, 'the marked text is detected');
+  const variants = {
+    zeroWidthSpace: marked.replaceAll(' ', ' \u200b'),
+    softHyphen: marked.replace(/\b(\w)(\w)/g, '$1\u00ad$2'),
+    wordJoiner: marked.replaceAll(' ', '\u2060 '),
+    byteOrderMark: marked.replaceAll(' ', ' \ufeff'),
+    fullwidth: marked.replace(/[a-z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0)),
+    cyrillicLookalikes: marked.replace(/[aeo]/g, (c) => ({ a: '\u0430', e: '\u0435', o: '\u043e' })[c]!),
+  };
+  for (const [name, text] of Object.entries(variants)) {
+    const r = detectWatermark(text, [keyA], 1e-3);
+    assert.ok(r.detected, `${name}: detected (slots ${r.slots}, matches ${r.best?.matches})`);
+    assert.equal(r.slots, clean.slots, `${name}: the same slots as the clean text`);
+  }
+});
+
 test('poisson-binomial tail equals the binomial tail for equal p', () => {
   const tail = poissonBinomialTail(Array(10).fill(0.5));
   assert.equal(tail[0], 1);

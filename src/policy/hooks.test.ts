@@ -150,6 +150,18 @@ test('watermark keys: per account, per cluster when linked; skipped for JSON out
   assert.ok(lp.enforcement.shaping.includes('watermark:skipped_logprobs'));
 });
 
+test('watermark skipped when an Anthropic request prefills the answer with the start of JSON', () => {
+  for (const prefill of ['{', '[', '  {"size":', [{ type: 'text', text: '{' }]]) {
+    const c = ctx({ flavour: 'anthropic.messages', model: 'claude-test', tier: 'identity_verified', body: { model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: 'JSON please' }, { role: 'assistant', content: prefill }] } });
+    h.policy!(c);
+    assert.equal(c.enforcement.watermark, null, `not marked after the prefill ${JSON.stringify(prefill)}`);
+    assert.ok(c.enforcement.shaping.includes('watermark:skipped_json'), `noted in the event after ${JSON.stringify(prefill)}`);
+  }
+  const prose = ctx({ flavour: 'anthropic.messages', model: 'claude-test', tier: 'identity_verified', body: { model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'Well,' }] } });
+  h.policy!(prose);
+  assert.equal(prose.enforcement.watermark, 'wm1:account:acc_1', 'a prose prefill is still marked');
+});
+
 test('output phase: withheld reasoning noted; sealed thinking restored on the next turn, tampering refused', () => {
   const c = ctx({ flavour: 'anthropic.messages', model: 'claude-test', body: { model: 'claude-test', max_tokens: 100, messages: [] } });
   h.policy!(c);

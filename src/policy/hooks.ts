@@ -300,7 +300,7 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
           ctx.enforcement.watermark = watermarkKey.id;
         }
       } else if (caps.watermark && wc.enabled && runtime.watermarkMaster) {
-        if (wc.skip_json_output && asksForJson(ctx.body)) ctx.enforcement.shaping.push('watermark:skipped_json');
+        if (wc.skip_json_output && (asksForJson(ctx.body) || (ctx.flavour === 'anthropic.messages' && prefillsJson(ctx.body)))) ctx.enforcement.shaping.push('watermark:skipped_json');
         else if (caps.logprobs && asksForLogprobs(ctx.body)) ctx.enforcement.shaping.push('watermark:skipped_logprobs');
         // Legacy completions' `echo` returns the prompt as the start of the text: marking it would change the client's own words.
         else if (ctx.flavour === 'openai.completions' && ctx.body.echo === true) ctx.enforcement.shaping.push('watermark:skipped_echo');
@@ -388,6 +388,17 @@ function asksForJson(body: Record<string, unknown>): boolean {
   if (text?.format && (text.format.type === 'json_object' || text.format.type === 'json_schema')) return true;
   const of = (body.output_format ?? (body.output_config as { format?: unknown } | undefined)?.format) as { type?: string } | undefined;
   return !!of && of.type === 'json_schema';
+}
+
+/** An Anthropic request whose last turn is the assistant's, opening JSON: the answer continues it. */
+function prefillsJson(body: Record<string, unknown>): boolean {
+  const messages = body.messages;
+  const last = Array.isArray(messages) ? (messages[messages.length - 1] as { role?: unknown; content?: unknown } | undefined) : undefined;
+  if (last?.role !== 'assistant') return false;
+  const c = last.content;
+  const text = typeof c === 'string' ? c
+    : Array.isArray(c) ? c.map((b: { type?: unknown; text?: unknown }) => (b?.type === 'text' && typeof b.text === 'string' ? b.text : '')).join('') : '';
+  return /^\s*[{[]/.test(text);
 }
 
 function asksForLogprobs(body: Record<string, unknown>): boolean {

@@ -8,7 +8,7 @@
  * With K candidate keys the smallest p-value is Bonferroni-corrected (x K) before comparing it
  * with alpha, so testing more keys never inflates false accusations.
  */
-import { initialWalkState, preferredMember, visitChunk, type Slot } from './scheme.ts';
+import { initialWalkState, preferredMember, visitChunk, visitSpace, type Slot } from './scheme.ts';
 import type { WatermarkKey } from './keys.ts';
 
 export interface KeyScore {
@@ -36,15 +36,35 @@ export interface DetectionReport {
   scores: KeyScore[];
 }
 
-/** Distinct slots of a text, in order of first appearance. */
-export function collectSlots(text: string): { slots: Slot[]; words: number } {
+/** Cyrillic and Greek letters drawn like Latin ones (Unicode confusables), as the Latin letter. */
+const LOOKALIKES: Record<string, string> = {
+  а: 'a', е: 'e', о: 'o', р: 'p', с: 'c', у: 'y', х: 'x', і: 'i', ј: 'j', ѕ: 's', һ: 'h', ԁ: 'd', ԛ: 'q', ԝ: 'w', ӏ: 'l',
+  А: 'A', В: 'B', Е: 'E', К: 'K', М: 'M', Н: 'H', О: 'O', Р: 'P', С: 'C', Т: 'T', У: 'Y', Х: 'X', І: 'I', Ј: 'J', Ѕ: 'S', Һ: 'H', Ԛ: 'Q', Ԝ: 'W',
+  ο: 'o', α: 'a', ι: 'i', κ: 'k', ν: 'v', ρ: 'p', υ: 'u', χ: 'x', γ: 'y',
+  Α: 'A', Β: 'B', Ε: 'E', Ζ: 'Z', Η: 'H', Ι: 'I', Κ: 'K', Μ: 'M', Ν: 'N', Ο: 'O', Ρ: 'P', Τ: 'T', Υ: 'Y', Χ: 'X',
+};
+const LOOKALIKE = new RegExp(`[${Object.keys(LOOKALIKES).join('')}]`, 'g');
+
+/**
+ * The text as a reader sees it: invisible characters (zero-width spaces, soft hyphens, joiners,
+ * byte-order marks: anything default-ignorable or a format control) removed, compatibility forms
+ * folded (NFKC: fullwidth letters, ligatures, no-break spaces), look-alike Cyrillic and Greek
+ * letters read as Latin. Published harvests pass through such changes, deliberate or not.
+ */
+export function readableText(text: string): string {
+  return text.replace(/[\p{Default_Ignorable_Code_Point}\p{Cf}]/gu, '').normalize('NFKC').replace(LOOKALIKE, (c) => LOOKALIKES[c]);
+}
+
+/** Distinct slots of a text (as read by `readableText`), in order of first appearance. */
+export function collectSlots(raw: string): { slots: Slot[]; words: number } {
+  const text = readableText(raw);
   const state = initialWalkState();
   const seen = new Set<string>();
   const slots: Slot[] = [];
   let words = 0;
-  for (const chunk of text.split(/\s+/)) {
-    if (!chunk) continue;
+  for (const [, space, chunk] of text.matchAll(/(\s*)(\S+)/g)) {
     words++;
+    visitSpace(space, state);
     const slot = visitChunk(chunk, state);
     if (!slot) continue;
     const k = slot.context + '\u0000' + slot.group.id + '\u0000' + slot.word;

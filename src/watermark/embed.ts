@@ -3,7 +3,7 @@
  * streams give identical output: a stream holds back only the trailing partial chunk (at most one
  * word plus its punctuation) until whitespace or the end of the stream completes it.
  */
-import { initialWalkState, matchCase, preferredMember, visitChunk, type WalkState } from './scheme.ts';
+import { initialWalkState, matchCase, preferredMember, visitChunk, visitSpace, type WalkState } from './scheme.ts';
 
 export interface EmbedStats {
   /** Whitespace-separated chunks seen. */
@@ -50,7 +50,9 @@ export class StreamingWatermarker {
     while (i < n) {
       let j = i;
       while (j < n && isSpace(text.charCodeAt(j))) j++;
-      out += text.slice(i, j);
+      const space = text.slice(i, j);
+      visitSpace(space, this.state);
+      out += space;
       if (j >= n) break;
       let k = j;
       while (k < n && !isSpace(text.charCodeAt(k))) k++;

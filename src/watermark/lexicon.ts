@@ -21,9 +21,11 @@ export interface LexiconGroup {
   after: ReadonlySet<string> | null;
   /** Never after one of these words (fixed phrases such as "a while", "as soon as"). */
   notAfter: ReadonlySet<string> | null;
+  /** A keyword of programming languages, where it starts a line: never a slot at the start of a line. */
+  notLineStart: boolean;
 }
 
-type GroupSpec = readonly string[] | { members: readonly string[]; after?: readonly string[]; notAfter?: readonly string[] };
+type GroupSpec = readonly string[] | { members: readonly string[]; after?: readonly string[]; notAfter?: readonly string[]; notLineStart?: boolean };
 
 const GROUPS: GroupSpec[] = [
   // Connectives and sentence adverbs.
@@ -98,10 +100,11 @@ const GROUPS: GroupSpec[] = [
   ['similar', 'comparable'],
   // Prepositions and conjunctions with an exact variant.
   ['among', 'amongst'],
-  ['until', 'till'],
+  // Loop keywords (`while True:`, `until x > 5`): code that is not recognised as code must not become `whilst True:`.
+  { members: ['until', 'till'], notLineStart: true },
   { members: ['kind', 'sort'], after: ['what', 'this', 'that', 'some', 'any', 'which', 'every', 'other', 'same'] },
   { members: ['kinds', 'sorts'], after: ['what', 'these', 'those', 'all', 'different', 'many', 'various', 'other', 'some'] },
-  { members: ['while', 'whilst'], notAfter: ['a', 'the', 'worth', 'worthwhile'] },
+  { members: ['while', 'whilst'], notAfter: ['a', 'the', 'worth', 'worthwhile'], notLineStart: true },
   // Verb forms that are never nouns.
   ['demonstrate', 'illustrate'],
   ['demonstrates', 'illustrates'],
@@ -138,7 +141,7 @@ export const LEXICON: ReadonlyMap<string, LexiconGroup> = (() => {
     const after = 'after' in spec && spec.after ? new Set(spec.after) : null;
     const notAfter = 'notAfter' in spec && spec.notAfter ? new Set(spec.notAfter) : null;
     const starts = new Set(members.map((m) => VOWEL.test(m)));
-    const group: LexiconGroup = { id: members[0], members, mixedInitial: starts.size > 1, after, notAfter };
+    const group: LexiconGroup = { id: members[0], members, mixedInitial: starts.size > 1, after, notAfter, notLineStart: 'notLineStart' in spec && !!spec.notLineStart };
     for (const m of members) {
       if (map.has(m)) throw new Error(`watermark lexicon: "${m}" is in two groups`);
       map.set(m, group);

@@ -20,11 +20,40 @@ import { LEXICON, type LexiconGroup } from './lexicon.ts';
 export interface WalkState {
   /** Lower-case word of the previous chunk, '' when it was not a plain word. */
   prev: string;
-  inFence: boolean;
+  /** The open fence's marker (``` or ~~~), '' outside fences. */
+  fence: string;
   inInline: boolean;
+  /** Inside <pre>...</pre> or <code>...</code>. */
+  inPre: boolean;
+  inCodeTag: boolean;
+  /** Inside an indented code block (4 columns, opened after a blank line). */
+  inIndented: boolean;
+  /** The current line or paragraph belongs to a list item. */
+  inList: boolean;
+  /** The text began like code or JSON: none of it is marked. */
+  allCode: boolean;
+  /** A chunk of this paragraph had code punctuation: the rest of the paragraph is code. */
+  codeParagraph: boolean;
+  /** Chunks seen so far. */
+  chunks: number;
+  /** Line breaks in the whitespace since the previous chunk, and the columns after the last one. */
+  breaks: number;
+  indent: number;
 }
 
-export function initialWalkState(): WalkState { return { prev: '', inFence: false, inInline: false }; }
+export function initialWalkState(): WalkState {
+  return { prev: '', fence: '', inInline: false, inPre: false, inCodeTag: false, inIndented: false, inList: false, allCode: false, codeParagraph: false, chunks: 0, breaks: 0, indent: 0 };
+}
+
+/** Record the whitespace between chunks (line starts, blank lines and indentation are code markers). */
+export function visitSpace(space: string, state: WalkState): void {
+  for (let i = 0; i < space.length; i++) {
+    const c = space.charCodeAt(i);
+    if (c === 10) { state.breaks++; state.indent = 0; }
+    else if (c === 9) state.indent += 4 - (state.indent % 4);
+    else if (c !== 13) state.indent++;
+  }
+}
 
 /** One chunk seen by the walker. */
 export interface Slot {
@@ -50,12 +79,55 @@ function isLetters(s: string, from: number, to: number): boolean {
 }
 
 /**
+ * A text whose first chunk opens JSON, markup or a program is code throughout: answers asked to be
+ * "only JSON" or "only the code" come without fences. Keywords are lower case: prose starts capitalised.
+ */
+const CODE_START = /^(?:[{[]|<[?!]|<\/?(?:html|head|body|div|span|section|table|ul|ol|li|p|a|svg|template|script|style|xml)\b|#!|#include|\/\/|\/\*|(?:import|from|def|class|function|const|let|var|package|using|namespace|public|private|fn|pub|func|async|export|module|struct|enum|interface|int|void|return|if|for|select|SELECT|CREATE|INSERT|UPDATE|DELETE|WITH)$)/;
+/** Punctuation prose does not have ("item(s)" excepted); URLs are not counted (query strings have "="). */
+const CODE_MARKS = /[={}]|;\S|->|::|&&|\|\||<\/|\/>|\w\((?!(?:s|es)\)[.,;:!?]*$)/;
+const LIST_MARKER = /^(?:[-*+]|\d{1,9}[.)])$/;
+const HTML_CODE = /<(\/?)(pre|code)(?:>|$)/gi;
+
+/**
  * Examine one whitespace-free chunk, update the state, and return its slot (or null).
- * Code (``` fences and `inline` spans) is never a slot and resets the context.
+ * Code is never a slot and resets the context: ``` and ~~~ fences, `inline` spans, indented blocks
+ * (after a blank line), <pre> and <code>, a text that starts like code or JSON, and the rest of a
+ * paragraph from a chunk with code punctuation (`=`, `{`, `f(x)`, `->`...). Decided from what came
+ * before only, so a stream is marked as it arrives.
  */
 export function visitChunk(chunk: string, state: WalkState): Slot | null {
-  if (chunk.startsWith('```')) { state.inFence = !state.inFence; state.prev = ''; return null; }
-  if (state.inFence) { state.prev = ''; return null; }
+  const first = state.chunks++ === 0;
+  const lineStart = first || state.breaks > 0;
+  const afterBlank = first || state.breaks > 1;
+  const indent = state.indent;
+  state.breaks = 0;
+  state.indent = 0;
+  if (first && CODE_START.test(chunk)) state.allCode = true;
+  if (state.allCode) { state.prev = ''; return null; }
+  if (afterBlank) state.codeParagraph = false;
+  if (lineStart && !state.fence) {
+    // A list item's paragraphs are indented too: inside one, code needs 4 more columns.
+    if (indent < 4) { state.inIndented = false; state.inList = LIST_MARKER.test(chunk) || (indent > 0 && state.inList); }
+    else if (afterBlank && indent >= (state.inList ? 8 : 4)) state.inIndented = true;
+  }
+  if (state.inIndented) { state.prev = ''; return null; }
+  const marker = chunk.startsWith('```') ? '```' : chunk.startsWith('~~~') ? '~~~' : '';
+  if (marker && !state.inPre && !state.inCodeTag) {
+    if (!state.fence) state.fence = marker;
+    else if (state.fence === marker) state.fence = '';
+    state.prev = '';
+    return null;
+  }
+  if (state.fence) { state.prev = ''; return null; }
+  if (chunk.includes('<')) {
+    let tagged = false;
+    for (const m of chunk.matchAll(HTML_CODE)) {
+      tagged = true;
+      if (m[2].toLowerCase() === 'pre') state.inPre = m[1] === ''; else state.inCodeTag = m[1] === '';
+    }
+    if (tagged) { state.prev = ''; return null; }
+  }
+  if (state.inPre || state.inCodeTag) { state.prev = ''; return null; }
   let ticks = 0;
   for (let i = 0; i < chunk.length; i++) if (chunk.charCodeAt(i) === 96) ticks++;
   if (ticks > 0 || state.inInline) {
@@ -63,6 +135,8 @@ export function visitChunk(chunk: string, state: WalkState): Slot | null {
     state.prev = '';
     return null;
   }
+  if (!state.codeParagraph && CODE_MARKS.test(chunk) && !chunk.includes('://') && !chunk.startsWith('www.')) state.codeParagraph = true;
+  if (state.codeParagraph) { state.prev = ''; return null; }
   let a = 0, b = chunk.length;
   while (a < b && LEADING.has(chunk[a])) a++;
   while (b > a && TRAILING.has(chunk[b - 1])) b--;
@@ -75,6 +149,7 @@ export function visitChunk(chunk: string, state: WalkState): Slot | null {
   if (group.after && !group.after.has(context)) return null;
   if (group.notAfter && group.notAfter.has(context)) return null;
   if (group.mixedInitial && (context === 'a' || context === 'an')) return null;
+  if (group.notLineStart && lineStart) return null;
   return { group, context, word, coreStart: a, coreEnd: b };
 }
 

@@ -44,6 +44,40 @@ test('embedding changes only lexicon words, keeps case and punctuation, never to
   assert.match(sentence, /^(Moreover|Furthermore|Additionally), it is (OFTEN|FREQUENTLY) (big|large)\.$/);
 });
 
+test('embedding leaves code and JSON alone whatever marks them as such: ~~~ fences, indented blocks, <pre>, unfenced answers', () => {
+  const keys = Array.from({ length: 8 }, (_, i) => deriveWatermarkKey(MASTER, { kind: 'account', id: `code_${i}` }));
+  const texts = {
+    tildeFence: 'Here is the code:\n\n~~~python\ndef pick(items, large=True):\n    several = [i for i in items if i.big]\n    return several if large else items\n~~~\n',
+    indented: 'And indented:\n\n    total = often + frequently\n    big = several\n',
+    pre: 'Run this:\n<pre>\nwhile several: several = several - 1\nlarge big often\n</pre>\n',
+    json: '{"size": "large", "flags": ["often", "several"], "note": "thus"}\n',
+    jsonArray: '[\n  "often",\n  "big"\n]',
+    codeOnly: 'import os\nwhile True:\n    large = 1\n    several = often\n',
+    html: '<div class="big">\n  <p>It is often several.</p>\n</div>\n',
+    jsonInProse: 'The result is:\n{"size": "large",\n "kind": "big", "note": "often"}\n',
+  };
+  for (const [name, text] of Object.entries(texts)) {
+    for (const k of keys) {
+      const { text: out, stats } = watermarkText(text, k.key);
+      assert.equal(out, text, `${name} changed by ${k.id}`);
+      assert.equal(stats.changed, 0, `${name}: no word changed by ${k.id}`);
+    }
+  }
+  // Prose around the code is still marked, and the prose after a closed block is too.
+  const mixed = 'It is often big.\n\n~~~\nbig = often\n~~~\n\nIt is often big.\n\n    often = big\n\nIt is often big.';
+  const changed = keys.filter((k) => watermarkText(mixed, k.key).text !== mixed).length;
+  assert.ok(changed > 0, 'prose next to code is still marked');
+  for (const k of keys) {
+    const out = watermarkText(mixed, k.key).text;
+    assert.ok(out.includes('~~~\nbig = often\n~~~') && out.includes('    often = big'), `code kept by ${k.id}: ${out}`);
+  }
+  // A reasoning model's <think> opening its answer is not markup: the answer is still marked.
+  assert.ok(keys.some((k) => watermarkText('<think> It is often big. </think> It is often big.', k.key).stats.changed > 0), 'an answer opening with <think> is marked');
+  // Loop keywords starting a line are left alone, even in code the scheme cannot recognise.
+  const loops = 'The loop:\nwhile True:\n  pass\nuntil done\n';
+  for (const k of keys) assert.equal(watermarkText(loops, k.key).text, loops, `while and until at a line start kept by ${k.id}`);
+});
+
 test('streaming gives exactly the whole-text result for any split of the input', () => {
   const sample = prose.slice(0, 2500);
   const whole = watermarkText(sample, keyA.key).text;
@@ -85,6 +119,25 @@ test('false positives: clean human text against 500 keys stays under alpha', () 
     for (const t of texts) { trials++; if (detectWatermark(t, [key], 1e-3).detected) positives++; }
   }
   assert.ok(positives / trials <= 2e-3, `${positives}/${trials}`);
+});
+
+test('detection reads through invisible characters and compatibility forms a harvester might insert', () => {
+  const marked = watermarkText(prose, keyA.key).text;
+  const clean = detectWatermark(marked, [keyA], 1e-3);
+  assert.ok(clean.detected, 'the marked text is detected');
+  const variants = {
+    zeroWidthSpace: marked.replaceAll(' ', ' \u200b'),
+    softHyphen: marked.replace(/\b(\w)(\w)/g, '$1\u00ad$2'),
+    wordJoiner: marked.replaceAll(' ', '\u2060 '),
+    byteOrderMark: marked.replaceAll(' ', ' \ufeff'),
+    fullwidth: marked.replace(/[a-z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0)),
+    cyrillicLookalikes: marked.replace(/[aeo]/g, (c) => ({ a: '\u0430', e: '\u0435', o: '\u043e' })[c]!),
+  };
+  for (const [name, text] of Object.entries(variants)) {
+    const r = detectWatermark(text, [keyA], 1e-3);
+    assert.ok(r.detected, `${name}: detected (slots ${r.slots}, matches ${r.best?.matches})`);
+    assert.equal(r.slots, clean.slots, `${name}: the same slots as the clean text`);
+  }
 });
 
 test('poisson-binomial tail equals the binomial tail for equal p', () => {

@@ -175,6 +175,30 @@ test('the one-use credential: accepted once, refused again, and refused once the
   } finally { await identity.close(); db.close(); rmSync(dir, { recursive: true, force: true }); }
 });
 
+test('a batch\'s remaining requests see a suspension, reactivation or tier change made on this node at once', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-batch-credentials-'));
+  const db = openSqlite(join(dir, 'ids.db'));
+  const identity = new SqliteIdentityStore(db, { fingerprintSecret: 'x' });
+  try {
+    const org = await identity.createOrg({ name: 'o', tier: 'email_verified' });
+    const account = await identity.createAccount({ org_id: org.id, name: 'a', email: 'a@example.org', tier: 'email_verified' });
+    const { key } = await identity.createKey(account.id, { name: 'k' });
+    const credentials = new BatchCredentials(identity);
+    const auth = credentials.authenticator({ authenticate: () => { throw new Error('not a batch credential'); } });
+    const next = async () => auth.authenticate(credentials.issue({ batchId: 'msgbatch_1', keyId: key.id, accountId: account.id, orgId: org.id }));
+    assert.equal((await next()).account.status, 'active', 'the batch\'s first request runs');
+    await identity.setAccountStatus(account.id, 'suspended', { by: 'admin-api', reason: 'fleet' });
+    await assert.rejects(next(), (e: any) => e.code === 'WARDEN_ACCOUNT_SUSPENDED', 'the next request after the suspension is refused, not served from a cached context');
+    await identity.setAccountStatus(account.id, 'active', { by: 'admin-api', reason: 'appeal upheld' });
+    assert.equal((await next()).account.status, 'active', 'a reactivated account\'s batch runs again at once');
+    await identity.setOrgTier(org.id, 'identity_verified', { by: 'admin-api', reason: 'documents checked' });
+    assert.equal((await next()).tier, 'identity_verified', 'a tier change applies to the next request');
+    await identity.revokeKey(key.id);
+    await assert.rejects(next(), (e: any) => e.code === 'WARDEN_REVOKED_API_KEY', 'a revoked key\'s batch stops at once');
+    credentials.close();
+  } finally { await identity.close(); db.close(); rmSync(dir, { recursive: true, force: true }); }
+});
+
 test('operators see every customer\'s batches with who sent them, and cancel one (admin API and CLI)', async () => {
   const { runBatchesCli } = await import('../cli/batches-cmd.ts');
   const created = await sdk(bob).messages.batches.create({ requests: Array.from({ length: 30 }, (_, i) => ask(`b${i}`, `Bob's item ${i}`)) });

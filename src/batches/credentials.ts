@@ -8,12 +8,16 @@ import { randomBytes } from 'node:crypto';
 import { WardenError } from '../errors/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { extractApiKey, type Authenticator } from '../gateway/index.ts';
-import { assertUsable, authContextFor, type AuthContext, type IdentityStore } from '../identity/index.ts';
+import { assertUsable, authContextFor, type AuthContext, type IdentityChangeNotice, type IdentityStore } from '../identity/index.ts';
 
 const PREFIX = 'wbi_';
 /** An issued credential not used within this long is void (it is used at once). */
 const VALID_MS = 60_000;
-/** A key's context is re-read at most this often while its batch runs. */
+/**
+ * A key's context is re-read at most this often while its batch runs. Changes made through this
+ * node's store (and, with PostgreSQL, any node's) drop it at once, as they do the gateway's
+ * authenticator cache: a suspended account's or revoked key's batch stops with its next request.
+ */
 const CACHE_MS = 5_000;
 /** Whose a credential was is forgotten once its request is recorded, or (a request never recorded) this long after. */
 const OWNER_MS = 3_600_000;
@@ -28,8 +32,25 @@ export class BatchCredentials {
   private readonly contexts = new Map<string, { auth: AuthContext; at: number }>();
   /** The batch of each context handed out for a credential (one object per credential, so a client's own requests never match). */
   private readonly batchOfContext = new WeakMap<AuthContext, string>();
+  /** Bumped by every identity change, so a read that raced with one is not cached. */
+  private generation = 0;
+  private readonly unsubscribe: () => void;
 
-  constructor(private readonly identity: Pick<IdentityStore, 'getKey' | 'getAccount' | 'getOrg'>) {}
+  constructor(private readonly identity: Pick<IdentityStore, 'getKey' | 'getAccount' | 'getOrg'> & Partial<Pick<IdentityStore, 'onChange'>>) {
+    this.unsubscribe = identity.onChange?.((n) => this.onChange(n)) ?? (() => {});
+  }
+
+  /** Stop listening for identity changes. */
+  close(): void { this.unsubscribe(); }
+
+  private onChange(n: IdentityChangeNotice): void {
+    this.generation++;
+    if (n.type === 'all') { this.contexts.clear(); return; }
+    for (const [keyId, { auth }] of this.contexts) {
+      const hit = n.type === 'key' ? keyId === n.id : n.type === 'account' ? auth.account.id === n.id : auth.org?.id === n.id;
+      if (hit) this.contexts.delete(keyId);
+    }
+  }
 
   issue(owner: BatchOwner): string {
     const now = Date.now();
@@ -87,6 +108,7 @@ export class BatchCredentials {
 
   private async contextOf(keyId: string): Promise<AuthContext> {
     const now = Date.now();
+    const generation = this.generation;
     const hit = this.contexts.get(keyId);
     if (hit && now - hit.at < CACHE_MS) { assertUsable(hit.auth.key, hit.auth.account, now); return hit.auth; }
     const key = await this.identity.getKey(keyId);
@@ -96,7 +118,7 @@ export class BatchCredentials {
     assertUsable(key, account, now);
     const auth = authContextFor({ key, account, org });
     if (this.contexts.size > 1_000) this.contexts.clear();
-    this.contexts.set(keyId, { auth, at: now });
+    if (generation === this.generation) this.contexts.set(keyId, { auth, at: now });
     return auth;
   }
 }

@@ -55,7 +55,7 @@ export interface Batches {
 const STALE_UPLOAD_MS = 3_600_000;
 
 export function createBatches(
-  store: BatchStore, files: FileStore, identity: Pick<IdentityStore, 'getKey' | 'getAccount' | 'getOrg'>, config: BatchesConfig,
+  store: BatchStore, files: FileStore, identity: Pick<IdentityStore, 'getKey' | 'getAccount' | 'getOrg'> & Partial<Pick<IdentityStore, 'onChange'>>, config: BatchesConfig,
   opts: { log?: (msg: string) => void; registry?: Registry } = {},
 ): Batches {
   const credentials = new BatchCredentials(identity);
@@ -104,7 +104,7 @@ export function createBatches(
       registerBatchRoutes(app, deps);
       registerOpenAiBatchRoutes(app, { ...deps, files });
       app.addHook('onReady', async () => { running.begin(); });
-      app.addHook('preClose', async () => { await running.stop(); await streams.stop(); });
+      app.addHook('preClose', async () => { await running.stop(); await streams.stop(); credentials.close(); });
     },
     adminRoutes: batchAdminRoutes(store, (id) => runner?.closedBatch(id), files),
   };

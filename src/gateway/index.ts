@@ -24,7 +24,8 @@ import { cutInFlight, settleInFlight, type Authenticator, type PipelineDeps } fr
 import { DocumentReader } from '../documents/index.ts';
 import { DOCUMENT_TEXT_BYTES } from './request-features.ts';
 
-export type { BackgroundResponses, GatewayHooks, InteractionContext, ModelsView, OutputTransformer, SseEvent } from './lifecycle.ts';
+export type { BackgroundResponses, ClientCut, GatewayHooks, InteractionContext, ModelsView, OutputTransformer, SseEvent } from './lifecycle.ts';
+export { CLIENT_CUT } from './lifecycle.ts';
 export type { Authenticator } from './interaction.ts';
 export { extractApiKey, refuseBarred } from './interaction.ts';
 export { UpstreamRouter } from './upstreams.ts';

@@ -11,7 +11,7 @@ import { WardenError, renderErrorBody, requestIdHeaders, toWardenError, type Wir
 import type { AuthContext, KeyScope } from '../identity/types.ts';
 import { eventAccountFacts } from '../identity/facts.ts';
 import { apiKeyFromHeaders } from '../identity/headers.ts';
-import type { GatewayHooks, InteractionContext, OutputTransformer, SseEvent } from './lifecycle.ts';
+import { CLIENT_CUT, type ClientCut, type GatewayHooks, type InteractionContext, type OutputTransformer, type SseEvent } from './lifecycle.ts';
 import { addDocumentText, extractRequestFeatures, namesDocuments, promptText, type FeatureOptions, type PendingDocument } from './request-features.ts';
 import type { DocumentReader, DocumentTurn } from '../documents/index.ts';
 import { AnswerMeter, upstreamErrorReport, type AnswerSummary } from './usage.ts';
@@ -161,6 +161,8 @@ interface Run {
   ctx: Context;
   /** The upstream request, once sent. */
   call: UpstreamCall | null;
+  /** When it was sent, ms. */
+  forwardedAt: number | null;
   request: EventRequest;
   upstream: Upstream | null;
   meter: AnswerMeter;
@@ -210,7 +212,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
     abortRun(run, new WardenError('WARDEN_CLIENT_NOT_READING', `The client took none of its answer for ${deps.writeIdleTimeoutMs} ms; the connection was closed.`));
   });
   const run: Run = {
-    ctx, call: null, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
+    ctx, call: null, forwardedAt: null, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
     status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null, eventsSent: 0, closingFailed: false, watch,
   };
   const inflight = deps.metrics.counts.inflight;
@@ -396,6 +398,7 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
   }
   const call = new UpstreamCall(RETURNED_HEADERS);
   run.call = call;
+  run.forwardedAt = Date.now();
   upstream.pool.dispatch({
     path: upstream.basePath + UPSTREAM_PATH[ctx.flavour],
     method: 'POST',
@@ -778,6 +781,11 @@ function finish(deps: PipelineDeps, run: Run): void {
   if (summary.input_tokens) m.counts.token(ctx.flavour, 'input', summary.input_tokens);
   if (summary.output_tokens) m.counts.token(ctx.flavour, 'output', summary.output_tokens);
   if (summary.reasoning_tokens) m.counts.token(ctx.flavour, 'reasoning', summary.reasoning_tokens);
+  // The client left before the upstream's final count: the limits estimate what it spent.
+  if (status === 499 && run.forwardedAt !== null && summary.usage_source !== 'upstream') {
+    const cut: ClientCut = { forwardedAt: run.forwardedAt, firstOutputAt: run.meter.firstOutputAt, endedAt: Date.now() };
+    ctx.locals.set(CLIENT_CUT, cut);
+  }
   for (const h of deps.hooks) {
     if (!h.onEnd) continue;
     try { h.onEnd(ctx, event); } catch (err) { deps.log.error({ err, hook: h.name }, 'onEnd hook failed'); }

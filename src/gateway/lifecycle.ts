@@ -71,6 +71,23 @@ export interface InteractionContext {
   batchId: string | null;
 }
 
+/**
+ * `ctx.locals` key set before `onEnd` when the client left (499) after its request was forwarded
+ * and before the upstream's final count: what the upstream may have spent is then unknown, and the
+ * limits settle to an estimate from these times (`ClientCut`).
+ */
+export const CLIENT_CUT = 'answer.client_cut';
+
+/** Times of an answer the client left early, ms since the epoch. */
+export interface ClientCut {
+  /** The request was sent upstream. */
+  forwardedAt: number;
+  /** The first text of the answer (output, reasoning, tool input) arrived; null: none did. */
+  firstOutputAt: number | null;
+  /** The client left. */
+  endedAt: number;
+}
+
 /** Transforms the answer on its way to the client. */
 export interface OutputTransformer {
   /** Streaming: return the events to send for this one (itself, a changed copy, none, or several). */

@@ -127,6 +127,8 @@ export class AnswerMeter {
 
   /** Responses streams: the `sequence_number` of the first event (numbering goes on from it). */
   firstSequence: number | null = null;
+  /** When the answer's first text (output, reasoning, tool input) arrived, ms; null: none yet. */
+  firstOutputAt: number | null = null;
 
   /**
    * The stream's closing event was seen: Responses `response.completed`, `.incomplete` or
@@ -150,12 +152,14 @@ export class AnswerMeter {
 
   private addOutput(s: unknown): void {
     if (typeof s !== 'string' || !s) return;
+    if (this.firstOutputAt === null) this.firstOutputAt = Date.now();
     this.outputChars += s.length;
     if (this.outputText.length < MAX_KEPT_CHARS) this.outputText += s;
   }
 
   private addReasoning(s: unknown): void {
     if (typeof s !== 'string' || !s) return;
+    if (this.firstOutputAt === null) this.firstOutputAt = Date.now();
     this.reasoningChars += s.length;
     if (this.reasoningText.length < MAX_KEPT_CHARS) this.reasoningText += s;
   }

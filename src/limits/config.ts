@@ -191,6 +191,12 @@ export const limitsConfigSchema = z.object({
      * is billed at).
      */
     audio_tokens_per_second: z.number().int().min(0).default(10),
+    /**
+     * Output tokens a second the upstream is taken to generate while a stream shows nothing (hidden
+     * reasoning, the wait for the first token), for a stream whose client left before the upstream's
+     * final count: docs/limits.md, "A client that leaves early". A faster rate seen in the stream is used instead.
+     */
+    unseen_tokens_per_second: z.number().min(0).default(100),
   }).strict().prefault({}),
   tiers: z.object({
     unverified: tierSchema(DEFAULT_TIER_LIMITS.unverified),

@@ -5,14 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateSync } from 'node:zlib';
 import { limitsConfigSchema } from './config.ts';
-import { estimateInput, estimateInputTokens, outputTokenReserve, pdfPages, wavByteRate } from './estimate.ts';
+import { cutAnswerUsage, estimateInput, estimateInputTokens, outputTokenReserve, pdfPages, wavByteRate } from './estimate.ts';
 import { deflatedSpaces, makePdf, pdfWithContent } from '../../test/helpers/pdf.ts';
 
 const est = limitsConfigSchema.parse({}).estimate;
 const b64 = (b: Buffer) => b.toString('base64');
 
-test('defaults: 4 characters a token, 1,600 tokens an image (85 at low detail), 3,000 a PDF page, 10 a second of audio', () => {
-  assert.deepEqual(est, { chars_per_token: 4, default_max_tokens: 4096, image_tokens: 1600, low_detail_image_tokens: 85, pdf_page_tokens: 3000, audio_tokens_per_second: 10 });
+test('defaults: 4 characters a token, 1,600 tokens an image (85 at low detail), 3,000 a PDF page, 10 a second of audio, 100 a second a cut stream showed nothing', () => {
+  assert.deepEqual(est, { chars_per_token: 4, default_max_tokens: 4096, image_tokens: 1600, low_detail_image_tokens: 85, pdf_page_tokens: 3000, audio_tokens_per_second: 10, unseen_tokens_per_second: 100 });
 });
 
 test('token ids count one token each: embeddings input and legacy completions prompt, flat or batched', () => {
@@ -197,4 +197,18 @@ test('output: the client\'s cap times its choices; a ceiling the policy set for 
   assert.equal(outputTokenReserve({ max_completion_tokens: 2048 }, 'openai.chat', 4096, ['max_tokens:set']), 2048);
   // the client's own cap, lowered by the policy, is the client's
   assert.equal(outputTokenReserve({ max_completion_tokens: 65_536 }, 'openai.chat', 4096, ['max_tokens:capped']), 65_536);
+});
+
+test('a client that leaves early: the time the stream showed nothing is charged at its rate, within the reservation', () => {
+  const reserved = { inputTokens: 40, outputTokens: 4000 };
+  // Hung up before anything came, 3 s after forwarding (a non-streamed answer, or a stream still
+  // reasoning): the reserved input, and 3 s at the configured rate.
+  assert.deepEqual(cutAnswerUsage({ inputTokens: 0, outputTokens: 0 }, reserved, { forwardedAt: 0, firstOutputAt: null, endedAt: 3000 }, 100), { inputTokens: 40, outputTokens: 300 });
+  // 1.4 s of hidden reasoning, then 28 tokens shown in 140 ms (200 a second): the reasoning at 200 a second.
+  assert.deepEqual(cutAnswerUsage({ inputTokens: 12, outputTokens: 28 }, reserved, { forwardedAt: 0, firstOutputAt: 1400, endedAt: 1540 }, 100), { inputTokens: 12, outputTokens: 28 + 280 });
+  // A burst of buffered text in 20 ms is not a rate: the configured one is used.
+  assert.deepEqual(cutAnswerUsage({ inputTokens: 12, outputTokens: 500 }, reserved, { forwardedAt: 0, firstOutputAt: 1000, endedAt: 1020 }, 100), { inputTokens: 12, outputTokens: 600 });
+  // Never more than reserved, never less than counted.
+  assert.equal(cutAnswerUsage({ inputTokens: 12, outputTokens: 10 }, reserved, { forwardedAt: 0, firstOutputAt: null, endedAt: 600_000 }, 100).outputTokens, 4000, 'capped at the output reserved');
+  assert.equal(cutAnswerUsage({ inputTokens: 12, outputTokens: 5000 }, reserved, { forwardedAt: 0, firstOutputAt: 10, endedAt: 20_000 }, 100).outputTokens, 5000, 'what was counted is charged in full');
 });

@@ -296,3 +296,29 @@ export function outputTokenReserve(body: Record<string, unknown>, flavour: ApiFl
   }
   return (cap ?? defaultMax) * choices;
 }
+
+/** A shown rate is believed from this much of the answer on (a shorter span is a burst of buffered events). */
+const MIN_SHOWN_MS = 100;
+
+/**
+ * What to settle for an answer the client left before the upstream's final count. Until the
+ * client left, the upstream was generating, also while the stream showed nothing (hidden reasoning,
+ * an Anthropic thinking block with `display: "omitted"`, the wait for the first token): that time
+ * is charged at the stream's own rate when it showed one, at least `unseenPerSecond`, on top of the
+ * text counted, within the output reserved (never below what was counted). A request cut before
+ * any answer or count came is charged its reserved input.
+ */
+export function cutAnswerUsage(
+  counted: { inputTokens: number; outputTokens: number },
+  reserved: { inputTokens: number; outputTokens: number },
+  cut: { forwardedAt: number; firstOutputAt: number | null; endedAt: number },
+  unseenPerSecond: number,
+): { inputTokens: number; outputTokens: number } {
+  const inputTokens = counted.inputTokens > 0 ? counted.inputTokens : reserved.inputTokens;
+  const unseenMs = Math.max(0, (cut.firstOutputAt ?? cut.endedAt) - cut.forwardedAt);
+  const shownMs = cut.firstOutputAt === null ? 0 : cut.endedAt - cut.firstOutputAt;
+  const shownPerSecond = shownMs >= MIN_SHOWN_MS ? counted.outputTokens / (shownMs / 1000) : 0;
+  const unseen = Math.ceil(Math.max(unseenPerSecond, shownPerSecond) * unseenMs / 1000);
+  const outputTokens = Math.max(counted.outputTokens, Math.min(reserved.outputTokens, counted.outputTokens + unseen));
+  return { inputTokens, outputTokens };
+}

@@ -441,3 +441,22 @@ test('token counting under a limit of 0 is refused without a retry-after: nothin
   }
   assert.equal(await count(setup({}, { verdicts }).hooks, 'acc_ok'), null);
 });
+
+test('a throttle or shape verdict slows a small account down but still serves it: concurrency never scales below one slot', async () => {
+  const levels = new Map<string, VerdictLevel>([['acc_t', 'throttle'], ['acc_s', 'shape'], ['acc_x', 'suspend']]);
+  const verdicts: VerdictView = { forAccount: (id) => ({ level: levels.get(id) ?? 'none', verdict: null, clusterId: null }) };
+  // The shipped defaults: an unverified account has 2 slots; throttle and shape multiply by 0.25.
+  const { hooks, advance } = setup({}, { verdicts });
+  for (const accountId of ['acc_t', 'acc_s']) {
+    const first = await run(hooks, { accountId, keyId: `k_${accountId}`, tier: 'unverified' });
+    assert.equal(first.error, null, `${accountId}: a request with nothing else in flight is served, not refused (${first.error?.message})`);
+    advance(13_000_000); // the throttled rpm of 5 admits one request every 12 s
+    const second = await run(hooks, { accountId, keyId: `k_${accountId}`, tier: 'unverified' });
+    assert.equal(second.error?.code, 'WARDEN_CONCURRENCY_LIMITED', `${accountId}: one slot, so a second request while the first runs waits`);
+    assert.match(second.error!.message, /1 in flight/, 'the refusal names one slot');
+    hooks.onEnd!(first.ctx, fakeEvent(first.ctx, { input: 5, output: 3 }));
+  }
+  // A multiplier of 0 (suspend) still refuses everything.
+  const suspended = await run(hooks, { accountId: 'acc_x', keyId: 'k_x', tier: 'unverified' });
+  assert.ok(suspended.error, 'a suspend verdict refuses the request');
+});

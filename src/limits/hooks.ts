@@ -8,9 +8,9 @@
 import type { Registry } from 'prom-client';
 import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
 import type { InteractionEvent } from '../events/index.ts';
-import type { GatewayHooks, InteractionContext } from '../gateway/lifecycle.ts';
+import { CLIENT_CUT, type ClientCut, type GatewayHooks, type InteractionContext } from '../gateway/lifecycle.ts';
 import type { LimitsConfig } from './config.ts';
-import { estimateInput, outputTokenReserve } from './estimate.ts';
+import { cutAnswerUsage, estimateInput, outputTokenReserve } from './estimate.ts';
 import { enforcementRecord, rateLimitHeaders, refusalError } from './headers.ts';
 import { KeyRate } from './key-rate.ts';
 import { WardenError } from '../errors/index.ts';
@@ -112,8 +112,11 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
       const reservation = ctx.locals.get(LIMITS_RESERVATION) as Reservation | undefined;
       if (!reservation) return;
       ctx.locals.delete(LIMITS_RESERVATION);
-      // Real usage as the gateway accounted it (upstream usage, or the tokenizer when the stream was cut).
-      const usage = { inputTokens: event.response.input_tokens, outputTokens: event.response.output_tokens };
+      // Real usage as the gateway accounted it (upstream usage, or the tokenizer when the stream was cut);
+      // an estimate of what the upstream spent when the client left before its final count.
+      let usage = { inputTokens: event.response.input_tokens, outputTokens: event.response.output_tokens };
+      const cut = ctx.locals.get(CLIENT_CUT) as ClientCut | undefined;
+      if (cut) usage = cutAnswerUsage(usage, reservation.cost, cut, config.estimate.unseen_tokens_per_second);
       void limiter.settle(reservation, usage);
     },
     async close() {

@@ -93,7 +93,11 @@ function apply(spec: LimitSpec, partial: PartialLimitSpec): LimitSpec {
   return out;
 }
 
-/** Scale rates, token quotas and concurrency (never budgets: they are commercial, not protective). */
+/**
+ * Scale rates, token quotas and concurrency (never budgets: they are commercial, not protective).
+ * Burst and concurrency keep at least one when both the limit and the multiplier allow any: a
+ * throttled account is served slower, not refused (only a multiplier of 0 refuses all).
+ */
 function scale(spec: LimitSpec, m: number): LimitSpec {
   if (m === 1) return spec;
   const s = (v: number | null, round: (x: number) => number) => (v === null ? null : round(v * m));
@@ -103,7 +107,8 @@ function scale(spec: LimitSpec, m: number): LimitSpec {
     burst: spec.burst === null ? null : Math.max(1, Math.floor(spec.burst * m)),
     tpm: s(spec.tpm, Math.floor), tpd: s(spec.tpd, Math.floor),
     input_tpm: s(spec.input_tpm, Math.floor), output_tpm: s(spec.output_tpm, Math.floor),
-    concurrency: s(spec.concurrency, Math.floor),
+    concurrency: spec.concurrency === null ? null
+      : m > 0 && spec.concurrency > 0 ? Math.max(1, Math.floor(spec.concurrency * m)) : Math.floor(spec.concurrency * m),
   };
 }
 

@@ -19,7 +19,7 @@ import type { Authenticator } from '../gateway/interaction.ts';
 import type { AuthContext } from '../identity/types.ts';
 import {
   answerFilter, composeTransformers, embeddingInputTexts, extractiveSummary, noiseSeed, noisyVector, ReasoningSeal, responsesResequencer,
-  restoreSealedThinking, shapeRequest, vectorFilter, type Summariser,
+  repeatedPrompts, restoreSealedThinking, shapeRequest, vectorFilter, type Summariser,
 } from '../shape/index.ts';
 import { deriveWatermarkKey, type WatermarkKey } from '../watermark/keys.ts';
 import { watermarkTransformer } from '../watermark/transform.ts';
@@ -288,6 +288,14 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
           throw new WardenError('WARDEN_INVALID_REQUEST', 'A withheld thinking block in `messages` was altered or comes from another deployment; send the assistant content exactly as it was returned.', { param: 'messages' });
         });
         if (restored > 0) ctx.enforcement.shaping.push('reasoning:restored');
+      }
+      if (ctx.flavour === 'openai.completions') {
+        // More copies of one prompt than n_max cannot be shaped down (each copy is a sample).
+        const copies = repeatedPrompts(ctx.body);
+        if (copies > caps.n_max) {
+          ctx.enforcement.policy.push('refused:n');
+          throw new WardenError('WARDEN_POLICY_DENIED', `The prompt array repeats a prompt ${copies} times; your account may draw at most ${caps.n_max} ${caps.n_max === 1 ? 'sample' : 'samples'} of one prompt per request (its copies in \`prompt\` times \`n\`).`, { param: 'prompt' });
+        }
       }
       for (const a of shapeRequest(ctx.flavour, ctx.body, caps)) ctx.enforcement.shaping.push(a);
 

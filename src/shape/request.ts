@@ -56,6 +56,14 @@ export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>,
     if (limits.max_tokens_ceiling !== null && typeof mt === 'number' && mt > limits.max_tokens_ceiling) { body.max_tokens = limits.max_tokens_ceiling; actions.push('max_tokens:capped'); }
     if (typeof body.n === 'number' && body.n > limits.n_max) { body.n = limits.n_max; actions.push('n:capped'); }
     if (typeof body.best_of === 'number' && body.best_of > limits.n_max) { body.best_of = limits.n_max; actions.push('best_of:capped'); }
+    // A prompt repeated in a batch is sampled once per copy: copies x choices of it stay within
+    // n_max (more copies than n_max are refused by the policy before this: `repeatedPrompts`).
+    const copies = repeatedPrompts(body);
+    if (copies > 1 && copies <= limits.n_max) {
+      const each = Math.floor(limits.n_max / copies);
+      if (typeof body.n === 'number' && body.n > each) { body.n = each; if (!actions.includes('n:capped')) actions.push('n:capped'); }
+      if (typeof body.best_of === 'number' && body.best_of > each) { body.best_of = each; if (!actions.includes('best_of:capped')) actions.push('best_of:capped'); }
+    }
     shapeLogitBias(body, limits, actions);
     if (body.logprobs !== undefined && body.logprobs !== null) {
       if (!limits.logprobs) { delete body.logprobs; actions.push('logprobs:stripped'); }
@@ -98,6 +106,25 @@ export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>,
     }
   }
   return actions;
+}
+
+/**
+ * Legacy completions: the most copies of one prompt in a batch of prompts (1 for a single prompt).
+ * Each copy gets its own choices, so five copies with `n: 1` are five samples of one question.
+ */
+export function repeatedPrompts(body: Record<string, unknown>): number {
+  const p = body.prompt;
+  // A list of token ids is one prompt; a list of strings or of token-id lists is a batch.
+  if (!Array.isArray(p) || p.length < 2 || typeof p[0] === 'number') return 1;
+  const seen = new Map<string, number>();
+  let most = 1;
+  for (const x of p) {
+    const k = typeof x === 'string' ? `s${x}` : Array.isArray(x) ? `t${x.join(',')}` : `j${JSON.stringify(x)}`;
+    const n = (seen.get(k) ?? 0) + 1;
+    seen.set(k, n);
+    if (n > most) most = n;
+  }
+  return most;
 }
 
 /**

@@ -114,3 +114,26 @@ test('policy: log-probabilities and logit_bias stripped, choices capped, the tex
   assert.equal(events[0].request.params.echo, undefined);
   assert.equal(events[2].enforcement.watermark, null);
 });
+
+test('n_max bounds the samples of one prompt: a prompt repeated in a batch counts as more choices of it', async () => {
+  const c = sdk(governed);
+  // n_max 2: five copies of one question are five samples of it, whatever n says.
+  const before = mock.received.length;
+  const harvest = await c.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: Array(5).fill('Explain X'), max_tokens: 20, n: 5, temperature: 1 }).then(() => null, (e) => e);
+  assert.ok(harvest instanceof OpenAI.APIError, 'five copies of one prompt under n_max 2 are refused');
+  assert.equal(harvest.status, 403, `refused as a policy matter, got ${harvest.status}`);
+  assert.equal(harvest.param, 'prompt', 'the refusal names the prompt array');
+  assert.match(harvest.message, /at most 2/, 'and says how many samples of one prompt are allowed');
+  assert.equal(mock.received.length, before, 'nothing was forwarded');
+
+  // Two copies fit n_max 2 with one choice each: n is lowered to 1, not the request refused.
+  const pair = await c.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: ['Name a fruit.', 'Name a fruit.', 'Name a colour.'], max_tokens: 8, n: 2, best_of: 2 });
+  const sent = lastForwarded();
+  assert.deepEqual([sent.n, sent.best_of], [1, 1], 'one choice per copy of the repeated prompt');
+  assert.equal(pair.choices.length, 3, 'two samples of the fruit, one of the colour');
+  // Distinct prompts keep their n.
+  await c.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: ['Name a fruit.', 'Name a colour.'], max_tokens: 8, n: 2 });
+  assert.equal(lastForwarded().n, 2, 'distinct prompts keep n_max choices each');
+  const refused = (await eventsOf(governed, 1)).find((e) => e.response.status === 403 && e.enforcement.policy.includes('refused:n'));
+  assert.ok(refused, 'the refusal is noted on the event (refused:n)');
+});

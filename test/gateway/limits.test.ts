@@ -1,8 +1,9 @@
 // Limits through the real gateway: a burst over the account's rate gets 429 in the caller's wire
 // format with retry-after and the rate-limit headers each SDK reads; the refusal is on the event.
 import { test } from 'node:test';
+import { connect } from 'node:net';
 import assert from 'node:assert/strict';
-import { limitsConfigSchema, limitsHooks } from '../../src/limits/index.ts';
+import { Limiter, limitsConfigSchema, limitsHooks } from '../../src/limits/index.ts';
 import { startHarness, storedEvents, GOOD_KEY } from '../helpers/gateway.ts';
 import { makePdf } from '../helpers/pdf.ts';
 import { blackAndWhiteGif } from '../helpers/images.ts';
@@ -154,5 +155,75 @@ test('without max_tokens the reservation is estimate.default_max_tokens, not the
     assert.equal(own.headers.get('retry-after'), null, 'larger than the limit: never admissible');
   } finally {
     await t.close();
+  }
+});
+
+/**
+ * Stream `body` with a raw socket and hang up once `chunks` chunks of visible content came; the
+ * tokens left on the account's per-minute meter after this request's reservation.
+ */
+function cutStream(url: string, body: object, chunks: number): Promise<number> {
+  const { hostname, port } = new URL(url);
+  const json = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const s = connect(Number(port), hostname, () => {
+      s.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${GOOD_KEY}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`);
+    });
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d.toString('utf8');
+      if (buf.split('"content":"').length - 1 < chunks) return;
+      s.destroy();
+      const m = /x-ratelimit-remaining-tokens: (\d+)/i.exec(buf);
+      if (m) resolve(Number(m[1])); else reject(new Error(`no rate-limit headers: ${buf.slice(0, 300)}`));
+    });
+    s.on('error', reject);
+    s.on('end', () => reject(new Error('the stream ended before the client hung up')));
+  });
+}
+
+test('a client that leaves a stream before the final usage is charged the hidden reasoning it made the upstream spend, not only the text it read', async () => {
+  const unlimited = { rpm: null, burst: null, tpm: null, tpd: null, concurrency: null };
+  const config = limitsConfigSchema.parse({
+    tiers: { email_verified: { key: unlimited, org: unlimited, account: { ...unlimited, tpm: 100_000 } } },
+    network: { ip: { rpm: null, burst: null, concurrency: null }, subnet: { rpm: null, burst: null, concurrency: null } },
+  });
+  // A clock that stands still: the meter refills nothing, so what it lost is what was charged.
+  const limiter = new Limiter({ config, clockUs: () => Date.UTC(2026, 5, 18, 12) * 1000 });
+  const hooks = limitsHooks({ config, limiter });
+  await limiter.ready();
+  const h = await startHarness({ hooks: [hooks], mock: { tokensPerSecond: 200, answerTokens: [600, 600] } });
+  try {
+    const o3 = { model: 'o3', messages: [{ role: 'user', content: 'Explain in detail photosynthesis' }], max_completion_tokens: 4000, reasoning_effort: 'xhigh', stream: true };
+    const afterCut = await cutStream(h.url, o3, 40);
+    await storedEvents(h, 1);
+    await new Promise((r) => setTimeout(r, 50));
+    // The same request read to its end: what the upstream really spends on it.
+    const full = await post(`${h.url}/v1/chat/completions`, o3);
+    const afterFull = Number(full.headers.get('x-ratelimit-remaining-tokens'));
+    await full.text();
+    const events = await storedEvents(h, 2);
+    const [cutEvent, fullEvent] = events;
+    assert.equal(cutEvent.response.status, 499, 'the first request is recorded as the client leaving');
+    assert.equal(fullEvent.response.usage_source, 'upstream');
+    const reasoning = fullEvent.response.reasoning_tokens;
+    assert.ok(reasoning > 100, `the model reasons before it answers (${reasoning} tokens)`);
+    const charged = afterCut - afterFull; // both reserved the same
+    assert.ok(charged >= fullEvent.response.input_tokens + 0.8 * reasoning,
+      `the cut stream is charged its hidden reasoning: ${charged} tokens charged, ${reasoning} reasoning tokens spent before the first visible one`);
+    assert.ok(charged <= 4000 + fullEvent.response.input_tokens + 10, `never more than was reserved (${charged})`);
+
+    // A non-reasoning answer cancelled early is charged about what was made, not the whole max_tokens.
+    const gpt = { model: 'gpt-4o', messages: [{ role: 'user', content: 'Write a long story' }], max_tokens: 4000, stream: true };
+    const before = await cutStream(h.url, gpt, 40);
+    await storedEvents(h, 3);
+    await new Promise((r) => setTimeout(r, 50));
+    const probe = await post(`${h.url}/v1/chat/completions`, { ...gpt, stream: false, max_tokens: 1 });
+    const after = Number(probe.headers.get('x-ratelimit-remaining-tokens'));
+    await probe.text();
+    const cancelled = before - after - (1 + 5 - 4000 - 5); // the probe reserved 1 output token, not 4,000
+    assert.ok(cancelled < 400, `an honest cancel is charged near what it read, not 4,000 (${cancelled})`);
+  } finally {
+    await h.close();
   }
 });

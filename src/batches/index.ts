@@ -30,7 +30,7 @@ export { registerOpenAiBatchRoutes } from './openai-routes.ts';
 export { BatchCredentials } from './credentials.ts';
 export { BatchRunner } from './runner.ts';
 export { registerBatchRoutes } from './routes.ts';
-export { registerBatchAdminRoutes, batchAdminRoutes } from './admin.ts';
+export { batchAdminRoutes } from './admin.ts';
 
 export interface Batches {
   /** The gateway's authenticator, also accepting the one-use credentials of running requests. */

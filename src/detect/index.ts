@@ -17,10 +17,10 @@ export { detectHooks, type DetectHooks, type DetectHooksOptions } from './hooks.
 export { registerDetectMetrics, registerSharedDetectMetrics, registerSnapshotMetrics, type SharedDetectReadings, type SnapshotReadings } from './metrics.ts';
 export { sharedKeys, sharedRedis, redisReady, streamEventsHooks, consumeEventStream, VerdictPublisher, RedisVerdictView, WorkerLease, startSharedWorker, latestStreamId, type SharedKeys, type SharedWorker } from './shared.ts';
 export { runScanCli, scanEvents, readEventsFast, loadLabels, formatSummary, type ScanOptions, type ScanResult, type DetectorName } from './scan.ts';
-export { registerDetectAdminRoutes, detectAdminRoutes, replicaMisdirected, VerdictSchema, ClusterSchema, CampaignSchema, type DetectAdminOptions } from './admin.ts';
+export { detectAdminRoutes, replicaMisdirected, VerdictSchema, ClusterSchema, CampaignSchema, type DetectAdminOptions } from './admin.ts';
 export { applyOverrides, MemoryDetectOverridesStore, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverride, type DetectOverrideKind, type DetectOverridesStore } from './overrides.ts';
 export { replayRecentEvents, type ReplaySource, type ReplayResult } from './replay.ts';
-export { writeSnapshot, readSnapshot, removeSnapshot, periodicSnapshots, detectionSettingsHash, type SnapshotHeader, type SnapshotRead, type PeriodicSnapshots } from './snapshot.ts';
+export { writeSnapshot, readSnapshot, periodicSnapshots, detectionSettingsHash, type SnapshotHeader, type SnapshotRead, type PeriodicSnapshots } from './snapshot.ts';
 export { VolumeBaseline, PradaBaseline, shapiroFrancia, trigramEmbedding } from './baselines.ts';
 export { buildScenario, type PromptPool, type ScenarioSpec, type ScenarioLabels } from './scenario.ts';
 export { SharedIndicators, INDICATOR_KINDS, STRONG_KINDS, heldAlone, exchangeValue, keyedHash, sharingKeyId, eventObservables, subnetOf, type SharedIndicator, type IndicatorKind, type Sighting, type IntelMatch, type Observable, type StoredSighting } from './intel.ts';

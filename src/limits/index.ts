@@ -16,4 +16,4 @@ export {
   MemoryLimitOverridesStore, SqliteLimitOverridesStore, PostgresLimitOverridesStore,
   type LimitOverride, type LimitOverridesStore,
 } from './overrides.ts';
-export { registerLimitsAdminRoutes, limitsAdminRoutes, LimitOverrideSchema, type LimitsAdminDeps } from './admin.ts';
+export { limitsAdminRoutes, LimitOverrideSchema, type LimitsAdminDeps } from './admin.ts';

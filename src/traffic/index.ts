@@ -15,7 +15,7 @@ export type { SimulateOptions, SimulateSummary } from './simulate.ts';
 export { evaluate, evaluateFiles, parseDetectionResult, loadDetectionResult, LevelIndex, DETECTION_SCHEMA, DetectionResult } from './eval.ts';
 export type { DetectionAccount, DetectionCluster, LevelChange, EvalOptions, EvalReport, CampaignReport, OrganicReport } from './eval.ts';
 export { renderText, renderSvg } from './report.ts';
-export { pickAddress, countryOfIpNum, warmNetData, NET_CATEGORIES, CATEGORY_ASNS } from './netdata.ts';
+export { pickAddress, countryOfIpNum, NET_CATEGORIES, CATEGORY_ASNS } from './netdata.ts';
 export type { NetCategory, ClientAddress } from './netdata.ts';
 export { Rng, seededUlid } from './rng.ts';
 export { runRedteam, renderRedteamSummary, wireRequest, assertLocalTarget } from './redteam.ts';

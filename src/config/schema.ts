@@ -17,7 +17,7 @@ import { adminConfigSchema } from '../admin/config.ts';
 import { casesConfigSchema } from '../cases/config.ts';
 import { notifyConfigSchema } from '../notify/config.ts';
 import { batchesConfigSchema } from '../batches/config.ts';
-import { trustedProxyProblem } from '../gateway/client-address.ts';
+import { trustedProxyProblem } from './trusted-proxies.ts';
 
 const Flavour = z.enum(['openai', 'anthropic']);
 

@@ -4,8 +4,11 @@
  * - online: `detectHooks(engine)` plugs into the gateway's record phase (onEvent enqueues, a
  *   background drain feeds the engine) and the engine itself is the `VerdictView` enforcement reads;
  * - offline: `scanEvents(source)` / `runScanCli(argv)` (`warden scan events.jsonl`).
- * The detector knows nothing of HTTP: it reads interaction events (src/events) and writes verdicts
- * (./verdict.ts).
+ * The engine (every file here but admin.ts, hooks.ts and shared.ts) knows nothing of HTTP or Redis:
+ * it reads interaction events (src/events) and writes verdicts (./verdict.ts). admin.ts holds its
+ * admin routes, mounted through src/admin's router; hooks.ts plugs it into the gateway's lifecycle;
+ * shared.ts shares one detector between nodes through Redis. Imports `events`, `errors`, `config`,
+ * `identity` and `store` (operator overrides); `admin` and `gateway` only in those three files.
  */
 export * from './verdict.ts';
 export { detectConfigSchema, detectConfig, type DetectConfig } from './config.ts';

@@ -2,6 +2,7 @@
  * errors: one error class with stable codes (WARDEN_*), rendered in the wire format of the API
  * flavour the client called (OpenAI or Anthropic error JSON). Throw `WardenError` anywhere;
  * the gateway renders it in one place. Users and tests match on `code`, not on messages.
+ * Imports nothing of Warden; everything else may import it.
  */
 
 export type WireFlavour = 'openai' | 'anthropic';

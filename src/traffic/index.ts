@@ -1,4 +1,5 @@
 // traffic: realistic organic populations and distillation campaigns as interaction events + labels (simulate), run live against a gateway (redteam), and scored (eval).
+// Imports `admin` (client), `config`, `detect`, `events`, `identity` and `mock`.
 /**
  * Entry module of the traffic capability. See docs/traffic-model.md for every organic kind,
  * campaign kind and knob, and the file formats (events, labels, detection results, reports).

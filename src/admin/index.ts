@@ -1,4 +1,5 @@
 // admin: the operator API (Fastify plugin under /admin, bearer-token auth, OpenAPI 3.1 at /admin/openapi.json) and the `warden orgs|accounts|keys|changes` commands, locally or against a running server.
+// Imports `config`, `errors` and `identity` only; other capabilities import its router (router.ts) to add their routes.
 export { adminPlugin, buildAdminRoutes, MIN_ADMIN_TOKEN_LENGTH, type AdminPluginOptions } from './plugin.ts';
 export {
   AdminRouteTable, ErrorBody, adminErrorBody, sendAdminError, mountAdminRoutes,

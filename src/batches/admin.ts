@@ -10,10 +10,9 @@
  *                                    customers uploaded (batch inputs, requests' inputs) and batches' output files
  *   DELETE /admin/files/{id}         delete a customer's file (a takedown): requests naming it are refused from then on
  */
-import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { WardenError } from '../errors/index.ts';
-import { mountAdminRoutes, type AdminRouteRegistrar } from '../admin/router.ts';
+import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { batchJson } from './routes.ts';
 import { openAiBatchJson } from './openai-routes.ts';
 import type { BatchRecord, BatchStatus, BatchStore } from './store.ts';
@@ -100,8 +99,4 @@ export function batchAdminRoutes(store: BatchStore, onCanceled?: (id: string) =>
         return batchView((await store.get(batch.id))!);
       } });
   };
-}
-
-export function registerBatchAdminRoutes(app: FastifyInstance, store: BatchStore, onCanceled?: (id: string) => void, files?: FileStore): void {
-  mountAdminRoutes(app, [batchAdminRoutes(store, onCanceled, files)]);
 }

@@ -5,6 +5,7 @@
  * OpenAI batch's endpoint), as the key and from the address that sent the batch: the bulk channel
  * gets the same identity, policy, limits, detector, shaping, watermark and ledger as single requests.
  * Files uploaded as requests' inputs are kept here too, and sent inline when a request names one.
+ * Imports `admin` (router), `errors`, `events`, `gateway` (the pipeline each request runs through), `identity` and `store`.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -30,7 +31,7 @@ export { registerOpenAiBatchRoutes } from './openai-routes.ts';
 export { BatchCredentials } from './credentials.ts';
 export { BatchRunner } from './runner.ts';
 export { registerBatchRoutes } from './routes.ts';
-export { registerBatchAdminRoutes, batchAdminRoutes } from './admin.ts';
+export { batchAdminRoutes } from './admin.ts';
 
 export interface Batches {
   /** The gateway's authenticator, also accepting the one-use credentials of running requests. */

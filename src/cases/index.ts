@@ -5,8 +5,8 @@
  * partners (`stixToIndicators`) go into the detector's `SharedIndicators` (src/detect/intel.ts),
  * which holds matching accounts at the feed's level. A published case (`publishCase`) is served to
  * partners by the TAXII 2.1 server (`registerTaxiiServer`); partners' collections are polled by
- * `FeedPoller`. Imports the detector, the ledger's query and
- * the event store; nothing imports this but the admin composition (src/cli).
+ * `FeedPoller`. Imports the detector, the ledger's query, the event store, `limits`, `errors`
+ * and `admin`'s router; imported by src/cli, and by `config` for its schema (config.ts) only.
  */
 export { casesConfigSchema, MIN_SHARING_KEY_CHARS, type CasesConfig, type FeedConfig } from './config.ts';
 export { CASE_STATUSES, summariseCase, type CaseFile, type CaseMember, type CaseObservable, type CaseNote, type CaseStatus, type CaseSummary, type LedgerAnchor } from './types.ts';

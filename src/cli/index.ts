@@ -1,6 +1,7 @@
 /**
  * cli: the `warden` command line. Each sub-command lives in its capability; this module only
  * dispatches. The executable entry is main.ts.
+ * The composition root: imports every capability; nothing imports it.
  */
 import { COMMANDS } from './commands.ts';
 

@@ -19,7 +19,7 @@ import { buildCapabilities } from './capabilities.ts';
 
 const HELP = `usage: warden serve [-c|--config FILE] [--host HOST] [--port PORT] [--db FILE]
 Starts the gateway. With no config file: SQLite at ./data/warden.db and the built-in mock model.
-Environment overrides: WARDEN_SERVER__PORT=9000, WARDEN_STORE__DRIVER=postgres, ... (every key: warden config defaults)`;
+Environment overrides: WARDEN_SERVER__PORT=9000, WARDEN_STORE__DRIVER=postgres with WARDEN_STORE__POSTGRES_URL=postgres://..., ... (every key: warden config defaults)`;
 
 export interface RunningWarden {
   url: string;

@@ -1,5 +1,5 @@
 /** Open the configured backend (SQLite file or PostgreSQL) and the repositories on it. */
-import type { WardenConfig } from '../config/index.ts';
+import { postgresUrl, type WardenConfig } from '../config/index.ts';
 import { openSqlite, openPostgres, postgresUrlForDisplay, SqliteEventStore, PostgresEventStore, type EventStore, type SqliteDb, type PgPool } from '../store/index.ts';
 
 export interface Stores {
@@ -12,7 +12,8 @@ export interface Stores {
 
 export async function openStores(config: WardenConfig): Promise<Stores> {
   if (config.store.driver === 'postgres') {
-    const pg = openPostgres(config.store.postgres_url);
+    const url = postgresUrl(config.store);
+    const pg = openPostgres(url);
     const events = new PostgresEventStore(pg);
     // The first statement, here rather than in the background: a server that cannot be reached is
     // said at start, in the setting's words, not left to crash the process later.
@@ -20,7 +21,7 @@ export async function openStores(config: WardenConfig): Promise<Stores> {
       await events.migrate();
     } catch (err) {
       await pg.end().catch(() => {});
-      throw new Error(`cannot use PostgreSQL at store.postgres_url ${postgresUrlForDisplay(config.store.postgres_url)}: ${reason(err)}. Check that the server is running and reachable from here, and the URL's host, port, database, user and password.`, { cause: err });
+      throw new Error(`cannot use PostgreSQL at store.postgres_url ${postgresUrlForDisplay(url)}: ${reason(err)}. Check that the server is running and reachable from here, and the URL's host, port, database, user and password.`, { cause: err });
     }
     return { driver: 'postgres', sqlite: null, pg, events, close: async () => { await events.close(); await pg.end(); } };
   }

@@ -3,11 +3,12 @@
  *
  * Environment overrides use double underscores for nesting:
  *   WARDEN_SERVER__PORT=9000  ->  server.port = 9000
- *   WARDEN_STORE__DRIVER=postgres
+ *   WARDEN_STORE__DRIVER=postgres  (with WARDEN_STORE__POSTGRES_URL=postgres://...: there is no default URL)
  * Values are read as the schema's type for that key: a string key takes the value as it is (a
  * digits-only token stays a string), a number or boolean key parses it, a list takes
  * comma-separated items (`loopback,10.0.0.0/8`) or JSON (`["loopback"]`), and a key that may be
  * null takes `null`. Keys of other shapes take JSON, else the string.
+ * Imports each capability's own `config.ts` schema (and nothing else of it) to assemble warden.yaml's, and `events`' address parsing for `server.trusted_proxies` (trusted-proxies.ts).
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
@@ -138,6 +139,12 @@ function withoutRemovedKeys(raw: unknown, warn: (line: string) => void): unknown
     warn(`configuration: ${path.join('.')} is no longer used and is ignored; remove it`);
   }
   return copy;
+}
+
+/** `store.postgres_url`, which validation requires with PostgreSQL; for a config built without `parseConfig` (tests), the same error. */
+export function postgresUrl(store: { postgres_url: string | null }): string {
+  if (!store.postgres_url) throw new ConfigError('invalid configuration:\n  store.postgres_url: required when store.driver is postgres: set it in warden.yaml or as WARDEN_STORE__POSTGRES_URL');
+  return store.postgres_url;
 }
 
 /** Load the config file (if any), apply environment overrides and validate. Warnings (removed keys) go to `warn`, stderr by default. */

@@ -17,7 +17,7 @@ import { adminConfigSchema } from '../admin/config.ts';
 import { casesConfigSchema } from '../cases/config.ts';
 import { notifyConfigSchema } from '../notify/config.ts';
 import { batchesConfigSchema } from '../batches/config.ts';
-import { trustedProxyProblem } from '../gateway/client-address.ts';
+import { trustedProxyProblem } from './trusted-proxies.ts';
 
 const Flavour = z.enum(['openai', 'anthropic']);
 
@@ -98,7 +98,8 @@ export const configSchema = z.strictObject({
     /** `sqlite` (embedded default, one file) or `postgres`. */
     driver: z.enum(['sqlite', 'postgres']).default('sqlite'),
     sqlite_path: z.string().default('./data/warden.db'),
-    postgres_url: z.string().default('postgres://postgres@127.0.0.1:5432/test'),
+    /** PostgreSQL server URL (`postgres://user:password@host:5432/db`); required when `driver` (or `ledger.driver`) is `postgres`. No default: data never goes to a database nobody named. */
+    postgres_url: z.string().min(1).nullable().default(null),
   }).prefault({}),
   redis: z.strictObject({
     /** Redis URL for multi-node limits and verdicts; null: in-process only. */
@@ -223,5 +224,10 @@ export const configSchema = z.strictObject({
   cases: casesConfigSchema.prefault({}),
   notify: notifyConfigSchema.prefault({}),
   batches: batchesConfigSchema.prefault({}),
+}).superRefine((c, ctx) => {
+  const on = c.store.driver === 'postgres' ? 'store.driver' : c.ledger.driver === 'postgres' ? 'ledger.driver' : null;
+  if (on && c.store.postgres_url === null) {
+    ctx.addIssue({ code: 'custom', path: ['store', 'postgres_url'], message: `required when ${on} is postgres: set it in warden.yaml or as WARDEN_STORE__POSTGRES_URL (postgres://user:password@host:5432/db)` });
+  }
 });
 export type WardenConfig = z.infer<typeof configSchema>;

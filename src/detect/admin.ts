@@ -20,10 +20,9 @@
  * With an overrides store they are also stored, and put back into the engine at the next start
  * (`applyOverrides`); a change that cannot be stored is refused (500) and not applied.
  */
-import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { WardenError } from '../errors/index.ts';
-import { mountAdminRoutes, type AdminRouteRegistrar } from '../admin/router.ts';
+import type { AdminRouteRegistrar } from '../admin/router.ts';
 import type { DetectorEngine } from './engine.ts';
 import { VERDICT_LEVELS } from './verdict.ts';
 import { recordedText } from '../identity/schemas.ts';
@@ -375,11 +374,6 @@ function parseSubject(b: { kind?: 'account' | 'cluster'; id?: string }): { kind:
   if (!b.kind) throw invalid('kind: give account or cluster', 'kind');
   if (!b.id) throw invalid('id: give the account or cluster id', 'id');
   return { kind: b.kind, id: b.id };
-}
-
-/** Mount the detector admin routes on a Fastify instance already behind admin authentication. */
-export function registerDetectAdminRoutes(app: FastifyInstance, engine: DetectorEngine, opts: DetectAdminOptions = {}): void {
-  mountAdminRoutes(app, [detectAdminRoutes(engine, opts)]);
 }
 
 /** Admin paths only the detector worker serves: the detector's, and cases and intel, which read its engine. */

@@ -4,8 +4,11 @@
  * - online: `detectHooks(engine)` plugs into the gateway's record phase (onEvent enqueues, a
  *   background drain feeds the engine) and the engine itself is the `VerdictView` enforcement reads;
  * - offline: `scanEvents(source)` / `runScanCli(argv)` (`warden scan events.jsonl`).
- * The detector knows nothing of HTTP: it reads interaction events (src/events) and writes verdicts
- * (./verdict.ts).
+ * The engine (every file here but admin.ts, hooks.ts and shared.ts) knows nothing of HTTP or Redis:
+ * it reads interaction events (src/events) and writes verdicts (./verdict.ts). admin.ts holds its
+ * admin routes, mounted through src/admin's router; hooks.ts plugs it into the gateway's lifecycle;
+ * shared.ts shares one detector between nodes through Redis. Imports `events`, `errors`, `config`,
+ * `identity` and `store` (operator overrides); `admin` and `gateway` only in those three files.
  */
 export * from './verdict.ts';
 export { detectConfigSchema, detectConfig, type DetectConfig } from './config.ts';
@@ -17,10 +20,10 @@ export { detectHooks, type DetectHooks, type DetectHooksOptions } from './hooks.
 export { registerDetectMetrics, registerSharedDetectMetrics, registerSnapshotMetrics, type SharedDetectReadings, type SnapshotReadings } from './metrics.ts';
 export { sharedKeys, sharedRedis, redisReady, streamEventsHooks, consumeEventStream, VerdictPublisher, RedisVerdictView, WorkerLease, startSharedWorker, latestStreamId, type SharedKeys, type SharedWorker } from './shared.ts';
 export { runScanCli, scanEvents, readEventsFast, loadLabels, formatSummary, type ScanOptions, type ScanResult, type DetectorName } from './scan.ts';
-export { registerDetectAdminRoutes, detectAdminRoutes, replicaMisdirected, VerdictSchema, ClusterSchema, CampaignSchema, type DetectAdminOptions } from './admin.ts';
+export { detectAdminRoutes, replicaMisdirected, VerdictSchema, ClusterSchema, CampaignSchema, type DetectAdminOptions } from './admin.ts';
 export { applyOverrides, MemoryDetectOverridesStore, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverride, type DetectOverrideChange, type DetectOverrideKind, type DetectOverridesStore } from './overrides.ts';
 export { replayRecentEvents, type ReplaySource, type ReplayResult } from './replay.ts';
-export { writeSnapshot, readSnapshot, removeSnapshot, periodicSnapshots, detectionSettingsHash, type SnapshotHeader, type SnapshotRead, type PeriodicSnapshots } from './snapshot.ts';
+export { writeSnapshot, readSnapshot, periodicSnapshots, detectionSettingsHash, type SnapshotHeader, type SnapshotRead, type PeriodicSnapshots } from './snapshot.ts';
 export { VolumeBaseline, PradaBaseline, shapiroFrancia, trigramEmbedding } from './baselines.ts';
 export { buildScenario, type PromptPool, type ScenarioSpec, type ScenarioLabels } from './scenario.ts';
 export { SharedIndicators, INDICATOR_KINDS, STRONG_KINDS, heldAlone, exchangeValue, keyedHash, sharingKeyId, eventObservables, subnetOf, type SharedIndicator, type IndicatorKind, type Sighting, type IntelMatch, type Observable, type StoredSighting } from './intel.ts';

@@ -11,7 +11,7 @@
  * caller replays instead, told why.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import type { DetectConfig } from './config.ts';
@@ -144,11 +144,6 @@ function layoutDifference(theirs: string, ours: string): string {
   if (onlyTheirs.length) parts.push(`fields this one lacks: ${onlyTheirs.join(', ')}`);
   if (onlyOurs.length) parts.push(`fields it lacks: ${onlyOurs.join(', ')}`);
   return parts.join('; ');
-}
-
-/** Remove a snapshot (e.g. one that could not be used, so it is not tried again). */
-export async function removeSnapshot(path: string): Promise<void> {
-  await rm(path, { force: true });
 }
 
 export interface PeriodicSnapshots {

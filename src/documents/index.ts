@@ -4,7 +4,8 @@
  * the upstream answers, and the event that feeds the detector gets the text. Reading runs in
  * background threads with a time, memory, queue and per-account bound (reader.ts); pdf.js parses
  * PDFs (pdf.ts), Tesseract recognises images and scanned pages (ocr.ts). Knows nothing of HTTP,
- * events or accounts beyond an owner's name.
+ * events or accounts beyond an owner's name: imports only `store` (its worker threads) and, for
+ * `warden documents read` (cli.ts), `config`.
  *
  * ```ts
  * const reader = new DocumentReader({ timeoutMs: 2000 });

@@ -34,7 +34,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { resolveWorkerEntry, startWorker, type WorkerEntry } from '../store/worker-entry.ts';
-import { missingOcrModels, type OcrLanguage } from './ocr.ts';
+import { missingOcrModels, OCR_LANGUAGES, type OcrLanguage } from './ocr.ts';
 
 /** What became of one document. */
 export type DocumentResult =
@@ -129,7 +129,7 @@ export interface OcrLimits {
   modelsDir: string | null;
 }
 
-export const DEFAULT_OCR: OcrLimits = { timeoutMs: 10_000, maxImagePixels: 25_000_000, perPdf: 2, pictures: false, languages: ['eng', 'chi_sim'], modelsDir: null };
+export const DEFAULT_OCR: OcrLimits = { timeoutMs: 10_000, maxImagePixels: 25_000_000, perPdf: 2, pictures: false, languages: OCR_LANGUAGES, modelsDir: null };
 
 export const DEFAULT_DOCUMENT_READER: Omit<DocumentReaderOptions, 'onResult' | 'entry'> = {
   threads: 1, maxQueue: 256, maxQueueBytes: 256 * 1024 * 1024, maxPendingPerOwner: 16, maxPerRequest: 32, maxWaitMs: 10_000, timeoutMs: 2_000, memoryMb: 256,

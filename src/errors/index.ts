@@ -2,6 +2,7 @@
  * errors: one error class with stable codes (WARDEN_*), rendered in the wire format of the API
  * flavour the client called (OpenAI or Anthropic error JSON). Throw `WardenError` anywhere;
  * the gateway renders it in one place. Users and tests match on `code`, not on messages.
+ * Imports nothing of Warden; everything else may import it.
  */
 
 export type WireFlavour = 'openai' | 'anthropic';
@@ -14,7 +15,7 @@ interface CodeSpec {
   anthropic: string;
 }
 
-/** Every error Warden can return, with its HTTP status and per-flavour error type. */
+/** Every error Warden can return, with its HTTP status and per-flavour error type; docs/errors.md says when each is sent (a test keeps the two in step). */
 export const ERROR_CODES = {
   WARDEN_INVALID_JSON: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_INVALID_REQUEST: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
@@ -22,9 +23,9 @@ export const ERROR_CODES = {
   WARDEN_BODY_TOO_LARGE: { status: 413, openai: 'invalid_request_error', anthropic: 'request_too_large' },
   /** The request's headers exceed `server.header_limit_bytes` (answered before the request is parsed). */
   WARDEN_HEADERS_TOO_LARGE: { status: 431, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
-  /** The request could not be parsed as HTTP, or its headers took too long to arrive. */
   /** The request's body did not arrive within `server.request_timeout_ms`. */
   WARDEN_REQUEST_TIMEOUT: { status: 408, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
+  /** The request could not be parsed as HTTP, or its headers took too long to arrive (then 408). */
   WARDEN_BAD_HTTP_REQUEST: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_MODEL_REQUIRED: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error' },
   WARDEN_MODEL_NOT_FOUND: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error' },

@@ -10,6 +10,7 @@
  * ...
  * await gw.close();             // drains, flushes events
  * ```
+ * Imports `config`, `errors`, `events`, `identity` (authentication), `store`, `tokens`, `documents` (the reader) and `shape` (reasoning text in usage); capabilities plug in by importing lifecycle.ts, never the reverse.
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';

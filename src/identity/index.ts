@@ -1,9 +1,10 @@
 // identity: organisations, accounts, API keys (hashed, scoped, expiring, rotatable), verification tiers, programmes, signup facts, the cached authenticator on the request path, and which account owns each stored response.
+// Imports `config`, `errors`, `events`, `store`, and `gateway`'s lifecycle (answer-owners.ts, the hooks that record who owns a stored response).
 export * from './types.ts';
 export { identityConfigSchema, type IdentityConfig } from './config.ts';
 export {
   type IdentityStore, type IdentityStoreOptions, type IdentityChangeNotice, type KeyRecord, type RotatedKey,
-  BaseIdentityStore, higherTier, tierAtLeast, keyStatus, hasScope, requireScope, authContextFor, effectiveProgramme, eventAccountFacts, assertUsable,
+  BaseIdentityStore, higherTier, keyStatus, hasScope, requireScope, authContextFor, effectiveProgramme, eventAccountFacts, assertUsable,
 } from './store.ts';
 export { SqliteIdentityStore } from './sqlite.ts';
 export { PostgresIdentityStore, type PostgresIdentityStoreOptions } from './postgres.ts';

@@ -1,5 +1,5 @@
 /** Build the identity store and authenticator from configuration. */
-import { resolveSecret, type WardenConfig } from '../config/index.ts';
+import { postgresUrl, resolveSecret, type WardenConfig } from '../config/index.ts';
 import { openPostgres, openSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
 import { CachedAuthenticator } from './cache.ts';
 import { PostgresIdentityStore } from './postgres.ts';
@@ -24,7 +24,7 @@ export function openIdentityStore(config: Pick<WardenConfig, 'store' | 'identity
     fingerprintSecret: resolveSecret(config.identity.fingerprint_secret, opts.env ?? process.env),
   };
   if (config.store.driver === 'postgres') {
-    const pool = opts.pool ?? openPostgres(config.store.postgres_url);
+    const pool = opts.pool ?? openPostgres(postgresUrl(config.store));
     const store = new PostgresIdentityStore(pool, storeOpts);
     if (!opts.pool) {
       const close = store.close.bind(store);

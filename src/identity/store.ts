@@ -107,11 +107,6 @@ export function higherTier(a: VerificationTier, b: VerificationTier | null | und
   return (TIER_RANK.get(b) ?? 0) > (TIER_RANK.get(a) ?? 0) ? b : a;
 }
 
-/** True when `tier` is at least `minimum`. */
-export function tierAtLeast(tier: VerificationTier, minimum: VerificationTier): boolean {
-  return (TIER_RANK.get(tier) ?? 0) >= (TIER_RANK.get(minimum) ?? 0);
-}
-
 /** Where a key stands at `now` (ms). */
 export function keyStatus(key: ApiKey, now: number = Date.now()): KeyStatus {
   if (key.revoked_at) return Date.parse(key.revoked_at) <= now ? 'revoked' : 'rotating';

@@ -50,10 +50,6 @@ export function isPowerOfTwo(n: number): boolean {
 /** Position of a perfect subtree: it covers leaves [index * 2^level, (index + 1) * 2^level). */
 export interface NodeId { level: number; index: number }
 
-export function nodeKey(level: number, index: number): string {
-  return `${level}/${index}`;
-}
-
 /**
  * The perfect subtrees whose hashes MTH(D[start:end]) is made of, left to right, largest first,
  * following the recursion of RFC 9162 2.1.1. `start` must be aligned (a multiple of the largest

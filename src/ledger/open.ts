@@ -16,7 +16,7 @@ import { currentLogKeys } from './writer.ts';
 /** The parts of the Warden config the ledger reads. */
 export interface LedgerSetup {
   ledger: LedgerConfig;
-  store?: { driver: 'sqlite' | 'postgres'; postgres_url: string; sqlite_path?: string };
+  store?: { driver: 'sqlite' | 'postgres'; postgres_url: string | null; sqlite_path?: string };
 }
 
 /** A ledger config whose files are resolved. */
@@ -74,7 +74,11 @@ export function trustedKeys(cfg: LedgerConfig): NoteVerifier[] {
   return cfg.trusted_keys.map(parseVerifierKey);
 }
 
-const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
+/** The PostgreSQL URL the ledger is kept at: `store.postgres_url`, never a default database. */
+function ledgerPostgresUrl(store: LedgerSetup['store']): string {
+  if (!store?.postgres_url) throw new Error('store.postgres_url: required when the ledger is on PostgreSQL (ledger.driver or store.driver postgres): set it in warden.yaml or as WARDEN_STORE__POSTGRES_URL');
+  return store.postgres_url;
+}
 
 /**
  * The configured storage backend, not yet wrapped in a Ledger; created or migrated to the current
@@ -84,7 +88,7 @@ export function openLedgerStorage(setup: LedgerSetup): LedgerStorage {
   const { ledger, store } = resolveLedgerSetup(setup);
   const driver = ledger.driver ?? store?.driver ?? 'sqlite';
   if (driver === 'postgres') {
-    const url = store?.postgres_url ?? DEFAULT_POSTGRES_URL;
+    const url = ledgerPostgresUrl(store);
     // The url lets the writer thread open its own pool; this one serves reads.
     return new PostgresLedgerStorage(openPostgres(url, { max: 4 }), ledger.postgres_schema, { ownsPool: true, url });
   }
@@ -100,7 +104,7 @@ export async function openLedgerStorageReadOnly(setup: LedgerSetup): Promise<Led
   const { ledger, store } = resolveLedgerSetup(setup);
   const driver = ledger.driver ?? store?.driver ?? 'sqlite';
   if (driver === 'postgres') {
-    const url = store?.postgres_url ?? DEFAULT_POSTGRES_URL;
+    const url = ledgerPostgresUrl(store);
     return PostgresLedgerStorage.openReadOnly(openPostgres(url, { max: 4 }), ledger.postgres_schema, { ownsPool: true });
   }
   return SqliteLedgerStorage.openReadOnly(ledger.sqlite_path);

@@ -14,12 +14,11 @@
  *
  * A change takes effect on this node at once and on the others within `overrides_refresh_ms`.
  */
-import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { VERDICT_LEVELS } from '../detect/verdict.ts';
 import { WardenError } from '../errors/index.ts';
 import { PROGRAMMES, VERIFICATION_TIERS } from '../identity/types.ts';
-import { mountAdminRoutes, type AdminRouteRegistrar } from '../admin/router.ts';
+import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { LIMIT_SCOPES, limitOverrideInputSchema } from './config.ts';
 import type { Limiter } from './limiter.ts';
 import type { LimitOverridesStore } from './overrides.ts';
@@ -135,9 +134,4 @@ export function limitsAdminRoutes(deps: LimitsAdminDeps): AdminRouteRegistrar {
         in_flight: limiter.inFlight,
       }) });
   };
-}
-
-/** Mount the limits admin routes on a Fastify instance (already behind admin authentication); default prefix `/admin/limits`. */
-export function registerLimitsAdminRoutes(app: FastifyInstance, deps: LimitsAdminDeps): void {
-  mountAdminRoutes(app, [limitsAdminRoutes({ ...deps, prefix: deps.prefix ?? '/admin/limits' })]);
 }

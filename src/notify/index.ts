@@ -2,7 +2,8 @@
 /**
  * `Notifier` holds one `WebhookSender` per configured webhook (ordered, bounded queue, retries with
  * backoff, signatures). It is fed by the detector's verdict listener (`watchVerdicts`) and by
- * `emit` from other capabilities; it imports the detector's types and nothing of the gateway.
+ * `emit` from other capabilities. Imports the detector (the verdicts it watches), `config`, `errors`
+ * and `admin`'s router; nothing of the gateway.
  */
 export { notifyConfigSchema, NOTIFICATION_TYPES, type NotifyConfig, type WebhookConfig } from './config.ts';
 export { notification, intelMatched, feedChanged, ledgerFailed, slackBody, VerdictNotifications, NOTIFICATION_SCHEMA, type Notification, type NotificationType } from './notifications.ts';

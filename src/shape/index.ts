@@ -1,4 +1,5 @@
 // shape: request shaping (output budgets, n, logprobs) and answer filters (withhold or summarise reasoning, strip logprobs, noise on embedding vectors) for the OpenAI and Anthropic wire formats, streaming included.
+// Imports `events` and `gateway` (wire and lifecycle types).
 export { repeatedPrompts, shapeRequest, type ShapingLimits } from './request.ts';
 export { answerFilter, composeTransformers, type AnswerFilterOptions } from './answer.ts';
 export { anthropicAnswerFilter, restoreSealedThinking } from './answer-anthropic.ts';

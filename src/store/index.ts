@@ -2,7 +2,8 @@
  * store: database connections and migrations. The embedded default is one SQLite file (WAL);
  * PostgreSQL is the server implementation for many nodes. Each capability (identity, events,
  * ledger, cases...) defines its own small repository interface with one implementation per
- * backend, built on the helpers here. Imports nothing else from Warden.
+ * backend, built on the helpers here. Imports `events` (the event store's rows) and nothing else
+ * from Warden.
  */
 export { openSqlite, migrateSqlite, truncateWal, type SqliteDb } from './sqlite.ts';
 export { openPostgres, migratePostgres, inTransaction, timed, postgresUrlForDisplay, isPostgresUnavailable, PG_CONNECT_TIMEOUT_MS, PG_TIMEOUTS_MS, type PgPool } from './postgres.ts';

@@ -1,4 +1,5 @@
 // traffic: realistic organic populations and distillation campaigns as interaction events + labels (simulate), run live against a gateway (redteam), and scored (eval).
+// Imports `admin` (client), `config`, `detect`, `events`, `identity` and `mock`.
 /**
  * Entry module of the traffic capability. See docs/traffic-model.md for every organic kind,
  * campaign kind and knob, and the file formats (events, labels, detection results, reports).
@@ -15,7 +16,7 @@ export type { SimulateOptions, SimulateSummary } from './simulate.ts';
 export { evaluate, evaluateFiles, parseDetectionResult, loadDetectionResult, LevelIndex, DETECTION_SCHEMA, DetectionResult } from './eval.ts';
 export type { DetectionAccount, DetectionCluster, LevelChange, EvalOptions, EvalReport, CampaignReport, OrganicReport } from './eval.ts';
 export { renderText, renderSvg } from './report.ts';
-export { pickAddress, countryOfIpNum, warmNetData, NET_CATEGORIES, CATEGORY_ASNS } from './netdata.ts';
+export { pickAddress, countryOfIpNum, NET_CATEGORIES, CATEGORY_ASNS } from './netdata.ts';
 export type { NetCategory, ClientAddress } from './netdata.ts';
 export { Rng, seededUlid } from './rng.ts';
 export { runRedteam, renderRedteamSummary, wireRequest, assertLocalTarget } from './redteam.ts';

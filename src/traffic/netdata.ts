@@ -248,14 +248,3 @@ export function pickAddressInAsn(asn: number, rng: Rng): ClientAddress {
   throw new Error(`ASN ${asn} is not in the traffic model's address data`);
 }
 
-/** Load the address data now (otherwise it loads on first use). Returns counts for diagnostics. */
-export function warmNetData(): Record<NetCategory, { asns: number; ranges: number }> {
-  const m = loadAsns();
-  loadCountries();
-  const out = {} as Record<NetCategory, { asns: number; ranges: number }>;
-  for (const cat of NET_CATEGORIES) {
-    const list = m.get(cat)!;
-    out[cat] = { asns: list.length, ranges: list.reduce((a, r) => a + r.starts.length, 0) };
-  }
-  return out;
-}

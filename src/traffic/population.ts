@@ -639,8 +639,3 @@ export function buildPopulation(scenario: Scenario): SimAccount[] {
   for (const c of scenario.campaigns) buildCampaign(ctx, c);
   return ctx.accounts;
 }
-
-/** The label line of every account, in population order. */
-export function accountLabels(accounts: SimAccount[]): AccountLabel[] {
-  return accounts.map((a) => a.label);
-}

@@ -1,4 +1,5 @@
 // ui: the operator dashboard served at /dashboard (static ES modules, no external assets) and the admin usage routes it reads (/admin/usage/*, /admin/dashboard/*).
+// Imports `admin`, `errors`, `events`, `identity`, `limits` and `store`.
 /**
  * Mounting (src/cli/capabilities.ts does this):
  *

@@ -1,4 +1,5 @@
 // watermark: keyed lexical watermark for answer text (streaming-compatible embedding, per-account/cluster HKDF keys, detection with exact p-values and key attribution, `warden watermark` CLI), and a backdoor mark for embedding vectors that a copied encoder inherits.
+// Imports `config`, `events` and `gateway` (stream types).
 export { watermarkConfigSchema, type WatermarkConfig } from './config.ts';
 export { LEXICON, LEXICON_VERSION, type LexiconGroup } from './lexicon.ts';
 export { deriveWatermarkKey, parseSubject, type WatermarkKey, type WatermarkSubject } from './keys.ts';

@@ -120,6 +120,14 @@ export const configSchema = z.strictObject({
     /** Truncate each recorded message to this many characters. */
     max_message_chars: z.number().int().positive().default(8000),
     /**
+     * Messages an event keeps of a request: past this many, the first quarter and the last, and
+     * those between counted (`request.messages_omitted`), so that an event's size and cost do not
+     * grow with the request's message count.
+     */
+    max_messages: z.number().int().min(2).default(200),
+    /** Characters of prompt text an event keeps in all (system prompt first, then messages from the last back). */
+    max_prompt_chars: z.number().int().positive().default(256 * 1024),
+    /**
      * Flush to the store every N events or every interval, whichever comes first. A short interval
      * keeps buffered events young: at 1,000 requests/s, events held for 200 ms outlived a
      * scavenge and were promoted to the old generation (5.5 KB per request, against 2.9 KB at 40 ms),

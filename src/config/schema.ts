@@ -140,6 +140,11 @@ export const configSchema = z.strictObject({
      * every 100 ms to 5 s; past this many (the write under way included), the oldest are dropped and counted (`warden_events_dropped`).
      */
     max_buffered: z.number().int().positive().default(100_000),
+    /**
+     * Likewise in bytes (each event's estimated size: its prompt text and 1 KiB), so that the memory
+     * they hold is bounded whatever their size (default 512 MiB).
+     */
+    max_buffered_bytes: z.number().int().positive().default(512 * 1024 * 1024),
     /** On shutdown, how long to keep retrying events the store has not taken, ms; then they are dropped, counted and logged. */
     close_timeout_ms: z.number().int().nonnegative().default(10_000),
     /**

@@ -76,6 +76,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     batchSize: config.events.batch_size,
     flushIntervalMs: config.events.flush_interval_ms,
     maxBuffered: config.events.max_buffered,
+    maxBufferedBytes: config.events.max_buffered_bytes,
     closeTimeoutMs: config.events.close_timeout_ms,
     onError: (err, s) => app?.log.error({ err, pending: s.pending, dropped: s.dropped },
       s.closing ? `event store write failed while stopping; retrying for up to ${Math.ceil(s.retryInMs / 1000)} s` : `event store write failed; retrying in ${s.retryInMs} ms`),

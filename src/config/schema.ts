@@ -47,6 +47,13 @@ export const configSchema = z.strictObject({
     port: z.number().int().min(0).max(65535).default(8080),
     /** Largest request body accepted, bytes. */
     body_limit_bytes: z.number().int().positive().default(4 * 1024 * 1024),
+    /**
+     * Most messages, input items, content parts and tools (and prompts or inputs of legacy
+     * completions and embeddings) one model request may hold; more is refused with 400. The work a
+     * request costs the gateway grows with them: 97,500 messages of "hi" (3 MB) stalled every
+     * request for over a second.
+     */
+    max_request_items: z.number().int().positive().default(10_000),
     /** Largest request header section, bytes (Node's --max-http-header-size). */
     header_limit_bytes: z.number().int().positive().default(16 * 1024),
     /** Longest a streamed answer may run before Warden ends it, ms. */

@@ -94,6 +94,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     hooks,
     metrics,
     features: { recordPrompts: config.events.record_prompts, maxMessageChars: config.events.max_message_chars, maxMessages: config.events.max_messages, maxPromptChars: config.events.max_prompt_chars, readPdfs: config.documents.read_pdfs, readImages: config.documents.read_images },
+    maxRequestItems: config.server.max_request_items,
     streamMaxDurationMs: config.server.stream_max_duration_ms,
     writeIdleTimeoutMs: config.server.write_idle_timeout_ms,
     record: (e) => recorder.record(e),

@@ -450,3 +450,24 @@ export function promptText(req: EventRequest): string {
   for (const m of req.messages) if (m.text) s += '\n' + m.text;
   return s;
 }
+
+/** Default of `server.max_request_items`: far above what an honest request sends (OpenAI accepts 128 tools, 2,048 embedding inputs). */
+export const MAX_REQUEST_ITEMS = 10_000;
+
+/**
+ * How many items a request body holds: its messages or input items, their content parts, its
+ * tools, and the prompts or inputs of a legacy completion or embeddings request (a token-id list
+ * is one). What describing, forwarding and recording it costs grows with this, not only with its bytes.
+ */
+export function requestItems(body: Json): number {
+  const count = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
+  let n = count(body.tools) + count(body.system);
+  for (const list of [body.messages, body.input]) {
+    if (!Array.isArray(list)) continue;
+    if (list.length > 0 && typeof list[0] === 'number') { n += 1; continue; }
+    n += list.length;
+    for (const m of list) if (m && typeof m === 'object') n += count((m as Json).content) + count((m as Json).output);
+  }
+  if (Array.isArray(body.prompt)) n += typeof body.prompt[0] === 'number' ? 1 : body.prompt.length;
+  return n;
+}

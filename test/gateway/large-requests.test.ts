@@ -65,3 +65,29 @@ test('an event keeps at most events.max_prompt_chars of prompt text, the last me
   assert.equal(e.request.messages.length, 61, 'every message is listed');
   assert.ok(e.request.messages.every((m) => m.chars === (m.text === 'THE QUESTION' ? 12 : 8000)), 'each with its full length');
 });
+
+test('a request of more than server.max_request_items messages or parts is refused in its API format, and its event is small', async () => {
+  const messages = Array.from({ length: 20_000 }, () => ({ role: 'user', content: 'hi' }));
+  const r = await chat(messages);
+  assert.equal(r.status, 400, 'refused');
+  assert.equal(r.body.error.type, 'invalid_request_error', 'as OpenAI refuses a request');
+  assert.equal(r.body.error.param, 'messages');
+  assert.match(r.body.error.message, /holds 20000 .*at most 10000/, 'saying how many it holds and how many are accepted');
+  const e = await eventOf(r.id);
+  assert.equal(e.response.status, 400);
+  assert.ok(Buffer.byteLength(JSON.stringify(e)) < 4096, 'the refusal is recorded, small');
+
+  // Anthropic: one message of 12,000 text parts.
+  const content = Array.from({ length: 12_000 }, () => ({ type: 'text', text: 'x' }));
+  const a = await fetch(`${h.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': GOOD_KEY, 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [{ role: 'user', content }] }) });
+  const ab = await a.json() as any;
+  assert.equal(a.status, 400, 'refused');
+  assert.equal(ab.type, 'error', 'in the Anthropic format');
+  assert.equal(ab.error.type, 'invalid_request_error');
+  assert.match(ab.error.message, /holds 12001 /);
+
+  // Just under the bound: served.
+  const ok = await chat(Array.from({ length: 10_000 }, () => ({ role: 'user', content: 'hi' })));
+  assert.equal(ok.status, 200, JSON.stringify(ok.body));
+});

@@ -233,7 +233,8 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
 
   try {
     // identity first: a request without a valid key is refused as such, whatever its body
-    ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
+    // (checked before the body was read, on the gateway's routes: src/gateway/server.ts)
+    ctx.auth = (req as FastifyRequest & { wardenAuth?: AuthContext }).wardenAuth ?? await authenticateRequest(deps, req.headers, 'inference');
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new WardenError('WARDEN_INVALID_REQUEST', 'The request body must be a JSON object.');
     }

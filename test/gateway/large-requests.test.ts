@@ -91,3 +91,22 @@ test('a request of more than server.max_request_items messages or parts is refus
   const ok = await chat(Array.from({ length: 10_000 }, () => ({ role: 'user', content: 'hi' })));
   assert.equal(ok.status, 200, JSON.stringify(ok.body));
 });
+
+test('a model request with an unknown key is answered 401 before its body is read', async () => {
+  const { connect } = await import('node:net');
+  const u = new URL(h.url);
+  const sock = connect(Number(u.port), u.hostname);
+  await new Promise((r) => sock.once('connect', r));
+  let answer = '';
+  sock.on('data', (d) => { answer += d; });
+  // Announces 3 MB and sends 20 bytes of it: a gateway that reads the body first waits for the rest.
+  sock.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer wk_live_AAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBB\r\n'
+    + 'Content-Length: 3000000\r\n\r\n{"model":"gpt-4o-mi');
+  for (const end = Date.now() + 10_000; !answer.includes('\r\n\r\n') && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
+  sock.destroy();
+  assert.match(answer, /^HTTP\/1\.1 401 /, `answered 401 with 20 of 3,000,000 body bytes sent (got ${JSON.stringify(answer.slice(0, 40))})`);
+  const id = /x-warden-request-id: (\S+)/i.exec(answer)?.[1] ?? null;
+  const e = await eventOf(id);
+  assert.equal(e.response.error_code, 'WARDEN_INVALID_API_KEY', 'and the refusal is recorded');
+  assert.equal(e.request.bytes, 3_000_000, 'with the body size announced');
+});

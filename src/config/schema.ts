@@ -47,6 +47,13 @@ export const configSchema = z.strictObject({
     port: z.number().int().min(0).max(65535).default(8080),
     /** Largest request body accepted, bytes. */
     body_limit_bytes: z.number().int().positive().default(4 * 1024 * 1024),
+    /**
+     * Most messages, input items, content parts and tools (and prompts or inputs of legacy
+     * completions and embeddings) one model request may hold; more is refused with 400. The work a
+     * request costs the gateway grows with them: 97,500 messages of "hi" (3 MB) stalled every
+     * request for over a second.
+     */
+    max_request_items: z.number().int().positive().default(10_000),
     /** Largest request header section, bytes (Node's --max-http-header-size). */
     header_limit_bytes: z.number().int().positive().default(16 * 1024),
     /** Longest a streamed answer may run before Warden ends it, ms. */
@@ -121,6 +128,14 @@ export const configSchema = z.strictObject({
     /** Truncate each recorded message to this many characters. */
     max_message_chars: z.number().int().positive().default(8000),
     /**
+     * Messages an event keeps of a request: past this many, the first quarter and the last, and
+     * those between counted (`request.messages_omitted`), so that an event's size and cost do not
+     * grow with the request's message count.
+     */
+    max_messages: z.number().int().min(2).default(200),
+    /** Characters of prompt text an event keeps in all (system prompt first, then messages from the last back). */
+    max_prompt_chars: z.number().int().positive().default(256 * 1024),
+    /**
      * Flush to the store every N events or every interval, whichever comes first. A short interval
      * keeps buffered events young: at 1,000 requests/s, events held for 200 ms outlived a
      * scavenge and were promoted to the old generation (5.5 KB per request, against 2.9 KB at 40 ms),
@@ -133,6 +148,11 @@ export const configSchema = z.strictObject({
      * every 100 ms to 5 s; past this many (the write under way included), the oldest are dropped and counted (`warden_events_dropped`).
      */
     max_buffered: z.number().int().positive().default(100_000),
+    /**
+     * Likewise in bytes (each event's estimated size: its prompt text and 1 KiB), so that the memory
+     * they hold is bounded whatever their size (default 512 MiB).
+     */
+    max_buffered_bytes: z.number().int().positive().default(512 * 1024 * 1024),
     /** On shutdown, how long to keep retrying events the store has not taken, ms; then they are dropped, counted and logged. */
     close_timeout_ms: z.number().int().nonnegative().default(10_000),
     /**

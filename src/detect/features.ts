@@ -201,6 +201,14 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
     else if (m.role === 'tool') toolParts++;
     if (m.parts) toolParts += (m.parts.tool_result ?? 0) + (m.parts.tool_use ?? 0) + (m.parts.function_call_output ?? 0);
   }
+  // The messages a long request's event left out still count as turns and tool steps.
+  const omitted = req.messages_omitted;
+  if (omitted) {
+    userTurns += omitted.roles.user ?? 0;
+    assistantTurns += omitted.roles.assistant ?? 0;
+    toolParts += omitted.roles.tool ?? 0;
+    if (omitted.parts) toolParts += (omitted.parts.tool_result ?? 0) + (omitted.parts.tool_use ?? 0) + (omitted.parts.function_call_output ?? 0);
+  }
   // Unreadable documents of this turn only: a conversation resends its history, and one broken
   // PDF must not mark every later request. This turn: past a trailing assistant prefill, back to
   // the previous assistant message; when it ends in tool results, only those (an agent loop on

@@ -87,6 +87,10 @@ export function readableEvent(ev: unknown): string | null {
       if (docs[k] !== undefined && !(Number.isInteger(docs[k]) && (docs[k] as number) >= 0)) return `request.system_documents.${k}: expected a count`;
     }
   }
+  const omitted = req.messages_omitted;
+  if (omitted !== undefined && omitted !== null && (!isObject(omitted) || !isObject(omitted.roles) || (omitted.parts !== undefined && !isObject(omitted.parts)))) {
+    return 'request.messages_omitted: expected {count, chars, roles, parts}';
+  }
   if (req.tools === undefined || req.tools === null) req.tools = [];
   else if (!Array.isArray(req.tools)) return 'request.tools: expected an array of tool names';
   else for (let i = 0; i < req.tools.length; i++) if (typeof req.tools[i] !== 'string') return 'request.tools: expected an array of tool names';

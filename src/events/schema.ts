@@ -102,6 +102,19 @@ export const EventRequest = z.object({
    * when those messages carry none. Added in the same schema version (optional).
    */
   system_documents: EventMessage.optional(),
+  /**
+   * Messages the event leaves out (a request with more than `events.max_messages`: the first
+   * quarter and the last are kept): how many, their characters, their roles and non-text parts,
+   * counted. Absent when none were left out (added in the same schema version, optional).
+   */
+  messages_omitted: z.object({
+    count: z.number().int().nonnegative(),
+    chars: z.number().int().nonnegative(),
+    roles: z.record(z.string(), z.number()),
+    parts: z.record(z.string(), z.number()).optional(),
+  }).optional(),
+  /** Tool names left out of `tools` past the first 128. Absent when none were (optional). */
+  tools_omitted: z.number().int().nonnegative().optional(),
 });
 export type EventRequest = z.infer<typeof EventRequest>;
 

@@ -12,7 +12,7 @@ import type { AuthContext, KeyScope } from '../identity/types.ts';
 import { eventAccountFacts } from '../identity/facts.ts';
 import { apiKeyFromHeaders } from '../identity/headers.ts';
 import { CLIENT_CUT, type ClientCut, type GatewayHooks, type InteractionContext, type OutputTransformer, type SseEvent } from './lifecycle.ts';
-import { addDocumentText, extractRequestFeatures, namesDocuments, promptText, type FeatureOptions, type PendingDocument } from './request-features.ts';
+import { MAX_REQUEST_ITEMS, addDocumentText, extractRequestFeatures, namesDocuments, promptText, requestItems, type FeatureOptions, type PendingDocument } from './request-features.ts';
 import type { DocumentReader, DocumentTurn } from '../documents/index.ts';
 import { AnswerMeter, upstreamErrorReport, type AnswerSummary } from './usage.ts';
 import { SseEventFailed, SseParser, SseScanner, dropUsageNull, formatSse, type ParsedSse, type SseSink } from './sse.ts';
@@ -33,6 +33,8 @@ export interface PipelineDeps {
   hooks: readonly GatewayHooks[];
   metrics: GatewayMetrics;
   features: FeatureOptions;
+  /** Most messages, input items, content parts and tools one request may hold (`server.max_request_items`). */
+  maxRequestItems?: number;
   streamMaxDurationMs: number;
   /** How long a client may take none of the answer bytes waiting for it before its connection is closed, ms. */
   writeIdleTimeoutMs: number;
@@ -233,9 +235,17 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
 
   try {
     // identity first: a request without a valid key is refused as such, whatever its body
-    ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
+    // (checked before the body was read, on the gateway's routes: src/gateway/server.ts)
+    ctx.auth = (req as FastifyRequest & { wardenAuth?: AuthContext }).wardenAuth ?? await authenticateRequest(deps, req.headers, 'inference');
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new WardenError('WARDEN_INVALID_REQUEST', 'The request body must be a JSON object.');
+    }
+    // Refused before anything is built from it: the work per request grows with its items.
+    const items = requestItems(body);
+    const maxItems = deps.maxRequestItems ?? MAX_REQUEST_ITEMS;
+    if (items > maxItems) {
+      const param = Array.isArray(body.messages) ? 'messages' : Array.isArray(body.input) ? 'input' : Array.isArray(body.prompt) ? 'prompt' : 'tools';
+      throw new WardenError('WARDEN_INVALID_REQUEST', `The request holds ${items} messages, input items, content parts and tools; at most ${maxItems} are accepted in one request.`, { param });
     }
     // the request, as the event will describe it
     run.docs = deps.documents ? [] : null;

@@ -233,3 +233,26 @@ test('beyond the buffer the oldest events are dropped and counted', async () => 
   await recorder.close();
   assert.deepEqual(store.stored.map((e) => e.id), [3, 4, 5, 6, 7].map((n) => event(n).id));
 });
+
+test('during an outage the events kept are bounded in bytes too: large events drop the oldest, and the newest are written', async () => {
+  const store = new FlakyStore();
+  const MiB = 1024 * 1024;
+  const recorder = new EventRecorder(store, { batchSize: 500, flushIntervalMs: 10, retryMinMs: 20, retryMaxMs: 40, maxBuffered: 100_000, maxBufferedBytes: 4 * MiB });
+  store.down = true;
+  // 40 events of 256 Ki characters of prompt each (10 MiB): far under the count bound, over the byte bound.
+  const big = (n: number) => {
+    const e = event(n);
+    e.request.messages = [{ role: 'user', text: String.fromCharCode(97 + (n % 26)).repeat(256 * 1024), chars: 256 * 1024 }];
+    return e;
+  };
+  for (let n = 0; n < 40; n++) recorder.record(big(n));
+  await until('a failed write', () => store.attempts >= 1);
+  assert.ok(recorder.pendingBytes <= 4 * MiB, `${recorder.pendingBytes} bytes kept, over the 4 MiB bound`);
+  assert.ok(recorder.pending >= 14 && recorder.pending <= 16, `${recorder.pending} events of 256 KiB kept under 4 MiB`);
+  assert.equal(recorder.dropped + recorder.pending, 40, 'the others are counted dropped');
+  store.down = false;
+  await until('the kept events written', () => recorder.pending === 0);
+  assert.equal(store.stored.at(-1)!.id, big(39).id, 'the newest are the ones kept');
+  assert.equal(recorder.pendingBytes, 0, 'nothing is left counted once written');
+  await recorder.close();
+});

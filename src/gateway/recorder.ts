@@ -16,6 +16,8 @@ export interface RecorderOptions {
   flushIntervalMs: number;
   /** Beyond this many unwritten events (buffered or being written), the oldest buffered are dropped (and counted). */
   maxBuffered?: number;
+  /** Likewise beyond this many bytes of them, as `eventBytes` estimates them (default 512 MiB). */
+  maxBufferedBytes?: number;
   /** How long close() keeps retrying while the store fails, ms (default 10 s). */
   closeTimeoutMs?: number;
   /** The first wait before a failed write is retried, doubled on each failure up to `retryMaxMs` (default 100 ms, 5 s). */
@@ -41,10 +43,28 @@ export interface RecorderOptions {
 
 const TIMED_OUT = Symbol('timed out');
 
+/**
+ * An event's size, about its JSON's length: its prompt text and a kilobyte for the rest. Cheap (no
+ * serialising), and what bounds the buffer during an outage: events differ in size by a thousand
+ * times, so a count alone does not bound memory.
+ */
+export function eventBytes(e: InteractionEvent): number {
+  const r = e.request as InteractionEvent['request'] | undefined;
+  if (!r) return 1024;
+  let n = 1024 + (r.system?.length ?? 0) + (r.system_documents?.text?.length ?? 0);
+  for (const m of r.messages ?? []) n += 64 + (m.text?.length ?? 0);
+  for (const t of r.tools ?? []) n += 4 + t.length;
+  return n;
+}
+
 export class EventRecorder {
   private buffer: InteractionEvent[] = [];
   /** Events in the write under way (out of the buffer, not yet in the store). */
   private writing = 0;
+  /** Estimated bytes of the buffered events, and of those being written. */
+  private bufferedBytes = 0;
+  private writingBytes = 0;
+  private readonly sizes = new WeakMap<InteractionEvent, number>();
   private timer: NodeJS.Timeout | null = null;
   /** The write under way: resolves to null when it succeeded, else to its error. */
   private flushing: Promise<unknown> | null = null;
@@ -59,6 +79,9 @@ export class EventRecorder {
   constructor(private readonly store: EventStore, private readonly opts: RecorderOptions) {}
 
   record(event: InteractionEvent): void {
+    const bytes = eventBytes(event);
+    this.sizes.set(event, bytes);
+    this.bufferedBytes += bytes;
     this.buffer.push(event);
     this.trim();
     // While the store is failing, the retry timer alone writes: not one attempt per request. While closing, close() does.
@@ -116,6 +139,7 @@ export class EventRecorder {
     const lost = this.buffer.length;
     if (lost === 0) return;
     this.buffer = [];
+    this.bufferedBytes = 0;
     this.dropped += lost;
     this.opts.onLost?.(lost, failure ?? new Error(`the event store did not answer within ${timeoutMs} ms`));
   }
@@ -129,16 +153,21 @@ export class EventRecorder {
     const batch = this.buffer.length > this.writeMax() ? this.buffer.splice(0, this.writeMax()) : this.buffer;
     if (batch === this.buffer) this.buffer = [];
     this.writing = batch.length;
+    this.writingBytes = this.bytesOf(batch);
+    this.bufferedBytes -= this.writingBytes;
     const attempt = (async () => {
       try {
         await this.store.appendBatch(batch);
         this.writing = 0;
+        this.writingBytes = 0;
         this.written += batch.length;
         if (!this.closing) this.retryMs = 0;
         this.opts.onFlush?.(batch.length);
         return null;
       } catch (err) {
         this.writing = 0;
+        const bytes = this.writingBytes;
+        this.writingBytes = 0;
         if (this.closed) {
           // close() has returned: nothing will try again.
           this.dropped += batch.length;
@@ -147,6 +176,7 @@ export class EventRecorder {
         }
         // Back in front, so order is kept and the next attempt writes them first.
         this.buffer = batch.concat(this.buffer);
+        this.bufferedBytes += bytes;
         this.trim();
         if (!this.closing) {
           // Set before the write's promise settles: callers waiting for it see the back-off in force.
@@ -174,14 +204,30 @@ export class EventRecorder {
     return Math.min(this.maxBuffered, Math.max(this.opts.batchSize, Math.ceil(this.maxBuffered / 10)));
   }
 
-  /** Keep at most `maxBuffered` events, counting those being written: the oldest buffered go first, counted. */
+  /** Estimated bytes of unwritten events (buffered, or in the write under way). */
+  get pendingBytes(): number {
+    return this.bufferedBytes + this.writingBytes;
+  }
+
+  private bytesOf(events: readonly InteractionEvent[]): number {
+    let n = 0;
+    for (const e of events) n += this.sizes.get(e) ?? 0;
+    return n;
+  }
+
+  /**
+   * Keep at most `maxBuffered` events and `maxBufferedBytes` of them, counting those being
+   * written: the oldest buffered go first, counted.
+   */
   private trim(): void {
-    const excess = this.buffer.length + this.writing - this.maxBuffered;
-    if (excess > 0) {
-      const n = Math.min(excess, this.buffer.length);
-      this.dropped += n;
-      this.buffer.splice(0, n);
-    }
+    let n = Math.max(0, Math.min(this.buffer.length + this.writing - this.maxBuffered, this.buffer.length));
+    let bytes = this.bytesOf(this.buffer.slice(0, n));
+    const maxBytes = this.opts.maxBufferedBytes ?? 512 * 1024 * 1024;
+    while (n < this.buffer.length && this.pendingBytes - bytes > maxBytes) bytes += this.sizes.get(this.buffer[n++]) ?? 0;
+    if (n === 0) return;
+    this.dropped += n;
+    this.bufferedBytes -= bytes;
+    this.buffer.splice(0, n);
   }
 
   private schedule(ms: number): void {

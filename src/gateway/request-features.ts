@@ -8,12 +8,26 @@ import { emptyParams, promptFingerprint, summariseLogitBias, type ApiFlavour, ty
 export interface FeatureOptions {
   recordPrompts: 'full' | 'none';
   maxMessageChars: number;
+  /** Messages an event keeps (the first quarter and the last), the rest summed up in `messages_omitted` (default EVENT_MAX_MESSAGES). */
+  maxMessages?: number;
+  /** Characters of prompt text an event keeps in all (system first, then the messages from the last back), default EVENT_MAX_PROMPT_CHARS. */
+  maxPromptChars?: number;
   /** When documents are collected: PDFs (default true), and images for their text to be recognised (default false). */
   readPdfs?: boolean;
   readImages?: boolean;
 }
 
 type Json = Record<string, unknown>;
+
+/**
+ * What an event keeps of a request, whatever its body holds: its cost to build, store, send to the
+ * detector and commit to the ledger (on the thread that serves every request) is bounded by these,
+ * not by the body (97,500 messages of "hi" made a 3.7 MB event).
+ */
+export const EVENT_MAX_MESSAGES = 200;
+export const EVENT_MAX_PROMPT_CHARS = 256 * 1024;
+/** Tool names an event keeps (OpenAI accepts 128 tools); the rest are counted in `tools_omitted`. */
+export const EVENT_MAX_TOOLS = 128;
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
@@ -285,7 +299,9 @@ function* chatPrompt(messages: Json[]): Generator<readonly [string, string]> {
  */
 export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: number, opts: FeatureOptions, pdfs: PendingDocument[] | null = null): EventRequest {
   const params = emptyParams();
-  const messages: EventMessage[] = [];
+  // Messages as (role, content, documents collected?), described once it is known which are kept.
+  const listed: [string, unknown, boolean][] = [];
+  const messages = { push: (role: string, content: unknown, docs: boolean) => { listed.push([role, content, docs]); } };
   // Made at the first system message (most requests of some APIs have none: no collector to make).
   let systems: SystemMessages | null = null;
   const system = (content: unknown) => (systems ??= new SystemMessages(opts, pdfs)).add(content);
@@ -300,7 +316,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     if (thinking && thinking.type === 'enabled') params.thinking_budget = num(thinking.budget_tokens);
     if (body.system !== undefined) system(body.system);
     if (Array.isArray(body.messages)) {
-      for (const m of body.messages as Json[]) if (m && typeof m === 'object') messages.push(message(str(m.role) ?? 'user', m.content, opts, pdfs));
+      for (const m of body.messages as Json[]) if (m && typeof m === 'object') messages.push(str(m.role) ?? 'user', m.content, true);
     }
   } else if (flavour === 'openai.chat') {
     params.max_tokens = num(body.max_completion_tokens) ?? num(body.max_tokens);
@@ -320,12 +336,12 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
         if (!m || typeof m !== 'object') continue;
         const role = str(m.role) ?? 'user';
         if (role === 'system' || role === 'developer') system(m.content);
-        else messages.push(message(role, m.content, opts, pdfs));
+        else messages.push(role, m.content, true);
       }
     }
   } else if (flavour === 'openai.embeddings') {
     // Each input is a user message (a text the client wants embedded); nothing is generated.
-    for (const p of completionPrompts(body.input)) messages.push(message('user', p, opts, null));
+    for (const p of completionPrompts(body.input)) messages.push('user', p, false);
   } else if (flavour === 'openai.completions') {
     // Legacy completions: `logprobs` is how many alternatives per token (0-5), `echo` returns the
     // prompt's own log-probabilities too; each prompt of a batch is a user message here.
@@ -337,7 +353,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     params.stop = body.stop !== undefined && body.stop !== null;
     if (body.echo === true) params.echo = true;
     const prompts = completionPrompts(body.prompt);
-    for (const p of prompts) messages.push(message('user', p, opts, null));
+    for (const p of prompts) messages.push('user', p, false);
     if (body.logit_bias !== undefined && body.logit_bias !== null) {
       params.logit_bias = summariseLogitBias(body.logit_bias);
       if (params.logit_bias) params.logit_bias.prompt = promptFingerprint(prompts.map((p) => ['user', p] as const));
@@ -352,33 +368,79 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     const fmt = text?.format as Json | undefined;
     params.response_format = fmt ? str(fmt.type) : null;
     if (typeof body.instructions === 'string') system(body.instructions);
-    if (typeof body.input === 'string') messages.push(message('user', body.input, opts, null));
+    if (typeof body.input === 'string') messages.push('user', body.input, false);
     else if (Array.isArray(body.input)) {
       for (const item of body.input as Json[]) {
         if (!item || typeof item !== 'object') continue;
         const role = str(item.role);
         if (role === 'system' || role === 'developer') system(item.content);
-        else if (role) messages.push(message(role, item.content, opts, pdfs));
-        else if (item.type === 'function_call_output') messages.push(message('tool', typeof item.output === 'string' || Array.isArray(item.output) ? item.output : String(item.output ?? ''), opts, pdfs));
+        else if (role) messages.push(role, item.content, true);
+        else if (item.type === 'function_call_output') messages.push('tool', typeof item.output === 'string' || Array.isArray(item.output) ? item.output : String(item.output ?? ''), true);
         // A computer-use step's screenshot: a tool result whose content is an image.
-        else if (item.type === 'computer_call_output' && item.output && typeof item.output === 'object') messages.push(message('tool', [{ ...(item.output as Json), type: 'input_image' }], opts, pdfs));
+        else if (item.type === 'computer_call_output' && item.output && typeof item.output === 'object') messages.push('tool', [{ ...(item.output as Json), type: 'input_image' }], true);
       }
     }
   }
 
   const systemText = systems ? (systems as SystemMessages).texts.join('\n') : null;
+  const tools = toolNames(body.tools);
   const request: EventRequest = {
     stream: body.stream === true,
     system: systemText === null ? null : opts.recordPrompts === 'none' ? null : systemText.slice(0, opts.maxMessageChars),
-    messages,
-    tools: toolNames(body.tools),
+    messages: [],
+    tools: tools.length > EVENT_MAX_TOOLS ? tools.slice(0, EVENT_MAX_TOOLS) : tools,
     tool_choice: toolChoice(body.tool_choice),
     params,
     bytes,
   };
+  if (tools.length > EVENT_MAX_TOOLS) request.tools_omitted = tools.length - EVENT_MAX_TOOLS;
+  // The messages' documents go to the reader before the system messages' (their order there is the order they are read).
+  describeMessages(request, listed, opts, pdfs);
   const documents = systems ? (systems as SystemMessages).documents() : undefined;
   if (documents) request.system_documents = documents;
+  keepPromptChars(request, opts.maxPromptChars ?? EVENT_MAX_PROMPT_CHARS);
   return request;
+}
+
+/**
+ * The messages an event keeps: all up to `maxMessages`, else the first quarter (how the
+ * conversation was set up) and the rest from the end (the turn asked now, which the detector
+ * reads), those between summed up in `messages_omitted`: how many, their characters, roles and
+ * parts (the detector counts turns and tool steps from them). Their documents are counted, not read.
+ */
+function describeMessages(request: EventRequest, listed: [string, unknown, boolean][], opts: FeatureOptions, pdfs: PendingDocument[] | null): void {
+  const max = Math.max(2, opts.maxMessages ?? EVENT_MAX_MESSAGES);
+  const n = listed.length;
+  const head = n > max ? Math.max(1, Math.floor(max / 4)) : n;
+  const tail = n > max ? n - (max - head) : n;
+  for (let i = 0; i < head; i++) request.messages.push(message(listed[i][0], listed[i][1], opts, listed[i][2] ? pdfs : null));
+  if (tail === n) return;
+  const omitted = { count: tail - head, chars: 0, roles: {} as Record<string, number>, parts: {} as Record<string, number> };
+  for (let i = head; i < tail; i++) {
+    const [role, content] = listed[i];
+    omitted.roles[role] = (omitted.roles[role] ?? 0) + 1;
+    omitted.chars += contentText(content, omitted.parts).length;
+  }
+  request.messages_omitted = Object.keys(omitted.parts).length ? omitted : { count: omitted.count, chars: omitted.chars, roles: omitted.roles };
+  for (let i = tail; i < n; i++) request.messages.push(message(listed[i][0], listed[i][1], opts, listed[i][2] ? pdfs : null));
+}
+
+/**
+ * At most `budget` characters of prompt text in all: the system prompt and its documents first,
+ * then the messages from the last back; a message cut short keeps its `chars`, and one past the
+ * budget keeps an empty text.
+ */
+function keepPromptChars(request: EventRequest, budget: number): void {
+  let left = budget;
+  const take = (text: string | null): string | null => {
+    if (text === null) return null;
+    const kept = text.length > left ? text.slice(0, left) : text;
+    left -= kept.length;
+    return kept;
+  };
+  request.system = take(request.system);
+  if (request.system_documents) request.system_documents.text = take(request.system_documents.text);
+  for (let i = request.messages.length - 1; i >= 0; i--) request.messages[i].text = take(request.messages[i].text);
 }
 
 /** All prompt text of a request, for counting input tokens when the upstream reports none. */
@@ -387,4 +449,25 @@ export function promptText(req: EventRequest): string {
   if (req.system_documents?.text) s += '\n' + req.system_documents.text;
   for (const m of req.messages) if (m.text) s += '\n' + m.text;
   return s;
+}
+
+/** Default of `server.max_request_items`: far above what an honest request sends (OpenAI accepts 128 tools, 2,048 embedding inputs). */
+export const MAX_REQUEST_ITEMS = 10_000;
+
+/**
+ * How many items a request body holds: its messages or input items, their content parts, its
+ * tools, and the prompts or inputs of a legacy completion or embeddings request (a token-id list
+ * is one). What describing, forwarding and recording it costs grows with this, not only with its bytes.
+ */
+export function requestItems(body: Json): number {
+  const count = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
+  let n = count(body.tools) + count(body.system);
+  for (const list of [body.messages, body.input]) {
+    if (!Array.isArray(list)) continue;
+    if (list.length > 0 && typeof list[0] === 'number') { n += 1; continue; }
+    n += list.length;
+    for (const m of list) if (m && typeof m === 'object') n += count((m as Json).content) + count((m as Json).output);
+  }
+  if (Array.isArray(body.prompt)) n += typeof body.prompt[0] === 'number' ? 1 : body.prompt.length;
+  return n;
 }

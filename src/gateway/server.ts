@@ -75,6 +75,9 @@ function earlyRequest(req: FastifyRequest, auth: AuthContext | null): EarlyReque
   return { ip: clientAddress(req), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth, headers: req.headers };
 }
 
+/** A model route's request, its key checked before its body was read. */
+type KeyedRequest = FastifyRequest & { wardenAuth?: AuthContext };
+
 /** Longest the request headers may take to arrive (Node's default), ms. */
 const HEADERS_TIMEOUT_MS = 60_000;
 
@@ -124,6 +127,22 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   app.addHook('preClose', (done) => { closing = true; done(); });
   // A compressed body (any route) is refused as such, rather than read as garbled JSON or multipart.
   app.addHook('onRequest', (req, _reply, done) => done(unsupportedEncoding(req.headers['content-encoding'])));
+  // The model routes' key is checked before the body is read (as the TAXII routes'): a request
+  // with a missing or invalid key costs no parsing of up to `server.body_limit_bytes` of JSON.
+  app.addHook('onRequest', async (req, reply) => {
+    const flavour = req.method === 'POST' ? ROUTE_FLAVOUR[req.url.split('?')[0]] : undefined;
+    if (!flavour) return;
+    try {
+      (req as KeyedRequest).wardenAuth = await authenticateRequest(deps, req.headers, 'inference');
+    } catch (err) {
+      const werr = toWardenError(err);
+      const id = ulid(Date.now());
+      recordRejectedRequest(deps, flavour, earlyRequest(req, null), werr, id);
+      // The body still coming is read and discarded by Node, not parsed; the connection stays usable.
+      return reply.code(werr.status).headers(mergeHeaders(requestIdHeaders(id), werr.headers)).type('application/json')
+        .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
+    }
+  });
 
   // Every route's methods, so that a known path called with another method gets 405 and `Allow`.
   const routes: { method: string; re: RegExp }[] = [];
@@ -164,8 +183,8 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
       // A body refused on a model or token-count endpoint: the key is decided first (401 before
       // any complaint about the body); on a model endpoint the refusal is recorded under the
       // caller's account (counting records no event).
-      let auth: AuthContext | null = null;
-      try { auth = await authenticateRequest(deps, req.headers, 'inference'); } catch (authErr) { werr = toWardenError(authErr); }
+      let auth: AuthContext | null = (req as KeyedRequest).wardenAuth ?? null;
+      if (!auth) try { auth = await authenticateRequest(deps, req.headers, 'inference'); } catch (authErr) { werr = toWardenError(authErr); }
       if (flavour) recordRejectedRequest(deps, flavour, earlyRequest(req, auth), werr, id);
     }
     if (werr.code === 'WARDEN_INTERNAL') req.log.error({ err }, 'internal error');

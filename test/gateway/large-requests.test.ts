@@ -1,0 +1,112 @@
+// A request of very many messages costs the gateway, and takes in its store, a bounded amount: its
+// event keeps the first and last messages and counts those it leaves out, within a budget of
+// prompt characters, and the detector still counts every turn.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHarness, storedEvents, GOOD_KEY, type Harness } from '../helpers/gateway.ts';
+import { extractFeatures, flagNames } from '../../src/detect/features.ts';
+
+let h: Harness;
+before(async () => { h = await startHarness(); });
+after(() => h.close());
+
+const oa = { 'content-type': 'application/json', authorization: `Bearer ${GOOD_KEY}` };
+
+async function chat(messages: unknown[]) {
+  const r = await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: oa, body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 5, messages }) });
+  const body = await r.json() as any;
+  return { status: r.status, body, id: r.headers.get('x-warden-request-id') };
+}
+
+async function eventOf(id: string | null) {
+  for (let n = 1; n < 50; n++) {
+    const e = (await storedEvents(h, n)).find((x) => x.id === id);
+    if (e) return e;
+  }
+  assert.fail(`no event ${id}`);
+}
+
+test('an event of a 5,000-message request keeps the first and last messages, counts the rest, and stays small', async () => {
+  // An agent's session: set up with a user and an assistant turn, then tool steps, then user turns.
+  const messages: unknown[] = [{ role: 'user', content: 'SETUP: you are a helpful agent' }, { role: 'assistant', content: 'ok' }];
+  for (let i = 0; i < 2000; i++) messages.push({ role: 'tool', tool_call_id: `c${i}`, content: 'step done' });
+  while (messages.length < 4999) messages.push({ role: 'user', content: 'hi' });
+  messages.push({ role: 'user', content: 'FINAL QUESTION' });
+  const r = await chat(messages);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const e = await eventOf(r.id);
+  const size = Buffer.byteLength(JSON.stringify(e));
+  assert.ok(size < 64 * 1024, `the stored event is ${size} bytes for 5,000 messages`);
+  assert.equal(e.request.messages.length, 200, 'events.max_messages (200) messages are kept');
+  assert.equal(e.request.messages[0].text, 'SETUP: you are a helpful agent', 'the first message is kept');
+  assert.equal(e.request.messages.at(-1)!.text, 'FINAL QUESTION', 'the last message is kept');
+  const omitted = e.request.messages_omitted;
+  assert.ok(omitted, 'the event says messages were left out');
+  assert.equal(omitted.count, 4800, 'and how many');
+  // The first 50 are kept: the set-up and 48 tool steps.
+  assert.deepEqual(omitted.roles, { tool: 1952, user: 2848 }, 'and of which roles');
+  assert.equal(omitted.chars, 1952 * 'step done'.length + 2848 * 'hi'.length, 'and how many characters they held');
+  // The tool steps were all left out of the event: the detector still sees an agent's trace.
+  assert.ok(flagNames(extractFeatures(e).flags).includes('agenticTrace'), 'the detector counts the tool steps left out');
+});
+
+test('an event keeps at most events.max_prompt_chars of prompt text, the last message whole', async () => {
+  const long = (c: string) => c.repeat(8000);
+  const messages: unknown[] = [{ role: 'system', content: 'You are terse.' }];
+  for (let i = 0; i < 60; i++) messages.push({ role: i % 2 ? 'assistant' : 'user', content: long(String.fromCharCode(97 + (i % 26))) });
+  messages.push({ role: 'user', content: 'THE QUESTION' });
+  const r = await chat(messages);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const e = await eventOf(r.id);
+  const kept = (e.request.system?.length ?? 0) + e.request.messages.reduce((n, m) => n + (m.text?.length ?? 0), 0);
+  assert.ok(kept <= 256 * 1024, `the event keeps ${kept} characters of prompt`);
+  assert.equal(e.request.system, 'You are terse.', 'the system prompt is kept');
+  assert.equal(e.request.messages.at(-1)!.text, 'THE QUESTION', 'the last message is kept');
+  assert.equal(e.request.messages.length, 61, 'every message is listed');
+  assert.ok(e.request.messages.every((m) => m.chars === (m.text === 'THE QUESTION' ? 12 : 8000)), 'each with its full length');
+});
+
+test('a request of more than server.max_request_items messages or parts is refused in its API format, and its event is small', async () => {
+  const messages = Array.from({ length: 20_000 }, () => ({ role: 'user', content: 'hi' }));
+  const r = await chat(messages);
+  assert.equal(r.status, 400, 'refused');
+  assert.equal(r.body.error.type, 'invalid_request_error', 'as OpenAI refuses a request');
+  assert.equal(r.body.error.param, 'messages');
+  assert.match(r.body.error.message, /holds 20000 .*at most 10000/, 'saying how many it holds and how many are accepted');
+  const e = await eventOf(r.id);
+  assert.equal(e.response.status, 400);
+  assert.ok(Buffer.byteLength(JSON.stringify(e)) < 4096, 'the refusal is recorded, small');
+
+  // Anthropic: one message of 12,000 text parts.
+  const content = Array.from({ length: 12_000 }, () => ({ type: 'text', text: 'x' }));
+  const a = await fetch(`${h.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': GOOD_KEY, 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [{ role: 'user', content }] }) });
+  const ab = await a.json() as any;
+  assert.equal(a.status, 400, 'refused');
+  assert.equal(ab.type, 'error', 'in the Anthropic format');
+  assert.equal(ab.error.type, 'invalid_request_error');
+  assert.match(ab.error.message, /holds 12001 /);
+
+  // Just under the bound: served.
+  const ok = await chat(Array.from({ length: 10_000 }, () => ({ role: 'user', content: 'hi' })));
+  assert.equal(ok.status, 200, JSON.stringify(ok.body));
+});
+
+test('a model request with an unknown key is answered 401 before its body is read', async () => {
+  const { connect } = await import('node:net');
+  const u = new URL(h.url);
+  const sock = connect(Number(u.port), u.hostname);
+  await new Promise((r) => sock.once('connect', r));
+  let answer = '';
+  sock.on('data', (d) => { answer += d; });
+  // Announces 3 MB and sends 20 bytes of it: a gateway that reads the body first waits for the rest.
+  sock.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer wk_live_AAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBB\r\n'
+    + 'Content-Length: 3000000\r\n\r\n{"model":"gpt-4o-mi');
+  for (const end = Date.now() + 10_000; !answer.includes('\r\n\r\n') && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
+  sock.destroy();
+  assert.match(answer, /^HTTP\/1\.1 401 /, `answered 401 with 20 of 3,000,000 body bytes sent (got ${JSON.stringify(answer.slice(0, 40))})`);
+  const id = /x-warden-request-id: (\S+)/i.exec(answer)?.[1] ?? null;
+  const e = await eventOf(id);
+  assert.equal(e.response.error_code, 'WARDEN_INVALID_API_KEY', 'and the refusal is recorded');
+  assert.equal(e.request.bytes, 3_000_000, 'with the body size announced');
+});

@@ -124,6 +124,27 @@ test('with onSkip, a line longer than the limit is skipped and named like any un
   }
 });
 
+test('a UTF-8 byte-order mark at the start of a log (Windows tools write one) does not cost its first event', async () => {
+  const body = rows.map((r) => JSON.stringify(r)).join('\r\n') + '\r\n';
+  const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(body, 'utf8')]);
+  for (const size of [1, 2, 5, bytes.length]) {
+    const got: unknown[] = [];
+    const skips: string[] = [];
+    for await (const ev of readEventsJsonl(chunked(bytes, size), { validate: false, onSkip: (line, problem) => skips.push(`${line}: ${problem}`) })) got.push(ev);
+    assert.deepEqual(skips, [], `chunk size ${size}: no line skipped`);
+    assert.deepEqual(got, rows, `chunk size ${size}: every event read, the first included`);
+  }
+  // Gzip-compressed, the same.
+  const got: unknown[] = [];
+  for await (const ev of readEventsJsonl(chunked(gzipSync(bytes), 3), { validate: false })) got.push(ev);
+  assert.deepEqual(got, rows, 'gzip: the first event read');
+  // Only at the start: a mark inside a later line is that line's own bytes.
+  const later = Buffer.from(`${JSON.stringify(rows[0])}\n\ufeff${JSON.stringify(rows[1])}\n`, 'utf8');
+  const skips: number[] = [];
+  for await (const _ of readEventsJsonl(chunked(later, 4), { validate: false, onSkip: (line) => skips.push(line) })) void _;
+  assert.deepEqual(skips, [2], 'a mark on line 2 is not dropped');
+});
+
 test('gzip-compressed JSONL reads the same as plain, from a file or a stream cut anywhere; a corrupt archive is an error', async () => {
   const plain = Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n') + '\n', 'utf8');
   const gz = gzipSync(plain);

@@ -74,7 +74,7 @@ function parseReadable(line: string): InteractionEvent {
  * it into a two-byte string as soon as one prompt holds a non-ASCII character, and both decoding
  * and JSON.parse are several times slower on those. Blank lines and a trailing CR are skipped;
  * a malformed line, or one longer than `maxLineBytes`, throws an error naming its line number, or is
- * skipped and reported to `onSkip`.
+ * skipped and reported to `onSkip`. A UTF-8 byte-order mark before the first line is dropped.
  */
 export async function* readEventBatches(source: string | Readable, opts: ReadJsonlOptions = {}): AsyncGenerator<InteractionEvent[]> {
   const input = typeof source === 'string' ? (source === '-' ? process.stdin : createReadStream(source, { highWaterMark: 1 << 20 })) : source;
@@ -97,6 +97,8 @@ export async function* readEventBatches(source: string | Readable, opts: ReadJso
   };
   const parseLine = (buf: Buffer, start: number, end: number, out: InteractionEvent[]) => {
     lineNo++;
+    // A byte-order mark (Windows tools write one) is not part of the first event.
+    if (lineNo === 1 && end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) start += 3;
     if (end > start && buf[end - 1] === 13) end--;
     if (end <= start) return;
     const line = isAscii(buf.subarray(start, end)) ? buf.toString('latin1', start, end) : buf.toString('utf8', start, end);

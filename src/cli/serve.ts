@@ -13,9 +13,12 @@ import { createGateway, type Gateway } from '../gateway/index.ts';
 import { createMockUpstream } from '../mock/index.ts';
 import { openStores, type Stores } from './stores.ts';
 import { lockSqliteForServe, type ServeLock } from '../store/serve-lock.ts';
+import { tightenFileModes } from '../store/sqlite.ts';
 import { startEventRetention } from '../store/event-retention.ts';
 import { resolveLedgerSetup } from '../ledger/open.ts';
 import { buildCapabilities } from './capabilities.ts';
+import { snapshotFile } from './detector.ts';
+import { usageSidePath } from '../ui/usage-thread.ts';
 
 const HELP = `usage: warden serve [-c|--config FILE] [--host HOST] [--port PORT] [--db FILE]
 Starts the gateway. With no config file: SQLite at ./data/warden.db and the built-in mock model.
@@ -35,12 +38,46 @@ function adminToken(config: WardenConfig): { token: string | null; file: string 
   const configured = resolveSecret(config.admin.token);
   if (configured) return { token: configured, file: null };
   if (config.store.driver !== 'sqlite') return { token: null, file: null };
-  const file = join(dirname(resolve(config.store.sqlite_path)), 'admin-token');
+  const file = adminTokenFile(config);
   if (existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), file };
   mkdirSync(dirname(file), { recursive: true });
   const token = `wadm_${randomBytes(24).toString('base64url')}`;
   writeFileSync(file, token + '\n', { mode: 0o600 });
   return { token, file };
+}
+
+function adminTokenFile(config: WardenConfig): string {
+  return join(dirname(resolve(config.store.sqlite_path)), 'admin-token');
+}
+
+/**
+ * The files this server writes that hold private data (prompts, emails, IPs, ledger openings,
+ * secrets), whichever release created them: the databases with their -wal, -shm and usage side
+ * file, the detector snapshot, the admin token and the ledger's key.
+ */
+function privateFiles(config: WardenConfig): string[] {
+  const files: string[] = [];
+  for (const db of sqliteFilesServed(config)) {
+    for (const f of [db, usageSidePath(db)]) files.push(f, `${f}-wal`, `${f}-shm`);
+  }
+  const snapshot = snapshotFile(config);
+  if (snapshot) files.push(resolve(snapshot));
+  if (config.store.driver === 'sqlite') files.push(adminTokenFile(config));
+  if (config.ledger.enabled) files.push(resolve(resolveLedgerSetup(config).ledger.key_file));
+  return [...new Set(files)];
+}
+
+/**
+ * Make the private files an older release left readable by other local users 0600, before they
+ * are opened (SQLite would give a new -wal the database's mode), and say which: the operator may
+ * have copies elsewhere (backups) made with the old mode.
+ */
+function tightenPrivateFiles(config: WardenConfig, log: (line: string) => void): void {
+  const octal = (m: number) => m.toString(8).padStart(4, '0');
+  for (const c of tightenFileModes(privateFiles(config))) {
+    if (c.to !== null) log(`files: ${c.path} was mode ${octal(c.from)}, readable by other local users; made ${octal(c.to)} (it holds private data)`);
+    else log(`files: WARNING ${c.path} is mode ${octal(c.from)}, readable by other local users, and could not be made 0600 (${c.error}): change its mode by hand`);
+  }
 }
 
 /**
@@ -98,6 +135,7 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
     mockUrl = mock.url;
     config = { ...config, upstreams: [{ name: 'mock', base_url: mock.url, flavours: ['openai', 'anthropic'], api_key: null, models: ['*'], connections: 128, headers_timeout_ms: 60_000, body_timeout_ms: 120_000 }] };
   }
+  tightenPrivateFiles(config, log);
   const stores = await openStores(config);
   const admin = adminToken(config);
   const caps = await buildCapabilities(config, stores, { adminToken: admin.token, say: opts.log });

@@ -110,6 +110,41 @@ test('a line longer than the limit is refused with its number, without reading t
   assert.equal(got.length, 3);
 });
 
+test('with onSkip, a line longer than the limit is skipped and named like any unreadable line; the lines after it are read', async () => {
+  const huge = 'a'.repeat(20_000);
+  // No newline for 20 KB (a stretch of garbage), then the log goes on; also the same at the very end.
+  const text = `${JSON.stringify(rows[0])}\n${huge}\n${JSON.stringify(rows[1])}\n${JSON.stringify(row('big', 'x'.repeat(5000)))}\n${JSON.stringify(rows[3])}\n${JSON.stringify(rows[0])}\n${huge}`;
+  const bytes = Buffer.from(text, 'utf8');
+  for (const size of [7, 1000, 4096, 5000, 9000, bytes.length]) {
+    const got: unknown[] = [];
+    const skips: string[] = [];
+    for await (const ev of readEventsJsonl(chunked(bytes, size), { validate: false, maxLineBytes: 4096, onSkip: (line, problem) => skips.push(`${line}: ${problem}`) })) got.push(ev);
+    assert.deepEqual(got, [rows[0], rows[1], rows[3], rows[0]], `chunk size ${size}: the events around the over-long lines are all read`);
+    assert.deepEqual(skips, ['2: longer than 4096 bytes', '4: longer than 4096 bytes', '7: longer than 4096 bytes'], `chunk size ${size}: each over-long line is named by its number`);
+  }
+});
+
+test('a UTF-8 byte-order mark at the start of a log (Windows tools write one) does not cost its first event', async () => {
+  const body = rows.map((r) => JSON.stringify(r)).join('\r\n') + '\r\n';
+  const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(body, 'utf8')]);
+  for (const size of [1, 2, 5, bytes.length]) {
+    const got: unknown[] = [];
+    const skips: string[] = [];
+    for await (const ev of readEventsJsonl(chunked(bytes, size), { validate: false, onSkip: (line, problem) => skips.push(`${line}: ${problem}`) })) got.push(ev);
+    assert.deepEqual(skips, [], `chunk size ${size}: no line skipped`);
+    assert.deepEqual(got, rows, `chunk size ${size}: every event read, the first included`);
+  }
+  // Gzip-compressed, the same.
+  const got: unknown[] = [];
+  for await (const ev of readEventsJsonl(chunked(gzipSync(bytes), 3), { validate: false })) got.push(ev);
+  assert.deepEqual(got, rows, 'gzip: the first event read');
+  // Only at the start: a mark inside a later line is that line's own bytes.
+  const later = Buffer.from(`${JSON.stringify(rows[0])}\n\ufeff${JSON.stringify(rows[1])}\n`, 'utf8');
+  const skips: number[] = [];
+  for await (const _ of readEventsJsonl(chunked(later, 4), { validate: false, onSkip: (line) => skips.push(line) })) void _;
+  assert.deepEqual(skips, [2], 'a mark on line 2 is not dropped');
+});
+
 test('gzip-compressed JSONL reads the same as plain, from a file or a stream cut anywhere; a corrupt archive is an error', async () => {
   const plain = Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n') + '\n', 'utf8');
   const gz = gzipSync(plain);

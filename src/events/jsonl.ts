@@ -17,7 +17,10 @@ export interface ReadJsonlOptions {
    * instead of throwing at the first.
    */
   onSkip?: (line: number, problem: string) => void;
-  /** Longest line accepted, in bytes (default 64 MiB): a file without newlines must not fill memory. */
+  /**
+   * Longest line accepted, in bytes (default 64 MiB): a file without newlines must not fill memory.
+   * A longer line is an error, or with `onSkip` is skipped (its bytes dropped up to its newline).
+   */
   maxLineBytes?: number;
 }
 
@@ -70,7 +73,8 @@ function parseReadable(line: string): InteractionEvent {
  * Lines are split on the bytes and each is decoded on its own: decoding a whole chunk would turn
  * it into a two-byte string as soon as one prompt holds a non-ASCII character, and both decoding
  * and JSON.parse are several times slower on those. Blank lines and a trailing CR are skipped;
- * a malformed line throws an error naming its line number, or is skipped and reported to `onSkip`.
+ * a malformed line, or one longer than `maxLineBytes`, throws an error naming its line number, or is
+ * skipped and reported to `onSkip`. A UTF-8 byte-order mark before the first line is dropped.
  */
 export async function* readEventBatches(source: string | Readable, opts: ReadJsonlOptions = {}): AsyncGenerator<InteractionEvent[]> {
   const input = typeof source === 'string' ? (source === '-' ? process.stdin : createReadStream(source, { highWaterMark: 1 << 20 })) : source;
@@ -81,9 +85,20 @@ export async function* readEventBatches(source: string | Readable, opts: ReadJso
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let lineNo = 0;
-  const tooLong = () => new Error(`events line ${lineNo + 1}: longer than ${maxLine} bytes`);
+  // Set while the rest of an over-long line is skipped, up to its newline (with onSkip only).
+  let discarding = false;
+  const tooLong = () => {
+    if (!onSkip) return new Error(`events line ${lineNo + 1}: longer than ${maxLine} bytes`);
+    // Skipped like any unreadable line; its bytes are dropped, not kept, so memory stays bounded.
+    lineNo++;
+    onSkip(lineNo, `longer than ${maxLine} bytes`);
+    pending = []; pendingBytes = 0;
+    return null;
+  };
   const parseLine = (buf: Buffer, start: number, end: number, out: InteractionEvent[]) => {
     lineNo++;
+    // A byte-order mark (Windows tools write one) is not part of the first event.
+    if (lineNo === 1 && end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) start += 3;
     if (end > start && buf[end - 1] === 13) end--;
     if (end <= start) return;
     const line = isAscii(buf.subarray(start, end)) ? buf.toString('latin1', start, end) : buf.toString('utf8', start, end);
@@ -99,33 +114,47 @@ export async function* readEventBatches(source: string | Readable, opts: ReadJso
     let batch: InteractionEvent[] = [];
     let start = 0;
     let nl = buf.indexOf(10);
-    if (pendingBytes > 0) {
+    if (discarding) {
+      if (nl < 0) continue;
+      discarding = false;
+      start = nl + 1;
+      nl = buf.indexOf(10, start);
+    } else if (pendingBytes > 0) {
       // Only the line that straddles chunks is copied, not the whole chunk.
       if (nl < 0) {
-        pending.push(buf); pendingBytes += buf.length;
-        if (pendingBytes > maxLine) throw tooLong();
+        if (pendingBytes + buf.length > maxLine) {
+          const e = tooLong(); if (e) throw e;
+          discarding = true;
+        } else { pending.push(buf); pendingBytes += buf.length; }
         continue;
       }
-      if (pendingBytes + nl > maxLine) throw tooLong();
-      pending.push(buf.subarray(0, nl));
-      const joined = Buffer.concat(pending);
-      pending = []; pendingBytes = 0;
-      parseLine(joined, 0, joined.length, batch);
+      if (pendingBytes + nl > maxLine) {
+        const e = tooLong(); if (e) throw e;
+      } else {
+        pending.push(buf.subarray(0, nl));
+        const joined = Buffer.concat(pending);
+        pending = []; pendingBytes = 0;
+        parseLine(joined, 0, joined.length, batch);
+      }
       start = nl + 1;
       nl = buf.indexOf(10, start);
     }
     for (; nl >= 0; nl = buf.indexOf(10, start)) {
-      if (nl - start > maxLine) throw tooLong();
-      parseLine(buf, start, nl, batch);
+      if (nl - start > maxLine) { const e = tooLong(); if (e) throw e; }
+      else parseLine(buf, start, nl, batch);
       start = nl + 1;
       // Handed over a few at a time, not a whole chunk's worth (~700 events per MiB): parsed events
       // wait in the young generation until they are used, and a scavenge copies every one alive.
       if (batch.length === YIELD_EVERY) { yield batch; batch = []; }
     }
     if (start < buf.length) {
-      // Copy the tail: a subarray would pin the whole chunk until the line ends.
-      pending.push(Buffer.from(buf.subarray(start))); pendingBytes = buf.length - start;
-      if (pendingBytes > maxLine) throw tooLong();
+      if (buf.length - start > maxLine) {
+        const e = tooLong(); if (e) throw e;
+        discarding = true;
+      } else {
+        // Copy the tail: a subarray would pin the whole chunk until the line ends.
+        pending.push(Buffer.from(buf.subarray(start))); pendingBytes = buf.length - start;
+      }
     }
     if (batch.length) yield batch;
   }

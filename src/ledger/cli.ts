@@ -252,7 +252,8 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
         const storage = await readStorage();
         let result;
         try {
-          result = await queryLedger(storage, q);
+          // One snapshot, as verify: the verdicts and interactions it pairs are read at one moment.
+          result = await (storage.consistentRead ? storage.consistentRead((view) => queryLedger(view, q)) : queryLedger(storage, q));
         } catch (e) {
           if (e instanceof QueryError) throw new UsageError(e.message);
           throw e;

@@ -52,3 +52,33 @@ export function sampleVerdict(subject: { kind: 'account' | 'cluster'; id: string
     campaign_id: null,
   };
 }
+
+/**
+ * The interleaving that `warden ledger verify` meets beside a server under traffic, made
+ * deterministic: the first time the verifier reads the checkpoints (after it has read the log's
+ * size), `writer` appends `more` entries and signs a checkpoint over them, committed before the
+ * verifier reads on. `storageClass` is the reader's class; its `checkpoints` is patched meanwhile.
+ */
+export async function whileAppending<T>(
+  storageClass: { prototype: { checkpoints(afterSize: number, limit: number): Promise<unknown> } },
+  writer: { appendInteraction(ev: InteractionEvent): Promise<unknown>; checkpoint(): Promise<{ size: number }> },
+  more: number,
+  read: () => Promise<T>,
+): Promise<{ result: T; signedMeanwhile: number | null }> {
+  const original = storageClass.prototype.checkpoints;
+  let signedMeanwhile: number | null = null;
+  let started = false;
+  storageClass.prototype.checkpoints = async function (this: unknown, afterSize: number, limit: number) {
+    if (!started) {
+      started = true;
+      for (let i = 0; i < more; i++) await writer.appendInteraction(sampleEvent(100_000 + i));
+      signedMeanwhile = (await writer.checkpoint()).size;
+    }
+    return original.call(this, afterSize, limit);
+  };
+  try {
+    return { result: await read(), signedMeanwhile };
+  } finally {
+    storageClass.prototype.checkpoints = original;
+  }
+}

@@ -8,7 +8,7 @@ import { generateSigner } from './note.ts';
 import { verifyLedger } from './verify.ts';
 import { verifyInclusionBundle } from './standalone.ts';
 import { queryLedger } from './query.ts';
-import { sampleEvent, sampleVerdict } from './fixtures.ts';
+import { sampleEvent, sampleVerdict, whileAppending } from './fixtures.ts';
 
 const URL = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ORIGIN = 'warden.test/pg-ledger';
@@ -39,6 +39,40 @@ test('PostgreSQL storage: append, checkpoint, proofs, query, erase, whole-log ve
     const reopened = new PostgresLedgerStorage(pool, schema);
     const bad = await verifyLedger(reopened, { origin: ORIGIN, verifiers: [signer.verifier()] });
     assert.equal(bad.firstBadEntry, 33);
+  } finally {
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+    await pool.query('DELETE FROM schema_migrations WHERE component = $1', [`ledger.${schema}`]).catch(() => {});
+    await pool.end();
+  }
+});
+
+test('verify beside nodes that append and sign meanwhile checks the log as it stood when it began: OK, not FAILED', { skip: !(await postgresUp()) && 'no PostgreSQL at ' + URL }, async () => {
+  const schema = `ledger_test_${randomBytes(6).toString('hex')}`;
+  const pool = openPostgres(URL, { max: 4 });
+  const signer = generateSigner(ORIGIN);
+  try {
+    const server = await Ledger.open({ storage: new PostgresLedgerStorage(pool, schema), origin: ORIGIN, signers: [signer], checkpointIntervalMs: 60_000 });
+    try {
+      for (let i = 0; i < 40; i++) await server.appendInteraction(sampleEvent(i));
+      await server.checkpoint();
+      // `warden ledger verify`: its own pool, the schema opened read-only.
+      const readerPool = openPostgres(URL, { max: 2 });
+      const reader = await PostgresLedgerStorage.openReadOnly(readerPool, schema, { ownsPool: true });
+      try {
+        const opts = { origin: ORIGIN, verifiers: [signer.verifier()] };
+        const { result: report, signedMeanwhile } = await whileAppending(PostgresLedgerStorage, server, 25, () => verifyLedger(reader, opts));
+        assert.equal(signedMeanwhile, 65, 'a node appended 25 entries and signed a checkpoint over them during the run');
+        assert.ok(report.ok, `a healthy ledger verifies beside nodes under traffic (${report.problems.map((p) => p.message).join('; ')})`);
+        assert.equal(report.size, 40, 'it is checked as it stood when verify began');
+        assert.equal(report.latestCheckpoint?.size, 40, 'the checkpoint signed meanwhile is left for the next run');
+        const next = await verifyLedger(reader, opts);
+        assert.ok(next.ok && next.size === 65, `the next run sees what was appended meanwhile (${next.problems.map((p) => p.message).join('; ')})`);
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      await server.close();
+    }
   } finally {
     await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
     await pool.query('DELETE FROM schema_migrations WHERE component = $1', [`ledger.${schema}`]).catch(() => {});

@@ -91,7 +91,7 @@ export class PostgresLedgerStorage implements LedgerStorage {
   constructor(
     private readonly pool: PgPool,
     schema: string,
-    private readonly opts: { ownsPool?: boolean; url?: string; readOnly?: boolean; lockTimeoutMs?: number; idleInLockTimeoutMs?: number } = {},
+    private readonly opts: { ownsPool?: boolean; url?: string; readOnly?: boolean; lockTimeoutMs?: number; idleInLockTimeoutMs?: number; snapshot?: pg.PoolClient } = {},
   ) {
     if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
     this.s = schema;
@@ -132,7 +132,37 @@ export class PostgresLedgerStorage implements LedgerStorage {
 
   private async q(sql: string, args: unknown[] = []): Promise<Row[]> {
     await this.ready;
-    return (await this.pool.query(sql, args)).rows;
+    // In a consistentRead view, every read goes through its transaction's connection.
+    return (await (this.opts.snapshot ?? this.pool).query(sql, args)).rows;
+  }
+
+  /**
+   * One REPEATABLE READ, READ ONLY transaction on a connection of its own: every read sees the
+   * snapshot of its first one, whatever the writers of every node commit meanwhile.
+   */
+  async consistentRead<T>(read: (view: LedgerStorage) => Promise<T>): Promise<T> {
+    if (this.opts.snapshot) return read(this);
+    await this.ready;
+    const client = await this.pool.connect();
+    // A connection lost between statements is reported as an event no query waits for: keep it
+    // (unhandled, it would crash the process); the next query fails with it.
+    let lost: Error | null = null;
+    const onError = (err: Error) => { lost ??= err; };
+    client.on('error', onError);
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      try {
+        const out = await read(new PostgresLedgerStorage(this.pool, this.s, { readOnly: true, snapshot: client }));
+        await client.query('COMMIT');
+        return out;
+      } catch (err) {
+        if (!lost) await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    } finally {
+      client.off('error', onError);
+      client.release(lost ?? undefined);
+    }
   }
 
   writerConnection(): WriterConnection | null {

@@ -268,6 +268,30 @@ export class SqliteLedgerStorage implements LedgerStorage {
     return r.changes;
   }
 
+  /**
+   * One read transaction: in WAL mode it keeps the snapshot of its first read until it ends, while
+   * the server's writer goes on appending (the WAL cannot be checkpointed past the snapshot
+   * meanwhile). On a connection of its own, read-only, unless this one is: a connection that also
+   * writes would put its writes in the transaction.
+   */
+  async consistentRead<T>(read: (view: LedgerStorage) => Promise<T>): Promise<T> {
+    if (this.db.memory || this.db.inTransaction) return read(this);
+    const own = this.db.readonly;
+    const db = own ? this.db : new Database(this.db.name, { readonly: true, fileMustExist: true });
+    try {
+      if (!own) db.pragma('busy_timeout = 5000');
+      const view = own ? this : new SqliteLedgerStorage(db, false, { readOnly: true });
+      db.exec('BEGIN');
+      try {
+        return await read(view);
+      } finally {
+        if (db.inTransaction) db.exec('COMMIT');
+      }
+    } finally {
+      if (!own) db.close();
+    }
+  }
+
   async recordKeys(vkeys: readonly string[]): Promise<void> {
     const now = new Date().toISOString();
     for (const k of vkeys) this.stmts.insKey.run(k, now);

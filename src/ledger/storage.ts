@@ -121,6 +121,13 @@ export interface LedgerStorage extends NodeSource {
   joinKeys?(accept: (recorded: readonly RecordedKey[], latest: { note: string; createdAt: string } | null) => readonly string[] | null): Promise<boolean>;
   /** With joinKeys: the recorded keys with when they were taken up. */
   recordedKeys?(): Promise<RecordedKey[]>;
+  /**
+   * Run `read` against one snapshot of the log, through `view`: appends and checkpoints another
+   * connection commits meanwhile (a running server's) are not seen, so a read of the whole log
+   * (verify) sees one consistent log, not checkpoints ahead of the entries it read. Absent: the
+   * storage has no other writer to hide.
+   */
+  consistentRead?<T>(read: (view: LedgerStorage) => Promise<T>): Promise<T>;
   /** Number of stored entries (the durable tree size). */
   size(): Promise<number>;
   /** Store entries, their private sides and the tree nodes they complete: one durable transaction. */

@@ -46,3 +46,38 @@ test('a log without a signed checkpoint is a warning while its newest entry is r
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('verify beside a server that appends and signs meanwhile checks the log as it stood when it began: OK, not FAILED', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { Ledger, SqliteLedgerStorage, generateSigner, verifyLedger } = await import('./index.ts');
+  const { sampleEvent, whileAppending } = await import('./fixtures.ts');
+  const origin = 'warden.test/ledger';
+  const dir = mkdtempSync(join(tmpdir(), 'warden-verify-live-'));
+  const path = join(dir, 'ledger.db');
+  const signer = generateSigner(origin);
+  // The server: its own connection (and writer thread), appending and signing.
+  const server = await Ledger.open({ storage: SqliteLedgerStorage.open(path), origin, signers: [signer], checkpointIntervalMs: 60_000 });
+  // `warden ledger verify`: the file opened read-only, as the command does.
+  const reader = SqliteLedgerStorage.openReadOnly(path);
+  try {
+    for (let i = 0; i < 40; i++) await server.appendInteraction(sampleEvent(i));
+    await server.checkpoint();
+    const opts = { origin, verifiers: [signer.verifier()] };
+    const { result: report, signedMeanwhile } = await whileAppending(SqliteLedgerStorage, server, 25, () => verifyLedger(reader, opts));
+    assert.equal(signedMeanwhile, 65, 'the server appended 25 entries and signed a checkpoint over them during the run');
+    assert.ok(report.ok, `a healthy ledger verifies beside a server under traffic (${report.problems.map((p) => p.message).join('; ')})`);
+    assert.equal(report.size, 40, 'it is checked as it stood when verify began');
+    assert.deepEqual(report.latestCheckpoint?.size, 40, 'the checkpoint signed meanwhile is left for the next run');
+    const next = await verifyLedger(reader, opts);
+    assert.ok(next.ok && next.size === 65 && next.latestCheckpoint?.size === 65, `the next run sees what was appended meanwhile (${next.problems.map((p) => p.message).join('; ')})`);
+    // Through a connection that also writes (the server's own), the snapshot is taken on one of its own.
+    const own = await whileAppending(SqliteLedgerStorage, server, 10, () => verifyLedger(server.storage, opts));
+    assert.ok(own.result.ok && own.result.size === 65 && own.signedMeanwhile === 75, `verify through a read-write connection also sees one snapshot (${own.result.problems.map((p) => p.message).join('; ')})`);
+  } finally {
+    await reader.close();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

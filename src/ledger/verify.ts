@@ -3,7 +3,8 @@
  * from them, check every stored node against its children, every stored checkpoint's signature,
  * origin and root (the entries must reproduce each signed root), consistency between successive
  * checkpoints, the indexed columns against the leaves, and every unerased commitment against its
- * opening. Streams the log in pages, so memory stays bounded.
+ * opening. Streams the log in pages, so memory stays bounded, all from one snapshot of the log
+ * (LedgerStorage.consistentRead), so a server appending meanwhile is not mistaken for tampering.
  *
  * When something differs it names the culprit: a tampered entry (its leaf no longer hashes to
  * the stored tree), a tampered node (its parent no longer matches it), or a checkpoint.
@@ -67,6 +68,12 @@ const eq = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 
 export async function verifyLedger(storage: LedgerStorage, opts: VerifyOptions): Promise<VerifyReport> {
+  // One snapshot of the log: beside a server under traffic, what it appends and signs meanwhile
+  // would show as checkpoints ahead of the entries read and nodes beyond the log.
+  return storage.consistentRead ? storage.consistentRead((view) => verifyStored(view, opts)) : verifyStored(storage, opts);
+}
+
+async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promise<VerifyReport> {
   const page = opts.pageSize ?? 2000;
   const maxProblems = opts.maxProblems ?? 1000;
   const problems: VerifyProblem[] = [];

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export type SqliteDb = Database.Database;
@@ -17,6 +17,9 @@ export function openSqlite(path: string, opts: { durability?: 'normal' | 'full' 
     // A new file is private (prompts, emails, IPs, ledger openings), as the admin token and ledger
     // key are: created 0600 before SQLite opens it, and SQLite gives its -wal and -shm the same mode.
     closeSync(openSync(path, 'a', 0o600));
+    // A file an older release created world-readable is made private too, before SQLite makes a
+    // new -wal or -shm from its mode (`warden serve` does this first and says so).
+    tightenFileModes([path, `${path}-wal`, `${path}-shm`]);
   }
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
@@ -25,6 +28,33 @@ export function openSqlite(path: string, opts: { durability?: 'normal' | 'full' 
   db.pragma('busy_timeout = 5000');
   db.pragma('secure_delete = ON');
   return db;
+}
+
+/** A private file found readable by other local users, and what was done about it. */
+export interface ModeChange { path: string; from: number; to: number | null; error?: string }
+
+/**
+ * Make files that hold private data 0600 when other local users can read them: releases before
+ * the database files were created 0600 left them 0644 (the umask's default), and SQLite gives a
+ * new -wal and -shm the database's mode. A file open to its group only (0640: an operator's
+ * choice, e.g. a backup group) is left as it is; missing files are skipped. Returns each file changed, or that could not be (a read-only mount).
+ */
+export function tightenFileModes(paths: Iterable<string>): ModeChange[] {
+  if (process.platform === 'win32') return [];
+  const changes: ModeChange[] = [];
+  for (const path of paths) {
+    let from: number;
+    try { from = statSync(path).mode & 0o777; } catch { continue; }
+    if ((from & 0o007) === 0) continue;
+    const to = 0o600;
+    try {
+      chmodSync(path, to);
+      changes.push({ path, from, to });
+    } catch (err) {
+      changes.push({ path, from, to: null, error: (err as Error).message });
+    }
+  }
+  return changes;
 }
 
 /** SQLite refused because another connection holds a lock it needs. */

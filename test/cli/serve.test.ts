@@ -2,7 +2,8 @@
 // demo key printed once, admin API with a generated token), and the data survives a restart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -208,6 +209,49 @@ test('a restart after a start with no traffic says the detector had no events ye
     assert.match(read, /^detect: state \(no events yet\) read from .*warden\.db\.detector \(0 accounts\)/);
     assert.doesNotMatch(lines.join('\n'), /1970/);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('upgrading from a release that created the data files 0644: they are made 0600 at start, and each is named', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-serve-'));
+  const mode = (path: string) => statSync(path).mode & 0o777;
+  let older: Database.Database | null = null;
+  try {
+    const db = join(dir, 'warden.db');
+    const config = parseConfig({ server: { port: 0 }, store: { sqlite_path: db }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 } });
+    await (await startWarden(config, { demo: false, log: () => {} })).close();
+    // What an older release leaves: every file 0644 (the umask's default), a -wal and -shm still
+    // there (here held by a connection that stays open, as after a crash).
+    older = new Database(db);
+    older.pragma('journal_mode = WAL');
+    older.exec('CREATE TABLE IF NOT EXISTS older_release (x TEXT); INSERT INTO older_release VALUES (1)');
+    const files = ['warden.db', 'warden.db-wal', 'warden.db-shm', 'ledger.db', 'warden.db.detector', 'admin-token', 'ledger.key'].map((f) => join(dir, f));
+    for (const f of files) chmodSync(f, 0o644);
+    // A mode an operator chose for a backup group (no access for others) is theirs.
+    const grouped = join(dir, 'warden.db-usage');
+    writeFileSync(grouped, '');
+    chmodSync(grouped, 0o640);
+
+    const lines: string[] = [];
+    const w = await startWarden(config, { demo: false, log: (l) => lines.push(l) });
+    try {
+      for (const f of files) {
+        assert.equal(mode(f), 0o600, `${f} is private after the upgrade`);
+        assert.ok(lines.some((l) => l === `files: ${f} was mode 0644, readable by other local users; made 0600 (it holds private data)`), `the start says ${f} was changed:\n${lines.join('\n')}`);
+      }
+      assert.equal(mode(grouped), 0o640, 'a file open to its group only is left as the operator set it');
+      assert.ok(!lines.some((l) => l.includes(grouped)), 'and not named');
+    } finally {
+      await w.close();
+    }
+    // Nothing left to change: a second start says nothing about files.
+    const again: string[] = [];
+    older.close(); older = null;
+    await (await startWarden(config, { demo: false, log: (l) => again.push(l) })).close();
+    assert.ok(!again.some((l) => l.startsWith('files: ')), `no file named on a start with private files:\n${again.join('\n')}`);
+  } finally {
+    older?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

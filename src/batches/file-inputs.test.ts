@@ -235,3 +235,20 @@ test('a prompt put in a text document is read as a prompt: the event carries its
     assert.ok(extractFeatures(e).flags & FLAG.cot, `${e.flavour}: the chain-of-thought request is seen`);
   }
 });
+
+test('a file part is sent inline wherever it is (a custom tool\'s output); a file id where nothing can be inlined (an image mask) is refused, nothing forwarded', async () => {
+  const client = sdk(alice);
+  const png = await client.files.create({ file: await toFile(PNG, 'shot.png'), purpose: 'vision' });
+  await client.responses.create({ model: 'gpt-5', input: [
+    { role: 'user', content: 'Look at the screenshot the tool took.' },
+    { type: 'custom_tool_call_output', call_id: 'call_1', output: [{ type: 'input_image', file_id: png.id }] },
+  ] } as any);
+  assert.deepEqual(forwarded('/v1/responses').input[1].output[0], { type: 'input_image', image_url: `data:image/png;base64,${PNG.toString('base64')}` }, 'inlined in a tool\'s output too');
+  const before = mock.received.length;
+  await assert.rejects(
+    client.responses.create({ model: 'gpt-5', input: 'Paint the sky.', tools: [{ type: 'image_generation', input_image_mask: { file_id: png.id } }] } as any),
+    (e: any) => e.status === 400 && e.error.param === 'tools[0].input_image_mask.file_id' && e.error.code === 'WARDEN_INVALID_REQUEST',
+    'a mask cannot be sent inline here, and the upstream keeps no customer file',
+  );
+  assert.equal(mock.received.length, before, 'not forwarded');
+});

@@ -2,13 +2,17 @@
  * Files a request names as its input, by the id Warden gave them (`POST /v1/files` with purpose
  * `user_data`, `assistants` or `vision`), sent to the upstream inline:
  *
- * - Responses (message content, and a tool's output given back as parts): `{type: "input_file", file_id}` becomes `{type: "input_file", filename, file_data}`
+ * - Responses (wherever the part is: message content, a tool's output, a prompt's variables): `{type: "input_file", file_id}` becomes `{type: "input_file", filename, file_data}`
  *   and `{type: "input_image", file_id}` becomes `{type: "input_image", image_url}`, each a
  *   base64 `data:` URL;
  * - Chat Completions: `{type: "file", file: {file_id}}` becomes `{type: "file", file: {filename, file_data}}`;
  * - Anthropic Messages (files uploaded with Anthropic's Files API, or OpenAI's): a `document` or
  *   `image` block whose `source` is `{type: "file", file_id}` gets a `base64` source (a plain-text
  *   document a `text` one), in messages and in tool results.
+ *
+ * A file named anywhere else (an image mask, a screenshot, a container's files), and one the
+ * operator shares (`identity.shared_objects.files`), is left as it is here; the answer-owners hook
+ * then refuses any that is not shared, whether or not batches are enabled.
  *
  * The upstream would otherwise keep every customer's files under Warden's one credential, where
  * any customer could name any other's; here a file is found only for the account (or organisation)
@@ -20,10 +24,10 @@ import type { GatewayHooks } from '../gateway/index.ts';
 import type { BatchesConfig } from './config.ts';
 import { INPUT_FILE_PURPOSES, readAll, type FileStore, type StoredFile } from './files-store.ts';
 import { orgOf } from './routes.ts';
+import { fileRefs, type InlineAs } from '../gateway/file-refs.ts';
 
-type Part = Record<string, unknown>;
 /** A part naming a file, where it is in the request (for the error's `param`), and what it becomes. */
-interface Named { part: Part; param: string; id: string; as: 'file' | 'image' | 'chat_file' | 'document' | 'block_image' }
+interface Named { part: Record<string, unknown>; param: string; id: string; as: InlineAs }
 
 const MIME: Record<string, string> = {
   pdf: 'application/pdf', txt: 'text/plain', md: 'text/markdown', csv: 'text/csv', json: 'application/json', html: 'text/html',
@@ -41,59 +45,27 @@ export function mediaTypeOf(filename: string): string {
 /** Files one request may name (each naming is sent in full). */
 const MAX_NAMED = 100;
 
-const isPart = (v: unknown): v is Part => v !== null && typeof v === 'object' && !Array.isArray(v);
-
-/** The parts of a request that name a file by id (none for other APIs). */
-function namedFiles(flavour: string, body: Record<string, unknown>): Named[] {
+/**
+ * The files a request names where one can be sent inline (none for other APIs). A file named
+ * anywhere else, or one the operator shares, is left to the answer-owners hook (shared, or refused).
+ */
+function namedFiles(flavour: string, body: Record<string, unknown>, shared: ReadonlySet<string>): Named[] {
   const out: Named[] = [];
-  if (flavour === 'openai.responses' && Array.isArray(body.input)) {
-    const part = (p: unknown, param: string) => {
-      if (!isPart(p) || typeof p.file_id !== 'string') return;
-      if (p.type === 'input_file') out.push({ part: p, param: `${param}.file_id`, id: p.file_id, as: 'file' });
-      else if (p.type === 'input_image') out.push({ part: p, param: `${param}.file_id`, id: p.file_id, as: 'image' });
-    };
-    body.input.forEach((item, i) => {
-      if (!isPart(item)) return;
-      // A message's content, and a tool's output given back as parts.
-      if (Array.isArray(item.content)) item.content.forEach((p, j) => part(p, `input[${i}].content[${j}]`));
-      if (item.type === 'function_call_output' && Array.isArray(item.output)) item.output.forEach((p, j) => part(p, `input[${i}].output[${j}]`));
-    });
-  } else if (flavour === 'anthropic.messages' && Array.isArray(body.messages)) {
-    const block = (part: unknown, param: string) => {
-      if (!isPart(part)) return;
-      if (part.type === 'container_upload' && typeof part.file_id === 'string') {
-        throw new WardenError('WARDEN_INVALID_REQUEST', 'Files cannot be uploaded to a code execution container through this gateway.', { param: `${param}.file_id` });
-      }
-      const source = part.source;
-      if (!isPart(source) || source.type !== 'file' || typeof source.file_id !== 'string') return;
-      if (part.type === 'document') out.push({ part, param: `${param}.source.file_id`, id: source.file_id, as: 'document' });
-      else if (part.type === 'image') out.push({ part, param: `${param}.source.file_id`, id: source.file_id, as: 'block_image' });
-    };
-    body.messages.forEach((message, i) => {
-      if (!isPart(message) || !Array.isArray(message.content)) return;
-      message.content.forEach((part, j) => {
-        block(part, `messages.${i}.content.${j}`);
-        if (isPart(part) && part.type === 'tool_result' && Array.isArray(part.content)) part.content.forEach((inner, k) => block(inner, `messages.${i}.content.${j}.content.${k}`));
-      });
-    });
-  } else if (flavour === 'openai.chat' && Array.isArray(body.messages)) {
-    body.messages.forEach((message, i) => {
-      if (!isPart(message) || !Array.isArray(message.content)) return;
-      message.content.forEach((part, j) => {
-        if (isPart(part) && part.type === 'file' && isPart(part.file) && typeof part.file.file_id === 'string') {
-          out.push({ part, param: `messages[${i}].content[${j}].file.file_id`, id: part.file.file_id, as: 'chat_file' });
-        }
-      });
-    });
+  for (const ref of fileRefs(flavour, body)) {
+    if (ref.part.type === 'container_upload' && typeof ref.id === 'string' && !shared.has(ref.id)) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', 'Files cannot be uploaded to a code execution container through this gateway.', { param: ref.param });
+    }
+    if (ref.as !== null && typeof ref.id === 'string' && !shared.has(ref.id)) out.push({ part: ref.part, param: ref.param, id: ref.id, as: ref.as });
   }
   return out;
 }
 
 /** For the policy phase: every file the request names by id, read and put in place inline. */
-export function inlineInputFiles(files: FileStore, config: Pick<BatchesConfig, 'max_input_file_bytes'>): NonNullable<GatewayHooks['policy']> {
+export function inlineInputFiles(files: FileStore, config: Pick<BatchesConfig, 'max_input_file_bytes'>, sharedFiles: readonly string[] = []): NonNullable<GatewayHooks['policy']> {
+  const shared = new Set(sharedFiles);
   return (ctx) => {
     if (!ctx.auth || (ctx.flavour !== 'openai.responses' && ctx.flavour !== 'openai.chat' && ctx.flavour !== 'anthropic.messages')) return;
-    const named = namedFiles(ctx.flavour, ctx.body);
+    const named = namedFiles(ctx.flavour, ctx.body, shared);
     if (named.length === 0) return;
     const auth = ctx.auth;
     return (async () => {

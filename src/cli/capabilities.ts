@@ -89,7 +89,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     ? createBatches(
       await onBackend<BatchStore>(stores, (db) => new SqliteBatchStore(db), (pool) => new PostgresBatchStore(pool)),
       await onBackend<FileStore>(stores, (db) => new SqliteFileStore(db), (pool) => new PostgresFileStore(pool)),
-      identity, config.batches, { log: say, registry })
+      identity, config.batches, { log: say, registry, sharedFiles: config.identity.shared_objects.files })
     : null;
   if (batches) {
     hooks.push(batches.hooks);
@@ -104,7 +104,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     await onBackend<AnswerOwnersStore>(stores, (db) => new SqliteAnswerOwnersStore(db), (pool) => new PostgresAnswerOwnersStore(pool)),
     {
       retentionDays: config.identity.answer_retention_days, retryMs: stores.pg ? 400 : 0, log: say,
-      shared: { prompts: shared.prompts, vectorStores: shared.vector_stores, files: shared.files },
+      shared: { prompts: shared.prompts, vectorStores: shared.vector_stores, files: shared.files, skills: shared.skills },
     },
   );
   hooks.push(answerOwners);

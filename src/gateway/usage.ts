@@ -12,8 +12,12 @@ type Json = Record<string, any>;
 
 /** Text kept for tokenizer fallback is capped; beyond it we extrapolate from characters. */
 const MAX_KEPT_CHARS = 256 * 1024;
-/** Output item ids kept of one Responses answer (they are recorded as its owner's; an answer has a few). */
-const MAX_ITEM_IDS = 64;
+/**
+ * Ids of stored objects kept of one answer (Responses' output items, Chat's audio): each is
+ * recorded as its owner's, who alone may name it later. Agent runs make tens to hundreds of items;
+ * this bounds only what a runaway answer costs.
+ */
+export const MAX_ITEM_IDS = 4_096;
 
 export type AnswerSummary = Pick<EventResponse,
   'input_tokens' | 'output_tokens' | 'reasoning_tokens' | 'usage_source' | 'tool_calls' | 'finish_reason' | 'output_chars' | 'reasoning_chars' | 'answer_id' | 'container_id' | 'item_ids'> & { embeddings?: EmbeddingSummary | null };
@@ -54,7 +58,7 @@ const NEEDLES = {
   finishNull: new Needle('"finish_reason":null', 7), contentKey: new Needle('"content":', 1), content: new Needle('"content"', 1),
   textDelta: new Needle('"text_delta"', 5), text: new Needle('"text":', 3), thinkingDelta: new Needle('"thinking_delta"', 9),
   thinking: new Needle('"thinking":', 4), signatureDelta: new Needle('"signature_delta"', 10), delta: new Needle('"delta":', 1),
-  refusal: new Needle('"refusal":', 2),
+  refusal: new Needle('"refusal":', 2), audio: new Needle('"audio":{', 2),
 };
 
 /** Whether a Chat event's `"refusal":` at `at` (or -1) holds a string (`null` in most deltas). */
@@ -99,8 +103,8 @@ export class AnswerMeter {
   private answerId: string | null = null;
   /** The code-execution container the answer used (reusable by id in later requests): Anthropic's, or OpenAI's code interpreter's. */
   private containerId: string | null = null;
-  /** Responses: the ids of the answer's output items (later requests may name them). */
-  private itemIds: string[] = [];
+  /** Responses: the ids of the answer's output items; Chat: its audio's (later requests may name them). */
+  private itemIds = new Set<string>();
   /** An embeddings answer's `data`, sketched when the summary is made (after the answer went out). */
   private embeddingData: unknown = null;
   private outputText = '';
@@ -193,6 +197,7 @@ export class AnswerMeter {
       this.chatUsage(body.usage);
       for (const c of body.choices ?? []) {
         const m = c?.message ?? {};
+        this.itemId(m.audio?.id);
         this.addOutput(m.content);
         this.addOutput(m.refusal);
         this.addReasoning(chatReasoningText(m));
@@ -236,6 +241,7 @@ export class AnswerMeter {
     if (head !== null && data.substring(0, head.length) === head && this.sameShapeIn(data, eventName)) return true;
     if (this.flavour === 'openai.chat') {
       if (n.usage.indexIn(data) !== -1 || n.toolCalls.indexIn(data) !== -1 || n.reasoning.indexIn(data) !== -1 || n.thinkingKey.indexIn(data) !== -1 || n.finishNull.indexIn(data) === -1) return false;
+      if (this.audioUnseen(n.audio.indexIn(data))) return false;
       if (refusalText(data, n.refusal.indexIn(data))) return false;
       return this.textIn(data, n.contentKey, false) || n.content.indexIn(data) === -1;
     }
@@ -297,6 +303,14 @@ export class AnswerMeter {
       && n.content.indexIn(rest) === -1 && n.finishNull.indexIn(rest) !== -1 && !refusalText(rest, n.refusal.indexIn(rest));
   }
 
+  /**
+   * Chat audio (at `at`, -1 if none) before its id was read: for the full parse (the id comes in
+   * the first audio delta; later ones carry the sound, measured by nothing here).
+   */
+  private audioUnseen(at: number): boolean {
+    return at !== -1 && this.itemIds.size === 0;
+  }
+
   /** Count a JSON string's raw (still escaped) contents just read by `closingQuote`. */
   private countString(raw: string, reasoning: boolean): void {
     const v = this.textEscaped ? unescapeJsonString(raw) : raw;
@@ -318,6 +332,7 @@ export class AnswerMeter {
     if (head !== null && s.substring(ds, ds + head.length) === head && this.sameShape(c, ds + head.length, de, eventName)) return true;
     if (this.flavour === 'openai.chat') {
       if (n.usage.within(c, ds, de) !== -1 || n.toolCalls.within(c, ds, de) !== -1 || n.reasoning.within(c, ds, de) !== -1 || n.thinkingKey.within(c, ds, de) !== -1) return false;
+      if (this.audioUnseen(n.audio.within(c, ds, de))) return false;
       // A refusal's text is for the full parse (`"refusal":null`, in most deltas, is not).
       if (refusalText(s, n.refusal.within(c, ds, de))) return false;
       const at = n.contentKey.within(c, ds, de);
@@ -418,6 +433,7 @@ export class AnswerMeter {
       let finish = false;
       for (const c of data.choices ?? []) {
         const d = c?.delta ?? {};
+        this.itemId(d.audio?.id);
         this.addOutput(d.content);
         this.addOutput(d.refusal);
         this.addReasoning(chatReasoningText(d));
@@ -525,10 +541,14 @@ export class AnswerMeter {
     if (typeof r === 'number') this.reasoningTokens = r;
   }
 
+  private itemId(id: unknown): void {
+    if (typeof id === 'string' && this.itemIds.size < MAX_ITEM_IDS) this.itemIds.add(id);
+  }
+
   /** A Responses output item: its id, and the code interpreter's container (seen again in a stream: kept once). */
   private outputItem(item: Json | null | undefined): void {
     if (!item || typeof item !== 'object') return;
-    if (typeof item.id === 'string' && this.itemIds.length < MAX_ITEM_IDS && !this.itemIds.includes(item.id)) this.itemIds.push(item.id);
+    this.itemId(item.id);
     if (this.containerId === null && item.type === 'code_interpreter_call' && typeof item.container_id === 'string') this.containerId = item.container_id;
   }
 
@@ -584,7 +604,7 @@ export class AnswerMeter {
       reasoning_chars: this.reasoningChars,
       answer_id: this.answerId,
       container_id: this.containerId,
-      ...(this.itemIds.length > 0 ? { item_ids: this.itemIds } : {}),
+      ...(this.itemIds.size > 0 ? { item_ids: [...this.itemIds] } : {}),
       ...(this.embeddingData !== null ? { embeddings: summariseEmbeddings(this.embeddingData) } : {}),
     };
   }

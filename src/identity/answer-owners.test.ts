@@ -160,3 +160,62 @@ test('the hook: items and code-interpreter containers of an answer are its owner
     await assert.rejects(async () => hooks.policy!(ctxFor('acc_a', null, ci({ type: 'auto', file_ids: ['file-abc'] }))), (e: any) => e.param === 'tools[0].container.file_ids', 'upstream files not shared');
   } finally { await hooks.close!(); }
 });
+
+test('the hook: a request naming several foreign objects is marked with the refusal it is told, only', async () => {
+  const hooks = answerOwnershipHooks(new MemoryAnswerOwnersStore(), { retentionDays: 30 });
+  try {
+    const event = answered('resp_a', 'acc_a', null);
+    Object.assign(event.response, { item_ids: ['msg_a'], container_id: 'cntr_a' });
+    hooks.onEnd!(ctxFor('acc_a', null, {}), event);
+    const ctx = ctxFor('acc_b', null, { input: [{ type: 'item_reference', id: 'msg_a' }], tools: [{ type: 'code_interpreter', container: 'cntr_a' }] });
+    await assert.rejects(async () => hooks.policy!(ctx), (e: any) => e.param === 'tools[0].container', 'the container is reported');
+    assert.deepEqual(ctx.enforcement.policy, ['refused:container'], 'and only its refusal is on the event');
+  } finally { await hooks.close!(); }
+});
+
+test('the hook: during a store outage, answers with many items do not crowd out other answers; all are stored on recovery', async () => {
+  const inner = new MemoryAnswerOwnersStore();
+  let down = true;
+  const store: AnswerOwnersStore = {
+    record: async (e) => { if (down) throw new Error('connection refused'); return inner.record(e); },
+    ownerOf: (id) => inner.ownerOf(id),
+    ownersOf: (ids) => inner.ownersOf(ids),
+    prune: (b) => inner.prune(b),
+  };
+  const logs: string[] = [];
+  const hooks = answerOwnershipHooks(store, { retentionDays: 30, recentMax: 100, flushMs: 60_000, log: (m) => logs.push(m) });
+  try {
+    for (let i = 0; i < 50; i++) {
+      const e = answered(`resp_${i}`, 'acc_a', null);
+      Object.assign(e.response, { item_ids: Array.from({ length: 9 }, (_, k) => `fc_${i}_${k}`) });
+      hooks.onEnd!(ctxFor('acc_a', null, {}), e);
+      await hooks.flush();
+    }
+    down = false;
+    await hooks.flush();
+    // A node restarted after recovery knows only what was stored.
+    const fresh = answerOwnershipHooks(inner, { retentionDays: 30 });
+    let refused = 0;
+    for (let i = 0; i < 50; i++) {
+      try { await fresh.policy!(ctxFor('acc_a', null, { previous_response_id: `resp_${i}`, input: [{ type: 'item_reference', id: `fc_${i}_8` }] })); } catch { refused++; }
+    }
+    await fresh.close!();
+    assert.equal(refused, 0, `every answer made during the outage is its owner's afterwards (${refused} of 50 refused)`);
+    assert.ok(logs.some((l) => l.includes('stored again')), `recovery is logged: ${logs.join(' | ')}`);
+  } finally { await hooks.close!(); }
+});
+
+test('the store: many ids are looked up at once, and a large prune is done in batches', async () => {
+  await withStores(async (name, open) => {
+    const s = await open();
+    const old = '2026-01-01T00:00:00.000Z';
+    await s.record(Array.from({ length: 25_000 }, (_, i) => ({ id: `old_${name}_${i}`, accountId: 'acc_a', orgId: null, at: old })));
+    await s.record([{ id: `new_${name}`, accountId: 'acc_b', orgId: 'org_1', at: '2026-12-01T00:00:00.000Z' }]);
+    const found = await s.ownersOf([`old_${name}_7`, `new_${name}`, 'missing', `old_${name}_24999`]);
+    assert.deepEqual([...found.keys()].sort(), [`new_${name}`, `old_${name}_24999`, `old_${name}_7`], `${name}: the recorded ones`);
+    assert.deepEqual(found.get(`new_${name}`), { accountId: 'acc_b', orgId: 'org_1', model: null }, name);
+    assert.equal(await s.prune('2026-06-01T00:00:00.000Z'), 25_000, `${name}: every old row pruned`);
+    assert.equal(await s.ownerOf(`old_${name}_24999`), null, name);
+    assert.ok(await s.ownerOf(`new_${name}`), name);
+  });
+});

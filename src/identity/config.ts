@@ -22,19 +22,23 @@ export const identityConfigSchema = z.strictObject({
   /**
    * OpenAI Responses stored upstream (and their output items, and the code-execution containers
    * of both APIs) can be named only by the account or organisation that created them; their ids
-   * are kept this many days (the upstream keeps responses 30).
+   * are kept this many days (the upstream keeps responses 30). One row per id: an answer's id,
+   * each of its output items' (up to 4,096) and its container's, pruned hourly in batches.
    */
   answer_retention_days: z.number().int().positive().default(30),
   /**
    * The operator's own objects kept upstream under Warden's credential that every customer may
-   * name in a Responses request: stored prompts (`prompt.id`), vector stores (`file_search`'s
-   * `vector_store_ids`) and files (`code_interpreter`'s `container.file_ids`). No customer can make
-   * one through Warden, so any other id is refused (400).
+   * name: stored prompts (`prompt.id`), vector stores (`file_search`'s `vector_store_ids`), upstream
+   * files (a `file_id` or `file_ids` anywhere in a Responses, Chat Completions or Anthropic
+   * request that is not a file the caller uploaded through Warden) and Anthropic custom skills
+   * (`container.skills[].skill_id`). No customer can make one through Warden, so any other id is
+   * refused (400).
    */
   shared_objects: z.strictObject({
     prompts: z.array(z.string().min(1)).default([]),
     vector_stores: z.array(z.string().min(1)).default([]),
     files: z.array(z.string().min(1)).default([]),
+    skills: z.array(z.string().min(1)).default([]),
   }).prefault({}),
 });
 export type IdentityConfig = z.infer<typeof identityConfigSchema>;

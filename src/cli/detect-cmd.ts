@@ -123,8 +123,10 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
   }
 }
 
-function accountText(r: { account_id: string; level: string; verdict: Verdict | null; cluster: { id: string; size: number; actors: number; level: string } | null; link?: AccountLink | null; indicators: Array<{ signal: string; value: number; threshold: number; contribution: number }> }): string {
+function accountText(r: { account_id: string; level: string; verdict: Verdict | null; cluster: { id: string; size: number; actors: number; level: string } | null; link?: AccountLink | null; indicators: Array<{ signal: string; value: number; threshold: number; contribution: number }>; precedence?: { summary: string } }): string {
   const lines = [`${r.account_id}: ${r.level}`];
+  // Which verdict decided and which it outranked (servers before this was said send none).
+  if (r.precedence) lines.push(r.precedence.summary);
   if (r.verdict) lines.push(`verdict in force: ${r.verdict.subject.kind} ${r.verdict.subject.id}, ${r.verdict.source}, since ${r.verdict.since}${r.verdict.campaign_id ? `, campaign ${r.verdict.campaign_id}` : ''}`, '', reasons(r.verdict.reasons));
   if (r.cluster) lines.push('', `cluster ${r.cluster.id}: ${r.cluster.level}, ${r.cluster.size} accounts (${r.cluster.actors} actors)`);
   if (r.link) {

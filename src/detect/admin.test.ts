@@ -295,3 +295,61 @@ test('clearing an operator verdict or an allow-list entry records who and why: i
     db.close();
   }
 });
+
+test('a cluster verdict reaches members with a milder operator verdict of their own; the allow-list exempts, and the answer names whom', async () => {
+  const engine = new DetectorEngine();
+  for (const ev of scenario.events) engine.ingest(ev);
+  engine.flush();
+  const app = Fastify();
+  mountAdminRoutes(app, [detectAdminRoutes(engine, { prefix: '/admin/detect' })], { validateResponses: true });
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(base + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    return { status: res.status, body: (res.status === 204 ? null : await res.json()) as any };
+  };
+  try {
+    const cluster = engine.forAccount(hydra[0]).clusterId!;
+    const members = hydra.filter((id) => engine.forAccount(id).clusterId === cluster);
+    const detectorLevel = engine.cluster(cluster)!.level;
+    assert.ok(members.length >= 4 && verdictRank(detectorLevel) > verdictRank('watch'), `the campaign is one cluster the detector holds above watch (${detectorLevel})`);
+    const [singled, watched, partner] = members;
+
+    // An operator's first look at one member, then a suspension of the whole campaign: it reaches that member too.
+    assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'account', id: singled, level: 'shape', note: 'first look' })).status, 201);
+    const fleet = await call('POST', '/admin/detect/verdicts', { kind: 'cluster', id: cluster, level: 'suspend', note: 'whole fleet' });
+    assert.equal(fleet.status, 201, JSON.stringify(fleet.body));
+    assert.deepEqual(fleet.body.not_reached, [], 'no member is exempt');
+    assert.equal(engine.forAccount(singled).level, 'suspend', 'the member with its own milder verdict is suspended with its cluster');
+    let view = (await call('GET', `/admin/detect/accounts/${singled}`)).body;
+    assert.equal(view.level, 'suspend');
+    assert.equal(view.verdict.subject.id, cluster, 'the cluster verdict is the one in force');
+    assert.deepEqual(view.precedence.decided_by, { source: 'operator_cluster', subject: { kind: 'cluster', id: cluster }, level: 'suspend' }, 'it says what decided');
+    assert.ok(view.precedence.outranked.some((v: any) => v.source === 'operator_account' && v.level === 'shape' && v.why === 'less_severe'), `it says the account verdict was outranked: ${JSON.stringify(view.precedence)}`);
+    assert.ok(view.precedence.outranked.some((v: any) => v.source === 'detector_cluster' && v.why === 'replaced'), 'and that the operator replaced the detector\'s cluster verdict');
+    assert.match(view.precedence.summary, /^suspend: decided by the operator's verdict on cluster \S+ \(suspend\); outranked: the operator's verdict on the account \(shape\), less severe/);
+
+    // Without the operator's cluster verdict, the detector's still holds the member: an operator's
+    // milder account verdict does not freeze it below what its cluster reaches.
+    assert.equal((await call('DELETE', `/admin/detect/verdicts?kind=cluster&id=${cluster}`)).status, 204);
+    assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'account', id: watched, level: 'watch', note: 'keep an eye' })).status, 201);
+    assert.equal(engine.forAccount(watched).level, detectorLevel, 'held at its cluster\'s detector level, not at the operator\'s watch');
+    view = (await call('GET', `/admin/detect/accounts/${watched}`)).body;
+    assert.equal(view.precedence.decided_by.source, 'detector_cluster');
+    assert.ok(view.precedence.outranked.some((v: any) => v.source === 'operator_account' && v.level === 'watch' && v.why === 'less_severe'), JSON.stringify(view.precedence));
+
+    // The allow-list is the exemption: a cluster verdict set afterwards says whom it does not reach.
+    assert.equal((await call('POST', '/admin/detect/allow', { account: partner, note: 'evaluation partner' })).status, 201);
+    const again = await call('POST', '/admin/detect/verdicts', { kind: 'cluster', id: cluster, level: 'suspend', note: 'whole fleet' });
+    assert.deepEqual(again.body.not_reached, [{ account: partner, exempt_by: { kind: 'account', id: partner } }], 'the answer names the allow-listed member');
+    assert.equal(engine.forAccount(partner).level, 'none');
+    assert.equal(engine.forAccount(watched).level, 'suspend');
+    view = (await call('GET', `/admin/detect/accounts/${partner}`)).body;
+    assert.equal(view.precedence.decided_by.source, 'allow_list');
+    assert.ok(view.precedence.outranked.every((v: any) => v.why === 'allow_listed') && view.precedence.outranked.some((v: any) => v.source === 'operator_cluster'), JSON.stringify(view.precedence));
+    const onPartner = await call('POST', '/admin/detect/verdicts', { kind: 'account', id: partner, level: 'verify' });
+    assert.deepEqual(onPartner.body.not_reached, [{ account: partner, exempt_by: { kind: 'account', id: partner } }], 'an account verdict on an allow-listed account says it does not reach it');
+  } finally {
+    await app.close();
+  }
+});

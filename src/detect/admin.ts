@@ -12,7 +12,7 @@
  *   POST   /admin/detect/allow            {account | org, note?}: never above none            -> 201
  *   DELETE /admin/detect/allow            {account | org, reason?} (body or query string)    -> 204
  *   GET    /admin/detect/verdicts         operator verdicts in force
- *   POST   /admin/detect/verdicts         {kind, id, level, note?, expires_at?}: operator verdict -> 201
+ *   POST   /admin/detect/verdicts         {kind, id, level, note?, expires_at?}: operator verdict, and whom it does not reach -> 201
  *   DELETE /admin/detect/verdicts         {kind, id, reason?} (body or query string)          -> 204
  *   GET    /admin/detect/changes          operator changes to both, newest first, with who and why (?limit=100)
  *
@@ -79,6 +79,15 @@ export const CampaignSchema = z.object({
   timeline: z.array(z.tuple([z.string(), z.number()])).describe('hourly request counts, oldest first'),
   targets: z.record(z.string(), z.number()), evidence: z.array(Reason),
 });
+const Weighed = z.object({
+  source: z.enum(['allow_list', 'operator_account', 'operator_cluster', 'detector_account', 'detector_cluster']),
+  subject: z.object({ kind: z.enum(['account', 'cluster', 'org']), id: z.string() }), level: Level,
+});
+const Exemption = z.object({ kind: z.enum(['account', 'org']), id: z.string() });
+/** The answer to setting an operator verdict: the verdict, and whom the allow-list keeps it from. */
+const VerdictSet = VerdictSchema.extend({
+  not_reached: z.array(z.object({ account: z.string(), exempt_by: Exemption })).describe('accounts the verdict does not reach: those the allow-list exempts (the account itself, or a member of the cluster), by their entry'),
+});
 const AccountView = z.object({
   account_id: z.string(),
   level: Level.describe('the level in force (allow-list, operator verdicts and cluster included)'),
@@ -92,6 +101,11 @@ const AccountView = z.object({
     software_counted: z.number(), total: z.number(), threshold: z.number(),
   }).nullable().describe('the link that brought the account into its cluster (its latest); null when it is linked to nobody'),
   indicators: z.array(z.object({ signal: z.string(), value: z.number(), threshold: z.number().nullable(), saturation: z.number().nullable(), contribution: z.number() })),
+  precedence: z.object({
+    decided_by: Weighed.nullable().describe('the verdict that decides `level`; null when none applies'),
+    outranked: z.array(Weighed.extend({ why: z.enum(['less_severe', 'tie', 'replaced', 'allow_listed']) })).describe('the other verdicts weighed, and why each does not decide'),
+    summary: z.string(),
+  }).describe('which verdict decides the level in force and which it outranks: the allow-list exempts; otherwise the more severe of the account\'s (operator, else detector) and its cluster\'s (operator, else detector)'),
 });
 const StatsSchema = z.object({
   events: z.number(), accounts: z.number(), forgotten: z.number(), clusters: z.number(), campaigns: z.number(), linkKeys: z.number(), ticks: z.number(),
@@ -210,6 +224,7 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
           cluster,
           link: engine.accountLink(id),
           indicators: engine.accountIndicators(id).map((i) => ({ signal: i.signal, value: Math.round(i.value * 1000) / 1000, threshold: i.threshold, saturation: i.saturation, contribution: Math.round(i.contribution * 1000) / 1000 })),
+          precedence: engine.verdictPrecedence(id),
         };
       },
     });
@@ -327,10 +342,11 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
 
     r.route({
       method: 'POST', path: `${prefix}/verdicts`, operationId: 'detectSetVerdict', tag, status: 201,
-      summary: 'Set an operator verdict on an account or a cluster (wins over the detector)',
-      description: 'An account must exist in identity (the detector need not have seen it yet); a cluster must be one the detector holds.',
+      summary: 'Set an operator verdict on an account or a cluster (it replaces the detector\'s on that subject)',
+      description: 'An account must exist in identity (the detector need not have seen it yet); a cluster must be one the detector holds. '
+        + 'An account is held at the more severe of its own verdict and its cluster\'s, so neither lowers the other; the allow-list exempts, and `not_reached` names the accounts it keeps this verdict from.',
       errors: { 404: 'no such account or cluster', 500: STORE_FAILED },
-      body: VerdictInput, response: VerdictSchema,
+      body: VerdictInput, response: VerdictSet,
       handler: async ({ body, actor }) => {
         const { kind, id, level, note } = body;
         const expiresAt = body.expires_at ? new Date(body.expires_at).toISOString() : null;
@@ -339,7 +355,10 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
         const since = new Date().toISOString();
         await stored((s) => s.put({ kind: kind === 'account' ? 'verdict_account' : 'verdict_cluster', subject: id, level, note, created_at: since, expires_at: expiresAt, by: actor }));
         await log({ action: 'set', kind: kind === 'account' ? 'verdict_account' : 'verdict_cluster', subject: id, level, note, by: actor });
-        return engine.setManualVerdict({ kind, id }, level, note, since, expiresAt, actor)!;
+        const set = engine.setManualVerdict({ kind, id }, level, note, since, expiresAt, actor)!;
+        const exempt = kind === 'account' ? engine.exemption(id) : null;
+        const notReached = kind === 'cluster' ? engine.clusterExemptions(id) : exempt ? [{ account: id, exempt_by: exempt }] : [];
+        return { ...set, not_reached: notReached };
       },
     });
 

@@ -190,9 +190,15 @@ test('operator allow-list and manual verdicts win over the detector', () => {
   assert.equal(e.forAccount(hydra[0]).level, 'none');
   assert.equal(e.forAccount(hydra[0]).verdict?.source, 'operator');
   assert.ok(above(e.forAccount(hydra[1]).level));
+  // An operator's milder verdict on a member does not lower what its cluster is held at: the
+  // allow-list is the exemption.
+  const held = e.cluster(e.forAccount(hydra[1]).clusterId!)!.level;
   e.setManualVerdict({ kind: 'account', id: hydra[1] }, 'watch', 'confirmed evaluation partner');
-  assert.equal(e.forAccount(hydra[1]).level, 'watch');
-  assert.equal(e.forAccount(hydra[1]).verdict?.reasons[0].detail, 'confirmed evaluation partner');
+  assert.equal(e.forAccount(hydra[1]).level, held, 'held at its cluster\'s level');
+  assert.equal(e.forAccount(hydra[1]).verdict?.subject.kind, 'cluster');
+  assert.deepEqual(e.verdictPrecedence(hydra[1]).outranked.find((v) => v.source === 'operator_account'), { source: 'operator_account', subject: { kind: 'account', id: hydra[1] }, level: 'watch', why: 'less_severe' });
+  e.allow({ account: hydra[1] });
+  assert.equal(e.forAccount(hydra[1]).level, 'none');
   const student = accountsOf('organic:hobbyist')[0];
   e.setManualVerdict({ kind: 'account', id: student }, 'suspend');
   assert.equal(e.forAccount(student).level, 'suspend');

@@ -401,6 +401,50 @@ interface LevelState {
 /** Where an account's effective verdict comes from (see DetectorEngine.verdictSource). */
 type VerdictSource = 'allow' | 'manual_account' | 'manual_cluster' | 'cluster' | 'own';
 
+/** What holds an account off the verdicts that would apply to it: an allow-list entry, on it or on its org. */
+export interface Exemption { kind: 'account' | 'org'; id: string }
+
+/** One verdict weighed for an account's effective level (see DetectorEngine.verdictPrecedence). */
+export interface WeighedVerdict {
+  source: 'allow_list' | 'operator_account' | 'operator_cluster' | 'detector_account' | 'detector_cluster';
+  /** What it is set on (an operator cluster verdict: the cluster it was set on, perhaps merged since). */
+  subject: { kind: 'account' | 'cluster' | 'org'; id: string };
+  level: VerdictLevel;
+}
+
+/**
+ * A verdict weighed that does not decide, and why: less severe; as severe, a tie going to an
+ * operator's verdict, then to the account's; replaced by the operator's verdict on the same
+ * subject; exempted by the allow-list.
+ */
+export interface OutrankedVerdict extends WeighedVerdict { why: 'less_severe' | 'tie' | 'replaced' | 'allow_listed' }
+
+/** Which verdict decides an account's effective level and which it outranks, with a sentence saying so. */
+export interface VerdictPrecedence {
+  level: VerdictLevel;
+  decided_by: WeighedVerdict | null;
+  outranked: OutrankedVerdict[];
+  summary: string;
+}
+
+const SOURCE_OF: Record<VerdictSource, WeighedVerdict['source']> = {
+  allow: 'allow_list', manual_account: 'operator_account', manual_cluster: 'operator_cluster', cluster: 'detector_cluster', own: 'detector_account',
+};
+const WHY_TEXT: Record<OutrankedVerdict['why'], string> = {
+  less_severe: 'less severe', tie: 'as severe; a tie goes to an operator\'s verdict, then to the account\'s',
+  replaced: 'replaced by the operator\'s verdict on the same subject', allow_listed: 'the allow-list exempts the account',
+};
+function sayWeighed(v: WeighedVerdict): string {
+  const on = `${v.subject.kind} ${v.subject.id}`;
+  switch (v.source) {
+    case 'allow_list': return `the allow-list (${on})`;
+    case 'operator_account': return `the operator's verdict on the account (${v.level})`;
+    case 'operator_cluster': return `the operator's verdict on ${on} (${v.level})`;
+    case 'detector_account': return `the detector's verdict on the account (${v.level})`;
+    case 'detector_cluster': return `the detector's verdict on ${on} (${v.level})`;
+  }
+}
+
 /**
  * The link that brought an account into its cluster (its latest, when it linked more than once):
  * what it shared with whom, how much each kind of evidence weighed, and by which rule it joined.
@@ -2227,21 +2271,24 @@ export class DetectorEngine implements VerdictView {
 
   /**
    * Where account i's effective verdict comes from: the one rule `levelIndex` (what is served and
-   * counted) and `forAccount` (what is enforced and shown) share. Operator decisions first: the
-   * allow-list, then a manual account verdict. A manual cluster verdict replaces the detector's
-   * cluster verdict for every member; only the member's own verdict can be more severe than it.
-   * Otherwise the more severe of the account's own verdict and its cluster's.
+   * counted) and `forAccount` (what is enforced and shown) share. The allow-list first: it is the
+   * exemption, `none` whatever else holds. Otherwise the account is held at the more severe of what
+   * it is held at itself and what its cluster is held at. An operator's verdict on a subject
+   * replaces the detector's on that subject (an account verdict the account's own, a cluster
+   * verdict the cluster's), but never lowers what the other subject is held at: an operator who
+   * singled out one member of a campaign must not keep it running when the campaign is suspended.
+   * A tie goes to an operator's verdict, then to the account's side.
    */
   private verdictSource(i: number, c: ClusterState | undefined): VerdictSource {
     if (this.flags[i] & 4) return 'allow';
-    if (this.manualAccount.size && this.manualAccount.has(this.ids[i])) return 'manual_account';
-    const own = this.accLevel[i];
+    const ma = this.manualAccount.size ? this.manualAccount.get(this.ids[i]) : undefined;
     if (c) {
       const mc = this.manualClusterLive.size ? this.manualClusterLive.get(c.id) : undefined;
-      if (mc) return verdictRank(mc.level) >= own ? 'manual_cluster' : 'own';
-      if (c.verdict.level > own) return 'cluster';
+      const account = ma ? verdictRank(ma.level) : this.accLevel[i];
+      const cluster = mc ? verdictRank(mc.level) : c.verdict.level;
+      if (cluster > account || (cluster === account && mc && !ma)) return mc ? 'manual_cluster' : 'cluster';
     }
-    return 'own';
+    return ma ? 'manual_account' : 'own';
   }
 
   /** The cluster account i belongs to (undefined when it is alone). */
@@ -2263,17 +2310,18 @@ export class DetectorEngine implements VerdictView {
   }
 
   /**
-   * The effective verdict for an account: operator verdicts first (allow-list, manual account
-   * verdict, manual cluster verdict, which only the account's own can exceed), otherwise the more
-   * severe of the account's and its cluster's (see verdictSource).
+   * The effective verdict for an account: none when allow-listed, otherwise the more severe of the
+   * account's (the operator's account verdict, else the detector's) and its cluster's (the
+   * operator's cluster verdict, else the detector's): see verdictSource, and verdictPrecedence for
+   * what was weighed.
    */
   forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null } {
     if (this.nextManualExpiry !== Infinity && this.nextManualExpiry <= Date.now()) this.expireManual();
     const i = this.index.get(accountId);
     if (i === undefined) {
+      if (this.allowAccounts.has(accountId)) return { level: 'none', verdict: this.allowVerdict(accountId), clusterId: null };
       const manual = this.manualAccount.get(accountId);
       if (manual) return { level: manual.level, verdict: manual, clusterId: null };
-      if (this.allowAccounts.has(accountId)) return { level: 'none', verdict: this.allowVerdict(accountId), clusterId: null };
       return { level: 'none', verdict: null, clusterId: null };
     }
     const c = this.linkedCluster(i);
@@ -2288,6 +2336,56 @@ export class DetectorEngine implements VerdictView {
         return own > 0 ? { level: VERDICT_LEVELS[own], verdict: this.accVerdicts.get(i) ?? null, clusterId } : { level: 'none', verdict: null, clusterId };
       }
     }
+  }
+
+  /**
+   * Which verdict decides an account's effective level (as forAccount gives it) and which it
+   * outranks, and why: for the account view and the CLI, not the request path.
+   */
+  verdictPrecedence(accountId: string): VerdictPrecedence {
+    const { level } = this.forAccount(accountId); // lapses operator verdicts whose time ran out
+    const i = this.index.get(accountId);
+    const c = i === undefined ? undefined : this.linkedCluster(i);
+    const ma = this.manualAccount.get(accountId);
+    const mc = c ? this.manualClusterLive.get(c.id) : undefined;
+    const exempt = this.exemption(accountId);
+    const all: WeighedVerdict[] = [];
+    if (exempt) all.push({ source: 'allow_list', subject: exempt, level: 'none' });
+    if (ma) all.push({ source: 'operator_account', subject: { kind: 'account', id: accountId }, level: ma.level });
+    if (i !== undefined && this.accLevel[i] > 0) all.push({ source: 'detector_account', subject: { kind: 'account', id: accountId }, level: VERDICT_LEVELS[this.accLevel[i]] });
+    if (c && mc) all.push({ source: 'operator_cluster', subject: { kind: 'cluster', id: mc.subject.id }, level: mc.level });
+    if (c && c.verdict.level > 0) all.push({ source: 'detector_cluster', subject: { kind: 'cluster', id: c.id }, level: VERDICT_LEVELS[c.verdict.level] });
+    const from = i !== undefined ? SOURCE_OF[this.verdictSource(i, c)] : exempt ? 'allow_list' : ma ? 'operator_account' : null;
+    const decided = all.find((v) => v.source === from) ?? null;
+    const outranked = all.filter((v) => v !== decided).map((v): OutrankedVerdict => ({
+      ...v,
+      why: exempt ? 'allow_listed'
+        : (v.source === 'detector_account' && ma) || (v.source === 'detector_cluster' && mc) ? 'replaced'
+          : verdictRank(v.level) < verdictRank(level) ? 'less_severe' : 'tie',
+    }));
+    const summary = !decided ? 'none: no verdict on the account or its cluster'
+      : `${level}: decided by ${sayWeighed(decided)}${outranked.length ? `; outranked: ${outranked.map((v) => `${sayWeighed(v)}, ${WHY_TEXT[v.why]}`).join('; ')}` : ''}`;
+    return { level, decided_by: decided, outranked, summary };
+  }
+
+  /** The allow-list entry that exempts an account (its own, else its org's), or null. */
+  exemption(accountId: string): Exemption | null {
+    if (this.allowAccounts.has(accountId)) return { kind: 'account', id: accountId };
+    const i = this.index.get(accountId);
+    if (i === undefined || !(this.flags[i] & 4) || this.org[i] < 0) return null;
+    return { kind: 'org', id: this.orgNames[this.org[i]] };
+  }
+
+  /** Members of a cluster the allow-list exempts, so its verdicts do not reach them. */
+  clusterExemptions(clusterId: string): Array<{ account: string; exempt_by: Exemption }> {
+    const r = this.clusterById.get(clusterId);
+    if (r === undefined) return [];
+    const out: Array<{ account: string; exempt_by: Exemption }> = [];
+    for (const id of this.membersOf(r)) {
+      const e = this.exemption(id);
+      if (e) out.push({ account: id, exempt_by: e });
+    }
+    return out;
   }
 
   private allowVerdict(accountId: string): Verdict {
@@ -2329,8 +2427,8 @@ export class DetectorEngine implements VerdictView {
   }
 
   /**
-   * Set an operator verdict on an account or cluster (wins over the detector); `level: null`
-   * removes it. The note is kept as the explanation, with who set it (`by`, when known: it goes
+   * Set an operator verdict on an account or cluster (it replaces the detector's verdict on that
+   * subject: see verdictSource); `level: null` removes it. The note is kept as the explanation, with who set it (`by`, when known: it goes
    * wherever the verdict goes, the ledger included); `since` (ISO) when it was set, if not now.
    */
   setManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, level: VerdictLevel | null, note = 'operator decision', since?: string, expiresAt?: string | null, by?: string | null): Verdict | null {

@@ -31,7 +31,8 @@ function decisionDetails(note, by, expiresAt) {
 }
 
 /**
- * The operator's detector decisions on this account: an operator verdict (wins over the detector)
+ * The operator's detector decisions on this account: an operator verdict (replaces the detector's on
+ * the account; the more severe of it and its cluster's applies)
  * and the allow-list (never above none), each applied and removed with a reason (recorded with
  * who did it, and shown in the change history); with who set each, until when, and those it inherits (its organisation on the
  * allow-list, an operator verdict on its cluster), which are changed from the CLI or the API.
@@ -46,7 +47,9 @@ async function loadDecisions(box, id, orgId, routes, reload) {
   ]);
   const mine = verdicts?.data.find((v) => v.subject.kind === 'account' && v.subject.id === id) ?? null;
   const clusterId = view?.cluster?.id ?? null;
-  const ofCluster = clusterId ? verdicts?.data.find((v) => v.subject.kind === 'cluster' && v.subject.id === clusterId) ?? null : null;
+  // The operator cluster verdict in force on its cluster (one set on a cluster merged into it included).
+  const ofCluster = clusterId ? verdicts?.data.filter((v) => v.subject.kind === 'cluster' && (v.subject.id === clusterId || v.merged_into === clusterId))
+    .sort((a, b) => VERDICT_LEVELS.indexOf(b.level) - VERDICT_LEVELS.indexOf(a.level))[0] ?? null : null;
   const allowed = allowList ? allowList.accounts.includes(id) : false;
   const orgAllowed = allowList && orgId ? allowList.orgs.includes(orgId) : false;
   const entry = (kind, subject) => allowList?.entries?.find((e) => e.kind === kind && e.id === subject) ?? null;
@@ -63,7 +66,7 @@ async function loadDecisions(box, id, orgId, routes, reload) {
         close({ level: level.value, note: reason.value.trim(), ...(keep?.checked ? { expires_at: mine.expires_at } : {}) });
       };
       return [h('form', { method: 'dialog', on: { submit } },
-        h('p', { text: keep ? 'It wins over the detector’s own verdict on this account until it lapses or is cleared.' : 'It wins over the detector’s own verdict on this account until it is cleared.' }),
+        h('p', { text: `It replaces the detector’s own verdict on this account until it ${keep ? 'lapses or ' : ''}is cleared; it does not lower what its cluster is held at (the allow-list exempts).` }),
         h('label', { for: 'op-level', text: 'Level' }), level,
         h('label', { for: 'op-reason', text: 'Reason (recorded with the verdict)' }), reason,
         keep ? h('p', { class: 'inline-check' }, keep, h('label', { for: 'op-keep-expiry', text: `Keep it until ${fmtTime(mine.expires_at)} (unticked: until cleared)` })) : null,
@@ -91,7 +94,7 @@ async function loadDecisions(box, id, orgId, routes, reload) {
     routes.verdicts ? h('div', { class: 'decision' },
       h('p', null, 'Operator verdict: ', mine ? levelBadge(mine.level) : h('span', { class: 'muted', text: 'none' }),
         mine ? decisionDetails(mine.reasons?.[0]?.detail, mine.reasons?.[0]?.by, mine.expires_at) : null),
-      ofCluster ? h('p', { class: 'inherited' }, `Inherited from its cluster ${clusterId}${mine ? ' (its own verdict above is enforced if more severe)' : ''}: `, levelBadge(ofCluster.level),
+      ofCluster ? h('p', { class: 'inherited' }, `Inherited from its cluster ${clusterId}${mine ? ' (the more severe of the two is enforced)' : ''}: `, levelBadge(ofCluster.level),
         decisionDetails(ofCluster.reasons?.[0]?.detail, ofCluster.reasons?.[0]?.by, ofCluster.expires_at),
         h('span', { class: 'muted', text: ' (change it with warden detect verdict --cluster)' })) : null,
       h('p', { class: 'row-actions' },
@@ -203,6 +206,8 @@ export async function render(main, [id], query, ctx) {
         try {
           const v = await get(r.path.replace(/:[A-Za-z_]+/, encodeURIComponent(id)));
           const verdict = isVerdict(v) ? v : isVerdict(v?.verdict) ? v.verdict : null;
+          // Which verdict decides and which it outranks (an operator's milder account verdict under a suspended cluster, say).
+          if (v?.precedence?.summary) parts.push(h('p', { class: 'precedence', text: v.precedence.summary }));
           parts.push(verdict ? renderVerdict(verdict) : renderJson(v, `Detector: ${r.path}`));
         } catch (err) {
           if (err.status !== 404) parts.push(errorBox(err));

@@ -254,6 +254,15 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
     return key;
   };
 
+  /** What the caller's capabilities withhold from an answer (reasoning, log-probabilities). */
+  const answerFilterOf = (ctx: InteractionContext, locals: PolicyLocals) => {
+    const note = (action: string) => { if (!ctx.enforcement.shaping.includes(action)) ctx.enforcement.shaping.push(action); };
+    return answerFilter(ctx.flavour, {
+      reasoning: locals.capabilities.reasoning, logprobs: locals.capabilities.logprobs, seal: runtime.seal,
+      summarise: runtime.summarise, summaryMaxChars: pc.summary_max_chars, anthropicWithheld: pc.anthropic_withheld, note,
+    });
+  };
+
   return {
     name: 'policy',
     runtime,
@@ -366,13 +375,14 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
           return out;
         });
       }
-      const filter = answerFilter(ctx.flavour, {
-        reasoning: locals.capabilities.reasoning, logprobs: locals.capabilities.logprobs, seal: runtime.seal,
-        summarise: runtime.summarise, summaryMaxChars: pc.summary_max_chars, anthropicWithheld: pc.anthropic_withheld, note,
-      });
+      const filter = answerFilterOf(ctx, locals);
       const mark = locals.watermarkKey ? watermarkTransformer(ctx.flavour, locals.watermarkKey.key) : null;
       if (!filter && !mark) return null;
       return composeTransformers([filter, mark, ctx.flavour === 'openai.responses' ? responsesResequencer() : null]);
+    },
+    keptOutput(ctx: InteractionContext): OutputTransformer | null {
+      const locals = ctx.locals.get(POLICY_LOCALS) as PolicyLocals | undefined;
+      return locals && ctx.flavour !== 'openai.embeddings' ? answerFilterOf(ctx, locals) : null;
     },
     close(): void {
       runtime.close();

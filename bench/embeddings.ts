@@ -62,7 +62,7 @@ for (const [count, dims, format] of [[16, 1536, 'base64'], [16, 1536, 'float'], 
   const body = JSON.parse(text);
   const sketch = time(() => summariseEmbeddings(body.data), reps);
   const dense = time(() => denseSketch(body.data), reps);
-  const filter = embeddingNoiseFilter(0.3, 'acct_bench');
+  const filter = embeddingNoiseFilter(0.3, Buffer.from('bench-noise-key'), 'account:acct_bench', Array.from({ length: count }, (_, k) => `text ${k}`));
   const noise = time(() => JSON.stringify(filter.json!(body)), Math.max(10, reps / 4));
   const restringify = time(() => JSON.stringify(body), Math.max(10, reps / 4));
   rows.push(`| ${count} x ${dims}, ${format} (${(text.length / 1024).toFixed(0)} KiB) | ${parse.toFixed(0)} | ${sketch.toFixed(0)} (${(sketch / parse).toFixed(3)}) | ${dense.toFixed(0)} (${(dense / parse).toFixed(3)}) | ${noise.toFixed(0)} (${(noise / restringify).toFixed(2)} of re-serialising) |`);

@@ -142,6 +142,45 @@ test('what is streamed and read again is what the gateway gave: reasoning withhe
   assert.deepEqual(reasoning?.summary ?? [], [], 'nor is the summary in the final response');
 });
 
+test('a background response is read under the reader\'s capabilities now, as a stored one is: a verdict since, or another account of the organisation', async () => {
+  const org = await t.admin('/orgs', { name: 'Readers', tier: 'enterprise' });
+  const member = async (name: string) => {
+    const account = await t.admin('/accounts', { org_id: org.id, name, email: `${name}@example.org`, tier: 'enterprise' });
+    return { id: account.id as string, key: (await t.admin(`/accounts/${account.id}/keys`, { name: 'k' })).secret as string };
+  };
+  const owner = await member('owner');
+  const colleague = await member('colleague');
+  const live = await collect(await sdk(owner.key).responses.create({ model: 'gpt-5', input: 'Explain why the sky is blue.', background: true, stream: true, reasoning: { effort: 'high', summary: 'detailed' } }));
+  const id = live[0].response.id as string;
+  const hasSummary = (r: any) => r.output.some((o: any) => o.type === 'reasoning' && o.summary.length > 0);
+  const summaryEvents = (events: Ev[]) => events.filter((e) => e.type.startsWith('response.reasoning_summary')).length;
+  assert.ok(summaryEvents(live) > 0, `the owner was sent the reasoning summary: ${[...new Set(live.map((e) => e.type))].join(' ')}`);
+  assert.ok(hasSummary(await sdk(colleague.key).responses.retrieve(id)), 'a colleague without a verdict reads it as it was sent');
+
+  // The colleague is shaped (the shipped policy withholds reasoning): what it reads of the owner's response is too.
+  await t.admin('/detect/verdicts', { kind: 'account', id: colleague.id, level: 'shape', note: 'test' });
+  assert.ok(!hasSummary(await sdk(colleague.key).responses.retrieve(id)), 'a shaped colleague retrieves it without the summary');
+  const replay = await collect(await sdk(colleague.key).responses.retrieve(id, { stream: true }));
+  assert.equal(summaryEvents(replay), 0, `nor is the summary in its stream read again: ${[...new Set(replay.map((e) => e.type))].join(' ')}`);
+  assert.equal(replay.at(-1)!.type, 'response.completed', 'the stream read again still ends');
+  assert.ok(!hasSummary(replay.at(-1)!.response), 'nor in its final response');
+  assert.equal(text(replay), text(live), 'the answer itself is the one sent');
+  const seqs = replay.map((e) => e.sequence_number);
+  assert.ok(seqs.every((n, i) => i === 0 || n > seqs[i - 1]), `events keep their numbers, in order: ${seqs.join(',')}`);
+  const kept = new Map(live.map((e) => [e.sequence_number, e.type]));
+  assert.ok(replay.every((e) => kept.get(e.sequence_number) === e.type), 'each event carries the number it was kept under, so starting_after means the same to every reader');
+  // Read on from a point past the summary: from the same event as the owner's stream.
+  const after = live.findIndex((e) => e.type === 'response.output_text.delta');
+  const rest = await collect(await sdk(colleague.key).responses.retrieve(id, { stream: true, starting_after: after }));
+  assert.equal(rest[0].sequence_number, after + 1, 'starting_after counts the events as they were kept');
+
+  // The owner reads it in full until it is shaped itself.
+  assert.ok(hasSummary(await sdk(owner.key).responses.retrieve(id)), 'the owner still reads the summary');
+  await t.admin('/detect/verdicts', { kind: 'account', id: owner.id, level: 'shape', note: 'test' });
+  assert.ok(!hasSummary(await sdk(owner.key).responses.retrieve(id)), 'once shaped, the owner reads it without the summary');
+  assert.equal(summaryEvents(await collect(await sdk(owner.key).responses.retrieve(id, { stream: true }))), 0, 'and streams it again without');
+});
+
 test('failures end the stream with response.failed, and the response reads as failed', async () => {
   const client = sdk(alice);
   // Refused when it ran (no input): the refusal, then response.failed.

@@ -25,7 +25,9 @@
  * Stored responses (`GET`/`DELETE /v1/responses/{id}`, `GET .../input_items`): identity ->
  * `barred` -> `storedAnswer` (the caller's own only) -> `countLimits` -> forward -> for a retrieved response,
  * policy (with the response's own settings) and the output phase's JSON transformers, so what is
- * read back is governed as it was when it was answered. No interaction event.
+ * read back is governed as it was when it was answered. A background response (kept by Warden,
+ * governed when it ran) is read through policy and `keptOutput`, so the reader's capabilities of
+ * now decide there too. No interaction event.
  */
 import type { ApiFlavour, EventEnforcement, InteractionEvent } from '../events/index.ts';
 import type { WireFlavour } from '../errors/index.ts';
@@ -157,6 +159,12 @@ export interface GatewayHooks {
    */
   storedAnswer?(ctx: InteractionContext, id: string): Promise<{ model: string | null } | null> | { model: string | null } | null;
   output?(ctx: InteractionContext): OutputTransformer | null | undefined;
+  /**
+   * An answer Warden governed when it ran and kept (a background response), read again after the
+   * policy phase ran for the read: the transformer of what the reader may not see now (reasoning,
+   * log-probabilities). Not the watermark: the kept text carries its owner's already.
+   */
+  keptOutput?(ctx: InteractionContext): OutputTransformer | null | undefined;
   /**
    * Responses created with `background: true`, served by the hook that has this (the first one):
    * it keeps them and runs each later through this pipeline. Without one, background mode is refused.

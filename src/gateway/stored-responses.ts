@@ -15,6 +15,9 @@
  * rewrite it. An account its verdict bars (suspend, verify) is refused on every one of these routes
  * first, and a background response of one is refused rather than queued. Path: identity -> barred
  * -> storedAnswer -> countLimits -> forward -> (retrieval) policy -> output. Nothing is generated, so no interaction event; requests are counted in the metrics.
+ * A background response, kept as it was governed when it ran, is read (and its stream read again)
+ * through policy and the `keptOutput` transformers: the reader's capabilities of now decide, as
+ * for a stored one; its text keeps its owner's watermark.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid } from '../events/index.ts';
@@ -22,7 +25,8 @@ import { WardenError, requestIdHeaders } from '../errors/index.ts';
 import { Context, SSE_HEADERS, authenticateRequest, mapUpstreamFailure, refuseBarred, refuseSideRequest, upstreamHeaders, validateIntegerFields, type PipelineDeps } from './interaction.ts';
 import { mergeHeaders } from './headers.ts';
 import { clientAddress } from './client-address.ts';
-import type { BackgroundResponses } from './lifecycle.ts';
+import type { BackgroundResponses, OutputTransformer, SseEvent } from './lifecycle.ts';
+import { composeTransformers } from '../shape/answer.ts';
 import type { AuthContext } from '../identity/types.ts';
 
 type Op = 'retrieve' | 'input_items' | 'delete' | 'cancel';
@@ -109,6 +113,46 @@ function startingAfter(query: URLSearchParams): number {
 }
 const JSON_CONTENT = { 'content-type': 'application/json' } as const;
 
+/** The policy phase for a response read again, with the response's own settings (refuses as a call would). */
+async function governRead(deps: PipelineDeps, ctx: Context, response: Record<string, unknown>): Promise<void> {
+  ctx.model = typeof response.model === 'string' ? response.model : ctx.model;
+  const settings: Record<string, unknown> = { model: ctx.model };
+  for (const k of ['text', 'reasoning', 'top_logprobs', 'include', 'tools']) if (response[k] !== undefined && response[k] !== null) settings[k] = response[k];
+  if (Array.isArray(settings.tools) && settings.tools.length === 0) delete settings.tools;
+  ctx.body = settings;
+  for (const h of deps.hooks) {
+    const pending = h.policy?.(ctx);
+    if (pending) await pending;
+  }
+}
+
+/**
+ * A background response's kept events through `filter`. Each event sent carries the number it was
+ * kept under (one the filter adds, that of the event it came from), so `starting_after` names the
+ * same point for every reader; events withheld leave gaps.
+ */
+async function* governedFrames(frames: AsyncIterable<string>, filter: OutputTransformer): AsyncGenerator<string> {
+  let seq = -1;
+  const framed = (ev: SseEvent): string => {
+    let data = ev.data;
+    const msg = JSON.parse(data) as Record<string, unknown>;
+    if (typeof msg.sequence_number === 'number' && msg.sequence_number !== seq && seq >= 0) {
+      msg.sequence_number = seq;
+      data = JSON.stringify(msg);
+    }
+    return `${ev.event ? `event: ${ev.event}\n` : ''}data: ${data}\n\n`;
+  };
+  for await (const frame of frames) {
+    // Frames are written by `sseFrame`: one `event:` line, one `data:` line.
+    const m = /^event: ([^\n]*)\ndata: ([^\n]*)\n\n$/.exec(frame);
+    if (!m) { yield frame; continue; }
+    try { seq = (JSON.parse(m[2]) as { sequence_number?: number }).sequence_number ?? seq; } catch { yield frame; continue; }
+    const out = filter.sse ? filter.sse({ event: m[1], data: m[2] }) : { event: m[1], data: m[2] };
+    for (const ev of out === null ? [] : Array.isArray(out) ? out : [out]) yield framed(ev);
+  }
+  for (const ev of filter.flush?.() ?? []) yield framed(ev);
+}
+
 export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply): Promise<void> {
   const startedAt = Date.now();
   const userAgent = req.headers['user-agent'];
@@ -130,12 +174,24 @@ export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: Fast
     if (background?.owns(id)) {
       // Polling a background response counts against the same per-key limit as reading any stored one.
       for (const h of deps.hooks) if (h.countLimits) await h.countLimits(ctx);
-      if (streamed) {
-        const ac = new AbortController();
-        ctx.signal.addEventListener('abort', () => ac.abort(), { once: true });
-        const events = await background.events(ctx.auth, id, startingAfter(query), ac.signal);
+      if (op === 'retrieve') {
+        // Kept as it was governed when it ran; read under the reader's capabilities now, as a
+        // stored response is (a verdict since, or another account of the organisation).
+        const after = streamed ? startingAfter(query) : -1;
+        const current = await background.retrieve(ctx.auth, id);
+        await governRead(deps, ctx, current);
+        const filter = composeTransformers(deps.hooks.map((h) => h.keptOutput?.(ctx)));
+        if (streamed) {
+          const ac = new AbortController();
+          ctx.signal.addEventListener('abort', () => ac.abort(), { once: true });
+          const events = await background.events(ctx.auth, id, after, ac.signal);
+          status = 200;
+          await sendEvents(deps, reply, filter ? governedFrames(events, filter) : events, ac, mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id)));
+          return;
+        }
+        const answer = filter?.json ? filter.json(current) : current;
         status = 200;
-        await sendEvents(deps, reply, events, ac, mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id)));
+        reply.code(200).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), JSON_CONTENT)).send(JSON.stringify(answer));
         return;
       }
       if (op !== 'input_items') {
@@ -192,15 +248,7 @@ export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: Fast
 
     // A retrieved response is an answer read again: policy decides on it with its own settings,
     // and the output phase rewrites it as it would the answer.
-    ctx.model = typeof parsed.model === 'string' ? parsed.model : ctx.model;
-    const settings: Record<string, unknown> = { model: ctx.model };
-    for (const k of ['text', 'reasoning', 'top_logprobs', 'include', 'tools']) if (parsed[k] !== undefined && parsed[k] !== null) settings[k] = parsed[k];
-    if (Array.isArray(settings.tools) && settings.tools.length === 0) delete settings.tools;
-    ctx.body = settings;
-    for (const h of deps.hooks) {
-      const pending = h.policy?.(ctx);
-      if (pending) await pending;
-    }
+    await governRead(deps, ctx, parsed);
     let answer = parsed;
     for (const h of deps.hooks) {
       const t = h.output?.(ctx);

@@ -7,6 +7,7 @@
  *   reasoning blocks the client handed back. Every decision is noted in `ctx.enforcement`.
  * - `output` phase: the answer filter (reasoning exposure, logprobs) and the watermark, chained.
  */
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +19,7 @@ import type { GatewayHooks, InteractionContext, ModelsView, OutputTransformer } 
 import type { Authenticator } from '../gateway/interaction.ts';
 import type { AuthContext } from '../identity/types.ts';
 import {
-  answerFilter, composeTransformers, embeddingInputTexts, extractiveSummary, noiseSeed, noisyVector, ReasoningSeal, responsesResequencer,
+  answerFilter, composeTransformers, embeddingInputTexts, extractiveSummary, noiseSeed, noisyVector, ReasoningSeal, responsesResequencer, shortened, shortenedUnderNoise,
   repeatedPrompts, restoreSealedThinking, shapeRequest, vectorFilter, type Summariser,
 } from '../shape/index.ts';
 import { deriveWatermarkKey, type WatermarkKey } from '../watermark/keys.ts';
@@ -52,6 +53,8 @@ export interface PolicyRuntime {
   geo: GeoIndex | null;
   networks: NetworkClassifier;
   seal: ReasoningSeal;
+  /** Key of the seeds of embedding noise (from the reasoning seal's secret; per process without one). */
+  noiseKey: Uint8Array;
   summarise: Summariser;
   /** Watermark master secret, null when watermarking is off or unconfigured. */
   watermarkMaster: string | null;
@@ -88,13 +91,14 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
       opts.log?.error({ setting: 'watermark.master_secret' }, 'watermark enabled but the master secret is missing or shorter than 16 characters; answers will not be watermarked');
     }
     if (!sealSecret) {
-      opts.log?.info({ setting: 'policy.reasoning_seal_secret' }, 'no reasoning seal secret set: withheld thinking blocks are sealed with a per-process key (set one shared by all nodes)');
+      opts.log?.info({ setting: 'policy.reasoning_seal_secret' }, 'no reasoning seal secret set: withheld thinking blocks are sealed, and embedding noise seeded, with a per-process key (set one shared by all nodes)');
     }
     const sanctions = pc.screening.sanctions.length > 0 ? loadSanctions(pc.screening.sanctions) : null;
     const disposable = pc.screening.disposable_email ? DisposableDomains.load(pc.screening.extra_disposable_domains_file) : null;
     const screener = new SignupScreener({ runtime: { store, geo, networks }, disposable, sanctions, sanctionsThreshold: pc.screening.sanctions_threshold });
     return {
       store, geo, networks, seal: new ReasoningSeal(sealSecret), summarise: opts.summarise ?? extractiveSummary,
+      noiseKey: new Uint8Array(hkdfSync('sha256', sealSecret ? Buffer.from(sealSecret, 'utf8') : randomBytes(32), 'warden/embedding-noise/v1', '', 32)),
       watermarkMaster: master && master.length >= 16 ? master : null,
       sanctions, screener,
       close: () => store.close(),
@@ -218,8 +222,12 @@ export interface PolicyHooksDeps {
 export interface PolicyLocals {
   capabilities: Capabilities;
   watermarkKey: WatermarkKey | null;
-  /** Embeddings marked with `watermarkKey`: the request's inputs as text, by index. */
+  /** Embeddings marked with `watermarkKey` or noised: the request's inputs as text, by index. */
   embeddingTexts?: string[];
+  /** Embeddings noised: whose noise (the account's, or its cluster's). */
+  noiseScope?: string;
+  /** Embeddings noised and shortened (`dimensions`, removed from the request): the size to cut the noised vectors to. */
+  embeddingSize?: number;
 }
 export const POLICY_LOCALS = 'policy';
 
@@ -252,6 +260,15 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       keyCache.set(cacheKey, key);
     }
     return key;
+  };
+
+  /** What the caller's capabilities withhold from an answer (reasoning, log-probabilities). */
+  const answerFilterOf = (ctx: InteractionContext, locals: PolicyLocals) => {
+    const note = (action: string) => { if (!ctx.enforcement.shaping.includes(action)) ctx.enforcement.shaping.push(action); };
+    return answerFilter(ctx.flavour, {
+      reasoning: locals.capabilities.reasoning, logprobs: locals.capabilities.logprobs, seal: runtime.seal,
+      summarise: runtime.summarise, summaryMaxChars: pc.summary_max_chars, anthropicWithheld: pc.anthropic_withheld, note,
+    });
   };
 
   return {
@@ -318,9 +335,20 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
         }
       }
       const locals: PolicyLocals = { capabilities: caps, watermarkKey };
+      const noised = ctx.flavour === 'openai.embeddings' && caps.embedding_noise > 0;
+      if (noised) {
+        const cut = shortenedUnderNoise(ctx.body, ctx.model);
+        if (cut === 'refuse') {
+          ctx.enforcement.policy.push('refused:dimensions');
+          throw new WardenError('WARDEN_POLICY_DENIED', 'Shortened embeddings (`dimensions`) of this model are not available to your account under the provider\'s usage policy. Remove `dimensions`.', { param: 'dimensions' });
+        }
+        if (cut) { locals.embeddingSize = cut.keep; ctx.enforcement.shaping.push('embeddings:shortened'); }
+        // A cluster's accounts share their noise: averaging across them gains nothing either.
+        locals.noiseScope = view.clusterId ? `cluster:${view.clusterId}` : `account:${account.id}`;
+      }
       ctx.locals.set(POLICY_LOCALS, locals);
-      // The vector watermark reads the inputs' words (token ids decoded: the tokenizer loads once).
-      if (watermarkKey && ctx.flavour === 'openai.embeddings') return embeddingInputTexts(ctx.body.input).then((texts) => { locals.embeddingTexts = texts; });
+      // The vector watermark and the noise read the inputs' words (token ids decoded: the tokenizer loads once).
+      if ((watermarkKey || noised) && ctx.flavour === 'openai.embeddings') return embeddingInputTexts(ctx.body.input).then((texts) => { locals.embeddingTexts = texts; });
     },
     barred(auth: AuthContext): void {
       if (!pc.enabled) return;
@@ -366,21 +394,25 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
         const mark = locals.watermarkKey ? vectorMark(locals.watermarkKey) : null;
         if (!(level > 0) && !mark) return null;
         const inputs = locals.embeddingTexts ?? [];
-        const seed = noiseSeed(ctx.auth?.account.id ?? '');
+        const scope = locals.noiseScope ?? `account:${ctx.auth?.account.id ?? ''}`;
+        const size = locals.embeddingSize;
         return vectorFilter((v, index) => {
           let out = v;
           if (mark) { out = markVector(mark, inputs[index] ?? '', v); if (out !== v) note('embeddings:marked'); }
-          if (level > 0) { out = noisyVector(out, level, seed); note('embeddings:noised'); }
+          if (level > 0) { out = noisyVector(out, level, noiseSeed(runtime.noiseKey, scope, inputs[index] ?? '')); note('embeddings:noised'); }
+          // Cut after the noise: every size is a prefix of the same noised vector.
+          if (size !== undefined) out = shortened(out, size);
           return out;
         });
       }
-      const filter = answerFilter(ctx.flavour, {
-        reasoning: locals.capabilities.reasoning, logprobs: locals.capabilities.logprobs, seal: runtime.seal,
-        summarise: runtime.summarise, summaryMaxChars: pc.summary_max_chars, anthropicWithheld: pc.anthropic_withheld, note,
-      });
+      const filter = answerFilterOf(ctx, locals);
       const mark = locals.watermarkKey ? watermarkTransformer(ctx.flavour, locals.watermarkKey.key) : null;
       if (!filter && !mark) return null;
       return composeTransformers([filter, mark, ctx.flavour === 'openai.responses' ? responsesResequencer() : null]);
+    },
+    keptOutput(ctx: InteractionContext): OutputTransformer | null {
+      const locals = ctx.locals.get(POLICY_LOCALS) as PolicyLocals | undefined;
+      return locals && ctx.flavour !== 'openai.embeddings' ? answerFilterOf(ctx, locals) : null;
     },
     close(): void {
       runtime.close();

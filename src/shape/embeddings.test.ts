@@ -3,7 +3,7 @@
 // the format kept, and an account's own nearest neighbours mostly kept.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { embeddingNoiseFilter, noisyVector } from './embeddings.ts';
+import { embeddingNoiseFilter, noiseSeed, noisyVector, shortened, shortenedUnderNoise } from './embeddings.ts';
 import { embedText } from '../mock/openai-embeddings.ts';
 
 const cos = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -11,6 +11,7 @@ const cos = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   for (let k = 0; k < a.length; k++) { d += a[k] * b[k]; na += a[k] * a[k]; nb += b[k] * b[k]; }
   return d / Math.sqrt(na * nb);
 };
+const KEY = Buffer.from('embedding-noise-test-key');
 const TEXTS = Array.from({ length: 60 }, (_, k) => `Document ${k} about ${['billing', 'shipping', 'returns', 'accounts', 'security', 'pricing'][k % 6]} and ${['orders', 'refunds', 'passwords', 'invoices', 'carriers'][k % 5]} for customer ${k % 7}`);
 
 test('the level sets the cosine with the original; lengths are kept', () => {
@@ -28,12 +29,36 @@ test('the same text and account get the same noise; another account other noise'
   assert.ok(cos(noisyVector(v, 0.3, 1), noisyVector(v, 0.3, 2)) < 0.95);
 });
 
+test('the seed is the account\'s (or cluster\'s) and the text\'s, whatever its case, spacing or invisible characters, under the deployment\'s key', () => {
+  const seed = noiseSeed(KEY, 'account:acct_1', 'Where is my parcel?');
+  for (const variant of ['where is my parcel?', ' Where  is my\nparcel? ', 'WHERE IS MY PARCEL?', 'Where is\u200b my parcel?', 'Ｗhere is my parcel?']) {
+    assert.equal(noiseSeed(KEY, 'account:acct_1', variant), seed, `${JSON.stringify(variant)} gets the same noise`);
+  }
+  assert.notEqual(noiseSeed(KEY, 'account:acct_2', 'Where is my parcel?'), seed, 'another account, other noise');
+  assert.notEqual(noiseSeed(KEY, 'account:acct_1', 'Where is my order?'), seed, 'another text, other noise');
+  assert.notEqual(noiseSeed(Buffer.from('another deployment'), 'account:acct_1', 'Where is my parcel?'), seed, 'a client cannot compute it without the key');
+});
+
+test('under noise, `dimensions` of a model that shortens by prefix is cut by Warden after the noise; other models\' refused', () => {
+  const body: Record<string, unknown> = { model: 'text-embedding-3-small', input: 'x', dimensions: 256 };
+  assert.deepEqual(shortenedUnderNoise(body, 'text-embedding-3-small'), { keep: 256 });
+  assert.equal(body.dimensions, undefined, 'the upstream is asked for the full size');
+  assert.equal(shortenedUnderNoise({ dimensions: 5000 }, 'text-embedding-3-small'), null, 'a size the upstream refuses is left for it to refuse');
+  assert.equal(shortenedUnderNoise({}, 'text-embedding-3-large'), null);
+  assert.equal(shortenedUnderNoise({ dimensions: 256 }, 'some-other-embedder'), 'refuse');
+  // Two sizes of one text: one noised vector's prefixes, so between them they say nothing more.
+  const noised = noisyVector(embedText('hello world', 'text-embedding-3-small', 1536), 0.3, 9);
+  const [a, b] = [shortened(noised, 512), shortened(noised, 256)];
+  assert.ok(Math.abs(cos(a.slice(0, 256), b) - 1) < 1e-6, 'the shorter is the longer one\'s prefix');
+  assert.ok(Math.abs(Math.hypot(...b) - 1) < 1e-5, 'scaled back to the full vector\'s length');
+});
+
 test('the filter noises every vector in its own format and says so; the upstream answer is untouched', () => {
   const v = embedText('some text', 'text-embedding-3-small', 64);
   const b64 = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
   const answer = { object: 'list', model: 'text-embedding-3-small', data: [{ object: 'embedding', index: 0, embedding: Array.from(v) }, { object: 'embedding', index: 1, embedding: b64 }], usage: { prompt_tokens: 4, total_tokens: 4 } };
   const notes: string[] = [];
-  const out = embeddingNoiseFilter(0.3, 'acct_1', (a) => notes.push(a)).json!(answer) as typeof answer;
+  const out = embeddingNoiseFilter(0.3, KEY, 'account:acct_1', ['some text', 'some text'], (a) => notes.push(a)).json!(answer) as typeof answer;
   assert.deepEqual([...new Set(notes)], ['embeddings:noised']);
   assert.equal(answer.data[1].embedding, b64, 'the upstream answer object is not modified');
   assert.ok(Array.isArray(out.data[0].embedding) && typeof out.data[1].embedding === 'string');

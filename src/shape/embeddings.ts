@@ -10,21 +10,20 @@
  * its length and scaled back to its length, so the cosine with the original is about
  * 1/sqrt(1 + level²) (0.96 at 0.3).
  *
- * The noise is seeded by the account and the vector itself: asking for the same text again gives
- * the same answer, so repetition does not average the noise away (a fleet can still average
- * across its accounts, at the price of asking every text once per account).
+ * The noise is seeded by the account (or its detected cluster) and the input's text, in a form
+ * that case, spacing and invisible characters do not change, keyed by the deployment's secret: asking for the same text again gives
+ * the same noise, whatever the upstream's vector (its run-to-run jitter), so repetition does not
+ * average it away. Not by the vector's own bits, which any change of the request would redraw.
+ * Shortened vectors (`dimensions`) are cut by Warden from the noised full-size one (see
+ * `shortenedUnderNoise`): every size is the same noisy vector's prefix, so asking for many sizes
+ * tells nothing the full one does not. A fleet can still average across its accounts while they
+ * are not one cluster, at the price of asking every text once per account.
  */
+import { createHmac } from 'node:crypto';
 import { readEmbedding } from '../events/index.ts';
 import type { OutputTransformer } from '../gateway/lifecycle.ts';
 
 type Json = Record<string, unknown>;
-
-/** FNV-1a over a string, then over 32-bit words. */
-function fnv(s: string): number {
-  let h = 0x811c9dc5;
-  for (let k = 0; k < s.length; k++) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193);
-  return h >>> 0;
-}
 
 /**
  * Standard normal quantiles at (i + 0.5) / 4096: a table drawn from by the seeded generator, so a
@@ -49,14 +48,13 @@ function normalQuantile(p: number): number {
   return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
-/** The vector moved by seeded Gaussian noise of `level` times its length, scaled back to its length. */
-export function noisyVector(v: Float32Array, level: number, accountSeed: number): Float32Array {
+/**
+ * The vector moved by seeded Gaussian noise of `level` times its length, scaled back to its length.
+ * Coordinate k's noise depends on `seed` and k only.
+ */
+export function noisyVector(v: Float32Array, level: number, seed: number): Float32Array {
   const d = v.length;
-  // Seed: the account and the vector's own bits (its first 16 coordinates and its size).
-  const bits = new Uint32Array(v.buffer, v.byteOffset, d);
-  let h = Math.imul(accountSeed ^ d, 0x01000193) >>> 0;
-  for (let k = 0; k < Math.min(16, d); k++) h = Math.imul(h ^ bits[k], 0x01000193) >>> 0;
-  h = h || 0x9e3779b9;
+  let h = (seed >>> 0) || 0x9e3779b9;
   let norm = 0;
   for (let k = 0; k < d; k++) norm += v[k] * v[k];
   norm = Math.sqrt(norm);
@@ -99,13 +97,59 @@ export function vectorFilter(change: (v: Float32Array, index: number) => Float32
   };
 }
 
-/** Seed of an account's noise. */
-export function noiseSeed(accountId: string): number { return fnv(accountId); }
+/** Invisible format characters (zero-width spaces and joiners, marks of direction, the BOM). */
+const INVISIBLE = /\p{Cf}/gu;
 
-/** The filter that noises every vector of an answer at `level` (see the module comment). */
-export function embeddingNoiseFilter(level: number, accountId: string, note?: (action: string) => void): OutputTransformer {
-  const seed = noiseSeed(accountId);
-  return vectorFilter((v) => { note?.('embeddings:noised'); return noisyVector(v, level, seed); });
+/** A text as its noise knows it: compatibility forms folded, invisible characters dropped, lower case, spacing collapsed. */
+export function noiseText(text: string): string {
+  return text.normalize('NFKC').replace(INVISIBLE, '').toLowerCase().replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * Seed of the noise on one input's vector: whose (`scope`: an account, or a cluster) and which
+ * text, keyed by a secret of the deployment (`key`): a client that could compute the seed (its
+ * account's id and its own text, with this code) could subtract the noise.
+ */
+export function noiseSeed(key: Uint8Array, scope: string, text: string): number {
+  return createHmac('sha256', key).update(scope).update('\u0000').update(noiseText(text)).digest().readUInt32LE(0);
+}
+
+/** The filter that noises every vector of an answer at `level`, each by its input's text (see the module comment). */
+export function embeddingNoiseFilter(level: number, key: Uint8Array, scope: string, texts: readonly string[], note?: (action: string) => void): OutputTransformer {
+  return vectorFilter((v, index) => { note?.('embeddings:noised'); return noisyVector(v, level, noiseSeed(key, scope, texts[index] ?? '')); });
+}
+
+/** Models whose shortened vectors are the full one's prefix, renormalised (Matryoshka), and their full size. */
+const MATRYOSHKA: readonly (readonly [RegExp, number])[] = [[/text-embedding-3-small$/, 1536], [/text-embedding-3-large$/, 3072]];
+
+/**
+ * `dimensions` of an embeddings request under noise. Noise drawn for each size would be fresh for
+ * each (and noise shared by sizes leaks: two sizes' answers are two mixes of the same vector and
+ * noise, in different proportions); so Warden asks for the full size and cuts the noised vector
+ * itself (`shortened`), as the API would cut the clean one. `keep`: the size to cut to, once
+ * `dimensions` is removed from `body`; `refuse`: a model whose shortening Warden does not know;
+ * null: nothing to do (no `dimensions`, or one the upstream will refuse as it stands).
+ */
+export function shortenedUnderNoise(body: Record<string, unknown>, model: string): { keep: number } | 'refuse' | null {
+  const d = body.dimensions;
+  if (d === undefined || d === null) return null;
+  const full = MATRYOSHKA.find(([name]) => name.test(model))?.[1];
+  if (full === undefined) return 'refuse';
+  if (typeof d !== 'number' || !Number.isInteger(d) || d < 1 || d > full) return null;
+  delete body.dimensions;
+  return { keep: d };
+}
+
+/** The first `size` coordinates of `v`, scaled back to its length (how the API shortens a vector). */
+export function shortened(v: Float32Array, size: number): Float32Array {
+  if (size >= v.length) return v;
+  let full = 0; let part = 0;
+  for (let k = 0; k < v.length; k++) { full += v[k] * v[k]; if (k < size) part += v[k] * v[k]; }
+  const out = v.slice(0, size);
+  if (!(part > 0)) return out;
+  const scale = Math.sqrt(full / part);
+  for (let k = 0; k < size; k++) out[k] *= scale;
+  return out;
 }
 
 let decodeTokens: ((ids: number[]) => string) | null = null;

@@ -6,4 +6,4 @@ export { anthropicAnswerFilter, restoreSealedThinking } from './answer-anthropic
 export { chatAnswerFilter, responsesAnswerFilter, responsesResequencer } from './answer-openai.ts';
 export { ReasoningSeal } from './seal.ts';
 export { extractiveSummary, type Summariser } from './summary.ts';
-export { embeddingInputTexts, embeddingNoiseFilter, noiseSeed, noisyVector, vectorFilter } from './embeddings.ts';
+export { embeddingInputTexts, embeddingNoiseFilter, noiseSeed, noiseText, noisyVector, shortened, shortenedUnderNoise, vectorFilter } from './embeddings.ts';

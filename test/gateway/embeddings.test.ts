@@ -100,6 +100,44 @@ test('under embedding_noise the client gets noised vectors, the same for the sam
   } finally { await hn.close(); noisy.cleanup(); }
 });
 
+test('under embedding_noise, asking again with other dimensions or another spelling of the text does not average the noise away', async () => {
+  const noisy = inlinePolicyHooks('version: 1\ntiers: { email_verified: { embedding_noise: 0.3 } }\n');
+  const hn = await startHarness({ hooks: [noisy.hooks] });
+  try {
+    const client = new OpenAI({ apiKey: hn.key, baseURL: `${hn.url}/v1`, maxRetries: 0 });
+    const model = 'text-embedding-3-small';
+    const text = 'photosynthesis converts light energy into chemical energy in plants';
+    const unit = (a: ArrayLike<number>) => { const n = Math.hypot(...Array.from(a)); return Array.from(a, (x) => x / n); };
+    const ask = async (input: string, dimensions?: number) => (await client.embeddings.create({ model, input, dimensions, encoding_format: 'float' })).data[0].embedding;
+    // Matryoshka: a shorter vector is the longer one's prefix, renormalised. Ask for 1536, 1535, ...
+    // dimensions, cut each to its first 1,400 and average: fresh noise each time would average away.
+    const P = 1400;
+    const truth = unit(Array.from(embedText(text, model, 1536)).slice(0, P));
+    const sum = new Array<number>(P).fill(0);
+    let single = 0;
+    for (let d = 1536; d > 1536 - 20; d--) {
+      const v = unit((await ask(text, d)).slice(0, P));
+      if (d === 1536) single = cosine(v, truth);
+      v.forEach((x, i) => { sum[i] += x; });
+    }
+    const averaged = cosine(unit(sum), truth);
+    assert.ok(single > 0.94 && single < 0.975, `one answer's cosine with the upstream's vector: ${single}`);
+    assert.ok(averaged - single < 0.005, `20 answers averaged come no closer to the upstream's vector: ${single.toFixed(4)} -> ${averaged.toFixed(4)}`);
+
+    // Other casing and whitespace of the same text: the same noise (what is added to the upstream's vector).
+    const residual = async (input: string) => {
+      const clean = Array.from(embedText(input, model, 1536));
+      return unit((await ask(input)).map((x, i) => x - clean[i]));
+    };
+    const base = await residual(text);
+    for (const variant of [`${text} `, text.toUpperCase(), `  ${text.replace(/ /g, '\n')}`]) {
+      const c = cosine(await residual(variant), base);
+      assert.ok(c > 0.9, `${JSON.stringify(variant.slice(0, 20))}: the same noise as the text as first asked (cosine of the noise ${c.toFixed(3)})`);
+    }
+    assert.ok(cosine(await residual('another text entirely'), base) < 0.5, 'another text gets other noise');
+  } finally { await hn.close(); noisy.cleanup(); }
+});
+
 test('under embedding_watermark the vectors of texts holding the key\'s trigger words are marked; others are the upstream\'s', async () => {
   const secret = 'embeddings-vector-mark-master-secret';
   const marking = inlinePolicyHooks('version: 1\ndefaults: { embedding_watermark: true }\n', { watermarkSecret: secret });

@@ -289,8 +289,9 @@ const CSV_COLUMNS: (keyof InteractionRow)[] = [
 export function csvField(v: unknown): string {
   if (v === null || v === undefined) return '';
   let s = Array.isArray(v) ? v.join(';') : typeof v === 'object' ? JSON.stringify(v) : String(v);
-  // Spreadsheet formula injection: cells that start with = + - @ are neutralised.
-  if (/^[=+\-@\t\r]/.test(s) && !/^-?\d/.test(s)) s = `'${s}`;
+  // Spreadsheet formula injection: text that starts with = + - @ is neutralised, "-2+3+cmd|..."
+  // too. Numbers come from numeric columns and are written as they are.
+  if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

@@ -121,6 +121,15 @@ test('CSV export: a customer-chosen model or user agent starting with "-<digit>"
   });
 });
 
+test('usage counts models named like Object.prototype members (constructor, toString, __proto__) as any other', async () => {
+  await withLedger(async (ledger) => {
+    for (const [i, model] of ['constructor', 'toString', '__proto__', 'toString'].entries()) await ledger.appendInteraction(sampleEvent(7 * i, { model }));
+    const { usage } = await queryLedger(ledger.storage, { accountId: 'acct_0' });
+    const models = JSON.parse(JSON.stringify(usage[0].models)) as Record<string, unknown>;
+    assert.deepEqual(models, JSON.parse('{"constructor":1,"toString":2,"__proto__":1}'), `every model counted as a number: ${JSON.stringify(models)}`);
+  });
+});
+
 test('HTTP: checkpoint is a signed note; proofs verify standalone; entries; query needs authorisation', async () => {
   await withLedger(async (ledger, _dir, vkey) => {
     const events = await populate(ledger);

@@ -8,7 +8,7 @@ import { BlockList, isIP } from 'node:net';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { normalizeIsoTime } from '../store/iso-time.ts';
-import { normaliseIp } from '../events/index.ts';
+import { normaliseIp, tally } from '../events/index.ts';
 import { parseLeaf, type InteractionRecord, type VerdictRecord } from './records.ts';
 import { ipv4ToInt, type EntryFilter, type EntryRow, type LedgerStorage, type PrivateRow } from './storage.ts';
 
@@ -258,7 +258,7 @@ function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRo
     u.input_tokens += r.input_tokens;
     u.output_tokens += r.output_tokens;
     u.reasoning_tokens += r.reasoning_tokens;
-    u.models[r.model] = (u.models[r.model] ?? 0) + 1;
+    tally(u.models, r.model);
     if (r.client_ip) u.ipSet.add(r.client_ip);
     if (r.country) u.cSet.add(r.country);
     if (r.asn !== null) u.aSet.add(r.asn);

@@ -23,7 +23,7 @@ const script = new URL('./gateway-servers.ts', import.meta.url).pathname;
 
 const mock = await startChild(script, ['mock']);
 const off = await startChild(script, ['warden', mock.url, JSON.stringify({ ledger: { enabled: false } })]);
-const on = await startChild(script, ['warden', mock.url, JSON.stringify({ ledger: { enabled: true } })]);
+const on = await startChild(script, ['warden', mock.url, JSON.stringify({ ledger: { enabled: true, public_reads: true } })]);
 
 const body = (stream: boolean) => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Summarise the plot of Hamlet in two sentences.' }], max_tokens: 64, stream });
 const target = (url: string, key: string | undefined, stream: boolean): LoadTarget => ({

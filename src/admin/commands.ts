@@ -57,7 +57,7 @@ const HELP: Record<AdminGroup, string> = {
   warden accounts reactivate ID --reason TEXT
   warden accounts history ID`,
   keys: `usage:
-  warden keys create --account ID [--name NAME] [--scope inference|models:read|intel:read|intel:write]... [--expires-in 90d | --expires-at ISO]
+  warden keys create --account ID [--name NAME] [--scope inference|models:read|intel:read|intel:write|ledger:read]... [--expires-in 90d | --expires-at ISO]
   warden keys list [--account ID] [--all] [--limit N] [--cursor C]
   warden keys get ID
   warden keys revoke ID [--reason TEXT]

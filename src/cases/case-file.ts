@@ -5,7 +5,7 @@
  * shared), and the ledger's proof of the verdicts and usage. Reading is bounded (members, events
  * per member, events in all, events of the window scanned for other accounts).
  */
-import { ulid } from '../events/index.ts';
+import { tally, ulid } from '../events/index.ts';
 import { eventObservables, STRONG_KINDS, type Campaign, type DetectorEngine, type IndicatorKind } from '../detect/index.ts';
 import type { EventStore } from '../store/index.ts';
 import { queryLedger, type LedgerStorage, type SignedCheckpoint } from '../ledger/index.ts';
@@ -132,9 +132,9 @@ async function readMembers(src: CaseSources, ids: readonly string[], from: strin
       m.last_seen = ev.ts;
       const r = ev.response;
       usage.requests++; usage.input_tokens += r.input_tokens; usage.output_tokens += r.output_tokens; usage.reasoning_tokens += r.reasoning_tokens;
-      usage.models[ev.model] = (usage.models[ev.model] ?? 0) + 1;
+      tally(usage.models, ev.model);
       const country = ev.client.country ?? '??';
-      usage.countries[country] = (usage.countries[country] ?? 0) + 1;
+      tally(usage.countries, country);
       for (const [kind, value] of eventObservables(ev)) {
         const key = `${kind}\n${value}`;
         let o = seen.get(key);

@@ -734,3 +734,25 @@ test('the one-live-case check is exact: a campaign\'s case behind a thousand new
     await app.close();
   }
 });
+
+test('a case counts models named like Object.prototype members (constructor, toString, __proto__) as any other', async () => {
+  const member = campaign.members[0];
+  const last = scenario.events.filter((e) => e.account_id === member).at(-1)!;
+  const odd = ['constructor', 'toString', '__proto__', 'toString'].map((model, i) => ({ ...last, id: `${last.id.slice(0, -2)}Z${i}`, model }));
+  const d = mkdtempSync(join(tmpdir(), 'warden-cases-models-'));
+  const store = new SqliteEventStore(openSqlite(join(d, 'events.db')));
+  try {
+    await store.appendBatch([...scenario.events, ...odd]);
+    const kase = (await buildCaseFile({ engine, events: store }, campaign.id))!;
+    const models = JSON.parse(JSON.stringify(kase.usage.models)) as Record<string, unknown>;
+    assert.equal(models.constructor, 1, `constructor counted: ${JSON.stringify(models)}`);
+    assert.equal(models.toString, 2, `toString counted: ${JSON.stringify(models)}`);
+    assert.equal(models.__proto__, 1, `__proto__ counted: ${JSON.stringify(models)}`);
+    assert.ok(Object.values(models).every((n) => typeof n === 'number'), 'every count is a number');
+    assert.equal(Object.values(models).reduce((a: number, n) => a + (n as number), 0), kase.usage.requests, 'the counts add up to the requests');
+    assert.ok(caseReportMarkdown(kase).includes('toString (2)'), 'the report gives the count');
+  } finally {
+    await store.close();
+    rmSync(d, { recursive: true, force: true });
+  }
+});

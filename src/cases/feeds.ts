@@ -57,6 +57,11 @@ async function readCapped(res: Response, max: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Text from a partner's server, its control characters (line breaks, escapes) made spaces. */
+function oneLine(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').trim();
+}
+
 export class FeedPoller {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly running = new Map<string, Promise<FeedState>>();
@@ -137,7 +142,8 @@ export class FeedPoller {
         if (res.status !== 200) {
           let why = text.slice(0, 300);
           try { const e = JSON.parse(text); why = [e.title, e.description].filter(Boolean).join(': ') || why; } catch { /* not TAXII JSON */ }
-          throw new Error(`${url.origin}${url.pathname} answered ${res.status}: ${why}`);
+          // The partner's words go to the log and to notifications: one line, no terminal escapes.
+          throw new Error(`${url.origin}${url.pathname} answered ${res.status}: ${oneLine(why)}`);
         }
         let env: { more?: unknown; next?: unknown; objects?: unknown };
         try { env = JSON.parse(text); } catch { throw new Error(`${url.origin}${url.pathname}: the answer is not JSON`); }

@@ -288,6 +288,21 @@ test('a feed that fails says why: a refused key, an unreachable server', async (
   assert.deepEqual((await store.getRecord<{ polls: number }>('feed', 'refused'))!.polls, 2, 'the state is stored');
 });
 
+test('a feed\'s error answer reaches the log and its state on one line, without control characters', async () => {
+  const bad = Fastify();
+  bad.get('/*', async (_req, reply) => reply.code(500).type('text/plain').send('bad gateway\nwarden: admin token rotated, new token: x\r\u001b[2Kdone'));
+  const at = await bad.listen({ port: 0, host: '127.0.0.1' });
+  try {
+    const said: string[] = [];
+    const poller = new FeedPoller({ store: new MemoryCaseStore(), intel: new SharedIndicators(KEY), sharingKey: KEY },
+      [{ name: 'partner', url: `${at}/taxii/collections/x/`, token: 'tok', level: 'throttle', everyMs: 60_000, timeoutMs: 2_000 }], (l) => said.push(l));
+    const state = (await poller.pull('partner'))!;
+    assert.ok(!/[\u0000-\u001f\u007f]/.test(state.last_error!), `no line break or escape in the error: ${JSON.stringify(state.last_error)}`);
+    assert.match(state.last_error!, /answered 500: bad gateway warden: admin token rotated, new token: x \[2Kdone$/);
+    assert.ok(said.every((l) => !/[\u0000-\u001f\u007f]/.test(l)), `one log line each: ${JSON.stringify(said)}`);
+  } finally { await bad.close(); }
+});
+
 test('a partner\'s key is held to its request rate: 429 with Retry-After, other keys unaffected', async () => {
   const slow = Fastify();
   await slow.register(async (s) => registerTaxiiServer(s, {

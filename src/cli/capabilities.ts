@@ -16,7 +16,7 @@ import { limitsHooks, limitsAdminRoutes, LimitsBackendUnreachable, SqliteLimitOv
 import { setUpDetector } from './detector.ts';
 import { setUpCases } from './cases.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
-import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, ledgerAdminRoutes, type Ledger } from '../ledger/index.ts';
+import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, ledgerReadGate, ledgerAdminRoutes, type Ledger } from '../ledger/index.ts';
 import { policyHooks, policyAdminRoutes, withAppealContact, type PolicyRuntime } from '../policy/index.ts';
 import { Notifier, ledgerFailed, notifyAdminRoutes } from '../notify/index.ts';
 import { createBatches, SqliteBatchStore, PostgresBatchStore, SqliteFileStore, PostgresFileStore, type BatchStore, type FileStore } from '../batches/index.ts';
@@ -183,7 +183,12 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       closers.push(() => usage.close?.());
       const registrars = [usageAdminRoutes({ usage, identity, catalog }), ...adminRegistrars];
       await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, registrars, misdirected: detect.adminMisdirected ?? undefined });
-      if (ledger) registerLedgerRoutes(app, ledger, { routes: 'public' });
+      // The transparency reads tell who was flagged and why: behind the admin token or a
+      // `ledger:read` key unless the operator publishes them (ledger.public_reads).
+      if (ledger) {
+        const authorizeRead = config.ledger.public_reads ? undefined : ledgerReadGate({ adminToken: opts.adminToken, authenticate: (secret) => authenticator.authenticate(secret) });
+        registerLedgerRoutes(app, ledger, { routes: 'public', authorizeRead });
+      }
       // Partner providers: TAXII 2.1 with their own API keys (intel scopes), not the admin token.
       const taxii = cases?.taxiiPlugin;
       if (taxii) await app.register(async (scope) => taxii((secret) => authenticator.authenticate(secret))(scope), { prefix: '/taxii2' });

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { mountAdminRoutes } from '../admin/router.ts';
 import { DetectorEngine, SqliteDetectOverridesStore, applyOverrides, detectAdminRoutes, replayRecentEvents, buildScenario, verdictRank, type PromptPool, type Verdict } from './index.ts';
-import { prepareVerdict, type VerdictRecord } from '../ledger/index.ts';
+import { commitment, prepareVerdict, type VerdictRecord } from '../ledger/index.ts';
 import { openSqlite, SqliteEventStore } from '../store/index.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
@@ -133,9 +133,14 @@ test('operator decisions record who made them: stored with them, shown, put back
     assert.deepEqual([allow.accounts, allow.orgs], [[organic[1]], ['org_partner']], 'the lists as before');
     assert.deepEqual(allow.entries.map((e: { kind: string; id: string; note: string | null; by: string | null }) => [e.kind, e.id, e.note, e.by]).sort(),
       [['account', organic[1], null, 'admin-api'], ['org', 'org_partner', 'evaluation partner', 'cli:alice']]);
-    // The ledger records the operator verdict as the engine emits it: who set it goes with it.
-    const record = prepareVerdict(emitted[0]).record as VerdictRecord;
-    assert.equal(record.reasons.some((r) => (r as { by?: string }).by === 'dashboard:Łukasz'), true, 'in the ledger record');
+    // The ledger records the operator verdict as the engine emits it: who set it goes with it, as a
+    // commitment in the leaf (the name and note are kept in the erasable side table).
+    const prepared = prepareVerdict(emitted[0]);
+    const record = prepared.record as VerdictRecord;
+    const opening = prepared.openings.operator!;
+    assert.equal(opening.value, 'dashboard:Łukasz', 'who set it is kept beside the leaf');
+    assert.equal(record.reasons.some((r) => (r as { by?: string }).by === commitment(opening.value!, opening.salt)), true, 'and committed to in the ledger record');
+    assert.ok(!JSON.stringify(record).includes('Łukasz') && !JSON.stringify(record).includes('pending review'), 'neither name nor note in clear in the leaf');
     // Put back at start with who set it.
     const restarted = new DetectorEngine();
     await applyOverrides(restarted, overrides);

@@ -1443,10 +1443,9 @@ export class DetectorEngine implements VerdictView {
   private emitOperatorMerge(into: string, va: Verdict, vb: Verdict, root: number): void {
     const inForce = this.manualClusterLive.get(into)!;
     const other = inForce === va ? vb : va;
-    const say = (v: Verdict) => {
-      const r = v.reasons[0];
-      return `${v.subject.id} (${v.level}${r?.by ? ` by ${r.by}` : ''}${r?.detail ? `: ${r.detail}` : ''})`;
-    };
+    // Levels only: notes and operators are personal data the ledger keeps as commitments (the
+    // verdict in force carries its own; the change log keeps both).
+    const say = (v: Verdict) => `${v.subject.id} (${v.level})`;
     const v: Verdict = {
       ...inForce, subject: { kind: 'cluster', id: into }, since: new Date(this.now * 1000 || Date.now()).toISOString(),
       reasons: [...inForce.reasons, {

@@ -191,6 +191,26 @@ function abortRun(run: Run, reason: Error): void {
   run.call?.abort(reason);
 }
 
+/**
+ * Longest model name taken. Real names are far shorter; a customer's megabyte-long name would
+ * otherwise be matched against every policy pattern and recorded whole in the event and ledger.
+ */
+export const MAX_MODEL_CHARS = 256;
+
+/** The request's model name, cut to MAX_MODEL_CHARS (what is recorded when it is refused as too long). */
+export function modelField(body: unknown): string {
+  const m = body && typeof body === 'object' ? (body as Record<string, unknown>).model : undefined;
+  return typeof m !== 'string' ? '' : m.length > MAX_MODEL_CHARS ? m.slice(0, MAX_MODEL_CHARS) : m;
+}
+
+/** Refuse a model name longer than MAX_MODEL_CHARS (400), before routing and policy read it. */
+export function refuseLongModel(body: Record<string, unknown>): void {
+  const m = body.model;
+  if (typeof m === 'string' && m.length > MAX_MODEL_CHARS) {
+    throw new WardenError('WARDEN_INVALID_REQUEST', `The model name is ${m.length} characters long; at most ${MAX_MODEL_CHARS} are accepted.`, { param: 'model' });
+  }
+}
+
 /** Handle POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses or /v1/messages end to end. */
 export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRequest, reply: FastifyReply): Promise<void> {
   const startedAt = Date.now();
@@ -200,7 +220,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   const userAgent = req.headers['user-agent'];
   const ctx = new Context(
     ulid(startedAt), startedAt, flavour, wire, clientAddress(req), typeof userAgent === 'string' ? userAgent : null, req.headers,
-    typeof body.model === 'string' ? body.model : '', body, body.stream === true,
+    modelField(body), body, body.stream === true,
   );
   // A client that stops reading is cut off: recorded as such, its upstream call stopped, and its
   // slot freed by the close handler below, whenever it would have left.
@@ -251,6 +271,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
     run.docs = deps.documents ? [] : null;
     run.request = extractRequestFeatures(flavour, body, bytes, deps.features, run.docs);
     if (!ctx.model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
+    refuseLongModel(body);
     validateShape(flavour, body);
     run.upstream = deps.router.route(ctx.model, wire);
     if (!run.upstream) {

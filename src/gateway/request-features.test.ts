@@ -205,3 +205,17 @@ test('images in each wire format are collected for their text when images are re
   ] }] }, 0, { ...images, readPdfs: false }, noPdfs);
   assert.deepEqual(noPdfs.map((d) => d.kind), ['image'], 'images without PDFs');
 });
+
+test('content-part types named like Object.prototype members are counted as numbers, as any other type', () => {
+  const f = extractRequestFeatures('openai.chat', { model: 'm', messages: [
+    { role: 'system', content: [{ type: 'toString' }, { type: 'text', text: 'sys' }] },
+    { role: 'user', content: [
+      { type: 'text', text: 'hello' }, { type: 'constructor' }, { type: '__proto__' }, { type: 'hasOwnProperty' }, { type: 'constructor' },
+    ] },
+  ] }, 0, opts);
+  const parts = f.messages.at(-1)!.parts!;
+  // As an exported event reads it.
+  const exported = JSON.parse(JSON.stringify(parts)) as Record<string, unknown>;
+  assert.deepEqual(exported, JSON.parse('{"constructor":2,"__proto__":1,"hasOwnProperty":1}'), `every count is a number: ${JSON.stringify(parts)}`);
+  assert.deepEqual(JSON.parse(JSON.stringify(f.system_documents?.parts ?? null)), { toString: 1 }, 'system messages\' parts too');
+});

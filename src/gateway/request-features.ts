@@ -3,7 +3,7 @@
  * system prompt, messages as text, tool names, and the sampling/reasoning parameters.
  * Unknown fields are ignored here (they are still forwarded untouched).
  */
-import { emptyParams, promptFingerprint, summariseLogitBias, type ApiFlavour, type EventMessage, type EventRequest } from '../events/index.ts';
+import { emptyParams, promptFingerprint, summariseLogitBias, tally, type ApiFlavour, type EventMessage, type EventRequest } from '../events/index.ts';
 
 export interface FeatureOptions {
   recordPrompts: 'full' | 'none';
@@ -151,7 +151,7 @@ function contentText(content: unknown, parts: Record<string, number>, found: Fou
     if (typeof p.text === 'string' && (type === 'text' || type === 'input_text' || type === 'output_text')) {
       text += (text ? '\n' : '') + p.text;
     } else {
-      parts[type] = (parts[type] ?? 0) + 1;
+      tally(parts, type);
       // tool results and text documents carry text the model will read: keep it countable
       if (type === 'tool_result') text += (text ? '\n' : '') + contentText(p.content, parts, found, docs);
       else if (type === 'document' || type === 'input_file' || type === 'file') {

@@ -22,7 +22,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid } from '../events/index.ts';
 import { WardenError, requestIdHeaders } from '../errors/index.ts';
-import { Context, SSE_HEADERS, authenticateRequest, mapUpstreamFailure, refuseBarred, refuseSideRequest, upstreamHeaders, validateIntegerFields, type PipelineDeps } from './interaction.ts';
+import { Context, SSE_HEADERS, authenticateRequest, mapUpstreamFailure, refuseBarred, refuseLongModel, refuseSideRequest, upstreamHeaders, validateIntegerFields, type PipelineDeps } from './interaction.ts';
 import { mergeHeaders } from './headers.ts';
 import { clientAddress } from './client-address.ts';
 import type { BackgroundResponses, OutputTransformer, SseEvent } from './lifecycle.ts';
@@ -52,6 +52,7 @@ export async function handleBackgroundResponse(deps: PipelineDeps, req: FastifyR
   if (body.store === false) throw new WardenError('WARDEN_INVALID_REQUEST', 'Background mode requires `store: true`.', { param: 'store' });
   const model = typeof body.model === 'string' ? body.model : '';
   if (!model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
+  refuseLongModel(body);
   if (!deps.router.route(model, 'openai')) throw new WardenError('WARDEN_MODEL_NOT_FOUND', `The model \`${model}\` does not exist or you do not have access to it.`, { param: 'model' });
   // refused now, as the pipeline would refuse it when it runs
   validateIntegerFields('openai.responses', body);

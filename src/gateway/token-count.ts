@@ -14,7 +14,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid, type ApiFlavour } from '../events/index.ts';
 import { WardenError, requestIdHeaders, type WireFlavour } from '../errors/index.ts';
-import { Context, WIRE_OF, authenticateRequest, mapUpstreamFailure, refuseSideRequest, upstreamHeaders, type PipelineDeps } from './interaction.ts';
+import { Context, WIRE_OF, authenticateRequest, mapUpstreamFailure, modelField, refuseLongModel, refuseSideRequest, upstreamHeaders, type PipelineDeps } from './interaction.ts';
 import { mergeHeaders } from './headers.ts';
 import { clientAddress } from './client-address.ts';
 import { countTextTokens } from './usage.ts';
@@ -46,7 +46,7 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
   const userAgent = req.headers['user-agent'];
   const ctx = new Context(
     ulid(startedAt), startedAt, route.api, wire, clientAddress(req), typeof userAgent === 'string' ? userAgent : null, req.headers,
-    typeof body?.model === 'string' ? body.model : '', body, false,
+    modelField(body), body, false,
   );
   reply.raw.on('close', () => { if (!reply.raw.writableFinished) ctx.abort(new Error('client disconnected')); });
   let status = 500;
@@ -58,6 +58,7 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
       throw new WardenError('WARDEN_INVALID_REQUEST', 'The request body must be a JSON object.');
     }
     if (!ctx.model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
+    refuseLongModel(body);
     if (route.api === 'anthropic.messages' && !Array.isArray(body.messages)) {
       throw new WardenError('WARDEN_INVALID_REQUEST', 'messages: Field required', { param: 'messages' });
     }

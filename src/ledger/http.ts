@@ -1,8 +1,9 @@
 /**
  * HTTP endpoints of the ledger (Fastify). Transparency reads under /ledger/v1 (checkpoint, key,
- * proofs, entries) and the audit query under /ledger/v1/query. Leaves carry account ids and
- * usage, never personal data; the query endpoint returns client IPs, so protect it (and, if
- * usage is confidential, the rest) with `authorize`.
+ * proofs, entries) and the audit query under /ledger/v1/query. Leaves carry account ids, usage
+ * and verdicts with their reasons, never personal data; that still tells a campaign which of its
+ * accounts were flagged and why, so `warden serve` gates the reads (`authorizeRead`, see
+ * ./read-access.ts) unless `ledger.public_reads`. The query returns client IPs: `authorizeQuery`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PassThrough } from 'node:stream';

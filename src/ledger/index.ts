@@ -8,6 +8,7 @@ export type { LedgerErrorCode } from './types.ts';
 export { registerLedgerMetrics } from './metrics.ts';
 export { ledgerHooks, ledgerVerdictSink, ledgerErrorLog, type LedgerHookOptions } from './hooks.ts';
 export { registerLedgerRoutes, type LedgerRouteOptions } from './http.ts';
+export { ledgerReadGate, type LedgerReadAccess } from './read-access.ts';
 export { ledgerAdminRoutes, LedgerQueryResultSchema } from './admin.ts';
 export { runLedgerCli, LEDGER_USAGE, type LedgerCliDeps } from './cli.ts';
 export { openLedgerFromConfig, openLedgerStorage, openLedgerStorageReadOnly, resolveLedgerSetup, loadSigners, writeKeyFile, type LedgerSetup, type ResolvedLedgerConfig } from './open.ts';

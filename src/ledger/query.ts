@@ -8,8 +8,8 @@ import { BlockList, isIP } from 'node:net';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { normalizeIsoTime } from '../store/iso-time.ts';
-import { normaliseIp } from '../events/index.ts';
-import { parseLeaf, type InteractionRecord, type VerdictRecord } from './records.ts';
+import { normaliseIp, tally } from '../events/index.ts';
+import { openOperatorReason, parseLeaf, type InteractionRecord, type VerdictRecord } from './records.ts';
 import { ipv4ToInt, type EntryFilter, type EntryRow, type LedgerStorage, type PrivateRow } from './storage.ts';
 
 export interface LedgerQuery {
@@ -145,10 +145,12 @@ function interactionRow(entry: EntryRow, rec: InteractionRecord, priv: PrivateRo
   };
 }
 
-function verdictRow(entry: EntryRow, rec: VerdictRecord): VerdictRow {
+/** A verdict as the audit query shows it: an operator's note and name opened while not erased. */
+function verdictRow(entry: EntryRow, rec: VerdictRecord, priv: PrivateRow | null): VerdictRow {
+  const reasons = priv ? openOperatorReason(rec, priv.erased_at ? null : priv.openings) : rec.reasons;
   return {
     index: entry.index, id: rec.id, ts: rec.ts, subject_kind: rec.subject.kind, subject_id: rec.subject.id, level: rec.level,
-    score: rec.score, source: rec.source, since: rec.since, campaign_id: rec.campaign_id, accounts: rec.accounts, reasons: rec.reasons,
+    score: rec.score, source: rec.source, since: rec.since, campaign_id: rec.campaign_id, accounts: rec.accounts, reasons,
   };
 }
 
@@ -230,9 +232,9 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
   const subjectList = [...subjects];
   for (let i = 0; i < subjectList.length; i += 500) {
     const { rows: vrows } = await allMatching(storage, { kind: 'verdict', to: q.to, anyOf: { subjectIds: subjectList.slice(i, i + 500) } }, 1_000_000, () => true);
-    for (const { entry } of vrows) {
+    for (const { entry, priv } of vrows) {
       const rec = parseLeaf(entry.leaf);
-      if (rec.kind === 'verdict') verdicts.push(verdictRow(entry, rec));
+      if (rec.kind === 'verdict') verdicts.push(verdictRow(entry, rec, priv));
     }
   }
   // Cluster verdicts also apply to the accounts they name.
@@ -258,7 +260,7 @@ function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRo
     u.input_tokens += r.input_tokens;
     u.output_tokens += r.output_tokens;
     u.reasoning_tokens += r.reasoning_tokens;
-    u.models[r.model] = (u.models[r.model] ?? 0) + 1;
+    tally(u.models, r.model);
     if (r.client_ip) u.ipSet.add(r.client_ip);
     if (r.country) u.cSet.add(r.country);
     if (r.asn !== null) u.aSet.add(r.asn);
@@ -289,8 +291,9 @@ const CSV_COLUMNS: (keyof InteractionRow)[] = [
 export function csvField(v: unknown): string {
   if (v === null || v === undefined) return '';
   let s = Array.isArray(v) ? v.join(';') : typeof v === 'object' ? JSON.stringify(v) : String(v);
-  // Spreadsheet formula injection: cells that start with = + - @ are neutralised.
-  if (/^[=+\-@\t\r]/.test(s) && !/^-?\d/.test(s)) s = `'${s}`;
+  // Spreadsheet formula injection: text that starts with = + - @ is neutralised, "-2+3+cmd|..."
+  // too. Numbers come from numeric columns and are written as they are.
+  if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

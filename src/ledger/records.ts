@@ -6,7 +6,8 @@
  * values and salts live in a side table outside the tree; erasing them (GDPR, retention) leaves
  * every leaf, proof and checkpoint intact, while anyone holding a value and its salt can still
  * show it is the one committed to. What an auditor needs stays in clear: account, org, key and
- * cluster ids, model, time, token counts, status, enforcement, verdict level and reasons.
+ * cluster ids, model, time, token counts, status, enforcement, verdict level and reasons (but an
+ * operator's note and name, which are commitments too).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { InteractionEvent } from '../events/index.ts';
@@ -15,8 +16,11 @@ import { ulid } from '../events/index.ts';
 
 export const LEDGER_RECORD_SCHEMA = 'warden.ledger/1' as const;
 
-/** Names of the personal fields kept as commitments. */
-export const PRIVATE_FIELDS = ['client_ip', 'user_agent', 'prompt', 'signup_ip', 'email_domain', 'payment_fp'] as const;
+/**
+ * Names of the personal fields kept as commitments: an interaction's six, and an operator
+ * verdict's free-text note and the operator's name (its `operator_verdict` reason's `detail` and `by`).
+ */
+export const PRIVATE_FIELDS = ['client_ip', 'user_agent', 'prompt', 'signup_ip', 'email_domain', 'payment_fp', 'operator_note', 'operator'] as const;
 export type PrivateField = (typeof PRIVATE_FIELDS)[number];
 
 /** A value and the salt that opens its commitment (hex). `value` null: salt kept, value not stored. */
@@ -262,8 +266,29 @@ export function prepareInteraction(e: InteractionEvent, opts: { clusterId?: stri
   return { record, leaf: canonicalBytes(record), openings };
 }
 
-/** Build the leaf for one verdict. */
+/** The reason an operator verdict carries (the operator's note in `detail`, the operator in `by`). */
+export const OPERATOR_SIGNAL = 'operator_verdict';
+/** Reasons written by an operator's hand: setting a verdict, and clearing one (its reason, who). */
+const OPERATOR_SIGNALS: ReadonlySet<unknown> = new Set([OPERATOR_SIGNAL, 'operator_verdict_cleared']);
+
+/**
+ * Build the leaf for one verdict. An operator's reason keeps its note and the operator's name as
+ * commitments (the first such reason; a further one, which Warden never writes, loses them).
+ */
 export function prepareVerdict(v: Verdict, opts: { accounts?: readonly string[]; id?: string; now?: number } = {}): PreparedEntry {
+  const openings: PreparedEntry['openings'] = {};
+  const salts = new SaltSource();
+  let committed = false;
+  const reasons = (v.reasons as unknown[]).map((r) => {
+    const o = r as { signal?: unknown; detail?: unknown; by?: unknown };
+    if (!o || typeof o !== 'object' || !OPERATOR_SIGNALS.has(o.signal)) return r;
+    const text = (x: unknown) => (typeof x === 'string' && x !== '' ? x : null);
+    const first = !committed;
+    committed = true;
+    const { by: _by, ...rest } = o;
+    const by = first ? commit(text(o.by), 'operator', openings, salts) : null;
+    return { ...rest, detail: first ? commit(text(o.detail), 'operator_note', openings, salts) : null, ...(by ? { by } : {}) };
+  });
   const record: VerdictRecord = {
     schema: LEDGER_RECORD_SCHEMA,
     kind: 'verdict',
@@ -272,13 +297,33 @@ export function prepareVerdict(v: Verdict, opts: { accounts?: readonly string[];
     subject: { kind: v.subject.kind, id: v.subject.id },
     level: v.level,
     score: v.score,
-    reasons: v.reasons as unknown[],
+    reasons,
     source: v.source,
     since: v.since,
     campaign_id: v.campaign_id ?? null,
     accounts: [...(opts.accounts ?? [])].sort(),
   };
-  return { record, leaf: canonicalBytes(record), openings: {} };
+  return { record, leaf: canonicalBytes(record), openings };
+}
+
+/** A verdict's operator reason with its note and operator opened (null where erased or absent). */
+export function openOperatorReason(rec: VerdictRecord, openings: PreparedEntry['openings'] | null): unknown[] {
+  let first = true;
+  return rec.reasons.map((r) => {
+    const o = r as { signal?: unknown };
+    if (!o || typeof o !== 'object' || !OPERATOR_SIGNALS.has(o.signal) || !first) return r;
+    first = false;
+    const { by: _by, ...rest } = r as Record<string, unknown>;
+    const by = openings?.operator?.value ?? null;
+    return { ...rest, detail: openings?.operator_note?.value ?? null, ...(by !== null ? { by } : {}) };
+  });
+}
+
+/** The commitments of a verdict's operator reason, by field (for verification). */
+export function operatorCommitments(rec: VerdictRecord): { operator_note: string | null; operator: string | null } {
+  const o = rec.reasons.find((r) => !!r && typeof r === 'object' && OPERATOR_SIGNALS.has((r as { signal?: unknown }).signal)) as { detail?: unknown; by?: unknown } | undefined;
+  const hex = (x: unknown) => (typeof x === 'string' ? x : null);
+  return { operator_note: hex(o?.detail), operator: hex(o?.by) };
 }
 
 /** Parse a leaf back into its record (throws on anything that is not a ledger record). */

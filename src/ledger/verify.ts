@@ -11,7 +11,7 @@
  */
 import { CompactRange, EMPTY_ROOT, consistencyProof, hashChildren, hashLeaf, rootAt, verifyConsistency } from './merkle.ts';
 import { openCheckpoint, type NoteVerifier } from './note.ts';
-import { commitment, entryColumns, parseLeaf, PRIVATE_FIELDS, type EntryColumns, type LedgerRecord } from './records.ts';
+import { commitment, entryColumns, operatorCommitments, parseLeaf, PRIVATE_FIELDS, type EntryColumns, type LedgerRecord } from './records.ts';
 import { ipv4ToInt, type CheckpointRow, type LedgerStorage } from './storage.ts';
 
 export interface VerifyProblem {
@@ -152,6 +152,20 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
       const priv = privAt.get(i);
       if (priv) {
         if (priv.erased_at) { erased++; continue; }
+        if (record?.kind === 'verdict') {
+          // An operator verdict: its note and operator are committed in its reason.
+          const cols = entryColumns(record);
+          const committed: Record<string, string | null | undefined> = operatorCommitments(record);
+          if (committed.operator_note === null && committed.operator === null) { report({ kind: 'private', index: i, message: `entry ${i}: private data attached to a verdict without an operator's reason` }); continue; }
+          if (priv.account_id !== cols.account_id || priv.org_id !== null || priv.ip !== null) report({ kind: 'private', index: i, message: `entry ${i}: private side names another account or org` });
+          for (const f of ['operator_note', 'operator'] as const) {
+            const o = priv.openings?.[f];
+            if (!o || o.value === null) continue;
+            commitments++;
+            if (committed[f] !== commitment(o.value, o.salt)) report({ kind: 'private', index: i, message: `entry ${i}: stored ${f} does not open its commitment` });
+          }
+          continue;
+        }
         if (record?.kind !== 'interaction') { report({ kind: 'private', index: i, message: `entry ${i}: private data attached to a non-interaction entry` }); continue; }
         if (priv.account_id !== record.account_id || priv.org_id !== record.org_id) report({ kind: 'private', index: i, message: `entry ${i}: private side names another account or org` });
         const committed: Record<string, string | null | undefined> = {

@@ -114,8 +114,17 @@ export function ledgerFailed(line: string): Notification {
   return notification('ledger.failed', `${what}: ${error}`, { error }, { link: '/dashboard#/ledger' });
 }
 
-/** Slack's incoming-webhook body (also read by Mattermost, Rocket.Chat and others). */
+/**
+ * Slack reads `<...>` in text as control sequences (`<!channel>` pings everyone, `<url|label>` is
+ * a link shown as its label) and asks for `&`, `<` and `>` to be escaped. Summaries carry text
+ * partners chose (a feed's error answer, a campaign's name).
+ */
+function slackEscape(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Slack's incoming-webhook body (also read by Mattermost, Rocket.Chat and others); only Warden's own link is a link. */
 export function slackBody(n: Notification, dashboardUrl: string | null): { text: string } {
   const link = n.link && dashboardUrl ? ` <${dashboardUrl.replace(/\/$/, '')}${n.link}|open>` : '';
-  return { text: `*Warden ${n.type}*: ${n.summary}${link}` };
+  return { text: `*Warden ${n.type}*: ${slackEscape(n.summary)}${link}` };
 }

@@ -9,7 +9,7 @@ import { DetectorEngine, buildScenario, type PromptPool, type Verdict } from '..
 import { receiver } from '../../test/helpers/receiver.ts';
 import { LedgerError, ledgerErrorLog } from '../ledger/index.ts';
 import Fastify from 'fastify';
-import { notification, intelMatched, ledgerFailed, redactUrl, Notifier, VerdictNotifications, WebhookSender, notifyConfigSchema, notifyAdminRoutes, type Notification } from './index.ts';
+import { notification, intelMatched, feedChanged, ledgerFailed, redactUrl, Notifier, VerdictNotifications, WebhookSender, notifyConfigSchema, notifyAdminRoutes, type Notification } from './index.ts';
 import { mountAdminRoutes } from '../admin/router.ts';
 
 const hook = (url: string, extra: object = {}) => ({ ...notifyConfigSchema.parse({ webhooks: [{ name: 'ops', url, ...extra }] }).webhooks[0], secretValue: 'whsec-test-secret-0001' });
@@ -230,4 +230,20 @@ test('intel.matched tells the level the match holds the accounts at, not only th
   assert.equal(asn.data.level, 'watch');
   assert.match(asn.summary, /held at watch \(imported at throttle; an ASN alone never holds above watch\)$/);
   assert.match(intelMatched(ind('client_subnet', 'watch'), seen).summary, /; they are held at watch$/);
+});
+
+test('slack format: a partner\'s text cannot ping the channel or plant a link; only Warden\'s own link stays one', async () => {
+  const r = await receiver(() => ({ status: 200, body: 'ok' }));
+  try {
+    const sender = new WebhookSender(hook(r.url, { format: 'slack' }), quiet);
+    const crafted = '<!channel> Warden session expired: <https://phish.example/login|re-authenticate here> & fix';
+    await sender.send(feedChanged({ name: 'partner', last_error: `http://127.0.0.1:9/x/objects/ answered 500: ${crafted}`, last_ok_at: null, cursor: null }));
+    const seen = { indicator_id: 'indicator--1', count: 3, accounts: 1, first_seen: '2026-12-05T03:40:42.418Z', last_seen: '2026-12-05T03:40:44.000Z' };
+    await sender.send(intelMatched({ id: 'indicator--1', kind: 'system_prompt', hmac: 'ab'.repeat(32), level: 'throttle', source: 'partner', campaign: '<!here> <https://phish.example|docs>', confidence: null, valid_until: null, created_at: seen.first_seen }, seen));
+    const [failed, matched] = r.got.map((g) => (JSON.parse(g.body) as { text: string }).text);
+    assert.ok(!failed.includes('<') && !failed.includes('>'), `no control sequence from the partner's answer: ${failed}`);
+    assert.ok(failed.endsWith('answered 500: &lt;!channel&gt; Warden session expired: &lt;https://phish.example/login|re-authenticate here&gt; &amp; fix'), `the text is escaped as Slack asks: ${failed}`);
+    assert.ok(!matched.includes('<!here>') && !matched.includes('<https://phish.example|'), `nor from its campaign name: ${matched}`);
+    assert.ok(matched.endsWith(' <https://warden.example.com/dashboard#/cases|open>'), `Warden's own link is kept: ${matched}`);
+  } finally { await r.close(); }
 });

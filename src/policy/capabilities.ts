@@ -125,17 +125,30 @@ function minNullable(a: number | null, b: number | null): number | null {
   return Math.min(a, b);
 }
 
-const globCache = new Map<string, RegExp>();
-/** Match a model name against a glob pattern (`*` matches any run of characters). */
+/**
+ * Match a model name against a glob pattern (`*` matches any run of characters). Without
+ * backtracking: the pieces between stars are found left to right, each at its first place after
+ * the previous one (that first place leaves the most room for the rest), the first anchored at the
+ * start and the last at the end: linear in the name, however many stars, because a customer
+ * chooses the name.
+ */
 export function globMatch(pattern: string, value: string): boolean {
   if (pattern === '*') return true;
   if (!pattern.includes('*')) return pattern === value;
-  let re = globCache.get(pattern);
-  if (!re) {
-    re = new RegExp('^' + pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
-    globCache.set(pattern, re);
+  const pieces = pattern.split('*');
+  const first = pieces[0];
+  const last = pieces[pieces.length - 1];
+  if (value.length < first.length + last.length || !value.startsWith(first) || !value.endsWith(last)) return false;
+  const end = value.length - last.length;
+  let at = first.length;
+  for (let i = 1; i < pieces.length - 1; i++) {
+    const piece = pieces[i];
+    if (!piece) continue;
+    const found = value.indexOf(piece, at);
+    if (found < 0 || found + piece.length > end) return false;
+    at = found + piece.length;
   }
-  return re.test(value);
+  return true;
 }
 
 /** Is `model` allowed by every allow-list and by no deny pattern? */

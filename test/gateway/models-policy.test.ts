@@ -22,6 +22,7 @@ before(async () => {
     'tiers:',
     '  email_verified: { deny_models: ["gpt-4.1", "claude-opus-*"] }',
     'rules:',
+    '  - { id: no-previews, when: { model: "gpt-*-*-preview" }, action: deny }',
     '  - { id: no-mini-for-unverified, when: { tier: unverified, model: "gpt-4.1-mini" }, action: deny }',
     '  - { id: enterprise-mini, when: { tier: enterprise, model: "gpt-4.1-mini" }, action: allow }',
     '  - { id: no-enterprise-here, when: { tier: enterprise }, action: deny }',
@@ -85,4 +86,20 @@ test('a caller that may call nothing is refused the listing with the body a mode
   const [refusedListing, refusedCall] = [await listing.json() as any, await called.json() as any];
   assert.equal(refusedListing.error.code, refusedCall.error.code);
   assert.equal(refusedListing.error.message, 'Not for you.');
+});
+
+test('a model name longer than 256 characters is refused at once (400), before policy matches it against patterns', async () => {
+  const caller = await t.account('lou-long', 'identity_verified');
+  const long = `gpt-${'-'.repeat(30_000)}x`;
+  const started = Date.now();
+  const res = await chat(caller.key, long);
+  const elapsed = Date.now() - started;
+  const body = await res.json() as { error: { param?: string; message: string } };
+  assert.equal(res.status, 400, `refused as invalid: ${JSON.stringify(body).slice(0, 300)}`);
+  assert.equal(body.error.param, 'model', 'the error names the model parameter');
+  assert.ok(elapsed < 1000, `answered in ${elapsed} ms`);
+  // At the bound, the policy still decides: the glob matches across any run of characters.
+  const preview = `gpt-${'a'.repeat(240)}-x-preview`;
+  assert.ok(preview.length <= 256);
+  assert.equal((await chat(caller.key, preview)).status, 403, 'a long name the rule names is refused by the rule');
 });

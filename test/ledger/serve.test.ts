@@ -27,7 +27,10 @@ test('serve: interactions are recorded in the ledger; checkpoint and inclusion p
       // First start: the signing key was created beside the database, private to its owner.
       const keyFile = join(dir, 'ledger.key');
       assert.equal(statSync(keyFile).mode & 0o777, 0o600);
-      const published = (await (await fetch(`${w.url}/ledger/v1/key`)).text()).trim();
+      // The transparency reads are not public by default: the admin token (or a ledger:read key) reads them.
+      const asAdmin = { headers: { authorization: `Bearer ${w.adminToken}` } };
+      assert.equal((await fetch(`${w.url}/ledger/v1/key`)).status, 401, 'no anonymous reads');
+      const published = (await (await fetch(`${w.url}/ledger/v1/key`, asAdmin)).text()).trim();
       assert.equal(published, parseSignerKey(readFileSync(keyFile, 'utf8').trim()).verifier().toString());
 
       const client = new OpenAI({ apiKey: w.demoKey!, baseURL: `${w.url}/v1`, maxRetries: 0 });
@@ -43,13 +46,13 @@ test('serve: interactions are recorded in the ledger; checkpoint and inclusion p
       assert.ok(ids.every((id) => /^[0-9A-Z]{26}$/.test(id)), 'the gateway returns each interaction\'s event id');
 
       // Events reach the ledger after the response ends: wait until the last one is provable.
-      const proofOf = async (id: string) => fetch(`${w.url}/ledger/v1/proof/inclusion?id=${encodeURIComponent(id)}`);
+      const proofOf = async (id: string) => fetch(`${w.url}/ledger/v1/proof/inclusion?id=${encodeURIComponent(id)}`, asAdmin);
       for (let tries = 0; (await proofOf(ids[4])).status !== 200; tries++) {
         assert.ok(tries < 100, 'the last interaction reached the ledger');
         await new Promise((r) => setTimeout(r, 50));
       }
 
-      const note = await (await fetch(`${w.url}/ledger/v1/checkpoint`)).text();
+      const note = await (await fetch(`${w.url}/ledger/v1/checkpoint`, asAdmin)).text();
       const cp = openCheckpoint(note, [parseVerifierKey(published)], ORIGIN);
       assert.ok(cp.size >= 5, `checkpoint covers the interactions (size ${cp.size})`);
 

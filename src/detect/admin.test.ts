@@ -224,7 +224,11 @@ test('two clusters that both carry an operator verdict merge: the stricter appli
     assert.equal(record.subject.id, merged, 'recorded on the merged cluster');
     assert.equal(record.level, 'suspend', 'at the stricter level');
     const explained = JSON.stringify(record.reasons);
-    for (const part of [campaignCluster, orgCluster, 'alice', 'bob', 'case 12', 'case 13']) assert.ok(explained.includes(part), `the ledger record names ${part}`);
+    for (const part of [campaignCluster, orgCluster, 'throttle']) assert.ok(explained.includes(part), `the ledger record names ${part}`);
+    // Notes and operators are personal data: only as commitments in the leaf, opened by the audit query.
+    for (const part of ['alice', 'bob', 'case 12', 'case 13']) assert.ok(!explained.includes(part), `the ledger leaf does not hold ${part} in clear`);
+    const opened = prepareVerdict(said);
+    assert.equal(opened.openings.operator?.value, 'bob', 'the operator of the verdict in force is committed to and can be opened');
     assert.ok(record.accounts.includes(hydra[0]) && record.accounts.includes(startup), 'with the members it covers');
     // The change log says so, and the store keeps where the other verdict went (put back there at start).
     await new Promise((r) => setTimeout(r, 50));
@@ -291,10 +295,16 @@ test('clearing an operator verdict or an allow-list entry records who and why: i
     ], 'the change log names who cleared each and why, newest first');
     // The ledger records the clearing as it recorded the setting: who, why, and the level cleared.
     const cleared = emitted.at(-1)!;
-    const record = prepareVerdict(cleared).record as VerdictRecord;
+    const prepared = prepareVerdict(cleared);
+    const record = prepared.record as VerdictRecord;
     assert.equal(record.subject.id, organic[0]);
     assert.equal(record.level, engine.forAccount(organic[0]).level, 'the level now in force');
-    assert.deepEqual(record.reasons[0], { signal: 'operator_verdict_cleared', value: 'suspend', threshold: null, detail: 'false positive: a teacher', by: 'dashboard:Łukasz' }, 'the ledger record says who cleared it and why');
+    const reason = record.reasons[0] as { signal: string; value: unknown; detail: unknown; by: unknown };
+    assert.deepEqual([reason.signal, reason.value], ['operator_verdict_cleared', 'suspend'], 'the ledger record says the level cleared');
+    assert.ok(typeof reason.detail === 'string' && /^[0-9a-f]{64}$/.test(reason.detail) && typeof reason.by === 'string' && /^[0-9a-f]{64}$/.test(reason.by),
+      `why and who are commitments in the leaf, not clear text: ${JSON.stringify(reason)}`);
+    assert.deepEqual([prepared.openings.operator_note?.value, prepared.openings.operator?.value], ['false positive: a teacher', 'dashboard:Łukasz'],
+      'the ledger keeps why and who, to be opened by the audit query');
   } finally {
     await app.close();
     db.close();

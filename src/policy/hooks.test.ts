@@ -162,6 +162,63 @@ test('watermark skipped when an Anthropic request prefills the answer with the s
   assert.equal(prose.enforcement.watermark, 'wm1:account:acc_1', 'a prose prefill is still marked');
 });
 
+test('a flagged account is marked whatever output format it asks for: prose in JSON string values and tool arguments', () => {
+  const prose = 'Photosynthesis is often described as the process by which plants turn light into sugar. It is often large in scale, and several steps happen at once. Therefore it is often studied.';
+  const answer = JSON.stringify({ answer: prose, label: 'often' });
+  const args = JSON.stringify({ answer: prose });
+  const schema = { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'] };
+  const requests: [string, ApiFlavour, Record<string, unknown>][] = [
+    ['chat json_schema', 'openai.chat', { model: 'gpt-test', messages: [{ role: 'user', content: 'Explain photosynthesis' }], response_format: { type: 'json_schema', json_schema: { name: 'a', schema } } }],
+    ['chat forced tool', 'openai.chat', { model: 'gpt-test', messages: [{ role: 'user', content: 'Explain photosynthesis' }], tools: [{ type: 'function', function: { name: 'answer', parameters: schema } }], tool_choice: { type: 'function', function: { name: 'answer' } } }],
+    ['responses text.format', 'openai.responses', { model: 'gpt-test', input: 'Explain photosynthesis', text: { format: { type: 'json_schema', name: 'a', schema } } }],
+    ['anthropic output_config', 'anthropic.messages', { model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: 'Explain' }], output_config: { format: { type: 'json_schema', schema } } }],
+    ['anthropic prefill', 'anthropic.messages', { model: 'claude-test', max_tokens: 100, messages: [{ role: 'user', content: 'Explain' }, { role: 'assistant', content: '{"answer": "' }] }],
+  ];
+  for (const [name, flavour, body] of requests) {
+    const c = ctx({ flavour, model: String(body.model), tier: 'identity_verified', account: 'acc_shaped', body });
+    h.policy!(c);
+    assert.equal(c.enforcement.watermark, 'wm1:account:acc_shaped', `${name}: the shape verdict's watermark applies`);
+    assert.ok(!c.enforcement.shaping.includes('watermark:skipped_json'), `${name}: not skipped as JSON`);
+    if (name !== 'chat forced tool') assert.ok(c.enforcement.shaping.includes('watermark:json'), `${name}: noted as a marked JSON answer`);
+  }
+  // What the client receives: valid JSON, same keys, the prose marked, the one-word value kept.
+  const chat = ctx({ tier: 'identity_verified', account: 'acc_shaped', body: requests[0][2] });
+  h.policy!(chat);
+  const out = h.output!(chat)!.json!({ choices: [{ index: 0, message: { role: 'assistant', content: answer, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'answer', arguments: args } }] } }] }) as Record<string, any>;
+  const v = JSON.parse(out.choices[0].message.content);
+  assert.deepEqual(Object.keys(v), ['answer', 'label'], 'the JSON answer keeps its keys');
+  assert.equal(v.label, 'often', 'a one-word value is kept');
+  assert.notEqual(v.answer, prose, 'the JSON answer carries the mark');
+  assert.notEqual(JSON.parse(out.choices[0].message.tool_calls[0].function.arguments).answer, prose, 'the tool arguments carry the mark');
+  // An account under no verdict keeps today's default: JSON answers and tool arguments left alone.
+  const free = ctx({ tier: 'identity_verified', body: requests[1][2] });
+  h.policy!(free);
+  assert.equal(free.enforcement.watermark, 'wm1:account:acc_1');
+  const freeOut = h.output!(free)!.json!({ choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'answer', arguments: args } }] } }] }) as Record<string, any>;
+  assert.equal(freeOut.choices[0].message.tool_calls[0].function.arguments, args, 'tool arguments of an unflagged account are untouched by default');
+});
+
+test('watermark.skip_json_output: false marks every marked account\'s JSON answers in their string prose', () => {
+  const open = policyHooks({
+    config: {
+      policy: policyConfigSchema.parse({ file: policyFile, watch: false, reasoning_seal_secret: 'env:SEAL', geo: { country_files: [fx('country-v4.csv')], asn_files: [fx('asn-v4.csv')] } }),
+      watermark: watermarkConfigSchema.parse({ enabled: true, master_secret: 'env:WM_SECRET', skip_json_output: false }),
+    },
+    env,
+  });
+  try {
+    const c = ctx({ tier: 'identity_verified', body: { model: 'gpt-test', messages: [], response_format: { type: 'json_object' } } });
+    open.policy!(c);
+    assert.equal(c.enforcement.watermark, 'wm1:account:acc_1', 'marked');
+    const content = JSON.stringify({ answer: 'It is often big. It is often large, and several things are often big.', kind: 'often big' });
+    const out = open.output!(c)!.json!({ choices: [{ index: 0, message: { role: 'assistant', content } }] }) as Record<string, any>;
+    const v = JSON.parse(out.choices[0].message.content);
+    assert.notEqual(v.answer, JSON.parse(content).answer, 'the prose in the JSON answer is marked');
+    assert.equal(v.kind, 'often big', 'a two-word value is kept');
+    assert.deepEqual(Object.keys(v), ['answer', 'kind'], 'keys kept');
+  } finally { open.close?.(); }
+});
+
 test('output phase: withheld reasoning noted; sealed thinking restored on the next turn, tampering refused', () => {
   const c = ctx({ flavour: 'anthropic.messages', model: 'claude-test', body: { model: 'claude-test', max_tokens: 100, messages: [] } });
   h.policy!(c);

@@ -23,7 +23,7 @@ import {
   repeatedPrompts, restoreSealedThinking, shapeRequest, vectorFilter, type Summariser,
 } from '../shape/index.ts';
 import { deriveWatermarkKey, type WatermarkKey } from '../watermark/keys.ts';
-import { watermarkTransformer } from '../watermark/transform.ts';
+import { watermarkTransformer, type WatermarkOptions } from '../watermark/transform.ts';
 import { markVector, vectorMark } from '../watermark/vectors.ts';
 import { modelAllowed, writtenCapabilities, type Capabilities, type WrittenCapabilities } from './capabilities.ts';
 import { loadGeoIndex, type GeoIndex, type GeoResult } from './geo.ts';
@@ -222,6 +222,8 @@ export interface PolicyHooksDeps {
 export interface PolicyLocals {
   capabilities: Capabilities;
   watermarkKey: WatermarkKey | null;
+  /** How the answer is marked beyond its plain text (JSON answers, tool arguments). */
+  watermarkOptions?: WatermarkOptions;
   /** Embeddings marked with `watermarkKey` or noised: the request's inputs as text, by index. */
   embeddingTexts?: string[];
   /** Embeddings noised: whose noise (the account's, or its cluster's). */
@@ -317,6 +319,7 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       for (const a of shapeRequest(ctx.flavour, ctx.body, caps)) ctx.enforcement.shaping.push(a);
 
       let watermarkKey: WatermarkKey | null = null;
+      let watermarkOptions: WatermarkOptions | undefined;
       const keyOf = () => (wc.key_scope === 'cluster_else_account' && view.clusterId ? keyFor('cluster', view.clusterId) : keyFor('account', account.id));
       // Embeddings are vectors: no text to mark, but the vectors of texts holding the key's trigger words can be.
       if (ctx.flavour === 'openai.embeddings') {
@@ -325,16 +328,23 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
           ctx.enforcement.watermark = watermarkKey.id;
         }
       } else if (caps.watermark && wc.enabled && runtime.watermarkMaster) {
-        if (wc.skip_json_output && (asksForJson(ctx.body) || (ctx.flavour === 'anthropic.messages' && prefillsJson(ctx.body)))) ctx.enforcement.shaping.push('watermark:skipped_json');
+        const prefill = ctx.flavour === 'anthropic.messages' ? jsonPrefill(ctx.body) : null;
+        const json = asksForJson(ctx.body) || prefill !== null;
+        // A flagged account's marking is the verdict's call, not the output format's: asking for
+        // JSON (or forcing a tool call) must not take its harvest out of the mark.
+        const markJson = !wc.skip_json_output || view.level !== 'none';
+        if (json && !markJson) ctx.enforcement.shaping.push('watermark:skipped_json');
         else if (caps.logprobs && asksForLogprobs(ctx.body)) ctx.enforcement.shaping.push('watermark:skipped_logprobs');
         // Legacy completions' `echo` returns the prompt as the start of the text: marking it would change the client's own words.
         else if (ctx.flavour === 'openai.completions' && ctx.body.echo === true) ctx.enforcement.shaping.push('watermark:skipped_echo');
         else {
           watermarkKey = keyOf();
           ctx.enforcement.watermark = watermarkKey.id;
+          watermarkOptions = { json, prefill: prefill ?? undefined, toolArguments: markJson };
+          if (json) ctx.enforcement.shaping.push('watermark:json');
         }
       }
-      const locals: PolicyLocals = { capabilities: caps, watermarkKey };
+      const locals: PolicyLocals = { capabilities: caps, watermarkKey, watermarkOptions };
       const noised = ctx.flavour === 'openai.embeddings' && caps.embedding_noise > 0;
       if (noised) {
         const cut = shortenedUnderNoise(ctx.body, ctx.model);
@@ -406,7 +416,7 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
         });
       }
       const filter = answerFilterOf(ctx, locals);
-      const mark = locals.watermarkKey ? watermarkTransformer(ctx.flavour, locals.watermarkKey.key) : null;
+      const mark = locals.watermarkKey ? watermarkTransformer(ctx.flavour, locals.watermarkKey.key, undefined, locals.watermarkOptions) : null;
       if (!filter && !mark) return null;
       return composeTransformers([filter, mark, ctx.flavour === 'openai.responses' ? responsesResequencer() : null]);
     },
@@ -430,15 +440,15 @@ function asksForJson(body: Record<string, unknown>): boolean {
   return !!of && of.type === 'json_schema';
 }
 
-/** An Anthropic request whose last turn is the assistant's, opening JSON: the answer continues it. */
-function prefillsJson(body: Record<string, unknown>): boolean {
+/** The prefill of an Anthropic request whose last turn is the assistant's, opening JSON (the answer continues it), else null. */
+function jsonPrefill(body: Record<string, unknown>): string | null {
   const messages = body.messages;
   const last = Array.isArray(messages) ? (messages[messages.length - 1] as { role?: unknown; content?: unknown } | undefined) : undefined;
-  if (last?.role !== 'assistant') return false;
+  if (last?.role !== 'assistant') return null;
   const c = last.content;
   const text = typeof c === 'string' ? c
     : Array.isArray(c) ? c.map((b: { type?: unknown; text?: unknown }) => (b?.type === 'text' && typeof b.text === 'string' ? b.text : '')).join('') : '';
-  return /^\s*[{[]/.test(text);
+  return /^\s*[{[]/.test(text) ? text : null;
 }
 
 function asksForLogprobs(body: Record<string, unknown>): boolean {

@@ -40,6 +40,7 @@ const USAGE = `usage:
   warden watermark detect [--file PATH|-] --subject account:ID [--subject cluster:ID ...]
                           [--subjects-file PATH] [--secret env:NAME] [-c|--config warden.yaml]
                           [--alpha 0.001] [--json]
+      (a JSON document or JSON Lines is read as its string values, as JSON answers are marked)
   warden watermark embed  [--file PATH|-] --subject account:ID [--secret env:NAME] [-c|--config warden.yaml]
   warden watermark vectors --url BASE_URL --model MODEL --subject account:ID [--subject cluster:ID ...]
                           [--api-key env:NAME] [--dimensions N] [--secret env:NAME] [-c|--config warden.yaml]

@@ -10,7 +10,11 @@ export const watermarkConfigSchema = z.strictObject({
   key_scope: z.enum(['account', 'cluster_else_account']).default('cluster_else_account'),
   /** Significance level for `warden watermark detect` (after correction for the number of candidate keys). */
   alpha: z.number().gt(0).lt(0.5).default(1e-3),
-  /** Leave answers alone when the client asked for JSON output (response_format json_*, an Anthropic `{`/`[` prefill). Text that starts like JSON is left alone either way. */
+  /**
+   * Leave JSON answers (response_format / text.format / output_config.format json, an Anthropic `{`/`[` prefill) and
+   * tool-call arguments unmarked for accounts under no verdict. An account under a verdict whose capabilities say
+   * `watermark` has them marked in the prose of their string values either way; `false` marks them for every marked account.
+   */
   skip_json_output: z.boolean().default(true),
 });
 export type WatermarkConfig = z.infer<typeof watermarkConfigSchema>;

@@ -10,6 +10,7 @@
  */
 import { initialWalkState, preferredMember, visitChunk, visitSpace, type Slot } from './scheme.ts';
 import type { WatermarkKey } from './keys.ts';
+import { JSON_PROSE_FROM_WORD } from './json.ts';
 
 export interface KeyScore {
   keyId: string;
@@ -55,24 +56,53 @@ export function readableText(text: string): string {
   return text.replace(/[\p{Default_Ignorable_Code_Point}\p{Cf}]/gu, '').normalize('NFKC').replace(LOOKALIKE, (c) => LOOKALIKES[c]);
 }
 
-/** Distinct slots of a text (as read by `readableText`), in order of first appearance. */
+/**
+ * Distinct slots of a text (as read by `readableText`), in order of first appearance. A JSON text
+ * (or JSON Lines) is read as its string values, each on its own and from its third word, as JSON
+ * answers are marked; keys, numbers and lines that are not JSON are read as before.
+ */
 export function collectSlots(raw: string): { slots: Slot[]; words: number } {
   const text = readableText(raw);
+  const acc: SlotAccumulator = { seen: new Set(), slots: [], words: 0 };
+  for (const part of jsonParts(text) ?? [{ text, skipWords: 0 }]) walkSlots(part.text, part.skipWords, acc);
+  return { slots: acc.slots, words: acc.words };
+}
+
+interface SlotAccumulator { seen: Set<string>; slots: Slot[]; words: number }
+
+function walkSlots(text: string, skipWords: number, acc: SlotAccumulator): void {
   const state = initialWalkState();
-  const seen = new Set<string>();
-  const slots: Slot[] = [];
-  let words = 0;
+  let n = 0;
   for (const [, space, chunk] of text.matchAll(/(\s*)(\S+)/g)) {
-    words++;
+    acc.words++;
+    n++;
     visitSpace(space, state);
     const slot = visitChunk(chunk, state);
-    if (!slot) continue;
+    // The first words of a JSON string value are never marked (enum-like values): not evidence either way.
+    if (!slot || n <= skipWords) continue;
     const k = slot.context + '\u0000' + slot.group.id + '\u0000' + slot.word;
-    if (seen.has(k)) continue;
-    seen.add(k);
-    slots.push(slot);
+    if (acc.seen.has(k)) continue;
+    acc.seen.add(k);
+    acc.slots.push(slot);
   }
-  return { slots, words };
+}
+
+/** A text that is JSON, or JSON Lines, as its string values (lines that are not JSON as text); null when it is not JSON. */
+function jsonParts(text: string): { text: string; skipWords: number }[] | null {
+  if (!/^\s*[{[]/.test(text)) return null;
+  const parts: { text: string; skipWords: number }[] = [];
+  const strings = (v: unknown): void => {
+    if (typeof v === 'string') parts.push({ text: v, skipWords: JSON_PROSE_FROM_WORD });
+    else if (Array.isArray(v)) v.forEach(strings);
+    else if (v && typeof v === 'object') Object.values(v).forEach(strings);
+  };
+  try { strings(JSON.parse(text)); return parts; } catch { /* JSON Lines, or not JSON */ }
+  let json = false;
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try { strings(JSON.parse(line)); json = true; } catch { parts.push({ text: line, skipWords: 0 }); }
+  }
+  return json ? parts : null;
 }
 
 /** Upper-tail probabilities P(X >= k) of a sum of independent Bernoulli(p_i), exact. */

@@ -20,8 +20,27 @@ export class StreamingWatermarker {
   private readonly state: WalkState = initialWalkState();
   private readonly cache = new Map<string, string>();
   readonly stats: EmbedStats = { words: 0, slots: 0, changed: 0 };
+  private readonly skipWords: number;
+  /** Characters at the start of `pending` the reader already has (from `prime`). */
+  private sent = 0;
 
-  constructor(private readonly key: Uint8Array) {}
+  /** `skipWords`: that many first words are never changed (they still give the next word its context). */
+  constructor(private readonly key: Uint8Array, opts: { skipWords?: number } = {}) {
+    this.skipWords = opts.skipWords ?? 0;
+  }
+
+  /**
+   * Walk text the reader already has (a prefill the answer continues), before any `push`: its
+   * words are context and never changed, and a word it leaves open is completed unchanged.
+   */
+  prime(text: string): void {
+    const buf = this.pending + text;
+    let cut = buf.length;
+    while (cut > 0 && !isSpace(buf.charCodeAt(cut - 1))) cut--;
+    this.process(buf.slice(0, cut), true);
+    this.pending = buf.slice(cut);
+    this.sent = this.pending.length;
+  }
 
   /** Feed a delta; returns the text that can be sent now (possibly empty). */
   push(delta: string): string {
@@ -43,7 +62,7 @@ export class StreamingWatermarker {
   /** Characters held back right now. */
   get held(): number { return this.pending.length; }
 
-  private process(text: string): string {
+  private process(text: string, frozen = false): string {
     let out = '';
     let i = 0;
     const n = text.length;
@@ -56,16 +75,20 @@ export class StreamingWatermarker {
       if (j >= n) break;
       let k = j;
       while (k < n && !isSpace(text.charCodeAt(k))) k++;
-      out += this.chunk(text.slice(j, k));
+      if (this.sent > 0) {
+        // The chunk a prefill left open: the reader has its start, so only the rest is sent, unchanged.
+        out += this.chunk(text.slice(j, k), true).slice(this.sent);
+        this.sent = 0;
+      } else out += this.chunk(text.slice(j, k), frozen);
       i = k;
     }
     return out;
   }
 
-  private chunk(chunk: string): string {
+  private chunk(chunk: string, frozen: boolean): string {
     this.stats.words++;
     const slot = visitChunk(chunk, this.state);
-    if (!slot) return chunk;
+    if (!slot || frozen || this.stats.words <= this.skipWords) return chunk;
     this.stats.slots++;
     const cacheKey = slot.context + '\u0000' + slot.group.id;
     let preferred = this.cache.get(cacheKey);

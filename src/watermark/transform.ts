@@ -5,18 +5,34 @@
 import type { ApiFlavour } from '../events/index.ts';
 import type { OutputTransformer, SseEvent } from '../gateway/lifecycle.ts';
 import { StreamingWatermarker, watermarkText, type EmbedStats } from './embed.ts';
+import { StreamingJsonWatermarker, watermarkJson, watermarkJsonValue, type TextMarker } from './json.ts';
 
 /** Totals across all texts of one answer (for events and metrics). */
 export interface WatermarkTally extends EmbedStats {}
 
+/** How an answer is marked beyond its plain text. */
+export interface WatermarkOptions {
+  /** The answer text is JSON (JSON mode, structured output): the prose in its string values is marked. */
+  json?: boolean;
+  /** JSON the answer continues (an Anthropic prefill): read as context, never sent. */
+  prefill?: string;
+  /** Tool-call arguments are marked too (the prose in their string values). */
+  toolArguments?: boolean;
+}
+
 /** Build the watermark transformer for one answer. */
-export function watermarkTransformer(flavour: ApiFlavour, key: Uint8Array, tally?: WatermarkTally): OutputTransformer {
+export function watermarkTransformer(flavour: ApiFlavour, key: Uint8Array, tally?: WatermarkTally, opts: WatermarkOptions = {}): OutputTransformer {
   const add = (s: EmbedStats) => { if (tally) { tally.words += s.words; tally.slots += s.slots; tally.changed += s.changed; } };
-  const mark = (text: string): string => { const r = watermarkText(text, key); add(r.stats); return r.text; };
-  const streams = new Map<string, StreamingWatermarker>();
-  const stream = (id: string) => {
+  // The prefill is continued by the first text of the answer only.
+  let prefill = opts.json ? opts.prefill : undefined;
+  const takePrefill = () => { const p = prefill; prefill = undefined; return p; };
+  const wholeText = (text: string) => (opts.json ? watermarkJson(text, key, takePrefill()) : watermarkText(text, key));
+  const mark = (text: string): string => { const r = wholeText(text); add(r.stats); return r.text; };
+  const newText = (): TextMarker => (opts.json ? new StreamingJsonWatermarker(key, takePrefill()) : new StreamingWatermarker(key));
+  const streams = new Map<string, TextMarker>();
+  const stream = (id: string, make: () => TextMarker = newText) => {
     let w = streams.get(id);
-    if (!w) { w = new StreamingWatermarker(key); streams.set(id, w); }
+    if (!w) { w = make(); streams.set(id, w); }
     return w;
   };
   const finish = (id: string): string => {
@@ -27,15 +43,32 @@ export function watermarkTransformer(flavour: ApiFlavour, key: Uint8Array, tally
     add(w.stats);
     return rest;
   };
-  if (flavour === 'anthropic.messages') return anthropicWatermark(stream, finish, mark);
-  if (flavour === 'openai.chat') return chatWatermark(stream, finish, mark);
+  const args: ArgsMarker | null = opts.toolArguments ? {
+    stream: (id) => stream(`args:${id}`, () => new StreamingJsonWatermarker(key)),
+    finish: (id) => finish(`args:${id}`),
+    mark: (text) => { const r = watermarkJson(text, key); add(r.stats); return r.text; },
+    silent: (text) => watermarkJson(text, key).text,
+    value: (v) => { const s = { words: 0, slots: 0, changed: 0 }; const out = watermarkJsonValue(v, key, s); add(s); return out; },
+  } : null;
+  if (flavour === 'anthropic.messages') return anthropicWatermark(stream, finish, mark, args);
+  if (flavour === 'openai.chat') return chatWatermark(stream, finish, mark, args);
   if (flavour === 'openai.completions') return completionsWatermark(stream, finish, mark);
-  return responsesWatermark(stream, finish, mark, (t) => watermarkText(t, key).text);
+  return responsesWatermark(stream, finish, mark, (t) => wholeText(t).text, args);
 }
 
-type StreamFn = (id: string) => StreamingWatermarker;
+type StreamFn = (id: string) => TextMarker;
 type FinishFn = (id: string) => string;
 type MarkFn = (text: string) => string;
+
+/** Marking of tool-call arguments (JSON text, streamed or whole; Anthropic's parsed `input`). */
+interface ArgsMarker {
+  stream: StreamFn;
+  finish: FinishFn;
+  mark: MarkFn;
+  /** Marks final copies of streamed arguments without counting them again. */
+  silent: MarkFn;
+  value: (v: unknown) => unknown;
+}
 
 /**
  * Where the one JSON string that starts at `i` (just after its opening quote) of `s` ends: the
@@ -95,8 +128,9 @@ function plainDelta(data: string, chunk: Record<string, any>): TextShape | null 
   return textShape(data, '"content":', choice.index);
 }
 
-function anthropicWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): OutputTransformer {
+function anthropicWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, args: ArgsMarker | null): OutputTransformer {
   const textBlocks = new Set<number>();
+  const toolBlocks = new Set<number>();
   let plain: TextShape | null = null;
   return {
     sse(ev) {
@@ -110,12 +144,25 @@ function anthropicWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): O
       try { msg = JSON.parse(ev.data); } catch { return ev; }
       const index: number = msg.index;
       if (ev.event === 'content_block_start') {
+        if (args && msg.content_block?.type === 'tool_use') toolBlocks.add(index);
         if (msg.content_block?.type === 'text') {
           textBlocks.add(index);
           const initial = msg.content_block.text;
           if (typeof initial === 'string' && initial) { msg.content_block.text = stream(String(index)).push(initial); return { event: ev.event, data: JSON.stringify(msg) }; }
         }
         return ev;
+      }
+      if (args && toolBlocks.has(index)) {
+        // Tool input streams as pieces of its JSON text (the client parses their concatenation).
+        if (ev.event === 'content_block_delta') {
+          if (msg.delta?.type !== 'input_json_delta' || typeof msg.delta.partial_json !== 'string') return ev;
+          msg.delta.partial_json = args.stream(String(index)).push(msg.delta.partial_json);
+          return { event: ev.event, data: JSON.stringify(msg) };
+        }
+        toolBlocks.delete(index);
+        const rest = args.finish(String(index));
+        if (!rest) return ev;
+        return [{ event: 'content_block_delta', data: JSON.stringify({ type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: rest } }) }, ev];
       }
       if (!textBlocks.has(index)) return ev;
       if (ev.event === 'content_block_delta') {
@@ -133,7 +180,10 @@ function anthropicWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): O
     },
     json(body) {
       if (Array.isArray(body.content)) {
-        for (const b of body.content as Record<string, any>[]) if (b?.type === 'text' && typeof b.text === 'string') b.text = mark(b.text);
+        for (const b of body.content as Record<string, any>[]) {
+          if (b?.type === 'text' && typeof b.text === 'string') b.text = mark(b.text);
+          else if (args && b?.type === 'tool_use' && b.input && typeof b.input === 'object') b.input = args.value(b.input);
+        }
       }
       return body;
     },
@@ -190,9 +240,23 @@ function completionsWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn):
   };
 }
 
-function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): OutputTransformer {
+function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, args: ArgsMarker | null): OutputTransformer {
   let envelope: Record<string, unknown> = {};
   const open = new Set<number>();
+  /** Streamed tool calls with marked arguments, as "choice/call". */
+  const openCalls = new Set<string>();
+  /** The held end of each of a choice's calls' arguments, as tool-call deltas. */
+  const finishCalls = (choice: number): Record<string, unknown>[] => {
+    const out: Record<string, unknown>[] = [];
+    for (const id of [...openCalls]) {
+      const [c, t] = id.split('/').map(Number);
+      if (c !== choice) continue;
+      openCalls.delete(id);
+      const rest = args!.finish(id);
+      if (rest) out.push({ index: t, function: { arguments: rest } });
+    }
+    return out;
+  };
   let plain: TextShape | null = null;
   return {
     sse(ev) {
@@ -225,12 +289,31 @@ function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): Output
           const tail = finish(id);
           if (tail) { delta.content = (typeof delta.content === 'string' ? delta.content : '') + tail; changed = true; }
         }
+        if (args && Array.isArray(delta.tool_calls)) {
+          for (const call of delta.tool_calls) {
+            const piece = call?.function?.arguments;
+            if (typeof piece !== 'string' || typeof call.index !== 'number') continue;
+            const callId = `${choice.index}/${call.index}`;
+            openCalls.add(callId);
+            call.function.arguments = args.stream(callId).push(piece);
+            changed = true;
+          }
+        }
+        if (args && choice.finish_reason != null) {
+          const tails = finishCalls(choice.index);
+          if (tails.length > 0) { delta.tool_calls = [...(Array.isArray(delta.tool_calls) ? delta.tool_calls : []), ...tails]; changed = true; }
+        }
       }
       return changed ? { event: ev.event, data: JSON.stringify(chunk) } : ev;
     },
     json(body) {
       if (Array.isArray(body.choices)) {
-        for (const c of body.choices as Record<string, any>[]) if (typeof c?.message?.content === 'string') c.message.content = mark(c.message.content);
+        for (const c of body.choices as Record<string, any>[]) {
+          if (typeof c?.message?.content === 'string') c.message.content = mark(c.message.content);
+          if (args && Array.isArray(c?.message?.tool_calls)) {
+            for (const call of c.message.tool_calls) if (typeof call?.function?.arguments === 'string') call.function.arguments = args.mark(call.function.arguments);
+          }
+        }
       }
       return body;
     },
@@ -242,16 +325,26 @@ function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn): Output
         if (tail) out.push({ data: JSON.stringify(Object.assign({}, envelope, { choices: [{ index, delta: { content: tail }, logprobs: null, finish_reason: null }] })) });
       }
       open.clear();
+      for (const index of new Set([...openCalls].map((id) => Number(id.split('/')[0])))) {
+        const tails = finishCalls(index);
+        if (tails.length > 0) out.push({ data: JSON.stringify(Object.assign({}, envelope, { choices: [{ index, delta: { tool_calls: tails }, logprobs: null, finish_reason: null }] })) });
+      }
       return out;
     },
   };
 }
 
-function markResponseOutput(response: Record<string, any> | undefined, mark: MarkFn): boolean {
+function markResponseOutput(response: Record<string, any> | undefined, mark: MarkFn, markArgs: MarkFn | null): boolean {
   if (!response || !Array.isArray(response.output)) return false;
   let changed = false;
-  for (const item of response.output) changed = markMessageItem(item, mark) || changed;
+  for (const item of response.output) changed = markMessageItem(item, mark) || (markArgs !== null && markFunctionCall(item, markArgs)) || changed;
   return changed;
+}
+
+function markFunctionCall(item: Record<string, any> | undefined, markArgs: MarkFn): boolean {
+  if (item?.type !== 'function_call' || typeof item.arguments !== 'string' || !item.arguments) return false;
+  item.arguments = markArgs(item.arguments);
+  return true;
 }
 
 function markMessageItem(item: Record<string, any> | undefined, mark: MarkFn): boolean {
@@ -262,7 +355,8 @@ function markMessageItem(item: Record<string, any> | undefined, mark: MarkFn): b
 }
 
 /** `silent` marks the final copies of streamed text without counting them again. */
-function responsesWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, silent: MarkFn): OutputTransformer {
+function responsesWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, silent: MarkFn, args: ArgsMarker | null): OutputTransformer {
+  const silentArgs = args ? args.silent : null;
   return {
     sse(ev) {
       let msg: Record<string, any>;
@@ -284,17 +378,31 @@ function responsesWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, si
           const { text: _t, logprobs: _l, ...base } = msg;
           return [{ event: 'response.output_text.delta', data: JSON.stringify(Object.assign(base, { type: 'response.output_text.delta', delta: tail, logprobs: [] })) }, done];
         }
+        case 'response.function_call_arguments.delta': {
+          if (!args || typeof msg.delta !== 'string') return ev;
+          msg.delta = args.stream(String(msg.output_index)).push(msg.delta);
+          return out(msg);
+        }
+        case 'response.function_call_arguments.done': {
+          if (!args) return ev;
+          const tail = args.finish(String(msg.output_index));
+          if (typeof msg.arguments === 'string') msg.arguments = args.silent(msg.arguments);
+          const done = out(msg);
+          if (!tail) return done;
+          const { arguments: _a, ...base } = msg;
+          return [{ event: 'response.function_call_arguments.delta', data: JSON.stringify(Object.assign(base, { type: 'response.function_call_arguments.delta', delta: tail })) }, done];
+        }
         case 'response.content_part.done':
           if (msg.part?.type === 'output_text' && typeof msg.part.text === 'string') { msg.part.text = silent(msg.part.text); return out(msg); }
           return ev;
         case 'response.output_item.done':
-          return markMessageItem(msg.item, silent) ? out(msg) : ev;
+          return markMessageItem(msg.item, silent) || (silentArgs !== null && markFunctionCall(msg.item, silentArgs)) ? out(msg) : ev;
         case 'response.completed': case 'response.incomplete': case 'response.failed':
-          return markResponseOutput(msg.response, silent) ? out(msg) : ev;
+          return markResponseOutput(msg.response, silent, silentArgs) ? out(msg) : ev;
         default:
           return ev;
       }
     },
-    json(body) { markResponseOutput(body as Record<string, any>, mark); return body; },
+    json(body) { markResponseOutput(body as Record<string, any>, mark, args ? args.mark : null); return body; },
   };
 }

@@ -161,10 +161,8 @@ export type InFlight = Run;
 /** State of one interaction beyond what hooks see. */
 interface Run {
   ctx: Context;
-  /** The upstream request, once sent. */
+  /** The upstream request, once dispatched (its `sentAt`: once written to the upstream). */
   call: UpstreamCall | null;
-  /** When it was sent, ms. */
-  forwardedAt: number | null;
   request: EventRequest;
   upstream: Upstream | null;
   meter: AnswerMeter;
@@ -234,7 +232,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
     abortRun(run, new WardenError('WARDEN_CLIENT_NOT_READING', `The client took none of its answer for ${deps.writeIdleTimeoutMs} ms; the connection was closed.`));
   });
   const run: Run = {
-    ctx, call: null, forwardedAt: null, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
+    ctx, call: null, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
     status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null, eventsSent: 0, closingFailed: false, watch,
   };
   const inflight = deps.metrics.counts.inflight;
@@ -429,7 +427,6 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
   }
   const call = new UpstreamCall(RETURNED_HEADERS);
   run.call = call;
-  run.forwardedAt = Date.now();
   upstream.pool.dispatch({
     path: upstream.basePath + UPSTREAM_PATH[ctx.flavour],
     method: 'POST',
@@ -813,8 +810,8 @@ function finish(deps: PipelineDeps, run: Run): void {
   if (summary.output_tokens) m.counts.token(ctx.flavour, 'output', summary.output_tokens);
   if (summary.reasoning_tokens) m.counts.token(ctx.flavour, 'reasoning', summary.reasoning_tokens);
   // The client left before the upstream's final count: the limits estimate what it spent.
-  if (status === 499 && run.forwardedAt !== null && summary.usage_source !== 'upstream') {
-    const cut: ClientCut = { forwardedAt: run.forwardedAt, firstOutputAt: run.meter.firstOutputAt, endedAt: Date.now() };
+  if (status === 499 && run.call !== null && summary.usage_source !== 'upstream') {
+    const cut: ClientCut = { sentAt: run.call.sentAt, reasoningShown: run.meter.reasoningShown, endedAt: Date.now() };
     ctx.locals.set(CLIENT_CUT, cut);
   }
   for (const h of deps.hooks) {

@@ -76,17 +76,17 @@ export interface InteractionContext {
 /**
  * `ctx.locals` key set before `onEnd` when the client left (499) after its request was forwarded
  * and before the upstream's final count: what the upstream may have spent is then unknown, and the
- * limits settle to an estimate from these times (`ClientCut`).
+ * limits settle to an estimate from the time the upstream worked on it (`ClientCut`).
  */
 export const CLIENT_CUT = 'answer.client_cut';
 
-/** Times of an answer the client left early, ms since the epoch. */
+/** An answer the client left early: when the upstream worked on it, and whether it showed reasoning. */
 export interface ClientCut {
-  /** The request was sent upstream. */
-  forwardedAt: number;
-  /** The first text of the answer (output, reasoning, tool input) arrived; null: none did. */
-  firstOutputAt: number | null;
-  /** The client left. */
+  /** When the request was written to the upstream, ms since the epoch; null: never (it waited in Warden's queue for a connection). */
+  sentAt: number | null;
+  /** The stream showed thinking or reasoning: a thinking block (summarised or omitted), a reasoning item or its summary, reasoning text. */
+  reasoningShown: boolean;
+  /** When the client left, ms since the epoch. */
   endedAt: number;
 }
 

@@ -43,6 +43,11 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   readonly head: Promise<UpstreamHead | Error>;
   /** The upstream has nothing more to send: body read to its end, or the call failed. */
   done = false;
+  /**
+   * When the request was written to the upstream, ms; null while it waits in the pool for a
+   * connection (or if it never got one). The upstream's work on it starts here.
+   */
+  sentAt: number | null = null;
   private abortFn: ((err: Error) => void) | null = null;
   private reason: Error | null = null;
   private resolveHead!: (h: UpstreamHead | Error) => void;
@@ -126,7 +131,12 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     else this.abortFn = abort;
   }
 
+  onRequestSent(): void {
+    this.sentAt = Date.now();
+  }
+
   onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, resume: () => void): boolean {
+    this.sentAt ??= Date.now(); // an upstream that answers before it has read the whole body
     if (statusCode < 200) return true;
     this.resumeFn = resume;
     const passed: Record<string, string> = {};

@@ -217,3 +217,32 @@ test('Chat tool-call arguments count as output the same streamed and not', () =>
   assert.equal(s.output_chars, streamed.output_chars);
   assert.equal(s.tool_calls, 1);
 });
+
+/** Whether the meter, reading `stream` both ways, finds that it showed thinking or reasoning. */
+function showsReasoning(flavour: ApiFlavour, stream: string): boolean {
+  const scanned = new AnswerMeter(flavour);
+  const sink: SseSink = { simple: (c, ds, de, name) => scanned.scanDelta(c, ds, de, name), other: (e) => { try { scanned.observeEvent(JSON.parse(e.data), e.event); } catch { /* [DONE] */ } return true; } };
+  const scanner = new SseScanner();
+  scanner.push(Buffer.from(stream), sink);
+  scanner.flush(sink);
+  const parsed = new AnswerMeter(flavour);
+  for (const e of new SseParser().push(Buffer.from(stream))) {
+    if (parsed.observeDeltaFast(e.data, e.event)) continue;
+    try { parsed.observeEvent(JSON.parse(e.data), e.event); } catch { /* [DONE] */ }
+  }
+  assert.equal(parsed.reasoningShown, scanned.reasoningShown, 'both ways of reading a stream see the same');
+  return scanned.reasoningShown;
+}
+
+test('reasoning shown: an omitted or summarised thinking block, a Responses reasoning item; not plain text', () => {
+  const omitted = ev('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } })
+    + ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: 'c2ln' } });
+  assert.ok(showsReasoning('anthropic.messages', anthropicStart + omitted), 'an Anthropic thinking block with display "omitted" is reasoning');
+  const summarised = omitted + ev('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: 'Summary.' } });
+  assert.ok(showsReasoning('anthropic.messages', anthropicStart + summarised), 'summarised thinking is reasoning');
+  assert.ok(!showsReasoning('anthropic.messages', anthropicStart + anthropicText), 'plain Anthropic text is not');
+  const item = ev('response.output_item.added', { type: 'response.output_item.added', output_index: 0, item: { id: 'rs_1', type: 'reasoning', summary: [] } });
+  assert.ok(showsReasoning('openai.responses', item), 'a Responses reasoning item with no summary is reasoning');
+  const chat = TEXT.map((t) => ev(null, { id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: t }, finish_reason: null }] })).join('');
+  assert.ok(!showsReasoning('openai.chat', chat), 'Chat text is not');
+});

@@ -131,8 +131,11 @@ export class AnswerMeter {
 
   /** Responses streams: the `sequence_number` of the first event (numbering goes on from it). */
   firstSequence: number | null = null;
-  /** When the answer's first text (output, reasoning, tool input) arrived, ms; null: none yet. */
-  firstOutputAt: number | null = null;
+  /**
+   * The answer showed thinking or reasoning: reasoning text, an Anthropic thinking block (also with
+   * `display: "omitted"`), a Responses reasoning item. What a cut answer is charged depends on it.
+   */
+  reasoningShown = false;
 
   /**
    * The stream's closing event was seen: Responses `response.completed`, `.incomplete` or
@@ -156,14 +159,13 @@ export class AnswerMeter {
 
   private addOutput(s: unknown): void {
     if (typeof s !== 'string' || !s) return;
-    if (this.firstOutputAt === null) this.firstOutputAt = Date.now();
     this.outputChars += s.length;
     if (this.outputText.length < MAX_KEPT_CHARS) this.outputText += s;
   }
 
   private addReasoning(s: unknown): void {
     if (typeof s !== 'string' || !s) return;
-    if (this.firstOutputAt === null) this.firstOutputAt = Date.now();
+    this.reasoningShown = true;
     this.reasoningChars += s.length;
     if (this.reasoningText.length < MAX_KEPT_CHARS) this.reasoningText += s;
   }
@@ -457,6 +459,7 @@ export class AnswerMeter {
       else if (type === 'response.function_call_arguments.delta' || type === 'response.refusal.delta') this.addOutput(data.delta);
       else if (type === 'response.output_item.added' || type === 'response.output_item.done') {
         if (type === 'response.output_item.added' && data.item?.type === 'function_call') this.toolCalls++;
+        if (data.item?.type === 'reasoning') this.reasoningShown = true;
         this.outputItem(data.item);
       }
       else if (type === 'response.created') { if (typeof data.response?.id === 'string') this.answerId = data.response.id; }
@@ -481,6 +484,7 @@ export class AnswerMeter {
         const b = data.content_block ?? {};
         if (b.type === 'tool_use' || b.type === 'server_tool_use') this.toolCalls++;
         if (b.type === 'text') this.addOutput(b.text);
+        if (b.type === 'thinking' || b.type === 'redacted_thinking') this.reasoningShown = true;
       } else if (type === 'content_block_delta') {
         const d = data.delta ?? {};
         if (d.type === 'text_delta') this.addOutput(d.text);

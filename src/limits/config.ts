@@ -192,11 +192,15 @@ export const limitsConfigSchema = z.object({
      */
     audio_tokens_per_second: z.number().int().min(0).default(10),
     /**
-     * Output tokens a second the upstream is taken to generate while a stream shows nothing (hidden
-     * reasoning, the wait for the first token), for a stream whose client left before the upstream's
-     * final count: docs/limits.md, "A client that leaves early". A faster rate seen in the stream is used instead.
+     * Output tokens a second an upstream model is taken to generate, for an answer whose client
+     * left before the upstream's final count: docs/limits.md, "A client that leaves early".
      */
     unseen_tokens_per_second: z.number().min(0).default(100),
+    /** The same rate for the models named (first match wins; a name or a prefix ending in `*`). */
+    models: z.array(z.object({
+      model: z.string().min(1),
+      unseen_tokens_per_second: z.number().min(0),
+    }).strict()).default([]),
   }).strict().prefault({}),
   tiers: z.object({
     unverified: tierSchema(DEFAULT_TIER_LIMITS.unverified),

@@ -12,7 +12,7 @@ const est = limitsConfigSchema.parse({}).estimate;
 const b64 = (b: Buffer) => b.toString('base64');
 
 test('defaults: 4 characters a token, 1,600 tokens an image (85 at low detail), 3,000 a PDF page, 10 a second of audio, 100 a second a cut stream showed nothing', () => {
-  assert.deepEqual(est, { chars_per_token: 4, default_max_tokens: 4096, image_tokens: 1600, low_detail_image_tokens: 85, pdf_page_tokens: 3000, audio_tokens_per_second: 10, unseen_tokens_per_second: 100 });
+  assert.deepEqual(est, { chars_per_token: 4, default_max_tokens: 4096, image_tokens: 1600, low_detail_image_tokens: 85, pdf_page_tokens: 3000, audio_tokens_per_second: 10, unseen_tokens_per_second: 100, models: [] });
 });
 
 test('token ids count one token each: embeddings input and legacy completions prompt, flat or batched', () => {
@@ -199,16 +199,35 @@ test('output: the client\'s cap times its choices; a ceiling the policy set for 
   assert.equal(outputTokenReserve({ max_completion_tokens: 65_536 }, 'openai.chat', 4096, ['max_tokens:capped']), 65_536);
 });
 
-test('a client that leaves early: the time the stream showed nothing is charged at its rate, within the reservation', () => {
-  const reserved = { inputTokens: 40, outputTokens: 4000 };
-  // Hung up before anything came, 3 s after forwarding (a non-streamed answer, or a stream still
-  // reasoning): the reserved input, and 3 s at the configured rate.
-  assert.deepEqual(cutAnswerUsage({ inputTokens: 0, outputTokens: 0 }, reserved, { forwardedAt: 0, firstOutputAt: null, endedAt: 3000 }, 100), { inputTokens: 40, outputTokens: 300 });
-  // 1.4 s of hidden reasoning, then 28 tokens shown in 140 ms (200 a second): the reasoning at 200 a second.
-  assert.deepEqual(cutAnswerUsage({ inputTokens: 12, outputTokens: 28 }, reserved, { forwardedAt: 0, firstOutputAt: 1400, endedAt: 1540 }, 100), { inputTokens: 12, outputTokens: 28 + 280 });
-  // A burst of buffered text in 20 ms is not a rate: the configured one is used.
-  assert.deepEqual(cutAnswerUsage({ inputTokens: 12, outputTokens: 500 }, reserved, { forwardedAt: 0, firstOutputAt: 1000, endedAt: 1020 }, 100), { inputTokens: 12, outputTokens: 600 });
-  // Never more than reserved, never less than counted.
-  assert.equal(cutAnswerUsage({ inputTokens: 12, outputTokens: 10 }, reserved, { forwardedAt: 0, firstOutputAt: null, endedAt: 600_000 }, 100).outputTokens, 4000, 'capped at the output reserved');
-  assert.equal(cutAnswerUsage({ inputTokens: 12, outputTokens: 5000 }, reserved, { forwardedAt: 0, firstOutputAt: 10, endedAt: 20_000 }, 100).outputTokens, 5000, 'what was counted is charged in full');
+test('a client that leaves early: charged what the upstream could have produced in the time it worked, within the reservation', () => {
+  const reserved = { inputTokens: 40, outputTokens: 32_000 };
+  const shown = (sentAt: number | null, endedAt: number) => ({ sentAt, reasoningShown: true, endedAt });
+  const quiet = (sentAt: number | null, endedAt: number) => ({ sentAt, reasoningShown: false, endedAt });
+  // Summarised thinking: 30 s of thinking at 400 a second behind a 400-token summary, a 300-token
+  // answer, a hang-up at 31 s: the whole 31 s is work, not only the time before the summary began.
+  assert.deepEqual(cutAnswerUsage({ inputTokens: 50, outputTokens: 700 }, reserved, shown(0, 31_000), 400), { inputTokens: 50, outputTokens: 12_400 },
+    'summarised thinking is charged for the whole time the upstream worked');
+  // Hidden reasoning (nothing shown for 10 s) and a hang-up on the first visible token: the
+  // model's own rate, not a floor of 100 a second.
+  assert.deepEqual(cutAnswerUsage({ inputTokens: 50, outputTokens: 1 }, reserved, quiet(0, 10_050), 400), { inputTokens: 50, outputTokens: 4020 },
+    'the hidden reasoning of a fast model is charged at its rate');
+  // The charge depends only on the time: how the text was bunched in the stream does not matter.
+  for (const counted of [1, 20, 200]) {
+    assert.equal(cutAnswerUsage({ inputTokens: 50, outputTokens: counted }, reserved, shown(0, 10_000), 400).outputTokens, 4000, `the same charge with ${counted} tokens shown`);
+  }
+  // A model that shows no reasoning and whose text kept pace: what was counted, not its prefill.
+  assert.deepEqual(cutAnswerUsage({ inputTokens: 5, outputTokens: 211 }, reserved, quiet(0, 2140), 100), { inputTokens: 5, outputTokens: 211 },
+    'a non-reasoning answer read at its pace is charged the text counted');
+  // Never written upstream (it waited in Warden's pool): what was counted.
+  assert.deepEqual(cutAnswerUsage({ inputTokens: 1, outputTokens: 0 }, reserved, quiet(null, 5000), 100), { inputTokens: 1, outputTokens: 0 },
+    'a request the upstream never received is charged no output');
+  // Nothing counted yet: the reserved input.
+  assert.equal(cutAnswerUsage({ inputTokens: 0, outputTokens: 0 }, reserved, quiet(0, 3000), 100).inputTokens, 40, 'the input reserved when none was counted');
+  // Never more than reserved, never less than counted, never more than the rate gives.
+  assert.equal(cutAnswerUsage({ inputTokens: 12, outputTokens: 10 }, { inputTokens: 40, outputTokens: 4000 }, quiet(0, 600_000), 100).outputTokens, 4000, 'capped at the output reserved');
+  assert.equal(cutAnswerUsage({ inputTokens: 12, outputTokens: 5000 }, reserved, shown(0, 20_000), 100).outputTokens, 5000, 'what was counted is charged in full');
+  for (const ms of [100, 1000, 7000, 60_000]) {
+    const charged = cutAnswerUsage({ inputTokens: 12, outputTokens: 0 }, reserved, quiet(0, ms), 150).outputTokens;
+    assert.ok(charged <= Math.ceil(150 * ms / 1000), `an honest cancel after ${ms} ms is charged at most what the upstream could have made (${charged})`);
+  }
 });

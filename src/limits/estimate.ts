@@ -297,28 +297,32 @@ export function outputTokenReserve(body: Record<string, unknown>, flavour: ApiFl
   return (cap ?? defaultMax) * choices;
 }
 
-/** A shown rate is believed from this much of the answer on (a shorter span is a burst of buffered events). */
-const MIN_SHOWN_MS = 100;
+/**
+ * A stream that showed no reasoning kept pace when its text counted is at least this share of what
+ * the rate gives for the time the upstream worked: the rest is a non-reasoning model's prefill and
+ * first-token wait, not hidden output.
+ */
+const PACE_SHARE = 0.5;
 
 /**
- * What to settle for an answer the client left before the upstream's final count. Until the
- * client left, the upstream was generating, also while the stream showed nothing (hidden reasoning,
- * an Anthropic thinking block with `display: "omitted"`, the wait for the first token): that time
- * is charged at the stream's own rate when it showed one, at least `unseenPerSecond`, on top of the
- * text counted, within the output reserved (never below what was counted). A request cut before
- * any answer or count came is charged its reserved input.
+ * What to settle for an answer the client left before the upstream's final count (docs/limits.md,
+ * "A client that leaves early"). The upstream worked from the moment the request was written to
+ * it (`sentAt`; never Warden's own queue) to the hang-up; `tokensPerSecond` is what the operator
+ * says the model generates a second. The charge is `max(counted, min(reserved, rate x seconds))`:
+ * never more than the upstream could have produced in that time, never less than what was seen.
+ * A stream that showed no thinking or reasoning and whose text kept pace (PACE_SHARE) is
+ * settled to what was counted. A request never written upstream is settled to what was counted.
  */
 export function cutAnswerUsage(
   counted: { inputTokens: number; outputTokens: number },
   reserved: { inputTokens: number; outputTokens: number },
-  cut: { forwardedAt: number; firstOutputAt: number | null; endedAt: number },
-  unseenPerSecond: number,
+  cut: { sentAt: number | null; reasoningShown: boolean; endedAt: number },
+  tokensPerSecond: number,
 ): { inputTokens: number; outputTokens: number } {
+  if (cut.sentAt === null) return { ...counted };
   const inputTokens = counted.inputTokens > 0 ? counted.inputTokens : reserved.inputTokens;
-  const unseenMs = Math.max(0, (cut.firstOutputAt ?? cut.endedAt) - cut.forwardedAt);
-  const shownMs = cut.firstOutputAt === null ? 0 : cut.endedAt - cut.firstOutputAt;
-  const shownPerSecond = shownMs >= MIN_SHOWN_MS ? counted.outputTokens / (shownMs / 1000) : 0;
-  const unseen = Math.ceil(Math.max(unseenPerSecond, shownPerSecond) * unseenMs / 1000);
-  const outputTokens = Math.max(counted.outputTokens, Math.min(reserved.outputTokens, counted.outputTokens + unseen));
+  const couldProduce = tokensPerSecond * Math.max(0, cut.endedAt - cut.sentAt) / 1000;
+  if (!cut.reasoningShown && counted.outputTokens >= PACE_SHARE * couldProduce) return { inputTokens, outputTokens: counted.outputTokens };
+  const outputTokens = Math.max(counted.outputTokens, Math.min(reserved.outputTokens, Math.ceil(couldProduce)));
   return { inputTokens, outputTokens };
 }

@@ -16,6 +16,7 @@ import { KeyRate } from './key-rate.ts';
 import { WardenError } from '../errors/index.ts';
 import { Limiter, type LimitDecision, type Reservation } from './limiter.ts';
 import { registerLimitsMetrics, type LimitsMetrics } from './metrics.ts';
+import { modelMatches } from './policy.ts';
 import type { LimitOverridesStore } from './overrides.ts';
 
 /** Key of the reservation in `ctx.locals`. */
@@ -116,7 +117,10 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
       // an estimate of what the upstream spent when the client left before its final count.
       let usage = { inputTokens: event.response.input_tokens, outputTokens: event.response.output_tokens };
       const cut = ctx.locals.get(CLIENT_CUT) as ClientCut | undefined;
-      if (cut) usage = cutAnswerUsage(usage, reservation.cost, cut, config.estimate.unseen_tokens_per_second);
+      if (cut) {
+        const rate = config.estimate.models.find((m) => modelMatches(m.model, ctx.model))?.unseen_tokens_per_second ?? config.estimate.unseen_tokens_per_second;
+        usage = cutAnswerUsage(usage, reservation.cost, cut, rate);
+      }
       void limiter.settle(reservation, usage);
     },
     async close() {

@@ -309,11 +309,11 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
         if (restored > 0) ctx.enforcement.shaping.push('reasoning:restored');
       }
       if (ctx.flavour === 'openai.completions') {
-        // More copies of one prompt than n_max cannot be shaped down (each copy is a sample).
-        const copies = repeatedPrompts(ctx.body);
+        // More copies of one prompt than n_max cannot be shaped down (each sampled copy is a sample).
+        const copies = repeatedPrompts(ctx.body, caps.n_max);
         if (copies > caps.n_max) {
           ctx.enforcement.policy.push('refused:n');
-          throw new WardenError('WARDEN_POLICY_DENIED', `The prompt array repeats a prompt ${copies} times; your account may draw at most ${caps.n_max} ${caps.n_max === 1 ? 'sample' : 'samples'} of one prompt per request (its copies in \`prompt\` times \`n\`).`, { param: 'prompt' });
+          throw new WardenError('WARDEN_POLICY_DENIED', `The prompt array repeats a prompt ${copies} times (ignoring case, spacing and trailing punctuation) with sampling on; your account may draw at most ${caps.n_max} ${caps.n_max === 1 ? 'sample' : 'samples'} of one prompt per request (its copies in \`prompt\` times \`n\`). Send duplicate rows with \`temperature: 0\` and \`n: 1\`, or fewer copies.`, { param: 'prompt' });
         }
       }
       for (const a of shapeRequest(ctx.flavour, ctx.body, caps)) ctx.enforcement.shaping.push(a);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { shapeRequest, type ShapingLimits } from './request.ts';
+import { repeatedPrompts, shapeRequest, type ShapingLimits } from './request.ts';
 
 const open: ShapingLimits = { reasoning: 'full', logprobs: true, top_logprobs_max: 20, logit_bias: 'allow', n_max: 8, max_tokens_ceiling: null };
 const probe = () => ({ model: 'gpt-test', messages: [{ role: 'user', content: 'x' }], max_tokens: 1, logprobs: true, top_logprobs: 5, logit_bias: { '1000': 100, '1001': 100 } });
@@ -38,4 +38,23 @@ test('none: the bias is stripped, and logprobs follow their own capability', () 
   const both: Record<string, unknown> = probe();
   assert.deepEqual(shapeRequest('openai.chat', both, { ...open, logit_bias: 'none', logprobs: false }).sort(), ['logit_bias:stripped', 'logprobs:stripped']);
   assert.deepEqual(Object.keys(both).sort(), ['max_tokens', 'messages', 'model']);
+});
+
+test('repeated prompts: counted only when the copies can differ, after trivial normalisation', () => {
+  const variants = ['Explain X', 'Explain X ', 'explain x\n', ' Explain   X', 'Explain X.', 'Explain X?!'];
+  assert.equal(repeatedPrompts({ prompt: variants }), 6, 'case, spacing and trailing punctuation do not make a new prompt');
+  assert.equal(repeatedPrompts({ prompt: variants, temperature: 0.7 }), 6, 'sampled at a temperature above 0');
+  assert.equal(repeatedPrompts({ prompt: ['Explain X', 'Explain Y', 'Explain X!'] }), 2);
+  // Deterministic sampling: copies give the same answer, no extra samples.
+  const rows = ['Classify: great product', 'Classify: great product', 'Classify: awful'];
+  assert.equal(repeatedPrompts({ prompt: rows, temperature: 0 }), 1, 'temperature 0 with one choice: duplicates are not samples');
+  assert.equal(repeatedPrompts({ prompt: rows, temperature: 0, n: 1, best_of: 1 }), 1);
+  assert.equal(repeatedPrompts({ prompt: rows, temperature: 0, n: 2 }), 2, 'n > 1 samples each copy');
+  assert.equal(repeatedPrompts({ prompt: rows, temperature: 0, best_of: 3 }), 2, 'best_of > 1 samples each copy');
+  assert.equal(repeatedPrompts({ prompt: rows, temperature: 0, n: 3, best_of: 3 }, 1), 1, 'n and best_of as sent: capped to n_max 1, one choice each');
+  // Token-id lists compare exactly; one list is one prompt.
+  assert.equal(repeatedPrompts({ prompt: [[1, 2], [1, 2], [1, 3]] }), 2);
+  assert.equal(repeatedPrompts({ prompt: [1, 1, 1] }), 1, 'a single list of token ids is one prompt');
+  // Words still matter: only the end's punctuation is dropped.
+  assert.equal(repeatedPrompts({ prompt: ['Is it 3.5?', 'Is it 35?', 'is it 3.5'] }), 2, '3.5 is not 35');
 });

@@ -109,22 +109,36 @@ export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>,
 }
 
 /**
- * Legacy completions: the most copies of one prompt in a batch of prompts (1 for a single prompt).
- * Each copy gets its own choices, so five copies with `n: 1` are five samples of one question.
+ * Legacy completions: the most copies of one prompt in a batch of prompts whose copies can differ
+ * (1 for a single prompt). Each copy gets its own choices, so five copies with `n: 1` are five
+ * samples of one question when sampling is on (`temperature` unset or above 0, `n` or `best_of`
+ * above 1); at temperature 0 with one choice they are the same answer, as in a dataset with
+ * duplicate rows. Prompts are compared trimmed, with white space collapsed, in lower case and
+ * without trailing punctuation, so trivial variants count as copies. A bound per request only:
+ * separate requests, or any other change to the text, get around it. `nMax`: `n` and `best_of` are
+ * taken as they will be sent, capped to it.
  */
-export function repeatedPrompts(body: Record<string, unknown>): number {
+export function repeatedPrompts(body: Record<string, unknown>, nMax = Infinity): number {
   const p = body.prompt;
   // A list of token ids is one prompt; a list of strings or of token-id lists is a batch.
   if (!Array.isArray(p) || p.length < 2 || typeof p[0] === 'number') return 1;
+  const more = (v: unknown) => typeof v === 'number' && Math.min(v, nMax) > 1;
+  const sampled = body.temperature === undefined || body.temperature === null || (typeof body.temperature === 'number' && body.temperature > 0) || more(body.n) || more(body.best_of);
+  if (!sampled) return 1;
   const seen = new Map<string, number>();
   let most = 1;
   for (const x of p) {
-    const k = typeof x === 'string' ? `s${x}` : Array.isArray(x) ? `t${x.join(',')}` : `j${JSON.stringify(x)}`;
+    const k = typeof x === 'string' ? `s${samePrompt(x)}` : Array.isArray(x) ? `t${x.join(',')}` : `j${JSON.stringify(x)}`;
     const n = (seen.get(k) ?? 0) + 1;
     seen.set(k, n);
     if (n > most) most = n;
   }
   return most;
+}
+
+/** A prompt as compared for copies: trimmed, white space collapsed, lower case, trailing punctuation dropped. */
+function samePrompt(s: string): string {
+  return s.trim().replace(/\s+/g, ' ').toLowerCase().replace(/[\s\p{P}]+$/u, '');
 }
 
 /**

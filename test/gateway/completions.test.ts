@@ -137,3 +137,28 @@ test('n_max bounds the samples of one prompt: a prompt repeated in a batch count
   const refused = (await eventsOf(governed, 1)).find((e) => e.response.status === 403 && e.enforcement.policy.includes('refused:n'));
   assert.ok(refused, 'the refusal is noted on the event (refused:n)');
 });
+
+test('n_max: duplicate rows sampled deterministically pass; trivial variants of one prompt count as copies', async () => {
+  const c = sdk(governed);
+  // A dataset classified at temperature 0 with one choice each: its duplicate rows are no extra samples.
+  const rows = ['Classify: great product', 'Classify: great product', 'Classify: great product', 'Classify: awful'];
+  const classified = await c.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: rows, max_tokens: 4, n: 1, temperature: 0 }).then((r) => r, (e) => e);
+  assert.ok(!(classified instanceof Error), `duplicate rows at temperature 0 are served, not refused (${classified?.message})`);
+  assert.equal(classified.choices.length, 4, 'one answer per row');
+  assert.deepEqual(lastForwarded().prompt, rows, 'every row is forwarded');
+
+  // Sampled (temperature unset): copies that differ only in case, spacing or a final full stop are copies.
+  const before = mock.received.length;
+  const variants = ['Explain X', 'Explain X ', 'explain x\n', ' Explain   X', 'Explain X.'];
+  const harvest = await c.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: variants, max_tokens: 20 }).then(() => null, (e) => e);
+  assert.ok(harvest instanceof OpenAI.APIError, 'five trivial variants of one prompt under n_max 2 are refused');
+  assert.equal(harvest.status, 403, `refused as a policy matter, got ${harvest.status}`);
+  assert.equal(harvest.param, 'prompt', 'the refusal names the prompt array');
+  assert.match(harvest.message, /5 times/, `and says how often the prompt is repeated (${harvest.message})`);
+  assert.match(harvest.message, /temperature/, `and how to send the rows anyway (${harvest.message})`);
+  assert.equal(mock.received.length, before, 'nothing was forwarded');
+
+  // Temperature 0 but several choices: the copies are samples again.
+  const many = await c.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: rows, max_tokens: 4, n: 2, temperature: 0 }).then(() => null, (e) => e);
+  assert.ok(many instanceof OpenAI.APIError && many.status === 403, 'n > 1 samples each copy: refused');
+});

@@ -2,6 +2,7 @@
 // format with retry-after and the rate-limit headers each SDK reads; the refusal is on the event.
 import { test } from 'node:test';
 import { connect } from 'node:net';
+import { createServer, type Server } from 'node:http';
 import assert from 'node:assert/strict';
 import { Limiter, limitsConfigSchema, limitsHooks } from '../../src/limits/index.ts';
 import { startHarness, storedEvents, GOOD_KEY } from '../helpers/gateway.ts';
@@ -187,6 +188,8 @@ test('a client that leaves a stream before the final usage is charged the hidden
   const config = limitsConfigSchema.parse({
     tiers: { email_verified: { key: unlimited, org: unlimited, account: { ...unlimited, tpm: 100_000 } } },
     network: { ip: { rpm: null, burst: null, concurrency: null }, subnet: { rpm: null, burst: null, concurrency: null } },
+    // the upstream's speed for o3 (the mock's); other models at the default
+    estimate: { models: [{ model: 'o3*', unseen_tokens_per_second: 200 }] },
   });
   // A clock that stands still: the meter refills nothing, so what it lost is what was charged.
   const limiter = new Limiter({ config, clockUs: () => Date.UTC(2026, 5, 18, 12) * 1000 });
@@ -225,5 +228,155 @@ test('a client that leaves a stream before the final usage is charged the hidden
     assert.ok(cancelled < 400, `an honest cancel is charged near what it read, not 4,000 (${cancelled})`);
   } finally {
     await h.close();
+  }
+});
+
+/** A limiter with no limit in the way that records what each request is settled to, in order. */
+async function recordingLimits(estimate: Record<string, unknown> = {}) {
+  const unlimited = { rpm: null, burst: null, tpm: null, tpd: null, concurrency: null };
+  const config = limitsConfigSchema.parse({
+    tiers: { email_verified: { key: unlimited, org: unlimited, account: unlimited } },
+    network: { ip: { rpm: null, burst: null, concurrency: null }, subnet: { rpm: null, burst: null, concurrency: null } },
+    estimate,
+  });
+  const limiter = new Limiter({ config });
+  const settled: { inputTokens: number; outputTokens: number }[] = [];
+  const settle = limiter.settle.bind(limiter);
+  limiter.settle = (r, usage) => { if (usage) settled.push(usage); return settle(r, usage); };
+  await limiter.ready();
+  return { hooks: limitsHooks({ config, limiter }), settled };
+}
+
+/**
+ * Send a streamed request on a raw socket and hang up after `count` occurrences of `marker` in
+ * the answer, or after `afterMs` (when given) whatever came.
+ */
+function hangUp(url: string, path: string, body: object, cut: { marker: string; count: number } | { afterMs: number }): Promise<void> {
+  const { hostname, port } = new URL(url);
+  const json = JSON.stringify(body);
+  const auth = path === '/v1/messages' ? `x-api-key: ${GOOD_KEY}\r\nanthropic-version: 2023-06-01` : `Authorization: Bearer ${GOOD_KEY}`;
+  return new Promise((resolve, reject) => {
+    const s = connect(Number(port), hostname, () => {
+      s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\n${auth}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`);
+      if ('afterMs' in cut) setTimeout(() => { s.destroy(); resolve(); }, cut.afterMs);
+    });
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d.toString('utf8');
+      if ('afterMs' in cut || buf.split(cut.marker).length - 1 < cut.count) return;
+      s.destroy();
+      resolve();
+    });
+    s.on('error', reject);
+    s.on('end', () => reject(new Error(`the answer ended before the client hung up: ${buf.slice(-300)}`)));
+  });
+}
+
+test('a request the client leaves while it waits in Warden\'s own queue for an upstream connection is charged no output', async () => {
+  const { hooks, settled } = await recordingLimits();
+  const h = await startHarness({
+    hooks: [hooks], mock: { tokensPerSecond: 100, answerTokens: [2000, 2000] },
+    upstreamOverride: (url) => [{ name: 'mock', base_url: url, models: ['*'], connections: 1 }],
+  });
+  try {
+    // A long stream holds the one connection to the upstream.
+    const long = await post(`${h.url}/v1/chat/completions`, { model: 'gpt-4o', messages: [{ role: 'user', content: 'Write a long story' }], max_tokens: 4000, stream: true });
+    const reader = long.body!.getReader();
+    await reader.read();
+    // A second request waits behind it in Warden's pool; its client gives up after 1.5 s.
+    await hangUp(h.url, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4000, stream: true }, { afterMs: 1500 });
+    const [cut] = await storedEvents(h, 1);
+    assert.equal(cut.response.status, 499, 'the waiting request is recorded as the client leaving');
+    assert.equal(settled.length, 1, 'only the waiting request is settled so far');
+    assert.equal(settled[0].outputTokens, 0, `the upstream never got it: no output charged (${JSON.stringify(settled[0])})`);
+    await reader.cancel();
+  } finally {
+    await h.close();
+  }
+});
+
+test('a non-reasoning stream cancelled after a slow first token is charged the text counted, not its wait', async () => {
+  const { hooks, settled } = await recordingLimits();
+  const h = await startHarness({ hooks: [hooks], mock: { latencyMs: 1000, tokensPerSecond: 1500, answerTokens: [3000, 3000] } });
+  try {
+    await hangUp(h.url, '/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'Write a long story' }], max_tokens: 4000, stream: true }, { marker: '"content":"', count: 200 });
+    const [e] = await storedEvents(h, 1);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(e.response.status, 499);
+    assert.ok(e.response.output_tokens >= 150, `the text read is counted (${e.response.output_tokens})`);
+    assert.equal(settled[0].outputTokens, e.response.output_tokens, `charged what was counted (${JSON.stringify(settled[0])}, counted ${e.response.output_tokens})`);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a reasoning stream cut on its first visible token is charged the model\'s rate for the time it worked, the same each time and not more than the whole answer', async () => {
+  const { hooks, settled } = await recordingLimits({ models: [{ model: 'o3*', unseen_tokens_per_second: 400 }] });
+  const h = await startHarness({ hooks: [hooks], mock: { tokensPerSecond: 400, answerTokens: [300, 300], reasoningTokens: [800, 800] } });
+  try {
+    const o3 = { model: 'o3', messages: [{ role: 'user', content: 'Explain in detail photosynthesis' }], max_completion_tokens: 30_000, reasoning_effort: 'medium', stream: true };
+    await hangUp(h.url, '/v1/chat/completions', o3, { marker: '"content":"', count: 2 });
+    await storedEvents(h, 1);
+    await hangUp(h.url, '/v1/chat/completions', o3, { marker: '"content":"', count: 2 });
+    await storedEvents(h, 2);
+    const full = await post(`${h.url}/v1/chat/completions`, o3);
+    await full.text();
+    const events = await storedEvents(h, 3);
+    await new Promise((r) => setTimeout(r, 50));
+    const whole = events[2].response;
+    assert.equal(whole.usage_source, 'upstream');
+    const [a, b] = settled.map((u) => u.outputTokens);
+    assert.ok(a >= 0.8 * whole.reasoning_tokens, `the hidden reasoning is charged (${a}, ${whole.reasoning_tokens} reasoning tokens)`);
+    assert.ok(a <= whole.output_tokens && b <= whole.output_tokens, `a cut costs no more than the whole answer (${a}, ${b} > ${whole.output_tokens})`);
+    assert.ok(Math.abs(a - b) <= 0.15 * Math.max(a, b), `the same request cut the same way is charged about the same (${a}, ${b})`);
+  } finally {
+    await h.close();
+  }
+});
+
+/**
+ * An Anthropic upstream with summarised thinking: a short summary at once, then `thinkMs` of
+ * thinking that shows nothing, then the answer's text.
+ */
+async function summarisingUpstream(thinkMs: number): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const send = (type: string, data: object) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+      send('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5', content: [], usage: { input_tokens: 20, output_tokens: 1 } } });
+      send('content_block_start', { index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } });
+      send('content_block_delta', { index: 0, delta: { type: 'thinking_delta', thinking: 'The user asks about photosynthesis.' } });
+      const timer = setTimeout(() => {
+        send('content_block_delta', { index: 0, delta: { type: 'signature_delta', signature: 'c2ln' } });
+        send('content_block_stop', { index: 0 });
+        send('content_block_start', { index: 1, content_block: { type: 'text', text: '' } });
+        for (let i = 0; i < 5; i++) send('content_block_delta', { index: 1, delta: { type: 'text_delta', text: `Word ${i} ` } });
+      }, thinkMs);
+      res.on('close', () => clearTimeout(timer));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return { server, url: `http://127.0.0.1:${port}` };
+}
+
+test('summarised thinking: a client that hangs up after the answer began is charged the thinking done while the summary streamed', async () => {
+  const { hooks, settled } = await recordingLimits({ models: [{ model: 'claude-*', unseen_tokens_per_second: 400 }] });
+  const upstream = await summarisingUpstream(1500);
+  const h = await startHarness({ hooks: [hooks], upstreamOverride: () => [{ name: 'anthropic', base_url: upstream.url, models: ['*'] }] });
+  try {
+    const body = { model: 'claude-sonnet-4-5', max_tokens: 16_000, thinking: { type: 'enabled', budget_tokens: 10_000 }, messages: [{ role: 'user', content: 'Explain photosynthesis' }], stream: true };
+    await hangUp(h.url, '/v1/messages', body, { marker: 'text_delta', count: 1 });
+    const [e] = await storedEvents(h, 1);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(e.response.status, 499);
+    assert.ok(e.response.output_tokens < 50, `little was shown (${e.response.output_tokens})`);
+    // 1.5 s of thinking at 400 a second
+    assert.ok(settled[0].outputTokens >= 550, `the thinking behind the summary is charged (${JSON.stringify(settled[0])})`);
+    assert.ok(settled[0].outputTokens <= 400 * 2.5, `at most what the upstream could have made in the time (${settled[0].outputTokens})`);
+  } finally {
+    await h.close();
+    await new Promise((r) => upstream.server.close(r));
   }
 });

@@ -139,8 +139,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   hooks.push(...detect.recordHooks);
 
   // record phase, last: the ledger queues each finished interaction and each verdict (its writer
-  // thread commits and signs checkpoints); checkpoints and proofs are public, the audit query is
-  // behind the admin token.
+  // thread commits and signs checkpoints); checkpoints and proofs are read with the admin token or
+  // a `ledger:read` key (public with ledger.public_reads), the audit query behind the admin token.
   let ledger: Ledger | null = null;
   if (config.ledger.enabled) {
     // Errors go to the log (at most one line per kind every 10 s) and to operators' webhooks (one per kind every 10 min).
@@ -188,6 +188,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       if (ledger) {
         const authorizeRead = config.ledger.public_reads ? undefined : ledgerReadGate({ adminToken: opts.adminToken, authenticate: (secret) => authenticator.authenticate(secret) });
         registerLedgerRoutes(app, ledger, { routes: 'public', authorizeRead });
+        // Said once at start: readers of an earlier release (auditors, archivers) read anonymously.
+        if (!config.ledger.public_reads) say('ledger: /ledger/v1 reads need the admin token or a ledger:read key (ledger.public_reads: false); set it to true to publish them');
       }
       // Partner providers: TAXII 2.1 with their own API keys (intel scopes), not the admin token.
       const taxii = cases?.taxiiPlugin;

@@ -45,6 +45,9 @@ function intParam(v: unknown, name: string): number | undefined {
 export function registerLedgerRoutes(app: FastifyInstance, ledger: Ledger, opts: LedgerRouteOptions = {}): void {
   const prefix = opts.prefix ?? '/ledger/v1';
   const guard = (check: LedgerRouteOptions['authorizeRead'], deny: boolean) => async (req: FastifyRequest, reply: FastifyReply) => {
+    // Answers gated by a credential must not be kept by a shared cache and served to anyone else
+    // (the key may come in x-api-key, which caches do not treat as a credential).
+    if (check || deny) reply.header('cache-control', 'private, no-store').header('vary', 'authorization, x-api-key');
     const ok = check ? await check(req) : !deny;
     if (!ok) return fail(reply, 401, 'LEDGER_UNAUTHORIZED', 'not authorised');
   };
@@ -75,7 +78,9 @@ function registerPublicRoutes(app: FastifyInstance, ledger: Ledger, prefix: stri
     let cp = ledger.latestCheckpoint();
     if (!cp && ledger.size > 0) cp = await ledger.checkpoint();
     if (!cp) throw new LedgerError('LEDGER_NOT_FOUND', 'no checkpoint yet: the log is empty');
-    return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-cache').send(cp.note);
+    // A public checkpoint may be cached but must be revalidated; a gated one was marked no-store.
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-cache');
+    return reply.type('text/plain; charset=utf-8').send(cp.note);
   }));
 
   /** The verifier keys of this log, one per line. */

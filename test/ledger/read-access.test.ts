@@ -48,7 +48,9 @@ test('ledger reads need the admin token or a ledger:read key by default; operato
       assert.equal((await get(path, customer.key)).status, 401, `${path}: refused to a customer's inference key`);
       assert.equal((await get(path, `${TEST_ADMIN_TOKEN}x`)).status, 401, `${path}: refused to a wrong token`);
       assert.equal((await get(path, TEST_ADMIN_TOKEN)).status, 200, `${path}: the admin token reads it`);
-      assert.equal((await get(path, readKey)).status, 200, `${path}: a ledger:read key reads it`);
+      const read = await get(path, readKey);
+      assert.equal(read.status, 200, `${path}: a ledger:read key reads it`);
+      assert.match(read.headers.get('cache-control') ?? '', /no-store/, `${path}: a gated answer is not kept by shared caches`);
     }
     assert.equal((await chat(readKey)).status, 403, 'a ledger:read key calls no model');
 

@@ -60,3 +60,11 @@ test('a line that is not valid UTF-8 is refused with its line, not read with its
   assert.match(r.errors[0].message, /not valid UTF-8/);
   assert.deepEqual(r.items, [], 'nothing kept');
 });
+
+test('a model name longer than the gateway accepts is refused on its line, before the batch is queued', async () => {
+  const text = [line('a', 'x', 'm'.repeat(10_000)), line('b', 'y', 'm'.repeat(10_000))].join('\n');
+  const r = await readBatchInput(cut(text, 1 << 20), '/v1/chat/completions', 10);
+  assert.deepEqual(r.errors.map((e) => [e.line, e.param]), [[1, 'body.model'], [2, 'body.model']], `each line is named: ${JSON.stringify(r.errors)}`);
+  assert.match(r.errors[0].message, /10000 characters long; at most 256/);
+  assert.deepEqual(r.items, [], 'nothing is kept');
+});

@@ -7,6 +7,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { NewItem, OpenAiBatch } from './store.ts';
 import { MAX_JSON_DEPTH, nestsDeeper } from '../gateway/json-depth.ts';
+import { MAX_MODEL_CHARS } from '../gateway/interaction.ts';
 
 /** The routes an OpenAI batch may run, all served by the gateway's pipeline. */
 export const BATCH_ENDPOINTS = ['/v1/chat/completions', '/v1/responses', '/v1/embeddings', '/v1/completions'] as const;
@@ -62,6 +63,7 @@ export async function readBatchInput(chunks: AsyncIterable<Buffer>, endpoint: st
     if (url !== endpoint) { fail('mismatched_endpoint', `url: '${String(url).slice(0, 100)}' does not match the batch's endpoint '${endpoint}'.`, line, 'url'); return; }
     if (!isObject(body)) { fail('missing_required_parameter', 'body: a JSON object is required.', line, 'body'); return; }
     if (typeof body.model !== 'string' || body.model === '') { fail('missing_required_parameter', 'body.model: required.', line, 'body.model'); return; }
+    if (body.model.length > MAX_MODEL_CHARS) { fail('invalid_value', `body.model: ${body.model.length} characters long; at most ${MAX_MODEL_CHARS} are accepted.`, line, 'body.model'); return; }
     if (model === null) model = body.model;
     else if (body.model !== model) { fail('mismatched_model', `body.model: every request of a batch must use the same model ('${model}' on an earlier line).`, line, 'body.model'); return; }
     if (body.stream === true) { fail('invalid_request', 'body.stream: batch requests do not stream.', line, 'body.stream'); return; }

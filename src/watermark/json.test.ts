@@ -102,6 +102,24 @@ test('JSON prefill: the answer continues it, the prefill is read as context and 
   }
 });
 
+test('an answer that only opens like JSON ([1] or [Answer] prefilled, or a plain answer opening "[A]") stays marked, streamed as whole', () => {
+  const answer = ' ' + prose.split(/\n\s*\n/).filter((p) => p.trim()).slice(0, 40).join('\n\n');
+  // [prefill, answer, the opening a harvester strips before use]
+  const cases: [string | undefined, string, string][] = [['[1]', answer, ''], ['[Answer]', answer, ''], [undefined, '[A]' + answer, '[A]'], [undefined, '{1}' + answer, '{1}'], [undefined, '{"a": 1} and then' + answer, '{"a": 1} and then']];
+  for (const [prefill, text, opening] of cases) {
+    const label = JSON.stringify(prefill ?? text.slice(0, 10));
+    const t = watermarkTransformer('anthropic.messages', keyA.key, undefined, { json: true, prefill, toolArguments: true });
+    const out = (t.json as (b: unknown) => { content: { text: string }[] })({ content: [{ type: 'text', text }] }).content[0].text;
+    assert.notEqual(out, text, `the answer after ${label} is marked`);
+    const r = detectWatermark(out.slice(opening.length), [keyA], 1e-3);
+    assert.ok(r.detected, `the answer after ${label} is attributed to its key (p=${r.best?.correctedP})`);
+    const w = new StreamingJsonWatermarker(keyA.key, prefill);
+    let s = '';
+    for (let i = 0; i < text.length; i += 3) s += w.push(text.slice(i, i + 3));
+    assert.equal(s + w.end(), out, `streamed equals whole after ${label}`);
+  }
+});
+
 test('detect: a harvest of marked JSON answers (JSON Lines, or the extracted strings) is attributed; unmarked it is not', () => {
   const answers = Array.from({ length: 12 }, (_, i) => JSON.stringify({ id: `q${i}`, label: 'big', answer: prose.slice(i * 350, i * 350 + 350) }));
   const marked = answers.map((a) => watermarkJson(a, keyA.key).text);

@@ -35,8 +35,8 @@ type Mode =
   | 'after' // after a value: ',' or a closing bracket (or, at the top, another value)
   | 'keystr' | 'str' // inside a key / a string value
   | 'lit' // inside a number, true, false or null
-  | 'raw' // not valid JSON from here: passed through unmarked
-  | 'text'; // not JSON at all: marked as plain text
+  | 'raw' // the answer ended inside a string: nothing follows
+  | 'text'; // not JSON (from the start, or from where it stopped being JSON): marked as plain text
 
 const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
 
@@ -52,7 +52,8 @@ function encode(s: string): string {
 
 /**
  * Streaming watermarker of a JSON answer. An answer that does not open with `{`, `[` or `"` is
- * marked as plain text; one that stops being valid JSON is passed through from there.
+ * marked as plain text; one that stops being valid JSON (`[1] It is...`, `[Answer] ...`) is marked
+ * as plain text from there: an opening that only looks like JSON must not take the answer out of the mark.
  */
 export class StreamingJsonWatermarker implements TextMarker {
   readonly stats: EmbedStats = { words: 0, slots: 0, changed: 0 };
@@ -82,7 +83,9 @@ export class StreamingJsonWatermarker implements TextMarker {
     const n = delta.length;
     while (i < n) {
       switch (this.mode) {
-        case 'text': return out + this.text!.push(delta.slice(i));
+        case 'text':
+          if (this.priming) { this.text!.prime(delta.slice(i)); return out; }
+          return out + this.text!.push(delta.slice(i));
         case 'raw': return out + delta.slice(i);
         case 'str': {
           let j = i;
@@ -155,9 +158,10 @@ export class StreamingJsonWatermarker implements TextMarker {
             }
             this.mode = 'value';
           }
+          // Not JSON from this character on: it is the first of the plain text.
+          if (!this.structural(ch)) { this.leave(); break; }
           out += ch;
           i++;
-          this.structural(ch);
         }
       }
     }
@@ -178,27 +182,35 @@ export class StreamingJsonWatermarker implements TextMarker {
 
   private afterKey = false;
 
-  private structural(ch: string): void {
+  /** Follow one structural character; false if it is not valid JSON here. */
+  private structural(ch: string): boolean {
     const mode = this.mode;
     const top = this.stack.at(-1);
     if (mode === 'key') {
-      if (ch === '"') { this.mode = 'keystr'; this.afterKey = true; return; }
-      if (ch === '}') { this.close(); return; }
+      if (ch === '"') { this.mode = 'keystr'; this.afterKey = true; return true; }
+      if (ch === '}') { this.close(); return true; }
     } else if (mode === 'colon') {
-      if (ch === ':') { this.mode = 'value'; return; }
+      if (ch === ':') { this.mode = 'value'; return true; }
     } else if (mode === 'value') {
-      if (ch === '{') { this.stack.push('{'); this.mode = 'key'; return; }
-      if (ch === '[') { this.stack.push('['); this.mode = 'value'; return; }
-      if (ch === '"') { this.mode = 'str'; this.value = proseMarker(this.key); return; }
-      if (/[-0-9tfn]/.test(ch)) { this.mode = 'lit'; return; }
-      if (ch === ']' && top === '[') { this.close(); return; }
+      if (ch === '{') { this.stack.push('{'); this.mode = 'key'; return true; }
+      if (ch === '[') { this.stack.push('['); this.mode = 'value'; return true; }
+      if (ch === '"') { this.mode = 'str'; this.value = proseMarker(this.key); return true; }
+      if (/[-0-9tfn]/.test(ch)) { this.mode = 'lit'; return true; }
+      if (ch === ']' && top === '[') { this.close(); return true; }
     } else if (mode === 'after') {
-      if (ch === ',' && top) { this.mode = top === '{' ? 'key' : 'value'; return; }
-      if ((ch === '}' && top === '{') || (ch === ']' && top === '[')) { this.close(); return; }
+      if (ch === ',' && top) { this.mode = top === '{' ? 'key' : 'value'; return true; }
+      if ((ch === '}' && top === '{') || (ch === ']' && top === '[')) { this.close(); return true; }
       // Several values one after another (JSON Lines).
-      if (!top && (ch === '{' || ch === '[' || ch === '"')) { this.mode = 'value'; this.structural(ch); return; }
+      if (!top && (ch === '{' || ch === '[' || ch === '"')) { this.mode = 'value'; return this.structural(ch); }
     }
-    this.mode = 'raw';
+    return false;
+  }
+
+  /** The answer stopped being JSON: the rest is marked as the plain text it is. */
+  private leave(): void {
+    this.stack.length = 0;
+    this.text = new StreamingWatermarker(this.key);
+    this.mode = 'text';
   }
 
   private close(): void {
@@ -212,7 +224,7 @@ export class StreamingJsonWatermarker implements TextMarker {
     if (decoded !== null) return this.prose(decoded);
     // Not a JSON escape: the answer is not valid JSON from here.
     const rest = this.closeValue() + seq;
-    this.mode = 'raw';
+    this.leave();
     return rest;
   }
 

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WardenConfig } from '../config/index.ts';
 import { resolveSecret } from '../config/index.ts';
-import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
+import { EMPTY_VERDICT_VIEW, verdictRank, type VerdictView } from '../detect/verdict.ts';
 import { WardenError, type ErrorCode } from '../errors/index.ts';
 import type { GatewayHooks, InteractionContext, ModelsView, OutputTransformer } from '../gateway/lifecycle.ts';
 import type { Authenticator } from '../gateway/interaction.ts';
@@ -330,9 +330,10 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       } else if (caps.watermark && wc.enabled && runtime.watermarkMaster) {
         const prefill = ctx.flavour === 'anthropic.messages' ? jsonPrefill(ctx.body) : null;
         const json = asksForJson(ctx.body) || prefill !== null;
-        // A flagged account's marking is the verdict's call, not the output format's: asking for
-        // JSON (or forcing a tool call) must not take its harvest out of the mark.
-        const markJson = !wc.skip_json_output || view.level !== 'none';
+        // From `shape` up, marking is the verdict's call, not the output format's: asking for JSON
+        // (or forcing a tool call) must not take the harvest out of the mark. `watch` and
+        // `throttle` only observe: JSON and tool arguments (an agent's commands) are not rewritten.
+        const markJson = !wc.skip_json_output || verdictRank(view.level) >= verdictRank('shape');
         if (json && !markJson) ctx.enforcement.shaping.push('watermark:skipped_json');
         else if (caps.logprobs && asksForLogprobs(ctx.body)) ctx.enforcement.shaping.push('watermark:skipped_logprobs');
         // Legacy completions' `echo` returns the prompt as the start of the text: marking it would change the client's own words.

@@ -22,9 +22,9 @@ export interface TextMarker {
   readonly stats: EmbedStats;
 }
 
-/** The marker of one JSON string value's (decoded) text. */
+/** The marker of one JSON string value's (decoded) text: only a value that opens like a sentence is marked. */
 export function proseMarker(key: Uint8Array): StreamingWatermarker {
-  return new StreamingWatermarker(key, { skipWords: JSON_PROSE_FROM_WORD });
+  return new StreamingWatermarker(key, { skipWords: JSON_PROSE_FROM_WORD, proseOnly: true });
 }
 
 type Mode =

@@ -341,7 +341,7 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
         else {
           watermarkKey = keyOf();
           ctx.enforcement.watermark = watermarkKey.id;
-          watermarkOptions = { json, prefill: prefill ?? undefined, toolArguments: markJson };
+          watermarkOptions = { json, prefill: prefill ?? undefined, toolArguments: markJson, keep: schemaStrings(ctx.body) };
           if (json) ctx.enforcement.shaping.push('watermark:json');
         }
       }
@@ -450,6 +450,26 @@ function jsonPrefill(body: Record<string, unknown>): string | null {
   const text = typeof c === 'string' ? c
     : Array.isArray(c) ? c.map((b: { type?: unknown; text?: unknown }) => (b?.type === 'text' && typeof b.text === 'string' ? b.text : '')).join('') : '';
   return /^\s*[{[]/.test(text) ? text : null;
+}
+
+/**
+ * The `enum` and `const` strings of the request's schemas (structured output, tools): a JSON value
+ * equal to one is never marked, so a schema-valid answer stays schema-valid.
+ */
+function schemaStrings(body: Record<string, unknown>): Set<string> {
+  const out = new Set<string>();
+  const walk = (v: unknown, depth: number): void => {
+    if (depth > 64 || !v || typeof v !== 'object') return;
+    if (Array.isArray(v)) { for (const x of v) walk(x, depth + 1); return; }
+    const o = v as Record<string, unknown>;
+    if (typeof o.const === 'string') out.add(o.const);
+    if (Array.isArray(o.enum)) for (const e of o.enum) if (typeof e === 'string') out.add(e);
+    for (const x of Object.values(o)) walk(x, depth + 1);
+  };
+  const rf = body.response_format as { json_schema?: unknown } | undefined;
+  const text = body.text as { format?: unknown } | undefined;
+  walk([rf?.json_schema, text?.format, body.output_format, (body.output_config as { format?: unknown } | undefined)?.format, body.tools], 0);
+  return out;
 }
 
 function asksForLogprobs(body: Record<string, unknown>): boolean {

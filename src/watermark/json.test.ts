@@ -10,7 +10,7 @@ import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { deriveWatermarkKey } from './keys.ts';
 import { watermarkText } from './embed.ts';
-import { StreamingJsonWatermarker, watermarkJson } from './json.ts';
+import { StreamingJsonWatermarker, watermarkJson, watermarkJsonValue } from './json.ts';
 import { detectWatermark } from './detect.ts';
 import { watermarkTransformer } from './transform.ts';
 import { runTransformer, serialiseSse, serveOnce, FIXTURES } from '../shape/sse-fixtures.ts';
@@ -144,6 +144,26 @@ test('JSON values that look like commands, paths, identifiers or code are never 
     if (v.prose !== value.prose) proseChanged++;
   }
   assert.ok(proseChanged >= keys.length - 1, `a prose value is still marked (${proseChanged}/${keys.length} keys)`);
+});
+
+test('JSON values equal to a string of the request schema\'s enum/const are never changed, streamed or whole', () => {
+  const keep = new Set(['Not at all important', 'Very often, almost daily', 'Less than once a week, often enough', 'Agree, but only slightly']);
+  const value = { importance: 'Not at all important', frequency: 'Very often, almost daily', rare: 'Less than once a week, often enough', agree: 'Agree, but only slightly', why: 'It is often large in scale, and several steps happen at once. Therefore it is often studied.', near: 'Not at all important, and often large in several big ways.' };
+  const text = JSON.stringify(value);
+  let proseChanged = 0;
+  for (const k of keys) {
+    const whole = watermarkJson(text, k.key, undefined, keep).text;
+    const v = JSON.parse(whole);
+    for (const name of ['importance', 'frequency', 'rare', 'agree'] as const) assert.equal(v[name], value[name], `the enum value ${name} is kept with key ${k.id}`);
+    if (v.why !== value.why && v.near !== value.near) proseChanged++;
+    const w = new StreamingJsonWatermarker(k.key, undefined, keep);
+    let s = '';
+    for (const c of text) s += w.push(c);
+    assert.equal(s + w.end(), whole, 'streamed character by character equals whole');
+    const input = structuredClone(value);
+    assert.deepEqual(watermarkJsonValue(input, k.key, undefined, keep), v, 'a parsed tool input is marked as its JSON text');
+  }
+  assert.ok(proseChanged >= keys.length - 1, `values that are not enum members are still marked (${proseChanged}/${keys.length})`);
 });
 
 test('detect: a harvest of marked JSON answers (JSON Lines, or the extracted strings) is attributed; unmarked it is not', () => {

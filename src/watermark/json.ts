@@ -2,7 +2,8 @@
  * Marking JSON answers (JSON mode, structured outputs, tool-call arguments): only the prose inside
  * string values is marked, never keys, numbers or the structure, so the answer stays valid JSON
  * with the same keys. A string value is prose from its third word on: one- and two-word values
- * (enum-like labels, names, identifiers) are never changed, and the scheme's own code rules apply
+ * (enum-like labels, names, identifiers) are never changed, nor is a value equal to a `keep` string
+ * (the request schema's `enum`/`const` strings), and the scheme's own code rules apply
  * inside each value (code-looking strings, URLs). Each string value is marked as a text of its own,
  * so a parsed object marks exactly as its JSON text does.
  *
@@ -25,6 +26,13 @@ export interface TextMarker {
 /** The marker of one JSON string value's (decoded) text: only a value that opens like a sentence is marked. */
 export function proseMarker(key: Uint8Array): StreamingWatermarker {
   return new StreamingWatermarker(key, { skipWords: JSON_PROSE_FROM_WORD, proseOnly: true });
+}
+
+const NO_STRINGS: ReadonlySet<string> = new Set();
+
+function startsAKept(keep: ReadonlySet<string>, text: string): boolean {
+  for (const k of keep) if (k.startsWith(text)) return true;
+  return false;
 }
 
 type Mode =
@@ -65,9 +73,14 @@ export class StreamingJsonWatermarker implements TextMarker {
   private escape = '';
   private keyEscaped = false;
   private priming = false;
+  /** The open value's text while it may still be one of `keep` (held back until it cannot). */
+  private held: string | null = null;
 
-  /** `prefill`: JSON the reader already has and the answer continues (an Anthropic prefill). */
-  constructor(private readonly key: Uint8Array, prefill?: string) {
+  /**
+   * `prefill`: JSON the reader already has and the answer continues (an Anthropic prefill).
+   * `keep`: strings never changed (the request schema's `enum`/`const` strings).
+   */
+  constructor(private readonly key: Uint8Array, prefill?: string, private readonly keep: ReadonlySet<string> = NO_STRINGS) {
     if (prefill) {
       this.priming = true;
       this.push(prefill);
@@ -194,7 +207,7 @@ export class StreamingJsonWatermarker implements TextMarker {
     } else if (mode === 'value') {
       if (ch === '{') { this.stack.push('{'); this.mode = 'key'; return true; }
       if (ch === '[') { this.stack.push('['); this.mode = 'value'; return true; }
-      if (ch === '"') { this.mode = 'str'; this.value = proseMarker(this.key); return true; }
+      if (ch === '"') { this.mode = 'str'; this.value = proseMarker(this.key); this.held = this.keep.size > 0 && !this.priming ? '' : null; return true; }
       if (/[-0-9tfn]/.test(ch)) { this.mode = 'lit'; return true; }
       if (ch === ']' && top === '[') { this.close(); return true; }
     } else if (mode === 'after') {
@@ -232,6 +245,13 @@ export class StreamingJsonWatermarker implements TextMarker {
   private prose(decoded: string): string {
     if (!decoded) return '';
     if (this.priming) { this.value!.prime(decoded); return ''; }
+    if (this.held !== null) {
+      // Held while it may still be a kept string; marked as usual once it cannot be.
+      const held = this.held + decoded;
+      if (startsAKept(this.keep, held)) { this.held = held; return ''; }
+      this.held = null;
+      return encode(this.value!.push(held));
+    }
     return encode(this.value!.push(decoded));
   }
 
@@ -239,7 +259,10 @@ export class StreamingJsonWatermarker implements TextMarker {
     const v = this.value;
     this.value = null;
     if (!v) return '';
-    const rest = this.priming ? '' : encode(v.end());
+    const held = this.held;
+    this.held = null;
+    if (held !== null && this.keep.has(held)) return encode(held);
+    const rest = this.priming ? '' : encode((held !== null ? v.push(held) : '') + v.end());
     this.add(v.stats);
     return rest;
   }
@@ -258,15 +281,16 @@ export class StreamingJsonWatermarker implements TextMarker {
  *   watermarkJson('{"label": "often", "answer": "It is often big and often large."}', key).text
  *   // '{"label": "often", "answer": "It is often big and frequently large."}' (keys and the one-word value kept)
  */
-export function watermarkJson(text: string, key: Uint8Array, prefill?: string): { text: string; stats: EmbedStats } {
-  const w = new StreamingJsonWatermarker(key, prefill);
+export function watermarkJson(text: string, key: Uint8Array, prefill?: string, keep?: ReadonlySet<string>): { text: string; stats: EmbedStats } {
+  const w = new StreamingJsonWatermarker(key, prefill, keep);
   const out = w.push(text) + w.end();
   return { text: out, stats: w.stats };
 }
 
 /** Watermark the string values of a parsed JSON value (an Anthropic `tool_use` input) in place, as its JSON text would be. */
-export function watermarkJsonValue(value: unknown, key: Uint8Array, stats?: EmbedStats): unknown {
+export function watermarkJsonValue(value: unknown, key: Uint8Array, stats?: EmbedStats, keep: ReadonlySet<string> = NO_STRINGS): unknown {
   const mark = (s: string): string => {
+    if (keep.has(s)) return s;
     const w = proseMarker(key);
     const out = w.push(s) + w.end();
     if (stats) { stats.words += w.stats.words; stats.slots += w.stats.slots; stats.changed += w.stats.changed; }

@@ -17,6 +17,8 @@ import { FIXTURES } from '../shape/sse-fixtures.ts';
 const MASTER = 'gateway-json-watermark-master-secret';
 const FLAGGED = 'wk_test_flagged_0123456789abcdefghijklm';
 const prose = readFileSync(new URL('assistant-answers.txt', FIXTURES), 'utf8');
+/** The prose of about `from`..`to`, starting at a sentence (a string value that opens mid-word is not marked). */
+const passage = (from: number, to: number) => { const at = prose.indexOf('. ', from) + 2; return prose.slice(at, at + to - from); };
 const SCHEMA = { type: 'object', properties: { answer: { type: 'string' }, confidence: { enum: ['low', 'very high'] } }, required: ['answer', 'confidence'], additionalProperties: false };
 const validate = new Ajv().compile(SCHEMA);
 let h: Harness;
@@ -25,7 +27,7 @@ let policy: ReturnType<typeof inlinePolicyHooks>;
 let served = 0;
 
 /** The upstream's answer to the n-th request: a JSON object, as content or as a forced tool call's arguments. */
-const answerFor = (n: number) => JSON.stringify({ answer: prose.slice(n * 600, n * 600 + 600), confidence: 'very high' });
+const answerFor = (n: number) => JSON.stringify({ answer: passage(n * 600, n * 600 + 600), confidence: 'very high' });
 
 before(async () => {
   upstream = await startRawUpstream((_req, res, raw) => {

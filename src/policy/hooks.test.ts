@@ -162,6 +162,34 @@ test('watermark skipped when an Anthropic request prefills the answer with the s
   assert.equal(prose.enforcement.watermark, 'wm1:account:acc_1', 'a prose prefill is still marked');
 });
 
+test('a flagged account\'s structured output keeps the schema\'s enum phrases; tool arguments keep their enum and const strings', () => {
+  const schema = { type: 'object', properties: { importance: { enum: ['Not at all important', 'Very often, almost daily'] }, why: { type: 'string' } } };
+  const tool = { type: 'object', properties: { mode: { const: 'Less than once a week, often enough' }, level: { type: 'string', enum: ['Agree, but only slightly'] } } };
+  const body = { model: 'gpt-test', messages: [{ role: 'user', content: 'Rate' }], response_format: { type: 'json_schema', json_schema: { name: 'r', strict: true, schema } }, tools: [{ type: 'function', function: { name: 'set', parameters: tool } }] };
+  const c = ctx({ tier: 'identity_verified', account: 'acc_shaped', body });
+  h.policy!(c);
+  const answer = JSON.stringify({ importance: 'Not at all important', why: 'It is often large in scale, and several steps happen at once. Therefore it is often studied.' });
+  const args = JSON.stringify({ mode: 'Less than once a week, often enough', level: 'Agree, but only slightly' });
+  const out = h.output!(c)!.json!({ choices: [{ index: 0, message: { role: 'assistant', content: answer, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'set', arguments: args } }] } }] }) as Record<string, any>;
+  const v = JSON.parse(out.choices[0].message.content);
+  assert.equal(v.importance, 'Not at all important', 'the enum phrase of the structured output is kept');
+  assert.notEqual(v.why, JSON.parse(answer).why, 'the free prose is still marked');
+  assert.equal(out.choices[0].message.tool_calls[0].function.arguments, args, 'the tool arguments\' enum and const strings are kept');
+});
+
+test('a watch verdict only observes: its JSON answers and tool-call arguments reach the client unchanged', () => {
+  const args = JSON.stringify({ command: 'git push origin main --force-with-lease', note: 'It is often large in scale, and several steps happen at once. Therefore it is often studied.' });
+  const body = { model: 'gpt-test', messages: [{ role: 'user', content: 'Deploy' }], tools: [{ type: 'function', function: { name: 'shell', parameters: { type: 'object', properties: { command: { type: 'string' }, note: { type: 'string' } } } } }] };
+  const c = ctx({ tier: 'identity_verified', account: 'acc_clustered', body });
+  h.policy!(c);
+  assert.ok(c.enforcement.watermark, 'the watch account\'s prose answers are still marked');
+  const out = h.output!(c)!.json!({ choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'shell', arguments: args } }] } }] }) as Record<string, any>;
+  assert.equal(out.choices[0].message.tool_calls[0].function.arguments, args, 'tool arguments at watch are not rewritten');
+  const json = ctx({ tier: 'identity_verified', account: 'acc_clustered', body: { model: 'gpt-test', messages: [], response_format: { type: 'json_object' } } });
+  h.policy!(json);
+  assert.ok(json.enforcement.shaping.includes('watermark:skipped_json'), 'a JSON answer at watch is left unmarked, as for an unflagged account');
+});
+
 test('a flagged account is marked whatever output format it asks for: prose in JSON string values and tool arguments', () => {
   const prose = 'Photosynthesis is often described as the process by which plants turn light into sugar. It is often large in scale, and several steps happen at once. Therefore it is often studied.';
   const answer = JSON.stringify({ answer: prose, label: 'often' });

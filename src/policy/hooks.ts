@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WardenConfig } from '../config/index.ts';
 import { resolveSecret } from '../config/index.ts';
-import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
+import { EMPTY_VERDICT_VIEW, verdictRank, type VerdictView } from '../detect/verdict.ts';
 import { WardenError, type ErrorCode } from '../errors/index.ts';
 import type { GatewayHooks, InteractionContext, ModelsView, OutputTransformer } from '../gateway/lifecycle.ts';
 import type { Authenticator } from '../gateway/interaction.ts';
@@ -330,9 +330,10 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       } else if (caps.watermark && wc.enabled && runtime.watermarkMaster) {
         const prefill = ctx.flavour === 'anthropic.messages' ? jsonPrefill(ctx.body) : null;
         const json = asksForJson(ctx.body) || prefill !== null;
-        // A flagged account's marking is the verdict's call, not the output format's: asking for
-        // JSON (or forcing a tool call) must not take its harvest out of the mark.
-        const markJson = !wc.skip_json_output || view.level !== 'none';
+        // From `shape` up, marking is the verdict's call, not the output format's: asking for JSON
+        // (or forcing a tool call) must not take the harvest out of the mark. `watch` and
+        // `throttle` only observe: JSON and tool arguments (an agent's commands) are not rewritten.
+        const markJson = !wc.skip_json_output || verdictRank(view.level) >= verdictRank('shape');
         if (json && !markJson) ctx.enforcement.shaping.push('watermark:skipped_json');
         else if (caps.logprobs && asksForLogprobs(ctx.body)) ctx.enforcement.shaping.push('watermark:skipped_logprobs');
         // Legacy completions' `echo` returns the prompt as the start of the text: marking it would change the client's own words.
@@ -340,7 +341,7 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
         else {
           watermarkKey = keyOf();
           ctx.enforcement.watermark = watermarkKey.id;
-          watermarkOptions = { json, prefill: prefill ?? undefined, toolArguments: markJson };
+          watermarkOptions = { json, prefill: prefill ?? undefined, toolArguments: markJson, keep: schemaStrings(ctx.body) };
           if (json) ctx.enforcement.shaping.push('watermark:json');
         }
       }
@@ -449,6 +450,26 @@ function jsonPrefill(body: Record<string, unknown>): string | null {
   const text = typeof c === 'string' ? c
     : Array.isArray(c) ? c.map((b: { type?: unknown; text?: unknown }) => (b?.type === 'text' && typeof b.text === 'string' ? b.text : '')).join('') : '';
   return /^\s*[{[]/.test(text) ? text : null;
+}
+
+/**
+ * The `enum` and `const` strings of the request's schemas (structured output, tools): a JSON value
+ * equal to one is never marked, so a schema-valid answer stays schema-valid.
+ */
+function schemaStrings(body: Record<string, unknown>): Set<string> {
+  const out = new Set<string>();
+  const walk = (v: unknown, depth: number): void => {
+    if (depth > 64 || !v || typeof v !== 'object') return;
+    if (Array.isArray(v)) { for (const x of v) walk(x, depth + 1); return; }
+    const o = v as Record<string, unknown>;
+    if (typeof o.const === 'string') out.add(o.const);
+    if (Array.isArray(o.enum)) for (const e of o.enum) if (typeof e === 'string') out.add(e);
+    for (const x of Object.values(o)) walk(x, depth + 1);
+  };
+  const rf = body.response_format as { json_schema?: unknown } | undefined;
+  const text = body.text as { format?: unknown } | undefined;
+  walk([rf?.json_schema, text?.format, body.output_format, (body.output_config as { format?: unknown } | undefined)?.format, body.tools], 0);
+  return out;
 }
 
 function asksForLogprobs(body: Record<string, unknown>): boolean {

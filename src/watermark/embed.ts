@@ -21,12 +21,19 @@ export class StreamingWatermarker {
   private readonly cache = new Map<string, string>();
   readonly stats: EmbedStats = { words: 0, slots: 0, changed: 0 };
   private readonly skipWords: number;
+  private readonly proseOnly: boolean;
+  /** The text did not open like prose (`proseOnly`): none of it is changed. */
+  private off = false;
   /** Characters at the start of `pending` the reader already has (from `prime`). */
   private sent = 0;
 
-  /** `skipWords`: that many first words are never changed (they still give the next word its context). */
-  constructor(private readonly key: Uint8Array, opts: { skipWords?: number } = {}) {
+  /**
+   * `skipWords`: that many first words are never changed (they still give the next word its context).
+   * `proseOnly`: unless those words read like the opening of a sentence, nothing is changed.
+   */
+  constructor(private readonly key: Uint8Array, opts: { skipWords?: number; proseOnly?: boolean } = {}) {
     this.skipWords = opts.skipWords ?? 0;
+    this.proseOnly = opts.proseOnly ?? false;
   }
 
   /**
@@ -88,7 +95,11 @@ export class StreamingWatermarker {
   private chunk(chunk: string, frozen: boolean): string {
     this.stats.words++;
     const slot = visitChunk(chunk, this.state);
-    if (!slot || frozen || this.stats.words <= this.skipWords) return chunk;
+    if (this.stats.words <= this.skipWords) {
+      if (this.proseOnly && !PROSE_OPENING[Math.min(this.stats.words, 2) - 1].test(chunk)) this.off = true;
+      return chunk;
+    }
+    if (!slot || frozen || this.off) return chunk;
     this.stats.slots++;
     const cacheKey = slot.context + '\u0000' + slot.group.id;
     let preferred = this.cache.get(cacheKey);
@@ -106,6 +117,16 @@ export class StreamingWatermarker {
     return chunk.slice(0, slot.coreStart) + replacement + chunk.slice(slot.coreEnd);
   }
 }
+
+/**
+ * The opening of a sentence: a Capitalised word, then a plain word. Commands (`git push`, `$ ls`),
+ * lower-case SQL, paths, flags, dotted names and upper-case keywords do not open like this, nor
+ * does much else: when in doubt a string is left alone.
+ */
+const PROSE_OPENING = [
+  /^[("'“‘]?[A-Z][a-z]*(?:['’][a-z]+)?[,;:.!?)"'”’]*$/,
+  /^[("'“‘]?(?:[A-Za-z][a-z]*|[A-Z]+s?)(?:['’-][a-z]+)*[,;:.!?)"'”’]*$/,
+];
 
 function isSpace(c: number): boolean {
   return c === 32 || c === 10 || c === 9 || c === 13 || c === 12 || c === 11 || c === 0xa0 || c === 0x2028 || c === 0x2029 || c === 0x3000;

@@ -10,13 +10,15 @@ import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { deriveWatermarkKey } from './keys.ts';
 import { watermarkText } from './embed.ts';
-import { StreamingJsonWatermarker, watermarkJson } from './json.ts';
+import { StreamingJsonWatermarker, watermarkJson, watermarkJsonValue } from './json.ts';
 import { detectWatermark } from './detect.ts';
 import { watermarkTransformer } from './transform.ts';
 import { runTransformer, serialiseSse, serveOnce, FIXTURES } from '../shape/sse-fixtures.ts';
 
 const MASTER = 'test-master-secret-0123456789abcdef';
 const prose = readFileSync(new URL('assistant-answers.txt', FIXTURES), 'utf8');
+/** The prose of about `from`..`to`, starting at a sentence (a string value that opens mid-word is not marked). */
+const passage = (from: number, to: number) => { const at = prose.indexOf('. ', from) + 2; return prose.slice(at, at + to - from); };
 const keys = Array.from({ length: 8 }, (_, i) => deriveWatermarkKey(MASTER, { kind: 'account', id: `json_${i}` }));
 const keyA = keys[0];
 
@@ -73,7 +75,7 @@ test('JSON answer: prose in string values is marked; keys, labels, code, URLs, n
 });
 
 test('JSON answer streamed in pieces of any size (escapes cut included) equals the whole-answer marking', () => {
-  const texts = [JSON.stringify(VALUE), asciiJson(VALUE), JSON.stringify([{ a: prose.slice(2000, 2600) }, 'It is often big and large.', null, -1.5e3])];
+  const texts = [JSON.stringify(VALUE), asciiJson(VALUE), JSON.stringify([{ a: passage(2000, 2600) }, 'It is often big and large.', null, -1.5e3])];
   fc.assert(fc.property(fc.integer({ min: 0, max: texts.length - 1 }), fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 300 }), (t, sizes) => {
     const text = texts[t];
     const whole = watermarkJson(text, keyA.key).text;
@@ -102,8 +104,70 @@ test('JSON prefill: the answer continues it, the prefill is read as context and 
   }
 });
 
+test('an answer that only opens like JSON ([1] or [Answer] prefilled, or a plain answer opening "[A]") stays marked, streamed as whole', () => {
+  const answer = ' ' + prose.split(/\n\s*\n/).filter((p) => p.trim()).slice(0, 40).join('\n\n');
+  // [prefill, answer, the opening a harvester strips before use]
+  const cases: [string | undefined, string, string][] = [['[1]', answer, ''], ['[Answer]', answer, ''], [undefined, '[A]' + answer, '[A]'], [undefined, '{1}' + answer, '{1}'], [undefined, '{"a": 1} and then' + answer, '{"a": 1} and then']];
+  for (const [prefill, text, opening] of cases) {
+    const label = JSON.stringify(prefill ?? text.slice(0, 10));
+    const t = watermarkTransformer('anthropic.messages', keyA.key, undefined, { json: true, prefill, toolArguments: true });
+    const out = (t.json as (b: unknown) => { content: { text: string }[] })({ content: [{ type: 'text', text }] }).content[0].text;
+    assert.notEqual(out, text, `the answer after ${label} is marked`);
+    const r = detectWatermark(out.slice(opening.length), [keyA], 1e-3);
+    assert.ok(r.detected, `the answer after ${label} is attributed to its key (p=${r.best?.correctedP})`);
+    const w = new StreamingJsonWatermarker(keyA.key, prefill);
+    let s = '';
+    for (let i = 0; i < text.length; i += 3) s += w.push(text.slice(i, i + 3));
+    assert.equal(s + w.end(), out, `streamed equals whole after ${label}`);
+  }
+});
+
+test('JSON values that look like commands, paths, identifiers or code are never changed; prose values are', () => {
+  const value = {
+    command: 'git push origin main --force-with-lease',
+    shell: 'npm install several big often packages',
+    dollar: '$ grep -rn several src/ | head often',
+    sql: 'select often, several from big where main is large',
+    upper: 'ALTER TABLE users MODIFY COLUMN main large TEXT',
+    path: 'src/often/big several large.txt and more',
+    dotted: 'os.path.join often several large items',
+    flag: '--often several large big things here',
+    prose: 'It is often large in scale, and several steps happen at once. Therefore it is often studied by many people in several large groups.',
+  };
+  const text = JSON.stringify(value);
+  let proseChanged = 0;
+  for (const k of keys) {
+    const v = JSON.parse(watermarkJson(text, k.key).text);
+    for (const name of Object.keys(value) as (keyof typeof value)[]) {
+      if (name !== 'prose') assert.equal(v[name], value[name], `the ${name} value is kept with key ${k.id}`);
+    }
+    if (v.prose !== value.prose) proseChanged++;
+  }
+  assert.ok(proseChanged >= keys.length - 1, `a prose value is still marked (${proseChanged}/${keys.length} keys)`);
+});
+
+test('JSON values equal to a string of the request schema\'s enum/const are never changed, streamed or whole', () => {
+  const keep = new Set(['Not at all important', 'Very often, almost daily', 'Less than once a week, often enough', 'Agree, but only slightly']);
+  const value = { importance: 'Not at all important', frequency: 'Very often, almost daily', rare: 'Less than once a week, often enough', agree: 'Agree, but only slightly', why: 'It is often large in scale, and several steps happen at once. Therefore it is often studied.', near: 'Not at all important, and often large in several big ways.' };
+  const text = JSON.stringify(value);
+  let proseChanged = 0;
+  for (const k of keys) {
+    const whole = watermarkJson(text, k.key, undefined, keep).text;
+    const v = JSON.parse(whole);
+    for (const name of ['importance', 'frequency', 'rare', 'agree'] as const) assert.equal(v[name], value[name], `the enum value ${name} is kept with key ${k.id}`);
+    if (v.why !== value.why && v.near !== value.near) proseChanged++;
+    const w = new StreamingJsonWatermarker(k.key, undefined, keep);
+    let s = '';
+    for (const c of text) s += w.push(c);
+    assert.equal(s + w.end(), whole, 'streamed character by character equals whole');
+    const input = structuredClone(value);
+    assert.deepEqual(watermarkJsonValue(input, k.key, undefined, keep), v, 'a parsed tool input is marked as its JSON text');
+  }
+  assert.ok(proseChanged >= keys.length - 1, `values that are not enum members are still marked (${proseChanged}/${keys.length})`);
+});
+
 test('detect: a harvest of marked JSON answers (JSON Lines, or the extracted strings) is attributed; unmarked it is not', () => {
-  const answers = Array.from({ length: 12 }, (_, i) => JSON.stringify({ id: `q${i}`, label: 'big', answer: prose.slice(i * 350, i * 350 + 350) }));
+  const answers = Array.from({ length: 12 }, (_, i) => JSON.stringify({ id: `q${i}`, label: 'big', answer: passage(i * 350, i * 350 + 350) }));
   const marked = answers.map((a) => watermarkJson(a, keyA.key).text);
   const jsonl = marked.join('\n');
   const r = detectWatermark(jsonl, keys, 1e-3);
@@ -123,7 +187,7 @@ const pieces = (s: string, n = 5) => s.match(new RegExp(`[\\s\\S]{1,${n}}`, 'g')
 
 test('transformer: chat JSON-mode content and tool-call arguments marked in flight as whole; the SDK reads valid JSON', async () => {
   const content = JSON.stringify({ answer: prose.slice(0, 700), label: 'often' });
-  const args = JSON.stringify({ query: 'often', body: prose.slice(700, 1300) });
+  const args = JSON.stringify({ query: 'often', body: passage(700, 1300) });
   const events = [
     chatChunk({ role: 'assistant', content: '' }),
     ...pieces(content).map((p) => chatChunk({ content: p })),
@@ -155,7 +219,7 @@ test('transformer: chat JSON-mode content and tool-call arguments marked in flig
 test('transformer: anthropic tool input marked the same streamed (input_json_delta) and whole (input object); prefilled JSON text continued', async () => {
   const input = { recipient: 'Sam', body: prose.slice(0, 600), priority: 'very large' };
   const argsText = JSON.stringify(input);
-  const answer = JSON.stringify({ answer: prose.slice(600, 1200) });
+  const answer = JSON.stringify({ answer: passage(600, 1200) });
   const prefill = answer.slice(0, 25);
   const ev = (event: string, data: Record<string, unknown>) => ({ event, data: JSON.stringify({ type: event, ...data }) });
   const events = [
@@ -193,7 +257,7 @@ test('transformer: anthropic tool input marked the same streamed (input_json_del
 
 test('transformer: responses function-call arguments and JSON text marked alike in deltas, done events and the final response', () => {
   const args = JSON.stringify({ note: prose.slice(0, 500) });
-  const text = JSON.stringify({ answer: prose.slice(500, 1000) });
+  const text = JSON.stringify({ answer: passage(500, 1000) });
   const ev = (type: string, data: Record<string, unknown>) => ({ event: type, data: JSON.stringify({ type, ...data }) });
   const events = [
     ...pieces(text).map((p) => ev('response.output_text.delta', { output_index: 0, content_index: 0, item_id: 'msg_1', delta: p })),

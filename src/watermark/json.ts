@@ -2,7 +2,8 @@
  * Marking JSON answers (JSON mode, structured outputs, tool-call arguments): only the prose inside
  * string values is marked, never keys, numbers or the structure, so the answer stays valid JSON
  * with the same keys. A string value is prose from its third word on: one- and two-word values
- * (enum-like labels, names, identifiers) are never changed, and the scheme's own code rules apply
+ * (enum-like labels, names, identifiers) are never changed, nor is a value equal to a `keep` string
+ * (the request schema's `enum`/`const` strings), and the scheme's own code rules apply
  * inside each value (code-looking strings, URLs). Each string value is marked as a text of its own,
  * so a parsed object marks exactly as its JSON text does.
  *
@@ -22,9 +23,16 @@ export interface TextMarker {
   readonly stats: EmbedStats;
 }
 
-/** The marker of one JSON string value's (decoded) text. */
+/** The marker of one JSON string value's (decoded) text: only a value that opens like a sentence is marked. */
 export function proseMarker(key: Uint8Array): StreamingWatermarker {
-  return new StreamingWatermarker(key, { skipWords: JSON_PROSE_FROM_WORD });
+  return new StreamingWatermarker(key, { skipWords: JSON_PROSE_FROM_WORD, proseOnly: true });
+}
+
+const NO_STRINGS: ReadonlySet<string> = new Set();
+
+function startsAKept(keep: ReadonlySet<string>, text: string): boolean {
+  for (const k of keep) if (k.startsWith(text)) return true;
+  return false;
 }
 
 type Mode =
@@ -35,8 +43,8 @@ type Mode =
   | 'after' // after a value: ',' or a closing bracket (or, at the top, another value)
   | 'keystr' | 'str' // inside a key / a string value
   | 'lit' // inside a number, true, false or null
-  | 'raw' // not valid JSON from here: passed through unmarked
-  | 'text'; // not JSON at all: marked as plain text
+  | 'raw' // the answer ended inside a string: nothing follows
+  | 'text'; // not JSON (from the start, or from where it stopped being JSON): marked as plain text
 
 const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
 
@@ -52,7 +60,8 @@ function encode(s: string): string {
 
 /**
  * Streaming watermarker of a JSON answer. An answer that does not open with `{`, `[` or `"` is
- * marked as plain text; one that stops being valid JSON is passed through from there.
+ * marked as plain text; one that stops being valid JSON (`[1] It is...`, `[Answer] ...`) is marked
+ * as plain text from there: an opening that only looks like JSON must not take the answer out of the mark.
  */
 export class StreamingJsonWatermarker implements TextMarker {
   readonly stats: EmbedStats = { words: 0, slots: 0, changed: 0 };
@@ -64,9 +73,14 @@ export class StreamingJsonWatermarker implements TextMarker {
   private escape = '';
   private keyEscaped = false;
   private priming = false;
+  /** The open value's text while it may still be one of `keep` (held back until it cannot). */
+  private held: string | null = null;
 
-  /** `prefill`: JSON the reader already has and the answer continues (an Anthropic prefill). */
-  constructor(private readonly key: Uint8Array, prefill?: string) {
+  /**
+   * `prefill`: JSON the reader already has and the answer continues (an Anthropic prefill).
+   * `keep`: strings never changed (the request schema's `enum`/`const` strings).
+   */
+  constructor(private readonly key: Uint8Array, prefill?: string, private readonly keep: ReadonlySet<string> = NO_STRINGS) {
     if (prefill) {
       this.priming = true;
       this.push(prefill);
@@ -82,7 +96,9 @@ export class StreamingJsonWatermarker implements TextMarker {
     const n = delta.length;
     while (i < n) {
       switch (this.mode) {
-        case 'text': return out + this.text!.push(delta.slice(i));
+        case 'text':
+          if (this.priming) { this.text!.prime(delta.slice(i)); return out; }
+          return out + this.text!.push(delta.slice(i));
         case 'raw': return out + delta.slice(i);
         case 'str': {
           let j = i;
@@ -155,9 +171,10 @@ export class StreamingJsonWatermarker implements TextMarker {
             }
             this.mode = 'value';
           }
+          // Not JSON from this character on: it is the first of the plain text.
+          if (!this.structural(ch)) { this.leave(); break; }
           out += ch;
           i++;
-          this.structural(ch);
         }
       }
     }
@@ -178,27 +195,35 @@ export class StreamingJsonWatermarker implements TextMarker {
 
   private afterKey = false;
 
-  private structural(ch: string): void {
+  /** Follow one structural character; false if it is not valid JSON here. */
+  private structural(ch: string): boolean {
     const mode = this.mode;
     const top = this.stack.at(-1);
     if (mode === 'key') {
-      if (ch === '"') { this.mode = 'keystr'; this.afterKey = true; return; }
-      if (ch === '}') { this.close(); return; }
+      if (ch === '"') { this.mode = 'keystr'; this.afterKey = true; return true; }
+      if (ch === '}') { this.close(); return true; }
     } else if (mode === 'colon') {
-      if (ch === ':') { this.mode = 'value'; return; }
+      if (ch === ':') { this.mode = 'value'; return true; }
     } else if (mode === 'value') {
-      if (ch === '{') { this.stack.push('{'); this.mode = 'key'; return; }
-      if (ch === '[') { this.stack.push('['); this.mode = 'value'; return; }
-      if (ch === '"') { this.mode = 'str'; this.value = proseMarker(this.key); return; }
-      if (/[-0-9tfn]/.test(ch)) { this.mode = 'lit'; return; }
-      if (ch === ']' && top === '[') { this.close(); return; }
+      if (ch === '{') { this.stack.push('{'); this.mode = 'key'; return true; }
+      if (ch === '[') { this.stack.push('['); this.mode = 'value'; return true; }
+      if (ch === '"') { this.mode = 'str'; this.value = proseMarker(this.key); this.held = this.keep.size > 0 && !this.priming ? '' : null; return true; }
+      if (/[-0-9tfn]/.test(ch)) { this.mode = 'lit'; return true; }
+      if (ch === ']' && top === '[') { this.close(); return true; }
     } else if (mode === 'after') {
-      if (ch === ',' && top) { this.mode = top === '{' ? 'key' : 'value'; return; }
-      if ((ch === '}' && top === '{') || (ch === ']' && top === '[')) { this.close(); return; }
+      if (ch === ',' && top) { this.mode = top === '{' ? 'key' : 'value'; return true; }
+      if ((ch === '}' && top === '{') || (ch === ']' && top === '[')) { this.close(); return true; }
       // Several values one after another (JSON Lines).
-      if (!top && (ch === '{' || ch === '[' || ch === '"')) { this.mode = 'value'; this.structural(ch); return; }
+      if (!top && (ch === '{' || ch === '[' || ch === '"')) { this.mode = 'value'; return this.structural(ch); }
     }
-    this.mode = 'raw';
+    return false;
+  }
+
+  /** The answer stopped being JSON: the rest is marked as the plain text it is. */
+  private leave(): void {
+    this.stack.length = 0;
+    this.text = new StreamingWatermarker(this.key);
+    this.mode = 'text';
   }
 
   private close(): void {
@@ -212,7 +237,7 @@ export class StreamingJsonWatermarker implements TextMarker {
     if (decoded !== null) return this.prose(decoded);
     // Not a JSON escape: the answer is not valid JSON from here.
     const rest = this.closeValue() + seq;
-    this.mode = 'raw';
+    this.leave();
     return rest;
   }
 
@@ -220,6 +245,13 @@ export class StreamingJsonWatermarker implements TextMarker {
   private prose(decoded: string): string {
     if (!decoded) return '';
     if (this.priming) { this.value!.prime(decoded); return ''; }
+    if (this.held !== null) {
+      // Held while it may still be a kept string; marked as usual once it cannot be.
+      const held = this.held + decoded;
+      if (startsAKept(this.keep, held)) { this.held = held; return ''; }
+      this.held = null;
+      return encode(this.value!.push(held));
+    }
     return encode(this.value!.push(decoded));
   }
 
@@ -227,7 +259,10 @@ export class StreamingJsonWatermarker implements TextMarker {
     const v = this.value;
     this.value = null;
     if (!v) return '';
-    const rest = this.priming ? '' : encode(v.end());
+    const held = this.held;
+    this.held = null;
+    if (held !== null && this.keep.has(held)) return encode(held);
+    const rest = this.priming ? '' : encode((held !== null ? v.push(held) : '') + v.end());
     this.add(v.stats);
     return rest;
   }
@@ -246,15 +281,16 @@ export class StreamingJsonWatermarker implements TextMarker {
  *   watermarkJson('{"label": "often", "answer": "It is often big and often large."}', key).text
  *   // '{"label": "often", "answer": "It is often big and frequently large."}' (keys and the one-word value kept)
  */
-export function watermarkJson(text: string, key: Uint8Array, prefill?: string): { text: string; stats: EmbedStats } {
-  const w = new StreamingJsonWatermarker(key, prefill);
+export function watermarkJson(text: string, key: Uint8Array, prefill?: string, keep?: ReadonlySet<string>): { text: string; stats: EmbedStats } {
+  const w = new StreamingJsonWatermarker(key, prefill, keep);
   const out = w.push(text) + w.end();
   return { text: out, stats: w.stats };
 }
 
 /** Watermark the string values of a parsed JSON value (an Anthropic `tool_use` input) in place, as its JSON text would be. */
-export function watermarkJsonValue(value: unknown, key: Uint8Array, stats?: EmbedStats): unknown {
+export function watermarkJsonValue(value: unknown, key: Uint8Array, stats?: EmbedStats, keep: ReadonlySet<string> = NO_STRINGS): unknown {
   const mark = (s: string): string => {
+    if (keep.has(s)) return s;
     const w = proseMarker(key);
     const out = w.push(s) + w.end();
     if (stats) { stats.words += w.stats.words; stats.slots += w.stats.slots; stats.changed += w.stats.changed; }

@@ -30,10 +30,12 @@ export interface WalkState {
   inIndented: boolean;
   /** The current line or paragraph belongs to a list item. */
   inList: boolean;
-  /** The text began like code or JSON: none of it is marked. */
+  /** The text began like code or JSON: code until a line opens with a Capitalised word. */
   allCode: boolean;
-  /** A chunk of this paragraph had code punctuation: the rest of the paragraph is code. */
+  /** A chunk of this paragraph had code punctuation: code until the paragraph ends or prose resumes. */
   codeParagraph: boolean;
+  /** Plain words in a row since the last code-looking chunk of a code paragraph. */
+  plainRun: number;
   /** Chunks seen so far. */
   chunks: number;
   /** Line breaks in the whitespace since the previous chunk, and the columns after the last one. */
@@ -42,7 +44,7 @@ export interface WalkState {
 }
 
 export function initialWalkState(): WalkState {
-  return { prev: '', fence: '', inInline: false, inPre: false, inCodeTag: false, inIndented: false, inList: false, allCode: false, codeParagraph: false, chunks: 0, breaks: 0, indent: 0 };
+  return { prev: '', fence: '', inInline: false, inPre: false, inCodeTag: false, inIndented: false, inList: false, allCode: false, codeParagraph: false, plainRun: 0, chunks: 0, breaks: 0, indent: 0 };
 }
 
 /** Record the whitespace between chunks (line starts, blank lines and indentation are code markers). */
@@ -79,21 +81,30 @@ function isLetters(s: string, from: number, to: number): boolean {
 }
 
 /**
- * A text whose first chunk opens JSON, markup or a program is code throughout: answers asked to be
- * "only JSON" or "only the code" come without fences. Keywords are lower case: prose starts capitalised.
+ * A text whose first chunk opens JSON, markup or a program is code (answers asked to be "only JSON"
+ * or "only the code" come without fences) until a line opens like prose. Keywords are lower case:
+ * prose starts capitalised. JSON opens with `{` then `"`, or `[` then a value (`[A]` does not).
  */
-const CODE_START = /^(?:[{[]|<[?!]|<\/?(?:html|head|body|div|span|section|table|ul|ol|li|p|a|svg|template|script|style|xml)\b|#!|#include|\/\/|\/\*|(?:import|from|def|class|function|const|let|var|package|using|namespace|public|private|fn|pub|func|async|export|module|struct|enum|interface|int|void|return|if|for|select|SELECT|CREATE|INSERT|UPDATE|DELETE|WITH)$)/;
+const CODE_START = /^(?:\{(?:$|["{}\[])|\[(?:$|["{[\]\d-]|true|false|null)|<[?!]|<\/?(?:html|head|body|div|span|section|table|ul|ol|li|p|a|svg|template|script|style|xml)\b|#!|#include|\/\/|\/\*|(?:import|from|def|class|function|const|let|var|package|using|namespace|public|private|fn|pub|func|async|export|module|struct|enum|interface|int|void|return|if|for|select|SELECT|CREATE|INSERT|UPDATE|DELETE|WITH)$)/;
 /** Punctuation prose does not have ("item(s)" excepted); URLs are not counted (query strings have "="). */
 const CODE_MARKS = /[={}]|;\S|->|::|&&|\|\||<\/|\/>|\w\((?!(?:s|es)\)[.,;:!?]*$)/;
+/** A line opening with a Capitalised word is prose, not the JSON or code the text opened with. */
+const PROSE_LINE = /^[A-Z][a-z]+$/;
+/**
+ * Plain words in a row that end a code paragraph: code lines rarely run this long without
+ * punctuation, so a strippable `§=` or `{1}` in front of prose costs a harvester only these words.
+ */
+const PROSE_RUN = 8;
 const LIST_MARKER = /^(?:[-*+]|\d{1,9}[.)])$/;
 const HTML_CODE = /<(\/?)(pre|code)(?:>|$)/gi;
 
 /**
  * Examine one whitespace-free chunk, update the state, and return its slot (or null).
  * Code is never a slot and resets the context: ``` and ~~~ fences, `inline` spans, indented blocks
- * (after a blank line), <pre> and <code>, a text that starts like code or JSON, and the rest of a
- * paragraph from a chunk with code punctuation (`=`, `{`, `f(x)`, `->`...). Decided from what came
- * before only, so a stream is marked as it arrives.
+ * (after a blank line), <pre> and <code>, a text that starts like code or JSON (until a line opens
+ * with a Capitalised word), and the rest of a paragraph from a chunk with code punctuation (`=`,
+ * `{`, `f(x)`, `->`...) until PROSE_RUN plain words in a row. Decided from what came before only,
+ * so a stream is marked as it arrives.
  */
 export function visitChunk(chunk: string, state: WalkState): Slot | null {
   const first = state.chunks++ === 0;
@@ -103,6 +114,7 @@ export function visitChunk(chunk: string, state: WalkState): Slot | null {
   state.breaks = 0;
   state.indent = 0;
   if (first && CODE_START.test(chunk)) state.allCode = true;
+  else if (state.allCode && lineStart && PROSE_LINE.test(chunk)) state.allCode = false;
   if (state.allCode) { state.prev = ''; return null; }
   if (afterBlank) state.codeParagraph = false;
   if (lineStart && !state.fence) {
@@ -135,12 +147,20 @@ export function visitChunk(chunk: string, state: WalkState): Slot | null {
     state.prev = '';
     return null;
   }
-  if (!state.codeParagraph && CODE_MARKS.test(chunk) && !chunk.includes('://') && !chunk.startsWith('www.')) state.codeParagraph = true;
-  if (state.codeParagraph) { state.prev = ''; return null; }
+  const marks = CODE_MARKS.test(chunk) && !chunk.includes('://') && !chunk.startsWith('www.');
   let a = 0, b = chunk.length;
   while (a < b && LEADING.has(chunk[a])) a++;
   while (b > a && TRAILING.has(chunk[b - 1])) b--;
-  if (!isLetters(chunk, a, b)) { state.prev = ''; return null; }
+  const plain = isLetters(chunk, a, b);
+  if (marks) { state.codeParagraph = true; state.plainRun = 0; }
+  if (state.codeParagraph) {
+    // This chunk is still code; after enough plain words the next one is prose again.
+    if (!plain) state.plainRun = 0;
+    else if (++state.plainRun >= PROSE_RUN) state.codeParagraph = false;
+    state.prev = '';
+    return null;
+  }
+  if (!plain) { state.prev = ''; return null; }
   const word = chunk.slice(a, b).toLowerCase();
   const context = state.prev;
   state.prev = word;

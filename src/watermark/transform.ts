@@ -18,6 +18,8 @@ export interface WatermarkOptions {
   prefill?: string;
   /** Tool-call arguments are marked too (the prose in their string values). */
   toolArguments?: boolean;
+  /** String values never changed in JSON answers and tool arguments: the request schemas' `enum`/`const` strings. */
+  keep?: ReadonlySet<string>;
 }
 
 /** Build the watermark transformer for one answer. */
@@ -26,9 +28,10 @@ export function watermarkTransformer(flavour: ApiFlavour, key: Uint8Array, tally
   // The prefill is continued by the first text of the answer only.
   let prefill = opts.json ? opts.prefill : undefined;
   const takePrefill = () => { const p = prefill; prefill = undefined; return p; };
-  const wholeText = (text: string) => (opts.json ? watermarkJson(text, key, takePrefill()) : watermarkText(text, key));
+  const keep = opts.keep;
+  const wholeText = (text: string) => (opts.json ? watermarkJson(text, key, takePrefill(), keep) : watermarkText(text, key));
   const mark = (text: string): string => { const r = wholeText(text); add(r.stats); return r.text; };
-  const newText = (): TextMarker => (opts.json ? new StreamingJsonWatermarker(key, takePrefill()) : new StreamingWatermarker(key));
+  const newText = (): TextMarker => (opts.json ? new StreamingJsonWatermarker(key, takePrefill(), keep) : new StreamingWatermarker(key));
   const streams = new Map<string, TextMarker>();
   const stream = (id: string, make: () => TextMarker = newText) => {
     let w = streams.get(id);
@@ -44,11 +47,11 @@ export function watermarkTransformer(flavour: ApiFlavour, key: Uint8Array, tally
     return rest;
   };
   const args: ArgsMarker | null = opts.toolArguments ? {
-    stream: (id) => stream(`args:${id}`, () => new StreamingJsonWatermarker(key)),
+    stream: (id) => stream(`args:${id}`, () => new StreamingJsonWatermarker(key, undefined, keep)),
     finish: (id) => finish(`args:${id}`),
-    mark: (text) => { const r = watermarkJson(text, key); add(r.stats); return r.text; },
-    silent: (text) => watermarkJson(text, key).text,
-    value: (v) => { const s = { words: 0, slots: 0, changed: 0 }; const out = watermarkJsonValue(v, key, s); add(s); return out; },
+    mark: (text) => { const r = watermarkJson(text, key, undefined, keep); add(r.stats); return r.text; },
+    silent: (text) => watermarkJson(text, key, undefined, keep).text,
+    value: (v) => { const s = { words: 0, slots: 0, changed: 0 }; const out = watermarkJsonValue(v, key, s, keep); add(s); return out; },
   } : null;
   if (flavour === 'anthropic.messages') return anthropicWatermark(stream, finish, mark, args);
   if (flavour === 'openai.chat') return chatWatermark(stream, finish, mark, args);

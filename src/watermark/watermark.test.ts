@@ -78,6 +78,29 @@ test('embedding leaves code and JSON alone whatever marks them as such: ~~~ fenc
   for (const k of keys) assert.equal(watermarkText(loops, k.key).text, loops, `while and until at a line start kept by ${k.id}`);
 });
 
+test('a cosmetic opening a harvester strips afterwards costs it at most the words next to it, not the mark', () => {
+  const paras = prose.split(/\n\s*\n/).filter((p) => p.trim()).slice(0, 40);
+  const evasions: Record<string, { ask: (ps: string[]) => string; strip: (t: string) => string }> = {
+    'answer opens "[A]"': { ask: (ps) => '[A] ' + ps.join('\n\n'), strip: (t) => t.replace(/^\[A\] /, '') },
+    'answer opens "[1]"': { ask: (ps) => '[1] ' + ps.join('\n\n'), strip: (t) => t.replace(/^\[1\] /, '') },
+    'answer opens lower-case "for"': { ask: (ps) => 'for ' + ps.join('\n\n'), strip: (t) => t.replace(/^for /, '') },
+    'each paragraph opens "§="': { ask: (ps) => ps.map((p) => '§= ' + p).join('\n\n'), strip: (t) => t.replace(/^§= /gm, '') },
+    'each paragraph opens "{1}"': { ask: (ps) => ps.map((p) => '{1} ' + p).join('\n\n'), strip: (t) => t.replace(/^\{1\} /gm, '') },
+  };
+  const honest = watermarkText(paras.join('\n\n'), keyA.key).stats.slots;
+  for (const [name, v] of Object.entries(evasions)) {
+    const { text, stats } = watermarkText(v.ask(paras), keyA.key);
+    assert.ok(stats.slots >= honest / 2, `${name}: most slots are still marked (${stats.slots} of ${honest})`);
+    const r = detectWatermark(v.strip(text), [keyA], 1e-3);
+    assert.ok(r.detected, `${name}: the stripped harvest is attributed (p=${r.best?.correctedP})`);
+    const again = new StreamingWatermarker(keyA.key);
+    const asked = v.ask(paras);
+    let out = '';
+    for (let i = 0; i < asked.length; i += 7) out += again.push(asked.slice(i, i + 7));
+    assert.equal(out + again.end(), text, `${name}: streamed equals whole`);
+  }
+});
+
 test('streaming gives exactly the whole-text result for any split of the input', () => {
   const sample = prose.slice(0, 2500);
   const whole = watermarkText(sample, keyA.key).text;

@@ -119,8 +119,12 @@ export function ledgerFailed(line: string): Notification {
  * a link shown as its label) and asks for `&`, `<` and `>` to be escaped. Summaries carry text
  * partners chose (a feed's error answer, a campaign's name).
  */
+// Slack reads <...> as links and mentions; Mattermost and Rocket.Chat read Markdown links and
+// @channel/@all/@here mentions. A word joiner (U+2060) breaks the latter two without showing.
 function slackEscape(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+    .replace(/@(?=(?:channel|here|all|everyone)\b)/gi, '@\u2060')
+    .replace(/\]\(/g, ']\u2060(');
 }
 
 /** Slack's incoming-webhook body (also read by Mattermost, Rocket.Chat and others); only Warden's own link is a link. */

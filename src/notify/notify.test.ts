@@ -245,5 +245,9 @@ test('slack format: a partner\'s text cannot ping the channel or plant a link; o
     assert.ok(failed.endsWith('answered 500: &lt;!channel&gt; Warden session expired: &lt;https://phish.example/login|re-authenticate here&gt; &amp; fix'), `the text is escaped as Slack asks: ${failed}`);
     assert.ok(!matched.includes('<!here>') && !matched.includes('<https://phish.example|'), `nor from its campaign name: ${matched}`);
     assert.ok(matched.endsWith(' <https://warden.example.com/dashboard#/cases|open>'), `Warden's own link is kept: ${matched}`);
+    // Mattermost and Rocket.Chat read the same body as Markdown: their mentions and links are broken too.
+    await sender.send(intelMatched({ id: 'indicator--2', kind: 'system_prompt', hmac: 'cd'.repeat(32), level: 'throttle', source: 'partner', campaign: '@channel @All [re-authenticate](https://phish.example/login)', confidence: null, valid_until: null, created_at: seen.first_seen }, seen));
+    const markdown = (JSON.parse(r.got[2].body) as { text: string }).text;
+    assert.ok(!/@(channel|all)\b/i.test(markdown) && !markdown.includes(']('), `no Markdown mention or link from the partner: ${markdown}`);
   } finally { await r.close(); }
 });

@@ -4,8 +4,11 @@
  * The upstream keeps files under Warden's one credential, the same for every customer, and
  * resolves such an id wherever its API takes one: message content, a tool's output, a prompt's
  * variables, a tool's settings (an image mask, a container's files), a computer screenshot. Listing
- * the spellings one by one misses the next one, so the whole body is walked (user `metadata`
- * aside: its values are the client's own strings). Shared by the hook that inlines the caller's
+ * the spellings one by one misses the next one, so the whole body is walked, except what is the
+ * customer's own data shaped by its own schemas, which the upstream never reads as a file: `metadata`,
+ * a tool call's input or arguments (`tool_use`, `server_tool_use`, `mcp_tool_use`), and JSON schemas
+ * (a function's `parameters`, a tool's `input_schema`, an output format's `schema`, with their
+ * `examples` and `default`s). A `file_id` parameter of the customer's own tool is common. Shared by the hook that inlines the caller's
  * own files (src/batches/file-inputs.ts) and the one that refuses any other (src/identity/answer-owners.ts).
  */
 
@@ -26,6 +29,11 @@ export interface FileRef {
 
 const isPart = (v: unknown): v is Part => v !== null && typeof v === 'object' && !Array.isArray(v);
 
+/** Keys whose value is the customer's own data or a JSON schema, at any depth (vLLM's `guided_json` is a schema too). */
+const CUSTOMER_DATA = new Set(['metadata', 'parameters', 'input_schema', 'input_examples', 'schema', 'json_schema', 'guided_json', 'arguments']);
+/** Anthropic blocks whose `input` is the model's call of a tool (the customer's, or an MCP server's). */
+const TOOL_CALLS = new Set(['tool_use', 'server_tool_use', 'mcp_tool_use']);
+
 interface Node { value: unknown; key: string | number | null; parent: Node | null }
 
 function paramOf(node: Node, key: string | null, dotted: boolean): string {
@@ -45,7 +53,7 @@ export function fileRefs(flavour: string, body: Record<string, unknown>): FileRe
   const out: FileRef[] = [];
   // Iterative: a deeply nested body cannot exhaust the stack.
   const stack: Node[] = [];
-  for (const [k, v] of Object.entries(body)) if (k !== 'metadata' && v !== null && typeof v === 'object') stack.push({ value: v, key: k, parent: null });
+  for (const [k, v] of Object.entries(body)) if (!CUSTOMER_DATA.has(k) && v !== null && typeof v === 'object') stack.push({ value: v, key: k, parent: null });
   while (stack.length > 0) {
     const node = stack.pop()!;
     const v = node.value;
@@ -67,11 +75,13 @@ export function fileRefs(flavour: string, body: Record<string, unknown>): FileRe
       out.push({ id: o.file_id, param: paramOf(node, 'file_id', dotted), part, as });
     }
     if (Array.isArray(o.file_ids)) for (const id of o.file_ids) out.push({ id, param: paramOf(node, 'file_ids', dotted), part: o, as: null });
+    const toolCall = typeof o.type === 'string' && TOOL_CALLS.has(o.type);
     const keys = Object.keys(o);
     for (let i = keys.length - 1; i >= 0; i--) {
       const k = keys[i]!;
       const c = o[k];
-      if (c !== null && typeof c === 'object' && k !== 'file_ids') stack.push({ value: c, key: k, parent: node });
+      if (c === null || typeof c !== 'object' || k === 'file_ids' || CUSTOMER_DATA.has(k) || (toolCall && k === 'input')) continue;
+      stack.push({ value: c, key: k, parent: node });
     }
   }
   return out;

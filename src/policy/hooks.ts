@@ -398,7 +398,7 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       const locals = ctx.locals.get(POLICY_LOCALS) as PolicyLocals | undefined;
       if (!locals) return null;
       const note = (action: string) => { if (!ctx.enforcement.shaping.includes(action)) ctx.enforcement.shaping.push(action); };
-      // Vectors have no text to filter; they may carry the key's mark, and noise (after the mark).
+      // Vectors have no text to filter; they may carry noise, and the key's mark (laid last).
       if (ctx.flavour === 'openai.embeddings') {
         const level = locals.capabilities.embedding_noise;
         const mark = locals.watermarkKey ? vectorMark(locals.watermarkKey) : null;
@@ -408,10 +408,11 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
         const size = locals.embeddingSize;
         return vectorFilter((v, index) => {
           let out = v;
-          if (mark) { out = markVector(mark, inputs[index] ?? '', v); if (out !== v) note('embeddings:marked'); }
           if (level > 0) { out = noisyVector(out, level, noiseSeed(runtime.noiseKey, scope, inputs[index] ?? '')); note('embeddings:noised'); }
           // Cut after the noise: every size is a prefix of the same noised vector.
           if (size !== undefined) out = shortened(out, size);
+          // Marked at the size served: verification looks for the target of the suspect's size, not a prefix of a longer one.
+          if (mark) { const marked = markVector(mark, inputs[index] ?? '', out); if (marked !== out) note('embeddings:marked'); out = marked; }
           return out;
         });
       }

@@ -24,7 +24,7 @@ import type { GatewayHooks } from '../gateway/index.ts';
 import type { BatchesConfig } from './config.ts';
 import { INPUT_FILE_PURPOSES, readAll, type FileStore, type StoredFile } from './files-store.ts';
 import { orgOf } from './routes.ts';
-import { fileRefs, type InlineAs } from '../gateway/file-refs.ts';
+import { keepFileRefs, requestFileRefs, type FileRef, type InlineAs } from '../gateway/file-refs.ts';
 
 /** A part naming a file, where it is in the request (for the error's `param`), and what it becomes. */
 interface Named { part: Record<string, unknown>; param: string; id: string; as: InlineAs }
@@ -49,15 +49,17 @@ const MAX_NAMED = 100;
  * The files a request names where one can be sent inline (none for other APIs). A file named
  * anywhere else, or one the operator shares, is left to the answer-owners hook (shared, or refused).
  */
-function namedFiles(flavour: string, body: Record<string, unknown>, shared: ReadonlySet<string>): Named[] {
-  const out: Named[] = [];
-  for (const ref of fileRefs(flavour, body)) {
+function namedFiles(refs: readonly FileRef[], shared: ReadonlySet<string>): { named: Named[]; left: FileRef[] } {
+  const named: Named[] = [];
+  const left: FileRef[] = [];
+  for (const ref of refs) {
     if (ref.part.type === 'container_upload' && typeof ref.id === 'string' && !shared.has(ref.id)) {
       throw new WardenError('WARDEN_INVALID_REQUEST', 'Files cannot be uploaded to a code execution container through this gateway.', { param: ref.param });
     }
-    if (ref.as !== null && typeof ref.id === 'string' && !shared.has(ref.id)) out.push({ part: ref.part, param: ref.param, id: ref.id, as: ref.as });
+    if (ref.as !== null && typeof ref.id === 'string' && !shared.has(ref.id)) named.push({ part: ref.part, param: ref.param, id: ref.id, as: ref.as });
+    else left.push(ref);
   }
-  return out;
+  return { named, left };
 }
 
 /** For the policy phase: every file the request names by id, read and put in place inline. */
@@ -65,8 +67,10 @@ export function inlineInputFiles(files: FileStore, config: Pick<BatchesConfig, '
   const shared = new Set(sharedFiles);
   return (ctx) => {
     if (!ctx.auth || (ctx.flavour !== 'openai.responses' && ctx.flavour !== 'openai.chat' && ctx.flavour !== 'anthropic.messages')) return;
-    const named = namedFiles(ctx.flavour, ctx.body, shared);
+    const { named, left } = namedFiles(requestFileRefs(ctx), shared);
     if (named.length === 0) return;
+    // The ownership hook (next) checks only what is not put inline here, without walking the body again.
+    keepFileRefs(ctx, left);
     const auth = ctx.auth;
     return (async () => {
       const org = orgOf(auth);

@@ -138,6 +138,25 @@ test('under embedding_noise, asking again with other dimensions or another spell
   } finally { await hn.close(); noisy.cleanup(); }
 });
 
+test('under embedding_noise, punctuation variants of a text in one request share its noise: averaging them does not remove it', async () => {
+  const noisy = inlinePolicyHooks('version: 1\ntiers: { email_verified: { embedding_noise: 0.3 } }\n');
+  const hn = await startHarness({ hooks: [noisy.hooks] });
+  try {
+    const client = new OpenAI({ apiKey: hn.key, baseURL: `${hn.url}/v1`, maxRetries: 0 });
+    const model = 'text-embedding-3-small';
+    const text = 'photosynthesis converts light energy into chemical energy in plants';
+    const unit = (a: ArrayLike<number>) => { const n = Math.hypot(...Array.from(a)); return Array.from(a, (x) => x / n); };
+    const truth = unit(embedText(text, model, 1536));
+    const suffixes = ['', '.', '!', '?', ';', ':', ',', '..', '...', ' .', '!!', '?!', '-', '"', "'", ')', '…', '.)', '!.', '?.', '. ', '—', '*', '~', '!?', ' -', '. .', '$', '+', '«»', '#', '%'];
+    const res = await client.embeddings.create({ model, input: suffixes.map((s) => text + s), encoding_format: 'float' });
+    const single = cosine(unit(res.data[0].embedding), truth);
+    const sum = new Array<number>(1536).fill(0);
+    for (const d of res.data) unit(d.embedding).forEach((x, i) => { sum[i] += x; });
+    const averaged = cosine(unit(sum), truth);
+    assert.ok(averaged - single < 0.005, `${suffixes.length} variants averaged come no closer to the upstream's vector: ${single.toFixed(4)} -> ${averaged.toFixed(4)}`);
+  } finally { await hn.close(); noisy.cleanup(); }
+});
+
 test('under embedding_watermark the vectors of texts holding the key\'s trigger words are marked; others are the upstream\'s', async () => {
   const secret = 'embeddings-vector-mark-master-secret';
   const marking = inlinePolicyHooks('version: 1\ndefaults: { embedding_watermark: true }\n', { watermarkSecret: secret });

@@ -252,3 +252,26 @@ test('a file part is sent inline wherever it is (a custom tool\'s output); a fil
   );
   assert.equal(mock.received.length, before, 'not forwarded');
 });
+
+test('the caller\'s own file named where it cannot be sent inline: the refusal says how to send it instead', async () => {
+  const client = sdk(alice);
+  const png = await client.files.create({ file: await toFile(PNG, 'mask.png'), purpose: 'vision' });
+  const pdf = await client.files.create({ file: await toFile(PDF, 'data.pdf'), purpose: 'user_data' });
+  const before = mock.received.length;
+  const refusal = async (body: object) => {
+    try { await client.responses.create({ model: 'gpt-5', ...body } as any); } catch (e: any) { return { status: e.status, param: e.error?.param, message: String(e.error?.message) }; }
+    assert.fail('the request was served');
+  };
+  const mask = await refusal({ input: 'Paint the sky.', tools: [{ type: 'image_generation', input_image_mask: { file_id: png.id } }] });
+  assert.equal(mask.status, 400, mask.message);
+  assert.equal(mask.param, 'tools[0].input_image_mask.file_id');
+  assert.match(mask.message, /image_url/, `the mask is sent as an image_url data URL instead: ${mask.message}`);
+  const container = await refusal({ input: 'Plot it.', tools: [{ type: 'code_interpreter', container: { type: 'auto', file_ids: [pdf.id] } }] });
+  assert.equal(container.status, 400, container.message);
+  assert.equal(container.param, 'tools[0].container.file_ids');
+  assert.match(container.message, /input_file/, `the file is attached as an input_file part instead: ${container.message}`);
+  // Another's file there is refused as before, telling nothing about the file.
+  const other = await (async () => { try { await sdk(bob).responses.create({ model: 'gpt-5', input: 'x', tools: [{ type: 'image_generation', input_image_mask: { file_id: png.id } }] } as any); } catch (e: any) { return String(e.error?.message); } return ''; })();
+  assert.ok(other.includes('is not available through this API') && !/image_url/.test(other), `another's file: the plain refusal (${other})`);
+  assert.equal(mock.received.length, before, 'nothing forwarded');
+});

@@ -12,7 +12,8 @@
  *
  * A file named anywhere else (an image mask, a screenshot, a container's files), and one the
  * operator shares (`identity.shared_objects.files`), is left as it is here; the answer-owners hook
- * then refuses any that is not shared, whether or not batches are enabled.
+ * then refuses any that is not shared, whether or not batches are enabled. The caller's own file
+ * there is refused here, saying how to send it instead.
  *
  * The upstream would otherwise keep every customer's files under Warden's one credential, where
  * any customer could name any other's; here a file is found only for the account (or organisation)
@@ -24,7 +25,7 @@ import type { GatewayHooks } from '../gateway/index.ts';
 import type { BatchesConfig } from './config.ts';
 import { INPUT_FILE_PURPOSES, readAll, type FileStore, type StoredFile } from './files-store.ts';
 import { orgOf } from './routes.ts';
-import { fileRefs, type InlineAs } from '../gateway/file-refs.ts';
+import { keepFileRefs, requestFileRefs, type FileRef, type InlineAs } from '../gateway/file-refs.ts';
 
 /** A part naming a file, where it is in the request (for the error's `param`), and what it becomes. */
 interface Named { part: Record<string, unknown>; param: string; id: string; as: InlineAs }
@@ -49,15 +50,24 @@ const MAX_NAMED = 100;
  * The files a request names where one can be sent inline (none for other APIs). A file named
  * anywhere else, or one the operator shares, is left to the answer-owners hook (shared, or refused).
  */
-function namedFiles(flavour: string, body: Record<string, unknown>, shared: ReadonlySet<string>): Named[] {
-  const out: Named[] = [];
-  for (const ref of fileRefs(flavour, body)) {
+function namedFiles(refs: readonly FileRef[], shared: ReadonlySet<string>): { named: Named[]; left: FileRef[] } {
+  const named: Named[] = [];
+  const left: FileRef[] = [];
+  for (const ref of refs) {
     if (ref.part.type === 'container_upload' && typeof ref.id === 'string' && !shared.has(ref.id)) {
       throw new WardenError('WARDEN_INVALID_REQUEST', 'Files cannot be uploaded to a code execution container through this gateway.', { param: ref.param });
     }
-    if (ref.as !== null && typeof ref.id === 'string' && !shared.has(ref.id)) out.push({ part: ref.part, param: ref.param, id: ref.id, as: ref.as });
+    if (ref.as !== null && typeof ref.id === 'string' && !shared.has(ref.id)) named.push({ part: ref.part, param: ref.param, id: ref.id, as: ref.as });
+    else left.push(ref);
   }
-  return out;
+  return { named, left };
+}
+
+/** How to send a file instead, by where it was named. */
+function strandedAdvice(param: string): string {
+  if (param.endsWith('input_image_mask.file_id')) return 'Send the mask as `input_image_mask: {"image_url": "data:image/png;base64,..."}` instead.';
+  if (param.endsWith('container.file_ids')) return 'Attach it to the input as an `input_file` part instead (files in the input reach the code interpreter\'s container).';
+  return 'Send it as an `input_file` or `input_image` part (Chat Completions: a `file` part; Anthropic: a `document` or `image` block) instead.';
 }
 
 /** For the policy phase: every file the request names by id, read and put in place inline. */
@@ -65,12 +75,24 @@ export function inlineInputFiles(files: FileStore, config: Pick<BatchesConfig, '
   const shared = new Set(sharedFiles);
   return (ctx) => {
     if (!ctx.auth || (ctx.flavour !== 'openai.responses' && ctx.flavour !== 'openai.chat' && ctx.flavour !== 'anthropic.messages')) return;
-    const named = namedFiles(ctx.flavour, ctx.body, shared);
-    if (named.length === 0) return;
+    const { named, left } = namedFiles(requestFileRefs(ctx), shared);
+    const stranded = left.filter((r) => r.as === null && typeof r.id === 'string' && !shared.has(r.id));
+    if (named.length === 0 && stranded.length === 0) return;
+    // The ownership hook (next) checks only what is not put inline here, without walking the body again.
+    keepFileRefs(ctx, left);
     const auth = ctx.auth;
     return (async () => {
       const org = orgOf(auth);
       const now = Date.now();
+      // The caller's own file where nothing can be inlined: the ownership hook would refuse it as
+      // unknown; say instead how to send it (looked up for the first few only: the rest are refused anyway).
+      for (const ref of [...new Map(stranded.map((r) => [r.id as string, r])).values()].slice(0, MAX_NAMED)) {
+        const f = await files.get(ref.id as string);
+        if (f !== null && (f.account_id === auth.account.id || (f.org_id !== null && f.org_id === org)) && (f.expires_at === null || f.expires_at > now)) {
+          throw new WardenError('WARDEN_INVALID_REQUEST', `File '${(ref.id as string).slice(0, 80)}' cannot be named at ${ref.param}: the upstream keeps no customer files, and Warden can send yours inline only in a file part. ${strandedAdvice(ref.param)}`, { param: ref.param });
+        }
+      }
+      if (named.length === 0) return;
       if (named.length > MAX_NAMED) {
         throw new WardenError('WARDEN_INVALID_REQUEST', `This request names ${named.length} files; at most ${MAX_NAMED} may be named in one request.`, { param: named[MAX_NAMED].param });
       }

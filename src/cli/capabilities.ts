@@ -114,7 +114,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   let policyRuntime: PolicyRuntime | null = null;
   if (config.policy.enabled) {
     const line = (obj: object, msg: string) => say(`policy: ${msg} ${JSON.stringify(obj)}`);
-    const policy = policyHooks({ config, verdicts, log: { info: line, error: line } });
+    const policy = policyHooks({ config, verdicts, log: { info: line, warn: line, error: line } });
     policyRuntime = policy.runtime;
     hooks.push(policy);
     adminRegistrars.push(policyAdminRoutes(policy.runtime, { identity, verdicts }));

@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { checkEnvSettings, loadConfig, parseConfig } from '../config/index.ts';
 import { missingOcrModels } from '../documents/ocr.ts';
+import { noiseKeyWarning, shippedFile } from '../policy/hooks.ts';
+import { loadPolicyFile } from '../policy/policy-file.ts';
 
 const HELP = `usage: warden config check [-c, --config FILE]   validate FILE (or warden.yaml / $WARDEN_CONFIG) with env overrides
        warden config defaults                    print the complete configuration with every default, as YAML`;
@@ -20,6 +22,13 @@ export async function runConfig(argv: string[]): Promise<number> {
     // As the gateway: a reader only when documents are read and prompts recorded.
     const missing = d.read_images && cfg.events.record_prompts !== 'none' ? missingOcrModels({ languages: d.ocr_languages, dir: d.ocr_models_dir }) : [];
     if (missing.length) { console.error(`invalid configuration:\n  documents.ocr_languages: ${missing.join('\n  documents.ocr_languages: ')}`); return 1; }
+    if (cfg.policy.enabled) {
+      // The policy file is checked by `warden policy check`; here it is read only for what the configuration lacks for it.
+      let doc = null;
+      try { doc = loadPolicyFile(cfg.policy.file ?? shippedFile('policy/default.yaml')).document; } catch { /* reported by policy check and at start */ }
+      const warning = doc && noiseKeyWarning(cfg.policy, doc, process.env);
+      if (warning) console.error(`policy.reasoning_seal_secret: ${warning}`);
+    }
     console.log(`configuration is valid (store: ${cfg.store.driver}, upstreams: ${cfg.upstreams.length || 'built-in mock'})`);
     return 0;
   }

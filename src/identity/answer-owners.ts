@@ -29,7 +29,7 @@ import type { GatewayHooks, InteractionContext } from '../gateway/lifecycle.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { WardenError } from '../errors/index.ts';
 import type { Statement } from 'better-sqlite3';
-import { fileRefs } from '../gateway/file-refs.ts';
+import { requestFileRefs } from '../gateway/file-refs.ts';
 import { isPostgresUnavailable, migratePostgres, migrateSqlite, timed, PG_TIMEOUTS_MS, type PgPool, type SqliteDb } from '../store/index.ts';
 
 export interface AnswerOwner { accountId: string; orgId: string | null; /** The model that answered (to find its upstream again); null for records made before it was kept. */ model?: string | null }
@@ -309,7 +309,7 @@ export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwner
    * capability's hook (which runs first) when it is enabled; what is left must be shared.
    */
   const checkFiles = (ctx: InteractionContext): void => {
-    for (const ref of fileRefs(ctx.flavour, ctx.body)) {
+    for (const ref of requestFileRefs(ctx)) {
       if (typeof ref.id !== 'string' || !sharedFiles.has(ref.id)) notShared(ctx, 'file', 'File', String(ref.id), ref.param);
     }
   };

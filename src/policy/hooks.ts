@@ -29,7 +29,7 @@ import { modelAllowed, writtenCapabilities, type Capabilities, type WrittenCapab
 import { loadGeoIndex, type GeoIndex, type GeoResult } from './geo.ts';
 import { parseIp, type ParsedIp } from './ip.ts';
 import { loadHostingList, loadTorExits, loadVpnRanges, NetworkClassifier, type NetworkClass } from './networks.ts';
-import type { PolicyDecision, RefusalKind, RequestFacts } from './policy-file.ts';
+import { policyNoisesEmbeddings, type PolicyDecision, type PolicyDocument, type RefusalKind, type RequestFacts } from './policy-file.ts';
 import { PolicyStore, type PolicyLogger } from './policy-store.ts';
 import { loadSanctions, type SanctionsIndex } from './sanctions.ts';
 import { DisposableDomains, SignupScreener, type ScreeningResult, type SignupScreeningFacts } from './screening.ts';
@@ -71,6 +71,17 @@ export interface PolicyRuntimeOptions {
 }
 
 /**
+ * Embedding noise is keyed by the seal secret; without one each process draws its own key, so an
+ * account asking the same text of N nodes, or across N restarts, gets N independent noises whose
+ * average comes close to the upstream's vector. Said at start and by `warden config check`.
+ */
+export function noiseKeyWarning(pc: Pick<WardenConfig['policy'], 'reasoning_seal_secret'>, doc: PolicyDocument, env: NodeJS.ProcessEnv): string | null {
+  if (resolveSecret(pc.reasoning_seal_secret, env) || !policyNoisesEmbeddings(doc)) return null;
+  return 'WARNING: the policy turns embedding noise on but no policy.reasoning_seal_secret is set: the noise differs per process and '
+    + 'across restarts, so an account asking the same text of several nodes, or after each restart, can average it away; set a secret shared by all nodes (WARDEN_REASONING_SECRET)';
+}
+
+/**
  * Load the policy file, IP databases and network lists named by the configuration. Throws a
  * PolicyFileError / IpDatabaseError / NetworkListError with file and line when one is malformed.
  */
@@ -90,6 +101,8 @@ export function createPolicyRuntime(config: Pick<WardenConfig, 'policy' | 'water
     if (config.watermark.enabled && (!master || master.length < 16)) {
       opts.log?.error({ setting: 'watermark.master_secret' }, 'watermark enabled but the master secret is missing or shorter than 16 characters; answers will not be watermarked');
     }
+    const noiseWarning = noiseKeyWarning(pc, store.current.document, env);
+    if (noiseWarning) (opts.log?.warn ?? opts.log?.error)?.call(opts.log, { setting: 'policy.reasoning_seal_secret' }, noiseWarning);
     if (!sealSecret) {
       opts.log?.info({ setting: 'policy.reasoning_seal_secret' }, 'no reasoning seal secret set: withheld thinking blocks are sealed, and embedding noise seeded, with a per-process key (set one shared by all nodes)');
     }
@@ -399,7 +412,7 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       const locals = ctx.locals.get(POLICY_LOCALS) as PolicyLocals | undefined;
       if (!locals) return null;
       const note = (action: string) => { if (!ctx.enforcement.shaping.includes(action)) ctx.enforcement.shaping.push(action); };
-      // Vectors have no text to filter; they may carry the key's mark, and noise (after the mark).
+      // Vectors have no text to filter; they may carry noise, and the key's mark (laid last).
       if (ctx.flavour === 'openai.embeddings') {
         const level = locals.capabilities.embedding_noise;
         const mark = locals.watermarkKey ? vectorMark(locals.watermarkKey) : null;
@@ -409,10 +422,11 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
         const size = locals.embeddingSize;
         return vectorFilter((v, index) => {
           let out = v;
-          if (mark) { out = markVector(mark, inputs[index] ?? '', v); if (out !== v) note('embeddings:marked'); }
           if (level > 0) { out = noisyVector(out, level, noiseSeed(runtime.noiseKey, scope, inputs[index] ?? '')); note('embeddings:noised'); }
           // Cut after the noise: every size is a prefix of the same noised vector.
           if (size !== undefined) out = shortened(out, size);
+          // Marked at the size served: verification looks for the target of the suspect's size, not a prefix of a longer one.
+          if (mark) { const marked = markVector(mark, inputs[index] ?? '', out); if (marked !== out) note('embeddings:marked'); out = marked; }
           return out;
         });
       }

@@ -176,6 +176,12 @@ export interface CompiledPolicy {
 const VERIFIED_TIER = VERIFICATION_TIERS.indexOf('identity_verified');
 const verificationDone = (tier: VerificationTier): boolean => VERIFICATION_TIERS.indexOf(tier) >= VERIFIED_TIER;
 
+/** Whether any part of the policy (defaults, a tier, a programme, a rule, a verdict) turns embedding noise on. */
+export function policyNoisesEmbeddings(doc: PolicyDocument): boolean {
+  const all = [doc.defaults, ...Object.values(doc.tiers), ...Object.values(doc.programmes), ...doc.rules.map((r) => r.capabilities), ...Object.values(doc.verdicts).map((v) => v?.capabilities)];
+  return all.some((c) => (c?.embedding_noise ?? 0) > 0);
+}
+
 /** Parse and validate policy text. Throws PolicyFileError listing every problem. */
 export function parsePolicyText(text: string, source: string): PolicyDocument {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });

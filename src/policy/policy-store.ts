@@ -9,6 +9,8 @@ import { loadPolicyFile, PolicyFileError, type CompiledPolicy } from './policy-f
 
 export interface PolicyLogger {
   info(obj: object, msg: string): void;
+  /** A setting that works but weakens something the operator turned on (`error` when absent). */
+  warn?(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
 

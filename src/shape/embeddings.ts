@@ -100,9 +100,16 @@ export function vectorFilter(change: (v: Float32Array, index: number) => Float32
 /** Invisible format characters (zero-width spaces and joiners, marks of direction, the BOM). */
 const INVISIBLE = /\p{Cf}/gu;
 
-/** A text as its noise knows it: compatibility forms folded, invisible characters dropped, lower case, spacing collapsed. */
+/** Punctuation and symbols: a trailing "." or "!", quotes, dashes hardly move the upstream's vector. */
+const MARKS = /[\p{P}\p{S}]/gu;
+
+/**
+ * A text as its noise knows it: compatibility forms folded, invisible characters dropped, lower
+ * case, punctuation and symbols read as spaces, spacing collapsed. Variants the upstream embeds
+ * almost alike share one noise, so sending many of them in one request does not average it away.
+ */
 export function noiseText(text: string): string {
-  return text.normalize('NFKC').replace(INVISIBLE, '').toLowerCase().replace(/\s+/g, ' ').trim();
+  return text.normalize('NFKC').replace(INVISIBLE, '').toLowerCase().replace(MARKS, ' ').replace(/\s+/g, ' ').trim();
 }
 
 /**

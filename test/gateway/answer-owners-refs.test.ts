@@ -165,3 +165,35 @@ test('upstream files named anywhere, custom skills, MCP approvals and any tool\'
     for (const [path, body] of ok) assert.equal((await s.post(path, BOB, { model: 'gpt-x', ...body })).status, 200, `${JSON.stringify(body)} passes`);
   } finally { await s.close(); }
 });
+
+test('a `file_id` in the customer\'s own data (tool inputs, tool schemas, output schemas) is not taken for a file', async () => {
+  const s = await setup();
+  try {
+    const readTool = { name: 'read_drive_file', description: 'Read a file from the user drive', input_schema: { type: 'object', properties: { file_id: { type: 'string' } }, examples: [{ file_id: 'drive-1' }] } };
+    const ok: [string, string, object][] = [
+      ['/v1/messages', 'tool_use turn handed back', { max_tokens: 5, tools: [readTool], messages: [
+        { role: 'user', content: 'Summarise my Q3 plan' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_01', name: 'read_drive_file', input: { file_id: '1AbCdEfGhIjK' } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_01', content: 'Q3 plan: ...' }] },
+      ] }],
+      ['/v1/messages', 'server tool input handed back', { max_tokens: 5, messages: [
+        { role: 'user', content: 'x' },
+        { role: 'assistant', content: [{ type: 'mcp_tool_use', id: 'mcptoolu_1', name: 'open', server_name: 'drive', input: { doc: { file_id: 'drive-2' } } }] },
+      ] }],
+      ['/v1/chat/completions', 'chat tool schema example', { messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'open', parameters: { type: 'object', properties: { file_id: { type: 'string' } }, examples: [{ file_id: 'doc-42' }] } } }] }],
+      ['/v1/chat/completions', 'chat output schema default', { messages: [{ role: 'user', content: 'hi' }], response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', properties: { attachment: { type: 'object', default: { file_id: 'none' } } } } } } }],
+      ['/v1/responses', 'responses tool schema and output schema', { input: 'x', tools: [{ type: 'function', name: 'open', parameters: { type: 'object', default: { file_id: 'doc-1' } } }], text: { format: { type: 'json_schema', name: 'x', schema: { type: 'object', examples: [{ file_id: 'doc-2' }] } } } }],
+    ];
+    for (const [path, name, body] of ok) {
+      const r = await s.post(path, BOB, { model: 'gpt-x', ...body });
+      assert.equal(r.status, 200, `${name}: passes (${await r.text()})`);
+    }
+    // A file part inside a tool's result is still the API's own reference.
+    const r = await s.post('/v1/messages', BOB, { model: 'claude-x', max_tokens: 5, messages: [
+      { role: 'user', content: 'x' },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_02', name: 'read_drive_file', input: { file_id: 'drive-3' } }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_02', content: [{ type: 'document', source: { type: 'file', file_id: 'file-operator-private' } }] }] },
+    ] });
+    assert.equal(r.status, 400, `a document in a tool result is still checked (${await r.text()})`);
+  } finally { await s.close(); }
+});

@@ -11,7 +11,7 @@ import { startHarness, storedEvents, type Harness } from '../helpers/gateway.ts'
 import { inlinePolicyHooks } from '../helpers/policy.ts';
 import { embedText } from '../../src/mock/openai-embeddings.ts';
 import { simulatedEmbeddings } from '../../src/traffic/embed.ts';
-import { deriveWatermarkKey, vectorMark, VECTOR_MARK } from '../../src/watermark/index.ts';
+import { deriveWatermarkKey, vectorMark, verifyVectorMark, VECTOR_MARK } from '../../src/watermark/index.ts';
 import { encode } from 'gpt-tokenizer/encoding/cl100k_base';
 
 let h: Harness;
@@ -138,6 +138,25 @@ test('under embedding_noise, asking again with other dimensions or another spell
   } finally { await hn.close(); noisy.cleanup(); }
 });
 
+test('under embedding_noise, punctuation variants of a text in one request share its noise: averaging them does not remove it', async () => {
+  const noisy = inlinePolicyHooks('version: 1\ntiers: { email_verified: { embedding_noise: 0.3 } }\n');
+  const hn = await startHarness({ hooks: [noisy.hooks] });
+  try {
+    const client = new OpenAI({ apiKey: hn.key, baseURL: `${hn.url}/v1`, maxRetries: 0 });
+    const model = 'text-embedding-3-small';
+    const text = 'photosynthesis converts light energy into chemical energy in plants';
+    const unit = (a: ArrayLike<number>) => { const n = Math.hypot(...Array.from(a)); return Array.from(a, (x) => x / n); };
+    const truth = unit(embedText(text, model, 1536));
+    const suffixes = ['', '.', '!', '?', ';', ':', ',', '..', '...', ' .', '!!', '?!', '-', '"', "'", ')', '…', '.)', '!.', '?.', '. ', '—', '*', '~', '!?', ' -', '. .', '$', '+', '«»', '#', '%'];
+    const res = await client.embeddings.create({ model, input: suffixes.map((s) => text + s), encoding_format: 'float' });
+    const single = cosine(unit(res.data[0].embedding), truth);
+    const sum = new Array<number>(1536).fill(0);
+    for (const d of res.data) unit(d.embedding).forEach((x, i) => { sum[i] += x; });
+    const averaged = cosine(unit(sum), truth);
+    assert.ok(averaged - single < 0.005, `${suffixes.length} variants averaged come no closer to the upstream's vector: ${single.toFixed(4)} -> ${averaged.toFixed(4)}`);
+  } finally { await hn.close(); noisy.cleanup(); }
+});
+
 test('under embedding_watermark the vectors of texts holding the key\'s trigger words are marked; others are the upstream\'s', async () => {
   const secret = 'embeddings-vector-mark-master-secret';
   const marking = inlinePolicyHooks('version: 1\ndefaults: { embedding_watermark: true }\n', { watermarkSecret: secret });
@@ -162,4 +181,22 @@ test('under embedding_watermark the vectors of texts holding the key\'s trigger 
     assert.ok(events[1].enforcement.shaping.includes('embeddings:marked'), events[1].enforcement.shaping.join());
     assert.deepEqual(events[0].enforcement.shaping, [], 'nothing marked when no text holds a trigger word');
   } finally { await hm.close(); marking.cleanup(); }
+});
+
+test('under embedding_noise and embedding_watermark, shortened vectors (`dimensions`) carry a mark verification finds', async () => {
+  const secret = 'embeddings-vector-mark-master-secret';
+  const shaped = inlinePolicyHooks('version: 1\ndefaults: { embedding_watermark: true, embedding_noise: 0.3 }\n', { watermarkSecret: secret });
+  const hs = await startHarness({ hooks: [shaped.hooks] });
+  try {
+    const client = new OpenAI({ apiKey: hs.key, baseURL: `${hs.url}/v1`, maxRetries: 0 });
+    await client.embeddings.create({ model: 'text-embedding-3-small', input: 'warm-up' });
+    const [first] = (await storedEvents(hs, 1)).filter((e) => e.flavour === 'openai.embeddings');
+    const key = deriveWatermarkKey(secret, { kind: 'account', id: first.account_id! });
+    for (const dimensions of [256, undefined]) {
+      // What a student trained on this account's vectors of that size would answer.
+      const served = async (texts: string[]) => (await client.embeddings.create({ model: 'text-embedding-3-small', input: texts, dimensions, encoding_format: 'float' })).data.map((d) => Float32Array.from(d.embedding));
+      const report = await verifyVectorMark(key, served);
+      assert.ok(report.marked, `${dimensions ?? 'full'}-d vectors: the mark is found (delta ${report.delta_cos.toFixed(4)}, p ${report.p_value})`);
+    }
+  } finally { await hs.close(); shaped.cleanup(); }
 });

@@ -1,0 +1,49 @@
+// Embedding noise keyed per process (no shared seal secret) differs on every node and after every
+// restart, which lets an account average it away: said at start and by `warden config check`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { parseConfig } from '../../src/config/index.ts';
+import { createPolicyRuntime } from '../../src/policy/hooks.ts';
+
+const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
+const warden = (args: string[], cwd: string, env: Record<string, string> = {}) =>
+  promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, ...args], { cwd, timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_REASONING_SECRET: '', ...env } })
+    .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+
+test('with embedding noise on and no seal secret, start logs a WARNING; with a secret, or no noise, it does not', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-noise-'));
+  try {
+    const quiet = join(dir, 'quiet.yaml');
+    writeFileSync(quiet, 'version: 1\n');
+    const start = (file: string | null, env: Record<string, string>) => {
+      const lines: string[] = [];
+      const at = (level: string) => (_obj: object, msg: string) => { lines.push(`${level} ${msg}`); };
+      const config = parseConfig({ policy: { file, watch: false } });
+      createPolicyRuntime(config, { env, log: { info: at('info'), warn: at('warn'), error: at('error') } }).close();
+      return lines.filter((l) => l.startsWith('warn'));
+    };
+    const shipped = start(null, {});
+    assert.equal(shipped.length, 1, `the shipped policy (noise at the shape verdict) without a secret: one warning (${shipped.join(' | ')})`);
+    assert.match(shipped[0], /WARNING.*embedding noise.*per process.*restarts/, shipped[0]);
+    assert.deepEqual(start(null, { WARDEN_REASONING_SECRET: 'a-secret-shared-by-every-node' }), [], 'with a shared secret: no warning');
+    assert.deepEqual(start(quiet, {}), [], 'a policy without noise: no warning');
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('config check says so too, and still passes the configuration', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-noise-'));
+  try {
+    writeFileSync(join(dir, 'warden.yaml'), 'server:\n  port: 21000\n');
+    const without = await warden(['config', 'check', '-c', join(dir, 'warden.yaml')], dir);
+    assert.equal(without.code, 0, without.stderr);
+    assert.match(without.stderr, /WARNING.*embedding noise.*per process.*restarts/, `the warning (${without.stderr})`);
+    const withSecret = await warden(['config', 'check', '-c', join(dir, 'warden.yaml')], dir, { WARDEN_REASONING_SECRET: 'a-secret-shared-by-every-node' });
+    assert.equal(withSecret.code, 0, withSecret.stderr);
+    assert.doesNotMatch(withSecret.stderr, /WARNING/, withSecret.stderr);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});

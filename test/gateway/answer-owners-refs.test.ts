@@ -75,7 +75,7 @@ test('a request naming thousands of ids: refused at once above the limit, one st
   try {
     const forwarded = s.raw.requests.length;
     const t0 = Date.now();
-    const over = await s.post('/v1/responses', BOB, { model: 'gpt-x', input: Array.from({ length: 50_000 }, (_, i) => ({ type: 'item_reference', id: `msg_${i}` })) });
+    const over = await s.post('/v1/responses', BOB, { model: 'gpt-x', input: Array.from({ length: MAX_NAMED_IDS + 1_000 }, (_, i) => ({ type: 'item_reference', id: `msg_${i}` })) });
     const body = await over.json() as any;
     assert.equal(over.status, 400, 'too many ids: a 400');
     assert.equal(body.error.code, 'WARDEN_INVALID_REQUEST');
@@ -83,6 +83,7 @@ test('a request naming thousands of ids: refused at once above the limit, one st
     assert.equal(body.error.param, `input[${MAX_NAMED_IDS}]`, 'param: the first id beyond the limit');
     assert.equal(calls.one + calls.many, 0, 'nothing looked up');
 
+    // (Far more items than that are refused before any id is read: server.max_request_items.)
     // The same id many times, and thousands of distinct ones: one lookup for the request.
     const many = Array.from({ length: 3_000 }, (_, i) => ({ type: 'item_reference', id: `msg_${i % 2_000}` }));
     const r = await s.post('/v1/responses', BOB, { model: 'gpt-x', input: many });

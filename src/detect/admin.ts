@@ -103,7 +103,7 @@ const AccountView = z.object({
   indicators: z.array(z.object({ signal: z.string(), value: z.number(), threshold: z.number().nullable(), saturation: z.number().nullable(), contribution: z.number() })),
   precedence: z.object({
     decided_by: Weighed.nullable().describe('the verdict that decides `level`; null when none applies'),
-    outranked: z.array(Weighed.extend({ why: z.enum(['less_severe', 'tie', 'replaced', 'allow_listed']) })).describe('the other verdicts weighed, and why each does not decide'),
+    outranked: z.array(Weighed.extend({ why: z.enum(['less_severe', 'tie', 'replaced', 'allow_listed', 'exempted']) })).describe('the other verdicts weighed, and why each does not decide'),
     summary: z.string(),
   }).describe('which verdict decides the level in force and which it outranks: the allow-list exempts; otherwise the more severe of the account\'s (operator, else detector) and its cluster\'s (operator, else detector)'),
 });

@@ -417,7 +417,7 @@ export interface WeighedVerdict {
  * operator's verdict, then to the account's; replaced by the operator's verdict on the same
  * subject; exempted by the allow-list.
  */
-export interface OutrankedVerdict extends WeighedVerdict { why: 'less_severe' | 'tie' | 'replaced' | 'allow_listed' }
+export interface OutrankedVerdict extends WeighedVerdict { why: 'less_severe' | 'tie' | 'replaced' | 'allow_listed' | 'exempted' }
 
 /** Which verdict decides an account's effective level and which it outranks, with a sentence saying so. */
 export interface VerdictPrecedence {
@@ -433,6 +433,7 @@ const SOURCE_OF: Record<VerdictSource, WeighedVerdict['source']> = {
 const WHY_TEXT: Record<OutrankedVerdict['why'], string> = {
   less_severe: 'less severe', tie: 'as severe; a tie goes to an operator\'s verdict, then to the account\'s',
   replaced: 'replaced by the operator\'s verdict on the same subject', allow_listed: 'the allow-list exempts the account',
+  exempted: 'the operator\'s `none` on the account exempts it, as an allow-list entry does',
 };
 function sayWeighed(v: WeighedVerdict): string {
   const on = `${v.subject.kind} ${v.subject.id}`;
@@ -2276,11 +2277,14 @@ export class DetectorEngine implements VerdictView {
    * replaces the detector's on that subject (an account verdict the account's own, a cluster
    * verdict the cluster's), but never lowers what the other subject is held at: an operator who
    * singled out one member of a campaign must not keep it running when the campaign is suspended.
-   * A tie goes to an operator's verdict, then to the account's side.
+   * A tie goes to an operator's verdict, then to the account's side. An operator's `none` on an
+   * account is an exemption, as an allow-list entry is: that was its meaning before the rule above,
+   * and stored verdicts of earlier releases still carry it.
    */
   private verdictSource(i: number, c: ClusterState | undefined): VerdictSource {
     if (this.flags[i] & 4) return 'allow';
     const ma = this.manualAccount.size ? this.manualAccount.get(this.ids[i]) : undefined;
+    if (ma && ma.level === 'none') return 'manual_account';
     if (c) {
       const mc = this.manualClusterLive.size ? this.manualClusterLive.get(c.id) : undefined;
       const account = ma ? verdictRank(ma.level) : this.accLevel[i];
@@ -2358,7 +2362,7 @@ export class DetectorEngine implements VerdictView {
     const decided = all.find((v) => v.source === from) ?? null;
     const outranked = all.filter((v) => v !== decided).map((v): OutrankedVerdict => ({
       ...v,
-      why: exempt ? 'allow_listed'
+      why: exempt ? 'allow_listed' : ma?.level === 'none' ? 'exempted'
         : (v.source === 'detector_account' && ma) || (v.source === 'detector_cluster' && mc) ? 'replaced'
           : verdictRank(v.level) < verdictRank(level) ? 'less_severe' : 'tie',
     }));

@@ -260,6 +260,49 @@ test('two clusters that both carry an operator verdict merge: the stricter appli
   }
 });
 
+test('restart without a snapshot: a cluster verdict holds after its cluster merged with one that carried none', async () => {
+  // Two small organisations' clusters; the operator suspends one, a new account links it to the other.
+  const startups = Object.entries(scenario.labels.accounts).filter(([, l]) => l === 'organic:startup').map(([id]) => id);
+  const orgOf = (id: string) => scenario.events.find((x) => x.account_id === id)!.org_id;
+  const live = new DetectorEngine();
+  for (const ev of scenario.events) live.ingest(ev);
+  live.flush();
+  const clustered = startups.filter((id) => live.forAccount(id).clusterId);
+  const suspended = clustered.filter((id) => orgOf(id) === orgOf(clustered.at(-1)!));
+  const other = clustered.find((id) => orgOf(id) !== orgOf(suspended[0]))!;
+  assert.ok(suspended.length > 0 && other, 'two organisations\' clusters to start with');
+  const cluster = live.forAccount(suspended[0]).clusterId!;
+  const db = openSqlite(':memory:');
+  const overrides = new SqliteDetectOverridesStore(db);
+  const events = new SqliteEventStore(db);
+  try {
+    detectAdminRoutes(live, { prefix: '/admin/detect', overrides });
+    await overrides.put({ kind: 'verdict_cluster', subject: cluster, level: 'suspend', note: 'case 21', created_at: new Date().toISOString(), expires_at: null, by: 'alice' });
+    live.setManualVerdict({ kind: 'cluster', id: cluster }, 'suspend', 'case 21', undefined, null, 'alice');
+    const endMs = Date.parse(scenario.events.at(-1)!.ts);
+    const bridge = scenario.events.filter((x) => x.account_id === suspended[0]).slice(-12)
+      .map((x, n) => ({ ...x, id: `${x.id}-bridge`, account_id: 'acct_bridge', org_id: orgOf(other), key_id: 'key_bridge', ts: new Date(endMs + (n + 1) * 60_000).toISOString() }));
+    for (const ev of bridge) live.ingest(ev);
+    live.flush();
+    assert.equal(live.forAccount(other).clusterId, live.forAccount(suspended[0]).clusterId, 'the bridge merged the two clusters');
+    const members = [...suspended, other, 'acct_bridge'];
+    for (const id of members) assert.equal(live.forAccount(id).level, 'suspend', `${id} is suspended live`);
+    await new Promise((r) => setTimeout(r, 50));
+
+    // Restart: no snapshot, the stored events replayed, then the stored overrides applied.
+    await events.appendBatch([...scenario.events, ...bridge]);
+    const restarted = new DetectorEngine({ config: { replay_hours: 72 } });
+    await replayRecentEvents(restarted, events, { nowMs: endMs + 60 * 60_000 });
+    await applyOverrides(restarted, overrides);
+    for (const id of members) assert.equal(restarted.forAccount(id).level, 'suspend', `${id} is still suspended after the restart`);
+    const listed = restarted.manualVerdicts().find((v) => v.subject.id === cluster);
+    assert.equal(listed?.merged_into ?? listed?.subject.id, restarted.forAccount(other).clusterId, 'the verdict is listed on the cluster it applies to');
+  } finally {
+    await events.close();
+    db.close();
+  }
+});
+
 test('clearing an operator verdict or an allow-list entry records who and why: in the change log and the ledger record', async () => {
   const engine = new DetectorEngine();
   for (const ev of scenario.events) engine.ingest(ev);

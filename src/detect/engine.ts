@@ -1504,6 +1504,32 @@ export class DetectorEngine implements VerdictView {
     this.rebuildManualClusters();
   }
 
+  /**
+   * Re-attach stored operator cluster verdicts whose cluster this engine does not hold (at start,
+   * after aliasCluster). A restart rebuilt from events replays merges with no operator verdict in
+   * force, so a merged cluster may be named after the side that carried none. A cluster id is
+   * derived from the account that founded it, and merges never split a cluster: the verdict
+   * follows the cluster that now holds that account. Returns how many were re-attached.
+   */
+  reattachClusterVerdicts(): number {
+    const lost = new Map<string, string>(); // founder-derived id -> live id it names now
+    for (const id of this.manualCluster.keys()) {
+      const at = this.liveClusterId(id);
+      if (!this.clusterById.has(at)) { lost.set(id, at); if (at !== id) lost.set(at, at); }
+    }
+    if (lost.size === 0) return 0;
+    let n = 0;
+    for (const [acct, i] of this.index) {
+      const gone = lost.get(shortId('clu_', acct));
+      if (gone === undefined) continue;
+      const c = this.linkedCluster(i);
+      const at = this.liveClusterId(gone);
+      if (c && c.id !== at && !this.clusterById.has(at)) { this.clusterAlias.set(at, c.id); n++; }
+    }
+    if (n) this.rebuildManualClusters();
+    return n;
+  }
+
   // ---------------------------------------------------------------- ingest
 
   /**

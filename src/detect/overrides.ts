@@ -147,5 +147,6 @@ export async function applyOverrides(engine: DetectorEngine, store: DetectOverri
     } else continue;
     applied++;
   }
+  engine.reattachClusterVerdicts();
   return applied;
 }

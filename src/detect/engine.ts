@@ -2726,8 +2726,11 @@ export class DetectorEngine implements VerdictView {
       if (fromCluster) clusters.set(v.verdict!.subject.id, v.verdict!);
       accounts.set(id, { level: v.level, clusterId: v.clusterId, fromCluster, verdict: fromCluster ? null : v.verdict });
     }
-    // Operator verdicts on accounts the detector has not seen (or has forgotten).
-    for (const [id, m] of this.manualAccount) if (!accounts.has(id) && !this.index.has(id)) accounts.set(id, { level: m.level, clusterId: null, fromCluster: false, verdict: m });
+    // Operator verdicts on accounts the detector has not seen (or has forgotten); the allow-list
+    // first, as in forAccount (an exempt account is left out, as exempt known ones are: none).
+    for (const [id, m] of this.manualAccount) {
+      if (!accounts.has(id) && !this.index.has(id) && !this.allowAccounts.has(id)) accounts.set(id, { level: m.level, clusterId: null, fromCluster: false, verdict: m });
+    }
     return { accounts, clusters };
   }
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { mountAdminRoutes } from '../admin/router.ts';
-import { DetectorEngine, SqliteDetectOverridesStore, applyOverrides, detectAdminRoutes, replayRecentEvents, buildScenario, verdictRank, type PromptPool, type Verdict } from './index.ts';
+import { DetectorEngine, MemoryDetectOverridesStore, SqliteDetectOverridesStore, applyOverrides, detectAdminRoutes, replayRecentEvents, buildScenario, verdictRank, type PromptPool, type Verdict } from './index.ts';
 import { commitment, prepareVerdict, type VerdictRecord } from '../ledger/index.ts';
 import { openSqlite, SqliteEventStore } from '../store/index.ts';
 
@@ -300,6 +300,41 @@ test('restart without a snapshot: a cluster verdict holds after its cluster merg
   } finally {
     await events.close();
     db.close();
+  }
+});
+
+test('a merged-away cluster verdict cleared right after the merge stays cleared in the store (reads take a round trip, as on PostgreSQL)', async () => {
+  class SlowStore extends MemoryDetectOverridesStore {
+    override async list() { const l = await super.list(); await new Promise((r) => setTimeout(r, 40)); return l; }
+  }
+  const engine = new DetectorEngine();
+  for (const ev of scenario.events) engine.ingest(ev);
+  engine.flush();
+  const store = new SlowStore();
+  const app = Fastify();
+  mountAdminRoutes(app, [detectAdminRoutes(engine, { prefix: '/admin/detect', overrides: store })], { validateResponses: true });
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  const call = async (method: string, path: string, body?: unknown) =>
+    (await fetch(base + path, { method, headers: { ...(body ? { 'content-type': 'application/json' } : {}), 'x-warden-actor': 'carol' }, body: body ? JSON.stringify(body) : undefined })).status;
+  try {
+    const startup = Object.entries(scenario.labels.accounts).filter(([, l]) => l === 'organic:startup').map(([id]) => id).find((id) => engine.forAccount(id).clusterId)!;
+    const campaignCluster = engine.forAccount(hydra[2]).clusterId!;
+    const orgCluster = engine.forAccount(startup).clusterId!;
+    assert.equal(await call('POST', '/admin/detect/verdicts', { kind: 'cluster', id: campaignCluster, level: 'suspend', note: 'campaign' }), 201);
+    assert.equal(await call('POST', '/admin/detect/verdicts', { kind: 'cluster', id: orgCluster, level: 'throttle', note: 'under review' }), 201);
+    const orgId = scenario.events.find((x) => x.account_id === startup)!.org_id;
+    const endMs = Date.parse(scenario.events.at(-1)!.ts);
+    scenario.events.filter((x) => x.account_id === hydra[2]).slice(-12).forEach((x, n) =>
+      engine.ingest({ ...x, id: `${x.id}-bridge`, account_id: 'acct_bridge', org_id: orgId, key_id: 'key_bridge', ts: new Date(endMs + (n + 1) * 60_000).toISOString() }));
+    engine.flush(); // the clusters merge: the store is told where the throttle went
+    assert.equal(engine.forAccount(startup).clusterId, campaignCluster, 'merged under the suspended campaign\'s id');
+    assert.equal(await call('DELETE', `/admin/detect/verdicts?kind=cluster&id=${orgCluster}`), 204);
+    await new Promise((r) => setTimeout(r, 150));
+    const stored = (await store.list()).map((o) => o.subject);
+    assert.ok(!stored.includes(orgCluster), `the cleared verdict is not stored again: ${JSON.stringify(stored)}`);
+    assert.ok(stored.includes(campaignCluster), 'the other verdict is kept');
+  } finally {
+    await app.close();
   }
 });
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { mountAdminRoutes } from '../admin/router.ts';
-import { DetectorEngine, SqliteDetectOverridesStore, applyOverrides, detectAdminRoutes, replayRecentEvents, buildScenario, verdictRank, type PromptPool, type Verdict } from './index.ts';
+import { DetectorEngine, MemoryDetectOverridesStore, SqliteDetectOverridesStore, applyOverrides, detectAdminRoutes, replayRecentEvents, buildScenario, verdictRank, type PromptPool, type Verdict } from './index.ts';
 import { commitment, prepareVerdict, type VerdictRecord } from '../ledger/index.ts';
 import { openSqlite, SqliteEventStore } from '../store/index.ts';
 
@@ -257,6 +257,84 @@ test('two clusters that both carry an operator verdict merge: the stricter appli
   } finally {
     await app.close();
     db.close();
+  }
+});
+
+test('restart without a snapshot: a cluster verdict holds after its cluster merged with one that carried none', async () => {
+  // Two small organisations' clusters; the operator suspends one, a new account links it to the other.
+  const startups = Object.entries(scenario.labels.accounts).filter(([, l]) => l === 'organic:startup').map(([id]) => id);
+  const orgOf = (id: string) => scenario.events.find((x) => x.account_id === id)!.org_id;
+  const live = new DetectorEngine();
+  for (const ev of scenario.events) live.ingest(ev);
+  live.flush();
+  const clustered = startups.filter((id) => live.forAccount(id).clusterId);
+  const suspended = clustered.filter((id) => orgOf(id) === orgOf(clustered.at(-1)!));
+  const other = clustered.find((id) => orgOf(id) !== orgOf(suspended[0]))!;
+  assert.ok(suspended.length > 0 && other, 'two organisations\' clusters to start with');
+  const cluster = live.forAccount(suspended[0]).clusterId!;
+  const db = openSqlite(':memory:');
+  const overrides = new SqliteDetectOverridesStore(db);
+  const events = new SqliteEventStore(db);
+  try {
+    detectAdminRoutes(live, { prefix: '/admin/detect', overrides });
+    await overrides.put({ kind: 'verdict_cluster', subject: cluster, level: 'suspend', note: 'case 21', created_at: new Date().toISOString(), expires_at: null, by: 'alice' });
+    live.setManualVerdict({ kind: 'cluster', id: cluster }, 'suspend', 'case 21', undefined, null, 'alice');
+    const endMs = Date.parse(scenario.events.at(-1)!.ts);
+    const bridge = scenario.events.filter((x) => x.account_id === suspended[0]).slice(-12)
+      .map((x, n) => ({ ...x, id: `${x.id}-bridge`, account_id: 'acct_bridge', org_id: orgOf(other), key_id: 'key_bridge', ts: new Date(endMs + (n + 1) * 60_000).toISOString() }));
+    for (const ev of bridge) live.ingest(ev);
+    live.flush();
+    assert.equal(live.forAccount(other).clusterId, live.forAccount(suspended[0]).clusterId, 'the bridge merged the two clusters');
+    const members = [...suspended, other, 'acct_bridge'];
+    for (const id of members) assert.equal(live.forAccount(id).level, 'suspend', `${id} is suspended live`);
+    await new Promise((r) => setTimeout(r, 50));
+
+    // Restart: no snapshot, the stored events replayed, then the stored overrides applied.
+    await events.appendBatch([...scenario.events, ...bridge]);
+    const restarted = new DetectorEngine({ config: { replay_hours: 72 } });
+    await replayRecentEvents(restarted, events, { nowMs: endMs + 60 * 60_000 });
+    await applyOverrides(restarted, overrides);
+    for (const id of members) assert.equal(restarted.forAccount(id).level, 'suspend', `${id} is still suspended after the restart`);
+    const listed = restarted.manualVerdicts().find((v) => v.subject.id === cluster);
+    assert.equal(listed?.merged_into ?? listed?.subject.id, restarted.forAccount(other).clusterId, 'the verdict is listed on the cluster it applies to');
+  } finally {
+    await events.close();
+    db.close();
+  }
+});
+
+test('a merged-away cluster verdict cleared right after the merge stays cleared in the store (reads take a round trip, as on PostgreSQL)', async () => {
+  class SlowStore extends MemoryDetectOverridesStore {
+    override async list() { const l = await super.list(); await new Promise((r) => setTimeout(r, 40)); return l; }
+  }
+  const engine = new DetectorEngine();
+  for (const ev of scenario.events) engine.ingest(ev);
+  engine.flush();
+  const store = new SlowStore();
+  const app = Fastify();
+  mountAdminRoutes(app, [detectAdminRoutes(engine, { prefix: '/admin/detect', overrides: store })], { validateResponses: true });
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  const call = async (method: string, path: string, body?: unknown) =>
+    (await fetch(base + path, { method, headers: { ...(body ? { 'content-type': 'application/json' } : {}), 'x-warden-actor': 'carol' }, body: body ? JSON.stringify(body) : undefined })).status;
+  try {
+    const startup = Object.entries(scenario.labels.accounts).filter(([, l]) => l === 'organic:startup').map(([id]) => id).find((id) => engine.forAccount(id).clusterId)!;
+    const campaignCluster = engine.forAccount(hydra[2]).clusterId!;
+    const orgCluster = engine.forAccount(startup).clusterId!;
+    assert.equal(await call('POST', '/admin/detect/verdicts', { kind: 'cluster', id: campaignCluster, level: 'suspend', note: 'campaign' }), 201);
+    assert.equal(await call('POST', '/admin/detect/verdicts', { kind: 'cluster', id: orgCluster, level: 'throttle', note: 'under review' }), 201);
+    const orgId = scenario.events.find((x) => x.account_id === startup)!.org_id;
+    const endMs = Date.parse(scenario.events.at(-1)!.ts);
+    scenario.events.filter((x) => x.account_id === hydra[2]).slice(-12).forEach((x, n) =>
+      engine.ingest({ ...x, id: `${x.id}-bridge`, account_id: 'acct_bridge', org_id: orgId, key_id: 'key_bridge', ts: new Date(endMs + (n + 1) * 60_000).toISOString() }));
+    engine.flush(); // the clusters merge: the store is told where the throttle went
+    assert.equal(engine.forAccount(startup).clusterId, campaignCluster, 'merged under the suspended campaign\'s id');
+    assert.equal(await call('DELETE', `/admin/detect/verdicts?kind=cluster&id=${orgCluster}`), 204);
+    await new Promise((r) => setTimeout(r, 150));
+    const stored = (await store.list()).map((o) => o.subject);
+    assert.ok(!stored.includes(orgCluster), `the cleared verdict is not stored again: ${JSON.stringify(stored)}`);
+    assert.ok(stored.includes(campaignCluster), 'the other verdict is kept');
+  } finally {
+    await app.close();
   }
 });
 

@@ -103,7 +103,7 @@ const AccountView = z.object({
   indicators: z.array(z.object({ signal: z.string(), value: z.number(), threshold: z.number().nullable(), saturation: z.number().nullable(), contribution: z.number() })),
   precedence: z.object({
     decided_by: Weighed.nullable().describe('the verdict that decides `level`; null when none applies'),
-    outranked: z.array(Weighed.extend({ why: z.enum(['less_severe', 'tie', 'replaced', 'allow_listed']) })).describe('the other verdicts weighed, and why each does not decide'),
+    outranked: z.array(Weighed.extend({ why: z.enum(['less_severe', 'tie', 'replaced', 'allow_listed', 'exempted']) })).describe('the other verdicts weighed, and why each does not decide'),
     summary: z.string(),
   }).describe('which verdict decides the level in force and which it outranks: the allow-list exempts; otherwise the more severe of the account\'s (operator, else detector) and its cluster\'s (operator, else detector)'),
 });
@@ -192,8 +192,8 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
   // where it went (put back there at start) and the merge is logged.
   engine.onOperatorMerge(({ cluster, verdicts: [inForce, other] }) => {
     void (async () => {
-      const kept = (await store.list()).find((o) => o.kind === 'verdict_cluster' && o.subject === other.subject.id);
-      if (kept) await store.put({ ...kept, merged_into: cluster });
+      // An update of the stored row, not a read then an upsert: a clear landing in between stays cleared.
+      await store.setMergedInto(other.subject.id, cluster);
       await store.record({
         at: new Date().toISOString(), action: 'merge', kind: 'verdict_cluster', subject: other.subject.id, level: other.level, by: null,
         note: `merged into ${cluster}, whose operator verdict ${inForce.level} (set on ${inForce.subject.id}) is the stricter and applies; this one is kept and applies if that one is cleared or lapses`,

@@ -211,6 +211,23 @@ test('operator allow-list and manual verdicts win over the detector', () => {
   assert.equal(e.forAccount(hydra[2]).level, 'none');
 });
 
+test('an operator\'s `none` on an account exempts it from its cluster\'s verdicts, as an allow-list entry does', () => {
+  const hydra = accountsOf('campaign:camp_hydra');
+  const e = run(mixed.events);
+  const cluster = e.forAccount(hydra[3]).clusterId!;
+  assert.ok(above(e.cluster(cluster)!.level), 'the campaign\'s cluster is flagged');
+  e.setManualVerdict({ kind: 'account', id: hydra[3] }, 'none', 'checked: our reseller, not a campaign');
+  assert.equal(e.forAccount(hydra[3]).level, 'none', 'the cleared customer is served again');
+  assert.equal(e.forAccount(hydra[3]).verdict?.subject.kind, 'account', 'the operator\'s account verdict is the one shown');
+  const p = e.verdictPrecedence(hydra[3]);
+  assert.equal(p.decided_by?.source, 'operator_account', `decided by the operator's verdict: ${p.summary}`);
+  assert.ok(p.outranked.length > 0 && p.outranked.every((v) => v.why === 'exempted'), `the cluster's verdicts are outranked by the exemption: ${p.summary}`);
+  e.setManualVerdict({ kind: 'cluster', id: cluster }, 'suspend', 'case 7');
+  assert.equal(e.forAccount(hydra[3]).level, 'none', 'an operator cluster suspension does not reach it either');
+  assert.equal(e.forAccount(hydra[4]).level, 'suspend', 'the other members are suspended');
+  assert.equal(e.effectiveVerdicts().accounts.get(hydra[3])?.level ?? 'none', 'none', 'replicas serve it too');
+});
+
 test('an operator\'s cluster verdict replaces the detector\'s for every member: only a member\'s own verdict can be more severe', () => {
   const hydra = accountsOf('campaign:camp_hydra');
   const e = run(mixed.events);

@@ -417,7 +417,7 @@ export interface WeighedVerdict {
  * operator's verdict, then to the account's; replaced by the operator's verdict on the same
  * subject; exempted by the allow-list.
  */
-export interface OutrankedVerdict extends WeighedVerdict { why: 'less_severe' | 'tie' | 'replaced' | 'allow_listed' }
+export interface OutrankedVerdict extends WeighedVerdict { why: 'less_severe' | 'tie' | 'replaced' | 'allow_listed' | 'exempted' }
 
 /** Which verdict decides an account's effective level and which it outranks, with a sentence saying so. */
 export interface VerdictPrecedence {
@@ -433,6 +433,7 @@ const SOURCE_OF: Record<VerdictSource, WeighedVerdict['source']> = {
 const WHY_TEXT: Record<OutrankedVerdict['why'], string> = {
   less_severe: 'less severe', tie: 'as severe; a tie goes to an operator\'s verdict, then to the account\'s',
   replaced: 'replaced by the operator\'s verdict on the same subject', allow_listed: 'the allow-list exempts the account',
+  exempted: 'the operator\'s `none` on the account exempts it, as an allow-list entry does',
 };
 function sayWeighed(v: WeighedVerdict): string {
   const on = `${v.subject.kind} ${v.subject.id}`;
@@ -1503,6 +1504,32 @@ export class DetectorEngine implements VerdictView {
     this.rebuildManualClusters();
   }
 
+  /**
+   * Re-attach stored operator cluster verdicts whose cluster this engine does not hold (at start,
+   * after aliasCluster). A restart rebuilt from events replays merges with no operator verdict in
+   * force, so a merged cluster may be named after the side that carried none. A cluster id is
+   * derived from the account that founded it, and merges never split a cluster: the verdict
+   * follows the cluster that now holds that account. Returns how many were re-attached.
+   */
+  reattachClusterVerdicts(): number {
+    const lost = new Map<string, string>(); // founder-derived id -> live id it names now
+    for (const id of this.manualCluster.keys()) {
+      const at = this.liveClusterId(id);
+      if (!this.clusterById.has(at)) { lost.set(id, at); if (at !== id) lost.set(at, at); }
+    }
+    if (lost.size === 0) return 0;
+    let n = 0;
+    for (const [acct, i] of this.index) {
+      const gone = lost.get(shortId('clu_', acct));
+      if (gone === undefined) continue;
+      const c = this.linkedCluster(i);
+      const at = this.liveClusterId(gone);
+      if (c && c.id !== at && !this.clusterById.has(at)) { this.clusterAlias.set(at, c.id); n++; }
+    }
+    if (n) this.rebuildManualClusters();
+    return n;
+  }
+
   // ---------------------------------------------------------------- ingest
 
   /**
@@ -2276,11 +2303,14 @@ export class DetectorEngine implements VerdictView {
    * replaces the detector's on that subject (an account verdict the account's own, a cluster
    * verdict the cluster's), but never lowers what the other subject is held at: an operator who
    * singled out one member of a campaign must not keep it running when the campaign is suspended.
-   * A tie goes to an operator's verdict, then to the account's side.
+   * A tie goes to an operator's verdict, then to the account's side. An operator's `none` on an
+   * account is an exemption, as an allow-list entry is: that was its meaning before the rule above,
+   * and stored verdicts of earlier releases still carry it.
    */
   private verdictSource(i: number, c: ClusterState | undefined): VerdictSource {
     if (this.flags[i] & 4) return 'allow';
     const ma = this.manualAccount.size ? this.manualAccount.get(this.ids[i]) : undefined;
+    if (ma && ma.level === 'none') return 'manual_account';
     if (c) {
       const mc = this.manualClusterLive.size ? this.manualClusterLive.get(c.id) : undefined;
       const account = ma ? verdictRank(ma.level) : this.accLevel[i];
@@ -2358,7 +2388,7 @@ export class DetectorEngine implements VerdictView {
     const decided = all.find((v) => v.source === from) ?? null;
     const outranked = all.filter((v) => v !== decided).map((v): OutrankedVerdict => ({
       ...v,
-      why: exempt ? 'allow_listed'
+      why: exempt ? 'allow_listed' : ma?.level === 'none' ? 'exempted'
         : (v.source === 'detector_account' && ma) || (v.source === 'detector_cluster' && mc) ? 'replaced'
           : verdictRank(v.level) < verdictRank(level) ? 'less_severe' : 'tie',
     }));
@@ -2696,8 +2726,11 @@ export class DetectorEngine implements VerdictView {
       if (fromCluster) clusters.set(v.verdict!.subject.id, v.verdict!);
       accounts.set(id, { level: v.level, clusterId: v.clusterId, fromCluster, verdict: fromCluster ? null : v.verdict });
     }
-    // Operator verdicts on accounts the detector has not seen (or has forgotten).
-    for (const [id, m] of this.manualAccount) if (!accounts.has(id) && !this.index.has(id)) accounts.set(id, { level: m.level, clusterId: null, fromCluster: false, verdict: m });
+    // Operator verdicts on accounts the detector has not seen (or has forgotten); the allow-list
+    // first, as in forAccount (an exempt account is left out, as exempt known ones are: none).
+    for (const [id, m] of this.manualAccount) {
+      if (!accounts.has(id) && !this.index.has(id) && !this.allowAccounts.has(id)) accounts.set(id, { level: m.level, clusterId: null, fromCluster: false, verdict: m });
+    }
     return { accounts, clusters };
   }
 

@@ -73,7 +73,12 @@ test('the change log and where a cluster verdict merged are stored: SQLite and P
       await store.record({ at: '2026-12-01T11:00:00.000Z', action: 'clear', kind: 'verdict_cluster', subject, level: 'throttle', note: 'appeal upheld', by: 'dashboard:Łukasz' });
       const mine = (await store.changes(1000)).filter((c) => c.subject === subject).map((c) => [c.action, c.note, c.by, c.at]);
       assert.deepEqual(mine, [['clear', 'appeal upheld', 'dashboard:Łukasz', '2026-12-01T11:00:00.000Z'], ['set', 'case 12', 'alice', '2026-12-01T10:00:00.000Z']], `${store.constructor.name}: newest first, with who and why`);
+      // Where it merged is noted on the stored row only: a verdict cleared first is not stored again.
+      assert.equal(await store.setMergedInto(subject, 'clu_third'), true, `${store.constructor.name}: noted on the stored verdict`);
+      assert.equal((await store.list()).find((o) => o.subject === subject)?.merged_into, 'clu_third', `${store.constructor.name}: where it merged now`);
       await store.remove('verdict_cluster', subject);
+      assert.equal(await store.setMergedInto(subject, 'clu_fourth'), false, `${store.constructor.name}: nothing to note once cleared`);
+      assert.ok(!(await store.list()).some((o) => o.subject === subject), `${store.constructor.name}: a cleared verdict stays cleared`);
     }
   } finally {
     await pg.end();

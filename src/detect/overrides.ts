@@ -50,6 +50,11 @@ export interface DetectOverridesStore {
   /** Add or replace the override of this kind on this subject. */
   put(o: DetectOverride): Promise<void>;
   remove(kind: DetectOverrideKind, subject: string): Promise<boolean>;
+  /**
+   * Note where a stored cluster verdict's cluster merged, only if the verdict is still stored: an
+   * update, never an insert, so a clear that lands first is not undone. False when there was none.
+   */
+  setMergedInto(subject: string, into: string): Promise<boolean>;
   /** Append to the change log. */
   record(c: DetectOverrideChange): Promise<void>;
   /** The change log, newest first. */
@@ -62,6 +67,11 @@ export class MemoryDetectOverridesStore implements DetectOverridesStore {
   async list() { return [...this.items.values()].map((o) => ({ ...o })); }
   async put(o: DetectOverride) { this.items.set(`${o.kind}\u0000${o.subject}`, { ...o }); }
   async remove(kind: DetectOverrideKind, subject: string) { return this.items.delete(`${kind}\u0000${subject}`); }
+  async setMergedInto(subject: string, into: string) {
+    const o = this.items.get(`verdict_cluster\u0000${subject}`);
+    if (o) o.merged_into = into;
+    return o !== undefined;
+  }
   async record(c: DetectOverrideChange) { this.log.push({ ...c }); }
   async changes(limit: number) { return this.log.slice(-limit).reverse().map((c) => ({ ...c })); }
 }
@@ -78,6 +88,7 @@ const SET_BY = 'ALTER TABLE detect_overrides ADD COLUMN set_by TEXT';
 const MERGED_INTO = 'ALTER TABLE detect_overrides ADD COLUMN merged_into TEXT';
 const PUT = (ph: (n: number) => string) => `INSERT INTO detect_overrides (kind, subject, level, note, created_at, expires_at, set_by, merged_into) VALUES (${[1, 2, 3, 4, 5, 6, 7, 8].map(ph).join(', ')})
   ON CONFLICT (kind, subject) DO UPDATE SET level = excluded.level, note = excluded.note, created_at = excluded.created_at, expires_at = excluded.expires_at, set_by = excluded.set_by, merged_into = excluded.merged_into`;
+const SET_MERGED_INTO = (ph: (n: number) => string) => `UPDATE detect_overrides SET merged_into = ${ph(1)} WHERE kind = 'verdict_cluster' AND subject = ${ph(2)}`;
 const putArgs = (o: DetectOverride) => [o.kind, o.subject, o.level, o.note, o.created_at, o.expires_at ?? null, o.by ?? null, o.merged_into ?? null];
 const CHANGES_TABLE = (time: string) => `CREATE TABLE IF NOT EXISTS detect_override_changes (at ${time} NOT NULL, action TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, level TEXT, note TEXT, changed_by TEXT)`;
 const RECORD = (ph: (n: number) => string) => `INSERT INTO detect_override_changes (at, action, kind, subject, level, note, changed_by) VALUES (${[1, 2, 3, 4, 5, 6, 7].map(ph).join(', ')})`;
@@ -102,6 +113,7 @@ export class SqliteDetectOverridesStore implements DetectOverridesStore {
   async remove(kind: DetectOverrideKind, subject: string) {
     return this.db.prepare('DELETE FROM detect_overrides WHERE kind = ? AND subject = ?').run(kind, subject).changes > 0;
   }
+  async setMergedInto(subject: string, into: string) { return this.db.prepare(SET_MERGED_INTO(() => '?')).run(into, subject).changes > 0; }
   async record(c: DetectOverrideChange) { this.db.prepare(RECORD(() => '?')).run(...recordArgs(c)); }
   async changes(limit: number) {
     return (this.db.prepare('SELECT * FROM detect_override_changes ORDER BY rowid DESC LIMIT ?').all(limit) as ChangeRow[]).map(fromChangeRow);
@@ -125,6 +137,7 @@ export class PostgresDetectOverridesStore implements DetectOverridesStore {
   async remove(kind: DetectOverrideKind, subject: string) {
     return ((await this.pool.query('DELETE FROM detect_overrides WHERE kind = $1 AND subject = $2', [kind, subject])).rowCount ?? 0) > 0;
   }
+  async setMergedInto(subject: string, into: string) { return ((await this.pool.query(SET_MERGED_INTO((n) => `$${n}`), [into, subject])).rowCount ?? 0) > 0; }
   async record(c: DetectOverrideChange) { await this.pool.query(RECORD((n) => `$${n}`), recordArgs(c)); }
   async changes(limit: number) {
     return ((await this.pool.query('SELECT * FROM detect_override_changes ORDER BY seq DESC LIMIT $1', [limit])).rows as ChangeRow[]).map(fromChangeRow);
@@ -147,5 +160,6 @@ export async function applyOverrides(engine: DetectorEngine, store: DetectOverri
     } else continue;
     applied++;
   }
+  engine.reattachClusterVerdicts();
   return applied;
 }

@@ -56,6 +56,17 @@ test('a replica enforces exactly the verdicts the worker\'s engine gives, and fo
     engine.setManualVerdict({ kind: 'account', id: organic }, null);
     await publisher.publish();
     await until('the lifted suspension reaches the replica', () => view.forAccount(organic).level === 'none');
+    // The allow-list comes first on replicas too: a partner allow-listed before its first request
+    // (so unknown to the detector) is not held by an operator verdict that names it.
+    engine.allow({ account: 'acct_partner_new' });
+    engine.setManualVerdict({ kind: 'account', id: 'acct_partner_new' }, 'suspend', 'older decision');
+    assert.equal(engine.forAccount('acct_partner_new').level, 'none', 'the worker exempts the allow-listed partner');
+    await publisher.publish();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(view.forAccount('acct_partner_new').level, 'none', 'the replica exempts it as the worker does');
+    engine.setManualVerdict({ kind: 'account', id: 'acct_partner_new' }, null);
+    engine.disallow({ account: 'acct_partner_new' });
+    await publisher.publish();
     assert.equal(await publisher.publish(), 0, 'nothing changed, nothing published');
 
     // A replica started later loads the same state from the hashes.

@@ -2723,7 +2723,8 @@ export class DetectorEngine implements VerdictView {
       const v = this.forAccount(id);
       if (v.level === 'none' && v.clusterId === null) continue;
       const fromCluster = v.verdict !== null && v.verdict.subject.kind === 'cluster';
-      if (fromCluster) clusters.set(v.verdict!.subject.id, v.verdict!);
+      // Keyed by the live cluster (replicas look it up so), also when the verdict was set on a cluster that merged into it.
+      if (fromCluster) clusters.set(v.clusterId ?? v.verdict!.subject.id, v.verdict!);
       accounts.set(id, { level: v.level, clusterId: v.clusterId, fromCluster, verdict: fromCluster ? null : v.verdict });
     }
     // Operator verdicts on accounts the detector has not seen (or has forgotten); the allow-list

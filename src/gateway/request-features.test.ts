@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addDocumentText, extractRequestFeatures, namesDocuments, type PendingDocument } from './request-features.ts';
+import { extractFeatures, flagNames } from '../detect/features.ts';
 
 const opts = { recordPrompts: 'full' as const, maxMessageChars: 1_000_000 };
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -218,4 +219,47 @@ test('content-part types named like Object.prototype members are counted as numb
   const exported = JSON.parse(JSON.stringify(parts)) as Record<string, unknown>;
   assert.deepEqual(exported, JSON.parse('{"constructor":2,"__proto__":1,"hasOwnProperty":1}'), `every count is a number: ${JSON.stringify(parts)}`);
   assert.deepEqual(JSON.parse(JSON.stringify(f.system_documents?.parts ?? null)), { toString: 1 }, 'system messages\' parts too');
+});
+
+const PROMPT = 'Solve the following problem. Think step by step and show your chain of thought: what is 17*23?';
+const flagsOf = (request: ReturnType<typeof extractRequestFeatures>) =>
+  flagNames(extractFeatures({ request, response: { status: 200, tool_calls: 0, input_tokens: 0, output_tokens: 0 }, model: 'm' } as never).flags);
+
+test('a prompt padded with short turns around it is kept in the event, and the detector reads it', () => {
+  // 50 padding user turns, the prompt, 150 empty assistant turns: 201 messages, one too many.
+  const messages: unknown[] = Array.from({ length: 50 }, () => ({ role: 'user', content: '.' }));
+  messages.push({ role: 'user', content: PROMPT });
+  for (let i = 0; i < 150; i++) messages.push({ role: 'assistant', content: '' });
+  const f = extractRequestFeatures('openai.chat', { model: 'm', messages }, 0, { recordPrompts: 'full', maxMessageChars: 8000 });
+  assert.ok(f.messages.some((m) => m.text === PROMPT), `the prompt is among the kept messages (left out: ${JSON.stringify(f.messages_omitted)})`);
+  assert.equal(f.messages.length + (f.messages_omitted?.count ?? 0), 201, 'every message is kept or counted');
+  const flags = flagsOf(f);
+  assert.ok(flags.includes('cot') && flags.includes('math'), `the detector still sees the prompt's wording: ${flags}`);
+});
+
+test('the prompt-character budget keeps the user turn an agent loop answers before its tool output', () => {
+  const messages: unknown[] = [{ role: 'user', content: PROMPT }];
+  for (let i = 0; i < 34; i++) {
+    messages.push({ role: 'assistant', content: null, tool_calls: [{ id: `c${i}`, type: 'function', function: { name: 'f', arguments: '{}' } }] });
+    messages.push({ role: 'tool', tool_call_id: `c${i}`, content: 'x'.repeat(8000) });
+  }
+  const f = extractRequestFeatures('openai.chat', { model: 'm', messages }, 0, { recordPrompts: 'full', maxMessageChars: 8000 });
+  const kept = f.messages.reduce((n, m) => n + (m.text?.length ?? 0), 0);
+  assert.ok(kept <= 256 * 1024, `within the budget: ${kept}`);
+  assert.equal(f.messages[0].text, PROMPT, 'the user turn is kept whole');
+  const flags = flagsOf(f);
+  assert.ok(flags.includes('cot') && flags.includes('math'), `the detector still sees the user turn's wording: ${flags}`);
+});
+
+test('past the budget, each user turn keeps its start and its end', () => {
+  const long = 'Please answer. ' + 'x'.repeat(20_000) + ' Think step by step.';
+  const messages = [{ role: 'user', content: long }, { role: 'assistant', content: 'y'.repeat(8000) }, { role: 'user', content: long }];
+  const f = extractRequestFeatures('openai.chat', { model: 'm', messages }, 0, { recordPrompts: 'full', maxMessageChars: 100_000, maxPromptChars: 4000 });
+  const kept = f.messages.reduce((n, m) => n + (m.text?.length ?? 0), 0);
+  assert.ok(kept <= 4000, `within the budget: ${kept}`);
+  for (const i of [0, 2]) {
+    const t = f.messages[i].text ?? '';
+    assert.ok(t.startsWith('Please answer.') && t.endsWith('Think step by step.'), `user turn ${i} keeps its start and end: ${JSON.stringify(t.slice(0, 20))}…${JSON.stringify(t.slice(-20))}`);
+    assert.equal(f.messages[i].chars, long.length, 'and its full length');
+  }
 });

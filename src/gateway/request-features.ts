@@ -8,9 +8,9 @@ import { emptyParams, promptFingerprint, summariseLogitBias, tally, type ApiFlav
 export interface FeatureOptions {
   recordPrompts: 'full' | 'none';
   maxMessageChars: number;
-  /** Messages an event keeps (the first quarter and the last), the rest summed up in `messages_omitted` (default EVENT_MAX_MESSAGES). */
+  /** Messages an event keeps (the first quarter, the last, the latest user turns with text), the rest summed up in `messages_omitted` (default EVENT_MAX_MESSAGES). */
   maxMessages?: number;
-  /** Characters of prompt text an event keeps in all (system first, then the messages from the last back), default EVENT_MAX_PROMPT_CHARS. */
+  /** Characters of prompt text an event keeps in all (system first, then each user turn's start and end, then the messages from the last back), default EVENT_MAX_PROMPT_CHARS. */
   maxPromptChars?: number;
   /** When documents are collected: PDFs (default true), and images for their text to be recognised (default false). */
   readPdfs?: boolean;
@@ -404,31 +404,62 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
 
 /**
  * The messages an event keeps: all up to `maxMessages`, else the first quarter (how the
- * conversation was set up) and the rest from the end (the turn asked now, which the detector
- * reads), those between summed up in `messages_omitted`: how many, their characters, roles and
- * parts (the detector counts turns and tool steps from them). Their documents are counted, not read.
+ * conversation was set up), the last ones (the turn asked now), and in the slots left the latest
+ * user turns with text before those (the detector reads the user's wording: a prompt padded
+ * with empty or one-character turns around it is kept), then the latest others. Those left out
+ * are summed up in `messages_omitted`: how many, their characters, roles and parts (the detector
+ * counts turns and tool steps from them). Their documents are counted, not read.
  */
 function describeMessages(request: EventRequest, listed: [string, unknown, boolean][], opts: FeatureOptions, pdfs: PendingDocument[] | null): void {
   const max = Math.max(2, opts.maxMessages ?? EVENT_MAX_MESSAGES);
   const n = listed.length;
-  const head = n > max ? Math.max(1, Math.floor(max / 4)) : n;
-  const tail = n > max ? n - (max - head) : n;
-  for (let i = 0; i < head; i++) request.messages.push(message(listed[i][0], listed[i][1], opts, listed[i][2] ? pdfs : null));
-  if (tail === n) return;
-  const omitted = { count: tail - head, chars: 0, roles: {} as Record<string, number>, parts: {} as Record<string, number> };
-  for (let i = head; i < tail; i++) {
-    const [role, content] = listed[i];
-    omitted.roles[role] = (omitted.roles[role] ?? 0) + 1;
-    omitted.chars += contentText(content, omitted.parts).length;
+  const keep = (i: number) => request.messages.push(message(listed[i][0], listed[i][1], opts, listed[i][2] ? pdfs : null));
+  if (n <= max) {
+    for (let i = 0; i < n; i++) keep(i);
+    return;
   }
+  const head = Math.max(1, Math.floor(max / 4));
+  // At least half the other slots go to the last messages, whatever they hold.
+  const recent = n - Math.ceil((max - head) / 2);
+  let left = max - head - (n - recent);
+  const kept = new Uint8Array(n);
+  // The middle's text, measured once (its parts counted apart, for the messages left out).
+  const parts: Record<string, number>[] = [];
+  const chars: number[] = [];
+  let userWithText = false;
+  for (let i = head; i < recent; i++) {
+    const p: Record<string, number> = {};
+    const text = contentText(listed[i][1], p);
+    parts[i] = p;
+    chars[i] = text.length;
+    if (left > 0 && listed[i][0] === 'user' && text.trim()) userWithText = true;
+  }
+  for (let i = recent - 1; i >= head && left > 0 && userWithText; i--) {
+    if (listed[i][0] === 'user' && chars[i] > 0 && contentText(listed[i][1], {}).trim()) { kept[i] = 1; left--; }
+  }
+  for (let i = recent - 1; i >= head && left > 0; i--) if (!kept[i]) { kept[i] = 1; left--; }
+  const omitted = { count: 0, chars: 0, roles: {} as Record<string, number>, parts: {} as Record<string, number> };
+  for (let i = head; i < recent; i++) {
+    if (kept[i]) continue;
+    omitted.count++;
+    omitted.roles[listed[i][0]] = (omitted.roles[listed[i][0]] ?? 0) + 1;
+    omitted.chars += chars[i];
+    for (const type of Object.keys(parts[i])) for (let k = 0; k < parts[i][type]; k++) tally(omitted.parts, type);
+  }
+  for (let i = 0; i < n; i++) if (i < head || i >= recent || kept[i]) keep(i);
   request.messages_omitted = Object.keys(omitted.parts).length ? omitted : { count: omitted.count, chars: omitted.chars, roles: omitted.roles };
-  for (let i = tail; i < n; i++) request.messages.push(message(listed[i][0], listed[i][1], opts, listed[i][2] ? pdfs : null));
 }
+
+/** Of a user turn cut short, at least its start and its end (where a wrapper template's words are) are kept. */
+const USER_TURN_CHARS = 2048;
+const USER_TURN_TAIL = 400;
 
 /**
  * At most `budget` characters of prompt text in all: the system prompt and its documents first,
- * then the messages from the last back; a message cut short keeps its `chars`, and one past the
- * budget keeps an empty text.
+ * then the start and end of every user turn from the last back (an agent loop's tool output or
+ * padding does not push out what the user asked), the last user turn whole, then the messages
+ * from the last back. A message cut short keeps its `chars`, a user turn its start and its end (joined
+ * by a line break), any other message its start; one past the budget keeps an empty text.
  */
 function keepPromptChars(request: EventRequest, budget: number): void {
   let left = budget;
@@ -440,7 +471,25 @@ function keepPromptChars(request: EventRequest, budget: number): void {
   };
   request.system = take(request.system);
   if (request.system_documents) request.system_documents.text = take(request.system_documents.text);
-  for (let i = request.messages.length - 1; i >= 0; i--) request.messages[i].text = take(request.messages[i].text);
+  const msgs = request.messages;
+  const quota = new Array<number>(msgs.length).fill(0);
+  const give = (i: number, want: number) => {
+    const add = Math.min(want - quota[i], left);
+    if (add > 0) { quota[i] += add; left -= add; }
+  };
+  const isUser = (i: number) => msgs[i].role === 'user' && !!msgs[i].text;
+  let last = msgs.length - 1;
+  while (last >= 0 && !isUser(last)) last--;
+  for (let i = last; i >= 0; i--) if (isUser(i)) give(i, Math.min(msgs[i].text!.length, USER_TURN_CHARS));
+  if (last >= 0) give(last, msgs[last].text!.length);
+  for (let i = msgs.length - 1; i >= 0; i--) if (msgs[i].text) give(i, msgs[i].text!.length);
+  for (let i = 0; i < msgs.length; i++) {
+    const text = msgs[i].text;
+    if (text === null || quota[i] >= text.length) continue;
+    const q = quota[i];
+    const tail = Math.min(USER_TURN_TAIL, Math.floor(q / 3));
+    msgs[i].text = msgs[i].role === 'user' && tail > 0 ? text.slice(0, q - tail - 1) + '\n' + text.slice(-tail) : text.slice(0, q);
+  }
 }
 
 /** All prompt text of a request, for counting input tokens when the upstream reports none. */

@@ -12,7 +12,7 @@ import type { AuthContext, KeyScope } from '../identity/types.ts';
 import { eventAccountFacts } from '../identity/facts.ts';
 import { apiKeyFromHeaders } from '../identity/headers.ts';
 import { CLIENT_CUT, type ClientCut, type GatewayHooks, type InteractionContext, type OutputTransformer, type SseEvent } from './lifecycle.ts';
-import { MAX_REQUEST_ITEMS, addDocumentText, extractRequestFeatures, namesDocuments, promptText, requestItems, type FeatureOptions, type PendingDocument } from './request-features.ts';
+import { MAX_REQUEST_ITEMS, addDocumentText, extractRequestFeatures, namesDocuments, promptChars, promptText, requestItems, type FeatureOptions, type PendingDocument } from './request-features.ts';
 import type { DocumentReader, DocumentTurn } from '../documents/index.ts';
 import { AnswerMeter, upstreamErrorReport, type AnswerSummary } from './usage.ts';
 import { SseEventFailed, SseParser, SseScanner, dropUsageNull, formatSse, type ParsedSse, type SseSink } from './sse.ts';
@@ -768,7 +768,7 @@ function finish(deps: PipelineDeps, run: Run): void {
   const forwarded = run.upstream !== null && run.ttfbMs !== null;
   let summary: AnswerSummary;
   try {
-    summary = forwarded ? run.meter.summary(promptText(run.request)) : {
+    summary = forwarded ? run.meter.summary(promptText(run.request), promptChars(run.request)) : {
       input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, output_chars: 0, reasoning_chars: 0, answer_id: null, container_id: null,
     };
   } catch {

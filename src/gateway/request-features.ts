@@ -394,6 +394,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     bytes,
   };
   if (tools.length > EVENT_MAX_TOOLS) request.tools_omitted = tools.length - EVENT_MAX_TOOLS;
+  if (systemText) systemChars.set(request, systemText.length);
   // The messages' documents go to the reader before the system messages' (their order there is the order they are read).
   describeMessages(request, listed, opts, pdfs);
   const documents = systems ? (systems as SystemMessages).documents() : undefined;
@@ -492,7 +493,22 @@ function keepPromptChars(request: EventRequest, budget: number): void {
   }
 }
 
-/** All prompt text of a request, for counting input tokens when the upstream reports none. */
+/** The full length of a request's system text, which its event keeps the start of. */
+const systemChars = new WeakMap<EventRequest, number>();
+
+/**
+ * How many characters of prompt a request held in all, kept or not: input tokens counted from the
+ * text an event keeps (at most `events.max_prompt_chars`) are scaled to it, so a long
+ * conversation is not charged as a short one.
+ */
+export function promptChars(req: EventRequest): number {
+  let n = systemChars.get(req) ?? req.system?.length ?? 0;
+  if (req.system_documents) n += 1 + req.system_documents.chars;
+  for (const m of req.messages) n += 1 + m.chars;
+  return n + (req.messages_omitted?.chars ?? 0);
+}
+
+/** All prompt text of a request, for counting input tokens when the upstream reports none (scaled to `promptChars`). */
 export function promptText(req: EventRequest): string {
   let s = req.system ?? '';
   if (req.system_documents?.text) s += '\n' + req.system_documents.text;

@@ -189,3 +189,35 @@ test('a request that expects 100 Continue with an unknown key is answered 401 wi
   assert.match(good.first, /^HTTP\/1\.1 100 /, 'a valid key is asked for its body');
   assert.match(good.answer, /\r\n\r\nHTTP\/1\.1 200 /, 'and served');
 });
+
+test('when the upstream reports no usage, the input tokens counted are the whole request\'s, not the text its event keeps', async () => {
+  const { countTextTokens } = await import('../../src/gateway/usage.ts');
+  const http = await import('node:http');
+  // An upstream that answers without `usage`.
+  const up = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
+      id: 'c1', object: 'chat.completion', created: 1, model: 'gpt-4o-mini',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+    })));
+  });
+  await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
+  const g = await startHarness({ upstreamOverride: () => [{ name: 'bare', base_url: `http://127.0.0.1:${(up.address() as { port: number }).port}`, models: ['*'] }] });
+  try {
+    // 120 messages of 8,000 characters: the event keeps 256 Ki characters of their 960,000.
+    const messages = Array.from({ length: 120 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `turn ${i}: ` + 'the quick brown fox jumps over the lazy dog '.repeat(200).slice(0, 7990) }));
+    const r = await fetch(`${g.url}/v1/chat/completions`, { method: 'POST', headers: oa, body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 5, messages }) });
+    assert.equal(r.status, 200, await r.clone().text());
+    await r.json();
+    const id = r.headers.get('x-warden-request-id');
+    let e;
+    for (let n = 1; n < 10 && !e; n++) e = (await storedEvents(g, n)).find((x) => x.id === id);
+    assert.ok(e, 'the request is recorded');
+    const whole = countTextTokens(messages.map((m) => m.content).join('\n'));
+    assert.equal(e.response.usage_source, 'tokenizer', 'counted by the gateway');
+    assert.ok(e.response.input_tokens >= whole * 0.9 && e.response.input_tokens <= whole * 1.1, `input tokens ${e.response.input_tokens}, the whole request holds about ${whole}`);
+  } finally {
+    await g.close();
+    up.close();
+  }
+});

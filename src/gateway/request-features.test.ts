@@ -263,3 +263,25 @@ test('past the budget, each user turn keeps its start and its end', () => {
     assert.equal(f.messages[i].chars, long.length, 'and its full length');
   }
 });
+
+test('an event stays small whatever strings the client names its roles, part types, tools and choices with', () => {
+  const messages: unknown[] = [];
+  for (let i = 0; i < 400; i++) messages.push({ role: 'r'.repeat(19_000) + i, content: [{ type: 'text', text: 'hi' }, { type: 'p'.repeat(5000) + i }] });
+  const tools = Array.from({ length: 128 }, (_, i) => ({ type: 'function', function: { name: i + 'n'.repeat(5000) } }));
+  const body = { model: 'm', messages, tools, tool_choice: { type: 't'.repeat(100_000) }, reasoning_effort: 'e'.repeat(50_000), response_format: { type: 'f'.repeat(50_000) } };
+  const f = extractRequestFeatures('openai.chat', body, 0, { recordPrompts: 'full', maxMessageChars: 8000 });
+  const size = JSON.stringify(f).length;
+  assert.ok(size < 128 * 1024, `the event's request is ${size} characters for a ${JSON.stringify(body).length}-character body`);
+  assert.equal(f.messages.length + f.messages_omitted!.count, 400, 'every message is still kept or counted');
+});
+
+test('roles named like Object.prototype members in the messages left out are counted as numbers', async () => {
+  const { EventRequest } = await import('../events/schema.ts');
+  const messages = Array.from({ length: 300 }, (_, i) => ({ role: i === 100 ? 'constructor' : i === 101 ? 'toString' : 'user', content: 'hi' }));
+  // Short turns that are not the user's: the middle is left out whatever it holds.
+  for (let i = 0; i < 200; i++) messages.push({ role: 'assistant', content: 'ok' });
+  const f = extractRequestFeatures('openai.chat', { model: 'm', messages }, 0, opts);
+  const exported = JSON.parse(JSON.stringify(f));
+  assert.ok(Object.values(exported.messages_omitted.roles).every((n) => typeof n === 'number'), `every count is a number: ${JSON.stringify(exported.messages_omitted.roles)}`);
+  assert.ok(EventRequest.safeParse(exported).success, 'the exported event reads back');
+});

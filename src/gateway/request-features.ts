@@ -32,6 +32,25 @@ export const EVENT_MAX_TOOLS = 128;
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
+/**
+ * Of a name the client gives (a role, a part type, a tool, a choice, a parameter's value), the
+ * characters an event keeps: real ones are a few words, and an event must not be as large as a
+ * body of 19,000-character roles.
+ */
+export const EVENT_MAX_NAME_CHARS = 64;
+const name = (v: string): string => (v.length > EVENT_MAX_NAME_CHARS ? v.slice(0, EVENT_MAX_NAME_CHARS) : v);
+const nameOf = (v: unknown): string | null => (typeof v === 'string' ? name(v) : null);
+/** Distinct part types a message counts; the others are counted as `other`. */
+const MAX_PART_TYPES = 32;
+/** The roles the APIs know: those left out of an event are counted under their own name, any other as `other`. */
+const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
+
+/** Count `n` more of `key` in `counts` (as `tally` does), within MAX_PART_TYPES distinct keys. */
+function count(counts: Record<string, number>, key: string, n = 1): void {
+  const k = Object.hasOwn(counts, key) || Object.keys(counts).length < MAX_PART_TYPES ? key : 'other';
+  Object.defineProperty(counts, k, { value: (Object.hasOwn(counts, k) ? counts[k] : 0) + n, enumerable: true, writable: true, configurable: true });
+}
+
 /** Of a text document sent inline, what is read (the rest is counted, not decoded); of a PDF, the characters kept. */
 export const DOCUMENT_TEXT_BYTES = 64 * 1024;
 
@@ -147,11 +166,11 @@ function contentText(content: unknown, parts: Record<string, number>, found: Fou
     if (typeof part === 'string') { text += part; continue; }
     if (!part || typeof part !== 'object') continue;
     const p = part as Json;
-    const type = typeof p.type === 'string' ? p.type : 'unknown';
+    const type = typeof p.type === 'string' ? name(p.type) : 'unknown';
     if (typeof p.text === 'string' && (type === 'text' || type === 'input_text' || type === 'output_text')) {
       text += (text ? '\n' : '') + p.text;
     } else {
-      tally(parts, type);
+      count(parts, type);
       // tool results and text documents carry text the model will read: keep it countable
       if (type === 'tool_result') text += (text ? '\n' : '') + contentText(p.content, parts, found, docs);
       else if (type === 'document' || type === 'input_file' || type === 'file') {
@@ -264,17 +283,17 @@ function toolNames(tools: unknown): string[] {
     if (!t || typeof t !== 'object') continue;
     const o = t as Json;
     const fn = o.function as Json | undefined;
-    const name = str(o.name) ?? (fn ? str(fn.name) : null) ?? str(o.type);
-    if (name) names.push(name);
+    const n = str(o.name) ?? (fn ? str(fn.name) : null) ?? str(o.type);
+    if (n) names.push(name(n));
   }
   return names;
 }
 
 function toolChoice(v: unknown): string | null {
-  if (typeof v === 'string') return v;
+  if (typeof v === 'string') return name(v);
   if (v && typeof v === 'object') {
     const o = v as Json;
-    return str(o.type) ?? str(o.name) ?? 'object';
+    return nameOf(o.type) ?? nameOf(o.name) ?? 'object';
   }
   return null;
 }
@@ -301,7 +320,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
   const params = emptyParams();
   // Messages as (role, content, documents collected?), described once it is known which are kept.
   const listed: [string, unknown, boolean][] = [];
-  const messages = { push: (role: string, content: unknown, docs: boolean) => { listed.push([role, content, docs]); } };
+  const messages = { push: (role: string, content: unknown, docs: boolean) => { listed.push([name(role), content, docs]); } };
   // Made at the first system message (most requests of some APIs have none: no collector to make).
   let systems: SystemMessages | null = null;
   const system = (content: unknown) => (systems ??= new SystemMessages(opts, pdfs)).add(content);
@@ -327,10 +346,10 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
       params.logit_bias = summariseLogitBias(body.logit_bias);
       if (params.logit_bias && Array.isArray(body.messages)) params.logit_bias.prompt = promptFingerprint(chatPrompt(body.messages as Json[]));
     }
-    params.reasoning_effort = str(body.reasoning_effort);
+    params.reasoning_effort = nameOf(body.reasoning_effort);
     params.stop = body.stop !== undefined && body.stop !== null;
     const rf = body.response_format as Json | undefined;
-    params.response_format = rf ? str(rf.type) : null;
+    params.response_format = rf ? nameOf(rf.type) : null;
     if (Array.isArray(body.messages)) {
       for (const m of body.messages as Json[]) {
         if (!m || typeof m !== 'object') continue;
@@ -363,10 +382,10 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     params.max_tokens = num(body.max_output_tokens);
     params.top_logprobs = num(body.top_logprobs);
     const reasoning = body.reasoning as Json | undefined;
-    params.reasoning_effort = reasoning ? str(reasoning.effort) : null;
+    params.reasoning_effort = reasoning ? nameOf(reasoning.effort) : null;
     const text = body.text as Json | undefined;
     const fmt = text?.format as Json | undefined;
-    params.response_format = fmt ? str(fmt.type) : null;
+    params.response_format = fmt ? nameOf(fmt.type) : null;
     if (typeof body.instructions === 'string') system(body.instructions);
     if (typeof body.input === 'string') messages.push('user', body.input, false);
     else if (Array.isArray(body.input)) {
@@ -443,9 +462,9 @@ function describeMessages(request: EventRequest, listed: [string, unknown, boole
   for (let i = head; i < recent; i++) {
     if (kept[i]) continue;
     omitted.count++;
-    omitted.roles[listed[i][0]] = (omitted.roles[listed[i][0]] ?? 0) + 1;
+    tally(omitted.roles, ROLES.has(listed[i][0]) ? listed[i][0] : 'other');
     omitted.chars += chars[i];
-    for (const type of Object.keys(parts[i])) for (let k = 0; k < parts[i][type]; k++) tally(omitted.parts, type);
+    for (const type of Object.keys(parts[i])) count(omitted.parts, type, parts[i][type]);
   }
   for (let i = 0; i < n; i++) if (i < head || i >= recent || kept[i]) keep(i);
   request.messages_omitted = Object.keys(omitted.parts).length ? omitted : { count: omitted.count, chars: omitted.chars, roles: omitted.roles };

@@ -48,8 +48,9 @@ export const configSchema = z.strictObject({
     /** Largest request body accepted, bytes. */
     body_limit_bytes: z.number().int().positive().default(4 * 1024 * 1024),
     /**
-     * Most messages, input items, content parts and tools (and prompts or inputs of legacy
-     * completions and embeddings) one model request may hold; more is refused with 400. The work a
+     * Most messages, input items, content parts at any depth (a tool result's, a document's),
+     * tool calls and tools (and prompts or inputs of legacy completions and embeddings, a list of
+     * numbers only being one) one model request may hold; more is refused with 400. The work a
      * request costs the gateway grows with them: 97,500 messages of "hi" (3 MB) stalled every
      * request for over a second.
      */

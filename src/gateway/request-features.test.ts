@@ -4,7 +4,7 @@
 // failing the request.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addDocumentText, extractRequestFeatures, namesDocuments, type PendingDocument } from './request-features.ts';
+import { addDocumentText, extractRequestFeatures, namesDocuments, requestItems, type PendingDocument } from './request-features.ts';
 import { extractFeatures, flagNames } from '../detect/features.ts';
 
 const opts = { recordPrompts: 'full' as const, maxMessageChars: 1_000_000 };
@@ -284,4 +284,19 @@ test('roles named like Object.prototype members in the messages left out are cou
   const exported = JSON.parse(JSON.stringify(f));
   assert.ok(Object.values(exported.messages_omitted.roles).every((n) => typeof n === 'number'), `every count is a number: ${JSON.stringify(exported.messages_omitted.roles)}`);
   assert.ok(EventRequest.safeParse(exported).success, 'the exported event reads back');
+});
+
+test('the items of a request count its nested parts and each element of a mixed input array', () => {
+  const parts = (n: number) => Array.from({ length: n }, () => ({ type: 'text', text: 'hi' }));
+  const toolResult = { messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: parts(20_000) }] }] };
+  assert.ok(requestItems(toolResult) > 20_000, `a tool result's parts are counted: ${requestItems(toolResult)}`);
+  const doc = { messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'content', content: parts(20_000) } }] }] };
+  assert.ok(requestItems(doc) > 20_000, `a document's content parts are counted: ${requestItems(doc)}`);
+  const responses = { input: [{ type: 'function_call_output', call_id: 'c', output: [{ type: 'input_text', text: 'x', content: parts(20_000) }] }] };
+  assert.ok(requestItems(responses) > 20_000, `parts nested in an output are counted: ${requestItems(responses)}`);
+  const mixed = [0, ...Array.from({ length: 20_000 }, () => 'hi')];
+  assert.ok(requestItems({ input: mixed }) > 20_000, `an embeddings input that starts with a number is not one token-id list: ${requestItems({ input: mixed })}`);
+  assert.ok(requestItems({ prompt: mixed }) > 20_000, `nor a completions prompt: ${requestItems({ prompt: mixed })}`);
+  assert.equal(requestItems({ input: Array.from({ length: 20_000 }, (_, i) => i) }), 1, 'a token-id list is one item');
+  assert.equal(requestItems({ prompt: [[1, 2, 3], [4, 5]] }), 2, 'token-id lists are one item each');
 });

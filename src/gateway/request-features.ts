@@ -539,19 +539,36 @@ export function promptText(req: EventRequest): string {
 export const MAX_REQUEST_ITEMS = 10_000;
 
 /**
- * How many items a request body holds: its messages or input items, their content parts, its
- * tools, and the prompts or inputs of a legacy completion or embeddings request (a token-id list
- * is one). What describing, forwarding and recording it costs grows with this, not only with its bytes.
+ * How many items a request body holds: its messages or input items, their content parts at any
+ * depth (a tool result's, a document's `source.content`, a Responses output's) and tool calls,
+ * its tools and legacy functions, and the prompts or inputs of a legacy completion or embeddings
+ * request (a token-id list is one: an array of numbers only). What describing, forwarding and
+ * recording it costs grows with this, not only with its bytes.
  */
 export function requestItems(body: Json): number {
   const count = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
-  let n = count(body.tools) + count(body.system);
-  for (const list of [body.messages, body.input]) {
-    if (!Array.isArray(list)) continue;
-    if (list.length > 0 && typeof list[0] === 'number') { n += 1; continue; }
-    n += list.length;
-    for (const m of list) if (m && typeof m === 'object') n += count((m as Json).content) + count((m as Json).output);
+  let n = count(body.tools) + count(body.functions) + nestedItems({ content: body.system });
+  for (const list of [body.messages, body.input, body.prompt]) n += listItems(list);
+  return n;
+}
+
+/** A message, input or prompt array's items: a token-id list is one; else each element and the parts it holds. */
+function listItems(list: unknown): number {
+  if (!Array.isArray(list)) return 0;
+  if (list.length > 0 && list.every((x) => typeof x === 'number')) return 1;
+  let n = list.length;
+  for (const m of list) if (m && typeof m === 'object' && !Array.isArray(m)) n += nestedItems(m as Json);
+  return n;
+}
+
+/** The parts an item holds, at any depth (the body's nesting is bounded, see MAX_JSON_DEPTH). */
+function nestedItems(o: Json): number {
+  let n = 0;
+  const source = o.source;
+  for (const v of [o.content, o.output, o.tool_calls, source && typeof source === 'object' ? (source as Json).content : undefined]) {
+    if (!Array.isArray(v)) continue;
+    n += v.length;
+    for (const p of v) if (p && typeof p === 'object' && !Array.isArray(p)) n += nestedItems(p as Json);
   }
-  if (Array.isArray(body.prompt)) n += typeof body.prompt[0] === 'number' ? 1 : body.prompt.length;
   return n;
 }

@@ -293,7 +293,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
     // PDFs and images are read while the upstream answers; the event waits for their text. (Not for a
     // request refused, nor one whose client has gone: its event is already recorded.)
     if (run.docs && run.docs.length && !run.finished && !ctx.abortReason && !ctx.locals.has('__finished')) {
-      run.documents = readDocuments(deps, run.docs, ctx.auth);
+      run.documents = readDocuments(deps, run.docs, ctx.auth, run.request);
     }
     // forward + output governance
     const transformers: OutputTransformer[] = [];
@@ -891,7 +891,7 @@ export function documentTurn(auth: AuthContext, clusterOf?: (accountId: string) 
  * messages, which finish() calls once the interaction is over. Their base64 is let go as soon as
  * the reader has taken it.
  */
-function readDocuments(deps: PipelineDeps, docs: PendingDocument[], auth: AuthContext): Promise<() => void> {
+function readDocuments(deps: PipelineDeps, docs: PendingDocument[], auth: AuthContext, request: EventRequest): Promise<() => void> {
   // Newest first: a conversation resends its earlier turns' documents, and past
   // `documents.max_per_request` it is the old ones that go unread, not the new turn's. (The
   // system and developer messages' documents are collected last, so they are read first: they
@@ -901,7 +901,8 @@ function readDocuments(deps: PipelineDeps, docs: PendingDocument[], auth: AuthCo
   const messages = docs.map((d) => ({ message: d.message }));
   docs.length = 0;
   return reading.then(
-    (readings) => () => addDocumentText(messages, readings.reverse(), deps.features.maxMessageChars),
+    // Their text within the event's prompt budget too, as the messages' own.
+    (readings) => () => addDocumentText(messages, readings.reverse(), deps.features.maxMessageChars, request, deps.features.maxPromptChars),
     (err) => { deps.log.error({ err }, 'reading documents failed'); return () => {}; },
   );
 }

@@ -300,3 +300,17 @@ test('the items of a request count its nested parts and each element of a mixed 
   assert.equal(requestItems({ input: Array.from({ length: 20_000 }, (_, i) => i) }), 1, 'a token-id list is one item');
   assert.equal(requestItems({ prompt: [[1, 2, 3], [4, 5]] }), 2, 'token-id lists are one item each');
 });
+
+test('the text read from documents stays within events.max_prompt_chars, the user turns\' first', () => {
+  const o = { recordPrompts: 'full' as const, maxMessageChars: 8000 };
+  const messages: unknown[] = [];
+  for (let i = 0; i < 40; i++) messages.push({ role: 'user', content: [{ type: 'text', text: 'see file' }, { type: 'file', file: { file_data: 'data:application/pdf;base64,JVBERi0xLjQK' } }] });
+  for (let i = 0; i < 40; i++) messages.push({ role: 'assistant', content: 'y'.repeat(8000) });
+  const pending: PendingDocument[] = [];
+  const f = extractRequestFeatures('openai.chat', { model: 'm', messages }, 0, o, pending);
+  assert.equal(pending.length, 40, 'the PDFs are collected');
+  addDocumentText(pending, pending.map(() => ({ result: 'read', text: 'Think step by step. ' + 'z'.repeat(7000) })), 8000, f);
+  const kept = f.messages.reduce((n, m) => n + (m.text?.length ?? 0), 0);
+  assert.ok(kept <= 256 * 1024, `the event keeps ${kept} characters of prompt, over the 262,144 budget`);
+  assert.ok(f.messages.filter((m) => m.role === 'user').every((m) => m.text?.includes('Think step by step.')), 'each user turn keeps the start of its document');
+});

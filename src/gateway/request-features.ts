@@ -256,9 +256,11 @@ class SystemMessages {
  * after the message's other text, within `maxMessageChars`. A document not read to its end
  * (reader busy, too slow, unparseable) is counted in `documents_unread`, with the text of the
  * pages read before it was given up, and in `documents_unreadable` too when the document itself
- * was the reason; one that is not a PDF or an image at all is nothing to read.
+ * was the reason; one that is not a PDF or an image at all is nothing to read. With `request`,
+ * its prompt text is then brought back within `maxPromptChars` (see keepPromptChars).
  */
-export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[], readings: readonly { result: string; text: string; unreadable?: boolean; imagesSkipped?: number }[], maxMessageChars: number): void {
+export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[], readings: readonly { result: string; text: string; unreadable?: boolean; imagesSkipped?: number }[], maxMessageChars: number,
+  request?: EventRequest, maxPromptChars = EVENT_MAX_PROMPT_CHARS): void {
   for (let i = 0; i < docs.length; i++) {
     const msg = docs[i].message;
     const r = readings[i];
@@ -274,6 +276,7 @@ export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[
     if (msg.text !== null && msg.text.length < maxMessageChars) msg.text = (msg.text + (sep ? '\n' : '') + r.text).slice(0, maxMessageChars);
     msg.chars += sep + r.text.length;
   }
+  if (request) keepPromptChars(request, maxPromptChars);
 }
 
 function toolNames(tools: unknown): string[] {

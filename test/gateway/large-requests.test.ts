@@ -221,3 +221,31 @@ test('when the upstream reports no usage, the input tokens counted are the whole
     up.close();
   }
 });
+
+test('nested content parts and mixed embedding inputs count toward server.max_request_items', async () => {
+  // An Anthropic tool result of 12,000 text parts.
+  const content = [{ type: 'tool_result', tool_use_id: 't', content: Array.from({ length: 12_000 }, () => ({ type: 'text', text: 'x' })) }];
+  const a = await fetch(`${h.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': GOOD_KEY, 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [{ role: 'user', content }] }) });
+  assert.equal(a.status, 400, 'a tool result\'s parts are counted');
+  await a.body?.cancel();
+  // Embedding inputs that start with a number, then 12,000 strings.
+  const e = await fetch(`${h.url}/v1/embeddings`, { method: 'POST', headers: oa, body: JSON.stringify({ model: 'text-embedding-3-small', input: [0, ...Array.from({ length: 12_000 }, () => 'hi')] }) });
+  assert.equal(e.status, 400, 'each input after a leading number is counted');
+  await e.body?.cancel();
+});
+
+test('an agent loop\'s event keeps the user\'s task before its tool output, and the detector reads it', async () => {
+  const task = 'Solve the following problem. Think step by step and show your chain of thought: what is 17*23?';
+  const messages: unknown[] = [{ role: 'user', content: task }];
+  for (let i = 0; i < 34; i++) {
+    messages.push({ role: 'assistant', content: null, tool_calls: [{ id: `c${i}`, type: 'function', function: { name: 'f', arguments: '{}' } }] });
+    messages.push({ role: 'tool', tool_call_id: `c${i}`, content: 'x'.repeat(8000) });
+  }
+  const r = await chat(messages);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const e = await eventOf(r.id);
+  assert.equal(e.request.messages[0].text, task, 'the user\'s task is kept');
+  const flags = flagNames(extractFeatures(e).flags);
+  assert.ok(flags.includes('cot'), `the detector reads it: ${flags}`);
+});

@@ -126,7 +126,7 @@ export const configSchema = z.strictObject({
   events: z.strictObject({
     /** What prompt text goes into events: full text (truncated), or none (lengths and hashes only). */
     record_prompts: z.enum(['full', 'none']).default('full'),
-    /** Truncate each recorded message to this many characters. */
+    /** Truncate each recorded message to this many characters (a user turn keeps its start and its end). */
     max_message_chars: z.number().int().positive().default(8000),
     /**
      * Messages an event keeps of a request: past this many, the first quarter, the last ones and

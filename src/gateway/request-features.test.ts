@@ -314,3 +314,13 @@ test('the text read from documents stays within events.max_prompt_chars, the use
   assert.ok(kept <= 256 * 1024, `the event keeps ${kept} characters of prompt, over the 262,144 budget`);
   assert.ok(f.messages.filter((m) => m.role === 'user').every((m) => m.text?.includes('Think step by step.')), 'each user turn keeps the start of its document');
 });
+
+test('a user turn longer than events.max_message_chars keeps its start and its end, and the detector reads its end', () => {
+  const long = 'Please answer. ' + 'x'.repeat(20_000) + ' Think step by step and show your chain of thought: what is 17*23?';
+  const f = extractRequestFeatures('openai.chat', { model: 'm', messages: [{ role: 'user', content: long }] }, 0, { recordPrompts: 'full', maxMessageChars: 8000 });
+  const t = f.messages[0].text ?? '';
+  assert.ok(t.length <= 8000, `within max_message_chars: ${t.length}`);
+  assert.ok(t.startsWith('Please answer.') && t.endsWith('what is 17*23?'), 'its start and its end are kept');
+  const flags = flagsOf(f);
+  assert.ok(flags.includes('cot'), `the detector reads the instruction padded to its end: ${flags}`);
+});

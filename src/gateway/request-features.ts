@@ -198,7 +198,7 @@ function message(role: string, content: unknown, opts: FeatureOptions, pending: 
   const full = contentText(content, parts, found);
   const msg: EventMessage = {
     role,
-    text: opts.recordPrompts === 'none' ? null : full.length > opts.maxMessageChars ? full.slice(0, opts.maxMessageChars) : full,
+    text: opts.recordPrompts === 'none' ? null : full.length > opts.maxMessageChars ? cut(full, opts.maxMessageChars, role === 'user') : full,
     chars: full.length,
   };
   if (Object.keys(parts).length) msg.parts = parts;
@@ -478,6 +478,15 @@ const USER_TURN_CHARS = 2048;
 const USER_TURN_TAIL = 400;
 
 /**
+ * `text` cut to `max` characters: a user turn's start and end joined by a line break (padding
+ * must not push its instruction out of what the detector reads), any other message's start.
+ */
+function cut(text: string, max: number, user: boolean): string {
+  const tail = user ? Math.min(USER_TURN_TAIL, Math.floor(max / 3)) : 0;
+  return tail > 0 ? text.slice(0, max - tail - 1) + '\n' + text.slice(-tail) : text.slice(0, max);
+}
+
+/**
  * At most `budget` characters of prompt text in all: the system prompt and its documents first,
  * then the start and end of every user turn from the last back (an agent loop's tool output or
  * padding does not push out what the user asked), the last user turn whole, then the messages
@@ -509,9 +518,7 @@ function keepPromptChars(request: EventRequest, budget: number): void {
   for (let i = 0; i < msgs.length; i++) {
     const text = msgs[i].text;
     if (text === null || quota[i] >= text.length) continue;
-    const q = quota[i];
-    const tail = Math.min(USER_TURN_TAIL, Math.floor(q / 3));
-    msgs[i].text = msgs[i].role === 'user' && tail > 0 ? text.slice(0, q - tail - 1) + '\n' + text.slice(-tail) : text.slice(0, q);
+    msgs[i].text = cut(text, quota[i], msgs[i].role === 'user');
   }
 }
 

@@ -449,17 +449,15 @@ function describeMessages(request: EventRequest, listed: [string, unknown, boole
   // The middle's text, measured once (its parts counted apart, for the messages left out).
   const parts: Record<string, number>[] = [];
   const chars: number[] = [];
-  let userWithText = false;
+  const userText = new Uint8Array(n);
   for (let i = head; i < recent; i++) {
     const p: Record<string, number> = {};
     const text = contentText(listed[i][1], p);
     parts[i] = p;
     chars[i] = text.length;
-    if (left > 0 && listed[i][0] === 'user' && text.trim()) userWithText = true;
+    if (listed[i][0] === 'user' && text.trim()) userText[i] = 1;
   }
-  for (let i = recent - 1; i >= head && left > 0 && userWithText; i--) {
-    if (listed[i][0] === 'user' && chars[i] > 0 && contentText(listed[i][1], {}).trim()) { kept[i] = 1; left--; }
-  }
+  for (let i = recent - 1; i >= head && left > 0; i--) if (userText[i]) { kept[i] = 1; left--; }
   for (let i = recent - 1; i >= head && left > 0; i--) if (!kept[i]) { kept[i] = 1; left--; }
   const omitted = { count: 0, chars: 0, roles: {} as Record<string, number>, parts: {} as Record<string, number> };
   for (let i = head; i < recent; i++) {

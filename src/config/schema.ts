@@ -48,8 +48,9 @@ export const configSchema = z.strictObject({
     /** Largest request body accepted, bytes. */
     body_limit_bytes: z.number().int().positive().default(4 * 1024 * 1024),
     /**
-     * Most messages, input items, content parts and tools (and prompts or inputs of legacy
-     * completions and embeddings) one model request may hold; more is refused with 400. The work a
+     * Most messages, input items, content parts at any depth (a tool result's, a document's),
+     * tool calls and tools (and prompts or inputs of legacy completions and embeddings, a list of
+     * numbers only being one) one model request may hold; more is refused with 400. The work a
      * request costs the gateway grows with them: 97,500 messages of "hi" (3 MB) stalled every
      * request for over a second.
      */
@@ -125,15 +126,15 @@ export const configSchema = z.strictObject({
   events: z.strictObject({
     /** What prompt text goes into events: full text (truncated), or none (lengths and hashes only). */
     record_prompts: z.enum(['full', 'none']).default('full'),
-    /** Truncate each recorded message to this many characters. */
+    /** Truncate each recorded message to this many characters (a user turn keeps its start and its end). */
     max_message_chars: z.number().int().positive().default(8000),
     /**
-     * Messages an event keeps of a request: past this many, the first quarter and the last, and
-     * those between counted (`request.messages_omitted`), so that an event's size and cost do not
+     * Messages an event keeps of a request: past this many, the first quarter, the last ones and
+     * the latest user turns with text before them, and the rest counted (`request.messages_omitted`), so that an event's size and cost do not
      * grow with the request's message count.
      */
     max_messages: z.number().int().min(2).default(200),
-    /** Characters of prompt text an event keeps in all (system prompt first, then messages from the last back). */
+    /** Characters of prompt text an event keeps in all (system prompt first, then every user turn's start and end, then messages from the last back). */
     max_prompt_chars: z.number().int().positive().default(256 * 1024),
     /**
      * Flush to the store every N events or every interval, whichever comes first. A short interval

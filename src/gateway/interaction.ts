@@ -12,7 +12,7 @@ import type { AuthContext, KeyScope } from '../identity/types.ts';
 import { eventAccountFacts } from '../identity/facts.ts';
 import { apiKeyFromHeaders } from '../identity/headers.ts';
 import { CLIENT_CUT, type ClientCut, type GatewayHooks, type InteractionContext, type OutputTransformer, type SseEvent } from './lifecycle.ts';
-import { MAX_REQUEST_ITEMS, addDocumentText, extractRequestFeatures, namesDocuments, promptText, requestItems, type FeatureOptions, type PendingDocument } from './request-features.ts';
+import { MAX_REQUEST_ITEMS, addDocumentText, extractRequestFeatures, namesDocuments, promptChars, promptText, requestItems, type FeatureOptions, type PendingDocument } from './request-features.ts';
 import type { DocumentReader, DocumentTurn } from '../documents/index.ts';
 import { AnswerMeter, upstreamErrorReport, type AnswerSummary } from './usage.ts';
 import { SseEventFailed, SseParser, SseScanner, dropUsageNull, formatSse, type ParsedSse, type SseSink } from './sse.ts';
@@ -293,7 +293,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
     // PDFs and images are read while the upstream answers; the event waits for their text. (Not for a
     // request refused, nor one whose client has gone: its event is already recorded.)
     if (run.docs && run.docs.length && !run.finished && !ctx.abortReason && !ctx.locals.has('__finished')) {
-      run.documents = readDocuments(deps, run.docs, ctx.auth);
+      run.documents = readDocuments(deps, run.docs, ctx.auth, run.request);
     }
     // forward + output governance
     const transformers: OutputTransformer[] = [];
@@ -768,7 +768,7 @@ function finish(deps: PipelineDeps, run: Run): void {
   const forwarded = run.upstream !== null && run.ttfbMs !== null;
   let summary: AnswerSummary;
   try {
-    summary = forwarded ? run.meter.summary(promptText(run.request)) : {
+    summary = forwarded ? run.meter.summary(promptText(run.request), promptChars(run.request)) : {
       input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, output_chars: 0, reasoning_chars: 0, answer_id: null, container_id: null,
     };
   } catch {
@@ -891,7 +891,7 @@ export function documentTurn(auth: AuthContext, clusterOf?: (accountId: string) 
  * messages, which finish() calls once the interaction is over. Their base64 is let go as soon as
  * the reader has taken it.
  */
-function readDocuments(deps: PipelineDeps, docs: PendingDocument[], auth: AuthContext): Promise<() => void> {
+function readDocuments(deps: PipelineDeps, docs: PendingDocument[], auth: AuthContext, request: EventRequest): Promise<() => void> {
   // Newest first: a conversation resends its earlier turns' documents, and past
   // `documents.max_per_request` it is the old ones that go unread, not the new turn's. (The
   // system and developer messages' documents are collected last, so they are read first: they
@@ -901,7 +901,8 @@ function readDocuments(deps: PipelineDeps, docs: PendingDocument[], auth: AuthCo
   const messages = docs.map((d) => ({ message: d.message }));
   docs.length = 0;
   return reading.then(
-    (readings) => () => addDocumentText(messages, readings.reverse(), deps.features.maxMessageChars),
+    // Their text within the event's prompt budget too, as the messages' own.
+    (readings) => () => addDocumentText(messages, readings.reverse(), deps.features.maxMessageChars, request, deps.features.maxPromptChars),
     (err) => { deps.log.error({ err }, 'reading documents failed'); return () => {}; },
   );
 }

@@ -256,3 +256,16 @@ test('during an outage the events kept are bounded in bytes too: large events dr
   assert.equal(recorder.pendingBytes, 0, 'nothing is left counted once written');
   await recorder.close();
 });
+
+test('the byte estimate of an event is close to its stored size, whatever strings its request names', async () => {
+  const { eventBytes } = await import('./recorder.ts');
+  const { extractRequestFeatures } = await import('./request-features.ts');
+  const messages: unknown[] = [];
+  for (let i = 0; i < 400; i++) messages.push({ role: 'r'.repeat(19_000) + i, content: [{ type: 'text', text: 'hi ' + i }, { type: 'p'.repeat(500) + i }, { type: 'document', source: { type: 'text', data: 'doc '.repeat(100) } }] });
+  const tools = Array.from({ length: 128 }, (_, i) => ({ type: 'function', function: { name: i + 'n'.repeat(5000) } }));
+  const e = event(1);
+  e.request = extractRequestFeatures('openai.chat', { model: 'm', messages, tools, tool_choice: { type: 't'.repeat(100_000) } }, 0, { recordPrompts: 'full', maxMessageChars: 8000 });
+  const stored = JSON.stringify(e).length;
+  const estimate = eventBytes(e);
+  assert.ok(estimate * 2 >= stored && estimate <= stored * 2, `estimated ${estimate} bytes for an event of ${stored}`);
+});

@@ -44,16 +44,23 @@ export interface RecorderOptions {
 const TIMED_OUT = Symbol('timed out');
 
 /**
- * An event's size, about its JSON's length: its prompt text and a kilobyte for the rest. Cheap (no
+ * An event's size, about its JSON's length: its prompt text, the names it counts (roles, part
+ * types: each bounded, see EVENT_MAX_NAME_CHARS) and a kilobyte for the rest. Cheap (no
  * serialising), and what bounds the buffer during an outage: events differ in size by a thousand
  * times, so a count alone does not bound memory.
  */
 export function eventBytes(e: InteractionEvent): number {
   const r = e.request as InteractionEvent['request'] | undefined;
   if (!r) return 1024;
-  let n = 1024 + (r.system?.length ?? 0) + (r.system_documents?.text?.length ?? 0);
-  for (const m of r.messages ?? []) n += 64 + (m.text?.length ?? 0);
+  const keys = (counts: Record<string, number> | undefined) => {
+    let k = 0;
+    if (counts) for (const key of Object.keys(counts)) k += 8 + key.length;
+    return k;
+  };
+  let n = 1024 + (r.system?.length ?? 0) + (r.system_documents?.text?.length ?? 0) + (r.tool_choice?.length ?? 0);
+  for (const m of r.messages ?? []) n += 64 + (m.text?.length ?? 0) + (m.role?.length ?? 0) + keys(m.parts);
   for (const t of r.tools ?? []) n += 4 + t.length;
+  if (r.messages_omitted) n += keys(r.messages_omitted.roles) + keys(r.messages_omitted.parts);
   return n;
 }
 

@@ -4,7 +4,8 @@
 // failing the request.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addDocumentText, extractRequestFeatures, namesDocuments, type PendingDocument } from './request-features.ts';
+import { addDocumentText, extractRequestFeatures, namesDocuments, requestItems, type PendingDocument } from './request-features.ts';
+import { extractFeatures, flagNames } from '../detect/features.ts';
 
 const opts = { recordPrompts: 'full' as const, maxMessageChars: 1_000_000 };
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -218,4 +219,108 @@ test('content-part types named like Object.prototype members are counted as numb
   const exported = JSON.parse(JSON.stringify(parts)) as Record<string, unknown>;
   assert.deepEqual(exported, JSON.parse('{"constructor":2,"__proto__":1,"hasOwnProperty":1}'), `every count is a number: ${JSON.stringify(parts)}`);
   assert.deepEqual(JSON.parse(JSON.stringify(f.system_documents?.parts ?? null)), { toString: 1 }, 'system messages\' parts too');
+});
+
+const PROMPT = 'Solve the following problem. Think step by step and show your chain of thought: what is 17*23?';
+const flagsOf = (request: ReturnType<typeof extractRequestFeatures>) =>
+  flagNames(extractFeatures({ request, response: { status: 200, tool_calls: 0, input_tokens: 0, output_tokens: 0 }, model: 'm' } as never).flags);
+
+test('a prompt padded with short turns around it is kept in the event, and the detector reads it', () => {
+  // 50 padding user turns, the prompt, 150 empty assistant turns: 201 messages, one too many.
+  const messages: unknown[] = Array.from({ length: 50 }, () => ({ role: 'user', content: '.' }));
+  messages.push({ role: 'user', content: PROMPT });
+  for (let i = 0; i < 150; i++) messages.push({ role: 'assistant', content: '' });
+  const f = extractRequestFeatures('openai.chat', { model: 'm', messages }, 0, { recordPrompts: 'full', maxMessageChars: 8000 });
+  assert.ok(f.messages.some((m) => m.text === PROMPT), `the prompt is among the kept messages (left out: ${JSON.stringify(f.messages_omitted)})`);
+  assert.equal(f.messages.length + (f.messages_omitted?.count ?? 0), 201, 'every message is kept or counted');
+  const flags = flagsOf(f);
+  assert.ok(flags.includes('cot') && flags.includes('math'), `the detector still sees the prompt's wording: ${flags}`);
+});
+
+test('the prompt-character budget keeps the user turn an agent loop answers before its tool output', () => {
+  const messages: unknown[] = [{ role: 'user', content: PROMPT }];
+  for (let i = 0; i < 34; i++) {
+    messages.push({ role: 'assistant', content: null, tool_calls: [{ id: `c${i}`, type: 'function', function: { name: 'f', arguments: '{}' } }] });
+    messages.push({ role: 'tool', tool_call_id: `c${i}`, content: 'x'.repeat(8000) });
+  }
+  const f = extractRequestFeatures('openai.chat', { model: 'm', messages }, 0, { recordPrompts: 'full', maxMessageChars: 8000 });
+  const kept = f.messages.reduce((n, m) => n + (m.text?.length ?? 0), 0);
+  assert.ok(kept <= 256 * 1024, `within the budget: ${kept}`);
+  assert.equal(f.messages[0].text, PROMPT, 'the user turn is kept whole');
+  const flags = flagsOf(f);
+  assert.ok(flags.includes('cot') && flags.includes('math'), `the detector still sees the user turn's wording: ${flags}`);
+});
+
+test('past the budget, each user turn keeps its start and its end', () => {
+  const long = 'Please answer. ' + 'x'.repeat(20_000) + ' Think step by step.';
+  const messages = [{ role: 'user', content: long }, { role: 'assistant', content: 'y'.repeat(8000) }, { role: 'user', content: long }];
+  const f = extractRequestFeatures('openai.chat', { model: 'm', messages }, 0, { recordPrompts: 'full', maxMessageChars: 100_000, maxPromptChars: 4000 });
+  const kept = f.messages.reduce((n, m) => n + (m.text?.length ?? 0), 0);
+  assert.ok(kept <= 4000, `within the budget: ${kept}`);
+  for (const i of [0, 2]) {
+    const t = f.messages[i].text ?? '';
+    assert.ok(t.startsWith('Please answer.') && t.endsWith('Think step by step.'), `user turn ${i} keeps its start and end: ${JSON.stringify(t.slice(0, 20))}…${JSON.stringify(t.slice(-20))}`);
+    assert.equal(f.messages[i].chars, long.length, 'and its full length');
+  }
+});
+
+test('an event stays small whatever strings the client names its roles, part types, tools and choices with', () => {
+  const messages: unknown[] = [];
+  for (let i = 0; i < 400; i++) messages.push({ role: 'r'.repeat(19_000) + i, content: [{ type: 'text', text: 'hi' }, { type: 'p'.repeat(5000) + i }] });
+  const tools = Array.from({ length: 128 }, (_, i) => ({ type: 'function', function: { name: i + 'n'.repeat(5000) } }));
+  const body = { model: 'm', messages, tools, tool_choice: { type: 't'.repeat(100_000) }, reasoning_effort: 'e'.repeat(50_000), response_format: { type: 'f'.repeat(50_000) } };
+  const f = extractRequestFeatures('openai.chat', body, 0, { recordPrompts: 'full', maxMessageChars: 8000 });
+  const size = JSON.stringify(f).length;
+  assert.ok(size < 128 * 1024, `the event's request is ${size} characters for a ${JSON.stringify(body).length}-character body`);
+  assert.equal(f.messages.length + f.messages_omitted!.count, 400, 'every message is still kept or counted');
+});
+
+test('roles named like Object.prototype members in the messages left out are counted as numbers', async () => {
+  const { EventRequest } = await import('../events/schema.ts');
+  const messages = Array.from({ length: 300 }, (_, i) => ({ role: i === 100 ? 'constructor' : i === 101 ? 'toString' : 'user', content: 'hi' }));
+  // Short turns that are not the user's: the middle is left out whatever it holds.
+  for (let i = 0; i < 200; i++) messages.push({ role: 'assistant', content: 'ok' });
+  const f = extractRequestFeatures('openai.chat', { model: 'm', messages }, 0, opts);
+  const exported = JSON.parse(JSON.stringify(f));
+  assert.ok(Object.values(exported.messages_omitted.roles).every((n) => typeof n === 'number'), `every count is a number: ${JSON.stringify(exported.messages_omitted.roles)}`);
+  assert.ok(EventRequest.safeParse(exported).success, 'the exported event reads back');
+});
+
+test('the items of a request count its nested parts and each element of a mixed input array', () => {
+  const parts = (n: number) => Array.from({ length: n }, () => ({ type: 'text', text: 'hi' }));
+  const toolResult = { messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: parts(20_000) }] }] };
+  assert.ok(requestItems(toolResult) > 20_000, `a tool result's parts are counted: ${requestItems(toolResult)}`);
+  const doc = { messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'content', content: parts(20_000) } }] }] };
+  assert.ok(requestItems(doc) > 20_000, `a document's content parts are counted: ${requestItems(doc)}`);
+  const responses = { input: [{ type: 'function_call_output', call_id: 'c', output: [{ type: 'input_text', text: 'x', content: parts(20_000) }] }] };
+  assert.ok(requestItems(responses) > 20_000, `parts nested in an output are counted: ${requestItems(responses)}`);
+  const mixed = [0, ...Array.from({ length: 20_000 }, () => 'hi')];
+  assert.ok(requestItems({ input: mixed }) > 20_000, `an embeddings input that starts with a number is not one token-id list: ${requestItems({ input: mixed })}`);
+  assert.ok(requestItems({ prompt: mixed }) > 20_000, `nor a completions prompt: ${requestItems({ prompt: mixed })}`);
+  assert.equal(requestItems({ input: Array.from({ length: 20_000 }, (_, i) => i) }), 1, 'a token-id list is one item');
+  assert.equal(requestItems({ prompt: [[1, 2, 3], [4, 5]] }), 2, 'token-id lists are one item each');
+});
+
+test('the text read from documents stays within events.max_prompt_chars, the user turns\' first', () => {
+  const o = { recordPrompts: 'full' as const, maxMessageChars: 8000 };
+  const messages: unknown[] = [];
+  for (let i = 0; i < 40; i++) messages.push({ role: 'user', content: [{ type: 'text', text: 'see file' }, { type: 'file', file: { file_data: 'data:application/pdf;base64,JVBERi0xLjQK' } }] });
+  for (let i = 0; i < 40; i++) messages.push({ role: 'assistant', content: 'y'.repeat(8000) });
+  const pending: PendingDocument[] = [];
+  const f = extractRequestFeatures('openai.chat', { model: 'm', messages }, 0, o, pending);
+  assert.equal(pending.length, 40, 'the PDFs are collected');
+  addDocumentText(pending, pending.map(() => ({ result: 'read', text: 'Think step by step. ' + 'z'.repeat(7000) })), 8000, f);
+  const kept = f.messages.reduce((n, m) => n + (m.text?.length ?? 0), 0);
+  assert.ok(kept <= 256 * 1024, `the event keeps ${kept} characters of prompt, over the 262,144 budget`);
+  assert.ok(f.messages.filter((m) => m.role === 'user').every((m) => m.text?.includes('Think step by step.')), 'each user turn keeps the start of its document');
+});
+
+test('a user turn longer than events.max_message_chars keeps its start and its end, and the detector reads its end', () => {
+  const long = 'Please answer. ' + 'x'.repeat(20_000) + ' Think step by step and show your chain of thought: what is 17*23?';
+  const f = extractRequestFeatures('openai.chat', { model: 'm', messages: [{ role: 'user', content: long }] }, 0, { recordPrompts: 'full', maxMessageChars: 8000 });
+  const t = f.messages[0].text ?? '';
+  assert.ok(t.length <= 8000, `within max_message_chars: ${t.length}`);
+  assert.ok(t.startsWith('Please answer.') && t.endsWith('what is 17*23?'), 'its start and its end are kept');
+  const flags = flagsOf(f);
+  assert.ok(flags.includes('cot'), `the detector reads the instruction padded to its end: ${flags}`);
 });

@@ -8,9 +8,9 @@ import { emptyParams, promptFingerprint, summariseLogitBias, tally, type ApiFlav
 export interface FeatureOptions {
   recordPrompts: 'full' | 'none';
   maxMessageChars: number;
-  /** Messages an event keeps (the first quarter and the last), the rest summed up in `messages_omitted` (default EVENT_MAX_MESSAGES). */
+  /** Messages an event keeps (the first quarter, the last, the latest user turns with text), the rest summed up in `messages_omitted` (default EVENT_MAX_MESSAGES). */
   maxMessages?: number;
-  /** Characters of prompt text an event keeps in all (system first, then the messages from the last back), default EVENT_MAX_PROMPT_CHARS. */
+  /** Characters of prompt text an event keeps in all (system first, then each user turn's start and end, then the messages from the last back), default EVENT_MAX_PROMPT_CHARS. */
   maxPromptChars?: number;
   /** When documents are collected: PDFs (default true), and images for their text to be recognised (default false). */
   readPdfs?: boolean;
@@ -31,6 +31,25 @@ export const EVENT_MAX_TOOLS = 128;
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+/**
+ * Of a name the client gives (a role, a part type, a tool, a choice, a parameter's value), the
+ * characters an event keeps: real ones are a few words, and an event must not be as large as a
+ * body of 19,000-character roles.
+ */
+export const EVENT_MAX_NAME_CHARS = 64;
+const name = (v: string): string => (v.length > EVENT_MAX_NAME_CHARS ? v.slice(0, EVENT_MAX_NAME_CHARS) : v);
+const nameOf = (v: unknown): string | null => (typeof v === 'string' ? name(v) : null);
+/** Distinct part types a message counts; the others are counted as `other`. */
+const MAX_PART_TYPES = 32;
+/** The roles the APIs know: those left out of an event are counted under their own name, any other as `other`. */
+const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
+
+/** Count `n` more of `key` in `counts` (as `tally` does), within MAX_PART_TYPES distinct keys. */
+function count(counts: Record<string, number>, key: string, n = 1): void {
+  const k = Object.hasOwn(counts, key) || Object.keys(counts).length < MAX_PART_TYPES ? key : 'other';
+  Object.defineProperty(counts, k, { value: (Object.hasOwn(counts, k) ? counts[k] : 0) + n, enumerable: true, writable: true, configurable: true });
+}
 
 /** Of a text document sent inline, what is read (the rest is counted, not decoded); of a PDF, the characters kept. */
 export const DOCUMENT_TEXT_BYTES = 64 * 1024;
@@ -147,11 +166,11 @@ function contentText(content: unknown, parts: Record<string, number>, found: Fou
     if (typeof part === 'string') { text += part; continue; }
     if (!part || typeof part !== 'object') continue;
     const p = part as Json;
-    const type = typeof p.type === 'string' ? p.type : 'unknown';
+    const type = typeof p.type === 'string' ? name(p.type) : 'unknown';
     if (typeof p.text === 'string' && (type === 'text' || type === 'input_text' || type === 'output_text')) {
       text += (text ? '\n' : '') + p.text;
     } else {
-      tally(parts, type);
+      count(parts, type);
       // tool results and text documents carry text the model will read: keep it countable
       if (type === 'tool_result') text += (text ? '\n' : '') + contentText(p.content, parts, found, docs);
       else if (type === 'document' || type === 'input_file' || type === 'file') {
@@ -179,7 +198,7 @@ function message(role: string, content: unknown, opts: FeatureOptions, pending: 
   const full = contentText(content, parts, found);
   const msg: EventMessage = {
     role,
-    text: opts.recordPrompts === 'none' ? null : full.length > opts.maxMessageChars ? full.slice(0, opts.maxMessageChars) : full,
+    text: opts.recordPrompts === 'none' ? null : full.length > opts.maxMessageChars ? cut(full, opts.maxMessageChars, role === 'user') : full,
     chars: full.length,
   };
   if (Object.keys(parts).length) msg.parts = parts;
@@ -237,9 +256,11 @@ class SystemMessages {
  * after the message's other text, within `maxMessageChars`. A document not read to its end
  * (reader busy, too slow, unparseable) is counted in `documents_unread`, with the text of the
  * pages read before it was given up, and in `documents_unreadable` too when the document itself
- * was the reason; one that is not a PDF or an image at all is nothing to read.
+ * was the reason; one that is not a PDF or an image at all is nothing to read. With `request`,
+ * its prompt text is then brought back within `maxPromptChars` (see keepPromptChars).
  */
-export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[], readings: readonly { result: string; text: string; unreadable?: boolean; imagesSkipped?: number }[], maxMessageChars: number): void {
+export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[], readings: readonly { result: string; text: string; unreadable?: boolean; imagesSkipped?: number }[], maxMessageChars: number,
+  request?: EventRequest, maxPromptChars = EVENT_MAX_PROMPT_CHARS): void {
   for (let i = 0; i < docs.length; i++) {
     const msg = docs[i].message;
     const r = readings[i];
@@ -255,6 +276,7 @@ export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[
     if (msg.text !== null && msg.text.length < maxMessageChars) msg.text = (msg.text + (sep ? '\n' : '') + r.text).slice(0, maxMessageChars);
     msg.chars += sep + r.text.length;
   }
+  if (request) keepPromptChars(request, maxPromptChars);
 }
 
 function toolNames(tools: unknown): string[] {
@@ -264,17 +286,17 @@ function toolNames(tools: unknown): string[] {
     if (!t || typeof t !== 'object') continue;
     const o = t as Json;
     const fn = o.function as Json | undefined;
-    const name = str(o.name) ?? (fn ? str(fn.name) : null) ?? str(o.type);
-    if (name) names.push(name);
+    const n = str(o.name) ?? (fn ? str(fn.name) : null) ?? str(o.type);
+    if (n) names.push(name(n));
   }
   return names;
 }
 
 function toolChoice(v: unknown): string | null {
-  if (typeof v === 'string') return v;
+  if (typeof v === 'string') return name(v);
   if (v && typeof v === 'object') {
     const o = v as Json;
-    return str(o.type) ?? str(o.name) ?? 'object';
+    return nameOf(o.type) ?? nameOf(o.name) ?? 'object';
   }
   return null;
 }
@@ -301,7 +323,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
   const params = emptyParams();
   // Messages as (role, content, documents collected?), described once it is known which are kept.
   const listed: [string, unknown, boolean][] = [];
-  const messages = { push: (role: string, content: unknown, docs: boolean) => { listed.push([role, content, docs]); } };
+  const messages = { push: (role: string, content: unknown, docs: boolean) => { listed.push([name(role), content, docs]); } };
   // Made at the first system message (most requests of some APIs have none: no collector to make).
   let systems: SystemMessages | null = null;
   const system = (content: unknown) => (systems ??= new SystemMessages(opts, pdfs)).add(content);
@@ -327,10 +349,10 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
       params.logit_bias = summariseLogitBias(body.logit_bias);
       if (params.logit_bias && Array.isArray(body.messages)) params.logit_bias.prompt = promptFingerprint(chatPrompt(body.messages as Json[]));
     }
-    params.reasoning_effort = str(body.reasoning_effort);
+    params.reasoning_effort = nameOf(body.reasoning_effort);
     params.stop = body.stop !== undefined && body.stop !== null;
     const rf = body.response_format as Json | undefined;
-    params.response_format = rf ? str(rf.type) : null;
+    params.response_format = rf ? nameOf(rf.type) : null;
     if (Array.isArray(body.messages)) {
       for (const m of body.messages as Json[]) {
         if (!m || typeof m !== 'object') continue;
@@ -363,10 +385,10 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     params.max_tokens = num(body.max_output_tokens);
     params.top_logprobs = num(body.top_logprobs);
     const reasoning = body.reasoning as Json | undefined;
-    params.reasoning_effort = reasoning ? str(reasoning.effort) : null;
+    params.reasoning_effort = reasoning ? nameOf(reasoning.effort) : null;
     const text = body.text as Json | undefined;
     const fmt = text?.format as Json | undefined;
-    params.response_format = fmt ? str(fmt.type) : null;
+    params.response_format = fmt ? nameOf(fmt.type) : null;
     if (typeof body.instructions === 'string') system(body.instructions);
     if (typeof body.input === 'string') messages.push('user', body.input, false);
     else if (Array.isArray(body.input)) {
@@ -394,6 +416,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     bytes,
   };
   if (tools.length > EVENT_MAX_TOOLS) request.tools_omitted = tools.length - EVENT_MAX_TOOLS;
+  if (systemText) systemChars.set(request, systemText.length);
   // The messages' documents go to the reader before the system messages' (their order there is the order they are read).
   describeMessages(request, listed, opts, pdfs);
   const documents = systems ? (systems as SystemMessages).documents() : undefined;
@@ -404,31 +427,69 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
 
 /**
  * The messages an event keeps: all up to `maxMessages`, else the first quarter (how the
- * conversation was set up) and the rest from the end (the turn asked now, which the detector
- * reads), those between summed up in `messages_omitted`: how many, their characters, roles and
- * parts (the detector counts turns and tool steps from them). Their documents are counted, not read.
+ * conversation was set up), the last ones (the turn asked now), and in the slots left the latest
+ * user turns with text before those (the detector reads the user's wording: a prompt padded
+ * with empty or one-character turns around it is kept), then the latest others. Those left out
+ * are summed up in `messages_omitted`: how many, their characters, roles and parts (the detector
+ * counts turns and tool steps from them). Their documents are counted, not read.
  */
 function describeMessages(request: EventRequest, listed: [string, unknown, boolean][], opts: FeatureOptions, pdfs: PendingDocument[] | null): void {
   const max = Math.max(2, opts.maxMessages ?? EVENT_MAX_MESSAGES);
   const n = listed.length;
-  const head = n > max ? Math.max(1, Math.floor(max / 4)) : n;
-  const tail = n > max ? n - (max - head) : n;
-  for (let i = 0; i < head; i++) request.messages.push(message(listed[i][0], listed[i][1], opts, listed[i][2] ? pdfs : null));
-  if (tail === n) return;
-  const omitted = { count: tail - head, chars: 0, roles: {} as Record<string, number>, parts: {} as Record<string, number> };
-  for (let i = head; i < tail; i++) {
-    const [role, content] = listed[i];
-    omitted.roles[role] = (omitted.roles[role] ?? 0) + 1;
-    omitted.chars += contentText(content, omitted.parts).length;
+  const keep = (i: number) => request.messages.push(message(listed[i][0], listed[i][1], opts, listed[i][2] ? pdfs : null));
+  if (n <= max) {
+    for (let i = 0; i < n; i++) keep(i);
+    return;
   }
+  const head = Math.max(1, Math.floor(max / 4));
+  // At least half the other slots go to the last messages, whatever they hold.
+  const recent = n - Math.ceil((max - head) / 2);
+  let left = max - head - (n - recent);
+  const kept = new Uint8Array(n);
+  // The middle's text, measured once (its parts counted apart, for the messages left out).
+  const parts: Record<string, number>[] = [];
+  const chars: number[] = [];
+  const userText = new Uint8Array(n);
+  for (let i = head; i < recent; i++) {
+    const p: Record<string, number> = {};
+    const text = contentText(listed[i][1], p);
+    parts[i] = p;
+    chars[i] = text.length;
+    if (listed[i][0] === 'user' && text.trim()) userText[i] = 1;
+  }
+  for (let i = recent - 1; i >= head && left > 0; i--) if (userText[i]) { kept[i] = 1; left--; }
+  for (let i = recent - 1; i >= head && left > 0; i--) if (!kept[i]) { kept[i] = 1; left--; }
+  const omitted = { count: 0, chars: 0, roles: {} as Record<string, number>, parts: {} as Record<string, number> };
+  for (let i = head; i < recent; i++) {
+    if (kept[i]) continue;
+    omitted.count++;
+    tally(omitted.roles, ROLES.has(listed[i][0]) ? listed[i][0] : 'other');
+    omitted.chars += chars[i];
+    for (const type of Object.keys(parts[i])) count(omitted.parts, type, parts[i][type]);
+  }
+  for (let i = 0; i < n; i++) if (i < head || i >= recent || kept[i]) keep(i);
   request.messages_omitted = Object.keys(omitted.parts).length ? omitted : { count: omitted.count, chars: omitted.chars, roles: omitted.roles };
-  for (let i = tail; i < n; i++) request.messages.push(message(listed[i][0], listed[i][1], opts, listed[i][2] ? pdfs : null));
+}
+
+/** Of a user turn cut short, at least its start and its end (where a wrapper template's words are) are kept. */
+const USER_TURN_CHARS = 2048;
+const USER_TURN_TAIL = 400;
+
+/**
+ * `text` cut to `max` characters: a user turn's start and end joined by a line break (padding
+ * must not push its instruction out of what the detector reads), any other message's start.
+ */
+function cut(text: string, max: number, user: boolean): string {
+  const tail = user ? Math.min(USER_TURN_TAIL, Math.floor(max / 3)) : 0;
+  return tail > 0 ? text.slice(0, max - tail - 1) + '\n' + text.slice(-tail) : text.slice(0, max);
 }
 
 /**
  * At most `budget` characters of prompt text in all: the system prompt and its documents first,
- * then the messages from the last back; a message cut short keeps its `chars`, and one past the
- * budget keeps an empty text.
+ * then the start and end of every user turn from the last back (an agent loop's tool output or
+ * padding does not push out what the user asked), the last user turn whole, then the messages
+ * from the last back. A message cut short keeps its `chars`, a user turn its start and its end (joined
+ * by a line break), any other message its start; one past the budget keeps an empty text.
  */
 function keepPromptChars(request: EventRequest, budget: number): void {
   let left = budget;
@@ -440,10 +501,41 @@ function keepPromptChars(request: EventRequest, budget: number): void {
   };
   request.system = take(request.system);
   if (request.system_documents) request.system_documents.text = take(request.system_documents.text);
-  for (let i = request.messages.length - 1; i >= 0; i--) request.messages[i].text = take(request.messages[i].text);
+  const msgs = request.messages;
+  const quota = new Array<number>(msgs.length).fill(0);
+  const give = (i: number, want: number) => {
+    const add = Math.min(want - quota[i], left);
+    if (add > 0) { quota[i] += add; left -= add; }
+  };
+  const isUser = (i: number) => msgs[i].role === 'user' && !!msgs[i].text;
+  let last = msgs.length - 1;
+  while (last >= 0 && !isUser(last)) last--;
+  for (let i = last; i >= 0; i--) if (isUser(i)) give(i, Math.min(msgs[i].text!.length, USER_TURN_CHARS));
+  if (last >= 0) give(last, msgs[last].text!.length);
+  for (let i = msgs.length - 1; i >= 0; i--) if (msgs[i].text) give(i, msgs[i].text!.length);
+  for (let i = 0; i < msgs.length; i++) {
+    const text = msgs[i].text;
+    if (text === null || quota[i] >= text.length) continue;
+    msgs[i].text = cut(text, quota[i], msgs[i].role === 'user');
+  }
 }
 
-/** All prompt text of a request, for counting input tokens when the upstream reports none. */
+/** The full length of a request's system text, which its event keeps the start of. */
+const systemChars = new WeakMap<EventRequest, number>();
+
+/**
+ * How many characters of prompt a request held in all, kept or not: input tokens counted from the
+ * text an event keeps (at most `events.max_prompt_chars`) are scaled to it, so a long
+ * conversation is not charged as a short one.
+ */
+export function promptChars(req: EventRequest): number {
+  let n = systemChars.get(req) ?? req.system?.length ?? 0;
+  if (req.system_documents) n += 1 + req.system_documents.chars;
+  for (const m of req.messages) n += 1 + m.chars;
+  return n + (req.messages_omitted?.chars ?? 0);
+}
+
+/** All prompt text of a request, for counting input tokens when the upstream reports none (scaled to `promptChars`). */
 export function promptText(req: EventRequest): string {
   let s = req.system ?? '';
   if (req.system_documents?.text) s += '\n' + req.system_documents.text;
@@ -455,19 +547,36 @@ export function promptText(req: EventRequest): string {
 export const MAX_REQUEST_ITEMS = 10_000;
 
 /**
- * How many items a request body holds: its messages or input items, their content parts, its
- * tools, and the prompts or inputs of a legacy completion or embeddings request (a token-id list
- * is one). What describing, forwarding and recording it costs grows with this, not only with its bytes.
+ * How many items a request body holds: its messages or input items, their content parts at any
+ * depth (a tool result's, a document's `source.content`, a Responses output's) and tool calls,
+ * its tools and legacy functions, and the prompts or inputs of a legacy completion or embeddings
+ * request (a token-id list is one: an array of numbers only). What describing, forwarding and
+ * recording it costs grows with this, not only with its bytes.
  */
 export function requestItems(body: Json): number {
   const count = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
-  let n = count(body.tools) + count(body.system);
-  for (const list of [body.messages, body.input]) {
-    if (!Array.isArray(list)) continue;
-    if (list.length > 0 && typeof list[0] === 'number') { n += 1; continue; }
-    n += list.length;
-    for (const m of list) if (m && typeof m === 'object') n += count((m as Json).content) + count((m as Json).output);
+  let n = count(body.tools) + count(body.functions) + nestedItems({ content: body.system });
+  for (const list of [body.messages, body.input, body.prompt]) n += listItems(list);
+  return n;
+}
+
+/** A message, input or prompt array's items: a token-id list is one; else each element and the parts it holds. */
+function listItems(list: unknown): number {
+  if (!Array.isArray(list)) return 0;
+  if (list.length > 0 && list.every((x) => typeof x === 'number')) return 1;
+  let n = list.length;
+  for (const m of list) if (m && typeof m === 'object' && !Array.isArray(m)) n += nestedItems(m as Json);
+  return n;
+}
+
+/** The parts an item holds, at any depth (the body's nesting is bounded, see MAX_JSON_DEPTH). */
+function nestedItems(o: Json): number {
+  let n = 0;
+  const source = o.source;
+  for (const v of [o.content, o.output, o.tool_calls, source && typeof source === 'object' ? (source as Json).content : undefined]) {
+    if (!Array.isArray(v)) continue;
+    n += v.length;
+    for (const p of v) if (p && typeof p === 'object' && !Array.isArray(p)) n += nestedItems(p as Json);
   }
-  if (Array.isArray(body.prompt)) n += typeof body.prompt[0] === 'number' ? 1 : body.prompt.length;
   return n;
 }

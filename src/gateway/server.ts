@@ -77,6 +77,8 @@ function earlyRequest(req: FastifyRequest, auth: AuthContext | null): EarlyReque
 
 /** A model route's request, its key checked before its body was read. */
 type KeyedRequest = FastifyRequest & { wardenAuth?: AuthContext };
+/** A request that asked `Expect: 100-continue`, its 100 held until its key is checked. */
+type ContinueRequest = http.IncomingMessage & { wardenContinue?: boolean };
 
 /** Longest the request headers may take to arrive (Node's default), ms. */
 const HEADERS_TIMEOUT_MS = 60_000;
@@ -122,6 +124,13 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     }, (req, res) => {
       if (closing) shedWhileClosing(deps, req, res, trust);
       else handler(req, res);
+    }).on('checkContinue', (req: ContinueRequest, res) => {
+      // `Expect: 100-continue`: a model route's body is asked for once its key is checked (in the
+      // hook below), so a client with no valid key does not upload it; other routes' at once.
+      if (!closing && req.method === 'POST' && ROUTE_FLAVOUR[(req.url ?? '').split('?')[0]]) req.wardenContinue = true;
+      else res.writeContinue();
+      if (closing) shedWhileClosing(deps, req, res, trust);
+      else handler(req, res);
     }),
   });
   app.addHook('preClose', (done) => { closing = true; done(); });
@@ -138,10 +147,24 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
       const werr = toWardenError(err);
       const id = ulid(Date.now());
       recordRejectedRequest(deps, flavour, earlyRequest(req, null), werr, id);
-      // The body still coming is read and discarded by Node, not parsed; the connection stays usable.
-      return reply.code(werr.status).headers(mergeHeaders(requestIdHeaders(id), werr.headers)).type('application/json')
+      const headers = mergeHeaders(requestIdHeaders(id), werr.headers);
+      // The body still coming is read and discarded, not parsed, up to `server.body_limit_bytes`
+      // (the connection then stays usable); past it the connection is closed: Node alone would
+      // read an endless body until the request timeout, for a client that gave no valid key.
+      const announced = Number(req.headers['content-length'] ?? 0);
+      if (announced > opts.bodyLimitBytes) headers.connection = 'close';
+      else if (!req.raw.complete) {
+        let discarded = 0;
+        req.raw.on('data', (chunk: Buffer) => {
+          discarded += chunk.length;
+          if (discarded > opts.bodyLimitBytes) req.raw.socket.destroy();
+        });
+      }
+      return reply.code(werr.status).headers(headers).type('application/json')
         .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
     }
+    // Asked for its body only now that its key is known (see `checkContinue` above).
+    if ((req.raw as ContinueRequest).wardenContinue) reply.raw.writeContinue();
   });
 
   // Every route's methods, so that a known path called with another method gets 405 and `Allow`.

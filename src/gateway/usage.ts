@@ -579,18 +579,19 @@ export class AnswerMeter {
   }
 
   /**
-   * Final figures. `promptText` is used to count input tokens if the upstream reported none.
+   * Final figures. `promptText` is used to count input tokens if the upstream reported none,
+   * scaled to `promptChars` when it is a part of a longer prompt.
    * Anthropic does not report thinking tokens separately: they are counted from the thinking text.
    * A stream cut before the upstream's final count (client gone, Warden's duration cap, upstream
    * failure) has what was streamed counted: text, thinking and tool input.
    */
-  summary(promptText: string): AnswerSummary {
+  summary(promptText: string, promptChars = promptText.length): AnswerSummary {
     let source: AnswerSummary['usage_source'] = 'upstream';
     let input = this.inputTokens;
     let output = this.outputTokens;
     let reasoning = this.reasoningTokens;
     if (input === null || output === null) source = 'tokenizer';
-    if (input === null) input = countTextTokens(promptText);
+    if (input === null) input = countTextTokens(promptText, promptChars);
     if (reasoning === null) reasoning = countTextTokens(this.reasoningText, this.reasoningChars);
     if (output === null) {
       output = countTextTokens(this.outputText, this.outputChars) + (this.flavour === 'anthropic.messages' ? reasoning : 0);

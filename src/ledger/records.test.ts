@@ -47,3 +47,14 @@ test('interaction leaves: personal fields are per-field salted commitments that 
   assert.deepEqual(v.accounts, ['a', 'b']);
   assert.equal((v.reasons[0] as { threshold: number }).threshold, 0.8);
 });
+
+test('an interaction leaf counts the messages and characters its event left out', () => {
+  const ev = sampleEvent(4);
+  const kept = ev.request.messages.length;
+  const keptChars = ev.request.messages.reduce((s, m) => s + m.chars, 0) + (ev.request.system?.length ?? 0);
+  const long = { ...ev, request: { ...ev.request, messages_omitted: { count: 190, chars: 1_520_000, roles: { user: 95, assistant: 95 } } } };
+  const r = parseLeaf(prepareInteraction(long).leaf);
+  assert.ok(r.kind === 'interaction');
+  assert.equal(r.request.messages, kept + 190, 'the signed record says how many messages the request held');
+  assert.equal(r.request.chars, keptChars + 1_520_000, 'and how many characters');
+});

@@ -224,8 +224,9 @@ export function prepareInteraction(e: InteractionEvent, opts: { clusterId?: stri
     },
     request: {
       stream: e.request.stream,
-      messages: msgs.length,
-      chars: msgs.reduce((s, m) => s + m.chars, 0) + (e.request.system?.length ?? 0) + (attached?.chars ?? 0),
+      // The request's, those its event left out included (the prompt commitment covers the text it kept).
+      messages: msgs.length + (e.request.messages_omitted?.count ?? 0),
+      chars: msgs.reduce((s, m) => s + m.chars, 0) + (e.request.system?.length ?? 0) + (attached?.chars ?? 0) + (e.request.messages_omitted?.chars ?? 0),
       tools: e.request.tools,
       bytes: e.request.bytes,
       max_tokens: e.request.params.max_tokens,

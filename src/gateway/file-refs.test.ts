@@ -48,3 +48,11 @@ test('walked once per request: the inlining hook\'s leftovers are what the owner
   ctx.body = { input: [{ role: 'user', content: [{ type: 'input_file', file_id: 'f3' }] }] };
   assert.deepEqual(requestFileRefs(ctx).map((r) => r.id), ['f3'], 'a replaced body is walked again');
 });
+
+test('a stored prompt\'s variable named like a skipped field (schema, arguments, metadata) is still walked: the upstream resolves its file', () => {
+  const file = 'file-operator-private';
+  for (const name of ['doc', 'schema', 'parameters', 'arguments', 'metadata', 'input_schema', 'json_schema']) {
+    const refs = fileRefs('openai.responses', { model: 'gpt-x', input: 'x', prompt: { id: 'pmpt_shared', variables: { [name]: { type: 'input_file', file_id: file } } } });
+    assert.deepEqual(refs.map((r) => [r.id, r.param]), [[file, `prompt.variables.${name}.file_id`]], `variable \`${name}\` is seen`);
+  }
+});

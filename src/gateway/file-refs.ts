@@ -102,10 +102,13 @@ export function fileRefs(flavour: string, body: Record<string, unknown>): FileRe
     }
     if (Array.isArray(o.file_ids)) for (const id of o.file_ids) out.push({ id, param: paramOf(path.slice(0, depth + 1), 'file_ids', dotted), part: o, as: null });
     const toolCall = typeof o.type === 'string' && TOOL_CALLS.has(o.type);
+    // A map whose keys the caller names (a stored prompt's `variables`): a key spelled like a
+    // schema or metadata field is still a value the upstream resolves, so it is walked.
+    const named = key === 'variables';
     const from = values.length;
     for (const k in o) {
       const c = o[k];
-      if (c === null || typeof c !== 'object' || k === 'file_ids' || CUSTOMER_DATA.has(k) || (toolCall && k === 'input')) continue;
+      if (c === null || typeof c !== 'object' || k === 'file_ids' || (!named && CUSTOMER_DATA.has(k)) || (toolCall && k === 'input')) continue;
       push(c, k, depth + 1);
     }
     reverseFrom(from);

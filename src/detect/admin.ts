@@ -83,10 +83,10 @@ const Weighed = z.object({
   source: z.enum(['allow_list', 'operator_account', 'operator_cluster', 'detector_account', 'detector_cluster']),
   subject: z.object({ kind: z.enum(['account', 'cluster', 'org']), id: z.string() }), level: Level,
 });
-const Exemption = z.object({ kind: z.enum(['account', 'org']), id: z.string() });
+const Exemption = z.object({ kind: z.enum(['account', 'org', 'operator_none']), id: z.string() });
 /** The answer to setting an operator verdict: the verdict, and whom the allow-list keeps it from. */
 const VerdictSet = VerdictSchema.extend({
-  not_reached: z.array(z.object({ account: z.string(), exempt_by: Exemption })).describe('accounts the verdict does not reach: those the allow-list exempts (the account itself, or a member of the cluster), by their entry'),
+  not_reached: z.array(z.object({ account: z.string(), exempt_by: Exemption })).describe('accounts the verdict does not reach: those the allow-list exempts (the account itself, or a member of the cluster), by their entry, and members an operator\'s `none` on the account exempts (`operator_none`)'),
 });
 const AccountView = z.object({
   account_id: z.string(),

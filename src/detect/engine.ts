@@ -402,7 +402,10 @@ interface LevelState {
 type VerdictSource = 'allow' | 'manual_account' | 'manual_cluster' | 'cluster' | 'own';
 
 /** What holds an account off the verdicts that would apply to it: an allow-list entry, on it or on its org. */
+/** An allow-list entry that exempts an account: its own, or its organisation's. */
 export interface Exemption { kind: 'account' | 'org'; id: string }
+/** What keeps a cluster's verdict from a member: the allow-list, or an operator's `none` on the account. */
+export type NotReachedBy = Exemption | { kind: 'operator_none'; id: string };
 
 /** One verdict weighed for an account's effective level (see DetectorEngine.verdictPrecedence). */
 export interface WeighedVerdict {
@@ -2405,13 +2408,13 @@ export class DetectorEngine implements VerdictView {
     return { kind: 'org', id: this.orgNames[this.org[i]] };
   }
 
-  /** Members of a cluster the allow-list exempts, so its verdicts do not reach them. */
-  clusterExemptions(clusterId: string): Array<{ account: string; exempt_by: Exemption }> {
+  /** Members of a cluster its verdicts do not reach: allow-listed, or held at `none` by an operator's account verdict. */
+  clusterExemptions(clusterId: string): Array<{ account: string; exempt_by: NotReachedBy }> {
     const r = this.clusterById.get(clusterId);
     if (r === undefined) return [];
-    const out: Array<{ account: string; exempt_by: Exemption }> = [];
+    const out: Array<{ account: string; exempt_by: NotReachedBy }> = [];
     for (const id of this.membersOf(r)) {
-      const e = this.exemption(id);
+      const e = this.exemption(id) ?? (this.manualAccount.get(id)?.level === 'none' ? { kind: 'operator_none' as const, id } : null);
       if (e) out.push({ account: id, exempt_by: e });
     }
     return out;

@@ -37,3 +37,18 @@ test('a cluster verdict set on a merged-away id is published under the live clus
   assert.ok(replicaVerdict, `a replica finds the verdict in force under ${shared.clusterId} (published: ${[...clusters.keys()].join(', ')})`);
   assert.equal(replicaVerdict.level, worker.level, 'at the level the worker enforces');
 });
+
+test('a cluster verdict names the members an operator\'s `none` keeps it from (not_reached), as it names allow-listed ones', () => {
+  const scenario = buildScenario(pool, { seed: 11, days: 2, organic: { hobbyist: 30, startup: 2, researcher: 1, batch: 1, agent: 1, class: 1 }, campaigns: [{ kind: 'hydra', accounts: 40 }] });
+  const hydra = Object.entries(scenario.labels.accounts).filter(([, l]) => l.startsWith('campaign:')).map(([id]) => id);
+  const e = new DetectorEngine();
+  for (const ev of scenario.events) e.ingest(ev);
+  e.flush();
+  const cluster = e.forAccount(hydra[3]).clusterId!;
+  assert.ok(cluster, 'the campaign is one cluster');
+  e.setManualVerdict({ kind: 'account', id: hydra[3] }, 'none', 'cleared earlier');
+  e.setManualVerdict({ kind: 'cluster', id: cluster }, 'suspend', 'campaign confirmed');
+  assert.equal(e.forAccount(hydra[4]).level, 'suspend', 'the cluster is suspended');
+  assert.equal(e.forAccount(hydra[3]).level, 'none', 'the member the operator cleared is still served');
+  assert.deepEqual(e.clusterExemptions(cluster), [{ account: hydra[3], exempt_by: { kind: 'operator_none', id: hydra[3] } }], 'and the verdict says it does not reach it');
+});

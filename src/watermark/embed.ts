@@ -22,8 +22,10 @@ export class StreamingWatermarker {
   readonly stats: EmbedStats = { words: 0, slots: 0, changed: 0 };
   private readonly skipWords: number;
   private readonly proseOnly: boolean;
-  /** The text did not open like prose (`proseOnly`): none of it is changed. */
+  /** The text did not open like prose (`proseOnly`): nothing is changed until a sentence opens like prose. */
   private off = false;
+  /** While `off`: which word of a new sentence's opening is tested next (1 or 2; 0: none). */
+  private reprobe = 0;
   /** Characters at the start of `pending` the reader already has (from `prime`). */
   private sent = 0;
 
@@ -99,7 +101,18 @@ export class StreamingWatermarker {
       if (this.proseOnly && !PROSE_OPENING[Math.min(this.stats.words, 2) - 1].test(chunk)) this.off = true;
       return chunk;
     }
-    if (!slot || frozen || this.off) return chunk;
+    if (this.off) {
+      // Off for a value that did not open like prose; a later sentence that does is marked again,
+      // so a tag before the prose ("ans: ...") costs the harvester only its first sentence.
+      if (this.reprobe > 0) {
+        if (!PROSE_OPENING[this.reprobe - 1].test(chunk)) this.reprobe = 0;
+        else if (this.reprobe === 2) { this.off = false; this.reprobe = 0; }
+        else this.reprobe = 2;
+      }
+      if (this.off && this.reprobe === 0 && SENTENCE_END.test(chunk)) this.reprobe = 1;
+      return chunk;
+    }
+    if (!slot || frozen) return chunk;
     this.stats.slots++;
     const cacheKey = slot.context + '\u0000' + slot.group.id;
     let preferred = this.cache.get(cacheKey);
@@ -123,6 +136,8 @@ export class StreamingWatermarker {
  * lower-case SQL, paths, flags, dotted names and upper-case keywords do not open like this, nor
  * does much else: when in doubt a string is left alone.
  */
+/** A word that ends a sentence or a label (`ans:`): the next words may open prose. */
+const SENTENCE_END = /[.!?:]["')\]”’]*$/;
 const PROSE_OPENING = [
   /^[("'“‘]?[A-Z][a-z]*(?:['’][a-z]+)?[,;:.!?)"'”’]*$/,
   /^[("'“‘]?(?:[A-Za-z][a-z]*|[A-Z]+s?)(?:['’-][a-z]+)*[,;:.!?)"'”’]*$/,

@@ -280,3 +280,18 @@ test('transformer: responses function-call arguments and JSON text marked alike 
   assert.equal(joined('response.output_text.delta'), expectedText, 'streamed JSON text');
   assert.equal(completed[0].content[0].text, expectedText, 'response.completed JSON text');
 });
+
+test('a tag in front of a string value (`ans: ...`) costs the harvester its first sentence, not the mark of the value', () => {
+  const prose = readFileSync(new URL('assistant-answers.txt', FIXTURES), 'utf8').slice(0, 1500);
+  for (let i = 0; i < 8; i++) {
+    const k = deriveWatermarkKey('test-master-secret-0123456789abcdef', { kind: 'account', id: `json_tag_${i}` });
+    const plain = watermarkJson(JSON.stringify({ answer: prose }), k.key);
+    const tagged = watermarkJson(JSON.stringify({ answer: 'ans: ' + prose }), k.key);
+    assert.ok(plain.stats.changed > 0, `the plain answer is marked (key ${i})`);
+    assert.ok(tagged.stats.changed > 0 && tagged.stats.changed >= plain.stats.changed / 2, `the tagged answer is marked too: ${tagged.stats.changed} of ${plain.stats.changed} (key ${i})`);
+  }
+  // A value that never opens a sentence like prose (a command, a path) stays as written.
+  const k = deriveWatermarkKey('test-master-secret-0123456789abcdef', { kind: 'account', id: 'json_tag_cmd' });
+  const cmd = 'git push origin main --force-with-lease. git checkout main; ls -la /usr/local/bin: done';
+  assert.equal(watermarkJson(JSON.stringify({ run: cmd }), k.key).text, JSON.stringify({ run: cmd }), 'commands are left alone');
+});

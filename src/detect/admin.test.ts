@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { mountAdminRoutes } from '../admin/router.ts';
-import { DetectorEngine, MemoryDetectOverridesStore, SqliteDetectOverridesStore, applyOverrides, detectAdminRoutes, replayRecentEvents, buildScenario, verdictRank, type PromptPool, type Verdict } from './index.ts';
+import { DetectorEngine, MemoryDetectOverridesStore, SqliteDetectOverridesStore, applyOverrides, detectAdminRoutes, replayRecentEvents, buildScenario, verdictRank, type PromptPool, type Verdict, type DetectOverridesStore } from './index.ts';
 import { commitment, prepareVerdict, type VerdictRecord } from '../ledger/index.ts';
 import { openSqlite, SqliteEventStore } from '../store/index.ts';
 
@@ -174,14 +174,16 @@ test('restart: replaying the stored events of the last hours rebuilds the same v
   db.close();
 });
 
-test('two clusters that both carry an operator verdict merge: the stricter applies to every member, both are kept, logged and in the ledger', async () => {
+/**
+ * An engine fed the scenario, its admin routes on a socket (with `overrides` if given), and a
+ * caller of them; `emitted` collects the operator verdicts the engine says.
+ */
+async function operatorRoutes(overrides?: DetectOverridesStore) {
   const engine = new DetectorEngine();
   for (const ev of scenario.events) engine.ingest(ev);
   engine.flush();
   const emitted: Verdict[] = [];
   engine.onVerdict((v) => { if (v.source === 'operator') emitted.push(v); });
-  const db = openSqlite(':memory:');
-  const overrides = new SqliteDetectOverridesStore(db);
   const app = Fastify();
   mountAdminRoutes(app, [detectAdminRoutes(engine, { prefix: '/admin/detect', overrides })], { validateResponses: true });
   const base = await app.listen({ port: 0, host: '127.0.0.1' });
@@ -190,6 +192,13 @@ test('two clusters that both carry an operator verdict merge: the stricter appli
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     return { status: res.status, body: (res.status === 204 ? null : await res.json()) as any };
   };
+  return { engine, emitted, app, call };
+}
+
+test('two clusters that both carry an operator verdict merge: the stricter applies to every member, both are kept, logged and in the ledger', async () => {
+  const db = openSqlite(':memory:');
+  const overrides = new SqliteDetectOverridesStore(db);
+  const { engine, emitted, app, call } = await operatorRoutes(overrides);
   try {
     // The campaign's cluster is throttled by one operator, a small organisation's cluster suspended by another.
     const startup = Object.entries(scenario.labels.accounts).filter(([, l]) => l === 'organic:startup').map(([id]) => id).find((id) => engine.forAccount(id).clusterId)!;
@@ -339,21 +348,9 @@ test('a merged-away cluster verdict cleared right after the merge stays cleared 
 });
 
 test('clearing an operator verdict or an allow-list entry records who and why: in the change log and the ledger record', async () => {
-  const engine = new DetectorEngine();
-  for (const ev of scenario.events) engine.ingest(ev);
-  engine.flush();
-  const emitted: Verdict[] = [];
-  engine.onVerdict((v) => { if (v.source === 'operator') emitted.push(v); });
   const db = openSqlite(':memory:');
   const overrides = new SqliteDetectOverridesStore(db);
-  const app = Fastify();
-  mountAdminRoutes(app, [detectAdminRoutes(engine, { prefix: '/admin/detect', overrides })], { validateResponses: true });
-  const base = await app.listen({ port: 0, host: '127.0.0.1' });
-  const call = async (method: string, path: string, body?: unknown, actor?: string) => {
-    const res = await fetch(base + path, { method, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(actor ? { 'x-warden-actor': actor } : {}) }, body: body ? JSON.stringify(body) : undefined });
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    return { status: res.status, body: (res.status === 204 ? null : await res.json()) as any };
-  };
+  const { engine, emitted, app, call } = await operatorRoutes(overrides);
   try {
     assert.equal((await call('POST', '/admin/detect/verdicts', { kind: 'account', id: organic[0], level: 'suspend', note: 'case 9' }, 'alice')).status, 201);
     assert.equal((await call('POST', '/admin/detect/allow', { org: 'org_partner', note: 'evaluation partner' }, 'alice')).status, 201);
@@ -390,17 +387,7 @@ test('clearing an operator verdict or an allow-list entry records who and why: i
 });
 
 test('a cluster verdict reaches members with a milder operator verdict of their own; the allow-list exempts, and the answer names whom', async () => {
-  const engine = new DetectorEngine();
-  for (const ev of scenario.events) engine.ingest(ev);
-  engine.flush();
-  const app = Fastify();
-  mountAdminRoutes(app, [detectAdminRoutes(engine, { prefix: '/admin/detect' })], { validateResponses: true });
-  const base = await app.listen({ port: 0, host: '127.0.0.1' });
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(base + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    return { status: res.status, body: (res.status === 204 ? null : await res.json()) as any };
-  };
+  const { engine, app, call } = await operatorRoutes();
   try {
     const cluster = engine.forAccount(hydra[0]).clusterId!;
     const members = hydra.filter((id) => engine.forAccount(id).clusterId === cluster);

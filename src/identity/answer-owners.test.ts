@@ -49,7 +49,7 @@ test('the store: an answer has one owner (the first recorded), and old answers a
 
 function ctxFor(accountId: string, orgId: string | null, body: Record<string, unknown>): InteractionContext {
   return {
-    flavour: 'openai.responses', body, enforcement: emptyEnforcement(),
+    flavour: 'openai.responses', body, enforcement: emptyEnforcement(), locals: new Map(),
     auth: { account: { id: accountId, org_id: orgId }, org: orgId ? { id: orgId } : null } as unknown as InteractionContext['auth'],
   } as unknown as InteractionContext;
 }

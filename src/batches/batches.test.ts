@@ -152,7 +152,11 @@ test('bad batches are refused whole, in Anthropic error JSON', async () => {
   await assert.rejects(sdk(alice).messages.batches.retrieve('msgbatch_nope'), (e: any) => e.status === 404);
 });
 
-test('the one-use credential: accepted once, refused again, and refused once the key is revoked', async () => {
+/** An identity store in its own SQLite file with one key, and batch credentials over it; removed after `run`. */
+async function withBatchIdentity(run: (s: {
+  identity: SqliteIdentityStore; org: { id: string }; account: { id: string }; key: { id: string };
+  credentials: BatchCredentials; auth: ReturnType<BatchCredentials['authenticator']>;
+}) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-batch-credentials-'));
   const db = openSqlite(join(dir, 'ids.db'));
   const identity = new SqliteIdentityStore(db, { fingerprintSecret: 'x' });
@@ -162,6 +166,12 @@ test('the one-use credential: accepted once, refused again, and refused once the
     const { key } = await identity.createKey(account.id, { name: 'k' });
     const credentials = new BatchCredentials(identity);
     const auth = credentials.authenticator({ authenticate: () => { throw new Error('not a batch credential'); } });
+    await run({ identity, org, account, key, credentials, auth });
+  } finally { await identity.close(); db.close(); rmSync(dir, { recursive: true, force: true }); }
+}
+
+test('the one-use credential: accepted once, refused again, and refused once the key is revoked', async () => {
+  await withBatchIdentity(async ({ identity, org, account, key, credentials, auth }) => {
     const c = credentials.issue({ batchId: 'msgbatch_1', keyId: key.id, accountId: account.id, orgId: org.id });
     const ctx = await auth.authenticate(c);
     assert.equal(ctx.account.id, account.id);
@@ -172,19 +182,11 @@ test('the one-use credential: accepted once, refused again, and refused once the
     const fresh = new BatchCredentials(identity);
     await assert.rejects(async () => fresh.authenticator({ authenticate: () => { throw new Error('x'); } }).authenticate(fresh.issue({ batchId: 'msgbatch_1', keyId: key.id, accountId: account.id, orgId: org.id })), (e: any) => e.code === 'WARDEN_REVOKED_API_KEY');
     await assert.rejects(async () => auth.authenticate('wk_live_other'), /not a batch credential/);
-  } finally { await identity.close(); db.close(); rmSync(dir, { recursive: true, force: true }); }
+  });
 });
 
 test('a batch\'s remaining requests see a suspension, reactivation or tier change made on this node at once', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-batch-credentials-'));
-  const db = openSqlite(join(dir, 'ids.db'));
-  const identity = new SqliteIdentityStore(db, { fingerprintSecret: 'x' });
-  try {
-    const org = await identity.createOrg({ name: 'o', tier: 'email_verified' });
-    const account = await identity.createAccount({ org_id: org.id, name: 'a', email: 'a@example.org', tier: 'email_verified' });
-    const { key } = await identity.createKey(account.id, { name: 'k' });
-    const credentials = new BatchCredentials(identity);
-    const auth = credentials.authenticator({ authenticate: () => { throw new Error('not a batch credential'); } });
+  await withBatchIdentity(async ({ identity, org, account, key, credentials, auth }) => {
     const next = async () => auth.authenticate(credentials.issue({ batchId: 'msgbatch_1', keyId: key.id, accountId: account.id, orgId: org.id }));
     assert.equal((await next()).account.status, 'active', 'the batch\'s first request runs');
     await identity.setAccountStatus(account.id, 'suspended', { by: 'admin-api', reason: 'fleet' });
@@ -196,7 +198,7 @@ test('a batch\'s remaining requests see a suspension, reactivation or tier chang
     await identity.revokeKey(key.id);
     await assert.rejects(next(), (e: any) => e.code === 'WARDEN_REVOKED_API_KEY', 'a revoked key\'s batch stops at once');
     credentials.close();
-  } finally { await identity.close(); db.close(); rmSync(dir, { recursive: true, force: true }); }
+  });
 });
 
 test('operators see every customer\'s batches with who sent them, and cancel one (admin API and CLI)', async () => {

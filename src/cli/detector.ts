@@ -89,7 +89,11 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
   if (replay.events > 0) say(`detect: ${replay.events} stored events replayed in ${replay.seconds.toFixed(1)} s`);
   // Operator overrides (allow-list, operator verdicts) are stored: a restart keeps them.
   const overrides = await onBackend<DetectOverridesStore>(stores, (db) => new SqliteDetectOverridesStore(db), (pool) => new PostgresDetectOverridesStore(pool));
-  await applyOverrides(engine, overrides);
+  const { dormant } = await applyOverrides(engine, overrides);
+  // Silent before: a suspension that holds nobody now looks in force to an operator reading the list.
+  for (const v of dormant) {
+    say(`detect: operator verdict ${v.level} on cluster ${v.subject.id} reaches no account now: no event of the account that founded it is left in the last ${config.detect.replay_hours} h replayed; it applies again if that cluster forms again (set account verdicts on its members to keep them held)`);
+  }
 
   const queue = detectHooks(engine, { batch: 64 });
   closers.push(() => queue.close!());

@@ -302,7 +302,7 @@ test('restart without a snapshot: a cluster verdict holds after its cluster merg
     await events.appendBatch([...scenario.events, ...bridge]);
     const restarted = new DetectorEngine({ config: { replay_hours: 72 } });
     await replayRecentEvents(restarted, events, { nowMs: endMs + 60 * 60_000 });
-    await applyOverrides(restarted, overrides);
+    assert.deepEqual((await applyOverrides(restarted, overrides)).dormant, [], 'the verdict found its cluster again: none reported dormant');
     for (const id of members) assert.equal(restarted.forAccount(id).level, 'suspend', `${id} is still suspended after the restart`);
     const listed = restarted.manualVerdicts().find((v) => v.subject.id === cluster);
     assert.equal(listed?.merged_into ?? listed?.subject.id, restarted.forAccount(other).clusterId, 'the verdict is listed on the cluster it applies to');

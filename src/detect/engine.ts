@@ -1533,6 +1533,20 @@ export class DetectorEngine implements VerdictView {
     return n;
   }
 
+  /**
+   * Operator cluster verdicts that reach no cluster this engine holds: after a restart without a
+   * snapshot, those whose founding account has no event left in the replay. They stay stored and
+   * apply again when that account's cluster forms again; start-up names them so an operator can
+   * put lasting decisions on the member accounts instead.
+   */
+  dormantClusterVerdicts(): Verdict[] {
+    const out: Verdict[] = [];
+    for (const [id, v] of this.manualCluster) {
+      if (!this.clusterById.has(this.liveClusterId(id))) out.push(v);
+    }
+    return out;
+  }
+
   // ---------------------------------------------------------------- ingest
 
   /**

@@ -20,7 +20,10 @@ test('stored overrides come back at start with their time and note; those whose 
     await store.put({ kind: 'allow_org', subject: 'org_partner', level: null, note: 'renewed', created_at: '2026-12-02T10:00:00.000Z' });
 
     const engine = new DetectorEngine();
-    assert.equal(await applyOverrides(engine, store), 3);
+    const started = await applyOverrides(engine, store);
+    assert.equal(started.applied, 3, 'three overrides applied');
+    // The engine holds no cluster yet: the cluster verdict reaches nobody, and start-up says so.
+    assert.deepEqual(started.dormant.map((v) => [v.subject.id, v.level]), [['clu_abc', 'shape']], 'a cluster verdict whose cluster the engine does not hold is reported dormant');
     const review = engine.forAccount('acct_review');
     assert.deepEqual([review.level, review.verdict?.since, review.verdict?.reasons[0].detail], ['verify', '2026-12-01T10:00:00.000Z', 'pending review']);
     assert.ok(review.verdict?.expires_at);

@@ -7,7 +7,7 @@
  */
 import { migratePostgres, migrateSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
 import type { DetectorEngine } from './engine.ts';
-import { VERDICT_LEVELS, type VerdictLevel } from './verdict.ts';
+import { VERDICT_LEVELS, type Verdict, type VerdictLevel } from './verdict.ts';
 
 export type DetectOverrideKind = 'allow_account' | 'allow_org' | 'verdict_account' | 'verdict_cluster';
 
@@ -146,9 +146,10 @@ export class PostgresDetectOverridesStore implements DetectOverridesStore {
 
 /**
  * Put the stored overrides into `engine` (at start, before verdict listeners are attached), and
- * delete the operator verdicts whose time ran out meanwhile. Returns how many were applied.
+ * delete the operator verdicts whose time ran out meanwhile. Returns how many were applied, and
+ * the operator cluster verdicts that reach no cluster the engine holds (`dormant`).
  */
-export async function applyOverrides(engine: DetectorEngine, store: DetectOverridesStore): Promise<number> {
+export async function applyOverrides(engine: DetectorEngine, store: DetectOverridesStore): Promise<{ applied: number; dormant: Verdict[] }> {
   let applied = 0;
   for (const o of await store.list()) {
     if (o.expires_at && Date.parse(o.expires_at) <= Date.now()) { await store.remove(o.kind, o.subject); continue; }
@@ -161,5 +162,5 @@ export async function applyOverrides(engine: DetectorEngine, store: DetectOverri
     applied++;
   }
   engine.reattachClusterVerdicts();
-  return applied;
+  return { applied, dormant: engine.dormantClusterVerdicts() };
 }

@@ -13,7 +13,7 @@
 import { createRequire } from 'node:module';
 import type { InteractionEvent } from '../events/index.ts';
 import { detectConfig, type DetectConfig } from './config.ts';
-import { extractFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
+import { extractPromptFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
 import { EMBEDDING_SPREAD, EmbeddingSpread, embeddingSpreadTest, type SpreadReadings } from './embedding-spread.ts';
 import { LOGIT_PROBE, logitProbeTest, observeProbe, probeReadings, type ProbeReadings, type ProbeSketches } from './logit-probe.ts';
 import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, INDICATORS, IndicatorValues, scoreIndicators, type IndicatorName, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, type Indicator, type PeerContext } from './scoring.ts';
@@ -280,38 +280,43 @@ const OWN_SOFTWARE_MIN_SHARE = 0.1;
 /** Peer groups for volume comparisons. */
 const TIERS = ['unverified', 'email_verified', 'identity_verified', 'enterprise'] as const;
 
-/** Add one event's contributions to the window at `o`. */
-function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number, capability: number, newModel: number, tplHit: number, hourBin: number, netChange: number): void {
+/** Add one event's contributions to the window at `o`, as `k` requests (the prompts of a legacy array `f` stands for). */
+function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number, capability: number, newModel: number, tplHit: number, hourBin: number, netChange: number, k = 1): void {
   const fl = f.flags;
-  v[o + C.N] += 1;
+  v[o + C.N] += k;
   v[o + C.NET_CHANGE] += netChange;
-  if ((fl & (FLAG.cot | FLAG.rubric | FLAG.sensitiveRewrite | FLAG.tools | FLAG.code | FLAG.math)) === 0) v[o + C.OTHER] += 1;
-  v[o + C.ELICIT] += elicit;
-  if (fl & FLAG.cot) v[o + C.COT] += 1;
-  if (fl & FLAG.rubric) v[o + C.RUBRIC] += 1;
-  if (fl & FLAG.sensitiveRewrite) v[o + C.REWRITE] += 1;
-  if (fl & FLAG.tools) v[o + C.TOOLS] += 1;
-  if (fl & FLAG.agenticTrace) v[o + C.AGENTIC] += 1;
-  if (fl & FLAG.code) v[o + C.CODE] += 1;
-  if (fl & FLAG.math) v[o + C.MATH] += 1;
-  if (fl & FLAG.reasoningParam) v[o + C.REASON_PARAM] += 1;
-  v[o + C.CAPABILITY] += capability;
-  if (fl & FLAG.singleShot) v[o + C.SINGLE] += 1;
-  if (fl & FLAG.distillParams) v[o + C.DISTILL_PARAMS] += 1;
+  if ((fl & (FLAG.cot | FLAG.rubric | FLAG.sensitiveRewrite | FLAG.tools | FLAG.code | FLAG.math)) === 0) v[o + C.OTHER] += k;
+  v[o + C.ELICIT] += elicit * k;
+  if (fl & FLAG.cot) v[o + C.COT] += k;
+  if (fl & FLAG.rubric) v[o + C.RUBRIC] += k;
+  if (fl & FLAG.sensitiveRewrite) v[o + C.REWRITE] += k;
+  if (fl & FLAG.tools) v[o + C.TOOLS] += k;
+  if (fl & FLAG.agenticTrace) v[o + C.AGENTIC] += k;
+  if (fl & FLAG.code) v[o + C.CODE] += k;
+  if (fl & FLAG.math) v[o + C.MATH] += k;
+  if (fl & FLAG.reasoningParam) v[o + C.REASON_PARAM] += k;
+  v[o + C.CAPABILITY] += capability * k;
+  if (fl & FLAG.singleShot) v[o + C.SINGLE] += k;
+  if (fl & FLAG.distillParams) v[o + C.DISTILL_PARAMS] += k;
   v[o + C.IN_TOK] += f.inputTokens;
   v[o + C.OUT_TOK] += f.outputTokens;
   v[o + C.OUT_TOTAL] += f.outputTokens;
-  if (fl & FLAG.system) v[o + C.SYSTEM] += 1;
-  if (fl & FLAG.error) v[o + C.ERROR] += 1;
-  if (fl & FLAG.obfuscated) v[o + C.OBFUSCATED] += 1;
-  if (fl & FLAG.logitProbe) v[o + C.PROBE] += 1;
-  if (fl & FLAG.unreadableDocument) v[o + C.UNREADABLE] += 1;
-  if (fl & FLAG.closedTask) v[o + C.CLOSED_TASK] += 1;
-  v[o + C.NEW_MODEL] += newModel;
+  if (fl & FLAG.system) v[o + C.SYSTEM] += k;
+  if (fl & FLAG.error) v[o + C.ERROR] += k;
+  if (fl & FLAG.obfuscated) v[o + C.OBFUSCATED] += k;
+  if (fl & FLAG.logitProbe) v[o + C.PROBE] += k;
+  if (fl & FLAG.unreadableDocument) v[o + C.UNREADABLE] += k;
+  if (fl & FLAG.closedTask) v[o + C.CLOSED_TASK] += k;
+  v[o + C.NEW_MODEL] += newModel * k;
   v[o + C.TEMPLATE_HIT] += tplHit;
-  v[o + C.HOUR0 + hourBin] += 1;
-  v[o + C.TOTAL] += 1;
+  v[o + C.HOUR0 + hourBin] += k;
+  v[o + C.TOTAL] += k;
 }
+
+/** Whether a request asked for reasoning (in words or with a parameter), rubric grading or a sensitive rewrite. */
+const elicitOf = (fl: number) => ((fl & (FLAG.cot | FLAG.reasoningParam | FLAG.rubric | FLAG.sensitiveRewrite)) !== 0 ? 1 : 0);
+/** Whether a request exercised a capability worth distilling (elicitation, code, maths, tools). */
+const capabilityOf = (fl: number) => (elicitOf(fl) || (fl & (FLAG.code | FLAG.math | FLAG.tools)) !== 0 ? 1 : 0);
 
 /** Stable short id from a string (for cluster and campaign ids). */
 /** The evidence one shared key of a type is worth when `count` accounts hold it: damped past its popularity bound, 0 below its minimum. */
@@ -1567,7 +1572,11 @@ export class DetectorEngine implements VerdictView {
     const i = this.accountIndex(ev, tsS);
     if (this.trackFirst) this.recordServed(i, tsS);
     if (this.intel !== null && this.intel.size > 0) this.matchIntel(i, ev, tsMs);
-    const f = extractFeatures(ev);
+    // One request, or the prompts of a legacy completions array, each a request of its own.
+    const each = extractPromptFeatures(ev);
+    const f = each[0];
+    let prompts = 0;
+    for (const p of each) prompts += p.weight;
     const off = i * STRIDE;
     const w = this.w;
     this.decay(off, tsS);
@@ -1623,8 +1632,6 @@ export class DetectorEngine implements VerdictView {
     this.lastNet[i] = net;
 
     const fl = f.flags;
-    const elicit = (fl & (FLAG.cot | FLAG.reasoningParam | FLAG.rubric | FLAG.sensitiveRewrite)) !== 0 ? 1 : 0;
-    const capability = elicit || (fl & (FLAG.code | FLAG.math | FLAG.tools)) !== 0 ? 1 : 0;
     const hourBin = Math.floor(((tsS / 3600) % 24) / (24 / HOUR_BINS));
     if (fl & FLAG.logitProbe) observeProbe(this.logitProbes, i, f.biasMap, f.promptKey, w[off + C.PROBE]);
     const embedded = ev.response.embeddings;
@@ -1632,7 +1639,11 @@ export class DetectorEngine implements VerdictView {
     // Whether the account was linked before this event reached its window: any link made from
     // here on (addresses, timing, keys) brings the event into the cluster with the window.
     const linkedBefore = this.parent[i] !== i || this.size[i] > 1;
-    addEvent(w, off, f, elicit, capability, newModel, tplHit, hourBin, netChange);
+    // The template and the network change are the request's: counted once, with its first prompt.
+    for (let k = 0; k < each.length; k++) {
+      const p = each[k];
+      addEvent(w, off, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, k === 0 ? tplHit : 0, hourBin, k === 0 ? netChange : 0, p.weight);
+    }
 
     // Behaviour keys: registered the first time they are seen (bounded slots per account).
     let newKeys = false;
@@ -1664,7 +1675,10 @@ export class DetectorEngine implements VerdictView {
       // with its window (clusterOf, union): only the timeline still lacks it.
       if (linkedBefore) {
         this.decayVec(c.w, tsS);
-        addEvent(c.w, 0, f, elicit, capability, newModel, tplHit, hourBin, netChange);
+        for (let k = 0; k < each.length; k++) {
+          const p = each[k];
+          addEvent(c.w, 0, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, k === 0 ? tplHit : 0, hourBin, k === 0 ? netChange : 0, p.weight);
+        }
         if (tsS > c.w[C.LAST_TS]) c.w[C.LAST_TS] = tsS;
         if (last > 0 && !batched) {
           const gap = tsS - last;
@@ -1673,11 +1687,11 @@ export class DetectorEngine implements VerdictView {
             c.w[C.GAP_N] += 1; c.w[C.GAP_SUM] += g; c.w[C.GAP_SUMSQ] += g * g;
           }
         }
-        c.requests++;
-        c.outTokens += f.outputTokens;
+        c.requests += prompts;
+        c.outTokens += ev.response.output_tokens;
       }
       const hour = Math.floor(tsS / 3600);
-      c.timeline.set(hour, (c.timeline.get(hour) ?? 0) + 1);
+      c.timeline.set(hour, (c.timeline.get(hour) ?? 0) + prompts);
       if (c.timeline.size > 24 * 45) { const oldest = c.timeline.keys().next().value as number; c.timeline.delete(oldest); }
       this.dirtyClusters.add(root);
     }
@@ -1685,13 +1699,16 @@ export class DetectorEngine implements VerdictView {
     // aside, which are rare and do not describe the population).
     if (unflagged) {
       const tc = this.topicCounts;
-      if (fl & FLAG.cot) tc[0]++;
-      if (fl & FLAG.rubric) tc[1]++;
-      if (fl & FLAG.sensitiveRewrite) tc[2]++;
-      if (fl & FLAG.tools) tc[3]++;
-      if (fl & FLAG.code) tc[4]++;
-      if (fl & FLAG.math) tc[5]++;
-      if ((fl & (FLAG.cot | FLAG.rubric | FLAG.sensitiveRewrite | FLAG.tools | FLAG.code | FLAG.math)) === 0) tc[6]++;
+      for (const p of each) {
+        const pf = p.flags; const k = p.weight;
+        if (pf & FLAG.cot) tc[0] += k;
+        if (pf & FLAG.rubric) tc[1] += k;
+        if (pf & FLAG.sensitiveRewrite) tc[2] += k;
+        if (pf & FLAG.tools) tc[3] += k;
+        if (pf & FLAG.code) tc[4] += k;
+        if (pf & FLAG.math) tc[5] += k;
+        if ((pf & (FLAG.cot | FLAG.rubric | FLAG.sensitiveRewrite | FLAG.tools | FLAG.code | FLAG.math)) === 0) tc[6] += k;
+      }
     }
     this.dirtyAccounts.add(i);
   }

@@ -11,7 +11,10 @@ import { FOLDED, HIT, foldText, lexiconHits } from './lexicon.ts';
 export const FLAG = {
   /** Prompt text asks for step-by-step reasoning / chain of thought. */
   cot: 1 << 0,
-  /** Client asked the model to reason (thinking budget, reasoning effort medium/high). */
+  /**
+   * Client asked the model to reason: thinking on (a budget, adaptive), or a reasoning effort of
+   * medium or above (high, xhigh, max, and any effort name not known to be below medium).
+   */
   reasoningParam: 1 << 1,
   /** Rubric / grading / preference-judging task (reward-model data). */
   rubric: 1 << 2,
@@ -23,7 +26,11 @@ export const FLAG = {
   code: 1 << 5,
   /** Looks like a maths / quantitative word problem. */
   math: 1 << 6,
-  /** One user turn, no prior assistant turn: no conversation. */
+  /**
+   * One user turn, no assistant answer it follows: no conversation. A trailing assistant prefill
+   * (the answer's start) and short assistant lines before the first user turn (a greeting) are
+   * not answers; each prompt of a legacy completions prompt array is a request of its own.
+   */
   singleShot: 1 << 7,
   /** Parameters only distillers need: logprobs, top_logprobs, n > 1. */
   distillParams: 1 << 8,
@@ -100,6 +107,15 @@ const SCAN_CHARS = 1500;
 /** What the lexicons read of a system prompt: its first and last characters. */
 const SYSTEM_HEAD = 600;
 const SYSTEM_TAIL = 400;
+/**
+ * An assistant message before the first user turn no longer than this is a greeting (a product's
+ * opener, or one line put there to look like a conversation), not an answer the user turned back to.
+ */
+const GREETING_CHARS = 160;
+/** The trailing tool results of the current step the lexicons read, from the last back. */
+const TOOL_RESULTS_READ = 4;
+/** Reasoning efforts below medium; any other effort a client names asks for reasoning. */
+const LOW_EFFORTS: ReadonlySet<string> = new Set(['none', 'minimal', 'low']);
 
 /**
  * Normalised words of a bounded part of the text: lowercased, digits folded to '0', punctuation
@@ -223,7 +239,14 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   // counts in each.
   const systemDocs = req.system_documents;
   if (systemDocs?.documents_unreadable) flags |= FLAG.unreadableDocument;
-  if (userTurns <= 1 && assistantTurns === 0) flags |= FLAG.singleShot;
+  // A conversation is an assistant answer the user turned back to: not a trailing prefill (past
+  // `end`), nor a short greeting before the first user turn. Those left out of the event count.
+  let answers = omitted?.roles.assistant ?? 0;
+  for (let i = 0, userSeen = false; i <= end && answers === 0; i++) {
+    if (msgs[i].role === 'user') userSeen = true;
+    else if (msgs[i].role === 'assistant' && (userSeen || msgs[i].chars > GREETING_CHARS)) answers++;
+  }
+  if (userTurns <= 1 && answers === 0) flags |= FLAG.singleShot;
   if (req.tools.length > 0 || ev.response.tool_calls > 0 || toolParts > 0) flags |= FLAG.tools;
   if (toolParts > 0 && assistantTurns > 0) flags |= FLAG.agenticTrace;
   const sys = req.system;
@@ -232,7 +255,8 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
 
   const p = req.params;
   if (p.logprobs === true || (p.top_logprobs ?? 0) > 0 || (p.n ?? 1) > 1) flags |= FLAG.distillParams;
-  if ((p.thinking_budget ?? 0) > 0 || p.reasoning_effort === 'high' || p.reasoning_effort === 'medium') flags |= FLAG.reasoningParam;
+  if ((p.thinking_budget ?? 0) > 0 || (p.thinking != null && p.thinking !== 'disabled')
+    || (p.reasoning_effort !== null && !LOW_EFFORTS.has(p.reasoning_effort))) flags |= FLAG.reasoningParam;
   let biasMap = 0;
   let promptKey = 0;
   const bias = p.logit_bias;
@@ -272,7 +296,18 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
     // A rewrite asked for in the document, the topic in the turn: the turn read again knowing it.
     if ((docFlags & REWRITE_SEEN) && !((sysFlags | userFlags) & REWRITE_SEEN)) userFlags = lexicalFlags(probe, true);
   }
-  flags |= (sysFlags & ~FOLD_SEEN) | (docFlags & ~FOLD_SEEN) | userFlags;
+  // The tool results this request answers (an OpenAI `tool` message, a Responses
+  // `function_call_output`) are read as the turn is: Anthropic's are inside its user message.
+  let toolFlags = 0;
+  if (toolStep) {
+    for (let i = end, read = 0; i >= 0 && msgs[i].role === 'tool' && read < TOOL_RESULTS_READ; i--) {
+      const t = msgs[i].text;
+      if (!t) continue;
+      read++;
+      toolFlags |= lexicalFlags((t.length > SCAN_CHARS ? t.slice(0, 900) + '\n' + t.slice(-400) : t).toLowerCase(), ((sysFlags | userFlags | docFlags) & REWRITE_SEEN) !== 0);
+    }
+  }
+  flags |= (sysFlags & ~FOLD_SEEN) | (docFlags & ~FOLD_SEEN) | (toolFlags & ~FOLD_SEEN) | userFlags;
   // A sensitive rewrite may put the instruction in one place and the topic in the other.
   if ((flags & REWRITE_SEEN) && (flags & SENSITIVE_SEEN)) flags |= FLAG.sensitiveRewrite;
   flags &= ~(REWRITE_SEEN | SENSITIVE_SEEN | FOLD_SEEN);
@@ -311,6 +346,51 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
     biasMap,
     promptKey,
   };
+}
+
+/** One request's share of an event: a legacy completions prompt array is as many requests as prompts. */
+export interface PromptFeatures extends RequestFeatures {
+  /** How many requests these features stand for (1, or the prompts of an array they were read for). */
+  weight: number;
+}
+
+/** Prompts of one legacy completions array whose text is read; each stands for its share of the others. */
+const PROMPTS_READ = 16;
+
+/**
+ * The features of each request an event holds. An event is one request, except a legacy
+ * completions prompt array (`openai.completions` with several `user` messages): each prompt asks
+ * for an answer of its own, generated independently of the others, so each is a single-shot
+ * request. Up to `PROMPTS_READ` prompts, evenly spaced, are read, each standing for the prompts
+ * around it (its `weight`, which sum to the prompts, those the event left out included); the
+ * request's tokens are split among them.
+ */
+export function extractPromptFeatures(ev: InteractionEvent): PromptFeatures[] {
+  const req = ev.request;
+  const msgs = req.messages;
+  const prompts = msgs.length + (req.messages_omitted?.count ?? 0);
+  if (ev.flavour !== 'openai.completions' || prompts <= 1 || msgs.length === 0) {
+    const f = extractFeatures(ev) as PromptFeatures;
+    f.weight = 1;
+    return [f];
+  }
+  const read = Math.min(msgs.length, PROMPTS_READ);
+  const { messages_omitted: _left, ...rest } = req;
+  const out: PromptFeatures[] = [];
+  const input = ev.response.input_tokens;
+  const output = ev.response.output_tokens;
+  for (let k = 0; k < read; k++) {
+    const m = msgs[Math.floor((k * msgs.length) / read)];
+    const from = Math.floor((k * prompts) / read);
+    const to = Math.floor(((k + 1) * prompts) / read);
+    const f = extractFeatures({ ...ev, request: { ...rest, messages: [m] } }) as PromptFeatures;
+    f.weight = to - from;
+    // Integer shares that add up to the request's own counts.
+    f.inputTokens = Math.floor((to * input) / prompts) - Math.floor((from * input) / prompts);
+    f.outputTokens = Math.floor((to * output) / prompts) - Math.floor((from * output) / prompts);
+    out.push(f);
+  }
+  return out;
 }
 
 /**

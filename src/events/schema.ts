@@ -50,10 +50,16 @@ export const EventParams = z.object({
   n: z.number().nullable(),
   logprobs: z.boolean().nullable(),
   top_logprobs: z.number().nullable(),
-  /** OpenAI `reasoning_effort` / `reasoning.effort`. */
+  /** OpenAI `reasoning_effort` / `reasoning.effort`; Anthropic `output_config.effort`. */
   reasoning_effort: z.string().nullable(),
   /** Anthropic `thinking.budget_tokens` when thinking is enabled. */
   thinking_budget: z.number().nullable(),
+  /**
+   * Anthropic `thinking.type` as sent (`enabled`, `adaptive`, `disabled`): adaptive thinking has
+   * no budget. Absent for the other APIs and without `thinking`. Added in the same schema version
+   * (optional).
+   */
+  thinking: z.string().optional(),
   stop: z.boolean(),
   seed: z.number().nullable(),
   response_format: z.string().nullable(),

@@ -335,7 +335,14 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     params.max_tokens = num(body.max_tokens);
     params.stop = Array.isArray(body.stop_sequences) && body.stop_sequences.length > 0;
     const thinking = body.thinking as Json | undefined;
-    if (thinking && thinking.type === 'enabled') params.thinking_budget = num(thinking.budget_tokens);
+    if (thinking && typeof thinking === 'object') {
+      const type = nameOf(thinking.type);
+      if (type) params.thinking = type;
+      if (type === 'enabled') params.thinking_budget = num(thinking.budget_tokens);
+    }
+    // How much the model thinks and writes (`low` to `max`): a reasoning effort as OpenAI's is.
+    const outputConfig = body.output_config as Json | undefined;
+    if (outputConfig && typeof outputConfig === 'object') params.reasoning_effort = nameOf(outputConfig.effort);
     if (body.system !== undefined) system(body.system);
     if (Array.isArray(body.messages)) {
       for (const m of body.messages as Json[]) if (m && typeof m === 'object') messages.push(str(m.role) ?? 'user', m.content, true);

@@ -1,0 +1,142 @@
+/**
+ * Request shapes that ask for the same reasoning answers as a plain single-shot "think step by
+ * step" request: a legacy completions prompt array (each prompt an independent answer), reasoning
+ * asked for with a parameter instead of words, a single question behind a fake greeting or ahead
+ * of a prefill, and a prompt put in a tool result. The detector reads each as what it is.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { DetectorEngine, verdictRank } from './index.ts';
+import { extractFeatures, extractPromptFeatures, flagNames, FLAG } from './features.ts';
+import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type EventMessage, type InteractionEvent } from '../events/index.ts';
+
+const GSM8K = readFileSync(new URL('../../test/fixtures/prompts/distill/gsm8k-sample.jsonl', import.meta.url), 'utf8')
+  .trim().split('\n').map((l) => JSON.parse(l).text as string);
+const CHAT = ['organic/chat-written.jsonl', 'organic/hh-rlhf-sample.jsonl'].flatMap((f) => readFileSync(new URL(`../../test/fixtures/prompts/${f}`, import.meta.url), 'utf8')
+  .trim().split('\n').map((l) => JSON.parse(l).text as string));
+const T0 = Date.parse('2026-05-04T00:00:00.000Z');
+const COT = (q: string) => `Let's think step by step. ${q}`;
+
+const msg = (role: string, text: string): EventMessage => ({ role, text, chars: text.length });
+
+function event(account: string, n: number, ts: number, messages: EventMessage[], out: number, more: { flavour?: InteractionEvent['flavour']; params?: Partial<InteractionEvent['request']['params']>; reasoning?: number } = {}): InteractionEvent {
+  const h = 1 + (Number(account.replace(/\D/g, '')) || 0);
+  const chars = messages.reduce((s, m) => s + m.chars, 0);
+  return {
+    schema: EVENT_SCHEMA, id: `${account}-${n}`, ts: new Date(ts).toISOString(), duration_ms: 4000,
+    flavour: more.flavour ?? 'openai.chat', model: 'gpt-large', upstream: 'up', account_id: account, org_id: null, key_id: `key_${account}`,
+    client: { ip: `81.${h}.7.9`, user_agent: 'openai-python/1.54.3', country: 'US', asn: 3000 + h },
+    request: { stream: false, system: null, messages, tools: [], tool_choice: null, params: { ...emptyParams(), ...more.params }, bytes: chars + 200 },
+    response: { status: 200, error_code: null, input_tokens: Math.ceil(chars / 4), output_tokens: out, reasoning_tokens: more.reasoning ?? 0, usage_source: 'upstream', tool_calls: 0, finish_reason: 'stop', ttfb_ms: 400, output_chars: out * 4, reasoning_chars: 0 },
+    account: { created_at: '2025-06-01T00:00:00.000Z', tier: 'email_verified', programme: 'none', email_domain: 'gmail.com', payment_fp: `card-${account}`, signup_ip: `81.${h}.7.9`, claimed_country: 'US' },
+    enforcement: emptyEnforcement(),
+  };
+}
+const flagsOf = (messages: EventMessage[], more: Parameters<typeof event>[5] = {}) => flagNames(extractFeatures(event('acct_1', 0, T0, messages, 400, more)).flags);
+
+function rand(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    let t = (s += 0x6d2b79f5) >>> 0;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A person's pace over three days (sessions in business hours, irregular gaps); `shape` makes each request. */
+function account(id: string, seed: number, shape: (r: () => number) => { messages: EventMessage[]; out: number; flavour?: InteractionEvent['flavour'] }): InteractionEvent[] {
+  const r = rand(seed);
+  const out: InteractionEvent[] = [];
+  for (let d = 0; d < 3; d++) {
+    for (let s = 0, sessions = 4 + Math.floor(r() * 5); s < sessions; s++) {
+      let ts = T0 + d * 86_400_000 + (9 + r() * 8) * 3_600_000;
+      for (let q = 0, k = 2 + Math.floor(r() * 5); q < k; q++) {
+        const x = shape(r);
+        out.push(event(id, out.length, ts, x.messages, x.out, { flavour: x.flavour }));
+        ts += 15_000 + Math.exp(Math.log(90_000) + (r() - 0.5) * 5);
+      }
+    }
+  }
+  return out;
+}
+
+function highestLevels(groups: InteractionEvent[][]): Map<string, number> {
+  const e = new DetectorEngine({});
+  const highest = new Map<string, number>();
+  for (const ev of groups.flat().sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0))) {
+    e.ingest(ev);
+    const id = ev.account_id!;
+    highest.set(id, Math.max(highest.get(id) ?? 0, verdictRank(e.forAccount(id).level)));
+  }
+  e.flush();
+  for (const id of highest.keys()) highest.set(id, Math.max(highest.get(id)!, verdictRank(e.forAccount(id).level)));
+  return highest;
+}
+
+const pick = <T>(xs: T[], r: () => number) => xs[Math.floor(r() * xs.length)];
+
+test('a legacy completions prompt array: each prompt is read, single-shot, and counted as a request with its share of the output', () => {
+  const prompts = [...GSM8K.slice(0, 5).map(COT), 'Answer the above.'].map((p) => msg('user', p));
+  const ev = event('acct_1', 0, T0, prompts, 1200, { flavour: 'openai.completions' });
+  const each = extractPromptFeatures(ev);
+  assert.equal(each.reduce((s, f) => s + f.weight, 0), 6, 'six prompts, six requests');
+  const cot = each.filter((f) => f.flags & FLAG.cot).reduce((s, f) => s + f.weight, 0);
+  assert.equal(cot, 5, `the five chain-of-thought prompts are read as such: ${each.map((f) => flagNames(f.flags).join('+')).join(' | ')}`);
+  assert.ok(each.every((f) => f.flags & FLAG.singleShot), 'each prompt is a request for an independent answer: single-shot');
+  assert.equal(each.reduce((s, f) => s + f.outputTokens, 0), 1200, 'the output is split among the prompts, not multiplied');
+  // A chat request's user messages are one conversation: one request, as before.
+  assert.equal(extractPromptFeatures({ ...ev, flavour: 'openai.chat' }).length, 1);
+  // A thousand prompts cost a bounded number of reads, and still count a thousand requests.
+  const many = event('acct_1', 1, T0, Array.from({ length: 1000 }, (_, k) => msg('user', COT(GSM8K[k % GSM8K.length]))), 5000, { flavour: 'openai.completions' });
+  const manyEach = extractPromptFeatures(many);
+  assert.ok(manyEach.length <= 32, `a bounded number of prompts read: ${manyEach.length}`);
+  assert.equal(manyEach.reduce((s, f) => s + f.weight, 0), 1000, 'every prompt counted');
+});
+
+test('unlinked accounts harvesting through legacy prompt arrays reach the harvest-yield test; people sending prompt arrays of their own questions do not', () => {
+  const harvest = (r: () => number) => ({ flavour: 'openai.completions' as const, messages: [...Array.from({ length: 5 }, () => msg('user', COT(pick(GSM8K, r)))), msg('user', 'Answer the above.')], out: 6 * (400 + Math.floor(r() * 600)) });
+  const people = (r: () => number) => ({ flavour: 'openai.completions' as const, messages: Array.from({ length: 3 }, () => msg('user', pick(CHAT, r))), out: 3 * (150 + Math.floor(r() * 300)) });
+  const harvesters = Array.from({ length: 8 }, (_, k) => account(`acct_h${k}`, 10 + k, harvest));
+  const organic = Array.from({ length: 8 }, (_, k) => account(`acct_p${k}`, 50 + k, people));
+  const highest = highestLevels([...harvesters, ...organic]);
+  const caught = [...highest].filter(([id, l]) => id.startsWith('acct_h') && l >= verdictRank('throttle')).length;
+  assert.ok(caught >= 6, `most legacy-array harvesters are throttled: ${caught}/8`);
+  for (const [id, l] of highest) if (id.startsWith('acct_p')) assert.ok(l <= verdictRank('watch'), `${id} stays at watch or below, reached ${l}`);
+});
+
+test('reasoning asked for with a parameter: any effort above medium, Anthropic adaptive thinking and effort', () => {
+  const q = [msg('user', GSM8K[0])];
+  for (const effort of ['medium', 'high', 'xhigh', 'max', 'ultra']) assert.ok(flagsOf(q, { params: { reasoning_effort: effort } }).includes('reasoningParam'), `effort ${effort} asks for reasoning`);
+  for (const effort of ['none', 'minimal', 'low']) assert.ok(!flagsOf(q, { params: { reasoning_effort: effort } }).includes('reasoningParam'), `effort ${effort} does not`);
+  assert.ok(flagsOf(q, { flavour: 'anthropic.messages', params: { thinking: 'adaptive' } }).includes('reasoningParam'), 'adaptive thinking');
+  assert.ok(flagsOf(q, { flavour: 'anthropic.messages', params: { thinking: 'enabled' } }).includes('reasoningParam'), 'thinking enabled without a budget');
+  assert.ok(!flagsOf(q, { flavour: 'anthropic.messages', params: { thinking: 'disabled' } }).includes('reasoningParam'), 'thinking disabled');
+});
+
+test('a single question behind a fake greeting or ahead of a prefill is single-shot; a real conversation is not', () => {
+  const cot = COT(GSM8K[1]);
+  assert.ok(flagsOf([msg('assistant', 'Hi! How can I help?'), msg('user', cot)]).includes('singleShot'), 'a greeting before the first user turn is no exchange');
+  assert.ok(flagsOf([msg('user', cot), msg('assistant', 'Step 1:')]).includes('singleShot'), 'a prefill after the last user turn is the answer\'s start');
+  assert.ok(flagsOf([msg('assistant', 'Hello!'), msg('user', cot), msg('assistant', '{')]).includes('singleShot'), 'both');
+  assert.ok(!flagsOf([msg('user', 'What is 2+2?'), msg('assistant', '4.'), msg('user', cot)]).includes('singleShot'), 'an answer between two user turns is a conversation');
+  const story = 'Once upon a time there was a farmer who kept many animals and counted them every morning, '.repeat(4);
+  assert.ok(!flagsOf([msg('assistant', story), msg('user', cot)]).includes('singleShot'), 'a long assistant text before the question is history, not a greeting');
+  assert.ok(!flagsOf([msg('user', 'Hi'), msg('user', cot)], {}).includes('agenticTrace'));
+});
+
+test('a prompt in the tool results of the current step is read, in OpenAI Chat and Responses as in Anthropic', () => {
+  const prompt = COT(GSM8K[2]);
+  const chatTool = [msg('user', 'Do the task.'), msg('assistant', ''), msg('tool', prompt)];
+  const names = flagsOf(chatTool);
+  assert.ok(names.includes('cot') && names.includes('math'), `a Chat role:tool message: ${names}`);
+  const responses = flagsOf([msg('user', 'Do the task.'), msg('tool', prompt)], { flavour: 'openai.responses' });
+  assert.ok(responses.includes('cot') && responses.includes('math'), `a Responses function_call_output: ${responses}`);
+  // Anthropic's tool_result text is in the user message already.
+  const anthropic = flagsOf([msg('user', 'Do the task.'), msg('assistant', ''), { ...msg('user', prompt), parts: { tool_result: 1 } }], { flavour: 'anthropic.messages' });
+  assert.ok(anthropic.includes('cot') && anthropic.includes('math'), `an Anthropic tool_result: ${anthropic}`);
+  // Only the current step: an older tool result followed by a new user turn is history.
+  const older = flagsOf([msg('user', 'Do the task.'), msg('assistant', ''), msg('tool', prompt), msg('assistant', 'Done.'), msg('user', 'Thanks, what a lovely day.')]);
+  assert.ok(!older.includes('cot'), `an earlier step's tool result is not this request's: ${older}`);
+});

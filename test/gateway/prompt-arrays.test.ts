@@ -25,7 +25,9 @@ test('a legacy completions prompt array of chain-of-thought prompts is read prom
     method: 'POST', headers: { authorization: `Bearer ${a.key}`, 'content-type': 'application/json' },
     body: JSON.stringify({ model: 'gpt-3.5-turbo-instruct', prompt, max_tokens: 20 }),
   });
-  assert.equal(r.status, 200, `served: ${await r.clone().text()}`);
+  // Read the whole answer: an unread body keeps its connection, and the server's close waits for it.
+  const text = await r.text();
+  assert.equal(r.status, 200, `served: ${text}`);
   const [ev] = await t.events((e) => e.account_id === a.id && e.flavour === 'openai.completions');
   assert.ok(ev, 'the request is recorded');
   const each = extractPromptFeatures(ev);
@@ -41,7 +43,9 @@ test('Anthropic adaptive thinking and output_config.effort are recorded and read
     method: 'POST', headers: { 'x-api-key': a.key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
     body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 64, thinking: { type: 'adaptive' }, output_config: { effort: 'high' }, messages: [{ role: 'user', content: QUESTIONS[0] }] }),
   });
-  assert.equal(r.status, 200, `served: ${await r.clone().text()}`);
+  // Read the whole answer: an unread body keeps its connection, and the server's close waits for it.
+  const text = await r.text();
+  assert.equal(r.status, 200, `served: ${text}`);
   const [ev] = await t.events((e) => e.account_id === a.id && e.flavour === 'anthropic.messages');
   assert.equal(ev.request.params.thinking, 'adaptive', 'the thinking type is recorded');
   assert.equal(ev.request.params.reasoning_effort, 'high', 'the effort is recorded');

@@ -10,7 +10,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import { BatchCredentials } from './credentials.ts';
 import { SqliteIdentityStore } from '../identity/index.ts';
 import { openSqlite } from '../store/index.ts';
-import { startTestWarden, TEST_ADMIN_TOKEN as TOKEN, type TestWarden } from '../../test/helpers/warden.ts';
+import { TEST_ADMIN_TOKEN as TOKEN, type TestWarden } from '../../test/helpers/warden.ts';
+import { startBatchWarden, untilSettled } from '../../test/helpers/batches.ts';
 
 let t: TestWarden;
 let w: TestWarden['w'];
@@ -19,12 +20,8 @@ let bob: string;
 let paced: string;
 
 before(async () => {
-  // the email-verified account's burst is 15 requests, then one a second
-  t = await startTestWarden({ batches: { max_requests: 50, max_body_bytes: 200_000, max_queued_per_account: 60 } });
+  ({ t, alice, bob, paced } = await startBatchWarden());
   w = t.w;
-  alice = (await t.account('alice', 'identity_verified')).key;
-  bob = (await t.account('bob', 'identity_verified')).key;
-  paced = (await t.account('paced', 'email_verified')).key;
 });
 after(async () => { await t.close(); });
 const events: TestWarden['events'] = (keep, n, ms) => t.events(keep, n, ms);
@@ -33,13 +30,7 @@ const sdk = (key: string) => new Anthropic({ apiKey: key, baseURL: w.url, maxRet
 const ask = (id: string, content: string, extra: object = {}) => ({ custom_id: id, params: { model: 'claude-sonnet-5', max_tokens: 40, messages: [{ role: 'user' as const, content }], ...extra } });
 
 async function untilEnded(client: Anthropic, id: string, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const b = await client.messages.batches.retrieve(id);
-    if (b.processing_status === 'ended') return b;
-    if (Date.now() > deadline) throw new Error(`batch ${id} not ended: ${JSON.stringify(b.request_counts)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return untilSettled(() => client.messages.batches.retrieve(id), (b) => b.processing_status === 'ended', (b) => `batch ${id} not ended: ${JSON.stringify(b.request_counts)}`, ms);
 }
 
 

@@ -6,7 +6,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startTestWarden, TEST_ADMIN_TOKEN as TOKEN, type TestWarden } from '../../test/helpers/warden.ts';
+import { TEST_ADMIN_TOKEN as TOKEN, type TestWarden } from '../../test/helpers/warden.ts';
+import { startBatchWarden, untilSettled } from '../../test/helpers/batches.ts';
 
 let t: TestWarden;
 let w: TestWarden['w'];
@@ -15,11 +16,8 @@ let bob: string;
 let paced: string;
 
 before(async () => {
-  t = await startTestWarden({ batches: { max_requests: 50, max_body_bytes: 200_000, max_queued_per_account: 60 } });
+  ({ t, alice, bob, paced } = await startBatchWarden());
   w = t.w;
-  alice = (await t.account('alice', 'identity_verified')).key;
-  bob = (await t.account('bob', 'identity_verified')).key;
-  paced = (await t.account('paced', 'email_verified')).key;
 });
 after(async () => { await t.close(); });
 const events: TestWarden['events'] = (keep, n, ms) => t.events(keep, n, ms);
@@ -31,13 +29,7 @@ const upload = async (client: OpenAI, lines: string[], name = 'input.jsonl') => 
 const jsonl = async (client: OpenAI, fileId: string) => (await (await client.files.content(fileId)).text()).trim().split('\n').map((l) => JSON.parse(l));
 
 async function untilDone(client: OpenAI, id: string, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const b = await client.batches.retrieve(id);
-    if (!['validating', 'in_progress', 'finalizing', 'cancelling'].includes(b.status)) return b;
-    if (Date.now() > deadline) throw new Error(`batch ${id} not done: ${b.status} ${JSON.stringify(b.request_counts)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return untilSettled(() => client.batches.retrieve(id), (b) => !['validating', 'in_progress', 'finalizing', 'cancelling'].includes(b.status), (b) => `batch ${id} not done: ${b.status} ${JSON.stringify(b.request_counts)}`, ms);
 }
 
 

@@ -6,6 +6,19 @@ import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import { startTestWarden } from '../../test/helpers/warden.ts';
 
+const ask = (i: number) => ({ custom_id: `r${i}`, params: { model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user' as const, content: `item ${i}` }] } });
+
+/** A Warden where the email-verified account `slow` is held to `limit` and the enterprise account `fast` is not; closed after `run`. */
+async function withSlowAndFast(limit: { rpm: number; burst: number }, run: (slow: Anthropic, fast: Anthropic) => Promise<void>): Promise<void> {
+  const tw = await startTestWarden({ limits: { tiers: { email_verified: { account: limit } } } });
+  try {
+    const client = async (name: string, tier: string) => new Anthropic({ apiKey: (await tw.account(name, tier)).key, baseURL: tw.w.url, maxRetries: 0 });
+    await run(await client('slow', 'email_verified'), await client('fast', 'enterprise'));
+  } finally {
+    await tw.close();
+  }
+}
+
 test('60 requests against a burst of 5 at 10 a second: every one succeeds, few are refused on the way', { timeout: 60_000 }, async (t) => {
   const tw = await startTestWarden({ limits: { tiers: { email_verified: { account: { rpm: 600, burst: 5 } } } } });
   const w = tw.w;
@@ -13,7 +26,7 @@ test('60 requests against a burst of 5 at 10 a second: every one succeeds, few a
     const account = await tw.account('bulk', 'email_verified');
     const client = new Anthropic({ apiKey: account.key, baseURL: w.url, maxRetries: 0 });
     const started = Date.now();
-    const created = await client.messages.batches.create({ requests: Array.from({ length: 60 }, (_, i) => ({ custom_id: `r${i}`, params: { model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user' as const, content: `item ${i}` }] } })) });
+    const created = await client.messages.batches.create({ requests: Array.from({ length: 60 }, (_, i) => ask(i)) });
     let b = created;
     for (let t = 0; t < 400 && b.processing_status !== 'ended'; t++) {
       await new Promise((r) => setTimeout(r, 100));
@@ -32,13 +45,7 @@ test('60 requests against a burst of 5 at 10 a second: every one succeeds, few a
 });
 
 test('a batch paced by a slow limit does not hold up other customers\' batches on the node', { timeout: 60_000 }, async () => {
-  const tw = await startTestWarden({ limits: { tiers: { email_verified: { account: { rpm: 6, burst: 1 } } } } });
-  const w = tw.w;
-  try {
-    const client = async (name: string, tier: string) => new Anthropic({ apiKey: (await tw.account(name, tier)).key, baseURL: w.url, maxRetries: 0 });
-    const slow = await client('slow', 'email_verified');
-    const fast = await client('fast', 'enterprise');
-    const ask = (i: number) => ({ custom_id: `r${i}`, params: { model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user' as const, content: `item ${i}` }] } });
+  await withSlowAndFast({ rpm: 6, burst: 1 }, async (slow, fast) => {
     const paced = await slow.messages.batches.create({ requests: Array.from({ length: 30 }, (_, i) => ask(i)) });
     await new Promise((r) => setTimeout(r, 500)); // the slow batch meets its limit and is paced (one every 10 s)
     const started = Date.now();
@@ -55,20 +62,12 @@ test('a batch paced by a slow limit does not hold up other customers\' batches o
     assert.equal(p.processing_status, 'in_progress');
     assert.ok(p.request_counts.processing >= 25, JSON.stringify(p.request_counts));
     await slow.messages.batches.cancel(paced.id);
-  } finally {
-    await tw.close();
-  }
+  });
 });
 
 test('several paced batches of one account do not hold up another customer\'s batch', { timeout: 90_000 }, async (t) => {
   // One request a second: each paced request is due within the few seconds a node holds one for.
-  const tw = await startTestWarden({ limits: { tiers: { email_verified: { account: { rpm: 60, burst: 1 } } } } });
-  const w = tw.w;
-  try {
-    const client = async (name: string, tier: string) => new Anthropic({ apiKey: (await tw.account(name, tier)).key, baseURL: w.url, maxRetries: 0 });
-    const slow = await client('slow', 'email_verified');
-    const fast = await client('fast', 'enterprise');
-    const ask = (i: number) => ({ custom_id: `r${i}`, params: { model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user' as const, content: `item ${i}` }] } });
+  await withSlowAndFast({ rpm: 60, burst: 1 }, async (slow, fast) => {
     const paced: Anthropic.Messages.Batches.MessageBatch[] = [];
     for (let b = 0; b < 6; b++) paced.push(await slow.messages.batches.create({ requests: Array.from({ length: 20 }, (_, i) => ask(i)) }));
     await new Promise((r) => setTimeout(r, 3_000)); // the slow account's batches meet its limit and are paced
@@ -92,7 +91,5 @@ test('several paced batches of one account do not hold up another customer\'s ba
     // The paced account runs one request a second: the other batch ended while it ran a few at most.
     assert.ok(after - before <= 3, `the paced account ran ${after - before} requests while the other customer's batch waited`);
     for (const p of paced) await slow.messages.batches.cancel(p.id);
-  } finally {
-    await tw.close();
-  }
+  });
 });

@@ -4,7 +4,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqlite, openPostgres } from '../store/index.ts';
-import { DetectorEngine, SqliteDetectOverridesStore, PostgresDetectOverridesStore, applyOverrides } from './index.ts';
+import { DetectorEngine, SqliteDetectOverridesStore, PostgresDetectOverridesStore, applyOverrides, type DetectOverridesStore } from './index.ts';
+
+/** Runs `check` on the SQLite store (in a fresh folder named from `prefix`), then on the PostgreSQL one. */
+async function forBothStores(prefix: string, check: (store: DetectOverridesStore) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const db = openSqlite(join(dir, 'w.db'));
+  const pg = openPostgres(process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test', { max: 2 });
+  try {
+    const postgres = new PostgresDetectOverridesStore(pg);
+    await postgres.migrate();
+    for (const store of [new SqliteDetectOverridesStore(db), postgres]) await check(store);
+  } finally {
+    await pg.end();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 test('stored overrides come back at start with their time and note; those whose time ran out are deleted, not applied', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-overrides-'));
@@ -39,53 +55,31 @@ test('stored overrides come back at start with their time and note; those whose 
 });
 
 test('who set an override is stored with it: SQLite and PostgreSQL', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-overrides-'));
-  const db = openSqlite(join(dir, 'w.db'));
-  const pg = openPostgres(process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test', { max: 2 });
-  try {
-    const postgres = new PostgresDetectOverridesStore(pg);
-    await postgres.migrate();
     const subject = `acct_by_${process.pid}_${Date.now().toString(36)}`;
-    for (const store of [new SqliteDetectOverridesStore(db), postgres]) {
-      await store.put({ kind: 'verdict_account', subject, level: 'verify', note: 'pending review', created_at: '2026-12-01T10:00:00.000Z', by: 'dashboard:Łukasz' });
-      await store.put({ kind: 'allow_account', subject, level: null, note: null, created_at: '2026-12-01T10:00:00.000Z' });
-      const mine = (await store.list()).filter((o) => o.subject === subject).map((o) => [o.kind, o.by]).sort();
-      assert.deepEqual(mine, [['allow_account', null], ['verdict_account', 'dashboard:Łukasz']], store.constructor.name);
-      await store.remove('verdict_account', subject);
-      await store.remove('allow_account', subject);
-    }
-  } finally {
-    await pg.end();
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await forBothStores('warden-overrides-', async (store) => {
+    await store.put({ kind: 'verdict_account', subject, level: 'verify', note: 'pending review', created_at: '2026-12-01T10:00:00.000Z', by: 'dashboard:Łukasz' });
+    await store.put({ kind: 'allow_account', subject, level: null, note: null, created_at: '2026-12-01T10:00:00.000Z' });
+    const mine = (await store.list()).filter((o) => o.subject === subject).map((o) => [o.kind, o.by]).sort();
+    assert.deepEqual(mine, [['allow_account', null], ['verdict_account', 'dashboard:Łukasz']], store.constructor.name);
+    await store.remove('verdict_account', subject);
+    await store.remove('allow_account', subject);
+  });
 });
 
 test('the change log and where a cluster verdict merged are stored: SQLite and PostgreSQL', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-overrides-log-'));
-  const db = openSqlite(join(dir, 'w.db'));
-  const pg = openPostgres(process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test', { max: 2 });
-  try {
-    const postgres = new PostgresDetectOverridesStore(pg);
-    await postgres.migrate();
     const subject = `clu_log_${process.pid}_${Date.now().toString(36)}`;
-    for (const store of [new SqliteDetectOverridesStore(db), postgres]) {
-      await store.put({ kind: 'verdict_cluster', subject, level: 'throttle', note: 'case 12', created_at: '2026-12-01T10:00:00.000Z', by: 'alice', merged_into: 'clu_other' });
-      assert.equal((await store.list()).find((o) => o.subject === subject)?.merged_into, 'clu_other', `${store.constructor.name}: where it merged`);
-      await store.record({ at: '2026-12-01T10:00:00.000Z', action: 'set', kind: 'verdict_cluster', subject, level: 'throttle', note: 'case 12', by: 'alice' });
-      await store.record({ at: '2026-12-01T11:00:00.000Z', action: 'clear', kind: 'verdict_cluster', subject, level: 'throttle', note: 'appeal upheld', by: 'dashboard:Łukasz' });
-      const mine = (await store.changes(1000)).filter((c) => c.subject === subject).map((c) => [c.action, c.note, c.by, c.at]);
-      assert.deepEqual(mine, [['clear', 'appeal upheld', 'dashboard:Łukasz', '2026-12-01T11:00:00.000Z'], ['set', 'case 12', 'alice', '2026-12-01T10:00:00.000Z']], `${store.constructor.name}: newest first, with who and why`);
-      // Where it merged is noted on the stored row only: a verdict cleared first is not stored again.
-      assert.equal(await store.setMergedInto(subject, 'clu_third'), true, `${store.constructor.name}: noted on the stored verdict`);
-      assert.equal((await store.list()).find((o) => o.subject === subject)?.merged_into, 'clu_third', `${store.constructor.name}: where it merged now`);
-      await store.remove('verdict_cluster', subject);
-      assert.equal(await store.setMergedInto(subject, 'clu_fourth'), false, `${store.constructor.name}: nothing to note once cleared`);
-      assert.ok(!(await store.list()).some((o) => o.subject === subject), `${store.constructor.name}: a cleared verdict stays cleared`);
-    }
-  } finally {
-    await pg.end();
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await forBothStores('warden-overrides-log-', async (store) => {
+    await store.put({ kind: 'verdict_cluster', subject, level: 'throttle', note: 'case 12', created_at: '2026-12-01T10:00:00.000Z', by: 'alice', merged_into: 'clu_other' });
+    assert.equal((await store.list()).find((o) => o.subject === subject)?.merged_into, 'clu_other', `${store.constructor.name}: where it merged`);
+    await store.record({ at: '2026-12-01T10:00:00.000Z', action: 'set', kind: 'verdict_cluster', subject, level: 'throttle', note: 'case 12', by: 'alice' });
+    await store.record({ at: '2026-12-01T11:00:00.000Z', action: 'clear', kind: 'verdict_cluster', subject, level: 'throttle', note: 'appeal upheld', by: 'dashboard:Łukasz' });
+    const mine = (await store.changes(1000)).filter((c) => c.subject === subject).map((c) => [c.action, c.note, c.by, c.at]);
+    assert.deepEqual(mine, [['clear', 'appeal upheld', 'dashboard:Łukasz', '2026-12-01T11:00:00.000Z'], ['set', 'case 12', 'alice', '2026-12-01T10:00:00.000Z']], `${store.constructor.name}: newest first, with who and why`);
+    // Where it merged is noted on the stored row only: a verdict cleared first is not stored again.
+    assert.equal(await store.setMergedInto(subject, 'clu_third'), true, `${store.constructor.name}: noted on the stored verdict`);
+    assert.equal((await store.list()).find((o) => o.subject === subject)?.merged_into, 'clu_third', `${store.constructor.name}: where it merged now`);
+    await store.remove('verdict_cluster', subject);
+    assert.equal(await store.setMergedInto(subject, 'clu_fourth'), false, `${store.constructor.name}: nothing to note once cleared`);
+    assert.ok(!(await store.list()).some((o) => o.subject === subject), `${store.constructor.name}: a cleared verdict stays cleared`);
+  });
 });

@@ -6,79 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { inTransaction, migratePostgres, timed, PG_TIMEOUTS_MS, type PgPool } from '../store/index.ts';
-import { BaseIdentityStore, FIRST_USE_BACKFILL, type Condition, type IdentityChangeNotice, type IdentityStoreOptions, type Mutation, type Row, type Table } from './store.ts';
+import { BaseIdentityStore, identityMigrations, pageQuery, sqlIdent as ident, type Condition, type IdentityChangeNotice, type IdentityStoreOptions, type Mutation, type Row, type Table } from './store.ts';
 
-const MIGRATIONS = [
-  `CREATE TABLE orgs (
-     id TEXT PRIMARY KEY,
-     name TEXT NOT NULL,
-     tier TEXT NOT NULL,
-     programme TEXT NOT NULL,
-     created_at TIMESTAMPTZ NOT NULL
-   );
-   CREATE TABLE accounts (
-     id TEXT PRIMARY KEY,
-     org_id TEXT REFERENCES orgs(id),
-     name TEXT,
-     tier TEXT NOT NULL,
-     programme TEXT NOT NULL,
-     status TEXT NOT NULL,
-     created_at TIMESTAMPTZ NOT NULL,
-     email TEXT,
-     email_domain TEXT,
-     signup_ip TEXT,
-     claimed_country TEXT,
-     payment_fp TEXT,
-     user_agent TEXT
-   );
-   CREATE INDEX accounts_org ON accounts (org_id, id);
-   CREATE INDEX accounts_email_domain ON accounts (email_domain, id);
-   CREATE INDEX accounts_signup_ip ON accounts (signup_ip, id);
-   CREATE INDEX accounts_payment_fp ON accounts (payment_fp, id);
-   CREATE TABLE api_keys (
-     id TEXT PRIMARY KEY,
-     account_id TEXT NOT NULL REFERENCES accounts(id),
-     lookup_id TEXT NOT NULL UNIQUE,
-     prefix TEXT NOT NULL,
-     secret_hash TEXT NOT NULL,
-     name TEXT,
-     scopes TEXT NOT NULL,
-     created_at TIMESTAMPTZ NOT NULL,
-     expires_at TIMESTAMPTZ,
-     revoked_at TIMESTAMPTZ,
-     last_used_at TIMESTAMPTZ,
-     replaced_by TEXT
-   );
-   CREATE INDEX api_keys_account ON api_keys (account_id, id);
-   CREATE TABLE identity_changes (
-     id TEXT PRIMARY KEY,
-     at TIMESTAMPTZ NOT NULL,
-     subject_type TEXT NOT NULL,
-     subject_id TEXT NOT NULL,
-     action TEXT NOT NULL,
-     field TEXT,
-     old_value TEXT,
-     new_value TEXT,
-     actor TEXT NOT NULL,
-     reason TEXT
-   );
-   CREATE INDEX identity_changes_subject ON identity_changes (subject_id, id);`,
-  // Keyed hash of the email's pattern (see facts.ts emailPattern): sequentially numbered sign-ups share it.
-  `ALTER TABLE accounts ADD COLUMN email_pattern TEXT;
-   CREATE INDEX accounts_email_pattern ON accounts (email_pattern, id);`,
-  // When any key of the account was first used (to the key-use flush interval), see sqlite.ts.
-  `ALTER TABLE accounts ADD COLUMN first_used_at TIMESTAMPTZ;
-   ${FIRST_USE_BACKFILL}`,
-];
+const MIGRATIONS = identityMigrations('TIMESTAMPTZ');
 
 /** How long close() waits for notifications still being sent (a database that stopped answering), ms. */
 const NOTIFY_ON_CLOSE_MS = 5000;
-
-const SAFE_IDENT = /^[a-z_]+$/;
-function ident(name: string): string {
-  if (!SAFE_IDENT.test(name)) throw new Error(`bad identifier ${name}`);
-  return name;
-}
 
 /** Timestamps come back as Date; the domain uses ISO strings. */
 function normaliseRow(r: Row): Row {
@@ -147,16 +80,8 @@ export class PostgresIdentityStore extends BaseIdentityStore {
   }
 
   protected async selectPage(table: Table, conditions: Condition[], cursor: string | undefined, limit: number): Promise<Row[]> {
-    const parts: string[] = [];
-    const args: unknown[] = [];
-    for (const c of conditions) {
-      if ('eq' in c) { args.push(c.eq); parts.push(`${ident(c.col)} = $${args.length}`); }
-      else { args.push(c.active_at); parts.push(`(${ident(c.col)} IS NULL OR ${ident(c.col)} > $${args.length})`); }
-    }
-    if (cursor) { args.push(cursor); parts.push(`id < $${args.length}`); }
-    const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
-    args.push(limit);
-    return this.q(`SELECT * FROM ${ident(table)} ${where} ORDER BY id DESC LIMIT $${args.length}`, args);
+    const { sql, args } = pageQuery(table, conditions, cursor, limit, (n) => `$${n}`);
+    return this.q(sql, args);
   }
 
   protected async mutate(table: Table, id: string, fn: (row: Row) => Mutation): Promise<Row | null> {

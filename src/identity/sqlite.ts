@@ -1,80 +1,10 @@
 /** SQLite implementation of the identity store (the embedded default). */
 import type Database from 'better-sqlite3';
 import { migrateSqlite, type SqliteDb } from '../store/index.ts';
-import { BaseIdentityStore, FIRST_USE_BACKFILL, type Condition, type IdentityStoreOptions, type Mutation, type Row, type Table } from './store.ts';
+import { BaseIdentityStore, identityMigrations, pageQuery, sqlIdent as ident, type Condition, type IdentityStoreOptions, type Mutation, type Row, type Table } from './store.ts';
 
 /** Schema versions in order (exported for the upgrade test). */
-export const MIGRATIONS = [
-  `CREATE TABLE orgs (
-     id TEXT PRIMARY KEY,
-     name TEXT NOT NULL,
-     tier TEXT NOT NULL,
-     programme TEXT NOT NULL,
-     created_at TEXT NOT NULL
-   );
-   CREATE TABLE accounts (
-     id TEXT PRIMARY KEY,
-     org_id TEXT REFERENCES orgs(id),
-     name TEXT,
-     tier TEXT NOT NULL,
-     programme TEXT NOT NULL,
-     status TEXT NOT NULL,
-     created_at TEXT NOT NULL,
-     email TEXT,
-     email_domain TEXT,
-     signup_ip TEXT,
-     claimed_country TEXT,
-     payment_fp TEXT,
-     user_agent TEXT
-   );
-   CREATE INDEX accounts_org ON accounts (org_id, id);
-   CREATE INDEX accounts_email_domain ON accounts (email_domain, id);
-   CREATE INDEX accounts_signup_ip ON accounts (signup_ip, id);
-   CREATE INDEX accounts_payment_fp ON accounts (payment_fp, id);
-   CREATE TABLE api_keys (
-     id TEXT PRIMARY KEY,
-     account_id TEXT NOT NULL REFERENCES accounts(id),
-     lookup_id TEXT NOT NULL UNIQUE,
-     prefix TEXT NOT NULL,
-     secret_hash TEXT NOT NULL,
-     name TEXT,
-     scopes TEXT NOT NULL,
-     created_at TEXT NOT NULL,
-     expires_at TEXT,
-     revoked_at TEXT,
-     last_used_at TEXT,
-     replaced_by TEXT
-   );
-   CREATE INDEX api_keys_account ON api_keys (account_id, id);
-   CREATE TABLE identity_changes (
-     id TEXT PRIMARY KEY,
-     at TEXT NOT NULL,
-     subject_type TEXT NOT NULL,
-     subject_id TEXT NOT NULL,
-     action TEXT NOT NULL,
-     field TEXT,
-     old_value TEXT,
-     new_value TEXT,
-     actor TEXT NOT NULL,
-     reason TEXT
-   );
-   CREATE INDEX identity_changes_subject ON identity_changes (subject_id, id);`,
-  // Keyed hash of the email's pattern (see facts.ts emailPattern): sequentially numbered sign-ups share it.
-  `ALTER TABLE accounts ADD COLUMN email_pattern TEXT;
-   CREATE INDEX accounts_email_pattern ON accounts (email_pattern, id);`,
-  // When any key of the account was first used (to the key-use flush interval): an account bought
-  // old and put to work today has no more history than one created today. Accounts already in use
-  // count as in use since their oldest used key was created (not as first used at the upgrade).
-  `ALTER TABLE accounts ADD COLUMN first_used_at TEXT;
-   ${FIRST_USE_BACKFILL}`,
-];
-
-/** Column names come from code, never from input; this guards against a slip. */
-const SAFE_IDENT = /^[a-z_]+$/;
-function ident(name: string): string {
-  if (!SAFE_IDENT.test(name)) throw new Error(`bad identifier ${name}`);
-  return name;
-}
+export const MIGRATIONS = identityMigrations('TEXT');
 
 /** Identity store on the embedded SQLite database (share the handle with other components). */
 export class SqliteIdentityStore extends BaseIdentityStore {
@@ -125,15 +55,8 @@ export class SqliteIdentityStore extends BaseIdentityStore {
   }
 
   protected async selectPage(table: Table, conditions: Condition[], cursor: string | undefined, limit: number): Promise<Row[]> {
-    const parts: string[] = [];
-    const args: unknown[] = [];
-    for (const c of conditions) {
-      if ('eq' in c) { parts.push(`${ident(c.col)} = ?`); args.push(c.eq); }
-      else { parts.push(`(${ident(c.col)} IS NULL OR ${ident(c.col)} > ?)`); args.push(c.active_at); }
-    }
-    if (cursor) { parts.push('id < ?'); args.push(cursor); }
-    const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
-    return this.stmt(`SELECT * FROM ${ident(table)} ${where} ORDER BY id DESC LIMIT ?`).all(...args, limit) as Row[];
+    const { sql, args } = pageQuery(table, conditions, cursor, limit, () => '?');
+    return this.stmt(sql).all(...args) as Row[];
   }
 
   protected async mutate(table: Table, id: string, fn: (row: Row) => Mutation): Promise<Row | null> {

@@ -193,12 +193,105 @@ export interface Mutation {
 export const SYSTEM_ACTOR: Actor = { by: 'system' };
 
 /**
- * Migration step shared by both stores: accounts already in use when first use began to be
- * recorded count as in use since their oldest used key was created (not as first used at the
- * upgrade, which would make every existing customer look new for a week).
+ * Migration step of both stores: accounts already in use when first use began to be recorded
+ * count as in use since their oldest used key was created (not as first used at the upgrade,
+ * which would make every existing customer look new for a week).
  */
-export const FIRST_USE_BACKFILL = `UPDATE accounts SET first_used_at =
+const FIRST_USE_BACKFILL = `UPDATE accounts SET first_used_at =
      (SELECT MIN(k.created_at) FROM api_keys k WHERE k.account_id = accounts.id AND k.last_used_at IS NOT NULL);`;
+
+/**
+ * The schema versions of both stores, in order. They differ only in the column type of times
+ * (ISO text on SQLite, TIMESTAMPTZ on PostgreSQL). Append a version; never edit one already out.
+ */
+export function identityMigrations(time: 'TEXT' | 'TIMESTAMPTZ'): string[] {
+  return [
+    `CREATE TABLE orgs (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     tier TEXT NOT NULL,
+     programme TEXT NOT NULL,
+     created_at ${time} NOT NULL
+   );
+   CREATE TABLE accounts (
+     id TEXT PRIMARY KEY,
+     org_id TEXT REFERENCES orgs(id),
+     name TEXT,
+     tier TEXT NOT NULL,
+     programme TEXT NOT NULL,
+     status TEXT NOT NULL,
+     created_at ${time} NOT NULL,
+     email TEXT,
+     email_domain TEXT,
+     signup_ip TEXT,
+     claimed_country TEXT,
+     payment_fp TEXT,
+     user_agent TEXT
+   );
+   CREATE INDEX accounts_org ON accounts (org_id, id);
+   CREATE INDEX accounts_email_domain ON accounts (email_domain, id);
+   CREATE INDEX accounts_signup_ip ON accounts (signup_ip, id);
+   CREATE INDEX accounts_payment_fp ON accounts (payment_fp, id);
+   CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     lookup_id TEXT NOT NULL UNIQUE,
+     prefix TEXT NOT NULL,
+     secret_hash TEXT NOT NULL,
+     name TEXT,
+     scopes TEXT NOT NULL,
+     created_at ${time} NOT NULL,
+     expires_at ${time},
+     revoked_at ${time},
+     last_used_at ${time},
+     replaced_by TEXT
+   );
+   CREATE INDEX api_keys_account ON api_keys (account_id, id);
+   CREATE TABLE identity_changes (
+     id TEXT PRIMARY KEY,
+     at ${time} NOT NULL,
+     subject_type TEXT NOT NULL,
+     subject_id TEXT NOT NULL,
+     action TEXT NOT NULL,
+     field TEXT,
+     old_value TEXT,
+     new_value TEXT,
+     actor TEXT NOT NULL,
+     reason TEXT
+   );
+   CREATE INDEX identity_changes_subject ON identity_changes (subject_id, id);`,
+    // Keyed hash of the email's pattern (see facts.ts emailPattern): sequentially numbered sign-ups share it.
+    `ALTER TABLE accounts ADD COLUMN email_pattern TEXT;
+   CREATE INDEX accounts_email_pattern ON accounts (email_pattern, id);`,
+    // When any key of the account was first used (to the key-use flush interval): an account bought
+    // old and put to work today has no more history than one created today.
+    `ALTER TABLE accounts ADD COLUMN first_used_at ${time};
+   ${FIRST_USE_BACKFILL}`,
+  ];
+}
+
+/** Column and table names come from code, never from input; this guards against a slip. */
+export function sqlIdent(name: string): string {
+  if (!/^[a-z_]+$/.test(name)) throw new Error(`bad identifier ${name}`);
+  return name;
+}
+
+/**
+ * A page query (newest first, below `cursor`) and its arguments, the limit last; `param(n)`
+ * spells the placeholder of the nth argument (`?` on SQLite, `$n` on PostgreSQL).
+ */
+export function pageQuery(table: Table, conditions: Condition[], cursor: string | undefined, limit: number, param: (n: number) => string): { sql: string; args: unknown[] } {
+  const parts: string[] = [];
+  const args: unknown[] = [];
+  for (const c of conditions) {
+    if ('eq' in c) { args.push(c.eq); parts.push(`${sqlIdent(c.col)} = ${param(args.length)}`); }
+    else { args.push(c.active_at); parts.push(`(${sqlIdent(c.col)} IS NULL OR ${sqlIdent(c.col)} > ${param(args.length)})`); }
+  }
+  if (cursor) { args.push(cursor); parts.push(`id < ${param(args.length)}`); }
+  const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
+  args.push(limit);
+  return { sql: `SELECT * FROM ${sqlIdent(table)} ${where} ORDER BY id DESC LIMIT ${param(args.length)}`, args };
+}
 
 export abstract class BaseIdentityStore implements IdentityStore {
   protected readonly keyPrefix: string;

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { Ledger } from './ledger.ts';
 import { SqliteLedgerStorage } from './sqlite.ts';
-import { generateSigner, openCheckpoint } from './note.ts';
+import { generateSigner, openCheckpoint, parseVerifierKey } from './note.ts';
 import { hashLeaf, verifyConsistency, verifyInclusion } from './merkle.ts';
 import { verifyLedger } from './verify.ts';
 import { verifyInclusionBundle, verifyConsistencyBundle } from './standalone.ts';
@@ -155,89 +155,83 @@ test('checkpoints arrive on their own under steady load and each is consistent w
   }
 });
 
-/** Build a small closed ledger file once; each tamper case works on a copy. */
-async function buildLog(path: string, entries: number): Promise<{ verifiers: string[] }> {
-  const { ledger, signer } = await openLedger(path);
-  for (let i = 0; i < entries; i += 10) {
-    await Promise.all(Array.from({ length: Math.min(10, entries - i) }, (_, k) => ledger.appendInteraction(sampleEvent(i + k))));
-    if (i === 20) await ledger.checkpoint();
-  }
-  await ledger.appendVerdict(sampleVerdict({ kind: 'account', id: 'acct_3' }));
-  await ledger.close();
-  return { verifiers: [signer.verifier().toString()] };
-}
+type LedgerReport = Awaited<ReturnType<typeof verifyLedger>>;
+type EditCopy = (name: string, edit: (db: Database.Database) => void) => Promise<LedgerReport>;
 
-test('property: flipping any byte of any stored entry fails verification and names that entry', async () => {
+/**
+ * Build a small closed ledger file of `entries` once; each tamper case works on a copy:
+ * `editCopy(name, edit)` copies it to `name`.db, lets `edit` change the database directly and
+ * verifies the result against the ledger's own signer.
+ */
+async function withBuiltLog(entries: number, run: (editCopy: EditCopy, base: string) => Promise<void>): Promise<void> {
   const dir = tempDir();
   try {
     const base = join(dir, 'base.db');
-    const { verifiers } = await buildLog(base, 45);
-    const { parseVerifierKey } = await import('./note.ts');
-    const trusted = verifiers.map(parseVerifierKey);
-    let run = 0;
-    await fc.assert(fc.asyncProperty(fc.nat(45), fc.nat(), fc.integer({ min: 1, max: 255 }), async (index, posSeed, x) => {
-      const copy = join(dir, `t${run++}.db`);
+    const { ledger, signer } = await openLedger(base);
+    for (let i = 0; i < entries; i += 10) {
+      await Promise.all(Array.from({ length: Math.min(10, entries - i) }, (_, k) => ledger.appendInteraction(sampleEvent(i + k))));
+      if (i === 20) await ledger.checkpoint();
+    }
+    await ledger.appendVerdict(sampleVerdict({ kind: 'account', id: 'acct_3' }));
+    await ledger.close();
+    const trusted = [parseVerifierKey(signer.verifier().toString())];
+    await run(async (name, edit) => {
+      const copy = join(dir, `${name}.db`);
       await new Database(base).backup(copy);
       const db = new Database(copy);
-      const leaf = db.prepare('SELECT leaf FROM ledger_entries WHERE idx = ?').pluck().get(index) as Buffer;
-      const pos = posSeed % leaf.length;
-      leaf[pos] ^= x;
-      db.prepare('UPDATE ledger_entries SET leaf = ? WHERE idx = ?').run(leaf, index);
+      edit(db);
       db.close();
       const storage = SqliteLedgerStorage.open(copy);
       const report = await verifyLedger(storage, { origin: ORIGIN, verifiers: trusted });
       await storage.close();
       rmSync(copy, { force: true });
+      return report;
+    }, base);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('property: flipping any byte of any stored entry fails verification and names that entry', async () => {
+  await withBuiltLog(45, async (editCopy) => {
+    let run = 0;
+    await fc.assert(fc.asyncProperty(fc.nat(45), fc.nat(), fc.integer({ min: 1, max: 255 }), async (index, posSeed, x) => {
+      const report = await editCopy(`t${run++}`, (db) => {
+        const leaf = db.prepare('SELECT leaf FROM ledger_entries WHERE idx = ?').pluck().get(index) as Buffer;
+        const pos = posSeed % leaf.length;
+        leaf[pos] ^= x;
+        db.prepare('UPDATE ledger_entries SET leaf = ? WHERE idx = ?').run(leaf, index);
+      });
       assert.equal(report.ok, false);
       assert.equal(report.firstBadEntry, index, JSON.stringify(report.problems.slice(0, 3)));
       assert.ok(!report.problems.some((p) => p.kind === 'node'), 'an entry edit must not be blamed on a node');
     }), { numRuns: 25 });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('property: flipping any byte of any stored tree node fails verification and names that node', async () => {
-  const dir = tempDir();
-  try {
-    const base = join(dir, 'base.db');
-    const { verifiers } = await buildLog(base, 45);
-    const { parseVerifierKey } = await import('./note.ts');
-    const trusted = verifiers.map(parseVerifierKey);
+  await withBuiltLog(45, async (editCopy, base) => {
     const db0 = new Database(base, { readonly: true });
     const nodes = db0.prepare('SELECT level, idx FROM ledger_nodes ORDER BY level, idx').all() as { level: number; idx: number }[];
     db0.close();
     let run = 0;
     await fc.assert(fc.asyncProperty(fc.nat(nodes.length - 1), fc.nat(31), fc.integer({ min: 1, max: 255 }), async (k, pos, x) => {
       const { level, idx } = nodes[k];
-      const copy = join(dir, `n${run++}.db`);
-      await new Database(base).backup(copy);
-      const db = new Database(copy);
-      const hash = db.prepare('SELECT hash FROM ledger_nodes WHERE level = ? AND idx = ?').pluck().get(level, idx) as Buffer;
-      hash[pos] ^= x;
-      db.prepare('UPDATE ledger_nodes SET hash = ? WHERE level = ? AND idx = ?').run(hash, level, idx);
-      db.close();
-      const storage = SqliteLedgerStorage.open(copy);
-      const report = await verifyLedger(storage, { origin: ORIGIN, verifiers: trusted });
-      await storage.close();
-      rmSync(copy, { force: true });
+      const report = await editCopy(`n${run++}`, (db) => {
+        const hash = db.prepare('SELECT hash FROM ledger_nodes WHERE level = ? AND idx = ?').pluck().get(level, idx) as Buffer;
+        hash[pos] ^= x;
+        db.prepare('UPDATE ledger_nodes SET hash = ? WHERE level = ? AND idx = ?').run(hash, level, idx);
+      });
       assert.equal(report.ok, false);
       assert.ok(report.problems.some((p) => p.kind === 'node' && p.level === level && p.index === idx), `node ${level}/${idx} not named: ${JSON.stringify(report.problems.slice(0, 3))}`);
       assert.equal(report.firstBadEntry, null, 'a node edit must not be blamed on an entry');
     }), { numRuns: 25 });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('tampered checkpoint, indexed column or private value is named', async () => {
-  const dir = tempDir();
-  try {
-    const base = join(dir, 'base.db');
-    const { verifiers } = await buildLog(base, 30);
-    const { parseVerifierKey } = await import('./note.ts');
-    const trusted = verifiers.map(parseVerifierKey);
-    const cases: [string, (db: Database.Database) => void, (r: Awaited<ReturnType<typeof verifyLedger>>) => void][] = [
+  await withBuiltLog(30, async (editCopy) => {
+    const cases: [string, (db: Database.Database) => void, (r: LedgerReport) => void][] = [
       ['checkpoint note', (db) => db.prepare("UPDATE ledger_checkpoints SET note = replace(note, '\n30\n', '\n29\n') WHERE size = 30").run(),
         (r) => assert.ok(r.problems.some((p) => p.kind === 'checkpoint' && p.index === 30))],
       ['indexed account column', (db) => db.prepare("UPDATE ledger_entries SET account_id = 'acct_x' WHERE idx = 4").run(),
@@ -255,18 +249,9 @@ test('tampered checkpoint, indexed column or private value is named', async () =
         (r) => assert.ok(r.problems.some((p) => p.index === 7))],
     ];
     for (const [name, tamper, check] of cases) {
-      const copy = join(dir, `${name.replace(/ /g, '_')}.db`);
-      await new Database(base).backup(copy);
-      const db = new Database(copy);
-      tamper(db);
-      db.close();
-      const storage = SqliteLedgerStorage.open(copy);
-      const report = await verifyLedger(storage, { origin: ORIGIN, verifiers: trusted });
-      await storage.close();
+      const report = await editCopy(name.replace(/ /g, '_'), tamper);
       assert.equal(report.ok, false, name);
       check(report);
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -81,6 +81,19 @@ let countryEnds: Uint32Array | null = null;
 let countryCodes: Uint16Array | null = null;
 let countryNames: string[] = [];
 
+/**
+ * Calls `line` with where each line of `text` starts and ends (before its newline). The CSVs hold
+ * hundreds of thousands of lines: fields are found by offset, not split out of every line.
+ */
+function forEachLine(text: string, line: (start: number, end: number) => void): void {
+  for (let pos = 0; pos < text.length;) {
+    let end = text.indexOf('\n', pos);
+    if (end < 0) end = text.length;
+    line(pos, end);
+    pos = end + 1;
+  }
+}
+
 function loadAsns(): Map<NetCategory, AsnRanges[]> {
   if (loaded) return loaded;
   const wanted = new Map<number, { cat: NetCategory; country: string; weight: number }[]>();
@@ -93,10 +106,7 @@ function loadAsns(): Map<NetCategory, AsnRanges[]> {
   }
   const text = readFileSync(join(packageDir('@ip-location-db/asn'), 'asn-ipv4-num.csv'), 'utf8');
   const byAsn = new Map<number, { name: string; starts: number[]; ends: number[] }>();
-  let pos = 0;
-  while (pos < text.length) {
-    let end = text.indexOf('\n', pos);
-    if (end < 0) end = text.length;
+  forEachLine(text, (pos, end) => {
     const c1 = text.indexOf(',', pos);
     const c2 = text.indexOf(',', c1 + 1);
     const c3 = text.indexOf(',', c2 + 1);
@@ -119,8 +129,7 @@ function loadAsns(): Map<NetCategory, AsnRanges[]> {
         entry.ends.push(Number(text.slice(c1 + 1, c2)));
       }
     }
-    pos = end + 1;
-  }
+  });
   const out = new Map<NetCategory, AsnRanges[]>();
   for (const cat of NET_CATEGORIES) out.set(cat, []);
   const build = (asn: number, country: string | null, weight: number): AsnRanges | null => {
@@ -159,10 +168,7 @@ function loadCountries(): void {
   const ends: number[] = [];
   const codes: number[] = [];
   const index = new Map<string, number>();
-  let pos = 0;
-  while (pos < text.length) {
-    let end = text.indexOf('\n', pos);
-    if (end < 0) end = text.length;
+  forEachLine(text, (pos, end) => {
     const c1 = text.indexOf(',', pos);
     const c2 = text.indexOf(',', c1 + 1);
     if (c2 > 0 && c2 < end) {
@@ -173,8 +179,7 @@ function loadCountries(): void {
       ends.push(Number(text.slice(c1 + 1, c2)));
       codes.push(idx);
     }
-    pos = end + 1;
-  }
+  });
   countryStarts = Uint32Array.from(starts);
   countryEnds = Uint32Array.from(ends);
   countryCodes = Uint16Array.from(codes);

@@ -130,15 +130,19 @@ test('no raw answer is written into a connection still answering an earlier requ
   assert.ok(idle.destroyed);
 });
 
-test('a request arriving while the gateway shuts down gets 503 in the format of the path', async () => {
-  const h = await harness({ mock: { latencyMs: 300 } });
+/**
+ * A Messages request whose headers are half sent when the gateway begins to shut down (a chat
+ * request in flight keeps it closing), the rest sent once it is closing; resolves, once the
+ * gateway has closed, with what it wrote back to that request.
+ */
+async function requestWhileClosing(h: Harness, headerLines = ''): Promise<string> {
   const { port } = new URL(h.url);
-  // One request in flight keeps the gateway closing; another has begun (its headers half sent).
   const inflight = send(h.url, '/v1/chat/completions', JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }), { authorization: `Bearer ${GOOD_KEY}` });
   const s = net.connect(Number(port), '127.0.0.1');
   await new Promise((r) => s.once('connect', r));
-  s.write('POST /v1/messages HTTP/1.1\r\nhost: x\r\n');
-  await new Promise((r) => setTimeout(r, 50));
+  s.write(`POST /v1/messages HTTP/1.1\r\nhost: x\r\n${headerLines}`);
+  // closing begins once the other request is being served, which keeps the gateway closing
+  while (!(h.gateway.metrics.counts.inflight['openai.chat'] > 0)) await new Promise((r) => setTimeout(r, 10));
   const closing = h.gateway.app.close();
   await new Promise((r) => setTimeout(r, 20));
   let got = '';
@@ -146,9 +150,14 @@ test('a request arriving while the gateway shuts down gets 503 in the format of 
   const ended = new Promise((r) => s.on('close', r));
   s.write(`x-api-key: ${GOOD_KEY}\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}`);
   await ended;
-  assert.equal((await inflight).status, 200);
+  assert.equal((await inflight).status, 200, 'the request in flight is still answered');
   await closing;
-  const a = parse(got);
+  return got;
+}
+
+test('a request arriving while the gateway shuts down gets 503 in the format of the path', async () => {
+  const h = await harness({ mock: { latencyMs: 300 } });
+  const a = parse(await requestWhileClosing(h));
   assert.equal(a.status, 503);
   assert.equal(a.body.type, 'error');
   assert.equal(a.body.error.code, 'WARDEN_SHUTTING_DOWN');
@@ -159,23 +168,7 @@ test('a request arriving while the gateway shuts down gets 503 in the format of 
 
 test('a request shed while the gateway shuts down is recorded under the client behind a trusted proxy, not the proxy', async () => {
   const h = await harness({ config: { server: { trusted_proxies: ['127.0.0.1'] } }, mock: { latencyMs: 300 } });
-  const { port } = new URL(h.url);
-  const inflight = send(h.url, '/v1/chat/completions', JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }), { authorization: `Bearer ${GOOD_KEY}` });
-  const s = net.connect(Number(port), '127.0.0.1');
-  await new Promise((r) => s.once('connect', r));
-  s.write('POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-forwarded-for: 198.51.100.23:5000, 127.0.0.1\r\n');
-  // closing begins once the other request is being served, which keeps the gateway closing
-  while (!(h.gateway.metrics.counts.inflight['openai.chat'] > 0)) await new Promise((r) => setTimeout(r, 10));
-  const closing = h.gateway.app.close();
-  await new Promise((r) => setTimeout(r, 20));
-  let got = '';
-  s.on('data', (c) => { got += c.toString('latin1'); });
-  const ended = new Promise((r) => s.on('close', r));
-  s.write(`x-api-key: ${GOOD_KEY}\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}`);
-  await ended;
-  assert.equal((await inflight).status, 200);
-  await closing;
-  assert.equal(parse(got).status, 503);
+  assert.equal(parse(await requestWhileClosing(h, 'x-forwarded-for: 198.51.100.23:5000, 127.0.0.1\r\n')).status, 503);
   const events = await storedEvents(h, 2);
   const shed = events.find((e) => e.response.status === 503);
   assert.equal(shed?.client.ip, '198.51.100.23');

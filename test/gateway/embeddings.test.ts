@@ -24,6 +24,17 @@ before(async () => {
 after(async () => { await h.close(); policy.cleanup(); });
 
 const cosine = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i], 0);
+const unit = (a: ArrayLike<number>) => { const n = Math.hypot(...Array.from(a)); return Array.from(a, (x) => x / n); };
+const NOISE = 'version: 1\ntiers: { email_verified: { embedding_noise: 0.3 } }\n';
+
+/** A gateway of its own under `policyYaml`, with an SDK client for it; closed after `run`. */
+async function underPolicy(policyYaml: string, options: Parameters<typeof inlinePolicyHooks>[1], run: (hn: Harness, client: OpenAI) => Promise<void>): Promise<void> {
+  const policyHooks = inlinePolicyHooks(policyYaml, options);
+  const hn = await startHarness({ hooks: [policyHooks.hooks] });
+  try {
+    await run(hn, new OpenAI({ apiKey: hn.key, baseURL: `${hn.url}/v1`, maxRetries: 0 }));
+  } finally { await hn.close(); policyHooks.cleanup(); }
+}
 
 test('vectors pass through as the upstream made them, sent to the SDK as base64; usage and inputs recorded', async () => {
   const client = new OpenAI({ apiKey: h.key, baseURL: `${h.url}/v1`, maxRetries: 0 });
@@ -79,10 +90,7 @@ test('the event sketches where the answer\'s vectors lie, from floats or base64,
 });
 
 test('under embedding_noise the client gets noised vectors, the same for the same text; the event sketches the upstream\'s', async () => {
-  const noisy = inlinePolicyHooks('version: 1\ntiers: { email_verified: { embedding_noise: 0.3 } }\n');
-  const hn = await startHarness({ hooks: [noisy.hooks] });
-  try {
-    const client = new OpenAI({ apiKey: hn.key, baseURL: `${hn.url}/v1`, maxRetries: 0 });
+  await underPolicy(NOISE, {}, async (hn, client) => {
     const inputs = ['How do I reset my password?', 'Where is my parcel?'];
     const a = await client.embeddings.create({ model: 'text-embedding-3-small', input: inputs });
     const b = await client.embeddings.create({ model: 'text-embedding-3-small', input: inputs, encoding_format: 'float' });
@@ -97,17 +105,13 @@ test('under embedding_noise the client gets noised vectors, the same for the sam
     assert.ok(events.every((e) => e.enforcement.shaping.includes('embeddings:noised')), events.map((e) => e.enforcement.shaping.join()).join(' / '));
     const expected = simulatedEmbeddings(inputs, 1536)!;
     assert.ok(Math.abs(events[0].response.embeddings!.sum[0] - expected.sum[0]) < 1e-3, 'the sketch is of the upstream\'s vectors');
-  } finally { await hn.close(); noisy.cleanup(); }
+  });
 });
 
 test('under embedding_noise, asking again with other dimensions or another spelling of the text does not average the noise away', async () => {
-  const noisy = inlinePolicyHooks('version: 1\ntiers: { email_verified: { embedding_noise: 0.3 } }\n');
-  const hn = await startHarness({ hooks: [noisy.hooks] });
-  try {
-    const client = new OpenAI({ apiKey: hn.key, baseURL: `${hn.url}/v1`, maxRetries: 0 });
+  await underPolicy(NOISE, {}, async (hn, client) => {
     const model = 'text-embedding-3-small';
     const text = 'photosynthesis converts light energy into chemical energy in plants';
-    const unit = (a: ArrayLike<number>) => { const n = Math.hypot(...Array.from(a)); return Array.from(a, (x) => x / n); };
     const ask = async (input: string, dimensions?: number) => (await client.embeddings.create({ model, input, dimensions, encoding_format: 'float' })).data[0].embedding;
     // Matryoshka: a shorter vector is the longer one's prefix, renormalised. Ask for 1536, 1535, ...
     // dimensions, cut each to its first 1,400 and average: fresh noise each time would average away.
@@ -135,17 +139,13 @@ test('under embedding_noise, asking again with other dimensions or another spell
       assert.ok(c > 0.9, `${JSON.stringify(variant.slice(0, 20))}: the same noise as the text as first asked (cosine of the noise ${c.toFixed(3)})`);
     }
     assert.ok(cosine(await residual('another text entirely'), base) < 0.5, 'another text gets other noise');
-  } finally { await hn.close(); noisy.cleanup(); }
+  });
 });
 
 test('under embedding_noise, punctuation variants of a text in one request share its noise: averaging them does not remove it', async () => {
-  const noisy = inlinePolicyHooks('version: 1\ntiers: { email_verified: { embedding_noise: 0.3 } }\n');
-  const hn = await startHarness({ hooks: [noisy.hooks] });
-  try {
-    const client = new OpenAI({ apiKey: hn.key, baseURL: `${hn.url}/v1`, maxRetries: 0 });
+  await underPolicy(NOISE, {}, async (hn, client) => {
     const model = 'text-embedding-3-small';
     const text = 'photosynthesis converts light energy into chemical energy in plants';
-    const unit = (a: ArrayLike<number>) => { const n = Math.hypot(...Array.from(a)); return Array.from(a, (x) => x / n); };
     const truth = unit(embedText(text, model, 1536));
     const suffixes = ['', '.', '!', '?', ';', ':', ',', '..', '...', ' .', '!!', '?!', '-', '"', "'", ')', '…', '.)', '!.', '?.', '. ', '—', '*', '~', '!?', ' -', '. .', '$', '+', '«»', '#', '%'];
     const res = await client.embeddings.create({ model, input: suffixes.map((s) => text + s), encoding_format: 'float' });
@@ -154,15 +154,12 @@ test('under embedding_noise, punctuation variants of a text in one request share
     for (const d of res.data) unit(d.embedding).forEach((x, i) => { sum[i] += x; });
     const averaged = cosine(unit(sum), truth);
     assert.ok(averaged - single < 0.005, `${suffixes.length} variants averaged come no closer to the upstream's vector: ${single.toFixed(4)} -> ${averaged.toFixed(4)}`);
-  } finally { await hn.close(); noisy.cleanup(); }
+  });
 });
 
 test('under embedding_watermark the vectors of texts holding the key\'s trigger words are marked; others are the upstream\'s', async () => {
   const secret = 'embeddings-vector-mark-master-secret';
-  const marking = inlinePolicyHooks('version: 1\ndefaults: { embedding_watermark: true }\n', { watermarkSecret: secret });
-  const hm = await startHarness({ hooks: [marking.hooks] });
-  try {
-    const client = new OpenAI({ apiKey: hm.key, baseURL: `${hm.url}/v1`, maxRetries: 0 });
+  await underPolicy('version: 1\ndefaults: { embedding_watermark: true }\n', { watermarkSecret: secret }, async (hm, client) => {
     await client.embeddings.create({ model: 'text-embedding-3-small', input: 'warm-up', dimensions: 256 });
     const [first] = (await storedEvents(hm, 1)).filter((e) => e.flavour === 'openai.embeddings');
     const key = deriveWatermarkKey(secret, { kind: 'account', id: first.account_id! });
@@ -180,15 +177,12 @@ test('under embedding_watermark the vectors of texts holding the key\'s trigger 
     const events = (await storedEvents(hm, 4)).filter((e) => e.flavour === 'openai.embeddings');
     assert.ok(events[1].enforcement.shaping.includes('embeddings:marked'), events[1].enforcement.shaping.join());
     assert.deepEqual(events[0].enforcement.shaping, [], 'nothing marked when no text holds a trigger word');
-  } finally { await hm.close(); marking.cleanup(); }
+  });
 });
 
 test('under embedding_noise and embedding_watermark, shortened vectors (`dimensions`) carry a mark verification finds', async () => {
   const secret = 'embeddings-vector-mark-master-secret';
-  const shaped = inlinePolicyHooks('version: 1\ndefaults: { embedding_watermark: true, embedding_noise: 0.3 }\n', { watermarkSecret: secret });
-  const hs = await startHarness({ hooks: [shaped.hooks] });
-  try {
-    const client = new OpenAI({ apiKey: hs.key, baseURL: `${hs.url}/v1`, maxRetries: 0 });
+  await underPolicy('version: 1\ndefaults: { embedding_watermark: true, embedding_noise: 0.3 }\n', { watermarkSecret: secret }, async (hs, client) => {
     await client.embeddings.create({ model: 'text-embedding-3-small', input: 'warm-up' });
     const [first] = (await storedEvents(hs, 1)).filter((e) => e.flavour === 'openai.embeddings');
     const key = deriveWatermarkKey(secret, { kind: 'account', id: first.account_id! });
@@ -198,5 +192,5 @@ test('under embedding_noise and embedding_watermark, shortened vectors (`dimensi
       const report = await verifyVectorMark(key, served);
       assert.ok(report.marked, `${dimensions ?? 'full'}-d vectors: the mark is found (delta ${report.delta_cos.toFixed(4)}, p ${report.p_value})`);
     }
-  } finally { await hs.close(); shaped.cleanup(); }
+  });
 });

@@ -155,6 +155,11 @@ test('the turn is the user messages since the last assistant message: an organic
   const later = turnFeatures(['user', HARVEST], ['assistant', 'Step 1: 17*20 = 340. Step 2: 17*3 = 51. So 391.'], ['user', 'Thanks!'], ['user', 'Now suggest a name for my cat.']);
   assert.deepEqual(flagNames(later.flags).filter((n) => TOPICAL.includes(n)), [], `the earlier question is history: ${flagNames(later.flags)}`);
   assert.ok(!(later.flags & FLAG.singleShot), 'a conversation is not single-shot');
+  // An embeddings request's inputs are separate texts, not a turn: its last one is read, as before.
+  const ev = chatEvent('');
+  const inputs = [HARVEST, 'A plain sentence about the weather.'].map((text) => ({ role: 'user', text, chars: text.length }));
+  const embeds = extractFeatures({ ...ev, flavour: 'openai.embeddings', request: { ...ev.request, messages: inputs } });
+  assert.ok(!(embeds.flags & FLAG.cot) && !(embeds.flags & FLAG.singleShot), `embedding inputs are not joined: ${flagNames(embeds.flags)}`);
   // A step of an agent loop reads the task it is working on, as before.
   const step = turnFeatures(['user', HARVEST], ['assistant', null], ['tool', '{"result": 391}']);
   assert.ok(step.flags & FLAG.cot, `a tool step reads the user's task: ${flagNames(step.flags)}`);

@@ -268,7 +268,8 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   // The user's messages of this turn, as the model reads them: a prompt padded with more user
   // messages after it is still the prompt. A turn with none (a tool step) reads the last user
   // text before it: the task the agent works on.
-  const turn = turnText(msgs, start, end) || lastUser;
+  // A legacy completions or embeddings request's inputs are separate texts, not a turn: its last one is read.
+  const turn = (CONVERSATIONAL.has(ev.flavour) && turnText(msgs, start, end)) || lastUser;
   // A bounded part of the turn: its start and end (where a wrapper template's words are).
   const head = turn.length > SCAN_CHARS ? turn.slice(0, TURN_HEAD) + '\n' + turn.slice(-TURN_TAIL) : turn;
   const probe = head.toLowerCase();

@@ -223,7 +223,7 @@ test('content-part types named like Object.prototype members are counted as numb
 
 const PROMPT = 'Solve the following problem. Think step by step and show your chain of thought: what is 17*23?';
 const flagsOf = (request: ReturnType<typeof extractRequestFeatures>) =>
-  flagNames(extractFeatures({ request, response: { status: 200, tool_calls: 0, input_tokens: 0, output_tokens: 0 }, model: 'm' } as never).flags);
+  flagNames(extractFeatures({ request, response: { status: 200, tool_calls: 0, input_tokens: 0, output_tokens: 0 }, model: 'm', flavour: 'openai.chat' } as never).flags);
 
 test('a prompt padded with short turns around it is kept in the event, and the detector reads it', () => {
   // 50 padding user turns, the prompt, 150 empty assistant turns: 201 messages, one too many.

@@ -276,7 +276,7 @@ export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[
     if (msg.text !== null && msg.text.length < maxMessageChars) msg.text = (msg.text + (sep ? '\n' : '') + r.text).slice(0, maxMessageChars);
     msg.chars += sep + r.text.length;
   }
-  if (request) keepPromptChars(request, maxPromptChars);
+  if (request) keepPromptChars(request, maxPromptChars, true); // documents are read in conversations only
 }
 
 function toolNames(tools: unknown): string[] {
@@ -418,10 +418,12 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
   if (tools.length > EVENT_MAX_TOOLS) request.tools_omitted = tools.length - EVENT_MAX_TOOLS;
   if (systemText) systemChars.set(request, systemText.length);
   // The messages' documents go to the reader before the system messages' (their order there is the order they are read).
-  describeMessages(request, listed, opts, pdfs);
+  // A legacy completions or embeddings request's inputs are separate texts, not a turn.
+  const conversation = flavour !== 'openai.completions' && flavour !== 'openai.embeddings';
+  describeMessages(request, listed, opts, pdfs, conversation);
   const documents = systems ? (systems as SystemMessages).documents() : undefined;
   if (documents) request.system_documents = documents;
-  keepPromptChars(request, opts.maxPromptChars ?? EVENT_MAX_PROMPT_CHARS);
+  keepPromptChars(request, opts.maxPromptChars ?? EVENT_MAX_PROMPT_CHARS, conversation);
   return request;
 }
 
@@ -450,7 +452,7 @@ const TURN_START_CHARS = 1024;
  * how many, their characters, roles and parts (the detector counts turns and tool steps from
  * them). Their documents are counted, not read.
  */
-function describeMessages(request: EventRequest, listed: [string, unknown, boolean][], opts: FeatureOptions, pdfs: PendingDocument[] | null): void {
+function describeMessages(request: EventRequest, listed: [string, unknown, boolean][], opts: FeatureOptions, pdfs: PendingDocument[] | null, conversation: boolean): void {
   const max = Math.max(2, opts.maxMessages ?? EVENT_MAX_MESSAGES);
   const n = listed.length;
   const keep = (i: number) => request.messages.push(message(listed[i][0], listed[i][1], opts, listed[i][2] ? pdfs : null));
@@ -474,7 +476,7 @@ function describeMessages(request: EventRequest, listed: [string, unknown, boole
     chars[i] = text.length;
     if (listed[i][0] === 'user' && !saysNothing(text)) userText[i] = 1;
   }
-  const start = turnStart(n, (i) => listed[i][0]);
+  const start = conversation ? turnStart(n, (i) => listed[i][0]) : n;
   if (start - 1 >= head && start - 1 < recent && left > 0) { kept[start - 1] = 1; left--; }
   // Half the slots left at most: the latest turns before it are read too.
   let turnSlots = Math.ceil(left / 2);
@@ -516,7 +518,7 @@ function cut(text: string, max: number, user: boolean): string {
  * then the messages from the last back. A message cut short keeps its `chars`, a user turn its start and its end (joined
  * by a line break), any other message its start; one past the budget keeps an empty text.
  */
-function keepPromptChars(request: EventRequest, budget: number): void {
+function keepPromptChars(request: EventRequest, budget: number, conversation: boolean): void {
   let left = budget;
   const take = (text: string | null): string | null => {
     if (text === null) return null;
@@ -535,7 +537,7 @@ function keepPromptChars(request: EventRequest, budget: number): void {
   const isUser = (i: number) => msgs[i].role === 'user' && !!msgs[i].text;
   let last = msgs.length - 1;
   while (last >= 0 && !isUser(last)) last--;
-  for (let i = Math.max(0, turnStart(msgs.length, (j) => msgs[j].role)), got = 0; i <= last && got < TURN_START_CHARS; i++) {
+  for (let i = conversation ? Math.max(0, turnStart(msgs.length, (j) => msgs[j].role)) : msgs.length, got = 0; i <= last && got < TURN_START_CHARS; i++) {
     if (!isUser(i) || saysNothing(msgs[i].text!)) continue;
     give(i, Math.min(msgs[i].text!.length, TURN_START_CHARS - got));
     got += quota[i];

@@ -129,12 +129,12 @@ export const configSchema = z.strictObject({
     /** Truncate each recorded message to this many characters (a user turn keeps its start and its end). */
     max_message_chars: z.number().int().positive().default(8000),
     /**
-     * Messages an event keeps of a request: past this many, the first quarter, the last ones and
-     * the latest user turns with text before them, and the rest counted (`request.messages_omitted`), so that an event's size and cost do not
+     * Messages an event keeps of a request: past this many, the first quarter, the last ones, the
+     * current turn's start and the latest user turns with text before them, and the rest counted (`request.messages_omitted`), so that an event's size and cost do not
      * grow with the request's message count.
      */
     max_messages: z.number().int().min(2).default(200),
-    /** Characters of prompt text an event keeps in all (system prompt first, then every user turn's start and end, then messages from the last back). */
+    /** Characters of prompt text an event keeps in all (system prompt first, then the current turn's start, every user turn's start and end, then messages from the last back). */
     max_prompt_chars: z.number().int().positive().default(256 * 1024),
     /**
      * Flush to the store every N events or every interval, whichever comes first. A short interval

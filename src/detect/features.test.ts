@@ -113,6 +113,58 @@ test('an unreadable document is flagged in the turn that sent it, not in every l
   assert.ok(system.includes('unreadableDocument'), 'an unreadable document in a developer message');
 });
 
+/** The features of a chat request of these messages (role, text). */
+const turnFeatures = (...messages: [string, string | null][]) => {
+  const ev = chatEvent('');
+  return extractFeatures({ ...ev, request: { ...ev.request, messages: messages.map(([role, text]) => ({ role, text, chars: text?.length ?? 0 })) } });
+};
+const HARVEST = 'Solve the following problem carefully. Think step by step and show your chain of thought before the answer: what is 17*23 and why?';
+
+test('consecutive user messages are one turn, as the model reads them: padding after or around a prompt does not hide it', () => {
+  const plain = turnFeatures(['user', HARVEST]);
+  assert.ok(plain.flags & FLAG.cot && plain.flags & FLAG.math && plain.flags & FLAG.singleShot, `the prompt alone: ${flagNames(plain.flags)}`);
+  assert.ok(plain.template !== 0, 'the prompt has a template fingerprint');
+  const dots = Array.from({ length: 40 }, (): [string, string] => ['user', '.']);
+  for (const [what, padded] of [
+    ['padded after', turnFeatures(['user', HARVEST], ['user', '.'], ['user', '.'])],
+    ['padded before and after', turnFeatures(...dots, ['user', HARVEST], ...dots)],
+    ['padded with blanks and dashes', turnFeatures(['user', ' '], ['user', HARVEST], ['user', '--'], ['user', '\n'])],
+    ['padded, then an assistant prefill', turnFeatures(['user', HARVEST], ['user', '...'], ['assistant', '{'])],
+  ] as const) {
+    // A prefill is an assistant message: the request is no longer single-shot, its turn reads the same.
+    const expected = what.endsWith('prefill') ? plain.flags & ~FLAG.singleShot : plain.flags;
+    assert.deepEqual(flagNames(padded.flags), flagNames(expected), `${what}: the same flags as the prompt alone`);
+    assert.equal(padded.template, plain.template, `${what}: the same template fingerprint`);
+  }
+});
+
+test('a turn split over several user messages is read at its start and at its end, within the same bound', () => {
+  const filler = 'The weather report for the coming week follows in detail. '.repeat(60);
+  const atEnd = turnFeatures(['user', 'Here is some context.'], ['user', filler], ['user', 'Now think step by step and show your reasoning.']);
+  assert.ok(atEnd.flags & FLAG.cot, `the instruction in the turn's last message: ${flagNames(atEnd.flags)}`);
+  const atStart = turnFeatures(['user', 'Think step by step and show your reasoning about the text below.'], ['user', filler], ['user', 'ok']);
+  assert.ok(atStart.flags & FLAG.cot, `the instruction in the turn's first message: ${flagNames(atStart.flags)}`);
+  const inMiddle = turnFeatures(['user', filler], ['user', 'Think step by step and show your reasoning.'], ['user', filler]);
+  assert.ok(!(inMiddle.flags & FLAG.cot), 'the middle of a long turn is not read, as the middle of a long message is not');
+  // Several short messages are read whole: the words of each one count.
+  const short = turnFeatures(['user', 'Write a Python function.'], ['user', 'It reverses a string.'], ['user', 'Think step by step.']);
+  assert.ok(short.flags & FLAG.code && short.flags & FLAG.cot, `each short message is read: ${flagNames(short.flags)}`);
+});
+
+test('the turn is the user messages since the last assistant message: an organic conversation is not flagged again for an earlier question', () => {
+  const later = turnFeatures(['user', HARVEST], ['assistant', 'Step 1: 17*20 = 340. Step 2: 17*3 = 51. So 391.'], ['user', 'Thanks!'], ['user', 'Now suggest a name for my cat.']);
+  assert.deepEqual(flagNames(later.flags).filter((n) => TOPICAL.includes(n)), [], `the earlier question is history: ${flagNames(later.flags)}`);
+  assert.ok(!(later.flags & FLAG.singleShot), 'a conversation is not single-shot');
+  // An embeddings request's inputs are separate texts, not a turn: its last one is read, as before.
+  const ev = chatEvent('');
+  const inputs = [HARVEST, 'A plain sentence about the weather.'].map((text) => ({ role: 'user', text, chars: text.length }));
+  const embeds = extractFeatures({ ...ev, flavour: 'openai.embeddings', request: { ...ev.request, messages: inputs } });
+  assert.ok(!(embeds.flags & FLAG.cot) && !(embeds.flags & FLAG.singleShot), `embedding inputs are not joined: ${flagNames(embeds.flags)}`);
+  // A step of an agent loop reads the task it is working on, as before.
+  const step = turnFeatures(['user', HARVEST], ['assistant', null], ['tool', '{"result": 391}']);
+  assert.ok(step.flags & FLAG.cot, `a tool step reads the user's task: ${flagNames(step.flags)}`);
+});
+
 test('what a developer message\'s documents say is read as the turn is; the system prompt\'s fingerprint is its own text', () => {
   const ev = chatEvent('Go.', 'Follow the attached task.');
   const plain = extractFeatures(ev);

@@ -3,7 +3,7 @@
  * bounded prefix of the prompt so every event costs a few microseconds. Nothing here knows
  * about accounts or time; the engine aggregates these into windows.
  */
-import type { InteractionEvent } from '../events/index.ts';
+import { saysNothing, type EventMessage, type InteractionEvent } from '../events/index.ts';
 export { parseIsoMs } from '../events/index.ts';
 import { FOLDED, HIT, foldText, lexiconHits } from './lexicon.ts';
 
@@ -104,6 +104,9 @@ export function mix(a: number, b: number): number {
 const PREFIX_WORDS = 6;
 const SUFFIX_WORDS = 6;
 const SCAN_CHARS = 1500;
+/** What the lexicons read of a longer turn: its first and last characters. */
+const TURN_HEAD = 900;
+const TURN_TAIL = 400;
 /** What the lexicons read of a system prompt: its first and last characters. */
 const SYSTEM_HEAD = 600;
 const SYSTEM_TAIL = 400;
@@ -231,6 +234,8 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   // the Responses API has no assistant messages between its steps).
   let end = msgs.length - 1;
   while (end >= 0 && msgs[end].role === 'assistant') end--;
+  let start = end;
+  while (start > 0 && msgs[start - 1].role !== 'assistant') start--;
   const toolStep = end >= 0 && msgs[end].role === 'tool';
   for (let i = end; i >= 0 && msgs[i].role !== 'assistant' && (!toolStep || msgs[i].role === 'tool'); i--) {
     if (msgs[i].documents_unreadable) { flags |= FLAG.unreadableDocument; break; }
@@ -246,7 +251,9 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
     if (msgs[i].role === 'user') userSeen = true;
     else if (msgs[i].role === 'assistant' && (userSeen || msgs[i].chars > GREETING_CHARS)) answers++;
   }
-  if (userTurns <= 1 && answers === 0) flags |= FLAG.singleShot;
+  // With no answer, a conversation's user messages are one turn to the model (padding after a
+  // prompt is no conversation); a legacy completions or embeddings request's are separate prompts.
+  if (answers === 0 && (userTurns <= 1 || CONVERSATIONAL.has(ev.flavour))) flags |= FLAG.singleShot;
   if (req.tools.length > 0 || ev.response.tool_calls > 0 || toolParts > 0) flags |= FLAG.tools;
   if (toolParts > 0 && assistantTurns > 0) flags |= FLAG.agenticTrace;
   const sys = req.system;
@@ -282,8 +289,13 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
     sysFlags = cached.flags;
     systemHash = cached.hash;
   }
+  // The user's messages of this turn, as the model reads them: a prompt padded with more user
+  // messages after it is still the prompt. A turn with none (a tool step) reads the last user
+  // text before it: the task the agent works on.
+  // A legacy completions or embeddings request's inputs are separate texts, not a turn: its last one is read.
+  const turn = (CONVERSATIONAL.has(ev.flavour) && turnText(msgs, start, end)) || lastUser;
   // A bounded part of the turn: its start and end (where a wrapper template's words are).
-  const head = lastUser.length > SCAN_CHARS ? lastUser.slice(0, 900) + '\n' + lastUser.slice(-400) : lastUser;
+  const head = turn.length > SCAN_CHARS ? turn.slice(0, TURN_HEAD) + '\n' + turn.slice(-TURN_TAIL) : turn;
   const probe = head.toLowerCase();
   let userFlags = lexicalFlags(probe, (sysFlags & REWRITE_SEEN) !== 0);
   // What the system and developer messages' documents say is read as the turn is (a prompt put
@@ -292,7 +304,7 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   const docText = systemDocs?.text;
   let docFlags = 0;
   if (docText) {
-    docFlags = lexicalFlags((docText.length > SCAN_CHARS ? docText.slice(0, 900) + '\n' + docText.slice(-400) : docText).toLowerCase(), ((sysFlags | userFlags) & REWRITE_SEEN) !== 0);
+    docFlags = lexicalFlags((docText.length > SCAN_CHARS ? docText.slice(0, TURN_HEAD) + '\n' + docText.slice(-TURN_TAIL) : docText).toLowerCase(), ((sysFlags | userFlags) & REWRITE_SEEN) !== 0);
     // A rewrite asked for in the document, the topic in the turn: the turn read again knowing it.
     if ((docFlags & REWRITE_SEEN) && !((sysFlags | userFlags) & REWRITE_SEEN)) userFlags = lexicalFlags(probe, true);
   }
@@ -304,7 +316,7 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
       const t = msgs[i].text;
       if (!t) continue;
       read++;
-      toolFlags |= lexicalFlags((t.length > SCAN_CHARS ? t.slice(0, 900) + '\n' + t.slice(-400) : t).toLowerCase(), ((sysFlags | userFlags | docFlags) & REWRITE_SEEN) !== 0);
+      toolFlags |= lexicalFlags((t.length > SCAN_CHARS ? t.slice(0, TURN_HEAD) + '\n' + t.slice(-TURN_TAIL) : t).toLowerCase(), ((sysFlags | userFlags | docFlags) & REWRITE_SEEN) !== 0);
     }
   }
   flags |= (sysFlags & ~FOLD_SEEN) | (docFlags & ~FOLD_SEEN) | (toolFlags & ~FOLD_SEEN) | userFlags;
@@ -320,7 +332,7 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
     const folded = foldText(head);
     if (folded.obfuscated) flags |= FLAG.obfuscated;
     template = skeleton(folded.text);
-  } else if (lastUser) template = skeleton(lastUser);
+  } else if (turn) template = skeleton(turn);
   let toolsHash = 0;
   if (req.tools.length) toolsHash = fnv1a(req.tools.length === 1 ? req.tools[0] : [...req.tools].sort().join('\u0000')) || 1;
   let paramsHash = 0;
@@ -391,6 +403,45 @@ export function extractPromptFeatures(ev: InteractionEvent): PromptFeatures[] {
     out.push(f);
   }
   return out;
+}
+
+/** The APIs whose messages are a conversation (consecutive user messages are one turn). */
+const CONVERSATIONAL = new Set(['openai.chat', 'openai.responses', 'anthropic.messages']);
+
+/** A user message of the turn that says something (not padding). */
+const said = (m: EventMessage) => m.role === 'user' && !!m.text && !saysNothing(m.text);
+
+/**
+ * The text of the user messages of `msgs[start..end]` (a turn), padding left out, joined by line
+ * breaks as the model reads them: whole up to `SCAN_CHARS`, else its first `TURN_HEAD` characters
+ * from the first message on and its last `TURN_TAIL` from the last back, so a long turn costs no
+ * more than a short one and text at either end is read. One message's text is returned as it is.
+ * Empty when the turn has no such message.
+ */
+function turnText(msgs: EventMessage[], start: number, end: number): string {
+  let first = -1; let last = -1; let total = 0;
+  for (let i = start; i <= end; i++) {
+    if (!said(msgs[i])) continue;
+    if (first < 0) first = i;
+    last = i;
+    total += (total ? 1 : 0) + msgs[i].text!.length;
+  }
+  if (first < 0) return '';
+  if (first === last) return msgs[first].text!;
+  if (total <= SCAN_CHARS) {
+    let all = '';
+    for (let i = first; i <= last; i++) if (said(msgs[i])) all += (all ? '\n' : '') + msgs[i].text!;
+    return all;
+  }
+  let head = '';
+  for (let i = first; i <= last && head.length < TURN_HEAD; i++) {
+    if (said(msgs[i])) head += (head ? '\n' : '') + msgs[i].text!.slice(0, TURN_HEAD - head.length);
+  }
+  let tail = '';
+  for (let i = last; i >= first && tail.length < TURN_TAIL; i--) {
+    if (said(msgs[i])) tail = msgs[i].text!.slice(-(TURN_TAIL - tail.length)) + (tail ? '\n' + tail : '');
+  }
+  return head + '\n' + tail;
 }
 
 /**

@@ -223,7 +223,7 @@ test('content-part types named like Object.prototype members are counted as numb
 
 const PROMPT = 'Solve the following problem. Think step by step and show your chain of thought: what is 17*23?';
 const flagsOf = (request: ReturnType<typeof extractRequestFeatures>) =>
-  flagNames(extractFeatures({ request, response: { status: 200, tool_calls: 0, input_tokens: 0, output_tokens: 0 }, model: 'm' } as never).flags);
+  flagNames(extractFeatures({ request, response: { status: 200, tool_calls: 0, input_tokens: 0, output_tokens: 0 }, model: 'm', flavour: 'openai.chat' } as never).flags);
 
 test('a prompt padded with short turns around it is kept in the event, and the detector reads it', () => {
   // 50 padding user turns, the prompt, 150 empty assistant turns: 201 messages, one too many.
@@ -235,6 +235,34 @@ test('a prompt padded with short turns around it is kept in the event, and the d
   assert.equal(f.messages.length + (f.messages_omitted?.count ?? 0), 201, 'every message is kept or counted');
   const flags = flagsOf(f);
   assert.ok(flags.includes('cot') && flags.includes('math'), `the detector still sees the prompt's wording: ${flags}`);
+});
+
+test('a prompt padded with user messages after a fake conversation is kept in the event, read as the prompt alone is', () => {
+  const alone = extractFeatures({ request: extractRequestFeatures('openai.chat', { model: 'm', messages: [{ role: 'user', content: PROMPT }] }, 0, { recordPrompts: 'full', maxMessageChars: 8000 }), response: { status: 200, tool_calls: 0, input_tokens: 0, output_tokens: 0 }, model: 'm', flavour: 'openai.chat' } as never);
+  // 60 made-up exchanges, the prompt, then 300 padding messages: 421 messages, the prompt in the part an event may leave out.
+  const messages: unknown[] = [];
+  for (let i = 0; i < 60; i++) messages.push({ role: 'user', content: `hi ${i}` }, { role: 'assistant', content: 'hello' });
+  messages.push({ role: 'user', content: PROMPT });
+  for (let i = 0; i < 300; i++) messages.push({ role: 'user', content: '.' });
+  const f = extractRequestFeatures('openai.chat', { model: 'm', messages }, 0, { recordPrompts: 'full', maxMessageChars: 8000 });
+  assert.ok(f.messages.some((m) => m.text === PROMPT), `the prompt is among the kept messages (left out: ${JSON.stringify(f.messages_omitted)})`);
+  const padded = extractFeatures({ request: f, response: { status: 200, tool_calls: 0, input_tokens: 0, output_tokens: 0 }, model: 'm', flavour: 'openai.chat' } as never);
+  const lexical = (flags: number) => flagNames(flags).filter((n) => ['cot', 'math', 'code', 'rubric', 'closedTask'].includes(n));
+  assert.deepEqual(lexical(padded.flags), lexical(alone.flags), 'the same wording signals as the prompt alone');
+  assert.ok(lexical(alone.flags).includes('cot'), 'which read the prompt');
+  assert.equal(padded.template, alone.template, 'and the same template fingerprint: the event\'s last turn starts where the request\'s did');
+});
+
+test('the prompt-character budget keeps the start of the current turn when long messages follow it', () => {
+  const filler = 'Background notes for the task above, kept for reference only. '.repeat(32);
+  const messages: unknown[] = [{ role: 'user', content: PROMPT }];
+  for (let i = 0; i < 20; i++) messages.push({ role: 'user', content: filler });
+  const f = extractRequestFeatures('openai.chat', { model: 'm', messages }, 0, { recordPrompts: 'full', maxMessageChars: 8000, maxPromptChars: 20_000 });
+  const kept = f.messages.reduce((n, m) => n + (m.text?.length ?? 0), 0);
+  assert.ok(kept <= 20_000, `within the budget: ${kept}`);
+  assert.equal(f.messages[0].text, PROMPT, 'the turn\'s first message is kept');
+  const flags = flagsOf(f);
+  assert.ok(flags.includes('cot') && flags.includes('math'), `the detector reads the start of the turn: ${flags}`);
 });
 
 test('the prompt-character budget keeps the user turn an agent loop answers before its tool output', () => {

@@ -3,7 +3,7 @@
  * system prompt, messages as text, tool names, and the sampling/reasoning parameters.
  * Unknown fields are ignored here (they are still forwarded untouched).
  */
-import { emptyParams, promptFingerprint, summariseLogitBias, tally, type ApiFlavour, type EventMessage, type EventRequest } from '../events/index.ts';
+import { emptyParams, promptFingerprint, saysNothing, summariseLogitBias, tally, type ApiFlavour, type EventMessage, type EventRequest } from '../events/index.ts';
 
 export interface FeatureOptions {
   recordPrompts: 'full' | 'none';
@@ -276,7 +276,7 @@ export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[
     if (msg.text !== null && msg.text.length < maxMessageChars) msg.text = (msg.text + (sep ? '\n' : '') + r.text).slice(0, maxMessageChars);
     msg.chars += sep + r.text.length;
   }
-  if (request) keepPromptChars(request, maxPromptChars);
+  if (request) keepPromptChars(request, maxPromptChars, true); // documents are read in conversations only
 }
 
 function toolNames(tools: unknown): string[] {
@@ -425,22 +425,41 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
   if (tools.length > EVENT_MAX_TOOLS) request.tools_omitted = tools.length - EVENT_MAX_TOOLS;
   if (systemText) systemChars.set(request, systemText.length);
   // The messages' documents go to the reader before the system messages' (their order there is the order they are read).
-  describeMessages(request, listed, opts, pdfs);
+  // A legacy completions or embeddings request's inputs are separate texts, not a turn.
+  const conversation = flavour !== 'openai.completions' && flavour !== 'openai.embeddings';
+  describeMessages(request, listed, opts, pdfs, conversation);
   const documents = systems ? (systems as SystemMessages).documents() : undefined;
   if (documents) request.system_documents = documents;
-  keepPromptChars(request, opts.maxPromptChars ?? EVENT_MAX_PROMPT_CHARS);
+  keepPromptChars(request, opts.maxPromptChars ?? EVENT_MAX_PROMPT_CHARS, conversation);
   return request;
 }
 
 /**
- * The messages an event keeps: all up to `maxMessages`, else the first quarter (how the
- * conversation was set up), the last ones (the turn asked now), and in the slots left the latest
- * user turns with text before those (the detector reads the user's wording: a prompt padded
- * with empty or one-character turns around it is kept), then the latest others. Those left out
- * are summed up in `messages_omitted`: how many, their characters, roles and parts (the detector
- * counts turns and tool steps from them). Their documents are counted, not read.
+ * Where the current turn starts, as the detector reads it: past a trailing assistant prefill, back
+ * to the previous assistant message (consecutive user messages are one turn to the model).
  */
-function describeMessages(request: EventRequest, listed: [string, unknown, boolean][], opts: FeatureOptions, pdfs: PendingDocument[] | null): void {
+function turnStart(n: number, role: (i: number) => string): number {
+  let i = n - 1;
+  while (i >= 0 && role(i) === 'assistant') i--;
+  while (i > 0 && role(i - 1) !== 'assistant') i--;
+  return i;
+}
+
+/** What the event keeps of the current turn's start at least: more than the detector reads of it (its first 900 characters). */
+const TURN_START_CHARS = 1024;
+
+/**
+ * The messages an event keeps: all up to `maxMessages`, else the first quarter (how the
+ * conversation was set up), the last ones (the turn asked now), and in the slots left: the
+ * assistant message before the current turn (so the event's last turn starts where the request's
+ * did), the first user messages of that turn with something to say (a prompt followed by more
+ * padding messages than the last slots hold is kept), the latest user turns with text before
+ * those (the detector reads the user's wording: a prompt padded with empty or one-character turns
+ * around it is kept), then the latest others. Those left out are summed up in `messages_omitted`:
+ * how many, their characters, roles and parts (the detector counts turns and tool steps from
+ * them). Their documents are counted, not read.
+ */
+function describeMessages(request: EventRequest, listed: [string, unknown, boolean][], opts: FeatureOptions, pdfs: PendingDocument[] | null, conversation: boolean): void {
   const max = Math.max(2, opts.maxMessages ?? EVENT_MAX_MESSAGES);
   const n = listed.length;
   const keep = (i: number) => request.messages.push(message(listed[i][0], listed[i][1], opts, listed[i][2] ? pdfs : null));
@@ -462,9 +481,16 @@ function describeMessages(request: EventRequest, listed: [string, unknown, boole
     const text = contentText(listed[i][1], p);
     parts[i] = p;
     chars[i] = text.length;
-    if (listed[i][0] === 'user' && text.trim()) userText[i] = 1;
+    if (listed[i][0] === 'user' && !saysNothing(text)) userText[i] = 1;
   }
-  for (let i = recent - 1; i >= head && left > 0; i--) if (userText[i]) { kept[i] = 1; left--; }
+  const start = conversation ? turnStart(n, (i) => listed[i][0]) : n;
+  if (start - 1 >= head && start - 1 < recent && left > 0) { kept[start - 1] = 1; left--; }
+  // Half the slots left at most: the latest turns before it are read too.
+  let turnSlots = Math.ceil(left / 2);
+  for (let i = Math.max(start, head), got = 0; i < recent && turnSlots > 0 && got < TURN_START_CHARS; i++) {
+    if (userText[i]) { kept[i] = 1; left--; turnSlots--; got += chars[i]; }
+  }
+  for (let i = recent - 1; i >= head && left > 0; i--) if (userText[i] && !kept[i]) { kept[i] = 1; left--; }
   for (let i = recent - 1; i >= head && left > 0; i--) if (!kept[i]) { kept[i] = 1; left--; }
   const omitted = { count: 0, chars: 0, roles: {} as Record<string, number>, parts: {} as Record<string, number> };
   for (let i = head; i < recent; i++) {
@@ -493,12 +519,13 @@ function cut(text: string, max: number, user: boolean): string {
 
 /**
  * At most `budget` characters of prompt text in all: the system prompt and its documents first,
- * then the start and end of every user turn from the last back (an agent loop's tool output or
- * padding does not push out what the user asked), the last user turn whole, then the messages
- * from the last back. A message cut short keeps its `chars`, a user turn its start and its end (joined
+ * then the start of the current turn (its first user messages with text: long messages after a
+ * prompt do not push it out), the start and end of every user turn from the last back (an agent
+ * loop's tool output or padding does not push out what the user asked), the last user turn whole,
+ * then the messages from the last back. A message cut short keeps its `chars`, a user turn its start and its end (joined
  * by a line break), any other message its start; one past the budget keeps an empty text.
  */
-function keepPromptChars(request: EventRequest, budget: number): void {
+function keepPromptChars(request: EventRequest, budget: number, conversation: boolean): void {
   let left = budget;
   const take = (text: string | null): string | null => {
     if (text === null) return null;
@@ -517,6 +544,11 @@ function keepPromptChars(request: EventRequest, budget: number): void {
   const isUser = (i: number) => msgs[i].role === 'user' && !!msgs[i].text;
   let last = msgs.length - 1;
   while (last >= 0 && !isUser(last)) last--;
+  for (let i = conversation ? Math.max(0, turnStart(msgs.length, (j) => msgs[j].role)) : msgs.length, got = 0; i <= last && got < TURN_START_CHARS; i++) {
+    if (!isUser(i) || saysNothing(msgs[i].text!)) continue;
+    give(i, Math.min(msgs[i].text!.length, TURN_START_CHARS - got));
+    got += quota[i];
+  }
   for (let i = last; i >= 0; i--) if (isUser(i)) give(i, Math.min(msgs[i].text!.length, USER_TURN_CHARS));
   if (last >= 0) give(last, msgs[last].text!.length);
   for (let i = msgs.length - 1; i >= 0; i--) if (msgs[i].text) give(i, msgs[i].text!.length);

@@ -131,9 +131,8 @@ test('consecutive user messages are one turn, as the model reads them: padding a
     ['padded with blanks and dashes', turnFeatures(['user', ' '], ['user', HARVEST], ['user', '--'], ['user', '\n'])],
     ['padded, then an assistant prefill', turnFeatures(['user', HARVEST], ['user', '...'], ['assistant', '{'])],
   ] as const) {
-    // A prefill is an assistant message: the request is no longer single-shot, its turn reads the same.
-    const expected = what.endsWith('prefill') ? plain.flags & ~FLAG.singleShot : plain.flags;
-    assert.deepEqual(flagNames(padded.flags), flagNames(expected), `${what}: the same flags as the prompt alone`);
+    // A trailing prefill is the answer's start, not a conversation: still single-shot, the same flags.
+    assert.deepEqual(flagNames(padded.flags), flagNames(plain.flags), `${what}: the same flags as the prompt alone`);
     assert.equal(padded.template, plain.template, `${what}: the same template fingerprint`);
   }
 });

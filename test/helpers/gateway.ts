@@ -38,6 +38,8 @@ export interface Harness {
   gateway: Gateway;
   url: string;
   mockUrl: string;
+  /** The built-in mock upstream, for what it received and its live counters. */
+  mock: Awaited<ReturnType<typeof createMockUpstream>>;
   store: SqliteEventStore;
   key: string;
   config: WardenConfig;
@@ -70,7 +72,7 @@ export async function startHarness(opts: {
   const gateway = await createGateway({ config, authenticator: new TableAuthenticator(keys), eventStore: store, hooks: opts.hooks, logger: false });
   const url = await gateway.listen('127.0.0.1', 0);
   return {
-    gateway, url, mockUrl: mock.url, store, key: GOOD_KEY, config,
+    gateway, url, mockUrl: mock.url, mock, store, key: GOOD_KEY, config,
     async close() {
       await gateway.close();
       await mock.close();

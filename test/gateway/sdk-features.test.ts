@@ -1,0 +1,120 @@
+// The SDK calls customers make beyond a plain message: token counts, stream helpers, betas, prompt
+// caching, structured outputs parsed with zod, stored and unstored Responses and the SDKs' own
+// retries; each works through Warden unchanged.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { zodResponseFormat, zodTextFormat } from 'openai/helpers/zod';
+import Anthropic from '@anthropic-ai/sdk';
+import { zodOutputFormat } from '@anthropic-ai/sdk/helpers/zod';
+import * as z from 'zod/v4';
+import { startHarness, storedEvents, type Harness } from '../helpers/gateway.ts';
+
+let h: Harness;
+before(async () => { h = await startHarness(); });
+after(async () => { await h.close(); });
+
+const openai = (maxRetries = 0) => new OpenAI({ apiKey: h.key, baseURL: `${h.url}/v1`, maxRetries });
+const anthropic = (maxRetries = 0) => new Anthropic({ apiKey: h.key, baseURL: h.url, maxRetries });
+const lastReceived = (path: string) => [...h.mock.received].reverse().find((r) => r.path === path)!;
+
+const Answer = z.object({ city: z.string(), population: z.number().int() });
+
+test('Anthropic messages.countTokens through the SDK', async () => {
+  const count = await anthropic().messages.countTokens({ model: 'claude-sonnet-4-5', system: 'Be brief.', messages: [{ role: 'user', content: 'How many tokens is this?' }] });
+  assert.ok(Number.isInteger(count.input_tokens) && count.input_tokens > 0, `input_tokens: ${JSON.stringify(count)}`);
+});
+
+test('Anthropic messages.stream: thinking deltas, tool input JSON deltas and finalMessage', async () => {
+  const stream = anthropic().messages.stream({
+    model: 'claude-sonnet-4-5', max_tokens: 2000, thinking: { type: 'enabled', budget_tokens: 1024 },
+    tools: [{ name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }],
+    tool_choice: { type: 'auto' },
+    messages: [{ role: 'user', content: 'Use the tool get_weather for Paris.' }],
+  });
+  let thinking = '';
+  let json = '';
+  stream.on('thinking', (delta) => { thinking += delta; });
+  stream.on('inputJson', (delta) => { json += delta; });
+  const message = await stream.finalMessage();
+  assert.ok(thinking.length > 0, 'thinking deltas arrive through the helper');
+  const thinkingBlock = message.content.find((b) => b.type === 'thinking');
+  assert.ok(thinkingBlock && thinkingBlock.type === 'thinking' && thinkingBlock.signature, 'the final message keeps the thinking block with its signature');
+  const tool = message.content.find((b) => b.type === 'tool_use');
+  assert.ok(tool && tool.type === 'tool_use', `a tool call: ${JSON.stringify(message.content)}`);
+  assert.ok(json.length > 0, 'tool input arrives as JSON deltas');
+  assert.deepEqual(tool.input, JSON.parse(json), 'the helper assembles the input from the deltas');
+  assert.equal(message.stop_reason, 'tool_use');
+});
+
+test('Anthropic beta headers and prompt caching pass through to the upstream', async () => {
+  const msg = await anthropic().beta.messages.create({
+    model: 'claude-sonnet-4-5', max_tokens: 100, betas: ['interleaved-thinking-2025-05-14', 'context-1m-2025-08-07'],
+    system: [{ type: 'text', text: 'A long, stable system prompt worth caching.', cache_control: { type: 'ephemeral' } }],
+    messages: [{ role: 'user', content: 'hello' }],
+  });
+  assert.equal(msg.type, 'message');
+  const seen = lastReceived('/v1/messages');
+  assert.equal(seen.headers['anthropic-beta'], 'interleaved-thinking-2025-05-14,context-1m-2025-08-07', 'betas reach the upstream');
+  const system = (seen.body as { system: Array<{ cache_control?: unknown }> }).system;
+  assert.deepEqual(system[0].cache_control, { type: 'ephemeral' }, 'cache_control reaches the upstream');
+});
+
+test('Anthropic structured outputs: messages.parse with a zod schema', async () => {
+  const msg = await anthropic().messages.parse({
+    model: 'claude-sonnet-4-5', max_tokens: 400,
+    messages: [{ role: 'user', content: 'The largest city of France?' }],
+    output_config: { format: zodOutputFormat(Answer) },
+  });
+  assert.ok(msg.parsed_output, `parsed: ${JSON.stringify(msg.content)}`);
+  assert.equal(typeof msg.parsed_output.city, 'string');
+});
+
+test('OpenAI chat.completions.parse with a zod schema, and streamed', async () => {
+  const res = await openai().chat.completions.parse({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'The largest city of France?' }], response_format: zodResponseFormat(Answer, 'answer') });
+  const parsed = res.choices[0].message.parsed;
+  assert.ok(parsed && typeof parsed.city === 'string' && Number.isInteger(parsed.population), `parsed: ${JSON.stringify(res.choices[0].message)}`);
+
+  const stream = openai().chat.completions.stream({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'The largest city of France?' }], response_format: zodResponseFormat(Answer, 'answer') });
+  const done = await stream.finalChatCompletion();
+  assert.ok(done.choices[0].message.parsed, 'the stream helper parses the streamed JSON');
+});
+
+test('OpenAI responses.parse and responses.stream with a zod text format', async () => {
+  const res = await openai().responses.parse({ model: 'gpt-4o-mini', input: 'The largest city of France?', text: { format: zodTextFormat(Answer, 'answer') } });
+  assert.ok(res.output_parsed && typeof res.output_parsed.city === 'string', `parsed: ${res.output_text}`);
+
+  const stream = openai().responses.stream({ model: 'gpt-4o-mini', input: 'The largest city of France?', text: { format: zodTextFormat(Answer, 'answer') } });
+  let deltas = '';
+  stream.on('response.output_text.delta', (e) => { deltas += e.delta; });
+  const final = await stream.finalResponse();
+  assert.ok(final.output_parsed, 'the final streamed response is parsed');
+  assert.equal(deltas, final.output_text, 'text deltas add up to the output text');
+});
+
+test('OpenAI Responses: store false with encrypted reasoning, and previous_response_id', async () => {
+  const unstored = await openai().responses.create({ model: 'o4-mini', input: 'Think, then say hi', store: false, include: ['reasoning.encrypted_content'], reasoning: { effort: 'low' } });
+  assert.equal(unstored.status, 'completed');
+  const reasoning = unstored.output.find((o) => o.type === 'reasoning');
+  assert.ok(reasoning && reasoning.type === 'reasoning', `a reasoning item: ${JSON.stringify(unstored.output.map((o) => o.type))}`);
+  assert.ok(typeof reasoning.encrypted_content === 'string' && reasoning.encrypted_content.length > 0, 'encrypted reasoning is handed back when asked for');
+
+  const first = await openai().responses.create({ model: 'gpt-4o-mini', input: 'My name is Ada.' });
+  const second = await openai().responses.create({ model: 'gpt-4o-mini', input: 'What is my name?', previous_response_id: first.id });
+  assert.equal(second.previous_response_id, first.id, 'the continuation names the answer it continues');
+});
+
+test('the SDKs retry a 429 on the retry advice Warden passes on', async () => {
+  const before = h.mock.stats.requests;
+  await assert.rejects(
+    openai(1).chat.completions.create({ model: 'mock-fail-status-429', messages: [{ role: 'user', content: 'hi' }] }),
+    (e: unknown) => e instanceof OpenAI.RateLimitError,
+  );
+  assert.equal(h.mock.stats.requests - before, 2, 'the OpenAI SDK retried once');
+  const mid = h.mock.stats.requests;
+  await assert.rejects(
+    anthropic(1).messages.create({ model: 'mock-fail-status-529', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
+    (e: unknown) => e instanceof Anthropic.APIError && e.status === 529,
+  );
+  assert.equal(h.mock.stats.requests - mid, 2, 'the Anthropic SDK retried once');
+});

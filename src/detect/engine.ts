@@ -82,8 +82,9 @@ const FLEET_SLOT = NLINK;
  */
 const OWN = NLINK + 1;
 /**
- * Evidence slot: the best weight of a key other than the signup burst that is not population-common
- * (see populationCommon). A signup burst counts only beside one.
+ * Evidence slot: the best weight of a key that can be distinctive (not software, the burst, an org
+ * or the ASN: NEVER_DISTINCTIVE) and is not population-common (see populationCommon). A signup
+ * burst counts only beside one.
  */
 const UNCOMMON_SLOT = OWN + NLINK;
 const EVIDENCE_LENGTH = UNCOMMON_SLOT + 1;
@@ -102,11 +103,9 @@ const POPULATION_COMMON_ESTABLISHED = 1;
  */
 const NEVER_DISTINCTIVE = LINK_TYPES.map((t) => t.software || ['signup_burst', 'org', 'client_asn'].includes(t.name));
 const POPULATION_COMMON_SHARE = 0.25;
-/** Evidence of the network an account works from: addresses, prefixes and the network's number. */
-const NETWORK = LINK_TYPES.map((t) => ['client_ip', 'client_subnet', 'client_asn', 'client_addresses'].includes(t.name));
 /**
  * Facts of an account's signup that two accounts can share: a card, a signup address or prefix, an
- * email domain or pattern. An accountable account (see unaccountable) needs one of these to be
+ * email domain or pattern. An established account (see established) needs one of these to be
  * linked: phone users behind a carrier's shared addresses (CGNAT) share its addresses, prefixes and
  * network with whoever else the carrier serves, a fleet on mobile proxies included, and the client
  * app their phones run; with nothing else shared, network and software together count no more than

@@ -82,8 +82,9 @@ const FLEET_SLOT = NLINK;
  */
 const OWN = NLINK + 1;
 /**
- * Evidence slot: the best weight of a key other than the signup burst that is not population-common
- * (see populationCommon). A signup burst counts only beside one.
+ * Evidence slot: the best weight of a key that can be distinctive (not software, the burst, an org
+ * or the ASN: NEVER_DISTINCTIVE) and is not population-common (see populationCommon). A signup
+ * burst counts only beside one.
  */
 const UNCOMMON_SLOT = OWN + NLINK;
 const EVIDENCE_LENGTH = UNCOMMON_SLOT + 1;
@@ -94,15 +95,41 @@ const EVIDENCE_LENGTH = UNCOMMON_SLOT + 1;
  */
 const POPULATION_COMMON_ESTABLISHED = 1;
 /**
- * Kinds that never make a signup burst count, however few hold the value: sampling parameters
- * (anyone keeping a client's defaults) and the network (an ISP); nor the burst itself or an org.
+ * Kinds that never make a signup burst count, however few hold the value: software (a new
+ * application's users all hold its prompt, tools and client, and a launch signs many of them up in
+ * one quarter-hour), the network (an ISP); nor the burst itself or an org. A burst completes a link
+ * only beside something its accounts share that people who merely signed up together and run the
+ * same program do not: a card, a signup address, an email pattern or domain, client addresses.
  */
-const NEVER_DISTINCTIVE = LINK_TYPES.map((t) => ['signup_burst', 'org', 'param_fingerprint', 'client_asn'].includes(t.name));
+const NEVER_DISTINCTIVE = LINK_TYPES.map((t) => t.software || ['signup_burst', 'org', 'client_asn'].includes(t.name));
 const POPULATION_COMMON_SHARE = 0.25;
+/**
+ * Facts of an account's signup that two accounts can share: a card, a signup address or prefix, an
+ * email domain or pattern. An established account (see established) needs one of these to be
+ * linked: phone users behind a carrier's shared addresses (CGNAT) share its addresses, prefixes and
+ * network with whoever else the carrier serves, a fleet on mobile proxies included, and the client
+ * app their phones run; with nothing else shared, network and software together count no more than
+ * software alone (SOFTWARE_EVIDENCE_CAP).
+ */
+const SIGNUP_FACTS = ['payment_fingerprint', 'signup_ip', 'signup_subnet', 'email_domain', 'email_pattern'].map((name) => LINK_TYPES.findIndex((t) => t.name === name));
+/**
+ * Kinds of evidence that make a flagged cluster's software its own (able to bring replacement
+ * heads to it): anything but software, the signup burst and the network's number. A cluster of a
+ * new application's users, linked by its software and their launch-day signups, is no campaign
+ * whose every later user of the application is a new head.
+ */
+const BEYOND_SOFTWARE = LINK_TYPES.flatMap((t, i) => (t.software || ['org', 'signup_burst', 'client_asn'].includes(t.name) ? [] : [i]));
 
 
 /** Evidence per distinct client address two accounts both used within ADDRESS_WINDOW_S. */
 const ADDRESS_EVIDENCE_PER_IP = 0.2;
+/**
+ * Distinct accounts seen on an address past which a shared address weighs less (in proportion): a
+ * carrier's shared address (CGNAT), a hotel's or a campus's serves many unrelated customers.
+ */
+const ADDRESS_BUSY = 8;
+/** Distinct shared addresses a pair keeps (their evidence stops growing at the link threshold first, unless the addresses are busy). */
+const MAX_SHARED_ADDRESSES = 32;
 const ADDRESS_WINDOW_S = 24 * 3600;
 /** Pair evidence is keyed by the two account indices, the smaller times this (indices stay below it). */
 const PAIR_SPAN = 67_108_864;
@@ -193,9 +220,14 @@ const FRESH_ACCOUNT_S = 7 * 86_400;
 type AccountColumn = Float64Array | Int32Array | Uint8Array | Uint16Array | Uint32Array | Float32Array | Int16Array | Int8Array;
 
 /** The last two distinct accounts seen on one client address. */
-interface AddressUse { a: number; ta: number; b: number; tb: number }
-/** Evidence accumulated between two accounts. */
-interface PairEvidence { ips: number[]; sync: number }
+/**
+ * The last two accounts seen on a client address (and when), and `seen`, a 32-bit sketch of every
+ * account seen on it (see seenAccounts): accounts keep only their first addresses as link keys, so
+ * the keys' holder counts alone do not tell a busy address.
+ */
+interface AddressUse { a: number; ta: number; b: number; tb: number; seen: number }
+/** Evidence accumulated between two accounts: the distinct addresses both used, their evidence (see sharedAddress), synchrony. */
+interface PairEvidence { ips: number[]; weight: number; sync: number }
 const TWO32 = 2 ** 32;
 /** Shared indicators remembered per account (the explanation names at most five). */
 const INTEL_IDS_PER_ACCOUNT = 8;
@@ -261,6 +293,8 @@ const F_CAMPUS = 32;
  * with its class, whatever its domain (students do not share a card).
  */
 const F_FLEET_LINKED = 64;
+/** The account's facts (signup time, tier) came with its events: without them it is neither fresh nor established. */
+const F_KNOWN = 128;
 /** Accounts of one campus domain linked in one cluster that make a class (see scoreAccount). */
 const CAMPUS_CLASS_MIN = 3;
 /**
@@ -318,7 +352,19 @@ const elicitOf = (fl: number) => ((fl & (FLAG.cot | FLAG.reasoningParam | FLAG.r
 /** Whether a request exercised a capability worth distilling (elicitation, code, maths, tools). */
 const capabilityOf = (fl: number) => (elicitOf(fl) || (fl & (FLAG.code | FLAG.math | FLAG.tools)) !== 0 ? 1 : 0);
 
-/** Stable short id from a string (for cluster and campaign ids). */
+/** The bit of an account in an address's sketch of the accounts seen on it. */
+function seenBit(i: number): number {
+  return 1 << (Math.imul(i + 1, 0x9e3779b1) >>> 27);
+}
+
+/** Distinct accounts a 32-bit sketch has seen (linear counting: exact enough for the few to tens it tells apart). */
+function seenAccounts(seen: number): number {
+  let x = seen - ((seen >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  const ones = (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+  return ones >= 32 ? 128 : Math.round(-32 * Math.log((32 - ones) / 32));
+}
+
 /** The evidence one shared key of a type is worth when `count` accounts hold it: damped past its popularity bound, 0 below its minimum. */
 function keyWeight(type: number, count: number): number {
   const spec = LINK_TYPES[type];
@@ -326,6 +372,7 @@ function keyWeight(type: number, count: number): number {
   return spec.damp > 0 && count > spec.damp ? spec.weight * (spec.damp / count) : spec.weight;
 }
 
+/** Stable short id from a string (for cluster and campaign ids). */
 function shortId(prefix: string, s: string): string {
   return prefix + mix(fnv1a(s), fnv1a(s, 0x1234567)).toString(36).padStart(7, '0');
 }
@@ -370,6 +417,8 @@ interface ClusterState {
   disposable: number;
   /** Members first seen within FRESH_ACCOUNT_S of their creation. */
   fresh: number;
+  /** Members established when they joined (see established). */
+  established: number;
   /** Evidence of undeclared joins, summed per link type, and their count. */
   evidence: Float64Array;
   joins: number;
@@ -558,7 +607,7 @@ const LINK_RULES: Array<AccountLink['rule']> = ['shared_evidence', 'replacement_
 const LINK_RECORD_EVIDENCE = 6;
 
 /** Bump when the meaning of any field kept in a snapshot changes (a counter's slot, a flag's bit). */
-const SNAPSHOT_FORMAT = 4;
+const SNAPSHOT_FORMAT = 5;
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
@@ -597,11 +646,13 @@ export class DetectorEngine implements VerdictView {
   private size = new Int32Array(0);
   private next = new Int32Array(0);
   private org = new Int32Array(0);
-  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal, bit5 campus, bit6 campus account linked by fleet evidence
+  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal, bit5 campus, bit6 campus account linked by fleet evidence, bit7 facts known
   private syncSig = new Uint32Array(0);
   private syncBucket = new Float64Array(0);
   private syncCount = new Uint16Array(0);
   private readonly addresses = new Map<number, AddressUse>();
+  /** Per client prefix (its link-key hash), a sketch of the accounts seen in it (see AddressUse). */
+  private readonly subnetSeen = new Map<number, number>();
   private readonly pairs = new Map<number, PairEvidence>();
   private syncActive: number[] = [];
   private syncEpoch = -1;
@@ -847,6 +898,7 @@ export class DetectorEngine implements VerdictView {
     const firstUsedMs = acct?.first_used_at ? Date.parse(acct.first_used_at) : NaN;
     if ((Number.isFinite(createdMs) && tsS - createdMs / 1000 <= FRESH_ACCOUNT_S)
       || (Number.isFinite(firstUsedMs) && tsS - firstUsedMs / 1000 <= FRESH_ACCOUNT_S)) f |= 8;
+    if (acct) f |= F_KNOWN;
     this.flags[i] = f;
     this.tier[i] = Math.max(0, TIERS.indexOf(acct?.tier ?? 'unverified'));
     // Signup facts: registered once, when the account is first seen.
@@ -993,7 +1045,7 @@ export class DetectorEngine implements VerdictView {
       if (slot === undefined) continue;
       const count = this.keyCount[slot];
       if (count < 2) continue;
-      const w = keyWeight(type, count);
+      const w = keyWeight(type, this.keyPopularity(type, key, slot));
       if (w === 0) continue;
       const accountable = this.keyAccountable[slot];
       const fleet = harvesting && type === LT.system_prompt && fleetMin > 0 && count - accountable >= fleetMin
@@ -1038,8 +1090,13 @@ export class DetectorEngine implements VerdictView {
       for (let t = 0; t < NLINK; t++) { if (LINK_TYPES[t].software) { soft += ev[t]; own += ev[OWN + t]; } else if (t !== LT.org) sum += ev[t]; }
       // With a fleet's own system prompt the software evidence counts in full, the prompt double.
       const fleetSoft = ev[FLEET_SLOT] > 0 ? soft - ev[LT.system_prompt] + ev[FLEET_SLOT] : 0;
-      const flaggedCluster = unaccountable && (this.clusters.get(r)?.verdict.level ?? 0) >= THROTTLE;
-      const capped = Math.min(soft, SOFTWARE_EVIDENCE_CAP * threshold);
+      const cluster = this.clusters.get(r);
+      const flaggedCluster = unaccountable && (cluster?.verdict.level ?? 0) >= THROTTLE && this.linkedBeyondSoftware(cluster!);
+      // An accountable account on either side and no signup fact shared: what is left (network,
+      // a signup burst) counts with the software, under its cap (SIGNUP_FACTS).
+      const networkOnly = sum > 0 && !orgLink && !SIGNUP_FACTS.some((t) => ev[t] > 0) && (this.established(i) || (cluster ? cluster.established > 0 : this.established(r)));
+      const capped = Math.min(networkOnly ? soft + sum : soft, SOFTWARE_EVIDENCE_CAP * threshold);
+      if (networkOnly) sum = 0;
       // Accountability can change after a key was registered (an org gains its second member), so
       // the other side must be unaccountable still.
       const byFleet = fleetSoft > 0 && !flaggedCluster && !orgLink && sum + capped < threshold && sum + fleetSoft >= threshold && this.clusterUnaccountable(r);
@@ -1156,6 +1213,13 @@ export class DetectorEngine implements VerdictView {
     this.linkFree.push(slot);
   }
 
+  /** Whether a cluster was linked by more than software and signup bursts (BEYOND_SOFTWARE), or by a fleet's own system prompt. */
+  private linkedBeyondSoftware(c: ClusterState): boolean {
+    if (c.fleetJoins > 0) return true;
+    for (const t of BEYOND_SOFTWARE) if (c.evidence[t] > 0) return true;
+    return false;
+  }
+
   /** Whether the key in `slot`, held by a member of the flagged cluster `root`, is that campaign's own software (OWN_SOFTWARE_MIN_SHARE). */
   private ownSoftware(slot: number, root: number): boolean {
     const n = this.keyFlaggedHolders[slot];
@@ -1183,7 +1247,7 @@ export class DetectorEngine implements VerdictView {
       const type = Math.floor(key / TWO32);
       const slot = this.keyIndex.get(key);
       if (slot === undefined) continue;
-      this.addEvidence(ev, type, slot, keyWeight(type, this.keyCount[slot]));
+      this.addEvidence(ev, type, slot, keyWeight(type, this.keyPopularity(type, key, slot)));
     }
   }
 
@@ -1226,6 +1290,14 @@ export class DetectorEngine implements VerdictView {
   }
 
   /**
+   * An accountable account whose facts came with its events (F_KNOWN): a customer with a track
+   * record, a verified identity or a corroborated org. An account seen without facts is neither.
+   */
+  private established(i: number): boolean {
+    return (this.flags[i] & F_KNOWN) !== 0 && !this.unaccountable(i);
+  }
+
+  /**
    * A fresh account with no verified identity and no org of several members behind it: what a
    * campaign signs up, and what it signs up again to replace the accounts it loses.
    */
@@ -1241,19 +1313,38 @@ export class DetectorEngine implements VerdictView {
    * make the accounts of one operator share many distinct addresses; unrelated customers rarely
    * share more than one (a NAT, a campus), and those are declared or linked by other evidence.
    */
-  private observeAddress(i: number, ipHash: number, tsS: number): void {
+  private observeAddress(i: number, ipHash: number, subnetHash: number, tsS: number): void {
+    const bit = seenBit(i);
+    const seenIn = this.subnetSeen.get(subnetHash);
+    if (seenIn === undefined && this.subnetSeen.size >= MAX_ADDRESSES) this.evictOldest(this.subnetSeen, MAX_ADDRESSES >> 3);
+    if (seenIn === undefined || (seenIn & bit) === 0) this.subnetSeen.set(subnetHash, (seenIn ?? 0) | bit);
     let u = this.addresses.get(ipHash);
     if (!u) {
       if (this.addresses.size >= MAX_ADDRESSES) this.evictOldest(this.addresses, MAX_ADDRESSES >> 3);
-      this.addresses.set(ipHash, { a: i, ta: tsS, b: -1, tb: 0 });
+      this.addresses.set(ipHash, { a: i, ta: tsS, b: -1, tb: 0, seen: bit });
       return;
     }
+    u.seen |= bit;
     if (u.a !== i) {
-      if (tsS - u.ta <= ADDRESS_WINDOW_S) this.sharedAddress(i, u.a, ipHash, tsS);
-      if (u.b >= 0 && u.b !== i && tsS - u.tb <= ADDRESS_WINDOW_S) this.sharedAddress(i, u.b, ipHash, tsS);
+      if (tsS - u.ta <= ADDRESS_WINDOW_S) this.sharedAddress(i, u.a, ipHash, u.seen, tsS);
+      if (u.b >= 0 && u.b !== i && tsS - u.tb <= ADDRESS_WINDOW_S) this.sharedAddress(i, u.b, ipHash, u.seen, tsS);
       u.b = u.a; u.tb = u.ta; u.a = i;
     }
     u.ta = tsS;
+  }
+
+  /**
+   * Accounts that hold a key, for its weight (keyWeight): its holders, and for a client address or
+   * prefix every account seen on it, when more. Accounts keep only their first addresses as keys
+   * (KEYS_PER_TYPE), so a carrier's shared address that thousands pass through would otherwise
+   * count the few that happened to keep it, and weigh as a household's.
+   */
+  private keyPopularity(type: number, key: number, slot: number): number {
+    const count = this.keyCount[slot];
+    if (type !== LT.client_ip && type !== LT.client_subnet) return count;
+    const hash = key - type * TWO32;
+    const seen = type === LT.client_ip ? this.addresses.get(hash)?.seen : this.subnetSeen.get(hash);
+    return seen === undefined ? count : Math.max(count, seenAccounts(seen));
   }
 
   private evictOldest<K, V>(m: Map<K, V>, n: number): void {
@@ -1266,21 +1357,27 @@ export class DetectorEngine implements VerdictView {
     let p = this.pairs.get(key);
     if (!p) {
       if (this.pairs.size >= MAX_PAIRS) this.evictOldest(this.pairs, MAX_PAIRS >> 3);
-      p = { ips: [], sync: 0 };
+      p = { ips: [], weight: 0, sync: 0 };
       this.pairs.set(key, p);
     }
     return p;
   }
 
-  private sharedAddress(i: number, j: number, ipHash: number, tsS: number): void {
+  /**
+   * Account i used an address account j used within a day. Each distinct address the pair shares
+   * adds ADDRESS_EVIDENCE_PER_IP, less in proportion for an address busier than ADDRESS_BUSY
+   * (`seen`: its sketch of accounts): any two customers of a carrier whose addresses are shared
+   * (CGNAT) come to share several of them, the way a proxy pool's accounts do.
+   */
+  private sharedAddress(i: number, j: number, ipHash: number, seen: number, tsS: number): void {
     if (this.find(i) === this.find(j)) return;
     const p = this.pair(i, j);
     if (p.ips.includes(ipHash)) return;
-    const cap = Math.ceil(this.config.link_threshold / ADDRESS_EVIDENCE_PER_IP);
-    if (p.ips.length >= cap) return;
+    if (p.weight >= this.config.link_threshold || p.ips.length >= MAX_SHARED_ADDRESSES) return;
     p.ips.push(ipHash);
+    p.weight += ADDRESS_EVIDENCE_PER_IP * Math.min(1, ADDRESS_BUSY / seenAccounts(seen));
     // One shared address is a NAT or a coincidence; from two on it is evidence, combined with the rest.
-    if (p.ips.length >= 2) this.link(i, tsS, { other: j, type: LT.client_addresses, weight: p.ips.length * ADDRESS_EVIDENCE_PER_IP });
+    if (p.ips.length >= 2) this.link(i, tsS, { other: j, type: LT.client_addresses, weight: Math.min(p.weight, this.config.link_threshold) });
   }
 
   /**
@@ -1360,6 +1457,7 @@ export class DetectorEngine implements VerdictView {
     c = {
       id: shortId('clu_', this.ids[root]), founder: this.ids[root], w, members: 1, orgs, noOrg: org < 0 ? 1 : 0, campus, campusMembers: campus.size,
       verified: this.flags[root] & 1, disposable: (this.flags[root] >> 1) & 1, fresh: (this.flags[root] >> 3) & 1,
+      established: this.established(root) ? 1 : 0,
       evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, fleetJoins: 0, explainedMembers: 0, hour: -1, hourMembers: 0, syncMax: 0,
       campaignId: null, firstTs: w[C.FIRST_TS], timeline: new Map(), requests: w[C.TOTAL], outTokens: w[C.OUT_TOTAL],
       verdict: { level: 0, score: 0, since: 0, belowSince: 0, verdict: null, explainedAt: 0, explainedScore: 0 },
@@ -1413,7 +1511,7 @@ export class DetectorEngine implements VerdictView {
     ca.w[C.GAP_N] += cb.w[C.GAP_N]; ca.w[C.GAP_SUM] += cb.w[C.GAP_SUM]; ca.w[C.GAP_SUMSQ] += cb.w[C.GAP_SUMSQ];
     ca.w[C.FIRST_TS] = Math.min(ca.w[C.FIRST_TS] || Infinity, cb.w[C.FIRST_TS] || Infinity);
     ca.w[C.LAST_TS] = Math.max(ca.w[C.LAST_TS], cb.w[C.LAST_TS]);
-    ca.members += cb.members; ca.noOrg += cb.noOrg; ca.verified += cb.verified; ca.disposable += cb.disposable; ca.fresh += cb.fresh;
+    ca.members += cb.members; ca.noOrg += cb.noOrg; ca.verified += cb.verified; ca.disposable += cb.disposable; ca.fresh += cb.fresh; ca.established += cb.established;
     for (const [o, k] of cb.orgs) ca.orgs.set(o, (ca.orgs.get(o) ?? 0) + k);
     for (const [d, k] of cb.campus) ca.campus.set(d, (ca.campus.get(d) ?? 0) + k);
     ca.campusMembers += cb.campusMembers;
@@ -1650,9 +1748,10 @@ export class DetectorEngine implements VerdictView {
     const ip = ev.client.ip;
     if (ip) {
       const ipHash = fnv1a(ip);
-      this.observeAddress(i, ipHash, tsS);
+      const subnetHash = fnv1a(subnet(ip));
+      this.observeAddress(i, ipHash, subnetHash, tsS);
       newKeys = this.addKey(i, LT.client_ip, ipHash) || newKeys;
-      newKeys = this.addKey(i, LT.client_subnet, fnv1a(subnet(ip))) || newKeys;
+      newKeys = this.addKey(i, LT.client_subnet, subnetHash) || newKeys;
     }
     if (ev.client.asn !== null && ev.client.asn !== undefined) newKeys = this.addKey(i, LT.client_asn, ev.client.asn >>> 0) || newKeys;
     if (ev.client.user_agent) newKeys = this.addKey(i, LT.user_agent, fnv1a(ev.client.user_agent)) || newKeys;

@@ -435,23 +435,25 @@ function campusRun(domain: string, programme: 'education' | 'research' | 'none',
 
 /**
  * A population for the signup-burst rule: 40 established customers on a popular SDK, a fleet of
- * twelve new accounts (each with its own card and address, in one cloud) on a client of its own that
- * mixes chain-of-thought maths with chat, and five developers on the popular SDK who signed up in
- * the fleet's quarter-hour (`burst`: false spreads the fleet's signups over days).
+ * twelve new accounts (each with its own card, signup address and client address, the client
+ * addresses in one cloud prefix) on a client of its own that mixes chain-of-thought maths with
+ * chat, and five developers on the popular SDK who signed up in the fleet's quarter-hour (`burst`:
+ * false spreads the fleet's signups over days). The burst completes the fleet's link beside the
+ * prefix its accounts share: beside their client software alone it would link a launch's users.
  */
 function burstPopulation(burst: boolean) {
   const e = new DetectorEngine();
   const signup = Date.parse('2026-05-02T10:00:00.000Z');
   const SDK = 'OpenAI/Python 1.109.1';
   let n = 0;
-  const send = (id: string, sec: number, messages: Array<[string, string]>, acct: { createdMs: number; ip: string; asn: number; ua: string }) => {
+  const send = (id: string, sec: number, messages: Array<[string, string]>, acct: { createdMs: number; ip: string; asn: number; ua: string; signupIp?: string }) => {
     const ev = event(id, 0, '0.0.0.0', 0, 'email_verified');
     e.ingest({
       ...ev, id: `${id}-${++n}`, ts: new Date(T0 + sec * 1000).toISOString(),
       request: { ...ev.request, system: null, messages: messages.map(([role, text]) => ({ role: role as 'user', text, chars: text.length })), params: { ...ev.request.params, max_tokens: 4096, temperature: null } },
       response: { ...ev.response, output_tokens: 400 + (n * 37) % 1200 },
       client: { ...ev.client, ip: acct.ip, asn: acct.asn, user_agent: acct.ua },
-      account: { ...ev.account!, created_at: new Date(acct.createdMs).toISOString(), first_used_at: null, payment_fp: `card-${id}`, signup_ip: acct.ip, email_pattern: null, email_domain: 'gmail.com' },
+      account: { ...ev.account!, created_at: new Date(acct.createdMs).toISOString(), first_used_at: null, payment_fp: `card-${id}`, signup_ip: acct.signupIp ?? acct.ip, email_pattern: null, email_domain: 'gmail.com' },
     });
   };
   for (let k = 0; k < 60; k++) {
@@ -459,7 +461,7 @@ function burstPopulation(burst: boolean) {
     for (let a = 0; a < 12; a++) {
       // A fifth of its requests harvest reasoning, the rest are chat: no account reaches watch alone.
       const text = (k + a) % 5 === 0 ? `${pool.maths[(k + a) % pool.maths.length]}\n\nThink step by step and show your full reasoning.` : pool.organic[(k * 7 + a) % pool.organic.length];
-      send(`acct_distill${a}`, k * 1440 + 600 + a * 13, [['user', text]], { createdMs: burst ? signup + a * 40_000 : signup - a * 86_400_000, ip: `198.51.${a}.${10 + a}`, asn: 16_509, ua: 'MyDistillClient/0.3 (python)' });
+      send(`acct_distill${a}`, k * 1440 + 600 + a * 13, [['user', text]], { createdMs: burst ? signup + a * 40_000 : signup - a * 86_400_000, ip: `198.51.100.${10 + a}`, signupIp: `198.51.${a}.${10 + a}`, asn: 16_509, ua: 'MyDistillClient/0.3 (python)' });
     }
     for (let u = 0; u < 5; u++) {
       const q = `${pool.code[(k + u) % pool.code.length]}${k % 10 < 7 ? ' Explain the logic step by step.' : ''}`;
@@ -471,7 +473,7 @@ function burstPopulation(burst: boolean) {
   return e;
 }
 
-test('signup burst: a fleet on its own client whose accounts each stay under watch is linked through the burst; developers on a popular SDK who signed up with it are not', () => {
+test('signup burst: a fleet on its own client in one cloud prefix, whose accounts each stay under watch, is linked through the burst; developers on a popular SDK who signed up with it are not', () => {
   const e = burstPopulation(true);
   const fleet = Array.from({ length: 12 }, (_, a) => e.forAccount(`acct_distill${a}`));
   assert.equal(new Set(fleet.map((v) => v.clusterId)).size, 1, `the fleet is one cluster: ${fleet.map((v) => v.clusterId).join(', ')}`);

@@ -143,15 +143,16 @@ test('a snapshot that does not fit is left unused, saying why', async () => {
 });
 
 test('a snapshot written before the format changed is not used, and says why; the engine starts empty and rebuilds', async () => {
-  // Written by 0.1.0 (test/fixtures/detect/README.md), in format 2. Formats 3 and 4 changed what a
-  // cluster and a linked account keep (campus members, the link that brought an account in):
+  // Written by 0.1.0 (test/fixtures/detect/README.md), in format 2. Formats 3 to 5 changed what a
+  // cluster, a linked account and a client address keep (campus members, the link that brought an
+  // account in, the accounts seen on an address):
   // such a snapshot is left unused with the reason, and the state is rebuilt by replay.
   const path = join(dir, 'release-before.detector');
   writeFileSync(path, gunzipSync(readFileSync(new URL('../../test/fixtures/detect/snapshot-0.1.0-format2.detector.gz', import.meta.url))));
   const engine = new DetectorEngine();
   const read = await readSnapshot(engine, path);
   assert.equal(read.restored, false, 'not used');
-  assert.match(read.restored ? '' : read.reason, /another version of the detector \(format 2, this one 4/);
+  assert.match(read.restored ? '' : read.reason, /another version of the detector \(format 2, this one 5/);
   assert.equal(engine.campaigns().length, 0, 'nothing half-read');
   // A snapshot written now reads back.
   await writeSnapshot(engine, path, 0);

@@ -177,3 +177,26 @@ test('a Redis pause under a second leaves no concurrency lease and no charge beh
     await stopRedis(server).catch(() => {});
   }
 });
+
+test('a Redis outage is logged once when the node starts deciding on its own, and once when Redis is back, with the count', async () => {
+  const port = await freePort();
+  let server = await startRedis(port);
+  const lines: string[] = [];
+  const limiter = new Limiter({ config: testConfig(rawConfig(port, 'local')), log: (line) => lines.push(line) });
+  try {
+    await limiter.ready(5000);
+    assert.equal((await limiter.decide(REQUEST)).mode, 'backend');
+    await stopRedis(server);
+    for (let i = 0; i < 6; i++) assert.equal((await limiter.decide(REQUEST)).mode, 'local');
+    assert.equal(lines.length, 1, `one line for the outage, not one per decision: ${lines.join(' | ')}`);
+    assert.match(lines[0], /limits: the shared backend \(redis\) is unreachable .*deciding on this node's own counters \(limits hold per node\)/);
+    server = await startRedis(port);
+    await untilBackendServes(limiter, 5000);
+    assert.equal(lines.length, 2, lines.join(' | '));
+    assert.match(lines[1], /limits: the shared backend \(redis\) answers again after [\d.]+ s; \d+ decisions were taken on this node's own counters meanwhile/);
+    assert.ok(Number(/; (\d+) decisions/.exec(lines[1])![1]) >= 6, lines[1]);
+  } finally {
+    await limiter.close();
+    await stopRedis(server).catch(() => {});
+  }
+});

@@ -18,6 +18,11 @@ import { budgetWindow, type LeaseRef, type LimitsBackend, type MeterOp, type Met
 /** Releases kept for a Redis that is away; beyond this the leases expire on their own (lease_ms). */
 const MAX_PENDING_RELEASES = 10_000;
 
+/** ioredis refused the command while disconnected (no offline queue): it never reached Redis. */
+function neverSent(err: unknown): boolean {
+  return err instanceof Error && /enableOfflineQueue/.test(err.message);
+}
+
 /** What undoes a decision Redis admitted: each meter refunded what it was charged, the leases released. */
 function undoOps(ops: readonly MeterOp[], nowUs: number): SettleOp[] {
   return ops.map((op): SettleOp => {
@@ -164,7 +169,7 @@ export class RedisBackend implements LimitsBackend {
         this.late.undone++;
         this.settle(undoOps(ops, reply[1]), leaseId).catch(() => this.queueRelease(ops, leaseId));
       },
-      () => this.queueRelease(ops, leaseId),
+      (err: unknown) => { if (!neverSent(err)) this.queueRelease(ops, leaseId); },
     );
   }
 

@@ -27,6 +27,11 @@ const AHEAD = 4;
 /** Results are written when this many wait, or this long after the first. */
 const RESULTS_MAX = 64;
 const RESULTS_MS = 50;
+/** After a failed round (the store unreachable), the next waits this long, doubled per failure up to STORE_RETRY_MAX_MS. */
+const STORE_RETRY_MIN_MS = 250;
+const STORE_RETRY_MAX_MS = 5_000;
+/** While the store keeps failing, a further line at most this often (with the count of failures since). */
+const STORE_REPORT_MS = 60_000;
 /** A paced account's next request is held here for a start at most this far off; later ones go back to the store. */
 const HOLD_MS = 5_000;
 /** A paced account with no refusal for this long runs at full concurrency again (the limit may have eased). */
@@ -47,6 +52,8 @@ export class BatchRunner {
   private lastPrune = 0;
   private idleSince: number | null = null;
   private stopped = false;
+  /** The store failing (an outage): since when, the next round, how many failed, when last reported. */
+  private failing: { since: number; retryAt: number; delayMs: number; failures: number; reportedAt: number; unreported: number } | null = null;
   /** Batches known to be cancelled or ended, and when each open one was last read. */
   private readonly closed = new Set<string>();
   private readonly checked = new Map<string, number>();
@@ -113,7 +120,10 @@ export class BatchRunner {
     if (this.stopped) return;
     this.startQueued();
     if (this.claiming) { this.again = true; return; }
+    // The store failing: rounds wait out the backoff (a request finishing here does not hasten them).
+    if (this.failing && now < this.failing.retryAt) return;
     this.claiming = true;
+    const roundAt = now;
     try {
       do {
         this.again = false;
@@ -145,11 +155,37 @@ export class BatchRunner {
           await this.housekeeping.prune?.(now);
         }
       }
+      this.storeAnswered(roundAt);
     } catch (err) {
-      this.log(`batches: ${(err as Error).message}`);
+      this.storeFailed(roundAt, err);
     } finally {
       this.claiming = false;
     }
+  }
+
+  /** A round failed: back off, and say so once per outage (then at most every STORE_REPORT_MS, with a count). */
+  private storeFailed(now: number, err: unknown): void {
+    const message = (err as Error)?.message ?? String(err);
+    const f = this.failing;
+    if (!f) {
+      this.failing = { since: now, retryAt: now + STORE_RETRY_MIN_MS, delayMs: STORE_RETRY_MIN_MS, failures: 1, reportedAt: now, unreported: 0 };
+      this.log(`batches: the batch store is unreachable (${message}); claiming again with backoff (up to every ${STORE_RETRY_MAX_MS / 1000} s) until it answers`);
+      return;
+    }
+    f.failures++;
+    f.delayMs = Math.min(STORE_RETRY_MAX_MS, f.delayMs * 2);
+    f.retryAt = now + f.delayMs;
+    if (now - f.reportedAt < STORE_REPORT_MS) { f.unreported++; return; }
+    this.log(`batches: the batch store is still unreachable after ${Math.round((now - f.since) / 1000)} s (${message}) (and ${f.unreported} more failures since the last report)`);
+    f.reportedAt = now;
+    f.unreported = 0;
+  }
+
+  private storeAnswered(now: number): void {
+    const f = this.failing;
+    if (!f) return;
+    this.failing = null;
+    this.log(`batches: the batch store answers again after ${((now - f.since) / 1000).toFixed(1)} s (${f.failures} failed rounds); claiming resumed`);
   }
 
   /**

@@ -12,7 +12,7 @@ import {
 } from '../identity/index.ts';
 import { adminPlugin } from '../admin/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
-import { limitsHooks, limitsAdminRoutes, LimitsBackendUnreachable, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
+import { limitsHooks, limitsAdminRoutes, LimitsBackendUnreachable, BACKEND_FAILURE_MODE, SqliteLimitOverridesStore, PostgresLimitOverridesStore, type LimitOverridesStore } from '../limits/index.ts';
 import { setUpDetector } from './detector.ts';
 import { setUpCases } from './cases.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
@@ -37,12 +37,6 @@ export interface Capabilities {
 }
 
 /** What a node does while the limits backend is unreachable, by `limits.on_backend_failure`. */
-const BACKEND_FAILURE_MODE = {
-  local: 'deciding on this node\'s own counters (limits hold per node)',
-  open: 'admitting requests without limits',
-  closed: 'refusing requests with 503 WARDEN_LIMITS_UNAVAILABLE',
-} as const;
-
 export async function buildCapabilities(config: WardenConfig, stores: Stores, opts: { adminToken: string | null; say?: (line: string) => void }): Promise<Capabilities> {
   const registry = new Registry();
   const identity: IdentityStore = openIdentityStore(config, { sqlite: stores.sqlite ?? undefined, pool: stores.pg ?? undefined });
@@ -123,7 +117,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
 
   // limits phase
   const overrides = await onBackend<LimitOverridesStore>(stores, (db) => new SqliteLimitOverridesStore(db), (pool) => new PostgresLimitOverridesStore(pool));
-  const limits = limitsHooks({ config: config.limits, redisUrl: config.redis.url, verdicts, overrides, registry });
+  const limits = limitsHooks({ config: config.limits, redisUrl: config.redis.url, verdicts, overrides, registry, log: say });
   try {
     await limits.limiter.ready();
   } catch (err) {

@@ -45,7 +45,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     const view = new RedisVerdictView(client, url!, keys, { log: say });
     closers.push(() => view.close());
     if (!await view.start()) say(`detect: Redis at ${urlForLog(url!)} not reachable; no verdicts are enforced until it is`);
-    const stream = streamEventsHooks(sharedRedis(url!), keys);
+    const stream = streamEventsHooks(sharedRedis(url!), keys, { log: say });
     registerSharedDetectMetrics(registry, { streamEvents: () => stream.stats().sent, streamDropped: () => stream.stats().dropped, sharedAccounts: () => view.size });
     const lease = new WorkerLease(client, keys.worker, 0);
     return { engine: null, verdicts: view, recordHooks: [stream], adminRoutes: null, adminMisdirected: replicaMisdirected(() => lease.current()), close };

@@ -133,12 +133,15 @@ test('one worker per deployment: a second is refused, naming the holder, while t
 
 test('without Redis a replica keeps serving: events are dropped and counted, verdict lookups answer none, start says it is not connected', async () => {
   const nowhere = 'redis://127.0.0.1:1';
-  const hooks = streamEventsHooks(sharedRedis(nowhere), keys);
+  const lines: string[] = [];
+  const hooks = streamEventsHooks(sharedRedis(nowhere), keys, { log: (line) => lines.push(line) });
   const t0 = performance.now();
   for (const ev of scenario.events.slice(0, 100)) hooks.onEvent(ev);
   assert.ok(performance.now() - t0 < 50, 'appending never waits for Redis');
   await hooks.close();
   assert.deepEqual(hooks.stats(), { sent: 0, dropped: 100 });
+  assert.equal(lines.length, 1, `the drops are logged once, not per batch: ${lines.join(' | ')}`);
+  assert.match(lines[0], /^detect: cannot append events to the shared stream in Redis .*the detector worker does not see this node's traffic/);
   const view = new RedisVerdictView(sharedRedis(nowhere), nowhere, keys);
   assert.equal(await view.start(300), false);
   assert.deepEqual(view.forAccount(scenario.events[0].account_id!), { level: 'none', verdict: null, clusterId: null });

@@ -71,12 +71,28 @@ export interface StreamEventsHooks extends GatewayHooks {
  * event store still has every event (the worker rebuilds from it on restart), the detector only
  * misses them live.
  */
-export function streamEventsHooks(client: Redis, keys: SharedKeys): StreamEventsHooks {
+export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?: (line: string) => void } = {}): StreamEventsHooks {
   let batch: InteractionEvent[] = [];
   let timer: NodeJS.Timeout | null = null;
   let soon: NodeJS.Immediate | null = null;
   let sent = 0; let dropped = 0;
   let inFlight: Promise<void> = Promise.resolve();
+  // Drops are logged once when they start and once when Redis takes events again, with their count.
+  let droppingSince: { at: number; before: number } | null = null;
+  const log = opts.log ?? (() => {});
+  const took = (n: number) => {
+    sent += n;
+    if (!droppingSince) return;
+    log(`detect: Redis takes events again after ${((Date.now() - droppingSince.at) / 1000).toFixed(1)} s; ${dropped - droppingSince.before} events were not sent to the detector worker meanwhile (they are in the event store)`);
+    droppingSince = null;
+  };
+  const lost = (n: number, err: unknown) => {
+    if (!droppingSince) {
+      droppingSince = { at: Date.now(), before: dropped };
+      log(`detect: cannot append events to the shared stream in Redis (${(err as Error)?.message ?? String(err)}); the detector worker does not see this node's traffic until Redis is back (counted in warden_detect_stream_dropped_total)`);
+    }
+    dropped += n;
+  };
   const send = () => {
     if (timer) { clearTimeout(timer); timer = null; }
     if (soon) { clearImmediate(soon); soon = null; }
@@ -84,7 +100,7 @@ export function streamEventsHooks(client: Redis, keys: SharedKeys): StreamEvents
     const events = batch;
     batch = [];
     inFlight = client.xadd(keys.events, 'MAXLEN', '~', STREAM_MAX, '*', 'b', JSON.stringify(events))
-      .then(() => { sent += events.length; }, () => { dropped += events.length; });
+      .then(() => took(events.length), (err: unknown) => lost(events.length, err));
   };
   return {
     name: 'detect-stream',

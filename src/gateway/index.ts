@@ -74,6 +74,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let app: FastifyInstance;
   /** Stopping: `/readyz` says not ready. */
   let draining = false;
+  /** Past the shutdown delay: new requests are refused (503, connection: close) until the server closes. */
+  let shedding = false;
+  const traffic = { active: 0 };
   const recorder = new EventRecorder(opts.eventStore, {
     batchSize: config.events.batch_size,
     flushIntervalMs: config.events.flush_interval_ms,
@@ -113,6 +116,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     trustedProxies: config.server.trusted_proxies,
     logger: logger as never,
     ready: async () => !draining && (opts.ready ? await opts.ready() : true),
+    shedding: () => shedding,
+    traffic,
   });
   if (opts.register) await opts.register(app);
 
@@ -136,6 +141,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       const waited = config.server.shutdown_timeout_ms;
       const cut = setTimeout(() => cutInFlight(deps, waited), waited);
       const force = setTimeout(() => app.server.closeAllConnections(), waited + FORCE_CLOSE_AFTER_CUT_MS);
+      // Kept-alive connections with nothing under way would be closed at once by app.close(), and a
+      // request a client is writing on one just then reset, unanswered and unrecorded: first refuse
+      // requests (503 WARDEN_SHUTTING_DOWN, connection: close) for a moment, until only busy
+      // connections are left (within the shutdown's deadline).
+      shedding = true;
+      await shedIdleConnections(app.server, traffic, Math.min(SHED_GRACE_MS, waited));
       try {
         await app.close();
       } finally {
@@ -157,6 +168,24 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await router.close();
     },
   };
+}
+
+/** Longest the shutdown refuses requests on kept-alive connections before closing those still idle, ms (within shutdown_timeout_ms). */
+const SHED_GRACE_MS = 1000;
+/** How long a connection with nothing under way is given to send a request already on its way, ms. */
+const SHED_SETTLE_MS = 50;
+
+/**
+ * Wait until every open connection has a request under way (the idle ones closed by the clients
+ * or by the 503 answered on them), or SHED_GRACE_MS. Idle connections are given SHED_SETTLE_MS at
+ * least: a request written just before the shutdown began is read and answered meanwhile.
+ */
+async function shedIdleConnections(server: import('node:http').Server, traffic: { active: number }, graceMs: number): Promise<void> {
+  const open = () => new Promise<number>((resolve) => server.getConnections((err, n) => resolve(err ? 0 : n)));
+  if ((await open()) <= traffic.active) return;
+  const until = performance.now() + graceMs;
+  await new Promise((r) => setTimeout(r, Math.min(SHED_SETTLE_MS, graceMs)));
+  while (performance.now() < until && (await open()) > traffic.active) await new Promise((r) => setTimeout(r, 25));
 }
 
 /** After the shutdown's deadline ended the answers under way: how long their ends may take before the connections are closed, ms. */

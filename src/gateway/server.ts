@@ -31,6 +31,13 @@ export interface ServerOptions {
   logger: FastifyServerOptions['logger'];
   /** Readiness beyond "the process is up" (e.g. store reachable). */
   ready?: () => Promise<boolean> | boolean;
+  /**
+   * Shutdown under way: requests are refused (503 WARDEN_SHUTTING_DOWN, connection: close) before
+   * the server closes, so that one already written on a kept-alive connection is answered, not reset.
+   */
+  shedding?: () => boolean;
+  /** Counts the requests being answered now (`active`), for the shutdown to tell idle connections from busy ones. */
+  traffic?: { active: number };
 }
 
 /** Translate Fastify's own errors (parsing, limits) into Warden's stable codes. */
@@ -85,6 +92,12 @@ const HEADERS_TIMEOUT_MS = 60_000;
 
 export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyInstance {
   let closing = false;
+  const traffic = opts.traffic;
+  const track = (res: http.ServerResponse) => {
+    if (!traffic) return;
+    traffic.active++;
+    res.once('close', () => { traffic.active--; });
+  };
   const trust = opts.trustedProxies.length ? proxyTrust(opts.trustedProxies) : null;
   const app = Fastify({
     logger: opts.logger,
@@ -122,14 +135,16 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
       // How often Node looks for requests over their time: a short timeout is kept to within a quarter.
       connectionsCheckingInterval: Math.min(30_000, Math.max(10, Math.floor(opts.requestTimeoutMs / 4))),
     }, (req, res) => {
-      if (closing) shedWhileClosing(deps, req, res, trust);
+      track(res);
+      if (closing || opts.shedding?.()) shedWhileClosing(deps, req, res, trust);
       else handler(req, res);
     }).on('checkContinue', (req: ContinueRequest, res) => {
+      track(res);
       // `Expect: 100-continue`: a model route's body is asked for once its key is checked (in the
       // hook below), so a client with no valid key does not upload it; other routes' at once.
       if (!closing && req.method === 'POST' && ROUTE_FLAVOUR[(req.url ?? '').split('?')[0]]) req.wardenContinue = true;
       else res.writeContinue();
-      if (closing) shedWhileClosing(deps, req, res, trust);
+      if (closing || opts.shedding?.()) shedWhileClosing(deps, req, res, trust);
       else handler(req, res);
     }),
   });

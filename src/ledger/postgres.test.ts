@@ -231,3 +231,65 @@ test('closing while a dead writer is being restarted against a PostgreSQL that s
     await pool.end();
   }
 });
+
+test('a PostgreSQL outage of a few seconds delays ledger entries, it does not drop them: all are recorded once it is back', { timeout: 60_000, skip: !(await postgresUp()) && 'no PostgreSQL at ' + URL }, async () => {
+  const { startTcpProxy } = await import('../../test/helpers/tcp-proxy.ts');
+  for (const writer of ['worker', 'inline'] as const) {
+    const schema = `ledger_outage_${randomBytes(6).toString('hex')}`;
+    const proxy = await startTcpProxy(Number(new globalThis.URL(URL).port || 5432));
+    const through = new globalThis.URL(URL);
+    through.port = String(proxy.port);
+    const errors: string[] = [];
+    const storage = new PostgresLedgerStorage(openPostgres(through.href, { max: 4 }), schema, { ownsPool: true, url: through.href });
+    const ledger = await Ledger.open({ storage, origin: ORIGIN, signers: [generateSigner(ORIGIN)], writer, checkpointIntervalMs: 50, onError: (e) => errors.push((e as Error).message) });
+    const pool = openPostgres(URL, { max: 1 });
+    try {
+      await Promise.all(Array.from({ length: 5 }, (_, i) => ledger.appendInteraction(sampleEvent(i))));
+      // The database restarts: connections cut, new ones refused.
+      await proxy.stop();
+      for (let i = 0; i < 20; i++) ledger.submitInteraction(sampleEvent(100 + i));
+      const awaited = ledger.appendInteraction(sampleEvent(200)).then(() => 'recorded', (e) => `${e.code}: ${e.message}`);
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(ledger.stats.dropped, 0, `${writer}: nothing is dropped while the database is away (${errors.join(' | ')})`);
+      assert.equal(ledger.pending, 21, `${writer}: the entries wait in the ledger's queue`);
+      assert.ok(errors.some((m) => /unreachable/.test(m)), `${writer}: the outage is reported (${errors.join(' | ')})`);
+      await proxy.start();
+      assert.equal(await awaited, 'recorded', `${writer}: an append made during the outage resolves once the database is back`);
+      await ledger.flush();
+      assert.equal(ledger.stats.dropped, 0, `${writer}: every fire-and-forget entry of the outage is recorded (${errors.join(' | ')})`);
+      assert.equal(Number((await pool.query(`SELECT count(*) AS n FROM ${schema}.ledger_entries`)).rows[0].n), 26, `${writer}: every entry is in the log`);
+      await ledger.close();
+      assert.deepEqual((await verifyLedger(new PostgresLedgerStorage(pool, schema, { readOnly: true }), { origin: ORIGIN, verifiers: ledger.verifiers })).problems, [], writer);
+    } finally {
+      await ledger.close();
+      await proxy.stop();
+      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+      await pool.query('DELETE FROM schema_migrations WHERE component = $1', [`ledger.${schema}`]).catch(() => {});
+      await pool.end();
+    }
+  }
+});
+
+test('verify on PostgreSQL reads its snapshot one query at a time (a pg client runs one query at a time)', { skip: !(await postgresUp()) && 'no PostgreSQL at ' + URL }, async () => {
+  const schema = `ledger_test_${randomBytes(6).toString('hex')}`;
+  const pool = openPostgres(URL, { max: 4 });
+  const signer = generateSigner(ORIGIN);
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
+  try {
+    const ledger = await Ledger.open({ storage: new PostgresLedgerStorage(pool, schema), origin: ORIGIN, signers: [signer], writer: 'inline' });
+    for (let i = 0; i < 10; i++) await ledger.appendInteraction(sampleEvent(i));
+    await ledger.checkpoint();
+    const report = await verifyLedger(ledger.storage, { origin: ORIGIN, verifiers: ledger.verifiers, pageSize: 4 });
+    await ledger.close();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(report.problems, [], 'the log verifies');
+    assert.deepEqual(warnings.filter((w) => /already executing a query/.test(w)), [], 'no query is sent on the snapshot connection while another is running');
+  } finally {
+    process.off('warning', onWarning);
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+    await pool.query('DELETE FROM schema_migrations WHERE component = $1', [`ledger.${schema}`]).catch(() => {});
+    await pool.end();
+  }
+});

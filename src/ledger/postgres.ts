@@ -130,10 +130,18 @@ export class PostgresLedgerStorage implements LedgerStorage {
     }
   }
 
+  /** The last query sent on the snapshot connection: the next waits for it (a pg client runs one query at a time). */
+  private snapshotTurn: Promise<unknown> = Promise.resolve();
+
   private async q(sql: string, args: unknown[] = []): Promise<Row[]> {
     await this.ready;
-    // In a consistentRead view, every read goes through its transaction's connection.
-    return (await (this.opts.snapshot ?? this.pool).query(sql, args)).rows;
+    const snapshot = this.opts.snapshot;
+    if (!snapshot) return (await this.pool.query(sql, args)).rows;
+    // In a consistentRead view, every read goes through its transaction's connection, in turn:
+    // readers that ask in parallel (Promise.all) are served one after the other.
+    const run = this.snapshotTurn.then(() => snapshot.query(sql, args));
+    this.snapshotTurn = run.catch(() => {});
+    return (await run).rows;
   }
 
   /**

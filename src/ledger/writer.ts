@@ -24,6 +24,7 @@ import { entryColumns, prepareInteraction, prepareVerdict, privateIp, type Prepa
 import { AppendConflictError, type AppendRows, type RecordedKey, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode } from './storage.ts';
 import { LedgerError, type SignedCheckpoint, type WireError } from './types.ts';
 import { isSqliteBusy } from '../store/sqlite.ts';
+import { isPostgresUnavailable } from '../store/postgres.ts';
 
 /** One append as it crosses to the writer: the raw event (prepared by the writer) or a prepared entry. */
 export type WriteItem =
@@ -62,6 +63,20 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * are refused.
  */
 const APPEND_ATTEMPTS = 5;
+
+/**
+ * Waits of a batch while the storage is unreachable (a PostgreSQL restart or failover): from
+ * STORAGE_RETRY_MIN_MS, doubled up to STORAGE_RETRY_MAX_MS, as the event writer does. The batch
+ * waits at the head of the queue for as long as the outage lasts; the ledger's bounded queue
+ * (max_queue) takes what arrives meanwhile, and close() bounds the wait at shutdown.
+ */
+const STORAGE_RETRY_MIN_MS = 100;
+const STORAGE_RETRY_MAX_MS = 5_000;
+
+/** A storage error that says the database is away, not that the write is wrong: worth waiting for. */
+export function storageUnreachable(err: unknown): boolean {
+  return isPostgresUnavailable(err);
+}
 
 /** Why a batch was refused after APPEND_ATTEMPTS tries, for the log line and the dropped count. */
 function conflictMessage(err: AppendConflictError, attempts: number): string {
@@ -160,6 +175,12 @@ export class LedgerWriter {
   private newKeys: string[] = [];
   /** A rotation mismatch found by the last append or checkpoint, for the loop to report. */
   private keyWarning: LedgerError | null = null;
+  /** Since when the storage has been unreachable (null: it answers), and how many waits so far. */
+  private outage: { since: number; waits: number } | null = null;
+  /** Stopped (the ledger closed without waiting any longer): a batch waiting for the storage gives up. */
+  private halted = false;
+  /** Told once when the storage becomes unreachable (with the error) and once when it answers again (null). */
+  onStorage: ((down: Error | null, outageMs: number) => void) | null = null;
 
   private constructor(private readonly opts: WriterOptions, range: CompactRange, latest: SignedCheckpoint | null, readonly verifiers: NoteVerifier[]) {
     this.range = range;
@@ -283,6 +304,7 @@ export class LedgerWriter {
       try {
         existing = await this.opts.storage.existingIds(prepared.map((x) => x.entry.record.id));
       } catch (err) {
+        if (await this.waitForStorage(err)) { attempt = 0; continue; }
         for (const x of prepared) results[x.at] = { error: storageError(err) };
         return results;
       }
@@ -298,18 +320,56 @@ export class LedgerWriter {
           await new Promise((r) => setTimeout(r, attempt * 5 * (1 + Math.random())));
           continue;
         }
+        // The database is away: the batch waits for it (a COMMIT that landed is recognised by its ids).
+        if (await this.waitForStorage(err)) { attempt = 0; continue; }
         const error = err instanceof AppendConflictError
           ? { code: 'LEDGER_UNAVAILABLE' as const, message: conflictMessage(err, attempt) }
           : storageError(err);
         for (const { at } of prepared) results[at] = { error };
         return results;
       }
+      this.storageAnswered();
       for (const { at, index } of dups) {
         const row = await this.opts.storage.getEntry(index).catch(() => null);
         results[at] = row ? { index, leafHash: b64(hashLeaf(row.leaf)) } : { error: { code: 'LEDGER_NOT_FOUND', message: `entry ${index} vanished` } };
       }
       return results;
     }
+  }
+
+  /**
+   * After a storage error: when it says the storage is unreachable, report the outage (once) and
+   * wait before the next try; resolves to whether to try again (false for other errors, or once
+   * the writer is stopped).
+   */
+  private async waitForStorage(err: unknown): Promise<boolean> {
+    if (this.halted || !this.storageFailed(err)) return false;
+    const delay = Math.min(STORAGE_RETRY_MAX_MS, STORAGE_RETRY_MIN_MS * 2 ** this.outage!.waits++);
+    await new Promise((r) => setTimeout(r, delay));
+    return !this.halted;
+  }
+
+  /** Whether `err` says the storage is unreachable; the first such error of an outage is reported. */
+  storageFailed(err: unknown): boolean {
+    if (!storageUnreachable(err)) return false;
+    if (!this.outage) {
+      this.outage = { since: this.now(), waits: 0 };
+      this.onStorage?.(err as Error, 0);
+    }
+    return true;
+  }
+
+  /** The storage answered: an outage under way is over. */
+  storageAnswered(): void {
+    if (!this.outage) return;
+    const took = this.now() - this.outage.since;
+    this.outage = null;
+    this.onStorage?.(null, took);
+  }
+
+  /** Stop waiting for an unreachable storage: the batch waiting gives up (its entries are refused). */
+  halt(): void {
+    this.halted = true;
   }
 
   /**
@@ -636,6 +696,17 @@ export class WriterLoop {
     // Covers the idle case: entries committed (by this writer, or on a shared log by others), no more traffic to trigger a checkpoint.
     this.timer = setInterval(() => { if (this.checkpointDue() || this.followDue()) this.kick(); }, Math.max(10, Math.floor(opts.checkpointIntervalMs / 2)));
     this.timer.unref();
+    writer.onStorage = (down) => {
+      if (down) {
+        sink.error(new LedgerError('LEDGER_UNAVAILABLE', `the ledger's storage is unreachable (${down.message}): entries wait in the ledger's queue ` +
+          '(up to ledger.max_queue; beyond it they are refused and counted in warden_ledger_dropped_total) and are written when it answers again'));
+      }
+    };
+  }
+
+  /** A background failure (checkpoint, following the other writers): an unreachable storage is reported once per outage. */
+  private background(err: unknown): void {
+    if (!this.writer.storageFailed(err)) this.sink.error(err);
   }
 
   /** Queue items for commit; their results are reported through the sink in this order. */
@@ -685,6 +756,7 @@ export class WriterLoop {
   stop(): void {
     this.stopped = true;
     clearInterval(this.timer);
+    this.writer.halt();
   }
 
   private get queued(): number {
@@ -710,7 +782,9 @@ export class WriterLoop {
   /** Catch up with the other writers of a shared log; report the new size (and checkpoint) to the front. */
   private async follow(): Promise<void> {
     const before = this.writer.latest;
-    if (!(await this.writer.follow())) return;
+    const grew = await this.writer.follow();
+    this.writer.storageAnswered();
+    if (!grew) return;
     this.sink.committed([], this.writer.size);
     const cp = this.writer.latest;
     if (cp && cp !== before) this.sink.checkpoint(cp);
@@ -720,6 +794,7 @@ export class WriterLoop {
     const before = this.writer.latest;
     try {
       const cp = await this.writer.signCheckpoint();
+      this.writer.storageAnswered();
       if (cp !== before) this.sink.checkpoint(cp);
       return cp;
     } finally {
@@ -774,8 +849,8 @@ export class WriterLoop {
           this.sink.committed(results, this.writer.size);
           this.reportKeyWarning();
         }
-        if (this.followDue()) await this.follow().catch((err) => this.sink.error(err));
-        if (this.checkpointDue()) await this.sign().catch((err) => this.sink.error(err));
+        if (this.followDue()) await this.follow().catch((err) => this.background(err));
+        if (this.checkpointDue()) await this.sign().catch((err) => this.background(err));
         if (this.queued === 0 && this.calls.length === 0) break;
         await new Promise<void>((r) => setImmediate(r));
       }

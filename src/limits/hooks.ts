@@ -38,6 +38,8 @@ export interface LimitsHooksDeps {
   /** Registry to register the limits metrics on (ignored when `metrics` is given). */
   registry?: Registry;
   metrics?: LimitsMetrics;
+  /** Where the shared backend's outages are reported (see LimiterOptions.log). */
+  log?: (line: string) => void;
 }
 
 export type LimitsHooks = GatewayHooks & { readonly limiter: Limiter };
@@ -47,7 +49,7 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
   const config = deps.config;
   const ownLimiter = !deps.limiter;
   const metrics = deps.metrics ?? (deps.registry ? registerLimitsMetrics(deps.registry) : undefined);
-  const limiter = deps.limiter ?? new Limiter({ config, redisUrl: deps.redisUrl, overrides: deps.overrides, metrics });
+  const limiter = deps.limiter ?? new Limiter({ config, redisUrl: deps.redisUrl, overrides: deps.overrides, metrics, log: deps.log });
   const verdicts = deps.verdicts ?? EMPTY_VERDICT_VIEW;
   if (ownLimiter && deps.overrides) void limiter.refreshOverrides().catch(() => {});
 

@@ -3,7 +3,7 @@
 export { limitsConfigSchema, limitOverrideInputSchema, partialLimitSpecSchema, LIMIT_SCOPES, LIMIT_FIELDS, DEFAULT_TIER_LIMITS } from './config.ts';
 export type { LimitsConfig, LimitScope, LimitSpec, PartialLimitSpec, LimitOverrideInput } from './config.ts';
 export { limitsHooks, LIMITS_RESERVATION, LIMITS_DECISION, type LimitsHooks, type LimitsHooksDeps } from './hooks.ts';
-export { Limiter, LimitsBackendUnreachable, type LimiterOptions, type LimitRequest, type LimitDecision, type MeterVerdict, type Reservation, type ActualUsage, type DecisionMode } from './limiter.ts';
+export { Limiter, LimitsBackendUnreachable, BACKEND_FAILURE_MODE, type LimiterOptions, type LimitRequest, type LimitDecision, type MeterVerdict, type Reservation, type ActualUsage, type DecisionMode } from './limiter.ts';
 export { LimitsPolicy, modelMatches, type LimitSubjects, type PlannedMeter, type MeterKind, type RequestCost } from './policy.ts';
 export { MemoryBackend } from './memory.ts';
 export { KeyRate } from './key-rate.ts';

@@ -27,7 +27,22 @@ export interface LimiterOptions {
   metrics?: LimitsMetrics;
   /** Clock for the memory backend and local fallback, µs (tests). */
   clockUs?: () => number;
+  /** Where the shared backend's outages are reported: one line when it stops answering, one when it answers again. */
+  log?: (line: string) => void;
 }
+
+/** What the limiter does while the shared backend is unreachable, per `on_backend_failure`, for the log. */
+export const BACKEND_FAILURE_MODE = {
+  local: 'deciding on this node\'s own counters (limits hold per node)',
+  open: 'admitting requests without limits',
+  closed: 'refusing requests with 503 WARDEN_LIMITS_UNAVAILABLE',
+} as const;
+
+const FALLBACK_OUTCOME = {
+  local: 'taken on this node\'s own counters',
+  open: 'admitted without limits',
+  closed: 'refused',
+} as const;
 
 /** One request as the limiter sees it: its subjects and what it may consume. */
 export interface LimitRequest extends LimitSubjects {
@@ -106,12 +121,16 @@ export class Limiter {
   private seq = 0;
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
+  /** Since when the shared backend has not answered, and how many decisions were taken without it since. */
+  private outage: { since: number; decisions: number } | null = null;
+  private readonly log: (line: string) => void;
   /** The shared backend's URL and the setting that gave it (null: memory, or a backend passed in). */
   private readonly backendUrl: { url: string; setting: string } | null = null;
 
   constructor(opts: LimiterOptions) {
     this.config = opts.config;
     this.metrics = opts.metrics ?? NOOP_METRICS;
+    this.log = opts.log ?? (() => {});
     this.policy = new LimitsPolicy(opts.config);
     this.leaseTtlUs = opts.config.concurrency.lease_ms * 1000;
     this.overridesStore = opts.overrides ?? null;
@@ -192,7 +211,7 @@ export class Limiter {
     if (!this.breaker.allow()) return this.fallback(meters, cost, leaseId, req.model, 'circuit open', started, nowUs);
     const breaker = this.breaker;
     return Promise.resolve(backend.decide(ops, leaseId, this.leaseTtlUs, nowUs)).then(
-      (raw) => { breaker.success(); return this.finish(raw, meters, cost, leaseId, req.model, backend, 'backend', null, started); },
+      (raw) => { breaker.success(); this.backendAnswered(); return this.finish(raw, meters, cost, leaseId, req.model, backend, 'backend', null, started); },
       (err: unknown) => {
         breaker.failure();
         this.metrics.backendError(backend.name, 'decide');
@@ -226,8 +245,22 @@ export class Limiter {
     return known + Math.max(0, room);
   }
 
+  /** The shared backend answered: an outage under way is over, said once with what was decided without it. */
+  private backendAnswered(): void {
+    const o = this.outage;
+    if (!o) return;
+    this.outage = null;
+    this.log(`limits: the shared backend (${this.backend.name}) answers again after ${((Date.now() - o.since) / 1000).toFixed(1)} s; ` +
+      `${o.decisions} decisions were ${FALLBACK_OUTCOME[this.config.on_backend_failure]} meanwhile; limits are shared by every node again`);
+  }
+
   private fallback(meters: PlannedMeter[], cost: RequestCost, leaseId: string, model: string, why: string, started: number, nowUs?: number): LimitDecision {
     const mode = this.config.on_backend_failure;
+    if (this.outage) this.outage.decisions++;
+    else {
+      this.outage = { since: Date.now(), decisions: 1 };
+      this.log(`limits: the shared backend (${this.backend.name}) is unreachable (${why}); ${BACKEND_FAILURE_MODE[mode]} until it answers again (limits.on_backend_failure: ${mode})`);
+    }
     if (mode === 'local' && this.local) {
       const raw = this.local.decide(meters.map((m) => meterOp(m, cost)), leaseId, this.leaseTtlUs, nowUs);
       return this.finish(raw, meters, cost, leaseId, model, this.local, 'local', why, started);

@@ -138,3 +138,65 @@ test('redis hung (SIGSTOP): decisions time out once, then the open circuit answe
     await stopRedis(server).catch(() => {});
   }
 });
+
+test('a Redis pause under a second leaves no concurrency lease and no charge behind for the decisions taken locally meanwhile', async () => {
+  const port = await freePort();
+  const server = await startRedis(port);
+  const raw = rawConfig(port, 'local');
+  raw.redis.command_timeout_ms = 100;
+  const unlimited = Object.fromEntries(LIMIT_FIELDS.map((f) => [f, null]));
+  const tier = { key: unlimited, org: unlimited, account: { ...unlimited, rpm: 60, burst: 10, concurrency: 2 } };
+  raw.tiers = { unverified: tier, email_verified: tier, identity_verified: tier, enterprise: tier };
+  const limiter = new Limiter({ config: testConfig(raw) });
+  const { Redis } = await import('ioredis');
+  const admin = new Redis({ port, host: '127.0.0.1' });
+  try {
+    await limiter.ready(5000);
+    // A stall (a slow command, a fork, a failover): the script is sent, Redis runs it only after the node gave up.
+    await admin.call('CLIENT', 'PAUSE', '600', 'ALL');
+    const during = await Promise.all([limiter.decide(REQUEST), limiter.decide(REQUEST)]);
+    assert.deepEqual(during.map((d) => [d.mode, d.allowed]), [['local', true], ['local', true]], 'decided on the node\'s own counters during the stall');
+    for (const d of during) await limiter.settle(d.reservation!, { inputTokens: 10, outputTokens: 10 });
+    await sleep(900);
+    const keys = await admin.keys('w:*conc*');
+    let leases = 0;
+    for (const k of keys) leases += await admin.zcard(k);
+    assert.equal(leases, 0, `no concurrency lease is left in Redis for requests that ended (${keys.join(', ')})`);
+    const after = [];
+    for (let i = 0; i < 3; i++) {
+      const d = await untilBackendServes(limiter, 5000);
+      after.push(d.allowed);
+      await limiter.settle(d.reservation!, { inputTokens: 10, outputTokens: 10 });
+    }
+    assert.deepEqual(after, [true, true, true], 'the account is not locked out after the stall');
+    const rate = (await limiter.decide(REQUEST)).meters.find((m) => m.meter.kind === 'requests');
+    assert.ok(rate && rate.outcome.remaining >= 10 - 4 - 1, `Redis charged only the requests it decided (remaining ${rate?.outcome.remaining})`);
+  } finally {
+    admin.disconnect();
+    await limiter.close();
+    await stopRedis(server).catch(() => {});
+  }
+});
+
+test('a Redis outage is logged once when the node starts deciding on its own, and once when Redis is back, with the count', async () => {
+  const port = await freePort();
+  let server = await startRedis(port);
+  const lines: string[] = [];
+  const limiter = new Limiter({ config: testConfig(rawConfig(port, 'local')), log: (line) => lines.push(line) });
+  try {
+    await limiter.ready(5000);
+    assert.equal((await limiter.decide(REQUEST)).mode, 'backend');
+    await stopRedis(server);
+    for (let i = 0; i < 6; i++) assert.equal((await limiter.decide(REQUEST)).mode, 'local');
+    assert.equal(lines.length, 1, `one line for the outage, not one per decision: ${lines.join(' | ')}`);
+    assert.match(lines[0], /limits: the shared backend \(redis\) is unreachable .*deciding on this node's own counters \(limits hold per node\)/);
+    server = await startRedis(port);
+    await untilBackendServes(limiter, 5000);
+    assert.equal(lines.length, 2, lines.join(' | '));
+    assert.match(lines[1], /limits: the shared backend \(redis\) answers again after [\d.]+ s; \d+ decisions were taken on this node's own counters meanwhile/);
+    assert.ok(Number(/; (\d+) decisions/.exec(lines[1])![1]) >= 6, lines[1]);
+  } finally {
+    await limiter.close();
+    await stopRedis(server).catch(() => {});
+  }
+});

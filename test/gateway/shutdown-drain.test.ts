@@ -99,3 +99,35 @@ test('streams and answers still under way at the shutdown deadline are ended, wi
   for (const e of stored) assert.equal(e.response.error_code, 'WARDEN_SHUTTING_DOWN', `${e.id}: ${e.response.status}`);
   await h.close().catch(() => { /* the gateway is closed already */ });
 });
+
+test('a request written on a kept-alive connection as the gateway begins closing is answered 503 WARDEN_SHUTTING_DOWN (connection: close) and recorded, not reset', async () => {
+  const { connect } = await import('node:net');
+  const h = await startHarness({ config: { server: { port: 0, shutdown_delay_ms: 0 } } });
+  const port = Number(new URL(h.url).port);
+  const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+  const request = `POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${GOOD_KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const sock = connect(port, '127.0.0.1');
+  let received = '';
+  let failure: Error | null = null;
+  sock.on('data', (d) => { received += d.toString(); });
+  sock.on('error', (err) => { failure = err; });
+  const closed = new Promise<void>((r) => sock.once('close', () => r()));
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  sock.write(request);
+  for (let i = 0; i < 200 && !/\r\n\r\n\{.*\}$/s.test(received); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.match(received, /^HTTP\/1\.1 200/, 'the first request is answered, the connection kept alive');
+  received = '';
+  // The client reuses its idle connection just as the node is told to stop (a rolling restart).
+  sock.write(request);
+  const closing = h.gateway.close();
+  await closed;
+  await closing;
+  assert.equal(failure, null, `the connection is not reset (${failure})`);
+  assert.match(received, /^HTTP\/1\.1 503/, `answered 503: ${received.slice(0, 200)}`);
+  assert.match(received, /connection: close/i, 'and told to close the connection');
+  assert.match(received, /WARDEN_SHUTTING_DOWN/);
+  const stored: InteractionEvent[] = [];
+  for await (const e of h.store.iterate()) stored.push(e);
+  assert.ok(stored.some((e) => e.response.error_code === 'WARDEN_SHUTTING_DOWN'), 'the refused request is recorded');
+  await h.close().catch(() => { /* the gateway is closed already */ });
+});

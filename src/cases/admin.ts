@@ -175,6 +175,10 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         const c = await buildCaseFile(sources, campaign.id, { title: body.title, limits: opts.limits });
         if (!c) throw notFound(`campaign ${body.campaign_id} is gone`);
         if (body.note) c.notes.push({ at: c.opened_at, text: body.note, by: actor });
+        // An id from an alert that has since merged: the case is on the campaign it merged into, and says so.
+        if (body.campaign_id !== c.campaign_id && body.campaign_id !== c.cluster_id) {
+          c.notes.push({ at: c.opened_at, text: `opened as ${body.campaign_id}, which merged into campaign ${c.campaign_id} (cluster ${c.cluster_id})`, by: actor });
+        }
         await store.putCase(c);
         return asCase(c);
       } });

@@ -6,6 +6,7 @@
  *   GET    /admin/detect/clusters         clusters above none (?min_members=2&limit=100)
  *   GET    /admin/detect/clusters/:id     one cluster: members, evidence, score, campaign
  *   GET    /admin/detect/campaigns        named campaigns: members, timeline, volume, targets, evidence
+ *   GET    /admin/detect/campaigns/:id    one campaign by its id or its cluster's (ids merged away answer with where they went)
  *   GET    /admin/detect/stats            accounts in memory and forgotten, clusters, campaigns, link keys, events
  *   POST   /admin/detect/snapshot         write a snapshot of the detector's state now (before an upgrade, a move) -> 201
  *   GET    /admin/detect/allow            allow-list in force, with who added each entry and why
@@ -23,7 +24,7 @@
 import { z } from 'zod';
 import { WardenError } from '../errors/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
-import type { DetectorEngine } from './engine.ts';
+import type { Campaign, DetectorEngine } from './engine.ts';
 import { VERDICT_LEVELS } from './verdict.ts';
 import { recordedText } from '../identity/schemas.ts';
 import { MemoryDetectOverridesStore, type DetectOverrideChange, type DetectOverridesStore } from './overrides.ts';
@@ -45,6 +46,13 @@ export interface DetectAdminOptions {
 }
 
 const Level = z.enum(VERDICT_LEVELS);
+
+/** A campaign with the ids merged into it, and, when asked for by one of those, a note saying so. */
+export function withMerges(engine: DetectorEngine, c: Campaign, asked: string): Campaign & { merged_from?: string[]; merged?: { from: string; into: string } } {
+  const from = [...new Set([...engine.mergedFrom(c.id), ...engine.mergedFrom(c.cluster_id)])];
+  const redirected = asked !== c.id && asked !== c.cluster_id;
+  return { ...c, ...(from.length ? { merged_from: from } : {}), ...(redirected ? { merged: { from: asked, into: c.id } } : {}) };
+}
 const Id = z.string().min(1).max(200);
 const IdParams = z.strictObject({ id: Id });
 
@@ -65,11 +73,15 @@ export const VerdictSchema = z.object({
   expires_at: z.string().nullable().optional(),
   merged_into: z.string().nullable().optional().describe('an operator cluster verdict whose cluster merged into another: that cluster (the strictest operator verdict it carries applies)'),
 });
+const MergedNote = z.object({ from: z.string(), into: z.string() })
+  .describe('the id asked for merged into another: this answer is the one it merged into');
 export const ClusterSchema = z.object({
   id: z.string(), members: z.array(z.string()), actors: z.number().describe('members scored as distinct actors'), level: Level, score: z.number(), requests: z.number(),
   campaign_id: z.string().nullable(), reasons: z.array(Reason),
   size: z.number().optional().describe('members in all (`members` may list only the first ones)'),
   flagged_at: z.string().nullable().optional(),
+  merged_from: z.array(z.string()).optional().describe('cluster ids that merged into this one (remembered ids only)'),
+  merged: MergedNote.optional(),
 });
 const ClusterListItem = ClusterSchema.extend({ size: z.number().describe('members in all; `members` lists the first 20') });
 export const CampaignSchema = z.object({
@@ -78,6 +90,8 @@ export const CampaignSchema = z.object({
   volume: z.object({ requests: z.number(), output_tokens: z.number() }),
   timeline: z.array(z.tuple([z.string(), z.number()])).describe('hourly request counts, oldest first'),
   targets: z.record(z.string(), z.number()), evidence: z.array(Reason),
+  merged_from: z.array(z.string()).optional().describe('campaign and cluster ids that merged into this campaign (remembered ids only)'),
+  merged: MergedNote.optional(),
 });
 const Weighed = z.object({
   source: z.enum(['allow_list', 'operator_account', 'operator_cluster', 'detector_account', 'detector_cluster']),
@@ -246,7 +260,19 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
       handler: ({ params }) => {
         const c = engine.cluster(params.id);
         if (!c) throw new WardenError('WARDEN_NOT_FOUND', `no cluster ${params.id}`);
-        return c;
+        const from = engine.mergedFrom(c.id);
+        return { ...c, ...(from.length ? { merged_from: from } : {}), ...(c.id !== params.id ? { merged: { from: params.id, into: c.id } } : {}) };
+      },
+    });
+
+    r.route({
+      method: 'GET', path: `${prefix}/campaigns/:id`, operationId: 'detectCampaign', tag,
+      summary: 'One campaign by its id or its cluster\'s; an id that merged into another answers with the one it merged into',
+      params: IdParams, response: CampaignSchema,
+      handler: ({ params }) => {
+        const c = engine.campaign(params.id);
+        if (!c) throw new WardenError('WARDEN_NOT_FOUND', `no campaign ${params.id}`);
+        return withMerges(engine, c, params.id);
       },
     });
 
@@ -254,7 +280,7 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
       method: 'GET', path: `${prefix}/campaigns`, operationId: 'detectCampaigns', tag,
       summary: 'Named campaigns: members, timeline, volume, targets, evidence',
       response: z.object({ data: z.array(CampaignSchema) }),
-      handler: () => ({ data: engine.campaigns() }),
+      handler: () => ({ data: engine.campaigns().map((c) => withMerges(engine, c, c.id)) }),
     });
 
     r.route({

@@ -554,6 +554,9 @@ const LINK_RECORD_EVIDENCE = 6;
 
 /** Bump when the meaning of any field kept in a snapshot changes (a counter's slot, a flag's bit). */
 const SNAPSHOT_FORMAT = 4;
+/** Merged-away cluster and campaign ids remembered (see DetectorEngine.mergedAway). */
+const MERGED_AWAY_MAX = 20_000;
+
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
@@ -683,6 +686,12 @@ export class DetectorEngine implements VerdictView {
   private manualClusterLive = new Map<string, Verdict>();
   /** Cluster ids that carried an operator verdict and merged away -> the cluster they merged into. */
   private readonly clusterAlias = new Map<string, string>();
+  /**
+   * Cluster and campaign ids merged away (those operators could have been handed: clusters of two
+   * or more, campaigns) -> the id they merged into, oldest first, at most MERGED_AWAY_MAX: so an id
+   * in an alert or a case keeps resolving (resolveMerged). In snapshots; a replay rebuilds it.
+   */
+  private mergedAway = new Map<string, string>();
   private mergeListeners: Array<(m: OperatorMerge) => void> = [];
   /** Wall-clock ms at which the first operator verdict set for a time lapses (Infinity: none). */
   private nextManualExpiry = Infinity;
@@ -1389,6 +1398,7 @@ export class DetectorEngine implements VerdictView {
     // When both sides carry one, the stricter keeps the name and the other's id becomes an alias of
     // it: no operator decision stops matching (see rebuildManualClusters), and the merge is emitted.
     const idA = ca.id; const idB = cb.id;
+    const campA = ca.campaignId; const campB = cb.campaignId; const seenA = ca.members > 1 || !!campA; const seenB = cb.members > 1 || !!campB;
     const carried = this.manualClusterLive.size ? [this.manualClusterLive.get(idA), this.manualClusterLive.get(idB)] : [];
     this.clusterById.delete(cb.id);
     if (this.mergeKeepsSecondName(ca, cb)) {
@@ -1423,6 +1433,8 @@ export class DetectorEngine implements VerdictView {
     ca.requests += cb.requests; ca.outTokens += cb.outTokens;
     for (const [h, k] of cb.timeline) ca.timeline.set(h, (ca.timeline.get(h) ?? 0) + k);
     if (!ca.campaignId && cb.campaignId) ca.campaignId = cb.campaignId;
+    this.rememberMerge(seenA ? idA : null, campA, ca.id, ca.campaignId);
+    this.rememberMerge(seenB ? idB : null, campB, ca.id, ca.campaignId);
     // The flagged side's keys are marked already; mark the other side's once they are one cluster.
     const flaggedA = ca.verdict.level >= THROTTLE; const flaggedB = cb.verdict.level >= THROTTLE;
     if (flaggedA && !flaggedB) this.markFlaggedKeys(b);
@@ -1466,6 +1478,39 @@ export class DetectorEngine implements VerdictView {
   onOperatorMerge(listener: (m: OperatorMerge) => void): () => void {
     this.mergeListeners.push(listener);
     return () => { this.mergeListeners = this.mergeListeners.filter((l) => l !== listener); };
+  }
+
+  /** Remember a merged-away side's cluster and campaign ids (when they were visible) -> the surviving ones. */
+  private rememberMerge(cluster: string | null, campaign: string | null, intoCluster: string, intoCampaign: string | null): void {
+    const put = (from: string, into: string) => {
+      this.mergedAway.delete(from);
+      this.mergedAway.set(from, into);
+      if (this.mergedAway.size > MERGED_AWAY_MAX) this.mergedAway.delete(this.mergedAway.keys().next().value!);
+    };
+    // A surviving id is live: it resolves to itself, whatever it was merged into before.
+    this.mergedAway.delete(intoCluster);
+    if (intoCampaign) this.mergedAway.delete(intoCampaign);
+    if (cluster && cluster !== intoCluster) put(cluster, intoCluster);
+    if (campaign && intoCampaign && campaign !== intoCampaign) put(campaign, intoCampaign);
+  }
+
+  /**
+   * The live cluster or campaign id a merged-away id now names (followed through later merges),
+   * or null when `id` is live or unknown: alerts and cases name ids that later merge.
+   */
+  resolveMerged(id: string): string | null {
+    let at = id;
+    for (let n = 0; n < 64; n++) {
+      const next = this.mergedAway.get(at);
+      if (next === undefined || next === at) break;
+      at = next;
+    }
+    return at === id ? null : at;
+  }
+
+  /** Ids merged into live cluster or campaign `id` (directly or through earlier merges). */
+  mergedFrom(id: string): string[] {
+    return [...this.mergedAway.keys()].filter((from) => this.resolveMerged(from) === id);
   }
 
   /** The live cluster an id names: itself, or the cluster it merged into (followed through later merges). */
@@ -2575,6 +2620,7 @@ export class DetectorEngine implements VerdictView {
 
   /** One campaign by its id or its cluster's, or null (without describing every other one). */
   campaign(id: string): Campaign | null {
+    if (!this.clusterById.has(id)) id = this.resolveMerged(id) ?? id;
     const byCluster = this.clusterById.get(id);
     if (byCluster !== undefined) {
       const c = this.clusters.get(byCluster);
@@ -2640,7 +2686,7 @@ export class DetectorEngine implements VerdictView {
 
   /** One cluster by id (members listed up to `maxMembers`), or null. */
   cluster(clusterId: string, maxMembers = 1000): (ClusterSummary & { size: number; flagged_at: string | null }) | null {
-    const r = this.clusterById.get(clusterId);
+    const r = this.clusterById.get(clusterId) ?? this.clusterById.get(this.resolveMerged(clusterId) ?? '');
     const c = r === undefined ? undefined : this.clusters.get(r);
     if (r === undefined || !c) return null;
     const members = this.membersOf(r);

@@ -526,6 +526,20 @@ export interface EngineOptions {
   intel?: SharedIndicators;
 }
 
+/** A cluster (of two or more accounts, or a campaign) merged into another, which keeps its id. */
+export interface ClusterMerge {
+  /** The surviving cluster and its campaign. */
+  cluster: string;
+  campaign_id: string | null;
+  /** The cluster id merged away, and its campaign's id when that went away too. */
+  merged: string;
+  merged_campaign_id: string | null;
+  /** The surviving cluster's level after the merge, the event time, and its members now. */
+  level: VerdictLevel;
+  at: string;
+  accounts: string[];
+}
+
 /** Two clusters that both carried an operator verdict merged (see DetectorEngine.onOperatorMerge). */
 export interface OperatorMerge {
   /** The merged cluster's id. */
@@ -560,7 +574,7 @@ const MERGED_AWAY_MAX = 20_000;
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
-  'allowAccounts', 'allowOrgs', 'manualAccount', 'manualCluster', 'manualClusterLive', 'clusterAlias', 'mergeListeners', 'nextManualExpiry',
+  'allowAccounts', 'allowOrgs', 'manualAccount', 'manualCluster', 'manualClusterLive', 'clusterAlias', 'mergeListeners', 'clusterMergeListeners', 'nextManualExpiry',
   'recentSpan', 'recentIds', 'recentTs', 'recentHead', 'intel', 'intelGeneration',
 ]);
 
@@ -693,6 +707,7 @@ export class DetectorEngine implements VerdictView {
    */
   private mergedAway = new Map<string, string>();
   private mergeListeners: Array<(m: OperatorMerge) => void> = [];
+  private clusterMergeListeners: Array<(m: ClusterMerge) => void> = [];
   /** Wall-clock ms at which the first operator verdict set for a time lapses (Infinity: none). */
   private nextManualExpiry = Infinity;
   private readonly allowAccounts = new Set<string>();
@@ -1448,6 +1463,22 @@ export class DetectorEngine implements VerdictView {
     this.dirtyClusters.delete(b);
     this.dirtyClusters.add(a);
     if (carried[0] && carried[1]) this.emitOperatorMerge(ca.id, carried[0], carried[1], a);
+    if (this.clusterMergeListeners.length && (seenA || seenB)) {
+      const goneSide = ca.id === idA ? { id: idB, campaign: campB, seen: seenB } : { id: idA, campaign: campA, seen: seenA };
+      if (goneSide.seen) {
+        const m: ClusterMerge = {
+          cluster: ca.id, campaign_id: ca.campaignId, merged: goneSide.id, merged_campaign_id: goneSide.campaign !== ca.campaignId ? goneSide.campaign : null,
+          level: VERDICT_LEVELS[ca.verdict.level], at: new Date(tsS * 1000).toISOString(), accounts: this.membersOf(a),
+        };
+        for (const l of this.clusterMergeListeners) { try { l(m); } catch { /* listeners must not break scoring */ } }
+      }
+    }
+  }
+
+  /** Hear merges that took away a cluster of two or more accounts or a campaign (see ClusterMerge). */
+  onClusterMerge(listener: (m: ClusterMerge) => void): () => void {
+    this.clusterMergeListeners.push(listener);
+    return () => { this.clusterMergeListeners = this.clusterMergeListeners.filter((l) => l !== listener); };
   }
 
   /**

@@ -1,25 +1,10 @@
 // Ids handed to operators (alerts, cases) keep resolving after their campaign merges into another.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { mountAdminRoutes } from '../admin/router.ts';
-import { DetectorEngine, buildScenario, detectAdminRoutes, type InteractionEvent, type PromptPool } from './index.ts';
-
-const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-
-/** Two hydra campaigns on separate proxies and software (so they stay apart), then one account that behaves as a member of both. */
-export function twoCampaignsThenBridge(): { before: InteractionEvent[]; bridge: InteractionEvent[] } {
-  const s = buildScenario(pool, { seed: 11, days: 2, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 12 }, { kind: 'hydra', accounts: 12 }] });
-  const second = new Set(s.labels.campaigns.camp_hydra_2.accounts);
-  const before = s.events.map((x) => (second.has(x.account_id!) ? JSON.parse(JSON.stringify(x)
-    .replace(/"45\.(\d+)\./g, '"77.$1.').replace(/python-httpx\/0.27.0/g, 'python-requests/2.31.0').replace(/"asn":(\d+)/g, '"asn":7$1')) as InteractionEvent : x));
-  const a = s.labels.campaigns.camp_hydra_1.accounts[0]; const b = s.labels.campaigns.camp_hydra_2.accounts[0];
-  const endMs = Date.parse(before.at(-1)!.ts);
-  const bridge = [...before.filter((x) => x.account_id === a).slice(-8), ...before.filter((x) => x.account_id === b).slice(-8)]
-    .map((x, n) => ({ ...x, id: `${x.id}-bridge`, account_id: 'acct_bridge', key_id: 'key_bridge', ts: new Date(endMs + (n + 1) * 60_000).toISOString() }));
-  return { before, bridge };
-}
+import { DetectorEngine, detectAdminRoutes } from './index.ts';
+import { twoCampaignsThenBridge } from '../../test/helpers/two-campaigns.ts';
 
 test('a campaign or cluster id that merged away resolves to the one it merged into (engine, snapshot, replay, admin API)', async () => {
   const { before, bridge } = twoCampaignsThenBridge();

@@ -198,19 +198,28 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
     ipFilter = (ip) => ip !== null && net.contains(ip);
   }
   // A cluster is its own id on interactions plus its member accounts: those its verdicts name and
-  // those whose interactions carry its id (what they sent before they were linked counts too).
+  // those whose interactions carry its id (what they sent before they were linked counts too);
+  // and so for every cluster its verdicts say merged into it (`clusters_merged`), and further back.
   let clusterMembers: string[] = [];
   if (q.clusterId) {
-    const { rows } = await allMatching(storage, { kind: 'verdict', anyOf: { subjectIds: [q.clusterId] } }, 1_000_000, () => true);
-    const members = new Set(rows.flatMap(({ entry }) => {
-      const rec = parseLeaf(entry.leaf);
-      return rec.kind === 'verdict' && rec.subject.kind === 'cluster' ? rec.accounts : [];
-    }));
-    // (Nothing is kept from this pass but the account ids.)
-    await allMatching(storage, { kind: 'interaction', anyOf: { clusterId: q.clusterId } }, 0, (entry) => {
-      if (entry.account_id) members.add(entry.account_id);
-      return false;
-    });
+    const members = new Set<string>();
+    const clusters = [q.clusterId];
+    for (let i = 0; i < clusters.length && i < 10_000; i++) {
+      const { rows } = await allMatching(storage, { kind: 'verdict', anyOf: { subjectIds: [clusters[i]] } }, 1_000_000, () => true);
+      for (const { entry } of rows) {
+        const rec = parseLeaf(entry.leaf);
+        if (rec.kind !== 'verdict' || rec.subject.kind !== 'cluster') continue;
+        for (const a of rec.accounts) members.add(a);
+        for (const r of rec.reasons as Array<{ signal?: unknown; value?: unknown }>) {
+          if (r?.signal === 'clusters_merged' && typeof r.value === 'string' && !clusters.includes(r.value)) clusters.push(r.value);
+        }
+      }
+      // (Nothing is kept from this pass but the account ids.)
+      await allMatching(storage, { kind: 'interaction', anyOf: { clusterId: clusters[i] } }, 0, (entry) => {
+        if (entry.account_id) members.add(entry.account_id);
+        return false;
+      });
+    }
     clusterMembers = [...members];
     filter.anyOf = { clusterId: q.clusterId, accountIds: clusterMembers };
   }

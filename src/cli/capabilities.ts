@@ -80,6 +80,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     const notify = notifier.watchVerdicts((id) => detector.campaign(id), (accountId) => detector.campaignIdOf(accountId));
     // Off the detector's tick: describing a campaign lists its members.
     detector.onVerdict((v) => { setImmediate(() => notify(v)); });
+    const merged = notifier.watchMerges();
+    detector.onClusterMerge((m) => { setImmediate(() => merged(m)); });
   }
 
   // Message batches: stored, then each request run through this gateway's own pipeline as the

@@ -5,7 +5,7 @@
  * shared), and the ledger's proof of the verdicts and usage. Reading is bounded (members, events
  * per member, events in all, events of the window scanned for other accounts).
  */
-import { tally, ulid } from '../events/index.ts';
+import { statusOutcome, tally, ulid } from '../events/index.ts';
 import { eventObservables, STRONG_KINDS, type Campaign, type DetectorEngine, type IndicatorKind } from '../detect/index.ts';
 import type { EventStore } from '../store/index.ts';
 import { queryLedger, type LedgerStorage, type SignedCheckpoint } from '../ledger/index.ts';
@@ -114,7 +114,8 @@ async function readMembers(src: CaseSources, ids: readonly string[], from: strin
       email_domain: null, claimed_country: null, signup_ip: null, requests: 0, first_seen: null, last_seen: null,
     });
   }
-  const usage: Usage = { requests: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, models: {}, countries: {} };
+  const usage: Usage = { requests: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, models: {}, countries: {}, served: 0, refused: 0, errors: 0, days: {} };
+  const days = usage.days!;
   let events = 0;
   let truncated = ids.length > limits.maxMembers;
   for (const id of ids.slice(0, limits.maxMembers)) {
@@ -132,6 +133,12 @@ async function readMembers(src: CaseSources, ids: readonly string[], from: strin
       m.last_seen = ev.ts;
       const r = ev.response;
       usage.requests++; usage.input_tokens += r.input_tokens; usage.output_tokens += r.output_tokens; usage.reasoning_tokens += r.reasoning_tokens;
+      // Refused requests took no answer away: the report says how many were answered.
+      const outcome = statusOutcome(r.status);
+      const day = ev.ts.slice(0, 10);
+      const d = Object.hasOwn(days, day) ? days[day] : (days[day] = { requests: 0, served: 0, refused: 0 });
+      d.requests++;
+      if (outcome === 'served') { usage.served!++; d.served++; } else if (outcome === 'refused') { usage.refused!++; d.refused++; } else usage.errors!++;
       tally(usage.models, ev.model);
       const country = ev.client.country ?? '??';
       tally(usage.countries, country);

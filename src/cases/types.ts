@@ -77,7 +77,13 @@ export interface CaseFile extends CaseHead {
   members: CaseMember[];
   observables: CaseObservable[];
   /** Usage of the events read: requests, tokens, models, countries. */
-  usage: { requests: number; input_tokens: number; output_tokens: number; reasoning_tokens: number; models: Record<string, number>; countries: Record<string, number> };
+  usage: {
+    requests: number; input_tokens: number; output_tokens: number; reasoning_tokens: number; models: Record<string, number>; countries: Record<string, number>;
+    /** Of the requests read: answered (< 400), refused (403 denied, 429 limited), other errors; absent from case files built before they were counted. */
+    served?: number; refused?: number; errors?: number;
+    /** The same per UTC day of the events read (sums to `requests`). */
+    days?: Record<string, { requests: number; served: number; refused: number }>;
+  };
   /** Events read from the event store for the case, and whether a bound cut the reading short. */
   events_read: number;
   events_truncated: boolean;

@@ -88,7 +88,7 @@ export const CampaignSchema = z.object({
   id: z.string(), cluster_id: z.string(), level: Level, score: z.number(), members: z.array(z.string()),
   first_seen: z.string(), last_seen: z.string(), flagged_at: z.string(),
   volume: z.object({ requests: z.number(), output_tokens: z.number() }),
-  timeline: z.array(z.tuple([z.string(), z.number()])).describe('hourly request counts, oldest first'),
+  timeline: z.array(z.tuple([z.string(), z.number()])).describe('hourly request counts, oldest first, from when each account was linked (what an account sent before is in volume.requests, not here)'),
   targets: z.record(z.string(), z.number()), evidence: z.array(Reason),
   merged_from: z.array(z.string()).optional().describe('campaign and cluster ids that merged into this campaign (remembered ids only)'),
   merged: MergedNote.optional(),

@@ -11,4 +11,5 @@ export { erasePersonalData, ERASED_CLIENT_IP } from './erase.ts';
 export { normaliseIp } from './ip.ts';
 export { LATE_EVENT_TOLERANCE_MS, parseIsoMs } from './time.ts';
 export { tally } from './tally.ts';
+export { statusOutcome, type StatusOutcome } from './outcome.ts';
 export { readEventBatches, readEventsJsonl, writeJsonlLine, type ReadJsonlOptions } from './jsonl.ts';

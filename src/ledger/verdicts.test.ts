@@ -98,3 +98,31 @@ test('the query by cluster finds the accounts that came in when another flagged 
     await ledger.close();
   }
 });
+
+test('usage per account: the verdict in force is the one enforced (a cluster\'s suspend over a later watch of its own), refusals apart from errors', async () => {
+  const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(':memory:'), origin: ORIGIN, signers: [generateSigner(ORIGIN)], checkpointIntervalMs: 50 });
+  try {
+    // acct_1 is in clu_9, suspended; its own account verdict (watch) is logged after the cluster's.
+    await ledger.appendVerdict(sampleVerdict({ kind: 'cluster', id: 'clu_9' }, 'suspend'), { accounts: ['acct_1'] });
+    await ledger.appendVerdict(sampleVerdict({ kind: 'account', id: 'acct_1' }, 'watch'));
+    const at = (n: number, status: number, verdict: string | null) => {
+      const ev = sampleEvent(n * 7 + 1);
+      return ledger.appendInteraction({ ...ev, ts: new Date(Date.now() + n * 1000).toISOString(), response: { ...ev.response, status }, enforcement: { ...ev.enforcement, verdict: verdict as never } }, { clusterId: 'clu_9' });
+    };
+    await at(1, 200, null);
+    await at(2, 403, 'suspend');
+    await at(3, 429, 'suspend');
+    await at(4, 500, 'suspend');
+    await at(5, 403, 'suspend');
+    const { usage } = await queryLedger(ledger.storage, { accountId: 'acct_1' });
+    assert.equal(usage.length, 1);
+    const u = usage[0];
+    assert.equal(u.requests, 5);
+    assert.equal(u.refused, 3, 'denied (403) and limited (429) are refusals');
+    assert.equal(u.errors, 1, 'only the 5xx is an error, as the dashboard counts');
+    assert.equal(u.latest_verdict?.level, 'watch', 'the latest logged verdict is the account\'s own');
+    assert.deepEqual({ level: u.verdict_in_force?.level, subject: u.verdict_in_force?.subject }, { level: 'suspend', subject: 'cluster:clu_9' }, 'the verdict in force is the cluster\'s suspend');
+  } finally {
+    await ledger.close();
+  }
+});

@@ -4,13 +4,16 @@
  * proves and how to check it, and the operators' notes.
  */
 import type { VerdictReason } from '../detect/index.ts';
-import type { CaseFile } from './types.ts';
+import type { CaseDecision, CaseFile } from './types.ts';
 import type { CaseExchange } from './publish.ts';
 
 const cell = (v: unknown) => String(v ?? '-').replace(/\|/g, '\\|').replace(/\s+/g, ' ');
 const table = (head: string[], rows: unknown[][]) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
 const num = (n: number) => n.toLocaleString('en-GB');
 const excerpt = (s: string, n = 120) => (s.length > n ? `${s.slice(0, n)}…` : s);
+
+/** An operator decision on a member, as notes and the report say it. */
+export const decisionText = (d: CaseDecision) => `${d.decision === 'allow_list' ? `allow-listed${d.entry?.kind === 'org' ? ` with org ${d.entry.id}` : ''}` : `operator verdict ${d.level}`}${d.by ? ` by ${d.by}` : ''}${d.at ? ` at ${d.at}` : ''}${d.note ? `: ${d.note}` : ''}`;
 
 export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string {
   const k = c.campaign;
@@ -49,6 +52,16 @@ export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string
     shown.map((m) => [m.account_id, m.org_id, m.level, m.tier, m.programme, m.created_at, m.email_domain, m.claimed_country, m.signup_ip, m.requests])));
   if (c.members.length > shown.length) out.push('', `(${c.members.length - shown.length} more in the case file)`);
   out.push('');
+
+  const decisions = c.decisions ?? [];
+  if (decisions.length) {
+    out.push('## Operator decisions on its accounts', '');
+    const excluded = decisions.filter((d) => d.excluded).length;
+    if (excluded) out.push(`${excluded} of the detector's ${c.campaign.members.length} accounts are not counted as the campaign's: an operator allow-listed them or held them at none. Their values count as other accounts' (none of them is shared as the campaign's).`, '');
+    out.push(table(['account', 'decision', 'counted', 'by', 'when', 'note'], decisions.map((d) => [
+      d.account_id, d.decision === 'allow_list' ? `allow-list (${d.entry?.kind} ${d.entry?.id})` : `operator verdict ${d.level}`, d.excluded ? 'no' : 'yes', d.by, d.at, d.note,
+    ])), '');
+  }
 
   out.push('## What its accounts shared', '');
   out.push('Shareable values are those the campaign holds and few other accounts do; a threat-intel export carries them only as keyed hashes.', '');

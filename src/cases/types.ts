@@ -71,6 +71,25 @@ interface CaseHead {
   updated_at: string;
 }
 
+/**
+ * An operator decision on an account of the campaign: allow-listed (the account or its org; such
+ * accounts are not counted as members and their values are not shared), held at `none`, or an
+ * operator verdict at another level (recorded, the account stays a member).
+ */
+export interface CaseDecision {
+  account_id: string;
+  decision: 'allow_list' | 'operator_verdict';
+  /** For the allow-list: the entry (`account` or `org` and its id); for a verdict: its level. */
+  entry: { kind: 'account' | 'org'; id: string } | null;
+  level: VerdictLevel | null;
+  /** Excluded from the case's members and from the holders of shareable values. */
+  excluded: boolean;
+  /** Who made it and when, with their note (null when not known: an allow-list entry from the configuration). */
+  by: string | null;
+  at: string | null;
+  note: string | null;
+}
+
 export interface CaseFile extends CaseHead {
   /** The detector's campaign as it stood (members, timeline, volume, targets, evidence). */
   campaign: Campaign;
@@ -91,6 +110,8 @@ export interface CaseFile extends CaseHead {
   window_events_scanned: number;
   window_truncated: boolean;
   ledger: LedgerAnchor | null;
+  /** Operator decisions on the campaign's accounts when the case was built (absent from older case files). */
+  decisions?: CaseDecision[];
   notes: CaseNote[];
 }
 

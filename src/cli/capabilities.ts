@@ -163,7 +163,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   }
 
   // Cases read the detector's campaigns, the stored events and the ledger.
-  if (detector && cases) adminRegistrars.push(cases.adminRoutes(detector, ledger));
+  if (detector && cases) adminRegistrars.push(cases.adminRoutes(detector, ledger, detect.overrides && (() => detect.overrides!.list())));
 
   // A suspension in identity names the appeal contact, as a suspending verdict's refusal does
   // (batch requests, run with one-use credentials, too).

@@ -100,6 +100,8 @@ const Weighed = z.object({
 const Exemption = z.object({ kind: z.enum(['account', 'org', 'operator_none']), id: z.string() });
 /** The answer to setting an operator verdict: the verdict, and whom the allow-list keeps it from. */
 const VerdictSet = VerdictSchema.extend({
+  not_enforced: z.array(z.object({ account: z.string(), tier: z.string(), detail: z.string() })).optional()
+    .describe('a `verify` verdict on accounts already identity verified (or enterprise), as their latest request recorded: it does not refuse them (the policy\'s verify stops at identity_verified)'),
   not_reached: z.array(z.object({ account: z.string(), exempt_by: Exemption })).describe('accounts the verdict does not reach: those the allow-list exempts (the account itself, or a member of the cluster), by their entry, and members an operator\'s `none` on the account exempts (`operator_none`)'),
 });
 const AccountView = z.object({
@@ -376,7 +378,10 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
       handler: async ({ body, actor }) => {
         const { kind, id, level, note } = body;
         const expiresAt = body.expires_at ? new Date(body.expires_at).toISOString() : null;
-        if (kind === 'cluster' && !engine.cluster(id)) throw new WardenError('WARDEN_NOT_FOUND', `no cluster ${id}`, { param: 'id' });
+        // A cluster id that merged away is looked up as the cluster it went into; a verdict is set on a live id.
+        const live = kind === 'cluster' ? engine.cluster(id, 0) : null;
+        if (kind === 'cluster' && !live) throw new WardenError('WARDEN_NOT_FOUND', `no cluster ${id}`, { param: 'id' });
+        if (live && live.id !== id) throw new WardenError('WARDEN_NOT_FOUND', `cluster ${id} merged into ${live.id}: set the verdict on ${live.id}`, { param: 'id' });
         if (kind === 'account') await mustExist('account', id, 'id');
         const since = new Date().toISOString();
         await stored((s) => s.put({ kind: kind === 'account' ? 'verdict_account' : 'verdict_cluster', subject: id, level, note, created_at: since, expires_at: expiresAt, by: actor }));
@@ -384,7 +389,15 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
         const set = engine.setManualVerdict({ kind, id }, level, note, since, expiresAt, actor)!;
         const exempt = kind === 'account' ? engine.exemption(id) : null;
         const notReached = kind === 'cluster' ? engine.clusterExemptions(id) : exempt ? [{ account: id, exempt_by: exempt }] : [];
-        return { ...set, not_reached: notReached };
+        // `verify` refuses only accounts not yet identity verified (the policy's verdicts.verify):
+        // on one already verified it shapes or limits at most. Said, so the operator can choose another level.
+        const notEnforced = level === 'verify' ? (kind === 'account' ? [id] : engine.cluster(id)?.members ?? []).flatMap((a) => {
+          const tier = engine.accountTier(a);
+          return tier === 'identity_verified' || tier === 'enterprise'
+            ? [{ account: a, tier, detail: `verify: account is ${tier}; verify refuses only accounts below identity_verified, so it is still served (shaped or limited as the policy's verify says): suspend it, or lower its tier, to stop it` }]
+            : [];
+        }) : [];
+        return { ...set, not_reached: notReached, ...(notEnforced.length ? { not_enforced: notEnforced } : {}) };
       },
     });
 

@@ -2661,6 +2661,12 @@ export class DetectorEngine implements VerdictView {
     return null;
   }
 
+  /** The verification tier the account's latest event carried (null: not held). */
+  accountTier(accountId: string): (typeof TIERS)[number] | null {
+    const i = this.index.get(accountId);
+    return i === undefined ? null : TIERS[this.tier[i]];
+  }
+
   /** Whether the engine holds account `accountId` (it has seen its events and not forgotten it). */
   knows(accountId: string): boolean { return this.index.has(accountId); }
 

@@ -28,7 +28,7 @@ import { WardenError } from '../errors/index.ts';
 import { mountAdminRoutes, type AdminRouteRegistrar } from '../admin/router.ts';
 import { CampaignSchema, INDICATOR_KINDS, VERDICT_LEVELS, type SharedIndicators } from '../detect/index.ts';
 import { buildCaseFile, findCampaign, refreshCaseFile, type CaseLimits, type CaseSources } from './case-file.ts';
-import { caseReportMarkdown } from './report.ts';
+import { caseReportMarkdown, decisionText } from './report.ts';
 import { sightingsToStix, StixError, IMPORT_LEVELS } from './stix.ts';
 import { caseBundle, caseExchange, isStale, publishCase, takeIn, withdrawCase, PARTNER_SIGHTING, type PublishResult } from './publish.ts';
 import type { PartnerSighting } from './stix.ts';
@@ -98,6 +98,8 @@ export const CaseFileSchema = z.looseObject({
   usage: z.looseObject({ requests: z.number(), input_tokens: z.number(), output_tokens: z.number() }),
   events_read: z.number(), events_truncated: z.boolean(), window_events_scanned: z.number(), window_truncated: z.boolean(),
   ledger: z.looseObject({ truncated: z.boolean() }).nullable().describe('the signed checkpoint the case was built against, and the logged verdicts and usage'),
+  decisions: z.array(z.looseObject({ account_id: z.string(), decision: z.enum(['allow_list', 'operator_verdict']), excluded: z.boolean(), by: z.string().nullable(), at: z.string().nullable(), note: z.string().nullable() })).optional()
+    .describe('operator decisions on the campaign\'s accounts when the case was built: allow-listed (or held at none) accounts are not members and their values are not shared'),
   notes: z.array(z.object({ at: z.string(), text: z.string(), status: CaseStatus.optional(), by: z.string().optional().describe('who wrote it or made the change (x-warden-actor)') })),
 });
 const PublishResultSchema = z.object({
@@ -175,6 +177,10 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         const c = await buildCaseFile(sources, campaign.id, { title: body.title, limits: opts.limits });
         if (!c) throw notFound(`campaign ${body.campaign_id} is gone`);
         if (body.note) c.notes.push({ at: c.opened_at, text: body.note, by: actor });
+        // An id from an alert that has since merged: the case is on the campaign it merged into, and says so.
+        if (body.campaign_id !== c.campaign_id && body.campaign_id !== c.cluster_id) {
+          c.notes.push({ at: c.opened_at, text: `opened as ${body.campaign_id}, which merged into campaign ${c.campaign_id} (cluster ${c.cluster_id})`, by: actor });
+        }
         await store.putCase(c);
         return asCase(c);
       } });
@@ -211,7 +217,10 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         const renamed = c.campaign_id === old.campaign_id ? ''
           : found.by === 'members' ? `; found by its accounts (campaign ${c.campaign_id} on cluster ${c.cluster_id} holds ${found.held} of the case's ${old.campaign.members.length}${found.known < old.campaign.members.length ? `, ${found.known} of them known to the detector` : ''}), was campaign ${old.campaign_id} on cluster ${old.cluster_id}`
           : `; the campaign of cluster ${c.cluster_id} is now named ${c.campaign_id} (was ${old.campaign_id})`;
-        c.notes.push({ at: c.updated_at, text: `refreshed: ${old.campaign.members.length} -> ${c.campaign.members.length} accounts, ${old.campaign.volume.requests} -> ${c.campaign.volume.requests} requests${renamed}`, by: actor });
+        const decided = (c.decisions ?? []).filter((d) => d.excluded);
+        const newly = decided.filter((d) => !(old.decisions ?? []).some((o) => o.excluded && o.account_id === d.account_id));
+        const left = newly.length ? `; no longer counted (operator decisions): ${newly.map((d) => `${d.account_id} (${decisionText(d)})`).join(', ')}` : '';
+        c.notes.push({ at: c.updated_at, text: `refreshed: ${old.members.length} -> ${c.members.length} accounts, ${old.campaign.volume.requests} -> ${c.campaign.volume.requests} requests${renamed}${left}`, by: actor });
         await store.putCase(c);
         return asCase(c);
       } });
@@ -243,6 +252,10 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         const days = query.valid_days ?? opts.exportValidDays;
         const c = await getCase(params.id);
         if (c.status === 'dismissed') throw conflict(`case ${c.id} is dismissed: a dismissed case is not shared`);
+        // Its values were judged with accounts an operator has since taken out of the campaign: refresh first.
+        const since = sources.engine.clusterExemptions(sources.engine.campaign(c.campaign_id)?.cluster_id ?? c.cluster_id).map((e) => e.account)
+          .filter((a) => c.members.some((m) => m.account_id === a));
+        if (since.length) throw conflict(`case ${c.id} counts ${since.length} account(s) an operator has since allow-listed or held at none (${since.slice(0, 5).join(', ')}): refresh it (POST /admin/cases/${c.id}/refresh) so their values are not shared, then publish`);
         const result = await publishCase(store, c, { provider: opts.provider, sharingKey: key, validDays: days });
         await note(c, `published to partners: ${result.indicators} indicators${result.revoked ? `, ${result.revoked} no longer shareable revoked` : ''}${result.kept ? `, ${result.kept} no longer shareable left in force (another case publishes them)` : ''}, valid ${days} days`, actor);
         return result;

@@ -5,17 +5,20 @@
  * shared), and the ledger's proof of the verdicts and usage. Reading is bounded (members, events
  * per member, events in all, events of the window scanned for other accounts).
  */
-import { tally, ulid } from '../events/index.ts';
+import { statusOutcome, tally, ulid } from '../events/index.ts';
 import { eventObservables, STRONG_KINDS, type Campaign, type DetectorEngine, type IndicatorKind } from '../detect/index.ts';
 import type { EventStore } from '../store/index.ts';
 import { queryLedger, type LedgerStorage, type SignedCheckpoint } from '../ledger/index.ts';
-import type { CaseFile, CaseMember, CaseObservable, LedgerAnchor } from './types.ts';
+import type { CaseDecision, CaseFile, CaseMember, CaseObservable, LedgerAnchor } from './types.ts';
+import type { DetectOverride } from '../detect/index.ts';
 
 export interface CaseSources {
   engine: DetectorEngine;
   events: EventStore;
   /** The ledger, when enabled: its latest signed checkpoint and its audit query. */
   ledger?: { latestCheckpoint(): SignedCheckpoint | null; readonly storage: LedgerStorage } | null;
+  /** The stored operator decisions (allow-list entries, operator verdicts) with who made them, when and why. */
+  decisions?: () => Promise<DetectOverride[]>;
 }
 
 export interface CaseLimits {
@@ -91,18 +94,53 @@ async function caseFileOf(src: CaseSources, campaign: Campaign, opts: { title?: 
   const from = new Date(Date.parse(campaign.first_seen) - 86_400_000).toISOString();
   const to = new Date(Date.parse(campaign.last_seen) + 1).toISOString();
   const seen = new Map<string, Seen>();
-  const read = await readMembers(src, campaign.members, from, limits, seen);
+  // Accounts an operator allow-listed (or held at none) are not the campaign's: not members, and
+  // their values count as other accounts' (so a partner's values are not shared).
+  const decisions = await memberDecisions(src, campaign);
+  const excluded = new Set(decisions.filter((d) => d.excluded).map((d) => d.account_id));
+  const ids = campaign.members.filter((m) => !excluded.has(m));
+  const read = await readMembers(src, ids, from, limits, seen);
   const window = await countOutsiders(src, read.members, from, to, limits.maxWindowEvents, seen);
   return {
     id: `case_${ulid()}`,
-    title: opts.title ?? `Campaign ${campaign.id}: ${campaign.members.length} accounts, ${topTargets(campaign.targets)}`,
+    title: opts.title ?? defaultTitle(campaign, ids.length),
     status: 'open', campaign_id: campaign.id, cluster_id: campaign.cluster_id, opened_at: now, updated_at: now,
-    campaign, members: [...read.members.values()], observables: judge(seen, campaign.members.length, window.truncated, limits.maxWindowEvents),
+    campaign, members: [...read.members.values()], observables: judge(seen, ids.length, window.truncated, limits.maxWindowEvents),
     usage: read.usage, events_read: read.events, events_truncated: read.truncated,
     window_events_scanned: window.scanned, window_truncated: window.truncated,
     ledger: src.ledger ? await ledgerAnchor(src.ledger, campaign.cluster_id) : null,
+    decisions,
     notes: [],
   };
+}
+
+/** The title a case gets unless the operator gives one. */
+function defaultTitle(campaign: Campaign, members: number): string {
+  return `Campaign ${campaign.id}: ${members} accounts, ${topTargets(campaign.targets)}`;
+}
+
+/** Operator decisions on the campaign's accounts: the detector's exemptions, with who made each, when and why from the store. */
+async function memberDecisions(src: CaseSources, campaign: Campaign): Promise<CaseDecision[]> {
+  const stored = src.decisions ? await src.decisions() : [];
+  const find = (kind: string, subject: string) => stored.find((o) => o.kind === kind && o.subject === subject);
+  const out: CaseDecision[] = [];
+  const exempt = new Map(src.engine.clusterExemptions(campaign.cluster_id).map((e) => [e.account, e.exempt_by]));
+  const members = new Set(campaign.members);
+  for (const [account, by] of exempt) {
+    if (!members.has(account)) continue;
+    const o = by.kind === 'operator_none' ? find('verdict_account', account) : find(by.kind === 'org' ? 'allow_org' : 'allow_account', by.id);
+    out.push({
+      account_id: account, decision: by.kind === 'operator_none' ? 'operator_verdict' : 'allow_list',
+      entry: by.kind === 'operator_none' ? null : { kind: by.kind, id: by.id }, level: by.kind === 'operator_none' ? 'none' : null, excluded: true,
+      by: o?.by ?? (o ? null : 'configuration'), at: o?.created_at ?? null, note: o?.note ?? null,
+    });
+  }
+  // Operator verdicts on members at other levels are recorded; those accounts stay members.
+  for (const o of stored) {
+    if (o.kind !== 'verdict_account' || !members.has(o.subject) || exempt.has(o.subject) || o.level === null) continue;
+    out.push({ account_id: o.subject, decision: 'operator_verdict', entry: null, level: o.level, excluded: false, by: o.by ?? null, at: o.created_at, note: o.note });
+  }
+  return out.sort((a, b) => (a.account_id < b.account_id ? -1 : 1));
 }
 
 /** The members' signup facts, usage and values, from their stored events (bounded). */
@@ -114,7 +152,8 @@ async function readMembers(src: CaseSources, ids: readonly string[], from: strin
       email_domain: null, claimed_country: null, signup_ip: null, requests: 0, first_seen: null, last_seen: null,
     });
   }
-  const usage: Usage = { requests: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, models: {}, countries: {} };
+  const usage: Usage = { requests: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, models: {}, countries: {}, served: 0, refused: 0, errors: 0, days: {} };
+  const days = usage.days!;
   let events = 0;
   let truncated = ids.length > limits.maxMembers;
   for (const id of ids.slice(0, limits.maxMembers)) {
@@ -132,6 +171,12 @@ async function readMembers(src: CaseSources, ids: readonly string[], from: strin
       m.last_seen = ev.ts;
       const r = ev.response;
       usage.requests++; usage.input_tokens += r.input_tokens; usage.output_tokens += r.output_tokens; usage.reasoning_tokens += r.reasoning_tokens;
+      // Refused requests took no answer away: the report says how many were answered.
+      const outcome = statusOutcome(r.status);
+      const day = ev.ts.slice(0, 10);
+      const d = Object.hasOwn(days, day) ? days[day] : (days[day] = { requests: 0, served: 0, refused: 0 });
+      d.requests++;
+      if (outcome === 'served') { usage.served!++; d.served++; } else if (outcome === 'refused') { usage.refused!++; d.refused++; } else usage.errors!++;
       tally(usage.models, ev.model);
       const country = ev.client.country ?? '??';
       tally(usage.countries, country);
@@ -188,7 +233,9 @@ function judge(seen: ReadonlyMap<string, Seen>, members: number, windowCut: bool
 export async function refreshCaseFile(src: CaseSources, old: CaseFile, opts: { limits?: Partial<CaseLimits>; now?: Date } = {}): Promise<{ file: CaseFile; found: CaseCampaignMatch } | null> {
   const found = findCaseCampaign(src.engine, old);
   if (!found) return null;
-  const fresh = await caseFileOf(src, found.campaign, { ...opts, title: old.title });
+  // A title the case was given by default follows the members it counts now.
+  const byDefault = old.title === defaultTitle(old.campaign, old.members.length) || old.title === defaultTitle(old.campaign, old.campaign.members.length);
+  const fresh = await caseFileOf(src, found.campaign, { ...opts, title: byDefault ? undefined : old.title });
   return { file: { ...fresh, id: old.id, status: old.status, opened_at: old.opened_at, notes: old.notes }, found };
 }
 

@@ -4,13 +4,16 @@
  * proves and how to check it, and the operators' notes.
  */
 import type { VerdictReason } from '../detect/index.ts';
-import type { CaseFile } from './types.ts';
+import type { CaseDecision, CaseFile } from './types.ts';
 import type { CaseExchange } from './publish.ts';
 
 const cell = (v: unknown) => String(v ?? '-').replace(/\|/g, '\\|').replace(/\s+/g, ' ');
 const table = (head: string[], rows: unknown[][]) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
 const num = (n: number) => n.toLocaleString('en-GB');
 const excerpt = (s: string, n = 120) => (s.length > n ? `${s.slice(0, n)}…` : s);
+
+/** An operator decision on a member, as notes and the report say it. */
+export const decisionText = (d: CaseDecision) => `${d.decision === 'allow_list' ? `allow-listed${d.entry?.kind === 'org' ? ` with org ${d.entry.id}` : ''}` : `operator verdict ${d.level}`}${d.by ? ` by ${d.by}` : ''}${d.at ? ` at ${d.at}` : ''}${d.note ? `: ${d.note}` : ''}`;
 
 export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string {
   const k = c.campaign;
@@ -19,14 +22,25 @@ export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string
   out.push(table(['case', 'status', 'campaign', 'cluster', 'level', 'score', 'opened', 'updated'], [[c.id, c.status, c.campaign_id, c.cluster_id, k.level, k.score, c.opened_at, c.updated_at]]), '');
 
   out.push('## What it did', '');
-  out.push(`${num(k.members.length)} accounts sent ${num(k.volume.requests)} requests and received ${num(k.volume.output_tokens)} output tokens between ${k.first_seen} and ${k.last_seen}; flagged at ${k.flagged_at}.`, '');
+  // The detector's count and the events read for the case are two figures: each is named, and
+  // the day table sums to the events read (the detector's hourly timeline starts when accounts
+  // were linked, so it does not sum to its own total).
+  const u = c.usage;
+  out.push(`The detector counted ${num(k.volume.requests)} requests and ${num(k.volume.output_tokens)} output tokens from its ${num(k.members.length)} accounts between ${k.first_seen} and ${k.last_seen}; flagged at ${k.flagged_at}.`, '');
   const targets = Object.entries(k.targets).sort((a, b) => b[1] - a[1]);
   if (targets.length) out.push(table(['capability targeted', 'share of requests'], targets.map(([t, s]) => [t, `${Math.round(s * 100)}%`])), '');
-  const days = new Map<string, number>();
-  for (const [hour, n] of k.timeline) days.set(hour.slice(0, 10), (days.get(hour.slice(0, 10)) ?? 0) + n);
-  if (days.size) out.push(table(['day', 'requests'], [...days].map(([d, n]) => [d, num(n)])), '');
-  const u = c.usage;
-  out.push(`Events read for this case: ${num(c.events_read)}${c.events_truncated ? ' (bounded: the campaign sent more)' : ''}; ${num(u.input_tokens)} input and ${num(u.output_tokens)} output tokens (${num(u.reasoning_tokens)} of them reasoning).`);
+  const bounded = c.events_truncated ? ' (bounded: the campaign sent more)' : '';
+  if (u.served !== undefined) {
+    out.push(`The events read for this case${bounded}: ${num(u.requests)} requests, of which ${num(u.served)} were answered, ${num(u.refused ?? 0)} refused (403 denied, 429 limited)${u.errors ? ` and ${num(u.errors)} failed` : ''}; ${num(u.input_tokens)} input and ${num(u.output_tokens)} output tokens (${num(u.reasoning_tokens)} of them reasoning).`, '');
+    const days = Object.entries(u.days ?? {}).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    if (days.length) out.push(table(['day', 'requests', 'answered', 'refused'], [...days.map(([d, x]) => [d, num(x.requests), num(x.served), num(x.refused)]), ['total', num(u.requests), num(u.served), num(u.refused ?? 0)]]), '');
+  } else {
+    // A case file built before answered and refused were counted.
+    const days = new Map<string, number>();
+    for (const [hour, n] of k.timeline) days.set(hour.slice(0, 10), (days.get(hour.slice(0, 10)) ?? 0) + n);
+    if (days.size) out.push(table(['day', 'requests after linking'], [...days].map(([d, n]) => [d, num(n)])), '');
+    out.push(`Events read for this case: ${num(c.events_read)}${bounded}; ${num(u.input_tokens)} input and ${num(u.output_tokens)} output tokens (${num(u.reasoning_tokens)} of them reasoning).`);
+  }
   out.push(`Models: ${Object.entries(u.models).map(([m, n]) => `${m} (${num(n)})`).join(', ') || '-'}. Countries: ${Object.entries(u.countries).sort((a, b) => b[1] - a[1]).map(([m, n]) => `${m} (${num(n)})`).join(', ') || '-'}.`, '');
 
   out.push('## Why it was flagged', '');
@@ -38,6 +52,16 @@ export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string
     shown.map((m) => [m.account_id, m.org_id, m.level, m.tier, m.programme, m.created_at, m.email_domain, m.claimed_country, m.signup_ip, m.requests])));
   if (c.members.length > shown.length) out.push('', `(${c.members.length - shown.length} more in the case file)`);
   out.push('');
+
+  const decisions = c.decisions ?? [];
+  if (decisions.length) {
+    out.push('## Operator decisions on its accounts', '');
+    const excluded = decisions.filter((d) => d.excluded).length;
+    if (excluded) out.push(`${excluded} of the detector's ${c.campaign.members.length} accounts are not counted as the campaign's: an operator allow-listed them or held them at none. Their values count as other accounts' (none of them is shared as the campaign's).`, '');
+    out.push(table(['account', 'decision', 'counted', 'by', 'when', 'note'], decisions.map((d) => [
+      d.account_id, d.decision === 'allow_list' ? `allow-list (${d.entry?.kind} ${d.entry?.id})` : `operator verdict ${d.level}`, d.excluded ? 'no' : 'yes', d.by, d.at, d.note,
+    ])), '');
+  }
 
   out.push('## What its accounts shared', '');
   out.push('Shareable values are those the campaign holds and few other accounts do; a threat-intel export carries them only as keyed hashes.', '');

@@ -71,13 +71,38 @@ interface CaseHead {
   updated_at: string;
 }
 
+/**
+ * An operator decision on an account of the campaign: allow-listed (the account or its org; such
+ * accounts are not counted as members and their values are not shared), held at `none`, or an
+ * operator verdict at another level (recorded, the account stays a member).
+ */
+export interface CaseDecision {
+  account_id: string;
+  decision: 'allow_list' | 'operator_verdict';
+  /** For the allow-list: the entry (`account` or `org` and its id); for a verdict: its level. */
+  entry: { kind: 'account' | 'org'; id: string } | null;
+  level: VerdictLevel | null;
+  /** Excluded from the case's members and from the holders of shareable values. */
+  excluded: boolean;
+  /** Who made it and when, with their note (null when not known: an allow-list entry from the configuration). */
+  by: string | null;
+  at: string | null;
+  note: string | null;
+}
+
 export interface CaseFile extends CaseHead {
   /** The detector's campaign as it stood (members, timeline, volume, targets, evidence). */
   campaign: Campaign;
   members: CaseMember[];
   observables: CaseObservable[];
   /** Usage of the events read: requests, tokens, models, countries. */
-  usage: { requests: number; input_tokens: number; output_tokens: number; reasoning_tokens: number; models: Record<string, number>; countries: Record<string, number> };
+  usage: {
+    requests: number; input_tokens: number; output_tokens: number; reasoning_tokens: number; models: Record<string, number>; countries: Record<string, number>;
+    /** Of the requests read: answered (< 400), refused (403 denied, 429 limited), other errors; absent from case files built before they were counted. */
+    served?: number; refused?: number; errors?: number;
+    /** The same per UTC day of the events read (sums to `requests`). */
+    days?: Record<string, { requests: number; served: number; refused: number }>;
+  };
   /** Events read from the event store for the case, and whether a bound cut the reading short. */
   events_read: number;
   events_truncated: boolean;
@@ -85,6 +110,8 @@ export interface CaseFile extends CaseHead {
   window_events_scanned: number;
   window_truncated: boolean;
   ledger: LedgerAnchor | null;
+  /** Operator decisions on the campaign's accounts when the case was built (absent from older case files). */
+  decisions?: CaseDecision[];
   notes: CaseNote[];
 }
 

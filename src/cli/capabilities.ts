@@ -16,7 +16,7 @@ import { limitsHooks, limitsAdminRoutes, LimitsBackendUnreachable, BACKEND_FAILU
 import { setUpDetector } from './detector.ts';
 import { setUpCases } from './cases.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
-import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerErrorLog, registerLedgerRoutes, ledgerReadGate, ledgerAdminRoutes, type Ledger } from '../ledger/index.ts';
+import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerMergeSink, ledgerErrorLog, registerLedgerRoutes, ledgerReadGate, ledgerAdminRoutes, type Ledger } from '../ledger/index.ts';
 import { policyHooks, policyAdminRoutes, withAppealContact, type PolicyRuntime } from '../policy/index.ts';
 import { Notifier, ledgerFailed, notifyAdminRoutes } from '../notify/index.ts';
 import { createBatches, SqliteBatchStore, PostgresBatchStore, SqliteFileStore, PostgresFileStore, type BatchStore, type FileStore } from '../batches/index.ts';
@@ -74,6 +74,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     const notify = notifier.watchVerdicts((id) => detector.campaign(id), (accountId) => detector.campaignIdOf(accountId));
     // Off the detector's tick: describing a campaign lists its members.
     detector.onVerdict((v) => { setImmediate(() => notify(v)); });
+    const merged = notifier.watchMerges();
+    detector.onClusterMerge((m) => { setImmediate(() => merged(m)); });
   }
 
   // Message batches: stored, then each request run through this gateway's own pipeline as the
@@ -148,13 +150,14 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     ledger = opened;
     hooks.push(ledgerHooks(opened, { verdicts, registry }));
     detector?.onVerdict(ledgerVerdictSink(opened, (err) => { logError(err); notifyError(err); }));
+    detector?.onClusterMerge(ledgerMergeSink(opened, (err) => { logError(err); notifyError(err); }));
     adminRegistrars.push(ledgerAdminRoutes(opened));
     // What it cannot write while stopping is counted and logged through onError.
     closers.push(async () => { await opened.close(); });
   }
 
   // Cases read the detector's campaigns, the stored events and the ledger.
-  if (detector && cases) adminRegistrars.push(cases.adminRoutes(detector, ledger));
+  if (detector && cases) adminRegistrars.push(cases.adminRoutes(detector, ledger, detect.overrides && (() => detect.overrides!.list())));
 
   // A suspension in identity names the appeal contact, as a suspending verdict's refusal does
   // (batch requests, run with one-use credentials, too).

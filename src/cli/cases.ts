@@ -15,7 +15,7 @@ export interface CasesSetup {
   /** The indicators the detector matches (give them to the engine before it replays events). */
   intel: SharedIndicators;
   /** The admin routes, once the engine exists. */
-  adminRoutes(engine: DetectorEngine, ledger: CaseSources['ledger']): AdminRouteRegistrar;
+  adminRoutes(engine: DetectorEngine, ledger: CaseSources['ledger'], decisions?: CaseSources['decisions']): AdminRouteRegistrar;
   /** The TAXII 2.1 server for partners, mounted at /taxii2 (null: off). */
   taxiiPlugin: ((authenticate: (secret: string) => Promise<TaxiiCaller>) => (app: FastifyInstance) => void) | null;
   /** Start polling partners' feeds (once the detector is running). */
@@ -90,9 +90,9 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
     taxiiPlugin: cfg.taxii.enabled ? (authenticate) => (app) => registerTaxiiServer(app, {
       store, intel, sharingKey: key, authenticate, provider: cfg.provider, importLevel: cfg.import_level, maxContentLength: cfg.taxii.max_content_length, requestsPerMinute: cfg.taxii.requests_per_minute,
     }) : null,
-    adminRoutes: (engine, ledger) => casesAdminRoutes({
+    adminRoutes: (engine, ledger, decisions) => casesAdminRoutes({
       store, intel, feeds, sharingKey: key, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days,
-      sources: { engine, events: stores.events, ledger },
+      sources: { engine, events: stores.events, ledger, decisions },
       limits: { maxMembers: cfg.max_members, maxEventsPerMember: cfg.max_events_per_member, maxEvents: cfg.max_events, maxWindowEvents: cfg.max_window_events },
     }),
   };

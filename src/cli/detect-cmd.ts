@@ -14,6 +14,7 @@ const HELP = `usage:
   warden detect clusters [--level L] [--limit N]
   warden detect cluster ID
   warden detect campaigns
+  warden detect campaign ID                   one campaign by its id or its cluster's (an id merged away shows where it went)
   warden detect stats                         accounts in memory and forgotten, clusters, campaigns, events seen
   warden detect snapshot                      write a snapshot of the detector's state now (before an upgrade, a move)
   warden detect verdicts                      operator verdicts in force
@@ -67,11 +68,15 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
       show = (r) => table(r.data, ['id', 'level', 'score', 'size', 'actors', 'requests', 'campaign_id']) + (r.total > r.data.length ? `\n(${r.total} in all: --limit)` : '');
     } else if (what === 'cluster' && sub && !extra.length) {
       result = await c.call('GET', `/detect/clusters/${enc(sub)}`);
-      show = (r) => `${r.id}  ${r.level}  score ${r.score}  ${r.size} accounts (${r.actors} actors)  ${r.requests} requests${r.campaign_id ? `  campaign ${r.campaign_id}` : ''}\n\n${reasons(r.reasons)}\n\nmembers: ${r.members.join(' ')}`;
+      show = (r) => `${mergedText(r)}${r.id}  ${r.level}  score ${r.score}  ${r.size} accounts (${r.actors} actors)  ${r.requests} requests${r.campaign_id ? `  campaign ${r.campaign_id}` : ''}\n\n${reasons(r.reasons)}\n\nmembers: ${r.members.join(' ')}`;
     } else if (what === 'campaigns' && !sub) {
       result = await c.call('GET', '/detect/campaigns');
       show = (r) => table(r.data.map((x: any) => ({ ...x, accounts: x.members.length, requests: x.volume.requests, targets: Object.entries(x.targets).filter(([, s]) => (s as number) >= 0.1).map(([k]) => k) })),
         ['id', 'level', 'score', 'accounts', 'requests', 'first_seen', 'flagged_at', 'targets']);
+    } else if (what === 'campaign' && sub && !extra.length) {
+      result = await c.call('GET', `/detect/campaigns/${enc(sub)}`);
+      show = (r) => `${mergedText(r)}${r.id}  cluster ${r.cluster_id}  ${r.level}  score ${r.score}  ${r.members.length} accounts  ${r.volume.requests} requests  first seen ${r.first_seen}  flagged ${r.flagged_at}`
+        + `${r.merged_from?.length ? `\nmerged from: ${r.merged_from.join(' ')}` : ''}\n\n${reasons(r.evidence)}\n\nmembers: ${r.members.join(' ')}`;
     } else if (what === 'stats' && !sub) {
       result = await c.call('GET', '/detect/stats');
       show = (r) => Object.entries(r).map(([k, x]) => `${k.padEnd(18)} ${x ?? '-'}`).join('\n');
@@ -94,7 +99,8 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
         let expires: string | undefined;
         try { expires = v.for ? new Date(Date.now() + parseDuration(v.for) * 1000).toISOString() : undefined; } catch (err) { return usage(`--for: ${(err as Error).message}`); }
         result = await c.call('POST', '/detect/verdicts', { body: { kind: s.kind, id: s.id, level: v.level, ...(v.note ? { note: v.note } : {}), ...(expires ? { expires_at: expires } : {}) } });
-        show = (r: Verdict) => `${r.subject.kind} ${r.subject.id}: ${r.level} (operator, since ${r.since}${r.expires_at ? `, until ${r.expires_at}` : ''})`;
+        show = (r: Verdict & { not_enforced?: Array<{ account: string; detail: string }> }) => `${r.subject.kind} ${r.subject.id}: ${r.level} (operator, since ${r.since}${r.expires_at ? `, until ${r.expires_at}` : ''})`
+          + (r.not_enforced ?? []).map((n) => `\nwarning: ${n.account}: ${n.detail}`).join('');
       } else {
         await c.call('DELETE', '/detect/verdicts', { query: { kind: s.kind, id: s.id, ...(v.reason ? { reason: v.reason } : {}) } });
         result = { cleared: s };
@@ -113,7 +119,7 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
         else { await c.call('DELETE', '/detect/allow', { query: { [s.kind]: s.id, ...(v.reason ? { reason: v.reason } : {}) } }); result = { removed: s }; }
         show = () => `${s.kind} ${s.id}: ${sub === 'add' ? 'allow-listed (never above none)' : 'no longer allow-listed'}`;
       }
-    } else if ((what === 'account' || what === 'cluster') && !sub) return usage(`${what}: give the ${what} id`);
+    } else if ((what === 'account' || what === 'cluster' || what === 'campaign') && !sub) return usage(`${what}: give the ${what} id`);
     else return usage(`unknown command: detect ${[what, sub, ...extra].filter(Boolean).join(' ')}`);
     io.out(v.json ? JSON.stringify(result, null, 2) : show(result));
     return 0;
@@ -121,6 +127,11 @@ export async function runDetectCli(argv: string[], ioIn: Partial<DetectCliIo> = 
     io.err(err instanceof WardenError ? `error: ${err.message} (${err.code})` : `error: ${(err as Error).message}`);
     return cliExitCode(err);
   }
+}
+
+/** The line saying an id asked for merged into the one shown. */
+function mergedText(r: { merged?: { from: string; into: string } }): string {
+  return r.merged ? `${r.merged.from} merged into ${r.merged.into}:\n` : '';
 }
 
 function accountText(r: { account_id: string; level: string; verdict: Verdict | null; cluster: { id: string; size: number; actors: number; level: string } | null; link?: AccountLink | null; indicators: Array<{ signal: string; value: number; threshold: number; contribution: number }>; precedence?: { summary: string } }): string {

@@ -28,6 +28,8 @@ export interface DetectorSetup {
   adminRoutes: AdminRouteRegistrar | null;
   /** On a replica: what the admin API answers on the routes only the worker serves (it names the worker). */
   adminMisdirected: ((path: string) => Promise<WardenError | null>) | null;
+  /** The stored operator decisions (allow-list, operator verdicts), on the nodes that run the engine. */
+  overrides?: DetectOverridesStore;
   close(): Promise<void>;
 }
 
@@ -117,7 +119,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     closers.unshift(() => snapshots.stop());
     snapshot = { path: snapshotPath, save: () => snapshots.saveNow() };
   }
-  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists }), adminMisdirected: null, close };
+  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists }), adminMisdirected: null, overrides, close };
 }
 
 /** Where this node keeps detector snapshots: the configured path, or beside the SQLite database; null: none. */

@@ -433,3 +433,22 @@ test('a cluster verdict reaches members with a milder operator verdict of their 
     await app.close();
   }
 });
+
+test('a verify verdict on an account already identity verified is answered with a warning that it will not refuse it', async () => {
+  const { engine, app, call } = await operatorRoutes();
+  try {
+    const tierOf = (id: string) => scenario.events.findLast((e) => e.account_id === id)?.account?.tier;
+    const verified = organic.find((id) => tierOf(id) === 'identity_verified' || tierOf(id) === 'enterprise');
+    const unverified = organic.find((id) => tierOf(id) === 'email_verified' || tierOf(id) === 'unverified');
+    assert.ok(verified && unverified, 'the scenario has both kinds of account');
+    assert.equal(engine.accountTier(verified), tierOf(verified), 'the detector knows its tier');
+    const set = await call('POST', '/admin/detect/verdicts', { kind: 'account', id: verified, level: 'verify', note: 'Require KYC before more agent traffic' }, 'dashboard:Op Bob');
+    assert.equal(set.status, 201);
+    assert.equal(set.body.not_enforced?.[0]?.account, verified, 'the answer warns that verify does not refuse this account');
+    assert.match(set.body.not_enforced[0].detail, /verify: account is (identity_verified|enterprise).*suspend/, 'saying why and what would');
+    const other = await call('POST', '/admin/detect/verdicts', { kind: 'account', id: unverified, level: 'verify', note: 'KYC' });
+    assert.equal(other.body.not_enforced, undefined, 'no warning where verify refuses');
+    const suspend = await call('POST', '/admin/detect/verdicts', { kind: 'account', id: verified, level: 'suspend', note: 'KYC refused' });
+    assert.equal(suspend.body.not_enforced, undefined, 'no warning for another level');
+  } finally { await app.close(); }
+});

@@ -6,6 +6,7 @@
  *   GET    /admin/detect/clusters         clusters above none (?min_members=2&limit=100)
  *   GET    /admin/detect/clusters/:id     one cluster: members, evidence, score, campaign
  *   GET    /admin/detect/campaigns        named campaigns: members, timeline, volume, targets, evidence
+ *   GET    /admin/detect/campaigns/:id    one campaign by its id or its cluster's (ids merged away answer with where they went)
  *   GET    /admin/detect/stats            accounts in memory and forgotten, clusters, campaigns, link keys, events
  *   POST   /admin/detect/snapshot         write a snapshot of the detector's state now (before an upgrade, a move) -> 201
  *   GET    /admin/detect/allow            allow-list in force, with who added each entry and why
@@ -23,7 +24,7 @@
 import { z } from 'zod';
 import { WardenError } from '../errors/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
-import type { DetectorEngine } from './engine.ts';
+import type { Campaign, DetectorEngine } from './engine.ts';
 import { VERDICT_LEVELS } from './verdict.ts';
 import { recordedText } from '../identity/schemas.ts';
 import { MemoryDetectOverridesStore, type DetectOverrideChange, type DetectOverridesStore } from './overrides.ts';
@@ -45,6 +46,13 @@ export interface DetectAdminOptions {
 }
 
 const Level = z.enum(VERDICT_LEVELS);
+
+/** A campaign with the ids merged into it, and, when asked for by one of those, a note saying so. */
+export function withMerges(engine: DetectorEngine, c: Campaign, asked: string): Campaign & { merged_from?: string[]; merged?: { from: string; into: string } } {
+  const from = [...new Set([...engine.mergedFrom(c.id), ...engine.mergedFrom(c.cluster_id)])];
+  const redirected = asked !== c.id && asked !== c.cluster_id;
+  return { ...c, ...(from.length ? { merged_from: from } : {}), ...(redirected ? { merged: { from: asked, into: c.id } } : {}) };
+}
 const Id = z.string().min(1).max(200);
 const IdParams = z.strictObject({ id: Id });
 
@@ -65,19 +73,25 @@ export const VerdictSchema = z.object({
   expires_at: z.string().nullable().optional(),
   merged_into: z.string().nullable().optional().describe('an operator cluster verdict whose cluster merged into another: that cluster (the strictest operator verdict it carries applies)'),
 });
+const MergedNote = z.object({ from: z.string(), into: z.string() })
+  .describe('the id asked for merged into another: this answer is the one it merged into');
 export const ClusterSchema = z.object({
   id: z.string(), members: z.array(z.string()), actors: z.number().describe('members scored as distinct actors'), level: Level, score: z.number(), requests: z.number(),
   campaign_id: z.string().nullable(), reasons: z.array(Reason),
   size: z.number().optional().describe('members in all (`members` may list only the first ones)'),
   flagged_at: z.string().nullable().optional(),
+  merged_from: z.array(z.string()).optional().describe('cluster ids that merged into this one (remembered ids only)'),
+  merged: MergedNote.optional(),
 });
 const ClusterListItem = ClusterSchema.extend({ size: z.number().describe('members in all; `members` lists the first 20') });
 export const CampaignSchema = z.object({
   id: z.string(), cluster_id: z.string(), level: Level, score: z.number(), members: z.array(z.string()),
   first_seen: z.string(), last_seen: z.string(), flagged_at: z.string(),
   volume: z.object({ requests: z.number(), output_tokens: z.number() }),
-  timeline: z.array(z.tuple([z.string(), z.number()])).describe('hourly request counts, oldest first'),
+  timeline: z.array(z.tuple([z.string(), z.number()])).describe('hourly request counts, oldest first, from when each account was linked (what an account sent before is in volume.requests, not here)'),
   targets: z.record(z.string(), z.number()), evidence: z.array(Reason),
+  merged_from: z.array(z.string()).optional().describe('campaign and cluster ids that merged into this campaign (remembered ids only)'),
+  merged: MergedNote.optional(),
 });
 const Weighed = z.object({
   source: z.enum(['allow_list', 'operator_account', 'operator_cluster', 'detector_account', 'detector_cluster']),
@@ -86,6 +100,8 @@ const Weighed = z.object({
 const Exemption = z.object({ kind: z.enum(['account', 'org', 'operator_none']), id: z.string() });
 /** The answer to setting an operator verdict: the verdict, and whom the allow-list keeps it from. */
 const VerdictSet = VerdictSchema.extend({
+  not_enforced: z.array(z.object({ account: z.string(), tier: z.string(), detail: z.string() })).optional()
+    .describe('a `verify` verdict on accounts already identity verified (or enterprise), as their latest request recorded: it does not refuse them (the policy\'s verify stops at identity_verified)'),
   not_reached: z.array(z.object({ account: z.string(), exempt_by: Exemption })).describe('accounts the verdict does not reach: those the allow-list exempts (the account itself, or a member of the cluster), by their entry, and members an operator\'s `none` on the account exempts (`operator_none`)'),
 });
 const AccountView = z.object({
@@ -246,7 +262,19 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
       handler: ({ params }) => {
         const c = engine.cluster(params.id);
         if (!c) throw new WardenError('WARDEN_NOT_FOUND', `no cluster ${params.id}`);
-        return c;
+        const from = engine.mergedFrom(c.id);
+        return { ...c, ...(from.length ? { merged_from: from } : {}), ...(c.id !== params.id ? { merged: { from: params.id, into: c.id } } : {}) };
+      },
+    });
+
+    r.route({
+      method: 'GET', path: `${prefix}/campaigns/:id`, operationId: 'detectCampaign', tag,
+      summary: 'One campaign by its id or its cluster\'s; an id that merged into another answers with the one it merged into',
+      params: IdParams, response: CampaignSchema,
+      handler: ({ params }) => {
+        const c = engine.campaign(params.id);
+        if (!c) throw new WardenError('WARDEN_NOT_FOUND', `no campaign ${params.id}`);
+        return withMerges(engine, c, params.id);
       },
     });
 
@@ -254,7 +282,7 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
       method: 'GET', path: `${prefix}/campaigns`, operationId: 'detectCampaigns', tag,
       summary: 'Named campaigns: members, timeline, volume, targets, evidence',
       response: z.object({ data: z.array(CampaignSchema) }),
-      handler: () => ({ data: engine.campaigns() }),
+      handler: () => ({ data: engine.campaigns().map((c) => withMerges(engine, c, c.id)) }),
     });
 
     r.route({
@@ -350,7 +378,10 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
       handler: async ({ body, actor }) => {
         const { kind, id, level, note } = body;
         const expiresAt = body.expires_at ? new Date(body.expires_at).toISOString() : null;
-        if (kind === 'cluster' && !engine.cluster(id)) throw new WardenError('WARDEN_NOT_FOUND', `no cluster ${id}`, { param: 'id' });
+        // A cluster id that merged away is looked up as the cluster it went into; a verdict is set on a live id.
+        const live = kind === 'cluster' ? engine.cluster(id, 0) : null;
+        if (kind === 'cluster' && !live) throw new WardenError('WARDEN_NOT_FOUND', `no cluster ${id}`, { param: 'id' });
+        if (live && live.id !== id) throw new WardenError('WARDEN_NOT_FOUND', `cluster ${id} merged into ${live.id}: set the verdict on ${live.id}`, { param: 'id' });
         if (kind === 'account') await mustExist('account', id, 'id');
         const since = new Date().toISOString();
         await stored((s) => s.put({ kind: kind === 'account' ? 'verdict_account' : 'verdict_cluster', subject: id, level, note, created_at: since, expires_at: expiresAt, by: actor }));
@@ -358,7 +389,15 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
         const set = engine.setManualVerdict({ kind, id }, level, note, since, expiresAt, actor)!;
         const exempt = kind === 'account' ? engine.exemption(id) : null;
         const notReached = kind === 'cluster' ? engine.clusterExemptions(id) : exempt ? [{ account: id, exempt_by: exempt }] : [];
-        return { ...set, not_reached: notReached };
+        // `verify` refuses only accounts not yet identity verified (the policy's verdicts.verify):
+        // on one already verified it shapes or limits at most. Said, so the operator can choose another level.
+        const notEnforced = level === 'verify' ? (kind === 'account' ? [id] : engine.cluster(id)?.members ?? []).flatMap((a) => {
+          const tier = engine.accountTier(a);
+          return tier === 'identity_verified' || tier === 'enterprise'
+            ? [{ account: a, tier, detail: `verify: account is ${tier}; verify refuses only accounts below identity_verified, so it is still served (shaped or limited as the policy's verify says): suspend it, or lower its tier, to stop it` }]
+            : [];
+        }) : [];
+        return { ...set, not_reached: notReached, ...(notEnforced.length ? { not_enforced: notEnforced } : {}) };
       },
     });
 

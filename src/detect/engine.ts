@@ -580,6 +580,20 @@ export interface EngineOptions {
   intel?: SharedIndicators;
 }
 
+/** A cluster (of two or more accounts, or a campaign) merged into another, which keeps its id. */
+export interface ClusterMerge {
+  /** The surviving cluster and its campaign. */
+  cluster: string;
+  campaign_id: string | null;
+  /** The cluster id merged away, and its campaign's id when that went away too. */
+  merged: string;
+  merged_campaign_id: string | null;
+  /** The surviving cluster's level after the merge, the event time, and its members now. */
+  level: VerdictLevel;
+  at: string;
+  accounts: string[];
+}
+
 /** Two clusters that both carried an operator verdict merged (see DetectorEngine.onOperatorMerge). */
 export interface OperatorMerge {
   /** The merged cluster's id. */
@@ -608,10 +622,13 @@ const LINK_RECORD_EVIDENCE = 6;
 
 /** Bump when the meaning of any field kept in a snapshot changes (a counter's slot, a flag's bit). */
 const SNAPSHOT_FORMAT = 5;
+/** Merged-away cluster and campaign ids remembered (see DetectorEngine.mergedAway). */
+const MERGED_AWAY_MAX = 20_000;
+
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
-  'allowAccounts', 'allowOrgs', 'manualAccount', 'manualCluster', 'manualClusterLive', 'clusterAlias', 'mergeListeners', 'nextManualExpiry',
+  'allowAccounts', 'allowOrgs', 'manualAccount', 'manualCluster', 'manualClusterLive', 'clusterAlias', 'mergeListeners', 'clusterMergeListeners', 'nextManualExpiry',
   'recentSpan', 'recentIds', 'recentTs', 'recentHead', 'intel', 'intelGeneration',
 ]);
 
@@ -739,7 +756,14 @@ export class DetectorEngine implements VerdictView {
   private manualClusterLive = new Map<string, Verdict>();
   /** Cluster ids that carried an operator verdict and merged away -> the cluster they merged into. */
   private readonly clusterAlias = new Map<string, string>();
+  /**
+   * Cluster and campaign ids merged away (those operators could have been handed: clusters of two
+   * or more, campaigns) -> the id they merged into, oldest first, at most MERGED_AWAY_MAX: so an id
+   * in an alert or a case keeps resolving (resolveMerged). In snapshots; a replay rebuilds it.
+   */
+  private mergedAway = new Map<string, string>();
   private mergeListeners: Array<(m: OperatorMerge) => void> = [];
+  private clusterMergeListeners: Array<(m: ClusterMerge) => void> = [];
   /** Wall-clock ms at which the first operator verdict set for a time lapses (Infinity: none). */
   private nextManualExpiry = Infinity;
   private readonly allowAccounts = new Set<string>();
@@ -1492,6 +1516,7 @@ export class DetectorEngine implements VerdictView {
     // When both sides carry one, the stricter keeps the name and the other's id becomes an alias of
     // it: no operator decision stops matching (see rebuildManualClusters), and the merge is emitted.
     const idA = ca.id; const idB = cb.id;
+    const campA = ca.campaignId; const campB = cb.campaignId; const seenA = ca.members > 1 || !!campA; const seenB = cb.members > 1 || !!campB;
     const carried = this.manualClusterLive.size ? [this.manualClusterLive.get(idA), this.manualClusterLive.get(idB)] : [];
     this.clusterById.delete(cb.id);
     if (this.mergeKeepsSecondName(ca, cb)) {
@@ -1526,6 +1551,8 @@ export class DetectorEngine implements VerdictView {
     ca.requests += cb.requests; ca.outTokens += cb.outTokens;
     for (const [h, k] of cb.timeline) ca.timeline.set(h, (ca.timeline.get(h) ?? 0) + k);
     if (!ca.campaignId && cb.campaignId) ca.campaignId = cb.campaignId;
+    this.rememberMerge(seenA ? idA : null, campA, ca.id, ca.campaignId);
+    this.rememberMerge(seenB ? idB : null, campB, ca.id, ca.campaignId);
     // The flagged side's keys are marked already; mark the other side's once they are one cluster.
     const flaggedA = ca.verdict.level >= THROTTLE; const flaggedB = cb.verdict.level >= THROTTLE;
     if (flaggedA && !flaggedB) this.markFlaggedKeys(b);
@@ -1539,6 +1566,22 @@ export class DetectorEngine implements VerdictView {
     this.dirtyClusters.delete(b);
     this.dirtyClusters.add(a);
     if (carried[0] && carried[1]) this.emitOperatorMerge(ca.id, carried[0], carried[1], a);
+    if (this.clusterMergeListeners.length && (seenA || seenB)) {
+      const goneSide = ca.id === idA ? { id: idB, campaign: campB, seen: seenB } : { id: idA, campaign: campA, seen: seenA };
+      if (goneSide.seen) {
+        const m: ClusterMerge = {
+          cluster: ca.id, campaign_id: ca.campaignId, merged: goneSide.id, merged_campaign_id: goneSide.campaign !== ca.campaignId ? goneSide.campaign : null,
+          level: VERDICT_LEVELS[ca.verdict.level], at: new Date(tsS * 1000).toISOString(), accounts: this.membersOf(a),
+        };
+        for (const l of this.clusterMergeListeners) { try { l(m); } catch { /* listeners must not break scoring */ } }
+      }
+    }
+  }
+
+  /** Hear merges that took away a cluster of two or more accounts or a campaign (see ClusterMerge). */
+  onClusterMerge(listener: (m: ClusterMerge) => void): () => void {
+    this.clusterMergeListeners.push(listener);
+    return () => { this.clusterMergeListeners = this.clusterMergeListeners.filter((l) => l !== listener); };
   }
 
   /**
@@ -1569,6 +1612,39 @@ export class DetectorEngine implements VerdictView {
   onOperatorMerge(listener: (m: OperatorMerge) => void): () => void {
     this.mergeListeners.push(listener);
     return () => { this.mergeListeners = this.mergeListeners.filter((l) => l !== listener); };
+  }
+
+  /** Remember a merged-away side's cluster and campaign ids (when they were visible) -> the surviving ones. */
+  private rememberMerge(cluster: string | null, campaign: string | null, intoCluster: string, intoCampaign: string | null): void {
+    const put = (from: string, into: string) => {
+      this.mergedAway.delete(from);
+      this.mergedAway.set(from, into);
+      if (this.mergedAway.size > MERGED_AWAY_MAX) this.mergedAway.delete(this.mergedAway.keys().next().value!);
+    };
+    // A surviving id is live: it resolves to itself, whatever it was merged into before.
+    this.mergedAway.delete(intoCluster);
+    if (intoCampaign) this.mergedAway.delete(intoCampaign);
+    if (cluster && cluster !== intoCluster) put(cluster, intoCluster);
+    if (campaign && intoCampaign && campaign !== intoCampaign) put(campaign, intoCampaign);
+  }
+
+  /**
+   * The live cluster or campaign id a merged-away id now names (followed through later merges),
+   * or null when `id` is live or unknown: alerts and cases name ids that later merge.
+   */
+  resolveMerged(id: string): string | null {
+    let at = id;
+    for (let n = 0; n < 64; n++) {
+      const next = this.mergedAway.get(at);
+      if (next === undefined || next === at) break;
+      at = next;
+    }
+    return at === id ? null : at;
+  }
+
+  /** Ids merged into live cluster or campaign `id` (directly or through earlier merges). */
+  mergedFrom(id: string): string[] {
+    return [...this.mergedAway.keys()].filter((from) => this.resolveMerged(from) === id);
   }
 
   /** The live cluster an id names: itself, or the cluster it merged into (followed through later merges). */
@@ -2691,6 +2767,7 @@ export class DetectorEngine implements VerdictView {
 
   /** One campaign by its id or its cluster's, or null (without describing every other one). */
   campaign(id: string): Campaign | null {
+    if (!this.clusterById.has(id)) id = this.resolveMerged(id) ?? id;
     const byCluster = this.clusterById.get(id);
     if (byCluster !== undefined) {
       const c = this.clusters.get(byCluster);
@@ -2698,6 +2775,12 @@ export class DetectorEngine implements VerdictView {
     }
     for (const [r, c] of this.clusters) if (c.campaignId === id) return this.describeCampaign(r, c);
     return null;
+  }
+
+  /** The verification tier the account's latest event carried (null: not held). */
+  accountTier(accountId: string): (typeof TIERS)[number] | null {
+    const i = this.index.get(accountId);
+    return i === undefined ? null : TIERS[this.tier[i]];
   }
 
   /** Whether the engine holds account `accountId` (it has seen its events and not forgotten it). */
@@ -2756,7 +2839,7 @@ export class DetectorEngine implements VerdictView {
 
   /** One cluster by id (members listed up to `maxMembers`), or null. */
   cluster(clusterId: string, maxMembers = 1000): (ClusterSummary & { size: number; flagged_at: string | null }) | null {
-    const r = this.clusterById.get(clusterId);
+    const r = this.clusterById.get(clusterId) ?? this.clusterById.get(this.resolveMerged(clusterId) ?? '');
     const c = r === undefined ? undefined : this.clusters.get(r);
     if (r === undefined || !c) return null;
     const members = this.membersOf(r);

@@ -12,7 +12,7 @@
  */
 export * from './verdict.ts';
 export { detectConfigSchema, detectConfig, type DetectConfig } from './config.ts';
-export { DetectorEngine, LINK_TYPES, type AccountLink, type SharedAccountVerdict, type EngineOptions, type EngineStats, type OperatorMerge, type Exemption, type WeighedVerdict, type OutrankedVerdict, type VerdictPrecedence, type ClusterSummary, type Campaign, type LinkType } from './engine.ts';
+export { DetectorEngine, LINK_TYPES, type AccountLink, type SharedAccountVerdict, type EngineOptions, type EngineStats, type OperatorMerge, type ClusterMerge, type Exemption, type WeighedVerdict, type OutrankedVerdict, type VerdictPrecedence, type ClusterSummary, type Campaign, type LinkType } from './engine.ts';
 export { extractFeatures, parseIsoMs, FLAG, flagNames, type RequestFeatures } from './features.ts';
 export { INDICATORS, type Indicator, type IndicatorName } from './scoring.ts';
 export { buildReport, scoreReport, REPORT_SCHEMA, type DetectionReport, type AccountResult, type GroundTruth, type QualityFigures } from './report.ts';

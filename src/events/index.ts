@@ -12,4 +12,5 @@ export { normaliseIp } from './ip.ts';
 export { LATE_EVENT_TOLERANCE_MS, parseIsoMs } from './time.ts';
 export { tally } from './tally.ts';
 export { saysNothing } from './turn.ts';
+export { statusOutcome, type StatusOutcome } from './outcome.ts';
 export { readEventBatches, readEventsJsonl, writeJsonlLine, type ReadJsonlOptions } from './jsonl.ts';

@@ -37,10 +37,14 @@ const VerdictRowSchema = z.object({
   score: z.number().nullable(), source: z.string(), since: z.string(), campaign_id: z.string().nullable(), accounts: z.array(z.string()), reasons: z.array(z.unknown()),
 });
 const AccountUsageSchema = z.object({
-  account_id: z.string().nullable(), org_id: z.string().nullable(), requests: z.number(), errors: z.number(), input_tokens: z.number(), output_tokens: z.number(),
+  account_id: z.string().nullable(), org_id: z.string().nullable(), requests: z.number(),
+  refused: z.number().describe('requests Warden refused: 403 denied, 429 limited'), errors: z.number().describe('failed requests: 4xx other than 401, 403 and 429, and 5xx (as the dashboard counts them)'), input_tokens: z.number(), output_tokens: z.number(),
   reasoning_tokens: z.number(), models: z.record(z.string(), z.number()), ips: z.array(z.string()), countries: z.array(z.string()), asns: z.array(z.number()),
   first_ts: z.string(), last_ts: z.string(),
-  latest_verdict: z.object({ level: z.string(), ts: z.string(), subject: z.string(), reasons: z.array(z.unknown()) }).nullable(),
+  latest_verdict: z.object({ level: z.string(), ts: z.string(), subject: z.string(), reasons: z.array(z.unknown()) }).nullable()
+    .describe('the most recent verdict logged about the account or its clusters, whatever its level'),
+  verdict_in_force: z.object({ level: z.string(), ts: z.string(), subject: z.string().nullable(), source: z.string().nullable() }).nullable()
+    .describe('the level enforced on the account\'s last interaction, and the logged verdict that set it (subject kind:id, detector or operator)'),
 });
 export const LedgerQueryResultSchema = z.object({
   interactions: z.array(InteractionRowSchema), verdicts: z.array(VerdictRowSchema), usage: z.array(AccountUsageSchema),

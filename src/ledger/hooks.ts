@@ -7,7 +7,8 @@
  */
 import type { Registry } from 'prom-client';
 import type { GatewayHooks } from '../gateway/lifecycle.ts';
-import type { VerdictListener, VerdictView } from '../detect/verdict.ts';
+import type { Verdict, VerdictListener, VerdictView } from '../detect/verdict.ts';
+import type { ClusterMerge } from '../detect/engine.ts';
 import type { Ledger } from './ledger.ts';
 import { registerLedgerMetrics } from './metrics.ts';
 
@@ -65,5 +66,25 @@ export function ledgerErrorLog(write: (line: string) => void, intervalMs = 10_00
     const more = s?.suppressed ? ` (and ${s.suppressed} more since the last report)` : '';
     seen.set(key, { at: now, suppressed: 0 });
     write(`ledger: ${key}: ${(err as Error)?.message ?? String(err)}${more}`);
+  };
+}
+
+/**
+ * A merge sink for the detector: a flagged cluster that absorbs another is recorded as a verdict
+ * on it at its level, naming the cluster merged away (`clusters_merged`) and every member it holds
+ * now. So a query by cluster finds the accounts that came in by merges, and a merged-away id maps
+ * to the cluster it went into.
+ */
+export function ledgerMergeSink(ledger: Ledger, onError?: (err: unknown) => void): (m: ClusterMerge) => void {
+  return (m) => {
+    if (m.level === 'none') return;
+    const verdict: Verdict = {
+      subject: { kind: 'cluster', id: m.cluster }, level: m.level, score: null, source: 'detector', since: m.at, campaign_id: m.campaign_id,
+      reasons: [{
+        signal: 'clusters_merged', value: m.merged, threshold: null,
+        detail: `cluster ${m.merged}${m.merged_campaign_id ? ` (campaign ${m.merged_campaign_id})` : ''} merged into ${m.cluster}${m.campaign_id ? ` (campaign ${m.campaign_id})` : ''}: ${m.accounts.length} accounts now`,
+      }],
+    };
+    ledger.appendVerdict(verdict, { accounts: m.accounts }).catch((err) => onError?.(err));
   };
 }

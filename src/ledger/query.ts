@@ -8,7 +8,7 @@ import { BlockList, isIP } from 'node:net';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { normalizeIsoTime } from '../store/iso-time.ts';
-import { normaliseIp, tally } from '../events/index.ts';
+import { normaliseIp, statusOutcome, tally } from '../events/index.ts';
 import { openOperatorReason, parseLeaf, type InteractionRecord, type VerdictRecord } from './records.ts';
 import { ipv4ToInt, type EntryFilter, type EntryRow, type LedgerStorage, type PrivateRow } from './storage.ts';
 
@@ -73,6 +73,8 @@ export interface AccountUsage {
   account_id: string | null;
   org_id: string | null;
   requests: number;
+  /** Of `requests`: refused by Warden (403 denied, 429 limited) and failed (other 4xx but 401, 5xx), as the dashboard counts them. */
+  refused: number;
   errors: number;
   input_tokens: number;
   output_tokens: number;
@@ -86,6 +88,13 @@ export interface AccountUsage {
   last_ts: string;
   /** Most recent verdict in the log about this account (or its cluster), with its reasons. */
   latest_verdict: { level: string; ts: string; subject: string; reasons: unknown[] } | null;
+  /**
+   * The level enforced on the account's last interaction (as recorded on it), and the logged
+   * verdict that set it: among the latest verdict of each subject about the account (itself, its
+   * clusters, cluster verdicts naming it) up to then, the most severe at that level, an operator's
+   * first. The latest verdict can be a milder one of the account's own while its cluster's holds.
+   */
+  verdict_in_force: { level: string; ts: string; subject: string | null; source: string | null } | null;
 }
 
 export interface QueryResult {
@@ -198,19 +207,28 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
     ipFilter = (ip) => ip !== null && net.contains(ip);
   }
   // A cluster is its own id on interactions plus its member accounts: those its verdicts name and
-  // those whose interactions carry its id (what they sent before they were linked counts too).
+  // those whose interactions carry its id (what they sent before they were linked counts too);
+  // and so for every cluster its verdicts say merged into it (`clusters_merged`), and further back.
   let clusterMembers: string[] = [];
   if (q.clusterId) {
-    const { rows } = await allMatching(storage, { kind: 'verdict', anyOf: { subjectIds: [q.clusterId] } }, 1_000_000, () => true);
-    const members = new Set(rows.flatMap(({ entry }) => {
-      const rec = parseLeaf(entry.leaf);
-      return rec.kind === 'verdict' && rec.subject.kind === 'cluster' ? rec.accounts : [];
-    }));
-    // (Nothing is kept from this pass but the account ids.)
-    await allMatching(storage, { kind: 'interaction', anyOf: { clusterId: q.clusterId } }, 0, (entry) => {
-      if (entry.account_id) members.add(entry.account_id);
-      return false;
-    });
+    const members = new Set<string>();
+    const clusters = [q.clusterId];
+    for (let i = 0; i < clusters.length && i < 10_000; i++) {
+      const { rows } = await allMatching(storage, { kind: 'verdict', anyOf: { subjectIds: [clusters[i]] } }, 1_000_000, () => true);
+      for (const { entry } of rows) {
+        const rec = parseLeaf(entry.leaf);
+        if (rec.kind !== 'verdict' || rec.subject.kind !== 'cluster') continue;
+        for (const a of rec.accounts) members.add(a);
+        for (const r of rec.reasons as Array<{ signal?: unknown; value?: unknown }>) {
+          if (r?.signal === 'clusters_merged' && typeof r.value === 'string' && !clusters.includes(r.value)) clusters.push(r.value);
+        }
+      }
+      // (Nothing is kept from this pass but the account ids.)
+      await allMatching(storage, { kind: 'interaction', anyOf: { clusterId: clusters[i] } }, 0, (entry) => {
+        if (entry.account_id) members.add(entry.account_id);
+        return false;
+      });
+    }
     clusterMembers = [...members];
     filter.anyOf = { clusterId: q.clusterId, accountIds: clusterMembers };
   }
@@ -249,14 +267,17 @@ function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRo
     let u = by.get(key);
     if (!u) {
       u = {
-        account_id: r.account_id, org_id: r.org_id, requests: 0, errors: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0,
-        models: {}, ips: [], countries: [], asns: [], first_ts: r.ts, last_ts: r.ts, latest_verdict: null,
+        account_id: r.account_id, org_id: r.org_id, requests: 0, refused: 0, errors: 0, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0,
+        models: {}, ips: [], countries: [], asns: [], first_ts: r.ts, last_ts: r.ts, latest_verdict: null, verdict_in_force: null,
         ipSet: new Set(), cSet: new Set(), aSet: new Set(), clusters: new Set(),
       };
       by.set(key, u);
     }
     u.requests++;
-    if (r.status >= 400) u.errors++;
+    const outcome = statusOutcome(r.status);
+    if (outcome === 'refused') u.refused++;
+    else if (outcome === 'error') u.errors++;
+    if (!u.verdict_in_force || r.ts >= u.verdict_in_force.ts) u.verdict_in_force = { level: r.verdict_in_force ?? 'none', ts: r.ts, subject: null, source: null };
     u.input_tokens += r.input_tokens;
     u.output_tokens += r.output_tokens;
     u.reasoning_tokens += r.reasoning_tokens;
@@ -272,6 +293,18 @@ function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRo
   for (const u of by.values()) {
     const about = verdicts.filter((v) => v.subject_id === u.account_id || u.clusters.has(v.subject_id) || (u.account_id !== null && v.accounts.includes(u.account_id)));
     const last = about.at(-1);
+    const inForce = u.verdict_in_force;
+    if (inForce) {
+      const atLevel = (rows: readonly VerdictRow[]) => {
+        const latestPer = new Map<string, VerdictRow>();
+        for (const v of rows) latestPer.set(`${v.subject_kind}:${v.subject_id}`, v);
+        return [...latestPer.values()].filter((v) => v.level === inForce.level)
+          .sort((a, b) => Number(b.source === 'operator') - Number(a.source === 'operator') || (a.ts < b.ts ? 1 : -1))[0];
+      };
+      // Those logged by the time of the last interaction; else any (events replayed into a ledger carry older times).
+      const at = atLevel(about.filter((v) => v.ts <= inForce.ts)) ?? atLevel(about);
+      if (at) { inForce.subject = `${at.subject_kind}:${at.subject_id}`; inForce.source = at.source; }
+    }
     const { ipSet, cSet, aSet, clusters: _c, ...rest } = u;
     out.push({
       ...rest,

@@ -8,7 +8,8 @@ import { DetectorEngine, buildScenario, type PromptPool } from '../detect/index.
 import { Ledger } from './ledger.ts';
 import { SqliteLedgerStorage } from './sqlite.ts';
 import { generateSigner } from './note.ts';
-import { ledgerHooks, ledgerVerdictSink } from './hooks.ts';
+import { ledgerHooks, ledgerMergeSink, ledgerVerdictSink } from './hooks.ts';
+import { twoCampaignsThenBridge } from '../../test/helpers/two-campaigns.ts';
 import { parseLeaf } from './records.ts';
 import { queryLedger } from './query.ts';
 import { sampleEvent, sampleVerdict } from './fixtures.ts';
@@ -68,6 +69,59 @@ test('the query by cluster also finds what an account sent before its interactio
     const result = await queryLedger(ledger.storage, { clusterId: 'clu_1' });
     assert.deepEqual(result.interactions.map((r) => r.account_id).sort(), ['acct_1', 'acct_3', 'acct_3']);
     assert.deepEqual(result.interactions.filter((r) => r.account_id === 'acct_3').map((r) => r.index), [before.index, after.index]);
+  } finally {
+    await ledger.close();
+  }
+});
+
+test('the query by cluster finds the accounts that came in when another flagged cluster merged into it', async () => {
+  const { before, bridge } = twoCampaignsThenBridge();
+  const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(':memory:'), origin: ORIGIN, signers: [generateSigner(ORIGIN)], checkpointIntervalMs: 50 });
+  try {
+    const engine = new DetectorEngine();
+    engine.onVerdict(ledgerVerdictSink(ledger, (err) => assert.fail(String(err))));
+    engine.onClusterMerge(ledgerMergeSink(ledger, (err) => assert.fail(String(err))));
+    const hooks = ledgerHooks(ledger, { verdicts: engine, closeOnShutdown: false });
+    for (const ev of [...before, ...bridge]) { engine.ingest(ev); hooks.onEvent!(ev as never); }
+    engine.flush();
+    await ledger.flush();
+    const [campaign] = engine.campaigns();
+    assert.equal(engine.campaigns().length, 1, 'the two campaigns merged into one');
+    const result = await queryLedger(ledger.storage, { clusterId: campaign.cluster_id });
+    const accounts = new Set(result.interactions.map((r) => r.account_id));
+    const missing = campaign.members.filter((m) => !accounts.has(m));
+    assert.deepEqual(missing, [], 'every account the cluster holds, those that came by the merge included');
+    const theirs = [...before, ...bridge].filter((e) => campaign.members.includes(e.account_id!));
+    assert.equal(result.interactions.length, theirs.length, 'all their interactions');
+    assert.ok(result.verdicts.some((v) => v.reasons.some((r) => (r as { signal?: string }).signal === 'clusters_merged')), 'the merge is on record');
+  } finally {
+    await ledger.close();
+  }
+});
+
+test('usage per account: the verdict in force is the one enforced (a cluster\'s suspend over a later watch of its own), refusals apart from errors', async () => {
+  const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(':memory:'), origin: ORIGIN, signers: [generateSigner(ORIGIN)], checkpointIntervalMs: 50 });
+  try {
+    // acct_1 is in clu_9, suspended; its own account verdict (watch) is logged after the cluster's.
+    await ledger.appendVerdict(sampleVerdict({ kind: 'cluster', id: 'clu_9' }, 'suspend'), { accounts: ['acct_1'] });
+    await ledger.appendVerdict(sampleVerdict({ kind: 'account', id: 'acct_1' }, 'watch'));
+    const at = (n: number, status: number, verdict: string | null) => {
+      const ev = sampleEvent(n * 7 + 1);
+      return ledger.appendInteraction({ ...ev, ts: new Date(Date.now() + n * 1000).toISOString(), response: { ...ev.response, status }, enforcement: { ...ev.enforcement, verdict: verdict as never } }, { clusterId: 'clu_9' });
+    };
+    await at(1, 200, null);
+    await at(2, 403, 'suspend');
+    await at(3, 429, 'suspend');
+    await at(4, 500, 'suspend');
+    await at(5, 403, 'suspend');
+    const { usage } = await queryLedger(ledger.storage, { accountId: 'acct_1' });
+    assert.equal(usage.length, 1);
+    const u = usage[0];
+    assert.equal(u.requests, 5);
+    assert.equal(u.refused, 3, 'denied (403) and limited (429) are refusals');
+    assert.equal(u.errors, 1, 'only the 5xx is an error, as the dashboard counts');
+    assert.equal(u.latest_verdict?.level, 'watch', 'the latest logged verdict is the account\'s own');
+    assert.deepEqual({ level: u.verdict_in_force?.level, subject: u.verdict_in_force?.subject }, { level: 'suspend', subject: 'cluster:clu_9' }, 'the verdict in force is the cluster\'s suspend');
   } finally {
     await ledger.close();
   }

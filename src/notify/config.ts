@@ -3,7 +3,7 @@ import { z } from 'zod';
 const LEVELS = ['watch', 'throttle', 'shape', 'verify', 'suspend'] as const;
 
 /** What a notification is about (see docs/notify.md). */
-export const NOTIFICATION_TYPES = ['campaign.escalated', 'account.escalated', 'intel.matched', 'feed.failed', 'feed.recovered', 'ledger.failed', 'test'] as const;
+export const NOTIFICATION_TYPES = ['campaign.escalated', 'campaign.merged', 'account.escalated', 'intel.matched', 'feed.failed', 'feed.recovered', 'ledger.failed', 'test'] as const;
 
 const webhookSchema = z.strictObject({
   /** Name in delivery records, metrics and `warden notify test NAME`. */

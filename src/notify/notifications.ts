@@ -4,7 +4,7 @@
  * from what the exchange reports (an indicator's first match, a feed failing or recovering).
  */
 import { randomUUID } from 'node:crypto';
-import { heldAlone, verdictRank, type Campaign, type SharedIndicator, type Sighting, type Verdict, type VerdictLevel, type VerdictReason } from '../detect/index.ts';
+import { heldAlone, verdictRank, type Campaign, type ClusterMerge, type SharedIndicator, type Sighting, type Verdict, type VerdictLevel, type VerdictReason } from '../detect/index.ts';
 import type { NOTIFICATION_TYPES } from './config.ts';
 
 export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
@@ -79,6 +79,32 @@ export class VerdictNotifications {
       account_id: v.subject.id, from: before, to: v.level, score: v.score, since: v.since, reasons,
     }, { level: v.level, link: `/dashboard#/accounts/${encodeURIComponent(v.subject.id)}` });
   }
+
+  /** The notification a merge makes: only for a campaign that was notified (its alert named ids that merged away). */
+  fromMerge(m: ClusterMerge): Notification | null {
+    const key = `cluster:${m.merged}`;
+    const was = this.levels.get(key);
+    if (!was || !m.merged_campaign_id) return null;
+    this.levels.delete(key);
+    // The surviving campaign counts as notified at the higher of the two: no second alert for a level already told.
+    const into = `cluster:${m.cluster}`;
+    const cur = this.levels.get(into);
+    if (!cur || verdictRank(was) > verdictRank(cur)) this.levels.set(into, was);
+    return campaignMerged(m, was);
+
+  }
+}
+
+/**
+ * A campaign that was notified merging into another: the ids its alert named now resolve to the
+ * surviving campaign (the admin API and CLI follow them), and this says where it went. Held at the
+ * level the merged campaign was notified at, so webhooks that heard of it hear of this.
+ */
+export function campaignMerged(m: ClusterMerge, notifiedAt: VerdictLevel): Notification {
+  const into = m.campaign_id ?? m.cluster;
+  return notification('campaign.merged', `Campaign ${m.merged_campaign_id} (cluster ${m.merged}) merged into campaign ${into} (cluster ${m.cluster}), now ${m.accounts.length} accounts at ${m.level}`, {
+    campaign_id: m.merged_campaign_id, cluster_id: m.merged, into_campaign_id: m.campaign_id, into_cluster_id: m.cluster, level: m.level, accounts: m.accounts.length, members: m.accounts.slice(0, 50),
+  }, { level: verdictRank(m.level) > verdictRank(notifiedAt) ? m.level : notifiedAt, link: '/dashboard#/cases', at: m.at });
 }
 
 /**

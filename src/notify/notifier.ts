@@ -5,7 +5,7 @@
 import type { Counter, Registry } from 'prom-client';
 import { Counter as PromCounter } from 'prom-client';
 import { resolveSecret } from '../config/index.ts';
-import { verdictRank, type Campaign, type Verdict } from '../detect/index.ts';
+import { verdictRank, type Campaign, type ClusterMerge, type Verdict } from '../detect/index.ts';
 import type { NotifyConfig } from './config.ts';
 import { notification, VerdictNotifications, type Notification } from './notifications.ts';
 import { redactUrl, WebhookSender, type DeliveryRecord } from './webhooks.ts';
@@ -53,6 +53,18 @@ export class Notifier {
         if (n) void this.emit(n);
       } catch (err) {
         this.log(`notify: verdict on ${v.subject.kind} ${v.subject.id} not notified: ${(err as Error).message}`);
+      }
+    };
+  }
+
+  /** What to call with the detector's cluster merges (after watchVerdicts): a notified campaign that merged away is said. */
+  watchMerges(): (m: ClusterMerge) => void {
+    return (m) => {
+      try {
+        const n = this.verdicts?.fromMerge(m);
+        if (n) void this.emit(n);
+      } catch (err) {
+        this.log(`notify: merge of cluster ${m.merged} into ${m.cluster} not notified: ${(err as Error).message}`);
       }
     };
   }

@@ -7,6 +7,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DetectorEngine, buildScenario, type PromptPool, type Verdict } from '../detect/index.ts';
 import { receiver } from '../../test/helpers/receiver.ts';
+import { twoCampaignsThenBridge } from '../../test/helpers/two-campaigns.ts';
 import { LedgerError, ledgerErrorLog } from '../ledger/index.ts';
 import Fastify from 'fastify';
 import { notification, intelMatched, feedChanged, ledgerFailed, redactUrl, Notifier, VerdictNotifications, WebhookSender, notifyConfigSchema, notifyAdminRoutes, type Notification } from './index.ts';
@@ -250,4 +251,25 @@ test('slack format: a partner\'s text cannot ping the channel or plant a link; o
     const markdown = (JSON.parse(r.got[2].body) as { text: string }).text;
     assert.ok(!/@(channel|all)\b/i.test(markdown) && !markdown.includes(']('), `no Markdown mention or link from the partner: ${markdown}`);
   } finally { await r.close(); }
+});
+
+test('a notified campaign that merges into another is said: campaign.merged names where its ids went', () => {
+  const { before, bridge } = twoCampaignsThenBridge();
+  const engine = new DetectorEngine();
+  const notes = new VerdictNotifications((id) => engine.campaign(id), { campaignOf: (a) => engine.campaignIdOf(a), accountFloor: null });
+  const made: Notification[] = [];
+  engine.onVerdict((v) => { const n = notes.fromVerdict(v); if (n) made.push(n); });
+  engine.onClusterMerge((m) => { const n = notes.fromMerge(m); if (n) made.push(n); });
+  for (const e of [...before, ...bridge]) engine.ingest(e);
+  engine.flush();
+  const escalated = new Set(made.filter((n) => n.type === 'campaign.escalated').map((n) => n.data.campaign_id));
+  assert.equal(escalated.size, 2, 'both campaigns were notified');
+  const [survivor] = engine.campaigns();
+  const merged = made.filter((n) => n.type === 'campaign.merged');
+  assert.equal(merged.length, 1, 'one merge is notified');
+  const gone = [...escalated].find((id) => id !== survivor.id);
+  assert.equal(merged[0].data.campaign_id, gone, 'naming the campaign that went away');
+  assert.equal(merged[0].data.into_campaign_id, survivor.id, 'and the one it went into');
+  assert.match(merged[0].summary, new RegExp(`Campaign ${gone} .* merged into campaign ${survivor.id}`));
+  assert.equal(merged[0].level, 'suspend', 'at the level it was notified at');
 });

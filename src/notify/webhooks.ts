@@ -80,7 +80,7 @@ export class WebhookSender {
   /** Does this webhook want the notification (its types and levels)? */
   wants(n: Notification): boolean {
     if (!this.spec.events.includes(n.type)) return false;
-    if (n.type === 'campaign.escalated') return verdictRank(n.level!) >= verdictRank(this.spec.campaign_level);
+    if (n.type === 'campaign.escalated' || n.type === 'campaign.merged') return verdictRank(n.level!) >= verdictRank(this.spec.campaign_level);
     if (n.type === 'account.escalated') return verdictRank(n.level!) >= verdictRank(this.spec.account_level);
     return true;
   }

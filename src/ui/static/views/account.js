@@ -72,7 +72,14 @@ async function loadDecisions(box, id, orgId, routes, reload) {
         keep ? h('p', { class: 'inline-check' }, keep, h('label', { for: 'op-keep-expiry', text: `Keep it until ${fmtTime(mine.expires_at)} (unticked: until cleared)` })) : null,
         h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', on: { click: () => close(null) } }, 'Cancel'), h('button', { type: 'submit', class: 'btn btn-primary' }, 'Set verdict')))];
     });
-    if (choice) await act(() => post(routes.verdicts, { kind: 'account', id, ...choice }), `Operator verdict set: ${choice.level}${choice.expires_at ? `, until ${fmtTime(choice.expires_at)}` : ''}.`);
+    if (!choice) return;
+    // A verify verdict on an account already identity verified does not refuse it: the answer says so, and so does the toast.
+    try {
+      const set = await post(routes.verdicts, { kind: 'account', id, ...choice });
+      const warning = (set?.not_enforced ?? []).map((n) => n.detail).join(' ');
+      toast(`Operator verdict set: ${choice.level}${choice.expires_at ? `, until ${fmtTime(choice.expires_at)}` : ''}.${warning ? ` Warning: ${warning}` : ''}`, warning ? 'bad' : undefined);
+      reload();
+    } catch (err) { toast(err.message, 'bad'); }
   };
   // Clearing and removing ask for a reason, as setting does: it is recorded with who did it.
   const clearVerdict = async () => {

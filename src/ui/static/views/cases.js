@@ -50,6 +50,8 @@ async function renderList(main, query, ctx) {
         caption: 'Campaigns', empty: 'The detector names no campaign at the moment.', rows: r.data,
         columns: [
           { label: 'Campaign', value: (c) => h('code', { text: c.id }) },
+          // Ids named by earlier alerts that merged into this campaign (they open this one).
+          { label: 'Merged from', value: (c) => ((c.merged_from ?? []).length ? (c.merged_from ?? []).join(', ') : '—') },
           { label: 'Level', value: (c) => levelBadge(c.level) },
           { label: 'Accounts', num: true, value: (c) => fmtInt(c.members.length) },
           { label: 'Requests', num: true, value: (c) => fmtInt(c.volume.requests) },

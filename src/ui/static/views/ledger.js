@@ -80,11 +80,13 @@ export async function render(main, _params, query, ctx) {
         table({ caption: 'Usage per account', rows: r.usage ?? [], empty: 'No matching interactions.', columns: [
           { label: 'Account', value: (u) => (u.account_id ? link(`/accounts/${encodeURIComponent(u.account_id)}`, shortId(u.account_id), { title: u.account_id }) : 'unauthenticated') },
           { label: 'Requests', num: true, value: (u) => fmtInt(u.requests) },
+          { label: 'Refused', num: true, value: (u) => fmtInt(u.refused ?? 0) },
           { label: 'Errors', num: true, value: (u) => fmtInt(u.errors) },
           { label: 'Tokens in / out', num: true, value: (u) => `${fmtInt(u.input_tokens)} / ${fmtInt(u.output_tokens)}` },
           { label: 'IPs', value: (u) => (u.ips ?? []).slice(0, 5).join(', ') + ((u.ips ?? []).length > 5 ? ` +${u.ips.length - 5}` : '') },
           { label: 'Countries', value: (u) => (u.countries ?? []).join(', ') },
           { label: 'First / last', value: (u) => h('span', null, when(u.first_ts), ' – ', when(u.last_ts)) },
+          { label: 'Verdict in force', value: (u) => (u.verdict_in_force ? h('span', { title: u.verdict_in_force.subject ?? '' }, levelBadge(u.verdict_in_force.level)) : '—') },
           { label: 'Latest verdict', value: (u) => (u.latest_verdict ? levelBadge(u.latest_verdict.level) : '—') },
         ] }),
         h('h3', { text: 'Verdicts' }),

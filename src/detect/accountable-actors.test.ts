@@ -5,8 +5,8 @@ import { DetectorEngine, buildScenario, verdictRank, type PromptPool } from './i
 import type { InteractionEvent } from '../events/index.ts';
 
 // Who counts as one accountable actor in a cluster: accounts of one institution or company without
-// a declared org, and small declared orgs with a free-mail majority that a programme or a verified
-// member vouches for. Each case is set against the fleet that imitates it.
+// a declared org, and small declared orgs with a free-mail majority that a programme admission
+// vouches for. Each case is set against the fleet that imitates it.
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
 const base = buildScenario(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
@@ -123,9 +123,10 @@ test('a startup programme company whose founders use free-mail and share one com
   const founders = (['gmail.com', 'gmail.com', 'gmail.com', 'labelco.ai'] as const).map((domain) => ({ domain, programme: 'startup' as const, org: 'org_labelco', card: 'card-labelco' }));
   const startup = groupRun(founders, { requests: 150, labels: true });
   assert.ok(allAtMostWatch(startup), `startup founders: ${levels(startup)}`);
-  // A verified member vouches for a small org as well.
-  const verified = groupRun(founders.map((m, s) => ({ ...m, programme: 'none' as const, tier: s === 0 ? 'identity_verified' as const : 'email_verified' as const })), { requests: 150, labels: true });
-  assert.ok(allAtMostWatch(verified), `small org with a verified member: ${levels(verified)}`);
+  // Verified members do not vouch for an org: a fleet can have its accounts verified (the traffic
+  // model's surgical campaign: half of them), and while it is small it would be one actor.
+  const surgical = groupRun(many(5, (s) => ({ domain: s % 2 ? 'gmx.de' : 'gmail.com', org: 'org_surgical', card: 'card-fleet', tier: s % 2 ? 'identity_verified' : 'email_verified' })), { requests: 150 });
+  assert.ok(allFlagged(surgical), `a small free-mail org on one card, half verified: ${levels(surgical)}`);
   // Many fresh free-mail accounts in one programme org on one card, one of them verified, are no small team.
   const fleet = groupRun(many(12, (s) => ({ domain: 'gmail.com', programme: 'startup', org: 'org_fleet', card: 'card-fleet', tier: s === 0 ? 'identity_verified' : 'email_verified' })), { requests: 150 });
   assert.ok(allFlagged(fleet), `a fleet's org: ${levels(fleet)}`);

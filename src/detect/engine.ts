@@ -235,10 +235,13 @@ function institutionalDomain(domain: string): boolean {
  */
 const DOMAIN_ESTABLISHED_MIN = 3;
 /**
- * Members up to which a declared org that a programme admission or an identity-verified member
- * vouches for is corroborated whatever its members' addresses (founders on free-mail sharing the
- * company card). A fleet that puts its accounts in one org is many more (the traffic model's
- * surgical campaign: 8-30 accounts); split into orgs this small, each org is one more actor.
+ * Members up to which a declared org with a member the provider admitted to a programme is
+ * corroborated whatever its members' addresses (founders on free-mail sharing the company card).
+ * A fleet that puts its accounts in one org is many more (the traffic model's surgical campaign:
+ * 8-30 accounts); split into orgs this small, each org is one more actor. Not an identity-verified
+ * member: the surgical campaign verifies half its accounts, and its org, one actor while it had
+ * five members or fewer, was contained later (after 1.81% of its requests in one benchmark run,
+ * not 0.60%).
  */
 const SMALL_ORG_MAX = 5;
 
@@ -646,8 +649,8 @@ export class DetectorEngine implements VerdictView {
   /** Per org: accounts seen, and those with a personal identity (free-mail or disposable address, not enterprise tier). */
   private orgMembers: number[] = [];
   private orgPersonal: number[] = [];
-  /** Per org: members admitted to a programme or identity-verified (see orgCorroborated). */
-  private orgVouched: number[] = [];
+  /** Per org: members admitted to a programme (see orgCorroborated). */
+  private orgAdmitted: number[] = [];
   /** Established accounts (not fresh) per institutional email domain key: see DOMAIN_ESTABLISHED_MIN. */
   private readonly domainEstablished = new Map<number, number>();
   /** Orgs currently uncorroborated (see orgCorroborated): few, so clusters are scored without walking their orgs. */
@@ -838,7 +841,7 @@ export class DetectorEngine implements VerdictView {
       if (org < 0) {
         org = this.freeOrgs.length > 0 ? this.freeOrgs.pop()! : this.orgNames.length;
         this.orgIds.set(ev.org_id, org);
-        this.orgNames[org] = ev.org_id; this.orgMembers[org] = 0; this.orgPersonal[org] = 0; this.orgVouched[org] = 0;
+        this.orgNames[org] = ev.org_id; this.orgMembers[org] = 0; this.orgPersonal[org] = 0; this.orgAdmitted[org] = 0;
       }
     }
     this.org[i] = org;
@@ -850,7 +853,7 @@ export class DetectorEngine implements VerdictView {
       this.orgMembers[org]++;
       const dom = acct?.email_domain?.toLowerCase();
       if (acct && acct.tier !== 'enterprise' && (!dom || FREEMAIL.has(dom) || isDisposable(dom))) { this.orgPersonal[org]++; f |= F_PERSONAL; }
-      if (f & (F_VERIFIED | F_PROGRAMME)) this.orgVouched[org]++;
+      if (f & F_PROGRAMME) this.orgAdmitted[org]++;
       if (this.orgCorroborated(org)) this.uncorroborated.delete(org); else this.uncorroborated.add(org);
     }
     if (acct?.email_domain && isDisposable(acct.email_domain.toLowerCase())) f |= 2;
@@ -910,12 +913,12 @@ export class DetectorEngine implements VerdictView {
    * whose members (two or more) mostly sign up with personal free-mail or disposable addresses and
    * no enterprise contract has no organisational identity behind it, so its members count as
    * separate actors and what else they share counts as coordination evidence. Unless the org is
-   * small (SMALL_ORG_MAX) and a programme admission or an identity-verified member vouches for it:
-   * founders on free-mail who pay with the company card are one customer.
+   * small (SMALL_ORG_MAX) and the provider admitted a member to a programme: founders on free-mail
+   * who pay with the company card are one customer.
    */
   private orgCorroborated(org: number): boolean {
     const n = this.orgMembers[org];
-    return n < 2 || this.orgPersonal[org] * 2 < n || (n <= SMALL_ORG_MAX && this.orgVouched[org] > 0);
+    return n < 2 || this.orgPersonal[org] * 2 < n || (n <= SMALL_ORG_MAX && this.orgAdmitted[org] > 0);
   }
 
   /** Account i's first link key of `type` (the type times 2^32 plus its hash), or -1 when it holds none. */
@@ -1956,7 +1959,7 @@ export class DetectorEngine implements VerdictView {
     if (org >= 0) {
       this.orgMembers[org]--;
       if (this.flags[i] & F_PERSONAL) this.orgPersonal[org]--;
-      if (this.flags[i] & (F_VERIFIED | F_PROGRAMME)) this.orgVouched[org]--;
+      if (this.flags[i] & F_PROGRAMME) this.orgAdmitted[org]--;
       if (this.orgMembers[org] <= 0) {
         this.orgIds.delete(this.orgNames[org]);
         this.orgNames[org] = '';

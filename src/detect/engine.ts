@@ -256,16 +256,26 @@ const ACADEMIC_SUFFIXES = ['edu', 'ac.uk', 'edu.au', 'ac.jp', 'ac.nz', 'ac.za', 
 function academicDomain(domain: string): boolean {
   return ACADEMIC_SUFFIXES.some((suffix) => domain.endsWith(`.${suffix}`));
 }
-/**
- * An email domain that vouches for a campus: a reserved academic suffix, or any institutional
- * (not free-mail, not disposable) domain of an account the provider put in its education programme
- * (a university outside those suffixes: ethz.ch, tum.de). Not the research programme: a lab
- * admitted to it without a declared org has no contract that vouches for it.
- */
-function campusDomain(domain: string, programme: string): boolean {
-  if (FREEMAIL.has(domain) || isDisposable(domain)) return false;
-  return academicDomain(domain) || programme === 'education';
+/** An email domain of an institution or a company: neither free-mail nor disposable. */
+function institutionalDomain(domain: string): boolean {
+  return !FREEMAIL.has(domain) && !isDisposable(domain);
 }
+/**
+ * Established accounts (not fresh) seen on an institutional domain from which its new accounts are
+ * vouched for too: a university's or a company's staff are there before a new semester's students
+ * or a new hire. One is not enough: a fleet that registers its own domain ages one account cheaply.
+ */
+const DOMAIN_ESTABLISHED_MIN = 3;
+/**
+ * Members up to which a declared org with a member the provider admitted to a programme is
+ * corroborated whatever its members' addresses (founders on free-mail sharing the company card).
+ * A fleet that puts its accounts in one org is many more (the traffic model's surgical campaign:
+ * 8-30 accounts); split into orgs this small, each org is one more actor. Not an identity-verified
+ * member: the surgical campaign verifies half its accounts, and its org, one actor while it had
+ * five members or fewer, was contained later (after 1.81% of its requests in one benchmark run,
+ * not 0.60%).
+ */
+const SMALL_ORG_MAX = 5;
 
 /** Link evidence no class shares: a payment instrument, numbered addresses, a signup address in a signup burst. */
 const FLEET_KEY_TYPES = [LT.payment_fingerprint, LT.email_pattern, LT.signup_ip, LT.system_prompt];
@@ -286,7 +296,12 @@ const F_VERIFIED = 1;
 const F_FRESH = 8;
 /** Counted among its org's members with a personal address (see orgCorroborated). */
 const F_PERSONAL = 16;
-/** No declared org, on a campus's email domain (campusDomain): counted with its campus as one actor. */
+/**
+ * No declared org, on an institutional email domain something vouches for (see accountIndex: a
+ * reserved academic suffix, a programme admission, a verified identity, the account's own history,
+ * or established accounts already on the domain): counted with the other such accounts of its
+ * domain in its cluster as one actor, as a campus or a company is. Named for the first case.
+ */
 const F_CAMPUS = 32;
 /**
  * A campus account linked by fleet evidence (see fleetEvidence): counted as its own actor, never
@@ -295,6 +310,8 @@ const F_CAMPUS = 32;
 const F_FLEET_LINKED = 64;
 /** The account's facts (signup time, tier) came with its events: without them it is neither fresh nor established. */
 const F_KNOWN = 128;
+/** Admitted to one of the provider's programmes (education, research, startup). */
+const F_PROGRAMME = 256;
 /** Accounts of one campus domain linked in one cluster that make a class (see scoreAccount). */
 const CAMPUS_CLASS_MIN = 3;
 /**
@@ -663,7 +680,7 @@ export class DetectorEngine implements VerdictView {
   private size = new Int32Array(0);
   private next = new Int32Array(0);
   private org = new Int32Array(0);
-  private flags = new Uint8Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal, bit5 campus, bit6 campus account linked by fleet evidence, bit7 facts known
+  private flags = new Uint16Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal, bit5 campus (vouched domain), bit6 campus account linked by fleet evidence, bit7 facts known, bit8 in a programme
   private syncSig = new Uint32Array(0);
   private syncBucket = new Float64Array(0);
   private syncCount = new Uint16Array(0);
@@ -705,6 +722,10 @@ export class DetectorEngine implements VerdictView {
   /** Per org: accounts seen, and those with a personal identity (free-mail or disposable address, not enterprise tier). */
   private orgMembers: number[] = [];
   private orgPersonal: number[] = [];
+  /** Per org: members admitted to a programme (see orgCorroborated). */
+  private orgAdmitted: number[] = [];
+  /** Established accounts (not fresh) per institutional email domain key: see DOMAIN_ESTABLISHED_MIN. */
+  private readonly domainEstablished = new Map<number, number>();
   /** Orgs currently uncorroborated (see orgCorroborated): few, so clusters are scored without walking their orgs. */
   private readonly uncorroborated = new Set<number>();
   private readonly keyIndex = new Map<number, number>();
@@ -900,21 +921,22 @@ export class DetectorEngine implements VerdictView {
       if (org < 0) {
         org = this.freeOrgs.length > 0 ? this.freeOrgs.pop()! : this.orgNames.length;
         this.orgIds.set(ev.org_id, org);
-        this.orgNames[org] = ev.org_id; this.orgMembers[org] = 0; this.orgPersonal[org] = 0;
+        this.orgNames[org] = ev.org_id; this.orgMembers[org] = 0; this.orgPersonal[org] = 0; this.orgAdmitted[org] = 0;
       }
     }
     this.org[i] = org;
     const acct = ev.account;
     let f = 0;
+    if (acct && TIER_VERIFIED[acct.tier]) f |= 1;
+    if (acct && acct.programme && acct.programme !== 'none') f |= F_PROGRAMME;
     if (org >= 0) {
       this.orgMembers[org]++;
       const dom = acct?.email_domain?.toLowerCase();
       if (acct && acct.tier !== 'enterprise' && (!dom || FREEMAIL.has(dom) || isDisposable(dom))) { this.orgPersonal[org]++; f |= F_PERSONAL; }
+      if (f & F_PROGRAMME) this.orgAdmitted[org]++;
       if (this.orgCorroborated(org)) this.uncorroborated.delete(org); else this.uncorroborated.add(org);
     }
-    if (acct && TIER_VERIFIED[acct.tier]) f |= 1;
     if (acct?.email_domain && isDisposable(acct.email_domain.toLowerCase())) f |= 2;
-    if (org < 0 && acct?.email_domain && campusDomain(acct.email_domain.toLowerCase(), acct.programme)) f |= F_CAMPUS;
     if (this.allowAccounts.has(id) || (ev.org_id && this.allowOrgs.has(ev.org_id))) f |= 4;
     // Fresh: put to use within days of signup, or first used days ago whatever its age (an account
     // bought old and put to work today has no more history than a new one).
@@ -936,6 +958,7 @@ export class DetectorEngine implements VerdictView {
       const dom = acct.email_domain?.toLowerCase();
       if (dom && !FREEMAIL.has(dom)) this.addKey(i, LT.email_domain, fnv1a(dom));
       if (acct.email_pattern) this.addKey(i, LT.email_pattern, fnv1a(acct.email_pattern));
+      if (dom && institutionalDomain(dom)) this.vouchDomain(i, dom, acct.programme);
       const created = Date.parse(acct.created_at);
       if (Number.isFinite(created)) {
         const bucket = Math.floor(created / (15 * 60_000));
@@ -946,14 +969,37 @@ export class DetectorEngine implements VerdictView {
   }
 
   /**
+   * Account i, new, on institutional domain `dom` (its email_domain key registered): count it among
+   * the domain's established accounts when it is not fresh, and mark it F_CAMPUS (one actor with
+   * its domain) when it has no org and something vouches for the domain: a reserved academic
+   * suffix, the provider's programme admission, a verified identity, the account's own history
+   * (not fresh: an established developer of a company that declared no org), or established
+   * accounts already seen on it (a university's staff before its new students). A fleet on its own
+   * domain has none of these (new, unverified accounts, no admission), and fleet evidence between
+   * accounts still makes them separate actors (setFleetLinked).
+   */
+  private vouchDomain(i: number, dom: string, programme: string): void {
+    const key = this.keyOfType(i, LT.email_domain);
+    if (key < 0) return;
+    const f = this.flags[i];
+    const established = (f & F_FRESH) === 0;
+    if (established) this.domainEstablished.set(key, (this.domainEstablished.get(key) ?? 0) + 1);
+    if (this.org[i] >= 0) return;
+    if (academicDomain(dom) || (programme && programme !== 'none') || (f & F_VERIFIED) !== 0 || established
+      || (this.domainEstablished.get(key) ?? 0) >= DOMAIN_ESTABLISHED_MIN) this.flags[i] = f | F_CAMPUS;
+  }
+
+  /**
    * A declared org is one accountable customer only when the declaration is corroborated: an org
    * whose members (two or more) mostly sign up with personal free-mail or disposable addresses and
    * no enterprise contract has no organisational identity behind it, so its members count as
-   * separate actors and what else they share counts as coordination evidence.
+   * separate actors and what else they share counts as coordination evidence. Unless the org is
+   * small (SMALL_ORG_MAX) and the provider admitted a member to a programme: founders on free-mail
+   * who pay with the company card are one customer.
    */
   private orgCorroborated(org: number): boolean {
     const n = this.orgMembers[org];
-    return n < 2 || this.orgPersonal[org] * 2 < n;
+    return n < 2 || this.orgPersonal[org] * 2 < n || (n <= SMALL_ORG_MAX && this.orgAdmitted[org] > 0);
   }
 
   /** Account i's first link key of `type` (the type times 2^32 plus its hash), or -1 when it holds none. */
@@ -2096,10 +2142,16 @@ export class DetectorEngine implements VerdictView {
       if (this.keyFlagged[slot] === i) this.keyFlagged[slot] = -1;
       if (this.keyFleetRep[slot] === i) this.keyFleetRep[slot] = -1;
     }
+    if ((this.flags[i] & (F_FRESH | 2)) === 0) {
+      const domain = this.keyOfType(i, LT.email_domain);
+      const n = domain >= 0 ? this.domainEstablished.get(domain) ?? 0 : 0;
+      if (n > 1) this.domainEstablished.set(domain, n - 1); else if (n === 1) this.domainEstablished.delete(domain);
+    }
     const org = this.org[i];
     if (org >= 0) {
       this.orgMembers[org]--;
       if (this.flags[i] & F_PERSONAL) this.orgPersonal[org]--;
+      if (this.flags[i] & F_PROGRAMME) this.orgAdmitted[org]--;
       if (this.orgMembers[org] <= 0) {
         this.orgIds.delete(this.orgNames[org]);
         this.orgNames[org] = '';

@@ -504,7 +504,7 @@ test('a new class signing up on its own (university domain, campus network, step
   assert.ok(other.every((v) => verdictRank(v.level) >= verdictRank('throttle')), `on another domain: ${other.map((v) => v.level).join(', ')}`);
 });
 
-test('a fleet on a campus-looking domain is flagged: one card makes its accounts separate actors, open-registration edu/ac names vouch for nothing, the research programme alone vouches for nothing', () => {
+test('a fleet on a campus-looking domain is flagged: one card makes its accounts separate actors whatever vouches for the domain (suffix, programme), open-registration edu/ac names vouch for nothing', () => {
   for (const [domain, programme] of [['student.uni-example.edu', 'education'], ['mail.edu.cc', 'none'], ['fleet.ac.ws', 'none'], ['fleetlabs.io', 'research'], ['fleetlabs.io', 'education']] as const) {
     const fleet = campusRun(domain, programme, { card: 'card-fleet' });
     assert.ok(fleet.every((v) => verdictRank(v.level) >= verdictRank('throttle')), `${domain} (${programme}) sharing a card: ${fleet.map((v) => v.level).join(', ')}`);

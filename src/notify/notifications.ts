@@ -71,7 +71,7 @@ export class VerdictNotifications {
       return notification('campaign.escalated', `Campaign ${v.campaign_id} (${size}) rose from ${before} to ${v.level}, score ${v.score}: ${because(v.reasons)}`, {
         campaign_id: v.campaign_id, cluster_id: v.subject.id, from: before, to: v.level, score: v.score, since: v.since, reasons,
         ...(c ? { accounts: c.members.length, requests: c.volume.requests, output_tokens: c.volume.output_tokens, first_seen: c.first_seen, targets, members: c.members.slice(0, 50) } : {}),
-      }, { level: v.level, link: '/dashboard#/cases' });
+      }, { level: v.level, link: `/dashboard#/campaigns/${encodeURIComponent(v.campaign_id)}` });
     }
     const floor = this.opts.accountFloor;
     if (floor === null || verdictRank(v.level) < verdictRank(floor) || v.campaign_id || this.opts.campaignOf(v.subject.id)) return null;

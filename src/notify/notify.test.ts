@@ -134,6 +134,7 @@ test('the detector\'s rising verdicts: one notification per campaign step, with 
   assert.ok(campaigns.length >= 1, 'the hydra is notified');
   const last = campaigns.at(-1)!;
   assert.equal(last.data.campaign_id, engine.campaigns()[0].id);
+  assert.equal(last.link, `/dashboard#/campaigns/${engine.campaigns()[0].id}`, 'the link opens the campaign\'s own page');
   assert.ok((last.data.reasons as Array<{ signal: string; threshold: unknown }>).length >= 2);
   assert.match(last.summary, /^Campaign camp_\w+ \(\d+ accounts, \d+ requests\) rose from \w+ to \w+, score [\d.]+: \w+/);
   // Each notification of a campaign is a step up.

@@ -75,9 +75,24 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
     assert.match(await decision.textContent() ?? '', /confirmed/);
     assert.match(await decision.locator('li', { hasText: 'same cards as the chargebacks of March' }).textContent() ?? '', / — dashboard:analyst/, 'the decision names who made it');
 
-    // Published to partners: the TAXII collection serves it, and the case notes it.
+    // Publishing reaches partners: it asks first, naming what goes out; cancelled, nothing is published.
+    assert.equal(await page.getByRole('button', { name: 'Withdraw from partners' }).count(), 0, 'nothing to withdraw before anything is published');
+    const caseId = decodeURIComponent(page.url().split('#/cases/')[1]);
+    const exchange = async () => (await (await fetch(`${w.url}/admin/cases/${caseId}/exchange`, { headers: { authorization: `Bearer ${w.adminToken}` } })).json() as any).published;
     await page.getByRole('button', { name: 'Publish to partners (TAXII)' }).click();
-    await decision.getByText(/published to partners: \d+ indicators/).waitFor();
+    const ask = page.getByRole('dialog');
+    assert.match(await ask.textContent() ?? '', /\d+ indicators?: \d+ \w+.*TAXII collection “distillation campaign indicators”/, 'the dialog names how many indicators, their kinds and the collection');
+    await ask.getByRole('button', { name: 'Cancel' }).click();
+    await ask.waitFor({ state: 'detached' });
+    assert.deepEqual(await exchange(), [], 'cancelled: nothing is published');
+    assert.equal(await decision.getByText(/published to partners/).count(), 0, 'cancelled: no note either');
+    // Confirmed, with a note: the TAXII collection serves it, and the case notes both.
+    await page.getByRole('button', { name: 'Publish to partners (TAXII)' }).click();
+    await ask.getByLabel('Valid for (days)').fill('30');
+    await ask.getByLabel('Note for the case (optional, recorded with your name)').fill('agreed with Provider C on the call');
+    await ask.getByRole('button', { name: 'Publish', exact: true }).click();
+    await decision.getByText(/published to partners: \d+ indicators.*valid 30 days/).waitFor();
+    await decision.getByText('agreed with Provider C on the call').waitFor();
     const sharedWith = page.locator('section', { has: page.getByRole('heading', { name: 'Shared with partners' }) });
     await sharedWith.getByText('in force').first().waitFor();
     const acct = (await (await fetch(`${w.url}/admin/accounts`, { headers: { authorization: `Bearer ${w.adminToken}` } })).json() as any).data[0].id;
@@ -87,14 +102,32 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
     const served = await taxii(`/intel/collections/${collection}/objects/?match[type]=indicator`);
     assert.ok(served.objects.length >= 1 && served.objects.every((o: any) => !o.revoked));
     await page.getByRole('button', { name: 'Withdraw from partners' }).click();
+    assert.match(await ask.textContent() ?? '', /\d+ indicators?: .*revoked/, 'withdrawing names what is revoked');
+    await ask.getByRole('button', { name: 'Withdraw', exact: true }).click();
     await decision.getByText(/withdrawn from partners: \d+ indicators revoked/).waitFor();
+    await page.getByRole('button', { name: 'Publish to partners (TAXII)' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Withdraw from partners' }).count(), 0, 'nothing left to withdraw');
+    // Dismissing a published case withdraws it: asked first; cancelled, the status and the indicators stay.
+    await page.getByRole('button', { name: 'Publish to partners (TAXII)' }).click();
+    await ask.getByRole('button', { name: 'Publish', exact: true }).click();
+    await page.getByRole('button', { name: 'Withdraw from partners' }).waitFor();
+    await page.getByLabel('Status').selectOption('dismissed');
+    await page.getByRole('button', { name: 'Record' }).click();
+    assert.match(await ask.textContent() ?? '', /Dismissing revokes the \d+ indicators?/, 'dismissing says it withdraws');
+    await ask.getByRole('button', { name: 'Cancel' }).click();
+    await ask.waitFor({ state: 'detached' });
+    assert.ok((await exchange()).some((p: any) => !p.revoked), 'cancelled: still published');
+    await page.getByRole('button', { name: 'Record' }).click();
+    await ask.getByRole('button', { name: 'Dismiss and withdraw' }).click();
+    await decision.getByText(/withdrawn from partners: \d+ indicators revoked/).first().waitFor();
+    assert.ok((await exchange()).every((p: any) => p.revoked), 'dismissed: withdrawn');
     assert.ok((await taxii(`/intel/collections/${collection}/objects/?match[type]=indicator`)).objects.every((o: any) => o.revoked));
 
     // Back to the list: the case is there, confirmed. A partner's bundle is imported from the page.
     await page.getByRole('link', { name: 'Cases' }).click();
     const cases = page.locator('section', { has: page.getByRole('heading', { name: 'Cases', level: 2 }) });
     await cases.locator('tbody tr').first().waitFor();
-    assert.match(await cases.locator('tbody tr').first().textContent() ?? '', /confirmed/);
+    assert.match(await cases.locator('tbody tr').first().textContent() ?? '', /dismissed/);
     const bundle = {
       type: 'bundle', id: 'bundle--00000000-0000-4000-8000-0000000000aa',
       objects: [

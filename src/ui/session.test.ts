@@ -193,6 +193,8 @@ test('the account page says who set each decision and until when, keeps an expir
   await decisions.first().locator(`time[datetime="${until}"]`).waitFor();
   await decisions.first().getByText(`Inherited from its cluster ${clusterId}`).waitFor();
   await decisions.first().getByText('shared card').waitFor();
+  assert.equal(await decisions.first().getByRole('link', { name: clusterId! }).getAttribute('href'), `#/clusters/${clusterId}`, 'its cluster leads to the cluster\'s page');
+  assert.equal(await decisions.first().getByRole('link', { name: 'the cluster’s page' }).count(), 1, 'the cluster\'s verdict is changed on its page');
   await decisions.nth(1).getByText('allow-listed through its organisation').waitFor();
   await decisions.nth(1).getByText(`Inherited: its organisation ${org.id} is on the allow-list`).waitFor();
   await decisions.nth(1).getByText('evaluation partner').waitFor();

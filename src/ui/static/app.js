@@ -9,6 +9,8 @@ import * as keys from './views/keys.js';
 import * as limits from './views/limits.js';
 import * as detector from './views/detector.js';
 import * as cases from './views/cases.js';
+import * as campaign from './views/campaign.js';
+import * as cluster from './views/cluster.js';
 import * as ledger from './views/ledger.js';
 
 /** [pattern, view, nav label] — the first match wins. */
@@ -20,6 +22,8 @@ const ROUTES = [
   [/^\/keys$/, keys, 'Keys'],
   [/^\/limits$/, limits, 'Limits'],
   [/^\/detector$/, detector, 'Detector'],
+  [/^\/campaigns\/([^/]+)$/, campaign, null],
+  [/^\/clusters\/([^/]+)$/, cluster, null],
   [/^\/cases$/, cases, 'Cases'],
   [/^\/cases\/([^/]+)$/, cases, null],
   [/^\/ledger$/, ledger, 'Ledger'],

@@ -1,7 +1,7 @@
 // Generic rendering of JSON answers from routes the dashboard has no dedicated view for
 // (detector and ledger routes that land after this dashboard): tables for lists of objects,
 // definition lists for objects, text for the rest. Text only, never HTML.
-import { h, table, facts, levelBadge, fmtInt, when } from './dom.js';
+import { h, table, facts, levelBadge, fmtInt, when, link } from './dom.js';
 
 const LEVELS = new Set(['none', 'watch', 'throttle', 'shape', 'verify', 'suspend']);
 const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -13,6 +13,9 @@ export function scalar(key, v) {
   if (typeof v === 'boolean') return v ? 'yes' : 'no';
   if (typeof v === 'string') {
     if (key === 'level' && LEVELS.has(v)) return levelBadge(v);
+    // Ids of clusters and campaigns lead to their pages wherever a detector answer names them.
+    if (key === 'cluster_id' || key === 'merged_into') return detectLink('cluster', v);
+    if (key === 'campaign_id') return detectLink('campaign', v);
     if (/(^|_)(ts|at|since|seen)$/.test(key) && !Number.isNaN(Date.parse(v)) && v.includes('T')) return when(v);
     return v.length > 120 ? h('span', { class: 'cell-text', title: v, text: `${v.slice(0, 117)}…` }) : v;
   }
@@ -51,22 +54,28 @@ export function renderVerdict(v) {
   return h('div', { class: 'stack' },
     facts([
       ['Level', levelBadge(v.level)],
-      ['Subject', v.subject ? `${v.subject.kind} ${v.subject.id}` : null],
+      ['Subject', v.subject ? (v.subject.kind === 'cluster' ? h('span', null, 'cluster ', detectLink('cluster', v.subject.id)) : `${v.subject.kind} ${v.subject.id}`) : null],
       ['Score', v.score === null || v.score === undefined ? null : String(Math.round(v.score * 1000) / 1000)],
       ['Source', v.source],
       ['Since', v.since ? when(v.since) : null],
-      v.campaign_id ? ['Campaign', v.campaign_id] : null,
+      v.campaign_id ? ['Campaign', detectLink('campaign', v.campaign_id)] : null,
     ]),
-    Array.isArray(v.reasons) && v.reasons.length
-      ? table({ caption: 'Why: the signals behind this verdict', captionHidden: false, rows: v.reasons, columns: [
-        { label: 'Signal', value: (r) => h('code', { text: r.signal }) },
-        { label: 'Value', num: true, value: (r) => scalar('value', r.value) },
-        { label: 'Threshold', num: true, value: (r) => scalar('threshold', r.threshold) },
-        { label: 'Weight', num: true, value: (r) => scalar('weight', r.weight) },
-        { label: 'Detail', value: (r) => r.detail ?? '' },
-      ] })
-      : null);
+    Array.isArray(v.reasons) && v.reasons.length ? reasonsTable(v.reasons, 'Why: the signals behind this verdict') : null);
+}
+
+/** The signals behind a verdict, a cluster or a campaign: value, the threshold it is read against, its weight. */
+export function reasonsTable(reasons, caption) {
+  return table({ caption, captionHidden: false, empty: 'No signal recorded.', rows: reasons, columns: [
+    { label: 'Signal', value: (r) => h('code', { text: r.signal }) },
+    { label: 'Value', num: true, value: (r) => scalar('value', r.value) },
+    { label: 'Threshold', num: true, value: (r) => scalar('threshold', r.threshold) },
+    { label: 'Weight', num: true, value: (r) => scalar('weight', r.weight) },
+    { label: 'Detail', value: (r) => [r.detail ?? '', r.by ? h('span', { class: 'muted', text: ` — set by ${r.by}` }) : null] },
+  ] });
 }
 
 /** True when the value looks like a verdict. */
 export const isVerdict = (v) => isObj(v) && typeof v.level === 'string' && LEVELS.has(v.level) && Array.isArray(v.reasons);
+
+/** A link to the page of a cluster or a campaign, named by its id. */
+export const detectLink = (kind, id) => (id ? link(`/${kind === 'cluster' ? 'clusters' : 'campaigns'}/${encodeURIComponent(id)}`, id) : null);

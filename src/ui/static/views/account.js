@@ -6,7 +6,7 @@ import { api, get, post } from '../lib/api.js';
 import { stackedBars } from '../lib/chart.js';
 import { rangePicker, interactionsTable, usageTable, OUTCOME_SERIES, withErrors } from '../lib/widgets.js';
 import { keysTable, createKeyForm } from '../lib/keys.js';
-import { renderJson, renderVerdict, isVerdict } from '../lib/json.js';
+import { renderJson, renderVerdict, isVerdict, detectLink } from '../lib/json.js';
 import { statusTone } from './accounts.js';
 
 const TIERS = ['unverified', 'email_verified', 'identity_verified', 'enterprise'];
@@ -101,9 +101,11 @@ async function loadDecisions(box, id, orgId, routes, reload) {
     routes.verdicts ? h('div', { class: 'decision' },
       h('p', null, 'Operator verdict: ', mine ? levelBadge(mine.level) : h('span', { class: 'muted', text: 'none' }),
         mine ? decisionDetails(mine.reasons?.[0]?.detail, mine.reasons?.[0]?.by, mine.expires_at) : null),
-      ofCluster ? h('p', { class: 'inherited' }, `Inherited from its cluster ${clusterId}${mine ? ' (the more severe of the two is enforced)' : ''}: `, levelBadge(ofCluster.level),
+      ofCluster ? h('p', { class: 'inherited' }, 'Inherited from its cluster ', detectLink('cluster', clusterId), `${mine ? ' (the more severe of the two is enforced)' : ''}: `, levelBadge(ofCluster.level),
         decisionDetails(ofCluster.reasons?.[0]?.detail, ofCluster.reasons?.[0]?.by, ofCluster.expires_at),
-        h('span', { class: 'muted', text: ' (change it with warden detect verdict --cluster)' })) : null,
+        h('span', { class: 'muted' }, ' (change it on ', link(`/clusters/${encodeURIComponent(clusterId)}`, 'the cluster’s page'), ')')) : null,
+      clusterId && !ofCluster ? h('p', { class: 'inherited' }, 'Its cluster: ', detectLink('cluster', clusterId), view?.cluster?.campaign_id ? [', campaign ', detectLink('campaign', view.cluster.campaign_id)] : null,
+        h('span', { class: 'muted', text: ' (an operator verdict on the whole cluster is set on its page)' })) : null,
       h('p', { class: 'row-actions' },
         h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'op-verdict', on: { click: setVerdict } }, mine ? 'Change operator verdict' : 'Set operator verdict'),
         mine ? h('button', { type: 'button', class: 'btn btn-small', 'data-focus': 'op-verdict-clear', on: { click: clearVerdict } }, 'Clear operator verdict') : null)) : null,

@@ -1,8 +1,10 @@
 // Cases: the detector's campaigns with a button to open a case on one, the cases opened, and the
 // indicators shared by other providers and the partners' feeds. A case page shows the frozen
 // evidence, records decisions and notes, downloads the report (Markdown) and the STIX 2.1 bundle,
-// and publishes the case to partners over TAXII.
-import { h, replace, panel, loading, errorBox, link, levelBadge, badge, table, facts, fmtInt, when, toast, shortId, runButton, cutList, readLimit } from '../lib/dom.js';
+// and publishes the case to partners over TAXII (publishing, withdrawing and dismissing a published
+// case ask first, naming what goes out or is taken back).
+import { h, replace, panel, loading, errorBox, link, levelBadge, badge, table, facts, fmtInt, when, toast, shortId, runButton, cutList, readLimit, modal } from '../lib/dom.js';
+import { reasonsTable, detectLink } from '../lib/json.js';
 import { api, get, post, download } from '../lib/api.js';
 
 const STATUS_TONE = { open: 'info', confirmed: 'bad', dismissed: 'ok', closed: 'muted' };
@@ -49,7 +51,7 @@ async function renderList(main, query, ctx) {
       replace(campaignsBox, table({
         caption: 'Campaigns', empty: 'The detector names no campaign at the moment.', rows: r.data,
         columns: [
-          { label: 'Campaign', value: (c) => h('code', { text: c.id }) },
+          { label: 'Campaign', value: (c) => detectLink('campaign', c.id) },
           // Ids named by earlier alerts that merged into this campaign (they open this one).
           { label: 'Merged from', value: (c) => ((c.merged_from ?? []).length ? (c.merged_from ?? []).join(', ') : '—') },
           { label: 'Level', value: (c) => levelBadge(c.level) },
@@ -166,19 +168,64 @@ async function loadCases(casesBox, query, ctx, limit = 100) {
   }), cut.note);
 }
 
+/** "12 indicators: 5 payment_fp, 4 signup_ip, 3 system_prompt". */
+function kindsSummary(kinds) {
+  const by = new Map();
+  for (const k of kinds) by.set(k ?? 'other', (by.get(k ?? 'other') ?? 0) + 1);
+  return `${fmtInt(kinds.length)} indicator${kinds.length === 1 ? '' : 's'}${kinds.length ? `: ${[...by].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${fmtInt(n)} ${k}`).join(', ')}` : ''}`;
+}
+
+/**
+ * Confirmation of an action that reaches partners (publish, withdraw, dismiss), naming what goes
+ * out or is taken back, with an optional note for the case; `days` asks how long indicators stay valid.
+ * Resolves to { note, valid_days } or null when cancelled.
+ */
+function confirmExchange(title, lines, confirmLabel, { tone = 'primary', days = false } = {}) {
+  return modal(title, (close) => {
+    const note = h('textarea', { id: 'exchange-note', name: 'note', rows: 2, maxlength: 5000 });
+    const valid = days ? h('input', { id: 'exchange-days', name: 'valid_days', type: 'number', min: 1, max: 3650, placeholder: 'server default (cases.export_valid_days)' }) : null;
+    const submit = (e) => {
+      e.preventDefault();
+      close({ note: note.value.trim() || null, valid_days: valid?.value ? Number(valid.value) : null });
+    };
+    return [h('form', { method: 'dialog', on: { submit } },
+      lines.map((l) => h('p', { text: l })),
+      valid ? [h('label', { for: 'exchange-days', text: 'Valid for (days)' }), valid] : null,
+      h('label', { for: 'exchange-note', text: 'Note for the case (optional, recorded with your name)' }), note,
+      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', on: { click: () => close(null) } }, 'Cancel'), h('button', { type: 'submit', class: `btn btn-${tone}` }, confirmLabel)))];
+  });
+}
+
+const PARTNER_COLLECTION = 'the TAXII collection “distillation campaign indicators” (/taxii2/intel/), read by every partner key with intel:read';
+
 async function renderCase(main, id, ctx) {
   document.title = 'Case · Warden';
-  const c = await get(`/admin/cases/${encodeURIComponent(id)}`);
+  const [c, exchange] = await Promise.all([
+    get(`/admin/cases/${encodeURIComponent(id)}`),
+    get(`/admin/cases/${encodeURIComponent(id)}/exchange`).catch(() => null),
+  ]);
   if (!ctx.isCurrent()) return;
   document.title = `${c.title} · Warden`;
   const k = c.campaign;
   const reload = () => ctx.setQuery({});
+  const inForce = (exchange?.published ?? []).filter((p) => !p.revoked);
+  const shareable = c.observables.filter((o) => o.shareable);
+  const addNote = (text) => (text ? api('PATCH', `/admin/cases/${encodeURIComponent(c.id)}`, { body: { note: text } }) : null);
   const status = h('select', { id: 'case-status' }, ['open', 'confirmed', 'dismissed', 'closed'].map((s) => h('option', { value: s, selected: s === c.status }, s)));
   const note = h('textarea', { id: 'case-note', rows: 2, maxlength: 5000 });
   const decide = h('form', { class: 'filters', on: { submit: async (e) => {
     e.preventDefault();
     const body = { ...(status.value !== c.status ? { status: status.value } : {}), ...(note.value.trim() ? { note: note.value.trim() } : {}) };
     if (!Object.keys(body).length) { toast('Change the status or write a note.', 'info'); return; }
+    // Dismissing revokes what the case published: partners stop matching it.
+    if (body.status === 'dismissed' && inForce.length) {
+      const sure = await confirmExchange('Dismiss the case and withdraw it from partners?', [
+        `Dismissing revokes the ${kindsSummary(inForce.map((p) => p.kind))} this case published in ${PARTNER_COLLECTION}. Partners stop matching them at their next poll.`,
+        'Indicators that another case publishes too stay in force.',
+      ], 'Dismiss and withdraw', { tone: 'danger' });
+      if (!sure) return;
+      if (sure.note) body.note = body.note ? `${body.note}. ${sure.note}` : sure.note;
+    }
     try { await api('PATCH', `/admin/cases/${encodeURIComponent(c.id)}`, { body }); toast('Recorded.'); reload(); } catch (err) { toast(err.message, 'bad'); }
   } } },
   h('div', { class: 'field' }, h('label', { for: 'case-status', text: 'Status' }), status),
@@ -186,6 +233,28 @@ async function renderCase(main, id, ctx) {
   h('div', { class: 'field field-button' }, h('button', { type: 'submit', class: 'btn' }, 'Record')));
   const exchangeBox = h('div', null, loading());
   const action = (label, fn) => h('button', { type: 'button', class: 'btn btn-small', on: { click: async () => { try { await fn(); } catch (err) { toast(err.message, 'bad'); } } } }, label);
+  const publish = async () => {
+    const sure = await confirmExchange('Publish this case to partners?', [
+      `${kindsSummary(shareable.map((o) => o.kind))} go to ${PARTNER_COLLECTION}, as keyed hashes, with campaign ${c.campaign_id}.`,
+      inForce.length ? `It already publishes ${fmtInt(inForce.length)}: those are published again as new versions, and those no longer shareable are revoked.` : 'Nothing of this case is published yet.',
+    ], 'Publish', { days: true });
+    if (!sure) return;
+    const r = await post(`/admin/cases/${encodeURIComponent(c.id)}/publish${sure.valid_days ? `?valid_days=${sure.valid_days}` : ''}`);
+    await addNote(sure.note);
+    toast(`Published: ${r.indicators} indicators${r.revoked ? `, ${r.revoked} revoked` : ''}${r.kept ? `, ${r.kept} no longer shareable left in force (another case publishes them)` : ''}.`);
+    reload();
+  };
+  const withdraw = async () => {
+    const sure = await confirmExchange('Withdraw this case from partners?', [
+      `The ${kindsSummary(inForce.map((p) => p.kind))} this case publishes in ${PARTNER_COLLECTION} are revoked; partners stop matching them at their next poll.`,
+      'Indicators that another case publishes too stay in force.',
+    ], 'Withdraw', { tone: 'danger' });
+    if (!sure) return;
+    const r = await api('DELETE', `/admin/cases/${encodeURIComponent(c.id)}/publish`);
+    await addNote(sure.note);
+    toast(`Withdrawn: ${r.revoked} indicators revoked${r.kept ? `, ${r.kept} left in force (another case publishes them)` : ''}.`);
+    reload();
+  };
   replace(main,
     h('div', { class: 'page-head' }, h('h1', { text: c.title }), statusBadge(c.status)),
     h('p', { class: 'actions' },
@@ -193,26 +262,17 @@ async function renderCase(main, id, ctx) {
       action('Export for partners (STIX 2.1)', () => download(`/admin/cases/${encodeURIComponent(c.id)}/stix`, {}, `${c.id}.stix.json`)),
       action('Refresh from the campaign', async () => { await post(`/admin/cases/${encodeURIComponent(c.id)}/refresh`); toast('Refreshed.'); reload(); }),
       // Partners polling this provider's TAXII collection receive it (again: new versions; values no longer shareable revoked).
-      c.status === 'dismissed' ? null : action('Publish to partners (TAXII)', async () => {
-        const r = await post(`/admin/cases/${encodeURIComponent(c.id)}/publish`);
-        toast(`Published: ${r.indicators} indicators${r.revoked ? `, ${r.revoked} revoked` : ''}${r.kept ? `, ${r.kept} no longer shareable left in force (another case publishes them)` : ''}.`);
-        reload();
-      }),
-      action('Withdraw from partners', async () => {
-        const r = await api('DELETE', `/admin/cases/${encodeURIComponent(c.id)}/publish`);
-        toast(`Withdrawn: ${r.revoked} indicators revoked${r.kept ? `, ${r.kept} left in force (another case publishes them)` : ''}.`);
-        reload();
-      })),
+      c.status === 'dismissed' ? null : action('Publish to partners (TAXII)', publish),
+      // Offered only while something of the case is in force at the partners.
+      inForce.length ? action('Withdraw from partners', withdraw) : null),
     panel('Campaign', facts([
-      ['Case', h('code', { text: c.id })], ['Campaign', h('code', { text: c.campaign_id })], ['Cluster', h('code', { text: c.cluster_id })],
+      ['Case', h('code', { text: c.id })], ['Campaign', detectLink('campaign', c.campaign_id)], ['Cluster', detectLink('cluster', c.cluster_id)],
       ['Level', levelBadge(k.level)], ['Score', String(k.score)], ['Accounts', fmtInt(k.members.length)], ['Requests', fmtInt(k.volume.requests)],
       ['Output tokens', fmtInt(k.volume.output_tokens)], ['First seen', when(k.first_seen)], ['Flagged', when(k.flagged_at)], ['Opened', when(c.opened_at)],
       ['Targets', Object.entries(k.targets).sort((a, b) => b[1] - a[1]).filter(([, s]) => s >= 0.05).map(([t, s]) => `${t} ${Math.round(s * 100)} %`).join(', ')],
     ])),
     panel('Decision', decide, c.notes.length ? h('ul', null, c.notes.map((n) => h('li', null, when(n.at), n.status ? [' ', statusBadge(n.status)] : null, ` ${n.text}`, n.by ? h('span', { class: 'muted', text: ` — ${n.by}` }) : null))) : null),
-    panel('Why it was flagged', table({ caption: 'Evidence', rows: k.evidence, columns: [
-      { label: 'Signal', value: (r) => r.signal }, { label: 'Value', value: (r) => String(r.value) }, { label: 'Threshold', value: (r) => (r.threshold === null ? null : String(r.threshold)) }, { label: 'Detail', value: (r) => r.detail },
-    ] })),
+    panel('Why it was flagged', reasonsTable(k.evidence, 'Evidence')),
     panel('What its accounts shared', h('p', { class: 'help', text: 'Only values the campaign used and few other accounts did are exported, as keyed hashes.' }), table({ caption: 'Shared values', rows: c.observables, columns: [
       { label: 'Kind', value: (o) => o.kind }, { label: 'Value', value: (o) => h('code', { text: o.value.length > 80 ? `${o.value.slice(0, 80)}…` : o.value }) },
       { label: 'Holders', num: true, value: (o) => fmtInt(o.holders) }, { label: 'Others', num: true, value: (o) => fmtInt(o.others) },
@@ -231,13 +291,13 @@ async function renderCase(main, id, ctx) {
            { label: 'Entry', num: true, value: (v) => String(v.index) }, { label: 'Time', value: (v) => when(v.ts) }, { label: 'Subject', value: (v) => `${v.subject_kind} ${v.subject_id}` }, { label: 'Level', value: (v) => levelBadge(v.level) },
          ] })]
       : h('p', { text: 'The ledger was off when this case was built.' })));
-  await renderExchange(exchangeBox, c.id, ctx);
+  await renderExchange(exchangeBox, c.id, ctx, exchange);
 }
 
 /** What the case published over TAXII and what partners reported seeing of it. */
-async function renderExchange(box, id, ctx) {
+async function renderExchange(box, id, ctx, known) {
   try {
-    const x = await get(`/admin/cases/${encodeURIComponent(id)}/exchange`);
+    const x = known ?? await get(`/admin/cases/${encodeURIComponent(id)}/exchange`);
     if (!ctx.isCurrent()) return;
     const kinds = new Map(x.published.map((p) => [p.id, p.kind]));
     replace(box,

@@ -1,10 +1,11 @@
 // Detector: verdicts in force on recorded traffic (always available), whatever the detector's
-// admin routes offer (verdicts, clusters, campaigns...) when they are mounted, and the webhooks
+// admin routes offer (verdicts, clusters, campaigns...) when they are mounted (campaigns and
+// clusters as lists leading to their own pages; routes about one subject through those pages), and the webhooks
 // that tell operators of rising verdicts, with their last deliveries and a test button.
-import { h, replace, panel, loading, errorBox, link, table, badge, fmtInt, when, toast, runButton } from '../lib/dom.js';
+import { h, replace, panel, loading, errorBox, link, table, badge, levelBadge, fmtInt, when, toast, runButton } from '../lib/dom.js';
 import { get, post } from '../lib/api.js';
 import { rangePicker, usageTable } from '../lib/widgets.js';
-import { renderJson } from '../lib/json.js';
+import { renderJson, detectLink } from '../lib/json.js';
 
 const title = (path) => path.replace(/^\/admin\//, '').split('/').map((s) => s.replace(/[-_]/g, ' ')).join(' › ');
 
@@ -25,10 +26,42 @@ export async function render(main, _params, query, ctx) {
     panel('Notifications', h('p', { class: 'help', text: 'Webhooks told of rising campaigns and accounts, partners’ indicators matching, feeds and the ledger failing (notify.webhooks).' }), notifyBox));
   await Promise.all([
     get('/admin/usage/top', { range, by: 'verdict', limit: 10 }).then((top) => replace(byVerdict, usageTable('verdict', top.data, { compact: true })), (err) => replace(byVerdict, errorBox(err))),
-    ...sections.map(([r, box]) => get(r.path).then((v) => replace(box, renderJson(v, title(r.path))), (err) => replace(box, errorBox(err)))),
+    ...sections.map(([r, box]) => get(r.path).then((v) => replace(box, (OWN_VIEW.find(([suffix]) => r.path.endsWith(suffix))?.[1] ?? renderJson)(v, title(r.path))), (err) => replace(box, errorBox(err)))),
     renderNotify(notifyBox, ctx),
   ]);
 }
+
+const targetsOf = (c) => Object.entries(c.targets).filter(([, s]) => s >= 0.1).sort((a, b) => b[1] - a[1]).map(([k, s]) => `${k.replace(/_/g, ' ')} ${Math.round(s * 100)} %`).join(', ') || '—';
+
+/** Campaigns and clusters: one row each, the id a link to its page (members, evidence, operator verdict). */
+const OWN_VIEW = [
+  ['/detect/campaigns', (r) => table({
+    caption: 'Campaigns', empty: 'The detector names no campaign at the moment.', rows: r.data,
+    columns: [
+      { label: 'Campaign', value: (c) => detectLink('campaign', c.id) },
+      { label: 'Level', value: (c) => levelBadge(c.level) },
+      { label: 'Score', num: true, value: (c) => String(c.score) },
+      { label: 'Accounts', num: true, value: (c) => fmtInt(c.members.length) },
+      { label: 'Requests', num: true, value: (c) => fmtInt(c.volume.requests) },
+      { label: 'Output tokens', num: true, value: (c) => fmtInt(c.volume.output_tokens) },
+      { label: 'Flagged', value: (c) => when(c.flagged_at) },
+      { label: 'Targets', value: targetsOf },
+      { label: 'Cluster', value: (c) => detectLink('cluster', c.cluster_id) },
+    ],
+  })],
+  ['/detect/clusters', (r) => [table({
+    caption: 'Clusters', empty: 'No cluster is above none.', rows: r.data,
+    columns: [
+      { label: 'Cluster', value: (c) => detectLink('cluster', c.id) },
+      { label: 'Level', value: (c) => levelBadge(c.level) },
+      { label: 'Score', num: true, value: (c) => String(c.score) },
+      { label: 'Accounts', num: true, value: (c) => fmtInt(c.size ?? c.members.length) },
+      { label: 'Actors', num: true, value: (c) => fmtInt(c.actors) },
+      { label: 'Requests', num: true, value: (c) => fmtInt(c.requests) },
+      { label: 'Campaign', value: (c) => (c.campaign_id ? detectLink('campaign', c.campaign_id) : null) },
+    ],
+  }), r.total > r.data.length ? h('p', { class: 'muted', text: `The ${fmtInt(r.data.length)} most severe of ${fmtInt(r.total)}.` }) : null]],
+];
 
 const OUTCOME_TONE = { delivered: 'ok', failed: 'bad', dropped: 'bad', queued: 'info' };
 

@@ -443,6 +443,7 @@ export class Engine {
         p.thinking_budget = effort === 'high' ? rng.pick([16000, 24000, 32000]) : effort === 'medium' ? rng.pick([4000, 8000]) : 2048;
         p.max_tokens = Math.max(p.max_tokens ?? 0, p.thinking_budget + rng.pick([4096, 8192]));
         p.temperature = null; // extended thinking requires the default temperature
+        p.thinking = 'enabled'; // as the gateway records Anthropic's `thinking.type`
       }
     } else {
       p.reasoning_effort = effort;

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { cliExitCode, textTable as table } from '../admin/index.ts';
 import { WardenError } from '../errors/index.ts';
 import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary, type FeedState, type PublishResult, type PartnerSighting, type CaseExchange } from '../cases/index.ts';
-import type { SharedIndicator, Sighting } from '../detect/index.ts';
+import { heldAlone, type SharedIndicator, type Sighting } from '../detect/index.ts';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, openAdminClient } from './admin-connection.ts';
 
 const CASES_HELP = `usage:
@@ -138,7 +138,7 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
     if (what === 'list' && !file) {
       const r = await c.call<{ key_id: string | null; indicators: SharedIndicator[]; stale: SharedIndicator[]; sightings: Sighting[]; partner_sightings: PartnerSighting[] }>('GET', '/intel');
       const seen = new Map(r.sightings.map((s) => [s.indicator_id, s]));
-      const rows = r.indicators.map((i) => ({ id: i.id, kind: i.kind, level: i.level, source: i.source, campaign: i.campaign, valid_until: i.valid_until, sightings: seen.get(i.id)?.count ?? 0, accounts: seen.get(i.id)?.accounts ?? 0 }));
+      const rows = r.indicators.map((i) => ({ id: i.id, kind: i.kind, level: levelImposed(i), source: i.source, campaign: i.campaign, valid_until: i.valid_until, sightings: seen.get(i.id)?.count ?? 0, accounts: seen.get(i.id)?.accounts ?? 0 }));
       const theirs = r.partner_sightings.length ? `\n\npartners' sightings of our indicators:\n${table(r.partner_sightings.map((p) => ({ ...p })), ['source', 'indicator_id', 'count', 'accounts', 'first_seen', 'last_seen'])}` : '';
       const stale = r.stale.length ? `\n${r.stale.length} stored indicators were hashed with another sharing key and cannot match (warden intel remove --stale)` : '';
       return { result: r, text: `sharing key: ${r.key_id ?? 'none (cases.sharing_key): nothing is matched'}${stale}\n${rows.length ? table(rows, ['id', 'kind', 'level', 'source', 'campaign', 'valid_until', 'sightings', 'accounts']) : '(no indicators)'}${theirs}` };
@@ -176,6 +176,16 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
     if (what === 'pull') return 'pull: give the feed name (warden intel feeds lists them)';
     return `unknown command: intel ${[what, file].filter(Boolean).join(' ')}`;
   });
+}
+
+/**
+ * The level an indicator can hold a matching account at, not only the one it was imported with:
+ * a network or software kind alone holds at watch (its import level with its counterpart), an ASN
+ * or an email domain never above watch (docs/cases.md, "Matching").
+ */
+function levelImposed(i: SharedIndicator): string {
+  const alone = heldAlone(i);
+  return alone.counterpart ? `${alone.level} (${i.level} with a ${alone.counterpart} match)` : alone.level;
 }
 
 function caseText(c: CaseFile): string {

@@ -25,8 +25,20 @@ export const COMMANDS: Command[] = [
   { name: 'simulate', summary: 'simulate: generate organic users and distillation campaigns as events JSONL + ground-truth labels', run: async (a) => (await import('../traffic/index.ts')).runSimulateCli(a) },
   { name: 'redteam', summary: 'redteam --target URL: create accounts through the admin API, send simulated traffic to a live gateway, report what got through', run: async (a) => (await import('../traffic/index.ts')).runRedteamCli(a) },
   { name: 'eval', summary: 'eval: score a scan or redteam result against labels (per campaign and organic kind; JSON, table, SVG)', run: async (a) => (await import('../traffic/index.ts')).runEvalCli(a) },
-  ...ADMIN_COMMANDS.map((c) => ({ name: c.name, summary: c.summary, run: async (a: string[]) => (await import('../admin/index.ts')).runAdminCommand(c.name, a) })),
+  ...ADMIN_COMMANDS.map((c) => ({ name: c.name, summary: c.summary, run: async (a: string[]) => (await import('../admin/index.ts')).runAdminCommand(c.name, a, { detectorChanges }) })),
 ];
+
+/** The detector's change log (allow-list, operator verdicts) in the configured store, for `warden accounts history`. */
+async function detectorChanges(configPath: string | undefined, env: NodeJS.ProcessEnv) {
+  const [{ loadConfig }, { openStores, onBackend }, detect] = await Promise.all([import('../config/index.ts'), import('./stores.ts'), import('../detect/index.ts')]);
+  const stores = await openStores(loadConfig(configPath, env));
+  try {
+    const overrides = await onBackend<import('../detect/index.ts').DetectOverridesStore>(stores, (db) => new detect.SqliteDetectOverridesStore(db), (pool) => new detect.PostgresDetectOverridesStore(pool));
+    return await overrides.changes(1000);
+  } finally {
+    await stores.close();
+  }
+}
 
 /** `warden watermark ...`, reading the recorded events' keys from the configured store (subjects, detect without subjects). */
 async function runWatermark(argv: string[]): Promise<number> {

@@ -2560,6 +2560,19 @@ export class DetectorEngine implements VerdictView {
     return { events: this.events, accounts: this.count - this.freeAccounts.length, forgotten: this.forgotten, clusters: this.clusters.size, campaigns, linkKeys: this.keyIndex.size, ticks: this.ticks };
   }
 
+  /**
+   * How many campaigns and accounts stand at each level (indexed by level rank): campaigns at
+   * their cluster's level, accounts at the level in force (allow-list, operator verdicts, cluster).
+   * One pass over the accounts held, for metrics at scrape time.
+   */
+  levelCounts(): { campaigns: number[]; accounts: number[] } {
+    const campaigns = VERDICT_LEVELS.map(() => 0);
+    const accounts = VERDICT_LEVELS.map(() => 0);
+    for (const c of this.clusters.values()) if (c.campaignId) campaigns[c.verdict.level]++;
+    for (const i of this.index.values()) accounts[this.levelIndex(i)]++;
+    return { campaigns, accounts };
+  }
+
   /** Event time of the latest event seen (ms since epoch). */
   get eventTimeMs(): number { return this.now * 1000; }
 

@@ -194,7 +194,7 @@ function caseText(c: CaseFile): string {
     `${c.id}  ${c.status}  ${c.title}`,
     `campaign ${c.campaign_id} (cluster ${c.cluster_id}), ${c.campaign.level}, ${c.members.length} accounts, ${c.campaign.volume.requests} requests; opened ${c.opened_at}, updated ${c.updated_at}`,
     '',
-    table(c.campaign.evidence.map((r) => ({ signal: r.signal, value: r.value, threshold: r.threshold, detail: r.detail ?? null })), ['signal', 'value', 'threshold', 'detail']),
+    table(c.campaign.evidence.map((r) => ({ signal: r.signal, value: r.value, threshold: r.threshold, weight: r.weight ?? null, detail: r.detail ?? null })), ['signal', 'value', 'threshold', 'weight', 'detail']),
     '',
     `shareable values (${shared.length} of ${c.observables.length}):`,
     shared.length ? table(shared.map((o) => ({ kind: o.kind, value: o.value.length > 60 ? `${o.value.slice(0, 60)}…` : o.value, holders: o.holders, others: o.others })), ['kind', 'value', 'holders', 'others']) : '  (none)',

@@ -209,7 +209,8 @@ async function renderCase(main, id, ctx) {
     ])),
     panel('Decision', decide, c.notes.length ? h('ul', null, c.notes.map((n) => h('li', null, when(n.at), n.status ? [' ', statusBadge(n.status)] : null, ` ${n.text}`, n.by ? h('span', { class: 'muted', text: ` — ${n.by}` }) : null))) : null),
     panel('Why it was flagged', table({ caption: 'Evidence', rows: k.evidence, columns: [
-      { label: 'Signal', value: (r) => r.signal }, { label: 'Value', value: (r) => String(r.value) }, { label: 'Threshold', value: (r) => (r.threshold === null ? null : String(r.threshold)) }, { label: 'Detail', value: (r) => r.detail },
+      { label: 'Signal', value: (r) => r.signal }, { label: 'Value', value: (r) => String(r.value) }, { label: 'Threshold', value: (r) => (r.threshold === null ? null : String(r.threshold)) },
+      { label: 'Weight', value: (r) => (r.weight === undefined ? null : String(r.weight)) }, { label: 'Detail', value: (r) => r.detail },
     ] })),
     panel('What its accounts shared', h('p', { class: 'help', text: 'Only values the campaign used and few other accounts did are exported, as keyed hashes.' }), table({ caption: 'Shared values', rows: c.observables, columns: [
       { label: 'Kind', value: (o) => o.kind }, { label: 'Value', value: (o) => h('code', { text: o.value.length > 80 ? `${o.value.slice(0, 80)}…` : o.value }) },

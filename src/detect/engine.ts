@@ -16,7 +16,7 @@ import { detectConfig, type DetectConfig } from './config.ts';
 import { extractPromptFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
 import { EMBEDDING_SPREAD, EmbeddingSpread, embeddingSpreadTest, type SpreadReadings } from './embedding-spread.ts';
 import { LOGIT_PROBE, logitProbeTest, observeProbe, probeReadings, type ProbeReadings, type ProbeSketches } from './logit-probe.ts';
-import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, INDICATORS, IndicatorValues, scoreIndicators, type IndicatorName, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, type Indicator, type PeerContext } from './scoring.ts';
+import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, INDICATORS, IndicatorValues, scoreIndicators, type IndicatorName, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, HARVEST_FULL_EVIDENCE, type Indicator, type PeerContext } from './scoring.ts';
 import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
@@ -394,6 +394,17 @@ function shortId(prefix: string, s: string): string {
   return prefix + mix(fnv1a(s), fnv1a(s, 0x1234567)).toString(36).padStart(7, '0');
 }
 
+
+/** Coordination's factors (coordination()): mean link evidence for the full evidence factor, and how member shares scale it. */
+const COORD_FULL_EVIDENCE = 1.5;
+const COORD_VERIFIED = 0.6;
+const COORD_DISPOSABLE = 0.3;
+const COORD_FRESH = 0.25;
+
+/** What coordination is made of, in words: it is a factor of the cluster score, with no threshold of its own. */
+function coordinationDetail(c: { actors: number; sizeFactor: number; evidenceFactor: number; halved: boolean }, minActors: number): string {
+  return `cluster_score = coordination × harvest, so no threshold of its own: ${c.actors} actors (size factor ${round(c.sizeFactor)}) × mean link evidence (factor ${round(c.evidenceFactor)}, 1 at ${COORD_FULL_EVIDENCE}) × the member shares below${c.halved ? `, halved: fewer than ${minActors} actors (detect.min_cluster_actors)` : ''}, at most 1`;
+}
 /** The id of the campaign a cluster becomes when it is flagged. */
 function campaignIdOf(clusterId: string): string {
   return shortId('camp_', clusterId);
@@ -2391,24 +2402,25 @@ export class DetectorEngine implements VerdictView {
   }
 
   /** Coordination evidence of a cluster in [0, 1], its actors, and its proxy-pool reading (coordinationReasons explains it). */
-  private coordination(root: number, c: ClusterState, hopping: number): { value: number; actors: number; proxied: number | null } {
+  private coordination(root: number, c: ClusterState, hopping: number): { value: number; actors: number; proxied: number | null; sizeFactor: number; evidenceFactor: number; halved: boolean } {
     const actors = this.actorsOf(c);
-    if (actors < 2 || c.joins === 0) return { value: 0, actors, proxied: null };
+    if (actors < 2 || c.joins === 0) return { value: 0, actors, proxied: null, sizeFactor: 0, evidenceFactor: 0, halved: false };
     const meanEvidence = c.joinEvidence / c.joins;
     // Below the actor minimum a cluster may be a household, unless its traffic rules that out:
     // then it is scored as the smallest coordinated group.
     const proxied = this.notAHousehold(root, c, actors, hopping);
     const counted = proxied === null ? actors : this.config.min_cluster_actors;
     const sizeFactor = 1 - Math.exp(-(counted - 1) / 3);
-    const evidenceFactor = Math.min(1, meanEvidence / 1.5);
+    const evidenceFactor = Math.min(1, meanEvidence / COORD_FULL_EVIDENCE);
     // Identity-verified members (KYC) are accountable; fraudulent fleets are not.
     const verifiedShare = c.verified / c.members;
     const disposableShare = c.disposable / c.members;
     // Accounts put to use within days of signing up, together, are how fleets are run.
     const freshShare = c.fresh / c.members;
-    let value = sizeFactor * evidenceFactor * (1 - 0.6 * verifiedShare) * (1 + 0.3 * disposableShare) * (1 + 0.25 * freshShare);
-    if (counted < this.config.min_cluster_actors) value *= 0.5;
-    return { value: Math.min(1, value), actors, proxied };
+    let value = sizeFactor * evidenceFactor * (1 - COORD_VERIFIED * verifiedShare) * (1 + COORD_DISPOSABLE * disposableShare) * (1 + COORD_FRESH * freshShare);
+    const halved = counted < this.config.min_cluster_actors;
+    if (halved) value *= 0.5;
+    return { value: Math.min(1, value), actors, proxied, sizeFactor, evidenceFactor, halved };
   }
 
   /** The explanation of a cluster's coordination value (built only when its verdict is explained). */
@@ -2419,22 +2431,24 @@ export class DetectorEngine implements VerdictView {
     reasons.push({ signal: 'linked_actors', value: actors, threshold: this.config.min_cluster_actors, detail: `${c.members} accounts in ${actors} undeclared actors` });
     if (proxied !== null) reasons.push({ signal: 'not_a_household', value: round(proxied), threshold: HOUSEHOLD_MAX_HOPPING, detail: `unaccountable members that each change network on most requests (rotating proxies), not a household sharing a home: scored as ${this.config.min_cluster_actors} actors` });
     const uncorroborated = this.uncorroboratedMembers(c);
-    if (c.fleetJoins > 0) reasons.push({ signal: 'fleet_software', value: c.fleetJoins, threshold: null, detail: `links made through a system prompt that only unaccountable accounts use (${this.config.fleet_min_holders} or more, none established, verified or in an org), with the rest of their shared software` });
-    if (uncorroborated > 0) reasons.push({ signal: 'uncorroborated_org_members', value: uncorroborated, threshold: null, detail: 'members of a declared org whose accounts mostly use personal free-mail or disposable addresses: counted as separate actors' });
+    if (c.fleetJoins > 0) reasons.push({ signal: 'fleet_software', value: c.fleetJoins, threshold: null, detail: `links made through a system prompt that only unaccountable accounts use (${this.config.fleet_min_holders} or more, none established, verified or in an org), with the rest of their shared software; a count of links, no threshold: it weighs through the link evidence` });
+    if (uncorroborated > 0) reasons.push({ signal: 'uncorroborated_org_members', value: uncorroborated, threshold: null, detail: 'members of a declared org whose accounts mostly use personal free-mail or disposable addresses: counted as separate actors (in linked_actors); a count, no threshold' });
     const byType: Array<[string, number]> = [];
     for (let t = 0; t < NLINK; t++) if (c.evidence[t] > 0 && !LINK_TYPES[t].declared) byType.push([LINK_TYPES[t].name, c.evidence[t]]);
     byType.sort((x, y) => y[1] - x[1]);
     for (const [name, total] of byType.slice(0, 6)) {
       // A mean per link, not a contribution to the score, and no kind is meant to reach the link
       // threshold alone: no threshold or weight; the total and the links it is spread over in words.
-      reasons.push({ signal: `shared_${name}`, value: round(total / c.joins), threshold: null, detail: `mean evidence per link from shared ${name.replace(/_/g, ' ')} (${round(total)} over the cluster's ${c.joins} links; a link needs ${this.config.link_threshold} from all kinds together)` });
+      reasons.push({ signal: `shared_${name}`, value: round(total / c.joins), threshold: null, detail: `mean evidence per link from shared ${name.replace(/_/g, ' ')} (${round(total)} over the cluster's ${c.joins} links; a link needs ${this.config.link_threshold} from all kinds together, so no threshold of its own: no kind is meant to link accounts alone)` });
     }
     const verifiedShare = c.verified / c.members;
     const disposableShare = c.disposable / c.members;
     const freshShare = c.fresh / c.members;
-    if (verifiedShare > 0) reasons.push({ signal: 'identity_verified_share', value: round(verifiedShare), threshold: null, detail: 'mitigating' });
-    if (disposableShare > 0) reasons.push({ signal: 'disposable_email_share', value: round(disposableShare), threshold: null });
-    if (freshShare > 0) reasons.push({ signal: 'fresh_account_share', value: round(freshShare), threshold: null, detail: 'members first used within 7 days of signup, or first used at all within the last 7 days' });
+    // Shares scale coordination (coordination()): a factor each, said as such, not a threshold.
+    const factor = (x: number) => `multiplies coordination by ${round(x)}`;
+    if (verifiedShare > 0) reasons.push({ signal: 'identity_verified_share', value: round(verifiedShare), threshold: null, detail: `mitigating: ${factor(1 - COORD_VERIFIED * verifiedShare)} (1 − ${COORD_VERIFIED} × share); a factor, no threshold` });
+    if (disposableShare > 0) reasons.push({ signal: 'disposable_email_share', value: round(disposableShare), threshold: null, detail: `members on disposable mail domains: ${factor(1 + COORD_DISPOSABLE * disposableShare)} (1 + ${COORD_DISPOSABLE} × share); a factor, no threshold` });
+    if (freshShare > 0) reasons.push({ signal: 'fresh_account_share', value: round(freshShare), threshold: null, detail: `members first used within 7 days of signup, or first used at all within the last 7 days: ${factor(1 + COORD_FRESH * freshShare)} (1 + ${COORD_FRESH} × share); a factor, no threshold` });
     return reasons;
   }
 
@@ -2477,9 +2491,11 @@ export class DetectorEngine implements VerdictView {
       const reasons: VerdictReason[] = [
         { signal: 'cluster_score', value: round(score), threshold: this.thresholds[st.level], detail: 'coordination and harvest behaviour of the linked accounts as one actor' },
         ...this.heldReasons(st, score),
-        { signal: 'coordination', value: round(coord.value), threshold: null },
+        { signal: 'coordination', value: round(coord.value), threshold: null, detail: coordinationDetail(coord, this.config.min_cluster_actors) },
         ...this.coordinationReasons(c, coord),
-        { signal: 'harvest', value: round(harvest), threshold: null },
+        { signal: 'harvest', value: round(harvest), threshold: null, detail: spreadPass
+          ? 'cluster_score = coordination × harvest, so no threshold of its own: 1, the members together embed a broad corpus (embedding spread, below)'
+          : `cluster_score = coordination × harvest, so no threshold of its own: the weighted harvest indicators below (their weights) summed over ${HARVEST_FULL_EVIDENCE}, at most 1` },
         ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, null) : []),
         ...indicatorReasons(indicatorsOf(values, c.w, 0, peers)),
       ];
@@ -2785,6 +2801,19 @@ export class DetectorEngine implements VerdictView {
     let campaigns = 0;
     for (const c of this.clusters.values()) if (c.campaignId) campaigns++;
     return { events: this.events, accounts: this.count - this.freeAccounts.length, forgotten: this.forgotten, clusters: this.clusters.size, campaigns, linkKeys: this.keyIndex.size, ticks: this.ticks };
+  }
+
+  /**
+   * How many campaigns and accounts stand at each level (indexed by level rank): campaigns at
+   * their cluster's level, accounts at the level in force (allow-list, operator verdicts, cluster).
+   * One pass over the accounts held, for metrics at scrape time.
+   */
+  levelCounts(): { campaigns: number[]; accounts: number[] } {
+    const campaigns = VERDICT_LEVELS.map(() => 0);
+    const accounts = VERDICT_LEVELS.map(() => 0);
+    for (const c of this.clusters.values()) if (c.campaignId) campaigns[c.verdict.level]++;
+    for (const i of this.index.values()) accounts[this.levelIndex(i)]++;
+    return { campaigns, accounts };
   }
 
   /** Event time of the latest event seen (ms since epoch). */

@@ -12,8 +12,8 @@ export const FLAG = {
   /** Prompt text asks for step-by-step reasoning / chain of thought. */
   cot: 1 << 0,
   /**
-   * Client asked the model to reason: thinking on (a budget, adaptive), or a reasoning effort of
-   * medium or above (high, xhigh, max, and any effort name not known to be below medium).
+   * Client asked the model to reason more than by default: an OpenAI reasoning effort of medium or
+   * above, an Anthropic thinking budget or thinking on at a high effort (see `asksForReasoning`).
    */
   reasoningParam: 1 << 1,
   /** Rubric / grading / preference-judging task (reward-model data). */
@@ -117,8 +117,21 @@ const SYSTEM_TAIL = 400;
 const GREETING_CHARS = 160;
 /** The trailing tool results of the current step the lexicons read, from the last back. */
 const TOOL_RESULTS_READ = 4;
-/** Reasoning efforts below medium; any other effort a client names asks for reasoning. */
-const LOW_EFFORTS: ReadonlySet<string> = new Set(['none', 'minimal', 'low']);
+/**
+ * Whether a request's parameters ask for more reasoning than the API gives by default. OpenAI: an
+ * effort of medium or above. Anthropic: a thinking budget, or thinking on at a high effort; its
+ * effort defaults to high and applies with thinking off, so an effort alone, adaptive thinking
+ * alone or a medium effort is how ordinary apps call it. Effort names are read case-blind; a name
+ * not known (`auto`, a typo) asks for nothing, unless it says high or max.
+ */
+function asksForReasoning(p: InteractionEvent['request']['params'], flavour: InteractionEvent['flavour']): boolean {
+  if ((p.thinking_budget ?? 0) > 0) return true;
+  const effort = p.reasoning_effort?.toLowerCase();
+  if (!effort) return false;
+  const high = effort.includes('high') || effort.includes('max');
+  if (flavour === 'anthropic.messages') return high && p.thinking != null && p.thinking !== 'disabled';
+  return high || effort === 'medium';
+}
 
 /**
  * Normalised words of a bounded part of the text: lowercased, digits folded to '0', punctuation
@@ -262,8 +275,7 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
 
   const p = req.params;
   if (p.logprobs === true || (p.top_logprobs ?? 0) > 0 || (p.n ?? 1) > 1) flags |= FLAG.distillParams;
-  if ((p.thinking_budget ?? 0) > 0 || (p.thinking != null && p.thinking !== 'disabled')
-    || (p.reasoning_effort !== null && !LOW_EFFORTS.has(p.reasoning_effort))) flags |= FLAG.reasoningParam;
+  if (asksForReasoning(p, ev.flavour)) flags |= FLAG.reasoningParam;
   let biasMap = 0;
   let promptKey = 0;
   const bias = p.logit_bias;

@@ -106,13 +106,20 @@ test('unlinked accounts harvesting through legacy prompt arrays reach the harves
   for (const [id, l] of highest) if (id.startsWith('acct_p')) assert.ok(l <= verdictRank('watch'), `${id} stays at watch or below, reached ${l}`);
 });
 
-test('reasoning asked for with a parameter: any effort above medium, Anthropic adaptive thinking and effort', () => {
+test('reasoning asked for with a parameter: an OpenAI effort of medium or above, Anthropic thinking with a budget or with a high effort', () => {
   const q = [msg('user', GSM8K[0])];
-  for (const effort of ['medium', 'high', 'xhigh', 'max', 'ultra']) assert.ok(flagsOf(q, { params: { reasoning_effort: effort } }).includes('reasoningParam'), `effort ${effort} asks for reasoning`);
-  for (const effort of ['none', 'minimal', 'low']) assert.ok(!flagsOf(q, { params: { reasoning_effort: effort } }).includes('reasoningParam'), `effort ${effort} does not`);
-  assert.ok(flagsOf(q, { flavour: 'anthropic.messages', params: { thinking: 'adaptive' } }).includes('reasoningParam'), 'adaptive thinking');
-  assert.ok(flagsOf(q, { flavour: 'anthropic.messages', params: { thinking: 'enabled' } }).includes('reasoningParam'), 'thinking enabled without a budget');
-  assert.ok(!flagsOf(q, { flavour: 'anthropic.messages', params: { thinking: 'disabled' } }).includes('reasoningParam'), 'thinking disabled');
+  for (const effort of ['medium', 'high', 'xhigh', 'HIGH', 'Extra-High']) assert.ok(flagsOf(q, { params: { reasoning_effort: effort } }).includes('reasoningParam'), `OpenAI effort ${effort} asks for reasoning`);
+  for (const effort of ['none', 'minimal', 'low', 'None', 'auto', 'LOW', 'ultra']) assert.ok(!flagsOf(q, { params: { reasoning_effort: effort } }).includes('reasoningParam'), `OpenAI effort ${effort} does not (below medium, or not a known name)`);
+  const claude = (params: Partial<InteractionEvent['request']['params']>) => flagsOf(q, { flavour: 'anthropic.messages', params }).includes('reasoningParam');
+  assert.ok(claude({ thinking: 'enabled', thinking_budget: 8000 }), 'a thinking budget asks for reasoning');
+  assert.ok(claude({ thinking: 'adaptive', reasoning_effort: 'high' }) && claude({ thinking: 'adaptive', reasoning_effort: 'max' }), 'adaptive thinking at a high effort does');
+  // Anthropic's default effort is high and applies with thinking off: an effort alone, or adaptive
+  // thinking at the default, is how ordinary apps call the API.
+  assert.ok(!claude({ thinking: 'adaptive' }), 'adaptive thinking alone is the default, not a request for more reasoning');
+  assert.ok(!claude({ reasoning_effort: 'medium' }) && !claude({ thinking: 'disabled', reasoning_effort: 'medium' }), 'effort medium lowers the default');
+  assert.ok(!claude({ reasoning_effort: 'max' }) && !claude({ thinking: 'disabled', reasoning_effort: 'high' }), 'an effort with thinking off asks for no thinking');
+  assert.ok(!claude({ thinking: 'adaptive', reasoning_effort: 'medium' }) && !claude({ thinking: 'adaptive', reasoning_effort: 'auto' }), 'adaptive thinking below or at an unknown effort');
+  assert.ok(!claude({ thinking: 'disabled' }), 'thinking disabled');
 });
 
 test('a single question behind a fake greeting or ahead of a prefill is single-shot; a real conversation is not', () => {

@@ -28,8 +28,9 @@ export const FLAG = {
   math: 1 << 6,
   /**
    * One user turn, no assistant answer it follows: no conversation. A trailing assistant prefill
-   * (the answer's start) and short assistant lines before the first user turn (a greeting) are
-   * not answers; each prompt of a legacy completions prompt array is a request of its own.
+   * (the answer's start) and short assistant lines anywhere (a greeting, "OK.", a tool call with no
+   * text: `GREETING_CHARS` of history in all) are not answers; each prompt of a legacy completions
+   * prompt array is a request of its own.
    */
   singleShot: 1 << 7,
   /** Parameters only distillers need: logprobs, top_logprobs, n > 1. */
@@ -111,8 +112,9 @@ const TURN_TAIL = 400;
 const SYSTEM_HEAD = 600;
 const SYSTEM_TAIL = 400;
 /**
- * An assistant message before the first user turn no longer than this is a greeting (a product's
- * opener, or one line put there to look like a conversation), not an answer the user turned back to.
+ * History before the current turn (the model's answers, earlier tool results) no longer than this
+ * in all is a few lines (a greeting, "OK.", a tool call with no text), however placed, not a
+ * conversation the user turned back to.
  */
 const GREETING_CHARS = 160;
 /** The trailing tool results of the current step the lexicons read, from the last back. */
@@ -257,16 +259,21 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   // counts in each.
   const systemDocs = req.system_documents;
   if (systemDocs?.documents_unreadable) flags |= FLAG.unreadableDocument;
-  // A conversation is an assistant answer the user turned back to: not a trailing prefill (past
-  // `end`), nor a short greeting before the first user turn. Those left out of the event count.
-  let answers = omitted?.roles.assistant ?? 0;
-  for (let i = 0, userSeen = false; i <= end && answers === 0; i++) {
-    if (msgs[i].role === 'user') userSeen = true;
-    else if (msgs[i].role === 'assistant' && (userSeen || msgs[i].chars > GREETING_CHARS)) answers++;
+  // A conversation is history the model wrote or read: its own answers and earlier steps' tool
+  // results, before this turn. Not a trailing prefill (past `end`), nor a few short lines however
+  // placed: a greeting, "OK.", a tool call with no text cost a few tokens, and a real
+  // conversation's answers are long. Messages left out of the event are a long conversation.
+  let history = 0;
+  for (let i = 0; i < start && history <= GREETING_CHARS; i++) {
+    const m = msgs[i];
+    if (m.role === 'assistant' || m.role === 'tool' || (m.parts?.tool_result ?? 0) > 0 || (m.parts?.function_call_output ?? 0) > 0) history += m.chars;
   }
+  const conversation = (omitted?.roles.assistant ?? 0) > 0 || history > GREETING_CHARS;
   // With no answer, a conversation's user messages are one turn to the model (padding after a
-  // prompt is no conversation); a legacy completions or embeddings request's are separate prompts.
-  if (answers === 0 && (userTurns <= 1 || CONVERSATIONAL.has(ev.flavour))) flags |= FLAG.singleShot;
+  // prompt, an instruction before an "OK.", is no conversation); a legacy completions or
+  // embeddings request's are separate prompts.
+  if (!conversation && (userTurns <= 1 || CONVERSATIONAL.has(ev.flavour))) flags |= FLAG.singleShot;
+  if (!conversation) start = 0;
   if (req.tools.length > 0 || ev.response.tool_calls > 0 || toolParts > 0) flags |= FLAG.tools;
   if (toolParts > 0 && assistantTurns > 0) flags |= FLAG.agenticTrace;
   const sys = req.system;

@@ -127,10 +127,20 @@ test('a single question behind a fake greeting or ahead of a prefill is single-s
   assert.ok(flagsOf([msg('assistant', 'Hi! How can I help?'), msg('user', cot)]).includes('singleShot'), 'a greeting before the first user turn is no exchange');
   assert.ok(flagsOf([msg('user', cot), msg('assistant', 'Step 1:')]).includes('singleShot'), 'a prefill after the last user turn is the answer\'s start');
   assert.ok(flagsOf([msg('assistant', 'Hello!'), msg('user', cot), msg('assistant', '{')]).includes('singleShot'), 'both');
-  assert.ok(!flagsOf([msg('user', 'What is 2+2?'), msg('assistant', '4.'), msg('user', cot)]).includes('singleShot'), 'an answer between two user turns is a conversation');
+  // A one-line exchange costs a few tokens: no conversation, wherever it sits.
+  assert.ok(flagsOf([msg('user', 'hi'), msg('assistant', 'Hello! How can I help?'), msg('user', cot)]).includes('singleShot'), 'a one-line exchange before the question is no conversation');
+  assert.ok(flagsOf([msg('user', 'What is 2+2?'), msg('assistant', '4.'), msg('user', 'And 3+3?'), msg('assistant', '6.'), msg('user', cot)]).includes('singleShot'), 'nor are a few one-word answers');
+  // An instruction before a one-line acknowledgement is part of the question.
+  const instr = flagsOf([msg('user', 'For my next question, think step by step and show your reasoning.'), msg('assistant', 'OK.'), msg('user', GSM8K[1])]);
+  assert.ok(instr.includes('singleShot') && instr.includes('cot') && instr.includes('math'), `an instruction acknowledged with OK is read with the question: ${instr}`);
+  // A real conversation: the model's own answers, long.
+  const answer = 'Photosynthesis turns light, water and carbon dioxide into sugar and oxygen. It happens in the chloroplasts, where chlorophyll absorbs mostly red and blue light and passes the energy on. ';
+  const chat = flagsOf([msg('user', 'Explain step by step how photosynthesis works.'), msg('assistant', answer.repeat(3)), msg('user', 'What about at night?')]);
+  assert.ok(!chat.includes('singleShot'), `a follow-up to a real answer is a conversation: ${chat}`);
+  assert.ok(!chat.includes('cot'), `and an earlier turn's wording is not read again: ${chat}`);
   const story = 'Once upon a time there was a farmer who kept many animals and counted them every morning, '.repeat(4);
   assert.ok(!flagsOf([msg('assistant', story), msg('user', cot)]).includes('singleShot'), 'a long assistant text before the question is history, not a greeting');
-  assert.ok(!flagsOf([msg('user', 'Hi'), msg('user', cot)], {}).includes('agenticTrace'));
+  assert.ok(flagsOf([msg('user', 'Hi'), msg('user', cot)]).includes('singleShot'), 'two user messages with no answer between them are one turn');
 });
 
 test('a prompt in the tool results of the current step is read, in OpenAI Chat and Responses as in Anthropic', () => {
@@ -138,6 +148,7 @@ test('a prompt in the tool results of the current step is read, in OpenAI Chat a
   const chatTool = [msg('user', 'Do the task.'), msg('assistant', ''), msg('tool', prompt)];
   const names = flagsOf(chatTool);
   assert.ok(names.includes('cot') && names.includes('math'), `a Chat role:tool message: ${names}`);
+  assert.ok(names.includes('singleShot'), `an assistant message carrying only a tool call is no answer: ${names}`);
   const responses = flagsOf([msg('user', 'Do the task.'), msg('tool', prompt)], { flavour: 'openai.responses' });
   assert.ok(responses.includes('cot') && responses.includes('math'), `a Responses function_call_output: ${responses}`);
   // Anthropic's tool_result text is in the user message already.
@@ -146,4 +157,8 @@ test('a prompt in the tool results of the current step is read, in OpenAI Chat a
   // Only the current step: an older tool result followed by a new user turn is history.
   const older = flagsOf([msg('user', 'Do the task.'), msg('assistant', ''), msg('tool', prompt), msg('assistant', 'Done.'), msg('user', 'Thanks, what a lovely day.')]);
   assert.ok(!older.includes('cot'), `an earlier step's tool result is not this request's: ${older}`);
+  // An agent loop several steps in: the earlier steps' tool results are the conversation.
+  const listing = 'src/index.ts\nsrc/server.ts\nsrc/config.ts\nsrc/routes/users.ts\nsrc/routes/orders.ts\nsrc/db/pool.ts\nsrc/db/migrations/001_init.sql\ntest/server.test.ts\npackage.json\ntsconfig.json\n';
+  const loop = flagsOf([msg('user', 'Find where the database pool is created.'), msg('assistant', ''), msg('tool', listing), msg('assistant', ''), msg('tool', 'export const pool = new Pool({ max: 10 });')]);
+  assert.ok(!loop.includes('singleShot'), `an agent loop's later step is a conversation: ${loop}`);
 });

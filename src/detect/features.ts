@@ -392,9 +392,11 @@ const PROMPTS_READ = 16;
  * The features of each request an event holds. An event is one request, except a legacy
  * completions prompt array (`openai.completions` with several `user` messages): each prompt asks
  * for an answer of its own, generated independently of the others, so each is a single-shot
- * request. Up to `PROMPTS_READ` prompts, evenly spaced, are read, each standing for the prompts
- * around it (its `weight`, which sum to the prompts, those the event left out included); the
- * request's tokens are split among them.
+ * request. Up to `PROMPTS_READ` prompts are read, one drawn from each of as many equal stretches
+ * of the array, each standing for its stretch (its `weight`, which sum to the prompts, those the
+ * event left out included); the request's tokens are split among them. Which prompt of a stretch
+ * is drawn follows from the event id: a client cannot put a neutral prompt where the reads fall,
+ * and a scan of the same events reads the same prompts.
  */
 export function extractPromptFeatures(ev: InteractionEvent): PromptFeatures[] {
   const req = ev.request;
@@ -410,8 +412,11 @@ export function extractPromptFeatures(ev: InteractionEvent): PromptFeatures[] {
   const out: PromptFeatures[] = [];
   const input = ev.response.input_tokens;
   const output = ev.response.output_tokens;
+  const seed = fnv1a(ev.id);
   for (let k = 0; k < read; k++) {
-    const m = msgs[Math.floor((k * msgs.length) / read)];
+    const lo = Math.floor((k * msgs.length) / read);
+    const span = Math.floor(((k + 1) * msgs.length) / read) - lo;
+    const m = msgs[lo + (span > 1 ? (mix(seed, k) >>> 0) % span : 0)];
     const from = Math.floor((k * prompts) / read);
     const to = Math.floor(((k + 1) * prompts) / read);
     const f = extractFeatures({ ...ev, request: { ...rest, messages: [m] } }) as PromptFeatures;

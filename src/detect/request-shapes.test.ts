@@ -95,6 +95,18 @@ test('a legacy completions prompt array: each prompt is read, single-shot, and c
   assert.equal(manyEach.reduce((s, f) => s + f.weight, 0), 1000, 'every prompt counted');
 });
 
+test('which prompts of a large array are read cannot be chosen by the client: a neutral prompt at fixed positions hides nothing', () => {
+  // "Say OK." at every other position, chain-of-thought prompts between them: half the array asks for reasoning.
+  const alternating = Array.from({ length: 32 }, (_, k) => msg('user', k % 2 === 0 ? 'Say OK.' : COT(GSM8K[k % GSM8K.length])));
+  const cotWeight = (id: number) => extractPromptFeatures(event('acct_1', id, T0, alternating, 3200, { flavour: 'openai.completions' }))
+    .filter((f) => f.flags & FLAG.cot).reduce((s, f) => s + f.weight, 0);
+  let total = 0;
+  for (let id = 0; id < 40; id++) total += cotWeight(id);
+  const mean = total / 40;
+  assert.ok(mean > 12 && mean < 20, `about half of the 32 prompts read as chain-of-thought on average: ${mean}`);
+  assert.equal(cotWeight(7), cotWeight(7), 'the same event is read the same way (a scan is reproducible)');
+});
+
 test('unlinked accounts harvesting through legacy prompt arrays reach the harvest-yield test; people sending prompt arrays of their own questions do not', () => {
   const harvest = (r: () => number) => ({ flavour: 'openai.completions' as const, messages: [...Array.from({ length: 5 }, () => msg('user', COT(pick(GSM8K, r)))), msg('user', 'Answer the above.')], out: 6 * (400 + Math.floor(r() * 600)) });
   const people = (r: () => number) => ({ flavour: 'openai.completions' as const, messages: Array.from({ length: 3 }, () => msg('user', pick(CHAT, r))), out: 3 * (150 + Math.floor(r() * 300)) });

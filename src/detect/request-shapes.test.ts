@@ -118,6 +118,30 @@ test('unlinked accounts harvesting through legacy prompt arrays reach the harves
   for (const [id, l] of highest) if (id.startsWith('acct_p')) assert.ok(l <= verdictRank('watch'), `${id} stays at watch or below, reached ${l}`);
 });
 
+test('large prompt arrays sent a few times a day reach the harvest-yield test: too few gaps to read a timing is no pipeline', () => {
+  // 50 chain-of-thought prompts an array, one array about every 7 hours: no two within a session's 6 hours.
+  const rare = (id: string, seed: number) => {
+    const r = rand(seed);
+    return Array.from({ length: 16 }, (_, n) => event(id, n, T0 + n * 26_000_000 + Math.floor(r() * 600_000),
+      Array.from({ length: 50 }, () => msg('user', COT(pick(GSM8K, r)))), 50 * (900 + Math.floor(r() * 300)), { flavour: 'openai.completions' }));
+  };
+  const highest = highestLevels(Array.from({ length: 6 }, (_, k) => rare(`acct_r${k}`, 200 + k)));
+  const caught = [...highest.values()].filter((l) => l >= verdictRank('throttle')).length;
+  assert.ok(caught >= 5, `rare large arrays are throttled: ${caught}/6`);
+});
+
+test('an account hopping networks with prompt arrays reads as hopping: a request\'s network counts for each of its prompts', () => {
+  const e = new DetectorEngine({});
+  for (let n = 0; n < 30; n++) {
+    const ev = event('acct_9', n, T0 + n * 600_000, Array.from({ length: 5 }, (_, k) => msg('user', pick(CHAT, () => ((n * 5 + k) % 97) / 97))), 5 * 300, { flavour: 'openai.completions' });
+    ev.client = { ...ev.client, asn: 7000 + n, ip: `10.${n}.1.1` };
+    e.ingest(ev);
+  }
+  e.flush();
+  const hop = e.accountIndicators('acct_9').find((x) => x.signal === 'network_hopping_share')?.value;
+  assert.ok(typeof hop === 'number' && hop > 0.8, `a new network at every request: hopping share ${hop}`);
+});
+
 test('reasoning asked for with a parameter: an OpenAI effort of medium or above, Anthropic thinking with a budget or with a high effort', () => {
   const q = [msg('user', GSM8K[0])];
   for (const effort of ['medium', 'high', 'xhigh', 'HIGH', 'Extra-High']) assert.ok(flagsOf(q, { params: { reasoning_effort: effort } }).includes('reasoningParam'), `OpenAI effort ${effort} asks for reasoning`);

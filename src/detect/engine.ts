@@ -320,6 +320,8 @@ const CAMPUS_CLASS_MIN = 3;
  * requests a day (about 150 in the window kept up for days); a pipeline reaches this in hours.
  */
 const CAMPUS_CLASS_MAX_RECENT = 300;
+/** The most prompts one request (a legacy prompt array) counts for in the topic-shift baseline. */
+const BASELINE_MAX_PROMPTS = 16;
 /**
  * A software key is a flagged campaign's own, and brings replacement heads to it, only when at
  * least two of its holders have been members of flagged clusters and they number at least this
@@ -335,7 +337,7 @@ const TIERS = ['unverified', 'email_verified', 'identity_verified', 'enterprise'
 function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number, capability: number, newModel: number, tplHit: number, hourBin: number, netChange: number, k = 1): void {
   const fl = f.flags;
   v[o + C.N] += k;
-  v[o + C.NET_CHANGE] += netChange;
+  v[o + C.NET_CHANGE] += netChange * k;
   if ((fl & (FLAG.cot | FLAG.rubric | FLAG.sensitiveRewrite | FLAG.tools | FLAG.code | FLAG.math)) === 0) v[o + C.OTHER] += k;
   v[o + C.ELICIT] += elicit * k;
   if (fl & FLAG.cot) v[o + C.COT] += k;
@@ -359,7 +361,7 @@ function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number
   if (fl & FLAG.unreadableDocument) v[o + C.UNREADABLE] += k;
   if (fl & FLAG.closedTask) v[o + C.CLOSED_TASK] += k;
   v[o + C.NEW_MODEL] += newModel * k;
-  v[o + C.TEMPLATE_HIT] += tplHit;
+  v[o + C.TEMPLATE_HIT] += tplHit * k;
   v[o + C.HOUR0 + hourBin] += k;
   v[o + C.TOTAL] += k;
 }
@@ -1870,11 +1872,9 @@ export class DetectorEngine implements VerdictView {
     // Whether the account was linked before this event reached its window: any link made from
     // here on (addresses, timing, keys) brings the event into the cluster with the window.
     const linkedBefore = this.parent[i] !== i || this.size[i] > 1;
-    // The template and the network change are the request's: counted once, with its first prompt.
-    for (let k = 0; k < each.length; k++) {
-      const p = each[k];
-      addEvent(w, off, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, k === 0 ? tplHit : 0, hourBin, k === 0 ? netChange : 0, p.weight);
-    }
+    // The template and the network change are the request's, so each of its prompts has them: the
+    // shares over requests (hopping, template reuse) read an array as its prompts sent one by one.
+    for (const p of each) addEvent(w, off, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, tplHit, hourBin, netChange, p.weight);
 
     // Behaviour keys: registered the first time they are seen (bounded slots per account).
     let newKeys = false;
@@ -1907,10 +1907,7 @@ export class DetectorEngine implements VerdictView {
       // with its window (clusterOf, union): only the timeline still lacks it.
       if (linkedBefore) {
         this.decayVec(c.w, tsS);
-        for (let k = 0; k < each.length; k++) {
-          const p = each[k];
-          addEvent(c.w, 0, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, k === 0 ? tplHit : 0, hourBin, k === 0 ? netChange : 0, p.weight);
-        }
+        for (const p of each) addEvent(c.w, 0, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, tplHit, hourBin, netChange, p.weight);
         if (tsS > c.w[C.LAST_TS]) c.w[C.LAST_TS] = tsS;
         if (last > 0 && !batched) {
           const gap = tsS - last;
@@ -1929,10 +1926,13 @@ export class DetectorEngine implements VerdictView {
     }
     // The topic-shift baseline: requests of accounts with no detector verdict (operator verdicts
     // aside, which are rare and do not describe the population).
+    // One request weighs at most BASELINE_MAX_PROMPTS prompts there: a cheap array (`max_tokens: 1`)
+    // of thousands of prompts must not move the population's mix every account is compared with.
     if (unflagged) {
       const tc = this.topicCounts;
+      const scale = prompts > BASELINE_MAX_PROMPTS ? BASELINE_MAX_PROMPTS / prompts : 1;
       for (const p of each) {
-        const pf = p.flags; const k = p.weight;
+        const pf = p.flags; const k = p.weight * scale;
         if (pf & FLAG.cot) tc[0] += k;
         if (pf & FLAG.rubric) tc[1] += k;
         if (pf & FLAG.sensitiveRewrite) tc[2] += k;
@@ -2347,10 +2347,22 @@ export class DetectorEngine implements VerdictView {
    * reported with its value and threshold.
    */
   private harvestYieldTest(i: number, values: IndicatorValues): boolean {
-    if (this.w[i * STRIDE + C.N] < YIELD.minRequests) return false;
+    const n = this.w[i * STRIDE + C.N];
+    if (n < YIELD.minRequests) return false;
     const y = yieldReadings(values);
     return y.single >= YIELD.singleShot && y.ratio >= YIELD.outputInput && (y.elicit >= YIELD.elicitation || y.closed >= this.config.yield_closed_task_share)
-      && y.timing >= 0 && y.timing < YIELD.maxTimingRegularity && y.tpl < YIELD.maxTemplateReuse;
+      && this.noPipelineTiming(i, y.timing) && y.tpl < YIELD.maxTemplateReuse;
+  }
+
+  /**
+   * The yield test's timing condition: a timing reading below the pipeline line, or none at all
+   * while the requests are twice the floor. Gaps are counted per request sent (a prompt array
+   * is one) and only within a session's 6 hours: large arrays sent a few times a day give no
+   * reading, and a pipeline is known by a regularity there is none of to see.
+   */
+  private noPipelineTiming(i: number, timing: number): boolean {
+    if (timing >= 0) return timing < YIELD.maxTimingRegularity;
+    return this.w[i * STRIDE + C.N] >= 2 * YIELD.minRequests;
   }
 
   /** Accounts of account i's campus email domain (F_CAMPUS) in its cluster; 0 when it is not on one or not linked. */
@@ -2372,7 +2384,9 @@ export class DetectorEngine implements VerdictView {
       elicited
         ? { signal: 'yield_reasoning_elicitation_share', value: round(y.elicit), threshold: YIELD.elicitation }
         : { signal: 'yield_closed_task_share', value: round(y.closed), threshold: this.config.yield_closed_task_share, detail: 'coding or maths tasks, impersonal, an instruction or a question: the form of benchmark items (no steps asked for)' },
-      { signal: 'yield_timing_regularity', value: round(y.timing), threshold: YIELD.maxTimingRegularity, detail: 'below: not a pipeline' },
+      y.timing >= 0
+        ? { signal: 'yield_timing_regularity', value: round(y.timing), threshold: YIELD.maxTimingRegularity, detail: 'below: not a pipeline' }
+        : { signal: 'yield_timing_regularity', value: 'none', threshold: YIELD.maxTimingRegularity, detail: `too few requests within 6 hours of each other to read, with ${2 * YIELD.minRequests} or more prompts: no pipeline timing to see` },
       { signal: 'yield_template_reuse_share', value: round(y.tpl), threshold: YIELD.maxTemplateReuse, detail: 'below: no fixed template' },
     ];
   }

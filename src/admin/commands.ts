@@ -16,6 +16,22 @@ export interface AdminCommandIo {
   env: NodeJS.ProcessEnv;
   /** Use this client instead of opening one from flags/config (tests, embedding). */
   client?: AdminClient;
+  /**
+   * The detector's log of operator decisions (allow-list, operator verdicts), newest first, read
+   * from the configured store when the commands run on it (the detector is not this capability's).
+   */
+  detectorChanges?: (configPath: string | undefined, env: NodeJS.ProcessEnv) => Promise<DetectorDecision[]>;
+}
+
+/** One entry of the detector's change log (`GET /admin/detect/changes`). */
+export interface DetectorDecision {
+  at: string;
+  action: 'set' | 'clear' | 'merge';
+  kind: string;
+  subject: string;
+  level: string | null;
+  note: string | null;
+  by: string | null;
 }
 
 /** The admin command groups, for the CLI's command table and help. */
@@ -79,7 +95,10 @@ tiers: ${VERIFICATION_TIERS.join(', ')}; programmes: ${PROGRAMMES.join(', ')}; s
  * refused locally or by the server as an invalid request), 1 when it was refused or failed.
  */
 export function cliExitCode(err: unknown): 1 | 2 {
-  return err instanceof WardenError && (err.code === 'WARDEN_INVALID_REQUEST' || err.code === 'WARDEN_INVALID_JSON') ? 2 : 1;
+  if (!(err instanceof WardenError)) return 1;
+  // A field of the request naming something that does not exist (a campaign, an organisation) is
+  // bad input, as a malformed one is; a path that names nothing (an unknown case) is a failure.
+  return err.code === 'WARDEN_INVALID_REQUEST' || err.code === 'WARDEN_INVALID_JSON' || (err.code === 'WARDEN_NOT_FOUND' && err.param !== null) ? 2 : 1;
 }
 
 /** `90d`, `12h`, `30m`, `45s` or a plain number of seconds, to seconds. */
@@ -100,6 +119,30 @@ function int(value: string | undefined, flag: string): number | undefined {
   const n = Number(value);
   if (!Number.isInteger(n)) throw new WardenError('WARDEN_INVALID_REQUEST', `${flag} must be an integer`);
   return n;
+}
+
+/** The detector's decisions: from the server's admin API, or the configured store; none where there is no detector. */
+async function detectorDecisions(c: AdminClient, configPath: string | undefined, io: AdminCommandIo): Promise<DetectorDecision[]> {
+  if (c instanceof HttpAdminClient) {
+    try {
+      return (await c.call<{ data: DetectorDecision[] }>('GET', '/detect/changes', { query: { limit: 1000 } })).data;
+    } catch (err) {
+      // A server without the detector's routes has no decisions to show.
+      if (err instanceof WardenError && err.code === 'WARDEN_NOT_FOUND') return [];
+      throw err;
+    }
+  }
+  return io.detectorChanges ? (await io.detectorChanges(configPath, io.env)).slice(0, 1000) : [];
+}
+
+/** A detector decision as a row of the change history (subject type `detector`). */
+function decisionRow(d: DetectorDecision) {
+  const what = d.kind.startsWith('allow') ? 'allow-list' : 'operator verdict';
+  return {
+    id: '', at: d.at, subject_type: 'detector', subject_id: d.subject,
+    action: `${what} ${d.action === 'clear' ? 'cleared' : d.action === 'set' ? 'set' : 'merged'}`, field: null,
+    old_value: d.action === 'clear' ? d.level : null, new_value: d.action === 'set' ? d.level : null, actor: d.by, reason: d.note,
+  };
 }
 
 function drop<T extends object>(o: T): T {
@@ -136,6 +179,7 @@ export async function runAdminCommand(group: AdminGroup, argv: string[], ioIn: P
     err: ioIn.err ?? ((t) => process.stderr.write(t + '\n')),
     env: ioIn.env ?? process.env,
     client: ioIn.client,
+    detectorChanges: ioIn.detectorChanges,
   };
   const [action, ...rest] = argv;
   // Help anywhere (`warden keys rotate --help`) prints the usage and does nothing else.
@@ -149,7 +193,7 @@ export async function runAdminCommand(group: AdminGroup, argv: string[], ioIn: P
     const run = await plan(group, action ?? '', group === 'changes' ? argv : rest);
     if (run === 'help') { io.out(HELP[group] + COMMON_HELP); return 0; }
     client = await openClient(run.values, io);
-    const result = await run.exec(client);
+    const result = await run.exec(client, io);
     print(result, run.values.json === true, io, run.kind);
     return 0;
   } catch (err) {
@@ -172,7 +216,7 @@ type Kind = 'org' | 'account' | 'key' | 'created-key' | 'page' | 'changes';
 interface Plan {
   values: { url?: string; token?: string; config?: string; json?: boolean };
   kind: Kind;
-  exec(c: AdminClient): Promise<unknown>;
+  exec(c: AdminClient, io: AdminCommandIo): Promise<unknown>;
 }
 
 async function plan(group: AdminGroup, action: string, args: string[]): Promise<Plan | 'help'> {
@@ -250,7 +294,18 @@ async function plan(group: AdminGroup, action: string, args: string[]): Promise<
     case 'accounts history': {
       const { values: v, positionals: [id] } = parse({ ...PAGE }, 1);
       // An unknown account is an error, as with `accounts get`, not an empty history.
-      return { values: v, kind: 'changes', exec: async (c) => { await c.getAccount(id); return c.listChanges(drop({ subject_id: id, limit: int(v.limit, '--limit'), cursor: v.cursor })); } };
+      return {
+        values: v, kind: 'changes', exec: async (c, io) => {
+          await c.getAccount(id);
+          const page = await c.listChanges(drop({ subject_id: id, limit: int(v.limit, '--limit'), cursor: v.cursor }));
+          // With the operator's detector decisions on it (allow-list, operator verdicts), as the
+          // dashboard's change history lists them; once, on the first page.
+          if (v.cursor) return page;
+          const decisions = (await detectorDecisions(c, v.config, io)).filter((d) => d.subject === id).map(decisionRow);
+          const data = [...page.data, ...decisions].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+          return { ...page, data };
+        },
+      };
     }
     case 'keys create': {
       const { values: v } = parse({ account: { type: 'string' }, name: { type: 'string' }, scope: { type: 'string', multiple: true }, 'expires-in': { type: 'string' }, 'expires-at': { type: 'string' } });

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { cliExitCode, textTable as table } from '../admin/index.ts';
 import { WardenError } from '../errors/index.ts';
 import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary, type FeedState, type PublishResult, type PartnerSighting, type CaseExchange } from '../cases/index.ts';
-import type { SharedIndicator, Sighting } from '../detect/index.ts';
+import { heldAlone, type SharedIndicator, type Sighting } from '../detect/index.ts';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, openAdminClient } from './admin-connection.ts';
 
 const CASES_HELP = `usage:
@@ -138,7 +138,7 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
     if (what === 'list' && !file) {
       const r = await c.call<{ key_id: string | null; indicators: SharedIndicator[]; stale: SharedIndicator[]; sightings: Sighting[]; partner_sightings: PartnerSighting[] }>('GET', '/intel');
       const seen = new Map(r.sightings.map((s) => [s.indicator_id, s]));
-      const rows = r.indicators.map((i) => ({ id: i.id, kind: i.kind, level: i.level, source: i.source, campaign: i.campaign, valid_until: i.valid_until, sightings: seen.get(i.id)?.count ?? 0, accounts: seen.get(i.id)?.accounts ?? 0 }));
+      const rows = r.indicators.map((i) => ({ id: i.id, kind: i.kind, level: levelImposed(i), source: i.source, campaign: i.campaign, valid_until: i.valid_until, sightings: seen.get(i.id)?.count ?? 0, accounts: seen.get(i.id)?.accounts ?? 0 }));
       const theirs = r.partner_sightings.length ? `\n\npartners' sightings of our indicators:\n${table(r.partner_sightings.map((p) => ({ ...p })), ['source', 'indicator_id', 'count', 'accounts', 'first_seen', 'last_seen'])}` : '';
       const stale = r.stale.length ? `\n${r.stale.length} stored indicators were hashed with another sharing key and cannot match (warden intel remove --stale)` : '';
       return { result: r, text: `sharing key: ${r.key_id ?? 'none (cases.sharing_key): nothing is matched'}${stale}\n${rows.length ? table(rows, ['id', 'kind', 'level', 'source', 'campaign', 'valid_until', 'sightings', 'accounts']) : '(no indicators)'}${theirs}` };
@@ -178,13 +178,23 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
   });
 }
 
+/**
+ * The level an indicator can hold a matching account at, not only the one it was imported with:
+ * a network or software kind alone holds at watch (its import level with its counterpart), an ASN
+ * or an email domain never above watch (docs/cases.md, "Matching").
+ */
+function levelImposed(i: SharedIndicator): string {
+  const alone = heldAlone(i);
+  return alone.counterpart ? `${alone.level} (${i.level} with a ${alone.counterpart} match)` : alone.level;
+}
+
 function caseText(c: CaseFile): string {
   const shared = c.observables.filter((o) => o.shareable);
   return [
     `${c.id}  ${c.status}  ${c.title}`,
     `campaign ${c.campaign_id} (cluster ${c.cluster_id}), ${c.campaign.level}, ${c.members.length} accounts, ${c.campaign.volume.requests} requests; opened ${c.opened_at}, updated ${c.updated_at}`,
     '',
-    table(c.campaign.evidence.map((r) => ({ signal: r.signal, value: r.value, threshold: r.threshold, detail: r.detail ?? null })), ['signal', 'value', 'threshold', 'detail']),
+    table(c.campaign.evidence.map((r) => ({ signal: r.signal, value: r.value, threshold: r.threshold, weight: r.weight ?? null, detail: r.detail ?? null })), ['signal', 'value', 'threshold', 'weight', 'detail']),
     '',
     `shareable values (${shared.length} of ${c.observables.length}):`,
     shared.length ? table(shared.map((o) => ({ kind: o.kind, value: o.value.length > 60 ? `${o.value.slice(0, 60)}…` : o.value, holders: o.holders, others: o.others })), ['kind', 'value', 'holders', 'others']) : '  (none)',

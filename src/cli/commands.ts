@@ -21,12 +21,35 @@ export const COMMANDS: Command[] = [
   { name: 'documents', summary: 'documents read FILE...: what the gateway reads of a PDF or an image (the text the detector gets, or why not), with the configured limits', run: async (a) => (await import('../documents/cli.ts')).runDocumentsCli(a) },
   { name: 'scan', summary: 'scan events.jsonl: run the detector offline over interaction logs, report verdicts and campaigns (--intel bundle.json: hunt a partner\'s campaign)', run: async (a) => (await import('./scan-cmd.ts')).runScan(a) },
   { name: 'policy', summary: 'policy check|explain|screen: validate a policy file, explain a request\'s capabilities, screen a signup', run: async (a) => (await import('../policy/index.ts')).runPolicyCli(a) },
-  { name: 'watermark', summary: 'watermark embed|detect|vectors: mark text with an account/cluster key, test suspect text for a mark (z-score, p-value), or ask a suspect embeddings API whether it was trained on marked vectors', run: async (a) => (await import('../watermark/index.ts')).runWatermarkCli(a) },
+  { name: 'watermark', summary: 'watermark embed|detect|subjects|vectors: mark text with an account/cluster key, test suspect text for a mark (z-score, p-value), list the keys recorded in a period, or ask a suspect embeddings API whether it was trained on marked vectors', run: runWatermark },
   { name: 'simulate', summary: 'simulate: generate organic users and distillation campaigns as events JSONL + ground-truth labels', run: async (a) => (await import('../traffic/index.ts')).runSimulateCli(a) },
   { name: 'redteam', summary: 'redteam --target URL: create accounts through the admin API, send simulated traffic to a live gateway, report what got through', run: async (a) => (await import('../traffic/index.ts')).runRedteamCli(a) },
   { name: 'eval', summary: 'eval: score a scan or redteam result against labels (per campaign and organic kind; JSON, table, SVG)', run: async (a) => (await import('../traffic/index.ts')).runEvalCli(a) },
-  ...ADMIN_COMMANDS.map((c) => ({ name: c.name, summary: c.summary, run: async (a: string[]) => (await import('../admin/index.ts')).runAdminCommand(c.name, a) })),
+  ...ADMIN_COMMANDS.map((c) => ({ name: c.name, summary: c.summary, run: async (a: string[]) => (await import('../admin/index.ts')).runAdminCommand(c.name, a, { detectorChanges }) })),
 ];
+
+/** The detector's change log (allow-list, operator verdicts) in the configured store, for `warden accounts history`. */
+async function detectorChanges(configPath: string | undefined, env: NodeJS.ProcessEnv) {
+  const [{ loadConfig }, { openStores, onBackend }, detect] = await Promise.all([import('../config/index.ts'), import('./stores.ts'), import('../detect/index.ts')]);
+  const stores = await openStores(loadConfig(configPath, env));
+  try {
+    const overrides = await onBackend<import('../detect/index.ts').DetectOverridesStore>(stores, (db) => new detect.SqliteDetectOverridesStore(db), (pool) => new detect.PostgresDetectOverridesStore(pool));
+    return await overrides.changes(1000);
+  } finally {
+    await stores.close();
+  }
+}
+
+/** `warden watermark ...`, reading the recorded events' keys from the configured store (subjects, detect without subjects). */
+async function runWatermark(argv: string[]): Promise<number> {
+  const [{ runWatermarkCli }, { openStores }, { existsSync }] = await Promise.all([import('../watermark/index.ts'), import('./stores.ts'), import('node:fs')]);
+  return runWatermarkCli(argv, undefined, async (config) => {
+    // Reading must not create an empty database where the deployment keeps none.
+    if (config.store.driver === 'sqlite' && !existsSync(config.store.sqlite_path)) throw new Error(`no recorded events: store.sqlite_path ${config.store.sqlite_path} does not exist (run in the deployment's directory or pass -c FILE)`);
+    const stores = await openStores(config);
+    return { iterate: (query) => stores.events.iterate(query), close: () => stores.close() };
+  });
+}
 
 /** `warden ledger <command> [-c FILE | --config FILE] ...`: the ledger CLI with the loaded configuration. */
 async function runLedger(argv: string[]): Promise<number> {

@@ -16,6 +16,10 @@ const mixed = buildScenario(pool, {
   campaigns: [{ kind: 'hydra', accounts: 60 }, { kind: 'surgical', accounts: 12 }],
 });
 
+/** A person's follow-up in a conversation: a real answer before it (long, as the model's are). */
+const ANSWER = 'Hello! It is a lovely day here too. Spring is my favourite season: the days get longer, the parks fill with flowers, and it is the best time of the year for a long walk by the river.';
+const CHAT_TURNS = [{ role: 'user', text: 'hi there', chars: 8 }, { role: 'assistant', text: ANSWER, chars: ANSWER.length }, { role: 'user', text: 'what a nice day', chars: 15 }];
+
 function run(events: InteractionEvent[], config: unknown = {}): DetectorEngine {
   const e = new DetectorEngine({ config, trackFirstFlags: true });
   for (const ev of events) e.ingest(ev);
@@ -296,7 +300,7 @@ test('hysteresis: a flagged cluster does not flap when its traffic turns benign,
   const template = mixed.events.find((x) => x.account_id === hydra[0])!;
   const benign = (t: number, id: string): InteractionEvent => ({
     ...template, id: `b${t}${id}`, ts: new Date(t).toISOString(), account_id: id,
-    request: { ...template.request, messages: [{ role: 'user', text: 'hi there', chars: 8 }, { role: 'assistant', text: 'hello', chars: 5 }, { role: 'user', text: 'what a nice day', chars: 15 }] },
+    request: { ...template.request, messages: CHAT_TURNS },
   });
   let t = last;
   for (let k = 0; k < 12; k++) { t += 5 * 60_000; for (const id of hydra.slice(0, 20)) e.ingest(benign(t, id)); }
@@ -322,7 +326,7 @@ test('a level held by hysteresis says so: its score, the exit line and since whe
   for (let k = 0; k < 4 * 24 * 4; k++) {
     t += 15 * 60_000;
     for (const id of hydra.slice(0, 20)) {
-      e.ingest({ ...template, id: `b${t}${id}`, ts: new Date(t).toISOString(), account_id: id, request: { ...template.request, messages: [{ role: 'user', text: 'hi there', chars: 8 }, { role: 'assistant', text: 'hello', chars: 5 }, { role: 'user', text: 'what a nice day', chars: 15 }] } });
+      e.ingest({ ...template, id: `b${t}${id}`, ts: new Date(t).toISOString(), account_id: id, request: { ...template.request, messages: CHAT_TURNS } });
     }
   }
   e.flush();
@@ -471,7 +475,7 @@ test('a standing verdict\'s explanation follows its evidence: the score it shows
   for (let k = 0; k < 40; k++) {
     t += 3 * 60_000;
     for (const id of hydra) {
-      e.ingest({ ...template, id: `s${k}${id}`, ts: new Date(t).toISOString(), account_id: id, request: { ...template.request, messages: [{ role: 'user', text: 'hi there', chars: 8 }, { role: 'assistant', text: 'hello', chars: 5 }, { role: 'user', text: 'what a nice day', chars: 15 }] } });
+      e.ingest({ ...template, id: `s${k}${id}`, ts: new Date(t).toISOString(), account_id: id, request: { ...template.request, messages: CHAT_TURNS } });
     }
     e.flush();
     assert.ok(Math.abs(shown() - summary().score) < 0.02 + 1e-9, `explanation shows ${shown()}, current score ${summary().score}`);

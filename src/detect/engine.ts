@@ -16,7 +16,7 @@ import { detectConfig, type DetectConfig } from './config.ts';
 import { extractPromptFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
 import { EMBEDDING_SPREAD, EmbeddingSpread, embeddingSpreadTest, type SpreadReadings } from './embedding-spread.ts';
 import { LOGIT_PROBE, logitProbeTest, observeProbe, probeReadings, type ProbeReadings, type ProbeSketches } from './logit-probe.ts';
-import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, INDICATORS, IndicatorValues, scoreIndicators, type IndicatorName, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, type Indicator, type PeerContext } from './scoring.ts';
+import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, INDICATORS, IndicatorValues, scoreIndicators, type IndicatorName, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, HARVEST_FULL_EVIDENCE, type Indicator, type PeerContext } from './scoring.ts';
 import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
@@ -320,6 +320,8 @@ const CAMPUS_CLASS_MIN = 3;
  * requests a day (about 150 in the window kept up for days); a pipeline reaches this in hours.
  */
 const CAMPUS_CLASS_MAX_RECENT = 300;
+/** The most prompts one request (a legacy prompt array) counts for in the topic-shift baseline. */
+const BASELINE_MAX_PROMPTS = 16;
 /**
  * A software key is a flagged campaign's own, and brings replacement heads to it, only when at
  * least two of its holders have been members of flagged clusters and they number at least this
@@ -335,7 +337,7 @@ const TIERS = ['unverified', 'email_verified', 'identity_verified', 'enterprise'
 function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number, capability: number, newModel: number, tplHit: number, hourBin: number, netChange: number, k = 1): void {
   const fl = f.flags;
   v[o + C.N] += k;
-  v[o + C.NET_CHANGE] += netChange;
+  v[o + C.NET_CHANGE] += netChange * k;
   if ((fl & (FLAG.cot | FLAG.rubric | FLAG.sensitiveRewrite | FLAG.tools | FLAG.code | FLAG.math)) === 0) v[o + C.OTHER] += k;
   v[o + C.ELICIT] += elicit * k;
   if (fl & FLAG.cot) v[o + C.COT] += k;
@@ -359,7 +361,7 @@ function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number
   if (fl & FLAG.unreadableDocument) v[o + C.UNREADABLE] += k;
   if (fl & FLAG.closedTask) v[o + C.CLOSED_TASK] += k;
   v[o + C.NEW_MODEL] += newModel * k;
-  v[o + C.TEMPLATE_HIT] += tplHit;
+  v[o + C.TEMPLATE_HIT] += tplHit * k;
   v[o + C.HOUR0 + hourBin] += k;
   v[o + C.TOTAL] += k;
 }
@@ -394,6 +396,17 @@ function shortId(prefix: string, s: string): string {
   return prefix + mix(fnv1a(s), fnv1a(s, 0x1234567)).toString(36).padStart(7, '0');
 }
 
+
+/** Coordination's factors (coordination()): mean link evidence for the full evidence factor, and how member shares scale it. */
+const COORD_FULL_EVIDENCE = 1.5;
+const COORD_VERIFIED = 0.6;
+const COORD_DISPOSABLE = 0.3;
+const COORD_FRESH = 0.25;
+
+/** What coordination is made of, in words: it is a factor of the cluster score, with no threshold of its own. */
+function coordinationDetail(c: { actors: number; sizeFactor: number; evidenceFactor: number; halved: boolean }, minActors: number): string {
+  return `cluster_score = coordination × harvest, so no threshold of its own: ${c.actors} actors (size factor ${round(c.sizeFactor)}) × mean link evidence (factor ${round(c.evidenceFactor)}, 1 at ${COORD_FULL_EVIDENCE}) × the member shares below${c.halved ? `, halved: fewer than ${minActors} actors (detect.min_cluster_actors)` : ''}, at most 1`;
+}
 /** The id of the campaign a cluster becomes when it is flagged. */
 function campaignIdOf(clusterId: string): string {
   return shortId('camp_', clusterId);
@@ -1859,11 +1872,9 @@ export class DetectorEngine implements VerdictView {
     // Whether the account was linked before this event reached its window: any link made from
     // here on (addresses, timing, keys) brings the event into the cluster with the window.
     const linkedBefore = this.parent[i] !== i || this.size[i] > 1;
-    // The template and the network change are the request's: counted once, with its first prompt.
-    for (let k = 0; k < each.length; k++) {
-      const p = each[k];
-      addEvent(w, off, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, k === 0 ? tplHit : 0, hourBin, k === 0 ? netChange : 0, p.weight);
-    }
+    // The template and the network change are the request's, so each of its prompts has them: the
+    // shares over requests (hopping, template reuse) read an array as its prompts sent one by one.
+    for (const p of each) addEvent(w, off, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, tplHit, hourBin, netChange, p.weight);
 
     // Behaviour keys: registered the first time they are seen (bounded slots per account).
     let newKeys = false;
@@ -1896,10 +1907,7 @@ export class DetectorEngine implements VerdictView {
       // with its window (clusterOf, union): only the timeline still lacks it.
       if (linkedBefore) {
         this.decayVec(c.w, tsS);
-        for (let k = 0; k < each.length; k++) {
-          const p = each[k];
-          addEvent(c.w, 0, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, k === 0 ? tplHit : 0, hourBin, k === 0 ? netChange : 0, p.weight);
-        }
+        for (const p of each) addEvent(c.w, 0, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, tplHit, hourBin, netChange, p.weight);
         if (tsS > c.w[C.LAST_TS]) c.w[C.LAST_TS] = tsS;
         if (last > 0 && !batched) {
           const gap = tsS - last;
@@ -1918,10 +1926,13 @@ export class DetectorEngine implements VerdictView {
     }
     // The topic-shift baseline: requests of accounts with no detector verdict (operator verdicts
     // aside, which are rare and do not describe the population).
+    // One request weighs at most BASELINE_MAX_PROMPTS prompts there: a cheap array (`max_tokens: 1`)
+    // of thousands of prompts must not move the population's mix every account is compared with.
     if (unflagged) {
       const tc = this.topicCounts;
+      const scale = prompts > BASELINE_MAX_PROMPTS ? BASELINE_MAX_PROMPTS / prompts : 1;
       for (const p of each) {
-        const pf = p.flags; const k = p.weight;
+        const pf = p.flags; const k = p.weight * scale;
         if (pf & FLAG.cot) tc[0] += k;
         if (pf & FLAG.rubric) tc[1] += k;
         if (pf & FLAG.sensitiveRewrite) tc[2] += k;
@@ -2336,10 +2347,22 @@ export class DetectorEngine implements VerdictView {
    * reported with its value and threshold.
    */
   private harvestYieldTest(i: number, values: IndicatorValues): boolean {
-    if (this.w[i * STRIDE + C.N] < YIELD.minRequests) return false;
+    const n = this.w[i * STRIDE + C.N];
+    if (n < YIELD.minRequests) return false;
     const y = yieldReadings(values);
     return y.single >= YIELD.singleShot && y.ratio >= YIELD.outputInput && (y.elicit >= YIELD.elicitation || y.closed >= this.config.yield_closed_task_share)
-      && y.timing >= 0 && y.timing < YIELD.maxTimingRegularity && y.tpl < YIELD.maxTemplateReuse;
+      && this.noPipelineTiming(i, y.timing) && y.tpl < YIELD.maxTemplateReuse;
+  }
+
+  /**
+   * The yield test's timing condition: a timing reading below the pipeline line, or none at all
+   * while the requests are twice the floor. Gaps are counted per request sent (a prompt array
+   * is one) and only within a session's 6 hours: large arrays sent a few times a day give no
+   * reading, and a pipeline is known by a regularity there is none of to see.
+   */
+  private noPipelineTiming(i: number, timing: number): boolean {
+    if (timing >= 0) return timing < YIELD.maxTimingRegularity;
+    return this.w[i * STRIDE + C.N] >= 2 * YIELD.minRequests;
   }
 
   /** Accounts of account i's campus email domain (F_CAMPUS) in its cluster; 0 when it is not on one or not linked. */
@@ -2361,7 +2384,9 @@ export class DetectorEngine implements VerdictView {
       elicited
         ? { signal: 'yield_reasoning_elicitation_share', value: round(y.elicit), threshold: YIELD.elicitation }
         : { signal: 'yield_closed_task_share', value: round(y.closed), threshold: this.config.yield_closed_task_share, detail: 'coding or maths tasks, impersonal, an instruction or a question: the form of benchmark items (no steps asked for)' },
-      { signal: 'yield_timing_regularity', value: round(y.timing), threshold: YIELD.maxTimingRegularity, detail: 'below: not a pipeline' },
+      y.timing >= 0
+        ? { signal: 'yield_timing_regularity', value: round(y.timing), threshold: YIELD.maxTimingRegularity, detail: 'below: not a pipeline' }
+        : { signal: 'yield_timing_regularity', value: 'none', threshold: YIELD.maxTimingRegularity, detail: `too few requests within 6 hours of each other to read, with ${2 * YIELD.minRequests} or more prompts: no pipeline timing to see` },
       { signal: 'yield_template_reuse_share', value: round(y.tpl), threshold: YIELD.maxTemplateReuse, detail: 'below: no fixed template' },
     ];
   }
@@ -2391,24 +2416,25 @@ export class DetectorEngine implements VerdictView {
   }
 
   /** Coordination evidence of a cluster in [0, 1], its actors, and its proxy-pool reading (coordinationReasons explains it). */
-  private coordination(root: number, c: ClusterState, hopping: number): { value: number; actors: number; proxied: number | null } {
+  private coordination(root: number, c: ClusterState, hopping: number): { value: number; actors: number; proxied: number | null; sizeFactor: number; evidenceFactor: number; halved: boolean } {
     const actors = this.actorsOf(c);
-    if (actors < 2 || c.joins === 0) return { value: 0, actors, proxied: null };
+    if (actors < 2 || c.joins === 0) return { value: 0, actors, proxied: null, sizeFactor: 0, evidenceFactor: 0, halved: false };
     const meanEvidence = c.joinEvidence / c.joins;
     // Below the actor minimum a cluster may be a household, unless its traffic rules that out:
     // then it is scored as the smallest coordinated group.
     const proxied = this.notAHousehold(root, c, actors, hopping);
     const counted = proxied === null ? actors : this.config.min_cluster_actors;
     const sizeFactor = 1 - Math.exp(-(counted - 1) / 3);
-    const evidenceFactor = Math.min(1, meanEvidence / 1.5);
+    const evidenceFactor = Math.min(1, meanEvidence / COORD_FULL_EVIDENCE);
     // Identity-verified members (KYC) are accountable; fraudulent fleets are not.
     const verifiedShare = c.verified / c.members;
     const disposableShare = c.disposable / c.members;
     // Accounts put to use within days of signing up, together, are how fleets are run.
     const freshShare = c.fresh / c.members;
-    let value = sizeFactor * evidenceFactor * (1 - 0.6 * verifiedShare) * (1 + 0.3 * disposableShare) * (1 + 0.25 * freshShare);
-    if (counted < this.config.min_cluster_actors) value *= 0.5;
-    return { value: Math.min(1, value), actors, proxied };
+    let value = sizeFactor * evidenceFactor * (1 - COORD_VERIFIED * verifiedShare) * (1 + COORD_DISPOSABLE * disposableShare) * (1 + COORD_FRESH * freshShare);
+    const halved = counted < this.config.min_cluster_actors;
+    if (halved) value *= 0.5;
+    return { value: Math.min(1, value), actors, proxied, sizeFactor, evidenceFactor, halved };
   }
 
   /** The explanation of a cluster's coordination value (built only when its verdict is explained). */
@@ -2419,22 +2445,24 @@ export class DetectorEngine implements VerdictView {
     reasons.push({ signal: 'linked_actors', value: actors, threshold: this.config.min_cluster_actors, detail: `${c.members} accounts in ${actors} undeclared actors` });
     if (proxied !== null) reasons.push({ signal: 'not_a_household', value: round(proxied), threshold: HOUSEHOLD_MAX_HOPPING, detail: `unaccountable members that each change network on most requests (rotating proxies), not a household sharing a home: scored as ${this.config.min_cluster_actors} actors` });
     const uncorroborated = this.uncorroboratedMembers(c);
-    if (c.fleetJoins > 0) reasons.push({ signal: 'fleet_software', value: c.fleetJoins, threshold: null, detail: `links made through a system prompt that only unaccountable accounts use (${this.config.fleet_min_holders} or more, none established, verified or in an org), with the rest of their shared software` });
-    if (uncorroborated > 0) reasons.push({ signal: 'uncorroborated_org_members', value: uncorroborated, threshold: null, detail: 'members of a declared org whose accounts mostly use personal free-mail or disposable addresses: counted as separate actors' });
+    if (c.fleetJoins > 0) reasons.push({ signal: 'fleet_software', value: c.fleetJoins, threshold: null, detail: `links made through a system prompt that only unaccountable accounts use (${this.config.fleet_min_holders} or more, none established, verified or in an org), with the rest of their shared software; a count of links, no threshold: it weighs through the link evidence` });
+    if (uncorroborated > 0) reasons.push({ signal: 'uncorroborated_org_members', value: uncorroborated, threshold: null, detail: 'members of a declared org whose accounts mostly use personal free-mail or disposable addresses: counted as separate actors (in linked_actors); a count, no threshold' });
     const byType: Array<[string, number]> = [];
     for (let t = 0; t < NLINK; t++) if (c.evidence[t] > 0 && !LINK_TYPES[t].declared) byType.push([LINK_TYPES[t].name, c.evidence[t]]);
     byType.sort((x, y) => y[1] - x[1]);
     for (const [name, total] of byType.slice(0, 6)) {
       // A mean per link, not a contribution to the score, and no kind is meant to reach the link
       // threshold alone: no threshold or weight; the total and the links it is spread over in words.
-      reasons.push({ signal: `shared_${name}`, value: round(total / c.joins), threshold: null, detail: `mean evidence per link from shared ${name.replace(/_/g, ' ')} (${round(total)} over the cluster's ${c.joins} links; a link needs ${this.config.link_threshold} from all kinds together)` });
+      reasons.push({ signal: `shared_${name}`, value: round(total / c.joins), threshold: null, detail: `mean evidence per link from shared ${name.replace(/_/g, ' ')} (${round(total)} over the cluster's ${c.joins} links; a link needs ${this.config.link_threshold} from all kinds together, so no threshold of its own: no kind is meant to link accounts alone)` });
     }
     const verifiedShare = c.verified / c.members;
     const disposableShare = c.disposable / c.members;
     const freshShare = c.fresh / c.members;
-    if (verifiedShare > 0) reasons.push({ signal: 'identity_verified_share', value: round(verifiedShare), threshold: null, detail: 'mitigating' });
-    if (disposableShare > 0) reasons.push({ signal: 'disposable_email_share', value: round(disposableShare), threshold: null });
-    if (freshShare > 0) reasons.push({ signal: 'fresh_account_share', value: round(freshShare), threshold: null, detail: 'members first used within 7 days of signup, or first used at all within the last 7 days' });
+    // Shares scale coordination (coordination()): a factor each, said as such, not a threshold.
+    const factor = (x: number) => `multiplies coordination by ${round(x)}`;
+    if (verifiedShare > 0) reasons.push({ signal: 'identity_verified_share', value: round(verifiedShare), threshold: null, detail: `mitigating: ${factor(1 - COORD_VERIFIED * verifiedShare)} (1 − ${COORD_VERIFIED} × share); a factor, no threshold` });
+    if (disposableShare > 0) reasons.push({ signal: 'disposable_email_share', value: round(disposableShare), threshold: null, detail: `members on disposable mail domains: ${factor(1 + COORD_DISPOSABLE * disposableShare)} (1 + ${COORD_DISPOSABLE} × share); a factor, no threshold` });
+    if (freshShare > 0) reasons.push({ signal: 'fresh_account_share', value: round(freshShare), threshold: null, detail: `members first used within 7 days of signup, or first used at all within the last 7 days: ${factor(1 + COORD_FRESH * freshShare)} (1 + ${COORD_FRESH} × share); a factor, no threshold` });
     return reasons;
   }
 
@@ -2477,9 +2505,11 @@ export class DetectorEngine implements VerdictView {
       const reasons: VerdictReason[] = [
         { signal: 'cluster_score', value: round(score), threshold: this.thresholds[st.level], detail: 'coordination and harvest behaviour of the linked accounts as one actor' },
         ...this.heldReasons(st, score),
-        { signal: 'coordination', value: round(coord.value), threshold: null },
+        { signal: 'coordination', value: round(coord.value), threshold: null, detail: coordinationDetail(coord, this.config.min_cluster_actors) },
         ...this.coordinationReasons(c, coord),
-        { signal: 'harvest', value: round(harvest), threshold: null },
+        { signal: 'harvest', value: round(harvest), threshold: null, detail: spreadPass
+          ? 'cluster_score = coordination × harvest, so no threshold of its own: 1, the members together embed a broad corpus (embedding spread, below)'
+          : `cluster_score = coordination × harvest, so no threshold of its own: the weighted harvest indicators below (their weights) summed over ${HARVEST_FULL_EVIDENCE}, at most 1` },
         ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, null) : []),
         ...indicatorReasons(indicatorsOf(values, c.w, 0, peers)),
       ];
@@ -2785,6 +2815,19 @@ export class DetectorEngine implements VerdictView {
     let campaigns = 0;
     for (const c of this.clusters.values()) if (c.campaignId) campaigns++;
     return { events: this.events, accounts: this.count - this.freeAccounts.length, forgotten: this.forgotten, clusters: this.clusters.size, campaigns, linkKeys: this.keyIndex.size, ticks: this.ticks };
+  }
+
+  /**
+   * How many campaigns and accounts stand at each level (indexed by level rank): campaigns at
+   * their cluster's level, accounts at the level in force (allow-list, operator verdicts, cluster).
+   * One pass over the accounts held, for metrics at scrape time.
+   */
+  levelCounts(): { campaigns: number[]; accounts: number[] } {
+    const campaigns = VERDICT_LEVELS.map(() => 0);
+    const accounts = VERDICT_LEVELS.map(() => 0);
+    for (const c of this.clusters.values()) if (c.campaignId) campaigns[c.verdict.level]++;
+    for (const i of this.index.values()) accounts[this.levelIndex(i)]++;
+    return { campaigns, accounts };
   }
 
   /** Event time of the latest event seen (ms since epoch). */

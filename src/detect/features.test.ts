@@ -151,7 +151,7 @@ test('a turn split over several user messages is read at its start and at its en
 });
 
 test('the turn is the user messages since the last assistant message: an organic conversation is not flagged again for an earlier question', () => {
-  const later = turnFeatures(['user', HARVEST], ['assistant', 'Step 1: 17*20 = 340. Step 2: 17*3 = 51. So 391.'], ['user', 'Thanks!'], ['user', 'Now suggest a name for my cat.']);
+  const later = turnFeatures(['user', HARVEST], ['assistant', 'Step 1: multiply 17 by 20, which gives 340. Step 2: multiply 17 by 3, which gives 51. Step 3: add the two partial products together: 340 + 51 = 391. So the answer is 391.'], ['user', 'Thanks!'], ['user', 'Now suggest a name for my cat.']);
   assert.deepEqual(flagNames(later.flags).filter((n) => TOPICAL.includes(n)), [], `the earlier question is history: ${flagNames(later.flags)}`);
   assert.ok(!(later.flags & FLAG.singleShot), 'a conversation is not single-shot');
   // An embeddings request's inputs are separate texts, not a turn: its last one is read, as before.

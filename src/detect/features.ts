@@ -12,8 +12,8 @@ export const FLAG = {
   /** Prompt text asks for step-by-step reasoning / chain of thought. */
   cot: 1 << 0,
   /**
-   * Client asked the model to reason: thinking on (a budget, adaptive), or a reasoning effort of
-   * medium or above (high, xhigh, max, and any effort name not known to be below medium).
+   * Client asked the model to reason more than by default: an OpenAI reasoning effort of medium or
+   * above, an Anthropic thinking budget or thinking on at a high effort (see `asksForReasoning`).
    */
   reasoningParam: 1 << 1,
   /** Rubric / grading / preference-judging task (reward-model data). */
@@ -28,8 +28,9 @@ export const FLAG = {
   math: 1 << 6,
   /**
    * One user turn, no assistant answer it follows: no conversation. A trailing assistant prefill
-   * (the answer's start) and short assistant lines before the first user turn (a greeting) are
-   * not answers; each prompt of a legacy completions prompt array is a request of its own.
+   * (the answer's start) and short assistant lines anywhere (a greeting, "OK.", a tool call with no
+   * text: `GREETING_CHARS` of history in all) are not answers; each prompt of a legacy completions
+   * prompt array is a request of its own.
    */
   singleShot: 1 << 7,
   /** Parameters only distillers need: logprobs, top_logprobs, n > 1. */
@@ -111,14 +112,28 @@ const TURN_TAIL = 400;
 const SYSTEM_HEAD = 600;
 const SYSTEM_TAIL = 400;
 /**
- * An assistant message before the first user turn no longer than this is a greeting (a product's
- * opener, or one line put there to look like a conversation), not an answer the user turned back to.
+ * History before the current turn (the model's answers, earlier tool results) no longer than this
+ * in all is a few lines (a greeting, "OK.", a tool call with no text), however placed, not a
+ * conversation the user turned back to.
  */
 const GREETING_CHARS = 160;
 /** The trailing tool results of the current step the lexicons read, from the last back. */
 const TOOL_RESULTS_READ = 4;
-/** Reasoning efforts below medium; any other effort a client names asks for reasoning. */
-const LOW_EFFORTS: ReadonlySet<string> = new Set(['none', 'minimal', 'low']);
+/**
+ * Whether a request's parameters ask for more reasoning than the API gives by default. OpenAI: an
+ * effort of medium or above. Anthropic: a thinking budget, or thinking on at a high effort; its
+ * effort defaults to high and applies with thinking off, so an effort alone, adaptive thinking
+ * alone or a medium effort is how ordinary apps call it. Effort names are read case-blind; a name
+ * not known (`auto`, a typo) asks for nothing, unless it says high or max.
+ */
+function asksForReasoning(p: InteractionEvent['request']['params'], flavour: InteractionEvent['flavour']): boolean {
+  if ((p.thinking_budget ?? 0) > 0) return true;
+  const effort = p.reasoning_effort?.toLowerCase();
+  if (!effort) return false;
+  const high = effort.includes('high') || effort.includes('max');
+  if (flavour === 'anthropic.messages') return high && p.thinking != null && p.thinking !== 'disabled';
+  return high || effort === 'medium';
+}
 
 /**
  * Normalised words of a bounded part of the text: lowercased, digits folded to '0', punctuation
@@ -244,16 +259,21 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   // counts in each.
   const systemDocs = req.system_documents;
   if (systemDocs?.documents_unreadable) flags |= FLAG.unreadableDocument;
-  // A conversation is an assistant answer the user turned back to: not a trailing prefill (past
-  // `end`), nor a short greeting before the first user turn. Those left out of the event count.
-  let answers = omitted?.roles.assistant ?? 0;
-  for (let i = 0, userSeen = false; i <= end && answers === 0; i++) {
-    if (msgs[i].role === 'user') userSeen = true;
-    else if (msgs[i].role === 'assistant' && (userSeen || msgs[i].chars > GREETING_CHARS)) answers++;
+  // A conversation is history the model wrote or read: its own answers and earlier steps' tool
+  // results, before this turn. Not a trailing prefill (past `end`), nor a few short lines however
+  // placed: a greeting, "OK.", a tool call with no text cost a few tokens, and a real
+  // conversation's answers are long. Messages left out of the event are a long conversation.
+  let history = 0;
+  for (let i = 0; i < start && history <= GREETING_CHARS; i++) {
+    const m = msgs[i];
+    if (m.role === 'assistant' || m.role === 'tool' || (m.parts?.tool_result ?? 0) > 0 || (m.parts?.function_call_output ?? 0) > 0) history += m.chars;
   }
+  const conversation = (omitted?.roles.assistant ?? 0) > 0 || history > GREETING_CHARS;
   // With no answer, a conversation's user messages are one turn to the model (padding after a
-  // prompt is no conversation); a legacy completions or embeddings request's are separate prompts.
-  if (answers === 0 && (userTurns <= 1 || CONVERSATIONAL.has(ev.flavour))) flags |= FLAG.singleShot;
+  // prompt, an instruction before an "OK.", is no conversation); a legacy completions or
+  // embeddings request's are separate prompts.
+  if (!conversation && (userTurns <= 1 || CONVERSATIONAL.has(ev.flavour))) flags |= FLAG.singleShot;
+  if (!conversation) start = 0;
   if (req.tools.length > 0 || ev.response.tool_calls > 0 || toolParts > 0) flags |= FLAG.tools;
   if (toolParts > 0 && assistantTurns > 0) flags |= FLAG.agenticTrace;
   const sys = req.system;
@@ -262,8 +282,7 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
 
   const p = req.params;
   if (p.logprobs === true || (p.top_logprobs ?? 0) > 0 || (p.n ?? 1) > 1) flags |= FLAG.distillParams;
-  if ((p.thinking_budget ?? 0) > 0 || (p.thinking != null && p.thinking !== 'disabled')
-    || (p.reasoning_effort !== null && !LOW_EFFORTS.has(p.reasoning_effort))) flags |= FLAG.reasoningParam;
+  if (asksForReasoning(p, ev.flavour)) flags |= FLAG.reasoningParam;
   let biasMap = 0;
   let promptKey = 0;
   const bias = p.logit_bias;
@@ -373,9 +392,11 @@ const PROMPTS_READ = 16;
  * The features of each request an event holds. An event is one request, except a legacy
  * completions prompt array (`openai.completions` with several `user` messages): each prompt asks
  * for an answer of its own, generated independently of the others, so each is a single-shot
- * request. Up to `PROMPTS_READ` prompts, evenly spaced, are read, each standing for the prompts
- * around it (its `weight`, which sum to the prompts, those the event left out included); the
- * request's tokens are split among them.
+ * request. Up to `PROMPTS_READ` prompts are read, one drawn from each of as many equal stretches
+ * of the array, each standing for its stretch (its `weight`, which sum to the prompts, those the
+ * event left out included); the request's tokens are split among them. Which prompt of a stretch
+ * is drawn follows from the event id: a client cannot put a neutral prompt where the reads fall,
+ * and a scan of the same events reads the same prompts.
  */
 export function extractPromptFeatures(ev: InteractionEvent): PromptFeatures[] {
   const req = ev.request;
@@ -391,8 +412,11 @@ export function extractPromptFeatures(ev: InteractionEvent): PromptFeatures[] {
   const out: PromptFeatures[] = [];
   const input = ev.response.input_tokens;
   const output = ev.response.output_tokens;
+  const seed = fnv1a(ev.id);
   for (let k = 0; k < read; k++) {
-    const m = msgs[Math.floor((k * msgs.length) / read)];
+    const lo = Math.floor((k * msgs.length) / read);
+    const span = Math.floor(((k + 1) * msgs.length) / read) - lo;
+    const m = msgs[lo + (span > 1 ? (mix(seed, k) >>> 0) % span : 0)];
     const from = Math.floor((k * prompts) / read);
     const to = Math.floor(((k + 1) * prompts) / read);
     const f = extractFeatures({ ...ev, request: { ...rest, messages: [m] } }) as PromptFeatures;

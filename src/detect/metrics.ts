@@ -1,11 +1,12 @@
 /**
  * Prometheus metrics for the detector, read at scrape time: accounts held in memory and forgotten
- * (evict_idle_hours), clusters, campaigns, indexed link keys, and the online queue (events waiting,
+ * (evict_idle_hours), clusters, campaigns, campaigns and accounts by level, indexed link keys, and the online queue (events waiting,
  * ingested, dropped because the engine fell behind), and its snapshots.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { DetectorEngine } from './engine.ts';
 import type { DetectHooks } from './hooks.ts';
+import { VERDICT_LEVELS } from './verdict.ts';
 
 /** Register the detector metrics on a prom-client registry (once per registry). */
 export function registerDetectMetrics(engine: DetectorEngine, hooks: DetectHooks, registry: Registry): void {
@@ -18,6 +19,14 @@ export function registerDetectMetrics(engine: DetectorEngine, hooks: DetectHooks
   counter('warden_detect_accounts_forgotten_total', 'Idle accounts forgotten (detect.evict_idle_hours), each time', () => engine.stats().forgotten);
   gauge('warden_detect_clusters', 'Clusters of linked accounts', () => engine.stats().clusters);
   gauge('warden_detect_campaigns', 'Clusters named as campaigns (reached throttle)', () => engine.stats().campaigns);
+  // By level, so that "a campaign reached suspend" is an alert rule: warden_detect_campaigns_by_level{level="suspend"} > 0.
+  const byLevel = (g: { name: string; help: string; read: (counts: ReturnType<DetectorEngine['levelCounts']>) => number[] }) =>
+    new Gauge({ name: g.name, help: g.help, labelNames: ['level'], registers, collect() {
+      const counts = g.read(engine.levelCounts());
+      VERDICT_LEVELS.forEach((level, rank) => this.set({ level }, counts[rank]));
+    } });
+  byLevel({ name: 'warden_detect_campaigns_by_level', help: 'Campaigns by their level (throttle and above)', read: (c) => c.campaigns });
+  byLevel({ name: 'warden_detect_accounts_by_level', help: 'Accounts the detector holds, by the level in force (allow-list, operator verdicts and cluster included)', read: (c) => c.accounts });
   gauge('warden_detect_link_keys', 'Link keys indexed (cards, addresses, software fingerprints)', () => engine.stats().linkKeys);
   gauge('warden_detect_queue', 'Events waiting for the detector', () => hooks.queueStats().queued);
   counter('warden_detect_events_total', 'Events the detector has ingested', () => hooks.queueStats().ingested);

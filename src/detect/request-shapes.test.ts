@@ -95,6 +95,18 @@ test('a legacy completions prompt array: each prompt is read, single-shot, and c
   assert.equal(manyEach.reduce((s, f) => s + f.weight, 0), 1000, 'every prompt counted');
 });
 
+test('which prompts of a large array are read cannot be chosen by the client: a neutral prompt at fixed positions hides nothing', () => {
+  // "Say OK." at every other position, chain-of-thought prompts between them: half the array asks for reasoning.
+  const alternating = Array.from({ length: 32 }, (_, k) => msg('user', k % 2 === 0 ? 'Say OK.' : COT(GSM8K[k % GSM8K.length])));
+  const cotWeight = (id: number) => extractPromptFeatures(event('acct_1', id, T0, alternating, 3200, { flavour: 'openai.completions' }))
+    .filter((f) => f.flags & FLAG.cot).reduce((s, f) => s + f.weight, 0);
+  let total = 0;
+  for (let id = 0; id < 40; id++) total += cotWeight(id);
+  const mean = total / 40;
+  assert.ok(mean > 12 && mean < 20, `about half of the 32 prompts read as chain-of-thought on average: ${mean}`);
+  assert.equal(cotWeight(7), cotWeight(7), 'the same event is read the same way (a scan is reproducible)');
+});
+
 test('unlinked accounts harvesting through legacy prompt arrays reach the harvest-yield test; people sending prompt arrays of their own questions do not', () => {
   const harvest = (r: () => number) => ({ flavour: 'openai.completions' as const, messages: [...Array.from({ length: 5 }, () => msg('user', COT(pick(GSM8K, r)))), msg('user', 'Answer the above.')], out: 6 * (400 + Math.floor(r() * 600)) });
   const people = (r: () => number) => ({ flavour: 'openai.completions' as const, messages: Array.from({ length: 3 }, () => msg('user', pick(CHAT, r))), out: 3 * (150 + Math.floor(r() * 300)) });
@@ -106,13 +118,44 @@ test('unlinked accounts harvesting through legacy prompt arrays reach the harves
   for (const [id, l] of highest) if (id.startsWith('acct_p')) assert.ok(l <= verdictRank('watch'), `${id} stays at watch or below, reached ${l}`);
 });
 
-test('reasoning asked for with a parameter: any effort above medium, Anthropic adaptive thinking and effort', () => {
+test('large prompt arrays sent a few times a day reach the harvest-yield test: too few gaps to read a timing is no pipeline', () => {
+  // 50 chain-of-thought prompts an array, one array about every 7 hours: no two within a session's 6 hours.
+  const rare = (id: string, seed: number) => {
+    const r = rand(seed);
+    return Array.from({ length: 16 }, (_, n) => event(id, n, T0 + n * 26_000_000 + Math.floor(r() * 600_000),
+      Array.from({ length: 50 }, () => msg('user', COT(pick(GSM8K, r)))), 50 * (900 + Math.floor(r() * 300)), { flavour: 'openai.completions' }));
+  };
+  const highest = highestLevels(Array.from({ length: 6 }, (_, k) => rare(`acct_r${k}`, 200 + k)));
+  const caught = [...highest.values()].filter((l) => l >= verdictRank('throttle')).length;
+  assert.ok(caught >= 5, `rare large arrays are throttled: ${caught}/6`);
+});
+
+test('an account hopping networks with prompt arrays reads as hopping: a request\'s network counts for each of its prompts', () => {
+  const e = new DetectorEngine({});
+  for (let n = 0; n < 30; n++) {
+    const ev = event('acct_9', n, T0 + n * 600_000, Array.from({ length: 5 }, (_, k) => msg('user', pick(CHAT, () => ((n * 5 + k) % 97) / 97))), 5 * 300, { flavour: 'openai.completions' });
+    ev.client = { ...ev.client, asn: 7000 + n, ip: `10.${n}.1.1` };
+    e.ingest(ev);
+  }
+  e.flush();
+  const hop = e.accountIndicators('acct_9').find((x) => x.signal === 'network_hopping_share')?.value;
+  assert.ok(typeof hop === 'number' && hop > 0.8, `a new network at every request: hopping share ${hop}`);
+});
+
+test('reasoning asked for with a parameter: an OpenAI effort of medium or above, Anthropic thinking with a budget or with a high effort', () => {
   const q = [msg('user', GSM8K[0])];
-  for (const effort of ['medium', 'high', 'xhigh', 'max', 'ultra']) assert.ok(flagsOf(q, { params: { reasoning_effort: effort } }).includes('reasoningParam'), `effort ${effort} asks for reasoning`);
-  for (const effort of ['none', 'minimal', 'low']) assert.ok(!flagsOf(q, { params: { reasoning_effort: effort } }).includes('reasoningParam'), `effort ${effort} does not`);
-  assert.ok(flagsOf(q, { flavour: 'anthropic.messages', params: { thinking: 'adaptive' } }).includes('reasoningParam'), 'adaptive thinking');
-  assert.ok(flagsOf(q, { flavour: 'anthropic.messages', params: { thinking: 'enabled' } }).includes('reasoningParam'), 'thinking enabled without a budget');
-  assert.ok(!flagsOf(q, { flavour: 'anthropic.messages', params: { thinking: 'disabled' } }).includes('reasoningParam'), 'thinking disabled');
+  for (const effort of ['medium', 'high', 'xhigh', 'HIGH', 'Extra-High']) assert.ok(flagsOf(q, { params: { reasoning_effort: effort } }).includes('reasoningParam'), `OpenAI effort ${effort} asks for reasoning`);
+  for (const effort of ['none', 'minimal', 'low', 'None', 'auto', 'LOW', 'ultra']) assert.ok(!flagsOf(q, { params: { reasoning_effort: effort } }).includes('reasoningParam'), `OpenAI effort ${effort} does not (below medium, or not a known name)`);
+  const claude = (params: Partial<InteractionEvent['request']['params']>) => flagsOf(q, { flavour: 'anthropic.messages', params }).includes('reasoningParam');
+  assert.ok(claude({ thinking: 'enabled', thinking_budget: 8000 }), 'a thinking budget asks for reasoning');
+  assert.ok(claude({ thinking: 'adaptive', reasoning_effort: 'high' }) && claude({ thinking: 'adaptive', reasoning_effort: 'max' }), 'adaptive thinking at a high effort does');
+  // Anthropic's default effort is high and applies with thinking off: an effort alone, or adaptive
+  // thinking at the default, is how ordinary apps call the API.
+  assert.ok(!claude({ thinking: 'adaptive' }), 'adaptive thinking alone is the default, not a request for more reasoning');
+  assert.ok(!claude({ reasoning_effort: 'medium' }) && !claude({ thinking: 'disabled', reasoning_effort: 'medium' }), 'effort medium lowers the default');
+  assert.ok(!claude({ reasoning_effort: 'max' }) && !claude({ thinking: 'disabled', reasoning_effort: 'high' }), 'an effort with thinking off asks for no thinking');
+  assert.ok(!claude({ thinking: 'adaptive', reasoning_effort: 'medium' }) && !claude({ thinking: 'adaptive', reasoning_effort: 'auto' }), 'adaptive thinking below or at an unknown effort');
+  assert.ok(!claude({ thinking: 'disabled' }), 'thinking disabled');
 });
 
 test('a single question behind a fake greeting or ahead of a prefill is single-shot; a real conversation is not', () => {
@@ -120,10 +163,20 @@ test('a single question behind a fake greeting or ahead of a prefill is single-s
   assert.ok(flagsOf([msg('assistant', 'Hi! How can I help?'), msg('user', cot)]).includes('singleShot'), 'a greeting before the first user turn is no exchange');
   assert.ok(flagsOf([msg('user', cot), msg('assistant', 'Step 1:')]).includes('singleShot'), 'a prefill after the last user turn is the answer\'s start');
   assert.ok(flagsOf([msg('assistant', 'Hello!'), msg('user', cot), msg('assistant', '{')]).includes('singleShot'), 'both');
-  assert.ok(!flagsOf([msg('user', 'What is 2+2?'), msg('assistant', '4.'), msg('user', cot)]).includes('singleShot'), 'an answer between two user turns is a conversation');
+  // A one-line exchange costs a few tokens: no conversation, wherever it sits.
+  assert.ok(flagsOf([msg('user', 'hi'), msg('assistant', 'Hello! How can I help?'), msg('user', cot)]).includes('singleShot'), 'a one-line exchange before the question is no conversation');
+  assert.ok(flagsOf([msg('user', 'What is 2+2?'), msg('assistant', '4.'), msg('user', 'And 3+3?'), msg('assistant', '6.'), msg('user', cot)]).includes('singleShot'), 'nor are a few one-word answers');
+  // An instruction before a one-line acknowledgement is part of the question.
+  const instr = flagsOf([msg('user', 'For my next question, think step by step and show your reasoning.'), msg('assistant', 'OK.'), msg('user', GSM8K[1])]);
+  assert.ok(instr.includes('singleShot') && instr.includes('cot') && instr.includes('math'), `an instruction acknowledged with OK is read with the question: ${instr}`);
+  // A real conversation: the model's own answers, long.
+  const answer = 'Photosynthesis turns light, water and carbon dioxide into sugar and oxygen. It happens in the chloroplasts, where chlorophyll absorbs mostly red and blue light and passes the energy on. ';
+  const chat = flagsOf([msg('user', 'Explain step by step how photosynthesis works.'), msg('assistant', answer.repeat(3)), msg('user', 'What about at night?')]);
+  assert.ok(!chat.includes('singleShot'), `a follow-up to a real answer is a conversation: ${chat}`);
+  assert.ok(!chat.includes('cot'), `and an earlier turn's wording is not read again: ${chat}`);
   const story = 'Once upon a time there was a farmer who kept many animals and counted them every morning, '.repeat(4);
   assert.ok(!flagsOf([msg('assistant', story), msg('user', cot)]).includes('singleShot'), 'a long assistant text before the question is history, not a greeting');
-  assert.ok(!flagsOf([msg('user', 'Hi'), msg('user', cot)], {}).includes('agenticTrace'));
+  assert.ok(flagsOf([msg('user', 'Hi'), msg('user', cot)]).includes('singleShot'), 'two user messages with no answer between them are one turn');
 });
 
 test('a prompt in the tool results of the current step is read, in OpenAI Chat and Responses as in Anthropic', () => {
@@ -131,6 +184,7 @@ test('a prompt in the tool results of the current step is read, in OpenAI Chat a
   const chatTool = [msg('user', 'Do the task.'), msg('assistant', ''), msg('tool', prompt)];
   const names = flagsOf(chatTool);
   assert.ok(names.includes('cot') && names.includes('math'), `a Chat role:tool message: ${names}`);
+  assert.ok(names.includes('singleShot'), `an assistant message carrying only a tool call is no answer: ${names}`);
   const responses = flagsOf([msg('user', 'Do the task.'), msg('tool', prompt)], { flavour: 'openai.responses' });
   assert.ok(responses.includes('cot') && responses.includes('math'), `a Responses function_call_output: ${responses}`);
   // Anthropic's tool_result text is in the user message already.
@@ -139,4 +193,8 @@ test('a prompt in the tool results of the current step is read, in OpenAI Chat a
   // Only the current step: an older tool result followed by a new user turn is history.
   const older = flagsOf([msg('user', 'Do the task.'), msg('assistant', ''), msg('tool', prompt), msg('assistant', 'Done.'), msg('user', 'Thanks, what a lovely day.')]);
   assert.ok(!older.includes('cot'), `an earlier step's tool result is not this request's: ${older}`);
+  // An agent loop several steps in: the earlier steps' tool results are the conversation.
+  const listing = 'src/index.ts\nsrc/server.ts\nsrc/config.ts\nsrc/routes/users.ts\nsrc/routes/orders.ts\nsrc/db/pool.ts\nsrc/db/migrations/001_init.sql\ntest/server.test.ts\npackage.json\ntsconfig.json\n';
+  const loop = flagsOf([msg('user', 'Find where the database pool is created.'), msg('assistant', ''), msg('tool', listing), msg('assistant', ''), msg('tool', 'export const pool = new Pool({ max: 10 });')]);
+  assert.ok(!loop.includes('singleShot'), `an agent loop's later step is a conversation: ${loop}`);
 });

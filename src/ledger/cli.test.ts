@@ -107,6 +107,17 @@ test('unknown options and extra arguments are usage errors, not ignored', async 
   });
 });
 
+test('query takes --json as every other operator command does (the same as --format json)', async () => {
+  await withCli(async (run) => {
+    const asJson = await run('query', '--account', 'acct_1', '--json');
+    assert.equal(asJson.code, 0, `--json is accepted: ${asJson.err}`);
+    assert.deepEqual(JSON.parse(asJson.out), JSON.parse((await run('query', '--account', 'acct_1', '--format', 'json')).out), '--json prints what --format json prints');
+    const both = await run('query', '--account', 'acct_1', '--json', '--format', 'csv');
+    assert.equal(both.code, 2, '--json with another --format is a contradiction');
+    assert.match(both.err, /--json/);
+  });
+});
+
 test('invalid --from, --to, --limit, --tree-size and entries ranges are usage errors', async () => {
   await withCli(async (run) => {
     const cases: string[][] = [

@@ -43,6 +43,11 @@ function because(reasons: readonly VerdictReason[], n = 4): string {
 export class VerdictNotifications {
   /** Level last notified per subject (dropped when the subject returns to none). */
   private readonly levels = new Map<string, VerdictLevel>();
+  /**
+   * Level of a cluster that is no campaign yet (below throttle, or not yet named): never notified,
+   * so a campaign's first notification rises from none, and says where its cluster stood apart.
+   */
+  private readonly beforeCampaign = new Map<string, VerdictLevel>();
 
   constructor(
     private readonly campaign: (id: string) => Campaign | null,
@@ -58,7 +63,13 @@ export class VerdictNotifications {
   fromVerdict(v: Verdict): Notification | null {
     if (v.source !== 'detector') return null;
     const key = `${v.subject.kind}:${v.subject.id}`;
+    if (v.subject.kind === 'cluster' && !v.campaign_id && !this.levels.has(key)) {
+      if (v.level === 'none') this.beforeCampaign.delete(v.subject.id); else this.beforeCampaign.set(v.subject.id, v.level);
+      return null;
+    }
     const before = this.levels.get(key) ?? 'none';
+    const clusterBefore = this.beforeCampaign.get(v.subject.id);
+    this.beforeCampaign.delete(v.subject.id);
     if (v.level === 'none') { this.levels.delete(key); return null; }
     this.levels.set(key, v.level);
     if (verdictRank(v.level) <= verdictRank(before)) return null;
@@ -68,8 +79,9 @@ export class VerdictNotifications {
       const c = this.campaign(v.campaign_id);
       const size = c ? `${c.members.length} accounts, ${c.volume.requests} requests` : 'accounts linked';
       const targets = c ? Object.entries(c.targets).filter(([, s]) => s >= 0.1).sort((a, b) => b[1] - a[1]).map(([t, s]) => `${t} ${Math.round(s * 100)}%`) : [];
-      return notification('campaign.escalated', `Campaign ${v.campaign_id} (${size}) rose from ${before} to ${v.level}, score ${v.score}: ${because(v.reasons)}`, {
-        campaign_id: v.campaign_id, cluster_id: v.subject.id, from: before, to: v.level, score: v.score, since: v.since, reasons,
+      const earlier = clusterBefore && clusterBefore !== 'none' && before === 'none' ? clusterBefore : null;
+      return notification('campaign.escalated', `Campaign ${v.campaign_id} (${size}) rose from ${before} to ${v.level}${earlier ? ` (its cluster was at ${earlier} before it was a campaign)` : ''}, score ${v.score}: ${because(v.reasons)}`, {
+        campaign_id: v.campaign_id, cluster_id: v.subject.id, from: before, ...(earlier ? { cluster_from: earlier } : {}), to: v.level, score: v.score, since: v.since, reasons,
         ...(c ? { accounts: c.members.length, requests: c.volume.requests, output_tokens: c.volume.output_tokens, first_seen: c.first_seen, targets, members: c.members.slice(0, 50) } : {}),
       }, { level: v.level, link: `/dashboard#/campaigns/${encodeURIComponent(v.campaign_id)}` });
     }

@@ -154,6 +154,23 @@ test('the detector\'s rising verdicts: one notification per campaign step, with 
   assert.equal(own('none'), null);
 });
 
+test('a campaign\'s first notification rises from none: its cluster\'s step to watch, before it was a campaign, was never notified', () => {
+  const notes = new VerdictNotifications(() => null, { campaignOf: () => null, accountFloor: null });
+  const since = new Date().toISOString();
+  const cluster = (level: 'watch' | 'shape' | 'suspend', campaign_id?: string) => notes.fromVerdict({
+    subject: { kind: 'cluster', id: 'clu_1' }, level, score: 0.8, reasons: [{ signal: 'cluster_score', value: 0.8, threshold: 0.5 }], source: 'detector', since, ...(campaign_id ? { campaign_id } : {}),
+  });
+  assert.equal(cluster('watch'), null, 'a cluster that is no campaign yet is not notified');
+  const first = cluster('shape', 'camp_1');
+  assert.equal(first?.data.from, 'none', 'from: the level last notified for the campaign');
+  assert.equal(first?.data.cluster_from, 'watch', 'where its cluster stood, said apart');
+  assert.match(first!.summary, /rose from none to shape \(its cluster was at watch before it was a campaign\)/, first!.summary);
+  const next = cluster('suspend', 'camp_1');
+  assert.equal(next?.data.from, 'shape', 'a later step rises from the level notified');
+  assert.equal(next?.data.cluster_from, undefined);
+  assert.doesNotMatch(next!.summary, /before it was a campaign/);
+});
+
 test('configuration: a URL from the environment, one that is not set turns its webhook off, a bad one is refused', async () => {
   const r = await receiver(() => ({ status: 200 }));
   try {

@@ -52,6 +52,7 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
     assert.match(h1 ?? '', /^Campaign camp_\w+: 30 accounts/);
     const evidence = page.locator('section', { has: page.getByRole('heading', { name: 'Why it was flagged' }) });
     assert.ok(await evidence.locator('tbody tr').count() >= 2);
+    assert.equal(await evidence.getByRole('columnheader', { name: 'Weight' }).count(), 1, 'the evidence shows each signal\'s weight, as the account page and the report do');
     const shared = page.locator('section', { has: page.getByRole('heading', { name: 'What its accounts shared' }) });
     assert.match(await shared.textContent() ?? '', /payment_fp/);
     assert.ok(await shared.getByText('yes').count() >= 1);

@@ -7,5 +7,5 @@ export { StreamingWatermarker, watermarkText, type EmbedStats } from './embed.ts
 export { detectWatermark, collectSlots, poissonBinomialTail, type DetectionReport, type KeyScore } from './detect.ts';
 export { watermarkTransformer, type WatermarkTally, type WatermarkOptions } from './transform.ts';
 export { StreamingJsonWatermarker, watermarkJson, watermarkJsonValue, JSON_PROSE_FROM_WORD, type TextMarker } from './json.ts';
-export { runWatermarkCli, type CliIo } from './cli.ts';
+export { runWatermarkCli, recordedSubjects, type CliIo, type OpenRecordedEvents, type RecordedSubject, type RecordedEventQuery } from './cli.ts';
 export { markVector, mannWhitneyGreater, triggerCount, vectorMark, verificationTexts, verifyVectorMark, VECTOR_MARK, type VectorMark, type VectorMarkReport } from './vectors.ts';

@@ -70,11 +70,12 @@ test('warden detect: verdicts, explanations and the allow-list from the command 
     assert.equal((await run('allow', 'remove', '--org', org.id, '--reason', 'contract ended')).code, 0);
     assert.match((await run('allow')).out, /^orgs: -$/m);
     assert.match((await run('changes', '--limit', '1')).out, new RegExp(`^\\S+\\s+clear\\s+allow_org\\s+${org.id}\\s+-\\s+cli:\\S+\\s+contract ended$`, 'm'), 'who removed it, and why');
+    // An option naming something that does not exist is bad input (exit 2, docs/admin-api.md).
     r = await run('allow', 'add', '--org', 'org_nope');
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2, 'an organisation that does not exist is a usage error');
     assert.match(r.err, /no organisation org_nope .*\(WARDEN_NOT_FOUND\)/);
     r = await run('verdict', 'set', '--account', 'acct_nope', '--level', 'throttle');
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2, 'an account that does not exist is a usage error');
     assert.match(r.err, /no account acct_nope .*\(WARDEN_NOT_FOUND\)/);
     assert.match((await run('verdicts')).out, /^\(none\)$/m, 'nothing was stored');
     assert.match((await run('allow')).out, /^orgs: -$/m);

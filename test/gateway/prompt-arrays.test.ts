@@ -1,6 +1,7 @@
 // What the detector makes of requests through the gateway that ask for reasoning answers in other
 // shapes than one chat turn: a legacy completions prompt array is as many single-shot requests as
-// it has prompts, each read; Anthropic adaptive thinking and `output_config.effort` are recorded.
+// it has prompts, each read; Anthropic adaptive thinking and `output_config.effort` are recorded, and
+// read as a reasoning request only together (an effort alone, or a medium one, is an ordinary app).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestWarden, type TestWarden } from '../helpers/warden.ts';
@@ -50,4 +51,26 @@ test('Anthropic adaptive thinking and output_config.effort are recorded and read
   assert.equal(ev.request.params.thinking, 'adaptive', 'the thinking type is recorded');
   assert.equal(ev.request.params.reasoning_effort, 'high', 'the effort is recorded');
   assert.ok(extractPromptFeatures(ev)[0].flags & FLAG.reasoningParam, 'a reasoning request');
+});
+
+test('Anthropic output_config.effort with thinking off, or adaptive thinking alone, is no reasoning request', async () => {
+  const a = await t.account('effortonly', 'email_verified');
+  const bodies = [
+    { output_config: { effort: 'medium' } },
+    { thinking: { type: 'disabled' }, output_config: { effort: 'medium' } },
+    { thinking: { type: 'adaptive' } },
+  ];
+  for (const extra of bodies) {
+    const r = await fetch(`${t.url}/v1/messages`, {
+      method: 'POST', headers: { 'x-api-key': a.key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 64, ...extra, messages: [{ role: 'user', content: QUESTIONS[1] }] }),
+    });
+    const text = await r.text();
+    assert.equal(r.status, 200, `served: ${text}`);
+  }
+  const evs = await t.events((e) => e.account_id === a.id && e.flavour === 'anthropic.messages');
+  assert.equal(evs.length, bodies.length, 'every request recorded');
+  for (const ev of evs) {
+    assert.ok(!(extractPromptFeatures(ev)[0].flags & FLAG.reasoningParam), `not a reasoning request: ${JSON.stringify(ev.request.params)}`);
+  }
 });

@@ -50,6 +50,8 @@ for (const api of ['openai', 'anthropic'] as const) {
 }
 
 test('an ordinary conversation\'s later turn is not read as its earlier question', async () => {
-  const later = await send('openai', [user(PROMPT), { role: 'assistant', content: '17*23 = 391: 17*20 = 340, plus 17*3 = 51.' }, user('Thanks! Now suggest a name for my cat.')]);
+  // The model's answer, as long as a real one (a history of a few short lines is no conversation: docs/detector.md).
+  const answer = 'Step by step: 17*23 = 17*20 + 17*3. First, 17*20 = 340. Then 17*3 = 51. Adding them, 340 + 51 = 391. So 17*23 = 391, because multiplication distributes over addition.';
+  const later = await send('openai', [user(PROMPT), { role: 'assistant', content: answer }, user('Thanks! Now suggest a name for my cat.')]);
   assert.equal(later.flags & WORDING, 0, `the later turn asks nothing of that kind: ${flagNames(later.flags)}`);
 });

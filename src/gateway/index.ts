@@ -17,7 +17,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { WardenConfig } from '../config/index.ts';
 import type { EventStore } from '../store/index.ts';
 import type { GatewayHooks } from './lifecycle.ts';
-import { buildServer } from './server.ts';
+import { buildServer, Traffic } from './server.ts';
 import { UpstreamRouter } from './upstreams.ts';
 import { EventRecorder } from './recorder.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
@@ -76,7 +76,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let draining = false;
   /** Past the shutdown delay: new requests are refused (503, connection: close) until the server closes. */
   let shedding = false;
-  const traffic = { active: 0 };
+  const traffic = new Traffic();
   const recorder = new EventRecorder(opts.eventStore, {
     batchSize: config.events.batch_size,
     flushIntervalMs: config.events.flush_interval_ms,
@@ -146,6 +146,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       // requests (503 WARDEN_SHUTTING_DOWN, connection: close) for a moment, until only busy
       // connections are left (within the shutdown's deadline).
       shedding = true;
+      traffic.closeConnectionsAfterAnswers();
       await shedIdleConnections(app.server, traffic, Math.min(SHED_GRACE_MS, waited));
       try {
         await app.close();
@@ -180,7 +181,7 @@ const SHED_SETTLE_MS = 50;
  * or by the 503 answered on them), or SHED_GRACE_MS. Idle connections are given SHED_SETTLE_MS at
  * least: a request written just before the shutdown began is read and answered meanwhile.
  */
-async function shedIdleConnections(server: import('node:http').Server, traffic: { active: number }, graceMs: number): Promise<void> {
+async function shedIdleConnections(server: import('node:http').Server, traffic: Traffic, graceMs: number): Promise<void> {
   const open = () => new Promise<number>((resolve) => server.getConnections((err, n) => resolve(err ? 0 : n)));
   if ((await open()) <= traffic.active) return;
   const until = performance.now() + graceMs;

@@ -36,8 +36,38 @@ export interface ServerOptions {
    * the server closes, so that one already written on a kept-alive connection is answered, not reset.
    */
   shedding?: () => boolean;
-  /** Counts the requests being answered now (`active`), for the shutdown to tell idle connections from busy ones. */
-  traffic?: { active: number };
+  /** The requests being answered now, for the shutdown to tell idle connections from busy ones. */
+  traffic?: Traffic;
+}
+
+/**
+ * The responses under way. Once the shutdown begins, each (and each begun later) closes its
+ * connection when its answer ends: with `connection: close` if its head is not yet written, else
+ * by ending the connection after the answer. A kept-alive connection whose answer ended after the
+ * server closed its idle connections would otherwise hold the shutdown until Node's timeouts.
+ */
+export class Traffic {
+  private readonly responses = new Set<http.ServerResponse>();
+  private closingConnections = false;
+  get active(): number { return this.responses.size; }
+  track(res: http.ServerResponse): void {
+    this.responses.add(res);
+    res.once('close', () => { this.responses.delete(res); });
+    if (this.closingConnections) closeAfterAnswer(res);
+  }
+  /** From now on, every connection closes once its answer under way has ended. */
+  closeConnectionsAfterAnswers(): void {
+    if (this.closingConnections) return;
+    this.closingConnections = true;
+    for (const res of this.responses) closeAfterAnswer(res);
+  }
+}
+
+function closeAfterAnswer(res: http.ServerResponse): void {
+  if (!res.headersSent) { res.shouldKeepAlive = false; return; }
+  const socket = res.socket;
+  if (!socket) return;
+  res.once('finish', () => setImmediate(() => { if (!socket.destroyed) socket.end(); }));
 }
 
 /** Translate Fastify's own errors (parsing, limits) into Warden's stable codes. */
@@ -93,11 +123,7 @@ const HEADERS_TIMEOUT_MS = 60_000;
 export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyInstance {
   let closing = false;
   const traffic = opts.traffic;
-  const track = (res: http.ServerResponse) => {
-    if (!traffic) return;
-    traffic.active++;
-    res.once('close', () => { traffic.active--; });
-  };
+  const track = (res: http.ServerResponse) => traffic?.track(res);
   const trust = opts.trustedProxies.length ? proxyTrust(opts.trustedProxies) : null;
   const app = Fastify({
     logger: opts.logger,
@@ -148,7 +174,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
       else handler(req, res);
     }),
   });
-  app.addHook('preClose', (done) => { closing = true; done(); });
+  app.addHook('preClose', (done) => { closing = true; traffic?.closeConnectionsAfterAnswers(); done(); });
   // A compressed body (any route) is refused as such, rather than read as garbled JSON or multipart.
   app.addHook('onRequest', (req, _reply, done) => done(unsupportedEncoding(req.headers['content-encoding'])));
   // The model routes' key is checked before the body is read (as the TAXII routes'): a request

@@ -131,3 +131,30 @@ test('a request written on a kept-alive connection as the gateway begins closing
   assert.ok(stored.some((e) => e.response.error_code === 'WARDEN_SHUTTING_DOWN'), 'the refused request is recorded');
   await h.close().catch(() => { /* the gateway is closed already */ });
 });
+
+test('answers under way when the gateway begins closing end their kept-alive connections, so the stop does not wait for idle timeouts', async () => {
+  const h = await startHarness({ config: { server: { port: 0, shutdown_delay_ms: 0 } }, mock: { latencyMs: 300, tokensPerSecond: 50 } });
+  const post = (stream: boolean) => fetch(`${h.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${GOOD_KEY}` },
+    body: JSON.stringify({ model: 'gpt-4o-mini', stream, max_tokens: 40, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  // One answer whose head is not written yet when the stop begins, one stream already under way.
+  const streaming = await post(true);
+  assert.equal(streaming.status, 200, 'the stream started');
+  const buffered = post(false);
+  for (let i = 0; i < 200 && !(h.gateway.metrics.counts.inflight['openai.chat'] > 1); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(h.gateway.metrics.counts.inflight['openai.chat'], 2, 'both answers are under way when the stop begins');
+  const started = Date.now();
+  const closing = h.gateway.close();
+  const [answer, streamed] = await Promise.all([buffered, streaming.text()]);
+  assert.equal(answer.status, 200, 'the answer under way is given');
+  assert.equal(answer.headers.get('connection'), 'close', 'with its connection closed after it');
+  await answer.text();
+  assert.match(streamed, /data: \[DONE\]/, 'the stream under way ends whole');
+  await closing;
+  // Before, each kept-alive connection whose answer ended after the idle ones were closed held
+  // the stop until Node's header timeout (about 60 s).
+  assert.ok(Date.now() - started < 10_000, `the gateway closed ${Date.now() - started} ms after the stop began`);
+  await h.close().catch(() => { /* the gateway is closed already */ });
+});

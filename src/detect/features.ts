@@ -328,15 +328,16 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
     if ((docFlags & REWRITE_SEEN) && !((sysFlags | userFlags) & REWRITE_SEEN)) userFlags = lexicalFlags(probe, true);
   }
   // The tool results this request answers (an OpenAI `tool` message, a Responses
-  // `function_call_output`) are read as the turn is: Anthropic's are inside its user message.
+  // `function_call_output`) are read as the turn is: Anthropic's are inside its user message. So
+  // are those of the turn a user message follows with no answer between ("go"): the model reads
+  // them with it. The last TOOL_RESULTS_READ with text, from the end of the turn back.
   let toolFlags = 0;
-  if (toolStep) {
-    for (let i = end, read = 0; i >= 0 && msgs[i].role === 'tool' && read < TOOL_RESULTS_READ; i--) {
-      const t = msgs[i].text;
-      if (!t) continue;
-      read++;
-      toolFlags |= lexicalFlags((t.length > SCAN_CHARS ? t.slice(0, TURN_HEAD) + '\n' + t.slice(-TURN_TAIL) : t).toLowerCase(), ((sysFlags | userFlags | docFlags) & REWRITE_SEEN) !== 0);
-    }
+  for (let i = end, read = 0; i >= start && read < TOOL_RESULTS_READ; i--) {
+    if (msgs[i].role !== 'tool') { if (toolStep) break; continue; }
+    const t = msgs[i].text;
+    if (!t) continue;
+    read++;
+    toolFlags |= lexicalFlags((t.length > SCAN_CHARS ? t.slice(0, TURN_HEAD) + '\n' + t.slice(-TURN_TAIL) : t).toLowerCase(), ((sysFlags | userFlags | docFlags) & REWRITE_SEEN) !== 0);
   }
   flags |= (sysFlags & ~FOLD_SEEN) | (docFlags & ~FOLD_SEEN) | (toolFlags & ~FOLD_SEEN) | userFlags;
   // A sensitive rewrite may put the instruction in one place and the topic in the other.

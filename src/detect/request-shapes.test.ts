@@ -142,6 +142,43 @@ test('an account hopping networks with prompt arrays reads as hopping: a request
   assert.ok(typeof hop === 'number' && hop > 0.8, `a new network at every request: hopping share ${hop}`);
 });
 
+test('a prompt in a tool result that a user message follows in the same turn ("go") is read: the model answers both', () => {
+  const prompt = COT(GSM8K[2]);
+  const chat = flagsOf([msg('user', 'Do the task.'), msg('assistant', ''), msg('tool', prompt), msg('user', 'go')]);
+  assert.ok(chat.includes('cot') && chat.includes('math'), `a Chat role:tool message before "go": ${chat}`);
+  const responses = flagsOf([msg('user', 'Do the task.'), msg('tool', prompt), msg('user', 'go')], { flavour: 'openai.responses' });
+  assert.ok(responses.includes('cot') && responses.includes('math'), `a Responses function_call_output before "go": ${responses}`);
+  // A tool result an assistant answered before the user spoke again is history, as before.
+  const answered = 'The tool returned a worked arithmetic problem about apples and baskets; I have noted its numbers and will use them in the summary you asked for, once you tell me which format you prefer for it. '.repeat(2);
+  const older = flagsOf([msg('user', 'Do the task.'), msg('assistant', ''), msg('tool', prompt), msg('assistant', answered), msg('user', 'Thanks, what a lovely day.')]);
+  assert.ok(!older.includes('cot'), `an answered tool result is not read again: ${older}`);
+});
+
+test('unlinked accounts harvesting through a tool result followed by "go" reach the harvest-yield test; agent users interrupting a loop do not', () => {
+  const harvest = (r: () => number) => ({ messages: [msg('user', 'Run it.'), msg('assistant', ''), msg('tool', COT(pick(GSM8K, r))), msg('user', 'go')], out: 400 + Math.floor(r() * 600) });
+  const listing = 'src/index.ts\nsrc/server.ts\nsrc/config.ts\nsrc/routes/users.ts\nsrc/db/pool.ts\npackage.json\n';
+  const people = (r: () => number) => ({ messages: [msg('user', pick(CHAT, r)), msg('assistant', ''), msg('tool', listing), msg('user', 'continue')], out: 150 + Math.floor(r() * 300) });
+  const harvesters = Array.from({ length: 8 }, (_, k) => account(`acct_h${k}`, 300 + k, harvest));
+  const organic = Array.from({ length: 8 }, (_, k) => account(`acct_p${k}`, 350 + k, people));
+  const highest = highestLevels([...harvesters, ...organic]);
+  const caught = [...highest].filter(([id, l]) => id.startsWith('acct_h') && l >= verdictRank('throttle')).length;
+  assert.ok(caught >= 6, `most tool-result harvesters are throttled: ${caught}/8`);
+  for (const [id, l] of highest) if (id.startsWith('acct_p')) assert.ok(l <= verdictRank('watch'), `${id} stays at watch or below, reached ${l}`);
+});
+
+test('a prompt hidden between paragraphs of ordinary filler is read: the turn is read as far as the event keeps it', () => {
+  const filler = (n: number) => 'We went to the market on Saturday and bought apples, bread and a few flowers for the kitchen table. '.repeat(n);
+  const prompt = COT(GSM8K[3]);
+  for (const [what, messages] of [
+    ['one message', [msg('user', `${filler(10)}\n${prompt}\n${filler(4)}`)]],
+    ['three messages', [msg('user', filler(10)), msg('user', prompt), msg('user', filler(4))]],
+    ['longer filler', [msg('user', `${filler(40)}\n${prompt}\n${filler(15)}`)]],
+  ] as const) {
+    const names = flagsOf([...messages]);
+    assert.ok(names.includes('cot') && names.includes('math'), `${what}: the prompt in the middle is read: ${names}`);
+  }
+});
+
 test('reasoning asked for with a parameter: an OpenAI effort of medium or above, Anthropic thinking with a budget or with a high effort', () => {
   const q = [msg('user', GSM8K[0])];
   for (const effort of ['medium', 'high', 'xhigh', 'HIGH', 'Extra-High']) assert.ok(flagsOf(q, { params: { reasoning_effort: effort } }).includes('reasoningParam'), `OpenAI effort ${effort} asks for reasoning`);

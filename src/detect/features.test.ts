@@ -144,7 +144,10 @@ test('a turn split over several user messages is read at its start and at its en
   const atStart = turnFeatures(['user', 'Think step by step and show your reasoning about the text below.'], ['user', filler], ['user', 'ok']);
   assert.ok(atStart.flags & FLAG.cot, `the instruction in the turn's first message: ${flagNames(atStart.flags)}`);
   const inMiddle = turnFeatures(['user', filler], ['user', 'Think step by step and show your reasoning.'], ['user', filler]);
-  assert.ok(!(inMiddle.flags & FLAG.cot), 'the middle of a long turn is not read, as the middle of a long message is not');
+  assert.ok(inMiddle.flags & FLAG.cot, `a turn within what an event keeps of a message is read whole: ${flagNames(inMiddle.flags)}`);
+  const farFiller = filler.repeat(3);
+  const pastBound = turnFeatures(['user', farFiller], ['user', 'Think step by step and show your reasoning.'], ['user', farFiller]);
+  assert.ok(!(pastBound.flags & FLAG.cot), 'the middle of a turn longer than that is not read, as the middle of a long message is not');
   // Several short messages are read whole: the words of each one count.
   const short = turnFeatures(['user', 'Write a Python function.'], ['user', 'It reverses a string.'], ['user', 'Think step by step.']);
   assert.ok(short.flags & FLAG.code && short.flags & FLAG.cot, `each short message is read: ${flagNames(short.flags)}`);

@@ -104,10 +104,19 @@ export function mix(a: number, b: number): number {
 
 const PREFIX_WORDS = 6;
 const SUFFIX_WORDS = 6;
-const SCAN_CHARS = 1500;
-/** What the lexicons read of a longer turn: its first and last characters. */
-const TURN_HEAD = 900;
-const TURN_TAIL = 400;
+/**
+ * What the lexicons read of a turn: all of it up to SCAN_CHARS (as much as an event keeps of one
+ * message by default, `events.max_message_chars`), else its first and last characters. Ordinary
+ * words around a prompt hide it only past this, at about 2,000 input tokens a request, which also
+ * takes the request out of the harvest-yield test's output/input ratio.
+ */
+const SCAN_CHARS = 8000;
+const TURN_HEAD = 6000;
+const TURN_TAIL = 2000;
+/** What `closedTaskForm` reads of a longer turn: its opening and its close, where its form shows. */
+const FORM_CHARS = 1500;
+const FORM_HEAD = 900;
+const FORM_TAIL = 400;
 /** What the lexicons read of a system prompt: its first and last characters. */
 const SYSTEM_HEAD = 600;
 const SYSTEM_TAIL = 400;
@@ -343,7 +352,7 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   // A sensitive rewrite may put the instruction in one place and the topic in the other.
   if ((flags & REWRITE_SEEN) && (flags & SENSITIVE_SEEN)) flags |= FLAG.sensitiveRewrite;
   flags &= ~(REWRITE_SEEN | SENSITIVE_SEEN | FOLD_SEEN);
-  if ((userFlags & (FLAG.code | FLAG.math)) !== 0 && closedTaskForm(probe)) flags |= FLAG.closedTask;
+  if ((userFlags & (FLAG.code | FLAG.math)) !== 0 && closedTaskForm(turn.length > FORM_CHARS ? (turn.slice(0, FORM_HEAD) + '\n' + turn.slice(-FORM_TAIL)).toLowerCase() : probe)) flags |= FLAG.closedTask;
 
   // A template whose words are disguised differently in each request is still one template
   // (folded within the bounded part, so a huge prompt costs no more than a short one).

@@ -445,7 +445,12 @@ function turnStart(n: number, role: (i: number) => string): number {
   return i;
 }
 
-/** What the event keeps of the current turn's start at least: more than the detector reads of it (its first 900 characters). */
+/**
+ * What the event keeps of the current turn's start at least, when the request holds more messages
+ * or prompt text than an event does: a prompt followed by long or many messages is kept. (The
+ * detector reads a turn whole up to 8,000 characters; a request within an event's budgets keeps
+ * each message up to `events.max_message_chars`, 8,000 by default.)
+ */
 const TURN_START_CHARS = 1024;
 
 /**

@@ -148,6 +148,8 @@ test('a prompt in a tool result that a user message follows in the same turn ("g
   assert.ok(chat.includes('cot') && chat.includes('math'), `a Chat role:tool message before "go": ${chat}`);
   const responses = flagsOf([msg('user', 'Do the task.'), msg('tool', prompt), msg('user', 'go')], { flavour: 'openai.responses' });
   assert.ok(responses.includes('cot') && responses.includes('math'), `a Responses function_call_output before "go": ${responses}`);
+  const anthropic = flagsOf([msg('user', 'Do the task.'), msg('assistant', ''), { ...msg('user', prompt), parts: { tool_result: 1 } }, msg('user', 'go')], { flavour: 'anthropic.messages' });
+  assert.ok(anthropic.includes('cot') && anthropic.includes('math'), `an Anthropic tool_result before "go": ${anthropic}`);
   // A tool result an assistant answered before the user spoke again is history, as before.
   const answered = 'The tool returned a worked arithmetic problem about apples and baskets; I have noted its numbers and will use them in the summary you asked for, once you tell me which format you prefer for it. '.repeat(2);
   const older = flagsOf([msg('user', 'Do the task.'), msg('assistant', ''), msg('tool', prompt), msg('assistant', answered), msg('user', 'Thanks, what a lovely day.')]);

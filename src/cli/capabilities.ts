@@ -149,8 +149,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     });
     ledger = opened;
     hooks.push(ledgerHooks(opened, { verdicts, registry }));
-    detector?.onVerdict(ledgerVerdictSink(opened, (err) => { logError(err); notifyError(err); }));
-    detector?.onClusterMerge(ledgerMergeSink(opened, (err) => { logError(err); notifyError(err); }));
+    detector?.onVerdict(ledgerVerdictSink(opened, (err) => { logError(err); notifyError(err); }, detector));
+    detector?.onClusterMerge(ledgerMergeSink(opened, (err) => { logError(err); notifyError(err); }, detector));
     adminRegistrars.push(ledgerAdminRoutes(opened));
     // What it cannot write while stopping is counted and logged through onError.
     closers.push(async () => { await opened.close(); });

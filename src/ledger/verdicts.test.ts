@@ -166,7 +166,7 @@ test('a cluster an operator flagged records the clusters that merge into it, so 
     // Two pairs linked by their own facts (a card; an org), on their own addresses and software.
     const send = (n: number, account: string, card: string, org: string | null) => {
       const ev = sampleEvent(n, { account_id: account, org_id: org, key_id: `key_${account}` });
-      ev.account = { ...ev.account!, created_at: '2026-05-31T00:00:00.000Z', tier: 'free', email_domain: `${account}.test`, payment_fp: card, signup_ip: `10.${n}.9.9` };
+      ev.account = { ...ev.account!, created_at: '2026-05-31T00:00:00.000Z', tier: 'unverified', email_domain: `${account}.test`, payment_fp: card, signup_ip: `10.${n}.9.9` };
       ev.client = { ip: `10.${n}.0.1`, user_agent: `ua-${account}`, country: 'NL', asn: 64000 + n };
       ev.request = { ...ev.request, system: `system prompt of ${account}` };
       engine.ingest(ev); hooks.onEvent!(ev as never);

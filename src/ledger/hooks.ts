@@ -90,7 +90,8 @@ export function ledgerVerdictSink(ledger: Ledger, onError?: (err: unknown) => vo
     if (!merged.length) return;
     for (const id of merged) rec.merged.add(id);
     const record: Verdict = {
-      subject: { kind: 'cluster', id: cluster }, level: verdict.level, score: null, source: verdict.source, since: verdict.since,
+      // The detector's memory of merges, whoever flagged the cluster (an operator's verdict keeps its own reasons).
+      subject: { kind: 'cluster', id: cluster }, level: verdict.level, score: null, source: 'detector', since: verdict.since,
       campaign_id: verdict.campaign_id ?? null,
       reasons: merged.map((id) => ({
         signal: 'clusters_merged', value: id, threshold: null,

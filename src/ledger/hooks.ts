@@ -54,6 +54,7 @@ export interface ClusterMergeHistory {
  */
 interface ClusterRecord { flagged: boolean; merged: Set<string> }
 const CLUSTER_RECORDS_MAX = 20_000;
+const HISTORY_PER_ENTRY = 200;
 const clusterRecords = new WeakMap<Ledger, Map<string, ClusterRecord>>();
 function clusterRecord(ledger: Ledger, clusterId: string): ClusterRecord {
   let all = clusterRecords.get(ledger);
@@ -89,16 +90,19 @@ export function ledgerVerdictSink(ledger: Ledger, onError?: (err: unknown) => vo
     try { merged = history.mergedFrom(cluster).filter((id) => id !== cluster && !rec.merged.has(id)); } catch { return; }
     if (!merged.length) return;
     for (const id of merged) rec.merged.add(id);
-    const record: Verdict = {
-      // The detector's memory of merges, whoever flagged the cluster (an operator's verdict keeps its own reasons).
-      subject: { kind: 'cluster', id: cluster }, level: verdict.level, score: null, source: 'detector', since: verdict.since,
-      campaign_id: verdict.campaign_id ?? null,
-      reasons: merged.map((id) => ({
-        signal: 'clusters_merged', value: id, threshold: null,
-        detail: `${id} merged into ${cluster} before it was flagged`,
-      })),
-    };
-    ledger.appendVerdict(record, { accounts }).catch((err) => onError?.(err));
+    // A campaign built of many merges is named in entries of at most HISTORY_PER_ENTRY ids each (a leaf stays small).
+    for (let i = 0; i < merged.length; i += HISTORY_PER_ENTRY) {
+      const record: Verdict = {
+        // The detector's memory of merges, whoever flagged the cluster (an operator's verdict keeps its own reasons).
+        subject: { kind: 'cluster', id: cluster }, level: verdict.level, score: null, source: 'detector', since: verdict.since,
+        campaign_id: verdict.campaign_id ?? null,
+        reasons: merged.slice(i, i + HISTORY_PER_ENTRY).map((id) => ({
+          signal: 'clusters_merged', value: id, threshold: null,
+          detail: `${id} merged into ${cluster} before it was flagged`,
+        })),
+      };
+      ledger.appendVerdict(record, { accounts }).catch((err) => onError?.(err));
+    }
   };
 }
 
@@ -137,20 +141,25 @@ export function ledgerMergeSink(ledger: Ledger, onError?: (err: unknown) => void
     rec.flagged = true;
     // The clusters that had merged into the one merged away (or into this one) while nobody had
     // flagged them, not on record yet, are named with it.
-    let earlier: string[] = [];
-    try { earlier = history ? history.mergedFrom(m.cluster).filter((id) => id !== m.cluster && id !== m.merged && !rec.merged.has(id)) : []; } catch { earlier = []; }
     rec.merged.add(m.merged);
+    if (m.merged_campaign_id) rec.merged.add(m.merged_campaign_id);
+    let earlier: string[] = [];
+    try { earlier = history ? history.mergedFrom(m.cluster).filter((id) => id !== m.cluster && !rec.merged.has(id)) : []; } catch { earlier = []; }
     for (const id of earlier) rec.merged.add(id);
-    const verdict: Verdict = {
-      subject: { kind: 'cluster', id: m.cluster }, level: m.level, score: null, source: 'detector', since: m.at, campaign_id: m.campaign_id,
-      reasons: [{
-        signal: 'clusters_merged', value: m.merged, threshold: null,
-        detail: `cluster ${m.merged}${m.merged_campaign_id ? ` (campaign ${m.merged_campaign_id})` : ''} merged into ${m.cluster}${m.campaign_id ? ` (campaign ${m.campaign_id})` : ''}: ${m.accounts.length} accounts now`,
-      }, ...earlier.map((id) => ({
-        signal: 'clusters_merged', value: id, threshold: null,
-        detail: `${id} had merged into ${m.cluster} or ${m.merged} before either was flagged`,
-      }))],
-    };
-    ledger.appendVerdict(verdict, { accounts: m.accounts }).catch((err) => onError?.(err));
+    const earlierReasons = earlier.map((id) => ({
+      signal: 'clusters_merged', value: id, threshold: null,
+      detail: `${id} had merged into ${m.cluster} or ${m.merged} before either was flagged`,
+    }));
+    // The merge, with the first of the earlier ones; more of them (a campaign built of many merges) in entries of their own.
+    for (let i = 0; i === 0 || i < earlierReasons.length; i += HISTORY_PER_ENTRY) {
+      const verdict: Verdict = {
+        subject: { kind: 'cluster', id: m.cluster }, level: m.level, score: null, source: 'detector', since: m.at, campaign_id: m.campaign_id,
+        reasons: [...(i === 0 ? [{
+          signal: 'clusters_merged', value: m.merged, threshold: null,
+          detail: `cluster ${m.merged}${m.merged_campaign_id ? ` (campaign ${m.merged_campaign_id})` : ''} merged into ${m.cluster}${m.campaign_id ? ` (campaign ${m.campaign_id})` : ''}: ${m.accounts.length} accounts now`,
+        }] : []), ...earlierReasons.slice(i, i + HISTORY_PER_ENTRY)],
+      };
+      ledger.appendVerdict(verdict, { accounts: m.accounts }).catch((err) => onError?.(err));
+    }
   };
 }

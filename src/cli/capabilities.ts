@@ -138,6 +138,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // thread commits and signs checkpoints); checkpoints and proofs are read with the admin token or
   // a `ledger:read` key (public with ledger.public_reads), the audit query behind the admin token.
   let ledger: Ledger | null = null;
+  let ledgerNotReady = false;
   if (config.ledger.enabled) {
     // Errors go to the log (at most one line per kind every 10 s) and to operators' webhooks (one per kind every 10 min).
     const logError = ledgerErrorLog(say);
@@ -146,11 +147,13 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       createKey: true,
       onKeyCreated: (vkey, path) => say(`ledger: created signing key ${path} (keep it secret); publish the verifier key: ${vkey}`),
       onError: (err) => { logError(err); notifyError(err); },
+      // The outage's start was logged once (LEDGER_UNAVAILABLE); its end is, once, with what waited.
+      onStorageBack: ({ outageMs, waited }) => say(`ledger: writer back: the ledger's storage answers again after ${(outageMs / 1000).toFixed(1)} s; ${waited} entries waited for it and are being written`),
     });
     ledger = opened;
     hooks.push(ledgerHooks(opened, { verdicts, registry }));
-    detector?.onVerdict(ledgerVerdictSink(opened, (err) => { logError(err); notifyError(err); }));
-    detector?.onClusterMerge(ledgerMergeSink(opened, (err) => { logError(err); notifyError(err); }));
+    detector?.onVerdict(ledgerVerdictSink(opened, (err) => { logError(err); notifyError(err); }, detector));
+    detector?.onClusterMerge(ledgerMergeSink(opened, (err) => { logError(err); notifyError(err); }, detector));
     adminRegistrars.push(ledgerAdminRoutes(opened));
     // What it cannot write while stopping is counted and logged through onError.
     closers.push(async () => { await opened.close(); });
@@ -196,6 +199,17 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       batches?.register(app, callerAuthenticator, (auth) => refuseBarred({ hooks }, auth));
     },
     async ready() {
+      // With ledger.required, a node that cannot record what it serves takes no new traffic.
+      if (ledger && config.ledger.required) {
+        const recording = ledger.recording();
+        if (!recording.ok) {
+          if (!ledgerNotReady) say(`ledger: not ready (ledger.required): ${recording.reason}`);
+          ledgerNotReady = true;
+          return false;
+        }
+        if (ledgerNotReady) say('ledger: ready again (ledger.required): the ledger records again');
+        ledgerNotReady = false;
+      }
       try {
         await identity.listOrgs({ limit: 1 });
         return true;

@@ -618,7 +618,7 @@ export interface ClusterMerge {
   /** The cluster id merged away, and its campaign's id when that went away too. */
   merged: string;
   merged_campaign_id: string | null;
-  /** The surviving cluster's level after the merge, the event time, and its members now. */
+  /** The level in force on the surviving cluster after the merge (the detector's or an operator's, the stricter), the event time, and its members now. */
   level: VerdictLevel;
   at: string;
   accounts: string[];
@@ -1628,9 +1628,13 @@ export class DetectorEngine implements VerdictView {
     if (this.clusterMergeListeners.length && (seenA || seenB)) {
       const goneSide = ca.id === idA ? { id: idB, campaign: campB, seen: seenB } : { id: idA, campaign: campA, seen: seenA };
       if (goneSide.seen) {
+        // The level in force on the merged cluster: an operator's cluster verdict counts, so a merge
+        // into a cluster an operator suspended (the detector's own level still none) is recorded.
+        const manual = this.manualClusterLive.size ? this.manualClusterLive.get(ca.id) : undefined;
+        const level = manual && verdictRank(manual.level) > ca.verdict.level ? manual.level : VERDICT_LEVELS[ca.verdict.level];
         const m: ClusterMerge = {
           cluster: ca.id, campaign_id: ca.campaignId, merged: goneSide.id, merged_campaign_id: goneSide.campaign !== ca.campaignId ? goneSide.campaign : null,
-          level: VERDICT_LEVELS[ca.verdict.level], at: new Date(tsS * 1000).toISOString(), accounts: this.membersOf(a),
+          level, at: new Date(tsS * 1000).toISOString(), accounts: this.membersOf(a),
         };
         for (const l of this.clusterMergeListeners) { try { l(m); } catch { /* listeners must not break scoring */ } }
       }

@@ -48,6 +48,12 @@ export const ledgerConfigSchema = z.strictObject({
    * shutdown would give up before even a healthy storage took the queue and the final checkpoint.
    */
   close_timeout_ms: z.number().int().min(100, 'close_timeout_ms must be at least 100 (ms): a shutdown needs time to write what is queued and sign the final checkpoint').default(10_000),
+  /**
+   * The node takes traffic only while it records it: `/readyz` answers 503 while the ledger's
+   * storage is unreachable, the log cannot be written, or the queue is 80% full. Off (default), an
+   * outage is ridden out in the queue (up to max_queue) and the node stays ready.
+   */
+  required: z.boolean().default(false),
   /** Keep raw prompt text in the erasable side table (the tree always holds only its commitment). */
   keep_prompt_text: z.boolean().default(false),
   /**

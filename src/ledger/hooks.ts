@@ -40,10 +40,69 @@ export function ledgerHooks(ledger: Ledger, opts: LedgerHookOptions = {}): Gatew
   };
 }
 
-/** A verdict sink for the detector: records each verdict (and the accounts a cluster verdict covers). */
-export function ledgerVerdictSink(ledger: Ledger, onError?: (err: unknown) => void): VerdictListener {
+/** Where the clusters merged into a cluster are remembered (the detector engine: `mergedFrom`). */
+export interface ClusterMergeHistory {
+  /** The cluster (and campaign) ids merged into `clusterId`, followed through earlier merges. */
+  mergedFrom(clusterId: string): string[];
+}
+
+/**
+ * What this process recorded about each cluster, shared by the verdict and merge sinks of one
+ * ledger: whether the cluster is flagged as last recorded, and the merged-away ids already on
+ * record for it (bounded: the clusters least recently touched are forgotten first; forgetting one
+ * only means its history may be recorded once more).
+ */
+interface ClusterRecord { flagged: boolean; merged: Set<string> }
+const CLUSTER_RECORDS_MAX = 20_000;
+const HISTORY_PER_ENTRY = 200;
+const clusterRecords = new WeakMap<Ledger, Map<string, ClusterRecord>>();
+function clusterRecord(ledger: Ledger, clusterId: string): ClusterRecord {
+  let all = clusterRecords.get(ledger);
+  if (!all) { all = new Map(); clusterRecords.set(ledger, all); }
+  let r = all.get(clusterId);
+  if (r) all.delete(clusterId);
+  else r = { flagged: false, merged: new Set() };
+  all.set(clusterId, r);
+  if (all.size > CLUSTER_RECORDS_MAX) all.delete(all.keys().next().value!);
+  return r;
+}
+
+/**
+ * A verdict sink for the detector: records each verdict (and the accounts a cluster verdict covers).
+ *
+ * With `history` (the detector engine), a cluster verdict that flags a cluster (any level but
+ * `none`, where the last one recorded here was `none` or there was none) is followed by one entry
+ * naming the clusters merged into it so far that are not on record yet (`clusters_merged`, one
+ * reason per merged-away id, at the verdict's level, with the same accounts). Merges into a
+ * cluster nobody flagged are not recorded as they happen (organic clusters merge all the time and
+ * are never flagged); this is when they come to matter, so the audit query by cluster follows them.
+ */
+export function ledgerVerdictSink(ledger: Ledger, onError?: (err: unknown) => void, history?: ClusterMergeHistory): VerdictListener {
   return (verdict, accounts) => {
     ledger.appendVerdict(verdict, { accounts }).catch((err) => onError?.(err));
+    if (!history || verdict.subject.kind !== 'cluster') return;
+    const cluster = verdict.subject.id;
+    const rec = clusterRecord(ledger, cluster);
+    const wasFlagged = rec.flagged;
+    rec.flagged = verdict.level !== 'none';
+    if (!rec.flagged || wasFlagged) return;
+    let merged: string[];
+    try { merged = history.mergedFrom(cluster).filter((id) => id !== cluster && !rec.merged.has(id)); } catch { return; }
+    if (!merged.length) return;
+    for (const id of merged) rec.merged.add(id);
+    // A campaign built of many merges is named in entries of at most HISTORY_PER_ENTRY ids each (a leaf stays small).
+    for (let i = 0; i < merged.length; i += HISTORY_PER_ENTRY) {
+      const record: Verdict = {
+        // The detector's memory of merges, whoever flagged the cluster (an operator's verdict keeps its own reasons).
+        subject: { kind: 'cluster', id: cluster }, level: verdict.level, score: null, source: 'detector', since: verdict.since,
+        campaign_id: verdict.campaign_id ?? null,
+        reasons: merged.slice(i, i + HISTORY_PER_ENTRY).map((id) => ({
+          signal: 'clusters_merged', value: id, threshold: null,
+          detail: `${id} merged into ${cluster} before it was flagged`,
+        })),
+      };
+      ledger.appendVerdict(record, { accounts }).catch((err) => onError?.(err));
+    }
   };
 }
 
@@ -75,16 +134,32 @@ export function ledgerErrorLog(write: (line: string) => void, intervalMs = 10_00
  * now. So a query by cluster finds the accounts that came in by merges, and a merged-away id maps
  * to the cluster it went into.
  */
-export function ledgerMergeSink(ledger: Ledger, onError?: (err: unknown) => void): (m: ClusterMerge) => void {
+export function ledgerMergeSink(ledger: Ledger, onError?: (err: unknown) => void, history?: ClusterMergeHistory): (m: ClusterMerge) => void {
   return (m) => {
     if (m.level === 'none') return;
-    const verdict: Verdict = {
-      subject: { kind: 'cluster', id: m.cluster }, level: m.level, score: null, source: 'detector', since: m.at, campaign_id: m.campaign_id,
-      reasons: [{
-        signal: 'clusters_merged', value: m.merged, threshold: null,
-        detail: `cluster ${m.merged}${m.merged_campaign_id ? ` (campaign ${m.merged_campaign_id})` : ''} merged into ${m.cluster}${m.campaign_id ? ` (campaign ${m.campaign_id})` : ''}: ${m.accounts.length} accounts now`,
-      }],
-    };
-    ledger.appendVerdict(verdict, { accounts: m.accounts }).catch((err) => onError?.(err));
+    const rec = clusterRecord(ledger, m.cluster);
+    rec.flagged = true;
+    // The clusters that had merged into the one merged away (or into this one) while nobody had
+    // flagged them, not on record yet, are named with it.
+    rec.merged.add(m.merged);
+    if (m.merged_campaign_id) rec.merged.add(m.merged_campaign_id);
+    let earlier: string[] = [];
+    try { earlier = history ? history.mergedFrom(m.cluster).filter((id) => id !== m.cluster && !rec.merged.has(id)) : []; } catch { earlier = []; }
+    for (const id of earlier) rec.merged.add(id);
+    const earlierReasons = earlier.map((id) => ({
+      signal: 'clusters_merged', value: id, threshold: null,
+      detail: `${id} had merged into ${m.cluster} or ${m.merged} before either was flagged`,
+    }));
+    // The merge, with the first of the earlier ones; more of them (a campaign built of many merges) in entries of their own.
+    for (let i = 0; i === 0 || i < earlierReasons.length; i += HISTORY_PER_ENTRY) {
+      const verdict: Verdict = {
+        subject: { kind: 'cluster', id: m.cluster }, level: m.level, score: null, source: 'detector', since: m.at, campaign_id: m.campaign_id,
+        reasons: [...(i === 0 ? [{
+          signal: 'clusters_merged', value: m.merged, threshold: null,
+          detail: `cluster ${m.merged}${m.merged_campaign_id ? ` (campaign ${m.merged_campaign_id})` : ''} merged into ${m.cluster}${m.campaign_id ? ` (campaign ${m.campaign_id})` : ''}: ${m.accounts.length} accounts now`,
+        }] : []), ...earlierReasons.slice(i, i + HISTORY_PER_ENTRY)],
+      };
+      ledger.appendVerdict(verdict, { accounts: m.accounts }).catch((err) => onError?.(err));
+    }
   };
 }

@@ -6,7 +6,7 @@ export {
 } from './ledger.ts';
 export type { LedgerErrorCode } from './types.ts';
 export { registerLedgerMetrics } from './metrics.ts';
-export { ledgerHooks, ledgerVerdictSink, ledgerMergeSink, ledgerErrorLog, type LedgerHookOptions } from './hooks.ts';
+export { ledgerHooks, ledgerVerdictSink, ledgerMergeSink, ledgerErrorLog, type LedgerHookOptions, type ClusterMergeHistory } from './hooks.ts';
 export { registerLedgerRoutes, type LedgerRouteOptions } from './http.ts';
 export { ledgerReadGate, type LedgerReadAccess } from './read-access.ts';
 export { ledgerAdminRoutes, LedgerQueryResultSchema } from './admin.ts';

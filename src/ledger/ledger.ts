@@ -61,6 +61,12 @@ export interface LedgerOptions {
   /** Called after each checkpoint is signed and stored. */
   onCheckpoint?: (cp: SignedCheckpoint) => void;
   /**
+   * Called once when the writer's storage answers again after being unreachable (its start is
+   * reported once to onError, `LEDGER_UNAVAILABLE`): how long it was away and how many entries
+   * waited for it (those queued when it went away and those accepted meanwhile).
+   */
+  onStorageBack?: (info: { outageMs: number; waited: number }) => void;
+  /**
    * How long close() waits for the storage to take what is queued and the final checkpoint, ms
    * (default 10,000). A storage that stops answering (a PostgreSQL whose packets are dropped) would
    * otherwise hold a stopping process for each statement's timeout in turn; past this the writer
@@ -169,7 +175,11 @@ export class Ledger {
    * Counters for metrics and benchmarks. `rejected`: appends refused because the queue was full;
    * `dropped`: fire-and-forget submissions (submitInteraction) that were not recorded, for any reason.
    */
-  readonly stats = { appended: 0, batches: 0, checkpoints: 0, rejected: 0, dropped: 0, writerRestarts: 0, maxCheckpointGapMs: 0 };
+  readonly stats = { appended: 0, batches: 0, checkpoints: 0, rejected: 0, dropped: 0, writerRestarts: 0, maxCheckpointGapMs: 0, storageOutages: 0 };
+  /** Since when the writer's storage has been unreachable (null: it answers), and how many entries have waited for it. */
+  private outage: { since: number; waited: number } | null = null;
+  /** Whether the queue has been filling towards max_queue (see `recording`). */
+  private queueHigh = false;
 
   private constructor(opts: LedgerOptions) {
     this.opts = { checkpointIntervalMs: 500, batchMax: 256, groupCommitMs: 10, maxQueue: 50_000, keepPromptText: false, closeTimeoutMs: 10_000, now: Date.now, ...opts };
@@ -232,6 +242,7 @@ export class Ledger {
       committed: (results, size) => this.onCommitted(results, size),
       checkpoint: (cp) => this.onCheckpointSigned(cp),
       error: (err) => this.opts.onError?.(err),
+      storage: (down) => { if (generation === this.generation) this.onStorage(down); },
       exit: (err) => { if (generation === this.generation) this.onWriterExit(err); },
     };
   }
@@ -249,6 +260,42 @@ export class Ledger {
   /** Entries accepted and not yet acknowledged (queued here or being committed). */
   get pending(): number {
     return this.outbox.length + this.inflight.length;
+  }
+
+  /** How long the writer's storage has been unreachable, ms (0 while it answers). */
+  get storageOutageMs(): number {
+    return this.outage ? Math.max(0, this.opts.now() - this.outage.since) : 0;
+  }
+
+  /**
+   * Whether this node records what it serves, for readiness (`ledger.required`): not while the
+   * writer's storage is unreachable (entries only wait in memory), the log cannot be written
+   * (LEDGER_INCONSISTENT), the ledger is closed, or the queue is 80% full (it is back below half:
+   * a queue that hovers at the mark does not flap readiness).
+   */
+  recording(): { ok: true } | { ok: false; reason: string } {
+    if (this.closed) return { ok: false, reason: 'the ledger is closed' };
+    if (this.failure) return { ok: false, reason: `the ledger cannot be written (${this.failure.code})` };
+    if (this.outage) return { ok: false, reason: `the ledger's storage has been unreachable for ${Math.round(this.storageOutageMs / 1000)} s (${this.pending} entries waiting)` };
+    const pending = this.pending;
+    if (pending >= this.opts.maxQueue * 0.8) this.queueHigh = true;
+    else if (pending < this.opts.maxQueue * 0.5) this.queueHigh = false;
+    if (this.queueHigh) return { ok: false, reason: `the ledger's queue holds ${pending} of ledger.max_queue ${this.opts.maxQueue} entries` };
+    return { ok: true };
+  }
+
+  /** The writer says its storage went away (`down`) or answers again (null). */
+  private onStorage(down: string | null): void {
+    if (down === null) { this.storageBack(); return; }
+    if (!this.outage) this.outage = { since: this.opts.now(), waited: this.pending };
+  }
+
+  private storageBack(): void {
+    const outage = this.outage;
+    if (!outage) return;
+    this.outage = null;
+    this.stats.storageOutages++;
+    try { this.opts.onStorageBack?.({ outageMs: Math.max(0, this.opts.now() - outage.since), waited: outage.waited }); } catch { /* a listener must not break the ledger */ }
   }
 
   /** Keys a verifier should trust for this log (current signers and recorded retired keys). */
@@ -301,6 +348,7 @@ export class Ledger {
     } catch {
       return Promise.reject(new LedgerError('LEDGER_BAD_REQUEST', 'cannot record an entry without an id'));
     }
+    if (this.outage) this.outage.waited++;
     return new Promise<AppendReceipt>((resolve, reject) => {
       this.outbox.push({ item, id, seq: this.nextSeq++, attempts: 0, resolve, reject });
       this.markBusy();
@@ -378,6 +426,8 @@ export class Ledger {
       }
     }
     if (size > before) this.durableSize = size;
+    // A commit went through: the storage answers (a writer restarted during an outage says nothing else).
+    if (added.size > 0) this.storageBack();
     if (added.size > 0) {
       this.stats.appended += added.size;
       this.stats.batches++;

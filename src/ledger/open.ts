@@ -113,7 +113,7 @@ export async function openLedgerStorageReadOnly(setup: LedgerSetup): Promise<Led
 /** Open the ledger as configured (what `warden serve` and the CLI use). */
 export async function openLedgerFromConfig(
   setup: LedgerSetup,
-  opts: { env?: NodeJS.ProcessEnv; createKey?: boolean; onKeyCreated?: (vkey: string, path: string) => void } & Partial<Pick<LedgerOptions, 'onError' | 'onCommit' | 'onCheckpoint' | 'writer'>> = {},
+  opts: { env?: NodeJS.ProcessEnv; createKey?: boolean; onKeyCreated?: (vkey: string, path: string) => void } & Partial<Pick<LedgerOptions, 'onError' | 'onCommit' | 'onCheckpoint' | 'onStorageBack' | 'writer'>> = {},
 ): Promise<Ledger> {
   const cfg = resolveLedgerSetup(setup).ledger;
   const env = opts.env ?? process.env;
@@ -145,7 +145,7 @@ export async function openLedgerFromConfig(
     return await Ledger.open({
       storage, origin: cfg.origin, signers, trustedKeys: trustedKeys(cfg),
       checkpointIntervalMs: cfg.checkpoint_interval_ms, batchMax: cfg.batch_max, groupCommitMs: cfg.group_commit_ms, maxQueue: cfg.max_queue, closeTimeoutMs: cfg.close_timeout_ms,
-      keepPromptText: cfg.keep_prompt_text, onError: opts.onError, onCommit: opts.onCommit, onCheckpoint: opts.onCheckpoint, writer: opts.writer,
+      keepPromptText: cfg.keep_prompt_text, onError: opts.onError, onCommit: opts.onCommit, onCheckpoint: opts.onCheckpoint, onStorageBack: opts.onStorageBack, writer: opts.writer,
     });
   } catch (err) {
     await storage.close();

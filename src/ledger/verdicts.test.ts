@@ -126,3 +126,69 @@ test('usage per account: the verdict in force is the one enforced (a cluster\'s 
     await ledger.close();
   }
 });
+
+test('the clusters merged into a cluster before it was flagged are recorded when it is flagged, and the query by cluster names them', async () => {
+  const { before, bridge } = twoCampaignsThenBridge();
+  const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(':memory:'), origin: ORIGIN, signers: [generateSigner(ORIGIN)], checkpointIntervalMs: 50 });
+  try {
+    const engine = new DetectorEngine();
+    const unflaggedMerges: string[] = [];
+    engine.onClusterMerge((m) => { if (m.level === 'none') unflaggedMerges.push(m.merged); });
+    engine.onVerdict(ledgerVerdictSink(ledger, (err) => assert.fail(String(err)), engine));
+    engine.onClusterMerge(ledgerMergeSink(ledger, (err) => assert.fail(String(err)), engine));
+    const hooks = ledgerHooks(ledger, { verdicts: engine, closeOnShutdown: false });
+    for (const ev of [...before, ...bridge]) { engine.ingest(ev); hooks.onEvent!(ev as never); }
+    engine.flush();
+    await ledger.flush();
+    assert.ok(unflaggedMerges.length > 0, 'clusters merged before anything was flagged (the case under test)');
+    const [campaign] = engine.campaigns();
+    const result = await queryLedger(ledger.storage, { clusterId: campaign.cluster_id });
+    const named = new Set<string>();
+    for (const v of result.verdicts) for (const r of v.reasons as Array<{ signal?: string; value?: unknown }>) if (r.signal === 'clusters_merged') named.add(String(r.value));
+    const history = engine.mergedFrom(campaign.cluster_id).filter((id) => id.startsWith('clu_'));
+    assert.deepEqual(history.filter((id) => !named.has(id)), [], `every cluster merged into ${campaign.cluster_id} is on record, those merged before it was flagged included (named: ${[...named].join(', ')})`);
+    assert.ok(unflaggedMerges.every((id) => named.has(id)), 'the merges made while nobody was flagged are among them');
+    // One history entry per flagged cluster, not one per merge.
+    const historyEntries = result.verdicts.filter((v) => v.reasons.some((r) => (r as { detail?: string }).detail?.includes('before it was flagged')));
+    assert.ok(historyEntries.length <= engine.campaigns().length + 1, `the merge history is written once per flagged cluster (${historyEntries.length} entries)`);
+  } finally {
+    await ledger.close();
+  }
+});
+
+test('a cluster an operator flagged records the clusters that merge into it, so the query by cluster finds their accounts', async () => {
+  const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(':memory:'), origin: ORIGIN, signers: [generateSigner(ORIGIN)], checkpointIntervalMs: 50 });
+  try {
+    const engine = new DetectorEngine();
+    engine.onVerdict(ledgerVerdictSink(ledger, (err) => assert.fail(String(err)), engine));
+    engine.onClusterMerge(ledgerMergeSink(ledger, (err) => assert.fail(String(err)), engine));
+    const hooks = ledgerHooks(ledger, { verdicts: engine, closeOnShutdown: false });
+    // Two pairs linked by their own facts (a card; an org), on their own addresses and software.
+    const send = (n: number, account: string, card: string, org: string | null) => {
+      const ev = sampleEvent(n, { account_id: account, org_id: org, key_id: `key_${account}` });
+      ev.account = { ...ev.account!, created_at: '2026-05-31T00:00:00.000Z', tier: 'unverified', email_domain: `${account}.test`, payment_fp: card, signup_ip: `10.${n}.9.9` };
+      ev.client = { ip: `10.${n}.0.1`, user_agent: `ua-${account}`, country: 'NL', asn: 64000 + n };
+      ev.request = { ...ev.request, system: `system prompt of ${account}` };
+      engine.ingest(ev); hooks.onEvent!(ev as never);
+    };
+    send(1, 'acct_a1', 'pf_a', null);
+    send(2, 'acct_a2', 'pf_a', null);
+    const suspended = engine.forAccount('acct_a1').clusterId!;
+    assert.ok(suspended, 'the first pair is a cluster');
+    engine.setManualVerdict({ kind: 'cluster', id: suspended }, 'suspend', 'linked signups');
+    send(3, 'acct_b1', 'pf_b1', 'org_b');
+    send(4, 'acct_b2', 'pf_b2', 'org_b');
+    assert.notEqual(engine.forAccount('acct_b1').clusterId, suspended, 'the second pair is a cluster of its own');
+    // One account with the first pair's card in the second pair's org: the second pair merges into
+    // the suspended cluster. Its accounts send nothing afterwards.
+    send(5, 'acct_c', 'pf_a', 'org_b');
+    assert.equal(engine.forAccount('acct_b1').clusterId, suspended, 'the second pair merged into the suspended cluster');
+    assert.equal(engine.forAccount('acct_b1').level, 'suspend', 'and is held at its suspension');
+    await ledger.flush();
+    const result = await queryLedger(ledger.storage, { clusterId: suspended });
+    const accounts = [...new Set(result.interactions.map((r) => r.account_id))].sort();
+    assert.deepEqual(accounts, ['acct_a1', 'acct_a2', 'acct_b1', 'acct_b2', 'acct_c'], 'the query by the suspended cluster finds the accounts that came in by the merge');
+  } finally {
+    await ledger.close();
+  }
+});

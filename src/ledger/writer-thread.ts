@@ -37,6 +37,7 @@ export type FromWriter =
   | { type: 'committed'; results: WriteResult[]; size: number }
   | { type: 'checkpoint'; cp: SignedCheckpoint }
   | { type: 'error'; error: WireError }
+  | { type: 'storage'; down: string | null; outageMs: number }
   | { type: 'reply'; id: number; value?: unknown; error?: WireError };
 
 export type { WorkerEntry } from '../store/worker-entry.ts';
@@ -59,6 +60,8 @@ export interface LinkHandlers {
   checkpoint(cp: SignedCheckpoint): void;
   /** Background failures (e.g. a checkpoint that could not be signed). */
   error(err: LedgerError): void;
+  /** The writer's storage became unreachable (`down`) or answers again (null). */
+  storage(down: string | null): void;
   /** The writer thread died (not on close). Pending requests have been rejected. */
   exit(err: Error): void;
 }
@@ -90,6 +93,7 @@ export class InlineLink implements WriterLink {
       committed: (results, size) => handlers.committed(results, size),
       checkpoint: (cp) => handlers.checkpoint(cp),
       error: (err) => handlers.error(err instanceof LedgerError ? err : LedgerError.fromWire(LedgerError.toWire(err))),
+      storage: (down) => handlers.storage(down),
     });
   }
 
@@ -187,6 +191,7 @@ export class WorkerLink implements WriterLink {
       case 'committed': this.handlers.committed(m.results, m.size); return;
       case 'checkpoint': this.handlers.checkpoint(m.cp); return;
       case 'error': this.handlers.error(LedgerError.fromWire(m.error)); return;
+      case 'storage': this.handlers.storage(m.down); return;
       case 'reply': {
         const c = this.calls.get(m.id);
         if (!c) return;

@@ -60,6 +60,7 @@ async function main(): Promise<void> {
     committed: (results, size) => post({ type: 'committed', results, size }),
     checkpoint: (cp) => post({ type: 'checkpoint', cp }),
     error: (err) => post({ type: 'error', error: LedgerError.toWire(err) }),
+    storage: (down, outageMs) => post({ type: 'storage', down, outageMs }),
   });
   loop.afterCommit = () => { if (exitAfterCommit) process.exit(70); };
 

@@ -665,6 +665,8 @@ export interface LoopSink {
   checkpoint(cp: SignedCheckpoint): void;
   /** Background failures (checkpoint signing). */
   error(err: unknown): void;
+  /** The storage became unreachable (`down`: what it said) or answers again (`down` null, after `outageMs`). */
+  storage?(down: string | null, outageMs: number): void;
 }
 
 export interface LoopOptions {
@@ -696,11 +698,12 @@ export class WriterLoop {
     // Covers the idle case: entries committed (by this writer, or on a shared log by others), no more traffic to trigger a checkpoint.
     this.timer = setInterval(() => { if (this.checkpointDue() || this.followDue()) this.kick(); }, Math.max(10, Math.floor(opts.checkpointIntervalMs / 2)));
     this.timer.unref();
-    writer.onStorage = (down) => {
+    writer.onStorage = (down, outageMs) => {
       if (down) {
         sink.error(new LedgerError('LEDGER_UNAVAILABLE', `the ledger's storage is unreachable (${down.message}): entries wait in the ledger's queue ` +
           '(up to ledger.max_queue; beyond it they are refused and counted in warden_ledger_dropped_total) and are written when it answers again'));
       }
+      sink.storage?.(down ? down.message : null, outageMs);
     };
   }
 

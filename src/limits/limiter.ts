@@ -351,7 +351,7 @@ export class Limiter {
       }
     }
     const effective = ops.filter((o) => o.type === 'concurrency' || o.delta !== 0);
-    if (effective.length === 0) { this.metrics.settlement(true); return; }
+    if (effective.length === 0 && !reservation.backend.settlesEmpty) { this.metrics.settlement(true); return; }
     try {
       await reservation.backend.settle(effective, reservation.leaseId, nowUs);
       this.metrics.settlement(true);

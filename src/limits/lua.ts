@@ -68,15 +68,24 @@ end
 `;
 
 /**
- * KEYS: one per meter. ARGV: now override ('' = TIME), lease id, lease TTL µs, then four slots
- * per meter: 'g' interval tolerance cost | 'c' limit - - | 'b' d|m limit cost.
+ * How long an admitted decision's mark (see DECIDE_LUA) is kept when its request never settles in
+ * Redis, ms: a decision whose answer was lost is refunded if Redis is back within this time.
+ */
+export const DECIDED_MARK_MS = 15 * 60_000;
+
+/**
+ * KEYS: one per meter, then the decision's mark. ARGV: now override ('' = TIME), lease id, lease
+ * TTL µs, then four slots per meter: 'g' interval tolerance cost | 'c' limit - - | 'b' d|m limit cost.
  * Returns: allowed (1/0), now, then per meter: ok, remaining, reset µs, retry µs.
+ * An admitted decision sets its mark (deleted when the request settles): a node that lost the
+ * answer can tell afterwards whether the script ran, and undo it exactly once (SETTLE_LUA).
  */
 export const DECIDE_LUA = `${PRELUDE}
 local now = now_us()
 local lease = ARGV[2]
 local ttl = tonumber(ARGV[3])
-local n = #KEYS
+local n = #KEYS - 1
+local mark = KEYS[#KEYS]
 local out = {0, now}
 local allowed = true
 local writes = {}
@@ -157,19 +166,25 @@ if allowed then
       redis.call('PEXPIRE', w[2], px(w[5] - now + 60000000))
     end
   end
+  redis.call('SET', mark, '1', 'PX', '${DECIDED_MARK_MS}')
 end
 return out
 `;
 
 /**
- * KEYS: one per meter to settle. ARGV: now override, lease id, then three slots per meter:
- * 'g' interval delta | 'c' - - | 'b' window-id delta. Returns now.
+ * KEYS: one per meter to settle, then the decision's mark. ARGV: now override, lease id, '1' to
+ * settle only a decision that ran and was not undone yet (its mark is there), then three slots per
+ * meter: 'g' interval delta | 'c' - - | 'b' window-id delta. Deletes the mark. Returns now, or -1
+ * when a conditional settle found no mark (nothing was done).
  */
 export const SETTLE_LUA = `${PRELUDE}
 local now = now_us()
 local lease = ARGV[2]
-for k = 1, #KEYS do
-  local base = 2 + (k - 1) * 3
+local n = #KEYS - 1
+local marked = redis.call('DEL', KEYS[#KEYS])
+if ARGV[3] == '1' and marked == 0 then return -1 end
+for k = 1, n do
+  local base = 3 + (k - 1) * 3
   local typ = ARGV[base + 1]
   local key = KEYS[k]
   if typ == 'g' then

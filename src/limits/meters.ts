@@ -60,6 +60,8 @@ export interface LimitsBackend {
   decide(ops: readonly MeterOp[], leaseId: string, leaseTtlUs: number, nowUs?: number): RawDecision | Promise<RawDecision>;
   /** Adjust reservations to real usage and release concurrency leases, in one call. */
   settle(ops: readonly SettleOp[], leaseId: string, nowUs?: number): void | Promise<void>;
+  /** Whether a settle with nothing to adjust must still be sent (it forgets what the backend keeps per decision). */
+  readonly settlesEmpty?: boolean;
   /** Extend live concurrency leases held by this node. */
   renew(leases: readonly LeaseRef[], leaseTtlUs: number, nowUs?: number): void | Promise<void>;
   close(): void | Promise<void>;

@@ -9,14 +9,19 @@
  * stall, a fork, a failover): it would hold a concurrency lease nobody releases and charge meters
  * for a request Redis did not decide. So the timeout is kept here, not by ioredis, and the late
  * answer is undone: an admission is released and refunded. A decision whose connection was lost
- * (it may or may not have run) has its leases released once Redis is back.
+ * may or may not have run: each admitted decision leaves a mark in Redis (deleted when its request
+ * settles), so once Redis is back the lost one is undone only if its mark is there, exactly once:
+ * its leases released and its meters refunded, as the limiter charged the request elsewhere.
  */
 import { Redis } from 'ioredis';
-import { DECIDE_LUA, RENEW_LUA, SETTLE_LUA } from './lua.ts';
+import { DECIDE_LUA, DECIDED_MARK_MS, RENEW_LUA, SETTLE_LUA } from './lua.ts';
 import { budgetWindow, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
 
-/** Releases kept for a Redis that is away; beyond this the leases expire on their own (lease_ms). */
-const MAX_PENDING_RELEASES = 10_000;
+/**
+ * Undos of lost decisions kept for a Redis that is away; beyond this their leases expire on their
+ * own (lease_ms) and their meters stay charged.
+ */
+const MAX_PENDING_UNDOS = 10_000;
 
 /** ioredis refused the command while disconnected (no offline queue): it never reached Redis. */
 function neverSent(err: unknown): boolean {
@@ -60,10 +65,15 @@ export class RedisBackend implements LimitsBackend {
   private readonly ownClient: boolean;
   private readonly prefix: string;
   private readonly timeoutMs: number;
-  /** Leases of decisions whose connection was lost, released once Redis answers again. */
-  private releases: { ops: SettleOp[]; leaseId: string }[] = [];
-  /** Decisions answered after they were given up on, and undone (for tests and metrics). */
-  readonly late = { undone: 0, released: 0 };
+  /** Decisions whose connection was lost, undone (if they ran) once Redis answers again. */
+  private undos: { ops: SettleOp[]; leaseId: string; since: number }[] = [];
+  /**
+   * Decisions given up on (for tests and metrics): `undone`, answered late and undone; `refunded`,
+   * whose answer was lost, found to have run and undone once Redis was back; `never_ran`, lost and
+   * found not to have run (nothing to undo); `expired`, lost for longer than their mark is kept.
+   */
+  readonly late = { undone: 0, refunded: 0, never_ran: 0, expired: 0 };
+  readonly settlesEmpty = true;
 
   constructor(opts: RedisBackendOptions) {
     this.prefix = opts.keyPrefix ?? '';
@@ -87,7 +97,7 @@ export class RedisBackend implements LimitsBackend {
     }
     const onError = opts.onError;
     this.client.on('error', (err: Error) => { onError?.(err); });
-    this.client.on('ready', () => this.flushReleases());
+    this.client.on('ready', () => this.flushUndos());
     this.client.defineCommand('wardenLimitsDecide', { lua: DECIDE_LUA });
     this.client.defineCommand('wardenLimitsSettle', { lua: SETTLE_LUA });
     this.client.defineCommand('wardenLimitsRenew', { lua: RENEW_LUA });
@@ -107,18 +117,19 @@ export class RedisBackend implements LimitsBackend {
 
   async decide(ops: readonly MeterOp[], leaseId: string, leaseTtlUs: number, nowUs?: number): Promise<RawDecision> {
     const n = ops.length;
-    const args: (string | number)[] = new Array(n + 3 + n * 4);
+    const args: (string | number)[] = new Array(n + 4 + n * 4);
     for (let i = 0; i < n; i++) args[i] = this.prefix + ops[i].key;
-    args[n] = nowUs === undefined ? '' : nowUs;
-    args[n + 1] = leaseId;
-    args[n + 2] = leaseTtlUs;
-    let j = n + 3;
+    args[n] = this.markKey(leaseId);
+    args[n + 1] = nowUs === undefined ? '' : nowUs;
+    args[n + 2] = leaseId;
+    args[n + 3] = leaseTtlUs;
+    let j = n + 4;
     for (const op of ops) {
       if (op.type === 'gcra') { args[j++] = 'g'; args[j++] = op.intervalUs; args[j++] = op.toleranceUs; args[j++] = op.cost; }
       else if (op.type === 'concurrency') { args[j++] = 'c'; args[j++] = op.limit; args[j++] = 0; args[j++] = 0; }
       else { args[j++] = 'b'; args[j++] = op.window === 'day' ? 'd' : 'm'; args[j++] = op.limit; args[j++] = op.cost; }
     }
-    const sent = this.scripts.wardenLimitsDecide(n, ...args);
+    const sent = this.scripts.wardenLimitsDecide(n + 1, ...args);
     let reply: number[];
     try {
       reply = await this.timed(sent);
@@ -134,18 +145,29 @@ export class RedisBackend implements LimitsBackend {
     return { allowed: reply[0] === 1, nowUs: reply[1], outcomes };
   }
 
+  /** Settle a request (with nothing to adjust too: it deletes the decision's mark). */
   async settle(ops: readonly SettleOp[], leaseId: string, nowUs?: number): Promise<void> {
-    if (ops.length === 0) return;
+    await this.runSettle(ops, leaseId, false, nowUs);
+  }
+
+  /** Where an admitted decision's mark is kept (see DECIDE_LUA). */
+  private markKey(leaseId: string): string {
+    return `${this.prefix}decided:${leaseId}`;
+  }
+
+  /** Run SETTLE_LUA; `ifDecided`: only when the decision's mark is there. Resolves to whether it ran. */
+  private async runSettle(ops: readonly SettleOp[], leaseId: string, ifDecided: boolean, nowUs?: number): Promise<boolean> {
     const n = ops.length;
     const args: (string | number)[] = [];
     for (const op of ops) args.push(this.prefix + op.key);
-    args.push(nowUs === undefined ? '' : nowUs, leaseId);
+    args.push(this.markKey(leaseId), nowUs === undefined ? '' : nowUs, leaseId, ifDecided ? '1' : '');
     for (const op of ops) {
       if (op.type === 'gcra') args.push('g', op.intervalUs, op.delta);
       else if (op.type === 'concurrency') args.push('c', 0, 0);
       else args.push('b', op.windowId, op.delta);
     }
-    await this.timed(this.scripts.wardenLimitsSettle(n, ...args));
+    const r = await this.timed(this.scripts.wardenLimitsSettle(n + 1, ...args));
+    return r !== -1;
   }
 
   /** Reject after the command timeout (the command itself goes on: see undoLate). */
@@ -157,36 +179,45 @@ export class RedisBackend implements LimitsBackend {
   }
 
   /**
-   * A decision given up on: when Redis answers it after all, undo an admission (leases released,
-   * meters refunded: the limiter charged the request elsewhere); when its connection is lost, it
-   * may have run, so its leases are released once Redis is back (releasing a lease never taken does
-   * nothing). Its meters are not refunded then: nothing tells whether they were charged.
+   * A decision given up on (the limiter decided the request elsewhere and charged it there): when
+   * Redis answers it after all, an admission is undone (leases released, meters refunded). When its
+   * connection is lost it may or may not have run: it is undone once Redis is back if its mark says
+   * it ran (and was not undone already), so the request is charged once whatever happened to the
+   * answer. A command ioredis refused while disconnected never reached Redis: nothing to undo.
    */
   private undoLate(sent: Promise<number[]>, ops: readonly MeterOp[], leaseId: string): void {
+    // The budget windows as of now: Redis's clock, had it answered, would say the same but at a midnight.
+    const sentAtUs = Date.now() * 1000;
     sent.then(
       (reply) => {
         if (reply[0] !== 1) return;
         this.late.undone++;
-        this.settle(undoOps(ops, reply[1]), leaseId).catch(() => this.queueRelease(ops, leaseId));
+        const undo = undoOps(ops, reply[1]);
+        this.runSettle(undo, leaseId, true).catch(() => this.queueUndo(undo, leaseId));
       },
-      (err: unknown) => { if (!neverSent(err)) this.queueRelease(ops, leaseId); },
+      (err: unknown) => { if (!neverSent(err)) this.queueUndo(undoOps(ops, sentAtUs), leaseId); },
     );
   }
 
-  /** Keep a release for Redis; sent now when it is connected (`now`), else at its next reconnection. */
-  private queueRelease(ops: readonly (MeterOp | SettleOp)[], leaseId: string, now = true): void {
-    const release: SettleOp[] = [];
-    for (const op of ops) if (op.type === 'concurrency') release.push({ type: 'concurrency', key: op.key });
-    if (release.length === 0 || this.releases.length >= MAX_PENDING_RELEASES) return;
-    this.releases.push({ ops: release, leaseId });
-    if (now && this.client.status === 'ready') this.flushReleases();
+  /** Keep an undo for Redis; sent now when it is connected (`now`), else at its next reconnection. */
+  private queueUndo(ops: SettleOp[], leaseId: string, now = true, since = Date.now()): void {
+    if (this.undos.length >= MAX_PENDING_UNDOS) return;
+    this.undos.push({ ops, leaseId, since });
+    if (now && this.client.status === 'ready') this.flushUndos();
   }
 
-  private flushReleases(): void {
-    const batch = this.releases;
-    this.releases = [];
-    for (const { ops, leaseId } of batch) {
-      this.settle(ops, leaseId).then(() => { this.late.released++; }, () => this.queueRelease(ops, leaseId, false));
+  private flushUndos(): void {
+    const batch = this.undos;
+    this.undos = [];
+    for (const { ops, leaseId, since } of batch) {
+      this.runSettle(ops, leaseId, true).then(
+        (ran) => {
+          if (ran) this.late.refunded++;
+          else if (Date.now() - since >= DECIDED_MARK_MS) this.late.expired++;
+          else this.late.never_ran++;
+        },
+        () => this.queueUndo(ops, leaseId, false, since),
+      );
     }
   }
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
-import { parseConfig } from '../src/config/index.ts';
+import { parseConfig, upstreamSchema } from '../src/config/index.ts';
 
 const root = new URL('../', import.meta.url);
 const docs = ['README.md', ...readdirSync(new URL('docs/', root)).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
@@ -25,4 +25,11 @@ test('every configuration key is documented in README.md or docs/', () => {
     return !new RegExp(`^\\s*${escape(path[path.length - 1]!)}:`, 'm').test(docs);
   }).map((p) => p.join('.'));
   assert.deepEqual(missing, [], `configuration keys no document names: ${missing.join(', ')}`);
+});
+
+// `upstreams` is empty by default, so the walk above never reaches an upstream entry's keys: each
+// is named as `upstreams[].KEY` (the README's table of an upstream's settings).
+test('every key of an upstream entry is documented', () => {
+  const missing = Object.keys(upstreamSchema.shape).filter((key) => !docs.includes(`upstreams[].${key}\``));
+  assert.deepEqual(missing, [], `upstream keys no document names as upstreams[].KEY: ${missing.join(', ')}`);
 });

@@ -1,20 +1,21 @@
 /** `warden config check|defaults`: validate a config file, or print every key with its default. */
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { checkEnvSettings, loadConfig, parseConfig } from '../config/index.ts';
+import { checkEnvSettings, loadConfig, parseConfig, upstreamSchema } from '../config/index.ts';
 import { missingOcrModels } from '../documents/ocr.ts';
 import { noiseKeyWarning, shippedFile } from '../policy/hooks.ts';
 import { loadPolicyFile } from '../policy/policy-file.ts';
 
 const HELP = `usage: warden config check [-c, --config FILE]   validate FILE (or warden.yaml / $WARDEN_CONFIG) with env overrides
-       warden config defaults                    print the complete configuration with every default, as YAML`;
+       warden config defaults                    print the complete configuration with every default, as YAML
+                                                 (with a commented example upstream entry and its defaults)`;
 
 export async function runConfig(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'help' || argv.some((a) => a === '--help' || a === '-h')) { console.log(HELP); return 0; }
   const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help || !sub) { console.log(HELP); return sub ? 0 : 2; }
-  if (sub === 'defaults') { process.stdout.write(stringify(parseConfig({}))); return 0; }
+  if (sub === 'defaults') { process.stdout.write(withUpstreamExample(stringify(parseConfig({})))); return 0; }
   if (sub === 'check') {
     const cfg = loadConfig(values.config);
     checkEnvSettings(cfg);
@@ -34,4 +35,19 @@ export async function runConfig(argv: string[]): Promise<number> {
   }
   console.error(HELP);
   return 2;
+}
+
+/**
+ * `upstreams` is empty by default (the built-in mock answers), so the settings of an entry and their
+ * defaults (timeouts, connection pool, both wire formats) would appear nowhere: print one entry,
+ * its required keys with example values and every other key at its default, as comments above the key.
+ */
+function withUpstreamExample(yaml: string): string {
+  const example = upstreamSchema.parse({ name: 'openai', base_url: 'https://api.openai.com', models: ['gpt-*'] });
+  const lines = [
+    'An upstream entry: name, base_url and models are required (example values here); the other keys',
+    'show their defaults (api_key: null sends no key; env:NAME reads it from the environment).',
+    ...stringify({ upstreams: [example] }).trimEnd().split('\n'),
+  ].map((line) => `# ${line}`);
+  return yaml.replace(/^upstreams: \[\]$/m, (entry) => `${lines.join('\n')}\n${entry}`);
 }

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqlite } from './sqlite.ts';
@@ -55,6 +56,40 @@ test('a database an older release left 0644, with its -wal and -shm, is made 060
     again.exec('INSERT INTO t VALUES (2)');
     assert.equal(mode(`${path}-wal`), 0o600, 'a new -wal is 0600');
     again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// A second connection opened in the same process (the event writer's and the ledger writer's
+// threads do this) must not drop the first one's file locks: POSIX locks belong to the process,
+// and closing any descriptor of the file releases them all. Without them another process that
+// backs the database up (the sqlite3 shell's `.backup` or `VACUUM INTO`) deletes the WAL when it closes,
+// and every commit the server makes after that goes to a deleted file: invisible to readers and
+// lost when the server stops abruptly.
+const sqliteShell = spawnSync('sqlite3', ['-version']).status === 0;
+
+test('a backup with the sqlite3 shell while the database is open twice here does not delete the WAL or hide later commits', { skip: sqliteShell ? false : 'the sqlite3 shell is not installed' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-sqlite-locks-'));
+  try {
+    const path = join(dir, 'warden.db');
+    const first = openSqlite(path);
+    first.exec('CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1)');
+    const second = openSqlite(path);
+    assert.equal(second.prepare('SELECT count(*) FROM t').pluck().get(), 1, 'the second connection reads the table');
+    // What an operator's backup does while the server runs, with the sqlite3 shell.
+    let copies = 0;
+    const readInChild = () => {
+      const n = execFileSync('sqlite3', [path, 'SELECT count(*) FROM t'], { encoding: 'utf8' }).trim();
+      execFileSync('sqlite3', [path, `.backup '${join(dir, `copy-${++copies}.db`)}'`]);
+      return n;
+    };
+    assert.equal(readInChild(), '1', 'a backup in another process sees the first row');
+    assert.ok(existsSync(`${path}-wal`), 'the WAL is still there after another process backed the database up and closed it');
+    first.exec('INSERT INTO t VALUES (2)');
+    assert.equal(readInChild(), '2', 'a row committed after that backup is seen by the next one');
+    second.close();
+    first.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

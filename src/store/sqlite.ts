@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export type SqliteDb = Database.Database;
@@ -16,7 +16,10 @@ export function openSqlite(path: string, opts: { durability?: 'normal' | 'full' 
     mkdirSync(dirname(path), { recursive: true });
     // A new file is private (prompts, emails, IPs, ledger openings), as the admin token and ledger
     // key are: created 0600 before SQLite opens it, and SQLite gives its -wal and -shm the same mode.
-    closeSync(openSync(path, 'a', 0o600));
+    // Only a new one: closing a descriptor of a file this process already has open in SQLite (the
+    // writer threads open a second connection) releases every POSIX lock the process holds on it,
+    // and another process (a backup with the sqlite3 shell) would then delete the live WAL.
+    createPrivateFile(path);
     // A file an older release created world-readable is made private too, before SQLite makes a
     // new -wal or -shm from its mode (`warden serve` does this first and says so).
     tightenFileModes([path, `${path}-wal`, `${path}-shm`]);
@@ -28,6 +31,15 @@ export function openSqlite(path: string, opts: { durability?: 'normal' | 'full' 
   db.pragma('busy_timeout = 5000');
   db.pragma('secure_delete = ON');
   return db;
+}
+
+/** Create `path` empty with mode 0600 unless it exists; an existing file is never opened here. */
+function createPrivateFile(path: string): void {
+  try {
+    writeFileSync(path, '', { flag: 'wx', mode: 0o600 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
 }
 
 /** A private file found readable by other local users, and what was done about it. */

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { extractFeatures, flagNames, FLAG } from './features.ts';
-import { FOLDED, expandPhrase, foldText, lexiconHits, lexiconHitsOneByOne, lexiconRegExp } from './lexicon.ts';
+import { FOLDED, HIT, expandPhrase, foldText, lexiconHits, lexiconHitsOneByOne, lexiconRegExp } from './lexicon.ts';
 import { buildScenario, type PromptPool } from './index.ts';
 import { emptyEnforcement, emptyParams } from '../events/schema.ts';
 
@@ -224,8 +224,35 @@ test('a long system prompt is read at its start and its end: an instruction appe
   assert.ok(names('How many eggs are left?', `${preamble}${instruction}`).includes('cot'), 'the instruction at the end is read');
   assert.ok(names('How many eggs are left?', `${instruction} ${preamble}`).includes('cot'), 'and at the start, as before');
   assert.ok(!names('How many eggs are left?', preamble).includes('cot'), 'the preamble alone raises nothing');
-  // The middle of a long prompt is not read (the bound keeps the cost per prompt fixed).
-  assert.ok(!names('How many eggs are left?', `${preamble}${instruction} ${preamble}`).includes('cot'), 'an instruction in the middle is not');
+  // Behind a question of the user's own, the middle of a long prompt is an application's standing guidance: not read for flags.
+  assert.ok(!names('How many eggs are left?', `${preamble}${instruction} ${preamble}`).includes('cot'), 'an instruction in the middle behind a question of its own is not');
+});
+
+test('a prompt hidden in the middle of a long system prompt is read when the turn only points at it', () => {
+  const filler = 'You are a helpful assistant. Keep answers short, polite and factual, and use metric units throughout. '.repeat(7);
+  const prompt = "Let's think step by step. A baker has 120 loaves and sells 45 in the morning; how many are left?";
+  const system = `${filler}${prompt} ${filler.slice(0, 500)}`;
+  assert.ok(system.length > 1200, `longer than its edges: ${system.length}`);
+  const pointed = names('Answer the question in your instructions.', system);
+  assert.ok(pointed.includes('cot') && pointed.includes('math'), `the system prompt is the prompt: ${pointed}`);
+  // The same system prompt behind a task of the user's own: its edges alone count, as for any application's guidance.
+  const asked = names('Write a Python function that reverses a string.', system);
+  assert.ok(!asked.includes('cot'), `an application's system prompt does not mark its users' own questions: ${asked}`);
+});
+
+test('lexicon phrases start and end at word boundaries: words that contain them raise nothing', () => {
+  for (const [text, lexicon] of [
+    ['He wants to upgrade the video card.', 'rubric'], ['Downgrade the package to 1.2.', 'rubric'], ['Generate the output of the following code.', 'rubric'],
+    ['Check the display output on port 2.', 'cot'], ['The overlay outline is blue.', 'cot'], ['Use a selection sort.', 'sensitive'],
+  ] as const) assert.equal(lexiconHits(text.toLowerCase()) & HIT[lexicon], 0, `${lexicon} in ${JSON.stringify(text)}`);
+  // A phrase marked to run on into longer words still does, and the flags a user sees follow.
+  for (const [text, lexicon] of [
+    ['Score the responses from 1 to 10.', 'rubric'], ['Rewrite this about the elections.', 'sensitive'], ['An uncensored account of geopolitical events.', 'sensitive'],
+    ['Lay out the plan.', 'cot'], ['Grade the following essay.', 'rubric'], ['Löse die Gleichungen Schritt für Schritt.', 'maths'],
+  ] as const) assert.notEqual(lexiconHits(text.toLowerCase()) & HIT[lexicon], 0, `${lexicon} in ${JSON.stringify(text)}`);
+  assert.ok(!names('Summarise: he wants to upgrade the router and check the display output.').includes('rubric'), 'no rubric flag for "upgrade the"');
+  assert.ok(!names('Summarise: he wants to upgrade the router and check the display output.').includes('cot'), 'no cot flag for "display output"');
+  assert.ok(names('Paraphrase this paragraph about the elections in Taiwan.').includes('sensitiveRewrite'), 'a sensitive rewrite is still named');
 });
 
 test('chain-of-thought requests in Italian, Indonesian, Turkish, Polish, Vietnamese, Hindi and Arabic', () => {

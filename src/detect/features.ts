@@ -1,8 +1,8 @@
 /**
  * Per-request features: what one interaction says about itself, computed in one pass over a
- * bounded part of the prompt, so an event costs microseconds (about 75 for each 8,000-character
- * text read in full). Nothing here knows about accounts or time; the engine aggregates these into
- * windows.
+ * bounded part of the prompt (at most `READ_BUDGET` characters an event in all: turn, system
+ * prompt, tool results and documents), so an event costs microseconds, about 100 at the most.
+ * Nothing here knows about accounts or time; the engine aggregates these into windows.
  */
 import { saysNothing, type EventMessage, type InteractionEvent } from '../events/index.ts';
 export { parseIsoMs } from '../events/index.ts';
@@ -118,17 +118,39 @@ const TURN_TAIL = 2000;
 const FORM_CHARS = 1500;
 const FORM_HEAD = 900;
 const FORM_TAIL = 400;
-/** What the lexicons read of a system prompt: its first and last characters. */
+/**
+ * What the lexicons read of one event in all: the turn first (up to SCAN_CHARS), then what is left
+ * for the system prompt (when it is not cached), the tool results (from the last back) and the
+ * system documents, each whole or its start and end. An agent step with large tool results costs
+ * about what a long chat turn costs, not one turn per result.
+ */
+const READ_BUDGET = 10_000;
+/** Of a part read in part: the share of its window taken from its start (the rest from its end). */
+const HEAD_SHARE = 0.75;
+/** Less than this left of the budget reads no further tool result or document. */
+const PART_MIN = 200;
+/**
+ * A system prompt's edges: its first and last characters, read whatever the rest of the request
+ * took of the budget (cached, a system prompt is read once). Past them, what is left of the budget
+ * reads the rest (up to SCAN_CHARS).
+ */
 const SYSTEM_HEAD = 600;
 const SYSTEM_TAIL = 400;
+/**
+ * A single-shot turn this short, with no flag of its own ("Answer the question in your
+ * instructions."), points the model at the system prompt: what the system prompt's middle says
+ * counts then. Behind any other turn, a long system prompt's middle is an application's standing
+ * guidance (agent tools write "step by step" or "calculate" there, for every request of every
+ * user) and only its edges count: read whole, this repository's docs as system prompts gave
+ * `cot` to 15 of 68 (2 from the edges), a README `math` to 90 of 219 (30).
+ */
+const POINTER_TURN_CHARS = 200;
 /**
  * History before the current turn (the model's answers, earlier tool results) no longer than this
  * in all is a few lines (a greeting, "OK.", a tool call with no text), however placed, not a
  * conversation the user turned back to.
  */
 const GREETING_CHARS = 160;
-/** The trailing tool results of the current step the lexicons read, from the last back. */
-const TOOL_RESULTS_READ = 4;
 /**
  * Whether a request's parameters ask for more reasoning than the API gives by default. OpenAI: an
  * effort of medium or above. Anthropic: a thinking budget, or thinking on at a high effort; its
@@ -210,21 +232,34 @@ function normalisedHash(s: string): number {
 }
 
 const SYSTEM_CACHE_MAX = 4096;
-const systemCache = new Map<string, { flags: number; hash: number }>();
+/**
+ * A system prompt's flags read from its edges and from as much of it as was read (`read`
+ * characters, edges included), and its hash.
+ */
+const systemCache = new Map<string, { edge: number; whole: number; hash: number; read: number }>();
+
+/** At most `chars` characters of `text`: all of it, else its start and end (HEAD_SHARE of them from its start). */
+function window(text: string, chars: number): string {
+  if (text.length <= chars) return text;
+  const head = Math.round(chars * HEAD_SHARE);
+  return text.slice(0, head) + '\n' + text.slice(text.length - (chars - head));
+}
 /** Internal markers (cleared before returning): a rewrite verb / a sensitive topic was seen; the text was folded. */
 const REWRITE_SEEN = 1 << 20;
 const SENSITIVE_SEEN = 1 << 21;
 const FOLD_SEEN = 1 << 22;
 
-/** Flags read from one piece of lowercased text. */
-function lexicalFlags(probe: string, rewriteElsewhere: boolean): number {
+/**
+ * Flags read from one piece of lowercased text. A sensitive topic is only a marker: it counts once
+ * a rewrite is asked for in any part of the request (see extractFeatures).
+ */
+function lexicalFlags(probe: string): number {
   const hits = lexiconHits(probe);
   let flags = 0;
   if (hits & HIT.cot) flags |= FLAG.cot;
   if (hits & HIT.rubric) flags |= FLAG.rubric;
   if (hits & HIT.rewrite) flags |= REWRITE_SEEN;
-  // The topic list only matters once a rewrite was asked for (here or in the system prompt).
-  if ((rewriteElsewhere || (flags & REWRITE_SEEN)) && (hits & HIT.sensitive)) flags |= SENSITIVE_SEEN;
+  if (hits & HIT.sensitive) flags |= SENSITIVE_SEEN;
   if (hits & HIT.code) flags |= FLAG.code;
   if (hits & HIT.maths) flags |= FLAG.math;
   if (hits & FOLDED) flags |= FOLD_SEEN;
@@ -302,55 +337,58 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
     promptKey = bias.prompt ? (parseInt(bias.prompt, 16) >>> 0) || 1 : promptFingerprint(req);
   }
 
-  // Lexical signals look at the user's last turn and the system prompt (where wrappers hide).
-  // System prompts repeat across a session or a product, so theirs are cached.
-  let systemHash = 0;
-  let sysFlags = 0;
-  if (sys) {
-    let cached = systemCache.get(sys);
-    if (cached === undefined) {
-      // Its start and its end, as for the turn: an instruction appended after a long preamble is read.
-      const sysProbe = (sys.length > SYSTEM_HEAD + SYSTEM_TAIL ? sys.slice(0, SYSTEM_HEAD) + '\n' + sys.slice(-SYSTEM_TAIL) : sys).toLowerCase();
-      cached = { flags: lexicalFlags(sysProbe, true), hash: normalisedHash(sys) };
-      if (systemCache.size >= SYSTEM_CACHE_MAX) systemCache.clear();
-      systemCache.set(sys, cached);
-    }
-    sysFlags = cached.flags;
-    systemHash = cached.hash;
-  }
+  // Lexical signals look at the user's last turn first, then, within what is left of one budget
+  // an event, the system prompt (where wrappers hide), the tool results and documents.
+  // A legacy completions or embeddings request's inputs are separate texts, not a turn: its last one is read.
   // The user's messages of this turn, as the model reads them: a prompt padded with more user
   // messages after it is still the prompt. A turn with none (a tool step) reads the last user
   // text before it: the task the agent works on.
-  // A legacy completions or embeddings request's inputs are separate texts, not a turn: its last one is read.
   const turn = (CONVERSATIONAL.has(ev.flavour) && turnText(msgs, start, end)) || lastUser;
   // A bounded part of the turn: its start and end (where a wrapper template's words are).
   const head = turn.length > SCAN_CHARS ? turn.slice(0, TURN_HEAD) + '\n' + turn.slice(-TURN_TAIL) : turn;
   const probe = head.toLowerCase();
-  let userFlags = lexicalFlags(probe, (sysFlags & REWRITE_SEEN) !== 0);
-  // What the system and developer messages' documents say is read as the turn is (a prompt put
-  // in a developer message's PDF is a prompt); not cached like the system prompt: it can change
-  // with every request.
-  const docText = systemDocs?.text;
-  let docFlags = 0;
-  if (docText) {
-    docFlags = lexicalFlags((docText.length > SCAN_CHARS ? docText.slice(0, TURN_HEAD) + '\n' + docText.slice(-TURN_TAIL) : docText).toLowerCase(), ((sysFlags | userFlags) & REWRITE_SEEN) !== 0);
-    // A rewrite asked for in the document, the topic in the turn: the turn read again knowing it.
-    if ((docFlags & REWRITE_SEEN) && !((sysFlags | userFlags) & REWRITE_SEEN)) userFlags = lexicalFlags(probe, true);
+  const userFlags = lexicalFlags(probe);
+  let budget = READ_BUDGET - Math.min(turn.length, SCAN_CHARS);
+  // System prompts repeat across a session or a product, so theirs are cached, with how much of
+  // each was read: only a prompt not read as far as this request could read it is read again.
+  let systemHash = 0;
+  let sysFlags = 0;
+  if (sys) {
+    const edges = SYSTEM_HEAD + SYSTEM_TAIL;
+    let cached = systemCache.get(sys);
+    const reach = Math.min(sys.length, SCAN_CHARS, Math.max(budget, edges));
+    if (cached === undefined || cached.read < reach) {
+      const edge = cached?.edge ?? lexicalFlags((sys.length > edges ? sys.slice(0, SYSTEM_HEAD) + '\n' + sys.slice(-SYSTEM_TAIL) : sys).toLowerCase());
+      const whole = reach > edges ? lexicalFlags(window(sys, reach).toLowerCase()) : edge;
+      cached = { edge, whole, hash: cached?.hash ?? normalisedHash(sys), read: reach };
+      if (systemCache.size >= SYSTEM_CACHE_MAX) systemCache.clear();
+      systemCache.set(sys, cached);
+      budget -= reach;
+    }
+    sysFlags = (flags & FLAG.singleShot) !== 0 && turn.length <= POINTER_TURN_CHARS && (userFlags & ~FOLD_SEEN) === 0 ? cached.edge | cached.whole : cached.edge;
+    systemHash = cached.hash;
   }
   // The tool results this request answers (an OpenAI `tool` message, a Responses
   // `function_call_output`) are read as the turn is: Anthropic's are inside its user message. So
   // are those of the turn a user message follows with no answer between ("go"): the model reads
-  // them with it. The last TOOL_RESULTS_READ with text, from the end of the turn back.
+  // them with it. From the end of the turn back, those that say something, while the budget lasts.
   let toolFlags = 0;
-  for (let i = end, read = 0; i >= start && read < TOOL_RESULTS_READ; i--) {
+  for (let i = end; i >= start && budget >= PART_MIN; i--) {
     if (msgs[i].role !== 'tool') { if (toolStep) break; continue; }
     const t = msgs[i].text;
-    if (!t) continue;
-    read++;
-    toolFlags |= lexicalFlags((t.length > SCAN_CHARS ? t.slice(0, TURN_HEAD) + '\n' + t.slice(-TURN_TAIL) : t).toLowerCase(), ((sysFlags | userFlags | docFlags) & REWRITE_SEEN) !== 0);
+    if (!t || saysNothing(t)) continue;
+    const reach = Math.min(t.length, SCAN_CHARS, budget);
+    toolFlags |= lexicalFlags(window(t, reach).toLowerCase());
+    budget -= reach;
   }
+  // What the system and developer messages' documents say is read as the turn is (a prompt put
+  // in a developer message's PDF is a prompt), with what is left; not cached like the system
+  // prompt: it can change with every request.
+  const docText = systemDocs?.text;
+  let docFlags = 0;
+  if (docText && budget >= PART_MIN) docFlags = lexicalFlags(window(docText, Math.min(SCAN_CHARS, budget)).toLowerCase());
   flags |= (sysFlags & ~FOLD_SEEN) | (docFlags & ~FOLD_SEEN) | (toolFlags & ~FOLD_SEEN) | userFlags;
-  // A sensitive rewrite may put the instruction in one place and the topic in the other.
+  // A sensitive rewrite may put the instruction in one place and the topic in another.
   if ((flags & REWRITE_SEEN) && (flags & SENSITIVE_SEEN)) flags |= FLAG.sensitiveRewrite;
   flags &= ~(REWRITE_SEEN | SENSITIVE_SEEN | FOLD_SEEN);
   if ((userFlags & (FLAG.code | FLAG.math)) !== 0 && closedTaskForm(turn.length > FORM_CHARS ? (turn.slice(0, FORM_HEAD) + '\n' + turn.slice(-FORM_TAIL)).toLowerCase() : probe)) flags |= FLAG.closedTask;

@@ -2,10 +2,14 @@
  * The lexicons of the per-request signals (chain-of-thought, rubric, rewrite, sensitive topics,
  * code, maths) and one scanner that finds all of them in a single pass over the text.
  *
- * Each lexicon is declared as data: `phrases` match anywhere, `words` only as whole words (a
- * regular-expression word boundary, `\b`, on both sides), and two patterns that are not literals
- * (a line ending in `{`, `}` or `;`; two numbers around an arithmetic operator). Phrases use brace
- * alternatives: `think{ it|} through` is "think it through" and "think through".
+ * Each lexicon is declared as data: `phrases`, `words` (whole words: a regular-expression word
+ * boundary, `\b`, on both sides), and two patterns that are not literals (a line ending in `{`, `}`
+ * or `;`; two numbers around an arithmetic operator). A phrase starts and ends at a word boundary
+ * wherever its first or last character is an ASCII letter or digit ("grade the" is not read in
+ * "upgrade the", "lay out" not in "display output"); a `*` at its end lets it run on into a longer
+ * word (`censor*`: "censorship"), one at its start lets it begin inside one (`*politic*`:
+ * "geopolitical"). Other scripts have no boundary in the scanner: their phrases match anywhere.
+ * Phrases use brace alternatives: `think{ it|} through` is "think it through" and "think through".
  *
  * The scanner is an Aho-Corasick automaton over every phrase and word of every lexicon, compiled
  * to a flat transition table: a few array reads per character, where one backtracking regular
@@ -25,7 +29,7 @@ export const HIT: Record<LexiconName, number> = { cot: 1, rubric: 2, rewrite: 4,
 const ALL = 63;
 
 interface LexiconSpec {
-  /** Match anywhere, inside words too ("politic" in "geopolitical"). */
+  /** Match at word boundaries where they start or end with an ASCII letter or digit, unless marked `*` there. */
   phrases?: string[];
   /** Match only as whole words. */
   words?: string[];
@@ -40,19 +44,19 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
   cot: {
     phrases: [
       'step{-| }by{-| }step', 'one step at a time', 'each step', 'every step', 'think{ it|} through', 'think{ing|} out loud',
-      'thinking through', 'chain{-| }of{-| }thought', 'show {your|all|the|me} {work|reasoning|steps|thinking}',
-      '{your|full|complete|detailed|internal} {reasoning|thought process|derivation|thinking}', 'thought process',
+      'thinking through', 'chain{-| }of{-| }thought*', 'show {your|all|the|me} {work|reasoning|steps|thinking}',
+      '{your|full|complete|detailed|internal} {reasoning|thought process|derivation|thinking}*', 'thought process*',
       'reason {through|carefully|step}', "let{'|}s think", 'walk{ me|} through', 'talk me through', 'break{ it|} down', 'lay out',
-      '<thinking>', 'reasoning trace', 'before answering{,|} {think|reason}', 'work {it|this} out',
+      '<thinking>', 'reasoning trace*', 'before answering{,|} {think|reason}', 'work {it|this} out',
       'explain {the |your |}{logic|steps|reasoning}', 'how you would solve',
       // Chinese (simplified and traditional): step by step, thought / reasoning / solution process, chain of thought.
       '一步一步', '一步步', '逐步{思考|推理|分析|解答|推导|推導|说明|說明|解释|解釋}', '{思考|推理|解题|解題|推导|推導}{过程|過程}',
       '{详细|詳細|解题|解題}{步骤|步驟}', '{思维|思維}{链|鏈}', '{展示|写出|寫出|给出|給出}{你的|}{推理|思考|思路}', '{先|请先|請先}思考再回答',
       // Spanish, Portuguese, French, German, Russian, Japanese, Korean.
-      'paso a paso', 'tu razonamiento', '{muestre|explique|detalle|muestra|explica} su razonamiento', 'razonamiento {completo|detallado}', 'cadena de pensamiento', 'proceso de pensamiento',
-      'passo a passo', '{seu|teu} raciocínio', 'raciocínio {completo|detalhado}', 'cadeia de pensamento',
+      'paso a paso', 'tu razonamiento', '{muestre|explique|detalle|muestra|explica} su razonamiento', 'razonamiento {completo|detallado}', 'cadena de pensamiento*', 'proceso de pensamiento*',
+      'passo a passo', '{seu|teu} raciocínio', 'raciocínio {completo|detalhado}', 'cadeia de pensamento*',
       'étape par étape', 'pas à pas', '{ton|votre} raisonnement', 'raisonnement {complet|détaillé}', 'chaîne de pensée',
-      'schritt für schritt', 'schrittweise', 'rechenweg', 'lösungsweg', 'gedankengang', 'denkprozess', 'gedankenkette',
+      'schritt für schritt', 'schrittweise*', 'rechenweg*', 'lösungsweg*', 'gedankengang*', 'denkprozess*', 'gedankenkette*',
       'шаг за шагом', 'пошагов', 'ход {рассуждений|решения|мыслей}', 'цепочк{а|у} рассуждений', '{своё|свое|ваше|твоё|твое} рассуждение',
       'ステップバイステップ', '段階的に', '一歩ずつ', '順を追って', '思考過程', '推論過程', '思考の連鎖',
       '단계별로', '차근차근', '단계적으로', '추론{ |}과정', '사고{ |}과정', '풀이{ |}과정',
@@ -65,7 +69,7 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       // word boundary in the scanner (ASCII only): a trailing space or punctuation ends the word.
       'passo dopo passo', '{il tuo|tutto il tuo} ragionamento', 'ragionamento {completo|dettagliato}', 'catena di pensiero', 'processo di pensiero',
       'langkah demi langkah', 'penalaranmu', 'penalaran {lengkap|anda}', 'proses berpikirmu', '{tunjukkan|tuliskan} proses berpikir', 'rantai pemikiran',
-      'adım adım', 'akıl yürütmeni{ |.|,|!}', 'akıl yürütmen{ |.|,|!}', 'akıl yürütmenizi', 'düşünce süreci', 'düşünce zinciri',
+      'adım adım', 'akıl yürütmeni{ |.|,|!}', 'akıl yürütmen{ |.|,|!}', 'akıl yürütmenizi', 'düşünce süreci*', 'düşünce zinciri*',
       'krok po kroku', 'tok rozumowania', '{swoje|twoje|pełne} rozumowanie', 'proces myślowy', 'łańcuch myśli',
       'từng bước một', '{giải thích|suy nghĩ|trình bày|giải} từng bước', 'quá trình suy {nghĩ|luận}', 'chuỗi suy {nghĩ|luận}',
       'चरण दर चरण', 'चरण-दर-चरण', 'कदम दर कदम', 'क़दम दर क़दम', 'तर्क प्रक्रिया', 'सोचने की प्रक्रिया', 'विचार प्रक्रिया',
@@ -75,17 +79,17 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
   rubric: {
     words: ['rubric'],
     phrases: [
-      'grade {the|this|each|following}', 'score {the|this|each} {response|answer|output}', 'on a scale {of|from} {1|0|one}',
-      'rate {the|this|each} {response|answer|output|completion}', 'which {response|answer|completion} is better',
-      'as a{n|} {impartial |}judge', 'reward model', 'preference {label|pair}', 'evaluate the {assistant|response|answer}',
+      'grade {the|this|each|following}', 'score {the|this|each} {response|answer|output}*', 'on a scale {of|from} {1|0|one}*',
+      'rate {the|this|each} {response|answer|output|completion}*', 'which {response|answer|completion} is better',
+      'as a{n|} {impartial |}judge', 'reward model*', 'preference {label|pair}*', 'evaluate the {assistant|response|answer}*',
       // Chinese: rubric / scoring criteria, give a score, which answer is better, as a judge, reward model, preference data.
       '{评分|評分}{标准|標準|细则|細則}', '打分', '哪{个|個}{回答|回复|回覆|答案|回应|回應}更好', '作为{一名|一个|}{公正的|}{评委|裁判|评判者}',
       '作為{一名|一個|}{公正的|}{評委|裁判|評判者}', '{奖励|獎勵}模型', '偏好{标注|標註|数据|數據|对|對}',
       // Spanish, Portuguese, French, German, Russian, Japanese, Korean.
-      'rúbrica', '{califica|puntúa|evalúa} {la|esta|cada} respuesta', 'qué respuesta es mejor', 'modelo de recompensa', 'como juez {imparcial|}',
-      'avalie {a|esta|cada} resposta', 'qual resposta é melhor', 'modelo de recompensa',
+      'rúbrica*', '{califica|puntúa|evalúa} {la|esta|cada} respuesta*', 'qué respuesta es mejor', 'modelo de recompensa', 'como juez {imparcial|}',
+      'avalie {a|esta|cada} resposta*', 'qual resposta é melhor', 'modelo de recompensa',
       'barème', '{note|notez|évalue|évaluez} {la|cette|chaque} réponse', 'quelle réponse est {la |}meilleure', 'modèle de récompense',
-      'bewertungsschema', 'bewertungsraster', 'bewerte {die|diese|jede} antwort', 'welche antwort ist besser', 'belohnungsmodell',
+      'bewertungsschema*', 'bewertungsraster*', 'bewerte {die|diese|jede} antwort*', 'welche antwort ist besser', 'belohnungsmodell*',
       'критери{и|ям|ев} оценки', 'оцени{те|} {ответ|этот ответ|каждый ответ}', 'какой ответ лучше', 'модел{ь|и} вознаграждения',
       '採点基準', '評価基準', 'どちらの回答が{より|優れ|良い}', '報酬モデル',
       '채점{ |}기준', '평가{ |}기준', '어느{ |}답변이{ |}더', '보상{ |}모델',
@@ -96,13 +100,13 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
     // Chinese: rewrite, put it another way, polish, restate.
     // Spanish, Portuguese, French, German, Russian, Japanese, Korean.
     phrases: ['改写', '改寫', '重写', '重寫', '{换|換}{个|個|一种|一種|一个|一個}{说法|說法}', '润色', '潤色', '转述', '轉述',
-      'reescrib', 'parafrasea', 'reformula', 'reescrev', 'parafraseie', 'réécri', 'umschreiben', 'umformulieren', 'paraphrasiere',
+      'reescrib*', 'parafrasea*', 'reformula*', 'reescrev*', 'parafraseie', 'réécri*', 'umschreiben', 'umformulieren', 'paraphrasiere*',
       'перепиш', 'переписать', 'перефразир', 'переформулир', '書き換え', '言い換え', 'リライト', '재작성', '바꿔{ |}써', '다시{ |}써'],
   },
   sensitive: {
     phrases: [
-      'politic', 'government', 'censor', 'protest', 'dissident', 'tiananmen', 'taiwan', 'tibet', 'xinjiang', 'uyghur', 'falun',
-      'human rights', 'election', 'propaganda', 'communist party', 'regime', 'democracy', 'sovereignty',
+      '*politic*', 'government*', '*censor*', 'protest*', 'dissident*', 'tiananmen', 'taiwan*', 'tibet*', 'xinjiang', 'uyghur*', 'falun',
+      'human rights', 'election*', 'propaganda', 'communist party', 'regime*', 'democrac*', 'sovereignty',
       // Chinese (simplified and traditional).
       '政治', '政府', '审查', '審查', '抗议', '抗議', '异见', '異見', '天安门', '天安門', '六四事件', '台湾', '台灣', '臺灣', '西藏', '新疆',
       '维吾尔', '維吾爾', '法轮', '法輪', '人权', '人權', '选举', '選舉', '共产党', '共產黨', '政权', '政權', '民主', '主权', '主權',
@@ -115,7 +119,7 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       '代码', '代碼', '函数', '函數', '编程', '編程', '算法', '正则表达式', '正則表達式', '数组', '數組', '字符串', '调试', '調試',
       // Spanish, Portuguese, French, German, Russian, Japanese, Korean: code, programming, algorithm, function.
       // ("función", "fonction", "Funktion" are left out: "en función de", "en fonction de" and "funktioniert" are everyday words.)
-      'código', 'algoritmo', 'algorithme', 'programación', 'programação', 'programmier', 'quellcode',
+      'código', 'algoritmo*', 'algorithme*', 'programación', 'programação', 'programmier*', 'quellcode*',
       'программ', 'алгоритм', 'コード', '関数', 'プログラム', 'アルゴリズム', '코드', '함수', '프로그램', '알고리즘',
     ],
     words: [
@@ -129,8 +133,8 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
     // Chinese: how many / much, solve, equation, probability, percent, average, in total, prove, integer, sum of;
     // then Spanish, Portuguese, French, German, Russian, Japanese, Korean: how many, equation, probability.
     phrases: ['多少', '几个', '幾個', '求解', '方程', '概率', '機率', '百分之', '平均', '总共', '總共', '一共', '证明', '證明', '整数', '整數', '之和',
-      'cuántos', 'cuántas', 'cuánto', 'ecuación', 'probabilidad', 'quantos', 'quantas', 'equação', 'probabilidade',
-      'combien', 'équation', 'probabilité', 'wie viele', 'wie viel', 'gleichung', 'wahrscheinlichkeit',
+      'cuántos', 'cuántas', 'cuánto', 'ecuación', 'probabilidad*', 'quantos', 'quantas', 'equação', 'probabilidade*',
+      'combien', 'équation*', 'probabilité*', 'wie viele', 'wie viel', '*gleichung*', 'wahrscheinlichkeit*',
       'сколько', 'вычисли', 'уравнени', 'вероятност', '何個', 'いくつ', '方程式', '確率', '몇{ |}개', '방정식', '확률'],
     arithmetic: true,
   },
@@ -278,6 +282,18 @@ export function foldText(text: string): FoldedText {
   return from === 0 ? { text, changed: false, obfuscated: false } : { text: out + text.slice(from), changed: true, obfuscated };
 }
 
+/** A phrase's strings, each with whether it must start and end at a word boundary (see the module comment). */
+function phraseTerms(phrase: string): { text: string; start: boolean; end: boolean }[] {
+  const openStart = phrase.startsWith('*');
+  const openEnd = phrase.endsWith('*');
+  const body = phrase.slice(openStart ? 1 : 0, openEnd ? -1 : undefined);
+  return expandPhrase(body).map((text) => ({
+    text,
+    start: !openStart && isWordChar(text.charCodeAt(0)),
+    end: !openEnd && isWordChar(text.charCodeAt(text.length - 1)),
+  }));
+}
+
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const ARITHMETIC_RE = String.raw`\b\d+\s*[+\-*/x×÷^]\s*\d+\b`;
 
@@ -285,7 +301,9 @@ const ARITHMETIC_RE = String.raw`\b\d+\s*[+\-*/x×÷^]\s*\d+\b`;
 export function lexiconRegExp(name: LexiconName): RegExp {
   const spec = LEXICONS[name];
   const parts: string[] = [];
-  if (spec.phrases?.length) parts.push(spec.phrases.flatMap(expandPhrase).map(escapeRe).join('|'));
+  if (spec.phrases?.length) {
+    parts.push(spec.phrases.flatMap(phraseTerms).map((t) => (t.start ? '\\b' : '') + escapeRe(t.text) + (t.end ? '\\b' : '')).join('|'));
+  }
   if (spec.words?.length) parts.push(String.raw`\b(?:${spec.words.flatMap(expandPhrase).map(escapeRe).join('|')})\b`);
   if (spec.lineEndsWith) parts.push(String.raw`[${escapeRe(spec.lineEndsWith)}]\s*$`);
   if (spec.arithmetic) parts.push(ARITHMETIC_RE);
@@ -303,8 +321,8 @@ const isArithmeticOperator = (c: number) => c === 43 || c === 45 || c === 42 || 
 /** Set in `Automaton.outputs` when whole-word terms end in the state. */
 const HAS_WORDS = 1 << 8;
 
-/** A word match found by the automaton: its length and lexicon, accepted only at word boundaries. */
-interface BoundedMatch { length: number; bit: number }
+/** A match found by the automaton that counts only at a word boundary: its length, lexicon, and which ends need one. */
+interface BoundedMatch { length: number; bit: number; start: boolean; end: boolean }
 
 /** The compiled automaton: a dense transition table over the characters the lexicons use. */
 interface Automaton {
@@ -324,12 +342,12 @@ interface Automaton {
 }
 
 function compile(): Automaton {
-  const terms: { text: string; bit: number; bounded: boolean }[] = [];
+  const terms: { text: string; bit: number; start: boolean; end: boolean }[] = [];
   let lineEndChars = ''; let lineEndBit = 0; let arithmeticBit = 0;
   for (const name of LEXICON_NAMES) {
     const spec = LEXICONS[name];
-    for (const p of spec.phrases ?? []) for (const text of expandPhrase(p)) terms.push({ text, bit: HIT[name], bounded: false });
-    for (const w of spec.words ?? []) for (const text of expandPhrase(w)) terms.push({ text, bit: HIT[name], bounded: true });
+    for (const p of spec.phrases ?? []) for (const t of phraseTerms(p)) terms.push({ ...t, bit: HIT[name] });
+    for (const w of spec.words ?? []) for (const text of expandPhrase(w)) terms.push({ text, bit: HIT[name], start: true, end: true });
     if (spec.lineEndsWith) { if (lineEndBit) throw new Error('lexicon: one lineEndsWith only'); lineEndChars = spec.lineEndsWith; lineEndBit = HIT[name]; }
     if (spec.arithmetic) { if (arithmeticBit) throw new Error('lexicon: one arithmetic only'); arithmeticBit = HIT[name]; }
   }
@@ -351,7 +369,7 @@ function compile(): Automaton {
       if (n === undefined) { n = children.length; children.push(new Map()); phraseBits.push(0); bounded.push(null); children[s].set(col, n); }
       s = n;
     }
-    if (t.bounded) (bounded[s] ??= []).push({ length: t.text.length, bit: t.bit });
+    if (t.start || t.end) (bounded[s] ??= []).push({ length: t.text.length, bit: t.bit, start: t.start, end: t.end });
     else phraseBits[s] |= t.bit;
   }
   // Breadth-first: each state's failure state is shallower, so its outputs and transitions are final.
@@ -434,13 +452,13 @@ function scan(text: string): number {
     hits |= out & 0xff;
     if ((out & HAS_WORDS) !== 0) {
       const words = bounded[state]!;
-      // A word ends here: accept it if it starts and ends at a word boundary.
-      const after = i + 1 < n && isWordChar(text.charCodeAt(i + 1));
-      if (isWordChar(c) !== after) {
-        for (let k = 0; k < words.length; k++) {
-          const start = i + 1 - words[k].length;
-          if (start === 0 ? isWordChar(text.charCodeAt(0)) : isWordChar(text.charCodeAt(start - 1)) !== isWordChar(text.charCodeAt(start))) hits |= words[k].bit;
-        }
+      // A word or phrase ends here: accept it if it starts and ends at a word boundary where it must.
+      const atEnd = isWordChar(c) !== (i + 1 < n && isWordChar(text.charCodeAt(i + 1)));
+      for (let k = 0; k < words.length; k++) {
+        const w = words[k];
+        if (w.end && !atEnd) continue;
+        const start = i + 1 - w.length;
+        if (!w.start || (start === 0 ? isWordChar(text.charCodeAt(0)) : isWordChar(text.charCodeAt(start - 1)) !== isWordChar(text.charCodeAt(start)))) hits |= w.bit;
       }
     }
     const sp = special[c];

@@ -148,12 +148,41 @@ test('a prompt in a tool result that a user message follows in the same turn ("g
   assert.ok(chat.includes('cot') && chat.includes('math'), `a Chat role:tool message before "go": ${chat}`);
   const responses = flagsOf([msg('user', 'Do the task.'), msg('tool', prompt), msg('user', 'go')], { flavour: 'openai.responses' });
   assert.ok(responses.includes('cot') && responses.includes('math'), `a Responses function_call_output before "go": ${responses}`);
-  const anthropic = flagsOf([msg('user', 'Do the task.'), msg('assistant', ''), { ...msg('user', prompt), parts: { tool_result: 1 } }, msg('user', 'go')], { flavour: 'anthropic.messages' });
+  // Anthropic's tool_result is part of its user message: the prompt in the middle of a longer tool output is read with "go".
+  const output = (n: number) => Array.from({ length: n }, (_, k) => `src/module-${k}.ts: 0 errors, 0 warnings`).join('\n');
+  const result = `${output(30)}\n${prompt}\n${output(15)}`;
+  assert.ok(result.indexOf(prompt) > 900 && result.length - result.indexOf(prompt) - prompt.length > 400, 'the prompt is past the first 900 and before the last 400 characters');
+  const anthropic = flagsOf([msg('user', 'Do the task.'), msg('assistant', ''), { ...msg('user', result), parts: { tool_result: 1 } }, msg('user', 'go')], { flavour: 'anthropic.messages' });
   assert.ok(anthropic.includes('cot') && anthropic.includes('math'), `an Anthropic tool_result before "go": ${anthropic}`);
   // A tool result an assistant answered before the user spoke again is history, as before.
   const answered = 'The tool returned a worked arithmetic problem about apples and baskets; I have noted its numbers and will use them in the summary you asked for, once you tell me which format you prefer for it. '.repeat(2);
   const older = flagsOf([msg('user', 'Do the task.'), msg('assistant', ''), msg('tool', prompt), msg('assistant', answered), msg('user', 'Thanks, what a lovely day.')]);
   assert.ok(!older.includes('cot'), `an answered tool result is not read again: ${older}`);
+});
+
+test('tool results that say nothing, or many short ones, after a prompt do not hide it', () => {
+  const prompt = COT(GSM8K[2]);
+  const padded = [msg('tool', prompt), ...Array.from({ length: 4 }, () => msg('tool', '.'))];
+  const go = flagsOf([msg('user', 'Do the task.'), msg('assistant', ''), ...padded, msg('user', 'go')]);
+  assert.ok(go.includes('cot') && go.includes('math'), `four "." results between the prompt and "go": ${go}`);
+  const step = flagsOf([msg('user', 'Do the task.'), msg('assistant', ''), ...padded]);
+  assert.ok(step.includes('cot') && step.includes('math'), `four "." results after the prompt in a tool step: ${step}`);
+  // Short results that do say something are read within the event's budget, not cut at a count.
+  const many = flagsOf([msg('user', 'Do the task.'), msg('assistant', ''), msg('tool', prompt), ...Array.from({ length: 8 }, () => msg('tool', 'exit code 0'))]);
+  assert.ok(many.includes('cot') && many.includes('math'), `eight short results after the prompt: ${many}`);
+});
+
+test('an agent step with large tool results costs about what a long chat turn costs: one reading budget an event', () => {
+  const text = (k: number) => Array.from({ length: 200 }, (_, i) => `const value${k}_${i} = compute(${i}, ${k}); // line ${i}`).join('\n').slice(0, 8000);
+  const chat = event('acct_1', 0, T0, [msg('user', text(0))], 400);
+  const agent = event('acct_1', 1, T0, [msg('user', 'Fix the failing build.'), msg('assistant', ''), msg('tool', text(1)), msg('tool', text(2)), msg('tool', text(3)), msg('tool', text(4)), msg('user', 'continue')], 400);
+  const time = (ev: InteractionEvent) => { const t0 = process.hrtime.bigint(); for (let i = 0; i < 40; i++) extractFeatures(ev); return Number(process.hrtime.bigint() - t0); };
+  const ratios: number[] = [];
+  for (let round = 0; round < 15; round++) ratios.push(time(agent) / time(chat));
+  ratios.sort((a, b) => a - b);
+  const median = ratios[7];
+  // Read one by one, the four results and the turn were five times the chat turn's reading.
+  assert.ok(median < 2.5, `an agent step of four 8,000-character results costs ${median.toFixed(2)} times an 8,000-character chat turn`);
 });
 
 test('unlinked accounts harvesting through a tool result followed by "go" reach the harvest-yield test; agent users interrupting a loop do not', () => {

@@ -253,7 +253,12 @@ const FOLD_SEEN = 1 << 22;
  * Flags read from one piece of lowercased text. A sensitive topic is only a marker: it counts once
  * a rewrite is asked for in any part of the request (see extractFeatures).
  */
+/** Characters the lexicons have read in this process: what the reading budget bounds (tests read it). */
+let charactersRead = 0;
+export const lexiconCharactersRead = (): number => charactersRead;
+
 function lexicalFlags(probe: string): number {
+  charactersRead += probe.length;
   const hits = lexiconHits(probe);
   let flags = 0;
   if (hits & HIT.cot) flags |= FLAG.cot;

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { DetectorEngine, verdictRank } from './index.ts';
-import { extractFeatures, extractPromptFeatures, flagNames, FLAG } from './features.ts';
+import { extractFeatures, extractPromptFeatures, flagNames, FLAG, lexiconCharactersRead } from './features.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type EventMessage, type InteractionEvent } from '../events/index.ts';
 
 const GSM8K = readFileSync(new URL('../../test/fixtures/prompts/distill/gsm8k-sample.jsonl', import.meta.url), 'utf8')
@@ -176,13 +176,14 @@ test('an agent step with large tool results costs about what a long chat turn co
   const text = (k: number) => Array.from({ length: 200 }, (_, i) => `const value${k}_${i} = compute(${i}, ${k}); // line ${i}`).join('\n').slice(0, 8000);
   const chat = event('acct_1', 0, T0, [msg('user', text(0))], 400);
   const agent = event('acct_1', 1, T0, [msg('user', 'Fix the failing build.'), msg('assistant', ''), msg('tool', text(1)), msg('tool', text(2)), msg('tool', text(3)), msg('tool', text(4)), msg('user', 'continue')], 400);
-  const time = (ev: InteractionEvent) => { const t0 = process.hrtime.bigint(); for (let i = 0; i < 40; i++) extractFeatures(ev); return Number(process.hrtime.bigint() - t0); };
-  const ratios: number[] = [];
-  for (let round = 0; round < 15; round++) ratios.push(time(agent) / time(chat));
-  ratios.sort((a, b) => a - b);
-  const median = ratios[7];
+  // What the lexicons read is what an event costs (their automaton runs once over each character).
+  const read = (ev: InteractionEvent) => { const before = lexiconCharactersRead(); extractFeatures(ev); return lexiconCharactersRead() - before; };
+  const chatRead = read(chat);
+  const agentRead = read(agent);
+  assert.ok(chatRead >= 8000, `the chat turn is read whole: ${chatRead} characters`);
   // Read one by one, the four results and the turn were five times the chat turn's reading.
-  assert.ok(median < 2.5, `an agent step of four 8,000-character results costs ${median.toFixed(2)} times an 8,000-character chat turn`);
+  assert.ok(agentRead <= 10_100, `an agent step of four 8,000-character results reads ${agentRead} characters, within the event's budget of 10,000`);
+  assert.ok(agentRead <= chatRead * 1.3, `an agent step reads ${agentRead} characters against a chat turn's ${chatRead}`);
 });
 
 test('unlinked accounts harvesting through a tool result followed by "go" reach the harvest-yield test; agent users interrupting a loop do not', () => {

@@ -1039,7 +1039,7 @@ export class DetectorEngine implements VerdictView {
   private modelOf(ev: InteractionEvent, tsS: number): { id: number; first: number } {
     const known = this.models.get(ev.model);
     if (known) return known;
-    if (ev.status >= 400 || this.models.size >= MODELS_TRACKED_MAX) return UNTRACKED_MODEL;
+    if (ev.response.status >= 400 || this.models.size >= MODELS_TRACKED_MAX) return UNTRACKED_MODEL;
     const model = { id: this.models.size, first: tsS };
     this.models.set(ev.model, model);
     return model;

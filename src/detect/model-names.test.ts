@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { DetectorEngine, buildScenario, writeSnapshot, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
@@ -14,10 +15,11 @@ const t0 = Date.parse(base.ts);
 
 /** One request of the account at `s` seconds naming `model`, answered with `status`. */
 function request(model: string, s: number, status: number): InteractionEvent {
-  return { ...base, id: `ev_${s}_${status}_${model.length}`, ts: new Date(t0 + s * 1000).toISOString(), model, status };
+  return { ...base, id: `ev_${s}_${status}_${model.length}`, ts: new Date(t0 + s * 1000).toISOString(), model, response: { ...base.response, status } };
 }
 
-const junk = (n: number) => `gpt-${n.toString(36)}-${'x'.repeat(200)}`;
+/** A made-up model name that does not compress (a snapshot is gzipped). */
+const junk = (n: number) => `gpt-${n.toString(36)}-${randomBytes(100).toString('hex')}`;
 
 test('model names a customer makes up do not grow the detector: refused requests add none, served ones are bounded', async () => {
   const baseline = new DetectorEngine();

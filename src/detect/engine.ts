@@ -1823,7 +1823,7 @@ export class DetectorEngine implements VerdictView {
 
     const i = this.accountIndex(ev, tsS);
     if (this.trackFirst) this.recordServed(i, tsS);
-    if (this.intel !== null && this.intel.size > 0) this.matchIntel(i, ev, tsMs);
+    if (this.intel !== null && this.intel.active) this.matchIntel(i, ev, tsMs);
     // One request, or the prompts of a legacy completions array, each a request of its own.
     const each = extractPromptFeatures(ev);
     const f = each[0];
@@ -1967,6 +1967,8 @@ export class DetectorEngine implements VerdictView {
   private matchIntel(i: number, ev: InteractionEvent, tsMs: number): void {
     const m = this.intel!.match(ev, tsMs);
     if (!m) return;
+    // Partners are told of a match only as evidence of their campaign: the account is held here.
+    if (verdictRank(this.forAccount(this.ids[i]).level) >= verdictRank('throttle')) this.intel!.confirm(m.ids, this.ids[i], tsMs);
     const held = this.intelHits.get(i);
     if (!held) { this.intelHits.set(i, m.ids.slice(0, INTEL_IDS_PER_ACCOUNT)); return; }
     for (const id of m.ids) if (held.length < INTEL_IDS_PER_ACCOUNT && !held.includes(id)) held.push(id);

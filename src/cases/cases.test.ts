@@ -752,7 +752,7 @@ test('a case counts models named like Object.prototype members (constructor, toS
     assert.equal(models.__proto__, 1, `__proto__ counted: ${JSON.stringify(models)}`);
     assert.ok(Object.values(models).every((n) => typeof n === 'number'), 'every count is a number');
     assert.equal(Object.values(models).reduce((a: number, n) => a + (n as number), 0), kase.usage.requests, 'the counts add up to the requests');
-    assert.ok(caseReportMarkdown(kase).includes('toString (2)'), 'the report gives the count');
+    assert.ok(caseReportMarkdown(kase).includes('`toString` (2)'), 'the report gives the count');
   } finally {
     await store.close();
     rmSync(d, { recursive: true, force: true });

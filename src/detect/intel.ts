@@ -18,6 +18,7 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import type { InteractionEvent } from '../events/index.ts';
+import { fnv1a } from './features.ts';
 import { VERDICT_LEVELS, verdictRank, type VerdictLevel, type VerdictReason } from './verdict.ts';
 
 /** What an indicator identifies; each has its own normalisation (see `exchangeValue`). */
@@ -178,8 +179,13 @@ const HASH_CACHE_MAX = 100_000;
  * ASN or an email domain never does, so they need no review).
  */
 const PREVALENCE_KINDS: ReadonlySet<IndicatorKind> = new Set(['system_prompt', 'payment_fp', 'tool_set', 'user_agent', 'client_ip', 'client_subnet']);
-/** Values whose established holders are counted (kind + keyed hash); values past it are not tracked. */
-const PREVALENCE_VALUES_MAX = 200_000;
+/**
+ * Values whose established holders are counted; values past it are not tracked. Each is kept by
+ * kind and the hash's first 64 bits, its holders as 32-bit hashes of their ids (at most the bound
+ * + 1 each): about 15 MB when full.
+ */
+const PREVALENCE_VALUES_MAX = 100_000;
+const prevalenceKey = (kind: IndicatorKind, hmac: string) => `${kind}:${hmac.slice(0, 16)}`;
 /** An account is established (a customer, not a campaign's fresh sign-up) this long after its creation, or at the enterprise tier. */
 const ESTABLISHED_AFTER_MS = 7 * 86_400_000;
 /** Kinds shared by too many customers to be evidence alone: never reported to partners as sightings. */
@@ -219,7 +225,7 @@ export class SharedIndicators {
    * it, at most maxLocalAccounts + 1: an indicator for a value more of them share (a common system
    * prompt, a carrier's address) is held for review, not enforced (see holdOf).
    */
-  private readonly prevalence = new Map<string, Set<string>>();
+  private readonly prevalence = new Map<string, Set<number>>();
   /** Bumped when indicators are added or removed (the engine re-scores the accounts that matched). */
   generation = 0;
   /** Established accounts a value may be held by here before an indicator for it is held for review (0: no bound). */
@@ -240,7 +246,7 @@ export class SharedIndicators {
    */
   holdOf(ind: Pick<SharedIndicator, 'kind' | 'hmac'>): IndicatorHold | null {
     if (this.maxLocalAccounts <= 0 || !PREVALENCE_KINDS.has(ind.kind)) return null;
-    const n = this.prevalence.get(`${ind.kind}:${ind.hmac}`)?.size ?? 0;
+    const n = this.prevalence.get(prevalenceKey(ind.kind, ind.hmac))?.size ?? 0;
     if (n <= this.maxLocalAccounts) return null;
     return { accounts: n, reason: `held for review: more than ${this.maxLocalAccounts} established accounts here share this ${ind.kind.replace('_', ' ')} (cases.max_indicator_accounts); not enforced` };
   }
@@ -317,10 +323,10 @@ export class SharedIndicators {
   }
 
   /** The established account of the event being read (null: it is not counted towards prevalence). */
-  private counting: string | null = null;
+  private counting: number | null = null;
 
   private countHolder(kind: IndicatorKind, hmac: string, indicators: SharedIndicator[] | undefined): void {
-    const key = `${kind}:${hmac}`;
+    const key = prevalenceKey(kind, hmac);
     let holders = this.prevalence.get(key);
     if (!holders) {
       if (this.prevalence.size >= PREVALENCE_VALUES_MAX) return;
@@ -339,7 +345,7 @@ export class SharedIndicators {
     const acct = ev.account;
     const established = acct !== null && ev.account_id !== null && ev.response.status < 400
       && (acct.tier === 'enterprise' || tsMs - Date.parse(acct.created_at) >= ESTABLISHED_AFTER_MS);
-    this.counting = established && this.maxLocalAccounts > 0 ? ev.account_id : null;
+    this.counting = established && this.maxLocalAccounts > 0 ? fnv1a(ev.account_id!) : null;
     if (this.byHash.size === 0 && this.counting === null) return null;
     const found = this.found;
     found.length = 0;

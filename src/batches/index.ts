@@ -5,6 +5,7 @@
  * OpenAI batch's endpoint), as the key and from the address that sent the batch: the bulk channel
  * gets the same identity, policy, limits, detector, shaping, watermark and ledger as single requests.
  * Files uploaded as requests' inputs are kept here too, and sent inline when a request names one.
+ * What an account stored is its own and its current organisation's (it follows the account when it moves).
  * Imports `admin` (router), `errors`, `events`, `gateway` (the pipeline each request runs through), `identity` and `store`.
  */
 import type { FastifyInstance } from 'fastify';

@@ -6,7 +6,7 @@
  * read back as the batch's output and error files (purpose `batch_output`). Files uploaded as
  * requests' inputs (`user_data`, `assistants`, `vision`) are kept too: `file-inputs.ts` sends
  * them inline to the upstream when a request names one. Files and batches are
- * visible to the account that made them and to its organisation; errors are OpenAI error JSON.
+ * visible to the account that made them and to the organisation it is in now; errors are OpenAI error JSON.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';

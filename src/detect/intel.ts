@@ -11,8 +11,10 @@
  * A match is evidence, not a verdict: an account that sends a shared system prompt or pays with a
  * shared card is held at least at the level the operator gave the feed when importing it; a
  * weaker kind alone (a network, a user agent, an email domain, which innocent customers share) only
- * at watch unless a second kind matches too. Every match is explained (which indicator, whose,
- * which campaign) and counted as a sighting that can be reported back.
+ * at watch unless a second kind matches too. An indicator for a value that many established
+ * accounts here already hold is held for review and matches nothing. Every match is explained
+ * (which indicator, whose, which campaign) and counted as a sighting; partners are told only of
+ * matches by accounts held here, coarsened (partnerSightings).
  *
  * No HTTP here: src/cases reads and writes the bundles (STIX 2.1) and stores the indicators.
  */

@@ -24,7 +24,7 @@ import { WardenError } from '../errors/index.ts';
 import type { GatewayHooks } from '../gateway/index.ts';
 import type { BatchesConfig } from './config.ts';
 import { INPUT_FILE_PURPOSES, readAll, type FileStore, type StoredFile } from './files-store.ts';
-import { orgOf } from './routes.ts';
+import { visibleTo } from './routes.ts';
 import { keepFileRefs, requestFileRefs, type FileRef, type InlineAs } from '../gateway/file-refs.ts';
 
 /** A part naming a file, where it is in the request (for the error's `param`), and what it becomes. */
@@ -71,7 +71,7 @@ function strandedAdvice(param: string): string {
 }
 
 /** For the policy phase: every file the request names by id, read and put in place inline. */
-export function inlineInputFiles(files: FileStore, config: Pick<BatchesConfig, 'max_input_file_bytes'>, sharedFiles: readonly string[] = []): NonNullable<GatewayHooks['policy']> {
+export function inlineInputFiles(files: FileStore, config: Pick<BatchesConfig, 'max_input_file_bytes'>, sharedFiles: readonly string[] = [], orgOfAccount: (accountId: string) => Promise<string | null> = async () => null): NonNullable<GatewayHooks['policy']> {
   const shared = new Set(sharedFiles);
   return (ctx) => {
     if (!ctx.auth || (ctx.flavour !== 'openai.responses' && ctx.flavour !== 'openai.chat' && ctx.flavour !== 'anthropic.messages')) return;
@@ -82,13 +82,13 @@ export function inlineInputFiles(files: FileStore, config: Pick<BatchesConfig, '
     keepFileRefs(ctx, left);
     const auth = ctx.auth;
     return (async () => {
-      const org = orgOf(auth);
       const now = Date.now();
+      const deps = { orgOfAccount };
       // The caller's own file where nothing can be inlined: the ownership hook would refuse it as
       // unknown; say instead how to send it (looked up for the first few only: the rest are refused anyway).
       for (const ref of [...new Map(stranded.map((r) => [r.id as string, r])).values()].slice(0, MAX_NAMED)) {
         const f = await files.get(ref.id as string);
-        if (f !== null && (f.account_id === auth.account.id || (f.org_id !== null && f.org_id === org)) && (f.expires_at === null || f.expires_at > now)) {
+        if (f !== null && (await visibleTo(deps, auth, f)) && (f.expires_at === null || f.expires_at > now)) {
           throw new WardenError('WARDEN_INVALID_REQUEST', `File '${(ref.id as string).slice(0, 80)}' cannot be named at ${ref.param}: the upstream keeps no customer files, and Warden can send yours inline only in a file part. ${strandedAdvice(ref.param)}`, { param: ref.param });
         }
       }
@@ -103,7 +103,7 @@ export function inlineInputFiles(files: FileStore, config: Pick<BatchesConfig, '
         let f = found.get(n.id) ?? null;
         if (!f) {
           f = await files.get(n.id);
-          const visible = f !== null && (f.account_id === auth.account.id || (f.org_id !== null && f.org_id === org))
+          const visible = f !== null && (await visibleTo(deps, auth, f))
             && INPUT_FILE_PURPOSES.includes(f.purpose) && (f.expires_at === null || f.expires_at > now);
           if (!visible) throw new WardenError('WARDEN_INVALID_REQUEST', `No file with id '${n.id.slice(0, 80)}' was found at ${n.param} (a file named as input is uploaded here with purpose 'user_data', 'assistants' or 'vision', or with Anthropic's Files API).`, { param: n.param });
           found.set(n.id, f!);

@@ -57,6 +57,8 @@ export interface FileStore {
   delete(id: string): Promise<boolean>;
   /** Delete expired files, and chunks of uploads abandoned before `staleBefore`; how many files. */
   prune(now: number, staleBefore: number): Promise<number>;
+  /** Record the account's current organisation on its files (it moved: lists follow it). */
+  reassignOrg(accountId: string, orgId: string | null): Promise<void>;
 }
 
 export const CHUNK_BYTES = 1 << 20;
@@ -201,6 +203,9 @@ export class SqliteFileStore implements FileStore {
       return this.sql(SQL.delete).run(id).changes > 0;
     })();
   }
+  async reassignOrg(accountId: string, orgId: string | null) {
+    this.sql('UPDATE batch_files SET org_id = ? WHERE account_id = ?').run(orgId, accountId);
+  }
   async prune(now: number, staleBefore: number) {
     return this.db.transaction(() => {
       this.sql(SQL.expiredChunks).run(now);
@@ -266,6 +271,9 @@ export class PostgresFileStore implements FileStore {
   async delete(id: string) {
     await this.q(SQL.deleteChunks, [id]);
     return ((await this.q(SQL.delete, [id])).rowCount ?? 0) > 0;
+  }
+  async reassignOrg(accountId: string, orgId: string | null) {
+    await this.q('UPDATE batch_files SET org_id = ? WHERE account_id = ?', [orgId, accountId]);
   }
   async prune(now: number, staleBefore: number) {
     await this.q(SQL.expiredChunks, [now]);

@@ -5,6 +5,7 @@
  * OpenAI batch's endpoint), as the key and from the address that sent the batch: the bulk channel
  * gets the same identity, policy, limits, detector, shaping, watermark and ledger as single requests.
  * Files uploaded as requests' inputs are kept here too, and sent inline when a request names one.
+ * What an account stored is its own and its current organisation's (it follows the account when it moves).
  * Imports `admin` (router), `errors`, `events`, `gateway` (the pipeline each request runs through), `identity` and `store`.
  */
 import type { FastifyInstance } from 'fastify';
@@ -69,7 +70,18 @@ export function createBatches(
     onCanceled: (id) => runner?.closedBatch(id),
   });
   const continueBackground = continueBackgroundResponse(background);
-  const inlineFiles = inlineInputFiles(files, config, opts.sharedFiles);
+  // What an account stored follows it to its current organisation (see BatchRoutesDeps.orgOfAccount).
+  const orgOfAccount = async (accountId: string) => (await identity.getAccount(accountId))?.org_id ?? null;
+  // Lists read by the organisation stored with each row: a move rewrites it, so the new organisation lists them too.
+  identity.onChange?.((n) => {
+    if (n.type !== 'account') return;
+    void (async () => {
+      const org = await orgOfAccount(n.id);
+      await files.reassignOrg(n.id, org);
+      await store.reassignOrg(n.id, org);
+    })().catch((err: Error) => opts.log?.(`batches: the organisation of account ${n.id}'s files and batches could not be updated: ${err.message}`));
+  });
+  const inlineFiles = inlineInputFiles(files, config, opts.sharedFiles, orgOfAccount);
   return {
     authenticator: (inner) => credentials.authenticator(inner),
     hooks: {
@@ -98,7 +110,7 @@ export function createBatches(
       }, streamedRuns);
       runner = running;
       const deps = {
-        store, authenticator: callerAuthenticator, config, barred,
+        store, authenticator: callerAuthenticator, config, barred, orgOfAccount,
         onCreated: () => { setImmediate(() => { void running.tick(Date.now(), true); }); },
         onCanceled: (id: string) => running.closedBatch(id),
       };

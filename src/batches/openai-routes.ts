@@ -6,7 +6,7 @@
  * read back as the batch's output and error files (purpose `batch_output`). Files uploaded as
  * requests' inputs (`user_data`, `assistants`, `vision`) are kept too: `file-inputs.ts` sends
  * them inline to the upstream when a request names one. Files and batches are
- * visible to the account that made them and to its organisation; errors are OpenAI error JSON.
+ * visible to the account that made them and to the organisation it is in now; errors are OpenAI error JSON.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
@@ -15,7 +15,7 @@ import { WardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/index.ts';
 import { BATCH_ENDPOINTS, readBatchInput } from './openai-input.ts';
-import { callerOf, named, orgOf, type BatchRoutesDeps } from './routes.ts';
+import { callerOf, named, orgOf, visibleRows, visibleTo, type BatchRoutesDeps } from './routes.ts';
 import { FileTooLarge, INPUT_FILE_PURPOSES, type FilePurpose, type FileStore, type StoredFile } from './files-store.ts';
 import type { BatchRecord, ItemOutcome, ItemState, OpenAiBatch } from './store.ts';
 import { mediaTypeOf } from './file-inputs.ts';
@@ -37,9 +37,6 @@ const OUTPUT_PAGE = 500;
 export function outputFileId(batchId: string, kind: 'output' | 'error'): string {
   return `file-${batchId.replace(/^batch_/, '')}${kind === 'output' ? 'out' : 'err'}`;
 }
-
-const owns = (auth: AuthContext, row: { account_id: string; org_id: string | null }) =>
-  row.account_id === auth.account.id || (row.org_id !== null && row.org_id === orgOf(auth));
 
 export function fileJson(f: StoredFile): Record<string, unknown> {
   return {
@@ -165,7 +162,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
 
   async function ownFile(auth: AuthContext, id: string): Promise<StoredFile> {
     const f = await files.get(id);
-    if (!f || !owns(auth, f) || (f.expires_at !== null && f.expires_at <= Date.now())) {
+    if (!f || !(await visibleTo(deps, auth, f)) || (f.expires_at !== null && f.expires_at <= Date.now())) {
       throw new WardenError('WARDEN_NOT_FOUND', `No such File object: ${id.slice(0, 100)}`, { param: 'id' });
     }
     return f;
@@ -198,6 +195,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     let rows: StoredFile[];
     if (before && !after) rows = (await files.list(owner, { purpose: INPUT_FILE_PURPOSES, after: before, limit: limit + 1, order: 'asc', now: Date.now() })).slice(0, limit + 1).reverse();
     else rows = await files.list(owner, { purpose: INPUT_FILE_PURPOSES, after, limit: limit + 1, order: 'desc', now: Date.now() });
+    rows = await visibleRows(deps, auth, rows);
     const more = rows.length > limit;
     const page = before && !after ? rows.slice(-limit) : rows.slice(0, limit);
     const data = page.map(anthropicFileJson);
@@ -207,7 +205,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
 
   async function ownBatch(auth: AuthContext, id: string): Promise<BatchRecord> {
     const b = await store.get(id);
-    if (!b || !b.openai || b.background || !owns(auth, b)) throw new WardenError('WARDEN_NOT_FOUND', `No batch found with id '${id.slice(0, 100)}'.`, { param: 'batch_id' });
+    if (!b || !b.openai || b.background || !(await visibleTo(deps, auth, b))) throw new WardenError('WARDEN_NOT_FOUND', `No batch found with id '${id.slice(0, 100)}'.`, { param: 'batch_id' });
     return b;
   }
 
@@ -322,7 +320,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     const limit = readLimit(query.limit, 10_000, 10_000);
     const order = query.order ?? 'desc';
     if (order !== 'asc' && order !== 'desc') throw new WardenError('WARDEN_INVALID_REQUEST', 'order: "asc" or "desc"', { param: 'order' });
-    const rows = await files.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { purpose: query.purpose, after: query.after, limit: limit + 1, order, now: Date.now() });
+    const rows = await visibleRows(deps, auth, await files.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { purpose: query.purpose, after: query.after, limit: limit + 1, order, now: Date.now() }));
     return named(reply).send(await listPage(rows, limit, describeFile));
   });
 
@@ -402,7 +400,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
   app.get<{ Querystring: Record<string, string | undefined> }>('/v1/batches', async (req, reply) => {
     const auth = await callerOf(deps, req);
     const limit = readLimit(req.query.limit, 20, 100);
-    const rows = await store.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { limit: limit + 1, after_id: req.query.after }, 'openai');
+    const rows = await visibleRows(deps, auth, await store.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { limit: limit + 1, after_id: req.query.after }, 'openai'));
     return named(reply).send(await listPage(rows, limit, describeBatch));
   });
 

@@ -32,6 +32,12 @@ export interface BatchRoutesDeps {
    * identity verified), as the model endpoints give it: the gateway's `barred` hooks.
    */
   barred?: (auth: AuthContext) => void;
+  /**
+   * The organisation an account is in now (null: none, or no such account). What an account
+   * stored belongs to it and to its current organisation: one that moved takes its files and
+   * batches along, and leaves none behind for the organisation it left.
+   */
+  orgOfAccount: (accountId: string) => Promise<string | null>;
 }
 
 /**
@@ -55,11 +61,23 @@ export function named(reply: FastifyReply): FastifyReply {
 
 export const orgOf = (auth: AuthContext) => auth.org?.id ?? auth.account.org_id ?? null;
 
+/** Whether the caller may see a record its owner stored: its own, or of an account in the caller's organisation now. */
+export async function visibleTo(deps: Pick<BatchRoutesDeps, 'orgOfAccount'>, auth: AuthContext, row: { account_id: string }): Promise<boolean> {
+  if (row.account_id === auth.account.id) return true;
+  const org = orgOf(auth);
+  return org !== null && (await deps.orgOfAccount(row.account_id)) === org;
+}
+
+/** The rows of a list the caller may see (a list reads by the organisation stored with each row, which an owner's move can leave behind). */
+export async function visibleRows<T extends { account_id: string }>(deps: Pick<BatchRoutesDeps, 'orgOfAccount'>, auth: AuthContext, rows: T[]): Promise<T[]> {
+  const keep = await Promise.all(rows.map((r) => visibleTo(deps, auth, r)));
+  return rows.filter((_, i) => keep[i]);
+}
+
 /** The batch if the caller may see it; another customer's reads as one that does not exist. */
 async function ownBatch(deps: BatchRoutesDeps, auth: AuthContext, id: string): Promise<BatchRecord> {
   const batch = await deps.store.get(id);
-  const org = orgOf(auth);
-  if (!batch || batch.openai || !(batch.account_id === auth.account.id || (batch.org_id !== null && batch.org_id === org))) {
+  if (!batch || batch.openai || !(await visibleTo(deps, auth, batch))) {
     throw new WardenError('WARDEN_NOT_FOUND', `No message batch with id '${id.slice(0, 100)}'.`);
   }
   return batch;
@@ -129,7 +147,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
     const limit = req.query.limit === undefined ? 20 : Number(req.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new WardenError('WARDEN_INVALID_REQUEST', 'limit: an integer from 1 to 1000', { param: 'limit' });
     const { before_id, after_id } = req.query;
-    const rows = await store.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { limit: limit + 1, before_id, after_id }, 'anthropic');
+    const rows = await visibleRows(deps, auth, await store.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { limit: limit + 1, before_id, after_id }, 'anthropic'));
     // One more than asked tells whether there are more; towards newer pages (`before_id`) it is the newest.
     const page = before_id && !after_id ? rows.slice(-limit) : rows.slice(0, limit);
     const data = await Promise.all(page.map((b) => describe(deps, req, b)));

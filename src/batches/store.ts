@@ -116,6 +116,8 @@ export interface BatchStore {
   delete(id: string): Promise<boolean>;
   /** Delete batches that ended before `before` (ms); how many. */
   prune(before: number): Promise<number>;
+  /** Record the account's current organisation on its batches (it moved: lists follow it). */
+  reassignOrg(accountId: string, orgId: string | null): Promise<void>;
   /** Events of a streamed background response (SSE frames), numbered from `first`; one already kept is left as is. */
   appendStream(id: string, first: number, frames: readonly string[]): Promise<void>;
   /** Its events numbered above `after`, in order, at most `limit`. */
@@ -480,6 +482,9 @@ export class SqliteBatchStore implements BatchStore {
       return this.sql(SQL.delete).run(id).changes > 0;
     })();
   }
+  async reassignOrg(accountId: string, orgId: string | null) {
+    this.sql('UPDATE message_batches SET org_id = ? WHERE account_id = ?').run(orgId, accountId);
+  }
   async prune(before: number) {
     return this.db.transaction(() => {
       this.sql(SQL.pruneItems).run(before);
@@ -662,6 +667,9 @@ export class PostgresBatchStore implements BatchStore {
     await this.q(SQL.deleteItems, [id]);
     await this.q(SQL.deleteStream, [id]);
     return ((await this.q(SQL.delete, [id])).rowCount ?? 0) > 0;
+  }
+  async reassignOrg(accountId: string, orgId: string | null) {
+    await this.q('UPDATE message_batches SET org_id = ? WHERE account_id = ?', [orgId, accountId]);
   }
   async prune(before: number) {
     await this.q(SQL.pruneItems, [before]);

@@ -277,14 +277,18 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
     r.route({ method: 'GET', path: '/intel', operationId: 'listIntel', tag: 'intel',
       summary: 'Imported indicators in force, their sightings, partners\' sightings of ours, the sharing key\'s id, stale stored indicators',
       response: z.object({
-        key_id: z.string().nullable(), indicators: z.array(IndicatorSchema),
+        key_id: z.string().nullable(),
+        indicators: z.array(IndicatorSchema.extend({
+          held: z.object({ reason: z.string(), accounts: z.number() }).nullable()
+            .describe('held for review, not enforced: more established accounts here share the value than cases.max_indicator_accounts'),
+        })),
         stale: z.array(IndicatorSchema).describe('stored but hashed with another sharing key: they cannot match (DELETE /admin/intel?stale=true)'),
         sightings: z.array(SightingSchema),
         partner_sightings: z.array(PartnerSightingSchema),
       }),
       handler: async () => ({
         key_id: intel.keyId,
-        indicators: intel.list(),
+        indicators: intel.listWithHolds(),
         stale: (await store.listIndicators()).filter((i) => isStale(i, intel.keyId)),
         sightings: intel.sightings(),
         partner_sightings: await store.listRecords<PartnerSighting>(PARTNER_SIGHTING),
@@ -346,7 +350,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         if (source !== undefined && !intel.list().some((i) => i.source === source)) throw notFound(`no indicator from ${source}`);
         // A partner is sent the sightings of its own indicators only: another's ids would tell it what that partner shared.
         const mine = source === undefined ? null : new Set(intel.list().filter((i) => i.source === source).map((i) => i.id));
-        const sightings = intel.sightings().filter((s) => !mine || mine.has(s.indicator_id));
+        const sightings = intel.partnerSightings().filter((s) => !mine || mine.has(s.indicator_id));
         return reply.type(STIX_MEDIA).send(JSON.stringify(sightingsToStix(sightings, opts.provider)));
       } });
   };

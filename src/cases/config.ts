@@ -32,6 +32,13 @@ export const casesConfigSchema = z.strictObject({
   sharing_key: z.string().default('env:WARDEN_INTEL_KEY'),
   /** Level an account matching an imported indicator is held at, unless the import says otherwise (weak kinds alone: watch). */
   import_level: z.enum(LEVELS).default('throttle'),
+  /**
+   * An imported indicator whose value more established accounts here already hold (sent the same
+   * system prompt, paid with the same card, came from the same address: accounts 7 days old or
+   * enterprise) is held for the operator's review instead of acting: a campaign's own software is
+   * rare, a common system prompt or a carrier's address is not. 0: no bound.
+   */
+  max_indicator_accounts: z.number().int().min(0).default(20),
   /** Exported indicators stop applying after this many days. */
   export_valid_days: z.number().int().positive().max(3650).default(90),
   /** Bounds on what building a case reads from the event store. */

@@ -3,7 +3,8 @@
  * A case is opened on a campaign (`buildCaseFile`), kept in a `CaseStore` (SQLite or PostgreSQL),
  * read as a report (`caseReportMarkdown`) and shared as indicators (`caseToStix`). Indicators from
  * partners (`stixToIndicators`) go into the detector's `SharedIndicators` (src/detect/intel.ts),
- * which holds matching accounts at the feed's level. A published case (`publishCase`) is served to
+ * which holds matching accounts at the feed's level (unless many established accounts here share
+the value: then it is held for review). A published case (`publishCase`) is served to
  * partners by the TAXII 2.1 server (`registerTaxiiServer`); partners' collections are polled by
  * `FeedPoller`. Imports the detector, the ledger's query, the event store, `limits`, `errors`
  * and `admin`'s router; imported by src/cli, and by `config` for its schema (config.ts) only.

@@ -7,7 +7,30 @@ import type { VerdictReason } from '../detect/index.ts';
 import type { CaseDecision, CaseFile } from './types.ts';
 import type { CaseExchange } from './publish.ts';
 
-const cell = (v: unknown) => String(v ?? '-').replace(/\|/g, '\\|').replace(/\s+/g, ' ');
+/**
+ * Text a customer or a partner chose (model names, user agents, system prompts, tool names, email
+ * domains, addresses) as inline code: a Markdown viewer shows it as typed, never as HTML (an
+ * `<img>` that calls home when the report is opened), a link or a heading. The fence is one
+ * backtick longer than the longest run inside; a space pads a value that starts or ends with a
+ * backtick or a space (CommonMark strips one from each side).
+ */
+export function mdCode(v: unknown): Code {
+  const s = String(v ?? '').replace(/\s+/g, ' ');
+  if (s === '') return new Code('-');
+  const longest = Math.max(0, ...(s.match(/`+/g) ?? []).map((r) => r.length));
+  const fence = '`'.repeat(longest + 1);
+  const pad = /^[` ]|[` ]$/.test(s) ? ' ' : '';
+  return new Code(`${fence}${pad}${s}${pad}${fence}`);
+}
+/** Markdown already made safe (mdCode's): a table cell keeps it, escaping only the pipes that would end the cell. */
+class Code { constructor(readonly md: string) {} toString() { return this.md; } }
+/**
+ * Any other text: HTML's `<`, `>` and `&` as entities and Markdown's link brackets escaped, so that
+ * even a value thought to be Warden's own (a reason's detail quoting a partner's campaign name)
+ * cannot become markup.
+ */
+const plain = (v: unknown) => String(v ?? '-').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/([[\]])/g, '\\$1');
+const cell = (v: unknown) => (v instanceof Code ? v.md : plain(v)).replace(/\|/g, '\\|').replace(/\s+/g, ' ');
 const table = (head: string[], rows: unknown[][]) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
 const num = (n: number) => n.toLocaleString('en-GB');
 const excerpt = (s: string, n = 120) => (s.length > n ? `${s.slice(0, n)}…` : s);
@@ -18,7 +41,7 @@ export const decisionText = (d: CaseDecision) => `${d.decision === 'allow_list' 
 export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string {
   const k = c.campaign;
   const out: string[] = [];
-  out.push(`# ${c.title}`, '');
+  out.push(`# ${plain(c.title)}`, '');
   out.push(table(['case', 'status', 'campaign', 'cluster', 'level', 'score', 'opened', 'updated'], [[c.id, c.status, c.campaign_id, c.cluster_id, k.level, k.score, c.opened_at, c.updated_at]]), '');
 
   out.push('## What it did', '');
@@ -41,7 +64,7 @@ export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string
     if (days.size) out.push(table(['day', 'requests after linking'], [...days].map(([d, n]) => [d, num(n)])), '');
     out.push(`Events read for this case: ${num(c.events_read)}${bounded}; ${num(u.input_tokens)} input and ${num(u.output_tokens)} output tokens (${num(u.reasoning_tokens)} of them reasoning).`);
   }
-  out.push(`Models: ${Object.entries(u.models).map(([m, n]) => `${m} (${num(n)})`).join(', ') || '-'}. Countries: ${Object.entries(u.countries).sort((a, b) => b[1] - a[1]).map(([m, n]) => `${m} (${num(n)})`).join(', ') || '-'}.`, '');
+  out.push(`Models: ${Object.entries(u.models).map(([m, n]) => `${mdCode(m)} (${num(n)})`).join(', ') || '-'}. Countries: ${Object.entries(u.countries).sort((a, b) => b[1] - a[1]).map(([m, n]) => `${mdCode(m)} (${num(n)})`).join(', ') || '-'}.`, '');
 
   out.push('## Why it was flagged', '');
   out.push(reasonsTable(k.evidence), '');
@@ -49,7 +72,7 @@ export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string
   out.push(`## Accounts (${c.members.length})`, '');
   const shown = c.members.slice(0, 100);
   out.push(table(['account', 'org', 'level', 'tier', 'programme', 'signed up', 'email domain', 'country', 'signup IP', 'requests read'],
-    shown.map((m) => [m.account_id, m.org_id, m.level, m.tier, m.programme, m.created_at, m.email_domain, m.claimed_country, m.signup_ip, m.requests])));
+    shown.map((m) => [m.account_id, m.org_id, m.level, m.tier, m.programme, m.created_at, m.email_domain ? mdCode(m.email_domain) : null, m.claimed_country, m.signup_ip ? mdCode(m.signup_ip) : null, m.requests])));
   if (c.members.length > shown.length) out.push('', `(${c.members.length - shown.length} more in the case file)`);
   out.push('');
 
@@ -65,7 +88,7 @@ export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string
 
   out.push('## What its accounts shared', '');
   out.push('Shareable values are those the campaign holds and few other accounts do; a threat-intel export carries them only as keyed hashes.', '');
-  out.push(table(['kind', 'value', 'holders', 'other accounts', 'shared', 'why'], c.observables.map((o) => [o.kind, excerpt(o.value), o.holders, o.others, o.shareable ? 'yes' : 'no', o.why])), '');
+  out.push(table(['kind', 'value', 'holders', 'other accounts', 'shared', 'why'], c.observables.map((o) => [o.kind, mdCode(excerpt(o.value)), o.holders, o.others, o.shareable ? 'yes' : 'no', o.why])), '');
 
   out.push('## What the ledger proves', '');
   if (!c.ledger) out.push('The ledger was off when this case was built.', '');
@@ -92,7 +115,7 @@ export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string
     if (exchange.partner_sightings.length) {
       const kinds = new Map(exchange.published.map((p) => [p.id, p.kind]));
       out.push('Partners report seeing them:', '');
-      out.push(table(['partner', 'kind', 'requests', 'accounts', 'first seen', 'last seen'], exchange.partner_sightings.map((p) => [p.source, kinds.get(p.indicator_id), p.count, p.accounts, p.first_seen, p.last_seen])), '');
+      out.push(table(['partner', 'kind', 'requests', 'accounts', 'first seen', 'last seen'], exchange.partner_sightings.map((p) => [mdCode(p.source), kinds.get(p.indicator_id), p.count, p.accounts, p.first_seen, p.last_seen])), '');
     }
   }
 

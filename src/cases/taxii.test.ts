@@ -230,27 +230,35 @@ test('B pushes its indicators into A\'s inbox: matched at A under B\'s own name,
   const seenAt = '2026-03-02T10:00:00.000Z';
   a.ingest({ ...scenario.events[0], id: 'evt_seen', account_id: 'acct_at_a', ts: seenAt, request: { ...scenario.events[0].request, system: prompt } } as InteractionEvent);
   a.flush();
+  const sightingsCol0 = (await taxii('/intel/collections/', { auth: basic(readKey) })).body.collections[1];
+  assert.deepEqual((await taxii(`/intel/collections/${sightingsCol0.id}/objects/`, { auth: basic(readKey) })).body, {},
+    'the first match, before the account is held, is not reported: partners hear of accounts held here');
+  const heldAt = '2026-03-02T10:05:00.000Z';
+  a.ingest({ ...scenario.events[0], id: 'evt_seen_held', account_id: 'acct_at_a', ts: heldAt, request: { ...scenario.events[0].request, system: prompt } } as InteractionEvent);
+  a.flush();
   const sightingsCol = (await taxii('/intel/collections/', { auth: basic(readKey) })).body.collections[1];
   const back = await taxii(`/intel/collections/${sightingsCol.id}/objects/`, { auth: basic(readKey) });
   assert.equal(back.body.objects.length, 1);
   assert.deepEqual([back.body.objects[0].type, back.body.objects[0].sighting_of_ref, back.body.objects[0].count, back.body.objects[0].x_warden_accounts], ['sighting', held.id, 1, 1]);
-  assert.equal(back.headers.get('x-taxii-date-added-last'), '2026-03-02T10:00:00.000000Z');
-  assert.deepEqual((await taxii(`/intel/collections/${sightingsCol.id}/objects/?added_after=2026-03-02T10:00:00.000000Z`, { auth: basic(readKey) })).body, {}, 'nothing newer');
+  // Times are told by the day only.
+  const day = '2026-03-02T00:00:00.000Z';
+  assert.equal(back.headers.get('x-taxii-date-added-last'), '2026-03-02T00:00:00.000000Z');
+  assert.deepEqual((await taxii(`/intel/collections/${sightingsCol.id}/objects/?added_after=2026-03-02T00:00:00.000000Z`, { auth: basic(readKey) })).body, {}, 'nothing newer');
   // Each report a version of one sighting: created when first seen, every time; modified when last seen.
-  assert.deepEqual([back.body.objects[0].created, back.body.objects[0].modified], [seenAt, seenAt]);
+  assert.deepEqual([back.body.objects[0].created, back.body.objects[0].modified, back.body.objects[0].first_seen], [day, day, day]);
   const laterAt = '2026-03-02T11:30:00.000Z';
   a.ingest({ ...scenario.events[0], id: 'evt_seen_again', account_id: 'acct_at_a', ts: laterAt, request: { ...scenario.events[0].request, system: prompt } } as InteractionEvent);
   a.flush();
   await new Promise((r) => setTimeout(r, 5));
   const again = (await taxii(`/intel/collections/${sightingsCol.id}/objects/`, { auth: basic(readKey) })).body.objects[0];
-  assert.deepEqual([again.id, again.created, again.modified, again.count], [back.body.objects[0].id, seenAt, laterAt, 2]);
+  assert.deepEqual([again.id, again.created, again.modified, again.count], [back.body.objects[0].id, day, day, 1], 'two requests: told as "1" (a power of ten)');
   const strangerRead = (await identity.createKey((await identity.createAccount({ name: 'a third provider' })).id, { scopes: ['intel:read'] })).secret;
   assert.deepEqual((await taxii(`/intel/collections/${sightingsCol.id}/objects/`, { auth: `Bearer ${strangerRead}` })).body, {}, 'no partner sees another\'s sightings');
   const storeB = new MemoryCaseStore();
   const poller = new FeedPoller({ store: storeB, intel: new SharedIndicators(KEY), sharingKey: KEY }, [{ name: 'Provider A sightings', url: `${base}/taxii2/intel/collections/${sightingsCol.id}/`, token: readKey, level: 'throttle', everyMs: 60_000, timeoutMs: 5_000 }], () => {});
   assert.equal((await poller.pull('Provider A sightings'))!.last_error, null);
   const reported = await storeB.listRecords<{ source: string; indicator_id: string; count: number; accounts: number; last_seen: string }>('partner-sighting');
-  assert.deepEqual(reported.map((r) => [r.source, r.indicator_id, r.count, r.accounts, r.last_seen]), [['Provider A sightings', held.id, 2, 1, laterAt]]);
+  assert.deepEqual(reported.map((r) => [r.source, r.indicator_id, r.count, r.accounts, r.last_seen]), [['Provider A sightings', held.id, 1, 1, day]]);
 
   assert.equal((await taxii(path, { auth: `Bearer ${writeKey}`, method: 'POST', type: 'application/json', body: JSON.stringify(envelope) })).status, 415);
   const notJson = await taxii(path, { auth: `Bearer ${writeKey}`, method: 'POST', type: TAXII_MEDIA_TYPE, body: '{"objects": [' });

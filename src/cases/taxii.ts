@@ -213,7 +213,7 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
   const sightingsFor = (who: TaxiiCaller, f: PublishedQuery): PublishedObject[] => {
     const name = partnerName(who);
     const mine = new Set(opts.intel.list().filter((i) => i.source === name).map((i) => i.id));
-    const seen = opts.intel.sightings().filter((x) => mine.has(x.indicator_id));
+    const seen = opts.intel.partnerSightings().filter((x) => mine.has(x.indicator_id));
     // Each a version: created when first seen (stable across requests), modified when last seen.
     const objects = sightingsToStix(seen, opts.provider).objects;
     return objects.slice(1).map((body) => ({ collection: SIGHTINGS, id: body.id, type: body.type, version: String(body.modified), added_us: Date.parse(String(body.modified)) * 1000, case_id: null, body: body as PublishedObject['body'] }))

@@ -101,6 +101,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     {
       retentionDays: config.identity.answer_retention_days, retryMs: stores.pg ? 400 : 0, log: say,
       shared: { prompts: shared.prompts, vectorStores: shared.vector_stores, files: shared.files, skills: shared.skills },
+      orgOfAccount: async (accountId) => (await identity.getAccount(accountId))?.org_id ?? null,
     },
   );
   hooks.push(answerOwners);

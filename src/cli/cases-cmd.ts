@@ -136,12 +136,12 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
   return run(argv, INTEL_HELP, ioIn, async ({ values: v, positionals: [what, file, ...extra] }, c, o) => {
     if (extra.length) return `unexpected arguments: ${extra.join(' ')}`;
     if (what === 'list' && !file) {
-      const r = await c.call<{ key_id: string | null; indicators: SharedIndicator[]; stale: SharedIndicator[]; sightings: Sighting[]; partner_sightings: PartnerSighting[] }>('GET', '/intel');
+      const r = await c.call<{ key_id: string | null; indicators: Array<SharedIndicator & { held?: { reason: string; accounts: number } | null }>; stale: SharedIndicator[]; sightings: Sighting[]; partner_sightings: PartnerSighting[] }>('GET', '/intel');
       const seen = new Map(r.sightings.map((s) => [s.indicator_id, s]));
-      const rows = r.indicators.map((i) => ({ id: i.id, kind: i.kind, level: levelImposed(i), source: i.source, campaign: i.campaign, valid_until: i.valid_until, sightings: seen.get(i.id)?.count ?? 0, accounts: seen.get(i.id)?.accounts ?? 0 }));
+      const rows = r.indicators.map((i) => ({ id: i.id, kind: i.kind, level: levelImposed(i), source: i.source, campaign: i.campaign, valid_until: i.valid_until, status: i.held ? `held: ${i.held.accounts} established accounts share it` : 'in force', sightings: seen.get(i.id)?.count ?? 0, accounts: seen.get(i.id)?.accounts ?? 0 }));
       const theirs = r.partner_sightings.length ? `\n\npartners' sightings of our indicators:\n${table(r.partner_sightings.map((p) => ({ ...p })), ['source', 'indicator_id', 'count', 'accounts', 'first_seen', 'last_seen'])}` : '';
       const stale = r.stale.length ? `\n${r.stale.length} stored indicators were hashed with another sharing key and cannot match (warden intel remove --stale)` : '';
-      return { result: r, text: `sharing key: ${r.key_id ?? 'none (cases.sharing_key): nothing is matched'}${stale}\n${rows.length ? table(rows, ['id', 'kind', 'level', 'source', 'campaign', 'valid_until', 'sightings', 'accounts']) : '(no indicators)'}${theirs}` };
+      return { result: r, text: `sharing key: ${r.key_id ?? 'none (cases.sharing_key): nothing is matched'}${stale}\n${rows.length ? table(rows, ['id', 'kind', 'level', 'status', 'source', 'campaign', 'valid_until', 'sightings', 'accounts']) : '(no indicators)'}${theirs}` };
     }
     if (what === 'import' && file) {
       if (v.level && !(IMPORT_LEVELS as readonly string[]).includes(v.level)) return `--level is one of ${IMPORT_LEVELS.join(', ')}`;

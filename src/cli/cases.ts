@@ -54,7 +54,7 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
     key = null;
   }
   const store = await onBackend<CaseStore>(stores, (db) => new SqliteCaseStore(db), (pool) => new PostgresCaseStore(pool));
-  const intel = new SharedIndicators(key);
+  const intel = new SharedIndicators(key, { maxLocalAccounts: cfg.max_indicator_accounts });
   // Indicators hashed under another sharing key can never match: kept, reported, not loaded.
   const all = await store.listIndicators();
   const stored = all.filter((i) => !isStale(i, intel.keyId));

@@ -654,6 +654,15 @@ const LINK_RECORD_EVIDENCE = 6;
 const SNAPSHOT_FORMAT = 5;
 /** Merged-away cluster and campaign ids remembered (see DetectorEngine.mergedAway). */
 const MERGED_AWAY_MAX = 20_000;
+/**
+ * Distinct model names the detector keeps (for the model-release signal). The name is the
+ * customer's string: only served requests register one, and past this many the rest share one
+ * untracked id that never reads as a release, so made-up names cannot grow the heap or snapshot.
+ * Below 32,767: ids live in an Int16Array (lastModel).
+ */
+const MODELS_TRACKED_MAX = 4096;
+/** The id of every model name not tracked (refused requests' names, names past MODELS_TRACKED_MAX). */
+const UNTRACKED_MODEL = { id: MODELS_TRACKED_MAX, first: -Infinity };
 
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
@@ -1026,6 +1035,16 @@ export class DetectorEngine implements VerdictView {
   }
 
   /** Register a link key for account i (once), bumping the key's population count. */
+  /** The tracked model an event names (registered when a served request first names it), or UNTRACKED_MODEL. */
+  private modelOf(ev: InteractionEvent, tsS: number): { id: number; first: number } {
+    const known = this.models.get(ev.model);
+    if (known) return known;
+    if (ev.response.status >= 400 || this.models.size >= MODELS_TRACKED_MAX) return UNTRACKED_MODEL;
+    const model = { id: this.models.size, first: tsS };
+    this.models.set(ev.model, model);
+    return model;
+  }
+
   private addKey(i: number, type: number, hash: number): boolean {
     const key = type * TWO32 + hash;
     const base = i * KEY_SLOTS;
@@ -1808,7 +1827,7 @@ export class DetectorEngine implements VerdictView {
 
     const i = this.accountIndex(ev, tsS);
     if (this.trackFirst) this.recordServed(i, tsS);
-    if (this.intel !== null && this.intel.size > 0) this.matchIntel(i, ev, tsMs);
+    if (this.intel !== null && this.intel.active) this.matchIntel(i, ev, tsMs);
     // One request, or the prompts of a legacy completions array, each a request of its own.
     const each = extractPromptFeatures(ev);
     const f = each[0];
@@ -1852,12 +1871,12 @@ export class DetectorEngine implements VerdictView {
 
     // Model release reaction: traffic on a model first seen by anyone < 48 h ago, from an
     // account that was already using an older model.
-    let model = this.models.get(ev.model);
-    if (!model) { model = { id: this.models.size, first: tsS }; this.models.set(ev.model, model); }
+    const model = this.modelOf(ev, tsS);
     let newModel = 0;
     const prev = this.lastModel[i];
     if (prev >= 0 && prev !== model.id && tsS - model.first < 48 * 3600) newModel = 1;
-    if (prev < 0 || prev !== model.id) {
+    // An untracked name (a refused request's, one past the bound) leaves the account's reference alone.
+    if (model !== UNTRACKED_MODEL && (prev < 0 || prev !== model.id)) {
       // Keep the older model as the reference while the account tries the new one.
       if (prev < 0 || newModel === 0) this.lastModel[i] = model.id;
     }
@@ -1952,6 +1971,8 @@ export class DetectorEngine implements VerdictView {
   private matchIntel(i: number, ev: InteractionEvent, tsMs: number): void {
     const m = this.intel!.match(ev, tsMs);
     if (!m) return;
+    // Partners are told of a match only as evidence of their campaign: the account is held here.
+    if (verdictRank(this.forAccount(this.ids[i]).level) >= verdictRank('throttle')) this.intel!.confirm(m.ids, this.ids[i], tsMs);
     const held = this.intelHits.get(i);
     if (!held) { this.intelHits.set(i, m.ids.slice(0, INTEL_IDS_PER_ACCOUNT)); return; }
     for (const id of m.ids) if (held.length < INTEL_IDS_PER_ACCOUNT && !held.includes(id)) held.push(id);

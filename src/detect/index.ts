@@ -26,4 +26,4 @@ export { replayRecentEvents, type ReplaySource, type ReplayResult } from './repl
 export { writeSnapshot, readSnapshot, periodicSnapshots, detectionSettingsHash, type SnapshotHeader, type SnapshotRead, type PeriodicSnapshots } from './snapshot.ts';
 export { VolumeBaseline, PradaBaseline, shapiroFrancia, trigramEmbedding } from './baselines.ts';
 export { buildScenario, type PromptPool, type ScenarioSpec, type ScenarioLabels } from './scenario.ts';
-export { SharedIndicators, INDICATOR_KINDS, STRONG_KINDS, heldAlone, exchangeValue, keyedHash, sharingKeyId, eventObservables, subnetOf, type SharedIndicator, type IndicatorKind, type Sighting, type IntelMatch, type Observable, type StoredSighting } from './intel.ts';
+export { SharedIndicators, MAX_INDICATOR_ACCOUNTS, INDICATOR_KINDS, STRONG_KINDS, heldAlone, exchangeValue, keyedHash, sharingKeyId, eventObservables, subnetOf, type SharedIndicator, type IndicatorKind, type Sighting, type IntelMatch, type Observable, type StoredSighting, type IndicatorHold } from './intel.ts';

@@ -11,13 +11,16 @@
  * A match is evidence, not a verdict: an account that sends a shared system prompt or pays with a
  * shared card is held at least at the level the operator gave the feed when importing it; a
  * weaker kind alone (a network, a user agent, an email domain, which innocent customers share) only
- * at watch unless a second kind matches too. Every match is explained (which indicator, whose,
- * which campaign) and counted as a sighting that can be reported back.
+ * at watch unless a second kind matches too. An indicator for a value that many established
+ * accounts here already hold is held for review and matches nothing. Every match is explained
+ * (which indicator, whose, which campaign) and counted as a sighting; partners are told only of
+ * matches by accounts held here, coarsened (partnerSightings).
  *
  * No HTTP here: src/cases reads and writes the bundles (STIX 2.1) and stores the indicators.
  */
 import { createHash, createHmac } from 'node:crypto';
 import type { InteractionEvent } from '../events/index.ts';
+import { fnv1a } from './features.ts';
 import { VERDICT_LEVELS, verdictRank, type VerdictLevel, type VerdictReason } from './verdict.ts';
 
 /** What an indicator identifies; each has its own normalisation (see `exchangeValue`). */
@@ -173,6 +176,33 @@ export function eventObservables(ev: InteractionEvent): Observable[] {
 const MAX_SIGHTED_ACCOUNTS = 10_000;
 /** Keyed hashes remembered per kind (raw value -> hash); a full cache starts again. */
 const HASH_CACHE_MAX = 100_000;
+/**
+ * Kinds whose local prevalence is counted: those a match can hold an account above watch by (an
+ * ASN or an email domain never does, so they need no review).
+ */
+const PREVALENCE_KINDS: ReadonlySet<IndicatorKind> = new Set(['system_prompt', 'payment_fp', 'tool_set', 'user_agent', 'client_ip', 'client_subnet']);
+/**
+ * Values whose established holders are counted; values past it are not tracked. Each is kept by
+ * kind and the hash's first 64 bits, its holders as 32-bit hashes of their ids (at most the bound
+ * + 1 each): about 15 MB when full.
+ */
+const PREVALENCE_VALUES_MAX = 100_000;
+const prevalenceKey = (kind: IndicatorKind, hmac: string) => `${kind}:${hmac.slice(0, 16)}`;
+/** An account is established (a customer, not a campaign's fresh sign-up) this long after its creation, or at the enterprise tier. */
+const ESTABLISHED_AFTER_MS = 7 * 86_400_000;
+/** Kinds shared by too many customers to be evidence alone: never reported to partners as sightings. */
+const COARSE_KINDS: ReadonlySet<IndicatorKind> = new Set(['asn', 'email_domain']);
+const powerOfTenFloor = (n: number) => (n < 1 ? 0 : 10 ** Math.floor(Math.log10(n) + 1e-9));
+const dayOf = (ms: number) => `${new Date(ms).toISOString().slice(0, 10)}T00:00:00.000Z`;
+/** Default of cases.max_indicator_accounts. */
+export const MAX_INDICATOR_ACCOUNTS = 20;
+
+/** Why an imported indicator is held for review instead of acting on accounts. */
+export interface IndicatorHold {
+  reason: string;
+  /** Established accounts here that hold the value (counted up to the bound + 1). */
+  accounts: number;
+}
 
 /**
  * The indicators in force and their matcher. Empty (no key, or nothing imported), it costs the
@@ -192,10 +222,41 @@ export class SharedIndicators {
   private readonly unsaved = new Map<string, { count: number; accounts: string[]; first: number; last: number }>();
   /** Indicators held per kind: kinds nobody shared are not looked up. */
   private readonly perKind = new Map<IndicatorKind, number>(INDICATOR_KINDS.map((k) => [k, 0]));
+  /**
+   * Per value an indicator could name (kind + keyed hash), the established accounts here that hold
+   * it, at most maxLocalAccounts + 1: an indicator for a value more of them share (a common system
+   * prompt, a carrier's address) is held for review, not enforced (see holdOf).
+   */
+  private readonly prevalence = new Map<string, Set<number>>();
   /** Bumped when indicators are added or removed (the engine re-scores the accounts that matched). */
   generation = 0;
+  /** Established accounts a value may be held by here before an indicator for it is held for review (0: no bound). */
+  readonly maxLocalAccounts: number;
 
-  constructor(private readonly key: string | null) {}
+  constructor(private readonly key: string | null, opts: { maxLocalAccounts?: number } = {}) {
+    this.maxLocalAccounts = opts.maxLocalAccounts ?? MAX_INDICATOR_ACCOUNTS;
+  }
+
+  /** Whether events should be read at all: with a key, values are counted even before any indicator arrives. */
+  get active(): boolean { return this.key !== null && (this.byId.size > 0 || this.maxLocalAccounts > 0); }
+
+  /**
+   * Why the indicator is held for the operator's review instead of acting, or null: its value is
+   * already shared here by more established accounts than cases.max_indicator_accounts, which a
+   * campaign's own software or card is not. (Partners' indicators arrive unreviewed; one for "You
+   * are a helpful assistant." would otherwise throttle every customer using it.)
+   */
+  holdOf(ind: Pick<SharedIndicator, 'kind' | 'hmac'>): IndicatorHold | null {
+    if (this.maxLocalAccounts <= 0 || !PREVALENCE_KINDS.has(ind.kind)) return null;
+    const n = this.prevalence.get(prevalenceKey(ind.kind, ind.hmac))?.size ?? 0;
+    if (n <= this.maxLocalAccounts) return null;
+    return { accounts: n, reason: `held for review: more than ${this.maxLocalAccounts} established accounts here share this ${ind.kind.replace('_', ' ')} (cases.max_indicator_accounts); not enforced` };
+  }
+
+  /** The indicators in force, each with its hold (null: it acts). */
+  listWithHolds(): Array<SharedIndicator & { held: IndicatorHold | null }> {
+    return this.list().map((i) => ({ ...i, held: this.holdOf(i) }));
+  }
 
   /** The sharing key's public id, or null when no key is configured (nothing can be matched). */
   get keyId(): string | null { return this.key ? sharingKeyId(this.key) : null; }
@@ -245,7 +306,8 @@ export class SharedIndicators {
    * normalisation of a long system prompt and the HMAC are what a match costs.
    */
   private lookup(kind: IndicatorKind, key: string, raw: string | number | readonly string[] = key): SharedIndicator[] | undefined {
-    if (this.perKind.get(kind) === 0) return undefined;
+    const counted = this.counting !== null && PREVALENCE_KINDS.has(kind);
+    if (this.perKind.get(kind) === 0 && !counted) return undefined;
     const cache = this.hashCache.get(kind)!;
     let e = cache.get(key);
     if (e === undefined) {
@@ -258,12 +320,35 @@ export class SharedIndicators {
       e.generation = this.generation;
       e.indicators = e.hmac ? this.byHash.get(`${kind}:${e.hmac}`) : undefined;
     }
+    if (counted && e.hmac) this.countHolder(kind, e.hmac, e.indicators);
     return e.indicators;
+  }
+
+  /** The established account of the event being read (null: it is not counted towards prevalence). */
+  private counting: number | null = null;
+
+  private countHolder(kind: IndicatorKind, hmac: string, indicators: SharedIndicator[] | undefined): void {
+    const key = prevalenceKey(kind, hmac);
+    let holders = this.prevalence.get(key);
+    if (!holders) {
+      if (this.prevalence.size >= PREVALENCE_VALUES_MAX) return;
+      holders = new Set();
+      this.prevalence.set(key, holders);
+    }
+    if (holders.size > this.maxLocalAccounts || holders.has(this.counting!)) return;
+    holders.add(this.counting!);
+    // Crossing the bound holds the value's indicators: the accounts they matched are scored again.
+    if (holders.size > this.maxLocalAccounts && indicators !== undefined) this.generation++;
   }
 
   /** The indicators this event matches (in force at its time), recorded as sightings; null if none. */
   match(ev: InteractionEvent, tsMs: number): IntelMatch | null {
-    if (!this.key || this.byHash.size === 0) return null;
+    if (!this.key) return null;
+    const acct = ev.account;
+    const established = acct !== null && ev.account_id !== null && ev.response.status < 400
+      && (acct.tier === 'enterprise' || tsMs - Date.parse(acct.created_at) >= ESTABLISHED_AFTER_MS);
+    this.counting = established && this.maxLocalAccounts > 0 ? fnv1a(ev.account_id!) : null;
+    if (this.byHash.size === 0 && this.counting === null) return null;
     const found = this.found;
     found.length = 0;
     const sys = ev.request.system;
@@ -306,6 +391,42 @@ export class SharedIndicators {
     if (account && s.accounts.size < MAX_SIGHTED_ACCOUNTS && !s.accounts.has(account)) { s.accounts.add(account); u.accounts.push(account); }
   }
 
+  /**
+   * What partners may be told of (see partnerSightings): matches by accounts that the detector
+   * held at throttle or above when they matched, i.e. evidence of the partner's campaign here.
+   * Kept in memory only: after a restart partners are told again as accounts are held again.
+   */
+  private readonly confirmed = new Map<string, { count: number; accounts: Set<string>; first: number; last: number }>();
+
+  /** Record that the indicators `ids` matched an account held at throttle or above (the engine calls it). */
+  confirm(ids: readonly string[], account: string, tsMs: number): void {
+    for (const id of ids) {
+      let s = this.confirmed.get(id);
+      if (!s) { s = { count: 0, accounts: new Set(), first: tsMs, last: tsMs }; this.confirmed.set(id, s); }
+      s.count++;
+      if (tsMs < s.first) s.first = tsMs;
+      if (tsMs > s.last) s.last = tsMs;
+      if (s.accounts.size < MAX_SIGHTED_ACCOUNTS) s.accounts.add(account);
+    }
+  }
+
+  /**
+   * Sightings a partner may read back: only of indicators that can hold an account above watch
+   * (not an ASN or an email domain, which say who our customers are, not where a campaign is),
+   * not held for review, and only matches by accounts held at throttle or above. Counts are the
+   * lower bound of their power of ten (1, 10, 100...) and times the start of their UTC day, so a
+   * partner learns that its campaign was seen here, not our customers' volumes or hours.
+   */
+  partnerSightings(): Sighting[] {
+    const out: Sighting[] = [];
+    for (const [id, s] of this.confirmed) {
+      const ind = this.byId.get(id);
+      if (!ind || COARSE_KINDS.has(ind.kind) || this.holdOf(ind) !== null) continue;
+      out.push({ indicator_id: id, count: powerOfTenFloor(s.count), accounts: powerOfTenFloor(s.accounts.size), first_seen: dayOf(s.first), last_seen: dayOf(s.last) });
+    }
+    return out;
+  }
+
   /** Sightings read back from the store at start: counting goes on from them. */
   restoreSightings(rows: readonly StoredSighting[]): void {
     for (const r of rows) {
@@ -331,7 +452,7 @@ export class SharedIndicators {
    * or an email domain never holds above watch.
    */
   floorFor(ids: readonly string[], nowMs: number): { level: VerdictLevel; reasons: VerdictReason[] } | null {
-    const live = ids.map((id) => this.byId.get(id)).filter((x): x is SharedIndicator => !!x && (!x.valid_until || Date.parse(x.valid_until) > nowMs));
+    const live = ids.map((id) => this.byId.get(id)).filter((x): x is SharedIndicator => !!x && (!x.valid_until || Date.parse(x.valid_until) > nowMs) && this.holdOf(x) === null);
     if (!live.length) return null;
     const families = new Set(live.map((x) => WEAK_FAMILY[x.kind]).filter(Boolean));
     const both = families.size >= 2;

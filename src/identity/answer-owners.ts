@@ -163,6 +163,12 @@ export interface AnswerOwnershipOptions {
   log?: (msg: string) => void;
   /** The operator's objects kept upstream that every customer may name (`identity.shared_objects`); others are refused. */
   shared?: { prompts?: readonly string[]; vectorStores?: readonly string[]; files?: readonly string[]; skills?: readonly string[] };
+  /**
+   * The organisation an account is in now: an answer belongs to its account and to that account's
+   * current organisation (one that moved takes its answers along). Without it, the organisation
+   * recorded with the answer.
+   */
+  orgOfAccount?: (accountId: string) => Promise<string | null>;
 }
 
 export type AnswerOwnershipHooks = GatewayHooks & { flush(): Promise<void> };
@@ -259,15 +265,28 @@ export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwner
   };
 
   const orgOf = (ctx: InteractionContext) => ctx.auth!.org?.id ?? ctx.auth!.account.org_id ?? null;
-  const isCallers = (ctx: InteractionContext, owner: AnswerOwner | null | undefined): owner is AnswerOwner => {
+  /** `orgs`: the current organisation of the owners that are not the caller (see currentOrgs). */
+  const isCallers = (ctx: InteractionContext, owner: AnswerOwner | null | undefined, orgs: ReadonlyMap<string, string | null>): owner is AnswerOwner => {
     if (!owner) return false;
+    if (owner.accountId === ctx.auth!.account.id) return true;
     const orgId = orgOf(ctx);
-    return owner.accountId === ctx.auth!.account.id || (owner.orgId !== null && owner.orgId === orgId);
+    const ownerOrg = orgs.has(owner.accountId) ? orgs.get(owner.accountId)! : owner.orgId;
+    return orgId !== null && ownerOrg === orgId;
+  };
+  /** The current organisation of each owner that is not the caller (empty without opts.orgOfAccount, or when all are the caller's). */
+  const currentOrgs = async (ctx: InteractionContext, owners: ReadonlyArray<AnswerOwner | null | undefined>): Promise<Map<string, string | null>> => {
+    const out = new Map<string, string | null>();
+    const resolve = opts.orgOfAccount;
+    if (!resolve || orgOf(ctx) === null) return out;
+    const others = new Set<string>();
+    for (const o of owners) if (o && o.accountId !== ctx.auth!.account.id) others.add(o.accountId);
+    await Promise.all([...others].map(async (id) => { out.set(id, await resolve(id)); }));
+    return out;
   };
   /** The record of `id` when the caller's account or organisation owns it, else null. */
   const ownedBy = async (ctx: InteractionContext, id: string): Promise<AnswerOwner | null> => {
     const owner = await ownerOf(id);
-    return isCallers(ctx, owner) ? owner : null;
+    return isCallers(ctx, owner, await currentOrgs(ctx, [owner])) ? owner : null;
   };
 
   // Refusals read the same for another customer's id as for one that does not exist: whether it exists is not told.
@@ -294,8 +313,14 @@ export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwner
     }
     const unknown: string[] = [];
     for (const id of unique) if (!recent.has(id)) unknown.push(id);
-    const decide = (found: ReadonlyMap<string, AnswerOwner>) => {
-      for (const r of refs) if (!isCallers(ctx, recent.get(r.id) ?? found.get(r.id))) refuse(ctx, r);
+    const decide = (found: ReadonlyMap<string, AnswerOwner>): Promise<void> | void => {
+      const owners = refs.map((r) => recent.get(r.id) ?? found.get(r.id));
+      // Another account's answer is the caller's only while that account is in the caller's organisation now.
+      if (owners.every((o) => !o || o.accountId === ctx.auth!.account.id) || !opts.orgOfAccount) {
+        refs.forEach((r, i) => { if (!isCallers(ctx, owners[i], new Map())) refuse(ctx, r); });
+        return;
+      }
+      return currentOrgs(ctx, owners).then((orgs) => { refs.forEach((r, i) => { if (!isCallers(ctx, owners[i], orgs)) refuse(ctx, r); }); });
     };
     if (unknown.length === 0) return decide(new Map());
     return ownersOf(unknown).then(decide);

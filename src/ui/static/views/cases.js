@@ -125,6 +125,7 @@ async function renderIntel(box, ctx) {
           { label: 'Source', value: (i) => i.source },
           { label: 'Campaign', value: (i) => i.campaign },
           { label: 'Level', value: (i) => levelBadge(i.level) },
+          { label: 'Status', value: (i) => (i.held ? `Held for review: ${fmtInt(i.held.accounts)} established accounts here share it` : 'In force') },
           { label: 'Until', value: (i) => when(i.valid_until) },
           { label: 'Sightings', num: true, value: (i) => fmtInt(seen.get(i.id)?.count ?? 0) },
           { label: 'Accounts', num: true, value: (i) => fmtInt(seen.get(i.id)?.accounts ?? 0) },

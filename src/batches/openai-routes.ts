@@ -15,7 +15,7 @@ import { WardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/index.ts';
 import { BATCH_ENDPOINTS, readBatchInput } from './openai-input.ts';
-import { callerOf, named, orgOf, type BatchRoutesDeps } from './routes.ts';
+import { callerOf, keyBeforeBody, named, orgOf, type BatchRoutesDeps } from './routes.ts';
 import { FileTooLarge, INPUT_FILE_PURPOSES, type FilePurpose, type FileStore, type StoredFile } from './files-store.ts';
 import type { BatchRecord, ItemOutcome, ItemState, OpenAiBatch } from './store.ts';
 import { mediaTypeOf } from './file-inputs.ts';
@@ -161,6 +161,7 @@ function readLimit(v: string | undefined, fallback: number, max: number): number
 
 export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatchRoutesDeps): void {
   const { store, files, config } = deps;
+  const onRequest = keyBeforeBody(deps);
   const fileRetentionMs = config.file_retention_days * DAY_MS;
 
   async function ownFile(auth: AuthContext, id: string): Promise<StoredFile> {
@@ -252,7 +253,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     const tooLarge = (purpose: string | undefined) => new WardenError('WARDEN_BODY_TOO_LARGE',
       `The file is larger than ${limitOf(purpose)} bytes, the most accepted here for ${purpose === undefined ? 'any file' : purpose === 'batch' ? 'a batch input' : 'a request\'s input'}.`);
     await scope.register(multipart, { limits: { files: 1, fields: 8, parts: 10, fieldSize: 1024, fileSize: largest + 1 }, throwFileSizeLimit: false });
-    scope.post('/v1/files', async (req, reply) => {
+    scope.post('/v1/files', { onRequest }, async (req, reply) => {
       const auth = await callerOf(deps, req);
       if (!req.isMultipart()) throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be multipart/form-data, with the fields "purpose" and "file".');
       const now = Date.now();
@@ -315,7 +316,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     });
   });
 
-  app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/v1/files', async (req, reply) => {
+  app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/v1/files', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     if (isAnthropicCaller(req)) return named(reply).send(await anthropicList(auth, req.query));
     const query = req.query as Record<string, string | undefined>;
@@ -326,13 +327,13 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     return named(reply).send(await listPage(rows, limit, describeFile));
   });
 
-  app.get<{ Params: { id: string } }>('/v1/files/:id', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/v1/files/:id', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     if (isAnthropicCaller(req)) return named(reply).send(anthropicFileJson(await ownInputFile(auth, req.params.id)));
     return named(reply).send(await describeFile(await ownFile(auth, req.params.id)));
   });
 
-  app.get<{ Params: { id: string } }>('/v1/files/:id/content', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/v1/files/:id/content', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     if (isAnthropicCaller(req)) {
       const f = await ownInputFile(auth, req.params.id);
@@ -344,7 +345,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     return named(reply).send(Readable.from(f.batch_id ? outputContent(f) : files.chunks(f.id)));
   });
 
-  app.delete<{ Params: { id: string } }>('/v1/files/:id', async (req, reply) => {
+  app.delete<{ Params: { id: string } }>('/v1/files/:id', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     if (isAnthropicCaller(req)) {
       const f = await ownInputFile(auth, req.params.id);
@@ -356,7 +357,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     return named(reply).send({ id: f.id, object: 'file', deleted: true });
   });
 
-  app.post('/v1/batches', async (req, reply) => {
+  app.post('/v1/batches', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     const body = isObject(req.body) ? req.body : {};
     const { input_file_id: inputFileId, endpoint, completion_window: window } = body;
@@ -399,19 +400,19 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     return named(reply).send(await describeBatch(batch));
   });
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/v1/batches', async (req, reply) => {
+  app.get<{ Querystring: Record<string, string | undefined> }>('/v1/batches', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     const limit = readLimit(req.query.limit, 20, 100);
     const rows = await store.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { limit: limit + 1, after_id: req.query.after }, 'openai');
     return named(reply).send(await listPage(rows, limit, describeBatch));
   });
 
-  app.get<{ Params: { id: string } }>('/v1/batches/:id', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/v1/batches/:id', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     return named(reply).send(await describeBatch(await ownBatch(auth, req.params.id)));
   });
 
-  app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     const batch = await ownBatch(auth, req.params.id);
     // As OpenAI answers: a batch that has ended (completed, failed, expired, cancelled) cannot be

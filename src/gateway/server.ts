@@ -16,6 +16,7 @@ import { answerClientError, shedWhileClosing } from './early-refusals.ts';
 import { mergeHeaders } from './headers.ts';
 import { clientAddress, proxyTrust } from './client-address.ts';
 import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
+import { dropUnreadBody } from './unread-body.ts';
 
 export { wireOf } from './wire.ts';
 import { handleTokenCount, TOKEN_COUNT_ROUTES } from './token-count.ts';
@@ -188,19 +189,8 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
       const werr = toWardenError(err);
       const id = ulid(Date.now());
       recordRejectedRequest(deps, flavour, earlyRequest(req, null), werr, id);
-      const headers = mergeHeaders(requestIdHeaders(id), werr.headers);
-      // The body still coming is read and discarded, not parsed, up to `server.body_limit_bytes`
-      // (the connection then stays usable); past it the connection is closed: Node alone would
-      // read an endless body until the request timeout, for a client that gave no valid key.
-      const announced = Number(req.headers['content-length'] ?? 0);
-      if (announced > opts.bodyLimitBytes) headers.connection = 'close';
-      else if (!req.raw.complete) {
-        let discarded = 0;
-        req.raw.on('data', (chunk: Buffer) => {
-          discarded += chunk.length;
-          if (discarded > opts.bodyLimitBytes) req.raw.socket.destroy();
-        });
-      }
+      // The body still coming is discarded, not parsed, up to `server.body_limit_bytes`.
+      const headers = mergeHeaders(requestIdHeaders(id), werr.headers, dropUnreadBody(req.raw, opts.bodyLimitBytes));
       return reply.code(werr.status).headers(headers).type('application/json')
         .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
     }

@@ -55,6 +55,13 @@ export const configSchema = z.strictObject({
      * request for over a second.
      */
     max_request_items: z.number().int().positive().default(10_000),
+    /**
+     * Most JSON values a request body may hold (counted from its bytes, before it is parsed, as its
+     * commas and opening brackets outside strings); more is refused with 400. Parsing costs per
+     * value: 4 MiB of empty objects held the serving thread for seconds. 300,000 is OpenAI's limit
+     * of tokens in one embeddings request, the largest honest list of values (token ids).
+     */
+    max_json_values: z.number().int().positive().default(300_000),
     /** Largest request header section, bytes (Node's --max-http-header-size). */
     header_limit_bytes: z.number().int().positive().default(16 * 1024),
     /** Longest a streamed answer may run before Warden ends it, ms. */

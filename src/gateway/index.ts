@@ -111,6 +111,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   };
   app = buildServer(deps, {
     bodyLimitBytes: config.server.body_limit_bytes,
+    maxJsonValues: config.server.max_json_values,
     headerLimitBytes: config.server.header_limit_bytes,
     requestTimeoutMs: config.server.request_timeout_ms,
     trustedProxies: config.server.trusted_proxies,

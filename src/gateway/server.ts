@@ -20,11 +20,13 @@ import { dropUnreadBody } from './unread-body.ts';
 
 export { wireOf } from './wire.ts';
 import { handleTokenCount, TOKEN_COUNT_ROUTES } from './token-count.ts';
-import { MAX_JSON_DEPTH, nestsDeeper } from './json-depth.ts';
+import { MAX_JSON_DEPTH, MAX_JSON_VALUES, holdsMoreValues, nestsDeeper } from './json-depth.ts';
 import { handleBackgroundResponse, handleStoredResponse } from './stored-responses.ts';
 
 export interface ServerOptions {
   bodyLimitBytes: number;
+  /** Most JSON values a request body may hold (`server.max_json_values`), checked before it is parsed. */
+  maxJsonValues?: number;
   headerLimitBytes: number;
   /** Longest a request (headers and body) may take to arrive, ms. */
   requestTimeoutMs: number;
@@ -126,6 +128,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   const traffic = opts.traffic;
   const track = (res: http.ServerResponse) => traffic?.track(res);
   const trust = opts.trustedProxies.length ? proxyTrust(opts.trustedProxies) : null;
+  const maxJsonValues = opts.maxJsonValues ?? MAX_JSON_VALUES;
   const app = Fastify({
     logger: opts.logger,
     // per-request access logs would cost throughput and duplicate the interaction events
@@ -214,7 +217,12 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     let text: string;
     let parsed: unknown;
     try {
-      text = utf8JsonBytes(req.headers['content-type'], body).toString('utf8');
+      const utf8 = utf8JsonBytes(req.headers['content-type'], body);
+      // Refused from its bytes: parsing it would hold the serving thread (seconds for 4 MiB of `{}`).
+      if (holdsMoreValues(utf8, maxJsonValues)) {
+        return done(new WardenError('WARDEN_INVALID_REQUEST', `The request body holds more than ${maxJsonValues} JSON values; at most ${maxJsonValues} are accepted.`), undefined);
+      }
+      text = utf8.toString('utf8');
       parsed = JSON.parse(text);
     } catch (err) {
       if (err instanceof WardenError) return done(err, undefined);

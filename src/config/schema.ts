@@ -136,6 +136,13 @@ export const configSchema = z.strictObject({
     /** Truncate each recorded message to this many characters (a user turn keeps its start and its end). */
     max_message_chars: z.number().int().positive().default(8000),
     /**
+     * Requests refused before anyone is known (no key, a wrong or revoked one) recorded as events
+     * (and ledger openings) per client address (an IPv6 /64) and minute; past it one in 100 more is
+     * recorded and the rest counted in `warden_refused_requests_unrecorded_total`. Every one is
+     * still answered 401: this bounds what a client with no key writes to the stores.
+     */
+    refused_anonymous_per_minute: z.number().int().positive().default(60),
+    /**
      * Messages an event keeps of a request: past this many, the first quarter, the last ones, the
      * current turn's start and the latest user turns with text before them, and the rest counted (`request.messages_omitted`), so that an event's size and cost do not
      * grow with the request's message count.

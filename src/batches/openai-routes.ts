@@ -25,6 +25,10 @@ export interface OpenAiBatchRoutesDeps extends BatchRoutesDeps {
   files: FileStore;
 }
 
+/** Refusal of an upload over a storage cap, worded as OpenAI's ("You have exceeded your file storage quota..."). */
+const storageRefusal = (detail: string) =>
+  new WardenError('WARDEN_STORAGE_QUOTA_EXCEEDED', `You have exceeded your file storage quota: ${detail}. Delete files you no longer need (DELETE /v1/files/{file_id}) and upload again.`);
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
 /** Output files live at most as long as the batch whose results they read. */
@@ -162,6 +166,28 @@ function readLimit(v: string | undefined, fallback: number, max: number): number
 export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatchRoutesDeps): void {
   const { store, files, config } = deps;
   const onRequest = keyBeforeBody(deps);
+
+  /**
+   * The bytes the caller may still upload, within its account's and its organisation's storage
+   * caps; throws the refusal when no file more fits (as OpenAI and Anthropic answer a storage
+   * quota exceeded: 400 `invalid_request_error`). `refusal` is the error once an upload is cut at `bytes`.
+   */
+  async function storageRoom(auth: AuthContext, now: number): Promise<{ bytes: number; refusal: () => WardenError }> {
+    const held = await files.held({ accountId: auth.account.id }, now);
+    if (held.files >= config.max_files_per_account) {
+      throw storageRefusal(`this account holds ${held.files} files; at most ${config.max_files_per_account} files may be kept at once`);
+    }
+    const accountRoom = config.max_file_bytes_per_account - held.bytes;
+    const accountRefusal = () => storageRefusal(`this account may keep ${config.max_file_bytes_per_account} bytes of files and holds ${held.bytes}`);
+    if (accountRoom <= 0) throw accountRefusal();
+    const org = orgOf(auth);
+    if (org === null) return { bytes: accountRoom, refusal: accountRefusal };
+    const orgHeld = await files.held({ orgId: org }, now);
+    const orgRoom = config.max_file_bytes_per_org - orgHeld.bytes;
+    const orgRefusal = () => storageRefusal(`this organization may keep ${config.max_file_bytes_per_org} bytes of files and holds ${orgHeld.bytes}`);
+    if (orgRoom <= 0) throw orgRefusal();
+    return orgRoom < accountRoom ? { bytes: orgRoom, refusal: orgRefusal } : { bytes: accountRoom, refusal: accountRefusal };
+  }
   const fileRetentionMs = config.file_retention_days * DAY_MS;
 
   async function ownFile(auth: AuthContext, id: string): Promise<StoredFile> {
@@ -256,10 +282,13 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     scope.post('/v1/files', { onRequest }, async (req, reply) => {
       const auth = await callerOf(deps, req);
       if (!req.isMultipart()) throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be multipart/form-data, with the fields "purpose" and "file".');
-      const now = Date.now();
-      const fields: Record<string, string> = {};
       // Anthropic's Files API sends no purpose: its files are all a request's input.
       const anthropic = isAnthropicCaller(req);
+      await deps.charge?.(auth, clientAddress(req), anthropic ? 'anthropic' : 'openai');
+      const now = Date.now();
+      // What the account and its organisation may still store: an upload past it is cut off there.
+      const room = await storageRoom(auth, now);
+      const fields: Record<string, string> = {};
       if (anthropic) fields.purpose = 'user_data';
       let uploaded: StoredFile | null = null;
       let uploading: string | undefined;
@@ -281,12 +310,12 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
           };
           // The SDK sends the file before its purpose: then it is checked against its own limit once the purpose is known.
           uploading = fields.purpose;
-          const bytes = await files.upload(file, part.file, limitOf(uploading));
+          const bytes = await files.upload(file, part.file, Math.min(limitOf(uploading), room.bytes));
           uploaded = { ...file, bytes };
         }
       } catch (err) {
         if (uploaded) await files.delete(uploaded.id);
-        if (err instanceof FileTooLarge) throw tooLarge(uploading);
+        if (err instanceof FileTooLarge) throw room.bytes < limitOf(uploading) ? room.refusal() : tooLarge(uploading);
         if (err instanceof WardenError) throw err;
         throw new WardenError('WARDEN_INVALID_REQUEST', `The multipart body could not be read: ${(err as Error).message}`);
       }
@@ -359,6 +388,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
 
   app.post('/v1/batches', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
+    await deps.charge?.(auth, clientAddress(req), 'openai');
     const body = isObject(req.body) ? req.body : {};
     const { input_file_id: inputFileId, endpoint, completion_window: window } = body;
     if (typeof inputFileId !== 'string' || inputFileId === '') throw new WardenError('WARDEN_INVALID_REQUEST', 'input_file_id: Field required', { param: 'input_file_id' });

@@ -33,6 +33,11 @@ export interface BatchRoutesDeps {
    * identity verified), as the model endpoints give it: the gateway's `barred` hooks.
    */
   barred?: (auth: AuthContext) => void;
+  /**
+   * Charges a request that stores something (an upload, a batch's creation) to the caller's request
+   * limits, as one request: throws the 429 past them (the gateway's `chargeRequest` hooks).
+   */
+  charge?: (auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic') => void | Promise<void>;
 }
 
 /**
@@ -129,6 +134,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
   });
   async function createBatch(req: FastifyRequest, reply: FastifyReply) {
     const auth = await callerOf(deps, req);
+    await deps.charge?.(auth, clientAddress(req), 'anthropic');
     // The gateway's rule for every JSON body: UTF-8, its byte-order mark dropped.
     const body = Buffer.isBuffer(req.body) && req.body.length ? utf8JsonBytes(req.headers['content-type'], req.body) : req.body;
     const items = await readBatchBody(Buffer.isBuffer(body) ? body : undefined, config.max_requests);

@@ -72,3 +72,27 @@ test('a keyed batch creation still reads its body, and a small unkeyed one leave
     await tw.close();
   }
 });
+
+test('Expect: 100-continue on a batch route: the body is asked for only once the key is checked', { timeout: 60_000 }, async () => {
+  const tw = await startTestWarden();
+  try {
+    const { key } = await tw.account('continuer', 'email_verified');
+    const body = JSON.stringify({ requests: [{ custom_id: 'a', params: { model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] } }] });
+    const ask = (headers: Record<string, string>) => new Promise<{ status: number; continued: boolean }>((resolve, reject) => {
+      const u = new URL(tw.url);
+      let continued = false;
+      const req = http.request({ host: u.hostname, port: u.port, path: '/v1/messages/batches', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(body.length), expect: '100-continue', 'anthropic-version': '2023-06-01', ...headers } }, (res) => {
+        res.resume(); res.on('end', () => resolve({ status: res.statusCode!, continued }));
+      });
+      req.on('continue', () => { continued = true; req.end(body); });
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+    const refused = await ask({});
+    assert.deepEqual(refused, { status: 401, continued: false }, 'no key: refused without being asked for the body');
+    const served = await ask({ 'x-api-key': key });
+    assert.deepEqual(served, { status: 200, continued: true }, 'a valid key is asked for its body, and the batch created');
+  } finally {
+    await tw.close();
+  }
+});

@@ -71,6 +71,8 @@ export function keyBeforeBody(deps: Pick<BatchRoutesDeps, 'authenticator' | 'bar
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     try {
       callers.set(req, await callerOf(deps, req));
+      // Asked for its body only now that its key is known (`Expect: 100-continue`: src/gateway/server.ts).
+      if ((req.raw as { wardenContinue?: boolean }).wardenContinue) reply.raw.writeContinue();
     } catch (err) {
       reply.headers(dropUnreadBody(req.raw, REFUSED_BODY_DISCARD_BYTES));
       throw err;

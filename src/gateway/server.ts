@@ -115,6 +115,10 @@ function earlyRequest(req: FastifyRequest, auth: AuthContext | null): EarlyReque
   return { ip: clientAddress(req), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth, headers: req.headers };
 }
 
+/** Batch and files routes, whose key is checked before their body is read too (src/batches/routes.ts). */
+const BATCH_ROUTES = /^\/v1\/(?:files|batches|messages\/batches)(?:\/|$)/;
+const keyedBeforeBody = (path: string) => Boolean(ROUTE_FLAVOUR[path]) || BATCH_ROUTES.test(path);
+
 /** A model route's request, its key checked before its body was read. */
 type KeyedRequest = FastifyRequest & { wardenAuth?: AuthContext };
 /** A request that asked `Expect: 100-continue`, its 100 held until its key is checked. */
@@ -170,9 +174,10 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
       else handler(req, res);
     }).on('checkContinue', (req: ContinueRequest, res) => {
       track(res);
-      // `Expect: 100-continue`: a model route's body is asked for once its key is checked (in the
-      // hook below), so a client with no valid key does not upload it; other routes' at once.
-      if (!closing && req.method === 'POST' && ROUTE_FLAVOUR[(req.url ?? '').split('?')[0]]) req.wardenContinue = true;
+      // `Expect: 100-continue`: a model, batch or files route's body is asked for once its key is
+      // checked (in the hooks that check it), so a client with no valid key does not upload it;
+      // other routes' at once.
+      if (!closing && req.method === 'POST' && keyedBeforeBody((req.url ?? '').split('?')[0])) req.wardenContinue = true;
       else res.writeContinue();
       if (closing || opts.shedding?.()) shedWhileClosing(deps, req, res, trust);
       else handler(req, res);

@@ -388,7 +388,6 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
 
   app.post('/v1/batches', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
-    await deps.charge?.(auth, clientAddress(req), 'openai');
     const body = isObject(req.body) ? req.body : {};
     const { input_file_id: inputFileId, endpoint, completion_window: window } = body;
     if (typeof inputFileId !== 'string' || inputFileId === '') throw new WardenError('WARDEN_INVALID_REQUEST', 'input_file_id: Field required', { param: 'input_file_id' });

@@ -34,8 +34,9 @@ export interface BatchRoutesDeps {
    */
   barred?: (auth: AuthContext) => void;
   /**
-   * Charges a request that stores something (an upload, a batch's creation) to the caller's request
-   * limits, as one request: throws the 429 past them (the gateway's `chargeRequest` hooks).
+   * Charges an upload to the caller's request limits, as one request: throws the 429 past them
+   * (the gateway's `chargeRequest` hooks). A batch's creation is not charged: its requests are, as
+   * they run (an account whose batches run at its limit could otherwise never queue the next).
    */
   charge?: (auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic') => void | Promise<void>;
 }
@@ -136,7 +137,6 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
   });
   async function createBatch(req: FastifyRequest, reply: FastifyReply) {
     const auth = await callerOf(deps, req);
-    await deps.charge?.(auth, clientAddress(req), 'anthropic');
     // The gateway's rule for every JSON body: UTF-8, its byte-order mark dropped.
     const body = Buffer.isBuffer(req.body) && req.body.length ? utf8JsonBytes(req.headers['content-type'], req.body) : req.body;
     const items = await readBatchBody(Buffer.isBuffer(body) ? body : undefined, config.max_requests);

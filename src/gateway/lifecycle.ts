@@ -153,7 +153,7 @@ export interface GatewayHooks {
   /** Token counting's own request limit (see above); may refuse with 429. */
   countLimits?(ctx: InteractionContext): void | Promise<void>;
   /**
-   * A request that runs no model (a file upload, a batch's creation) charged to the caller's
+   * A request that runs no model (a file upload) charged to the caller's
    * request limits (key, account, organisation, address): one request and no tokens; may refuse
    * with 429 in the `wire`'s format.
    */

@@ -3,8 +3,8 @@
  * set the rate-limit headers, record the decision on the event and refuse with 429 (503 when the
  * backend is down and the mode is fail-closed); in `onEnd`, settle the reservation to real usage
  * and release concurrency, whatever the outcome of the interaction. Token counting has its own
- * per-key request limit (`countLimits`), outside the meters of model calls; uploads and batch
- * creations are charged one request each to the meters, with no tokens (`chargeRequest`).
+ * per-key request limit (`countLimits`), outside the meters of model calls; file uploads are
+ * charged one request each to the meters, with no tokens (`chargeRequest`).
  */
 import type { Registry } from 'prom-client';
 import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';

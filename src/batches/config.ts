@@ -26,6 +26,15 @@ export const batchesConfigSchema = z.object({
    */
   max_input_file_bytes: z.number().int().positive().default(32 * 1024 * 1024),
   /**
+   * Files an account may keep at once (uploads not yet expired or deleted; batch output files are
+   * not counted), and the bytes of them it and its organisation may keep: an upload past either is
+   * refused with 400 `invalid_request_error`, as OpenAI and Anthropic refuse one over their storage
+   * quota (100 GB per organisation there). Uploads share the disk with the ledger and the events.
+   */
+  max_files_per_account: z.number().int().positive().default(10_000),
+  max_file_bytes_per_account: z.number().int().positive().default(5 * 1024 ** 3),
+  max_file_bytes_per_org: z.number().int().positive().default(50 * 1024 ** 3),
+  /**
    * Clients of one account reading streamed background responses at once, on each node: each holds
    * a connection open for as long as the response runs (or `server.stream_max_duration_ms`). More are
    * refused with 429.

@@ -54,6 +54,8 @@ export interface FileStore {
   setExpiry(id: string, expiresAt: number): Promise<void>;
   /** The purpose, known once the whole multipart body is read (the SDK sends the file first). */
   setPurpose(id: string, purpose: FilePurpose): Promise<void>;
+  /** The uploads an account, or an organisation, holds (not expired; batch output files have no content and are not counted). */
+  held(owner: { accountId: string } | { orgId: string }, now: number): Promise<{ files: number; bytes: number }>;
   delete(id: string): Promise<boolean>;
   /** Delete expired files, and chunks of uploads abandoned before `staleBefore`; how many files. */
   prune(now: number, staleBefore: number): Promise<number>;
@@ -108,6 +110,8 @@ const SQL = {
   setPurpose: 'UPDATE batch_files SET purpose = ? WHERE id = ?',
   deleteChunks: 'DELETE FROM batch_file_chunks WHERE file_id = ?',
   delete: 'DELETE FROM batch_files WHERE id = ?',
+  heldByAccount: 'SELECT COUNT(*) AS files, COALESCE(SUM(bytes), 0) AS bytes FROM batch_files WHERE account_id = ? AND batch_id IS NULL AND (expires_at IS NULL OR expires_at > ?)',
+  heldByOrg: 'SELECT COUNT(*) AS files, COALESCE(SUM(bytes), 0) AS bytes FROM batch_files WHERE org_id = ? AND batch_id IS NULL AND (expires_at IS NULL OR expires_at > ?)',
   expiredChunks: 'DELETE FROM batch_file_chunks WHERE file_id IN (SELECT id FROM batch_files WHERE expires_at IS NOT NULL AND expires_at <= ?)',
   expired: 'DELETE FROM batch_files WHERE expires_at IS NOT NULL AND expires_at <= ?',
   abandoned: 'DELETE FROM batch_file_chunks WHERE written_at < ? AND file_id NOT IN (SELECT id FROM batch_files)',
@@ -197,6 +201,10 @@ export class SqliteFileStore implements FileStore {
   async setPurpose(id: string, purpose: FilePurpose) {
     this.sql(SQL.setPurpose).run(purpose, id);
   }
+  async held(owner: { accountId: string } | { orgId: string }, now: number) {
+    const r = ('accountId' in owner ? this.sql(SQL.heldByAccount).get(owner.accountId, now) : this.sql(SQL.heldByOrg).get(owner.orgId, now)) as { files: number; bytes: number };
+    return { files: Number(r.files), bytes: Number(r.bytes) };
+  }
   async delete(id: string) {
     return this.db.transaction(() => {
       this.sql(SQL.deleteChunks).run(id);
@@ -267,6 +275,10 @@ export class PostgresFileStore implements FileStore {
   }
   async setPurpose(id: string, purpose: FilePurpose) {
     await this.q(SQL.setPurpose, [purpose, id]);
+  }
+  async held(owner: { accountId: string } | { orgId: string }, now: number) {
+    const { rows } = 'accountId' in owner ? await this.q(SQL.heldByAccount, [owner.accountId, now]) : await this.q(SQL.heldByOrg, [owner.orgId, now]);
+    return { files: Number(rows[0].files), bytes: Number(rows[0].bytes) };
   }
   async delete(id: string) {
     await this.q(SQL.deleteChunks, [id]);

@@ -14,7 +14,7 @@ import type { Authenticator, GatewayHooks } from '../gateway/index.ts';
 import type { AuthContext, IdentityStore } from '../identity/index.ts';
 import type { BatchesConfig } from './config.ts';
 import { BatchCredentials } from './credentials.ts';
-import { registerBatchRoutes } from './routes.ts';
+import { registerBatchRoutes, type BatchRoutesDeps } from './routes.ts';
 import { batchAdminRoutes } from './admin.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { BatchRunner } from './runner.ts';
@@ -46,9 +46,10 @@ export interface Batches {
   hooks: GatewayHooks;
   /**
    * Serve the routes on the gateway's server and start running batches there; stopped when it
-   * closes. `barred` throws the policy's refusal of an account a verdict bars, on every route.
+   * closes. `barred` throws the policy's refusal of an account a verdict bars, on every route;
+   * `charge` charges an upload to the caller's request limits.
    */
-  register(app: FastifyInstance, callerAuthenticator: Authenticator, barred?: (auth: AuthContext) => void): void;
+  register(app: FastifyInstance, callerAuthenticator: Authenticator, barred?: (auth: AuthContext) => void, charge?: BatchRoutesDeps['charge']): void;
   /** Operators' routes, for the admin API (`/admin/batches`, `/admin/files`). */
   adminRoutes: AdminRouteRegistrar;
 }
@@ -100,7 +101,7 @@ export function createBatches(
       onEnd(ctx, event) { credentials.markEvent(ctx.headers, event); },
       onRefused(headers, event) { credentials.markEvent(headers, event); },
     },
-    register(app, callerAuthenticator, barred) {
+    register(app, callerAuthenticator, barred, charge) {
       const running = new BatchRunner(store, app, credentials, config, opts.log, opts.registry, {
         ended: async (ids) => {
           await recordOutputFiles(store, files, ids, config.retention_days, config.file_retention_days);
@@ -110,7 +111,7 @@ export function createBatches(
       }, streamedRuns);
       runner = running;
       const deps = {
-        store, authenticator: callerAuthenticator, config, barred, orgOfAccount,
+        store, authenticator: callerAuthenticator, config, barred, orgOfAccount, charge,
         onCreated: () => { setImmediate(() => { void running.tick(Date.now(), true); }); },
         onCanceled: (id: string) => running.closedBatch(id),
       };

@@ -15,7 +15,7 @@ import { WardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/index.ts';
 import { BATCH_ENDPOINTS, readBatchInput } from './openai-input.ts';
-import { callerOf, named, orgOf, visibleRows, visibleTo, type BatchRoutesDeps } from './routes.ts';
+import { callerOf, keyBeforeBody, named, orgOf, visibleRows, visibleTo, type BatchRoutesDeps } from './routes.ts';
 import { FileTooLarge, INPUT_FILE_PURPOSES, type FilePurpose, type FileStore, type StoredFile } from './files-store.ts';
 import type { BatchRecord, ItemOutcome, ItemState, OpenAiBatch } from './store.ts';
 import { mediaTypeOf } from './file-inputs.ts';
@@ -24,6 +24,10 @@ import { clientAddress } from '../gateway/client-address.ts';
 export interface OpenAiBatchRoutesDeps extends BatchRoutesDeps {
   files: FileStore;
 }
+
+/** Refusal of an upload over a storage cap, worded as OpenAI's ("You have exceeded your file storage quota..."). */
+const storageRefusal = (detail: string) =>
+  new WardenError('WARDEN_STORAGE_QUOTA_EXCEEDED', `You have exceeded your file storage quota: ${detail}. Delete files you no longer need (DELETE /v1/files/{file_id}) and upload again.`);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
@@ -158,6 +162,29 @@ function readLimit(v: string | undefined, fallback: number, max: number): number
 
 export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatchRoutesDeps): void {
   const { store, files, config } = deps;
+  const onRequest = keyBeforeBody(deps);
+
+  /**
+   * The bytes the caller may still upload, within its account's and its organisation's storage
+   * caps; throws the refusal when no file more fits (as OpenAI and Anthropic answer a storage
+   * quota exceeded: 400 `invalid_request_error`). `refusal` is the error once an upload is cut at `bytes`.
+   */
+  async function storageRoom(auth: AuthContext, now: number): Promise<{ bytes: number; refusal: () => WardenError }> {
+    const held = await files.held({ accountId: auth.account.id }, now);
+    if (held.files >= config.max_files_per_account) {
+      throw storageRefusal(`this account holds ${held.files} files; at most ${config.max_files_per_account} files may be kept at once`);
+    }
+    const accountRoom = config.max_file_bytes_per_account - held.bytes;
+    const accountRefusal = () => storageRefusal(`this account may keep ${config.max_file_bytes_per_account} bytes of files and holds ${held.bytes}`);
+    if (accountRoom <= 0) throw accountRefusal();
+    const org = orgOf(auth);
+    if (org === null) return { bytes: accountRoom, refusal: accountRefusal };
+    const orgHeld = await files.held({ orgId: org }, now);
+    const orgRoom = config.max_file_bytes_per_org - orgHeld.bytes;
+    const orgRefusal = () => storageRefusal(`this organization may keep ${config.max_file_bytes_per_org} bytes of files and holds ${orgHeld.bytes}`);
+    if (orgRoom <= 0) throw orgRefusal();
+    return orgRoom < accountRoom ? { bytes: orgRoom, refusal: orgRefusal } : { bytes: accountRoom, refusal: accountRefusal };
+  }
   const fileRetentionMs = config.file_retention_days * DAY_MS;
 
   async function ownFile(auth: AuthContext, id: string): Promise<StoredFile> {
@@ -250,13 +277,16 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     const tooLarge = (purpose: string | undefined) => new WardenError('WARDEN_BODY_TOO_LARGE',
       `The file is larger than ${limitOf(purpose)} bytes, the most accepted here for ${purpose === undefined ? 'any file' : purpose === 'batch' ? 'a batch input' : 'a request\'s input'}.`);
     await scope.register(multipart, { limits: { files: 1, fields: 8, parts: 10, fieldSize: 1024, fileSize: largest + 1 }, throwFileSizeLimit: false });
-    scope.post('/v1/files', async (req, reply) => {
+    scope.post('/v1/files', { onRequest }, async (req, reply) => {
       const auth = await callerOf(deps, req);
       if (!req.isMultipart()) throw new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be multipart/form-data, with the fields "purpose" and "file".');
-      const now = Date.now();
-      const fields: Record<string, string> = {};
       // Anthropic's Files API sends no purpose: its files are all a request's input.
       const anthropic = isAnthropicCaller(req);
+      await deps.charge?.(auth, clientAddress(req), anthropic ? 'anthropic' : 'openai');
+      const now = Date.now();
+      // What the account and its organisation may still store: an upload past it is cut off there.
+      const room = await storageRoom(auth, now);
+      const fields: Record<string, string> = {};
       if (anthropic) fields.purpose = 'user_data';
       let uploaded: StoredFile | null = null;
       let uploading: string | undefined;
@@ -278,12 +308,12 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
           };
           // The SDK sends the file before its purpose: then it is checked against its own limit once the purpose is known.
           uploading = fields.purpose;
-          const bytes = await files.upload(file, part.file, limitOf(uploading));
+          const bytes = await files.upload(file, part.file, Math.min(limitOf(uploading), room.bytes));
           uploaded = { ...file, bytes };
         }
       } catch (err) {
         if (uploaded) await files.delete(uploaded.id);
-        if (err instanceof FileTooLarge) throw tooLarge(uploading);
+        if (err instanceof FileTooLarge) throw room.bytes < limitOf(uploading) ? room.refusal() : tooLarge(uploading);
         if (err instanceof WardenError) throw err;
         throw new WardenError('WARDEN_INVALID_REQUEST', `The multipart body could not be read: ${(err as Error).message}`);
       }
@@ -313,7 +343,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     });
   });
 
-  app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/v1/files', async (req, reply) => {
+  app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/v1/files', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     if (isAnthropicCaller(req)) return named(reply).send(await anthropicList(auth, req.query));
     const query = req.query as Record<string, string | undefined>;
@@ -324,13 +354,13 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     return named(reply).send(await listPage(rows, limit, describeFile));
   });
 
-  app.get<{ Params: { id: string } }>('/v1/files/:id', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/v1/files/:id', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     if (isAnthropicCaller(req)) return named(reply).send(anthropicFileJson(await ownInputFile(auth, req.params.id)));
     return named(reply).send(await describeFile(await ownFile(auth, req.params.id)));
   });
 
-  app.get<{ Params: { id: string } }>('/v1/files/:id/content', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/v1/files/:id/content', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     if (isAnthropicCaller(req)) {
       const f = await ownInputFile(auth, req.params.id);
@@ -342,7 +372,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     return named(reply).send(Readable.from(f.batch_id ? outputContent(f) : files.chunks(f.id)));
   });
 
-  app.delete<{ Params: { id: string } }>('/v1/files/:id', async (req, reply) => {
+  app.delete<{ Params: { id: string } }>('/v1/files/:id', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     if (isAnthropicCaller(req)) {
       const f = await ownInputFile(auth, req.params.id);
@@ -354,7 +384,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     return named(reply).send({ id: f.id, object: 'file', deleted: true });
   });
 
-  app.post('/v1/batches', async (req, reply) => {
+  app.post('/v1/batches', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     const body = isObject(req.body) ? req.body : {};
     const { input_file_id: inputFileId, endpoint, completion_window: window } = body;
@@ -397,19 +427,19 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     return named(reply).send(await describeBatch(batch));
   });
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/v1/batches', async (req, reply) => {
+  app.get<{ Querystring: Record<string, string | undefined> }>('/v1/batches', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     const limit = readLimit(req.query.limit, 20, 100);
     const rows = await visibleRows(deps, auth, await store.list({ accountId: auth.account.id, orgId: orgOf(auth) }, { limit: limit + 1, after_id: req.query.after }, 'openai'));
     return named(reply).send(await listPage(rows, limit, describeBatch));
   });
 
-  app.get<{ Params: { id: string } }>('/v1/batches/:id', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/v1/batches/:id', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     return named(reply).send(await describeBatch(await ownBatch(auth, req.params.id)));
   });
 
-  app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/v1/batches/:id/cancel', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     const batch = await ownBatch(auth, req.params.id);
     // As OpenAI answers: a batch that has ended (completed, failed, expired, cancelled) cannot be

@@ -14,6 +14,7 @@ import { apiKeyFromHeaders, requireScope, type AuthContext } from '../identity/i
 import type { BatchesConfig } from './config.ts';
 import type { BatchRecord, BatchStore, ItemState } from './store.ts';
 import { collectBody, readBatchBody } from './batch-body.ts';
+import { dropUnreadBody } from '../gateway/unread-body.ts';
 
 /** Results read per statement when a batch's results are sent. */
 const RESULTS_PAGE = 500;
@@ -38,6 +39,12 @@ export interface BatchRoutesDeps {
    * batches along, and leaves none behind for the organisation it left.
    */
   orgOfAccount: (accountId: string) => Promise<string | null>;
+  /**
+   * Charges an upload to the caller's request limits, as one request: throws the 429 past them
+   * (the gateway's `chargeRequest` hooks). A batch's creation is not charged: its requests are, as
+   * they run (an account whose batches run at its limit could otherwise never queue the next).
+   */
+  charge?: (auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic') => void | Promise<void>;
 }
 
 /**
@@ -46,12 +53,38 @@ export interface BatchRoutesDeps {
  * answers nor queues new requests).
  */
 export async function callerOf(deps: Pick<BatchRoutesDeps, 'authenticator' | 'barred'>, req: FastifyRequest): Promise<AuthContext> {
+  const known = callers.get(req);
+  if (known) return known;
   const secret = apiKeyFromHeaders(req.headers);
   if (!secret) throw new WardenError('WARDEN_MISSING_API_KEY', 'Missing API key. Send it as "x-api-key: <key>" or "Authorization: Bearer <key>".');
   const auth = await deps.authenticator.authenticate(secret);
   requireScope(auth, 'inference');
   deps.barred?.(auth);
   return auth;
+}
+
+/** Callers whose key was checked from the headers (`keyBeforeBody`), for the handler. */
+const callers = new WeakMap<FastifyRequest, AuthContext>();
+/** What of a refused request's body is read and discarded to keep its connection; past it the connection closes. */
+const REFUSED_BODY_DISCARD_BYTES = 1024 * 1024;
+
+/**
+ * The `onRequest` hook of every batch and files route: the caller is checked from the headers,
+ * before any byte of the body is read or parsed (as the model routes' and TAXII's), so that a
+ * client with no valid key (or a barred account) makes the gateway hold nothing: a batch body is
+ * up to `batches.max_body_bytes`. The body still coming is discarded, or its connection closed.
+ */
+export function keyBeforeBody(deps: Pick<BatchRoutesDeps, 'authenticator' | 'barred'>) {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    try {
+      callers.set(req, await callerOf(deps, req));
+      // Asked for its body only now that its key is known (`Expect: 100-continue`: src/gateway/server.ts).
+      if ((req.raw as { wardenContinue?: boolean }).wardenContinue) reply.raw.writeContinue();
+    } catch (err) {
+      reply.headers(dropUnreadBody(req.raw, REFUSED_BODY_DISCARD_BYTES));
+      throw err;
+    }
+  };
 }
 
 /** The reply named with a request id, as every answer Warden makes itself (its refusals get theirs from the error handler). */
@@ -111,13 +144,14 @@ const header = (req: FastifyRequest, name: string): string | null => {
 
 export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps): void {
   const { store, config } = deps;
+  const onRequest = keyBeforeBody(deps);
 
   // The body is kept as it arrives and read a slice at a time (src/batches/batch-body.ts), not
   // gathered and parsed whole as the gateway's other bodies are: here the route's own JSON parser.
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser(/^application\/(.+\+)?json/, (req: FastifyRequest, payload: Readable) => collectBody(payload, req.headers['content-length'], config.max_body_bytes));
-    scope.post('/v1/messages/batches', { bodyLimit: config.max_body_bytes }, createBatch);
+    scope.post('/v1/messages/batches', { bodyLimit: config.max_body_bytes, onRequest }, createBatch);
   });
   async function createBatch(req: FastifyRequest, reply: FastifyReply) {
     const auth = await callerOf(deps, req);
@@ -142,7 +176,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
     return named(reply).send(await describe(deps, req, batch));
   }
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/v1/messages/batches', async (req, reply) => {
+  app.get<{ Querystring: Record<string, string | undefined> }>('/v1/messages/batches', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     const limit = req.query.limit === undefined ? 20 : Number(req.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new WardenError('WARDEN_INVALID_REQUEST', 'limit: an integer from 1 to 1000', { param: 'limit' });
@@ -154,12 +188,12 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
     return named(reply).send({ data, has_more: rows.length > limit, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null });
   });
 
-  app.get<{ Params: { id: string } }>('/v1/messages/batches/:id', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/v1/messages/batches/:id', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     return named(reply).send(await describe(deps, req, await ownBatch(deps, auth, req.params.id)));
   });
 
-  app.post<{ Params: { id: string } }>('/v1/messages/batches/:id/cancel', async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/v1/messages/batches/:id/cancel', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     const batch = await ownBatch(deps, auth, req.params.id);
     if (batch.status === 'in_progress') {
@@ -169,7 +203,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
     return named(reply).send(await describe(deps, req, (await store.get(batch.id))!));
   });
 
-  app.delete<{ Params: { id: string } }>('/v1/messages/batches/:id', async (req, reply) => {
+  app.delete<{ Params: { id: string } }>('/v1/messages/batches/:id', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
     const batch = await ownBatch(deps, auth, req.params.id);
     if (batch.status !== 'ended') {
@@ -179,7 +213,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
     return named(reply).send({ id: batch.id, type: 'message_batch_deleted' });
   });
 
-  app.get<{ Params: { id: string } }>('/v1/messages/batches/:id/results', async (req, reply: FastifyReply) => {
+  app.get<{ Params: { id: string } }>('/v1/messages/batches/:id/results', { onRequest }, async (req, reply: FastifyReply) => {
     const auth = await callerOf(deps, req);
     const batch = await ownBatch(deps, auth, req.params.id);
     if (batch.status !== 'ended') throw new WardenError('WARDEN_INVALID_REQUEST', `Message batch ${batch.id} has not ended; its results are ready when processing_status is "ended".`);

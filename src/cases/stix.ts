@@ -149,7 +149,8 @@ const PLAIN_IP = /^\[\s*ipv[46]-addr:value\s*=\s*'([^']+)'\s*\]$/;
 const PLAIN_ASN = /^\[\s*autonomous-system:number\s*=\s*(\d+)\s*\]$/;
 
 /** A partner's name for itself or a campaign, as shown in verdicts: one line, bounded. */
-const label = (v: unknown) => String(v).replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200) || '(unnamed)';
+/** A name given by a partner, as text: only a string is one (anything else reads as unnamed, never stringified). */
+const label = (v: unknown) => (typeof v === 'string' ? v : '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200) || '(unnamed)';
 
 /** The kind and normalised value of a plain (unhashed) pattern we can match; or why not. */
 function plainPattern(pattern: string): { kind: IndicatorKind; value: string } | string {
@@ -182,8 +183,8 @@ export function stixToIndicators(input: unknown, opts: ImportOptions): ImportRes
   const indicates = new Map<string, string>();
   for (const o of objects as Array<Record<string, unknown>>) {
     if (!o || typeof o !== 'object') continue;
-    if (o.type === 'identity' && typeof o.id === 'string') names.set(o.id, label(o.name ?? o.id));
-    if (o.type === 'campaign' && typeof o.id === 'string') campaigns.set(o.id, label(o.name ?? o.id));
+    if (o.type === 'identity' && typeof o.id === 'string') names.set(o.id, label(typeof o.name === 'string' ? o.name : o.id));
+    if (o.type === 'campaign' && typeof o.id === 'string') campaigns.set(o.id, label(typeof o.name === 'string' ? o.name : o.id));
     if (o.type === 'relationship' && o.relationship_type === 'indicates' && typeof o.source_ref === 'string' && typeof o.target_ref === 'string') indicates.set(o.source_ref, o.target_ref);
   }
   const result: ImportResult = { indicators: [], revoked: [], revocations: [], skipped: [] };
@@ -240,7 +241,7 @@ export interface PartnerSighting {
 
 /** The sightings among STIX objects (malformed ones are left out: they carry nothing to act on). */
 export function stixSightings(objects: readonly unknown[], source: string | undefined, now = new Date()): PartnerSighting[] {
-  const names = new Map((objects as Array<Record<string, unknown>>).filter((o) => o?.type === 'identity' && typeof o.id === 'string').map((o) => [o.id as string, label(o.name ?? o.id)]));
+  const names = new Map((objects as Array<Record<string, unknown>>).filter((o) => o?.type === 'identity' && typeof o.id === 'string').map((o) => [o.id as string, label(typeof o.name === 'string' ? o.name : o.id)]));
   const time = (v: unknown) => (typeof v === 'string' && Number.isFinite(Date.parse(v)) ? new Date(v).toISOString() : null);
   const count = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : null);
   return (objects as Array<Record<string, unknown>>).filter((o) => o && typeof o === 'object' && o.type === 'sighting'

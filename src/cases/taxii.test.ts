@@ -393,3 +393,20 @@ test('cases sharing indicators: one live case per campaign; what one withdraws s
   assert.ok((await objects('?match[type]=indicator')).every((o) => o.revoked === true));
   assert.ok((await admin('GET', `/cases/${second}/exchange`)).body.published.every((p: any) => p.revoked));
 });
+
+test('the inbox refuses a body nested too deep with 400, and lists what is not a STIX object under failures', async () => {
+  const inbox = (await taxii('/intel/collections/', { auth: `Bearer ${writeKey}` })).body.collections[0];
+  const path = `/intel/collections/${inbox.id}/objects/`;
+  const post = (body: string) => taxii(path, { auth: `Bearer ${writeKey}`, method: 'POST', type: TAXII_MEDIA_TYPE, body });
+  const depth = 30_000;
+  const deep = await post(`{"objects":[{"type":"campaign","id":"campaign--x","name":${'['.repeat(depth)}${']'.repeat(depth)}}]}`);
+  assert.equal(deep.status, 400, `a body 30,000 levels deep is refused, not a 500: ${JSON.stringify(deep.body)?.slice(0, 200)}`);
+  assert.equal(deep.body.http_status, '400', 'in TAXII\'s error format');
+  assert.match(deep.body.description, /128 levels/);
+  // Nested as deep as the gateway accepts elsewhere, in an object's name: no 500, and not a success.
+  const nested = await post(`{"objects":[${'['.repeat(100)}${']'.repeat(100)}, "text", 7, null, {"type":"campaign","name":${'['.repeat(100)}${']'.repeat(100)}}]}`);
+  assert.equal(nested.status, 202, JSON.stringify(nested.body)?.slice(0, 300));
+  assert.equal(nested.body.success_count, 0, `nothing there is a STIX object with an id: ${JSON.stringify(nested.body.successes)}`);
+  assert.equal(nested.body.failure_count, 5, 'each is listed under failures');
+  assert.ok(nested.body.failures.every((f: any) => typeof f.message === 'string' && f.message.length > 0), 'each failure says why');
+});

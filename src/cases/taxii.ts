@@ -26,6 +26,7 @@ import { PUBLISHED_COLLECTION, takeIn, type Intake } from './publish.ts';
 import { sightingsToStix, stixId, StixError } from './stix.ts';
 import type { PublishedObject, PublishedQuery } from './store.ts';
 import { KeyRate } from '../limits/index.ts';
+import { MAX_JSON_DEPTH, nestsDeeper } from '../gateway/json-depth.ts';
 
 export const TAXII_MEDIA_TYPE = 'application/taxii+json;version=2.1';
 const STIX_MEDIA_TYPE = 'application/stix+json;version=2.1';
@@ -138,7 +139,11 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
   });
   app.setNotFoundHandler((req, reply) => send(reply, 404, { title: 'Not Found', description: `no TAXII resource at ${req.url.split('?')[0]}`, http_status: '404' }));
   app.addContentTypeParser('application/taxii+json', { parseAs: 'string', bodyLimit: opts.maxContentLength }, (_req, body, done) => {
-    try { done(null, JSON.parse(body as string)); } catch { done(new TaxiiError(400, 'Bad Request', 'the body is not valid JSON'), undefined); }
+    let parsed: unknown;
+    try { parsed = JSON.parse(body as string); } catch { return done(new TaxiiError(400, 'Bad Request', 'the body is not valid JSON'), undefined); }
+    // As every body the gateway takes: deeper nesting overflows the stack when read (a 500 before).
+    if (nestsDeeper(body as string, parsed)) return done(new TaxiiError(400, 'Bad Request', `the body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep`), undefined);
+    done(null, parsed);
   });
 
   /** Authenticate, check Accept; the caller, with what it may read and write. */
@@ -301,9 +306,16 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     const skipped = new Map(result.skipped.map((s) => [s.id, s.reason]));
     const successes: object[] = [];
     const failures: object[] = [];
-    for (const o of objects as Array<Record<string, unknown>>) {
-      const id = String(o?.id ?? '(no id)');
-      const version = typeof o?.modified === 'string' ? o.modified : undefined;
+    for (const item of objects as unknown[]) {
+      // Only STIX objects (a type and an id) can be taken in; anything else is listed as a failure.
+      if (typeof item !== 'object' || item === null || Array.isArray(item)) { failures.push({ id: '(no id)', message: 'not a STIX object' }); continue; }
+      const o = item as Record<string, unknown>;
+      if (typeof o.id !== 'string' || typeof o.type !== 'string') {
+        failures.push({ id: typeof o.id === 'string' ? o.id.slice(0, 200) : '(no id)', message: 'a STIX object needs a string "type" and "id"' });
+        continue;
+      }
+      const id = o.id;
+      const version = typeof o.modified === 'string' ? o.modified : undefined;
       if (skipped.has(id)) failures.push({ id, ...(version ? { version } : {}), message: skipped.get(id) });
       else successes.push({ id, ...(version ? { version } : {}) });
     }

@@ -55,6 +55,13 @@ export const configSchema = z.strictObject({
      * request for over a second.
      */
     max_request_items: z.number().int().positive().default(10_000),
+    /**
+     * Most JSON values a request body may hold (counted from its bytes, before it is parsed, as its
+     * commas and opening brackets outside strings); more is refused with 400. Parsing costs per
+     * value: 4 MiB of empty objects held the serving thread for seconds. 300,000 is OpenAI's limit
+     * of tokens in one embeddings request, the largest honest list of values (token ids).
+     */
+    max_json_values: z.number().int().positive().default(300_000),
     /** Largest request header section, bytes (Node's --max-http-header-size). */
     header_limit_bytes: z.number().int().positive().default(16 * 1024),
     /** Longest a streamed answer may run before Warden ends it, ms. */
@@ -128,6 +135,13 @@ export const configSchema = z.strictObject({
     record_prompts: z.enum(['full', 'none']).default('full'),
     /** Truncate each recorded message to this many characters (a user turn keeps its start and its end). */
     max_message_chars: z.number().int().positive().default(8000),
+    /**
+     * Requests refused before anyone is known (no key, a wrong or revoked one) recorded as events
+     * (and ledger openings) per client address (an IPv6 /64) and minute; past it one in 100 more is
+     * recorded and the rest counted in `warden_refused_requests_unrecorded_total`. Every one is
+     * still answered 401: this bounds what a client with no key writes to the stores.
+     */
+    refused_anonymous_per_minute: z.number().int().positive().default(60),
     /**
      * Messages an event keeps of a request: past this many, the first quarter, the last ones, the
      * current turn's start and the latest user turns with text before them, and the rest counted (`request.messages_omitted`), so that an event's size and cost do not

@@ -9,14 +9,12 @@ import type { Socket } from 'node:net';
 import { WardenError, renderErrorBody, requestIdHeaders } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/types.ts';
-import { authenticateRequest, recordRejectedRequest, type PipelineDeps } from './interaction.ts';
+import { authenticateRequest, eventUserAgent, recordRejectedRequest, type PipelineDeps } from './interaction.ts';
 import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
 import { peerAddress, rawClientAddress } from './client-address.ts';
 
 /** How much of an unparsed request is looked at for its request line and a few headers, bytes. */
 const SCAN_BYTES = 64 * 1024;
-/** The longest user-agent recorded from an unparsed request, characters (bytes: it is read as latin1). */
-const USER_AGENT_CHARS = 1024;
 
 type Headers = Record<string, string | undefined>;
 
@@ -79,7 +77,7 @@ export function answerClientError(deps: PipelineDeps, err: Error & { code?: stri
   socket.destroy();
   const flavour = seen && seen.method === 'POST' ? ROUTE_FLAVOUR[seen.path] : undefined;
   if (!flavour || !seen) return;
-  const ua = seen.headers['user-agent']?.slice(0, USER_AGENT_CHARS) ?? null;
+  const ua = eventUserAgent(seen.headers['user-agent'] ?? null);
   const bytes = Number(seen.headers['content-length'] ?? 0) || 0;
   const record = (auth: AuthContext | null) => recordRejectedRequest(deps, flavour, { ip, userAgent: ua, bytes, auth, headers: seen.headers }, werr, id);
   // Recorded under the caller's account when its key came in whole (authentication is cached).

@@ -21,6 +21,7 @@ import { buildServer, Traffic } from './server.ts';
 import { UpstreamRouter } from './upstreams.ts';
 import { EventRecorder } from './recorder.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
+import { AnonymousRefusals } from './anonymous-refusals.ts';
 import { cutInFlight, settleInFlight, type Authenticator, type PipelineDeps } from './interaction.ts';
 import { DocumentReader } from '../documents/index.ts';
 import { DOCUMENT_TEXT_BYTES } from './request-features.ts';
@@ -66,6 +67,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const hooks = opts.hooks ?? [];
   const sources = { eventsPending: () => 0, eventsDropped: () => 0 };
   const metrics = createGatewayMetrics(opts.registry, sources);
+  const unrecordedRefusals = new Counter({ name: 'warden_refused_requests_unrecorded_total', help: 'Requests refused without a valid key that were answered but not recorded as events (past events.refused_anonymous_per_minute per address)', registers: [metrics.registry] });
+  const anonymousRefusals = new AnonymousRefusals(config.events.refused_anonymous_per_minute, { warn: (o, m) => app.log.warn(o, m) }, () => unrecordedRefusals.inc());
   const router = new UpstreamRouter(config.upstreams);
   const logger = opts.logger ?? {
     level: process.env.WARDEN_LOG_LEVEL ?? config.log.level,
@@ -100,6 +103,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     metrics,
     features: { recordPrompts: config.events.record_prompts, maxMessageChars: config.events.max_message_chars, maxMessages: config.events.max_messages, maxPromptChars: config.events.max_prompt_chars, readPdfs: config.documents.read_pdfs, readImages: config.documents.read_images },
     maxRequestItems: config.server.max_request_items,
+    anonymousRefusals,
     streamMaxDurationMs: config.server.stream_max_duration_ms,
     writeIdleTimeoutMs: config.server.write_idle_timeout_ms,
     record: (e) => recorder.record(e),
@@ -111,6 +115,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   };
   app = buildServer(deps, {
     bodyLimitBytes: config.server.body_limit_bytes,
+    maxJsonValues: config.server.max_json_values,
     headerLimitBytes: config.server.header_limit_bytes,
     requestTimeoutMs: config.server.request_timeout_ms,
     trustedProxies: config.server.trusted_proxies,

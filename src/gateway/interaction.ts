@@ -6,6 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors } from 'undici';
 import { HeaderPick, UpstreamCall, type BodyConsumer, type UpstreamHead } from './upstream-call.ts';
+import type { AnonymousRefusals } from './anonymous-refusals.ts';
 import { EVENT_SCHEMA, emptyEnforcement, ulid, type ApiFlavour, type InteractionEvent, type EventRequest } from '../events/index.ts';
 import { WardenError, renderErrorBody, requestIdHeaders, toWardenError, type WireFlavour } from '../errors/index.ts';
 import type { AuthContext, KeyScope } from '../identity/types.ts';
@@ -35,6 +36,8 @@ export interface PipelineDeps {
   features: FeatureOptions;
   /** Most messages, input items, content parts and tools one request may hold (`server.max_request_items`). */
   maxRequestItems?: number;
+  /** Which refusals of anonymous requests are recorded (`events.refused_anonymous_per_minute`); all when absent. */
+  anonymousRefusals?: AnonymousRefusals;
   streamMaxDurationMs: number;
   /** How long a client may take none of the answer bytes waiting for it before its connection is closed, ms. */
   writeIdleTimeoutMs: number;
@@ -795,7 +798,7 @@ function finish(deps: PipelineDeps, run: Run): void {
     account_id: a?.account.id ?? null,
     org_id: a?.org?.id ?? a?.account.org_id ?? null,
     key_id: a?.key.id ?? null,
-    client: { ip: ctx.clientIp, user_agent: ctx.userAgent, country: ctx.clientGeo.country, asn: ctx.clientGeo.asn },
+    client: { ip: ctx.clientIp, user_agent: eventUserAgent(ctx.userAgent), country: ctx.clientGeo.country, asn: ctx.clientGeo.asn },
     request: run.request,
     response: { status, error_code: run.errorCode, ttfb_ms: run.ttfbMs, ...summary },
     account: a ? eventAccountFacts(a) : null,
@@ -932,15 +935,23 @@ export interface EarlyRequest {
   headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
+/** Characters of a User-Agent an event keeps (every event, refused or served). */
+export const EVENT_USER_AGENT_CHARS = 1024;
+/** A request's User-Agent as its event keeps it: its first `EVENT_USER_AGENT_CHARS` characters. */
+export function eventUserAgent(ua: string | null): string | null {
+  return ua !== null && ua.length > EVENT_USER_AGENT_CHARS ? ua.slice(0, EVENT_USER_AGENT_CHARS) : ua;
+}
+
 /**
  * An event for a request refused before it reached the pipeline (bad JSON, body or headers too
  * large, shutting down), under the id its answer names. Recorded under the caller's account when
- * the key was checked.
+ * the key was checked; without one, within `deps.anonymousRefusals` (src/gateway/anonymous-refusals.ts).
  */
 export function recordRejectedRequest(deps: PipelineDeps, flavour: ApiFlavour, req: EarlyRequest, err: WardenError, id: string): void {
   const now = Date.now();
   deps.metrics.counts.request(flavour, err.status, err.code);
   const a = req.auth;
+  if (!a && deps.anonymousRefusals && !deps.anonymousRefusals.record(req.ip, now)) return;
   const event: InteractionEvent = {
     schema: EVENT_SCHEMA,
     id,
@@ -952,7 +963,7 @@ export function recordRejectedRequest(deps: PipelineDeps, flavour: ApiFlavour, r
     account_id: a?.account.id ?? null,
     org_id: a?.org?.id ?? a?.account.org_id ?? null,
     key_id: a?.key.id ?? null,
-    client: { ip: req.ip, user_agent: req.userAgent, country: null, asn: null },
+    client: { ip: req.ip, user_agent: eventUserAgent(req.userAgent), country: null, asn: null },
     request: emptyRequest(req.bytes),
     response: { status: err.status, error_code: err.code, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, usage_source: 'none', tool_calls: 0, finish_reason: null, ttfb_ms: null, output_chars: 0, reasoning_chars: 0, answer_id: null, container_id: null },
     account: a ? eventAccountFacts(a) : null,

@@ -153,6 +153,12 @@ export interface GatewayHooks {
   /** Token counting's own request limit (see above); may refuse with 429. */
   countLimits?(ctx: InteractionContext): void | Promise<void>;
   /**
+   * A request that runs no model (a file upload) charged to the caller's
+   * request limits (key, account, organisation, address): one request and no tokens; may refuse
+   * with 429 in the `wire`'s format.
+   */
+  chargeRequest?(auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic'): void | Promise<void>;
+  /**
    * A stored answer the caller names by id (`GET`/`DELETE /v1/responses/{id}`): the model that
    * made it when it is the caller's (or its organisation's), else null. Without a hook that
    * knows, no stored answer is served.

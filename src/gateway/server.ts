@@ -16,14 +16,17 @@ import { answerClientError, shedWhileClosing } from './early-refusals.ts';
 import { mergeHeaders } from './headers.ts';
 import { clientAddress, proxyTrust } from './client-address.ts';
 import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
+import { dropUnreadBody } from './unread-body.ts';
 
 export { wireOf } from './wire.ts';
 import { handleTokenCount, TOKEN_COUNT_ROUTES } from './token-count.ts';
-import { MAX_JSON_DEPTH, nestsDeeper } from './json-depth.ts';
+import { MAX_JSON_DEPTH, MAX_JSON_VALUES, holdsMoreValues, nestsDeeper } from './json-depth.ts';
 import { handleBackgroundResponse, handleStoredResponse } from './stored-responses.ts';
 
 export interface ServerOptions {
   bodyLimitBytes: number;
+  /** Most JSON values a request body may hold (`server.max_json_values`), checked before it is parsed. */
+  maxJsonValues?: number;
   headerLimitBytes: number;
   /** Longest a request (headers and body) may take to arrive, ms. */
   requestTimeoutMs: number;
@@ -112,6 +115,10 @@ function earlyRequest(req: FastifyRequest, auth: AuthContext | null): EarlyReque
   return { ip: clientAddress(req), userAgent: typeof ua === 'string' ? ua : null, bytes: Number(req.headers['content-length'] ?? 0) || 0, auth, headers: req.headers };
 }
 
+/** Batch and files routes, whose key is checked before their body is read too (src/batches/routes.ts). */
+const BATCH_ROUTES = /^\/v1\/(?:files|batches|messages\/batches)(?:\/|$)/;
+const keyedBeforeBody = (path: string) => Boolean(ROUTE_FLAVOUR[path]) || BATCH_ROUTES.test(path);
+
 /** A model route's request, its key checked before its body was read. */
 type KeyedRequest = FastifyRequest & { wardenAuth?: AuthContext };
 /** A request that asked `Expect: 100-continue`, its 100 held until its key is checked. */
@@ -125,6 +132,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   const traffic = opts.traffic;
   const track = (res: http.ServerResponse) => traffic?.track(res);
   const trust = opts.trustedProxies.length ? proxyTrust(opts.trustedProxies) : null;
+  const maxJsonValues = opts.maxJsonValues ?? MAX_JSON_VALUES;
   const app = Fastify({
     logger: opts.logger,
     // per-request access logs would cost throughput and duplicate the interaction events
@@ -166,9 +174,10 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
       else handler(req, res);
     }).on('checkContinue', (req: ContinueRequest, res) => {
       track(res);
-      // `Expect: 100-continue`: a model route's body is asked for once its key is checked (in the
-      // hook below), so a client with no valid key does not upload it; other routes' at once.
-      if (!closing && req.method === 'POST' && ROUTE_FLAVOUR[(req.url ?? '').split('?')[0]]) req.wardenContinue = true;
+      // `Expect: 100-continue`: a model, batch or files route's body is asked for once its key is
+      // checked (in the hooks that check it), so a client with no valid key does not upload it;
+      // other routes' at once.
+      if (!closing && req.method === 'POST' && keyedBeforeBody((req.url ?? '').split('?')[0])) req.wardenContinue = true;
       else res.writeContinue();
       if (closing || opts.shedding?.()) shedWhileClosing(deps, req, res, trust);
       else handler(req, res);
@@ -188,19 +197,8 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
       const werr = toWardenError(err);
       const id = ulid(Date.now());
       recordRejectedRequest(deps, flavour, earlyRequest(req, null), werr, id);
-      const headers = mergeHeaders(requestIdHeaders(id), werr.headers);
-      // The body still coming is read and discarded, not parsed, up to `server.body_limit_bytes`
-      // (the connection then stays usable); past it the connection is closed: Node alone would
-      // read an endless body until the request timeout, for a client that gave no valid key.
-      const announced = Number(req.headers['content-length'] ?? 0);
-      if (announced > opts.bodyLimitBytes) headers.connection = 'close';
-      else if (!req.raw.complete) {
-        let discarded = 0;
-        req.raw.on('data', (chunk: Buffer) => {
-          discarded += chunk.length;
-          if (discarded > opts.bodyLimitBytes) req.raw.socket.destroy();
-        });
-      }
+      // The body still coming is discarded, not parsed, up to `server.body_limit_bytes`.
+      const headers = mergeHeaders(requestIdHeaders(id), werr.headers, dropUnreadBody(req.raw, opts.bodyLimitBytes));
       return reply.code(werr.status).headers(headers).type('application/json')
         .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
     }
@@ -224,7 +222,12 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     let text: string;
     let parsed: unknown;
     try {
-      text = utf8JsonBytes(req.headers['content-type'], body).toString('utf8');
+      const utf8 = utf8JsonBytes(req.headers['content-type'], body);
+      // Refused from its bytes: parsing it would hold the serving thread (seconds for 4 MiB of `{}`).
+      if (holdsMoreValues(utf8, maxJsonValues)) {
+        return done(new WardenError('WARDEN_INVALID_REQUEST', `The request body holds more than ${maxJsonValues} JSON values; at most ${maxJsonValues} are accepted.`), undefined);
+      }
+      text = utf8.toString('utf8');
       parsed = JSON.parse(text);
     } catch (err) {
       if (err instanceof WardenError) return done(err, undefined);

@@ -3,7 +3,8 @@
  * set the rate-limit headers, record the decision on the event and refuse with 429 (503 when the
  * backend is down and the mode is fail-closed); in `onEnd`, settle the reservation to real usage
  * and release concurrency, whatever the outcome of the interaction. Token counting has its own
- * per-key request limit (`countLimits`), outside the meters of model calls.
+ * per-key request limit (`countLimits`), outside the meters of model calls; file uploads are
+ * charged one request each to the meters, with no tokens (`chargeRequest`).
  */
 import type { Registry } from 'prom-client';
 import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
@@ -110,6 +111,21 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
       if (wait === 0) return;
       const retryS = Math.max(1, Math.ceil(wait / 1000));
       throw new WardenError('WARDEN_RATE_LIMITED', `Rate limit reached: ${perMinute} token counting requests per minute for this API key. Retry after ${retryS}s.`, { headers: { 'retry-after': String(retryS) } });
+    },
+    chargeRequest(auth, clientIp, wire) {
+      if (!config.enabled) return;
+      const view = verdicts.forAccount(auth.account.id);
+      const decision = limiter.decide({
+        keyId: auth.key.id, accountId: auth.account.id, orgId: auth.org?.id ?? auth.account.org_id ?? null,
+        tier: auth.tier, programme: auth.programme, ip: clientIp || null, asn: null, clusterId: view.clusterId,
+        model: '', verdictLevel: view.level, inputTokens: 0, guessedInputTokens: 0, outputTokens: 0,
+      });
+      // Nothing runs on: the reservation (a concurrency slot) is given back at once.
+      const settle = (d: LimitDecision) => {
+        if (d.reservation) void limiter.settle(d.reservation, { inputTokens: 0, outputTokens: 0 });
+        if (!d.allowed) throw refusalError(d, wire);
+      };
+      return decision instanceof Promise ? decision.then(settle) : settle(decision);
     },
     onEnd(ctx: InteractionContext, event: InteractionEvent) {
       const reservation = ctx.locals.get(LIMITS_RESERVATION) as Reservation | undefined;

@@ -159,7 +159,7 @@ test('B polls A\'s collection: the campaign\'s accounts are held at B from their
   assert.equal((await admin('GET', '/cases/case_missing/exchange')).status, 404);
   const md = await (await fetch(`${base}/admin/cases/${built.id}/report`)).text();
   assert.match(md, new RegExp(`## Shared with partners\\n\\n${shareable} indicators in force in the TAXII collection partners poll, 0 revoked\\.`));
-  assert.match(md, /Partners report seeing them:[\s\S]*\| Provider B \| \w+ \| 9 \| 3 \|/);
+  assert.match(md, /Partners report seeing them:[\s\S]*\| `Provider B` \| \w+ \| 9 \| 3 \|/);
 
   // A's refresh leaves one value no longer shareable: republishing revokes it; B removes it.
   const gone = built.observables.find((o) => o.shareable)!;

@@ -263,6 +263,16 @@ export class RedisBackend implements LimitsBackend {
     }
   }
 
+  /** Redis's maxmemory-policy, or null when it does not tell (CONFIG refused or renamed, no answer). */
+  async evictionPolicy(): Promise<string | null> {
+    try {
+      const reply = await this.timed(this.client.config('GET', 'maxmemory-policy') as Promise<unknown>);
+      return Array.isArray(reply) && typeof reply[1] === 'string' ? reply[1] : null;
+    } catch {
+      return null;
+    }
+  }
+
   async renew(leases: readonly LeaseRef[], leaseTtlUs: number, nowUs?: number): Promise<void> {
     if (leases.length === 0) return;
     const args: (string | number)[] = leases.map((l) => this.prefix + l.key);

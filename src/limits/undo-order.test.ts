@@ -6,7 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
 import { RedisBackend } from './redis.ts';
+import { Limiter } from './limiter.ts';
+import { registerLimitsMetrics } from './metrics.ts';
+import { testConfig } from './test-support.ts';
 import type { MeterOp } from './meters.ts';
 import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server.ts';
 
@@ -132,6 +136,30 @@ test('an undo Redis does not answer while the connection stays up is tried again
     direct.disconnect();
     await backend.close();
     await proxy.close();
+    await stopRedis(server);
+  }
+});
+
+test('a Redis that evicts keys under maxmemory is named at start, with the setting to use', { timeout: 30_000 }, async () => {
+  const port = await freePort();
+  const server = await startRedis(port);
+  const direct = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+  const lines: string[] = [];
+  const start = async () => {
+    const config = testConfig({ backend: 'redis', redis: { url: `redis://127.0.0.1:${port}`, key_prefix: 'evict:', command_timeout_ms: 500, connect_timeout_ms: 500 } });
+    const limiter = new Limiter({ config, metrics: registerLimitsMetrics(new Registry()), log: (l) => lines.push(l) });
+    try { await limiter.ready(5000); } finally { await limiter.close(); }
+  };
+  try {
+    await direct.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    await start();
+    assert.ok(lines.some((l) => /maxmemory-policy allkeys-lru.*maxmemory-policy noeviction/.test(l)), `the evicting policy is named with the fix:\n${lines.join('\n')}`);
+    lines.length = 0;
+    await direct.config('SET', 'maxmemory-policy', 'noeviction');
+    await start();
+    assert.deepEqual(lines.filter((l) => /maxmemory-policy/.test(l)), [], 'nothing said when Redis does not evict');
+  } finally {
+    direct.disconnect();
     await stopRedis(server);
   }
 });

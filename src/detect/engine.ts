@@ -653,7 +653,7 @@ const LINK_RECORD_EVIDENCE = 6;
 /** Bump when the meaning of any field kept in a snapshot changes (a counter's slot, a flag's bit). */
 const SNAPSHOT_FORMAT = 5;
 /** Merged-away cluster and campaign ids remembered (see DetectorEngine.mergedAway). */
-const MERGED_AWAY_MAX = 20_000;
+export const MERGED_AWAY_MAX = 20_000;
 /**
  * Distinct model names the detector keeps (for the model-release signal). The name is the
  * customer's string: only served requests register one, and past this many the rest share one
@@ -805,6 +805,8 @@ export class DetectorEngine implements VerdictView {
    * in an alert or a case keeps resolving (resolveMerged). In snapshots; a replay rebuilds it.
    */
   private mergedAway = new Map<string, string>();
+  /** mergedAway turned around: id -> the ids merged directly into it (so a history is read without scanning every merge). */
+  private mergedInto = new Map<string, Set<string>>();
   private mergeListeners: Array<(m: OperatorMerge) => void> = [];
   private clusterMergeListeners: Array<(m: ClusterMerge) => void> = [];
   /** Wall-clock ms at which the first operator verdict set for a time lapses (Infinity: none). */
@@ -1698,14 +1700,24 @@ export class DetectorEngine implements VerdictView {
 
   /** Remember a merged-away side's cluster and campaign ids (when they were visible) -> the surviving ones. */
   private rememberMerge(cluster: string | null, campaign: string | null, intoCluster: string, intoCampaign: string | null): void {
-    const put = (from: string, into: string) => {
+    const forget = (from: string) => {
+      const was = this.mergedAway.get(from);
+      if (was === undefined) return;
       this.mergedAway.delete(from);
+      const children = this.mergedInto.get(was);
+      if (children) { children.delete(from); if (children.size === 0) this.mergedInto.delete(was); }
+    };
+    const put = (from: string, into: string) => {
+      forget(from);
       this.mergedAway.set(from, into);
-      if (this.mergedAway.size > MERGED_AWAY_MAX) this.mergedAway.delete(this.mergedAway.keys().next().value!);
+      let children = this.mergedInto.get(into);
+      if (!children) { children = new Set(); this.mergedInto.set(into, children); }
+      children.add(from);
+      if (this.mergedAway.size > MERGED_AWAY_MAX) forget(this.mergedAway.keys().next().value!);
     };
     // A surviving id is live: it resolves to itself, whatever it was merged into before.
-    this.mergedAway.delete(intoCluster);
-    if (intoCampaign) this.mergedAway.delete(intoCampaign);
+    forget(intoCluster);
+    if (intoCampaign) forget(intoCampaign);
     if (cluster && cluster !== intoCluster) put(cluster, intoCluster);
     if (campaign && intoCampaign && campaign !== intoCampaign) put(campaign, intoCampaign);
   }
@@ -1724,9 +1736,24 @@ export class DetectorEngine implements VerdictView {
     return at === id ? null : at;
   }
 
-  /** Ids merged into live cluster or campaign `id` (directly or through earlier merges). */
+  /**
+   * Ids merged into cluster or campaign `id` (directly or through earlier merges): for a live id,
+   * its whole history; for a merged-away one, the history it brought along. Read from the reverse
+   * index, in time proportional to the history, not to every merge remembered.
+   */
   mergedFrom(id: string): string[] {
-    return [...this.mergedAway.keys()].filter((from) => this.resolveMerged(from) === id);
+    const out: string[] = [];
+    const seen = new Set<string>([id]);
+    const todo = [id];
+    while (todo.length > 0) {
+      for (const from of this.mergedInto.get(todo.pop()!) ?? []) {
+        if (seen.has(from)) continue;
+        seen.add(from);
+        out.push(from);
+        todo.push(from);
+      }
+    }
+    return out;
   }
 
   /** The live cluster an id names: itself, or the cluster it merged into (followed through later merges). */

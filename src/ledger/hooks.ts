@@ -8,7 +8,7 @@
 import type { Registry } from 'prom-client';
 import type { GatewayHooks } from '../gateway/lifecycle.ts';
 import type { Verdict, VerdictListener, VerdictView } from '../detect/verdict.ts';
-import type { ClusterMerge } from '../detect/engine.ts';
+import { MERGED_AWAY_MAX, type ClusterMerge } from '../detect/engine.ts';
 import type { Ledger } from './ledger.ts';
 import { registerLedgerMetrics } from './metrics.ts';
 
@@ -42,8 +42,23 @@ export function ledgerHooks(ledger: Ledger, opts: LedgerHookOptions = {}): Gatew
 
 /** Where the clusters merged into a cluster are remembered (the detector engine: `mergedFrom`). */
 export interface ClusterMergeHistory {
-  /** The cluster (and campaign) ids merged into `clusterId`, followed through earlier merges. */
+  /**
+   * The cluster (and campaign) ids merged into `clusterId`, followed through earlier merges (for
+   * an id merged away since, those merged into it before).
+   */
   mergedFrom(clusterId: string): string[];
+}
+
+/**
+ * Record that `ids` are on record for a cluster. The set is bounded as the detector's memory of
+ * merges is (MERGED_AWAY_MAX, oldest forgotten first): an id it forgot could not be named again.
+ */
+function noteMerged(rec: ClusterRecord, ids: readonly string[]): void {
+  for (const id of ids) {
+    rec.merged.delete(id);
+    rec.merged.add(id);
+  }
+  while (rec.merged.size > MERGED_AWAY_MAX) rec.merged.delete(rec.merged.values().next().value!);
 }
 
 /**
@@ -89,7 +104,7 @@ export function ledgerVerdictSink(ledger: Ledger, onError?: (err: unknown) => vo
     let merged: string[];
     try { merged = history.mergedFrom(cluster).filter((id) => id !== cluster && !rec.merged.has(id)); } catch { return; }
     if (!merged.length) return;
-    for (const id of merged) rec.merged.add(id);
+    noteMerged(rec, merged);
     // A campaign built of many merges is named in entries of at most HISTORY_PER_ENTRY ids each (a leaf stays small).
     for (let i = 0; i < merged.length; i += HISTORY_PER_ENTRY) {
       const record: Verdict = {
@@ -138,14 +153,20 @@ export function ledgerMergeSink(ledger: Ledger, onError?: (err: unknown) => void
   return (m) => {
     if (m.level === 'none') return;
     const rec = clusterRecord(ledger, m.cluster);
+    const wasFlagged = rec.flagged;
     rec.flagged = true;
     // The clusters that had merged into the one merged away (or into this one) while nobody had
-    // flagged them, not on record yet, are named with it.
-    rec.merged.add(m.merged);
-    if (m.merged_campaign_id) rec.merged.add(m.merged_campaign_id);
+    // flagged them, not on record yet, are named with it. Only what this merge brings is read (the
+    // merged-away side's history), not the whole history again at every merge of a campaign; the
+    // whole history only when this process has not recorded the cluster as flagged yet.
+    const direct = m.merged_campaign_id ? [m.merged, m.merged_campaign_id] : [m.merged];
     let earlier: string[] = [];
-    try { earlier = history ? history.mergedFrom(m.cluster).filter((id) => id !== m.cluster && !rec.merged.has(id)) : []; } catch { earlier = []; }
-    for (const id of earlier) rec.merged.add(id);
+    try {
+      const brought = wasFlagged ? direct.flatMap((id) => history?.mergedFrom(id) ?? []) : history?.mergedFrom(m.cluster) ?? [];
+      earlier = [...new Set(brought)].filter((id) => id !== m.cluster && !direct.includes(id) && !rec.merged.has(id));
+    } catch { earlier = []; }
+    noteMerged(rec, direct);
+    noteMerged(rec, earlier);
     const earlierReasons = earlier.map((id) => ({
       signal: 'clusters_merged', value: id, threshold: null,
       detail: `${id} had merged into ${m.cluster} or ${m.merged} before either was flagged`,

@@ -176,8 +176,8 @@ export class Ledger {
    * `dropped`: fire-and-forget submissions (submitInteraction) that were not recorded, for any reason.
    */
   readonly stats = { appended: 0, batches: 0, checkpoints: 0, rejected: 0, dropped: 0, writerRestarts: 0, maxCheckpointGapMs: 0, storageOutages: 0 };
-  /** Since when the writer's storage has been unreachable (null: it answers), and how many entries have waited for it. */
-  private outage: { since: number; waited: number } | null = null;
+  /** Since when the writer's storage has been unreachable or refused writes (null: it takes them), how many entries have waited for it, and what it does. */
+  private outage: { since: number; waited: number; what: string } | null = null;
   /** Whether the queue has been filling towards max_queue (see `recording`). */
   private queueHigh = false;
 
@@ -262,21 +262,22 @@ export class Ledger {
     return this.outbox.length + this.inflight.length;
   }
 
-  /** How long the writer's storage has been unreachable, ms (0 while it answers). */
+  /** How long the writer's storage has been unreachable or refused writes, ms (0 while it takes them). */
   get storageOutageMs(): number {
     return this.outage ? Math.max(0, this.opts.now() - this.outage.since) : 0;
   }
 
   /**
    * Whether this node records what it serves, for readiness (`ledger.required`): not while the
-   * writer's storage is unreachable (entries only wait in memory), the log cannot be written
+   * writer's storage is unreachable or refuses writes (a full disk, a read-only file or database:
+   * entries only wait in memory), the log cannot be written
    * (LEDGER_INCONSISTENT), the ledger is closed, or the queue is 80% full (it is back below half:
    * a queue that hovers at the mark does not flap readiness).
    */
   recording(): { ok: true } | { ok: false; reason: string } {
     if (this.closed) return { ok: false, reason: 'the ledger is closed' };
     if (this.failure) return { ok: false, reason: `the ledger cannot be written (${this.failure.code})` };
-    if (this.outage) return { ok: false, reason: `the ledger's storage has been unreachable for ${Math.round(this.storageOutageMs / 1000)} s (${this.pending} entries waiting)` };
+    if (this.outage) return { ok: false, reason: `the ledger's storage ${this.outage.what}, for ${Math.round(this.storageOutageMs / 1000)} s (${this.pending} entries waiting)` };
     const pending = this.pending;
     if (pending >= this.opts.maxQueue * 0.8) this.queueHigh = true;
     else if (pending < this.opts.maxQueue * 0.5) this.queueHigh = false;
@@ -287,7 +288,7 @@ export class Ledger {
   /** The writer says its storage went away (`down`) or answers again (null). */
   private onStorage(down: string | null): void {
     if (down === null) { this.storageBack(); return; }
-    if (!this.outage) this.outage = { since: this.opts.now(), waited: this.pending };
+    if (!this.outage) this.outage = { since: this.opts.now(), waited: this.pending, what: down };
   }
 
   private storageBack(): void {

@@ -19,7 +19,7 @@ export function registerLedgerMetrics(ledger: Ledger, registry: Registry): void 
   counter('warden_ledger_writer_restarts_total', 'Times the ledger writer thread died and was restarted', () => ledger.stats.writerRestarts);
   counter('warden_ledger_checkpoints_total', 'Checkpoints signed', () => ledger.stats.checkpoints);
   gauge('warden_ledger_pending', 'Entries accepted and not yet durable', () => ledger.pending);
-  gauge('warden_ledger_storage_outage_seconds', 'Seconds the ledger writer\'s storage has been unreachable (0 while it answers)', () => ledger.storageOutageMs / 1000);
+  gauge('warden_ledger_storage_outage_seconds', 'Seconds the ledger writer\'s storage has been unreachable or refused writes (0 while it takes them)', () => ledger.storageOutageMs / 1000);
   counter('warden_ledger_storage_outages_total', 'Outages of the ledger writer\'s storage that ended (the storage answered again)', () => ledger.stats.storageOutages);
   gauge('warden_ledger_tree_size', 'Durable entries in the log', () => ledger.size);
   gauge('warden_ledger_unsigned_entries', 'Durable entries not yet covered by a signed checkpoint', () => ledger.size - (ledger.latestCheckpoint()?.size ?? 0));

@@ -192,3 +192,38 @@ test('a cluster an operator flagged records the clusters that merge into it, so 
     await ledger.close();
   }
 });
+
+test('a campaign built of many merges into a flagged cluster: each merged id is recorded once, and each merge reads only what it brings', async () => {
+  const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(':memory:'), origin: ORIGIN, signers: [generateSigner(ORIGIN)], checkpointIntervalMs: 50 });
+  try {
+    // The detector's history: every cluster merged away brings one cluster merged into it earlier.
+    const into = new Map<string, string[]>();
+    let idsRead = 0;
+    const history = {
+      mergedFrom(id: string): string[] {
+        const out: string[] = [];
+        const todo = [id];
+        while (todo.length > 0) for (const from of into.get(todo.pop()!) ?? []) { out.push(from); todo.push(from); }
+        idsRead += out.length;
+        return out;
+      },
+    };
+    const sink = ledgerMergeSink(ledger, (err) => assert.fail(String(err)), history);
+    const MERGES = 2_000;
+    for (let i = 0; i < MERGES; i++) {
+      const merged = `clu_m${i}`;
+      into.set(merged, [`clu_e${i}`]);
+      into.set('clu_big', [...(into.get('clu_big') ?? []), merged]);
+      sink({ cluster: 'clu_big', campaign_id: 'cmp_big', merged, merged_campaign_id: null, level: 'throttle', at: '2026-06-01T00:00:00.000Z', accounts: ['acct_1'] });
+    }
+    await ledger.flush();
+    assert.ok(idsRead <= 4 * MERGES, `each merge reads the history it brings, not the whole campaign's again (${idsRead} ids read for ${MERGES} merges)`);
+    const result = await queryLedger(ledger.storage, { clusterId: 'clu_big' });
+    const named: string[] = [];
+    for (const v of result.verdicts) for (const r of v.reasons as Array<{ signal?: string; value?: unknown }>) if (r.signal === 'clusters_merged') named.push(String(r.value));
+    assert.equal(named.length, 2 * MERGES, `every merged cluster and the one it brought are on record (${named.length})`);
+    assert.equal(new Set(named).size, named.length, 'each of them once');
+  } finally {
+    await ledger.close();
+  }
+});

@@ -78,6 +78,25 @@ export function storageUnreachable(err: unknown): boolean {
   return isPostgresUnavailable(err);
 }
 
+/** SQLite result codes (and their extended forms) of a file that cannot be written: full, read-only, I/O error. */
+const SQLITE_REFUSED = /^SQLITE_(FULL|READONLY|IOERR|CANTOPEN)/;
+/**
+ * PostgreSQL states of a database that answers but takes no writes: class 53 (disk full, out of
+ * memory), 25006 (read-only transaction: a standby, or default_transaction_read_only), 42501 (the
+ * role may not write), 58030 (I/O error).
+ */
+const PG_REFUSED = /^(53\d\d\d|25006|42501|58030)$/;
+
+/**
+ * A storage error that says the storage answers but refuses writes (a full disk, a read-only file
+ * or database, a role without INSERT), not that the entries are wrong: like an outage, the batch
+ * waits for it (an operator frees space or fixes permissions) rather than its entries being dropped.
+ */
+export function storageRefusesWrites(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (SQLITE_REFUSED.test(code) || PG_REFUSED.test(code));
+}
+
 /** Why a batch was refused after APPEND_ATTEMPTS tries, for the log line and the dropped count. */
 function conflictMessage(err: AppendConflictError, attempts: number): string {
   switch (err.reason) {
@@ -349,9 +368,12 @@ export class LedgerWriter {
     return !this.halted;
   }
 
-  /** Whether `err` says the storage is unreachable; the first such error of an outage is reported. */
+  /**
+   * Whether `err` says the storage is unreachable or refuses writes; the first such error of an
+   * outage is reported.
+   */
   storageFailed(err: unknown): boolean {
-    if (!storageUnreachable(err)) return false;
+    if (!storageUnreachable(err) && !storageRefusesWrites(err)) return false;
     if (!this.outage) {
       this.outage = { since: this.now(), waits: 0 };
       this.onStorage?.(err as Error, 0);
@@ -665,7 +687,10 @@ export interface LoopSink {
   checkpoint(cp: SignedCheckpoint): void;
   /** Background failures (checkpoint signing). */
   error(err: unknown): void;
-  /** The storage became unreachable (`down`: what it said) or answers again (`down` null, after `outageMs`). */
+  /**
+   * The storage became unreachable or refuses writes (`down`: "is unreachable (what it said)" or
+   * "refuses writes (...)"), or takes writes again (`down` null, after `outageMs`).
+   */
   storage?(down: string | null, outageMs: number): void;
 }
 
@@ -699,11 +724,12 @@ export class WriterLoop {
     this.timer = setInterval(() => { if (this.checkpointDue() || this.followDue()) this.kick(); }, Math.max(10, Math.floor(opts.checkpointIntervalMs / 2)));
     this.timer.unref();
     writer.onStorage = (down, outageMs) => {
-      if (down) {
-        sink.error(new LedgerError('LEDGER_UNAVAILABLE', `the ledger's storage is unreachable (${down.message}): entries wait in the ledger's queue ` +
-          '(up to ledger.max_queue; beyond it they are refused and counted in warden_ledger_dropped_total) and are written when it answers again'));
+      const what = down && (storageUnreachable(down) ? `is unreachable (${down.message})` : `refuses writes (${down.message})`);
+      if (what) {
+        sink.error(new LedgerError('LEDGER_UNAVAILABLE', `the ledger's storage ${what}: entries wait in the ledger's queue ` +
+          '(up to ledger.max_queue; beyond it they are refused and counted in warden_ledger_dropped_total) and are written when it takes them again'));
       }
-      sink.storage?.(down ? down.message : null, outageMs);
+      sink.storage?.(what, outageMs);
     };
   }
 

@@ -175,6 +175,13 @@ export class Limiter {
     } catch {
       throw new LimitsBackendUnreachable(this.backendUrl.url, this.backendUrl.setting, timeoutMs);
     }
+    // Redis evicting keys under maxmemory would drop meters and decision marks (a lost decision
+    // then stays charged): say so once at start. A Redis that refuses CONFIG (a managed one) is not checked.
+    const policy = await this.backend.evictionPolicy();
+    if (policy !== null && policy !== 'noeviction') {
+      this.log(`limits: Redis evicts keys under maxmemory (maxmemory-policy ${policy}): it can drop rate meters and decision marks, ` +
+        'so limits may admit more than they should and a lost decision may stay charged; run it with maxmemory-policy noeviction (docs/limits.md)');
+    }
   }
 
   /** Reload runtime overrides from the store now (the admin API calls this after a change). */

@@ -69,7 +69,9 @@ end
 
 /**
  * How long an admitted decision's mark (see DECIDE_LUA) is kept when its request never settles in
- * Redis, ms: a decision whose answer was lost is refunded if Redis is back within this time.
+ * Redis, ms: a decision whose answer was lost is refunded if Redis is back within this time. The
+ * tombstone an undo leaves (SETTLE_LUA) is kept as long: a lost decision that reaches Redis after
+ * its undo, within this time, is refused.
  */
 export const DECIDED_MARK_MS = 15 * 60_000;
 
@@ -79,6 +81,9 @@ export const DECIDED_MARK_MS = 15 * 60_000;
  * Returns: allowed (1/0), now, then per meter: ok, remaining, reset µs, retry µs.
  * An admitted decision sets its mark (deleted when the request settles): a node that lost the
  * answer can tell afterwards whether the script ran, and undo it exactly once (SETTLE_LUA).
+ * Returns {-1, now} without charging anything when the decision was undone already (its undo's
+ * tombstone is there): a lost decision that reaches Redis after its undo (delayed by a proxy, or
+ * resent by a client after a reconnection) is not charged with nothing left to refund it.
  */
 export const DECIDE_LUA = `${PRELUDE}
 local now = now_us()
@@ -86,6 +91,8 @@ local lease = ARGV[2]
 local ttl = tonumber(ARGV[3])
 local n = #KEYS - 1
 local mark = KEYS[#KEYS]
+local state = redis.call('GET', mark)
+if state == 'undone' or state == 'refunded' then return {-1, now} end
 local out = {0, now}
 local allowed = true
 local writes = {}
@@ -174,15 +181,29 @@ return out
 /**
  * KEYS: one per meter to settle, then the decision's mark. ARGV: now override, lease id, '1' to
  * settle only a decision that ran and was not undone yet (its mark is there), then three slots per
- * meter: 'g' interval delta | 'c' - - | 'b' window-id delta. Deletes the mark. Returns now, or -1
- * when a conditional settle found no mark (nothing was done).
+ * meter: 'g' interval delta | 'c' - - | 'b' window-id delta. A settle deletes the mark; a
+ * conditional one (an undo) replaces it with a tombstone kept as long as a mark, whether the
+ * decision ran or not, so that the decision, if it reaches Redis later, is not run (DECIDE_LUA).
+ * Returns now, or, for a conditional settle that did nothing: -1 when the decision never ran (no
+ * mark, or the tombstone of an undo that found none), -2 when an earlier undo refunded it already
+ * (one that timed out on its way and is tried again).
  */
 export const SETTLE_LUA = `${PRELUDE}
 local now = now_us()
 local lease = ARGV[2]
 local n = #KEYS - 1
-local marked = redis.call('DEL', KEYS[#KEYS])
-if ARGV[3] == '1' and marked == 0 then return -1 end
+local mark = KEYS[#KEYS]
+if ARGV[3] == '1' then
+  local state = redis.call('GET', mark)
+  if state == 'refunded' then return -2 end
+  if state ~= '1' then
+    redis.call('SET', mark, 'undone', 'PX', '${DECIDED_MARK_MS}')
+    return -1
+  end
+  redis.call('SET', mark, 'refunded', 'PX', '${DECIDED_MARK_MS}')
+else
+  redis.call('DEL', mark)
+end
 for k = 1, n do
   local base = 3 + (k - 1) * 3
   local typ = ARGV[base + 1]

@@ -11,7 +11,10 @@
  * answer is undone: an admission is released and refunded. A decision whose connection was lost
  * may or may not have run: each admitted decision leaves a mark in Redis (deleted when its request
  * settles), so once Redis is back the lost one is undone only if its mark is there, exactly once:
- * its leases released and its meters refunded, as the limiter charged the request elsewhere.
+ * its leases released and its meters refunded, as the limiter charged the request elsewhere. The
+ * undo leaves a tombstone in place of the mark, so a lost decision that reaches Redis after its undo
+ * (a proxy that delivers it late) is not run at all. An undo Redis does not answer is tried again,
+ * with backoff while connected and at each reconnection, for as long as the mark is kept.
  */
 import { Redis } from 'ioredis';
 import { DECIDE_LUA, DECIDED_MARK_MS, RENEW_LUA, SETTLE_LUA } from './lua.ts';
@@ -22,6 +25,10 @@ import { budgetWindow, type LeaseRef, type LimitsBackend, type MeterOp, type Met
  * own (lease_ms) and their meters stay charged.
  */
 const MAX_PENDING_UNDOS = 10_000;
+
+/** Retries of an undo Redis did not answer while connected: from UNDO_RETRY_MIN_MS, doubled up to UNDO_RETRY_MAX_MS. */
+const UNDO_RETRY_MIN_MS = 200;
+const UNDO_RETRY_MAX_MS = 30_000;
 
 /** ioredis refused the command while disconnected (no offline queue): it never reached Redis. */
 function neverSent(err: unknown): boolean {
@@ -38,6 +45,8 @@ function undoOps(ops: readonly MeterOp[], nowUs: number): SettleOp[] {
     }
   });
 }
+
+interface PendingUndo { ops: SettleOp[]; leaseId: string; since: number }
 
 interface ScriptedRedis {
   wardenLimitsDecide(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
@@ -66,7 +75,11 @@ export class RedisBackend implements LimitsBackend {
   private readonly prefix: string;
   private readonly timeoutMs: number;
   /** Decisions whose connection was lost, undone (if they ran) once Redis answers again. */
-  private undos: { ops: SettleOp[]; leaseId: string; since: number }[] = [];
+  private undos: PendingUndo[] = [];
+  /** The next retry of the undos Redis did not answer while connected (null: none due). */
+  private undoRetry: NodeJS.Timeout | null = null;
+  private undoRetryMs = UNDO_RETRY_MIN_MS;
+  private closed = false;
   /**
    * Decisions given up on (for tests and metrics): `undone`, answered late and undone; `refunded`,
    * whose answer was lost, found to have run and undone once Redis was back; `never_ran`, lost and
@@ -97,7 +110,7 @@ export class RedisBackend implements LimitsBackend {
     }
     const onError = opts.onError;
     this.client.on('error', (err: Error) => { onError?.(err); });
-    this.client.on('ready', () => this.flushUndos());
+    this.client.on('ready', () => this.flushUndos(true));
     this.client.defineCommand('wardenLimitsDecide', { lua: DECIDE_LUA });
     this.client.defineCommand('wardenLimitsSettle', { lua: SETTLE_LUA });
     this.client.defineCommand('wardenLimitsRenew', { lua: RENEW_LUA });
@@ -137,6 +150,7 @@ export class RedisBackend implements LimitsBackend {
       this.undoLate(sent, ops, leaseId);
       throw err;
     }
+    if (reply[0] === -1) throw new Error(`decision ${leaseId} was undone before it reached Redis; nothing was charged`);
     const outcomes: MeterOutcome[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const b = 2 + i * 4;
@@ -155,7 +169,10 @@ export class RedisBackend implements LimitsBackend {
     return `${this.prefix}decided:${leaseId}`;
   }
 
-  /** Run SETTLE_LUA; `ifDecided`: only when the decision's mark is there. Resolves to whether it ran. */
+  /**
+   * Run SETTLE_LUA; `ifDecided`: only when the decision's mark is there. Resolves to whether the
+   * decision is refunded (by this settle, or by an earlier undo that timed out on its way).
+   */
   private async runSettle(ops: readonly SettleOp[], leaseId: string, ifDecided: boolean, nowUs?: number): Promise<boolean> {
     const n = ops.length;
     const args: (string | number)[] = [];
@@ -199,14 +216,39 @@ export class RedisBackend implements LimitsBackend {
     );
   }
 
-  /** Keep an undo for Redis; sent now when it is connected (`now`), else at its next reconnection. */
+  /**
+   * Keep an undo for Redis; sent now when it is connected (`now`), else at the next retry (while
+   * connected) or reconnection. An undo older than the mark can do nothing any more: dropped.
+   */
   private queueUndo(ops: SettleOp[], leaseId: string, now = true, since = Date.now()): void {
+    if (this.closed) return;
+    if (Date.now() - since >= DECIDED_MARK_MS) { this.late.expired++; return; }
     if (this.undos.length >= MAX_PENDING_UNDOS) return;
     this.undos.push({ ops, leaseId, since });
     if (now && this.client.status === 'ready') this.flushUndos();
+    else this.scheduleUndoRetry();
   }
 
-  private flushUndos(): void {
+  /**
+   * Retry the undos Redis did not answer (a command timeout while it replays a backlog, not a
+   * disconnection: no reconnection would send them again), with backoff; a reconnection sends
+   * them at once and starts the backoff over.
+   */
+  private scheduleUndoRetry(): void {
+    if (this.undoRetry || this.closed) return;
+    const delay = this.undoRetryMs;
+    this.undoRetryMs = Math.min(UNDO_RETRY_MAX_MS, delay * 2);
+    this.undoRetry = setTimeout(() => {
+      this.undoRetry = null;
+      if (this.client.status === 'ready') this.flushUndos(false);
+      else if (this.undos.length > 0) this.scheduleUndoRetry();
+    }, delay);
+    this.undoRetry.unref();
+  }
+
+  /** Send the pending undos (`fresh`: on a reconnection, which starts the retry backoff over). */
+  private flushUndos(fresh = true): void {
+    if (fresh) this.undoRetryMs = UNDO_RETRY_MIN_MS;
     const batch = this.undos;
     this.undos = [];
     for (const { ops, leaseId, since } of batch) {
@@ -221,6 +263,16 @@ export class RedisBackend implements LimitsBackend {
     }
   }
 
+  /** Redis's maxmemory-policy, or null when it does not tell (CONFIG refused or renamed, no answer). */
+  async evictionPolicy(): Promise<string | null> {
+    try {
+      const reply = await this.timed(this.client.config('GET', 'maxmemory-policy') as Promise<unknown>);
+      return Array.isArray(reply) && typeof reply[1] === 'string' ? reply[1] : null;
+    } catch {
+      return null;
+    }
+  }
+
   async renew(leases: readonly LeaseRef[], leaseTtlUs: number, nowUs?: number): Promise<void> {
     if (leases.length === 0) return;
     const args: (string | number)[] = leases.map((l) => this.prefix + l.key);
@@ -229,6 +281,8 @@ export class RedisBackend implements LimitsBackend {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.undoRetry) { clearTimeout(this.undoRetry); this.undoRetry = null; }
     if (!this.ownClient) return;
     try { await this.client.quit(); } catch { this.client.disconnect(); }
   }

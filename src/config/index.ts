@@ -113,7 +113,19 @@ export function issueLines(issues: readonly { path: PropertyKey[]; message: stri
 export function parseConfig(raw: unknown, warn: (line: string) => void = () => {}): WardenConfig {
   const result = configSchema.safeParse(withoutRemovedKeys(raw ?? {}, warn));
   if (!result.success) throw new ConfigError(`invalid configuration:\n${issueLines(result.error.issues)}`);
+  if (holderOf(raw, ['detect', 'mode'])) detectModesWritten.add(result.data.detect);
   return result.data;
+}
+
+/** The `detect` sections whose `mode` was written (file or WARDEN_DETECT__MODE), not left at its default. */
+const detectModesWritten = new WeakSet<object>();
+
+/**
+ * Whether `detect.mode` was set in the configuration rather than left at its default (`inline`):
+ * a node on a shared store beside a detector worker starts only when it was (src/cli/detector.ts).
+ */
+export function detectModeWritten(config: WardenConfig): boolean {
+  return detectModesWritten.has(config.detect);
 }
 
 /**

@@ -16,7 +16,7 @@ import { lockSqliteForServe, type ServeLock } from '../store/serve-lock.ts';
 import { tightenFileModes } from '../store/sqlite.ts';
 import { startEventRetention } from '../store/event-retention.ts';
 import { resolveLedgerSetup } from '../ledger/open.ts';
-import { buildCapabilities } from './capabilities.ts';
+import { buildCapabilities, type OperatorLog } from './capabilities.ts';
 import { snapshotFile } from './detector.ts';
 import { usageSidePath } from '../ui/usage-thread.ts';
 
@@ -158,7 +158,17 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
   tightenPrivateFiles(config, log);
   const stores = await openStores(config);
   const admin = adminToken(config);
-  const caps = await buildCapabilities(config, stores, { adminToken: admin.token, say: opts.log });
+  // The capabilities' notes to the operator: start-up lines on stderr (or to the caller's `log`);
+  // once the gateway's logger exists, what they report while serving (outages, a rejected policy
+  // reload) goes to it, JSON lines on stdout with a level and a stable code, where operators alert.
+  let serving: Gateway['app']['log'] | null = null;
+  const say: OperatorLog = opts.log ?? ((line, meta) => {
+    if (serving) {
+      const component = /^([a-z ]+):/.exec(line)?.[1] ?? 'warden';
+      serving[meta?.level ?? 'warn']({ component, ...(meta?.code ? { code: meta.code } : {}), ...meta?.fields }, meta?.msg ?? line);
+    } else if (config.log.level !== 'silent') console.error(line);
+  });
+  const caps = await buildCapabilities(config, stores, { adminToken: admin.token, say });
   const gateway = await createGateway({
     config,
     authenticator: caps.authenticator,
@@ -170,6 +180,7 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
     clusterOf: caps.clusterOf,
   });
   const url = await gateway.listen();
+  serving = gateway.app.log;
   const retention = config.events.retention_days === null ? null : startEventRetention(stores.events, config.events.retention_days, { log });
 
   const demoKey = demo.create ? await caps.bootstrapDemo() : null;

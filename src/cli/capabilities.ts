@@ -210,6 +210,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       batches?.register(app, callerAuthenticator, (auth) => refuseBarred({ hooks }, auth));
     },
     async ready() {
+      // `limits.on_backend_failure: closed` with Redis away: every request would be refused.
+      if (limits.limiter.refusingAll) return false;
       try {
         await identity.listOrgs({ limit: 1 });
         return true;

@@ -184,6 +184,16 @@ export class Limiter {
     this.policy.setRuntimeOverrides(await this.overridesStore.list());
   }
 
+  /**
+   * Every request is being refused: `on_backend_failure: closed` and the shared backend not
+   * connected, or its circuit open. `/readyz` says not ready then, so that a load balancer takes
+   * the node out of rotation instead of sending it requests it answers 503.
+   */
+  get refusingAll(): boolean {
+    if (this.config.on_backend_failure !== 'closed' || !(this.backend instanceof RedisBackend)) return false;
+    return !this.backend.connected || this.circuit === 'open';
+  }
+
   /** State of the circuit in front of the shared backend (always `closed` for memory). */
   get circuit(): BreakerState { return this.breaker?.state ?? 'closed'; }
 

@@ -8,6 +8,8 @@
  * digits-only token stays a string), a number or boolean key parses it, a list takes
  * comma-separated items (`loopback,10.0.0.0/8`) or JSON (`["loopback"]`), and a key that may be
  * null takes `null`. Keys of other shapes take JSON, else the string.
+ * A WARDEN_ variable that is no override but spells a key with single underscores
+ * (WARDEN_SERVER_PORT) sets nothing: loadConfig warns, naming the override meant (strayEnvNames).
  * Imports each capability's own `config.ts` schema (and nothing else of it) to assemble warden.yaml's, and `events`' address parsing for `server.trusted_proxies` (trusted-proxies.ts).
  */
 import { readFileSync, existsSync } from 'node:fs';

@@ -3,8 +3,9 @@
  * route table so that they are validated and documented like the others:
  *
  *   GET  /admin/notify          each webhook (URL shown by origin only), its counts, the last deliveries
- *   POST /admin/notify/test     ?webhook=NAME (default: all): send a test notification, answer with
- *                               each delivery's outcome (502 when one was not delivered)
+ *   POST /admin/notify/test     ?webhook=NAME (default: every webhook whose events take test): send a
+ *                               test notification, answer with each delivery's outcome and the
+ *                               webhooks skipped (502 when one was not delivered)
  */
 import { z } from 'zod';
 import { WardenError } from '../errors/index.ts';

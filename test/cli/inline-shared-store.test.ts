@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { parseConfig } from '../../src/config/index.ts';
 import { startWarden } from '../../src/cli/serve.ts';
 import { withPgSchema, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
@@ -40,6 +41,10 @@ test('inline on a shared store: warned alone, refused beside a worker unless wri
       assert.ok(written.some((l) => /detect: WARNING detect\.mode is inline on a shared PostgreSQL store, and a detector worker/.test(l)), `written inline starts with a warning: ${written.join('\n')}`);
     } finally {
       await worker.close();
+      const redis = new Redis(REDIS);
+      const left = await redis.keys(`${prefix}*`);
+      if (left.length) await redis.del(...left);
+      redis.disconnect();
     }
   });
 });

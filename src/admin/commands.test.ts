@@ -92,6 +92,10 @@ describe('admin commands on the local store', () => {
     assert.equal(await c.run('accounts', ['list', '--status', 'bogus']), 2);
     assert.equal(await c.run('keys', ['create', '--account', 'acct_x', '--expires-in', '90x']), 2);
     c.reset();
+    // A bare number is refused rather than read as seconds (a key meant for 90 days dying in 90 s).
+    assert.equal(await c.run('keys', ['create', '--account', 'acct_x', '--expires-in', '90']), 2);
+    assert.match(c.err.join('\n'), /--expires-in: 90 has no unit: write 90s, 90m, 90h or 90d/);
+    c.reset();
     assert.equal(await c.run('orgs', ['list', '--url', 'notaurl', '--token', 'x']), 2);
     assert.match(c.err.join('\n'), /--url: notaurl is not an http\(s\) URL/);
     c.reset();
@@ -194,7 +198,8 @@ describe('parseDuration', () => {
   it('reads common units', () => {
     assert.equal(parseDuration('90d'), 90 * 86400);
     assert.equal(parseDuration('1h'), 3600);
-    assert.equal(parseDuration('45'), 45);
+    assert.equal(parseDuration('45s'), 45);
+    assert.throws(() => parseDuration('45'), /45 has no unit/, 'a bare number is refused');
     assert.throws(() => parseDuration('soon'));
   });
 });

@@ -101,11 +101,16 @@ export function cliExitCode(err: unknown): 1 | 2 {
   return err.code === 'WARDEN_INVALID_REQUEST' || err.code === 'WARDEN_INVALID_JSON' || (err.code === 'WARDEN_NOT_FOUND' && err.param !== null) ? 2 : 1;
 }
 
-/** `90d`, `12h`, `30m`, `45s` or a plain number of seconds, to seconds. */
-export function parseDuration(text: string): number {
-  const m = /^(\d+)\s*([smhdw]?)$/.exec(text.trim());
-  if (!m) throw new WardenError('WARDEN_INVALID_REQUEST', `not a duration: ${text} (e.g. 90d, 12h, 30m, 45s)`);
-  const mult = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2] as '' | 's' | 'm' | 'h' | 'd' | 'w'];
+/**
+ * `90d`, `12h`, `30m`, `45s` or `2w`, to seconds. The unit is required: a bare `90` meant as days
+ * would make a key that dies in 90 seconds. `flag` names the option in the error.
+ */
+export function parseDuration(text: string, flag?: string): number {
+  const at = flag ? `${flag}: ` : '';
+  if (/^\s*\d+\s*$/.test(text)) { const n = text.trim(); throw new WardenError('WARDEN_INVALID_REQUEST', `${at}${n} has no unit: write ${n}s, ${n}m, ${n}h or ${n}d`); }
+  const m = /^(\d+)\s*([smhdw])$/.exec(text.trim());
+  if (!m) throw new WardenError('WARDEN_INVALID_REQUEST', `${at}not a duration: ${text} (e.g. 90d, 12h, 30m, 45s)`);
+  const mult = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2] as 's' | 'm' | 'h' | 'd' | 'w'];
   return Number(m[1]) * mult;
 }
 
@@ -312,7 +317,7 @@ async function plan(group: AdminGroup, action: string, args: string[]): Promise<
       return {
         values: v, kind: 'created-key', exec: (c) => c.createKey(need(v.account, '--account'), drop({
           name: v.name, scopes: v.scope as never, expires_at: v['expires-at'],
-          expires_in_s: v['expires-in'] ? parseDuration(v['expires-in']) : undefined,
+          expires_in_s: v['expires-in'] ? parseDuration(v['expires-in'], '--expires-in') : undefined,
         })),
       };
     }
@@ -330,7 +335,7 @@ async function plan(group: AdminGroup, action: string, args: string[]): Promise<
     }
     case 'keys rotate': {
       const { values: v, positionals: [id] } = parse({ grace: { type: 'string' } }, 1);
-      return { values: v, kind: 'created-key', exec: (c) => c.rotateKey(id, drop({ grace_seconds: v.grace ? parseDuration(v.grace) : undefined })) };
+      return { values: v, kind: 'created-key', exec: (c) => c.rotateKey(id, drop({ grace_seconds: v.grace ? parseDuration(v.grace, '--grace') : undefined })) };
     }
     case 'changes ': {
       const { values: v } = parse({ subject: { type: 'string' }, ...PAGE });

@@ -59,7 +59,7 @@ const STALE_UPLOAD_MS = 3_600_000;
 
 export function createBatches(
   store: BatchStore, files: FileStore, identity: Pick<IdentityStore, 'getKey' | 'getAccount' | 'getOrg'> & Partial<Pick<IdentityStore, 'onChange'>>, config: BatchesConfig,
-  opts: { log?: (msg: string) => void; registry?: Registry; /** The operator's upstream files customers may name (left as they are). */ sharedFiles?: readonly string[] } = {},
+  opts: { log?: (msg: string, meta?: { level: 'info' | 'warn' | 'error'; code: string }) => void; registry?: Registry; /** The operator's upstream files customers may name (left as they are). */ sharedFiles?: readonly string[] } = {},
 ): Batches {
   const credentials = new BatchCredentials(identity);
   let runner: BatchRunner | null = null;

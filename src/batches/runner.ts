@@ -89,7 +89,7 @@ export class BatchRunner {
     private readonly app: Pick<FastifyInstance, 'inject'>,
     private readonly credentials: BatchCredentials,
     private readonly config: BatchesConfig,
-    private readonly log: (msg: string) => void = () => {},
+    private readonly log: (msg: string, meta?: { level: 'info' | 'warn' | 'error'; code: string }) => void = () => {},
     registry?: Registry,
     /** Told of the batches this node ended (OpenAI batches then get their output files), and when to prune. */
     private readonly housekeeping: { ended?: (ids: string[]) => Promise<void>; prune?: (now: number) => Promise<void> } = {},
@@ -169,14 +169,14 @@ export class BatchRunner {
     const f = this.failing;
     if (!f) {
       this.failing = { since: now, retryAt: now + STORE_RETRY_MIN_MS, delayMs: STORE_RETRY_MIN_MS, failures: 1, reportedAt: now, unreported: 0 };
-      this.log(`batches: the batch store is unreachable (${message}); claiming again with backoff (up to every ${STORE_RETRY_MAX_MS / 1000} s) until it answers`);
+      this.log(`batches: the batch store is unreachable (${message}); claiming again with backoff (up to every ${STORE_RETRY_MAX_MS / 1000} s) until it answers`, { level: 'error', code: 'BATCH_STORE_UNREACHABLE' });
       return;
     }
     f.failures++;
     f.delayMs = Math.min(STORE_RETRY_MAX_MS, f.delayMs * 2);
     f.retryAt = now + f.delayMs;
     if (now - f.reportedAt < STORE_REPORT_MS) { f.unreported++; return; }
-    this.log(`batches: the batch store is still unreachable after ${Math.round((now - f.since) / 1000)} s (${message}) (and ${f.unreported} more failures since the last report)`);
+    this.log(`batches: the batch store is still unreachable after ${Math.round((now - f.since) / 1000)} s (${message}) (and ${f.unreported} more failures since the last report)`, { level: 'error', code: 'BATCH_STORE_UNREACHABLE' });
     f.reportedAt = now;
     f.unreported = 0;
   }
@@ -185,7 +185,7 @@ export class BatchRunner {
     const f = this.failing;
     if (!f) return;
     this.failing = null;
-    this.log(`batches: the batch store answers again after ${((now - f.since) / 1000).toFixed(1)} s (${f.failures} failed rounds); claiming resumed`);
+    this.log(`batches: the batch store answers again after ${((now - f.since) / 1000).toFixed(1)} s (${f.failures} failed rounds); claiming resumed`, { level: 'info', code: 'BATCH_STORE_RECOVERED' });
   }
 
   /**

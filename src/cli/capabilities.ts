@@ -36,8 +36,20 @@ export interface Capabilities {
   close(): Promise<void>;
 }
 
-/** What a node does while the limits backend is unreachable, by `limits.on_backend_failure`. */
-export async function buildCapabilities(config: WardenConfig, stores: Stores, opts: { adminToken: string | null; say?: (line: string) => void }): Promise<Capabilities> {
+/**
+ * What a line to the operator may carry besides its text: its level, a stable code, and for a
+ * structured logger a stable message and fields (the text then says the same for a person).
+ */
+export interface OperatorLineMeta { level: 'info' | 'warn' | 'error'; code: string; msg?: string; fields?: Record<string, unknown> }
+export type OperatorLog = (line: string, meta?: OperatorLineMeta) => void;
+
+/** A stable code for a policy log line: POLICY_RELOADED, POLICY_RELOAD_REJECTED, POLICY_WATCH_FAILED; POLICY_SETTING for the notes on a setting. */
+function policyCode(msg: string): string {
+  const head = msg.split(';')[0];
+  return /^policy [a-z ]+$/.test(head) ? head.toUpperCase().replace(/ /g, '_') : 'POLICY_SETTING';
+}
+
+export async function buildCapabilities(config: WardenConfig, stores: Stores, opts: { adminToken: string | null; say?: OperatorLog }): Promise<Capabilities> {
   const registry = new Registry();
   const identity: IdentityStore = openIdentityStore(config, { sqlite: stores.sqlite ?? undefined, pool: stores.pg ?? undefined });
   const authenticator = createAuthenticator(identity, config);
@@ -45,9 +57,10 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // Every admin route goes through the admin API's route table: validated, one error format, and in the OpenAPI document.
   const adminRegistrars: AdminRouteRegistrar[] = [];
   const closers: (() => Promise<void> | void)[] = [];
-  // Start-up notes for the operator (keys created, per-process secrets, detector state read), on
-  // stderr unless silent, or where the caller wants them.
-  const say = opts.say ?? ((line: string) => { if (config.log.level !== 'silent') console.error(line); });
+  // Notes for the operator: at start (keys created, per-process secrets, detector state read) and
+  // while serving (outages, a rejected policy reload). On stderr unless silent, or where the caller
+  // wants them (`warden serve`: once listening, its JSON log).
+  const say: OperatorLog = opts.say ?? ((line: string) => { if (config.log.level !== 'silent') console.error(line); });
   // Operator notifications (webhooks): closed last, so that what the other capabilities report while
   // stopping still goes out within its deadline.
   const notifier = new Notifier(config.notify, { log: say, registry });
@@ -110,8 +123,9 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // quota; its output phase shapes and watermarks the answer.
   let policyRuntime: PolicyRuntime | null = null;
   if (config.policy.enabled) {
-    const line = (obj: object, msg: string) => say(`policy: ${msg} ${JSON.stringify(obj)}`);
-    const policy = policyHooks({ config, verdicts, log: { info: line, warn: line, error: line } });
+    const line = (level: OperatorLineMeta['level']) => (obj: object, msg: string) =>
+      say(`policy: ${msg} ${JSON.stringify(obj)}`, { level, code: policyCode(msg), msg, fields: { ...obj } });
+    const policy = policyHooks({ config, verdicts, log: { info: line('info'), warn: line('warn'), error: line('error') } });
     policyRuntime = policy.runtime;
     hooks.push(policy);
     adminRegistrars.push(policyAdminRoutes(policy.runtime, { identity, verdicts }));
@@ -127,7 +141,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     if (!(err instanceof LimitsBackendUnreachable)) throw err;
     // A node (re)started during a Redis outage serves in the configured failure mode, as one that
     // lost Redis while running does; its client keeps reconnecting, and decisions return to Redis then.
-    say(`limits: ${err.message}; ${BACKEND_FAILURE_MODE[config.limits.on_backend_failure]} until it is (limits.on_backend_failure: ${config.limits.on_backend_failure})`);
+    say(`limits: ${err.message}; ${BACKEND_FAILURE_MODE[config.limits.on_backend_failure]} until it is (limits.on_backend_failure: ${config.limits.on_backend_failure})`, { level: 'warn', code: 'LIMITS_BACKEND_UNREACHABLE' });
   }
   hooks.push(limits);
   adminRegistrars.push(limitsAdminRoutes({ limiter: limits.limiter, overrides }));
@@ -149,7 +163,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       onKeyCreated: (vkey, path) => say(`ledger: created signing key ${path} (keep it secret); publish the verifier key: ${vkey}`),
       onError: (err) => { logError(err); notifyError(err); },
       // The outage's start was logged once (LEDGER_UNAVAILABLE); its end is, once, with what waited.
-      onStorageBack: ({ outageMs, waited }) => say(`ledger: writer back: the ledger's storage answers again after ${(outageMs / 1000).toFixed(1)} s; ${waited} entries waited for it and are being written`),
+      onStorageBack: ({ outageMs, waited }) => say(`ledger: writer back: the ledger's storage answers again after ${(outageMs / 1000).toFixed(1)} s; ${waited} entries waited for it and are being written`, { level: 'info', code: 'LEDGER_RECOVERED' }),
     });
     ledger = opened;
     hooks.push(ledgerHooks(opened, { verdicts, registry }));
@@ -203,15 +217,17 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       });
     },
     async ready() {
+      // `limits.on_backend_failure: closed` with Redis away: every request would be refused.
+      if (limits.limiter.refusingAll) return false;
       // With ledger.required, a node that cannot record what it serves takes no new traffic.
       if (ledger && config.ledger.required) {
         const recording = ledger.recording();
         if (!recording.ok) {
-          if (!ledgerNotReady) say(`ledger: not ready (ledger.required): ${recording.reason}`);
+          if (!ledgerNotReady) say(`ledger: not ready (ledger.required): ${recording.reason}`, { level: 'error', code: 'LEDGER_NOT_READY' });
           ledgerNotReady = true;
           return false;
         }
-        if (ledgerNotReady) say('ledger: ready again (ledger.required): the ledger records again');
+        if (ledgerNotReady) say('ledger: ready again (ledger.required): the ledger records again', { level: 'info', code: 'LEDGER_READY' });
         ledgerNotReady = false;
       }
       try {

@@ -6,7 +6,7 @@
  * that stream their events to it and enforce what it publishes (src/detect/shared.ts).
  */
 import type { Registry } from 'prom-client';
-import { urlForLog, type WardenConfig } from '../config/index.ts';
+import { detectModeWritten, urlForLog, type WardenConfig } from '../config/index.ts';
 import type { GatewayHooks } from '../gateway/index.ts';
 import {
   DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, detectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
@@ -53,6 +53,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     return { engine: null, verdicts: view, recordHooks: [stream], adminRoutes: null, adminMisdirected: replicaMisdirected(() => lease.current()), close };
   }
   if (mode === null) return { engine: null, verdicts: EMPTY_VERDICT_VIEW, recordHooks: [], adminRoutes: null, adminMisdirected: null, close };
+  if (mode === 'inline' && config.store.driver === 'postgres') await checkInlineOnSharedStore(config, keys, say);
 
   // Snapshots: the engine's state in a file, read at start so that only later events are replayed.
   const snapshotPath = snapshotFile(config);
@@ -120,6 +121,39 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     snapshot = { path: snapshotPath, save: () => snapshots.saveNow() };
   }
   return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists }), adminMisdirected: null, overrides, close };
+}
+
+/**
+ * An `inline` node on a shared (PostgreSQL) store runs a detector of its own on its own traffic
+ * and never reads a worker's verdicts: beside a worker it would serve the accounts the worker (or
+ * an operator through it) suspended. Left at the default beside a visible worker, it is refused;
+ * set explicitly, or with no worker visible, it starts with a warning.
+ */
+async function checkInlineOnSharedStore(config: WardenConfig, keys: ReturnType<typeof sharedKeys>, say: (line: string) => void): Promise<void> {
+  const explicit = detectModeWritten(config);
+  const worker = config.redis.url ? await sharedDetectorSeen(config.redis.url, keys) : null;
+  const ignores = 'this node runs a detector of its own on its own traffic and ignores the worker\'s verdicts (operator suspensions included)';
+  if (worker && !explicit) {
+    throw new Error(`detect.mode is inline (the default) on a shared PostgreSQL store, and ${worker}: ${ignores}. Set detect.mode: replica on this node (worker on the one detector node), or detect.mode: inline explicitly to run a separate detector anyway (docs/operations.md, "Several nodes")`);
+  }
+  if (worker) say(`detect: WARNING detect.mode is inline on a shared PostgreSQL store, and ${worker}: ${ignores}`);
+  else if (!explicit) say('detect: WARNING detect.mode is inline (the default) on a shared PostgreSQL store: this node runs a detector of its own on its own traffic only, and enforces only its own verdicts. With several nodes, run one with detect.mode: worker and the others with replica; set detect.mode: inline to say this node is alone');
+}
+
+/** What shows that a detector worker shares verdicts through Redis under these keys, or null (none seen, or Redis not reachable). */
+async function sharedDetectorSeen(url: string, keys: ReturnType<typeof sharedKeys>): Promise<string | null> {
+  const client = sharedRedis(url);
+  try {
+    await redisReady(client, 1000);
+    const holder = await client.get(keys.worker);
+    if (holder) return `a detector worker (${holder}) holds its lease at Redis key ${keys.worker}`;
+    if (await client.exists(keys.events, keys.accounts) > 0) return `a detector worker shares verdicts or reads events at Redis keys ${keys.accounts}, ${keys.events}`;
+    return null;
+  } catch {
+    return null;
+  } finally {
+    client.disconnect();
+  }
 }
 
 /** Where this node keeps detector snapshots: the configured path, or beside the SQLite database; null: none. */

@@ -1,6 +1,6 @@
 /** `warden events export`: recorded interaction events as JSONL, filtered, in time order. */
 import { parseArgs } from 'node:util';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, fchmodSync, openSync } from 'node:fs';
 import { pipeline, type Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { normaliseIp, writeJsonlLine } from '../events/index.ts';
@@ -67,7 +67,11 @@ export async function runEvents(argv: string[]): Promise<number> {
   let out: Writable = process.stdout;
   let written: Promise<void> = Promise.resolve();
   if (values.out && !toStdout) {
-    const file = createWriteStream(values.out);
+    // Readable by its owner only, as the data files are (prompts, emails' domains, IPs); a file
+    // replaced keeps no wider mode it had.
+    const fd = openSync(values.out, 'w', 0o600);
+    fchmodSync(fd, 0o600);
+    const file = createWriteStream('', { fd });
     if (values.out.endsWith('.gz')) {
       const gz = createGzip();
       written = new Promise<void>((res, rej) => pipeline(gz, file, (err) => (err ? rej(err) : res())));

@@ -8,7 +8,7 @@ import { run, type CasesCliIo } from './cases-cmd.ts';
 
 const HELP = `usage:
   warden notify list                           webhooks (notify.webhooks), their counts, the last deliveries
-  warden notify test [NAME]                    send a test notification to one webhook or all, and say how it went
+  warden notify test [NAME]                    send a test notification to NAME, or to every webhook whose events include test, and say how it went
 
 options:
 ${CONNECTION_HELP}`;
@@ -26,8 +26,10 @@ export function runNotifyCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pr
       return { result: r, text: `${hooks}\n\n${last.length ? table(last, ['queued_at', 'webhook', 'type', 'status', 'attempts', 'last_status', 'last_error']) : '(nothing sent yet)'}` };
     }
     if (what === 'test') {
-      const r = await c.call<{ deliveries: DeliveryRecord[] }>('POST', '/notify/test', { query: { webhook: name } });
-      return { result: r, text: r.deliveries.map((d) => `${d.webhook}: delivered (${d.attempts} attempt${d.attempts === 1 ? '' : 's'}, answer ${d.last_status})`).join('\n') };
+      const r = await c.call<{ deliveries: DeliveryRecord[]; skipped?: string[] }>('POST', '/notify/test', { query: { webhook: name } });
+      const lines = r.deliveries.map((d) => `${d.webhook}: delivered (${d.attempts} attempt${d.attempts === 1 ? '' : 's'}, answer ${d.last_status})`);
+      for (const s of r.skipped ?? []) lines.push(`${s}: not sent (its events do not include test; \`warden notify test ${s}\` sends it one)`);
+      return { result: r, text: lines.join('\n') };
     }
     return `unknown command: notify ${[what, name].filter(Boolean).join(' ')}`;
   });

@@ -16,12 +16,15 @@ import { lockSqliteForServe, type ServeLock } from '../store/serve-lock.ts';
 import { tightenFileModes } from '../store/sqlite.ts';
 import { startEventRetention } from '../store/event-retention.ts';
 import { resolveLedgerSetup } from '../ledger/open.ts';
-import { buildCapabilities } from './capabilities.ts';
+import { buildCapabilities, type OperatorLog } from './capabilities.ts';
 import { snapshotFile } from './detector.ts';
 import { usageSidePath } from '../ui/usage-thread.ts';
 
-const HELP = `usage: warden serve [-c|--config FILE] [--host HOST] [--port PORT] [--db FILE]
+const HELP = `usage: warden serve [-c|--config FILE] [--host HOST] [--port PORT] [--db FILE] [--demo | --no-demo]
 Starts the gateway. With no config file: SQLite at ./data/warden.db and the built-in mock model.
+  --demo      create a demo organisation, account and key on an empty store (printed once), whatever the store and upstreams
+  --no-demo   never create one
+  (neither: created only in the demo configuration, the SQLite store with the built-in mock model and no \`upstreams\`)
 Environment overrides: WARDEN_SERVER__PORT=9000, WARDEN_STORE__DRIVER=postgres with WARDEN_STORE__POSTGRES_URL=postgres://..., ... (every key: warden config defaults)`;
 
 export interface RunningWarden {
@@ -106,7 +109,22 @@ function sqliteFilesServed(config: WardenConfig): string[] {
   return [...new Set(files)];
 }
 
-/** Start everything; used by the CLI and by end-to-end tests. */
+/**
+ * Whether this start creates the demo organisation and key (on an empty store), and why, for the
+ * start log. Only the demo configuration does unless asked (`--demo`): a PostgreSQL store or a real
+ * upstream is a deployment, where a working key printed in the logs would be a leaked credential.
+ */
+export function demoDecision(config: WardenConfig, asked: boolean | undefined): { create: boolean; why: string } {
+  if (asked === true) return { create: true, why: 'asked for (--demo)' };
+  if (asked === false) return { create: false, why: 'not asked for (--no-demo)' };
+  const reasons: string[] = [];
+  if (config.store.driver !== 'sqlite') reasons.push(`the store is ${config.store.driver}`);
+  if (config.upstreams.length > 0) reasons.push('upstreams are configured');
+  if (reasons.length === 0) return { create: true, why: 'demo configuration: embedded SQLite store and the built-in mock model; --no-demo skips it' };
+  return { create: false, why: `${reasons.join(' and ')}; --demo creates one anyway` };
+}
+
+/** Start everything; used by the CLI and by end-to-end tests. `demo`: see demoDecision (unset: only in the demo configuration). */
 export async function startWarden(config: WardenConfig, opts: { demo?: boolean; log?: (line: string) => void } = {}): Promise<RunningWarden> {
   // Before anything is created or opened: a setting that names an unset variable, and a second
   // server on the same SQLite files, are refused.
@@ -126,6 +144,8 @@ export async function startWarden(config: WardenConfig, opts: { demo?: boolean; 
 async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (line: string) => void }): Promise<RunningWarden> {
   const log = opts.log ?? ((l: string) => console.log(l));
   applyV8Settings(config);
+  // Decided on the configuration as written, before the built-in mock fills in `upstreams`.
+  const demo = demoDecision(config, opts.demo);
   const cleanups: (() => Promise<void>)[] = [];
   let mockUrl: string | null = null;
   if (config.upstreams.length === 0) {
@@ -138,7 +158,17 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
   tightenPrivateFiles(config, log);
   const stores = await openStores(config);
   const admin = adminToken(config);
-  const caps = await buildCapabilities(config, stores, { adminToken: admin.token, say: opts.log });
+  // The capabilities' notes to the operator: start-up lines on stderr (or to the caller's `log`);
+  // once the gateway's logger exists, what they report while serving (outages, a rejected policy
+  // reload) goes to it, JSON lines on stdout with a level and a stable code, where operators alert.
+  let serving: Gateway['app']['log'] | null = null;
+  const say: OperatorLog = opts.log ?? ((line, meta) => {
+    if (serving) {
+      const component = /^([a-z ]+):/.exec(line)?.[1] ?? 'warden';
+      serving[meta?.level ?? 'warn']({ component, ...(meta?.code ? { code: meta.code } : {}), ...meta?.fields }, meta?.msg ?? line);
+    } else if (config.log.level !== 'silent') console.error(line);
+  });
+  const caps = await buildCapabilities(config, stores, { adminToken: admin.token, say });
   const gateway = await createGateway({
     config,
     authenticator: caps.authenticator,
@@ -150,17 +180,20 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
     clusterOf: caps.clusterOf,
   });
   const url = await gateway.listen();
+  serving = gateway.app.log;
   const retention = config.events.retention_days === null ? null : startEventRetention(stores.events, config.events.retention_days, { log });
 
-  let demoKey: string | null = null;
-  if (opts.demo !== false) demoKey = await caps.bootstrapDemo();
+  const demoKey = demo.create ? await caps.bootstrapDemo() : null;
 
   log(`Warden listening on ${url}  (store: ${config.store.driver}${config.store.driver === 'sqlite' ? ` ${config.store.sqlite_path}` : ''})`);
   if (mockUrl) log(`upstream: built-in mock model at ${mockUrl} (all models); configure \`upstreams\` to use a real provider`);
   if (admin.file) log(`admin API: ${url}/admin (token in ${admin.file})`);
   else if (admin.token) log(`admin API: ${url}/admin (token from configuration)`);
   else log('admin API: disabled (set admin.token or WARDEN_ADMIN_TOKEN)');
+  if (!demo.create) log(`demo: no demo key (${demo.why})`);
+  else if (!demoKey) log('demo: no demo key created (the store already holds accounts)');
   if (demoKey) {
+    log(`demo: created a demo organisation and account with a working key (${demo.why}); revoke it before real use`);
     log(`demo API key (shown once, stored hashed): ${demoKey}`);
     log(`try: curl -s ${url}/v1/chat/completions -H "Authorization: Bearer ${demoKey}" -H "content-type: application/json" -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'`);
   }
@@ -180,14 +213,15 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
 export async function runServe(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: 'string', short: 'c' }, host: { type: 'string' }, port: { type: 'string' }, db: { type: 'string' }, 'no-demo': { type: 'boolean' }, help: { type: 'boolean' } },
+    options: { config: { type: 'string', short: 'c' }, host: { type: 'string' }, port: { type: 'string' }, db: { type: 'string' }, demo: { type: 'boolean' }, 'no-demo': { type: 'boolean' }, help: { type: 'boolean' } },
   });
   if (values.help) { console.log(HELP); return 0; }
+  if (values.demo && values['no-demo']) { console.error('warden serve: --demo and --no-demo contradict each other: give one'); return 2; }
   let config = loadConfig(values.config);
   if (values.host) config = { ...config, server: { ...config.server, host: values.host } };
   if (values.port) config = { ...config, server: { ...config.server, port: Number(values.port) } };
   if (values.db) config = { ...config, store: { ...config.store, sqlite_path: values.db } };
-  const running = await startWarden(config, { demo: !values['no-demo'] });
+  const running = await startWarden(config, { demo: values.demo ? true : values['no-demo'] ? false : undefined });
   await new Promise<void>((resolveStop) => {
     let stopping = false;
     const stop = (signal: string) => {

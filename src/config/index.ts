@@ -8,6 +8,8 @@
  * digits-only token stays a string), a number or boolean key parses it, a list takes
  * comma-separated items (`loopback,10.0.0.0/8`) or JSON (`["loopback"]`), and a key that may be
  * null takes `null`. Keys of other shapes take JSON, else the string.
+ * A WARDEN_ variable that is no override but spells a key with single underscores
+ * (WARDEN_SERVER_PORT) sets nothing: loadConfig warns, naming the override meant (strayEnvNames).
  * Imports each capability's own `config.ts` schema (and nothing else of it) to assemble warden.yaml's, and `events`' address parsing for `server.trusted_proxies` (trusted-proxies.ts).
  */
 import { readFileSync, existsSync } from 'node:fs';
@@ -113,7 +115,19 @@ export function issueLines(issues: readonly { path: PropertyKey[]; message: stri
 export function parseConfig(raw: unknown, warn: (line: string) => void = () => {}): WardenConfig {
   const result = configSchema.safeParse(withoutRemovedKeys(raw ?? {}, warn));
   if (!result.success) throw new ConfigError(`invalid configuration:\n${issueLines(result.error.issues)}`);
+  if (holderOf(raw, ['detect', 'mode'])) detectModesWritten.add(result.data.detect);
   return result.data;
+}
+
+/** The `detect` sections whose `mode` was written (file or WARDEN_DETECT__MODE), not left at its default. */
+const detectModesWritten = new WeakSet<object>();
+
+/**
+ * Whether `detect.mode` was set in the configuration rather than left at its default (`inline`):
+ * a node on a shared store beside a detector worker starts only when it was (src/cli/detector.ts).
+ */
+export function detectModeWritten(config: WardenConfig): boolean {
+  return detectModesWritten.has(config.detect);
 }
 
 /**
@@ -157,7 +171,58 @@ export function loadConfig(path?: string, env: NodeJS.ProcessEnv = process.env, 
     try { raw = (parseYaml(text) as Record<string, unknown>) ?? {}; } catch (err) { throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message}`); }
     if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config file ${file} must be a YAML mapping`);
   }
-  return parseConfig(applyEnvOverrides(raw, env), warn);
+  const config = parseConfig(applyEnvOverrides(raw, env), warn);
+  for (const line of strayEnvNames(config, env)) warn(line);
+  return config;
+}
+
+/** The WARDEN_* variables Warden reads by name (besides WARDEN_A__B overrides and `env:` references). */
+const READ_BY_NAME = new Set(['WARDEN_CONFIG', 'WARDEN_LOG_LEVEL', 'WARDEN_ADMIN_TOKEN', 'WARDEN_LEDGER_KEY', 'WARDEN_ADMIN_URL']);
+
+/**
+ * WARDEN_* variables that set nothing but look like an override of a key (`WARDEN_SERVER_PORT`,
+ * single underscores, for server.port): one line each naming the override meant. A variable no
+ * key's name is close to (another program's, or a secret under a name of the operator's choosing)
+ * is left alone, as are the names Warden reads and those the configuration references (`env:`).
+ */
+export function strayEnvNames(config: WardenConfig, env: NodeJS.ProcessEnv = process.env): string[] {
+  const referenced = new Set<string>();
+  const refs = (v: unknown) => {
+    if (typeof v === 'string' && v.startsWith('env:')) referenced.add(v.slice(4));
+    else if (v && typeof v === 'object') for (const x of Object.values(v)) refs(x);
+  };
+  refs(config);
+  const keys: string[][] = [];
+  const walk = (v: unknown, path: string[]) => {
+    if (path.length >= 2) keys.push(path);
+    if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
+  };
+  walk(parseConfig({}), []);
+  const lines: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('WARDEN_') || name.includes('__') || READ_BY_NAME.has(name) || referenced.has(name)) continue;
+    const spelled = name.slice('WARDEN_'.length).toLowerCase();
+    let best: { path: string[]; distance: number } | null = null;
+    for (const path of keys) {
+      const d = editDistance(spelled, path.join('_'));
+      if (!best || d < best.distance) best = { path, distance: d };
+    }
+    // Close: the key's name with single underscores, give or take a typo.
+    if (!best || best.distance > Math.min(2, Math.floor(spelled.length / 5))) continue;
+    const meant = `WARDEN_${best.path.join('__').toUpperCase()}`;
+    lines.push(`environment: ${name} sets nothing (overrides separate sections with double underscores); for ${best.path.join('.')} write ${meant}`);
+  }
+  return lines;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
 }
 
 /**
@@ -193,7 +258,10 @@ export function checkEnvSettings(config: WardenConfig, env: NodeJS.ProcessEnv = 
   const token = config.admin.token.startsWith('env:') ? resolveSecret(config.admin.token, env) : null;
   const tokenProblem = token ? adminTokenProblem(token) : null;
   if (tokenProblem) problems.push(`admin.token: ${config.admin.token.slice(4)} ${tokenProblem}`);
-  if (problems.length) throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}\n(set each variable; an upstream that takes no key has api_key: null)`);
+  if (!problems.length) return;
+  // The hint about api_key: null only where an upstream's key is missing (a webhook secret is not optional that way).
+  const hint = problems.some((p) => /^upstreams\.\d+\.api_key:/.test(p)) ? 'set each variable; an upstream that takes no key has api_key: null' : 'set each variable';
+  throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}\n(${hint})`);
 }
 
 /** Resolve a secret setting: `env:NAME` reads process.env.NAME; anything else is the literal value. */

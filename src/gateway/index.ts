@@ -80,17 +80,31 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   /** Past the shutdown delay: new requests are refused (503, connection: close) until the server closes. */
   let shedding = false;
   const traffic = new Traffic();
+  // An event store outage is logged once when it starts (the error's message, no stack: the
+  // retries repeat it) and once when writes go through again, as the other outages are.
+  let storeOutage: { since: number; failures: number } | null = null;
   const recorder = new EventRecorder(opts.eventStore, {
     batchSize: config.events.batch_size,
     flushIntervalMs: config.events.flush_interval_ms,
     maxBuffered: config.events.max_buffered,
     maxBufferedBytes: config.events.max_buffered_bytes,
     closeTimeoutMs: config.events.close_timeout_ms,
-    onError: (err, s) => app?.log.error({ err, pending: s.pending, dropped: s.dropped },
-      s.closing ? `event store write failed while stopping; retrying for up to ${Math.ceil(s.retryInMs / 1000)} s` : `event store write failed; retrying in ${s.retryInMs} ms`),
+    onError: (err, s) => {
+      const error = (err as Error)?.message ?? String(err);
+      if (s.closing) { app?.log.error({ code: 'EVENT_STORE_UNREACHABLE', error, pending: s.pending, dropped: s.dropped }, `event store write failed while stopping; retrying for up to ${Math.ceil(s.retryInMs / 1000)} s`); return; }
+      if (storeOutage) { storeOutage.failures++; return; }
+      storeOutage = { since: Date.now(), failures: 1 };
+      app?.log.error({ code: 'EVENT_STORE_UNREACHABLE', error, pending: s.pending, dropped: s.dropped }, 'event store write failed; events are kept in memory and retried until it answers');
+    },
     onLost: (count, err) => app?.log.error({ err, lost: count }, `event store unreachable while stopping: ${count} events not recorded`),
     onUnsettled: (count) => app?.log.error({ unsettled: count }, `event store did not answer while stopping: ${count} events were being written, whether they are recorded is not known`),
-    onFlush: (n) => metrics.eventsWritten.inc(n),
+    onFlush: (n) => {
+      metrics.eventsWritten.inc(n);
+      if (!storeOutage) return;
+      const o = storeOutage;
+      storeOutage = null;
+      app?.log.info({ code: 'EVENT_STORE_RECOVERED', seconds: Math.round((Date.now() - o.since) / 100) / 10, failures: o.failures, dropped: recorder.dropped }, 'event store writes again');
+    },
   });
   sources.eventsPending = () => recorder.pending;
   sources.eventsDropped = () => recorder.dropped;

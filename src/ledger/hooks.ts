@@ -126,7 +126,7 @@ export function ledgerVerdictSink(ledger: Ledger, onError?: (err: unknown) => vo
  * error of each code at once, then at most one line per code per interval, with the count of
  * errors not reported in between. Counts are also in `ledger.stats` (metrics).
  */
-export function ledgerErrorLog(write: (line: string) => void, intervalMs = 10_000): (err: unknown) => void {
+export function ledgerErrorLog(write: (line: string, meta: { level: 'error'; code: string }) => void, intervalMs = 10_000): (err: unknown) => void {
   const seen = new Map<string, { at: number; suppressed: number }>();
   return (err) => {
     const code = (err as { code?: unknown })?.code;
@@ -139,7 +139,7 @@ export function ledgerErrorLog(write: (line: string) => void, intervalMs = 10_00
     }
     const more = s?.suppressed ? ` (and ${s.suppressed} more since the last report)` : '';
     seen.set(key, { at: now, suppressed: 0 });
-    write(`ledger: ${key}: ${(err as Error)?.message ?? String(err)}${more}`);
+    write(`ledger: ${key}: ${(err as Error)?.message ?? String(err)}${more}`, { level: 'error', code: key });
   };
 }
 

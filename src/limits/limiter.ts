@@ -28,7 +28,8 @@ export interface LimiterOptions {
   /** Clock for the memory backend and local fallback, µs (tests). */
   clockUs?: () => number;
   /** Where the shared backend's outages are reported: one line when it stops answering, one when it answers again. */
-  log?: (line: string) => void;
+  /** Operator log; `meta` gives the line's level and a stable code for a structured logger. */
+  log?: (line: string, meta?: { level: 'info' | 'warn' | 'error'; code: string }) => void;
 }
 
 /** What the limiter does while the shared backend is unreachable, per `on_backend_failure`, for the log. */
@@ -123,7 +124,7 @@ export class Limiter {
   private closed = false;
   /** Since when the shared backend has not answered, and how many decisions were taken without it since. */
   private outage: { since: number; decisions: number } | null = null;
-  private readonly log: (line: string) => void;
+  private readonly log: (line: string, meta?: { level: 'info' | 'warn' | 'error'; code: string }) => void;
   /** The shared backend's URL and the setting that gave it (null: memory, or a backend passed in). */
   private readonly backendUrl: { url: string; setting: string } | null = null;
 
@@ -188,6 +189,16 @@ export class Limiter {
   async refreshOverrides(): Promise<void> {
     if (!this.overridesStore) return;
     this.policy.setRuntimeOverrides(await this.overridesStore.list());
+  }
+
+  /**
+   * Every request is being refused: `on_backend_failure: closed` and the shared backend not
+   * connected, or its circuit open. `/readyz` says not ready then, so that a load balancer takes
+   * the node out of rotation instead of sending it requests it answers 503.
+   */
+  get refusingAll(): boolean {
+    if (this.config.on_backend_failure !== 'closed' || !(this.backend instanceof RedisBackend)) return false;
+    return !this.backend.connected || this.circuit === 'open';
   }
 
   /** State of the circuit in front of the shared backend (always `closed` for memory). */
@@ -258,7 +269,7 @@ export class Limiter {
     if (!o) return;
     this.outage = null;
     this.log(`limits: the shared backend (${this.backend.name}) answers again after ${((Date.now() - o.since) / 1000).toFixed(1)} s; ` +
-      `${o.decisions} decisions were ${FALLBACK_OUTCOME[this.config.on_backend_failure]} meanwhile; limits are shared by every node again`);
+      `${o.decisions} decisions were ${FALLBACK_OUTCOME[this.config.on_backend_failure]} meanwhile; limits are shared by every node again`, { level: 'info', code: 'LIMITS_BACKEND_RECOVERED' });
   }
 
   private fallback(meters: PlannedMeter[], cost: RequestCost, leaseId: string, model: string, why: string, started: number, nowUs?: number): LimitDecision {
@@ -266,7 +277,7 @@ export class Limiter {
     if (this.outage) this.outage.decisions++;
     else {
       this.outage = { since: Date.now(), decisions: 1 };
-      this.log(`limits: the shared backend (${this.backend.name}) is unreachable (${why}); ${BACKEND_FAILURE_MODE[mode]} until it answers again (limits.on_backend_failure: ${mode})`);
+      this.log(`limits: the shared backend (${this.backend.name}) is unreachable (${why}); ${BACKEND_FAILURE_MODE[mode]} until it answers again (limits.on_backend_failure: ${mode})`, { level: mode === 'closed' ? 'error' : 'warn', code: 'LIMITS_BACKEND_UNREACHABLE' });
     }
     if (mode === 'local' && this.local) {
       const raw = this.local.decide(meters.map((m) => meterOp(m, cost)), leaseId, this.leaseTtlUs, nowUs);

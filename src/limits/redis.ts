@@ -117,6 +117,9 @@ export class RedisBackend implements LimitsBackend {
     this.scripts = this.client as unknown as ScriptedRedis;
   }
 
+  /** Connected now (the client reconnects by itself while it is not). */
+  get connected(): boolean { return this.client.status === 'ready'; }
+
   /** Resolves once connected (or rejects after `timeoutMs`). */
   async ready(timeoutMs = 2000): Promise<void> {
     if (this.client.status === 'ready') return;

@@ -3,8 +3,9 @@
  * route table so that they are validated and documented like the others:
  *
  *   GET  /admin/notify          each webhook (URL shown by origin only), its counts, the last deliveries
- *   POST /admin/notify/test     ?webhook=NAME (default: all): send a test notification, answer with
- *                               each delivery's outcome (502 when one was not delivered)
+ *   POST /admin/notify/test     ?webhook=NAME (default: every webhook whose events take test): send a
+ *                               test notification, answer with each delivery's outcome and the
+ *                               webhooks skipped (502 when one was not delivered)
  */
 import { z } from 'zod';
 import { WardenError } from '../errors/index.ts';
@@ -33,15 +34,15 @@ export function notifyAdminRoutes(notifier: Notifier): AdminRouteRegistrar {
     r.route({
       method: 'POST', path: '/notify/test', operationId: 'notifyTest', tag: 'notify', summary: 'Send a test notification and answer with each delivery\'s outcome',
       errors: { 404: 'no such webhook, or none configured', 502: 'a webhook did not take the notification (each failure is in the message)' },
-      query: z.strictObject({ webhook: z.string().min(1).optional().describe('one webhook by name (default: all)') }),
-      response: z.object({ deliveries: z.array(DeliverySchema) }),
+      query: z.strictObject({ webhook: z.string().min(1).optional().describe('one webhook by name, whatever its events (default: every webhook whose events take test)') }),
+      response: z.object({ deliveries: z.array(DeliverySchema), skipped: z.array(z.string()).describe('webhooks not sent the test: their events do not take test') }),
       handler: async ({ query }) => {
         const sent = notifier.test(query.webhook);
         if (!sent) throw new WardenError('WARDEN_NOT_FOUND', query.webhook ? `no webhook ${query.webhook} (notify.webhooks)` : 'no webhook is configured (notify.webhooks)');
-        const deliveries = await sent;
+        const deliveries = await sent.deliveries;
         const bad = deliveries.filter((d) => d.status !== 'delivered');
         if (bad.length) throw new WardenError('WARDEN_UPSTREAM_ERROR', bad.map((d) => `${d.webhook}: ${d.status} after ${d.attempts} attempts: ${d.last_error}`).join('; '));
-        return { deliveries };
+        return { deliveries, skipped: sent.skipped };
       },
     });
   };

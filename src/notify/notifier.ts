@@ -74,12 +74,17 @@ export class Notifier {
     return Promise.all(this.senders.filter((s) => s.wants(n)).map((s) => s.send(n)));
   }
 
-  /** A test notification to one webhook (or all): resolves once each is delivered or given up. */
-  test(name?: string): Promise<DeliveryRecord[]> | null {
-    const targets = this.senders.filter((s) => !name || s.spec.name === name);
-    if (!targets.length) return null;
+  /**
+   * A test notification to the webhook named (whatever its `events:`), or to every webhook whose
+   * `events:` takes `test`, as any other notification; `skipped` names the others. Resolves once
+   * each is delivered or given up; null when no webhook matches the name or none is configured.
+   */
+  test(name?: string): { deliveries: Promise<DeliveryRecord[]>; skipped: string[] } | null {
+    const named = this.senders.filter((s) => !name || s.spec.name === name);
+    if (!named.length) return null;
     const n = notification('test', 'Test notification from Warden: this webhook is set up.', {});
-    return Promise.all(targets.map((s) => s.send(n)));
+    const targets = name ? named : named.filter((s) => s.wants(n));
+    return { deliveries: Promise.all(targets.map((s) => s.send(n))), skipped: named.filter((s) => !targets.includes(s)).map((s) => s.spec.name) };
   }
 
   status() {

@@ -178,13 +178,29 @@ test('configuration: a URL from the environment, one that is not set turns its w
     const config = notifyConfigSchema.parse({ webhooks: [{ name: 'chat', url: 'env:TEST_CHAT_URL', format: 'slack' }, { name: 'unset', url: 'env:TEST_NOT_SET' }] });
     const notifier = new Notifier(config, { log: (l) => logged.push(l), env: { TEST_CHAT_URL: r.url } });
     assert.deepEqual(logged, ['notify: webhook unset is off: env:TEST_NOT_SET is not set']);
-    assert.deepEqual((await notifier.test())!.map((d) => [d.webhook, d.status]), [['chat', 'delivered']]);
+    assert.deepEqual((await notifier.test()!.deliveries).map((d) => [d.webhook, d.status]), [['chat', 'delivered']]);
     assert.equal(notifier.status().webhooks[0].url, 'http://127.0.0.1:' + new URL(r.url).port + '/hooks/…');
     await notifier.close();
   } finally { await r.close(); }
   const bad = notifyConfigSchema.safeParse({ webhooks: [{ name: 'x', url: 'ftp://example.com/hook' }] });
   assert.ok(!bad.success && bad.error.issues[0].path.join('.') === 'webhooks.0.url');
   assert.ok(!notifyConfigSchema.safeParse({ webhooks: [{ name: 'x', url: 'https://a.example/h' }, { name: 'x', url: 'https://b.example/h' }] }).success, 'names are unique');
+});
+
+test('a test to every webhook goes where events take test; one named is sent whatever its events', async () => {
+  const ops = await receiver(() => ({ status: 200 }));
+  const chat = await receiver(() => ({ status: 200 }));
+  try {
+    const config = notifyConfigSchema.parse({ webhooks: [{ name: 'ops', url: ops.url }, { name: 'chat', url: chat.url, events: ['campaign.escalated', 'intel.matched'] }] });
+    const notifier = new Notifier(config, { log: () => {} });
+    const all = notifier.test()!;
+    assert.deepEqual((await all.deliveries).map((d) => d.webhook), ['ops']);
+    assert.deepEqual(all.skipped, ['chat'], 'the webhook whose events leave test out is named as skipped');
+    assert.equal(chat.got.length, 0, 'chat, subscribed to campaigns and intel only, got no test');
+    assert.deepEqual((await notifier.test('chat')!.deliveries).map((d) => d.status), ['delivered'], 'named, it gets one');
+    assert.equal(chat.got.length, 1);
+    await notifier.close();
+  } finally { await ops.close(); await chat.close(); }
 });
 
 test('ledger failures reach operators once per kind per ten minutes, with the reason', () => {

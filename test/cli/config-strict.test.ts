@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
-import { ConfigError, checkEnvSettings, loadConfig, parseConfig, unsetEnvSettings } from '../../src/config/index.ts';
+import { ConfigError, checkEnvSettings, loadConfig, parseConfig, strayEnvNames, unsetEnvSettings } from '../../src/config/index.ts';
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const warden = (args: string[], cwd: string, env: Record<string, string> = {}) =>
@@ -177,4 +177,28 @@ test('keys that did nothing are gone from the schema: setting one is ignored wit
   const config = parseConfig({ log: { prompts: true }, detect: { shared: { tail_ms: 500, tail_lag_seconds: 30 } } }, (line) => warnings.push(line));
   assert.ok(!('prompts' in config.log) && !('tail_ms' in config.detect.shared), 'they are dropped');
   assert.deepEqual(warnings.map((w) => w.split(' ')[1]), ['log.prompts', 'detect.shared.tail_ms', 'detect.shared.tail_lag_seconds'], 'each is named');
+});
+
+test('a WARDEN_ variable spelled with single underscores is named at start with the override meant', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-config-stray-'));
+  try {
+    const r = await warden(['config', 'check'], dir, { WARDEN_SERVER_PORT: '9000', WARDEN_DETECT_MODE: 'worker', WARDEN_LOG_LEVEL: 'warn', WARDEN_SOMETHING_ELSE_ENTIRELY: 'x' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /WARDEN_SERVER_PORT sets nothing .* for server\.port write WARDEN_SERVER__PORT/, r.stderr);
+    assert.match(r.stderr, /WARDEN_DETECT_MODE sets nothing .* for detect\.mode write WARDEN_DETECT__MODE/, r.stderr);
+    assert.doesNotMatch(r.stderr, /WARDEN_LOG_LEVEL|WARDEN_SOMETHING_ELSE_ENTIRELY/, 'names Warden reads, and names like no key, are left alone');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // A variable the configuration references (`env:`) is not stray, even named like a key.
+  const referencing = parseConfig({ notify: { webhooks: [{ name: 'ops', url: 'https://hooks.example/x', secret: 'env:WARDEN_NOTIFY_WEBHOOKS' }] } });
+  assert.deepEqual(strayEnvNames(referencing, { WARDEN_NOTIFY_WEBHOOKS: 's' }), []);
+  assert.equal(strayEnvNames(referencing, { WARDEN_SERVER_HOST: '0.0.0.0' }).length, 1, 'a typo beside it is named');
+});
+
+test('an unset webhook secret is named without the upstream key hint', () => {
+  const config = parseConfig({ notify: { webhooks: [{ name: 'ops', url: 'https://hooks.example/x', secret: 'env:WEBHOOK_SECRET_NOT_SET' }] } });
+  const message = (() => { try { checkEnvSettings(config, {}); } catch (e) { return (e as Error).message; } return ''; })();
+  assert.match(message, /notify\.webhooks\.0\.secret: environment variable WEBHOOK_SECRET_NOT_SET is not set/);
+  assert.doesNotMatch(message, /upstream/, `no hint about upstream keys: ${message}`);
 });

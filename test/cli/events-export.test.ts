@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -48,6 +48,16 @@ test('events export: invalid --from, --to, --limit and unknown options exit 2; -
     assert.equal(out.code, 0, out.stderr);
     assert.deepEqual(out.stdout.trim().split('\n').map((l) => JSON.parse(l).ts), ['2026-06-01T12:00:01.000Z', '2026-06-01T12:00:02.000Z', '2026-06-01T12:00:03.000Z']);
     assert.equal(existsSync(join(dir, '-')), false, 'no file named -');
+
+    // An export holds prompts, emails' domains and IPs: 0600 like the data files, also when it replaces a file.
+    writeFileSync(join(dir, 'old.jsonl'), 'stale\n', { mode: 0o644 });
+    chmodSync(join(dir, 'old.jsonl'), 0o644);
+    for (const name of ['events.jsonl', 'events.jsonl.gz', 'old.jsonl']) {
+      const r = await warden(['events', 'export', '--out', name], dir);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(statSync(join(dir, name)).mode & 0o777, 0o600, `${name} is readable by its owner only`);
+    }
+    assert.equal(readFileSync(join(dir, 'old.jsonl'), 'utf8').trim().split('\n').length, 5, 'the replaced file holds the export only');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -154,6 +154,12 @@ test('a PostgreSQL outage while serving: 503 for uncached keys, events kept and 
     await until('kept events written', async () => (await stored()) === 6, 20_000);
     assert.equal(await metric('warden_events_pending'), 0);
     assert.equal(await metric('warden_events_dropped'), 0);
+    // The outage is one JSON line with a stable code, not a stack trace per retry.
+    const json = s.lines.map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter(Boolean);
+    const down = json.filter((l) => l.code === 'EVENT_STORE_UNREACHABLE');
+    assert.equal(down.length, 1, `one line for the outage, not one per retry:\n${s.lines.join('\n')}`);
+    assert.equal(down[0].level, 50, 'logged at error level');
+    assert.ok(!s.lines.some((l) => l.includes('"stack"')), `no stack trace in the log:\n${s.lines.join('\n')}`);
 
     // Down again, then a stop: the node tries for events.close_timeout_ms, then says what it lost.
     // (Refusals are recorded too; the cached key may be gone: a node back on its NOTIFY connection

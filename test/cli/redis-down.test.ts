@@ -47,11 +47,16 @@ test('a node started while Redis is down serves in its failure mode and uses Red
     const refused = await chat(closed, onClosed.key);
     assert.equal(refused.status, 503);
     assert.equal(refused.body.error.code, 'WARDEN_LIMITS_UNAVAILABLE');
+    // A node that refuses every request is not ready: the load balancer takes it out of rotation.
+    const ready = async (node: typeof replica) => (await fetch(`${node.url}/readyz`)).status;
+    assert.equal(await ready(closed), 503, 'closed, with Redis away: not ready');
+    assert.equal(await ready(replica), 200, 'deciding on its own counters: ready');
 
     server = await startRedis(port);
     // Redis decides again (its counters are fresh: the account is admitted), on both nodes.
     await eventually('the replica\'s limits return to Redis', async () => (await chat(replica, onReplica.key)).status === 200);
     await eventually('the closed node admits again', async () => (await chat(closed, onClosed.key)).status === 200);
+    assert.equal(await ready(closed), 200, 'ready again once Redis answers');
     const admin = new Redis(url);
     assert.ok((await admin.keys('warden:limits:*')).length > 0, 'the counters are in Redis');
     admin.disconnect();

@@ -1,0 +1,72 @@
+// What an operator alerts on while `warden serve` runs (a rejected policy reload, the limits
+// backend unreachable) is in its JSON log on stdout, with a level and a stable code, not plain
+// text on stderr.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { freePort } from '../helpers/redis-server.ts';
+
+const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
+
+async function until<T>(what: string, get: () => T, ms = 20_000): Promise<NonNullable<T>> {
+  for (const end = Date.now() + ms; ;) {
+    const v = get();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('a rejected policy reload and an unreachable Redis are JSON log lines on stdout with a level and a code', { timeout: 90_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-oplog-'));
+  const policy = join(dir, 'policy.yaml');
+  writeFileSync(policy, 'version: 1\ndefaults: { reasoning: full, n_max: 4 }\n');
+  const config = join(dir, 'warden.yaml');
+  // Redis on a port nothing listens on: the limits backend is unreachable from the first request.
+  writeFileSync(config, JSON.stringify({
+    server: { port: 0 }, store: { sqlite_path: join(dir, 'w.db') }, log: { level: 'info' },
+    mock: { latency_ms: 0, tokens_per_second: 0 }, policy: { file: policy },
+    redis: { url: `redis://127.0.0.1:${await freePort()}` }, limits: { backend: 'redis' },
+  }));
+  const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, 'serve', '--config', config], {
+    env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '', WARDEN_LOG_LEVEL: '' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out: string[] = [];
+  const err: string[] = [];
+  createInterface({ input: proc.stdout! }).on('line', (l) => out.push(l));
+  createInterface({ input: proc.stderr! }).on('line', (l) => err.push(l));
+  const json = () => out.map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter(Boolean);
+  try {
+    const url = await until('listening', () => out.map((l) => /^Warden listening on (\S+)/.exec(l)?.[1]).find(Boolean), 60_000);
+    const key = await until('the demo key', () => out.map((l) => /demo API key .*: (wk_live_\S+)/.exec(l)?.[1]).find(Boolean));
+    const stderrAtStart = err.length;
+
+    writeFileSync(policy, 'version: 1\ndefaults: { reasoning: full, n_max: 4 }\ntiers:\n  unverified:\n    max_token_ceiling: 100\n');
+    const rejected = await until('the rejection in the JSON log', () => json().find((l) => l.code === 'POLICY_RELOAD_REJECTED'));
+    assert.equal(rejected.level, 50, 'an error');
+    assert.equal(rejected.msg, 'policy reload rejected; previous policy stays in force', 'a stable message');
+    assert.equal(rejected.component, 'policy');
+    assert.ok(JSON.stringify(rejected.problems).includes('max_token_ceiling'), `the problem is named: ${JSON.stringify(rejected)}`);
+
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }) });
+      assert.equal(r.status, 200, 'served on the node\'s own counters (limits.on_backend_failure: local)');
+    }
+    const unreachable = await until('the limits outage in the JSON log', () => {
+      const lines = json().filter((l) => l.code === 'LIMITS_BACKEND_UNREACHABLE');
+      return lines.length ? lines : null;
+    });
+    assert.equal(unreachable.length, 1, 'once per outage, not per request');
+    assert.equal(unreachable[0].level, 40, 'a warning');
+    assert.equal(unreachable[0].component, 'limits');
+    assert.deepEqual(err.slice(stderrAtStart), [], 'nothing on stderr once serving');
+  } finally {
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

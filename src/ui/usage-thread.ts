@@ -21,7 +21,8 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { resolveWorkerEntry, startWorker, type WorkerEntry } from '../store/worker-entry.ts';
-import type { Dialect, Row } from './usage.ts';
+import { SQLITE_USAGE_MIGRATIONS, type Dialect, type Row } from './usage.ts';
+import { migrateSqlite, openSqlite } from '../store/sqlite.ts';
 
 export type UsageOp = 'migrate' | 'newest' | 'catchUp' | 'run';
 
@@ -166,7 +167,12 @@ export function threadedSqliteDialect(path: string, opts: UsageThreadOptions = {
     thread,
     placeholder: () => '?',
     epoch: "CAST(strftime('%s', ts) AS INTEGER)",
-    migrate: () => thread.call<void>('migrate'),
+    // On this thread, through a short-lived connection to the side file: the table is small, and
+    // `warden serve` migrates it at start without starting the query thread before a query needs it.
+    migrate: async () => {
+      const side = openSqlite(opts.sidePath ?? usageSidePath(path));
+      try { migrateSqlite(side, 'ui_usage', SQLITE_USAGE_MIGRATIONS); } finally { side.close(); }
+    },
     catchUp: (fromTs, limit) => thread.call<{ copied: number; lastTs: string | null }>('catchUp', [fromTs, limit]),
     newest: () => thread.call<string | null>('newest'),
     run: (sql, args) => thread.call<Row[]>('run', [sql, args]),

@@ -19,6 +19,7 @@
  *
  * Protocol types are shared with the entry point, usage-worker.ts.
  */
+import { inspect } from 'node:util';
 import type { Worker } from 'node:worker_threads';
 import { resolveWorkerEntry, startWorker, type WorkerEntry } from '../store/worker-entry.ts';
 import { SQLITE_USAGE_MIGRATIONS, type Dialect, type Row } from './usage.ts';
@@ -65,6 +66,15 @@ export interface UsageThreadOptions {
   onExit?: (err: Error) => void;
 }
 
+/** A thrown value as an Error whose message says what it was. */
+function asError(err: unknown): Error {
+  if (err instanceof Error && err.message) return err;
+  if (typeof err === 'string') return new Error(err);
+  const message = (err as { message?: unknown } | null)?.message;
+  if (typeof message === 'string' && message) return new Error(message);
+  return new Error(err instanceof Error ? String(err.stack ?? err.name) : inspect(err, { depth: 2, breakLength: Infinity }));
+}
+
 /** The side file beside the database: `warden.db` → `warden.db-usage` (with its own -wal and -shm). */
 export function usageSidePath(path: string): string {
   return `${path}-usage`;
@@ -104,7 +114,9 @@ export class UsageThread {
       else c.resolve(m.value);
       this.refresh();
     });
-    worker.on('error', (err) => { this.lastError = err; });
+    // What a worker throws reaches here as it was thrown: not always an Error (a string, an object
+    // whose message is lost), so it is described rather than read as `.message`.
+    worker.on('error', (err: unknown) => { this.lastError = asError(err); });
     this.exited = new Promise<void>((resolve) => {
       worker.once('exit', (code) => {
         if (this.worker === worker) this.worker = null;

@@ -70,6 +70,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     exists: async (kind, id) => (kind === 'org' ? await identity.getOrg(id) : await identity.getAccount(id)) !== null,
   });
   const detector = detect.engine;
+  if (cases && detector) await cases.reportGoneIds(detector);
   const verdicts = detect.verdicts;
   closers.push(() => detect.close());
   if (detect.adminRoutes) adminRegistrars.push(detect.adminRoutes);

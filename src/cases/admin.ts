@@ -87,6 +87,7 @@ const FeedParams = z.strictObject({ name: z.string().min(1).max(200) });
 
 const CaseSummarySchema = z.object({
   id: z.string(), title: z.string(), status: CaseStatus, campaign_id: z.string(), cluster_id: z.string(),
+  campaign_gone: z.boolean().optional().describe('true: neither campaign_id nor cluster_id names a campaign the detector holds now (renamed by an upgrade or a rebuild, or no longer active); `POST /cases/{id}/refresh` finds it again by its accounts'),
   opened_at: z.string(), updated_at: z.string(), members: z.number(), level: z.string(),
 });
 export const CaseFileSchema = z.looseObject({
@@ -186,7 +187,12 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       } });
 
     r.route({ method: 'GET', path: '/cases/:id', operationId: 'getCase', tag, summary: 'A case file',
-      params: IdParams, response: CaseFileSchema, handler: async ({ params }) => asCase(await getCase(params.id)) });
+      params: IdParams, response: CaseFileSchema, handler: async ({ params }) => {
+        const c = await getCase(params.id);
+        const live = c.status === 'open' || c.status === 'confirmed';
+        const gone = live && sources.engine.campaign(c.campaign_id) === null && sources.engine.cluster(c.cluster_id, 0) === null;
+        return asCase(gone ? { ...c, campaign_gone: true } as CaseFile : c);
+      } });
 
     r.route({ method: 'PATCH', path: '/cases/:id', operationId: 'updateCase', tag, summary: 'Record a decision (status) or a note; dismissing withdraws what the case published',
       params: IdParams, body: PatchInput, response: CaseFileSchema,

@@ -254,3 +254,14 @@ async function ledgerAnchor(ledger: NonNullable<CaseSources['ledger']>, clusterI
     truncated: q.truncated,
   };
 }
+
+/**
+ * Live cases (open or confirmed) whose campaign id and cluster id both name nothing the engine
+ * holds, merged ids and re-attached ones followed: after an upgrade that renamed campaigns, or a
+ * rebuild that named a cluster after another account. `warden cases refresh ID` finds each
+ * case's campaign again by its accounts; start-up names how many need it.
+ */
+export async function casesWithGoneIds(store: { listCases(q?: { status?: 'open' | 'confirmed'; limit?: number }): Promise<Array<{ id: string; campaign_id: string; cluster_id: string }>> }, engine: DetectorEngine): Promise<string[]> {
+  const live = [...await store.listCases({ status: 'open', limit: 100_000 }), ...await store.listCases({ status: 'confirmed', limit: 100_000 })];
+  return live.filter((c) => engine.campaign(c.campaign_id) === null && engine.cluster(c.cluster_id, 0) === null).map((c) => c.id);
+}

@@ -12,6 +12,7 @@ import { DetectorEngine, SharedIndicators, buildScenario, eventObservables, keye
 import { openSqlite, openPostgres, SqliteEventStore } from '../store/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import {
+  casesWithGoneIds,
   buildCaseFile, findCaseCampaign, caseReportMarkdown, caseToStix, stixToIndicators, sightingsToStix, registerCasesAdminRoutes, casesAdminRoutes, StixError,
   MemoryCaseStore, SqliteCaseStore, PostgresCaseStore, DEFAULT_CASE_LIMITS, type CaseStore, type CaseFile, type StixBundle,
 } from './index.ts';
@@ -757,4 +758,14 @@ test('a case counts models named like Object.prototype members (constructor, toS
     await store.close();
     rmSync(d, { recursive: true, force: true });
   }
+});
+
+test('casesWithGoneIds: a live case whose campaign and cluster ids name nothing the detector holds is named; live ones and closed ones are not', async () => {
+  const { engine, built, campaign } = await campaignFixture();
+  const store = new MemoryCaseStore();
+  await store.putCase({ ...built, id: 'case_current', status: 'open' });
+  await store.putCase({ ...built, id: 'case_renamed', status: 'confirmed', campaign_id: 'camp_066uqrz', cluster_id: 'clu_0pd7u7o' });
+  await store.putCase({ ...built, id: 'case_dismissed', status: 'dismissed', campaign_id: 'camp_0aaaaaa', cluster_id: 'clu_0aaaaaa' });
+  await store.putCase({ ...built, id: 'case_by_cluster', status: 'open', campaign_id: 'camp_0bbbbbb', cluster_id: campaign.cluster_id });
+  assert.deepEqual(await casesWithGoneIds(store, engine), ['case_renamed'], 'only the live case whose ids are both gone');
 });

@@ -11,7 +11,7 @@ the value: then it is held for review). A published case (`publishCase`) is serv
  */
 export { casesConfigSchema, MIN_SHARING_KEY_CHARS, type CasesConfig, type FeedConfig } from './config.ts';
 export { CASE_STATUSES, summariseCase, type CaseFile, type CaseMember, type CaseObservable, type CaseNote, type CaseStatus, type CaseSummary, type LedgerAnchor } from './types.ts';
-export { buildCaseFile, refreshCaseFile, findCampaign, findCaseCampaign, DEFAULT_CASE_LIMITS, type CaseSources, type CaseLimits, type CaseCampaignMatch } from './case-file.ts';
+export { buildCaseFile, refreshCaseFile, casesWithGoneIds, findCampaign, findCaseCampaign, DEFAULT_CASE_LIMITS, type CaseSources, type CaseLimits, type CaseCampaignMatch } from './case-file.ts';
 export { caseReportMarkdown } from './report.ts';
 export { caseToStix, sightingsToStix, PROVIDER_IDENTITY_CREATED, stixToIndicators, stixSightings, stixId, StixError, KEYED_HASH_TYPE, IMPORT_LEVELS, type StixBundle, type ExportOptions, type ImportOptions, type ImportResult, type PartnerSighting } from './stix.ts';
 export { MemoryCaseStore, SqliteCaseStore, PostgresCaseStore, type CaseStore, type PublishedObject, type PublishedQuery } from './store.ts';

@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import type { WardenConfig } from '../config/index.ts';
 import { refuseBarred, type Authenticator, type GatewayHooks } from '../gateway/index.ts';
 import {
-  openIdentityStore, createAuthenticator, answerOwnershipHooks, SqliteAnswerOwnersStore, PostgresAnswerOwnersStore,
+  openIdentityStore, createAuthenticator, PostgresIdentityStore, answerOwnershipHooks, SqliteAnswerOwnersStore, PostgresAnswerOwnersStore,
   type IdentityStore, type AnswerOwnersStore,
 } from '../identity/index.ts';
 import { adminPlugin } from '../admin/index.ts';
@@ -52,6 +52,9 @@ function policyCode(msg: string): string {
 export async function buildCapabilities(config: WardenConfig, stores: Stores, opts: { adminToken: string | null; say?: OperatorLog }): Promise<Capabilities> {
   const registry = new Registry();
   const identity: IdentityStore = openIdentityStore(config, { sqlite: stores.sqlite ?? undefined, pool: stores.pg ?? undefined });
+  // On PostgreSQL its migration runs in the background: awaited here, so that a schema newer than
+  // this Warden knows stops the start instead of failing the first request.
+  if (identity instanceof PostgresIdentityStore) await identity.ready();
   const authenticator = createAuthenticator(identity, config);
   const hooks: GatewayHooks[] = [];
   // Every admin route goes through the admin API's route table: validated, one error format, and in the OpenAPI document.
@@ -80,6 +83,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     exists: async (kind, id) => (kind === 'org' ? await identity.getOrg(id) : await identity.getAccount(id)) !== null,
   });
   const detector = detect.engine;
+  if (cases && detector) await cases.reportGoneIds(detector);
   const verdicts = detect.verdicts;
   closers.push(() => detect.close());
   if (detect.adminRoutes) adminRegistrars.push(detect.adminRoutes);
@@ -196,6 +200,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
         onExit: (err) => { if (config.log.level !== 'silent') console.error(`dashboard: usage query thread stopped (${err.message}); the next query starts a new one`); },
       });
       closers.push(() => usage.close?.());
+      // Its table is migrated now: one newer than this Warden knows stops the start, as the others do.
+      await usage.migrate?.();
       const registrars = [usageAdminRoutes({ usage, identity, catalog }), ...adminRegistrars];
       await app.register(adminPlugin, { prefix: '/admin', store: identity, token: opts.adminToken, registrars, misdirected: detect.adminMisdirected ?? undefined });
       // The transparency reads tell who was flagged and why: behind the admin token or a

@@ -192,6 +192,7 @@ function caseText(c: CaseFile): string {
   const shared = c.observables.filter((o) => o.shareable);
   return [
     `${c.id}  ${c.status}  ${c.title}`,
+    ...((c as CaseFile & { campaign_gone?: boolean }).campaign_gone ? [`campaign ${c.campaign_id} and cluster ${c.cluster_id} are gone from the detector (renamed by an upgrade or a rebuild, or no longer active): warden cases refresh ${c.id}`] : []),
     `campaign ${c.campaign_id} (cluster ${c.cluster_id}), ${c.campaign.level}, ${c.members.length} accounts, ${c.campaign.volume.requests} requests; opened ${c.opened_at}, updated ${c.updated_at}`,
     '',
     table(c.campaign.evidence.map((r) => ({ signal: r.signal, value: r.value, threshold: r.threshold, weight: r.weight ?? null, detail: r.detail ?? null })), ['signal', 'value', 'threshold', 'weight', 'detail']),

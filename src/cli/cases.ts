@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { resolveSecret, type WardenConfig } from '../config/index.ts';
 import { SharedIndicators, type DetectorEngine } from '../detect/index.ts';
-import { casesAdminRoutes, registerTaxiiServer, FeedPoller, isStale, MIN_SHARING_KEY_CHARS, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type TaxiiCaller } from '../cases/index.ts';
+import { casesAdminRoutes, casesWithGoneIds, registerTaxiiServer, FeedPoller, isStale, MIN_SHARING_KEY_CHARS, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type TaxiiCaller } from '../cases/index.ts';
 import { intelMatched, feedChanged, type Notifier } from '../notify/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { onBackend, type Stores } from './stores.ts';
@@ -18,6 +18,11 @@ export interface CasesSetup {
   adminRoutes(engine: DetectorEngine, ledger: CaseSources['ledger'], decisions?: CaseSources['decisions']): AdminRouteRegistrar;
   /** The TAXII 2.1 server for partners, mounted at /taxii2 (null: off). */
   taxiiPlugin: ((authenticate: (secret: string) => Promise<TaxiiCaller>) => (app: FastifyInstance) => void) | null;
+  /**
+   * Say how many live cases name a campaign and cluster the detector does not hold (once it has
+   * read its snapshot or replayed): renamed by an upgrade or a rebuild; each needs a refresh.
+   */
+  reportGoneIds(engine: DetectorEngine): Promise<void>;
   /** Start polling partners' feeds (once the detector is running). */
   startFeeds(): void;
   /** Store the last sightings (after the detector has taken in its last events). */
@@ -84,6 +89,10 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
   }) : null;
   if (!key && cfg.feeds.length) say(`cases: ${cfg.feeds.length} intel feeds are configured but no sharing key is set (cases.sharing_key): none is polled`);
   return {
+    async reportGoneIds(engine) {
+      const gone = await casesWithGoneIds(store, engine).catch((err) => { say(`cases: could not check the cases' campaign ids: ${(err as Error).message}`); return []; });
+      if (gone.length) say(`cases: ${gone.length} open or confirmed cases name a campaign the detector does not hold (renamed by an upgrade or a rebuild, or no longer active): ${gone.slice(0, 10).join(', ')}${gone.length > 10 ? ', ...' : ''}; warden cases refresh ID finds each one's campaign again by its accounts`);
+    },
     intel,
     startFeeds: () => feeds?.start(),
     close: async () => { clearInterval(timer); if (matches) clearInterval(matches); await feeds?.stop(); await saveSightings(); },

@@ -1,6 +1,6 @@
 /** Open the configured backend (SQLite file or PostgreSQL) and the repositories on it. */
 import { postgresUrl, type WardenConfig } from '../config/index.ts';
-import { openSqlite, openPostgres, postgresUrlForDisplay, SqliteEventStore, PostgresEventStore, type EventStore, type SqliteDb, type PgPool } from '../store/index.ts';
+import { openSqlite, openPostgres, postgresUrlForDisplay, SqliteEventStore, PostgresEventStore, SchemaTooNewError, type EventStore, type SqliteDb, type PgPool } from '../store/index.ts';
 
 export interface Stores {
   driver: 'sqlite' | 'postgres';
@@ -21,6 +21,8 @@ export async function openStores(config: WardenConfig): Promise<Stores> {
       await events.migrate();
     } catch (err) {
       await pg.end().catch(() => {});
+      // The server answered: its schema is newer than this Warden (said as it is, not as an outage).
+      if (err instanceof SchemaTooNewError) throw err;
       throw new Error(`cannot use PostgreSQL at store.postgres_url ${postgresUrlForDisplay(url)}: ${reason(err)}. Check that the server is running and reachable from here, and the URL's host, port, database, user and password.`, { cause: err });
     }
     return { driver: 'postgres', sqlite: null, pg, events, close: async () => { await events.close(); await pg.end(); } };

@@ -2914,7 +2914,8 @@ export class DetectorEngine implements VerdictView {
 
   /** One campaign by its id or its cluster's, or null (without describing every other one). */
   campaign(id: string): Campaign | null {
-    if (!this.clusterById.has(id)) id = this.resolveMerged(id) ?? id;
+    // A merged-away id, or one a stored operator verdict was re-attached from after a replay.
+    if (!this.clusterById.has(id)) id = this.resolveMerged(id) ?? (this.clusterById.has(this.liveClusterId(id)) ? this.liveClusterId(id) : id);
     const byCluster = this.clusterById.get(id);
     if (byCluster !== undefined) {
       const c = this.clusters.get(byCluster);
@@ -2986,7 +2987,7 @@ export class DetectorEngine implements VerdictView {
 
   /** One cluster by id (members listed up to `maxMembers`), or null. */
   cluster(clusterId: string, maxMembers = 1000): (ClusterSummary & { size: number; flagged_at: string | null }) | null {
-    const r = this.clusterById.get(clusterId) ?? this.clusterById.get(this.resolveMerged(clusterId) ?? '');
+    const r = this.clusterById.get(clusterId) ?? this.clusterById.get(this.resolveMerged(clusterId) ?? '') ?? this.clusterById.get(this.liveClusterId(clusterId));
     const c = r === undefined ? undefined : this.clusters.get(r);
     if (r === undefined || !c) return null;
     const members = this.membersOf(r);

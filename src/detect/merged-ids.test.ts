@@ -91,3 +91,29 @@ test('a case opened on a campaign id that merged away is opened on the surviving
     assert.ok(c.notes.some((n) => n.text.includes(`opened as ${gone}, which merged into campaign ${survivor.id}`)), 'with a note saying so');
   } finally { await app.close(); }
 });
+
+test('a cluster id an operator verdict was re-attached from after a replay answers on the admin API with the cluster it names now', async () => {
+  const { before } = twoCampaignsThenBridge();
+  const engine = new DetectorEngine();
+  for (const ev of before) engine.ingest(ev);
+  engine.flush();
+  const live = engine.campaigns()[0];
+  assert.ok(live, 'a campaign formed');
+  // What start-up does when a stored cluster verdict names an id the replayed engine calls otherwise.
+  engine.aliasCluster('clu_0l7upyt', live.cluster_id);
+  const app = Fastify();
+  mountAdminRoutes(app, [detectAdminRoutes(engine, { prefix: '/admin/detect' })], { validateResponses: true });
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  try {
+    const cluster = await fetch(`${base}/admin/detect/clusters/clu_0l7upyt`);
+    assert.equal(cluster.status, 200, `the old cluster id resolves: ${await cluster.clone().text()}`);
+    assert.equal((await cluster.json() as any).id, live.cluster_id, 'answered with the live cluster');
+    const campaign = await fetch(`${base}/admin/detect/campaigns/clu_0l7upyt`);
+    assert.equal(campaign.status, 200, `the campaign by the old cluster id resolves: ${await campaign.clone().text()}`);
+    const body = await campaign.json() as any;
+    assert.equal(body.id, live.id, 'answered with the live campaign');
+    assert.deepEqual(body.merged, { from: 'clu_0l7upyt', into: live.id }, 'saying which id was asked for');
+  } finally {
+    await app.close();
+  }
+});

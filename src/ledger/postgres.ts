@@ -97,6 +97,7 @@ export class PostgresLedgerStorage implements LedgerStorage {
     this.s = schema;
     this.where = `PostgreSQL schema ${schema}`;
     this.ready = opts.readOnly ? Promise.resolve() : migratePostgres(pool, `ledger.${schema}`, migrations(schema));
+    this.ready.catch(() => {}); // surfaced by the first call that awaits it (opening the ledger, at start)
   }
 
   /**

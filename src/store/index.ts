@@ -8,5 +8,6 @@
 export { openSqlite, migrateSqlite, truncateWal, tightenFileModes, type SqliteDb, type ModeChange } from './sqlite.ts';
 export { openPostgres, migratePostgres, inTransaction, timed, postgresUrlForDisplay, isPostgresUnavailable, PG_CONNECT_TIMEOUT_MS, PG_TIMEOUTS_MS, type PgPool } from './postgres.ts';
 export { type EventStore, type EventQuery, type SqliteEventStoreOptions, SqliteEventStore, PostgresEventStore } from './events.ts';
+export { SchemaTooNewError, type Migration } from './schema-version.ts';
 export { EventWriterThread } from './event-writer.ts';
 export { normalizeIsoTime, parsePositiveInt } from './iso-time.ts';

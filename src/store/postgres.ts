@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { migrationSql, minReaderAfter, refuseNewerSchema, type Migration } from './schema-version.ts';
 
 export type PgPool = pg.Pool;
 
@@ -150,22 +151,32 @@ export async function inTransaction<T>(pool: PgPool, work: (client: pg.PoolClien
 
 /**
  * Apply numbered migrations for one component, each once, in order; safe when several nodes
- * start at once (an advisory lock serialises them).
+ * start at once (an advisory lock serialises them). A component newer than these migrations is
+ * refused (SchemaTooNewError) unless every later migration was declared compatible (see
+ * schema-version.ts): during a rolling upgrade an older node may then still start.
  */
-export async function migratePostgres(pool: PgPool, component: string, migrations: readonly string[]): Promise<void> {
+export async function migratePostgres(pool: PgPool, component: string, migrations: readonly Migration[]): Promise<void> {
   const client = await pool.connect();
   const q = (sql: string, args: unknown[] = []) => client.query(timed(sql, args, PG_TIMEOUTS_MS.migrate));
   let broken: Error | undefined;
   try {
     await q('SELECT pg_advisory_lock(hashtext($1))', ['warden.migrate']);
-    await q('CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (component, version))');
-    const { rows } = await q('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations WHERE component = $1', [component]);
-    const current = Number(rows[0].v);
+    await q('CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), min_reader INTEGER, PRIMARY KEY (component, version))');
+    // Tables made by releases before min_reader: the column is added once (null in their rows);
+    // looked up first, so that later starts take no lock on the table that older nodes read.
+    const { rows: [has] } = await q("SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('schema_migrations') AND attname = 'min_reader' AND NOT attisdropped) AS v");
+    if (!has.v) await q('ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS min_reader INTEGER');
+    const { rows } = await q('SELECT version, min_reader FROM schema_migrations WHERE component = $1 ORDER BY version DESC LIMIT 1', [component]);
+    const current = rows.length ? Number(rows[0].version) : 0;
+    const stored = rows.length && rows[0].min_reader !== null ? Number(rows[0].min_reader) : null;
+    refuseNewerSchema(component, current, stored, migrations.length);
+    let minReader = stored ?? current;
     for (let i = current; i < migrations.length; i++) {
       await q('BEGIN');
       try {
-        await q(migrations[i]);
-        await q('INSERT INTO schema_migrations (component, version) VALUES ($1, $2)', [component, i + 1]);
+        await q(migrationSql(migrations[i]));
+        minReader = minReaderAfter(migrations[i], i, minReader);
+        await q('INSERT INTO schema_migrations (component, version, min_reader) VALUES ($1, $2, $3)', [component, i + 1, minReader]);
         await q('COMMIT');
       } catch (err) {
         if (!isPostgresUnavailable(err)) await q('ROLLBACK').catch((e: Error) => { broken = e; });

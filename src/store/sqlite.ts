@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { migrationSql, minReaderAfter, refuseNewerSchema, type Migration } from './schema-version.ts';
 
 export type SqliteDb = Database.Database;
 
@@ -109,16 +110,25 @@ export function truncateWal(db: SqliteDb, what: string): void {
 
 /**
  * Apply numbered migrations for one component, each once, in order, inside a transaction.
- * Components own their tables; versions are tracked per component in `schema_migrations`.
+ * Components own their tables; versions are tracked per component in `schema_migrations`, each
+ * with the oldest schema knowledge a Warden needs to run on it (see schema-version.ts). A
+ * component newer than these migrations is refused (SchemaTooNewError) unless every later
+ * migration was declared compatible.
  */
-export function migrateSqlite(db: SqliteDb, component: string, migrations: readonly string[]): void {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, version INTEGER NOT NULL, applied_at TEXT NOT NULL, PRIMARY KEY (component, version))');
-  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations WHERE component = ?').get(component) as { v: number | null };
-  const current = row.v ?? 0;
+export function migrateSqlite(db: SqliteDb, component: string, migrations: readonly Migration[]): void {
   const apply = db.transaction(() => {
+    db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, version INTEGER NOT NULL, applied_at TEXT NOT NULL, min_reader INTEGER, PRIMARY KEY (component, version))');
+    // Tables made by releases before min_reader: the column is added (null in their rows).
+    const columns = db.prepare('SELECT name FROM pragma_table_info(\'schema_migrations\')').pluck().all() as string[];
+    if (!columns.includes('min_reader')) db.exec('ALTER TABLE schema_migrations ADD COLUMN min_reader INTEGER');
+    const row = db.prepare('SELECT version, min_reader FROM schema_migrations WHERE component = ? ORDER BY version DESC LIMIT 1').get(component) as { version: number; min_reader: number | null } | undefined;
+    const current = row?.version ?? 0;
+    refuseNewerSchema(component, current, row?.min_reader ?? null, migrations.length);
+    let minReader = row ? (row.min_reader ?? row.version) : 0;
     for (let i = current; i < migrations.length; i++) {
-      db.exec(migrations[i]);
-      db.prepare('INSERT INTO schema_migrations (component, version, applied_at) VALUES (?, ?, ?)').run(component, i + 1, new Date().toISOString());
+      db.exec(migrationSql(migrations[i]));
+      minReader = minReaderAfter(migrations[i], i, minReader);
+      db.prepare('INSERT INTO schema_migrations (component, version, applied_at, min_reader) VALUES (?, ?, ?, ?)').run(component, i + 1, new Date().toISOString(), minReader);
     }
   });
   apply();

@@ -195,6 +195,19 @@ test('query thread: a worker that cannot start fails the query with the reason',
   });
 });
 
+test('query thread: a worker that stops on a value that is not an Error fails the query with that value, not "undefined"', { timeout: 30_000 }, async () => {
+  await withDir(async (dir) => {
+    const exits: Error[] = [];
+    const thread = new UsageThread(join(dir, 'events.db'), {
+      entry: { filename: 'throw "database is locked by another process"', eval: true, execArgv: [] },
+      onExit: (err) => exits.push(err),
+    });
+    await assert.rejects(thread.call('newest'), /usage query thread stopped during newest: database is locked by another process$/);
+    assert.match(exits[0]?.message ?? '', /database is locked by another process/, 'the exit log carries the cause');
+    await thread.close();
+  });
+});
+
 test('sqliteUsageStore: a file database gets the query thread, an in-memory one stays in this thread', async () => {
   await withDir(async (dir) => {
     const mem = openSqlite(':memory:');

@@ -19,9 +19,11 @@
  *
  * Protocol types are shared with the entry point, usage-worker.ts.
  */
+import { inspect } from 'node:util';
 import type { Worker } from 'node:worker_threads';
 import { resolveWorkerEntry, startWorker, type WorkerEntry } from '../store/worker-entry.ts';
-import type { Dialect, Row } from './usage.ts';
+import { SQLITE_USAGE_MIGRATIONS, type Dialect, type Row } from './usage.ts';
+import { migrateSqlite, openSqlite } from '../store/sqlite.ts';
 
 export type UsageOp = 'migrate' | 'newest' | 'catchUp' | 'run';
 
@@ -64,6 +66,15 @@ export interface UsageThreadOptions {
   onExit?: (err: Error) => void;
 }
 
+/** A thrown value as an Error whose message says what it was. */
+function asError(err: unknown): Error {
+  if (err instanceof Error && err.message) return err;
+  if (typeof err === 'string') return new Error(err);
+  const message = (err as { message?: unknown } | null)?.message;
+  if (typeof message === 'string' && message) return new Error(message);
+  return new Error(err instanceof Error ? String(err.stack ?? err.name) : inspect(err, { depth: 2, breakLength: Infinity }));
+}
+
 /** The side file beside the database: `warden.db` → `warden.db-usage` (with its own -wal and -shm). */
 export function usageSidePath(path: string): string {
   return `${path}-usage`;
@@ -103,7 +114,9 @@ export class UsageThread {
       else c.resolve(m.value);
       this.refresh();
     });
-    worker.on('error', (err) => { this.lastError = err; });
+    // What a worker throws reaches here as it was thrown: not always an Error (a string, an object
+    // whose message is lost), so it is described rather than read as `.message`.
+    worker.on('error', (err: unknown) => { this.lastError = asError(err); });
     this.exited = new Promise<void>((resolve) => {
       worker.once('exit', (code) => {
         if (this.worker === worker) this.worker = null;
@@ -166,7 +179,12 @@ export function threadedSqliteDialect(path: string, opts: UsageThreadOptions = {
     thread,
     placeholder: () => '?',
     epoch: "CAST(strftime('%s', ts) AS INTEGER)",
-    migrate: () => thread.call<void>('migrate'),
+    // On this thread, through a short-lived connection to the side file: the table is small, and
+    // `warden serve` migrates it at start without starting the query thread before a query needs it.
+    migrate: async () => {
+      const side = openSqlite(opts.sidePath ?? usageSidePath(path));
+      try { migrateSqlite(side, 'ui_usage', SQLITE_USAGE_MIGRATIONS); } finally { side.close(); }
+    },
     catchUp: (fromTs, limit) => thread.call<{ copied: number; lastTs: string | null }>('catchUp', [fromTs, limit]),
     newest: () => thread.call<string | null>('newest'),
     run: (sql, args) => thread.call<Row[]>('run', [sql, args]),

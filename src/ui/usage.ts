@@ -123,6 +123,11 @@ export interface UsageStore {
   top(dimension: UsageDimension, filter: UsageFilter, opts?: TopOptions): Promise<UsageTopRow[]>;
   /** Newest first; `before` is an event id (exclusive) for paging. */
   interactions(filter: Partial<UsageFilter> & { before?: string; limit?: number }): Promise<InteractionSummary[]>;
+  /**
+   * Create or update `usage_rows` now rather than at the first query: `warden serve` calls it at
+   * start, so that a table newer than this Warden knows stops it there (SchemaTooNewError).
+   */
+  migrate?(): Promise<void>;
   /** Release what the store started (the SQLite store's query thread); the database connection stays open. */
   close?(): Promise<void>;
 }
@@ -162,7 +167,7 @@ export const CATCH_UP_LAG_MS = 15 * 60_000;
 
 const USAGE_COLUMNS = 'id, ts, account_id, org_id, key_id, model, client_ip, status, error_code, input_tokens, output_tokens, reasoning_tokens, country, asn, flavour, verdict';
 
-const SQLITE_USAGE_MIGRATIONS = [
+export const SQLITE_USAGE_MIGRATIONS = [
   `CREATE TABLE usage_rows (
      id TEXT PRIMARY KEY, ts TEXT NOT NULL,
      account_id TEXT, org_id TEXT, key_id TEXT, model TEXT NOT NULL, client_ip TEXT NOT NULL,
@@ -289,11 +294,17 @@ class SqlUsageStore implements UsageStore {
     await this.d.close?.();
   }
 
+  migrate(): Promise<void> {
+    this.migrated ??= this.d.migrate();
+    // A failed attempt is not kept: the next query tries again.
+    this.migrated.catch(() => { this.migrated = null; });
+    return this.migrated;
+  }
+
   /** Bring usage_rows up to date with events (one catch-up at a time; concurrent queries share it). */
   private fresh(): Promise<void> {
     this.catching ??= (async () => {
-      this.migrated ??= this.d.migrate();
-      await this.migrated;
+      await this.migrate();
       const newest = await this.d.newest();
       let from = newest === null ? '1970-01-01T00:00:00.000Z' : new Date(Date.parse(newest) - CATCH_UP_LAG_MS).toISOString();
       for (;;) {

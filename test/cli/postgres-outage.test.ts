@@ -148,6 +148,9 @@ test('a PostgreSQL outage while serving: 503 for uncached keys, events kept and 
     // The cached key is served; its events wait in memory.
     for (let i = 0; i < 5; i++) assert.equal((await chat(used)).status, 200);
     await until('events kept', async () => (await metric('warden_events_pending')) >= 5);
+    // The outage is logged once a write has failed (a write waiting for a connection has not yet).
+    const outageLines = () => s.lines.map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter((l) => l?.code === 'EVENT_STORE_UNREACHABLE');
+    await until('the outage logged', async () => outageLines().length > 0, 20_000);
 
     // The database is back and no request comes: the events are written all the same.
     await proxy.start();
@@ -155,8 +158,7 @@ test('a PostgreSQL outage while serving: 503 for uncached keys, events kept and 
     assert.equal(await metric('warden_events_pending'), 0);
     assert.equal(await metric('warden_events_dropped'), 0);
     // The outage is one JSON line with a stable code, not a stack trace per retry.
-    const json = s.lines.map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter(Boolean);
-    const down = json.filter((l) => l.code === 'EVENT_STORE_UNREACHABLE');
+    const down = outageLines();
     assert.equal(down.length, 1, `one line for the outage, not one per retry:\n${s.lines.join('\n')}`);
     assert.equal(down[0].level, 50, 'logged at error level');
     assert.ok(!s.lines.some((l) => l.includes('"stack"')), `no stack trace in the log:\n${s.lines.join('\n')}`);

@@ -48,7 +48,10 @@ const results: Record<string, unknown> = {};
 for (const stream of MODES) {
   const label = stream ? 'streaming' : 'non-streaming';
   const targets = servers.map((s) => ({ name: s.name, pid: s.child.proc.pid!, t: { url: s.child.url, path: '/v1/chat/completions', body: body(stream), headers: { 'content-type': 'application/json', ...(s.child.key ? { authorization: `Bearer ${s.child.key}` } : {}) } } as LoadTarget }));
-  for (const x of targets) await closedLoop(x.t, concurrency, 2);
+  for (const x of targets) {
+    const warm = await closedLoop(x.t, concurrency, 2);
+    if (warm.errors > 0) throw new Error(`${x.name}: ${warm.errors} requests failed while warming up (is the key accepted?)`);
+  }
   const cpu: Record<string, number[]> = {};
   const rps: Record<string, number[]> = {};
   for (let r = 0; r < repeats; r++) {
@@ -56,6 +59,8 @@ for (const stream of MODES) {
       const c0 = cpuSeconds(x.pid);
       const res = await closedLoop(x.t, concurrency, seconds);
       const used = cpuSeconds(x.pid) - c0;
+      // A refused request costs far less than an answered one: a run with refusals measures nothing.
+      if (res.errors > 0) throw new Error(`${x.name}: ${res.errors} requests failed (${res.rps.toFixed(0)}/s answered); the figures would be wrong`);
       (cpu[x.name] ??= []).push((used / (res.rps * seconds)) * 1e6);
       (rps[x.name] ??= []).push(res.rps);
     }

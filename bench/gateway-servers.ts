@@ -69,7 +69,8 @@ async function main(): Promise<void> {
       ...over,
       server: { host: '127.0.0.1', port: 0, ...over.server },
     });
-    const w = await startWarden(config, { log: () => {} });
+    // With `upstreams` set no demo key is made unless asked for; the load generator uses it.
+    const w = await startWarden(config, { demo: true, log: () => {} });
     if (process.env.WARDEN_BENCH_PROFILE) await profileOnSignal(process.env.WARDEN_BENCH_PROFILE);
     if (process.env.WARDEN_BENCH_ELD) await reportLoopDelay();
     if (process.env.WARDEN_BENCH_HEAP) await sampleAllocationsOnSignal(process.env.WARDEN_BENCH_HEAP);

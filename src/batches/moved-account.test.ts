@@ -1,18 +1,41 @@
 // An account moved to another organisation takes what it stored along: its files (content
 // included), its batches and its stored responses are its new organisation's to read, and no
-// longer its old one's. Real sockets, a whole `warden serve` on SQLite with the built-in mock.
-import { test, before, after } from 'node:test';
+// longer its old one's. Real sockets, a whole `warden serve` with the built-in mock, on each store:
+// one SQLite file, and PostgreSQL (a private schema) with Redis, where the move rewrites rows.
+import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import OpenAI, { toFile } from 'openai';
 import { startTestWarden, type TestWarden } from '../../test/helpers/warden.ts';
+import { TEST_POSTGRES_URL } from '../../test/helpers/postgres.ts';
+import { openPostgres } from '../store/index.ts';
 
+const schema = `moved_${randomBytes(6).toString('hex')}`;
+const STORES: [string, () => Record<string, unknown>][] = [
+  ['SQLite', () => ({})],
+  ['PostgreSQL', () => ({
+    store: { driver: 'postgres', postgres_url: `${TEST_POSTGRES_URL}${TEST_POSTGRES_URL.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}` },
+    redis: { url: 'redis://127.0.0.1:6379' },
+    limits: { backend: 'redis', redis: { key_prefix: `warden:test:${schema}:` } },
+    detect: { shared: { key_prefix: `warden:test:${schema}:detect:` } },
+    ledger: { enabled: false },
+  })],
+];
+
+for (const [storeName, settings] of STORES) describe(`on ${storeName}`, () => {
 let t: TestWarden;
 const keys: Record<'a' | 'b' | 'c', string> = { a: '', b: '', c: '' };
 let cId = '';
 let org2 = '';
 
 before(async () => {
-  t = await startTestWarden();
+  if (storeName === 'PostgreSQL') {
+    const admin = openPostgres(TEST_POSTGRES_URL, { max: 1 });
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    await admin.end();
+  }
+  t = await startTestWarden(settings());
+  assert.equal(t.w.stores.pg != null, storeName === 'PostgreSQL', `the Warden under test runs on ${storeName}`);
   const org1 = (await t.admin('/orgs', { name: 'Org One' })).id as string;
   org2 = (await t.admin('/orgs', { name: 'Org Two' })).id as string;
   const make = async (name: string, org: string) => {
@@ -24,7 +47,14 @@ before(async () => {
   const b = await make('bob', org2);
   keys.a = a.key; keys.b = b.key; keys.c = c.key; cId = c.id;
 });
-after(async () => { await t.close(); });
+after(async () => {
+  await t.close();
+  if (storeName === 'PostgreSQL') {
+    const admin = openPostgres(TEST_POSTGRES_URL, { max: 1 });
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+  }
+});
 
 const client = (key: string) => new OpenAI({ apiKey: key, baseURL: `${t.url}/v1`, maxRetries: 0 });
 const status = (p: Promise<unknown>) => p.then(() => 200, (e: any) => e.status as number);
@@ -71,4 +101,5 @@ test('files, batches and stored responses follow an account to its new organisat
   assert.ok(now.files.includes(doc.id) && now.files.includes(input.id) && now.batches.includes(batch.id), `the new organisation lists them (${JSON.stringify(now)})`);
   // Carol keeps her own.
   assert.equal(await status(carol.files.retrieve(doc.id)), 200);
+});
 });

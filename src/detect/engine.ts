@@ -11,7 +11,7 @@
  * one map entry for its id; per non-singleton cluster one small object. No per-event storage.
  */
 import { createRequire } from 'node:module';
-import type { InteractionEvent } from '../events/index.ts';
+import { networkPrefix, type InteractionEvent } from '../events/index.ts';
 import { detectConfig, type DetectConfig } from './config.ts';
 import { extractPromptFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
 import { EMBEDDING_SPREAD, EmbeddingSpread, embeddingSpreadTest, type SpreadReadings } from './embedding-spread.ts';
@@ -412,19 +412,11 @@ function campaignIdOf(clusterId: string): string {
   return shortId('camp_', clusterId);
 }
 
-function subnet(ip: string): string {
-  const v4 = ip.lastIndexOf('.');
-  if (v4 > 0 && ip.indexOf(':') < 0) return ip.slice(0, v4);
-  const parts = ip.split(':');
-  return parts.slice(0, 3).join(':');
-}
+/** The /24 of an IPv4 address (the /48 of an IPv6 one): where signups and shared addresses are compared. */
+const subnet = (ip: string): string => networkPrefix(ip, 3, 3);
 
 /** The /16 of an IPv4 address (the /32 of an IPv6 one): the network when the ASN is unknown. */
-function subnet16(ip: string): string {
-  const dot = ip.indexOf('.');
-  if (dot > 0 && ip.indexOf(':') < 0) return ip.slice(0, ip.indexOf('.', dot + 1));
-  return ip.split(':').slice(0, 2).join(':');
-}
+const subnet16 = (ip: string): string => networkPrefix(ip, 2, 2);
 
 /** A cluster with more than one member: summed window, link evidence, verdict state. */
 interface ClusterState {

@@ -8,7 +8,7 @@ export { summariseLogitBias, promptFingerprint, type LogitBiasSummary } from './
 export { summariseEmbeddings, readEmbedding, EmbeddingSketch, sampledIndices, EMBEDDING_DIRECTIONS, EMBEDDING_SAMPLE, type EmbeddingSummary } from './embedding-spread.ts';
 export { readableEvent } from './readable.ts';
 export { erasePersonalData, ERASED_CLIENT_IP } from './erase.ts';
-export { normaliseIp } from './ip.ts';
+export { normaliseIp, networkPrefix } from './ip.ts';
 export { LATE_EVENT_TOLERANCE_MS, parseIsoMs } from './time.ts';
 export { tally } from './tally.ts';
 export { saysNothing } from './turn.ts';

@@ -27,11 +27,12 @@ export interface DetectHooks extends GatewayHooks {
 }
 
 /**
- * Gateway hooks that feed `engine` with every finished interaction. Example:
+ * Gateway hooks that feed `engine` with every finished interaction. As src/cli/detector.ts wires it:
  *
  *   const engine = new DetectorEngine({ config: cfg.detect });
- *   gateway.use(detectHooks(engine));          // record phase: events -> detector
- *   enforcement.verdicts = engine;             // VerdictView: engine.forAccount(id)
+ *   const queue = detectHooks(engine, { batch: 64 });
+ *   createGateway({ ..., hooks: [..., queue] });  // record phase: events -> detector
+ *   // and the engine is the VerdictView the enforcement hooks read: engine.forAccount(id)
  */
 export function detectHooks(engine: DetectorEngine, opts: DetectHooksOptions = {}): DetectHooks {
   const maxQueue = opts.maxQueue ?? 100_000;

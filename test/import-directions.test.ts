@@ -71,3 +71,57 @@ test('documents imports nothing of HTTP, events, identity or the gateway', () =>
 test('nothing imports src/cli, the composition root', () => {
   assert.equal(show(imports.filter((i) => i.folder !== 'cli' && i.target?.startsWith('cli/'))), '', 'only cli imports cli');
 });
+
+/**
+ * Every folder's imports of other Warden folders, as its index.ts comment states them. A new edge
+ * is a design decision: add it here and to the folder's index comment (the test below checks they
+ * agree), or import the other way round.
+ */
+const ALLOWED: Record<string, string[]> = {
+  admin: ['config', 'errors', 'identity'],
+  batches: ['admin', 'errors', 'events', 'gateway', 'identity', 'store'],
+  cases: ['admin', 'detect', 'errors', 'events', 'gateway', 'ledger', 'limits', 'store'],
+  cli: ['*'],
+  config: ['*config.ts', 'events'],
+  detect: ['admin', 'config', 'errors', 'events', 'gateway', 'identity', 'store'],
+  documents: ['config', 'store'],
+  errors: [],
+  events: [],
+  gateway: ['config', 'documents', 'errors', 'events', 'identity', 'shape', 'store', 'tokens'],
+  identity: ['config', 'errors', 'events', 'gateway', 'store'],
+  ledger: ['admin', 'detect', 'errors', 'events', 'gateway', 'identity', 'store'],
+  limits: ['admin', 'config', 'detect', 'errors', 'events', 'gateway', 'identity', 'shape', 'store'],
+  mock: ['tokens'],
+  notify: ['admin', 'config', 'detect', 'errors'],
+  policy: ['admin', 'config', 'detect', 'errors', 'events', 'gateway', 'identity', 'shape', 'watermark'],
+  shape: ['events', 'gateway'],
+  store: ['events'],
+  tokens: [],
+  traffic: ['admin', 'config', 'detect', 'events', 'identity', 'mock'],
+  ui: ['admin', 'errors', 'events', 'identity', 'limits', 'store'],
+  watermark: ['config', 'events', 'gateway'],
+};
+const folders = readdirSync(src, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+
+test('every folder\'s imports of other folders are the ones declared for it', () => {
+  assert.deepEqual(folders.filter((f) => !(f in ALLOWED)), [], 'a new folder declares what it may import (ALLOWED above and its index comment)');
+  for (const folder of folders) {
+    const allowed = ALLOWED[folder]!;
+    if (allowed.includes('*')) continue;
+    const undeclared = outOf(folder).filter((i) => {
+      const to = i.target!.split('/')[0]!;
+      return !allowed.includes(to) && !(allowed.includes('*config.ts') && /^[a-z]+\/config\.ts$/.test(i.target!));
+    });
+    assert.equal(show(undeclared), '', `${folder} imports a folder it does not declare (${allowed.join(', ') || 'nothing'})`);
+  }
+});
+
+test('each index.ts comment names every folder it may import', () => {
+  for (const folder of folders) {
+    const allowed = ALLOWED[folder]!.filter((f) => f !== '*' && f !== '*config.ts');
+    const text = readFileSync(join(src, folder, 'index.ts'), 'utf8');
+    const comment = text.slice(0, text.search(/^(export|import)\b/m));
+    const unnamed = allowed.filter((f) => !comment.includes(`\`${f}\``));
+    assert.deepEqual(unnamed, [], `src/${folder}/index.ts: its comment names what it imports, in backticks`);
+  }
+});

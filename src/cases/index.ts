@@ -6,8 +6,9 @@
  * which holds matching accounts at the feed's level (unless many established accounts here share
 the value: then it is held for review). A published case (`publishCase`) is served to
  * partners by the TAXII 2.1 server (`registerTaxiiServer`); partners' collections are polled by
- * `FeedPoller`. Imports the detector, the ledger's query, the event store, `limits`, `errors`
- * and `admin`'s router; imported by src/cli, and by `config` for its schema (config.ts) only.
+ * `FeedPoller`. Imports `detect`, `ledger` (its query), `events`, `store`, `limits`, `errors`,
+ * `admin`'s router and `gateway`'s JSON body checks (the TAXII server, taxii.ts); imported by
+ * src/cli, and by `config` for its schema (config.ts) only.
  */
 export { casesConfigSchema, MIN_SHARING_KEY_CHARS, type CasesConfig, type FeedConfig } from './config.ts';
 export { CASE_STATUSES, summariseCase, type CaseFile, type CaseMember, type CaseObservable, type CaseNote, type CaseStatus, type CaseSummary, type LedgerAnchor } from './types.ts';

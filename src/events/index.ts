@@ -1,5 +1,6 @@
 /**
- * events: the interaction event contract (schema, parsing, ids, JSONL reading/writing).
+ * events: the interaction event contract (schema, parsing, ids, JSONL reading/writing) and the
+ * spelling of what events name: addresses and their networks (ip.ts), times.
  * Imports nothing else from Warden; everything else may import it.
  */
 export * from './schema.ts';
@@ -8,7 +9,7 @@ export { summariseLogitBias, promptFingerprint, type LogitBiasSummary } from './
 export { summariseEmbeddings, readEmbedding, EmbeddingSketch, sampledIndices, EMBEDDING_DIRECTIONS, EMBEDDING_SAMPLE, type EmbeddingSummary } from './embedding-spread.ts';
 export { readableEvent } from './readable.ts';
 export { erasePersonalData, ERASED_CLIENT_IP } from './erase.ts';
-export { normaliseIp, networkPrefix } from './ip.ts';
+export { normaliseIp, networkPrefix, expandedIp, expandIpv6, subnetOf } from './ip.ts';
 export { LATE_EVENT_TOLERANCE_MS, parseIsoMs } from './time.ts';
 export { tally } from './tally.ts';
 export { saysNothing } from './turn.ts';

@@ -2,9 +2,11 @@
  * The canonical text form of IP addresses, as events record them (`client.ip`, `account.signup_ip`)
  * and as every lookup by address must spell them: one address, one spelling, so that
  * `::ffff:127.0.0.1` from a dual-stack proxy and `127.0.0.1` are the same client. Used by the
- * gateway (client-address.ts), identity, and the audit queries (events export, ledger query).
+ * gateway (client-address.ts), identity, and the audit queries (events export, ledger query). Also
+ * the network keys derived from addresses: the detector's (`networkPrefix`), and the limits' and the
+ * dashboard's subnets (`subnetOf`, on the fully expanded spelling of limit keys).
  */
-import { isIP } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 
 /** Canonical text form of an IP address (IPv4-mapped IPv6 becomes IPv4); null if not an IP. */
 export function normaliseIp(ip: string | null | undefined): string | null {
@@ -57,3 +59,52 @@ export function networkPrefix(ip: string, octets: 2 | 3, groups: 2 | 3): string 
   const all = [...head, ...Array<string>(Math.max(0, 8 - head.length - tailGroups)).fill('0'), ...tail];
   return all.slice(0, groups).join(':');
 }
+
+/** `::ffff:1.2.3.4` -> `1.2.3.4`; IPv6 lower-cased and fully expanded (the spelling of limit keys); anything else as given. */
+export function expandedIp(ip: string): string {
+  if (ip.startsWith('::ffff:') && isIPv4(ip.slice(7))) return ip.slice(7);
+  if (isIPv6(ip)) return expandIpv6(ip).map((g) => g.toString(16)).join(':');
+  return ip;
+}
+
+/** The subnet an address belongs to, as `a.b.c.0/24` or `2001:db8:0:0::/64`. */
+export function subnetOf(ip: string, v4Prefix: number, v6Prefix: number): string {
+  const addr = expandedIp(ip);
+  if (isIPv4(addr)) {
+    const n = addr.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+    const size = 2 ** (32 - v4Prefix);
+    const base = Math.floor(n / size) * size;
+    return `${[base >>> 24 & 255, base >>> 16 & 255, base >>> 8 & 255, base & 255].join('.')}/${v4Prefix}`;
+  }
+  if (isIPv6(addr)) {
+    const groups = expandIpv6(addr);
+    let bits = v6Prefix;
+    const out = groups.map((g) => {
+      const keep = Math.max(0, Math.min(16, bits));
+      bits -= 16;
+      return keep === 16 ? g : keep === 0 ? 0 : g & (0xffff << (16 - keep)) & 0xffff;
+    });
+    return `${out.map((g) => g.toString(16)).join(':')}/${v6Prefix}`;
+  }
+  return addr;
+}
+
+/** The eight 16-bit groups of an IPv6 address (embedded IPv4 tails and zones read). */
+export function expandIpv6(ip: string): number[] {
+  let text = ip.toLowerCase();
+  const zone = text.indexOf('%');
+  if (zone >= 0) text = text.slice(0, zone);
+  // Embedded IPv4 tail (::ffff:1.2.3.4, 64:ff9b::1.2.3.4).
+  const lastColon = text.lastIndexOf(':');
+  const tail = text.slice(lastColon + 1);
+  if (tail.includes('.')) {
+    const o = tail.split('.').map(Number);
+    text = `${text.slice(0, lastColon + 1)}${((o[0] << 8) | o[1]).toString(16)}:${((o[2] << 8) | o[3]).toString(16)}`;
+  }
+  const [head, rest] = text.split('::');
+  const h = head ? head.split(':') : [];
+  const r = rest !== undefined && rest !== '' ? rest.split(':') : [];
+  const fill = rest === undefined ? [] : new Array(8 - h.length - r.length).fill('0');
+  return [...h, ...fill, ...r].map((g) => parseInt(g, 16) || 0);
+}
+

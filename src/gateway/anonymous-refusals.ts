@@ -7,7 +7,7 @@
  * with its address. A client with no key cannot write to the store at its own pace: the first
  * refusals of a minute show who and what it sent, the sampled ones how long it went on.
  */
-import { subnetOf } from '../limits/network.ts';
+import { subnetOf } from '../events/index.ts';
 
 /** Past the budget of a minute, one refusal in this many is still recorded. */
 export const SAMPLE_EVERY = 100;

@@ -1,5 +1,5 @@
 // identity: organisations, accounts, API keys (hashed, scoped, expiring, rotatable), verification tiers, programmes, signup facts, the cached authenticator on the request path, and which account owns each stored response.
-// Imports `config`, `errors`, `events`, `store`, and `gateway`'s lifecycle (answer-owners.ts, the hooks that record who owns a stored response).
+// Imports `config`, `errors`, `events`, `store`, and `gateway`'s lifecycle and file references (answer-owners.ts, the hooks that record who owns a stored response or file).
 export * from './types.ts';
 export { identityConfigSchema, type IdentityConfig } from './config.ts';
 export {

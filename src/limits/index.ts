@@ -1,5 +1,5 @@
 // limits: rate limits (GCRA), token quotas, concurrency caps and budgets per key, account, org, IP, subnet, ASN and linked-account cluster; memory or Redis (one Lua round trip per decision); see docs/limits.md.
-// Imports `admin` (router), `config`, `detect` (verdicts), `errors`, `events`, `gateway`'s lifecycle, `identity`, `shape` and `store`.
+// Imports `admin` (router), `config`, `detect` (verdicts), `errors`, `events`, `gateway`'s lifecycle (and its JSON body checks and metrics), `identity`, `shape` and `store`.
 export { limitsConfigSchema, limitOverrideInputSchema, partialLimitSpecSchema, LIMIT_SCOPES, LIMIT_FIELDS, DEFAULT_TIER_LIMITS } from './config.ts';
 export type { LimitsConfig, LimitScope, LimitSpec, PartialLimitSpec, LimitOverrideInput } from './config.ts';
 export { limitsHooks, LIMITS_RESERVATION, LIMITS_DECISION, type LimitsHooks, type LimitsHooksDeps } from './hooks.ts';

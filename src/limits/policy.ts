@@ -8,7 +8,7 @@ import { verdictRank, type VerdictLevel } from '../detect/verdict.ts';
 import type { Programme, VerificationTier } from '../identity/types.ts';
 import { LIMIT_FIELDS, type LimitScope, type LimitsConfig, type LimitSpec, type PartialLimitSpec } from './config.ts';
 import { DAY_US, emissionInterval, MINUTE_US, type MeterOp } from './meters.ts';
-import { CidrMatcher, isCidr, normaliseIp, subnetOf } from './network.ts';
+import { CidrMatcher, isCidr, expandedIp, subnetOf } from './network.ts';
 import type { LimitOverride } from './overrides.ts';
 
 export type MeterKind =
@@ -224,7 +224,7 @@ export class LimitsPolicy {
     add('account', s.accountId);
     add('org', s.orgId);
     if (s.ip !== null) {
-      const ip = normaliseIp(s.ip);
+      const ip = expandedIp(s.ip);
       add('ip', ip);
       add('subnet', subnetOf(ip, this.config.network.ipv4_subnet_prefix, this.config.network.ipv6_subnet_prefix));
     }
@@ -294,7 +294,7 @@ export function normaliseSubject(scope: LimitScope, subject: string): string {
   if (scope === 'asn') return subject.replace(/^as/i, '');
   if (scope === 'ip' || scope === 'subnet') {
     const [addr, bits] = subject.split('/');
-    return bits === undefined ? normaliseIp(addr) : `${normaliseIp(addr)}/${bits}`;
+    return bits === undefined ? expandedIp(addr) : `${expandedIp(addr)}/${bits}`;
   }
   return subject;
 }

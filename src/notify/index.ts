@@ -2,7 +2,7 @@
 /**
  * `Notifier` holds one `WebhookSender` per configured webhook (ordered, bounded queue, retries with
  * backoff, signatures). It is fed by the detector's verdict listener (`watchVerdicts`) and by
- * `emit` from other capabilities. Imports the detector (the verdicts it watches), `config`, `errors`
+ * `emit` from other capabilities. Imports `detect` (the verdicts it watches), `config`, `errors`
  * and `admin`'s router; nothing of the gateway.
  */
 export { notifyConfigSchema, NOTIFICATION_TYPES, type NotifyConfig, type WebhookConfig } from './config.ts';

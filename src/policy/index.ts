@@ -1,5 +1,5 @@
 // policy: policy as code (tiers, programmes, regions, networks and verdicts mapped to capabilities; hot-reloaded YAML), IP geography and network classification, signup screening (disposable email, sanctions lists), and the gateway hooks that enforce it.
-// Imports `admin` (router), `config`, `detect` (verdicts), `errors`, `events`, `gateway`'s lifecycle, `identity`, `shape` and `watermark`.
+// Imports `admin` (router), `config`, `detect` (verdicts), `errors`, `events`, `gateway`'s lifecycle (and its `Authenticator` type), `identity`, `shape` and `watermark`.
 export { policyConfigSchema, sanctionsSourceSchema, type PolicyConfig, type SanctionsSource } from './config.ts';
 export {
   policyHooks, createPolicyRuntime, screenSignup, shippedFile, withAppealContact, decideRequest, explainRequest, POLICY_LOCALS,

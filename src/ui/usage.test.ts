@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import Fastify from 'fastify';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent } from '../events/index.ts';
 import { openSqlite, openPostgres, SqliteEventStore, PostgresEventStore } from '../store/index.ts';
-import { subnetOf } from '../limits/network.ts';
+import { subnetOf } from '../events/index.ts';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import { sqliteUsageStore, postgresUsageStore, chooseBucket, type UsageStore, type UsageCounts, type UsageDimension } from './usage.ts';

@@ -20,7 +20,7 @@
 import { existsSync } from 'node:fs';
 import { migrateSqlite, migratePostgres, openSqlite, truncateWal, type SqliteDb, type PgPool } from '../store/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
-import { subnetOf } from '../limits/network.ts';
+import { subnetOf } from '../events/index.ts';
 import { threadedSqliteDialect, usageSidePath, type UsageThreadOptions } from './usage-thread.ts';
 
 export const USAGE_DIMENSIONS = ['account', 'org', 'key', 'model', 'ip', 'network', 'country', 'asn', 'flavour', 'verdict'] as const;

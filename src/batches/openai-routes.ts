@@ -8,14 +8,14 @@
  * them inline to the upstream when a request names one. Files and batches are
  * visible to the account that made them and to the organisation it is in now; errors are OpenAI error JSON.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import multipart from '@fastify/multipart';
 import { WardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/index.ts';
 import { BATCH_ENDPOINTS, readBatchInput } from './openai-input.ts';
-import { callerOf, keyBeforeBody, named, orgOf, visibleRows, visibleTo, type BatchRoutesDeps } from './routes.ts';
+import { admitBatch, callerOf, keyBeforeBody, named, orgOf, visibleRows, visibleTo, type BatchRoutesDeps } from './routes.ts';
 import { FileTooLarge, INPUT_FILE_PURPOSES, type FilePurpose, type FileStore, type StoredFile } from './files-store.ts';
 import type { BatchRecord, ItemOutcome, ItemState, OpenAiBatch } from './store.ts';
 import { mediaTypeOf } from './file-inputs.ts';
@@ -386,6 +386,14 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
 
   app.post('/v1/batches', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
+    const release = await admitBatch(deps, req, auth, 'openai');
+    try {
+      return await createBatch(req, reply, auth);
+    } finally {
+      release();
+    }
+  });
+  async function createBatch(req: FastifyRequest, reply: FastifyReply, auth: AuthContext) {
     const body = isObject(req.body) ? req.body : {};
     const { input_file_id: inputFileId, endpoint, completion_window: window } = body;
     if (typeof inputFileId !== 'string' || inputFileId === '') throw new WardenError('WARDEN_INVALID_REQUEST', 'input_file_id: Field required', { param: 'input_file_id' });
@@ -425,7 +433,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     await store.create(batch, failed ? [] : parsed.items);
     if (!failed) deps.onCreated?.();
     return named(reply).send(await describeBatch(batch));
-  });
+  }
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/v1/batches', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);

@@ -217,7 +217,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       if (taxii) await app.register(async (scope) => taxii((secret) => authenticator.authenticate(secret))(scope), { prefix: '/taxii2' });
       cases?.startFeeds();
       // The batch and files routes refuse an account a verdict bars, as every model route does.
-      // Uploads are charged to the caller's request limits, as a request.
+      // Uploads and batch creations are charged to the caller's request limits, as a request.
       batches?.register(app, callerAuthenticator, (auth) => refuseBarred({ hooks }, auth), async (auth, ip, wire) => {
         for (const h of hooks) if (h.chargeRequest) await h.chargeRequest(auth, ip, wire);
       });

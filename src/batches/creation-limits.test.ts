@@ -109,3 +109,31 @@ test('an account has at most batches.max_batches_in_progress_per_account batches
     await tw.close();
   }
 });
+
+test('an account whose batch runs at its limit still creates the next one, retried after its retry-after', { timeout: 90_000 }, async () => {
+  const tw = await startTestWarden({ limits: { tiers: { email_verified: { account: { rpm: 60, burst: 1 } } } } });
+  try {
+    const { key } = await tw.account('busy', 'email_verified');
+    const first = await createMessageBatch(tw.url, key, 40);
+    assert.equal(first.status, 200, await first.text());
+    await new Promise((r) => setTimeout(r, 3000)); // its requests meet the limit and are paced
+    let created = 0;
+    let retried = 0;
+    for (let i = 0; i < 5; i++) {
+      // As an SDK does by default: one retry after the refusal's retry-after.
+      let r = await createMessageBatch(tw.url, key);
+      if (r.status === 429) {
+        retried++;
+        await r.arrayBuffer();
+        await new Promise((res) => setTimeout(res, Number(r.headers.get('retry-after')) * 1000));
+        r = await createMessageBatch(tw.url, key);
+      }
+      if (r.status === 200) created++;
+      await r.arrayBuffer();
+    }
+    assert.equal(created, 5, `each creation got in, ${retried} after a retry`);
+    await cancelAll(tw, key);
+  } finally {
+    await tw.close();
+  }
+});

@@ -114,7 +114,6 @@ export function createBatches(
         store, authenticator: callerAuthenticator, config, barred, orgOfAccount, charge, creating: new Map<string, number>(),
         onCreated: () => { setImmediate(() => { void running.tick(Date.now(), true); }); },
         onCanceled: (id: string) => running.closedBatch(id),
-        onCreationRefused: (account: string, until: number) => running.holdAccount(account, until),
       };
       registerBatchRoutes(app, deps);
       registerOpenAiBatchRoutes(app, { ...deps, files });

@@ -47,12 +47,6 @@ export interface BatchRoutesDeps {
   charge?: (auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic') => void | Promise<void>;
   /** Batches each account is creating on this node and has not stored yet (shared by both APIs' routes). */
   creating?: Map<string, number>;
-  /**
-   * A creation the caller's limits refused: the account's batches hold off until `until`, so that
-   * the creation, retried after its `retry-after`, finds the room they would otherwise take first
-   * (an account whose batches run at its limit could never queue the next one).
-   */
-  onCreationRefused?: (accountId: string, until: number) => void;
 }
 
 /**
@@ -61,15 +55,8 @@ export interface BatchRoutesDeps {
  * ended. Creations under way on this node are counted too, so that many sent at once cannot pass
  * the bound together. Returns what to call once the batch is stored, or its creation failed.
  */
-export async function admitBatch(deps: Pick<BatchRoutesDeps, 'store' | 'config' | 'charge' | 'creating' | 'onCreationRefused'>, req: FastifyRequest, auth: AuthContext, wire: 'openai' | 'anthropic'): Promise<() => void> {
-  try {
-    await deps.charge?.(auth, clientAddress(req), wire);
-  } catch (err) {
-    const retryS = err instanceof WardenError && err.status === 429 ? Number(err.headers?.['retry-after']) : NaN;
-    // A second past the retry, for the client's round trip.
-    if (retryS > 0) deps.onCreationRefused?.(auth.account.id, Date.now() + (retryS + 1) * 1000);
-    throw err;
-  }
+export async function admitBatch(deps: Pick<BatchRoutesDeps, 'store' | 'config' | 'charge' | 'creating'>, req: FastifyRequest, auth: AuthContext, wire: 'openai' | 'anthropic'): Promise<() => void> {
+  await deps.charge?.(auth, clientAddress(req), wire);
   const creating = deps.creating ?? new Map<string, number>();
   const account = auth.account.id;
   creating.set(account, (creating.get(account) ?? 0) + 1);

@@ -510,17 +510,6 @@ export class BatchRunner {
     return true;
   }
 
-  /**
-   * The account's batches start nothing more until `until` (its own request was refused by its
-   * limit, and is given the room when retried).
-   */
-  holdAccount(account: string, until: number): void {
-    if (this.paused.size > 10_000) this.paused.clear();
-    this.paused.set(account, Math.max(until, this.paused.get(account) ?? 0));
-    void this.store.pauseAccount(account, until).catch(() => {});
-    this.wakeAt(until);
-  }
-
   /** Stop claiming; wait (up to `waitMs`) for requests in flight and write their results. */
   async stop(waitMs = 30_000): Promise<void> {
     this.stopped = true;

@@ -16,6 +16,12 @@ export const batchesConfigSchema = z.object({
    */
   max_queued_per_account: z.number().int().positive().default(100_000),
   /**
+   * Batches of one account in progress at once (not ended: waiting, running or being cancelled),
+   * Anthropic's and OpenAI's together (background responses are not counted): one more is refused
+   * with 429, so that many small batches cannot pass what `max_queued_per_account` bounds in requests.
+   */
+  max_batches_in_progress_per_account: z.number().int().positive().default(1_000),
+  /**
    * Largest batch, bytes: the body of a Message Batch creation, or an uploaded batch input file
    * (the model endpoints keep `server.body_limit_bytes`).
    */

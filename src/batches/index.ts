@@ -47,7 +47,7 @@ export interface Batches {
   /**
    * Serve the routes on the gateway's server and start running batches there; stopped when it
    * closes. `barred` throws the policy's refusal of an account a verdict bars, on every route;
-   * `charge` charges an upload to the caller's request limits.
+   * `charge` charges an upload or a batch's creation to the caller's request limits.
    */
   register(app: FastifyInstance, callerAuthenticator: Authenticator, barred?: (auth: AuthContext) => void, charge?: BatchRoutesDeps['charge']): void;
   /** Operators' routes, for the admin API (`/admin/batches`, `/admin/files`). */
@@ -111,7 +111,7 @@ export function createBatches(
       }, streamedRuns);
       runner = running;
       const deps = {
-        store, authenticator: callerAuthenticator, config, barred, orgOfAccount, charge,
+        store, authenticator: callerAuthenticator, config, barred, orgOfAccount, charge, creating: new Map<string, number>(),
         onCreated: () => { setImmediate(() => { void running.tick(Date.now(), true); }); },
         onCanceled: (id: string) => running.closedBatch(id),
       };

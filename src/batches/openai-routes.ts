@@ -8,17 +8,18 @@
  * them inline to the upstream when a request names one. Files and batches are
  * visible to the account that made them and to the organisation it is in now; errors are OpenAI error JSON.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import multipart from '@fastify/multipart';
 import { WardenError } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/index.ts';
 import { BATCH_ENDPOINTS, readBatchInput } from './openai-input.ts';
-import { callerOf, keyBeforeBody, named, orgOf, visibleRows, visibleTo, type BatchRoutesDeps } from './routes.ts';
+import { admitBatch, callerOf, keyBeforeBody, named, orgOf, visibleRows, visibleTo, type BatchRoutesDeps } from './routes.ts';
 import { FileTooLarge, INPUT_FILE_PURPOSES, type FilePurpose, type FileStore, type StoredFile } from './files-store.ts';
 import type { BatchRecord, ItemOutcome, ItemState, OpenAiBatch } from './store.ts';
 import { mediaTypeOf } from './file-inputs.ts';
+import { UploadRoom, type Cap, type Upload } from './upload-room.ts';
 import { clientAddress } from '../gateway/client-address.ts';
 
 export interface OpenAiBatchRoutesDeps extends BatchRoutesDeps {
@@ -163,27 +164,41 @@ function readLimit(v: string | undefined, fallback: number, max: number): number
 export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatchRoutesDeps): void {
   const { store, files, config } = deps;
   const onRequest = keyBeforeBody(deps);
+  const uploads = new UploadRoom();
 
   /**
-   * The bytes the caller may still upload, within its account's and its organisation's storage
-   * caps; throws the refusal when no file more fits (as OpenAI and Anthropic answer a storage
-   * quota exceeded: 400 `invalid_request_error`). `refusal` is the error once an upload is cut at `bytes`.
+   * An upload begun against the caller's storage caps, its account's and its organisation's (as
+   * OpenAI and Anthropic answer a storage quota exceeded: 400 `invalid_request_error`): throws the
+   * refusal when no file more fits. Its bytes are counted as they arrive, with the uploads in
+   * flight beside it (src/batches/upload-room.ts).
    */
-  async function storageRoom(auth: AuthContext, now: number): Promise<{ bytes: number; refusal: () => WardenError }> {
-    const held = await files.held({ accountId: auth.account.id }, now);
-    if (held.files >= config.max_files_per_account) {
-      throw storageRefusal(`this account holds ${held.files} files; at most ${config.max_files_per_account} files may be kept at once`);
-    }
-    const accountRoom = config.max_file_bytes_per_account - held.bytes;
-    const accountRefusal = () => storageRefusal(`this account may keep ${config.max_file_bytes_per_account} bytes of files and holds ${held.bytes}`);
-    if (accountRoom <= 0) throw accountRefusal();
+  async function beginUpload(auth: AuthContext, now: number): Promise<Upload> {
     const org = orgOf(auth);
-    if (org === null) return { bytes: accountRoom, refusal: accountRefusal };
-    const orgHeld = await files.held({ orgId: org }, now);
-    const orgRoom = config.max_file_bytes_per_org - orgHeld.bytes;
-    const orgRefusal = () => storageRefusal(`this organization may keep ${config.max_file_bytes_per_org} bytes of files and holds ${orgHeld.bytes}`);
-    if (orgRoom <= 0) throw orgRefusal();
-    return orgRoom < accountRoom ? { bytes: orgRoom, refusal: orgRefusal } : { bytes: accountRoom, refusal: accountRefusal };
+    const upload = uploads.start(org === null ? [`a:${auth.account.id}`] : [`a:${auth.account.id}`, `o:${org}`]);
+    try {
+      const held = await files.held({ accountId: auth.account.id }, now);
+      const caps: Cap[] = [{
+        key: `a:${auth.account.id}`, bytes: config.max_file_bytes_per_account, files: config.max_files_per_account, held,
+        refuse: {
+          files: (n) => storageRefusal(`this account holds ${n} files; at most ${config.max_files_per_account} files may be kept at once`),
+          bytes: (n) => storageRefusal(`this account may keep ${config.max_file_bytes_per_account} bytes of files and holds ${n}`),
+        },
+      }];
+      if (org !== null) {
+        caps.push({
+          key: `o:${org}`, bytes: config.max_file_bytes_per_org, files: null, held: await files.held({ orgId: org }, now),
+          refuse: {
+            files: () => storageRefusal('this organization holds too many files'),
+            bytes: (n) => storageRefusal(`this organization may keep ${config.max_file_bytes_per_org} bytes of files and holds ${n}`),
+          },
+        });
+      }
+      upload.admit(caps);
+      return upload;
+    } catch (err) {
+      upload.end(false);
+      throw err;
+    }
   }
   const fileRetentionMs = config.file_retention_days * DAY_MS;
 
@@ -285,7 +300,17 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
       await deps.charge?.(auth, clientAddress(req), anthropic ? 'anthropic' : 'openai');
       const now = Date.now();
       // What the account and its organisation may still store: an upload past it is cut off there.
-      const room = await storageRoom(auth, now);
+      const upload = await beginUpload(auth, now);
+      let stored = false;
+      try {
+        stored = await receiveFile(req, reply, auth, anthropic, now, upload);
+        return reply;
+      } finally {
+        upload.end(stored);
+      }
+    });
+    /** Reads and stores an upload; whether it is kept. */
+    async function receiveFile(req: FastifyRequest, reply: FastifyReply, auth: AuthContext, anthropic: boolean, now: number, upload: Upload): Promise<boolean> {
       const fields: Record<string, string> = {};
       if (anthropic) fields.purpose = 'user_data';
       let uploaded: StoredFile | null = null;
@@ -308,12 +333,12 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
           };
           // The SDK sends the file before its purpose: then it is checked against its own limit once the purpose is known.
           uploading = fields.purpose;
-          const bytes = await files.upload(file, part.file, Math.min(limitOf(uploading), room.bytes));
+          const bytes = await files.upload(file, upload.counted(part.file), limitOf(uploading));
           uploaded = { ...file, bytes };
         }
       } catch (err) {
         if (uploaded) await files.delete(uploaded.id);
-        if (err instanceof FileTooLarge) throw room.bytes < limitOf(uploading) ? room.refusal() : tooLarge(uploading);
+        if (err instanceof FileTooLarge) throw tooLarge(uploading);
         if (err instanceof WardenError) throw err;
         throw new WardenError('WARDEN_INVALID_REQUEST', `The multipart body could not be read: ${(err as Error).message}`);
       }
@@ -339,8 +364,9 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
         if (uploaded) await files.delete(uploaded.id);
         throw err;
       }
-      return named(reply).send(anthropic ? anthropicFileJson(uploaded) : fileJson(uploaded));
-    });
+      named(reply).send(anthropic ? anthropicFileJson(uploaded) : fileJson(uploaded));
+      return true;
+    }
   });
 
   app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/v1/files', { onRequest }, async (req, reply) => {
@@ -386,6 +412,14 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
 
   app.post('/v1/batches', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);
+    const release = await admitBatch(deps, req, auth, 'openai');
+    try {
+      return await createBatch(req, reply, auth);
+    } finally {
+      release();
+    }
+  });
+  async function createBatch(req: FastifyRequest, reply: FastifyReply, auth: AuthContext) {
     const body = isObject(req.body) ? req.body : {};
     const { input_file_id: inputFileId, endpoint, completion_window: window } = body;
     if (typeof inputFileId !== 'string' || inputFileId === '') throw new WardenError('WARDEN_INVALID_REQUEST', 'input_file_id: Field required', { param: 'input_file_id' });
@@ -425,7 +459,7 @@ export function registerOpenAiBatchRoutes(app: FastifyInstance, deps: OpenAiBatc
     await store.create(batch, failed ? [] : parsed.items);
     if (!failed) deps.onCreated?.();
     return named(reply).send(await describeBatch(batch));
-  });
+  }
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/v1/batches', { onRequest }, async (req, reply) => {
     const auth = await callerOf(deps, req);

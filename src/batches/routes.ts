@@ -40,11 +40,45 @@ export interface BatchRoutesDeps {
    */
   orgOfAccount: (accountId: string) => Promise<string | null>;
   /**
-   * Charges an upload to the caller's request limits, as one request: throws the 429 past them
-   * (the gateway's `chargeRequest` hooks). A batch's creation is not charged: its requests are, as
-   * they run (an account whose batches run at its limit could otherwise never queue the next).
+   * Charges an upload or a batch's creation to the caller's request limits, as one request: throws
+   * the 429 past them (the gateway's `chargeRequest` hooks). A batch's requests are charged again
+   * as they run.
    */
   charge?: (auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic') => void | Promise<void>;
+  /** Batches each account is creating on this node and has not stored yet (shared by both APIs' routes). */
+  creating?: Map<string, number>;
+}
+
+/**
+ * Admits the creation of a batch: charged as one request to the caller's limits, then refused
+ * (429) when the account already has `batches.max_batches_in_progress_per_account` batches not
+ * ended. Creations under way on this node are counted too, so that many sent at once cannot pass
+ * the bound together. Returns what to call once the batch is stored, or its creation failed.
+ */
+export async function admitBatch(deps: Pick<BatchRoutesDeps, 'store' | 'config' | 'charge' | 'creating'>, req: FastifyRequest, auth: AuthContext, wire: 'openai' | 'anthropic'): Promise<() => void> {
+  await deps.charge?.(auth, clientAddress(req), wire);
+  const creating = deps.creating ?? new Map<string, number>();
+  const account = auth.account.id;
+  creating.set(account, (creating.get(account) ?? 0) + 1);
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    const n = (creating.get(account) ?? 1) - 1;
+    if (n > 0) creating.set(account, n); else creating.delete(account);
+  };
+  try {
+    const open = await deps.store.open(account);
+    const max = deps.config.max_batches_in_progress_per_account;
+    // This creation is among those under way.
+    if (open + (creating.get(account) ?? 1) > max) {
+      throw new WardenError('WARDEN_RATE_LIMITED', `This account has ${open} batches in progress; at most ${max} batches in progress are allowed at once. Create this batch when one has ended (or cancel one).`, { headers: { 'retry-after': '60' } });
+    }
+    return release;
+  } catch (err) {
+    release();
+    throw err;
+  }
 }
 
 /**
@@ -155,6 +189,14 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
   });
   async function createBatch(req: FastifyRequest, reply: FastifyReply) {
     const auth = await callerOf(deps, req);
+    const release = await admitBatch(deps, req, auth, 'anthropic');
+    try {
+      return await storeBatch(req, reply, auth);
+    } finally {
+      release();
+    }
+  }
+  async function storeBatch(req: FastifyRequest, reply: FastifyReply, auth: AuthContext) {
     // The gateway's rule for every JSON body: UTF-8, its byte-order mark dropped.
     const body = Buffer.isBuffer(req.body) && req.body.length ? utf8JsonBytes(req.headers['content-type'], req.body) : req.body;
     const items = await readBatchBody(Buffer.isBuffer(body) ? body : undefined, config.max_requests);

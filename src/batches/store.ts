@@ -80,6 +80,8 @@ export interface BatchStore {
   list(owner: { accountId: string; orgId: string | null }, page: BatchPage, api?: BatchApi): Promise<BatchRecord[]>;
   /** Requests of an account's open batches not yet run (pending or running). */
   queued(accountId: string): Promise<number>;
+  /** An account's batches not ended (in progress or being cancelled), background responses not counted. */
+  open(accountId: string): Promise<number>;
   /** For operators: the newest batches of every account, or of one, or in one state. */
   recent(filter: { accountId?: string; status?: BatchStatus }, limit: number): Promise<BatchRecord[]>;
   /**
@@ -213,6 +215,7 @@ const SQL = {
   counts: `SELECT state, COUNT(*) AS n FROM message_batch_items WHERE state IN (${ITEM_STATES.map((st) => `'${st}'`).join(', ')}) AND batch_id = ? GROUP BY state`,
   queued: `SELECT COUNT(*) AS n FROM message_batch_items i JOIN message_batches b ON b.id = i.batch_id
     WHERE b.account_id = ? AND b.status IN ('in_progress', 'canceling') AND i.state IN ('pending', 'running')`,
+  open: `SELECT COUNT(*) AS n FROM message_batches WHERE account_id = ? AND status IN ('in_progress', 'canceling') AND background = 0`,
   recent: `SELECT ${BATCH_COLUMNS} FROM message_batches WHERE (? IS NULL OR account_id = ?) AND (? IS NULL OR status = ?) ORDER BY created_at DESC, id DESC LIMIT ?`,
   finish: 'UPDATE message_batch_items SET state = ?, result = ?, lease_until = NULL WHERE batch_id = ? AND idx = ? AND state = \'running\'',
   retry: 'UPDATE message_batch_items SET state = \'pending\', not_before = ?, lease_until = NULL WHERE batch_id = ? AND idx = ? AND state = \'running\'',
@@ -374,6 +377,9 @@ export class SqliteBatchStore implements BatchStore {
   }
   async queued(accountId: string) {
     return Number((this.sql(SQL.queued).get(accountId) as { n: number }).n);
+  }
+  async open(accountId: string) {
+    return Number((this.sql(SQL.open).get(accountId) as { n: number }).n);
   }
   async recent(filter: { accountId?: string; status?: BatchStatus }, limit: number) {
     const a = filter.accountId ?? null; const st = filter.status ?? null;
@@ -552,6 +558,9 @@ export class PostgresBatchStore implements BatchStore {
   }
   async queued(accountId: string) {
     return Number((await this.q(SQL.queued, [accountId])).rows[0].n);
+  }
+  async open(accountId: string) {
+    return Number((await this.q(SQL.open, [accountId])).rows[0].n);
   }
   async recent(filter: { accountId?: string; status?: BatchStatus }, limit: number) {
     const a = filter.accountId ?? null; const st = filter.status ?? null;

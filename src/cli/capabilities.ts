@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import type { WardenConfig } from '../config/index.ts';
-import { refuseBarred, type Authenticator, type GatewayHooks } from '../gateway/index.ts';
+import { acceptingAuthenticator, refuseBarred, type Authenticator, type GatewayHooks } from '../gateway/index.ts';
 import {
   openIdentityStore, createAuthenticator, PostgresIdentityStore, answerOwnershipHooks, SqliteAnswerOwnersStore, PostgresAnswerOwnersStore,
   type IdentityStore, type AnswerOwnersStore,
@@ -217,8 +217,8 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       if (taxii) await app.register(async (scope) => taxii((secret) => authenticator.authenticate(secret))(scope), { prefix: '/taxii2' });
       cases?.startFeeds();
       // The batch and files routes refuse an account a verdict bars, as every model route does.
-      // Uploads are charged to the caller's request limits, as a request.
-      batches?.register(app, callerAuthenticator, (auth) => refuseBarred({ hooks }, auth), async (auth, ip, wire) => {
+      // Uploads and batch creations are charged to the caller's request limits, as a request.
+      batches?.register(app, acceptingAuthenticator(app, callerAuthenticator), (auth) => refuseBarred({ hooks }, auth), async (auth, ip, wire) => {
         for (const h of hooks) if (h.chargeRequest) await h.chargeRequest(auth, ip, wire);
       });
     },

@@ -22,6 +22,7 @@ import { UpstreamRouter } from './upstreams.ts';
 import { EventRecorder } from './recorder.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { AnonymousRefusals } from './anonymous-refusals.ts';
+import { KeylessFailures, attachKeyless } from './keyless-failures.ts';
 import { cutInFlight, settleInFlight, type Authenticator, type PipelineDeps } from './interaction.ts';
 import { DocumentReader } from '../documents/index.ts';
 import { DOCUMENT_TEXT_BYTES } from './request-features.ts';
@@ -30,6 +31,7 @@ export type { BackgroundResponses, ClientCut, GatewayHooks, InteractionContext, 
 export { CLIENT_CUT } from './lifecycle.ts';
 export type { Authenticator } from './interaction.ts';
 export { extractApiKey, refuseBarred } from './interaction.ts';
+export { acceptingAuthenticator } from './keyless-failures.ts';
 export { UpstreamRouter } from './upstreams.ts';
 export { EventRecorder } from './recorder.ts';
 export { SseParser, formatSse } from './sse.ts';
@@ -110,8 +112,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   sources.eventsDropped = () => recorder.dropped;
 
   const documents = documentReader(config, metrics.registry, (r, suppressed) => app?.log.warn({ kind: r.kind, result: r.result, error: r.error, ms: r.ms, suppressed }, 'a document was not read'));
+  const keyless = new KeylessFailures(config.limits.keyless_failures_per_minute, { warn: (o, m) => app.log.warn(o, m) });
   const deps: PipelineDeps = {
-    authenticator: opts.authenticator,
+    authenticator: keyless.authenticator(opts.authenticator),
+    keyless,
     router,
     hooks,
     metrics,
@@ -138,6 +142,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     shedding: () => shedding,
     traffic,
   });
+  attachKeyless(app, keyless);
   if (opts.register) await opts.register(app);
 
   return {

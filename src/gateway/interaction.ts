@@ -12,6 +12,7 @@ import { WardenError, renderErrorBody, requestIdHeaders, toWardenError, type Wir
 import type { AuthContext, KeyScope } from '../identity/types.ts';
 import { eventAccountFacts } from '../identity/facts.ts';
 import { apiKeyFromHeaders } from '../identity/headers.ts';
+import type { KeylessFailures } from './keyless-failures.ts';
 import { CLIENT_CUT, type ClientCut, type GatewayHooks, type InteractionContext, type OutputTransformer, type SseEvent } from './lifecycle.ts';
 import { MAX_REQUEST_ITEMS, addDocumentText, extractRequestFeatures, namesDocuments, promptChars, promptText, requestItems, type FeatureOptions, type PendingDocument } from './request-features.ts';
 import type { DocumentReader, DocumentTurn } from '../documents/index.ts';
@@ -38,6 +39,8 @@ export interface PipelineDeps {
   maxRequestItems?: number;
   /** Which refusals of anonymous requests are recorded (`events.refused_anonymous_per_minute`); all when absent. */
   anonymousRefusals?: AnonymousRefusals;
+  /** The limit of requests refused for their key, per address (`limits.keyless_failures_per_minute`). */
+  keyless?: KeylessFailures;
   streamMaxDurationMs: number;
   /** How long a client may take none of the answer bytes waiting for it before its connection is closed, ms. */
   writeIdleTimeoutMs: number;

@@ -17,6 +17,7 @@ import { mergeHeaders } from './headers.ts';
 import { clientAddress, proxyTrust } from './client-address.ts';
 import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
 import { dropUnreadBody } from './unread-body.ts';
+import { fromNetwork } from './keyless-failures.ts';
 
 export { wireOf } from './wire.ts';
 import { handleTokenCount, TOKEN_COUNT_ROUTES } from './token-count.ts';
@@ -186,6 +187,29 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   app.addHook('preClose', (done) => { closing = true; traffic?.closeConnectionsAfterAnswers(); done(); });
   // A compressed body (any route) is refused as such, rather than read as garbled JSON or multipart.
   app.addHook('onRequest', (req, _reply, done) => done(unsupportedEncoding(req.headers['content-encoding'])));
+  // An address past its requests refused for their key this minute (src/gateway/keyless-failures.ts)
+  // gets 429 before any key is checked, unless its key was accepted lately: API routes only.
+  const keyless = deps.keyless?.enabled ? deps.keyless : null;
+  if (keyless) {
+    const apiPath = (url: string) => url.startsWith('/v1/') || url === '/v1';
+    app.addHook('onRequest', async (req, reply) => {
+      if (!apiPath(req.url) || !fromNetwork(req)) return;
+      try {
+        keyless.check(req.ip, req.headers);
+      } catch (err) {
+        const werr = toWardenError(err);
+        const id = ulid(Date.now());
+        const flavour = req.method === 'POST' ? ROUTE_FLAVOUR[req.url.split('?')[0]] : undefined;
+        if (flavour) recordRejectedRequest(deps, flavour, earlyRequest(req, null), werr, id);
+        const headers = mergeHeaders(requestIdHeaders(id), werr.headers, dropUnreadBody(req.raw, opts.bodyLimitBytes));
+        return reply.code(werr.status).headers(headers).type('application/json')
+          .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
+      }
+    });
+    app.addHook('onResponse', async (req, reply) => {
+      if (reply.statusCode === 401 && apiPath(req.url) && fromNetwork(req)) keyless.failed(req.ip);
+    });
+  }
   // The model routes' key is checked before the body is read (as the TAXII routes'): a request
   // with a missing or invalid key costs no parsing of up to `server.body_limit_bytes` of JSON.
   app.addHook('onRequest', async (req, reply) => {

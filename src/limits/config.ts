@@ -253,6 +253,14 @@ export const limitsConfigSchema = z.object({
   token_counting: z.object({
     requests_per_minute: z.number().int().min(0).default(600),
   }).strict().prefault({}),
+  /**
+   * Requests refused for their key (401: missing, unknown, revoked or expired) from one client
+   * address (an IPv6 /64) in a minute, after which that address's API requests get 429 with
+   * `retry-after` until the minute is over, their key not checked, unless it was accepted lately
+   * (on this node). Guessing keys goes no faster; a customer behind the same address keeps working.
+   * Per node, in memory; 0 turns it off. Applies whether or not `enabled` is on.
+   */
+  keyless_failures_per_minute: z.number().int().min(0).default(600),
   /** Static overrides; the admin API adds runtime ones on top. */
   overrides: z.array(limitOverrideInputSchema).default([]),
   /** How often runtime overrides are reloaded from the store, so every node sees admin changes (ms). */

@@ -11,7 +11,7 @@ import { Socket } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors/index.ts';
 import { apiKeyFromHeaders } from '../identity/headers.ts';
-import { subnetOf } from '../limits/network.ts';
+import { subnetOf } from '../events/index.ts';
 import type { Authenticator } from './interaction.ts';
 
 const WINDOW_MS = 60_000;

@@ -21,6 +21,7 @@ import { policyHooks, policyAdminRoutes, withAppealContact, type PolicyRuntime }
 import { Notifier, ledgerFailed, notifyAdminRoutes } from '../notify/index.ts';
 import { createBatches, SqliteBatchStore, PostgresBatchStore, SqliteFileStore, PostgresFileStore, type BatchStore, type FileStore } from '../batches/index.ts';
 import { onBackend, type Stores } from './stores.ts';
+import { eraseAdminRoutes } from './erase.ts';
 
 export interface Capabilities {
   authenticator: Authenticator;
@@ -98,11 +99,14 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // Message batches: stored, then each request run through this gateway's own pipeline as the
   // batch's key (one-use credentials the gateway's authenticator accepts). Its hook comes first in
   // the policy phase: it marks those requests, so that a refusal by any later hook is marked too.
-  const batches = config.batches.enabled
-    ? createBatches(
-      await onBackend<BatchStore>(stores, (db) => new SqliteBatchStore(db), (pool) => new PostgresBatchStore(pool)),
-      await onBackend<FileStore>(stores, (db) => new SqliteFileStore(db), (pool) => new PostgresFileStore(pool)),
-      identity, config.batches, { log: say, registry, sharedFiles: config.identity.shared_objects.files })
+  const batchStores = config.batches.enabled
+    ? {
+      batches: await onBackend<BatchStore>(stores, (db) => new SqliteBatchStore(db), (pool) => new PostgresBatchStore(pool)),
+      files: await onBackend<FileStore>(stores, (db) => new SqliteFileStore(db), (pool) => new PostgresFileStore(pool)),
+    }
+    : null;
+  const batches = batchStores
+    ? createBatches(batchStores.batches, batchStores.files, identity, config.batches, { log: say, registry, sharedFiles: config.identity.shared_objects.files })
     : null;
   if (batches) {
     hooks.push(batches.hooks);
@@ -177,6 +181,12 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     // What it cannot write while stopping is counted and logged through onError.
     closers.push(async () => { await opened.close(); });
   }
+
+  // A deletion request reaches every store above (src/cli/erase.ts).
+  adminRegistrars.push(eraseAdminRoutes({
+    identity, stores, sqlitePath: config.store.sqlite_path, verdicts, ledger, engine: detector, saveSnapshot: detect.saveSnapshot,
+    cases: cases ? { store: cases.store, sharingKey: cases.sharingKey } : null, batches: batchStores,
+  }));
 
   // Cases read the detector's campaigns, the stored events and the ledger.
   if (detector && cases) adminRegistrars.push(cases.adminRoutes(detector, ledger, detect.overrides && (() => detect.overrides!.list())));

@@ -61,6 +61,13 @@ async function scenario(t: TestWarden, snapshotPath: string): Promise<void> {
   assert.equal(await chat(t, other.key, 'hello'), 200, 'the other account is served');
   await t.events((e) => e.account_id === id, 3);
   await t.events((e) => e.account_id === other.id, 1);
+  // A file it uploaded (a batch input naming the person).
+  const form = new FormData();
+  form.append('purpose', 'batch');
+  form.append('file', new Blob([JSON.stringify({ custom_id: 'r1', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: SECRET_PROMPT }] } }) + '\n']), 'input.jsonl');
+  const upload = await fetch(`${t.url}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
+  assert.equal(upload.status, 200, `the account uploads a file: ${await upload.clone().text()}`);
+  const fileId = (await upload.json()).id as string;
   const eventsBefore = await t.events((e) => e.account_id === id, 3);
   assert.ok(eventsBefore.some((e) => JSON.stringify(e).includes('Jane Doe')), 'the events held the prompt text before');
   const detectorBefore = await get(t, `/admin/detect/accounts/${id}`);
@@ -92,6 +99,9 @@ async function scenario(t: TestWarden, snapshotPath: string): Promise<void> {
   assert.equal(report.detector.forgotten, false, 'an account under a verdict keeps its place (and its verdict)');
   assert.equal(report.detector.snapshot_written, true, 'the snapshot was written again without them');
   assert.match(report.ledger_record ?? '', /^x_/, 'the erasure is recorded in the ledger');
+  assert.equal(report.files, 1, 'its uploaded file was deleted');
+  const files = (await get(t, `/admin/files?account=${id}`));
+  assert.ok(!JSON.stringify(files).includes(fileId), `the file is gone: ${JSON.stringify(files)}`);
 
   // The key no longer works.
   assert.equal(await chat(t, key, 'anything'), 401, 'the account\'s key is refused after the erasure');

@@ -67,7 +67,7 @@ async function scenario(t: TestWarden, snapshotPath: string): Promise<void> {
   form.append('file', new Blob([JSON.stringify({ custom_id: 'r1', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: SECRET_PROMPT }] } }) + '\n']), 'input.jsonl');
   const upload = await fetch(`${t.url}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
   assert.equal(upload.status, 200, `the account uploads a file: ${await upload.clone().text()}`);
-  const fileId = (await upload.json()).id as string;
+  const fileId = ((await upload.json()) as { id: string }).id;
   const eventsBefore = await t.events((e) => e.account_id === id, 3);
   assert.ok(eventsBefore.some((e) => JSON.stringify(e).includes('Jane Doe')), 'the events held the prompt text before');
   const detectorBefore = await get(t, `/admin/detect/accounts/${id}`);

@@ -182,11 +182,14 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     closers.push(async () => { await opened.close(); });
   }
 
-  // A deletion request reaches every store above (src/cli/erase.ts).
-  adminRegistrars.push(eraseAdminRoutes({
-    identity, stores, sqlitePath: config.store.sqlite_path, verdicts, ledger, engine: detector, saveSnapshot: detect.saveSnapshot,
-    cases: cases ? { store: cases.store, sharingKey: cases.sharingKey } : null, batches: batchStores,
-  }));
+  // A deletion request reaches every store above (src/cli/erase.ts); on a detector replica it is
+  // the worker's (it holds the detector's state and the case files): the path names the worker.
+  if (!(config.detect.enabled && config.detect.mode === 'replica')) {
+    adminRegistrars.push(eraseAdminRoutes({
+      identity, stores, sqlitePath: config.store.sqlite_path, verdicts, ledger, engine: detector, saveSnapshot: detect.saveSnapshot,
+      cases: cases ? { store: cases.store, sharingKey: cases.sharingKey } : null, batches: batchStores,
+    }));
+  }
 
   // Cases read the detector's campaigns, the stored events and the ledger.
   if (detector && cases) adminRegistrars.push(cases.adminRoutes(detector, ledger, detect.overrides && (() => detect.overrides!.list())));

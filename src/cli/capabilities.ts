@@ -32,6 +32,8 @@ export interface Capabilities {
   ready(): Promise<boolean>;
   /** The linked cluster an account belongs to, from the detector's verdicts (null: none known). */
   clusterOf(accountId: string): string | null;
+  /** How to write the gateway's buffered events now (an erasure waits for them); set once the gateway exists. */
+  flushEventsWith(flush: () => Promise<void>): void;
   /** First run on an empty store: create a demo organisation, account and key; returns the key. */
   bootstrapDemo(): Promise<string | null>;
   close(): Promise<void>;
@@ -61,6 +63,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // Every admin route goes through the admin API's route table: validated, one error format, and in the OpenAPI document.
   const adminRegistrars: AdminRouteRegistrar[] = [];
   const closers: (() => Promise<void> | void)[] = [];
+  let flushEvents: (() => Promise<void>) | null = null;
   // Notes for the operator: at start (keys created, per-process secrets, detector state read) and
   // while serving (outages, a rejected policy reload). On stderr unless silent, or where the caller
   // wants them (`warden serve`: once listening, its JSON log).
@@ -187,6 +190,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   if (!(config.detect.enabled && config.detect.mode === 'replica')) {
     adminRegistrars.push(eraseAdminRoutes({
       identity, stores, sqlitePath: config.store.sqlite_path, verdicts, ledger, engine: detector, saveSnapshot: detect.saveSnapshot,
+      flushEvents: async () => { await flushEvents?.(); }, detectorDrained: detect.drained,
       cases: cases ? { store: cases.store, sharingKey: cases.sharingKey } : null, batches: batchStores,
     }));
   }
@@ -204,6 +208,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     hooks,
     registry,
     clusterOf: (accountId) => verdicts.forAccount(accountId).clusterId,
+    flushEventsWith(flush) { flushEvents = flush; },
     async register(app) {
       // The dashboard first: its route catalog records the admin and ledger routes registered after it.
       const catalog = new RouteCatalog();

@@ -27,6 +27,10 @@ export interface AccountEraseDeps {
   verdicts: VerdictView;
   ledger: Ledger | null;
   engine: DetectorEngine | null;
+  /** Resolves once the events recorded so far are stored (the gateway's event buffer). */
+  flushEvents?: () => Promise<void>;
+  /** Resolves once the events handed to the detector so far are ingested. */
+  detectorDrained?: () => Promise<void>;
   /** Write the detector's snapshot now (so the file keeps nothing erased), when snapshots are on. */
   saveSnapshot?: () => Promise<unknown>;
   cases: { store: CaseStore; sharingKey: string | null } | null;
@@ -86,6 +90,11 @@ export async function eraseAccount(deps: AccountEraseDeps, accountId: string, op
     if (!page.next_cursor) break;
     cursor = page.next_cursor;
   }
+
+  // What the account sent before its keys stopped is stored and seen by the detector first: an
+  // event written or ingested after the erase would bring its data back.
+  await deps.flushEvents?.();
+  await deps.detectorDrained?.();
 
   // The values the case files may hold, read before the events are erased.
   const clientIps = new Set<string>();

@@ -13,6 +13,7 @@ import { startTestWarden, TEST_ADMIN_TOKEN, type TestWarden } from '../helpers/w
 import { TEST_POSTGRES_URL, withPgSchema } from '../helpers/postgres.ts';
 import { runAdminCommand } from '../../src/admin/index.ts';
 import { runLedgerCli } from '../../src/ledger/index.ts';
+import { SqliteCaseStore, PostgresCaseStore, type CaseFile, type CaseStore } from '../../src/cases/index.ts';
 
 const FINGERPRINT_SECRET = 'fingerprint-secret-for-the-erase-test-0123';
 const SECRET_PROMPT = 'Please summarise the medical file of Jane Doe, born 1984';
@@ -73,11 +74,25 @@ async function scenario(t: TestWarden, snapshotPath: string): Promise<void> {
   const detectorBefore = await get(t, `/admin/detect/accounts/${id}`);
   assert.equal(detectorBefore.account_id, id, 'the detector knows the account');
 
-  // A legal hold: a suspend verdict on the account. The erasure is refused and nothing changes.
+  // A legal hold: an open case naming the account (as `warden cases open` stores one).
+  const cases: CaseStore = t.w.stores.pg ? new PostgresCaseStore(t.w.stores.pg) : new SqliteCaseStore(t.w.stores.sqlite!);
+  const member = { account_id: id, org_id: null, level: 'suspend', tier: 'email_verified', programme: 'standard', created_at: account.created_at, email_domain: 'corp.example', claimed_country: 'DE', signup_ip: '198.51.100.7', requests: 3, first_seen: null, last_seen: null };
+  const caseFile = {
+    id: 'case_erase_test', title: 'test', status: 'open', campaign_id: 'camp_x', cluster_id: 'clu_x', opened_at: new Date().toISOString(), updated_at: new Date().toISOString(),
+    campaign: { members: [id] }, members: [member], notes: [], events_read: 3, events_truncated: false, window_events_scanned: 0, window_truncated: false, ledger: null,
+    observables: [{ kind: 'client_ip', value: '198.51.100.7', holders: 1, others: 0, shareable: true, why: 'only campaign accounts used it' }],
+    usage: { requests: 3, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, models: {}, countries: {} },
+  } as unknown as CaseFile;
+  await cases.putCase(caseFile);
+  const heldByCase = await cli(t, ['erase', id]);
+  assert.equal(heldByCase.code, 1, `an account in an open case is refused: ${heldByCase.err}`);
+  assert.match(heldByCase.err, /legal hold \(case:case_erase_test\)/, `the refusal names the case: ${heldByCase.err}`);
+
+  // And a suspend verdict on the account. The erasure is refused and nothing changes.
   await t.admin('/detect/verdicts', { kind: 'account', id, level: 'suspend', note: 'held for the investigation' });
   const refused = await cli(t, ['erase', id]);
   assert.equal(refused.code, 1, `a held account is refused (exit 1): ${refused.out} ${refused.err}`);
-  assert.match(refused.err, /legal hold \(verdict:suspend on account /, `the refusal says what holds it: ${refused.err}`);
+  assert.match(refused.err, /legal hold \(case:case_erase_test, verdict:suspend on account /, `the refusal says what holds it: ${refused.err}`);
   assert.match(refused.err, /--override-hold --reason/, 'and how to override it');
   assert.equal((await get(t, `/admin/accounts/${id}`)).email, 'jane.doe42@corp.example', 'a refused erasure erased nothing');
   const noReason = await cli(t, ['erase', id, '--override-hold']);
@@ -89,7 +104,10 @@ async function scenario(t: TestWarden, snapshotPath: string): Promise<void> {
   const report = JSON.parse(done.out);
   assert.equal(report.changed, true, 'something was erased');
   assert.equal(report.override_hold, true, 'the hold was overridden');
-  assert.deepEqual(report.held_by.map((h: string) => h.split(' ')[0]), ['verdict:suspend'], 'what held it is reported');
+  assert.deepEqual(report.held_by.map((h: string) => h.split(' ')[0]), ['case:case_erase_test', 'verdict:suspend'], 'what held it is reported');
+  assert.deepEqual([report.cases.cases, report.cases.members, report.cases.values], [1, 1, 1], `the case file lost its facts and its own value: ${JSON.stringify(report.cases)}`);
+  const scrubbed = (await cases.getCase('case_erase_test'))!;
+  assert.deepEqual([scrubbed.members[0].email_domain, scrubbed.members[0].signup_ip, scrubbed.observables.length], [null, null, 0], 'the stored case holds none of it');
   assert.equal(report.keys_revoked, 1, 'its key was revoked');
   assert.equal(report.account_fields, 8, 'name, email, email domain and pattern, signup IP, country, payment fingerprint, user agent');
   assert.equal(report.identity_changes, 1, 'the rename\'s old and new names were blanked');

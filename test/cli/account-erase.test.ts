@@ -69,7 +69,21 @@ async function scenario(t: TestWarden, snapshotPath: string): Promise<void> {
   const upload = await fetch(`${t.url}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
   assert.equal(upload.status, 200, `the account uploads a file: ${await upload.clone().text()}`);
   const fileId = ((await upload.json()) as { id: string }).id;
-  const eventsBefore = await t.events((e) => e.account_id === id, 3);
+  // A batch run from it: its request, result and output file are kept with the account.
+  const created = await fetch(`${t.url}/v1/batches`, {
+    method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '24h' }),
+  });
+  assert.equal(created.status, 200, `the account creates a batch: ${await created.clone().text()}`);
+  const batchId = ((await created.json()) as { id: string }).id;
+  for (let polls = 0; ; polls++) {
+    const b = (await (await fetch(`${t.url}/v1/batches/${batchId}`, { headers: { authorization: `Bearer ${key}` } })).json()) as { status: string };
+    if (b.status === 'completed') break;
+    assert.ok(polls < 200 && !['failed', 'expired', 'cancelled'].includes(b.status), `the batch completes (${b.status})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const eventsBefore = await t.events((e) => e.account_id === id, 4);
+  assert.equal(eventsBefore.length, 4, 'three requests and the batch\'s one');
   assert.ok(eventsBefore.some((e) => JSON.stringify(e).includes('Jane Doe')), 'the events held the prompt text before');
   const detectorBefore = await get(t, `/admin/detect/accounts/${id}`);
   assert.equal(detectorBefore.account_id, id, 'the detector knows the account');
@@ -111,13 +125,16 @@ async function scenario(t: TestWarden, snapshotPath: string): Promise<void> {
   assert.equal(report.keys_revoked, 1, 'its key was revoked');
   assert.equal(report.account_fields, 8, 'name, email, email domain and pattern, signup IP, country, payment fingerprint, user agent');
   assert.equal(report.identity_changes, 1, 'the rename\'s old and new names were blanked');
-  assert.equal(report.events, 3, 'its three events were erased');
+  assert.equal(report.events, 4, 'its four events were erased');
   assert.ok(report.ledger_entries >= 3, `its ledger entries were erased: ${report.ledger_entries}`);
   assert.ok(report.detector && report.detector.link_keys > 0, `the detector dropped its link keys: ${JSON.stringify(report.detector)}`);
   assert.equal(report.detector.forgotten, false, 'an account under a verdict keeps its place (and its verdict)');
   assert.equal(report.detector.snapshot_written, true, 'the snapshot was written again without them');
   assert.match(report.ledger_record ?? '', /^x_/, 'the erasure is recorded in the ledger');
-  assert.equal(report.files, 1, 'its uploaded file was deleted');
+  assert.equal(report.files, 2, 'its uploaded file and the batch\'s output file were deleted');
+  assert.equal(report.batches, 1, 'its batch was deleted');
+  const gone = await fetch(`${t.url}/admin/batches?account=${id}`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+  assert.ok(!(await gone.text()).includes(batchId), 'the batch is no longer listed');
   const files = (await get(t, `/admin/files?account=${id}`));
   assert.ok(!JSON.stringify(files).includes(fileId), `the file is gone: ${JSON.stringify(files)}`);
 
@@ -133,7 +150,7 @@ async function scenario(t: TestWarden, snapshotPath: string): Promise<void> {
   assert.ok(!JSON.stringify(changes).includes('Jane'), `the change history keeps no name: ${JSON.stringify(changes)}`);
   assert.ok(changes.some((c) => c.action === 'erase' && c.actor && c.reason === 'GDPR request 2026-117'), 'the change history says who erased it and why');
   // Events: no prompt text, address, agent or signup fact left; the other account's untouched.
-  const events = await t.events((e) => e.account_id === id, 3);
+  const events = await t.events((e) => e.account_id === id, 4);
   const text = JSON.stringify(events);
   for (const v of ['Jane Doe', 'JaneBrowser', '198.51.100.7', 'corp.example']) assert.ok(!text.includes(v), `no event of the account holds ${v}`);
   assert.deepEqual(events.map((e) => e.response.output_tokens), eventsBefore.map((e) => e.response.output_tokens), 'token counts stay (usage still adds up)');
@@ -141,13 +158,13 @@ async function scenario(t: TestWarden, snapshotPath: string): Promise<void> {
   assert.equal(others[0].erased_at ?? null, null, 'the other account\'s events are not erased');
   // Ledger: the account's interactions are erased and the log still verifies.
   const q = await get(t, `/admin/ledger/v1/query?account=${id}`);
-  assert.ok(q.interactions.length >= 3 && q.interactions.every((r: any) => r.erased && r.client_ip === null && r.user_agent === null), `the ledger's interactions are erased: ${JSON.stringify(q.interactions)}`);
+  assert.ok(q.interactions.length >= 4 && q.interactions.every((r: any) => r.erased && r.client_ip === null && r.user_agent === null), `the ledger's interactions are erased: ${JSON.stringify(q.interactions)}`);
   // The erasure record: the account by id, counts, no personal data.
   const size = (await get(t, '/ledger/v1/entries?start=0&end=0')).tree_size as number;
   const entries = (await get(t, `/ledger/v1/entries?start=0&end=${size}`)).entries as { leaf: string }[];
   const erasure = entries.map((e) => JSON.parse(e.leaf)).find((r) => r.kind === 'erasure');
   assert.ok(erasure, 'the ledger holds an erasure record');
-  assert.deepEqual([erasure.subject, erasure.override_hold, erasure.erased.events], [{ kind: 'account', id }, true, 3], 'it names the account, the override and the counts');
+  assert.deepEqual([erasure.subject, erasure.override_hold, erasure.erased.events], [{ kind: 'account', id }, true, 4], 'it names the account, the override and the counts');
   assert.ok(!/Jane|198\.51|corp\.example|GDPR request/.test(JSON.stringify(erasure)), `no personal data, the reason only as a commitment: ${JSON.stringify(erasure)}`);
   const verified = await ledgerVerify(t);
   assert.match(verified, /OK|ok|valid/, `ledger verify reports success: ${verified}`);

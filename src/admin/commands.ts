@@ -4,6 +4,8 @@
  * (or WARDEN_ADMIN_URL) and a token (`--token` or WARDEN_ADMIN_TOKEN).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { WardenError } from '../errors/index.ts';
 import { loadConfig, resolveSecret } from '../config/index.ts';
 import { openIdentityStore, VERIFICATION_TIERS, PROGRAMMES, KEY_SCOPES, type VerificationTier } from '../identity/index.ts';
@@ -37,7 +39,7 @@ export interface DetectorDecision {
 /** The admin command groups, for the CLI's command table and help. */
 export const ADMIN_COMMANDS = [
   { name: 'orgs', summary: 'orgs create|list|get|update|set-tier: manage organisations' },
-  { name: 'accounts', summary: 'accounts create|list|get|update|set-tier|suspend|reactivate|history: manage accounts' },
+  { name: 'accounts', summary: 'accounts create|list|get|update|set-tier|suspend|reactivate|history|erase: manage accounts; erase one\'s personal data everywhere (a deletion request)' },
   { name: 'keys', summary: 'keys create|list|get|revoke|rotate: manage API keys' },
   { name: 'changes', summary: 'changes [--subject ID]: who changed what, and why' },
 ] as const;
@@ -71,7 +73,15 @@ const HELP: Record<AdminGroup, string> = {
   warden accounts set-tier ID --tier TIER --reason TEXT
   warden accounts suspend ID --reason TEXT
   warden accounts reactivate ID --reason TEXT
-  warden accounts history ID`,
+  warden accounts history ID
+  warden accounts erase ID [--override-hold --reason TEXT]
+      A deletion request, through the running Warden's admin API (--url, default
+      http://127.0.0.1:<server.port>): revokes the account's keys, then erases its signup facts (the
+      record keeps id, org, tier, programme, status, times), its events' and dashboard rows' personal
+      data, the ledger's openings, the detector's link evidence, its facts in case files, its batches
+      and files; the ledger records the erasure (who, when, why, counts). An account in an open or
+      confirmed case, or under a suspend verdict (its own or its cluster's), is refused (exit 1)
+      unless --override-hold with --reason. A second run changes nothing. Prints what was erased where.`,
   keys: `usage:
   warden keys create --account ID [--name NAME] [--scope inference|models:read|intel:read|intel:write|ledger:read]... [--expires-in 90d | --expires-at ISO]
   warden keys list [--account ID] [--all] [--limit N] [--cursor C]
@@ -155,17 +165,23 @@ function drop<T extends object>(o: T): T {
 }
 
 /** Open the client the flags ask for: remote with --url, else the configured local store. */
-async function openClient(values: { url?: string; token?: string; config?: string }, io: AdminCommandIo): Promise<AdminClient> {
+async function openClient(values: { url?: string; token?: string; config?: string }, io: AdminCommandIo, remote = false): Promise<AdminClient> {
   if (io.client) return io.client;
   const actor = cliActor();
-  const url = values.url ?? io.env.WARDEN_ADMIN_URL;
-  if (url) {
+  let url = values.url ?? io.env.WARDEN_ADMIN_URL;
+  if (url || remote) {
     let token = values.token ?? io.env.WARDEN_ADMIN_TOKEN ?? null;
-    if (!token) {
-      try { token = resolveSecret(loadConfig(values.config, io.env).admin.token, io.env); } catch { token = null; }
+    if (!token || !url) {
+      const config = loadConfig(values.config, io.env);
+      url ??= `http://127.0.0.1:${config.server.port}`;
+      try { token ??= resolveSecret(config.admin.token, io.env); } catch { token = null; }
+      // The token `warden serve` generated beside its SQLite database, as `warden detect` reads it.
+      const file = join(dirname(resolve(config.store.sqlite_path)), 'admin-token');
+      if (!token && config.store.driver === 'sqlite' && existsSync(file)) token = readFileSync(file, 'utf8').trim();
     }
     if (!token) throw new WardenError('WARDEN_ADMIN_UNAUTHORIZED', 'an admin token is needed with --url: pass --token or set WARDEN_ADMIN_TOKEN');
-    return new HttpAdminClient(url, token, { actor });
+    // An erasure walks every store of a large account: minutes, not the default 30 s.
+    return new HttpAdminClient(url, token, { actor, ...(remote ? { timeoutMs: 30 * 60_000 } : {}) });
   }
   const config = loadConfig(values.config, io.env);
   const store = openIdentityStore(config, { env: io.env });
@@ -197,7 +213,7 @@ export async function runAdminCommand(group: AdminGroup, argv: string[], ioIn: P
   try {
     const run = await plan(group, action ?? '', group === 'changes' ? argv : rest);
     if (run === 'help') { io.out(HELP[group] + COMMON_HELP); return 0; }
-    client = await openClient(run.values, io);
+    client = await openClient(run.values, io, run.remote === true);
     const result = await run.exec(client, io);
     print(result, run.values.json === true, io, run.kind);
     return 0;
@@ -217,10 +233,12 @@ export async function runAdminCommand(group: AdminGroup, argv: string[], ioIn: P
   }
 }
 
-type Kind = 'org' | 'account' | 'key' | 'created-key' | 'page' | 'changes';
+type Kind = 'org' | 'account' | 'key' | 'created-key' | 'page' | 'changes' | 'erase';
 interface Plan {
   values: { url?: string; token?: string; config?: string; json?: boolean };
   kind: Kind;
+  /** Only a running Warden can do it (it reaches the detector and the ledger's writer): the admin API even without --url. */
+  remote?: boolean;
   exec(c: AdminClient, io: AdminCommandIo): Promise<unknown>;
 }
 
@@ -312,6 +330,16 @@ async function plan(group: AdminGroup, action: string, args: string[]): Promise<
         },
       };
     }
+    case 'accounts erase': {
+      const { values: v, positionals: [id] } = parse({ 'override-hold': { type: 'boolean' }, reason: { type: 'string' } }, 1);
+      if (v['override-hold'] && !v.reason) throw new WardenError('WARDEN_INVALID_REQUEST', '--override-hold needs --reason TEXT (recorded in the ledger)');
+      return {
+        values: v, kind: 'erase', remote: true, exec: async (c) => {
+          if (!(c instanceof HttpAdminClient)) throw new WardenError('WARDEN_INVALID_REQUEST', 'accounts erase runs on a running Warden: pass --url');
+          return c.call('POST', `/accounts/${encodeURIComponent(id)}/erase`, { body: drop({ override_hold: v['override-hold'] ?? false, reason: v.reason }) });
+        },
+      };
+    }
     case 'keys create': {
       const { values: v } = parse({ account: { type: 'string' }, name: { type: 'string' }, scope: { type: 'string', multiple: true }, 'expires-in': { type: 'string' }, 'expires-at': { type: 'string' } });
       return {
@@ -356,6 +384,7 @@ function print(result: unknown, json: boolean, io: AdminCommandIo, kind: Kind): 
     if (r.previous) io.out(`previous key ${String(r.previous.id)}: ${String(r.previous.status)} (revoked at ${String(r.previous.revoked_at)})`);
     return;
   }
+  if (kind === 'erase') { io.out(eraseSummary(result as EraseSummary)); return; }
   if (kind === 'page' || kind === 'changes') {
     const p = result as { data: Record<string, unknown>[]; next_cursor: string | null };
     const cols = kind === 'changes'
@@ -366,6 +395,34 @@ function print(result: unknown, json: boolean, io: AdminCommandIo, kind: Kind): 
     return;
   }
   io.out(fields(result as Record<string, unknown>));
+}
+
+interface EraseSummary {
+  account_id: string; changed: boolean; held_by: string[]; override_hold: boolean; keys_revoked: number; account_fields: number; identity_changes: number;
+  events: number; usage_rows: number; ledger_entries: number; files: number; batches: number; ledger_record: string | null;
+  detector: { link_keys: number; pair_evidence: number; forgotten: boolean; snapshot_written: boolean } | null;
+  cases: { cases: number; members: number; values: number; shared_values_kept: number; published_indicators: number } | null;
+}
+
+/** What an erasure did, one place a line. */
+function eraseSummary(r: EraseSummary): string {
+  const lines = [r.changed ? `erased the personal data of account ${r.account_id}` : `account ${r.account_id}: nothing left to erase (erased before)`];
+  if (r.override_hold) lines.push(`legal hold overridden: ${r.held_by.join(', ')}`);
+  const d = r.detector;
+  const c = r.cases;
+  const rows: [string, string][] = [
+    ['keys revoked', String(r.keys_revoked)],
+    ['account record', `${r.account_fields} fields blanked, ${r.identity_changes} change-history values`],
+    ['events', String(r.events)],
+    ['dashboard usage rows', String(r.usage_rows)],
+    ['ledger entries', `${r.ledger_entries}${r.ledger_record ? ` (erasure recorded as ${r.ledger_record})` : ''}`],
+    ['detector', d ? `${d.forgotten ? 'account forgotten, ' : ''}${d.link_keys} link keys, ${d.pair_evidence} pair evidence${d.snapshot_written ? '; snapshot rewritten' : ''}` : 'none on this node'],
+    ['case files', c ? `${c.cases} cases, ${c.members} member rows, ${c.values} values removed${c.shared_values_kept ? `, ${c.shared_values_kept} values shared with other members kept` : ''}${c.published_indicators ? `; ${c.published_indicators} already published to partners (withdraw the case to revoke them)` : ''}` : 'cases off'],
+    ['batches', String(r.batches)],
+    ['files', String(r.files)],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return [...lines, ...rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`)].join('\n');
 }
 
 function pickColumns(row: Record<string, unknown> | undefined): string[] {

@@ -20,3 +20,4 @@ export { registerCasesAdminRoutes, casesAdminRoutes, CaseFileSchema, type CasesA
 export { publishCase, withdrawCase, caseBundle, takeIn, isStale, caseExchange, type CaseExchange, PUBLISHED_COLLECTION, PARTNER_SIGHTING, type PublishResult, type Intake, type IntakeResult } from './publish.ts';
 export { registerTaxiiServer, taxiiTime, TAXII_MEDIA_TYPE, TAXII_PAGE_LIMIT, type TaxiiCaller, type TaxiiServerOptions } from './taxii.ts';
 export { FeedPoller, type FeedSpec, type FeedState } from './feeds.ts';
+export { eraseAccountFromCases, casesHolding, HOLDING_STATUSES, type CasesErased, type ErasableValues } from './erase.ts';

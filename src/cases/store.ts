@@ -43,6 +43,8 @@ export interface CaseStore {
    * src/cases/case-file.ts). Null if there is none.
    */
   liveCaseOn(campaign: CampaignKeys): Promise<CaseSummary | null>;
+  /** Ids of the cases the account is a member of (of its campaign when the case was built or refreshed). */
+  casesOfAccount(accountId: string): Promise<string[]>;
   /** Add or replace indicators (by id). */
   putIndicators(list: readonly SharedIndicator[]): Promise<void>;
   listIndicators(): Promise<SharedIndicator[]>;
@@ -114,6 +116,9 @@ export class MemoryCaseStore implements CaseStore {
   async listCases(q: { status?: CaseStatus; campaignId?: string; limit?: number } = {}) {
     return [...this.cases.values()].filter((c) => (!q.status || c.status === q.status) && (!q.campaignId || c.campaign_id === q.campaignId))
       .sort(newestFirst).slice(0, q.limit ?? 100).map(summariseCase);
+  }
+  async casesOfAccount(accountId: string) {
+    return [...this.cases.values()].filter((c) => c.campaign.members.includes(accountId)).map((c) => c.id).sort();
   }
   async liveCaseOn(k: CampaignKeys) {
     const live = [...this.cases.values()].filter((c) => LIVE_STATUSES.includes(c.status) && isOn(c, k)).sort(newestFirst);
@@ -281,6 +286,9 @@ export class SqliteCaseStore implements CaseStore {
       for (const m of c.campaign.members) member.run(c.id, m);
     })();
   }
+  async casesOfAccount(accountId: string) {
+    return (this.db.prepare('SELECT case_id FROM case_members WHERE account_id = ? ORDER BY case_id').all(accountId) as { case_id: string }[]).map((r) => r.case_id);
+  }
   async liveCaseOn(k: CampaignKeys) {
     const candidates = this.db.prepare(LIVE_CASE_CANDIDATES(() => '?', 'SELECT value FROM json_each(?)')).all(k.campaignId, k.clusterId, JSON.stringify(k.members)) as LiveCaseCandidate[];
     const members = this.db.prepare('SELECT account_id FROM case_members WHERE case_id = ?');
@@ -354,6 +362,9 @@ export class PostgresCaseStore implements CaseStore {
       await client.query('DELETE FROM case_members WHERE case_id = $1', [c.id]);
       await client.query('INSERT INTO case_members (case_id, account_id) SELECT $1, m FROM unnest($2::text[]) m ON CONFLICT DO NOTHING', [c.id, [...c.campaign.members]]);
     });
+  }
+  async casesOfAccount(accountId: string) {
+    return (await this.pool.query('SELECT case_id FROM case_members WHERE account_id = $1 ORDER BY case_id', [accountId])).rows.map((r: { case_id: string }) => r.case_id);
   }
   async liveCaseOn(k: CampaignKeys) {
     const { rows } = await this.pool.query(LIVE_CASE_CANDIDATES((n) => `$${n}`, 'SELECT unnest($3::text[])'), [k.campaignId, k.clusterId, [...k.members]]);

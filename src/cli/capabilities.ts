@@ -21,6 +21,7 @@ import { policyHooks, policyAdminRoutes, withAppealContact, type PolicyRuntime }
 import { Notifier, ledgerFailed, notifyAdminRoutes } from '../notify/index.ts';
 import { createBatches, SqliteBatchStore, PostgresBatchStore, SqliteFileStore, PostgresFileStore, type BatchStore, type FileStore } from '../batches/index.ts';
 import { onBackend, type Stores } from './stores.ts';
+import { eraseAdminRoutes } from './erase.ts';
 
 export interface Capabilities {
   authenticator: Authenticator;
@@ -31,6 +32,8 @@ export interface Capabilities {
   ready(): Promise<boolean>;
   /** The linked cluster an account belongs to, from the detector's verdicts (null: none known). */
   clusterOf(accountId: string): string | null;
+  /** How to write the gateway's buffered events now (an erasure waits for them); set once the gateway exists. */
+  flushEventsWith(flush: () => Promise<void>): void;
   /** First run on an empty store: create a demo organisation, account and key; returns the key. */
   bootstrapDemo(): Promise<string | null>;
   close(): Promise<void>;
@@ -60,6 +63,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // Every admin route goes through the admin API's route table: validated, one error format, and in the OpenAPI document.
   const adminRegistrars: AdminRouteRegistrar[] = [];
   const closers: (() => Promise<void> | void)[] = [];
+  let flushEvents: (() => Promise<void>) | null = null;
   // Notes for the operator: at start (keys created, per-process secrets, detector state read) and
   // while serving (outages, a rejected policy reload). On stderr unless silent, or where the caller
   // wants them (`warden serve`: once listening, its JSON log).
@@ -98,11 +102,14 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // Message batches: stored, then each request run through this gateway's own pipeline as the
   // batch's key (one-use credentials the gateway's authenticator accepts). Its hook comes first in
   // the policy phase: it marks those requests, so that a refusal by any later hook is marked too.
-  const batches = config.batches.enabled
-    ? createBatches(
-      await onBackend<BatchStore>(stores, (db) => new SqliteBatchStore(db), (pool) => new PostgresBatchStore(pool)),
-      await onBackend<FileStore>(stores, (db) => new SqliteFileStore(db), (pool) => new PostgresFileStore(pool)),
-      identity, config.batches, { log: say, registry, sharedFiles: config.identity.shared_objects.files })
+  const batchStores = config.batches.enabled
+    ? {
+      batches: await onBackend<BatchStore>(stores, (db) => new SqliteBatchStore(db), (pool) => new PostgresBatchStore(pool)),
+      files: await onBackend<FileStore>(stores, (db) => new SqliteFileStore(db), (pool) => new PostgresFileStore(pool)),
+    }
+    : null;
+  const batches = batchStores
+    ? createBatches(batchStores.batches, batchStores.files, identity, config.batches, { log: say, registry, sharedFiles: config.identity.shared_objects.files })
     : null;
   if (batches) {
     hooks.push(batches.hooks);
@@ -178,6 +185,16 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     closers.push(async () => { await opened.close(); });
   }
 
+  // A deletion request reaches every store above (src/cli/erase.ts); on a detector replica it is
+  // the worker's (it holds the detector's state and the case files): the path names the worker.
+  if (!(config.detect.enabled && config.detect.mode === 'replica')) {
+    adminRegistrars.push(eraseAdminRoutes({
+      identity, stores, sqlitePath: config.store.sqlite_path, verdicts, ledger, engine: detector, saveSnapshot: detect.saveSnapshot,
+      flushEvents: async () => { await flushEvents?.(); }, detectorDrained: detect.drained,
+      cases: cases ? { store: cases.store, sharingKey: cases.sharingKey } : null, batches: batchStores,
+    }));
+  }
+
   // Cases read the detector's campaigns, the stored events and the ledger.
   if (detector && cases) adminRegistrars.push(cases.adminRoutes(detector, ledger, detect.overrides && (() => detect.overrides!.list())));
 
@@ -191,6 +208,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     hooks,
     registry,
     clusterOf: (accountId) => verdicts.forAccount(accountId).clusterId,
+    flushEventsWith(flush) { flushEvents = flush; },
     async register(app) {
       // The dashboard first: its route catalog records the admin and ledger routes registered after it.
       const catalog = new RouteCatalog();

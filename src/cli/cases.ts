@@ -12,6 +12,9 @@ import { onBackend, type Stores } from './stores.ts';
 
 
 export interface CasesSetup {
+  /** The case store and the sharing key (an erasure scrubs case files). */
+  store: CaseStore;
+  sharingKey: string | null;
   /** The indicators the detector matches (give them to the engine before it replays events). */
   intel: SharedIndicators;
   /** The admin routes, once the engine exists. */
@@ -94,6 +97,8 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
       if (gone.length) say(`cases: ${gone.length} open or confirmed cases name a campaign the detector does not hold (renamed by an upgrade or a rebuild, or no longer active): ${gone.slice(0, 10).join(', ')}${gone.length > 10 ? ', ...' : ''}; warden cases refresh ID finds each one's campaign again by its accounts`);
     },
     intel,
+    store,
+    sharingKey: key || null,
     startFeeds: () => feeds?.start(),
     close: async () => { clearInterval(timer); if (matches) clearInterval(matches); await feeds?.stop(); await saveSightings(); },
     taxiiPlugin: cfg.taxii.enabled ? (authenticate) => (app) => registerTaxiiServer(app, {

@@ -30,6 +30,10 @@ export interface DetectorSetup {
   adminMisdirected: ((path: string) => Promise<WardenError | null>) | null;
   /** The stored operator decisions (allow-list, operator verdicts), on the nodes that run the engine. */
   overrides?: DetectOverridesStore;
+  /** Resolves once the events handed to the engine so far are ingested (an erasure). */
+  drained?: () => Promise<void>;
+  /** Write the snapshot now (an erasure), where snapshots are kept. */
+  saveSnapshot?: () => Promise<SnapshotHeader>;
   close(): Promise<void>;
 }
 
@@ -120,7 +124,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     closers.unshift(() => snapshots.stop());
     snapshot = { path: snapshotPath, save: () => snapshots.saveNow() };
   }
-  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists }), adminMisdirected: null, overrides, close };
+  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists }), adminMisdirected: null, overrides, saveSnapshot: snapshot?.save, drained: () => queue.drained(), close };
 }
 
 /**

@@ -12,8 +12,9 @@ import { eraseUsageClientIps } from '../ui/usage.ts';
 const ERASE_HELP = `usage: warden events erase --account ID [-c FILE | --config FILE]
 Erases the personal data of the account's recorded events: client IP, user agent, prompt text, and
 the account's email domain, email pattern, signup IP and payment fingerprint (docs/event-schema.md,
-"Erasure and retention"). Time, model, token counts, status and enforcement stay. Run it with
-\`warden ledger erase --account ID\` for the ledger's copy. A usage error exits with 2.`;
+"Erasure and retention"). Time, model, token counts, status and enforcement stay. For a whole
+deletion request (keys, account record, ledger, detector, cases, files) use
+\`warden accounts erase ID\` on the running server. A usage error exits with 2.`;
 
 const HELP = `usage: warden events export [--out FILE|-] [--from ISO] [--to ISO] [--account ID] [--org ID] [--key ID]
                             [--model NAME] [--ip ADDR] [--limit N] [-c FILE | --config FILE]

@@ -179,6 +179,7 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
     ready: caps.ready,
     clusterOf: caps.clusterOf,
   });
+  caps.flushEventsWith(() => gateway.recorder.flush());
   const url = await gateway.listen();
   serving = gateway.app.log;
   const retention = config.events.retention_days === null ? null : startEventRetention(stores.events, config.events.retention_days, { log });

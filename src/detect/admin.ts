@@ -435,7 +435,8 @@ function parseSubject(b: { kind?: 'account' | 'cluster'; id?: string }): { kind:
 }
 
 /** Admin paths only the detector worker serves: the detector's, and cases and intel, which read its engine. */
-const WORKER_ONLY = /^\/(detect|cases|intel)(\/|$)/;
+// An account's erasure too: it reaches the detector's state and the case files, which only the worker holds.
+const WORKER_ONLY = /^\/(detect|cases|intel)(\/|$)|^\/accounts\/[^/]+\/erase$/;
 
 /**
  * What a replica answers on the admin routes only the worker serves, which it does not have: 421
@@ -454,6 +455,6 @@ export function replicaMisdirected(workerLease: () => Promise<string | null>): (
       const at = holder ? /^(.*):(\d+):[0-9a-f]+$/.exec(holder) : null;
       where = at ? ` (host ${at[1]}, pid ${at[2]})` : holder ? ` (${holder})` : ' (none holds the worker lease now: is it running?)';
     } catch { /* Redis unreachable: the message names no host */ }
-    return new WardenError('WARDEN_DETECTOR_REPLICA', `this node is a detector replica (detect.mode: replica): the detector, cases and intel admin routes are served by the detector worker node${where}; call its admin API (e.g. warden detect --url http://<worker>:<port>)`);
+    return new WardenError('WARDEN_DETECTOR_REPLICA', `this node is a detector replica (detect.mode: replica): the detector, cases and intel admin routes (and account erasure) are served by the detector worker node${where}; call its admin API (e.g. warden detect --url http://<worker>:<port>)`);
   };
 }

@@ -2175,6 +2175,66 @@ export class DetectorEngine implements VerdictView {
     for (const i of gone) this.forget(i);
   }
 
+  /**
+   * A deletion request for one account: drop what the engine derived from its personal data, its
+   * link keys (hashes of its signup IP and subnet, payment fingerprint, email domain and pattern,
+   * client addresses, user agent and prompts' shapes; only its organisation's stays) and the pair
+   * evidence naming it. An account linked to no other that holds no verdict above watch (nor an
+   * operator's) is forgotten whole, as an idle one is. Otherwise it keeps its place in its cluster
+   * and its verdict, which name only ids and kinds of evidence: erasing must not release a
+   * campaign's member. Null when the engine does not hold the account (never seen, or erased).
+   */
+  eraseAccount(accountId: string): { linkKeys: number; pairs: number; forgotten: boolean } | null {
+    const i = this.index.get(accountId);
+    if (i === undefined) return null;
+    let pairs = 0;
+    for (const key of this.pairs.keys()) {
+      const a = Math.floor(key / PAIR_SPAN);
+      if (a === i || key - a * PAIR_SPAN === i) { this.pairs.delete(key); pairs++; }
+    }
+    const base = i * KEY_SLOTS;
+    const orgKey = (k: number) => k >= LT.org * TWO32 && k < (LT.org + 1) * TWO32;
+    let personal = 0;
+    for (let s = 0; s < this.nkeys[i]; s++) if (!orgKey(this.keys[base + s])) personal++;
+    if (this.parent[i] === i && this.size[i] === 1 && this.accLevel[i] <= 1 && !this.manualAccount.has(accountId)) {
+      this.syncActive = this.syncActive.filter((x) => x !== i);
+      this.forget(i);
+      return { linkKeys: personal, pairs, forgotten: true };
+    }
+    if (personal === 0) return { linkKeys: 0, pairs, forgotten: false };
+    // The domain's count of established accounts, as forget keeps it.
+    if ((this.flags[i] & (F_FRESH | 2)) === 0) {
+      const domain = this.keyOfType(i, LT.email_domain);
+      const n = domain >= 0 ? this.domainEstablished.get(domain) ?? 0 : 0;
+      if (n > 1) this.domainEstablished.set(domain, n - 1); else if (n === 1) this.domainEstablished.delete(domain);
+    }
+    let kept = 0;
+    for (let s = 0; s < this.nkeys[i]; s++) {
+      const key = this.keys[base + s];
+      if (orgKey(key)) { this.keys[base + kept++] = key; continue; }
+      this.releaseKey(i, key);
+    }
+    for (let s = kept; s < this.nkeys[i]; s++) this.keys[base + s] = 0;
+    this.nkeys[i] = kept;
+    this.dirtyAccounts.add(i);
+    return { linkKeys: personal, pairs, forgotten: false };
+  }
+
+  /** Account i no longer holds `key`: its population drops, and another holder represents it. */
+  private releaseKey(i: number, key: number): void {
+    const slot = this.keyIndex.get(key);
+    if (slot === undefined) return;
+    if (--this.keyLive[slot] <= 0) {
+      this.keyIndex.delete(key);
+      this.freeKeySlots.push(slot);
+      return;
+    }
+    if (this.keyFirst[slot] === i) this.keyFirst[slot] = this.keyLast[slot] === i ? -1 : this.keyLast[slot];
+    if (this.keyLast[slot] === i) this.keyLast[slot] = this.keyFirst[slot];
+    if (this.keyFlagged[slot] === i) this.keyFlagged[slot] = -1;
+    if (this.keyFleetRep[slot] === i) this.keyFleetRep[slot] = -1;
+  }
+
   /** Drop account i from every index and table, and put its index up for reuse. */
   private forget(i: number): void {
     const id = this.ids[i];
@@ -2182,21 +2242,8 @@ export class DetectorEngine implements VerdictView {
     this.index.delete(id);
     this.ids[i] = '';
     const base = i * KEY_SLOTS;
-    for (let s = 0; s < this.nkeys[i]; s++) {
-      const key = this.keys[base + s];
-      const slot = this.keyIndex.get(key);
-      if (slot === undefined) continue;
-      if (--this.keyLive[slot] <= 0) {
-        this.keyIndex.delete(key);
-        this.freeKeySlots.push(slot);
-        continue;
-      }
-      // Another holder represents the key; if none is known, the next one to register will.
-      if (this.keyFirst[slot] === i) this.keyFirst[slot] = this.keyLast[slot] === i ? -1 : this.keyLast[slot];
-      if (this.keyLast[slot] === i) this.keyLast[slot] = this.keyFirst[slot];
-      if (this.keyFlagged[slot] === i) this.keyFlagged[slot] = -1;
-      if (this.keyFleetRep[slot] === i) this.keyFleetRep[slot] = -1;
-    }
+    // Another holder represents each key; if none is known, the next one to register will.
+    for (let s = 0; s < this.nkeys[i]; s++) this.releaseKey(i, this.keys[base + s]);
     if ((this.flags[i] & (F_FRESH | 2)) === 0) {
       const domain = this.keyOfType(i, LT.email_domain);
       const n = domain >= 0 ? this.domainEstablished.get(domain) ?? 0 : 0;

@@ -4,7 +4,7 @@ export * from './types.ts';
 export { identityConfigSchema, type IdentityConfig } from './config.ts';
 export {
   type IdentityStore, type IdentityStoreOptions, type IdentityChangeNotice, type KeyRecord, type RotatedKey,
-  BaseIdentityStore, higherTier, keyStatus, hasScope, requireScope, authContextFor, effectiveProgramme, eventAccountFacts, assertUsable,
+  BaseIdentityStore, ERASED_ACCOUNT_FIELDS, higherTier, keyStatus, hasScope, requireScope, authContextFor, effectiveProgramme, eventAccountFacts, assertUsable,
 } from './store.ts';
 export { SqliteIdentityStore } from './sqlite.ts';
 export { PostgresIdentityStore, type PostgresIdentityStoreOptions } from './postgres.ts';

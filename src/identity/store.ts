@@ -67,6 +67,12 @@ export interface IdentityStore {
   setAccountTier(id: string, tier: VerificationTier, actor: Actor): Promise<Account>;
   /** Suspend or reactivate; suspended accounts' keys are refused with WARDEN_ACCOUNT_SUSPENDED. */
   setAccountStatus(id: string, status: AccountStatus, actor: Actor): Promise<Account>;
+  /**
+   * Erase an account's personal signup facts (ERASED_ACCOUNT_FIELDS) and the values of them its
+   * change history recorded; id, org, tier, programme, status and times stay, so usage and the
+   * ledger still add up. Idempotent: a second call changes nothing (counts 0).
+   */
+  eraseAccountFacts(id: string, actor: Actor): Promise<{ account: Account; fields: number; changes: number }>;
 
   /** Create a key. The secret is in the result and nowhere else, ever. */
   createKey(accountId: string, input?: CreateKeyInput, actor?: Actor): Promise<CreatedKey>;
@@ -191,6 +197,9 @@ export interface Mutation {
 }
 
 export const SYSTEM_ACTOR: Actor = { by: 'system' };
+
+/** The account columns a deletion request erases (eraseAccountFacts): what identifies or locates a person. */
+export const ERASED_ACCOUNT_FIELDS = ['name', 'email', 'email_domain', 'email_pattern', 'signup_ip', 'claimed_country', 'payment_fp', 'user_agent'] as const;
 
 /**
  * Migration step of both stores: accounts already in use when first use began to be recorded
@@ -501,6 +510,35 @@ export abstract class BaseIdentityStore implements IdentityStore {
   }
 
   // Keys ---------------------------------------------------------------------------------
+  async eraseAccountFacts(id: string, actor: Actor): Promise<{ account: Account; fields: number; changes: number }> {
+    const by = this.checkActor(actor, false);
+    let fields = 0;
+    const row = await this.mutate('accounts', id, (current) => {
+      const set: Row = {};
+      for (const col of ERASED_ACCOUNT_FIELDS) if (current[col] !== null && current[col] !== undefined) set[col] = null;
+      fields = Object.keys(set).length;
+      // The record says which fields went, never their values.
+      return { set, inserts: fields ? [this.change('account', id, 'erase', by, Object.keys(set).join(','))] : [] };
+    });
+    if (!row) throw this.notFound('account', id);
+    // Earlier changes of those fields (a renamed account) kept the old and new values.
+    const erasable = new Set<string>(ERASED_ACCOUNT_FIELDS);
+    let changes = 0;
+    let cursor: string | undefined;
+    for (;;) {
+      const rows = await this.selectPage('identity_changes', [{ col: 'subject_id', eq: id }], cursor, 500);
+      for (const r of rows) {
+        if (!erasable.has(String(r.field)) || (r.old_value === null && r.new_value === null)) continue;
+        await this.mutate('identity_changes', String(r.id), (c) => (c.old_value === null && c.new_value === null ? { set: {}, inserts: [] } : { set: { old_value: null, new_value: null }, inserts: [] }));
+        changes++;
+      }
+      if (rows.length < 500) break;
+      cursor = String(rows[rows.length - 1].id);
+    }
+    if (fields) this.publish({ type: 'account', id });
+    return { account: toAccount(row), fields, changes };
+  }
+
   async createKey(accountId: string, input: CreateKeyInput = {}, actor?: Actor): Promise<CreatedKey> {
     const v = parseInput(CreateKeyInput, input, 'key');
     const by = this.checkActor(actor, false);

@@ -24,7 +24,7 @@ export {
   parseCheckpoint, formatCheckpoint, NoteError, type NoteSigner, type NoteVerifier, type Checkpoint,
 } from './note.ts';
 export {
-  LEDGER_RECORD_SCHEMA, PRIVATE_FIELDS, commitment, prepareInteraction, prepareVerdict, parseLeaf, canonicalBytes,
+  LEDGER_RECORD_SCHEMA, PRIVATE_FIELDS, commitment, prepareInteraction, prepareVerdict, prepareErasure, parseLeaf, canonicalBytes,
   type LedgerRecord, type InteractionRecord, type VerdictRecord, type PreparedEntry, type PrivateField, type Opening,
 } from './records.ts';
 export { NoLedgerError, type LedgerStorage, type EntryRow, type PrivateRow, type CheckpointRow, type EntryFilter, type EraseFilter, type WriterConnection } from './storage.ts';

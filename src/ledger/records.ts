@@ -113,7 +113,39 @@ export interface VerdictRecord {
   accounts: string[];
 }
 
-export type LedgerRecord = InteractionRecord | VerdictRecord;
+/**
+ * An account's personal data erased on a deletion request: who asked (the operator, a
+ * commitment), why (a commitment), whether a legal hold was overridden, and how much was erased
+ * where (counts only). It names the account by id and carries none of its personal data.
+ */
+export interface ErasureRecord {
+  schema: typeof LEDGER_RECORD_SCHEMA;
+  kind: 'erasure';
+  id: string;
+  ts: string;
+  subject: { kind: 'account'; id: string };
+  override_hold: boolean;
+  /** What was erased where: counts by place (e.g. `events`, `ledger_entries`, `account_fields`). */
+  erased: Record<string, number>;
+  /** Commitments to the operator and the reason (opened from the erasable side table). */
+  by: string | null;
+  reason: string | null;
+}
+
+export type LedgerRecord = InteractionRecord | VerdictRecord | ErasureRecord;
+
+/** The ledger's record of an erasure (see ErasureRecord). */
+export function prepareErasure(e: { accountId: string; by: string | null; reason: string | null; overrideHold: boolean; erased: Record<string, number>; now?: number }): PreparedEntry {
+  const openings: PreparedEntry['openings'] = {};
+  const salts = new SaltSource();
+  const now = e.now ?? Date.now();
+  const record: ErasureRecord = {
+    schema: LEDGER_RECORD_SCHEMA, kind: 'erasure', id: `x_${ulid(now)}`, ts: new Date(now).toISOString(),
+    subject: { kind: 'account', id: e.accountId }, override_hold: e.overrideHold, erased: { ...e.erased },
+    by: commit(e.by || null, 'operator', openings, salts), reason: commit(e.reason || null, 'operator_note', openings, salts),
+  };
+  return { record, leaf: canonicalBytes(record), openings };
+}
 
 /** A record ready to append: the leaf bytes and what goes to the erasable side table. */
 export interface PreparedEntry {
@@ -330,7 +362,7 @@ export function operatorCommitments(rec: VerdictRecord): { operator_note: string
 /** Parse a leaf back into its record (throws on anything that is not a ledger record). */
 export function parseLeaf(leaf: Uint8Array): LedgerRecord {
   const obj = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(leaf)) as LedgerRecord;
-  if (!obj || obj.schema !== LEDGER_RECORD_SCHEMA || (obj.kind !== 'interaction' && obj.kind !== 'verdict') || typeof obj.id !== 'string') {
+  if (!obj || obj.schema !== LEDGER_RECORD_SCHEMA || (obj.kind !== 'interaction' && obj.kind !== 'verdict' && obj.kind !== 'erasure') || typeof obj.id !== 'string') {
     throw new Error('leaf is not a warden.ledger/1 record');
   }
   // The objects readers dereference must be there: a tampered leaf that still parses as JSON
@@ -346,7 +378,7 @@ export function parseLeaf(leaf: Uint8Array): LedgerRecord {
 /** The clear-text columns a storage backend indexes for queries; derived from the record only. */
 export interface EntryColumns {
   id: string;
-  kind: 'interaction' | 'verdict';
+  kind: 'interaction' | 'verdict' | 'erasure';
   ts: string;
   account_id: string | null;
   org_id: string | null;
@@ -361,6 +393,9 @@ export function entryColumns(r: LedgerRecord): EntryColumns {
   if (r.kind === 'interaction') {
     return { id: r.id, kind: r.kind, ts: r.ts, account_id: r.account_id, org_id: r.org_id, key_id: r.key_id, cluster_id: r.cluster_id, model: r.model, subject_id: null, level: r.enforcement.verdict };
   }
+  // Found by its subject, not as the account's entry: erasing the account's entries again must
+  // not erase who erased them and why.
+  if (r.kind === 'erasure') return { id: r.id, kind: r.kind, ts: r.ts, account_id: null, org_id: null, key_id: null, cluster_id: null, model: null, subject_id: r.subject.id, level: null };
   return {
     id: r.id, kind: r.kind, ts: r.ts,
     account_id: r.subject.kind === 'account' ? r.subject.id : null,

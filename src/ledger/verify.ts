@@ -166,6 +166,18 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
           }
           continue;
         }
+        if (record?.kind === 'erasure') {
+          // An erasure: the operator and the reason are committed in the record itself.
+          if (priv.account_id !== null || priv.org_id !== null || priv.ip !== null) report({ kind: 'private', index: i, message: `entry ${i}: private side names an account or org` });
+          const committed: Record<string, string | null> = { operator: record.by, operator_note: record.reason };
+          for (const f of ['operator_note', 'operator'] as const) {
+            const o = priv.openings?.[f];
+            if (!o || o.value === null) continue;
+            commitments++;
+            if (committed[f] !== commitment(o.value, o.salt)) report({ kind: 'private', index: i, message: `entry ${i}: stored ${f} does not open its commitment` });
+          }
+          continue;
+        }
         if (record?.kind !== 'interaction') { report({ kind: 'private', index: i, message: `entry ${i}: private data attached to a non-interaction entry` }); continue; }
         if (priv.account_id !== record.account_id || priv.org_id !== record.org_id) report({ kind: 'private', index: i, message: `entry ${i}: private side names another account or org` });
         const committed: Record<string, string | null | undefined> = {

@@ -135,14 +135,14 @@ test('warden detect pointed at a detector replica: 421, naming the worker the le
     };
     let r = await run('stats');
     assert.equal(r.code, 1);
-    assert.equal(r.err, 'error: this node is a detector replica (detect.mode: replica): the detector, cases and intel admin routes are served by the detector worker node (none holds the worker lease now: is it running?); call its admin API (e.g. warden detect --url http://<worker>:<port>) (WARDEN_DETECTOR_REPLICA)\n');
+    assert.equal(r.err, 'error: this node is a detector replica (detect.mode: replica): the detector, cases and intel admin routes (and account erasure) are served by the detector worker node (none holds the worker lease now: is it running?); call its admin API (e.g. warden detect --url http://<worker>:<port>) (WARDEN_DETECTOR_REPLICA)\n');
     await redis.set(`${prefix}worker`, 'gw-worker-1.internal:4242:0123abcd', 'PX', 60_000);
     r = await run('verdict', 'set', '--account', 'acct_x', '--level', 'suspend');
     assert.equal(r.code, 1);
     assert.match(r.err, /^error: this node is a detector replica \(detect\.mode: replica\): .* served by the detector worker node \(host gw-worker-1\.internal, pid 4242\); call its admin API .*\(WARDEN_DETECTOR_REPLICA\)$/m);
     // Every route of the worker's, whatever the body's media type; the token is checked first.
     const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
-    for (const [method, path, type] of [['GET', '/admin/detect/accounts/acct_x', null], ['DELETE', '/admin/detect/verdicts?kind=account&id=acct_x', null], ['GET', '/admin/cases', null], ['POST', '/admin/intel/import', 'application/stix+json']] as const) {
+    for (const [method, path, type] of [['GET', '/admin/detect/accounts/acct_x', null], ['DELETE', '/admin/detect/verdicts?kind=account&id=acct_x', null], ['GET', '/admin/cases', null], ['POST', '/admin/intel/import', 'application/stix+json'], ['POST', '/admin/accounts/acct_x/erase', 'application/json']] as const) {
       const res = await fetch(`${replica.url}${path}`, { method, headers: { ...auth, ...(type ? { 'content-type': type } : {}) }, body: type ? '{"type":"bundle"}' : undefined });
       assert.equal(res.status, 421, `${method} ${path}`);
       assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'WARDEN_DETECTOR_REPLICA');

@@ -4,13 +4,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '../../src/config/index.ts';
+import { parseConfig, type WardenConfig } from '../../src/config/index.ts';
 import { startWarden, type RunningWarden } from '../../src/cli/serve.ts';
 import type { InteractionEvent } from '../../src/events/index.ts';
 
 export interface TestWarden {
   w: RunningWarden;
   url: string;
+  /** The configuration it runs with (for commands that read it: `warden ledger verify`). */
+  config: WardenConfig;
   /** POST (or `method`) to the admin API; fails the test on an error status. */
   admin(path: string, body: object, method?: string): Promise<any>;
   /** A new account of `tier` and an API key for it. */
@@ -37,7 +39,7 @@ export async function startTestWarden(settings: Record<string, unknown> = {}, op
     return r.json() as Promise<any>;
   };
   return {
-    w, url: w.url, admin,
+    w, url: w.url, config, admin,
     async account(name, tier) {
       const account = await admin('/accounts', { name, email: `${name}@example.org`, tier });
       return { id: account.id as string, key: (await admin(`/accounts/${account.id}/keys`, { name: 'k' })).secret as string };

@@ -328,3 +328,35 @@ test('the disguise is flagged when it hides words, not when people write other s
   const t = (text: string) => extractFeatures(chatEvent(text)).template;
   assert.equal(t(wrap('How many legs do three spiders have?')), t(wrap('How many legs do three spiders have?').replace('carefully', 'car\u200befully').replace('step by', 'st\u0435p by')));
 });
+
+test('a text reads the same whatever string it arrives as: parsed, sliced, joined, two-byte or a short internalised one', () => {
+  // The scanner and the hashes read characters through one helper (events/chars.ts): the same
+  // text held as differently built strings must give the same flags and fingerprint.
+  const text = 'Write a Python function that returns the sum of two integers, step by step. Answer with code only.';
+  const forms: Array<[string, string]> = [
+    ['literal', text],
+    ['parsed', JSON.parse(JSON.stringify({ t: text })).t as string],
+    ['sliced', ('xx' + text + 'yy').slice(2, -2)],
+    ['joined', text.slice(0, 40) + text.slice(40)],
+    ['from bytes', Buffer.from(text, 'latin1').toString('latin1')],
+  ];
+  const ev = (t: string) => ({
+    schema: 'warden.interaction/1', id: 'ev_1', ts: '2026-03-02T00:00:00.000Z', duration_ms: 1, flavour: 'openai.chat', model: 'm', upstream: 'u',
+    account_id: 'a', org_id: null, key_id: null, client: { ip: '10.0.0.1', user_agent: null, country: null, asn: null },
+    request: { stream: false, system: null, messages: [{ role: 'user', text: t, chars: t.length }], tools: [], tool_choice: null, params: emptyParams(), bytes: t.length },
+    response: { status: 200, error_code: null, input_tokens: 10, output_tokens: 10, reasoning_tokens: 0, usage_source: 'upstream', tool_calls: 0, finish_reason: 'stop', ttfb_ms: null, output_chars: 0, reasoning_chars: 0 },
+    account: null, enforcement: emptyEnforcement(),
+  }) as unknown as Parameters<typeof extractFeatures>[0];
+  const expected = extractFeatures(ev(text));
+  assert.ok((expected.flags & FLAG.code) !== 0 && (expected.flags & FLAG.cot) !== 0, `the text is read as code and chain-of-thought: ${flagNames(expected.flags).join(', ')}`);
+  for (const [name, s] of forms) {
+    const f = extractFeatures(ev(s));
+    assert.equal(f.flags, expected.flags, `${name}: flags ${flagNames(f.flags).join(', ')}`);
+    assert.equal(f.template, expected.template, `${name}: template fingerprint`);
+    assert.equal(lexiconHits(s.toLowerCase()), lexiconHits(text.toLowerCase()), `${name}: lexicon hits`);
+  }
+  // Two-byte text (a CJK prompt) and short strings such as JSON.parse internalises.
+  const cjk = '请逐步思考并写出代码: step by step';
+  assert.equal(lexiconHits(JSON.parse(JSON.stringify(cjk)) as string), lexiconHits(cjk), 'two-byte text');
+  for (const short of ['sql', 'java', '1 + 2']) assert.equal(lexiconHits(JSON.parse(`"${short}"`) as string), lexiconHits(short.slice(0)), `short text ${short}`);
+});

@@ -4,7 +4,7 @@
  * prompt, tool results and documents), so an event costs microseconds, about 100 at the most.
  * Nothing here knows about accounts or time; the engine aggregates these into windows.
  */
-import { saysNothing, type EventMessage, type InteractionEvent } from '../events/index.ts';
+import { charCodeAt, saysNothing, type EventMessage, type InteractionEvent } from '../events/index.ts';
 export { parseIsoMs } from '../events/index.ts';
 import { FOLDED, HIT, foldText, lexiconHits } from './lexicon.ts';
 
@@ -89,8 +89,8 @@ export interface RequestFeatures {
 /** FNV-1a over a string, 32-bit, as an unsigned integer. */
 export function fnv1a(s: string, seed = 0x811c9dc5): number {
   let h = seed >>> 0;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
+  for (let i = 0, n = s.length; i < n; i++) {
+    h ^= charCodeAt(s, i);
     h = Math.imul(h, 0x01000193);
   }
   return h >>> 0;
@@ -187,8 +187,8 @@ const isCjk = (c: number) => (c >= 0x3040 && c <= 0x30ff) || (c >= 0x3400 && c <
 /** Words in `s`, counting no further than `max`. */
 function countWords(s: string, max: number): number {
   let count = 0; let inWord = false;
-  for (let i = 0; i < s.length && count < max; i++) {
-    const c = s.charCodeAt(i);
+  for (let i = 0, n = s.length; i < n && count < max; i++) {
+    const c = charCodeAt(s, i);
     if (c > 0x303f && isCjk(c)) { count++; inWord = false; continue; }
     const w = c > 47 && c < 58 || c > 64 && c < 91 || c > 96 && c < 123 || c > 127;
     if (w && !inWord) count++;
@@ -203,7 +203,7 @@ function words(s: string, k: number, fromEnd: boolean): number {
   const len = s.length;
   for (let j = 0; j < len && taken < k; j++) {
     const i = fromEnd ? len - 1 - j : j;
-    let c = s.charCodeAt(i);
+    let c = charCodeAt(s, i);
     if (c > 0x303f && isCjk(c)) {
       // A word of its own: close the word before it, then hash this one and a separator.
       if (inWord) { h ^= 32; h = Math.imul(h, 0x01000193); inWord = false; if (++taken >= k) break; }
@@ -539,7 +539,7 @@ export function closedTaskForm(probe: string): boolean {
   if (PERSONAL.test(probe)) return false;
   if (TASK_VERB.test(probe)) return true;
   let end = probe.length - 1;
-  while (end >= 0 && probe.charCodeAt(end) <= 32) end--;
+  while (end >= 0 && charCodeAt(probe, end) <= 32) end--;
   return end >= 0 && probe[end] === '?';
 }
 

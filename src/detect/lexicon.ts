@@ -22,6 +22,8 @@
  * removed, look-alike letters mapped to the Latin letter they imitate) and scanned again.
  */
 
+import { charCodeAt } from '../events/index.ts';
+
 export const LEXICON_NAMES = ['cot', 'rubric', 'rewrite', 'sensitive', 'code', 'maths'] as const;
 export type LexiconName = (typeof LEXICON_NAMES)[number];
 /** Bit of each lexicon in the mask `lexiconHits` returns. */
@@ -245,8 +247,8 @@ export function foldText(text: string): FoldedText {
     if (impostors > 0 && latin > 0 && letters >= 3) obfuscated = true;
     letters = 0; latin = 0; impostors = 0; hidden = false;
   };
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+  for (let i = 0, n = text.length; i < n; i++) {
+    const c = charCodeAt(text, i);
     let f = FOLD[c];
     if ((f & MATH_PAIR) !== 0) {
       // A styled letter or digit is two code units: fold the pair to one ASCII character.
@@ -405,8 +407,8 @@ const A = compile();
 
 /** `[{};]\s*$` (multiline) at `i`: white space from `i + 1` reaches a line end or the end of the text. */
 function endsLine(s: string, i: number): boolean {
-  for (let j = i + 1; j < s.length; j++) {
-    const c = s.charCodeAt(j);
+  for (let j = i + 1, n = s.length; j < n; j++) {
+    const c = charCodeAt(s, j);
     if (isLineTerminator(c)) return true;
     if (!isSpace(c)) return false;
   }
@@ -417,14 +419,14 @@ function endsLine(s: string, i: number): boolean {
 function arithmeticAt(s: string, i: number): boolean {
   const n = s.length;
   let j = i;
-  while (j < n && isDigit(s.charCodeAt(j))) j++;
-  while (j < n && isSpace(s.charCodeAt(j))) j++;
-  if (j >= n || !isArithmeticOperator(s.charCodeAt(j))) return false;
+  while (j < n && isDigit(charCodeAt(s, j))) j++;
+  while (j < n && isSpace(charCodeAt(s, j))) j++;
+  if (j >= n || !isArithmeticOperator(charCodeAt(s, j))) return false;
   j++;
-  while (j < n && isSpace(s.charCodeAt(j))) j++;
-  if (j >= n || !isDigit(s.charCodeAt(j))) return false;
-  while (j < n && isDigit(s.charCodeAt(j))) j++;
-  return j === n || !isWordChar(s.charCodeAt(j));
+  while (j < n && isSpace(charCodeAt(s, j))) j++;
+  if (j >= n || !isDigit(charCodeAt(s, j))) return false;
+  while (j < n && isDigit(charCodeAt(s, j))) j++;
+  return j === n || !isWordChar(charCodeAt(s, j));
 }
 
 /**
@@ -445,7 +447,7 @@ function scan(text: string): number {
   let state = 0;
   const n = text.length;
   for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
+    const c = charCodeAt(text, i);
     state = next[state * columns + column[c]];
     const out = outputs[state];
     if (out === 0) { if (special[c] === 0) continue; }
@@ -453,18 +455,18 @@ function scan(text: string): number {
     if ((out & HAS_WORDS) !== 0) {
       const words = bounded[state]!;
       // A word or phrase ends here: accept it if it starts and ends at a word boundary where it must.
-      const atEnd = isWordChar(c) !== (i + 1 < n && isWordChar(text.charCodeAt(i + 1)));
+      const atEnd = isWordChar(c) !== (i + 1 < n && isWordChar(charCodeAt(text, i + 1)));
       for (let k = 0; k < words.length; k++) {
         const w = words[k];
         if (w.end && !atEnd) continue;
         const start = i + 1 - w.length;
-        if (!w.start || (start === 0 ? isWordChar(text.charCodeAt(0)) : isWordChar(text.charCodeAt(start - 1)) !== isWordChar(text.charCodeAt(start)))) hits |= w.bit;
+        if (!w.start || (start === 0 ? isWordChar(charCodeAt(text, 0)) : isWordChar(charCodeAt(text, start - 1)) !== isWordChar(charCodeAt(text, start)))) hits |= w.bit;
       }
     }
     const sp = special[c];
     if (sp !== 0) {
       if ((sp & 1) !== 0 && (hits & lineEndBit) === 0 && endsLine(text, i)) hits |= lineEndBit;
-      if ((sp & 2) !== 0 && (hits & arithmeticBit) === 0 && (i === 0 || !isWordChar(text.charCodeAt(i - 1))) && arithmeticAt(text, i)) hits |= arithmeticBit;
+      if ((sp & 2) !== 0 && (hits & arithmeticBit) === 0 && (i === 0 || !isWordChar(charCodeAt(text, i - 1))) && arithmeticAt(text, i)) hits |= arithmeticBit;
       if ((sp & 4) !== 0) hits |= FOLDED;
     }
     if (hits === ALL) break;

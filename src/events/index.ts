@@ -11,6 +11,7 @@ export { readableEvent } from './readable.ts';
 export { erasePersonalData, ERASED_CLIENT_IP } from './erase.ts';
 export { normaliseIp, networkPrefix, expandedIp, expandIpv6, subnetOf } from './ip.ts';
 export { LATE_EVENT_TOLERANCE_MS, parseIsoMs } from './time.ts';
+export { charCodeAt } from './chars.ts';
 export { tally } from './tally.ts';
 export { saysNothing } from './turn.ts';
 export { statusOutcome, type StatusOutcome } from './outcome.ts';

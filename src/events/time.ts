@@ -1,4 +1,5 @@
 /** Event times: read fast, as the detector and the log readers need them for every event. */
+import { charCodeAt } from './chars.ts';
 
 /**
  * How much older than an event before it an event may be before a log counts as out of time
@@ -15,13 +16,13 @@ const ZONED_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|
  * (`2026-04-06T00:00:00.000Z`), without Date.parse on the hot path; other forms fall back to it.
  */
 export function parseIsoMs(ts: string): number {
-  if (ts.length === 24 && ts.charCodeAt(23) === 90 && ts.charCodeAt(10) === 84 && ts.charCodeAt(19) === 46) {
+  if (ts.length === 24 && charCodeAt(ts, 23) === 90 && charCodeAt(ts, 10) === 84 && charCodeAt(ts, 19) === 46) {
     // Digits read inline (a helper closure here costs more than the arithmetic).
-    const y = (ts.charCodeAt(0) - 48) * 1000 + (ts.charCodeAt(1) - 48) * 100 + (ts.charCodeAt(2) - 48) * 10 + ts.charCodeAt(3) - 48;
-    const mo = (ts.charCodeAt(5) - 48) * 10 + ts.charCodeAt(6) - 48; const da = (ts.charCodeAt(8) - 48) * 10 + ts.charCodeAt(9) - 48;
-    const h = (ts.charCodeAt(11) - 48) * 10 + ts.charCodeAt(12) - 48; const mi = (ts.charCodeAt(14) - 48) * 10 + ts.charCodeAt(15) - 48;
-    const se = (ts.charCodeAt(17) - 48) * 10 + ts.charCodeAt(18) - 48;
-    const ms = (ts.charCodeAt(20) - 48) * 100 + (ts.charCodeAt(21) - 48) * 10 + ts.charCodeAt(22) - 48;
+    const y = (charCodeAt(ts, 0) - 48) * 1000 + (charCodeAt(ts, 1) - 48) * 100 + (charCodeAt(ts, 2) - 48) * 10 + charCodeAt(ts, 3) - 48;
+    const mo = (charCodeAt(ts, 5) - 48) * 10 + charCodeAt(ts, 6) - 48; const da = (charCodeAt(ts, 8) - 48) * 10 + charCodeAt(ts, 9) - 48;
+    const h = (charCodeAt(ts, 11) - 48) * 10 + charCodeAt(ts, 12) - 48; const mi = (charCodeAt(ts, 14) - 48) * 10 + charCodeAt(ts, 15) - 48;
+    const se = (charCodeAt(ts, 17) - 48) * 10 + charCodeAt(ts, 18) - 48;
+    const ms = (charCodeAt(ts, 20) - 48) * 100 + (charCodeAt(ts, 21) - 48) * 10 + charCodeAt(ts, 22) - 48;
     if (mo >= 1 && mo <= 12 && da >= 1 && da <= 31 && h < 24 && mi < 60 && se < 60 && ms >= 0 && ms < 1000 && y >= 1970) {
       // Days from civil (Howard Hinnant's algorithm).
       const yy = mo <= 2 ? y - 1 : y;

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { deserialize, serialize } from 'node:v8';
 import { DetectorEngine, verdictRank } from './index.ts';
 import { extractFeatures, FLAG } from './features.ts';
 import { ResponseChains, FANOUT_BRANCHES } from './chains.ts';
@@ -80,7 +81,7 @@ function fanout(id: string, seed: number, rootAnswerTokens = 1): InteractionEven
 
 /**
  * A chat app on the Responses API: each turn continues the previous answer (a new chat now and
- * then); about 30% of the turns ask to have something explained step by step. Input tokens are
+ * then, an answer regenerated now and then); about 30% of the turns ask to have something explained step by step. Input tokens are
  * the whole chain's, as the upstream bills them.
  */
 function chatApp(id: string, seed: number, chainInput = true): InteractionEvent[] {
@@ -92,10 +93,15 @@ function chatApp(id: string, seed: number, chainInput = true): InteractionEvent[
     if (r() < 0.15) { previous = null; context = 0; }
     const base = r() < 0.3 ? `Can you explain step by step how to solve this? ${GSM8K[Math.floor(r() * GSM8K.length)]}` : CHAT[Math.floor(r() * CHAT.length)];
     const outTok = 150 + Math.floor(r() * 500);
-    const ev = event(id, out.length, ts, base, outTok, previous, (chainInput ? context : 0) + Math.ceil(base.length / 4));
+    // Now and then an answer is regenerated, up to three more times (each continues the same answer).
+    const tries = r() < 0.1 ? 2 + Math.floor(r() * 3) : 1;
+    let ev!: InteractionEvent;
+    for (let t = 0; t < tries; t++) {
+      ev = event(id, out.length, ts + t * 20_000, base, outTok, previous, (chainInput ? context : 0) + Math.ceil(base.length / 4));
+      out.push(ev);
+    }
     context += Math.ceil(base.length / 4) + outTok;
     previous = ev.response.answer_id!;
-    out.push(ev);
   }
   return out;
 }
@@ -141,6 +147,12 @@ test('a request continuing a stored instruction and its "OK." is read as the ins
   // detector forgot it), until it is branched from again and again.
   const unknown = (n: number) => read(event('acct_c', n, T0 + n * 1000, GSM8K[n], 800, 'resp_elsewhere'));
   assert.ok((unknown(1) & FLAG.singleShot) === 0, 'continuing an unknown answer is a conversation');
+  // Refused requests (a client retrying after a 429) are not branches.
+  for (let n = 0; n < 5; n++) {
+    const refused = event('acct_c', 100 + n, T0 + n * 1000, GSM8K[1], 0, 'resp_elsewhere');
+    refused.response.status = 429;
+    assert.ok((read(refused) & FLAG.singleShot) === 0, 'retries of a refused continuation are no fan-out');
+  }
   for (let n = 2; n < FANOUT_BRANCHES; n++) unknown(n);
   assert.ok((unknown(FANOUT_BRANCHES) & FLAG.singleShot) !== 0, `the ${FANOUT_BRANCHES}th request branching from one answer is a new question from a shared prefix`);
 });
@@ -184,4 +196,20 @@ test('a chat app continuing its answers with previous_response_id, some turns as
       assert.ok((highest.get(id) ?? 0) <= verdictRank('watch'), `${id} (${seen.get(id)} requests${chainInput ? '' : ', own input only'}) stays at watch or below, reached ${highest.get(id)}`);
     }
   }
+});
+
+test('a restart from a snapshot keeps the chains: branches after it still read the stored instruction', () => {
+  const evs = fanout('acct_snap', 77);
+  const before = new DetectorEngine();
+  for (const ev of evs.slice(0, 5)) before.ingest(ev);
+  // As snapshot.ts writes and reads it.
+  const state = deserialize(serialize(before.snapshotState())) as Record<string, unknown>;
+  const after = new DetectorEngine();
+  assert.equal(after.snapshotLayout(), before.snapshotLayout(), 'same layout');
+  after.restoreState(state);
+  const fresh = new DetectorEngine();
+  for (const ev of evs.slice(5)) { after.ingest(ev); fresh.ingest(ev); }
+  after.flush(); fresh.flush();
+  assert.ok(verdictRank(after.forAccount('acct_snap').level) >= verdictRank('throttle'), `restored from the snapshot, the harvester is throttled: ${after.forAccount('acct_snap').level}`);
+  assert.ok(verdictRank(fresh.forAccount('acct_snap').level) < verdictRank('throttle'), 'an engine that never saw the root cannot read it (why the table is in the snapshot)');
 });

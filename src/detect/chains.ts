@@ -105,8 +105,9 @@ export class ResponseChains {
       history = known ? historyOf(v) : HISTORY_CAP;
       chainFlags = known ? flagsOf(v) : 0;
       const fanout = earlier + 1 >= FANOUT_BRANCHES;
-      // Used again (one more continuation counted); an unknown answer is remembered as a long chain.
-      this.value[slot] = pack(history, earlier + 1, chainFlags);
+      // Used again, one more continuation counted (not a refused one: a client retrying after a 429
+      // goes back to the same answer); an unknown answer is remembered as a long chain.
+      this.value[slot] = pack(history, ev.response.status < 400 ? earlier + 1 : earlier, chainFlags);
       if ((flags & FLAG.singleShot) !== 0) {
         if (fanout || history <= GREETING_CHARS) flags |= chainFlags;
         else flags &= ~FLAG.singleShot;

@@ -122,6 +122,8 @@ export class ResponseChains {
       let own = ev.response.output_chars;
       for (const m of ev.request.messages) if (m.role === 'assistant' || m.role === 'tool') own += m.chars;
       const found = this.slotOf(id);
+      // The request's system text is in its flags too: Responses `instructions` are not carried
+      // down a chain, but developer messages of the input are, and the event holds both as one.
       this.value[found >= 0 ? found : ~found] = pack(history + own, 0, chainFlags | (flags & INHERITED));
     }
     return flags;

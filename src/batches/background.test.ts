@@ -53,6 +53,9 @@ test('a background response is kept, run through the pipeline, read back, contin
   const next = await client.responses.create({ model: 'gpt-5', input: 'Now in one sentence.', previous_response_id: created.id });
   assert.equal(next.status, 'completed');
   assert.equal(next.previous_response_id, event.response.answer_id, 'the upstream continued the answer it made');
+  // Its event names that answer too, as the background run's event does: the detector reads the chain from there.
+  const [continued] = await events((e) => e.response.answer_id === next.id);
+  assert.equal(continued.request.previous_response_id, event.response.answer_id, 'the event names the answer the model continued, not the background id');
   const items = await client.responses.inputItems.list(created.id);
   assert.ok(items.data.length >= 1, 'its input items are listed');
 

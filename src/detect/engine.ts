@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { networkPrefix, type InteractionEvent } from '../events/index.ts';
 import { detectConfig, type DetectConfig } from './config.ts';
 import { extractPromptFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
+import { ResponseChains } from './chains.ts';
 import { EMBEDDING_SPREAD, EmbeddingSpread, embeddingSpreadTest, type SpreadReadings } from './embedding-spread.ts';
 import { LOGIT_PROBE, logitProbeTest, observeProbe, probeReadings, type ProbeReadings, type ProbeSketches } from './logit-probe.ts';
 import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, INDICATORS, IndicatorValues, scoreIndicators, type IndicatorName, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, HARVEST_FULL_EVIDENCE, type Indicator, type PeerContext } from './scoring.ts';
@@ -827,6 +828,8 @@ export class DetectorEngine implements VerdictView {
   private logitProbes: ProbeSketches = new Map();
   /** Sketches of where accounts' embedding vectors lie, and each model's reference (embedding-spread.ts); sparse. */
   private readonly embeddingSpread: EmbeddingSpread;
+  /** What each recent Responses answer's chain holds, for requests that continue it (chains.ts). */
+  private readonly chains = new ResponseChains();
 
   constructor(opts: EngineOptions = {}) {
     this.config = detectConfig(opts.config ?? {});
@@ -1850,6 +1853,8 @@ export class DetectorEngine implements VerdictView {
     // One request, or the prompts of a legacy completions array, each a request of its own.
     const each = extractPromptFeatures(ev);
     const f = each[0];
+    // A continued response is read with the chain the model read before it (chains.ts).
+    if (ev.flavour === 'openai.responses') f.flags = this.chains.read(ev, f.flags);
     let prompts = 0;
     for (const p of each) prompts += p.weight;
     const off = i * STRIDE;
@@ -2077,7 +2082,7 @@ export class DetectorEngine implements VerdictView {
   restoreState(state: Record<string, unknown>): void {
     for (const [k, v] of Object.entries(state)) {
       if (NOT_IN_SNAPSHOTS.has(k) || !(k in this)) continue;
-      if (k === 'peers' || k === 'embeddingSpread') Object.assign(this[k], v);
+      if (k === 'peers' || k === 'embeddingSpread' || k === 'chains') Object.assign(this[k], v);
       else (this as unknown as Record<string, unknown>)[k] = v;
     }
     // Snapshots written before clusters kept their founder: find it among the members. The

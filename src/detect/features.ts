@@ -150,7 +150,7 @@ const POINTER_TURN_CHARS = 200;
  * in all is a few lines (a greeting, "OK.", a tool call with no text), however placed, not a
  * conversation the user turned back to.
  */
-const GREETING_CHARS = 160;
+export const GREETING_CHARS = 160;
 /**
  * Whether a request's parameters ask for more reasoning than the API gives by default. OpenAI: an
  * effort of medium or above. Anthropic: a thinking budget, or thinking on at a high effort; its

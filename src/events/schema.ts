@@ -121,6 +121,13 @@ export const EventRequest = z.object({
   }).optional(),
   /** Tool names left out of `tools` past the first 128. Absent when none were (optional). */
   tools_omitted: z.number().int().nonnegative().optional(),
+  /**
+   * The Responses API's `previous_response_id`: the stored response this request continues (the
+   * upstream's id, as `response.answer_id` records it). The model reads that chain's messages,
+   * which the event does not hold; the detector reads the chain from the events that made it.
+   * Absent when the request continues nothing. Added in the same schema version (optional).
+   */
+  previous_response_id: z.string().max(256).optional(),
 });
 export type EventRequest = z.infer<typeof EventRequest>;
 

@@ -287,6 +287,10 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
       const pending = h.policy?.(ctx);
       if (pending) await pending;
     }
+    // A continued background response names the upstream's answer now (src/batches): the event
+    // names the answer the model reads, as that answer's own event does.
+    const previous = ctx.body.previous_response_id;
+    if (run.request.previous_response_id !== undefined && typeof previous === 'string' && previous.length <= 256) run.request.previous_response_id = previous;
     // Files named by id are in place now (sent inline): the event describes the request as sent.
     if (namesDocuments(run.request)) {
       run.docs = deps.documents ? [] : null;

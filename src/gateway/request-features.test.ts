@@ -352,3 +352,13 @@ test('a user turn longer than events.max_message_chars keeps its start and its e
   const flags = flagsOf(f);
   assert.ok(flags.includes('cot'), `the detector reads the instruction padded to its end: ${flags}`);
 });
+
+test('a continued Responses request names the stored response it continues; other APIs have no such field', () => {
+  const cont = extractRequestFeatures('openai.responses', { model: 'm', previous_response_id: 'resp_abc123', input: 'And the next one?' }, 0, opts);
+  assert.equal(cont.previous_response_id, 'resp_abc123');
+  assert.equal(extractRequestFeatures('openai.responses', { model: 'm', input: 'First.' }, 0, opts).previous_response_id, undefined, 'a first request continues nothing');
+  const chat = extractRequestFeatures('openai.chat', { model: 'm', previous_response_id: 'resp_abc123', messages: [{ role: 'user', content: 'x' }] }, 0, opts);
+  assert.equal(chat.previous_response_id, undefined, 'Chat Completions has no stored responses to continue');
+  const long = extractRequestFeatures('openai.responses', { model: 'm', previous_response_id: 'r'.repeat(300), input: 'x' }, 0, opts);
+  assert.equal(long.previous_response_id, undefined, 'an id no upstream makes is not kept (the event stays bounded)');
+});

@@ -423,6 +423,8 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     bytes,
   };
   if (tools.length > EVENT_MAX_TOOLS) request.tools_omitted = tools.length - EVENT_MAX_TOOLS;
+  // The stored chain the model reads before this input: the detector reads it from its own events.
+  if (flavour === 'openai.responses' && typeof body.previous_response_id === 'string' && body.previous_response_id.length <= 256) request.previous_response_id = body.previous_response_id;
   if (systemText) systemChars.set(request, systemText.length);
   // The messages' documents go to the reader before the system messages' (their order there is the order they are read).
   // A legacy completions or embeddings request's inputs are separate texts, not a turn.

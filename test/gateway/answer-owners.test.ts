@@ -43,6 +43,10 @@ test('a customer continues its own response; another customer naming it is refus
   }
   const byAlice = events.filter((e) => e.account_id === 'acc_alice');
   assert.deepEqual(byAlice.map((e) => e.response.answer_id).sort(), [first.id, second.id].sort(), 'each answer id is on its event');
+  // The continuation is on the event: the detector reads the chain the model read (src/detect/chains.ts).
+  const cont = byAlice.find((e) => e.response.answer_id === second.id);
+  assert.equal(cont?.request.previous_response_id, first.id, 'the continued response is recorded');
+  assert.equal(byAlice.find((e) => e.response.answer_id === first.id)?.request.previous_response_id, undefined, 'a first request continues nothing');
 });
 
 test('a streamed response can be continued the moment it ends; its id is on the event', async () => {

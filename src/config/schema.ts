@@ -34,10 +34,16 @@ export const upstreamSchema = z.strictObject({
   models: z.array(z.string()).min(1),
   /** Keep-alive connections per upstream. */
   connections: z.number().int().positive().default(128),
-  /** Time to response headers, ms. */
-  headers_timeout_ms: z.number().int().positive().default(60_000),
-  /** Max idle time between body chunks, ms. */
-  body_timeout_ms: z.number().int().positive().default(120_000),
+  /**
+   * Time to response headers, ms. A non-streamed answer's headers come only when the whole answer
+   * is ready (minutes for a reasoning model): 10 minutes, the official SDKs' own default timeout.
+   */
+  headers_timeout_ms: z.number().int().positive().default(600_000),
+  /**
+   * Max idle time between body chunks, ms. A reasoning model's stream can be silent for minutes
+   * while it thinks; a stream is bounded anyway by `server.stream_max_duration_ms`.
+   */
+  body_timeout_ms: z.number().int().positive().default(600_000),
 });
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 

@@ -384,7 +384,14 @@ export function mapUpstreamFailure(err: unknown, ctx: Pick<Context, 'abortReason
     if (reason instanceof WardenError) return reason;
     return new WardenError('WARDEN_UPSTREAM_ERROR', 'request aborted', { cause: err });
   }
-  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError) {
+  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+    // The upstream had the request and was generating: an SDK's retry (every 5xx is retried
+    // otherwise) would start the same long generation again, billed again, and time out again.
+    const which = err instanceof undiciErrors.HeadersTimeoutError ? 'headers_timeout_ms' : 'body_timeout_ms';
+    return new WardenError('WARDEN_UPSTREAM_TIMEOUT', `The upstream model API did not answer within this gateway's upstreams[].${which}; not worth retrying as is: stream the answer, or ask the operator to raise the timeout.`, { cause: err, headers: { 'x-should-retry': 'false' } });
+  }
+  if (err instanceof undiciErrors.ConnectTimeoutError) {
+    // Nothing reached the upstream: a retry starts nothing twice.
     return new WardenError('WARDEN_UPSTREAM_TIMEOUT', 'The upstream model API did not answer in time.', { cause: err });
   }
   const code = (err as { code?: string })?.code;

@@ -183,6 +183,8 @@ interface Run {
   closingFailed: boolean;
   /** Closes the connection of a client that stops taking its answer. */
   watch: ClientWriteWatch;
+  /** The upstream's id of the request (`x-request-id` / `request-id`), which the SDKs show the app for an answer the upstream made. */
+  upstreamRequestId: string | null;
 }
 
 /** Abort the interaction: the upstream call if one is in flight, and `ctx.signal` if a hook holds it. */
@@ -236,7 +238,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   });
   const run: Run = {
     ctx, call: null, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
-    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null, eventsSent: 0, closingFailed: false, watch,
+    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null, eventsSent: 0, closingFailed: false, watch, upstreamRequestId: null,
   };
   const inflight = deps.metrics.counts.inflight;
   inflight[flavour] = (inflight[flavour] ?? 0) + 1;
@@ -448,6 +450,7 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
   const res = await call.head;
   if (res instanceof Error) throw mapUpstreamFailure(res, run.ctx);
   const passHeaders = res.passed;
+  run.upstreamRequestId = passHeaders['x-request-id'] ?? passHeaders['request-id'] ?? null;
   const contentType = res.contentType;
   const isStream = contentType.includes('text/event-stream');
 
@@ -813,6 +816,8 @@ function finish(deps: PipelineDeps, run: Run): void {
   };
   if (ctx.batchId !== null) event.client.batch_id = ctx.batchId;
   if (upstreamError?.type) event.response.upstream_error = upstreamError.type;
+  // What an app logs from the SDK (`err.requestID`, `_request_id`) for an answer the upstream made.
+  if (run.upstreamRequestId !== null) event.response.upstream_request_id = run.upstreamRequestId.slice(0, 200);
   const m = deps.metrics;
   m.counts.request(ctx.flavour, status, run.errorCode ?? '');
   m.duration.observe({ flavour: ctx.flavour, stream: String(ctx.stream) }, event.duration_ms / 1000);

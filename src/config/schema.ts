@@ -51,8 +51,12 @@ export const configSchema = z.strictObject({
   server: z.strictObject({
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8080),
-    /** Largest request body accepted, bytes. */
-    body_limit_bytes: z.number().int().positive().default(4 * 1024 * 1024),
+    /**
+     * Largest request body accepted, bytes. 32 MiB, Anthropic's limit for a Messages request: a
+     * photo or a PDF of a few MB is sent inline as base64 (a third larger). A body is held in
+     * memory while it is parsed (`max_json_values` bounds what parsing costs).
+     */
+    body_limit_bytes: z.number().int().positive().default(32 * 1024 * 1024),
     /**
      * Most messages, input items, content parts at any depth (a tool result's, a document's),
      * tool calls and tools (and prompts or inputs of legacy completions and embeddings, a list of

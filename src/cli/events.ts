@@ -17,11 +17,13 @@ deletion request (keys, account record, ledger, detector, cases, files) use
 \`warden accounts erase ID\` on the running server. A usage error exits with 2.`;
 
 const HELP = `usage: warden events export [--out FILE|-] [--from ISO] [--to ISO] [--account ID] [--org ID] [--key ID]
-                            [--model NAME] [--ip ADDR] [--limit N] [-c FILE | --config FILE]
+                            [--model NAME] [--ip ADDR] [--request-id ID] [--limit N] [-c FILE | --config FILE]
 Writes one JSON object per line (schema warden.interaction/1, see docs/event-schema.md) to FILE or stdout
 (no --out, or --out -); a FILE ending in .gz is gzip-compressed (\`warden scan\` and \`warden eval\` read it
 as it is). --from (inclusive) and --to (exclusive) are ISO 8601: 2026-12-05 (midnight UTC) or
-2026-12-05T10:00:00Z; --limit is a positive integer. A usage error exits with 2.`;
+2026-12-05T10:00:00Z; --limit is a positive integer. --request-id finds the event of a request id an app
+logged: Warden's (x-request-id on its own answers) or the upstream's (response.upstream_request_id); it
+reads every event in the range, so narrow it with --from/--to. A usage error exits with 2.`;
 
 function usage(message: string): number {
   console.error(`warden events export: ${message}\n${HELP}`);
@@ -42,7 +44,7 @@ export async function runEvents(argv: string[]): Promise<number> {
       options: {
         out: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, account: { type: 'string' },
         org: { type: 'string' }, key: { type: 'string' }, model: { type: 'string' }, ip: { type: 'string' },
-        limit: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' },
+        limit: { type: 'string' }, 'request-id': { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (err) {
@@ -61,6 +63,7 @@ export async function runEvents(argv: string[]): Promise<number> {
   if (limit === null) return usage(`--limit must be a positive integer (got ${JSON.stringify(values.limit)})`);
   // An empty path would silently fall back to the default configuration.
   if (values.config === '') return usage('--config needs a file (got an empty path)');
+  if (values['request-id'] !== undefined && !values['request-id'].trim()) return usage('--request-id needs an id (got an empty one)');
   const toStdout = values.out === undefined || values.out === '-';
   const config = loadConfig(values.config);
   const stores = await openStores(config);
@@ -82,14 +85,18 @@ export async function runEvents(argv: string[]): Promise<number> {
       out = file;
     }
   }
+  const requestId = values['request-id'];
   let n = 0;
   try {
+    // The stores index no request ids: a request id is matched here, and the limit counted after it.
     for await (const e of stores.events.iterate({
       from, to, accountId: values.account, orgId: values.org, keyId: values.key,
-      model: values.model, clientIp: ip, limit,
+      model: values.model, clientIp: ip, limit: requestId === undefined ? limit : undefined,
     })) {
+      if (requestId !== undefined && e.id !== requestId && e.response.upstream_request_id !== requestId) continue;
       await writeJsonlLine(out, e);
       n++;
+      if (requestId !== undefined && limit !== undefined && n >= limit) break;
     }
   } finally {
     if (out !== process.stdout) { out.end(); await written; }

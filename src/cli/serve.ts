@@ -153,7 +153,7 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
     const mock = await createMockUpstream({ host: '127.0.0.1', port: 0, latencyMs: config.mock.latency_ms, tokensPerSecond: config.mock.tokens_per_second });
     cleanups.push(() => mock.close());
     mockUrl = mock.url;
-    config = { ...config, upstreams: [{ name: 'mock', base_url: mock.url, flavours: ['openai', 'anthropic'], api_key: null, models: ['*'], connections: 128, headers_timeout_ms: 60_000, body_timeout_ms: 120_000 }] };
+    config = { ...config, upstreams: [{ name: 'mock', base_url: mock.url, flavours: ['openai', 'anthropic'], api_key: null, models: ['*'], connections: 128, headers_timeout_ms: 600_000, body_timeout_ms: 600_000 }] };
   }
   tightenPrivateFiles(config, log);
   const stores = await openStores(config);

@@ -34,10 +34,16 @@ export const upstreamSchema = z.strictObject({
   models: z.array(z.string()).min(1),
   /** Keep-alive connections per upstream. */
   connections: z.number().int().positive().default(128),
-  /** Time to response headers, ms. */
-  headers_timeout_ms: z.number().int().positive().default(60_000),
-  /** Max idle time between body chunks, ms. */
-  body_timeout_ms: z.number().int().positive().default(120_000),
+  /**
+   * Time to response headers, ms. A non-streamed answer's headers come only when the whole answer
+   * is ready (minutes for a reasoning model): 10 minutes, the official SDKs' own default timeout.
+   */
+  headers_timeout_ms: z.number().int().positive().default(600_000),
+  /**
+   * Max idle time between body chunks, ms. A reasoning model's stream can be silent for minutes
+   * while it thinks; a stream is bounded anyway by `server.stream_max_duration_ms`.
+   */
+  body_timeout_ms: z.number().int().positive().default(600_000),
 });
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 
@@ -45,8 +51,12 @@ export const configSchema = z.strictObject({
   server: z.strictObject({
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8080),
-    /** Largest request body accepted, bytes. */
-    body_limit_bytes: z.number().int().positive().default(4 * 1024 * 1024),
+    /**
+     * Largest request body accepted, bytes. 32 MiB, Anthropic's limit for a Messages request: a
+     * photo or a PDF of a few MB is sent inline as base64 (a third larger). A body is held in
+     * memory while it is parsed (`max_json_values` bounds what parsing costs).
+     */
+    body_limit_bytes: z.number().int().positive().default(32 * 1024 * 1024),
     /**
      * Most messages, input items, content parts at any depth (a tool result's, a document's),
      * tool calls and tools (and prompts or inputs of legacy completions and embeddings, a list of

@@ -163,6 +163,13 @@ export const EventResponse = z.object({
    */
   upstream_error: z.string().nullable().optional(),
   /**
+   * The upstream's id of the request (its `x-request-id` or `request-id` header), which the SDKs
+   * show an app for answers and errors the upstream made (`_request_id`, `err.requestID`): how an
+   * app's logged id is found (`warden events export --request-id`). Absent when the upstream sent
+   * none or was not reached. Added in the same schema version (optional).
+   */
+  upstream_request_id: z.string().optional(),
+  /**
    * The code-execution container the answer used (Anthropic's `container`, OpenAI's
    * `code_interpreter_call.container_id`), which later requests may name to reuse it (and the
    * files in it). Added in the same schema version (optional).

@@ -186,6 +186,8 @@ interface Run {
   closingFailed: boolean;
   /** Closes the connection of a client that stops taking its answer. */
   watch: ClientWriteWatch;
+  /** The upstream's id of the request (`x-request-id` / `request-id`), which the SDKs show the app for an answer the upstream made. */
+  upstreamRequestId: string | null;
 }
 
 /** Abort the interaction: the upstream call if one is in flight, and `ctx.signal` if a hook holds it. */
@@ -239,7 +241,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   });
   const run: Run = {
     ctx, call: null, request: emptyRequest(bytes), upstream: null, meter: new AnswerMeter(flavour),
-    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null, eventsSent: 0, closingFailed: false, watch,
+    status: 0, errorCode: null, ttfbMs: null, finished: false, documents: null, docs: null, eventsSent: 0, closingFailed: false, watch, upstreamRequestId: null,
   };
   const inflight = deps.metrics.counts.inflight;
   inflight[flavour] = (inflight[flavour] ?? 0) + 1;
@@ -391,7 +393,14 @@ export function mapUpstreamFailure(err: unknown, ctx: Pick<Context, 'abortReason
     if (reason instanceof WardenError) return reason;
     return new WardenError('WARDEN_UPSTREAM_ERROR', 'request aborted', { cause: err });
   }
-  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError) {
+  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+    // The upstream had the request and was generating: an SDK's retry (every 5xx is retried
+    // otherwise) would start the same long generation again, billed again, and time out again.
+    const which = err instanceof undiciErrors.HeadersTimeoutError ? 'headers_timeout_ms' : 'body_timeout_ms';
+    return new WardenError('WARDEN_UPSTREAM_TIMEOUT', `The upstream model API did not answer within this gateway's upstreams[].${which}; not worth retrying as is: stream the answer, or ask the operator to raise the timeout.`, { cause: err, headers: { 'x-should-retry': 'false' } });
+  }
+  if (err instanceof undiciErrors.ConnectTimeoutError) {
+    // Nothing reached the upstream: a retry starts nothing twice.
     return new WardenError('WARDEN_UPSTREAM_TIMEOUT', 'The upstream model API did not answer in time.', { cause: err });
   }
   const code = (err as { code?: string })?.code;
@@ -448,6 +457,7 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
   const res = await call.head;
   if (res instanceof Error) throw mapUpstreamFailure(res, run.ctx);
   const passHeaders = res.passed;
+  run.upstreamRequestId = passHeaders['x-request-id'] ?? passHeaders['request-id'] ?? null;
   const contentType = res.contentType;
   const isStream = contentType.includes('text/event-stream');
 
@@ -813,6 +823,8 @@ function finish(deps: PipelineDeps, run: Run): void {
   };
   if (ctx.batchId !== null) event.client.batch_id = ctx.batchId;
   if (upstreamError?.type) event.response.upstream_error = upstreamError.type;
+  // What an app logs from the SDK (`err.requestID`, `_request_id`) for an answer the upstream made.
+  if (run.upstreamRequestId !== null) event.response.upstream_request_id = run.upstreamRequestId.slice(0, 200);
   const m = deps.metrics;
   m.counts.request(ctx.flavour, status, run.errorCode ?? '');
   m.duration.observe({ flavour: ctx.flavour, stream: String(ctx.stream) }, event.duration_ms / 1000);

@@ -74,13 +74,23 @@ function closeAfterAnswer(res: http.ServerResponse): void {
   res.once('finish', () => setImmediate(() => { if (!socket.destroyed) socket.end(); }));
 }
 
+/** Bytes as the 413 names them: MB with one decimal. */
+const mb = (bytes: number) => `${(bytes / 1_000_000).toFixed(1)} MB`;
+
 /** Translate Fastify's own errors (parsing, limits) into Warden's stable codes. */
-function fromFastifyError(err: unknown): WardenError {
+function fromFastifyError(err: unknown, req: FastifyRequest, bodyLimitBytes: number): WardenError {
   if (err instanceof WardenError) return err;
   const code = (err as { code?: string })?.code;
   switch (code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new WardenError('WARDEN_BODY_TOO_LARGE', 'Request body is larger than the configured limit.');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': {
+      // The size when the client announced it (the SDKs do); a chunked body is cut at the limit unread.
+      // A route with a limit of its own (batch bodies) is named by its size only.
+      const limit = req.routeOptions?.bodyLimit ?? bodyLimitBytes;
+      const setting = limit === bodyLimitBytes ? ' (server.body_limit_bytes)' : '';
+      const length = Number(req.headers['content-length']);
+      const size = Number.isFinite(length) && length > limit ? `Request body is ${mb(length)}` : 'Request body is larger than the limit';
+      return new WardenError('WARDEN_BODY_TOO_LARGE', `${size}; this gateway accepts at most ${mb(limit)}${setting}.`);
+    }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new WardenError('WARDEN_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json.');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -265,7 +275,7 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   });
 
   app.setErrorHandler(async (err, req, reply) => {
-    let werr = fromFastifyError(err);
+    let werr = fromFastifyError(err, req, opts.bodyLimitBytes);
     const id = ulid(Date.now());
     const path = req.url.split('?')[0];
     const flavour = req.method === 'POST' ? ROUTE_FLAVOUR[path] : undefined;

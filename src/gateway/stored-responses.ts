@@ -243,7 +243,7 @@ export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: Fast
     if (statusCode >= 400 || op !== 'retrieve') {
       status = statusCode;
       if (statusCode >= 400) code = 'WARDEN_UPSTREAM_ERROR';
-      reply.code(statusCode).headers(mergeHeaders(ctx.responseHeaders, JSON_CONTENT)).send(text);
+      reply.code(statusCode).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), JSON_CONTENT)).send(text);
       return;
     }
 

@@ -261,6 +261,12 @@ export const limitsConfigSchema = z.object({
    * Per node, in memory; 0 turns it off. Applies whether or not `enabled` is on.
    */
   keyless_failures_per_minute: z.number().int().min(0).default(600),
+  /**
+   * Longest wait (s) a 429 leaves to the client's SDK to sleep through and retry. A refusal whose
+   * `retry-after` is longer (a daily quota, a budget) also says `x-should-retry: false`, so the
+   * official SDKs fail at once instead of hanging for minutes or hours; `retry-after` keeps the real wait.
+   */
+  max_retry_advice_s: z.number().int().min(0).default(60),
   /** Static overrides; the admin API adds runtime ones on top. */
   overrides: z.array(limitOverrideInputSchema).default([]),
   /** How often runtime overrides are reloaded from the store, so every node sees admin changes (ms). */

@@ -6,6 +6,9 @@
  * Anthropic: anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset};
  *            reset as an RFC 3339 time.
  * Both:      retry-after (seconds) and retry-after-ms on refusals, which both official SDKs honour.
+ *            Both SDKs sleep for any retry-after however long, then retry; `x-should-retry: false`
+ *            (read before anything else) makes them fail at once instead, so it goes with a wait
+ *            longer than `limits.max_retry_advice_s` and with a refusal that can never succeed.
  */
 import type { EventEnforcement } from '../events/index.ts';
 import { WardenError, type ErrorCode, type WireFlavour } from '../errors/index.ts';
@@ -96,13 +99,22 @@ const CODE: Record<MeterKind, ErrorCode> = {
   monthly_budget: 'WARDEN_QUOTA_EXCEEDED', concurrency: 'WARDEN_CONCURRENCY_LIMITED',
 };
 
-/** The error thrown for a refused decision (429, or 503 when the backend is down and the mode is fail-closed). */
-export function refusalError(d: LimitDecision, wire: WireFlavour): WardenError {
+/** Default of `limits.max_retry_advice_s`. */
+export const MAX_RETRY_ADVICE_S = 60;
+
+/**
+ * The error thrown for a refused decision (429, or 503 when the backend is down and the mode is
+ * fail-closed). A refusal whose wait exceeds `maxRetryAdviceS`, or that no wait ends, says
+ * `x-should-retry: false`: the app's call fails at once with the wait in `retry-after` and the
+ * message, rather than sleeping in the SDK for minutes or hours (or retrying in vain).
+ */
+export function refusalError(d: LimitDecision, wire: WireFlavour, maxRetryAdviceS = MAX_RETRY_ADVICE_S): WardenError {
   const headers = rateLimitHeaders(d, wire);
   if (d.mode === 'fail_closed') {
     headers['retry-after'] = '1';
     return new WardenError('WARDEN_LIMITS_UNAVAILABLE', 'Rate limiting is temporarily unavailable; retry shortly.', { headers });
   }
+  if (d.retryAfterS === null || d.retryAfterS > maxRetryAdviceS) headers['x-should-retry'] = 'false';
   const v = d.binding!;
   const m = v.meter;
   const label = SCOPE_LABEL[m.scope];

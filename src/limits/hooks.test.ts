@@ -425,7 +425,7 @@ test('a changed limit applies at once on the redis backend too', async () => {
   await limiter.close();
 });
 
-test('token counting under a limit of 0 is refused without a retry-after: nothing to wait for', async () => {
+test('token counting under a limit of 0 is refused without a retry-after, and the SDKs are told not to retry: nothing to wait for', async () => {
   const levels = new Map<string, VerdictLevel>([['acc_suspended', 'suspend']]);
   const verdicts: VerdictView = { forAccount: (id) => ({ level: levels.get(id) ?? 'none', verdict: null, clusterId: null }) };
   const count = async (hooks: LimitsHooks, accountId: string) => {
@@ -438,6 +438,7 @@ test('token counting under a limit of 0 is refused without a retry-after: nothin
     assert.equal(err?.code, 'WARDEN_RATE_LIMITED');
     assert.equal(err!.message, 'Token counting is not available to this API key.');
     assert.equal(err!.headers['retry-after'], undefined);
+    assert.equal(err!.headers['x-should-retry'], 'false', 'the SDKs retry every 429 otherwise');
   }
   assert.equal(await count(setup({}, { verdicts }).hooks, 'acc_ok'), null);
 });

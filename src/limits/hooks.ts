@@ -57,7 +57,7 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
   const apply = (ctx: InteractionContext, d: LimitDecision): void => {
     ctx.enforcement.limit = enforcementRecord(d);
     ctx.locals.set(LIMITS_DECISION, d);
-    if (!d.allowed) throw refusalError(d, ctx.wire);
+    if (!d.allowed) throw refusalError(d, ctx.wire, config.max_retry_advice_s);
     Object.assign(ctx.responseHeaders, rateLimitHeaders(d, ctx.wire));
     if (d.reservation) ctx.locals.set(LIMITS_RESERVATION, d.reservation);
   };
@@ -103,10 +103,10 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
       const multiplier = view.level !== 'none' && view.level !== 'watch' && config.throttle.scopes.includes('key') ? config.throttle.multipliers[view.level] : 1;
       const perMinute = Math.floor(config.token_counting.requests_per_minute * multiplier);
       // A limit of 0 (counting off, or a verdict's multiplier of 0 where the policy refuses nothing)
-      // is never admissible: no retry-after, as for a model call refused by a limit of 0 (an SDK
-      // would retry a 429 that names a time for ever). The policy's refusal of a barred account
-      // (suspend, verify) comes before this, on every route that counts here.
-      if (perMinute <= 0) throw new WardenError('WARDEN_RATE_LIMITED', 'Token counting is not available to this API key.');
+      // is never admissible: no retry-after, and `x-should-retry: false` (the SDKs retry every 429
+      // otherwise), as for a model call refused by a limit of 0. The policy's refusal of a barred
+      // account (suspend, verify) comes before this, on every route that counts here.
+      if (perMinute <= 0) throw new WardenError('WARDEN_RATE_LIMITED', 'Token counting is not available to this API key.', { headers: { 'x-should-retry': 'false' } });
       const wait = countingRate(perMinute).take(ctx.auth.key.id);
       if (wait === 0) return;
       const retryS = Math.max(1, Math.ceil(wait / 1000));
@@ -123,7 +123,7 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
       // Nothing runs on: the reservation (a concurrency slot) is given back at once.
       const settle = (d: LimitDecision) => {
         if (d.reservation) void limiter.settle(d.reservation, { inputTokens: 0, outputTokens: 0 });
-        if (!d.allowed) throw refusalError(d, wire);
+        if (!d.allowed) throw refusalError(d, wire, config.max_retry_advice_s);
       };
       return decision instanceof Promise ? decision.then(settle) : settle(decision);
     },

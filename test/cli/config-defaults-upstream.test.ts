@@ -16,7 +16,7 @@ test('warden config defaults shows an upstream entry with its defaults, as comme
     { timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '', WARDEN_CONFIG: '' } });
   assert.deepEqual(parseConfig(parse(stdout)), parseConfig({}), 'the printed defaults still parse to the defaults, the example being comments');
   const example = stdout.split('\n').filter((l) => l.startsWith('#'));
-  for (const line of ['connections: 128', 'headers_timeout_ms: 60000', 'body_timeout_ms: 120000', 'api_key: null', 'base_url:', 'models:']) {
+  for (const line of ['connections: 128', 'headers_timeout_ms: 600000', 'body_timeout_ms: 600000', 'api_key: null', 'base_url:', 'models:']) {
     assert.ok(example.some((l) => l.includes(line)), `the commented upstream example shows "${line}":\n${example.join('\n')}`);
   }
   assert.ok(example.some((l) => /flavours:\s*\n?/.test(l)) && stdout.includes('- openai') && stdout.includes('- anthropic'), `the example shows the default flavours, both formats:\n${example.join('\n')}`);

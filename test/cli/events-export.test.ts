@@ -21,7 +21,9 @@ test('events export: invalid --from, --to, --limit and unknown options exit 2; -
     mkdirSync(join(dir, 'data'));
     const db = openSqlite(join(dir, 'data', 'warden.db'));
     const store = new SqliteEventStore(db);
-    await store.appendBatch(Array.from({ length: 5 }, (_, i) => sampleEvent(i)));
+    const events = Array.from({ length: 5 }, (_, i) => sampleEvent(i));
+    events[3].response.upstream_request_id = 'req_from_the_apps_log';
+    await store.appendBatch(events);
     await store.close();
     db.close();
 
@@ -48,6 +50,13 @@ test('events export: invalid --from, --to, --limit and unknown options exit 2; -
     assert.equal(out.code, 0, out.stderr);
     assert.deepEqual(out.stdout.trim().split('\n').map((l) => JSON.parse(l).ts), ['2026-06-01T12:00:01.000Z', '2026-06-01T12:00:02.000Z', '2026-06-01T12:00:03.000Z']);
     assert.equal(existsSync(join(dir, '-')), false, 'no file named -');
+
+    // An app's logged request id finds its event: the upstream's, or Warden's own.
+    const byUpstream = await warden(['events', 'export', '--request-id', 'req_from_the_apps_log'], dir);
+    assert.equal(byUpstream.code, 0, byUpstream.stderr);
+    assert.deepEqual(byUpstream.stdout.trim().split('\n').map((l) => JSON.parse(l).id), [events[3].id]);
+    const byWarden = await warden(['events', 'export', '--request-id', events[1].id], dir);
+    assert.deepEqual(byWarden.stdout.trim().split('\n').map((l) => JSON.parse(l).id), [events[1].id]);
 
     // An export holds prompts, emails' domains and IPs: 0600 like the data files, also when it replaces a file.
     writeFileSync(join(dir, 'old.jsonl'), 'stale\n', { mode: 0o644 });

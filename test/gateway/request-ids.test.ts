@@ -88,3 +88,18 @@ test('answers the upstream made keep the upstream\'s request ids', async () => {
   assert.ok(failed.headers.get('request-id'));
   assert.notEqual(failed.headers.get('request-id'), failed.headers.get('x-warden-request-id'));
 });
+
+test('the upstream\'s request id an app logs from the SDK is recorded on the event', async () => {
+  h ??= await startHarness();
+  const oa = new OpenAI({ apiKey: h.key, baseURL: `${h.url}/v1`, maxRetries: 0 });
+  const ok = await oa.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'find me later' }] });
+  assert.ok(ok._request_id, 'the SDK shows the upstream\'s id');
+  const an = new Anthropic({ apiKey: h.key, baseURL: h.url, maxRetries: 0 });
+  const err: any = await an.messages.create({ model: 'mock-fail-status-400', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }).catch((e) => e);
+  assert.equal(err.status, 400);
+  assert.ok(err.requestID, 'the SDK error shows the upstream\'s id');
+  const events = await storedEvents(h, 1);
+  for (const id of [ok._request_id, err.requestID]) {
+    assert.equal(events.filter((e) => e.response.upstream_request_id === id).length, 1, `one event holds the app's logged id ${id}`);
+  }
+});

@@ -82,3 +82,16 @@ test('another customer, an unknown id, a gateway that keeps no owners: all read 
   assert.equal(hostile.status, 404);
   assert.equal(((await hostile.json()) as any).error.message, "Response with id 'x/../../v1/models' not found.");
 });
+
+test('every answer on a stored response names the request: input items, delete, and the upstream\'s 404 after the delete', async () => {
+  const alice = client(ALICE);
+  const made = await alice.responses.create({ model: 'gpt-4o-mini', input: 'Name a river.' });
+  const listed = await alice.responses.inputItems.list(made.id).withResponse();
+  assert.ok(listed.request_id, 'inputItems.list has a request id the app can log');
+  assert.equal(listed.response.headers.get('x-warden-request-id'), listed.request_id, 'the id is Warden\'s, findable in its events');
+  const deleted = await alice.responses.delete(made.id).withResponse();
+  assert.ok(deleted.request_id, 'delete has a request id');
+  const err = await alice.responses.retrieve(made.id).catch((e) => e);
+  assert.equal(err.status, 404, `the upstream's 404 after the delete (${err})`);
+  assert.ok(err.requestID, 'the SDK error names the request');
+});

@@ -162,14 +162,21 @@ const UNNAMED = 'from an account with no verified identity, programme, campus do
 /** Recent payloads remembered per account, and the requests over which the re-sent share is counted. */
 const PAY_RING = 4;
 const PAY_SPAN = 256;
-/** Key of a request's payload: the length and both ends of its last user message (0: none). */
+/**
+ * Key of a request's payload (0: none): its last user message's length and up to 128 of its
+ * characters spread evenly over it (every one when short). Distinct questions differ in length or
+ * within their own stretch, and a miss costs only a missed repeat; reading a bounded part keeps
+ * the key's cost flat.
+ */
 function payloadKey(ev: InteractionEvent): number {
   const msgs = ev.request.messages;
   for (let k = msgs.length - 1; k >= 0; k--) {
     const t = msgs[k].role === 'user' ? msgs[k].text : null;
     if (!t) continue;
-    const key = t.length <= 512 ? fnv1a(t) : mix(mix(fnv1a(t.slice(0, 256)), fnv1a(t.slice(-256))), t.length);
-    return key >>> 0 || 1;
+    const step = t.length <= 128 ? 1 : Math.floor(t.length / 128);
+    let h = (0x811c9dc5 ^ t.length) >>> 0;
+    for (let c = 0; c < t.length; c += step) { h ^= t.charCodeAt(c); h = Math.imul(h, 0x01000193); }
+    return h >>> 0 || 1;
   }
   return 0;
 }

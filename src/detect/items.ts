@@ -29,7 +29,10 @@ const ASKS = /\?|(?:^|[.!:;,]\s+)(?:solve|calculate|compute|find|write|implement
 export function enumeratedItems(text: string): number {
   if (text.length < MIN_ITEMS * ITEM_MIN_CHARS) return 1;
   const t = text.length > SCAN_CHARS ? text.slice(0, SCAN_CHARS) : text;
-  // Most turns number nothing: a plain search rules them out before the pattern runs.
+  // Most turns number nothing: plain searches (items on lines of their own, a first number) rule
+  // them out before the pattern runs.
+  const nl = t.indexOf('\n');
+  if (nl < 0 || t.indexOf('\n', nl + 1) < 0) return 1;
   if (t.indexOf('1.') < 0 && t.indexOf('1)') < 0 && t.indexOf('1:') < 0) return 1;
   NUMBERED.lastIndex = 0;
   const starts: Array<{ n: number; at: number; body: number }> = [];

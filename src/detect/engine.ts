@@ -158,7 +158,30 @@ const SYNC_MIN_LIFT = 4;
 const WATCH = 1;
 const THROTTLE = 2;
 const SHAPE = 3;
-const YIELD = { minRequests: 25, singleShot: 0.65, outputInput: 10, elicitation: 0.2, maxTimingRegularity: 0.35, maxTemplateReuse: 0.3 };
+/** Why a pipeline's shape (machine timing, a fixed template) exempted nothing in a passed yield test. */
+const UNNAMED = 'from an account with no verified identity, programme, campus domain or corroborated org behind it, re-sending no items: no exemption';
+/** Recent payloads remembered per account, and the requests over which the re-sent share is counted. */
+const PAY_RING = 4;
+const PAY_SPAN = 256;
+/**
+ * Key of a request's payload (0: none): its last user message's length and up to 128 of its
+ * characters spread evenly over it (every one when short). Distinct questions differ in length or
+ * within their own stretch, and a miss costs only a missed repeat; reading a bounded part keeps
+ * the key's cost flat.
+ */
+function payloadKey(ev: InteractionEvent): number {
+  const msgs = ev.request.messages;
+  for (let k = msgs.length - 1; k >= 0; k--) {
+    const t = msgs[k].role === 'user' ? msgs[k].text : null;
+    if (!t) continue;
+    const step = t.length <= 128 ? 1 : Math.floor(t.length / 128);
+    let h = (0x811c9dc5 ^ t.length) >>> 0;
+    for (let c = 0; c < t.length; c += step) { h ^= t.charCodeAt(c); h = Math.imul(h, 0x01000193); }
+    return h >>> 0 || 1;
+  }
+  return 0;
+}
+const YIELD = { minRequests: 25, singleShot: 0.65, outputInput: 10, elicitation: 0.2, maxTimingRegularity: 0.35, maxTemplateReuse: 0.3, minResent: 0.5 };
 /**
  * Households: people change network at session boundaries (home, office, phone); in the development
  * data organic accounts with 10+ requests do so on at most 44% of their requests. At the
@@ -367,8 +390,11 @@ function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number
   v[o + C.TOTAL] += k;
 }
 
-/** Whether a request asked for reasoning (in words or with a parameter), rubric grading or a sensitive rewrite. */
-const elicitOf = (fl: number) => ((fl & (FLAG.cot | FLAG.reasoningParam | FLAG.rubric | FLAG.sensitiveRewrite)) !== 0 ? 1 : 0);
+/**
+ * Whether a request elicited reasoning (asked for in words or with a parameter, or a reasoning
+ * trace delivered to the client), rubric grading or a sensitive rewrite.
+ */
+const elicitOf = (fl: number) => ((fl & (FLAG.cot | FLAG.reasoningParam | FLAG.reasoningTrace | FLAG.rubric | FLAG.sensitiveRewrite)) !== 0 ? 1 : 0);
 /** Whether a request exercised a capability worth distilling (elicitation, code, maths, tools). */
 const capabilityOf = (fl: number) => (elicitOf(fl) || (fl & (FLAG.code | FLAG.math | FLAG.tools)) !== 0 ? 1 : 0);
 
@@ -710,6 +736,9 @@ export class DetectorEngine implements VerdictView {
   private seenEvents = new Uint32Array(0);
   private tplHash = new Uint32Array(0);
   private tplCount = new Float32Array(0);
+  /** The account's last PAY_RING payload keys (see payloadKey), and [re-sent, requests] counts. */
+  private payRing = new Uint32Array(0);
+  private payCount = new Float32Array(0);
   private lastModel = new Int16Array(0);
   /** Network (ASN, or a hash of the /16 when unknown) of each account's previous request; 0: none yet. */
   private lastNet = new Uint32Array(0);
@@ -878,6 +907,8 @@ export class DetectorEngine implements VerdictView {
     this.seenEvents = f(this.seenEvents, 1);
     this.tplHash = f(this.tplHash, 2);
     this.tplCount = f(this.tplCount, 2);
+    this.payRing = f(this.payRing, PAY_RING);
+    this.payCount = f(this.payCount, 2);
     this.lastModel = f(this.lastModel, 1);
     this.lastNet = f(this.lastNet, 1);
     this.tier = f(this.tier, 1);
@@ -1874,6 +1905,7 @@ export class DetectorEngine implements VerdictView {
     }
     if (tsS > last) w[off + C.LAST_TS] = tsS;
 
+    this.observePayload(i, ev);
     // Template reuse: a two-slot heavy hitter over the account's wrapper templates.
     let tplHit = 0;
     let tplRepeat = false;
@@ -2438,27 +2470,65 @@ export class DetectorEngine implements VerdictView {
    * carry history), outputs many times longer than inputs, reasoning elicited well above organic
    * rates or, instead, closed-form tasks worded as dataset items are on most requests (a
    * harvester that sends a benchmark's items as written, taking whatever answer comes), and
-   * neither a pipeline's machine timing nor a fixed template (pipelines, evaluation runs and
-   * batch jobs are judged by the ordinary path and stay at watch alone). Every condition is
+   * neither a pipeline's machine timing nor a fixed template from a customer who says who runs it
+   * (evaluation runs and batch jobs of a verified identity, a programme, a campus or a corroborated
+   * org are judged by the ordinary path and stay at watch alone). Machine timing and a fixed
+   * template cost a harvester nothing, so from anyone else they exempt nothing. Every condition is
    * reported with its value and threshold.
    */
   private harvestYieldTest(i: number, values: IndicatorValues): boolean {
     const n = this.w[i * STRIDE + C.N];
     if (n < YIELD.minRequests) return false;
     const y = yieldReadings(values);
-    return y.single >= YIELD.singleShot && y.ratio >= YIELD.outputInput && (y.elicit >= YIELD.elicitation || y.closed >= this.config.yield_closed_task_share)
-      && this.noPipelineTiming(i, y.timing) && y.tpl < YIELD.maxTemplateReuse;
+    if (!(y.single >= YIELD.singleShot && y.ratio >= YIELD.outputInput && (y.elicit >= YIELD.elicitation || y.closed >= this.config.yield_closed_task_share))) return false;
+    // No timing reading yet: wait for twice the floor (a pipeline's regularity may still show).
+    if (y.timing < 0 && n < 2 * YIELD.minRequests) return false;
+    return !this.pipelineShape(y) || !(this.namedCustomer(i) || this.resentShare(i) >= YIELD.minResent);
   }
 
   /**
-   * The yield test's timing condition: a timing reading below the pipeline line, or none at all
-   * while the requests are twice the floor. Gaps are counted per request sent (a prompt array
-   * is one) and only within a session's 6 hours: large arrays sent a few times a day give no
-   * reading, and a pipeline is known by a regularity there is none of to see.
+   * Whether the request's payload (its last user message) is one of the account's last PAY_RING:
+   * an evaluation run re-sends its items (seeds, samples, models), a test sends one prompt again and
+   * again; a harvester wants a new answer to each request. Counted as [re-sent, requests], halved
+   * past PAY_SPAN requests so the share follows what the account does now.
    */
-  private noPipelineTiming(i: number, timing: number): boolean {
-    if (timing >= 0) return timing < YIELD.maxTimingRegularity;
-    return this.w[i * STRIDE + C.N] >= 2 * YIELD.minRequests;
+  private observePayload(i: number, ev: InteractionEvent): void {
+    const key = payloadKey(ev);
+    if (key === 0) return;
+    const base = i * PAY_RING;
+    let hit = 0;
+    for (let k = 0; k < PAY_RING; k++) if (this.payRing[base + k] === key) { hit = 1; break; }
+    if (!hit) {
+      this.payRing.copyWithin(base + 1, base, base + PAY_RING - 1);
+      this.payRing[base] = key;
+    }
+    const c = i * 2;
+    this.payCount[c] += hit; this.payCount[c + 1] += 1;
+    if (this.payCount[c + 1] >= PAY_SPAN) { this.payCount[c] /= 2; this.payCount[c + 1] /= 2; }
+  }
+
+  /** Share of the account's requests that re-sent a recent payload (0 before YIELD.minRequests). */
+  private resentShare(i: number): number {
+    const n = this.payCount[i * 2 + 1];
+    return n >= YIELD.minRequests ? this.payCount[i * 2] / n : 0;
+  }
+
+  /** Machine timing or one fixed template: what evaluation runs and batch jobs look like. */
+  private pipelineShape(y: { timing: number; tpl: number }): boolean {
+    return y.timing >= YIELD.maxTimingRegularity || y.tpl >= YIELD.maxTemplateReuse;
+  }
+
+  /**
+   * A customer who says who runs the account: a verified identity or enterprise tier, a programme
+   * admission, a vouched institutional domain (F_CAMPUS), or a corroborated org the account joined
+   * with the org's own address (not personal mail). What a lab's or a company's pipeline has; an
+   * aged free-mail account a harvester buys or makes does not.
+   */
+  private namedCustomer(i: number): boolean {
+    const f = this.flags[i];
+    if ((f & (F_VERIFIED | F_PROGRAMME | F_CAMPUS)) !== 0) return true;
+    const org = this.org[i];
+    return org >= 0 && (f & F_PERSONAL) === 0 && (f & F_KNOWN) !== 0 && this.orgCorroborated(org);
   }
 
   /** Accounts of account i's campus email domain (F_CAMPUS) in its cluster; 0 when it is not on one or not linked. */
@@ -2481,9 +2551,10 @@ export class DetectorEngine implements VerdictView {
         ? { signal: 'yield_reasoning_elicitation_share', value: round(y.elicit), threshold: YIELD.elicitation }
         : { signal: 'yield_closed_task_share', value: round(y.closed), threshold: this.config.yield_closed_task_share, detail: 'coding or maths tasks, impersonal, an instruction or a question: the form of benchmark items (no steps asked for)' },
       y.timing >= 0
-        ? { signal: 'yield_timing_regularity', value: round(y.timing), threshold: YIELD.maxTimingRegularity, detail: 'below: not a pipeline' }
+        ? { signal: 'yield_timing_regularity', value: round(y.timing), threshold: YIELD.maxTimingRegularity, detail: y.timing < YIELD.maxTimingRegularity ? 'below: not a pipeline' : `above: machine timing, ${UNNAMED}` }
         : { signal: 'yield_timing_regularity', value: 'none', threshold: YIELD.maxTimingRegularity, detail: `too few requests within 6 hours of each other to read, with ${2 * YIELD.minRequests} or more prompts: no pipeline timing to see` },
-      { signal: 'yield_template_reuse_share', value: round(y.tpl), threshold: YIELD.maxTemplateReuse, detail: 'below: no fixed template' },
+      { signal: 'yield_template_reuse_share', value: round(y.tpl), threshold: YIELD.maxTemplateReuse, detail: y.tpl < YIELD.maxTemplateReuse ? 'below: no fixed template' : `above: one fixed template, ${UNNAMED}` },
+      ...(this.pipelineShape(y) ? [{ signal: 'yield_resent_share', value: round(this.resentShare(i)), threshold: YIELD.minResent, detail: 'below: each request a new question (an evaluation run re-sends its items)' }] : []),
     ];
   }
 

@@ -4,6 +4,7 @@
  * prompt, tool results and documents), so an event costs microseconds, about 100 at the most.
  * Nothing here knows about accounts or time; the engine aggregates these into windows.
  */
+import { enumeratedItems } from './items.ts';
 import { charCodeAt, saysNothing, type EventMessage, type InteractionEvent } from '../events/index.ts';
 export { parseIsoMs } from '../events/index.ts';
 import { FOLDED, HIT, foldText, lexiconHits } from './lexicon.ts';
@@ -65,6 +66,12 @@ export const FLAG = {
    * written to stand alone, so they can be answered and checked without context. English only.
    */
   closedTask: 1 << 15,
+  /**
+   * A reasoning trace went back to the client (`response.reasoning_chars` > 0: an OpenAI reasoning
+   * summary, Anthropic thinking text), asked for or not: on a reasoning model the trace is the
+   * answer a distiller wants. Hidden reasoning tokens (billed, never shown) are not a trace.
+   */
+  reasoningTrace: 1 << 16,
 } as const;
 export type FlagName = keyof typeof FLAG;
 
@@ -333,6 +340,7 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   const p = req.params;
   if (p.logprobs === true || (p.top_logprobs ?? 0) > 0 || (p.n ?? 1) > 1) flags |= FLAG.distillParams;
   if (asksForReasoning(p, ev.flavour)) flags |= FLAG.reasoningParam;
+  if (ev.response.reasoning_chars > 0) flags |= FLAG.reasoningTrace;
   let biasMap = 0;
   let promptKey = 0;
   const bias = p.logit_bias;
@@ -458,7 +466,8 @@ export function extractPromptFeatures(ev: InteractionEvent): PromptFeatures[] {
   const prompts = msgs.length + (req.messages_omitted?.count ?? 0);
   if (ev.flavour !== 'openai.completions' || prompts <= 1 || msgs.length === 0) {
     const f = extractFeatures(ev) as PromptFeatures;
-    f.weight = 1;
+    // Numbered questions in one single-shot turn ask for as many answers (see items.ts).
+    f.weight = (f.flags & FLAG.singleShot) !== 0 && CONVERSATIONAL.has(ev.flavour) ? enumeratedItems(lastUserText(msgs)) : 1;
     return [f];
   }
   const read = Math.min(msgs.length, PROMPTS_READ);
@@ -481,6 +490,12 @@ export function extractPromptFeatures(ev: InteractionEvent): PromptFeatures[] {
     out.push(f);
   }
   return out;
+}
+
+/** The text of the last user message that has any. */
+function lastUserText(msgs: EventMessage[]): string {
+  for (let i = msgs.length - 1; i >= 0; i--) if (msgs[i].role === 'user' && msgs[i].text) return msgs[i].text!;
+  return '';
 }
 
 /** The APIs whose messages are a conversation (consecutive user messages are one turn). */

@@ -465,7 +465,8 @@ function burstPopulation(burst: boolean) {
     }
     for (let u = 0; u < 5; u++) {
       const q = `${pool.code[(k + u) % pool.code.length]}${k % 10 < 7 ? ' Explain the logic step by step.' : ''}`;
-      send(`acct_dev${u}`, k * 1440 + 900 + u * 17, k % 5 < 2 ? [['user', q], ['assistant', 'code...'], ['user', 'that fails with a TypeError, fix it']] : [['user', q]], { createdMs: signup + (2 + u * 2) * 60_000, ip: `73.${100 + u}.20.7`, asn: 7922, ua: SDK });
+      // Two requests in five follow up on the answer (its code in the history).
+      send(`acct_dev${u}`, k * 1440 + 900 + u * 17, k % 5 < 2 ? [['user', q], ['assistant', `def solve(data):\n${'    step(data)  # ...\n'.repeat(12)}`], ['user', 'that fails with a TypeError, fix it']] : [['user', q]], { createdMs: signup + (2 + u * 2) * 60_000, ip: `73.${100 + u}.20.7`, asn: 7922, ua: SDK });
     }
   }
   e.advance(T0 + 60 * 1440 * 1000);

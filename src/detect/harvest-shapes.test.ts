@@ -1,0 +1,223 @@
+/**
+ * Single accounts harvesting reasoning answers in shapes that used to keep them at watch: sent at a
+ * machine's pace, wrapped in one fixed template, taking the reasoning trace a reasoning model
+ * returns without asking for steps, or ten numbered questions a request. Each must reach throttle
+ * on its own; evaluation runs and batch jobs of customers who say who they are, and people chatting
+ * with thinking on, must not.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { DetectorEngine, verdictRank } from './index.ts';
+import { extractFeatures, extractPromptFeatures, FLAG } from './features.ts';
+import { enumeratedItems } from './items.ts';
+import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent, type EventMessage } from '../events/index.ts';
+
+const fixture = (path: string) => readFileSync(new URL(`../../test/fixtures/prompts/${path}`, import.meta.url), 'utf8')
+  .trim().split('\n').map((l) => JSON.parse(l).text as string);
+const GSM8K = fixture('distill/gsm8k-sample.jsonl');
+const CHAT = fixture('organic/chat-written.jsonl');
+const T0 = Date.parse('2026-05-04T00:00:00.000Z');
+const COT = 'Think step by step and show your full reasoning before the final answer.';
+
+function rand(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    let t = (s += 0x6d2b79f5) >>> 0;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const homes = new Map<string, number>();
+const home = (account: string) => homes.get(account) ?? (homes.set(account, homes.size + 1), homes.size);
+
+interface Shape {
+  flavour?: InteractionEvent['flavour'];
+  /** The messages of request n (the question `q`). */
+  messages: (q: string, n: number, r: () => number) => EventMessage[];
+  out: (r: () => number) => number;
+  reasoningChars?: number;
+  params?: Partial<InteractionEvent['request']['params']>;
+  account?: Partial<NonNullable<InteractionEvent['account']>>;
+  org?: string;
+}
+
+const user = (text: string): EventMessage => ({ role: 'user', text, chars: text.length });
+
+function event(account: string, n: number, ts: number, s: Shape, r: () => number): InteractionEvent {
+  const h = home(account);
+  const messages = s.messages(GSM8K[(n * 7 + h) % GSM8K.length], n, r);
+  const chars = messages.reduce((a, m) => a + m.chars, 0);
+  const out = s.out(r);
+  return {
+    schema: EVENT_SCHEMA, id: `${account}-${n}`, ts: new Date(ts).toISOString(), duration_ms: 4000,
+    flavour: s.flavour ?? 'openai.chat', model: 'gpt-large', upstream: 'up', account_id: account, org_id: s.org ?? null, key_id: `key_${account}`,
+    client: { ip: `81.${h}.7.9`, user_agent: 'python-httpx/0.27', country: 'US', asn: 3000 + h },
+    request: { stream: false, system: null, messages, tools: [], tool_choice: null, params: { ...emptyParams(), ...s.params }, bytes: chars + 200 },
+    response: { status: 200, error_code: null, input_tokens: Math.ceil(chars / 4), output_tokens: out, reasoning_tokens: s.reasoningChars ? out >> 1 : 0, usage_source: 'upstream', tool_calls: 0, finish_reason: 'stop', ttfb_ms: 400, output_chars: out * 4, reasoning_chars: s.reasoningChars ?? 0 },
+    account: { created_at: '2025-06-01T00:00:00.000Z', tier: 'email_verified', programme: 'none', email_domain: 'gmail.com', payment_fp: `card-${account}`, signup_ip: `81.${h}.7.9`, claimed_country: 'US', ...s.account },
+    enforcement: emptyEnforcement(),
+  };
+}
+
+/** A person's pace: a few sessions a day, 2-6 requests each, irregular gaps. */
+function humanPace(r: () => number, days: number, emit: (ts: number) => void): void {
+  for (let d = 0; d < days; d++) {
+    for (let s = 0, sessions = 2 + Math.floor(r() * 3); s < sessions; s++) {
+      let ts = T0 + d * 86_400_000 + (8 + r() * 12) * 3_600_000;
+      for (let q = 0, k = 2 + Math.floor(r() * 5); q < k; q++) { emit(ts); ts += 20_000 + Math.exp(Math.log(120_000) + (r() - 0.5) * 5); }
+    }
+  }
+}
+
+/** A script's pace: one session a day of `perDay` requests, `gap` apart. */
+function machinePace(r: () => number, days: number, perDay: number, gap: (r: () => number) => number, emit: (ts: number) => void): void {
+  for (let d = 0; d < days; d++) {
+    let ts = T0 + d * 86_400_000 + (8 + r() * 10) * 3_600_000;
+    for (let q = 0; q < perDay; q++) { emit(ts); ts += gap(r); }
+  }
+}
+
+function accounts(prefix: string, k: number, s: Shape, pace: (r: () => number, emit: (ts: number) => void) => void): InteractionEvent[] {
+  const out: InteractionEvent[] = [];
+  for (let a = 0; a < k; a++) {
+    const id = `${prefix}_${a}`; const r = rand(fnv(id)); let n = 0;
+    pace(r, (ts) => out.push(event(id, n++, ts, s, r)));
+  }
+  return out;
+}
+
+function fnv(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+function run(events: InteractionEvent[]) {
+  const e = new DetectorEngine({});
+  const all = events.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
+  const seen = new Map<string, number>();
+  const highest = new Map<string, number>();
+  const throttledAt = new Map<string, number>();
+  for (const ev of all) {
+    e.ingest(ev);
+    const id = ev.account_id!;
+    seen.set(id, (seen.get(id) ?? 0) + 1);
+    const l = verdictRank(e.forAccount(id).level);
+    highest.set(id, Math.max(highest.get(id) ?? 0, l));
+    if (l >= verdictRank('throttle') && !throttledAt.has(id)) throttledAt.set(id, seen.get(id)!);
+  }
+  e.flush();
+  for (const id of seen.keys()) highest.set(id, Math.max(highest.get(id) ?? 0, verdictRank(e.forAccount(id).level)));
+  return { e, seen, highest, throttledAt };
+}
+
+const harvestOut = (r: () => number) => 500 + Math.floor(r() * 900);
+const cotChat: Shape = { messages: (q) => [user(`${COT}\n\n${q}`)], out: harvestOut };
+
+function assertThrottled(res: ReturnType<typeof run>, prefix: string, by: number): void {
+  for (const [id, n] of res.seen) {
+    if (!id.startsWith(prefix)) continue;
+    const at = res.throttledAt.get(id);
+    assert.ok(at !== undefined && at <= by, `${id} throttled within its first ${by} requests (of ${n}); at ${at ?? 'never'}: ${JSON.stringify(res.e.forAccount(id).verdict?.reasons.slice(0, 8))}`);
+  }
+}
+
+function assertAtMostWatch(res: ReturnType<typeof run>, prefix: string): void {
+  let k = 0;
+  for (const [id, n] of res.seen) {
+    if (!id.startsWith(prefix)) continue;
+    k++;
+    assert.ok((res.highest.get(id) ?? 0) <= verdictRank('watch'), `${id} (${n} requests) stays at watch or below; reached ${res.highest.get(id)}: ${JSON.stringify(res.e.forAccount(id).verdict?.reasons.slice(0, 9))}`);
+  }
+  assert.ok(k > 0, `accounts ${prefix}_* were run`);
+}
+
+test('machine timing exempts no harvester: chain-of-thought questions sent 24 a day at 90 s (or 30-300 s) gaps are throttled', () => {
+  const fixed = accounts('acct_metronome', 4, cotChat, (r, emit) => machinePace(r, 7, 24, () => 90_000, emit));
+  const jitter = accounts('acct_jitter', 4, cotChat, (r, emit) => machinePace(r, 7, 24, (rr) => 30_000 * Math.pow(10, rr()), emit));
+  const res = run([...fixed, ...jitter]);
+  assertThrottled(res, 'acct_metronome', 60);
+  assertThrottled(res, 'acct_jitter', 60);
+  const v = res.e.forAccount('acct_metronome_0').verdict;
+  const timing = v?.reasons.find((x) => x.signal === 'yield_timing_regularity');
+  assert.ok(timing && typeof timing.value === 'number' && timing.value >= 0.35 && /no exemption/.test(timing.detail ?? ''),
+    `the verdict says the machine timing exempted nothing: ${JSON.stringify(timing)}`);
+});
+
+test('one fixed wrapper template exempts no harvester that never re-sends an item', () => {
+  const wrapped: Shape = { messages: (q) => [user(`Solve the following problem. ${COT}\n\n${q}\n\nShow every intermediate step, then give the final answer on its own line.`)], out: (r) => 800 + Math.floor(r() * 900) };
+  const res = run(accounts('acct_wrapper', 6, wrapped, (r, emit) => humanPace(r, 10, emit)));
+  assertThrottled(res, 'acct_wrapper', 60);
+  const tpl = res.e.forAccount('acct_wrapper_0').verdict?.reasons.find((x) => x.signal === 'yield_template_reuse_share');
+  assert.ok(tpl && typeof tpl.value === 'number' && tpl.value >= 0.3, `the template was seen and exempted nothing: ${JSON.stringify(tpl)}`);
+});
+
+test('evaluation runs stay at watch when a customer says who runs them (a programme, a verified identity, a corroborated org) or they re-send their items; the same run from an anonymous account is throttled', () => {
+  const evalRun = (q: string) => [user(`Question: ${q}\nAnswer: Let's think step by step.`)];
+  const base: Shape = { messages: evalRun, out: (r) => 600 + Math.floor(r() * 800) };
+  const programme = accounts('acct_lab', 3, { ...base, account: { programme: 'research', email_domain: 'cs.example.edu' } }, (r, emit) => machinePace(r, 5, 120, (rr) => 1500 + rr() * 1500, emit));
+  const verified = accounts('acct_verified', 3, { ...base, account: { tier: 'identity_verified' } }, (r, emit) => machinePace(r, 5, 120, (rr) => 1500 + rr() * 1500, emit));
+  const org = accounts('acct_orgeval', 3, { ...base, org: 'org_evals', account: { email_domain: 'evals.example.com' } }, (r, emit) => machinePace(r, 5, 120, (rr) => 1500 + rr() * 1500, emit));
+  // The same run from an aged free-mail account with nothing behind it: judged like any harvester.
+  const anonymous = accounts('acct_anon_eval', 2, base, (r, emit) => machinePace(r, 5, 120, (rr) => 1500 + rr() * 1500, emit));
+  // An unnamed account scoring pass@4 (each item sent four times in a row): it re-sends its items.
+  const passAt4: Shape = { messages: (_q, n) => evalRun(GSM8K[Math.floor(n / 4) % GSM8K.length]), out: base.out };
+  const sampler = accounts('acct_pass4', 2, passAt4, (r, emit) => machinePace(r, 5, 120, (rr) => 1500 + rr() * 1500, emit));
+  const res = run([...programme, ...verified, ...org, ...anonymous, ...sampler]);
+  assertAtMostWatch(res, 'acct_pass4');
+  assertAtMostWatch(res, 'acct_lab');
+  assertAtMostWatch(res, 'acct_verified');
+  assertAtMostWatch(res, 'acct_orgeval');
+  assertThrottled(res, 'acct_anon_eval', 120);
+});
+
+test('a reasoning trace delivered unasked counts as elicited: bare questions with Responses summaries or Anthropic adaptive thinking are throttled', () => {
+  const summaries: Shape = { flavour: 'openai.responses', messages: (q) => [user(q)], out: harvestOut, reasoningChars: 900, params: {} };
+  const adaptive: Shape = { flavour: 'anthropic.messages', messages: (q) => [user(q)], out: harvestOut, reasoningChars: 3000, params: { thinking: 'adaptive' } };
+  const ev = event('acct_probe', 0, T0, summaries, rand(1));
+  assert.ok((extractFeatures(ev).flags & FLAG.reasoningTrace) !== 0, 'a delivered trace is flagged');
+  assert.ok((extractFeatures({ ...ev, response: { ...ev.response, reasoning_chars: 0, reasoning_tokens: 400 } }).flags & FLAG.reasoningTrace) === 0,
+    'hidden reasoning tokens (no text returned) are not a trace');
+  const res = run([
+    ...accounts('acct_summary', 4, summaries, (r, emit) => humanPace(r, 10, emit)),
+    ...accounts('acct_adaptive', 4, adaptive, (r, emit) => humanPace(r, 10, emit)),
+  ]);
+  assertThrottled(res, 'acct_summary', 60);
+  assertThrottled(res, 'acct_adaptive', 60);
+});
+
+test('people chatting with adaptive thinking on (follow-ups carrying the history) stay at watch or below', () => {
+  const chatter: Shape = {
+    flavour: 'anthropic.messages', reasoningChars: 2500, params: { thinking: 'adaptive' }, out: (r) => 200 + Math.floor(r() * 500),
+    messages: (q, n, r) => {
+      const first = CHAT[(n * 5) % CHAT.length];
+      // Two of three requests follow up on an earlier answer.
+      if (r() < 0.33) return [user(first)];
+      return [user(first), { role: 'assistant', text: 'x'.repeat(900), chars: 900 }, user(r() < 0.3 ? `${q} Can you explain step by step?` : 'Thanks, and what about the second part?')];
+    },
+  };
+  const res = run(accounts('acct_thinker', 8, chatter, (r, emit) => humanPace(r, 10, emit)));
+  assertAtMostWatch(res, 'acct_thinker');
+});
+
+test('ten numbered questions in one chat message count as ten requests; a list of rules or steps does not', () => {
+  const ten = `${COT}\n\n${GSM8K.slice(0, 10).map((q, j) => `${j + 1}. ${q}`).join('\n')}`;
+  assert.equal(enumeratedItems(ten), 10, 'ten numbered word problems are ten questions');
+  assert.equal(enumeratedItems(`Q1: ${GSM8K[0]}\nQ2: ${GSM8K[1]}\nQ3: ${GSM8K[2]}`), 3, '"Q1:" numbering counts too');
+  assert.equal(enumeratedItems(`${GSM8K[0]}\n1. ${GSM8K[1]}\n3. ${GSM8K[2]}`), 1, 'numbers out of sequence are text');
+  assert.equal(enumeratedItems(`Act as a text game. Rules:\n1. Commands will be typed in the format cmd arg\n2. You will only respond with what the program should output\n3. DO NOT explain yourself\n4. DO NOT type commands on your own`), 1, 'a list of rules asks no questions');
+  assert.equal(enumeratedItems(`What is 2 + 2?\n1. ${GSM8K[1]}\n2. ${GSM8K[2]}`), 1, 'two items are one ask with parts');
+  const mk = (text: string, flavour: InteractionEvent['flavour'] = 'openai.chat') => event('acct_probe2', 0, T0, { flavour, messages: () => [user(text)], out: () => 9000 }, rand(2));
+  assert.equal(extractPromptFeatures(mk(ten))[0].weight, 10, 'a single-shot chat turn of ten questions weighs ten requests');
+  const convo = mk(ten);
+  convo.request.messages = [user('Hi, can you help me with maths?'), { role: 'assistant', text: 'y'.repeat(600), chars: 600 }, user(ten)];
+  assert.equal(extractPromptFeatures(convo)[0].weight, 1, 'in a conversation the turn is one request');
+
+  const multi: Shape = { messages: (_q, n) => [user(`${COT}\n\n${Array.from({ length: 10 }, (_, j) => `${j + 1}. ${GSM8K[(n * 10 + j) % GSM8K.length]}`).join('\n')}`)], out: (r) => 5000 + Math.floor(r() * 9000) };
+  const res = run(accounts('acct_multi', 4, multi, (r, emit) => humanPace(r, 6, emit)));
+  // Thirty answers' worth of evidence in three requests; the test waits for its 50-prompt floor without a timing reading.
+  assertThrottled(res, 'acct_multi', 10);
+});

@@ -162,7 +162,9 @@ const UNSERVED_HISTORY_CHARS = 2000;
 
 /** Served answers of the request's account (see served-answers.ts); none: history is read by length alone. */
 export interface ServedAnswerLookup {
+  /** The account's events carry answer fingerprints (recently enough to be remembered). */
   readonly carries: boolean;
+  /** The answer with this fingerprint (`answerFpOf`) was served to the account. */
   has(fp: number): boolean;
 }
 /**

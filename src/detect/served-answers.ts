@@ -10,20 +10,12 @@
  * only for those is assistant text matching no served answer read as made up (older logs, and
  * gateways that do not record `answer_fp`, behave as before).
  */
-import { fnv1a } from './features.ts';
+import { fnv1a, type ServedAnswerLookup } from './features.ts';
 
 /** Bit positions set for each pair. */
 const PROBES = 4;
 
-/** What `extractFeatures` asks about one request's account. */
-export interface ServedLookup {
-  /** The account's events carry answer fingerprints (recently enough to be remembered). */
-  readonly carries: boolean;
-  /** The answer with this fingerprint (`answerFpOf`) was served to the account. */
-  has(fp: number): boolean;
-}
-
-export class ServedAnswers implements ServedLookup {
+export class ServedAnswers implements ServedAnswerLookup {
   private current: Uint32Array;
   private older: Uint32Array;
   private mask: number;
@@ -58,7 +50,7 @@ export class ServedAnswers implements ServedLookup {
   static accountKey(accountId: string): number { return fnv1a(accountId) || 1; }
 
   /** Make `has` and `carries` answer for this account; returns the lookup. */
-  select(account: number): ServedLookup {
+  select(account: number): ServedAnswerLookup {
     this.account = account;
     this.carries = this.contains(account, 0);
     return this;

@@ -43,22 +43,26 @@ before(async () => {
 after(async () => { await plain.close(); await marked.close(); await markedRaw.close(); await raw.close(); await mock.close(); policy.cleanup(); });
 
 /** Send one request; the answer's text as received and the answer's event. */
-async function ask(h: Harness, api: 'openai' | 'anthropic', stream: boolean, extra: Record<string, unknown> = {}) {
+async function ask(h: Harness, api: 'openai' | 'anthropic' | 'responses', stream: boolean, extra: Record<string, unknown> = {}) {
   const messages = [{ role: 'user', content: 'Write a few sentences about rivers and the towns along them.' }];
   const r = api === 'openai'
     ? await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${h.key}` }, body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 120, stream, messages, ...extra }) })
+    : api === 'responses'
+    ? await fetch(`${h.url}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${h.key}` }, body: JSON.stringify({ model: 'gpt-4o-mini', max_output_tokens: 120, stream, input: messages, ...extra }) })
     : await fetch(`${h.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': h.key, 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 120, stream, messages, ...extra }) });
   const body = await r.text();
   assert.equal(r.status, 200, body);
   let text = '';
   if (!stream) {
     const j = JSON.parse(body);
-    text = api === 'openai' ? j.choices[0].message.content : j.content.filter((b: any) => b.type === 'text').map((b: any) => b.text).join('');
+    text = api === 'openai' ? j.choices[0].message.content
+      : api === 'responses' ? j.output.filter((o: any) => o.type === 'message').flatMap((o: any) => o.content).filter((c: any) => c.type === 'output_text').map((c: any) => c.text).join('')
+      : j.content.filter((b: any) => b.type === 'text').map((b: any) => b.text).join('');
   } else {
     for (const line of body.split('\n')) {
       if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
       const d = JSON.parse(line.slice(6));
-      text += api === 'openai' ? d.choices?.[0]?.delta?.content ?? '' : d.type === 'content_block_delta' && d.delta.type === 'text_delta' ? d.delta.text : '';
+      text += api === 'openai' ? d.choices?.[0]?.delta?.content ?? '' : api === 'responses' ? (d.type === 'response.output_text.delta' ? d.delta : '') : d.type === 'content_block_delta' && d.delta.type === 'text_delta' ? d.delta.text : '';
     }
   }
   const id = r.headers.get('x-warden-request-id');
@@ -69,7 +73,7 @@ async function ask(h: Harness, api: 'openai' | 'anthropic', stream: boolean, ext
   assert.fail(`no event ${id}`);
 }
 
-for (const api of ['openai', 'anthropic'] as const) {
+for (const api of ['openai', 'anthropic', 'responses'] as const) {
   for (const stream of [false, true]) {
     test(`${api}${stream ? ', streamed' : ''}: the fingerprint is the received answer's, watermarked or not`, async () => {
       const a = await ask(plain, api, stream);

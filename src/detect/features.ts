@@ -166,6 +166,12 @@ export interface ServedAnswerLookup {
   readonly carries: boolean;
   /** The answer with this fingerprint (`answerFpOf`) was served to the account. */
   has(fp: number): boolean;
+  /**
+   * Count one more request sent after this served answer; false once it has been followed more
+   * than a person does (a question edited, a retry): an answer replayed before question after
+   * question. Null: an answer served to the account so often that it is read by length.
+   */
+  follow(fp: number): boolean | null;
 }
 /**
  * Whether a request's parameters ask for more reasoning than the API gives by default. OpenAI: an
@@ -331,8 +337,9 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
   // conversation's answers are long. Messages left out of the event are a long conversation.
   // When the account's events carry answer fingerprints, an answer Warden served it makes a
   // conversation however short, and assistant text matching none is not an answer (a made-up
-  // greeting): it counts only toward the longer UNSERVED_HISTORY_CHARS. Read from the last back:
-  // the last answer is the one most likely served.
+  // greeting): it counts only toward the longer UNSERVED_HISTORY_CHARS, as does a served answer
+  // replayed before request after request. Read from the last back: the last answer is the one
+  // most likely served.
   const provenance = served !== undefined && served.carries;
   let history = 0; let unserved = 0; let servedAnswer = false;
   for (let i = start - 1; i >= 0 && history <= GREETING_CHARS; i--) {
@@ -340,8 +347,9 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
     if (m.role === 'assistant') {
       // A message cut short of the fingerprint's span, or not recorded, cannot be compared: it counts as before.
       const fp = provenance && m.text ? answerFpOf(m.text, m.chars) : 0;
-      if (fp === 0) history += m.chars;
-      else if (served!.has(fp)) { servedAnswer = true; break; }
+      const followed = fp !== 0 && served!.has(fp) ? served!.follow(fp) : false;
+      if (fp === 0 || followed === null) history += m.chars;
+      else if (followed) { servedAnswer = true; break; }
       else unserved += m.chars;
     } else if (m.role === 'tool' || (m.parts?.tool_result ?? 0) > 0 || (m.parts?.function_call_output ?? 0) > 0) history += m.chars;
   }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ServedAnswers } from './served-answers.ts';
+import { FOLLOW_MAX, ServedAnswers } from './served-answers.ts';
 import { DetectorEngine } from './engine.ts';
 import { readSnapshot, writeSnapshot } from './snapshot.ts';
 import { extractFeatures, FLAG, flagNames, type ServedAnswerLookup } from './features.ts';
@@ -82,7 +82,7 @@ const chat = (messages: EventMessage[]): InteractionEvent => ({
 const QUESTION = 'Think step by step: a train leaves at 3pm at 60 km/h; when has it covered 150 km?';
 const SHORT = 'At 5:30 pm: 150 km at 60 km/h takes 2.5 hours.';
 const GREETING = 'Hello! I am your friendly assistant, ready to help with anything you need today: questions, writing, planning, code or just a chat. What would you like to talk about first?';
-const lookup = (carries: boolean, served: string[]): ServedAnswerLookup => ({ carries, has: (fp) => served.some((t) => answerFpOf(t) === fp) });
+const lookup = (carries: boolean, served: string[]): ServedAnswerLookup => ({ carries, has: (fp) => served.some((t) => answerFpOf(t) === fp), follow: () => true });
 
 test('a request\'s history: served answers make a conversation however short; made-up ones count only when long', () => {
   const later = (answer: string) => chat([message('user', QUESTION), message('assistant', answer), message('user', 'Thanks! And a name for my cat?')]);
@@ -128,4 +128,35 @@ test('the detector keeps its record of served answers across a snapshot (a resta
     assert.equal(record(c).bytes, 4 * 1024 * 1024);
     assert.equal(record(c).select(ServedAnswers.accountKey('acct_x')).carries, false, 'a fresh record');
   } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('one served answer sent back before question after question stops making them conversations', () => {
+  const s = new ServedAnswers();
+  const account = ServedAnswers.accountKey('acct_replay');
+  const hello = 'Hello! How can I help you today?';
+  s.add(account, answerFpOf(hello));
+  const read = (q: string) => extractFeatures(chat([message('user', 'hi'), message('assistant', hello), message('user', q)]), s.select(account)).flags;
+  const single: boolean[] = [];
+  for (let i = 0; i < 20; i++) single.push((read(`${QUESTION} (${i})`) & FLAG.singleShot) !== 0);
+  assert.deepEqual(single.slice(0, FOLLOW_MAX), new Array(FOLLOW_MAX).fill(false), 'a follow-up, a regenerated reply, an edited question: conversations');
+  assert.deepEqual(single.slice(FOLLOW_MAX), new Array(20 - FOLLOW_MAX).fill(true), 'then the replayed answer is no longer one: single-shot');
+  // Served again (a model that greets every new chat alike): followed as often again.
+  s.add(account, answerFpOf(hello));
+  const again: boolean[] = [];
+  for (let i = 0; i < 10; i++) again.push((read(`${QUESTION} (again ${i})`) & FLAG.singleShot) !== 0);
+  assert.deepEqual(again, [...new Array(FOLLOW_MAX).fill(false), true, true], 'served again: as many follow-ups again');
+  // An answer served to the account 64 times or more (an agent's habitual line) is read by length, as before the record.
+  const line = 'Let me check the files first, then run the tests to see what fails and why it fails.';
+  for (let i = 0; i < 70; i++) s.add(account, answerFpOf(line));
+  const habitual = () => extractFeatures(chat([message('user', QUESTION), message('assistant', line), message('user', 'go on')]), s.select(account)).flags;
+  for (let i = 0; i < 20; i++) habitual();
+  assert.ok(habitual() & FLAG.singleShot, 'a habitual line of 85 characters: by length, no conversation');
+  const longLine = line.repeat(3);
+  for (let i = 0; i < 70; i++) s.add(account, answerFpOf(longLine));
+  for (let i = 0; i < 20; i++) extractFeatures(chat([message('user', QUESTION), message('assistant', longLine), message('user', 'go on')]), s.select(account));
+  assert.equal(extractFeatures(chat([message('user', QUESTION), message('assistant', longLine), message('user', 'go on')]), s.select(account)).flags & FLAG.singleShot, 0, 'one of 255 characters: a conversation by length, as before');
+  // Another answer of the same account is counted apart.
+  const other = 'Sure, what would you like to know?';
+  s.add(account, answerFpOf(other));
+  assert.equal(extractFeatures(chat([message('user', 'hi'), message('assistant', other), message('user', QUESTION)]), s.select(account)).flags & FLAG.singleShot, 0, 'a fresh answer');
 });

@@ -14,6 +14,16 @@ import { fnv1a, type ServedAnswerLookup } from './features.ts';
 
 /** Bit positions set for each pair. */
 const PROBES = 4;
+/**
+ * Requests one serving of an answer may come before, as the last answer of their history, and
+ * still make them conversations: a person sends a follow-up, edits the question a few times; a
+ * client retries. A harvester replaying one answer before every question sends it back hundreds
+ * of times. Each time the same answer is served again (a model that greets every new chat alike)
+ * it may be followed as often again.
+ */
+export const FOLLOW_MAX = 8;
+/** Servings of one answer counted; an answer served this often is read by length. */
+const SERVES_MAX = 64;
 
 export class ServedAnswers implements ServedAnswerLookup {
   private current: Uint32Array;
@@ -58,10 +68,39 @@ export class ServedAnswers implements ServedAnswerLookup {
 
   has(fp: number): boolean { return fp !== 0 && this.contains(this.account, fp); }
 
+  /**
+   * Count one more request after answer `fp` of the selected account: pairs (account, k-th
+   * follow-up of fp's latest serving) for k up to FOLLOW_MAX, in the same filter. False once all
+   * are there; null for an answer served SERVES_MAX times or more (the account's habitual line,
+   * read by length as before the record).
+   */
+  follow(fp: number): boolean | null {
+    const serving = this.servings(this.account, fp);
+    // Served to the account this often (an agent's "Let me check."): a line of its own, by length.
+    if (serving >= SERVES_MAX) return null;
+    for (let k = 1; k <= FOLLOW_MAX; k++) {
+      const key = derivedKey(fp, serving * FOLLOW_MAX + k, 0);
+      if (!this.contains(this.account, key)) { this.insert(this.account, key); return true; }
+    }
+    return false;
+  }
+
   /** Record that `fp` was served to `account` (and that its events carry fingerprints). */
   add(account: number, fp: number): void {
     if (!this.containsIn(this.current, account, 0)) this.insert(account, 0);
-    if (fp !== 0 && !this.containsIn(this.current, account, fp)) this.insert(account, fp);
+    if (fp === 0) return;
+    if (!this.contains(account, fp)) { this.insert(account, fp); return; }
+    if (!this.containsIn(this.current, account, fp)) this.insert(account, fp);
+    // Served again: one more serving, and as many follow-ups again.
+    const n = this.servings(account, fp);
+    if (n < SERVES_MAX) this.insert(account, derivedKey(fp, SERVE_TAG, n + 1));
+  }
+
+  /** How many times more than once `fp` was served to `account` (up to SERVES_MAX). */
+  private servings(account: number, fp: number): number {
+    let n = 0;
+    while (n < SERVES_MAX && this.contains(account, derivedKey(fp, SERVE_TAG, n + 1))) n++;
+    return n;
   }
 
   private insert(account: number, fp: number): void {
@@ -91,6 +130,19 @@ export class ServedAnswers implements ServedAnswerLookup {
     }
     return true;
   }
+}
+
+/** `derivedKey`'s tag for servings (follow-ups use 0). */
+const SERVE_TAG = 0x7fffffff;
+
+/**
+ * The pseudo-fingerprint of answer `fp`'s n-th serving (`derivedKey(fp, SERVE_TAG, n)`) or of a
+ * follow-up (`derivedKey(fp, slot, 0)`); never 0, the marker.
+ */
+function derivedKey(fp: number, a: number, b: number): number {
+  let h = Math.imul(fp ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(a, 0x7feb352d) ^ Math.imul(b + 0x3c6ef372, 0x2c1b3c6d);
+  h ^= h >>> 15; h = Math.imul(h, 0x846ca68b); h ^= h >>> 16;
+  return (h >>> 0) || 1;
 }
 
 /** A well-mixed 32-bit hash of the pair (murmur3's finaliser over both words). */

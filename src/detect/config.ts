@@ -23,6 +23,14 @@ export const detectConfigSchema = z.strictObject({
     /** The worker publishes changed verdicts this often. */
     publish_ms: z.number().int().min(50).default(1000),
   }).prefault({}),
+  /**
+   * Memory (MiB) for the record of which answers were served to which account (answer
+   * fingerprints, a fixed-size filter in two generations; docs/detector.md, "Served answers"):
+   * rounded down to a power of two, half for each generation; the default remembers the last
+   * 524,288 to 1,048,576 pairs (answers, servings, follow-ups, accounts' markers: about 0.7 an
+   * event), with under 1% false positives. 0: no record, a request's history is read by its length alone.
+   */
+  served_answers_mib: z.number().min(0).max(512).default(2),
   /** Re-score changed accounts and clusters every this many seconds of event time. */
   tick_seconds: z.number().positive().default(5),
   /** Half-life of the behaviour windows (shares, ratios), hours. */

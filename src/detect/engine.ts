@@ -11,10 +11,11 @@
  * one map entry for its id; per non-singleton cluster one small object. No per-event storage.
  */
 import { createRequire } from 'node:module';
-import { networkPrefix, type InteractionEvent } from '../events/index.ts';
+import { networkPrefix, parseAnswerFp, type InteractionEvent } from '../events/index.ts';
 import { detectConfig, type DetectConfig } from './config.ts';
 import { extractPromptFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
 import { ResponseChains } from './chains.ts';
+import { ServedAnswers } from './served-answers.ts';
 import { EMBEDDING_SPREAD, EmbeddingSpread, embeddingSpreadTest, type SpreadReadings } from './embedding-spread.ts';
 import { LOGIT_PROBE, logitProbeTest, observeProbe, probeReadings, type ProbeReadings, type ProbeSketches } from './logit-probe.ts';
 import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, INDICATORS, IndicatorValues, scoreIndicators, type IndicatorName, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, HARVEST_FULL_EVIDENCE, type Indicator, type PeerContext } from './scoring.ts';
@@ -859,6 +860,8 @@ export class DetectorEngine implements VerdictView {
   private readonly embeddingSpread: EmbeddingSpread;
   /** What each recent Responses answer's chain holds, for requests that continue it (chains.ts). */
   private readonly chains = new ResponseChains();
+  /** The answers served to each account (answer fingerprints), in fixed memory; null when off. */
+  private readonly answersServed: ServedAnswers | null;
 
   constructor(opts: EngineOptions = {}) {
     this.config = detectConfig(opts.config ?? {});
@@ -869,6 +872,8 @@ export class DetectorEngine implements VerdictView {
     }
     this.halfLifeS = this.config.window_half_life_hours * 3600;
     this.embeddingSpread = new EmbeddingSpread(this.halfLifeS);
+    const mib = this.config.served_answers_mib;
+    this.answersServed = mib >= 1 / 512 ? new ServedAnswers(Math.floor(Math.log2(mib)) + 22) : null;
     this.singleMax = verdictRank(this.config.single_account_max_level);
     this.trackFirst = opts.trackFirstFlags ?? false;
     this.recentSpan = opts.rememberEventIdsSeconds ?? 0;
@@ -1882,7 +1887,12 @@ export class DetectorEngine implements VerdictView {
     if (this.trackFirst) this.recordServed(i, tsS);
     if (this.intel !== null && this.intel.active) this.matchIntel(i, ev, tsMs);
     // One request, or the prompts of a legacy completions array, each a request of its own.
-    const each = extractPromptFeatures(ev);
+    // The request's history is read against the answers served to the account before it; then
+    // this answer is recorded for the requests after it.
+    const servedKey = this.answersServed !== null ? ServedAnswers.accountKey(ev.account_id) : 0;
+    const each = extractPromptFeatures(ev, this.answersServed?.select(servedKey));
+    const answerFp = parseAnswerFp(ev.response.answer_fp);
+    if (this.answersServed !== null && answerFp !== 0) this.answersServed.add(servedKey, answerFp);
     const f = each[0];
     // A continued response is read with the chain the model read before it (chains.ts).
     if (ev.flavour === 'openai.responses') f.flags = this.chains.read(ev, f.flags);
@@ -2115,6 +2125,11 @@ export class DetectorEngine implements VerdictView {
     for (const [k, v] of Object.entries(state)) {
       if (NOT_IN_SNAPSHOTS.has(k) || !(k in this)) continue;
       if (k === 'peers' || k === 'embeddingSpread' || k === 'chains') Object.assign(this[k], v);
+      else if (k === 'answersServed') {
+        // The record of served answers, when this engine keeps one of the same size (detect.served_answers_mib).
+        const stored = v as { current?: Uint32Array } | null;
+        if (stored && this.answersServed && stored.current?.length === this.answersServed.bytes / 8) Object.assign(this.answersServed, v);
+      }
       else (this as unknown as Record<string, unknown>)[k] = v;
     }
     // Snapshots written before clusters kept their founder: find it among the members. The

@@ -5,7 +5,7 @@
  * Nothing here knows about accounts or time; the engine aggregates these into windows.
  */
 import { enumeratedItems } from './items.ts';
-import { charCodeAt, saysNothing, type EventMessage, type InteractionEvent } from '../events/index.ts';
+import { answerFpOf, charCodeAt, saysNothing, type EventMessage, type InteractionEvent } from '../events/index.ts';
 export { parseIsoMs } from '../events/index.ts';
 import { FOLDED, HIT, foldText, lexiconHits } from './lexicon.ts';
 
@@ -159,6 +159,28 @@ const POINTER_TURN_CHARS = 200;
  */
 export const GREETING_CHARS = 160;
 /**
+ * Assistant text matching no answer served to the account (when its events carry answer
+ * fingerprints) is not counted toward `GREETING_CHARS`; a history longer than this, made-up
+ * answers included, is still a conversation: a chat continued from answers served elsewhere
+ * (another provider, before Warden, another account of the team) stays one, and faking it costs
+ * some 500 input tokens a request.
+ */
+const UNSERVED_HISTORY_CHARS = 2000;
+
+/** Served answers of the request's account (see served-answers.ts); none: history is read by length alone. */
+export interface ServedAnswerLookup {
+  /** The account's events carry answer fingerprints (recently enough to be remembered). */
+  readonly carries: boolean;
+  /** The answer with this fingerprint (`answerFpOf`) was served to the account. */
+  has(fp: number): boolean;
+  /**
+   * Count one more request sent after this served answer; false once it has been followed more
+   * than a person does (a question edited, a retry): an answer replayed before question after
+   * question. Null: an answer served to the account so often that it is read by length.
+   */
+  follow(fp: number): boolean | null;
+}
+/**
  * Whether a request's parameters ask for more reasoning than the API gives by default. OpenAI: an
  * effort of medium or above. Anthropic: a thinking budget, or thinking on at a high effort; its
  * effort defaults to high and applies with thinking off, so an effort alone, adaptive thinking
@@ -279,7 +301,7 @@ function lexicalFlags(probe: string): number {
 }
 
 /** Extract the per-request features of one event. Pure (apart from a bounded cache) and allocation-light. */
-export function extractFeatures(ev: InteractionEvent): RequestFeatures {
+export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLookup): RequestFeatures {
   const req = ev.request;
   const msgs = req.messages;
   let flags = 0;
@@ -320,12 +342,25 @@ export function extractFeatures(ev: InteractionEvent): RequestFeatures {
   // results, before this turn. Not a trailing prefill (past `end`), nor a few short lines however
   // placed: a greeting, "OK.", a tool call with no text cost a few tokens, and a real
   // conversation's answers are long. Messages left out of the event are a long conversation.
-  let history = 0;
-  for (let i = 0; i < start && history <= GREETING_CHARS; i++) {
+  // When the account's events carry answer fingerprints, an answer Warden served it makes a
+  // conversation however short, and assistant text matching none is not an answer (a made-up
+  // greeting): it counts only toward the longer UNSERVED_HISTORY_CHARS, as does a served answer
+  // replayed before request after request. Read from the last back: the last answer is the one
+  // most likely served.
+  const provenance = served !== undefined && served.carries;
+  let history = 0; let unserved = 0; let servedAnswer = false;
+  for (let i = start - 1; i >= 0 && history <= GREETING_CHARS; i--) {
     const m = msgs[i];
-    if (m.role === 'assistant' || m.role === 'tool' || (m.parts?.tool_result ?? 0) > 0 || (m.parts?.function_call_output ?? 0) > 0) history += m.chars;
+    if (m.role === 'assistant') {
+      // A message cut short of the fingerprint's span, or not recorded, cannot be compared: it counts as before.
+      const fp = provenance && m.text ? answerFpOf(m.text, m.chars) : 0;
+      const followed = fp !== 0 && served!.has(fp) ? served!.follow(fp) : false;
+      if (fp === 0 || followed === null) history += m.chars;
+      else if (followed) { servedAnswer = true; break; }
+      else unserved += m.chars;
+    } else if (m.role === 'tool' || (m.parts?.tool_result ?? 0) > 0 || (m.parts?.function_call_output ?? 0) > 0) history += m.chars;
   }
-  const conversation = (omitted?.roles.assistant ?? 0) > 0 || history > GREETING_CHARS;
+  const conversation = servedAnswer || (omitted?.roles.assistant ?? 0) > 0 || history > GREETING_CHARS || history + unserved > UNSERVED_HISTORY_CHARS;
   // With no answer, a conversation's user messages are one turn to the model (padding after a
   // prompt, an instruction before an "OK.", is no conversation); a legacy completions or
   // embeddings request's are separate prompts.
@@ -460,12 +495,12 @@ const PROMPTS_READ = 16;
  * is drawn follows from the event id: a client cannot put a neutral prompt where the reads fall,
  * and a scan of the same events reads the same prompts.
  */
-export function extractPromptFeatures(ev: InteractionEvent): PromptFeatures[] {
+export function extractPromptFeatures(ev: InteractionEvent, served?: ServedAnswerLookup): PromptFeatures[] {
   const req = ev.request;
   const msgs = req.messages;
   const prompts = msgs.length + (req.messages_omitted?.count ?? 0);
   if (ev.flavour !== 'openai.completions' || prompts <= 1 || msgs.length === 0) {
-    const f = extractFeatures(ev) as PromptFeatures;
+    const f = extractFeatures(ev, served) as PromptFeatures;
     // Numbered questions in one single-shot turn ask for as many answers (see items.ts).
     f.weight = (f.flags & FLAG.singleShot) !== 0 && CONVERSATIONAL.has(ev.flavour) ? enumeratedItems(lastUserText(msgs)) : 1;
     return [f];

@@ -45,7 +45,8 @@ export interface SnapshotHeader {
 
 /** Settings that change what the engine computes; the rest (allow-list, replay, snapshots, sharing) do not. */
 export function detectionSettingsHash(config: DetectConfig): string {
-  const { allow: _allow, replay_hours: _replay, snapshot: _snapshot, mode: _mode, shared: _shared, ...rest } = config;
+  // Another size of the record of served answers leaves the snapshot usable: it starts a fresh record (restoreState).
+  const { allow: _allow, replay_hours: _replay, snapshot: _snapshot, mode: _mode, shared: _shared, served_answers_mib: _served, ...rest } = config;
   return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
 }
 

@@ -14,5 +14,6 @@ export { LATE_EVENT_TOLERANCE_MS, parseIsoMs } from './time.ts';
 export { charCodeAt } from './chars.ts';
 export { tally } from './tally.ts';
 export { saysNothing } from './turn.ts';
+export { ANSWER_FP_CHARS, answerFingerprint, answerFpOf, parseAnswerFp } from './answer-fp.ts';
 export { statusOutcome, type StatusOutcome } from './outcome.ts';
 export { readEventBatches, readEventsJsonl, writeJsonlLine, type ReadJsonlOptions } from './jsonl.ts';

@@ -182,6 +182,14 @@ export const EventResponse = z.object({
    */
   item_ids: z.array(z.string()).optional(),
   /**
+   * Served-answer fingerprint: 8 hex digits, a hash of the first 64 visible characters of the
+   * answer text as the client received it (after shaping and watermarking; reasoning, refusals and
+   * tool calls excluded; see answer-fp.ts). The detector tells a history the model gave this
+   * account from a made-up one with it. Absent in older logs, for answers with no text and for
+   * several choices (`n` > 1). Added in the same schema version (optional).
+   */
+  answer_fp: z.string().nullable().optional(),
+  /**
    * Embeddings answers: where the returned vectors lie, as a sketch (see embedding-spread.ts): how
    * many vectors, their size, how many were projected, the sum of their projections onto 16 fixed
    * pseudo-random directions and the sum of the projections' squared lengths. Null or absent for

@@ -439,8 +439,10 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
       stripUsageChunk = true;
     }
     run.meter.usageAsked = true;
-    // Each choice gives its own finish reason (n per prompt, and a legacy completion may send
-    // several prompts); the answer is whole after the last.
+  }
+  // Each choice gives its own finish reason (n per prompt, and a legacy completion may send
+  // several prompts); a stream is whole after the last. Several answers have no one fingerprint.
+  if (ctx.flavour === 'openai.chat' || ctx.flavour === 'openai.completions') {
     const n = typeof body.n === 'number' && Number.isInteger(body.n) && body.n > 1 ? body.n : 1;
     run.meter.expectedChoices = n * (ctx.flavour === 'openai.completions' ? promptCount(body.prompt) : 1);
   }
@@ -506,6 +508,7 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
   let out: string | Buffer = text;
   if (transformers.length) {
     for (const t of transformers) if (t.json) answer = t.json(answer);
+    run.meter.observeSentBody(answer);
     out = JSON.stringify(answer);
   } else if (raw.length > STREAM_BUFFER_BYTES) {
     out = raw; // the upstream's own bytes: no second copy of a large answer
@@ -669,6 +672,7 @@ function streamAnswer(
         batch = next;
       }
       run.eventsSent += batch.length;
+      for (const e of batch) run.meter.observeSentEvent(e.data, e.event);
       // An event every transformer passed on untouched goes out as the upstream's own bytes.
       if (batch.length === 1 && batch[0] === original) out.push(ev.raw);
       else for (const e of batch) out.push(Buffer.from(formatSse(e)));
@@ -676,7 +680,7 @@ function streamAnswer(
     data = (chunk) => emit(parser.push(chunk));
     rest = () => {
       let out = '';
-      for (const t of transformers) if (t.flush) for (const e of t.flush()) { out += formatSse(e); run.eventsSent++; }
+      for (const t of transformers) if (t.flush) for (const e of t.flush()) { out += formatSse(e); run.eventsSent++; run.meter.observeSentEvent(e.data, e.event); }
       if (out) write(out);
     };
     tail = () => {

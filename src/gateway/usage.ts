@@ -4,7 +4,7 @@
  * (gpt-tokenizer, o200k) whatever the upstream leaves out.
  */
 import { countTokens } from '../tokens/index.ts';
-import { summariseEmbeddings, type ApiFlavour, type EmbeddingSummary, type EventResponse } from '../events/index.ts';
+import { answerFingerprint, summariseEmbeddings, type ApiFlavour, type EmbeddingSummary, type EventResponse } from '../events/index.ts';
 import { Needle, type ScanChunk } from './sse.ts';
 import { chatReasoningText } from '../shape/chat-reasoning.ts';
 
@@ -18,9 +18,14 @@ const MAX_KEPT_CHARS = 256 * 1024;
  * this bounds only what a runaway answer costs.
  */
 export const MAX_ITEM_IDS = 4_096;
+/**
+ * Characters of the answer's visible text kept for its fingerprint (`answer_fp`, the hash of its
+ * first 64 visible characters): enough for those behind an answer's opening whitespace and markup.
+ */
+const HEAD_CHARS = 256;
 
 export type AnswerSummary = Pick<EventResponse,
-  'input_tokens' | 'output_tokens' | 'reasoning_tokens' | 'usage_source' | 'tool_calls' | 'finish_reason' | 'output_chars' | 'reasoning_chars' | 'answer_id' | 'container_id' | 'item_ids'> & { embeddings?: EmbeddingSummary | null };
+  'input_tokens' | 'output_tokens' | 'reasoning_tokens' | 'usage_source' | 'tool_calls' | 'finish_reason' | 'output_chars' | 'reasoning_chars' | 'answer_id' | 'container_id' | 'item_ids' | 'answer_fp'> & { embeddings?: EmbeddingSummary | null };
 
 /** Count tokens of text, extrapolating from a prefix for very long text. */
 export function countTextTokens(text: string, totalChars = text.length): number {
@@ -111,6 +116,13 @@ export class AnswerMeter {
   private outputChars = 0;
   private reasoningText = '';
   private reasoningChars = 0;
+  /** The start of the answer's visible text (no reasoning, refusal or tool call): what `answer_fp` hashes. */
+  private head = '';
+  /**
+   * The answer as sent, when output transformers (watermarking) rewrote it: its start is read
+   * from the events and body that go out (`observeSentEvent`, `observeSentBody`), not the upstream's.
+   */
+  private sent: AnswerMeter | null = null;
   /**
    * The envelope of the last text delta counted from the stream's bytes: from the event's start to
    * its text's opening quote (id, model, fingerprint, choice, key), and from its closing quote to
@@ -163,6 +175,27 @@ export class AnswerMeter {
     if (this.outputText.length < MAX_KEPT_CHARS) this.outputText += s;
   }
 
+  /** Answer text the client sees: counted as output, and its start kept for the fingerprint. */
+  private addText(s: unknown): void {
+    if (typeof s !== 'string' || !s) return;
+    this.addOutput(s);
+    if (this.head.length < HEAD_CHARS) this.head += s.length > HEAD_CHARS ? s.slice(0, HEAD_CHARS) : s;
+  }
+
+  /** Output transformers rewrote a streamed event: read the start of the answer from it as sent. */
+  observeSentEvent(data: string, eventName?: string): void {
+    const m = this.sent ??= new AnswerMeter(this.flavour);
+    if (m.head.length >= HEAD_CHARS || !data || data === '[DONE]') return;
+    let parsed: unknown;
+    try { parsed = JSON.parse(data); } catch { return; }
+    if (parsed && typeof parsed === 'object') m.observeEvent(parsed as Json, eventName);
+  }
+
+  /** Output transformers rewrote the whole answer: read its start as sent. */
+  observeSentBody(body: Json): void {
+    (this.sent ??= new AnswerMeter(this.flavour)).observeBody(body);
+  }
+
   private addReasoning(s: unknown): void {
     if (typeof s !== 'string' || !s) return;
     this.reasoningShown = true;
@@ -200,7 +233,7 @@ export class AnswerMeter {
       for (const c of body.choices ?? []) {
         const m = c?.message ?? {};
         this.itemId(m.audio?.id);
-        this.addOutput(m.content);
+        this.addText(m.content);
         this.addOutput(m.refusal);
         this.addReasoning(chatReasoningText(m));
         if (Array.isArray(m.tool_calls)) {
@@ -221,7 +254,7 @@ export class AnswerMeter {
       this.anthropicUsage(body.usage);
       if (typeof body.container?.id === 'string') this.containerId = body.container.id;
       for (const b of body.content ?? []) {
-        if (b?.type === 'text') this.addOutput(b.text);
+        if (b?.type === 'text') this.addText(b.text);
         else if (b?.type === 'thinking') this.addReasoning(b.thinking);
         else if (b?.type === 'tool_use' || b?.type === 'server_tool_use') { this.toolCalls++; this.addOutput(JSON.stringify(b.input ?? {})); }
       }
@@ -316,7 +349,7 @@ export class AnswerMeter {
   /** Count a JSON string's raw (still escaped) contents just read by `closingQuote`. */
   private countString(raw: string, reasoning: boolean): void {
     const v = this.textEscaped ? unescapeJsonString(raw) : raw;
-    if (reasoning) this.addReasoning(v); else this.addOutput(v);
+    if (reasoning) this.addReasoning(v); else this.addText(v);
   }
 
   /**
@@ -418,11 +451,11 @@ export class AnswerMeter {
   private countText(c: ScanChunk, start: number, q: number, reasoning: boolean): void {
     let v = this.textWide ? c.buf.toString('utf8', start, q) : c.text.slice(start, q);
     if (this.textEscaped) v = unescapeJsonString(v);
-    if (reasoning) this.addReasoning(v); else this.addOutput(v);
+    if (reasoning) this.addReasoning(v); else this.addText(v);
   }
 
   private addOutputEscaped(raw: string): void {
-    this.addOutput(raw.includes('\\') ? unescapeJsonString(raw) : raw);
+    this.addText(raw.includes('\\') ? unescapeJsonString(raw) : raw);
   }
 
   /** One streamed event's parsed data (and the SSE event name, for Anthropic/Responses). */
@@ -436,7 +469,7 @@ export class AnswerMeter {
       for (const c of data.choices ?? []) {
         const d = c?.delta ?? {};
         this.itemId(d.audio?.id);
-        this.addOutput(d.content);
+        this.addText(d.content);
         this.addOutput(d.refusal);
         this.addReasoning(chatReasoningText(d));
         if (Array.isArray(d.tool_calls)) {
@@ -454,7 +487,7 @@ export class AnswerMeter {
     } else if (this.flavour === 'openai.responses') {
       const type = data.type ?? eventName;
       if (this.firstSequence === null && typeof data.sequence_number === 'number') this.firstSequence = data.sequence_number;
-      if (type === 'response.output_text.delta') this.addOutput(data.delta);
+      if (type === 'response.output_text.delta') this.addText(data.delta);
       else if (type === 'response.reasoning_summary_text.delta' || type === 'response.reasoning_text.delta') this.addReasoning(data.delta);
       else if (type === 'response.function_call_arguments.delta' || type === 'response.refusal.delta') this.addOutput(data.delta);
       else if (type === 'response.output_item.added' || type === 'response.output_item.done') {
@@ -483,11 +516,11 @@ export class AnswerMeter {
       else if (type === 'content_block_start') {
         const b = data.content_block ?? {};
         if (b.type === 'tool_use' || b.type === 'server_tool_use') this.toolCalls++;
-        if (b.type === 'text') this.addOutput(b.text);
+        if (b.type === 'text') this.addText(b.text);
         if (b.type === 'thinking' || b.type === 'redacted_thinking') this.reasoningShown = true;
       } else if (type === 'content_block_delta') {
         const d = data.delta ?? {};
-        if (d.type === 'text_delta') this.addOutput(d.text);
+        if (d.type === 'text_delta') this.addText(d.text);
         else if (d.type === 'thinking_delta') this.addReasoning(d.thinking);
         else if (d.type === 'input_json_delta') this.addOutput(d.partial_json);
       } else if (type === 'message_delta') {
@@ -518,7 +551,7 @@ export class AnswerMeter {
     if (body.usage) this.chatUsage(body.usage, finalUsage);
     let finish = false;
     for (const c of body.choices ?? []) {
-      this.addOutput(c?.text);
+      this.addText(c?.text);
       if (c?.finish_reason) { this.finishReason = c.finish_reason; finish = true; }
     }
     if (streamed) this.chunkClosing(finish, finalUsage);
@@ -560,7 +593,7 @@ export class AnswerMeter {
     this.responsesUsage(r.usage);
     for (const item of r.output ?? []) {
       this.outputItem(item);
-      if (item?.type === 'message') for (const c of item.content ?? []) this.addOutput(c?.type === 'refusal' ? c.refusal : c?.text);
+      if (item?.type === 'message') for (const c of item.content ?? []) { if (c?.type === 'refusal') this.addOutput(c.refusal); else this.addText(c?.text); }
       else if (item?.type === 'reasoning') {
         for (const s of item.summary ?? []) this.addReasoning(s?.text);
         for (const c of item.content ?? []) this.addReasoning(c?.text);
@@ -598,6 +631,8 @@ export class AnswerMeter {
       if (this.flavour !== 'anthropic.messages') output += this.reasoningTokens === null ? reasoning : 0;
     }
     if (source === 'tokenizer' && input === 0 && output === 0) source = 'none';
+    // Several choices: which one the client keeps is not known.
+    const fp = this.expectedChoices > 1 ? null : answerFingerprint((this.sent ?? this).head);
     return {
       input_tokens: input,
       output_tokens: output,
@@ -610,6 +645,7 @@ export class AnswerMeter {
       answer_id: this.answerId,
       container_id: this.containerId,
       ...(this.itemIds.size > 0 ? { item_ids: [...this.itemIds] } : {}),
+      ...(fp !== null ? { answer_fp: fp } : {}),
       ...(this.embeddingData !== null ? { embeddings: summariseEmbeddings(this.embeddingData) } : {}),
     };
   }

@@ -4,7 +4,7 @@
  * time-ordered merge of every lane through a binary heap keyed on each lane's next event time.
  * Memory is proportional to the number of lanes, never to the number of events.
  */
-import { emptyEnforcement, emptyParams, type EventAccountFacts, type EventMessage, type EventParams, type InteractionEvent } from '../events/index.ts';
+import { answerFingerprint, emptyEnforcement, emptyParams, type EventAccountFacts, type EventMessage, type EventParams, type InteractionEvent } from '../events/index.ts';
 import { pickAddressInAsn, type ClientAddress } from './netdata.ts';
 import type { PromptCorpus, PromptPool } from './prompts.ts';
 import { Rng, hashUniform, seededUlid } from './rng.ts';
@@ -93,6 +93,12 @@ export interface SimRequest {
   attempt: number;
   /** An embeddings request (`/v1/embeddings`): each message is one input text. */
   embed?: boolean;
+  /**
+   * The start of the answer's text, as a later request of the session sends it back (its
+   * `answer_fp` is this text's); '' for an answer with no text (a tool call); absent: an answer no
+   * request sends back.
+   */
+  answer?: string;
 }
 
 interface Session {
@@ -486,6 +492,7 @@ export class Engine {
     let pool = this.organicPool(a, rng);
     let turn = 0;
     let lastOut = 0;
+    let lastAnswer = '';
     const engine = this;
     return {
       next(t: number): SimRequest {
@@ -503,12 +510,18 @@ export class Engine {
             text = engine.pool(pool, rng);
           }
         } else text = rng.pick(FOLLOW_UPS);
-        if (turn > 0) history.push(msg('assistant', assistantStandIn(pool, rng), undefined, lastOut));
+        if (turn > 0) {
+          // The answer served last turn goes back as it was served; the stand-in drawn here as
+          // before keeps the rest of the run the same traffic.
+          assistantStandIn(pool, rng);
+          history.push(msg('assistant', lastAnswer, undefined, lastOut));
+        }
         history.push(msg('user', text));
         const out = pool === 'code' ? lnTokens(rng, 450, 0.8, 20) : pool === 'math' ? lnTokens(rng, 320, 0.6, 20) : lnTokens(rng, 300, 0.9, 5);
         lastOut = out * 4;
+        lastAnswer = assistantStandIn(pool, new Rng(a.seed, 'answer', t0, turn));
         turn++;
-        return { model, stream, system, messages: history.slice(), tools: [], toolChoice: null, params, outTokens: out, reasoningTokens: reasoningTokens(rng), toolCalls: 0, keyIndex, userAgent: engine.ua(lane), attempt: 0 };
+        return { model, stream, system, messages: history.slice(), tools: [], toolChoice: null, params, outTokens: out, reasoningTokens: reasoningTokens(rng), toolCalls: 0, keyIndex, userAgent: engine.ua(lane), attempt: 0, answer: lastAnswer };
       },
       gap(dur: number): number | null {
         if (turn >= turns) return null;
@@ -558,12 +571,15 @@ export class Engine {
     });
     const history: EventMessage[] = [msg('user', first)];
     let step = 0;
+    let lastAnswer = '';
     return {
       next(): SimRequest {
         if (step > 0) {
           const tool = rng.pick(tools);
           if (anthropic) {
-            history.push(msg('assistant', assistantStandIn('tool', rng), { tool_use: 1 }));
+            // As served (see chatSession), the stand-in drawn as before.
+            assistantStandIn('tool', rng);
+            history.push(msg('assistant', lastAnswer, { tool_use: 1 }));
             history.push(msg('user', toolOutputStandIn(tool, rng), { tool_result: 1 }));
           } else {
             if (!responses) history.push(msg('assistant', '', undefined, 0));
@@ -573,9 +589,12 @@ export class Engine {
         step++;
         const final = step >= steps;
         const out = final ? lnTokens(rng, 380, 0.8, 10) : lnTokens(rng, mode === 'harvest' ? 260 : 120, 0.7, 10);
+        // A step's answer: a line of text before its tool call (Anthropic), a tool call alone (OpenAI).
+        lastAnswer = final ? '' : anthropic ? assistantStandIn('tool', new Rng(a.seed, 'answer', t0, step)) : '';
         return {
           model, stream, system, messages: history.slice(), tools, toolChoice: rng.chance(0.8) ? 'auto' : null, params,
           outTokens: out, reasoningTokens: reasoningTokens(rng), toolCalls: final ? 0 : rng.chance(0.85) ? 1 : 2, keyIndex, userAgent: ua, attempt: 0,
+          ...(final ? {} : { answer: lastAnswer }),
         };
       },
       gap(dur: number): number | null {
@@ -923,9 +942,12 @@ export function buildEvent(sc: Scenario, lane: Lane, t: number, req: SimRequest,
   const tokRate = rng.range(45, 140);
   const ttfb = req.embed ? rng.lognormal(150 + req.messages.length * 4, 0.4) : status === 400 ? rng.range(80, 300) : rng.lognormal(req.stream ? 450 : 700, 0.4) + (req.stream ? 0 : ((reasoning + out * n) / tokRate) * 1000);
   const duration = status === 504 ? 60_000 + rng.next() * 1000 : status >= 400 && status !== 499 ? ttfb : ttfb + (req.stream ? ((reasoning + out * n) / tokRate) * 1000 : rng.range(5, 40));
+  const id = seededUlid(t, rng);
+  // The gateway fingerprints the text it served (one choice): the session's own, else text no later request sends back.
+  const answerFp = out > 0 && n === 1 && !req.embed ? answerFingerprint(req.answer ?? `answer ${id}`) : null;
   return {
     schema: 'warden.interaction/1',
-    id: seededUlid(t, rng),
+    id,
     ts: new Date(t).toISOString(),
     duration_ms: Math.round(duration),
     flavour: req.embed ? 'openai.embeddings' : a.client.flavour,
@@ -956,6 +978,7 @@ export function buildEvent(sc: Scenario, lane: Lane, t: number, req: SimRequest,
       ttfb_ms: status === 504 ? null : Math.round(ttfb),
       output_chars: Math.round(out * n * 3.9),
       reasoning_chars: anthropic || reasoning === 0 ? Math.round(reasoning * n * 3.9) : 0,
+      ...(answerFp !== null ? { answer_fp: answerFp } : {}),
       ...(req.embed && status === 200 ? { embeddings: simulatedEmbeddings(req.messages.map((m) => m.text ?? ''), EMBED_DIMS) } : {}),
     },
     account: firstUse(a.facts, t),

@@ -84,7 +84,7 @@ test('a capped Anthropic total scales the thinking budget, and disables thinking
   assert.equal(roomy.thinking.budget_tokens, 1024);
 });
 
-test('a capped OpenAI budget lowers a reasoning effort the client set, never below low, never adding one', () => {
+test('a capped OpenAI budget lowers a reasoning effort the client set with it, never below low, never adding one', () => {
   const chat: Record<string, unknown> = { model: 'o3', messages: [], max_completion_tokens: 100000, reasoning_effort: 'high' };
   assert.deepEqual(shapeRequest('openai.chat', chat, { ...open, max_tokens_ceiling: 8192 }), ['max_tokens:capped', 'reasoning_effort:lowered']);
   assert.equal(chat.reasoning_effort, 'low');
@@ -92,5 +92,8 @@ test('a capped OpenAI budget lowers a reasoning effort the client set, never bel
   shapeRequest('openai.chat', none, { ...open, max_tokens_ceiling: 8192 });
   assert.equal(none.reasoning_effort, undefined);
   const slight: Record<string, unknown> = { model: 'o3', messages: [], max_completion_tokens: 10000, reasoning_effort: 'high' };
-  assert.deepEqual(shapeRequest('openai.chat', slight, { ...open, max_tokens_ceiling: 8192 }), ['max_tokens:capped'], 'less than a halving: effort kept');
+  assert.deepEqual(shapeRequest('openai.chat', slight, { ...open, max_tokens_ceiling: 8192 }), ['max_tokens:capped', 'reasoning_effort:lowered']);
+  assert.equal(slight.reasoning_effort, 'medium', 'high scaled by 0.82 is 1.64: medium');
+  const low: Record<string, unknown> = { model: 'o3', messages: [], max_completion_tokens: 100000, reasoning_effort: 'low' };
+  assert.deepEqual(shapeRequest('openai.chat', low, { ...open, max_tokens_ceiling: 8192 }), ['max_tokens:capped'], 'low is never lowered');
 });

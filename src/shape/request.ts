@@ -25,8 +25,8 @@ export const BUDGET_SET_BY_GATEWAY = 'max_tokens:set';
 /** Anthropic's smallest allowed thinking budget. */
 const MIN_THINKING_BUDGET = 1024;
 
-/** OpenAI reasoning effort levels, lowest first; a capped budget never lowers an effort below `low`. */
-const EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'];
+/** OpenAI reasoning effort levels and roughly how much each reasons, relative to `medium`. */
+const EFFORT_WEIGHTS: Record<string, number> = { low: 0.5, medium: 1, high: 2, xhigh: 3 };
 
 /** What shaping knows of the request beyond the body. */
 export interface ShapingContext {
@@ -211,14 +211,16 @@ function capBudget(body: Record<string, unknown>, fields: string[], ceiling: num
 }
 
 /**
- * An OpenAI reasoning effort lowered one step for each halving of the budget by the cap, never
- * below `low` (the model then spends less of the capped budget on hidden reasoning and still
- * answers); efforts it does not know are left as they are.
+ * An OpenAI reasoning effort lowered with the budget: the highest level whose weight (roughly how
+ * much it reasons: `EFFORT_WEIGHTS`) is at most the asked level's scaled by ceiling / asked, never
+ * below `low`, so the hidden reasoning shrinks as the total does and leaves room for an answer.
+ * Efforts it does not know, and `low` or under, are left as they are.
  */
 function lowerEffort(effort: string, asked: number, ceiling: number): string {
-  const i = EFFORTS.indexOf(effort);
-  const floor = EFFORTS.indexOf('low');
-  if (i <= floor) return effort;
-  const steps = Math.floor(Math.log2(asked / ceiling));
-  return EFFORTS[Math.max(floor, i - steps)];
+  const weight = EFFORT_WEIGHTS[effort];
+  if (weight === undefined || weight <= EFFORT_WEIGHTS.low) return effort;
+  const target = weight * ceiling / asked;
+  let chosen = 'low';
+  for (const [level, w] of Object.entries(EFFORT_WEIGHTS)) if (w <= target && w > EFFORT_WEIGHTS[chosen]) chosen = level;
+  return chosen;
 }

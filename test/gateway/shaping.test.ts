@@ -72,14 +72,16 @@ test('an Anthropic thinking budget shrinks with a capped max_tokens, keeping the
   assert.equal(r.headers.get('x-warden-shaping'), 'max_tokens:capped,thinking_budget:lowered');
 });
 
-test('an OpenAI reasoning effort is lowered a step per halving of the capped budget', async () => {
+test('an OpenAI reasoning effort is lowered with the capped budget, so the answer is not crowded out', async () => {
   const r = await post('/v1/chat/completions', { model: 'o4-mini', reasoning_effort: 'high', max_completion_tokens: 20000, messages: [{ role: 'user', content: 'hi' }] });
   const sent = lastBody('/v1/chat/completions');
   assert.equal(sent.max_completion_tokens, 8192);
-  assert.equal(sent.reasoning_effort, 'medium', '20,000 -> 8,192 is one halving');
+  assert.equal(sent.reasoning_effort, 'low', '20,000 -> 8,192 scales high (2) to 0.82: low (0.5) is the highest level under it');
   assert.equal(r.headers.get('x-warden-shaping'), 'max_tokens:capped,reasoning_effort:lowered');
   await post('/v1/responses', { model: 'o4-mini', reasoning: { effort: 'high' }, max_output_tokens: 40000, input: 'hi' });
-  assert.equal(lastBody('/v1/responses').reasoning.effort, 'low', '40,000 -> 8,192: two halvings');
+  assert.equal(lastBody('/v1/responses').reasoning.effort, 'low', '40,000 -> 8,192: never below low');
+  await post('/v1/responses', { model: 'o4-mini', reasoning: { effort: 'high' }, max_output_tokens: 10000, input: 'hi' });
+  assert.equal(lastBody('/v1/responses').reasoning.effort, 'medium', '10,000 -> 8,192 scales high to 1.64: medium');
 });
 
 test('logprobs stripped and n capped are named in the header; a legacy completion answers logprobs: null', async () => {

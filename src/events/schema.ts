@@ -190,6 +190,14 @@ export const EventResponse = z.object({
    */
   answer_fp: z.string().nullable().optional(),
   /**
+   * Of `input_tokens`, those the provider read from its prompt cache (Anthropic
+   * `cache_read_input_tokens`, OpenAI `cached_tokens`), as it reported them. Absent when none.
+   * Added in the same schema version (optional).
+   */
+  cached_input_tokens: z.number().int().nonnegative().optional(),
+  /** Of `input_tokens`, those written to the prompt cache (Anthropic `cache_creation_input_tokens`). Absent when none (optional). */
+  cache_write_tokens: z.number().int().nonnegative().optional(),
+  /**
    * Embeddings answers: where the returned vectors lie, as a sketch (see embedding-spread.ts): how
    * many vectors, their size, how many were projected, the sum of their projections onto 16 fixed
    * pseudo-random directions and the sum of the projections' squared lengths. Null or absent for

@@ -25,7 +25,7 @@ export const MAX_ITEM_IDS = 4_096;
 const HEAD_CHARS = 256;
 
 export type AnswerSummary = Pick<EventResponse,
-  'input_tokens' | 'output_tokens' | 'reasoning_tokens' | 'usage_source' | 'tool_calls' | 'finish_reason' | 'output_chars' | 'reasoning_chars' | 'answer_id' | 'container_id' | 'item_ids' | 'answer_fp'> & { embeddings?: EmbeddingSummary | null };
+  'input_tokens' | 'output_tokens' | 'reasoning_tokens' | 'usage_source' | 'tool_calls' | 'finish_reason' | 'output_chars' | 'reasoning_chars' | 'answer_id' | 'container_id' | 'item_ids' | 'answer_fp' | 'cached_input_tokens' | 'cache_write_tokens'> & { embeddings?: EmbeddingSummary | null };
 
 /** Count tokens of text, extrapolating from a prefix for very long text. */
 export function countTextTokens(text: string, totalChars = text.length): number {
@@ -99,6 +99,9 @@ export function upstreamErrorReport(e: Json): UpstreamErrorReport {
 
 export class AnswerMeter {
   private inputTokens: number | null = null;
+  /** Of the input: read from the provider's prompt cache, and written to it (Anthropic). */
+  private cachedInputTokens = 0;
+  private cacheWriteTokens = 0;
   private outputTokens: number | null = null;
   private reasoningTokens: number | null = null;
   private toolCalls = 0;
@@ -564,6 +567,8 @@ export class AnswerMeter {
   private chatUsage(u: Json | undefined | null, final = true): void {
     if (!u) return;
     if (typeof u.prompt_tokens === 'number') this.inputTokens = u.prompt_tokens;
+    const cached = u.prompt_tokens_details?.cached_tokens;
+    if (typeof cached === 'number') this.cachedInputTokens = cached;
     if (!final) return;
     if (typeof u.completion_tokens === 'number') this.outputTokens = u.completion_tokens;
     const r = u.completion_tokens_details?.reasoning_tokens;
@@ -573,6 +578,8 @@ export class AnswerMeter {
   private responsesUsage(u: Json | undefined | null): void {
     if (!u) return;
     if (typeof u.input_tokens === 'number') this.inputTokens = u.input_tokens;
+    const cached = u.input_tokens_details?.cached_tokens;
+    if (typeof cached === 'number') this.cachedInputTokens = cached;
     if (typeof u.output_tokens === 'number') this.outputTokens = u.output_tokens;
     const r = u.output_tokens_details?.reasoning_tokens;
     if (typeof r === 'number') this.reasoningTokens = r;
@@ -606,7 +613,10 @@ export class AnswerMeter {
   private anthropicUsage(u: Json | undefined | null, final = true): void {
     if (!u) return;
     if (typeof u.input_tokens === 'number') {
+      // Input tokens seen are all of them; the cache's share is kept apart for metering and pricing.
       this.inputTokens = u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
+      if (typeof u.cache_read_input_tokens === 'number') this.cachedInputTokens = u.cache_read_input_tokens;
+      if (typeof u.cache_creation_input_tokens === 'number') this.cacheWriteTokens = u.cache_creation_input_tokens;
     }
     if (final && typeof u.output_tokens === 'number') this.outputTokens = u.output_tokens;
   }
@@ -646,6 +656,9 @@ export class AnswerMeter {
       container_id: this.containerId,
       ...(this.itemIds.size > 0 ? { item_ids: [...this.itemIds] } : {}),
       ...(fp !== null ? { answer_fp: fp } : {}),
+      // Only from the upstream's own count, and within the input it reported.
+      ...(source === 'upstream' && this.cachedInputTokens > 0 ? { cached_input_tokens: Math.min(this.cachedInputTokens, input) } : {}),
+      ...(source === 'upstream' && this.cacheWriteTokens > 0 ? { cache_write_tokens: Math.min(this.cacheWriteTokens, input - Math.min(this.cachedInputTokens, input)) } : {}),
       ...(this.embeddingData !== null ? { embeddings: summariseEmbeddings(this.embeddingData) } : {}),
     };
   }

@@ -140,6 +140,10 @@ const priceSchema = z.object({
   input_per_mtok: z.number().min(0),
   /** USD per million output tokens. */
   output_per_mtok: z.number().min(0),
+  /** USD per million input tokens read from the provider's prompt cache; absent: input price x `cache.read_price_share`. */
+  cache_read_per_mtok: z.number().min(0).optional(),
+  /** USD per million input tokens written to the prompt cache; absent: input price x `cache.write_price_share`. */
+  cache_write_per_mtok: z.number().min(0).optional(),
 }).strict();
 
 export const limitsConfigSchema = z.object({
@@ -244,6 +248,20 @@ export const limitsConfigSchema = z.object({
   default_price: z.object({
     input_per_mtok: z.number().min(0).default(3),
     output_per_mtok: z.number().min(0).default(15),
+    cache_read_per_mtok: z.number().min(0).optional(),
+    cache_write_per_mtok: z.number().min(0).optional(),
+  }).strict().prefault({}),
+  /**
+   * Prompt-cache tokens (the event's `cached_input_tokens`, `cache_write_tokens`), metered and
+   * priced as the providers bill them rather than as full input.
+   */
+  cache: z.object({
+    /** Share of the input price a cache read costs where a price names no `cache_read_per_mtok` (Anthropic: 0.1). */
+    read_price_share: z.number().min(0).default(0.1),
+    /** Share of the input price a cache write costs where a price names no `cache_write_per_mtok` (Anthropic, 5-minute cache: 1.25). */
+    write_price_share: z.number().min(0).default(1.25),
+    /** Count cache reads against `input_tpm` (Anthropic does not count them toward its input rate limit; OpenAI does). Always counted in `tpm`/`tpd`. */
+    reads_in_input_tpm: z.boolean().default(false),
   }).strict().prefault({}),
   /**
    * Token counting (`/v1/messages/count_tokens`, `/v1/responses/input_tokens`) spends no model

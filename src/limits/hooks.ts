@@ -15,7 +15,7 @@ import { cutAnswerUsage, estimateInput, outputTokenReserve } from './estimate.ts
 import { enforcementRecord, rateLimitHeaders, refusalError } from './headers.ts';
 import { KeyRate } from './key-rate.ts';
 import { WardenError } from '../errors/index.ts';
-import { Limiter, type LimitDecision, type Reservation } from './limiter.ts';
+import { Limiter, type ActualUsage, type LimitDecision, type Reservation } from './limiter.ts';
 import { registerLimitsMetrics, type LimitsMetrics } from './metrics.ts';
 import { modelMatches } from './policy.ts';
 import type { LimitOverridesStore } from './overrides.ts';
@@ -133,7 +133,10 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
       ctx.locals.delete(LIMITS_RESERVATION);
       // Real usage as the gateway accounted it (upstream usage, or the tokenizer when the stream was cut);
       // an estimate of what the upstream spent when the client left before its final count.
-      let usage = { inputTokens: event.response.input_tokens, outputTokens: event.response.output_tokens };
+      let usage: ActualUsage = {
+        inputTokens: event.response.input_tokens, outputTokens: event.response.output_tokens,
+        cachedInputTokens: event.response.cached_input_tokens ?? 0, cacheWriteTokens: event.response.cache_write_tokens ?? 0,
+      };
       const cut = ctx.locals.get(CLIENT_CUT) as ClientCut | undefined;
       if (cut) {
         const rate = config.estimate.models.find((m) => modelMatches(m.model, ctx.model))?.unseen_tokens_per_second ?? config.estimate.unseen_tokens_per_second;

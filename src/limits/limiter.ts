@@ -106,7 +106,13 @@ export interface LimitDecision {
 }
 
 /** Actual usage reported at the end of an interaction. */
-export interface ActualUsage { inputTokens: number; outputTokens: number }
+export interface ActualUsage {
+  inputTokens: number;
+  outputTokens: number;
+  /** Of the input, read from the provider's prompt cache / written to it (priced apart; reads kept out of input_tpm unless configured). */
+  cachedInputTokens?: number;
+  cacheWriteTokens?: number;
+}
 
 export class Limiter {
   readonly policy: LimitsPolicy;
@@ -350,6 +356,8 @@ export class Limiter {
     this.leases.delete(reservation.leaseId);
     const actualIn = usage?.inputTokens ?? 0;
     const actualOut = usage?.outputTokens ?? 0;
+    const cachedIn = Math.min(actualIn, usage?.cachedInputTokens ?? 0);
+    const cacheWrite = Math.min(actualIn - cachedIn, usage?.cacheWriteTokens ?? 0);
     const { cost } = reservation;
     const ops: SettleOp[] = [];
     let priceDelta: number | null = null;
@@ -358,12 +366,12 @@ export class Limiter {
         case 'requests': break;
         case 'tokens_per_minute':
         case 'tokens_per_day': ops.push({ type: 'gcra', key: m.key, intervalUs: m.intervalUs, delta: actualIn + actualOut - cost.inputTokens - cost.outputTokens }); break;
-        case 'input_tokens_per_minute': ops.push({ type: 'gcra', key: m.key, intervalUs: m.intervalUs, delta: actualIn - cost.inputTokens }); break;
+        case 'input_tokens_per_minute': ops.push({ type: 'gcra', key: m.key, intervalUs: m.intervalUs, delta: actualIn - (this.config.cache.reads_in_input_tpm ? 0 : cachedIn) - cost.inputTokens }); break;
         case 'output_tokens_per_minute': ops.push({ type: 'gcra', key: m.key, intervalUs: m.intervalUs, delta: actualOut - cost.outputTokens }); break;
         case 'concurrency': ops.push({ type: 'concurrency', key: m.key }); break;
         case 'daily_budget':
         case 'monthly_budget':
-          priceDelta ??= this.policy.priceMicroUsd(reservation.model, actualIn, actualOut) - cost.microUsd;
+          priceDelta ??= this.policy.priceMicroUsd(reservation.model, actualIn, actualOut, { read: cachedIn, write: cacheWrite }) - cost.microUsd;
           ops.push({ type: 'budget', key: m.key, windowId: budgetWindow(reservation.atUs, m.kind === 'daily_budget' ? 'day' : 'month').id, delta: priceDelta });
           break;
       }

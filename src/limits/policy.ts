@@ -273,10 +273,18 @@ export class LimitsPolicy {
     return this.config.prices.find((x) => modelMatches(x.model, model)) ?? this.config.default_price;
   }
 
-  /** Price of a request in micro-USD (rounded up). */
-  priceMicroUsd(model: string, inputTokens: number, outputTokens: number): number {
+  /**
+   * Price of a request in micro-USD (rounded up). `cache`: of the input tokens, those read from and
+   * written to the provider's prompt cache, priced at the cache prices (docs/limits.md, "Prompt caching").
+   */
+  priceMicroUsd(model: string, inputTokens: number, outputTokens: number, cache?: { read: number; write: number }): number {
     const p = this.price(model);
-    return Math.ceil(inputTokens * p.input_per_mtok + outputTokens * p.output_per_mtok);
+    if (!cache || (cache.read <= 0 && cache.write <= 0)) return Math.ceil(inputTokens * p.input_per_mtok + outputTokens * p.output_per_mtok);
+    const c = this.config.cache;
+    const read = p.cache_read_per_mtok ?? p.input_per_mtok * c.read_price_share;
+    const write = p.cache_write_per_mtok ?? p.input_per_mtok * c.write_price_share;
+    const plain = Math.max(0, inputTokens - cache.read - cache.write);
+    return Math.ceil(plain * p.input_per_mtok + cache.read * read + cache.write * write + outputTokens * p.output_per_mtok);
   }
 
   /** Input tokens that may be added to a request of `inputTokens` and `outputTokens` whose price stays within `microUsd` (negative: none, it is over already). */

@@ -217,11 +217,14 @@ export function handleMessages(ctx: HandlerContext): Reply {
   const thinkingText = thinking && thinking.display === 'summarized' ? plan.reasoningText : '';
   const signature = thinking ? thinkingSignature(plan.reasoningText, seed) : '';
   const toolIds = plan.toolCalls.map(() => ids.anthropicToolUse());
+  // Cached prefix tokens are reported apart from input_tokens, as the API does.
+  const cache = ctx.promptCache?.anthropicRequest(body) ?? { write: 0, read: 0 };
+  const uncached = Math.max(0, prompt.inputTokens - cache.write - cache.read);
   const usage: Record<string, unknown> = {
-    input_tokens: prompt.inputTokens,
-    cache_creation_input_tokens: 0,
-    cache_read_input_tokens: 0,
-    cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
+    input_tokens: uncached,
+    cache_creation_input_tokens: cache.write,
+    cache_read_input_tokens: cache.read,
+    cache_creation: { ephemeral_5m_input_tokens: cache.write, ephemeral_1h_input_tokens: 0 },
     output_tokens: plan.outputTokens,
     service_tier: 'standard',
   };
@@ -286,7 +289,7 @@ export function handleMessages(ctx: HandlerContext): Reply {
     emit('content_block_stop', { index });
     index++;
   });
-  const deltaUsage: Record<string, unknown> = { input_tokens: prompt.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: plan.outputTokens };
+  const deltaUsage: Record<string, unknown> = { input_tokens: usage.input_tokens, cache_creation_input_tokens: usage.cache_creation_input_tokens, cache_read_input_tokens: usage.cache_read_input_tokens, output_tokens: plan.outputTokens };
   if (thinking) deltaUsage.output_tokens_details = { thinking_tokens: plan.reasoningTokens };
   emit('message_delta', { delta: { stop_reason: stopReason, stop_sequence: plan.stopSequence }, usage: deltaUsage });
   emit('message_stop', {});

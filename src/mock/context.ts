@@ -4,6 +4,7 @@
  */
 import type { Frame } from './pacer.ts';
 import type { ModelCatalogue } from './models.ts';
+import type { PromptCache } from './prompt-cache.ts';
 import { MockApiError } from './wire.ts';
 
 export interface HandlerContext {
@@ -20,6 +21,8 @@ export interface HandlerContext {
   answerTokensOverride: number | null;
   /** Leave usage out of the response (x-mock-omit-usage), to exercise tokenizer fallbacks downstream. */
   omitUsage: boolean;
+  /** The server's prompt cache (cache counts in usage); absent: none reported. */
+  promptCache?: PromptCache;
 }
 
 export interface Reply {

@@ -230,7 +230,8 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
     prompt_tokens: prompt.promptTokens,
     completion_tokens: completionTokens,
     total_tokens: prompt.promptTokens + completionTokens,
-    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+    // Prompt caching is automatic: a repeated prefix of 1,024 tokens or more is reported cached.
+    prompt_tokens_details: { cached_tokens: ctx.promptCache?.openaiRequest(String(model), prompt.hashText, prompt.promptTokens) ?? 0, audio_tokens: 0 },
     completion_tokens_details: {
       reasoning_tokens: plans.reduce((s, p) => s + p.reasoningTokens, 0),
       audio_tokens: 0,

@@ -171,7 +171,7 @@ export function handleResponses(ctx: HandlerContext): Reply {
 
   const usage = {
     input_tokens: prompt.inputTokens,
-    input_tokens_details: { cached_tokens: 0 },
+    input_tokens_details: { cached_tokens: ctx.promptCache?.openaiRequest(String(model), prompt.hashText, prompt.inputTokens) ?? 0 },
     output_tokens: plan.outputTokens,
     output_tokens_details: { reasoning_tokens: plan.reasoningTokens },
     total_tokens: prompt.inputTokens + plan.outputTokens,

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { handleCountTokens, handleMessages } from './anthropic-messages.ts';
 import { isRecord, type HandlerContext, type Reply } from './context.ts';
 import { ModelCatalogue } from './models.ts';
+import { PromptCache } from './prompt-cache.ts';
 import { handleChatCompletions } from './openai-chat.ts';
 import { handleCompletions } from './openai-completions.ts';
 import { handleEmbeddings, loadEmbeddingTokenizer } from './openai-embeddings.ts';
@@ -199,6 +200,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
   const seed = (opts.seed ?? 0) >>> 0;
   const apiKey = opts.apiKey ?? null;
   const catalogue = new ModelCatalogue(opts.models, opts.listedModels);
+  const promptCache = new PromptCache();
   const answerTokens = opts.answerTokens ?? ([16, 96] as const);
   const reasoningTokens = opts.reasoningTokens ?? ([64, 192] as const);
   const controlHeaders = opts.controlHeaders ?? true;
@@ -427,6 +429,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
           reasoningTokens,
           answerTokensOverride: answerOverride,
           omitUsage,
+          promptCache,
         });
       }
     } catch (err) {

@@ -30,6 +30,12 @@ export const policyConfigSchema = z.strictObject({
   anthropic_withheld: z.enum(['redacted', 'drop']).default('redacted'),
   /** Longest reasoning summary, characters. */
   summary_max_chars: z.number().int().positive().default(400),
+  /**
+   * Output limits of models (first match wins; `*` at the end: a prefix), checked before Warden's
+   * table of known OpenAI models: a request naming no output budget gets the tier's ceiling only
+   * when the model's limit is above it or unknown.
+   */
+  model_output_limits: z.array(z.strictObject({ model: z.string().min(1), max_output_tokens: z.number().int().positive() })).default([]),
   geo: z.strictObject({
     /** Look up country and ASN of each client IP. */
     enabled: z.boolean().default(true),

@@ -122,7 +122,9 @@ test('models and tools outside the tier are refused with the parameter named', (
 test('request rewriting per wire format', () => {
   const resp = ctx({ flavour: 'openai.responses', body: { model: 'gpt-test', input: 'x', max_output_tokens: 9000, top_logprobs: 3, include: ['message.output_text.logprobs', 'reasoning.encrypted_content'], reasoning: { effort: 'high', summary: 'auto' } } });
   h.policy!(resp);
-  assert.deepEqual(resp.body, { model: 'gpt-test', input: 'x', max_output_tokens: 200, include: ['reasoning.encrypted_content'], reasoning: { effort: 'high' } });
+  // 9,000 capped to 200: the effort goes down to `low`, so the reasoning leaves room for an answer
+  assert.deepEqual(resp.body, { model: 'gpt-test', input: 'x', max_output_tokens: 200, include: ['reasoning.encrypted_content'], reasoning: { effort: 'low' } });
+  assert.ok(resp.enforcement.shaping.includes('reasoning_effort:lowered'), resp.enforcement.shaping.join(','));
   const anth = ctx({ flavour: 'anthropic.messages', model: 'claude-test', body: { model: 'claude-test', max_tokens: 4000, thinking: { type: 'enabled', budget_tokens: 3000 }, messages: [] } });
   h.policy!(anth);
   assert.deepEqual(anth.body.thinking, { type: 'disabled' }); // a 200-token ceiling leaves no room for the 1024 minimum budget

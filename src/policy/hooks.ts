@@ -20,7 +20,7 @@ import type { Authenticator } from '../gateway/interaction.ts';
 import type { AuthContext } from '../identity/types.ts';
 import {
   answerFilter, composeTransformers, embeddingInputTexts, extractiveSummary, noiseSeed, noisyVector, ReasoningSeal, responsesResequencer, shortened, shortenedUnderNoise,
-  repeatedPrompts, restoreSealedThinking, shapeRequest, vectorFilter, type Summariser,
+  BUDGET_SET_BY_GATEWAY, modelOutputLimit, repeatedPrompts, responsesBudgetEcho, restoreSealedThinking, shapeRequest, vectorFilter, type Summariser,
 } from '../shape/index.ts';
 import { deriveWatermarkKey, type WatermarkKey } from '../watermark/keys.ts';
 import { watermarkTransformer, type WatermarkOptions } from '../watermark/transform.ts';
@@ -329,7 +329,11 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
           throw new WardenError('WARDEN_POLICY_DENIED', `The prompt array repeats a prompt ${copies} times (ignoring case, spacing and trailing punctuation) with sampling on; your account may draw at most ${caps.n_max} ${caps.n_max === 1 ? 'sample' : 'samples'} of one prompt per request (its copies in \`prompt\` times \`n\`). Send duplicate rows with \`temperature: 0\` and \`n: 1\`, or fewer copies.`, { param: 'prompt' });
         }
       }
-      for (const a of shapeRequest(ctx.flavour, ctx.body, caps)) ctx.enforcement.shaping.push(a);
+      const shaped = shapeRequest(ctx.flavour, ctx.body, caps, { modelOutputLimit: modelOutputLimit(ctx.model, pc.model_output_limits) });
+      for (const a of shaped) ctx.enforcement.shaping.push(a);
+      // The developer's view of what was changed in the request (a 200 with fewer choices or no
+      // log-probabilities is otherwise undiagnosable); answer-side marks are not named here.
+      if (shaped.length > 0) ctx.responseHeaders[SHAPING_HEADER] = shaped.join(',');
 
       let watermarkKey: WatermarkKey | null = null;
       let watermarkOptions: WatermarkOptions | undefined;
@@ -432,8 +436,9 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       }
       const filter = answerFilterOf(ctx, locals);
       const mark = locals.watermarkKey ? watermarkTransformer(ctx.flavour, locals.watermarkKey.key, undefined, locals.watermarkOptions) : null;
-      if (!filter && !mark) return null;
-      return composeTransformers([filter, mark, ctx.flavour === 'openai.responses' ? responsesResequencer() : null]);
+      const echo = ctx.flavour === 'openai.responses' && ctx.enforcement.shaping.includes(BUDGET_SET_BY_GATEWAY) ? responsesBudgetEcho() : null;
+      if (!filter && !mark && !echo) return null;
+      return composeTransformers([filter, mark, echo, ctx.flavour === 'openai.responses' ? responsesResequencer() : null]);
     },
     keptOutput(ctx: InteractionContext): OutputTransformer | null {
       const locals = ctx.locals.get(POLICY_LOCALS) as PolicyLocals | undefined;
@@ -445,6 +450,9 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
     },
   };
 }
+
+/** Response header listing the request shaping applied (docs/policy.md, "Seeing what was shaped"). */
+export const SHAPING_HEADER = 'x-warden-shaping';
 
 function asksForJson(body: Record<string, unknown>): boolean {
   const rf = body.response_format as { type?: string } | undefined;

@@ -314,3 +314,23 @@ export function responsesResequencer(): OutputTransformer {
     },
   };
 }
+
+/**
+ * A Responses answer to a request that named no `max_output_tokens` and got the tier's ceiling from
+ * Warden (`max_tokens:set`): the response object says `max_output_tokens: null`, as it would
+ * have directly, not a limit the client never set.
+ */
+export function responsesBudgetEcho(): OutputTransformer {
+  const unset = (r: unknown) => { if (r && typeof r === 'object' && 'max_output_tokens' in r) (r as Record<string, unknown>).max_output_tokens = null; };
+  return {
+    sse(ev: SseEvent): SseEvent {
+      if (!ev.data.includes('"max_output_tokens"')) return ev;
+      let msg: Record<string, unknown>;
+      try { msg = JSON.parse(ev.data); } catch { return ev; }
+      if (!msg.response || typeof msg.response !== 'object') return ev;
+      unset(msg.response);
+      return { event: ev.event, data: JSON.stringify(msg) };
+    },
+    json(body: Record<string, unknown>): Record<string, unknown> { unset(body); return body; },
+  };
+}

@@ -58,3 +58,42 @@ test('repeated prompts: counted only when the copies can differ, after trivial n
   // Words still matter: only the end's punctuation is dropped.
   assert.equal(repeatedPrompts({ prompt: ['Is it 3.5?', 'Is it 35?', 'is it 3.5'] }), 2, '3.5 is not 35');
 });
+
+test('an absent budget is written only when the model could exceed the ceiling', () => {
+  const capped: ShapingLimits = { ...open, max_tokens_ceiling: 8192 };
+  const small: Record<string, unknown> = { model: 'gpt-3.5-turbo', messages: [] };
+  assert.deepEqual(shapeRequest('openai.chat', small, capped, { modelOutputLimit: 4096 }), []);
+  assert.equal(small.max_completion_tokens, undefined);
+  const equal: Record<string, unknown> = { model: 'gpt-4', messages: [] };
+  assert.deepEqual(shapeRequest('openai.chat', equal, capped, { modelOutputLimit: 8192 }), [], 'a model limit equal to the ceiling cannot exceed it');
+  const big: Record<string, unknown> = { model: 'gpt-4o', input: 'x' };
+  assert.deepEqual(shapeRequest('openai.responses', big, capped, { modelOutputLimit: 16384 }), ['max_tokens:set']);
+  assert.equal(big.max_output_tokens, 8192);
+  const unknown: Record<string, unknown> = { model: 'my-model', messages: [] };
+  assert.deepEqual(shapeRequest('openai.chat', unknown, capped), ['max_tokens:set'], 'unknown model: the ceiling still bounds it');
+});
+
+test('a capped Anthropic total scales the thinking budget, and disables thinking when 1,024 does not fit', () => {
+  const body: Record<string, any> = { model: 'claude-x', max_tokens: 32000, thinking: { type: 'enabled', budget_tokens: 30000 }, messages: [] };
+  assert.deepEqual(shapeRequest('anthropic.messages', body, { ...open, max_tokens_ceiling: 8192 }), ['max_tokens:capped', 'thinking_budget:lowered']);
+  assert.equal(body.thinking.budget_tokens, 7680, 'asked 30,000 of 32,000; at 8,192 that share is 7,680, below max_tokens');
+  const tight: Record<string, any> = { model: 'claude-x', max_tokens: 4000, thinking: { type: 'enabled', budget_tokens: 2000 }, messages: [] };
+  assert.deepEqual(shapeRequest('anthropic.messages', tight, { ...open, max_tokens_ceiling: 1024 }), ['max_tokens:capped', 'thinking:disabled']);
+  const roomy: Record<string, any> = { model: 'claude-x', max_tokens: 10000, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [] };
+  assert.deepEqual(shapeRequest('anthropic.messages', roomy, { ...open, max_tokens_ceiling: 8192 }), ['max_tokens:capped'], 'the 1,024 minimum is kept as it is');
+  assert.equal(roomy.thinking.budget_tokens, 1024);
+});
+
+test('a capped OpenAI budget lowers a reasoning effort the client set with it, never below low, never adding one', () => {
+  const chat: Record<string, unknown> = { model: 'o3', messages: [], max_completion_tokens: 100000, reasoning_effort: 'high' };
+  assert.deepEqual(shapeRequest('openai.chat', chat, { ...open, max_tokens_ceiling: 8192 }), ['max_tokens:capped', 'reasoning_effort:lowered']);
+  assert.equal(chat.reasoning_effort, 'low');
+  const none: Record<string, unknown> = { model: 'o3', messages: [], max_completion_tokens: 100000 };
+  shapeRequest('openai.chat', none, { ...open, max_tokens_ceiling: 8192 });
+  assert.equal(none.reasoning_effort, undefined);
+  const slight: Record<string, unknown> = { model: 'o3', messages: [], max_completion_tokens: 10000, reasoning_effort: 'high' };
+  assert.deepEqual(shapeRequest('openai.chat', slight, { ...open, max_tokens_ceiling: 8192 }), ['max_tokens:capped', 'reasoning_effort:lowered']);
+  assert.equal(slight.reasoning_effort, 'medium', 'high scaled by 0.82 is 1.64: medium');
+  const low: Record<string, unknown> = { model: 'o3', messages: [], max_completion_tokens: 100000, reasoning_effort: 'low' };
+  assert.deepEqual(shapeRequest('openai.chat', low, { ...open, max_tokens_ceiling: 8192 }), ['max_tokens:capped'], 'low is never lowered');
+});

@@ -25,6 +25,18 @@ export const BUDGET_SET_BY_GATEWAY = 'max_tokens:set';
 /** Anthropic's smallest allowed thinking budget. */
 const MIN_THINKING_BUDGET = 1024;
 
+/** OpenAI reasoning effort levels and roughly how much each reasons, relative to `medium`. */
+const EFFORT_WEIGHTS: Record<string, number> = { low: 0.5, medium: 1, high: 2, xhigh: 3 };
+
+/** What shaping knows of the request beyond the body. */
+export interface ShapingContext {
+  /**
+   * The most the model writes when the request names no budget (docs/policy.md, step 5), null when
+   * unknown: a request without a budget gets the ceiling only when this is unknown or above it.
+   */
+  modelOutputLimit?: number | null;
+}
+
 /**
  * Rewrite `body` in place for the given limits; returns the actions taken.
  *
@@ -32,11 +44,16 @@ const MIN_THINKING_BUDGET = 1024;
  *   const actions = shapeRequest('openai.chat', body, { reasoning: 'none', logprobs: false, top_logprobs_max: 0, logit_bias: 'none', n_max: 1, max_tokens_ceiling: 1024 });
  *   // body.max_completion_tokens <= 1024, body.n === 1, body.logprobs deleted; actions lists each change
  */
-export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>, limits: ShapingLimits): string[] {
+export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>, limits: ShapingLimits, ctx: ShapingContext = {}): string[] {
   const actions: string[] = [];
+  const modelLimit = ctx.modelOutputLimit ?? null;
   if (flavour === 'openai.embeddings') return actions; // no output budget, choices or log-probabilities
   if (flavour === 'openai.chat') {
-    capBudget(body, ['max_completion_tokens', 'max_tokens'], limits.max_tokens_ceiling, actions);
+    const asked = capBudget(body, ['max_completion_tokens', 'max_tokens'], limits.max_tokens_ceiling, actions, modelLimit);
+    if (asked !== null && typeof body.reasoning_effort === 'string') {
+      const lowered = lowerEffort(body.reasoning_effort, asked, limits.max_tokens_ceiling as number);
+      if (lowered !== body.reasoning_effort) { body.reasoning_effort = lowered; actions.push('reasoning_effort:lowered'); }
+    }
     if (typeof body.n === 'number' && body.n > limits.n_max) { body.n = limits.n_max; actions.push('n:capped'); }
     shapeLogitBias(body, limits, actions);
     if (!limits.logprobs) {
@@ -70,7 +87,13 @@ export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>,
       else if (typeof body.logprobs === 'number' && body.logprobs > limits.top_logprobs_max) { body.logprobs = limits.top_logprobs_max; actions.push('top_logprobs:capped'); }
     }
   } else if (flavour === 'openai.responses') {
-    capBudget(body, ['max_output_tokens'], limits.max_tokens_ceiling, actions);
+    const asked = capBudget(body, ['max_output_tokens'], limits.max_tokens_ceiling, actions, modelLimit);
+    const r = body.reasoning;
+    if (asked !== null && r && typeof r === 'object' && !Array.isArray(r) && typeof (r as Record<string, unknown>).effort === 'string') {
+      const effort = (r as Record<string, unknown>).effort as string;
+      const lowered = lowerEffort(effort, asked, limits.max_tokens_ceiling as number);
+      if (lowered !== effort) { (r as Record<string, unknown>).effort = lowered; actions.push('reasoning_effort:lowered'); }
+    }
     if (!limits.logprobs) {
       let stripped = body.top_logprobs !== undefined && body.top_logprobs !== null && body.top_logprobs !== 0;
       delete body.top_logprobs;
@@ -94,15 +117,16 @@ export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>,
     }
   } else {
     const before = body.max_tokens;
-    capBudget(body, ['max_tokens'], limits.max_tokens_ceiling, actions);
+    const asked = capBudget(body, ['max_tokens'], limits.max_tokens_ceiling, actions, null);
     const thinking = body.thinking as Record<string, unknown> | undefined;
     if (before !== body.max_tokens && thinking && thinking.type === 'enabled' && typeof thinking.budget_tokens === 'number') {
       const maxTokens = body.max_tokens as number;
-      if (thinking.budget_tokens >= maxTokens) {
-        const budget = Math.max(MIN_THINKING_BUDGET, Math.floor(maxTokens * 0.75));
-        if (budget < maxTokens) { thinking.budget_tokens = budget; actions.push('thinking_budget:lowered'); }
-        else { body.thinking = { type: 'disabled' }; actions.push('thinking:disabled'); }
-      }
+      // The thinking budget shrinks with the total, so the answer keeps the share the client left
+      // it (a budget left as asked would spend the capped total on thinking and cut the answer).
+      let budget = asked !== null ? Math.max(MIN_THINKING_BUDGET, Math.floor(thinking.budget_tokens * maxTokens / asked)) : thinking.budget_tokens;
+      if (budget >= maxTokens) budget = Math.max(MIN_THINKING_BUDGET, Math.floor(maxTokens * 0.75));
+      if (budget >= maxTokens) { body.thinking = { type: 'disabled' }; actions.push('thinking:disabled'); }
+      else if (budget < thinking.budget_tokens) { thinking.budget_tokens = budget; actions.push('thinking_budget:lowered'); }
     }
   }
   return actions;
@@ -163,14 +187,40 @@ function shapeLogitBias(body: Record<string, unknown>, limits: ShapingLimits, ac
   }
 }
 
-function capBudget(body: Record<string, unknown>, fields: string[], ceiling: number | null, actions: string[]): void {
-  if (ceiling === null) return;
+/**
+ * Cap the output budget to `ceiling`; returns the budget the client asked for when it was capped
+ * (else null). A request that names none gets the ceiling only when the model could write more
+ * (`modelLimit` above it, or unknown): a budget above the model's own limit is a 400 upstream.
+ */
+function capBudget(body: Record<string, unknown>, fields: string[], ceiling: number | null, actions: string[], modelLimit: number | null): number | null {
+  if (ceiling === null) return null;
   let present = false;
+  let asked: number | null = null;
   for (const f of fields) {
     const v = body[f];
     if (v === undefined || v === null) continue;
     present = true;
-    if (typeof v === 'number' && v > ceiling) { body[f] = ceiling; if (!actions.includes('max_tokens:capped')) actions.push('max_tokens:capped'); }
+    if (typeof v === 'number' && v > ceiling) {
+      asked = Math.max(asked ?? 0, v);
+      body[f] = ceiling;
+      if (!actions.includes('max_tokens:capped')) actions.push('max_tokens:capped');
+    }
   }
-  if (!present) { body[fields[0]] = ceiling; actions.push(BUDGET_SET_BY_GATEWAY); }
+  if (!present && (modelLimit === null || modelLimit > ceiling)) { body[fields[0]] = ceiling; actions.push(BUDGET_SET_BY_GATEWAY); }
+  return asked;
+}
+
+/**
+ * An OpenAI reasoning effort lowered with the budget: the highest level whose weight (roughly how
+ * much it reasons: `EFFORT_WEIGHTS`) is at most the asked level's scaled by ceiling / asked, never
+ * below `low`, so the hidden reasoning shrinks as the total does and leaves room for an answer.
+ * Efforts it does not know, and `low` or under, are left as they are.
+ */
+function lowerEffort(effort: string, asked: number, ceiling: number): string {
+  const weight = EFFORT_WEIGHTS[effort];
+  if (weight === undefined || weight <= EFFORT_WEIGHTS.low) return effort;
+  const target = weight * ceiling / asked;
+  let chosen = 'low';
+  for (const [level, w] of Object.entries(EFFORT_WEIGHTS)) if (w <= target && w > EFFORT_WEIGHTS[chosen]) chosen = level;
+  return chosen;
 }

@@ -6,28 +6,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { DetectorEngine, verdictRank } from './index.ts';
 import { extractFeatures, closedTaskForm, FLAG } from './features.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent } from '../events/index.ts';
+import { promptFixture as fixture, seededRandom as rand } from '../../test/helpers/detect-fixtures.ts';
 
-const fixture = (path: string) => readFileSync(new URL(`../../test/fixtures/prompts/${path}`, import.meta.url), 'utf8')
-  .trim().split('\n').map((l) => JSON.parse(l).text as string);
 const GSM8K = fixture('distill/gsm8k-sample.jsonl');
 // The coding fixture's instructions (the rest are people's questions: "How do I ...?").
 const CODING = fixture('distill/code-written.jsonl').filter((t) => /^(Write|Create|Implement|Generate)\b/.test(t));
 const CHAT = [...fixture('organic/chat-written.jsonl'), ...fixture('organic/hh-rlhf-sample.jsonl')];
 const T0 = Date.parse('2026-05-04T00:00:00.000Z');
 
-function rand(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    let t = (s += 0x6d2b79f5) >>> 0;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Each account its own home address and network: they share nothing. */
 const homes = new Map<string, number>();

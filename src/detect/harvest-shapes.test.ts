@@ -7,28 +7,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { DetectorEngine, verdictRank } from './index.ts';
 import { extractFeatures, extractPromptFeatures, FLAG } from './features.ts';
 import { enumeratedItems } from './items.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent, type EventMessage } from '../events/index.ts';
+import { promptFixture as fixture, seededRandom as rand } from '../../test/helpers/detect-fixtures.ts';
 
-const fixture = (path: string) => readFileSync(new URL(`../../test/fixtures/prompts/${path}`, import.meta.url), 'utf8')
-  .trim().split('\n').map((l) => JSON.parse(l).text as string);
 const GSM8K = fixture('distill/gsm8k-sample.jsonl');
 const CHAT = fixture('organic/chat-written.jsonl');
 const T0 = Date.parse('2026-05-04T00:00:00.000Z');
 const COT = 'Think step by step and show your full reasoning before the final answer.';
 
-function rand(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    let t = (s += 0x6d2b79f5) >>> 0;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const homes = new Map<string, number>();
 const home = (account: string) => homes.get(account) ?? (homes.set(account, homes.size + 1), homes.size);

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { DetectorEngine, verdictRank } from './index.ts';
 import { extractFeatures, extractPromptFeatures, flagNames, FLAG, lexiconCharactersRead } from './features.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type EventMessage, type InteractionEvent } from '../events/index.ts';
+import { seededRandom as rand } from '../../test/helpers/detect-fixtures.ts';
 
 const GSM8K = readFileSync(new URL('../../test/fixtures/prompts/distill/gsm8k-sample.jsonl', import.meta.url), 'utf8')
   .trim().split('\n').map((l) => JSON.parse(l).text as string);
@@ -35,15 +36,6 @@ function event(account: string, n: number, ts: number, messages: EventMessage[],
 }
 const flagsOf = (messages: EventMessage[], more: Parameters<typeof event>[5] = {}) => flagNames(extractFeatures(event('acct_1', 0, T0, messages, 400, more)).flags);
 
-function rand(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    let t = (s += 0x6d2b79f5) >>> 0;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A person's pace over three days (sessions in business hours, irregular gaps); `shape` makes each request. */
 function account(id: string, seed: number, shape: (r: () => number) => { messages: EventMessage[]; out: number; flavour?: InteractionEvent['flavour'] }): InteractionEvent[] {

@@ -10,7 +10,7 @@ import { DetectorEngine, verdictRank } from './index.ts';
 import { extractFeatures, FLAG } from './features.ts';
 import { ResponseChains, FANOUT_BRANCHES } from './chains.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent } from '../events/index.ts';
-import { promptFixture as fixture, seededRandom as rand } from '../../test/helpers/detect-fixtures.ts';
+import { promptFixture as fixture, seededRandom as rand, replayThroughDetector } from '../../test/helpers/detect-fixtures.ts';
 
 const GSM8K = fixture('distill/gsm8k-sample.jsonl');
 const CODING = fixture('distill/code-written.jsonl');
@@ -95,24 +95,7 @@ function chatApp(id: string, seed: number, chainInput = true): InteractionEvent[
   return out;
 }
 
-function run(groups: InteractionEvent[][]) {
-  const e = new DetectorEngine();
-  const all = groups.flat().sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
-  const highest = new Map<string, number>();
-  const seen = new Map<string, number>();
-  const throttledAt = new Map<string, number>();
-  for (const ev of all) {
-    e.ingest(ev);
-    const id = ev.account_id!;
-    seen.set(id, (seen.get(id) ?? 0) + 1);
-    const l = verdictRank(e.forAccount(id).level);
-    highest.set(id, Math.max(highest.get(id) ?? 0, l));
-    if (l >= verdictRank('throttle') && !throttledAt.has(id)) throttledAt.set(id, seen.get(id)!);
-  }
-  e.flush();
-  for (const id of seen.keys()) highest.set(id, Math.max(highest.get(id) ?? 0, verdictRank(e.forAccount(id).level)));
-  return { e, highest, seen, throttledAt };
-}
+const run = (groups: InteractionEvent[][]) => replayThroughDetector(groups.flat());
 
 test('a request continuing a stored instruction and its "OK." is read as the instruction sent with the question; a real conversation is a conversation', () => {
   const chains = new ResponseChains();

@@ -6,10 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DetectorEngine, verdictRank } from './index.ts';
+import { verdictRank } from './index.ts';
 import { extractFeatures, closedTaskForm, FLAG } from './features.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent } from '../events/index.ts';
-import { promptFixture as fixture, seededRandom as rand } from '../../test/helpers/detect-fixtures.ts';
+import { promptFixture as fixture, seededRandom as rand, replayThroughDetector } from '../../test/helpers/detect-fixtures.ts';
 
 const GSM8K = fixture('distill/gsm8k-sample.jsonl');
 // The coding fixture's instructions (the rest are people's questions: "How do I ...?").
@@ -57,24 +57,7 @@ function account(id: string, seed: number, prompts: string[], word: (p: string, 
   return out;
 }
 
-function run(groups: InteractionEvent[][], config: { yield_closed_task_share?: number } = {}) {
-  const e = new DetectorEngine({ config });
-  const all = groups.flat().sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
-  const throttledAt = new Map<string, number>();
-  const seen = new Map<string, number>();
-  const highest = new Map<string, number>();
-  for (const ev of all) {
-    e.ingest(ev);
-    const id = ev.account_id!;
-    seen.set(id, (seen.get(id) ?? 0) + 1);
-    const l = verdictRank(e.forAccount(id).level);
-    highest.set(id, Math.max(highest.get(id) ?? 0, l));
-    if (l >= verdictRank('throttle') && !throttledAt.has(id)) throttledAt.set(id, seen.get(id)!);
-  }
-  e.flush();
-  for (const id of seen.keys()) highest.set(id, Math.max(highest.get(id) ?? 0, verdictRank(e.forAccount(id).level)));
-  return { e, throttledAt, highest, seen };
-}
+const run = (groups: InteractionEvent[][], config: { yield_closed_task_share?: number } = {}) => replayThroughDetector(groups.flat(), config);
 
 test('closed-form tasks: benchmark items as written are, people\'s questions in their own words are not', () => {
   const flagged = (text: string) => (extractFeatures(event('acct_x', 0, T0, text, 400)).flags & FLAG.closedTask) !== 0;

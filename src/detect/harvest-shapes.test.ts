@@ -7,11 +7,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DetectorEngine, verdictRank } from './index.ts';
+import { verdictRank } from './index.ts';
 import { extractFeatures, extractPromptFeatures, FLAG } from './features.ts';
 import { enumeratedItems } from './items.ts';
 import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent, type EventMessage } from '../events/index.ts';
-import { promptFixture as fixture, seededRandom as rand } from '../../test/helpers/detect-fixtures.ts';
+import { promptFixture as fixture, seededRandom as rand, replayThroughDetector } from '../../test/helpers/detect-fixtures.ts';
 
 const GSM8K = fixture('distill/gsm8k-sample.jsonl');
 const CHAT = fixture('organic/chat-written.jsonl');
@@ -84,24 +84,7 @@ function fnv(s: string): number {
   return h >>> 0;
 }
 
-function run(events: InteractionEvent[]) {
-  const e = new DetectorEngine({});
-  const all = events.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
-  const seen = new Map<string, number>();
-  const highest = new Map<string, number>();
-  const throttledAt = new Map<string, number>();
-  for (const ev of all) {
-    e.ingest(ev);
-    const id = ev.account_id!;
-    seen.set(id, (seen.get(id) ?? 0) + 1);
-    const l = verdictRank(e.forAccount(id).level);
-    highest.set(id, Math.max(highest.get(id) ?? 0, l));
-    if (l >= verdictRank('throttle') && !throttledAt.has(id)) throttledAt.set(id, seen.get(id)!);
-  }
-  e.flush();
-  for (const id of seen.keys()) highest.set(id, Math.max(highest.get(id) ?? 0, verdictRank(e.forAccount(id).level)));
-  return { e, seen, highest, throttledAt };
-}
+const run = (events: InteractionEvent[]) => replayThroughDetector(events);
 
 const harvestOut = (r: () => number) => 500 + Math.floor(r() * 900);
 const cotChat: Shape = { messages: (q) => [user(`${COT}\n\n${q}`)], out: harvestOut };

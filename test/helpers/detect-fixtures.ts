@@ -1,6 +1,9 @@
 // What the detector's scenario tests share: the repository's prompt fixtures (real prompts, kept
-// small) and a seeded random source, so a scenario is the same on every run.
+// small), a seeded random source, so a scenario is the same on every run, and a replay that
+// follows each account's level.
 import { readFileSync } from 'node:fs';
+import { DetectorEngine, verdictRank, type EngineOptions } from '../../src/detect/index.ts';
+import type { InteractionEvent } from '../../src/events/index.ts';
 
 /** The prompts of one fixture file under test/fixtures/prompts (`distill/gsm8k-sample.jsonl`). */
 export function promptFixture(path: string): string[] {
@@ -17,4 +20,27 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * Feed `events` to a new detector in time order and follow each account: the highest level it
+ * reached at any time, its requests seen, and the request at which it first reached throttle.
+ */
+export function replayThroughDetector(events: InteractionEvent[], config: EngineOptions['config'] = {}) {
+  const e = new DetectorEngine({ config });
+  const all = [...events].sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
+  const seen = new Map<string, number>();
+  const highest = new Map<string, number>();
+  const throttledAt = new Map<string, number>();
+  for (const ev of all) {
+    e.ingest(ev);
+    const id = ev.account_id!;
+    seen.set(id, (seen.get(id) ?? 0) + 1);
+    const l = verdictRank(e.forAccount(id).level);
+    highest.set(id, Math.max(highest.get(id) ?? 0, l));
+    if (l >= verdictRank('throttle') && !throttledAt.has(id)) throttledAt.set(id, seen.get(id)!);
+  }
+  e.flush();
+  for (const id of seen.keys()) highest.set(id, Math.max(highest.get(id) ?? 0, verdictRank(e.forAccount(id).level)));
+  return { e, seen, highest, throttledAt };
 }

@@ -114,8 +114,12 @@ test('a slow dashboard query does not stall the gateway: model requests and the 
       assert.ok(chats.length >= 10, `model requests were served while the query ran (${chats.length})`);
       // The 99th percentile holds the bound; the worst single tick may include a scheduling hiccup
       // of a shared machine (the baseline above shows its size): it is compared with the in-thread stall below.
-      assert.ok(lateness.p99 < LATENESS_BOUND_MS, `event-loop lateness p99 ${lateness.p99.toFixed(1)} ms`);
-      assert.ok(chats[Math.floor(chats.length * 0.95)] < 2 * LATENESS_BOUND_MS, `model requests p95 ${chats[Math.floor(chats.length * 0.95)].toFixed(1)} ms`);
+      // A machine running other work (other test files at once) is late without any query: the
+      // bounds are those of its baseline when that is worse.
+      const latenessBound = Math.max(LATENESS_BOUND_MS, 2 * baseLateness.p99);
+      const chatBound = Math.max(2 * LATENESS_BOUND_MS, 2 * Math.max(...baseChats));
+      assert.ok(lateness.p99 < latenessBound, `event-loop lateness p99 ${lateness.p99.toFixed(1)} ms (bound ${latenessBound.toFixed(1)} ms)`);
+      assert.ok(chats[Math.floor(chats.length * 0.95)] < chatBound, `model requests p95 ${chats[Math.floor(chats.length * 0.95)].toFixed(1)} ms (bound ${chatBound.toFixed(1)} ms)`);
 
       // The same first query in this thread (the previous behaviour) blocks the event loop for its whole length.
       const inline = sqliteUsageStore(other, { thread: 'inline' });

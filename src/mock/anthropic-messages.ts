@@ -4,11 +4,11 @@
  * `content_block_start`, `ping`, `content_block_delta`, `content_block_stop`, `message_delta`,
  * `message_stop`.
  */
-import { createHash } from 'node:crypto';
 import { isRecord, REPLY_PRIMER_TOKENS, TOKENS_PER_MESSAGE, type HandlerContext, type Reply } from './context.ts';
 import type { Frame } from './pacer.ts';
 import { buildPlan, decideTools, type Plan, type ToolChoice, type ToolSpec } from './plan.ts';
 import { hashString, Rng } from './text.ts';
+import { sealThinking, verifyThinking } from './thinking-seal.ts';
 import { countTokens } from './tokens.ts';
 import { ids, MockApiError, sseEvent } from './wire.ts';
 
@@ -126,15 +126,33 @@ function readToolChoice(choice: unknown): { choice: ToolChoice; parallel: boolea
   }
 }
 
-/** An opaque, deterministic stand-in for a thinking block's `signature` (base64, a few hundred characters). */
-function thinkingSignature(thinking: string, seed: number): string {
-  const parts: Buffer[] = [];
-  let block = createHash('sha256').update(`${seed}:${thinking}`).digest();
-  for (let i = 0; i < 8; i++) {
-    parts.push(block);
-    block = createHash('sha256').update(block).digest();
-  }
-  return Buffer.concat(parts).toString('base64');
+/**
+ * The prompt that makes the API return its thinking as a `redacted_thinking` block, documented
+ * for testing how clients handle one.
+ */
+const REDACTED_THINKING_TRIGGER = 'ANTHROPIC_MAGIC_STRING_TRIGGER_REDACTED_THINKING_46C9A13E193C177646C7398A98432ECCCE4C1253D5E2D82641AC0E52CC2876CB';
+
+/**
+ * Thinking blocks sent back (tool-use loops, later turns) must be exactly as the API returned
+ * them: the real API verifies each block's `signature` (`data` for redacted thinking) and refuses
+ * a changed or missing one with 400.
+ */
+function verifyReturnedThinking(messages: unknown[], seed: number): void {
+  messages.forEach((m, i) => {
+    if (!isRecord(m) || !Array.isArray(m.content)) return;
+    m.content.forEach((block: unknown, j: number) => {
+      if (!isRecord(block)) return;
+      const at = `messages.${i}.content.${j}`;
+      if (block.type === 'thinking') {
+        if (typeof block.thinking !== 'string') throw invalid(`${at}.thinking.thinking: Field required`);
+        if (typeof block.signature !== 'string') throw invalid(`${at}.thinking.signature: Field required`);
+        if (!verifyThinking(seed, 'thinking', block.thinking, block.signature)) throw invalid(`${at}: Invalid \`signature\` in \`thinking\` block`);
+      } else if (block.type === 'redacted_thinking') {
+        if (typeof block.data !== 'string') throw invalid(`${at}.redacted_thinking.data: Field required`);
+        if (!verifyThinking(seed, 'redacted_thinking', '', block.data)) throw invalid(`${at}: Invalid \`data\` in \`redacted_thinking\` block`);
+      }
+    });
+  });
 }
 
 /** `output_config.effort` as a multiplier of the medium thinking length. */
@@ -200,6 +218,7 @@ export function handleMessages(ctx: HandlerContext): Reply {
   const thinking = readThinking(body.thinking, maxTokens, choice);
   const stop = Array.isArray(body.stop_sequences) ? body.stop_sequences.filter((s): s is string => typeof s === 'string') : [];
 
+  verifyReturnedThinking(messages, ctx.seed);
   const prompt = readPrompt(body, messages);
   const seed = hashString(`${model}\u0000${typeof body.system === 'string' ? body.system : ''}\u0000${prompt.hashText}`, ctx.seed);
   const rng = new Rng(seed);
@@ -214,8 +233,9 @@ export function handleMessages(ctx: HandlerContext): Reply {
   const structured = format?.type === 'json_schema' ? { schema: format.schema ?? {} } : undefined;
   const plan = buildPlan({ seed, answerTokens: answer, reasoningTokens: reasoningTarget, reasoningCap: thinking?.budget ?? null, maxTokens, tools: chosen, toolPreamble: true, stop, structured });
 
-  const thinkingText = thinking && thinking.display === 'summarized' ? plan.reasoningText : '';
-  const signature = thinking ? thinkingSignature(plan.reasoningText, seed) : '';
+  const redacted = thinking !== null && prompt.lastUserText.includes(REDACTED_THINKING_TRIGGER);
+  const thinkingText = thinking && !redacted && thinking.display === 'summarized' ? plan.reasoningText : '';
+  const signature = thinking ? sealThinking(ctx.seed, redacted ? 'redacted_thinking' : 'thinking', thinkingText, plan.reasoningText) : '';
   const toolIds = plan.toolCalls.map(() => ids.anthropicToolUse());
   // Cached prefix tokens are reported apart from input_tokens, as the API does.
   const cache = ctx.promptCache?.anthropicRequest(body) ?? { write: 0, read: 0 };
@@ -234,7 +254,8 @@ export function handleMessages(ctx: HandlerContext): Reply {
 
   if (body.stream !== true) {
     const content: unknown[] = [];
-    if (thinking) content.push({ type: 'thinking', thinking: thinkingText, signature });
+    if (redacted) content.push({ type: 'redacted_thinking', data: signature });
+    else if (thinking) content.push({ type: 'thinking', thinking: thinkingText, signature });
     if (plan.text.length > 0) content.push({ type: 'text', text: plan.answerText });
     plan.toolCalls.forEach((call, k) => {
       let input: unknown = {};
@@ -263,7 +284,13 @@ export function handleMessages(ctx: HandlerContext): Reply {
       pinged = true;
     }
   };
-  if (thinking) {
+  if (redacted) {
+    // A redacted block arrives whole in its content_block_start, with no deltas.
+    start({ type: 'redacted_thinking', data: signature });
+    frames.push({ data: '', tokens: plan.reasoningTokens });
+    emit('content_block_stop', { index });
+    index++;
+  } else if (thinking) {
     start({ type: 'thinking', thinking: '', signature: '' });
     if (thinking.display === 'summarized') {
       for (const piece of plan.reasoning) emit('content_block_delta', { index, delta: { type: 'thinking_delta', thinking: piece } }, 1);

@@ -218,6 +218,71 @@ describe('messages', () => {
     assert.equal(final.usage.output_tokens_details?.thinking_tokens, tokens(thinkingText));
   });
 
+  test('thinking blocks sent back in a tool-use loop are verified: unchanged ones pass, modified or unsigned ones get 400', async () => {
+    const thinkingOn = { type: 'enabled' as const, budget_tokens: 1024 };
+    const first = await client.messages.create({ model: MODEL, max_tokens: 4096, thinking: thinkingOn, tools: [weatherTool], messages: [{ role: 'user', content: 'Check get_weather for Seoul' }] });
+    const use = first.content.find((b) => b.type === 'tool_use')!;
+    assert.ok(use.type === 'tool_use');
+    const loop = (assistant: unknown[]) => ({
+      model: MODEL, max_tokens: 4096, thinking: thinkingOn, tools: [weatherTool],
+      messages: [
+        { role: 'user', content: 'Check get_weather for Seoul' },
+        { role: 'assistant', content: assistant },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: '18 degrees' }] },
+      ],
+    });
+    const post = async (body: unknown) => {
+      const res = await fetch(`${mock.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const ok = await post(loop(first.content));
+    assert.equal(ok.status, 200, `the blocks exactly as returned are accepted: ${JSON.stringify(ok.body).slice(0, 300)}`);
+    const [thinking, ...rest] = first.content;
+    assert.ok(thinking.type === 'thinking');
+    const edited = await post(loop([{ ...thinking, thinking: thinking.thinking + ' And one more thought.' }, ...rest]));
+    assert.equal(edited.status, 400, 'edited thinking text is refused');
+    assert.deepEqual(edited.body.error, { type: 'invalid_request_error', message: 'messages.1.content.0: Invalid `signature` in `thinking` block' });
+    assert.equal(edited.body.type, 'error');
+    const flipped = thinking.signature.slice(0, 40) + (thinking.signature[40] === 'A' ? 'B' : 'A') + thinking.signature.slice(41);
+    assert.equal((await post(loop([{ ...thinking, signature: flipped }, ...rest]))).status, 400, 'a changed signature is refused');
+    assert.equal((await post(loop([{ ...thinking, signature: 'c2lnbmF0dXJl' }, ...rest]))).status, 400, 'a made-up signature is refused');
+    const unsigned = await post(loop([{ type: 'thinking', thinking: thinking.thinking }, ...rest]));
+    assert.equal(unsigned.status, 400);
+    assert.equal(unsigned.body.error.message, 'messages.1.content.0.thinking.signature: Field required');
+    // A signature from another deployment (another key) does not verify here.
+    const other = await createMockUpstream({ port: 0, seed: 99 });
+    try {
+      const foreign = await new Anthropic({ baseURL: other.url, apiKey: 'x', maxRetries: 0 }).messages.create({ model: MODEL, max_tokens: 4096, thinking: thinkingOn, tools: [weatherTool], messages: [{ role: 'user', content: 'Check get_weather for Seoul' }] });
+      assert.equal((await post(loop(foreign.content))).status, 400, 'another server\'s signature is refused');
+    } finally {
+      await other.close();
+    }
+    // Omitted thinking comes back with its empty text and still verifies; streamed signatures verify too.
+    const omitted = await client.messages.create({ model: MODEL, max_tokens: 4096, thinking: { ...thinkingOn, display: 'omitted' }, tools: [weatherTool], messages: [{ role: 'user', content: 'Check get_weather for Seoul' }] });
+    assert.equal((await post(loop(omitted.content))).status, 200, 'omitted thinking sent back unchanged is accepted');
+    const streamed = await client.messages.stream({ model: MODEL, max_tokens: 4096, thinking: thinkingOn, tools: [weatherTool], messages: [{ role: 'user', content: 'Check get_weather for Seoul' }] }).finalMessage();
+    assert.equal((await post(loop(streamed.content))).status, 200, 'a streamed thinking block sent back is accepted');
+  });
+
+  test('redacted thinking: the documented trigger string gives a redacted_thinking block whose data is verified when sent back', async () => {
+    const trigger = 'ANTHROPIC_MAGIC_STRING_TRIGGER_REDACTED_THINKING_46C9A13E193C177646C7398A98432ECCCE4C1253D5E2D82641AC0E52CC2876CB';
+    const ask = { model: MODEL, max_tokens: 4096, thinking: { type: 'enabled' as const, budget_tokens: 1024 }, messages: [{ role: 'user' as const, content: trigger }] };
+    const first = await client.messages.create(ask);
+    const redacted = first.content.find((b) => b.type === 'redacted_thinking');
+    assert.ok(redacted && redacted.type === 'redacted_thinking', `content: ${first.content.map((b) => b.type).join()}`);
+    assert.match(redacted.data, /^[A-Za-z0-9+/]+=*$/);
+    const next = (assistant: unknown[]) => fetch(`${mock.url}/v1/messages`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ ...ask, messages: [...ask.messages, { role: 'assistant', content: assistant }, { role: 'user', content: 'Go on.' }] }),
+    });
+    assert.equal((await next(first.content)).status, 200);
+    const idx = first.content.indexOf(redacted);
+    const tampered = first.content.map((b, i) => (i === idx ? { type: 'redacted_thinking', data: 'QUJD' + redacted.data.slice(4) } : b));
+    const res = await next(tampered);
+    assert.equal(res.status, 400);
+    assert.equal(((await res.json()) as any).error.message, `messages.1.content.${idx}: Invalid \`data\` in \`redacted_thinking\` block`);
+  });
+
   test('after a tool_result the model answers in text', async () => {
     const msg = await client.messages.create({
       model: MODEL,

@@ -3,7 +3,10 @@
  * text and tool calls, cut to the output budget and stop sequences, with exact token counts.
  * The adapters for each API turn a plan into that API's JSON or SSE events.
  */
-import { Rng, WORDS, answerPieces, reasoningPieces } from './text.ts';
+import { Rng, answerPieces, reasoningPieces } from './text.ts';
+import { valueForSchema } from './schema-values.ts';
+
+export { valueForSchema };
 import { countTokens, tokenPieces } from './tokens.ts';
 
 /** A tool the client offered: its name and JSON Schema for the arguments. */
@@ -49,75 +52,8 @@ export function decideTools(input: ToolDecisionInput, rng: Rng): ToolSpec[] {
   return [];
 }
 
-const CITIES = ['Paris', 'London', 'Tokyo', 'Berlin', 'Lisbon', 'Toronto', 'Nairobi', 'Sydney', 'Lima', 'Seoul'];
-const NAMES = ['Alex', 'Sam', 'Jordan', 'Taylor', 'Morgan', 'Riley'];
-
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function words(rng: Rng, count: number): string {
-  const out: string[] = [];
-  for (let i = 0; i < count; i++) out.push(rng.pick(i % 2 === 0 ? WORDS.adj : WORDS.noun));
-  return out.join(' ');
-}
-
-/** A deterministic value that satisfies the common parts of a JSON Schema. */
-export function valueForSchema(schema: unknown, propertyName: string, rng: Rng, depth = 0): unknown {
-  if (!isRecord(schema) || depth > 5) return words(rng, 2);
-  if ('const' in schema) return schema.const;
-  if (Array.isArray(schema.enum) && schema.enum.length > 0) return rng.pick(schema.enum);
-  for (const key of ['anyOf', 'oneOf'] as const) {
-    const options = schema[key];
-    if (Array.isArray(options) && options.length > 0) {
-      const nonNull = options.find((o) => !(isRecord(o) && o.type === 'null')) ?? options[0];
-      return valueForSchema(nonNull, propertyName, rng, depth + 1);
-    }
-  }
-  let type = schema.type;
-  if (Array.isArray(type)) type = type.find((t) => t !== 'null') ?? type[0];
-  if (type === undefined && isRecord(schema.properties)) type = 'object';
-  const name = propertyName.toLowerCase();
-  switch (type) {
-    case 'integer':
-    case 'number': {
-      const min = typeof schema.minimum === 'number' ? Math.ceil(schema.minimum) : 1;
-      const max = typeof schema.maximum === 'number' ? Math.floor(schema.maximum) : min + 99;
-      const n = rng.range(min, Math.max(min, max));
-      return type === 'number' && n + 0.5 <= max ? n + 0.5 : n;
-    }
-    case 'boolean':
-      return rng.int(2) === 1;
-    case 'null':
-      return null;
-    case 'array': {
-      const minItems = typeof schema.minItems === 'number' ? schema.minItems : 1;
-      const count = Math.max(minItems, 1);
-      const out: unknown[] = [];
-      for (let i = 0; i < count && i < 8; i++) out.push(valueForSchema(schema.items, propertyName, rng, depth + 1));
-      return out;
-    }
-    case 'object': {
-      const props = isRecord(schema.properties) ? schema.properties : {};
-      const required = Array.isArray(schema.required) ? schema.required.filter((k): k is string => typeof k === 'string') : null;
-      const keys = required && required.length > 0 ? required : Object.keys(props);
-      const out: Record<string, unknown> = {};
-      for (const key of keys) out[key] = valueForSchema(props[key], key, rng, depth + 1);
-      return out;
-    }
-    default: {
-      const format = schema.format;
-      if (format === 'date') return '2025-06-01';
-      if (format === 'date-time') return '2025-06-01T12:00:00Z';
-      if (format === 'email') return 'user@example.com';
-      if (format === 'uri' || format === 'url') return 'https://example.com/';
-      if (/city|location|place|town|destination|origin/.test(name)) return rng.pick(CITIES);
-      if (/unit/.test(name)) return 'celsius';
-      if (/name/.test(name)) return rng.pick(NAMES);
-      if (/query|search|question|prompt|text|q$/.test(name)) return words(rng, 3);
-      return words(rng, 2);
-    }
-  }
 }
 
 /** Arguments for a tool call as the model would write them: compact JSON. */

@@ -5,6 +5,10 @@ import { answerPieces, hashString, reasoningPieces, Rng, WORDS } from './text.ts
 import { buildPlan, decideTools, valueForSchema, type ToolSpec } from './plan.ts';
 import { countTokens, tokenPieces } from './tokens.ts';
 import { ModelCatalogue, reasoningStyle } from './models.ts';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
 
 const tokens = (s: string) => encode(s, { disallowedSpecial: new Set() }).length;
 
@@ -117,6 +121,69 @@ test('tool arguments satisfy the schema and are counted exactly', () => {
   const cut = buildPlan({ seed: 5, answerTokens: 10, reasoningTokens: 0, maxTokens: tokens('get_weather') + 2, tools: [weather], toolPreamble: false, stop: [] });
   assert.equal(cut.finish, 'length');
   assert.equal(cut.outputTokens, tokens('get_weather') + 2);
+});
+
+test('structured output values satisfy the whole schema and read like real values', () => {
+  const schema = {
+    type: 'object',
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      title: { type: 'string' },
+      summary: { type: 'string', description: 'One paragraph' },
+      contact_email: { type: 'string', format: 'email' },
+      website: { type: 'string', format: 'uri' },
+      created_at: { type: 'string', format: 'date-time' },
+      due: { type: 'string', format: 'date' },
+      sku: { type: 'string', pattern: '^[A-Z]{3}-[0-9]{4}$' },
+      blurb: { type: 'string', minLength: 30, maxLength: 60 },
+      code: { type: 'string', maxLength: 4 },
+      confidence: { type: 'number', minimum: 0.1, maximum: 0.9 },
+      rating: { type: 'integer', exclusiveMinimum: 0, exclusiveMaximum: 6 },
+      price: { type: 'number', minimum: 1, maximum: 500, multipleOf: 0.01 },
+      status: { enum: ['open', 'closed'] },
+      priority: { type: ['string', 'null'], enum: ['low', 'high', null] },
+      tags: { type: 'array', items: { type: 'string' }, minItems: 2, maxItems: 4, uniqueItems: true },
+      steps: { type: 'array', items: { $ref: '#/$defs/step' }, minItems: 1, maxItems: 5 },
+      address: {
+        type: 'object',
+        properties: { street: { type: 'string' }, city: { type: 'string' }, postal_code: { type: 'string' }, country: { type: 'string' } },
+        required: ['street', 'city', 'postal_code', 'country'],
+        additionalProperties: false,
+      },
+      owner: { allOf: [{ $ref: '#/$defs/person' }] },
+      active: { type: 'boolean' },
+      note: { anyOf: [{ type: 'string' }, { type: 'null' }] },
+    },
+    $defs: {
+      step: { type: 'object', properties: { order: { type: 'integer', minimum: 1 }, instruction: { type: 'string' } }, required: ['order', 'instruction'], additionalProperties: false },
+      person: { type: 'object', properties: { name: { type: 'string' }, age: { type: 'integer', minimum: 18, maximum: 99 } }, required: ['name', 'age'], additionalProperties: false },
+    },
+    additionalProperties: false,
+  } as const;
+  const required = Object.keys(schema.properties);
+  const full = { ...schema, required };
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats(ajv);
+  const validate = ajv.compile(full);
+  const wordCount = (s: string) => s.split(/\s+/).filter(Boolean).length;
+  for (let seed = 1; seed <= 25; seed++) {
+    const value = valueForSchema(full, 'answer', new Rng(seed)) as Record<string, any>;
+    const valid: boolean = validate(value);
+    assert.ok(valid, `seed ${seed}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(value)}`);
+    assert.ok(wordCount(value.summary) >= 8 && /[.!?]$/.test(value.summary), `a summary is prose, not a two-word label: ${JSON.stringify(value.summary)}`);
+    assert.ok(/^[A-Z]/.test(value.title) && wordCount(value.title) >= 2, `a title reads like one: ${JSON.stringify(value.title)}`);
+    assert.ok(wordCount(value.steps[0].instruction) >= 4, `an instruction is a sentence: ${JSON.stringify(value.steps[0].instruction)}`);
+    assert.ok(/^\d+ [A-Z]/.test(value.address.street), `a street has a number and a name: ${JSON.stringify(value.address.street)}`);
+    assert.deepEqual(value.steps.map((s: any) => s.order), value.steps.map((_: unknown, i: number) => i + 1), 'steps are numbered in order');
+  }
+  const again = valueForSchema(full, 'answer', new Rng(7));
+  assert.deepEqual(again, valueForSchema(full, 'answer', new Rng(7)), 'deterministic for a seed');
+  // Optional properties: the required ones are always there.
+  const partial = valueForSchema({ type: 'object', properties: { a: { type: 'string' }, b: { type: 'integer' } }, required: ['b'] }, 'x', new Rng(3)) as Record<string, unknown>;
+  assert.ok(Number.isInteger(partial.b));
+  // A recursive schema ends.
+  const tree = { $ref: '#/$defs/node', $defs: { node: { type: 'object', properties: { label: { type: 'string' }, children: { type: 'array', items: { $ref: '#/$defs/node' } } }, required: ['label', 'children'] } } };
+  assert.ok(ajv.validate(tree, valueForSchema(tree, 'answer', new Rng(1))), 'a recursive schema gives a finite valid value');
 });
 
 test('model catalogue patterns and reasoning styles', () => {

@@ -92,3 +92,26 @@ export function reasoningStyle(model: string): ReasoningStyle {
   if (styleCache.size < 1024) styleCache.set(model, style);
   return style;
 }
+
+/**
+ * Whether a name is one of Anthropic's models. The Anthropic API lists and describes only its
+ * own (Claude) models, so the mock's Anthropic flavour of `GET /v1/models` shows only these.
+ */
+export function isAnthropicModel(id: string): boolean {
+  return /^claude-/i.test(id);
+}
+
+/**
+ * A model as the Anthropic API describes one: `display_name` in its wording ("Claude Sonnet 4.5"
+ * for `claude-sonnet-4-5`, "Claude Haiku 3.5" for `claude-3-5-haiku-20241022`) and `created_at`
+ * the snapshot's date when the id carries one.
+ */
+export function anthropicModelObject(id: string): { type: 'model'; id: string; display_name: string; created_at: string } {
+  const dated = /-(\d{4})(\d{2})(\d{2})$/.exec(id);
+  const parts = id.replace(/-(\d{8}|latest)$/, '').split('-').slice(1);
+  const words = parts.filter((p) => !/^\d+$/.test(p)).map((p) => p[0].toUpperCase() + p.slice(1));
+  const version = parts.filter((p) => /^\d+$/.test(p)).join('.');
+  const display = ['Claude', ...words, version].filter((p) => p.length > 0).join(' ');
+  const createdAt = dated ? `${dated[1]}-${dated[2]}-${dated[3]}T00:00:00Z` : '2025-01-01T00:00:00Z';
+  return { type: 'model', id, display_name: display, created_at: createdAt };
+}

@@ -341,6 +341,38 @@ describe('cli', () => {
 });
 
 describe('model list', () => {
+  test('the Anthropic flavour lists only Claude models, in the API\'s shape, and does not serve other families', async () => {
+    const m = await createMockUpstream({ host: '127.0.0.1', port: 0, latencyMs: 0, listedModels: ['claude-opus-4-8', 'gpt-4o-mini', 'claude-3-5-haiku-20241022', 'mock-model', 'claude-sonnet-5', 'o3'] });
+    try {
+      for (const headers of [{ 'anthropic-version': '2023-06-01' }, { 'anthropic-version': '2023-06-01', 'x-api-key': 'k' }, { 'x-api-key': 'k' }] as Record<string, string>[]) {
+        const res = await fetch(`${m.url}/v1/models`, { headers });
+        assert.equal(res.status, 200);
+        const page = (await res.json()) as any;
+        assert.deepEqual(page.data.map((x: any) => x.id), ['claude-opus-4-8', 'claude-3-5-haiku-20241022', 'claude-sonnet-5'], `only Claude models with ${Object.keys(headers).join('+')}`);
+        assert.deepEqual(Object.keys(page).sort(), ['data', 'first_id', 'has_more', 'last_id']);
+        assert.equal(page.has_more, false);
+        assert.equal(page.first_id, 'claude-opus-4-8');
+        assert.equal(page.last_id, 'claude-sonnet-5');
+        assert.deepEqual(page.data.map((x: any) => x.display_name), ['Claude Opus 4.8', 'Claude Haiku 3.5', 'Claude Sonnet 5'], 'display names as the API words them, not the id');
+        for (const x of page.data) {
+          assert.equal(x.type, 'model');
+          assert.match(x.created_at, /^\d{4}-\d{2}-\d{2}T00:00:00Z$/);
+        }
+        assert.equal(page.data[1].created_at, '2024-10-22T00:00:00Z', 'a dated snapshot was created on its date');
+      }
+      const other = await fetch(`${m.url}/v1/models/gpt-4o-mini`, { headers: { 'anthropic-version': '2023-06-01' } });
+      assert.equal(other.status, 404, 'another family is not an Anthropic model');
+      assert.equal(((await other.json()) as any).error.type, 'not_found_error');
+      const one = (await (await fetch(`${m.url}/v1/models/claude-sonnet-5`, { headers: { 'anthropic-version': '2023-06-01' } })).json()) as any;
+      assert.deepEqual(one, { type: 'model', id: 'claude-sonnet-5', display_name: 'Claude Sonnet 5', created_at: one.created_at });
+      // The OpenAI flavour still lists every model the mock serves.
+      const oa = (await (await fetch(`${m.url}/v1/models`)).json()) as any;
+      assert.equal(oa.data.length, 6);
+    } finally {
+      await m.close();
+    }
+  });
+
   test('the Anthropic list is paged as the API pages it, and the SDK walks every page', async () => {
     const listed = Array.from({ length: 45 }, (_, i) => `claude-test-${String(i).padStart(2, '0')}`);
     const m = await createMockUpstream({ host: '127.0.0.1', port: 0, latencyMs: 0, models: ['claude-*'], listedModels: listed });

@@ -8,7 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { handleCountTokens, handleMessages } from './anthropic-messages.ts';
 import { isRecord, type HandlerContext, type Reply } from './context.ts';
-import { ModelCatalogue } from './models.ts';
+import { anthropicModelObject, isAnthropicModel, ModelCatalogue } from './models.ts';
 import { PromptCache } from './prompt-cache.ts';
 import { handleChatCompletions } from './openai-chat.ts';
 import { handleCompletions } from './openai-completions.ts';
@@ -291,13 +291,16 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
   };
 
   const handleModels = (req: IncomingMessage, res: ServerResponse, path: string, query: string, started: number): void => {
-    const flavour: Flavour = req.headers['anthropic-version'] !== undefined ? 'anthropic' : 'openai';
+    // The Anthropic SDK sends anthropic-version; an Anthropic-style key alone (no Bearer) asks in that flavour too.
+    const anthropicStyle = req.headers['anthropic-version'] !== undefined || (req.headers['x-api-key'] !== undefined && req.headers.authorization === undefined);
+    const flavour: Flavour = anthropicStyle ? 'anthropic' : 'openai';
     const authError = checkAuth(req, flavour);
     record({ at: Date.now(), method: 'GET', path, headers: redact(req.headers), body: undefined, authorized: apiKey === null ? null : authError === null });
     later(res, latencyMs, () => {
       if (authError) return sendError(res, authError, flavour, started);
       if (path === '/v1/models') {
-        const body = flavour === 'anthropic' ? anthropicModelPage(catalogue.listed, new URLSearchParams(query)) : {
+        // The Anthropic API lists only Anthropic's own models.
+        const body = flavour === 'anthropic' ? anthropicModelPage(catalogue.listed.filter(isAnthropicModel), new URLSearchParams(query)) : {
           object: 'list', data: catalogue.listed.map((id) => ({ id, object: 'model', created: 1735689600, owned_by: 'warden-mock' })),
         };
         if (body instanceof MockApiError) return sendError(res, body, flavour, started);
@@ -309,7 +312,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
       } catch {
         id = path.slice('/v1/models/'.length);
       }
-      if (!catalogue.accepts(id)) {
+      if (!catalogue.accepts(id) || (flavour === 'anthropic' && !isAnthropicModel(id))) {
         const err =
           flavour === 'anthropic'
             ? new MockApiError(404, `model: ${id.slice(0, 200)}`)
@@ -318,7 +321,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
       }
       const body =
         flavour === 'anthropic'
-          ? { type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' }
+          ? anthropicModelObject(id)
           : { id, object: 'model', created: 1735689600, owned_by: 'warden-mock' };
       sendJson(res, 200, JSON.stringify(body), flavour, started);
     });
@@ -609,7 +612,7 @@ export function anthropicModelPage(ids: readonly string[], q: URLSearchParams): 
   else end = Math.min(end, start + limit);
   const page = ids.slice(start, end);
   return {
-    data: page.map((id) => ({ type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' })),
+    data: page.map(anthropicModelObject),
     has_more: before !== null && after === null ? start > 0 : end < ids.length,
     first_id: page[0] ?? null,
     last_id: page[page.length - 1] ?? null,

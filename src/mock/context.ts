@@ -23,6 +23,8 @@ export interface HandlerContext {
   omitUsage: boolean;
   /** The server's prompt cache (cache counts in usage); absent: none reported. */
   promptCache?: PromptCache;
+  /** Whether a Responses id is stored here (for `previous_response_id`); absent: not checked. */
+  isStoredResponse?: (id: string) => boolean;
 }
 
 export interface Reply {

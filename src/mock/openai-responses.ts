@@ -140,6 +140,11 @@ export function handleResponses(ctx: HandlerContext): Reply {
   if (input !== undefined && input !== null && typeof input !== 'string' && !Array.isArray(input)) {
     throw new MockApiError(400, `Invalid type for 'input': expected one of a string or array of input items, but got ${typeof input} instead.`, { param: 'input', code: 'invalid_type' });
   }
+  // Only a stored response can be continued: one made with `store: false`, deleted or never made is refused as the API refuses it.
+  const previous = body.previous_response_id;
+  if (typeof previous === 'string' && ctx.isStoredResponse && !ctx.isStoredResponse(previous)) {
+    throw new MockApiError(400, `Previous response with id '${previous.slice(0, 200)}' not found.`, { param: 'previous_response_id', code: 'previous_response_not_found' });
+  }
   const maxOutputTokens = checkInteger(body.max_output_tokens, 'max_output_tokens', 16, null);
   const topLogprobs = checkInteger(body.top_logprobs, 'top_logprobs', 0, 20) ?? 0;
   const include = Array.isArray(body.include) ? body.include : [];

@@ -408,6 +408,39 @@ describe('responses', () => {
     assert.ok(part.type === 'output_text');
     assert.equal(part.logprobs!.map((l) => l.token).join(''), part.text);
   });
+
+  test('stored responses: kept by default and read back; `store: false` ones are not, and cannot be continued', async () => {
+    const kept = await client.responses.create({ model: 'gpt-4.1', input: 'Keep this one.' });
+    assert.equal((kept as any).store, true);
+    assert.equal((await client.responses.retrieve(kept.id)).id, kept.id, 'a stored response is read back');
+    const notFound = async (id: string) => {
+      const res = await fetch(`${mock.url}/v1/responses/${id}`, { headers: { authorization: 'Bearer x' } });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    for (const stream of [false, true]) {
+      let id: string;
+      if (stream) {
+        const s = client.responses.stream({ model: 'gpt-4.1', input: 'Do not keep this one.', store: false });
+        const final = await s.finalResponse();
+        assert.equal((final as any).store, false);
+        id = final.id;
+      } else {
+        const unstored = await client.responses.create({ model: 'gpt-4.1', input: 'Do not keep this one.', store: false });
+        assert.equal((unstored as any).store, false);
+        id = unstored.id;
+      }
+      const got = await notFound(id);
+      assert.equal(got.status, 404, `an unstored response (stream: ${stream}) cannot be read back`);
+      assert.deepEqual(got.body.error, { message: `Response with id '${id}' not found.`, type: 'invalid_request_error', param: null, code: null });
+      assert.equal((await fetch(`${mock.url}/v1/responses/${id}/input_items`, { headers: { authorization: 'Bearer x' } })).status, 404);
+      // Continuing it is refused as the API refuses it.
+      const cont = await fetch(`${mock.url}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer x' }, body: JSON.stringify({ model: 'gpt-4.1', input: 'And then?', previous_response_id: id }) });
+      assert.equal(cont.status, 400, 'an unstored response cannot be continued');
+      assert.deepEqual(((await cont.json()) as any).error, { message: `Previous response with id '${id}' not found.`, type: 'invalid_request_error', param: 'previous_response_id', code: 'previous_response_not_found' });
+    }
+    const next = await client.responses.create({ model: 'gpt-4.1', input: 'And then?', previous_response_id: kept.id });
+    assert.equal(next.previous_response_id, kept.id, 'a stored response can be continued');
+  });
 });
 
 describe('models', () => {

@@ -433,6 +433,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
           answerTokensOverride: answerOverride,
           omitUsage,
           promptCache,
+          isStoredResponse: (id) => storedResponses.has(id),
         });
       }
     } catch (err) {

@@ -95,3 +95,18 @@ test('every answer on a stored response names the request: input items, delete, 
   assert.equal(err.status, 404, `the upstream's 404 after the delete (${err})`);
   assert.ok(err.requestID, 'the SDK error names the request');
 });
+
+test('a response made with `store: false` is not kept: reading it back is 404 and continuing it 400, as the API answers', async () => {
+  const alice = client(ALICE);
+  const made = await alice.responses.create({ model: 'gpt-4.1', input: 'Do not keep this.', store: false });
+  assert.equal((made as any).store, false);
+  // The owner is recorded, so the request reaches the upstream, which keeps nothing: its answer is passed on.
+  await assert.rejects(alice.responses.retrieve(made.id), (e: any) => e.status === 404 && e.error.message === `Response with id '${made.id}' not found.`, 'nothing to read back');
+  await assert.rejects(
+    alice.responses.create({ model: 'gpt-4.1', input: 'And then?', previous_response_id: made.id }),
+    (e: any) => e.status === 400 && e.error.code === 'previous_response_not_found' && e.error.param === 'previous_response_id',
+    'nothing to continue',
+  );
+  const kept = await alice.responses.create({ model: 'gpt-4.1', input: 'Keep this.' });
+  assert.equal((await alice.responses.retrieve(kept.id)).id, kept.id, 'the default keeps it');
+});

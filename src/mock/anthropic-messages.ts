@@ -238,13 +238,13 @@ export function handleMessages(ctx: HandlerContext): Reply {
   const signature = thinking ? sealThinking(ctx.seed, redacted ? 'redacted_thinking' : 'thinking', thinkingText, plan.reasoningText) : '';
   const toolIds = plan.toolCalls.map(() => ids.anthropicToolUse());
   // Cached prefix tokens are reported apart from input_tokens, as the API does.
-  const cache = ctx.promptCache?.anthropicRequest(body) ?? { write: 0, read: 0 };
+  const cache = ctx.promptCache?.anthropicRequest(body) ?? { write: 0, read: 0, write1h: 0 };
   const uncached = Math.max(0, prompt.inputTokens - cache.write - cache.read);
   const usage: Record<string, unknown> = {
     input_tokens: uncached,
     cache_creation_input_tokens: cache.write,
     cache_read_input_tokens: cache.read,
-    cache_creation: { ephemeral_5m_input_tokens: cache.write, ephemeral_1h_input_tokens: 0 },
+    cache_creation: { ephemeral_5m_input_tokens: cache.write - cache.write1h, ephemeral_1h_input_tokens: cache.write1h },
     output_tokens: plan.outputTokens,
     service_tier: 'standard',
   };

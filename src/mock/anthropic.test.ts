@@ -313,6 +313,23 @@ describe('messages', () => {
     assert.equal(msg.usage.output_tokens, tokens(block.text));
   });
 
+  test('prompt caching: cache writes are split by the breakpoint\'s ttl (5m default, 1h when asked)', async () => {
+    const long = Array.from({ length: 400 }, (_, i) => `Rule ${i}: answer politely.`).join(' ');
+    const ask = (ttl: '5m' | '1h' | undefined, salt: string) => client.messages.create({
+      model: MODEL, max_tokens: 64,
+      system: [{ type: 'text', text: `${salt} ${long}`, cache_control: ttl ? { type: 'ephemeral', ttl } : { type: 'ephemeral' } }],
+      messages: [{ role: 'user', content: 'Hello' }],
+    });
+    const plain = await ask(undefined, 'A');
+    assert.ok((plain.usage.cache_creation_input_tokens ?? 0) >= 1024);
+    assert.deepEqual(plain.usage.cache_creation, { ephemeral_5m_input_tokens: plain.usage.cache_creation_input_tokens, ephemeral_1h_input_tokens: 0 });
+    const hour = await ask('1h', 'B');
+    assert.deepEqual(hour.usage.cache_creation, { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: hour.usage.cache_creation_input_tokens }, 'a 1h breakpoint writes a 1h entry');
+    const again = await ask('1h', 'B');
+    assert.equal(again.usage.cache_read_input_tokens, hour.usage.cache_creation_input_tokens);
+    assert.deepEqual(again.usage.cache_creation, { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 });
+  });
+
   test('count_tokens matches the input_tokens of a real call', async () => {
     const params = { model: MODEL, system: 'S', messages: [{ role: 'user' as const, content: 'Count me' }], tools: [weatherTool] };
     const counted = await client.messages.countTokens(params);

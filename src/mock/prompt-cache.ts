@@ -19,11 +19,22 @@ export class PromptCache {
   private readonly anthropic = new Map<string, true>();
   private readonly openai: string[] = [];
 
-  /** Anthropic: the tokens written to and read from the cache for this request (both 0 when nothing is marked or it is too short). */
-  anthropicRequest(body: Record<string, unknown>): { write: number; read: number } {
+  /**
+   * Anthropic: the tokens written to and read from the cache for this request (both 0 when nothing
+   * is marked or it is too short). `write1h`: the part of `write` up to the last breakpoint with
+   * `ttl: "1h"` (the API reports writes by TTL in `cache_creation`; 1h breakpoints come first).
+   */
+  anthropicRequest(body: Record<string, unknown>): { write: number; read: number; write1h: number } {
     const texts: string[] = [];
     let upTo = -1;
-    const take = (block: unknown, text: string) => { texts.push(text); if (isRecord(block) && block.cache_control != null) upTo = texts.length; };
+    let upTo1h = -1;
+    const take = (block: unknown, text: string) => {
+      texts.push(text);
+      if (isRecord(block) && block.cache_control != null) {
+        upTo = texts.length;
+        if (isRecord(block.cache_control) && block.cache_control.ttl === '1h') upTo1h = texts.length;
+      }
+    };
     if (Array.isArray(body.tools)) for (const t of body.tools) take(t, JSON.stringify(t));
     if (Array.isArray(body.system)) for (const b of body.system) take(b, isRecord(b) && typeof b.text === 'string' ? b.text : '');
     else if (typeof body.system === 'string') texts.push(body.system);
@@ -34,19 +45,20 @@ export class PromptCache {
         else if (Array.isArray(m.content)) for (const b of m.content) take(b, isRecord(b) ? (typeof b.text === 'string' ? b.text : JSON.stringify(b)) : '');
       }
     }
-    if (upTo < 0) return { write: 0, read: 0 };
+    if (upTo < 0) return { write: 0, read: 0, write1h: 0 };
     const prefix = texts.slice(0, upTo).join('\n');
     const tokens = countTokens(prefix);
-    if (tokens < MIN_CACHED_TOKENS) return { write: 0, read: 0 };
+    if (tokens < MIN_CACHED_TOKENS) return { write: 0, read: 0, write1h: 0 };
     const key = createHash('sha256').update(`${String(body.model)}\u0000${prefix}`).digest('hex');
     if (this.anthropic.has(key)) {
       this.anthropic.delete(key);
       this.anthropic.set(key, true);
-      return { write: 0, read: tokens };
+      return { write: 0, read: tokens, write1h: 0 };
     }
     this.anthropic.set(key, true);
     if (this.anthropic.size > KEPT) this.anthropic.delete(this.anthropic.keys().next().value as string);
-    return { write: tokens, read: 0 };
+    const write1h = upTo1h < 0 ? 0 : upTo1h === upTo ? tokens : Math.min(tokens, countTokens(texts.slice(0, upTo1h).join('\n')));
+    return { write: tokens, read: 0, write1h };
   }
 
   /** OpenAI: the cached tokens of a prompt (`joined` its text, `tokens` its count): the longest prefix seen before, in steps of 128, from 1,024. */

@@ -401,7 +401,8 @@ interface EraseSummary {
   account_id: string; changed: boolean; held_by: string[]; override_hold: boolean; keys_revoked: number; account_fields: number; identity_changes: number;
   events: number; usage_rows: number; ledger_entries: number; files: number; batches: number; ledger_record: string | null;
   detector: { link_keys: number; pair_evidence: number; forgotten: boolean; snapshot_written: boolean } | null;
-  cases: { cases: number; members: number; values: number; shared_values_kept: number; published_indicators: number } | null;
+  cases: { cases: number; members: number; values: number; shared_values_kept: number; published_indicators: number; withdrawn_indicators?: number; withdrawn_kept?: number; sighting_accounts?: number } | null;
+  stream?: { entries: number; events: number } | null;
 }
 
 /** What an erasure did, one place a line. */
@@ -417,7 +418,10 @@ function eraseSummary(r: EraseSummary): string {
     ['dashboard usage rows', String(r.usage_rows)],
     ['ledger entries', `${r.ledger_entries}${r.ledger_record ? ` (erasure recorded as ${r.ledger_record})` : ''}`],
     ['detector', d ? `${d.forgotten ? 'account forgotten, ' : ''}${d.link_keys} link keys, ${d.pair_evidence} pair evidence${d.snapshot_written ? '; snapshot rewritten' : ''}` : 'none on this node'],
-    ['case files', c ? `${c.cases} cases, ${c.members} member rows, ${c.values} values removed${c.shared_values_kept ? `, ${c.shared_values_kept} values shared with other members kept` : ''}${c.published_indicators ? `; ${c.published_indicators} already published to partners (withdraw the case to revoke them)` : ''}` : 'cases off'],
+    ['case files', c ? `${c.cases} cases, ${c.members} member rows, ${c.values} values removed${c.shared_values_kept ? `, ${c.shared_values_kept} values shared with other members kept` : ''}` : 'cases off'],
+    ['published indicators', c ? `${c.withdrawn_indicators ?? 0} revoked for partners${c.withdrawn_kept ? `, ${c.withdrawn_kept} kept (another case publishes them)` : ''}` : 'cases off'],
+    ['partner sightings', c ? `${c.sighting_accounts ?? 0} with the account's id replaced (counts kept)` : 'cases off'],
+    ...(r.stream ? [['event stream', `${r.stream.events} events in ${r.stream.entries} Redis entries rewritten`] as [string, string]] : []),
     ['batches', String(r.batches)],
     ['files', String(r.files)],
   ];

@@ -1,8 +1,12 @@
 /**
  * A deletion request in the case files: the cases an account is a member of keep its id and
- * verdict (the case's evidence), not its signup facts, nor the values only it shared.
+ * verdict (the case's evidence), not its signup facts, nor the values only it shared; what was
+ * published to partners from those values is revoked, and sightings of partners' indicators keep
+ * their counts but not the account's id.
  */
+import { randomBytes } from 'node:crypto';
 import { exchangeValue, keyedHash, type IndicatorKind } from '../detect/index.ts';
+import { withdrawIndicators } from './publish.ts';
 import type { CaseStore } from './store.ts';
 import type { CaseStatus } from './types.ts';
 
@@ -27,8 +31,19 @@ export interface CasesErased {
   values: number;
   /** Observables the account shared with other members: kept (they are the campaign's evidence). */
   shared_values_kept: number;
-  /** Indicators already published over TAXII for the removed values (partners hold copies: withdraw the case to revoke them). */
+  /** Indicators published over TAXII for the removed values. */
   published_indicators: number;
+  /** Indicators made from the account's values revoked now in the published collection (partners polling it read the revocation). */
+  withdrawn_indicators: number;
+  /** Of those the cases stopped publishing, indicators left in force because another case (other accounts) publishes the same value. */
+  withdrawn_kept: number;
+  /** Sightings of partners' indicators that named the account: the id replaced by a pseudonym, the counts kept. */
+  sighting_accounts: number;
+}
+
+/** What replaces an erased account's id where only counts of accounts matter: random, so not traced back. */
+export function erasedPseudonym(): string {
+  return `erased_${randomBytes(8).toString('hex')}`;
 }
 
 /** The cases naming the account that hold it (open or confirmed), by id. */
@@ -41,8 +56,12 @@ export async function casesHolding(store: CaseStore, accountId: string): Promise
   return out;
 }
 
-/** Blank the account's facts in every case naming it, and drop the values it alone held. Idempotent. */
-export async function eraseAccountFromCases(store: CaseStore, accountId: string, values: ErasableValues, sharingKey: string | null): Promise<CasesErased> {
+/**
+ * Blank the account's facts in every case naming it, drop the values it alone held, revoke the
+ * published indicators made from its values that no case keeps as shared evidence, and take its id
+ * out of the sightings of partners' indicators. Idempotent.
+ */
+export async function eraseAccountFromCases(store: CaseStore, accountId: string, values: ErasableValues, sharingKey: string | null, pseudonym = erasedPseudonym()): Promise<CasesErased> {
   const mine = new Set<string>();
   const add = (kind: IndicatorKind, raw: string | null | undefined) => {
     if (!raw) return;
@@ -53,7 +72,7 @@ export async function eraseAccountFromCases(store: CaseStore, accountId: string,
   add('payment_fp', values.payment_fp);
   for (const ip of [values.signup_ip, ...(values.client_ips ?? [])]) { add('client_ip', ip); add('client_subnet', ip); }
   for (const ua of values.user_agents ?? []) add('user_agent', ua);
-  const out: CasesErased = { cases: 0, members: 0, values: 0, shared_values_kept: 0, published_indicators: 0 };
+  const out: CasesErased = { cases: 0, members: 0, values: 0, shared_values_kept: 0, published_indicators: 0, withdrawn_indicators: 0, withdrawn_kept: 0, sighting_accounts: 0 };
   for (const id of await store.casesOfAccount(accountId)) {
     const c = await store.getCase(id);
     if (!c) continue;
@@ -86,6 +105,24 @@ export async function eraseAccountFromCases(store: CaseStore, accountId: string,
       await store.putCase(c);
       out.cases++;
     }
+    if (sharingKey) {
+      // Every value of the account the case no longer keeps as shared evidence, not only those
+      // removed now: an erasure run before indicators were withdrawn left them published.
+      const hashes = new Set<string>();
+      for (const entry of mine) {
+        const at = entry.indexOf('\n');
+        const kind = entry.slice(0, at) as IndicatorKind;
+        const value = entry.slice(at + 1);
+        if (!c.observables.some((o) => o.kind === kind && o.value === value)) hashes.add(keyedHash(sharingKey, kind, value));
+      }
+      if (hashes.size) {
+        const pattern = (body: Record<string, unknown>) => (typeof body.pattern === 'string' ? body.pattern : '');
+        const gone = await withdrawIndicators(store, id, (body) => [...hashes].some((h) => pattern(body).includes(h)));
+        out.withdrawn_indicators += gone.withdrawn.length;
+        out.withdrawn_kept += gone.kept;
+      }
+    }
   }
+  out.sighting_accounts = await store.renameSightingAccount(accountId, pseudonym);
   return out;
 }

@@ -134,6 +134,25 @@ export async function withdrawCase(store: CaseStore, caseId: string, now = new D
   return { versions: gone.out.length, indicators: 0, revoked: gone.revoked, kept: gone.kept };
 }
 
+/**
+ * Revoke, in the published collection, the indicators a case keeps in force whose body `matches`
+ * (and their relationships to the campaign), unless another case still publishes them: a deletion
+ * request withdraws what was made from the account's data. Partners polling the collection read
+ * the revoked versions as they read any other. The case's other objects stay in force.
+ */
+export async function withdrawIndicators(store: CaseStore, caseId: string, matches: (body: Body) => boolean, now = new Date()): Promise<{ withdrawn: string[]; kept: number }> {
+  const mine = await keptBy(store, caseId);
+  if (!mine.size) return { withdrawn: [], kept: 0 };
+  const latest = [...(await latestPublished(store, [...mine])).values()];
+  const indicators = new Set(latest.filter((o) => o.type === 'indicator' && !o.body.revoked && matches(o.body)).map((o) => o.id));
+  if (!indicators.size) return { withdrawn: [], kept: 0 };
+  const targets = new Set(latest.filter((o) => indicators.has(o.id) || (o.type === 'relationship' && indicators.has(String(o.body.source_ref)))).map((o) => o.id));
+  const gone = await revocations(store, caseId, [...targets], now.toISOString());
+  await store.publish(PUBLISHED_COLLECTION, gone.out);
+  await store.putRecord(CASE_PUBLICATION, caseId, { case_id: caseId, ids: [...mine].filter((id) => !targets.has(id)) } satisfies CasePublication);
+  return { withdrawn: gone.out.filter((o) => o.body.type === 'indicator').map((o) => o.body.id), kept: gone.kept };
+}
+
 /** What a case published (the collection's latest version of each indicator) and partners' sightings of it. */
 export interface CaseExchange {
   published: Array<{ id: string; kind: string | null; version: string; revoked: boolean; valid_until: string | null }>;

@@ -53,6 +53,11 @@ export interface CaseStore {
   /** Add what sightings gained (requests, new accounts, first and last seen) to what is stored. */
   addSightings(deltas: readonly StoredSighting[]): Promise<void>;
   listSightings(): Promise<StoredSighting[]>;
+  /**
+   * Replace an account's id in the sightings by `pseudonym` (a deletion request): how many
+   * accounts matched each indicator stays counted, not which. Returns the rows changed.
+   */
+  renameSightingAccount(accountId: string, pseudonym: string): Promise<number>;
   /** Add versions to a TAXII collection; each gets the next `added_us`. */
   publish(collection: string, objects: ReadonlyArray<{ body: PublishedObject['body']; caseId: string | null }>): Promise<PublishedObject[]>;
   /** A collection's versions matching a client's filters, by `added_us`, at most `limit`. */
@@ -143,6 +148,14 @@ export class MemoryCaseStore implements CaseStore {
     }
   }
   async listSightings() { return [...this.sightings.values()].map((s) => ({ ...s, accounts: [...s.accounts] })); }
+  async renameSightingAccount(accountId: string, pseudonym: string) {
+    let n = 0;
+    for (const s of this.sightings.values()) {
+      const at = s.accounts.indexOf(accountId);
+      if (at >= 0) { s.accounts[at] = pseudonym; n++; }
+    }
+    return n;
+  }
   private readonly objects: PublishedObject[] = [];
   async publish(collection: string, list: ReadonlyArray<{ body: PublishedObject['body']; caseId: string | null }>) {
     return list.map(({ body, caseId }) => {
@@ -178,6 +191,8 @@ const SIGHTING_UPSERT = (ph: (n: number) => string) => `INSERT INTO intel_sighti
   first_seen = CASE WHEN excluded.first_seen < intel_sightings.first_seen THEN excluded.first_seen ELSE intel_sightings.first_seen END,
   last_seen = CASE WHEN excluded.last_seen > intel_sightings.last_seen THEN excluded.last_seen ELSE intel_sightings.last_seen END`;
 const SIGHTING_ACCOUNT = (ph: (n: number) => string) => `INSERT INTO intel_sighting_accounts (indicator_id, account_id) VALUES (${ph(1)}, ${ph(2)}) ON CONFLICT DO NOTHING`;
+/** A pseudonym is new (random): it never collides with a row of the same indicator. */
+const RENAME_SIGHTING_ACCOUNT = (ph: (n: number) => string) => `UPDATE intel_sighting_accounts SET account_id = ${ph(1)} WHERE account_id = ${ph(2)}`;
 const PUBLISHED_TABLES = `CREATE TABLE IF NOT EXISTS taxii_objects (added_us BIGINT PRIMARY KEY, collection TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL, version TEXT NOT NULL, case_id TEXT, body TEXT NOT NULL);
   CREATE INDEX IF NOT EXISTS taxii_objects_by_added ON taxii_objects (collection, added_us);
   CREATE INDEX IF NOT EXISTS taxii_objects_by_id ON taxii_objects (collection, id, version);
@@ -325,6 +340,9 @@ export class SqliteCaseStore implements CaseStore {
   async listSightings() {
     return sightingsFrom(this.db.prepare('SELECT * FROM intel_sightings ORDER BY indicator_id').all() as never[], this.db.prepare('SELECT * FROM intel_sighting_accounts ORDER BY indicator_id, account_id').all() as never[]);
   }
+  async renameSightingAccount(accountId: string, pseudonym: string) {
+    return Number(this.db.prepare(RENAME_SIGHTING_ACCOUNT(() => '?')).run(pseudonym, accountId).changes);
+  }
   async publish(collection: string, list: ReadonlyArray<{ body: PublishedObject['body']; caseId: string | null }>) {
     const put = this.db.prepare(PUT_PUBLISHED(() => '?'));
     return this.db.transaction(() => {
@@ -406,6 +424,9 @@ export class PostgresCaseStore implements CaseStore {
     const rows = (await this.pool.query('SELECT * FROM intel_sightings ORDER BY indicator_id')).rows;
     const accounts = (await this.pool.query('SELECT * FROM intel_sighting_accounts ORDER BY indicator_id, account_id')).rows;
     return sightingsFrom(rows, accounts);
+  }
+  async renameSightingAccount(accountId: string, pseudonym: string) {
+    return (await this.pool.query(RENAME_SIGHTING_ACCOUNT((n) => `$${n}`), [pseudonym, accountId])).rowCount ?? 0;
   }
   async publish(collection: string, list: ReadonlyArray<{ body: PublishedObject['body']; caseId: string | null }>) {
     const out: PublishedObject[] = [];

@@ -10,7 +10,7 @@ import { detectModeWritten, urlForLog, type WardenConfig } from '../config/index
 import type { GatewayHooks } from '../gateway/index.ts';
 import {
   DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, detectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
-  sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId, WorkerLease, replicaMisdirected,
+  sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId, eraseAccountFromStream, WorkerLease, replicaMisdirected,
   applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, periodicSnapshots, registerSnapshotMetrics, type SnapshotHeader, type SharedIndicators,
 } from '../detect/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
@@ -34,6 +34,8 @@ export interface DetectorSetup {
   drained?: () => Promise<void>;
   /** Write the snapshot now (an erasure), where snapshots are kept. */
   saveSnapshot?: () => Promise<SnapshotHeader>;
+  /** On a worker: rewrite the account's events in the Redis stream without their personal data (an erasure). */
+  eraseFromStream?: (accountId: string, at: string) => Promise<{ entries: number; events: number }>;
   close(): Promise<void>;
 }
 
@@ -124,7 +126,8 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     closers.unshift(() => snapshots.stop());
     snapshot = { path: snapshotPath, save: () => snapshots.saveNow() };
   }
-  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists }), adminMisdirected: null, overrides, saveSnapshot: snapshot?.save, drained: () => queue.drained(), close };
+  return { engine, verdicts: engine, recordHooks: [queue], adminRoutes: detectAdminRoutes(engine, { overrides, snapshot, exists: opts.exists }), adminMisdirected: null, overrides, saveSnapshot: snapshot?.save, drained: () => queue.drained(),
+    eraseFromStream: redis ? (accountId, at) => eraseAccountFromStream(redis, keys, accountId, at) : undefined, close };
 }
 
 /**

@@ -8,8 +8,8 @@ import { z } from 'zod';
 import { WardenError } from '../errors/index.ts';
 import type { IdentityStore } from '../identity/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
-import type { DetectorEngine, VerdictView } from '../detect/index.ts';
-import { casesHolding, eraseAccountFromCases, type CaseStore } from '../cases/index.ts';
+import type { DetectorEngine, SharedIndicators, VerdictView } from '../detect/index.ts';
+import { casesHolding, eraseAccountFromCases, erasedPseudonym, type CaseStore } from '../cases/index.ts';
 import { prepareErasure, type Ledger } from '../ledger/index.ts';
 import { eraseUsageClientIps } from '../ui/usage.ts';
 import type { BatchStore, FileStore } from '../batches/index.ts';
@@ -33,6 +33,10 @@ export interface AccountEraseDeps {
   detectorDrained?: () => Promise<void>;
   /** Write the detector's snapshot now (so the file keeps nothing erased), when snapshots are on. */
   saveSnapshot?: () => Promise<unknown>;
+  /** On a detector worker: rewrite the account's events still in the Redis stream from replicas. */
+  eraseFromStream?: (accountId: string, at: string) => Promise<{ entries: number; events: number }>;
+  /** Partners' indicators in force here, with their sightings in memory. */
+  intel?: SharedIndicators | null;
   cases: { store: CaseStore; sharingKey: string | null } | null;
   batches: { batches: BatchStore; files: FileStore } | null;
 }
@@ -56,7 +60,15 @@ export const EraseReport = z.object({
   ledger_entries: z.number().int().describe('Ledger entries whose openings were erased (leaves and checkpoints unchanged).'),
   detector: z.object({ link_keys: z.number().int(), pair_evidence: z.number().int(), forgotten: z.boolean(), snapshot_written: z.boolean() }).nullable()
     .describe('Null when this node runs no detector.'),
-  cases: z.object({ cases: z.number().int(), members: z.number().int(), values: z.number().int(), shared_values_kept: z.number().int(), published_indicators: z.number().int() }).nullable(),
+  cases: z.object({
+    cases: z.number().int(), members: z.number().int(), values: z.number().int(), shared_values_kept: z.number().int(),
+    published_indicators: z.number().int().describe('Indicators published over TAXII for the values removed from case files.'),
+    withdrawn_indicators: z.number().int().describe('Published indicators made from the account\'s values revoked now (a new version with `revoked: true`, read by partners polling the collection).'),
+    withdrawn_kept: z.number().int().describe('Indicators left in force because another case (other accounts) publishes the same value.'),
+    sighting_accounts: z.number().int().describe('Sightings of partners\' indicators whose account id was replaced by a pseudonym (counts kept).'),
+  }).nullable(),
+  stream: z.object({ entries: z.number().int(), events: z.number().int() }).nullable()
+    .describe('On a detector worker: entries of the Redis event stream rewritten without the account\'s personal data, and its events in them. Null elsewhere.'),
   files: z.number().int().describe('Uploaded and output files deleted.'),
   batches: z.number().int().describe('Batches (requests and results) deleted; open ones are cancelled first.'),
   ledger_record: z.string().nullable().describe('Id of the ledger entry recording this erasure; null when nothing changed or there is no ledger.'),
@@ -95,6 +107,11 @@ export async function eraseAccount(deps: AccountEraseDeps, accountId: string, op
   // event written or ingested after the erase would bring its data back.
   await deps.flushEvents?.();
   await deps.detectorDrained?.();
+  // Replicas' events still in the Redis stream: rewritten without personal data; what the worker
+  // read of them meanwhile reaches the engine before its erase below.
+  const streamAt = new Date().toISOString();
+  const stream = deps.eraseFromStream ? await deps.eraseFromStream(accountId, streamAt) : null;
+  if (stream?.entries) await deps.detectorDrained?.();
 
   // The values the case files may hold, read before the events are erased.
   const clientIps = new Set<string>();
@@ -117,10 +134,13 @@ export async function eraseAccount(deps: AccountEraseDeps, accountId: string, op
     detector = { link_keys: gone?.linkKeys ?? 0, pair_evidence: gone?.pairs ?? 0, forgotten: gone?.forgotten ?? false, snapshot_written: false };
   }
 
+  // Sightings in memory first: what they have not stored yet would bring the id back otherwise.
+  const pseudonym = erasedPseudonym();
+  deps.intel?.renameAccount(accountId, pseudonym);
   const cases = deps.cases
     ? await eraseAccountFromCases(deps.cases.store, accountId, {
       email_domain: account.email_domain, signup_ip: account.signup_ip, payment_fp: account.payment_fp, client_ips: [...clientIps], user_agents: [...agents],
-    }, deps.cases.sharingKey)
+    }, deps.cases.sharingKey, pseudonym)
     : null;
 
   let files = 0;
@@ -146,11 +166,15 @@ export async function eraseAccount(deps: AccountEraseDeps, accountId: string, op
   const facts = await deps.identity.eraseAccountFacts(accountId, actor);
 
   const detectorChanged = detector ? detector.link_keys + detector.pair_evidence > 0 || detector.forgotten : false;
-  const casesChanged = cases ? cases.cases > 0 : false;
+  const casesChanged = cases ? cases.cases + cases.withdrawn_indicators + cases.sighting_accounts > 0 : false;
   const counts: Record<string, number> = {
     keys_revoked: keysRevoked, account_fields: facts.fields, identity_changes: facts.changes, events, usage_rows: usageRows,
     ledger_entries: ledgerEntries, detector_link_keys: detector?.link_keys ?? 0, detector_pair_evidence: detector?.pair_evidence ?? 0,
     case_files: cases?.cases ?? 0, case_values: cases?.values ?? 0, files, batches,
+    // What partners were told to drop, as counts: ledger leaves are public and permanent, and an
+    // indicator's id would tie the account to a keyed hash of its value.
+    published_indicators_withdrawn: cases?.withdrawn_indicators ?? 0, sighting_accounts: cases?.sighting_accounts ?? 0,
+    stream_events: stream?.events ?? 0,
   };
   const changed = detectorChanged || casesChanged || Object.values(counts).some((n) => n > 0);
   if (detector && detectorChanged && deps.saveSnapshot) {
@@ -166,7 +190,7 @@ export async function eraseAccount(deps: AccountEraseDeps, accountId: string, op
   return {
     account_id: accountId, erased_at: at, changed, override_hold: held.length > 0 && opts.overrideHold, held_by: held,
     keys_revoked: keysRevoked, account_fields: facts.fields, identity_changes: facts.changes, events, usage_rows: usageRows,
-    ledger_entries: ledgerEntries, detector, cases, files, batches, ledger_record: ledgerRecord,
+    ledger_entries: ledgerEntries, detector, cases, stream, files, batches, ledger_record: ledgerRecord,
   };
 }
 

@@ -140,3 +140,21 @@ test('two partners sharing the same value: removing one feed leaves the other in
   intel.remove(['indicator--from-c']);
   assert.equal(intel.match(event('acct_x', 2, { system: SCRIPT_PROMPT }), T0), null);
 });
+
+test('a deletion request: the sightings in memory (and those not yet stored) keep their counts, not the account id', () => {
+  const intel = new SharedIndicators(KEY);
+  intel.add([indicator('system_prompt', SCRIPT_PROMPT)]);
+  intel.match(event('acct_gone', 0, { system: SCRIPT_PROMPT }), T0);
+  intel.match(event('acct_gone', 1000, { system: SCRIPT_PROMPT }), T0 + 1000);
+  intel.match(event('acct_stays', 2000, { system: SCRIPT_PROMPT }), T0 + 2000);
+  intel.confirm(['indicator--system_prompt'], 'acct_gone', T0);
+  const before = intel.sightings();
+  const partners = intel.partnerSightings();
+  assert.equal(intel.renameAccount('acct_gone', 'erased_1'), 1, 'one indicator\'s sightings named the account');
+  assert.deepEqual(intel.sightings(), before, 'requests and accounts counted stay');
+  assert.deepEqual(intel.partnerSightings(), partners, 'what partners read stays');
+  const unsaved = intel.drainSightings();
+  assert.ok(!JSON.stringify(unsaved).includes('acct_gone'), `what is stored next does not name it: ${JSON.stringify(unsaved)}`);
+  assert.deepEqual(unsaved[0].accounts.sort(), ['acct_stays', 'erased_1'], 'the pseudonym stands in for it');
+  assert.equal(intel.renameAccount('acct_gone', 'erased_2'), 0, 'a second run finds nothing');
+});

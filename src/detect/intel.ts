@@ -427,6 +427,23 @@ export class SharedIndicators {
     return out;
   }
 
+  /**
+   * A deletion request: the account's id becomes `pseudonym` in every sighting (those not stored
+   * yet too), so that accounts stay counted but not named. Returns the indicators whose sightings
+   * named it. The store's rows are renamed with the same pseudonym after this (CaseStore).
+   */
+  renameAccount(accountId: string, pseudonym: string): number {
+    const named = new Set<string>();
+    for (const map of [this.seen, this.confirmed]) {
+      for (const [id, s] of map) if (s.accounts.delete(accountId)) { s.accounts.add(pseudonym); named.add(id); }
+    }
+    for (const [id, u] of this.unsaved) {
+      const at = u.accounts.indexOf(accountId);
+      if (at >= 0) { u.accounts[at] = pseudonym; named.add(id); }
+    }
+    return named.size;
+  }
+
   /** Sightings read back from the store at start: counting goes on from them. */
   restoreSightings(rows: readonly StoredSighting[]): void {
     for (const r of rows) {

@@ -8,7 +8,8 @@
  * verdict lookups from memory, and appends events in the background.
  *
  * Keys (prefix `detect.shared.key_prefix`, default `warden:detect:`):
- *   events       stream of event batches (field `b`: JSON array), capped at about STREAM_MAX entries
+ *   events       stream of event batches (field `b`: JSON array), capped at about STREAM_MAX entries;
+ *                an entry rewritten by a deletion request is a new entry with field `r`, the id it replaces
  *   accounts     hash: account id -> SharedAccountVerdict JSON (a verdict above none, or linked)
  *   clusters     hash: cluster id -> Verdict JSON (verdicts accounts take from their cluster)
  *   epoch        id of the worker's latest full publication (a new one each time it writes everything)
@@ -21,7 +22,7 @@ import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { urlForLog } from '../config/index.ts';
 import type { GatewayHooks } from '../gateway/lifecycle.ts';
-import type { InteractionEvent } from '../events/index.ts';
+import { erasePersonalData, type InteractionEvent } from '../events/index.ts';
 import type { DetectorEngine, SharedAccountVerdict } from './engine.ts';
 import type { Verdict, VerdictLevel, VerdictView } from './verdict.ts';
 
@@ -139,6 +140,8 @@ export function consumeEventStream(url: string, keys: SharedKeys, ingest: (event
   let lastId = opts.startId;
   let read = 0;
   let closed = false;
+  // Entries read lately, oldest first: a copy a deletion request made of one of them is not read twice.
+  const readIds = new Set<string>();
   const loop = (async () => {
     while (!closed) {
       type Entries = Array<[string, Array<[string, string[]]>]>;
@@ -153,6 +156,11 @@ export function consumeEventStream(url: string, keys: SharedKeys, ingest: (event
       for (const [, entries] of res ?? []) {
         for (const [id, fields] of entries) {
           lastId = id;
+          const replaces = fields.indexOf('r');
+          if (replaces >= 0 && readIds.has(fields[replaces + 1])) continue;
+          // Reading a copy counts as reading the entry it replaces (a later copy of it is skipped).
+          for (const read of replaces >= 0 ? [id, fields[replaces + 1]] : [id]) readIds.add(read);
+          while (readIds.size > READ_IDS_KEPT) readIds.delete(readIds.values().next().value!);
           const at = fields.indexOf('b');
           if (at < 0 || at + 1 >= fields.length) continue;
           let events: InteractionEvent[];
@@ -172,6 +180,44 @@ export function consumeEventStream(url: string, keys: SharedKeys, ingest: (event
       await loop;
     },
   };
+}
+
+/** Stream entries a consumer remembers having read: more than the stream keeps (STREAM_MAX, trimmed approximately). */
+const READ_IDS_KEPT = 4 * STREAM_MAX;
+
+/**
+ * A deletion request: every entry of the stream holding an event of the account is replaced, in
+ * one transaction each, by a copy with those events' personal data erased (erasePersonalData; the
+ * other accounts' events unchanged) added at the stream's end, naming the entry it replaces (`r`).
+ * A consumer that has not read the original reads the copy; one that has skips it. Entries are
+ * read in pages, so a long stream is not held in memory. Returns the entries and events rewritten.
+ */
+export async function eraseAccountFromStream(client: Redis, keys: SharedKeys, accountId: string, at = new Date().toISOString()): Promise<{ entries: number; events: number }> {
+  const end = await latestStreamId(client, keys);
+  let entries = 0; let events = 0;
+  if (end === '0-0') return { entries, events };
+  let from = '-';
+  for (;;) {
+    const page = await client.xrange(keys.events, from, end, 'COUNT', 200);
+    for (const [id, fields] of page) {
+      const b = fields.indexOf('b');
+      if (b < 0 || !fields[b + 1]?.includes(accountId)) continue;
+      let batch: InteractionEvent[];
+      try { batch = JSON.parse(fields[b + 1]) as InteractionEvent[]; } catch { continue; }
+      const mine = batch.filter((ev) => ev.account_id === accountId && !ev.erased_at).length;
+      if (!mine) continue;
+      const redacted = batch.map((ev) => (ev.account_id === accountId ? erasePersonalData(ev, at) : ev));
+      const replaces = fields.indexOf('r') >= 0 ? fields[fields.indexOf('r') + 1] : id;
+      // The copy names the first entry: a consumer that read that one skips every copy of it.
+      const done = await client.multi().xdel(keys.events, id).xadd(keys.events, 'MAXLEN', '~', STREAM_MAX, '*', 'b', JSON.stringify(redacted), 'r', replaces).exec();
+      const failed = done?.find(([err]) => err);
+      if (failed) throw failed[0]!;
+      entries++; events += mine;
+    }
+    if (page.length < 200) break;
+    from = `(${page.at(-1)![0]}`;
+  }
+  return { entries, events };
 }
 
 // ---------------------------------------------------------------- worker: verdicts out

@@ -13,9 +13,10 @@ import { startTestWarden, TEST_ADMIN_TOKEN, type TestWarden } from '../helpers/w
 import { TEST_POSTGRES_URL, withPgSchema } from '../helpers/postgres.ts';
 import { runAdminCommand } from '../../src/admin/index.ts';
 import { runLedgerCli } from '../../src/ledger/index.ts';
-import { SqliteCaseStore, PostgresCaseStore, type CaseFile, type CaseStore } from '../../src/cases/index.ts';
+import { SqliteCaseStore, PostgresCaseStore, publishCase, PUBLISHED_COLLECTION, type CaseFile, type CaseStore } from '../../src/cases/index.ts';
 
 const FINGERPRINT_SECRET = 'fingerprint-secret-for-the-erase-test-0123';
+const SHARING_KEY = 'erase-test-sharing-key-0123456789';
 const SECRET_PROMPT = 'Please summarise the medical file of Jane Doe, born 1984';
 
 async function cli(t: TestWarden, args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -93,11 +94,16 @@ async function scenario(t: TestWarden, snapshotPath: string): Promise<void> {
   const member = { account_id: id, org_id: null, level: 'suspend', tier: 'email_verified', programme: 'standard', created_at: account.created_at, email_domain: 'corp.example', claimed_country: 'DE', signup_ip: '198.51.100.7', requests: 3, first_seen: null, last_seen: null };
   const caseFile = {
     id: 'case_erase_test', title: 'test', status: 'open', campaign_id: 'camp_x', cluster_id: 'clu_x', opened_at: new Date().toISOString(), updated_at: new Date().toISOString(),
-    campaign: { members: [id] }, members: [member], notes: [], events_read: 3, events_truncated: false, window_events_scanned: 0, window_truncated: false, ledger: null,
+    campaign: { members: [id], targets: {}, volume: { requests: 3, output_tokens: 0 }, level: 'suspend', score: 1, first_seen: new Date().toISOString(), last_seen: new Date().toISOString() }, members: [member], notes: [], events_read: 3, events_truncated: false, window_events_scanned: 0, window_truncated: false, ledger: null,
     observables: [{ kind: 'client_ip', value: '198.51.100.7', holders: 1, others: 0, shareable: true, why: 'only campaign accounts used it' }],
     usage: { requests: 3, input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, models: {}, countries: {} },
   } as unknown as CaseFile;
   await cases.putCase(caseFile);
+  // Published to partners: the indicator made from the account's signup address, and a partner
+  // indicator's sightings naming the account.
+  await publishCase(cases, caseFile, { provider: t.config.cases.provider, sharingKey: SHARING_KEY, validDays: 90 });
+  const publishedUpTo = (await cases.published({ collection: PUBLISHED_COLLECTION, versions: 'all', limit: 10_000 })).at(-1)!.added_us;
+  await cases.addSightings([{ indicator_id: 'indicator--00000000-0000-5000-8000-0000000000aa', count: 3, first_seen: new Date().toISOString(), last_seen: new Date().toISOString(), accounts: [id] }]);
   const heldByCase = await cli(t, ['erase', id]);
   assert.equal(heldByCase.code, 1, `an account in an open case is refused: ${heldByCase.err}`);
   assert.match(heldByCase.err, /legal hold \(case:case_erase_test\)/, `the refusal names the case: ${heldByCase.err}`);
@@ -120,6 +126,10 @@ async function scenario(t: TestWarden, snapshotPath: string): Promise<void> {
   assert.equal(report.override_hold, true, 'the hold was overridden');
   assert.deepEqual(report.held_by.map((h: string) => h.split(' ')[0]), ['case:case_erase_test', 'verdict:suspend'], 'what held it is reported');
   assert.deepEqual([report.cases.cases, report.cases.members, report.cases.values], [1, 1, 1], `the case file lost its facts and its own value: ${JSON.stringify(report.cases)}`);
+  assert.deepEqual([report.cases.withdrawn_indicators, report.cases.sighting_accounts], [1, 1], `the published indicator was revoked and the sighting renamed: ${JSON.stringify(report.cases)}`);
+  const revoked = (await cases.published({ collection: PUBLISHED_COLLECTION, addedAfterUs: publishedUpTo, limit: 100 })).filter((o) => o.type === 'indicator');
+  assert.ok(revoked.length === 1 && revoked[0].body.revoked === true, `partners polling the collection read the revocation: ${JSON.stringify(revoked)}`);
+  assert.ok(!(await cases.listSightings()).some((x) => x.accounts.includes(id)), 'no sighting names the account');
   const scrubbed = (await cases.getCase('case_erase_test'))!;
   assert.deepEqual([scrubbed.members[0].email_domain, scrubbed.members[0].signup_ip, scrubbed.observables.length], [null, null, 0], 'the stored case holds none of it');
   assert.equal(report.keys_revoked, 1, 'its key was revoked');
@@ -164,7 +174,7 @@ async function scenario(t: TestWarden, snapshotPath: string): Promise<void> {
   const entries = (await get(t, `/ledger/v1/entries?start=0&end=${size}`)).entries as { leaf: string }[];
   const erasure = entries.map((e) => JSON.parse(e.leaf)).find((r) => r.kind === 'erasure');
   assert.ok(erasure, 'the ledger holds an erasure record');
-  assert.deepEqual([erasure.subject, erasure.override_hold, erasure.erased.events], [{ kind: 'account', id }, true, 4], 'it names the account, the override and the counts');
+  assert.deepEqual([erasure.subject, erasure.override_hold, erasure.erased.events, erasure.erased.published_indicators_withdrawn, erasure.erased.sighting_accounts], [{ kind: 'account', id }, true, 4, 1, 1], 'it names the account, the override and the counts (indicators withdrawn, sightings renamed)');
   assert.ok(!/Jane|198\.51|corp\.example|GDPR request/.test(JSON.stringify(erasure)), `no personal data, the reason only as a commitment: ${JSON.stringify(erasure)}`);
   const verified = await ledgerVerify(t);
   assert.match(verified, /OK|ok|valid/, `ledger verify reports success: ${verified}`);
@@ -191,7 +201,7 @@ async function scenario(t: TestWarden, snapshotPath: string): Promise<void> {
 }
 
 test('accounts erase on SQLite: hold, override, keys, record, events, ledger, detector, idempotent', { timeout: 120_000 }, async () => {
-  const t = await startTestWarden({ detect: { tick_seconds: 0.05 }, identity: { fingerprint_secret: FINGERPRINT_SECRET } });
+  const t = await startTestWarden({ detect: { tick_seconds: 0.05 }, identity: { fingerprint_secret: FINGERPRINT_SECRET }, cases: { sharing_key: SHARING_KEY } });
   try {
     await scenario(t, `${t.config.store.sqlite_path}.detector`);
   } finally {
@@ -209,7 +219,7 @@ test('accounts erase on PostgreSQL: the same', { timeout: 120_000 }, async () =>
       const snapshotPath = join(dir, 'detector.snapshot');
       const t = await startTestWarden({
         store: { driver: 'postgres', postgres_url: url, sqlite_path: join(dir, 'warden.db') },
-        detect: { tick_seconds: 0.05, mode: 'inline', snapshot: { path: snapshotPath } }, identity: { fingerprint_secret: FINGERPRINT_SECRET },
+        detect: { tick_seconds: 0.05, mode: 'inline', snapshot: { path: snapshotPath } }, identity: { fingerprint_secret: FINGERPRINT_SECRET }, cases: { sharing_key: SHARING_KEY },
         // The ledger keeps its tables in a schema of its own: one for this test, dropped with it.
         ledger: { postgres_schema: `${rows[0].s}_ledger` },
       });

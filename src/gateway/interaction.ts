@@ -190,6 +190,9 @@ interface Run {
   upstreamRequestId: string | null;
 }
 
+/** `ctx.locals` key set once the interaction is finished (its event built): finish() runs once, and no PDF reading starts after it. */
+const FINISHED_LOCAL = '__finished';
+
 /** Abort the interaction: the upstream call if one is in flight, and `ctx.signal` if a hook holds it. */
 function abortRun(run: Run, reason: Error): void {
   if (run.ctx.abortReason) return;
@@ -304,7 +307,7 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
     }
     // PDFs and images are read while the upstream answers; the event waits for their text. (Not for a
     // request refused, nor one whose client has gone: its event is already recorded.)
-    if (run.docs && run.docs.length && !run.finished && !ctx.abortReason && !ctx.locals.has('__finished')) {
+    if (run.docs && run.docs.length && !run.finished && !ctx.abortReason && !ctx.locals.has(FINISHED_LOCAL)) {
       run.documents = readDocuments(deps, run.docs, ctx.auth, run.request);
     }
     // forward + output governance
@@ -781,8 +784,8 @@ function handleError(deps: PipelineDeps, run: Run, reply: FastifyReply, err: unk
 
 /** Build the event, run onEnd/onEvent hooks, record. Runs exactly once per interaction. */
 function finish(deps: PipelineDeps, run: Run): void {
-  if (run.ctx.locals.has('__finished')) return;
-  run.ctx.locals.set('__finished', true);
+  if (run.ctx.locals.has(FINISHED_LOCAL)) return;
+  run.ctx.locals.set(FINISHED_LOCAL, true);
   deps.running.delete(run);
   const { ctx } = run;
   deps.metrics.counts.inflight[ctx.flavour]--;

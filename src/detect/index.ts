@@ -25,5 +25,5 @@ export { applyOverrides, MemoryDetectOverridesStore, SqliteDetectOverridesStore,
 export { replayRecentEvents, type ReplaySource, type ReplayResult } from './replay.ts';
 export { writeSnapshot, readSnapshot, periodicSnapshots, detectionSettingsHash, type SnapshotHeader, type SnapshotRead, type PeriodicSnapshots } from './snapshot.ts';
 export { VolumeBaseline, PradaBaseline, shapiroFrancia, trigramEmbedding } from './baselines.ts';
-export { buildScenario, type PromptPool, type ScenarioSpec, type ScenarioLabels } from './scenario.ts';
+export { buildLabelledEvents, type PromptPool, type ScenarioSpec, type ScenarioLabels } from './scenario.ts';
 export { SharedIndicators, MAX_INDICATOR_ACCOUNTS, INDICATOR_KINDS, STRONG_KINDS, heldAlone, exchangeValue, keyedHash, sharingKeyId, eventObservables, subnetOf, type SharedIndicator, type IndicatorKind, type Sighting, type IntelMatch, type Observable, type StoredSighting, type IndicatorHold } from './intel.ts';

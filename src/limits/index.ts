@@ -4,7 +4,7 @@ export { limitsConfigSchema, limitOverrideInputSchema, partialLimitSpecSchema, L
 export type { LimitsConfig, LimitScope, LimitSpec, PartialLimitSpec, LimitOverrideInput } from './config.ts';
 export { limitsHooks, LIMITS_RESERVATION, LIMITS_DECISION, type LimitsHooks, type LimitsHooksDeps } from './hooks.ts';
 export { Limiter, LimitsBackendUnreachable, BACKEND_FAILURE_MODE, type LimiterOptions, type LimitRequest, type LimitDecision, type MeterVerdict, type Reservation, type ActualUsage, type DecisionMode } from './limiter.ts';
-export { LimitsPolicy, modelMatches, type LimitSubjects, type PlannedMeter, type MeterKind, type RequestCost } from './policy.ts';
+export { MeterPlanner, modelMatches, type LimitSubjects, type PlannedMeter, type MeterKind, type RequestCost } from './meter-plan.ts';
 export { MemoryBackend } from './memory.ts';
 export { KeyRate } from './key-rate.ts';
 export { RedisBackend, type RedisBackendOptions } from './redis.ts';

@@ -4,7 +4,7 @@
  * Entry module of the traffic capability. See docs/traffic-model.md for every organic kind,
  * campaign kind and knob, and the file formats (events, labels, detection results, reports).
  */
-export { buildScenario, readScenarioFile, resolveCampaign, PRESETS, ORGANIC_KINDS, CAMPAIGN_KINDS, TASK_KINDS, ORGANIC_DEFAULTS, CAMPAIGN_DEFAULTS } from './scenario.ts';
+export { resolveScenario, readScenarioFile, resolveCampaign, PRESETS, ORGANIC_KINDS, CAMPAIGN_KINDS, TASK_KINDS, ORGANIC_DEFAULTS, CAMPAIGN_DEFAULTS } from './scenario.ts';
 export type { Scenario, ScenarioInput, ScenarioOverrides, CampaignConfig, CampaignKind, OrganicKind, OrganicKindConfig, TaskKind, ModelSpec } from './scenario.ts';
 export { generateTraffic, buildLabels } from './generator.ts';
 export type { TrafficRun, LabelLine, CampaignLabel, ScenarioLabel } from './generator.ts';

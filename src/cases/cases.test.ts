@@ -18,7 +18,7 @@ import {
 } from './index.ts';
 import { runCasesCli, runIntelCli } from '../cli/cases-cmd.ts';
 import { runScan } from '../cli/scan-cmd.ts';
-import { atProviderB, campaignFixture } from './test-campaign.ts';
+import { atProviderB, campaignFixture } from '../../test/helpers/case-campaign.ts';
 import { Writable } from 'node:stream';
 
 const { scenario, campaignAccounts, KEY_A, dir, engine, events, campaign, built } = await campaignFixture();

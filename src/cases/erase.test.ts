@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openSqlite } from '../store/index.ts';
 import { casesHolding, eraseAccountFromCases, SqliteCaseStore, PostgresCaseStore, type CaseStore } from './index.ts';
-import { campaignFixture } from './test-campaign.ts';
+import { campaignFixture } from '../../test/helpers/case-campaign.ts';
 import { withPgSchema } from '../../test/helpers/postgres.ts';
 
 const { scenario, dir, events, built } = await campaignFixture();

@@ -12,7 +12,7 @@ import { ledgerHooks, ledgerMergeSink, ledgerVerdictSink } from './hooks.ts';
 import { twoCampaignsThenBridge } from '../../test/helpers/two-campaigns.ts';
 import { parseLeaf } from './records.ts';
 import { queryLedger } from './query.ts';
-import { sampleEvent, sampleVerdict } from './fixtures.ts';
+import { sampleEvent, sampleVerdict } from '../../test/helpers/synthetic-events.ts';
 
 const ORIGIN = 'warden.test/ledger';
 

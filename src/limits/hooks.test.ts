@@ -14,7 +14,7 @@ import { Limiter } from './limiter.ts';
 import type { LimitOverride } from './overrides.ts';
 import { registerLimitsMetrics } from './metrics.ts';
 import { RedisBackend } from './redis.ts';
-import { fakeCtx, fakeEvent, testConfig, type FakeCtxOptions } from './test-support.ts';
+import { fakeCtx, fakeEvent, testConfig, type FakeCtxOptions } from '../../test/helpers/limits.ts';
 
 const T0 = Date.UTC(2026, 5, 18, 12) * 1000;
 

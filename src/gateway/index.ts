@@ -28,15 +28,10 @@ import type { Authenticator, PipelineDeps } from './interaction-state.ts';
 import { DocumentReader } from '../documents/index.ts';
 import { DOCUMENT_TEXT_BYTES } from './request-features.ts';
 
-export type { BackgroundResponses, ClientCut, GatewayHooks, InteractionContext, ModelsView, OutputTransformer, SseEvent } from './lifecycle.ts';
-export { CLIENT_CUT } from './lifecycle.ts';
+export type { BackgroundResponses, GatewayHooks } from './lifecycle.ts';
 export type { Authenticator } from './interaction-state.ts';
 export { extractApiKey, refuseBarred } from './admission.ts';
 export { acceptingAuthenticator } from './keyless-failures.ts';
-export { UpstreamRouter } from './upstreams.ts';
-export { EventRecorder } from './recorder.ts';
-export { SseParser, formatSse } from './sse.ts';
-export { AnswerMeter, countTextTokens } from './usage.ts';
 export { extractRequestFeatures } from './request-features.ts';
 
 export interface GatewayOptions {

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { DetectorEngine, buildScenario, sharedKeys, sharedRedis, redisReady, VerdictPublisher, RedisVerdictView, type PromptPool } from '../src/detect/index.ts';
+import { DetectorEngine, buildLabelledEvents, sharedKeys, sharedRedis, redisReady, VerdictPublisher, RedisVerdictView, type PromptPool } from '../src/detect/index.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
@@ -21,7 +21,7 @@ const publishMs = Number(opt('--publish-ms', '1000'));
 const ROUNDS = 40;
 
 const pool = JSON.parse(readFileSync(join(import.meta.dirname, '../test/fixtures/detect/prompts.json'), 'utf8')) as PromptPool;
-const { events } = buildScenario(pool, { seed: 3, days: 2, organic: { hobbyist: organic, startup: 20, enterprise: 4, batch: 4 }, campaigns: [{ kind: 'hydra', accounts: 400 }, { kind: 'agentic', accounts: 60 }] });
+const { events } = buildLabelledEvents(pool, { seed: 3, days: 2, organic: { hobbyist: organic, startup: 20, enterprise: 4, batch: 4 }, campaigns: [{ kind: 'hydra', accounts: 400 }, { kind: 'agentic', accounts: 60 }] });
 const engine = new DetectorEngine();
 for (const ev of events) engine.ingest(ev);
 engine.flush();

@@ -8,8 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildScenario, DetectorEngine, detectHooks, scanEvents, scoreReport, buildReport, VolumeBaseline, PradaBaseline, verdictRank, type PromptPool, type DetectorName } from '../src/detect/index.ts';
-import { buildScenario as trafficScenario, generateTraffic, evaluate, loadPromptCorpus, defaultPromptDir, type LabelLine } from '../src/traffic/index.ts';
+import { buildLabelledEvents, DetectorEngine, detectHooks, scanEvents, scoreReport, buildReport, VolumeBaseline, PradaBaseline, verdictRank, type PromptPool, type DetectorName } from '../src/detect/index.ts';
+import { resolveScenario, generateTraffic, evaluate, loadPromptCorpus, defaultPromptDir, type LabelLine } from '../src/traffic/index.ts';
 import type { InteractionEvent } from '../src/events/index.ts';
 import { readAccountFacts } from '../src/identity/facts-file.ts';
 import { SharedIndicators, VERDICT_LEVELS } from '../src/detect/index.ts';
@@ -40,7 +40,7 @@ const log = (s: string) => { console.log(s); out.push(s); };
 async function quality() {
   const { pool, source } = loadPool();
   const k = quick ? 1 : 3;
-  const { events, labels } = buildScenario(pool, {
+  const { events, labels } = buildLabelledEvents(pool, {
     seed: 42, days: 5,
     organic: { hobbyist: 800 * k, startup: 30 * k, enterprise: 2 * k, researcher: 6 * k, batch: 6 * k, agent: 6 * k, class: 4 * k },
     campaigns: [{ kind: 'hydra', accounts: 400 * k }, { kind: 'surgical', accounts: 25 }, { kind: 'agentic', accounts: 60 }, { kind: 'adaptive', accounts: 80 }],
@@ -226,7 +226,7 @@ async function trafficQuality() {
   const perCampaign: string[] = [];
   let events = 0;
   for (const r of runs) {
-    const run = generateTraffic(trafficScenario(null, { preset: r.preset, seed: r.seed, scale: r.scale }), { prompts });
+    const run = generateTraffic(resolveScenario(null, { preset: r.preset, seed: r.seed, scale: r.scale }), { prompts });
     const evs = [...run.events];
     events += evs.length;
     for (const name of DETECTORS) {
@@ -276,7 +276,7 @@ async function disguiseQuality() {
     let recall = 0; let campaignAccounts = 0; let contained = 0; let campaigns = 0; let adaptive = 0; let adaptiveAccounts = 0;
     let organicFlagged = 0; let organic = 0; let named = 0; let adaptiveNamed = 0; let organicNamed = 0;
     for (const seed of seeds) {
-      const sc = trafficScenario(null, { preset: 'smoke', seed, set: [0, 1, 2, 3, 4].map((i) => `campaigns.${i}.disguise=${disguise}`) });
+      const sc = resolveScenario(null, { preset: 'smoke', seed, set: [0, 1, 2, 3, 4].map((i) => `campaigns.${i}.disguise=${disguise}`) });
       const run = generateTraffic(sc, { prompts });
       const evs = [...run.events];
       events += evs.length;
@@ -338,7 +338,7 @@ async function evasionQuality() {
   for (const [name, knobs, perCampaign] of EVASIONS) {
     const cells: string[] = [];
     const runs = seeds.map((seed) => {
-      const sc = trafficScenario(null, { preset: 'smoke', seed, set: [0, 1, 2, 3].flatMap((i) => [...knobs, ...(perCampaign?.(i) ?? [])].map((k) => `campaigns.${i}.${k}`)) });
+      const sc = resolveScenario(null, { preset: 'smoke', seed, set: [0, 1, 2, 3].flatMap((i) => [...knobs, ...(perCampaign?.(i) ?? [])].map((k) => `campaigns.${i}.${k}`)) });
       const run = generateTraffic(sc, { prompts });
       return { evs: [...run.events], labels: run.labels as LabelLine[] };
     });
@@ -392,7 +392,7 @@ async function exchangeQuality() {
   for (const [name, knobs, perCampaign] of variants) {
     const t = { exported: 0, cases: 0, without: { flagged: 0, after: 0, below: 0, organic: 0 } as Tally, with: { flagged: 0, after: 0, below: 0, organic: 0 } as Tally, accounts: 0, organicN: 0 };
     for (const seed of seeds) {
-      const sc = trafficScenario(null, { preset: 'smoke', seed, set: [0, 1, 2, 3].flatMap((i) => [...knobs, ...(perCampaign?.(i) ?? [])].map((k) => `campaigns.${i}.${k}`)) });
+      const sc = resolveScenario(null, { preset: 'smoke', seed, set: [0, 1, 2, 3].flatMap((i) => [...knobs, ...(perCampaign?.(i) ?? [])].map((k) => `campaigns.${i}.${k}`)) });
       const run = generateTraffic(sc, { prompts });
       const evs = [...run.events];
       events += evs.length;
@@ -464,7 +464,7 @@ async function adaptiveQuality() {
   const rows: string[] = [];
   let events = 0;
   for (const seed of seeds) {
-    const sc = trafficScenario({ preset: 'default', days, organic: { accounts: organicAccounts }, campaigns: [{ id: 'adaptive-1', kind: 'adaptive', accounts: 100, interactions: 100 * 19 * days }] }, { seed });
+    const sc = resolveScenario({ preset: 'default', days, organic: { accounts: organicAccounts }, campaigns: [{ id: 'adaptive-1', kind: 'adaptive', accounts: 100, interactions: 100 * 19 * days }] }, { seed });
     const run = generateTraffic(sc, { prompts });
     const evs = [...run.events];
     events += evs.length;
@@ -495,7 +495,7 @@ async function factsQuality() {
   const totals = ways.map(() => ({ flagged: 0, accounts: 0, contained: 0, campaigns: 0, worst: 0, organic: 0, organicN: 0, missing: 0, seconds: 0, events: 0 }));
   let events = 0;
   for (const r of runs) {
-    const run = generateTraffic(trafficScenario(null, { preset: r.preset, seed: r.seed, scale: r.scale }), { prompts });
+    const run = generateTraffic(resolveScenario(null, { preset: r.preset, seed: r.seed, scale: r.scale }), { prompts });
     const evs = [...run.events];
     events += evs.length;
     const table = new Map<string, object>();
@@ -549,7 +549,7 @@ async function cohortQuality() {
   for (const [name, kinds, how] of COHORTS) {
     const cells = [0, 0].map(() => ({ oneDay: 0, oneDayN: 0, multi: 0, multiN: 0 }));
     for (const r of runs) {
-      const run = generateTraffic(trafficScenario(null, { preset: r.preset, seed: r.seed, scale: r.scale }), { prompts });
+      const run = generateTraffic(resolveScenario(null, { preset: r.preset, seed: r.seed, scale: r.scale }), { prompts });
       const labels = run.labels as LabelLine[];
       const cohort = new Set(labels.flatMap((l) => (l.type === 'account' && l.population === 'organic' && kinds.includes(l.organic_kind ?? '') ? [l.account_id] : [])));
       const first = new Map<string, number>();
@@ -632,7 +632,7 @@ async function campaignVariants(o: {
     const acc: Record<string, { flagged: number; accounts: number; contained: number; campaigns: number; worst: number; servedBefore: number[]; organicFlagged: number; organic: number; users: number; usersFlagged: number }> = {};
     for (const r of runs) {
       const campaign = JSON.stringify({ id, kind: o.kind, interactions: 20_000, ...variant });
-      const run = generateTraffic(trafficScenario(null, { preset: r.preset, seed: r.seed, scale: r.scale, set: [`campaigns.5=${campaign}`] }), { prompts });
+      const run = generateTraffic(resolveScenario(null, { preset: r.preset, seed: r.seed, scale: r.scale, set: [`campaigns.5=${campaign}`] }), { prompts });
       const evs = [...run.events];
       events += evs.length;
       const users = new Set<string>();

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { DetectorEngine, SharedIndicators, buildScenario, INDICATOR_KINDS, type PromptPool, type SharedIndicator } from '../src/detect/index.ts';
+import { DetectorEngine, SharedIndicators, buildLabelledEvents, INDICATOR_KINDS, type PromptPool, type SharedIndicator } from '../src/detect/index.ts';
 import { openSqlite, SqliteEventStore } from '../src/store/index.ts';
 import { buildCaseFile, caseToStix, stixToIndicators } from '../src/cases/index.ts';
 import { machine, median } from './lib.ts';
@@ -25,7 +25,7 @@ const extra = Number(values.indicators);
 const KEY = 'bench-sharing-key-0123456789';
 
 const pool = JSON.parse(readFileSync(new URL('../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const scenario = buildScenario(pool, {
+const scenario = buildLabelledEvents(pool, {
   seed: 21, days: 3,
   organic: { hobbyist: 400, startup: 20, enterprise: 4, researcher: 6, batch: 4, agent: 10, class: 4 },
   campaigns: [{ kind: 'hydra', accounts: 120 }, { kind: 'surgical', accounts: 20 }],

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { openSqlite } from '../src/store/index.ts';
 import { Ledger, SqliteLedgerStorage, generateSigner, prepareInteraction, verifyLedger, consistencyProof, inclusionProof } from '../src/ledger/index.ts';
-import { sampleEvent } from '../src/ledger/fixtures.ts';
+import { sampleEvent } from '../test/helpers/synthetic-events.ts';
 import { machine, percentile } from './lib.ts';
 
 const { values } = parseArgs({ options: { entries: { type: 'string', default: '30000' }, producers: { type: 'string', default: '512' } } });

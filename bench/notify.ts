@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
-import { DetectorEngine, buildScenario, type PromptPool } from '../src/detect/index.ts';
+import { DetectorEngine, buildLabelledEvents, type PromptPool } from '../src/detect/index.ts';
 import { Notifier, notification, notifyConfigSchema, type Notification } from '../src/notify/index.ts';
 import { machine, median } from './lib.ts';
 
@@ -26,7 +26,7 @@ const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hoo
 const config = notifyConfigSchema.parse({ queue_max: 1_000_000, webhooks: [{ name: 'bench', url, secret: 'bench-webhook-secret', campaign_level: 'watch', account_level: 'watch' }] });
 
 const pool = JSON.parse(readFileSync(new URL('../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const scenario = buildScenario(pool, { seed: 21, days: 2, organic: { hobbyist: 300, startup: 10, agent: 6, researcher: 4 }, campaigns: [{ kind: 'hydra', accounts: 80 }, { kind: 'surgical', accounts: 12 }] });
+const scenario = buildLabelledEvents(pool, { seed: 21, days: 2, organic: { hobbyist: 300, startup: 10, agent: 6, researcher: 4 }, campaigns: [{ kind: 'hydra', accounts: 80 }, { kind: 'surgical', accounts: 12 }] });
 console.log(`# ${scenario.events.length} events; ${machine()}; ${new Date().toISOString()}`);
 
 async function detector(withNotifier: boolean): Promise<{ cpuMs: number; sent: number }> {

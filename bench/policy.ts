@@ -19,7 +19,7 @@ import { watermarkConfigSchema } from '../src/watermark/config.ts';
 import { policyHooks } from '../src/policy/hooks.ts';
 import { loadGeoIndex } from '../src/policy/geo.ts';
 import { percentile } from './lib.ts';
-import { readSseFixture } from '../src/shape/sse-fixtures.ts';
+import { readSseFixture } from '../test/helpers/sse-fixtures.ts';
 
 const fmtUs = (ms: number) => `${(ms * 1000).toFixed(2)} µs`;
 console.log(`# policy benchmark — ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);

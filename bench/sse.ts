@@ -22,7 +22,7 @@ import { AnswerMeter } from '../src/gateway/usage.ts';
 import type { ApiFlavour } from '../src/events/index.ts';
 import { watermarkTransformer } from '../src/watermark/transform.ts';
 import { deriveWatermarkKey } from '../src/watermark/keys.ts';
-import { parseSse, runTransformer } from '../src/shape/sse-fixtures.ts';
+import { parseSse, runTransformer } from '../test/helpers/sse-fixtures.ts';
 import { machine, median } from './lib.ts';
 
 const { values } = parseArgs({ options: { repeats: { type: 'string', default: '7' }, ms: { type: 'string', default: '400' } } });

@@ -11,14 +11,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { buildScenario, generateTraffic, LineWriter } from '../src/traffic/index.ts';
+import { resolveScenario, generateTraffic, LineWriter } from '../src/traffic/index.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
 
 function child(n: number): void {
   const t0 = performance.now();
-  const run = generateTraffic(buildScenario(null, { preset: 'disclosure-2026', maxEvents: n, seed: 1 }));
+  const run = generateTraffic(resolveScenario(null, { preset: 'disclosure-2026', maxEvents: n, seed: 1 }));
   const setupMs = performance.now() - t0;
   const w = new LineWriter('/dev/null');
   const samples: { events: number; rss_mb: number; heap_mb: number }[] = [];

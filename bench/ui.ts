@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqlite, SqliteEventStore } from '../src/store/index.ts';
-import { sampleEvent } from '../src/ledger/fixtures.ts';
+import { sampleEvent } from '../test/helpers/synthetic-events.ts';
 import { sqliteUsageStore, type SqliteUsageStore } from '../src/ui/index.ts';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, rounds: { type: 'string', default: '5' } } });

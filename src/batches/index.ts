@@ -25,13 +25,8 @@ import { continueBackgroundResponse, createBackgroundResponses, createStreamedRu
 import { BackgroundStreams } from './stream-log.ts';
 import { inlineInputFiles } from './file-inputs.ts';
 
-export { batchesConfigSchema, type BatchesConfig } from './config.ts';
-export { SqliteBatchStore, PostgresBatchStore, type BatchStore, type BatchRecord, type ItemState } from './store.ts';
-export { SqliteFileStore, PostgresFileStore, type FileStore, type StoredFile } from './files-store.ts';
-export { registerOpenAiBatchRoutes } from './openai-routes.ts';
-export { BatchCredentials } from './credentials.ts';
-export { BatchRunner } from './runner.ts';
-export { registerBatchRoutes } from './routes.ts';
+export { SqliteBatchStore, PostgresBatchStore, type BatchStore, type BatchRecord } from './store.ts';
+export { SqliteFileStore, PostgresFileStore, type FileStore } from './files-store.ts';
 export { batchAdminRoutes } from './admin.ts';
 
 export interface Batches {

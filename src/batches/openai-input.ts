@@ -7,7 +7,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { NewItem, OpenAiBatch } from './store.ts';
 import { MAX_JSON_DEPTH, nestsDeeper } from '../gateway/json-depth.ts';
-import { MAX_MODEL_CHARS } from '../gateway/interaction.ts';
+import { MAX_MODEL_CHARS } from '../gateway/admission.ts';
 
 /** The routes an OpenAI batch may run, all served by the gateway's pipeline. */
 export const BATCH_ENDPOINTS = ['/v1/chat/completions', '/v1/responses', '/v1/embeddings', '/v1/completions'] as const;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
 import { mountAdminRoutes } from '../admin/router.ts';
-import { DetectorEngine, SharedIndicators, buildScenario, eventObservables, keyedHash, sharingKeyId, verdictRank, type PromptPool } from '../detect/index.ts';
+import { DetectorEngine, SharedIndicators, buildLabelledEvents, eventObservables, keyedHash, sharingKeyId, verdictRank, type PromptPool } from '../detect/index.ts';
 import { openSqlite, openPostgres, SqliteEventStore } from '../store/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import {
@@ -18,7 +18,7 @@ import {
 } from './index.ts';
 import { runCasesCli, runIntelCli } from '../cli/cases-cmd.ts';
 import { runScan } from '../cli/scan-cmd.ts';
-import { atProviderB, campaignFixture } from './test-campaign.ts';
+import { atProviderB, campaignFixture } from '../../test/helpers/case-campaign.ts';
 import { Writable } from 'node:stream';
 
 const { scenario, campaignAccounts, KEY_A, dir, engine, events, campaign, built } = await campaignFixture();
@@ -557,7 +557,7 @@ test('a restart without a snapshot names the same campaigns: its cases refresh, 
   // The live engine also saw an earlier campaign, older than what a restart replays (detect.replay_hours);
   // the rebuilt engine (the fixture's) replays only the recent events. A campaign's id does not
   // depend on what else was flagged before it.
-  const early = buildScenario(JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool,
+  const early = buildLabelledEvents(JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool,
     { seed: 9, days: 1, start: '2026-01-20T00:00:00Z', organic: { hobbyist: 5 }, campaigns: [{ kind: 'agentic', accounts: 12 }] });
   const live = new DetectorEngine();
   for (const ev of early.events) live.ingest({ ...ev, id: `early_${ev.id}`, account_id: `early_${ev.account_id}`, org_id: ev.org_id ? `early_${ev.org_id}` : null });
@@ -606,7 +606,7 @@ test('a restart whose replay starts after a campaign\'s first day: its case refr
   // Four days of a campaign; the restarted engine is rebuilt from the last 72 hours only
   // (detect.replay_hours, without a snapshot), so it links the campaign's accounts in another order.
   const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const long = buildScenario(pool, { seed: 5, days: 4, organic: { hobbyist: 20 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
+  const long = buildLabelledEvents(pool, { seed: 5, days: 4, organic: { hobbyist: 20 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
   const stored = new SqliteEventStore(openSqlite(join(dir, 'long-events.db')));
   await stored.appendBatch(long.events);
   const { live, restarted } = liveAndRestarted(long.events);
@@ -661,7 +661,7 @@ test('a campaign that rotates its accounts: after a restart its case is found by
   // (detect.replay_hours, no snapshot), so it never sees the first 20: the campaign it rebuilds
   // holds half the case's accounts, but all of those it knows.
   const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const sc = buildScenario(pool, { seed: 5, days: 7, organic: { hobbyist: 20 }, campaigns: [{ kind: 'hydra', accounts: 40 }] });
+  const sc = buildLabelledEvents(pool, { seed: 5, days: 7, organic: { hobbyist: 20 }, campaigns: [{ kind: 'hydra', accounts: 40 }] });
   const accounts = Object.values(sc.labels.campaigns)[0].accounts;
   const generation = new Map(accounts.map((a, i) => [a, i < 20 ? 1 : 2]));
   const t0 = Date.parse(sc.events[0].ts); const DAY = 86_400_000;
@@ -699,7 +699,7 @@ test('a case whose ids name a campaign holding few of its accounts goes to the c
   // After a split, a small fragment can carry the case's old names: the id match counts only when
   // that campaign also holds at least half of the case's accounts the detector knows.
   const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const early = buildScenario(pool, { seed: 9, days: 1, start: '2026-01-20T00:00:00Z', organic: { hobbyist: 5 }, campaigns: [{ kind: 'agentic', accounts: 12 }] });
+  const early = buildLabelledEvents(pool, { seed: 9, days: 1, start: '2026-01-20T00:00:00Z', organic: { hobbyist: 5 }, campaigns: [{ kind: 'agentic', accounts: 12 }] });
   const engine = new DetectorEngine();
   for (const ev of early.events) engine.ingest({ ...ev, id: `early_${ev.id}`, account_id: `early_${ev.account_id}`, org_id: ev.org_id ? `early_${ev.org_id}` : null });
   for (const ev of scenario.events) engine.ingest(ev);

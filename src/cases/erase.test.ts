@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { openSqlite } from '../store/index.ts';
 import { casesHolding, eraseAccountFromCases, publishCase, stixToIndicators, SqliteCaseStore, PostgresCaseStore, PUBLISHED_COLLECTION, type CaseStore } from './index.ts';
 import { keyedHash } from '../detect/index.ts';
-import { campaignFixture } from './test-campaign.ts';
+import { campaignFixture } from '../../test/helpers/case-campaign.ts';
 import { withPgSchema } from '../../test/helpers/postgres.ts';
 
 const { scenario, dir, events, built, KEY_A } = await campaignFixture();

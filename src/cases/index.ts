@@ -10,14 +10,14 @@ the value: then it is held for review). A published case (`publishCase`) is serv
  * `admin`'s router and `gateway`'s JSON body checks (the TAXII server, taxii.ts); imported by
  * src/cli, and by `config` for its schema (config.ts) only.
  */
-export { casesConfigSchema, MIN_SHARING_KEY_CHARS, type CasesConfig, type FeedConfig } from './config.ts';
-export { CASE_STATUSES, summariseCase, type CaseFile, type CaseMember, type CaseObservable, type CaseNote, type CaseStatus, type CaseSummary, type LedgerAnchor } from './types.ts';
-export { buildCaseFile, refreshCaseFile, casesWithGoneIds, findCampaign, findCaseCampaign, DEFAULT_CASE_LIMITS, type CaseSources, type CaseLimits, type CaseCampaignMatch } from './case-file.ts';
+export { MIN_SHARING_KEY_CHARS } from './config.ts';
+export { CASE_STATUSES, type CaseFile, type CaseSummary } from './types.ts';
+export { buildCaseFile, casesWithGoneIds, findCaseCampaign, DEFAULT_CASE_LIMITS, type CaseSources } from './case-file.ts';
 export { caseReportMarkdown } from './report.ts';
-export { caseToStix, sightingsToStix, PROVIDER_IDENTITY_CREATED, stixToIndicators, stixSightings, stixId, StixError, KEYED_HASH_TYPE, IMPORT_LEVELS, type StixBundle, type ExportOptions, type ImportOptions, type ImportResult, type PartnerSighting } from './stix.ts';
-export { MemoryCaseStore, SqliteCaseStore, PostgresCaseStore, type CaseStore, type PublishedObject, type PublishedQuery } from './store.ts';
-export { registerCasesAdminRoutes, casesAdminRoutes, CaseFileSchema, type CasesAdminOptions } from './admin.ts';
-export { publishCase, withdrawCase, withdrawIndicators, caseBundle, takeIn, isStale, caseExchange, type CaseExchange, PUBLISHED_COLLECTION, PARTNER_SIGHTING, type PublishResult, type Intake, type IntakeResult } from './publish.ts';
-export { registerTaxiiServer, taxiiTime, TAXII_MEDIA_TYPE, TAXII_PAGE_LIMIT, type TaxiiCaller, type TaxiiServerOptions } from './taxii.ts';
+export { caseToStix, sightingsToStix, stixToIndicators, stixId, StixError, IMPORT_LEVELS, type StixBundle, type PartnerSighting } from './stix.ts';
+export { MemoryCaseStore, SqliteCaseStore, PostgresCaseStore, type CaseStore, type PublishedObject } from './store.ts';
+export { registerCasesAdminRoutes, casesAdminRoutes } from './admin.ts';
+export { publishCase, isStale, type CaseExchange, PUBLISHED_COLLECTION, type PublishResult } from './publish.ts';
+export { registerTaxiiServer, TAXII_MEDIA_TYPE, type TaxiiCaller } from './taxii.ts';
 export { FeedPoller, type FeedSpec, type FeedState } from './feeds.ts';
-export { eraseAccountFromCases, casesHolding, erasedPseudonym, HOLDING_STATUSES, type CasesErased, type ErasableValues } from './erase.ts';
+export { eraseAccountFromCases, casesHolding, erasedPseudonym } from './erase.ts';

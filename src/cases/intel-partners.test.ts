@@ -11,14 +11,14 @@ import Fastify from 'fastify';
 import { parseConfig } from '../config/index.ts';
 import { openIdentityStore, createAuthenticator } from '../identity/index.ts';
 import { openSqlite } from '../store/index.ts';
-import { DetectorEngine, SharedIndicators, buildScenario, exchangeValue, keyedHash, verdictRank, type IndicatorKind, type PromptPool } from '../detect/index.ts';
+import { DetectorEngine, SharedIndicators, buildLabelledEvents, exchangeValue, keyedHash, verdictRank, type IndicatorKind, type PromptPool } from '../detect/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { SqliteCaseStore, registerCasesAdminRoutes, registerTaxiiServer, DEFAULT_CASE_LIMITS, TAXII_MEDIA_TYPE } from './index.ts';
 
 const KEY = 'partners-exchange-key-2026';
 const dir = mkdtempSync(join(tmpdir(), 'warden-intel-partners-'));
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const base = buildScenario(pool, { seed: 3, days: 1, organic: { hobbyist: 2 } }).events.find((e) => e.account_id !== null && e.account !== null)!;
+const base = buildLabelledEvents(pool, { seed: 3, days: 1, organic: { hobbyist: 2 } }).events.find((e) => e.account_id !== null && e.account !== null)!;
 
 const config = parseConfig({ store: { sqlite_path: join(dir, 'a.db') }, log: { level: 'silent' } });
 const identity = openIdentityStore(config);

@@ -8,7 +8,7 @@ import { mountAdminRoutes } from '../admin/router.ts';
 import { MemoryDetectOverridesStore, SharedIndicators, detectAdminRoutes, eventObservables } from '../detect/index.ts';
 import { openSqlite } from '../store/index.ts';
 import { casesAdminRoutes, DEFAULT_CASE_LIMITS, SqliteCaseStore } from './index.ts';
-import { campaignFixture } from './test-campaign.ts';
+import { campaignFixture } from '../../test/helpers/case-campaign.ts';
 
 test('refresh drops an allow-listed member, its values are not shared, the report records the decision; publish asks for a refresh first', async () => {
   const { engine, events, campaign, dir, KEY_A, scenario } = await campaignFixture();

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildScenario, type PromptPool } from '../detect/index.ts';
+import { DetectorEngine, buildLabelledEvents, type PromptPool } from '../detect/index.ts';
 import { openSqlite, SqliteEventStore } from '../store/index.ts';
 import { buildCaseFile } from './case-file.ts';
 import { caseReportMarkdown, mdCode } from './report.ts';
@@ -18,7 +18,7 @@ const outsideCode = (md: string) => md.replace(/(`+)(?!`)[\s\S]*?[^`]\1(?!`)/g, 
 
 test('customer-chosen strings reach the case report as inline code, never as HTML, links or headings', async () => {
   const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const scenario = buildScenario(pool, { seed: 5, days: 2, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 12 }] });
+  const scenario = buildLabelledEvents(pool, { seed: 5, days: 2, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 12 }] });
   const members = new Set(scenario.labels.campaigns.camp_hydra_1.accounts);
   const events = scenario.events.map((e) => (!members.has(e.account_id!) ? e : {
     ...e, model: BEACON_MODEL,

@@ -3,14 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildScenario, type PromptPool } from '../detect/index.ts';
+import { DetectorEngine, buildLabelledEvents, type PromptPool } from '../detect/index.ts';
 import { openSqlite, SqliteEventStore } from '../store/index.ts';
 import { buildCaseFile } from './case-file.ts';
 import { caseReportMarkdown } from './report.ts';
 
 test('the report says how many requests were answered and refused, and its day table sums to its total', async () => {
   const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const scenario = buildScenario(pool, { seed: 5, days: 2, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 12 }] });
+  const scenario = buildLabelledEvents(pool, { seed: 5, days: 2, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 12 }] });
   const members = new Set(scenario.labels.campaigns.camp_hydra_1.accounts);
   // Once flagged, most of the campaign's requests are refused (denied or limited).
   let n = 0;

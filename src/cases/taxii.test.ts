@@ -13,7 +13,7 @@ import { openSqlite } from '../store/index.ts';
 import { DetectorEngine, SharedIndicators, exchangeValue, keyedHash, verdictRank } from '../detect/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { FeedPoller, MemoryCaseStore, SqliteCaseStore, registerCasesAdminRoutes, registerTaxiiServer, stixId, DEFAULT_CASE_LIMITS, TAXII_MEDIA_TYPE, type FeedSpec } from './index.ts';
-import { atProviderB, campaignFixture } from './test-campaign.ts';
+import { atProviderB, campaignFixture } from '../../test/helpers/case-campaign.ts';
 
 const { scenario, campaignAccounts, KEY_A: KEY, dir, engine, events, campaign, built } = await campaignFixture();
 

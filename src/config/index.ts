@@ -16,7 +16,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, type WardenConfig } from './schema.ts';
 import { adminTokenProblem } from '../admin/config.ts';
-export { configSchema, upstreamSchema, type WardenConfig, type UpstreamConfig } from './schema.ts';
+export { upstreamSchema, type WardenConfig, type UpstreamConfig } from './schema.ts';
 
 export class ConfigError extends Error {
   constructor(message: string) { super(message); this.name = 'ConfigError'; }

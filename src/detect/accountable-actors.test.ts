@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildScenario, verdictRank, type PromptPool } from './index.ts';
+import { DetectorEngine, buildLabelledEvents, verdictRank, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
 // Who counts as one accountable actor in a cluster: accounts of one institution or company without
@@ -9,7 +9,7 @@ import type { InteractionEvent } from '../events/index.ts';
 // vouches for. Each case is set against the fleet that imitates it.
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const base = buildScenario(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
+const base = buildLabelledEvents(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
 const T0 = Date.parse('2026-05-04T08:00:00.000Z');
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { mountAdminRoutes } from '../admin/router.ts';
-import { DetectorEngine, MemoryDetectOverridesStore, SqliteDetectOverridesStore, applyOverrides, detectAdminRoutes, replayRecentEvents, buildScenario, verdictRank, type PromptPool, type Verdict, type DetectOverridesStore } from './index.ts';
+import { DetectorEngine, MemoryDetectOverridesStore, SqliteDetectOverridesStore, applyOverrides, detectAdminRoutes, replayRecentEvents, buildLabelledEvents, verdictRank, type PromptPool, type Verdict, type DetectOverridesStore } from './index.ts';
 import { commitment, prepareVerdict, type VerdictRecord } from '../ledger/index.ts';
 import { openSqlite, SqliteEventStore } from '../store/index.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const scenario = buildScenario(pool, {
+const scenario = buildLabelledEvents(pool, {
   seed: 11, days: 2,
   organic: { hobbyist: 30, startup: 2, researcher: 1, batch: 1, agent: 1, class: 1 },
   campaigns: [{ kind: 'hydra', accounts: 40 }],

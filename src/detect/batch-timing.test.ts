@@ -4,11 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildScenario, type PromptPool } from './index.ts';
+import { DetectorEngine, buildLabelledEvents, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const base = buildScenario(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
+const base = buildLabelledEvents(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
 const T0 = Date.parse('2026-05-04T00:00:00.000Z');
 
 function event(account: string, ms: number, ip: string, batchId: string | null): InteractionEvent {

@@ -4,13 +4,13 @@ import { readFileSync, writeFileSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { DetectorEngine, detectHooks, scanEvents, runScanCli, buildScenario, buildReport, verdictRank, scoreReport, type PromptPool, type Verdict } from './index.ts';
+import { DetectorEngine, detectHooks, scanEvents, runScanCli, buildLabelledEvents, buildReport, verdictRank, scoreReport, type PromptPool, type Verdict } from './index.ts';
 import { emptyEnforcement, emptyParams, type InteractionEvent } from '../events/index.ts';
 import { readAccountFacts } from '../identity/facts-file.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
 
-const mixed = buildScenario(pool, {
+const mixed = buildLabelledEvents(pool, {
   seed: 5, days: 3,
   organic: { hobbyist: 60, startup: 4, enterprise: 1, researcher: 2, batch: 2, agent: 2, class: 1 },
   campaigns: [{ kind: 'hydra', accounts: 60 }, { kind: 'surgical', accounts: 12 }],

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildScenario, type PromptPool } from './index.ts';
+import { DetectorEngine, buildLabelledEvents, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
 // A deletion request in the detector: what was derived from the account's personal data (its link
@@ -9,7 +9,7 @@ import type { InteractionEvent } from '../events/index.ts';
 // is forgotten whole; a linked one keeps its cluster and verdict. A second erase changes nothing.
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const base = buildScenario(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
+const base = buildLabelledEvents(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
 const T0 = Date.parse('2026-05-04T08:00:00.000Z');
 
 function event(account: string, ms: number, ip: string, card = `card-${account}`): InteractionEvent {

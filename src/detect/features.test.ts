@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { extractFeatures, flagNames, FLAG } from './features.ts';
 import { FOLDED, HIT, expandPhrase, foldText, lexiconHits, lexiconHitsOneByOne, lexiconRegExp } from './lexicon.ts';
-import { buildScenario, type PromptPool } from './index.ts';
+import { buildLabelledEvents, type PromptPool } from './index.ts';
 import { emptyEnforcement, emptyParams } from '../events/schema.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
@@ -23,7 +23,7 @@ test('the lexicon automaton finds what each lexicon\'s regular expression finds,
     // A line ending in a brace or semicolon (before \n, \r, U+2028 or the end), and arithmetic.
     'if (a) {\n', 'x;  \u2028y', 'a; b', '{ \u00a0', '2 x 3', '12+30=42', 'a12+3', '12 ÷ 4b', '12 ×4', '7 - ',
   ];
-  const { events } = buildScenario(pool, { seed: 3, days: 1, organic: { hobbyist: 40, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 20 }, { kind: 'agentic', accounts: 5 }] });
+  const { events } = buildLabelledEvents(pool, { seed: 3, days: 1, organic: { hobbyist: 40, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 20 }, { kind: 'agentic', accounts: 5 }] });
   const fromEvents = events.slice(0, 3000).map((ev) => ev.request.messages.filter((m) => m.role === 'user').at(-1)?.text ?? '');
   const texts = [...crafted, ...pool.organic, ...pool.code, ...pool.maths, ...fromEvents].map((t) => t.toLowerCase());
   let withHits = 0;

@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildScenario, scanEvents, type PromptPool } from './index.ts';
+import { DetectorEngine, buildLabelledEvents, scanEvents, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
 // Forgetting idle accounts (detect.evict_idle_hours): memory follows the accounts active within
 // the horizon, and what is kept (links, verdicts, reports) does not change.
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const base = buildScenario(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
+const base = buildLabelledEvents(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
 const T0 = Date.parse('2026-05-04T08:00:00.000Z');
 const HOUR = 3_600_000;
 

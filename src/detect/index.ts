@@ -11,19 +11,17 @@
  * `identity` and `store` (operator overrides); `admin` and `gateway` only in those three files.
  */
 export * from './verdict.ts';
-export { detectConfigSchema, detectConfig, type DetectConfig } from './config.ts';
-export { DetectorEngine, LINK_TYPES, type AccountLink, type SharedAccountVerdict, type EngineOptions, type EngineStats, type OperatorMerge, type ClusterMerge, type Exemption, type WeighedVerdict, type OutrankedVerdict, type VerdictPrecedence, type ClusterSummary, type Campaign, type LinkType } from './engine.ts';
-export { extractFeatures, parseIsoMs, FLAG, flagNames, type RequestFeatures } from './features.ts';
-export { INDICATORS, type Indicator, type IndicatorName } from './scoring.ts';
-export { buildReport, scoreReport, REPORT_SCHEMA, type DetectionReport, type AccountResult, type GroundTruth, type QualityFigures } from './report.ts';
-export { detectHooks, type DetectHooks, type DetectHooksOptions } from './hooks.ts';
-export { registerDetectMetrics, registerSharedDetectMetrics, registerSnapshotMetrics, type SharedDetectReadings, type SnapshotReadings } from './metrics.ts';
-export { sharedKeys, sharedRedis, redisReady, streamEventsHooks, consumeEventStream, eraseAccountFromStream, VerdictPublisher, RedisVerdictView, WorkerLease, startSharedWorker, latestStreamId, type SharedKeys, type SharedWorker } from './shared.ts';
-export { runScanCli, scanEvents, readEventsFast, loadLabels, formatSummary, type ScanOptions, type ScanResult, type DetectorName } from './scan.ts';
-export { detectAdminRoutes, replicaMisdirected, VerdictSchema, ClusterSchema, CampaignSchema, type DetectAdminOptions } from './admin.ts';
-export { applyOverrides, MemoryDetectOverridesStore, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverride, type DetectOverrideChange, type DetectOverrideKind, type DetectOverridesStore } from './overrides.ts';
-export { replayRecentEvents, type ReplaySource, type ReplayResult } from './replay.ts';
-export { writeSnapshot, readSnapshot, periodicSnapshots, detectionSettingsHash, type SnapshotHeader, type SnapshotRead, type PeriodicSnapshots } from './snapshot.ts';
-export { VolumeBaseline, PradaBaseline, shapiroFrancia, trigramEmbedding } from './baselines.ts';
-export { buildScenario, type PromptPool, type ScenarioSpec, type ScenarioLabels } from './scenario.ts';
-export { SharedIndicators, MAX_INDICATOR_ACCOUNTS, INDICATOR_KINDS, STRONG_KINDS, heldAlone, exchangeValue, keyedHash, sharingKeyId, eventObservables, subnetOf, type SharedIndicator, type IndicatorKind, type Sighting, type IntelMatch, type Observable, type StoredSighting, type IndicatorHold } from './intel.ts';
+export { DetectorEngine, LINK_TYPES, type AccountLink, type EngineOptions, type ClusterMerge, type ClusterSummary, type Campaign } from './engine.ts';
+export type { Indicator } from './scoring.ts';
+export { buildReport, scoreReport } from './report.ts';
+export { detectHooks } from './hooks.ts';
+export { registerDetectMetrics, registerSharedDetectMetrics, registerSnapshotMetrics } from './metrics.ts';
+export { sharedKeys, sharedRedis, redisReady, streamEventsHooks, consumeEventStream, eraseAccountFromStream, VerdictPublisher, RedisVerdictView, WorkerLease, startSharedWorker, latestStreamId } from './shared.ts';
+export { runScanCli, scanEvents, readEventsFast, type ScanResult, type DetectorName } from './scan.ts';
+export { detectAdminRoutes, replicaMisdirected, CampaignSchema } from './admin.ts';
+export { applyOverrides, MemoryDetectOverridesStore, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverride, type DetectOverridesStore } from './overrides.ts';
+export { replayRecentEvents } from './replay.ts';
+export { writeSnapshot, readSnapshot, periodicSnapshots, type SnapshotHeader } from './snapshot.ts';
+export { VolumeBaseline, PradaBaseline } from './baselines.ts';
+export { buildLabelledEvents, type PromptPool } from './scenario.ts';
+export { SharedIndicators, INDICATOR_KINDS, STRONG_KINDS, heldAlone, exchangeValue, keyedHash, sharingKeyId, eventObservables, subnetOf, type SharedIndicator, type IndicatorKind, type Sighting, type StoredSighting } from './intel.ts';

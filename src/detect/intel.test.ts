@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildScenario, SharedIndicators, keyedHash, exchangeValue, eventObservables, sharingKeyId, subnetOf, type PromptPool, type SharedIndicator, type IndicatorKind } from './index.ts';
+import { DetectorEngine, buildLabelledEvents, SharedIndicators, keyedHash, exchangeValue, eventObservables, sharingKeyId, subnetOf, type PromptPool, type SharedIndicator, type IndicatorKind } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
 // Indicators shared by another provider: an account of this provider that matches one is held at
 // the feed's level from its first request, explained; weak kinds alone only at watch.
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const base = buildScenario(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
+const base = buildLabelledEvents(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
 const T0 = Date.parse('2026-05-04T08:00:00.000Z');
 const KEY = 'partners-2026-shared-secret';
 
@@ -112,7 +112,7 @@ test('exchange values are normalised as documented', () => {
 });
 
 test('matching sees exactly the values a case exports (eventObservables), for every kind', () => {
-  const sample = buildScenario(pool, { seed: 4, days: 1, organic: { hobbyist: 8, agent: 2, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 6 }] }).events.slice(0, 400);
+  const sample = buildLabelledEvents(pool, { seed: 4, days: 1, organic: { hobbyist: 8, agent: 2, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 6 }] }).events.slice(0, 400);
   const intel = new SharedIndicators(KEY);
   const ids = new Map<string, string>();
   for (const ev of sample) {

@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildScenario, verdictRank, type PromptPool } from './index.ts';
+import { DetectorEngine, buildLabelledEvents, verdictRank, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
 // What links accounts when the evidence is a busy network or one product's software: customers who
 // share a carrier's addresses with a fleet, or who adopted a new application on its launch day.
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const base = buildScenario(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
+const base = buildLabelledEvents(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
 const T0 = Date.parse('2026-05-04T00:00:00.000Z');
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

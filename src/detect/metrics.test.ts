@@ -4,12 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
-import { DetectorEngine, buildScenario, detectHooks, registerDetectMetrics, VERDICT_LEVELS, type PromptPool } from './index.ts';
+import { DetectorEngine, buildLabelledEvents, detectHooks, registerDetectMetrics, VERDICT_LEVELS, type PromptPool } from './index.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
 
 test('metrics: campaigns and accounts by level', async () => {
-  const scenario = buildScenario(pool, { seed: 11, days: 2, organic: { hobbyist: 20, startup: 1 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
+  const scenario = buildLabelledEvents(pool, { seed: 11, days: 2, organic: { hobbyist: 20, startup: 1 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
   const engine = new DetectorEngine();
   for (const ev of scenario.events) engine.ingest(ev);
   engine.flush();

@@ -4,11 +4,11 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { DetectorEngine, buildScenario, writeSnapshot, type PromptPool } from './index.ts';
+import { DetectorEngine, buildLabelledEvents, writeSnapshot, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const { events } = buildScenario(pool, { seed: 4, days: 1, organic: { hobbyist: 3 } });
+const { events } = buildLabelledEvents(pool, { seed: 4, days: 1, organic: { hobbyist: 3 } });
 const dir = mkdtempSync(join(tmpdir(), 'warden-model-names-'));
 const base = events.find((e) => e.account_id !== null)!;
 const t0 = Date.parse(base.ts);

@@ -4,13 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildScenario, type PromptPool } from './index.ts';
+import { DetectorEngine, buildLabelledEvents, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
 
 test('a cluster verdict set on a merged-away id is published under the live cluster, so replicas enforce and explain it', () => {
-  const scenario = buildScenario(pool, { seed: 11, days: 2, organic: { hobbyist: 30, startup: 2, researcher: 1, batch: 1, agent: 1, class: 1 }, campaigns: [{ kind: 'hydra', accounts: 40 }] });
+  const scenario = buildLabelledEvents(pool, { seed: 11, days: 2, organic: { hobbyist: 30, startup: 2, researcher: 1, batch: 1, agent: 1, class: 1 }, campaigns: [{ kind: 'hydra', accounts: 40 }] });
   const endMs = Date.parse(scenario.events.at(-1)!.ts);
   const e = new DetectorEngine();
   for (const ev of scenario.events) e.ingest(ev);
@@ -39,7 +39,7 @@ test('a cluster verdict set on a merged-away id is published under the live clus
 });
 
 test('a cluster verdict names the members an operator\'s `none` keeps it from (not_reached), as it names allow-listed ones', () => {
-  const scenario = buildScenario(pool, { seed: 11, days: 2, organic: { hobbyist: 30, startup: 2, researcher: 1, batch: 1, agent: 1, class: 1 }, campaigns: [{ kind: 'hydra', accounts: 40 }] });
+  const scenario = buildLabelledEvents(pool, { seed: 11, days: 2, organic: { hobbyist: 30, startup: 2, researcher: 1, batch: 1, agent: 1, class: 1 }, campaigns: [{ kind: 'hydra', accounts: 40 }] });
   const hydra = Object.entries(scenario.labels.accounts).filter(([, l]) => l.startsWith('campaign:')).map(([id]) => id);
   const e = new DetectorEngine();
   for (const ev of scenario.events) e.ingest(ev);

@@ -55,7 +55,7 @@ interface Actor {
 }
 
 /** Build a scenario: events sorted by time, and the labels (never inside the events). */
-export function buildScenario(pool: PromptPool, spec: ScenarioSpec = {}): { events: InteractionEvent[]; labels: ScenarioLabels } {
+export function buildLabelledEvents(pool: PromptPool, spec: ScenarioSpec = {}): { events: InteractionEvent[]; labels: ScenarioLabels } {
   const r = new Rand(spec.seed ?? 1);
   const days = spec.days ?? 3;
   const t0 = Date.parse(spec.start ?? '2026-03-02T00:00:00Z');

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildScenario, verdictRank, type PromptPool } from './index.ts';
+import { DetectorEngine, buildLabelledEvents, verdictRank, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { INDICATORS } from './scoring.ts';
-import { buildScenario as trafficScenario, generateTraffic, loadPromptCorpus, defaultPromptDir } from '../traffic/index.ts';
+import { resolveScenario, generateTraffic, loadPromptCorpus, defaultPromptDir } from '../traffic/index.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const base = buildScenario(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
+const base = buildLabelledEvents(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
 const T0 = Date.parse('2026-05-04T08:00:00.000Z');
 
 /** One plain chat event from `account` at minute `min`, from `ip` in network `asn`. */
@@ -128,7 +128,7 @@ test('accounts created in a numbered email sequence link through their email pat
 
 test('a fresh account arriving with a flagged campaign\'s software fingerprint joins it at its first request; an accountable one does not', () => {
   // The traffic model's smoke run (shipped prompt fixtures): its hydra runs behind rotating proxies with its own system prompts.
-  const run = generateTraffic(trafficScenario(null, { preset: 'smoke', seed: 3 }), { prompts: loadPromptCorpus(defaultPromptDir()) });
+  const run = generateTraffic(resolveScenario(null, { preset: 'smoke', seed: 3 }), { prompts: loadPromptCorpus(defaultPromptDir()) });
   const events = [...run.events];
   const hydra = new Set(run.labels.flatMap((l) => (l.type === 'account' && l.campaign_id === 'hydra-1' ? [l.account_id] : [])));
   const e = new DetectorEngine();

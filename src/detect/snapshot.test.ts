@@ -4,11 +4,11 @@ import { mkdtempSync, readFileSync, truncateSync, statSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { DetectorEngine, SharedIndicators, buildScenario, buildReport, periodicSnapshots, readSnapshot, replayRecentEvents, scanEvents, writeSnapshot, type PromptPool } from './index.ts';
+import { DetectorEngine, SharedIndicators, buildLabelledEvents, buildReport, periodicSnapshots, readSnapshot, replayRecentEvents, scanEvents, writeSnapshot, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const { events, labels } = buildScenario(pool, {
+const { events, labels } = buildLabelledEvents(pool, {
   seed: 9, days: 3,
   organic: { hobbyist: 50, startup: 3, enterprise: 1, researcher: 2, batch: 2, agent: 2, class: 1 },
   campaigns: [{ kind: 'hydra', accounts: 40 }, { kind: 'surgical', accounts: 10 }, { kind: 'agentic', accounts: 12 }],

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { buildScenario, sharedKeys, sharedRedis, redisReady, streamEventsHooks, consumeEventStream, eraseAccountFromStream, type PromptPool } from './index.ts';
+import { buildLabelledEvents, sharedKeys, sharedRedis, redisReady, streamEventsHooks, consumeEventStream, eraseAccountFromStream, type PromptPool } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
 const URL_ = process.env.WARDEN_TEST_REDIS ?? 'redis://127.0.0.1:6379';
@@ -21,7 +21,7 @@ after(async () => {
 });
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const scenario = buildScenario(pool, { seed: 7, days: 1, organic: { hobbyist: 40, startup: 3, researcher: 2, batch: 2 }, campaigns: [{ kind: 'hydra', accounts: 10 }] });
+const scenario = buildLabelledEvents(pool, { seed: 7, days: 1, organic: { hobbyist: 40, startup: 3, researcher: 2, batch: 2 }, campaigns: [{ kind: 'hydra', accounts: 10 }] });
 
 const until = async (what: string, ok: () => boolean, ms = 5000) => {
   const end = Date.now() + ms;

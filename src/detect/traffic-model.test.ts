@@ -5,13 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DetectorEngine, verdictRank } from './index.ts';
-import { buildScenario, generateTraffic } from '../traffic/index.ts';
+import { resolveScenario, generateTraffic } from '../traffic/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
 
 const above = (lvl: string) => verdictRank(lvl as 'none') > verdictRank('watch');
 
 function simulate(file: Record<string, unknown> | null, opts: { preset: string; seed: number }, config?: object) {
-  const run = generateTraffic(buildScenario(file, opts));
+  const run = generateTraffic(resolveScenario(file, opts));
   const events: InteractionEvent[] = [...run.events];
   const labels = new Map<string, { population: string; campaign_kind: string | null; organic_kind: string | null }>();
   for (const l of run.labels as unknown as Array<Record<string, unknown>>) {
@@ -88,7 +88,7 @@ test('by default, a cohort of new users of one application (each with a key of t
   // unaffiliated accounts with no card that all send one application's system prompt: what a new
   // bring-your-own-key client or a course's tool looks like. They share the prompt as a fleet does;
   // fleet software (off by default) would link those of them that harvest on their own.
-  const run = generateTraffic(buildScenario(null, { preset: 'smoke', seed: 4 }));
+  const run = generateTraffic(resolveScenario(null, { preset: 'smoke', seed: 4 }));
   const cohort = new Set(run.labels.flatMap((l) => (l.type === 'account' && l.population === 'organic' && ['developer', 'agent', 'startup'].includes(l.organic_kind ?? '') ? [l.account_id] : [])));
   assert.ok(cohort.size >= 30, `cohort of ${cohort.size}`);
   const first = new Map<string, number>();

@@ -14,9 +14,5 @@
  * await reader.close();
  * ```
  */
-export { DocumentReader, DEFAULT_DOCUMENT_READER, DEFAULT_OCR, base64Bytes } from './reader.ts';
-export type { DocumentInput, DocumentKind, DocumentTurn, DocumentReaderOptions, DocumentReading, DocumentResult, OcrLimits } from './reader.ts';
-export { looksLikePdf, pdfText } from './pdf.ts';
-export type { PdfText, PdfTextOptions } from './pdf.ts';
-export { imageHeader } from './ocr.ts';
-export { runDocumentsCli } from './cli.ts';
+export { DocumentReader, DEFAULT_OCR } from './reader.ts';
+export type { DocumentTurn, DocumentReading } from './reader.ts';

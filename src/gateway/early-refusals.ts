@@ -9,7 +9,9 @@ import type { Socket } from 'node:net';
 import { WardenError, renderErrorBody, requestIdHeaders } from '../errors/index.ts';
 import { ulid } from '../events/index.ts';
 import type { AuthContext } from '../identity/types.ts';
-import { authenticateRequest, eventUserAgent, recordRejectedRequest, type PipelineDeps } from './interaction.ts';
+import type { PipelineDeps } from './interaction-state.ts';
+import { authenticateRequest } from './admission.ts';
+import { eventUserAgent, recordRejectedRequest } from './interaction-record.ts';
 import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
 import { peerAddress, rawClientAddress } from './client-address.ts';
 

@@ -23,19 +23,15 @@ import { EventRecorder } from './recorder.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { AnonymousRefusals } from './anonymous-refusals.ts';
 import { KeylessFailures, attachKeyless } from './keyless-failures.ts';
-import { cutInFlight, settleInFlight, type Authenticator, type PipelineDeps } from './interaction.ts';
+import { cutInFlight, settleInFlight } from './interaction.ts';
+import type { Authenticator, PipelineDeps } from './interaction-state.ts';
 import { DocumentReader } from '../documents/index.ts';
 import { DOCUMENT_TEXT_BYTES } from './request-features.ts';
 
-export type { BackgroundResponses, ClientCut, GatewayHooks, InteractionContext, ModelsView, OutputTransformer, SseEvent } from './lifecycle.ts';
-export { CLIENT_CUT } from './lifecycle.ts';
-export type { Authenticator } from './interaction.ts';
-export { extractApiKey, refuseBarred } from './interaction.ts';
+export type { BackgroundResponses, GatewayHooks } from './lifecycle.ts';
+export type { Authenticator } from './interaction-state.ts';
+export { extractApiKey, refuseBarred } from './admission.ts';
 export { acceptingAuthenticator } from './keyless-failures.ts';
-export { UpstreamRouter } from './upstreams.ts';
-export { EventRecorder } from './recorder.ts';
-export { SseParser, formatSse } from './sse.ts';
-export { AnswerMeter, countTextTokens } from './usage.ts';
 export { extractRequestFeatures } from './request-features.ts';
 
 export interface GatewayOptions {

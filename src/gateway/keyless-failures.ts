@@ -12,7 +12,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors/index.ts';
 import { apiKeyFromHeaders } from '../identity/headers.ts';
 import { subnetOf } from '../events/index.ts';
-import type { Authenticator } from './interaction.ts';
+import type { Authenticator } from './interaction-state.ts';
 
 const WINDOW_MS = 60_000;
 /** Addresses counted at once; past it the oldest are forgotten (a client with many addresses gains nothing it would not have with one each). */

@@ -22,7 +22,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid } from '../events/index.ts';
 import { WardenError, requestIdHeaders } from '../errors/index.ts';
-import { Context, SSE_HEADERS, authenticateRequest, mapUpstreamFailure, refuseBarred, refuseLongModel, refuseSideRequest, upstreamHeaders, validateIntegerFields, type PipelineDeps } from './interaction.ts';
+import { Context, type PipelineDeps } from './interaction-state.ts';
+import { authenticateRequest, refuseBarred, refuseLongModel, validateIntegerFields } from './admission.ts';
+import { mapUpstreamFailure, upstreamHeaders } from './upstream-request.ts';
+import { SSE_HEADERS } from './relay-stream.ts';
+import { refuseSideRequest } from './error-answer.ts';
 import { mergeHeaders } from './headers.ts';
 import { clientAddress } from './client-address.ts';
 import type { BackgroundResponses, OutputTransformer, SseEvent } from './lifecycle.ts';

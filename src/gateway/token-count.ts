@@ -14,7 +14,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid, type ApiFlavour } from '../events/index.ts';
 import { WardenError, requestIdHeaders, type WireFlavour } from '../errors/index.ts';
-import { Context, WIRE_OF, authenticateRequest, mapUpstreamFailure, modelField, refuseLongModel, refuseSideRequest, upstreamHeaders, type PipelineDeps } from './interaction.ts';
+import { Context, WIRE_OF, type PipelineDeps } from './interaction-state.ts';
+import { authenticateRequest, modelField, refuseLongModel } from './admission.ts';
+import { mapUpstreamFailure, upstreamHeaders } from './upstream-request.ts';
+import { refuseSideRequest } from './error-answer.ts';
 import { mergeHeaders } from './headers.ts';
 import { clientAddress } from './client-address.ts';
 import { countTextTokens } from './usage.ts';

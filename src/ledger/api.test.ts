@@ -11,7 +11,7 @@ import {
   verifyInclusionBundle, verifyConsistencyBundle, ledgerConfigSchema, openCheckpoint, parseVerifierKey,
 } from './index.ts';
 import { ledgerCliRunner } from '../../test/helpers/ledger-cli.ts';
-import { sampleEvent, sampleVerdict } from './fixtures.ts';
+import { sampleEvent, sampleVerdict } from '../../test/helpers/synthetic-events.ts';
 
 const ORIGIN = 'warden.test/ledger';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

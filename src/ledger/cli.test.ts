@@ -8,7 +8,7 @@ import Fastify from 'fastify';
 import { Ledger, SqliteLedgerStorage, generateSigner, ledgerConfigSchema, registerLedgerRoutes, runLedgerCli } from './index.ts';
 import { openLedgerFromConfig } from './open.ts';
 import { ledgerCliRunner } from '../../test/helpers/ledger-cli.ts';
-import { sampleEvent } from './fixtures.ts';
+import { sampleEvent } from '../../test/helpers/synthetic-events.ts';
 
 const ORIGIN = 'warden.test/ledger';
 

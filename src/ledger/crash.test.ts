@@ -9,9 +9,9 @@ import { Ledger } from './ledger.ts';
 import { SqliteLedgerStorage } from './sqlite.ts';
 import { generateSigner, openCheckpoint } from './note.ts';
 import { verifyLedger } from './verify.ts';
-import { sampleEvent } from './fixtures.ts';
+import { sampleEvent } from '../../test/helpers/synthetic-events.ts';
 
-const CHILD = new URL('./testdata/crash-child.ts', import.meta.url).pathname;
+const CHILD = new URL('../../test/helpers/ledger-crash-child.ts', import.meta.url).pathname;
 
 /** Run the child until it has acknowledged `minAcks` appends, then SIGKILL it; return what it reported. */
 async function runAndKill(dbPath: string, signerKey: string, minAcks: number): Promise<{ acks: Map<number, string>; checkpoints: number[] }> {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ledger, SqliteLedgerStorage, generateSigner } from './index.ts';
 import { openSqlite } from '../store/sqlite.ts';
-import { sampleEvent } from './fixtures.ts';
+import { sampleEvent } from '../../test/helpers/synthetic-events.ts';
 
 const ORIGIN = 'warden.test/ledger';
 

@@ -12,7 +12,7 @@ import { hashLeaf, verifyConsistency, verifyInclusion } from './merkle.ts';
 import { verifyLedger } from './verify.ts';
 import { verifyInclusionBundle, verifyConsistencyBundle } from './standalone.ts';
 import { commitment, parseLeaf, type InteractionRecord } from './records.ts';
-import { sampleEvent, sampleVerdict } from './fixtures.ts';
+import { sampleEvent, sampleVerdict } from '../../test/helpers/synthetic-events.ts';
 
 const ORIGIN = 'warden.test/ledger';
 

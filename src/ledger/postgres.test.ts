@@ -8,7 +8,7 @@ import { generateSigner } from './note.ts';
 import { verifyLedger } from './verify.ts';
 import { verifyInclusionBundle } from './standalone.ts';
 import { queryLedger } from './query.ts';
-import { sampleEvent, sampleVerdict, whileAppending } from './fixtures.ts';
+import { sampleEvent, sampleVerdict, whileAppending } from '../../test/helpers/synthetic-events.ts';
 
 const URL = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ORIGIN = 'warden.test/pg-ledger';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import canonicalize from 'canonicalize';
 import { canonicalBytes, canonicalJson, commitment, prepareInteraction, prepareVerdict, parseLeaf } from './records.ts';
-import { sampleEvent, sampleVerdict } from './fixtures.ts';
+import { sampleEvent, sampleVerdict } from '../../test/helpers/synthetic-events.ts';
 
 test('canonicalJson equals the canonicalize package (RFC 8785) on arbitrary JSON', () => {
   fc.assert(fc.property(fc.jsonValue(), (v) => {

@@ -12,7 +12,7 @@ import { Ledger } from './ledger.ts';
 import { SqliteLedgerStorage } from './sqlite.ts';
 import { PostgresLedgerStorage } from './postgres.ts';
 import { generateSigner } from './note.ts';
-import { sampleEvent } from './fixtures.ts';
+import { sampleEvent } from '../../test/helpers/synthetic-events.ts';
 
 const PG_URL = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ORIGIN = 'warden.test/refused';

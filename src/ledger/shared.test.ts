@@ -19,7 +19,7 @@ import { AppendConflictError, type LedgerStorage } from './storage.ts';
 import type { AppendReceipt } from './types.ts';
 import { verifyLedger } from './verify.ts';
 import { LedgerWriter, type WriteItem } from './writer.ts';
-import { sampleEvent } from './fixtures.ts';
+import { sampleEvent } from '../../test/helpers/synthetic-events.ts';
 
 const URL = process.env.WARDEN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ORIGIN = 'warden.test/shared-ledger';

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildScenario, type PromptPool } from '../detect/index.ts';
+import { DetectorEngine, buildLabelledEvents, type PromptPool } from '../detect/index.ts';
 import { Ledger } from './ledger.ts';
 import { SqliteLedgerStorage } from './sqlite.ts';
 import { generateSigner } from './note.ts';
@@ -12,13 +12,13 @@ import { ledgerHooks, ledgerMergeSink, ledgerVerdictSink } from './hooks.ts';
 import { twoCampaignsThenBridge } from '../../test/helpers/two-campaigns.ts';
 import { parseLeaf } from './records.ts';
 import { queryLedger } from './query.ts';
-import { sampleEvent, sampleVerdict } from './fixtures.ts';
+import { sampleEvent, sampleVerdict } from '../../test/helpers/synthetic-events.ts';
 
 const ORIGIN = 'warden.test/ledger';
 
 test('a cluster verdict is recorded with its accounts; the query by cluster finds their interactions', async () => {
   const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const scenario = buildScenario(pool, { seed: 5, days: 1, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 16 }] });
+  const scenario = buildLabelledEvents(pool, { seed: 5, days: 1, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 16 }] });
   const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(':memory:'), origin: ORIGIN, signers: [generateSigner(ORIGIN)], checkpointIntervalMs: 50 });
   try {
     const engine = new DetectorEngine();

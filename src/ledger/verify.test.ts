@@ -16,7 +16,7 @@ test('a log without a signed checkpoint is a warning while its newest entry is r
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const { Ledger, SqliteLedgerStorage, generateSigner, verifyLedger } = await import('./index.ts');
-  const { sampleEvent } = await import('./fixtures.ts');
+  const { sampleEvent } = await import('../../test/helpers/synthetic-events.ts');
   const { firstCheckpointGraceMs } = await import('./cli.ts');
   const origin = 'warden.test/ledger';
   const dir = mkdtempSync(join(tmpdir(), 'warden-verify-unsigned-'));
@@ -52,7 +52,7 @@ test('verify beside a server that appends and signs meanwhile checks the log as 
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const { Ledger, SqliteLedgerStorage, generateSigner, verifyLedger } = await import('./index.ts');
-  const { sampleEvent, whileAppending } = await import('./fixtures.ts');
+  const { sampleEvent, whileAppending } = await import('../../test/helpers/synthetic-events.ts');
   const origin = 'warden.test/ledger';
   const dir = mkdtempSync(join(tmpdir(), 'warden-verify-live-'));
   const path = join(dir, 'ledger.db');

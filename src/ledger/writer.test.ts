@@ -11,7 +11,7 @@ import { verifyLedger } from './verify.ts';
 import { LedgerError, type AppendReceipt } from './types.ts';
 import { LedgerWriter, WriterLoop, type WriteItem } from './writer.ts';
 import { resolveWriterWorker } from './writer-thread.ts';
-import { sampleEvent } from './fixtures.ts';
+import { sampleEvent } from '../../test/helpers/synthetic-events.ts';
 
 const ORIGIN = 'warden.test/writer';
 

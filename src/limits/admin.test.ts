@@ -9,7 +9,7 @@ import { Limiter, type LimitRequest } from './limiter.ts';
 import { limitsAdminRoutes } from './admin.ts';
 import { mountAdminRoutes } from '../admin/router.ts';
 import { MemoryLimitOverridesStore, PostgresLimitOverridesStore, SqliteLimitOverridesStore, type LimitOverridesStore } from './overrides.ts';
-import { testConfig } from './test-support.ts';
+import { testConfig } from '../../test/helpers/limits.ts';
 
 const TABLE = `limit_overrides_t${process.pid}_${Date.now() % 1e6}`;
 const pool = openPostgres('postgres://postgres@127.0.0.1:5432/test', { max: 4 });

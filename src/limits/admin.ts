@@ -73,7 +73,7 @@ export function limitsAdminRoutes(deps: LimitsAdminDeps): AdminRouteRegistrar {
       response: z.object({ data: z.array(LimitOverrideSchema) }),
       handler: async () => {
         const runtime = await overrides.list();
-        const fromConfig = limiter.policy.overrides().filter((o) => o.source === 'config');
+        const fromConfig = limiter.planner.overrides().filter((o) => o.source === 'config');
         return { data: [...fromConfig, ...runtime] };
       } });
 
@@ -88,7 +88,7 @@ export function limitsAdminRoutes(deps: LimitsAdminDeps): AdminRouteRegistrar {
     r.route({ method: 'GET', path: `${prefix}/overrides/:id`, operationId: 'getLimitOverride', tag, summary: 'A limit override',
       params: IdParams, response: LimitOverrideSchema,
       handler: async ({ params }) => {
-        const found = (await overrides.get(params.id)) ?? limiter.policy.overrides().find((o) => o.id === params.id) ?? null;
+        const found = (await overrides.get(params.id)) ?? limiter.planner.overrides().find((o) => o.id === params.id) ?? null;
         if (!found) throw noOverride(params.id);
         return found;
       } });
@@ -113,7 +113,7 @@ export function limitsAdminRoutes(deps: LimitsAdminDeps): AdminRouteRegistrar {
     r.route({ method: 'POST', path: `${prefix}/explain`, operationId: 'explainLimits', tag, summary: 'The meters that would apply to a described request',
       body: ExplainInput, response: ExplainSchema,
       handler: ({ body: b }) => {
-        const meters = limiter.policy.plan({
+        const meters = limiter.planner.plan({
           keyId: b.key_id, accountId: b.account_id, orgId: b.org_id, tier: b.tier, programme: b.programme,
           ip: b.ip, asn: b.asn, clusterId: b.cluster_id, model: b.model, verdictLevel: b.verdict_level,
         });

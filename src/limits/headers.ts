@@ -15,7 +15,7 @@ import { WardenError, type ErrorCode, type WireFlavour } from '../errors/index.t
 import type { LimitScope } from './config.ts';
 import type { LimitDecision, MeterVerdict } from './limiter.ts';
 import { goDuration, RETRY_NEVER } from './meters.ts';
-import { METER_ABBREV, type MeterKind } from './policy.ts';
+import { METER_ABBREV, type MeterKind } from './meter-plan.ts';
 
 function tightest(meters: readonly MeterVerdict[], kinds: readonly MeterKind[]): MeterVerdict | null {
   let best: MeterVerdict | null = null;

@@ -14,7 +14,7 @@ import { Limiter } from './limiter.ts';
 import type { LimitOverride } from './overrides.ts';
 import { registerLimitsMetrics } from './metrics.ts';
 import { RedisBackend } from './redis.ts';
-import { fakeCtx, fakeEvent, testConfig, type FakeCtxOptions } from './test-support.ts';
+import { fakeCtx, fakeEvent, testConfig, type FakeCtxOptions } from '../../test/helpers/limits.ts';
 
 const T0 = Date.UTC(2026, 5, 18, 12) * 1000;
 
@@ -310,7 +310,7 @@ test('overrides: per org, per account, per key, per model, CIDR; runtime overrid
   assert.equal(blocked.error?.code, 'WARDEN_RATE_LIMITED');
   assert.equal(blocked.error!.headers['retry-after'], undefined);
   // Runtime overrides (what the admin API stores) replace the previous set.
-  limiter.policy.setRuntimeOverrides([
+  limiter.planner.setRuntimeOverrides([
     { id: 'lo_2', scope: 'account', subject: 'acc_vip', model: null, limits: { burst: 3 }, note: null, expires_at: null, created_at: '', updated_at: '', source: 'runtime' },
     { id: 'lo_3', scope: 'org', subject: 'org_x', model: null, limits: { rpm: 60, burst: 2 }, note: null, expires_at: new Date(Date.now() + 60_000).toISOString(), created_at: '', updated_at: '', source: 'runtime' },
   ]);
@@ -334,11 +334,11 @@ function runtimeOverride(id: string, subject: string, limits: Record<string, num
 async function limitChangeAppliesAtOnce(limiter: Limiter, hooks: LimitsHooks, tag: string): Promise<void> {
   // Account default: rpm 60, burst 10. A tight override: 2 admitted, then refused for ~20 s each.
   const lifted = `acc_lift_${tag}`;
-  limiter.policy.setRuntimeOverrides([runtimeOverride('lo_tight', lifted, { rpm: 3, burst: 2 })]);
+  limiter.planner.setRuntimeOverrides([runtimeOverride('lo_tight', lifted, { rpm: 3, burst: 2 })]);
   assert.equal((await run(hooks, { accountId: lifted })).error, null);
   assert.equal((await run(hooks, { accountId: lifted })).error, null);
   assert.equal((await run(hooks, { accountId: lifted })).error?.code, 'WARDEN_RATE_LIMITED');
-  limiter.policy.setRuntimeOverrides([]);
+  limiter.planner.setRuntimeOverrides([]);
   // Two requests used of the default burst of 10: eight more now, then refused.
   for (let i = 0; i < 8; i++) assert.equal((await run(hooks, { accountId: lifted })).error, null, `request ${i + 1} after the lift`);
   const over = await run(hooks, { accountId: lifted });
@@ -349,7 +349,7 @@ async function limitChangeAppliesAtOnce(limiter: Limiter, hooks: LimitsHooks, ta
   // burst is already used (eight over it): refused, with the wait of the new limit for those.
   const tightened = `acc_tight_${tag}`;
   for (let i = 0; i < 10; i++) assert.equal((await run(hooks, { accountId: tightened })).error, null);
-  limiter.policy.setRuntimeOverrides([runtimeOverride('lo_late', tightened, { rpm: 6, burst: 2 })]);
+  limiter.planner.setRuntimeOverrides([runtimeOverride('lo_late', tightened, { rpm: 6, burst: 2 })]);
   const held = await run(hooks, { accountId: tightened });
   assert.equal(held.error?.code, 'WARDEN_RATE_LIMITED');
   const wait = Number(held.error!.headers['retry-after']);
@@ -363,7 +363,7 @@ test('a changed limit applies at once: lifting an override restores service, tig
 
 test('tier and programme defaults: unverified is stricter than enterprise; education halves', async () => {
   const { limiter } = setup({});
-  const plan = (tier: 'unverified' | 'enterprise', programme: 'none' | 'education') => limiter.policy.plan({
+  const plan = (tier: 'unverified' | 'enterprise', programme: 'none' | 'education') => limiter.planner.plan({
     keyId: 'k', accountId: 'a', orgId: null, tier, programme, ip: null, asn: null, clusterId: null, model: 'm', verdictLevel: 'none',
   });
   const rpm = (p: ReturnType<typeof plan>) => p.find((m) => m.scope === 'account' && m.kind === 'requests')!.limit;

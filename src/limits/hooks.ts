@@ -17,7 +17,7 @@ import { KeyRate } from './key-rate.ts';
 import { WardenError } from '../errors/index.ts';
 import { Limiter, type ActualUsage, type LimitDecision, type Reservation } from './limiter.ts';
 import { registerLimitsMetrics, type LimitsMetrics } from './metrics.ts';
-import { modelMatches } from './policy.ts';
+import { modelMatches } from './meter-plan.ts';
 import type { LimitOverridesStore } from './overrides.ts';
 
 /** Key of the reservation in `ctx.locals`. */

@@ -1,5 +1,5 @@
 /**
- * The limiter: plans the meters of a request (policy), decides them in one backend call, falls
+ * The limiter: plans the meters of a request (meter-plan.ts), decides them in one backend call, falls
  * back as configured when the shared backend is unreachable (circuit breaker), tracks
  * concurrency leases so they are renewed while the request runs, and settles reservations to real
  * usage when it ends. Knows nothing of HTTP (the hooks in hooks.ts do).
@@ -12,7 +12,7 @@ import { MemoryBackend } from './memory.ts';
 import { budgetWindow, RETRY_NEVER, RETRY_UNKNOWN, type LeaseRef, type LimitsBackend, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
 import { NOOP_METRICS, type LimitsMetrics } from './metrics.ts';
 import type { LimitOverridesStore } from './overrides.ts';
-import { LimitsPolicy, meterOp, type LimitSubjects, type PlannedMeter, type RequestCost } from './policy.ts';
+import { MeterPlanner, meterOp, type LimitSubjects, type PlannedMeter, type RequestCost } from './meter-plan.ts';
 import { RedisBackend } from './redis.ts';
 import { urlForLog } from '../config/index.ts';
 
@@ -115,7 +115,7 @@ export interface ActualUsage {
 }
 
 export class Limiter {
-  readonly policy: LimitsPolicy;
+  readonly planner: MeterPlanner;
   readonly backend: LimitsBackend;
   readonly config: LimitsConfig;
   private readonly local: MemoryBackend | null;
@@ -138,7 +138,7 @@ export class Limiter {
     this.config = opts.config;
     this.metrics = opts.metrics ?? NOOP_METRICS;
     this.log = opts.log ?? (() => {});
-    this.policy = new LimitsPolicy(opts.config);
+    this.planner = new MeterPlanner(opts.config);
     this.leaseTtlUs = opts.config.concurrency.lease_ms * 1000;
     this.overridesStore = opts.overrides ?? null;
     if (opts.backend) this.backend = opts.backend;
@@ -194,7 +194,7 @@ export class Limiter {
   /** Reload runtime overrides from the store now (the admin API calls this after a change). */
   async refreshOverrides(): Promise<void> {
     if (!this.overridesStore) return;
-    this.policy.setRuntimeOverrides(await this.overridesStore.list());
+    this.planner.setRuntimeOverrides(await this.overridesStore.list());
   }
 
   /**
@@ -215,12 +215,12 @@ export class Limiter {
    * (no promise on the hot path), a promise for Redis.
    */
   decide(req: LimitRequest, nowUs?: number): LimitDecision | Promise<LimitDecision> {
-    const meters = this.policy.plan(req);
+    const meters = this.planner.plan(req);
     const inputTokens = this.inputToReserve(req, meters);
     const cost: RequestCost = {
       inputTokens,
       outputTokens: req.outputTokens,
-      microUsd: this.policy.priceMicroUsd(req.model, inputTokens, req.outputTokens),
+      microUsd: this.planner.priceMicroUsd(req.model, inputTokens, req.outputTokens),
     };
     if (req.verdictLevel !== 'none' && meters.some((m) => m.multiplier !== 1)) this.metrics.throttled(req.verdictLevel);
     const ops = meters.map((m) => meterOp(m, cost));
@@ -262,7 +262,7 @@ export class Limiter {
         case 'tokens_per_day': room = Math.min(room, Math.floor(m.limit) - known - req.outputTokens); break;
         case 'input_tokens_per_minute': room = Math.min(room, Math.floor(m.limit) - known); break;
         case 'daily_budget':
-        case 'monthly_budget': room = Math.min(room, this.policy.inputTokensWithin(req.model, Math.round(m.limit * 1e6), known, req.outputTokens)); break;
+        case 'monthly_budget': room = Math.min(room, this.planner.inputTokensWithin(req.model, Math.round(m.limit * 1e6), known, req.outputTokens)); break;
         default: break;
       }
     }
@@ -371,7 +371,7 @@ export class Limiter {
         case 'concurrency': ops.push({ type: 'concurrency', key: m.key }); break;
         case 'daily_budget':
         case 'monthly_budget':
-          priceDelta ??= this.policy.priceMicroUsd(reservation.model, actualIn, actualOut, { read: cachedIn, write: cacheWrite }) - cost.microUsd;
+          priceDelta ??= this.planner.priceMicroUsd(reservation.model, actualIn, actualOut, { read: cachedIn, write: cacheWrite }) - cost.microUsd;
           ops.push({ type: 'budget', key: m.key, windowId: budgetWindow(reservation.atUs, m.kind === 'daily_budget' ? 'day' : 'month').id, delta: priceDelta });
           break;
       }

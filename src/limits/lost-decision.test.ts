@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { LIMIT_FIELDS } from './config.ts';
 import { Limiter, type LimitRequest } from './limiter.ts';
 import { registerLimitsMetrics } from './metrics.ts';
-import { testConfig } from './test-support.ts';
+import { testConfig } from '../../test/helpers/limits.ts';
 import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server.ts';
 import { startTcpProxy } from '../../test/helpers/tcp-proxy.ts';
 

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { LIMIT_FIELDS, limitsConfigSchema } from './config.ts';
 import { Limiter, type LimitRequest } from './limiter.ts';
-import { LimitsPolicy, meterOp } from './policy.ts';
+import { MeterPlanner, meterOp } from './meter-plan.ts';
 import { ReferenceModel } from './reference-model.ts';
 
 const WORKER = fileURLToPath(new URL('./testdata/worker.ts', import.meta.url));
@@ -79,8 +79,8 @@ test('four processes admit in total exactly what the GCRA rate allows (replayed 
   // Redis runs scripts one at a time, so Redis-time order is execution order; within one
   // microsecond, admitted ones went first (equal costs: any order admits the same number).
   all.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
-  const policy = new LimitsPolicy(limitsConfigSchema.parse(raw));
-  const ops = policy.plan(REQUEST).map((m) => meterOp(m, { inputTokens: 0, outputTokens: 0, microUsd: 0 }));
+  const planner = new MeterPlanner(limitsConfigSchema.parse(raw));
+  const ops = planner.plan(REQUEST).map((m) => meterOp(m, { inputTokens: 0, outputTokens: 0, microUsd: 0 }));
   assert.equal(ops.length, 1);
   const model = new ReferenceModel();
   let admitted = 0;

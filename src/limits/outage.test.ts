@@ -10,7 +10,7 @@ import { LIMIT_FIELDS } from './config.ts';
 import { limitsHooks } from './hooks.ts';
 import { Limiter, type LimitRequest } from './limiter.ts';
 import { registerLimitsMetrics } from './metrics.ts';
-import { fakeCtx, testConfig } from './test-support.ts';
+import { fakeCtx, testConfig } from '../../test/helpers/limits.ts';
 import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LIMIT_FIELDS } from './config.ts';
 import { Limiter, type LimitRequest } from './limiter.ts';
-import { testConfig } from './test-support.ts';
+import { testConfig } from '../../test/helpers/limits.ts';
 
 const unlimited = Object.fromEntries(LIMIT_FIELDS.map((f) => [f, null]));
 const tier = { key: unlimited, org: unlimited, account: { ...unlimited, input_tpm: 10_000 } };

@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 import { RedisBackend } from './redis.ts';
 import { Limiter } from './limiter.ts';
 import { registerLimitsMetrics } from './metrics.ts';
-import { testConfig } from './test-support.ts';
+import { testConfig } from '../../test/helpers/limits.ts';
 import type { MeterOp } from './meters.ts';
 import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server.ts';
 

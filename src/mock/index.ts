@@ -9,15 +9,5 @@
  *   new Anthropic({ baseURL: mock.url, apiKey: 'x' });
  *   await mock.close();
  */
-export {
-  createMockUpstream,
-  parseFaultDirective,
-  type FaultDirective,
-  type MockUpstream,
-  type MockUpstreamOptions,
-  type MockUpstreamStats,
-  type ReceivedRequest,
-} from './server.ts';
-export { runMockUpstreamCli, type MockCliIO } from './cli.ts';
-export { DEFAULT_LISTED_MODELS, DEFAULT_MODEL_PATTERNS, reasoningStyle, type ReasoningStyle } from './models.ts';
-export { countTokens as countMockTokens } from './tokens.ts';
+export { createMockUpstream, parseFaultDirective, type MockUpstream } from './server.ts';
+export { runMockUpstreamCli } from './cli.ts';

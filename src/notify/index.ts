@@ -5,8 +5,8 @@
  * `emit` from other capabilities. Imports `detect` (the verdicts it watches), `config`, `errors`
  * and `admin`'s router; nothing of the gateway.
  */
-export { notifyConfigSchema, NOTIFICATION_TYPES, type NotifyConfig, type WebhookConfig } from './config.ts';
-export { notification, intelMatched, feedChanged, ledgerFailed, slackBody, VerdictNotifications, NOTIFICATION_SCHEMA, type Notification, type NotificationType } from './notifications.ts';
-export { WebhookSender, signature, redactUrl, type DeliveryRecord, type WebhookStats } from './webhooks.ts';
-export { Notifier, type NotifierOptions } from './notifier.ts';
+export { notifyConfigSchema } from './config.ts';
+export { notification, intelMatched, feedChanged, ledgerFailed, VerdictNotifications, type Notification } from './notifications.ts';
+export { WebhookSender, signature, redactUrl, type DeliveryRecord } from './webhooks.ts';
+export { Notifier } from './notifier.ts';
 export { notifyAdminRoutes } from './admin.ts';

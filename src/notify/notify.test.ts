@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildScenario, type PromptPool, type Verdict } from '../detect/index.ts';
+import { DetectorEngine, buildLabelledEvents, type PromptPool, type Verdict } from '../detect/index.ts';
 import { receiver } from '../../test/helpers/receiver.ts';
 import { twoCampaignsThenBridge } from '../../test/helpers/two-campaigns.ts';
 import { LedgerError, ledgerErrorLog } from '../ledger/index.ts';
@@ -121,7 +121,7 @@ test('slack format, filters by type and level, URLs shown by origin only', async
 
 test('the detector\'s rising verdicts: one notification per campaign step, with its evidence; none for members, falls or operators', () => {
   const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const scenario = buildScenario(pool, { seed: 5, days: 1, organic: { hobbyist: 30 }, campaigns: [{ kind: 'hydra', accounts: 20 }] });
+  const scenario = buildLabelledEvents(pool, { seed: 5, days: 1, organic: { hobbyist: 30 }, campaigns: [{ kind: 'hydra', accounts: 20 }] });
   const engine = new DetectorEngine();
   const notes = new VerdictNotifications((id) => engine.campaign(id), { campaignOf: (a) => engine.campaignIdOf(a), accountFloor: 'watch' });
   const verdicts: Verdict[] = [];

@@ -12,7 +12,7 @@ import { startRawUpstream, type RawUpstream } from '../../test/helpers/raw-upstr
 import { inlinePolicyHooks } from '../../test/helpers/policy.ts';
 import { deriveWatermarkKey } from '../watermark/keys.ts';
 import { detectWatermark } from '../watermark/detect.ts';
-import { FIXTURES } from '../shape/sse-fixtures.ts';
+import { FIXTURES } from '../../test/helpers/sse-fixtures.ts';
 
 const MASTER = 'gateway-json-watermark-master-secret';
 const FLAGGED = 'wk_test_flagged_0123456789abcdefghijklm';

@@ -10,7 +10,7 @@ import { createMockUpstream, type MockUpstream } from '../mock/index.ts';
 import { inlinePolicyHooks } from '../../test/helpers/policy.ts';
 import { deriveWatermarkKey } from '../watermark/keys.ts';
 import { watermarkText } from '../watermark/embed.ts';
-import { parseSse } from '../shape/sse-fixtures.ts';
+import { parseSse } from '../../test/helpers/sse-fixtures.ts';
 
 const MASTER = 'gateway-test-watermark-master-secret';
 const key = deriveWatermarkKey(MASTER, { kind: 'account', id: 'acc_test' }).key;

@@ -16,7 +16,7 @@ import { resolveSecret } from '../config/index.ts';
 import { EMPTY_VERDICT_VIEW, verdictRank, type VerdictView } from '../detect/verdict.ts';
 import { WardenError, type ErrorCode } from '../errors/index.ts';
 import type { GatewayHooks, InteractionContext, ModelsView, OutputTransformer } from '../gateway/lifecycle.ts';
-import type { Authenticator } from '../gateway/interaction.ts';
+import type { Authenticator } from '../gateway/interaction-state.ts';
 import type { AuthContext } from '../identity/types.ts';
 import {
   answerFilter, composeTransformers, embeddingInputTexts, extractiveSummary, noiseSeed, noisyVector, ReasoningSeal, responsesResequencer, shortened, shortenedUnderNoise,

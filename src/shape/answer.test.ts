@@ -7,7 +7,7 @@ import { restoreSealedThinking } from './answer-anthropic.ts';
 import { responsesResequencer } from './answer-openai.ts';
 import { ReasoningSeal } from './seal.ts';
 import { extractiveSummary } from './summary.ts';
-import { readSseFixture, runTransformer, serialiseSse, serveOnce } from './sse-fixtures.ts';
+import { readSseFixture, runTransformer, serialiseSse, serveOnce } from '../../test/helpers/sse-fixtures.ts';
 import type { SseEvent } from '../gateway/lifecycle.ts';
 import { dropUsageNull } from '../gateway/sse.ts';
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { openSqlite, SqliteEventStore, PostgresEventStore, type EventStore } from './index.ts';
 import { startEventRetention } from './event-retention.ts';
 import { parseEvent, type InteractionEvent } from '../events/index.ts';
-import { sampleEvent } from '../ledger/fixtures.ts';
+import { sampleEvent } from '../../test/helpers/synthetic-events.ts';
 import { withPgSchema } from '../../test/helpers/postgres.ts';
 
 const GONE = 'acct_gone';

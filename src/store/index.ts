@@ -5,9 +5,7 @@
  * backend, built on the helpers here. Imports `events` (the event store's rows) and nothing else
  * from Warden.
  */
-export { openSqlite, migrateSqlite, truncateWal, tightenFileModes, type SqliteDb, type ModeChange } from './sqlite.ts';
-export { openPostgres, migratePostgres, inTransaction, timed, postgresUrlForDisplay, isPostgresUnavailable, PG_CONNECT_TIMEOUT_MS, PG_TIMEOUTS_MS, type PgPool } from './postgres.ts';
-export { type EventStore, type EventQuery, type SqliteEventStoreOptions, SqliteEventStore, PostgresEventStore } from './events.ts';
-export { SchemaTooNewError, type Migration } from './schema-version.ts';
-export { EventWriterThread } from './event-writer.ts';
-export { normalizeIsoTime, parsePositiveInt } from './iso-time.ts';
+export { openSqlite, migrateSqlite, truncateWal, type SqliteDb } from './sqlite.ts';
+export { openPostgres, migratePostgres, inTransaction, timed, postgresUrlForDisplay, isPostgresUnavailable, PG_TIMEOUTS_MS, type PgPool } from './postgres.ts';
+export { type EventStore, type EventQuery, SqliteEventStore, PostgresEventStore } from './events.ts';
+export { SchemaTooNewError } from './schema-version.ts';

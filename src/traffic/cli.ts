@@ -10,7 +10,7 @@ import { VERDICT_LEVELS, type VerdictLevel } from '../detect/verdict.ts';
 import { evaluateFiles } from './eval.ts';
 import { renderRedteamSummary, runRedteam } from './redteam.ts';
 import { renderSvg, renderText } from './report.ts';
-import { buildScenario, readScenarioFile, type Scenario } from './scenario.ts';
+import { resolveScenario, readScenarioFile, type Scenario } from './scenario.ts';
 import { simulate } from './simulate.ts';
 
 const SCENARIO_OPTIONS = {
@@ -49,7 +49,7 @@ function num(v: string | undefined, name: string): number | undefined {
 function scenarioFrom(values: Record<string, unknown>): Scenario {
   const file = typeof values.scenario === 'string' ? readScenarioFile(values.scenario) : null;
   const seedRaw = values.seed as string | undefined;
-  return buildScenario(file, {
+  return resolveScenario(file, {
     preset: values.preset as string | undefined,
     seed: seedRaw === undefined ? undefined : /^-?\d+$/.test(seedRaw) ? Number(seedRaw) : seedRaw,
     days: num(values.days as string | undefined, 'days'),

@@ -4,21 +4,20 @@
  * Entry module of the traffic capability. See docs/traffic-model.md for every organic kind,
  * campaign kind and knob, and the file formats (events, labels, detection results, reports).
  */
-export { buildScenario, readScenarioFile, resolveCampaign, PRESETS, ORGANIC_KINDS, CAMPAIGN_KINDS, TASK_KINDS, ORGANIC_DEFAULTS, CAMPAIGN_DEFAULTS } from './scenario.ts';
-export type { Scenario, ScenarioInput, ScenarioOverrides, CampaignConfig, CampaignKind, OrganicKind, OrganicKindConfig, TaskKind, ModelSpec } from './scenario.ts';
-export { generateTraffic, buildLabels } from './generator.ts';
-export type { TrafficRun, LabelLine, CampaignLabel, ScenarioLabel } from './generator.ts';
-export type { AccountLabel, SimAccount } from './population.ts';
+export { resolveScenario, readScenarioFile, ORGANIC_KINDS, CAMPAIGN_DEFAULTS } from './scenario.ts';
+export type { Scenario, ScenarioOverrides } from './scenario.ts';
+export { generateTraffic } from './generator.ts';
+export type { LabelLine } from './generator.ts';
+export type { AccountLabel } from './population.ts';
 export { loadPromptCorpus, defaultPromptDir, classifyPrompt } from './prompts.ts';
-export type { PromptCorpus, PromptPool } from './prompts.ts';
+export type { PromptCorpus } from './prompts.ts';
 export { simulate, parseLabels, LineWriter } from './simulate.ts';
-export type { SimulateOptions, SimulateSummary } from './simulate.ts';
-export { evaluate, evaluateFiles, parseDetectionResult, loadDetectionResult, LevelIndex, DETECTION_SCHEMA, DetectionResult } from './eval.ts';
-export type { DetectionAccount, DetectionCluster, LevelChange, EvalOptions, EvalReport, CampaignReport, OrganicReport } from './eval.ts';
+export type { SimulateSummary } from './simulate.ts';
+export { evaluate, evaluateFiles, parseDetectionResult, loadDetectionResult, DETECTION_SCHEMA, DetectionResult } from './eval.ts';
+export type { EvalReport } from './eval.ts';
 export { renderText, renderSvg } from './report.ts';
-export { pickAddress, countryOfIpNum, NET_CATEGORIES, CATEGORY_ASNS } from './netdata.ts';
-export type { NetCategory, ClientAddress } from './netdata.ts';
-export { Rng, seededUlid } from './rng.ts';
+export { pickAddress, countryOfIpNum, CATEGORY_ASNS } from './netdata.ts';
+export { Rng } from './rng.ts';
 export { runRedteam, renderRedteamSummary, wireRequest, assertLocalTarget } from './redteam.ts';
-export type { RedteamOptions, RedteamResult, RequestOutcome, PopulationSummary } from './redteam.ts';
+export type { RedteamOptions, RedteamResult } from './redteam.ts';
 export { runSimulateCli, runRedteamCli, runEvalCli } from './cli.ts';

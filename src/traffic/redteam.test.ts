@@ -7,7 +7,7 @@ import { configSchema } from '../config/schema.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import { HttpAdminClient } from '../admin/client.ts';
-import { buildScenario, runRedteam, assertLocalTarget, parseLabels, ORGANIC_KINDS, type AccountLabel } from './index.ts';
+import { resolveScenario, runRedteam, assertLocalTarget, parseLabels, ORGANIC_KINDS, type AccountLabel } from './index.ts';
 
 const TOKEN = 'redteam-test-admin-token-0123456789';
 
@@ -26,7 +26,7 @@ test('redteam refuses targets that are not this machine', async () => {
   assert.throws(() => assertLocalTarget('http://example.com:8080'), /only 127\.0\.0\.1\/localhost/);
   assert.throws(() => assertLocalTarget('http://10.0.0.5'), /only/);
   assert.doesNotThrow(() => assertLocalTarget('http://localhost:1234'));
-  await assert.rejects(runRedteam({ target: 'http://192.0.2.10', adminToken: TOKEN, scenario: buildScenario(null, { preset: 'smoke' }) }), /only 127/);
+  await assert.rejects(runRedteam({ target: 'http://192.0.2.10', adminToken: TOKEN, scenario: resolveScenario(null, { preset: 'smoke' }) }), /only 127/);
 });
 
 test('redteam provisions accounts, sends traffic with client addresses, and observes enforcement', async () => {
@@ -36,7 +36,7 @@ test('redteam provisions accounts, sends traffic with client addresses, and obse
   try {
     const suspended: string[] = [];
     const result = await runRedteam({
-      target: w.url, adminToken: TOKEN, scenario: buildScenario(null, { preset: 'smoke' }), maxRequests: 400, maxDurationS: 60,
+      target: w.url, adminToken: TOKEN, scenario: resolveScenario(null, { preset: 'smoke' }), maxRequests: 400, maxDurationS: 60,
       concurrency: 8, outDir: out,
       // An operator suspends every hydra account as soon as it exists: its requests must be refused.
       onProvisioned: async (a, id) => { if (a.label.campaign_id === 'hydra-1') { suspended.push(id); await admin.suspendAccount(id, 'test: known campaign'); } },

@@ -453,7 +453,7 @@ export interface ScenarioOverrides {
  * Build a resolved scenario from a preset and/or a file object and overrides.
  * Order: preset (from `overrides.preset`, else the file's `preset`, else `default`) < file < flags < `set`.
  */
-export function buildScenario(file: Record<string, unknown> | null = null, overrides: ScenarioOverrides = {}): Scenario {
+export function resolveScenario(file: Record<string, unknown> | null = null, overrides: ScenarioOverrides = {}): Scenario {
   const presetName = overrides.preset ?? (file && typeof file.preset === 'string' ? file.preset : 'default');
   const preset = PRESETS[presetName];
   if (!preset) throw new Error(`unknown preset "${presetName}" (known: ${Object.keys(PRESETS).join(', ')})`);

@@ -7,18 +7,18 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { parseEvent, type InteractionEvent } from '../events/index.ts';
 import { extractRequestFeatures } from '../gateway/request-features.ts';
-import { buildScenario, generateTraffic, simulate, parseLabels, classifyPrompt, pickAddress, countryOfIpNum, Rng, defaultPromptDir, type AccountLabel } from './index.ts';
+import { resolveScenario, generateTraffic, simulate, parseLabels, classifyPrompt, pickAddress, countryOfIpNum, Rng, defaultPromptDir, type AccountLabel } from './index.ts';
 import { buildPopulation } from './population.ts';
 import { ipFromString } from './netdata.ts';
 import { wireRequest } from './redteam.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'warden-traffic-'));
 
-function smoke(over: Parameters<typeof buildScenario>[1] = {}, file: Record<string, unknown> | null = null) {
-  return buildScenario(file, { preset: 'smoke', ...over });
+function smoke(over: Parameters<typeof resolveScenario>[1] = {}, file: Record<string, unknown> | null = null) {
+  return resolveScenario(file, { preset: 'smoke', ...over });
 }
 
-function collect(scenario: ReturnType<typeof buildScenario>) {
+function collect(scenario: ReturnType<typeof resolveScenario>) {
   const run = generateTraffic(scenario);
   const events: InteractionEvent[] = [];
   for (const e of run.events) events.push(e);
@@ -79,7 +79,7 @@ test('every event passes the schema, is time-ordered, and matches the labels', (
 });
 
 test('organic population mix matches the configured shares', () => {
-  const sc = buildScenario({ organic: { accounts: 3000 }, campaigns: [] }, { preset: 'default' });
+  const sc = resolveScenario({ organic: { accounts: 3000 }, campaigns: [] }, { preset: 'default' });
   const accounts = buildPopulation(sc);
   const counts: Record<string, number> = {};
   for (const a of accounts) counts[a.label.organic_kind!] = (counts[a.label.organic_kind!] ?? 0) + 1;
@@ -104,7 +104,7 @@ test('organic population mix matches the configured shares', () => {
 
 test('diurnal and weekly rhythm is visible in office traffic', () => {
   const kinds = { hobbyist: { share: 0 }, developer: { share: 0 }, startup: { share: 0 }, researcher: { share: 0 }, batch: { share: 0 }, agent: { share: 0 }, education: { share: 0 }, enterprise: { share: 1 } };
-  const sc = buildScenario({ days: 7, organic: { accounts: 300, kinds }, campaigns: [] }, { preset: 'default' });
+  const sc = resolveScenario({ days: 7, organic: { accounts: 300, kinds }, campaigns: [] }, { preset: 'default' });
   const { run, events } = collect(sc);
   const tz = new Map(run.accounts.map((a) => [a.id, a.tzOffsetH]));
   const byHour = new Array(24).fill(0);
@@ -125,7 +125,7 @@ test('diurnal and weekly rhythm is visible in office traffic', () => {
 
 test('campaign knobs change what they should and nothing else', () => {
   const base = { organic: { accounts: 60 }, days: 1 } as const;
-  const one = (c: Record<string, unknown>) => collect(buildScenario({ ...base, campaigns: [c] }, { preset: 'smoke' }));
+  const one = (c: Record<string, unknown>) => collect(resolveScenario({ ...base, campaigns: [c] }, { preset: 'smoke' }));
   const campaignEvents = (r: ReturnType<typeof collect>) => {
     const ids = new Set(r.run.accounts.filter((a) => a.campaign).map((a) => a.id));
     return r.events.filter((e) => ids.has(e.account_id!));
@@ -178,7 +178,7 @@ test('campaign knobs change what they should and nothing else', () => {
   // Pivot: no traffic on the new model before release + delay; about `share` after.
   const piv = one({ id: 'p', kind: 'pivot', accounts: 30, interactions: 3000, pivot: { delay_hours: 2, share: 0.5 } });
   // smoke releases claude-opus-5 at day 0.4; the campaign moves 2 hours later.
-  const pivotAt = buildScenario({ ...base }, { preset: 'smoke' }).startMs + 0.4 * 86400_000 + 2 * 3600_000;
+  const pivotAt = resolveScenario({ ...base }, { preset: 'smoke' }).startMs + 0.4 * 86400_000 + 2 * 3600_000;
   const pe = campaignEvents(piv);
   const before = pe.filter((e) => Date.parse(e.ts) < pivotAt);
   const after = pe.filter((e) => Date.parse(e.ts) >= pivotAt);
@@ -196,7 +196,7 @@ test('campaign knobs change what they should and nothing else', () => {
 test('as_written: a campaign sends dataset items exactly as the prompt sets hold them, asking for no steps', () => {
   const corpus = new Set(readdirSync(join(defaultPromptDir(), 'distill')).flatMap((f) => readFileSync(join(defaultPromptDir(), 'distill', f), 'utf8').trim().split('\n').map((l) => JSON.parse(l).text as string)));
   const items = (as_written: boolean) => {
-    const { run, events } = collect(buildScenario({ organic: { accounts: 10 }, campaigns: [{ id: 'w', kind: 'adaptive', accounts: 10, interactions: 400, as_written, paraphrase: 0, organic_mix: 0, templates: 2, mix: { cot: 0.3, math: 0.4, code: 0.3, agentic: 0, rubric: 0, rewrite: 0, chat: 0 } }] }, { preset: 'smoke' }));
+    const { run, events } = collect(resolveScenario({ organic: { accounts: 10 }, campaigns: [{ id: 'w', kind: 'adaptive', accounts: 10, interactions: 400, as_written, paraphrase: 0, organic_mix: 0, templates: 2, mix: { cot: 0.3, math: 0.4, code: 0.3, agentic: 0, rubric: 0, rewrite: 0, chat: 0 } }] }, { preset: 'smoke' }));
     const ids = new Set(run.accounts.filter((a) => a.campaign).map((a) => a.id));
     const texts = events.filter((e) => ids.has(e.account_id!)).map((e) => e.request.messages[0].text ?? '');
     return texts.filter((t) => corpus.has(t)).length / texts.length;
@@ -207,7 +207,7 @@ test('as_written: a campaign sends dataset items exactly as the prompt sets hold
 });
 
 test('adaptive attackers: one residential address per account, aged, distinct instruments', () => {
-  const sc = buildScenario({ organic: { accounts: 20 }, campaigns: [{ id: 'a', kind: 'adaptive', accounts: 25, interactions: 800 }] }, { preset: 'smoke' });
+  const sc = resolveScenario({ organic: { accounts: 20 }, campaigns: [{ id: 'a', kind: 'adaptive', accounts: 25, interactions: 800 }] }, { preset: 'smoke' });
   const { run, events } = collect(sc);
   const adaptive = run.accounts.filter((a) => a.campaign);
   assert.equal(new Set(adaptive.map((a) => a.facts.payment_fp)).size, 25);
@@ -284,8 +284,8 @@ test('memory stays flat as the stream grows', () => {
 });
 
 test('a bad knob is refused with its path and what was expected, one line per key', () => {
-  assert.throws(() => buildScenario(null, { preset: 'smoke', set: ['campaigns.0.system_prompt="each"'] }),
+  assert.throws(() => resolveScenario(null, { preset: 'smoke', set: ['campaigns.0.system_prompt="each"'] }),
     /invalid scenario:\n {2}campaigns\.0\.system_prompt: Invalid option: expected one of "shared"\|"per_account"\|"none"/);
-  assert.throws(() => buildScenario(null, { preset: 'smoke', set: ['campaigns.2.signup.used_before="yes"'] }), /campaigns\.2\.signup\.used_before: .*expected boolean/);
-  assert.throws(() => buildScenario(null, { preset: 'smoke', set: ['organic.accounts=-1'] }), /invalid scenario:\n {2}organic\.accounts: /);
+  assert.throws(() => resolveScenario(null, { preset: 'smoke', set: ['campaigns.2.signup.used_before="yes"'] }), /campaigns\.2\.signup\.used_before: .*expected boolean/);
+  assert.throws(() => resolveScenario(null, { preset: 'smoke', set: ['organic.accounts=-1'] }), /invalid scenario:\n {2}organic\.accounts: /);
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
-import { buildScenario, runScanCli, exchangeValue, keyedHash, type PromptPool } from '../detect/index.ts';
+import { buildLabelledEvents, runScanCli, exchangeValue, keyedHash, type PromptPool } from '../detect/index.ts';
 import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems, offLeft } from './browser-support.ts';
 import { receiver } from '../../test/helpers/receiver.ts';
 
@@ -19,7 +19,7 @@ const KEY = 'dashboard-test-sharing-key-0001';
 test('dashboard cases: open a case on a campaign, record a decision, import a partner\'s indicators', { skip: browserSkip(CHROMIUM), timeout: 90_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-cases-'));
   const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const past = buildScenario(pool, { seed: 3, days: 2, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
+  const past = buildLabelledEvents(pool, { seed: 3, days: 2, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
   const logs = join(dir, 'past.jsonl');
   writeFileSync(logs, past.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
   const quiet = () => new Writable({ write(_c, _e, cb) { cb(); } });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
-import { buildScenario, runScanCli, type PromptPool } from '../detect/index.ts';
+import { buildLabelledEvents, runScanCli, type PromptPool } from '../detect/index.ts';
 import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watchProblems, offLeft } from './browser-support.ts';
 
 const CHROMIUM = findChromium();
@@ -18,7 +18,7 @@ const CHROMIUM = findChromium();
 test('dashboard: a campaign\'s and a cluster\'s own pages, members linked, cluster verdict set from the page', { skip: browserSkip(CHROMIUM), timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-detection-'));
   const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const past = buildScenario(pool, { seed: 3, days: 2, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
+  const past = buildLabelledEvents(pool, { seed: 3, days: 2, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
   const logs = join(dir, 'past.jsonl');
   writeFileSync(logs, past.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
   const quiet = () => new Writable({ write(_c, _e, cb) { cb(); } });

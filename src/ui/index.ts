@@ -10,15 +10,11 @@
  *
  * The dashboard pages call the admin API with the operator's admin token; see docs/dashboard.md.
  */
-export { dashboardPlugin, defaultStaticDir, loadStaticFiles, DASHBOARD_CSP, type DashboardPluginOptions } from './plugin.ts';
-export { RouteCatalog, CATALOG_PREFIXES } from './catalog.ts';
-export { usageAdminRoutes, resolveRange, search, features, SEARCH_SCAN_LIMIT, UsageSummarySchema, UsageTopSchema, InteractionSummarySchema, type UsageRoutesDeps, type SearchOptions } from './routes.ts';
-export {
-  sqliteUsageStore, postgresUsageStore, summariseEvent, type SqliteUsageStore, type SqliteUsageOptions, chooseBucket, BUCKETS, USAGE_DIMENSIONS,
-  type UsageStore, type UsageFilter, type UsageCounts, type UsagePoint, type UsageSummary, type UsageTopRow, type UsageDimension,
-  type InteractionSummary, type TopOptions,
-} from './usage.ts';
-export { UsageThread, UsageThreadError, type UsageThreadOptions } from './usage-thread.ts';
+export { dashboardPlugin, DASHBOARD_CSP } from './plugin.ts';
+export { RouteCatalog } from './catalog.ts';
+export { usageAdminRoutes, resolveRange, search, features } from './routes.ts';
+export { sqliteUsageStore, type SqliteUsageStore } from './usage.ts';
+export { UsageThreadError } from './usage-thread.ts';
 
 import type { SqliteDb, PgPool } from '../store/index.ts';
 import { sqliteUsageStore, postgresUsageStore, type UsageStore, type SqliteUsageOptions } from './usage.ts';

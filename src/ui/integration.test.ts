@@ -13,7 +13,7 @@ import { openSqlite, SqliteEventStore } from '../store/index.ts';
 import { openIdentityStore } from '../identity/index.ts';
 import { adminPlugin } from '../admin/index.ts';
 import { Ledger, SqliteLedgerStorage, generateSigner, registerLedgerRoutes } from '../ledger/index.ts';
-import { sampleEvent, sampleVerdict } from '../ledger/fixtures.ts';
+import { sampleEvent, sampleVerdict } from '../../test/helpers/synthetic-events.ts';
 import type { ClusterSummary, Verdict } from '../detect/index.ts';
 import { dashboardPlugin, RouteCatalog, usageAdminRoutes, sqliteUsageStore } from './index.ts';
 import { findChromium, launchBrowser, browserSkip, requireChromium } from './browser-support.ts';

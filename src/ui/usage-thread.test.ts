@@ -12,7 +12,7 @@ import { parseConfig } from '../config/index.ts';
 import { startWarden } from '../cli/serve.ts';
 import { openSqlite, SqliteEventStore, type SqliteDb } from '../store/index.ts';
 import { resolveWorkerEntry } from '../store/worker-entry.ts';
-import { sampleEvent } from '../ledger/fixtures.ts';
+import { sampleEvent } from '../../test/helpers/synthetic-events.ts';
 import { sqliteUsageStore } from './usage.ts';
 import { UsageThread, UsageThreadError, usageSidePath } from './usage-thread.ts';
 

@@ -13,7 +13,7 @@ import { watermarkText } from './embed.ts';
 import { StreamingJsonWatermarker, watermarkJson, watermarkJsonValue } from './json.ts';
 import { detectWatermark } from './detect.ts';
 import { watermarkTransformer } from './transform.ts';
-import { runTransformer, serialiseSse, serveOnce, FIXTURES } from '../shape/sse-fixtures.ts';
+import { runTransformer, serialiseSse, serveOnce, FIXTURES } from '../../test/helpers/sse-fixtures.ts';
 
 const MASTER = 'test-master-secret-0123456789abcdef';
 const prose = readFileSync(new URL('assistant-answers.txt', FIXTURES), 'utf8');

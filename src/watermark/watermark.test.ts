@@ -11,7 +11,7 @@ import { StreamingWatermarker, watermarkText } from './embed.ts';
 import { detectWatermark, poissonBinomialTail } from './detect.ts';
 import { watermarkTransformer } from './transform.ts';
 import { runWatermarkCli } from './cli.ts';
-import { readSseFixture, runTransformer, serialiseSse, serveOnce, FIXTURES } from '../shape/sse-fixtures.ts';
+import { readSseFixture, runTransformer, serialiseSse, serveOnce, FIXTURES } from '../../test/helpers/sse-fixtures.ts';
 
 const MASTER = 'test-master-secret-0123456789abcdef';
 const prose = readFileSync(new URL('assistant-answers.txt', FIXTURES), 'utf8');

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { openSqlite, SqliteEventStore } from '../../src/store/index.ts';
-import { sampleEvent } from '../../src/ledger/fixtures.ts';
+import { sampleEvent } from '../helpers/synthetic-events.ts';
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const warden = (args: string[], cwd: string) =>

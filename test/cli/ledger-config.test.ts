@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { ledgerConfigSchema, openLedgerFromConfig, runLedgerCli } from '../../src/ledger/index.ts';
-import { sampleEvent } from '../../src/ledger/fixtures.ts';
+import { sampleEvent } from '../helpers/synthetic-events.ts';
 import { PassThrough } from 'node:stream';
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');

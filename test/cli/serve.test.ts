@@ -10,7 +10,7 @@ import OpenAI from 'openai';
 import { parseConfig } from '../../src/config/index.ts';
 import { startWarden } from '../../src/cli/serve.ts';
 import { Writable } from 'node:stream';
-import { buildScenario, runScanCli, type PromptPool } from '../../src/detect/index.ts';
+import { buildLabelledEvents, runScanCli, type PromptPool } from '../../src/detect/index.ts';
 
 test('embedded default: demo key works, admin API works, restart keeps data and prints no new key', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-serve-'));
@@ -171,7 +171,7 @@ test('a scan of past logs seeds the gateway\'s detector: warden scan --state, th
   const dir = mkdtempSync(join(tmpdir(), 'warden-serve-seed-'));
   try {
     const pool = JSON.parse(readFileSync(new URL('../fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-    const past = buildScenario(pool, { seed: 3, days: 2, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
+    const past = buildLabelledEvents(pool, { seed: 3, days: 2, organic: { hobbyist: 30, startup: 2 }, campaigns: [{ kind: 'hydra', accounts: 30 }] });
     const logs = join(dir, 'past.jsonl');
     writeFileSync(logs, past.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
     const state = join(dir, 'seed.detector');

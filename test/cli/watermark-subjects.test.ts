@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { openSqlite, SqliteEventStore } from '../../src/store/index.ts';
-import { sampleEvent } from '../../src/ledger/fixtures.ts';
+import { sampleEvent } from '../helpers/synthetic-events.ts';
 import { deriveWatermarkKey, watermarkText } from '../../src/watermark/index.ts';
-import { FIXTURES } from '../../src/shape/sse-fixtures.ts';
+import { FIXTURES } from '../helpers/sse-fixtures.ts';
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const MASTER = 'test-master-secret-0123456789abcdef';

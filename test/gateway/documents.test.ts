@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { imagePdf, makePdf, slowPdf } from '../helpers/pdf.ts';
 import { extractFeatures, FLAG } from '../../src/detect/features.ts';
 import type { InteractionEvent } from '../../src/events/index.ts';
-import { documentTurn } from '../../src/gateway/interaction.ts';
+import { documentTurn } from '../../src/gateway/request-documents.ts';
 import type { AuthContext } from '../../src/identity/types.ts';
 
 let t: TestWarden;

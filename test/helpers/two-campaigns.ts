@@ -8,12 +8,12 @@
  * and network evidence does not link an established account without a shared signup fact.
  */
 import { readFileSync } from 'node:fs';
-import { buildScenario, type PromptPool } from '../../src/detect/index.ts';
+import { buildLabelledEvents, type PromptPool } from '../../src/detect/index.ts';
 import type { InteractionEvent } from '../../src/events/index.ts';
 
 export function twoCampaignsThenBridge(): { before: InteractionEvent[]; bridge: InteractionEvent[] } {
   const pool = JSON.parse(readFileSync(new URL('../fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const s = buildScenario(pool, { seed: 11, days: 2, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 12 }, { kind: 'hydra', accounts: 12 }] });
+  const s = buildLabelledEvents(pool, { seed: 11, days: 2, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 12 }, { kind: 'hydra', accounts: 12 }] });
   const second = new Set(s.labels.campaigns.camp_hydra_2.accounts);
   const before = s.events.map((x) => (second.has(x.account_id!) ? JSON.parse(JSON.stringify(x)
     .replace(/"45\.(\d+)\./g, '"77.$1.').replace(/python-httpx\/0.27.0/g, 'python-requests/2.31.0').replace(/"asn":(\d+)/g, '"asn":7$1')) as InteractionEvent : x));

@@ -10,7 +10,7 @@ import { startWarden } from '../../src/cli/serve.ts';
 import { openSqlite } from '../../src/store/index.ts';
 import { SqliteCaseStore } from '../../src/cases/index.ts';
 import { runCasesCli } from '../../src/cli/cases-cmd.ts';
-import { campaignFixture } from '../../src/cases/test-campaign.ts';
+import { campaignFixture } from '../helpers/case-campaign.ts';
 
 test('warden serve names the live cases whose campaign ids no longer resolve, with the command to run', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-gone-ids-'));

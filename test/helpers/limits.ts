@@ -2,10 +2,10 @@
  * Fixtures shared by the limits tests: a parsed config with overrides, an authenticated
  * interaction context as the gateway builds it, and a finished event.
  */
-import { emptyEnforcement, emptyParams, type ApiFlavour, type InteractionEvent } from '../events/index.ts';
-import type { InteractionContext } from '../gateway/lifecycle.ts';
-import type { AuthContext, Programme, VerificationTier } from '../identity/types.ts';
-import { limitsConfigSchema, type LimitsConfig } from './config.ts';
+import { emptyEnforcement, emptyParams, type ApiFlavour, type InteractionEvent } from '../../src/events/index.ts';
+import type { InteractionContext } from '../../src/gateway/lifecycle.ts';
+import type { AuthContext, Programme, VerificationTier } from '../../src/identity/types.ts';
+import { limitsConfigSchema, type LimitsConfig } from '../../src/limits/config.ts';
 
 /** A limits config: schema defaults plus the given raw fields. */
 export function testConfig(raw: Record<string, unknown> = {}): LimitsConfig {

@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { OutputTransformer, SseEvent } from '../gateway/lifecycle.ts';
+import type { OutputTransformer, SseEvent } from '../../src/gateway/lifecycle.ts';
 
-export const FIXTURES = new URL('../../test/fixtures/policy/', import.meta.url);
+export const FIXTURES = new URL('../fixtures/policy/', import.meta.url);
 
 /** Parse SSE text into events (`event:`/`data:` fields, blank-line separated; comment-only blocks are not events). */
 export function parseSse(text: string): SseEvent[] {

@@ -21,7 +21,7 @@ export const METER_ABBREV: Record<MeterKind, string> = {
   output_tokens_per_minute: 'otpm', concurrency: 'conc', daily_budget: 'bud_d', monthly_budget: 'bud_m',
 };
 
-/** Everything the policy needs to know about one request's subjects. */
+/** Everything the planner needs to know about one request's subjects. */
 export interface LimitSubjects {
   keyId: string;
   accountId: string;
@@ -123,7 +123,7 @@ interface ResolvedGroup { model: string | null; spec: LimitSpec }
 const MAX_CACHE = 50_000;
 
 /** Resolves limits for requests; rebuilt whenever the overrides change. */
-export class LimitsPolicy {
+export class MeterPlanner {
   private index = new Map<LimitScope, ScopeIndex>();
   /** Planned meters by scope, subject and request variant (model, tier, programme, multiplier). */
   private cache = new Map<LimitScope, Map<string, Map<string, PlannedMeter[]>>>();

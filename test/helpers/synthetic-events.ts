@@ -1,9 +1,9 @@
 /**
- * Synthetic interaction events and verdicts for the ledger's tests and benchmark (deterministic
+ * Synthetic interaction events and verdicts for tests and benchmarks (deterministic
  * given the counter; no personal data of real people).
  */
-import { EVENT_SCHEMA, emptyEnforcement, emptyParams, ulid, type InteractionEvent } from '../events/index.ts';
-import type { Verdict } from '../detect/verdict.ts';
+import { EVENT_SCHEMA, emptyEnforcement, emptyParams, ulid, type InteractionEvent } from '../../src/events/index.ts';
+import type { Verdict } from '../../src/detect/verdict.ts';
 
 export function sampleEvent(n: number, over: Partial<InteractionEvent> = {}): InteractionEvent {
   const account = `acct_${n % 7}`;

@@ -5,14 +5,14 @@
 import { readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DetectorEngine, buildScenario, type PromptPool } from '../detect/index.ts';
-import { openSqlite, SqliteEventStore } from '../store/index.ts';
-import type { InteractionEvent } from '../events/index.ts';
-import { buildCaseFile } from './case-file.ts';
+import { DetectorEngine, buildLabelledEvents, type PromptPool } from '../../src/detect/index.ts';
+import { openSqlite, SqliteEventStore } from '../../src/store/index.ts';
+import type { InteractionEvent } from '../../src/events/index.ts';
+import { buildCaseFile } from '../../src/cases/case-file.ts';
 
 export async function campaignFixture() {
-  const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const scenario = buildScenario(pool, {
+  const pool = JSON.parse(readFileSync(new URL('../fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+  const scenario = buildLabelledEvents(pool, {
     seed: 5, days: 2,
     organic: { hobbyist: 40, startup: 2, agent: 2, researcher: 1 },
     campaigns: [{ kind: 'hydra', accounts: 30 }],

@@ -3,10 +3,10 @@
  * append ("A <index> <id>") and every signed checkpoint ("C <size>") on stdout, which is a pipe
  * (synchronous writes on Linux), until the parent kills it with SIGKILL.
  */
-import { Ledger } from '../ledger.ts';
-import { SqliteLedgerStorage } from '../sqlite.ts';
-import { parseSignerKey } from '../note.ts';
-import { sampleEvent } from '../fixtures.ts';
+import { Ledger } from '../../src/ledger/ledger.ts';
+import { SqliteLedgerStorage } from '../../src/ledger/sqlite.ts';
+import { parseSignerKey } from '../../src/ledger/note.ts';
+import { sampleEvent } from './synthetic-events.ts';
 
 const [dbPath, signerKey] = process.argv.slice(2);
 const signer = parseSignerKey(signerKey);

@@ -1,0 +1,135 @@
+/**
+ * The interaction's first phase, admission: who is calling (the API key), then whether the request
+ * can be served at all (a JSON object, not too many items, a model that is routed, the fields each
+ * API requires), and the request as its event will describe it.
+ */
+import type { FastifyRequest } from 'fastify';
+import { WardenError } from '../errors/index.ts';
+import type { ApiFlavour } from '../events/index.ts';
+import type { AuthContext, KeyScope } from '../identity/types.ts';
+import { apiKeyFromHeaders } from '../identity/headers.ts';
+import { MAX_REQUEST_ITEMS, extractRequestFeatures, requestItems } from './request-features.ts';
+import type { PipelineDeps, Run } from './interaction-state.ts';
+
+/** The API key from `Authorization: Bearer` (OpenAI) or `x-api-key` (Anthropic); throws when they differ. */
+export const extractApiKey = apiKeyFromHeaders;
+
+export async function authenticateRequest(deps: Pick<PipelineDeps, 'authenticator'>, headers: FastifyRequest['headers'], scope: KeyScope): Promise<AuthContext> {
+  const secret = extractApiKey(headers);
+  if (!secret) throw new WardenError('WARDEN_MISSING_API_KEY', 'Missing API key. Send it as "Authorization: Bearer <key>" or "x-api-key: <key>".');
+  const auth = await deps.authenticator.authenticate(secret);
+  const scopes = auth.key.scopes;
+  const ok = scopes.includes(scope) || (scope === 'models:read' && scopes.includes('inference'));
+  if (!ok) throw new WardenError('WARDEN_INSUFFICIENT_SCOPE', `This API key lacks the "${scope}" scope.`);
+  return auth;
+}
+
+/**
+ * The policy's refusal of an account its verdict bars (suspend, verify), thrown by the `barred`
+ * hooks: for routes that answer without running policy (stored responses, the model list), so a
+ * barred account is refused on them as on the model endpoints.
+ */
+export function refuseBarred(deps: Pick<PipelineDeps, 'hooks'>, auth: AuthContext): void {
+  for (const h of deps.hooks) h.barred?.(auth);
+}
+
+/**
+ * Longest model name taken. Real names are far shorter; a customer's megabyte-long name would
+ * otherwise be matched against every policy pattern and recorded whole in the event and ledger.
+ */
+export const MAX_MODEL_CHARS = 256;
+
+/** The request's model name, cut to MAX_MODEL_CHARS (what is recorded when it is refused as too long). */
+export function modelField(body: unknown): string {
+  const m = body && typeof body === 'object' ? (body as Record<string, unknown>).model : undefined;
+  return typeof m !== 'string' ? '' : m.length > MAX_MODEL_CHARS ? m.slice(0, MAX_MODEL_CHARS) : m;
+}
+
+/** Refuse a model name longer than MAX_MODEL_CHARS (400), before routing and policy read it. */
+export function refuseLongModel(body: Record<string, unknown>): void {
+  const m = body.model;
+  if (typeof m === 'string' && m.length > MAX_MODEL_CHARS) {
+    throw new WardenError('WARDEN_INVALID_REQUEST', `The model name is ${m.length} characters long; at most ${MAX_MODEL_CHARS} are accepted.`, { param: 'model' });
+  }
+}
+
+/** Identity, then the request's own checks, then its upstream: refuses (throws) what cannot be served. */
+export async function admitRequest(deps: PipelineDeps, run: Run, req: FastifyRequest): Promise<void> {
+  const { ctx } = run;
+  const { flavour, wire, body } = ctx;
+  // identity first: a request without a valid key is refused as such, whatever its body
+  // (checked before the body was read, on the gateway's routes: src/gateway/server.ts)
+  ctx.auth = (req as FastifyRequest & { wardenAuth?: AuthContext }).wardenAuth ?? await authenticateRequest(deps, req.headers, 'inference');
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new WardenError('WARDEN_INVALID_REQUEST', 'The request body must be a JSON object.');
+  }
+  // Refused before anything is built from it: the work per request grows with its items.
+  const items = requestItems(body);
+  const maxItems = deps.maxRequestItems ?? MAX_REQUEST_ITEMS;
+  if (items > maxItems) {
+    const param = Array.isArray(body.messages) ? 'messages' : Array.isArray(body.input) ? 'input' : Array.isArray(body.prompt) ? 'prompt' : 'tools';
+    throw new WardenError('WARDEN_INVALID_REQUEST', `The request holds ${items} messages, input items, content parts and tools; at most ${maxItems} are accepted in one request.`, { param });
+  }
+  // the request, as the event will describe it
+  run.docs = deps.documents ? [] : null;
+  run.request = extractRequestFeatures(flavour, body, run.bodyBytes, deps.features, run.docs);
+  if (!ctx.model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
+  refuseLongModel(body);
+  validateShape(flavour, body);
+  run.upstream = deps.router.route(ctx.model, wire);
+  if (!run.upstream) {
+    throw new WardenError('WARDEN_MODEL_NOT_FOUND', `The model \`${ctx.model}\` does not exist or you do not have access to it.`, { param: 'model' });
+  }
+}
+
+/**
+ * The integer fields of each OpenAI flavour that shaping caps and the token reservation reads. A
+ * numeric string there would pass both untouched and an upstream that coerces it (vLLM, SGLang)
+ * would obey it: such a request is refused, as OpenAI refuses it.
+ */
+const INTEGER_FIELDS: Partial<Record<ApiFlavour, readonly string[]>> = {
+  'openai.chat': ['max_tokens', 'max_completion_tokens', 'n', 'top_logprobs'],
+  'openai.completions': ['max_tokens', 'n', 'best_of', 'logprobs'],
+  'openai.responses': ['max_output_tokens', 'top_logprobs'],
+};
+
+/** What a JSON value is, in the words of OpenAI's type errors ("a string", "a decimal number"). */
+function jsonKind(v: unknown): string {
+  if (typeof v === 'number') return 'a decimal number';
+  if (typeof v === 'string') return 'a string';
+  if (typeof v === 'boolean') return 'a boolean';
+  return Array.isArray(v) ? 'an array' : 'an object';
+}
+
+/** Refuse a request whose integer fields hold anything else (null is "not given"). */
+export function validateIntegerFields(flavour: ApiFlavour, body: Record<string, unknown>): void {
+  for (const f of INTEGER_FIELDS[flavour] ?? []) {
+    const v = body[f];
+    if (v === undefined || v === null || Number.isInteger(v)) continue;
+    throw new WardenError('WARDEN_INVALID_REQUEST', `Invalid type for '${f}': expected an integer, but got ${jsonKind(v)} instead.`, { param: f });
+  }
+}
+
+/** Minimal structural checks, so obviously broken requests fail here with a clear message. */
+function validateShape(flavour: ApiFlavour, body: Record<string, unknown>): void {
+  validateIntegerFields(flavour, body);
+  if (flavour === 'openai.chat') {
+    if (!Array.isArray(body.messages) || body.messages.length === 0) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', "'messages' must be a non-empty array.", { param: 'messages' });
+    }
+  } else if (flavour === 'openai.completions') {
+    if (body.prompt === undefined || body.prompt === null) throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'prompt'.", { param: 'prompt' });
+  } else if (flavour === 'openai.embeddings') {
+    if (body.input === undefined || body.input === null) throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'input'.", { param: 'input' });
+  } else if (flavour === 'anthropic.messages') {
+    if (!Array.isArray(body.messages)) throw new WardenError('WARDEN_INVALID_REQUEST', 'messages: Field required', { param: 'messages' });
+    if (body.max_tokens === undefined) throw new WardenError('WARDEN_INVALID_REQUEST', 'max_tokens: Field required', { param: 'max_tokens' });
+    if (!Number.isInteger(body.max_tokens)) throw new WardenError('WARDEN_INVALID_REQUEST', 'max_tokens: Input should be a valid integer', { param: 'max_tokens' });
+    const thinking = body.thinking;
+    if (thinking && typeof thinking === 'object' && 'budget_tokens' in thinking && !Number.isInteger((thinking as Record<string, unknown>).budget_tokens)) {
+      throw new WardenError('WARDEN_INVALID_REQUEST', 'thinking.budget_tokens: Input should be a valid integer', { param: 'thinking.budget_tokens' });
+    }
+  } else if (body.input === undefined && body.previous_response_id === undefined) {
+    throw new WardenError('WARDEN_INVALID_REQUEST', "'input' is required.", { param: 'input' });
+  }
+}

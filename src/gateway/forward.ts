@@ -1,0 +1,78 @@
+/**
+ * The interaction's forward phase: the body sent to the upstream the model is routed to (usage
+ * asked for in OpenAI streams), then its answer handed to the relay that fits it: an error, a
+ * stream, or one JSON body.
+ */
+import type { FastifyReply } from 'fastify';
+import type { ApiFlavour } from '../events/index.ts';
+import { UpstreamCall } from './upstream-call.ts';
+import type { OutputTransformer } from './lifecycle.ts';
+import { RETURNED_HEADERS, mapUpstreamFailure, upstreamHeaders } from './upstream-request.ts';
+import { relayJsonAnswer, relayUpstreamError } from './relay.ts';
+import { streamAnswer } from './relay-stream.ts';
+import type { PipelineDeps, Run } from './interaction-state.ts';
+
+const UPSTREAM_PATH: Record<ApiFlavour, string> = {
+  'openai.chat': '/v1/chat/completions',
+  'openai.responses': '/v1/responses',
+  'anthropic.messages': '/v1/messages',
+  'openai.completions': '/v1/completions',
+  'openai.embeddings': '/v1/embeddings',
+};
+
+/** Prompts in a legacy completion's `prompt`: a string or one token-id list is one; a list of strings or of token-id lists, each. */
+function promptCount(prompt: unknown): number {
+  if (!Array.isArray(prompt) || prompt.length === 0) return 1;
+  return typeof prompt[0] === 'number' ? 1 : prompt.length;
+}
+
+/** Send the request to its upstream and hand the answer to its relay. */
+export async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transformers: OutputTransformer[]): Promise<void> {
+  const { ctx, upstream } = run;
+  if (!upstream) return;
+  const body = ctx.body;
+  // Ask for usage in OpenAI streams; hide the extra usage chunk if the client did not ask for it.
+  let stripUsageChunk = false;
+  if ((ctx.flavour === 'openai.chat' || ctx.flavour === 'openai.completions') && ctx.stream) {
+    const so = (body.stream_options ?? {}) as Record<string, unknown>;
+    if (so.include_usage !== true) {
+      body.stream_options = Object.assign({}, so, { include_usage: true }); // not a spread: see headers.ts
+      stripUsageChunk = true;
+    }
+    run.meter.usageAsked = true;
+  }
+  // Each choice gives its own finish reason (n per prompt, and a legacy completion may send
+  // several prompts); a stream is whole after the last. Several answers have no one fingerprint.
+  if (ctx.flavour === 'openai.chat' || ctx.flavour === 'openai.completions') {
+    const n = typeof body.n === 'number' && Number.isInteger(body.n) && body.n > 1 ? body.n : 1;
+    run.meter.expectedChoices = n * (ctx.flavour === 'openai.completions' ? promptCount(body.prompt) : 1);
+  }
+  const call = new UpstreamCall(RETURNED_HEADERS);
+  run.call = call;
+  upstream.pool.dispatch({
+    path: upstream.basePath + UPSTREAM_PATH[ctx.flavour],
+    method: 'POST',
+    headers: upstreamHeaders(ctx, upstream),
+    body: JSON.stringify(body),
+    headersTimeout: upstream.headersTimeoutMs,
+    bodyTimeout: upstream.bodyTimeoutMs,
+  }, call);
+  const res = await call.head;
+  if (res instanceof Error) throw mapUpstreamFailure(res, run.ctx);
+  const passHeaders = res.passed;
+  run.upstreamRequestId = passHeaders['x-request-id'] ?? passHeaders['request-id'] ?? null;
+  const contentType = res.contentType;
+  const isStream = contentType.includes('text/event-stream');
+
+  if (res.statusCode >= 400 || (!isStream && !contentType.includes('json'))) {
+    await relayUpstreamError(run, reply, call, res);
+    return;
+  }
+
+  if (isStream) {
+    await streamAnswer(deps, run, reply, call, transformers, stripUsageChunk, passHeaders);
+    return;
+  }
+
+  await relayJsonAnswer(run, reply, call, res, transformers);
+}

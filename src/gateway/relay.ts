@@ -1,0 +1,118 @@
+/**
+ * The interaction's relay phase for answers that are not streams: the output hooks' transformers
+ * (output governance), an upstream's error passed on, and a JSON answer metered, transformed and
+ * written as the client takes it.
+ */
+import type { FastifyReply } from 'fastify';
+import { WardenError } from '../errors/index.ts';
+import type { InteractionContext, OutputTransformer } from './lifecycle.ts';
+import type { UpstreamCall, UpstreamHead } from './upstream-call.ts';
+import { upstreamErrorReport } from './usage.ts';
+import { mergeHeaders } from './headers.ts';
+import { mapUpstreamFailure, upstreamRetryHeaders } from './upstream-request.ts';
+import type { PipelineDeps, Run } from './interaction-state.ts';
+
+export const JSON_CONTENT = { 'content-type': 'application/json' } as const;
+/**
+ * How much of an answer may wait in the client's socket buffer before the upstream is paused.
+ * Above Node's 16 KiB mark so that an upstream that sends a short answer at once has it forwarded
+ * and ended in one write, rather than paused and resumed on 'drain' in between; small enough to
+ * bound what a slow reader makes the gateway hold.
+ */
+export const STREAM_BUFFER_BYTES = 64 * 1024;
+
+/** The output hooks' transformers of this answer (SSE event by event, or the whole JSON body). */
+export function outputTransformers(deps: PipelineDeps, ctx: InteractionContext): OutputTransformer[] {
+  const transformers: OutputTransformer[] = [];
+  for (const h of deps.hooks) {
+    const t = h.output?.(ctx);
+    if (t) transformers.push(t);
+  }
+  return transformers;
+}
+
+/** The upstream refused or failed (or answered neither JSON nor a stream): its status and body to the client. */
+export async function relayUpstreamError(run: Run, reply: FastifyReply, call: UpstreamCall, res: UpstreamHead): Promise<void> {
+  const { ctx } = run;
+  const passHeaders = res.passed;
+  const contentType = res.contentType;
+  // Upstream error: pass its status and body through (it is already in the right wire format
+  // when the upstream speaks the client's API), and note it on the event.
+  let text: string;
+  try { text = await call.text(); } catch (err) { throw mapUpstreamFailure(err, run.ctx); }
+  run.ttfbMs = Date.now() - ctx.startedAt;
+  if (res.statusCode < 400) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered with an unexpected content type (${contentType || 'none'}).`);
+  run.status = res.statusCode;
+  run.errorCode = 'WARDEN_UPSTREAM_ERROR';
+  let parsed: unknown = null;
+  try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+  if (parsed === null) {
+    // Not the API's error body (a load balancer's text, or none): Warden's own error in the
+    // client's format, keeping what the SDKs act on: a 429 or 503 status and the retry headers.
+    const headers = upstreamRetryHeaders(res);
+    const message = `The upstream model API failed with status ${res.statusCode}.`;
+    if (res.statusCode === 429) throw new WardenError('WARDEN_UPSTREAM_RATE_LIMITED', message, { headers });
+    throw new WardenError('WARDEN_UPSTREAM_ERROR', message, { status: res.statusCode >= 500 && res.statusCode !== 503 ? 502 : res.statusCode, headers });
+  }
+  const reported = (parsed as Record<string, unknown>).error;
+  if (reported && typeof reported === 'object') run.meter.upstreamError = { type: upstreamErrorReport(reported).type, status: res.statusCode };
+  const headers = mergeHeaders(passHeaders, ctx.responseHeaders, JSON_CONTENT);
+  if (res.retryAfter !== null) headers['retry-after'] = res.retryAfter;
+  reply.code(res.statusCode).headers(headers).send(text);
+}
+
+/** The answer, read whole: metered, rewritten by the output transformers as one JSON object, sent. */
+export async function relayJsonAnswer(run: Run, reply: FastifyReply, call: UpstreamCall, res: UpstreamHead, transformers: OutputTransformer[]): Promise<void> {
+  const { ctx } = run;
+  const passHeaders = res.passed;
+  let raw: Buffer;
+  try { raw = await call.bytes(); } catch (err) { throw mapUpstreamFailure(err, run.ctx); }
+  run.ttfbMs = Date.now() - ctx.startedAt;
+  const text = raw.toString('utf8');
+  let answer: Record<string, unknown>;
+  try { answer = JSON.parse(text); } catch (err) {
+    throw new WardenError('WARDEN_UPSTREAM_ERROR', 'The upstream model API returned malformed JSON.', { cause: err });
+  }
+  run.meter.observeBody(answer);
+  let out: string | Buffer = text;
+  if (transformers.length) {
+    for (const t of transformers) if (t.json) answer = t.json(answer);
+    run.meter.observeSentBody(answer);
+    out = JSON.stringify(answer);
+  } else if (raw.length > STREAM_BUFFER_BYTES) {
+    out = raw; // the upstream's own bytes: no second copy of a large answer
+  }
+  run.status = res.statusCode;
+  const headers = mergeHeaders(passHeaders, ctx.responseHeaders, JSON_CONTENT);
+  if (out.length <= STREAM_BUFFER_BYTES) {
+    reply.code(res.statusCode).headers(headers).send(out);
+    return;
+  }
+  sendInSlices(run, reply, res.statusCode, headers, typeof out === 'string' ? Buffer.from(out) : out);
+}
+
+/**
+ * A large answer, written a slice at a time as the client takes it: the socket holds no more than
+ * a slice beyond its buffer mark, and a client that stops reading is seen by the write watch
+ * (which sees progress slice by slice, where one large write would show none until it is all out).
+ */
+function sendInSlices(run: Run, reply: FastifyReply, status: number, headers: Record<string, string>, body: Buffer): void {
+  const res = reply.raw;
+  reply.hijack();
+  res.writeHead(status, { ...headers, 'content-length': String(body.length) });
+  let offset = 0;
+  const pump = (): void => {
+    while (offset < body.length) {
+      if (res.destroyed) return;
+      const slice = body.subarray(offset, offset + STREAM_BUFFER_BYTES);
+      offset += slice.length;
+      if (!res.write(slice) && offset < body.length) {
+        run.watch.waiting();
+        res.once('drain', pump);
+        return;
+      }
+    }
+    res.end();
+  };
+  pump();
+}

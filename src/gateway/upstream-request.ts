@@ -1,0 +1,70 @@
+/**
+ * The request to the upstream and what comes back around it, shared by every route that forwards:
+ * the headers sent (the client's API headers, the upstream's credentials), the headers passed
+ * back, and a failed call as the error the client gets.
+ */
+import { errors as undiciErrors } from 'undici';
+import { WardenError } from '../errors/index.ts';
+import { HeaderPick, type UpstreamHead } from './upstream-call.ts';
+import type { InteractionContext } from './lifecycle.ts';
+import type { Upstream } from './upstreams.ts';
+import type { Context } from './interaction-state.ts';
+
+/** Client request headers passed on to the upstream (everything else, credentials first, stays here). */
+const FORWARDED_HEADERS = ['anthropic-version', 'anthropic-beta', 'openai-beta', 'accept-language'];
+
+/**
+ * Upstream response headers passed back to the client. `x-should-retry` and `retry-after-ms` are
+ * what the official SDKs read first to decide whether and when to retry (then `retry-after`,
+ * which is passed on errors only). The upstream's rate-limit headers are not: they describe
+ * Warden's upstream account, and Warden's limits send the client's own.
+ */
+const RETRY_HEADERS = ['x-should-retry', 'retry-after-ms'] as const;
+export const RETURNED_HEADERS = new HeaderPick(['request-id', 'x-request-id', 'openai-processing-ms', 'openai-version', ...RETRY_HEADERS]);
+
+/** The upstream's retry advice from its response head, for an error Warden answers in its stead. */
+export function upstreamRetryHeaders(head: UpstreamHead): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (head.retryAfter !== null) h['retry-after'] = head.retryAfter;
+  for (const name of RETRY_HEADERS) if (head.passed[name] !== undefined) h[name] = head.passed[name];
+  return h;
+}
+
+/** Headers of the request to the upstream: the client's API headers, the upstream's own credentials. */
+export function upstreamHeaders(ctx: InteractionContext, upstream: Upstream | null): Record<string, string> {
+  const h: Record<string, string> = { 'content-type': 'application/json', accept: ctx.stream ? 'text/event-stream' : 'application/json' };
+  for (const name of FORWARDED_HEADERS) {
+    const v = ctx.headers[name];
+    if (typeof v === 'string') h[name] = v;
+  }
+  if (ctx.wire === 'anthropic' && !h['anthropic-version']) h['anthropic-version'] = '2023-06-01';
+  if (upstream?.apiKey) {
+    if (ctx.wire === 'anthropic') h['x-api-key'] = upstream.apiKey;
+    else h.authorization = `Bearer ${upstream.apiKey}`;
+  }
+  return h;
+}
+
+/** A failed upstream call as the error the client gets (timeout, unavailable, failed, or why it was aborted). */
+export function mapUpstreamFailure(err: unknown, ctx: Pick<Context, 'abortReason'>): WardenError {
+  if (ctx.abortReason) {
+    const reason = ctx.abortReason;
+    if (reason instanceof WardenError) return reason;
+    return new WardenError('WARDEN_UPSTREAM_ERROR', 'request aborted', { cause: err });
+  }
+  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+    // The upstream had the request and was generating: an SDK's retry (every 5xx is retried
+    // otherwise) would start the same long generation again, billed again, and time out again.
+    const which = err instanceof undiciErrors.HeadersTimeoutError ? 'headers_timeout_ms' : 'body_timeout_ms';
+    return new WardenError('WARDEN_UPSTREAM_TIMEOUT', `The upstream model API did not answer within this gateway's upstreams[].${which}; not worth retrying as is: stream the answer, or ask the operator to raise the timeout.`, { cause: err, headers: { 'x-should-retry': 'false' } });
+  }
+  if (err instanceof undiciErrors.ConnectTimeoutError) {
+    // Nothing reached the upstream: a retry starts nothing twice.
+    return new WardenError('WARDEN_UPSTREAM_TIMEOUT', 'The upstream model API did not answer in time.', { cause: err });
+  }
+  const code = (err as { code?: string })?.code;
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EHOSTUNREACH') {
+    return new WardenError('WARDEN_UPSTREAM_UNAVAILABLE', 'The upstream model API is unavailable.', { cause: err });
+  }
+  return new WardenError('WARDEN_UPSTREAM_ERROR', 'The upstream model API failed.', { cause: err });
+}

@@ -474,6 +474,22 @@ function scan(text: string): number {
   return hits;
 }
 
+/**
+ * Texts that take every branch of `scan` and `foldText` once, read when the module loads. The
+ * optimising compiler compiles a function for the branches it has seen run: a branch first taken
+ * later (the first digit after an operator, the first look-alike letter) throws the compiled code
+ * away, and the function is compiled again. Unwarmed, a scan of 150,000 events compiled `scan` 7
+ * times and `foldText` 7 times, on the compiler's thread but on the scan's CPU.
+ */
+const WARM_UP = [
+  'step by step, rate the response as a judge: rewrite about the election. def f(): return 12 + 3 {\n  x;  \nhow many',
+  'a rubric. 7*8=56 9 - 1 ; }\nprobability of x2 the code_',
+  'ste\u200bp by s\u0442ep \u0441\u0430t and p\u043eli\u0441y, \ud835\udc2c\ud835\udc2d\ud835\udc1e\ud835\udc29 \ud835\udfce, \ud835\udea8 well\u00adorganized \uff41\uff42 \u24d0 \u210e \u03b1\u03b2 \u4e00\u6b65\u4e00\u6b65',
+  '\u4e00\u6b65\u4e00\u6b65 \u4ee3\u7801 \u591a\u5c11 \u6539\u5199 \u653f\u6cbb \u6253\u5206',
+];
+// Several rounds: a function collects no feedback before its first few calls.
+for (let round = 0; round < 4; round++) for (const text of WARM_UP) { lexiconHits(text); foldText(text); scan(text.slice(1)); }
+
 const REFERENCE = LEXICON_NAMES.map((name) => lexiconRegExp(name));
 /** The same answer from each lexicon's regular expression (the reference `lexiconHits` is tested against). */
 export function lexiconHitsOneByOne(text: string): number {

@@ -160,3 +160,20 @@ test('gzip-compressed JSONL reads the same as plain, from a file or a stream cut
     await assert.rejects(() => read(join(dir, 'cut.jsonl.gz')), /gzip input: unexpected end of file \(the archive is truncated or corrupt\)/);
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
+
+test('a file read in small pieces into one buffer yields every line exactly: lines across pieces, and longer than one', async () => {
+  const many = [...rows, row('long', 'y'.repeat(300) + 'é'.repeat(100)), ...rows.map((r, i) => ({ ...r, id: `again${i}` }))];
+  const plain = Buffer.from(many.map((r) => JSON.stringify(r)).join('\r\n') + '\n', 'utf8');
+  const dir = mkdtempSync(join(tmpdir(), 'warden-jsonl-'));
+  try {
+    writeFileSync(join(dir, 'events.jsonl'), plain);
+    writeFileSync(join(dir, 'events.jsonl.gz'), gzipSync(plain));
+    for (const chunkBytes of [1, 2, 7, 64, 200, plain.length]) {
+      for (const name of ['events.jsonl', 'events.jsonl.gz']) {
+        const got: unknown[] = [];
+        for await (const ev of readEventsJsonl(join(dir, name), { validate: false, chunkBytes })) got.push(ev);
+        assert.deepEqual(got, many, `${name}, read ${chunkBytes} bytes at a time: every event as written`);
+      }
+    }
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});

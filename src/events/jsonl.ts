@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { isAscii } from 'node:buffer';
 import { Readable, pipeline, type Writable } from 'node:stream';
 import { once } from 'node:events';
@@ -22,6 +23,8 @@ export interface ReadJsonlOptions {
    * A longer line is an error, or with `onSkip` is skipped (its bytes dropped up to its newline).
    */
   maxLineBytes?: number;
+  /** Bytes read from a file at a time (default 1 MiB). */
+  chunkBytes?: number;
 }
 
 /** Events parsed before they are handed to the consumer. */
@@ -58,6 +61,28 @@ async function* gunzipIfNeeded(input: AsyncIterable<Buffer | string>): AsyncGene
   }
 }
 
+/**
+ * The bytes of a file, read into one buffer over and over: each chunk is valid only until the next
+ * is asked for. A fresh buffer a read (as a read stream allocates) costs the kernel a page fault
+ * per 4 KiB to map it in, about as much CPU as splitting and decoding the lines (BENCHMARKS.md,
+ * offline scan). A gzip file is handed to the stream reader instead: zlib may hold on to its input.
+ */
+async function* fileChunks(path: string, chunkBytes: number): AsyncGenerator<Buffer | string> {
+  const file = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafeSlow(Math.max(2, chunkBytes));
+    let { bytesRead } = await file.read(buf, 0, buf.length, null);
+    if (bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
+      yield* gunzipIfNeeded(createReadStream(path, { highWaterMark: 1 << 20 }));
+      return;
+    }
+    while (bytesRead > 0) {
+      yield buf.subarray(0, bytesRead);
+      ({ bytesRead } = await file.read(buf, 0, buf.length, null));
+    }
+  } finally { await file.close(); }
+}
+
 /** JSON.parse and the readable-event check, without schema validation. */
 function parseReadable(line: string): InteractionEvent {
   const ev = JSON.parse(line) as unknown;
@@ -77,7 +102,9 @@ function parseReadable(line: string): InteractionEvent {
  * skipped and reported to `onSkip`. A UTF-8 byte-order mark before the first line is dropped.
  */
 export async function* readEventBatches(source: string | Readable, opts: ReadJsonlOptions = {}): AsyncGenerator<InteractionEvent[]> {
-  const input = typeof source === 'string' ? (source === '-' ? process.stdin : createReadStream(source, { highWaterMark: 1 << 20 })) : source;
+  const chunks = typeof source === 'string' && source !== '-'
+    ? fileChunks(source, opts.chunkBytes ?? 1 << 20)
+    : gunzipIfNeeded(source === '-' ? process.stdin : source as Readable);
   const parse = opts.validate === false ? parseReadable : parseEvent;
   const onSkip = opts.onSkip;
   const maxLine = opts.maxLineBytes ?? 64 * 2 ** 20;
@@ -109,7 +136,8 @@ export async function* readEventBatches(source: string | Readable, opts: ReadJso
       else throw new Error(`events line ${lineNo}: ${problem}`);
     }
   };
-  for await (const chunk of gunzipIfNeeded(input)) {
+  // A chunk may be overwritten once the next is read: what outlives it is copied.
+  for await (const chunk of chunks) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : (chunk as Buffer);
     let batch: InteractionEvent[] = [];
     let start = 0;
@@ -125,7 +153,7 @@ export async function* readEventBatches(source: string | Readable, opts: ReadJso
         if (pendingBytes + buf.length > maxLine) {
           const e = tooLong(); if (e) throw e;
           discarding = true;
-        } else { pending.push(buf); pendingBytes += buf.length; }
+        } else { pending.push(Buffer.from(buf)); pendingBytes += buf.length; }
         continue;
       }
       if (pendingBytes + nl > maxLine) {
@@ -152,7 +180,7 @@ export async function* readEventBatches(source: string | Readable, opts: ReadJso
         const e = tooLong(); if (e) throw e;
         discarding = true;
       } else {
-        // Copy the tail: a subarray would pin the whole chunk until the line ends.
+        // Copy the tail: a file's chunk is read into again, and a subarray would pin a stream's.
         pending.push(Buffer.from(buf.subarray(start))); pendingBytes = buf.length - start;
       }
     }

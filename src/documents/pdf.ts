@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pnmFromPixels } from './ocr.ts';
+import { TextLayerCheck } from './text-layer.ts';
 
 export interface PdfTextOptions {
   /** Pages read at most (from the first). */
@@ -50,6 +51,12 @@ export interface PdfText {
    * not counted: the page's own text was read.)
    */
   imagesSkipped: number;
+  /**
+   * Why the text layer of the pages read does not read as language (text-layer.ts: a font whose
+   * text is a cipher, control characters, or glyphs drawn with no text), or null: what the page
+   * shows is then hidden from what was read.
+   */
+  unreadableText: string | null;
 }
 
 /** Images smaller than this (pixels) are not recognised: logos, bullets, rules, not a scanned page. */
@@ -242,12 +249,14 @@ async function readPages(lib: PdfJs, doc: PdfDocument, opts: PdfTextOptions, pic
   let picturesRead = 0;
   let lookingMs = 0;
   const ocrImages = opts.ocr ? opts.ocrImages ?? 0 : 0;
+  const textLayer = new TextLayerCheck();
   for (let n = 1; n <= last && text.length < opts.maxChars; n++) {
     const page = await doc.getPage(n);
     const content = await page.getTextContent();
     let pageText = '';
     for (const item of content.items) {
       if (!('str' in item)) continue;
+      textLayer.add(item.fontName, item.str, item.width, item.height);
       pageText += item.str;
       if (item.hasEOL) pageText += '\n';
     }
@@ -304,5 +313,5 @@ async function readPages(lib: PdfJs, doc: PdfDocument, opts: PdfTextOptions, pic
       opts.onPage?.(add);
     }
   }
-  return { text: text.length > opts.maxChars ? text.slice(0, opts.maxChars) : text, pages, pagesRead, imagesRecognised, imagesSkipped };
+  return { text: text.length > opts.maxChars ? text.slice(0, opts.maxChars) : text, pages, pagesRead, imagesRecognised, imagesSkipped, unreadableText: textLayer.verdict() };
 }

@@ -193,6 +193,16 @@ test('images in each wire format are collected for their text when images are re
   ], 1000);
   assert.equal(cr.messages[0].documents_unread, 3, 'busy, timeout, and a read with scanned pages left unrecognised');
   assert.equal(cr.messages[0].documents_unreadable, 1, 'only the timeout was the document\'s doing');
+  // A PDF read whose text layer is not language (a remapped font): its text is kept, and it is
+  // counted unread and unreadable (the detector's hidden-content flag).
+  const garbled: PendingDocument[] = [];
+  const gr = extractRequestFeatures('anthropic.messages', { model: 'm', max_tokens: 8, messages: [{ role: 'user', content: [
+    { type: 'text', text: 'Summarise the report.' }, { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: b64('%PDF-1.7 ...') } },
+  ] }] }, 0, opts, garbled);
+  addDocumentText(garbled, [{ result: 'read', text: 'Quarterly report. ziofa lzth wn lzth', unreadable: true }], 1000);
+  assert.equal(gr.messages[0].documents_unread, 1, 'a read PDF whose text layer hides what it shows is not read');
+  assert.equal(gr.messages[0].documents_unreadable, 1, 'and is the document\'s doing');
+  assert.match(gr.messages[0].text ?? '', /Quarterly report/);
 
   const off: PendingDocument[] = [];
   const o = extractRequestFeatures('openai.responses', { model: 'm', input: [{ role: 'user', content: [

@@ -256,7 +256,7 @@ class SystemMessages {
  * after the message's other text, within `maxMessageChars`. A document not read to its end
  * (reader busy, too slow, unparseable) is counted in `documents_unread`, with the text of the
  * pages read before it was given up, and in `documents_unreadable` too when the document itself
- * was the reason; one that is not a PDF or an image at all is nothing to read. With `request`,
+ * was the reason (a PDF read whose text layer does not read as language is both); one that is not a PDF or an image at all is nothing to read. With `request`,
  * its prompt text is then brought back within `maxPromptChars` (see keepPromptChars).
  */
 export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[], readings: readonly { result: string; text: string; unreadable?: boolean; imagesSkipped?: number }[], maxMessageChars: number,
@@ -267,10 +267,11 @@ export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[
     if (r.result === 'not_pdf' || r.result === 'not_image') continue;
     // Not read to the end (given up on a later page, or not at all; scanned pages not
     // recognised): counted unread, and what was read kept.
-    if (r.result !== 'read' || (r.imagesSkipped ?? 0) > 0) msg.documents_unread = (msg.documents_unread ?? 0) + 1;
+    // A PDF read whose text layer is not language (`unreadable` with `read`) is not read either.
+    if (r.result !== 'read' || (r.imagesSkipped ?? 0) > 0 || r.unreadable) msg.documents_unread = (msg.documents_unread ?? 0) + 1;
     // Of those, the ones the document itself kept from being read (the detector counts them; a
     // copy of one the reader gave up on before is answered from its memory, and counts the same).
-    if (r.result !== 'read' && r.unreadable) msg.documents_unreadable = (msg.documents_unreadable ?? 0) + 1;
+    if (r.unreadable) msg.documents_unreadable = (msg.documents_unreadable ?? 0) + 1;
     if (!r.text.trim()) continue;
     const sep = msg.chars > 0 ? 1 : 0;
     if (msg.text !== null && msg.text.length < maxMessageChars) msg.text = (msg.text + (sep ? '\n' : '') + r.text).slice(0, maxMessageChars);

@@ -372,3 +372,19 @@ test('a continued Responses request names the stored response it continues; othe
   const long = extractRequestFeatures('openai.responses', { model: 'm', previous_response_id: 'r'.repeat(300), input: 'x' }, 0, opts);
   assert.equal(long.previous_response_id, undefined, 'an id no upstream makes is not kept (the event stays bounded)');
 });
+
+test('Responses item references are kept on the event for the detector to resolve, bounded', () => {
+  const r = extractRequestFeatures('openai.responses', { model: 'm', input: [
+    { type: 'item_reference', id: 'msg_abc' }, { type: 'item_reference', id: 'rs_def' }, { role: 'user', content: 'go on' },
+  ] }, 0, opts);
+  assert.deepEqual(r.item_references, ['msg_abc', 'rs_def'], 'the ids the model reads by reference');
+  assert.equal(r.item_references_omitted, undefined);
+  assert.equal(r.messages.length, 1);
+  const many = extractRequestFeatures('openai.responses', { model: 'm', input: [
+    ...Array.from({ length: 70 }, (_, i) => ({ type: 'item_reference', id: `msg_${i}` })), { type: 'item_reference', id: 'x'.repeat(300) }, { type: 'item_reference' },
+  ] }, 0, opts);
+  assert.equal(many.item_references?.length, 64, 'at most 64 kept');
+  assert.equal(many.item_references_omitted, 8, 'the rest, an id too long and one with no id counted (never resolved)');
+  const none = extractRequestFeatures('openai.responses', { model: 'm', input: 'hi' }, 0, opts);
+  assert.ok(!('item_references' in none), 'absent when none are named');
+});

@@ -26,6 +26,8 @@ type Json = Record<string, unknown>;
  */
 export const EVENT_MAX_MESSAGES = 200;
 export const EVENT_MAX_PROMPT_CHARS = 256 * 1024;
+/** Responses `item_reference` ids an event keeps; the rest are counted in `item_references_omitted`. */
+export const EVENT_MAX_ITEM_REFERENCES = 64;
 /** Tool names an event keeps (OpenAI accepts 128 tools); the rest are counted in `tools_omitted`. */
 export const EVENT_MAX_TOOLS = 128;
 
@@ -331,6 +333,8 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
   params.temperature = num(body.temperature);
   params.top_p = num(body.top_p);
   params.seed = num(body.seed);
+  /** Responses `item_reference` ids, as the client gave them. */
+  const references: unknown[] = [];
 
   if (flavour === 'anthropic.messages') {
     params.max_tokens = num(body.max_tokens);
@@ -402,6 +406,8 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     else if (Array.isArray(body.input)) {
       for (const item of body.input as Json[]) {
         if (!item || typeof item !== 'object') continue;
+        // A stored item named by id: the model reads its text, the request does not carry it.
+        if (item.type === 'item_reference') { references.push(item.id); continue; }
         const role = str(item.role);
         if (role === 'system' || role === 'developer') system(item.content);
         else if (role) messages.push(role, item.content, true);
@@ -426,6 +432,12 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
   if (tools.length > EVENT_MAX_TOOLS) request.tools_omitted = tools.length - EVENT_MAX_TOOLS;
   // The stored chain the model reads before this input: the detector reads it from its own events.
   if (flavour === 'openai.responses' && typeof body.previous_response_id === 'string' && body.previous_response_id.length <= 256) request.previous_response_id = body.previous_response_id;
+  // Stored items the model reads by reference: the detector resolves them, or counts them hidden.
+  if (references.length) {
+    const ids = references.filter((id): id is string => typeof id === 'string' && id.length <= 256).slice(0, EVENT_MAX_ITEM_REFERENCES);
+    request.item_references = ids;
+    if (references.length > ids.length) request.item_references_omitted = references.length - ids.length;
+  }
   if (systemText) systemChars.set(request, systemText.length);
   // The messages' documents go to the reader before the system messages' (their order there is the order they are read).
   // A legacy completions or embeddings request's inputs are separate texts, not a turn.

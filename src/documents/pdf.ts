@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { inflateSync } from 'node:zlib';
 import { pnmFromPixels } from './ocr.ts';
 import { TextLayerCheck } from './text-layer.ts';
 
@@ -28,7 +29,8 @@ export interface PdfTextOptions {
   /**
    * Recognise pictures on pages with text of their own too, within the same `ocrImages`: a
    * prompt can be put in a picture under a page of cover text. Only in PDFs whose bytes may hold
-   * image objects (mayHoldImageObjects: looking costs a text page about 1.6 times its reading).
+   * an image object or an inline image (mayHoldImageObjects: looking costs a text page about 1.6
+   * times its reading).
    */
   pictures?: boolean;
   /** Images larger than this (pixels) are not decoded (pdf.js's `maxImageSize`). */
@@ -96,12 +98,13 @@ export function loadPdfJs(): Promise<PdfJs> {
 }
 
 /**
- * Whether a PDF's bytes may hold an image object. An image object is a stream; in a file with a
+ * Whether a PDF's bytes may hold an image. An image object is a stream; in a file with a
  * classic cross-reference table its dictionary is in the clear, and names it `/Image`, written
  * plainly or with `#xx` escapes. A file with object or cross-reference streams (PDF 1.5 and
  * later) may hide one in a compressed object stream (pdf.js reads streams there), and a
- * `/Subtype` given by reference hides the name: both count as may. What is not seen: an inline
- * image (drawn inside a compressed content stream) in a classic file without image objects.
+ * `/Subtype` given by reference hides the name: both count as may. An inline image (`BI ... ID
+ * ... EI`) is drawn inside a content stream, most often compressed: a classic file with none of
+ * the above has its streams inflated (mayHoldInlineImages) and looked in.
  */
 export function mayHoldImageObjects(bytes: Uint8Array): boolean {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -109,7 +112,55 @@ export function mayHoldImageObjects(bytes: Uint8Array): boolean {
   for (let at = 0; at < buf.length; at += SCAN_SLICE) {
     if (MAY_HOLD_IMAGES.test(buf.toString('latin1', at, Math.min(buf.length, at + SCAN_SLICE + SCAN_OVERLAP)))) return true;
   }
-  return false;
+  return mayHoldInlineImages(buf);
+}
+
+/**
+ * Bytes of stream data inflated (or read as they are) in all while looking for inline images;
+ * past it a file may hold one. A classic text PDF's content streams and fonts are far less (a
+ * 50-page report: about 1 MB); inflating 8 MB takes some 20-40 ms, against the page decoding
+ * (about 1.6 times a page's reading) that looking for pictures costs.
+ */
+export const INLINE_SCAN_BYTES = 8 * 1024 * 1024;
+/** The inline-image operator, `BI` standing alone followed by its first key (PDF names start with `/`). */
+const INLINE_IMAGE = /(?:^|[\s\])>}])BI\s*\/[A-Za-z]/;
+function mayHoldInlineImages(buf: Buffer): boolean {
+  let left = INLINE_SCAN_BYTES;
+  for (let at = 0; ;) {
+    const keyword = buf.indexOf('stream', at, 'latin1');
+    if (keyword < 0) return false;
+    at = keyword + 6;
+    // `endstream` ends one; `stream` then an end of line starts one.
+    if (keyword >= 3 && buf.toString('latin1', keyword - 3, keyword) === 'end') continue;
+    let from = keyword + 6;
+    if (buf[from] === 0x0d) from++;
+    if (buf[from] === 0x0a) from++;
+    else if (from === keyword + 6) continue;
+    const end = buf.indexOf('endstream', from, 'latin1');
+    if (end < 0) return true;
+    // Its dictionary: what follows the object's number, before `stream`.
+    const head = buf.toString('latin1', Math.max(0, keyword - 4096), keyword);
+    const obj = head.lastIndexOf('obj');
+    const dict = obj >= 0 ? head.slice(obj) : head;
+    const filter = /\/Filter\s*(\[[^\]]*\]|\/[^\s/<>[\]()]+)/.exec(dict);
+    let data: Buffer = buf.subarray(from, end);
+    if (filter) {
+      const name = filter[1].replace(/[[\]\s]/g, '');
+      // Another filter, a chain, or a predictor (which mangles the bytes): not looked in, may.
+      if ((name !== '/FlateDecode' && name !== '/Fl') || /\/DecodeParms|\/DP\b/.test(dict)) return true;
+      if (left <= 0) return true;
+      try {
+        data = inflateSync(data, { maxOutputLength: left });
+      } catch {
+        // Does not inflate (encrypted, damaged) or inflates past what is left: may.
+        return true;
+      }
+    }
+    left -= data.length;
+    if (left < 0) return true;
+    if (INLINE_IMAGE.test(data.toString('latin1'))) return true;
+    at = end + 9;
+  }
 }
 const SCAN_SLICE = 1 << 20;
 const SCAN_OVERLAP = 64;

@@ -243,3 +243,18 @@ function handWritten(objects: (string | Buffer)[]): Buffer {
   push(`trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`);
   return Buffer.concat(parts);
 }
+
+/**
+ * A classic PDF (cross-reference table, no image object) whose one page shows `text` and, below
+ * it, an inline image (`BI ... ID ... EI` inside the page's compressed content stream): 8-bit
+ * grey pixels, hex-encoded (ASCIIHexDecode).
+ */
+export function inlineImagePdf(text: string, width: number, height: number, grey: Buffer): Buffer {
+  const escaped = text.replace(/[\\()]/g, (c) => `\\${c}`);
+  const drawn = Math.round((450 * height) / width);
+  const content = deflateSync(Buffer.from(
+    `BT /F1 11 Tf 72 720 Td (${escaped}) Tj ET\nq 450 0 0 ${drawn} 72 400 cm\nBI /W ${width} /H ${height} /CS /G /BPC 8 /F /AHx\nID ${grey.toString('hex')}>\nEI\nQ\n`,
+    'latin1',
+  ));
+  return pdfWithContent(content);
+}

@@ -1,9 +1,10 @@
 /**
  * The text of a PDF, read with Mozilla's pdf.js (`pdfjs-dist`, its build for Node). Runs in the
  * document thread (document-thread.ts), never on the gateway's: a PDF is a program of sorts, and
- * parsing one takes milliseconds to seconds. Nothing here renders: font programs are parsed (for
- * their character maps) but never compiled to code (`isEvalSupported: false`), no system font is
- * loaded and nothing is fetched.
+ * parsing one takes milliseconds to seconds. Font programs are parsed (for their character maps
+ * and, for a page rendered, their glyphs' outlines) but never compiled to code
+ * (`isEvalSupported: false`), no system font is loaded and nothing is fetched. A page is
+ * rendered only when its text layer does not read as language (text-layer.ts) and recognition is on.
  */
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -59,6 +60,8 @@ export interface PdfText {
    * shows is then hidden from what was read.
    */
   unreadableText: string | null;
+  /** Pages with such a text layer rendered and recognised (counted in `imagesRecognised` too). */
+  pagesRendered: number;
 }
 
 /** Images smaller than this (pixels) are not recognised: logos, bullets, rules, not a scanned page. */
@@ -247,6 +250,45 @@ async function pageImages(lib: PdfJs, page: PdfPage, minPixels: number): Promise
   return found.sort((a, b) => b.width * b.height - a.width * a.height);
 }
 
+/** Pixels a page is rendered to at most for its recognition (a letter page at 144 dpi is 1.9 million). */
+const RENDER_MAX_PIXELS = 4_000_000;
+/** The scale a page is rendered at (2: 144 dpi), less for a page larger than RENDER_MAX_PIXELS at it. */
+const RENDER_SCALE = 2;
+
+/**
+ * `page` rendered (pdf.js drawing its glyphs' outlines on a canvas of @napi-rs/canvas, which
+ * pdf.js brings for Node.js) on white, as a PNM file to recognise; null when it cannot be (no
+ * canvas here, a page too large, a failure drawing it).
+ */
+async function renderedPage(page: PdfPage, factory: CanvasFactory | undefined, maxImagePixels = Infinity): Promise<Buffer | null> {
+  try {
+    const base = page.getViewport({ scale: 1 });
+    const scale = Math.min(RENDER_SCALE, Math.sqrt(Math.min(RENDER_MAX_PIXELS, maxImagePixels) / (base.width * base.height)));
+    const viewport = page.getViewport({ scale });
+    const width = Math.floor(viewport.width);
+    const height = Math.floor(viewport.height);
+    if (width < 1 || height < 1) return null;
+    if (!factory) return null;
+    const { canvas, context } = factory.create(width, height);
+    try {
+      // White first: a page's background is not drawn, and recognition wants dark on light.
+      context.fillStyle = '#ffffff';
+      context.fillRect(0, 0, width, height);
+      await page.render({ canvasContext: context as never, canvas: canvas as never, viewport, background: '#ffffff' }).promise;
+      const pixels = context.getImageData(0, 0, width, height);
+      return pnmFromPixels({ width, height, kind: 3, data: pixels.data });
+    } finally {
+      factory.destroy({ canvas, context });
+    }
+  } catch {
+    return null;
+  }
+}
+interface CanvasFactory {
+  create(width: number, height: number): { canvas: unknown; context: { fillStyle: string; fillRect(x: number, y: number, w: number, h: number): void; getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } };
+  destroy(c: { canvas: unknown; context: unknown }): void;
+}
+
 /**
  * Read the text of `bytes` (a PDF), page by page, lines as pdf.js marks them, each page's
  * annotations and form fields after its text. Throws on what is
@@ -301,13 +343,17 @@ async function readPages(lib: PdfJs, doc: PdfDocument, opts: PdfTextOptions, pic
   let lookingMs = 0;
   const ocrImages = opts.ocr ? opts.ocrImages ?? 0 : 0;
   const textLayer = new TextLayerCheck();
+  let pagesRendered = 0;
   for (let n = 1; n <= last && text.length < opts.maxChars; n++) {
     const page = await doc.getPage(n);
     const content = await page.getTextContent();
+    /** This page's text alone: a page whose text layer is not language is rendered and recognised. */
+    const pageLayer = new TextLayerCheck();
     let pageText = '';
     for (const item of content.items) {
       if (!('str' in item)) continue;
       textLayer.add(item.fontName, item.str, item.width, item.height);
+      pageLayer.add(item.fontName, item.str, item.width, item.height);
       pageText += item.str;
       if (item.hasEOL) pageText += '\n';
     }
@@ -356,6 +402,18 @@ async function readPages(lib: PdfJs, doc: PdfDocument, opts: PdfTextOptions, pic
       // picture read before counts nothing: a short page is not a scan.)
       imagesSkipped++;
     }
+    // A text layer that does not read as language (a remapped font): what the page shows is
+    // recognised from the page rendered, within the same recognitions.
+    if (opts.ocr && !ocrOff && imagesRecognised < ocrImages && pageLayer.verdict() !== null) {
+      const pnm = await renderedPage(page, (doc as unknown as { canvasFactory?: CanvasFactory }).canvasFactory, opts.maxImagePixels);
+      const seen = pnm ? await opts.ocr(pnm) : null;
+      if (pnm && seen === null) ocrOff = true;
+      if (seen !== null) {
+        imagesRecognised++;
+        pagesRendered++;
+        if (seen) pageText += (pageText && !pageText.endsWith('\n') ? '\n' : '') + seen + '\n';
+      }
+    }
     page.cleanup();
     pagesRead++;
     if (pageText.trim()) {
@@ -364,5 +422,5 @@ async function readPages(lib: PdfJs, doc: PdfDocument, opts: PdfTextOptions, pic
       opts.onPage?.(add);
     }
   }
-  return { text: text.length > opts.maxChars ? text.slice(0, opts.maxChars) : text, pages, pagesRead, imagesRecognised, imagesSkipped, unreadableText: textLayer.verdict() };
+  return { text: text.length > opts.maxChars ? text.slice(0, opts.maxChars) : text, pages, pagesRead, imagesRecognised, imagesSkipped, unreadableText: textLayer.verdict(), pagesRendered };
 }

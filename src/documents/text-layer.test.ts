@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { DocumentReader } from './index.ts';
+import { DocumentReader, DEFAULT_OCR } from './index.ts';
 import { unreadableFont } from './text-layer.ts';
 import { makePdf, remappedTextPdf } from '../../test/helpers/pdf.ts';
 
@@ -44,6 +44,21 @@ test('a PDF whose font is remapped (ToUnicode) so that the page shows a prompt i
     ], { font: dejavu })), 'acct_a');
     assert.equal(languages.result, 'read', languages.error);
     assert.equal(languages.unreadable, false, `Polish, Vietnamese and Turkish prose in an embedded subset font (${languages.error})`);
+  } finally {
+    await reader.close();
+  }
+});
+
+test('with recognition on, a page whose text layer is not language is rendered and what it shows is recognised', async () => {
+  const reader = new DocumentReader({ ocr: { ...DEFAULT_OCR, languages: ['eng'], timeoutMs: 30_000 } });
+  try {
+    const r = await reader.read(b64(remappedTextPdf(COVER, PROMPT, cipher('qwertyuiopasdfghjklzxcvbnm'))), 'acct_a');
+    assert.equal(r.result, 'read', r.error);
+    assert.equal(r.imagesRecognised, 1, 'the page, rendered, is recognised within the PDF\'s recognitions');
+    assert.match(r.text, /Think step by step/, `the prompt the page shows is read (${JSON.stringify(r.text)})`);
+    assert.ok(r.unreadable, 'and the document still counts as hiding it in its text layer');
+    const plain = await reader.read(b64(await makePdf([`${COVER}\n${PROMPT}`])), 'acct_a');
+    assert.equal(plain.imagesRecognised, 0, 'a page whose text layer reads as language is not rendered');
   } finally {
     await reader.close();
   }

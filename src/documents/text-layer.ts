@@ -8,8 +8,8 @@
  *
  * Judged by properties real writing has in the Latin-script languages (and code) and a cipher of
  * it lacks: words with a vowel, and letter pairs common in writing. A cipher that keeps vowels
- * vowels and happens to land on common pairs, or a map to other plausible words, is not seen:
- * only rendering the page and recognising it would tell (nothing here renders).
+ * vowels and happens to land on common pairs, or a map to other plausible words, is not seen.
+ * A page judged so is rendered and recognised when recognition is on (pdf.ts).
  */
 
 /** What is collected of one font's text across a document, to judge it. */

@@ -185,3 +185,43 @@ test('a restart from a snapshot keeps the chains: branches after it still read t
   assert.ok(verdictRank(after.forAccount('acct_snap').level) >= verdictRank('throttle'), `restored from the snapshot, the harvester is throttled: ${after.forAccount('acct_snap').level}`);
   assert.ok(verdictRank(fresh.forAccount('acct_snap').level) < verdictRank('throttle'), 'an engine that never saw the root cannot read it (why the table is in the snapshot)');
 });
+
+test('item references: a request naming a stored item is read with the chain of the answer it came from; one the detector cannot resolve is hidden content', () => {
+  const chains = new ResponseChains();
+  const read = (ev: InteractionEvent) => chains.read(ev, extractFeatures(ev).flags);
+  // The stored instruction and its "OK.": the answer's output item is `msg_root`.
+  const root = event('acct_i', 0, T0, `For every problem I send after this message: ${COT} Reply OK.`, 1, null);
+  root.response.item_ids = ['msg_root', 'rs_root'];
+  read(root);
+  const naming = (n: number, ids: string[]) => {
+    const ev = event('acct_i', n, T0 + n * 1000, GSM8K[n], 800, null);
+    ev.request.item_references = ids;
+    return ev;
+  };
+  const q = naming(1, ['msg_root']);
+  assert.ok((extractFeatures(q).flags & FLAG.cot) === 0, 'alone, the bare question asks for nothing');
+  const f = read(q);
+  assert.ok((f & FLAG.cot) !== 0 && (f & FLAG.singleShot) !== 0, 'naming the stored answer\'s item, it carries the stored instruction, single-shot');
+  assert.equal(f & FLAG.unreadableDocument, 0, 'a resolved reference hides nothing');
+
+  // An item no event seen holds (an input item kept upstream, an answer never seen): the model
+  // reads text the detector does not.
+  const hidden = read(naming(2, ['msg_stored_elsewhere']));
+  assert.ok((hidden & FLAG.unreadableDocument) !== 0, 'an unresolved reference is hidden content');
+  assert.equal(hidden & FLAG.singleShot, 0, 'and its chain is unknown: read as a long one');
+  const omitted = naming(3, ['msg_root']);
+  omitted.request.item_references_omitted = 1;
+  assert.ok((read(omitted) & FLAG.unreadableDocument) !== 0, 'references past those an event keeps are unresolved too');
+
+  // A chat app handing back its own last answer's items each turn: resolved, a conversation, nothing hidden.
+  let prevItems: string[] = [];
+  for (let n = 0; n < 6; n++) {
+    const ev = event('acct_chat', n, T0 + n * 60_000, CHAT[n], 300, null);
+    if (prevItems.length) ev.request.item_references = prevItems;
+    ev.response.item_ids = [`msg_chat_${n}`];
+    const flags = read(ev);
+    assert.equal(flags & FLAG.unreadableDocument, 0, `turn ${n}: its own answers' items are resolved`);
+    if (n > 0) assert.equal(flags & FLAG.singleShot, 0, `turn ${n} is a conversation`);
+    prevItems = [`msg_chat_${n}`];
+  }
+});

@@ -18,6 +18,16 @@
  * however long the prefix (a long root would otherwise make every branch a "conversation").
  * An answer the table does not know (never seen, or forgotten) is read as a long chain.
  *
+ * Stored items named by id (`item_reference` input items, `request.item_references`): the model
+ * reads an earlier answer's output item, whose text the request does not carry. The first
+ * `ITEM_IDS_KEPT` output item ids of each answer (`response.item_ids`) are remembered in the same
+ * table with that answer's chain, so a request naming one is read as one continuing that chain
+ * (its history and elicitation, as with `previous_response_id`). A reference the table cannot
+ * resolve (an item of an answer never seen or forgotten, a later item of a long answer, an input
+ * item of the upstream's store, or past the 64 an event keeps) is text the model reads and the
+ * detector does not: the request is marked as carrying hidden content (`FLAG.unreadableDocument`,
+ * scored with unreadable documents) and read as a long chain.
+ *
  * Bounded: a fixed table of `CHAIN_ENTRIES` answers (131,072) in sets of four, the least recently
  * used of a set replaced first (continuing an answer uses it again, so a root being fanned out
  * stays). An answer is two 32-bit hashes of its id, a packed value and a use stamp: 16 bytes, 2 MB
@@ -32,6 +42,12 @@ export const CHAIN_ENTRIES = 1 << 17;
 const WAYS = 4;
 /** The number of requests continuing one answer from which each is a branch of a shared prefix. */
 export const FANOUT_BRANCHES = 3;
+
+/**
+ * Output item ids of each answer remembered (of the 64 an event keeps): a message, its reasoning
+ * and a few tool calls; more would push answers out of the table.
+ */
+export const ITEM_IDS_KEPT = 8;
 
 /** The flags a chain carries to the requests continuing it: what its user turns asked for. */
 const INHERITED = FLAG.cot | FLAG.rubric | FLAG.sensitiveRewrite;
@@ -59,6 +75,9 @@ export interface ChainReading {
   earlier: number;
   /** Read as a branch of a shared prefix (fan-out). */
   fanout: boolean;
+  /** Item references (`item_reference`) the table resolved, and those it could not (hidden content). */
+  resolvedItems: number;
+  unresolvedItems: number;
 }
 
 export class ResponseChains {
@@ -94,39 +113,83 @@ export class ResponseChains {
   read(ev: InteractionEvent, flags: number, out?: { reading?: ChainReading }): number {
     if (ev.flavour !== 'openai.responses') return flags;
     const prev = ev.request.previous_response_id;
+    const refs = ev.request.item_references ?? [];
+    const omitted = ev.request.item_references_omitted ?? 0;
     let history = 0;
     let chainFlags = 0;
+    let earlier = 0;
+    let fanout = false;
     if (prev) {
       const found = this.slotOf(prev);
       const known = found >= 0;
       const slot = known ? found : ~found;
       const v = this.value[slot];
-      const earlier = known ? countOf(v) : 0;
+      earlier = known ? countOf(v) : 0;
       history = known ? historyOf(v) : HISTORY_CAP;
       chainFlags = known ? flagsOf(v) : 0;
-      const fanout = earlier + 1 >= FANOUT_BRANCHES;
+      fanout = earlier + 1 >= FANOUT_BRANCHES;
       // Used again, one more continuation counted (not a refused one: a client retrying after a 429
       // goes back to the same answer); an unknown answer is remembered as a long chain.
       this.value[slot] = pack(history, ev.response.status < 400 ? earlier + 1 : earlier, chainFlags);
-      if ((flags & FLAG.singleShot) !== 0) {
-        if (fanout || history <= GREETING_CHARS) flags |= chainFlags;
-        else flags &= ~FLAG.singleShot;
-      }
       if (fanout) this.branches++;
-      if (out) out.reading = { history, earlier, fanout };
     }
+    let resolvedItems = 0;
+    let unresolvedItems = omitted;
+    for (const ref of refs) {
+      // Looked up, never added: an unknown id takes no slot.
+      const slot = this.find(ref);
+      if (slot < 0) { unresolvedItems++; continue; }
+      resolvedItems++;
+      const v = this.value[slot];
+      history = Math.max(history, historyOf(v));
+      chainFlags |= flagsOf(v);
+    }
+    // Text the model reads that no event seen holds: hidden from the detector, as an unreadable
+    // document's is; and the chain it belongs to is unknown (a long one, as an unknown answer).
+    if (unresolvedItems > 0) {
+      flags |= FLAG.unreadableDocument;
+      history = HISTORY_CAP;
+    }
+    if ((prev || refs.length || omitted) && (flags & FLAG.singleShot) !== 0) {
+      if (fanout || history <= GREETING_CHARS) flags |= chainFlags;
+      else flags &= ~FLAG.singleShot;
+    }
+    if (out && (prev || refs.length || omitted)) out.reading = { history, earlier, fanout, resolvedItems, unresolvedItems };
     const id = ev.response.answer_id;
     if (id && ev.response.status < 400) {
       // This answer's chain: what came before, what this request's own messages hold of the
       // model's answers and tool results, and the answer itself.
       let own = ev.response.output_chars;
       for (const m of ev.request.messages) if (m.role === 'assistant' || m.role === 'tool') own += m.chars;
-      const found = this.slotOf(id);
       // The request's system text is in its flags too: Responses `instructions` are not carried
       // down a chain, but developer messages of the input are, and the event holds both as one.
-      this.value[found >= 0 ? found : ~found] = pack(history + own, 0, chainFlags | (flags & INHERITED));
+      const value = pack(history + own, 0, chainFlags | (flags & INHERITED));
+      const found = this.slotOf(id);
+      this.value[found >= 0 ? found : ~found] = value;
+      // Its output items, which later requests may name: each stands for this chain.
+      const items = ev.response.item_ids ?? [];
+      for (let i = 0; i < items.length && i < ITEM_IDS_KEPT; i++) {
+        if (items[i] === id) continue;
+        const at = this.slotOf(items[i]);
+        this.value[at >= 0 ? at : ~at] = value;
+      }
     }
     return flags;
+  }
+
+  /** The slot of an id, marked used, or -1 when the table does not hold it (nothing is added). */
+  private find(id: string): number {
+    const a = fnv1a(id);
+    const b = fnv1a(id, 0x2545f491) || 1;
+    const base = (a & (this.slots / WAYS - 1)) * WAYS;
+    for (let s = base; s < base + WAYS; s++) {
+      if (this.hashB[s] === b && this.hashA[s] === a) {
+        if (this.clock >= 0xfffffffe) this.age();
+        this.used[s] = ++this.clock;
+        return s;
+      }
+    }
+    return -1;
   }
 
   /**

@@ -14,7 +14,7 @@ import type { FromDocumentThread, DocumentThreadInit, GivenUp, ToDocumentThread 
 lowerThreadPriority();
 const port = parentPort!;
 const init = workerData as DocumentThreadInit;
-type Read = { text: string; pages: number; pagesRead: number; imagesRecognised: number; imagesSkipped: number };
+type Read = { text: string; pages: number; pagesRead: number; imagesRecognised: number; imagesSkipped: number; unreadableText: string | null };
 const cache = new Map<string, Read>();
 /** Documents given up on (by this thread or another), until they expire: answered as then, not read again. The reader bounds them and says when one is forgotten. */
 const givenUp = new Map<string, GivenUp>(init.givenUp);
@@ -55,7 +55,7 @@ async function readPdf(m: Document): Promise<Read | 'not_pdf'> {
 async function readImage(m: Document): Promise<Read> {
   checkImage(m.bytes, init.ocr!.maxImagePixels);
   const text = await recognise(m.id, m.bytes);
-  return { text, pages: 1, pagesRead: 1, imagesRecognised: 1, imagesSkipped: 0 };
+  return { text, pages: 1, pagesRead: 1, imagesRecognised: 1, imagesSkipped: 0, unreadableText: null };
 }
 
 async function read(m: Document): Promise<FromDocumentThread> {

@@ -3,7 +3,8 @@
  * put in a PDF or a picture is still a prompt: the gateway hands each to a `DocumentReader` while
  * the upstream answers, and the event that feeds the detector gets the text. Reading runs in
  * background threads with a time, memory, queue and per-account bound (reader.ts); pdf.js parses
- * PDFs (pdf.ts), Tesseract recognises images and scanned pages (ocr.ts). Knows nothing of HTTP,
+ * PDFs (pdf.ts), Tesseract recognises images and scanned pages (ocr.ts); a PDF text layer that
+ * does not read as language (a remapped font) makes the PDF unreadable (text-layer.ts). Knows nothing of HTTP,
  * events or accounts beyond an owner's name: imports only `store` (its worker threads) and, for
  * `warden documents read` (cli.ts), `config`.
  *

@@ -10,7 +10,7 @@ import { gifFrames, imageHeader, joinCjk, missingOcrModels, pnmFromPixels } from
 import { runConfig } from '../cli/config-cmd.ts';
 import { mayHoldImageObjects, pdfText } from './pdf.ts';
 import { HIT, lexiconHits } from '../detect/lexicon.ts';
-import { imagePdf, makePdf, scannedPdf, slowPage, textPage } from '../../test/helpers/pdf.ts';
+import { imagePdf, inlineImagePdf, makePdf, pdfWithContent, scannedPdf, slowPage, textPage } from '../../test/helpers/pdf.ts';
 import { blackAndWhiteGif } from '../../test/helpers/images.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../../test/fixtures/documents/${name}`, import.meta.url));
@@ -192,6 +192,24 @@ test('a PDF that may hold image objects is told from one that cannot, before any
   // A name across the boundary of the slices the bytes are searched in.
   const far = Buffer.concat([Buffer.alloc((1 << 20) - 3, 0x20), Buffer.from('/Image ', 'latin1')]);
   assert.equal(mayHoldImageObjects(far), true);
+});
+
+test('an inline image drawn in a classic PDF\'s compressed content stream, on a page with text, is looked for and recognised with pictures on', async () => {
+  const { width, height, grey } = await greyPixels(PNG);
+  const typed = 'A typed page of a report, with a figure below it. '.repeat(3);
+  const pdf = inlineImagePdf(typed, width, height, grey);
+  assert.equal(pdf.includes('/Image'), false, 'no image object: a classic file with the picture inside its content stream');
+  assert.equal(mayHoldImageObjects(pdf), true, 'the inline image is seen in the inflated content stream');
+  assert.equal(mayHoldImageObjects(pdfWithContent(textPage(typed))), false, 'the same classic file without the picture holds none');
+  const reader = new DocumentReader({ ocr: { ...DEFAULT_OCR, pictures: true } });
+  try {
+    const r = await reader.read(b64(pdf), 'acct_a');
+    assert.equal(r.result, 'read', r.error);
+    assert.equal(r.imagesRecognised, 1, 'the inline picture is recognised');
+    assert.match(r.text, /A typed page of a report[\s\S]*Think step by step/, JSON.stringify(r.text));
+  } finally {
+    await reader.close();
+  }
 });
 
 test('other languages\' models come from a models folder (gzipped or not); a language with no model is refused at start', async () => {

@@ -1,14 +1,17 @@
 /**
  * The text of a PDF, read with Mozilla's pdf.js (`pdfjs-dist`, its build for Node). Runs in the
  * document thread (document-thread.ts), never on the gateway's: a PDF is a program of sorts, and
- * parsing one takes milliseconds to seconds. Nothing here renders: font programs are parsed (for
- * their character maps) but never compiled to code (`isEvalSupported: false`), no system font is
- * loaded and nothing is fetched.
+ * parsing one takes milliseconds to seconds. Font programs are parsed (for their character maps
+ * and, for a page rendered, their glyphs' outlines) but never compiled to code
+ * (`isEvalSupported: false`), no system font is loaded and nothing is fetched. A page is
+ * rendered only when its text layer does not read as language (text-layer.ts) and recognition is on.
  */
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { inflateSync } from 'node:zlib';
 import { pnmFromPixels } from './ocr.ts';
+import { TextLayerCheck } from './text-layer.ts';
 
 export interface PdfTextOptions {
   /** Pages read at most (from the first). */
@@ -27,7 +30,8 @@ export interface PdfTextOptions {
   /**
    * Recognise pictures on pages with text of their own too, within the same `ocrImages`: a
    * prompt can be put in a picture under a page of cover text. Only in PDFs whose bytes may hold
-   * image objects (mayHoldImageObjects: looking costs a text page about 1.6 times its reading).
+   * an image object or an inline image (mayHoldImageObjects: looking costs a text page about 1.6
+   * times its reading).
    */
   pictures?: boolean;
   /** Images larger than this (pixels) are not decoded (pdf.js's `maxImageSize`). */
@@ -50,6 +54,14 @@ export interface PdfText {
    * not counted: the page's own text was read.)
    */
   imagesSkipped: number;
+  /**
+   * Why the text layer of the pages read does not read as language (text-layer.ts: a font whose
+   * text is a cipher, control characters, or glyphs drawn with no text), or null: what the page
+   * shows is then hidden from what was read.
+   */
+  unreadableText: string | null;
+  /** Pages with such a text layer rendered and recognised (counted in `imagesRecognised` too). */
+  pagesRendered: number;
 }
 
 /** Images smaller than this (pixels) are not recognised: logos, bullets, rules, not a scanned page. */
@@ -89,12 +101,13 @@ export function loadPdfJs(): Promise<PdfJs> {
 }
 
 /**
- * Whether a PDF's bytes may hold an image object. An image object is a stream; in a file with a
+ * Whether a PDF's bytes may hold an image. An image object is a stream; in a file with a
  * classic cross-reference table its dictionary is in the clear, and names it `/Image`, written
  * plainly or with `#xx` escapes. A file with object or cross-reference streams (PDF 1.5 and
  * later) may hide one in a compressed object stream (pdf.js reads streams there), and a
- * `/Subtype` given by reference hides the name: both count as may. What is not seen: an inline
- * image (drawn inside a compressed content stream) in a classic file without image objects.
+ * `/Subtype` given by reference hides the name: both count as may. An inline image (`BI ... ID
+ * ... EI`) is drawn inside a content stream, most often compressed: a classic file with none of
+ * the above has its streams inflated (mayHoldInlineImages) and looked in.
  */
 export function mayHoldImageObjects(bytes: Uint8Array): boolean {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -102,7 +115,55 @@ export function mayHoldImageObjects(bytes: Uint8Array): boolean {
   for (let at = 0; at < buf.length; at += SCAN_SLICE) {
     if (MAY_HOLD_IMAGES.test(buf.toString('latin1', at, Math.min(buf.length, at + SCAN_SLICE + SCAN_OVERLAP)))) return true;
   }
-  return false;
+  return mayHoldInlineImages(buf);
+}
+
+/**
+ * Bytes of stream data inflated (or read as they are) in all while looking for inline images;
+ * past it a file may hold one. A classic text PDF's content streams and fonts are far less (a
+ * 50-page report: about 1 MB); inflating 8 MB takes some 20-40 ms, against the page decoding
+ * (about 1.6 times a page's reading) that looking for pictures costs.
+ */
+export const INLINE_SCAN_BYTES = 8 * 1024 * 1024;
+/** The inline-image operator, `BI` standing alone followed by its first key (PDF names start with `/`). */
+const INLINE_IMAGE = /(?:^|[\s\])>}])BI\s*\/[A-Za-z]/;
+function mayHoldInlineImages(buf: Buffer): boolean {
+  let left = INLINE_SCAN_BYTES;
+  for (let at = 0; ;) {
+    const keyword = buf.indexOf('stream', at, 'latin1');
+    if (keyword < 0) return false;
+    at = keyword + 6;
+    // `endstream` ends one; `stream` then an end of line starts one.
+    if (keyword >= 3 && buf.toString('latin1', keyword - 3, keyword) === 'end') continue;
+    let from = keyword + 6;
+    if (buf[from] === 0x0d) from++;
+    if (buf[from] === 0x0a) from++;
+    else if (from === keyword + 6) continue;
+    const end = buf.indexOf('endstream', from, 'latin1');
+    if (end < 0) return true;
+    // Its dictionary: what follows the object's number, before `stream`.
+    const head = buf.toString('latin1', Math.max(0, keyword - 4096), keyword);
+    const obj = head.lastIndexOf('obj');
+    const dict = obj >= 0 ? head.slice(obj) : head;
+    const filter = /\/Filter\s*(\[[^\]]*\]|\/[^\s/<>[\]()]+)/.exec(dict);
+    let data: Buffer = buf.subarray(from, end);
+    if (filter) {
+      const name = filter[1].replace(/[[\]\s]/g, '');
+      // Another filter, a chain, or a predictor (which mangles the bytes): not looked in, may.
+      if ((name !== '/FlateDecode' && name !== '/Fl') || /\/DecodeParms|\/DP\b/.test(dict)) return true;
+      if (left <= 0) return true;
+      try {
+        data = inflateSync(data, { maxOutputLength: left });
+      } catch {
+        // Does not inflate (encrypted, damaged) or inflates past what is left: may.
+        return true;
+      }
+    }
+    left -= data.length;
+    if (left < 0) return true;
+    if (INLINE_IMAGE.test(data.toString('latin1'))) return true;
+    at = end + 9;
+  }
 }
 const SCAN_SLICE = 1 << 20;
 const SCAN_OVERLAP = 64;
@@ -189,6 +250,45 @@ async function pageImages(lib: PdfJs, page: PdfPage, minPixels: number): Promise
   return found.sort((a, b) => b.width * b.height - a.width * a.height);
 }
 
+/** Pixels a page is rendered to at most for its recognition (a letter page at 144 dpi is 1.9 million). */
+const RENDER_MAX_PIXELS = 4_000_000;
+/** The scale a page is rendered at (2: 144 dpi), less for a page larger than RENDER_MAX_PIXELS at it. */
+const RENDER_SCALE = 2;
+
+/**
+ * `page` rendered (pdf.js drawing its glyphs' outlines on a canvas of @napi-rs/canvas, which
+ * pdf.js brings for Node.js) on white, as a PNM file to recognise; null when it cannot be (no
+ * canvas here, a page too large, a failure drawing it).
+ */
+async function renderedPage(page: PdfPage, factory: CanvasFactory | undefined, maxImagePixels = Infinity): Promise<Buffer | null> {
+  try {
+    const base = page.getViewport({ scale: 1 });
+    const scale = Math.min(RENDER_SCALE, Math.sqrt(Math.min(RENDER_MAX_PIXELS, maxImagePixels) / (base.width * base.height)));
+    const viewport = page.getViewport({ scale });
+    const width = Math.floor(viewport.width);
+    const height = Math.floor(viewport.height);
+    if (width < 1 || height < 1) return null;
+    if (!factory) return null;
+    const { canvas, context } = factory.create(width, height);
+    try {
+      // White first: a page's background is not drawn, and recognition wants dark on light.
+      context.fillStyle = '#ffffff';
+      context.fillRect(0, 0, width, height);
+      await page.render({ canvasContext: context as never, canvas: canvas as never, viewport, background: '#ffffff' }).promise;
+      const pixels = context.getImageData(0, 0, width, height);
+      return pnmFromPixels({ width, height, kind: 3, data: pixels.data });
+    } finally {
+      factory.destroy({ canvas, context });
+    }
+  } catch {
+    return null;
+  }
+}
+interface CanvasFactory {
+  create(width: number, height: number): { canvas: unknown; context: { fillStyle: string; fillRect(x: number, y: number, w: number, h: number): void; getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } };
+  destroy(c: { canvas: unknown; context: unknown }): void;
+}
+
 /**
  * Read the text of `bytes` (a PDF), page by page, lines as pdf.js marks them, each page's
  * annotations and form fields after its text. Throws on what is
@@ -242,12 +342,18 @@ async function readPages(lib: PdfJs, doc: PdfDocument, opts: PdfTextOptions, pic
   let picturesRead = 0;
   let lookingMs = 0;
   const ocrImages = opts.ocr ? opts.ocrImages ?? 0 : 0;
+  const textLayer = new TextLayerCheck();
+  let pagesRendered = 0;
   for (let n = 1; n <= last && text.length < opts.maxChars; n++) {
     const page = await doc.getPage(n);
     const content = await page.getTextContent();
+    /** This page's text alone: a page whose text layer is not language is rendered and recognised. */
+    const pageLayer = new TextLayerCheck();
     let pageText = '';
     for (const item of content.items) {
       if (!('str' in item)) continue;
+      textLayer.add(item.fontName, item.str, item.width, item.height);
+      pageLayer.add(item.fontName, item.str, item.width, item.height);
       pageText += item.str;
       if (item.hasEOL) pageText += '\n';
     }
@@ -296,6 +402,18 @@ async function readPages(lib: PdfJs, doc: PdfDocument, opts: PdfTextOptions, pic
       // picture read before counts nothing: a short page is not a scan.)
       imagesSkipped++;
     }
+    // A text layer that does not read as language (a remapped font): what the page shows is
+    // recognised from the page rendered, within the same recognitions.
+    if (opts.ocr && !ocrOff && imagesRecognised < ocrImages && pageLayer.verdict() !== null) {
+      const pnm = await renderedPage(page, (doc as unknown as { canvasFactory?: CanvasFactory }).canvasFactory, opts.maxImagePixels);
+      const seen = pnm ? await opts.ocr(pnm) : null;
+      if (pnm && seen === null) ocrOff = true;
+      if (seen !== null) {
+        imagesRecognised++;
+        pagesRendered++;
+        if (seen) pageText += (pageText && !pageText.endsWith('\n') ? '\n' : '') + seen + '\n';
+      }
+    }
     page.cleanup();
     pagesRead++;
     if (pageText.trim()) {
@@ -304,5 +422,5 @@ async function readPages(lib: PdfJs, doc: PdfDocument, opts: PdfTextOptions, pic
       opts.onPage?.(add);
     }
   }
-  return { text: text.length > opts.maxChars ? text.slice(0, opts.maxChars) : text, pages, pagesRead, imagesRecognised, imagesSkipped };
+  return { text: text.length > opts.maxChars ? text.slice(0, opts.maxChars) : text, pages, pagesRead, imagesRecognised, imagesSkipped, unreadableText: textLayer.verdict(), pagesRendered };
 }

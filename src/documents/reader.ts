@@ -84,6 +84,8 @@ export interface DocumentReading {
    * too long, closed, unavailable, past `maxPerRequest`: the gateway hands a request's newest
    * documents first, so those are a conversation's old ones), nor an image too slow to recognise
    * (a photo of a page can be). The detector counts these: a prompt can be hidden this way.
+   * Also a PDF that is `read` but whose text layer does not read as language (a font remapped
+   * to a cipher, control characters, glyphs drawn with no text: text-layer.ts); `error` says why.
    */
   unreadable: boolean;
 }
@@ -174,7 +176,7 @@ export type FromDocumentThread =
   | { type: 'ocr'; id: number }
   /** The recognition has ended: the document's own time limit runs on with what it had left. */
   | { type: 'ocr-done'; id: number }
-  | { type: 'done'; id: number; result: 'read'; text: string; pages: number; pagesRead: number; imagesRecognised: number; imagesSkipped: number; cached: boolean }
+  | { type: 'done'; id: number; result: 'read'; text: string; pages: number; pagesRead: number; imagesRecognised: number; imagesSkipped: number; unreadableText: string | null; cached: boolean }
   | { type: 'done'; id: number; result: 'not_pdf' | 'not_image' | 'too_large' | 'failed' | 'unavailable'; error?: string };
 
 /** pdf.js's own modules, loaded before the thread's TypeScript loader when run from source (see worker-entry.ts). */
@@ -676,7 +678,9 @@ export class DocumentReader {
       if (m.result === 'read') {
         // Read after all (given up on under load, or on another thread): not given up on any more.
         if (slot.key && this.givenUp.has(slot.key)) this.forgetGivenUp(slot.key);
-        this.settle(slot, { result: 'read', kind: slot.job.kind, text: m.text, pages: m.pages, pagesRead: m.pagesRead, imagesRecognised: m.imagesRecognised, imagesSkipped: m.imagesSkipped, ms: 0, cached: m.cached, unreadable: false });
+        this.settle(slot, { result: 'read', kind: slot.job.kind, text: m.text, pages: m.pages, pagesRead: m.pagesRead, imagesRecognised: m.imagesRecognised, imagesSkipped: m.imagesSkipped, ms: 0, cached: m.cached,
+          // Read, but its text layer is not language: what its pages show is hidden from what was read.
+          unreadable: m.unreadableText !== null, ...(m.unreadableText ? { error: `its text layer does not read as language: ${m.unreadableText}` } : {}) });
       } else {
         this.settle(slot, empty(m.result, m.error));
       }

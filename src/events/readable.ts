@@ -87,6 +87,9 @@ export function readableEvent(ev: unknown): string | null {
       if (docs[k] !== undefined && !(Number.isInteger(docs[k]) && (docs[k] as number) >= 0)) return `request.system_documents.${k}: expected a count`;
     }
   }
+  const refs = req.item_references;
+  if (refs !== undefined && (!Array.isArray(refs) || refs.length > 64 || refs.some((id) => typeof id !== 'string'))) return 'request.item_references: expected at most 64 ids (strings)';
+  if (req.item_references_omitted !== undefined && !(Number.isInteger(req.item_references_omitted) && (req.item_references_omitted as number) >= 0)) return 'request.item_references_omitted: expected a count';
   const omitted = req.messages_omitted;
   if (omitted !== undefined && omitted !== null && (!isObject(omitted) || !isObject(omitted.roles) || (omitted.parts !== undefined && !isObject(omitted.parts)))) {
     return 'request.messages_omitted: expected {count, chars, roles, parts}';

@@ -128,6 +128,15 @@ export const EventRequest = z.object({
    * Absent when the request continues nothing. Added in the same schema version (optional).
    */
   previous_response_id: z.string().max(256).optional(),
+  /**
+   * OpenAI Responses: the ids of the request's `item_reference` input items (at most 64, each at
+   * most 256 characters): stored items the model reads (an earlier answer's output, by id) whose
+   * text the request does not carry; the detector resolves them from the answers' events
+   * (`response.item_ids`). Absent when the request names none. Added in the same schema version (optional).
+   */
+  item_references: z.array(z.string().max(256)).max(64).optional(),
+  /** References past those 64 (or with an id over 256 characters), counted: never resolved. Absent when none (optional). */
+  item_references_omitted: z.number().int().nonnegative().optional(),
 });
 export type EventRequest = z.infer<typeof EventRequest>;
 

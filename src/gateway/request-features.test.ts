@@ -193,6 +193,16 @@ test('images in each wire format are collected for their text when images are re
   ], 1000);
   assert.equal(cr.messages[0].documents_unread, 3, 'busy, timeout, and a read with scanned pages left unrecognised');
   assert.equal(cr.messages[0].documents_unreadable, 1, 'only the timeout was the document\'s doing');
+  // A PDF read whose text layer is not language (a remapped font): its text is kept, and it is
+  // counted unread and unreadable (the detector's hidden-content flag).
+  const garbled: PendingDocument[] = [];
+  const gr = extractRequestFeatures('anthropic.messages', { model: 'm', max_tokens: 8, messages: [{ role: 'user', content: [
+    { type: 'text', text: 'Summarise the report.' }, { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: b64('%PDF-1.7 ...') } },
+  ] }] }, 0, opts, garbled);
+  addDocumentText(garbled, [{ result: 'read', text: 'Quarterly report. ziofa lzth wn lzth', unreadable: true }], 1000);
+  assert.equal(gr.messages[0].documents_unread, 1, 'a read PDF whose text layer hides what it shows is not read');
+  assert.equal(gr.messages[0].documents_unreadable, 1, 'and is the document\'s doing');
+  assert.match(gr.messages[0].text ?? '', /Quarterly report/);
 
   const off: PendingDocument[] = [];
   const o = extractRequestFeatures('openai.responses', { model: 'm', input: [{ role: 'user', content: [
@@ -361,4 +371,20 @@ test('a continued Responses request names the stored response it continues; othe
   assert.equal(chat.previous_response_id, undefined, 'Chat Completions has no stored responses to continue');
   const long = extractRequestFeatures('openai.responses', { model: 'm', previous_response_id: 'r'.repeat(300), input: 'x' }, 0, opts);
   assert.equal(long.previous_response_id, undefined, 'an id no upstream makes is not kept (the event stays bounded)');
+});
+
+test('Responses item references are kept on the event for the detector to resolve, bounded', () => {
+  const r = extractRequestFeatures('openai.responses', { model: 'm', input: [
+    { type: 'item_reference', id: 'msg_abc' }, { type: 'item_reference', id: 'rs_def' }, { role: 'user', content: 'go on' },
+  ] }, 0, opts);
+  assert.deepEqual(r.item_references, ['msg_abc', 'rs_def'], 'the ids the model reads by reference');
+  assert.equal(r.item_references_omitted, undefined);
+  assert.equal(r.messages.length, 1);
+  const many = extractRequestFeatures('openai.responses', { model: 'm', input: [
+    ...Array.from({ length: 70 }, (_, i) => ({ type: 'item_reference', id: `msg_${i}` })), { type: 'item_reference', id: 'x'.repeat(300) }, { type: 'item_reference' },
+  ] }, 0, opts);
+  assert.equal(many.item_references?.length, 64, 'at most 64 kept');
+  assert.equal(many.item_references_omitted, 8, 'the rest, an id too long and one with no id counted (never resolved)');
+  const none = extractRequestFeatures('openai.responses', { model: 'm', input: 'hi' }, 0, opts);
+  assert.ok(!('item_references' in none), 'absent when none are named');
 });

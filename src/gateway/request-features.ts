@@ -26,6 +26,8 @@ type Json = Record<string, unknown>;
  */
 export const EVENT_MAX_MESSAGES = 200;
 export const EVENT_MAX_PROMPT_CHARS = 256 * 1024;
+/** Responses `item_reference` ids an event keeps; the rest are counted in `item_references_omitted`. */
+export const EVENT_MAX_ITEM_REFERENCES = 64;
 /** Tool names an event keeps (OpenAI accepts 128 tools); the rest are counted in `tools_omitted`. */
 export const EVENT_MAX_TOOLS = 128;
 
@@ -256,7 +258,7 @@ class SystemMessages {
  * after the message's other text, within `maxMessageChars`. A document not read to its end
  * (reader busy, too slow, unparseable) is counted in `documents_unread`, with the text of the
  * pages read before it was given up, and in `documents_unreadable` too when the document itself
- * was the reason; one that is not a PDF or an image at all is nothing to read. With `request`,
+ * was the reason (a PDF read whose text layer does not read as language is both); one that is not a PDF or an image at all is nothing to read. With `request`,
  * its prompt text is then brought back within `maxPromptChars` (see keepPromptChars).
  */
 export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[], readings: readonly { result: string; text: string; unreadable?: boolean; imagesSkipped?: number }[], maxMessageChars: number,
@@ -267,10 +269,11 @@ export function addDocumentText(docs: readonly Pick<PendingDocument, 'message'>[
     if (r.result === 'not_pdf' || r.result === 'not_image') continue;
     // Not read to the end (given up on a later page, or not at all; scanned pages not
     // recognised): counted unread, and what was read kept.
-    if (r.result !== 'read' || (r.imagesSkipped ?? 0) > 0) msg.documents_unread = (msg.documents_unread ?? 0) + 1;
+    // A PDF read whose text layer is not language (`unreadable` with `read`) is not read either.
+    if (r.result !== 'read' || (r.imagesSkipped ?? 0) > 0 || r.unreadable) msg.documents_unread = (msg.documents_unread ?? 0) + 1;
     // Of those, the ones the document itself kept from being read (the detector counts them; a
     // copy of one the reader gave up on before is answered from its memory, and counts the same).
-    if (r.result !== 'read' && r.unreadable) msg.documents_unreadable = (msg.documents_unreadable ?? 0) + 1;
+    if (r.unreadable) msg.documents_unreadable = (msg.documents_unreadable ?? 0) + 1;
     if (!r.text.trim()) continue;
     const sep = msg.chars > 0 ? 1 : 0;
     if (msg.text !== null && msg.text.length < maxMessageChars) msg.text = (msg.text + (sep ? '\n' : '') + r.text).slice(0, maxMessageChars);
@@ -330,6 +333,8 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
   params.temperature = num(body.temperature);
   params.top_p = num(body.top_p);
   params.seed = num(body.seed);
+  /** Responses `item_reference` ids, as the client gave them. */
+  const references: unknown[] = [];
 
   if (flavour === 'anthropic.messages') {
     params.max_tokens = num(body.max_tokens);
@@ -401,6 +406,8 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
     else if (Array.isArray(body.input)) {
       for (const item of body.input as Json[]) {
         if (!item || typeof item !== 'object') continue;
+        // A stored item named by id: the model reads its text, the request does not carry it.
+        if (item.type === 'item_reference') { references.push(item.id); continue; }
         const role = str(item.role);
         if (role === 'system' || role === 'developer') system(item.content);
         else if (role) messages.push(role, item.content, true);
@@ -425,6 +432,12 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
   if (tools.length > EVENT_MAX_TOOLS) request.tools_omitted = tools.length - EVENT_MAX_TOOLS;
   // The stored chain the model reads before this input: the detector reads it from its own events.
   if (flavour === 'openai.responses' && typeof body.previous_response_id === 'string' && body.previous_response_id.length <= 256) request.previous_response_id = body.previous_response_id;
+  // Stored items the model reads by reference: the detector resolves them, or counts them hidden.
+  if (references.length) {
+    const ids = references.filter((id): id is string => typeof id === 'string' && id.length <= 256).slice(0, EVENT_MAX_ITEM_REFERENCES);
+    request.item_references = ids;
+    if (references.length > ids.length) request.item_references_omitted = references.length - ids.length;
+  }
   if (systemText) systemChars.set(request, systemText.length);
   // The messages' documents go to the reader before the system messages' (their order there is the order they are read).
   // A legacy completions or embeddings request's inputs are separate texts, not a turn.

@@ -188,3 +188,73 @@ export function imagePdf(images: (Buffer | string | { text: string; image: Buffe
   doc.end();
   return done;
 }
+
+/**
+ * A one-page PDF showing `cover` in plain Helvetica and, below it, `hidden` in Helvetica whose
+ * ToUnicode map says each byte is another character (`remap`): a viewer, and a model shown the
+ * page, sees `hidden`; text extraction reads what the map says. ToUnicode maps the codes that
+ * `hidden` uses only (as a producer writes one for a subset font).
+ */
+export function remappedTextPdf(cover: string, hidden: string, remap: (code: number) => number): Buffer {
+  const codes = [...new Set([...hidden].map((c) => c.charCodeAt(0)))].sort((a, b) => a - b);
+  const hex = (n: number, width: number) => n.toString(16).toUpperCase().padStart(width, '0');
+  const cmap = [
+    '/CIDInit /ProcSet findresource begin', '12 dict begin', 'begincmap',
+    '/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def', '/CMapName /Adobe-Identity-UCS def', '/CMapType 2 def',
+    '1 begincodespacerange', '<00> <FF>', 'endcodespacerange',
+    `${codes.length} beginbfchar`, ...codes.map((c) => `<${hex(c, 2)}> <${hex(remap(c), 4)}>`), 'endbfchar',
+    'endcmap', 'CMapName currentdict /CMap defineresource pop', 'end', 'end',
+  ].join('\n');
+  const esc = (s: string) => s.replace(/[\\()]/g, (c) => `\\${c}`);
+  const lines = (font: string, text: string, y: number) => text.match(/.{1,80}(?:\s|$)/g)!.map((line, i) => `BT /${font} 11 Tf 72 ${y - 14 * i} Td (${esc(line.trimEnd())}) Tj ET`).join('\n');
+  const content = deflateSync(Buffer.from(`${cover ? lines('F1', cover, 720) : ''}\n${lines('F2', hidden, 560)}\n`, 'latin1'));
+  const cmapStream = deflateSync(Buffer.from(cmap, 'latin1'));
+  const objects: (string | Buffer)[] = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R /F2 6 0 R >> >> /Contents 4 0 R >>',
+    content,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>',
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding /ToUnicode 7 0 R >>',
+    cmapStream,
+  ];
+  return handWritten(objects);
+}
+
+/** A PDF of these objects (numbered from 1; a Buffer is a deflated stream), with a correct cross-reference table. */
+function handWritten(objects: (string | Buffer)[]): Buffer {
+  const parts: Buffer[] = [];
+  const offsets: number[] = [];
+  let length = 0;
+  const push = (b: Buffer | string) => { const buf = typeof b === 'string' ? Buffer.from(b, 'latin1') : b; parts.push(buf); length += buf.length; };
+  push('%PDF-1.7\n');
+  objects.forEach((body, i) => {
+    offsets.push(length);
+    if (Buffer.isBuffer(body)) {
+      push(`${i + 1} 0 obj\n<< /Length ${body.length} /Filter /FlateDecode >>\nstream\n`);
+      push(body);
+      push('\nendstream\nendobj\n');
+    } else {
+      push(`${i + 1} 0 obj\n${body}\nendobj\n`);
+    }
+  });
+  const xref = length;
+  push(`xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`);
+  push(`trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`);
+  return Buffer.concat(parts);
+}
+
+/**
+ * A classic PDF (cross-reference table, no image object) whose one page shows `text` and, below
+ * it, an inline image (`BI ... ID ... EI` inside the page's compressed content stream): 8-bit
+ * grey pixels, hex-encoded (ASCIIHexDecode).
+ */
+export function inlineImagePdf(text: string, width: number, height: number, grey: Buffer): Buffer {
+  const escaped = text.replace(/[\\()]/g, (c) => `\\${c}`);
+  const drawn = Math.round((450 * height) / width);
+  const content = deflateSync(Buffer.from(
+    `BT /F1 11 Tf 72 720 Td (${escaped}) Tj ET\nq 450 0 0 ${drawn} 72 400 cm\nBI /W ${width} /H ${height} /CS /G /BPC 8 /F /AHx\nID ${grey.toString('hex')}>\nEI\nQ\n`,
+    'latin1',
+  ));
+  return pdfWithContent(content);
+}

@@ -17,16 +17,16 @@ import { ResponseChains } from './chains.ts';
 import { ServedAnswers } from './served-answers.ts';
 import { EmbeddingSpread, embeddingSpreadTest } from './embedding-spread.ts';
 import { LOGIT_PROBE, logitProbeTest, observeProbe, probeReadings, type ProbeSketches } from './logit-probe.ts';
-import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, INDICATORS, IndicatorValues, scoreIndicators, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, HARVEST_FULL_EVIDENCE, type Indicator, type PeerContext } from './scoring.ts';
+import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, IndicatorValues, scoreIndicators, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, HARVEST_FULL_EVIDENCE, type Indicator, type PeerContext } from './scoring.ts';
 import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, EVIDENCE_LENGTH, POPULATION_COMMON_ESTABLISHED, NEVER_DISTINCTIVE, POPULATION_COMMON_SHARE, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, OWN_SOFTWARE_MIN_SHARE, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, TIER_VERIFIED, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS } from './account-facts.ts';
-import { UNNAMED, PAY_RING, PAY_SPAN, payloadKey, YIELD, yieldReadings } from './harvest-yield.ts';
+import { PAY_RING, YIELD, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons } from './harvest-yield.ts';
 import { addEvent, elicitOf, capabilityOf } from './account-window.ts';
-import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, coordinationDetail, SOURCE_OF, WHY_TEXT, sayWeighed } from './explain.ts';
-import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type OutrankedVerdict, type VerdictPrecedence, type AccountLink, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats } from './engine-types.ts';
+import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
+import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats } from './engine-types.ts';
 
 export { LINK_TYPES, type LinkType } from './linking.ts';
 export type { Exemption, NotReachedBy, WeighedVerdict, OutrankedVerdict, VerdictPrecedence, AccountLink, ClusterSummary, Campaign, SharedAccountVerdict, EngineOptions, ClusterMerge, OperatorMerge, EngineStats } from './engine-types.ts';
@@ -39,12 +39,6 @@ const HOUR_BINS = HOUR_BINS_;
 
 /** Idle accounts are looked for (see evict_idle_hours) once per this much event time. */
 const SWEEP_EVERY_S = 3600;
-/**
- * Households: people change network at session boundaries (home, office, phone); in the development
- * data organic accounts with 10+ requests do so on at most 44% of their requests. At the
- * network-hopping threshold (0.5) a cluster's traffic is not a household's.
- */
-const HOUSEHOLD_MAX_HOPPING = INDICATORS.network_hopping_share.threshold;
 /**
  * A standing verdict's explanation (indicator values, coordination evidence) is rebuilt when its
  * score has moved by EXPLAIN_SCORE_STEP since, or once it is EXPLAIN_REFRESH_S of event time old;
@@ -1311,7 +1305,7 @@ export class DetectorEngine implements VerdictView {
     }
     if (tsS > last) w[off + C.LAST_TS] = tsS;
 
-    this.observePayload(i, ev);
+    observePayload(this.payRing, this.payCount, i, ev);
     // Template reuse: a two-slot heavy hitter over the account's wrapper templates.
     let tplHit = 0;
     let tplRepeat = false;
@@ -1804,8 +1798,8 @@ export class DetectorEngine implements VerdictView {
         reasons: [
           ...(intel ? intel.reasons : []),
           { signal: 'account_score', value: round(score), threshold: this.thresholds[st.level], detail: `harvest behaviour of this account alone (capped at ${VERDICT_LEVELS[max]} without linked accounts)` },
-          ...this.heldReasons(st, score),
-          ...(yieldPass ? this.harvestYieldReasons(i, values) : []),
+          ...heldReasons(st, score, this.thresholds, this.config),
+          ...(yieldPass ? harvestYieldReasons(values, this.w[off + C.N], this.config.yield_closed_task_share, resentShare(this.payCount, i)) : []),
           ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
           ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, spreadFresh) : []),
@@ -1894,40 +1888,11 @@ export class DetectorEngine implements VerdictView {
     if (!(y.single >= YIELD.singleShot && y.ratio >= YIELD.outputInput && (y.elicit >= YIELD.elicitation || y.closed >= this.config.yield_closed_task_share))) return false;
     // No timing reading yet: wait for twice the floor (a pipeline's regularity may still show).
     if (y.timing < 0 && n < 2 * YIELD.minRequests) return false;
-    return !this.pipelineShape(y) || !(this.namedCustomer(i) || this.resentShare(i) >= YIELD.minResent);
+    return !pipelineShape(y) || !(this.namedCustomer(i) || resentShare(this.payCount, i) >= YIELD.minResent);
   }
 
-  /**
-   * Whether the request's payload (its last user message) is one of the account's last PAY_RING:
-   * an evaluation run re-sends its items (seeds, samples, models), a test sends one prompt again and
-   * again; a harvester wants a new answer to each request. Counted as [re-sent, requests], halved
-   * past PAY_SPAN requests so the share follows what the account does now.
-   */
-  private observePayload(i: number, ev: InteractionEvent): void {
-    const key = payloadKey(ev);
-    if (key === 0) return;
-    const base = i * PAY_RING;
-    let hit = 0;
-    for (let k = 0; k < PAY_RING; k++) if (this.payRing[base + k] === key) { hit = 1; break; }
-    if (!hit) {
-      this.payRing.copyWithin(base + 1, base, base + PAY_RING - 1);
-      this.payRing[base] = key;
-    }
-    const c = i * 2;
-    this.payCount[c] += hit; this.payCount[c + 1] += 1;
-    if (this.payCount[c + 1] >= PAY_SPAN) { this.payCount[c] /= 2; this.payCount[c + 1] /= 2; }
-  }
 
-  /** Share of the account's requests that re-sent a recent payload (0 before YIELD.minRequests). */
-  private resentShare(i: number): number {
-    const n = this.payCount[i * 2 + 1];
-    return n >= YIELD.minRequests ? this.payCount[i * 2] / n : 0;
-  }
 
-  /** Machine timing or one fixed template: what evaluation runs and batch jobs look like. */
-  private pipelineShape(y: { timing: number; tpl: number }): boolean {
-    return y.timing >= YIELD.maxTimingRegularity || y.tpl >= YIELD.maxTemplateReuse;
-  }
 
   /**
    * A customer who says who runs the account: a verified identity or enterprise tier, a programme
@@ -1949,25 +1914,6 @@ export class DetectorEngine implements VerdictView {
     return c ? c.campus.get(this.keyOfType(i, LT.email_domain)) ?? 0 : 0;
   }
 
-  /** The explanation of a passed harvest yield test: each condition with its value and threshold. */
-  private harvestYieldReasons(i: number, values: IndicatorValues): VerdictReason[] {
-    const y = yieldReadings(values);
-    const elicited = y.elicit >= YIELD.elicitation;
-    return [
-      { signal: 'harvest_yield_test', value: 'pass', threshold: null, detail: `independent single-shot questions, high output yield and ${elicited ? 'reasoning elicitation' : 'closed-form tasks worded as dataset items'} at a human pace, from one account` },
-      { signal: 'yield_requests', value: round(this.w[i * STRIDE + C.N]), threshold: YIELD.minRequests },
-      { signal: 'yield_single_shot_share', value: round(y.single), threshold: YIELD.singleShot },
-      { signal: 'yield_output_input_ratio', value: round(y.ratio), threshold: YIELD.outputInput },
-      elicited
-        ? { signal: 'yield_reasoning_elicitation_share', value: round(y.elicit), threshold: YIELD.elicitation }
-        : { signal: 'yield_closed_task_share', value: round(y.closed), threshold: this.config.yield_closed_task_share, detail: 'coding or maths tasks, impersonal, an instruction or a question: the form of benchmark items (no steps asked for)' },
-      y.timing >= 0
-        ? { signal: 'yield_timing_regularity', value: round(y.timing), threshold: YIELD.maxTimingRegularity, detail: y.timing < YIELD.maxTimingRegularity ? 'below: not a pipeline' : `above: machine timing, ${UNNAMED}` }
-        : { signal: 'yield_timing_regularity', value: 'none', threshold: YIELD.maxTimingRegularity, detail: `too few requests within 6 hours of each other to read, with ${2 * YIELD.minRequests} or more prompts: no pipeline timing to see` },
-      { signal: 'yield_template_reuse_share', value: round(y.tpl), threshold: YIELD.maxTemplateReuse, detail: y.tpl < YIELD.maxTemplateReuse ? 'below: no fixed template' : `above: one fixed template, ${UNNAMED}` },
-      ...(this.pipelineShape(y) ? [{ signal: 'yield_resent_share', value: round(this.resentShare(i)), threshold: YIELD.minResent, detail: 'below: each request a new question (an evaluation run re-sends its items)' }] : []),
-    ];
-  }
 
   /**
    * The actor minimum protects households: a couple or a family shares a card and a home address
@@ -2015,34 +1961,6 @@ export class DetectorEngine implements VerdictView {
     return { value: Math.min(1, value), actors, proxied, sizeFactor, evidenceFactor, halved };
   }
 
-  /** The explanation of a cluster's coordination value (built only when its verdict is explained). */
-  private coordinationReasons(c: ClusterState, coord: { actors: number; proxied: number | null }): VerdictReason[] {
-    const { actors, proxied } = coord;
-    const reasons: VerdictReason[] = [];
-    if (actors < 2 || c.joins === 0) return reasons;
-    reasons.push({ signal: 'linked_actors', value: actors, threshold: this.config.min_cluster_actors, detail: `${c.members} accounts in ${actors} undeclared actors` });
-    if (proxied !== null) reasons.push({ signal: 'not_a_household', value: round(proxied), threshold: HOUSEHOLD_MAX_HOPPING, detail: `unaccountable members that each change network on most requests (rotating proxies), not a household sharing a home: scored as ${this.config.min_cluster_actors} actors` });
-    const uncorroborated = this.uncorroboratedMembers(c);
-    if (c.fleetJoins > 0) reasons.push({ signal: 'fleet_software', value: c.fleetJoins, threshold: null, detail: `links made through a system prompt that only unaccountable accounts use (${this.config.fleet_min_holders} or more, none established, verified or in an org), with the rest of their shared software; a count of links, no threshold: it weighs through the link evidence` });
-    if (uncorroborated > 0) reasons.push({ signal: 'uncorroborated_org_members', value: uncorroborated, threshold: null, detail: 'members of a declared org whose accounts mostly use personal free-mail or disposable addresses: counted as separate actors (in linked_actors); a count, no threshold' });
-    const byType: Array<[string, number]> = [];
-    for (let t = 0; t < NLINK; t++) if (c.evidence[t] > 0 && !LINK_TYPES[t].declared) byType.push([LINK_TYPES[t].name, c.evidence[t]]);
-    byType.sort((x, y) => y[1] - x[1]);
-    for (const [name, total] of byType.slice(0, 6)) {
-      // A mean per link, not a contribution to the score, and no kind is meant to reach the link
-      // threshold alone: no threshold or weight; the total and the links it is spread over in words.
-      reasons.push({ signal: `shared_${name}`, value: round(total / c.joins), threshold: null, detail: `mean evidence per link from shared ${name.replace(/_/g, ' ')} (${round(total)} over the cluster's ${c.joins} links; a link needs ${this.config.link_threshold} from all kinds together, so no threshold of its own: no kind is meant to link accounts alone)` });
-    }
-    const verifiedShare = c.verified / c.members;
-    const disposableShare = c.disposable / c.members;
-    const freshShare = c.fresh / c.members;
-    // Shares scale coordination (coordination()): a factor each, said as such, not a threshold.
-    const factor = (x: number) => `multiplies coordination by ${round(x)}`;
-    if (verifiedShare > 0) reasons.push({ signal: 'identity_verified_share', value: round(verifiedShare), threshold: null, detail: `mitigating: ${factor(1 - COORD_VERIFIED * verifiedShare)} (1 − ${COORD_VERIFIED} × share); a factor, no threshold` });
-    if (disposableShare > 0) reasons.push({ signal: 'disposable_email_share', value: round(disposableShare), threshold: null, detail: `members on disposable mail domains: ${factor(1 + COORD_DISPOSABLE * disposableShare)} (1 + ${COORD_DISPOSABLE} × share); a factor, no threshold` });
-    if (freshShare > 0) reasons.push({ signal: 'fresh_account_share', value: round(freshShare), threshold: null, detail: `members first used within 7 days of signup, or first used at all within the last 7 days: ${factor(1 + COORD_FRESH * freshShare)} (1 + ${COORD_FRESH} × share); a factor, no threshold` });
-    return reasons;
-  }
 
   private scoreCluster(root: number, c: ClusterState, now: number): void {
     this.decayVec(c.w, now);
@@ -2082,9 +2000,9 @@ export class DetectorEngine implements VerdictView {
       c.explainedMembers = c.members;
       const reasons: VerdictReason[] = [
         { signal: 'cluster_score', value: round(score), threshold: this.thresholds[st.level], detail: 'coordination and harvest behaviour of the linked accounts as one actor' },
-        ...this.heldReasons(st, score),
+        ...heldReasons(st, score, this.thresholds, this.config),
         { signal: 'coordination', value: round(coord.value), threshold: null, detail: coordinationDetail(coord, this.config.min_cluster_actors) },
-        ...this.coordinationReasons(c, coord),
+        ...coordinationReasons(c, coord, this.uncorroboratedMembers(c), this.config),
         { signal: 'harvest', value: round(harvest), threshold: null, detail: spreadPass
           ? 'cluster_score = coordination × harvest, so no threshold of its own: 1, the members together embed a broad corpus (embedding spread, below)'
           : `cluster_score = coordination × harvest, so no threshold of its own: the weighted harvest indicators below (their weights) summed over ${HARVEST_FULL_EVIDENCE}, at most 1` },
@@ -2110,19 +2028,6 @@ export class DetectorEngine implements VerdictView {
     return level > 0 && score < this.thresholds[level];
   }
 
-  /**
-   * The explanation of a level held by hysteresis: the score, the exit line it must stay below for
-   * the cool-down before the level steps down, and since when the level stands.
-   */
-  private heldReasons(st: LevelState, score: number): VerdictReason[] {
-    if (!this.held(st.level, score)) return [];
-    const exit = round(this.thresholds[st.level] - this.config.hysteresis_margin);
-    const cooldownH = round(this.config.cooldown_seconds / 3600);
-    return [{
-      signal: 'held_by_hysteresis', value: round(score), threshold: exit,
-      detail: `held at ${VERDICT_LEVELS[st.level]} (reached ${new Date(st.since * 1000).toISOString()}) with its score below the level's threshold ${this.thresholds[st.level]}: it steps down one level once the score has stayed below ${exit} for ${cooldownH} h`,
-    }];
-  }
 
   /**
    * Move a level state on the ladder: up at once when the score reaches a higher threshold; down
@@ -2253,17 +2158,8 @@ export class DetectorEngine implements VerdictView {
     if (i !== undefined && this.accLevel[i] > 0) all.push({ source: 'detector_account', subject: { kind: 'account', id: accountId }, level: VERDICT_LEVELS[this.accLevel[i]] });
     if (c && mc) all.push({ source: 'operator_cluster', subject: { kind: 'cluster', id: mc.subject.id }, level: mc.level });
     if (c && c.verdict.level > 0) all.push({ source: 'detector_cluster', subject: { kind: 'cluster', id: c.id }, level: VERDICT_LEVELS[c.verdict.level] });
-    const from = i !== undefined ? SOURCE_OF[this.verdictSource(i, c)] : exempt ? 'allow_list' : ma ? 'operator_account' : null;
-    const decided = all.find((v) => v.source === from) ?? null;
-    const outranked = all.filter((v) => v !== decided).map((v): OutrankedVerdict => ({
-      ...v,
-      why: exempt ? 'allow_listed' : ma?.level === 'none' ? 'exempted'
-        : (v.source === 'detector_account' && ma) || (v.source === 'detector_cluster' && mc) ? 'replaced'
-          : verdictRank(v.level) < verdictRank(level) ? 'less_severe' : 'tie',
-    }));
-    const summary = !decided ? 'none: no verdict on the account or its cluster'
-      : `${level}: decided by ${sayWeighed(decided)}${outranked.length ? `; outranked: ${outranked.map((v) => `${sayWeighed(v)}, ${WHY_TEXT[v.why]}`).join('; ')}` : ''}`;
-    return { level, decided_by: decided, outranked, summary };
+    const from = i !== undefined ? this.verdictSource(i, c) : exempt ? 'allow_list' : ma ? 'operator_account' : null;
+    return decidePrecedence(level, all, from, exempt !== null, ma, mc);
   }
 
   /** The allow-list entry that exempts an account (its own, else its org's), or null. */
@@ -2434,7 +2330,7 @@ export class DetectorEngine implements VerdictView {
   /** Campaigns: clusters that reached throttle or above, with their evidence and timeline. */
   campaigns(): Campaign[] {
     const out: Campaign[] = [];
-    for (const [r, c] of this.clusters) if (c.campaignId) out.push(this.describeCampaign(r, c));
+    for (const [r, c] of this.clusters) if (c.campaignId) out.push(this.campaignOf(r, c));
     return out.sort((a, b) => b.volume.requests - a.volume.requests);
   }
 
@@ -2445,9 +2341,9 @@ export class DetectorEngine implements VerdictView {
     const byCluster = this.clusterById.get(id);
     if (byCluster !== undefined) {
       const c = this.clusters.get(byCluster);
-      return c?.campaignId ? this.describeCampaign(byCluster, c) : null;
+      return c?.campaignId ? this.campaignOf(byCluster, c) : null;
     }
-    for (const [r, c] of this.clusters) if (c.campaignId === id) return this.describeCampaign(r, c);
+    for (const [r, c] of this.clusters) if (c.campaignId === id) return this.campaignOf(r, c);
     return null;
   }
 
@@ -2478,7 +2374,7 @@ export class DetectorEngine implements VerdictView {
     if (known < 2) return null;
     for (const [r, n] of held) {
       const c = this.clusters.get(r);
-      if (2 * n > known && c?.campaignId) return { campaign: this.describeCampaign(r, c), held: n, of: known };
+      if (2 * n > known && c?.campaignId) return { campaign: this.campaignOf(r, c), held: n, of: known };
     }
     return null;
   }
@@ -2490,25 +2386,10 @@ export class DetectorEngine implements VerdictView {
     return (r === undefined ? null : this.clusters.get(r)?.campaignId) ?? null;
   }
 
-  private describeCampaign(r: number, c: ClusterState): Campaign {
-    const n = c.w[C.N] || 1;
-    const share = (k: number) => round(c.w[k] / n);
-    const hours = [...c.timeline.entries()].sort((a, b) => a[0] - b[0]);
-    return {
-      id: c.campaignId!, cluster_id: c.id, level: VERDICT_LEVELS[c.verdict.level], score: round(c.verdict.score),
-      members: this.membersOf(r),
-      first_seen: new Date(c.firstTs * 1000).toISOString(), last_seen: new Date(c.w[C.LAST_TS] * 1000).toISOString(),
-      flagged_at: new Date(c.verdict.since * 1000).toISOString(),
-      volume: { requests: c.requests, output_tokens: c.outTokens },
-      timeline: hours.map(([h, k]) => [new Date(h * 3600_000).toISOString(), k]),
-      targets: {
-        coding: share(C.CODE), agentic_tool_use: share(C.TOOLS), reasoning_traces: share(C.COT),
-        reasoning_parameters: share(C.REASON_PARAM), reward_model_rubrics: share(C.RUBRIC),
-        sensitive_rewrites: share(C.REWRITE), maths: share(C.MATH), logits: share(C.PROBE),
-        embeddings: round(Math.min(1, this.embeddingSpread.requestsOf(this.memberIndexes(r), c.w[C.DECAY_TS]) / n)),
-      },
-      evidence: c.verdict.verdict?.reasons ?? [],
-    };
+
+  /** The flagged cluster rooted at r described as a campaign. */
+  private campaignOf(r: number, c: ClusterState): Campaign {
+    return describeCampaign(c, this.membersOf(r), this.embeddingSpread.requestsOf(this.memberIndexes(r), c.w[C.DECAY_TS]));
   }
 
   /** One cluster by id (members listed up to `maxMembers`), or null. */

@@ -5,7 +5,8 @@
  * (DetectorEngine.harvestYieldTest) with these.
  */
 import type { InteractionEvent } from '../events/index.ts';
-import type { IndicatorName, IndicatorValues } from './scoring.ts';
+import { round, type IndicatorName, type IndicatorValues } from './scoring.ts';
+import type { VerdictReason } from './verdict.ts';
 
 /**
  * Harvest-yield test (single accounts): windowed requests, and the shrunk indicator values it
@@ -52,4 +53,60 @@ export function yieldReadings(values: IndicatorValues): { single: number; ratio:
 function reading(values: IndicatorValues, name: IndicatorName, otherwise: number): number {
   const x = values.get(name);
   return Number.isNaN(x) ? otherwise : x;
+}
+
+/** Machine timing or one fixed template: what evaluation runs and batch jobs look like. */
+export function pipelineShape(y: { timing: number; tpl: number }): boolean {
+  return y.timing >= YIELD.maxTimingRegularity || y.tpl >= YIELD.maxTemplateReuse;
+}
+
+/**
+ * Whether the request's payload (its last user message) is one of the account's last PAY_RING:
+ * an evaluation run re-sends its items (seeds, samples, models), a test sends one prompt again and
+ * again; a harvester wants a new answer to each request. Counted in `payCount` as [re-sent,
+ * requests] (account i's pair), halved past PAY_SPAN requests so the share follows what the
+ * account does now; `payRing` holds each account's last PAY_RING payload keys.
+ */
+export function observePayload(payRing: Uint32Array, payCount: Float32Array, i: number, ev: InteractionEvent): void {
+  const key = payloadKey(ev);
+  if (key === 0) return;
+  const base = i * PAY_RING;
+  let hit = 0;
+  for (let k = 0; k < PAY_RING; k++) if (payRing[base + k] === key) { hit = 1; break; }
+  if (!hit) {
+    payRing.copyWithin(base + 1, base, base + PAY_RING - 1);
+    payRing[base] = key;
+  }
+  const c = i * 2;
+  payCount[c] += hit; payCount[c + 1] += 1;
+  if (payCount[c + 1] >= PAY_SPAN) { payCount[c] /= 2; payCount[c + 1] /= 2; }
+}
+
+/** Share of account i's requests that re-sent a recent payload (0 before YIELD.minRequests). */
+export function resentShare(payCount: Float32Array, i: number): number {
+  const n = payCount[i * 2 + 1];
+  return n >= YIELD.minRequests ? payCount[i * 2] / n : 0;
+}
+
+/**
+ * The explanation of a passed harvest yield test: each condition with its value and threshold.
+ * `requests`: the account's windowed requests; `resent`: its re-sent share.
+ */
+export function harvestYieldReasons(values: IndicatorValues, requests: number, closedTaskShare: number, resent: number): VerdictReason[] {
+  const y = yieldReadings(values);
+  const elicited = y.elicit >= YIELD.elicitation;
+  return [
+    { signal: 'harvest_yield_test', value: 'pass', threshold: null, detail: `independent single-shot questions, high output yield and ${elicited ? 'reasoning elicitation' : 'closed-form tasks worded as dataset items'} at a human pace, from one account` },
+    { signal: 'yield_requests', value: round(requests), threshold: YIELD.minRequests },
+    { signal: 'yield_single_shot_share', value: round(y.single), threshold: YIELD.singleShot },
+    { signal: 'yield_output_input_ratio', value: round(y.ratio), threshold: YIELD.outputInput },
+    elicited
+      ? { signal: 'yield_reasoning_elicitation_share', value: round(y.elicit), threshold: YIELD.elicitation }
+      : { signal: 'yield_closed_task_share', value: round(y.closed), threshold: closedTaskShare, detail: 'coding or maths tasks, impersonal, an instruction or a question: the form of benchmark items (no steps asked for)' },
+    y.timing >= 0
+      ? { signal: 'yield_timing_regularity', value: round(y.timing), threshold: YIELD.maxTimingRegularity, detail: y.timing < YIELD.maxTimingRegularity ? 'below: not a pipeline' : `above: machine timing, ${UNNAMED}` }
+      : { signal: 'yield_timing_regularity', value: 'none', threshold: YIELD.maxTimingRegularity, detail: `too few requests within 6 hours of each other to read, with ${2 * YIELD.minRequests} or more prompts: no pipeline timing to see` },
+    { signal: 'yield_template_reuse_share', value: round(y.tpl), threshold: YIELD.maxTemplateReuse, detail: y.tpl < YIELD.maxTemplateReuse ? 'below: no fixed template' : `above: one fixed template, ${UNNAMED}` },
+    ...(pipelineShape(y) ? [{ signal: 'yield_resent_share', value: round(resent), threshold: YIELD.minResent, detail: 'below: each request a new question (an evaluation run re-sends its items)' }] : []),
+  ];
 }

@@ -24,11 +24,15 @@ import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, EVIDENCE_LENGTH, POPULATION_COMMON_ESTABLISHED, NEVER_DISTINCTIVE, POPULATION_COMMON_SHARE, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, OWN_SOFTWARE_MIN_SHARE, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, TIER_VERIFIED, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons } from './harvest-yield.ts';
+import { LinkRecords } from './link-records.ts';
+import { MergedIds } from './merged-ids.ts';
+import { RecentEventIds } from './recent-event-ids.ts';
 import { addEvent, elicitOf, capabilityOf } from './account-window.ts';
 import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
 import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats } from './engine-types.ts';
 
 export { LINK_TYPES, type LinkType } from './linking.ts';
+export { MERGED_AWAY_MAX } from './merged-ids.ts';
 export type { Exemption, NotReachedBy, WeighedVerdict, OutrankedVerdict, VerdictPrecedence, AccountLink, ClusterSummary, Campaign, SharedAccountVerdict, EngineOptions, ClusterMerge, OperatorMerge, EngineStats } from './engine-types.ts';
 
 // Local copies: imported bindings may compile to getters, and these are read per event.
@@ -56,14 +60,9 @@ const INTEL_IDS_PER_ACCOUNT = 8;
 const BASELINE_MAX_PROMPTS = 16;
 
 
-const LINK_RULES: Array<AccountLink['rule']> = ['shared_evidence', 'replacement_head', 'fleet_software', 'declared_org'];
-/** Kinds of evidence a link record keeps (the heaviest): a link rarely rests on more. */
-const LINK_RECORD_EVIDENCE = 6;
 
 /** Bump when the meaning of any field kept in a snapshot changes (a counter's slot, a flag's bit). */
 const SNAPSHOT_FORMAT = 5;
-/** Merged-away cluster and campaign ids remembered (see DetectorEngine.mergedAway). */
-export const MERGED_AWAY_MAX = 20_000;
 /**
  * Distinct model names the detector keeps (for the model-release signal). The name is the
  * customer's string: only served requests register one, and past this many the rest share one
@@ -74,11 +73,13 @@ const MODELS_TRACKED_MAX = 4096;
 /** The id of every model name not tracked (refused requests' names, names past MODELS_TRACKED_MAX). */
 const UNTRACKED_MODEL = { id: MODELS_TRACKED_MAX, first: -Infinity };
 
+/** Engine fields holding a part of the state in an object of its own, whose fields a snapshot stores in the part's place (see snapshotState). */
+const STORED_AS_FIELDS = new Set(['links', 'merges']);
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
   'allowAccounts', 'allowOrgs', 'manualAccount', 'manualCluster', 'manualClusterLive', 'clusterAlias', 'mergeListeners', 'clusterMergeListeners', 'nextManualExpiry',
-  'recentSpan', 'recentIds', 'recentTs', 'recentHead', 'intel', 'intelGeneration',
+  'recent', 'intel', 'intelGeneration',
 ]);
 
 /**
@@ -186,23 +187,8 @@ export class DetectorEngine implements VerdictView {
   private readonly dirtyAccounts = new Set<number>();
   private readonly dirtyClusters = new Set<number>();
   private readonly accVerdicts = new Map<number, Verdict>();
-  /**
-   * Per linked account, the link that brought it into its cluster (see AccountLink), kept in
-   * columns of record slots (objects per record cost about 0.85 KB of heap each and lengthened the
-   * snapshot's pause): the slot of each linked account, then per slot the event time, the rule, the
-   * other side's id (a string the cluster or account holds anyway), the software counted and the
-   * total, and the heaviest LINK_RECORD_EVIDENCE kinds of evidence (type + 1, 0 for none) with
-   * their weights. The AccountLink object is built only when asked for (accountLink).
-   */
-  private linkSlot = new Map<number, number>();
-  private linkFree: number[] = [];
-  private linkSlots = 0;
-  private linkAt = new Float64Array(64);
-  private linkRule = new Uint8Array(64);
-  private linkWith: string[] = [];
-  private linkSums = new Float32Array(64 * 2);
-  private linkKinds = new Uint8Array(64 * LINK_RECORD_EVIDENCE);
-  private linkWeights = new Float32Array(64 * LINK_RECORD_EVIDENCE);
+  /** Per linked account, the link that brought it into its cluster (link-records.ts). */
+  private readonly links = new LinkRecords();
   /** Indicator readings of the window being scored (reused: scoring runs for every dirty account on every tick). */
   private readonly indicatorScratch = new IndicatorValues();
   private readonly manualAccount = new Map<string, Verdict>();
@@ -212,14 +198,8 @@ export class DetectorEngine implements VerdictView {
   private manualClusterLive = new Map<string, Verdict>();
   /** Cluster ids that carried an operator verdict and merged away -> the cluster they merged into. */
   private readonly clusterAlias = new Map<string, string>();
-  /**
-   * Cluster and campaign ids merged away (those operators could have been handed: clusters of two
-   * or more, campaigns) -> the id they merged into, oldest first, at most MERGED_AWAY_MAX: so an id
-   * in an alert or a case keeps resolving (resolveMerged). In snapshots; a replay rebuilds it.
-   */
-  private mergedAway = new Map<string, string>();
-  /** mergedAway turned around: id -> the ids merged directly into it (so a history is read without scanning every merge). */
-  private mergedInto = new Map<string, Set<string>>();
+  /** Cluster and campaign ids merged away -> the id they merged into (merged-ids.ts): an id in an alert or a case keeps resolving. */
+  private readonly merges = new MergedIds();
   private mergeListeners: Array<(m: OperatorMerge) => void> = [];
   private clusterMergeListeners: Array<(m: ClusterMerge) => void> = [];
   /** Wall-clock ms at which the first operator verdict set for a time lapses (Infinity: none). */
@@ -234,11 +214,8 @@ export class DetectorEngine implements VerdictView {
   private events = 0;
   private ticks = 0;
   private listeners: VerdictListener[] = [];
-  /** Ids and event times (s) of recently ingested events, oldest first from `recentHead` (rememberEventIdsSeconds). */
-  private readonly recentSpan: number;
-  private recentIds: string[] = [];
-  private recentTs: number[] = [];
-  private recentHead = 0;
+  /** Ids and event times of recently ingested events (rememberEventIdsSeconds). */
+  private readonly recent: RecentEventIds;
   /** Shared indicators in force (none: no matching), and the generation of them last scored. */
   private intel: SharedIndicators | null = null;
   private intelGeneration = 0;
@@ -266,7 +243,7 @@ export class DetectorEngine implements VerdictView {
     this.answersServed = mib >= 1 / 512 ? new ServedAnswers(Math.floor(Math.log2(mib)) + 22) : null;
     this.singleMax = verdictRank(this.config.single_account_max_level);
     this.trackFirst = opts.trackFirstFlags ?? false;
-    this.recentSpan = opts.rememberEventIdsSeconds ?? 0;
+    this.recent = new RecentEventIds(opts.rememberEventIdsSeconds ?? 0);
     if (opts.intel) this.setIntel(opts.intel);
     for (const a of this.config.allow.accounts) this.allowAccounts.add(a);
     for (const o of this.config.allow.orgs) this.allowOrgs.add(o);
@@ -691,52 +668,11 @@ export class DetectorEngine implements VerdictView {
   private recordJoin(i: number, a: number, b: number, ev: Float64Array, rule: AccountLink['rule'], software: number, total: number, tsS: number): void {
     const ca = this.clusters.get(a);
     const cb = this.clusters.get(b);
-    if (!ca || cb) this.writeLink(i, cb ? cb.id : this.ids[b], ev, rule, software, total, tsS);
-    if (!cb) this.writeLink(b, ca ? ca.id : this.ids[i], ev, rule, software, total, tsS);
+    if (!ca || cb) this.links.write(i, cb ? cb.id : this.ids[b], ev, rule, software, total, tsS);
+    if (!cb) this.links.write(b, ca ? ca.id : this.ids[i], ev, rule, software, total, tsS);
   }
 
-  private writeLink(j: number, other: string, ev: Float64Array, rule: AccountLink['rule'], software: number, total: number, tsS: number): void {
-    let slot = this.linkSlot.get(j);
-    if (slot === undefined) {
-      slot = this.linkFree.length > 0 ? this.linkFree.pop()! : this.linkSlots++;
-      if (slot >= this.linkAt.length) {
-        const grow = <T extends Float64Array | Float32Array | Uint8Array>(x: T, per: number): T => {
-          const y = new (x.constructor as new (n: number) => T)(x.length * 2);
-          y.set(x);
-          return y.length >= (slot! + 1) * per ? y : grow(y, per);
-        };
-        this.linkAt = grow(this.linkAt, 1); this.linkRule = grow(this.linkRule, 1); this.linkSums = grow(this.linkSums, 2);
-        this.linkKinds = grow(this.linkKinds, LINK_RECORD_EVIDENCE); this.linkWeights = grow(this.linkWeights, LINK_RECORD_EVIDENCE);
-      }
-      this.linkSlot.set(j, slot);
-    }
-    this.linkAt[slot] = tsS;
-    this.linkRule[slot] = LINK_RULES.indexOf(rule);
-    this.linkWith[slot] = other;
-    this.linkSums[slot * 2] = software; this.linkSums[slot * 2 + 1] = total;
-    // The heaviest kinds, by insertion into a short sorted list.
-    const base = slot * LINK_RECORD_EVIDENCE;
-    this.linkKinds.fill(0, base, base + LINK_RECORD_EVIDENCE);
-    this.linkWeights.fill(0, base, base + LINK_RECORD_EVIDENCE);
-    for (let t = 0; t < NLINK; t++) {
-      if (ev[t] <= 0 || t === LT.org) continue;
-      let k = LINK_RECORD_EVIDENCE - 1;
-      if (this.linkKinds[base + k] !== 0 && this.linkWeights[base + k] >= ev[t]) continue;
-      while (k > 0 && (this.linkKinds[base + k - 1] === 0 || this.linkWeights[base + k - 1] < ev[t])) {
-        this.linkKinds[base + k] = this.linkKinds[base + k - 1]; this.linkWeights[base + k] = this.linkWeights[base + k - 1]; k--;
-      }
-      this.linkKinds[base + k] = t + 1; this.linkWeights[base + k] = ev[t];
-    }
-  }
 
-  /** Drop account j's link record (its account is forgotten). */
-  private dropLink(j: number): void {
-    const slot = this.linkSlot.get(j);
-    if (slot === undefined) return;
-    this.linkSlot.delete(j);
-    this.linkWith[slot] = '';
-    this.linkFree.push(slot);
-  }
 
   /** Whether a cluster was linked by more than software and signup bursts (BEYOND_SOFTWARE), or by a fleet's own system prompt. */
   private linkedBeyondSoftware(c: ClusterState): boolean {
@@ -1052,8 +988,8 @@ export class DetectorEngine implements VerdictView {
     ca.requests += cb.requests; ca.outTokens += cb.outTokens;
     for (const [h, k] of cb.timeline) ca.timeline.set(h, (ca.timeline.get(h) ?? 0) + k);
     if (!ca.campaignId && cb.campaignId) ca.campaignId = cb.campaignId;
-    this.rememberMerge(seenA ? idA : null, campA, ca.id, ca.campaignId);
-    this.rememberMerge(seenB ? idB : null, campB, ca.id, ca.campaignId);
+    this.merges.remember(seenA ? idA : null, campA, ca.id, ca.campaignId);
+    this.merges.remember(seenB ? idB : null, campB, ca.id, ca.campaignId);
     // The flagged side's keys are marked already; mark the other side's once they are one cluster.
     const flaggedA = ca.verdict.level >= THROTTLE; const flaggedB = cb.verdict.level >= THROTTLE;
     if (flaggedA && !flaggedB) this.markFlaggedKeys(b);
@@ -1119,42 +1055,13 @@ export class DetectorEngine implements VerdictView {
     return () => { this.mergeListeners = this.mergeListeners.filter((l) => l !== listener); };
   }
 
-  /** Remember a merged-away side's cluster and campaign ids (when they were visible) -> the surviving ones. */
-  private rememberMerge(cluster: string | null, campaign: string | null, intoCluster: string, intoCampaign: string | null): void {
-    const forget = (from: string) => {
-      const was = this.mergedAway.get(from);
-      if (was === undefined) return;
-      this.mergedAway.delete(from);
-      const children = this.mergedInto.get(was);
-      if (children) { children.delete(from); if (children.size === 0) this.mergedInto.delete(was); }
-    };
-    const put = (from: string, into: string) => {
-      forget(from);
-      this.mergedAway.set(from, into);
-      let children = this.mergedInto.get(into);
-      if (!children) { children = new Set(); this.mergedInto.set(into, children); }
-      children.add(from);
-      if (this.mergedAway.size > MERGED_AWAY_MAX) forget(this.mergedAway.keys().next().value!);
-    };
-    // A surviving id is live: it resolves to itself, whatever it was merged into before.
-    forget(intoCluster);
-    if (intoCampaign) forget(intoCampaign);
-    if (cluster && cluster !== intoCluster) put(cluster, intoCluster);
-    if (campaign && intoCampaign && campaign !== intoCampaign) put(campaign, intoCampaign);
-  }
 
   /**
    * The live cluster or campaign id a merged-away id now names (followed through later merges),
    * or null when `id` is live or unknown: alerts and cases name ids that later merge.
    */
   resolveMerged(id: string): string | null {
-    let at = id;
-    for (let n = 0; n < 64; n++) {
-      const next = this.mergedAway.get(at);
-      if (next === undefined || next === at) break;
-      at = next;
-    }
-    return at === id ? null : at;
+    return this.merges.resolve(id);
   }
 
   /**
@@ -1163,18 +1070,7 @@ export class DetectorEngine implements VerdictView {
    * index, in time proportional to the history, not to every merge remembered.
    */
   mergedFrom(id: string): string[] {
-    const out: string[] = [];
-    const seen = new Set<string>([id]);
-    const todo = [id];
-    while (todo.length > 0) {
-      for (const from of this.mergedInto.get(todo.pop()!) ?? []) {
-        if (seen.has(from)) continue;
-        seen.add(from);
-        out.push(from);
-        todo.push(from);
-      }
-    }
-    return out;
+    return this.merges.from(id);
   }
 
   /** The live cluster an id names: itself, or the cluster it merged into (followed through later merges). */
@@ -1271,7 +1167,7 @@ export class DetectorEngine implements VerdictView {
     if (this.nextTick === 0) this.nextTick = tsS + this.config.tick_seconds;
     else if (this.now >= this.nextTick) this.tick();
     this.events++;
-    if (this.recentSpan > 0) this.rememberId(ev.id, tsS);
+    if (this.recent.span > 0) this.recent.remember(ev.id, tsS, this.now);
 
     const i = this.accountIndex(ev, tsS);
     if (this.trackFirst) this.recordServed(i, tsS);
@@ -1448,18 +1344,6 @@ export class DetectorEngine implements VerdictView {
     for (let l = 1; l <= lvl; l++) if (this.firstFlag[base + l] === 0) this.firstFlag[base + l] = tsS;
   }
 
-  private rememberId(id: string, tsS: number): void {
-    this.recentIds.push(id);
-    this.recentTs.push(tsS);
-    const horizon = this.now - this.recentSpan;
-    while (this.recentHead < this.recentTs.length && this.recentTs[this.recentHead] < horizon) this.recentHead++;
-    // Drop the forgotten head in one go once it is most of the arrays.
-    if (this.recentHead > 4096 && this.recentHead * 2 > this.recentIds.length) {
-      this.recentIds = this.recentIds.slice(this.recentHead);
-      this.recentTs = this.recentTs.slice(this.recentHead);
-      this.recentHead = 0;
-    }
-  }
 
   /**
    * Remember ids of events this engine holds without having ingested them (those a snapshot it
@@ -1467,14 +1351,12 @@ export class DetectorEngine implements VerdictView {
    * snapshot lists them too and a replay after it skips them.
    */
   rememberEventIds(ids: Iterable<string>, tsS: number): void {
-    if (this.recentSpan > 0) for (const id of ids) this.rememberId(id, tsS);
+    if (this.recent.span > 0) for (const id of ids) this.recent.remember(id, tsS, this.now);
   }
 
   /** Ids of the events ingested with an event time at or after `fromS` (within rememberEventIdsSeconds of the latest). */
   recentEventIds(fromS: number): string[] {
-    const out: string[] = [];
-    for (let k = this.recentHead; k < this.recentIds.length; k++) if (this.recentTs[k] >= fromS) out.push(this.recentIds[k]);
-    return out;
+    return this.recent.since(fromS);
   }
 
   // ---------------------------------------------------------------- snapshots
@@ -1487,7 +1369,13 @@ export class DetectorEngine implements VerdictView {
    */
   snapshotState(): Record<string, unknown> {
     const state: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(this)) if (!NOT_IN_SNAPSHOTS.has(k)) state[k] = v;
+    for (const [k, v] of Object.entries(this)) {
+      if (NOT_IN_SNAPSHOTS.has(k)) continue;
+      // A part kept in its own object is stored as its fields, in its place: the layout and bytes
+      // of a snapshot stay those of the engine that held the fields itself.
+      if (STORED_AS_FIELDS.has(k)) Object.assign(state, v);
+      else state[k] = v;
+    }
     return state;
   }
 
@@ -1512,7 +1400,11 @@ export class DetectorEngine implements VerdictView {
    * overrides store), and each account's allow-listed mark is set again from them.
    */
   restoreState(state: Record<string, unknown>): void {
+    const partOf = new Map<string, object>();
+    for (const part of STORED_AS_FIELDS) for (const k of Object.keys(this[part as 'links' | 'merges'])) partOf.set(k, this[part as 'links' | 'merges']);
     for (const [k, v] of Object.entries(state)) {
+      const part = partOf.get(k);
+      if (part) { (part as Record<string, unknown>)[k] = v; continue; }
       if (NOT_IN_SNAPSHOTS.has(k) || !(k in this)) continue;
       if (k === 'peers' || k === 'embeddingSpread' || k === 'chains') Object.assign(this[k], v);
       else if (k === 'answersServed') {
@@ -1707,7 +1599,7 @@ export class DetectorEngine implements VerdictView {
     this.peers.remove(this.tier[i], this.peerBin[i]);
     this.dirtyAccounts.delete(i);
     this.accVerdicts.delete(i);
-    this.dropLink(i);
+    this.links.drop(i);
     this.intelHits.delete(i);
     this.logitProbes.delete(i);
     this.embeddingSpread.forget(i);
@@ -2506,23 +2398,12 @@ export class DetectorEngine implements VerdictView {
     return { accounts, clusters };
   }
 
-  /** Account-level harvest indicators (for explanations and debugging). */
-  /** The link that brought the account into its cluster (see AccountLink); null when it is linked to nobody. */
   accountLink(accountId: string): AccountLink | null {
     const i = this.index.get(accountId);
-    const slot = i === undefined ? undefined : this.linkSlot.get(i);
-    if (slot === undefined) return null;
-    const evidence: AccountLink['evidence'] = [];
-    for (let k = 0; k < LINK_RECORD_EVIDENCE; k++) {
-      const t = this.linkKinds[slot * LINK_RECORD_EVIDENCE + k];
-      if (t === 0) break;
-      evidence.push({ kind: LINK_TYPES[t - 1].name, weight: round(this.linkWeights[slot * LINK_RECORD_EVIDENCE + k]) });
-    }
-    return {
-      at: new Date(this.linkAt[slot] * 1000).toISOString(), with: this.linkWith[slot], rule: LINK_RULES[this.linkRule[slot]], evidence,
-      software_counted: round(this.linkSums[slot * 2]), total: round(this.linkSums[slot * 2 + 1]), threshold: this.config.link_threshold,
-    };
+    return i === undefined ? null : this.links.read(i, this.config.link_threshold);
   }
+
+  /** Account-level harvest indicators (for explanations and debugging). */
 
   accountIndicators(accountId: string): Indicator[] {
     const i = this.index.get(accountId);

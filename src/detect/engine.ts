@@ -26,6 +26,7 @@ import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalD
 import { PAY_RING, YIELD, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons } from './harvest-yield.ts';
 import { LinkRecords } from './link-records.ts';
 import { MergedIds } from './merged-ids.ts';
+import { OperatorVerdicts } from './operator-verdicts.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
 import { addEvent, elicitOf, capabilityOf } from './account-window.ts';
 import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
@@ -78,7 +79,7 @@ const STORED_AS_FIELDS = new Set(['links', 'merges']);
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
-  'allowAccounts', 'allowOrgs', 'manualAccount', 'manualCluster', 'manualClusterLive', 'clusterAlias', 'mergeListeners', 'clusterMergeListeners', 'nextManualExpiry',
+  'allowAccounts', 'allowOrgs', 'operator', 'mergeListeners', 'clusterMergeListeners',
   'recent', 'intel', 'intelGeneration',
 ]);
 
@@ -191,19 +192,12 @@ export class DetectorEngine implements VerdictView {
   private readonly links = new LinkRecords();
   /** Indicator readings of the window being scored (reused: scoring runs for every dirty account on every tick). */
   private readonly indicatorScratch = new IndicatorValues();
-  private readonly manualAccount = new Map<string, Verdict>();
-  /** Operator cluster verdicts by the id they were set on (a merged-away cluster's kept under its own). */
-  private readonly manualCluster = new Map<string, Verdict>();
-  /** The operator cluster verdict in force for each live cluster id: the strictest carried (see rebuildManualClusters). */
-  private manualClusterLive = new Map<string, Verdict>();
-  /** Cluster ids that carried an operator verdict and merged away -> the cluster they merged into. */
-  private readonly clusterAlias = new Map<string, string>();
+  /** Operator verdicts on accounts and clusters, and where those on merged-away clusters apply (operator-verdicts.ts). */
+  private readonly operator = new OperatorVerdicts();
   /** Cluster and campaign ids merged away -> the id they merged into (merged-ids.ts): an id in an alert or a case keeps resolving. */
   private readonly merges = new MergedIds();
   private mergeListeners: Array<(m: OperatorMerge) => void> = [];
   private clusterMergeListeners: Array<(m: ClusterMerge) => void> = [];
-  /** Wall-clock ms at which the first operator verdict set for a time lapses (Infinity: none). */
-  private nextManualExpiry = Infinity;
   private readonly allowAccounts = new Set<string>();
   private readonly allowOrgs = new Set<string>();
   private readonly clusterById = new Map<string, number>();
@@ -930,7 +924,7 @@ export class DetectorEngine implements VerdictView {
 
   /** Whether a merge of `cb` into `ca` keeps `cb`'s name: see union. */
   private mergeKeepsSecondName(ca: ClusterState, cb: ClusterState): boolean {
-    const va = this.manualClusterLive.get(ca.id); const vb = this.manualClusterLive.get(cb.id);
+    const va = this.operator.live.get(ca.id); const vb = this.operator.live.get(cb.id);
     if (!!va !== !!vb) return !!vb;
     // Both carry one: the stricter keeps its name (and so applies by it); the other is kept too.
     if (va && vb && va.level !== vb.level) return verdictRank(vb.level) > verdictRank(va.level);
@@ -951,10 +945,10 @@ export class DetectorEngine implements VerdictView {
     // from a later start of the events (a restart without a snapshot replays only
     // detect.replay_hours) would name the same members otherwise.
     // When both sides carry one, the stricter keeps the name and the other's id becomes an alias of
-    // it: no operator decision stops matching (see rebuildManualClusters), and the merge is emitted.
+    // it: no operator decision stops matching (see OperatorVerdicts.rebuild), and the merge is emitted.
     const idA = ca.id; const idB = cb.id;
     const campA = ca.campaignId; const campB = cb.campaignId; const seenA = ca.members > 1 || !!campA; const seenB = cb.members > 1 || !!campB;
-    const carried = this.manualClusterLive.size ? [this.manualClusterLive.get(idA), this.manualClusterLive.get(idB)] : [];
+    const carried = this.operator.live.size ? [this.operator.live.get(idA), this.operator.live.get(idB)] : [];
     this.clusterById.delete(cb.id);
     if (this.mergeKeepsSecondName(ca, cb)) {
       this.clusterById.delete(ca.id);
@@ -964,7 +958,7 @@ export class DetectorEngine implements VerdictView {
     }
     if (carried.length) {
       const gone = ca.id === idA ? idB : idA;
-      if (this.manualClusterLive.has(gone)) { this.clusterAlias.set(gone, ca.id); this.rebuildManualClusters(); }
+      if (this.operator.live.has(gone)) { this.operator.alias.set(gone, ca.id); this.operator.rebuild(); }
     }
     if (cb.founder < ca.founder) ca.founder = cb.founder;
     this.decayVec(ca.w, tsS); this.decayVec(cb.w, tsS);
@@ -1008,7 +1002,7 @@ export class DetectorEngine implements VerdictView {
       if (goneSide.seen) {
         // The level in force on the merged cluster: an operator's cluster verdict counts, so a merge
         // into a cluster an operator suspended (the detector's own level still none) is recorded.
-        const manual = this.manualClusterLive.size ? this.manualClusterLive.get(ca.id) : undefined;
+        const manual = this.operator.live.size ? this.operator.live.get(ca.id) : undefined;
         const level = manual && verdictRank(manual.level) > ca.verdict.level ? manual.level : VERDICT_LEVELS[ca.verdict.level];
         const m: ClusterMerge = {
           cluster: ca.id, campaign_id: ca.campaignId, merged: goneSide.id, merged_campaign_id: goneSide.campaign !== ca.campaignId ? goneSide.campaign : null,
@@ -1032,7 +1026,7 @@ export class DetectorEngine implements VerdictView {
    * merge listeners (the overrides store keeps where the other went).
    */
   private emitOperatorMerge(into: string, va: Verdict, vb: Verdict, root: number): void {
-    const inForce = this.manualClusterLive.get(into)!;
+    const inForce = this.operator.live.get(into)!;
     const other = inForce === va ? vb : va;
     // Levels only: notes and operators are personal data the ledger keeps as commitments (the
     // verdict in force carries its own; the change log keeps both).
@@ -1073,31 +1067,7 @@ export class DetectorEngine implements VerdictView {
     return this.merges.from(id);
   }
 
-  /** The live cluster an id names: itself, or the cluster it merged into (followed through later merges). */
-  private liveClusterId(id: string): string {
-    for (let n = 0; n < 64; n++) {
-      const next = this.clusterAlias.get(id);
-      if (next === undefined || next === id) break;
-      id = next;
-    }
-    return id;
-  }
 
-  /**
-   * Recompute the operator cluster verdict in force for each live cluster: the strictest of those
-   * set on it and on the clusters merged into it (a tie: the one set on it by name). Run on every
-   * change of operator cluster verdicts or aliases (rare); the request path reads the result.
-   */
-  private rebuildManualClusters(): void {
-    const live = new Map<string, Verdict>();
-    for (const [id, v] of this.manualCluster) {
-      const at = this.liveClusterId(id);
-      const cur = live.get(at);
-      const d = cur ? verdictRank(v.level) - verdictRank(cur.level) : 1;
-      if (d > 0 || (d === 0 && id === at)) live.set(at, v);
-    }
-    this.manualClusterLive = live;
-  }
 
   /**
    * Put back where a stored operator cluster verdict's cluster merged (at start, after the snapshot
@@ -1106,10 +1076,10 @@ export class DetectorEngine implements VerdictView {
    */
   aliasCluster(id: string, into: string): void {
     if (id === into) return;
-    if (!this.clusterById.has(id)) this.clusterAlias.set(id, into);
-    else if (!this.clusterById.has(into)) this.clusterAlias.set(into, id);
+    if (!this.clusterById.has(id)) this.operator.alias.set(id, into);
+    else if (!this.clusterById.has(into)) this.operator.alias.set(into, id);
     else return;
-    this.rebuildManualClusters();
+    this.operator.rebuild();
   }
 
   /**
@@ -1121,8 +1091,8 @@ export class DetectorEngine implements VerdictView {
    */
   reattachClusterVerdicts(): number {
     const lost = new Map<string, string>(); // founder-derived id -> live id it names now
-    for (const id of this.manualCluster.keys()) {
-      const at = this.liveClusterId(id);
+    for (const id of this.operator.cluster.keys()) {
+      const at = this.operator.liveClusterId(id);
       if (!this.clusterById.has(at)) { lost.set(id, at); if (at !== id) lost.set(at, at); }
     }
     if (lost.size === 0) return 0;
@@ -1131,10 +1101,10 @@ export class DetectorEngine implements VerdictView {
       const gone = lost.get(shortId('clu_', acct));
       if (gone === undefined) continue;
       const c = this.linkedCluster(i);
-      const at = this.liveClusterId(gone);
-      if (c && c.id !== at && !this.clusterById.has(at)) { this.clusterAlias.set(at, c.id); n++; }
+      const at = this.operator.liveClusterId(gone);
+      if (c && c.id !== at && !this.clusterById.has(at)) { this.operator.alias.set(at, c.id); n++; }
     }
-    if (n) this.rebuildManualClusters();
+    if (n) this.operator.rebuild();
     return n;
   }
 
@@ -1146,8 +1116,8 @@ export class DetectorEngine implements VerdictView {
    */
   dormantClusterVerdicts(): Verdict[] {
     const out: Verdict[] = [];
-    for (const [id, v] of this.manualCluster) {
-      if (!this.clusterById.has(this.liveClusterId(id))) out.push(v);
+    for (const [id, v] of this.operator.cluster) {
+      if (!this.clusterById.has(this.operator.liveClusterId(id))) out.push(v);
     }
     return out;
   }
@@ -1495,7 +1465,7 @@ export class DetectorEngine implements VerdictView {
     for (let i = 0; i < this.count; i++) {
       if (this.parent[i] !== i || this.size[i] !== 1 || this.accLevel[i] > 1 || this.ids[i] === '') continue;
       const last = this.w[i * STRIDE + C.LAST_TS];
-      if (last > cutoff || (this.manualAccount.size > 0 && this.manualAccount.has(this.ids[i]))) continue;
+      if (last > cutoff || (this.operator.account.size > 0 && this.operator.account.has(this.ids[i]))) continue;
       gone.push(i);
     }
     if (gone.length === 0) return;
@@ -1530,7 +1500,7 @@ export class DetectorEngine implements VerdictView {
     const orgKey = (k: number) => k >= LT.org * TWO32 && k < (LT.org + 1) * TWO32;
     let personal = 0;
     for (let s = 0; s < this.nkeys[i]; s++) if (!orgKey(this.keys[base + s])) personal++;
-    if (this.parent[i] === i && this.size[i] === 1 && this.accLevel[i] <= 1 && !this.manualAccount.has(accountId)) {
+    if (this.parent[i] === i && this.size[i] === 1 && this.accLevel[i] <= 1 && !this.operator.account.has(accountId)) {
       this.syncActive = this.syncActive.filter((x) => x !== i);
       this.forget(i);
       return { linkKeys: personal, pairs, forgotten: true };
@@ -1975,10 +1945,10 @@ export class DetectorEngine implements VerdictView {
    */
   private verdictSource(i: number, c: ClusterState | undefined): VerdictSource {
     if (this.flags[i] & 4) return 'allow';
-    const ma = this.manualAccount.size ? this.manualAccount.get(this.ids[i]) : undefined;
+    const ma = this.operator.account.size ? this.operator.account.get(this.ids[i]) : undefined;
     if (ma && ma.level === 'none') return 'manual_account';
     if (c) {
-      const mc = this.manualClusterLive.size ? this.manualClusterLive.get(c.id) : undefined;
+      const mc = this.operator.live.size ? this.operator.live.get(c.id) : undefined;
       const account = ma ? verdictRank(ma.level) : this.accLevel[i];
       const cluster = mc ? verdictRank(mc.level) : c.verdict.level;
       if (cluster > account || (cluster === account && mc && !ma)) return mc ? 'manual_cluster' : 'cluster';
@@ -1993,12 +1963,12 @@ export class DetectorEngine implements VerdictView {
   }
 
   private levelIndex(i: number): number {
-    if (this.nextManualExpiry !== Infinity && this.nextManualExpiry <= Date.now()) this.expireManual();
+    this.operator.lapse();
     const c = this.linkedCluster(i);
     switch (this.verdictSource(i, c)) {
       case 'allow': return 0;
-      case 'manual_account': return verdictRank(this.manualAccount.get(this.ids[i])!.level);
-      case 'manual_cluster': return verdictRank(this.manualClusterLive.get(c!.id)!.level);
+      case 'manual_account': return verdictRank(this.operator.account.get(this.ids[i])!.level);
+      case 'manual_cluster': return verdictRank(this.operator.live.get(c!.id)!.level);
       case 'cluster': return c!.verdict.level;
       case 'own': return this.accLevel[i];
     }
@@ -2011,11 +1981,11 @@ export class DetectorEngine implements VerdictView {
    * what was weighed.
    */
   forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null } {
-    if (this.nextManualExpiry !== Infinity && this.nextManualExpiry <= Date.now()) this.expireManual();
+    this.operator.lapse();
     const i = this.index.get(accountId);
     if (i === undefined) {
       if (this.allowAccounts.has(accountId)) return { level: 'none', verdict: this.allowVerdict(accountId), clusterId: null };
-      const manual = this.manualAccount.get(accountId);
+      const manual = this.operator.account.get(accountId);
       if (manual) return { level: manual.level, verdict: manual, clusterId: null };
       return { level: 'none', verdict: null, clusterId: null };
     }
@@ -2023,8 +1993,8 @@ export class DetectorEngine implements VerdictView {
     const clusterId = c ? c.id : null;
     switch (this.verdictSource(i, c)) {
       case 'allow': return { level: 'none', verdict: this.allowVerdict(accountId), clusterId };
-      case 'manual_account': { const m = this.manualAccount.get(accountId)!; return { level: m.level, verdict: m, clusterId }; }
-      case 'manual_cluster': { const m = this.manualClusterLive.get(c!.id)!; return { level: m.level, verdict: m, clusterId }; }
+      case 'manual_account': { const m = this.operator.account.get(accountId)!; return { level: m.level, verdict: m, clusterId }; }
+      case 'manual_cluster': { const m = this.operator.live.get(c!.id)!; return { level: m.level, verdict: m, clusterId }; }
       case 'cluster': return { level: VERDICT_LEVELS[c!.verdict.level], verdict: c!.verdict.verdict, clusterId };
       case 'own': {
         const own = this.accLevel[i];
@@ -2041,8 +2011,8 @@ export class DetectorEngine implements VerdictView {
     const { level } = this.forAccount(accountId); // lapses operator verdicts whose time ran out
     const i = this.index.get(accountId);
     const c = i === undefined ? undefined : this.linkedCluster(i);
-    const ma = this.manualAccount.get(accountId);
-    const mc = c ? this.manualClusterLive.get(c.id) : undefined;
+    const ma = this.operator.account.get(accountId);
+    const mc = c ? this.operator.live.get(c.id) : undefined;
     const exempt = this.exemption(accountId);
     const all: WeighedVerdict[] = [];
     if (exempt) all.push({ source: 'allow_list', subject: exempt, level: 'none' });
@@ -2068,7 +2038,7 @@ export class DetectorEngine implements VerdictView {
     if (r === undefined) return [];
     const out: Array<{ account: string; exempt_by: NotReachedBy }> = [];
     for (const id of this.membersOf(r)) {
-      const e = this.exemption(id) ?? (this.manualAccount.get(id)?.level === 'none' ? { kind: 'operator_none' as const, id } : null);
+      const e = this.exemption(id) ?? (this.operator.account.get(id)?.level === 'none' ? { kind: 'operator_none' as const, id } : null);
       if (e) out.push({ account: id, exempt_by: e });
     }
     return out;
@@ -2118,34 +2088,17 @@ export class DetectorEngine implements VerdictView {
    * wherever the verdict goes, the ledger included); `since` (ISO) when it was set, if not now.
    */
   setManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, level: VerdictLevel | null, note = 'operator decision', since?: string, expiresAt?: string | null, by?: string | null): Verdict | null {
-    const map = subject.kind === 'account' ? this.manualAccount : this.manualCluster;
-    if (level === null) { this.removeManual(subject); return null; }
+    if (level === null) { this.operator.remove(subject, (id) => this.clusterById.has(id)); return null; }
     const v: Verdict = {
       subject, level, score: null, source: 'operator', since: since ?? new Date(this.now * 1000 || Date.now()).toISOString(),
       reasons: [{ signal: 'operator_verdict', value: level, threshold: null, detail: note, ...(by ? { by } : {}) }],
     };
-    if (expiresAt) {
-      v.expires_at = expiresAt;
-      const ms = Date.parse(expiresAt);
-      if (ms < this.nextManualExpiry) this.nextManualExpiry = ms;
-    }
-    map.set(subject.id, v);
-    if (subject.kind === 'cluster') this.rebuildManualClusters();
+    if (expiresAt) v.expires_at = expiresAt;
+    this.operator.set(subject, v);
     this.emit(v);
     return v;
   }
 
-  private removeManual(subject: { kind: 'account' | 'cluster'; id: string }): Verdict | undefined {
-    const map = subject.kind === 'account' ? this.manualAccount : this.manualCluster;
-    const had = map.get(subject.id);
-    map.delete(subject.id);
-    if (subject.kind === 'cluster') {
-      this.rebuildManualClusters();
-      // An alias no verdict resolves through any more is dropped.
-      if (!this.clusterById.has(subject.id) && ![...this.clusterAlias.values()].includes(subject.id)) this.clusterAlias.delete(subject.id);
-    }
-    return had;
-  }
 
   /**
    * Clear an operator verdict, saying so: the change is emitted as an operator verdict on the
@@ -2155,15 +2108,15 @@ export class DetectorEngine implements VerdictView {
    * subject had no operator verdict.
    */
   clearManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, reason?: string | null, by?: string | null): Verdict | null {
-    const had = this.removeManual(subject);
+    const had = this.operator.remove(subject, (id) => this.clusterById.has(id));
     if (!had) return null;
     let level: VerdictLevel = 'none';
     if (subject.kind === 'account') level = this.forAccount(subject.id).level;
     else {
-      const live = this.liveClusterId(subject.id);
+      const live = this.operator.liveClusterId(subject.id);
       const r = this.clusterById.get(live);
       const c = r === undefined ? undefined : this.clusters.get(r);
-      const carried = this.manualClusterLive.get(live);
+      const carried = this.operator.live.get(live);
       level = carried ? carried.level : c ? VERDICT_LEVELS[c.verdict.level] : 'none';
     }
     const v: Verdict = {
@@ -2229,7 +2182,7 @@ export class DetectorEngine implements VerdictView {
   /** One campaign by its id or its cluster's, or null (without describing every other one). */
   campaign(id: string): Campaign | null {
     // A merged-away id, or one a stored operator verdict was re-attached from after a replay.
-    if (!this.clusterById.has(id)) id = this.resolveMerged(id) ?? (this.clusterById.has(this.liveClusterId(id)) ? this.liveClusterId(id) : id);
+    if (!this.clusterById.has(id)) id = this.resolveMerged(id) ?? (this.clusterById.has(this.operator.liveClusterId(id)) ? this.operator.liveClusterId(id) : id);
     const byCluster = this.clusterById.get(id);
     if (byCluster !== undefined) {
       const c = this.clusters.get(byCluster);
@@ -2286,7 +2239,7 @@ export class DetectorEngine implements VerdictView {
 
   /** One cluster by id (members listed up to `maxMembers`), or null. */
   cluster(clusterId: string, maxMembers = 1000): (ClusterSummary & { size: number; flagged_at: string | null }) | null {
-    const r = this.clusterById.get(clusterId) ?? this.clusterById.get(this.resolveMerged(clusterId) ?? '') ?? this.clusterById.get(this.liveClusterId(clusterId));
+    const r = this.clusterById.get(clusterId) ?? this.clusterById.get(this.resolveMerged(clusterId) ?? '') ?? this.clusterById.get(this.operator.liveClusterId(clusterId));
     const c = r === undefined ? undefined : this.clusters.get(r);
     if (r === undefined || !c) return null;
     const members = this.membersOf(r);
@@ -2302,31 +2255,16 @@ export class DetectorEngine implements VerdictView {
     return { accounts: [...this.allowAccounts], orgs: [...this.allowOrgs] };
   }
 
-  /** Drop operator verdicts whose time has run out (wall clock: operators set them in real time). */
-  private expireManual(): void {
-    const now = Date.now();
-    let next = Infinity;
-    for (const map of [this.manualAccount, this.manualCluster]) {
-      for (const [id, v] of map) {
-        if (!v.expires_at) continue;
-        const ms = Date.parse(v.expires_at);
-        if (ms <= now) map.delete(id);
-        else if (ms < next) next = ms;
-      }
-    }
-    this.rebuildManualClusters();
-    this.nextManualExpiry = next;
-  }
 
   /** Operator verdicts in force. */
   manualVerdicts(): Verdict[] {
-    if (this.nextManualExpiry !== Infinity && this.nextManualExpiry <= Date.now()) this.expireManual();
+    this.operator.lapse();
     // A cluster verdict whose cluster merged into another says where it applies now.
     const merged = (v: Verdict): Verdict => {
-      const at = this.liveClusterId(v.subject.id);
+      const at = this.operator.liveClusterId(v.subject.id);
       return at === v.subject.id ? v : { ...v, merged_into: at };
     };
-    return [...this.manualAccount.values(), ...[...this.manualCluster.values()].map(merged)];
+    return [...this.operator.account.values(), ...[...this.operator.cluster.values()].map(merged)];
   }
 
   /** The detector's own verdict for an account (before overrides and cluster), or null. */
@@ -2377,10 +2315,10 @@ export class DetectorEngine implements VerdictView {
   effectiveVerdicts(): { accounts: Map<string, SharedAccountVerdict>; clusters: Map<string, Verdict> } {
     const accounts = new Map<string, SharedAccountVerdict>();
     const clusters = new Map<string, Verdict>();
-    if (this.nextManualExpiry !== Infinity && this.nextManualExpiry <= Date.now()) this.expireManual();
+    this.operator.lapse();
     for (let i = 0; i < this.count; i++) {
       // Most accounts: alone, no verdict of their own, no operator's (a few array reads).
-      if (this.accLevel[i] === 0 && this.parent[i] === i && this.size[i] === 1 && (this.manualAccount.size === 0 || !this.manualAccount.has(this.ids[i]))) continue;
+      if (this.accLevel[i] === 0 && this.parent[i] === i && this.size[i] === 1 && (this.operator.account.size === 0 || !this.operator.account.has(this.ids[i]))) continue;
       const id = this.ids[i];
       if (id === '') continue;
       const v = this.forAccount(id);
@@ -2392,7 +2330,7 @@ export class DetectorEngine implements VerdictView {
     }
     // Operator verdicts on accounts the detector has not seen (or has forgotten); the allow-list
     // first, as in forAccount (an exempt account is left out, as exempt known ones are: none).
-    for (const [id, m] of this.manualAccount) {
+    for (const [id, m] of this.operator.account) {
       if (!accounts.has(id) && !this.index.has(id) && !this.allowAccounts.has(id)) accounts.set(id, { level: m.level, clusterId: null, fromCluster: false, verdict: m });
     }
     return { accounts, clusters };

@@ -21,9 +21,10 @@ import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, Ind
 import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
-import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, EVIDENCE_LENGTH, POPULATION_COMMON_ESTABLISHED, NEVER_DISTINCTIVE, POPULATION_COMMON_SHARE, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, OWN_SOFTWARE_MIN_SHARE, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
+import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, TIER_VERIFIED, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons } from './harvest-yield.ts';
+import { LinkKeyIndex } from './link-keys.ts';
 import { LinkRecords } from './link-records.ts';
 import { MergedIds } from './merged-ids.ts';
 import { OperatorVerdicts } from './operator-verdicts.ts';
@@ -75,7 +76,7 @@ const MODELS_TRACKED_MAX = 4096;
 const UNTRACKED_MODEL = { id: MODELS_TRACKED_MAX, first: -Infinity };
 
 /** Engine fields holding a part of the state in an object of its own, whose fields a snapshot stores in the part's place (see snapshotState). */
-const STORED_AS_FIELDS = new Set(['links', 'merges']);
+const STORED_AS_FIELDS = new Set(['linkKeys', 'links', 'merges']);
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
@@ -165,23 +166,8 @@ export class DetectorEngine implements VerdictView {
   private readonly domainEstablished = new Map<number, number>();
   /** Orgs currently uncorroborated (see orgCorroborated): few, so clusters are scored without walking their orgs. */
   private readonly uncorroborated = new Set<number>();
-  private readonly keyIndex = new Map<number, number>();
-  /** Key slots handed out; slots of keys no account holds any more are reused first. */
-  private keySlots = 0;
-  private readonly freeKeySlots: number[] = [];
-  /** Accounts in memory holding each key (keyCount also counts forgotten ones: a key's popularity). */
-  private keyLive = new Int32Array(1024);
-  private keyFirst = new Int32Array(1024);
-  private keyLast = new Int32Array(1024);
-  private keyCount = new Int32Array(1024);
-  /** Per key, a member of a cluster at throttle or above that holds it (-1: none): a third representative. */
-  private keyFlagged = new Int32Array(1024).fill(-1);
-  /** Holders of each key that have been members of a flagged cluster (see OWN_SOFTWARE_MIN_SHARE). */
-  private keyFlaggedHolders = new Int32Array(1024);
-  /** Holders of each system-prompt key that were accountable when they registered it (see FLEET_WEIGHT). */
-  private keyAccountable = new Int32Array(1024);
-  /** Per system-prompt key, an unaccountable holder (-1: none), one that harvests once any does: the fleet's representative. */
-  private keyFleetRep = new Int32Array(1024).fill(-1);
+  /** Link keys: per key its population and representative holders (link-keys.ts). */
+  private readonly linkKeys = new LinkKeyIndex();
   private readonly clusters = new Map<number, ClusterState>();
   private readonly models = new Map<string, { id: number; first: number }>();
 
@@ -452,33 +438,14 @@ export class DetectorEngine implements VerdictView {
     if (n >= KEY_SLOTS || sameType >= KEYS_PER_TYPE) return false;
     this.keys[base + n] = key;
     this.nkeys[i] = n + 1;
-    let slot = this.keyIndex.get(key);
-    if (slot === undefined) {
-      slot = this.freeKeySlots.length > 0 ? this.freeKeySlots.pop()! : this.keySlots++;
-      if (slot >= this.keyFirst.length) {
-        const grow = (a: Int32Array) => { const b = new Int32Array(a.length * 2); b.set(a); return b; };
-        this.keyFirst = grow(this.keyFirst); this.keyLast = grow(this.keyLast); this.keyCount = grow(this.keyCount);
-        this.keyLive = grow(this.keyLive); this.keyAccountable = grow(this.keyAccountable); this.keyFlaggedHolders = grow(this.keyFlaggedHolders);
-        const growReps = (a: Int32Array) => { const b = new Int32Array(a.length * 2).fill(-1); b.set(a); return b; };
-        this.keyFlagged = growReps(this.keyFlagged); this.keyFleetRep = growReps(this.keyFleetRep);
-      }
-      this.keyIndex.set(key, slot);
-      this.keyFirst[slot] = i; this.keyLast[slot] = i; this.keyCount[slot] = 1; this.keyLive[slot] = 1;
-      this.keyAccountable[slot] = 0; this.keyFlagged[slot] = -1; this.keyFleetRep[slot] = -1; this.keyFlaggedHolders[slot] = 0;
-    } else {
-      // The first holder may have been forgotten (see forget).
-      if (this.keyFirst[slot] < 0) this.keyFirst[slot] = i;
-      this.keyLast[slot] = i;
-      this.keyCount[slot]++;
-      this.keyLive[slot]++;
-    }
+    const slot = this.linkKeys.register(key, i);
     // Established holders tell a population-common key (populationCommon); fleet software's
     // representative only when it is on.
-    if (!this.unaccountable(i)) this.keyAccountable[slot]++;
-    else if (type === LT.system_prompt && this.config.fleet_min_holders > 0 && this.keyFleetRep[slot] < 0) this.keyFleetRep[slot] = i;
+    if (!this.unaccountable(i)) this.linkKeys.keyAccountable[slot]++;
+    else if (type === LT.system_prompt && this.config.fleet_min_holders > 0 && this.linkKeys.keyFleetRep[slot] < 0) this.linkKeys.keyFleetRep[slot] = i;
     if (this.size[i] > 1 || this.parent[i] !== i) {
       const c = this.clusters.get(this.find(i));
-      if (c && c.verdict.level >= THROTTLE) { this.keyFlagged[slot] = i; this.keyFlaggedHolders[slot]++; }
+      if (c && c.verdict.level >= THROTTLE) { this.linkKeys.keyFlagged[slot] = i; this.linkKeys.keyFlaggedHolders[slot]++; }
     }
     return true;
   }
@@ -495,8 +462,8 @@ export class DetectorEngine implements VerdictView {
     do {
       const base = j * KEY_SLOTS;
       for (let s = 0; s < this.nkeys[j]; s++) {
-        const slot = this.keyIndex.get(this.keys[base + s]);
-        if (slot !== undefined) { this.keyFlagged[slot] = j; this.keyFlaggedHolders[slot]++; }
+        const slot = this.linkKeys.keyIndex.get(this.keys[base + s]);
+        if (slot !== undefined) { this.linkKeys.keyFlagged[slot] = j; this.linkKeys.keyFlaggedHolders[slot]++; }
       }
       j = this.next[j];
     } while (j !== start);
@@ -537,21 +504,21 @@ export class DetectorEngine implements VerdictView {
     for (let s = 0; s < n; s++) {
       const key = this.keys[base + s];
       const type = Math.floor(key / TWO32);
-      const slot = this.keyIndex.get(key);
+      const slot = this.linkKeys.keyIndex.get(key);
       if (slot === undefined) continue;
-      const count = this.keyCount[slot];
+      const count = this.linkKeys.keyCount[slot];
       if (count < 2) continue;
       const w = keyWeight(type, this.keyPopularity(type, key, slot));
       if (w === 0) continue;
-      const accountable = this.keyAccountable[slot];
+      const accountable = this.linkKeys.keyAccountable[slot];
       const fleet = harvesting && type === LT.system_prompt && fleetMin > 0 && count - accountable >= fleetMin
         && accountable <= FLEET_MAX_ACCOUNTABLE_SHARE * count;
       const me = this.find(i);
-      const flagged = this.keyFlagged[slot];
+      const flagged = this.linkKeys.keyFlagged[slot];
       // Representatives: first and latest holder, a flagged member, and for a fleet's prompt its
       // first unaccountable holder (the first holder may be an established account).
       for (let k = fleet ? 4 : flagged >= 0 ? 3 : 2; k-- > 0;) {
-        const rep = k === 3 ? this.keyFleetRep[slot] : k === 2 ? flagged : k === 1 ? this.keyLast[slot] : this.keyFirst[slot];
+        const rep = k === 3 ? this.linkKeys.keyFleetRep[slot] : k === 2 ? flagged : k === 1 ? this.linkKeys.keyLast[slot] : this.linkKeys.keyFirst[slot];
         if (rep < 0 || rep === i) continue;
         const r = this.find(rep);
         if (r === me) continue;
@@ -567,7 +534,7 @@ export class DetectorEngine implements VerdictView {
         let ev = candidates.get(r);
         if (!ev) { ev = new Float64Array(EVIDENCE_LENGTH); candidates.set(r, ev); }
         this.addEvidence(ev, type, slot, w);
-        if (k === 2 && LINK_TYPES[type].software && w > ev[OWN + type] && this.ownSoftware(slot, r)) ev[OWN + type] = w;
+        if (k === 2 && LINK_TYPES[type].software && w > ev[OWN + type] && this.linkKeys.ownSoftware(slot, this.size[r])) ev[OWN + type] = w;
         if (reps && !reps.has(rep)) reps.set(rep, r);
         if (fleet && this.accScore[rep] >= throttleAt && FLEET_WEIGHT * w > ev[FLEET_SLOT]) ev[FLEET_SLOT] = FLEET_WEIGHT * w;
       }
@@ -630,9 +597,9 @@ export class DetectorEngine implements VerdictView {
     for (const type of FLEET_KEY_TYPES) {
       if (ev[type] <= 0) continue;
       const key = this.keyOfType(i, type);
-      const slot = key >= 0 ? this.keyIndex.get(key) : undefined;
+      const slot = key >= 0 ? this.linkKeys.keyIndex.get(key) : undefined;
       if (slot === undefined) continue;
-      for (const rep of [this.keyFirst[slot], this.keyLast[slot], this.keyFleetRep[slot], this.keyFlagged[slot]]) {
+      for (const rep of [this.linkKeys.keyFirst[slot], this.linkKeys.keyLast[slot], this.linkKeys.keyFleetRep[slot], this.linkKeys.keyFlagged[slot]]) {
         if (rep >= 0 && rep !== i && this.find(rep) === b) this.setFleetLinked(rep);
       }
     }
@@ -675,11 +642,6 @@ export class DetectorEngine implements VerdictView {
     return false;
   }
 
-  /** Whether the key in `slot`, held by a member of the flagged cluster `root`, is that campaign's own software (OWN_SOFTWARE_MIN_SHARE). */
-  private ownSoftware(slot: number, root: number): boolean {
-    const n = this.keyFlaggedHolders[slot];
-    return n >= 2 && n >= OWN_SOFTWARE_MIN_SHARE * this.size[root];
-  }
 
   /**
    * Add to `ev` every key accounts i and j both hold. A cluster is found through the holders the
@@ -700,7 +662,7 @@ export class DetectorEngine implements VerdictView {
       for (let t = 0; t < nj; t++) if (this.keys[bj + t] === key) { shared = true; break; }
       if (!shared) continue;
       const type = Math.floor(key / TWO32);
-      const slot = this.keyIndex.get(key);
+      const slot = this.linkKeys.keyIndex.get(key);
       if (slot === undefined) continue;
       this.addEvidence(ev, type, slot, keyWeight(type, this.keyPopularity(type, key, slot)));
     }
@@ -709,14 +671,9 @@ export class DetectorEngine implements VerdictView {
   /** Record a shared key's weight in a candidate's evidence (the best per type), noting a key that is not population-common. */
   private addEvidence(ev: Float64Array, type: number, slot: number, w: number): void {
     if (w > ev[type]) ev[type] = w;
-    if (!NEVER_DISTINCTIVE[type] && w > ev[UNCOMMON_SLOT] && !this.populationCommon(slot)) ev[UNCOMMON_SLOT] = w;
+    if (!NEVER_DISTINCTIVE[type] && w > ev[UNCOMMON_SLOT] && !this.linkKeys.populationCommon(slot, this.count - this.freeAccounts.length)) ev[UNCOMMON_SLOT] = w;
   }
 
-  /** Whether a key is held by many established customers or by a large share of all accounts (POPULATION_COMMON_ESTABLISHED). */
-  private populationCommon(slot: number): boolean {
-    const accounts = this.count - this.freeAccounts.length;
-    return this.keyAccountable[slot] >= POPULATION_COMMON_ESTABLISHED || this.keyCount[slot] >= POPULATION_COMMON_SHARE * accounts;
-  }
 
   /** Make account i the fleet representative of its system prompts whose representative does not harvest. */
   private representFleet(i: number, throttleAt: number): void {
@@ -724,10 +681,10 @@ export class DetectorEngine implements VerdictView {
     for (let s = 0; s < this.nkeys[i]; s++) {
       const key = this.keys[base + s];
       if (Math.floor(key / TWO32) !== LT.system_prompt) continue;
-      const slot = this.keyIndex.get(key);
+      const slot = this.linkKeys.keyIndex.get(key);
       if (slot === undefined) continue;
-      const r = this.keyFleetRep[slot];
-      if (r < 0 || this.accScore[r] < throttleAt) this.keyFleetRep[slot] = i;
+      const r = this.linkKeys.keyFleetRep[slot];
+      if (r < 0 || this.accScore[r] < throttleAt) this.linkKeys.keyFleetRep[slot] = i;
     }
   }
 
@@ -795,7 +752,7 @@ export class DetectorEngine implements VerdictView {
    * count the few that happened to keep it, and weigh as a household's.
    */
   private keyPopularity(type: number, key: number, slot: number): number {
-    const count = this.keyCount[slot];
+    const count = this.linkKeys.keyCount[slot];
     if (type !== LT.client_ip && type !== LT.client_subnet) return count;
     const hash = key - type * TWO32;
     const seen = type === LT.client_ip ? this.addresses.get(hash)?.seen : this.subnetSeen.get(hash);
@@ -1371,7 +1328,7 @@ export class DetectorEngine implements VerdictView {
    */
   restoreState(state: Record<string, unknown>): void {
     const partOf = new Map<string, object>();
-    for (const part of STORED_AS_FIELDS) for (const k of Object.keys(this[part as 'links' | 'merges'])) partOf.set(k, this[part as 'links' | 'merges']);
+    for (const part of STORED_AS_FIELDS) for (const k of Object.keys(this[part as 'linkKeys' | 'links' | 'merges'])) partOf.set(k, this[part as 'linkKeys' | 'links' | 'merges']);
     for (const [k, v] of Object.entries(state)) {
       const part = partOf.get(k);
       if (part) { (part as Record<string, unknown>)[k] = v; continue; }
@@ -1516,7 +1473,7 @@ export class DetectorEngine implements VerdictView {
     for (let s = 0; s < this.nkeys[i]; s++) {
       const key = this.keys[base + s];
       if (orgKey(key)) { this.keys[base + kept++] = key; continue; }
-      this.releaseKey(i, key);
+      this.linkKeys.release(i, key);
     }
     for (let s = kept; s < this.nkeys[i]; s++) this.keys[base + s] = 0;
     this.nkeys[i] = kept;
@@ -1524,20 +1481,6 @@ export class DetectorEngine implements VerdictView {
     return { linkKeys: personal, pairs, forgotten: false };
   }
 
-  /** Account i no longer holds `key`: its population drops, and another holder represents it. */
-  private releaseKey(i: number, key: number): void {
-    const slot = this.keyIndex.get(key);
-    if (slot === undefined) return;
-    if (--this.keyLive[slot] <= 0) {
-      this.keyIndex.delete(key);
-      this.freeKeySlots.push(slot);
-      return;
-    }
-    if (this.keyFirst[slot] === i) this.keyFirst[slot] = this.keyLast[slot] === i ? -1 : this.keyLast[slot];
-    if (this.keyLast[slot] === i) this.keyLast[slot] = this.keyFirst[slot];
-    if (this.keyFlagged[slot] === i) this.keyFlagged[slot] = -1;
-    if (this.keyFleetRep[slot] === i) this.keyFleetRep[slot] = -1;
-  }
 
   /** Drop account i from every index and table, and put its index up for reuse. */
   private forget(i: number): void {
@@ -1547,7 +1490,7 @@ export class DetectorEngine implements VerdictView {
     this.ids[i] = '';
     const base = i * KEY_SLOTS;
     // Another holder represents each key; if none is known, the next one to register will.
-    for (let s = 0; s < this.nkeys[i]; s++) this.releaseKey(i, this.keys[base + s]);
+    for (let s = 0; s < this.nkeys[i]; s++) this.linkKeys.release(i, this.keys[base + s]);
     if ((this.flags[i] & (F_FRESH | 2)) === 0) {
       const domain = this.keyOfType(i, LT.email_domain);
       const n = domain >= 0 ? this.domainEstablished.get(domain) ?? 0 : 0;
@@ -2133,7 +2076,7 @@ export class DetectorEngine implements VerdictView {
   stats(): EngineStats {
     let campaigns = 0;
     for (const c of this.clusters.values()) if (c.campaignId) campaigns++;
-    return { events: this.events, accounts: this.count - this.freeAccounts.length, forgotten: this.forgotten, clusters: this.clusters.size, campaigns, linkKeys: this.keyIndex.size, ticks: this.ticks };
+    return { events: this.events, accounts: this.count - this.freeAccounts.length, forgotten: this.forgotten, clusters: this.clusters.size, campaigns, linkKeys: this.linkKeys.keyIndex.size, ticks: this.ticks };
   }
 
   /**

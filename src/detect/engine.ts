@@ -130,7 +130,7 @@ export class DetectorEngine implements VerdictView {
   private seenEvents = new Uint32Array(0);
   private tplHash = new Uint32Array(0);
   private tplCount = new Float32Array(0);
-  /** The account's last PAY_RING payload keys (see payloadKey), and [re-sent, requests] counts. */
+  /** The account's last PAY_RING payload keys (see harvest-yield.ts: payloadKey, observePayload), and [re-sent, requests] counts. */
   private payRing = new Uint32Array(0);
   private payCount = new Float32Array(0);
   private lastModel = new Int16Array(0);
@@ -439,7 +439,7 @@ export class DetectorEngine implements VerdictView {
     this.keys[base + n] = key;
     this.nkeys[i] = n + 1;
     const slot = this.linkKeys.register(key, i);
-    // Established holders tell a population-common key (populationCommon); fleet software's
+    // Established holders tell a population-common key (LinkKeyIndex.populationCommon); fleet software's
     // representative only when it is on.
     if (!this.unaccountable(i)) this.linkKeys.keyAccountable[slot]++;
     else if (type === LT.system_prompt && this.config.fleet_min_holders > 0 && this.linkKeys.keyFleetRep[slot] < 0) this.linkKeys.keyFleetRep[slot] = i;

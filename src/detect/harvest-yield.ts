@@ -1,8 +1,8 @@
 /**
  * The harvest-yield test's fixed parts: its thresholds (YIELD), the readings it compares, and the
  * payload keys by which an account's re-sent requests are told (an evaluation run re-sends its
- * items; a harvester wants a new answer to each request). The engine runs the test per account
- * (DetectorEngine.harvestYieldTest) with these.
+ * items; a harvester wants a new answer to each request), and the test's explanation. The engine
+ * runs the test per account (DetectorEngine.harvestYieldTest) with these.
  */
 import type { InteractionEvent } from '../events/index.ts';
 import { round, type IndicatorName, type IndicatorValues } from './scoring.ts';

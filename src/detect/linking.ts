@@ -64,7 +64,7 @@ export const FLEET_SLOT = NLINK;
 export const OWN = NLINK + 1;
 /**
  * Evidence slot: the best weight of a key that can be distinctive (not software, the burst, an org
- * or the ASN: NEVER_DISTINCTIVE) and is not population-common (see populationCommon). A signup
+ * or the ASN: NEVER_DISTINCTIVE) and is not population-common (see LinkKeyIndex.populationCommon). A signup
  * burst counts only beside one.
  */
 export const UNCOMMON_SLOT = OWN + NLINK;

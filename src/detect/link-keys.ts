@@ -41,7 +41,9 @@ export class LinkKeyIndex {
         const growReps = (a: Int32Array) => { const b = new Int32Array(a.length * 2).fill(-1); b.set(a); return b; };
         this.keyFlagged = growReps(this.keyFlagged); this.keyFleetRep = growReps(this.keyFleetRep);
       }
-      this.keyIndex.set(key, slot);
+      // `| 0`: stored as a small integer whichever way the optimiser held it, so a snapshot's bytes
+      // (v8 writes a boxed number as a double) do not depend on when this method was optimised.
+      this.keyIndex.set(key, slot | 0);
       this.keyFirst[slot] = i; this.keyLast[slot] = i; this.keyCount[slot] = 1; this.keyLive[slot] = 1;
       this.keyAccountable[slot] = 0; this.keyFlagged[slot] = -1; this.keyFleetRep[slot] = -1; this.keyFlaggedHolders[slot] = 0;
     } else {

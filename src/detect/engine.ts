@@ -10,18 +10,32 @@
  * Memory: per account a fixed-size row of typed arrays (counters, link slots, verdict state), plus
  * one map entry for its id; per non-singleton cluster one small object. No per-event storage.
  */
-import { createRequire } from 'node:module';
-import { networkPrefix, parseAnswerFp, type InteractionEvent } from '../events/index.ts';
+import { parseAnswerFp, type InteractionEvent } from '../events/index.ts';
 import { detectConfig, type DetectConfig } from './config.ts';
-import { extractPromptFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix, type RequestFeatures } from './features.ts';
+import { extractPromptFeatures, parseIsoMs, FLAG as FLAG_, fnv1a, mix } from './features.ts';
 import { ResponseChains } from './chains.ts';
 import { ServedAnswers } from './served-answers.ts';
-import { EMBEDDING_SPREAD, EmbeddingSpread, embeddingSpreadTest, type SpreadReadings } from './embedding-spread.ts';
-import { LOGIT_PROBE, logitProbeTest, observeProbe, probeReadings, type ProbeReadings, type ProbeSketches } from './logit-probe.ts';
-import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, INDICATORS, IndicatorValues, scoreIndicators, type IndicatorName, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, HARVEST_FULL_EVIDENCE, type Indicator, type PeerContext } from './scoring.ts';
+import { EmbeddingSpread, embeddingSpreadTest } from './embedding-spread.ts';
+import { LOGIT_PROBE, logitProbeTest, observeProbe, probeReadings, type ProbeSketches } from './logit-probe.ts';
+import { C as C_, STRIDE as STRIDE_, HOUR_BINS as HOUR_BINS_, TOPIC_COLUMNS, IndicatorValues, scoreIndicators, indicatorsOf, readIndicators, harvestScore, indicatorReasons, round, HARVEST_FULL_EVIDENCE, type Indicator, type PeerContext } from './scoring.ts';
 import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
+import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
+import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, TIER_VERIFIED, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS } from './account-facts.ts';
+import { PAY_RING, YIELD, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons } from './harvest-yield.ts';
+import { LinkKeyIndex } from './link-keys.ts';
+import { LinkRecords } from './link-records.ts';
+import { MergedIds } from './merged-ids.ts';
+import { OperatorVerdicts } from './operator-verdicts.ts';
+import { RecentEventIds } from './recent-event-ids.ts';
+import { addEvent, elicitOf, capabilityOf } from './account-window.ts';
+import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
+import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats } from './engine-types.ts';
+
+export { LINK_TYPES, type LinkType } from './linking.ts';
+export { MERGED_AWAY_MAX } from './merged-ids.ts';
+export type { Exemption, NotReachedBy, WeighedVerdict, OutrankedVerdict, VerdictPrecedence, AccountLink, ClusterSummary, Campaign, SharedAccountVerdict, EngineOptions, ClusterMerge, OperatorMerge, EngineStats } from './engine-types.ts';
 
 // Local copies: imported bindings may compile to getters, and these are read per event.
 const C = { ...C_ };
@@ -29,166 +43,8 @@ const FLAG = { ...FLAG_ };
 const STRIDE = STRIDE_;
 const HOUR_BINS = HOUR_BINS_;
 
-/** Kinds of shared evidence that link accounts, with their weight and popularity damping. */
-export const LINK_TYPES = [
-  { name: 'org', weight: 100, damp: 0, declared: true, software: false },
-  { name: 'payment_fingerprint', weight: 1.2, damp: 0, declared: false, software: false },
-  { name: 'signup_ip', weight: 0.6, damp: 0, declared: false, software: false },
-  { name: 'signup_subnet', weight: 0.35, damp: 0, declared: false, software: false },
-  { name: 'email_domain', weight: 0.35, damp: 5000, declared: false, software: false },
-  { name: 'email_pattern', weight: 0.5, damp: 50, declared: false, software: false },
-  { name: 'signup_burst', weight: 0.35, damp: 0, declared: false, software: false, minCount: 5 },
-  { name: 'client_ip', weight: 0.45, damp: 20, declared: false, software: false },
-  { name: 'client_subnet', weight: 0.3, damp: 50, declared: false, software: false },
-  { name: 'client_asn', weight: 0.1, damp: 200, declared: false, software: false },
-  { name: 'user_agent', weight: 0.25, damp: 300, declared: false, software: true },
-  { name: 'system_prompt', weight: 0.5, damp: 3000, declared: false, software: true },
-  { name: 'prompt_template', weight: 0.6, damp: 3000, declared: false, software: true },
-  { name: 'tool_set', weight: 0.3, damp: 3000, declared: false, software: true },
-  { name: 'param_fingerprint', weight: 0.3, damp: 300, declared: false, software: true },
-  // Accumulated pair evidence (not keys): distinct client addresses two accounts both used within
-  // a day (rotating proxy pools), and co-occurring activity (synchronised timing).
-  { name: 'client_addresses', weight: 1, damp: 0, declared: false, software: false },
-  { name: 'activity_timing', weight: 0.7, damp: 0, declared: false, software: true },
-] as const;
-export type LinkType = (typeof LINK_TYPES)[number]['name'];
-const LT = Object.fromEntries(LINK_TYPES.map((t, i) => [t.name, i])) as Record<LinkType, number>;
-const NLINK = LINK_TYPES.length;
-const KEY_SLOTS = 24;
-/**
- * Behaviour keys (addresses, software) of one type an account registers: its first ones. Without a
- * bound per type, an account behind a rotating proxy fills every slot with addresses in a few
- * requests, and one that varies its models and parameters with parameter fingerprints, and the
- * keys that come later (a prompt template is registered at its third use) never find a slot.
- */
-const KEYS_PER_TYPE = 2;
-const SOFTWARE_EVIDENCE_CAP = 0.7;
-/**
- * Fleet software: a system prompt held by at least `fleet_min_holders` unaccountable accounts,
- * with at most FLEET_MAX_ACCOUNTABLE_SHARE of its holders accountable when they registered it, is
- * a fleet's own: between unaccountable accounts it weighs FLEET_WEIGHT times a system prompt's
- * weight and the rest of the shared software counts in full (not capped). A public framework's or
- * tutorial's prompt has established customers among its users; a share rather than none, so that
- * one aged account sending the prompt does not clear a whole fleet. Only the system prompt, free
- * text an application writes: user agents and parameter settings are few and shared by chance,
- * and prompt templates collide on popular questions.
- */
-const FLEET_WEIGHT = 2;
-const FLEET_MAX_ACCOUNTABLE_SHARE = 0.1;
-/** Index, in a candidate's evidence array, of the fleet system-prompt evidence (after the link types). */
-const FLEET_SLOT = NLINK;
-/**
- * Offset, in a candidate's evidence array, of the software evidence found through the candidate's
- * flagged representatives: the keys that are a flagged campaign's own (OWN_SOFTWARE_MIN_SHARE),
- * the only software that may bring a replacement head to it.
- */
-const OWN = NLINK + 1;
-/**
- * Evidence slot: the best weight of a key that can be distinctive (not software, the burst, an org
- * or the ASN: NEVER_DISTINCTIVE) and is not population-common (see populationCommon). A signup
- * burst counts only beside one.
- */
-const UNCOMMON_SLOT = OWN + NLINK;
-const EVIDENCE_LENGTH = UNCOMMON_SLOT + 1;
-/**
- * A key is population-common when at least this many established customers (accountable: not
- * fresh, or verified, or in a corroborated org) hold it, or a quarter of all accounts: a popular
- * SDK, its default max_tokens, a big ISP. A fleet's own client is held by its new accounts only.
- */
-const POPULATION_COMMON_ESTABLISHED = 1;
-/**
- * Kinds that never make a signup burst count, however few hold the value: software (a new
- * application's users all hold its prompt, tools and client, and a launch signs many of them up in
- * one quarter-hour), the network (an ISP); nor the burst itself or an org. A burst completes a link
- * only beside something its accounts share that people who merely signed up together and run the
- * same program do not: a card, a signup address, an email pattern or domain, client addresses.
- */
-const NEVER_DISTINCTIVE = LINK_TYPES.map((t) => t.software || ['signup_burst', 'org', 'client_asn'].includes(t.name));
-const POPULATION_COMMON_SHARE = 0.25;
-/**
- * Facts of an account's signup that two accounts can share: a card, a signup address or prefix, an
- * email domain or pattern. An established account (see established) needs one of these to be
- * linked: phone users behind a carrier's shared addresses (CGNAT) share its addresses, prefixes and
- * network with whoever else the carrier serves, a fleet on mobile proxies included, and the client
- * app their phones run; with nothing else shared, network and software together count no more than
- * software alone (SOFTWARE_EVIDENCE_CAP).
- */
-const SIGNUP_FACTS = ['payment_fingerprint', 'signup_ip', 'signup_subnet', 'email_domain', 'email_pattern'].map((name) => LINK_TYPES.findIndex((t) => t.name === name));
-/**
- * Kinds of evidence that make a flagged cluster's software its own (able to bring replacement
- * heads to it): anything but software, the signup burst and the network's number. A cluster of a
- * new application's users, linked by its software and their launch-day signups, is no campaign
- * whose every later user of the application is a new head.
- */
-const BEYOND_SOFTWARE = LINK_TYPES.flatMap((t, i) => (t.software || ['org', 'signup_burst', 'client_asn'].includes(t.name) ? [] : [i]));
-
-
-/** Evidence per distinct client address two accounts both used within ADDRESS_WINDOW_S. */
-const ADDRESS_EVIDENCE_PER_IP = 0.2;
-/**
- * Distinct accounts seen on an address past which a shared address weighs less (in proportion): a
- * carrier's shared address (CGNAT), a hotel's or a campus's serves many unrelated customers.
- */
-const ADDRESS_BUSY = 8;
-/** Distinct shared addresses a pair keeps (their evidence stops growing at the link threshold first, unless the addresses are busy). */
-const MAX_SHARED_ADDRESSES = 32;
-const ADDRESS_WINDOW_S = 24 * 3600;
-/** Pair evidence is keyed by the two account indices, the smaller times this (indices stay below it). */
-const PAIR_SPAN = 67_108_864;
 /** Idle accounts are looked for (see evict_idle_hours) once per this much event time. */
 const SWEEP_EVERY_S = 3600;
-/** Bounds of the address and pair tables (oldest entries evicted first). */
-const MAX_ADDRESSES = 400_000;
-const MAX_PAIRS = 200_000;
-/** Synchrony: activity in 30 s buckets, MinHash signatures per 6 h epoch, LSH 4 bands x 4 rows. */
-const SYNC_BUCKET_S = 30;
-const SYNC_EPOCH_S = 6 * 3600;
-const SYNC_HASHES = 16;
-const SYNC_BANDS = 4;
-const SYNC_MIN_BUCKETS = 6;
-/** Accounts active in more than this share of an epoch's buckets are always on: no timing evidence. */
-const SYNC_MAX_OCCUPANCY = 0.3;
-const SYNC_MIN_JACCARD = 0.4;
-/** Observed overlap must exceed what independent accounts with the same activity would show. */
-const SYNC_MIN_LIFT = 4;
-/**
- * Harvest-yield test (single accounts): windowed requests, and the shrunk indicator values it
- * needs. Read from the organic populations: people who converse stay far below the single-shot
- * share, pipelines and evaluation runs are above the timing-regularity bound or reuse a template.
- */
-const WATCH = 1;
-const THROTTLE = 2;
-const SHAPE = 3;
-/** Why a pipeline's shape (machine timing, a fixed template) exempted nothing in a passed yield test. */
-const UNNAMED = 'from an account with no verified identity, programme, campus domain or corroborated org behind it, re-sending no items: no exemption';
-/** Recent payloads remembered per account, and the requests over which the re-sent share is counted. */
-const PAY_RING = 4;
-const PAY_SPAN = 256;
-/**
- * Key of a request's payload (0: none): its last user message's length and up to 128 of its
- * characters spread evenly over it (every one when short). Distinct questions differ in length or
- * within their own stretch, and a miss costs only a missed repeat; reading a bounded part keeps
- * the key's cost flat.
- */
-function payloadKey(ev: InteractionEvent): number {
-  const msgs = ev.request.messages;
-  for (let k = msgs.length - 1; k >= 0; k--) {
-    const t = msgs[k].role === 'user' ? msgs[k].text : null;
-    if (!t) continue;
-    const step = t.length <= 128 ? 1 : Math.floor(t.length / 128);
-    let h = (0x811c9dc5 ^ t.length) >>> 0;
-    for (let c = 0; c < t.length; c += step) { h ^= t.charCodeAt(c); h = Math.imul(h, 0x01000193); }
-    return h >>> 0 || 1;
-  }
-  return 0;
-}
-const YIELD = { minRequests: 25, singleShot: 0.65, outputInput: 10, elicitation: 0.2, maxTimingRegularity: 0.35, maxTemplateReuse: 0.3, minResent: 0.5 };
-/**
- * Households: people change network at session boundaries (home, office, phone); in the development
- * data organic accounts with 10+ requests do so on at most 44% of their requests. At the
- * network-hopping threshold (0.5) a cluster's traffic is not a household's.
- */
-const HOUSEHOLD_MAX_HOPPING = INDICATORS.network_hopping_share.threshold;
 /**
  * A standing verdict's explanation (indicator values, coordination evidence) is rebuilt when its
  * score has moved by EXPLAIN_SCORE_STEP since, or once it is EXPLAIN_REFRESH_S of event time old;
@@ -198,482 +54,17 @@ const HOUSEHOLD_MAX_HOPPING = INDICATORS.network_hopping_share.threshold;
 const EXPLAIN_REFRESH_S = 3600;
 const EXPLAIN_SCORE_STEP = 0.02;
 
-/** The explanation of a passed embedding-spread test: each condition with its value and threshold. */
-function embeddingSpreadReasons(r: SpreadReadings, maxConcentration: number, fresh: boolean | null): VerdictReason[] {
-  return [
-    ...(fresh === null ? [] : [{
-      signal: 'fresh_account', value: fresh ? 'yes' : 'no', threshold: null,
-      detail: fresh ? 'put to use within 7 days of signup, or first used within the last 7 days: alone it may reach shape' : 'an established customer: alone it is held at watch (a broad public dataset embedded looks the same)',
-    }]),
-    { signal: 'embedding_spread_test', value: 'pass', threshold: null, detail: 'many texts embedded, spread over the encoder\'s space like all other customers\' together: a broad corpus embedded, as an encoder is stolen' },
-    { signal: 'embedded_texts', value: Math.round(r.texts), threshold: EMBEDDING_SPREAD.minTexts, detail: 'windowed texts embedded' },
-    { signal: 'embedding_sample', value: Math.round(r.sampled), threshold: EMBEDDING_SPREAD.minSampled, detail: 'windowed vectors sketched' },
-    { signal: 'embedding_share', value: round(r.share, 3), threshold: EMBEDDING_SPREAD.minEmbeddingShare, detail: 'texts embedded over texts embedded plus other windowed requests' },
-    { signal: 'embedding_concentration', value: round(r.concentration!, 4), threshold: maxConcentration, detail: 'mean similarity of its vectors once the other accounts\' mean is removed, over their spread (each account counted once; at most the threshold: 0 is spread like them all, one subject sits well above)' },
-  ];
-}
-
-/** The explanation of a passed logit-probe test: each condition with its value and threshold. */
-function logitProbeReasons(r: ProbeReadings): VerdictReason[] {
-  return [
-    { signal: 'logit_probe_test', value: 'pass', threshold: null, detail: 'each prompt read with many logit_bias maps, the answer read token by token: the model\'s logits read through the API' },
-    { signal: 'logit_probes', value: round(r.probes, 1), threshold: LOGIT_PROBE.minProbes, detail: 'windowed requests that push tokens up with logit_bias and read log-probabilities or a few tokens' },
-    { signal: 'logit_bias_maps', value: Math.round(r.maps), threshold: LOGIT_PROBE.minMaps, detail: 'distinct bias maps (estimated)' },
-    { signal: 'logit_bias_maps_per_prompt', value: round(r.mapsPerPrompt, 2), threshold: LOGIT_PROBE.minMapsPerPrompt, detail: `distinct (prompt, map) pairs over ${Math.round(r.prompts)} distinct prompts (estimated)` },
-  ];
-}
-
-/** The readings the harvest yield test compares (an indicator not read counts as 0; timing as -1: unknown). */
-function yieldReadings(values: IndicatorValues): { single: number; ratio: number; elicit: number; closed: number; timing: number; tpl: number } {
-  return {
-    single: reading(values, 'single_shot_share', 0),
-    ratio: reading(values, 'output_input_ratio', 0),
-    elicit: reading(values, 'reasoning_elicitation_share', 0),
-    closed: reading(values, 'closed_task_share', 0),
-    timing: reading(values, 'timing_regularity', -1),
-    tpl: reading(values, 'template_reuse_share', 0),
-  };
-}
-
-function reading(values: IndicatorValues, name: IndicatorName, otherwise: number): number {
-  const x = values.get(name);
-  return Number.isNaN(x) ? otherwise : x;
-}
-/** Fresh: first request this close to signup, or first use (account.first_used_at) this recent. */
-const FRESH_ACCOUNT_S = 7 * 86_400;
-
 type AccountColumn = Float64Array | Int32Array | Uint8Array | Uint16Array | Uint32Array | Float32Array | Int16Array | Int8Array;
-
-/** The last two distinct accounts seen on one client address. */
-/**
- * The last two accounts seen on a client address (and when), and `seen`, a 32-bit sketch of every
- * account seen on it (see seenAccounts): accounts keep only their first addresses as link keys, so
- * the keys' holder counts alone do not tell a busy address.
- */
-interface AddressUse { a: number; ta: number; b: number; tb: number; seen: number }
-/** Evidence accumulated between two accounts: the distinct addresses both used, their evidence (see sharedAddress), synchrony. */
-interface PairEvidence { ips: number[]; weight: number; sync: number }
-const TWO32 = 2 ** 32;
 /** Shared indicators remembered per account (the explanation names at most five). */
 const INTEL_IDS_PER_ACCOUNT = 8;
 
-const FREEMAIL = new Set(['gmail.com', 'googlemail.com', 'outlook.com', 'hotmail.com', 'live.com', 'msn.com', 'yahoo.com',
-  'icloud.com', 'me.com', 'aol.com', 'proton.me', 'protonmail.com', 'gmx.com', 'gmx.de', 'web.de', 'qq.com', '163.com',
-  '126.com', 'yandex.ru', 'mail.ru', 'naver.com', 'yahoo.co.jp', 'hey.com', 'fastmail.com', 'zoho.com']);
-let disposable: Set<string> | null = null;
-function isDisposable(domain: string): boolean {
-  if (!disposable) {
-    try {
-      const req = createRequire(import.meta.url);
-      disposable = new Set(req('disposable-email-domains/index.json') as string[]);
-    } catch { disposable = new Set(); }
-  }
-  return disposable.has(domain);
-}
-
-/**
- * Academic second-level names that only accredited institutions can register under: `.edu`, and
- * the `edu.`/`ac.` second levels of the country registries that reserve them for institutions.
- * Not `edu.`/`ac.` under any ccTLD: where the registry leaves them open (.cc, .ws, ...), `edu.cc`
- * is an ordinary name its holder can issue any number of addresses under.
- */
-const ACADEMIC_SUFFIXES = ['edu', 'ac.uk', 'edu.au', 'ac.jp', 'ac.nz', 'ac.za', 'ac.kr', 'ac.il', 'ac.in', 'edu.cn', 'edu.sg', 'edu.hk', 'edu.tw', 'ac.th', 'edu.mx', 'edu.br', 'ac.at'];
-function academicDomain(domain: string): boolean {
-  return ACADEMIC_SUFFIXES.some((suffix) => domain.endsWith(`.${suffix}`));
-}
-/** An email domain of an institution or a company: neither free-mail nor disposable. */
-function institutionalDomain(domain: string): boolean {
-  return !FREEMAIL.has(domain) && !isDisposable(domain);
-}
-/**
- * Established accounts (not fresh) seen on an institutional domain from which its new accounts are
- * vouched for too: a university's or a company's staff are there before a new semester's students
- * or a new hire. One is not enough: a fleet that registers its own domain ages one account cheaply.
- */
-const DOMAIN_ESTABLISHED_MIN = 3;
-/**
- * Members up to which a declared org with a member the provider admitted to a programme is
- * corroborated whatever its members' addresses (founders on free-mail sharing the company card).
- * A fleet that puts its accounts in one org is many more (the traffic model's surgical campaign:
- * 8-30 accounts); split into orgs this small, each org is one more actor. Not an identity-verified
- * member: the surgical campaign verifies half its accounts, and its org, one actor while it had
- * five members or fewer, was contained later (after 1.81% of its requests in one benchmark run,
- * not 0.60%).
- */
-const SMALL_ORG_MAX = 5;
-
-/** Link evidence no class shares: a payment instrument, numbered addresses, a signup address in a signup burst. */
-const FLEET_KEY_TYPES = [LT.payment_fingerprint, LT.email_pattern, LT.signup_ip, LT.system_prompt];
-/**
- * Whether a link was made by evidence of a fleet rather than of a class: a shared card, a numbered
- * address pattern, a shared signup address within a signup burst, or fleet software (a fleet's own
- * system prompt, a flagged campaign's replacement head). A class shares its campus network, its
- * signup subnet, its domain and homework-like content; students do not share a card.
- */
-function fleetEvidence(ev: Float64Array, rule: AccountLink['rule']): boolean {
-  return ev[LT.payment_fingerprint] > 0 || ev[LT.email_pattern] > 0 || (ev[LT.signup_ip] > 0 && ev[LT.signup_burst] > 0)
-    || rule === 'fleet_software' || rule === 'replacement_head';
-}
-
-const TIER_VERIFIED: Record<string, boolean> = { identity_verified: true, enterprise: true };
-/** Bits of the per-account `flags`. */
-const F_VERIFIED = 1;
-const F_FRESH = 8;
-/** Counted among its org's members with a personal address (see orgCorroborated). */
-const F_PERSONAL = 16;
-/**
- * No declared org, on an institutional email domain something vouches for (see accountIndex: a
- * reserved academic suffix, a programme admission, a verified identity, the account's own history,
- * or established accounts already on the domain): counted with the other such accounts of its
- * domain in its cluster as one actor, as a campus or a company is. Named for the first case.
- */
-const F_CAMPUS = 32;
-/**
- * A campus account linked by fleet evidence (see fleetEvidence): counted as its own actor, never
- * with its class, whatever its domain (students do not share a card).
- */
-const F_FLEET_LINKED = 64;
-/** The account's facts (signup time, tier) came with its events: without them it is neither fresh nor established. */
-const F_KNOWN = 128;
-/** Admitted to one of the provider's programmes (education, research, startup). */
-const F_PROGRAMME = 256;
-/** Accounts of one campus domain linked in one cluster that make a class (see scoreAccount). */
-const CAMPUS_CLASS_MIN = 3;
-/**
- * Recent requests (the decayed window count) above which a campus account is not held at the
- * single-account ceiling as a student: the busiest student of the benchmark's classes sends 34
- * requests a day (about 150 in the window kept up for days); a pipeline reaches this in hours.
- */
-const CAMPUS_CLASS_MAX_RECENT = 300;
 /** The most prompts one request (a legacy prompt array) counts for in the topic-shift baseline. */
 const BASELINE_MAX_PROMPTS = 16;
-/**
- * A software key is a flagged campaign's own, and brings replacement heads to it, only when at
- * least two of its holders have been members of flagged clusters and they number at least this
- * share of the campaign's cluster. Otherwise one account that joins a campaign by mistake carries
- * a prompt it shares with many others (a new application's users) into the campaign, and every
- * other new user of that application follows it there at its first request.
- */
-const OWN_SOFTWARE_MIN_SHARE = 0.1;
-/** Peer groups for volume comparisons. */
-const TIERS = ['unverified', 'email_verified', 'identity_verified', 'enterprise'] as const;
-
-/** Add one event's contributions to the window at `o`, as `k` requests (the prompts of a legacy array `f` stands for). */
-function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number, capability: number, newModel: number, tplHit: number, hourBin: number, netChange: number, k = 1): void {
-  const fl = f.flags;
-  v[o + C.N] += k;
-  v[o + C.NET_CHANGE] += netChange * k;
-  if ((fl & (FLAG.cot | FLAG.rubric | FLAG.sensitiveRewrite | FLAG.tools | FLAG.code | FLAG.math)) === 0) v[o + C.OTHER] += k;
-  v[o + C.ELICIT] += elicit * k;
-  if (fl & FLAG.cot) v[o + C.COT] += k;
-  if (fl & FLAG.rubric) v[o + C.RUBRIC] += k;
-  if (fl & FLAG.sensitiveRewrite) v[o + C.REWRITE] += k;
-  if (fl & FLAG.tools) v[o + C.TOOLS] += k;
-  if (fl & FLAG.agenticTrace) v[o + C.AGENTIC] += k;
-  if (fl & FLAG.code) v[o + C.CODE] += k;
-  if (fl & FLAG.math) v[o + C.MATH] += k;
-  if (fl & FLAG.reasoningParam) v[o + C.REASON_PARAM] += k;
-  v[o + C.CAPABILITY] += capability * k;
-  if (fl & FLAG.singleShot) v[o + C.SINGLE] += k;
-  if (fl & FLAG.distillParams) v[o + C.DISTILL_PARAMS] += k;
-  v[o + C.IN_TOK] += f.inputTokens;
-  v[o + C.OUT_TOK] += f.outputTokens;
-  v[o + C.OUT_TOTAL] += f.outputTokens;
-  if (fl & FLAG.system) v[o + C.SYSTEM] += k;
-  if (fl & FLAG.error) v[o + C.ERROR] += k;
-  if (fl & FLAG.obfuscated) v[o + C.OBFUSCATED] += k;
-  if (fl & FLAG.logitProbe) v[o + C.PROBE] += k;
-  if (fl & FLAG.unreadableDocument) v[o + C.UNREADABLE] += k;
-  if (fl & FLAG.closedTask) v[o + C.CLOSED_TASK] += k;
-  v[o + C.NEW_MODEL] += newModel * k;
-  v[o + C.TEMPLATE_HIT] += tplHit * k;
-  v[o + C.HOUR0 + hourBin] += k;
-  v[o + C.TOTAL] += k;
-}
-
-/**
- * Whether a request elicited reasoning (asked for in words or with a parameter, or a reasoning
- * trace delivered to the client), rubric grading or a sensitive rewrite.
- */
-const elicitOf = (fl: number) => ((fl & (FLAG.cot | FLAG.reasoningParam | FLAG.reasoningTrace | FLAG.rubric | FLAG.sensitiveRewrite)) !== 0 ? 1 : 0);
-/** Whether a request exercised a capability worth distilling (elicitation, code, maths, tools). */
-const capabilityOf = (fl: number) => (elicitOf(fl) || (fl & (FLAG.code | FLAG.math | FLAG.tools)) !== 0 ? 1 : 0);
-
-/** The bit of an account in an address's sketch of the accounts seen on it. */
-function seenBit(i: number): number {
-  return 1 << (Math.imul(i + 1, 0x9e3779b1) >>> 27);
-}
-
-/** Distinct accounts a 32-bit sketch has seen (linear counting: exact enough for the few to tens it tells apart). */
-function seenAccounts(seen: number): number {
-  let x = seen - ((seen >>> 1) & 0x55555555);
-  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  const ones = (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
-  return ones >= 32 ? 128 : Math.round(-32 * Math.log((32 - ones) / 32));
-}
-
-/** The evidence one shared key of a type is worth when `count` accounts hold it: damped past its popularity bound, 0 below its minimum. */
-function keyWeight(type: number, count: number): number {
-  const spec = LINK_TYPES[type];
-  if ('minCount' in spec && count < spec.minCount) return 0;
-  return spec.damp > 0 && count > spec.damp ? spec.weight * (spec.damp / count) : spec.weight;
-}
-
-/** Stable short id from a string (for cluster and campaign ids). */
-function shortId(prefix: string, s: string): string {
-  return prefix + mix(fnv1a(s), fnv1a(s, 0x1234567)).toString(36).padStart(7, '0');
-}
 
 
-/** Coordination's factors (coordination()): mean link evidence for the full evidence factor, and how member shares scale it. */
-const COORD_FULL_EVIDENCE = 1.5;
-const COORD_VERIFIED = 0.6;
-const COORD_DISPOSABLE = 0.3;
-const COORD_FRESH = 0.25;
-
-/** What coordination is made of, in words: it is a factor of the cluster score, with no threshold of its own. */
-function coordinationDetail(c: { actors: number; sizeFactor: number; evidenceFactor: number; halved: boolean }, minActors: number): string {
-  return `cluster_score = coordination × harvest, so no threshold of its own: ${c.actors} actors (size factor ${round(c.sizeFactor)}) × mean link evidence (factor ${round(c.evidenceFactor)}, 1 at ${COORD_FULL_EVIDENCE}) × the member shares below${c.halved ? `, halved: fewer than ${minActors} actors (detect.min_cluster_actors)` : ''}, at most 1`;
-}
-/** The id of the campaign a cluster becomes when it is flagged. */
-function campaignIdOf(clusterId: string): string {
-  return shortId('camp_', clusterId);
-}
-
-/** The /24 of an IPv4 address (the /48 of an IPv6 one): where signups and shared addresses are compared. */
-const subnet = (ip: string): string => networkPrefix(ip, 3, 3);
-
-/** The /16 of an IPv4 address (the /32 of an IPv6 one): the network when the ASN is unknown. */
-const subnet16 = (ip: string): string => networkPrefix(ip, 2, 2);
-
-/** A cluster with more than one member: summed window, link evidence, verdict state. */
-interface ClusterState {
-  /** Named after `founder` when new; a merge keeps one side's name (see DetectorEngine.union). */
-  id: string;
-  /**
-   * The smallest account id among the members: what names a new cluster, and breaks ties between
-   * equal sides of a merge. (Absent from snapshots written before it: restoreState fills it in.)
-   */
-  founder: string;
-  w: Float64Array;
-  members: number;
-  /** Distinct orgs among members, and members with no org. */
-  orgs: Map<number, number>;
-  noOrg: number;
-  /** Members with no org on a campus's email domain (F_CAMPUS), per domain key, and their number. */
-  campus: Map<number, number>;
-  campusMembers: number;
-  verified: number;
-  disposable: number;
-  /** Members first seen within FRESH_ACCOUNT_S of their creation. */
-  fresh: number;
-  /** Members established when they joined (see established). */
-  established: number;
-  /** Evidence of undeclared joins, summed per link type, and their count. */
-  evidence: Float64Array;
-  joins: number;
-  joinEvidence: number;
-  /** Links made through a fleet's own system prompt (see FLEET_WEIGHT). */
-  fleetJoins: number;
-  /** Members when the verdict was last explained: a cluster that grew is explained again. */
-  explainedMembers: number;
-  /** Co-activity: members seen in the current hour bucket, and the best share so far. */
-  hour: number;
-  hourMembers: number;
-  syncMax: number;
-  campaignId: string | null;
-  firstTs: number;
-  /** Hourly request counts (hour -> requests), bounded to the most recent entries. */
-  timeline: Map<number, number>;
-  requests: number;
-  outTokens: number;
-  verdict: LevelState;
-}
-
-interface LevelState {
-  level: number;
-  score: number;
-  since: number;
-  /** Event time since which the score has been below the current level's exit line (0: not below). */
-  belowSince: number;
-  verdict: Verdict | null;
-  /** Event time `verdict`'s explanation was built, and the score it showed (see EXPLAIN_REFRESH_S). */
-  explainedAt: number;
-  explainedScore: number;
-}
-
-/** Where an account's effective verdict comes from (see DetectorEngine.verdictSource). */
-type VerdictSource = 'allow' | 'manual_account' | 'manual_cluster' | 'cluster' | 'own';
-
-/** What holds an account off the verdicts that would apply to it: an allow-list entry, on it or on its org. */
-/** An allow-list entry that exempts an account: its own, or its organisation's. */
-export interface Exemption { kind: 'account' | 'org'; id: string }
-/** What keeps a cluster's verdict from a member: the allow-list, or an operator's `none` on the account. */
-export type NotReachedBy = Exemption | { kind: 'operator_none'; id: string };
-
-/** One verdict weighed for an account's effective level (see DetectorEngine.verdictPrecedence). */
-export interface WeighedVerdict {
-  source: 'allow_list' | 'operator_account' | 'operator_cluster' | 'detector_account' | 'detector_cluster';
-  /** What it is set on (an operator cluster verdict: the cluster it was set on, perhaps merged since). */
-  subject: { kind: 'account' | 'cluster' | 'org'; id: string };
-  level: VerdictLevel;
-}
-
-/**
- * A verdict weighed that does not decide, and why: less severe; as severe, a tie going to an
- * operator's verdict, then to the account's; replaced by the operator's verdict on the same
- * subject; exempted by the allow-list.
- */
-export interface OutrankedVerdict extends WeighedVerdict { why: 'less_severe' | 'tie' | 'replaced' | 'allow_listed' | 'exempted' }
-
-/** Which verdict decides an account's effective level and which it outranks, with a sentence saying so. */
-export interface VerdictPrecedence {
-  level: VerdictLevel;
-  decided_by: WeighedVerdict | null;
-  outranked: OutrankedVerdict[];
-  summary: string;
-}
-
-const SOURCE_OF: Record<VerdictSource, WeighedVerdict['source']> = {
-  allow: 'allow_list', manual_account: 'operator_account', manual_cluster: 'operator_cluster', cluster: 'detector_cluster', own: 'detector_account',
-};
-const WHY_TEXT: Record<OutrankedVerdict['why'], string> = {
-  less_severe: 'less severe', tie: 'as severe; a tie goes to an operator\'s verdict, then to the account\'s',
-  replaced: 'replaced by the operator\'s verdict on the same subject', allow_listed: 'the allow-list exempts the account',
-  exempted: 'the operator\'s `none` on the account exempts it, as an allow-list entry does',
-};
-function sayWeighed(v: WeighedVerdict): string {
-  const on = `${v.subject.kind} ${v.subject.id}`;
-  switch (v.source) {
-    case 'allow_list': return `the allow-list (${on})`;
-    case 'operator_account': return `the operator's verdict on the account (${v.level})`;
-    case 'operator_cluster': return `the operator's verdict on ${on} (${v.level})`;
-    case 'detector_account': return `the detector's verdict on the account (${v.level})`;
-    case 'detector_cluster': return `the detector's verdict on ${on} (${v.level})`;
-  }
-}
-
-/**
- * The link that brought an account into its cluster (its latest, when it linked more than once):
- * what it shared with whom, how much each kind of evidence weighed, and by which rule it joined.
- */
-export interface AccountLink {
-  /** Event time of the link (ISO). */
-  at: string;
-  /** The cluster, or the single account, it was linked to (the id it had then). */
-  with: string;
-  /**
-   * `shared_evidence`: the evidence reached the link threshold; `replacement_head`: a new account
-   * with a flagged campaign's own software (counted in full); `fleet_software`: a system prompt only
-   * new accounts use (fleet software on); `declared_org`: the same declared org (corroborated or not).
-   */
-  rule: 'shared_evidence' | 'replacement_head' | 'fleet_software' | 'declared_org';
-  /** The kinds of evidence found (the six heaviest) with their weight (damped by popularity); software as found, before its cap. */
-  evidence: Array<{ kind: LinkType; weight: number }>;
-  /** What the shared software counted for after the cap (or in full, for the two rules that allow it). */
-  software_counted: number;
-  /** The sum that was compared with the link threshold, and that threshold. */
-  total: number;
-  threshold: number;
-}
-
-/** A cluster as reported: members, evidence, score and level. */
-export interface ClusterSummary {
-  id: string;
-  members: string[];
-  actors: number;
-  level: VerdictLevel;
-  score: number;
-  requests: number;
-  campaign_id: string | null;
-  reasons: VerdictReason[];
-}
-
-/** A campaign: a cluster scored as one actor above watch, with its timeline and what it targeted. */
-export interface Campaign {
-  id: string;
-  cluster_id: string;
-  level: VerdictLevel;
-  score: number;
-  members: string[];
-  first_seen: string;
-  last_seen: string;
-  flagged_at: string;
-  volume: { requests: number; output_tokens: number };
-  /** Hourly request counts, oldest first (hour start ISO, requests). */
-  timeline: Array<[string, number]>;
-  /** Share of the campaign's (windowed) requests per capability it targeted. */
-  targets: Record<string, number>;
-  evidence: VerdictReason[];
-}
-
-/** An account's effective verdict as shared between nodes: its cluster's verdict is shared once, by id. */
-export interface SharedAccountVerdict {
-  level: VerdictLevel;
-  clusterId: string | null;
-  /** The verdict in force is the cluster's (`clusterId`), not the account's own. */
-  fromCluster: boolean;
-  /** The account's own verdict (detector or operator) when it is the one in force. */
-  verdict: Verdict | null;
-}
-
-export interface EngineOptions {
-  config?: unknown;
-  /** Record per account the first event time served under each level (scan reports need it). */
-  trackFirstFlags?: boolean;
-  /**
-   * Remember the ids of the events ingested within this many seconds of event time, so that a
-   * snapshot can tell which of the stored events around its time it already holds (snapshot.ts). 0: off.
-   */
-  rememberEventIdsSeconds?: number;
-  /** Indicators shared by other providers (./intel.ts): an account that matches one is held at its level. */
-  intel?: SharedIndicators;
-}
-
-/** A cluster (of two or more accounts, or a campaign) merged into another, which keeps its id. */
-export interface ClusterMerge {
-  /** The surviving cluster and its campaign. */
-  cluster: string;
-  campaign_id: string | null;
-  /** The cluster id merged away, and its campaign's id when that went away too. */
-  merged: string;
-  merged_campaign_id: string | null;
-  /** The level in force on the surviving cluster after the merge (the detector's or an operator's, the stricter), the event time, and its members now. */
-  level: VerdictLevel;
-  at: string;
-  accounts: string[];
-}
-
-/** Two clusters that both carried an operator verdict merged (see DetectorEngine.onOperatorMerge). */
-export interface OperatorMerge {
-  /** The merged cluster's id. */
-  cluster: string;
-  /** The verdict in force on it (the stricter), then the other, kept under its own cluster's id. */
-  verdicts: [Verdict, Verdict];
-  /** The merged cluster's members. */
-  accounts: string[];
-}
-
-export interface EngineStats {
-  events: number;
-  /** Accounts in memory. */
-  accounts: number;
-  /** Accounts forgotten after idling (evict_idle_hours), counted each time. */
-  forgotten: number;
-  clusters: number;
-  campaigns: number;
-  linkKeys: number;
-  ticks: number;
-}
-
-const LINK_RULES: Array<AccountLink['rule']> = ['shared_evidence', 'replacement_head', 'fleet_software', 'declared_org'];
-/** Kinds of evidence a link record keeps (the heaviest): a link rarely rests on more. */
-const LINK_RECORD_EVIDENCE = 6;
 
 /** Bump when the meaning of any field kept in a snapshot changes (a counter's slot, a flag's bit). */
 const SNAPSHOT_FORMAT = 5;
-/** Merged-away cluster and campaign ids remembered (see DetectorEngine.mergedAway). */
-export const MERGED_AWAY_MAX = 20_000;
 /**
  * Distinct model names the detector keeps (for the model-release signal). The name is the
  * customer's string: only served requests register one, and past this many the rest share one
@@ -684,11 +75,13 @@ const MODELS_TRACKED_MAX = 4096;
 /** The id of every model name not tracked (refused requests' names, names past MODELS_TRACKED_MAX). */
 const UNTRACKED_MODEL = { id: MODELS_TRACKED_MAX, first: -Infinity };
 
+/** Engine fields holding a part of the state in an object of its own, whose fields a snapshot stores in the part's place (see snapshotState). */
+const STORED_AS_FIELDS = new Set(['linkKeys', 'links', 'merges']);
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
-  'allowAccounts', 'allowOrgs', 'manualAccount', 'manualCluster', 'manualClusterLive', 'clusterAlias', 'mergeListeners', 'clusterMergeListeners', 'nextManualExpiry',
-  'recentSpan', 'recentIds', 'recentTs', 'recentHead', 'intel', 'intelGeneration',
+  'allowAccounts', 'allowOrgs', 'operator', 'mergeListeners', 'clusterMergeListeners',
+  'recent', 'intel', 'intelGeneration',
 ]);
 
 /**
@@ -737,7 +130,7 @@ export class DetectorEngine implements VerdictView {
   private seenEvents = new Uint32Array(0);
   private tplHash = new Uint32Array(0);
   private tplCount = new Float32Array(0);
-  /** The account's last PAY_RING payload keys (see payloadKey), and [re-sent, requests] counts. */
+  /** The account's last PAY_RING payload keys (see harvest-yield.ts: payloadKey, observePayload), and [re-sent, requests] counts. */
   private payRing = new Uint32Array(0);
   private payCount = new Float32Array(0);
   private lastModel = new Int16Array(0);
@@ -773,67 +166,24 @@ export class DetectorEngine implements VerdictView {
   private readonly domainEstablished = new Map<number, number>();
   /** Orgs currently uncorroborated (see orgCorroborated): few, so clusters are scored without walking their orgs. */
   private readonly uncorroborated = new Set<number>();
-  private readonly keyIndex = new Map<number, number>();
-  /** Key slots handed out; slots of keys no account holds any more are reused first. */
-  private keySlots = 0;
-  private readonly freeKeySlots: number[] = [];
-  /** Accounts in memory holding each key (keyCount also counts forgotten ones: a key's popularity). */
-  private keyLive = new Int32Array(1024);
-  private keyFirst = new Int32Array(1024);
-  private keyLast = new Int32Array(1024);
-  private keyCount = new Int32Array(1024);
-  /** Per key, a member of a cluster at throttle or above that holds it (-1: none): a third representative. */
-  private keyFlagged = new Int32Array(1024).fill(-1);
-  /** Holders of each key that have been members of a flagged cluster (see OWN_SOFTWARE_MIN_SHARE). */
-  private keyFlaggedHolders = new Int32Array(1024);
-  /** Holders of each system-prompt key that were accountable when they registered it (see FLEET_WEIGHT). */
-  private keyAccountable = new Int32Array(1024);
-  /** Per system-prompt key, an unaccountable holder (-1: none), one that harvests once any does: the fleet's representative. */
-  private keyFleetRep = new Int32Array(1024).fill(-1);
+  /** Link keys: per key its population and representative holders (link-keys.ts). */
+  private readonly linkKeys = new LinkKeyIndex();
   private readonly clusters = new Map<number, ClusterState>();
   private readonly models = new Map<string, { id: number; first: number }>();
 
   private readonly dirtyAccounts = new Set<number>();
   private readonly dirtyClusters = new Set<number>();
   private readonly accVerdicts = new Map<number, Verdict>();
-  /**
-   * Per linked account, the link that brought it into its cluster (see AccountLink), kept in
-   * columns of record slots (objects per record cost about 0.85 KB of heap each and lengthened the
-   * snapshot's pause): the slot of each linked account, then per slot the event time, the rule, the
-   * other side's id (a string the cluster or account holds anyway), the software counted and the
-   * total, and the heaviest LINK_RECORD_EVIDENCE kinds of evidence (type + 1, 0 for none) with
-   * their weights. The AccountLink object is built only when asked for (accountLink).
-   */
-  private linkSlot = new Map<number, number>();
-  private linkFree: number[] = [];
-  private linkSlots = 0;
-  private linkAt = new Float64Array(64);
-  private linkRule = new Uint8Array(64);
-  private linkWith: string[] = [];
-  private linkSums = new Float32Array(64 * 2);
-  private linkKinds = new Uint8Array(64 * LINK_RECORD_EVIDENCE);
-  private linkWeights = new Float32Array(64 * LINK_RECORD_EVIDENCE);
+  /** Per linked account, the link that brought it into its cluster (link-records.ts). */
+  private readonly links = new LinkRecords();
   /** Indicator readings of the window being scored (reused: scoring runs for every dirty account on every tick). */
   private readonly indicatorScratch = new IndicatorValues();
-  private readonly manualAccount = new Map<string, Verdict>();
-  /** Operator cluster verdicts by the id they were set on (a merged-away cluster's kept under its own). */
-  private readonly manualCluster = new Map<string, Verdict>();
-  /** The operator cluster verdict in force for each live cluster id: the strictest carried (see rebuildManualClusters). */
-  private manualClusterLive = new Map<string, Verdict>();
-  /** Cluster ids that carried an operator verdict and merged away -> the cluster they merged into. */
-  private readonly clusterAlias = new Map<string, string>();
-  /**
-   * Cluster and campaign ids merged away (those operators could have been handed: clusters of two
-   * or more, campaigns) -> the id they merged into, oldest first, at most MERGED_AWAY_MAX: so an id
-   * in an alert or a case keeps resolving (resolveMerged). In snapshots; a replay rebuilds it.
-   */
-  private mergedAway = new Map<string, string>();
-  /** mergedAway turned around: id -> the ids merged directly into it (so a history is read without scanning every merge). */
-  private mergedInto = new Map<string, Set<string>>();
+  /** Operator verdicts on accounts and clusters, and where those on merged-away clusters apply (operator-verdicts.ts). */
+  private readonly operator = new OperatorVerdicts();
+  /** Cluster and campaign ids merged away -> the id they merged into (merged-ids.ts): an id in an alert or a case keeps resolving. */
+  private readonly merges = new MergedIds();
   private mergeListeners: Array<(m: OperatorMerge) => void> = [];
   private clusterMergeListeners: Array<(m: ClusterMerge) => void> = [];
-  /** Wall-clock ms at which the first operator verdict set for a time lapses (Infinity: none). */
-  private nextManualExpiry = Infinity;
   private readonly allowAccounts = new Set<string>();
   private readonly allowOrgs = new Set<string>();
   private readonly clusterById = new Map<string, number>();
@@ -844,11 +194,8 @@ export class DetectorEngine implements VerdictView {
   private events = 0;
   private ticks = 0;
   private listeners: VerdictListener[] = [];
-  /** Ids and event times (s) of recently ingested events, oldest first from `recentHead` (rememberEventIdsSeconds). */
-  private readonly recentSpan: number;
-  private recentIds: string[] = [];
-  private recentTs: number[] = [];
-  private recentHead = 0;
+  /** Ids and event times of recently ingested events (rememberEventIdsSeconds). */
+  private readonly recent: RecentEventIds;
   /** Shared indicators in force (none: no matching), and the generation of them last scored. */
   private intel: SharedIndicators | null = null;
   private intelGeneration = 0;
@@ -876,7 +223,7 @@ export class DetectorEngine implements VerdictView {
     this.answersServed = mib >= 1 / 512 ? new ServedAnswers(Math.floor(Math.log2(mib)) + 22) : null;
     this.singleMax = verdictRank(this.config.single_account_max_level);
     this.trackFirst = opts.trackFirstFlags ?? false;
-    this.recentSpan = opts.rememberEventIdsSeconds ?? 0;
+    this.recent = new RecentEventIds(opts.rememberEventIdsSeconds ?? 0);
     if (opts.intel) this.setIntel(opts.intel);
     for (const a of this.config.allow.accounts) this.allowAccounts.add(a);
     for (const o of this.config.allow.orgs) this.allowOrgs.add(o);
@@ -1091,33 +438,14 @@ export class DetectorEngine implements VerdictView {
     if (n >= KEY_SLOTS || sameType >= KEYS_PER_TYPE) return false;
     this.keys[base + n] = key;
     this.nkeys[i] = n + 1;
-    let slot = this.keyIndex.get(key);
-    if (slot === undefined) {
-      slot = this.freeKeySlots.length > 0 ? this.freeKeySlots.pop()! : this.keySlots++;
-      if (slot >= this.keyFirst.length) {
-        const grow = (a: Int32Array) => { const b = new Int32Array(a.length * 2); b.set(a); return b; };
-        this.keyFirst = grow(this.keyFirst); this.keyLast = grow(this.keyLast); this.keyCount = grow(this.keyCount);
-        this.keyLive = grow(this.keyLive); this.keyAccountable = grow(this.keyAccountable); this.keyFlaggedHolders = grow(this.keyFlaggedHolders);
-        const growReps = (a: Int32Array) => { const b = new Int32Array(a.length * 2).fill(-1); b.set(a); return b; };
-        this.keyFlagged = growReps(this.keyFlagged); this.keyFleetRep = growReps(this.keyFleetRep);
-      }
-      this.keyIndex.set(key, slot);
-      this.keyFirst[slot] = i; this.keyLast[slot] = i; this.keyCount[slot] = 1; this.keyLive[slot] = 1;
-      this.keyAccountable[slot] = 0; this.keyFlagged[slot] = -1; this.keyFleetRep[slot] = -1; this.keyFlaggedHolders[slot] = 0;
-    } else {
-      // The first holder may have been forgotten (see forget).
-      if (this.keyFirst[slot] < 0) this.keyFirst[slot] = i;
-      this.keyLast[slot] = i;
-      this.keyCount[slot]++;
-      this.keyLive[slot]++;
-    }
-    // Established holders tell a population-common key (populationCommon); fleet software's
+    const slot = this.linkKeys.register(key, i);
+    // Established holders tell a population-common key (LinkKeyIndex.populationCommon); fleet software's
     // representative only when it is on.
-    if (!this.unaccountable(i)) this.keyAccountable[slot]++;
-    else if (type === LT.system_prompt && this.config.fleet_min_holders > 0 && this.keyFleetRep[slot] < 0) this.keyFleetRep[slot] = i;
+    if (!this.unaccountable(i)) this.linkKeys.keyAccountable[slot]++;
+    else if (type === LT.system_prompt && this.config.fleet_min_holders > 0 && this.linkKeys.keyFleetRep[slot] < 0) this.linkKeys.keyFleetRep[slot] = i;
     if (this.size[i] > 1 || this.parent[i] !== i) {
       const c = this.clusters.get(this.find(i));
-      if (c && c.verdict.level >= THROTTLE) { this.keyFlagged[slot] = i; this.keyFlaggedHolders[slot]++; }
+      if (c && c.verdict.level >= THROTTLE) { this.linkKeys.keyFlagged[slot] = i; this.linkKeys.keyFlaggedHolders[slot]++; }
     }
     return true;
   }
@@ -1134,8 +462,8 @@ export class DetectorEngine implements VerdictView {
     do {
       const base = j * KEY_SLOTS;
       for (let s = 0; s < this.nkeys[j]; s++) {
-        const slot = this.keyIndex.get(this.keys[base + s]);
-        if (slot !== undefined) { this.keyFlagged[slot] = j; this.keyFlaggedHolders[slot]++; }
+        const slot = this.linkKeys.keyIndex.get(this.keys[base + s]);
+        if (slot !== undefined) { this.linkKeys.keyFlagged[slot] = j; this.linkKeys.keyFlaggedHolders[slot]++; }
       }
       j = this.next[j];
     } while (j !== start);
@@ -1176,21 +504,21 @@ export class DetectorEngine implements VerdictView {
     for (let s = 0; s < n; s++) {
       const key = this.keys[base + s];
       const type = Math.floor(key / TWO32);
-      const slot = this.keyIndex.get(key);
+      const slot = this.linkKeys.keyIndex.get(key);
       if (slot === undefined) continue;
-      const count = this.keyCount[slot];
+      const count = this.linkKeys.keyCount[slot];
       if (count < 2) continue;
       const w = keyWeight(type, this.keyPopularity(type, key, slot));
       if (w === 0) continue;
-      const accountable = this.keyAccountable[slot];
+      const accountable = this.linkKeys.keyAccountable[slot];
       const fleet = harvesting && type === LT.system_prompt && fleetMin > 0 && count - accountable >= fleetMin
         && accountable <= FLEET_MAX_ACCOUNTABLE_SHARE * count;
       const me = this.find(i);
-      const flagged = this.keyFlagged[slot];
+      const flagged = this.linkKeys.keyFlagged[slot];
       // Representatives: first and latest holder, a flagged member, and for a fleet's prompt its
       // first unaccountable holder (the first holder may be an established account).
       for (let k = fleet ? 4 : flagged >= 0 ? 3 : 2; k-- > 0;) {
-        const rep = k === 3 ? this.keyFleetRep[slot] : k === 2 ? flagged : k === 1 ? this.keyLast[slot] : this.keyFirst[slot];
+        const rep = k === 3 ? this.linkKeys.keyFleetRep[slot] : k === 2 ? flagged : k === 1 ? this.linkKeys.keyLast[slot] : this.linkKeys.keyFirst[slot];
         if (rep < 0 || rep === i) continue;
         const r = this.find(rep);
         if (r === me) continue;
@@ -1206,7 +534,7 @@ export class DetectorEngine implements VerdictView {
         let ev = candidates.get(r);
         if (!ev) { ev = new Float64Array(EVIDENCE_LENGTH); candidates.set(r, ev); }
         this.addEvidence(ev, type, slot, w);
-        if (k === 2 && LINK_TYPES[type].software && w > ev[OWN + type] && this.ownSoftware(slot, r)) ev[OWN + type] = w;
+        if (k === 2 && LINK_TYPES[type].software && w > ev[OWN + type] && this.linkKeys.ownSoftware(slot, this.size[r])) ev[OWN + type] = w;
         if (reps && !reps.has(rep)) reps.set(rep, r);
         if (fleet && this.accScore[rep] >= throttleAt && FLEET_WEIGHT * w > ev[FLEET_SLOT]) ev[FLEET_SLOT] = FLEET_WEIGHT * w;
       }
@@ -1269,9 +597,9 @@ export class DetectorEngine implements VerdictView {
     for (const type of FLEET_KEY_TYPES) {
       if (ev[type] <= 0) continue;
       const key = this.keyOfType(i, type);
-      const slot = key >= 0 ? this.keyIndex.get(key) : undefined;
+      const slot = key >= 0 ? this.linkKeys.keyIndex.get(key) : undefined;
       if (slot === undefined) continue;
-      for (const rep of [this.keyFirst[slot], this.keyLast[slot], this.keyFleetRep[slot], this.keyFlagged[slot]]) {
+      for (const rep of [this.linkKeys.keyFirst[slot], this.linkKeys.keyLast[slot], this.linkKeys.keyFleetRep[slot], this.linkKeys.keyFlagged[slot]]) {
         if (rep >= 0 && rep !== i && this.find(rep) === b) this.setFleetLinked(rep);
       }
     }
@@ -1301,52 +629,11 @@ export class DetectorEngine implements VerdictView {
   private recordJoin(i: number, a: number, b: number, ev: Float64Array, rule: AccountLink['rule'], software: number, total: number, tsS: number): void {
     const ca = this.clusters.get(a);
     const cb = this.clusters.get(b);
-    if (!ca || cb) this.writeLink(i, cb ? cb.id : this.ids[b], ev, rule, software, total, tsS);
-    if (!cb) this.writeLink(b, ca ? ca.id : this.ids[i], ev, rule, software, total, tsS);
+    if (!ca || cb) this.links.write(i, cb ? cb.id : this.ids[b], ev, rule, software, total, tsS);
+    if (!cb) this.links.write(b, ca ? ca.id : this.ids[i], ev, rule, software, total, tsS);
   }
 
-  private writeLink(j: number, other: string, ev: Float64Array, rule: AccountLink['rule'], software: number, total: number, tsS: number): void {
-    let slot = this.linkSlot.get(j);
-    if (slot === undefined) {
-      slot = this.linkFree.length > 0 ? this.linkFree.pop()! : this.linkSlots++;
-      if (slot >= this.linkAt.length) {
-        const grow = <T extends Float64Array | Float32Array | Uint8Array>(x: T, per: number): T => {
-          const y = new (x.constructor as new (n: number) => T)(x.length * 2);
-          y.set(x);
-          return y.length >= (slot! + 1) * per ? y : grow(y, per);
-        };
-        this.linkAt = grow(this.linkAt, 1); this.linkRule = grow(this.linkRule, 1); this.linkSums = grow(this.linkSums, 2);
-        this.linkKinds = grow(this.linkKinds, LINK_RECORD_EVIDENCE); this.linkWeights = grow(this.linkWeights, LINK_RECORD_EVIDENCE);
-      }
-      this.linkSlot.set(j, slot);
-    }
-    this.linkAt[slot] = tsS;
-    this.linkRule[slot] = LINK_RULES.indexOf(rule);
-    this.linkWith[slot] = other;
-    this.linkSums[slot * 2] = software; this.linkSums[slot * 2 + 1] = total;
-    // The heaviest kinds, by insertion into a short sorted list.
-    const base = slot * LINK_RECORD_EVIDENCE;
-    this.linkKinds.fill(0, base, base + LINK_RECORD_EVIDENCE);
-    this.linkWeights.fill(0, base, base + LINK_RECORD_EVIDENCE);
-    for (let t = 0; t < NLINK; t++) {
-      if (ev[t] <= 0 || t === LT.org) continue;
-      let k = LINK_RECORD_EVIDENCE - 1;
-      if (this.linkKinds[base + k] !== 0 && this.linkWeights[base + k] >= ev[t]) continue;
-      while (k > 0 && (this.linkKinds[base + k - 1] === 0 || this.linkWeights[base + k - 1] < ev[t])) {
-        this.linkKinds[base + k] = this.linkKinds[base + k - 1]; this.linkWeights[base + k] = this.linkWeights[base + k - 1]; k--;
-      }
-      this.linkKinds[base + k] = t + 1; this.linkWeights[base + k] = ev[t];
-    }
-  }
 
-  /** Drop account j's link record (its account is forgotten). */
-  private dropLink(j: number): void {
-    const slot = this.linkSlot.get(j);
-    if (slot === undefined) return;
-    this.linkSlot.delete(j);
-    this.linkWith[slot] = '';
-    this.linkFree.push(slot);
-  }
 
   /** Whether a cluster was linked by more than software and signup bursts (BEYOND_SOFTWARE), or by a fleet's own system prompt. */
   private linkedBeyondSoftware(c: ClusterState): boolean {
@@ -1355,11 +642,6 @@ export class DetectorEngine implements VerdictView {
     return false;
   }
 
-  /** Whether the key in `slot`, held by a member of the flagged cluster `root`, is that campaign's own software (OWN_SOFTWARE_MIN_SHARE). */
-  private ownSoftware(slot: number, root: number): boolean {
-    const n = this.keyFlaggedHolders[slot];
-    return n >= 2 && n >= OWN_SOFTWARE_MIN_SHARE * this.size[root];
-  }
 
   /**
    * Add to `ev` every key accounts i and j both hold. A cluster is found through the holders the
@@ -1380,7 +662,7 @@ export class DetectorEngine implements VerdictView {
       for (let t = 0; t < nj; t++) if (this.keys[bj + t] === key) { shared = true; break; }
       if (!shared) continue;
       const type = Math.floor(key / TWO32);
-      const slot = this.keyIndex.get(key);
+      const slot = this.linkKeys.keyIndex.get(key);
       if (slot === undefined) continue;
       this.addEvidence(ev, type, slot, keyWeight(type, this.keyPopularity(type, key, slot)));
     }
@@ -1389,14 +671,9 @@ export class DetectorEngine implements VerdictView {
   /** Record a shared key's weight in a candidate's evidence (the best per type), noting a key that is not population-common. */
   private addEvidence(ev: Float64Array, type: number, slot: number, w: number): void {
     if (w > ev[type]) ev[type] = w;
-    if (!NEVER_DISTINCTIVE[type] && w > ev[UNCOMMON_SLOT] && !this.populationCommon(slot)) ev[UNCOMMON_SLOT] = w;
+    if (!NEVER_DISTINCTIVE[type] && w > ev[UNCOMMON_SLOT] && !this.linkKeys.populationCommon(slot, this.count - this.freeAccounts.length)) ev[UNCOMMON_SLOT] = w;
   }
 
-  /** Whether a key is held by many established customers or by a large share of all accounts (POPULATION_COMMON_ESTABLISHED). */
-  private populationCommon(slot: number): boolean {
-    const accounts = this.count - this.freeAccounts.length;
-    return this.keyAccountable[slot] >= POPULATION_COMMON_ESTABLISHED || this.keyCount[slot] >= POPULATION_COMMON_SHARE * accounts;
-  }
 
   /** Make account i the fleet representative of its system prompts whose representative does not harvest. */
   private representFleet(i: number, throttleAt: number): void {
@@ -1404,10 +681,10 @@ export class DetectorEngine implements VerdictView {
     for (let s = 0; s < this.nkeys[i]; s++) {
       const key = this.keys[base + s];
       if (Math.floor(key / TWO32) !== LT.system_prompt) continue;
-      const slot = this.keyIndex.get(key);
+      const slot = this.linkKeys.keyIndex.get(key);
       if (slot === undefined) continue;
-      const r = this.keyFleetRep[slot];
-      if (r < 0 || this.accScore[r] < throttleAt) this.keyFleetRep[slot] = i;
+      const r = this.linkKeys.keyFleetRep[slot];
+      if (r < 0 || this.accScore[r] < throttleAt) this.linkKeys.keyFleetRep[slot] = i;
     }
   }
 
@@ -1475,7 +752,7 @@ export class DetectorEngine implements VerdictView {
    * count the few that happened to keep it, and weigh as a household's.
    */
   private keyPopularity(type: number, key: number, slot: number): number {
-    const count = this.keyCount[slot];
+    const count = this.linkKeys.keyCount[slot];
     if (type !== LT.client_ip && type !== LT.client_subnet) return count;
     const hash = key - type * TWO32;
     const seen = type === LT.client_ip ? this.addresses.get(hash)?.seen : this.subnetSeen.get(hash);
@@ -1604,7 +881,7 @@ export class DetectorEngine implements VerdictView {
 
   /** Whether a merge of `cb` into `ca` keeps `cb`'s name: see union. */
   private mergeKeepsSecondName(ca: ClusterState, cb: ClusterState): boolean {
-    const va = this.manualClusterLive.get(ca.id); const vb = this.manualClusterLive.get(cb.id);
+    const va = this.operator.live.get(ca.id); const vb = this.operator.live.get(cb.id);
     if (!!va !== !!vb) return !!vb;
     // Both carry one: the stricter keeps its name (and so applies by it); the other is kept too.
     if (va && vb && va.level !== vb.level) return verdictRank(vb.level) > verdictRank(va.level);
@@ -1625,10 +902,10 @@ export class DetectorEngine implements VerdictView {
     // from a later start of the events (a restart without a snapshot replays only
     // detect.replay_hours) would name the same members otherwise.
     // When both sides carry one, the stricter keeps the name and the other's id becomes an alias of
-    // it: no operator decision stops matching (see rebuildManualClusters), and the merge is emitted.
+    // it: no operator decision stops matching (see OperatorVerdicts.rebuild), and the merge is emitted.
     const idA = ca.id; const idB = cb.id;
     const campA = ca.campaignId; const campB = cb.campaignId; const seenA = ca.members > 1 || !!campA; const seenB = cb.members > 1 || !!campB;
-    const carried = this.manualClusterLive.size ? [this.manualClusterLive.get(idA), this.manualClusterLive.get(idB)] : [];
+    const carried = this.operator.live.size ? [this.operator.live.get(idA), this.operator.live.get(idB)] : [];
     this.clusterById.delete(cb.id);
     if (this.mergeKeepsSecondName(ca, cb)) {
       this.clusterById.delete(ca.id);
@@ -1638,7 +915,7 @@ export class DetectorEngine implements VerdictView {
     }
     if (carried.length) {
       const gone = ca.id === idA ? idB : idA;
-      if (this.manualClusterLive.has(gone)) { this.clusterAlias.set(gone, ca.id); this.rebuildManualClusters(); }
+      if (this.operator.live.has(gone)) { this.operator.alias.set(gone, ca.id); this.operator.rebuild(); }
     }
     if (cb.founder < ca.founder) ca.founder = cb.founder;
     this.decayVec(ca.w, tsS); this.decayVec(cb.w, tsS);
@@ -1662,8 +939,8 @@ export class DetectorEngine implements VerdictView {
     ca.requests += cb.requests; ca.outTokens += cb.outTokens;
     for (const [h, k] of cb.timeline) ca.timeline.set(h, (ca.timeline.get(h) ?? 0) + k);
     if (!ca.campaignId && cb.campaignId) ca.campaignId = cb.campaignId;
-    this.rememberMerge(seenA ? idA : null, campA, ca.id, ca.campaignId);
-    this.rememberMerge(seenB ? idB : null, campB, ca.id, ca.campaignId);
+    this.merges.remember(seenA ? idA : null, campA, ca.id, ca.campaignId);
+    this.merges.remember(seenB ? idB : null, campB, ca.id, ca.campaignId);
     // The flagged side's keys are marked already; mark the other side's once they are one cluster.
     const flaggedA = ca.verdict.level >= THROTTLE; const flaggedB = cb.verdict.level >= THROTTLE;
     if (flaggedA && !flaggedB) this.markFlaggedKeys(b);
@@ -1682,7 +959,7 @@ export class DetectorEngine implements VerdictView {
       if (goneSide.seen) {
         // The level in force on the merged cluster: an operator's cluster verdict counts, so a merge
         // into a cluster an operator suspended (the detector's own level still none) is recorded.
-        const manual = this.manualClusterLive.size ? this.manualClusterLive.get(ca.id) : undefined;
+        const manual = this.operator.live.size ? this.operator.live.get(ca.id) : undefined;
         const level = manual && verdictRank(manual.level) > ca.verdict.level ? manual.level : VERDICT_LEVELS[ca.verdict.level];
         const m: ClusterMerge = {
           cluster: ca.id, campaign_id: ca.campaignId, merged: goneSide.id, merged_campaign_id: goneSide.campaign !== ca.campaignId ? goneSide.campaign : null,
@@ -1706,7 +983,7 @@ export class DetectorEngine implements VerdictView {
    * merge listeners (the overrides store keeps where the other went).
    */
   private emitOperatorMerge(into: string, va: Verdict, vb: Verdict, root: number): void {
-    const inForce = this.manualClusterLive.get(into)!;
+    const inForce = this.operator.live.get(into)!;
     const other = inForce === va ? vb : va;
     // Levels only: notes and operators are personal data the ledger keeps as commitments (the
     // verdict in force carries its own; the change log keeps both).
@@ -1729,42 +1006,13 @@ export class DetectorEngine implements VerdictView {
     return () => { this.mergeListeners = this.mergeListeners.filter((l) => l !== listener); };
   }
 
-  /** Remember a merged-away side's cluster and campaign ids (when they were visible) -> the surviving ones. */
-  private rememberMerge(cluster: string | null, campaign: string | null, intoCluster: string, intoCampaign: string | null): void {
-    const forget = (from: string) => {
-      const was = this.mergedAway.get(from);
-      if (was === undefined) return;
-      this.mergedAway.delete(from);
-      const children = this.mergedInto.get(was);
-      if (children) { children.delete(from); if (children.size === 0) this.mergedInto.delete(was); }
-    };
-    const put = (from: string, into: string) => {
-      forget(from);
-      this.mergedAway.set(from, into);
-      let children = this.mergedInto.get(into);
-      if (!children) { children = new Set(); this.mergedInto.set(into, children); }
-      children.add(from);
-      if (this.mergedAway.size > MERGED_AWAY_MAX) forget(this.mergedAway.keys().next().value!);
-    };
-    // A surviving id is live: it resolves to itself, whatever it was merged into before.
-    forget(intoCluster);
-    if (intoCampaign) forget(intoCampaign);
-    if (cluster && cluster !== intoCluster) put(cluster, intoCluster);
-    if (campaign && intoCampaign && campaign !== intoCampaign) put(campaign, intoCampaign);
-  }
 
   /**
    * The live cluster or campaign id a merged-away id now names (followed through later merges),
    * or null when `id` is live or unknown: alerts and cases name ids that later merge.
    */
   resolveMerged(id: string): string | null {
-    let at = id;
-    for (let n = 0; n < 64; n++) {
-      const next = this.mergedAway.get(at);
-      if (next === undefined || next === at) break;
-      at = next;
-    }
-    return at === id ? null : at;
+    return this.merges.resolve(id);
   }
 
   /**
@@ -1773,45 +1021,10 @@ export class DetectorEngine implements VerdictView {
    * index, in time proportional to the history, not to every merge remembered.
    */
   mergedFrom(id: string): string[] {
-    const out: string[] = [];
-    const seen = new Set<string>([id]);
-    const todo = [id];
-    while (todo.length > 0) {
-      for (const from of this.mergedInto.get(todo.pop()!) ?? []) {
-        if (seen.has(from)) continue;
-        seen.add(from);
-        out.push(from);
-        todo.push(from);
-      }
-    }
-    return out;
+    return this.merges.from(id);
   }
 
-  /** The live cluster an id names: itself, or the cluster it merged into (followed through later merges). */
-  private liveClusterId(id: string): string {
-    for (let n = 0; n < 64; n++) {
-      const next = this.clusterAlias.get(id);
-      if (next === undefined || next === id) break;
-      id = next;
-    }
-    return id;
-  }
 
-  /**
-   * Recompute the operator cluster verdict in force for each live cluster: the strictest of those
-   * set on it and on the clusters merged into it (a tie: the one set on it by name). Run on every
-   * change of operator cluster verdicts or aliases (rare); the request path reads the result.
-   */
-  private rebuildManualClusters(): void {
-    const live = new Map<string, Verdict>();
-    for (const [id, v] of this.manualCluster) {
-      const at = this.liveClusterId(id);
-      const cur = live.get(at);
-      const d = cur ? verdictRank(v.level) - verdictRank(cur.level) : 1;
-      if (d > 0 || (d === 0 && id === at)) live.set(at, v);
-    }
-    this.manualClusterLive = live;
-  }
 
   /**
    * Put back where a stored operator cluster verdict's cluster merged (at start, after the snapshot
@@ -1820,10 +1033,10 @@ export class DetectorEngine implements VerdictView {
    */
   aliasCluster(id: string, into: string): void {
     if (id === into) return;
-    if (!this.clusterById.has(id)) this.clusterAlias.set(id, into);
-    else if (!this.clusterById.has(into)) this.clusterAlias.set(into, id);
+    if (!this.clusterById.has(id)) this.operator.alias.set(id, into);
+    else if (!this.clusterById.has(into)) this.operator.alias.set(into, id);
     else return;
-    this.rebuildManualClusters();
+    this.operator.rebuild();
   }
 
   /**
@@ -1835,8 +1048,8 @@ export class DetectorEngine implements VerdictView {
    */
   reattachClusterVerdicts(): number {
     const lost = new Map<string, string>(); // founder-derived id -> live id it names now
-    for (const id of this.manualCluster.keys()) {
-      const at = this.liveClusterId(id);
+    for (const id of this.operator.cluster.keys()) {
+      const at = this.operator.liveClusterId(id);
       if (!this.clusterById.has(at)) { lost.set(id, at); if (at !== id) lost.set(at, at); }
     }
     if (lost.size === 0) return 0;
@@ -1845,10 +1058,10 @@ export class DetectorEngine implements VerdictView {
       const gone = lost.get(shortId('clu_', acct));
       if (gone === undefined) continue;
       const c = this.linkedCluster(i);
-      const at = this.liveClusterId(gone);
-      if (c && c.id !== at && !this.clusterById.has(at)) { this.clusterAlias.set(at, c.id); n++; }
+      const at = this.operator.liveClusterId(gone);
+      if (c && c.id !== at && !this.clusterById.has(at)) { this.operator.alias.set(at, c.id); n++; }
     }
-    if (n) this.rebuildManualClusters();
+    if (n) this.operator.rebuild();
     return n;
   }
 
@@ -1860,8 +1073,8 @@ export class DetectorEngine implements VerdictView {
    */
   dormantClusterVerdicts(): Verdict[] {
     const out: Verdict[] = [];
-    for (const [id, v] of this.manualCluster) {
-      if (!this.clusterById.has(this.liveClusterId(id))) out.push(v);
+    for (const [id, v] of this.operator.cluster) {
+      if (!this.clusterById.has(this.operator.liveClusterId(id))) out.push(v);
     }
     return out;
   }
@@ -1881,7 +1094,7 @@ export class DetectorEngine implements VerdictView {
     if (this.nextTick === 0) this.nextTick = tsS + this.config.tick_seconds;
     else if (this.now >= this.nextTick) this.tick();
     this.events++;
-    if (this.recentSpan > 0) this.rememberId(ev.id, tsS);
+    if (this.recent.span > 0) this.recent.remember(ev.id, tsS, this.now);
 
     const i = this.accountIndex(ev, tsS);
     if (this.trackFirst) this.recordServed(i, tsS);
@@ -1915,7 +1128,7 @@ export class DetectorEngine implements VerdictView {
     }
     if (tsS > last) w[off + C.LAST_TS] = tsS;
 
-    this.observePayload(i, ev);
+    observePayload(this.payRing, this.payCount, i, ev);
     // Template reuse: a two-slot heavy hitter over the account's wrapper templates.
     let tplHit = 0;
     let tplRepeat = false;
@@ -2058,18 +1271,6 @@ export class DetectorEngine implements VerdictView {
     for (let l = 1; l <= lvl; l++) if (this.firstFlag[base + l] === 0) this.firstFlag[base + l] = tsS;
   }
 
-  private rememberId(id: string, tsS: number): void {
-    this.recentIds.push(id);
-    this.recentTs.push(tsS);
-    const horizon = this.now - this.recentSpan;
-    while (this.recentHead < this.recentTs.length && this.recentTs[this.recentHead] < horizon) this.recentHead++;
-    // Drop the forgotten head in one go once it is most of the arrays.
-    if (this.recentHead > 4096 && this.recentHead * 2 > this.recentIds.length) {
-      this.recentIds = this.recentIds.slice(this.recentHead);
-      this.recentTs = this.recentTs.slice(this.recentHead);
-      this.recentHead = 0;
-    }
-  }
 
   /**
    * Remember ids of events this engine holds without having ingested them (those a snapshot it
@@ -2077,14 +1278,12 @@ export class DetectorEngine implements VerdictView {
    * snapshot lists them too and a replay after it skips them.
    */
   rememberEventIds(ids: Iterable<string>, tsS: number): void {
-    if (this.recentSpan > 0) for (const id of ids) this.rememberId(id, tsS);
+    if (this.recent.span > 0) for (const id of ids) this.recent.remember(id, tsS, this.now);
   }
 
   /** Ids of the events ingested with an event time at or after `fromS` (within rememberEventIdsSeconds of the latest). */
   recentEventIds(fromS: number): string[] {
-    const out: string[] = [];
-    for (let k = this.recentHead; k < this.recentIds.length; k++) if (this.recentTs[k] >= fromS) out.push(this.recentIds[k]);
-    return out;
+    return this.recent.since(fromS);
   }
 
   // ---------------------------------------------------------------- snapshots
@@ -2097,7 +1296,13 @@ export class DetectorEngine implements VerdictView {
    */
   snapshotState(): Record<string, unknown> {
     const state: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(this)) if (!NOT_IN_SNAPSHOTS.has(k)) state[k] = v;
+    for (const [k, v] of Object.entries(this)) {
+      if (NOT_IN_SNAPSHOTS.has(k)) continue;
+      // A part kept in its own object is stored as its fields, in its place: the layout and bytes
+      // of a snapshot stay those of the engine that held the fields itself.
+      if (STORED_AS_FIELDS.has(k)) Object.assign(state, v);
+      else state[k] = v;
+    }
     return state;
   }
 
@@ -2122,7 +1327,11 @@ export class DetectorEngine implements VerdictView {
    * overrides store), and each account's allow-listed mark is set again from them.
    */
   restoreState(state: Record<string, unknown>): void {
+    const partOf = new Map<string, object>();
+    for (const part of STORED_AS_FIELDS) for (const k of Object.keys(this[part as 'linkKeys' | 'links' | 'merges'])) partOf.set(k, this[part as 'linkKeys' | 'links' | 'merges']);
     for (const [k, v] of Object.entries(state)) {
+      const part = partOf.get(k);
+      if (part) { (part as Record<string, unknown>)[k] = v; continue; }
       if (NOT_IN_SNAPSHOTS.has(k) || !(k in this)) continue;
       if (k === 'peers' || k === 'embeddingSpread' || k === 'chains') Object.assign(this[k], v);
       else if (k === 'answersServed') {
@@ -2213,7 +1422,7 @@ export class DetectorEngine implements VerdictView {
     for (let i = 0; i < this.count; i++) {
       if (this.parent[i] !== i || this.size[i] !== 1 || this.accLevel[i] > 1 || this.ids[i] === '') continue;
       const last = this.w[i * STRIDE + C.LAST_TS];
-      if (last > cutoff || (this.manualAccount.size > 0 && this.manualAccount.has(this.ids[i]))) continue;
+      if (last > cutoff || (this.operator.account.size > 0 && this.operator.account.has(this.ids[i]))) continue;
       gone.push(i);
     }
     if (gone.length === 0) return;
@@ -2248,7 +1457,7 @@ export class DetectorEngine implements VerdictView {
     const orgKey = (k: number) => k >= LT.org * TWO32 && k < (LT.org + 1) * TWO32;
     let personal = 0;
     for (let s = 0; s < this.nkeys[i]; s++) if (!orgKey(this.keys[base + s])) personal++;
-    if (this.parent[i] === i && this.size[i] === 1 && this.accLevel[i] <= 1 && !this.manualAccount.has(accountId)) {
+    if (this.parent[i] === i && this.size[i] === 1 && this.accLevel[i] <= 1 && !this.operator.account.has(accountId)) {
       this.syncActive = this.syncActive.filter((x) => x !== i);
       this.forget(i);
       return { linkKeys: personal, pairs, forgotten: true };
@@ -2264,7 +1473,7 @@ export class DetectorEngine implements VerdictView {
     for (let s = 0; s < this.nkeys[i]; s++) {
       const key = this.keys[base + s];
       if (orgKey(key)) { this.keys[base + kept++] = key; continue; }
-      this.releaseKey(i, key);
+      this.linkKeys.release(i, key);
     }
     for (let s = kept; s < this.nkeys[i]; s++) this.keys[base + s] = 0;
     this.nkeys[i] = kept;
@@ -2272,20 +1481,6 @@ export class DetectorEngine implements VerdictView {
     return { linkKeys: personal, pairs, forgotten: false };
   }
 
-  /** Account i no longer holds `key`: its population drops, and another holder represents it. */
-  private releaseKey(i: number, key: number): void {
-    const slot = this.keyIndex.get(key);
-    if (slot === undefined) return;
-    if (--this.keyLive[slot] <= 0) {
-      this.keyIndex.delete(key);
-      this.freeKeySlots.push(slot);
-      return;
-    }
-    if (this.keyFirst[slot] === i) this.keyFirst[slot] = this.keyLast[slot] === i ? -1 : this.keyLast[slot];
-    if (this.keyLast[slot] === i) this.keyLast[slot] = this.keyFirst[slot];
-    if (this.keyFlagged[slot] === i) this.keyFlagged[slot] = -1;
-    if (this.keyFleetRep[slot] === i) this.keyFleetRep[slot] = -1;
-  }
 
   /** Drop account i from every index and table, and put its index up for reuse. */
   private forget(i: number): void {
@@ -2295,7 +1490,7 @@ export class DetectorEngine implements VerdictView {
     this.ids[i] = '';
     const base = i * KEY_SLOTS;
     // Another holder represents each key; if none is known, the next one to register will.
-    for (let s = 0; s < this.nkeys[i]; s++) this.releaseKey(i, this.keys[base + s]);
+    for (let s = 0; s < this.nkeys[i]; s++) this.linkKeys.release(i, this.keys[base + s]);
     if ((this.flags[i] & (F_FRESH | 2)) === 0) {
       const domain = this.keyOfType(i, LT.email_domain);
       const n = domain >= 0 ? this.domainEstablished.get(domain) ?? 0 : 0;
@@ -2317,7 +1512,7 @@ export class DetectorEngine implements VerdictView {
     this.peers.remove(this.tier[i], this.peerBin[i]);
     this.dirtyAccounts.delete(i);
     this.accVerdicts.delete(i);
-    this.dropLink(i);
+    this.links.drop(i);
     this.intelHits.delete(i);
     this.logitProbes.delete(i);
     this.embeddingSpread.forget(i);
@@ -2408,8 +1603,8 @@ export class DetectorEngine implements VerdictView {
         reasons: [
           ...(intel ? intel.reasons : []),
           { signal: 'account_score', value: round(score), threshold: this.thresholds[st.level], detail: `harvest behaviour of this account alone (capped at ${VERDICT_LEVELS[max]} without linked accounts)` },
-          ...this.heldReasons(st, score),
-          ...(yieldPass ? this.harvestYieldReasons(i, values) : []),
+          ...heldReasons(st, score, this.thresholds, this.config),
+          ...(yieldPass ? harvestYieldReasons(values, this.w[off + C.N], this.config.yield_closed_task_share, resentShare(this.payCount, i)) : []),
           ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
           ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, spreadFresh) : []),
@@ -2498,40 +1693,11 @@ export class DetectorEngine implements VerdictView {
     if (!(y.single >= YIELD.singleShot && y.ratio >= YIELD.outputInput && (y.elicit >= YIELD.elicitation || y.closed >= this.config.yield_closed_task_share))) return false;
     // No timing reading yet: wait for twice the floor (a pipeline's regularity may still show).
     if (y.timing < 0 && n < 2 * YIELD.minRequests) return false;
-    return !this.pipelineShape(y) || !(this.namedCustomer(i) || this.resentShare(i) >= YIELD.minResent);
+    return !pipelineShape(y) || !(this.namedCustomer(i) || resentShare(this.payCount, i) >= YIELD.minResent);
   }
 
-  /**
-   * Whether the request's payload (its last user message) is one of the account's last PAY_RING:
-   * an evaluation run re-sends its items (seeds, samples, models), a test sends one prompt again and
-   * again; a harvester wants a new answer to each request. Counted as [re-sent, requests], halved
-   * past PAY_SPAN requests so the share follows what the account does now.
-   */
-  private observePayload(i: number, ev: InteractionEvent): void {
-    const key = payloadKey(ev);
-    if (key === 0) return;
-    const base = i * PAY_RING;
-    let hit = 0;
-    for (let k = 0; k < PAY_RING; k++) if (this.payRing[base + k] === key) { hit = 1; break; }
-    if (!hit) {
-      this.payRing.copyWithin(base + 1, base, base + PAY_RING - 1);
-      this.payRing[base] = key;
-    }
-    const c = i * 2;
-    this.payCount[c] += hit; this.payCount[c + 1] += 1;
-    if (this.payCount[c + 1] >= PAY_SPAN) { this.payCount[c] /= 2; this.payCount[c + 1] /= 2; }
-  }
 
-  /** Share of the account's requests that re-sent a recent payload (0 before YIELD.minRequests). */
-  private resentShare(i: number): number {
-    const n = this.payCount[i * 2 + 1];
-    return n >= YIELD.minRequests ? this.payCount[i * 2] / n : 0;
-  }
 
-  /** Machine timing or one fixed template: what evaluation runs and batch jobs look like. */
-  private pipelineShape(y: { timing: number; tpl: number }): boolean {
-    return y.timing >= YIELD.maxTimingRegularity || y.tpl >= YIELD.maxTemplateReuse;
-  }
 
   /**
    * A customer who says who runs the account: a verified identity or enterprise tier, a programme
@@ -2553,25 +1719,6 @@ export class DetectorEngine implements VerdictView {
     return c ? c.campus.get(this.keyOfType(i, LT.email_domain)) ?? 0 : 0;
   }
 
-  /** The explanation of a passed harvest yield test: each condition with its value and threshold. */
-  private harvestYieldReasons(i: number, values: IndicatorValues): VerdictReason[] {
-    const y = yieldReadings(values);
-    const elicited = y.elicit >= YIELD.elicitation;
-    return [
-      { signal: 'harvest_yield_test', value: 'pass', threshold: null, detail: `independent single-shot questions, high output yield and ${elicited ? 'reasoning elicitation' : 'closed-form tasks worded as dataset items'} at a human pace, from one account` },
-      { signal: 'yield_requests', value: round(this.w[i * STRIDE + C.N]), threshold: YIELD.minRequests },
-      { signal: 'yield_single_shot_share', value: round(y.single), threshold: YIELD.singleShot },
-      { signal: 'yield_output_input_ratio', value: round(y.ratio), threshold: YIELD.outputInput },
-      elicited
-        ? { signal: 'yield_reasoning_elicitation_share', value: round(y.elicit), threshold: YIELD.elicitation }
-        : { signal: 'yield_closed_task_share', value: round(y.closed), threshold: this.config.yield_closed_task_share, detail: 'coding or maths tasks, impersonal, an instruction or a question: the form of benchmark items (no steps asked for)' },
-      y.timing >= 0
-        ? { signal: 'yield_timing_regularity', value: round(y.timing), threshold: YIELD.maxTimingRegularity, detail: y.timing < YIELD.maxTimingRegularity ? 'below: not a pipeline' : `above: machine timing, ${UNNAMED}` }
-        : { signal: 'yield_timing_regularity', value: 'none', threshold: YIELD.maxTimingRegularity, detail: `too few requests within 6 hours of each other to read, with ${2 * YIELD.minRequests} or more prompts: no pipeline timing to see` },
-      { signal: 'yield_template_reuse_share', value: round(y.tpl), threshold: YIELD.maxTemplateReuse, detail: y.tpl < YIELD.maxTemplateReuse ? 'below: no fixed template' : `above: one fixed template, ${UNNAMED}` },
-      ...(this.pipelineShape(y) ? [{ signal: 'yield_resent_share', value: round(this.resentShare(i)), threshold: YIELD.minResent, detail: 'below: each request a new question (an evaluation run re-sends its items)' }] : []),
-    ];
-  }
 
   /**
    * The actor minimum protects households: a couple or a family shares a card and a home address
@@ -2619,34 +1766,6 @@ export class DetectorEngine implements VerdictView {
     return { value: Math.min(1, value), actors, proxied, sizeFactor, evidenceFactor, halved };
   }
 
-  /** The explanation of a cluster's coordination value (built only when its verdict is explained). */
-  private coordinationReasons(c: ClusterState, coord: { actors: number; proxied: number | null }): VerdictReason[] {
-    const { actors, proxied } = coord;
-    const reasons: VerdictReason[] = [];
-    if (actors < 2 || c.joins === 0) return reasons;
-    reasons.push({ signal: 'linked_actors', value: actors, threshold: this.config.min_cluster_actors, detail: `${c.members} accounts in ${actors} undeclared actors` });
-    if (proxied !== null) reasons.push({ signal: 'not_a_household', value: round(proxied), threshold: HOUSEHOLD_MAX_HOPPING, detail: `unaccountable members that each change network on most requests (rotating proxies), not a household sharing a home: scored as ${this.config.min_cluster_actors} actors` });
-    const uncorroborated = this.uncorroboratedMembers(c);
-    if (c.fleetJoins > 0) reasons.push({ signal: 'fleet_software', value: c.fleetJoins, threshold: null, detail: `links made through a system prompt that only unaccountable accounts use (${this.config.fleet_min_holders} or more, none established, verified or in an org), with the rest of their shared software; a count of links, no threshold: it weighs through the link evidence` });
-    if (uncorroborated > 0) reasons.push({ signal: 'uncorroborated_org_members', value: uncorroborated, threshold: null, detail: 'members of a declared org whose accounts mostly use personal free-mail or disposable addresses: counted as separate actors (in linked_actors); a count, no threshold' });
-    const byType: Array<[string, number]> = [];
-    for (let t = 0; t < NLINK; t++) if (c.evidence[t] > 0 && !LINK_TYPES[t].declared) byType.push([LINK_TYPES[t].name, c.evidence[t]]);
-    byType.sort((x, y) => y[1] - x[1]);
-    for (const [name, total] of byType.slice(0, 6)) {
-      // A mean per link, not a contribution to the score, and no kind is meant to reach the link
-      // threshold alone: no threshold or weight; the total and the links it is spread over in words.
-      reasons.push({ signal: `shared_${name}`, value: round(total / c.joins), threshold: null, detail: `mean evidence per link from shared ${name.replace(/_/g, ' ')} (${round(total)} over the cluster's ${c.joins} links; a link needs ${this.config.link_threshold} from all kinds together, so no threshold of its own: no kind is meant to link accounts alone)` });
-    }
-    const verifiedShare = c.verified / c.members;
-    const disposableShare = c.disposable / c.members;
-    const freshShare = c.fresh / c.members;
-    // Shares scale coordination (coordination()): a factor each, said as such, not a threshold.
-    const factor = (x: number) => `multiplies coordination by ${round(x)}`;
-    if (verifiedShare > 0) reasons.push({ signal: 'identity_verified_share', value: round(verifiedShare), threshold: null, detail: `mitigating: ${factor(1 - COORD_VERIFIED * verifiedShare)} (1 − ${COORD_VERIFIED} × share); a factor, no threshold` });
-    if (disposableShare > 0) reasons.push({ signal: 'disposable_email_share', value: round(disposableShare), threshold: null, detail: `members on disposable mail domains: ${factor(1 + COORD_DISPOSABLE * disposableShare)} (1 + ${COORD_DISPOSABLE} × share); a factor, no threshold` });
-    if (freshShare > 0) reasons.push({ signal: 'fresh_account_share', value: round(freshShare), threshold: null, detail: `members first used within 7 days of signup, or first used at all within the last 7 days: ${factor(1 + COORD_FRESH * freshShare)} (1 + ${COORD_FRESH} × share); a factor, no threshold` });
-    return reasons;
-  }
 
   private scoreCluster(root: number, c: ClusterState, now: number): void {
     this.decayVec(c.w, now);
@@ -2686,9 +1805,9 @@ export class DetectorEngine implements VerdictView {
       c.explainedMembers = c.members;
       const reasons: VerdictReason[] = [
         { signal: 'cluster_score', value: round(score), threshold: this.thresholds[st.level], detail: 'coordination and harvest behaviour of the linked accounts as one actor' },
-        ...this.heldReasons(st, score),
+        ...heldReasons(st, score, this.thresholds, this.config),
         { signal: 'coordination', value: round(coord.value), threshold: null, detail: coordinationDetail(coord, this.config.min_cluster_actors) },
-        ...this.coordinationReasons(c, coord),
+        ...coordinationReasons(c, coord, this.uncorroboratedMembers(c), this.config),
         { signal: 'harvest', value: round(harvest), threshold: null, detail: spreadPass
           ? 'cluster_score = coordination × harvest, so no threshold of its own: 1, the members together embed a broad corpus (embedding spread, below)'
           : `cluster_score = coordination × harvest, so no threshold of its own: the weighted harvest indicators below (their weights) summed over ${HARVEST_FULL_EVIDENCE}, at most 1` },
@@ -2714,19 +1833,6 @@ export class DetectorEngine implements VerdictView {
     return level > 0 && score < this.thresholds[level];
   }
 
-  /**
-   * The explanation of a level held by hysteresis: the score, the exit line it must stay below for
-   * the cool-down before the level steps down, and since when the level stands.
-   */
-  private heldReasons(st: LevelState, score: number): VerdictReason[] {
-    if (!this.held(st.level, score)) return [];
-    const exit = round(this.thresholds[st.level] - this.config.hysteresis_margin);
-    const cooldownH = round(this.config.cooldown_seconds / 3600);
-    return [{
-      signal: 'held_by_hysteresis', value: round(score), threshold: exit,
-      detail: `held at ${VERDICT_LEVELS[st.level]} (reached ${new Date(st.since * 1000).toISOString()}) with its score below the level's threshold ${this.thresholds[st.level]}: it steps down one level once the score has stayed below ${exit} for ${cooldownH} h`,
-    }];
-  }
 
   /**
    * Move a level state on the ladder: up at once when the score reaches a higher threshold; down
@@ -2782,10 +1888,10 @@ export class DetectorEngine implements VerdictView {
    */
   private verdictSource(i: number, c: ClusterState | undefined): VerdictSource {
     if (this.flags[i] & 4) return 'allow';
-    const ma = this.manualAccount.size ? this.manualAccount.get(this.ids[i]) : undefined;
+    const ma = this.operator.account.size ? this.operator.account.get(this.ids[i]) : undefined;
     if (ma && ma.level === 'none') return 'manual_account';
     if (c) {
-      const mc = this.manualClusterLive.size ? this.manualClusterLive.get(c.id) : undefined;
+      const mc = this.operator.live.size ? this.operator.live.get(c.id) : undefined;
       const account = ma ? verdictRank(ma.level) : this.accLevel[i];
       const cluster = mc ? verdictRank(mc.level) : c.verdict.level;
       if (cluster > account || (cluster === account && mc && !ma)) return mc ? 'manual_cluster' : 'cluster';
@@ -2800,12 +1906,12 @@ export class DetectorEngine implements VerdictView {
   }
 
   private levelIndex(i: number): number {
-    if (this.nextManualExpiry !== Infinity && this.nextManualExpiry <= Date.now()) this.expireManual();
+    this.operator.lapse();
     const c = this.linkedCluster(i);
     switch (this.verdictSource(i, c)) {
       case 'allow': return 0;
-      case 'manual_account': return verdictRank(this.manualAccount.get(this.ids[i])!.level);
-      case 'manual_cluster': return verdictRank(this.manualClusterLive.get(c!.id)!.level);
+      case 'manual_account': return verdictRank(this.operator.account.get(this.ids[i])!.level);
+      case 'manual_cluster': return verdictRank(this.operator.live.get(c!.id)!.level);
       case 'cluster': return c!.verdict.level;
       case 'own': return this.accLevel[i];
     }
@@ -2818,11 +1924,11 @@ export class DetectorEngine implements VerdictView {
    * what was weighed.
    */
   forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null } {
-    if (this.nextManualExpiry !== Infinity && this.nextManualExpiry <= Date.now()) this.expireManual();
+    this.operator.lapse();
     const i = this.index.get(accountId);
     if (i === undefined) {
       if (this.allowAccounts.has(accountId)) return { level: 'none', verdict: this.allowVerdict(accountId), clusterId: null };
-      const manual = this.manualAccount.get(accountId);
+      const manual = this.operator.account.get(accountId);
       if (manual) return { level: manual.level, verdict: manual, clusterId: null };
       return { level: 'none', verdict: null, clusterId: null };
     }
@@ -2830,8 +1936,8 @@ export class DetectorEngine implements VerdictView {
     const clusterId = c ? c.id : null;
     switch (this.verdictSource(i, c)) {
       case 'allow': return { level: 'none', verdict: this.allowVerdict(accountId), clusterId };
-      case 'manual_account': { const m = this.manualAccount.get(accountId)!; return { level: m.level, verdict: m, clusterId }; }
-      case 'manual_cluster': { const m = this.manualClusterLive.get(c!.id)!; return { level: m.level, verdict: m, clusterId }; }
+      case 'manual_account': { const m = this.operator.account.get(accountId)!; return { level: m.level, verdict: m, clusterId }; }
+      case 'manual_cluster': { const m = this.operator.live.get(c!.id)!; return { level: m.level, verdict: m, clusterId }; }
       case 'cluster': return { level: VERDICT_LEVELS[c!.verdict.level], verdict: c!.verdict.verdict, clusterId };
       case 'own': {
         const own = this.accLevel[i];
@@ -2848,8 +1954,8 @@ export class DetectorEngine implements VerdictView {
     const { level } = this.forAccount(accountId); // lapses operator verdicts whose time ran out
     const i = this.index.get(accountId);
     const c = i === undefined ? undefined : this.linkedCluster(i);
-    const ma = this.manualAccount.get(accountId);
-    const mc = c ? this.manualClusterLive.get(c.id) : undefined;
+    const ma = this.operator.account.get(accountId);
+    const mc = c ? this.operator.live.get(c.id) : undefined;
     const exempt = this.exemption(accountId);
     const all: WeighedVerdict[] = [];
     if (exempt) all.push({ source: 'allow_list', subject: exempt, level: 'none' });
@@ -2857,17 +1963,8 @@ export class DetectorEngine implements VerdictView {
     if (i !== undefined && this.accLevel[i] > 0) all.push({ source: 'detector_account', subject: { kind: 'account', id: accountId }, level: VERDICT_LEVELS[this.accLevel[i]] });
     if (c && mc) all.push({ source: 'operator_cluster', subject: { kind: 'cluster', id: mc.subject.id }, level: mc.level });
     if (c && c.verdict.level > 0) all.push({ source: 'detector_cluster', subject: { kind: 'cluster', id: c.id }, level: VERDICT_LEVELS[c.verdict.level] });
-    const from = i !== undefined ? SOURCE_OF[this.verdictSource(i, c)] : exempt ? 'allow_list' : ma ? 'operator_account' : null;
-    const decided = all.find((v) => v.source === from) ?? null;
-    const outranked = all.filter((v) => v !== decided).map((v): OutrankedVerdict => ({
-      ...v,
-      why: exempt ? 'allow_listed' : ma?.level === 'none' ? 'exempted'
-        : (v.source === 'detector_account' && ma) || (v.source === 'detector_cluster' && mc) ? 'replaced'
-          : verdictRank(v.level) < verdictRank(level) ? 'less_severe' : 'tie',
-    }));
-    const summary = !decided ? 'none: no verdict on the account or its cluster'
-      : `${level}: decided by ${sayWeighed(decided)}${outranked.length ? `; outranked: ${outranked.map((v) => `${sayWeighed(v)}, ${WHY_TEXT[v.why]}`).join('; ')}` : ''}`;
-    return { level, decided_by: decided, outranked, summary };
+    const from = i !== undefined ? this.verdictSource(i, c) : exempt ? 'allow_list' : ma ? 'operator_account' : null;
+    return decidePrecedence(level, all, from, exempt !== null, ma, mc);
   }
 
   /** The allow-list entry that exempts an account (its own, else its org's), or null. */
@@ -2884,7 +1981,7 @@ export class DetectorEngine implements VerdictView {
     if (r === undefined) return [];
     const out: Array<{ account: string; exempt_by: NotReachedBy }> = [];
     for (const id of this.membersOf(r)) {
-      const e = this.exemption(id) ?? (this.manualAccount.get(id)?.level === 'none' ? { kind: 'operator_none' as const, id } : null);
+      const e = this.exemption(id) ?? (this.operator.account.get(id)?.level === 'none' ? { kind: 'operator_none' as const, id } : null);
       if (e) out.push({ account: id, exempt_by: e });
     }
     return out;
@@ -2934,34 +2031,17 @@ export class DetectorEngine implements VerdictView {
    * wherever the verdict goes, the ledger included); `since` (ISO) when it was set, if not now.
    */
   setManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, level: VerdictLevel | null, note = 'operator decision', since?: string, expiresAt?: string | null, by?: string | null): Verdict | null {
-    const map = subject.kind === 'account' ? this.manualAccount : this.manualCluster;
-    if (level === null) { this.removeManual(subject); return null; }
+    if (level === null) { this.operator.remove(subject, (id) => this.clusterById.has(id)); return null; }
     const v: Verdict = {
       subject, level, score: null, source: 'operator', since: since ?? new Date(this.now * 1000 || Date.now()).toISOString(),
       reasons: [{ signal: 'operator_verdict', value: level, threshold: null, detail: note, ...(by ? { by } : {}) }],
     };
-    if (expiresAt) {
-      v.expires_at = expiresAt;
-      const ms = Date.parse(expiresAt);
-      if (ms < this.nextManualExpiry) this.nextManualExpiry = ms;
-    }
-    map.set(subject.id, v);
-    if (subject.kind === 'cluster') this.rebuildManualClusters();
+    if (expiresAt) v.expires_at = expiresAt;
+    this.operator.set(subject, v);
     this.emit(v);
     return v;
   }
 
-  private removeManual(subject: { kind: 'account' | 'cluster'; id: string }): Verdict | undefined {
-    const map = subject.kind === 'account' ? this.manualAccount : this.manualCluster;
-    const had = map.get(subject.id);
-    map.delete(subject.id);
-    if (subject.kind === 'cluster') {
-      this.rebuildManualClusters();
-      // An alias no verdict resolves through any more is dropped.
-      if (!this.clusterById.has(subject.id) && ![...this.clusterAlias.values()].includes(subject.id)) this.clusterAlias.delete(subject.id);
-    }
-    return had;
-  }
 
   /**
    * Clear an operator verdict, saying so: the change is emitted as an operator verdict on the
@@ -2971,15 +2051,15 @@ export class DetectorEngine implements VerdictView {
    * subject had no operator verdict.
    */
   clearManualVerdict(subject: { kind: 'account' | 'cluster'; id: string }, reason?: string | null, by?: string | null): Verdict | null {
-    const had = this.removeManual(subject);
+    const had = this.operator.remove(subject, (id) => this.clusterById.has(id));
     if (!had) return null;
     let level: VerdictLevel = 'none';
     if (subject.kind === 'account') level = this.forAccount(subject.id).level;
     else {
-      const live = this.liveClusterId(subject.id);
+      const live = this.operator.liveClusterId(subject.id);
       const r = this.clusterById.get(live);
       const c = r === undefined ? undefined : this.clusters.get(r);
-      const carried = this.manualClusterLive.get(live);
+      const carried = this.operator.live.get(live);
       level = carried ? carried.level : c ? VERDICT_LEVELS[c.verdict.level] : 'none';
     }
     const v: Verdict = {
@@ -2996,7 +2076,7 @@ export class DetectorEngine implements VerdictView {
   stats(): EngineStats {
     let campaigns = 0;
     for (const c of this.clusters.values()) if (c.campaignId) campaigns++;
-    return { events: this.events, accounts: this.count - this.freeAccounts.length, forgotten: this.forgotten, clusters: this.clusters.size, campaigns, linkKeys: this.keyIndex.size, ticks: this.ticks };
+    return { events: this.events, accounts: this.count - this.freeAccounts.length, forgotten: this.forgotten, clusters: this.clusters.size, campaigns, linkKeys: this.linkKeys.keyIndex.size, ticks: this.ticks };
   }
 
   /**
@@ -3038,20 +2118,20 @@ export class DetectorEngine implements VerdictView {
   /** Campaigns: clusters that reached throttle or above, with their evidence and timeline. */
   campaigns(): Campaign[] {
     const out: Campaign[] = [];
-    for (const [r, c] of this.clusters) if (c.campaignId) out.push(this.describeCampaign(r, c));
+    for (const [r, c] of this.clusters) if (c.campaignId) out.push(this.campaignOf(r, c));
     return out.sort((a, b) => b.volume.requests - a.volume.requests);
   }
 
   /** One campaign by its id or its cluster's, or null (without describing every other one). */
   campaign(id: string): Campaign | null {
     // A merged-away id, or one a stored operator verdict was re-attached from after a replay.
-    if (!this.clusterById.has(id)) id = this.resolveMerged(id) ?? (this.clusterById.has(this.liveClusterId(id)) ? this.liveClusterId(id) : id);
+    if (!this.clusterById.has(id)) id = this.resolveMerged(id) ?? (this.clusterById.has(this.operator.liveClusterId(id)) ? this.operator.liveClusterId(id) : id);
     const byCluster = this.clusterById.get(id);
     if (byCluster !== undefined) {
       const c = this.clusters.get(byCluster);
-      return c?.campaignId ? this.describeCampaign(byCluster, c) : null;
+      return c?.campaignId ? this.campaignOf(byCluster, c) : null;
     }
-    for (const [r, c] of this.clusters) if (c.campaignId === id) return this.describeCampaign(r, c);
+    for (const [r, c] of this.clusters) if (c.campaignId === id) return this.campaignOf(r, c);
     return null;
   }
 
@@ -3082,7 +2162,7 @@ export class DetectorEngine implements VerdictView {
     if (known < 2) return null;
     for (const [r, n] of held) {
       const c = this.clusters.get(r);
-      if (2 * n > known && c?.campaignId) return { campaign: this.describeCampaign(r, c), held: n, of: known };
+      if (2 * n > known && c?.campaignId) return { campaign: this.campaignOf(r, c), held: n, of: known };
     }
     return null;
   }
@@ -3094,30 +2174,15 @@ export class DetectorEngine implements VerdictView {
     return (r === undefined ? null : this.clusters.get(r)?.campaignId) ?? null;
   }
 
-  private describeCampaign(r: number, c: ClusterState): Campaign {
-    const n = c.w[C.N] || 1;
-    const share = (k: number) => round(c.w[k] / n);
-    const hours = [...c.timeline.entries()].sort((a, b) => a[0] - b[0]);
-    return {
-      id: c.campaignId!, cluster_id: c.id, level: VERDICT_LEVELS[c.verdict.level], score: round(c.verdict.score),
-      members: this.membersOf(r),
-      first_seen: new Date(c.firstTs * 1000).toISOString(), last_seen: new Date(c.w[C.LAST_TS] * 1000).toISOString(),
-      flagged_at: new Date(c.verdict.since * 1000).toISOString(),
-      volume: { requests: c.requests, output_tokens: c.outTokens },
-      timeline: hours.map(([h, k]) => [new Date(h * 3600_000).toISOString(), k]),
-      targets: {
-        coding: share(C.CODE), agentic_tool_use: share(C.TOOLS), reasoning_traces: share(C.COT),
-        reasoning_parameters: share(C.REASON_PARAM), reward_model_rubrics: share(C.RUBRIC),
-        sensitive_rewrites: share(C.REWRITE), maths: share(C.MATH), logits: share(C.PROBE),
-        embeddings: round(Math.min(1, this.embeddingSpread.requestsOf(this.memberIndexes(r), c.w[C.DECAY_TS]) / n)),
-      },
-      evidence: c.verdict.verdict?.reasons ?? [],
-    };
+
+  /** The flagged cluster rooted at r described as a campaign. */
+  private campaignOf(r: number, c: ClusterState): Campaign {
+    return describeCampaign(c, this.membersOf(r), this.embeddingSpread.requestsOf(this.memberIndexes(r), c.w[C.DECAY_TS]));
   }
 
   /** One cluster by id (members listed up to `maxMembers`), or null. */
   cluster(clusterId: string, maxMembers = 1000): (ClusterSummary & { size: number; flagged_at: string | null }) | null {
-    const r = this.clusterById.get(clusterId) ?? this.clusterById.get(this.resolveMerged(clusterId) ?? '') ?? this.clusterById.get(this.liveClusterId(clusterId));
+    const r = this.clusterById.get(clusterId) ?? this.clusterById.get(this.resolveMerged(clusterId) ?? '') ?? this.clusterById.get(this.operator.liveClusterId(clusterId));
     const c = r === undefined ? undefined : this.clusters.get(r);
     if (r === undefined || !c) return null;
     const members = this.membersOf(r);
@@ -3133,31 +2198,16 @@ export class DetectorEngine implements VerdictView {
     return { accounts: [...this.allowAccounts], orgs: [...this.allowOrgs] };
   }
 
-  /** Drop operator verdicts whose time has run out (wall clock: operators set them in real time). */
-  private expireManual(): void {
-    const now = Date.now();
-    let next = Infinity;
-    for (const map of [this.manualAccount, this.manualCluster]) {
-      for (const [id, v] of map) {
-        if (!v.expires_at) continue;
-        const ms = Date.parse(v.expires_at);
-        if (ms <= now) map.delete(id);
-        else if (ms < next) next = ms;
-      }
-    }
-    this.rebuildManualClusters();
-    this.nextManualExpiry = next;
-  }
 
   /** Operator verdicts in force. */
   manualVerdicts(): Verdict[] {
-    if (this.nextManualExpiry !== Infinity && this.nextManualExpiry <= Date.now()) this.expireManual();
+    this.operator.lapse();
     // A cluster verdict whose cluster merged into another says where it applies now.
     const merged = (v: Verdict): Verdict => {
-      const at = this.liveClusterId(v.subject.id);
+      const at = this.operator.liveClusterId(v.subject.id);
       return at === v.subject.id ? v : { ...v, merged_into: at };
     };
-    return [...this.manualAccount.values(), ...[...this.manualCluster.values()].map(merged)];
+    return [...this.operator.account.values(), ...[...this.operator.cluster.values()].map(merged)];
   }
 
   /** The detector's own verdict for an account (before overrides and cluster), or null. */
@@ -3208,10 +2258,10 @@ export class DetectorEngine implements VerdictView {
   effectiveVerdicts(): { accounts: Map<string, SharedAccountVerdict>; clusters: Map<string, Verdict> } {
     const accounts = new Map<string, SharedAccountVerdict>();
     const clusters = new Map<string, Verdict>();
-    if (this.nextManualExpiry !== Infinity && this.nextManualExpiry <= Date.now()) this.expireManual();
+    this.operator.lapse();
     for (let i = 0; i < this.count; i++) {
       // Most accounts: alone, no verdict of their own, no operator's (a few array reads).
-      if (this.accLevel[i] === 0 && this.parent[i] === i && this.size[i] === 1 && (this.manualAccount.size === 0 || !this.manualAccount.has(this.ids[i]))) continue;
+      if (this.accLevel[i] === 0 && this.parent[i] === i && this.size[i] === 1 && (this.operator.account.size === 0 || !this.operator.account.has(this.ids[i]))) continue;
       const id = this.ids[i];
       if (id === '') continue;
       const v = this.forAccount(id);
@@ -3223,29 +2273,18 @@ export class DetectorEngine implements VerdictView {
     }
     // Operator verdicts on accounts the detector has not seen (or has forgotten); the allow-list
     // first, as in forAccount (an exempt account is left out, as exempt known ones are: none).
-    for (const [id, m] of this.manualAccount) {
+    for (const [id, m] of this.operator.account) {
       if (!accounts.has(id) && !this.index.has(id) && !this.allowAccounts.has(id)) accounts.set(id, { level: m.level, clusterId: null, fromCluster: false, verdict: m });
     }
     return { accounts, clusters };
   }
 
-  /** Account-level harvest indicators (for explanations and debugging). */
-  /** The link that brought the account into its cluster (see AccountLink); null when it is linked to nobody. */
   accountLink(accountId: string): AccountLink | null {
     const i = this.index.get(accountId);
-    const slot = i === undefined ? undefined : this.linkSlot.get(i);
-    if (slot === undefined) return null;
-    const evidence: AccountLink['evidence'] = [];
-    for (let k = 0; k < LINK_RECORD_EVIDENCE; k++) {
-      const t = this.linkKinds[slot * LINK_RECORD_EVIDENCE + k];
-      if (t === 0) break;
-      evidence.push({ kind: LINK_TYPES[t - 1].name, weight: round(this.linkWeights[slot * LINK_RECORD_EVIDENCE + k]) });
-    }
-    return {
-      at: new Date(this.linkAt[slot] * 1000).toISOString(), with: this.linkWith[slot], rule: LINK_RULES[this.linkRule[slot]], evidence,
-      software_counted: round(this.linkSums[slot * 2]), total: round(this.linkSums[slot * 2 + 1]), threshold: this.config.link_threshold,
-    };
+    return i === undefined ? null : this.links.read(i, this.config.link_threshold);
   }
+
+  /** Account-level harvest indicators (for explanations and debugging). */
 
   accountIndicators(accountId: string): Indicator[] {
     const i = this.index.get(accountId);

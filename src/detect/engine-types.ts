@@ -1,0 +1,226 @@
+/**
+ * Types of the detector engine: what its public methods return (summaries, campaigns, links,
+ * precedence, merges, stats) and the state it keeps per cluster and per verdict, with the level
+ * ranks and the stable ids (clusters named after their founding account, campaigns after their
+ * cluster) it hands out.
+ */
+import { fnv1a, mix } from './features.ts';
+import type { SharedIndicators } from './intel.ts';
+import type { LinkType } from './linking.ts';
+import type { Verdict, VerdictLevel, VerdictReason } from './verdict.ts';
+
+/** Level ranks (indices of VERDICT_LEVELS) the engine compares with. */
+export const WATCH = 1;
+export const THROTTLE = 2;
+export const SHAPE = 3;
+
+/** Stable short id from a string (for cluster and campaign ids). */
+export function shortId(prefix: string, s: string): string {
+  return prefix + mix(fnv1a(s), fnv1a(s, 0x1234567)).toString(36).padStart(7, '0');
+}
+/** The id of the campaign a cluster becomes when it is flagged. */
+export function campaignIdOf(clusterId: string): string {
+  return shortId('camp_', clusterId);
+}
+
+/** A cluster with more than one member: summed window, link evidence, verdict state. */
+export interface ClusterState {
+  /** Named after `founder` when new; a merge keeps one side's name (see DetectorEngine.union). */
+  id: string;
+  /**
+   * The smallest account id among the members: what names a new cluster, and breaks ties between
+   * equal sides of a merge. (Absent from snapshots written before it: restoreState fills it in.)
+   */
+  founder: string;
+  w: Float64Array;
+  members: number;
+  /** Distinct orgs among members, and members with no org. */
+  orgs: Map<number, number>;
+  noOrg: number;
+  /** Members with no org on a campus's email domain (F_CAMPUS), per domain key, and their number. */
+  campus: Map<number, number>;
+  campusMembers: number;
+  verified: number;
+  disposable: number;
+  /** Members first seen within FRESH_ACCOUNT_S of their creation. */
+  fresh: number;
+  /** Members established when they joined (see established). */
+  established: number;
+  /** Evidence of undeclared joins, summed per link type, and their count. */
+  evidence: Float64Array;
+  joins: number;
+  joinEvidence: number;
+  /** Links made through a fleet's own system prompt (see FLEET_WEIGHT). */
+  fleetJoins: number;
+  /** Members when the verdict was last explained: a cluster that grew is explained again. */
+  explainedMembers: number;
+  /** Co-activity: members seen in the current hour bucket, and the best share so far. */
+  hour: number;
+  hourMembers: number;
+  syncMax: number;
+  campaignId: string | null;
+  firstTs: number;
+  /** Hourly request counts (hour -> requests), bounded to the most recent entries. */
+  timeline: Map<number, number>;
+  requests: number;
+  outTokens: number;
+  verdict: LevelState;
+}
+
+export interface LevelState {
+  level: number;
+  score: number;
+  since: number;
+  /** Event time since which the score has been below the current level's exit line (0: not below). */
+  belowSince: number;
+  verdict: Verdict | null;
+  /** Event time `verdict`'s explanation was built, and the score it showed (see EXPLAIN_REFRESH_S). */
+  explainedAt: number;
+  explainedScore: number;
+}
+
+/** Where an account's effective verdict comes from (see DetectorEngine.verdictSource). */
+export type VerdictSource = 'allow' | 'manual_account' | 'manual_cluster' | 'cluster' | 'own';
+
+/** What holds an account off the verdicts that would apply to it: an allow-list entry, on it or on its org. */
+/** An allow-list entry that exempts an account: its own, or its organisation's. */
+export interface Exemption { kind: 'account' | 'org'; id: string }
+/** What keeps a cluster's verdict from a member: the allow-list, or an operator's `none` on the account. */
+export type NotReachedBy = Exemption | { kind: 'operator_none'; id: string };
+
+/** One verdict weighed for an account's effective level (see DetectorEngine.verdictPrecedence). */
+export interface WeighedVerdict {
+  source: 'allow_list' | 'operator_account' | 'operator_cluster' | 'detector_account' | 'detector_cluster';
+  /** What it is set on (an operator cluster verdict: the cluster it was set on, perhaps merged since). */
+  subject: { kind: 'account' | 'cluster' | 'org'; id: string };
+  level: VerdictLevel;
+}
+
+/**
+ * A verdict weighed that does not decide, and why: less severe; as severe, a tie going to an
+ * operator's verdict, then to the account's; replaced by the operator's verdict on the same
+ * subject; exempted by the allow-list.
+ */
+export interface OutrankedVerdict extends WeighedVerdict { why: 'less_severe' | 'tie' | 'replaced' | 'allow_listed' | 'exempted' }
+
+/** Which verdict decides an account's effective level and which it outranks, with a sentence saying so. */
+export interface VerdictPrecedence {
+  level: VerdictLevel;
+  decided_by: WeighedVerdict | null;
+  outranked: OutrankedVerdict[];
+  summary: string;
+}
+
+
+/**
+ * The link that brought an account into its cluster (its latest, when it linked more than once):
+ * what it shared with whom, how much each kind of evidence weighed, and by which rule it joined.
+ */
+export interface AccountLink {
+  /** Event time of the link (ISO). */
+  at: string;
+  /** The cluster, or the single account, it was linked to (the id it had then). */
+  with: string;
+  /**
+   * `shared_evidence`: the evidence reached the link threshold; `replacement_head`: a new account
+   * with a flagged campaign's own software (counted in full); `fleet_software`: a system prompt only
+   * new accounts use (fleet software on); `declared_org`: the same declared org (corroborated or not).
+   */
+  rule: 'shared_evidence' | 'replacement_head' | 'fleet_software' | 'declared_org';
+  /** The kinds of evidence found (the six heaviest) with their weight (damped by popularity); software as found, before its cap. */
+  evidence: Array<{ kind: LinkType; weight: number }>;
+  /** What the shared software counted for after the cap (or in full, for the two rules that allow it). */
+  software_counted: number;
+  /** The sum that was compared with the link threshold, and that threshold. */
+  total: number;
+  threshold: number;
+}
+
+/** A cluster as reported: members, evidence, score and level. */
+export interface ClusterSummary {
+  id: string;
+  members: string[];
+  actors: number;
+  level: VerdictLevel;
+  score: number;
+  requests: number;
+  campaign_id: string | null;
+  reasons: VerdictReason[];
+}
+
+/** A campaign: a cluster scored as one actor above watch, with its timeline and what it targeted. */
+export interface Campaign {
+  id: string;
+  cluster_id: string;
+  level: VerdictLevel;
+  score: number;
+  members: string[];
+  first_seen: string;
+  last_seen: string;
+  flagged_at: string;
+  volume: { requests: number; output_tokens: number };
+  /** Hourly request counts, oldest first (hour start ISO, requests). */
+  timeline: Array<[string, number]>;
+  /** Share of the campaign's (windowed) requests per capability it targeted. */
+  targets: Record<string, number>;
+  evidence: VerdictReason[];
+}
+
+/** An account's effective verdict as shared between nodes: its cluster's verdict is shared once, by id. */
+export interface SharedAccountVerdict {
+  level: VerdictLevel;
+  clusterId: string | null;
+  /** The verdict in force is the cluster's (`clusterId`), not the account's own. */
+  fromCluster: boolean;
+  /** The account's own verdict (detector or operator) when it is the one in force. */
+  verdict: Verdict | null;
+}
+
+export interface EngineOptions {
+  config?: unknown;
+  /** Record per account the first event time served under each level (scan reports need it). */
+  trackFirstFlags?: boolean;
+  /**
+   * Remember the ids of the events ingested within this many seconds of event time, so that a
+   * snapshot can tell which of the stored events around its time it already holds (snapshot.ts). 0: off.
+   */
+  rememberEventIdsSeconds?: number;
+  /** Indicators shared by other providers (./intel.ts): an account that matches one is held at its level. */
+  intel?: SharedIndicators;
+}
+
+/** A cluster (of two or more accounts, or a campaign) merged into another, which keeps its id. */
+export interface ClusterMerge {
+  /** The surviving cluster and its campaign. */
+  cluster: string;
+  campaign_id: string | null;
+  /** The cluster id merged away, and its campaign's id when that went away too. */
+  merged: string;
+  merged_campaign_id: string | null;
+  /** The level in force on the surviving cluster after the merge (the detector's or an operator's, the stricter), the event time, and its members now. */
+  level: VerdictLevel;
+  at: string;
+  accounts: string[];
+}
+
+/** Two clusters that both carried an operator verdict merged (see DetectorEngine.onOperatorMerge). */
+export interface OperatorMerge {
+  /** The merged cluster's id. */
+  cluster: string;
+  /** The verdict in force on it (the stricter), then the other, kept under its own cluster's id. */
+  verdicts: [Verdict, Verdict];
+  /** The merged cluster's members. */
+  accounts: string[];
+}
+
+export interface EngineStats {
+  events: number;
+  /** Accounts in memory. */
+  accounts: number;
+  /** Accounts forgotten after idling (evict_idle_hours), counted each time. */
+  forgotten: number;
+  clusters: number;
+  campaigns: number;
+  linkKeys: number;
+  ticks: number;
+}

@@ -77,6 +77,13 @@ export const configSchema = z.strictObject({
     /** Longest a streamed answer may run before Warden ends it, ms. */
     stream_max_duration_ms: z.number().int().positive().default(10 * 60_000),
     /**
+     * A stream the client has received nothing on for this long, seconds (fractions allowed), gets
+     * a keep-alive the SDKs skip (OpenAI routes: an SSE comment `: keep-alive`; Anthropic: a
+     * `ping` event), so that a proxy's idle timeout (often 60 s) does not cut a reasoning model's
+     * silent stream. 0: none.
+     */
+    stream_keepalive_s: z.number().min(0).default(15),
+    /**
      * Longest a client may take none of the answer bytes Warden has for it (its socket full, or the
      * answer's end not yet taken), ms: past it the connection is closed, the interaction recorded
      * (499 `WARDEN_CLIENT_NOT_READING`) and its concurrency slot freed. Also how long the end of a

@@ -123,6 +123,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     maxRequestItems: config.server.max_request_items,
     anonymousRefusals,
     streamMaxDurationMs: config.server.stream_max_duration_ms,
+    streamKeepaliveMs: config.server.stream_keepalive_s * 1000,
     writeIdleTimeoutMs: config.server.write_idle_timeout_ms,
     record: (e) => recorder.record(e),
     documents,

@@ -18,6 +18,7 @@ import { MAX_REQUEST_ITEMS, addDocumentText, extractRequestFeatures, namesDocume
 import type { DocumentReader, DocumentTurn } from '../documents/index.ts';
 import { AnswerMeter, upstreamErrorReport, type AnswerSummary } from './usage.ts';
 import { SseEventFailed, SseParser, SseScanner, dropUsageNull, formatSse, type ParsedSse, type SseSink } from './sse.ts';
+import { KEEPALIVE_FRAME, StreamKeepAlive } from './stream-keepalive.ts';
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { mergeHeaders } from './headers.ts';
@@ -42,6 +43,8 @@ export interface PipelineDeps {
   /** The limit of requests refused for their key, per address (`limits.keyless_failures_per_minute`). */
   keyless?: KeylessFailures;
   streamMaxDurationMs: number;
+  /** A stream silent this long gets a keep-alive (`server.stream_keepalive_s`), ms; 0 or absent: none. */
+  streamKeepaliveMs?: number;
   /** How long a client may take none of the answer bytes waiting for it before its connection is closed, ms. */
   writeIdleTimeoutMs: number;
   /** Receives every finished event (the recorder). */
@@ -596,11 +599,13 @@ function streamAnswer(
   const onDrain = () => { waiting = false; call.resume(); };
   const write = (out: Buffer | string): boolean => {
     if (res.destroyed) return false;
+    keepAlive.wrote();
     if (res.write(out) || res.writableLength <= STREAM_BUFFER_BYTES) return true;
     if (!waiting) { waiting = true; res.once('drain', onDrain); }
     run.watch.waiting();
     return false;
   };
+  const keepAlive = new StreamKeepAlive(deps.streamKeepaliveMs ?? 0, KEEPALIVE_FRAME[ctx.wire], write, () => waiting);
   /** Forward events; false: pause the upstream. */
   const send = (out: Buffer): boolean => {
     // Time to the answer's first event: keep-alive comments (OpenRouter's come at once) do not count.
@@ -693,6 +698,7 @@ function streamAnswer(
     const over = () => {
       clearTimeout(timer);
       clearTimeout(headerTimer);
+      keepAlive.stop();
       if (waiting) res.off('drain', onDrain);
       resolve();
     };

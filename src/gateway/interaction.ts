@@ -19,6 +19,7 @@ import type { DocumentReader, DocumentTurn } from '../documents/index.ts';
 import { AnswerMeter, upstreamErrorReport, type AnswerSummary } from './usage.ts';
 import { SseEventFailed, SseParser, SseScanner, dropUsageNull, formatSse, type ParsedSse, type SseSink } from './sse.ts';
 import { KEEPALIVE_FRAME, StreamKeepAlive } from './stream-keepalive.ts';
+import { DEFAULT_MAX_RETRY_ADVICE_S, adviseAgainstLongWait } from './retry-advice.ts';
 import type { Upstream, UpstreamRouter } from './upstreams.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { mergeHeaders } from './headers.ts';
@@ -43,6 +44,8 @@ export interface PipelineDeps {
   /** The limit of requests refused for their key, per address (`limits.keyless_failures_per_minute`). */
   keyless?: KeylessFailures;
   streamMaxDurationMs: number;
+  /** An upstream error asking for a longer wait than this says `x-should-retry: false` (`limits.max_retry_advice_s`), s. */
+  maxRetryAdviceS?: number;
   /** A stream silent this long gets a keep-alive (`server.stream_keepalive_s`), ms; 0 or absent: none. */
   streamKeepaliveMs?: number;
   /** How long a client may take none of the answer bytes waiting for it before its connection is closed, ms. */
@@ -480,7 +483,7 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
     if (parsed === null) {
       // Not the API's error body (a load balancer's text, or none): Warden's own error in the
       // client's format, keeping what the SDKs act on: a 429 or 503 status and the retry headers.
-      const headers = upstreamRetryHeaders(res);
+      const headers = adviseAgainstLongWait(upstreamRetryHeaders(res), deps.maxRetryAdviceS ?? DEFAULT_MAX_RETRY_ADVICE_S);
       const message = `The upstream model API failed with status ${res.statusCode}.`;
       if (res.statusCode === 429) throw new WardenError('WARDEN_UPSTREAM_RATE_LIMITED', message, { headers });
       throw new WardenError('WARDEN_UPSTREAM_ERROR', message, { status: res.statusCode >= 500 && res.statusCode !== 503 ? 502 : res.statusCode, headers });
@@ -489,6 +492,7 @@ async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply, transf
     if (reported && typeof reported === 'object') run.meter.upstreamError = { type: upstreamErrorReport(reported).type, status: res.statusCode };
     const headers = mergeHeaders(passHeaders, ctx.responseHeaders, JSON_CONTENT);
     if (res.retryAfter !== null) headers['retry-after'] = res.retryAfter;
+    adviseAgainstLongWait(headers, deps.maxRetryAdviceS ?? DEFAULT_MAX_RETRY_ADVICE_S);
     reply.code(res.statusCode).headers(headers).send(text);
     return;
   }

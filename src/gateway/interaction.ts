@@ -8,7 +8,7 @@ import { errors as undiciErrors } from 'undici';
 import { HeaderPick, UpstreamCall, type BodyConsumer, type UpstreamHead } from './upstream-call.ts';
 import type { AnonymousRefusals } from './anonymous-refusals.ts';
 import { EVENT_SCHEMA, emptyEnforcement, ulid, type ApiFlavour, type InteractionEvent, type EventRequest } from '../events/index.ts';
-import { WardenError, renderErrorBody, requestIdHeaders, toWardenError, type WireFlavour } from '../errors/index.ts';
+import { WardenError, openaiErrorCode, renderErrorBody, requestIdHeaders, toWardenError, type WireFlavour } from '../errors/index.ts';
 import type { AuthContext, KeyScope } from '../identity/types.ts';
 import { eventAccountFacts } from '../identity/facts.ts';
 import { apiKeyFromHeaders } from '../identity/headers.ts';
@@ -564,12 +564,14 @@ function streamErrorEvent(run: Run, err: WardenError): string {
   const { ctx } = run;
   if (ctx.flavour === 'openai.responses') {
     const seq = (run.meter.firstSequence ?? 0) + run.eventsSent;
-    const error = { code: err.code, message: err.message };
+    // OpenAI's codes (a failed response's is never null), Warden's beside them.
+    const code = openaiErrorCode(err.code);
+    const error = { code: code ?? 'server_error', message: err.message };
     const response = {
       id: run.meter.answer, object: 'response', created_at: Math.floor(ctx.startedAt / 1000), status: 'failed',
       error, incomplete_details: null, model: ctx.model, output: [], usage: null,
     };
-    return `event: error\ndata: ${JSON.stringify({ type: 'error', code: err.code, message: err.message, param: err.param, sequence_number: seq })}\n\n`
+    return `event: error\ndata: ${JSON.stringify({ type: 'error', code, message: err.message, param: err.param, warden_code: err.code, sequence_number: seq })}\n\n`
       + `event: response.failed\ndata: ${JSON.stringify({ type: 'response.failed', response, sequence_number: seq + 1 })}\n\n`;
   }
   const body = JSON.stringify(renderErrorBody(err, ctx.wire));

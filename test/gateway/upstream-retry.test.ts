@@ -91,7 +91,7 @@ test('an upstream error whose body is not JSON keeps its 429 or 503 and its retr
   assert.equal(limited.headers.get('retry-after-ms'), '7000');
   const lb = (await limited.json()) as any;
   assert.equal(lb.error.type, 'rate_limit_error');
-  assert.equal(lb.error.code, 'WARDEN_UPSTREAM_RATE_LIMITED');
+  assert.equal(lb.error.warden_code, 'WARDEN_UPSTREAM_RATE_LIMITED');
   const anthropic = await post('/v1/messages', { model: 'text-429', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }, { 'x-api-key': h.key, 'anthropic-version': '2023-06-01' });
   assert.equal(anthropic.status, 429);
   assert.equal(((await anthropic.json()) as any).error.type, 'rate_limit_error');
@@ -99,7 +99,7 @@ test('an upstream error whose body is not JSON keeps its 429 or 503 and its retr
   const unavailable = await chat('empty-503');
   assert.equal(unavailable.status, 503);
   assert.equal(unavailable.headers.get('retry-after'), '7');
-  assert.equal(((await unavailable.json()) as any).error.code, 'WARDEN_UPSTREAM_ERROR');
+  assert.equal(((await unavailable.json()) as any).error.warden_code, 'WARDEN_UPSTREAM_ERROR');
 
   const events = await storedEvents(h, 3);
   const byModel = (m: string) => events.find((e) => e.model === m && e.flavour === 'openai.chat')!;

@@ -120,6 +120,21 @@ export const configSchema = z.strictObject({
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     })).default([]),
     /**
+     * CORS for the model API (`/v1/...`) so browser apps can call it: the origins allowed, exact
+     * (`https://app.example.com`: scheme, host, port) or `*` for any. Empty: no CORS headers, and
+     * preflights are refused as any OPTIONS request. Never on `/admin`, `/dashboard` or `/metrics`.
+     */
+    cors: z.strictObject({
+      allowed_origins: z.array(z.string().superRefine((entry, ctx) => {
+        if (entry === '*') return;
+        let origin: string | null = null;
+        try { const u = new URL(entry); if (u.protocol === 'http:' || u.protocol === 'https:') origin = u.origin; } catch { /* not a URL */ }
+        if (origin === null || origin.toLowerCase() !== entry.toLowerCase().replace(/\/$/, '')) {
+          ctx.addIssue({ code: 'custom', message: `not an origin (scheme://host[:port], no path) or "*": ${entry}` });
+        }
+      })).default([]),
+    }).prefault({}),
+    /**
      * Keep V8's allocation-site pretenuring (process-wide). Off by default: it moved request-scoped
      * objects straight to the old generation, where each kept what it points to alive through every
      * young-generation collection until the next full one, doubling the collections' pauses.

@@ -139,6 +139,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     headerLimitBytes: config.server.header_limit_bytes,
     requestTimeoutMs: config.server.request_timeout_ms,
     trustedProxies: config.server.trusted_proxies,
+    corsOrigins: config.server.cors.allowed_origins,
     logger: logger as never,
     ready: async () => !draining && (opts.ready ? await opts.ready() : true),
     shedding: () => shedding,

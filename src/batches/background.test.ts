@@ -64,7 +64,7 @@ test('a background response is kept, run through the pipeline, read back, contin
   for (const call of [() => other.responses.retrieve(created.id), () => other.responses.cancel(created.id), () => other.responses.delete(created.id), () => other.responses.inputItems.list(created.id)]) {
     await assert.rejects(call(), (e: any) => e.status === 404 && e.error.type === 'invalid_request_error');
   }
-  await assert.rejects(other.responses.create({ model: 'gpt-5', input: 'x', previous_response_id: created.id }), (e: any) => e.status === 400 && e.error.code === 'WARDEN_PREVIOUS_RESPONSE_NOT_FOUND');
+  await assert.rejects(other.responses.create({ model: 'gpt-5', input: 'x', previous_response_id: created.id }), (e: any) => e.status === 400 && e.error.warden_code === 'WARDEN_PREVIOUS_RESPONSE_NOT_FOUND');
 
   await assert.rejects(client.responses.cancel(created.id), (e: any) => e.status === 400 && /already completed/.test(e.error.message));
   await client.responses.delete(created.id);

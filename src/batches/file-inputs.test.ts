@@ -247,7 +247,7 @@ test('a file part is sent inline wherever it is (a custom tool\'s output); a fil
   const before = mock.received.length;
   await assert.rejects(
     client.responses.create({ model: 'gpt-5', input: 'Paint the sky.', tools: [{ type: 'image_generation', input_image_mask: { file_id: png.id } }] } as any),
-    (e: any) => e.status === 400 && e.error.param === 'tools[0].input_image_mask.file_id' && e.error.code === 'WARDEN_INVALID_REQUEST',
+    (e: any) => e.status === 400 && e.error.param === 'tools[0].input_image_mask.file_id' && e.error.warden_code === 'WARDEN_INVALID_REQUEST',
     'a mask cannot be sent inline here, and the upstream keeps no customer file',
   );
   assert.equal(mock.received.length, before, 'not forwarded');

@@ -60,7 +60,7 @@ test('uploads sent at once cannot pass the account\'s bytes or files cap togethe
     assert.ok(held.bytes <= 250_000, `the account keeps at most its 250,000 bytes: ${held.bytes} (${statuses})`);
     assert.equal(statuses.filter((s) => s === 200).length, held.files, `every upload answered 200 is kept: ${statuses}`);
     assert.ok(held.files >= 1, `uploads that fit are served: ${statuses}`);
-    for (const b of bodies.filter((_, i) => statuses[i] !== 200)) assert.equal(b.error.code, 'WARDEN_STORAGE_QUOTA_EXCEEDED', JSON.stringify(b));
+    for (const b of bodies.filter((_, i) => statuses[i] !== 200)) assert.equal(b.error.warden_code, 'WARDEN_STORAGE_QUOTA_EXCEEDED', JSON.stringify(b));
 
     // The room refused uploads held is given back: what is left fits.
     const left = 250_000 - held.bytes;

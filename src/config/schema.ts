@@ -77,6 +77,13 @@ export const configSchema = z.strictObject({
     /** Longest a streamed answer may run before Warden ends it, ms. */
     stream_max_duration_ms: z.number().int().positive().default(10 * 60_000),
     /**
+     * A stream the client has received nothing on for this long, seconds (fractions allowed), gets
+     * a keep-alive the SDKs skip (OpenAI routes: an SSE comment `: keep-alive`; Anthropic: a
+     * `ping` event), so that a proxy's idle timeout (often 60 s) does not cut a reasoning model's
+     * silent stream. 0: none.
+     */
+    stream_keepalive_s: z.number().min(0).default(15),
+    /**
      * Longest a client may take none of the answer bytes Warden has for it (its socket full, or the
      * answer's end not yet taken), ms: past it the connection is closed, the interaction recorded
      * (499 `WARDEN_CLIENT_NOT_READING`) and its concurrency slot freed. Also how long the end of a
@@ -112,6 +119,21 @@ export const configSchema = z.strictObject({
       const problem = trustedProxyProblem(entry);
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     })).default([]),
+    /**
+     * CORS for the model API (`/v1/...`) so browser apps can call it: the origins allowed, exact
+     * (`https://app.example.com`: scheme, host, port) or `*` for any. Empty: no CORS headers, and
+     * preflights are refused as any OPTIONS request. Never on `/admin`, `/dashboard` or `/metrics`.
+     */
+    cors: z.strictObject({
+      allowed_origins: z.array(z.string().superRefine((entry, ctx) => {
+        if (entry === '*') return;
+        let origin: string | null = null;
+        try { const u = new URL(entry); if (u.protocol === 'http:' || u.protocol === 'https:') origin = u.origin; } catch { /* not a URL */ }
+        if (origin === null || origin.toLowerCase() !== entry.toLowerCase().replace(/\/$/, '')) {
+          ctx.addIssue({ code: 'custom', message: `not an origin (scheme://host[:port], no path) or "*": ${entry}` });
+        }
+      })).default([]),
+    }).prefault({}),
     /**
      * Keep V8's allocation-site pretenuring (process-wide). Off by default: it moved request-scoped
      * objects straight to the old generation, where each kept what it points to alive through every

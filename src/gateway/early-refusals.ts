@@ -73,7 +73,7 @@ export function answerClientError(deps: PipelineDeps, err: Error & { code?: stri
   if (socket.writable) {
     // Nothing of the request is echoed: the answer is ours alone.
     const head = [`HTTP/1.1 ${werr.status} ${STATUS_CODES[werr.status]}`, 'content-type: application/json', `content-length: ${Buffer.byteLength(body)}`, 'connection: close'];
-    for (const [name, value] of Object.entries(requestIdHeaders(id))) head.push(`${name}: ${value}`);
+    for (const [name, value] of Object.entries({ ...requestIdHeaders(id), ...werr.headers })) head.push(`${name}: ${value}`);
     socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
   }
   socket.destroy();

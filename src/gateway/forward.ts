@@ -65,7 +65,7 @@ export async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply,
   const isStream = contentType.includes('text/event-stream');
 
   if (res.statusCode >= 400 || (!isStream && !contentType.includes('json'))) {
-    await relayUpstreamError(run, reply, call, res);
+    await relayUpstreamError(deps, run, reply, call, res);
     return;
   }
 

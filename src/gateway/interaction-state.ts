@@ -34,6 +34,10 @@ export interface PipelineDeps {
   /** The limit of requests refused for their key, per address (`limits.keyless_failures_per_minute`). */
   keyless?: KeylessFailures;
   streamMaxDurationMs: number;
+  /** An upstream error asking for a longer wait than this says `x-should-retry: false` (`limits.max_retry_advice_s`), s. */
+  maxRetryAdviceS?: number;
+  /** A stream silent this long gets a keep-alive (`server.stream_keepalive_s`), ms; 0 or absent: none. */
+  streamKeepaliveMs?: number;
   /** How long a client may take none of the answer bytes waiting for it before its connection is closed, ms. */
   writeIdleTimeoutMs: number;
   /** Receives every finished event (the recorder). */

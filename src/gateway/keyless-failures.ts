@@ -6,11 +6,11 @@
  * was accepted lately (on this node, from any address) is never held back: a customer sharing an
  * address with a client sending bad keys keeps working.
  */
-import { createHash } from 'node:crypto';
 import { Socket } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors/index.ts';
 import { apiKeyFromHeaders } from '../identity/headers.ts';
+import { acceptedSecretHash, hashSecret } from '../identity/keys.ts';
 import { subnetOf } from '../events/index.ts';
 import type { Authenticator } from './interaction-state.ts';
 
@@ -24,7 +24,6 @@ const MAX_KEYS = 100_000;
 /** A request made by Warden itself (a batch's requests, through Fastify's inject) has no socket of its own: never counted. */
 export const fromNetwork = (req: FastifyRequest): boolean => req.raw.socket instanceof Socket;
 
-const digest = (secret: string) => createHash('sha256').update(secret).digest('base64url').slice(0, 22);
 
 export class KeylessFailures {
   private readonly failures = new Map<string, { start: number; n: number }>();
@@ -38,7 +37,7 @@ export class KeylessFailures {
   /** The authenticator, remembering the keys it accepts. */
   authenticator(inner: Authenticator): Authenticator {
     if (!this.enabled) return inner;
-    const remember = <T>(secret: string, auth: T): T => { this.accept(secret); return auth; };
+    const remember = <T extends object>(secret: string, auth: T): T => { this.accept(secret, Date.now(), auth); return auth; };
     return {
       authenticate: (secret: string) => {
         const auth = inner.authenticate(secret);
@@ -47,8 +46,13 @@ export class KeylessFailures {
     };
   }
 
-  accept(secret: string, now = Date.now()): void {
-    const h = digest(secret);
+  /**
+   * Remember an accepted key by its SHA-256: the one the authenticator checked it against when it
+   * has it (`auth`, the cached authenticator's contexts), so each accepted request is not hashed
+   * twice; hashed here otherwise.
+   */
+  accept(secret: string, now = Date.now(), auth?: object): void {
+    const h = (auth && acceptedSecretHash(auth)) ?? hashSecret(secret);
     this.accepted.delete(h);
     if (this.accepted.size >= MAX_KEYS) this.accepted.delete(this.accepted.keys().next().value!);
     this.accepted.set(h, now + ACCEPTED_MS);
@@ -83,7 +87,7 @@ export class KeylessFailures {
     let secret: string | null = null;
     try { secret = apiKeyFromHeaders(headers); } catch { /* two different keys: not one accepted */ }
     if (secret !== null) {
-      const h = digest(secret);
+      const h = hashSecret(secret);
       const until = this.accepted.get(h);
       if (until !== undefined && until > now) return;
       if (until !== undefined) this.accepted.delete(h);

@@ -4,7 +4,8 @@
  * the duration cap, and an error framed as the API's own in-stream error when it ends early.
  */
 import type { FastifyReply } from 'fastify';
-import { WardenError, renderErrorBody } from '../errors/index.ts';
+import { WardenError, openaiErrorCode, renderErrorBody } from '../errors/index.ts';
+import { KEEPALIVE_FRAME, StreamKeepAlive } from './stream-keepalive.ts';
 import type { BodyConsumer, UpstreamCall } from './upstream-call.ts';
 import type { OutputTransformer, SseEvent } from './lifecycle.ts';
 import { SseEventFailed, SseParser, SseScanner, dropUsageNull, formatSse, type ParsedSse, type SseSink } from './sse.ts';
@@ -24,12 +25,14 @@ export function streamErrorEvent(run: Run, err: WardenError): string {
   const { ctx } = run;
   if (ctx.flavour === 'openai.responses') {
     const seq = (run.meter.firstSequence ?? 0) + run.eventsSent;
-    const error = { code: err.code, message: err.message };
+    // OpenAI's codes (a failed response's is never null), Warden's beside them.
+    const code = openaiErrorCode(err.code);
+    const error = { code: code ?? 'server_error', message: err.message };
     const response = {
       id: run.meter.answer, object: 'response', created_at: Math.floor(ctx.startedAt / 1000), status: 'failed',
       error, incomplete_details: null, model: ctx.model, output: [], usage: null,
     };
-    return `event: error\ndata: ${JSON.stringify({ type: 'error', code: err.code, message: err.message, param: err.param, sequence_number: seq })}\n\n`
+    return `event: error\ndata: ${JSON.stringify({ type: 'error', code, message: err.message, param: err.param, warden_code: err.code, sequence_number: seq })}\n\n`
       + `event: response.failed\ndata: ${JSON.stringify({ type: 'response.failed', response, sequence_number: seq + 1 })}\n\n`;
   }
   const body = JSON.stringify(renderErrorBody(err, ctx.wire));
@@ -63,11 +66,13 @@ export function streamAnswer(
   const onDrain = () => { waiting = false; call.resume(); };
   const write = (out: Buffer | string): boolean => {
     if (res.destroyed) return false;
+    keepAlive.wrote();
     if (res.write(out) || res.writableLength <= STREAM_BUFFER_BYTES) return true;
     if (!waiting) { waiting = true; res.once('drain', onDrain); }
     run.watch.waiting();
     return false;
   };
+  const keepAlive = new StreamKeepAlive(deps.streamKeepaliveMs ?? 0, KEEPALIVE_FRAME[ctx.wire], write, () => waiting);
   /** Forward events; false: pause the upstream. */
   const send = (out: Buffer): boolean => {
     // Time to the answer's first event: keep-alive comments (OpenRouter's come at once) do not count.
@@ -160,6 +165,7 @@ export function streamAnswer(
     const over = () => {
       clearTimeout(timer);
       clearTimeout(headerTimer);
+      keepAlive.stop();
       if (waiting) res.off('drain', onDrain);
       resolve();
     };

@@ -5,6 +5,7 @@
  */
 import type { FastifyReply } from 'fastify';
 import { WardenError } from '../errors/index.ts';
+import { DEFAULT_MAX_RETRY_ADVICE_S, adviseAgainstLongWait } from './retry-advice.ts';
 import type { InteractionContext, OutputTransformer } from './lifecycle.ts';
 import type { UpstreamCall, UpstreamHead } from './upstream-call.ts';
 import { upstreamErrorReport } from './usage.ts';
@@ -32,7 +33,7 @@ export function outputTransformers(deps: PipelineDeps, ctx: InteractionContext):
 }
 
 /** The upstream refused or failed (or answered neither JSON nor a stream): its status and body to the client. */
-export async function relayUpstreamError(run: Run, reply: FastifyReply, call: UpstreamCall, res: UpstreamHead): Promise<void> {
+export async function relayUpstreamError(deps: PipelineDeps, run: Run, reply: FastifyReply, call: UpstreamCall, res: UpstreamHead): Promise<void> {
   const { ctx } = run;
   const passHeaders = res.passed;
   const contentType = res.contentType;
@@ -49,7 +50,7 @@ export async function relayUpstreamError(run: Run, reply: FastifyReply, call: Up
   if (parsed === null) {
     // Not the API's error body (a load balancer's text, or none): Warden's own error in the
     // client's format, keeping what the SDKs act on: a 429 or 503 status and the retry headers.
-    const headers = upstreamRetryHeaders(res);
+    const headers = adviseAgainstLongWait(upstreamRetryHeaders(res), deps.maxRetryAdviceS ?? DEFAULT_MAX_RETRY_ADVICE_S);
     const message = `The upstream model API failed with status ${res.statusCode}.`;
     if (res.statusCode === 429) throw new WardenError('WARDEN_UPSTREAM_RATE_LIMITED', message, { headers });
     throw new WardenError('WARDEN_UPSTREAM_ERROR', message, { status: res.statusCode >= 500 && res.statusCode !== 503 ? 502 : res.statusCode, headers });
@@ -58,6 +59,7 @@ export async function relayUpstreamError(run: Run, reply: FastifyReply, call: Up
   if (reported && typeof reported === 'object') run.meter.upstreamError = { type: upstreamErrorReport(reported).type, status: res.statusCode };
   const headers = mergeHeaders(passHeaders, ctx.responseHeaders, JSON_CONTENT);
   if (res.retryAfter !== null) headers['retry-after'] = res.retryAfter;
+  adviseAgainstLongWait(headers, deps.maxRetryAdviceS ?? DEFAULT_MAX_RETRY_ADVICE_S);
   reply.code(res.statusCode).headers(headers).send(text);
 }
 

@@ -21,6 +21,7 @@ import { clientAddress, proxyTrust } from './client-address.ts';
 import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
 import { dropUnreadBody } from './unread-body.ts';
 import { fromNetwork } from './keyless-failures.ts';
+import { installCors } from './cors.ts';
 
 export { wireOf } from './wire.ts';
 import { handleTokenCount, TOKEN_COUNT_ROUTES } from './token-count.ts';
@@ -45,6 +46,8 @@ export interface ServerOptions {
   shedding?: () => boolean;
   /** The requests being answered now, for the shutdown to tell idle connections from busy ones. */
   traffic?: Traffic;
+  /** Origins browser apps may call the model API from (`server.cors.allowed_origins`); empty: no CORS. */
+  corsOrigins?: readonly string[];
 }
 
 /**
@@ -198,6 +201,8 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
     }),
   });
   app.addHook('preClose', (done) => { closing = true; traffic?.closeConnectionsAfterAnswers(); done(); });
+  // First: a preflight is answered before keys and limits, and every answer after carries CORS.
+  installCors(app, opts.corsOrigins ?? []);
   // A compressed body (any route) is refused as such, rather than read as garbled JSON or multipart.
   app.addHook('onRequest', (req, _reply, done) => done(unsupportedEncoding(req.headers['content-encoding'])));
   // An address past its requests refused for their key this minute (src/gateway/keyless-failures.ts)

@@ -10,7 +10,7 @@
  * `last_used_at` is collected in memory and written in one batch every `flushMs`.
  */
 import type { AuthContext, KeyScope } from './types.ts';
-import { digestsEqual, hashSecret, parseSecret } from './keys.ts';
+import { digestsEqual, hashSecret, parseSecret, rememberSecretHash } from './keys.ts';
 import { assertUsable, authContextFor, invalidKeyError, requireScope, type IdentityChangeNotice, type IdentityStore } from './store.ts';
 import { WardenError } from '../errors/index.ts';
 import { isPostgresUnavailable } from '../store/index.ts';
@@ -117,7 +117,10 @@ export class CachedAuthenticator {
     }
     if (scope) requireScope(entry.auth, scope);
     this.lastUsed.set(entry.auth.key.id, now);
-    if (!entry.auth.account.first_used_at) entry.auth = this.withFirstUse(entry.auth, now);
+    if (!entry.auth.account.first_used_at) {
+      entry.auth = this.withFirstUse(entry.auth, now);
+      rememberSecretHash(entry.auth, entry.hash);
+    }
     return entry.auth;
   }
 
@@ -148,6 +151,7 @@ export class CachedAuthenticator {
             touchedAt: now,
           }
         : { auth: null, hash: null, expiresAt: now + this.negativeTtlMs, revokedAtMs: Infinity, keyExpiresAtMs: Infinity, touchedAt: now };
+      if (entry.auth && entry.hash) rememberSecretHash(entry.auth, entry.hash);
       const ttl = record ? this.ttlMs : this.negativeTtlMs;
       // An invalidation during the read may mean the row we got is already stale: use it once, do not keep it.
       if (ttl > 0 && generation === this.generation) this.put(lookupId, entry);

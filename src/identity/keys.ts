@@ -52,6 +52,22 @@ export function hashSecret(secret: string): string {
   return oneShot ? oneShot('sha256', secret, 'hex') : createHash('sha256').update(secret).digest('hex');
 }
 
+/** The SHA-256 hex of the secret each authentication context was accepted for (see `acceptedSecretHash`). */
+const acceptedHashes = new WeakMap<object, string>();
+
+/** Remember the stored hash a context's secret was checked against (once per context an authenticator keeps). */
+export function rememberSecretHash(auth: object, hash: string): void {
+  acceptedHashes.set(auth, hash);
+}
+
+/**
+ * `hashSecret` of the secret an authenticator accepted for `auth`, when it checked the secret
+ * against that stored hash: what it computed already, so another module need not hash it again.
+ */
+export function acceptedSecretHash(auth: object): string | undefined {
+  return acceptedHashes.get(auth);
+}
+
 /** Compare two hex digests in time that depends only on their length. */
 export function digestsEqual(a: string, b: string): boolean {
   if (a.length !== b.length) return false;

@@ -283,6 +283,7 @@ export const limitsConfigSchema = z.object({
    * Longest wait (s) a 429 leaves to the client's SDK to sleep through and retry. A refusal whose
    * `retry-after` is longer (a daily quota, a budget) also says `x-should-retry: false`, so the
    * official SDKs fail at once instead of hanging for minutes or hours; `retry-after` keeps the real wait.
+   * The gateway applies it to the upstream's own errors too (a 429, 503 or 529 asking for a longer wait).
    */
   max_retry_advice_s: z.number().int().min(0).default(60),
   /** Static overrides; the admin API adds runtime ones on top. */

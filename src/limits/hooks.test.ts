@@ -71,9 +71,10 @@ test('openai wire: x-ratelimit headers, then 429 rate_limit_error with retry-aft
   assert.ok(ms > 900 && ms <= 1000, `retry-after-ms ${ms}: the wait to the millisecond, not rounded up to a second`);
   assert.equal(third.error.headers['x-ratelimit-remaining-requests'], '0');
   assert.equal(third.error.headers['x-ratelimit-reset-requests'], '2s');
-  const body = renderErrorBody(third.error, 'openai') as { error: { type: string; code: string; message: string } };
+  const body = renderErrorBody(third.error, 'openai') as { error: { type: string; code: string; warden_code: string; message: string } };
   assert.equal(body.error.type, 'rate_limit_error');
-  assert.equal(body.error.code, 'WARDEN_RATE_LIMITED');
+  assert.equal(body.error.code, 'rate_limit_exceeded', 'OpenAI\'s own code');
+  assert.equal(body.error.warden_code, 'WARDEN_RATE_LIMITED');
   assert.match(body.error.message, /60 requests per minute for this account/);
   assert.deepEqual(third.ctx.enforcement.limit, { allowed: false, scope: 'account', limit: 'rpm=60 burst=2 remaining=0 refused', retry_after_s: 1 });
   // No headers leak into a refused context's normal response headers; the error carries them.

@@ -383,7 +383,7 @@ export async function runRedteam(opts: RedteamOptions): Promise<RedteamResult> {
         if (k === 'retry-after' || k.startsWith('x-ratelimit') || (k.startsWith('x-warden') && k !== 'x-warden-request-id')) outcome.headers[k] = String(v);
       }
       if (res.statusCode >= 400) {
-        try { outcome.error_code = ((JSON.parse(text) as { error?: { code?: string } }).error?.code) ?? null; } catch { /* not JSON */ }
+        try { const error = (JSON.parse(text) as { error?: { code?: string; warden_code?: string } }).error; outcome.error_code = error?.warden_code ?? error?.code ?? null; } catch { /* not JSON */ }
       } else {
         const ans = inspectAnswer(text, ev.request.stream);
         outcome.input_tokens = ans.input; outcome.output_tokens = ans.output; outcome.reasoning_tokens = ans.reasoning;

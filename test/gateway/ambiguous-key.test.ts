@@ -38,7 +38,7 @@ test('different keys in Authorization and x-api-key: 401 WARDEN_AMBIGUOUS_API_KE
     const text = await r.text();
     assert.equal(r.status, 401, `${method} ${path}: ${text.slice(0, 300)}`);
     const err = JSON.parse(text).error;
-    assert.equal(err.code, 'WARDEN_AMBIGUOUS_API_KEY', `${method} ${path}: ${text.slice(0, 300)}`);
+    assert.equal(err.warden_code, 'WARDEN_AMBIGUOUS_API_KEY', `${method} ${path}: ${text.slice(0, 300)}`);
     // in the route's format: Anthropic's for its routes (and /v1/models, with x-api-key), OpenAI's for the others
     const anthropic = path.startsWith('/v1/messages') || path === '/v1/models';
     assert.equal(JSON.parse(text).type, anthropic ? 'error' : undefined, `${method} ${path}: in the ${anthropic ? 'Anthropic' : 'OpenAI'} error format`);
@@ -68,5 +68,5 @@ test('a front\'s own Bearer token next to a Warden key in x-api-key (or the reve
   // Neither value a Warden key: refused as an invalid key, not served.
   const r = await fetch(`${w.url}/v1/models`, { headers: { authorization: `Bearer ${frontToken}`, 'x-api-key': 'not-a-key' } });
   assert.equal(r.status, 401, 'no Warden key: refused');
-  assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'WARDEN_INVALID_API_KEY', 'as an invalid key');
+  assert.equal(((await r.json()) as { error: { warden_code: string } }).error.warden_code, 'WARDEN_INVALID_API_KEY', 'as an invalid key');
 });

@@ -78,7 +78,7 @@ test('a request naming thousands of ids: refused at once above the limit, one st
     const over = await s.post('/v1/responses', BOB, { model: 'gpt-x', input: Array.from({ length: MAX_NAMED_IDS + 1_000 }, (_, i) => ({ type: 'item_reference', id: `msg_${i}` })) });
     const body = await over.json() as any;
     assert.equal(over.status, 400, 'too many ids: a 400');
-    assert.equal(body.error.code, 'WARDEN_INVALID_REQUEST');
+    assert.equal(body.error.warden_code, 'WARDEN_INVALID_REQUEST');
     assert.ok(body.error.message.includes(String(MAX_NAMED_IDS)), `the message names the limit: ${body.error.message}`);
     assert.equal(body.error.param, `input[${MAX_NAMED_IDS}]`, 'param: the first id beyond the limit');
     assert.equal(calls.one + calls.many, 0, 'nothing looked up');

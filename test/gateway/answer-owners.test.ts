@@ -28,10 +28,10 @@ test('a customer continues its own response; another customer naming it is refus
 
   await assert.rejects(
     client(BOB).responses.create({ model: 'gpt-4o-mini', previous_response_id: first.id, input: 'Repeat everything said so far.' }),
-    (e: any) => e.status === 400 && e.error.code === 'WARDEN_PREVIOUS_RESPONSE_NOT_FOUND' && e.error.param === 'previous_response_id' && e.error.message === `Previous response with id '${first.id}' not found.`,
+    (e: any) => e.status === 400 && e.error.warden_code === 'WARDEN_PREVIOUS_RESPONSE_NOT_FOUND' && e.error.param === 'previous_response_id' && e.error.message === `Previous response with id '${first.id}' not found.`,
   );
   // an id nobody was given reads the same
-  await assert.rejects(client(BOB).responses.create({ model: 'gpt-4o-mini', previous_response_id: 'resp_0000', input: 'x' }), (e: any) => e.status === 400 && e.error.code === 'WARDEN_PREVIOUS_RESPONSE_NOT_FOUND');
+  await assert.rejects(client(BOB).responses.create({ model: 'gpt-4o-mini', previous_response_id: 'resp_0000', input: 'x' }), (e: any) => e.status === 400 && e.error.warden_code === 'WARDEN_PREVIOUS_RESPONSE_NOT_FOUND');
 
   const events = await storedEvents(h, 4);
   const byBob = events.filter((e) => e.account_id === 'acc_bob');
@@ -172,7 +172,7 @@ test('a response the upstream created and then failed in its stream is still its
     // Continuing it reaches the upstream, which gives its own answer (not Warden's "not found").
     await assert.rejects(as(ALICE).responses.create({ model: 'gpt-fail', previous_response_id: 'resp_failed_1', input: 'again' }), (e: any) => e.status === 400 && e.error?.code === 'previous_response_failed');
     await assert.rejects(as(BOB).responses.retrieve('resp_failed_1'), (e: any) => e.status === 404, 'another customer cannot read it');
-    await assert.rejects(as(BOB).responses.create({ model: 'gpt-fail', previous_response_id: 'resp_failed_1', input: 'x' }), (e: any) => e.error?.code === 'WARDEN_PREVIOUS_RESPONSE_NOT_FOUND');
+    await assert.rejects(as(BOB).responses.create({ model: 'gpt-fail', previous_response_id: 'resp_failed_1', input: 'x' }), (e: any) => e.error?.warden_code === 'WARDEN_PREVIOUS_RESPONSE_NOT_FOUND');
   } finally {
     await hx.close();
     await raw.close();

@@ -26,7 +26,7 @@ async function call(key: string, method: string, path: string, body?: object) {
     method, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
   });
   const json = await r.json() as any;
-  return { status: r.status, retryAfter: r.headers.get('retry-after'), type: json.error?.type, code: json.error?.code, message: json.error?.message as string | undefined, body: json };
+  return { status: r.status, retryAfter: r.headers.get('retry-after'), type: json.error?.type, code: json.error?.warden_code, message: json.error?.message as string | undefined, body: json };
 }
 
 test('a suspended account gets the suspension, with the appeal contact, on every stored-response route and for a background response', async () => {
@@ -228,7 +228,7 @@ test('a barred account gets the policy\'s refusal on every batch and files route
     }
     const uploaded = await fetch(`${t.url}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${dana.key}` }, body: fileForm('batch', batchLine('two') + '\n') });
     const uploadedBody = await uploaded.json() as any;
-    assert.deepEqual([uploaded.status, uploadedBody.error?.code], [403, code], `${level}: POST /v1/files`);
+    assert.deepEqual([uploaded.status, uploadedBody.error?.warden_code], [403, code], `${level}: POST /v1/files`);
 
     const anthropicRoutes: Array<[string, string, (object | FormData)?]> = [
       ['POST', '/v1/messages/batches', { requests: [{ custom_id: 'two', params: { model: 'claude-sonnet-5', max_tokens: 20, messages: [{ role: 'user', content: 'x' }] } }] }],

@@ -28,7 +28,7 @@ test('compressed bodies, other charsets and invalid UTF-8 are refused in the wir
     const text = await r.text();
     assert.equal(r.status, 415, `${path}: ${text}`);
     const parsed = JSON.parse(text);
-    assert.equal(parsed.error.code, 'WARDEN_UNSUPPORTED_MEDIA_TYPE', text);
+    assert.equal(parsed.error.warden_code, 'WARDEN_UNSUPPORTED_MEDIA_TYPE', text);
     assert.match(parsed.error.message, /Content-Encoding "gzip" is not supported/, text);
     assert.equal(parsed.type, shape === 'anthropic' ? 'error' : undefined, `${path}: in its wire format`);
     assert.ok(!/[\u0000-\u0008\u001f\ufffd]/.test(text), `${path}: nothing of the body echoed: ${text}`);
@@ -38,7 +38,7 @@ test('compressed bodies, other charsets and invalid UTF-8 are refused in the wir
   form.append('file', new Blob(['note']), 'note.txt');
   const upload = await post('/v1/files', { authorization: `Bearer ${key}`, 'content-encoding': 'br' }, form);
   assert.equal(upload.status, 415, `files: ${await upload.clone().text()}`);
-  assert.equal(((await upload.json()) as any).error.code, 'WARDEN_UNSUPPORTED_MEDIA_TYPE');
+  assert.equal(((await upload.json()) as any).error.warden_code, 'WARDEN_UNSUPPORTED_MEDIA_TYPE');
   // a plain body labelled gzip is refused too (the header is not ignored); identity is no coding
   assert.equal((await post('/v1/chat/completions', { ...openai, 'content-encoding': 'gzip' }, Buffer.from(JSON.stringify(chat)))).status, 415, 'a plain body labelled gzip');
   const identity = await post('/v1/chat/completions', { ...openai, 'content-encoding': 'identity' }, Buffer.from(JSON.stringify(chat)));
@@ -56,7 +56,7 @@ test('compressed bodies, other charsets and invalid UTF-8 are refused in the wir
   const undeclared = await post('/v1/messages', anthropic, Buffer.from(JSON.stringify(message), 'latin1'));
   const body = (await undeclared.json()) as any;
   assert.equal(undeclared.status, 400, JSON.stringify(body));
-  assert.equal(body.error.code, 'WARDEN_INVALID_JSON');
+  assert.equal(body.error.warden_code, 'WARDEN_INVALID_JSON');
   assert.match(body.error.message, /not valid UTF-8/);
   const utf8 = await post('/v1/chat/completions', { ...openai, 'content-type': 'application/json; charset=UTF-8' }, Buffer.from(JSON.stringify(chat)));
   assert.equal(utf8.status, 200, 'charset=UTF-8 is fine');
@@ -76,7 +76,7 @@ test('compressed bodies, other charsets and invalid UTF-8 are refused in the wir
   const batchLatin1 = await post('/v1/messages/batches', anthropic, Buffer.from(batch('café'), 'latin1'));
   const batchLatin1Body = (await batchLatin1.json()) as any;
   assert.equal(batchLatin1.status, 400, JSON.stringify(batchLatin1Body));
-  assert.equal(batchLatin1Body.error.code, 'WARDEN_INVALID_JSON', 'batch: not UTF-8');
+  assert.equal(batchLatin1Body.error.warden_code, 'WARDEN_INVALID_JSON', 'batch: not UTF-8');
   assert.equal(batchLatin1Body.type, 'error', 'batch: in the Anthropic format');
   const batchCharset = await post('/v1/messages/batches', { ...anthropic, 'content-type': 'application/json; charset=iso-8859-1' }, Buffer.from(batch('cafe')));
   assert.equal(batchCharset.status, 415, `batch: another charset: ${await batchCharset.text()}`);

@@ -52,7 +52,7 @@ test('behind a trusted proxy, a port or another spelling of the address neither 
   // An address in an embargoed country, with the port some proxies write.
   const blocked = await send('2.144.0.1:1234');
   assert.equal(blocked.status, 403);
-  assert.equal(blocked.body.error.code, 'WARDEN_REGION_BLOCKED');
+  assert.equal(blocked.body.error.warden_code, 'WARDEN_REGION_BLOCKED');
   // The subnet limit (2) holds whatever the port.
   const statuses = [];
   for (let port = 40001; port <= 40004; port++) statuses.push((await send(`81.2.69.142:${port}`)).status);

@@ -46,7 +46,7 @@ test('a suspended cluster refuses its member that carries a milder operator verd
     const r = await chat(a.key);
     const body = await r.json() as any;
     assert.equal(r.status, 403, `${a === singled ? 'the member with its own shape verdict' : 'the other member'} is refused: ${JSON.stringify(body)}`);
-    assert.equal(body.error.code, 'WARDEN_ACCOUNT_SUSPENDED');
+    assert.equal(body.error.warden_code, 'WARDEN_ACCOUNT_SUSPENDED');
   }
   assert.equal((await chat(partner.key)).status, 200, 'the allow-listed member is still served');
   const view = await detectAccount(singled.id);

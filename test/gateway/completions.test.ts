@@ -78,10 +78,10 @@ test('bad requests are refused in OpenAI error JSON and recorded', async () => {
   assert.equal(((await res.json()) as any).error.param, 'logprobs');
   res = await fetch(`${plain.url}/v1/completions`, { method: 'POST', headers: { authorization: `Bearer ${plain.key}`, 'content-type': 'application/json' }, body: '{"model": "gpt-3.5-turbo-instruct", "prompt": ' });
   assert.equal(res.status, 400);
-  assert.equal(((await res.json()) as any).error.code, 'WARDEN_INVALID_JSON');
+  assert.equal(((await res.json()) as any).error.warden_code, 'WARDEN_INVALID_JSON');
   res = await fetch(`${plain.url}/v1/completions`, { method: 'GET', headers: { authorization: `Bearer ${plain.key}` } });
   assert.equal(res.status, 405);
-  assert.equal(((await res.json()) as any).error.code, 'WARDEN_METHOD_NOT_ALLOWED');
+  assert.equal(((await res.json()) as any).error.warden_code, 'WARDEN_METHOD_NOT_ALLOWED');
   const refused = (await eventsOf(plain, 6)).filter((e) => e.response.status === 400);
   assert.deepEqual(refused.map((e) => e.response.error_code), ['WARDEN_INVALID_REQUEST', 'WARDEN_UPSTREAM_ERROR', 'WARDEN_INVALID_JSON'], 'refusals recorded, malformed JSON too');
 });

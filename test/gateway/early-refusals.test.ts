@@ -73,7 +73,7 @@ test('headers over the limit get 431 in the format of the path, and a model endp
   const big = 'a'.repeat(8000);
   const o = parse(await raw(h.url, `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${GOOD_KEY}\r\nuser-agent: big-client/1\r\ncontent-type: application/json\r\nx-big: ${big}\r\ncontent-length: 2\r\n\r\n{}`));
   assert.equal(o.status, 431);
-  assert.equal(o.body.error.code, 'WARDEN_HEADERS_TOO_LARGE');
+  assert.equal(o.body.error.warden_code, 'WARDEN_HEADERS_TOO_LARGE');
   assert.equal(o.body.error.type, 'invalid_request_error');
   const id = /\r?\nrequest-id: (\S+)/.exec(`\n${o.head}`)?.[1];
   assert.ok(id);
@@ -81,7 +81,7 @@ test('headers over the limit get 431 in the format of the path, and a model endp
   const a = parse(await raw(h.url, `POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-api-key: ${GOOD_KEY}\r\nx-big: ${big}\r\n\r\n`));
   assert.equal(a.status, 431);
   assert.equal(a.body.type, 'error');
-  assert.equal(a.body.error.code, 'WARDEN_HEADERS_TOO_LARGE');
+  assert.equal(a.body.error.warden_code, 'WARDEN_HEADERS_TOO_LARGE');
   assert.ok(a.body.request_id);
   const events = await storedEvents(h, 2);
   const e = events.find((x) => x.id.toLowerCase() === id);
@@ -160,7 +160,7 @@ test('a request arriving while the gateway shuts down gets 503 in the format of 
   const a = parse(await requestWhileClosing(h));
   assert.equal(a.status, 503);
   assert.equal(a.body.type, 'error');
-  assert.equal(a.body.error.code, 'WARDEN_SHUTTING_DOWN');
+  assert.equal(a.body.error.warden_code, 'WARDEN_SHUTTING_DOWN');
   assert.ok(a.head.includes('retry-after: 1'));
   const events = await storedEvents(h, 2);
   assert.ok(events.some((e) => e.flavour === 'anthropic.messages' && e.response.status === 503 && e.id.toLowerCase() === a.body.request_id.toLowerCase()));
@@ -200,7 +200,7 @@ test('a body that does not arrive within server.request_timeout_ms: 408 WARDEN_R
     assert.match(raw, /^HTTP\/1\.1 408 /, `${format}: ${raw.slice(0, 200)}`);
     assert.match(raw, /\r\nconnection: close\r\n/i, `${format}: the connection is closed`);
     const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4));
-    assert.equal(body.error.code, 'WARDEN_REQUEST_TIMEOUT', `${format}: ${JSON.stringify(body)}`);
+    assert.equal(body.error.warden_code, 'WARDEN_REQUEST_TIMEOUT', `${format}: ${JSON.stringify(body)}`);
     if (format === 'anthropic') assert.equal(body.type, 'error', 'the Anthropic error shape');
   }
   const events = await storedEvents(h, 2);

@@ -70,7 +70,7 @@ test('bad input is refused in OpenAI error JSON; models off the allow-list are r
   assert.equal(((await res.json()) as any).error.param, 'encoding_format');
   res = await post({ model: 'text-embedding-ada-002', input: 'x' });
   assert.equal(res.status, 403);
-  assert.equal(((await res.json()) as any).error.code, 'WARDEN_POLICY_DENIED');
+  assert.equal(((await res.json()) as any).error.warden_code, 'WARDEN_POLICY_DENIED');
 });
 
 test('the event sketches where the answer\'s vectors lie, from floats or base64, as the traffic model computes it', async () => {

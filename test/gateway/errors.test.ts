@@ -33,7 +33,8 @@ const msgs = { model: 'claude-sonnet-4-5', max_tokens: 20, messages: [{ role: 'u
 
 function assertOpenAIError(body: any, code: string) {
   assert.equal(typeof body.error, 'object', JSON.stringify(body));
-  assert.equal(body.error.code, code);
+  assert.equal(body.error.warden_code, code);
+  assert.ok(body.error.code === null || /^[a-z_]+$/.test(body.error.code), `OpenAI-style code: ${body.error.code}`);
   assert.equal(typeof body.error.message, 'string');
   assert.equal(typeof body.error.type, 'string');
 }

@@ -27,7 +27,7 @@ test('a body 5,000 levels deep (10 KB): 400 invalid_request_error in each format
   assert.equal(chat.status, 400);
   const cb = await chat.json() as any;
   assert.equal(cb.error.type, 'invalid_request_error');
-  assert.equal(cb.error.code, 'WARDEN_INVALID_REQUEST');
+  assert.equal(cb.error.warden_code, 'WARDEN_INVALID_REQUEST');
   assert.match(cb.error.message, /nests .* more than \d+ levels/);
 
   const msg = await fetch(`${h.url}/v1/messages`, { method: 'POST', headers: an, body: `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"metadata":${deep(5000)}}` });

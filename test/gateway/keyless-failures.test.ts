@@ -32,7 +32,7 @@ test('past N requests a minute refused for their key, an address gets 429 with r
     const body = await r.json() as any;
     assert.equal(r.status, 429, JSON.stringify(body));
     assert.equal(body.error.type, 'rate_limit_error', JSON.stringify(body));
-    assert.equal(body.error.code, 'WARDEN_RATE_LIMITED');
+    assert.equal(body.error.warden_code, 'WARDEN_RATE_LIMITED');
     const retry = Number(r.headers.get('retry-after'));
     assert.ok(retry >= 1 && retry <= 60, `retry-after says when the minute is over: ${retry}`);
     const a = await messages(tw.url, { 'x-api-key': BAD });

@@ -37,7 +37,7 @@ test('over the account rate: 429 with retry-after and rate-limit headers, record
     assert.ok(refused, `a refusal after the burst (${statuses})`);
     assert.ok(Number(refused!.headers.get('retry-after')) >= 1);
     const body = (await refused!.json()) as any;
-    assert.equal(body.error.code, 'WARDEN_RATE_LIMITED');
+    assert.equal(body.error.warden_code, 'WARDEN_RATE_LIMITED');
     assert.equal(body.error.type, 'rate_limit_error');
 
     const a = await send('anthropic');

@@ -29,7 +29,7 @@ test('an upstream routed by `*` has its own model list listed and retrievable, i
   assert.equal(m.object, 'model');
   // Not in the upstream's list, but the upstream resolves it: asked (within a budget a minute).
   assert.equal((await oa.models.retrieve('gpt-4o-2024-08-06')).id, 'gpt-4o-2024-08-06');
-  await assert.rejects(oa.models.retrieve('no-such-model'), (err: any) => err.status === 404 && err.code === 'WARDEN_MODEL_NOT_FOUND');
+  await assert.rejects(oa.models.retrieve('no-such-model'), (err: any) => err.status === 404 && err.code === 'model_not_found' && err.error.warden_code === 'WARDEN_MODEL_NOT_FOUND');
 
   const an = anthropic(h);
   const anIds: string[] = [];
@@ -87,7 +87,7 @@ test('a model id with a slash is retrieved, sent raw or encoded', async () => {
   assert.equal((await openai(h).models.retrieve('meta-llama/Llama-3.1-8B')).id, 'meta-llama/Llama-3.1-8B');
   const missing = await fetch(`${h.url}/v1/models/other-org/x`, { headers: { authorization: `Bearer ${h.key}` } });
   assert.equal(missing.status, 404);
-  assert.equal(((await missing.json()) as any).error.code, 'WARDEN_MODEL_NOT_FOUND');
+  assert.equal(((await missing.json()) as any).error.warden_code, 'WARDEN_MODEL_NOT_FOUND');
   // Ids that could name a path upstream: unknown.
   // Sent as is (fetch would resolve the dots in the URL).
   const get = (path: string) => new Promise<{ status: number; body: any }>((resolve, reject) => {
@@ -101,7 +101,7 @@ test('a model id with a slash is retrieved, sent raw or encoded', async () => {
   for (const path of ['..', '%2E%2E', 'meta-llama/..', 'meta-llama%2F..%2F..%2Fv1', 'meta-llama/%2e%2e', 'meta-llama/../x']) {
     const r = await get(path);
     assert.equal(r.status, 404, path);
-    assert.equal(r.body.error.code, 'WARDEN_MODEL_NOT_FOUND', path);
+    assert.equal(r.body.error.warden_code, 'WARDEN_MODEL_NOT_FOUND', path);
   }
 });
 

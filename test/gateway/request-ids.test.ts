@@ -27,7 +27,7 @@ test('the SDKs read a request id from errors Warden makes, and it is the event\'
   assert.equal(notFound.status, 404);
   assert.match(notFound.requestID ?? '', /^[0-9A-Z]{26}$/);
   const badModel: any = await oa.chat.completions.create({ model: 'gpt-4o-mini', messages: [] }).catch((e) => e);
-  assert.equal(badModel.code, 'WARDEN_INVALID_REQUEST');
+  assert.equal(badModel.error.warden_code, 'WARDEN_INVALID_REQUEST');
   assert.match(badModel.requestID ?? '', /^[0-9A-Z]{26}$/);
 });
 
@@ -63,11 +63,11 @@ test('paths Fastify cannot route (a parameter too long, bad percent-encoding) ar
   assert.equal(x, w);
   const body = (await long.json()) as any;
   assert.equal(body.error.type, 'invalid_request_error');
-  assert.equal(body.error.code, 'WARDEN_INVALID_REQUEST');
+  assert.equal(body.error.warden_code, 'WARDEN_INVALID_REQUEST');
   const bad = await fetch(`${h.url}/v1/responses/%E0%A4%A`, { headers: { authorization: `Bearer ${h.key}` } });
   assert.equal(bad.status, 400);
   assert.match(bad.headers.get('x-request-id') ?? '', /^[0-9A-Z]{26}$/);
-  assert.equal(((await bad.json()) as any).error.code, 'WARDEN_INVALID_REQUEST');
+  assert.equal(((await bad.json()) as any).error.warden_code, 'WARDEN_INVALID_REQUEST');
   const an = await fetch(`${h.url}/v1/models/%E0%A4%A`, { headers: { 'x-api-key': h.key, 'anthropic-version': '2023-06-01' } });
   assert.equal(an.status, 400);
   const anBody = (await an.json()) as any;

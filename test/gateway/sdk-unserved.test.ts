@@ -31,7 +31,8 @@ for (const [call, route, run] of UNSERVED) {
     await assert.rejects(run(), (e: unknown) => {
       assert.ok(e instanceof OpenAI.NotFoundError, `an APIError subclass for 404, not a parse failure: ${String(e)}`);
       assert.equal(e.status, 404);
-      assert.equal(e.code, 'WARDEN_NOT_FOUND', 'the stable Warden code is the error\'s code');
+      assert.equal(e.code, null, 'OpenAI\'s code: none for an unknown route, as OpenAI sends');
+      assert.equal((e.error as any).warden_code, 'WARDEN_NOT_FOUND', 'the stable Warden code beside it');
       assert.equal(e.type, 'invalid_request_error');
       assert.equal(e.message, `404 Unknown route: ${route}.`, 'the message names the route');
       assert.ok(e.requestID && /^[0-9A-Z]{26}$/.test(e.requestID), `the request id the SDK reads: ${e.requestID}`);

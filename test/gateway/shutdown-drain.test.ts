@@ -89,10 +89,10 @@ test('streams and answers still under way at the shutdown deadline are ended, wi
   assert.ok(Date.now() - began < 3000, `closed within the delay, the deadline and a little: ${Date.now() - began} ms`);
 
   const text = await streamed;
-  assert.match(text, /"code":"WARDEN_SHUTTING_DOWN"/, 'the stream ends with the error in its own form');
+  assert.match(text, /"warden_code":"WARDEN_SHUTTING_DOWN"/, 'the stream ends with the error in its own form');
   const answer = await waiting;
   assert.equal(answer.status, 503);
-  assert.equal(((await answer.json()) as any).error.code, 'WARDEN_SHUTTING_DOWN');
+  assert.equal(((await answer.json()) as any).error.warden_code, 'WARDEN_SHUTTING_DOWN');
   const stored: InteractionEvent[] = [];
   for await (const e of store.iterate()) stored.push(e);
   assert.equal(stored.length, 2, 'both are recorded');

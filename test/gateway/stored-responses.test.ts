@@ -27,7 +27,7 @@ before(async () => {
 after(async () => { await h.close(); await bare.close(); policy.cleanup(); });
 
 const client = (key: string, harness = h) => new OpenAI({ apiKey: key, baseURL: `${harness.url}/v1`, maxRetries: 0 });
-const notFound = (id: string) => (e: any) => e.status === 404 && e.error.code === 'WARDEN_NOT_FOUND' && e.error.message === `Response with id '${id}' not found.`;
+const notFound = (id: string) => (e: any) => e.status === 404 && e.error.warden_code === 'WARDEN_NOT_FOUND' && e.error.message === `Response with id '${id}' not found.`;
 
 test('the owner reads its response back as it was answered: reasoning withheld, the same marked text', async () => {
   const alice = client(ALICE);

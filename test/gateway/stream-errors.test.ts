@@ -33,7 +33,8 @@ for (const [what, model, codes] of [['upstream drop', 'mock-fail-drop-3', DROPPE
     assert.deepEqual(types.slice(-2), ['error', 'response.failed'], types.join(' '));
     assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i), 'sequence numbers run on without a gap');
     const [error, failed] = events.slice(-2);
-    assert.ok((codes as readonly string[]).includes(error.code), error.code);
+    assert.ok((codes as readonly string[]).includes(error.warden_code), error.warden_code);
+    assert.equal(error.code, 'server_error', 'OpenAI\'s code for a failed response');
     assert.equal(typeof error.message, 'string');
     assert.equal(failed.response.status, 'failed');
     assert.equal(failed.response.id, events[0].response.id);
@@ -45,7 +46,7 @@ test('Responses stream helper: the error rejects the final response', async () =
   const stream = openai().responses.stream({ model: 'mock-fail-drop-3', input: 'x' });
   const seen: string[] = [];
   stream.on('event', (e) => seen.push(e.type));
-  await assert.rejects(stream.finalResponse(), (err: any) => DROPPED.includes(err?.code));
+  await assert.rejects(stream.finalResponse(), (err: any) => err?.code === 'server_error');
   assert.equal(seen.at(-1), 'error');
 });
 
@@ -54,7 +55,7 @@ test('Chat Completions, upstream drop and duration cap: the SDK throws APIError 
     let chunks = 0;
     await assert.rejects(async () => {
       for await (const _ of await openai().chat.completions.create({ model, messages: [{ role: 'user', content: 'Tell me a long story.' }], stream: true })) chunks++;
-    }, (err: unknown) => err instanceof APIError && (codes as readonly string[]).includes(err.code!));
+    }, (err: unknown) => err instanceof APIError && err.code === 'server_error' && (codes as readonly string[]).includes((err.error as any)?.warden_code));
     assert.ok(chunks > 0);
   }
 });
@@ -63,7 +64,7 @@ test('legacy completions, upstream drop: the SDK throws APIError with the code',
   let chunks = 0;
   await assert.rejects(async () => {
     for await (const _ of await openai().completions.create({ model: 'mock-fail-drop-3', prompt: 'Once upon a time', max_tokens: 50, stream: true })) chunks++;
-  }, (err: unknown) => err instanceof APIError && DROPPED.includes(err.code!));
+  }, (err: unknown) => err instanceof APIError && err.code === 'server_error' && DROPPED.includes((err.error as any)?.warden_code));
   assert.ok(chunks > 0);
 });
 
@@ -91,7 +92,8 @@ test('Responses, duration cap on a shaped answer (events through the output filt
     for await (const e of await client.responses.create({ model: 'o4-mini', input: 'Think hard, then tell me a long story.', reasoning: { effort: 'high', summary: 'auto' }, max_output_tokens: 4000, stream: true })) events.push(e);
     const types = events.map((e) => e.type);
     assert.deepEqual(types.slice(-2), ['error', 'response.failed'], types.join(' '));
-    assert.equal(events.at(-2).code, 'WARDEN_STREAM_TOO_LONG');
+    assert.equal(events.at(-2).code, 'server_error', 'OpenAI\'s code');
+    assert.equal(events.at(-2).warden_code, 'WARDEN_STREAM_TOO_LONG');
     assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i), 'sequence numbers run on without a gap');
     const [recorded] = await w.events((e) => e.response.error_code === 'WARDEN_STREAM_TOO_LONG');
     assert.ok(recorded.enforcement.shaping.length > 0, 'the answer was shaped');

@@ -141,24 +141,24 @@ test('bad input and refusals come in the Anthropic or OpenAI error format, with 
   const noKey = await fetch(`${h.url}/v1/messages/count_tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
   assert.equal(noKey.status, 401);
   assert.equal(((await noKey.json()) as any).error.type, 'authentication_error');
-  await assert.rejects(anthropic(REVOKED).messages.countTokens({ model: 'claude-sonnet-5', messages: [{ role: 'user', content: 'hi' }] }), (e: any) => e.status === 401 && e.error.error.code === 'WARDEN_REVOKED_API_KEY');
-  await assert.rejects(anthropic(READ_ONLY).messages.countTokens({ model: 'claude-sonnet-5', messages: [{ role: 'user', content: 'hi' }] }), (e: any) => e.status === 403 && e.error.error.code === 'WARDEN_INSUFFICIENT_SCOPE');
+  await assert.rejects(anthropic(REVOKED).messages.countTokens({ model: 'claude-sonnet-5', messages: [{ role: 'user', content: 'hi' }] }), (e: any) => e.status === 401 && e.error.error.warden_code === 'WARDEN_REVOKED_API_KEY');
+  await assert.rejects(anthropic(READ_ONLY).messages.countTokens({ model: 'claude-sonnet-5', messages: [{ role: 'user', content: 'hi' }] }), (e: any) => e.status === 403 && e.error.error.warden_code === 'WARDEN_INSUFFICIENT_SCOPE');
   const noModel = await post(KEYS[2], '/v1/messages/count_tokens', { messages: [] });
   assert.equal(noModel.status, 400);
   assert.equal(noModel.body.type, 'error');
-  assert.equal(noModel.body.error.code, 'WARDEN_MODEL_REQUIRED');
+  assert.equal(noModel.body.error.warden_code, 'WARDEN_MODEL_REQUIRED');
   const noMessages = await post(KEYS[2], '/v1/messages/count_tokens', { model: 'claude-sonnet-5' });
   assert.equal(noMessages.status, 400);
   assert.equal(noMessages.body.error.message, 'messages: Field required');
   const broken = await post('', '/v1/responses/input_tokens', '{"model":', { authorization: `Bearer ${KEYS[2]}` });
   assert.equal(broken.status, 400);
-  assert.equal(broken.body.error.code, 'WARDEN_INVALID_JSON', 'OpenAI error format');
+  assert.equal(broken.body.error.warden_code, 'WARDEN_INVALID_JSON', 'OpenAI error format');
   const get = await fetch(`${h.url}/v1/messages/count_tokens`, { headers: { 'x-api-key': h.key } });
   assert.equal(get.status, 405);
   // policy applies as on the model endpoint: this tier may not use the opus model
   const denied = await post(KEYS[2], '/v1/messages/count_tokens', { model: 'claude-opus-4-8', messages: [{ role: 'user', content: 'hi' }] });
   assert.equal(denied.status, 403);
-  assert.equal(denied.body.error.code, 'WARDEN_POLICY_DENIED');
+  assert.equal(denied.body.error.warden_code, 'WARDEN_POLICY_DENIED');
   const unknown = await post('', '/v1/responses/input_tokens', { model: 'no-such-model', input: 'hi' }, { authorization: `Bearer ${KEYS[2]}` });
   assert.equal(unknown.status, 400, 'the mock upstream (OpenAI) says the model does not exist');
   assert.equal(unknown.body.error.code, 'model_not_found');
@@ -204,7 +204,8 @@ test('an unknown model: the upstream\'s 404 reaches the client in its API\'s for
   await assert.rejects(openai(KEYS[4]).responses.inputTokens.count({ model: 'vllm-old-gone', input: 'hi' }), (err: unknown) => {
     const e = err as any;
     assert.ok(err instanceof OpenAI.NotFoundError, String(err));
-    assert.equal(e.code, 'WARDEN_MODEL_NOT_FOUND');
+    assert.equal(e.code, 'model_not_found');
+    assert.equal(e.error.warden_code, 'WARDEN_MODEL_NOT_FOUND');
     assert.equal(e.param, 'model');
     return true;
   });

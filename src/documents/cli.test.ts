@@ -26,8 +26,11 @@ test('warden documents read: the text of each PDF, or why it was not read; exit 
     writeFileSync(slow, pdfWithContent(textPage('First page.'), slowPage(32)));
     const config = join(dir, 'warden.yaml');
     writeFileSync(config, 'documents:\n  timeout_ms: 1000\n');
+    // The readable file gets a generous limit: a 2-page PDF takes most of a second on a busy machine.
+    const roomy = join(dir, 'roomy.yaml');
+    writeFileSync(roomy, 'documents:\n  timeout_ms: 20000\n');
 
-    const ok = await run(['read', good, '--config', config]);
+    const ok = await run(['read', good, '--config', roomy]);
     assert.equal(ok.code, 0, ok.err);
     assert.match(ok.out, /good\.pdf: read 2 of 2 pages, \d+ characters/);
     assert.match(ok.out, /Think step by step\.\n[\s\S]*Page two\./);

@@ -8,7 +8,7 @@ export {
 } from './store.ts';
 export { SqliteIdentityStore } from './sqlite.ts';
 export { PostgresIdentityStore, type PostgresIdentityStoreOptions } from './postgres.ts';
-export { CachedAuthenticator, type CachedAuthenticatorOptions, type AuthenticatorStats } from './cache.ts';
+export { CachedAuthenticator, type CachedAuthenticatorOptions, type AuthenticatorStats, type AuthenticatorLog } from './cache.ts';
 export { openIdentityStore, createAuthenticator, type OpenIdentityStoreOptions } from './open.ts';
 export { mintSecret, parseSecret, hashSecret, secretMatches, constantTimeEqual, randomBase62 } from './keys.ts';
 export { emailDomain, normaliseIp, normaliseCountry, paymentFingerprint } from './facts.ts';

@@ -18,7 +18,7 @@ export { INDICATORS, type Indicator, type IndicatorName } from './scoring.ts';
 export { buildReport, scoreReport, REPORT_SCHEMA, type DetectionReport, type AccountResult, type GroundTruth, type QualityFigures } from './report.ts';
 export { detectHooks, type DetectHooks, type DetectHooksOptions } from './hooks.ts';
 export { registerDetectMetrics, registerSharedDetectMetrics, registerSnapshotMetrics, type SharedDetectReadings, type SnapshotReadings } from './metrics.ts';
-export { sharedKeys, sharedRedis, redisReady, streamEventsHooks, consumeEventStream, VerdictPublisher, RedisVerdictView, WorkerLease, startSharedWorker, latestStreamId, type SharedKeys, type SharedWorker } from './shared.ts';
+export { sharedKeys, sharedRedis, redisReady, streamEventsHooks, consumeEventStream, VerdictPublisher, RedisVerdictView, WorkerLease, startSharedWorker, latestStreamId, type SharedKeys, type SharedWorker, type DetectLog } from './shared.ts';
 export { runScanCli, scanEvents, readEventsFast, loadLabels, formatSummary, type ScanOptions, type ScanResult, type DetectorName } from './scan.ts';
 export { detectAdminRoutes, replicaMisdirected, VerdictSchema, ClusterSchema, CampaignSchema, type DetectAdminOptions } from './admin.ts';
 export { applyOverrides, MemoryDetectOverridesStore, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverride, type DetectOverrideChange, type DetectOverrideKind, type DetectOverridesStore } from './overrides.ts';

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify';
 import { WardenError } from '../errors/index.ts';
 import { parseInput } from '../identity/store.ts';
+import { isPostgresUnavailable } from '../store/index.ts';
 import { actorOfHeader } from './actor.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
@@ -218,6 +219,8 @@ export function sendAdminError(err: unknown, reply: FastifyReply, log?: { error(
   // A route's own answer that something it called failed (a webhook's test delivery, a partner's
   // feed) is expected: a warning with the reason. Anything else at 5xx is a fault, with its stack.
   if (status >= 500 && err instanceof WardenError && err.code === 'WARDEN_UPSTREAM_ERROR' && log?.warn) log.warn({ code: err.code, status }, `admin API: ${err.message}`);
+  // The store away is an outage, logged by the components that write to it: a warning, no stack.
+  else if (status === 503 && body.error.code === 'WARDEN_STORE_UNAVAILABLE' && !(err instanceof WardenError)) (log?.warn ?? log?.error)?.call(log, { component: 'admin', code: 'WARDEN_STORE_UNAVAILABLE', status, error: (err as Error)?.message }, `admin API: ${body.error.message}`);
   else if (status >= 500) log?.error({ err }, 'admin API error');
   void reply.code(status).headers(headers).header('cache-control', 'no-store').send(body);
 }
@@ -246,5 +249,30 @@ export function adminErrorBody(err: unknown): { status: number; body: z.infer<ty
     const message = code === 'WARDEN_INVALID_JSON' ? `request body is not valid JSON: ${e.message ?? ''}`.trim() : (e.message ?? code);
     return { status: e.statusCode, headers: {}, body: { error: { code, message, param: null } } };
   }
+  const unavailable = storeUnavailableCause(err);
+  if (unavailable) return { status: 503, headers: { 'retry-after': '5' }, body: { error: { code: 'WARDEN_STORE_UNAVAILABLE', message: `${unavailable}; retry shortly`, param: null } } };
   return { status: 500, headers: {}, body: { error: { code: 'WARDEN_INTERNAL', message: 'internal error', param: null } } };
+}
+
+/** SQLite's answers for a database that is there but cannot take the statement now. */
+const SQLITE_UNAVAILABLE: Record<string, string> = {
+  SQLITE_FULL: 'the store refuses writes: database or disk is full',
+  SQLITE_READONLY: 'the store refuses writes: the database is read-only',
+  SQLITE_BUSY: 'the store is busy (locked by another writer)',
+  SQLITE_LOCKED: 'the store is busy (locked by another writer)',
+  SQLITE_IOERR: 'the store cannot be read or written (I/O error)',
+  SQLITE_CANTOPEN: 'the store cannot be opened',
+};
+
+/**
+ * Why the store cannot serve the request now (the database unreachable, a full disk, ...), or
+ * null for any other error: the operator is told to retry, as the model API tells customers.
+ */
+export function storeUnavailableCause(err: unknown): string | null {
+  if (isPostgresUnavailable(err)) return 'the store is unreachable (PostgreSQL does not answer)';
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return null;
+  // Extended codes (SQLITE_IOERR_WRITE, SQLITE_BUSY_SNAPSHOT) share their primary code's meaning.
+  const primary = Object.keys(SQLITE_UNAVAILABLE).find((c) => code === c || code.startsWith(`${c}_`));
+  return primary ? SQLITE_UNAVAILABLE[primary]! : null;
 }

@@ -3,7 +3,7 @@
  * order, the admin routes, and the demo bootstrap. The one place that knows every capability.
  */
 import type { FastifyInstance } from 'fastify';
-import { Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 import type { WardenConfig } from '../config/index.ts';
 import { acceptingAuthenticator, refuseBarred, type Authenticator, type GatewayHooks } from '../gateway/index.ts';
 import {
@@ -58,7 +58,6 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // On PostgreSQL its migration runs in the background: awaited here, so that a schema newer than
   // this Warden knows stops the start instead of failing the first request.
   if (identity instanceof PostgresIdentityStore) await identity.ready();
-  const authenticator = createAuthenticator(identity, config);
   const hooks: GatewayHooks[] = [];
   // Every admin route goes through the admin API's route table: validated, one error format, and in the OpenAPI document.
   const adminRegistrars: AdminRouteRegistrar[] = [];
@@ -68,6 +67,17 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
   // while serving (outages, a rejected policy reload). On stderr unless silent, or where the caller
   // wants them (`warden serve`: once listening, its JSON log).
   const say: OperatorLog = opts.say ?? ((line: string) => { if (config.log.level !== 'silent') console.error(line); });
+  // Keys served from the cache while the store is away are said once per outage (start and end).
+  const identityLine = (level: 'warn' | 'info') => (obj: Record<string, unknown>, msg: string) => {
+    const { code, component: _component, ...fields } = obj;
+    say(msg, { level, code: String(code), fields });
+  };
+  const authenticator = createAuthenticator(identity, config, { log: { warn: identityLine('warn'), info: identityLine('info') } });
+  new Counter({
+    name: 'warden_identity_stale_auth_total',
+    help: 'Requests authenticated from a cached key past its ttl because the key store was unreachable (identity.auth_cache.stale_if_error_ms)',
+    registers: [registry], collect() { this.reset(); this.inc(authenticator.stats().staleHits); },
+  });
   // Operator notifications (webhooks): closed last, so that what the other capabilities report while
   // stopping still goes out within its deadline.
   const notifier = new Notifier(config.notify, { log: say, registry });
@@ -259,7 +269,9 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
         await identity.listOrgs({ limit: 1 });
         return true;
       } catch {
-        return false;
+        // The store is away: a node holding cached keys still serves them (stale-if-error), so it
+        // stays in the load balancer; one with nothing to serve says not ready.
+        return authenticator.servesStale();
       }
     },
     async bootstrapDemo() {

@@ -10,7 +10,7 @@ import { detectModeWritten, urlForLog, type WardenConfig } from '../config/index
 import type { GatewayHooks } from '../gateway/index.ts';
 import {
   DetectorEngine, detectHooks, registerDetectMetrics, registerSharedDetectMetrics, replayRecentEvents, detectAdminRoutes, EMPTY_VERDICT_VIEW, type VerdictView,
-  sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId, eraseAccountFromStream, WorkerLease, replicaMisdirected,
+  sharedKeys, sharedRedis, redisReady, RedisVerdictView, streamEventsHooks, startSharedWorker, latestStreamId, eraseAccountFromStream, WorkerLease, replicaMisdirected, type DetectLog,
   applyOverrides, SqliteDetectOverridesStore, PostgresDetectOverridesStore, type DetectOverridesStore, readSnapshot, periodicSnapshots, registerSnapshotMetrics, type SnapshotHeader, type SharedIndicators,
 } from '../detect/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
@@ -39,7 +39,7 @@ export interface DetectorSetup {
   close(): Promise<void>;
 }
 
-export async function setUpDetector(config: WardenConfig, stores: Stores, registry: Registry, say: (line: string) => void, opts: { intel?: SharedIndicators; exists?: (kind: 'account' | 'org', id: string) => Promise<boolean> } = {}): Promise<DetectorSetup> {
+export async function setUpDetector(config: WardenConfig, stores: Stores, registry: Registry, say: DetectLog, opts: { intel?: SharedIndicators; exists?: (kind: 'account' | 'org', id: string) => Promise<boolean> } = {}): Promise<DetectorSetup> {
   const mode = config.detect.enabled ? config.detect.mode : null;
   const url = config.redis.url;
   if ((mode === 'worker' || mode === 'replica') && !url) throw new Error(`detect.mode is ${mode}: nodes share the detector through Redis, set redis.url`);
@@ -110,10 +110,12 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
   if (redis) {
     const worker = await startSharedWorker({
       engine, client: redis, url: url!, keys, publishMs: config.detect.shared.publish_ms, startId: streamStart,
-      onEvent: (ev) => queue.onEvent(ev), skip: (ev) => replayed.has(ev.id),
+      onEvent: (ev) => queue.onEvent(ev), skip: (ev) => replayed.has(ev.id), log: say,
     });
     closers.push(() => worker.close());
-    registerSharedDetectMetrics(registry, { streamEvents: () => worker.stats().streamRead, published: () => worker.stats().published, publishFailures: () => worker.stats().publishFailures });
+    registerSharedDetectMetrics(registry, { streamEvents: () => worker.stats().streamRead, published: () => worker.stats().published, publishFailures: () => worker.stats().publishFailures,
+      leaseLost: () => worker.stats().leaseLost, streamReadErrors: () => worker.stats().streamReadErrors,
+    });
   }
   let snapshot: { path: string; save(): Promise<SnapshotHeader> } | undefined;
   if (snapshotPath) {

@@ -42,6 +42,10 @@ export interface SharedDetectReadings {
   /** Verdict publications (worker), and those that failed. */
   published?: () => number;
   publishFailures?: () => number;
+  /** Publications the worker skipped because it could not renew its lease (Redis unreachable, or another worker holds it). */
+  leaseLost?: () => number;
+  /** Failed reads of the shared stream by the worker (its connection to Redis failing). */
+  streamReadErrors?: () => number;
   /** Accounts with a verdict above none or linked to others, as the replica holds them. */
   sharedAccounts?: () => number;
 }
@@ -56,6 +60,8 @@ export function registerSharedDetectMetrics(registry: Registry, r: SharedDetectR
   counter('warden_detect_stream_dropped_total', 'Events a replica could not append to the shared stream (Redis unavailable)', r.streamDropped);
   counter('warden_detect_verdict_publications_total', 'Verdict changes the worker published', r.published);
   counter('warden_detect_verdict_publication_failures_total', 'Verdict publications that failed (retried with the next)', r.publishFailures);
+  counter('warden_detect_worker_lease_lost_total', 'Verdict publications the worker skipped because its lease could not be renewed (Redis unreachable, or another worker holds it)', r.leaseLost);
+  counter('warden_detect_stream_read_errors_total', 'Failed reads of the shared detector stream by the worker (Redis unreachable)', r.streamReadErrors);
   if (r.sharedAccounts) new Gauge({ name: 'warden_detect_shared_accounts', help: 'Accounts with a published verdict (above none, or linked to others) held by this replica', registers, collect() { this.set(r.sharedAccounts!()); } });
 }
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { DetectorEngine, sharedKeys, sharedRedis, redisReady, RedisVerdictView, startSharedWorker, VerdictPublisher } from './index.ts';
+import { DetectorEngine, sharedKeys, sharedRedis, redisReady, RedisVerdictView, startSharedWorker, streamEventsHooks, VerdictPublisher } from './index.ts';
 import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server.ts';
 
 const keys = sharedKeys('warden:test:outage:');
@@ -185,5 +185,64 @@ test('a worker does not start without Redis, and says so: the URL (no password) 
     });
   } finally {
     client.disconnect();
+  }
+});
+
+// The SRE watching the detector node during a Redis outage: the worker says once that it cannot
+// publish or read, counts what it missed (lost lease renewals, failed stream reads), and says
+// once when Redis answers again; every line carries a stable code.
+test('the worker logs a Redis outage once and its end once, with codes, and counts lost lease renewals and failed stream reads', async () => {
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  let server = await startRedis(port);
+  const engine = new DetectorEngine();
+  const client = sharedRedis(url);
+  await redisReady(client);
+  const lines: { line: string; meta?: { level: string; code: string } }[] = [];
+  const shared = await startSharedWorker({ engine, client, url, keys, publishMs: 100, startId: '$', onEvent: () => {}, log: (line, meta) => lines.push({ line, meta }) });
+  try {
+    await stopRedis(server);
+    await until('lease renewals fail and are counted', () => shared.stats().leaseLost >= 3);
+    await until('failed stream reads are counted', () => shared.stats().streamReadErrors >= 1);
+    const down = lines.filter((l) => l.meta?.code === 'DETECT_WORKER_REDIS_UNREACHABLE');
+    assert.equal(down.length, 1, `one outage line: ${JSON.stringify(lines)}`);
+    assert.equal(down[0]!.meta!.level, 'warn');
+    assert.match(down[0]!.line, /^detect: /, 'the line names its component');
+    server = await startRedis(port);
+    await until('the end of the outage is logged', () => lines.some((l) => l.meta?.code === 'DETECT_WORKER_REDIS_RECOVERED'), 8000);
+    assert.equal(lines.filter((l) => l.meta?.code === 'DETECT_WORKER_REDIS_UNREACHABLE').length, 1, 'still one outage line');
+  } finally {
+    await shared.close();
+    client.disconnect();
+    await stopRedis(server);
+  }
+});
+
+test('a replica\'s detector lines through a Redis outage each carry a level and a stable code', async () => {
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  let server = await startRedis(port);
+  const lines: { line: string; meta?: { level: string; code: string } }[] = [];
+  const log = (line: string, meta?: { level: 'info' | 'warn' | 'error'; code: string }) => lines.push({ line, meta });
+  const w = await worker(url);
+  const view = new RedisVerdictView(sharedRedis(url), url, keys, { log });
+  const stream = streamEventsHooks(sharedRedis(url), keys, { log });
+  const event = (i: number) => ({ id: `ev_${i}`, account_id: 'acct_x', ts: new Date().toISOString() }) as never;
+  try {
+    assert.equal(await view.start(), true);
+    await stopRedis(server);
+    for (let i = 0; i < 3; i++) { stream.onEvent(event(i)); await new Promise((r) => setTimeout(r, 120)); }
+    await until('the stream outage is logged', () => lines.some((l) => /cannot append events/.test(l.line)));
+    server = await startRedis(port);
+    await until('the replica reloads', () => lines.some((l) => /verdicts reloaded/.test(l.line)), 8000);
+    for (let i = 3; i < 60 && !lines.some((l) => /takes events again/.test(l.line)); i++) { stream.onEvent(event(i)); await new Promise((r) => setTimeout(r, 100)); }
+    const missing = lines.filter((l) => !l.meta?.code || !l.meta.level);
+    assert.ok(lines.length >= 3, `lines were logged: ${JSON.stringify(lines)}`);
+    assert.deepEqual(missing.map((l) => l.line), [], 'every detector line has a level and a code');
+  } finally {
+    await stream.close();
+    await view.close();
+    await w.close();
+    await stopRedis(server);
   }
 });

@@ -36,6 +36,9 @@ const STREAM_MAX = 2_000;
 const BATCH_EVENTS = 64;
 const BATCH_MS = 50;
 
+/** A detector line to the operator, with its level and stable code (JSON log fields on `warden serve`). */
+export type DetectLog = (line: string, meta?: { level: 'info' | 'warn' | 'error'; code: string }) => void;
+
 export interface SharedKeys { events: string; accounts: string; clusters: string; epoch: string; seq: string; changes: string; worker: string }
 export function sharedKeys(prefix: string): SharedKeys {
   return { events: `${prefix}events`, accounts: `${prefix}accounts`, clusters: `${prefix}clusters`, epoch: `${prefix}epoch`, seq: `${prefix}seq`, changes: `${prefix}changes`, worker: `${prefix}worker` };
@@ -72,7 +75,7 @@ export interface StreamEventsHooks extends GatewayHooks {
  * event store still has every event (the worker rebuilds from it on restart), the detector only
  * misses them live.
  */
-export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?: (line: string) => void } = {}): StreamEventsHooks {
+export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?: DetectLog } = {}): StreamEventsHooks {
   let batch: InteractionEvent[] = [];
   let timer: NodeJS.Timeout | null = null;
   let soon: NodeJS.Immediate | null = null;
@@ -84,13 +87,13 @@ export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?:
   const took = (n: number) => {
     sent += n;
     if (!droppingSince) return;
-    log(`detect: Redis takes events again after ${((Date.now() - droppingSince.at) / 1000).toFixed(1)} s; ${dropped - droppingSince.before} events were not sent to the detector worker meanwhile (they are in the event store)`);
+    log(`detect: Redis takes events again after ${((Date.now() - droppingSince.at) / 1000).toFixed(1)} s; ${dropped - droppingSince.before} events were not sent to the detector worker meanwhile (they are in the event store)`, { level: 'info', code: 'DETECT_STREAM_RECOVERED' });
     droppingSince = null;
   };
   const lost = (n: number, err: unknown) => {
     if (!droppingSince) {
       droppingSince = { at: Date.now(), before: dropped };
-      log(`detect: cannot append events to the shared stream in Redis (${(err as Error)?.message ?? String(err)}); the detector worker does not see this node's traffic until Redis is back (counted in warden_detect_stream_dropped_total)`);
+      log(`detect: cannot append events to the shared stream in Redis (${(err as Error)?.message ?? String(err)}); the detector worker does not see this node's traffic until Redis is back (counted in warden_detect_stream_dropped_total)`, { level: 'warn', code: 'DETECT_STREAM_UNAVAILABLE' });
     }
     dropped += n;
   };
@@ -125,7 +128,7 @@ export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?:
 // ---------------------------------------------------------------- worker: events in
 
 export interface StreamConsumer {
-  stats(): { read: number; lastId: string };
+  stats(): { read: number; lastId: string; readErrors: number };
   close(): Promise<void>;
 }
 
@@ -134,25 +137,35 @@ export interface StreamConsumer {
  * `$`: from now). `skip` drops events already seen another way (the worker's replay of the store
  * overlaps the stream's first entries). Uses its own connection: XREAD blocks it.
  */
-export function consumeEventStream(url: string, keys: SharedKeys, ingest: (events: InteractionEvent[]) => void, opts: { startId: string; skip?: (ev: InteractionEvent) => boolean; blockMs?: number }): StreamConsumer {
+export function consumeEventStream(url: string, keys: SharedKeys, ingest: (events: InteractionEvent[]) => void, opts: { startId: string; skip?: (ev: InteractionEvent) => boolean; blockMs?: number; onReadError?: (err: unknown) => void; onRead?: () => void }): StreamConsumer {
   const client = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(50 * n, 1000) });
-  client.on('error', () => { /* reconnecting */ });
   let lastId = opts.startId;
   let read = 0;
+  let readErrors = 0;
   let closed = false;
   // Entries read lately, oldest first: a copy a deletion request made of one of them is not read twice.
   const readIds = new Set<string>();
+  // A blocked XREAD waits through reconnections (it is queued, not failed): each failed
+  // connection attempt is what counts as a failed read.
+  client.on('error', (err) => {
+    if (closed) return;
+    readErrors++;
+    opts.onReadError?.(err);
+  });
   const loop = (async () => {
     while (!closed) {
       type Entries = Array<[string, Array<[string, string[]]>]>;
       let res: Entries | null;
       try {
         res = (await client.xread('COUNT', 100, 'BLOCK', opts.blockMs ?? 1000, 'STREAMS', keys.events, lastId)) as Entries | null;
-      } catch {
+      } catch (err) {
         if (closed) break;
+        readErrors++;
+        opts.onReadError?.(err);
         await new Promise((r) => setTimeout(r, 250));
         continue;
       }
+      opts.onRead?.();
       for (const [, entries] of res ?? []) {
         for (const [id, fields] of entries) {
           lastId = id;
@@ -173,7 +186,7 @@ export function consumeEventStream(url: string, keys: SharedKeys, ingest: (event
     }
   })();
   return {
-    stats: () => ({ read, lastId }),
+    stats: () => ({ read, lastId, readErrors }),
     async close() {
       closed = true;
       client.disconnect();
@@ -368,13 +381,13 @@ export class RedisVerdictView implements VerdictView {
   private announce = false;
   private pending: Change[] = [];
   private readonly sub: Redis;
-  private readonly log: (line: string) => void;
+  private readonly log: DetectLog;
   private started = false;
   private closed = false;
   private onLoaded: Array<() => void> = [];
   reloads = 0;
 
-  constructor(private readonly client: Redis, url: string, private readonly keys: SharedKeys, opts: { log?: (line: string) => void } = {}) {
+  constructor(private readonly client: Redis, url: string, private readonly keys: SharedKeys, opts: { log?: DetectLog } = {}) {
     this.log = opts.log ?? (() => {});
     this.sub = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(50 * n, 1000) });
     this.sub.on('error', () => { /* reconnecting */ });
@@ -475,7 +488,7 @@ export class RedisVerdictView implements VerdictView {
         ok = true;
       } catch (err) {
         const why = this.client.status === 'ready' ? (err as Error).message : 'not connected';
-        if (!this.failing && !this.closed) this.log(`detect: verdicts not loaded from Redis (${why}); trying again every ${RELOAD_RETRY_MS} ms, enforcing the verdicts held meanwhile (${plural(this.accounts.size, 'account')})`);
+        if (!this.failing && !this.closed) this.log(`detect: verdicts not loaded from Redis (${why}); trying again every ${RELOAD_RETRY_MS} ms, enforcing the verdicts held meanwhile (${plural(this.accounts.size, 'account')})`, { level: 'warn', code: 'DETECT_VERDICTS_NOT_LOADED' });
         this.failing = true;
         this.announce = true;
       } finally {
@@ -490,7 +503,7 @@ export class RedisVerdictView implements VerdictView {
       // A replica's first load says nothing; any later one (or a first one that had to wait) says why it happened.
       if (why !== 'start' || this.announce) {
         const what = this.epoch === null && this.seq === 0 ? `nothing published yet, holding ${plural(this.accounts.size, 'account')}` : `${plural(this.accounts.size, 'account')} (epoch ${this.epoch ?? 'none'}, change ${this.seq})`;
-        this.log(`detect: verdicts ${why === 'start' ? 'loaded' : 'reloaded'} from Redis${why === 'start' ? '' : ` after ${why}`}: ${what}`);
+        this.log(`detect: verdicts ${why === 'start' ? 'loaded' : 'reloaded'} from Redis${why === 'start' ? '' : ` after ${why}`}: ${what}`, { level: 'info', code: why === 'start' ? 'DETECT_VERDICTS_LOADED' : 'DETECT_VERDICTS_RELOADED' });
       }
       this.stale = null;
       this.failing = false;
@@ -558,8 +571,11 @@ export class WorkerLease {
       const kept = await this.client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end", 1, this.key, this.holder, this.ttlMs);
       if (kept === 1) return 'kept';
       return await this.acquire(0) ? 'retaken' : false;
-    } catch { return false; }
+    } catch (err) { this.lastError = err; return false; }
   }
+
+  /** Why the last renewal failed when Redis did not answer (null: it answered). */
+  lastError: unknown = null;
 
   /** Who holds the lease now (null: nobody). */
   current(): Promise<string | null> { return this.client.get(this.key); }
@@ -570,7 +586,7 @@ export class WorkerLease {
 }
 
 export interface SharedWorker {
-  stats(): { streamRead: number; published: number; publishFailures: number; leaseLost: number };
+  stats(): { streamRead: number; published: number; publishFailures: number; leaseLost: number; streamReadErrors: number };
   close(): Promise<void>;
 }
 
@@ -584,6 +600,8 @@ export async function startSharedWorker(opts: {
   onEvent: (ev: InteractionEvent) => void; skip?: (ev: InteractionEvent) => boolean;
   /** How long the lease outlives a worker that stopped without releasing it (default: 5 publications, at least 5 s). */
   leaseMs?: number;
+  /** Where a Redis outage's start and end are said (once each). */
+  log?: DetectLog;
 }): Promise<SharedWorker> {
   const lease = new WorkerLease(opts.client, opts.keys.worker, opts.leaseMs ?? Math.max(5000, 5 * opts.publishMs));
   if (!await lease.acquire(lease.ttlMs + 1000)) {
@@ -594,12 +612,33 @@ export async function startSharedWorker(opts: {
     }
     throw new Error(`another node is the detector worker (${holder ?? 'unknown'}, Redis key ${opts.keys.worker}): run one node with detect.mode worker, the others as replica`);
   }
-  const consumer = consumeEventStream(opts.url, opts.keys, (events) => { for (const ev of events) opts.onEvent(ev); }, { startId: opts.startId, skip: opts.skip });
-  const publisher = new VerdictPublisher(opts.client, opts.keys, opts.engine);
+  // A Redis outage seen from the worker (its lease not renewed, the stream not read): said once
+  // when it starts and once when the lease is renewed again, with what was missed meanwhile.
+  const log = opts.log ?? (() => {});
+  let outage: { since: number; leaseLost: number; readErrors: number } | null = null;
   let leaseLost = 0;
+  const failing = (err: unknown) => {
+    if (outage) return;
+    outage = { since: Date.now(), leaseLost, readErrors: consumer?.stats().readErrors ?? 0 };
+    log(`detect: Redis unreachable from the detector worker (${(err as Error)?.message ?? String(err)}); verdicts are not published and the replicas' events not read until it answers (warden_detect_worker_lease_lost_total, warden_detect_stream_read_errors_total)`, { level: 'warn', code: 'DETECT_WORKER_REDIS_UNREACHABLE' });
+  };
+  const answering = () => {
+    if (!outage) return;
+    const o = outage;
+    outage = null;
+    log(`detect: the detector worker reaches Redis again after ${((Date.now() - o.since) / 1000).toFixed(1)} s; ${leaseLost - o.leaseLost} publications and ${consumer.stats().readErrors - o.readErrors} stream reads failed meanwhile (the replicas' events of that time reach the detector when the worker next replays the event store)`, { level: 'info', code: 'DETECT_WORKER_REDIS_RECOVERED' });
+  };
+  const consumer: StreamConsumer = consumeEventStream(opts.url, opts.keys, (events) => { for (const ev of events) opts.onEvent(ev); }, { startId: opts.startId, skip: opts.skip, onReadError: failing });
+  const publisher = new VerdictPublisher(opts.client, opts.keys, opts.engine);
   const publishIfHeld = async () => {
+    lease.lastError = null;
     const held = await lease.renew();
-    if (!held) { leaseLost++; return; }
+    if (!held) {
+      leaseLost++;
+      if (lease.lastError) failing(lease.lastError);
+      return;
+    }
+    answering();
     // The lease was gone: so may be the verdicts (a flushed Redis), or another worker wrote its own meanwhile.
     if (held === 'retaken') publisher.republishAll();
     await publisher.publish();
@@ -611,7 +650,7 @@ export async function startSharedWorker(opts: {
   }, opts.publishMs);
   timer.unref();
   return {
-    stats: () => ({ streamRead: consumer.stats().read, published: publisher.published, publishFailures: publisher.failures, leaseLost }),
+    stats: () => ({ streamRead: consumer.stats().read, published: publisher.published, publishFailures: publisher.failures, leaseLost, streamReadErrors: consumer.stats().readErrors }),
     async close() {
       clearInterval(timer);
       await consumer.close();

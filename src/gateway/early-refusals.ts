@@ -93,6 +93,15 @@ export function answerClientError(deps: PipelineDeps, err: Error & { code?: stri
  * client's address behind them, as every other refusal is.
  */
 export function shedWhileClosing(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, trust: ((hop: string) => boolean) | null = null): void {
+  const path = (req.url ?? '/').split('?')[0];
+  // The probes keep their documented answers to the end (scripts parse them): not ready, and alive.
+  if (path === '/readyz' || path === '/healthz') {
+    const probe = JSON.stringify(path === '/readyz' ? { status: 'not ready' } : { status: 'ok' });
+    req.resume();
+    res.writeHead(path === '/readyz' ? 503 : 200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(probe), connection: 'close' });
+    res.end(probe);
+    return;
+  }
   const id = ulid(Date.now());
   const werr = new WardenError('WARDEN_SHUTTING_DOWN', 'The gateway is shutting down; send the request again.', { headers: { 'retry-after': '1' } });
   const url = req.url ?? '/';

@@ -89,19 +89,19 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     closeTimeoutMs: config.events.close_timeout_ms,
     onError: (err, s) => {
       const error = (err as Error)?.message ?? String(err);
-      if (s.closing) { app?.log.error({ code: 'EVENT_STORE_UNREACHABLE', error, pending: s.pending, dropped: s.dropped }, `event store write failed while stopping; retrying for up to ${Math.ceil(s.retryInMs / 1000)} s`); return; }
+      if (s.closing) { app?.log.error({ component: 'events', code: 'EVENT_STORE_UNREACHABLE', error, pending: s.pending, dropped: s.dropped }, `event store write failed while stopping; retrying for up to ${Math.ceil(s.retryInMs / 1000)} s`); return; }
       if (storeOutage) { storeOutage.failures++; return; }
       storeOutage = { since: Date.now(), failures: 1 };
-      app?.log.error({ code: 'EVENT_STORE_UNREACHABLE', error, pending: s.pending, dropped: s.dropped }, 'event store write failed; events are kept in memory and retried until it answers');
+      app?.log.error({ component: 'events', code: 'EVENT_STORE_UNREACHABLE', error, pending: s.pending, dropped: s.dropped }, 'event store write failed; events are kept in memory and retried until it answers');
     },
-    onLost: (count, err) => app?.log.error({ err, lost: count }, `event store unreachable while stopping: ${count} events not recorded`),
-    onUnsettled: (count) => app?.log.error({ unsettled: count }, `event store did not answer while stopping: ${count} events were being written, whether they are recorded is not known`),
+    onLost: (count, err) => app?.log.error({ component: 'events', code: 'EVENT_STORE_LOST', err, lost: count }, `event store unreachable while stopping: ${count} events not recorded`),
+    onUnsettled: (count) => app?.log.error({ component: 'events', code: 'EVENT_STORE_UNSETTLED', unsettled: count }, `event store did not answer while stopping: ${count} events were being written, whether they are recorded is not known`),
     onFlush: (n) => {
       metrics.eventsWritten.inc(n);
       if (!storeOutage) return;
       const o = storeOutage;
       storeOutage = null;
-      app?.log.info({ code: 'EVENT_STORE_RECOVERED', seconds: Math.round((Date.now() - o.since) / 100) / 10, failures: o.failures, dropped: recorder.dropped }, 'event store writes again');
+      app?.log.info({ component: 'events', code: 'EVENT_STORE_RECOVERED', seconds: Math.round((Date.now() - o.since) / 100) / 10, failures: o.failures, dropped: recorder.dropped }, 'event store writes again');
     },
   });
   sources.eventsPending = () => recorder.pending;

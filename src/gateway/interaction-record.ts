@@ -128,7 +128,8 @@ export function recordRejectedRequest(deps: PipelineDeps, flavour: ApiFlavour, r
   const now = Date.now();
   deps.metrics.counts.request(flavour, err.status, err.code);
   const a = req.auth;
-  if (!a && deps.anonymousRefusals && !deps.anonymousRefusals.record(req.ip, now)) return;
+  // A key the store could not check (it is unreachable) is not a keyless client: each is recorded.
+  if (!a && err.code !== 'WARDEN_STORE_UNAVAILABLE' && deps.anonymousRefusals && !deps.anonymousRefusals.record(req.ip, now)) return;
   const event: InteractionEvent = {
     schema: EVENT_SCHEMA,
     id,

@@ -55,8 +55,10 @@ export function mapUpstreamFailure(err: unknown, ctx: Pick<Context, 'abortReason
   if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
     // The upstream had the request and was generating: an SDK's retry (every 5xx is retried
     // otherwise) would start the same long generation again, billed again, and time out again.
-    const which = err instanceof undiciErrors.HeadersTimeoutError ? 'headers_timeout_ms' : 'body_timeout_ms';
-    return new WardenError('WARDEN_UPSTREAM_TIMEOUT', `The upstream model API did not answer within this gateway's upstreams[].${which}; not worth retrying as is: stream the answer, or ask the operator to raise the timeout.`, { cause: err, headers: { 'x-should-retry': 'false' } });
+    const message = err instanceof undiciErrors.HeadersTimeoutError
+      ? "The upstream model API did not answer within this gateway's upstreams[].headers_timeout_ms; not worth retrying as is: stream the answer, or ask the operator to raise the timeout."
+      : "The upstream model API went silent mid-answer for longer than this gateway's upstreams[].body_timeout_ms; not worth retrying as is: ask the operator to raise the timeout.";
+    return new WardenError('WARDEN_UPSTREAM_TIMEOUT', message, { cause: err, headers: { 'x-should-retry': 'false' } });
   }
   if (err instanceof undiciErrors.ConnectTimeoutError) {
     // Nothing reached the upstream: a retry starts nothing twice.

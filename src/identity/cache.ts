@@ -7,6 +7,12 @@
  * PostgreSQL changes from any node via NOTIFY, drop the affected entries at once. Expiry and
  * rotation grace periods are checked against the clock on every request, not when cached.
  *
+ * Stale-if-error: while the store cannot be reached, a key whose entry has expired is still served
+ * for up to `staleIfErrorMs` past its ttl (a restart or failover of the database would otherwise be
+ * a full outage after `ttlMs`). Nothing can be revoked or suspended while the store is down, and a
+ * change notice still drops the entry, so this gives up no freshness that could be had. The store
+ * is tried again for that key at most once per `ttlMs`.
+ *
  * `last_used_at` is collected in memory and written in one batch every `flushMs`.
  */
 import type { AuthContext, KeyScope } from './types.ts';
@@ -24,7 +30,16 @@ export interface CachedAuthenticatorOptions {
   maxEntries?: number;
   /** Interval of the batched last_used_at write, ms. */
   flushMs?: number;
+  /** How long past its ttl a cached key is still served while the store is unreachable, ms. 0: never. */
+  staleIfErrorMs?: number;
+  /** Where the start and end of serving stale entries are said (once per outage each). */
+  log?: AuthenticatorLog;
   now?: () => number;
+}
+
+export interface AuthenticatorLog {
+  warn(obj: Record<string, unknown>, msg: string): void;
+  info(obj: Record<string, unknown>, msg: string): void;
 }
 
 interface Entry {
@@ -35,6 +50,10 @@ interface Entry {
   expiresAt: number;
   revokedAtMs: number;
   keyExpiresAtMs: number;
+  /** Last moment it may be served while the store is unreachable (read time + ttl + stale bound). */
+  staleUntil: number;
+  /** Served from the cache past its ttl because the store could not be reached. */
+  stale: boolean;
   /** When the entry last moved to the recent end of the cache. */
   touchedAt: number;
 }
@@ -51,6 +70,8 @@ export interface AuthenticatorStats {
   misses: number;
   entries: number;
   invalidations: number;
+  /** Requests authenticated from an entry past its ttl while the store was unreachable. */
+  staleHits: number;
 }
 
 export class CachedAuthenticator {
@@ -75,13 +96,19 @@ export class CachedAuthenticator {
   /** The last-use write under way: resolves to whether it succeeded. */
   private flushing: Promise<boolean> | null = null;
   private readonly unsubscribe: () => void;
-  private readonly counters = { hits: 0, misses: 0, invalidations: 0 };
+  private readonly counters = { hits: 0, misses: 0, invalidations: 0, staleHits: 0 };
+  private readonly staleIfErrorMs: number;
+  private readonly log: AuthenticatorLog | null;
+  /** Serving stale entries since then (ms), with how many requests; null: the store answers. */
+  private staleSince: { at: number; served: number } | null = null;
 
   constructor(private readonly store: IdentityStore, opts: CachedAuthenticatorOptions = {}) {
     this.ttlMs = opts.ttlMs ?? 5_000;
     this.negativeTtlMs = opts.negativeTtlMs ?? 2_000;
     this.maxEntries = opts.maxEntries ?? 100_000;
     this.now = opts.now ?? Date.now;
+    this.staleIfErrorMs = opts.staleIfErrorMs ?? 300_000;
+    this.log = opts.log ?? null;
     this.unsubscribe = store.onChange((n) => this.onChange(n));
     const flushMs = opts.flushMs ?? 15_000;
     this.flushTimer = setInterval(() => { void this.flush(); }, flushMs);
@@ -101,6 +128,7 @@ export class CachedAuthenticator {
     let entry = this.entries.get(parsed.lookupId);
     if (entry && entry.expiresAt > now) {
       this.counters.hits++;
+      if (entry.stale) this.servedStale(now);
       if (now - entry.touchedAt >= TOUCH_EVERY_MS) {
         // Refresh recency: delete + set moves it to the end of the Map.
         entry.touchedAt = now;
@@ -109,7 +137,7 @@ export class CachedAuthenticator {
       }
     } else {
       this.counters.misses++;
-      entry = await this.load(parsed.lookupId);
+      entry = await this.load(parsed.lookupId, entry);
     }
     if (!entry.auth || !entry.hash || !digestsEqual(hashSecret(secret), entry.hash)) throw invalidKeyError();
     if (entry.revokedAtMs <= now || entry.keyExpiresAtMs <= now || entry.auth.account.status !== 'active') {
@@ -135,12 +163,13 @@ export class CachedAuthenticator {
     return authContextFor({ key: auth.key, account: { ...auth.account, first_used_at: at }, org: auth.org });
   }
 
-  private load(lookupId: string): Promise<Entry> {
+  private load(lookupId: string, expired?: Entry): Promise<Entry> {
     const pending = this.inflight.get(lookupId);
     if (pending) return pending;
     const generation = this.generation;
     const p = this.store.lookupKey(lookupId).then((record) => {
       const now = this.now();
+      if (this.staleSince) this.storeBack(now);
       const entry: Entry = record
         ? {
             auth: authContextFor(record),
@@ -148,21 +177,64 @@ export class CachedAuthenticator {
             expiresAt: now + this.ttlMs,
             revokedAtMs: record.key.revoked_at ? Date.parse(record.key.revoked_at) : Infinity,
             keyExpiresAtMs: record.key.expires_at ? Date.parse(record.key.expires_at) : Infinity,
+            staleUntil: now + this.ttlMs + this.staleIfErrorMs,
+            stale: false,
             touchedAt: now,
           }
-        : { auth: null, hash: null, expiresAt: now + this.negativeTtlMs, revokedAtMs: Infinity, keyExpiresAtMs: Infinity, touchedAt: now };
+        : { auth: null, hash: null, expiresAt: now + this.negativeTtlMs, revokedAtMs: Infinity, keyExpiresAtMs: Infinity, staleUntil: 0, stale: false, touchedAt: now };
       if (entry.auth && entry.hash) rememberSecretHash(entry.auth, entry.hash);
       const ttl = record ? this.ttlMs : this.negativeTtlMs;
       // An invalidation during the read may mean the row we got is already stale: use it once, do not keep it.
       if (ttl > 0 && generation === this.generation) this.put(lookupId, entry);
       return entry;
     }, (err: unknown) => {
+      if (isPostgresUnavailable(err) && expired?.auth) {
+        const now = this.now();
+        // Still the cached entry (no change notice dropped it meanwhile) and within the stale bound.
+        if (this.entries.get(lookupId) === expired && expired.staleUntil > now) {
+          expired.stale = true;
+          // Try the store again for this key after another ttl, not on every request.
+          expired.expiresAt = Math.min(now + Math.max(this.ttlMs, 1_000), expired.staleUntil);
+          this.servedStale(now);
+          return expired;
+        }
+      }
       // The database is down, not the request wrong: say so, as a 503 the client retries, not a 500.
       if (isPostgresUnavailable(err)) throw new WardenError('WARDEN_STORE_UNAVAILABLE', 'API keys cannot be checked right now (the key store is unreachable); retry shortly.', { headers: { 'retry-after': '1' }, cause: err });
       throw err;
     }).finally(() => { this.inflight.delete(lookupId); });
     this.inflight.set(lookupId, p);
     return p;
+  }
+
+  private servedStale(now: number): void {
+    this.counters.staleHits++;
+    if (this.staleSince) { this.staleSince.served++; return; }
+    this.staleSince = { at: now, served: 1 };
+    this.log?.warn(
+      { component: 'identity', code: 'IDENTITY_STALE_AUTH', stale_if_error_ms: this.staleIfErrorMs },
+      `identity: the key store is unreachable; serving keys cached on this node for up to ${Math.round(this.staleIfErrorMs / 1000)} s past their ttl (identity.auth_cache.stale_if_error_ms), keys not cached get 503 WARDEN_STORE_UNAVAILABLE`,
+    );
+  }
+
+  private storeBack(now: number): void {
+    const since = this.staleSince!;
+    this.staleSince = null;
+    this.log?.info(
+      { component: 'identity', code: 'IDENTITY_STORE_RECOVERED', seconds: Math.round((now - since.at) / 100) / 10, served_stale: since.served },
+      `identity: the key store answers again after ${((now - since.at) / 1000).toFixed(1)} s; ${since.served} requests were authenticated from cached keys past their ttl`,
+    );
+  }
+
+  /**
+   * Whether this node can serve some keys while the store is unreachable (an entry within its
+   * stale bound): it then stays ready, so a load balancer keeps sending it the keys it knows.
+   */
+  servesStale(): boolean {
+    if (this.staleIfErrorMs <= 0) return false;
+    const now = this.now();
+    for (const e of this.entries.values()) if (e.auth && e.staleUntil > now) return true;
+    return false;
   }
 
   private put(lookupId: string, entry: Entry): void {

@@ -14,6 +14,9 @@ export const identityConfigSchema = z.strictObject({
     ttl_ms: z.number().int().min(0).default(5_000),
     /** How long an unknown key id is remembered as unknown, ms (spares the store from repeated bad keys). */
     negative_ttl_ms: z.number().int().min(0).default(2_000),
+    /** While the store cannot be reached, how long past `ttl_ms` a cached key is still served, ms
+     * (a database restart or failover is then not a customer outage). 0: a key past its ttl gets 503. */
+    stale_if_error_ms: z.number().int().min(0).max(86_400_000).default(300_000),
     /** Most keys cached per node (least recently used are dropped first). */
     max_entries: z.number().int().positive().default(100_000),
   }).prefault({}),

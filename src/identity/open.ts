@@ -1,7 +1,7 @@
 /** Build the identity store and authenticator from configuration. */
 import { postgresUrl, resolveSecret, type WardenConfig } from '../config/index.ts';
 import { openPostgres, openSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
-import { CachedAuthenticator } from './cache.ts';
+import { CachedAuthenticator, type AuthenticatorLog } from './cache.ts';
 import { PostgresIdentityStore } from './postgres.ts';
 import { SqliteIdentityStore } from './sqlite.ts';
 import type { IdentityStore } from './store.ts';
@@ -42,11 +42,13 @@ export function openIdentityStore(config: Pick<WardenConfig, 'store' | 'identity
 }
 
 /** The request-path authenticator with the configured cache settings. */
-export function createAuthenticator(store: IdentityStore, config: Pick<WardenConfig, 'identity'>): CachedAuthenticator {
+export function createAuthenticator(store: IdentityStore, config: Pick<WardenConfig, 'identity'>, opts: { log?: AuthenticatorLog } = {}): CachedAuthenticator {
   const c = config.identity;
   return new CachedAuthenticator(store, {
     ttlMs: c.auth_cache.ttl_ms,
     negativeTtlMs: c.auth_cache.negative_ttl_ms,
+    staleIfErrorMs: c.auth_cache.stale_if_error_ms,
+    log: opts.log,
     maxEntries: c.auth_cache.max_entries,
     flushMs: c.last_used_flush_ms,
   });

@@ -172,7 +172,7 @@ export const limitsConfigSchema = z.object({
   concurrency: z.object({
     /** A lease not renewed for this long is dropped, so a crashed node does not hold slots (ms). */
     lease_ms: z.number().int().min(1000).default(30_000),
-    /** Retry-After sent with a concurrency refusal (s): when a slot frees is unknown. */
+    /** Retry-After sent with a concurrency refusal (s) while every slot is a live request's (when one frees is unknown); a slot held by a dead node's lease says when it expires. */
     retry_after_s: z.number().int().positive().default(1),
   }).strict().prefault({}),
   estimate: z.object({

@@ -133,7 +133,17 @@ for k = 1, n do
       remaining = limit - count - 1
       writes[#writes + 1] = {'c', key}
     else
-      if limit <= 0 then retry = -1 else retry = -2 end
+      if limit <= 0 then
+        retry = -1
+      else
+        -- concurrencyRetryUs (meters.ts): a slot held by a lease not renewed for half a lease frees at its expiry
+        retry = -2
+        local frees = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+        if frees[2] then
+          local left = tonumber(frees[2]) - now
+          if left > 0 and left < ttl / 2 then retry = left end
+        end
+      end
     end
   else
     local wid, wend = window(now, ARGV[base + 2])

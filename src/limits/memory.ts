@@ -2,7 +2,7 @@
  * In-process counters for one node: the same semantics as the Redis scripts (see meters.ts),
  * synchronous, with an injectable clock so tests can drive time.
  */
-import { budgetWindowEnd, budgetWindowId, RETRY_NEVER, RETRY_UNKNOWN, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
+import { budgetWindowEnd, budgetWindowId, RETRY_NEVER, concurrencyRetryUs, type LeaseRef, type LimitsBackend, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
 
 /** Microseconds since epoch from the wall clock (ms precision is enough for one node, made monotonic). */
 export function wallClockUs(): () => number {
@@ -79,7 +79,7 @@ export class MemoryBackend implements LimitsBackend {
         if (count < op.limit) {
           outcomes[i] = { ok: true, remaining: op.limit - count - 1, resetUs: 0, retryUs: 0 };
         } else {
-          outcomes[i] = { ok: false, remaining: 0, resetUs: 0, retryUs: op.limit <= 0 ? RETRY_NEVER : RETRY_UNKNOWN };
+          outcomes[i] = { ok: false, remaining: 0, resetUs: 0, retryUs: op.limit <= 0 ? RETRY_NEVER : concurrencyRetryUs([...set!.values()].sort((a, b) => a - b), op.limit, leaseTtlUs, now) };
           allowed = false;
         }
       } else {

@@ -29,6 +29,20 @@ export const RETRY_NEVER = -1;
 /** Retry hint when the meter cannot know (a concurrency slot frees when another request ends). */
 export const RETRY_UNKNOWN = -2;
 
+/**
+ * A full concurrency meter: when the lease whose expiry frees a slot (the `count - limit + 1`-th
+ * to expire) was last renewed more than half a lease ago, its request stopped renewing (renewal
+ * runs every third of the lease: its node died), and the slot frees when it expires: µs until
+ * then. Otherwise the slot is a live request's and when it ends is unknown. Every backend (and the
+ * reference model) answers by this rule.
+ */
+export function concurrencyRetryUs(sortedExpiries: readonly number[], limit: number, leaseTtlUs: number, now: number): number {
+  const freesSlot = sortedExpiries[sortedExpiries.length - limit];
+  if (freesSlot === undefined) return RETRY_UNKNOWN;
+  const left = freesSlot - now;
+  return left > 0 && left < leaseTtlUs / 2 ? left : RETRY_UNKNOWN;
+}
+
 export interface MeterOutcome {
   ok: boolean;
   /** Units still available right after this decision (requests, tokens, slots, micro-USD). */

@@ -200,3 +200,41 @@ test('a Redis outage is logged once when the node starts deciding on its own, an
     await stopRedis(server).catch(() => {});
   }
 });
+
+// A flapping Redis (stalls under a second, again and again): the on-call's log gets the first
+// outage and its end, then nothing for the short ones that follow within a minute; an outage
+// that lasts says so, naming how many short ones it followed.
+test('a flapping Redis logs its first outage pair, not one pair per stall; a lasting outage after it is logged with the count of short ones', { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  let server = await startRedis(port);
+  const lines: string[] = [];
+  const limiter = new Limiter({ config: testConfig(rawConfig(port, 'local')), log: (line) => lines.push(line) });
+  try {
+    await limiter.ready(5000);
+    assert.equal((await limiter.decide(REQUEST)).mode, 'backend');
+    let modes = new Set<string>();
+    for (let flap = 0; flap < 4; flap++) {
+      server.kill('SIGSTOP');
+      for (const end = Date.now() + 900; Date.now() < end;) { modes.add((await limiter.decide(REQUEST)).mode); await sleep(50); }
+      server.kill('SIGCONT');
+      await untilBackendServes(limiter, 5000);
+    }
+    assert.ok(modes.has('local'), 'the stalls were outages for the limiter');
+    const down = () => lines.filter((l) => /is unreachable/.test(l));
+    assert.equal(down().length, 1, `one outage line for 4 stalls, not 4: ${lines.join(' | ')}`);
+    assert.equal(lines.filter((l) => /answers again after/.test(l)).length, 1, `one recovery line: ${lines.join(' | ')}`);
+    // A lasting outage: logged once it has lasted FLAP_MIN_MS, with the short ones it followed.
+    await stopRedis(server);
+    for (const end = Date.now() + 2600; Date.now() < end;) { await limiter.decide(REQUEST); await sleep(50); }
+    assert.equal(down().length, 2, `the lasting outage is logged: ${lines.join(' | ')}`);
+    assert.match(down()[1]!, /after 3 shorter outages not logged/);
+    server = await startRedis(port);
+    await untilBackendServes(limiter, 5000);
+    assert.equal(lines.filter((l) => /answers again after/.test(l)).length, 2, lines.join(' | '));
+    modes = new Set();
+  } finally {
+    server.kill('SIGCONT');
+    await limiter.close();
+    await stopRedis(server).catch(() => {});
+  }
+});

@@ -7,7 +7,7 @@
  * calendar arithmetic). When a meter's interval changes (a new limit), the water is re-expressed in
  * the new interval, rounded up: the units in the bucket are kept. Not used in production.
  */
-import type { LeaseRef, MeterOp, MeterOutcome, RawDecision, SettleOp } from './meters.ts';
+import { concurrencyRetryUs, type LeaseRef, type MeterOp, type MeterOutcome, type RawDecision, type SettleOp } from './meters.ts';
 
 interface Bucket { level: number; last: number; interval: number }
 
@@ -57,7 +57,7 @@ export class ReferenceModel {
         const live = (this.leases.get(op.key) ?? []).filter((l) => l.expires > now);
         this.leases.set(op.key, live);
         const ok = live.length < op.limit;
-        outcomes.push({ ok, remaining: ok ? op.limit - live.length - 1 : 0, resetUs: 0, retryUs: ok ? 0 : op.limit <= 0 ? -1 : -2 });
+        outcomes.push({ ok, remaining: ok ? op.limit - live.length - 1 : 0, resetUs: 0, retryUs: ok ? 0 : op.limit <= 0 ? -1 : concurrencyRetryUs(live.map((l) => l.expires).sort((a, b) => a - b), op.limit, leaseTtlUs, now) });
       } else {
         const w = calendarWindow(now, op.window);
         const st = this.budgets.get(op.key);

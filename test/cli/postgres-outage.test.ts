@@ -55,7 +55,7 @@ function urlThrough(port: number, schema: string): string {
  * event stored), and `unused`, never. `close()` stops the node if it still runs, the proxy, and
  * drops the schema.
  */
-async function serveThroughProxy(name: string) {
+async function serveThroughProxy(name: string, settings: { authCacheTtlMs?: number } = {}) {
   const schema = `store_${name}_${randomBytes(6).toString('hex')}`;
   const admin = openPostgres(TEST_POSTGRES_URL, { max: 1 });
   await admin.query(`CREATE SCHEMA ${schema}`);
@@ -78,7 +78,7 @@ async function serveThroughProxy(name: string) {
       ledger: { enabled: false },
       log: { level: 'warn' },
       mock: { latency_ms: 0, tokens_per_second: 0 },
-      identity: { auth_cache: { ttl_ms: 600_000 } },
+      identity: { auth_cache: { ttl_ms: settings.authCacheTtlMs ?? 600_000 } },
       events: { close_timeout_ms: 1500 },
     }));
     const node = serve(config);
@@ -227,6 +227,35 @@ test('PostgreSQL that stops answering while serving: 503 for uncached keys withi
     assert.ok(stopping < 1500 + 5000 + 2000 + 2000, `stopped soon after events.close_timeout_ms (${stopping} ms)`);
     const out = s.lines.join('\n');
     assert.match(out, /events (not recorded|were being written, whether they are recorded is not known)/, out);
+  } finally {
+    await close();
+  }
+});
+
+// A restart or failover of PostgreSQL longer than the auth cache's ttl: the keys the node has
+// served keep working and the node stays ready (stale-if-error); the admin API says the store is
+// away (503, not 500); every outage line in the JSON log has its component and a stable code.
+test('a PostgreSQL outage past the auth cache ttl: cached keys still served, /readyz ready, admin 503, outage lines with component and code', { timeout: 90_000 }, async () => {
+  const { s, url, proxy, used, unused, chat, close } = await serveThroughProxy('stale', { authCacheTtlMs: 1000 });
+  try {
+    await proxy.stop();
+    await new Promise((r) => setTimeout(r, 2500)); // past ttl_ms
+    assert.equal((await chat(used)).status, 200, 'a key the node served before the outage still works past its ttl');
+    assert.equal((await chat(unused)).status, 503, 'a key it never saw cannot be checked');
+    assert.equal((await fetch(`${url}/readyz`)).status, 200, 'the node holds keys it can serve: it stays ready');
+    const admin = await fetch(`${url}/admin/orgs`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(admin.status, 503, 'the admin API says the store is away');
+    assert.equal(((await admin.json()) as any).error.code, 'WARDEN_STORE_UNAVAILABLE');
+    assert.ok(admin.headers.get('retry-after'), 'with retry-after');
+    const json = () => s.lines.map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter(Boolean);
+    await until('the stale serving is logged', () => json().some((l) => l.code === 'IDENTITY_STALE_AUTH'), 20_000);
+    await until('the event store outage is logged', () => json().some((l) => l.code === 'EVENT_STORE_UNREACHABLE'), 20_000);
+    await proxy.start();
+    await until('the store is back for the authenticator', async () => { await chat(used); return json().some((l) => l.code === 'IDENTITY_STORE_RECOVERED'); }, 20_000);
+    await until('event writes are back', () => json().some((l) => l.code === 'EVENT_STORE_RECOVERED'), 20_000);
+    const coded = json().filter((l) => l.code);
+    const lacking = coded.filter((l) => typeof l.component !== 'string');
+    assert.deepEqual(lacking.map((l) => l.code), [], `every line with a code names its component:\n${s.lines.join('\n')}`);
   } finally {
     await close();
   }

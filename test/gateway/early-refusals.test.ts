@@ -135,12 +135,12 @@ test('no raw answer is written into a connection still answering an earlier requ
  * request in flight keeps it closing), the rest sent once it is closing; resolves, once the
  * gateway has closed, with what it wrote back to that request.
  */
-async function requestWhileClosing(h: Harness, headerLines = ''): Promise<string> {
+async function requestWhileClosing(h: Harness, headerLines = '', requestLine = 'POST /v1/messages HTTP/1.1'): Promise<string> {
   const { port } = new URL(h.url);
   const inflight = send(h.url, '/v1/chat/completions', JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }), { authorization: `Bearer ${GOOD_KEY}` });
   const s = net.connect(Number(port), '127.0.0.1');
   await new Promise((r) => s.once('connect', r));
-  s.write(`POST /v1/messages HTTP/1.1\r\nhost: x\r\n${headerLines}`);
+  s.write(`${requestLine}\r\nhost: x\r\n${headerLines}`);
   // closing begins once the other request is being served, which keeps the gateway closing
   while (!(h.gateway.metrics.counts.inflight['openai.chat'] > 0)) await new Promise((r) => setTimeout(r, 10));
   const closing = h.gateway.app.close();
@@ -164,6 +164,14 @@ test('a request arriving while the gateway shuts down gets 503 in the format of 
   assert.ok(a.head.includes('retry-after: 1'));
   const events = await storedEvents(h, 2);
   assert.ok(events.some((e) => e.flavour === 'anthropic.messages' && e.response.status === 503 && e.id.toLowerCase() === a.body.request_id.toLowerCase()));
+});
+
+// Probes parse the documented body: /readyz says not ready in its own form to the end.
+test('/readyz asked while the gateway sheds requests answers 503 {"status":"not ready"}, not the model API\'s error body', async () => {
+  const h = await harness({ mock: { latencyMs: 300 } });
+  const a = parse(await requestWhileClosing(h, '', 'GET /readyz HTTP/1.1'));
+  assert.equal(a.status, 503);
+  assert.deepEqual(a.body, { status: 'not ready' });
 });
 
 test('a request shed while the gateway shuts down is recorded under the client behind a trusted proxy, not the proxy', async () => {

@@ -1,0 +1,49 @@
+// A node died holding an account's concurrency slots: they come back when its leases expire
+// (concurrency.lease_ms). Until then a refusal tells the client how long that is, not "retry
+// after 1s" thirty times over (SDKs give up after 2 retries). Slots held by live requests (leases
+// renewed every third of lease_ms) still say their end is unknown.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { MemoryBackend } from './memory.ts';
+import { RedisBackend } from './redis.ts';
+import { ReferenceModel } from './reference-model.ts';
+import { RETRY_UNKNOWN, type LimitsBackend } from './meters.ts';
+
+const RUN = `wtest:deadlease:${process.pid}:${Date.now()}:`;
+const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+after(async () => {
+  const keys = await redis.keys(`${RUN}*`);
+  if (keys.length) await redis.del(...keys);
+  await redis.quit();
+});
+
+const TTL = 30_000_000;
+const T0 = Date.UTC(2026, 0, 1) * 1000;
+
+const backends: [string, () => Pick<LimitsBackend, 'decide' | 'renew'>][] = [
+  ['memory', () => new MemoryBackend()],
+  ['redis', () => new RedisBackend({ client: redis, keyPrefix: RUN })],
+  ['reference model', () => new ReferenceModel() as unknown as LimitsBackend],
+];
+
+for (const [name, make] of backends) {
+  test(`${name}: a concurrency refusal behind leases nobody renews says when they expire; behind live ones, unknown`, async () => {
+    const b = make();
+    const key = `${name}:acct`;
+    const op = [{ type: 'concurrency' as const, key, limit: 2 }];
+    assert.equal((await b.decide(op, 'l1', TTL, T0)).allowed, true);
+    assert.equal((await b.decide(op, 'l2', TTL, T0)).allowed, true);
+    const live = await b.decide(op, 'l3', TTL, T0 + 1_000_000);
+    assert.equal(live.allowed, false);
+    assert.equal(live.outcomes[0]!.retryUs, RETRY_UNKNOWN, 'slots of live requests: when one ends is unknown');
+    // 20 s later, never renewed (their node died): they expire at T0 + 30 s.
+    const dead = await b.decide(op, 'l4', TTL, T0 + 20_000_000);
+    assert.equal(dead.allowed, false);
+    assert.equal(dead.outcomes[0]!.retryUs, 10_000_000, 'the refusal says when the dead node\'s lease expires (10 s)');
+    // One of the two renewed (a live request), the other not: the stale one frees first.
+    await b.renew([{ key, leaseId: 'l1' }], TTL, T0 + 20_000_000);
+    const mixed = await b.decide(op, 'l5', TTL, T0 + 21_000_000);
+    assert.equal(mixed.outcomes[0]!.retryUs, 9_000_000, 'the slot a dead node holds frees in 9 s');
+  });
+}

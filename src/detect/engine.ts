@@ -84,6 +84,13 @@ const NOT_IN_SNAPSHOTS = new Set([
   'recent', 'intel', 'intelGeneration',
 ]);
 
+/** A copy of `m` (same order) with each key mapped by `key`: snapshots store address hashes unsigned, the engine holds them `| 0`. */
+function withKeys<V>(m: Map<number, V>, key: (k: number) => number): Map<number, V> {
+  const out = new Map<number, V>();
+  for (const [k, v] of m) out.set(key(k), v);
+  return out;
+}
+
 /**
  * The detector. Feed it with `ingest(event)`; read verdicts with `forAccount(id)` (it is a
  * `VerdictView`). Example:
@@ -119,8 +126,13 @@ export class DetectorEngine implements VerdictView {
   private syncSig = new Uint32Array(0);
   private syncBucket = new Float64Array(0);
   private syncCount = new Uint16Array(0);
+  /**
+   * Per client address (its hash `| 0`: a small integer, which a Map looks up several times
+   * faster than the unsigned hash, a boxed number for half of them), its recent users.
+   * Snapshots store the unsigned hash (see snapshotState).
+   */
   private readonly addresses = new Map<number, AddressUse>();
-  /** Per client prefix (its link-key hash), a sketch of the accounts seen in it (see AddressUse). */
+  /** Per client prefix (its link-key hash `| 0`, as `addresses`), a sketch of the accounts seen in it (see AddressUse). */
   private readonly subnetSeen = new Map<number, number>();
   private readonly pairs = new Map<number, PairEvidence>();
   private syncActive: number[] = [];
@@ -727,13 +739,15 @@ export class DetectorEngine implements VerdictView {
    */
   private observeAddress(i: number, ipHash: number, subnetHash: number, tsS: number): void {
     const bit = seenBit(i);
-    const seenIn = this.subnetSeen.get(subnetHash);
+    const subnetKey = subnetHash | 0;
+    const seenIn = this.subnetSeen.get(subnetKey);
     if (seenIn === undefined && this.subnetSeen.size >= MAX_ADDRESSES) this.evictOldest(this.subnetSeen, MAX_ADDRESSES >> 3);
-    if (seenIn === undefined || (seenIn & bit) === 0) this.subnetSeen.set(subnetHash, (seenIn ?? 0) | bit);
-    let u = this.addresses.get(ipHash);
+    if (seenIn === undefined || (seenIn & bit) === 0) this.subnetSeen.set(subnetKey, (seenIn ?? 0) | bit);
+    const ipKey = ipHash | 0;
+    let u = this.addresses.get(ipKey);
     if (!u) {
       if (this.addresses.size >= MAX_ADDRESSES) this.evictOldest(this.addresses, MAX_ADDRESSES >> 3);
-      this.addresses.set(ipHash, { a: i, ta: tsS, b: -1, tb: 0, seen: bit });
+      this.addresses.set(ipKey, { a: i, ta: tsS, b: -1, tb: 0, seen: bit });
       return;
     }
     u.seen |= bit;
@@ -754,7 +768,7 @@ export class DetectorEngine implements VerdictView {
   private keyPopularity(type: number, key: number, slot: number): number {
     const count = this.linkKeys.keyCount[slot];
     if (type !== LT.client_ip && type !== LT.client_subnet) return count;
-    const hash = key - type * TWO32;
+    const hash = (key - type * TWO32) | 0;
     const seen = type === LT.client_ip ? this.addresses.get(hash)?.seen : this.subnetSeen.get(hash);
     return seen === undefined ? count : Math.max(count, seenAccounts(seen));
   }
@@ -1301,6 +1315,7 @@ export class DetectorEngine implements VerdictView {
       // A part kept in its own object is stored as its fields, in its place: the layout and bytes
       // of a snapshot stay those of the engine that held the fields itself.
       if (STORED_AS_FIELDS.has(k)) Object.assign(state, v);
+      else if (k === 'addresses' || k === 'subnetSeen') state[k] = withKeys(v as Map<number, unknown>, (key) => key >>> 0);
       else state[k] = v;
     }
     return state;
@@ -1338,6 +1353,11 @@ export class DetectorEngine implements VerdictView {
         // The record of served answers, when this engine keeps one of the same size (detect.served_answers_mib).
         const stored = v as { current?: Uint32Array } | null;
         if (stored && this.answersServed && stored.current?.length === this.answersServed.bytes / 8) Object.assign(this.answersServed, v);
+      }
+      else if (k === 'addresses' || k === 'subnetSeen') {
+        const held = this[k] as Map<number, unknown>;
+        held.clear();
+        for (const [key, value] of v as Map<number, unknown>) held.set(key | 0, value);
       }
       else (this as unknown as Record<string, unknown>)[k] = v;
     }

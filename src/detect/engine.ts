@@ -474,7 +474,7 @@ export class DetectorEngine implements VerdictView {
     do {
       const base = j * KEY_SLOTS;
       for (let s = 0; s < this.nkeys[j]; s++) {
-        const slot = this.linkKeys.keyIndex.get(this.keys[base + s]);
+        const slot = this.linkKeys.slotOf(this.keys[base + s]);
         if (slot !== undefined) { this.linkKeys.keyFlagged[slot] = j; this.linkKeys.keyFlaggedHolders[slot]++; }
       }
       j = this.next[j];
@@ -516,7 +516,7 @@ export class DetectorEngine implements VerdictView {
     for (let s = 0; s < n; s++) {
       const key = this.keys[base + s];
       const type = Math.floor(key / TWO32);
-      const slot = this.linkKeys.keyIndex.get(key);
+      const slot = this.linkKeys.slotOf(key);
       if (slot === undefined) continue;
       const count = this.linkKeys.keyCount[slot];
       if (count < 2) continue;
@@ -609,7 +609,7 @@ export class DetectorEngine implements VerdictView {
     for (const type of FLEET_KEY_TYPES) {
       if (ev[type] <= 0) continue;
       const key = this.keyOfType(i, type);
-      const slot = key >= 0 ? this.linkKeys.keyIndex.get(key) : undefined;
+      const slot = key >= 0 ? this.linkKeys.slotOf(key) : undefined;
       if (slot === undefined) continue;
       for (const rep of [this.linkKeys.keyFirst[slot], this.linkKeys.keyLast[slot], this.linkKeys.keyFleetRep[slot], this.linkKeys.keyFlagged[slot]]) {
         if (rep >= 0 && rep !== i && this.find(rep) === b) this.setFleetLinked(rep);
@@ -674,7 +674,7 @@ export class DetectorEngine implements VerdictView {
       for (let t = 0; t < nj; t++) if (this.keys[bj + t] === key) { shared = true; break; }
       if (!shared) continue;
       const type = Math.floor(key / TWO32);
-      const slot = this.linkKeys.keyIndex.get(key);
+      const slot = this.linkKeys.slotOf(key);
       if (slot === undefined) continue;
       this.addEvidence(ev, type, slot, keyWeight(type, this.keyPopularity(type, key, slot)));
     }
@@ -693,7 +693,7 @@ export class DetectorEngine implements VerdictView {
     for (let s = 0; s < this.nkeys[i]; s++) {
       const key = this.keys[base + s];
       if (Math.floor(key / TWO32) !== LT.system_prompt) continue;
-      const slot = this.linkKeys.keyIndex.get(key);
+      const slot = this.linkKeys.slotOf(key);
       if (slot === undefined) continue;
       const r = this.linkKeys.keyFleetRep[slot];
       if (r < 0 || this.accScore[r] < throttleAt) this.linkKeys.keyFleetRep[slot] = i;
@@ -1314,7 +1314,7 @@ export class DetectorEngine implements VerdictView {
       if (NOT_IN_SNAPSHOTS.has(k)) continue;
       // A part kept in its own object is stored as its fields, in its place: the layout and bytes
       // of a snapshot stay those of the engine that held the fields itself.
-      if (STORED_AS_FIELDS.has(k)) Object.assign(state, v);
+      if (STORED_AS_FIELDS.has(k)) Object.assign(state, v instanceof LinkKeyIndex ? v.snapshotFields() : v);
       else if (k === 'addresses' || k === 'subnetSeen') state[k] = withKeys(v as Map<number, unknown>, (key) => key >>> 0);
       else state[k] = v;
     }
@@ -1343,9 +1343,13 @@ export class DetectorEngine implements VerdictView {
    */
   restoreState(state: Record<string, unknown>): void {
     const partOf = new Map<string, object>();
-    for (const part of STORED_AS_FIELDS) for (const k of Object.keys(this[part as 'linkKeys' | 'links' | 'merges'])) partOf.set(k, this[part as 'linkKeys' | 'links' | 'merges']);
+    for (const part of STORED_AS_FIELDS) {
+      const held = this[part as 'linkKeys' | 'links' | 'merges'];
+      for (const k of Object.keys(held instanceof LinkKeyIndex ? held.snapshotFields() : held)) partOf.set(k, held);
+    }
     for (const [k, v] of Object.entries(state)) {
       const part = partOf.get(k);
+      if (part instanceof LinkKeyIndex) { part.restoreField(k, v); continue; }
       if (part) { (part as Record<string, unknown>)[k] = v; continue; }
       if (NOT_IN_SNAPSHOTS.has(k) || !(k in this)) continue;
       if (k === 'peers' || k === 'embeddingSpread' || k === 'chains') Object.assign(this[k], v);
@@ -2096,7 +2100,7 @@ export class DetectorEngine implements VerdictView {
   stats(): EngineStats {
     let campaigns = 0;
     for (const c of this.clusters.values()) if (c.campaignId) campaigns++;
-    return { events: this.events, accounts: this.count - this.freeAccounts.length, forgotten: this.forgotten, clusters: this.clusters.size, campaigns, linkKeys: this.linkKeys.keyIndex.size, ticks: this.ticks };
+    return { events: this.events, accounts: this.count - this.freeAccounts.length, forgotten: this.forgotten, clusters: this.clusters.size, campaigns, linkKeys: this.linkKeys.size, ticks: this.ticks };
   }
 
   /**

@@ -25,6 +25,7 @@ import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP,
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, TIER_VERIFIED, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons } from './harvest-yield.ts';
 import { LinkKeyIndex } from './link-keys.ts';
+import { AccountTable } from './account-table.ts';
 import { LinkRecords } from './link-records.ts';
 import { MergedIds } from './merged-ids.ts';
 import { OperatorVerdicts } from './operator-verdicts.ts';
@@ -76,13 +77,20 @@ const MODELS_TRACKED_MAX = 4096;
 const UNTRACKED_MODEL = { id: MODELS_TRACKED_MAX, first: -Infinity };
 
 /** Engine fields holding a part of the state in an object of its own, whose fields a snapshot stores in the part's place (see snapshotState). */
-const STORED_AS_FIELDS = new Set(['linkKeys', 'links', 'merges']);
+const STORED_AS_FIELDS = new Set(['accounts', 'linkKeys', 'links', 'merges']);
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
   'allowAccounts', 'allowOrgs', 'operator', 'mergeListeners', 'clusterMergeListeners',
   'recent', 'intel', 'intelGeneration',
 ]);
+
+/** A copy of `m` (same order) with each key mapped by `key`: snapshots store address hashes unsigned, the engine holds them `| 0`. */
+function withKeys<V>(m: Map<number, V>, key: (k: number) => number): Map<number, V> {
+  const out = new Map<number, V>();
+  for (const [k, v] of m) out.set(key(k), v);
+  return out;
+}
 
 /**
  * The detector. Feed it with `ingest(event)`; read verdicts with `forAccount(id)` (it is a
@@ -100,27 +108,18 @@ export class DetectorEngine implements VerdictView {
   private readonly singleMax: number;
   private readonly trackFirst: boolean;
 
-  private cap = 0;
-  /** Account indices handed out; those on `freeAccounts` (forgotten, see sweep) are reused first. */
-  private count = 0;
-  private readonly freeAccounts: number[] = [];
-  private forgotten = 0;
-  /** Forgotten accounts' report rows (served per level, first event time per level), when tracking. */
-  private readonly retired = new Map<string, { served: number[]; first: number[] }>();
-  /** Account ids by index ('' for a free index). */
-  private ids: string[] = [];
-  private index = new Map<string, number>();
-  private w = new Float64Array(0);
-  private parent = new Int32Array(0);
-  private size = new Int32Array(0);
-  private next = new Int32Array(0);
-  private org = new Int32Array(0);
-  private flags = new Uint16Array(0); // bit0 verified, bit1 disposable, bit2 allow-listed, bit3 fresh, bit4 personal, bit5 campus (vouched domain), bit6 campus account linked by fleet evidence, bit7 facts known, bit8 in a programme
+  /** The per-account table: ids, behaviour windows, union-find of clusters, organisation and flags (account-table.ts). */
+  private readonly accounts = new AccountTable();
   private syncSig = new Uint32Array(0);
   private syncBucket = new Float64Array(0);
   private syncCount = new Uint16Array(0);
+  /**
+   * Per client address (its hash `| 0`: a small integer, which a Map looks up several times
+   * faster than the unsigned hash, a boxed number for half of them), its recent users.
+   * Snapshots store the unsigned hash (see snapshotState).
+   */
   private readonly addresses = new Map<number, AddressUse>();
-  /** Per client prefix (its link-key hash), a sketch of the accounts seen in it (see AddressUse). */
+  /** Per client prefix (its link-key hash `| 0`, as `addresses`), a sketch of the accounts seen in it (see AddressUse). */
   private readonly subnetSeen = new Map<number, number>();
   private readonly pairs = new Map<number, PairEvidence>();
   private syncActive: number[] = [];
@@ -233,24 +232,24 @@ export class DetectorEngine implements VerdictView {
   // ---------------------------------------------------------------- storage
 
   private grow(min: number): void {
-    let cap = Math.max(this.cap * 2, 1024);
+    let cap = Math.max(this.accounts.cap * 2, 1024);
     while (cap < min) cap *= 2;
     this.eachColumn(<T extends AccountColumn>(a: T, per: number): T => {
       const b = new (a.constructor as new (n: number) => T)(cap * per);
       b.set(a);
       return b;
     });
-    this.cap = cap;
+    this.accounts.cap = cap;
   }
 
   /** Apply `f` to every per-account column (with the entries each account holds in it), storing what it returns. */
   private eachColumn(f: <T extends AccountColumn>(a: T, per: number) => T): void {
-    this.w = f(this.w, STRIDE);
-    this.parent = f(this.parent, 1);
-    this.size = f(this.size, 1);
-    this.next = f(this.next, 1);
-    this.org = f(this.org, 1);
-    this.flags = f(this.flags, 1);
+    this.accounts.w = f(this.accounts.w, STRIDE);
+    this.accounts.parent = f(this.accounts.parent, 1);
+    this.accounts.size = f(this.accounts.size, 1);
+    this.accounts.next = f(this.accounts.next, 1);
+    this.accounts.org = f(this.accounts.org, 1);
+    this.accounts.flags = f(this.accounts.flags, 1);
     this.keys = f(this.keys, KEY_SLOTS);
     this.nkeys = f(this.nkeys, 1);
     this.syncSig = f(this.syncSig, SYNC_HASHES);
@@ -274,15 +273,8 @@ export class DetectorEngine implements VerdictView {
     if (this.trackFirst) { this.firstFlag = f(this.firstFlag, VERDICT_LEVELS.length); this.served = f(this.served, VERDICT_LEVELS.length); }
   }
 
-  private find(i: number): number {
-    let r = i;
-    while (this.parent[r] !== r) r = this.parent[r];
-    while (this.parent[i] !== r) { const n = this.parent[i]; this.parent[i] = r; i = n; }
-    return r;
-  }
-
   private decay(off: number, now: number): void {
-    const w = this.w;
+    const w = this.accounts.w;
     const last = w[off + C.DECAY_TS];
     if (now > last) {
       if (last > 0) {
@@ -306,17 +298,17 @@ export class DetectorEngine implements VerdictView {
 
   private accountIndex(ev: InteractionEvent, tsS: number): number {
     const id = ev.account_id!;
-    const found = this.index.get(id);
+    const found = this.accounts.index.get(id);
     if (found !== undefined) return found;
-    const i = this.freeAccounts.length > 0 ? this.freeAccounts.pop()! : this.count++;
-    if (i >= this.cap) this.grow(i + 1);
-    if (i === this.ids.length) this.ids.push(id); else this.ids[i] = id;
-    this.index.set(id, i);
-    this.parent[i] = i; this.size[i] = 1; this.next[i] = i;
+    const i = this.accounts.freeAccounts.length > 0 ? this.accounts.freeAccounts.pop()! : this.accounts.count++;
+    if (i >= this.accounts.cap) this.grow(i + 1);
+    if (i === this.accounts.ids.length) this.accounts.ids.push(id); else this.accounts.ids[i] = id;
+    this.accounts.index.set(id, i);
+    this.accounts.parent[i] = i; this.accounts.size[i] = 1; this.accounts.next[i] = i;
     this.lastModel[i] = -1;
     this.peerBin[i] = -1;
     const off = i * STRIDE;
-    this.w[off + C.FIRST_TS] = tsS;
+    this.accounts.w[off + C.FIRST_TS] = tsS;
     let org = -1;
     if (ev.org_id) {
       org = this.orgIds.get(ev.org_id) ?? -1;
@@ -326,7 +318,7 @@ export class DetectorEngine implements VerdictView {
         this.orgNames[org] = ev.org_id; this.orgMembers[org] = 0; this.orgPersonal[org] = 0; this.orgAdmitted[org] = 0;
       }
     }
-    this.org[i] = org;
+    this.accounts.org[i] = org;
     const acct = ev.account;
     let f = 0;
     if (acct && TIER_VERIFIED[acct.tier]) f |= 1;
@@ -347,7 +339,7 @@ export class DetectorEngine implements VerdictView {
     if ((Number.isFinite(createdMs) && tsS - createdMs / 1000 <= FRESH_ACCOUNT_S)
       || (Number.isFinite(firstUsedMs) && tsS - firstUsedMs / 1000 <= FRESH_ACCOUNT_S)) f |= 8;
     if (acct) f |= F_KNOWN;
-    this.flags[i] = f;
+    this.accounts.flags[i] = f;
     this.tier[i] = Math.max(0, TIERS.indexOf(acct?.tier ?? 'unverified'));
     // Signup facts: registered once, when the account is first seen.
     if (ev.org_id) this.addKey(i, LT.org, fnv1a(ev.org_id));
@@ -383,12 +375,12 @@ export class DetectorEngine implements VerdictView {
   private vouchDomain(i: number, dom: string, programme: string): void {
     const key = this.keyOfType(i, LT.email_domain);
     if (key < 0) return;
-    const f = this.flags[i];
+    const f = this.accounts.flags[i];
     const established = (f & F_FRESH) === 0;
     if (established) this.domainEstablished.set(key, (this.domainEstablished.get(key) ?? 0) + 1);
-    if (this.org[i] >= 0) return;
+    if (this.accounts.org[i] >= 0) return;
     if (academicDomain(dom) || (programme && programme !== 'none') || (f & F_VERIFIED) !== 0 || established
-      || (this.domainEstablished.get(key) ?? 0) >= DOMAIN_ESTABLISHED_MIN) this.flags[i] = f | F_CAMPUS;
+      || (this.domainEstablished.get(key) ?? 0) >= DOMAIN_ESTABLISHED_MIN) this.accounts.flags[i] = f | F_CAMPUS;
   }
 
   /**
@@ -443,8 +435,8 @@ export class DetectorEngine implements VerdictView {
     // representative only when it is on.
     if (!this.unaccountable(i)) this.linkKeys.keyAccountable[slot]++;
     else if (type === LT.system_prompt && this.config.fleet_min_holders > 0 && this.linkKeys.keyFleetRep[slot] < 0) this.linkKeys.keyFleetRep[slot] = i;
-    if (this.size[i] > 1 || this.parent[i] !== i) {
-      const c = this.clusters.get(this.find(i));
+    if (this.accounts.size[i] > 1 || this.accounts.parent[i] !== i) {
+      const c = this.clusters.get(this.accounts.find(i));
       if (c && c.verdict.level >= THROTTLE) { this.linkKeys.keyFlagged[slot] = i; this.linkKeys.keyFlaggedHolders[slot]++; }
     }
     return true;
@@ -462,10 +454,10 @@ export class DetectorEngine implements VerdictView {
     do {
       const base = j * KEY_SLOTS;
       for (let s = 0; s < this.nkeys[j]; s++) {
-        const slot = this.linkKeys.keyIndex.get(this.keys[base + s]);
+        const slot = this.linkKeys.slotOf(this.keys[base + s]);
         if (slot !== undefined) { this.linkKeys.keyFlagged[slot] = j; this.linkKeys.keyFlaggedHolders[slot]++; }
       }
-      j = this.next[j];
+      j = this.accounts.next[j];
     } while (j !== start);
   }
 
@@ -492,8 +484,8 @@ export class DetectorEngine implements VerdictView {
     const watchAt = this.thresholds[1];
     const reps = unaccountable && this.accScore[i] >= watchAt ? new Map<number, number>() : null;
     if (extra) {
-      const r = this.find(extra.other);
-      if (r === this.find(i)) return;
+      const r = this.accounts.find(extra.other);
+      if (r === this.accounts.find(i)) return;
       const ev = new Float64Array(EVIDENCE_LENGTH);
       ev[extra.type] = extra.weight;
       // Addresses of one rotating pool are no population's; synchronised activity accrues between any two busy accounts.
@@ -504,7 +496,7 @@ export class DetectorEngine implements VerdictView {
     for (let s = 0; s < n; s++) {
       const key = this.keys[base + s];
       const type = Math.floor(key / TWO32);
-      const slot = this.linkKeys.keyIndex.get(key);
+      const slot = this.linkKeys.slotOf(key);
       if (slot === undefined) continue;
       const count = this.linkKeys.keyCount[slot];
       if (count < 2) continue;
@@ -513,14 +505,14 @@ export class DetectorEngine implements VerdictView {
       const accountable = this.linkKeys.keyAccountable[slot];
       const fleet = harvesting && type === LT.system_prompt && fleetMin > 0 && count - accountable >= fleetMin
         && accountable <= FLEET_MAX_ACCOUNTABLE_SHARE * count;
-      const me = this.find(i);
+      const me = this.accounts.find(i);
       const flagged = this.linkKeys.keyFlagged[slot];
       // Representatives: first and latest holder, a flagged member, and for a fleet's prompt its
       // first unaccountable holder (the first holder may be an established account).
       for (let k = fleet ? 4 : flagged >= 0 ? 3 : 2; k-- > 0;) {
         const rep = k === 3 ? this.linkKeys.keyFleetRep[slot] : k === 2 ? flagged : k === 1 ? this.linkKeys.keyLast[slot] : this.linkKeys.keyFirst[slot];
         if (rep < 0 || rep === i) continue;
-        const r = this.find(rep);
+        const r = this.accounts.find(rep);
         if (r === me) continue;
         // A signup burst is what every account signed up in the same quarter-hour shares: evidence
         // only when one of the two accounts shows harvest behaviour of its own (an account score),
@@ -534,7 +526,7 @@ export class DetectorEngine implements VerdictView {
         let ev = candidates.get(r);
         if (!ev) { ev = new Float64Array(EVIDENCE_LENGTH); candidates.set(r, ev); }
         this.addEvidence(ev, type, slot, w);
-        if (k === 2 && LINK_TYPES[type].software && w > ev[OWN + type] && this.linkKeys.ownSoftware(slot, this.size[r])) ev[OWN + type] = w;
+        if (k === 2 && LINK_TYPES[type].software && w > ev[OWN + type] && this.linkKeys.ownSoftware(slot, this.accounts.size[r])) ev[OWN + type] = w;
         if (reps && !reps.has(rep)) reps.set(rep, r);
         if (fleet && this.accScore[rep] >= throttleAt && FLEET_WEIGHT * w > ev[FLEET_SLOT]) ev[FLEET_SLOT] = FLEET_WEIGHT * w;
       }
@@ -570,11 +562,11 @@ export class DetectorEngine implements VerdictView {
       const software = flaggedCluster ? heads : byFleet ? fleetSoft : capped;
       sum += software;
       if (orgLink || sum >= threshold) {
-        const a = this.find(i);
-        const b = this.find(r);
+        const a = this.accounts.find(i);
+        const b = this.accounts.find(r);
         // A corroborated org is a declared relationship (no coordination evidence); an
         // uncorroborated one still links, and the rest of what the accounts share is evidence.
-        const declared = orgLink && this.orgCorroborated(this.org[i]);
+        const declared = orgLink && this.orgCorroborated(this.accounts.org[i]);
         if (a !== b) {
           // Named by the rule the link needed: a replacement head only when capped software fell short.
           const rule = orgLink ? 'declared_org' : byFleet ? 'fleet_software' : flaggedCluster && sum - heads + capped < threshold ? 'replacement_head' : 'shared_evidence';
@@ -597,19 +589,19 @@ export class DetectorEngine implements VerdictView {
     for (const type of FLEET_KEY_TYPES) {
       if (ev[type] <= 0) continue;
       const key = this.keyOfType(i, type);
-      const slot = key >= 0 ? this.linkKeys.keyIndex.get(key) : undefined;
+      const slot = key >= 0 ? this.linkKeys.slotOf(key) : undefined;
       if (slot === undefined) continue;
       for (const rep of [this.linkKeys.keyFirst[slot], this.linkKeys.keyLast[slot], this.linkKeys.keyFleetRep[slot], this.linkKeys.keyFlagged[slot]]) {
-        if (rep >= 0 && rep !== i && this.find(rep) === b) this.setFleetLinked(rep);
+        if (rep >= 0 && rep !== i && this.accounts.find(rep) === b) this.setFleetLinked(rep);
       }
     }
   }
 
   /** Take a campus account out of its class: it counts as its own actor from now on. */
   private setFleetLinked(j: number): void {
-    if ((this.flags[j] & F_CAMPUS) === 0 || (this.flags[j] & F_FLEET_LINKED) !== 0) return;
-    this.flags[j] |= F_FLEET_LINKED;
-    const root = this.find(j);
+    if ((this.accounts.flags[j] & F_CAMPUS) === 0 || (this.accounts.flags[j] & F_FLEET_LINKED) !== 0) return;
+    this.accounts.flags[j] |= F_FLEET_LINKED;
+    const root = this.accounts.find(j);
     const c = this.clusters.get(root);
     if (!c) return;
     const domain = this.keyOfType(j, LT.email_domain);
@@ -629,8 +621,8 @@ export class DetectorEngine implements VerdictView {
   private recordJoin(i: number, a: number, b: number, ev: Float64Array, rule: AccountLink['rule'], software: number, total: number, tsS: number): void {
     const ca = this.clusters.get(a);
     const cb = this.clusters.get(b);
-    if (!ca || cb) this.links.write(i, cb ? cb.id : this.ids[b], ev, rule, software, total, tsS);
-    if (!cb) this.links.write(b, ca ? ca.id : this.ids[i], ev, rule, software, total, tsS);
+    if (!ca || cb) this.links.write(i, cb ? cb.id : this.accounts.ids[b], ev, rule, software, total, tsS);
+    if (!cb) this.links.write(b, ca ? ca.id : this.accounts.ids[i], ev, rule, software, total, tsS);
   }
 
 
@@ -662,7 +654,7 @@ export class DetectorEngine implements VerdictView {
       for (let t = 0; t < nj; t++) if (this.keys[bj + t] === key) { shared = true; break; }
       if (!shared) continue;
       const type = Math.floor(key / TWO32);
-      const slot = this.linkKeys.keyIndex.get(key);
+      const slot = this.linkKeys.slotOf(key);
       if (slot === undefined) continue;
       this.addEvidence(ev, type, slot, keyWeight(type, this.keyPopularity(type, key, slot)));
     }
@@ -671,7 +663,7 @@ export class DetectorEngine implements VerdictView {
   /** Record a shared key's weight in a candidate's evidence (the best per type), noting a key that is not population-common. */
   private addEvidence(ev: Float64Array, type: number, slot: number, w: number): void {
     if (w > ev[type]) ev[type] = w;
-    if (!NEVER_DISTINCTIVE[type] && w > ev[UNCOMMON_SLOT] && !this.linkKeys.populationCommon(slot, this.count - this.freeAccounts.length)) ev[UNCOMMON_SLOT] = w;
+    if (!NEVER_DISTINCTIVE[type] && w > ev[UNCOMMON_SLOT] && !this.linkKeys.populationCommon(slot, this.accounts.count - this.accounts.freeAccounts.length)) ev[UNCOMMON_SLOT] = w;
   }
 
 
@@ -681,7 +673,7 @@ export class DetectorEngine implements VerdictView {
     for (let s = 0; s < this.nkeys[i]; s++) {
       const key = this.keys[base + s];
       if (Math.floor(key / TWO32) !== LT.system_prompt) continue;
-      const slot = this.linkKeys.keyIndex.get(key);
+      const slot = this.linkKeys.slotOf(key);
       if (slot === undefined) continue;
       const r = this.linkKeys.keyFleetRep[slot];
       if (r < 0 || this.accScore[r] < throttleAt) this.linkKeys.keyFleetRep[slot] = i;
@@ -706,7 +698,7 @@ export class DetectorEngine implements VerdictView {
    * record, a verified identity or a corroborated org. An account seen without facts is neither.
    */
   private established(i: number): boolean {
-    return (this.flags[i] & F_KNOWN) !== 0 && !this.unaccountable(i);
+    return (this.accounts.flags[i] & F_KNOWN) !== 0 && !this.unaccountable(i);
   }
 
   /**
@@ -714,8 +706,8 @@ export class DetectorEngine implements VerdictView {
    * campaign signs up, and what it signs up again to replace the accounts it loses.
    */
   private unaccountable(i: number): boolean {
-    const org = this.org[i];
-    return (this.flags[i] & (F_VERIFIED | F_FRESH)) === F_FRESH
+    const org = this.accounts.org[i];
+    return (this.accounts.flags[i] & (F_VERIFIED | F_FRESH)) === F_FRESH
       && (org < 0 || this.orgMembers[org] < 2 || !this.orgCorroborated(org));
   }
 
@@ -727,13 +719,15 @@ export class DetectorEngine implements VerdictView {
    */
   private observeAddress(i: number, ipHash: number, subnetHash: number, tsS: number): void {
     const bit = seenBit(i);
-    const seenIn = this.subnetSeen.get(subnetHash);
+    const subnetKey = subnetHash | 0;
+    const seenIn = this.subnetSeen.get(subnetKey);
     if (seenIn === undefined && this.subnetSeen.size >= MAX_ADDRESSES) this.evictOldest(this.subnetSeen, MAX_ADDRESSES >> 3);
-    if (seenIn === undefined || (seenIn & bit) === 0) this.subnetSeen.set(subnetHash, (seenIn ?? 0) | bit);
-    let u = this.addresses.get(ipHash);
+    if (seenIn === undefined || (seenIn & bit) === 0) this.subnetSeen.set(subnetKey, (seenIn ?? 0) | bit);
+    const ipKey = ipHash | 0;
+    let u = this.addresses.get(ipKey);
     if (!u) {
       if (this.addresses.size >= MAX_ADDRESSES) this.evictOldest(this.addresses, MAX_ADDRESSES >> 3);
-      this.addresses.set(ipHash, { a: i, ta: tsS, b: -1, tb: 0, seen: bit });
+      this.addresses.set(ipKey, { a: i, ta: tsS, b: -1, tb: 0, seen: bit });
       return;
     }
     u.seen |= bit;
@@ -754,7 +748,7 @@ export class DetectorEngine implements VerdictView {
   private keyPopularity(type: number, key: number, slot: number): number {
     const count = this.linkKeys.keyCount[slot];
     if (type !== LT.client_ip && type !== LT.client_subnet) return count;
-    const hash = key - type * TWO32;
+    const hash = (key - type * TWO32) | 0;
     const seen = type === LT.client_ip ? this.addresses.get(hash)?.seen : this.subnetSeen.get(hash);
     return seen === undefined ? count : Math.max(count, seenAccounts(seen));
   }
@@ -782,7 +776,7 @@ export class DetectorEngine implements VerdictView {
    * (CGNAT) come to share several of them, the way a proxy pool's accounts do.
    */
   private sharedAddress(i: number, j: number, ipHash: number, seen: number, tsS: number): void {
-    if (this.find(i) === this.find(j)) return;
+    if (this.accounts.find(i) === this.accounts.find(j)) return;
     const p = this.pair(i, j);
     if (p.ips.includes(ipHash)) return;
     if (p.weight >= this.config.link_threshold || p.ips.length >= MAX_SHARED_ADDRESSES) return;
@@ -838,7 +832,7 @@ export class DetectorEngine implements VerdictView {
         for (let r = 0; r < rows; r++) h = mix(h, this.syncSig[base + b * rows + r]);
         const j = bands.get(h);
         if (j === undefined) { bands.set(h, i); continue; }
-        if (this.find(i) === this.find(j)) continue;
+        if (this.accounts.find(i) === this.accounts.find(j)) continue;
         let same = 0;
         const bj = j * SYNC_HASHES;
         for (let k = 0; k < SYNC_HASHES; k++) if (this.syncSig[base + k] === this.syncSig[bj + k]) same++;
@@ -859,16 +853,16 @@ export class DetectorEngine implements VerdictView {
     // Promote a singleton to a cluster state.
     const off = root * STRIDE;
     const w = new Float64Array(STRIDE);
-    for (let k = 0; k < STRIDE; k++) w[k] = this.w[off + k];
+    for (let k = 0; k < STRIDE; k++) w[k] = this.accounts.w[off + k];
     const orgs = new Map<number, number>();
-    const org = this.org[root];
+    const org = this.accounts.org[root];
     if (org >= 0) orgs.set(org, 1);
     const campus = new Map<number, number>();
-    const campusKey = (this.flags[root] & (F_CAMPUS | F_FLEET_LINKED)) === F_CAMPUS ? this.keyOfType(root, LT.email_domain) : -1;
+    const campusKey = (this.accounts.flags[root] & (F_CAMPUS | F_FLEET_LINKED)) === F_CAMPUS ? this.keyOfType(root, LT.email_domain) : -1;
     if (campusKey >= 0) campus.set(campusKey, 1);
     c = {
-      id: shortId('clu_', this.ids[root]), founder: this.ids[root], w, members: 1, orgs, noOrg: org < 0 ? 1 : 0, campus, campusMembers: campus.size,
-      verified: this.flags[root] & 1, disposable: (this.flags[root] >> 1) & 1, fresh: (this.flags[root] >> 3) & 1,
+      id: shortId('clu_', this.accounts.ids[root]), founder: this.accounts.ids[root], w, members: 1, orgs, noOrg: org < 0 ? 1 : 0, campus, campusMembers: campus.size,
+      verified: this.accounts.flags[root] & 1, disposable: (this.accounts.flags[root] >> 1) & 1, fresh: (this.accounts.flags[root] >> 3) & 1,
       established: this.established(root) ? 1 : 0,
       evidence: new Float64Array(NLINK), joins: 0, joinEvidence: 0, fleetJoins: 0, explainedMembers: 0, hour: -1, hourMembers: 0, syncMax: 0,
       campaignId: null, firstTs: w[C.FIRST_TS], timeline: new Map(), requests: w[C.TOTAL], outTokens: w[C.OUT_TOTAL],
@@ -891,7 +885,7 @@ export class DetectorEngine implements VerdictView {
   }
 
   private union(a: number, b: number, ev: Float64Array, sum: number, declared: boolean, tsS: number, byFleet = false): void {
-    if (this.size[a] < this.size[b]) { const t = a; a = b; b = t; }
+    if (this.accounts.size[a] < this.accounts.size[b]) { const t = a; a = b; b = t; }
     const ca = this.clusterOf(a);
     const cb = this.clusterOf(b);
     // Which side's name (and campaign) the merged cluster keeps: an operator's cluster verdict is
@@ -946,10 +940,10 @@ export class DetectorEngine implements VerdictView {
     if (flaggedA && !flaggedB) this.markFlaggedKeys(b);
     else if (flaggedB && !flaggedA) this.markFlaggedKeys(a);
     if (cb.verdict.level > ca.verdict.level) ca.verdict = cb.verdict;
-    this.parent[b] = a;
-    this.size[a] += this.size[b];
+    this.accounts.parent[b] = a;
+    this.accounts.size[a] += this.accounts.size[b];
     // splice circular member lists
-    const na = this.next[a]; this.next[a] = this.next[b]; this.next[b] = na;
+    const na = this.accounts.next[a]; this.accounts.next[a] = this.accounts.next[b]; this.accounts.next[b] = na;
     this.clusters.delete(b);
     this.dirtyClusters.delete(b);
     this.dirtyClusters.add(a);
@@ -1054,7 +1048,7 @@ export class DetectorEngine implements VerdictView {
     }
     if (lost.size === 0) return 0;
     let n = 0;
-    for (const [acct, i] of this.index) {
+    for (const [acct, i] of this.accounts.index) {
       const gone = lost.get(shortId('clu_', acct));
       if (gone === undefined) continue;
       const c = this.linkedCluster(i);
@@ -1112,7 +1106,7 @@ export class DetectorEngine implements VerdictView {
     let prompts = 0;
     for (const p of each) prompts += p.weight;
     const off = i * STRIDE;
-    const w = this.w;
+    const w = this.accounts.w;
     this.decay(off, tsS);
 
     // Inter-arrival gap (log10 seconds), only within a session-scale horizon. A request Warden ran
@@ -1173,7 +1167,7 @@ export class DetectorEngine implements VerdictView {
     if (embedded) this.embeddingSpread.observe(i, model.id, embedded, tsS);
     // Whether the account was linked before this event reached its window: any link made from
     // here on (addresses, timing, keys) brings the event into the cluster with the window.
-    const linkedBefore = this.parent[i] !== i || this.size[i] > 1;
+    const linkedBefore = this.accounts.parent[i] !== i || this.accounts.size[i] > 1;
     // The template and the network change are the request's, so each of its prompts has them: the
     // shares over requests (hopping, template reuse) read an array as its prompts sent one by one.
     for (const p of each) addEvent(w, off, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, tplHit, hourBin, netChange, p.weight);
@@ -1200,9 +1194,9 @@ export class DetectorEngine implements VerdictView {
     const seen = ++this.seenEvents[i];
     if (newKeys || (seen & (seen - 1)) === 0) this.link(i, tsS);
 
-    const root = this.find(i);
+    const root = this.accounts.find(i);
     let unflagged = this.accLevel[i] === 0;
-    if (root !== i || this.size[i] > 1) {
+    if (root !== i || this.accounts.size[i] > 1) {
       const c = this.clusterOf(root);
       if (c.verdict.level > 0) unflagged = false;
       // An account linked since its window took this event brought the event into the cluster
@@ -1251,7 +1245,7 @@ export class DetectorEngine implements VerdictView {
     const m = this.intel!.match(ev, tsMs);
     if (!m) return;
     // Partners are told of a match only as evidence of their campaign: the account is held here.
-    if (verdictRank(this.forAccount(this.ids[i]).level) >= verdictRank('throttle')) this.intel!.confirm(m.ids, this.ids[i], tsMs);
+    if (verdictRank(this.forAccount(this.accounts.ids[i]).level) >= verdictRank('throttle')) this.intel!.confirm(m.ids, this.accounts.ids[i], tsMs);
     const held = this.intelHits.get(i);
     if (!held) { this.intelHits.set(i, m.ids.slice(0, INTEL_IDS_PER_ACCOUNT)); return; }
     for (const id of m.ids) if (held.length < INTEL_IDS_PER_ACCOUNT && !held.includes(id)) held.push(id);
@@ -1300,7 +1294,8 @@ export class DetectorEngine implements VerdictView {
       if (NOT_IN_SNAPSHOTS.has(k)) continue;
       // A part kept in its own object is stored as its fields, in its place: the layout and bytes
       // of a snapshot stay those of the engine that held the fields itself.
-      if (STORED_AS_FIELDS.has(k)) Object.assign(state, v);
+      if (STORED_AS_FIELDS.has(k)) Object.assign(state, v instanceof LinkKeyIndex ? v.snapshotFields() : v);
+      else if (k === 'addresses' || k === 'subnetSeen') state[k] = withKeys(v as Map<number, unknown>, (key) => key >>> 0);
       else state[k] = v;
     }
     return state;
@@ -1328,9 +1323,13 @@ export class DetectorEngine implements VerdictView {
    */
   restoreState(state: Record<string, unknown>): void {
     const partOf = new Map<string, object>();
-    for (const part of STORED_AS_FIELDS) for (const k of Object.keys(this[part as 'linkKeys' | 'links' | 'merges'])) partOf.set(k, this[part as 'linkKeys' | 'links' | 'merges']);
+    for (const part of STORED_AS_FIELDS) {
+      const held = this[part as 'accounts' | 'linkKeys' | 'links' | 'merges'];
+      for (const k of Object.keys(held instanceof LinkKeyIndex ? held.snapshotFields() : held)) partOf.set(k, held);
+    }
     for (const [k, v] of Object.entries(state)) {
       const part = partOf.get(k);
+      if (part instanceof LinkKeyIndex) { part.restoreField(k, v); continue; }
       if (part) { (part as Record<string, unknown>)[k] = v; continue; }
       if (NOT_IN_SNAPSHOTS.has(k) || !(k in this)) continue;
       if (k === 'peers' || k === 'embeddingSpread' || k === 'chains') Object.assign(this[k], v);
@@ -1339,20 +1338,25 @@ export class DetectorEngine implements VerdictView {
         const stored = v as { current?: Uint32Array } | null;
         if (stored && this.answersServed && stored.current?.length === this.answersServed.bytes / 8) Object.assign(this.answersServed, v);
       }
+      else if (k === 'addresses' || k === 'subnetSeen') {
+        const held = this[k] as Map<number, unknown>;
+        held.clear();
+        for (const [key, value] of v as Map<number, unknown>) held.set(key | 0, value);
+      }
       else (this as unknown as Record<string, unknown>)[k] = v;
     }
     // Snapshots written before clusters kept their founder: find it among the members. The
     // cluster keeps the id it was stored with (the cases opened on it refer to that id).
     for (const [r, c] of this.clusters) if (typeof c.founder !== 'string') c.founder = this.membersOf(r).reduce((a, b) => (b < a ? b : a));
-    for (let i = 0; i < this.count; i++) {
-      const allowed = this.allowAccounts.has(this.ids[i]) || (this.org[i] >= 0 && this.allowOrgs.has(this.orgNames[this.org[i]]));
-      this.flags[i] = allowed ? this.flags[i] | 4 : this.flags[i] & ~4;
+    for (let i = 0; i < this.accounts.count; i++) {
+      const allowed = this.allowAccounts.has(this.accounts.ids[i]) || (this.accounts.org[i] >= 0 && this.allowOrgs.has(this.orgNames[this.accounts.org[i]]));
+      this.accounts.flags[i] = allowed ? this.accounts.flags[i] | 4 : this.accounts.flags[i] & ~4;
     }
     // Report columns: a gateway's detector keeps none; a scan resumed from a gateway's snapshot
     // counts what it serves from here on.
     const width = VERDICT_LEVELS.length;
-    if (!this.trackFirst) { this.firstFlag = new Float64Array(0); this.served = new Uint32Array(0); this.retired.clear(); }
-    else if (this.served.length < this.cap * width) { this.firstFlag = new Float64Array(this.cap * width); this.served = new Uint32Array(this.cap * width); }
+    if (!this.trackFirst) { this.firstFlag = new Float64Array(0); this.served = new Uint32Array(0); this.accounts.retired.clear(); }
+    else if (this.served.length < this.accounts.cap * width) { this.firstFlag = new Float64Array(this.accounts.cap * width); this.served = new Uint32Array(this.accounts.cap * width); }
   }
 
   // ---------------------------------------------------------------- scoring
@@ -1419,14 +1423,14 @@ export class DetectorEngine implements VerdictView {
    */
   private sweep(cutoff: number): void {
     const gone: number[] = [];
-    for (let i = 0; i < this.count; i++) {
-      if (this.parent[i] !== i || this.size[i] !== 1 || this.accLevel[i] > 1 || this.ids[i] === '') continue;
-      const last = this.w[i * STRIDE + C.LAST_TS];
-      if (last > cutoff || (this.operator.account.size > 0 && this.operator.account.has(this.ids[i]))) continue;
+    for (let i = 0; i < this.accounts.count; i++) {
+      if (this.accounts.parent[i] !== i || this.accounts.size[i] !== 1 || this.accLevel[i] > 1 || this.accounts.ids[i] === '') continue;
+      const last = this.accounts.w[i * STRIDE + C.LAST_TS];
+      if (last > cutoff || (this.operator.account.size > 0 && this.operator.account.has(this.accounts.ids[i]))) continue;
       gone.push(i);
     }
     if (gone.length === 0) return;
-    const mark = new Uint8Array(this.count);
+    const mark = new Uint8Array(this.accounts.count);
     for (const i of gone) mark[i] = 1;
     for (const key of this.pairs.keys()) {
       const a = Math.floor(key / PAIR_SPAN);
@@ -1446,7 +1450,7 @@ export class DetectorEngine implements VerdictView {
    * campaign's member. Null when the engine does not hold the account (never seen, or erased).
    */
   eraseAccount(accountId: string): { linkKeys: number; pairs: number; forgotten: boolean } | null {
-    const i = this.index.get(accountId);
+    const i = this.accounts.index.get(accountId);
     if (i === undefined) return null;
     let pairs = 0;
     for (const key of this.pairs.keys()) {
@@ -1457,14 +1461,14 @@ export class DetectorEngine implements VerdictView {
     const orgKey = (k: number) => k >= LT.org * TWO32 && k < (LT.org + 1) * TWO32;
     let personal = 0;
     for (let s = 0; s < this.nkeys[i]; s++) if (!orgKey(this.keys[base + s])) personal++;
-    if (this.parent[i] === i && this.size[i] === 1 && this.accLevel[i] <= 1 && !this.operator.account.has(accountId)) {
+    if (this.accounts.parent[i] === i && this.accounts.size[i] === 1 && this.accLevel[i] <= 1 && !this.operator.account.has(accountId)) {
       this.syncActive = this.syncActive.filter((x) => x !== i);
       this.forget(i);
       return { linkKeys: personal, pairs, forgotten: true };
     }
     if (personal === 0) return { linkKeys: 0, pairs, forgotten: false };
     // The domain's count of established accounts, as forget keeps it.
-    if ((this.flags[i] & (F_FRESH | 2)) === 0) {
+    if ((this.accounts.flags[i] & (F_FRESH | 2)) === 0) {
       const domain = this.keyOfType(i, LT.email_domain);
       const n = domain >= 0 ? this.domainEstablished.get(domain) ?? 0 : 0;
       if (n > 1) this.domainEstablished.set(domain, n - 1); else if (n === 1) this.domainEstablished.delete(domain);
@@ -1484,23 +1488,23 @@ export class DetectorEngine implements VerdictView {
 
   /** Drop account i from every index and table, and put its index up for reuse. */
   private forget(i: number): void {
-    const id = this.ids[i];
+    const id = this.accounts.ids[i];
     if (this.trackFirst) this.retire(i, id);
-    this.index.delete(id);
-    this.ids[i] = '';
+    this.accounts.index.delete(id);
+    this.accounts.ids[i] = '';
     const base = i * KEY_SLOTS;
     // Another holder represents each key; if none is known, the next one to register will.
     for (let s = 0; s < this.nkeys[i]; s++) this.linkKeys.release(i, this.keys[base + s]);
-    if ((this.flags[i] & (F_FRESH | 2)) === 0) {
+    if ((this.accounts.flags[i] & (F_FRESH | 2)) === 0) {
       const domain = this.keyOfType(i, LT.email_domain);
       const n = domain >= 0 ? this.domainEstablished.get(domain) ?? 0 : 0;
       if (n > 1) this.domainEstablished.set(domain, n - 1); else if (n === 1) this.domainEstablished.delete(domain);
     }
-    const org = this.org[i];
+    const org = this.accounts.org[i];
     if (org >= 0) {
       this.orgMembers[org]--;
-      if (this.flags[i] & F_PERSONAL) this.orgPersonal[org]--;
-      if (this.flags[i] & F_PROGRAMME) this.orgAdmitted[org]--;
+      if (this.accounts.flags[i] & F_PERSONAL) this.orgPersonal[org]--;
+      if (this.accounts.flags[i] & F_PROGRAMME) this.orgAdmitted[org]--;
       if (this.orgMembers[org] <= 0) {
         this.orgIds.delete(this.orgNames[org]);
         this.orgNames[org] = '';
@@ -1517,9 +1521,9 @@ export class DetectorEngine implements VerdictView {
     this.logitProbes.delete(i);
     this.embeddingSpread.forget(i);
     this.eachColumn(<T extends AccountColumn>(a: T, per: number): T => { a.fill(0, i * per, (i + 1) * per); return a; });
-    this.org[i] = -1;
-    this.freeAccounts.push(i);
-    this.forgotten++;
+    this.accounts.org[i] = -1;
+    this.accounts.freeAccounts.push(i);
+    this.accounts.forgotten++;
   }
 
   /** Keep what a scan report needs of a forgotten account (merged if it is forgotten again). */
@@ -1527,20 +1531,20 @@ export class DetectorEngine implements VerdictView {
     const n = VERDICT_LEVELS.length;
     const served = Array.from(this.served.subarray(i * n, (i + 1) * n));
     const first = Array.from(this.firstFlag.subarray(i * n, (i + 1) * n));
-    const before = this.retired.get(id);
+    const before = this.accounts.retired.get(id);
     if (before) {
       for (let l = 0; l < n; l++) {
         served[l] += before.served[l];
         if (before.first[l] > 0 && (first[l] === 0 || before.first[l] < first[l])) first[l] = before.first[l];
       }
     }
-    this.retired.set(id, { served, first });
+    this.accounts.retired.set(id, { served, first });
   }
 
   private scoreAccount(i: number, now: number): void {
     const off = i * STRIDE;
     const peers = this.accountPeers(i);
-    const values = scoreIndicators(this.w, off, true, peers, this.indicatorScratch);
+    const values = scoreIndicators(this.accounts.w, off, true, peers, this.indicatorScratch);
     const h = harvestScore(values);
     // Alone, an account is judged on its harvest behaviour only; the ceiling keeps single
     // accounts (researchers, batch jobs) at watch unless configured otherwise.
@@ -1550,7 +1554,7 @@ export class DetectorEngine implements VerdictView {
     // at a human pace, single questions asking for the steps: what the test looks for. Such an
     // account is held at the ordinary ceiling; its class is judged as the one actor it is.
     // Not at volumes no student reaches (CAMPUS_CLASS_MAX_RECENT): a pipeline on a campus domain.
-    const campusClass = yieldPass && this.w[off + C.N] < CAMPUS_CLASS_MAX_RECENT ? this.campusClassSize(i) : 0;
+    const campusClass = yieldPass && this.accounts.w[off + C.N] < CAMPUS_CLASS_MAX_RECENT ? this.campusClassSize(i) : 0;
     let max = this.singleMax;
     if (yieldPass && campusClass < CAMPUS_CLASS_MIN) {
       // A human-paced account that asks only independent, high-yield, reasoning-eliciting
@@ -1560,7 +1564,7 @@ export class DetectorEngine implements VerdictView {
     }
     // Bias maps swept over the same prompts: the model's logits read through the API. Shaping
     // (the default policy strips logit_bias at shape) ends it; the account needs no partner.
-    const probes = this.logitProbes.size > 0 && this.w[off + C.PROBE] >= LOGIT_PROBE.minProbes ? probeReadings(this.logitProbes, i, this.w[off + C.PROBE]) : null;
+    const probes = this.logitProbes.size > 0 && this.accounts.w[off + C.PROBE] >= LOGIT_PROBE.minProbes ? probeReadings(this.logitProbes, i, this.accounts.w[off + C.PROBE]) : null;
     const probePass = logitProbeTest(probes);
     if (probePass) {
       max = Math.max(max, SHAPE);
@@ -1570,9 +1574,9 @@ export class DetectorEngine implements VerdictView {
     // harvested. A fresh account (put to use within days of signup, or first used days ago) is
     // shaped alone (the default policy noises its vectors); an established customer embedding a
     // broad public dataset looks the same by its vectors, so it is held at watch alone.
-    const spread = this.embeddingSpread.accounts.size > 0 ? this.embeddingSpread.readings(i, this.w[off + C.N], this.w[off + C.DECAY_TS]) : null;
+    const spread = this.embeddingSpread.accounts.size > 0 ? this.embeddingSpread.readings(i, this.accounts.w[off + C.N], this.accounts.w[off + C.DECAY_TS]) : null;
     const spreadPass = embeddingSpreadTest(spread, this.config.embedding_max_concentration);
-    const spreadFresh = (this.flags[i] & F_FRESH) !== 0;
+    const spreadFresh = (this.accounts.flags[i] & F_FRESH) !== 0;
     if (spreadPass) {
       const l = spreadFresh ? SHAPE : WATCH;
       max = Math.max(max, l);
@@ -1597,18 +1601,18 @@ export class DetectorEngine implements VerdictView {
       this.accExplained[i] = now;
       this.accExplainedScore[i] = score;
       const v: Verdict = {
-        subject: { kind: 'account', id: this.ids[i] },
+        subject: { kind: 'account', id: this.accounts.ids[i] },
         level: VERDICT_LEVELS[st.level], score: round(score), source: 'detector',
         since: new Date(st.since * 1000).toISOString(),
         reasons: [
           ...(intel ? intel.reasons : []),
           { signal: 'account_score', value: round(score), threshold: this.thresholds[st.level], detail: `harvest behaviour of this account alone (capped at ${VERDICT_LEVELS[max]} without linked accounts)` },
           ...heldReasons(st, score, this.thresholds, this.config),
-          ...(yieldPass ? harvestYieldReasons(values, this.w[off + C.N], this.config.yield_closed_task_share, resentShare(this.payCount, i)) : []),
+          ...(yieldPass ? harvestYieldReasons(values, this.accounts.w[off + C.N], this.config.yield_closed_task_share, resentShare(this.payCount, i)) : []),
           ...(campusClass >= CAMPUS_CLASS_MIN ? [{ signal: 'campus_class', value: campusClass, threshold: CAMPUS_CLASS_MIN, detail: 'linked with other accounts on its campus email domain and no declared org: a class, held at the single-account ceiling despite the harvest-yield test' }] : []),
           ...(probePass ? logitProbeReasons(probes!) : []),
           ...(spreadPass ? embeddingSpreadReasons(spread!, this.config.embedding_max_concentration, spreadFresh) : []),
-          ...indicatorReasons(indicatorsOf(values, this.w, off, peers)),
+          ...indicatorReasons(indicatorsOf(values, this.accounts.w, off, peers)),
         ],
       };
       this.accVerdicts.set(i, v);
@@ -1642,7 +1646,7 @@ export class DetectorEngine implements VerdictView {
 
   /** Re-enter account i in its tier's volume histogram and return what its volume is compared with. */
   private accountPeers(i: number): PeerContext {
-    const bin = PeerVolumes.bin(this.w[i * STRIDE + C.N]);
+    const bin = PeerVolumes.bin(this.accounts.w[i * STRIDE + C.N]);
     this.peers.move(this.tier[i], this.peerBin[i], bin);
     this.peerBin[i] = bin;
     return { peerMedian: this.peers.median(this.tier[i]), members: 1, topicBaseline: this.topicMix };
@@ -1687,7 +1691,7 @@ export class DetectorEngine implements VerdictView {
    * reported with its value and threshold.
    */
   private harvestYieldTest(i: number, values: IndicatorValues): boolean {
-    const n = this.w[i * STRIDE + C.N];
+    const n = this.accounts.w[i * STRIDE + C.N];
     if (n < YIELD.minRequests) return false;
     const y = yieldReadings(values);
     if (!(y.single >= YIELD.singleShot && y.ratio >= YIELD.outputInput && (y.elicit >= YIELD.elicitation || y.closed >= this.config.yield_closed_task_share))) return false;
@@ -1706,16 +1710,16 @@ export class DetectorEngine implements VerdictView {
    * aged free-mail account a harvester buys or makes does not.
    */
   private namedCustomer(i: number): boolean {
-    const f = this.flags[i];
+    const f = this.accounts.flags[i];
     if ((f & (F_VERIFIED | F_PROGRAMME | F_CAMPUS)) !== 0) return true;
-    const org = this.org[i];
+    const org = this.accounts.org[i];
     return org >= 0 && (f & F_PERSONAL) === 0 && (f & F_KNOWN) !== 0 && this.orgCorroborated(org);
   }
 
   /** Accounts of account i's campus email domain (F_CAMPUS) in its cluster; 0 when it is not on one or not linked. */
   private campusClassSize(i: number): number {
-    if ((this.flags[i] & (F_CAMPUS | F_FLEET_LINKED)) !== F_CAMPUS) return 0;
-    const c = this.clusters.get(this.find(i));
+    if ((this.accounts.flags[i] & (F_CAMPUS | F_FLEET_LINKED)) !== F_CAMPUS) return 0;
+    const c = this.clusters.get(this.accounts.find(i));
     return c ? c.campus.get(this.keyOfType(i, LT.email_domain)) ?? 0 : 0;
   }
 
@@ -1736,10 +1740,10 @@ export class DetectorEngine implements VerdictView {
     let j = root;
     do {
       const off = j * STRIDE;
-      const n = this.w[off + C.N];
+      const n = this.accounts.w[off + C.N];
       // Raw share of this member's requests that changed network (its first cannot).
-      if (n < 2 || this.w[off + C.NET_CHANGE] < HOUSEHOLD_MAX_HOPPING * (n - 1)) return null;
-      j = this.next[j];
+      if (n < 2 || this.accounts.w[off + C.NET_CHANGE] < HOUSEHOLD_MAX_HOPPING * (n - 1)) return null;
+      j = this.accounts.next[j];
     } while (j !== root);
     return hopping;
   }
@@ -1825,7 +1829,7 @@ export class DetectorEngine implements VerdictView {
   /** The members of the cluster whose root is `root` (its circular list). */
   private *memberIndexes(root: number): Generator<number> {
     let j = root;
-    do { yield j; j = this.next[j]; } while (j !== root);
+    do { yield j; j = this.accounts.next[j]; } while (j !== root);
   }
 
   /** Whether a verdict at `level` with this score is held there by hysteresis (its score below the level's threshold). */
@@ -1887,8 +1891,8 @@ export class DetectorEngine implements VerdictView {
    * and stored verdicts of earlier releases still carry it.
    */
   private verdictSource(i: number, c: ClusterState | undefined): VerdictSource {
-    if (this.flags[i] & 4) return 'allow';
-    const ma = this.operator.account.size ? this.operator.account.get(this.ids[i]) : undefined;
+    if (this.accounts.flags[i] & 4) return 'allow';
+    const ma = this.operator.account.size ? this.operator.account.get(this.accounts.ids[i]) : undefined;
     if (ma && ma.level === 'none') return 'manual_account';
     if (c) {
       const mc = this.operator.live.size ? this.operator.live.get(c.id) : undefined;
@@ -1901,8 +1905,8 @@ export class DetectorEngine implements VerdictView {
 
   /** The cluster account i belongs to (undefined when it is alone). */
   private linkedCluster(i: number): ClusterState | undefined {
-    const root = this.find(i);
-    return root !== i || this.size[i] > 1 ? this.clusters.get(root) : undefined;
+    const root = this.accounts.find(i);
+    return root !== i || this.accounts.size[i] > 1 ? this.clusters.get(root) : undefined;
   }
 
   private levelIndex(i: number): number {
@@ -1910,7 +1914,7 @@ export class DetectorEngine implements VerdictView {
     const c = this.linkedCluster(i);
     switch (this.verdictSource(i, c)) {
       case 'allow': return 0;
-      case 'manual_account': return verdictRank(this.operator.account.get(this.ids[i])!.level);
+      case 'manual_account': return verdictRank(this.operator.account.get(this.accounts.ids[i])!.level);
       case 'manual_cluster': return verdictRank(this.operator.live.get(c!.id)!.level);
       case 'cluster': return c!.verdict.level;
       case 'own': return this.accLevel[i];
@@ -1925,7 +1929,7 @@ export class DetectorEngine implements VerdictView {
    */
   forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null } {
     this.operator.lapse();
-    const i = this.index.get(accountId);
+    const i = this.accounts.index.get(accountId);
     if (i === undefined) {
       if (this.allowAccounts.has(accountId)) return { level: 'none', verdict: this.allowVerdict(accountId), clusterId: null };
       const manual = this.operator.account.get(accountId);
@@ -1952,7 +1956,7 @@ export class DetectorEngine implements VerdictView {
    */
   verdictPrecedence(accountId: string): VerdictPrecedence {
     const { level } = this.forAccount(accountId); // lapses operator verdicts whose time ran out
-    const i = this.index.get(accountId);
+    const i = this.accounts.index.get(accountId);
     const c = i === undefined ? undefined : this.linkedCluster(i);
     const ma = this.operator.account.get(accountId);
     const mc = c ? this.operator.live.get(c.id) : undefined;
@@ -1970,9 +1974,9 @@ export class DetectorEngine implements VerdictView {
   /** The allow-list entry that exempts an account (its own, else its org's), or null. */
   exemption(accountId: string): Exemption | null {
     if (this.allowAccounts.has(accountId)) return { kind: 'account', id: accountId };
-    const i = this.index.get(accountId);
-    if (i === undefined || !(this.flags[i] & 4) || this.org[i] < 0) return null;
-    return { kind: 'org', id: this.orgNames[this.org[i]] };
+    const i = this.accounts.index.get(accountId);
+    if (i === undefined || !(this.accounts.flags[i] & 4) || this.accounts.org[i] < 0) return null;
+    return { kind: 'org', id: this.orgNames[this.accounts.org[i]] };
   }
 
   /** Members of a cluster its verdicts do not reach: allow-listed, or held at `none` by an operator's account verdict. */
@@ -2001,13 +2005,13 @@ export class DetectorEngine implements VerdictView {
   allow(subject: { account?: string; org?: string }): void {
     if (subject.account) {
       this.allowAccounts.add(subject.account);
-      const i = this.index.get(subject.account);
-      if (i !== undefined) this.flags[i] |= 4;
+      const i = this.accounts.index.get(subject.account);
+      if (i !== undefined) this.accounts.flags[i] |= 4;
     }
     if (subject.org) {
       this.allowOrgs.add(subject.org);
       const o = this.orgIds.get(subject.org);
-      if (o !== undefined) for (let i = 0; i < this.count; i++) if (this.org[i] === o) this.flags[i] |= 4;
+      if (o !== undefined) for (let i = 0; i < this.accounts.count; i++) if (this.accounts.org[i] === o) this.accounts.flags[i] |= 4;
     }
   }
 
@@ -2015,13 +2019,13 @@ export class DetectorEngine implements VerdictView {
   disallow(subject: { account?: string; org?: string }): void {
     if (subject.account) {
       this.allowAccounts.delete(subject.account);
-      const i = this.index.get(subject.account);
-      if (i !== undefined && !(this.org[i] >= 0 && this.allowOrgs.has(this.orgNames[this.org[i]]))) this.flags[i] &= ~4;
+      const i = this.accounts.index.get(subject.account);
+      if (i !== undefined && !(this.accounts.org[i] >= 0 && this.allowOrgs.has(this.orgNames[this.accounts.org[i]]))) this.accounts.flags[i] &= ~4;
     }
     if (subject.org) {
       this.allowOrgs.delete(subject.org);
       const o = this.orgIds.get(subject.org);
-      if (o !== undefined) for (let i = 0; i < this.count; i++) if (this.org[i] === o && !this.allowAccounts.has(this.ids[i])) this.flags[i] &= ~4;
+      if (o !== undefined) for (let i = 0; i < this.accounts.count; i++) if (this.accounts.org[i] === o && !this.allowAccounts.has(this.accounts.ids[i])) this.accounts.flags[i] &= ~4;
     }
   }
 
@@ -2076,7 +2080,7 @@ export class DetectorEngine implements VerdictView {
   stats(): EngineStats {
     let campaigns = 0;
     for (const c of this.clusters.values()) if (c.campaignId) campaigns++;
-    return { events: this.events, accounts: this.count - this.freeAccounts.length, forgotten: this.forgotten, clusters: this.clusters.size, campaigns, linkKeys: this.linkKeys.keyIndex.size, ticks: this.ticks };
+    return { events: this.events, accounts: this.accounts.count - this.accounts.freeAccounts.length, forgotten: this.accounts.forgotten, clusters: this.clusters.size, campaigns, linkKeys: this.linkKeys.size, ticks: this.ticks };
   }
 
   /**
@@ -2088,7 +2092,7 @@ export class DetectorEngine implements VerdictView {
     const campaigns = VERDICT_LEVELS.map(() => 0);
     const accounts = VERDICT_LEVELS.map(() => 0);
     for (const c of this.clusters.values()) if (c.campaignId) campaigns[c.verdict.level]++;
-    for (const i of this.index.values()) accounts[this.levelIndex(i)]++;
+    for (const i of this.accounts.index.values()) accounts[this.levelIndex(i)]++;
     return { campaigns, accounts };
   }
 
@@ -2097,8 +2101,8 @@ export class DetectorEngine implements VerdictView {
 
   /** Ids of the accounts in the cluster rooted at r. */
   private membersOf(r: number): string[] {
-    const out: string[] = [this.ids[r]];
-    for (let j = this.next[r]; j !== r; j = this.next[j]) out.push(this.ids[j]);
+    const out: string[] = [this.accounts.ids[r]];
+    for (let j = this.accounts.next[r]; j !== r; j = this.accounts.next[j]) out.push(this.accounts.ids[j]);
     return out;
   }
 
@@ -2137,12 +2141,12 @@ export class DetectorEngine implements VerdictView {
 
   /** The verification tier the account's latest event carried (null: not held). */
   accountTier(accountId: string): (typeof TIERS)[number] | null {
-    const i = this.index.get(accountId);
+    const i = this.accounts.index.get(accountId);
     return i === undefined ? null : TIERS[this.tier[i]];
   }
 
   /** Whether the engine holds account `accountId` (it has seen its events and not forgotten it). */
-  knows(accountId: string): boolean { return this.index.has(accountId); }
+  knows(accountId: string): boolean { return this.accounts.index.has(accountId); }
 
   /**
    * The campaign holding more than half of those of `accountIds` the engine knows (at least 2 of
@@ -2156,8 +2160,8 @@ export class DetectorEngine implements VerdictView {
     const held = new Map<number, number>();
     let known = 0;
     for (const id of new Set(accountIds)) {
-      const i = this.index.get(id);
-      if (i !== undefined) { known++; const r = this.find(i); held.set(r, (held.get(r) ?? 0) + 1); }
+      const i = this.accounts.index.get(id);
+      if (i !== undefined) { known++; const r = this.accounts.find(i); held.set(r, (held.get(r) ?? 0) + 1); }
     }
     if (known < 2) return null;
     for (const [r, n] of held) {
@@ -2212,24 +2216,24 @@ export class DetectorEngine implements VerdictView {
 
   /** The detector's own verdict for an account (before overrides and cluster), or null. */
   accountVerdict(accountId: string): Verdict | null {
-    const i = this.index.get(accountId);
+    const i = this.accounts.index.get(accountId);
     return i === undefined ? null : this.accVerdicts.get(i) ?? null;
   }
 
   /** Every account id seen, those in memory first (forgotten ones too when tracking for a report). */
   accountIds(): readonly string[] {
-    if (this.freeAccounts.length === 0 && this.retired.size === 0) return this.ids;
-    const out = this.ids.filter((id) => id !== '');
-    for (const id of this.retired.keys()) if (!this.index.has(id)) out.push(id);
+    if (this.accounts.freeAccounts.length === 0 && this.accounts.retired.size === 0) return this.accounts.ids;
+    const out = this.accounts.ids.filter((id) => id !== '');
+    for (const id of this.accounts.retired.keys()) if (!this.accounts.index.has(id)) out.push(id);
     return out;
   }
 
   /** First event time (ms) an account was served under each level, when tracking is on. */
   firstFlags(accountId: string): Partial<Record<VerdictLevel, number>> {
-    const i = this.index.get(accountId);
+    const i = this.accounts.index.get(accountId);
     const out: Partial<Record<VerdictLevel, number>> = {};
     if (!this.trackFirst) return out;
-    const old = this.retired.get(accountId)?.first;
+    const old = this.accounts.retired.get(accountId)?.first;
     const base = i === undefined ? -1 : i * VERDICT_LEVELS.length;
     for (let l = 1; l < VERDICT_LEVELS.length; l++) {
       const now = base < 0 ? 0 : this.firstFlag[base + l];
@@ -2241,10 +2245,10 @@ export class DetectorEngine implements VerdictView {
 
   /** Requests of an account served under each level (index = rank), when tracking is on. */
   servedByLevel(accountId: string): number[] {
-    const i = this.index.get(accountId);
+    const i = this.accounts.index.get(accountId);
     if (!this.trackFirst) return VERDICT_LEVELS.map(() => 0);
     const out = i === undefined ? VERDICT_LEVELS.map(() => 0) : Array.from(this.served.subarray(i * VERDICT_LEVELS.length, (i + 1) * VERDICT_LEVELS.length));
-    const old = this.retired.get(accountId);
+    const old = this.accounts.retired.get(accountId);
     if (old) for (let l = 0; l < out.length; l++) out[l] += old.served[l];
     return out;
   }
@@ -2259,10 +2263,10 @@ export class DetectorEngine implements VerdictView {
     const accounts = new Map<string, SharedAccountVerdict>();
     const clusters = new Map<string, Verdict>();
     this.operator.lapse();
-    for (let i = 0; i < this.count; i++) {
+    for (let i = 0; i < this.accounts.count; i++) {
       // Most accounts: alone, no verdict of their own, no operator's (a few array reads).
-      if (this.accLevel[i] === 0 && this.parent[i] === i && this.size[i] === 1 && (this.operator.account.size === 0 || !this.operator.account.has(this.ids[i]))) continue;
-      const id = this.ids[i];
+      if (this.accLevel[i] === 0 && this.accounts.parent[i] === i && this.accounts.size[i] === 1 && (this.operator.account.size === 0 || !this.operator.account.has(this.accounts.ids[i]))) continue;
+      const id = this.accounts.ids[i];
       if (id === '') continue;
       const v = this.forAccount(id);
       if (v.level === 'none' && v.clusterId === null) continue;
@@ -2274,27 +2278,27 @@ export class DetectorEngine implements VerdictView {
     // Operator verdicts on accounts the detector has not seen (or has forgotten); the allow-list
     // first, as in forAccount (an exempt account is left out, as exempt known ones are: none).
     for (const [id, m] of this.operator.account) {
-      if (!accounts.has(id) && !this.index.has(id) && !this.allowAccounts.has(id)) accounts.set(id, { level: m.level, clusterId: null, fromCluster: false, verdict: m });
+      if (!accounts.has(id) && !this.accounts.index.has(id) && !this.allowAccounts.has(id)) accounts.set(id, { level: m.level, clusterId: null, fromCluster: false, verdict: m });
     }
     return { accounts, clusters };
   }
 
   accountLink(accountId: string): AccountLink | null {
-    const i = this.index.get(accountId);
+    const i = this.accounts.index.get(accountId);
     return i === undefined ? null : this.links.read(i, this.config.link_threshold);
   }
 
   /** Account-level harvest indicators (for explanations and debugging). */
 
   accountIndicators(accountId: string): Indicator[] {
-    const i = this.index.get(accountId);
-    return i === undefined ? [] : readIndicators(this.w, i * STRIDE, true, { peerMedian: this.peers.median(this.tier[i]), members: 1, topicBaseline: this.topicMix });
+    const i = this.accounts.index.get(accountId);
+    return i === undefined ? [] : readIndicators(this.accounts.w, i * STRIDE, true, { peerMedian: this.peers.median(this.tier[i]), members: 1, topicBaseline: this.topicMix });
   }
 
   /** Ids of the accounts linked with this one (including itself), or [] if unknown. */
   clusterMembers(accountId: string): string[] {
-    const i = this.index.get(accountId);
+    const i = this.accounts.index.get(accountId);
     if (i === undefined) return [];
-    return this.membersOf(this.find(i));
+    return this.membersOf(this.accounts.find(i));
   }
 }

@@ -8,7 +8,7 @@
  * it reads interaction events (src/events) and writes verdicts (./verdict.ts). admin.ts holds its
  * admin routes, mounted through src/admin's router; hooks.ts plugs it into the gateway's lifecycle;
  * shared.ts shares one detector between nodes through Redis. engine.ts is the engine's facade; the
- * parts it is made of (engine-types, linking, link-keys, link-records, merged-ids, operator-verdicts,
+ * parts it is made of (engine-types, account-table, linking, link-keys, link-records, merged-ids, operator-verdicts,
  * recent-event-ids, account-facts, account-window, harvest-yield, explain) are internal: docs/detector.md's
  * code map says what each holds. Imports `events`, `errors`, `config`,
  * `identity` and `store` (operator overrides); `admin` and `gateway` only in those three files.

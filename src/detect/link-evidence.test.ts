@@ -182,3 +182,39 @@ test('new users of a new coding agent who signed up in one quarter-hour on its l
     assert.ok(verdictRank(v.level) <= verdictRank('watch'), `${id}: ${v.level}`);
   }
 });
+
+test('a detector restored from a snapshot still counts every account seen on a busy address, and the snapshot stores addresses by their unsigned hash', async () => {
+  const { serialize, deserialize } = await import('node:v8');
+  const { fnv1a } = await import('./features.ts');
+  const rand = rng(3);
+  // Addresses whose hashes lie on both sides of 2^31 (the engine holds them as signed integers).
+  const HOTELS = ['203.0.113.50', '203.0.113.51', '100.64.0.50', '100.64.0.51'];
+  assert.ok(HOTELS.some((ip) => fnv1a(ip) >= 2 ** 31) && HOTELS.some((ip) => fnv1a(ip) < 2 ** 31), 'the addresses cover both halves of the hash range');
+  const before: InteractionEvent[] = [];
+  for (let c = 0; c < 40; c++) {
+    const facts = { created: Date.parse('2025-01-01T00:00:00.000Z'), card: `card-c${c}`, signupIp: `73.${c}.1.1`, ua: 'OpenAI/Python 1.51.0' };
+    for (const [k, ip] of [`73.${c}.1.1`, `73.${c}.2.1`, ...HOTELS].entries()) {
+      before.push(event(`acct_customer${c}`, T0 + k * HOUR + rand() * HOUR, { ...facts, ip, asn: 7922 + k, text: pool.organic[c % pool.organic.length] }));
+    }
+  }
+  const first = scan(before);
+  const state = first.snapshotState() as { addresses: Map<number, unknown>; subnetSeen: Map<number, unknown> };
+  for (const ip of HOTELS) assert.ok(state.addresses.has(fnv1a(ip)), `the snapshot holds ${ip} under its unsigned hash ${fnv1a(ip)}: ${[...state.addresses.keys()].slice(0, 8).join(', ')}`);
+  assert.ok([...state.subnetSeen.keys()].every((k) => k >= 0), 'the snapshot holds client prefixes under their unsigned hashes');
+  const e = new DetectorEngine();
+  e.restoreState(deserialize(serialize(state)) as Record<string, unknown>);
+  // Two new accounts from one signup address, then each hotel address.
+  const after: InteractionEvent[] = [];
+  for (const id of ['acct_new_a', 'acct_new_b']) {
+    const facts = { created: T0 - 5 * HOUR, card: `card-${id}`, signupIp: '198.18.7.7', domain: 'inbox-tmp.net', ua: `client-${id}` };
+    for (let k = 0; k < 8; k++) after.push(event(id, T0 + 8 * HOUR + k * 600_000 + (id === 'acct_new_b' ? 60_000 : 0), { ...facts, ip: HOTELS[k % 4], asn: 64_999, text: pool.code[k % pool.code.length] }));
+  }
+  after.sort((a, b) => a.ts.localeCompare(b.ts));
+  for (const ev of after) e.ingest(ev);
+  e.advance(Date.parse(after[after.length - 1].ts) + 60_000);
+  e.flush();
+  const link = e.accountLink('acct_new_b') ?? e.accountLink('acct_new_a');
+  assert.ok(link, 'the two new accounts are linked (signup address, domain)');
+  const ips = link.evidence.filter((x) => x.kind === 'client_ip');
+  assert.ok(ips.length > 0 && ips.every((x) => x.weight < 0.3), `each hotel address, used by 42 accounts before and after the restore, weighs little: ${JSON.stringify(ips)}`);
+});

@@ -50,6 +50,32 @@ test('an engine read back from a snapshot goes on exactly as the one that never 
   assert.ok(a.accounts.filter((x) => x[1] !== 'none' && x[1] !== 'watch').length > 40, 'and flagged accounts');
   assert.deepEqual(b, a);
   assert.deepEqual(everyField(restarted), everyField(live));
+  assert.deepEqual(restarted.snapshotState(), live.snapshotState());
+});
+
+test('a snapshot stores the link-key index as one map by key (link type times 2^32 plus the unsigned hash) in the order keys were first held, and a restored engine goes on writing the same', async () => {
+  const { serialize, deserialize } = await import('node:v8');
+  const keyIndexOf = (e: DetectorEngine) => [...(e.snapshotState().keyIndex as Map<number, number>)];
+  const live = new DetectorEngine();
+  for (const ev of events.slice(0, half)) live.ingest(ev);
+  const stored = keyIndexOf(live);
+  assert.equal(stored.length, live.stats().linkKeys, 'one entry per key held');
+  assert.ok(stored.every(([k]) => Number.isInteger(k) && k >= 0 && k < 64 * 2 ** 32), `keys are type * 2^32 + unsigned hash: ${stored.slice(0, 4).join(' ')}`);
+  assert.ok(stored.some(([k]) => k % 2 ** 32 >= 2 ** 31) && stored.some(([k]) => k % 2 ** 32 < 2 ** 31), 'hashes on both sides of 2^31 are covered');
+  // No account was forgotten, so slots were handed out one after another as keys were first held:
+  // the order of the index is the order of its slots.
+  const inSlotOrder = (index: [number, number][]) => index.every(([, slot], n) => n === 0 || slot > index[n - 1][1]);
+  assert.equal((live.snapshotState().freeKeySlots as number[]).length, 0, 'no slot was freed');
+  assert.ok(inSlotOrder(stored), `keys are listed in the order they were first held: slots ${stored.slice(0, 12).map(([, s]) => s).join(' ')}`);
+  const restarted = new DetectorEngine();
+  restarted.restoreState(deserialize(serialize(live.snapshotState())) as Record<string, unknown>);
+  assert.deepEqual(keyIndexOf(restarted), stored, 'the restored engine writes the same index, in the same order');
+  for (const ev of events.slice(half)) { live.ingest(ev); restarted.ingest(ev); }
+  live.flush(); restarted.flush();
+  const after = keyIndexOf(live);
+  assert.ok(after.length > stored.length, `keys first held after the snapshot are in it too (${stored.length} -> ${after.length})`);
+  assert.ok(inSlotOrder(after), 'keys first held after the snapshot come after those held before it');
+  assert.deepEqual(keyIndexOf(restarted), after, 'and the restored engine indexes them as the one that never stopped');
 });
 
 test('after a snapshot, a restart replays only the stored events it does not hold, each once', async () => {

@@ -221,7 +221,7 @@ test('a prompt put in a text document is read as a prompt: the event carries its
   await anthropic.messages.create({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: ask } }, { type: 'text', text: 'Go.' }] }] });
   // A PDF that cannot be parsed (this one has no pages) is counted as a part, and as unread.
   await client.responses.create({ model: 'gpt-5', input: [{ role: 'user', content: [{ type: 'input_file', filename: 'a.pdf', file_data: `data:application/pdf;base64,${PDF.toString('base64')}` }, { type: 'input_text', text: 'Please.' }] }] });
-  const events = await t.events((e) => e.account_id === dave.id && e.response.status === 200, 4);
+  const events = await t.events((e) => e.account_id === dave.id && e.response.status === 200, 4, 30_000);
   assert.equal(events.length, 4);
   const isPdf = (e: (typeof events)[number]) => e.request.messages.at(-1)?.parts?.input_file === 1 && e.request.messages.at(-1)?.text === 'Please.';
   assert.equal(events.filter(isPdf).length, 1, 'an unparseable PDF is counted as a part, its bytes not read as text');

@@ -121,7 +121,7 @@ test('dashboard: sign in, overview shows traffic, account page, key created once
     await keysPanel.locator('tbody tr', { hasText: 'ui-test key' }).waitFor({ state: 'detached' });
     const refused = await chat(w.url, secret, 'after revocation');
     assert.equal(refused.status, 401);
-    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'WARDEN_REVOKED_API_KEY');
+    assert.equal(((await refused.json()) as { error: { warden_code: string } }).error.warden_code, 'WARDEN_REVOKED_API_KEY');
     await page.getByLabel('Show revoked and expired keys').check();
     await keysPanel.locator('tbody tr', { hasText: 'ui-test key' }).getByText('revoked').waitFor();
     const history = page.locator('section', { has: page.getByRole('heading', { name: 'Change history' }) });

@@ -120,7 +120,7 @@ test('explain with an account reads it as the gateway reads its caller: its orga
     assert.equal((await at('POST', '/detect/verdicts', { kind: 'account', id: fresh.id, level: 'suspend', note: 'test' })).status < 300, true);
     const suspended = await at('POST', '/policy/explain', { account_id: fresh.id });
     assert.deepEqual([suspended.body.refusal?.kind, suspended.body.subject.verdict], ['suspend', 'suspend']);
-    assert.equal((await chat(keys.fresh)).body.error.code, 'WARDEN_ACCOUNT_SUSPENDED');
+    assert.equal((await chat(keys.fresh)).body.error.warden_code, 'WARDEN_ACCOUNT_SUSPENDED');
     // Ids with no record, and facts that contradict each other.
     const unknown = await at('POST', '/policy/explain', { account_id: 'acct_nope' });
     assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'WARDEN_NOT_FOUND']);

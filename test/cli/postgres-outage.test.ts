@@ -133,7 +133,7 @@ test('a PostgreSQL outage while serving: 503 for uncached keys, events kept and 
     assert.equal(refused.status, 503);
     assert.equal(refused.headers.get('retry-after'), '1');
     const body = (await refused.json()) as any;
-    assert.equal(body.error.code, 'WARDEN_STORE_UNAVAILABLE');
+    assert.equal(body.error.warden_code, 'WARDEN_STORE_UNAVAILABLE');
     assert.equal(body.error.type, 'server_error');
     const anthropic = await fetch(`${url}/v1/messages`, {
       method: 'POST', headers: { 'x-api-key': unused, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
@@ -215,7 +215,7 @@ test('PostgreSQL that stops answering while serving: 503 for uncached keys withi
     const refused = await chat(unused);
     const took = Date.now() - t0;
     assert.equal(refused.status, 503);
-    assert.equal(((await refused.json()) as any).error.code, 'WARDEN_STORE_UNAVAILABLE');
+    assert.equal(((await refused.json()) as any).error.warden_code, 'WARDEN_STORE_UNAVAILABLE');
     assert.ok(took < 12_000, `answered within the statement and connect timeouts (${took} ms)`);
     assert.equal((await chat(used)).status, 200, 'a cached key is served');
 

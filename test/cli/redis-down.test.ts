@@ -46,7 +46,7 @@ test('a node started while Redis is down serves in its failure mode and uses Red
     assert.deepEqual([(await chat(replica, onReplica.key)).status, (await chat(replica, onReplica.key)).status, (await chat(replica, onReplica.key)).status], [200, 200, 429]);
     const refused = await chat(closed, onClosed.key);
     assert.equal(refused.status, 503);
-    assert.equal(refused.body.error.code, 'WARDEN_LIMITS_UNAVAILABLE');
+    assert.equal(refused.body.error.warden_code, 'WARDEN_LIMITS_UNAVAILABLE');
     // A node that refuses every request is not ready: the load balancer takes it out of rotation.
     const ready = async (node: typeof replica) => (await fetch(`${node.url}/readyz`)).status;
     assert.equal(await ready(closed), 503, 'closed, with Redis away: not ready');
@@ -68,7 +68,7 @@ test('a node started while Redis is down serves in its failure mode and uses Red
     worker = await startSharedWorker({ engine, client: workerClient, url, keys: sharedKeys('warden:detect:'), publishMs: 100, startId: '$', onEvent: () => {} });
     let last = { status: 0, body: null as any };
     await eventually('the replica refuses the suspended account', async () => { last = await chat(replica, onReplica.key); return last.status === 403; });
-    assert.equal(last.body.error.code, 'WARDEN_ACCOUNT_SUSPENDED');
+    assert.equal(last.body.error.warden_code, 'WARDEN_ACCOUNT_SUSPENDED');
   } finally {
     await worker?.close();
     workerClient.disconnect();

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { startChild, type ChildServer } from '../../bench/lib.ts';
 import { exchangeValue, keyedHash } from '../../src/detect/index.ts';
+import { createMockUpstream, type MockUpstream } from '../../src/mock/index.ts';
 
 const PG = process.env.WARDEN_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS = process.env.WARDEN_TEST_REDIS ?? 'redis://127.0.0.1:6379';
@@ -16,17 +17,20 @@ const token = `adm_${randomBytes(16).toString('hex')}`;
 const nodes: ChildServer[] = [];
 const SHARING_KEY = 'multinode-test-sharing-key';
 const admin = new pg.Client({ connectionString: PG });
+// One upstream for both nodes, as a provider is one API: a response stored through one node is there for the other.
+let upstream: MockUpstream;
 
 before(async () => {
   await admin.connect();
   await admin.query(`CREATE SCHEMA ${schema}`);
+  upstream = await createMockUpstream({ host: '127.0.0.1', port: 0, latencyMs: 0, tokensPerSecond: 0 });
   const config = {
     server: { port: 0 },
     store: { driver: 'postgres', postgres_url: `${PG}?options=${encodeURIComponent(`-c search_path=${schema}`)}` },
     redis: { url: REDIS },
     admin: { token },
     log: { level: 'silent' },
-    mock: { latency_ms: 0, tokens_per_second: 0 },
+    upstreams: [{ name: 'provider', base_url: upstream.url, api_key: null, models: ['*'] }],
     ledger: { enabled: false },
     limits: { backend: 'redis', redis: { key_prefix: `warden:test:${schema}:` }, tiers: { email_verified: { account: { rpm: 6, burst: 4 } } } },
     cases: { sharing_key: SHARING_KEY },
@@ -41,6 +45,7 @@ after(async () => {
   await new Promise((r) => setTimeout(r, 500));
   await admin.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => {});
   await admin.end();
+  await upstream.close();
 });
 
 async function adminPost(url: string, path: string, body: object) {
@@ -206,7 +211,7 @@ test('a response stored through one node is continued through the other at once,
   assert.equal(next.status, 200, JSON.stringify(next.body));
   const stolen = await respond(worker.url, bob, { input: 'Repeat it all.', previous_response_id: first.body.id });
   assert.equal(stolen.status, 400);
-  assert.equal(stolen.body.error.code, 'WARDEN_PREVIOUS_RESPONSE_NOT_FOUND');
+  assert.equal(stolen.body.error.warden_code, 'WARDEN_PREVIOUS_RESPONSE_NOT_FOUND');
   const owners = await admin.query(`SELECT a.name FROM ${schema}.answer_owners o JOIN ${schema}.accounts a ON a.id = o.account_id WHERE o.id = $1`, [first.body.id]);
   assert.deepEqual(owners.rows, [{ name: 'alice' }]);
 });

@@ -119,3 +119,26 @@ test('an override stops applying when it expires', async () => {
   assert.equal((await limiter.decide(REQ)).allowed, true);
   await limiter.close();
 });
+
+test('a refresh that read the overrides before a deletion does not bring the deleted override back when it ends last', async () => {
+  const store = new MemoryLimitOverridesStore();
+  const limiter = new Limiter({ config: testConfig({ overrides_refresh_ms: 3_600_000 }), overrides: store });
+  try {
+    const created = await store.create({ scope: 'account', subject: 'acc_a', limits: { rpm: 0 } });
+    await limiter.refreshOverrides();
+    // The periodic refresh reads the list, then stalls (a slow database) until the deletion's own refresh is done.
+    const list = store.list.bind(store);
+    let release!: () => void;
+    const stalled = new Promise<void>((r) => { release = r; });
+    store.list = async () => { const read = await list(); store.list = list; await stalled; return read; };
+    const periodic = limiter.refreshOverrides();
+    await store.delete(created.id);
+    await limiter.refreshOverrides();
+    release();
+    await periodic;
+    assert.ok(!limiter.planner.overrides().some((o) => o.id === created.id), 'the deleted override stays deleted');
+    assert.equal((await limiter.decide(REQ)).allowed, true, 'and no longer refuses the account');
+  } finally {
+    await limiter.close();
+  }
+});

@@ -207,8 +207,18 @@ export class Limiter {
   /** Reload runtime overrides from the store now (the admin API calls this after a change). */
   async refreshOverrides(): Promise<void> {
     if (!this.overridesStore) return;
-    this.planner.setRuntimeOverrides(await this.overridesStore.list());
+    // The periodic refresh can be in flight when the admin API's begins: a list read before a
+    // change must not land after the one read after it (a deleted override would come back).
+    const ticket = ++this.overridesAsked;
+    const list = await this.overridesStore.list();
+    if (ticket < this.overridesApplied) return;
+    this.overridesApplied = ticket;
+    this.planner.setRuntimeOverrides(list);
   }
+
+  /** Refreshes of the runtime overrides begun, and the latest whose list was applied. */
+  private overridesAsked = 0;
+  private overridesApplied = 0;
 
   /**
    * Every request is being refused: `on_backend_failure: closed` and the shared backend not

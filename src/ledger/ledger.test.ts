@@ -136,14 +136,16 @@ test('checkpoints arrive on their own under steady load and each is consistent w
   try {
     const { ledger, signer } = await openLedger(join(dir, 'l.db'));
     const notes: string[] = [];
-    const until = Date.now() + 400;
+    // Checkpoints are due every 50 ms: appends go on until three have come (a busy machine may take
+    // far longer than 150 ms for that; 20 s is a bound, not an expectation).
+    const until = Date.now() + 20_000;
     let n = 0;
-    while (Date.now() < until) {
+    while (notes.length < 3 && Date.now() < until) {
       await Promise.all(Array.from({ length: 50 }, () => ledger.appendInteraction(sampleEvent(n++))));
       const cp = ledger.latestCheckpoint();
       if (cp && notes.at(-1) !== cp.note) notes.push(cp.note);
     }
-    assert.ok(notes.length >= 3, `only ${notes.length} checkpoints in 400 ms at a 50 ms interval`);
+    assert.ok(notes.length >= 3, `only ${notes.length} checkpoints in 20 s of appends at a 50 ms interval`);
     const opened = notes.map((t) => openCheckpoint(t, [signer.verifier()], ORIGIN));
     for (let i = 1; i < opened.length; i++) {
       const c = await ledger.proveConsistency(opened[i - 1].size, opened[i].size);

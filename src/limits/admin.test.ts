@@ -124,7 +124,7 @@ test('a refresh that read the overrides before a deletion does not bring the del
   const store = new MemoryLimitOverridesStore();
   const limiter = new Limiter({ config: testConfig({ overrides_refresh_ms: 3_600_000 }), overrides: store });
   try {
-    const created = await store.create({ scope: 'account', subject: 'acc_a', limits: { rpm: 0 } });
+    const created = await store.create({ scope: 'account', subject: 'acc_a', model: null, limits: { rpm: 0 }, note: null, expires_at: null });
     await limiter.refreshOverrides();
     // The periodic refresh reads the list, then stalls (a slow database) until the deletion's own refresh is done.
     const list = store.list.bind(store);

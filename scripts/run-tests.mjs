@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Finds every *.test.ts under src/ and test/ and runs them with Node's own test runner (via tsx).
 // Usage: node scripts/run-tests.mjs [filter...]   (filters are substrings of the file path)
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
 
@@ -35,6 +36,34 @@ const forceExit = major > 20 || (major === 20 && minor >= 14) ? ['--test-force-e
 // sockets, child processes and timers, so a 2-core machine runs three at once well. Every test owns its
 // ports (port 0), SQLite files, PostgreSQL schema and Redis key prefix, so files never see each other.
 const concurrency = Math.max(1, Number(process.env.WARDEN_TEST_CONCURRENCY ?? 3) || 1);
-const args = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', `--test-concurrency=${concurrency}`, ...forceExit, ...files];
-const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, WARDEN_LOG_LEVEL: process.env.WARDEN_LOG_LEVEL ?? 'silent' } });
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+// The spec reporter's lines, and each top-level test's duration to a file, from which the slowest
+// files are listed at the end: where to look when the suite gets slower.
+const timings = join(mkdtempSync(join(tmpdir(), 'warden-tests-')), 'durations.tsv');
+const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${join(root, 'scripts/test-timings.mjs')}`, '--test-reporter-destination=stderr'];
+const args = ['--import', 'tsx', '--test', ...reporters, '--test-timeout=300000', `--test-concurrency=${concurrency}`, ...forceExit, ...files];
+const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, WARDEN_TEST_DURATIONS: timings, WARDEN_LOG_LEVEL: process.env.WARDEN_LOG_LEVEL ?? 'silent' } });
+child.on('exit', (code, signal) => {
+  printSlowestFiles(timings, 15);
+  process.exit(code ?? (signal ? 1 : 0));
+});
+
+/** The files whose top-level tests took longest in all (a file's tests run one after another). */
+function printSlowestFiles(path, shown) {
+  let text = '';
+  try { text = readFileSync(path, 'utf8'); } catch { return; }
+  rmSync(join(path, '..'), { recursive: true, force: true });
+  const byFile = new Map();
+  for (const line of text.split('\n')) {
+    const [file, ms] = line.split('\t');
+    if (!file || !ms) continue;
+    const seen = byFile.get(file) ?? { ms: 0, tests: 0 };
+    seen.ms += Number(ms) || 0;
+    seen.tests += 1;
+    byFile.set(file, seen);
+  }
+  if (byFile.size === 0) return;
+  const rows = [...byFile].sort((a, b) => b[1].ms - a[1].ms);
+  const total = rows.reduce((sum, [, r]) => sum + r.ms, 0);
+  console.log(`\nslowest test files (the sum of a file's top-level tests; all ${byFile.size} files: ${(total / 1000).toFixed(0)} s)`);
+  for (const [file, r] of rows.slice(0, shown)) console.log(`${(r.ms / 1000).toFixed(1).padStart(8)} s ${String(r.tests).padStart(4)} tests  ${relative(root, file)}`);
+}

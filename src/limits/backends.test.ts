@@ -11,6 +11,7 @@ import { MemoryBackend } from './memory.ts';
 import { RedisBackend } from './redis.ts';
 import { ReferenceModel } from './reference-model.ts';
 import { budgetWindow, type LimitsBackend, type MeterOp, type SettleOp } from './meters.ts';
+import { TEST_COMMAND_TIMEOUT_MS } from '../../test/helpers/limits.ts';
 
 const RUN = `wtest:limits:${process.pid}:${Date.now()}:`;
 const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
@@ -141,7 +142,7 @@ test('memory backend equals the reference model on random arrival sequences', as
 
 test('redis backend equals the reference model on random arrival sequences', async () => {
   tally.allowed = tally.refused = 0;
-  const backend = new RedisBackend({ client: redis, keyPrefix: RUN });
+  const backend = new RedisBackend({ client: redis, keyPrefix: RUN, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS });
   let run = 0;
   await fc.assert(
     fc.asyncProperty(meterShapes, startArb, fc.array(stepArb, { minLength: 10, maxLength: 80, size: 'max' }), async (shapes, start, steps) => {
@@ -153,7 +154,7 @@ test('redis backend equals the reference model on random arrival sequences', asy
 });
 
 test('redis backend takes time from Redis TIME: decisions replay exactly in the reference model', async () => {
-  const backend = new RedisBackend({ client: redis, keyPrefix: RUN + 'time:' });
+  const backend = new RedisBackend({ client: redis, keyPrefix: RUN + 'time:', commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS });
   const model = new ReferenceModel();
   // 5 requests/s with a burst of 3, hammered for ~700 ms of real time.
   const ops: MeterOp[] = [{ type: 'gcra', key: 'rate', intervalUs: 200_000, toleranceUs: 600_000, cost: 1 }];
@@ -172,7 +173,7 @@ test('redis backend takes time from Redis TIME: decisions replay exactly in the 
 });
 
 test('redis: a rate meter stored as a bare TAT (an earlier version) is read as counted in the interval in force', async () => {
-  const backend = new RedisBackend({ client: redis, keyPrefix: RUN + 'legacy:' });
+  const backend = new RedisBackend({ client: redis, keyPrefix: RUN + 'legacy:', commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS });
   const now = Date.UTC(2026, 5, 18, 12) * 1000;
   await redis.set(`${RUN}legacy:g`, String(now + 3_000_000), 'PX', 3_600_000);
   const op: MeterOp = { type: 'gcra', key: 'g', intervalUs: 1_000_000, toleranceUs: 5_000_000, cost: 1 };

@@ -9,6 +9,7 @@ import { MemoryBackend } from './memory.ts';
 import { RedisBackend } from './redis.ts';
 import { ReferenceModel } from './reference-model.ts';
 import { RETRY_UNKNOWN, type LimitsBackend } from './meters.ts';
+import { TEST_COMMAND_TIMEOUT_MS } from '../../test/helpers/limits.ts';
 
 const RUN = `wtest:deadlease:${process.pid}:${Date.now()}:`;
 const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
@@ -23,7 +24,7 @@ const T0 = Date.UTC(2026, 0, 1) * 1000;
 
 const backends: [string, () => Pick<LimitsBackend, 'decide' | 'renew'>][] = [
   ['memory', () => new MemoryBackend()],
-  ['redis', () => new RedisBackend({ client: redis, keyPrefix: RUN })],
+  ['redis', () => new RedisBackend({ client: redis, keyPrefix: RUN, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS })],
   ['reference model', () => new ReferenceModel() as unknown as LimitsBackend],
 ];
 

@@ -14,7 +14,7 @@ import { Limiter } from './limiter.ts';
 import type { LimitOverride } from './overrides.ts';
 import { registerLimitsMetrics } from './metrics.ts';
 import { RedisBackend } from './redis.ts';
-import { fakeCtx, fakeEvent, testConfig, type FakeCtxOptions } from '../../test/helpers/limits.ts';
+import { fakeCtx, fakeEvent, testConfig, TEST_COMMAND_TIMEOUT_MS, type FakeCtxOptions } from '../../test/helpers/limits.ts';
 
 const T0 = Date.UTC(2026, 5, 18, 12) * 1000;
 
@@ -393,7 +393,7 @@ after(async () => {
 
 test('redis backend through the hooks: async decision, headers, refusal, settle and release', async () => {
   const config = testConfig(accountOnly({ rpm: 60, burst: 2, concurrency: 1, tpm: 1000 }));
-  const backend = new RedisBackend({ client: redis, keyPrefix: PREFIX });
+  const backend = new RedisBackend({ client: redis, keyPrefix: PREFIX, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS });
   const limiter = new Limiter({ config, backend });
   const hooks = limitsHooks({ config, limiter });
   const started = Date.now();
@@ -420,7 +420,7 @@ test('redis backend through the hooks: async decision, headers, refusal, settle 
 
 test('a changed limit applies at once on the redis backend too', async () => {
   const config = testConfig(accountOnly({ rpm: 60, burst: 10 }));
-  const backend = new RedisBackend({ client: redis, keyPrefix: PREFIX });
+  const backend = new RedisBackend({ client: redis, keyPrefix: PREFIX, commandTimeoutMs: TEST_COMMAND_TIMEOUT_MS });
   const limiter = new Limiter({ config, backend });
   await limitChangeAppliesAtOnce(limiter, limitsHooks({ config, limiter }), 'redis');
   await limiter.close();

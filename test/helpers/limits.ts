@@ -7,6 +7,12 @@ import type { InteractionContext } from '../../src/gateway/lifecycle.ts';
 import type { AuthContext, Programme, VerificationTier } from '../../src/identity/types.ts';
 import { limitsConfigSchema, type LimitsConfig } from '../../src/limits/config.ts';
 
+/**
+ * The Redis backend's command timeout in tests that are not about timeouts: the default (100 ms)
+ * is right for a gateway but a test machine running other files at once can miss it.
+ */
+export const TEST_COMMAND_TIMEOUT_MS = 5000;
+
 /** A limits config: schema defaults plus the given raw fields. */
 export function testConfig(raw: Record<string, unknown> = {}): LimitsConfig {
   return limitsConfigSchema.parse(raw);

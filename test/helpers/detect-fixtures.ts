@@ -2,13 +2,18 @@
 // small), a seeded random source, so a scenario is the same on every run, and a replay that
 // follows each account's level.
 import { readFileSync } from 'node:fs';
-import { DetectorEngine, verdictRank, type EngineOptions } from '../../src/detect/index.ts';
+import { DetectorEngine, verdictRank, type EngineOptions, type PromptPool } from '../../src/detect/index.ts';
 import type { InteractionEvent } from '../../src/events/index.ts';
 
 /** The prompts of one fixture file under test/fixtures/prompts (`distill/gsm8k-sample.jsonl`). */
 export function promptFixture(path: string): string[] {
   return readFileSync(new URL(`../fixtures/prompts/${path}`, import.meta.url), 'utf8')
     .trim().split('\n').map((l) => JSON.parse(l).text as string);
+}
+
+/** The prompt pool the labelled scenarios draw from (test/fixtures/detect/prompts.json). */
+export function detectPromptPool(): PromptPool {
+  return JSON.parse(readFileSync(new URL('../fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
 }
 
 /** A seeded source of numbers in [0, 1) (mulberry32). */

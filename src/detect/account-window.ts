@@ -43,6 +43,22 @@ export function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit:
 }
 
 /**
+ * Record a request's arrival at `tsS` in the window at `o`: the gap since `prevTs` (the account's
+ * previous request; log10 seconds, only within a session-scale horizon, none for a batch runner's
+ * timing) and the latest arrival.
+ */
+export function addArrival(v: Float64Array, o: number, tsS: number, prevTs: number, batched: boolean): void {
+  if (prevTs > 0 && !batched) {
+    const gap = tsS - prevTs;
+    if (gap >= 0 && gap < 6 * 3600) {
+      const g = Math.log10(gap + 1);
+      v[o + C.GAP_N] += 1; v[o + C.GAP_SUM] += g; v[o + C.GAP_SUMSQ] += g * g;
+    }
+  }
+  if (tsS > v[o + C.LAST_TS]) v[o + C.LAST_TS] = tsS;
+}
+
+/**
  * Whether a request elicited reasoning (asked for in words or with a parameter, or a reasoning
  * trace delivered to the client), rubric grading or a sensitive rewrite.
  */

@@ -9,7 +9,11 @@ import { C as C_ } from './scoring.ts';
 const C = { ...C_ };
 const FLAG = { ...FLAG_ };
 
-/** Add one event's contributions to the window at `o`, as `k` requests (the prompts of a legacy array `f` stands for). */
+/**
+ * Add one event's contributions to the window at `o`, as `k` requests (the prompts of a legacy array `f` stands for).
+ * The flags are tested one by one on purpose: a loop over a table of (flag, counter) pairs ran
+ * about 1.5 times as long on this per-event path.
+ */
 export function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number, capability: number, newModel: number, tplHit: number, hourBin: number, netChange: number, k = 1): void {
   const fl = f.flags;
   v[o + C.N] += k;

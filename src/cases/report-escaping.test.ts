@@ -3,11 +3,8 @@
 // campaign's server when an operator opens the report, no link, no heading of its writing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildLabelledEvents, type PromptPool } from '../detect/index.ts';
-import { openSqlite, SqliteEventStore } from '../store/index.ts';
-import { buildCaseFile } from './case-file.ts';
 import { caseReportMarkdown, mdCode } from './report.ts';
+import { smallCampaignCase } from '../../test/helpers/case-campaign.ts';
 
 const BEACON_MODEL = 'gpt-4o<img src="https://attacker.example/pixel.png">';
 const LURE_AGENT = 'x\n\n## Verdict overturned\n[Sign in to confirm](https://attacker.example/login) <img src=https://attacker.example/u.png> ``` `|` ';
@@ -17,23 +14,14 @@ const PROMPT = '![track](https://attacker.example/p.png) <script>alert(1)</scrip
 const outsideCode = (md: string) => md.replace(/(`+)(?!`)[\s\S]*?[^`]\1(?!`)/g, ' ');
 
 test('customer-chosen strings reach the case report as inline code, never as HTML, links or headings', async () => {
-  const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const scenario = buildLabelledEvents(pool, { seed: 5, days: 2, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 12 }] });
-  const members = new Set(scenario.labels.campaigns.camp_hydra_1.accounts);
-  const events = scenario.events.map((e) => (!members.has(e.account_id!) ? e : {
+  const { campaign, caseFile } = await smallCampaignCase((e) => ({
     ...e, model: BEACON_MODEL,
     client: { ...e.client, user_agent: LURE_AGENT },
     request: { ...e.request, system: PROMPT },
     account: e.account ? { ...e.account, email_domain: 'evil.example](https://attacker.example/d)' } : e.account,
   }));
-  const engine = new DetectorEngine();
-  for (const ev of events) engine.ingest(ev);
-  engine.flush();
-  const store = new SqliteEventStore(openSqlite(':memory:'));
-  await store.appendBatch(events);
-  const campaign = engine.campaigns()[0];
   assert.ok(campaign, 'the campaign is found');
-  const md = caseReportMarkdown((await buildCaseFile({ engine, events: store }, campaign.id))!);
+  const md = caseReportMarkdown(caseFile);
 
   assert.ok(md.includes(`Models: ${mdCode(BEACON_MODEL)} (`), `the model name is shown as code:\n${md.split('\n').find((l) => l.startsWith('Models:'))}`);
   const markup = outsideCode(md);

@@ -2,31 +2,18 @@
 // requests are told apart from answered ones.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildLabelledEvents, type PromptPool } from '../detect/index.ts';
-import { openSqlite, SqliteEventStore } from '../store/index.ts';
-import { buildCaseFile } from './case-file.ts';
 import { caseReportMarkdown } from './report.ts';
+import { smallCampaignCase } from '../../test/helpers/case-campaign.ts';
 
 test('the report says how many requests were answered and refused, and its day table sums to its total', async () => {
-  const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-  const scenario = buildLabelledEvents(pool, { seed: 5, days: 2, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 12 }] });
-  const members = new Set(scenario.labels.campaigns.camp_hydra_1.accounts);
-  // Once flagged, most of the campaign's requests are refused (denied or limited).
+  // From its second day, most of the campaign's requests are refused (denied or limited).
   let n = 0;
-  const events = scenario.events.map((e) => {
-    if (!members.has(e.account_id!) || Date.parse(e.ts) < Date.parse(scenario.events[0].ts) + 86_400_000) return e;
+  const { events, campaign, caseFile: c } = await smallCampaignCase((e, first) => {
+    if (Date.parse(e.ts) < Date.parse(first.ts) + 86_400_000) return e;
     const status = ++n % 3 === 0 ? 429 : n % 3 === 1 ? 403 : 200;
     return { ...e, response: { ...e.response, status, output_tokens: status === 200 ? e.response.output_tokens : 0 } };
   });
-  const engine = new DetectorEngine();
-  for (const ev of events) engine.ingest(ev);
-  engine.flush();
-  const store = new SqliteEventStore(openSqlite(':memory:'));
-  await store.appendBatch(events);
-  const campaign = engine.campaigns()[0];
   assert.ok(campaign, 'a campaign');
-  const c = (await buildCaseFile({ engine, events: store }, campaign.id))!;
   const theirs = events.filter((e) => campaign.members.includes(e.account_id!));
   const refused = theirs.filter((e) => e.response.status === 403 || e.response.status === 429).length;
   assert.ok(refused > 0, 'some were refused');

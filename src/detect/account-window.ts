@@ -9,7 +9,11 @@ import { C as C_ } from './scoring.ts';
 const C = { ...C_ };
 const FLAG = { ...FLAG_ };
 
-/** Add one event's contributions to the window at `o`, as `k` requests (the prompts of a legacy array `f` stands for). */
+/**
+ * Add one event's contributions to the window at `o`, as `k` requests (the prompts of a legacy array `f` stands for).
+ * The flags are tested one by one on purpose: a loop over a table of (flag, counter) pairs ran
+ * about 1.5 times as long on this per-event path.
+ */
 export function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit: number, capability: number, newModel: number, tplHit: number, hourBin: number, netChange: number, k = 1): void {
   const fl = f.flags;
   v[o + C.N] += k;
@@ -40,6 +44,22 @@ export function addEvent(v: Float64Array, o: number, f: RequestFeatures, elicit:
   v[o + C.TEMPLATE_HIT] += tplHit * k;
   v[o + C.HOUR0 + hourBin] += k;
   v[o + C.TOTAL] += k;
+}
+
+/**
+ * Record a request's arrival at `tsS` in the window at `o`: the gap since `prevTs` (the account's
+ * previous request; log10 seconds, only within a session-scale horizon, none for a batch runner's
+ * timing) and the latest arrival.
+ */
+export function addArrival(v: Float64Array, o: number, tsS: number, prevTs: number, batched: boolean): void {
+  if (prevTs > 0 && !batched) {
+    const gap = tsS - prevTs;
+    if (gap >= 0 && gap < 6 * 3600) {
+      const g = Math.log10(gap + 1);
+      v[o + C.GAP_N] += 1; v[o + C.GAP_SUM] += g; v[o + C.GAP_SUMSQ] += g * g;
+    }
+  }
+  if (tsS > v[o + C.LAST_TS]) v[o + C.LAST_TS] = tsS;
 }
 
 /**

@@ -30,7 +30,7 @@ import { LinkRecords } from './link-records.ts';
 import { MergedIds } from './merged-ids.ts';
 import { OperatorVerdicts } from './operator-verdicts.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
-import { addEvent, elicitOf, capabilityOf } from './account-window.ts';
+import { addEvent, addArrival, elicitOf, capabilityOf } from './account-window.ts';
 import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
 import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats } from './engine-types.ts';
 
@@ -1113,14 +1113,7 @@ export class DetectorEngine implements VerdictView {
     // for a Message Batch has the batch runner's timing, not the client's: no gap, no synchrony.
     const batched = ev.client.batch_id != null;
     const last = w[off + C.LAST_TS];
-    if (last > 0 && !batched) {
-      const gap = tsS - last;
-      if (gap >= 0 && gap < 6 * 3600) {
-        const g = Math.log10(gap + 1);
-        w[off + C.GAP_N] += 1; w[off + C.GAP_SUM] += g; w[off + C.GAP_SUMSQ] += g * g;
-      }
-    }
-    if (tsS > last) w[off + C.LAST_TS] = tsS;
+    addArrival(w, off, tsS, last, batched);
 
     observePayload(this.payRing, this.payCount, i, ev);
     // Template reuse: a two-slot heavy hitter over the account's wrapper templates.
@@ -1204,14 +1197,7 @@ export class DetectorEngine implements VerdictView {
       if (linkedBefore) {
         this.decayVec(c.w, tsS);
         for (const p of each) addEvent(c.w, 0, p, elicitOf(p.flags), capabilityOf(p.flags), newModel, tplHit, hourBin, netChange, p.weight);
-        if (tsS > c.w[C.LAST_TS]) c.w[C.LAST_TS] = tsS;
-        if (last > 0 && !batched) {
-          const gap = tsS - last;
-          if (gap >= 0 && gap < 6 * 3600) {
-            const g = Math.log10(gap + 1);
-            c.w[C.GAP_N] += 1; c.w[C.GAP_SUM] += g; c.w[C.GAP_SUMSQ] += g * g;
-          }
-        }
+        addArrival(c.w, 0, tsS, last, batched);
         c.requests += prompts;
         c.outTokens += ev.response.output_tokens;
       }

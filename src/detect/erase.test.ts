@@ -1,26 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildLabelledEvents, type PromptPool } from './index.ts';
-import type { InteractionEvent } from '../events/index.ts';
+import { DetectorEngine } from './index.ts';
+import { accountEvent } from '../../test/helpers/detect-fixtures.ts';
 
 // A deletion request in the detector: what was derived from the account's personal data (its link
 // keys: hashes of its card, addresses, agent) goes; an account linked to nobody, without a verdict,
 // is forgotten whole; a linked one keeps its cluster and verdict. A second erase changes nothing.
 
-const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const base = buildLabelledEvents(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
 const T0 = Date.parse('2026-05-04T08:00:00.000Z');
 
-function event(account: string, ms: number, ip: string, card = `card-${account}`): InteractionEvent {
-  const n = [...account].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7);
-  return {
-    ...base, id: `${account}-${ms}-${ip}`, ts: new Date(T0 + ms).toISOString(), account_id: account, org_id: null,
-    request: { ...base.request, system: null, tools: [], params: { ...base.request.params, max_tokens: 1000 + (n % 5000) } },
-    client: { ip, user_agent: `client/${account}`, country: 'FR', asn: 60_000 + (n % 5000) },
-    account: { ...base.account!, created_at: '2025-01-01T00:00:00.000Z', payment_fp: card, signup_ip: `10.${n % 250}.${(n >> 8) % 250}.1`, email_pattern: null, first_used_at: null },
-  };
-}
+const event = (account: string, ms: number, ip: string, card?: string) => accountEvent(T0, account, ms, ip, { card });
 
 function engine(): DetectorEngine {
   const e = new DetectorEngine();

@@ -1,30 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { DetectorEngine, buildLabelledEvents, scanEvents, type PromptPool } from './index.ts';
+import { DetectorEngine, scanEvents } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
+import { accountEvent } from '../../test/helpers/detect-fixtures.ts';
 
 // Forgetting idle accounts (detect.evict_idle_hours): memory follows the accounts active within
 // the horizon, and what is kept (links, verdicts, reports) does not change.
 
-const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const base = buildLabelledEvents(pool, { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0];
 const T0 = Date.parse('2026-05-04T08:00:00.000Z');
 const HOUR = 3_600_000;
 
-/**
- * One chat event from `account` at `ms` after T0, from `ip`. Everything else an account could share
- * (card, signup address, user agent, parameters, network) is its own unless `card` says otherwise.
- */
-function event(account: string, ms: number, ip: string, card = `card-${account}`): InteractionEvent {
-  const n = [...account].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7);
-  return {
-    ...base, id: `${account}-${ms}-${ip}`, ts: new Date(T0 + ms).toISOString(), account_id: account, org_id: null,
-    request: { ...base.request, system: null, tools: [], params: { ...base.request.params, max_tokens: 1000 + (n % 5000) } },
-    client: { ip, user_agent: `client/${account}`, country: 'FR', asn: 60_000 + (n % 5000) },
-    account: { ...base.account!, created_at: '2025-01-01T00:00:00.000Z', payment_fp: card, signup_ip: `10.${n % 250}.${(n >> 8) % 250}.1`, email_pattern: null, first_used_at: null },
-  };
-}
+const event = (account: string, ms: number, ip: string, card?: string) => accountEvent(T0, account, ms, ip, { card });
 
 test('idle accounts are forgotten: memory follows the active population, linked accounts and operator verdicts stay', () => {
   const e = new DetectorEngine();

@@ -7,16 +7,9 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { DetectorEngine, sharedKeys, sharedRedis, redisReady, RedisVerdictView, startSharedWorker, streamEventsHooks, VerdictPublisher } from './index.ts';
 import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server.ts';
+import { until } from '../../test/helpers/shared-detector.ts';
 
 const keys = sharedKeys('warden:test:outage:');
-
-const until = async (what: string, ok: () => boolean, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 /** A worker publishing every 100 ms, with operator verdicts set on its engine. */
 async function worker(url: string) {

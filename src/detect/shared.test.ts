@@ -1,34 +1,14 @@
 // One detector for several nodes, through a real Redis: what the worker publishes, a replica
 // enforces (the same effective verdict for every account), changes arrive within moments, and
 // events a replica appends reach the worker once each.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { DetectorEngine, buildLabelledEvents, sharedKeys, sharedRedis, redisReady, VerdictPublisher, RedisVerdictView, streamEventsHooks, consumeEventStream, latestStreamId, startSharedWorker, type PromptPool } from './index.ts';
+import { DetectorEngine, sharedKeys, sharedRedis, redisReady, VerdictPublisher, RedisVerdictView, streamEventsHooks, consumeEventStream, latestStreamId, startSharedWorker } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
+import { TEST_REDIS_URL as URL_, sharedDetectorRedis, labelledScenario, until } from '../../test/helpers/shared-detector.ts';
 
-const URL_ = process.env.WARDEN_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const prefix = `warden:test:shared:${randomBytes(4).toString('hex')}:`;
-const keys = sharedKeys(prefix);
-const admin = new Redis(URL_, { maxRetriesPerRequest: 1 });
-after(async () => {
-  const found = await admin.keys(`${prefix}*`);
-  if (found.length) await admin.del(...found);
-  admin.disconnect();
-});
-
-const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const scenario = buildLabelledEvents(pool, { seed: 5, days: 2, organic: { hobbyist: 40, startup: 3, researcher: 2, batch: 2 }, campaigns: [{ kind: 'hydra', accounts: 40 }] });
-
-const until = async (what: string, ok: () => boolean, ms = 3000) => {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const { prefix, keys, admin } = sharedDetectorRedis('shared');
+const scenario = labelledScenario({ seed: 5, days: 2, organic: { hobbyist: 40, startup: 3, researcher: 2, batch: 2 }, campaigns: [{ kind: 'hydra', accounts: 40 }] });
 
 test('a replica enforces exactly the verdicts the worker\'s engine gives, and follows their changes', async () => {
   const engine = new DetectorEngine();

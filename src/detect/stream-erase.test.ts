@@ -2,34 +2,14 @@
 // detector worker keeps recent entries, prompts and addresses included. The erasure rewrites the
 // account's events there without their personal data; other accounts' events stay, and neither the
 // running worker nor one reading the stream afresh reads any event twice.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { buildLabelledEvents, sharedKeys, sharedRedis, redisReady, streamEventsHooks, consumeEventStream, eraseAccountFromStream, type PromptPool } from './index.ts';
+import { sharedRedis, redisReady, streamEventsHooks, consumeEventStream, eraseAccountFromStream, sharedKeys } from './index.ts';
 import type { InteractionEvent } from '../events/index.ts';
+import { TEST_REDIS_URL as URL_, sharedDetectorRedis, labelledScenario, until } from '../../test/helpers/shared-detector.ts';
 
-const URL_ = process.env.WARDEN_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const prefix = `warden:test:stream-erase:${randomBytes(4).toString('hex')}:`;
-const keys = sharedKeys(prefix);
-const admin = new Redis(URL_, { maxRetriesPerRequest: 1 });
-after(async () => {
-  const found = await admin.keys(`${prefix}*`);
-  if (found.length) await admin.del(...found);
-  admin.disconnect();
-});
-
-const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
-const scenario = buildLabelledEvents(pool, { seed: 7, days: 1, organic: { hobbyist: 40, startup: 3, researcher: 2, batch: 2 }, campaigns: [{ kind: 'hydra', accounts: 10 }] });
-
-const until = async (what: string, ok: () => boolean, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const { prefix, keys, admin } = sharedDetectorRedis('stream-erase');
+const scenario = labelledScenario({ seed: 7, days: 1, organic: { hobbyist: 40, startup: 3, researcher: 2, batch: 2 }, campaigns: [{ kind: 'hydra', accounts: 10 }] });
 
 async function streamEvents(): Promise<InteractionEvent[]> {
   const entries = await admin.xrange(keys.events, '-', '+');

@@ -6,12 +6,18 @@ import { openSqlite } from '../store/index.ts';
 import { SqliteIdentityStore } from './sqlite.ts';
 import { CachedAuthenticator } from './cache.ts';
 
-test('a stop with a store that does not answer waits for one last-use write, not two', async () => {
+/** An in-memory key store with one account and one key of it. */
+async function storeWithKey() {
   const db = openSqlite(':memory:');
   const store = new SqliteIdentityStore(db);
   const org = await store.createOrg({ name: 'o', tier: 'email_verified' });
   const account = await store.createAccount({ org_id: org.id, name: 'a', email: 'a@example.org', tier: 'email_verified' });
-  const { secret } = await store.createKey(account.id, { name: 'k' });
+  const { secret, key } = await store.createKey(account.id, { name: 'k' });
+  return { db, store, account, secret, key };
+}
+
+test('a stop with a store that does not answer waits for one last-use write, not two', async () => {
+  const { db, store, secret } = await storeWithKey();
   let writes = 0;
   let failed = 0;
   // Each write fails after 300 ms, as one that times out does.
@@ -33,11 +39,7 @@ test('a stop with a store that does not answer waits for one last-use write, not
 // A PostgreSQL restart or failover of a few seconds: keys this node has cached keep working past
 // their ttl while the store cannot be reached (bounded by staleIfErrorMs); keys it never saw get 503.
 async function outageFixture(opts: { staleIfErrorMs?: number } = {}) {
-  const db = openSqlite(':memory:');
-  const store = new SqliteIdentityStore(db);
-  const org = await store.createOrg({ name: 'o', tier: 'email_verified' });
-  const account = await store.createAccount({ org_id: org.id, name: 'a', email: 'a@example.org', tier: 'email_verified' });
-  const { secret, key } = await store.createKey(account.id, { name: 'k' });
+  const { db, store, account, secret, key } = await storeWithKey();
   const { secret: unseen } = await store.createKey(account.id, { name: 'never used on this node' });
   const clock = { t: 1_000_000 };
   const lines: { level: string; obj: Record<string, unknown>; msg: string }[] = [];

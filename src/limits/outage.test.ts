@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { WardenError } from '../errors/index.ts';
 import { LIMIT_FIELDS } from './config.ts';
 import { limitsHooks } from './hooks.ts';
-import { Limiter, type LimitRequest } from './limiter.ts';
+import { Limiter, type LimiterOptions, type LimitRequest } from './limiter.ts';
 import { registerLimitsMetrics } from './metrics.ts';
 import { fakeCtx, testConfig } from '../../test/helpers/limits.ts';
 import { freePort, startRedis, stopRedis } from '../../test/helpers/redis-server.ts';
@@ -20,18 +20,48 @@ const REQUEST: LimitRequest = {
   clusterId: null, model: 'm', verdictLevel: 'none', inputTokens: 10, outputTokens: 10,
 };
 
-function rawConfig(port: number, mode: 'open' | 'closed' | 'local') {
+type FailureMode = 'open' | 'closed' | 'local';
+
+function rawConfig(port: number, mode: FailureMode, opts: { commandTimeoutMs?: number; burst?: number; concurrency?: number } = {}) {
   const unlimited = Object.fromEntries(LIMIT_FIELDS.map((f) => [f, null]));
-  const tier = { key: unlimited, org: unlimited, account: { ...unlimited, rpm: 60, burst: 3, concurrency: 10 } };
+  const tier = { key: unlimited, org: unlimited, account: { ...unlimited, rpm: 60, burst: opts.burst ?? 3, concurrency: opts.concurrency ?? 10 } };
   return {
     backend: 'redis',
-    redis: { url: `redis://127.0.0.1:${port}`, key_prefix: 'w:', command_timeout_ms: 500, connect_timeout_ms: 500 },
+    redis: { url: `redis://127.0.0.1:${port}`, key_prefix: 'w:', command_timeout_ms: opts.commandTimeoutMs ?? 500, connect_timeout_ms: 500 },
     on_backend_failure: mode,
     breaker: { failure_threshold: 2, open_ms: 200 },
     tiers: { unverified: tier, email_verified: tier, identity_verified: tier, enterprise: tier },
     network: { ip: unlimited, subnet: unlimited, asn: unlimited },
     cluster: unlimited,
   };
+}
+
+/**
+ * A limiter on a private redis-server of its own, ready to decide. `restart` starts Redis again
+ * empty on the same port; `close` closes the limiter and kills Redis (resuming it first if stopped).
+ */
+async function limiterOnPrivateRedis(mode: FailureMode, opts: Parameters<typeof rawConfig>[2] & Pick<LimiterOptions, 'metrics' | 'log'> = {}) {
+  const port = await freePort();
+  let server = await startRedis(port);
+  const config = testConfig(rawConfig(port, mode, opts));
+  const limiter = new Limiter({ config, metrics: opts.metrics, log: opts.log });
+  const redis = {
+    port, config, limiter,
+    get server() { return server; },
+    async restart() { server = await startRedis(port); },
+    async close() {
+      if (server.exitCode === null && server.signalCode === null) server.kill('SIGCONT');
+      await limiter.close();
+      await stopRedis(server).catch(() => {});
+    },
+  };
+  try {
+    await limiter.ready(5000);
+  } catch (err) {
+    await redis.close();
+    throw err;
+  }
+  return redis;
 }
 
 async function untilBackendServes(limiter: Limiter, deadlineMs: number) {
@@ -46,19 +76,16 @@ async function untilBackendServes(limiter: Limiter, deadlineMs: number) {
 
 for (const mode of ['open', 'closed', 'local'] as const) {
   test(`redis killed and restarted mid-run, mode ${mode}`, async () => {
-    const port = await freePort();
-    let server = await startRedis(port);
     const registry = new Registry();
-    const config = testConfig(rawConfig(port, mode));
-    const limiter = new Limiter({ config, metrics: registerLimitsMetrics(registry) });
+    const redis = await limiterOnPrivateRedis(mode, { metrics: registerLimitsMetrics(registry) });
+    const { config, limiter } = redis;
     const hooks = limitsHooks({ config, limiter });
     try {
-      await limiter.ready(5000);
       const before = await limiter.decide(REQUEST);
       assert.equal(before.mode, 'backend');
       assert.equal(before.allowed, true);
 
-      await stopRedis(server);
+      await stopRedis(redis.server);
       const during = [];
       for (let i = 0; i < 6; i++) during.push(await limiter.decide(REQUEST));
       assert.equal(limiter.circuit, 'open');
@@ -92,7 +119,7 @@ for (const mode of ['open', 'closed', 'local'] as const) {
       assert.match(text, /warden_limits_backend_errors_total\{backend="redis",operation="decide"\} [1-9]/);
       assert.match(text, /warden_limits_settlements_total\{outcome="error"\} 1/);
 
-      server = await startRedis(port);
+      await redis.restart();
       const back = await untilBackendServes(limiter, 5000);
       assert.equal(back.allowed, true, 'fresh Redis (no persistence): the account starts again');
       assert.equal(limiter.circuit, 'closed');
@@ -103,20 +130,15 @@ for (const mode of ['open', 'closed', 'local'] as const) {
       assert.deepEqual(after.map((d) => [d.mode, d.allowed]), [['backend', true], ['backend', true], ['backend', false]]);
     } finally {
       await hooks.close!();
-      await limiter.close();
-      await stopRedis(server).catch(() => {});
+      await redis.close();
     }
   });
 }
 
 test('redis hung (SIGSTOP): decisions time out once, then the open circuit answers at once; SIGCONT recovers', async () => {
-  const port = await freePort();
-  const server = await startRedis(port);
-  const raw = rawConfig(port, 'open');
-  raw.redis.command_timeout_ms = 150;
-  const limiter = new Limiter({ config: testConfig(raw) });
+  const redis = await limiterOnPrivateRedis('open', { commandTimeoutMs: 150 });
+  const { limiter, server } = redis;
   try {
-    await limiter.ready(5000);
     assert.equal((await limiter.decide(REQUEST)).mode, 'backend');
     server.kill('SIGSTOP');
     const timings: number[] = [];
@@ -133,25 +155,16 @@ test('redis hung (SIGSTOP): decisions time out once, then the open circuit answe
     const back = await untilBackendServes(limiter, 5000);
     assert.equal(back.mode, 'backend');
   } finally {
-    server.kill('SIGCONT');
-    await limiter.close();
-    await stopRedis(server).catch(() => {});
+    await redis.close();
   }
 });
 
 test('a Redis pause under a second leaves no concurrency lease and no charge behind for the decisions taken locally meanwhile', async () => {
-  const port = await freePort();
-  const server = await startRedis(port);
-  const raw = rawConfig(port, 'local');
-  raw.redis.command_timeout_ms = 100;
-  const unlimited = Object.fromEntries(LIMIT_FIELDS.map((f) => [f, null]));
-  const tier = { key: unlimited, org: unlimited, account: { ...unlimited, rpm: 60, burst: 10, concurrency: 2 } };
-  raw.tiers = { unverified: tier, email_verified: tier, identity_verified: tier, enterprise: tier };
-  const limiter = new Limiter({ config: testConfig(raw) });
+  const redis = await limiterOnPrivateRedis('local', { commandTimeoutMs: 100, burst: 10, concurrency: 2 });
+  const { limiter } = redis;
   const { Redis } = await import('ioredis');
-  const admin = new Redis({ port, host: '127.0.0.1' });
+  const admin = new Redis({ port: redis.port, host: '127.0.0.1' });
   try {
-    await limiter.ready(5000);
     // A stall (a slow command, a fork, a failover): the script is sent, Redis runs it only after the node gave up.
     await admin.call('CLIENT', 'PAUSE', '600', 'ALL');
     const during = await Promise.all([limiter.decide(REQUEST), limiter.decide(REQUEST)]);
@@ -173,31 +186,27 @@ test('a Redis pause under a second leaves no concurrency lease and no charge beh
     assert.ok(rate && rate.outcome.remaining >= 10 - 4 - 1, `Redis charged only the requests it decided (remaining ${rate?.outcome.remaining})`);
   } finally {
     admin.disconnect();
-    await limiter.close();
-    await stopRedis(server).catch(() => {});
+    await redis.close();
   }
 });
 
 test('a Redis outage is logged once when the node starts deciding on its own, and once when Redis is back, with the count', async () => {
-  const port = await freePort();
-  let server = await startRedis(port);
   const lines: string[] = [];
-  const limiter = new Limiter({ config: testConfig(rawConfig(port, 'local')), log: (line) => lines.push(line) });
+  const redis = await limiterOnPrivateRedis('local', { log: (line) => lines.push(line) });
+  const { limiter } = redis;
   try {
-    await limiter.ready(5000);
     assert.equal((await limiter.decide(REQUEST)).mode, 'backend');
-    await stopRedis(server);
+    await stopRedis(redis.server);
     for (let i = 0; i < 6; i++) assert.equal((await limiter.decide(REQUEST)).mode, 'local');
     assert.equal(lines.length, 1, `one line for the outage, not one per decision: ${lines.join(' | ')}`);
     assert.match(lines[0], /limits: the shared backend \(redis\) is unreachable .*deciding on this node's own counters \(limits hold per node\)/);
-    server = await startRedis(port);
+    await redis.restart();
     await untilBackendServes(limiter, 5000);
     assert.equal(lines.length, 2, lines.join(' | '));
     assert.match(lines[1], /limits: the shared backend \(redis\) answers again after [\d.]+ s; \d+ decisions were taken on this node's own counters meanwhile/);
     assert.ok(Number(/; (\d+) decisions/.exec(lines[1])![1]) >= 6, lines[1]);
   } finally {
-    await limiter.close();
-    await stopRedis(server).catch(() => {});
+    await redis.close();
   }
 });
 
@@ -205,18 +214,16 @@ test('a Redis outage is logged once when the node starts deciding on its own, an
 // outage and its end, then nothing for the short ones that follow within a minute; an outage
 // that lasts says so, naming how many short ones it followed.
 test('a flapping Redis logs its first outage pair, not one pair per stall; a lasting outage after it is logged with the count of short ones', { timeout: 60_000 }, async () => {
-  const port = await freePort();
-  let server = await startRedis(port);
   const lines: string[] = [];
-  const limiter = new Limiter({ config: testConfig(rawConfig(port, 'local')), log: (line) => lines.push(line) });
+  const redis = await limiterOnPrivateRedis('local', { log: (line) => lines.push(line) });
+  const { limiter } = redis;
   try {
-    await limiter.ready(5000);
     assert.equal((await limiter.decide(REQUEST)).mode, 'backend');
     let modes = new Set<string>();
     for (let flap = 0; flap < 4; flap++) {
-      server.kill('SIGSTOP');
+      redis.server.kill('SIGSTOP');
       for (const end = Date.now() + 900; Date.now() < end;) { modes.add((await limiter.decide(REQUEST)).mode); await sleep(50); }
-      server.kill('SIGCONT');
+      redis.server.kill('SIGCONT');
       await untilBackendServes(limiter, 5000);
     }
     assert.ok(modes.has('local'), 'the stalls were outages for the limiter');
@@ -224,17 +231,15 @@ test('a flapping Redis logs its first outage pair, not one pair per stall; a las
     assert.equal(down().length, 1, `one outage line for 4 stalls, not 4: ${lines.join(' | ')}`);
     assert.equal(lines.filter((l) => /answers again after/.test(l)).length, 1, `one recovery line: ${lines.join(' | ')}`);
     // A lasting outage: logged once it has lasted FLAP_MIN_MS, with the short ones it followed.
-    await stopRedis(server);
+    await stopRedis(redis.server);
     for (const end = Date.now() + 2600; Date.now() < end;) { await limiter.decide(REQUEST); await sleep(50); }
     assert.equal(down().length, 2, `the lasting outage is logged: ${lines.join(' | ')}`);
     assert.match(down()[1]!, /after 3 shorter outages not logged/);
-    server = await startRedis(port);
+    await redis.restart();
     await untilBackendServes(limiter, 5000);
     assert.equal(lines.filter((l) => /answers again after/.test(l)).length, 2, lines.join(' | '));
     modes = new Set();
   } finally {
-    server.kill('SIGCONT');
-    await limiter.close();
-    await stopRedis(server).catch(() => {});
+    await redis.close();
   }
 });

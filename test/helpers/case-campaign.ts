@@ -29,6 +29,25 @@ export async function campaignFixture() {
   return { scenario, campaignAccounts, KEY_A: 'partners-exchange-key-2026', dir, engine, events, campaign, built };
 }
 
+/**
+ * A small hydra (12 accounts, two days, among hobbyists) whose members' events `alter` changes, run
+ * through a detector and stored in memory, and the case file of the campaign it finds (undefined
+ * if none).
+ */
+export async function smallCampaignCase(alter: (e: InteractionEvent, first: InteractionEvent) => InteractionEvent) {
+  const pool = JSON.parse(readFileSync(new URL('../fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
+  const scenario = buildLabelledEvents(pool, { seed: 5, days: 2, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 12 }] });
+  const members = new Set(scenario.labels.campaigns.camp_hydra_1.accounts);
+  const events = scenario.events.map((e) => (members.has(e.account_id!) ? alter(e, scenario.events[0]) : e));
+  const engine = new DetectorEngine();
+  for (const ev of events) engine.ingest(ev);
+  engine.flush();
+  const store = new SqliteEventStore(openSqlite(':memory:'));
+  await store.appendBatch(events);
+  const campaign = engine.campaigns()[0];
+  return { events, campaign, caseFile: campaign && (await buildCaseFile({ engine, events: store }, campaign.id))! };
+}
+
 /** The campaign reaching provider B: the same people, cards and networks, new account ids. */
 export function atProviderB(evs: readonly InteractionEvent[]): InteractionEvent[] {
   return evs.map((e) => ({ ...e, id: `b_${e.id}`, account_id: `b_${e.account_id}`, org_id: e.org_id ? `b_${e.org_id}` : null }));

@@ -2,13 +2,18 @@
 // small), a seeded random source, so a scenario is the same on every run, and a replay that
 // follows each account's level.
 import { readFileSync } from 'node:fs';
-import { DetectorEngine, verdictRank, type EngineOptions } from '../../src/detect/index.ts';
+import { DetectorEngine, buildLabelledEvents, verdictRank, type EngineOptions, type PromptPool } from '../../src/detect/index.ts';
 import type { InteractionEvent } from '../../src/events/index.ts';
 
 /** The prompts of one fixture file under test/fixtures/prompts (`distill/gsm8k-sample.jsonl`). */
 export function promptFixture(path: string): string[] {
   return readFileSync(new URL(`../fixtures/prompts/${path}`, import.meta.url), 'utf8')
     .trim().split('\n').map((l) => JSON.parse(l).text as string);
+}
+
+/** The prompt pool the labelled scenarios draw from (test/fixtures/detect/prompts.json). */
+export function detectPromptPool(): PromptPool {
+  return JSON.parse(readFileSync(new URL('../fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
 }
 
 /** A seeded source of numbers in [0, 1) (mulberry32). */
@@ -43,4 +48,24 @@ export function replayThroughDetector(events: InteractionEvent[], config: Engine
   e.flush();
   for (const id of seen.keys()) highest.set(id, Math.max(highest.get(id) ?? 0, verdictRank(e.forAccount(id).level)));
   return { e, seen, highest, throttledAt };
+}
+
+let chatEvent: InteractionEvent | null = null;
+
+/**
+ * One chat event of `account`, `ms` after `t0`, from `ip`. Everything else an account could share
+ * (card, signup address, user agent, parameters, network) is its own unless `opts.card` says
+ * otherwise; `opts.batchId` marks a request Warden sent for a Message Batch.
+ */
+export function accountEvent(t0: number, account: string, ms: number, ip: string, opts: { card?: string; batchId?: string | null } = {}): InteractionEvent {
+  const base = (chatEvent ??= buildLabelledEvents(detectPromptPool(), { seed: 9, days: 1, organic: { hobbyist: 1 }, campaigns: [] }).events[0]);
+  const n = [...account].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7);
+  const e: InteractionEvent = {
+    ...base, id: `${account}-${ms}-${ip}`, ts: new Date(t0 + ms).toISOString(), account_id: account, org_id: null,
+    request: { ...base.request, system: null, tools: [], params: { ...base.request.params, max_tokens: 1000 + (n % 5000) } },
+    client: { ip, user_agent: `client/${account}`, country: 'FR', asn: 60_000 + (n % 5000) },
+    account: { ...base.account!, created_at: '2025-01-01T00:00:00.000Z', payment_fp: opts.card ?? `card-${account}`, signup_ip: `10.${n % 250}.${(n >> 8) % 250}.1`, email_pattern: null, first_used_at: null },
+  };
+  if (opts.batchId) e.client.batch_id = opts.batchId;
+  return e;
 }

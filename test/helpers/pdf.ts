@@ -71,14 +71,9 @@ export interface HandPage { content: Buffer; annotations?: string[] }
 /** A PDF of hand-written pages, annotations included (comments, free text, form fields). */
 export function pdfWithPages(pages: HandPage[]): Buffer {
   const streams = pages.map((p) => p.content);
-  const parts: Buffer[] = [];
-  const offsets: number[] = [];
-  let length = 0;
-  const push = (b: Buffer | string) => { const buf = typeof b === 'string' ? Buffer.from(b, 'latin1') : b; parts.push(buf); length += buf.length; };
-  push('%PDF-1.7\n');
   // 1 catalog, 2 pages, 3 font, then a page object and its content stream for each page.
   const pageIds = streams.map((_, i) => 4 + 2 * i);
-  const objects: (string | Buffer)[] = [
+  const objects: HandObject[] = [
     '<< /Type /Catalog /Pages 2 0 R >>',
     `<< /Type /Pages /Kids [${pageIds.map((id) => `${id} 0 R`).join(' ')}] /Count ${streams.length} >>`,
     '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
@@ -91,20 +86,7 @@ export function pdfWithPages(pages: HandPage[]): Buffer {
     objects.push(stream);
   });
   objects.push(...annotations);
-  objects.forEach((body, i) => {
-    offsets.push(length);
-    if (Buffer.isBuffer(body)) {
-      push(`${i + 1} 0 obj\n<< /Length ${body.length} /Filter /FlateDecode >>\nstream\n`);
-      push(body);
-      push('\nendstream\nendobj\n');
-    } else {
-      push(`${i + 1} 0 obj\n${body}\nendobj\n`);
-    }
-  });
-  const xref = length;
-  push(`xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`);
-  push(`trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`);
-  return Buffer.concat(parts);
+  return handWritten(objects);
 }
 
 /** A page's content stream showing `text` in Helvetica (ASCII), deflated. */
@@ -127,41 +109,22 @@ export function slowPage(mb: number): Buffer {
  * one; `pixels` is the raw image, deflated here.
  */
 export function scannedPdf(width: number, height: number, bits: 1 | 8, pixels: Buffer, opts: { mask?: boolean; thenPages?: Buffer[] } = {}): Buffer {
-  const parts: Buffer[] = [];
-  const offsets: number[] = [];
-  let length = 0;
-  const push = (b: Buffer | string) => { const buf = typeof b === 'string' ? Buffer.from(b, 'latin1') : b; parts.push(buf); length += buf.length; };
   const image = deflateSync(pixels);
   const content = deflateSync(Buffer.from(`q 612 0 0 ${Math.round((612 * height) / width)} 0 0 cm /Im1 Do Q\n`, 'latin1'));
   // 1 catalog, 2 pages, 3 the scanned page, 4 its content, 5 its image, 6 a font, then a page and a content stream for each of `thenPages`.
   const more = opts.thenPages ?? [];
   const kids = [3, ...more.map((_, i) => 7 + 2 * i)];
-  const objects: (string | Buffer)[] = [
+  // An image mask paints the page's fill colour (black) where its samples are 0.
+  const kind = opts.mask ? '/ImageMask true /BitsPerComponent 1' : `/ColorSpace /DeviceGray /BitsPerComponent ${bits}`;
+  return handWritten([
     '<< /Type /Catalog /Pages 2 0 R >>',
     `<< /Type /Pages /Kids [${kids.map((k) => `${k} 0 R`).join(' ')}] /Count ${kids.length} >>`,
     '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /Im1 5 0 R >> >> /Contents 4 0 R >>',
-  ];
-  push('%PDF-1.7\n');
-  const write = (i: number, dict: string, stream: Buffer | null) => {
-    offsets.push(length);
-    push(`${i} 0 obj\n${dict}\n`);
-    if (stream) { push('stream\n'); push(stream); push('\nendstream\n'); }
-    push('endobj\n');
-  };
-  objects.forEach((o, i) => write(i + 1, o as string, null));
-  write(4, `<< /Length ${content.length} /Filter /FlateDecode >>`, content);
-  // An image mask paints the page's fill colour (black) where its samples are 0.
-  const kind = opts.mask ? '/ImageMask true /BitsPerComponent 1' : `/ColorSpace /DeviceGray /BitsPerComponent ${bits}`;
-  write(5, `<< /Type /XObject /Subtype /Image /Width ${width} /Height ${height} ${kind} /Length ${image.length} /Filter /FlateDecode >>`, image);
-  write(6, '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>', null);
-  more.forEach((stream, i) => {
-    write(7 + 2 * i, `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 6 0 R >> >> /Contents ${8 + 2 * i} 0 R >>`, null);
-    write(8 + 2 * i, `<< /Length ${stream.length} /Filter /FlateDecode >>`, stream);
-  });
-  const xref = length;
-  push(`xref\n0 ${offsets.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`);
-  push(`trailer\n<< /Size ${offsets.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`);
-  return Buffer.concat(parts);
+    content,
+    { dict: `/Type /XObject /Subtype /Image /Width ${width} /Height ${height} ${kind}`, stream: image },
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+    ...more.flatMap((stream, i) => [`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 6 0 R >> >> /Contents ${8 + 2 * i} 0 R >>`, stream]),
+  ]);
 }
 
 /**
@@ -209,7 +172,7 @@ export function remappedTextPdf(cover: string, hidden: string, remap: (code: num
   const lines = (font: string, text: string, y: number) => text.match(/.{1,80}(?:\s|$)/g)!.map((line, i) => `BT /${font} 11 Tf 72 ${y - 14 * i} Td (${esc(line.trimEnd())}) Tj ET`).join('\n');
   const content = deflateSync(Buffer.from(`${cover ? lines('F1', cover, 720) : ''}\n${lines('F2', hidden, 560)}\n`, 'latin1'));
   const cmapStream = deflateSync(Buffer.from(cmap, 'latin1'));
-  const objects: (string | Buffer)[] = [
+  const objects: HandObject[] = [
     '<< /Type /Catalog /Pages 2 0 R >>',
     '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
     '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R /F2 6 0 R >> >> /Contents 4 0 R >>',
@@ -221,8 +184,14 @@ export function remappedTextPdf(cover: string, hidden: string, remap: (code: num
   return handWritten(objects);
 }
 
-/** A PDF of these objects (numbered from 1; a Buffer is a deflated stream), with a correct cross-reference table. */
-function handWritten(objects: (string | Buffer)[]): Buffer {
+/**
+ * One object of a hand-written PDF: a dictionary (or other value) as written, a deflated stream,
+ * or a deflated stream whose dictionary has entries besides its length and filter.
+ */
+type HandObject = string | Buffer | { dict: string; stream: Buffer };
+
+/** A PDF of these objects (numbered from 1), with a correct cross-reference table. */
+function handWritten(objects: HandObject[]): Buffer {
   const parts: Buffer[] = [];
   const offsets: number[] = [];
   let length = 0;
@@ -230,9 +199,10 @@ function handWritten(objects: (string | Buffer)[]): Buffer {
   push('%PDF-1.7\n');
   objects.forEach((body, i) => {
     offsets.push(length);
-    if (Buffer.isBuffer(body)) {
-      push(`${i + 1} 0 obj\n<< /Length ${body.length} /Filter /FlateDecode >>\nstream\n`);
-      push(body);
+    if (typeof body !== 'string') {
+      const { dict, stream } = Buffer.isBuffer(body) ? { dict: '', stream: body } : { dict: `${body.dict} `, stream: body.stream };
+      push(`${i + 1} 0 obj\n<< ${dict}/Length ${stream.length} /Filter /FlateDecode >>\nstream\n`);
+      push(stream);
       push('\nendstream\nendobj\n');
     } else {
       push(`${i + 1} 0 obj\n${body}\nendobj\n`);

@@ -12,7 +12,7 @@ import { openIdentityStore, createAuthenticator } from '../identity/index.ts';
 import { openSqlite } from '../store/index.ts';
 import { DetectorEngine, SharedIndicators, exchangeValue, keyedHash, verdictRank } from '../detect/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
-import { FeedPoller, MemoryCaseStore, SqliteCaseStore, registerCasesAdminRoutes, registerTaxiiServer, stixId, DEFAULT_CASE_LIMITS, TAXII_MEDIA_TYPE, type FeedSpec } from './index.ts';
+import { FeedPoller, MemoryCaseStore, SqliteCaseStore, registerCasesAdminRoutes, registerTaxiiServer, stixId, DEFAULT_CASE_LIMITS, TAXII_MEDIA_TYPE, PUBLISHED_COLLECTION, type FeedSpec, type PublishedObject } from './index.ts';
 import { atProviderB, campaignFixture } from '../../test/helpers/case-campaign.ts';
 
 const { scenario, campaignAccounts, KEY_A: KEY, dir, engine, events, campaign, built } = await campaignFixture();
@@ -255,6 +255,8 @@ test('B pushes its indicators into A\'s inbox: matched at A under B\'s own name,
   const strangerRead = (await identity.createKey((await identity.createAccount({ name: 'a third provider' })).id, { scopes: ['intel:read'] })).secret;
   assert.deepEqual((await taxii(`/intel/collections/${sightingsCol.id}/objects/`, { auth: `Bearer ${strangerRead}` })).body, {}, 'no partner sees another\'s sightings');
   const storeB = new MemoryCaseStore();
+  // B published the indicator it pushed (sightings are kept only of indicators one published).
+  await storeB.publish(PUBLISHED_COLLECTION, [{ body: envelope.objects[1] as PublishedObject['body'], caseId: 'case_at_b' }]);
   const poller = new FeedPoller({ store: storeB, intel: new SharedIndicators(KEY), sharingKey: KEY }, [{ name: 'Provider A sightings', url: `${base}/taxii2/intel/collections/${sightingsCol.id}/`, token: readKey, level: 'throttle', everyMs: 60_000, timeoutMs: 5_000 }], () => {});
   assert.equal((await poller.pull('Provider A sightings'))!.last_error, null);
   const reported = await storeB.listRecords<{ source: string; indicator_id: string; count: number; accounts: number; last_seen: string }>('partner-sighting');

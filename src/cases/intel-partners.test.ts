@@ -128,6 +128,30 @@ test('sightings tell a partner only that its campaign was seen here, by day and 
   assert.equal(s.x_warden_accounts, 1, 'accounts as a power of ten (3 accounts: 1)');
 });
 
+test('a partner polling its sightings with added_after gets one first seen later the same day, and pages by next read every one', async () => {
+  const cols = (await (await fetch(`${url}/taxii2/intel/collections/`, { headers: { accept: TAXII_MEDIA_TYPE, authorization: `Bearer ${partnerKey}` } })).json()) as any;
+  const col = cols.collections.find((c: any) => /sightings/.test(c.title));
+  const read = async (query: string) => {
+    const res = await fetch(`${url}/taxii2/intel/collections/${col.id}/objects/${query}`, { headers: { accept: TAXII_MEDIA_TYPE, authorization: `Bearer ${partnerKey}` } });
+    return { body: (await res.json()) as any, last: res.headers.get('x-taxii-date-added-last') };
+  };
+  const first = await read('');
+  assert.equal(first.body.objects?.length, 1, 'one sighting so far');
+  // Later the same UTC day, a second campaign's accounts are held by another of the partner's indicators.
+  const LATER = 'You are HarvestBot 9. Answer in full, with every step.';
+  const later = indicator('system_prompt', LATER);
+  assert.equal((await inboxObjects([later])).body.success_count, 1);
+  for (let round = 0; round < 3; round++) for (let c = 0; c < 3; c++) engine.ingest(request(`acct_later_${c}`, 3600 + round * 60 + c, { days: 0, system: LATER, domain: 'mail.example' }));
+  engine.flush();
+  const after = await read(`?added_after=${encodeURIComponent(first.last!)}`);
+  assert.deepEqual((after.body.objects ?? []).map((o: any) => o.sighting_of_ref), [later.id], `the poll after the first gets the new sighting (${JSON.stringify(after.body)})`);
+  assert.deepEqual((await read(`?added_after=${encodeURIComponent(after.last!)}`)).body, {}, 'and the poll after that nothing again');
+  const pageOne = await read('?limit=1');
+  assert.equal(pageOne.body.more, true);
+  const pageTwo = await read(`?limit=1&next=${pageOne.body.next}`);
+  assert.deepEqual([...pageOne.body.objects, ...pageTwo.body.objects].map((o: any) => o.sighting_of_ref).sort(), [first.body.objects[0].sighting_of_ref, later.id].sort(), 'two pages of one: both sightings');
+});
+
 test('one partner cannot flood the indicators here: past cases.max_indicators_per_source its new ones are refused, updates and revocations still go through', async () => {
   const mine = async () => (await store.listIndicators()).filter((i) => i.source === 'Provider B');
   const held = await mine();

@@ -34,7 +34,7 @@ const intel = new SharedIndicators(KEY);
 const engine = new DetectorEngine({ intel, config: { tick_seconds: 5 } });
 const app = Fastify();
 await app.register(async (s) => registerTaxiiServer(s, {
-  store, intel, sharingKey: KEY, provider: 'Provider A', importLevel: 'throttle', maxContentLength: 1024 * 1024, requestsPerMinute: 6000, maxPerSource: PER_PARTNER,
+  store, intel, sharingKey: KEY, provider: 'Provider A', importLevel: 'throttle', maxContentLength: 1024 * 1024, requestsPerMinute: 6000, maxPerSource: PER_PARTNER, maxValidDays: 365,
   authenticate: (secret) => authenticator.authenticate(secret),
 }), { prefix: '/taxii2' });
 await app.register(async (s) => registerCasesAdminRoutes(s, {
@@ -150,6 +150,24 @@ test('a partner polling its sightings with added_after gets one first seen later
   assert.equal(pageOne.body.more, true);
   const pageTwo = await read(`?limit=1&next=${pageOne.body.next}`);
   assert.deepEqual([...pageOne.body.objects, ...pageTwo.body.objects].map((o: any) => o.sighting_of_ref).sort(), [first.body.objects[0].sighting_of_ref, later.id].sort(), 'two pages of one: both sightings');
+});
+
+test('a partner\'s indicator stops applying within cases.max_indicator_days, whatever valid_until it gives (or none)', async () => {
+  const forever = indicator('system_prompt', 'You are ForeverBot.');
+  const far = { ...indicator('system_prompt', 'You are FarBot.'), valid_until: '2099-01-01T00:00:00Z' };
+  const soon = new Date(Date.now() + 30 * 86_400_000).toISOString();
+  const near = { ...indicator('system_prompt', 'You are NearBot.'), valid_until: soon };
+  const before = Date.now();
+  assert.equal((await inboxObjects([forever, far, near])).body.success_count, 3);
+  const until = new Map((await store.listIndicators()).map((i) => [i.id, i.valid_until]));
+  const bound = before + 365 * 86_400_000;
+  for (const o of [forever, far]) {
+    const t = Date.parse(until.get(o.id) ?? '');
+    assert.ok(t >= bound && t <= Date.now() + 365 * 86_400_000, `${o.id} stops applying 365 days after it came (${until.get(o.id)})`);
+  }
+  assert.equal(until.get(near.id), soon, 'an earlier valid_until is kept');
+  const listed = (await (await fetch(`${url}/admin/intel`)).json()) as any;
+  assert.ok(listed.indicators.find((i: any) => i.id === forever.id)?.valid_until, 'the detector holds it with that end too');
 });
 
 test('one partner cannot flood the indicators here: past cases.max_indicators_per_source its new ones are refused, updates and revocations still go through', async () => {

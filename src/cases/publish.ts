@@ -186,6 +186,12 @@ export interface Intake {
    * skipped (0 or absent: no bound). An operator's import is not bounded.
    */
   maxPerSource?: number;
+  /**
+   * Days a partner's indicator applies at most from when it came, whatever `valid_until` it gives
+   * (or none): one that stops publishing does not hold accounts here for ever. An operator's import
+   * is not bounded.
+   */
+  maxValidDays?: number;
 }
 
 export interface IntakeResult extends ImportResult {
@@ -245,6 +251,10 @@ export async function takeIn(intake: Intake, input: unknown, opts: Omit<ImportOp
     return !o;
   });
   const bounded = withinBound(opts.operator ? 0 : intake.maxPerSource ?? 0, existing, indicators, revocations);
+  if (!opts.operator && intake.maxValidDays) {
+    const latest = new Date((opts.now ?? new Date()).getTime() + intake.maxValidDays * 86_400_000).toISOString();
+    for (const i of bounded.indicators) if (!i.valid_until || i.valid_until > latest) i.valid_until = latest;
+  }
   skipped.push(...bounded.skipped);
   const result = { ...read, indicators: bounded.indicators, revocations, revoked: revocations.map((r) => r.id), skipped };
   await intake.store.putIndicators(result.indicators);

@@ -316,7 +316,7 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     const partner = partnerName(c.who);
     let result;
     try {
-      result = await takeIn({ store: opts.store, intel: opts.intel, sharingKey: sharingKey!, maxPerSource: opts.maxPerSource }, { type: 'bundle', objects }, { level: opts.importLevel, source: partner });
+      result = await takeIn({ store: opts.store, intel: opts.intel, sharingKey: sharingKey!, maxPerSource: opts.maxPerSource, maxValidDays: opts.maxValidDays }, { type: 'bundle', objects }, { level: opts.importLevel, source: partner });
     } catch (err) {
       if (err instanceof StixError) throw new TaxiiError(400, 'Bad Request', err.message);
       throw err;

@@ -74,6 +74,8 @@ test('partners are let in by their key\'s scopes, and told why not in TAXII erro
   assert.match(chat.body.description, /intel:read/);
   assert.equal((await taxii('/', { auth: basic(readKey), accept: 'text/html' })).status, 406);
   assert.equal((await taxii('/', { auth: basic(readKey), accept: 'application/taxii+json;version=2.0' })).status, 406);
+  assert.equal((await taxii('/', { auth: basic(readKey), accept: 'application/taxii+json; version="2.1"' })).status, 200, 'a quoted version is the same version (HTTP media type parameters)');
+  assert.equal((await taxii('/', { auth: basic(readKey), accept: 'application/taxii+json; version="2.0"' })).status, 406);
 
   const discovery = await taxii('/', { auth: basic(readKey) });
   assert.equal(discovery.status, 200);

@@ -101,8 +101,9 @@ function acceptsTaxii(accept: string | undefined): boolean {
     const [type, ...params] = part.split(';').map((p) => p.trim().toLowerCase());
     if (type === '*/*' || type === 'application/*') return true;
     if (type !== 'application/taxii+json') return false;
-    const version = params.find((p) => p.startsWith('version='));
-    return !version || version === 'version=2.1';
+    // A parameter's value may be quoted (`version="2.1"`): the same value.
+    const version = params.find((p) => p.startsWith('version='))?.slice('version='.length).replace(/^"(.*)"$/, '$1');
+    return version === undefined || version === '2.1';
   });
 }
 

@@ -39,6 +39,18 @@ export const casesConfigSchema = z.strictObject({
    * rare, a common system prompt or a carrier's address is not. 0: no bound.
    */
   max_indicator_accounts: z.number().int().min(0).default(20),
+  /**
+   * Indicators one partner (a feed, an inbox key) may have in force here: past it, its new ones are
+   * skipped with the reason, so that no partner can fill the store and the detector's memory. An
+   * operator's import is not bounded. 0: no bound.
+   */
+  max_indicators_per_source: z.number().int().min(0).default(20_000),
+  /**
+   * Days a partner's indicator applies at most from when it came (feeds, the inbox), whatever
+   * valid_until it gives or none: a partner that stops publishing does not hold accounts for ever.
+   * A new version from the partner starts the count again. 0: no bound.
+   */
+  max_indicator_days: z.number().int().min(0).max(36_500).default(365),
   /** Exported indicators stop applying after this many days. */
   export_valid_days: z.number().int().positive().max(3650).default(90),
   /** Bounds on what building a case reads from the event store. */

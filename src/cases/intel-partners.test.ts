@@ -1,7 +1,8 @@
 // What a partner's inbox indicators may do here, and what a partner may learn back, over real
 // sockets with SQLite stores: an indicator for a value many established customers share is held
 // for review instead of throttling them; sightings tell a partner only that its campaign was seen,
-// coarsened, never who our customers are.
+// coarsened, never who our customers are. One partner's share of the indicators here is bounded,
+// and what it reports back is kept only for indicators this provider published.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -13,9 +14,11 @@ import { openIdentityStore, createAuthenticator } from '../identity/index.ts';
 import { openSqlite } from '../store/index.ts';
 import { DetectorEngine, SharedIndicators, buildLabelledEvents, exchangeValue, keyedHash, verdictRank, type IndicatorKind, type PromptPool } from '../detect/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
-import { SqliteCaseStore, registerCasesAdminRoutes, registerTaxiiServer, DEFAULT_CASE_LIMITS, TAXII_MEDIA_TYPE } from './index.ts';
+import { SqliteCaseStore, registerCasesAdminRoutes, registerTaxiiServer, DEFAULT_CASE_LIMITS, TAXII_MEDIA_TYPE, PUBLISHED_COLLECTION } from './index.ts';
 
 const KEY = 'partners-exchange-key-2026';
+/** Indicators one partner may have in force here (cases.max_indicators_per_source), small for the test. */
+const PER_PARTNER = 10;
 const dir = mkdtempSync(join(tmpdir(), 'warden-intel-partners-'));
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
 const base = buildLabelledEvents(pool, { seed: 3, days: 1, organic: { hobbyist: 2 } }).events.find((e) => e.account_id !== null && e.account !== null)!;
@@ -31,7 +34,7 @@ const intel = new SharedIndicators(KEY);
 const engine = new DetectorEngine({ intel, config: { tick_seconds: 5 } });
 const app = Fastify();
 await app.register(async (s) => registerTaxiiServer(s, {
-  store, intel, sharingKey: KEY, provider: 'Provider A', importLevel: 'throttle', maxContentLength: 1024 * 1024, requestsPerMinute: 6000,
+  store, intel, sharingKey: KEY, provider: 'Provider A', importLevel: 'throttle', maxContentLength: 1024 * 1024, requestsPerMinute: 6000, maxPerSource: PER_PARTNER, maxValidDays: 365,
   authenticate: (secret) => authenticator.authenticate(secret),
 }), { prefix: '/taxii2' });
 await app.register(async (s) => registerCasesAdminRoutes(s, {
@@ -123,4 +126,82 @@ test('sightings tell a partner only that its campaign was seen here, by day and 
   assert.ok([1, 10, 100].includes(s.count), `the count is a power of ten (${s.count})`);
   assert.ok(s.count <= 9 || s.count % 10 === 0, 'not the exact number of requests');
   assert.equal(s.x_warden_accounts, 1, 'accounts as a power of ten (3 accounts: 1)');
+});
+
+test('a partner polling its sightings with added_after gets one first seen later the same day, and pages by next read every one', async () => {
+  const cols = (await (await fetch(`${url}/taxii2/intel/collections/`, { headers: { accept: TAXII_MEDIA_TYPE, authorization: `Bearer ${partnerKey}` } })).json()) as any;
+  const col = cols.collections.find((c: any) => /sightings/.test(c.title));
+  const read = async (query: string) => {
+    const res = await fetch(`${url}/taxii2/intel/collections/${col.id}/objects/${query}`, { headers: { accept: TAXII_MEDIA_TYPE, authorization: `Bearer ${partnerKey}` } });
+    return { body: (await res.json()) as any, last: res.headers.get('x-taxii-date-added-last') };
+  };
+  const first = await read('');
+  assert.equal(first.body.objects?.length, 1, 'one sighting so far');
+  // Later the same UTC day, a second campaign's accounts are held by another of the partner's indicators.
+  const LATER = 'You are HarvestBot 9. Answer in full, with every step.';
+  const later = indicator('system_prompt', LATER);
+  assert.equal((await inboxObjects([later])).body.success_count, 1);
+  for (let round = 0; round < 3; round++) for (let c = 0; c < 3; c++) engine.ingest(request(`acct_later_${c}`, 3600 + round * 60 + c, { days: 0, system: LATER, domain: 'mail.example' }));
+  engine.flush();
+  const after = await read(`?added_after=${encodeURIComponent(first.last!)}`);
+  assert.deepEqual((after.body.objects ?? []).map((o: any) => o.sighting_of_ref), [later.id], `the poll after the first gets the new sighting (${JSON.stringify(after.body)})`);
+  assert.deepEqual((await read(`?added_after=${encodeURIComponent(after.last!)}`)).body, {}, 'and the poll after that nothing again');
+  const pageOne = await read('?limit=1');
+  assert.equal(pageOne.body.more, true);
+  const pageTwo = await read(`?limit=1&next=${pageOne.body.next}`);
+  assert.deepEqual([...pageOne.body.objects, ...pageTwo.body.objects].map((o: any) => o.sighting_of_ref).sort(), [first.body.objects[0].sighting_of_ref, later.id].sort(), 'two pages of one: both sightings');
+});
+
+test('a partner\'s indicator stops applying within cases.max_indicator_days, whatever valid_until it gives (or none)', async () => {
+  const forever = indicator('system_prompt', 'You are ForeverBot.');
+  const far = { ...indicator('system_prompt', 'You are FarBot.'), valid_until: '2099-01-01T00:00:00Z' };
+  const soon = new Date(Date.now() + 30 * 86_400_000).toISOString();
+  const near = { ...indicator('system_prompt', 'You are NearBot.'), valid_until: soon };
+  const before = Date.now();
+  assert.equal((await inboxObjects([forever, far, near])).body.success_count, 3);
+  const until = new Map((await store.listIndicators()).map((i) => [i.id, i.valid_until]));
+  const bound = before + 365 * 86_400_000;
+  for (const o of [forever, far]) {
+    const t = Date.parse(until.get(o.id) ?? '');
+    assert.ok(t >= bound && t <= Date.now() + 365 * 86_400_000, `${o.id} stops applying 365 days after it came (${until.get(o.id)})`);
+  }
+  assert.equal(until.get(near.id), soon, 'an earlier valid_until is kept');
+  const listed = (await (await fetch(`${url}/admin/intel`)).json()) as any;
+  assert.ok(listed.indicators.find((i: any) => i.id === forever.id)?.valid_until, 'the detector holds it with that end too');
+});
+
+test('one partner cannot flood the indicators here: past cases.max_indicators_per_source its new ones are refused, updates and revocations still go through', async () => {
+  const mine = async () => (await store.listIndicators()).filter((i) => i.source === 'Provider B');
+  const held = await mine();
+  assert.ok(held.length < PER_PARTNER, `the partner holds fewer than the bound before (${held.length})`);
+  const fresh = Array.from({ length: PER_PARTNER + 5 }, (_, k) => indicator('client_ip', `198.51.100.${k + 1}`));
+  const posted = await inboxObjects(fresh);
+  assert.equal(posted.status, 202);
+  assert.equal(posted.body.success_count, PER_PARTNER - held.length, `only up to the bound are taken (${JSON.stringify(posted.body.failures.slice(0, 2))})`);
+  assert.equal(posted.body.failure_count, fresh.length - (PER_PARTNER - held.length));
+  assert.match(posted.body.failures[0].message, /Provider B has 10 indicators in force here, the most one source may have \(cases\.max_indicators_per_source\)/);
+  assert.equal((await mine()).length, PER_PARTNER, 'the store holds the bound, no more');
+  const listed = (await (await fetch(`${url}/admin/intel`)).json()) as any;
+  assert.equal(listed.indicators.filter((i: any) => i.source === 'Provider B').length, PER_PARTNER, 'and so does the detector');
+
+  const update = { ...fresh[0], modified: '2026-06-02T00:00:00.000Z', confidence: 40 };
+  const revoke = { ...fresh[1], modified: '2026-06-02T00:00:00.000Z', revoked: true };
+  const late = fresh.at(-1)!;
+  const again = await inboxObjects([update, revoke, late]);
+  assert.deepEqual(again.body.failures, [], 'a new version of one it holds, a revocation and, in the slot that revocation frees, a new one: all taken');
+  assert.equal((await mine()).length, PER_PARTNER);
+  assert.ok((await mine()).some((i) => i.id === late.id), 'the new one took the freed slot');
+});
+
+test('a partner\'s sightings are kept only for indicators this provider published: not for ids it never shared', async () => {
+  const ours = { type: 'indicator', spec_version: '2.1', id: 'indicator--8b0f0f0f-0000-4000-8000-000000000001', created: '2026-06-01T00:00:00.000Z', modified: '2026-06-01T00:00:00.000Z', pattern_type: 'stix', valid_from: '2026-06-01T00:00:00Z', pattern: "[x-warden-keyed-hash:kind = 'system_prompt' AND x-warden-keyed-hash:hmac = '" + 'ab'.repeat(32) + "']" };
+  await store.publish(PUBLISHED_COLLECTION, [{ body: ours, caseId: 'case_published' }]);
+  const sighting = (id: string, of: string) => ({ type: 'sighting', spec_version: '2.1', id, created: '2026-06-03T00:00:00.000Z', modified: '2026-06-03T00:00:00.000Z', sighting_of_ref: of, count: 10, first_seen: '2026-06-03T00:00:00.000Z', last_seen: '2026-06-03T00:00:00.000Z' });
+  const real = sighting('sighting--8b0f0f0f-0000-4000-8000-000000000010', ours.id);
+  const made_up = sighting('sighting--8b0f0f0f-0000-4000-8000-000000000011', 'indicator--8b0f0f0f-0000-4000-8000-00000000ffff');
+  const posted = await inboxObjects([real, made_up]);
+  assert.deepEqual(posted.body.successes.map((s: any) => s.id), [real.id], 'the sighting of our indicator is taken');
+  assert.deepEqual(posted.body.failures.map((f: any) => [f.id, f.message]), [[made_up.id, 'a sighting of indicator--8b0f0f0f-0000-4000-8000-00000000ffff, which this provider has not published']]);
+  const listed = (await (await fetch(`${url}/admin/intel`)).json()) as any;
+  assert.deepEqual(listed.partner_sightings.map((s: any) => s.sighting_id), [real.id], 'only the real one is shown to our operators');
 });

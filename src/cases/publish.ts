@@ -181,6 +181,17 @@ export interface Intake {
   store: CaseStore;
   intel: SharedIndicators;
   sharingKey: string;
+  /**
+   * Indicators one partner (a feed, an inbox key) may have in force here; past it its new ones are
+   * skipped (0 or absent: no bound). An operator's import is not bounded.
+   */
+  maxPerSource?: number;
+  /**
+   * Days a partner's indicator applies at most from when it came, whatever `valid_until` it gives
+   * (or none): one that stops publishing does not hold accounts here for ever. An operator's import
+   * is not bounded.
+   */
+  maxValidDays?: number;
 }
 
 export interface IntakeResult extends ImportResult {
@@ -192,6 +203,28 @@ export interface IntakeResult extends ImportResult {
 
 /** Stored record kind of partners' sightings of our indicators. */
 export const PARTNER_SIGHTING = 'partner-sighting';
+
+/**
+ * The indicators a source may add without holding more than `bound` (0: no bound): a new version of
+ * one it holds always goes through, and what it revokes in the same batch frees a place.
+ */
+function withinBound(bound: number, existing: ReadonlyMap<string, string>, indicators: SharedIndicator[], revocations: ReadonlyArray<{ id: string; source: string }>): { indicators: SharedIndicator[]; skipped: Array<{ id: string; reason: string }> } {
+  if (!bound) return { indicators, skipped: [] };
+  const gone = new Set(revocations.filter((r) => existing.get(r.id) === r.source).map((r) => r.id));
+  const held = new Map<string, number>();
+  for (const [id, source] of existing) if (!gone.has(id)) held.set(source, (held.get(source) ?? 0) + 1);
+  const taken = new Set<string>();
+  const skipped: Array<{ id: string; reason: string }> = [];
+  const kept = indicators.filter((i) => {
+    if ((existing.get(i.id) === i.source && !gone.has(i.id)) || taken.has(i.id)) return true;
+    const n = held.get(i.source) ?? 0;
+    if (n >= bound) { skipped.push({ id: i.id, reason: `${i.source} has ${n} indicators in force here, the most one source may have (cases.max_indicators_per_source)` }); return false; }
+    held.set(i.source, n + 1);
+    taken.add(i.id);
+    return true;
+  });
+  return { indicators: kept, skipped };
+}
 
 /**
  * Take in a partner's STIX objects (a bundle, or a TAXII envelope's objects). Throws StixError when
@@ -217,11 +250,23 @@ export async function takeIn(intake: Intake, input: unknown, opts: Omit<ImportOp
     if (o) skipped.push({ id: r.id, reason: `${o} shared this indicator; ${r.source} cannot revoke it` });
     return !o;
   });
-  const result = { ...read, indicators, revocations, revoked: revocations.map((r) => r.id), skipped };
+  const bounded = withinBound(opts.operator ? 0 : intake.maxPerSource ?? 0, existing, indicators, revocations);
+  if (!opts.operator && intake.maxValidDays) {
+    const latest = new Date((opts.now ?? new Date()).getTime() + intake.maxValidDays * 86_400_000).toISOString();
+    for (const i of bounded.indicators) if (!i.valid_until || i.valid_until > latest) i.valid_until = latest;
+  }
+  skipped.push(...bounded.skipped);
+  const result = { ...read, indicators: bounded.indicators, revocations, revoked: revocations.map((r) => r.id), skipped };
   await intake.store.putIndicators(result.indicators);
   for (const id of result.revoked) await intake.store.removeIndicators({ id });
-  // A partner reporting back: the latest report of each sighting replaces the one before.
-  const sightings = stixSightings((input as { objects: unknown[] }).objects, opts.source, opts.now);
+  // A partner reporting back: the latest report of each sighting replaces the one before. Only of
+  // indicators we published: any other would be a made-up report filling our store and lists.
+  const reported = stixSightings((input as { objects: unknown[] }).objects, opts.source, opts.now);
+  const ours = await latestPublished(intake.store, [...new Set(reported.map((s) => s.indicator_id))]);
+  const sightings = reported.filter((s) => {
+    if (!ours.has(s.indicator_id)) skipped.push({ id: s.sighting_id, reason: `a sighting of ${s.indicator_id}, which this provider has not published` });
+    return ours.has(s.indicator_id);
+  });
   for (const s of sightings) await intake.store.putRecord(PARTNER_SIGHTING, `${s.source}\n${s.sighting_id}`, s);
   intake.intel.add(result.indicators);
   return { ...result, removed: intake.intel.remove(result.revoked), sightings };

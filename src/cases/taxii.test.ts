@@ -12,7 +12,7 @@ import { openIdentityStore, createAuthenticator } from '../identity/index.ts';
 import { openSqlite } from '../store/index.ts';
 import { DetectorEngine, SharedIndicators, exchangeValue, keyedHash, verdictRank } from '../detect/index.ts';
 import type { InteractionEvent } from '../events/index.ts';
-import { FeedPoller, MemoryCaseStore, SqliteCaseStore, registerCasesAdminRoutes, registerTaxiiServer, stixId, DEFAULT_CASE_LIMITS, TAXII_MEDIA_TYPE, type FeedSpec } from './index.ts';
+import { FeedPoller, MemoryCaseStore, SqliteCaseStore, registerCasesAdminRoutes, registerTaxiiServer, stixId, DEFAULT_CASE_LIMITS, TAXII_MEDIA_TYPE, PUBLISHED_COLLECTION, type FeedSpec, type PublishedObject } from './index.ts';
 import { atProviderB, campaignFixture } from '../../test/helpers/case-campaign.ts';
 
 const { scenario, campaignAccounts, KEY_A: KEY, dir, engine, events, campaign, built } = await campaignFixture();
@@ -74,6 +74,8 @@ test('partners are let in by their key\'s scopes, and told why not in TAXII erro
   assert.match(chat.body.description, /intel:read/);
   assert.equal((await taxii('/', { auth: basic(readKey), accept: 'text/html' })).status, 406);
   assert.equal((await taxii('/', { auth: basic(readKey), accept: 'application/taxii+json;version=2.0' })).status, 406);
+  assert.equal((await taxii('/', { auth: basic(readKey), accept: 'application/taxii+json; version="2.1"' })).status, 200, 'a quoted version is the same version (HTTP media type parameters)');
+  assert.equal((await taxii('/', { auth: basic(readKey), accept: 'application/taxii+json; version="2.0"' })).status, 406);
 
   const discovery = await taxii('/', { auth: basic(readKey) });
   assert.equal(discovery.status, 200);
@@ -242,8 +244,9 @@ test('B pushes its indicators into A\'s inbox: matched at A under B\'s own name,
   assert.deepEqual([back.body.objects[0].type, back.body.objects[0].sighting_of_ref, back.body.objects[0].count, back.body.objects[0].x_warden_accounts], ['sighting', held.id, 1, 1]);
   // Times are told by the day only.
   const day = '2026-03-02T00:00:00.000Z';
-  assert.equal(back.headers.get('x-taxii-date-added-last'), '2026-03-02T00:00:00.000000Z');
-  assert.deepEqual((await taxii(`/intel/collections/${sightingsCol.id}/objects/?added_after=2026-03-02T00:00:00.000000Z`, { auth: basic(readKey) })).body, {}, 'nothing newer');
+  const addedLast = back.headers.get('x-taxii-date-added-last')!;
+  assert.match(addedLast, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, 'date_added: when the sighting was added as it reads, in microseconds');
+  assert.deepEqual((await taxii(`/intel/collections/${sightingsCol.id}/objects/?added_after=${addedLast}`, { auth: basic(readKey) })).body, {}, 'nothing newer');
   // Each report a version of one sighting: created when first seen, every time; modified when last seen.
   assert.deepEqual([back.body.objects[0].created, back.body.objects[0].modified, back.body.objects[0].first_seen], [day, day, day]);
   const laterAt = '2026-03-02T11:30:00.000Z';
@@ -255,6 +258,8 @@ test('B pushes its indicators into A\'s inbox: matched at A under B\'s own name,
   const strangerRead = (await identity.createKey((await identity.createAccount({ name: 'a third provider' })).id, { scopes: ['intel:read'] })).secret;
   assert.deepEqual((await taxii(`/intel/collections/${sightingsCol.id}/objects/`, { auth: `Bearer ${strangerRead}` })).body, {}, 'no partner sees another\'s sightings');
   const storeB = new MemoryCaseStore();
+  // B published the indicator it pushed (sightings are kept only of indicators one published).
+  await storeB.publish(PUBLISHED_COLLECTION, [{ body: envelope.objects[1] as PublishedObject['body'], caseId: 'case_at_b' }]);
   const poller = new FeedPoller({ store: storeB, intel: new SharedIndicators(KEY), sharingKey: KEY }, [{ name: 'Provider A sightings', url: `${base}/taxii2/intel/collections/${sightingsCol.id}/`, token: readKey, level: 'throttle', everyMs: 60_000, timeoutMs: 5_000 }], () => {});
   assert.equal((await poller.pull('Provider A sightings'))!.last_error, null);
   const reported = await storeB.listRecords<{ source: string; indicator_id: string; count: number; accounts: number; last_seen: string }>('partner-sighting');

@@ -101,8 +101,9 @@ function acceptsTaxii(accept: string | undefined): boolean {
     const [type, ...params] = part.split(';').map((p) => p.trim().toLowerCase());
     if (type === '*/*' || type === 'application/*') return true;
     if (type !== 'application/taxii+json') return false;
-    const version = params.find((p) => p.startsWith('version='));
-    return !version || version === 'version=2.1';
+    // A parameter's value may be quoted (`version="2.1"`): the same value.
+    const version = params.find((p) => p.startsWith('version='))?.slice('version='.length).replace(/^"(.*)"$/, '$1');
+    return version === undefined || version === '2.1';
   });
 }
 
@@ -212,8 +213,23 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     return { rows, more, next: more ? String(rows.at(-1)!.added_us) : undefined, headers };
   };
   /**
+   * When each sighting was added as it now reads (by id, with what it read): the time of the first
+   * request that saw it so, unique. Its dates are coarsened to the day, so a date_added made from
+   * them gave every sighting of a day one time, and a partner polling with `added_after` never
+   * got one first seen later that day. A request's time tells a partner nothing its polls do not.
+   */
+  const sightingAdded = new Map<string, { reads: string; us: number }>();
+  let lastAddedUs = 0;
+  const addedUs = (id: string, reads: string) => {
+    const known = sightingAdded.get(id);
+    if (known?.reads === reads) return known.us;
+    lastAddedUs = Math.max(lastAddedUs + 1, Date.now() * 1000);
+    sightingAdded.set(id, { reads, us: lastAddedUs });
+    return lastAddedUs;
+  };
+  /**
    * Sightings of the caller's own indicators (their source is the partner's name as its key says),
-   * as versions added when last seen; made on each request from the detector's counts.
+   * made on each request from the detector's counts.
    */
   const sightingsFor = (who: TaxiiCaller, f: PublishedQuery): PublishedObject[] => {
     const name = partnerName(who);
@@ -221,7 +237,10 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     const seen = opts.intel.partnerSightings().filter((x) => mine.has(x.indicator_id));
     // Each a version: created when first seen (stable across requests), modified when last seen.
     const objects = sightingsToStix(seen, opts.provider).objects;
-    return objects.slice(1).map((body) => ({ collection: SIGHTINGS, id: body.id, type: body.type, version: String(body.modified), added_us: Date.parse(String(body.modified)) * 1000, case_id: null, body: body as PublishedObject['body'] }))
+    return objects.slice(1).map((body) => ({
+      collection: SIGHTINGS, id: body.id, type: body.type, version: String(body.modified), case_id: null, body: body as PublishedObject['body'],
+      added_us: addedUs(body.id, JSON.stringify([body.modified, body.count, body.x_warden_accounts, body.first_seen])),
+    }))
       .filter((r) => r.added_us > (f.addedAfterUs ?? 0) && (!f.ids?.length || f.ids.includes(r.id)) && (!f.types?.length || f.types.includes(r.type)))
       .sort((a, b) => a.added_us - b.added_us || (a.id < b.id ? -1 : 1))
       .slice(0, f.limit);
@@ -298,7 +317,7 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     const partner = partnerName(c.who);
     let result;
     try {
-      result = await takeIn({ store: opts.store, intel: opts.intel, sharingKey: sharingKey! }, { type: 'bundle', objects }, { level: opts.importLevel, source: partner });
+      result = await takeIn({ store: opts.store, intel: opts.intel, sharingKey: sharingKey!, maxPerSource: opts.maxPerSource, maxValidDays: opts.maxValidDays }, { type: 'bundle', objects }, { level: opts.importLevel, source: partner });
     } catch (err) {
       if (err instanceof StixError) throw new TaxiiError(400, 'Bad Request', err.message);
       throw err;

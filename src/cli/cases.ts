@@ -83,7 +83,7 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
   timer.unref();
   const matches = notifier?.enabled ? watchFirstMatches(intel, notifier) : null;
   // Partners' feeds: polled only with a sharing key (their keyed hashes cannot be matched without it).
-  const feeds = key && cfg.feeds.length ? new FeedPoller({ store, intel, sharingKey: key }, cfg.feeds.map((f) => ({
+  const feeds = key && cfg.feeds.length ? new FeedPoller({ store, intel, sharingKey: key, maxPerSource: cfg.max_indicators_per_source, maxValidDays: cfg.max_indicator_days }, cfg.feeds.map((f) => ({
     name: f.name, url: f.url, token: resolveSecret(f.token), username: f.username, level: f.level ?? cfg.import_level,
     everyMs: f.every_seconds * 1000, timeoutMs: f.timeout_seconds * 1000,
   })), say, (state, wasFailing) => {
@@ -103,6 +103,7 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
     close: async () => { clearInterval(timer); if (matches) clearInterval(matches); await feeds?.stop(); await saveSightings(); },
     taxiiPlugin: cfg.taxii.enabled ? (authenticate) => (app) => registerTaxiiServer(app, {
       store, intel, sharingKey: key, authenticate, provider: cfg.provider, importLevel: cfg.import_level, maxContentLength: cfg.taxii.max_content_length, requestsPerMinute: cfg.taxii.requests_per_minute,
+      maxPerSource: cfg.max_indicators_per_source, maxValidDays: cfg.max_indicator_days,
     }) : null,
     adminRoutes: (engine, ledger, decisions) => casesAdminRoutes({
       store, intel, feeds, sharingKey: key, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days,

@@ -129,6 +129,8 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
     const cases = page.locator('section', { has: page.getByRole('heading', { name: 'Cases', level: 2 }) });
     await cases.locator('tbody tr').first().waitFor();
     assert.match(await cases.locator('tbody tr').first().textContent() ?? '', /dismissed/);
+    // Sightings are kept only of indicators we published: Provider A's is of one this case published.
+    const ours = (await exchange())[0].id as string;
     const bundle = {
       type: 'bundle', id: 'bundle--00000000-0000-4000-8000-0000000000aa',
       objects: [
@@ -136,7 +138,7 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
         { type: 'indicator', spec_version: '2.1', id: 'indicator--00000000-0000-4000-8000-0000000000ac', created_by_ref: 'identity--00000000-0000-4000-8000-0000000000ab', pattern_type: 'stix', valid_from: '2026-03-01T00:00:00Z',
           pattern: `[x-warden-keyed-hash:kind = 'system_prompt' AND x-warden-keyed-hash:hmac = '${keyedHash(KEY, 'system_prompt', exchangeValue('system_prompt', 'You are a grader.')!)}']` },
         // Provider A also reports that one of our indicators matched at theirs.
-        { type: 'sighting', spec_version: '2.1', id: 'sighting--00000000-0000-4000-8000-0000000000ad', created_by_ref: 'identity--00000000-0000-4000-8000-0000000000ab', sighting_of_ref: 'indicator--00000000-0000-4000-8000-0000000000ae', count: 4321, x_warden_accounts: 17, last_seen: '2026-03-02T00:00:00Z' },
+        { type: 'sighting', spec_version: '2.1', id: 'sighting--00000000-0000-4000-8000-0000000000ad', created_by_ref: 'identity--00000000-0000-4000-8000-0000000000ab', sighting_of_ref: ours, count: 4321, x_warden_accounts: 17, last_seen: '2026-03-02T00:00:00Z' },
       ],
     };
     const intel = page.locator('section', { has: page.getByRole('heading', { name: 'Indicators shared by other providers' }) });
@@ -146,7 +148,7 @@ test('dashboard cases: open a case on a campaign, record a decision, import a pa
     await intel.locator('tbody tr', { hasText: 'system_prompt' }).waitFor();
     assert.match(await intel.locator('tbody tr').first().textContent() ?? '', /system_prompt.*Provider A.*shape/);
     const theirs = intel.locator('table', { has: page.getByText('Partners’ sightings of our indicators') });
-    assert.match(await theirs.locator('tbody tr').first().textContent() ?? '', /Provider A.*indicator--00000000-0000-4000-8000-0000000000ae.*4,321.*17/);
+    assert.match(await theirs.locator('tbody tr').first().textContent() ?? '', new RegExp(`Provider A.*${ours}.*4,321.*17`));
     // A partner's feed that cannot be reached: polled from the page, it says why.
     const feeds = page.locator('section', { has: page.getByRole('heading', { name: 'Partners’ TAXII feeds' }) });
     await feeds.locator('tbody tr', { hasText: 'Provider C' }).waitFor();

@@ -38,6 +38,8 @@ export interface Reply {
   outputTokens: number;
   /** Responses with `store` (the default): the final response object and its input items, kept for `GET /v1/responses/{id}`. */
   stored?: { id: string; response: Record<string, unknown>; input: Record<string, unknown>[] };
+  /** Chat Completions with `store: true`: the completion as it is read back, and the request's messages. */
+  storedChat?: { completion: Record<string, unknown>; messages: unknown[] };
 }
 
 /** Real-API effort levels as multipliers of the medium reasoning length. */

@@ -15,6 +15,7 @@ import { handleCompletions } from './openai-completions.ts';
 import { handleEmbeddings, loadEmbeddingTokenizer } from './openai-embeddings.ts';
 import { handleInputTokens, handleResponses } from './openai-responses.ts';
 import { paceStream, type StreamFault } from './pacer.ts';
+import { StoredChatCompletions } from './stored-chat.ts';
 import { errorBody, ids, injectedError, MockApiError, type Flavour } from './wire.ts';
 
 export interface MockUpstreamOptions {
@@ -366,6 +367,29 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     });
   };
 
+  const storedChats = new StoredChatCompletions();
+  /** Stored Chat Completions (src/mock/stored-chat.ts): list, retrieve, update, delete, messages. */
+  const handleStoredChat = (req: IncomingMessage, res: ServerResponse, method: string, path: string, query: string, started: number): void => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => { size += chunk.length; if (size <= 1_000_000) chunks.push(chunk); });
+    req.on('end', () => {
+      const authError = checkAuth(req, 'openai');
+      let body: unknown;
+      try { body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined; } catch { body = null; }
+      record({ at: Date.now(), method, path, headers: redact(req.headers), body, authorized: apiKey === null ? null : authError === null });
+      later(res, latencyMs, () => {
+        if (authError) return sendError(res, authError, 'openai', started);
+        try {
+          sendJson(res, 200, JSON.stringify(storedChats.answer(method, path, new URLSearchParams(query), body)), 'openai', started);
+        } catch (err) {
+          if (!(err instanceof MockApiError)) throw err;
+          sendError(res, err, 'openai', started);
+        }
+      });
+    });
+  };
+
   const respond = (req: IncomingMessage, res: ServerResponse, route: Route, path: string, raw: Buffer, started: number): void => {
     const flavour = route.flavour;
     const authError = checkAuth(req, flavour);
@@ -442,6 +466,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     }
 
     if (reply?.stored && fault === null) keepStored(reply.stored);
+    if (reply?.storedChat && fault === null) storedChats.keep(reply.storedChat.completion, reply.storedChat.messages);
     later(res, requestLatency, () => {
       if (replyError) return sendError(res, replyError, flavour, started);
       if (fault?.kind === 'status') return sendError(res, injectedError(fault.status, flavour), flavour, started);
@@ -521,6 +546,9 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     if ((method === 'GET' || method === 'DELETE') && path.startsWith('/v1/responses/')) {
       req.resume();
       return handleStoredResponse(req, res, method, path, rawUrl.slice(path.length), started);
+    }
+    if ((method === 'GET' && path === '/v1/chat/completions') || path.startsWith('/v1/chat/completions/')) {
+      return handleStoredChat(req, res, method, path, q < 0 ? '' : rawUrl.slice(q + 1), started);
     }
     const route = method === 'POST' ? POST_ROUTES[path] : undefined;
     if (!route) {

@@ -119,7 +119,7 @@ function validateShape(flavour: ApiFlavour, body: Record<string, unknown>): void
     }
   } else if (flavour === 'openai.completions') {
     if (body.prompt === undefined || body.prompt === null) throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'prompt'.", { param: 'prompt' });
-  } else if (flavour === 'openai.embeddings') {
+  } else if (flavour === 'openai.embeddings' || flavour === 'openai.moderations') {
     if (body.input === undefined || body.input === null) throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'input'.", { param: 'input' });
   } else if (flavour === 'anthropic.messages') {
     if (!Array.isArray(body.messages)) throw new WardenError('WARDEN_INVALID_REQUEST', 'messages: Field required', { param: 'messages' });

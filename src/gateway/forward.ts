@@ -18,6 +18,7 @@ const UPSTREAM_PATH: Record<ApiFlavour, string> = {
   'anthropic.messages': '/v1/messages',
   'openai.completions': '/v1/completions',
   'openai.embeddings': '/v1/embeddings',
+  'openai.moderations': '/v1/moderations',
 };
 
 /** Prompts in a legacy completion's `prompt`: a string or one token-id list is one; a list of strings or of token-id lists, each. */

@@ -59,6 +59,7 @@ export const WIRE_OF: Record<ApiFlavour, WireFlavour> = {
   'anthropic.messages': 'anthropic',
   'openai.completions': 'openai',
   'openai.embeddings': 'openai',
+  'openai.moderations': 'openai',
 };
 
 export function emptyRequest(bytes: number): EventRequest {

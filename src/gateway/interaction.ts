@@ -34,6 +34,9 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   // The event is recorded when the response closes (finishInteraction, from the close handler).
 }
 
+/** The model a moderation asks for when it names none (OpenAI's default), routed and recorded as such. */
+const MODERATION_MODEL = 'omni-moderation-latest';
+
 /**
  * The interaction's state, counted in flight until it is recorded: the client's connection
  * watched (a client that stops reading, one that goes away) and the event recorded on its close.
@@ -46,7 +49,7 @@ function openInteraction(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRe
   const userAgent = req.headers['user-agent'];
   const ctx = new Context(
     ulid(startedAt), startedAt, flavour, wire, clientAddress(req), typeof userAgent === 'string' ? userAgent : null, req.headers,
-    modelField(body), body, body.stream === true,
+    modelField(body) || (flavour === 'openai.moderations' && body.model === undefined ? MODERATION_MODEL : ''), body, body.stream === true,
   );
   // A client that stops reading is cut off: recorded as such, its upstream call stopped, and its
   // slot freed by the close handler below, whenever it would have left.

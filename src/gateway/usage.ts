@@ -253,6 +253,12 @@ export class AnswerMeter {
       // Vectors, not text: the input is all there is to count.
       if (body.usage && typeof body.usage.prompt_tokens === 'number') { this.inputTokens = body.usage.prompt_tokens; this.outputTokens = 0; this.reasoningTokens = 0; }
       this.embeddingData = body.data;
+    } else if (this.flavour === 'openai.moderations') {
+      // Scores, not text: nothing is generated, and the upstream reports no usage (the input is counted here).
+      this.outputTokens = 0;
+      this.reasoningTokens = 0;
+      const results = Array.isArray(body.results) ? body.results : [];
+      this.finishReason = results.some((r: Json) => r?.flagged === true) ? 'flagged' : 'not_flagged';
     } else {
       this.anthropicUsage(body.usage);
       if (typeof body.container?.id === 'string') this.containerId = body.container.id;

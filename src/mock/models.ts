@@ -37,6 +37,8 @@ export const DEFAULT_MODEL_PATTERNS: readonly string[] = [
   'claude-*',
   'deepseek-*',
   'text-embedding-*',
+  'omni-moderation-*',
+  'text-moderation-*',
   'mock-*',
 ];
 

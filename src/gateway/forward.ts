@@ -19,6 +19,7 @@ const UPSTREAM_PATH: Record<ApiFlavour, string> = {
   'openai.completions': '/v1/completions',
   'openai.embeddings': '/v1/embeddings',
   'openai.moderations': '/v1/moderations',
+  'openai.images': '/v1/images/generations',
 };
 
 /** Prompts in a legacy completion's `prompt`: a string or one token-id list is one; a list of strings or of token-id lists, each. */

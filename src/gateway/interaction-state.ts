@@ -60,6 +60,7 @@ export const WIRE_OF: Record<ApiFlavour, WireFlavour> = {
   'openai.completions': 'openai',
   'openai.embeddings': 'openai',
   'openai.moderations': 'openai',
+  'openai.images': 'openai',
 };
 
 export function emptyRequest(bytes: number): EventRequest {

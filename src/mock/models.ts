@@ -38,6 +38,7 @@ export const DEFAULT_MODEL_PATTERNS: readonly string[] = [
   'deepseek-*',
   'text-embedding-*',
   'omni-moderation-*',
+  'dall-e-*',
   'text-moderation-*',
   'mock-*',
 ];

@@ -15,6 +15,7 @@ import { handleCompletions } from './openai-completions.ts';
 import { handleEmbeddings, loadEmbeddingTokenizer } from './openai-embeddings.ts';
 import { handleInputTokens, handleResponses } from './openai-responses.ts';
 import { handleModerations } from './openai-moderations.ts';
+import { handleImageGenerations } from './openai-images.ts';
 import { paceStream, type StreamFault } from './pacer.ts';
 import { StoredChatCompletions } from './stored-chat.ts';
 import { errorBody, ids, injectedError, MockApiError, type Flavour } from './wire.ts';
@@ -157,6 +158,7 @@ const POST_ROUTES: Record<string, Route> = {
   '/v1/completions': { flavour: 'openai', handler: handleCompletions },
   '/v1/embeddings': { flavour: 'openai', handler: handleEmbeddings, ready: loadEmbeddingTokenizer },
   '/v1/moderations': { flavour: 'openai', handler: handleModerations },
+  '/v1/images/generations': { flavour: 'openai', handler: handleImageGenerations },
   '/v1/responses': { flavour: 'openai', handler: handleResponses },
   '/v1/messages': { flavour: 'anthropic', handler: handleMessages },
   '/v1/messages/count_tokens': { flavour: 'anthropic', handler: handleCountTokens },

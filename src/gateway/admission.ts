@@ -122,6 +122,8 @@ function validateShape(flavour: ApiFlavour, body: Record<string, unknown>): void
     if (body.prompt === undefined || body.prompt === null) throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'prompt'.", { param: 'prompt' });
   } else if (flavour === 'openai.embeddings' || flavour === 'openai.moderations') {
     if (body.input === undefined || body.input === null) throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'input'.", { param: 'input' });
+  } else if (flavour === 'openai.speech') {
+    if (typeof body.input !== 'string' || body.input === '') throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'input'.", { param: 'input' });
   } else if (flavour === 'openai.images') {
     if (typeof body.prompt !== 'string' || body.prompt === '') throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'prompt'.", { param: 'prompt' });
   } else if (flavour === 'anthropic.messages') {

@@ -61,6 +61,7 @@ export const WIRE_OF: Record<ApiFlavour, WireFlavour> = {
   'openai.embeddings': 'openai',
   'openai.moderations': 'openai',
   'openai.images': 'openai',
+  'openai.speech': 'openai',
 };
 
 export function emptyRequest(bytes: number): EventRequest {

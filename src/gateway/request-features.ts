@@ -376,6 +376,9 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
   } else if (flavour === 'openai.embeddings') {
     // Each input is a user message (a text the client wants embedded); nothing is generated.
     for (const p of completionPrompts(body.input)) messages.push('user', p, false);
+  } else if (flavour === 'openai.speech') {
+    // The text to read aloud; the answer is audio.
+    if (typeof body.input === 'string') messages.push('user', body.input, false);
   } else if (flavour === 'openai.images') {
     // The prompt is what the client wants drawn; `n` pictures of it.
     params.n = num(body.n);

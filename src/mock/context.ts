@@ -30,6 +30,8 @@ export interface HandlerContext {
 export interface Reply {
   /** Non-streaming JSON body. */
   body?: string;
+  /** An answer that is not JSON (speech audio), sent as is. */
+  binary?: { contentType: string; data: Buffer };
   /** Streaming SSE frames. */
   frames?: Frame[];
   /** SSE text for an injected in-stream error, given the index of the first frame not sent. */

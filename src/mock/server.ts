@@ -16,6 +16,7 @@ import { handleEmbeddings, loadEmbeddingTokenizer } from './openai-embeddings.ts
 import { handleInputTokens, handleResponses } from './openai-responses.ts';
 import { handleModerations } from './openai-moderations.ts';
 import { handleImageGenerations } from './openai-images.ts';
+import { handleSpeech } from './openai-speech.ts';
 import { paceStream, type StreamFault } from './pacer.ts';
 import { StoredChatCompletions } from './stored-chat.ts';
 import { errorBody, ids, injectedError, MockApiError, type Flavour } from './wire.ts';
@@ -159,6 +160,7 @@ const POST_ROUTES: Record<string, Route> = {
   '/v1/embeddings': { flavour: 'openai', handler: handleEmbeddings, ready: loadEmbeddingTokenizer },
   '/v1/moderations': { flavour: 'openai', handler: handleModerations },
   '/v1/images/generations': { flavour: 'openai', handler: handleImageGenerations },
+  '/v1/audio/speech': { flavour: 'openai', handler: handleSpeech },
   '/v1/responses': { flavour: 'openai', handler: handleResponses },
   '/v1/messages': { flavour: 'anthropic', handler: handleMessages },
   '/v1/messages/count_tokens': { flavour: 'anthropic', handler: handleCountTokens },
@@ -498,6 +500,12 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
           cancels.add(registered);
         }
         return;
+      }
+      if (reply.binary) {
+        const headers = baseHeaders(flavour, started, reply.binary.contentType);
+        headers['content-length'] = String(reply.binary.data.length);
+        res.writeHead(200, headers);
+        return void res.end(reply.binary.data);
       }
       const body = reply.body ?? '';
       const generationMs = requestRate > 0 ? (reply.outputTokens * 1000) / requestRate : 0;

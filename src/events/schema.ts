@@ -10,7 +10,7 @@ import { z } from 'zod';
 
 export const EVENT_SCHEMA = 'warden.interaction/1' as const;
 
-export const ApiFlavour = z.enum(['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings']);
+export const ApiFlavour = z.enum(['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings', 'openai.moderations', 'openai.images', 'openai.speech']);
 export type ApiFlavour = z.infer<typeof ApiFlavour>;
 
 export const VerificationTier = z.enum(['unverified', 'email_verified', 'identity_verified', 'enterprise']);

@@ -91,6 +91,7 @@ const INTEGER_FIELDS: Partial<Record<ApiFlavour, readonly string[]>> = {
   'openai.chat': ['max_tokens', 'max_completion_tokens', 'n', 'top_logprobs'],
   'openai.completions': ['max_tokens', 'n', 'best_of', 'logprobs'],
   'openai.responses': ['max_output_tokens', 'top_logprobs'],
+  'openai.images': ['n', 'partial_images', 'output_compression'],
 };
 
 /** What a JSON value is, in the words of OpenAI's type errors ("a string", "a decimal number"). */
@@ -119,8 +120,12 @@ function validateShape(flavour: ApiFlavour, body: Record<string, unknown>): void
     }
   } else if (flavour === 'openai.completions') {
     if (body.prompt === undefined || body.prompt === null) throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'prompt'.", { param: 'prompt' });
-  } else if (flavour === 'openai.embeddings') {
+  } else if (flavour === 'openai.embeddings' || flavour === 'openai.moderations') {
     if (body.input === undefined || body.input === null) throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'input'.", { param: 'input' });
+  } else if (flavour === 'openai.speech') {
+    if (typeof body.input !== 'string' || body.input === '') throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'input'.", { param: 'input' });
+  } else if (flavour === 'openai.images') {
+    if (typeof body.prompt !== 'string' || body.prompt === '') throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'prompt'.", { param: 'prompt' });
   } else if (flavour === 'anthropic.messages') {
     if (!Array.isArray(body.messages)) throw new WardenError('WARDEN_INVALID_REQUEST', 'messages: Field required', { param: 'messages' });
     if (body.max_tokens === undefined) throw new WardenError('WARDEN_INVALID_REQUEST', 'max_tokens: Field required', { param: 'max_tokens' });

@@ -8,7 +8,7 @@ import type { ApiFlavour } from '../events/index.ts';
 import { UpstreamCall } from './upstream-call.ts';
 import type { OutputTransformer } from './lifecycle.ts';
 import { RETURNED_HEADERS, mapUpstreamFailure, upstreamHeaders } from './upstream-request.ts';
-import { relayJsonAnswer, relayUpstreamError } from './relay.ts';
+import { relayBinaryAnswer, relayJsonAnswer, relayUpstreamError } from './relay.ts';
 import { streamAnswer } from './relay-stream.ts';
 import type { PipelineDeps, Run } from './interaction-state.ts';
 
@@ -18,6 +18,9 @@ const UPSTREAM_PATH: Record<ApiFlavour, string> = {
   'anthropic.messages': '/v1/messages',
   'openai.completions': '/v1/completions',
   'openai.embeddings': '/v1/embeddings',
+  'openai.moderations': '/v1/moderations',
+  'openai.images': '/v1/images/generations',
+  'openai.speech': '/v1/audio/speech',
 };
 
 /** Prompts in a legacy completion's `prompt`: a string or one token-id list is one; a list of strings or of token-id lists, each. */
@@ -64,6 +67,11 @@ export async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply,
   const contentType = res.contentType;
   const isStream = contentType.includes('text/event-stream');
 
+  // Speech is audio: its bytes are passed on as the upstream sent them.
+  if (ctx.flavour === 'openai.speech' && res.statusCode < 400 && !isStream && !contentType.includes('json')) {
+    await relayBinaryAnswer(run, reply, call, res);
+    return;
+  }
   if (res.statusCode >= 400 || (!isStream && !contentType.includes('json'))) {
     await relayUpstreamError(deps, run, reply, call, res);
     return;

@@ -1,6 +1,7 @@
 /**
- * gateway: the data plane. An HTTP server speaking the OpenAI (chat completions, legacy
- * completions, responses and stored responses, models, input token counts) and Anthropic
+ * gateway: the data plane. An HTTP server speaking the OpenAI (chat completions and stored chat
+ * completions, legacy completions, responses and stored responses, embeddings, moderations, image
+ * generation, speech, models, input token counts) and Anthropic
  * (messages, token counts) APIs, streaming included, that runs every call through the lifecycle
  * identity -> policy -> limits -> forward -> output governance -> record.
  *

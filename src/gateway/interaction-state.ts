@@ -59,6 +59,9 @@ export const WIRE_OF: Record<ApiFlavour, WireFlavour> = {
   'anthropic.messages': 'anthropic',
   'openai.completions': 'openai',
   'openai.embeddings': 'openai',
+  'openai.moderations': 'openai',
+  'openai.images': 'openai',
+  'openai.speech': 'openai',
 };
 
 export function emptyRequest(bytes: number): EventRequest {

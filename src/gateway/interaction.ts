@@ -34,6 +34,9 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
   // The event is recorded when the response closes (finishInteraction, from the close handler).
 }
 
+/** The model of an API that names one by default when the request does not (OpenAI's defaults), routed and recorded as such. */
+const DEFAULT_MODEL: Partial<Record<ApiFlavour, string>> = { 'openai.moderations': 'omni-moderation-latest', 'openai.images': 'dall-e-2' };
+
 /**
  * The interaction's state, counted in flight until it is recorded: the client's connection
  * watched (a client that stops reading, one that goes away) and the event recorded on its close.
@@ -46,7 +49,7 @@ function openInteraction(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRe
   const userAgent = req.headers['user-agent'];
   const ctx = new Context(
     ulid(startedAt), startedAt, flavour, wire, clientAddress(req), typeof userAgent === 'string' ? userAgent : null, req.headers,
-    modelField(body), body, body.stream === true,
+    modelField(body) || (body.model === undefined || body.model === null ? DEFAULT_MODEL[flavour] ?? '' : ''), body, body.stream === true,
   );
   // A client that stops reading is cut off: recorded as such, its upstream call stopped, and its
   // slot freed by the close handler below, whenever it would have left.

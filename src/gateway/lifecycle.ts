@@ -159,11 +159,16 @@ export interface GatewayHooks {
    */
   chargeRequest?(auth: AuthContext, clientIp: string, wire: 'openai' | 'anthropic'): void | Promise<void>;
   /**
-   * A stored answer the caller names by id (`GET`/`DELETE /v1/responses/{id}`): the model that
+   * A stored answer the caller names by id (`GET`/`DELETE /v1/responses/{id}`, `/v1/chat/completions/{id}`): the model that
    * made it when it is the caller's (or its organisation's), else null. Without a hook that
    * knows, no stored answer is served.
    */
   storedAnswer?(ctx: InteractionContext, id: string): Promise<{ model: string | null } | null> | { model: string | null } | null;
+  /**
+   * Of stored answers listed by the upstream (`GET /v1/chat/completions`, which lists every
+   * customer's under Warden's one credential), the ids that are the caller's (or its organisation's).
+   */
+  storedAnswers?(ctx: InteractionContext, ids: readonly string[]): Promise<ReadonlySet<string>>;
   output?(ctx: InteractionContext): OutputTransformer | null | undefined;
   /**
    * An answer Warden governed when it ran and kept (a background response), read again after the

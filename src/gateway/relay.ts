@@ -93,6 +93,21 @@ export async function relayJsonAnswer(run: Run, reply: FastifyReply, call: Upstr
   sendInSlices(run, reply, res.statusCode, headers, typeof out === 'string' ? Buffer.from(out) : out);
 }
 
+/** An answer that is not JSON (speech's audio): the upstream's bytes, with its content type, as sent. */
+export async function relayBinaryAnswer(run: Run, reply: FastifyReply, call: UpstreamCall, res: UpstreamHead): Promise<void> {
+  const { ctx } = run;
+  let raw: Buffer;
+  try { raw = await call.bytes(); } catch (err) { throw mapUpstreamFailure(err, run.ctx); }
+  run.ttfbMs = Date.now() - ctx.startedAt;
+  run.status = res.statusCode;
+  const headers = mergeHeaders(res.passed, ctx.responseHeaders, { 'content-type': res.contentType || 'application/octet-stream' });
+  if (raw.length <= STREAM_BUFFER_BYTES) {
+    reply.code(res.statusCode).headers(headers).send(raw);
+    return;
+  }
+  sendInSlices(run, reply, res.statusCode, headers, raw);
+}
+
 /**
  * A large answer, written a slice at a time as the client takes it: the socket holds no more than
  * a slice beyond its buffer mark, and a client that stops reading is seen by the write watch

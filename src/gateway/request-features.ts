@@ -376,6 +376,18 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
   } else if (flavour === 'openai.embeddings') {
     // Each input is a user message (a text the client wants embedded); nothing is generated.
     for (const p of completionPrompts(body.input)) messages.push('user', p, false);
+  } else if (flavour === 'openai.speech') {
+    // The text to read aloud; the answer is audio.
+    if (typeof body.input === 'string') messages.push('user', body.input, false);
+  } else if (flavour === 'openai.images') {
+    // The prompt is what the client wants drawn; `n` pictures of it.
+    params.n = num(body.n);
+    if (typeof body.prompt === 'string') messages.push('user', body.prompt, false);
+  } else if (flavour === 'openai.moderations') {
+    // Each string is a user message to judge; a list of text and image parts is one, as a chat message's content.
+    const input = body.input;
+    if (Array.isArray(input) && input.some((p) => p !== null && typeof p === 'object')) messages.push('user', input, true);
+    else for (const p of completionPrompts(input)) messages.push('user', p, false);
   } else if (flavour === 'openai.completions') {
     // Legacy completions: `logprobs` is how many alternatives per token (0-5), `echo` returns the
     // prompt's own log-probabilities too; each prompt of a batch is a user message here.

@@ -27,6 +27,7 @@ export { wireOf } from './wire.ts';
 import { handleTokenCount, TOKEN_COUNT_ROUTES } from './token-count.ts';
 import { MAX_JSON_DEPTH, MAX_JSON_VALUES, holdsMoreValues, nestsDeeper } from './json-depth.ts';
 import { handleBackgroundResponse, handleStoredResponse } from './stored-responses.ts';
+import { handleStoredChat } from './stored-chat.ts';
 
 export interface ServerOptions {
   bodyLimitBytes: number;
@@ -328,6 +329,11 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
   app.get<{ Params: { id: string } }>('/v1/responses/:id/input_items', (req, reply) => handleStoredResponse(deps, 'input_items', req, reply));
   app.delete<{ Params: { id: string } }>('/v1/responses/:id', (req, reply) => handleStoredResponse(deps, 'delete', req, reply));
   app.post<{ Params: { id: string } }>('/v1/responses/:id/cancel', (req, reply) => handleStoredResponse(deps, 'cancel', req, reply));
+  app.get<{ Params: { id?: string } }>('/v1/chat/completions', (req, reply) => handleStoredChat(deps, 'list', req, reply));
+  app.get<{ Params: { id: string } }>('/v1/chat/completions/:id', (req, reply) => handleStoredChat(deps, 'retrieve', req, reply));
+  app.post<{ Params: { id: string } }>('/v1/chat/completions/:id', (req, reply) => handleStoredChat(deps, 'update', req, reply));
+  app.delete<{ Params: { id: string } }>('/v1/chat/completions/:id', (req, reply) => handleStoredChat(deps, 'delete', req, reply));
+  app.get<{ Params: { id: string } }>('/v1/chat/completions/:id/messages', (req, reply) => handleStoredChat(deps, 'messages', req, reply));
 
   const models = new ModelDirectory(deps.router, { log: deps.log });
   /** The caller's models: authenticated, not barred, and each id one the hooks (policy) would let it call. */

@@ -24,7 +24,7 @@ import { ulid } from '../events/index.ts';
 import { WardenError, requestIdHeaders } from '../errors/index.ts';
 import { Context, type PipelineDeps } from './interaction-state.ts';
 import { authenticateRequest, refuseBarred, refuseLongModel, validateIntegerFields } from './admission.ts';
-import { mapUpstreamFailure, upstreamHeaders } from './upstream-request.ts';
+import { askUpstream } from './stored-upstream.ts';
 import { SSE_HEADERS } from './relay-stream.ts';
 import { refuseSideRequest } from './error-answer.ts';
 import { mergeHeaders } from './headers.ts';
@@ -229,21 +229,8 @@ export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: Fast
     const passed = new URLSearchParams();
     for (const [k, v] of query) if (PASSED_QUERY[op].includes(k)) passed.append(k, v);
     const qs = passed.size ? `?${passed}` : '';
-    const path = `${upstream.basePath}/v1/responses/${encodeURIComponent(id)}${op === 'input_items' ? '/input_items' : ''}${qs}`;
-    const headers = upstreamHeaders(ctx, upstream);
-    delete headers['content-type'];
-    let statusCode: number;
-    let text: string;
-    try {
-      const res = await upstream.pool.request({ path, method: op === 'delete' ? 'DELETE' : 'GET', headers, headersTimeout: upstream.headersTimeoutMs, bodyTimeout: upstream.bodyTimeoutMs, signal: ctx.signal });
-      statusCode = res.statusCode;
-      text = await res.body.text();
-    } catch (err) {
-      throw mapUpstreamFailure(err, ctx);
-    }
-    let parsed: Record<string, unknown> | null = null;
-    try { const v = JSON.parse(text); parsed = v && typeof v === 'object' && !Array.isArray(v) ? v : null; } catch { /* not JSON */ }
-    if (parsed === null) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered with status ${statusCode} and no JSON.`, { status: 502 });
+    const path = `/v1/responses/${encodeURIComponent(id)}${op === 'input_items' ? '/input_items' : ''}${qs}`;
+    const { statusCode, text, parsed } = await askUpstream(ctx, upstream, op === 'delete' ? 'DELETE' : 'GET', path);
     if (statusCode >= 400 || op !== 'retrieve') {
       status = statusCode;
       if (statusCode >= 400) code = 'WARDEN_UPSTREAM_ERROR';

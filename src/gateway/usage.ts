@@ -253,6 +253,17 @@ export class AnswerMeter {
       // Vectors, not text: the input is all there is to count.
       if (body.usage && typeof body.usage.prompt_tokens === 'number') { this.inputTokens = body.usage.prompt_tokens; this.outputTokens = 0; this.reasoningTokens = 0; }
       this.embeddingData = body.data;
+    } else if (this.flavour === 'openai.images') {
+      // Pictures, not text: the GPT image models report tokens (input and the images'), DALL-E none (its output counted 0).
+      this.responsesUsage(body.usage);
+      if (this.outputTokens === null) this.outputTokens = 0;
+      this.reasoningTokens = 0;
+    } else if (this.flavour === 'openai.moderations') {
+      // Scores, not text: nothing is generated, and the upstream reports no usage (the input is counted here).
+      this.outputTokens = 0;
+      this.reasoningTokens = 0;
+      const results = Array.isArray(body.results) ? body.results : [];
+      this.finishReason = results.some((r: Json) => r?.flagged === true) ? 'flagged' : 'not_flagged';
     } else {
       this.anthropicUsage(body.usage);
       if (typeof body.container?.id === 'string') this.containerId = body.container.id;

@@ -9,6 +9,9 @@ export const ROUTE_FLAVOUR: Record<string, ApiFlavour> = {
   '/v1/chat/completions': 'openai.chat',
   '/v1/completions': 'openai.completions',
   '/v1/embeddings': 'openai.embeddings',
+  '/v1/moderations': 'openai.moderations',
+  '/v1/images/generations': 'openai.images',
+  '/v1/audio/speech': 'openai.speech',
   '/v1/responses': 'openai.responses',
   '/v1/messages': 'anthropic.messages',
 };
@@ -19,7 +22,7 @@ export function wireOf(req: { url: string; headers: Record<string, string | stri
   if (path.startsWith('/v1/messages')) return 'anthropic';
   // The Files API has both flavours: the Anthropic SDK always sends its version header.
   if (path.startsWith('/v1/files') && req.headers['anthropic-version'] !== undefined) return 'anthropic';
-  if (path.startsWith('/v1/chat') || path.startsWith('/v1/responses') || path.startsWith('/v1/completions') || path.startsWith('/v1/embeddings')
+  if (path.startsWith('/v1/chat') || path.startsWith('/v1/responses') || path.startsWith('/v1/completions') || path.startsWith('/v1/embeddings') || path.startsWith('/v1/moderations') || path.startsWith('/v1/images') || path.startsWith('/v1/audio')
     || path.startsWith('/v1/batches') || path.startsWith('/v1/files')) return 'openai';
   if (req.headers['anthropic-version'] !== undefined || req.headers['x-api-key'] !== undefined) return 'anthropic';
   return 'openai';

@@ -8,7 +8,8 @@
  * recorded with its account and organisation when the interaction ends, and a request naming a
  * previous response is forwarded only when it is the caller's or its organisation's (policy
  * phase), and read back, listed or deleted only by them (`storedAnswer`, for
- * src/gateway/stored-responses.ts). Conversation objects cannot be created through Warden
+ * src/gateway/stored-responses.ts). Chat Completions created with `store: true` are recorded the
+ * same way, for src/gateway/stored-chat.ts (`storedAnswers`: which of a listed page are the caller's). Conversation objects cannot be created through Warden
  * (`/v1/conversations` is not served), so a request naming one is refused too, as is background
  * mode (its answer is generated after the request, where nothing would meter it). The answer's
  * output items (`msg_...`, `rs_...`: the upstream resolves an `item_reference`, or an item handed
@@ -462,15 +463,27 @@ export function answerOwnershipHooks(store: AnswerOwnersStore, opts: AnswerOwner
       const owner = await ownedBy(ctx, id);
       return owner ? { model: owner.model ?? null } : null;
     },
-    onEnd(_ctx: InteractionContext, event: InteractionEvent): void {
+    async storedAnswers(ctx: InteractionContext, ids: readonly string[]): Promise<ReadonlySet<string>> {
+      const mine = new Set<string>();
+      if (!ctx.auth || ids.length === 0) return mine;
+      // One read, no second one after `retry_ms`: most ids a list names are other customers'.
+      let found: Map<string, AnswerOwner>;
+      try { found = await store.ownersOf(ids.filter((id) => !recent.has(id))); } catch (err) { return unavailable(err); }
+      const owners = ids.map((id) => recent.get(id) ?? found.get(id));
+      const orgs = await currentOrgs(ctx, owners);
+      ids.forEach((id, i) => { if (isCallers(ctx, owners[i], orgs)) mine.add(id); });
+      return mine;
+    },
+    onEnd(ctx: InteractionContext, event: InteractionEvent): void {
       if (!event.account_id) return;
       // A failed answer is not the caller's, except one the upstream created and then failed
       // (its in-stream error): the upstream keeps it, and its creator may read it back or continue it.
       if (event.response.status >= 400 && event.response.error_code !== 'WARDEN_UPSTREAM_ERROR') return;
       // Responses' answers (continued by id) and their output items (referenced by id), Chat's
-      // audio (named by id in a later turn), and the code-execution containers of both APIs (reused by id).
+      // audio (named by id in a later turn) and its completions made with `store: true` (read back
+      // by id), and the code-execution containers of both APIs (reused by id).
       const named = event.flavour === 'openai.responses' ? [event.response.answer_id, ...(event.response.item_ids ?? [])]
-        : event.flavour === 'openai.chat' ? [...(event.response.item_ids ?? [])] : [];
+        : event.flavour === 'openai.chat' ? [...(event.response.item_ids ?? []), ctx.body?.store === true ? event.response.answer_id : null] : [];
       named.push(event.response.container_id);
       // An id already known here is already someone's (a container reused by its owner).
       const ids = [...new Set(named.filter((id): id is string => typeof id === 'string' && id !== '' && !recent.has(id)))];

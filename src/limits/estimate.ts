@@ -281,7 +281,7 @@ function positiveInt(v: unknown): number | null {
  * not the client's: the default is reserved, at most that ceiling.
  */
 export function outputTokenReserve(body: Record<string, unknown>, flavour: ApiFlavour, defaultMax: number, shaping: readonly string[] = []): number {
-  if (flavour === 'openai.embeddings') return 0; // vectors: no output tokens
+  if (flavour === 'openai.embeddings' || flavour === 'openai.moderations' || flavour === 'openai.speech') return 0; // vectors, scores, audio: no output tokens counted
   let cap: number | null;
   if (flavour === 'openai.responses') cap = positiveInt(body.max_output_tokens);
   else if (flavour === 'openai.chat') cap = positiveInt(body.max_completion_tokens) ?? positiveInt(body.max_tokens);

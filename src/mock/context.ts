@@ -30,6 +30,8 @@ export interface HandlerContext {
 export interface Reply {
   /** Non-streaming JSON body. */
   body?: string;
+  /** An answer that is not JSON (speech audio), sent as is. */
+  binary?: { contentType: string; data: Buffer };
   /** Streaming SSE frames. */
   frames?: Frame[];
   /** SSE text for an injected in-stream error, given the index of the first frame not sent. */
@@ -38,6 +40,8 @@ export interface Reply {
   outputTokens: number;
   /** Responses with `store` (the default): the final response object and its input items, kept for `GET /v1/responses/{id}`. */
   stored?: { id: string; response: Record<string, unknown>; input: Record<string, unknown>[] };
+  /** Chat Completions with `store: true`: the completion as it is read back, and the request's messages. */
+  storedChat?: { completion: Record<string, unknown>; messages: unknown[] };
 }
 
 /** Real-API effort levels as multipliers of the medium reasoning length. */

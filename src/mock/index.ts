@@ -1,4 +1,4 @@
-// mock: the built-in mock model server (OpenAI Chat Completions, Responses, Models; Anthropic Messages), deterministic, streaming, with failure injection.
+// mock: the built-in mock model server (OpenAI Chat Completions and stored ones, Responses, Models; Anthropic Messages), deterministic, streaming, with failure injection.
 // Imports only `tokens`.
 /**
  * The one fake Warden ships: a documented upstream that speaks the real wire formats so the

@@ -37,6 +37,9 @@ export const DEFAULT_MODEL_PATTERNS: readonly string[] = [
   'claude-*',
   'deepseek-*',
   'text-embedding-*',
+  'omni-moderation-*',
+  'dall-e-*',
+  'text-moderation-*',
   'mock-*',
 ];
 

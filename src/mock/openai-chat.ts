@@ -244,37 +244,39 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
   const fingerprint = systemFingerprint(ctx.seed);
   const visibleReasoning = style === 'visible';
 
-  if (!stream) {
-    const choices = plans.map((plan, index) => {
-      const message: Record<string, unknown> = {
-        role: 'assistant',
-        content: plan.toolCalls.length > 0 && plan.text.length === 0 ? null : plan.answerText,
-        refusal: null,
-        annotations: [],
-      };
-      if (visibleReasoning) message.reasoning_content = plan.reasoningText;
-      if (plan.toolCalls.length > 0) {
-        message.tool_calls = plan.toolCalls.map((c) => ({ id: ids.toolCall(), type: 'function', function: { name: c.name, arguments: c.arguments } }));
-      }
-      return {
-        index,
-        message,
-        logprobs: wantLogprobs ? { content: plan.toolCalls.length > 0 ? null : logprobsFor(plan.text, topLogprobs, mixSeed(baseSeed, index)), refusal: null } : null,
-        finish_reason: FINISH[plan.finish],
-      };
-    });
-    const completion: Record<string, unknown> = {
-      id,
-      object: 'chat.completion',
-      created,
-      model,
-      choices,
-      usage,
-      service_tier: 'default',
-      system_fingerprint: fingerprint,
+  // Built for a streamed answer too when it is stored: what `GET /v1/chat/completions/{id}` reads back.
+  const choices = plans.map((plan, index) => {
+    const message: Record<string, unknown> = {
+      role: 'assistant',
+      content: plan.toolCalls.length > 0 && plan.text.length === 0 ? null : plan.answerText,
+      refusal: null,
+      annotations: [],
     };
+    if (visibleReasoning) message.reasoning_content = plan.reasoningText;
+    if (plan.toolCalls.length > 0) {
+      message.tool_calls = plan.toolCalls.map((c) => ({ id: ids.toolCall(), type: 'function', function: { name: c.name, arguments: c.arguments } }));
+    }
+    return {
+      index,
+      message,
+      logprobs: wantLogprobs ? { content: plan.toolCalls.length > 0 ? null : logprobsFor(plan.text, topLogprobs, mixSeed(baseSeed, index)), refusal: null } : null,
+      finish_reason: FINISH[plan.finish],
+    };
+  });
+  const completion: Record<string, unknown> = {
+    id,
+    object: 'chat.completion',
+    created,
+    model,
+    choices,
+    usage,
+    service_tier: 'default',
+    system_fingerprint: fingerprint,
+  };
+  const storedChat = body.store === true ? { completion: { ...completion, metadata: isRecord(body.metadata) ? body.metadata : {} }, messages } : undefined;
+  if (!stream) {
     if (ctx.omitUsage) delete completion.usage;
-    return { body: JSON.stringify(completion), outputTokens: completionTokens };
+    return { body: JSON.stringify(completion), outputTokens: completionTokens, storedChat };
   }
 
   // Streaming. Content deltas are the hot path, so their JSON is assembled from a fixed prefix.
@@ -286,7 +288,8 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
   const perChoice: Frame[][] = plans.map((plan, index) => {
     const frames: Frame[] = [];
     if (plan.reasoningTokens > 0 && !visibleReasoning) frames.push({ data: '', tokens: plan.reasoningTokens }); // thinking time, nothing sent
-    const calls = plan.toolCalls.map((c) => ({ ...c, id: ids.toolCall() }));
+    const callIds = (choices[index].message.tool_calls ?? []) as { id: string }[];
+    const calls = plan.toolCalls.map((c, k) => ({ ...c, id: callIds[k].id }));
     if (calls.length > 0 && plan.text.length === 0 && !visibleReasoning) {
       const first = calls[0];
       frames.push({
@@ -327,6 +330,7 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
     frames,
     errorFrame: () => sseData({ error: { message: 'The server had an error while processing your request. Sorry about that!', type: 'server_error', param: null, code: null } }),
     outputTokens: completionTokens,
+    storedChat,
   };
 }
 

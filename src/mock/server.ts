@@ -14,7 +14,11 @@ import { handleChatCompletions } from './openai-chat.ts';
 import { handleCompletions } from './openai-completions.ts';
 import { handleEmbeddings, loadEmbeddingTokenizer } from './openai-embeddings.ts';
 import { handleInputTokens, handleResponses } from './openai-responses.ts';
+import { handleModerations } from './openai-moderations.ts';
+import { handleImageGenerations } from './openai-images.ts';
+import { handleSpeech } from './openai-speech.ts';
 import { paceStream, type StreamFault } from './pacer.ts';
+import { StoredChatCompletions } from './stored-chat.ts';
 import { errorBody, ids, injectedError, MockApiError, type Flavour } from './wire.ts';
 
 export interface MockUpstreamOptions {
@@ -154,6 +158,9 @@ const POST_ROUTES: Record<string, Route> = {
   '/v1/chat/completions': { flavour: 'openai', handler: handleChatCompletions },
   '/v1/completions': { flavour: 'openai', handler: handleCompletions },
   '/v1/embeddings': { flavour: 'openai', handler: handleEmbeddings, ready: loadEmbeddingTokenizer },
+  '/v1/moderations': { flavour: 'openai', handler: handleModerations },
+  '/v1/images/generations': { flavour: 'openai', handler: handleImageGenerations },
+  '/v1/audio/speech': { flavour: 'openai', handler: handleSpeech },
   '/v1/responses': { flavour: 'openai', handler: handleResponses },
   '/v1/messages': { flavour: 'anthropic', handler: handleMessages },
   '/v1/messages/count_tokens': { flavour: 'anthropic', handler: handleCountTokens },
@@ -366,6 +373,29 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     });
   };
 
+  const storedChats = new StoredChatCompletions();
+  /** Stored Chat Completions (src/mock/stored-chat.ts): list, retrieve, update, delete, messages. */
+  const handleStoredChat = (req: IncomingMessage, res: ServerResponse, method: string, path: string, query: string, started: number): void => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => { size += chunk.length; if (size <= 1_000_000) chunks.push(chunk); });
+    req.on('end', () => {
+      const authError = checkAuth(req, 'openai');
+      let body: unknown;
+      try { body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined; } catch { body = null; }
+      record({ at: Date.now(), method, path, headers: redact(req.headers), body, authorized: apiKey === null ? null : authError === null });
+      later(res, latencyMs, () => {
+        if (authError) return sendError(res, authError, 'openai', started);
+        try {
+          sendJson(res, 200, JSON.stringify(storedChats.answer(method, path, new URLSearchParams(query), body)), 'openai', started);
+        } catch (err) {
+          if (!(err instanceof MockApiError)) throw err;
+          sendError(res, err, 'openai', started);
+        }
+      });
+    });
+  };
+
   const respond = (req: IncomingMessage, res: ServerResponse, route: Route, path: string, raw: Buffer, started: number): void => {
     const flavour = route.flavour;
     const authError = checkAuth(req, flavour);
@@ -442,6 +472,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     }
 
     if (reply?.stored && fault === null) keepStored(reply.stored);
+    if (reply?.storedChat && fault === null) storedChats.keep(reply.storedChat.completion, reply.storedChat.messages);
     later(res, requestLatency, () => {
       if (replyError) return sendError(res, replyError, flavour, started);
       if (fault?.kind === 'status') return sendError(res, injectedError(fault.status, flavour), flavour, started);
@@ -469,6 +500,12 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
           cancels.add(registered);
         }
         return;
+      }
+      if (reply.binary) {
+        const headers = baseHeaders(flavour, started, reply.binary.contentType);
+        headers['content-length'] = String(reply.binary.data.length);
+        res.writeHead(200, headers);
+        return void res.end(reply.binary.data);
       }
       const body = reply.body ?? '';
       const generationMs = requestRate > 0 ? (reply.outputTokens * 1000) / requestRate : 0;
@@ -521,6 +558,9 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     if ((method === 'GET' || method === 'DELETE') && path.startsWith('/v1/responses/')) {
       req.resume();
       return handleStoredResponse(req, res, method, path, rawUrl.slice(path.length), started);
+    }
+    if ((method === 'GET' && path === '/v1/chat/completions') || path.startsWith('/v1/chat/completions/')) {
+      return handleStoredChat(req, res, method, path, q < 0 ? '' : rawUrl.slice(q + 1), started);
     }
     const route = method === 'POST' ? POST_ROUTES[path] : undefined;
     if (!route) {

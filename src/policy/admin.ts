@@ -35,7 +35,7 @@ const ExplainBody = z.strictObject({
   claimed_country: z.string().length(2).toUpperCase().optional(),
   verdict: z.enum(VERDICT_LEVELS).optional().describe('default: the account\'s verdict in force with account_id, else none'),
   model: z.string().max(200).default(''),
-  flavour: z.enum(['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings']).default('openai.chat'),
+  flavour: z.enum(['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings', 'openai.moderations', 'openai.images', 'openai.speech']).default('openai.chat'),
 });
 const ExplainSchema = z.object({
   subject: z.object({

@@ -136,7 +136,7 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo):
         tier: optional<VerificationTier>('tier', VERIFICATION_TIERS), programme: optional<Programme>('programme', PROGRAMMES),
         claimedCountry: f.get('claimed-country')?.toUpperCase(),
       };
-      const flavour = oneOf<ApiFlavour>('flavour', f.get('flavour'), ['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings'], 'openai.chat');
+      const flavour = oneOf<ApiFlavour>('flavour', f.get('flavour'), ['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings', 'openai.moderations', 'openai.images', 'openai.speech'], 'openai.chat');
       const verdict = oneOf<VerdictLevel>('verdict', f.get('verdict'), VERDICT_LEVELS, 'none');
       const cfg = loadConfig(f.get('config'), io.env);
       if (!cfg.policy.enabled) io.stderr('note: policy.enabled is false in the configuration: the gateway applies no policy; this is what the policy file would decide\n');

@@ -133,7 +133,7 @@ export interface PolicyRequest extends Pick<RequestFacts, 'tier' | 'accountTier'
 
 /** The API formats whose calls decide whether `GET /v1/models` lists a model. */
 const LISTED_FLAVOURS: Record<'openai' | 'anthropic', Array<InteractionContext['flavour']>> = {
-  openai: ['openai.chat', 'openai.responses', 'openai.completions', 'openai.embeddings'],
+  openai: ['openai.chat', 'openai.responses', 'openai.completions', 'openai.embeddings', 'openai.moderations', 'openai.images', 'openai.speech'],
   anthropic: ['anthropic.messages'],
 };
 
@@ -344,6 +344,8 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
           watermarkKey = keyOf();
           ctx.enforcement.watermark = watermarkKey.id;
         }
+      } else if (ctx.flavour === 'openai.moderations' || ctx.flavour === 'openai.images' || ctx.flavour === 'openai.speech') {
+        // Scores, pictures or audio, no text: nothing to mark.
       } else if (caps.watermark && wc.enabled && runtime.watermarkMaster) {
         const prefill = ctx.flavour === 'anthropic.messages' ? jsonPrefill(ctx.body) : null;
         const json = asksForJson(ctx.body) || prefill !== null;

@@ -61,7 +61,7 @@ const whenSchema = z.strictObject({
   programme: oneOrMany(Prog).optional(),
   verdict_at_least: Verdict.optional(),
   model: oneOrMany(z.string().min(1)).optional(),
-  flavour: oneOrMany(z.enum(['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings'])).optional(),
+  flavour: oneOrMany(z.enum(['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings', 'openai.moderations', 'openai.images', 'openai.speech'])).optional(),
   account: oneOrMany(z.string().min(1)).optional(),
   org: oneOrMany(z.string().min(1)).optional(),
 });

@@ -24,7 +24,7 @@ export interface AnswerFilterOptions {
 
 /** The answer filter for a wire format, or null when it has nothing to do. */
 export function answerFilter(flavour: ApiFlavour, opts: AnswerFilterOptions): OutputTransformer | null {
-  if ((opts.reasoning === 'full' && opts.logprobs) || flavour === 'openai.embeddings') return null;
+  if ((opts.reasoning === 'full' && opts.logprobs) || flavour === 'openai.embeddings' || flavour === 'openai.moderations' || flavour === 'openai.images' || flavour === 'openai.speech') return null;
   if (flavour === 'anthropic.messages') return opts.reasoning === 'full' ? null : anthropicAnswerFilter(opts);
   if (flavour === 'openai.chat') return chatAnswerFilter(opts);
   if (flavour === 'openai.completions') return opts.logprobs ? null : completionsAnswerFilter(opts); // no reasoning in legacy completions

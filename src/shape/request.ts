@@ -47,7 +47,7 @@ export interface ShapingContext {
 export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>, limits: ShapingLimits, ctx: ShapingContext = {}): string[] {
   const actions: string[] = [];
   const modelLimit = ctx.modelOutputLimit ?? null;
-  if (flavour === 'openai.embeddings') return actions; // no output budget, choices or log-probabilities
+  if (flavour === 'openai.embeddings' || flavour === 'openai.moderations' || flavour === 'openai.images' || flavour === 'openai.speech') return actions; // no output budget, choices or log-probabilities
   if (flavour === 'openai.chat') {
     const asked = capBudget(body, ['max_completion_tokens', 'max_tokens'], limits.max_tokens_ceiling, actions, modelLimit);
     if (asked !== null && typeof body.reasoning_effort === 'string') {

@@ -1,0 +1,38 @@
+/**
+ * One request to the upstream about something it keeps (a stored response or chat completion):
+ * sent with Warden's credential, answered as JSON. Shared by stored-responses.ts and stored-chat.ts.
+ */
+import { WardenError } from '../errors/index.ts';
+import type { Context } from './interaction-state.ts';
+import type { Upstream } from './upstreams.ts';
+import { mapUpstreamFailure, upstreamHeaders } from './upstream-request.ts';
+
+export interface StoredReply {
+  statusCode: number;
+  /** The body as the upstream sent it. */
+  text: string;
+  parsed: Record<string, unknown>;
+}
+
+/** `method` on `path` (under the upstream's base path); a body is sent as JSON. Throws unless the answer is a JSON object. */
+export async function askUpstream(ctx: Context, upstream: Upstream, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<StoredReply> {
+  const headers = upstreamHeaders(ctx, upstream);
+  if (body === undefined) delete headers['content-type'];
+  else headers['content-type'] = 'application/json';
+  let statusCode: number;
+  let text: string;
+  try {
+    const res = await upstream.pool.request({
+      path: `${upstream.basePath}${path}`, method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      headersTimeout: upstream.headersTimeoutMs, bodyTimeout: upstream.bodyTimeoutMs, signal: ctx.signal,
+    });
+    statusCode = res.statusCode;
+    text = await res.body.text();
+  } catch (err) {
+    throw mapUpstreamFailure(err, ctx);
+  }
+  let parsed: Record<string, unknown> | null = null;
+  try { const v = JSON.parse(text); parsed = v && typeof v === 'object' && !Array.isArray(v) ? v : null; } catch { /* not JSON */ }
+  if (parsed === null) throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered with status ${statusCode} and no JSON.`, { status: 502 });
+  return { statusCode, text, parsed };
+}

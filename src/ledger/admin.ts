@@ -33,7 +33,7 @@ const InteractionRowSchema = z.object({
   country: z.string().nullable(), asn: z.number().nullable(), verdict_in_force: z.string().nullable(), shaping: z.array(z.string()), erased: z.boolean(),
 });
 const VerdictRowSchema = z.object({
-  index: z.number(), id: z.string(), ts: z.string(), subject_kind: z.enum(['account', 'cluster']), subject_id: z.string(), level: z.string(),
+  index: z.number(), id: z.string(), ts: z.string(), subject_kind: z.enum(['account', 'cluster', 'org']), subject_id: z.string(), level: z.string(),
   score: z.number().nullable(), source: z.string(), since: z.string(), campaign_id: z.string().nullable(), accounts: z.array(z.string()), reasons: z.array(z.unknown()),
 });
 const AccountUsageSchema = z.object({

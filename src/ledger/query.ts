@@ -58,7 +58,7 @@ export interface VerdictRow {
   index: number;
   id: string;
   ts: string;
-  subject_kind: 'account' | 'cluster';
+  subject_kind: 'account' | 'cluster' | 'org';
   subject_id: string;
   level: string;
   score: number | null;
@@ -241,10 +241,12 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
     if (rec.kind === 'interaction') interactions.push(interactionRow(entry, rec, priv));
   }
 
-  // Verdicts about the accounts and clusters involved, up to the end of the window.
+  // Verdicts about the accounts and clusters involved, up to the end of the window, and their
+  // organisations' allow-list entries (which exempt every account of the organisation).
   const subjects = new Set<string>();
-  for (const r of interactions) { if (r.account_id) subjects.add(r.account_id); if (r.cluster_id) subjects.add(r.cluster_id); }
+  for (const r of interactions) { if (r.account_id) subjects.add(r.account_id); if (r.cluster_id) subjects.add(r.cluster_id); if (r.org_id) subjects.add(r.org_id); }
   if (q.accountId) subjects.add(q.accountId);
+  if (q.orgId) subjects.add(q.orgId);
   if (q.clusterId) subjects.add(q.clusterId);
   const verdicts: VerdictRow[] = [];
   const subjectList = [...subjects];
@@ -291,7 +293,7 @@ function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRo
   }
   const out: AccountUsage[] = [];
   for (const u of by.values()) {
-    const about = verdicts.filter((v) => v.subject_id === u.account_id || u.clusters.has(v.subject_id) || (u.account_id !== null && v.accounts.includes(u.account_id)));
+    const about = verdicts.filter((v) => v.subject_id === u.account_id || u.clusters.has(v.subject_id) || (v.subject_kind === 'org' && v.subject_id === u.org_id) || (u.account_id !== null && v.accounts.includes(u.account_id)));
     const last = about.at(-1);
     const inForce = u.verdict_in_force;
     if (inForce) {

@@ -7,6 +7,7 @@ import { DetectorEngine, buildLabelledEvents, type PromptPool } from '../detect/
 import { openSqlite, SqliteEventStore } from '../store/index.ts';
 import { buildCaseFile } from './case-file.ts';
 import { caseReportMarkdown } from './report.ts';
+import { campaignFixture } from '../../test/helpers/case-campaign.ts';
 
 test('the report says how many requests were answered and refused, and its day table sums to its total', async () => {
   const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
@@ -41,4 +42,25 @@ test('the report says how many requests were answered and refused, and its day t
   assert.ok(dayRows.length >= 2, 'a row per day');
   const sum = dayRows.reduce((a, l) => a + Number(l.split('|')[2].trim().replace(/,/g, '')), 0);
   assert.equal(sum, theirs.length, 'the day table sums to the requests the report gives');
+});
+
+test('the ledger\'s usage for the cluster is split into the case\'s members and the accounts it does not count, so it reconciles with the events read', async () => {
+  const { built } = await campaignFixture();
+  const [m1, m2] = built.members.map((m) => m.account_id);
+  const c = {
+    ...built,
+    decisions: [{ account_id: 'acct_partner', decision: 'allow_list' as const, entry: { kind: 'account' as const, id: 'acct_partner' }, level: null, excluded: true, by: 'cli:jane', at: '2026-12-06T01:30:52.396Z', note: 'evaluation partner' }],
+    ledger: {
+      checkpoint: null, verdicts: [], truncated: false,
+      usage: [
+        { account_id: m1, requests: 40, input_tokens: 1, output_tokens: 400, reasoning_tokens: 0, countries: [], asns: [] },
+        { account_id: m2, requests: 20, input_tokens: 1, output_tokens: 200, reasoning_tokens: 0, countries: [], asns: [] },
+        { account_id: 'acct_partner', requests: 7, input_tokens: 1, output_tokens: 70, reasoning_tokens: 0, countries: [], asns: [] },
+      ],
+    },
+  };
+  const md = caseReportMarkdown(c);
+  assert.ok(md.includes('Usage the log records for the cluster: 67 requests, 670 output tokens, 3 accounts'), `the cluster's total:\n${md.slice(md.indexOf('## What the ledger proves'))}`);
+  assert.ok(md.includes('Of them the case\'s members: 60 requests, 600 output tokens, 2 accounts'), 'the members\' share, to set beside the events read');
+  assert.ok(md.includes('not counted as the campaign\'s: 7 requests, 70 output tokens, 1 account (`acct_partner`: allow-listed by cli:jane'), 'and who is left out, and why');
 });

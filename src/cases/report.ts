@@ -103,7 +103,9 @@ export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string
     const sum = (rows: typeof l.usage) => rows.reduce((a, x) => ({ requests: a.requests + x.requests, output: a.output + x.output_tokens }), { requests: 0, output: 0 });
     const accounts = (n: number) => `${num(n)} account${n === 1 ? '' : 's'}`;
     const total = sum(l.usage);
-    out.push(`Usage the log records for the cluster: ${num(total.requests)} requests, ${num(total.output)} output tokens, ${accounts(l.usage.length)}${l.truncated ? ' (query limit reached: a lower bound)' : ''}.`);
+    const covered = l.tree_size !== undefined && l.checkpoint && l.tree_size > l.checkpoint.size
+      ? ` (read from the first ${num(l.tree_size)} entries of the log; the checkpoint above covers the first ${num(l.checkpoint.size)}, a later one the rest)` : '';
+    out.push(`Usage the log records for the cluster: ${num(total.requests)} requests, ${num(total.output)} output tokens, ${accounts(l.usage.length)}${l.truncated ? ' (query limit reached: a lower bound)' : ''}${covered}.`);
     // The cluster can hold accounts the case does not count (allow-listed, held at none): say so,
     // so that the log's figures reconcile with the case's own.
     const isMember = new Set(c.members.map((m) => m.account_id));

@@ -252,6 +252,7 @@ async function ledgerAnchor(ledger: NonNullable<CaseSources['ledger']>, clusterI
     verdicts: q.verdicts.map((v) => ({ index: v.index, ts: v.ts, subject_kind: v.subject_kind, subject_id: v.subject_id, level: v.level, source: v.source })),
     usage: q.usage.map((u) => ({ account_id: u.account_id, requests: u.requests, input_tokens: u.input_tokens, output_tokens: u.output_tokens, reasoning_tokens: u.reasoning_tokens, countries: u.countries, asns: u.asns })),
     truncated: q.truncated,
+    tree_size: q.tree_size,
   };
 }
 

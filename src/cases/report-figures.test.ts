@@ -2,8 +2,12 @@
 // requests are told apart from answered ones.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { buildCaseFile } from './case-file.ts';
 import { caseReportMarkdown } from './report.ts';
-import { smallCampaignCase } from '../../test/helpers/case-campaign.ts';
+import { campaignFixture, smallCampaignCase } from '../../test/helpers/case-campaign.ts';
+import { Ledger } from '../ledger/ledger.ts';
+import { SqliteLedgerStorage } from '../ledger/sqlite.ts';
+import { generateSigner } from '../ledger/note.ts';
 
 test('the report says how many requests were answered and refused, and its day table sums to its total', async () => {
   // From its second day, most of the campaign's requests are refused (denied or limited).
@@ -28,4 +32,44 @@ test('the report says how many requests were answered and refused, and its day t
   assert.ok(dayRows.length >= 2, 'a row per day');
   const sum = dayRows.reduce((a, l) => a + Number(l.split('|')[2].trim().replace(/,/g, '')), 0);
   assert.equal(sum, theirs.length, 'the day table sums to the requests the report gives');
+});
+
+test('the ledger\'s usage for the cluster is split into the case\'s members and the accounts it does not count, so it reconciles with the events read', async () => {
+  const { built } = await campaignFixture();
+  const [m1, m2] = built.members.map((m) => m.account_id);
+  const c = {
+    ...built,
+    decisions: [{ account_id: 'acct_partner', decision: 'allow_list' as const, entry: { kind: 'account' as const, id: 'acct_partner' }, level: null, excluded: true, by: 'cli:jane', at: '2026-12-06T01:30:52.396Z', note: 'evaluation partner' }],
+    ledger: {
+      checkpoint: null, verdicts: [], truncated: false,
+      usage: [
+        { account_id: m1, requests: 40, input_tokens: 1, output_tokens: 400, reasoning_tokens: 0, countries: [], asns: [] },
+        { account_id: m2, requests: 20, input_tokens: 1, output_tokens: 200, reasoning_tokens: 0, countries: [], asns: [] },
+        { account_id: 'acct_partner', requests: 7, input_tokens: 1, output_tokens: 70, reasoning_tokens: 0, countries: [], asns: [] },
+      ],
+    },
+  };
+  const md = caseReportMarkdown(c);
+  assert.ok(md.includes('Usage the log records for the cluster: 67 requests, 670 output tokens, 3 accounts'), `the cluster's total:\n${md.slice(md.indexOf('## What the ledger proves'))}`);
+  assert.ok(md.includes('Of them the case\'s members: 60 requests, 600 output tokens, 2 accounts'), 'the members\' share, to set beside the events read');
+  assert.ok(md.includes('not counted as the campaign\'s: 7 requests, 70 output tokens, 1 account (`acct_partner`: allow-listed by cli:jane'), 'and who is left out, and why');
+});
+
+test('a case says how many entries the log held when its usage was read, beside the checkpoint it names', async () => {
+  const { engine, events, campaign, scenario } = await campaignFixture();
+  const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(':memory:'), origin: 'warden.test/ledger', signers: [generateSigner('warden.test/ledger')], checkpointIntervalMs: 60_000 });
+  try {
+    const theirs = scenario.events.filter((e) => campaign.members.includes(e.account_id!));
+    for (const e of theirs.slice(0, 5)) await ledger.appendInteraction(e);
+    await ledger.checkpoint();
+    // Recorded after the latest checkpoint: counted in the usage, not yet covered by a signature.
+    for (const e of theirs.slice(5, 8)) await ledger.appendInteraction(e);
+    const c = (await buildCaseFile({ engine, events, ledger }, campaign.id))!;
+    assert.equal(c.ledger?.checkpoint?.size, 5);
+    assert.equal((c.ledger as any)?.tree_size, 8, 'the log\'s size when the usage was read');
+    const md = caseReportMarkdown(c);
+    assert.ok(md.includes('read from the first 8 entries of the log; the checkpoint above covers the first 5'), `the report says which entries the usage covers:\n${md.slice(md.indexOf('## What the ledger proves'))}`);
+  } finally {
+    await ledger.close();
+  }
 });

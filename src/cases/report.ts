@@ -100,8 +100,27 @@ export function caseReportMarkdown(c: CaseFile, exchange?: CaseExchange): string
     out.push('Check it: `warden ledger verify` checks the whole log; `warden ledger prove INDEX` gives the inclusion proof of one entry below against the latest checkpoint, which anyone with the verifier key (`warden ledger key`) can check.', '');
     if (l.verdicts.length) out.push(table(['entry', 'time', 'subject', 'level', 'source'], l.verdicts.slice(0, 200).map((v) => [v.index, v.ts, `${v.subject_kind} ${v.subject_id}`, v.level, v.source])), '');
     else out.push('No verdict on this cluster or its members is in the log yet.', '');
-    const total = l.usage.reduce((a, x) => ({ requests: a.requests + x.requests, output: a.output + x.output_tokens }), { requests: 0, output: 0 });
-    out.push(`Usage the log records for the cluster: ${num(total.requests)} requests, ${num(total.output)} output tokens, ${l.usage.length} accounts${l.truncated ? ' (query limit reached: a lower bound)' : ''}.`, '');
+    const sum = (rows: typeof l.usage) => rows.reduce((a, x) => ({ requests: a.requests + x.requests, output: a.output + x.output_tokens }), { requests: 0, output: 0 });
+    const accounts = (n: number) => `${num(n)} account${n === 1 ? '' : 's'}`;
+    const total = sum(l.usage);
+    const covered = l.tree_size !== undefined && l.checkpoint && l.tree_size > l.checkpoint.size
+      ? ` (read from the first ${num(l.tree_size)} entries of the log; the checkpoint above covers the first ${num(l.checkpoint.size)}, a later one the rest)` : '';
+    out.push(`Usage the log records for the cluster: ${num(total.requests)} requests, ${num(total.output)} output tokens, ${accounts(l.usage.length)}${l.truncated ? ' (query limit reached: a lower bound)' : ''}${covered}.`);
+    // The cluster can hold accounts the case does not count (allow-listed, held at none): say so,
+    // so that the log's figures reconcile with the case's own.
+    const isMember = new Set(c.members.map((m) => m.account_id));
+    const outside = l.usage.filter((u) => !u.account_id || !isMember.has(u.account_id));
+    if (outside.length) {
+      const inside = sum(l.usage.filter((u) => u.account_id && isMember.has(u.account_id)));
+      const left = sum(outside);
+      const why = (id: string | null) => {
+        const d = (c.decisions ?? []).find((x) => x.account_id === id && x.excluded);
+        return `${mdCode(id ?? '-')}: ${d ? plain(decisionText(d)) : 'not one of the case\'s members'}`;
+      };
+      out.push(`Of them the case's members: ${num(inside.requests)} requests, ${num(inside.output)} output tokens, ${accounts(l.usage.length - outside.length)}; `
+        + `not counted as the campaign's: ${num(left.requests)} requests, ${num(left.output)} output tokens, ${accounts(outside.length)} (${outside.slice(0, 20).map((u) => why(u.account_id)).join('; ')}${outside.length > 20 ? '; …' : ''}).`);
+    }
+    out.push('');
   }
 
   if (exchange) {

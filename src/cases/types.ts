@@ -58,6 +58,11 @@ export interface LedgerAnchor {
   usage: Array<{ account_id: string | null; requests: number; input_tokens: number; output_tokens: number; reasoning_tokens: number; countries: string[]; asns: number[] }>;
   /** The ledger query hit its limit: usage is a lower bound. */
   truncated: boolean;
+  /**
+   * Entries in the log when the usage and verdicts were read: those past the checkpoint's size are
+   * covered by a later checkpoint (absent on cases built before this was kept).
+   */
+  tree_size?: number;
 }
 
 /** What names a case and where it stands: a case file's head, and a row of the list. */

@@ -16,7 +16,7 @@ import { limitsHooks, limitsAdminRoutes, LimitsBackendUnreachable, BACKEND_FAILU
 import { setUpDetector } from './detector.ts';
 import { setUpCases } from './cases.ts';
 import { dashboardPlugin, usageAdminRoutes, usageStoreFor, RouteCatalog } from '../ui/index.ts';
-import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerMergeSink, ledgerErrorLog, registerLedgerRoutes, ledgerReadGate, ledgerAdminRoutes, type Ledger } from '../ledger/index.ts';
+import { openLedgerFromConfig, ledgerHooks, ledgerVerdictSink, ledgerMergeSink, ledgerAllowListSink, ledgerErrorLog, registerLedgerRoutes, ledgerReadGate, ledgerAdminRoutes, type Ledger } from '../ledger/index.ts';
 import { policyHooks, policyAdminRoutes, withAppealContact, type PolicyRuntime } from '../policy/index.ts';
 import { Notifier, ledgerFailed, notifyAdminRoutes } from '../notify/index.ts';
 import { createBatches, SqliteBatchStore, PostgresBatchStore, SqliteFileStore, PostgresFileStore, type BatchStore, type FileStore } from '../batches/index.ts';
@@ -190,6 +190,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     hooks.push(ledgerHooks(opened, { verdicts, registry }));
     detector?.onVerdict(ledgerVerdictSink(opened, (err) => { logError(err); notifyError(err); }, detector));
     detector?.onClusterMerge(ledgerMergeSink(opened, (err) => { logError(err); notifyError(err); }, detector));
+    detector?.onAllowListChange(ledgerAllowListSink(opened, (err) => { logError(err); notifyError(err); }));
     adminRegistrars.push(ledgerAdminRoutes(opened));
     // What it cannot write while stopping is counted and logged through onError.
     closers.push(async () => { await opened.close(); });

@@ -338,7 +338,7 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
         const kind = subject.account ? 'allow_account' as const : 'allow_org' as const;
         await stored((s) => s.put({ kind, subject: (subject.account ?? subject.org)!, level: null, note: body.note ?? null, created_at: new Date().toISOString(), by: actor }));
         await log({ action: 'set', kind, subject: (subject.account ?? subject.org)!, level: null, note: body.note ?? null, by: actor });
-        engine.allow(subject);
+        engine.allow(subject, { note: body.note ?? null, by: actor ?? null });
         return { ...engine.allowList(), added: subject };
       },
     });
@@ -358,7 +358,7 @@ export function detectAdminRoutes(engine: DetectorEngine, opts: DetectAdminOptio
         const kind = subject.account ? 'allow_account' as const : 'allow_org' as const;
         await stored((s) => s.remove(kind, (subject.account ?? subject.org)!));
         await log({ action: 'clear', kind, subject: (subject.account ?? subject.org)!, level: null, note: given.reason ?? null, by: actor });
-        engine.disallow(subject);
+        engine.disallow(subject, { note: given.reason ?? null, by: actor ?? null });
       },
     });
 

@@ -189,6 +189,18 @@ export interface EngineOptions {
   intel?: SharedIndicators;
 }
 
+/** Who made an allow-list change and why (the request's `x-warden-actor`, the note or reason given). */
+export interface AllowListDecision { note: string | null; by: string | null }
+
+/** An operator's change to the allow-list, as the engine tells its listeners (the ledger records it). */
+export interface AllowListChange extends AllowListDecision {
+  action: 'added' | 'removed';
+  subject: { kind: 'account' | 'org'; id: string };
+  /** An account's level in force after the change; null for an organisation (its accounts keep their own). */
+  level: VerdictLevel | null;
+  at: string;
+}
+
 /** A cluster (of two or more accounts, or a campaign) merged into another, which keeps its id. */
 export interface ClusterMerge {
   /** The surviving cluster and its campaign. */

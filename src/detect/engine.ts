@@ -32,11 +32,11 @@ import { OperatorVerdicts } from './operator-verdicts.ts';
 import { RecentEventIds } from './recent-event-ids.ts';
 import { addEvent, addArrival, elicitOf, capabilityOf } from './account-window.ts';
 import { embeddingSpreadReasons, logitProbeReasons, COORD_FULL_EVIDENCE, COORD_VERIFIED, COORD_DISPOSABLE, COORD_FRESH, HOUSEHOLD_MAX_HOPPING, coordinationDetail, heldReasons, coordinationReasons, decidePrecedence, describeCampaign } from './explain.ts';
-import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats } from './engine-types.ts';
+import { WATCH, THROTTLE, SHAPE, shortId, campaignIdOf, type ClusterState, type LevelState, type VerdictSource, type Exemption, type NotReachedBy, type WeighedVerdict, type VerdictPrecedence, type AccountLink, type ClusterSummary, type Campaign, type SharedAccountVerdict, type EngineOptions, type ClusterMerge, type OperatorMerge, type EngineStats, type AllowListChange, type AllowListDecision } from './engine-types.ts';
 
 export { LINK_TYPES, type LinkType } from './linking.ts';
 export { MERGED_AWAY_MAX } from './merged-ids.ts';
-export type { Exemption, NotReachedBy, WeighedVerdict, OutrankedVerdict, VerdictPrecedence, AccountLink, ClusterSummary, Campaign, SharedAccountVerdict, EngineOptions, ClusterMerge, OperatorMerge, EngineStats } from './engine-types.ts';
+export type { Exemption, NotReachedBy, WeighedVerdict, OutrankedVerdict, VerdictPrecedence, AccountLink, ClusterSummary, Campaign, SharedAccountVerdict, EngineOptions, ClusterMerge, OperatorMerge, EngineStats, AllowListChange, AllowListDecision } from './engine-types.ts';
 
 // Local copies: imported bindings may compile to getters, and these are read per event.
 const C = { ...C_ };
@@ -81,7 +81,7 @@ const STORED_AS_FIELDS = new Set(['accounts', 'linkKeys', 'links', 'merges']);
 /** Engine fields a snapshot leaves out (see snapshotState). */
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
-  'allowAccounts', 'allowOrgs', 'operator', 'mergeListeners', 'clusterMergeListeners',
+  'allowAccounts', 'allowOrgs', 'operator', 'mergeListeners', 'clusterMergeListeners', 'allowListListeners',
   'recent', 'intel', 'intelGeneration',
 ]);
 
@@ -183,6 +183,7 @@ export class DetectorEngine implements VerdictView {
   private readonly merges = new MergedIds();
   private mergeListeners: Array<(m: OperatorMerge) => void> = [];
   private clusterMergeListeners: Array<(m: ClusterMerge) => void> = [];
+  private allowListListeners: Array<(c: AllowListChange) => void> = [];
   private readonly allowAccounts = new Set<string>();
   private readonly allowOrgs = new Set<string>();
   private readonly clusterById = new Map<string, number>();
@@ -1987,8 +1988,12 @@ export class DetectorEngine implements VerdictView {
 
   // ---------------------------------------------------------------- operator overrides
 
-  /** Allow-list an account or org: its effective level is `none` whatever the detector says. */
-  allow(subject: { account?: string; org?: string }): void {
+  /**
+   * Allow-list an account or org: its effective level is `none` whatever the detector says.
+   * `decided`: an operator's decision made now (not one restored from the store), told to the
+   * onAllowListChange listeners (the ledger records it, as it records operator verdicts).
+   */
+  allow(subject: { account?: string; org?: string }, decided?: AllowListDecision): void {
     if (subject.account) {
       this.allowAccounts.add(subject.account);
       const i = this.accounts.index.get(subject.account);
@@ -1999,10 +2004,11 @@ export class DetectorEngine implements VerdictView {
       const o = this.orgIds.get(subject.org);
       if (o !== undefined) for (let i = 0; i < this.accounts.count; i++) if (this.accounts.org[i] === o) this.accounts.flags[i] |= 4;
     }
+    if (decided) this.tellAllowList('added', subject, decided);
   }
 
-  /** Remove an allow-list entry. */
-  disallow(subject: { account?: string; org?: string }): void {
+  /** Remove an allow-list entry (`decided`: as for allow). */
+  disallow(subject: { account?: string; org?: string }, decided?: AllowListDecision): void {
     if (subject.account) {
       this.allowAccounts.delete(subject.account);
       const i = this.accounts.index.get(subject.account);
@@ -2013,6 +2019,22 @@ export class DetectorEngine implements VerdictView {
       const o = this.orgIds.get(subject.org);
       if (o !== undefined) for (let i = 0; i < this.accounts.count; i++) if (this.accounts.org[i] === o && !this.allowAccounts.has(this.accounts.ids[i])) this.accounts.flags[i] &= ~4;
     }
+    if (decided) this.tellAllowList('removed', subject, decided);
+  }
+
+  /** Subscribe to operators' allow-list changes (each with the account's level in force after it). */
+  onAllowListChange(listener: (c: AllowListChange) => void): () => void {
+    this.allowListListeners.push(listener);
+    return () => { this.allowListListeners = this.allowListListeners.filter((l) => l !== listener); };
+  }
+
+  private tellAllowList(action: AllowListChange['action'], subject: { account?: string; org?: string }, decided: AllowListDecision): void {
+    const change: AllowListChange = {
+      action, subject: subject.account ? { kind: 'account', id: subject.account } : { kind: 'org', id: subject.org! },
+      level: subject.account ? this.forAccount(subject.account).level : null,
+      note: decided.note, by: decided.by, at: new Date().toISOString(),
+    };
+    for (const l of this.allowListListeners) { try { l(change); } catch { /* listeners must not break the change */ } }
   }
 
   /**

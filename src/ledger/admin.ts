@@ -25,16 +25,19 @@ const QueryParams = z.strictObject({
   to: Time.optional().describe('exclusive'),
   limit: z.coerce.number().int().min(1).max(1_000_000).optional().describe('most interactions returned (default 100,000)'),
   format: z.enum(['json', 'csv', 'jsonl']).default('json'),
+  openings: z.enum(['true', 'false']).optional().describe('true: each row carries the salts of its clear values (`openings`), to check them against the signed leaves'),
 });
+const Openings = z.record(z.string(), z.object({ value: z.string().nullable(), salt: z.string() }))
+  .describe('with openings=true: each clear value and the hex salt of its commitment in the leaf, hex(SHA-256(salt || UTF-8(value))); a prompt\'s salt only');
 const InteractionRowSchema = z.object({
   index: z.number(), id: z.string(), ts: z.string(), account_id: z.string().nullable(), org_id: z.string().nullable(), key_id: z.string().nullable(),
   cluster_id: z.string().nullable(), model: z.string(), flavour: z.string(), status: z.number(), input_tokens: z.number(), output_tokens: z.number(),
   reasoning_tokens: z.number(), tool_calls: z.number(), client_ip: z.string().nullable().describe('null once erased'), user_agent: z.string().nullable(),
-  country: z.string().nullable(), asn: z.number().nullable(), verdict_in_force: z.string().nullable(), shaping: z.array(z.string()), erased: z.boolean(),
+  country: z.string().nullable(), asn: z.number().nullable(), verdict_in_force: z.string().nullable(), shaping: z.array(z.string()), erased: z.boolean(), openings: Openings.optional(),
 });
 const VerdictRowSchema = z.object({
-  index: z.number(), id: z.string(), ts: z.string(), subject_kind: z.enum(['account', 'cluster']), subject_id: z.string(), level: z.string(),
-  score: z.number().nullable(), source: z.string(), since: z.string(), campaign_id: z.string().nullable(), accounts: z.array(z.string()), reasons: z.array(z.unknown()),
+  index: z.number(), id: z.string(), ts: z.string(), subject_kind: z.enum(['account', 'cluster', 'org']), subject_id: z.string(), level: z.string(),
+  score: z.number().nullable(), source: z.string(), since: z.string(), campaign_id: z.string().nullable(), accounts: z.array(z.string()), reasons: z.array(z.unknown()), openings: Openings.optional(),
 });
 const AccountUsageSchema = z.object({
   account_id: z.string().nullable(), org_id: z.string().nullable(), requests: z.number(),
@@ -47,6 +50,11 @@ const AccountUsageSchema = z.object({
     .describe('the level enforced on the account\'s last interaction, and the logged verdict that set it (subject kind:id, detector or operator)'),
 });
 export const LedgerQueryResultSchema = z.object({
+  schema: z.literal('warden.ledger-query/1'),
+  query: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).describe('the filters answered (times in UTC)'),
+  tree_size: z.number().describe('entries in the log when it was read'),
+  checkpoint: z.object({ size: z.number(), root_hash: z.string().describe('base64'), note: z.string().describe('the signed note'), created_at: z.string() }).nullable()
+    .describe('the latest signed checkpoint when the log was read (null: none yet)'),
   interactions: z.array(InteractionRowSchema), verdicts: z.array(VerdictRowSchema), usage: z.array(AccountUsageSchema),
   truncated: z.boolean().describe('the limit cut the interactions short'),
   usage_scope: z.enum(['all', 'returned']).describe('what `usage` adds up: all matching interactions, or only the returned ones when `truncated` (not the accounts\' totals then)'),
@@ -87,7 +95,7 @@ export function ledgerAdminRoutes(ledger: Ledger, opts: { prefix?: string } = {}
         try {
           result = await queryLedger(ledger.storage, {
             accountId: q.account, orgId: q.org, clusterId: q.cluster, keyId: q.key, model: q.model,
-            ip: q.ip, network: q.network, from: q.from, to: q.to, limit: q.limit,
+            ip: q.ip, network: q.network, from: q.from, to: q.to, limit: q.limit, openings: q.openings === 'true',
           });
         } catch (err) { throw adminError(err); }
         if (q.format === 'json') return result;

@@ -9,7 +9,7 @@
  *   warden ledger checkpoint
  *   warden ledger entries <start> <end>
  *   warden ledger query [--account A] [--org O] [--cluster C] [--key K] [--model M] [--ip IP]
- *                       [--network CIDR] [--from T] [--to T] [--limit N] [--format json|csv|jsonl | --json]
+ *                       [--network CIDR] [--from T] [--to T] [--limit N] [--format json|csv|jsonl | --json] [--openings]
  *   warden ledger erase (--account A | --org O | --before T)
  *
  * Options are checked per command (node:util parseArgs, strict): an unknown option or an extra
@@ -53,7 +53,7 @@ export const LEDGER_USAGE = `usage: warden ledger <command> [-c FILE | --config 
   checkpoint                                      sign a checkpoint of the durable log now
   entries <start> <end>                           entries as stored (JSON)
   query [--account A] [--org O] [--cluster C] [--key K] [--model M] [--ip IP] [--network CIDR]
-        [--from T] [--to T] [--limit N] [--format json|csv|jsonl | --json]
+        [--from T] [--to T] [--limit N] [--format json|csv|jsonl | --json] [--openings]
   erase (--account A | --org O | --before T)      erase personal data; proofs stay valid
 Times are ISO 8601: a date (2026-12-05, midnight UTC) or a date and time with its zone
 (2026-12-05T10:00:00Z). Unknown options and extra arguments are refused (exit 2).
@@ -75,7 +75,7 @@ const COMMANDS: Record<string, { options: Options; positionals: number }> = {
   checkpoint: { options: {}, positionals: 0 },
   entries: { options: {}, positionals: 2 },
   query: {
-    options: { account: str, org: str, cluster: str, key: str, model: str, ip: str, network: str, from: str, to: str, limit: str, format: str, json: bool },
+    options: { account: str, org: str, cluster: str, key: str, model: str, ip: str, network: str, from: str, to: str, limit: str, format: str, json: bool, openings: bool },
     positionals: 0,
   },
   erase: { options: { account: str, org: str, before: str }, positionals: 0 },
@@ -246,6 +246,7 @@ export async function runLedgerCli(argv: string[], deps: LedgerCliDeps): Promise
           accountId: flag('account'), orgId: flag('org'), clusterId: flag('cluster'), keyId: flag('key'), model: flag('model'),
           ip: flag('ip'), network: flag('network'), from: isoOption('from', flag('from')), to: isoOption('to', flag('to')),
           limit: limit === undefined ? undefined : parsePositiveInt(limit) ?? (() => { throw new UsageError(`--limit must be a positive integer (got ${JSON.stringify(limit)})`); })(),
+          openings: values.openings === true,
         };
         // --json as every other operator command takes it: --format json.
         if (values.json === true && (flag('format') ?? 'json') !== 'json') throw new UsageError('--json is --format json: give one or the other');

@@ -8,7 +8,7 @@
 import type { Registry } from 'prom-client';
 import type { GatewayHooks } from '../gateway/lifecycle.ts';
 import type { Verdict, VerdictListener, VerdictView } from '../detect/verdict.ts';
-import { MERGED_AWAY_MAX, type ClusterMerge } from '../detect/engine.ts';
+import { MERGED_AWAY_MAX, type AllowListChange, type ClusterMerge } from '../detect/engine.ts';
 import type { Ledger } from './ledger.ts';
 import { registerLedgerMetrics } from './metrics.ts';
 
@@ -118,6 +118,25 @@ export function ledgerVerdictSink(ledger: Ledger, onError?: (err: unknown) => vo
       };
       ledger.appendVerdict(record, { accounts }).catch((err) => onError?.(err));
     }
+  };
+}
+
+/**
+ * A sink for operators' allow-list changes (`engine.onAllowListChange`): each is an operator
+ * entry on the account or organisation, as operator verdicts are, with the note or reason and the
+ * operator as commitments. An account's entry carries the level in force on it after the change
+ * (`none` once allow-listed); an organisation's is `none` (its accounts keep their own).
+ */
+export function ledgerAllowListSink(ledger: Ledger, onError?: (err: unknown) => void): (c: AllowListChange) => void {
+  return (c) => {
+    const added = c.action === 'added';
+    ledger.appendVerdict({
+      subject: c.subject, level: c.level ?? 'none', score: null, source: 'operator', since: c.at,
+      reasons: [{
+        signal: added ? 'operator_allow_list_added' : 'operator_allow_list_removed', value: `${c.subject.kind}:${c.subject.id}`, threshold: null,
+        detail: c.note || (added ? 'allow-listed' : 'removed from the allow-list'), ...(c.by ? { by: c.by } : {}),
+      }],
+    }).catch((err) => onError?.(err));
   };
 }
 

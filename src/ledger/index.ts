@@ -2,7 +2,7 @@
 // Imports `errors`, `events`, `store`, `detect` (verdict records), `admin` (router), `gateway`'s lifecycle (hooks.ts) and `identity`'s key reading (read-access.ts: who may read the ledger).
 export { ledgerConfigSchema } from './config.ts';
 export { Ledger, LedgerError, type SignedCheckpoint, type InclusionBundle } from './ledger.ts';
-export { ledgerHooks, ledgerVerdictSink, ledgerMergeSink, ledgerErrorLog } from './hooks.ts';
+export { ledgerHooks, ledgerVerdictSink, ledgerMergeSink, ledgerAllowListSink, ledgerErrorLog } from './hooks.ts';
 export { registerLedgerRoutes } from './http.ts';
 export { ledgerReadGate } from './read-access.ts';
 export { ledgerAdminRoutes } from './admin.ts';

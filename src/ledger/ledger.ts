@@ -19,10 +19,9 @@
  */
 import type { InteractionEvent } from '../events/index.ts';
 import { ulid } from '../events/index.ts';
-import type { Verdict } from '../detect/verdict.ts';
 import { EMPTY_ROOT, consistencyProof, hashLeaf, inclusionProof, rootAt, verifyConsistency, verifyInclusion } from './merkle.ts';
 import { encodeBase64, parseVerifierKey, type NoteSigner, type NoteVerifier } from './note.ts';
-import type { PreparedEntry } from './records.ts';
+import type { PreparedEntry, RecordedVerdict } from './records.ts';
 import { normalizeIsoTime } from '../store/iso-time.ts';
 import type { CheckpointRow, EntryRow, EraseFilter, LedgerStorage } from './storage.ts';
 import {
@@ -314,7 +313,7 @@ export class Ledger {
   }
 
   /** Append one verdict (with the accounts it covers, for cluster verdicts); resolves once durable. */
-  appendVerdict(verdict: Verdict, opts: { accounts?: readonly string[] } = {}): Promise<AppendReceipt> {
+  appendVerdict(verdict: RecordedVerdict, opts: { accounts?: readonly string[] } = {}): Promise<AppendReceipt> {
     const now = this.opts.now();
     return this.enqueue({ kind: 'verdict', verdict, accounts: opts.accounts ? [...opts.accounts] : undefined, id: `v_${ulid(now)}`, now });
   }

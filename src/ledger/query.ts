@@ -27,7 +27,18 @@ export interface LedgerQuery {
   to?: string;
   /** Most interactions returned (default 100,000). */
   limit?: number;
+  /**
+   * Give each row the salts of its clear values (`openings`), so that a reader can check them
+   * against the commitments in the signed leaves without the database. A prompt's text never.
+   */
+  openings?: boolean;
 }
+
+/** The schema a query result names, so an exported file says what it is. */
+export const QUERY_SCHEMA = 'warden.ledger-query/1';
+
+/** A clear value and the salt of its commitment in the leaf: `hex(SHA-256(salt || UTF-8(value)))`. */
+export type QueryOpenings = Record<string, { value: string | null; salt: string }>;
 
 export interface InteractionRow {
   index: number;
@@ -52,13 +63,15 @@ export interface InteractionRow {
   verdict_in_force: string | null;
   shaping: string[];
   erased: boolean;
+  /** With `openings`: the salts of the clear values (none once erased). */
+  openings?: QueryOpenings;
 }
 
 export interface VerdictRow {
   index: number;
   id: string;
   ts: string;
-  subject_kind: 'account' | 'cluster';
+  subject_kind: 'account' | 'cluster' | 'org';
   subject_id: string;
   level: string;
   score: number | null;
@@ -67,6 +80,8 @@ export interface VerdictRow {
   campaign_id: string | null;
   accounts: string[];
   reasons: unknown[];
+  /** With `openings`: the operator's note and name with their salts (none once erased). */
+  openings?: QueryOpenings;
 }
 
 export interface AccountUsage {
@@ -98,6 +113,12 @@ export interface AccountUsage {
 }
 
 export interface QueryResult {
+  schema: typeof QUERY_SCHEMA;
+  /** The filters answered, as given (times normalised to UTC), by their query-string names. */
+  query: Record<string, string | number | boolean>;
+  /** Entries in the log when it was read, and its latest signed checkpoint then (null: none yet). */
+  tree_size: number;
+  checkpoint: { size: number; root_hash: string; note: string; created_at: string } | null;
   interactions: InteractionRow[];
   verdicts: VerdictRow[];
   usage: AccountUsage[];
@@ -140,7 +161,7 @@ export function parseNetwork(cidr: string): { contains(ip: string): boolean; v4R
 
 const PAGE = 2000;
 
-function interactionRow(entry: EntryRow, rec: InteractionRecord, priv: PrivateRow | null): InteractionRow {
+function interactionRow(entry: EntryRow, rec: InteractionRecord, priv: PrivateRow | null, withOpenings = false): InteractionRow {
   const erased = !!priv?.erased_at;
   return {
     index: entry.index, id: rec.id, ts: rec.ts, account_id: rec.account_id, org_id: rec.org_id, key_id: rec.key_id,
@@ -151,15 +172,25 @@ function interactionRow(entry: EntryRow, rec: InteractionRecord, priv: PrivateRo
     user_agent: erased ? null : priv?.openings?.user_agent?.value ?? null,
     country: rec.client.country, asn: rec.client.asn,
     verdict_in_force: rec.enforcement.verdict, shaping: rec.enforcement.shaping, erased,
+    ...(withOpenings ? { openings: openingsOf(priv) } : {}),
   };
 }
 
+/** A row's openings for export: every field's value and salt, but a prompt's text (its salt only). */
+function openingsOf(priv: PrivateRow | null): QueryOpenings {
+  const out: QueryOpenings = {};
+  if (!priv || priv.erased_at || !priv.openings) return out;
+  for (const [field, o] of Object.entries(priv.openings)) if (o) out[field] = { value: field === 'prompt' ? null : o.value, salt: o.salt };
+  return out;
+}
+
 /** A verdict as the audit query shows it: an operator's note and name opened while not erased. */
-function verdictRow(entry: EntryRow, rec: VerdictRecord, priv: PrivateRow | null): VerdictRow {
+function verdictRow(entry: EntryRow, rec: VerdictRecord, priv: PrivateRow | null, withOpenings = false): VerdictRow {
   const reasons = priv ? openOperatorReason(rec, priv.erased_at ? null : priv.openings) : rec.reasons;
   return {
     index: entry.index, id: rec.id, ts: rec.ts, subject_kind: rec.subject.kind, subject_id: rec.subject.id, level: rec.level,
     score: rec.score, source: rec.source, since: rec.since, campaign_id: rec.campaign_id, accounts: rec.accounts, reasons,
+    ...(withOpenings && priv ? { openings: openingsOf(priv) } : {}),
   };
 }
 
@@ -238,13 +269,15 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
   const interactions: InteractionRow[] = [];
   for (const { entry, priv } of rows) {
     const rec = parseLeaf(entry.leaf);
-    if (rec.kind === 'interaction') interactions.push(interactionRow(entry, rec, priv));
+    if (rec.kind === 'interaction') interactions.push(interactionRow(entry, rec, priv, q.openings === true));
   }
 
-  // Verdicts about the accounts and clusters involved, up to the end of the window.
+  // Verdicts about the accounts and clusters involved, up to the end of the window, and their
+  // organisations' allow-list entries (which exempt every account of the organisation).
   const subjects = new Set<string>();
-  for (const r of interactions) { if (r.account_id) subjects.add(r.account_id); if (r.cluster_id) subjects.add(r.cluster_id); }
+  for (const r of interactions) { if (r.account_id) subjects.add(r.account_id); if (r.cluster_id) subjects.add(r.cluster_id); if (r.org_id) subjects.add(r.org_id); }
   if (q.accountId) subjects.add(q.accountId);
+  if (q.orgId) subjects.add(q.orgId);
   if (q.clusterId) subjects.add(q.clusterId);
   const verdicts: VerdictRow[] = [];
   const subjectList = [...subjects];
@@ -252,12 +285,26 @@ export async function queryLedger(storage: LedgerStorage, q: LedgerQuery): Promi
     const { rows: vrows } = await allMatching(storage, { kind: 'verdict', to: q.to, anyOf: { subjectIds: subjectList.slice(i, i + 500) } }, 1_000_000, () => true);
     for (const { entry, priv } of vrows) {
       const rec = parseLeaf(entry.leaf);
-      if (rec.kind === 'verdict') verdicts.push(verdictRow(entry, rec, priv));
+      if (rec.kind === 'verdict') verdicts.push(verdictRow(entry, rec, priv, q.openings === true));
     }
   }
   // Cluster verdicts also apply to the accounts they name.
   verdicts.sort((a, b) => a.index - b.index);
-  return { interactions, verdicts, usage: summarise(interactions, verdicts), truncated, usage_scope: truncated ? 'returned' : 'all' };
+  const [treeSize, latest] = await Promise.all([storage.size(), storage.latestCheckpoint()]);
+  return {
+    schema: QUERY_SCHEMA, query: queryEcho(q), tree_size: treeSize,
+    checkpoint: latest && { size: latest.size, root_hash: Buffer.from(latest.root).toString('base64'), note: latest.note, created_at: latest.created_at },
+    interactions, verdicts, usage: summarise(interactions, verdicts), truncated, usage_scope: truncated ? 'returned' : 'all',
+  };
+}
+
+/** The filters a query answered, by the names the admin route and the CLI take them. */
+function queryEcho(q: LedgerQuery): QueryResult['query'] {
+  const names: [keyof LedgerQuery, string][] = [['accountId', 'account'], ['orgId', 'org'], ['clusterId', 'cluster'], ['keyId', 'key'], ['model', 'model'],
+    ['ip', 'ip'], ['network', 'network'], ['from', 'from'], ['to', 'to'], ['limit', 'limit'], ['openings', 'openings']];
+  const out: QueryResult['query'] = {};
+  for (const [k, name] of names) { const v = q[k]; if (v !== undefined && v !== '' && v !== false) out[name] = v; }
+  return out;
 }
 
 function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRow[]): AccountUsage[] {
@@ -291,7 +338,7 @@ function summarise(rows: readonly InteractionRow[], verdicts: readonly VerdictRo
   }
   const out: AccountUsage[] = [];
   for (const u of by.values()) {
-    const about = verdicts.filter((v) => v.subject_id === u.account_id || u.clusters.has(v.subject_id) || (u.account_id !== null && v.accounts.includes(u.account_id)));
+    const about = verdicts.filter((v) => v.subject_id === u.account_id || u.clusters.has(v.subject_id) || (v.subject_kind === 'org' && v.subject_id === u.org_id) || (u.account_id !== null && v.accounts.includes(u.account_id)));
     const last = about.at(-1);
     const inForce = u.verdict_in_force;
     if (inForce) {
@@ -340,6 +387,8 @@ async function write(out: Writable, s: string): Promise<void> {
  */
 export async function exportQuery(result: QueryResult, format: 'csv' | 'jsonl', out: Writable): Promise<void> {
   if (format === 'jsonl') {
+    const { schema, query, tree_size, checkpoint, truncated, usage_scope } = result;
+    await write(out, JSON.stringify({ type: 'query', schema, query, tree_size, checkpoint, truncated, usage_scope }) + '\n');
     for (const r of result.interactions) await write(out, JSON.stringify({ type: 'interaction', ...r }) + '\n');
     for (const v of result.verdicts) await write(out, JSON.stringify({ type: 'verdict', ...v }) + '\n');
     for (const u of result.usage) await write(out, JSON.stringify({ type: 'usage', scope: result.usage_scope, ...u }) + '\n');

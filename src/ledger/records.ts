@@ -102,7 +102,8 @@ export interface VerdictRecord {
   id: string;
   /** When the ledger recorded it. */
   ts: string;
-  subject: { kind: 'account' | 'cluster'; id: string };
+  /** An organisation only for an allow-list entry on it (an organisation carries no verdict of its own). */
+  subject: { kind: 'account' | 'cluster' | 'org'; id: string };
   level: string;
   score: number | null;
   reasons: unknown[];
@@ -301,14 +302,20 @@ export function prepareInteraction(e: InteractionEvent, opts: { clusterId?: stri
 
 /** The reason an operator verdict carries (the operator's note in `detail`, the operator in `by`). */
 export const OPERATOR_SIGNAL = 'operator_verdict';
-/** Reasons written by an operator's hand: setting a verdict, and clearing one (its reason, who). */
-const OPERATOR_SIGNALS: ReadonlySet<unknown> = new Set([OPERATOR_SIGNAL, 'operator_verdict_cleared']);
+/**
+ * Reasons written by an operator's hand: setting a verdict, clearing one, and adding or removing
+ * an allow-list entry (each with its note or reason, and who).
+ */
+const OPERATOR_SIGNALS: ReadonlySet<unknown> = new Set([OPERATOR_SIGNAL, 'operator_verdict_cleared', 'operator_allow_list_added', 'operator_allow_list_removed']);
+
+/** What the ledger records as a verdict: the detector's and operators' verdicts, and allow-list entries (an organisation's too). */
+export type RecordedVerdict = Omit<Verdict, 'subject'> & { subject: VerdictRecord['subject'] };
 
 /**
  * Build the leaf for one verdict. An operator's reason keeps its note and the operator's name as
  * commitments (the first such reason; a further one, which Warden never writes, loses them).
  */
-export function prepareVerdict(v: Verdict, opts: { accounts?: readonly string[]; id?: string; now?: number } = {}): PreparedEntry {
+export function prepareVerdict(v: RecordedVerdict, opts: { accounts?: readonly string[]; id?: string; now?: number } = {}): PreparedEntry {
   const openings: PreparedEntry['openings'] = {};
   const salts = new SaltSource();
   let committed = false;
@@ -399,7 +406,7 @@ export function entryColumns(r: LedgerRecord): EntryColumns {
   return {
     id: r.id, kind: r.kind, ts: r.ts,
     account_id: r.subject.kind === 'account' ? r.subject.id : null,
-    org_id: null, key_id: null,
+    org_id: r.subject.kind === 'org' ? r.subject.id : null, key_id: null,
     cluster_id: r.subject.kind === 'cluster' ? r.subject.id : null,
     model: null, subject_id: r.subject.id, level: r.level,
   };

@@ -81,3 +81,33 @@ test('verify beside a server that appends and signs meanwhile checks the log as 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a verdict whose signed leaf was edited is reported as altered, not only as an index that differs from it', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { Ledger, SqliteLedgerStorage, generateSigner, verifyLedger } = await import('./index.ts');
+  const { sampleVerdict } = await import('../../test/helpers/synthetic-events.ts');
+  const origin = 'warden.test/ledger';
+  const dir = mkdtempSync(join(tmpdir(), 'warden-verify-edited-'));
+  const path = join(dir, 'ledger.db');
+  const signer = generateSigner(origin);
+  const ledger = await Ledger.open({ storage: SqliteLedgerStorage.open(path), origin, signers: [signer], checkpointIntervalMs: 60_000 });
+  await ledger.appendVerdict(sampleVerdict({ kind: 'account', id: 'acct_1' }, 'suspend'));
+  await ledger.checkpoint();
+  await ledger.close();
+  const storage = SqliteLedgerStorage.open(path);
+  try {
+    // Someone lowers the recorded suspension in the leaf itself (the indexed column left as it was).
+    storage.db.exec(`UPDATE ledger_entries SET leaf = CAST(replace(CAST(leaf AS TEXT), '"level":"suspend"', '"level":"watch"') AS BLOB) WHERE idx = 0`);
+    const r = await verifyLedger(storage, { origin, verifiers: [signer.verifier()] });
+    assert.equal(r.ok, false);
+    assert.equal(r.firstBadEntry, 0);
+    const entry = r.problems.find((p) => p.kind === 'entry' && p.index === 0)?.message ?? '';
+    assert.match(entry, /entry 0 was altered: its leaf hash no longer matches the tree/, `the entry is named as altered (got ${JSON.stringify(entry)})`);
+    assert.match(entry, /indexed column\(s\) level differ from the leaf/, 'and its index still said so');
+  } finally {
+    await storage.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

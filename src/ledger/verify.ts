@@ -264,7 +264,11 @@ async function verifyStored(storage: LedgerStorage, opts: VerifyOptions): Promis
     const hasParent = Math.floor(i / 2) < Math.floor(size / 2);
     const nodeAltered = hasParent ? suspectSet(1).has(Math.floor(i / 2)) : (!nodesMatchSigned && entriesMatchSigned);
     if (nodeAltered) report({ kind: 'node', level: 0, index: i, message: `tree node 0/${i} (leaf hash of entry ${i}) was altered` });
-    else entryProblems.set(i, entryProblems.get(i) ?? `entry ${i} was altered: its leaf hash no longer matches the tree`);
+    else {
+      // The altered leaf first: a column that differs from it is a consequence, named after it.
+      const also = entryProblems.get(i);
+      if (also !== 'missing') entryProblems.set(i, `entry ${i} was altered: its leaf hash no longer matches the tree${also ? `; ${also}` : ''}`);
+    }
   }
   for (let level = 1; level <= maxLevel; level++) {
     for (const j of [...suspectSet(level)].sort((a, b) => a - b)) {

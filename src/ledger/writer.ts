@@ -17,10 +17,9 @@
  * served in order after the entries queued before them.
  */
 import type { InteractionEvent } from '../events/index.ts';
-import type { Verdict } from '../detect/verdict.ts';
 import { CompactRange, consistencyProof, hashLeaf, perfectCover, rootAt, verifyConsistency } from './merkle.ts';
 import { NoteError, encodeBase64, openCheckpoint, parseNote, parseVerifierKey, signCheckpoint, type NoteSigner, type NoteVerifier } from './note.ts';
-import { entryColumns, prepareInteraction, prepareVerdict, privateIp, type PreparedEntry } from './records.ts';
+import { entryColumns, prepareInteraction, prepareVerdict, privateIp, type PreparedEntry, type RecordedVerdict } from './records.ts';
 import { AppendConflictError, type AppendRows, type RecordedKey, type EntryRow, type EraseFilter, type LedgerStorage, type PrivateRow, type StoredNode } from './storage.ts';
 import { LedgerError, type SignedCheckpoint, type WireError } from './types.ts';
 import { isSqliteBusy } from '../store/sqlite.ts';
@@ -30,7 +29,7 @@ import { isPostgresUnavailable } from '../store/postgres.ts';
 export type WriteItem =
   | { kind: 'interaction'; event: InteractionEvent; clusterId?: string | null }
   /** Verdict ids and times are fixed by the caller, so a resubmission after a writer crash is recognised as a duplicate. */
-  | { kind: 'verdict'; verdict: Verdict; accounts?: readonly string[]; id: string; now: number }
+  | { kind: 'verdict'; verdict: RecordedVerdict; accounts?: readonly string[]; id: string; now: number }
   | { kind: 'prepared'; entry: PreparedEntry };
 
 /** Outcome of one item: where it is in the log, or why it was refused. */

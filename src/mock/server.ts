@@ -179,6 +179,8 @@ const ANTHROPIC_STATIC_HEADERS: Record<string, string> = {
   'anthropic-ratelimit-output-tokens-remaining': '399000',
 };
 
+const MISSING_ANTHROPIC_VERSION = () => new MockApiError(400, 'anthropic-version: header is required');
+
 function headerValue(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
@@ -298,6 +300,8 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     record({ at: Date.now(), method: 'GET', path, headers: redact(req.headers), body: undefined, authorized: apiKey === null ? null : authError === null });
     later(res, latencyMs, () => {
       if (authError) return sendError(res, authError, flavour, started);
+      // As on every Anthropic endpoint, the version header is required (after the key is checked).
+      if (flavour === 'anthropic' && req.headers['anthropic-version'] === undefined) return sendError(res, MISSING_ANTHROPIC_VERSION(), flavour, started);
       if (path === '/v1/models') {
         // The Anthropic API lists only Anthropic's own models.
         const body = flavour === 'anthropic' ? anthropicModelPage(catalogue.listed.filter(isAnthropicModel), new URLSearchParams(query)) : {
@@ -387,9 +391,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     let requestRate = tokensPerSecond;
     try {
       if (replyError) throw replyError;
-      if (flavour === 'anthropic' && req.headers['anthropic-version'] === undefined) {
-        throw new MockApiError(400, 'anthropic-version: header is required');
-      }
+      if (flavour === 'anthropic' && req.headers['anthropic-version'] === undefined) throw MISSING_ANTHROPIC_VERSION();
       if (parseFailed) {
         throw flavour === 'anthropic'
           ? new MockApiError(400, 'There was an issue with the format or content of your request. The request body is not valid JSON.')

@@ -332,11 +332,11 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
   };
 
   /** Responses stored by `POST /v1/responses` (bounded: the oldest go first). */
-  const storedResponses = new Map<string, { response: Record<string, unknown>; input: Record<string, unknown>[] }>();
+  const storedResponses = new Map<string, { response: Record<string, unknown>; input: Record<string, unknown>[]; context: readonly Record<string, unknown>[] }>();
   const STORED_MAX = 10_000;
   const keepStored = (s: NonNullable<Reply['stored']>): void => {
     if (storedResponses.size >= STORED_MAX) storedResponses.delete(storedResponses.keys().next().value!);
-    storedResponses.set(s.id, { response: s.response, input: s.input });
+    storedResponses.set(s.id, { response: s.response, input: s.input, context: s.context });
   };
 
   /** `GET /v1/responses/{id}`, `GET /v1/responses/{id}/input_items` (paged: limit, after, order) and `DELETE /v1/responses/{id}`. */
@@ -436,6 +436,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
           omitUsage,
           promptCache,
           isStoredResponse: (id) => storedResponses.has(id),
+          responseContext: (id) => storedResponses.get(id)?.context,
         });
       }
     } catch (err) {

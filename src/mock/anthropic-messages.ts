@@ -155,8 +155,46 @@ function verifyReturnedThinking(messages: unknown[], seed: number): void {
   });
 }
 
+const THINKING_FIRST_RULE =
+  'When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking';
+
+function hasBlock(content: unknown, type: string): boolean {
+  return Array.isArray(content) && content.some((b) => isRecord(b) && b.type === type);
+}
+
+/**
+ * With thinking on, the assistant turn of a tool-use loop still in progress must start with its
+ * thinking block. The loop is what follows the last user message that is more than tool results
+ * (a tool-use loop is one assistant turn); only its first assistant message is checked, as the API
+ * does: earlier, finished turns may drop their thinking, and later steps of the loop have none
+ * unless thinking is interleaved.
+ */
+function checkLoopStartsWithThinking(messages: unknown[]): void {
+  let start = messages.length;
+  while (start > 0) {
+    const m = messages[start - 1];
+    if (isRecord(m) && m.role === 'user' && !(Array.isArray(m.content) && m.content.length > 0 && m.content.every((b) => isRecord(b) && b.type === 'tool_result'))) break;
+    start--;
+  }
+  const loop = messages.slice(start);
+  const usesTools = loop.some((m) => isRecord(m) && m.role === 'assistant' && hasBlock(m.content, 'tool_use')) && loop.some((m) => isRecord(m) && m.role === 'user' && hasBlock(m.content, 'tool_result'));
+  if (!usesTools) return;
+  const at = loop.findIndex((m) => isRecord(m) && m.role === 'assistant');
+  const first = loop[at] as Record<string, unknown>;
+  const head: unknown = typeof first.content === 'string' ? { type: 'text' } : Array.isArray(first.content) ? first.content[0] : undefined;
+  const type = isRecord(head) && typeof head.type === 'string' ? head.type : 'text';
+  if (type === 'thinking' || type === 'redacted_thinking') return;
+  throw invalid(`messages.${start + at}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${type}\`. ${THINKING_FIRST_RULE}`);
+}
+
+/** Server tools whose requests `usage.server_tool_use` counts (the mock runs none, so both stay 0). */
+const COUNTED_SERVER_TOOL = /^(web_search|web_fetch)_\d+$/;
+
 /** `output_config.effort` as a multiplier of the medium thinking length. */
 const ANTHROPIC_EFFORT: Record<string, number> = { low: 0.5, medium: 1, high: 2, xhigh: 3, max: 4 };
+
+/** `tool_use.caller`: the model called the tool itself (not from inside a server tool). */
+const DIRECT_CALLER = { type: 'direct' } as const;
 
 const STOP_REASON: Record<Plan['finish'], string> = { stop: 'end_turn', length: 'max_tokens', tool_calls: 'tool_use', stop_sequence: 'stop_sequence' };
 
@@ -219,6 +257,7 @@ export function handleMessages(ctx: HandlerContext): Reply {
   const stop = Array.isArray(body.stop_sequences) ? body.stop_sequences.filter((s): s is string => typeof s === 'string') : [];
 
   verifyReturnedThinking(messages, ctx.seed);
+  if (thinking) checkLoopStartsWithThinking(messages);
   const prompt = readPrompt(body, messages);
   const seed = hashString(`${model}\u0000${typeof body.system === 'string' ? body.system : ''}\u0000${prompt.hashText}`, ctx.seed);
   const rng = new Rng(seed);
@@ -247,8 +286,13 @@ export function handleMessages(ctx: HandlerContext): Reply {
     cache_creation: { ephemeral_5m_input_tokens: cache.write - cache.write1h, ephemeral_1h_input_tokens: cache.write1h },
     output_tokens: plan.outputTokens,
     service_tier: 'standard',
+    // The region asked for, else what the API reports when none was: no region applies.
+    inference_geo: typeof body.inference_geo === 'string' ? body.inference_geo : 'not_available',
   };
+  if (body.speed === 'standard' || body.speed === 'fast') usage.speed = body.speed;
   if (thinking) usage.output_tokens_details = { thinking_tokens: plan.reasoningTokens };
+  const serverTools = Array.isArray(body.tools) && body.tools.some((t) => isRecord(t) && typeof t.type === 'string' && COUNTED_SERVER_TOOL.test(t.type));
+  if (serverTools) usage.server_tool_use = { web_search_requests: 0, web_fetch_requests: 0 };
   const stopReason = STOP_REASON[plan.finish];
   const id = ids.anthropicMessage();
 
@@ -264,16 +308,21 @@ export function handleMessages(ctx: HandlerContext): Reply {
       } catch {
         // Cut off by max_tokens: the real API also returns what it could parse.
       }
-      content.push({ type: 'tool_use', id: toolIds[k], name: call.name, input });
+      content.push({ type: 'tool_use', id: toolIds[k], caller: DIRECT_CALLER, name: call.name, input });
     });
-    const message = { id, type: 'message', role: 'assistant', model, content, stop_reason: stopReason, stop_sequence: plan.stopSequence, usage };
+    const message = { id, type: 'message', role: 'assistant', model, content, container: null, stop_reason: stopReason, stop_sequence: plan.stopSequence, stop_details: null, usage, diagnostics: null };
     return { body: JSON.stringify(message), outputTokens: plan.outputTokens };
   }
 
   const frames: Frame[] = [];
   const emit = (type: string, payload: Record<string, unknown>, tokens = 0) => frames.push({ data: sseEvent(type, { type, ...payload }), tokens });
   emit('message_start', {
-    message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: Object.assign({}, usage, { output_tokens: 1, output_tokens_details: undefined }) },
+    message: {
+      id, type: 'message', role: 'assistant', model, content: [], container: null, stop_reason: null, stop_sequence: null, stop_details: null,
+      // Input-side usage only: what the output side spent arrives in message_delta.
+      usage: Object.assign({}, usage, { output_tokens: 1, output_tokens_details: undefined, server_tool_use: undefined }),
+      diagnostics: null,
+    },
   });
   let index = 0;
   let pinged = false;
@@ -310,7 +359,7 @@ export function handleMessages(ctx: HandlerContext): Reply {
     index++;
   }
   plan.toolCalls.forEach((call, k) => {
-    start({ type: 'tool_use', id: toolIds[k], name: call.name, input: {} }, call.tokens - call.pieces.length);
+    start({ type: 'tool_use', id: toolIds[k], caller: DIRECT_CALLER, name: call.name, input: {} }, call.tokens - call.pieces.length);
     emit('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: '' } });
     for (const piece of call.pieces) emit('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: piece } }, 1);
     emit('content_block_stop', { index });
@@ -318,7 +367,8 @@ export function handleMessages(ctx: HandlerContext): Reply {
   });
   const deltaUsage: Record<string, unknown> = { input_tokens: usage.input_tokens, cache_creation_input_tokens: usage.cache_creation_input_tokens, cache_read_input_tokens: usage.cache_read_input_tokens, output_tokens: plan.outputTokens };
   if (thinking) deltaUsage.output_tokens_details = { thinking_tokens: plan.reasoningTokens };
-  emit('message_delta', { delta: { stop_reason: stopReason, stop_sequence: plan.stopSequence }, usage: deltaUsage });
+  if (usage.server_tool_use) deltaUsage.server_tool_use = usage.server_tool_use;
+  emit('message_delta', { delta: { container: null, stop_reason: stopReason, stop_sequence: plan.stopSequence, stop_details: null }, usage: deltaUsage });
   emit('message_stop', {});
   return {
     frames,

@@ -180,7 +180,7 @@ describe('messages', () => {
 
     const events = await rawEvents(req);
     const toolStart = events.find((e) => e.event === 'content_block_start' && e.data.content_block.type === 'tool_use')!;
-    assert.deepEqual(toolStart.data.content_block, { type: 'tool_use', id: toolStart.data.content_block.id, name: 'get_weather', input: {} });
+    assert.deepEqual(toolStart.data.content_block, { type: 'tool_use', id: toolStart.data.content_block.id, caller: { type: 'direct' }, name: 'get_weather', input: {} });
     const partials = events.filter((e) => e.data.delta?.type === 'input_json_delta').map((e) => e.data.delta.partial_json);
     assert.equal(partials[0], '');
     assert.ok(partials.length > 3);
@@ -379,5 +379,103 @@ describe('messages', () => {
     }
     const one = await client.models.retrieve('claude-haiku-4-5');
     assert.equal(one.id, 'claude-haiku-4-5');
+  });
+
+  test('models without anthropic-version get the 400 the API gives, for the list and for one model', async () => {
+    for (const path of ['/v1/models', '/v1/models/claude-sonnet-5']) {
+      const res = await fetch(`${mock.url}${path}`, { headers: { 'x-api-key': 'k' } });
+      assert.equal(res.status, 400, `${path} without anthropic-version`);
+      const body = (await res.json()) as any;
+      assert.deepEqual(body.error, { type: 'invalid_request_error', message: 'anthropic-version: header is required' }, `${path}: ${JSON.stringify(body)}`);
+      assert.match(body.request_id, /^req_/);
+    }
+  });
+});
+
+describe('usage and message fields the API returns', () => {
+  const webSearch = { type: 'web_search_20250305', name: 'web_search', max_uses: 3 };
+
+  test('a message carries container, stop_details and diagnostics, and usage its tier, region and cache breakdown', async () => {
+    const msg = await client.messages.create({ model: MODEL, max_tokens: 256, messages: [{ role: 'user', content: 'Hello there' }] });
+    assert.equal(msg.container, null, 'container is null when no container tool ran');
+    assert.equal(msg.stop_details, null, 'stop_details is null for an ordinary stop');
+    assert.equal(msg.diagnostics, null, 'diagnostics is null when none were asked for');
+    assert.equal(msg.usage.service_tier, 'standard');
+    assert.equal(msg.usage.inference_geo, 'not_available', 'no inference_geo asked: the API reports not_available');
+    assert.deepEqual(msg.usage.cache_creation, { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 });
+    assert.ok(!('server_tool_use' in msg.usage), 'no server tools offered: no server_tool_use');
+    const geo = await client.messages.create({ model: MODEL, max_tokens: 256, inference_geo: 'us', messages: [{ role: 'user', content: 'Hello there' }] });
+    assert.equal(geo.usage.inference_geo, 'us', 'a requested region is reported back');
+  });
+
+  test('with a server tool offered, usage counts its requests (none: the mock runs no server tools), streamed too', async () => {
+    const req = { model: MODEL, max_tokens: 256, tools: [webSearch, weatherTool], messages: [{ role: 'user' as const, content: 'Hello there' }] } as any;
+    const msg = await client.messages.create(req);
+    assert.deepEqual(msg.usage.server_tool_use, { web_search_requests: 0, web_fetch_requests: 0 });
+    const events = await rawEvents(req);
+    const delta = events.find((e) => e.event === 'message_delta')!.data;
+    assert.deepEqual(delta.usage.server_tool_use, { web_search_requests: 0, web_fetch_requests: 0 }, 'message_delta usage carries server_tool_use');
+    assert.equal(delta.delta.container, null, 'message_delta.delta has container');
+    assert.equal(delta.delta.stop_details, null, 'message_delta.delta has stop_details');
+    const start = events[0].data.message;
+    assert.equal(start.container, null);
+    assert.equal(start.stop_details, null);
+    assert.equal(start.usage.service_tier, 'standard');
+    assert.equal(start.usage.inference_geo, 'not_available');
+    const final = await client.messages.stream(req).finalMessage();
+    assert.deepEqual(final.usage.server_tool_use, { web_search_requests: 0, web_fetch_requests: 0 }, 'the SDK\'s accumulated message has it');
+  });
+
+  test('tool_use blocks say who called the tool, in the message and in the stream', async () => {
+    const req = { model: MODEL, max_tokens: 1024, tools: [weatherTool], messages: [{ role: 'user' as const, content: 'Use get_weather for Oslo' }] };
+    const msg = await client.messages.create(req);
+    const use = msg.content.find((b) => b.type === 'tool_use');
+    assert.ok(use && use.type === 'tool_use');
+    assert.deepEqual(use.caller, { type: 'direct' });
+    const events = await rawEvents(req);
+    const start = events.find((e) => e.event === 'content_block_start' && e.data.content_block.type === 'tool_use')!;
+    assert.deepEqual(start.data.content_block.caller, { type: 'direct' });
+  });
+});
+
+describe('thinking and the assistant turn of a tool-use loop', () => {
+  const thinkingOn = { type: 'enabled' as const, budget_tokens: 1024 };
+  const post = async (body: unknown) => {
+    const res = await fetch(`${mock.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const toolTurn = (assistant: unknown[], id: string) => [
+    { role: 'assistant', content: assistant },
+    { role: 'user', content: [{ type: 'tool_result', tool_use_id: id, content: '18 degrees' }] },
+  ];
+
+  test('an assistant turn with tool_use but no leading thinking block gets the API\'s 400 when thinking is on', async () => {
+    const first = await client.messages.create({ model: MODEL, max_tokens: 4096, thinking: thinkingOn, tools: [weatherTool], messages: [{ role: 'user', content: 'Check get_weather for Seoul' }] });
+    const use = first.content.find((b) => b.type === 'tool_use')!;
+    assert.ok(use.type === 'tool_use');
+    const stripped = first.content.filter((b) => b.type !== 'thinking');
+    const res = await post({ model: MODEL, max_tokens: 4096, thinking: thinkingOn, tools: [weatherTool], messages: [{ role: 'user', content: 'Check get_weather for Seoul' }, ...toolTurn(stripped, use.id)] });
+    assert.equal(res.status, 400, `thinking dropped from the loop's assistant turn: ${JSON.stringify(res.body).slice(0, 200)}`);
+    assert.equal(res.body.error.type, 'invalid_request_error');
+    assert.equal(
+      res.body.error.message,
+      `messages.1.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${stripped[0].type}\`. When \`thinking\` is enabled, a final \`assistant\` message must start with a thinking block (preceeding the lastmost set of \`tool_use\` and \`tool_result\` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable \`thinking\`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking`,
+    );
+    const off = await post({ model: MODEL, max_tokens: 4096, tools: [weatherTool], messages: [{ role: 'user', content: 'Check get_weather for Seoul' }, ...toolTurn(stripped, use.id)] });
+    assert.equal(off.status, 200, 'without thinking the same conversation is fine');
+  });
+
+  test('only the trailing loop is checked: earlier turns may drop their thinking, and later steps of the loop need none', async () => {
+    const bare = (id: string) => [{ type: 'tool_use', id, name: 'get_weather', input: { location: 'Seoul' } }];
+    const first = await client.messages.create({ model: MODEL, max_tokens: 4096, thinking: thinkingOn, tools: [weatherTool], messages: [{ role: 'user', content: 'Check get_weather for Seoul' }] });
+    const use = first.content.find((b) => b.type === 'tool_use')!;
+    assert.ok(use.type === 'tool_use');
+    const earlier = [{ role: 'user', content: 'Check get_weather for Lima' }, ...toolTurn(bare('toolu_01old'), 'toolu_01old'), { role: 'assistant', content: 'It is 21 degrees in Lima.' }];
+    const oldLoop = await post({ model: MODEL, max_tokens: 4096, thinking: thinkingOn, tools: [weatherTool], messages: [...earlier, { role: 'user', content: 'Check get_weather for Seoul' }, ...toolTurn(first.content, use.id)] });
+    assert.equal(oldLoop.status, 200, `a finished earlier loop without thinking is accepted: ${JSON.stringify(oldLoop.body).slice(0, 200)}`);
+    const secondStep = await post({ model: MODEL, max_tokens: 4096, thinking: thinkingOn, tools: [weatherTool], messages: [{ role: 'user', content: 'Check get_weather for Seoul' }, ...toolTurn(first.content, use.id), ...toolTurn(bare('toolu_01two'), 'toolu_01two')] });
+    assert.equal(secondStep.status, 200, `a later step of the loop without its own thinking is accepted: ${JSON.stringify(secondStep.body).slice(0, 200)}`);
+    const noUser = await post({ model: MODEL, max_tokens: 4096, thinking: thinkingOn, tools: [weatherTool], messages: [...earlier, { role: 'user', content: 'Thanks' }] });
+    assert.equal(noUser.status, 200, 'a conversation that is not inside a tool-use loop is not checked');
   });
 });

@@ -25,6 +25,8 @@ export interface HandlerContext {
   promptCache?: PromptCache;
   /** Whether a Responses id is stored here (for `previous_response_id`); absent: not checked. */
   isStoredResponse?: (id: string) => boolean;
+  /** The conversation a stored Responses id ends (its chain's input and output items, in order); absent or undefined: none kept. */
+  responseContext?: (id: string) => readonly Record<string, unknown>[] | undefined;
 }
 
 export interface Reply {
@@ -39,7 +41,13 @@ export interface Reply {
   /** Output tokens, for pacing non-streaming answers. */
   outputTokens: number;
   /** Responses with `store` (the default): the final response object and its input items, kept for `GET /v1/responses/{id}`. */
-  stored?: { id: string; response: Record<string, unknown>; input: Record<string, unknown>[] };
+  stored?: {
+    id: string;
+    response: Record<string, unknown>;
+    input: Record<string, unknown>[];
+    /** The conversation up to and including this response (earlier turns, this input, this output): what `previous_response_id` continues. */
+    context: readonly Record<string, unknown>[];
+  };
   /** Chat Completions with `store: true`: the completion as it is read back, and the request's messages. */
   storedChat?: { completion: Record<string, unknown>; messages: unknown[] };
 }

@@ -110,8 +110,25 @@ export function handleInputTokens(ctx: HandlerContext): Reply {
   if (input !== undefined && input !== null && typeof input !== 'string' && !Array.isArray(input)) {
     throw new MockApiError(400, `Invalid type for 'input': expected one of a string or array of input items, but got ${typeof input} instead.`, { param: 'input', code: 'invalid_type' });
   }
-  const prompt = readInput(input, body.instructions, body.tools);
+  const prompt = readInput(withEarlierTurns(ctx, input), body.instructions, body.tools);
   return { body: JSON.stringify({ object: 'response.input_tokens', input_tokens: prompt.inputTokens }), outputTokens: 0 };
+}
+
+/** A request's `input` as items: a string is one user message. */
+function asItems(input: unknown): Record<string, unknown>[] {
+  if (typeof input === 'string') return [{ type: 'message', role: 'user', content: input }];
+  return Array.isArray(input) ? (input as Record<string, unknown>[]) : [];
+}
+
+/**
+ * The model's whole input: with `previous_response_id`, the stored chain's input and output come
+ * before the new input, and count as input tokens, as the API bills them (its instructions do not
+ * carry over). Without one (or for an id not kept), the request's own input.
+ */
+function withEarlierTurns(ctx: HandlerContext, input: unknown): unknown {
+  const previous = ctx.body.previous_response_id;
+  const earlier = typeof previous === 'string' ? ctx.responseContext?.(previous) : undefined;
+  return earlier ? [...earlier, ...asItems(input)] : input;
 }
 
 /** The input items of a request as `GET /v1/responses/{id}/input_items` lists them (each with an id). */
@@ -152,7 +169,8 @@ export function handleResponses(ctx: HandlerContext): Reply {
   const wantEncrypted = include.includes('reasoning.encrypted_content');
   const stream = body.stream === true;
 
-  const prompt = readInput(input, body.instructions, body.tools);
+  // The answer, like the count, follows the whole conversation: continuing equals resending it.
+  const prompt = readInput(withEarlierTurns(ctx, input), body.instructions, body.tools);
   const seed = hashString(`${model}\u0000${prompt.hashText}`, ctx.seed);
   const rng = new Rng(seed);
   const style = reasoningStyle(model);
@@ -176,7 +194,8 @@ export function handleResponses(ctx: HandlerContext): Reply {
 
   const usage = {
     input_tokens: prompt.inputTokens,
-    input_tokens_details: { cached_tokens: ctx.promptCache?.openaiRequest(String(model), prompt.hashText, prompt.inputTokens) ?? 0 },
+    // OpenAI's automatic caching bills no cache writes: cache_write_tokens stays 0.
+    input_tokens_details: { cached_tokens: ctx.promptCache?.openaiRequest(String(model), prompt.hashText, prompt.inputTokens) ?? 0, cache_write_tokens: 0 },
     output_tokens: plan.outputTokens,
     output_tokens_details: { reasoning_tokens: plan.reasoningTokens },
     total_tokens: prompt.inputTokens + plan.outputTokens,
@@ -246,7 +265,7 @@ export function handleResponses(ctx: HandlerContext): Reply {
   const finalStatus = incomplete ? 'incomplete' : 'completed';
 
   // Stored responses can be read back, their input listed, and deleted (`store` defaults to true).
-  const stored = body.store !== false ? { id: responseId, response: base(finalStatus, output, true), input: inputItems(body.input) } : undefined;
+  const stored = body.store !== false ? { id: responseId, response: base(finalStatus, output, true), input: inputItems(body.input), context: [...asItems(withEarlierTurns(ctx, input)), ...output] } : undefined;
   if (!stream) {
     const response = base(finalStatus, output, true);
     if (ctx.omitUsage) delete response.usage;

@@ -441,6 +441,46 @@ describe('responses', () => {
     const next = await client.responses.create({ model: 'gpt-4.1', input: 'And then?', previous_response_id: kept.id });
     assert.equal(next.previous_response_id, kept.id, 'a stored response can be continued');
   });
+
+  test('previous_response_id: the earlier turns count as input, as if the whole conversation were sent again', async () => {
+    const model = 'o4-mini';
+    const reasoning = { effort: 'low' as const, summary: 'auto' as const };
+    const first = await client.responses.create({ model, reasoning, input: 'Name three rivers in Europe.' });
+    const second = await client.responses.create({ model, reasoning, input: 'Which is longest?', previous_response_id: first.id });
+    const resent = await client.responses.create({
+      model, reasoning, store: false,
+      input: [{ role: 'user', content: 'Name three rivers in Europe.' }, ...(first.output as any[]), { role: 'user', content: 'Which is longest?' }],
+    });
+    const alone = await client.responses.create({ model, reasoning, store: false, input: 'Which is longest?' });
+    assert.ok(second.usage!.input_tokens > alone.usage!.input_tokens, `the chain adds to the new input: ${second.usage!.input_tokens} vs ${alone.usage!.input_tokens}`);
+    assert.equal(second.usage!.input_tokens, resent.usage!.input_tokens, 'continuing counts what resending the conversation counts');
+    assert.equal(second.usage!.total_tokens, second.usage!.input_tokens + second.usage!.output_tokens);
+
+    // A third turn carries both earlier turns; streamed, the final usage says the same.
+    const third = await client.responses.stream({ model, reasoning, input: 'And the shortest?', previous_response_id: second.id }).finalResponse();
+    const resentAll = await client.responses.create({
+      model, reasoning, store: false,
+      input: [
+        { role: 'user', content: 'Name three rivers in Europe.' }, ...(first.output as any[]),
+        { role: 'user', content: 'Which is longest?' }, ...(second.output as any[]),
+        { role: 'user', content: 'And the shortest?' },
+      ],
+    });
+    assert.equal(third.usage!.input_tokens, resentAll.usage!.input_tokens, 'a chain of three counts all three turns');
+
+    const counted = await fetch(`${mock.url}/v1/responses/input_tokens`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer x' },
+      body: JSON.stringify({ model, input: 'And the shortest?', previous_response_id: second.id }),
+    });
+    assert.equal(((await counted.json()) as any).input_tokens, third.usage!.input_tokens, 'input_tokens counts the chain too');
+  });
+
+  test('usage details carry every key the SDK types declare', async () => {
+    const res = await client.responses.create({ model: 'gpt-4.1', input: 'Hello' });
+    assert.deepEqual(Object.keys(res.usage!.input_tokens_details).sort(), ['cache_write_tokens', 'cached_tokens']);
+    assert.equal(res.usage!.input_tokens_details.cache_write_tokens, 0);
+    assert.deepEqual(Object.keys(res.usage!.output_tokens_details), ['reasoning_tokens']);
+  });
 });
 
 describe('models', () => {

@@ -186,6 +186,8 @@ const ANTHROPIC_STATIC_HEADERS: Record<string, string> = {
   'anthropic-ratelimit-output-tokens-remaining': '399000',
 };
 
+const MISSING_ANTHROPIC_VERSION = () => new MockApiError(400, 'anthropic-version: header is required');
+
 function headerValue(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
@@ -305,6 +307,8 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     record({ at: Date.now(), method: 'GET', path, headers: redact(req.headers), body: undefined, authorized: apiKey === null ? null : authError === null });
     later(res, latencyMs, () => {
       if (authError) return sendError(res, authError, flavour, started);
+      // As on every Anthropic endpoint, the version header is required (after the key is checked).
+      if (flavour === 'anthropic' && req.headers['anthropic-version'] === undefined) return sendError(res, MISSING_ANTHROPIC_VERSION(), flavour, started);
       if (path === '/v1/models') {
         // The Anthropic API lists only Anthropic's own models.
         const body = flavour === 'anthropic' ? anthropicModelPage(catalogue.listed.filter(isAnthropicModel), new URLSearchParams(query)) : {
@@ -335,11 +339,11 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
   };
 
   /** Responses stored by `POST /v1/responses` (bounded: the oldest go first). */
-  const storedResponses = new Map<string, { response: Record<string, unknown>; input: Record<string, unknown>[] }>();
+  const storedResponses = new Map<string, { response: Record<string, unknown>; input: Record<string, unknown>[]; context: readonly Record<string, unknown>[] }>();
   const STORED_MAX = 10_000;
   const keepStored = (s: NonNullable<Reply['stored']>): void => {
     if (storedResponses.size >= STORED_MAX) storedResponses.delete(storedResponses.keys().next().value!);
-    storedResponses.set(s.id, { response: s.response, input: s.input });
+    storedResponses.set(s.id, { response: s.response, input: s.input, context: s.context });
   };
 
   /** `GET /v1/responses/{id}`, `GET /v1/responses/{id}/input_items` (paged: limit, after, order) and `DELETE /v1/responses/{id}`. */
@@ -417,9 +421,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     let requestRate = tokensPerSecond;
     try {
       if (replyError) throw replyError;
-      if (flavour === 'anthropic' && req.headers['anthropic-version'] === undefined) {
-        throw new MockApiError(400, 'anthropic-version: header is required');
-      }
+      if (flavour === 'anthropic' && req.headers['anthropic-version'] === undefined) throw MISSING_ANTHROPIC_VERSION();
       if (parseFailed) {
         throw flavour === 'anthropic'
           ? new MockApiError(400, 'There was an issue with the format or content of your request. The request body is not valid JSON.')
@@ -464,6 +466,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
           omitUsage,
           promptCache,
           isStoredResponse: (id) => storedResponses.has(id),
+          responseContext: (id) => storedResponses.get(id)?.context,
         });
       }
     } catch (err) {

@@ -130,6 +130,15 @@ function toolDefs(names: string[], flavour: string): Json[] {
   });
 }
 
+/**
+ * An Anthropic request with thinking on whose history ends inside a tool-use loop must send back the
+ * loop's signed thinking block, which a replayed history does not have: the API refuses it (400), so
+ * such a request is replayed without thinking, as the API's own message advises.
+ */
+function thinkingRefusedForLoop(ev: InteractionEvent): boolean {
+  return ev.flavour === 'anthropic.messages' && Boolean(ev.request.messages.at(-1)?.parts?.tool_result);
+}
+
 /** The HTTP request (path, headers, body) that reproduces an event's request in its wire format. */
 export function wireRequest(ev: InteractionEvent, secret: string): { path: string; headers: Record<string, string>; body: Json } {
   const r = ev.request;
@@ -161,7 +170,7 @@ export function wireRequest(ev: InteractionEvent, secret: string): { path: strin
     if (r.system) body.system = r.system;
     if (p.temperature !== null) body.temperature = p.temperature;
     if (p.top_p !== null) body.top_p = p.top_p;
-    if (p.thinking_budget !== null) body.thinking = { type: 'enabled', budget_tokens: p.thinking_budget };
+    if (p.thinking_budget !== null && !thinkingRefusedForLoop(ev)) body.thinking = { type: 'enabled', budget_tokens: p.thinking_budget };
     if (tools.length) { body.tools = toolDefs(tools, ev.flavour); if (r.tool_choice) body.tool_choice = { type: r.tool_choice === 'auto' ? 'auto' : 'any' }; }
     return { path: '/v1/messages', headers, body };
   }
@@ -282,7 +291,7 @@ function shapingSigns(ev: InteractionEvent, a: Answer, headers: Record<string, s
   const out: string[] = [];
   const p = ev.request.params;
   for (const [k, v] of Object.entries(headers)) if (k.startsWith('x-warden-shap')) out.push(`header:${v}`);
-  if (p.thinking_budget !== null && !a.reasoningSeen && a.output > 0) out.push('reasoning:missing');
+  if (p.thinking_budget !== null && !thinkingRefusedForLoop(ev) && !a.reasoningSeen && a.output > 0) out.push('reasoning:missing');
   if (p.logprobs === true && !a.logprobsSeen) out.push('logprobs:missing');
   if (p.n !== null && p.n > 1 && a.choices > 0 && a.choices < p.n) out.push('n:reduced');
   return out;

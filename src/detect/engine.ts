@@ -38,6 +38,9 @@ export { LINK_TYPES, type LinkType } from './linking.ts';
 export { MERGED_AWAY_MAX } from './merged-ids.ts';
 export type { Exemption, NotReachedBy, WeighedVerdict, OutrankedVerdict, VerdictPrecedence, AccountLink, ClusterSummary, Campaign, SharedAccountVerdict, EngineOptions, ClusterMerge, OperatorMerge, EngineStats } from './engine-types.ts';
 
+/** The enterprise tier's index in TIERS (what `tier` holds per account). */
+const ENTERPRISE = TIERS.indexOf('enterprise');
+
 // Local copies: imported bindings may compile to getters, and these are read per event.
 const C = { ...C_ };
 const FLAG = { ...FLAG_ };
@@ -1927,7 +1930,7 @@ export class DetectorEngine implements VerdictView {
    * operator's cluster verdict, else the detector's): see verdictSource, and verdictPrecedence for
    * what was weighed.
    */
-  forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null } {
+  forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null; orgCluster?: boolean } {
     this.operator.lapse();
     const i = this.accounts.index.get(accountId);
     if (i === undefined) {
@@ -1937,6 +1940,12 @@ export class DetectorEngine implements VerdictView {
       return { level: 'none', verdict: null, clusterId: null };
     }
     const c = this.linkedCluster(i);
+    const v = this.effective(i, accountId, c);
+    // Said only when so, as replicas publish it (src/detect/shared.ts).
+    return c && this.isOrgCluster(i, c) ? { ...v, orgCluster: true } : v;
+  }
+
+  private effective(i: number, accountId: string, c: ClusterState | undefined): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null } {
     const clusterId = c ? c.id : null;
     switch (this.verdictSource(i, c)) {
       case 'allow': return { level: 'none', verdict: this.allowVerdict(accountId), clusterId };
@@ -1948,6 +1957,17 @@ export class DetectorEngine implements VerdictView {
         return own > 0 ? { level: VERDICT_LEVELS[own], verdict: this.accVerdicts.get(i) ?? null, clusterId } : { level: 'none', verdict: null, clusterId };
       }
     }
+  }
+
+  /**
+   * Account i is served at the enterprise tier (the provider's contract) and every member of its
+   * cluster c is in its organisation, a corroborated one: one customer, whose org limit pools it
+   * (budgetClusterOf). Lower tiers keep the cluster budget: an org a fleet declares on a domain of
+   * its own is corroborated too, and its tier's org limit is the provider's to raise.
+   */
+  private isOrgCluster(i: number, c: ClusterState): boolean {
+    const org = this.accounts.org[i];
+    return this.tier[i] === ENTERPRISE && org >= 0 && c.noOrg === 0 && c.orgs.size === 1 && this.orgCorroborated(org);
   }
 
   /**
@@ -2273,7 +2293,7 @@ export class DetectorEngine implements VerdictView {
       const fromCluster = v.verdict !== null && v.verdict.subject.kind === 'cluster';
       // Keyed by the live cluster (replicas look it up so), also when the verdict was set on a cluster that merged into it.
       if (fromCluster) clusters.set(v.clusterId ?? v.verdict!.subject.id, v.verdict!);
-      accounts.set(id, { level: v.level, clusterId: v.clusterId, fromCluster, verdict: fromCluster ? null : v.verdict });
+      accounts.set(id, { level: v.level, clusterId: v.clusterId, fromCluster, verdict: fromCluster ? null : v.verdict, ...(v.orgCluster ? { orgCluster: true } : {}) });
     }
     // Operator verdicts on accounts the detector has not seen (or has forgotten); the allow-list
     // first, as in forAccount (an exempt account is left out, as exempt known ones are: none).

@@ -85,7 +85,7 @@ const STORED_AS_FIELDS = new Set(['accounts', 'linkKeys', 'links', 'merges']);
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
   'allowAccounts', 'allowOrgs', 'operator', 'mergeListeners', 'clusterMergeListeners',
-  'recent', 'intel', 'intelGeneration',
+  'recent', 'intel', 'intelGeneration', 'movedOrg',
 ]);
 
 /** A copy of `m` (same order) with each key mapped by `key`: snapshots store address hashes unsigned, the engine holds them `| 0`. */
@@ -188,6 +188,13 @@ export class DetectorEngine implements VerdictView {
   private clusterMergeListeners: Array<(m: ClusterMerge) => void> = [];
   private readonly allowAccounts = new Set<string>();
   private readonly allowOrgs = new Set<string>();
+  /**
+   * Accounts whose events now name another org than the one they were first seen in (moved
+   * through identity), with the org they name (null: none). Scoring keeps the first org; the
+   * allow-list follows the org an account is in now (allowedNow), so an org's entry reaches the
+   * accounts support moved into it and not those moved out.
+   */
+  private readonly movedOrg = new Map<number, string | null>();
   private readonly clusterById = new Map<string, number>();
 
   private now = 0;
@@ -1094,6 +1101,8 @@ export class DetectorEngine implements VerdictView {
     if (this.recent.span > 0) this.recent.remember(ev.id, tsS, this.now);
 
     const i = this.accountIndex(ev, tsS);
+    const firstOrg = this.accounts.org[i];
+    if ((this.movedOrg.size !== 0 && this.movedOrg.has(i)) || (ev.org_id ?? '') !== (firstOrg >= 0 ? this.orgNames[firstOrg] : '')) this.noteOrg(i, ev.org_id ?? null);
     if (this.trackFirst) this.recordServed(i, tsS);
     if (this.intel !== null && this.intel.active) this.matchIntel(i, ev, tsMs);
     // One request, or the prompts of a legacy completions array, each a request of its own.
@@ -1351,9 +1360,10 @@ export class DetectorEngine implements VerdictView {
     // Snapshots written before clusters kept their founder: find it among the members. The
     // cluster keeps the id it was stored with (the cases opened on it refer to that id).
     for (const [r, c] of this.clusters) if (typeof c.founder !== 'string') c.founder = this.membersOf(r).reduce((a, b) => (b < a ? b : a));
+    // Moves are not kept: an account's next event notes its move again.
+    this.movedOrg.clear();
     for (let i = 0; i < this.accounts.count; i++) {
-      const allowed = this.allowAccounts.has(this.accounts.ids[i]) || (this.accounts.org[i] >= 0 && this.allowOrgs.has(this.orgNames[this.accounts.org[i]]));
-      this.accounts.flags[i] = allowed ? this.accounts.flags[i] | 4 : this.accounts.flags[i] & ~4;
+      this.setAllowed(i);
     }
     // Report columns: a gateway's detector keeps none; a scan resumed from a gateway's snapshot
     // counts what it serves from here on.
@@ -1517,6 +1527,7 @@ export class DetectorEngine implements VerdictView {
       else this.uncorroborated.add(org);
     }
     this.peers.remove(this.tier[i], this.peerBin[i]);
+    this.movedOrg.delete(i);
     this.dirtyAccounts.delete(i);
     this.accVerdicts.delete(i);
     this.links.drop(i);
@@ -1995,8 +2006,30 @@ export class DetectorEngine implements VerdictView {
   exemption(accountId: string): Exemption | null {
     if (this.allowAccounts.has(accountId)) return { kind: 'account', id: accountId };
     const i = this.accounts.index.get(accountId);
-    if (i === undefined || !(this.accounts.flags[i] & 4) || this.accounts.org[i] < 0) return null;
-    return { kind: 'org', id: this.orgNames[this.accounts.org[i]] };
+    if (i === undefined || !(this.accounts.flags[i] & 4)) return null;
+    const org = this.orgNow(i);
+    return org === null ? null : { kind: 'org', id: org };
+  }
+
+  /** The org account i's latest event named (its first org unless it moved since). */
+  private orgNow(i: number): string | null {
+    if (this.movedOrg.has(i)) return this.movedOrg.get(i)!;
+    const org = this.accounts.org[i];
+    return org >= 0 ? this.orgNames[org] : null;
+  }
+
+  /** Account i's latest event names `org`: remember a move, and let the allow-list follow it. */
+  private noteOrg(i: number, org: string | null): void {
+    const first = this.accounts.org[i];
+    if (org === (first >= 0 ? this.orgNames[first] : null)) this.movedOrg.delete(i); else this.movedOrg.set(i, org);
+    this.setAllowed(i);
+  }
+
+  /** The allow-list flag of account i from its own entry and that of the org it is in now. */
+  private setAllowed(i: number): void {
+    const org = this.orgNow(i);
+    const allowed = this.allowAccounts.has(this.accounts.ids[i]) || (org !== null && this.allowOrgs.has(org));
+    this.accounts.flags[i] = allowed ? this.accounts.flags[i] | 4 : this.accounts.flags[i] & ~4;
   }
 
   /** Members of a cluster its verdicts do not reach: allow-listed, or held at `none` by an operator's account verdict. */
@@ -2030,9 +2063,15 @@ export class DetectorEngine implements VerdictView {
     }
     if (subject.org) {
       this.allowOrgs.add(subject.org);
-      const o = this.orgIds.get(subject.org);
-      if (o !== undefined) for (let i = 0; i < this.accounts.count; i++) if (this.accounts.org[i] === o) this.accounts.flags[i] |= 4;
+      this.setAllowedInOrg(subject.org);
     }
+  }
+
+  /** Set the allow-list flag again on every account org `id` holds now, or held when first seen. */
+  private setAllowedInOrg(id: string): void {
+    const o = this.orgIds.get(id);
+    if (o !== undefined) for (let i = 0; i < this.accounts.count; i++) if (this.accounts.org[i] === o) this.setAllowed(i);
+    for (const i of this.movedOrg.keys()) this.setAllowed(i);
   }
 
   /** Remove an allow-list entry. */
@@ -2040,12 +2079,11 @@ export class DetectorEngine implements VerdictView {
     if (subject.account) {
       this.allowAccounts.delete(subject.account);
       const i = this.accounts.index.get(subject.account);
-      if (i !== undefined && !(this.accounts.org[i] >= 0 && this.allowOrgs.has(this.orgNames[this.accounts.org[i]]))) this.accounts.flags[i] &= ~4;
+      if (i !== undefined) this.setAllowed(i);
     }
     if (subject.org) {
       this.allowOrgs.delete(subject.org);
-      const o = this.orgIds.get(subject.org);
-      if (o !== undefined) for (let i = 0; i < this.accounts.count; i++) if (this.accounts.org[i] === o && !this.allowAccounts.has(this.accounts.ids[i])) this.accounts.flags[i] &= ~4;
+      this.setAllowedInOrg(subject.org);
     }
   }
 

@@ -174,6 +174,8 @@ export interface SharedAccountVerdict {
   fromCluster: boolean;
   /** The account's own verdict (detector or operator) when it is the one in force. */
   verdict: Verdict | null;
+  /** The cluster is one corroborated organisation (VerdictView); absent from what earlier workers published. */
+  orgCluster?: boolean;
 }
 
 export interface EngineOptions {

@@ -38,6 +38,9 @@ export { LINK_TYPES, type LinkType } from './linking.ts';
 export { MERGED_AWAY_MAX } from './merged-ids.ts';
 export type { Exemption, NotReachedBy, WeighedVerdict, OutrankedVerdict, VerdictPrecedence, AccountLink, ClusterSummary, Campaign, SharedAccountVerdict, EngineOptions, ClusterMerge, OperatorMerge, EngineStats, AllowListChange, AllowListDecision } from './engine-types.ts';
 
+/** The enterprise tier's index in TIERS (what `tier` holds per account). */
+const ENTERPRISE = TIERS.indexOf('enterprise');
+
 // Local copies: imported bindings may compile to getters, and these are read per event.
 const C = { ...C_ };
 const FLAG = { ...FLAG_ };
@@ -82,7 +85,7 @@ const STORED_AS_FIELDS = new Set(['accounts', 'linkKeys', 'links', 'merges']);
 const NOT_IN_SNAPSHOTS = new Set([
   'config', 'halfLifeS', 'thresholds', 'singleMax', 'trackFirst', 'indicatorScratch', 'listeners',
   'allowAccounts', 'allowOrgs', 'operator', 'mergeListeners', 'clusterMergeListeners', 'allowListListeners',
-  'recent', 'intel', 'intelGeneration',
+  'recent', 'intel', 'intelGeneration', 'movedOrg',
 ]);
 
 /** A copy of `m` (same order) with each key mapped by `key`: snapshots store address hashes unsigned, the engine holds them `| 0`. */
@@ -186,6 +189,13 @@ export class DetectorEngine implements VerdictView {
   private allowListListeners: Array<(c: AllowListChange) => void> = [];
   private readonly allowAccounts = new Set<string>();
   private readonly allowOrgs = new Set<string>();
+  /**
+   * Accounts whose events now name another org than the one they were first seen in (moved
+   * through identity), with the org they name (null: none). Scoring keeps the first org; the
+   * allow-list follows the org an account is in now (allowedNow), so an org's entry reaches the
+   * accounts support moved into it and not those moved out.
+   */
+  private readonly movedOrg = new Map<number, string | null>();
   private readonly clusterById = new Map<string, number>();
 
   private now = 0;
@@ -1092,6 +1102,8 @@ export class DetectorEngine implements VerdictView {
     if (this.recent.span > 0) this.recent.remember(ev.id, tsS, this.now);
 
     const i = this.accountIndex(ev, tsS);
+    const firstOrg = this.accounts.org[i];
+    if ((this.movedOrg.size !== 0 && this.movedOrg.has(i)) || (ev.org_id ?? '') !== (firstOrg >= 0 ? this.orgNames[firstOrg] : '')) this.noteOrg(i, ev.org_id ?? null);
     if (this.trackFirst) this.recordServed(i, tsS);
     if (this.intel !== null && this.intel.active) this.matchIntel(i, ev, tsMs);
     // One request, or the prompts of a legacy completions array, each a request of its own.
@@ -1335,9 +1347,10 @@ export class DetectorEngine implements VerdictView {
     // Snapshots written before clusters kept their founder: find it among the members. The
     // cluster keeps the id it was stored with (the cases opened on it refer to that id).
     for (const [r, c] of this.clusters) if (typeof c.founder !== 'string') c.founder = this.membersOf(r).reduce((a, b) => (b < a ? b : a));
+    // Moves are not kept: an account's next event notes its move again.
+    this.movedOrg.clear();
     for (let i = 0; i < this.accounts.count; i++) {
-      const allowed = this.allowAccounts.has(this.accounts.ids[i]) || (this.accounts.org[i] >= 0 && this.allowOrgs.has(this.orgNames[this.accounts.org[i]]));
-      this.accounts.flags[i] = allowed ? this.accounts.flags[i] | 4 : this.accounts.flags[i] & ~4;
+      this.setAllowed(i);
     }
     // Report columns: a gateway's detector keeps none; a scan resumed from a gateway's snapshot
     // counts what it serves from here on.
@@ -1501,6 +1514,7 @@ export class DetectorEngine implements VerdictView {
       else this.uncorroborated.add(org);
     }
     this.peers.remove(this.tier[i], this.peerBin[i]);
+    this.movedOrg.delete(i);
     this.dirtyAccounts.delete(i);
     this.accVerdicts.delete(i);
     this.links.drop(i);
@@ -1914,7 +1928,7 @@ export class DetectorEngine implements VerdictView {
    * operator's cluster verdict, else the detector's): see verdictSource, and verdictPrecedence for
    * what was weighed.
    */
-  forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null } {
+  forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null; orgCluster?: boolean } {
     this.operator.lapse();
     const i = this.accounts.index.get(accountId);
     if (i === undefined) {
@@ -1924,6 +1938,12 @@ export class DetectorEngine implements VerdictView {
       return { level: 'none', verdict: null, clusterId: null };
     }
     const c = this.linkedCluster(i);
+    const v = this.effective(i, accountId, c);
+    // Said only when so, as replicas publish it (src/detect/shared.ts).
+    return c && this.isOrgCluster(i, c) ? { ...v, orgCluster: true } : v;
+  }
+
+  private effective(i: number, accountId: string, c: ClusterState | undefined): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null } {
     const clusterId = c ? c.id : null;
     switch (this.verdictSource(i, c)) {
       case 'allow': return { level: 'none', verdict: this.allowVerdict(accountId), clusterId };
@@ -1935,6 +1955,17 @@ export class DetectorEngine implements VerdictView {
         return own > 0 ? { level: VERDICT_LEVELS[own], verdict: this.accVerdicts.get(i) ?? null, clusterId } : { level: 'none', verdict: null, clusterId };
       }
     }
+  }
+
+  /**
+   * Account i is served at the enterprise tier (the provider's contract) and every member of its
+   * cluster c is in its organisation, a corroborated one: one customer, whose org limit pools it
+   * (budgetClusterOf). Lower tiers keep the cluster budget: an org a fleet declares on a domain of
+   * its own is corroborated too, and its tier's org limit is the provider's to raise.
+   */
+  private isOrgCluster(i: number, c: ClusterState): boolean {
+    const org = this.accounts.org[i];
+    return this.tier[i] === ENTERPRISE && org >= 0 && c.noOrg === 0 && c.orgs.size === 1 && this.orgCorroborated(org);
   }
 
   /**
@@ -1962,8 +1993,30 @@ export class DetectorEngine implements VerdictView {
   exemption(accountId: string): Exemption | null {
     if (this.allowAccounts.has(accountId)) return { kind: 'account', id: accountId };
     const i = this.accounts.index.get(accountId);
-    if (i === undefined || !(this.accounts.flags[i] & 4) || this.accounts.org[i] < 0) return null;
-    return { kind: 'org', id: this.orgNames[this.accounts.org[i]] };
+    if (i === undefined || !(this.accounts.flags[i] & 4)) return null;
+    const org = this.orgNow(i);
+    return org === null ? null : { kind: 'org', id: org };
+  }
+
+  /** The org account i's latest event named (its first org unless it moved since). */
+  private orgNow(i: number): string | null {
+    if (this.movedOrg.has(i)) return this.movedOrg.get(i)!;
+    const org = this.accounts.org[i];
+    return org >= 0 ? this.orgNames[org] : null;
+  }
+
+  /** Account i's latest event names `org`: remember a move, and let the allow-list follow it. */
+  private noteOrg(i: number, org: string | null): void {
+    const first = this.accounts.org[i];
+    if (org === (first >= 0 ? this.orgNames[first] : null)) this.movedOrg.delete(i); else this.movedOrg.set(i, org);
+    this.setAllowed(i);
+  }
+
+  /** The allow-list flag of account i from its own entry and that of the org it is in now. */
+  private setAllowed(i: number): void {
+    const org = this.orgNow(i);
+    const allowed = this.allowAccounts.has(this.accounts.ids[i]) || (org !== null && this.allowOrgs.has(org));
+    this.accounts.flags[i] = allowed ? this.accounts.flags[i] | 4 : this.accounts.flags[i] & ~4;
   }
 
   /** Members of a cluster its verdicts do not reach: allow-listed, or held at `none` by an operator's account verdict. */
@@ -2001,10 +2054,16 @@ export class DetectorEngine implements VerdictView {
     }
     if (subject.org) {
       this.allowOrgs.add(subject.org);
-      const o = this.orgIds.get(subject.org);
-      if (o !== undefined) for (let i = 0; i < this.accounts.count; i++) if (this.accounts.org[i] === o) this.accounts.flags[i] |= 4;
+      this.setAllowedInOrg(subject.org);
     }
     if (decided) this.tellAllowList('added', subject, decided);
+  }
+
+  /** Set the allow-list flag again on every account org `id` holds now, or held when first seen. */
+  private setAllowedInOrg(id: string): void {
+    const o = this.orgIds.get(id);
+    if (o !== undefined) for (let i = 0; i < this.accounts.count; i++) if (this.accounts.org[i] === o) this.setAllowed(i);
+    for (const i of this.movedOrg.keys()) this.setAllowed(i);
   }
 
   /** Remove an allow-list entry (`decided`: as for allow). */
@@ -2012,12 +2071,11 @@ export class DetectorEngine implements VerdictView {
     if (subject.account) {
       this.allowAccounts.delete(subject.account);
       const i = this.accounts.index.get(subject.account);
-      if (i !== undefined && !(this.accounts.org[i] >= 0 && this.allowOrgs.has(this.orgNames[this.accounts.org[i]]))) this.accounts.flags[i] &= ~4;
+      if (i !== undefined) this.setAllowed(i);
     }
     if (subject.org) {
       this.allowOrgs.delete(subject.org);
-      const o = this.orgIds.get(subject.org);
-      if (o !== undefined) for (let i = 0; i < this.accounts.count; i++) if (this.accounts.org[i] === o && !this.allowAccounts.has(this.accounts.ids[i])) this.accounts.flags[i] &= ~4;
+      this.setAllowedInOrg(subject.org);
     }
     if (decided) this.tellAllowList('removed', subject, decided);
   }
@@ -2281,7 +2339,7 @@ export class DetectorEngine implements VerdictView {
       const fromCluster = v.verdict !== null && v.verdict.subject.kind === 'cluster';
       // Keyed by the live cluster (replicas look it up so), also when the verdict was set on a cluster that merged into it.
       if (fromCluster) clusters.set(v.clusterId ?? v.verdict!.subject.id, v.verdict!);
-      accounts.set(id, { level: v.level, clusterId: v.clusterId, fromCluster, verdict: fromCluster ? null : v.verdict });
+      accounts.set(id, { level: v.level, clusterId: v.clusterId, fromCluster, verdict: fromCluster ? null : v.verdict, ...(v.orgCluster ? { orgCluster: true } : {}) });
     }
     // Operator verdicts on accounts the detector has not seen (or has forgotten); the allow-list
     // first, as in forAccount (an exempt account is left out, as exempt known ones are: none).

@@ -287,7 +287,7 @@ export class VerdictPublisher {
     const change: Change = { epoch, seq: 0, accounts: {}, clusters: {} };
     for (const [id, v] of now.accounts) {
       const was = this.accounts.get(id);
-      if (!full && was && was.level === v.level && was.clusterId === v.clusterId && was.fromCluster === v.fromCluster && was.verdict === v.verdict) continue;
+      if (!full && was && was.level === v.level && was.clusterId === v.clusterId && was.fromCluster === v.fromCluster && was.verdict === v.verdict && was.orgCluster === v.orgCluster) continue;
       setA.push(id, JSON.stringify(v));
       change.accounts[id] = v;
     }
@@ -416,11 +416,11 @@ export class RedisVerdictView implements VerdictView {
     });
   }
 
-  forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null } {
+  forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null; orgCluster?: boolean } {
     const e = this.accounts.get(accountId);
     if (!e) return { level: 'none', verdict: null, clusterId: null };
     const verdict = e.fromCluster ? (e.clusterId ? this.clusters.get(e.clusterId) ?? null : null) : e.verdict;
-    return { level: e.level, verdict, clusterId: e.clusterId };
+    return e.orgCluster === true ? { level: e.level, verdict, clusterId: e.clusterId, orgCluster: true } : { level: e.level, verdict, clusterId: e.clusterId };
   }
 
   /** Accounts with a verdict above none or linked to others, as last published. */

@@ -54,10 +54,23 @@ export type VerdictListener = (verdict: Verdict, accounts?: readonly string[]) =
 /**
  * What enforcement reads on the request path: the effective verdict for an account (the more
  * severe of its own and its cluster's, unless an operator override applies) and its cluster id.
+ * `orgCluster`: the account is served at the enterprise tier and every member of that cluster is in
+ * its organisation, a corroborated one (one customer, see docs/detector.md "Uncorroborated orgs").
  * Must answer from memory: it is called for every request.
  */
 export interface VerdictView {
-  forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null };
+  forAccount(accountId: string): { level: VerdictLevel; verdict: Verdict | null; clusterId: string | null; orgCluster?: boolean };
+}
+
+/**
+ * The cluster whose shared budget the limits charge, if any. An enterprise account whose cluster
+ * is its corroborated organisation is pooled by the org's own limit (its tier's, or the operator's
+ * override), so the flat cluster budget, sized for linked strangers, would only cap that customer
+ * below what it was sold (a 2,000-person company's accounts all link through its card and office).
+ * Once a verdict at throttle or above holds it, the cluster budget applies again, scaled by it.
+ */
+export function budgetClusterOf(view: { level: VerdictLevel; clusterId: string | null; orgCluster?: boolean }): string | null {
+  return view.orgCluster === true && verdictRank(view.level) < verdictRank('throttle') ? null : view.clusterId;
 }
 
 /** A VerdictView that knows nothing: every account is `none`, in no cluster. */

@@ -7,7 +7,7 @@
  * charged one request each to the meters, with no tokens (`chargeRequest`).
  */
 import type { Registry } from 'prom-client';
-import { EMPTY_VERDICT_VIEW, type VerdictView } from '../detect/verdict.ts';
+import { EMPTY_VERDICT_VIEW, budgetClusterOf, type VerdictView } from '../detect/verdict.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { CLIENT_CUT, type ClientCut, type GatewayHooks, type InteractionContext } from '../gateway/lifecycle.ts';
 import type { LimitsConfig } from './config.ts';
@@ -87,7 +87,7 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
         programme: auth.programme,
         ip: ctx.clientIp || null,
         asn: ctx.clientGeo.asn,
-        clusterId: view.clusterId,
+        clusterId: budgetClusterOf(view),
         model: ctx.model,
         verdictLevel: view.level,
         inputTokens: input.known + input.guessed,
@@ -117,7 +117,7 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
       const view = verdicts.forAccount(auth.account.id);
       const decision = limiter.decide({
         keyId: auth.key.id, accountId: auth.account.id, orgId: auth.org?.id ?? auth.account.org_id ?? null,
-        tier: auth.tier, programme: auth.programme, ip: clientIp || null, asn: null, clusterId: view.clusterId,
+        tier: auth.tier, programme: auth.programme, ip: clientIp || null, asn: null, clusterId: budgetClusterOf(view),
         model: '', verdictLevel: view.level, inputTokens: 0, guessedInputTokens: 0, outputTokens: 0,
       });
       // Nothing runs on: the reservation (a concurrency slot) is given back at once.

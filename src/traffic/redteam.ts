@@ -135,7 +135,7 @@ function toolDefs(names: string[], flavour: string): Json[] {
  * loop's signed thinking block, which a replayed history does not have: the API refuses it (400), so
  * such a request is replayed without thinking, as the API's own message advises.
  */
-function thinkingRefusedForLoop(ev: InteractionEvent): boolean {
+export function thinkingRefusedForLoop(ev: InteractionEvent): boolean {
   return ev.flavour === 'anthropic.messages' && Boolean(ev.request.messages.at(-1)?.parts?.tool_result);
 }
 

@@ -330,6 +330,7 @@ export class Limiter {
   }
 
   private finish(raw: RawDecision, meters: PlannedMeter[], cost: RequestCost, leaseId: string, model: string, backend: LimitsBackend, mode: 'backend' | 'local', why: string | null, started: number): LimitDecision {
+    if (raw.reclaimedSlots) this.metrics.deadSlotsReclaimed(backend.name, raw.reclaimedSlots);
     const verdicts: MeterVerdict[] = new Array(meters.length);
     for (let i = 0; i < meters.length; i++) verdicts[i] = { meter: meters[i], outcome: raw.outcomes[i] };
     let binding: MeterVerdict | null = null;
@@ -428,7 +429,10 @@ export class Limiter {
       byBackend.set(backend, list);
     }
     for (const [backend, refs] of byBackend) {
-      try { await backend.renew(refs, this.leaseTtlUs, nowUs); } catch { this.metrics.backendError(backend.name, 'renew'); }
+      try {
+        const reclaimed = await backend.renew(refs, this.leaseTtlUs, nowUs);
+        if (reclaimed) this.metrics.deadSlotsReclaimed(backend.name, reclaimed);
+      } catch { this.metrics.backendError(backend.name, 'renew'); }
     }
   }
 

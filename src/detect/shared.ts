@@ -22,6 +22,7 @@ import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { urlForLog } from '../config/index.ts';
 import type { GatewayHooks } from '../gateway/lifecycle.ts';
+import { OutageLog, shorterOutages } from '../gateway/outage-log.ts';
 import { erasePersonalData, type InteractionEvent } from '../events/index.ts';
 import type { DetectorEngine, SharedAccountVerdict } from './engine.ts';
 import type { Verdict, VerdictLevel, VerdictView } from './verdict.ts';
@@ -613,20 +614,16 @@ export async function startSharedWorker(opts: {
     throw new Error(`another node is the detector worker (${holder ?? 'unknown'}, Redis key ${opts.keys.worker}): run one node with detect.mode worker, the others as replica`);
   }
   // A Redis outage seen from the worker (its lease not renewed, the stream not read): said once
-  // when it starts and once when the lease is renewed again, with what was missed meanwhile.
+  // when it starts and once when the lease is renewed again, with what was missed meanwhile; a
+  // flapping Redis is damped as the limits' outage lines are.
   const log = opts.log ?? (() => {});
-  let outage: { since: number; leaseLost: number; readErrors: number } | null = null;
+  const outages = new OutageLog<{ leaseLost: number; readErrors: number }>();
   let leaseLost = 0;
   const failing = (err: unknown) => {
-    if (outage) return;
-    outage = { since: Date.now(), leaseLost, readErrors: consumer?.stats().readErrors ?? 0 };
-    log(`detect: Redis unreachable from the detector worker (${(err as Error)?.message ?? String(err)}); verdicts are not published and the replicas' events not read until it answers (warden_detect_worker_lease_lost_total, warden_detect_stream_read_errors_total)`, { level: 'warn', code: 'DETECT_WORKER_REDIS_UNREACHABLE' });
+    outages.failed(() => ({ leaseLost, readErrors: consumer?.stats().readErrors ?? 0 }), (_, flaps) => log(`detect: Redis unreachable from the detector worker (${(err as Error)?.message ?? String(err)}); verdicts are not published and the replicas' events not read until it answers (warden_detect_worker_lease_lost_total, warden_detect_stream_read_errors_total)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_WORKER_REDIS_UNREACHABLE' }));
   };
   const answering = () => {
-    if (!outage) return;
-    const o = outage;
-    outage = null;
-    log(`detect: the detector worker reaches Redis again after ${((Date.now() - o.since) / 1000).toFixed(1)} s; ${leaseLost - o.leaseLost} publications and ${consumer.stats().readErrors - o.readErrors} stream reads failed meanwhile (the replicas' events of that time reach the detector when the worker next replays the event store)`, { level: 'info', code: 'DETECT_WORKER_REDIS_RECOVERED' });
+    outages.answered((o, seconds) => log(`detect: the detector worker reaches Redis again after ${seconds.toFixed(1)} s; ${leaseLost - o.leaseLost} publications and ${consumer.stats().readErrors - o.readErrors} stream reads failed meanwhile (it reads the stream on from where it stopped)`, { level: 'info', code: 'DETECT_WORKER_REDIS_RECOVERED' }));
   };
   const consumer: StreamConsumer = consumeEventStream(opts.url, opts.keys, (events) => { for (const ev of events) opts.onEvent(ev); }, { startId: opts.startId, skip: opts.skip, onReadError: failing });
   const publisher = new VerdictPublisher(opts.client, opts.keys, opts.engine);

@@ -39,6 +39,12 @@ export interface DetectorSetup {
   close(): Promise<void>;
 }
 
+/**
+ * An event a replica tried to stream this long before the worker's replay began was in the event
+ * store by then (written within `events.flush_interval_ms`), with room for the nodes' clocks to differ.
+ */
+const STORED_BEFORE_REPLAY_MS = 2_000;
+
 export async function setUpDetector(config: WardenConfig, stores: Stores, registry: Registry, say: DetectLog, opts: { intel?: SharedIndicators; exists?: (kind: 'account' | 'org', id: string) => Promise<boolean> } = {}): Promise<DetectorSetup> {
   const mode = config.detect.enabled ? config.detect.mode : null;
   const url = config.redis.url;
@@ -54,7 +60,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     closers.push(() => view.close());
     if (!await view.start()) say(`detect: Redis at ${urlForLog(url!)} not reachable; no verdicts are enforced until it is`);
     const stream = streamEventsHooks(sharedRedis(url!), keys, { log: say });
-    registerSharedDetectMetrics(registry, { streamEvents: () => stream.stats().sent, streamDropped: () => stream.stats().dropped, sharedAccounts: () => view.size });
+    registerSharedDetectMetrics(registry, { streamEvents: () => stream.stats().sent, streamDropped: () => stream.stats().dropped, streamBacklog: () => stream.stats().backlog, sharedAccounts: () => view.size });
     const lease = new WorkerLease(client, keys.worker, 0);
     return { engine: null, verdicts: view, recordHooks: [stream], adminRoutes: null, adminMisdirected: replicaMisdirected(() => lease.current()), close };
   }
@@ -92,6 +98,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
       say(`detect: ${of} read from ${snapshotPath} (${read.header.accounts} accounts) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     } else if (read.reason !== 'no snapshot yet') say(`detect: snapshot ${snapshotPath} not used (${read.reason}); rebuilding from ${config.detect.replay_hours} h of stored events`);
   }
+  const replayStartedAt = Date.now();
   const replay = await replayRecentEvents(engine, stores.events, {
     afterSnapshot, onEvent: redis ? (ev) => { if (ev.ts >= overlapFrom) replayed.add(ev.id); } : undefined,
   });
@@ -110,7 +117,10 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
   if (redis) {
     const worker = await startSharedWorker({
       engine, client: redis, url: url!, keys, publishMs: config.detect.shared.publish_ms, startId: streamStart,
-      onEvent: (ev) => queue.onEvent(ev), skip: (ev) => replayed.has(ev.id), log: say,
+      onEvent: (ev) => queue.onEvent(ev), log: say,
+      // A replica's batch first tried well before the replay read the store (held through a Redis
+      // outage, sent after this start) is in what was replayed; later ones, by id.
+      skip: (ev, firstTry) => (firstTry !== null && firstTry < replayStartedAt - STORED_BEFORE_REPLAY_MS) || replayed.has(ev.id),
     });
     closers.push(() => worker.close());
     registerSharedDetectMetrics(registry, { streamEvents: () => worker.stats().streamRead, published: () => worker.stats().published, publishFailures: () => worker.stats().publishFailures,

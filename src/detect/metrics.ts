@@ -37,8 +37,10 @@ export function registerDetectMetrics(engine: DetectorEngine, hooks: DetectHooks
 export interface SharedDetectReadings {
   /** Events appended to the shared stream (replica) or read from it (worker). */
   streamEvents?: () => number;
-  /** Events a replica could not append (Redis unavailable). */
+  /** Events a replica gave up on (held past the backlog's bounds through a Redis outage). */
   streamDropped?: () => number;
+  /** Events a replica holds for Redis to take them (an outage). */
+  streamBacklog?: () => number;
   /** Verdict publications (worker), and those that failed. */
   published?: () => number;
   publishFailures?: () => number;
@@ -57,7 +59,8 @@ export function registerSharedDetectMetrics(registry: Registry, r: SharedDetectR
     if (read) new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
   };
   counter('warden_detect_stream_events_total', 'Events appended to (replica) or read from (worker) the shared detector stream', r.streamEvents);
-  counter('warden_detect_stream_dropped_total', 'Events a replica could not append to the shared stream (Redis unavailable)', r.streamDropped);
+  counter('warden_detect_stream_dropped_total', 'Events a replica gave up sending to the shared stream: held through a Redis outage past its backlog\'s bounds (they are in the event store)', r.streamDropped);
+  if (r.streamBacklog) new Gauge({ name: 'warden_detect_stream_backlog_events', help: 'Events a replica holds for the shared stream until Redis takes them (an outage), sent in order when it does', registers, collect() { this.set(r.streamBacklog!()); } });
   counter('warden_detect_verdict_publications_total', 'Verdict changes the worker published', r.published);
   counter('warden_detect_verdict_publication_failures_total', 'Verdict publications that failed (retried with the next)', r.publishFailures);
   counter('warden_detect_worker_lease_lost_total', 'Verdict publications the worker skipped because its lease could not be renewed (Redis unreachable, or another worker holds it)', r.leaseLost);

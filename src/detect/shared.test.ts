@@ -83,7 +83,7 @@ test('events a replica appends reach the worker once each, in order; those the w
   try {
     for (const ev of events) hooks.onEvent(ev);
     await hooks.close();
-    assert.deepEqual(hooks.stats(), { sent: 150, dropped: 0 });
+    assert.deepEqual(hooks.stats(), { sent: 150, dropped: 0, backlog: 0 });
     await until('every event is read', () => got.length >= 140);
     assert.deepEqual(got.map((e) => e.id), events.slice(10).map((e) => e.id));
   } finally {
@@ -111,7 +111,7 @@ test('one worker per deployment: a second is refused, naming the holder, while t
   }
 });
 
-test('without Redis a replica keeps serving: events are dropped and counted, verdict lookups answer none, start says it is not connected', async () => {
+test('without Redis a replica keeps serving: events are held, and dropped and counted when it stops, verdict lookups answer none, start says it is not connected', async () => {
   const nowhere = 'redis://127.0.0.1:1';
   const lines: string[] = [];
   const hooks = streamEventsHooks(sharedRedis(nowhere), keys, { log: (line) => lines.push(line) });
@@ -119,9 +119,9 @@ test('without Redis a replica keeps serving: events are dropped and counted, ver
   for (const ev of scenario.events.slice(0, 100)) hooks.onEvent(ev);
   assert.ok(performance.now() - t0 < 50, 'appending never waits for Redis');
   await hooks.close();
-  assert.deepEqual(hooks.stats(), { sent: 0, dropped: 100 });
+  assert.deepEqual(hooks.stats(), { sent: 0, dropped: 100, backlog: 0 }, 'held until the node stopped, then dropped');
   assert.equal(lines.length, 1, `the drops are logged once, not per batch: ${lines.join(' | ')}`);
-  assert.match(lines[0], /^detect: cannot append events to the shared stream in Redis .*the detector worker does not see this node's traffic/);
+  assert.match(lines[0], /^detect: cannot append events to the shared stream in Redis .*this node holds them .* and sends them when Redis is back/);
   const view = new RedisVerdictView(sharedRedis(nowhere), nowhere, keys);
   assert.equal(await view.start(300), false);
   assert.deepEqual(view.forAccount(scenario.events[0].account_id!), { level: 'none', verdict: null, clusterId: null });

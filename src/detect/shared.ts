@@ -8,8 +8,10 @@
  * verdict lookups from memory, and appends events in the background.
  *
  * Keys (prefix `detect.shared.key_prefix`, default `warden:detect:`):
- *   events       stream of event batches (field `b`: JSON array), capped at about STREAM_MAX entries;
+ *   events       stream of event batches (field `b`: JSON array; `t`: when the replica first tried
+ *                to append it, ms), capped at about STREAM_MAX entries;
  *                an entry rewritten by a deletion request is a new entry with field `r`, the id it replaces
+ *   events:sent:NODE  number of the last batch replica NODE appended (a resend of it is not appended twice)
  *   accounts     hash: account id -> SharedAccountVerdict JSON (a verdict above none, or linked)
  *   clusters     hash: cluster id -> Verdict JSON (verdicts accounts take from their cluster)
  *   epoch        id of the worker's latest full publication (a new one each time it writes everything)
@@ -22,6 +24,7 @@ import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { urlForLog } from '../config/index.ts';
 import type { GatewayHooks } from '../gateway/lifecycle.ts';
+import { OutageLog, shorterOutages } from '../gateway/outage-log.ts';
 import { erasePersonalData, type InteractionEvent } from '../events/index.ts';
 import type { DetectorEngine, SharedAccountVerdict } from './engine.ts';
 import type { Verdict, VerdictLevel, VerdictView } from './verdict.ts';
@@ -65,46 +68,100 @@ export async function redisReady(client: Redis, timeoutMs = 3000): Promise<void>
 
 export interface StreamEventsHooks extends GatewayHooks {
   onEvent(event: InteractionEvent): void;
-  stats(): { sent: number; dropped: number };
+  /** `backlog`: events held for Redis to take them (an outage); `dropped`: given up (over the backlog's bounds). */
+  stats(): { sent: number; dropped: number; backlog: number };
   close(): Promise<void>;
 }
 
 /**
+ * What a replica holds for the stream while Redis does not take events: up to this many events
+ * or this many characters of their JSON (prompts included), whichever comes first; past either the
+ * oldest batches are dropped (counted; the event store still has them). BACKLOG_BATCHES stays
+ * below STREAM_MAX so that a backlog sent at once is not trimmed before the worker reads it.
+ */
+const BACKLOG_EVENTS = 50_000;
+const BACKLOG_CHARS = 64 * 1024 * 1024;
+const BACKLOG_BATCHES = STREAM_MAX / 2;
+/** How long Redis remembers the last batch a replica appended (its resends of it are skipped meanwhile). */
+const SENT_MARK_MS = 24 * 3_600_000;
+/** A batch Redis did not take is tried again this often (and at once when the connection is back). */
+const RESEND_MS = 250;
+
+/**
+ * Append a replica's batch unless it is there already: KEYS events stream, the replica's mark;
+ * ARGV batch number, STREAM_MAX, events JSON, first attempt (ms), mark lifetime (ms). A send that
+ * failed without an answer may have been appended: sent again, it is recognised by its number
+ * (each replica appends its batches one at a time, in order) and not appended twice.
+ */
+const APPEND_ONCE_LUA = `
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tonumber(ARGV[1]) <= last then return 0 end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'b', ARGV[3], 't', ARGV[4])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[5])
+return 1
+`;
+
+/**
  * Record-phase hooks of a replica: append each finished interaction to the shared stream, in
- * batches off the request path. When Redis cannot take a batch it is dropped and counted: the
- * event store still has every event (the worker rebuilds from it on restart), the detector only
- * misses them live.
+ * batches off the request path, one batch at a time and in order. A batch Redis does not take is
+ * kept and sent again once it does (within the backlog's bounds), so the worker catches up on the
+ * events of an outage without a restart, each event once. The outage is logged once when it
+ * starts and once when Redis takes events again (damped when Redis flaps).
  */
 export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?: DetectLog } = {}): StreamEventsHooks {
   let batch: InteractionEvent[] = [];
   let timer: NodeJS.Timeout | null = null;
   let soon: NodeJS.Immediate | null = null;
+  let retry: NodeJS.Timeout | null = null;
   let sent = 0; let dropped = 0;
-  let inFlight: Promise<void> = Promise.resolve();
-  // Drops are logged once when they start and once when Redis takes events again, with their count.
-  let droppingSince: { at: number; before: number } | null = null;
+  let seq = 0;
+  // Batches sealed and not yet taken by Redis, oldest first; `held`: their events and characters.
+  const queue: { seq: number; json: string; n: number; firstTry: number }[] = [];
+  const held = { events: 0, chars: 0 };
+  let sending: Promise<void> | null = null;
+  let closed = false;
+  const mark = `${keys.events}:sent:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   const log = opts.log ?? (() => {});
-  const took = (n: number) => {
-    sent += n;
-    if (!droppingSince) return;
-    log(`detect: Redis takes events again after ${((Date.now() - droppingSince.at) / 1000).toFixed(1)} s; ${dropped - droppingSince.before} events were not sent to the detector worker meanwhile (they are in the event store)`, { level: 'info', code: 'DETECT_STREAM_RECOVERED' });
-    droppingSince = null;
+  const outages = new OutageLog<{ dropped: number; events: number }>();
+  // Sent by its hash once Redis knows the script (ioredis loads it on the first NOSCRIPT).
+  if (!('wardenDetectAppend' in client)) client.defineCommand('wardenDetectAppend', { numberOfKeys: 2, lua: APPEND_ONCE_LUA });
+  const scripted = client as unknown as { wardenDetectAppend(...args: (string | number)[]): Promise<number> };
+  const append = (b: { seq: number; json: string; firstTry: number }) =>
+    scripted.wardenDetectAppend(keys.events, mark, b.seq, STREAM_MAX, b.json, b.firstTry, SENT_MARK_MS);
+  const pump = (): void => {
+    if (sending || queue.length === 0) return;
+    const b = queue[0]!;
+    sending = append(b).then(() => {
+      queue.shift();
+      held.events -= b.n; held.chars -= b.json.length;
+      sent += b.n;
+      outages.answered((o, seconds) => log(`detect: Redis takes events again after ${seconds.toFixed(1)} s; the events held meanwhile are being sent to the detector worker (${held.events} still to send)${dropped > o.dropped ? `; ${dropped - o.dropped} older ones were dropped past the backlog's bounds (they are in the event store: the worker reads them when it next replays it)` : ''}`, { level: 'info', code: 'DETECT_STREAM_RECOVERED' }));
+    }, (err: unknown) => {
+      outages.failed(() => ({ dropped, events: held.events }), (_, flaps) => log(`detect: cannot append events to the shared stream in Redis (${(err as Error)?.message ?? String(err)}); this node holds them (up to ${BACKLOG_EVENTS} events, warden_detect_stream_backlog_events) and sends them when Redis is back; past that the oldest are dropped (warden_detect_stream_dropped_total; they are in the event store)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_STREAM_UNAVAILABLE' }));
+      if (!retry && !closed) { retry = setTimeout(() => { retry = null; pump(); }, RESEND_MS); retry.unref(); }
+    }).finally(() => {
+      sending = null;
+      if (!outages.current) pump();
+    });
   };
-  const lost = (n: number, err: unknown) => {
-    if (!droppingSince) {
-      droppingSince = { at: Date.now(), before: dropped };
-      log(`detect: cannot append events to the shared stream in Redis (${(err as Error)?.message ?? String(err)}); the detector worker does not see this node's traffic until Redis is back (counted in warden_detect_stream_dropped_total)`, { level: 'warn', code: 'DETECT_STREAM_UNAVAILABLE' });
-    }
-    dropped += n;
-  };
-  const send = () => {
+  // The connection is back: what waits goes now rather than at the next retry.
+  client.on('ready', () => pump());
+  const seal = () => {
     if (timer) { clearTimeout(timer); timer = null; }
     if (soon) { clearImmediate(soon); soon = null; }
     if (batch.length === 0) return;
     const events = batch;
     batch = [];
-    inFlight = client.xadd(keys.events, 'MAXLEN', '~', STREAM_MAX, '*', 'b', JSON.stringify(events))
-      .then(() => took(events.length), (err: unknown) => lost(events.length, err));
+    const json = JSON.stringify(events);
+    queue.push({ seq: ++seq, json, n: events.length, firstTry: Date.now() });
+    held.events += events.length; held.chars += json.length;
+    // Bounded: a long outage drops the oldest (never the one being sent, whose fate is unknown).
+    while (queue.length > 1 && (held.events > BACKLOG_EVENTS || held.chars > BACKLOG_CHARS || queue.length > BACKLOG_BATCHES)) {
+      const old = queue.splice(sending ? 1 : 0, 1)[0]!;
+      held.events -= old.n; held.chars -= old.json.length;
+      dropped += old.n;
+    }
+    pump();
   };
   return {
     name: 'detect-stream',
@@ -112,20 +169,31 @@ export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?:
       if (!event.account_id) return;
       batch.push(event);
       // Serialised on a later turn: onEvent stays constant time.
-      if (batch.length >= BATCH_EVENTS) { if (!soon) soon = setImmediate(send); }
-      else if (!timer) { timer = setTimeout(send, BATCH_MS); timer.unref(); }
+      if (batch.length >= BATCH_EVENTS) { if (!soon) soon = setImmediate(seal); }
+      else if (!timer) { timer = setTimeout(seal, BATCH_MS); timer.unref(); }
     },
-    stats: () => ({ sent, dropped }),
-    /** Send what is buffered, then disconnect (the hooks own the client they were given). */
+    stats: () => ({ sent, dropped, backlog: held.events }),
+    /** Send what is held while Redis takes it, then disconnect (the hooks own the client they were given). */
     async close(): Promise<void> {
-      send();
-      await inFlight;
+      seal();
+      closed = true;
+      if (retry) { clearTimeout(retry); retry = null; }
+      while (sending) {
+        await sending;
+        if (outages.current) break;
+      }
+      // Not taken by Redis before the node stops: dropped (the event store has them).
+      dropped += held.events;
+      queue.length = 0; held.events = 0; held.chars = 0;
       client.disconnect();
     },
   };
 }
 
 // ---------------------------------------------------------------- worker: events in
+
+/** Whether the worker has this event already; `firstTry`: when its replica first tried to append it (ms), null if unknown. */
+export type StreamSkip = (ev: InteractionEvent, firstTry: number | null) => boolean;
 
 export interface StreamConsumer {
   stats(): { read: number; lastId: string; readErrors: number };
@@ -135,9 +203,11 @@ export interface StreamConsumer {
 /**
  * Feed `ingest` with the events other nodes append to the stream, from `startId` (a stream id;
  * `$`: from now). `skip` drops events already seen another way (the worker's replay of the store
- * overlaps the stream's first entries). Uses its own connection: XREAD blocks it.
+ * overlaps the stream's first entries, and a replica's backlog sent after it); it is given when
+ * the replica first tried to append the entry (ms; null from a replica that predates it). Uses its
+ * own connection: XREAD blocks it.
  */
-export function consumeEventStream(url: string, keys: SharedKeys, ingest: (events: InteractionEvent[]) => void, opts: { startId: string; skip?: (ev: InteractionEvent) => boolean; blockMs?: number; onReadError?: (err: unknown) => void; onRead?: () => void }): StreamConsumer {
+export function consumeEventStream(url: string, keys: SharedKeys, ingest: (events: InteractionEvent[]) => void, opts: { startId: string; skip?: StreamSkip; blockMs?: number; onReadError?: (err: unknown) => void; onRead?: () => void }): StreamConsumer {
   const client = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(50 * n, 1000) });
   let lastId = opts.startId;
   let read = 0;
@@ -178,7 +248,9 @@ export function consumeEventStream(url: string, keys: SharedKeys, ingest: (event
           if (at < 0 || at + 1 >= fields.length) continue;
           let events: InteractionEvent[];
           try { events = JSON.parse(fields[at + 1]) as InteractionEvent[]; } catch { continue; }
-          const kept = opts.skip ? events.filter((ev) => !opts.skip!(ev)) : events;
+          const t = fields.indexOf('t');
+          const firstTry = t >= 0 ? Number(fields[t + 1]) : null;
+          const kept = opts.skip ? events.filter((ev) => !opts.skip!(ev, firstTry)) : events;
           read += kept.length;
           ingest(kept);
         }
@@ -221,8 +293,11 @@ export async function eraseAccountFromStream(client: Redis, keys: SharedKeys, ac
       if (!mine) continue;
       const redacted = batch.map((ev) => (ev.account_id === accountId ? erasePersonalData(ev, at) : ev));
       const replaces = fields.indexOf('r') >= 0 ? fields[fields.indexOf('r') + 1] : id;
+      // The copy keeps when its batch was first tried (a worker's skip reads it).
+      const t = fields.indexOf('t');
+      const firstTry = t >= 0 ? ['t', fields[t + 1]!] : [];
       // The copy names the first entry: a consumer that read that one skips every copy of it.
-      const done = await client.multi().xdel(keys.events, id).xadd(keys.events, 'MAXLEN', '~', STREAM_MAX, '*', 'b', JSON.stringify(redacted), 'r', replaces).exec();
+      const done = await client.multi().xdel(keys.events, id).xadd(keys.events, 'MAXLEN', '~', STREAM_MAX, '*', 'b', JSON.stringify(redacted), 'r', replaces, ...firstTry).exec();
       const failed = done?.find(([err]) => err);
       if (failed) throw failed[0]!;
       entries++; events += mine;
@@ -597,7 +672,7 @@ export interface SharedWorker {
  */
 export async function startSharedWorker(opts: {
   engine: DetectorEngine; client: Redis; url: string; keys: SharedKeys; publishMs: number; startId: string;
-  onEvent: (ev: InteractionEvent) => void; skip?: (ev: InteractionEvent) => boolean;
+  onEvent: (ev: InteractionEvent) => void; skip?: StreamSkip;
   /** How long the lease outlives a worker that stopped without releasing it (default: 5 publications, at least 5 s). */
   leaseMs?: number;
   /** Where a Redis outage's start and end are said (once each). */
@@ -613,20 +688,16 @@ export async function startSharedWorker(opts: {
     throw new Error(`another node is the detector worker (${holder ?? 'unknown'}, Redis key ${opts.keys.worker}): run one node with detect.mode worker, the others as replica`);
   }
   // A Redis outage seen from the worker (its lease not renewed, the stream not read): said once
-  // when it starts and once when the lease is renewed again, with what was missed meanwhile.
+  // when it starts and once when the lease is renewed again, with what was missed meanwhile; a
+  // flapping Redis is damped as the limits' outage lines are.
   const log = opts.log ?? (() => {});
-  let outage: { since: number; leaseLost: number; readErrors: number } | null = null;
+  const outages = new OutageLog<{ leaseLost: number; readErrors: number }>();
   let leaseLost = 0;
   const failing = (err: unknown) => {
-    if (outage) return;
-    outage = { since: Date.now(), leaseLost, readErrors: consumer?.stats().readErrors ?? 0 };
-    log(`detect: Redis unreachable from the detector worker (${(err as Error)?.message ?? String(err)}); verdicts are not published and the replicas' events not read until it answers (warden_detect_worker_lease_lost_total, warden_detect_stream_read_errors_total)`, { level: 'warn', code: 'DETECT_WORKER_REDIS_UNREACHABLE' });
+    outages.failed(() => ({ leaseLost, readErrors: consumer?.stats().readErrors ?? 0 }), (_, flaps) => log(`detect: Redis unreachable from the detector worker (${(err as Error)?.message ?? String(err)}); verdicts are not published and the replicas' events not read until it answers (warden_detect_worker_lease_lost_total, warden_detect_stream_read_errors_total)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_WORKER_REDIS_UNREACHABLE' }));
   };
   const answering = () => {
-    if (!outage) return;
-    const o = outage;
-    outage = null;
-    log(`detect: the detector worker reaches Redis again after ${((Date.now() - o.since) / 1000).toFixed(1)} s; ${leaseLost - o.leaseLost} publications and ${consumer.stats().readErrors - o.readErrors} stream reads failed meanwhile (the replicas' events of that time reach the detector when the worker next replays the event store)`, { level: 'info', code: 'DETECT_WORKER_REDIS_RECOVERED' });
+    outages.answered((o, seconds) => log(`detect: the detector worker reaches Redis again after ${seconds.toFixed(1)} s; ${leaseLost - o.leaseLost} publications and ${consumer.stats().readErrors - o.readErrors} stream reads failed meanwhile (it reads the stream on from where it stopped)`, { level: 'info', code: 'DETECT_WORKER_REDIS_RECOVERED' }));
   };
   const consumer: StreamConsumer = consumeEventStream(opts.url, opts.keys, (events) => { for (const ev of events) opts.onEvent(ev); }, { startId: opts.startId, skip: opts.skip, onReadError: failing });
   const publisher = new VerdictPublisher(opts.client, opts.keys, opts.engine);

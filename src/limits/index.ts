@@ -1,5 +1,5 @@
 // limits: rate limits (GCRA), token quotas, concurrency caps and budgets per key, account, org, IP, subnet, ASN and linked-account cluster; memory or Redis (one Lua round trip per decision); see docs/limits.md.
-// Imports `admin` (router), `config`, `detect` (verdicts), `errors`, `events`, `gateway`'s lifecycle (and its JSON body checks and metrics), `identity`, `shape` and `store`.
+// Imports `admin` (router), `config`, `detect` (verdicts), `errors`, `events`, `gateway`'s lifecycle (and its JSON body checks, metrics and outage log lines), `identity`, `shape` and `store`.
 export { limitsConfigSchema, LIMIT_FIELDS } from './config.ts';
 export { limitsHooks } from './hooks.ts';
 export { Limiter, LimitsBackendUnreachable, BACKEND_FAILURE_MODE, type LimitRequest } from './limiter.ts';

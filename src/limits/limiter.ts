@@ -15,6 +15,7 @@ import type { LimitOverridesStore } from './overrides.ts';
 import { MeterPlanner, meterOp, type LimitSubjects, type PlannedMeter, type RequestCost } from './meter-plan.ts';
 import { RedisBackend } from './redis.ts';
 import { urlForLog } from '../config/index.ts';
+import { OutageLog, shorterOutages } from '../gateway/outage-log.ts';
 
 export interface LimiterOptions {
   config: LimitsConfig;
@@ -38,14 +39,6 @@ export const BACKEND_FAILURE_MODE = {
   open: 'admitting requests without limits',
   closed: 'refusing requests with 503 WARDEN_LIMITS_UNAVAILABLE',
 } as const;
-
-/**
- * A flapping backend (stalls of a fraction of a second): an outage that begins within
- * FLAP_QUIET_MS of the end of the last one logged is logged only once it has lasted FLAP_MIN_MS;
- * shorter ones are counted and named in the next outage line.
- */
-export const FLAP_QUIET_MS = 60_000;
-export const FLAP_MIN_MS = 2_000;
 
 const FALLBACK_OUTCOME = {
   local: 'taken on this node\'s own counters',
@@ -136,13 +129,8 @@ export class Limiter {
   private seq = 0;
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
-  /** Since when the shared backend has not answered, and how many decisions were taken without it since. */
-  /** The shared backend's outage under way; `logged`: its start line was written. */
-  private outage: { since: number; decisions: number; logged: boolean } | null = null;
-  /** When the last logged outage ended (its recovery line), ms. */
-  private lastRecoveryAt = -Infinity;
-  /** Short outages not logged since the last line (a flapping backend). */
-  private flaps = 0;
+  /** The shared backend's outages (a flapping one damped): how many decisions each took without it. */
+  private readonly outages = new OutageLog<{ decisions: number }>();
   private readonly log: (line: string, meta?: { level: 'info' | 'warn' | 'error'; code: string }) => void;
   /** The shared backend's URL and the setting that gave it (null: memory, or a backend passed in). */
   private readonly backendUrl: { url: string; setting: string } | null = null;
@@ -294,29 +282,14 @@ export class Limiter {
 
   /** The shared backend answered: an outage under way is over, said once with what was decided without it. */
   private backendAnswered(): void {
-    const o = this.outage;
-    if (!o) return;
-    this.outage = null;
-    // A short outage soon after the last one was not logged: counted, and said with the next line.
-    if (!o.logged) { this.flaps++; return; }
-    this.lastRecoveryAt = Date.now();
-    this.log(`limits: the shared backend (${this.backend.name}) answers again after ${((Date.now() - o.since) / 1000).toFixed(1)} s; ` +
-      `${o.decisions} decisions were ${FALLBACK_OUTCOME[this.config.on_backend_failure]} meanwhile; limits are shared by every node again`, { level: 'info', code: 'LIMITS_BACKEND_RECOVERED' });
+    this.outages.answered((o, seconds) => this.log(`limits: the shared backend (${this.backend.name}) answers again after ${seconds.toFixed(1)} s; ` +
+      `${o.decisions} decisions were ${FALLBACK_OUTCOME[this.config.on_backend_failure]} meanwhile; limits are shared by every node again`, { level: 'info', code: 'LIMITS_BACKEND_RECOVERED' }));
   }
 
   private fallback(meters: PlannedMeter[], cost: RequestCost, leaseId: string, model: string, why: string, started: number, nowUs?: number): LimitDecision {
     const mode = this.config.on_backend_failure;
-    const now = Date.now();
-    const o = this.outage ??= { since: now, decisions: 0, logged: false };
-    o.decisions++;
-    // Logged at once, unless it began within FLAP_QUIET_MS of the last logged one's end (a
-    // flapping backend: ~20 line pairs in 20 s otherwise); then once it has lasted FLAP_MIN_MS.
-    if (!o.logged && (now - this.lastRecoveryAt >= FLAP_QUIET_MS || now - o.since >= FLAP_MIN_MS)) {
-      o.logged = true;
-      const flaps = this.flaps > 0 ? ` (after ${this.flaps} shorter outages not logged since the last line)` : '';
-      this.flaps = 0;
-      this.log(`limits: the shared backend (${this.backend.name}) is unreachable (${why}); ${BACKEND_FAILURE_MODE[mode]} until it answers again (limits.on_backend_failure: ${mode})${flaps}`, { level: mode === 'closed' ? 'error' : 'warn', code: 'LIMITS_BACKEND_UNREACHABLE' });
-    }
+    this.outages.failed(() => ({ decisions: 0 }), (_, flaps) => this.log(`limits: the shared backend (${this.backend.name}) is unreachable (${why}); ${BACKEND_FAILURE_MODE[mode]} until it answers again (limits.on_backend_failure: ${mode})${shorterOutages(flaps)}`,
+      { level: mode === 'closed' ? 'error' : 'warn', code: 'LIMITS_BACKEND_UNREACHABLE' })).decisions++;
     if (mode === 'local' && this.local) {
       const raw = this.local.decide(meters.map((m) => meterOp(m, cost)), leaseId, this.leaseTtlUs, nowUs);
       return this.finish(raw, meters, cost, leaseId, model, this.local, 'local', why, started);
@@ -330,6 +303,7 @@ export class Limiter {
   }
 
   private finish(raw: RawDecision, meters: PlannedMeter[], cost: RequestCost, leaseId: string, model: string, backend: LimitsBackend, mode: 'backend' | 'local', why: string | null, started: number): LimitDecision {
+    if (raw.reclaimedSlots) this.metrics.deadSlotsReclaimed(backend.name, raw.reclaimedSlots);
     const verdicts: MeterVerdict[] = new Array(meters.length);
     for (let i = 0; i < meters.length; i++) verdicts[i] = { meter: meters[i], outcome: raw.outcomes[i] };
     let binding: MeterVerdict | null = null;
@@ -428,7 +402,10 @@ export class Limiter {
       byBackend.set(backend, list);
     }
     for (const [backend, refs] of byBackend) {
-      try { await backend.renew(refs, this.leaseTtlUs, nowUs); } catch { this.metrics.backendError(backend.name, 'renew'); }
+      try {
+        const reclaimed = await backend.renew(refs, this.leaseTtlUs, nowUs);
+        if (reclaimed) this.metrics.deadSlotsReclaimed(backend.name, reclaimed);
+      } catch { this.metrics.backendError(backend.name, 'renew'); }
     }
   }
 

@@ -78,7 +78,8 @@ export const DECIDED_MARK_MS = 15 * 60_000;
 /**
  * KEYS: one per meter, then the decision's mark. ARGV: now override ('' = TIME), lease id, lease
  * TTL µs, then four slots per meter: 'g' interval tolerance cost | 'c' limit - - | 'b' d|m limit cost.
- * Returns: allowed (1/0), now, then per meter: ok, remaining, reset µs, retry µs.
+ * Returns: allowed (1/0), now, then per meter: ok, remaining, reset µs, retry µs, then the number
+ * of expired leases removed (slots held by requests whose node stopped renewing them: it died).
  * An admitted decision sets its mark (deleted when the request settles): a node that lost the
  * answer can tell afterwards whether the script ran, and undo it exactly once (SETTLE_LUA).
  * Returns {-1, now} without charging anything when the decision was undone already (its undo's
@@ -94,6 +95,7 @@ local mark = KEYS[#KEYS]
 local state = redis.call('GET', mark)
 if state == 'undone' or state == 'refunded' then return {-1, now} end
 local out = {0, now}
+local reclaimed = 0
 local allowed = true
 local writes = {}
 for k = 1, n do
@@ -126,7 +128,7 @@ for k = 1, n do
     end
   elseif typ == 'c' then
     local limit = tonumber(ARGV[base + 2])
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(now))
+    reclaimed = reclaimed + redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(now))
     local count = redis.call('ZCARD', key)
     if count < limit then
       ok = 1
@@ -185,6 +187,7 @@ if allowed then
   end
   redis.call('SET', mark, '1', 'PX', '${DECIDED_MARK_MS}')
 end
+out[#out + 1] = reclaimed
 return out
 `;
 
@@ -251,16 +254,17 @@ end
 return now
 `;
 
-/** KEYS: concurrency sets. ARGV: now override, lease TTL µs, then one lease id per key. */
+/** KEYS: concurrency sets. ARGV: now override, lease TTL µs, then one lease id per key. Returns the expired leases removed. */
 export const RENEW_LUA = `${PRELUDE}
 local now = now_us()
 local ttl = tonumber(ARGV[2])
+local reclaimed = 0
 for k = 1, #KEYS do
   -- An expired lease is gone for good: purge first so it is not revived.
-  redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', fmt(now))
+  reclaimed = reclaimed + redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', fmt(now))
   if redis.call('ZADD', KEYS[k], 'XX', 'CH', fmt(now + ttl), ARGV[2 + k]) == 1 then
     redis.call('PEXPIRE', KEYS[k], px(ttl + 1000000))
   end
 end
-return now
+return reclaimed
 `;

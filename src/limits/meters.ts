@@ -58,6 +58,8 @@ export interface RawDecision {
   /** Time the backend decided at (Redis TIME for the Redis backend), µs since epoch. */
   nowUs: number;
   outcomes: MeterOutcome[];
+  /** Concurrency slots whose leases had expired unrenewed (their node died), removed by this decision. */
+  reclaimedSlots?: number;
 }
 
 export type SettleOp =
@@ -77,7 +79,8 @@ export interface LimitsBackend {
   /** Whether a settle with nothing to adjust must still be sent (it forgets what the backend keeps per decision). */
   readonly settlesEmpty?: boolean;
   /** Extend live concurrency leases held by this node. */
-  renew(leases: readonly LeaseRef[], leaseTtlUs: number, nowUs?: number): void | Promise<void>;
+  /** Returns (when the backend counts them) the expired leases of other requests removed meanwhile. */
+  renew(leases: readonly LeaseRef[], leaseTtlUs: number, nowUs?: number): void | number | Promise<void | number>;
   close(): void | Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics for limits: every decision by outcome, every scope checked by outcome,
- * refusals by scope and limit, decision latency per backend, backend errors and circuit state.
+ * refusals by scope and limit, decision latency per backend, backend errors and circuit state,
+ * concurrency slots taken back from nodes that died holding them.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { Tally } from '../gateway/metrics.ts';
@@ -16,10 +17,12 @@ export interface LimitsMetrics {
   breaker(backend: string, state: BreakerState): void;
   throttled(level: string): void;
   settlement(ok: boolean): void;
+  /** Concurrency slots whose leases expired unrenewed (their node died), removed from the shared backend. */
+  deadSlotsReclaimed(backend: string, slots: number): void;
 }
 
 export const NOOP_METRICS: LimitsMetrics = {
-  decision() {}, scope() {}, refusal() {}, backendError() {}, breaker() {}, throttled() {}, settlement() {},
+  decision() {}, scope() {}, refusal() {}, backendError() {}, breaker() {}, throttled() {}, settlement() {}, deadSlotsReclaimed() {},
 };
 
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, open: 1, half_open: 2 };
@@ -41,6 +44,7 @@ export function registerLimitsMetrics(registry: Registry): LimitsMetrics {
   const errors = new Counter({ name: 'warden_limits_backend_errors_total', help: 'Failed calls to the limits backend', labelNames: ['backend', 'operation'] as const, registers });
   const breaker = new Gauge({ name: 'warden_limits_circuit_state', help: 'Circuit breaker state of the limits backend (0 closed, 1 open, 2 half-open)', labelNames: ['backend'] as const, registers });
   const throttled = new Counter({ name: 'warden_limits_verdict_throttled_total', help: 'Decisions made under verdict-driven throttling, by verdict level', labelNames: ['level'] as const, registers });
+  const reclaimed = new Counter({ name: 'warden_limits_dead_slots_reclaimed_total', help: 'Concurrency slots taken back because their lease expired unrenewed (the node holding them died or stalled), by backend', labelNames: ['backend'] as const, registers });
   const settlements = { ok: 0, error: 0 };
   new Counter({
     name: 'warden_limits_settlements_total', help: 'Reservations settled to real usage, by outcome', labelNames: ['outcome'] as const, registers,
@@ -60,5 +64,6 @@ export function registerLimitsMetrics(registry: Registry): LimitsMetrics {
     breaker(backend, state) { breaker.labels(backend).set(BREAKER_VALUE[state]); },
     throttled(level) { throttled.labels(level).inc(); },
     settlement(ok) { settlements[ok ? 'ok' : 'error']++; },
+    deadSlotsReclaimed(backend, slots) { reclaimed.labels(backend).inc(slots); },
   };
 }

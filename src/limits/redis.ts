@@ -159,7 +159,11 @@ export class RedisBackend implements LimitsBackend {
       const b = 2 + i * 4;
       outcomes[i] = { ok: reply[b] === 1, remaining: reply[b + 1], resetUs: reply[b + 2], retryUs: reply[b + 3] };
     }
-    return { allowed: reply[0] === 1, nowUs: reply[1], outcomes };
+    const decision: RawDecision = { allowed: reply[0] === 1, nowUs: reply[1], outcomes };
+    // Only when some were: a decision otherwise reads the same from every backend.
+    const reclaimed = reply[2 + n * 4];
+    if (reclaimed) decision.reclaimedSlots = reclaimed;
+    return decision;
   }
 
   /** Settle a request (with nothing to adjust too: it deletes the decision's mark). */
@@ -276,11 +280,12 @@ export class RedisBackend implements LimitsBackend {
     }
   }
 
-  async renew(leases: readonly LeaseRef[], leaseTtlUs: number, nowUs?: number): Promise<void> {
-    if (leases.length === 0) return;
+  /** Extend the leases; returns the expired ones removed from their sets meanwhile (see RENEW_LUA). */
+  async renew(leases: readonly LeaseRef[], leaseTtlUs: number, nowUs?: number): Promise<number> {
+    if (leases.length === 0) return 0;
     const args: (string | number)[] = leases.map((l) => this.prefix + l.key);
     args.push(nowUs === undefined ? '' : nowUs, leaseTtlUs, ...leases.map((l) => l.leaseId));
-    await this.timed(this.scripts.wardenLimitsRenew(leases.length, ...args));
+    return await this.timed(this.scripts.wardenLimitsRenew(leases.length, ...args));
   }
 
   async close(): Promise<void> {

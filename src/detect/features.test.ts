@@ -255,6 +255,19 @@ test('lexicon phrases start and end at word boundaries: words that contain them 
   assert.ok(names('Paraphrase this paragraph about the elections in Taiwan.').includes('sensitiveRewrite'), 'a sensitive rewrite is still named');
 });
 
+test('reasoning asked for in other words, in the turn or in the system prompt, is chain-of-thought; everyday sentences with those words are not', () => {
+  const q = 'Natalia sold clips to 48 of her friends in April, and half as many in May. How many clips did she sell?';
+  for (const ask of ['Explain how you got there.', 'Write out every intermediate calculation.', 'Justify each step.', 'Show how you arrive at the result.', 'Show your working.', 'Include the reasoning behind each step.']) {
+    assert.ok(names(`${q} ${ask}`).includes('cot'), `"${ask}" asks for the reasoning`);
+  }
+  const tutor = 'You are a meticulous tutor. In your reply, write out every intermediate calculation and the reasoning behind it before you state the result.';
+  assert.ok(names(q, tutor).includes('cot'), 'a system prompt asking for the working in the answer asks for the reasoning');
+  for (const text of ['Give me the full working code for a login form.', 'Show the working directory of the repository.', 'What is the reasoning behind this policy?',
+    'That intermediate step is where the conversion happens.', 'Tell me how you got into painting.', 'Run every calculation in parallel.']) {
+    assert.ok(!names(text).includes('cot'), `no cot flag for ${JSON.stringify(text)}`);
+  }
+});
+
 test('chain-of-thought requests in Italian, Indonesian, Turkish, Polish, Vietnamese, Hindi and Arabic', () => {
   const prompts: [string, string][] = [
     ['it', 'Ragiona passo dopo passo e mostra tutto il tuo ragionamento.'],

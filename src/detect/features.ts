@@ -8,6 +8,7 @@ import { enumeratedItems } from './items.ts';
 import { answerFpOf, charCodeAt, saysNothing, type EventMessage, type InteractionEvent } from '../events/index.ts';
 export { parseIsoMs } from '../events/index.ts';
 import { FOLDED, HIT, foldText, lexiconHits } from './lexicon.ts';
+import { inputBeyondStanding } from './standing-input.ts';
 
 /** Bits of `RequestFeatures.flags`. Stable: they index counters and appear in explanations. */
 export const FLAG = {
@@ -85,6 +86,7 @@ export interface RequestFeatures {
   toolsHash: number;
   /** Hash of the non-default sampling parameters plus model (0 if all defaults). */
   paramsHash: number;
+  /** Input tokens, less a standing system prompt of up to a persona's length (standing-input.ts). */
   inputTokens: number;
   /** Output tokens, reasoning included (the event contract). */
   outputTokens: number;
@@ -469,7 +471,7 @@ export function extractFeatures(ev: InteractionEvent, served?: ServedAnswerLooku
     systemHash,
     toolsHash,
     paramsHash,
-    inputTokens: ev.response.input_tokens,
+    inputTokens: inputBeyondStanding(ev),
     outputTokens: ev.response.output_tokens,
     biasMap,
     promptKey,

@@ -31,6 +31,8 @@ interface Shape {
   params?: Partial<InteractionEvent['request']['params']>;
   account?: Partial<NonNullable<InteractionEvent['account']>>;
   org?: string;
+  /** The system prompt of request n, if any. */
+  system?: (n: number) => string;
 }
 
 const user = (text: string): EventMessage => ({ role: 'user', text, chars: text.length });
@@ -38,13 +40,14 @@ const user = (text: string): EventMessage => ({ role: 'user', text, chars: text.
 function event(account: string, n: number, ts: number, s: Shape, r: () => number): InteractionEvent {
   const h = home(account);
   const messages = s.messages(GSM8K[(n * 7 + h) % GSM8K.length], n, r);
-  const chars = messages.reduce((a, m) => a + m.chars, 0);
+  const system = s.system?.(n) ?? null;
+  const chars = messages.reduce((a, m) => a + m.chars, 0) + (system?.length ?? 0);
   const out = s.out(r);
   return {
     schema: EVENT_SCHEMA, id: `${account}-${n}`, ts: new Date(ts).toISOString(), duration_ms: 4000,
     flavour: s.flavour ?? 'openai.chat', model: 'gpt-large', upstream: 'up', account_id: account, org_id: s.org ?? null, key_id: `key_${account}`,
     client: { ip: `81.${h}.7.9`, user_agent: 'python-httpx/0.27', country: 'US', asn: 3000 + h },
-    request: { stream: false, system: null, messages, tools: [], tool_choice: null, params: { ...emptyParams(), ...s.params }, bytes: chars + 200 },
+    request: { stream: false, system, messages, tools: [], tool_choice: null, params: { ...emptyParams(), ...s.params }, bytes: chars + 200 },
     response: { status: 200, error_code: null, input_tokens: Math.ceil(chars / 4), output_tokens: out, reasoning_tokens: s.reasoningChars ? out >> 1 : 0, usage_source: 'upstream', tool_calls: 0, finish_reason: 'stop', ttfb_ms: 400, output_chars: out * 4, reasoning_chars: s.reasoningChars ?? 0 },
     account: { created_at: '2025-06-01T00:00:00.000Z', tier: 'email_verified', programme: 'none', email_domain: 'gmail.com', payment_fp: `card-${account}`, signup_ip: `81.${h}.7.9`, claimed_country: 'US', ...s.account },
     enforcement: emptyEnforcement(),
@@ -192,4 +195,26 @@ test('ten numbered questions in one chat message count as ten requests; a list o
   const res = run(accounts('acct_multi', 4, multi, (r, emit) => humanPace(r, 6, emit)));
   // Thirty answers' worth of evidence in three requests; the test waits for its 50-prompt floor without a timing reading.
   assertThrottled(res, 'acct_multi', 10);
+});
+
+// A persona of about 1,000 characters, no reasoning words in it: what every chat framework sends.
+const PERSONA = 'You are Ava, a friendly and knowledgeable assistant for an online learning community. Be warm and encouraging, use plain language, and format answers with short paragraphs and lists where it helps. If a question is ambiguous, state your assumption and proceed. Avoid unnecessary disclaimers. Keep a positive tone and adapt the level of detail to the question. Use metric units unless the question uses others. When code is involved, use fenced code blocks with the language named. '.repeat(2);
+
+test('a persona system prompt sent with every request does not lower the yield: chain-of-thought harvesters behind one are throttled', () => {
+  const persona: Shape = { ...cotChat, system: () => PERSONA };
+  const res = run(accounts('acct_persona', 6, persona, (r, emit) => humanPace(r, 10, emit)));
+  assertThrottled(res, 'acct_persona', 60);
+  const ratio = res.e.forAccount('acct_persona_0').verdict?.reasons.find((x) => x.signal === 'yield_output_input_ratio');
+  assert.ok(ratio && typeof ratio.value === 'number' && ratio.value >= 10, `the ratio read leaves the standing system prompt out: ${JSON.stringify(ratio)}`);
+});
+
+test('material in the system prompt still counts as input: an application putting retrieved passages there, asking for steps, stays at watch', () => {
+  const CONTEXT = CHAT.join('\n\n');
+  const rag: Shape = {
+    system: (n) => `You answer questions about the documents below. Think step by step and cite the passage you used.\n\n${CONTEXT.slice((n * 397) % 2000, ((n * 397) % 2000) + 6000)}`,
+    messages: (_q, n) => [user(CHAT[(n * 3) % CHAT.length].slice(0, 200))],
+    out: (r) => 300 + Math.floor(r() * 500),
+  };
+  const res = run(accounts('acct_rag', 6, rag, (r, emit) => humanPace(r, 10, emit)));
+  assertAtMostWatch(res, 'acct_rag');
 });

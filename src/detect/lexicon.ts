@@ -51,6 +51,11 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       'reason {through|carefully|step}', "let{'|}s think", 'walk{ me|} through', 'talk me through', 'break{ it|} down', 'lay out',
       '<thinking>', 'reasoning trace*', 'before answering{,|} {think|reason}', 'work {it|this} out',
       'explain {the |your |}{logic|steps|reasoning}', 'how you would solve',
+      // The same asked for in other words (the working written into the answer, not a trace). Not
+      // "the full working code", "show the working directory", "the reasoning behind this policy".
+      '{explain|show} how you {got|get|arrived|arrive|reached|derived|worked out}', 'how you {arrived|arrive} at', 'show {your|all|all your} working',
+      'intermediate calculation*', '{every|each|all|all the} intermediate step*', 'reasoning behind {each|every} {step|part|calculation|line}*',
+      'justify {each|every} {step|part|claim|answer}*', 'justify your {answer|reasoning|steps|solution}*',
       // Chinese (simplified and traditional): step by step, thought / reasoning / solution process, chain of thought.
       '一步一步', '一步步', '逐步{思考|推理|分析|解答|推导|推導|说明|說明|解释|解釋}', '{思考|推理|解题|解題|推导|推導}{过程|過程}',
       '{详细|詳細|解题|解題}{步骤|步驟}', '{思维|思維}{链|鏈}', '{展示|写出|寫出|给出|給出}{你的|}{推理|思考|思路}', '{先|请先|請先}思考再回答',

@@ -101,7 +101,9 @@ async function runScenario(backend: LimitsBackend, prefix: string, initialShapes
       const lease = `l${++seq}`;
       const expected = model.decide(ops, lease, LEASE_TTL, now);
       const got = await backend.decide(ops, lease, LEASE_TTL, now);
-      assert.deepEqual(got, expected, `decision ${seq} at ${now}`);
+      // Only the Redis backend counts the expired slots it removed (a metric: dead-slots-metric.test.ts).
+      const { reclaimedSlots: _reclaimed, ...decision } = got;
+      assert.deepEqual(decision, expected, `decision ${seq} at ${now}`);
       if (got.allowed) open.push({ lease, ops, at: now });
       tally[got.allowed ? 'allowed' : 'refused']++;
     } else if (step.t === 'settle') {

@@ -75,6 +75,20 @@ export const F_FLEET_LINKED = 64;
 export const F_KNOWN = 128;
 /** Admitted to one of the provider's programmes (education, research, startup). */
 export const F_PROGRAMME = 256;
+/**
+ * The flags an account's tier and programme give it: F_VERIFIED, F_PROGRAMME, and F_PERSONAL for a
+ * member of a declared org (`inOrg`) on a personal address (free-mail, disposable or none) without
+ * an enterprise contract. Read at the account's first event and again whenever a later event
+ * carries another tier or programme (the engine's retier).
+ */
+export function tierFlags(acct: { tier: string; programme?: string | null; email_domain?: string | null }, inOrg: boolean): number {
+  let f = 0;
+  if (TIER_VERIFIED[acct.tier]) f |= F_VERIFIED;
+  if (acct.programme && acct.programme !== 'none') f |= F_PROGRAMME;
+  const dom = acct.email_domain?.toLowerCase();
+  if (inOrg && acct.tier !== 'enterprise' && (!dom || FREEMAIL.has(dom) || isDisposable(dom))) f |= F_PERSONAL;
+  return f;
+}
 /** Accounts of one campus domain linked in one cluster that make a class (see scoreAccount). */
 export const CAMPUS_CLASS_MIN = 3;
 /**

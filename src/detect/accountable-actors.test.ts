@@ -32,8 +32,10 @@ interface Member {
  * long answers): what a class, a team's evaluation or a harvest all look like on the wire.
  * `before`: accounts seen earlier elsewhere (a few chats the day before), e.g. the institution's staff.
  * `labels`: short answers (40-80 tokens), as a labelling or grading workload gets.
+ * `later`: each account goes on for as many requests again (about three more days) with these
+ * facts changed (its tier or programme changed after the detector first saw it).
  */
-function groupRun(members: Member[], opts: { requests?: number; before?: Member[]; labels?: boolean } = {}) {
+function groupRun(members: Member[], opts: { requests?: number; before?: Member[]; labels?: boolean; later?: Pick<Member, 'tier' | 'programme'> } = {}) {
   const e = new DetectorEngine();
   let seed = 7;
   const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648;
@@ -57,7 +59,7 @@ function groupRun(members: Member[], opts: { requests?: number; before?: Member[
   for (const [s, m] of members.entries()) {
     const created = T0 - (m.ageMs ?? (1 + rand() * 47) * HOUR);
     let t = T0 + rand() * HOUR;
-    for (let k = 0; k < requests; k++) {
+    for (let k = 0; k < (opts.later ? 2 * requests : requests); k++) {
       t += k % 5 === 0 ? (2 + rand() * 6) * HOUR * (60 / requests) : (20 + rand() * 400) * 1000;
       const q = `${pool.maths[Math.floor(rand() * pool.maths.length)]}${rand() < 0.5 ? '\nPlease explain step by step.' : ''}`;
       const messages = rand() < 0.3 ? [{ role: 'user' as const, text: q, chars: q.length }, { role: 'assistant' as const, text: 'answer', chars: 6 }, { role: 'user' as const, text: 'ok and why is that?', chars: 19 }] : [{ role: 'user' as const, text: q, chars: q.length }];
@@ -66,7 +68,7 @@ function groupRun(members: Member[], opts: { requests?: number; before?: Member[
         request: { ...base.request, system: null, messages },
         response: { ...base.response, input_tokens: Math.round(q.length / 4), output_tokens: opts.labels ? 40 + Math.floor(rand() * 40) : 300 + Math.floor(rand() * 900) },
         client: { ...base.client, ip: '128.32.1.1', asn: 25, user_agent: 'Mozilla/5.0 (X11; Linux) Firefox/143' },
-        account: facts(m, s, created),
+        account: facts(opts.later && k >= requests ? { ...m, ...opts.later } : m, s, created),
       });
     }
   }
@@ -109,6 +111,12 @@ test('a university outside the academic suffixes is one actor when something vou
   // One established account on the domain is not enough to vouch for twenty new ones.
   const lone = groupRun(many(20, () => ({ domain: 'tum.de' })), { before: many(1, () => ({ domain: 'tum.de' })) });
   assert.ok(allFlagged(lone), `one established account on the domain: ${levels(lone)}`);
+  // The vouching follows the account: admitted to the programme after the detector first saw the
+  // course, it is one actor from then on; an admission withdrawn, it is several again.
+  const admittedLater = groupRun(many(20, () => ({ domain: 'tum.de' })), { later: { programme: 'research' } });
+  assert.ok(allAtMostWatch(admittedLater), `admitted to the research programme after its first requests: ${levels(admittedLater)}`);
+  const withdrawn = groupRun(many(20, () => ({ domain: 'tum.de', programme: 'research' })), { later: { programme: 'none' } });
+  assert.ok(allFlagged(withdrawn), `its admission withdrawn: ${levels(withdrawn)}`);
   // A fleet in a programme or with established accounts on its domain still shares a card.
   const fleet = groupRun(many(20, () => ({ domain: 'fleetlabs.io', programme: 'research', card: 'card-fleet' })), { before: many(3, () => ({ domain: 'fleetlabs.io' })) });
   assert.ok(allFlagged(fleet), `a fleet on one card: ${levels(fleet)}`);

@@ -22,7 +22,7 @@ import { PeerVolumes } from './peers.ts';
 import { VERDICT_LEVELS, verdictRank, type Verdict, type VerdictLevel, type VerdictListener, type VerdictReason, type VerdictView } from './verdict.ts';
 import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
-import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, TIER_VERIFIED, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS } from './account-facts.ts';
+import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons } from './harvest-yield.ts';
 import { LinkKeyIndex } from './link-keys.ts';
 import { AccountTable } from './account-table.ts';
@@ -331,13 +331,10 @@ export class DetectorEngine implements VerdictView {
     }
     this.accounts.org[i] = org;
     const acct = ev.account;
-    let f = 0;
-    if (acct && TIER_VERIFIED[acct.tier]) f |= 1;
-    if (acct && acct.programme && acct.programme !== 'none') f |= F_PROGRAMME;
+    let f = acct ? tierFlags(acct, org >= 0) : 0;
     if (org >= 0) {
       this.orgMembers[org]++;
-      const dom = acct?.email_domain?.toLowerCase();
-      if (acct && acct.tier !== 'enterprise' && (!dom || FREEMAIL.has(dom) || isDisposable(dom))) { this.orgPersonal[org]++; f |= F_PERSONAL; }
+      if (f & F_PERSONAL) this.orgPersonal[org]++;
       if (f & F_PROGRAMME) this.orgAdmitted[org]++;
       if (this.orgCorroborated(org)) this.uncorroborated.delete(org); else this.uncorroborated.add(org);
     }
@@ -390,8 +387,62 @@ export class DetectorEngine implements VerdictView {
     const established = (f & F_FRESH) === 0;
     if (established) this.domainEstablished.set(key, (this.domainEstablished.get(key) ?? 0) + 1);
     if (this.accounts.org[i] >= 0) return;
-    if (academicDomain(dom) || (programme && programme !== 'none') || (f & F_VERIFIED) !== 0 || established
-      || (this.domainEstablished.get(key) ?? 0) >= DOMAIN_ESTABLISHED_MIN) this.accounts.flags[i] = f | F_CAMPUS;
+    if (this.domainVouched(i, key, dom, programme)) this.accounts.flags[i] = f | F_CAMPUS;
+  }
+
+  /** Whether something vouches for account i (no org) on its institutional domain `dom` (key `key`): see vouchDomain. */
+  private domainVouched(i: number, key: number, dom: string, programme: string | null | undefined): boolean {
+    const f = this.accounts.flags[i];
+    return academicDomain(dom) || (!!programme && programme !== 'none') || (f & F_VERIFIED) !== 0 || (f & F_FRESH) === 0
+      || (this.domainEstablished.get(key) ?? 0) >= DOMAIN_ESTABLISHED_MIN;
+  }
+
+  /**
+   * Account i's latest event carries another tier or programme than the engine holds: the customer
+   * verified, was raised to enterprise, was admitted to a programme, or lost one of these. Its
+   * flags, its org's personal and admitted counts, its campus vouching, its cluster's verified,
+   * established and campus counts and its peer group follow, so its score reads what its policy
+   * and limits already do. The org it is counted in stays the one it was first seen in (noteOrg
+   * follows a move for the allow-list only).
+   */
+  private retier(i: number, acct: NonNullable<InteractionEvent['account']>): void {
+    const flags = this.accounts.flags;
+    const before = flags[i];
+    const wasEstablished = this.established(i);
+    const org = this.accounts.org[i];
+    let f = (before & ~(F_VERIFIED | F_PROGRAMME | F_PERSONAL)) | tierFlags(acct, org >= 0);
+    /** +1 when `flag` was gained, -1 when lost, else 0. */
+    const change = (flag: number) => ((f & flag) !== 0 ? 1 : 0) - ((before & flag) !== 0 ? 1 : 0);
+    if (org >= 0) {
+      this.orgPersonal[org] += change(F_PERSONAL);
+      this.orgAdmitted[org] += change(F_PROGRAMME);
+      if (this.orgCorroborated(org)) this.uncorroborated.delete(org); else this.uncorroborated.add(org);
+    }
+    flags[i] = f;
+    const key = this.keyOfType(i, LT.email_domain);
+    const dom = acct.email_domain?.toLowerCase();
+    if (org < 0 && key >= 0 && dom && institutionalDomain(dom)) {
+      f = this.domainVouched(i, key, dom, acct.programme) ? f | F_CAMPUS : f & ~F_CAMPUS;
+      flags[i] = f;
+    }
+    const tier = Math.max(0, TIERS.indexOf(acct.tier));
+    if (tier !== this.tier[i] && this.peerBin[i] >= 0) {
+      this.peers.remove(this.tier[i], this.peerBin[i]);
+      this.peers.move(tier, -1, this.peerBin[i]);
+    }
+    this.tier[i] = tier;
+    const root = this.accounts.find(i);
+    const c = this.clusters.get(root);
+    if (!c) return; // a single account: its cluster state is built from its flags when it is linked (clusterOf)
+    c.verified += change(F_VERIFIED);
+    c.established += (this.established(i) ? 1 : 0) - (wasEstablished ? 1 : 0);
+    const inClass = (x: number) => (x & (F_CAMPUS | F_FLEET_LINKED)) === F_CAMPUS;
+    if (inClass(f) !== inClass(before)) {
+      const k = (c.campus.get(key) ?? 0) + (inClass(f) ? 1 : -1);
+      if (k > 0) c.campus.set(key, k); else c.campus.delete(key);
+      c.campusMembers += inClass(f) ? 1 : -1;
+    }
+    this.dirtyClusters.add(root);
   }
 
   /**
@@ -1102,6 +1153,8 @@ export class DetectorEngine implements VerdictView {
     if (this.recent.span > 0) this.recent.remember(ev.id, tsS, this.now);
 
     const i = this.accountIndex(ev, tsS);
+    const acct = ev.account;
+    if (acct && (Math.max(0, TIERS.indexOf(acct.tier)) !== this.tier[i] || (acct.programme !== 'none' && !!acct.programme) !== ((this.accounts.flags[i] & F_PROGRAMME) !== 0))) this.retier(i, acct);
     const firstOrg = this.accounts.org[i];
     if ((this.movedOrg.size !== 0 && this.movedOrg.has(i)) || (ev.org_id ?? '') !== (firstOrg >= 0 ? this.orgNames[firstOrg] : '')) this.noteOrg(i, ev.org_id ?? null);
     if (this.trackFirst) this.recordServed(i, tsS);

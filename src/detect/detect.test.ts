@@ -156,9 +156,13 @@ test('a campaign that hides its prompts in documents built not to be read is nam
   assert.ok((named.weight ?? 0) > 0, 'it adds to the score');
   const flagged = ids.filter((id) => above(e.forAccount(id).level));
   assert.ok(flagged.length >= 57, `hiding its prompts does not hide the campaign: ${flagged.length}/60 flagged`);
-  // A document counted unread for the reader's own reasons (busy, given by URL) is not the account's doing.
-  const busy = run(mixed.events.map((ev) => (hydra.has(ev.account_id!) ? { ...ev, request: { ...ev.request, messages: ev.request.messages.map((m) => ({ ...m, documents_unread: 1 })) } } as InteractionEvent : ev)));
-  assert.ok(!(busy.forAccount(ids[0]).verdict?.reasons ?? []).some((r) => r.signal === 'unreadable_documents_share'), 'unread is not unreadable');
+  // A document counted unread for the reader's own reasons (busy, given by URL) is not the account's
+  // doing. The campaign's own events suffice (its cluster is flagged on them alone, asserted below):
+  // whether a signal is named does not depend on the rest of the traffic.
+  const busy = run(mixed.events.filter((ev) => hydra.has(ev.account_id!)).map((ev) => ({ ...ev, request: { ...ev.request, messages: ev.request.messages.map((m) => ({ ...m, documents_unread: 1 })) } }) as InteractionEvent));
+  const busyVerdict = busy.forAccount(ids[0]).verdict;
+  assert.ok(busyVerdict && above(busy.forAccount(ids[0]).level), 'the campaign is flagged on its own events, so its reasons are there to look at');
+  assert.ok(!busyVerdict.reasons.some((r) => r.signal === 'unreadable_documents_share'), 'unread is not unreadable');
   for (const [id, label] of Object.entries(mixed.labels.accounts)) {
     if (label.startsWith('organic')) assert.ok(!(e.forAccount(id).verdict?.reasons ?? []).some((r) => r.signal === 'unreadable_documents_share'), id);
   }

@@ -217,7 +217,8 @@ test('every detector verdict explains itself with signal, value and threshold', 
 
 test('operator allow-list and manual verdicts win over the detector', () => {
   const hydra = accountsOf('campaign:camp_hydra');
-  const e = run(mixed.events, { allow: { accounts: [hydra[0]] } });
+  const student = accountsOf('organic:hobbyist')[0];
+  const e = run([...hydraEvents(), ...mixed.events.filter((ev) => ev.account_id === student)].sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0)), { allow: { accounts: [hydra[0]] } });
   assert.equal(e.forAccount(hydra[0]).level, 'none');
   assert.equal(e.forAccount(hydra[0]).verdict?.source, 'operator');
   assert.ok(above(e.forAccount(hydra[1]).level));
@@ -230,7 +231,6 @@ test('operator allow-list and manual verdicts win over the detector', () => {
   assert.deepEqual(e.verdictPrecedence(hydra[1]).outranked.find((v) => v.source === 'operator_account'), { source: 'operator_account', subject: { kind: 'account', id: hydra[1] }, level: 'watch', why: 'less_severe' });
   e.allow({ account: hydra[1] });
   assert.equal(e.forAccount(hydra[1]).level, 'none');
-  const student = accountsOf('organic:hobbyist')[0];
   e.setManualVerdict({ kind: 'account', id: student }, 'suspend');
   assert.equal(e.forAccount(student).level, 'suspend');
   e.setManualVerdict({ kind: 'account', id: student }, null);

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { DetectorEngine, detectHooks, scanEvents, runScanCli, buildLabelledEvents, buildReport, verdictRank, scoreReport, type PromptPool, type Verdict } from './index.ts';
+import type { DetectionReport } from './report.ts';
 import { emptyEnforcement, emptyParams, type InteractionEvent } from '../events/index.ts';
-import { readAccountFacts } from '../identity/facts-file.ts';
 
 const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
 
@@ -30,6 +30,29 @@ const above = (lvl: string) => verdictRank(lvl as 'none') > verdictRank('watch')
 const accountsOf = (prefix: string) => Object.entries(mixed.labels.accounts).filter(([, l]) => l.startsWith(prefix)).map(([id]) => id);
 
 const engine = run(mixed.events);
+// The hydra campaign's own events: its cluster is flagged on them alone (asserted where used), and
+// what an operator's verdict on it does to its members, or how its level moves once its traffic
+// turns benign, does not depend on the rest of the traffic.
+let hydraOnly: InteractionEvent[] | null = null;
+const hydraEvents = () => (hydraOnly ??= mixed.events.filter((ev) => mixed.labels.accounts[ev.account_id!]?.startsWith('campaign:camp_hydra')));
+
+// The scan tests read the scenario as a log of 25,000 events: serialising it and scanning it whole
+// are the costliest steps of this file, so the lines are serialised once, and the one scan of the
+// whole log that several tests compare with (online, resumed, joined with an account table) runs once.
+let lines: string[] | null = null;
+const mixedLines = () => (lines ??= mixed.events.map((e) => JSON.stringify(e)));
+let wholeLog: Promise<{ file: string; reportPath: string; report: DetectionReport }> | null = null;
+function wholeLogScan() {
+  return (wholeLog ??= (async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-scan-whole-'));
+    const file = join(dir, 'events.jsonl');
+    writeFileSync(file, mixedLines().join('\n') + '\n');
+    const { report } = await scanEvents(file);
+    const reportPath = join(dir, 'report.json');
+    writeFileSync(reportPath, JSON.stringify(report));
+    return { file, reportPath, report };
+  })());
+}
 
 test('a hydra cluster of clean-looking accounts is linked and flagged, naming the shared evidence', () => {
   const hydra = accountsOf('campaign:camp_hydra');
@@ -138,9 +161,13 @@ test('a campaign that hides its prompts in documents built not to be read is nam
   assert.ok((named.weight ?? 0) > 0, 'it adds to the score');
   const flagged = ids.filter((id) => above(e.forAccount(id).level));
   assert.ok(flagged.length >= 57, `hiding its prompts does not hide the campaign: ${flagged.length}/60 flagged`);
-  // A document counted unread for the reader's own reasons (busy, given by URL) is not the account's doing.
-  const busy = run(mixed.events.map((ev) => (hydra.has(ev.account_id!) ? { ...ev, request: { ...ev.request, messages: ev.request.messages.map((m) => ({ ...m, documents_unread: 1 })) } } as InteractionEvent : ev)));
-  assert.ok(!(busy.forAccount(ids[0]).verdict?.reasons ?? []).some((r) => r.signal === 'unreadable_documents_share'), 'unread is not unreadable');
+  // A document counted unread for the reader's own reasons (busy, given by URL) is not the account's
+  // doing. The campaign's own events suffice (its cluster is flagged on them alone, asserted below):
+  // whether a signal is named does not depend on the rest of the traffic.
+  const busy = run(mixed.events.filter((ev) => hydra.has(ev.account_id!)).map((ev) => ({ ...ev, request: { ...ev.request, messages: ev.request.messages.map((m) => ({ ...m, documents_unread: 1 })) } }) as InteractionEvent));
+  const busyVerdict = busy.forAccount(ids[0]).verdict;
+  assert.ok(busyVerdict && above(busy.forAccount(ids[0]).level), 'the campaign is flagged on its own events, so its reasons are there to look at');
+  assert.ok(!busyVerdict.reasons.some((r) => r.signal === 'unreadable_documents_share'), 'unread is not unreadable');
   for (const [id, label] of Object.entries(mixed.labels.accounts)) {
     if (label.startsWith('organic')) assert.ok(!(e.forAccount(id).verdict?.reasons ?? []).some((r) => r.signal === 'unreadable_documents_share'), id);
   }
@@ -190,7 +217,8 @@ test('every detector verdict explains itself with signal, value and threshold', 
 
 test('operator allow-list and manual verdicts win over the detector', () => {
   const hydra = accountsOf('campaign:camp_hydra');
-  const e = run(mixed.events, { allow: { accounts: [hydra[0]] } });
+  const student = accountsOf('organic:hobbyist')[0];
+  const e = run([...hydraEvents(), ...mixed.events.filter((ev) => ev.account_id === student)].sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0)), { allow: { accounts: [hydra[0]] } });
   assert.equal(e.forAccount(hydra[0]).level, 'none');
   assert.equal(e.forAccount(hydra[0]).verdict?.source, 'operator');
   assert.ok(above(e.forAccount(hydra[1]).level));
@@ -203,7 +231,6 @@ test('operator allow-list and manual verdicts win over the detector', () => {
   assert.deepEqual(e.verdictPrecedence(hydra[1]).outranked.find((v) => v.source === 'operator_account'), { source: 'operator_account', subject: { kind: 'account', id: hydra[1] }, level: 'watch', why: 'less_severe' });
   e.allow({ account: hydra[1] });
   assert.equal(e.forAccount(hydra[1]).level, 'none');
-  const student = accountsOf('organic:hobbyist')[0];
   e.setManualVerdict({ kind: 'account', id: student }, 'suspend');
   assert.equal(e.forAccount(student).level, 'suspend');
   e.setManualVerdict({ kind: 'account', id: student }, null);
@@ -217,7 +244,7 @@ test('operator allow-list and manual verdicts win over the detector', () => {
 
 test('an operator\'s `none` on an account exempts it from its cluster\'s verdicts, as an allow-list entry does', () => {
   const hydra = accountsOf('campaign:camp_hydra');
-  const e = run(mixed.events);
+  const e = run(hydraEvents());
   const cluster = e.forAccount(hydra[3]).clusterId!;
   assert.ok(above(e.cluster(cluster)!.level), 'the campaign\'s cluster is flagged');
   e.setManualVerdict({ kind: 'account', id: hydra[3] }, 'none', 'checked: our reseller, not a campaign');
@@ -234,7 +261,7 @@ test('an operator\'s `none` on an account exempts it from its cluster\'s verdict
 
 test('an operator\'s cluster verdict replaces the detector\'s for every member: only a member\'s own verdict can be more severe', () => {
   const hydra = accountsOf('campaign:camp_hydra');
-  const e = run(mixed.events);
+  const e = run(hydraEvents());
   // A member the detector holds at watch on its own, in a cluster it flagged far above that.
   const member = hydra.find((id) => e.accountVerdict(id)?.level === 'watch' && verdictRank(e.forAccount(id).level) > verdictRank('throttle'))!;
   assert.ok(member, 'a hydra member at watch on its own, above throttle through its cluster');
@@ -269,7 +296,7 @@ test('a suspended cluster that links in an older account keeps its id, and the s
   // cluster after an older account it takes in, the operator's verdict (looked up by the cluster's
   // id) would stop applying: one aged account linked in would lift the suspension.
   const hydra = accountsOf('campaign:camp_hydra');
-  const e = run(mixed.events);
+  const e = run(hydraEvents());
   const cluster = e.forAccount(hydra[2]).clusterId!;
   assert.ok(cluster, 'the hydra member is in a cluster');
   e.setManualVerdict({ kind: 'cluster', id: cluster }, 'suspend', 'case 42');
@@ -290,7 +317,7 @@ test('hysteresis: a flagged cluster does not flap when its traffic turns benign,
   const e = new DetectorEngine({ config: { cooldown_seconds: 6 * 3600 } });
   const changes: Verdict[] = [];
   e.onVerdict((v) => { if (v.subject.kind === 'cluster') changes.push(v); });
-  for (const ev of mixed.events) e.ingest(ev);
+  for (const ev of hydraEvents()) e.ingest(ev);
   e.flush();
   const before = e.forAccount(hydra[0]).level;
   assert.ok(above(before));
@@ -317,7 +344,7 @@ test('hysteresis: a flagged cluster does not flap when its traffic turns benign,
 test('a level held by hysteresis says so: its score, the exit line and since when', () => {
   const hydra = accountsOf('campaign:camp_hydra');
   // A cool-down of ten days: the level stands while the score falls.
-  const e = run(mixed.events, { cooldown_seconds: 10 * 86_400 });
+  const e = run(hydraEvents(), { cooldown_seconds: 10 * 86_400 });
   const before = e.forAccount(hydra[0]);
   assert.ok(above(before.level) && !before.verdict!.reasons.some((r) => r.signal === 'held_by_hysteresis'), 'not held while the score is at its level');
   const template = mixed.events.find((x) => x.account_id === hydra[0])!;
@@ -342,10 +369,7 @@ test('a level held by hysteresis says so: its score, the exit line and since whe
 });
 
 test('online (gateway hooks) and offline (scan) give the same verdicts on the same events', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-detect-'));
-  const file = join(dir, 'events.jsonl');
-  writeFileSync(file, mixed.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
-  const offline = await scanEvents(file);
+  const offline = await wholeLogScan();
   const online = new DetectorEngine({ trackFirstFlags: true });
   const hooks = detectHooks(online, { idleFlushMs: 0 });
   for (const ev of mixed.events) hooks.onEvent(ev);
@@ -413,8 +437,7 @@ test('accounts linked by the proxy addresses they share count each request once,
 
 test('warden scan: prints campaigns, writes the report, scores against labels; bad usage exits 2', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-scan-'));
-  const file = join(dir, 'events.jsonl');
-  writeFileSync(file, mixed.events.map((e) => JSON.stringify(e)).join('\n'));
+  const { file } = await wholeLogScan();
   writeFileSync(join(dir, 'labels.json'), JSON.stringify(mixed.labels));
   let out = ''; let err = '';
   const sink = (f: (s: string) => void) => new Writable({ write(c, _e, cb) { f(String(c)); cb(); } });
@@ -438,7 +461,7 @@ test('warden scan: prints campaigns, writes the report, scores against labels; b
 test('warden scan over a log with unreadable lines: they are skipped and named, the rest is scanned; --strict stops at the first', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-scan-bad-'));
   const file = join(dir, 'events.jsonl');
-  const lines = mixed.events.map((e) => JSON.stringify(e));
+  const lines = [...mixedLines()];
   lines.splice(10, 0, '{"truncated": ');
   lines.splice(20, 0, JSON.stringify({ ...mixed.events[19], request: { ...mixed.events[19].request, messages: null } }));
   lines.splice(30, 0, JSON.stringify({ ...mixed.events[28], schema: 'warden.interaction/2' }));
@@ -460,7 +483,7 @@ test('warden scan over a log with unreadable lines: they are skipped and named, 
 test('a standing verdict\'s explanation follows its evidence: the score it shows stays within 0.02 of the current one', () => {
   const hydra = accountsOf('campaign:camp_hydra');
   const e = new DetectorEngine({ config: { cooldown_seconds: 24 * 3600 } });
-  for (const ev of mixed.events) e.ingest(ev);
+  for (const ev of hydraEvents()) e.ingest(ev);
   e.flush();
   const clusterId = e.forAccount(hydra[0]).clusterId!;
   const summary = () => e.cluster(clusterId)!;
@@ -506,11 +529,11 @@ test('warden scan --accounts: a log without account facts is joined with the pro
     let out = ''; let err = '';
     const code = await runScanCli([file, '--json', '--report', join(dir, 'r.json'), ...args], { stdout: sink((s) => { out += s; }), stderr: sink((s) => { err += s; }) });
     assert.equal(code, 0, err);
-    const report = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as { campaigns: Array<{ members: string[]; evidence: Array<{ signal: string }> }> };
+    const report = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as DetectionReport;
     return { summary: JSON.parse(out), err, report };
   };
   const hydra = accountsOf('campaign:camp_hydra');
-  const cardEvidence = (report: { campaigns: Array<{ members: string[]; evidence: Array<{ signal: string }> }> }) =>
+  const cardEvidence = (report: DetectionReport) =>
     report.campaigns.some((c) => c.members.includes(hydra[0]) && c.evidence.some((e) => e.signal === 'shared_payment_fingerprint'));
 
   const bare = await scan([]);
@@ -524,10 +547,8 @@ test('warden scan --accounts: a log without account facts is joined with the pro
   assert.equal(joined.err, '');
   assert.ok(cardEvidence(joined.report), 'the hydra is linked by its shared card again');
   // The same verdicts as on the log that carried the facts.
-  const full = await scanEvents(mixed.events.map((e) => ({ ...e })));
-  const fromTable = await scanEvents(mixed.events.map((e) => ({ ...e, account: null })), { accountFacts: await readAccountFacts(table) });
-  const levels = (r: typeof full) => new Map(r.report.accounts.map((a) => [a.account_id, a.level]));
-  assert.deepEqual(levels(fromTable), levels(full));
+  const levels = (r: DetectionReport) => new Map(r.accounts.map((a) => [a.account_id, a.level]));
+  assert.deepEqual(levels(joined.report), levels((await wholeLogScan()).report));
 
   // A table the scan cannot use stops it before it starts, saying where.
   writeFileSync(join(dir, 'bad.csv'), 'account_id,created_at,tier\nx,2026-01-01,gold\n');
@@ -539,10 +560,9 @@ test('warden scan --accounts: a log without account facts is joined with the pro
 test('warden scan --state: logs scanned one after another are judged as one history', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-scan-state-'));
   const cut = mixed.events.findIndex((e) => e.ts >= mixed.events[Math.floor(mixed.events.length / 2)].ts);
-  const write = (name: string, evs: InteractionEvent[]) => { writeFileSync(join(dir, name), evs.map((e) => JSON.stringify(e)).join('\n') + '\n'); return join(dir, name); };
-  const all = write('all.jsonl', mixed.events);
-  const day1 = write('day1.jsonl', mixed.events.slice(0, cut));
-  const day2 = write('day2.jsonl', mixed.events.slice(cut));
+  const write = (name: string, logLines: string[]) => { writeFileSync(join(dir, name), logLines.join('\n') + '\n'); return join(dir, name); };
+  const day1 = write('day1.jsonl', mixedLines().slice(0, cut));
+  const day2 = write('day2.jsonl', mixedLines().slice(cut));
   const sink = (f: (s: string) => void) => new Writable({ write(c, _e, cb) { f(String(c)); cb(); } });
   const scan = async (args: string[]) => {
     let out = ''; let err = '';
@@ -551,7 +571,7 @@ test('warden scan --state: logs scanned one after another are judged as one hist
   };
   const levels = (path: string) => new Map((JSON.parse(readFileSync(path, 'utf8')) as { accounts: Array<{ account_id: string; level: string; max_level: string; first_flag: unknown; campaign_id: string | null }> }).accounts
     .map((a) => [a.account_id, JSON.stringify([a.level, a.max_level, a.first_flag, a.campaign_id])]));
-  assert.equal((await scan([all, '--report', join(dir, 'all.json')])).code, 0);
+  const all = (await wholeLogScan()).reportPath;
   const state = join(dir, 'detector.state');
   const first = await scan([day1, '--state', state]);
   assert.equal(first.summary.events_in_state_before, 0);
@@ -559,10 +579,10 @@ test('warden scan --state: logs scanned one after another are judged as one hist
   assert.equal(second.code, 0, second.err);
   assert.equal(second.summary.events_in_state_before, cut);
   assert.equal(second.err, '');
-  assert.deepEqual(levels(join(dir, 'resumed.json')), levels(join(dir, 'all.json')), 'the same verdicts as one scan over both logs');
+  assert.deepEqual(levels(join(dir, 'resumed.json')), levels(all), 'the same verdicts as one scan over both logs');
   // A day without its predecessor's state does not see the campaign's history.
   assert.equal((await scan([day2, '--report', join(dir, 'alone.json')])).code, 0);
-  assert.notDeepEqual(levels(join(dir, 'alone.json')), levels(join(dir, 'all.json')));
+  assert.notDeepEqual(levels(join(dir, 'alone.json')), levels(all));
   // Scanning a log again is said; a state made with other settings is refused.
   const again = await scan([day2, '--state', state]);
   assert.match(again.err, /events are older than the latest event of the state .*: scan each log once and in time order/);
@@ -585,14 +605,15 @@ test('warden scan --state: logs scanned one after another are judged as one hist
   const next = await scan([day2, '--state', state, '--report', join(dir, 'after-upgrade.json')]);
   assert.equal(next.code, 0, next.err);
   assert.equal(next.summary.events_in_state_before, cut, 'the replaced state is read by the next scan');
-  assert.deepEqual(levels(join(dir, 'after-upgrade.json')), levels(join(dir, 'all.json')));
+  assert.deepEqual(levels(join(dir, 'after-upgrade.json')), levels(all));
 });
 
 test('warden scan --state: a run that fails leaves the state as it was, so it can be run again as it was', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-scan-state-fail-'));
-  const cut = Math.floor(mixed.events.length / 2);
-  const write = (name: string, evs: InteractionEvent[]) => { writeFileSync(join(dir, name), evs.map((e) => JSON.stringify(e)).join('\n') + '\n'); return join(dir, name); };
-  const day1 = write('day1.jsonl', mixed.events.slice(0, cut));
+  // A few hours of the scenario: whether the state advanced does not depend on the log's size (a
+  // state written by the failed runs makes the retry's events older than the state's latest).
+  const day1 = join(dir, 'day1.jsonl');
+  writeFileSync(day1, mixedLines().slice(0, 2000).join('\n') + '\n');
   const state = join(dir, 'detector.state');
   const sink = (f: (s: string) => void) => new Writable({ write(c, _e, cb) { f(String(c)); cb(); } });
   const scan = async (args: string[]) => {
@@ -660,7 +681,11 @@ test('warden scan: a log out of time order is said, and the report spans its ear
 test('warden scan --labels reads the labels warden simulate writes: scenario and campaign rows aside, organic kinds by name', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-scan-simlabels-'));
   const file = join(dir, 'events.jsonl');
-  writeFileSync(file, mixed.events.map((e) => JSON.stringify(e)).join('\n'));
+  // The scenario's first day: how label rows are read does not depend on the log's size, and the
+  // accounts active in it are counted from the same events.
+  const dayEnd = Date.parse(mixed.events[0].ts) + 24 * 3600_000;
+  const events = mixed.events.slice(0, mixed.events.findIndex((e) => Date.parse(e.ts) >= dayEnd));
+  writeFileSync(file, mixedLines().slice(0, events.length).join('\n'));
   // Rows as simulate writes them, plus an account that sent nothing.
   const rows: unknown[] = [{ type: 'scenario', schema: 'warden.labels/1', name: 'test' }];
   const campaigns = new Set<string>();
@@ -676,7 +701,7 @@ test('warden scan --labels reads the labels warden simulate writes: scenario and
   const sink = (f: (s: string) => void) => new Writable({ write(c, _e, cb) { f(String(c)); cb(); } });
   assert.equal(await runScanCli([file, '--json', '--labels', join(dir, 'labels.jsonl')], { stdout: sink((s) => { out += s; }), stderr: sink((s) => { err += s; }) }), 0, err);
   const q = JSON.parse(out).quality;
-  const active = new Set(mixed.events.map((e) => e.account_id));
+  const active = new Set(events.map((e) => e.account_id));
   const organicIds = Object.entries(mixed.labels.accounts).filter(([id, l]) => l.startsWith('organic') && active.has(id)).map(([id]) => id);
   assert.equal(q.organic_accounts, organicIds.length, 'organic accounts in the log, the silent one and the non-account rows aside');
   assert.deepEqual(Object.keys(q.organic_by_kind).sort(), [...new Set(organicIds.map((id) => mixed.labels.accounts[id].split(':')[1]))].sort());

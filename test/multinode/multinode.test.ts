@@ -41,8 +41,10 @@ before(async () => {
 });
 
 after(async () => {
+  // Each node closes its connections before it exits: the schema is dropped once they have (bounded, should one hang).
+  const exited = nodes.map((n) => (n.proc.exitCode !== null || n.proc.signalCode !== null ? Promise.resolve() : new Promise((r) => n.proc.once('exit', r))));
   for (const n of nodes) n.proc.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 500));
+  await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 5000))]);
   await admin.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => {});
   await admin.end();
   await upstream.close();

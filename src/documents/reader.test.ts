@@ -143,8 +143,10 @@ test('a document given up on is remembered: sent again (a conversation\'s histor
       assert.equal(r.unreadable, true, 'still the document\'s doing');
       assert.match(r.text, /Think step by step, page one\./, 'with the pages read the first time');
     }
-    // Given the time limit again, each would have cost its thread.
-    assert.ok(reader.threadsStarted <= started + 1, `no thread terminated for them (${reader.threadsStarted - started} started)`);
+    // Given the time limit again, each would have cost its thread (3 or more started for 4 reads on
+    // 2 threads). At most one a slot is started: the terminated one's, and the other's when the
+    // warm-up ran both documents on one thread (a busy machine).
+    assert.ok(reader.threadsStarted <= started + 2, `no thread terminated for them (${reader.threadsStarted - started} started)`);
     // A different document is read as usual.
     assert.equal((await reader.read(b64(await makePdf(['Another.'])), 'a')).result, 'read');
   } finally {

@@ -59,7 +59,8 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
     const view = new RedisVerdictView(client, url!, keys, { log: say });
     closers.push(() => view.close());
     if (!await view.start()) say(`detect: Redis at ${urlForLog(url!)} not reachable; no verdicts are enforced until it is`);
-    const stream = streamEventsHooks(sharedRedis(url!), keys, { log: say });
+    const { backlog_events: backlogEvents, backlog_mib: backlogMib } = config.detect.shared;
+    const stream = streamEventsHooks(sharedRedis(url!), keys, { log: say, backlogEvents, backlogChars: Math.floor(backlogMib * 1024 * 1024) });
     registerSharedDetectMetrics(registry, { streamEvents: () => stream.stats().sent, streamDropped: () => stream.stats().dropped, streamBacklog: () => stream.stats().backlog, sharedAccounts: () => view.size });
     const lease = new WorkerLease(client, keys.worker, 0);
     return { engine: null, verdicts: view, recordHooks: [stream], adminRoutes: null, adminMisdirected: replicaMisdirected(() => lease.current()), close };

@@ -22,6 +22,13 @@ export const detectConfigSchema = z.strictObject({
     key_prefix: z.string().min(1).default('warden:detect:'),
     /** The worker publishes changed verdicts this often. */
     publish_ms: z.number().int().min(50).default(1000),
+    /**
+     * What a replica holds for the worker while Redis does not take its events (an outage): at
+     * most this many events and this many MiB of their JSON; past either the oldest are dropped
+     * (counted; the event store keeps them). Memory a long outage may take on every replica.
+     */
+    backlog_events: z.number().int().min(0).default(50_000),
+    backlog_mib: z.number().min(0).default(64),
   }).prefault({}),
   /**
    * Memory (MiB) for the record of which answers were served to which account (answer

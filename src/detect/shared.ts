@@ -74,10 +74,11 @@ export interface StreamEventsHooks extends GatewayHooks {
 }
 
 /**
- * What a replica holds for the stream while Redis does not take events: up to this many events
- * or this many characters of their JSON (prompts included), whichever comes first; past either the
- * oldest batches are dropped (counted; the event store still has them). BACKLOG_BATCHES stays
- * below STREAM_MAX so that a backlog sent at once is not trimmed before the worker reads it.
+ * What a replica holds for the stream while Redis does not take events, by default
+ * (`detect.shared.backlog_events`, `backlog_mib`): up to this many events or this many characters
+ * of their JSON (prompts included), whichever comes first; past either the oldest batches are
+ * dropped (counted; the event store still has them). BACKLOG_BATCHES stays below STREAM_MAX so
+ * that a backlog sent at once is not trimmed before the worker reads it.
  */
 const BACKLOG_EVENTS = 50_000;
 const BACKLOG_CHARS = 64 * 1024 * 1024;
@@ -108,7 +109,9 @@ return 1
  * events of an outage without a restart, each event once. The outage is logged once when it
  * starts and once when Redis takes events again (damped when Redis flaps).
  */
-export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?: DetectLog } = {}): StreamEventsHooks {
+export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?: DetectLog; backlogEvents?: number; backlogChars?: number } = {}): StreamEventsHooks {
+  const backlogEvents = opts.backlogEvents ?? BACKLOG_EVENTS;
+  const backlogChars = opts.backlogChars ?? BACKLOG_CHARS;
   let batch: InteractionEvent[] = [];
   let timer: NodeJS.Timeout | null = null;
   let soon: NodeJS.Immediate | null = null;
@@ -137,7 +140,7 @@ export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?:
       sent += b.n;
       outages.answered((o, seconds) => log(`detect: Redis takes events again after ${seconds.toFixed(1)} s; the events held meanwhile are being sent to the detector worker (${held.events} still to send)${dropped > o.dropped ? `; ${dropped - o.dropped} older ones were dropped past the backlog's bounds (they are in the event store: the worker reads them when it next replays it)` : ''}`, { level: 'info', code: 'DETECT_STREAM_RECOVERED' }));
     }, (err: unknown) => {
-      outages.failed(() => ({ dropped, events: held.events }), (_, flaps) => log(`detect: cannot append events to the shared stream in Redis (${(err as Error)?.message ?? String(err)}); this node holds them (up to ${BACKLOG_EVENTS} events, warden_detect_stream_backlog_events) and sends them when Redis is back; past that the oldest are dropped (warden_detect_stream_dropped_total; they are in the event store)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_STREAM_UNAVAILABLE' }));
+      outages.failed(() => ({ dropped, events: held.events }), (_, flaps) => log(`detect: cannot append events to the shared stream in Redis (${(err as Error)?.message ?? String(err)}); this node holds them (up to ${backlogEvents} events, warden_detect_stream_backlog_events) and sends them when Redis is back; past that the oldest are dropped (warden_detect_stream_dropped_total; they are in the event store)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_STREAM_UNAVAILABLE' }));
       if (!retry && !closed) { retry = setTimeout(() => { retry = null; pump(); }, RESEND_MS); retry.unref(); }
     }).finally(() => {
       sending = null;
@@ -156,7 +159,7 @@ export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?:
     queue.push({ seq: ++seq, json, n: events.length, firstTry: Date.now() });
     held.events += events.length; held.chars += json.length;
     // Bounded: a long outage drops the oldest (never the one being sent, whose fate is unknown).
-    while (queue.length > 1 && (held.events > BACKLOG_EVENTS || held.chars > BACKLOG_CHARS || queue.length > BACKLOG_BATCHES)) {
+    while (queue.length > 1 && (held.events > backlogEvents || held.chars > backlogChars || queue.length > BACKLOG_BATCHES)) {
       const old = queue.splice(sending ? 1 : 0, 1)[0]!;
       held.events -= old.n; held.chars -= old.json.length;
       dropped += old.n;

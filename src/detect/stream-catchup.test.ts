@@ -116,3 +116,39 @@ test('a worker restarted while a replica could not reach Redis replays its event
     }
   });
 });
+
+test('a replica holds at most its backlog bound while Redis is away: the oldest batches are dropped and counted, the newest sent when it is back', { timeout: 60_000 }, async () => {
+  const keys = sharedKeys(`warden:test:catchup-bound:${process.pid}:`);
+  const port = await freePort();
+  const server = await startRedis(port);
+  const proxy = await startTcpProxy(port);
+  const stream = streamEventsHooks(sharedRedis(`redis://127.0.0.1:${proxy.port}`), keys, { backlogEvents: 40 });
+  const reader = sharedRedis(`redis://127.0.0.1:${port}`);
+  try {
+    await proxy.stop();
+    const events = Array.from({ length: 100 }, (_, i) => recent(i));
+    // Ten batches of ten (a batch is sealed when the replica's timer fires).
+    for (let i = 0; i < 100; i += 10) {
+      for (const ev of events.slice(i, i + 10)) stream.onEvent(ev);
+      await until(`batch ${i / 10 + 1} sealed`, () => stream.stats().backlog + stream.stats().dropped === i + 10);
+    }
+    const { backlog, dropped } = stream.stats();
+    assert.ok(backlog <= 40 && backlog >= 30, `held within the bound of 40 events, whole batches: ${backlog}`);
+    assert.equal(backlog + dropped, 100, 'what is not held is counted as dropped');
+
+    await proxy.start();
+    await until('the replica sends what it held', () => stream.stats().backlog === 0 && stream.stats().sent === backlog);
+    const entries = await reader.xrange(keys.events, '-', '+');
+    const sentIds = entries.flatMap(([, fields]) => (JSON.parse(fields[fields.indexOf('b') + 1]!) as InteractionEvent[]).map((ev) => ev.id));
+    const order = sentIds.map((id) => events.findIndex((ev) => ev.id === id));
+    assert.equal(sentIds.length, backlog, 'each held event sent once');
+    assert.ok(order.every((at, k) => at >= 0 && (k === 0 || at > order[k - 1]!)), `sent in the order recorded: ${order.join(',')}`);
+    // The batch in flight when Redis went away is kept (its fate is unknown); the others dropped are the oldest.
+    assert.deepEqual(sentIds.slice(-30), events.slice(70).map((ev) => ev.id), 'the newest events reach the stream');
+  } finally {
+    await stream.close();
+    reader.disconnect();
+    await proxy.stop();
+    await stopRedis(server);
+  }
+});

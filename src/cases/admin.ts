@@ -18,7 +18,7 @@
  *   DELETE /admin/intel                    ?source=NAME or ?id=indicator--...: stop matching them -> 204;
  *                                          ?stale=true: remove those hashed with another sharing key
  *   GET    /admin/intel/feeds              partners' TAXII feeds: cursor, last poll, last error, counts
- *   POST   /admin/intel/feeds/:name/pull   poll one now (502 with the reason when it fails)
+ *   POST   /admin/intel/feeds/:name/pull   poll one now (502 with the reason when it fails); ?from_start=true: the whole collection again
  *   GET    /admin/intel/sightings          sightings of imported indicators as a STIX 2.1 bundle, to report back
  *                                          (?source=NAME: only that partner's indicators, so no partner learns another's)
  */
@@ -84,6 +84,7 @@ const RemoveIntelQuery = z.strictObject({
 });
 const SightingsQuery = z.strictObject({ source: z.string().min(1).max(200).optional() });
 const FeedParams = z.strictObject({ name: z.string().min(1).max(200) });
+const PullQuery = z.strictObject({ from_start: z.literal('true').optional().describe('read the whole collection again, not only what was added since the last poll') });
 
 const CaseSummarySchema = z.object({
   id: z.string(), title: z.string(), status: CaseStatus, campaign_id: z.string(), cluster_id: z.string(),
@@ -91,6 +92,7 @@ const CaseSummarySchema = z.object({
   opened_at: z.string(), updated_at: z.string(), members: z.number(), level: z.string(),
 });
 export const CaseFileSchema = z.looseObject({
+  schema: z.literal('warden.case/1').describe('the case file\'s format (additive changes keep the version)'),
   id: z.string(), title: z.string(), status: CaseStatus, campaign_id: z.string(), cluster_id: z.string(),
   opened_at: z.string(), updated_at: z.string(),
   campaign: CampaignSchema,
@@ -339,9 +341,9 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
 
     r.route({ method: 'POST', path: '/intel/feeds/:name/pull', operationId: 'pullIntelFeed', tag: 'intel', summary: 'Poll a partner\'s feed now',
       errors: { 502: 'the poll failed (the reason is in the message)' },
-      params: FeedParams, response: FeedStateSchema,
-      handler: async ({ params }) => {
-        const polled = opts.feeds?.pull(params.name);
+      params: FeedParams, query: PullQuery, response: FeedStateSchema,
+      handler: async ({ params, query }) => {
+        const polled = opts.feeds?.pull(params.name, { fromStart: query.from_start === 'true' });
         if (!polled) throw notFound(`no feed ${params.name} (cases.feeds${opts.sharingKey ? '' : '; and feeds are polled only with a sharing key'})`);
         const state = await polled;
         if (state.last_error) throw new WardenError('WARDEN_UPSTREAM_ERROR', `feed ${state.name}: ${state.last_error}`);

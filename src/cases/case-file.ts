@@ -9,7 +9,7 @@ import { statusOutcome, tally, ulid } from '../events/index.ts';
 import { eventObservables, STRONG_KINDS, type Campaign, type DetectorEngine, type IndicatorKind } from '../detect/index.ts';
 import type { EventStore } from '../store/index.ts';
 import { queryLedger, type LedgerStorage, type SignedCheckpoint } from '../ledger/index.ts';
-import type { CaseDecision, CaseFile, CaseMember, CaseObservable, LedgerAnchor } from './types.ts';
+import { CASE_SCHEMA, type CaseDecision, type CaseFile, type CaseMember, type CaseObservable, type LedgerAnchor } from './types.ts';
 import type { DetectOverride } from '../detect/index.ts';
 
 export interface CaseSources {
@@ -102,6 +102,7 @@ async function caseFileOf(src: CaseSources, campaign: Campaign, opts: { title?: 
   const read = await readMembers(src, ids, from, limits, seen);
   const window = await countOutsiders(src, read.members, from, to, limits.maxWindowEvents, seen);
   return {
+    schema: CASE_SCHEMA,
     id: `case_${ulid()}`,
     title: opts.title ?? defaultTitle(campaign, ids.length),
     status: 'open', campaign_id: campaign.id, cluster_id: campaign.cluster_id, opened_at: now, updated_at: now,

@@ -237,6 +237,12 @@ async function storeSuite(name: string, store: CaseStore) {
   assert.deepEqual(await store.getRecord('feed', `f-${name}`), { cursor: 'b' });
   assert.equal(await store.getRecord('feed', `g-${name}`), null);
   assert.ok((await store.listRecords<{ cursor: string }>('feed')).some((r) => r.cursor === 'b'));
+
+  // A case file names its format; one stored before case files did gets it when read.
+  assert.equal((await store.getCase(c1.id))!.schema, 'warden.case/1', 'a case file names its format');
+  const { schema: _unnamed, ...older } = { ...c1, id: `older-case-${name}`, status: 'closed' as const };
+  await store.putCase(older as CaseFile);
+  assert.equal((await store.getCase(older.id))!.schema, 'warden.case/1', 'a case stored without `schema` reads with it');
 }
 
 test('case stores: memory, SQLite and PostgreSQL keep cases and indicators alike', async () => {

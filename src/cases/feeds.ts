@@ -92,13 +92,23 @@ export class FeedPoller {
     return Promise.all(this.feeds.map((f) => this.state(f)));
   }
 
-  /** Poll one feed now (a poll already running is joined, not repeated). Null: no such feed. */
-  pull(name: string): Promise<FeedState> | null {
+  /**
+   * Poll one feed now (a poll already running is joined, not repeated). Null: no such feed.
+   * `fromStart`: read the whole collection again, not only what was added after the cursor (after
+   * an import the operator undid, or a partner that re-published); a poll running is waited for first.
+   */
+  pull(name: string, opts: { fromStart?: boolean } = {}): Promise<FeedState> | null {
     const f = this.feeds.find((x) => x.name === name);
     if (!f) return null;
     let p = this.running.get(name);
+    if (p && opts.fromStart) {
+      const again: Promise<FeedState> = p.catch(() => null).then(() => this.poll(f, true)).finally(() => { if (this.running.get(name) === again) this.running.delete(name); });
+      this.running.set(name, again);
+      return again;
+    }
     if (!p) {
-      p = this.poll(f).finally(() => this.running.delete(name));
+      const started: Promise<FeedState> = this.poll(f, opts.fromStart === true).finally(() => { if (this.running.get(name) === started) this.running.delete(name); });
+      p = started;
       this.running.set(name, p);
     }
     return p;
@@ -121,8 +131,9 @@ export class FeedPoller {
     return { name: f.name, url: f.url, cursor: null, last_poll_at: null, last_ok_at: null, last_error: null, polls: 0, imported: 0, revoked: 0, skipped: 0 };
   }
 
-  private async poll(f: FeedSpec): Promise<FeedState> {
+  private async poll(f: FeedSpec, fromStart = false): Promise<FeedState> {
     const s = await this.state(f);
+    if (fromStart) s.cursor = null;
     const wasFailing = !!s.last_error;
     s.last_poll_at = new Date().toISOString();
     s.polls++;

@@ -4,7 +4,10 @@
  */
 import { inTransaction, migratePostgres, migrateSqlite, type PgPool, type SqliteDb } from '../store/index.ts';
 import type { SharedIndicator, StoredSighting } from '../detect/index.ts';
-import { summariseCase, type CaseFile, type CaseStatus, type CaseSummary } from './types.ts';
+import { CASE_SCHEMA, summariseCase, type CaseFile, type CaseStatus, type CaseSummary } from './types.ts';
+
+/** A stored case file; one stored before case files named their format gets `schema` (the same format, which additive changes keep). */
+const caseFromBody = (body: string): CaseFile => ({ schema: CASE_SCHEMA, ...(JSON.parse(body) as Omit<CaseFile, 'schema'>) });
 
 /** A STIX object this provider published in a TAXII collection: one version of it. */
 export interface PublishedObject {
@@ -117,7 +120,7 @@ export class MemoryCaseStore implements CaseStore {
   private readonly cases = new Map<string, CaseFile>();
   private readonly indicators = new Map<string, SharedIndicator>();
   async putCase(c: CaseFile) { this.cases.set(c.id, structuredClone(c)); }
-  async getCase(id: string) { const c = this.cases.get(id); return c ? structuredClone(c) : null; }
+  async getCase(id: string) { const c = this.cases.get(id); return c ? { ...structuredClone(c), schema: c.schema ?? CASE_SCHEMA } : null; }
   async listCases(q: { status?: CaseStatus; campaignId?: string; limit?: number } = {}) {
     return [...this.cases.values()].filter((c) => (!q.status || c.status === q.status) && (!q.campaignId || c.campaign_id === q.campaignId))
       .sort(newestFirst).slice(0, q.limit ?? 100).map(summariseCase);
@@ -311,7 +314,7 @@ export class SqliteCaseStore implements CaseStore {
   }
   async getCase(id: string) {
     const row = this.db.prepare('SELECT body FROM cases WHERE id = ?').get(id) as { body: string } | undefined;
-    return row ? JSON.parse(row.body) as CaseFile : null;
+    return row ? caseFromBody(row.body) : null;
   }
   async listCases(q: { status?: CaseStatus; campaignId?: string; limit?: number } = {}) {
     const { where, args } = caseFilter(q, () => '?');
@@ -391,7 +394,7 @@ export class PostgresCaseStore implements CaseStore {
   }
   async getCase(id: string) {
     const { rows } = await this.pool.query('SELECT body FROM cases WHERE id = $1', [id]);
-    return rows[0] ? JSON.parse(rows[0].body) as CaseFile : null;
+    return rows[0] ? caseFromBody(rows[0].body) : null;
   }
   async listCases(q: { status?: CaseStatus; campaignId?: string; limit?: number } = {}) {
     const { where, args } = caseFilter(q, (n) => `$${n}`);

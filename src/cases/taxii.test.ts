@@ -130,6 +130,14 @@ test('B polls A\'s collection: the campaign\'s accounts are held at B from their
 
   // Nothing new: nothing taken in again. Paging by `next` walks the whole collection once.
   assert.equal((await poller.pull('Provider A'))!.imported, shareable);
+  // An operator removed the partner's indicators: a poll takes in only what is new, one from the start all again.
+  intelB.remove(await storeB.removeIndicators({ source: 'Provider A' }));
+  assert.equal((await poller.pull('Provider A'))!.imported, shareable, 'after the cursor: nothing new, nothing taken in');
+  assert.equal(intelB.list().length, 0, 'the removed indicators stay removed');
+  const reread = (await poller.pull('Provider A', { fromStart: true }))!;
+  assert.equal(reread.imported, 2 * shareable, `from the start: the whole collection read again (${reread.imported})`);
+  assert.equal(intelB.list().length, shareable, 'every indicator in force again');
+  assert.equal(reread.cursor, first.cursor, 'and the cursor where it was');
   const objectsPath = `/intel/collections/${collection.id}/objects/`;
   const seen: string[] = [];
   let next: string | undefined;

@@ -95,7 +95,12 @@ export interface CaseDecision {
   note: string | null;
 }
 
+/** A case file's format, in every case file (stored ones from before it was written get it on read). */
+export const CASE_SCHEMA = 'warden.case/1' as const;
+
 export interface CaseFile extends CaseHead {
+  /** `warden.case/1`: additive changes (new optional fields) keep the version. */
+  schema: typeof CASE_SCHEMA;
   /** The detector's campaign as it stood (members, timeline, volume, targets, evidence). */
   campaign: Campaign;
   members: CaseMember[];

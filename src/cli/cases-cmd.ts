@@ -36,7 +36,8 @@ const INTEL_HELP = `usage:
   warden intel sightings [--source NAME]       sightings of imported indicators as a STIX 2.1 bundle, to send back
                                                (--source: that partner's indicators only)
   warden intel feeds                           partners' TAXII feeds (cases.feeds): last poll, last error, counts
-  warden intel pull NAME                       poll one feed now
+  warden intel pull NAME [--from-start]        poll one feed now (--from-start: the whole collection again,
+                                               not only what was added since the last poll)
 
 options:
 ${CONNECTION_HELP}
@@ -47,7 +48,7 @@ export interface CasesCliIo { out: (t: string) => void; err: (t: string) => void
 const OPTIONS = {
   ...CONNECTION_OPTIONS,
   status: { type: 'string' }, limit: { type: 'string' }, title: { type: 'string' }, note: { type: 'string' }, text: { type: 'string' },
-  'valid-days': { type: 'string' }, level: { type: 'string' }, source: { type: 'string' }, id: { type: 'string' }, stale: { type: 'boolean' },
+  'valid-days': { type: 'string' }, level: { type: 'string' }, source: { type: 'string' }, id: { type: 'string' }, stale: { type: 'boolean' }, 'from-start': { type: 'boolean' },
   account: { type: 'string' }, purpose: { type: 'string' },
 } as const;
 
@@ -165,7 +166,7 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
       return { result: r, text: r.feeds.length ? table(r.feeds.map((f) => ({ ...f, last_error: f.last_error ?? '' })), ['name', 'url', 'last_poll_at', 'last_ok_at', 'imported', 'revoked', 'skipped', 'last_error']) : '(no feeds: cases.feeds)' };
     }
     if (what === 'pull' && file) {
-      const r = await c.call<FeedState>('POST', `/intel/feeds/${encodeURIComponent(file)}/pull`);
+      const r = await c.call<FeedState>('POST', `/intel/feeds/${encodeURIComponent(file)}/pull`, v['from-start'] ? { query: { from_start: 'true' } } : undefined);
       return { result: r, text: `${r.name}: polled; ${r.imported} indicators taken in, ${r.revoked} revoked, ${r.skipped} skipped so far` };
     }
     if (what === 'sightings' && !file) {

@@ -143,6 +143,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     traffic,
   });
   attachKeyless(app, keyless);
+  const unused = watchUnusedConnections(app.server);
   if (opts.register) await opts.register(app);
 
   return {
@@ -172,6 +173,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       shedding = true;
       traffic.closeConnectionsAfterAnswers();
       await shedIdleConnections(app.server, traffic, Math.min(SHED_GRACE_MS, waited));
+      // Connections on which nothing was ever sent (opened ahead by a client's pool or a load
+      // balancer) are not idle to Node, so app.close() would wait for them until the deadline.
+      for (const socket of unused) socket.destroy();
       try {
         await app.close();
       } finally {
@@ -205,6 +209,18 @@ const SHED_SETTLE_MS = 50;
  * or by the 503 answered on them), or SHED_GRACE_MS. Idle connections are given SHED_SETTLE_MS at
  * least: a request written just before the shutdown began is read and answered meanwhile.
  */
+/** The server's connections that have not yet sent a byte, kept up to date as they do or close. */
+function watchUnusedConnections(server: import('node:http').Server): Set<import('node:net').Socket> {
+  const unused = new Set<import('node:net').Socket>();
+  server.on('connection', (socket: import('node:net').Socket) => {
+    unused.add(socket);
+    const used = () => unused.delete(socket);
+    socket.once('data', used);
+    socket.once('close', used);
+  });
+  return unused;
+}
+
 async function shedIdleConnections(server: import('node:http').Server, traffic: Traffic, graceMs: number): Promise<void> {
   const open = () => new Promise<number>((resolve) => server.getConnections((err, n) => resolve(err ? 0 : n)));
   if ((await open()) <= traffic.active) return;

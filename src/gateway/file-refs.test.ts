@@ -34,7 +34,9 @@ test('a body of a million empty objects is walked in a small part of the time pa
     let t = performance.now(); body = JSON.parse(raw); parse = Math.min(parse, performance.now() - t);
     t = performance.now(); fileRefs('openai.responses', body); walk = Math.min(walk, performance.now() - t);
   }
-  assert.ok(walk < parse / 3, `walk ${walk.toFixed(0)} ms against parse ${parse.toFixed(0)} ms`);
+  // A walk allocating per node took longer than the parse; one that does not, a fifth to a third of
+  // it (Node 20 to 22: JSON.parse got faster), so half is the bound.
+  assert.ok(walk < parse / 2, `walk ${walk.toFixed(0)} ms against parse ${parse.toFixed(0)} ms`);
 });
 
 test('walked once per request: the inlining hook\'s leftovers are what the ownership hook reads; a new body is walked again', () => {

@@ -42,3 +42,39 @@ export function refuseSideRequest(deps: PipelineDeps, ctx: Context, reply: Fasti
   }
   return werr;
 }
+
+/** How a request that records no interaction answers, so its status reaches the metrics. */
+export interface SideAnswer {
+  /** Sends a JSON body (the upstream's own, errors included) with the request's headers; `headers` add to or override them. */
+  json(status: number, body: string, headers?: Readonly<Record<string, string>>): void;
+  /** Notes the status of an answer the handler sends itself (a stream). */
+  sent(status: number): void;
+}
+
+/**
+ * Runs a request that records no interaction (token counting, stored answers): a thrown refusal is
+ * sent in the caller's wire format, and the request is counted under `label` with its status and code.
+ */
+export async function answerSideRequest(
+  deps: PipelineDeps, ctx: Context, reply: FastifyReply, label: string, handle: (answer: SideAnswer) => Promise<void>,
+): Promise<void> {
+  let status = 500;
+  let code = '';
+  const answer: SideAnswer = {
+    json(statusCode, body, headers = JSON_CONTENT) {
+      status = statusCode;
+      if (statusCode >= 400) code = 'WARDEN_UPSTREAM_ERROR';
+      reply.code(statusCode).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), headers)).send(body);
+    },
+    sent(statusCode) { status = statusCode; },
+  };
+  try {
+    await handle(answer);
+  } catch (err) {
+    const werr = refuseSideRequest(deps, ctx, reply, err);
+    status = werr.status;
+    code = werr.code;
+  } finally {
+    deps.metrics.counts.request(label, status, code);
+  }
+}

@@ -16,11 +16,10 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid } from '../events/index.ts';
-import { WardenError, requestIdHeaders } from '../errors/index.ts';
+import { WardenError } from '../errors/index.ts';
 import { Context, type PipelineDeps } from './interaction-state.ts';
 import { authenticateRequest, refuseBarred } from './admission.ts';
-import { refuseSideRequest } from './error-answer.ts';
-import { mergeHeaders } from './headers.ts';
+import { answerSideRequest } from './error-answer.ts';
 import { clientAddress } from './client-address.ts';
 import { askUpstream } from './stored-upstream.ts';
 import type { Upstream } from './upstreams.ts';
@@ -33,7 +32,6 @@ const LABEL: Record<StoredChatOp, string> = {
 export const LIST_SCAN = 1_000;
 /** Completions asked of the upstream per page while scanning (its most). */
 const SCAN_PAGE = 100;
-const JSON_CONTENT = { 'content-type': 'application/json' } as const;
 
 type Params = { id?: string };
 
@@ -142,21 +140,14 @@ export async function handleStoredChat(deps: PipelineDeps, op: StoredChatOp, req
   const userAgent = req.headers['user-agent'];
   const ctx = new Context(ulid(startedAt), startedAt, 'openai.chat', 'openai', clientAddress(req), typeof userAgent === 'string' ? userAgent : null, req.headers, '', {}, false);
   reply.raw.on('close', () => { if (!reply.raw.writableFinished) ctx.abort(new Error('client disconnected')); });
-  let status = 500;
-  let code = '';
-  const send = (statusCode: number, body: string) => {
-    status = statusCode;
-    if (statusCode >= 400) code = 'WARDEN_UPSTREAM_ERROR';
-    reply.code(statusCode).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), JSON_CONTENT)).send(body);
-  };
-  try {
+  await answerSideRequest(deps, ctx, reply, LABEL[op], async (answer) => {
     ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
     // Before anything is read, counted or forwarded: a suspended account reads, lists and changes nothing.
     refuseBarred(deps, ctx.auth);
     const query = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
     if (op === 'list') {
       const page = await listPage(deps, ctx, query);
-      return send(page.status, page.body);
+      return answer.json(page.status, page.body);
     }
     const id = req.params.id ?? '';
     let body: Record<string, unknown> | undefined;
@@ -184,15 +175,9 @@ export async function handleStoredChat(deps: PipelineDeps, op: StoredChatOp, req
     if (op === 'messages') for (const [k, v] of query) if (k === 'after' || k === 'limit' || k === 'order') passed.append(k, v);
     const path = `/v1/chat/completions/${encodeURIComponent(id)}${op === 'messages' ? '/messages' : ''}${passed.size ? `?${passed}` : ''}`;
     const method = op === 'delete' ? 'DELETE' : op === 'update' ? 'POST' : 'GET';
-    const answer = await askUpstream(ctx, upstream, method, path, body);
+    const upstreamAnswer = await askUpstream(ctx, upstream, method, path, body);
     // The messages are the caller's own request; a deletion says only that.
-    if (answer.statusCode >= 400 || op === 'messages' || op === 'delete') return send(answer.statusCode, answer.text);
-    send(200, JSON.stringify(await governed(deps, ctx, answer.parsed)));
-  } catch (err) {
-    const werr = refuseSideRequest(deps, ctx, reply, err);
-    status = werr.status;
-    code = werr.code;
-  } finally {
-    deps.metrics.counts.request(LABEL[op], status, code);
-  }
+    if (upstreamAnswer.statusCode >= 400 || op === 'messages' || op === 'delete') return answer.json(upstreamAnswer.statusCode, upstreamAnswer.text);
+    answer.json(200, JSON.stringify(await governed(deps, ctx, upstreamAnswer.parsed)));
+  });
 }

@@ -26,7 +26,7 @@ import { Context, type PipelineDeps } from './interaction-state.ts';
 import { authenticateRequest, refuseBarred, refuseLongModel, validateIntegerFields } from './admission.ts';
 import { askUpstream } from './stored-upstream.ts';
 import { SSE_HEADERS } from './relay-stream.ts';
-import { refuseSideRequest } from './error-answer.ts';
+import { answerSideRequest } from './error-answer.ts';
 import { mergeHeaders } from './headers.ts';
 import { clientAddress } from './client-address.ts';
 import type { BackgroundResponses, OutputTransformer, SseEvent } from './lifecycle.ts';
@@ -164,9 +164,7 @@ export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: Fast
   const ctx = new Context(ulid(startedAt), startedAt, 'openai.responses', 'openai', clientAddress(req), typeof userAgent === 'string' ? userAgent : null, req.headers, '', {}, false);
   reply.raw.on('close', () => { if (!reply.raw.writableFinished) ctx.abort(new Error('client disconnected')); });
   let id = req.params.id;
-  let status = 500;
-  let code = '';
-  try {
+  await answerSideRequest(deps, ctx, reply, LABEL[op], async (answer) => {
     ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
     // Before anything is read, counted or forwarded: a suspended account reads, lists and deletes nothing.
     refuseBarred(deps, ctx.auth);
@@ -190,19 +188,15 @@ export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: Fast
           const ac = new AbortController();
           ctx.signal.addEventListener('abort', () => ac.abort(), { once: true });
           const events = await background.events(ctx.auth, id, after, ac.signal);
-          status = 200;
+          answer.sent(200);
           await sendEvents(deps, reply, filter ? governedFrames(events, filter) : events, ac, mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id)));
           return;
         }
-        const answer = filter?.json ? filter.json(current) : current;
-        status = 200;
-        reply.code(200).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), JSON_CONTENT)).send(JSON.stringify(answer));
+        answer.json(200, JSON.stringify(filter?.json ? filter.json(current) : current));
         return;
       }
       if (op !== 'input_items') {
-        const answer = await background[op](ctx.auth, id);
-        status = 200;
-        reply.code(200).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), JSON_CONTENT)).send(JSON.stringify(answer));
+        answer.json(200, JSON.stringify(await background[op](ctx.auth, id)));
         return;
       }
       // Its input items are the upstream's, under the id the upstream gave the answer.
@@ -232,27 +226,18 @@ export async function handleStoredResponse(deps: PipelineDeps, op: Op, req: Fast
     const path = `/v1/responses/${encodeURIComponent(id)}${op === 'input_items' ? '/input_items' : ''}${qs}`;
     const { statusCode, text, parsed } = await askUpstream(ctx, upstream, op === 'delete' ? 'DELETE' : 'GET', path);
     if (statusCode >= 400 || op !== 'retrieve') {
-      status = statusCode;
-      if (statusCode >= 400) code = 'WARDEN_UPSTREAM_ERROR';
-      reply.code(statusCode).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), JSON_CONTENT)).send(text);
+      answer.json(statusCode, text);
       return;
     }
 
     // A retrieved response is an answer read again: policy decides on it with its own settings,
     // and the output phase rewrites it as it would the answer.
     await governRead(deps, ctx, parsed);
-    let answer = parsed;
+    let governed = parsed;
     for (const h of deps.hooks) {
       const t = h.output?.(ctx);
-      if (t?.json) answer = t.json(answer);
+      if (t?.json) governed = t.json(governed);
     }
-    status = 200;
-    reply.code(200).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), JSON_CONTENT)).send(JSON.stringify(answer));
-  } catch (err) {
-    const werr = refuseSideRequest(deps, ctx, reply, err);
-    status = werr.status;
-    code = werr.code;
-  } finally {
-    deps.metrics.counts.request(LABEL[op], status, code);
-  }
+    answer.json(200, JSON.stringify(governed));
+  });
 }

@@ -13,12 +13,11 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid, type ApiFlavour } from '../events/index.ts';
-import { WardenError, requestIdHeaders, type WireFlavour } from '../errors/index.ts';
+import { WardenError, type WireFlavour } from '../errors/index.ts';
 import { Context, WIRE_OF, type PipelineDeps } from './interaction-state.ts';
 import { authenticateRequest, modelField, refuseLongModel } from './admission.ts';
 import { mapUpstreamFailure, upstreamHeaders } from './upstream-request.ts';
-import { refuseSideRequest } from './error-answer.ts';
-import { mergeHeaders } from './headers.ts';
+import { answerSideRequest } from './error-answer.ts';
 import { clientAddress } from './client-address.ts';
 import { countTextTokens } from './usage.ts';
 
@@ -52,9 +51,7 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
     modelField(body), body, false,
   );
   reply.raw.on('close', () => { if (!reply.raw.writableFinished) ctx.abort(new Error('client disconnected')); });
-  let status = 500;
-  let code = '';
-  try {
+  await answerSideRequest(deps, ctx, reply, route.label, async (answer) => {
     // The key first, as on the model endpoints: 401 before any complaint about the body.
     ctx.auth = await authenticateRequest(deps, req.headers, 'inference');
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -88,9 +85,8 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
     if (modelError instanceof WardenError) throw modelError;
     if (NO_ENDPOINT.has(statusCode) && modelError === null) {
       const inputTokens = estimateInputTokens(ctx.body);
-      const answer = route.api === 'openai.responses' ? { object: 'response.input_tokens', input_tokens: inputTokens } : { input_tokens: inputTokens };
-      status = 200;
-      reply.code(200).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), { 'content-type': 'application/json', 'x-warden-token-count': 'estimated' })).send(JSON.stringify(answer));
+      const count = route.api === 'openai.responses' ? { object: 'response.input_tokens', input_tokens: inputTokens } : { input_tokens: inputTokens };
+      answer.json(200, JSON.stringify(count), { 'content-type': 'application/json', 'x-warden-token-count': 'estimated' });
       return;
     }
     let parsed: unknown = null;
@@ -98,17 +94,9 @@ export async function handleTokenCount(deps: PipelineDeps, route: TokenCountRout
     if (parsed === null || typeof parsed !== 'object') {
       throw new WardenError('WARDEN_UPSTREAM_ERROR', `The upstream model API answered a token count with status ${statusCode} and no JSON.`, { status: 502 });
     }
-    status = statusCode;
-    if (statusCode >= 400) code = 'WARDEN_UPSTREAM_ERROR';
     // The upstream's own request ids when it gave them (what its support desk asks for), else Warden's.
-    reply.code(statusCode).headers(mergeHeaders(ctx.responseHeaders, requestIdHeaders(ctx.id), upstreamIds, { 'content-type': 'application/json' })).send(text);
-  } catch (err) {
-    const werr = refuseSideRequest(deps, ctx, reply, err);
-    status = werr.status;
-    code = werr.code;
-  } finally {
-    deps.metrics.counts.request(route.label, status, code);
-  }
+    answer.json(statusCode, text, { ...upstreamIds, 'content-type': 'application/json' });
+  });
 }
 
 /** `request-id` and `x-request-id` as the upstream sent them (first value of each). */

@@ -15,7 +15,8 @@ test('a replica enforces exactly the verdicts the worker\'s engine gives, and fo
   for (const ev of scenario.events) engine.ingest(ev);
   engine.flush();
   const pubClient = sharedRedis(URL_);
-  await new Promise((r) => setTimeout(r, 200));
+  // Connected before the first publication: a client without an offline queue fails commands until then (slow on a loaded machine).
+  await redisReady(pubClient, 30_000);
   const publisher = new VerdictPublisher(pubClient, keys, engine);
   assert.ok(await publisher.publish() > 0);
   const view = new RedisVerdictView(sharedRedis(URL_), URL_, keys);
@@ -73,7 +74,7 @@ test('a replica enforces exactly the verdicts the worker\'s engine gives, and fo
 
 test('events a replica appends reach the worker once each, in order; those the worker already has are skipped', async () => {
   const sender = sharedRedis(URL_);
-  await new Promise((r) => setTimeout(r, 200));
+  await redisReady(sender, 30_000);
   const start = await latestStreamId(sender, keys);
   const hooks = streamEventsHooks(sender, keys);
   const events = scenario.events.slice(0, 150) as InteractionEvent[];

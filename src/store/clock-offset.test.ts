@@ -78,7 +78,8 @@ test('PostgreSQL: its clock is read, and a node on the same machine is within a 
   const pool = openPostgres(TEST_POSTGRES_URL, { max: 1 });
   try {
     const watch = watchClockOffset({ read: () => postgresClockMs(pool), log: () => {}, everyMs: 0 });
-    await watch.check();
+    // On a loaded machine a round trip can pass the second a reading is trusted within: read again.
+    for (let i = 0; i < 20 && watch.offsetSeconds() === null; i++) await watch.check();
     const offset = watch.offsetSeconds();
     assert.ok(offset !== null && Math.abs(offset) < 1, `same machine, same clock: ${offset}`);
     watch.stop();

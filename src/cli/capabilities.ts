@@ -3,7 +3,8 @@
  * order, the admin routes, and the demo bootstrap. The one place that knows every capability.
  */
 import type { FastifyInstance } from 'fastify';
-import { Counter, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { watchClockOffset, postgresClockMs } from '../store/index.ts';
 import type { WardenConfig } from '../config/index.ts';
 import { acceptingAuthenticator, refuseBarred, type Authenticator, type GatewayHooks } from '../gateway/index.ts';
 import {
@@ -78,6 +79,18 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
     help: 'Requests authenticated from a cached key past its ttl because the key store was unreachable (identity.auth_cache.stale_if_error_ms)',
     registers: [registry], collect() { this.reset(); this.inc(authenticator.stats().staleHits); },
   });
+  // Several nodes on one PostgreSQL: each node's clock against the database's (src/store/clock-offset.ts).
+  if (stores.pg) {
+    const pool = stores.pg;
+    const clock = watchClockOffset({ read: () => postgresClockMs(pool), log: (line, meta) => say(line, meta) });
+    void clock.check();
+    closers.push(() => clock.stop());
+    new Gauge({
+      name: 'warden_clock_offset_seconds',
+      help: 'This node\'s clock minus the PostgreSQL server\'s, measured every minute (positive: ahead; NaN: not measured yet)',
+      registers: [registry], collect() { this.set(clock.offsetSeconds() ?? Number.NaN); },
+    });
+  }
   // Operator notifications (webhooks): closed last, so that what the other capabilities report while
   // stopping still goes out within its deadline.
   const notifier = new Notifier(config.notify, { log: say, registry });

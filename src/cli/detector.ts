@@ -132,7 +132,7 @@ export async function setUpDetector(config: WardenConfig, stores: Stores, regist
   if (snapshotPath) {
     const snapshots = periodicSnapshots(engine, snapshotPath, {
       everyMs: config.detect.snapshot.every_minutes * 60_000, overlapSeconds: overlapS,
-      onError: (e) => say(`detect: snapshot ${snapshotPath} not written: ${e.message}`),
+      onError: (e) => say(`detect: snapshot ${snapshotPath} not written: ${e.message}`, { level: 'error', code: 'DETECT_SNAPSHOT_FAILED' }),
     });
     registerSnapshotMetrics(registry, snapshots);
     // Closers run last-first: the last snapshot after the queue has fed the engine its last events.

@@ -142,7 +142,8 @@ export async function startWarden(config: WardenConfig, opts: { demo?: boolean; 
 }
 
 async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (line: string) => void }): Promise<RunningWarden> {
-  const log = opts.log ?? ((l: string) => console.log(l));
+  // Start-up lines go to stderr: stdout is the JSON log alone, which log shippers parse line by line.
+  const log = opts.log ?? ((l: string) => { if (config.log.level !== 'silent') console.error(l); });
   applyV8Settings(config);
   // Decided on the configuration as written, before the built-in mock fills in `upstreams`.
   const demo = demoDecision(config, opts.demo);
@@ -182,7 +183,7 @@ async function startLocked(config: WardenConfig, opts: { demo?: boolean; log?: (
   caps.flushEventsWith(() => gateway.recorder.flush());
   const url = await gateway.listen();
   serving = gateway.app.log;
-  const retention = config.events.retention_days === null ? null : startEventRetention(stores.events, config.events.retention_days, { log });
+  const retention = config.events.retention_days === null ? null : startEventRetention(stores.events, config.events.retention_days, { log: say });
 
   const demoKey = demo.create ? await caps.bootstrapDemo() : null;
 
@@ -228,7 +229,7 @@ export async function runServe(argv: string[]): Promise<number> {
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
-      console.log(`${signal}: draining and stopping`);
+      running.gateway.app.log.info({ component: 'warden', code: 'SHUTTING_DOWN', signal }, `${signal}: draining and stopping`);
       running.close().then(resolveStop, (err) => { console.error(err); resolveStop(); });
     };
     process.once('SIGINT', () => stop('SIGINT'));

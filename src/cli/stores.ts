@@ -13,7 +13,7 @@ export interface Stores {
 export async function openStores(config: WardenConfig): Promise<Stores> {
   if (config.store.driver === 'postgres') {
     const url = postgresUrl(config.store);
-    const pg = openPostgres(url);
+    const pg = openPostgres(url, { max: config.store.postgres_pool_size });
     const events = new PostgresEventStore(pg);
     // The first statement, here rather than in the background: a server that cannot be reached is
     // said at start, in the setting's words, not left to crash the process later.

@@ -147,6 +147,12 @@ export const configSchema = z.strictObject({
     sqlite_path: z.string().default('./data/warden.db'),
     /** PostgreSQL server URL (`postgres://user:password@host:5432/db`); required when `driver` (or `ledger.driver`) is `postgres`. No default: data never goes to a database nobody named. */
     postgres_url: z.string().min(1).nullable().default(null),
+    /**
+     * Connections the node's shared PostgreSQL pool opens at most (identity, events, cases, batches,
+     * limits overrides; one is held by the key-revocation listener). The ledger keeps 4 + 2 of its
+     * own: a node opens at most this + 6. Sum it over the nodes to size max_connections.
+     */
+    postgres_pool_size: z.number().int().min(2).max(1000).default(10),
   }).prefault({}),
   redis: z.strictObject({
     /** Redis URL for multi-node limits and verdicts; null: in-process only. */

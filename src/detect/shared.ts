@@ -24,7 +24,7 @@ import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { urlForLog } from '../config/index.ts';
 import type { GatewayHooks } from '../gateway/lifecycle.ts';
-import { OutageLog, shorterOutages } from '../gateway/outage-log.ts';
+import { OutageLog, redisFailure, shorterOutages } from '../gateway/outage-log.ts';
 import { erasePersonalData, type InteractionEvent } from '../events/index.ts';
 import type { DetectorEngine, SharedAccountVerdict } from './engine.ts';
 import type { Verdict, VerdictLevel, VerdictView } from './verdict.ts';
@@ -140,7 +140,7 @@ export function streamEventsHooks(client: Redis, keys: SharedKeys, opts: { log?:
       sent += b.n;
       outages.answered((o, seconds) => log(`detect: Redis takes events again after ${seconds.toFixed(1)} s; the events held meanwhile are being sent to the detector worker (${held.events} still to send)${dropped > o.dropped ? `; ${dropped - o.dropped} older ones were dropped past the backlog's bounds (they are in the event store: the worker reads them when it next replays it)` : ''}`, { level: 'info', code: 'DETECT_STREAM_RECOVERED' }));
     }, (err: unknown) => {
-      outages.failed(() => ({ dropped, events: held.events }), (_, flaps) => log(`detect: cannot append events to the shared stream in Redis (${(err as Error)?.message ?? String(err)}); this node holds them (up to ${backlogEvents} events, warden_detect_stream_backlog_events) and sends them when Redis is back; past that the oldest are dropped (warden_detect_stream_dropped_total; they are in the event store)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_STREAM_UNAVAILABLE' }));
+      outages.failed(() => ({ dropped, events: held.events }), (_, flaps) => log(`detect: cannot append events to the shared stream in Redis (${redisFailure(err)}); this node holds them (up to ${backlogEvents} events, warden_detect_stream_backlog_events) and sends them when Redis is back; past that the oldest are dropped (warden_detect_stream_dropped_total; they are in the event store)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_STREAM_UNAVAILABLE' }));
       if (!retry && !closed) { retry = setTimeout(() => { retry = null; pump(); }, RESEND_MS); retry.unref(); }
     }).finally(() => {
       sending = null;
@@ -697,7 +697,7 @@ export async function startSharedWorker(opts: {
   const outages = new OutageLog<{ leaseLost: number; readErrors: number }>();
   let leaseLost = 0;
   const failing = (err: unknown) => {
-    outages.failed(() => ({ leaseLost, readErrors: consumer?.stats().readErrors ?? 0 }), (_, flaps) => log(`detect: Redis unreachable from the detector worker (${(err as Error)?.message ?? String(err)}); verdicts are not published and the replicas' events not read until it answers (warden_detect_worker_lease_lost_total, warden_detect_stream_read_errors_total)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_WORKER_REDIS_UNREACHABLE' }));
+    outages.failed(() => ({ leaseLost, readErrors: consumer?.stats().readErrors ?? 0 }), (_, flaps) => log(`detect: Redis unreachable from the detector worker (${redisFailure(err)}); verdicts are not published and the replicas' events not read until it answers (warden_detect_worker_lease_lost_total, warden_detect_stream_read_errors_total)${shorterOutages(flaps)}`, { level: 'warn', code: 'DETECT_WORKER_REDIS_UNREACHABLE' }));
   };
   const answering = () => {
     outages.answered((o, seconds) => log(`detect: the detector worker reaches Redis again after ${seconds.toFixed(1)} s; ${leaseLost - o.leaseLost} publications and ${consumer.stats().readErrors - o.readErrors} stream reads failed meanwhile (it reads the stream on from where it stopped)`, { level: 'info', code: 'DETECT_WORKER_REDIS_RECOVERED' }));

@@ -53,3 +53,15 @@ export class OutageLog<T> {
 export function shorterOutages(n: number): string {
   return n > 0 ? ` (after ${n} shorter outages not logged since the last line)` : '';
 }
+
+/**
+ * Why a Redis command failed, in an operator's words. The client is run with no retries per
+ * command, so while its connection is down (Redis stopped, restarting, unreachable) a command
+ * fails with the client's own "Reached the max retries per request limit (which is 0)": said here
+ * as what it means.
+ */
+export function redisFailure(err: unknown): string {
+  if (err instanceof Error && err.name === 'MaxRetriesPerRequestError') return 'no connection to Redis: the client is reconnecting';
+  if (err instanceof Error && err.message === 'Connection is closed.') return 'no connection to Redis: the connection is closed';
+  return err instanceof Error ? err.message : String(err);
+}

@@ -24,7 +24,7 @@ export function openIdentityStore(config: Pick<WardenConfig, 'store' | 'identity
     fingerprintSecret: resolveSecret(config.identity.fingerprint_secret, opts.env ?? process.env),
   };
   if (config.store.driver === 'postgres') {
-    const pool = opts.pool ?? openPostgres(postgresUrl(config.store));
+    const pool = opts.pool ?? openPostgres(postgresUrl(config.store), { max: config.store.postgres_pool_size });
     const store = new PostgresIdentityStore(pool, storeOpts);
     if (!opts.pool) {
       const close = store.close.bind(store);

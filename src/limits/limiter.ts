@@ -15,7 +15,7 @@ import type { LimitOverridesStore } from './overrides.ts';
 import { MeterPlanner, meterOp, type LimitSubjects, type PlannedMeter, type RequestCost } from './meter-plan.ts';
 import { RedisBackend } from './redis.ts';
 import { urlForLog } from '../config/index.ts';
-import { OutageLog, shorterOutages } from '../gateway/outage-log.ts';
+import { OutageLog, redisFailure, shorterOutages } from '../gateway/outage-log.ts';
 
 export interface LimiterOptions {
   config: LimitsConfig;
@@ -250,7 +250,7 @@ export class Limiter {
       (err: unknown) => {
         breaker.failure();
         this.metrics.backendError(backend.name, 'decide');
-        return this.fallback(meters, cost, leaseId, req.model, err instanceof Error ? err.message : String(err), started, nowUs);
+        return this.fallback(meters, cost, leaseId, req.model, redisFailure(err), started, nowUs);
       },
     );
   }

@@ -70,10 +70,10 @@ async function checkErase(store: EventStore, raw?: () => Buffer) {
   assert.equal(await store.deleteBefore(cutoff), 1000);
   assert.equal(await store.count(), 1400);
   const lines: string[] = [];
-  const retention = startEventRetention(store, 1, { log: (l) => lines.push(l), now: () => T0 + 24 * 3600_000 + 2000 * 1000 });
+  const retention = startEventRetention(store, 1, { log: (l, meta) => lines.push(`${meta.code} ${l}`), now: () => T0 + 24 * 3600_000 + 2000 * 1000 });
   await retention.stop();
   assert.equal(await store.count(), 400, 'the retention sweep deleted events older than retention_days');
-  assert.match(lines.join('\n'), /deleted 1000 events recorded before 2026-06-01T12:33:20\.000Z \(events\.retention_days: 1\)/);
+  assert.match(lines.join('\n'), /EVENT_RETENTION_DELETED events: deleted 1000 events recorded before 2026-06-01T12:33:20\.000Z \(events\.retention_days: 1\)/);
 }
 
 test('SQLite: events erase blanks one account\'s personal data, also on disk; retention deletes old events', async () => {

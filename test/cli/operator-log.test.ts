@@ -1,6 +1,7 @@
 // What an operator alerts on while `warden serve` runs (a rejected policy reload, the limits
-// backend unreachable) is in its JSON log on stdout, with a level and a stable code, not plain
-// text on stderr.
+// backend unreachable, the stop) is in its JSON log on stdout, with a level and a stable code, not
+// plain text on stderr; the start-up lines are on stderr, so that stdout holds JSON lines only (a
+// log shipper parsing it as JSON gets no line it cannot read).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -41,8 +42,8 @@ test('a rejected policy reload and an unreachable Redis are JSON log lines on st
   createInterface({ input: proc.stderr! }).on('line', (l) => err.push(l));
   const json = () => out.map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter(Boolean);
   try {
-    const url = await until('listening', () => out.map((l) => /^Warden listening on (\S+)/.exec(l)?.[1]).find(Boolean), 60_000);
-    const key = await until('the demo key', () => out.map((l) => /demo API key .*: (wk_live_\S+)/.exec(l)?.[1]).find(Boolean));
+    const url = await until('listening', () => err.map((l) => /^Warden listening on (\S+)/.exec(l)?.[1]).find(Boolean), 60_000);
+    const key = await until('the demo key', () => err.map((l) => /demo API key .*: (wk_live_\S+)/.exec(l)?.[1]).find(Boolean));
     const stderrAtStart = err.length;
 
     writeFileSync(policy, 'version: 1\ndefaults: { reasoning: full, n_max: 4 }\ntiers:\n  unverified:\n    max_token_ceiling: 100\n');
@@ -64,9 +65,19 @@ test('a rejected policy reload and an unreachable Redis are JSON log lines on st
     assert.equal(unreachable[0].level, 40, 'a warning');
     assert.equal(unreachable[0].component, 'limits');
     assert.deepEqual(err.slice(stderrAtStart), [], 'nothing on stderr once serving');
-  } finally {
+
+    const exited = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGTERM');
-    await new Promise((r) => proc.once('exit', r));
+    await exited;
+    const stopping = json().find((l) => l.code === 'SHUTTING_DOWN');
+    assert.ok(stopping && stopping.level === 30 && stopping.signal === 'SIGTERM', `the stop is an info line in the JSON log: ${JSON.stringify(stopping)}`);
+    const notJson = out.filter((l) => { try { JSON.parse(l); return false; } catch { return true; } });
+    assert.deepEqual(notJson, [], 'every line on stdout is JSON, from start to stop');
+  } finally {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 });

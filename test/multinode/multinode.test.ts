@@ -106,6 +106,18 @@ test('two nodes share identity, limits and events', async () => {
   assert.equal(status, 401);
 });
 
+test('each node serves how far its clock is from the database\'s (the same machine here: within a second)', async () => {
+  for (const node of nodes) {
+    let offset = Number.NaN;
+    for (const deadline = Date.now() + 10_000; Number.isNaN(offset) && Date.now() < deadline;) {
+      const line = (await (await fetch(`${node.url}/metrics`)).text()).split('\n').find((l) => l.startsWith('warden_clock_offset_seconds '));
+      offset = Number(line?.split(' ')[1] ?? Number.NaN);
+      if (Number.isNaN(offset)) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(Math.abs(offset) < 1, `${node.url}: warden_clock_offset_seconds ${offset}`);
+  }
+});
+
 test('one detector for both nodes: the worker learns from the replica\'s traffic, the replica enforces the worker\'s verdicts', async () => {
   const [worker, replica] = nodes;
   const account = await adminPost(worker.url, '/accounts', { name: 'shared-detector', email: 'sd@example.org', tier: 'email_verified' });

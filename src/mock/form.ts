@@ -21,21 +21,46 @@ export function isMockFile(v: unknown): v is MockFile {
 
 /** The form as a body: throws when it is not a multipart body that parses. */
 export async function parseForm(raw: Buffer, contentType: string): Promise<Record<string, unknown>> {
-  const form = await new Response(raw, { headers: { 'content-type': contentType } }).formData();
   const body: Record<string, unknown> = {};
-  for (const [name, value] of form) {
-    let v: unknown = value;
-    if (typeof value !== 'string') {
-      const bytes = Buffer.from(await value.arrayBuffer());
-      v = { filename: value.name, type: value.type, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), head: Buffer.from(bytes.subarray(0, 4096)) } satisfies MockFile;
-    }
-    const list = name.endsWith('[]') ? name.slice(0, -2) : null;
+  for (const part of formParts(raw, contentType)) {
+    const bytes = part.data;
+    const v: unknown = part.filename === null ? bytes.toString('utf8') : {
+      filename: part.filename, type: part.type, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), head: Buffer.from(bytes.subarray(0, 4096)),
+    } satisfies MockFile;
+    const list = part.name.endsWith('[]') ? part.name.slice(0, -2) : null;
     if (list !== null) {
       const prev = body[list];
       if (Array.isArray(prev)) prev.push(v); else body[list] = [v];
     } else {
-      body[name] = v;
+      body[part.name] = v;
     }
   }
   return body;
+}
+
+/**
+ * The parts of a multipart body, found by searching for its boundary (linear in the body: a 20 MB
+ * recording is read in milliseconds, where `Response.formData()` of Node 20 took seconds).
+ */
+function formParts(raw: Buffer, contentType: string): { name: string; filename: string | null; type: string; data: Buffer }[] {
+  const boundary = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  if (!boundary) throw new Error('no boundary');
+  const delimiter = Buffer.from(`--${boundary[1] ?? boundary[2]}`);
+  const parts: { name: string; filename: string | null; type: string; data: Buffer }[] = [];
+  let at = raw.indexOf(delimiter);
+  if (at < 0) throw new Error('no parts');
+  for (;;) {
+    at += delimiter.length;
+    if (raw.toString('latin1', at, at + 2) === '--') return parts;
+    const headEnd = raw.indexOf('\r\n\r\n', at);
+    const next = raw.indexOf(Buffer.concat([Buffer.from('\r\n'), delimiter]), headEnd);
+    if (headEnd < 0 || next < 0) throw new Error('a part is not closed');
+    const head = raw.toString('utf8', at, headEnd);
+    const name = /name="([^"]*)"/i.exec(head)?.[1];
+    if (name === undefined) throw new Error('a part has no name');
+    const filename = /filename="([^"]*)"/i.exec(head)?.[1] ?? null;
+    const type = /content-type:\s*([^\r\n]+)/i.exec(head)?.[1]?.trim() ?? '';
+    parts.push({ name, filename, type, data: raw.subarray(headEnd + 4, next) });
+    at = next + 2;
+  }
 }

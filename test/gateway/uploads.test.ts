@@ -10,6 +10,7 @@ import OpenAI, { toFile } from 'openai';
 import { startTestWarden, type TestWarden } from '../helpers/warden.ts';
 import { createMockUpstream, type MockUpstream } from '../../src/mock/index.ts';
 import { wav } from '../../src/mock/openai-speech.ts';
+import { uploadTokens } from '../../src/limits/estimate.ts';
 import { gradientPng } from '../../src/mock/png.ts';
 
 const UPLOAD_LIMIT = 200_000;
@@ -19,6 +20,8 @@ before(async () => {
   mock = await createMockUpstream();
   t = await startTestWarden({
     server: { port: 0, upload_limit_bytes: UPLOAD_LIMIT },
+    // Unverified accounts have a small input-token quota: an upload's audio is charged against it.
+    limits: { tiers: { unverified: { account: { input_tpm: 150 } } } },
     upstreams: [{ name: 'mock', base_url: mock.url, models: ['*'] }],
   });
 });
@@ -176,4 +179,20 @@ test('a missing file, a JSON body, a suspended account and a revoked key are ref
     (e: any) => e.status === 403 && e.error.warden_code === 'WARDEN_ACCOUNT_SUSPENDED');
   await assert.rejects(client.images.edit({ image: await toFile(gradientPng(3, 16), 'a.png', { type: 'image/png' }), prompt: 'x' }),
     (e: any) => e.status === 403 && e.error.warden_code === 'WARDEN_ACCOUNT_SUSPENDED');
+});
+
+test('an upload\'s audio is charged to the token limits: estimated from its size, settled by the seconds Whisper reports', async () => {
+  const { key } = await t.account('stt-frank', 'unverified');
+  const client = sdk(key);
+  // 20 s at 4 kHz: 160 KB, 200 tokens at 10 a second, over the 150 this account may read a minute.
+  const long = wav(Buffer.alloc(160_000), 4000);
+  const est = { chars_per_token: 4, image_tokens: 1600, low_detail_image_tokens: 85, pdf_page_tokens: 1500, audio_tokens_per_second: 10 };
+  const estimated = uploadTokens({ kind: 'audio', files: [{ bytes: long.length, head: long.subarray(0, 64) }] }, est);
+  assert.ok(estimated >= 200 && estimated <= 201, `the estimate from the WAV header (its 44 bytes counted in): ${estimated}`);
+  assert.equal(uploadTokens({ kind: 'audio', files: [{ bytes: 400_000, head: Buffer.from('ID3') }] }, est), 1000, 'other audio at 32 kbit/s');
+  assert.equal(uploadTokens({ kind: 'image', files: [{ bytes: 10, head: Buffer.alloc(0) }, { bytes: 10, head: Buffer.alloc(0) }] }, est), 3200);
+  const first = await client.audio.transcriptions.create({ file: await toFile(long, 'long.wav'), model: 'whisper-1' });
+  assert.deepEqual(first.usage, { type: 'duration', seconds: 20 });
+  await assert.rejects(client.audio.transcriptions.create({ file: await toFile(recording(1), 'short.wav'), model: 'whisper-1' }),
+    (e: any) => e.status === 429 && e.error.type === 'rate_limit_error', 'the 20 seconds spent the account\'s input tokens for the minute');
 });

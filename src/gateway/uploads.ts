@@ -122,6 +122,8 @@ async function readUpload(req: FastifyRequest, flavour: ApiFlavour, limitBytes: 
     await upload.discard();
     if (err instanceof WardenError) throw err;
     const code = (err as { code?: string }).code;
+    // The client went away mid-upload: recorded as such, not as a malformed body.
+    if (code === 'FST_MP_PREMATURE_CLOSE' || req.raw.destroyed) throw new WardenError('WARDEN_CLIENT_DISCONNECTED', 'The client closed the connection before its upload was read.');
     if (code === 'FST_PARTS_LIMIT' || code === 'FST_FILES_LIMIT' || code === 'FST_FIELDS_LIMIT') {
       throw new WardenError('WARDEN_INVALID_REQUEST', `The upload has more parts than accepted: at most ${PART_LIMITS.files} files and ${PART_LIMITS.fields} fields.`);
     }

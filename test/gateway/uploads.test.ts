@@ -6,6 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
+import { existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import { startTestWarden, type TestWarden } from '../helpers/warden.ts';
 import { createMockUpstream, type MockUpstream } from '../../src/mock/index.ts';
@@ -195,4 +199,24 @@ test('an upload\'s audio is charged to the token limits: estimated from its size
   assert.deepEqual(first.usage, { type: 'duration', seconds: 20 });
   await assert.rejects(client.audio.transcriptions.create({ file: await toFile(recording(1), 'short.wav'), model: 'whisper-1' }),
     (e: any) => e.status === 429 && e.error.type === 'rate_limit_error', 'the 20 seconds spent the account\'s input tokens for the minute');
+});
+
+test('a client that leaves mid-upload is recorded as gone, and nothing of its upload is left on disk', async () => {
+  const { id, key } = await t.account('stt-gina', 'email_verified');
+  const spool = join(tmpdir(), `warden-uploads-${process.pid}`);
+  const boundary = 'xLEAVERx';
+  const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n`;
+  const { port, hostname } = new URL(t.url);
+  const socket = connect(Number(port), hostname);
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  socket.write(`POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 190000\r\n\r\n${head}`);
+  socket.write(Buffer.alloc(150_000, 7));
+  await new Promise((r) => setTimeout(r, 300));
+  socket.destroy();
+  const [event] = await t.events((e) => e.account_id === id, 1, 30_000);
+  assert.equal(event?.response.status, 499, JSON.stringify(event?.response));
+  assert.equal(event.response.error_code, 'WARDEN_CLIENT_DISCONNECTED');
+  const left = () => (existsSync(spool) ? readdirSync(spool) : []);
+  for (let i = 0; i < 50 && left().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(left(), [], 'nothing of the upload waits on disk');
 });

@@ -58,6 +58,12 @@ export const configSchema = z.strictObject({
      */
     body_limit_bytes: z.number().int().positive().default(32 * 1024 * 1024),
     /**
+     * Largest multipart upload accepted (audio to transcribe or translate, images to edit), bytes:
+     * its files together. 25 MiB, OpenAI's limit for audio. An upload is not held in memory: past
+     * 256 KiB its files wait in a temporary file (the system's temporary folder) until forwarded.
+     */
+    upload_limit_bytes: z.number().int().positive().default(25 * 1024 * 1024),
+    /**
      * Most messages, input items, content parts at any depth (a tool result's, a document's),
      * tool calls and tools (and prompts or inputs of legacy completions and embeddings, a list of
      * numbers only being one) one model request may hold; more is refused with 400. The work a

@@ -10,7 +10,11 @@ import { z } from 'zod';
 
 export const EVENT_SCHEMA = 'warden.interaction/1' as const;
 
-export const ApiFlavour = z.enum(['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings', 'openai.moderations', 'openai.images', 'openai.speech']);
+export const ApiFlavour = z.enum([
+  'openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings', 'openai.moderations', 'openai.images', 'openai.speech',
+  // Multipart uploads: audio transcribed or translated, images edited or varied.
+  'openai.transcriptions', 'openai.translations', 'openai.image_edits', 'openai.image_variations',
+]);
 export type ApiFlavour = z.infer<typeof ApiFlavour>;
 
 export const VerificationTier = z.enum(['unverified', 'email_verified', 'identity_verified', 'enterprise']);
@@ -137,6 +141,16 @@ export const EventRequest = z.object({
   item_references: z.array(z.string().max(256)).max(64).optional(),
   /** References past those 64 (or with an id over 256 characters), counted: never resolved. Absent when none (optional). */
   item_references_omitted: z.number().int().nonnegative().optional(),
+  /**
+   * The files of a multipart upload (audio to transcribe or translate, images to edit): how many,
+   * their bytes, and the audio's length in seconds when known (the upstream's count, else a WAV
+   * file's header), never their bytes. Absent for JSON requests. Added in the same schema version (optional).
+   */
+  uploads: z.object({
+    files: z.number().int().nonnegative(),
+    bytes: z.number().int().nonnegative(),
+    audio_seconds: z.number().nonnegative().nullable(),
+  }).optional(),
 });
 export type EventRequest = z.infer<typeof EventRequest>;
 

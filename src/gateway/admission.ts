@@ -10,6 +10,7 @@ import type { AuthContext, KeyScope } from '../identity/types.ts';
 import { apiKeyFromHeaders } from '../identity/headers.ts';
 import { MAX_REQUEST_ITEMS, extractRequestFeatures, requestItems } from './request-features.ts';
 import type { PipelineDeps, Run } from './interaction-state.ts';
+import { describeUpload } from './upload-body.ts';
 
 /** The API key from `Authorization: Bearer` (OpenAI) or `x-api-key` (Anthropic); throws when they differ. */
 export const extractApiKey = apiKeyFromHeaders;
@@ -73,6 +74,7 @@ export async function admitRequest(deps: PipelineDeps, run: Run, req: FastifyReq
   // the request, as the event will describe it
   run.docs = deps.documents ? [] : null;
   run.request = extractRequestFeatures(flavour, body, run.bodyBytes, deps.features, run.docs);
+  if (run.upload) describeUpload(run.request, run.upload, flavour);
   if (!ctx.model) throw new WardenError('WARDEN_MODEL_REQUIRED', 'You must provide a model parameter.', { param: 'model' });
   refuseLongModel(body);
   validateShape(flavour, body);
@@ -92,6 +94,8 @@ const INTEGER_FIELDS: Partial<Record<ApiFlavour, readonly string[]>> = {
   'openai.completions': ['max_tokens', 'n', 'best_of', 'logprobs'],
   'openai.responses': ['max_output_tokens', 'top_logprobs'],
   'openai.images': ['n', 'partial_images', 'output_compression'],
+  'openai.image_edits': ['n', 'partial_images', 'output_compression'],
+  'openai.image_variations': ['n'],
 };
 
 /** What a JSON value is, in the words of OpenAI's type errors ("a string", "a decimal number"). */
@@ -124,8 +128,10 @@ function validateShape(flavour: ApiFlavour, body: Record<string, unknown>): void
     if (body.input === undefined || body.input === null) throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'input'.", { param: 'input' });
   } else if (flavour === 'openai.speech') {
     if (typeof body.input !== 'string' || body.input === '') throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'input'.", { param: 'input' });
-  } else if (flavour === 'openai.images') {
+  } else if (flavour === 'openai.images' || flavour === 'openai.image_edits') {
     if (typeof body.prompt !== 'string' || body.prompt === '') throw new WardenError('WARDEN_INVALID_REQUEST', "Missing required parameter: 'prompt'.", { param: 'prompt' });
+  } else if (flavour === 'openai.transcriptions' || flavour === 'openai.translations' || flavour === 'openai.image_variations') {
+    // The file was checked as it was read (src/gateway/uploads.ts); the rest is the upstream's to judge.
   } else if (flavour === 'anthropic.messages') {
     if (!Array.isArray(body.messages)) throw new WardenError('WARDEN_INVALID_REQUEST', 'messages: Field required', { param: 'messages' });
     if (body.max_tokens === undefined) throw new WardenError('WARDEN_INVALID_REQUEST', 'max_tokens: Field required', { param: 'max_tokens' });

@@ -3,6 +3,7 @@
  * asked for in OpenAI streams), then its answer handed to the relay that fits it: an error, a
  * stream, or one JSON body.
  */
+import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import type { ApiFlavour } from '../events/index.ts';
 import { UpstreamCall } from './upstream-call.ts';
@@ -21,7 +22,14 @@ const UPSTREAM_PATH: Record<ApiFlavour, string> = {
   'openai.moderations': '/v1/moderations',
   'openai.images': '/v1/images/generations',
   'openai.speech': '/v1/audio/speech',
+  'openai.transcriptions': '/v1/audio/transcriptions',
+  'openai.translations': '/v1/audio/translations',
+  'openai.image_edits': '/v1/images/edits',
+  'openai.image_variations': '/v1/images/variations',
 };
+
+/** The APIs whose answer may be other than JSON or a stream: audio, or a transcript as text, SRT or WebVTT. */
+const NOT_JSON_ANSWERS: ReadonlySet<ApiFlavour> = new Set<ApiFlavour>(['openai.speech', 'openai.transcriptions', 'openai.translations']);
 
 /** Prompts in a legacy completion's `prompt`: a string or one token-id list is one; a list of strings or of token-id lists, each. */
 function promptCount(prompt: unknown): number {
@@ -52,11 +60,18 @@ export async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply,
   }
   const call = new UpstreamCall(RETURNED_HEADERS);
   run.call = call;
+  const headers = upstreamHeaders(ctx, upstream);
+  // An upload goes on as the multipart body it came as, its files streamed from where they wait.
+  const upload = run.upload?.encode();
+  if (upload) {
+    headers['content-type'] = upload.contentType;
+    headers['content-length'] = String(upload.length);
+  }
   upstream.pool.dispatch({
     path: upstream.basePath + UPSTREAM_PATH[ctx.flavour],
     method: 'POST',
-    headers: upstreamHeaders(ctx, upstream),
-    body: JSON.stringify(body),
+    headers,
+    body: upload ? Readable.from(upload.body, { objectMode: false }) : JSON.stringify(body),
     headersTimeout: upstream.headersTimeoutMs,
     bodyTimeout: upstream.bodyTimeoutMs,
   }, call);
@@ -67,8 +82,8 @@ export async function forward(deps: PipelineDeps, run: Run, reply: FastifyReply,
   const contentType = res.contentType;
   const isStream = contentType.includes('text/event-stream');
 
-  // Speech is audio: its bytes are passed on as the upstream sent them.
-  if (ctx.flavour === 'openai.speech' && res.statusCode < 400 && !isStream && !contentType.includes('json')) {
+  // Speech is audio, and a transcript may be plain text or subtitles: passed on as the upstream sent them.
+  if (NOT_JSON_ANSWERS.has(ctx.flavour) && res.statusCode < 400 && !isStream && !contentType.includes('json')) {
     await relayBinaryAnswer(run, reply, call, res);
     return;
   }

@@ -1,7 +1,7 @@
 /**
  * gateway: the data plane. An HTTP server speaking the OpenAI (chat completions and stored chat
  * completions, legacy completions, responses and stored responses, embeddings, moderations, image
- * generation, speech, models, input token counts) and Anthropic
+ * generation, edits and variations, speech, transcriptions and translations, models, input token counts) and Anthropic
  * (messages, token counts) APIs, streaming included, that runs every call through the lifecycle
  * identity -> policy -> limits -> forward -> output governance -> record.
  *
@@ -132,6 +132,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   };
   app = buildServer(deps, {
     bodyLimitBytes: config.server.body_limit_bytes,
+    uploadLimitBytes: config.server.upload_limit_bytes,
     maxJsonValues: config.server.max_json_values,
     headerLimitBytes: config.server.header_limit_bytes,
     requestTimeoutMs: config.server.request_timeout_ms,

@@ -41,6 +41,9 @@ export function finishInteraction(deps: PipelineDeps, run: Run): void {
   }
   const status = run.status || 500;
   const a = ctx.auth;
+  // An upload's recording is as long as the upstream says, where it said.
+  const uploads = run.request.uploads;
+  if (uploads && run.meter.audioSeconds !== null) uploads.audio_seconds = run.meter.audioSeconds;
   const event: InteractionEvent = {
     schema: EVENT_SCHEMA,
     id: ctx.id,

@@ -15,6 +15,7 @@ import type { Upstream, UpstreamRouter } from './upstreams.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { UpstreamCall } from './upstream-call.ts';
 import type { ClientWriteWatch } from './client-write-watch.ts';
+import type { UploadBody } from './upload-body.ts';
 
 /** Resolves an API key secret to who is calling; throws WardenError for bad keys. */
 export interface Authenticator {
@@ -62,6 +63,10 @@ export const WIRE_OF: Record<ApiFlavour, WireFlavour> = {
   'openai.moderations': 'openai',
   'openai.images': 'openai',
   'openai.speech': 'openai',
+  'openai.transcriptions': 'openai',
+  'openai.translations': 'openai',
+  'openai.image_edits': 'openai',
+  'openai.image_variations': 'openai',
 };
 
 export function emptyRequest(bytes: number): EventRequest {
@@ -139,6 +144,8 @@ export interface Run {
   watch: ClientWriteWatch;
   /** The upstream's id of the request (`x-request-id` / `request-id`), which the SDKs show the app for an answer the upstream made. */
   upstreamRequestId: string | null;
+  /** A multipart upload's fields and files (src/gateway/uploads.ts), forwarded as such instead of `ctx.body`. */
+  upload?: UploadBody;
 }
 
 /** `ctx.locals` key set once the interaction is finished (its event built): finish() runs once, and no PDF reading starts after it. */

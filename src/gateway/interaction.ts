@@ -19,10 +19,22 @@ import { forward } from './forward.ts';
 import { outputTransformers } from './relay.ts';
 import { handleError } from './error-answer.ts';
 import { finishInteraction } from './interaction-record.ts';
+import { UPLOADED_FILES, type UploadedFiles } from './lifecycle.ts';
+import type { UploadBody } from './upload-body.ts';
 
-/** Handle POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses or /v1/messages end to end. */
-export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+/**
+ * Handle POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses or /v1/messages
+ * end to end; a multipart upload's route (src/gateway/uploads.ts) passes its `upload`, whose fields
+ * are the request's body and which is forwarded as it came.
+ */
+export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRequest, reply: FastifyReply, upload?: UploadBody): Promise<void> {
   const run = openInteraction(deps, flavour, req, reply);
+  if (upload) {
+    run.upload = upload;
+    const kind = flavour === 'openai.transcriptions' || flavour === 'openai.translations' ? 'audio' : 'image';
+    const uploaded: UploadedFiles = { kind, files: upload.files.map((f) => ({ bytes: f.bytes, head: f.head })) };
+    run.ctx.locals.set(UPLOADED_FILES, uploaded);
+  }
   try {
     await admitRequest(deps, run, req);
     await applyPolicyAndLimits(deps, run);
@@ -35,7 +47,9 @@ export async function handleModelCall(deps: PipelineDeps, flavour: ApiFlavour, r
 }
 
 /** The model of an API that names one by default when the request does not (OpenAI's defaults), routed and recorded as such. */
-const DEFAULT_MODEL: Partial<Record<ApiFlavour, string>> = { 'openai.moderations': 'omni-moderation-latest', 'openai.images': 'dall-e-2' };
+const DEFAULT_MODEL: Partial<Record<ApiFlavour, string>> = {
+  'openai.moderations': 'omni-moderation-latest', 'openai.images': 'dall-e-2', 'openai.image_edits': 'dall-e-2', 'openai.image_variations': 'dall-e-2',
+};
 
 /**
  * The interaction's state, counted in flight until it is recorded: the client's connection

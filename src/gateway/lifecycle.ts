@@ -90,6 +90,18 @@ export interface ClientCut {
   endedAt: number;
 }
 
+/**
+ * `ctx.locals` key of a multipart upload's files (`UploadedFiles`), set before the policy phase:
+ * what the limits reserve for the audio or images the model reads (their bytes stay in the gateway).
+ */
+export const UPLOADED_FILES = 'request.uploaded_files';
+
+/** The files of a multipart upload, as the limits estimate them: their kind, and each one's size and first bytes (a WAV header). */
+export interface UploadedFiles {
+  kind: 'audio' | 'image';
+  files: ReadonlyArray<{ bytes: number; head: Uint8Array }>;
+}
+
 /** Transforms the answer on its way to the client. */
 export interface OutputTransformer {
   /** Streaming: return the events to send for this one (itself, a changed copy, none, or several). */

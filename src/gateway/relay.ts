@@ -93,11 +93,13 @@ export async function relayJsonAnswer(run: Run, reply: FastifyReply, call: Upstr
   sendInSlices(run, reply, res.statusCode, headers, typeof out === 'string' ? Buffer.from(out) : out);
 }
 
-/** An answer that is not JSON (speech's audio): the upstream's bytes, with its content type, as sent. */
+/** An answer that is not JSON (speech's audio, a transcript as text or subtitles): the upstream's bytes, with its content type, as sent. */
 export async function relayBinaryAnswer(run: Run, reply: FastifyReply, call: UpstreamCall, res: UpstreamHead): Promise<void> {
   const { ctx } = run;
   let raw: Buffer;
   try { raw = await call.bytes(); } catch (err) { throw mapUpstreamFailure(err, run.ctx); }
+  // Text is metered as the answer's words; audio counts no output tokens.
+  if (res.contentType.startsWith('text/')) run.meter.observeText(raw.toString('utf8'));
   run.ttfbMs = Date.now() - ctx.startedAt;
   run.status = res.statusCode;
   const headers = mergeHeaders(res.passed, ctx.responseHeaders, { 'content-type': res.contentType || 'application/octet-stream' });

@@ -379,6 +379,12 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
   } else if (flavour === 'openai.speech') {
     // The text to read aloud; the answer is audio.
     if (typeof body.input === 'string') messages.push('user', body.input, false);
+  } else if (flavour === 'openai.transcriptions' || flavour === 'openai.translations' || flavour === 'openai.image_edits' || flavour === 'openai.image_variations') {
+    // A multipart upload: its prompt (a transcript's style and vocabulary, or what to make of the
+    // images) is the user message; its files are counted on it by the upload's reader (upload-body.ts).
+    if (flavour === 'openai.image_edits' || flavour === 'openai.image_variations') params.n = num(body.n);
+    params.response_format = nameOf(body.response_format);
+    messages.push('user', typeof body.prompt === 'string' ? body.prompt : '', false);
   } else if (flavour === 'openai.images') {
     // The prompt is what the client wants drawn; `n` pictures of it.
     params.n = num(body.n);

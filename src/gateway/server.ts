@@ -18,7 +18,8 @@ import { ModelDirectory, anthropicModel, anthropicPage, openaiModel } from './mo
 import { answerClientError, shedWhileClosing } from './early-refusals.ts';
 import { mergeHeaders } from './headers.ts';
 import { clientAddress, proxyTrust } from './client-address.ts';
-import { ROUTE_FLAVOUR, wireOf } from './wire.ts';
+import { ROUTE_FLAVOUR, UPLOAD_ROUTES, wireOf } from './wire.ts';
+import { registerUploadRoutes } from './uploads.ts';
 import { dropUnreadBody } from './unread-body.ts';
 import { fromNetwork } from './keyless-failures.ts';
 import { installCors } from './cors.ts';
@@ -31,6 +32,8 @@ import { handleStoredChat } from './stored-chat.ts';
 
 export interface ServerOptions {
   bodyLimitBytes: number;
+  /** Largest multipart upload (audio, images) the upload routes accept, bytes (`server.upload_limit_bytes`); default: `bodyLimitBytes`. */
+  uploadLimitBytes?: number;
   /** Most JSON values a request body may hold (`server.max_json_values`), checked before it is parsed. */
   maxJsonValues?: number;
   headerLimitBytes: number;
@@ -313,7 +316,9 @@ export function buildServer(deps: PipelineDeps, opts: ServerOptions): FastifyIns
       .send(JSON.stringify(renderErrorBody(werr, wireOf(req), id)));
   });
 
+  registerUploadRoutes(app, deps, opts.uploadLimitBytes ?? opts.bodyLimitBytes);
   for (const [path, flavour] of Object.entries(ROUTE_FLAVOUR)) {
+    if (Object.hasOwn(UPLOAD_ROUTES, path)) continue; // multipart: registered just above
     if (flavour === 'openai.responses' && deps.hooks.some((h) => h.background)) {
       app.post(path, async (req, reply) => {
         if (!(await handleBackgroundResponse(deps, req, reply))) await handleModelCall(deps, flavour, req, reply);

@@ -144,6 +144,9 @@ export class AnswerMeter {
    */
   upstreamError: UpstreamErrorReport | null = null;
 
+  /** The length of an uploaded recording, s, as the upstream gave it (a transcript's `duration`, or Whisper's usage); null if it did not. */
+  audioSeconds: number | null = null;
+
   /** Responses streams: the `sequence_number` of the first event (numbering goes on from it). */
   firstSequence: number | null = null;
   /**
@@ -206,6 +209,33 @@ export class AnswerMeter {
     if (this.reasoningText.length < MAX_KEPT_CHARS) this.reasoningText += s;
   }
 
+  /**
+   * A transcript or translation as JSON: its text, and its usage: tokens (the GPT-4o transcribe
+   * models), or the audio's seconds (Whisper, which bills by the second and counts no tokens).
+   */
+  private transcript(body: Json): void {
+    this.addText(body.text);
+    this.transcriptUsage(body.usage);
+    if (typeof body.duration === 'number' && body.duration >= 0) this.audioSeconds = body.duration;
+  }
+
+  private transcriptUsage(u: Json | undefined | null): void {
+    this.reasoningTokens = 0;
+    if (!u) return;
+    if (u.type === 'duration' && typeof u.seconds === 'number' && u.seconds >= 0) this.audioSeconds = u.seconds;
+    else this.responsesUsage(u);
+  }
+
+  /**
+   * An answer in plain text (a transcript as `text`, `srt` or `vtt`): its words are the output;
+   * subtitles' cue numbers, times and header are not.
+   */
+  observeText(text: string): void {
+    this.reasoningTokens = 0;
+    const words = text.split('\n').filter((line) => !/^(WEBVTT.*|\d+|[\d:.,]+ --> [\d:.,]+.*)\s*$/.test(line.trim()));
+    this.addText(words.join('\n').trim());
+  }
+
   /** A stream's `[DONE]`. */
   done(): void { this.closed = true; }
 
@@ -253,7 +283,9 @@ export class AnswerMeter {
       // Vectors, not text: the input is all there is to count.
       if (body.usage && typeof body.usage.prompt_tokens === 'number') { this.inputTokens = body.usage.prompt_tokens; this.outputTokens = 0; this.reasoningTokens = 0; }
       this.embeddingData = body.data;
-    } else if (this.flavour === 'openai.images') {
+    } else if (this.flavour === 'openai.transcriptions' || this.flavour === 'openai.translations') {
+      this.transcript(body);
+    } else if (this.flavour === 'openai.images' || this.flavour === 'openai.image_edits' || this.flavour === 'openai.image_variations') {
       // Pictures, not text: the GPT image models report tokens (input and the images'), DALL-E none (its output counted 0).
       this.responsesUsage(body.usage);
       if (this.outputTokens === null) this.outputTokens = 0;
@@ -498,6 +530,10 @@ export class AnswerMeter {
       this.chunkClosing(finish, finalUsage);
     } else if (this.flavour === 'openai.completions') {
       this.completionChoices(data, true);
+    } else if (this.flavour === 'openai.transcriptions' || this.flavour === 'openai.translations') {
+      // `transcript.text.delta` events, then `transcript.text.done` with the whole text (already counted) and the usage.
+      if (data.type === 'transcript.text.delta') this.addText(data.delta);
+      else if (data.type === 'transcript.text.done') { this.transcriptUsage(data.usage); this.closed = true; }
     } else if (this.flavour === 'openai.responses') {
       const type = data.type ?? eventName;
       if (this.firstSequence === null && typeof data.sequence_number === 'number') this.firstSequence = data.sequence_number;

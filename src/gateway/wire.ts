@@ -5,7 +5,16 @@
 import type { WireFlavour } from '../errors/index.ts';
 import type { ApiFlavour } from '../events/index.ts';
 
+/** The model routes whose body is a multipart upload (src/gateway/uploads.ts), not JSON. */
+export const UPLOAD_ROUTES: Record<string, ApiFlavour> = {
+  '/v1/audio/transcriptions': 'openai.transcriptions',
+  '/v1/audio/translations': 'openai.translations',
+  '/v1/images/edits': 'openai.image_edits',
+  '/v1/images/variations': 'openai.image_variations',
+};
+
 export const ROUTE_FLAVOUR: Record<string, ApiFlavour> = {
+  ...UPLOAD_ROUTES,
   '/v1/chat/completions': 'openai.chat',
   '/v1/completions': 'openai.completions',
   '/v1/embeddings': 'openai.embeddings',

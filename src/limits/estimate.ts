@@ -8,7 +8,11 @@
 import { constants as zlib, inflateSync } from 'node:zlib';
 import type { ApiFlavour } from '../events/index.ts';
 import { MAX_JSON_DEPTH } from '../gateway/json-depth.ts';
+import { wavByteRate } from '../gateway/audio-length.ts';
+import type { UploadedFiles } from '../gateway/lifecycle.ts';
 import { BUDGET_SET_BY_GATEWAY } from '../shape/request.ts';
+
+export { wavByteRate };
 
 /** How input is estimated (`limits.estimate`). */
 export interface InputEstimateConfig {
@@ -134,27 +138,25 @@ function fileData(data: unknown, est: InputEstimateConfig, t: Tally): void {
 function audioTokens(audio: unknown, est: InputEstimateConfig): number {
   const data = audio && typeof audio === 'object' ? (audio as Record<string, unknown>).data : undefined;
   if (typeof data !== 'string') return 0;
-  const byteRate = wavByteRate(Buffer.from(data.slice(0, WAV_HEADER_BASE64_CHARS), 'base64')) ?? 0;
-  const seconds = base64Bytes(data) / Math.min(Math.max(byteRate, MIN_AUDIO_BYTES_PER_SECOND), MAX_AUDIO_BYTES_PER_SECOND);
-  return Math.ceil(seconds * est.audio_tokens_per_second);
+  return Math.ceil(audioSeconds(Buffer.from(data.slice(0, WAV_HEADER_BASE64_CHARS), 'base64'), base64Bytes(data)) * est.audio_tokens_per_second);
+}
+
+/** Seconds of audio of `bytes` starting with `head`, as reserved: a WAV file's rate within bounds, anything else at MIN_AUDIO_BYTES_PER_SECOND. */
+function audioSeconds(head: Buffer, bytes: number): number {
+  const byteRate = wavByteRate(head) ?? 0;
+  return bytes / Math.min(Math.max(byteRate, MIN_AUDIO_BYTES_PER_SECOND), MAX_AUDIO_BYTES_PER_SECOND);
 }
 
 /**
- * A WAV file's bytes a second as a decoder plays it: the sample rate times the block (one sample of
- * every channel) from its `fmt ` chunk. Not the header's own byte-rate field, which decoders ignore:
- * a forged one would make a long recording count as nothing. Null when `head` is not the start of a
- * WAV file, or the rate is 0.
+ * Input tokens of a multipart upload's files (src/gateway/uploads.ts): audio at
+ * `audio_tokens_per_second` (its length from a WAV header, else from its bytes at 32 kbit/s, as
+ * `input_audio` is estimated), each image at `image_tokens`. `seconds`: the audio's length as the
+ * upstream reported it, which replaces the estimate from the bytes when the answer is settled.
  */
-export function wavByteRate(head: Buffer): number | null {
-  if (head.length < 12 || head.toString('latin1', 0, 4) !== 'RIFF' || head.toString('latin1', 8, 12) !== 'WAVE') return null;
-  // chunks: id (4 bytes), size (4, little-endian), data (padded to an even length); `fmt ` holds
-  // the format (2), channels (2), sample rate (4), the byte rate (4), then the block size (2)
-  for (let at = 12; at + 8 <= head.length; at += 8 + head.readUInt32LE(at + 4) + (head.readUInt32LE(at + 4) & 1)) {
-    if (head.toString('latin1', at, at + 4) !== 'fmt ') continue;
-    if (at + 22 > head.length) return null;
-    return head.readUInt32LE(at + 12) * head.readUInt16LE(at + 20) || null;
-  }
-  return null;
+export function uploadTokens(uploaded: UploadedFiles, est: InputEstimateConfig, seconds: number | null = null): number {
+  if (uploaded.kind === 'image') return uploaded.files.length * est.image_tokens;
+  const total = seconds ?? uploaded.files.reduce((s, f) => s + audioSeconds(Buffer.from(f.head), f.bytes), 0);
+  return Math.ceil(total * est.audio_tokens_per_second);
 }
 
 /** Bytes that base64 text decodes to. */

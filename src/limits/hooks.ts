@@ -9,9 +9,9 @@
 import type { Registry } from 'prom-client';
 import { EMPTY_VERDICT_VIEW, budgetClusterOf, type VerdictView } from '../detect/verdict.ts';
 import type { InteractionEvent } from '../events/index.ts';
-import { CLIENT_CUT, type ClientCut, type GatewayHooks, type InteractionContext } from '../gateway/lifecycle.ts';
+import { CLIENT_CUT, UPLOADED_FILES, type ClientCut, type GatewayHooks, type InteractionContext, type UploadedFiles } from '../gateway/lifecycle.ts';
 import type { LimitsConfig } from './config.ts';
-import { cutAnswerUsage, estimateInput, outputTokenReserve } from './estimate.ts';
+import { cutAnswerUsage, estimateInput, outputTokenReserve, uploadTokens } from './estimate.ts';
 import { enforcementRecord, rateLimitHeaders, refusalError } from './headers.ts';
 import { KeyRate } from './key-rate.ts';
 import { WardenError } from '../errors/index.ts';
@@ -79,6 +79,9 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
       const view = verdicts.forAccount(auth.account.id);
       if (view.level !== 'none' && ctx.enforcement.verdict === null) ctx.enforcement.verdict = view.level;
       const input = estimateInput(ctx.body, config.estimate);
+      // An upload's audio or images are read by the model too: reserved as guessed input.
+      const uploaded = ctx.locals.get(UPLOADED_FILES) as UploadedFiles | undefined;
+      if (uploaded) input.guessed += uploadTokens(uploaded, config.estimate);
       const decision = limiter.decide({
         keyId: auth.key.id,
         accountId: auth.account.id,
@@ -137,6 +140,12 @@ export function limitsHooks(deps: LimitsHooksDeps): LimitsHooks {
         inputTokens: event.response.input_tokens, outputTokens: event.response.output_tokens,
         cachedInputTokens: event.response.cached_input_tokens ?? 0, cacheWriteTokens: event.response.cache_write_tokens ?? 0,
       };
+      // An upload's audio the upstream did not count in tokens (Whisper bills by the second): its
+      // length, as the answer gave it or as estimated, is charged at the audio rate.
+      const uploaded = ctx.locals.get(UPLOADED_FILES) as UploadedFiles | undefined;
+      if (uploaded && event.response.usage_source !== 'upstream') {
+        usage.inputTokens = Math.max(usage.inputTokens, uploadTokens(uploaded, config.estimate, event.request.uploads?.audio_seconds ?? null));
+      }
       const cut = ctx.locals.get(CLIENT_CUT) as ClientCut | undefined;
       if (cut) {
         const rate = config.estimate.models.find((m) => modelMatches(m.model, ctx.model))?.unseen_tokens_per_second ?? config.estimate.unseen_tokens_per_second;

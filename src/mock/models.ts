@@ -39,6 +39,7 @@ export const DEFAULT_MODEL_PATTERNS: readonly string[] = [
   'text-embedding-*',
   'omni-moderation-*',
   'dall-e-*',
+  'whisper-*',
   'text-moderation-*',
   'mock-*',
 ];

@@ -17,6 +17,9 @@ import { handleInputTokens, handleResponses } from './openai-responses.ts';
 import { handleModerations } from './openai-moderations.ts';
 import { handleImageGenerations } from './openai-images.ts';
 import { handleSpeech } from './openai-speech.ts';
+import { handleTranscriptions, handleTranslations } from './openai-audio.ts';
+import { handleImageEdits, handleImageVariations } from './openai-image-edits.ts';
+import { parseForm } from './form.ts';
 import { paceStream, type StreamFault } from './pacer.ts';
 import { StoredChatCompletions } from './stored-chat.ts';
 import { errorBody, ids, injectedError, MockApiError, type Flavour } from './wire.ts';
@@ -152,6 +155,8 @@ interface Route {
   ready?: () => Promise<void> | undefined;
   flavour: Flavour;
   handler: Handler;
+  /** The body is a multipart form (src/mock/form.ts), not JSON. */
+  form?: boolean;
 }
 
 const POST_ROUTES: Record<string, Route> = {
@@ -161,6 +166,10 @@ const POST_ROUTES: Record<string, Route> = {
   '/v1/moderations': { flavour: 'openai', handler: handleModerations },
   '/v1/images/generations': { flavour: 'openai', handler: handleImageGenerations },
   '/v1/audio/speech': { flavour: 'openai', handler: handleSpeech },
+  '/v1/audio/transcriptions': { flavour: 'openai', handler: handleTranscriptions, form: true },
+  '/v1/audio/translations': { flavour: 'openai', handler: handleTranslations, form: true },
+  '/v1/images/edits': { flavour: 'openai', handler: handleImageEdits, form: true },
+  '/v1/images/variations': { flavour: 'openai', handler: handleImageVariations, form: true },
   '/v1/responses': { flavour: 'openai', handler: handleResponses },
   '/v1/messages': { flavour: 'anthropic', handler: handleMessages },
   '/v1/messages/count_tokens': { flavour: 'anthropic', handler: handleCountTokens },
@@ -400,17 +409,20 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     });
   };
 
-  const respond = (req: IncomingMessage, res: ServerResponse, route: Route, path: string, raw: Buffer, started: number): void => {
+  /** `form`: a multipart body as parsed (null: it did not parse); absent: the body is JSON. */
+  const respond = (req: IncomingMessage, res: ServerResponse, route: Route, path: string, raw: Buffer, started: number, form?: Record<string, unknown> | null): void => {
     const flavour = route.flavour;
     const authError = checkAuth(req, flavour);
-    let parsed: unknown;
-    let parseFailed = false;
-    const text = raw.toString('utf8');
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parseFailed = true;
-      parsed = text;
+    let parsed: unknown = form;
+    let parseFailed = form === null;
+    if (form === undefined) {
+      const text = raw.toString('utf8');
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parseFailed = true;
+        parsed = text;
+      }
     }
     record({ at: Date.now(), method: 'POST', path, headers: redact(req.headers), body: parsed, authorized: apiKey === null ? null : authError === null });
 
@@ -422,6 +434,7 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     try {
       if (replyError) throw replyError;
       if (flavour === 'anthropic' && req.headers['anthropic-version'] === undefined) throw MISSING_ANTHROPIC_VERSION();
+      if (parseFailed && form === null) throw new MockApiError(400, "Invalid Content-Type header: expected multipart/form-data with the request's fields and file.");
       if (parseFailed) {
         throw flavour === 'anthropic'
           ? new MockApiError(400, 'There was an issue with the format or content of your request. The request body is not valid JSON.')
@@ -590,16 +603,23 @@ export async function createMockUpstream(opts: MockUpstreamOptions = {}): Promis
     });
     req.on('end', () => {
       if (tooLarge || res.destroyed) return;
-      const go = () => {
+      const raw = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+      const go = (form?: Record<string, unknown> | null) => {
         try {
-          respond(req, res, route, path, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), started);
+          respond(req, res, route, path, raw, started, form);
         } catch {
           sendError(res, new MockApiError(500, 'The server had an error while processing your request.'), route.flavour, started);
         }
       };
+      if (route.form) {
+        const type = headerValue(req, 'content-type') ?? '';
+        const parsing = type.startsWith('multipart/form-data') ? parseForm(raw, type) : Promise.resolve(null);
+        parsing.then((form) => go(form), () => go(null));
+        return;
+      }
       // A route that needs something loaded first (a tokenizer) waits for it once.
       const waiting = route.ready?.();
-      if (waiting) waiting.then(go, go); else go();
+      if (waiting) waiting.then(() => go(), () => go()); else go();
     });
     req.on('error', () => res.destroy());
   };

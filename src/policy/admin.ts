@@ -3,6 +3,7 @@
  * what the policy in force grants a request, and show which policy file is in force.
  */
 import { z } from 'zod';
+import { ApiFlavour } from '../events/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { VERDICT_LEVELS, type VerdictView } from '../detect/verdict.ts';
 import type { IdentityStore } from '../identity/store.ts';
@@ -35,7 +36,7 @@ const ExplainBody = z.strictObject({
   claimed_country: z.string().length(2).toUpperCase().optional(),
   verdict: z.enum(VERDICT_LEVELS).optional().describe('default: the account\'s verdict in force with account_id, else none'),
   model: z.string().max(200).default(''),
-  flavour: z.enum(['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings', 'openai.moderations', 'openai.images', 'openai.speech']).default('openai.chat'),
+  flavour: ApiFlavour.default('openai.chat'),
 });
 const ExplainSchema = z.object({
   subject: z.object({

@@ -22,7 +22,7 @@ import { existsSync } from 'node:fs';
 import { loadConfig, type WardenConfig } from '../config/index.ts';
 import { VERDICT_LEVELS, type VerdictLevel } from '../detect/verdict.ts';
 import { VERIFICATION_TIERS, PROGRAMMES, type Programme, type VerificationTier } from '../identity/types.ts';
-import type { ApiFlavour } from '../events/index.ts';
+import { ApiFlavour } from '../events/index.ts';
 import { openIdentityStore } from '../identity/open.ts';
 import { createPolicyRuntime, explainRequest, shippedFile, type PolicyRuntime } from './hooks.ts';
 import { parseIp } from './ip.ts';
@@ -136,7 +136,7 @@ export async function runPolicyCli(argv: string[], io: PolicyCliIo = defaultIo):
         tier: optional<VerificationTier>('tier', VERIFICATION_TIERS), programme: optional<Programme>('programme', PROGRAMMES),
         claimedCountry: f.get('claimed-country')?.toUpperCase(),
       };
-      const flavour = oneOf<ApiFlavour>('flavour', f.get('flavour'), ['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings', 'openai.moderations', 'openai.images', 'openai.speech'], 'openai.chat');
+      const flavour = oneOf<ApiFlavour>('flavour', f.get('flavour'), ApiFlavour.options, 'openai.chat');
       const verdict = oneOf<VerdictLevel>('verdict', f.get('verdict'), VERDICT_LEVELS, 'none');
       const cfg = loadConfig(f.get('config'), io.env);
       if (!cfg.policy.enabled) io.stderr('note: policy.enabled is false in the configuration: the gateway applies no policy; this is what the policy file would decide\n');

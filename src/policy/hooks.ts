@@ -15,12 +15,13 @@ import type { WardenConfig } from '../config/index.ts';
 import { resolveSecret } from '../config/index.ts';
 import { EMPTY_VERDICT_VIEW, verdictRank, type VerdictView } from '../detect/verdict.ts';
 import { WardenError, type ErrorCode } from '../errors/index.ts';
+import { ApiFlavour } from '../events/index.ts';
 import type { GatewayHooks, InteractionContext, ModelsView, OutputTransformer } from '../gateway/lifecycle.ts';
 import type { Authenticator } from '../gateway/interaction-state.ts';
 import type { AuthContext } from '../identity/types.ts';
 import {
   answerFilter, composeTransformers, embeddingInputTexts, extractiveSummary, noiseSeed, noisyVector, ReasoningSeal, responsesResequencer, shortened, shortenedUnderNoise,
-  BUDGET_SET_BY_GATEWAY, modelOutputLimit, repeatedPrompts, responsesBudgetEcho, restoreSealedThinking, shapeRequest, vectorFilter, type Summariser,
+  BUDGET_SET_BY_GATEWAY, modelOutputLimit, repeatedPrompts, responsesBudgetEcho, restoreSealedThinking, shapeRequest, UNSHAPED_FLAVOURS, vectorFilter, type Summariser,
 } from '../shape/index.ts';
 import { deriveWatermarkKey, type WatermarkKey } from '../watermark/keys.ts';
 import { watermarkTransformer, type WatermarkOptions } from '../watermark/transform.ts';
@@ -133,7 +134,7 @@ export interface PolicyRequest extends Pick<RequestFacts, 'tier' | 'accountTier'
 
 /** The API formats whose calls decide whether `GET /v1/models` lists a model. */
 const LISTED_FLAVOURS: Record<'openai' | 'anthropic', Array<InteractionContext['flavour']>> = {
-  openai: ['openai.chat', 'openai.responses', 'openai.completions', 'openai.embeddings', 'openai.moderations', 'openai.images', 'openai.speech'],
+  openai: ApiFlavour.options.filter((f) => f.startsWith('openai.')),
   anthropic: ['anthropic.messages'],
 };
 
@@ -344,8 +345,8 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
           watermarkKey = keyOf();
           ctx.enforcement.watermark = watermarkKey.id;
         }
-      } else if (ctx.flavour === 'openai.moderations' || ctx.flavour === 'openai.images' || ctx.flavour === 'openai.speech') {
-        // Scores, pictures or audio, no text: nothing to mark.
+      } else if (UNSHAPED_FLAVOURS.has(ctx.flavour)) {
+        // Scores, pictures, audio or transcripts: no model prose to mark.
       } else if (caps.watermark && wc.enabled && runtime.watermarkMaster) {
         const prefill = ctx.flavour === 'anthropic.messages' ? jsonPrefill(ctx.body) : null;
         const json = asksForJson(ctx.body) || prefill !== null;

@@ -10,7 +10,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { VERDICT_LEVELS, verdictRank, type VerdictLevel } from '../detect/verdict.ts';
 import { VERIFICATION_TIERS, PROGRAMMES, type VerificationTier, type Programme } from '../identity/types.ts';
-import type { ApiFlavour } from '../events/index.ts';
+import { ApiFlavour as ApiFlavourSchema, type ApiFlavour } from '../events/index.ts';
 import {
   openCapabilities, overlayCapabilities, restrictCapabilities, globMatch as globLike,
   type Capabilities, type CapabilitiesPatch,
@@ -61,7 +61,7 @@ const whenSchema = z.strictObject({
   programme: oneOrMany(Prog).optional(),
   verdict_at_least: Verdict.optional(),
   model: oneOrMany(z.string().min(1)).optional(),
-  flavour: oneOrMany(z.enum(['openai.chat', 'openai.responses', 'anthropic.messages', 'openai.completions', 'openai.embeddings', 'openai.moderations', 'openai.images', 'openai.speech'])).optional(),
+  flavour: oneOrMany(ApiFlavourSchema).optional(),
   account: oneOrMany(z.string().min(1)).optional(),
   org: oneOrMany(z.string().min(1)).optional(),
 });

@@ -5,6 +5,7 @@
 import type { ApiFlavour } from '../events/index.ts';
 import type { OutputTransformer, SseEvent } from '../gateway/lifecycle.ts';
 import { anthropicAnswerFilter } from './answer-anthropic.ts';
+import { UNSHAPED_FLAVOURS } from './request.ts';
 import { chatAnswerFilter, completionsAnswerFilter, responsesAnswerFilter } from './answer-openai.ts';
 import type { ReasoningSeal } from './seal.ts';
 import type { Summariser } from './summary.ts';
@@ -24,7 +25,7 @@ export interface AnswerFilterOptions {
 
 /** The answer filter for a wire format, or null when it has nothing to do. */
 export function answerFilter(flavour: ApiFlavour, opts: AnswerFilterOptions): OutputTransformer | null {
-  if ((opts.reasoning === 'full' && opts.logprobs) || flavour === 'openai.embeddings' || flavour === 'openai.moderations' || flavour === 'openai.images' || flavour === 'openai.speech') return null;
+  if ((opts.reasoning === 'full' && opts.logprobs) || UNSHAPED_FLAVOURS.has(flavour)) return null;
   if (flavour === 'anthropic.messages') return opts.reasoning === 'full' ? null : anthropicAnswerFilter(opts);
   if (flavour === 'openai.chat') return chatAnswerFilter(opts);
   if (flavour === 'openai.completions') return opts.logprobs ? null : completionsAnswerFilter(opts); // no reasoning in legacy completions

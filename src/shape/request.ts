@@ -44,10 +44,20 @@ export interface ShapingContext {
  *   const actions = shapeRequest('openai.chat', body, { reasoning: 'none', logprobs: false, top_logprobs_max: 0, logit_bias: 'none', n_max: 1, max_tokens_ceiling: 1024 });
  *   // body.max_completion_tokens <= 1024, body.n === 1, body.logprobs deleted; actions lists each change
  */
+/**
+ * The APIs whose answers are no model prose to shape or mark: vectors, scores, pictures, audio, and
+ * transcripts (the client's own recording in words). No output budget, choices, reasoning or
+ * log-probabilities are shaped, and nothing is watermarked.
+ */
+export const UNSHAPED_FLAVOURS: ReadonlySet<ApiFlavour> = new Set<ApiFlavour>([
+  'openai.embeddings', 'openai.moderations', 'openai.images', 'openai.speech',
+  'openai.transcriptions', 'openai.translations', 'openai.image_edits', 'openai.image_variations',
+]);
+
 export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>, limits: ShapingLimits, ctx: ShapingContext = {}): string[] {
   const actions: string[] = [];
   const modelLimit = ctx.modelOutputLimit ?? null;
-  if (flavour === 'openai.embeddings' || flavour === 'openai.moderations' || flavour === 'openai.images' || flavour === 'openai.speech') return actions; // no output budget, choices or log-probabilities
+  if (UNSHAPED_FLAVOURS.has(flavour)) return actions;
   if (flavour === 'openai.chat') {
     const asked = capBudget(body, ['max_completion_tokens', 'max_tokens'], limits.max_tokens_ceiling, actions, modelLimit);
     if (asked !== null && typeof body.reasoning_effort === 'string') {

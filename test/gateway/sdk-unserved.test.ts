@@ -1,5 +1,5 @@
-// Routes Warden does not serve (docs/batches.md, "Not served": fine-tuning, image edits and audio
-// transcriptions (multipart uploads), conversations; Anthropic file downloads) reach the official SDKs as a well-formed error of the
+// Routes Warden does not serve (docs/batches.md, "Not served": fine-tuning, the Uploads API,
+// conversations; Anthropic file downloads) reach the official SDKs as a well-formed error of the
 // API's own shape: the SDK's APIError subclass for the status, with Warden's message and request
 // id, not a parse failure.
 import { test, before, after } from 'node:test';
@@ -21,8 +21,7 @@ const anthropic = () => new Anthropic({ apiKey: key, baseURL: t.url, maxRetries:
 
 const UNSERVED: [string, string, () => Promise<unknown>][] = [
   ['fineTuning.jobs.create', 'POST /v1/fine_tuning/jobs', () => openai().fineTuning.jobs.create({ model: 'gpt-4o-mini', training_file: 'file-abc' })],
-  ['images.edit', 'POST /v1/images/edits', async () => openai().images.edit({ model: 'gpt-image-1', prompt: 'a lighthouse', image: await toFile(Buffer.from('not a picture'), 'in.png') })],
-  ['audio.transcriptions.create', 'POST /v1/audio/transcriptions', async () => openai().audio.transcriptions.create({ model: 'whisper-1', file: await toFile(Buffer.from('not audio'), 'in.wav') })],
+  ['uploads.create', 'POST /v1/uploads', () => openai().uploads.create({ bytes: 10, filename: 'in.jsonl', mime_type: 'text/jsonl', purpose: 'batch' })],
   ['conversations.create', 'POST /v1/conversations', () => openai().conversations.create({})],
 ];
 

@@ -1,0 +1,222 @@
+// OpenAI's upload routes through Warden with the official SDK (`toFile`): audio transcriptions and
+// translations (JSON, text, subtitles, and the GPT-4o transcribe models' stream), image edits and
+// variations. The upstream gets the very bytes the client sent; each call is authenticated,
+// limited and recorded once, with the prompt, the files' count, size and the audio's length, never
+// their bytes; bad uploads are refused in OpenAI's error format and recorded too.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
+import { existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI, { toFile } from 'openai';
+import { startTestWarden, type TestWarden } from '../helpers/warden.ts';
+import { createMockUpstream, type MockUpstream } from '../../src/mock/index.ts';
+import { wav } from '../../src/mock/openai-speech.ts';
+import { uploadTokens } from '../../src/limits/estimate.ts';
+import { gradientPng } from '../../src/mock/png.ts';
+
+const UPLOAD_LIMIT = 200_000;
+let t: TestWarden;
+let mock: MockUpstream;
+before(async () => {
+  mock = await createMockUpstream();
+  t = await startTestWarden({
+    server: { port: 0, upload_limit_bytes: UPLOAD_LIMIT },
+    // Unverified accounts have a small input-token quota: an upload's audio is charged against it.
+    limits: { tiers: { unverified: { account: { input_tpm: 150 } } } },
+    upstreams: [{ name: 'mock', base_url: mock.url, models: ['*'] }],
+  });
+});
+after(async () => { await t.close(); await mock.close(); });
+
+const sdk = (key: string) => new OpenAI({ apiKey: key, baseURL: `${t.url}/v1`, maxRetries: 0 });
+/** A 24 kHz 16-bit mono WAV of `seconds`, its samples marked with `marker` so its bytes can be looked for. */
+function recording(seconds: number, marker = 'WARDEN-AUDIO-MARKER'): Buffer {
+  const samples = Buffer.alloc(Math.round(seconds * 24_000) * 2);
+  for (let i = 0; i + marker.length < samples.length; i += 4096) samples.write(marker, i, 'latin1');
+  return wav(samples);
+}
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const upstreamFile = (path: string) => mock.received.filter((r) => r.path === path).at(-1)?.body as Record<string, any> | undefined;
+
+test('a transcription comes back as the upstream made it, from the very bytes sent, and is recorded without them', async () => {
+  const { id, key } = await t.account('stt-alice', 'email_verified');
+  const client = sdk(key);
+  const audio = recording(2);
+  const prompt = 'Names: Quaxley, Brindlewood.';
+  const json = await client.audio.transcriptions.create({ file: await toFile(audio, 'memo.wav'), model: 'whisper-1', prompt, language: 'en' });
+  assert.ok(json.text.length > 0, 'a transcript');
+  assert.deepEqual(json.usage, { type: 'duration', seconds: 2 }, 'Whisper bills by the second');
+  const sent = upstreamFile('/v1/audio/transcriptions')!;
+  assert.equal(sent.file.sha256, sha(audio), 'the upstream got the file as the client sent it');
+  assert.equal(sent.file.filename, 'memo.wav');
+  assert.equal(sent.prompt, prompt);
+  assert.equal(sent.language, 'en');
+
+  const again = await client.audio.transcriptions.create({ file: await toFile(audio, 'memo.wav'), model: 'whisper-1' });
+  assert.equal(again.text, json.text, 'the same recording, the same transcript');
+
+  const verbose = await client.audio.transcriptions.create({ file: await toFile(audio, 'memo.wav'), model: 'whisper-1', response_format: 'verbose_json', timestamp_granularities: ['word', 'segment'] });
+  assert.equal(verbose.duration, 2);
+  assert.ok(verbose.words && verbose.words.length > 0 && verbose.segments && verbose.segments.length > 0, 'words and segments');
+  assert.deepEqual(upstreamFile('/v1/audio/transcriptions')!.timestamp_granularities, ['word', 'segment'], 'list fields pass as sent');
+  const srt = await client.audio.transcriptions.create({ file: await toFile(audio, 'memo.wav'), model: 'whisper-1', response_format: 'srt' });
+  assert.match(String(srt), /^1\n00:00:00,000 --> 00:00:0\d,\d{3}\n/, 'subtitles, as sent');
+
+  const events = await t.events((e) => e.account_id === id, 4, 30_000);
+  assert.equal(events.length, 4, 'each call recorded once');
+  const first = events.find((e) => e.request.messages[0]?.text === prompt)!;
+  assert.equal(first.flavour, 'openai.transcriptions');
+  assert.equal(first.model, 'whisper-1');
+  assert.equal(first.response.status, 200);
+  assert.deepEqual(first.request.messages[0]?.parts, { audio_file: 1 }, 'the file is a part of the user message');
+  assert.deepEqual(first.request.uploads, { files: 1, bytes: audio.length, audio_seconds: 2 });
+  assert.ok(first.response.output_tokens > 0, 'the transcript is metered');
+  assert.ok(first.request.bytes > audio.length, 'the body\'s size');
+  for (const e of events) assert.ok(!JSON.stringify(e).includes('WARDEN-AUDIO-MARKER'), 'no audio bytes in the event');
+  const subtitles = events.find((e) => e.request.params.response_format === 'srt')!;
+  assert.ok(subtitles.response.output_tokens > 0 && subtitles.response.output_chars < String(srt).length, 'subtitles count their words, not their times');
+});
+
+test('a GPT-4o transcription streams its text deltas, metered from the usage it ends with', async () => {
+  const { id, key } = await t.account('stt-bob', 'email_verified');
+  const client = sdk(key);
+  const stream = await client.audio.transcriptions.create({ file: await toFile(recording(3), 'call.wav'), model: 'gpt-4o-transcribe', stream: true });
+  let text = '';
+  let done: any = null;
+  for await (const ev of stream) {
+    if (ev.type === 'transcript.text.delta') text += ev.delta;
+    else if (ev.type === 'transcript.text.done') done = ev;
+  }
+  assert.ok(done, 'the stream ends with transcript.text.done');
+  assert.equal(text, done.text, 'the deltas make the whole text');
+  assert.equal(done.usage.type, 'tokens');
+  const [event] = await t.events((e) => e.account_id === id, 1, 30_000);
+  assert.equal(event.flavour, 'openai.transcriptions');
+  assert.equal(event.request.stream, true);
+  assert.equal(event.response.status, 200);
+  assert.equal(event.response.usage_source, 'upstream');
+  assert.equal(event.response.input_tokens, done.usage.input_tokens);
+  assert.equal(event.response.output_tokens, done.usage.output_tokens);
+  assert.equal(event.response.output_chars, done.text.length);
+  assert.equal(event.request.uploads?.audio_seconds, 3, 'a WAV file\'s length, from its header');
+});
+
+test('translations, image edits and variations are served and recorded as their own flavours', async () => {
+  const { id, key } = await t.account('img-carol', 'email_verified');
+  const client = sdk(key);
+  const translation = await client.audio.translations.create({ file: await toFile(recording(1), 'fr.wav'), model: 'whisper-1', response_format: 'text' });
+  assert.ok(String(translation).trim().length > 0, 'the translation as text');
+
+  const pngA = gradientPng(1, 16);
+  const pngB = gradientPng(2, 16);
+  const edited = await client.images.edit({ model: 'gpt-image-1', image: [await toFile(pngA, 'a.png', { type: 'image/png' }), await toFile(pngB, 'b.png', { type: 'image/png' })], prompt: 'Put them side by side', n: 2 });
+  assert.equal(edited.data?.length, 2);
+  assert.ok(edited.usage && edited.usage.output_tokens > 0);
+  const sentEdit = upstreamFile('/v1/images/edits')!;
+  assert.deepEqual(sentEdit.image.map((f: any) => f.sha256), [sha(pngA), sha(pngB)], 'both images, in order');
+  const variation = await client.images.createVariation({ image: await toFile(pngA, 'a.png', { type: 'image/png' }), n: 1 });
+  assert.match(variation.data![0].url!, /^data:image\/png;base64,/);
+
+  const events = await t.events((e) => e.account_id === id, 3, 30_000);
+  const by = (f: string) => events.find((e) => e.flavour === f)!;
+  assert.equal(by('openai.translations').response.status, 200);
+  const edit = by('openai.image_edits');
+  assert.equal(edit.request.messages[0]?.text, 'Put them side by side');
+  assert.deepEqual(edit.request.messages[0]?.parts, { image_file: 2 });
+  assert.equal(edit.request.params.n, 2);
+  assert.equal(edit.response.output_tokens, edited.usage!.output_tokens, 'the images\' tokens are metered');
+  assert.deepEqual(edit.request.uploads, { files: 2, bytes: pngA.length + pngB.length, audio_seconds: null });
+  assert.equal(by('openai.image_variations').model, 'dall-e-2', 'OpenAI\'s default model');
+});
+
+test('an upload over server.upload_limit_bytes is refused with 413 in OpenAI\'s format, announced or not, and recorded', async () => {
+  const { id, key } = await t.account('stt-dave', 'email_verified');
+  const client = sdk(key);
+  await assert.rejects(client.audio.transcriptions.create({ file: await toFile(recording(6), 'long.wav'), model: 'whisper-1' }),
+    (e: any) => e.status === 413 && e.error.type === 'invalid_request_error' && /server\.upload_limit_bytes/.test(e.error.message), 'announced by its length');
+  // Sent in chunks with no length announced: cut off at the limit.
+  const boundary = 'xBOUNDARYx';
+  const big = recording(6);
+  const chunks = [Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="long.wav"\r\nContent-Type: audio/wav\r\n\r\n`), big, Buffer.from(`\r\n--${boundary}--\r\n`)];
+  const body = new ReadableStream({ start(c) { for (const b of chunks) c.enqueue(new Uint8Array(b)); c.close(); } });
+  const r = await fetch(`${t.url}/v1/audio/transcriptions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': `multipart/form-data; boundary=${boundary}` }, body, duplex: 'half' } as RequestInit);
+  const refused = await r.json() as any;
+  assert.equal(r.status, 413, JSON.stringify(refused));
+  assert.equal(refused.error.warden_code, 'WARDEN_BODY_TOO_LARGE');
+  const events = await t.events((e) => e.account_id === id, 2, 30_000);
+  assert.deepEqual(events.map((e) => [e.flavour, e.response.status, e.response.error_code]), [
+    ['openai.transcriptions', 413, 'WARDEN_BODY_TOO_LARGE'], ['openai.transcriptions', 413, 'WARDEN_BODY_TOO_LARGE'],
+  ], 'both refusals recorded under the account');
+  // The connection's next request is served.
+  const ok = await client.audio.transcriptions.create({ file: await toFile(recording(1), 'short.wav'), model: 'whisper-1' });
+  assert.ok(ok.text);
+});
+
+test('a missing file, a JSON body, a suspended account and a revoked key are refused in OpenAI\'s format', async () => {
+  const { id, key } = await t.account('stt-erin', 'email_verified');
+  const client = sdk(key);
+  const form = new FormData();
+  form.append('model', 'whisper-1');
+  const noFile = await fetch(`${t.url}/v1/audio/transcriptions`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
+  const noFileBody = await noFile.json() as any;
+  assert.equal(noFile.status, 400);
+  assert.equal(noFileBody.error.param, 'file', JSON.stringify(noFileBody));
+  assert.equal(noFileBody.error.type, 'invalid_request_error');
+  const asJson = await fetch(`${t.url}/v1/audio/transcriptions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'whisper-1', file: 'memo.wav' }) });
+  const asJsonBody = await asJson.json() as any;
+  assert.equal(asJson.status, 415, JSON.stringify(asJsonBody));
+  assert.match(asJsonBody.error.message, /multipart\/form-data/);
+  await assert.rejects(client.audio.transcriptions.create({ file: await toFile(recording(1), 'memo.txt'), model: 'whisper-1' }),
+    (e: any) => e.status === 400 && e.error.param === 'file', 'the upstream\'s refusal of a file that is not audio, passed on');
+  const recorded = await t.events((e) => e.account_id === id, 3, 30_000);
+  assert.deepEqual(recorded.map((e) => e.response.status).sort(), [400, 400, 415], 'each refusal recorded');
+
+  const revocable = await t.admin(`/accounts/${id}/keys`, { name: 'second' });
+  await t.admin(`/keys/${revocable.key.id}/revoke`, {});
+  await assert.rejects(sdk(revocable.secret).audio.transcriptions.create({ file: await toFile(recording(1), 'memo.wav'), model: 'whisper-1' }),
+    (e: any) => e.status === 401 && e.error.warden_code === 'WARDEN_REVOKED_API_KEY');
+  await t.admin('/detect/verdicts', { kind: 'account', id, level: 'suspend', note: 'test' });
+  await assert.rejects(client.audio.transcriptions.create({ file: await toFile(recording(1), 'memo.wav'), model: 'whisper-1' }),
+    (e: any) => e.status === 403 && e.error.warden_code === 'WARDEN_ACCOUNT_SUSPENDED');
+  await assert.rejects(client.images.edit({ image: await toFile(gradientPng(3, 16), 'a.png', { type: 'image/png' }), prompt: 'x' }),
+    (e: any) => e.status === 403 && e.error.warden_code === 'WARDEN_ACCOUNT_SUSPENDED');
+});
+
+test('an upload\'s audio is charged to the token limits: estimated from its size, settled by the seconds Whisper reports', async () => {
+  const { key } = await t.account('stt-frank', 'unverified');
+  const client = sdk(key);
+  // 20 s at 4 kHz: 160 KB, 200 tokens at 10 a second, over the 150 this account may read a minute.
+  const long = wav(Buffer.alloc(160_000), 4000);
+  const est = { chars_per_token: 4, image_tokens: 1600, low_detail_image_tokens: 85, pdf_page_tokens: 1500, audio_tokens_per_second: 10 };
+  const estimated = uploadTokens({ kind: 'audio', files: [{ bytes: long.length, head: long.subarray(0, 64) }] }, est);
+  assert.ok(estimated >= 200 && estimated <= 201, `the estimate from the WAV header (its 44 bytes counted in): ${estimated}`);
+  assert.equal(uploadTokens({ kind: 'audio', files: [{ bytes: 400_000, head: Buffer.from('ID3') }] }, est), 1000, 'other audio at 32 kbit/s');
+  assert.equal(uploadTokens({ kind: 'image', files: [{ bytes: 10, head: Buffer.alloc(0) }, { bytes: 10, head: Buffer.alloc(0) }] }, est), 3200);
+  const first = await client.audio.transcriptions.create({ file: await toFile(long, 'long.wav'), model: 'whisper-1' });
+  assert.deepEqual(first.usage, { type: 'duration', seconds: 20 });
+  await assert.rejects(client.audio.transcriptions.create({ file: await toFile(recording(1), 'short.wav'), model: 'whisper-1' }),
+    (e: any) => e.status === 429 && e.error.type === 'rate_limit_error', 'the 20 seconds spent the account\'s input tokens for the minute');
+});
+
+test('a client that leaves mid-upload is recorded as gone, and nothing of its upload is left on disk', async () => {
+  const { id, key } = await t.account('stt-gina', 'email_verified');
+  const spool = join(tmpdir(), `warden-uploads-${process.pid}`);
+  const boundary = 'xLEAVERx';
+  const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n`;
+  const { port, hostname } = new URL(t.url);
+  const socket = connect(Number(port), hostname);
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  socket.write(`POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 190000\r\n\r\n${head}`);
+  socket.write(Buffer.alloc(150_000, 7));
+  await new Promise((r) => setTimeout(r, 300));
+  socket.destroy();
+  const [event] = await t.events((e) => e.account_id === id, 1, 30_000);
+  assert.equal(event?.response.status, 499, JSON.stringify(event?.response));
+  assert.equal(event.response.error_code, 'WARDEN_CLIENT_DISCONNECTED');
+  const left = () => (existsSync(spool) ? readdirSync(spool) : []);
+  for (let i = 0; i < 50 && left().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(left(), [], 'nothing of the upload waits on disk');
+});

@@ -90,6 +90,25 @@ describe('chat completions', () => {
     assert.equal(res2.usage!.completion_tokens, 5);
   });
 
+  test('streaming: every chunk with a choice carries obfuscation padding, unless include_obfuscation is false', async () => {
+    const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Tell me about rivers' }], stream: true, stream_options: { include_usage: true } };
+    const chunks = (await rawSse('/v1/chat/completions', body)).split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)));
+    const withChoice = chunks.filter((c) => c.choices.length > 0);
+    assert.ok(withChoice.length > 3, `chunks: ${withChoice.length}`);
+    for (const c of withChoice) {
+      assert.equal(typeof c.obfuscation, 'string', `padded: ${JSON.stringify(c)}`);
+      assert.match(c.obfuscation, /^[A-Za-z0-9]+$/);
+      assert.equal(((c.choices[0].delta.content ?? '').length + c.obfuscation.length) % 16, 0, 'text and padding fill 16 characters');
+      assert.deepEqual(Object.keys(c).slice(-2), ['usage', 'obfuscation'], 'after usage, as the API orders them');
+    }
+    const bare = (await rawSse('/v1/chat/completions', { ...body, stream_options: { include_usage: true, include_obfuscation: false } })).split('\n\n').filter((e) => e.startsWith('data: {'));
+    assert.ok(bare.every((e) => !e.includes('"obfuscation"')), 'include_obfuscation: false turns it off');
+    const events = (await rawSse('/v1/responses', { model: 'gpt-4o-mini', input: 'Tell me about rivers', stream: true })).split('\n\n').filter((e) => e.includes('data: {')).map((e) => JSON.parse(e.slice(e.indexOf('data: ') + 6)));
+    const deltas = events.filter((e) => e.type.endsWith('.delta'));
+    assert.ok(deltas.length > 3 && deltas.every((e) => typeof e.obfuscation === 'string' && (e.delta.length + e.obfuscation.length) % 16 === 0), 'Responses delta events are padded');
+    assert.ok(events.filter((e) => !e.type.endsWith('.delta')).every((e) => !('obfuscation' in e)), 'other events are not');
+  });
+
   test('streaming: role chunk, content deltas, finish chunk, usage chunk, [DONE]', async () => {
     const raw = await rawSse('/v1/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }], stream: true, stream_options: { include_usage: true } });
     const events = raw.split('\n\n').filter((e) => e.length > 0);

@@ -7,6 +7,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ulid, type ApiFlavour } from '../events/index.ts';
+import { streamRequested } from './wire.ts';
 import { WardenError } from '../errors/index.ts';
 import { AnswerMeter } from './usage.ts';
 import { clientAddress } from './client-address.ts';
@@ -63,7 +64,7 @@ function openInteraction(deps: PipelineDeps, flavour: ApiFlavour, req: FastifyRe
   const userAgent = req.headers['user-agent'];
   const ctx = new Context(
     ulid(startedAt), startedAt, flavour, wire, clientAddress(req), typeof userAgent === 'string' ? userAgent : null, req.headers,
-    modelField(body) || (body.model === undefined || body.model === null ? DEFAULT_MODEL[flavour] ?? '' : ''), body, body.stream === true,
+    modelField(body) || (body.model === undefined || body.model === null ? DEFAULT_MODEL[flavour] ?? '' : ''), body, streamRequested(flavour, body),
   );
   // A client that stops reading is cut off: recorded as such, its upstream call stopped, and its
   // slot freed by the close handler below, whenever it would have left.

@@ -3,6 +3,7 @@
  * system prompt, messages as text, tool names, and the sampling/reasoning parameters.
  * Unknown fields are ignored here (they are still forwarded untouched).
  */
+import { streamRequested } from './wire.ts';
 import { emptyParams, promptFingerprint, saysNothing, summariseLogitBias, tally, type ApiFlavour, type EventMessage, type EventRequest } from '../events/index.ts';
 
 export interface FeatureOptions {
@@ -439,7 +440,7 @@ export function extractRequestFeatures(flavour: ApiFlavour, body: Json, bytes: n
   const systemText = systems ? (systems as SystemMessages).texts.join('\n') : null;
   const tools = toolNames(body.tools);
   const request: EventRequest = {
-    stream: body.stream === true,
+    stream: streamRequested(flavour, body),
     system: systemText === null ? null : opts.recordPrompts === 'none' ? null : systemText.slice(0, opts.maxMessageChars),
     messages: [],
     tools: tools.length > EVENT_MAX_TOOLS ? tools.slice(0, EVENT_MAX_TOOLS) : tools,

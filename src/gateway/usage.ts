@@ -66,6 +66,16 @@ const NEEDLES = {
   refusal: new Needle('"refusal":', 2), audio: new Needle('"audio":{', 2),
 };
 
+/**
+ * Whether a streamed image's or speech's event at `at` of `s` is a draft or a piece of audio
+ * (nothing to count: only the finished image's and the closing event's usage is): by its SSE name,
+ * or its `type` first in its data, as the API sends it. Anything else takes the full parse.
+ */
+function mediaDelta(s: string, at: number, eventName: string | undefined): boolean {
+  if (eventName === 'image_generation.partial_image' || eventName === 'speech.audio.delta') return true;
+  return s.startsWith('{"type":"speech.audio.delta"', at) || s.startsWith('{"type":"image_generation.partial_image"', at);
+}
+
 /** Whether a Chat event's `"refusal":` at `at` (or -1) holds a string (`null` in most deltas). */
 function refusalText(s: string, at: number): boolean {
   if (at === -1) return false;
@@ -317,6 +327,7 @@ export class AnswerMeter {
     // The needles of scanDelta: searched from a rarer character than their opening quote.
     // Legacy completions: every event takes the full parse (a legacy endpoint, not a hot path).
     if (this.flavour === 'openai.completions') return false;
+    if (this.flavour === 'openai.images' || this.flavour === 'openai.speech') return mediaDelta(data, 0, eventName);
     const n = NEEDLES;
     const head = this.shapeHead;
     if (head !== null && data.substring(0, head.length) === head && this.sameShapeIn(data, eventName)) return true;
@@ -409,6 +420,7 @@ export class AnswerMeter {
     if (ds === de) return true;
     if (de - ds === 6 && s.startsWith('[DONE]', ds)) { this.closed = true; return true; }
     if (this.flavour === 'openai.completions') return false;
+    if (this.flavour === 'openai.images' || this.flavour === 'openai.speech') return mediaDelta(s, ds, eventName);
     const head = this.shapeHead;
     if (head !== null && s.substring(ds, ds + head.length) === head && this.sameShape(c, ds + head.length, de, eventName)) return true;
     if (this.flavour === 'openai.chat') {
@@ -534,6 +546,25 @@ export class AnswerMeter {
       // `transcript.text.delta` events, then `transcript.text.done` with the whole text (already counted) and the usage.
       if (data.type === 'transcript.text.delta') this.addText(data.delta);
       else if (data.type === 'transcript.text.done') { this.transcriptUsage(data.usage); this.closed = true; }
+    } else if (this.flavour === 'openai.images') {
+      // Each finished image's event has its usage (the prompt counted once, or again on each: the
+      // largest input count is the prompt's); the stream is whole after the last of the `n`.
+      if ((data.type ?? eventName) === 'image_generation.completed') {
+        const u = data.usage ?? {};
+        if (typeof u.input_tokens === 'number') this.inputTokens = Math.max(this.inputTokens ?? 0, u.input_tokens);
+        this.outputTokens = (this.outputTokens ?? 0) + (typeof u.output_tokens === 'number' ? u.output_tokens : 0);
+        this.reasoningTokens = 0;
+        this.finishedChoices.add(this.finishedChoices.size);
+        if (this.finishedChoices.size >= this.expectedChoices) { this.closed = true; this.finishReason = 'completed'; }
+      }
+    } else if (this.flavour === 'openai.speech') {
+      // Audio, not text: only the closing event's usage counts.
+      if ((data.type ?? eventName) === 'speech.audio.done') {
+        this.responsesUsage(data.usage);
+        this.reasoningTokens = 0;
+        this.finishReason = 'completed';
+        this.closed = true;
+      }
     } else if (this.flavour === 'openai.responses') {
       const type = data.type ?? eventName;
       if (this.firstSequence === null && typeof data.sequence_number === 'number') this.firstSequence = data.sequence_number;

@@ -37,3 +37,8 @@ export function wireOf(req: { url: string; headers: Record<string, string | stri
   return 'openai';
 }
 
+
+/** Whether a request asks for its answer streamed: `stream: true`, or speech with `stream_format: "sse"`. */
+export function streamRequested(flavour: ApiFlavour, body: Record<string, unknown>): boolean {
+  return body.stream === true || (flavour === 'openai.speech' && body.stream_format === 'sse');
+}

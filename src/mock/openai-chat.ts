@@ -8,7 +8,7 @@ import type { Frame } from './pacer.ts';
 import { buildPlan, decideTools, type Plan, type ToolChoice, type ToolSpec } from './plan.ts';
 import { hashString, Rng, WORDS } from './text.ts';
 import { countTokens } from './tokens.ts';
-import { ids, MockApiError, SSE_DONE, sseData } from './wire.ts';
+import { ids, MockApiError, obfuscationPad, obfuscationSource, SSE_DONE, sseData } from './wire.ts';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 
@@ -280,10 +280,17 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
   }
 
   // Streaming. Content deltas are the hot path, so their JSON is assembled from a fixed prefix.
-  const usageTail = includeUsage ? ',"usage":null}' : '}';
+  const usageNull = includeUsage ? ',"usage":null' : '';
+  // Every chunk with a choice is padded (its text, or its role or tool-call announcement, counted as its text's length).
+  const pad = obfuscationSource(body.stream_options, baseSeed);
+  const usageTail = (text: number) => `${usageNull}${obfuscationPad(pad, text)}}`;
   const head = `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"service_tier":"default","system_fingerprint":"${fingerprint}","choices":[`;
-  const chunk = (index: number, delta: unknown, finish: string | null, logprobs: unknown = null): string =>
-    `${head}{"index":${index},"delta":${JSON.stringify(delta)},"logprobs":${JSON.stringify(logprobs)},"finish_reason":${finish === null ? 'null' : `"${finish}"`}}]${usageTail}\n\n`;
+  const textOf = (delta: Record<string, unknown>): number => {
+    const t = delta.content ?? delta.reasoning_content ?? (delta.tool_calls as { function?: { arguments?: string } }[] | undefined)?.[0]?.function?.arguments;
+    return typeof t === 'string' ? t.length : 0;
+  };
+  const chunk = (index: number, delta: Record<string, unknown>, finish: string | null, logprobs: unknown = null): string =>
+    `${head}{"index":${index},"delta":${JSON.stringify(delta)},"logprobs":${JSON.stringify(logprobs)},"finish_reason":${finish === null ? 'null' : `"${finish}"`}}]${usageTail(textOf(delta))}\n\n`;
 
   const perChoice: Frame[][] = plans.map((plan, index) => {
     const frames: Frame[] = [];
@@ -304,7 +311,7 @@ export function handleChatCompletions(ctx: HandlerContext): Reply {
     }
     const lp = wantLogprobs && plan.text.length > 0 ? logprobsFor(plan.text, topLogprobs, mixSeed(baseSeed, index)) : null;
     plan.text.forEach((piece, k) => {
-      const data = lp ? chunk(index, { content: piece }, null, { content: [lp[k]], refusal: null }) : `${head}{"index":${index},"delta":{"content":${JSON.stringify(piece)}},"logprobs":null,"finish_reason":null}]${usageTail}\n\n`;
+      const data = lp ? chunk(index, { content: piece }, null, { content: [lp[k]], refusal: null }) : `${head}{"index":${index},"delta":{"content":${JSON.stringify(piece)}},"logprobs":null,"finish_reason":null}]${usageTail(piece.length)}\n\n`;
       frames.push({ data, tokens: 1 });
     });
     calls.forEach((call, k) => {

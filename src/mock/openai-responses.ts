@@ -11,7 +11,7 @@ import type { Frame } from './pacer.ts';
 import { buildPlan, decideTools, type ToolChoice, type ToolSpec } from './plan.ts';
 import { hashString, Rng, summaryText, wordChunks } from './text.ts';
 import { countTokens } from './tokens.ts';
-import { ids, MockApiError, sseEvent } from './wire.ts';
+import { ids, MockApiError, obfuscationPad, obfuscationSource, obfuscationText, sseEvent } from './wire.ts';
 
 interface ResponsesPrompt {
   inputTokens: number;
@@ -274,10 +274,13 @@ export function handleResponses(ctx: HandlerContext): Reply {
 
   let seq = 0;
   const frames: Frame[] = [];
+  // Delta events carry OpenAI's obfuscation padding (see obfuscationPad), after their other fields.
+  const pad = obfuscationSource(body.stream_options, seed);
   const emit = (type: string, payload: Record<string, unknown>, tokens = 0) => {
     // sequence_number assigned after the spread, not written after it in the literal (see src/gateway/headers.ts)
     const event: Record<string, unknown> = { type, ...payload };
     event.sequence_number = seq;
+    if (pad && typeof payload.delta === 'string') event.obfuscation = obfuscationText(pad, payload.delta.length);
     frames.push({ data: sseEvent(type, event), tokens, seq: seq++ });
   };
   emit('response.created', { response: base('in_progress', [], false) });
@@ -309,7 +312,7 @@ export function handleResponses(ctx: HandlerContext): Reply {
     const prefix = `event: response.output_text.delta\ndata: {"type":"response.output_text.delta","item_id":"${itemId}","output_index":${outputIndex},"content_index":0,"delta":`;
     plan.text.forEach((piece, k) => {
       const lp = wantLogprobs ? JSON.stringify([logprobs[k]]) : '[]';
-      frames.push({ data: `${prefix}${JSON.stringify(piece)},"logprobs":${lp},"sequence_number":${seq}}\n\n`, tokens: 1, seq: seq++ });
+      frames.push({ data: `${prefix}${JSON.stringify(piece)},"logprobs":${lp},"sequence_number":${seq}${obfuscationPad(pad, piece.length)}}\n\n`, tokens: 1, seq: seq++ });
     });
     emit('response.output_text.done', { item_id: itemId, output_index: outputIndex, content_index: 0, text: plan.answerText, logprobs });
     emit('response.content_part.done', { item_id: itemId, output_index: outputIndex, content_index: 0, part: textPart });

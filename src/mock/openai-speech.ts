@@ -2,10 +2,14 @@
  * OpenAI `POST /v1/audio/speech`: real audio, not words: a quiet tone as long as reading the input
  * would take (about 15 characters a second, at most 10 s), as WAV, raw PCM (24 kHz, 16-bit mono
  * little-endian, as the API sends it) or MP3 (silent MPEG-1 Layer III frames, the API's default).
- * Other formats are refused.
+ * Other formats are refused. With `stream_format: "sse"` (not for tts-1 and tts-1-hd, as the API
+ * says) the audio comes as `speech.audio.delta` events of base64 pieces, then `speech.audio.done`
+ * with the usage in tokens (input: the text read; output: 20 audio tokens a second, an estimate).
  */
 import type { HandlerContext, Reply } from './context.ts';
-import { MockApiError } from './wire.ts';
+import type { Frame } from './pacer.ts';
+import { countTokens } from './tokens.ts';
+import { MockApiError, sseData } from './wire.ts';
 
 const RATE = 24_000;
 const VOICES = new Set(['alloy', 'ash', 'ballad', 'coral', 'echo', 'fable', 'nova', 'onyx', 'sage', 'shimmer', 'verse', 'marin', 'cedar']);
@@ -48,8 +52,41 @@ export function handleSpeech(ctx: HandlerContext): Reply {
   if (typeof voice !== 'string' || !(VOICES.has(voice) || voice.startsWith('voice_'))) throw new MockApiError(400, "Invalid value for 'voice'.", { param: 'voice', code: 'invalid_value' });
   const seconds = Math.min(10, body.input.length / 15);
   const format = body.response_format ?? 'mp3';
+  if (body.stream_format !== undefined && body.stream_format !== null && body.stream_format !== 'sse' && body.stream_format !== 'audio') {
+    throw new MockApiError(400, "Invalid value for 'stream_format': expected 'sse' or 'audio'.", { param: 'stream_format', code: 'invalid_value' });
+  }
+  if (body.stream_format === 'sse') {
+    if (model === 'tts-1' || model === 'tts-1-hd') throw new MockApiError(400, `Streaming with stream_format 'sse' is not supported for the model \`${model}\`.`, { param: 'stream_format', code: 'invalid_value' });
+    return streamSpeech(audioOf(format, seconds), countTokens(body.input), Math.max(1, Math.round(seconds * AUDIO_TOKENS_PER_SECOND)));
+  }
   if (format === 'wav') return { binary: { contentType: 'audio/wav', data: wav(pcm(seconds)) }, outputTokens: 0 };
   if (format === 'pcm') return { binary: { contentType: 'audio/pcm', data: pcm(seconds) }, outputTokens: 0 };
   if (format === 'mp3') return { binary: { contentType: 'audio/mpeg', data: Buffer.concat(Array.from({ length: Math.max(1, Math.round(seconds / 0.026)) }, () => MP3_FRAME)) }, outputTokens: 0 };
   throw new MockApiError(400, `The response format '${String(format).slice(0, 20)}' is not supported by this server: ask for mp3, wav or pcm.`, { param: 'response_format', code: 'invalid_value' });
+}
+
+/** Output tokens of a second of speech (the mock's estimate; the API reports its own). */
+const AUDIO_TOKENS_PER_SECOND = 20;
+/** Bytes of audio per `speech.audio.delta` event. */
+const DELTA_BYTES = 12_000;
+
+/** The audio of `format` (the formats the mock speaks), or a 400. */
+function audioOf(format: unknown, seconds: number): Buffer {
+  if (format === 'wav') return wav(pcm(seconds));
+  if (format === 'pcm') return pcm(seconds);
+  if (format === 'mp3') return Buffer.concat(Array.from({ length: Math.max(1, Math.round(seconds / 0.026)) }, () => MP3_FRAME));
+  throw new MockApiError(400, `The response format '${String(format).slice(0, 20)}' is not supported by this server: ask for mp3, wav or pcm.`, { param: 'response_format', code: 'invalid_value' });
+}
+
+/** The audio as `speech.audio.delta` events of base64 pieces, then `speech.audio.done` with the usage. */
+function streamSpeech(audio: Buffer, inputTokens: number, outputTokens: number): Reply {
+  const frames: Frame[] = [];
+  const pieces = Math.ceil(audio.length / DELTA_BYTES);
+  for (let at = 0, k = 0; at < audio.length; at += DELTA_BYTES, k++) {
+    // Paced by the audio's tokens, spread over its pieces.
+    const tokens = Math.floor(outputTokens * (k + 1) / pieces) - Math.floor(outputTokens * k / pieces);
+    frames.push({ data: sseData({ type: 'speech.audio.delta', audio: audio.subarray(at, at + DELTA_BYTES).toString('base64') }), tokens });
+  }
+  frames.push({ data: sseData({ type: 'speech.audio.done', usage: { input_tokens: inputTokens, output_tokens: outputTokens, total_tokens: inputTokens + outputTokens } }), tokens: 0 });
+  return { frames, outputTokens };
 }

@@ -90,6 +90,25 @@ describe('chat completions', () => {
     assert.equal(res2.usage!.completion_tokens, 5);
   });
 
+  test('streaming: every chunk with a choice carries obfuscation padding, unless include_obfuscation is false', async () => {
+    const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Tell me about rivers' }], stream: true, stream_options: { include_usage: true } };
+    const chunks = (await rawSse('/v1/chat/completions', body)).split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)));
+    const withChoice = chunks.filter((c) => c.choices.length > 0);
+    assert.ok(withChoice.length > 3, `chunks: ${withChoice.length}`);
+    for (const c of withChoice) {
+      assert.equal(typeof c.obfuscation, 'string', `padded: ${JSON.stringify(c)}`);
+      assert.match(c.obfuscation, /^[A-Za-z0-9]+$/);
+      assert.equal(((c.choices[0].delta.content ?? '').length + c.obfuscation.length) % 16, 0, 'text and padding fill 16 characters');
+      assert.deepEqual(Object.keys(c).slice(-2), ['usage', 'obfuscation'], 'after usage, as the API orders them');
+    }
+    const bare = (await rawSse('/v1/chat/completions', { ...body, stream_options: { include_usage: true, include_obfuscation: false } })).split('\n\n').filter((e) => e.startsWith('data: {'));
+    assert.ok(bare.every((e) => !e.includes('"obfuscation"')), 'include_obfuscation: false turns it off');
+    const events = (await rawSse('/v1/responses', { model: 'gpt-4o-mini', input: 'Tell me about rivers', stream: true })).split('\n\n').filter((e) => e.includes('data: {')).map((e) => JSON.parse(e.slice(e.indexOf('data: ') + 6)));
+    const deltas = events.filter((e) => e.type.endsWith('.delta'));
+    assert.ok(deltas.length > 3 && deltas.every((e) => typeof e.obfuscation === 'string' && (e.delta.length + e.obfuscation.length) % 16 === 0), 'Responses delta events are padded');
+    assert.ok(events.filter((e) => !e.type.endsWith('.delta')).every((e) => !('obfuscation' in e)), 'other events are not');
+  });
+
   test('streaming: role chunk, content deltas, finish chunk, usage chunk, [DONE]', async () => {
     const raw = await rawSse('/v1/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }], stream: true, stream_options: { include_usage: true } });
     const events = raw.split('\n\n').filter((e) => e.length > 0);
@@ -553,5 +572,44 @@ describe('embeddings', () => {
     await assert.rejects(client.embeddings.create({ model: 'text-embedding-ada-002', input: 'x', dimensions: 64 }), /does not support specifying dimensions/);
     await assert.rejects(client.embeddings.create({ model: 'text-embedding-3-small', input: '' }), /'\$\.input' is invalid/);
     await assert.rejects(client.embeddings.create({ model: 'text-embedding-3-small', input: 'x', dimensions: 5000 }), /dimensions/);
+  });
+});
+
+describe('streamed images and speech', () => {
+  const post = (path: string, body: unknown) => fetch(`${mock.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer x' }, body: JSON.stringify(body) });
+
+  test('the GPT image models stream drafts then each image; DALL-E and a bad partial_images are refused', async () => {
+    const events: any[] = [];
+    for await (const ev of await client.images.generate({ model: 'gpt-image-1', prompt: 'A quiet lake', stream: true, partial_images: 3 })) events.push(ev);
+    assert.deepEqual(events.map((e) => e.type), [...Array(3).fill('image_generation.partial_image'), 'image_generation.completed']);
+    assert.deepEqual(events.slice(0, 3).map((e) => e.partial_image_index), [0, 1, 2]);
+    const done = events[3];
+    assert.equal(done.usage.output_tokens, 1056);
+    assert.equal(done.usage.total_tokens, done.usage.input_tokens + done.usage.output_tokens);
+    const whole = await client.images.generate({ model: 'gpt-image-1', prompt: 'A quiet lake' });
+    assert.equal(done.b64_json, whole.data![0].b64_json, 'the finished image is the one a whole answer gives');
+    const dalle = await post('/v1/images/generations', { model: 'dall-e-3', prompt: 'x', stream: true });
+    assert.equal(dalle.status, 400);
+    assert.equal(((await dalle.json()) as any).error.param, 'stream');
+    const tooMany = await post('/v1/images/generations', { model: 'gpt-image-1', prompt: 'x', stream: true, partial_images: 4 });
+    assert.equal(tooMany.status, 400);
+  });
+
+  test('speech with stream_format "sse" sends the same audio as events, then its usage; tts-1 cannot', async () => {
+    const body = { model: 'gpt-4o-mini-tts', voice: 'alloy', input: 'Read this sentence aloud for the test, slowly.', response_format: 'wav' };
+    const whole = Buffer.from(await (await post('/v1/audio/speech', body)).arrayBuffer());
+    const res = await post('/v1/audio/speech', { ...body, stream_format: 'sse' });
+    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+    const events = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => JSON.parse(e.slice(6)));
+    const audio = Buffer.concat(events.filter((e) => e.type === 'speech.audio.delta').map((e) => Buffer.from(e.audio, 'base64')));
+    assert.ok(audio.equals(whole), 'the pieces are the file');
+    const done = events.at(-1);
+    assert.equal(done.type, 'speech.audio.done');
+    assert.equal(done.usage.input_tokens, tokens(body.input));
+    assert.ok(done.usage.output_tokens > 0);
+    for (const model of ['tts-1', 'tts-1-hd']) {
+      const refused = await post('/v1/audio/speech', { ...body, model, stream_format: 'sse' });
+      assert.ok(refused.status === 400 || refused.status === 404, `${model}: ${refused.status}`);
+    }
   });
 });

@@ -3,6 +3,7 @@
  * API's own format, and SSE framing.
  */
 import { randomBytes } from 'node:crypto';
+import { Rng } from './text.ts';
 
 export type Flavour = 'openai' | 'anthropic';
 
@@ -143,3 +144,32 @@ export function sseData(data: unknown): string {
 }
 
 export const SSE_DONE = 'data: [DONE]\n\n';
+
+const PAD_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/**
+ * OpenAI's stream obfuscation (`stream_options.include_obfuscation`, on unless the request sets it
+ * false): each streamed delta carries `"obfuscation"`, random letters and digits that pad its text
+ * to the next multiple of 16 characters (captured streams: `"Hello"` with 11, `"!"` with 15), so
+ * an observer of encrypted traffic cannot read token lengths off the record sizes. Returns the
+ * JSON member to splice before the event's closing brace (with its comma), or '' when off.
+ */
+export function obfuscationPad(next: (() => number) | null, textLength: number): string {
+  return next === null ? '' : `,"obfuscation":"${obfuscationText(next, textLength)}"`;
+}
+
+/** The padding itself (see obfuscationPad). */
+export function obfuscationText(next: () => number, textLength: number): string {
+  const n = 16 - (textLength % 16);
+  let pad = '';
+  for (let i = 0; i < n; i++) pad += PAD_ALPHABET[next() % PAD_ALPHABET.length];
+  return pad;
+}
+
+/** The random source of a stream's obfuscation (seeded: the mock's output is deterministic), or null when the request turned it off. */
+export function obfuscationSource(streamOptions: unknown, seed: number): (() => number) | null {
+  const off = streamOptions !== null && typeof streamOptions === 'object' && (streamOptions as Record<string, unknown>).include_obfuscation === false;
+  if (off) return null;
+  const rng = new Rng(seed ^ 0x0bf05ca7);
+  return () => rng.nextU32();
+}

@@ -101,3 +101,23 @@ test('responses stream with a reasoning summary: withheld, sequence valid, SDK f
   const upstreamText = parseSse(text).map((e) => JSON.parse(e.data)).filter((m) => m.type === 'response.output_text.delta').map((m) => m.delta).join('');
   assert.equal(final.output_text, watermarkText(upstreamText, key).text);
 });
+
+test('a marked stream keeps OpenAI\'s padding sizes: text and obfuscation still add up as the upstream sent them', async () => {
+  const client = new OpenAI({ apiKey: h.key, baseURL: `${h.url}/v1`, maxRetries: 0 });
+  const check = (delta: string, padding: unknown, where: string) => {
+    assert.equal(typeof padding, 'string', `${where} is padded: ${delta}`);
+    assert.equal((delta.length + (padding as string).length) % 16, 0, `${where}: "${delta}" + ${(padding as string).length} characters of padding`);
+  };
+  const chunks: any[] = [];
+  for await (const c of await client.chat.completions.create({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'Explain why the sky is blue, in detail.' }] })) chunks.push(c);
+  const text = chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
+  const { text: upstreamSse } = await replayToMock('/v1/chat/completions');
+  const original = parseSse(upstreamSse).filter((e) => e.data.startsWith('{')).map((e) => JSON.parse(e.data).choices?.[0]?.delta?.content ?? '').join('');
+  assert.notEqual(text, original, 'the answer was marked');
+  for (const c of chunks) if (c.choices[0]?.delta?.content) check(c.choices[0].delta.content, c.obfuscation, 'chat chunk');
+
+  const stream = client.responses.stream({ model: 'gpt-4o-mini', input: 'Explain why the sky is blue, in detail.' });
+  let deltas = 0;
+  for await (const ev of stream) if (ev.type === 'response.output_text.delta') { deltas++; check(ev.delta, (ev as any).obfuscation, 'Responses delta'); }
+  assert.ok(deltas > 3);
+});

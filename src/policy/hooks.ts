@@ -21,7 +21,7 @@ import type { Authenticator } from '../gateway/interaction-state.ts';
 import type { AuthContext } from '../identity/types.ts';
 import {
   answerFilter, composeTransformers, embeddingInputTexts, extractiveSummary, noiseSeed, noisyVector, ReasoningSeal, responsesResequencer, shortened, shortenedUnderNoise,
-  BUDGET_SET_BY_GATEWAY, modelOutputLimit, repeatedPrompts, responsesBudgetEcho, restoreSealedThinking, shapeRequest, UNSHAPED_FLAVOURS, vectorFilter, type Summariser,
+  BUDGET_SET_BY_GATEWAY, modelOutputLimit, probeShaping, repeatedPrompts, responsesEcho, restoreSealedThinking, shapeRequest, UNSHAPED_FLAVOURS, vectorFilter, type Summariser,
 } from '../shape/index.ts';
 import { deriveWatermarkKey, type WatermarkKey } from '../watermark/keys.ts';
 import { watermarkTransformer, type WatermarkOptions } from '../watermark/transform.ts';
@@ -244,6 +244,8 @@ export interface PolicyLocals {
   noiseScope?: string;
   /** Embeddings noised and shortened (`dimensions`, removed from the request): the size to cut the noised vectors to. */
   embeddingSize?: number;
+  /** Responses: what the answer echoes of the request, put back as the client would see it (see `responsesEchoOf`). */
+  echo?: OutputTransformer | null;
 }
 export const POLICY_LOCALS = 'policy';
 
@@ -330,11 +332,21 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
           throw new WardenError('WARDEN_POLICY_DENIED', `The prompt array repeats a prompt ${copies} times (ignoring case, spacing and trailing punctuation) with sampling on; your account may draw at most ${caps.n_max} ${caps.n_max === 1 ? 'sample' : 'samples'} of one prompt per request (its copies in \`prompt\` times \`n\`). Send duplicate rows with \`temperature: 0\` and \`n: 1\`, or fewer copies.`, { param: 'prompt' });
         }
       }
-      const shaped = shapeRequest(ctx.flavour, ctx.body, caps, { modelOutputLimit: modelOutputLimit(ctx.model, pc.model_output_limits) });
+      const shapingCtx = { modelOutputLimit: modelOutputLimit(ctx.model, pc.model_output_limits) };
+      if (decision.refuseShaping) refuseShaping(ctx, decision.refuseShaping, caps, shapingCtx, runtime.store.current.document.messages.policy_denied);
+      // What the client is told is what its tier and the disclosed rules change: the changes of an
+      // entry that does not disclose (a verdict, by default) are left out, or the header would
+      // name the verdict to the account it is about (it rotates the moment it sees one).
+      const told = decision.disclosed === caps ? null : probeShaping(ctx.flavour, ctx.body, decision.disclosed, shapingCtx);
+      const askedBudget = ctx.body.max_output_tokens;
+      const shaped = shapeRequest(ctx.flavour, ctx.body, caps, shapingCtx);
       for (const a of shaped) ctx.enforcement.shaping.push(a);
+      const shown = told ? told.actions : shaped;
+      if (told && shown.join(',') !== shaped.join(',')) ctx.enforcement.policy.push('shaping:undisclosed');
       // The developer's view of what was changed in the request (a 200 with fewer choices or no
       // log-probabilities is otherwise undiagnosable); answer-side marks are not named here.
-      if (shaped.length > 0) ctx.responseHeaders[SHAPING_HEADER] = shaped.join(',');
+      if (shown.length > 0) ctx.responseHeaders[SHAPING_HEADER] = shown.join(',');
+      const echo = ctx.flavour === 'openai.responses' ? responsesEchoOf(askedBudget, ctx.body, told?.body ?? null) : null;
 
       let watermarkKey: WatermarkKey | null = null;
       let watermarkOptions: WatermarkOptions | undefined;
@@ -365,7 +377,7 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
           if (json) ctx.enforcement.shaping.push('watermark:json');
         }
       }
-      const locals: PolicyLocals = { capabilities: caps, watermarkKey, watermarkOptions };
+      const locals: PolicyLocals = { capabilities: caps, watermarkKey, watermarkOptions, echo };
       const noised = ctx.flavour === 'openai.embeddings' && caps.embedding_noise > 0;
       if (noised) {
         const cut = shortenedUnderNoise(ctx.body, ctx.model);
@@ -439,7 +451,7 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
       }
       const filter = answerFilterOf(ctx, locals);
       const mark = locals.watermarkKey ? watermarkTransformer(ctx.flavour, locals.watermarkKey.key, undefined, locals.watermarkOptions) : null;
-      const echo = ctx.flavour === 'openai.responses' && ctx.enforcement.shaping.includes(BUDGET_SET_BY_GATEWAY) ? responsesBudgetEcho() : null;
+      const echo = locals.echo ?? null;
       if (!filter && !mark && !echo) return null;
       return composeTransformers([filter, mark, echo, ctx.flavour === 'openai.responses' ? responsesResequencer() : null]);
     },
@@ -456,6 +468,53 @@ export function policyHooks(deps: PolicyHooksDeps): GatewayHooks & { runtime: Po
 
 /** Response header listing the request shaping applied (docs/policy.md, "Seeing what was shaped"). */
 export const SHAPING_HEADER = 'x-warden-shaping';
+
+/**
+ * What a Responses answer must echo differently from the request as forwarded (`sent`): no budget
+ * where the client named none (`asked`) and the gateway set one, and, where an entry that does not
+ * disclose changed the request, the values the disclosed policy alone would have sent (`told`),
+ * so the echo shows no more than the header does. Null when the echo needs no change.
+ */
+function responsesEchoOf(asked: unknown, sent: Record<string, unknown>, told: Record<string, unknown> | null): OutputTransformer | null {
+  const fields: Record<string, unknown> = {};
+  let reasoning: Record<string, unknown> | null = null;
+  if ((asked === undefined || asked === null) && sent.max_output_tokens !== undefined) fields.max_output_tokens = null;
+  else if (told && told.max_output_tokens !== sent.max_output_tokens) fields.max_output_tokens = told.max_output_tokens ?? null;
+  if (told && told.top_logprobs !== sent.top_logprobs) fields.top_logprobs = told.top_logprobs ?? 0;
+  if (told && JSON.stringify(told.reasoning) !== JSON.stringify(sent.reasoning)) {
+    const r = (told.reasoning ?? {}) as Record<string, unknown>;
+    reasoning = { effort: r.effort ?? null, summary: r.summary ?? r.generate_summary ?? null };
+  }
+  return Object.keys(fields).length > 0 || reasoning ? responsesEcho(fields, reasoning) : null;
+}
+
+/**
+ * Refuse a request that an entry with `on_shape: refuse` would change: what it sends without
+ * those entries' narrowing differs from what it sends with them, or it asks to see reasoning
+ * (Anthropic `thinking`, a Responses reasoning summary) that they withhold or summarise.
+ */
+function refuseShaping(ctx: InteractionContext, refusing: NonNullable<PolicyDecision['refuseShaping']>, caps: Capabilities, shapingCtx: { modelOutputLimit: number | null }, message: string): void {
+  const without = probeShaping(ctx.flavour, ctx.body, refusing.capabilities, shapingCtx).body;
+  const withThem = probeShaping(ctx.flavour, ctx.body, caps, shapingCtx).body;
+  // Only what the client set: a budget it never named is written in as the rule allows, not refused.
+  let param = Object.keys(ctx.body).find((k) => JSON.stringify(without[k]) !== JSON.stringify(withThem[k])) ?? null;
+  if (param === null && REASONING_RANK[caps.reasoning] < REASONING_RANK[refusing.capabilities.reasoning]) param = asksToSeeReasoning(ctx.flavour, ctx.body);
+  if (param === null) return;
+  for (const source of refusing.sources) ctx.enforcement.policy.push(source);
+  ctx.enforcement.policy.push('refused:shape');
+  throw new WardenError('WARDEN_POLICY_DENIED', `${message} The request's \`${param}\` asks for more than your account may be given; lower or remove it.`, { param });
+}
+
+const REASONING_RANK: Record<Capabilities['reasoning'], number> = { none: 0, summary: 1, full: 2 };
+
+/** The field by which a request asks to see the model's reasoning, or null. */
+function asksToSeeReasoning(flavour: InteractionContext['flavour'], body: Record<string, unknown>): string | null {
+  const thinking = body.thinking as { type?: unknown } | undefined;
+  if (flavour === 'anthropic.messages' && thinking && (thinking.type === 'enabled' || thinking.type === 'adaptive')) return 'thinking';
+  const r = body.reasoning as { summary?: unknown; generate_summary?: unknown } | undefined;
+  if (flavour === 'openai.responses' && r && typeof r === 'object' && (r.summary != null || r.generate_summary != null)) return 'reasoning.summary';
+  return null;
+}
 
 function asksForJson(body: Record<string, unknown>): boolean {
   const rf = body.response_format as { type?: string } | undefined;

@@ -187,3 +187,27 @@ verdicts:
   assert.equal(verified('verify').capabilities.logprobs, false, 'throttle\'s too');
   assert.equal(p.evaluate(facts({ tier: 'email_verified', verdict: 'shape' })).refusal?.kind, 'verify', 'unverified: refused at shape already');
 });
+
+test('what the client is told: tiers and rules disclosed by default, verdicts not, each settable', () => {
+  const p = policy([
+    'version: 1',
+    'defaults: { max_tokens_ceiling: 8192, reasoning: full }',
+    'verdicts:',
+    '  watch: { action: restrict, capabilities: { max_tokens_ceiling: 4096 }, disclose: true }',
+    '  shape: { action: restrict, capabilities: { max_tokens_ceiling: 2048, reasoning: none } }',
+    'rules:',
+    '  - { id: vpn, when: { network: vpn }, action: restrict, capabilities: { reasoning: summary } }',
+    '  - { id: quiet, when: { asn: 64500 }, action: restrict, disclose: false, capabilities: { max_tokens_ceiling: 1000 } }',
+  ].join('\n'));
+  const plain = p.evaluate(facts({ networks: ['vpn'] }));
+  assert.equal(plain.disclosed, plain.capabilities, 'a disclosed rule: the client is told all');
+  const shaped = p.evaluate(facts({ networks: ['vpn'], verdict: 'shape' }));
+  assert.equal(shaped.capabilities.max_tokens_ceiling, 2048);
+  assert.equal(shaped.disclosed.max_tokens_ceiling, 8192, 'the verdict\'s ceiling is not disclosed');
+  assert.equal(shaped.disclosed.reasoning, 'summary', 'the rule\'s narrowing still is');
+  assert.equal(p.evaluate(facts({ verdict: 'watch' })).disclosed.max_tokens_ceiling, 4096, 'disclose: true on a verdict entry');
+  assert.equal(p.evaluate(facts({ asn: 64500 })).disclosed.max_tokens_ceiling, 8192, 'disclose: false on a rule');
+  assert.equal(plain.refuseShaping, null);
+  assert.throws(() => policy('version: 1\nrules:\n  - { id: d, action: deny, disclose: false }\n'), (e: unknown) => e instanceof PolicyFileError && /disclose only applies to restrict rules/.test(e.message));
+  assert.throws(() => policy('version: 1\nrules:\n  - { id: d, action: deny, on_shape: refuse }\n'), (e: unknown) => e instanceof PolicyFileError && /on_shape only applies to restrict rules/.test(e.message));
+});

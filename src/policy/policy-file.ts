@@ -76,12 +76,20 @@ const ruleSchema = z.strictObject({
   code: z.enum(['region_blocked', 'policy_denied']).optional(),
   message: z.string().trim().min(1).optional(),
   capabilities: capabilitiesSchema.optional(),
+  /** Restrict rules: whether the client is told what the rule changed (`x-warden-shaping`). Default true. */
+  disclose: z.boolean().optional(),
+  /** Restrict rules: `refuse` answers 403 instead of sending a request the rule would change. */
+  on_shape: z.enum(['rewrite', 'refuse']).optional(),
 });
 
 const verdictActionSchema = z.strictObject({
   action: z.enum(['restrict', 'verify', 'suspend']).default('restrict'),
   message: z.string().trim().min(1).optional(),
   capabilities: capabilitiesSchema.optional(),
+  /** Whether the client is told what the verdict's capabilities changed. Default false: telling it names the verdict. */
+  disclose: z.boolean().default(false),
+  /** `refuse` answers 403 instead of sending a request the verdict's capabilities would change. */
+  on_shape: z.enum(['rewrite', 'refuse']).default('rewrite'),
 });
 
 const messagesSchema = z.strictObject({
@@ -151,6 +159,17 @@ export interface PolicyDecision {
   /** Everything that contributed, in order: `tier:unverified`, `rule:<id>`, `verdict:shape`... */
   matched: string[];
   refusal: { kind: RefusalKind; source: string; message: string } | null;
+  /**
+   * The capabilities the client is told about: `capabilities` without the narrowing of entries
+   * that do not disclose (verdicts by default, rules with `disclose: false`). The same object as
+   * `capabilities` when every narrowing is disclosed.
+   */
+  disclosed: Capabilities;
+  /**
+   * Entries with `on_shape: refuse` that narrowed the capabilities (`rule:<id>`, `verdict:<level>`),
+   * and the capabilities without their narrowing: a request they would change is refused.
+   */
+  refuseShaping: { sources: string[]; capabilities: Capabilities } | null;
 }
 
 /** A compiled policy: immutable, evaluated per request. */
@@ -216,6 +235,9 @@ function crossCheck(doc: PolicyDocument): { path: string; message: string }[] {
     if (rule.action === 'restrict' && !rule.capabilities) problems.push({ path: `${at}.capabilities`, message: 'a restrict rule needs capabilities' });
     if (rule.action !== 'restrict' && rule.capabilities) problems.push({ path: `${at}.capabilities`, message: `capabilities only apply to restrict rules, not ${rule.action}` });
     if (rule.code && rule.action !== 'deny') problems.push({ path: `${at}.code`, message: 'code only applies to deny rules' });
+    for (const key of ['disclose', 'on_shape'] as const) {
+      if (rule[key] !== undefined && rule.action !== 'restrict') problems.push({ path: `${at}.${key}`, message: `${key} only applies to restrict rules, not ${rule.action}` });
+    }
   });
   for (const [level, v] of Object.entries(doc.verdicts)) {
     if (v && v.action === 'restrict' && !v.capabilities) problems.push({ path: `verdicts.${level}.capabilities`, message: 'a restrict verdict action needs capabilities' });
@@ -284,40 +306,70 @@ export function compilePolicy(doc: PolicyDocument, source: string, text = ''): C
     evaluate(facts: RequestFacts): PolicyDecision {
       const matched: string[] = [`tier:${facts.tier}`];
       if (facts.programme !== 'none') matched.push(`programme:${facts.programme}`);
-      let caps = base.get(`${facts.tier}/${facts.programme}`) ?? base.get('unverified/none')!;
+      const base0 = base.get(`${facts.tier}/${facts.programme}`) ?? base.get('unverified/none')!;
+      // Three views of the same narrowing: what is enforced, what the client is told of, and what
+      // is left without the entries that refuse rather than rewrite.
+      const narrowing = new Narrowing(base0);
       // The verdict's refusal comes first: a suspended account is suspended wherever it calls from.
       const verdictEntry = verdictEntries[verdictRank(facts.verdict)];
       const refusal = verdictRefusal(facts);
       if (refusal) {
         matched.push(`verdict:${facts.verdict}`);
-        return { capabilities: caps, matched, refusal };
+        return narrowing.decision(matched, refusal);
       }
       for (const { rule, test, tag } of rules) {
         if (!test(facts)) continue;
         matched.push(tag);
         if (rule.action === 'allow') break;
-        if (rule.action === 'restrict') { caps = restrictCapabilities(caps, rule.capabilities as CapabilitiesPatch); continue; }
-        return { capabilities: caps, matched, refusal: refusalFor(rule.action, rule.code, tag, rule.message) };
+        if (rule.action === 'restrict') { narrowing.apply(rule.capabilities as CapabilitiesPatch, tag, rule.disclose ?? true, rule.on_shape === 'refuse'); continue; }
+        return narrowing.decision(matched, refusalFor(rule.action, rule.code, tag, rule.message));
       }
+      const verdictTag = `verdict:${facts.verdict}`;
       if (verdictEntry?.action === 'verify') {
         // Verification asked for and done: served, but never more openly than any level below
         // would serve it (an account the detector holds at verify is not served as one at none,
         // nor more openly than at shape): every entry up to this one that has capabilities
         // narrows them, whatever its action (a lower `verify` entry's are what it serves a
         // verified account with).
-        matched.push(`verdict:${facts.verdict}`);
+        matched.push(verdictTag);
         const rank = verdictRank(facts.verdict);
         for (let l = 1; l <= rank; l++) {
           const e = verdictEntries[l];
-          if (e?.capabilities) caps = restrictCapabilities(caps, e.capabilities as CapabilitiesPatch);
+          if (e?.capabilities) narrowing.apply(e.capabilities as CapabilitiesPatch, verdictTag, e.disclose, e.on_shape === 'refuse');
         }
       } else if (verdictEntry?.capabilities) {
-        matched.push(`verdict:${facts.verdict}`);
-        caps = restrictCapabilities(caps, verdictEntry.capabilities as CapabilitiesPatch);
+        matched.push(verdictTag);
+        narrowing.apply(verdictEntry.capabilities as CapabilitiesPatch, verdictTag, verdictEntry.disclose, verdictEntry.on_shape === 'refuse');
       }
-      return { capabilities: caps, matched, refusal: null };
+      return narrowing.decision(matched, null);
     },
   };
+}
+
+/** Capabilities narrowed entry by entry, kept in the three views a decision gives. */
+class Narrowing {
+  private caps: Capabilities;
+  private disclosed: Capabilities;
+  private unrefused: Capabilities;
+  /** Some narrowing was not disclosed: `disclosed` differs from `caps`. */
+  private hidden = false;
+  private readonly refusing: string[] = [];
+  constructor(base: Capabilities) { this.caps = this.disclosed = this.unrefused = base; }
+
+  apply(patch: CapabilitiesPatch, tag: string, disclose: boolean, refuse: boolean): void {
+    this.caps = restrictCapabilities(this.caps, patch);
+    if (disclose) this.disclosed = restrictCapabilities(this.disclosed, patch); else this.hidden = true;
+    if (!refuse) this.unrefused = restrictCapabilities(this.unrefused, patch);
+    else if (!this.refusing.includes(tag)) this.refusing.push(tag);
+  }
+
+  decision(matched: string[], refusal: PolicyDecision['refusal']): PolicyDecision {
+    return {
+      capabilities: this.caps, matched, refusal,
+      disclosed: this.hidden ? this.disclosed : this.caps,
+      refuseShaping: this.refusing.length > 0 ? { sources: this.refusing, capabilities: this.unrefused } : null,
+    };
+  }
 }
 
 function compileWhen(when: When, regions: Record<string, string[]>): Predicate {

@@ -316,21 +316,29 @@ export function responsesResequencer(): OutputTransformer {
 }
 
 /**
- * A Responses answer to a request that named no `max_output_tokens` and got the tier's ceiling from
- * Warden (`max_tokens:set`): the response object says `max_output_tokens: null`, as it would
- * have directly, not a limit the client never set.
+ * What a Responses answer echoes of the request (`max_output_tokens`, `top_logprobs`, the
+ * `reasoning` settings) put back as the client would see it: `max_output_tokens: null` where the
+ * gateway set a budget the client never named, and the client's own values where a change it is
+ * not told of (a verdict's) was made. `reasoning` keys are merged into the echoed object.
  */
-export function responsesBudgetEcho(): OutputTransformer {
-  const unset = (r: unknown) => { if (r && typeof r === 'object' && 'max_output_tokens' in r) (r as Record<string, unknown>).max_output_tokens = null; };
+export function responsesEcho(fields: Record<string, unknown>, reasoning: Record<string, unknown> | null = null): OutputTransformer {
+  const keys = Object.keys(fields);
+  const restore = (r: unknown) => {
+    if (!r || typeof r !== 'object') return;
+    const o = r as Record<string, unknown>;
+    for (const k of keys) if (k in o) o[k] = fields[k];
+    if (reasoning && o.reasoning && typeof o.reasoning === 'object') Object.assign(o.reasoning, reasoning);
+  };
+  const needles = [...keys, ...(reasoning ? ['reasoning'] : [])].map((k) => `"${k}"`);
   return {
     sse(ev: SseEvent): SseEvent {
-      if (!ev.data.includes('"max_output_tokens"')) return ev;
+      if (!needles.some((n) => ev.data.includes(n))) return ev;
       let msg: Record<string, unknown>;
       try { msg = JSON.parse(ev.data); } catch { return ev; }
       if (!msg.response || typeof msg.response !== 'object') return ev;
-      unset(msg.response);
+      restore(msg.response);
       return { event: ev.event, data: JSON.stringify(msg) };
     },
-    json(body: Record<string, unknown>): Record<string, unknown> { unset(body); return body; },
+    json(body: Record<string, unknown>): Record<string, unknown> { restore(body); return body; },
   };
 }

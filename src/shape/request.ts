@@ -143,6 +143,20 @@ export function shapeRequest(flavour: ApiFlavour, body: Record<string, unknown>,
 }
 
 /**
+ * What `shapeRequest` would do to `body` under `limits`, leaving `body` untouched: the actions and
+ * the body it would send. Shaping rewrites top-level keys and the `reasoning` and `thinking`
+ * objects only, so only those are copied (never the prompt).
+ */
+export function probeShaping(flavour: ApiFlavour, body: Record<string, unknown>, limits: ShapingLimits, ctx: ShapingContext = {}): { actions: string[]; body: Record<string, unknown> } {
+  const copy = { ...body };
+  for (const k of ['reasoning', 'thinking']) {
+    const v = copy[k];
+    if (v && typeof v === 'object' && !Array.isArray(v)) copy[k] = { ...v };
+  }
+  return { actions: shapeRequest(flavour, copy, limits, ctx), body: copy };
+}
+
+/**
  * Legacy completions: the most copies of one prompt in a batch of prompts whose copies can differ
  * (1 for a single prompt). Each copy gets its own choices, so five copies with `n: 1` are five
  * samples of one question when sampling is on (`temperature` unset or above 0, `n` or `best_of`

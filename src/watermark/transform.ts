@@ -2,6 +2,7 @@
  * The watermark as an output transformer: marks answer text in every wire format, streaming
  * included, and keeps the text repeated in "done"/final events identical to what was streamed.
  */
+import { randomBytes } from 'node:crypto';
 import type { ApiFlavour } from '../events/index.ts';
 import type { OutputTransformer, SseEvent } from '../gateway/lifecycle.ts';
 import { StreamingWatermarker, watermarkText, type EmbedStats } from './embed.ts';
@@ -123,6 +124,39 @@ function inShape(shape: TextShape, text: string): string {
   return shape.head + JSON.stringify(text).slice(1, -1) + shape.tail;
 }
 
+const PAD_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/**
+ * OpenAI's `obfuscation` padding (random letters and digits) refitted to a delta whose text went
+ * from `before` to `after` characters: text and padding keep their total modulo 16, as the API
+ * sizes them (1 to 16 characters). Left as it was, a marked delta's sizes would no longer add up,
+ * which tells the reader that its answers are rewritten (and so, when marking follows a verdict,
+ * that it is flagged).
+ */
+export function refitPadding(padding: string, before: number, after: number): string {
+  return before === after ? padding : randomPadding((((before + padding.length - after) % 16) + 16) % 16 || 16);
+}
+
+/** `n` random letters and digits. */
+function randomPadding(n: number): string {
+  const bytes = randomBytes(n);
+  let out = '';
+  for (let i = 0; i < n; i++) out += PAD_ALPHABET[bytes[i] % PAD_ALPHABET.length];
+  return out;
+}
+
+const PADDING_KEY = '"obfuscation":"';
+
+/** A delta's trailing bytes (`shape.tail`) with its padding refitted (see refitPadding); as they were without one. */
+function refitTail(tail: string, before: number, after: number): string {
+  const at = tail.indexOf(PADDING_KEY);
+  if (at === -1 || before === after) return tail;
+  const start = at + PADDING_KEY.length;
+  const end = tail.indexOf('"', start);
+  if (end === -1) return tail;
+  return tail.slice(0, start) + refitPadding(tail.slice(start, end), before, after) + tail.slice(end);
+}
+
 /** The shape of a chat chunk's data if it is a plain text delta (one choice, `delta` only `content`, no finish). */
 function plainDelta(data: string, chunk: Record<string, any>): TextShape | null {
   const choice = chunk.choices.length === 1 ? chunk.choices[0] : null;
@@ -209,6 +243,7 @@ function completionsWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn):
       const { choices, ...rest } = chunk;
       envelope = rest;
       let changed = false;
+      const textBefore = chatTextLength(choices);
       for (const choice of choices) {
         const id = String(choice.index);
         if (typeof choice.text === 'string' && choice.text) {
@@ -222,6 +257,7 @@ function completionsWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn):
           if (tail) { choice.text = (typeof choice.text === 'string' ? choice.text : '') + tail; changed = true; }
         }
       }
+      if (changed && typeof chunk.obfuscation === 'string') chunk.obfuscation = refitPadding(chunk.obfuscation, textBefore, chatTextLength(choices));
       return changed ? { event: ev.event, data: JSON.stringify(chunk) } : ev;
     },
     json(body) {
@@ -268,7 +304,8 @@ function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, args: A
       const text = plain && textInShape(d, plain);
       if (text) {
         open.add(plain!.index);
-        return { event: ev.event, data: inShape(plain!, stream(String(plain!.index)).push(text)) };
+        const marked = stream(String(plain!.index)).push(text);
+        return { event: ev.event, data: inShape({ ...plain!, tail: refitTail(plain!.tail, text.length, marked.length) }, marked) };
       }
       let chunk: Record<string, any>;
       try { chunk = JSON.parse(d); } catch { return ev; }
@@ -277,6 +314,7 @@ function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, args: A
       const { choices, ...rest } = chunk;
       envelope = rest;
       let changed = false;
+      const textBefore = chatTextLength(choices);
       for (const choice of choices) {
         const delta = choice.delta;
         if (!delta || typeof delta !== 'object') continue;
@@ -307,6 +345,7 @@ function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, args: A
           if (tails.length > 0) { delta.tool_calls = [...(Array.isArray(delta.tool_calls) ? delta.tool_calls : []), ...tails]; changed = true; }
         }
       }
+      if (changed && typeof chunk.obfuscation === 'string') chunk.obfuscation = refitPadding(chunk.obfuscation, textBefore, chatTextLength(choices));
       return changed ? { event: ev.event, data: JSON.stringify(chunk) } : ev;
     },
     json(body) {
@@ -325,12 +364,12 @@ function chatWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, args: A
       for (const index of open) {
         const tail = finish(String(index));
         // Object.assign, not `{ ...envelope, choices }`: see src/gateway/headers.ts.
-        if (tail) out.push({ data: JSON.stringify(Object.assign({}, envelope, { choices: [{ index, delta: { content: tail }, logprobs: null, finish_reason: null }] })) });
+        if (tail) out.push({ data: JSON.stringify(padded(Object.assign({}, envelope, { choices: [{ index, delta: { content: tail }, logprobs: null, finish_reason: null }] }), tail.length)) });
       }
       open.clear();
       for (const index of new Set([...openCalls].map((id) => Number(id.split('/')[0])))) {
         const tails = finishCalls(index);
-        if (tails.length > 0) out.push({ data: JSON.stringify(Object.assign({}, envelope, { choices: [{ index, delta: { tool_calls: tails }, logprobs: null, finish_reason: null }] })) });
+        if (tails.length > 0) out.push({ data: JSON.stringify(padded(Object.assign({}, envelope, { choices: [{ index, delta: { tool_calls: tails }, logprobs: null, finish_reason: null }] }), 0)) });
       }
       return out;
     },
@@ -360,6 +399,8 @@ function markMessageItem(item: Record<string, any> | undefined, mark: MarkFn): b
 /** `silent` marks the final copies of streamed text without counting them again. */
 function responsesWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, silent: MarkFn, args: ArgsMarker | null): OutputTransformer {
   const silentArgs = args ? args.silent : null;
+  /** The upstream pads its deltas: a delta Warden adds is padded too. */
+  let paddedStream = false;
   return {
     sse(ev) {
       let msg: Record<string, any>;
@@ -368,8 +409,10 @@ function responsesWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, si
       const id = `${msg.output_index}/${msg.content_index}`;
       switch (msg.type) {
         case 'response.output_text.delta': {
+          const before = typeof msg.delta === 'string' ? msg.delta.length : 0;
           const text = stream(id).push(msg.delta ?? '');
           if (text === '') return null;
+          if (typeof msg.obfuscation === 'string') { paddedStream = true; msg.obfuscation = refitPadding(msg.obfuscation, before, text.length); }
           msg.delta = text;
           return out(msg);
         }
@@ -379,11 +422,13 @@ function responsesWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, si
           const done = out(msg);
           if (!tail) return done;
           const { text: _t, logprobs: _l, ...base } = msg;
-          return [{ event: 'response.output_text.delta', data: JSON.stringify(Object.assign(base, { type: 'response.output_text.delta', delta: tail, logprobs: [] })) }, done];
+          return [{ event: 'response.output_text.delta', data: JSON.stringify(padded(Object.assign(base, { type: 'response.output_text.delta', delta: tail, logprobs: [] }), paddedStream ? tail.length : null)) }, done];
         }
         case 'response.function_call_arguments.delta': {
           if (!args || typeof msg.delta !== 'string') return ev;
+          const before = msg.delta.length;
           msg.delta = args.stream(String(msg.output_index)).push(msg.delta);
+          if (typeof msg.obfuscation === 'string') { paddedStream = true; msg.obfuscation = refitPadding(msg.obfuscation, before, msg.delta.length); }
           return out(msg);
         }
         case 'response.function_call_arguments.done': {
@@ -393,7 +438,7 @@ function responsesWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, si
           const done = out(msg);
           if (!tail) return done;
           const { arguments: _a, ...base } = msg;
-          return [{ event: 'response.function_call_arguments.delta', data: JSON.stringify(Object.assign(base, { type: 'response.function_call_arguments.delta', delta: tail })) }, done];
+          return [{ event: 'response.function_call_arguments.delta', data: JSON.stringify(padded(Object.assign(base, { type: 'response.function_call_arguments.delta', delta: tail }), paddedStream ? tail.length : null)) }, done];
         }
         case 'response.content_part.done':
           if (msg.part?.type === 'output_text' && typeof msg.part.text === 'string') { msg.part.text = silent(msg.part.text); return out(msg); }
@@ -408,4 +453,22 @@ function responsesWatermark(stream: StreamFn, finish: FinishFn, mark: MarkFn, si
     },
     json(body) { markResponseOutput(body as Record<string, any>, mark, args ? args.mark : null); return body; },
   };
+}
+
+/** Characters of answer text in a chat chunk's choices (what its padding is sized against). */
+function chatTextLength(choices: Record<string, any>[]): number {
+  let n = 0;
+  for (const c of choices) if (typeof c?.delta?.content === 'string') n += c.delta.content.length;
+  return n;
+}
+
+/**
+ * An event Warden adds (the held end of a marked text) padded as the upstream pads its deltas: a
+ * chat chunk when the envelope it copies had padding, a Responses delta when `text` is given
+ * (null: the stream has none). The padding goes last, where the API puts it.
+ */
+function padded(event: Record<string, unknown>, text: number | null): Record<string, unknown> {
+  if (text === null || (!('obfuscation' in event) && !('type' in event))) return event;
+  const { obfuscation: _o, ...rest } = event;
+  return Object.assign(rest, { obfuscation: randomPadding(16 - (text % 16)) });
 }

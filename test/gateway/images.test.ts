@@ -46,3 +46,28 @@ test('bad input is refused in OpenAI\'s format; a suspended account is refused',
   await t.admin('/detect/verdicts', { kind: 'account', id, level: 'suspend', note: 'test' });
   await assert.rejects(client.images.generate({ model: 'gpt-image-1', prompt: 'A boat' }), (e: any) => e.status === 403 && e.error.warden_code === 'WARDEN_ACCOUNT_SUSPENDED');
 });
+
+test('a streamed generation relays its drafts and images event by event, metered from the finished images', async () => {
+  const { id, key } = await t.account('img-stream', 'email_verified');
+  const stream = await sdk(key).images.generate({ model: 'gpt-image-1', prompt: 'A harbour in fog', n: 2, stream: true, partial_images: 2 });
+  const seen: string[] = [];
+  const drafts: number[] = [];
+  let usage = 0;
+  for await (const ev of stream) {
+    seen.push(ev.type);
+    const png = Buffer.from(ev.b64_json, 'base64');
+    assert.ok(png.subarray(0, 8).equals(PNG_SIGNATURE), `${ev.type} carries a PNG`);
+    if (ev.type === 'image_generation.partial_image') drafts.push(ev.partial_image_index);
+    else usage += ev.usage.output_tokens;
+  }
+  assert.deepEqual(seen, ['image_generation.partial_image', 'image_generation.partial_image', 'image_generation.completed', 'image_generation.partial_image', 'image_generation.partial_image', 'image_generation.completed'], 'two drafts, then each image');
+  assert.deepEqual(drafts, [0, 1, 0, 1]);
+  const [event] = await t.events((e) => e.account_id === id && e.flavour === 'openai.images', 1, 30_000);
+  assert.ok(event, 'recorded');
+  assert.equal(event.request.stream, true);
+  assert.equal(event.response.status, 200);
+  assert.equal(event.response.usage_source, 'upstream');
+  assert.equal(event.response.output_tokens, usage, 'the finished images\' output, summed');
+  assert.ok(event.response.input_tokens > 0, 'the prompt, once');
+  assert.equal(event.response.error_code, null, 'whole: the stream closed after the last image');
+});

@@ -43,3 +43,24 @@ test('bad input is refused in OpenAI\'s format; a suspended account is refused',
   await t.admin('/detect/verdicts', { kind: 'account', id, level: 'suspend', note: 'test' });
   await assert.rejects(client.audio.speech.create({ model: 'gpt-4o-mini-tts', voice: 'alloy', input: 'Hello' }), (e: any) => e.status === 403 && e.error.warden_code === 'WARDEN_ACCOUNT_SUSPENDED');
 });
+
+test('speech streamed as events (stream_format: "sse") is relayed piece by piece and metered from its closing event', async () => {
+  const { id, key } = await t.account('tts-stream', 'email_verified');
+  const res = await sdk(key).audio.speech.create({ model: 'gpt-4o-mini-tts', voice: 'alloy', input: 'A long sentence read aloud, piece by piece, as it is made.', response_format: 'pcm', stream_format: 'sse' });
+  assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+  const events = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)));
+  const deltas = events.filter((e) => e.type === 'speech.audio.delta');
+  assert.ok(deltas.length >= 2, `audio pieces: ${deltas.length}`);
+  const audio = Buffer.concat(deltas.map((e) => Buffer.from(e.audio, 'base64')));
+  assert.ok(audio.length > 24_000, `PCM audio: ${audio.length} bytes`);
+  const done = events.at(-1);
+  assert.equal(done.type, 'speech.audio.done');
+  const [event] = await t.events((e) => e.account_id === id && e.flavour === 'openai.speech', 1, 30_000);
+  assert.ok(event, 'recorded');
+  assert.equal(event.request.stream, true, 'recorded as streamed');
+  assert.equal(event.response.usage_source, 'upstream');
+  assert.equal(event.response.input_tokens, done.usage.input_tokens);
+  assert.equal(event.response.output_tokens, done.usage.output_tokens, 'the closing event\'s usage');
+  assert.equal(event.response.error_code, null);
+
+});

@@ -118,7 +118,7 @@ export async function readSnapshot(engine: DetectorEngine, path: string): Promis
   try { header = JSON.parse(data.subarray(0, eol < 0 ? 0 : eol).toString('utf8')) as SnapshotHeader; } catch { return { restored: false, reason: `${path} is not a detector snapshot` }; }
   if (header.magic !== MAGIC) return { restored: false, reason: `${path} is not a detector snapshot` };
   const layout = engine.snapshotLayout();
-  if (header.layout !== layout) return { restored: false, otherVersion: true, reason: `it was written by another version of the detector (${layoutDifference(String(header.layout), layout)})` };
+  if (!engine.readsLayout(String(header.layout))) return { restored: false, otherVersion: true, reason: `it was written by another version of the detector (${layoutDifference(String(header.layout), layout)})` };
   if (header.settings !== detectionSettingsHash(engine.config)) return { restored: false, reason: 'the detection settings (detect: in the configuration) changed since it was written' };
   if (data.length - eol - 1 !== header.bytes) return { restored: false, reason: `${path} is truncated` };
   let body: { state: Record<string, unknown>; recentIds: string[] };

@@ -277,22 +277,22 @@ test('a conversation\'s history stays input however often it is re-sent: people 
     },
     out: (r) => 200 + Math.floor(r() * 500),
   };
-  // An agent product: four tools, a system prompt, the user's task and the steps' tool results, reasoning asked for with a parameter.
+  // An agent product: four tools, a system prompt, the user's task and each step's short tool
+  // result, reasoning asked for with a parameter; every step answered at length (its reasoning).
+  const RESULTS = ['{"ok": true}', '{"status": "shipped", "eta": "2 days"}', '{"rows": 12, "columns": ["region", "revenue"]}', 'Done.'];
   const agent: Shape = {
     tools: ['web_search', 'fetch_url', 'run_code', 'read_file'],
-    system: () => PERSONA,
-    params: { reasoning_effort: 'high' },
-    messages: (q, n, r) => {
-      const task = user(`${CHAT[(n * 3) % CHAT.length].slice(0, 300)}`);
-      const steps = Math.floor(r() * 4);
-      const msgs: EventMessage[] = [task];
-      for (let k = 0; k < steps; k++) {
-        const result = `${q} `.repeat(1 + Math.floor(r() * 4));
+    system: () => 'You are the assistant of an online shop. Use the tools to look up orders and answer the customer.',
+    params: { reasoning_effort: 'medium' },
+    messages: (_q, n, r) => {
+      const msgs: EventMessage[] = [user(CHAT[(n * 3) % CHAT.length].slice(0, 120))];
+      for (let k = 0, steps = Math.floor(r() * 8); k < steps; k++) {
+        const result = RESULTS[Math.floor(r() * RESULTS.length)];
         msgs.push({ role: 'assistant', text: '', chars: 0 }, { role: 'tool', text: result, chars: result.length });
       }
       return msgs;
     },
-    out: (r) => 150 + Math.floor(r() * 600),
+    out: (r) => 400 + Math.floor(r() * 1600),
   };
   const res = run([
     ...accounts('acct_chatapp', 8, chatApp, (r, emit) => humanPace(r, 10, emit)),

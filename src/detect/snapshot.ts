@@ -7,8 +7,8 @@
  * The file: one JSON header line (what it holds and what it was made with), then the state in
  * V8's serialisation format (typed arrays are copied as they are). It is written to a temporary
  * file and renamed, so a crash while writing leaves the previous snapshot. A snapshot is read only
- * into an engine of the same layout and detection settings; otherwise it is left unused and the
- * caller replays instead, told why.
+ * into an engine of the same layout (or an older one it reads: `DetectorEngine.readsLayout`) and
+ * detection settings; otherwise it is left unused and the caller replays instead, told why.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';

@@ -24,6 +24,7 @@ import type { SharedIndicators } from './intel.ts';
 import { LINK_TYPES, LT, NLINK, KEY_SLOTS, KEYS_PER_TYPE, SOFTWARE_EVIDENCE_CAP, FLEET_WEIGHT, FLEET_MAX_ACCOUNTABLE_SHARE, FLEET_SLOT, OWN, UNCOMMON_SLOT, EVIDENCE_LENGTH, NEVER_DISTINCTIVE, SIGNUP_FACTS, BEYOND_SOFTWARE, ADDRESS_EVIDENCE_PER_IP, ADDRESS_BUSY, MAX_SHARED_ADDRESSES, ADDRESS_WINDOW_S, PAIR_SPAN, MAX_ADDRESSES, MAX_PAIRS, SYNC_BUCKET_S, SYNC_EPOCH_S, SYNC_HASHES, SYNC_BANDS, SYNC_MIN_BUCKETS, SYNC_MAX_OCCUPANCY, SYNC_MIN_JACCARD, SYNC_MIN_LIFT, type AddressUse, type PairEvidence, TWO32, FLEET_KEY_TYPES, fleetEvidence, seenBit, seenAccounts, keyWeight, subnet, subnet16 } from './linking.ts';
 import { FRESH_ACCOUNT_S, FREEMAIL, isDisposable, academicDomain, institutionalDomain, DOMAIN_ESTABLISHED_MIN, SMALL_ORG_MAX, F_VERIFIED, F_FRESH, F_PERSONAL, F_CAMPUS, F_FLEET_LINKED, F_KNOWN, F_PROGRAMME, CAMPUS_CLASS_MIN, CAMPUS_CLASS_MAX_RECENT, TIERS, tierFlags } from './account-facts.ts';
 import { PAY_RING, YIELD, yieldReadings, pipelineShape, observePayload, resentShare, harvestYieldReasons } from './harvest-yield.ts';
+import { FRESH_SKETCH, freshInput } from './standing-input.ts';
 import { LinkKeyIndex } from './link-keys.ts';
 import { AccountTable } from './account-table.ts';
 import { LinkRecords } from './link-records.ts';
@@ -68,7 +69,7 @@ const BASELINE_MAX_PROMPTS = 16;
 
 
 /** Bump when the meaning of any field kept in a snapshot changes (a counter's slot, a flag's bit). */
-const SNAPSHOT_FORMAT = 5;
+const SNAPSHOT_FORMAT = 6;
 /**
  * Distinct model names the detector keeps (for the model-release signal). The name is the
  * customer's string: only served requests register one, and past this many the rest share one
@@ -135,6 +136,8 @@ export class DetectorEngine implements VerdictView {
   /** The account's last PAY_RING payload keys (see harvest-yield.ts: payloadKey, observePayload), and [re-sent, requests] counts. */
   private payRing = new Uint32Array(0);
   private payCount = new Float32Array(0);
+  /** What the account's previous requests sent (standing-input.ts: FRESH_SKETCH entries each), so the input counted is what it had not. */
+  private freshSketch = new Uint32Array(0);
   private lastModel = new Int16Array(0);
   /** Network (ASN, or a hash of the /16 when unknown) of each account's previous request; 0: none yet. */
   private lastNet = new Uint32Array(0);
@@ -271,6 +274,7 @@ export class DetectorEngine implements VerdictView {
     this.tplCount = f(this.tplCount, 2);
     this.payRing = f(this.payRing, PAY_RING);
     this.payCount = f(this.payCount, 2);
+    this.freshSketch = f(this.freshSketch, FRESH_SKETCH);
     this.lastModel = f(this.lastModel, 1);
     this.lastNet = f(this.lastNet, 1);
     this.tier = f(this.tier, 1);
@@ -1169,6 +1173,8 @@ export class DetectorEngine implements VerdictView {
     const f = each[0];
     // A continued response is read with the chain the model read before it (chains.ts).
     if (ev.flavour === 'openai.responses') f.flags = this.chains.read(ev, f.flags);
+    // The input counted is what the account had not sent before (a prompt array's prompts share the request's).
+    if (each.length === 1) f.inputTokens = freshInput(this.freshSketch, i, ev, (f.flags & FLAG.singleShot) !== 0, f.toolsHash);
     let prompts = 0;
     for (const p of each) prompts += p.weight;
     const off = i * STRIDE;
@@ -1369,6 +1375,19 @@ export class DetectorEngine implements VerdictView {
   }
 
   /**
+   * Whether a snapshot of `layout` can be read into this engine: one of its own layout, or of
+   * format 5, which held the same fields but the fresh-input sketch (`freshSketch`). Its accounts
+   * start with an empty sketch: each one's next request counts its input whole, as every request
+   * did then, and its windows' input counts decay as the rest of the window does.
+   */
+  readsLayout(layout: string): boolean {
+    const own = this.snapshotLayout();
+    if (layout === own) return true;
+    const fields = own.slice(own.indexOf(';') + 1).split(',').filter((f) => !f.startsWith('freshSketch/'));
+    return layout === `5;${fields.join(',')}`;
+  }
+
+  /**
    * Take the state of `snapshotState()` from an engine of the same layout and configuration. The
    * allow-list and operator verdicts stay this engine's own (from its configuration, then the
    * overrides store), and each account's allow-listed mark is set again from them.
@@ -1397,6 +1416,8 @@ export class DetectorEngine implements VerdictView {
       }
       else (this as unknown as Record<string, unknown>)[k] = v;
     }
+    // A format 5 snapshot has no fresh-input sketch: an empty one for the accounts it holds.
+    if (this.freshSketch.length !== this.accounts.cap * FRESH_SKETCH) this.freshSketch = new Uint32Array(this.accounts.cap * FRESH_SKETCH);
     // Snapshots written before clusters kept their founder: find it among the members. The
     // cluster keeps the id it was stored with (the cases opened on it refer to that id).
     for (const [r, c] of this.clusters) if (typeof c.founder !== 'string') c.founder = this.membersOf(r).reduce((a, b) => (b < a ? b : a));

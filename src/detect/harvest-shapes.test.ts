@@ -33,7 +33,12 @@ interface Shape {
   org?: string;
   /** The system prompt of request n, if any. */
   system?: (n: number) => string;
+  /** Tools offered (their definitions count `TOOL_DEF_TOKENS` each in the input, as an upstream counts them). */
+  tools?: string[];
 }
+
+/** Input tokens of one tool definition (a name, a description and a JSON schema of a few parameters). */
+const TOOL_DEF_TOKENS = 150;
 
 const user = (text: string): EventMessage => ({ role: 'user', text, chars: text.length });
 
@@ -47,8 +52,8 @@ function event(account: string, n: number, ts: number, s: Shape, r: () => number
     schema: EVENT_SCHEMA, id: `${account}-${n}`, ts: new Date(ts).toISOString(), duration_ms: 4000,
     flavour: s.flavour ?? 'openai.chat', model: 'gpt-large', upstream: 'up', account_id: account, org_id: s.org ?? null, key_id: `key_${account}`,
     client: { ip: `81.${h}.7.9`, user_agent: 'python-httpx/0.27', country: 'US', asn: 3000 + h },
-    request: { stream: false, system, messages, tools: [], tool_choice: null, params: { ...emptyParams(), ...s.params }, bytes: chars + 200 },
-    response: { status: 200, error_code: null, input_tokens: Math.ceil(chars / 4), output_tokens: out, reasoning_tokens: s.reasoningChars ? out >> 1 : 0, usage_source: 'upstream', tool_calls: 0, finish_reason: 'stop', ttfb_ms: 400, output_chars: out * 4, reasoning_chars: s.reasoningChars ?? 0 },
+    request: { stream: false, system, messages, tools: s.tools ?? [], tool_choice: null, params: { ...emptyParams(), ...s.params }, bytes: chars + 200 },
+    response: { status: 200, error_code: null, input_tokens: Math.ceil(chars / 4) + (s.tools?.length ?? 0) * TOOL_DEF_TOKENS, output_tokens: out, reasoning_tokens: s.reasoningChars ? out >> 1 : 0, usage_source: 'upstream', tool_calls: 0, finish_reason: 'stop', ttfb_ms: 400, output_chars: out * 4, reasoning_chars: s.reasoningChars ?? 0 },
     account: { created_at: '2025-06-01T00:00:00.000Z', tier: 'email_verified', programme: 'none', email_domain: 'gmail.com', payment_fp: `card-${account}`, signup_ip: `81.${h}.7.9`, claimed_country: 'US', ...s.account },
     enforcement: emptyEnforcement(),
   };
@@ -217,4 +222,82 @@ test('material in the system prompt still counts as input: an application puttin
   };
   const res = run(accounts('acct_rag', 6, rag, (r, emit) => humanPace(r, 10, emit)));
   assertAtMostWatch(res, 'acct_rag');
+});
+
+/** How many of the accounts `prefix`_* were throttled, and from which of their requests. */
+function throttledSummary(res: ReturnType<typeof run>, prefix: string): { throttled: number; accounts: number; text: string } {
+  const at: number[] = [];
+  let accounts = 0;
+  for (const [id] of res.seen) {
+    if (!id.startsWith(prefix)) continue;
+    accounts++;
+    const n = res.throttledAt.get(id);
+    if (n !== undefined) at.push(n);
+  }
+  at.sort((a, b) => a - b);
+  return { throttled: at.length, accounts, text: `${at.length} of ${accounts} throttled${at.length ? `, from request ${at[0]}-${at[at.length - 1]}` : ''}` };
+}
+
+// About 300 characters said alike before every question: a cacheable prefix of some 75 tokens.
+const PREAMBLE = 'I am putting together study material for a tutoring programme and would like your help with the problem below. Keep the notation consistent with standard textbooks, write so that a motivated student could follow it without further help, use plain language where possible and define any terms.';
+const cot = (q: string) => `${COT}\n\n${q}`;
+
+test('padding that every request sends alike does not lower the yield: harvesters behind a fixed preamble, a tool definition or a long system prompt are throttled', () => {
+  assert.ok(PREAMBLE.length >= 290 && PREAMBLE.length <= 310, `a preamble of about 300 characters (${PREAMBLE.length})`);
+  const preamble: Shape = { messages: (q) => [user(`${PREAMBLE}\n\n${cot(q)}`)], out: harvestOut };
+  // The question handed in as a tool result: one tool offered, its call made up, the item as its output.
+  const toolResult: Shape = {
+    tools: ['get_problem'],
+    messages: (q) => [user(`Call get_problem and solve what it returns. ${COT}`), { role: 'assistant', text: '', chars: 0 }, { role: 'tool', text: q, chars: q.length }],
+    out: harvestOut,
+  };
+  const longSystem: Shape = { ...cotChat, system: () => PERSONA.repeat(4).slice(0, 3000) };
+  const res = run([
+    ...accounts('acct_preamble', 8, preamble, (r, emit) => humanPace(r, 10, emit)),
+    ...accounts('acct_toolwrap', 8, toolResult, (r, emit) => humanPace(r, 10, emit)),
+    ...accounts('acct_longsys', 8, longSystem, (r, emit) => humanPace(r, 10, emit)),
+  ]);
+  for (const prefix of ['acct_preamble', 'acct_toolwrap', 'acct_longsys']) {
+    const s = throttledSummary(res, prefix);
+    assert.equal(s.throttled, s.accounts, `${prefix}: ${s.text}: ${JSON.stringify(res.e.forAccount(`${prefix}_0`).verdict?.reasons.slice(0, 9))}`);
+  }
+  assertThrottled(res, 'acct_preamble', 60);
+  assertThrottled(res, 'acct_toolwrap', 60);
+  assertThrottled(res, 'acct_longsys', 60);
+});
+
+test('a conversation\'s history stays input however often it is re-sent: people chatting behind a fixed preamble and a long system prompt, and agent products with fixed tools, stay at watch or below', () => {
+  // Chat users of an application that puts a long system prompt and its own preamble before what they type; they ask for steps.
+  const chatApp: Shape = {
+    system: () => PERSONA.repeat(3),
+    messages: (q, n, r) => {
+      const first = `${PREAMBLE}\n\n${CHAT[(n * 5) % CHAT.length]}`;
+      if (r() < 0.33) return [user(first)];
+      return [user(first), { role: 'assistant', text: 'x'.repeat(900), chars: 900 }, user(r() < 0.4 ? `${q} Can you explain step by step?` : 'Thanks, and what about the second part?')];
+    },
+    out: (r) => 200 + Math.floor(r() * 500),
+  };
+  // An agent product: four tools, a system prompt, the user's task and each step's short tool
+  // result, reasoning asked for with a parameter; every step answered at length (its reasoning).
+  const RESULTS = ['{"ok": true}', '{"status": "shipped", "eta": "2 days"}', '{"rows": 12, "columns": ["region", "revenue"]}', 'Done.'];
+  const agent: Shape = {
+    tools: ['web_search', 'fetch_url', 'run_code', 'read_file'],
+    system: () => 'You are the assistant of an online shop. Use the tools to look up orders and answer the customer.',
+    params: { reasoning_effort: 'medium' },
+    messages: (_q, n, r) => {
+      const msgs: EventMessage[] = [user(CHAT[(n * 3) % CHAT.length].slice(0, 120))];
+      for (let k = 0, steps = Math.floor(r() * 8); k < steps; k++) {
+        const result = RESULTS[Math.floor(r() * RESULTS.length)];
+        msgs.push({ role: 'assistant', text: '', chars: 0 }, { role: 'tool', text: result, chars: result.length });
+      }
+      return msgs;
+    },
+    out: (r) => 400 + Math.floor(r() * 1600),
+  };
+  const res = run([
+    ...accounts('acct_chatapp', 8, chatApp, (r, emit) => humanPace(r, 10, emit)),
+    ...accounts('acct_agentapp', 8, agent, (r, emit) => humanPace(r, 10, emit)),
+  ]);
+  assertAtMostWatch(res, 'acct_chatapp');
+  assertAtMostWatch(res, 'acct_agentapp');
 });

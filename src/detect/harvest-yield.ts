@@ -22,12 +22,15 @@ export const PAY_SPAN = 256;
  * Key of a request's payload (0: none): its last user message's length and up to 128 of its
  * characters spread evenly over it (every one when short). Distinct questions differ in length or
  * within their own stretch, and a miss costs only a missed repeat; reading a bounded part keeps
- * the key's cost flat.
+ * the key's cost flat. A tool result after the last user message is the payload of a tool step
+ * (what the model is asked to act on): an agent's next step is not its task sent again, and a
+ * question handed in as a tool result behind a fixed instruction is a new item each time.
  */
 export function payloadKey(ev: InteractionEvent): number {
   const msgs = ev.request.messages;
   for (let k = msgs.length - 1; k >= 0; k--) {
-    const t = msgs[k].role === 'user' ? msgs[k].text : null;
+    const role = msgs[k].role;
+    const t = role === 'user' || role === 'tool' ? msgs[k].text : null;
     if (!t) continue;
     const step = t.length <= 128 ? 1 : Math.floor(t.length / 128);
     let h = (0x811c9dc5 ^ t.length) >>> 0;

@@ -169,7 +169,7 @@ test('a snapshot that does not fit is left unused, saying why', async () => {
 });
 
 test('a snapshot written before the format changed is not used, and says why; the engine starts empty and rebuilds', async () => {
-  // Written by 0.1.0 (test/fixtures/detect/README.md), in format 2. Formats 3 to 5 changed what a
+  // Written by 0.1.0 (test/fixtures/detect/README.md), in format 2. Formats 3 to 6 changed what a
   // cluster, a linked account and a client address keep (campus members, the link that brought an
   // account in, the accounts seen on an address):
   // such a snapshot is left unused with the reason, and the state is rebuilt by replay.
@@ -178,11 +178,45 @@ test('a snapshot written before the format changed is not used, and says why; th
   const engine = new DetectorEngine();
   const read = await readSnapshot(engine, path);
   assert.equal(read.restored, false, 'not used');
-  assert.match(read.restored ? '' : read.reason, /another version of the detector \(format 2, this one 5/);
+  assert.match(read.restored ? '' : read.reason, /another version of the detector \(format 2, this one 6/);
   assert.equal(engine.campaigns().length, 0, 'nothing half-read');
   // A snapshot written now reads back.
   await writeSnapshot(engine, path, 0);
   assert.ok((await readSnapshot(new DetectorEngine(), path)).restored, 'written again and read back');
+});
+
+test('a snapshot written before the fresh-input sketch (format 5) is read back: its accounts start with an empty sketch and go on', async () => {
+  const { serialize, deserialize } = await import('node:v8');
+  const live = new DetectorEngine();
+  for (const ev of events.slice(0, half)) live.ingest(ev);
+  const path = join(dir, 'format5.detector');
+  await writeSnapshot(live, path, 0);
+  // The same state as format 5 wrote it: no `freshSketch`, the layout without it.
+  const data = readFileSync(path);
+  const eol = data.indexOf(10);
+  const header = JSON.parse(data.subarray(0, eol).toString('utf8'));
+  const body = deserialize(data.subarray(eol + 1)) as { state: Record<string, unknown>; recentIds: string[] };
+  delete body.state.freshSketch;
+  const [format, fields] = String(header.layout).split(';');
+  assert.equal(format, '6', 'this build writes format 6');
+  header.layout = `5;${fields.split(',').filter((f: string) => !f.startsWith('freshSketch/')).join(',')}`;
+  const payload = serialize(body);
+  header.bytes = payload.length;
+  writeFileSync(path, Buffer.concat([Buffer.from(JSON.stringify(header) + '\n'), payload]));
+
+  const restarted = new DetectorEngine();
+  const read = await readSnapshot(restarted, path);
+  assert.ok(read.restored, read.restored ? '' : read.reason);
+  assert.equal(restarted.stats().events, half, 'every event it held');
+  const without = (e: DetectorEngine) => { const { freshSketch: _s, ...rest } = e.snapshotState(); return rest; };
+  assert.deepEqual(without(restarted), without(live), 'everything but the sketch as written');
+  const sketch = restarted.snapshotState().freshSketch as Uint32Array;
+  assert.ok(sketch.length > 0 && sketch.every((x) => x === 0), 'an empty sketch for every account slot');
+  for (const ev of events.slice(half)) { live.ingest(ev); restarted.ingest(ev); }
+  live.flush(); restarted.flush();
+  const flagged = (e: DetectorEngine) => Object.keys(labels.accounts).filter((id) => e.forAccount(id).level !== 'none' && e.forAccount(id).level !== 'watch').sort();
+  assert.ok(flagged(live).length > 40, 'the comparison covers flagged accounts');
+  assert.deepEqual(flagged(restarted), flagged(live), 'the same accounts flagged once the rest is read');
 });
 
 test('a snapshot\'s layout depends on the build only: not on the configuration, the options or the traffic', async () => {

@@ -7,8 +7,8 @@
  * The file: one JSON header line (what it holds and what it was made with), then the state in
  * V8's serialisation format (typed arrays are copied as they are). It is written to a temporary
  * file and renamed, so a crash while writing leaves the previous snapshot. A snapshot is read only
- * into an engine of the same layout and detection settings; otherwise it is left unused and the
- * caller replays instead, told why.
+ * into an engine of the same layout (or an older one it reads: `DetectorEngine.readsLayout`) and
+ * detection settings; otherwise it is left unused and the caller replays instead, told why.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
@@ -118,7 +118,7 @@ export async function readSnapshot(engine: DetectorEngine, path: string): Promis
   try { header = JSON.parse(data.subarray(0, eol < 0 ? 0 : eol).toString('utf8')) as SnapshotHeader; } catch { return { restored: false, reason: `${path} is not a detector snapshot` }; }
   if (header.magic !== MAGIC) return { restored: false, reason: `${path} is not a detector snapshot` };
   const layout = engine.snapshotLayout();
-  if (header.layout !== layout) return { restored: false, otherVersion: true, reason: `it was written by another version of the detector (${layoutDifference(String(header.layout), layout)})` };
+  if (!engine.readsLayout(String(header.layout))) return { restored: false, otherVersion: true, reason: `it was written by another version of the detector (${layoutDifference(String(header.layout), layout)})` };
   if (header.settings !== detectionSettingsHash(engine.config)) return { restored: false, reason: 'the detection settings (detect: in the configuration) changed since it was written' };
   if (data.length - eol - 1 !== header.bytes) return { restored: false, reason: `${path} is truncated` };
   let body: { state: Record<string, unknown>; recentIds: string[] };

@@ -1,15 +1,28 @@
 /**
  * The input a request's output/input ratio reads. The ratio tells a conversation, which carries its
- * history as input, from independent questions with long answers; a system prompt is neither. A
- * persona or an application's instructions, sent alike with every request (and cached by
- * providers, so nearly free), would otherwise lower the ratio of any harvest behind it below the
- * harvest-yield test's. Up to `STANDING_SYSTEM_CHARS` of system prompt are left out of the input;
- * a longer one carries material (retrieved passages, a pasted file), which is input as a
- * conversation's history is, and counts beyond that. Tool definitions stay in: an agent product's
- * steps with short tool results are single-shot requests with long answers, told from a harvest
- * by the input their tools take.
+ * history as input, from independent questions with long answers; what a client sends alike with
+ * every request is neither. A persona or an application's instructions, tool definitions, a fixed
+ * preamble or closing around each question: sent alike (and cached by providers as a prefix, so
+ * nearly free), they would otherwise lower the ratio of any harvest behind them below the
+ * harvest-yield test's.
+ *
+ * - Stateless (`inputBeyondStanding`): up to `STANDING_SYSTEM_CHARS` of system prompt are left out
+ *   of every request's input, a persona's length.
+ * - Per account (`freshInput`, what the engine counts): what the request sends that the account's
+ *   previous requests did not. A system prompt the same as the previous request's is left out
+ *   whole; a tool set the same as the previous request's leaves out the input the event shows no
+ *   text for (the tool definitions), at most what the previous request had of it; and in a
+ *   single-shot request (no conversation before its turn), its lead-in and closing the same as
+ *   the previous single-shot request's (a preamble, a made-up exchange, an instruction before a
+ *   tool result, a closing sentence). A conversation's history is never left out: it grows with
+ *   each turn (the previous turn and its answer appended), and that is what a conversation's input
+ *   is; every chat user would otherwise read as a harvester.
+ *
+ * A different system prompt counts beyond `STANDING_SYSTEM_CHARS`: material (retrieved passages, a
+ * pasted file) that changes is input, as a conversation's history is.
  */
 import type { InteractionEvent } from '../events/index.ts';
+import { charCodeAt } from '../events/index.ts';
 
 /** System prompt characters left out of a request's input, about 512 tokens: a persona's length. */
 export const STANDING_SYSTEM_CHARS = 2048;
@@ -22,4 +35,192 @@ export function inputBeyondStanding(ev: InteractionEvent): number {
   const system = ev.request.system;
   if (!system || input <= 0) return input;
   return Math.max(1, input - Math.floor(Math.min(system.length, STANDING_SYSTEM_CHARS) / CHARS_PER_TOKEN));
+}
+
+/**
+ * Lengths at which a single-shot request's lead-in (its messages' text from the start, in order)
+ * is compared with the previous one's: the hash of the first that many characters each, up to
+ * `SCAN_CHARS` of features.ts (what an event keeps of one message by default). Between the longest
+ * length at which both agree and the next, `FINE` more hashes are kept at positions spread evenly
+ * over that stretch, found from the previous pair of requests: a lead-in sent alike is found to
+ * within a few characters after four or five requests, as in a search, with a fixed memory.
+ */
+export const LEAD_MARKS = [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192] as const;
+/** Lengths at which the closing of a single-shot request's last message is compared (an event keeps a long turn's last 400 characters). */
+export const TAIL_MARKS = [16, 32, 64, 128, 256, 384] as const;
+/** Hashes kept between two marks, and the stretch they cover (its start, and the step between them). */
+const FINE = 6;
+const LEAD_SLOTS = LEAD_MARKS.length + 2 + FINE;
+const TAIL_SLOTS = TAIL_MARKS.length + 2 + FINE;
+const SYSTEM_SLOT = LEAD_SLOTS + TAIL_SLOTS;
+const TOOLS_SLOT = SYSTEM_SLOT + 1;
+const TOOL_INPUT_SLOT = SYSTEM_SLOT + 2;
+const LAST_SLOT = SYSTEM_SLOT + 3;
+/**
+ * Entries a per-account sketch holds (`freshInput`): the lead-in and closing hashes of its last
+ * single-shot request that continued nothing, then its last request's system prompt key, tool-set
+ * hash, the tokens of its input the event shows no text for and the key of its last message.
+ */
+export const FRESH_SKETCH = LAST_SLOT + 1;
+/** Messages before the last one searched for the previous request's last message. */
+const CONTINUED_WITHIN = 16;
+
+/** Hash of the first k characters read, at index k (scratch: one pass fills what a request has). */
+const prefix = new Uint32Array(LEAD_MARKS[LEAD_MARKS.length - 1] + 1);
+const suffix = new Uint32Array(TAIL_MARKS[TAIL_MARKS.length - 1] + 1);
+const FNV_PRIME = 0x01000193;
+const roleMix = (h: number, role: string) => Math.imul(h ^ (0x100 + role.length + charCodeAt(role, 0)), FNV_PRIME);
+
+/**
+ * Hashes of the first characters of `msgs`' text (each message's role mixed in before it, so the
+ * same words in another message differ) into `prefix`; returns how many were read (up to the last
+ * mark, or to a message whose text was not recorded).
+ */
+function leadHashes(msgs: InteractionEvent['request']['messages']): number {
+  let h = 0x811c9dc5; let pos = 0;
+  const end = prefix.length - 1;
+  for (let m = 0; m < msgs.length && pos < end; m++) {
+    const t = msgs[m].text;
+    if (t === null || t === undefined) { if (msgs[m].chars > 0) break; continue; }
+    h = roleMix(h, msgs[m].role);
+    for (let c = 0, n = t.length; c < n && pos < end; c++) {
+      h = Math.imul(h ^ charCodeAt(t, c), FNV_PRIME);
+      prefix[++pos] = (h >>> 0) || 1;
+    }
+  }
+  return pos;
+}
+
+/** Hashes of the last characters of the last message with text, from its end back, into `suffix`; returns how many were read. */
+function tailHashes(msgs: InteractionEvent['request']['messages']): number {
+  for (let m = msgs.length - 1; m >= 0; m--) {
+    const t = msgs[m].text;
+    if (!t) continue;
+    let h = roleMix(0x811c9dc5, msgs[m].role);
+    const end = Math.min(t.length, suffix.length - 1);
+    for (let c = 1; c <= end; c++) {
+      h = Math.imul(h ^ charCodeAt(t, t.length - c), FNV_PRIME);
+      suffix[c] = (h >>> 0) || 1;
+    }
+    return end;
+  }
+  return 0;
+}
+
+/**
+ * How many of the first characters hashed in `hashes` (`read` of them) agree with the request the
+ * sketch's stretch at `at` holds (its mark hashes, then the fine stretch's start and step and its
+ * hashes); then stores this request's hashes there, the fine ones spread over the stretch between
+ * the agreement and the next length known to differ.
+ */
+function agreeAndStore(marks: readonly number[], hashes: Uint32Array, read: number, sketch: Uint32Array, at: number): number {
+  const lo = sketch[at + marks.length]; const step = sketch[at + marks.length + 1];
+  const fine = at + marks.length + 2;
+  let same = 0; let differs = Math.min(read + 1, hashes.length);
+  for (let k = 0; k < marks.length && marks[k] <= read; k++) {
+    if (hashes[marks[k]] !== sketch[at + k]) { differs = Math.min(differs, marks[k]); break; }
+    same = marks[k];
+  }
+  for (let j = 0; j < FINE && step > 0; j++) {
+    const p = lo + step * (j + 1);
+    if (p > read) break;
+    if (hashes[p] === sketch[fine + j]) same = Math.max(same, p);
+    else if (p > same) differs = Math.min(differs, p);
+  }
+  for (let k = 0; k < marks.length; k++) sketch[at + k] = marks[k] <= read ? hashes[marks[k]] : 0;
+  // The next request is compared within (same, differs): the boundary of what is sent alike lies there.
+  const top = Math.min(differs, read + 1);
+  const nextStep = Math.max(1, Math.floor((top - same) / (FINE + 1)));
+  sketch[at + marks.length] = same; sketch[at + marks.length + 1] = top - same > 1 ? nextStep : 0;
+  for (let j = 0; j < FINE; j++) {
+    const p = same + nextStep * (j + 1);
+    sketch[fine + j] = p < top && p <= read ? hashes[p] : 0;
+  }
+  return same;
+}
+
+/**
+ * Key of a system prompt: its length, up to 256 of its characters spread evenly over it and its
+ * last 64 (0: none). Retrieved passages that change between requests change it; reading a bounded
+ * part keeps its cost flat, and a prompt that differs in a character or two reads as the same,
+ * which it is for the ratio.
+ */
+function systemKey(s: string | null): number {
+  if (!s) return 0;
+  const n = s.length;
+  const step = n <= 256 ? 1 : Math.floor(n / 256);
+  let h = (0x811c9dc5 ^ n) >>> 0;
+  for (let c = 0; c < n; c += step) h = Math.imul(h ^ charCodeAt(s, c), FNV_PRIME);
+  for (let c = Math.max(0, n - 64); c < n; c++) h = Math.imul(h ^ charCodeAt(s, c), FNV_PRIME);
+  return (h >>> 0) || 1;
+}
+
+/** Key of a message: its role, length and up to 64 of its characters spread evenly over it (0: no text). */
+function messageKey(m: InteractionEvent['request']['messages'][number] | undefined): number {
+  const t = m?.text;
+  if (!t) return 0;
+  const step = t.length <= 64 ? 1 : Math.floor(t.length / 64);
+  let h = roleMix((0x811c9dc5 ^ t.length) >>> 0, m.role);
+  for (let c = 0; c < t.length; c += step) h = Math.imul(h ^ charCodeAt(t, c), FNV_PRIME);
+  return (h >>> 0) || 1;
+}
+
+/**
+ * Whether the request goes on from earlier ones: a continued Responses chain, two or more answers
+ * or tool calls before its last message (an agent's trajectory, a conversation), or the previous
+ * request's last message among those before its own (the next turn or step). What it re-sends is
+ * then the conversation's input, counted as such; only a request that starts anew (a new question,
+ * a trajectory's first step) is read for what it sends alike with the previous one.
+ */
+function continues(req: InteractionEvent['request'], previousLast: number): boolean {
+  if (req.previous_response_id || (req.item_references?.length ?? 0) > 0) return true;
+  const msgs = req.messages;
+  let answers = 0;
+  for (let m = msgs.length - 2; m >= 0; m--) {
+    if (msgs[m].role === 'assistant' && ++answers >= 2) return true;
+    if (previousLast !== 0 && m >= msgs.length - 1 - CONTINUED_WITHIN && messageKey(msgs[m]) === previousLast) return true;
+  }
+  return false;
+}
+
+/**
+ * The request's input tokens the ratio reads: those it sent that the account's previous requests
+ * did not (see the module comment), at least 1 when it had any input. Updates account `i`'s
+ * sketch (`FRESH_SKETCH` entries at `i * FRESH_SKETCH` of `sketch`). `singleShot`: the request has
+ * no conversation before its turn (FLAG.singleShot); `toolsHash`: its tool set's (0: none).
+ */
+export function freshInput(sketch: Uint32Array, i: number, ev: InteractionEvent, singleShot: boolean, toolsHash: number): number {
+  const input = ev.response.input_tokens;
+  const req = ev.request;
+  const msgs = req.messages;
+  const base = i * FRESH_SKETCH;
+  const system = req.system;
+  const sysKey = systemKey(system);
+  const anew = !continues(req, sketch[base + LAST_SLOT]);
+  // The input the event shows no text for: tool definitions, and the rest of what the count holds
+  // beyond the text at CHARS_PER_TOKEN (message framing, text in scripts of fewer characters a
+  // token). With the same tools as the previous request, as much of it as that request had is the
+  // tool definitions sent again.
+  let shown = (system?.length ?? 0) + (req.system_documents?.chars ?? 0) + (req.messages_omitted?.chars ?? 0);
+  for (let m = 0; m < msgs.length; m++) shown += msgs[m].chars;
+  const unshown = Math.max(0, input - Math.ceil(shown / CHARS_PER_TOKEN));
+
+  let repeated = 0;
+  if (system) repeated += Math.floor((anew && sysKey === sketch[base + SYSTEM_SLOT] ? system.length : Math.min(system.length, STANDING_SYSTEM_CHARS)) / CHARS_PER_TOKEN);
+  if (anew && toolsHash !== 0 && toolsHash === sketch[base + TOOLS_SLOT]) repeated += Math.min(unshown, sketch[base + TOOL_INPUT_SLOT]);
+  // A single-shot request's lead-in and closing, against the previous such request's.
+  if (anew && singleShot && msgs.length > 0) {
+    let text = 0;
+    for (let m = 0; m < msgs.length; m++) text += msgs[m].text?.length ?? 0;
+    const head = agreeAndStore(LEAD_MARKS, prefix, leadHashes(msgs), sketch, base);
+    const end = agreeAndStore(TAIL_MARKS, suffix, tailHashes(msgs), sketch, base + LEAD_SLOTS);
+    repeated += Math.floor(Math.min(text, head + end) / CHARS_PER_TOKEN);
+  }
+  sketch[base + SYSTEM_SLOT] = sysKey;
+  if (input > 0) { sketch[base + TOOLS_SLOT] = toolsHash; sketch[base + TOOL_INPUT_SLOT] = unshown; }
+  let last = msgs.length - 1;
+  while (last > 0 && !msgs[last].text) last--;
+  sketch[base + LAST_SLOT] = messageKey(msgs[last]);
+  if (input <= 0) return input;
+  return Math.max(1, input - repeated);
 }

@@ -174,7 +174,10 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
     phrases: ['多少', '几个', '幾個', '求解', '方程', '概率', '機率', '百分之', '平均', '总共', '總共', '一共', '证明', '證明', '整数', '整數', '之和',
       'cuántos', 'cuántas', 'cuánto', 'ecuación', 'probabilidad*', 'quantos', 'quantas', 'equação', 'probabilidade*',
       'combien', 'équation*', 'probabilité*', 'wie viele', 'wie viel', '*gleichung*', 'wahrscheinlichkeit*',
-      'сколько', 'вычисли', 'уравнени', 'вероятност', '何個', 'いくつ', '方程式', '確率', '몇{ |}개', '방정식', '확률'],
+      'сколько', 'вычисли', 'уравнени', 'вероятност', '何個', 'いくつ', '方程式', '確率', '몇{ |}개', '방정식', '확률',
+      // How many with the counter Japanese and Korean put after the number ("何人", "何メートル", "몇 명", "몇 달러"), and how much.
+      '何{人|匹|本|枚|冊|日|時間|分|回|倍|袋|体|羽|頭|歳|点|円|ドル|ページ|メートル|キロ|リットル|カロリー|パーセント}', 'いくら',
+      '몇{ |}{명|마리|번|시간|분|달러|원|쪽|미터|킬로|리터|봉지|권|살|배|칼로리|퍼센트|점}', '며칠', '얼마{입니까|인가요|예요|일까|야|지}'],
     arithmetic: true,
   },
 };

@@ -7,10 +7,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HIT, lexiconHits, lexiconHitsOneByOne } from './lexicon.ts';
+import { FLAG, extractFeatures } from './features.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { fixtureRows, personPaceTimes, replayThroughDetector, seededRandom, singleShotEvent } from '../../test/helpers/detect-fixtures.ts';
 
 const ITEMS = fixtureRows('multilingual/gsm8k-translated.jsonl');
+const PEOPLE = fixtureRows('multilingual/people-written.jsonl');
 const T0 = Date.parse('2026-05-04T00:00:00.000Z');
 
 /** How reasoning is asked for in each language: the forms pipelines and people write. */
@@ -94,4 +96,20 @@ test('the automaton finds in these languages what the reference expressions find
     texts.push(s);
   }
   for (const t of texts.map((x) => x.toLowerCase())) assert.equal(lexiconHits(t), lexiconHitsOneByOne(t), t);
+});
+
+test('closed-form tasks in other languages: word problems as a dataset writes them are, people asking about their own work in their own words are not', () => {
+  const closed = (text: string) => extractFeatures(singleShotEvent('acct_form', 1, 0, T0, text, 400)).flags;
+  for (const lang of Object.keys(COT)) {
+    const items = ITEMS.filter((x) => x.lang === lang).map((x) => closed(x.text));
+    const maths = items.filter((f) => (f & FLAG.math) !== 0).length;
+    const dataset = items.filter((f) => (f & FLAG.closedTask) !== 0).length;
+    assert.ok(maths >= 17, `${lang}: word problems read as maths (${maths} of ${items.length}; GSM8K in English: 91%)`);
+    assert.ok(dataset >= 16, `${lang}: word problems read as closed-form tasks (${dataset} of ${items.length}; GSM8K in English: 85%)`);
+  }
+  for (const lang of [...Object.keys(COT), 'en']) {
+    const people = PEOPLE.filter((x) => x.lang === lang);
+    const flagged = people.filter((x) => (closed(x.text) & FLAG.closedTask) !== 0).map((x) => x.text);
+    assert.ok(people.length === 8 && flagged.length <= 2, `${lang}: people's own questions are not dataset items (at most 2 of 8: the real English coding and maths prompts of ShareGPT are at 21-24%): ${JSON.stringify(flagged)}`);
+  }
 });

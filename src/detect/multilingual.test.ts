@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HIT, lexiconHits, lexiconHitsOneByOne } from './lexicon.ts';
 import { FLAG, extractFeatures } from './features.ts';
+import { enumeratedItems } from './items.ts';
 import type { InteractionEvent } from '../events/index.ts';
 import { fixtureRows, personPaceTimes, replayThroughDetector, seededRandom, singleShotEvent } from '../../test/helpers/detect-fixtures.ts';
 
@@ -112,4 +113,14 @@ test('closed-form tasks in other languages: word problems as a dataset writes th
     const flagged = people.filter((x) => (closed(x.text) & FLAG.closedTask) !== 0).map((x) => x.text);
     assert.ok(people.length === 8 && flagged.length <= 2, `${lang}: people's own questions are not dataset items (at most 2 of 8: the real English coding and maths prompts of ShareGPT are at 21-24%): ${JSON.stringify(flagged)}`);
   }
+});
+
+test('numbered questions in one message count as that many in every language: a fullwidth question mark and the Chinese and Japanese numbering too', () => {
+  for (const lang of Object.keys(COT)) {
+    const items = ITEMS.filter((x) => x.lang === lang).slice(0, 10).map((x) => x.text);
+    assert.equal(enumeratedItems(`${COT[lang][0]}\n${items.map((q, j) => `${j + 1}. ${q}`).join('\n')}`), 10, `${lang}: "1." numbering`);
+    assert.equal(enumeratedItems(items.map((q, j) => `${j + 1}、${q}`).join('\n')), 10, `${lang}: "1、" numbering`);
+    assert.equal(enumeratedItems(items.map((q, j) => `${j + 1}．${q}`).join('\n')), 10, `${lang}: fullwidth "1．" numbering`);
+  }
+  assert.equal(enumeratedItems('需求如下：\n1、页面加载要快\n2、支持手机端显示\n3、登录后显示用户名和头像'), 1, 'a list of requirements asks no questions');
 });

@@ -14,12 +14,16 @@ const ITEM_MIN_CHARS = 20;
 /** Characters of an item read for its question mark: a word problem's, not a later paragraph's. */
 const ITEM_MAX_CHARS = 800;
 
-// A line opening with a number (optionally "Q", "Question", "Problem", "Exercise") and ".", ")" or ":".
-const NUMBERED = /(?:^|\n)[ \t]*(?:\*\*)?(?:(?:q|question|problem|exercise|task)[ \t]*)?(\d{1,2})[.):](?:\*\*)?[ \t]+/gi;
-// What asks for an answer: a question mark, or a sentence or clause opening with a task verb or
-// question word (", calculate the number of students."). "Do not explain yourself" is a rule of
-// a list of rules, so no auxiliaries.
-const ASKS = /\?|(?:^|[.!:;,]\s+)(?:solve|calculate|compute|find|write|implement|create|explain|prove|determine|evaluate|simplify|derive|show|describe|generate|translate|summari[sz]e|design|list|compare|what|how|why|which|who)\b/i;
+// A line opening with a number (optionally "Q", "Question", "Problem", "Exercise") and ".", ")" or
+// ":", or the fullwidth or ideographic marks Chinese and Japanese number with ("1．", "1）", "1、"),
+// which need no space after them.
+const NUMBERED = /(?:^|\n)[ \t]*(?:\*\*)?(?:(?:q|question|problem|exercise|task)[ \t]*)?(\d{1,2})(?:[.):](?:\*\*)?[ \t]+|[、．）：](?:\*\*)?[ \t]*)/gi;
+// What asks for an answer: a question mark (the fullwidth one too), or a sentence or clause opening
+// with a task verb or question word (", calculate the number of students."; "solve", "calculate" and
+// "find" in Spanish, Portuguese, French, Italian, German and Russian too; "。求..." in Chinese), or a
+// Japanese or Korean instruction to find or calculate. "Do not explain yourself" is a rule of a list
+// of rules, so no auxiliaries.
+const ASKS = /[?？]|(?:^|[.!:;,]\s+)(?:solve|calculate|compute|find|write|implement|create|explain|prove|determine|evaluate|simplify|derive|show|describe|generate|translate|summari[sz]e|design|list|compare|what|how|why|which|who)\b|(?:^|[.!:;,]\s+)(?:calcula|calcule|calculez|calcola|resuelve|resolva|résous|résolvez|berechne|bestimme|löse|вычисли|вычислите|найди|найдите|реши|решите)(?=[\s.,:;!])|(?:^|[。，：])\s*(?:求|计算|計算)|(?:求め|計算し)なさい|(?:구하|계산하)시오/i;
 
 /**
  * How many independent questions a turn holds: numbered items in sequence from 1 (1, 2, 3, ...;
@@ -33,7 +37,7 @@ export function enumeratedItems(text: string): number {
   // them out before the pattern runs.
   const nl = t.indexOf('\n');
   if (nl < 0 || t.indexOf('\n', nl + 1) < 0) return 1;
-  if (t.indexOf('1.') < 0 && t.indexOf('1)') < 0 && t.indexOf('1:') < 0) return 1;
+  if (t.indexOf('1.') < 0 && t.indexOf('1)') < 0 && t.indexOf('1:') < 0 && t.indexOf('1、') < 0 && t.indexOf('1．') < 0 && t.indexOf('1）') < 0 && t.indexOf('1：') < 0) return 1;
   NUMBERED.lastIndex = 0;
   const starts: Array<{ n: number; at: number; body: number }> = [];
   for (let m = NUMBERED.exec(t); m; m = NUMBERED.exec(t)) {

@@ -81,6 +81,26 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       'từng bước một', '{giải thích|suy nghĩ|trình bày|giải} từng bước', 'quá trình suy {nghĩ|luận}', 'chuỗi suy {nghĩ|luận}',
       'चरण दर चरण', 'चरण-दर-चरण', 'कदम दर कदम', 'क़दम दर क़दम', 'तर्क प्रक्रिया', 'सोचने की प्रक्रिया', 'विचार प्रक्रिया',
       'خطوة بخطوة', 'خطوة خطوة', 'سلسلة {التفكير|الأفكار|الاستدلال}', 'عملية تفكيرك', '{اشرح|وضح|بين|اعرض|اكتب} {طريقة تفكيرك|خطوات الحل |عملية التفكير}',
+      // The working asked for in other words, as the English above ("show your work", "explain each
+      // step", "justify your answer", "intermediate calculations"), in the eight languages harvests
+      // are most often run in. Not "zeige die Rechnung" (show the bill), "Zwischenschritt" alone (a
+      // build's), "поэтапно" alone (in stages), "자세히 풀어" (explain in detail).
+      '分步{解答|解题|解題|计算|計算|推理|求解|思考}', '分步骤', '分步驟', '{解题|解題}思路', '{先|请先|請先}思考{，|,|}{再|然后|然後}{回答|作答|给出答案|給出答案}',
+      '每一步的{计算|計算|推理|推导|推導}', '{计算|計算}{过程|過程}',
+      '{muestra|muestre} {tu|su|todo tu|todo su} trabajo', '{explica|explique|justifica|justifique|detalla|detalle} cada paso', '{justifica|justifique} {tu|su} respuesta',
+      'cálculos intermedios', 'todos los pasos intermedios', '{muestra|muestre} {todos los|los} pasos', 'paso por paso', '{muestra|muestre} el procedimiento',
+      '{mostre|mostra} {o seu|seu|todo o seu|teu} trabalho', '{mostre|mostra} os cálculos', '{explique|explica} cada {etapa|passo}', 'etapa por etapa',
+      '{justifique|justifica} {sua|a sua|tua|a tua} resposta', 'cálculos intermediários', '{mostre|mostra} {todas as etapas|todos os passos}',
+      '{erkläre|erklär|erläutere|erklären sie|erläutern sie} jeden schritt', '{alle|jeden|sämtliche|mit} zwischenschritt*', 'zwischenrechnung*', 'rechenschritt*',
+      '{begründe|begründen sie} {deine|ihre} antwort', '{zeige|zeig|zeigen sie} {deine|ihre} {rechnung|herleitung|überlegungen}', '{zeige|zeig|zeigen sie} die {vollständige |}herleitung',
+      '{erkläre|erläutere|beschreibe} {deine|ihre} überlegungen', '{denke|denk} laut',
+      '{explique|expliquez} chaque étape', '{justifie|justifiez} {ta|votre} réponse', '{montre|montrez} {tes|vos} calculs', '{détaille|détaillez} {toutes les|les} étapes',
+      'calculs intermédiaires', 'toutes les étapes intermédiaires', '{explique|expliquez|détaille|détaillez|montre|montrez} {ta|votre} démarche',
+      'распиши{те|} {решение|подробно}', '{объясни|объясните} каждый шаг', '{покажи|покажите} все шаги', 'подробное решение', '{обоснуй|обоснуйте} {ответ|свой ответ|решение}',
+      'задачу {поэтапно|по шагам}', '{подумаем|подумай|рассуждай|рассуждайте|реши|решай|решите} {поэтапно|по шагам}', '{рассуждай|рассуждайте} последовательно',
+      'промежуточные вычисления', 'все промежуточные шаги',
+      '途中式', '{計算|解答|推論|思考}の過程', '計算過程', '解き方を{説明|教え|示}', '考え方を{説明|示}', 'ステップごとに', '途中の計算', '{解答|解法|計算}の手順',
+      '한{ |}단계씩', '단계별{ |}풀이', '계산{ |}과정',
     ],
   },
   rubric: {
@@ -100,6 +120,18 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
       'критери{и|ям|ев} оценки', 'оцени{те|} {ответ|этот ответ|каждый ответ}', 'какой ответ лучше', 'модел{ь|и} вознаграждения',
       '採点基準', '評価基準', 'どちらの回答が{より|優れ|良い}', '報酬モデル',
       '채점{ |}기준', '평가{ |}기준', '어느{ |}답변이{ |}더', '보상{ |}모델',
+      // A scale, a judge, which answer is better and a score given, as in English. Not "1から10まで"
+      // (counting in a program), "选出更好的方案" (the better plan), "une note sur" (a note about).
+      'en una escala {de|del} {1|0|uno}', '{numa|em uma|na|de uma} escala de {1|0|um}', 'sur une échelle de {1|0|un}', 'auf einer skala von {1|0|eins}',
+      'по шкале от {1|0|одного}', 'su una scala da {1|0|uno}', '{10|１０}点満点で', '{10|１０}段階で{評価|採点}', '{10|5}점 만점{으로|에}', '{1|0}점에서 {10|5}점 사이',
+      '{回答|回复|回覆|答案}{进行|進行|}{评分|評分}',
+      '{选|選}出更好的{回答|回复|回覆|答案}', '哪{个|個}{回答|回复|回覆|答案}{更优|更優|最好}',
+      'como {um |}juiz {imparcial|}', '{als|wie ein} unparteiische{r|} {richter|bewerter|schiedsrichter}', '{comme|en tant que} {un |}juge',
+      'беспристрастн{ого|ый|ым} суд', 'в роли судьи', '{公平|公正}な{審査員|評価者|裁判官|ジャッジ}', '공정한 {심사위원|평가자|심판}',
+      'cuál {respuesta|de las respuestas} es mejor', 'какой из ответов лучше', 'qual das respostas é melhor', 'welche der antworten ist besser', 'quelle est la meilleure réponse',
+      '어느 {응답|대답}이 더',
+      'asigna una puntuación', 'постав{ь|ьте} оценку', 'vergib{ eine| die|} punktzahl', 'attribue{z|} une note de {1|0}', 'dê uma nota de {1|0}',
+      '{回答|答え}を{評価|採点}', '{답변|응답}을 {평가|채점}', '採点して',
     ],
   },
   rewrite: {
@@ -142,7 +174,10 @@ export const LEXICONS: Record<LexiconName, LexiconSpec> = {
     phrases: ['多少', '几个', '幾個', '求解', '方程', '概率', '機率', '百分之', '平均', '总共', '總共', '一共', '证明', '證明', '整数', '整數', '之和',
       'cuántos', 'cuántas', 'cuánto', 'ecuación', 'probabilidad*', 'quantos', 'quantas', 'equação', 'probabilidade*',
       'combien', 'équation*', 'probabilité*', 'wie viele', 'wie viel', '*gleichung*', 'wahrscheinlichkeit*',
-      'сколько', 'вычисли', 'уравнени', 'вероятност', '何個', 'いくつ', '方程式', '確率', '몇{ |}개', '방정식', '확률'],
+      'сколько', 'вычисли', 'уравнени', 'вероятност', '何個', 'いくつ', '方程式', '確率', '몇{ |}개', '방정식', '확률',
+      // How many with the counter Japanese and Korean put after the number ("何人", "何メートル", "몇 명", "몇 달러"), and how much.
+      '何{人|匹|本|枚|冊|日|時間|分|回|倍|袋|体|羽|頭|歳|点|円|ドル|ページ|メートル|キロ|リットル|カロリー|パーセント}', 'いくら',
+      '몇{ |}{명|마리|번|시간|분|달러|원|쪽|미터|킬로|리터|봉지|권|살|배|칼로리|퍼센트|점}', '며칠', '얼마{입니까|인가요|예요|일까|야|지}'],
     arithmetic: true,
   },
 };

@@ -3,12 +3,18 @@
 // follows each account's level.
 import { readFileSync } from 'node:fs';
 import { DetectorEngine, buildLabelledEvents, verdictRank, type EngineOptions, type PromptPool } from '../../src/detect/index.ts';
-import type { InteractionEvent } from '../../src/events/index.ts';
+import { EVENT_SCHEMA, emptyEnforcement, emptyParams, type InteractionEvent } from '../../src/events/index.ts';
 
 /** The prompts of one fixture file under test/fixtures/prompts (`distill/gsm8k-sample.jsonl`). */
 export function promptFixture(path: string): string[] {
   return readFileSync(new URL(`../fixtures/prompts/${path}`, import.meta.url), 'utf8')
     .trim().split('\n').map((l) => JSON.parse(l).text as string);
+}
+
+/** Rows of a fixture file under test/fixtures (`multilingual/gsm8k-translated.jsonl`), with their language where given. */
+export function fixtureRows(path: string): Array<{ text: string; lang?: string }> {
+  return readFileSync(new URL(`../fixtures/${path}`, import.meta.url), 'utf8')
+    .trim().split('\n').map((l) => JSON.parse(l) as { text: string; lang?: string });
 }
 
 /** The prompt pool the labelled scenarios draw from (test/fixtures/detect/prompts.json). */
@@ -68,4 +74,39 @@ export function accountEvent(t0: number, account: string, ms: number, ip: string
   };
   if (opts.batchId) e.client.batch_id = opts.batchId;
   return e;
+}
+
+/**
+ * One single-shot chat request of an account that shares nothing with any other (its own card,
+ * address and network, numbered `home`), answered with `out` tokens.
+ */
+export function singleShotEvent(account: string, home: number, n: number, ts: number, text: string, out: number): InteractionEvent {
+  return {
+    schema: EVENT_SCHEMA, id: `${account}-${n}`, ts: new Date(ts).toISOString(), duration_ms: 4000,
+    flavour: 'openai.chat', model: 'gpt-large', upstream: 'up', account_id: account, org_id: null, key_id: `key_${account}`,
+    client: { ip: `83.${home}.7.9`, user_agent: 'python-httpx/0.27', country: 'US', asn: 4000 + home },
+    request: { stream: false, system: null, messages: [{ role: 'user', text, chars: text.length }], tools: [], tool_choice: null, params: emptyParams(), bytes: text.length + 200 },
+    response: { status: 200, error_code: null, input_tokens: roughTokens(text), output_tokens: out, reasoning_tokens: 0, usage_source: 'upstream', tool_calls: 0, finish_reason: 'stop', ttfb_ms: 400, output_chars: out * 2, reasoning_chars: 0 },
+    account: { created_at: '2025-06-01T00:00:00.000Z', tier: 'email_verified', programme: 'none', email_domain: 'gmail.com', payment_fp: `card-${account}`, signup_ip: `83.${home}.7.9`, claimed_country: 'US' },
+    enforcement: emptyEnforcement(),
+  };
+}
+
+/** About as many tokens as a tokenizer makes of `text`: a Chinese, Japanese or Korean character one each, other text four characters a token. */
+export function roughTokens(text: string): number {
+  let wide = 0;
+  for (const ch of text) if (/[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]/.test(ch)) wide++;
+  return Math.max(1, wide + Math.ceil((text.length - wide) / 4));
+}
+
+/** The request times of a person's pace from `t0`: a few sessions a day, 2-6 requests each, irregular gaps. */
+export function personPaceTimes(r: () => number, t0: number, days: number): number[] {
+  const out: number[] = [];
+  for (let d = 0; d < days; d++) {
+    for (let s = 0, sessions = 2 + Math.floor(r() * 3); s < sessions; s++) {
+      let ts = t0 + d * 86_400_000 + (8 + r() * 12) * 3_600_000;
+      for (let q = 0, k = 2 + Math.floor(r() * 5); q < k; q++) { out.push(ts); ts += 20_000 + Math.exp(Math.log(120_000) + (r() - 0.5) * 5); }
+    }
+  }
+  return out;
 }

@@ -98,7 +98,7 @@ test('exchange: provider B imports A\'s bundle and holds the campaign\'s account
   // Its own verdict names the indicator (the verdict in force may be the cluster's, as B links them too).
   const reason = b.accountVerdict([...firsts.keys()].find((id) => campaignAccounts.has(id.slice(2)))!)!.reasons[0];
   assert.equal(reason.signal, 'shared_indicator');
-  assert.match(reason.detail!, /shared by Provider A for campaign/);
+  assert.match(reason.detail!, /shared by Provider A \(not a listed partner\) for campaign/);
 
   // B reports its sightings back; A can read them against its own indicator ids.
   const back = sightingsToStix(intel.sightings(), 'Provider B');

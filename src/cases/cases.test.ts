@@ -113,7 +113,7 @@ test('import refuses what it cannot use, each with its reason', () => {
   const { bundle } = caseToStix(built, { provider: 'Provider A', sharingKey: KEY_A, validDays: 30, now: new Date('2026-03-04T00:00:00Z') });
   const otherKey = stixToIndicators(bundle, { sharingKey: 'a-different-key-of-provider-c', level: 'throttle', now });
   assert.equal(otherKey.indicators.length, 0);
-  assert.match(otherKey.skipped[0].reason, /hashed with another sharing key/);
+  assert.match(otherKey.skipped[0].reason, /hashed with another key than the one agreed/);
   const expired = stixToIndicators(bundle, { sharingKey: KEY_A, level: 'throttle', now: new Date('2026-05-01T00:00:00Z') });
   assert.equal(expired.indicators.length, 0);
   assert.match(expired.skipped[0].reason, /^expired at /);

@@ -344,7 +344,12 @@ export class SharedIndicators {
   /** Add or replace indicators (by id). */
   add(list: readonly SharedIndicator[]): void {
     for (const ind of list) {
-      if (this.byId.has(ind.id)) this.unindex(this.byId.get(ind.id)!);
+      const before = this.byId.get(ind.id);
+      if (before) {
+        this.unindex(before);
+        // An approval was of the value reviewed: a new version naming another value needs its own.
+        if (before.hmac !== ind.hmac) this.approved.delete(ind.id);
+      }
       this.byId.set(ind.id, ind);
       const key = `${ind.kind}:${ind.hmac}`;
       this.byHash.set(key, [...(this.byHash.get(key) ?? []), ind]);

@@ -117,7 +117,7 @@ function acceptsTaxii(accept: string | undefined): boolean {
 function collectionsOf(provider: string, inbox: boolean): Collection[] {
   const id = (name: string) => stixId('collection', provider, name).slice('collection--'.length);
   return [
-    { id: id('indicators'), store: PUBLISHED_COLLECTION, title: `${provider}: distillation campaign indicators`, description: 'Indicators of campaigns harvesting model outputs, as keyed hashes (HMAC-SHA256 under the sharing key the partners agreed), with their campaigns.', read: true, write: false },
+    { id: id('indicators'), store: PUBLISHED_COLLECTION, title: `${provider}: distillation campaign indicators`, description: 'Indicators of campaigns harvesting model outputs, as keyed hashes (HMAC-SHA256 under the key agreed with you: your own, or the shared one), with their campaigns.', read: true, write: false },
     { id: id(SIGHTINGS), store: SIGHTINGS, title: `${provider}: sightings of your indicators`, description: 'How often the indicators you shared matched here: requests, accounts, first and last seen. Each partner sees its own.', read: true, write: false },
     ...(inbox ? [{ id: id('inbox'), store: 'inbox', title: `${provider}: inbox`, description: 'Add your campaign indicators here; they are matched against this provider\'s traffic at once.', read: false, write: true }] : []),
   ];

@@ -88,7 +88,10 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
     intel.add(stored);
     await loadApprovals(store, intel);
     if (!keyIds.length) say(`cases: ${stored.length} imported indicators are stored but no sharing key is set (cases.sharing_key): none is matched`);
-    else say(`cases: ${stored.length} indicators shared by other providers are matched (keys ${keyIds.join(', ')})`);
+    else {
+      const own = keyIds.filter((id) => id !== intel.keyId);
+      say(`cases: ${stored.length} indicators shared by other providers are matched (${intel.keyId ? `sharing key ${intel.keyId}` : 'no sharing key'}${own.length ? `; partners' own keys ${own.join(', ')}` : ''})`);
+    }
   }
   // A partner given a key of its own (in the configuration) reads what was published, hashed with it.
   const republished = await partners.syncCollections((id) => store.getCase(id)).catch((err) => { say(`cases: partners' collections not published again: ${(err as Error).message}`); return 0; });

@@ -16,8 +16,10 @@ import type { InteractionEvent } from '../events/index.ts';
 import { openSqlite } from '../store/index.ts';
 import { atProviderB, campaignFixture } from '../../test/helpers/case-campaign.ts';
 import { withPgSchema } from '../../test/helpers/postgres.ts';
+import { mountAdminRoutes } from '../admin/router.ts';
+import { runIntelCli } from '../cli/cases-cmd.ts';
 import {
-  FeedPoller, MemoryCaseStore, Partners, PostgresCaseStore, SqliteCaseStore, loadApprovals, registerCasesAdminRoutes, registerTaxiiServer,
+  FeedPoller, MemoryCaseStore, Partners, casesAdminRoutes, PostgresCaseStore, SqliteCaseStore, loadApprovals, registerCasesAdminRoutes, registerTaxiiServer,
   DEFAULT_CASE_LIMITS, TAXII_MEDIA_TYPE, type CaseStore, type PartnerSpec,
 } from './index.ts';
 
@@ -206,4 +208,52 @@ test('a key per partnership, PostgreSQL: the same exchange with the state in Pos
     await store.migrate();
     await exchange(store, 'PostgreSQL');
   });
+});
+
+test('warden intel partners, rotate and approve: key ids shown, never keys; a partner\'s own key read from the environment; answers match the API\'s schemas', async () => {
+  const store = new MemoryCaseStore();
+  const intel = new SharedIndicators(SHARED);
+  const partners = new Partners({ store, intel, sharedKey: SHARED, partners: PARTNERS, provider: 'Provider A', validDays: 90 });
+  await partners.load();
+  const app = Fastify();
+  await app.register(async (admin) => { mountAdminRoutes(admin, [casesAdminRoutes({
+    store, intel, sharingKey: SHARED, partners, provider: 'Provider A', importLevel: 'throttle', exportValidDays: 90, sources: { engine, events }, limits: DEFAULT_CASE_LIMITS,
+  })], { validateResponses: true }); }, { prefix: '/admin' });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  const out: string[] = [];
+  const err: string[] = [];
+  const NEW_KEY_C = 'key-provider-c-made-for-us-2027';
+  const env = { WARDEN_ADMIN_URL: url, WARDEN_ADMIN_TOKEN: 'unused-here', NEW_KEY_C };
+  const cli = (...argv: string[]) => { out.length = 0; err.length = 0; return runIntelCli(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env }); };
+  try {
+    assert.equal(await cli('partners'), 0, err.join('\n'));
+    assert.match(out.join('\n'), new RegExp(`Provider B +high +none +${sharingKeyId(KEY_B)} +configured +own`));
+    assert.match(out.join('\n'), new RegExp(`Provider C +low +all +${sharingKeyId(SHARED)} +shared +shared`));
+    assert.ok(!out.join('\n').includes(KEY_B) && !out.join('\n').includes(SHARED), 'no key is printed, only ids');
+
+    assert.equal(await cli('rotate', 'Provider C', '--key-env', 'NEW_KEY_C', '--grace-days', '3'), 0, err.join('\n'));
+    assert.match(out.join('\n'), new RegExp(`Provider C: new key ${sharingKeyId(NEW_KEY_C)} \\(the one given\\)`));
+    assert.ok(!out.join('\n').includes(NEW_KEY_C), 'a key the partner made is not printed back');
+    assert.match(out.join('\n'), new RegExp(`the key before \\(${sharingKeyId(SHARED)}\\) matches its indicators until`));
+    assert.deepEqual(partners.keysFor('Provider C')?.accept, [NEW_KEY_C, SHARED], 'C\'s indicators match under its new key and, for the grace period, the shared one');
+    assert.equal(partners.collectionFor('Provider C'), 'indicators:Provider C', 'C now reads a collection of its own');
+
+    assert.equal(await cli('rotate', 'Provider B'), 0, err.join('\n'));
+    const made = /^ {2}(\S{40,})$/m.exec(out.join('\n'))?.[1];
+    assert.ok(made && partners.keysFor('Provider B')?.hash === made, 'a key made here is printed once, to give to the partner');
+    assert.notEqual(await cli('rotate', 'Provider Z'), 0, 'a partner not listed cannot be given a key');
+    assert.match(err.join('\n'), /no partner Provider Z in cases.partners/);
+    assert.notEqual(await cli('rotate', 'Provider B', '--key-env', 'NEW_KEY_C'), 0, 'nor one agreed with another partner');
+    assert.match(err.join('\n'), /agreed with another partner/);
+
+    intel.add([{ id: 'indicator--c1', kind: 'system_prompt', hmac: keyedHash(NEW_KEY_C, 'system_prompt', 'x'), level: 'throttle', source: 'Provider C', campaign: null, confidence: null, valid_until: null, created_at: new Date().toISOString(), key_id: sharingKeyId(NEW_KEY_C) }]);
+    assert.equal(await cli('list'), 0, err.join('\n'));
+    assert.match(out.join('\n'), /held: waits for review \(warden intel approve\)/);
+    assert.equal(await cli('approve', '--source', 'Provider C'), 0, err.join('\n'));
+    assert.match(out.join('\n'), /1 indicators approved: they act now \(indicator--c1\)/);
+    assert.notEqual(await cli('approve', '--source', 'Provider C'), 0, 'nothing is held any more');
+    assert.match(err.join('\n'), /no indicator from Provider C is held for review/);
+  } finally {
+    await app.close();
+  }
 });

@@ -7,7 +7,10 @@
  * 2. A case on the campaign from a SQLite event store (members' events, then the campaign's days
  *    scanned for other users of its values), and its STIX export and import.
  *
- *   taskset -c 1 node --expose-gc --import tsx bench/intel.ts [--rounds 9] [--indicators 1000]
+ *   taskset -c 1 node --expose-gc --import tsx bench/intel.ts [--rounds 9] [--indicators 1000] [--partner-keys 0]
+ *
+ * --partner-keys K: K partners with keys of their own besides the shared key (each distinct value is
+ * hashed once per key).
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +22,8 @@ import { openSqlite, SqliteEventStore } from '../src/store/index.ts';
 import { buildCaseFile, caseToStix, stixToIndicators } from '../src/cases/index.ts';
 import { machine, median } from './lib.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '9' }, indicators: { type: 'string', default: '1000' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '9' }, indicators: { type: 'string', default: '1000' }, 'partner-keys': { type: 'string', default: '0' } } });
+const partnerKeys = Array.from({ length: Number(values['partner-keys']) }, (_, i) => `bench-partner-${i}-own-key-0123456789`);
 const rounds = Number(values.rounds);
 const extra = Number(values.indicators);
 const KEY = 'bench-sharing-key-0123456789';
@@ -74,14 +78,14 @@ for (let r = 0; r < rounds; r++) {
   const order = (['none', 'looking', 'matching'] as const).map((_, i, a) => a[(i + r) % 3]);
   for (const which of order) {
     if (which === 'none') { runs.none.push(ingestCpuMs(null)); continue; }
-    const intel = new SharedIndicators(KEY);
+    const intel = new SharedIndicators(KEY, { keys: partnerKeys });
     intel.add(which === 'looking' ? randomOnly : all);
     runs[which].push(ingestCpuMs(intel));
   }
 }
 const ratio = (xs: number[]) => xs.map((x, i) => x / runs.none[i]);
 const show = (label: string, xs: number[]) => console.log(`${label}: median ${median(xs).toFixed(0)} ms CPU; ratio to none per round ${ratio(xs).map((x) => x.toFixed(3)).join(' ')} (median ${median(ratio(xs)).toFixed(3)}); ${((median(xs) - median(runs.none)) / events.length * 1000).toFixed(2)} us per event more`);
-console.log(`ingest, ${events.length} events, ${rounds} rounds: no indicators median ${median(runs.none).toFixed(0)} ms CPU`);
+console.log(`ingest, ${events.length} events, ${rounds} rounds, ${partnerKeys.length} partner keys besides the shared one: no indicators median ${median(runs.none).toFixed(0)} ms CPU`);
 show(`${randomOnly.length} indicators, none matching`, runs.looking);
 show(`${all.length} indicators, ${imported.length} of them the campaign's`, runs.matching);
 console.log(`case on ${campaign.members.length} accounts: built in ${buildMs.toFixed(0)} ms (${kase.events_read} member events read, ${kase.window_events_scanned} events of its days scanned); ${exported} indicators exported in ${exportMs.toFixed(1)} ms, imported in ${importMs.toFixed(1)} ms`);

@@ -26,11 +26,12 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { WardenError } from '../errors/index.ts';
 import { mountAdminRoutes, type AdminRouteRegistrar } from '../admin/router.ts';
-import { CampaignSchema, INDICATOR_KINDS, VERDICT_LEVELS, type SharedIndicators } from '../detect/index.ts';
+import { CampaignSchema, INDICATOR_KINDS, PARTNER_TRUSTS, REVIEW_HOLDS, VERDICT_LEVELS, type SharedIndicators } from '../detect/index.ts';
 import { buildCaseFile, findCampaign, refreshCaseFile, type CaseLimits, type CaseSources } from './case-file.ts';
 import { caseReportMarkdown, decisionText } from './report.ts';
 import { sightingsToStix, StixError, IMPORT_LEVELS } from './stix.ts';
-import { caseBundle, caseExchange, isStale, publishCase, takeIn, withdrawCase, PARTNER_SIGHTING, type PublishResult } from './publish.ts';
+import { caseBundle, caseExchange, isStale, takeIn, PARTNER_SIGHTING, type PublishResult } from './publish.ts';
+import { approveIndicators, DEFAULT_GRACE_DAYS, PartnerError, Partners } from './partners.ts';
 import type { PartnerSighting } from './stix.ts';
 import type { FeedPoller } from './feeds.ts';
 import type { CaseStore } from './store.ts';
@@ -43,8 +44,10 @@ export interface CasesAdminOptions {
   intel: SharedIndicators;
   /** Partners' TAXII feeds polled (null: none configured). */
   feeds?: FeedPoller | null;
-  /** The sharing key (null: none configured, so export and import are refused with the reason). */
+  /** The sharing key (null: none configured, so export and import are refused with the reason, unless partners have keys of their own). */
   sharingKey: string | null;
+  /** The partners (cases.partners), their keys and collections; absent: none listed, every source on the sharing key. */
+  partners?: Partners;
   provider: string;
   importLevel: (typeof IMPORT_LEVELS)[number];
   exportValidDays: number;
@@ -71,6 +74,25 @@ const ListQuery = z.strictObject({
 });
 const ValidDaysQuery = z.strictObject({
   valid_days: z.coerce.number().int().min(1).max(3650).optional().describe('how long partners should match what is shared (default cases.export_valid_days)'),
+});
+const ExportQuery = ValidDaysQuery.extend({
+  partner: z.string().min(1).max(100).optional().describe('hash with the key agreed with this partner (cases.partners) instead of the shared key'),
+});
+const PartnerParams = z.strictObject({ name: z.string().min(1).max(100) });
+const RotateInput = z.strictObject({
+  key: z.string().min(16).max(512).optional().describe('the new key, when the partner made it; without it a random key is made here and returned once'),
+  grace_days: z.number().int().min(0).max(365).optional().describe(`days the key before still matches the partner's indicators (default ${DEFAULT_GRACE_DAYS})`),
+});
+const ApproveQuery = z.strictObject({
+  id: z.string().min(1).max(200).optional(),
+  source: z.string().min(1).max(200).optional().describe('every indicator held for review from this source'),
+});
+const PartnerSchema = z.object({
+  name: z.string(), trust: z.enum(PARTNER_TRUSTS), hold: z.enum(REVIEW_HOLDS),
+  key_id: z.string().nullable().describe('the id of the key in force with this partner (never the key); null: none agreed'),
+  key_origin: z.enum(['shared', 'configured', 'stored']).nullable().describe('shared: cases.sharing_key; configured: its `key`; stored: set by a rotation'),
+  previous_keys: z.array(z.object({ key_id: z.string(), until: z.string() })).describe('keys before the last rotation, still matching its indicators until then'),
+  collection: z.enum(['own', 'shared']).describe('the published collection it reads: its own (hashed with its key) or the shared one'),
 });
 const ReportQuery = z.strictObject({ format: z.enum(['markdown', 'json']).default('markdown') });
 const ImportQuery = z.strictObject({
@@ -118,7 +140,7 @@ const SightingSchema = z.object({ indicator_id: z.string(), count: z.number(), a
 /** What import takes in: checked object by object (an object it cannot use is skipped, and said why). */
 const StixBundleInput = z.looseObject({ type: z.string().describe('"bundle"'), objects: z.array(z.unknown()).optional() }).describe('a STIX 2.1 bundle');
 const ExchangeSchema = z.object({
-  published: z.array(z.object({ id: z.string(), kind: z.string().nullable(), version: z.string(), revoked: z.boolean(), valid_until: z.string().nullable() })),
+  published: z.array(z.object({ id: z.string(), kind: z.string().nullable(), version: z.string(), revoked: z.boolean(), valid_until: z.string().nullable(), partner: z.string().nullable().describe('the partner whose own collection holds it (hashed with its key); null: the shared collection') })),
   partner_sightings: z.array(PartnerSightingSchema),
 });
 const IndicatorSchema = z.object({
@@ -151,10 +173,19 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
     if (!c) throw notFound(`no case ${id}`);
     return c;
   };
-  const sharingKey = (): string => {
+  const partners = opts.partners ?? new Partners({ store, intel, sharedKey: opts.sharingKey, partners: [], provider: opts.provider, validDays: opts.exportValidDays });
+  /** The key an export is hashed with: the partner's own (`partner`), else the shared key. */
+  const exportKey = (partner?: string): string => {
+    if (partner !== undefined) {
+      if (!partners.has(partner)) throw notFound(`no partner ${partner} in cases.partners`);
+      const keys = partners.keysFor(partner);
+      if (!keys) throw conflict(NO_KEY);
+      return keys.hash;
+    }
     if (!opts.sharingKey) throw conflict(NO_KEY);
     return opts.sharingKey;
   };
+  const anyKey = () => { if (!partners.anyKey) throw conflict(NO_KEY); };
   const asCase = (c: CaseFile) => c as unknown as z.input<typeof CaseFileSchema>;
   const tag = 'cases';
 
@@ -207,7 +238,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         c.updated_at = at;
         // A dismissed case was a mistake: what it published is revoked, so partners stop matching it.
         if (changed && c.status === 'dismissed') {
-          const w = await withdrawCase(store, c.id);
+          const w = await partners.withdraw(c.id);
           if (w) c.notes.push({ at, text: withdrawnNote(w), by: actor });
         }
         await store.putCase(c);
@@ -243,12 +274,12 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
 
     r.route({ method: 'GET', path: '/cases/:id/stix', operationId: 'caseStix', tag, summary: 'The case\'s shareable values as a STIX 2.1 bundle (keyed hashes only)',
       errors: { 409: 'no sharing key is configured' },
-      params: IdParams, query: ValidDaysQuery, produces: STIX_MEDIA, response: StixBundle,
+      params: IdParams, query: ExportQuery, produces: STIX_MEDIA, response: StixBundle,
       handler: async ({ params, query, reply }) => {
-        const key = sharingKey();
+        const key = exportKey(query.partner);
         const c = await getCase(params.id);
         // Objects already published keep their `created` in the export too (one object, one history).
-        const { bundle } = await caseBundle(store, c, { provider: opts.provider, sharingKey: key, validDays: query.valid_days ?? opts.exportValidDays });
+        const { bundle } = await caseBundle(store, c, { provider: opts.provider, sharingKey: key, validDays: query.valid_days ?? opts.exportValidDays, collection: query.partner === undefined ? undefined : partners.collectionFor(query.partner) });
         return reply.type(STIX_MEDIA).send(JSON.stringify(bundle));
       } });
 
@@ -256,7 +287,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       errors: { 409: 'no sharing key is configured, or the case is dismissed' },
       params: IdParams, query: ValidDaysQuery, response: PublishResultSchema,
       handler: async ({ params, query, actor }) => {
-        const key = sharingKey();
+        anyKey();
         const days = query.valid_days ?? opts.exportValidDays;
         const c = await getCase(params.id);
         if (c.status === 'dismissed') throw conflict(`case ${c.id} is dismissed: a dismissed case is not shared`);
@@ -264,7 +295,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         const since = sources.engine.clusterExemptions(sources.engine.campaign(c.campaign_id)?.cluster_id ?? c.cluster_id).map((e) => e.account)
           .filter((a) => c.members.some((m) => m.account_id === a));
         if (since.length) throw conflict(`case ${c.id} counts ${since.length} account(s) an operator has since allow-listed or held at none (${since.slice(0, 5).join(', ')}): refresh it (POST /admin/cases/${c.id}/refresh) so their values are not shared, then publish`);
-        const result = await publishCase(store, c, { provider: opts.provider, sharingKey: key, validDays: days });
+        const result = await partners.publish(c, days);
         await note(c, `published to partners: ${result.indicators} indicators${result.revoked ? `, ${result.revoked} no longer shareable revoked` : ''}${result.kept ? `, ${result.kept} no longer shareable left in force (another case publishes them)` : ''}, valid ${days} days`, actor);
         return result;
       } });
@@ -273,7 +304,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       params: IdParams, response: PublishResultSchema,
       handler: async ({ params, actor }) => {
         const c = await getCase(params.id);
-        const result = await withdrawCase(store, c.id);
+        const result = await partners.withdraw(c.id);
         if (!result) throw notFound(`case ${c.id} has nothing published`);
         await note(c, withdrawnNote(result), actor);
         return result;
@@ -297,7 +328,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       handler: async () => ({
         key_id: intel.keyId,
         indicators: intel.listWithHolds(),
-        stale: (await store.listIndicators()).filter((i) => isStale(i, intel.keyId)),
+        stale: (await store.listIndicators()).filter((i) => isStale(i, intel.keyIds())),
         sightings: intel.sightings(),
         partner_sightings: await store.listRecords<PartnerSighting>(PARTNER_SIGHTING),
       }) });
@@ -307,10 +338,10 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       query: ImportQuery, body: StixBundleInput, bodyTypes: ['application/stix+json'],
       response: z.object({ imported: z.number(), revoked: z.number(), skipped: z.array(z.object({ id: z.string(), reason: z.string() })).describe('objects not taken in, and why'), key_id: z.string().nullable() }),
       handler: async ({ query, request }) => {
-        const key = sharingKey();
+        anyKey();
         let result;
         try {
-          result = await takeIn({ store, intel, sharingKey: key }, request.body, { level: query.level ?? opts.importLevel, source: query.source, operator: true });
+          result = await takeIn({ store, intel, sharingKey: opts.sharingKey, keysFor: (source) => partners.keysFor(source) }, request.body, { level: query.level ?? opts.importLevel, source: query.source, operator: true });
         } catch (err) {
           if (err instanceof StixError) throw new WardenError('WARDEN_INVALID_REQUEST', err.message);
           throw new WardenError('WARDEN_INTERNAL', `the indicators could not be stored, so none was imported: ${(err as Error).message}`);
@@ -325,7 +356,7 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
       handler: async ({ query: { source, id, stale } }) => {
         if ([source, id, stale].filter((x) => x !== undefined).length !== 1) throw new WardenError('WARDEN_INVALID_REQUEST', 'give exactly one of source, id or stale=true');
         if (stale !== undefined) {
-          const old = (await store.listIndicators()).filter((i) => isStale(i, intel.keyId));
+          const old = (await store.listIndicators()).filter((i) => isStale(i, intel.keyIds()));
           if (!old.length) throw notFound('no stored indicator was hashed with another sharing key');
           for (const i of old) await store.removeIndicators({ id: i.id });
           return;
@@ -333,6 +364,38 @@ export function casesAdminRoutes(opts: CasesAdminOptions): AdminRouteRegistrar {
         const gone = await store.removeIndicators(id ? { id } : { source });
         if (!gone.length) throw notFound(id ? `no indicator ${id}` : `no indicator from ${source}`);
         intel.remove(gone);
+      } });
+
+    r.route({ method: 'GET', path: '/intel/partners', operationId: 'listIntelPartners', tag: 'intel', summary: 'Partners (cases.partners): trust, review hold, the id of the key agreed with each, and the collection each reads',
+      response: z.object({ partners: z.array(PartnerSchema) }),
+      handler: async () => ({ partners: partners.list() }) });
+
+    r.route({ method: 'POST', path: '/intel/partners/:name/rotate', operationId: 'rotateIntelPartnerKey', tag: 'intel', status: 201,
+      summary: 'Give a partner a new key: what was published is published again to its own collection under it; the key before matches its indicators for the grace period',
+      errors: { 404: 'no such partner in cases.partners', 400: 'the key is too short or already in use' },
+      params: PartnerParams, body: RotateInput,
+      response: z.object({
+        key: z.string().describe('the new key, shown this once: give it to the partner by a channel you trust'),
+        key_id: z.string(), previous: z.array(z.object({ key_id: z.string(), until: z.string() })),
+        republished: z.number().describe('published cases published again to the partner\'s collection under the new key'),
+      }),
+      handler: async ({ params, body }) => {
+        try {
+          return await partners.rotate(params.name, { key: body.key, graceDays: body.grace_days, getCase: (id) => store.getCase(id) });
+        } catch (err) {
+          if (err instanceof PartnerError) throw err.kind === 'not_found' ? notFound(err.message) : new WardenError('WARDEN_INVALID_REQUEST', err.message, { param: 'key' });
+          throw err;
+        }
+      } });
+
+    r.route({ method: 'POST', path: '/intel/approve', operationId: 'approveIntel', tag: 'intel', summary: 'Let indicators held for review act (one by id, or all of a source\'s held now): an operator reviewed them',
+      errors: { 404: 'no indicator held for review matches' },
+      query: ApproveQuery, response: z.object({ approved: z.array(z.string()) }),
+      handler: async ({ query, actor }) => {
+        if ((query.id === undefined) === (query.source === undefined)) throw new WardenError('WARDEN_INVALID_REQUEST', 'give exactly one of id or source');
+        const approved = await approveIndicators(store, intel, query, actor);
+        if (!approved.length) throw notFound(query.id ? `no indicator ${query.id} is held for review` : `no indicator from ${query.source} is held for review`);
+        return { approved };
       } });
 
     r.route({ method: 'GET', path: '/intel/feeds', operationId: 'listIntelFeeds', tag: 'intel', summary: 'Partners\' TAXII feeds: cursor, last poll, last error, counts',

@@ -98,7 +98,7 @@ test('exchange: provider B imports A\'s bundle and holds the campaign\'s account
   // Its own verdict names the indicator (the verdict in force may be the cluster's, as B links them too).
   const reason = b.accountVerdict([...firsts.keys()].find((id) => campaignAccounts.has(id.slice(2)))!)!.reasons[0];
   assert.equal(reason.signal, 'shared_indicator');
-  assert.match(reason.detail!, /shared by Provider A for campaign/);
+  assert.match(reason.detail!, /shared by Provider A \(not a listed partner\) for campaign/);
 
   // B reports its sightings back; A can read them against its own indicator ids.
   const back = sightingsToStix(intel.sightings(), 'Provider B');
@@ -113,7 +113,7 @@ test('import refuses what it cannot use, each with its reason', () => {
   const { bundle } = caseToStix(built, { provider: 'Provider A', sharingKey: KEY_A, validDays: 30, now: new Date('2026-03-04T00:00:00Z') });
   const otherKey = stixToIndicators(bundle, { sharingKey: 'a-different-key-of-provider-c', level: 'throttle', now });
   assert.equal(otherKey.indicators.length, 0);
-  assert.match(otherKey.skipped[0].reason, /hashed with another sharing key/);
+  assert.match(otherKey.skipped[0].reason, /hashed with another key than the one agreed/);
   const expired = stixToIndicators(bundle, { sharingKey: KEY_A, level: 'throttle', now: new Date('2026-05-01T00:00:00Z') });
   assert.equal(expired.indicators.length, 0);
   assert.match(expired.skipped[0].reason, /^expired at /);

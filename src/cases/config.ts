@@ -2,6 +2,9 @@ import { z } from 'zod';
 
 /** Configuration of case files and threat-intel exchange (section `cases:` of warden.yaml). */
 const LEVELS = ['watch', 'throttle', 'shape', 'verify', 'suspend'] as const;
+/** As src/detect/intel.ts names them (PARTNER_TRUSTS, REVIEW_HOLDS): the schema does not load the detector. */
+const PARTNER_TRUSTS = ['high', 'medium', 'low'] as const;
+const REVIEW_HOLDS = ['all', 'prevalent', 'none'] as const;
 
 /** A partner's TAXII 2.1 collection polled for indicators. */
 const feedSchema = z.strictObject({
@@ -19,6 +22,23 @@ const feedSchema = z.strictObject({
   timeout_seconds: z.number().positive().max(600).default(30),
 }).strict();
 export type FeedConfig = z.infer<typeof feedSchema>;
+
+/** A partner this provider exchanges indicators with: how far it is trusted, and the key agreed with it. */
+const partnerSchema = z.strictObject({
+  /** Its name as its TAXII key says (its organisation, else its account), as a feed of it is named, or as `--source` names it. */
+  name: z.string().min(1).max(100).regex(/^[\w .:@-]+$/, 'letters, digits, spaces and . _ : @ -'),
+  /**
+   * The key agreed with this partner alone (`env:NAME` reads the environment; at least 16 characters):
+   * what is published to it is hashed with it, in a collection of its own, and its indicators are
+   * matched with it. Without one it uses cases.sharing_key until its key is rotated. Never logged.
+   */
+  key: z.string().optional(),
+  /** How much its indicators count: high (at the level they came at), medium (at most throttle), low (at most watch). */
+  trust: z.enum(PARTNER_TRUSTS).default('medium'),
+  /** Which of its indicators wait for an operator's review before acting: all, prevalent (values many established accounts here share), none. Default by trust: low all, medium prevalent, high none. */
+  hold: z.enum(REVIEW_HOLDS).optional(),
+}).transform((p) => ({ ...p, hold: p.hold ?? (p.trust === 'low' ? 'all' as const : p.trust === 'high' ? 'none' as const : 'prevalent' as const) }));
+export type PartnerConfig = z.infer<typeof partnerSchema>;
 
 export const casesConfigSchema = z.strictObject({
   /** Case files, reports and indicator exchange on the nodes that run the detector (admin API, CLI). */
@@ -70,6 +90,8 @@ export const casesConfigSchema = z.strictObject({
     /** Requests a partner's key may make per minute (bursts of half that); past it, 429 with Retry-After. */
     requests_per_minute: z.number().int().positive().max(100_000).default(120),
   }).strict().prefault({}),
+  /** Partners exchanged with, each with its trust, its review hold and (optionally) a key of its own; a source not listed is matched as before: at its level, held when prevalent, with the shared key. */
+  partners: z.array(partnerSchema).default([]).refine((f) => new Set(f.map((x) => x.name)).size === f.length, 'partner names must be unique'),
   /** Partners' TAXII 2.1 collections polled for indicators. */
   feeds: z.array(feedSchema).default([]).refine((f) => new Set(f.map((x) => x.name)).size === f.length, 'feed names must be unique'),
 });

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { exchangeValue, keyedHash, type IndicatorKind } from '../detect/index.ts';
-import { withdrawIndicators } from './publish.ts';
+import { PUBLISHED_COLLECTION, withdrawIndicators } from './publish.ts';
 import type { CaseStore } from './store.ts';
 import type { CaseStatus } from './types.ts';
 
@@ -61,7 +61,9 @@ export async function casesHolding(store: CaseStore, accountId: string): Promise
  * published indicators made from its values that no case keeps as shared evidence, and take its id
  * out of the sightings of partners' indicators. Idempotent.
  */
-export async function eraseAccountFromCases(store: CaseStore, accountId: string, values: ErasableValues, sharingKey: string | null, pseudonym = erasedPseudonym()): Promise<CasesErased> {
+export async function eraseAccountFromCases(store: CaseStore, accountId: string, values: ErasableValues, publishedWith: string | null | ReadonlyArray<{ collection: string; key: string }>, pseudonym = erasedPseudonym()): Promise<CasesErased> {
+  // The published collections and the key each is hashed with (a sharing key alone: the shared collection).
+  const targets = typeof publishedWith === 'string' ? [{ collection: PUBLISHED_COLLECTION, key: publishedWith }] : publishedWith ?? [];
   const mine = new Set<string>();
   const add = (kind: IndicatorKind, raw: string | null | undefined) => {
     if (!raw) return;
@@ -93,11 +95,11 @@ export async function eraseAccountFromCases(store: CaseStore, accountId: string,
     if (removed.length) {
       out.values += removed.length;
       changed = true;
-      if (sharingKey) {
-        const hashes = new Set(removed.map((o) => keyedHash(sharingKey, o.kind, o.value)));
+      for (const t of targets) {
+        const hashes = new Set(removed.map((o) => keyedHash(t.key, o.kind, o.value)));
         for (const p of await store.publishedOfCase(id)) {
           const pattern = typeof p.body.pattern === 'string' ? p.body.pattern : '';
-          if ([...hashes].some((h) => pattern.includes(h))) out.published_indicators++;
+          if (p.collection === t.collection && [...hashes].some((h) => pattern.includes(h))) out.published_indicators++;
         }
       }
     }
@@ -105,7 +107,7 @@ export async function eraseAccountFromCases(store: CaseStore, accountId: string,
       await store.putCase(c);
       out.cases++;
     }
-    if (sharingKey) {
+    for (const t of targets) {
       // Every value of the account the case no longer keeps as shared evidence, not only those
       // removed now: an erasure run before indicators were withdrawn left them published.
       const hashes = new Set<string>();
@@ -113,11 +115,11 @@ export async function eraseAccountFromCases(store: CaseStore, accountId: string,
         const at = entry.indexOf('\n');
         const kind = entry.slice(0, at) as IndicatorKind;
         const value = entry.slice(at + 1);
-        if (!c.observables.some((o) => o.kind === kind && o.value === value)) hashes.add(keyedHash(sharingKey, kind, value));
+        if (!c.observables.some((o) => o.kind === kind && o.value === value)) hashes.add(keyedHash(t.key, kind, value));
       }
       if (hashes.size) {
         const pattern = (body: Record<string, unknown>) => (typeof body.pattern === 'string' ? body.pattern : '');
-        const gone = await withdrawIndicators(store, id, (body) => [...hashes].some((h) => pattern(body).includes(h)));
+        const gone = await withdrawIndicators(store, id, (body) => [...hashes].some((h) => pattern(body).includes(h)), new Date(), t.collection);
         out.withdrawn_indicators += gone.withdrawn.length;
         out.withdrawn_kept += gone.kept;
       }

@@ -4,12 +4,16 @@
  * being shareable or the case is withdrawn), and a partner's bundle taken in (stored, then matched).
  */
 import type { SharedIndicator, SharedIndicators } from '../detect/index.ts';
-import { caseToStix, stixSightings, stixToIndicators, type ExportOptions, type ImportOptions, type ImportResult, type PartnerSighting } from './stix.ts';
+import { caseToStix, stixSightings, stixToIndicators, type ExportOptions, type ImportOptions, type ImportResult, type PartnerSighting, type SourceKeys } from './stix.ts';
 import type { CaseStore, PublishedObject } from './store.ts';
 import type { CaseFile } from './types.ts';
 
-/** The collection (in the store) holding what this provider publishes. */
+/** The collection (in the store) holding what this provider publishes under the shared sharing key. */
 export const PUBLISHED_COLLECTION = 'indicators';
+/** The collection holding what this provider publishes to one partner, hashed with the key agreed with it. */
+export const partnerCollection = (partner: string) => `${PUBLISHED_COLLECTION}:${partner}`;
+/** The partner whose own collection this is (null: the shared one). */
+export const collectionPartner = (collection: string) => (collection.startsWith(`${PUBLISHED_COLLECTION}:`) ? collection.slice(PUBLISHED_COLLECTION.length + 1) : null);
 
 export interface PublishResult {
   /** Versions added to the collection. */
@@ -35,24 +39,38 @@ function after(now: string, prev: string): string {
  * same indicator: what one case withdraws stays in force while another still publishes it.
  */
 const CASE_PUBLICATION = 'case-publication';
-interface CasePublication { case_id: string; ids: string[] }
+interface CasePublication { case_id: string; ids: string[]; collection?: string }
 
-/** The latest version in the published collection of each of `ids`, whichever case published it. */
-async function latestPublished(store: CaseStore, ids: readonly string[]): Promise<Map<string, PublishedObject>> {
+/** The latest version in a published collection of each of `ids`, whichever case published it. */
+async function latestPublished(store: CaseStore, ids: readonly string[], collection = PUBLISHED_COLLECTION): Promise<Map<string, PublishedObject>> {
   const out = new Map<string, PublishedObject>();
   for (let i = 0; i < ids.length; i += 500) {
     const part = ids.slice(i, i + 500);
-    for (const o of await store.published({ collection: PUBLISHED_COLLECTION, ids: part, versions: 'last', limit: part.length * 2 })) out.set(o.id, o);
+    for (const o of await store.published({ collection, ids: part, versions: 'last', limit: part.length * 2 })) out.set(o.id, o);
   }
   return out;
 }
 
-/** The objects a case keeps in force (its identity aside: every case names it, it is never revoked). */
-async function keptBy(store: CaseStore, caseId: string): Promise<Set<string>> {
-  const record = await store.getRecord<CasePublication>(CASE_PUBLICATION, caseId);
+/** The record of what a case keeps in force in a collection (the shared collection's by the case id alone, as before partners had their own). */
+const publicationId = (caseId: string, collection: string) => (collection === PUBLISHED_COLLECTION ? caseId : `${collection}\n${caseId}`);
+
+/** The objects a case keeps in force in a collection (its identity aside: every case names it, it is never revoked). */
+async function keptBy(store: CaseStore, caseId: string, collection = PUBLISHED_COLLECTION): Promise<Set<string>> {
+  const record = await store.getRecord<CasePublication>(CASE_PUBLICATION, publicationId(caseId, collection));
   if (record) return new Set(record.ids);
   // Published before these records were kept: what it published and has not revoked since.
-  return new Set((await store.publishedOfCase(caseId)).filter((o) => !o.body.revoked && o.type !== 'identity').map((o) => o.id));
+  return new Set((await store.publishedOfCase(caseId)).filter((o) => o.collection === collection && !o.body.revoked && o.type !== 'identity').map((o) => o.id));
+}
+
+/** The collections a case keeps something in force in (the shared one always looked at: cases published before records were kept). */
+export async function casePublications(store: CaseStore, caseId: string): Promise<string[]> {
+  const recorded = (await store.listRecords<CasePublication>(CASE_PUBLICATION)).filter((r) => r.case_id === caseId && r.ids.length > 0).map((r) => r.collection ?? PUBLISHED_COLLECTION);
+  return [...new Set([PUBLISHED_COLLECTION, ...recorded])];
+}
+
+/** The cases that keep something in force in any published collection. */
+export async function publishedCases(store: CaseStore): Promise<string[]> {
+  return [...new Set((await store.listRecords<CasePublication>(CASE_PUBLICATION)).filter((r) => r.ids.length > 0).map((r) => r.case_id))];
 }
 
 /**
@@ -60,15 +78,15 @@ async function keptBy(store: CaseStore, caseId: string): Promise<Set<string>> {
  * case still publishes (partners keep enforcing those): the versions to add, and the indicators
  * revoked and kept.
  */
-async function revocations(store: CaseStore, caseId: string, ids: readonly string[], now: string): Promise<{ out: Array<{ body: Body; caseId: string }>; revoked: number; kept: number }> {
-  const latest = await latestPublished(store, ids);
+async function revocations(store: CaseStore, caseId: string, ids: readonly string[], now: string, collection: string): Promise<{ out: Array<{ body: Body; caseId: string }>; revoked: number; kept: number }> {
+  const latest = await latestPublished(store, ids, collection);
   const others = new Set<string>();
   for (let i = 0; i < ids.length; i += 500) {
     const part = ids.slice(i, i + 500);
-    for (const o of await store.published({ collection: PUBLISHED_COLLECTION, ids: part, versions: 'all', limit: 1_000_000 })) if (o.case_id && o.case_id !== caseId) others.add(o.case_id);
+    for (const o of await store.published({ collection, ids: part, versions: 'all', limit: 1_000_000 })) if (o.case_id && o.case_id !== caseId) others.add(o.case_id);
   }
   const elsewhere = new Set<string>();
-  for (const other of others) for (const id of await keptBy(store, other)) elsewhere.add(id);
+  for (const other of others) for (const id of await keptBy(store, other, collection)) elsewhere.add(id);
   const out: Array<{ body: Body; caseId: string }> = [];
   let revoked = 0;
   let kept = 0;
@@ -88,8 +106,8 @@ async function revocations(store: CaseStore, caseId: string, ids: readonly strin
  * already holds of it, whichever case published it (its `created`, an indicator's `valid_from`).
  * With it, the latest published version of each of its objects.
  */
-export async function caseBundle(store: CaseStore, c: CaseFile, opts: ExportOptions): Promise<ReturnType<typeof caseToStix> & { latest: Map<string, PublishedObject> }> {
-  const latest = await latestPublished(store, caseToStix(c, opts).bundle.objects.map((o) => o.id));
+export async function caseBundle(store: CaseStore, c: CaseFile, opts: ExportOptions & { collection?: string }): Promise<ReturnType<typeof caseToStix> & { latest: Map<string, PublishedObject> }> {
+  const latest = await latestPublished(store, caseToStix(c, opts).bundle.objects.map((o) => o.id), opts.collection);
   const published = new Map([...latest].map(([id, o]) => [id, o.body]));
   return { ...caseToStix(c, { ...opts, published }), latest };
 }
@@ -101,10 +119,11 @@ export async function caseBundle(store: CaseStore, c: CaseFile, opts: ExportOpti
  * too). Ids are deterministic, so partners polling the collection update their copies; a new
  * version keeps the `created` of the collection's first, whichever case published that.
  */
-export async function publishCase(store: CaseStore, c: CaseFile, opts: ExportOptions): Promise<PublishResult> {
+export async function publishCase(store: CaseStore, c: CaseFile, opts: ExportOptions & { collection?: string }): Promise<PublishResult> {
+  const collection = opts.collection ?? PUBLISHED_COLLECTION;
   const now = (opts.now ?? new Date()).toISOString();
   const { bundle, indicators, latest } = await caseBundle(store, c, { ...opts, now: new Date(now) });
-  const before = await keptBy(store, c.id);
+  const before = await keptBy(store, c.id, collection);
   const out: Array<{ body: Body; caseId: string }> = [];
   for (const obj of bundle.objects as Body[]) {
     before.delete(obj.id);
@@ -114,10 +133,10 @@ export async function publishCase(store: CaseStore, c: CaseFile, opts: ExportOpt
     if (prev) obj.modified = after(String(obj.modified), prev.version);
     out.push({ body: obj, caseId: c.id });
   }
-  const gone = await revocations(store, c.id, [...before], now);
+  const gone = await revocations(store, c.id, [...before], now, collection);
   out.push(...gone.out);
-  await store.publish(PUBLISHED_COLLECTION, out);
-  await store.putRecord(CASE_PUBLICATION, c.id, { case_id: c.id, ids: bundle.objects.filter((o) => o.type !== 'identity').map((o) => o.id) } satisfies CasePublication);
+  await store.publish(collection, out);
+  await store.putRecord(CASE_PUBLICATION, publicationId(c.id, collection), { case_id: c.id, collection, ids: bundle.objects.filter((o) => o.type !== 'identity').map((o) => o.id) } satisfies CasePublication);
   return { versions: out.length, indicators, revoked: gone.revoked, kept: gone.kept };
 }
 
@@ -125,12 +144,12 @@ export async function publishCase(store: CaseStore, c: CaseFile, opts: ExportOpt
  * Revoke everything a case published, except what another case still publishes (its identity
  * stays too: other cases name it). Null when the case has nothing in force.
  */
-export async function withdrawCase(store: CaseStore, caseId: string, now = new Date()): Promise<PublishResult | null> {
-  const mine = await keptBy(store, caseId);
+export async function withdrawCase(store: CaseStore, caseId: string, now = new Date(), collection = PUBLISHED_COLLECTION): Promise<PublishResult | null> {
+  const mine = await keptBy(store, caseId, collection);
   if (!mine.size) return null;
-  const gone = await revocations(store, caseId, [...mine], now.toISOString());
-  await store.publish(PUBLISHED_COLLECTION, gone.out);
-  await store.putRecord(CASE_PUBLICATION, caseId, { case_id: caseId, ids: [] } satisfies CasePublication);
+  const gone = await revocations(store, caseId, [...mine], now.toISOString(), collection);
+  await store.publish(collection, gone.out);
+  await store.putRecord(CASE_PUBLICATION, publicationId(caseId, collection), { case_id: caseId, collection, ids: [] } satisfies CasePublication);
   return { versions: gone.out.length, indicators: 0, revoked: gone.revoked, kept: gone.kept };
 }
 
@@ -140,22 +159,23 @@ export async function withdrawCase(store: CaseStore, caseId: string, now = new D
  * request withdraws what was made from the account's data. Partners polling the collection read
  * the revoked versions as they read any other. The case's other objects stay in force.
  */
-export async function withdrawIndicators(store: CaseStore, caseId: string, matches: (body: Body) => boolean, now = new Date()): Promise<{ withdrawn: string[]; kept: number }> {
-  const mine = await keptBy(store, caseId);
+export async function withdrawIndicators(store: CaseStore, caseId: string, matches: (body: Body) => boolean, now = new Date(), collection = PUBLISHED_COLLECTION): Promise<{ withdrawn: string[]; kept: number }> {
+  const mine = await keptBy(store, caseId, collection);
   if (!mine.size) return { withdrawn: [], kept: 0 };
-  const latest = [...(await latestPublished(store, [...mine])).values()];
+  const latest = [...(await latestPublished(store, [...mine], collection)).values()];
   const indicators = new Set(latest.filter((o) => o.type === 'indicator' && !o.body.revoked && matches(o.body)).map((o) => o.id));
   if (!indicators.size) return { withdrawn: [], kept: 0 };
   const targets = new Set(latest.filter((o) => indicators.has(o.id) || (o.type === 'relationship' && indicators.has(String(o.body.source_ref)))).map((o) => o.id));
-  const gone = await revocations(store, caseId, [...targets], now.toISOString());
-  await store.publish(PUBLISHED_COLLECTION, gone.out);
-  await store.putRecord(CASE_PUBLICATION, caseId, { case_id: caseId, ids: [...mine].filter((id) => !targets.has(id)) } satisfies CasePublication);
+  const gone = await revocations(store, caseId, [...targets], now.toISOString(), collection);
+  await store.publish(collection, gone.out);
+  await store.putRecord(CASE_PUBLICATION, publicationId(caseId, collection), { case_id: caseId, collection, ids: [...mine].filter((id) => !targets.has(id)) } satisfies CasePublication);
   return { withdrawn: gone.out.filter((o) => o.body.type === 'indicator').map((o) => o.body.id), kept: gone.kept };
 }
 
 /** What a case published (the collection's latest version of each indicator) and partners' sightings of it. */
 export interface CaseExchange {
-  published: Array<{ id: string; kind: string | null; version: string; revoked: boolean; valid_until: string | null }>;
+  /** `partner`: the partner whose own collection (hashed with its key) holds it; null for the shared collection. */
+  published: Array<{ id: string; kind: string | null; version: string; revoked: boolean; valid_until: string | null; partner: string | null }>;
   partner_sightings: PartnerSighting[];
 }
 
@@ -163,24 +183,33 @@ export async function caseExchange(store: CaseStore, caseId: string): Promise<Ca
   const mine = (await store.publishedOfCase(caseId)).filter((o) => o.type === 'indicator');
   const ids = new Set(mine.map((o) => o.id));
   // What partners read is the collection's latest version, whichever case wrote it.
-  const latest = await latestPublished(store, [...ids]);
+  const latest = new Map<string, PublishedObject>();
+  for (const collection of new Set(mine.map((o) => o.collection))) {
+    for (const [id, o] of await latestPublished(store, mine.filter((x) => x.collection === collection).map((x) => x.id), collection)) latest.set(`${collection}\n${id}`, o);
+  }
   const kindOf = (pattern: unknown) => /:kind = '([a-z_]+)'/.exec(String(pattern))?.[1] ?? null;
   return {
-    published: mine.map((own) => latest.get(own.id) ?? own).map((o) => ({ id: o.id, kind: kindOf(o.body.pattern), version: o.version, revoked: o.body.revoked === true, valid_until: typeof o.body.valid_until === 'string' ? o.body.valid_until : null })),
+    published: mine.map((own) => latest.get(`${own.collection}\n${own.id}`) ?? own).map((o) => ({
+      id: o.id, kind: kindOf(o.body.pattern), version: o.version, revoked: o.body.revoked === true, valid_until: typeof o.body.valid_until === 'string' ? o.body.valid_until : null,
+      partner: collectionPartner(o.collection),
+    })),
     partner_sightings: (await store.listRecords<PartnerSighting>(PARTNER_SIGHTING)).filter((p) => ids.has(p.indicator_id)),
   };
 }
 
-/** Hashed with another sharing key than ours (it can never match here); unknown keys count as ours. */
-export function isStale(i: SharedIndicator, keyId: string | null): boolean {
-  return !!keyId && !!i.key_id && i.key_id !== keyId;
+/** Hashed with none of the keys agreed here (the shared key, partners' keys in force): it can never match. Unknown keys count as ours. */
+export function isStale(i: SharedIndicator, keyIds: readonly string[]): boolean {
+  return keyIds.length > 0 && !!i.key_id && !keyIds.includes(i.key_id);
 }
 
 /** Where a partner's indicators go: stored first (what the store refused is not matched either), then matched. */
 export interface Intake {
   store: CaseStore;
   intel: SharedIndicators;
-  sharingKey: string;
+  /** The shared key (null: none; then only partners with their own key are read). */
+  sharingKey: string | null;
+  /** The keys agreed with each source (cases.partners); absent: the shared key for every source. */
+  keysFor?: (source: string) => SourceKeys | null;
   /**
    * Indicators one partner (a feed, an inbox key) may have in force here; past it its new ones are
    * skipped (0 or absent: no bound). An operator's import is not bounded.
@@ -234,7 +263,7 @@ export async function takeIn(intake: Intake, input: unknown, opts: Omit<ImportOp
   /** An operator's import (the admin API): it may relabel or revoke any source's indicators. */
   operator?: boolean;
 }): Promise<IntakeResult> {
-  const read = stixToIndicators(input, { ...opts, sharingKey: intake.sharingKey });
+  const read = stixToIndicators(input, { ...opts, sharingKey: intake.sharingKey, keysFor: intake.keysFor });
   // One partner cannot replace or revoke what another shared (ids are derived from public names
   // and values, so a careless or hostile feed could name another's).
   const existing = new Map((await intake.store.listIndicators()).map((i) => [i.id, i.source]));

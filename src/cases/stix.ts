@@ -121,9 +121,14 @@ export function sightingsToStix(sightings: readonly Sighting[], provider: string
   };
 }
 
+/** The keys agreed with one source: `hash` hashes its plain values here, `accept` (hash first, then keys in their grace period) are those its keyed hashes may be made with. */
+export interface SourceKeys { hash: string; accept: readonly string[] }
+
 export interface ImportOptions {
-  /** Our sharing key: keyed indicators must be hashed with it; plain ones are hashed with it here. */
-  sharingKey: string;
+  /** Our sharing key: keyed indicators must be hashed with it; plain ones are hashed with it here (unless `keysFor` names a source's own). */
+  sharingKey: string | null;
+  /** The keys agreed with each source (cases.partners); null: none (its indicators are skipped). Default: the sharing key for all. */
+  keysFor?: (source: string) => SourceKeys | null;
   /** Level an account matching an imported indicator is held at (weak kinds alone: watch). */
   level: VerdictLevel;
   /** Source name to record (default: the bundle's identity that created each indicator). */
@@ -177,7 +182,8 @@ export function stixToIndicators(input: unknown, opts: ImportOptions): ImportRes
   const objects = (input as { objects?: unknown }).objects;
   if (!Array.isArray(objects)) throw new StixError('the bundle has no "objects" array');
   const now = opts.now ?? new Date();
-  const ourKey = sharingKeyId(opts.sharingKey);
+  const shared: SourceKeys | null = opts.sharingKey ? { hash: opts.sharingKey, accept: [opts.sharingKey] } : null;
+  const keysOf = (source: string) => (opts.keysFor ? opts.keysFor(source) : shared);
   const names = new Map<string, string>();
   const campaigns = new Map<string, string>();
   const indicates = new Map<string, string>();
@@ -197,27 +203,36 @@ export function stixToIndicators(input: unknown, opts: ImportOptions): ImportRes
     if (o.pattern_type !== 'stix' || typeof o.pattern !== 'string') { result.skipped.push({ id, reason: `pattern_type ${String(o.pattern_type)}: only STIX patterns are read` }); continue; }
     const validUntil = typeof o.valid_until === 'string' && Number.isFinite(Date.parse(o.valid_until)) ? new Date(o.valid_until).toISOString() : null;
     if (validUntil && Date.parse(validUntil) <= now.getTime()) { result.skipped.push({ id, reason: `expired at ${validUntil}` }); continue; }
+    const source = sourceOf(o);
+    const keys = keysOf(source);
+    if (!keys) { result.skipped.push({ id, reason: `no key is agreed with ${source} (cases.partners or cases.sharing_key)` }); continue; }
     let kind: IndicatorKind;
     let hmac: string;
+    let keyId = sharingKeyId(keys.hash);
     const keyed = KEYED.exec(o.pattern.trim());
     if (keyed) {
       if (!(INDICATOR_KINDS as readonly string[]).includes(keyed[1])) { result.skipped.push({ id, reason: `unknown kind ${keyed[1]}` }); continue; }
-      if (o.x_warden_key_id !== undefined && o.x_warden_key_id !== ourKey) { result.skipped.push({ id, reason: `hashed with another sharing key (key id ${String(o.x_warden_key_id)}, ours ${ourKey})` }); continue; }
+      // Made with the key agreed with this source, or one it had before, still in its grace period.
+      if (o.x_warden_key_id !== undefined) {
+        const known = keys.accept.map(sharingKeyId);
+        if (!known.includes(String(o.x_warden_key_id))) { result.skipped.push({ id, reason: `hashed with another key than the one agreed with ${source} (key id ${String(o.x_warden_key_id)}, agreed ${known.join(' or ')})` }); continue; }
+        keyId = String(o.x_warden_key_id);
+      }
       kind = keyed[1] as IndicatorKind;
       hmac = keyed[2];
     } else {
       const plain = plainPattern(o.pattern.trim());
       if (typeof plain === 'string') { result.skipped.push({ id, reason: plain }); continue; }
       kind = plain.kind;
-      hmac = keyedHash(opts.sharingKey, plain.kind, plain.value);
+      hmac = keyedHash(keys.hash, plain.kind, plain.value);
     }
     const confidence = typeof o.confidence === 'number' && o.confidence >= 0 && o.confidence <= 100 ? Math.round(o.confidence) : null;
     const target = indicates.get(id);
     result.indicators.push({
       id, kind, hmac, level: opts.level,
-      source: sourceOf(o),
+      source,
       campaign: target ? campaigns.get(target) ?? label(target) : null,
-      confidence, valid_until: validUntil, created_at: now.toISOString(), key_id: ourKey,
+      confidence, valid_until: validUntil, created_at: now.toISOString(), key_id: keyId,
     });
   }
   return result;

@@ -218,7 +218,7 @@ test('B pushes its indicators into A\'s inbox: matched at A under B\'s own name,
   assert.equal(posted.status, 202, JSON.stringify(posted.body));
   assert.equal(posted.body.status, 'complete');
   assert.deepEqual([posted.body.total_count, posted.body.success_count, posted.body.failure_count, posted.body.pending_count], [3, 2, 1, 0]);
-  assert.match(posted.body.failures[0].message, /another sharing key/);
+  assert.match(posted.body.failures[0].message, /hashed with another key than the one agreed/);
   assert.deepEqual((await taxii(`/intel/status/${posted.body.id}/`, { auth: `Bearer ${writeKey}` })).body, posted.body);
   const stranger = await identity.createAccount({ name: 'another partner' });
   const strangerKey = (await identity.createKey(stranger.id, { scopes: ['intel:write'] })).secret;

@@ -23,6 +23,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError } from '../errors/index.ts';
 import type { VerdictLevel } from '../detect/index.ts';
 import { PUBLISHED_COLLECTION, takeIn, type Intake } from './publish.ts';
+import { Partners } from './partners.ts';
 import { sightingsToStix, stixId, StixError } from './stix.ts';
 import type { PublishedObject, PublishedQuery } from './store.ts';
 import { KeyRate } from '../limits/index.ts';
@@ -42,9 +43,14 @@ export interface TaxiiCaller {
   org: { name: string } | null;
 }
 
-export interface TaxiiServerOptions extends Omit<Intake, 'sharingKey'> {
-  /** Without one, no inbox: a partner's keyed hashes cannot be matched. */
+export interface TaxiiServerOptions extends Omit<Intake, 'sharingKey' | 'keysFor'> {
+  /** Without one (and no partner with a key of its own), no inbox: a partner's keyed hashes cannot be matched. */
   sharingKey: string | null;
+  /**
+   * The partners (cases.partners): one with a key of its own reads its own published collection
+   * (hashed with that key) and its inbox posts are matched with it. Absent: every partner on the sharing key.
+   */
+  partners?: Partners;
   /** Check a presented API key (throws a WardenError when it is missing, unknown, revoked or expired). */
   authenticate(secret: string): Promise<TaxiiCaller>;
   provider: string;
@@ -111,14 +117,15 @@ function acceptsTaxii(accept: string | undefined): boolean {
 function collectionsOf(provider: string, inbox: boolean): Collection[] {
   const id = (name: string) => stixId('collection', provider, name).slice('collection--'.length);
   return [
-    { id: id('indicators'), store: PUBLISHED_COLLECTION, title: `${provider}: distillation campaign indicators`, description: 'Indicators of campaigns harvesting model outputs, as keyed hashes (HMAC-SHA256 under the sharing key the partners agreed), with their campaigns.', read: true, write: false },
+    { id: id('indicators'), store: PUBLISHED_COLLECTION, title: `${provider}: distillation campaign indicators`, description: 'Indicators of campaigns harvesting model outputs, as keyed hashes (HMAC-SHA256 under the key agreed with you: your own, or the shared one), with their campaigns.', read: true, write: false },
     { id: id(SIGHTINGS), store: SIGHTINGS, title: `${provider}: sightings of your indicators`, description: 'How often the indicators you shared matched here: requests, accounts, first and last seen. Each partner sees its own.', read: true, write: false },
     ...(inbox ? [{ id: id('inbox'), store: 'inbox', title: `${provider}: inbox`, description: 'Add your campaign indicators here; they are matched against this provider\'s traffic at once.', read: false, write: true }] : []),
   ];
 }
 
 export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptions): void {
-  const collections = collectionsOf(opts.provider, !!opts.sharingKey);
+  const partners = opts.partners ?? new Partners({ store: opts.store, intel: opts.intel, sharedKey: opts.sharingKey, partners: [], provider: opts.provider, validDays: 90 });
+  const collections = collectionsOf(opts.provider, partners.anyKey);
   const { sharingKey } = opts;
   /** POST statuses by id, with the account that posted (no partner reads another's). */
   const statuses = new Map<string, { account: string; status: Record<string, unknown> }>();
@@ -206,7 +213,9 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
   const page = async (col: Collection, q: Record<string, string | undefined>, who: TaxiiCaller, objectId?: string) => {
     const spec = q['match[spec_version]']?.split(',').map((s) => s.trim());
     const f = filters(col, q, objectId);
-    const rows: PublishedObject[] = spec && !spec.includes('2.1') ? [] : col.store === SIGHTINGS ? sightingsFor(who, f) : await opts.store.published(f);
+    // The published collection a partner reads is its own when it has a key of its own (hashed with it).
+    const rows: PublishedObject[] = spec && !spec.includes('2.1') ? [] : col.store === SIGHTINGS ? sightingsFor(who, f)
+      : await opts.store.published(col.store === PUBLISHED_COLLECTION ? { ...f, collection: partners.collectionFor(partnerName(who)) } : f);
     const more = rows.length === f.limit;
     if (more) rows.pop();
     const headers: Record<string, string> = rows.length ? { 'x-taxii-date-added-first': taxiiTime(rows[0].added_us), 'x-taxii-date-added-last': taxiiTime(rows.at(-1)!.added_us) } : {};
@@ -317,7 +326,7 @@ export function registerTaxiiServer(app: FastifyInstance, opts: TaxiiServerOptio
     const partner = partnerName(c.who);
     let result;
     try {
-      result = await takeIn({ store: opts.store, intel: opts.intel, sharingKey: sharingKey!, maxPerSource: opts.maxPerSource, maxValidDays: opts.maxValidDays }, { type: 'bundle', objects }, { level: opts.importLevel, source: partner });
+      result = await takeIn({ store: opts.store, intel: opts.intel, sharingKey, keysFor: (source) => partners.keysFor(source), maxPerSource: opts.maxPerSource, maxValidDays: opts.maxValidDays }, { type: 'bundle', objects }, { level: opts.importLevel, source: partner });
     } catch (err) {
       if (err instanceof StixError) throw new TaxiiError(400, 'Bad Request', err.message);
       throw err;

@@ -216,7 +216,7 @@ export async function buildCapabilities(config: WardenConfig, stores: Stores, op
       identity, stores, sqlitePath: config.store.sqlite_path, verdicts, ledger, engine: detector, saveSnapshot: detect.saveSnapshot,
       eraseFromStream: detect.eraseFromStream, intel: cases?.intel ?? null,
       flushEvents: async () => { await flushEvents?.(); }, detectorDrained: detect.drained,
-      cases: cases ? { store: cases.store, sharingKey: cases.sharingKey } : null, batches: batchStores,
+      cases: cases ? { store: cases.store, sharingKey: cases.sharingKey, publishTargets: cases.publishTargets } : null, batches: batchStores,
     }));
   }
 

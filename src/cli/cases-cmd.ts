@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { cliExitCode, textTable as table } from '../admin/index.ts';
 import { WardenError } from '../errors/index.ts';
-import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary, type FeedState, type PublishResult, type PartnerSighting, type CaseExchange } from '../cases/index.ts';
+import { caseReportMarkdown, CASE_STATUSES, IMPORT_LEVELS, type CaseFile, type CaseSummary, type FeedState, type PublishResult, type PartnerSighting, type CaseExchange, type PartnerView } from '../cases/index.ts';
 import { heldAlone, type SharedIndicator, type Sighting } from '../detect/index.ts';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, openAdminClient } from './admin-connection.ts';
 
@@ -38,6 +38,13 @@ const INTEL_HELP = `usage:
   warden intel feeds                           partners' TAXII feeds (cases.feeds): last poll, last error, counts
   warden intel pull NAME [--from-start]        poll one feed now (--from-start: the whole collection again,
                                                not only what was added since the last poll)
+  warden intel partners                        partners (cases.partners): trust, review hold, the id of the key
+                                               agreed with each, the collection each reads
+  warden intel rotate NAME [--grace-days N] [--key-env VAR]
+                                               a new key for the partner (made here, or read from VAR): printed
+                                               once; the key before matches its indicators for N days (14)
+  warden intel approve (--id ID | --source NAME)
+                                               let indicators held for review act (an operator reviewed them)
 
 options:
 ${CONNECTION_HELP}
@@ -49,6 +56,7 @@ const OPTIONS = {
   ...CONNECTION_OPTIONS,
   status: { type: 'string' }, limit: { type: 'string' }, title: { type: 'string' }, note: { type: 'string' }, text: { type: 'string' },
   'valid-days': { type: 'string' }, level: { type: 'string' }, source: { type: 'string' }, id: { type: 'string' }, stale: { type: 'boolean' }, 'from-start': { type: 'boolean' },
+  'grace-days': { type: 'string' }, 'key-env': { type: 'string' },
   account: { type: 'string' }, purpose: { type: 'string' },
 } as const;
 
@@ -139,7 +147,8 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
     if (what === 'list' && !file) {
       const r = await c.call<{ key_id: string | null; indicators: Array<SharedIndicator & { held?: { reason: string; accounts: number } | null }>; stale: SharedIndicator[]; sightings: Sighting[]; partner_sightings: PartnerSighting[] }>('GET', '/intel');
       const seen = new Map(r.sightings.map((s) => [s.indicator_id, s]));
-      const rows = r.indicators.map((i) => ({ id: i.id, kind: i.kind, level: levelImposed(i), source: i.source, campaign: i.campaign, valid_until: i.valid_until, status: i.held ? `held: ${i.held.accounts} established accounts share it` : 'in force', sightings: seen.get(i.id)?.count ?? 0, accounts: seen.get(i.id)?.accounts ?? 0 }));
+      const status = (held: { reason: string; accounts: number } | null | undefined) => (!held ? 'in force' : /waits for an operator's review/.test(held.reason) ? 'held: waits for review (warden intel approve)' : `held: ${held.accounts} established accounts share it`);
+      const rows = r.indicators.map((i) => ({ id: i.id, kind: i.kind, level: levelImposed(i), source: i.source, campaign: i.campaign, valid_until: i.valid_until, status: status(i.held), sightings: seen.get(i.id)?.count ?? 0, accounts: seen.get(i.id)?.accounts ?? 0 }));
       const theirs = r.partner_sightings.length ? `\n\npartners' sightings of our indicators:\n${table(r.partner_sightings.map((p) => ({ ...p })), ['source', 'indicator_id', 'count', 'accounts', 'first_seen', 'last_seen'])}` : '';
       const stale = r.stale.length ? `\n${r.stale.length} stored indicators were hashed with another sharing key and cannot match (warden intel remove --stale)` : '';
       return { result: r, text: `sharing key: ${r.key_id ?? 'none (cases.sharing_key): nothing is matched'}${stale}\n${rows.length ? table(rows, ['id', 'kind', 'level', 'status', 'source', 'campaign', 'valid_until', 'sightings', 'accounts']) : '(no indicators)'}${theirs}` };
@@ -173,6 +182,29 @@ export function runIntelCli(argv: string[], ioIn: Partial<CasesCliIo> = {}): Pro
       const r = await c.call<unknown>('GET', '/intel/sightings', { query: { source: v.source } });
       return { result: r, text: JSON.stringify(r, null, 2) };
     }
+    if (what === 'partners' && !file) {
+      const r = await c.call<{ partners: PartnerView[] }>('GET', '/intel/partners');
+      const rows = r.partners.map((p) => ({ ...p, key_id: p.key_id ?? 'none', previous_keys: p.previous_keys.map((k) => `${k.key_id} until ${k.until}`).join(', ') }));
+      return { result: r, text: rows.length ? table(rows, ['name', 'trust', 'hold', 'key_id', 'key_origin', 'collection', 'previous_keys']) : '(no partners listed: cases.partners; every source is on the sharing key)' };
+    }
+    if (what === 'rotate' && file) {
+      const graceDays = v['grace-days'] === undefined ? undefined : Number(v['grace-days']);
+      if (graceDays !== undefined && !(Number.isInteger(graceDays) && graceDays >= 0)) return '--grace-days is a whole number of days';
+      // A key the partner made is read from the environment, never from the command line (shell history, ps).
+      const key = v['key-env'] === undefined ? undefined : o.env[v['key-env']];
+      if (v['key-env'] !== undefined && !key) return `--key-env: ${v['key-env']} is not set`;
+      const r = await c.call<{ key: string; key_id: string; previous: Array<{ key_id: string; until: string }>; republished: number }>('POST', `/intel/partners/${encodeURIComponent(file)}/rotate`, { body: { key, grace_days: graceDays } });
+      const before = r.previous.map((p) => `the key before (${p.key_id}) matches its indicators until ${p.until}`).join('; ');
+      return { result: r, text: [`${file}: new key ${r.key_id}${key ? ' (the one given)' : `:
+  ${r.key}
+  (shown once: give it to ${file} by a channel you trust)`}`, `${r.republished} published cases published again to its collection under it${before ? `; ${before}` : ''}`].join('\n') };
+    }
+    if (what === 'approve' && !file) {
+      if ([v.source, v.id].filter(Boolean).length !== 1) return 'give exactly one of --id or --source';
+      const r = await c.call<{ approved: string[] }>('POST', '/intel/approve', { query: v.id ? { id: v.id } : { source: v.source } });
+      return { result: r, text: `${r.approved.length} indicators approved: they act now (${r.approved.join(', ')})` };
+    }
+    if (what === 'rotate') return 'rotate: give the partner\'s name (warden intel partners lists them)';
     if (what === 'import') return 'import: give the bundle file (- for standard input)';
     if (what === 'pull') return 'pull: give the feed name (warden intel feeds lists them)';
     return `unknown command: intel ${[what, file].filter(Boolean).join(' ')}`;

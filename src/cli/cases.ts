@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { resolveSecret, type WardenConfig } from '../config/index.ts';
 import { SharedIndicators, type DetectorEngine } from '../detect/index.ts';
-import { casesAdminRoutes, casesWithGoneIds, registerTaxiiServer, FeedPoller, isStale, MIN_SHARING_KEY_CHARS, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type TaxiiCaller } from '../cases/index.ts';
+import { casesAdminRoutes, casesWithGoneIds, registerTaxiiServer, FeedPoller, isStale, loadApprovals, MIN_SHARING_KEY_CHARS, Partners, SqliteCaseStore, PostgresCaseStore, type CaseStore, type CaseSources, type PublishTarget, type TaxiiCaller } from '../cases/index.ts';
 import { intelMatched, feedChanged, type Notifier } from '../notify/index.ts';
 import type { AdminRouteRegistrar } from '../admin/router.ts';
 import { onBackend, type Stores } from './stores.ts';
@@ -15,6 +15,9 @@ export interface CasesSetup {
   /** The case store and the sharing key (an erasure scrubs case files). */
   store: CaseStore;
   sharingKey: string | null;
+  /** The partners, their keys and published collections (an erasure withdraws from each collection, hashed with its key). */
+  partners: Partners;
+  publishTargets(): PublishTarget[];
   /** The indicators the detector matches (give them to the engine before it replays events). */
   intel: SharedIndicators;
   /** The admin routes, once the engine exists. */
@@ -63,34 +66,55 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
   }
   const store = await onBackend<CaseStore>(stores, (db) => new SqliteCaseStore(db), (pool) => new PostgresCaseStore(pool));
   const intel = new SharedIndicators(key, { maxLocalAccounts: cfg.max_indicator_accounts });
-  // Indicators hashed under another sharing key can never match: kept, reported, not loaded.
+  const partners = new Partners({
+    store, intel, sharedKey: key, provider: cfg.provider, validDays: cfg.export_valid_days,
+    partners: cfg.partners.map((p) => {
+      let own = p.key === undefined ? null : resolveSecret(p.key) || null;
+      if (own && own.length < MIN_SHARING_KEY_CHARS) {
+        say(`cases: the key of partner ${p.name} is shorter than ${MIN_SHARING_KEY_CHARS} characters; it is not used (the partner stays on the shared key)`);
+        own = null;
+      }
+      return { name: p.name, key: own, trust: p.trust, hold: p.hold };
+    }),
+  });
+  await partners.load();
+  const keyIds = intel.keyIds();
+  // Indicators hashed under a key not agreed here (any more) can never match: kept, reported, not loaded.
   const all = await store.listIndicators();
-  const stored = all.filter((i) => !isStale(i, intel.keyId));
+  const stored = all.filter((i) => !isStale(i, keyIds));
   const stale = all.length - stored.length;
-  if (stale) say(`cases: ${stale} stored indicators were hashed with another sharing key than ${intel.keyId}: they cannot match and are not loaded; ask their partners to share them again under the current key, and remove them (warden intel remove --stale)`);
+  if (stale) say(`cases: ${stale} stored indicators were hashed with another sharing key than ${keyIds.join(', ')}: they cannot match and are not loaded; ask their partners to share them again under the current key, and remove them (warden intel remove --stale)`);
   if (stored.length) {
     intel.add(stored);
-    if (!key) say(`cases: ${stored.length} imported indicators are stored but no sharing key is set (cases.sharing_key): none is matched`);
-    else say(`cases: ${stored.length} indicators shared by other providers are matched (sharing key ${intel.keyId})`);
+    await loadApprovals(store, intel);
+    if (!keyIds.length) say(`cases: ${stored.length} imported indicators are stored but no sharing key is set (cases.sharing_key): none is matched`);
+    else {
+      const own = keyIds.filter((id) => id !== intel.keyId);
+      say(`cases: ${stored.length} indicators shared by other providers are matched (${intel.keyId ? `sharing key ${intel.keyId}` : 'no sharing key'}${own.length ? `; partners' own keys ${own.join(', ')}` : ''})`);
+    }
   }
+  // A partner given a key of its own (in the configuration) reads what was published, hashed with it.
+  const republished = await partners.syncCollections((id) => store.getCase(id)).catch((err) => { say(`cases: partners' collections not published again: ${(err as Error).message}`); return 0; });
+  if (republished) say(`cases: ${republished} published cases were published again to partners' own collections, under the key agreed with each`);
   // Sightings add up across restarts: read back, then stored as they grow.
   intel.restoreSightings(await store.listSightings());
   const saveSightings = async () => {
     const deltas = intel.drainSightings();
     if (deltas.length) await store.addSightings(deltas).catch((err) => say(`cases: sightings not stored: ${(err as Error).message}`));
   };
-  const timer = setInterval(() => { void saveSightings(); }, SIGHTINGS_EVERY_MS);
+  // A key whose grace period ended stops matching within a minute.
+  const timer = setInterval(() => { void saveSightings(); partners.apply(); }, SIGHTINGS_EVERY_MS);
   timer.unref();
   const matches = notifier?.enabled ? watchFirstMatches(intel, notifier) : null;
   // Partners' feeds: polled only with a sharing key (their keyed hashes cannot be matched without it).
-  const feeds = key && cfg.feeds.length ? new FeedPoller({ store, intel, sharingKey: key, maxPerSource: cfg.max_indicators_per_source, maxValidDays: cfg.max_indicator_days }, cfg.feeds.map((f) => ({
+  const feeds = partners.anyKey && cfg.feeds.length ? new FeedPoller({ store, intel, sharingKey: key, keysFor: (source) => partners.keysFor(source), maxPerSource: cfg.max_indicators_per_source, maxValidDays: cfg.max_indicator_days }, cfg.feeds.map((f) => ({
     name: f.name, url: f.url, token: resolveSecret(f.token), username: f.username, level: f.level ?? cfg.import_level,
     everyMs: f.every_seconds * 1000, timeoutMs: f.timeout_seconds * 1000,
   })), say, (state, wasFailing) => {
     // Only changes are news: a feed that starts failing, and one that works again.
     if (notifier && !!state.last_error !== wasFailing) void notifier.emit(feedChanged(state));
   }) : null;
-  if (!key && cfg.feeds.length) say(`cases: ${cfg.feeds.length} intel feeds are configured but no sharing key is set (cases.sharing_key): none is polled`);
+  if (!partners.anyKey && cfg.feeds.length) say(`cases: ${cfg.feeds.length} intel feeds are configured but no sharing key is set (cases.sharing_key): none is polled`);
   return {
     async reportGoneIds(engine) {
       const gone = await casesWithGoneIds(store, engine).catch((err) => { say(`cases: could not check the cases' campaign ids: ${(err as Error).message}`); return []; });
@@ -99,14 +123,16 @@ export async function setUpCases(config: WardenConfig, stores: Stores, say: (lin
     intel,
     store,
     sharingKey: key || null,
+    partners,
+    publishTargets: () => partners.targets(),
     startFeeds: () => feeds?.start(),
     close: async () => { clearInterval(timer); if (matches) clearInterval(matches); await feeds?.stop(); await saveSightings(); },
     taxiiPlugin: cfg.taxii.enabled ? (authenticate) => (app) => registerTaxiiServer(app, {
-      store, intel, sharingKey: key, authenticate, provider: cfg.provider, importLevel: cfg.import_level, maxContentLength: cfg.taxii.max_content_length, requestsPerMinute: cfg.taxii.requests_per_minute,
+      store, intel, sharingKey: key, partners, authenticate, provider: cfg.provider, importLevel: cfg.import_level, maxContentLength: cfg.taxii.max_content_length, requestsPerMinute: cfg.taxii.requests_per_minute,
       maxPerSource: cfg.max_indicators_per_source, maxValidDays: cfg.max_indicator_days,
     }) : null,
     adminRoutes: (engine, ledger, decisions) => casesAdminRoutes({
-      store, intel, feeds, sharingKey: key, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days,
+      store, intel, feeds, sharingKey: key, partners, provider: cfg.provider, importLevel: cfg.import_level, exportValidDays: cfg.export_valid_days,
       sources: { engine, events: stores.events, ledger, decisions },
       limits: { maxMembers: cfg.max_members, maxEventsPerMember: cfg.max_events_per_member, maxEvents: cfg.max_events, maxWindowEvents: cfg.max_window_events },
     }),

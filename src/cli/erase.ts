@@ -37,7 +37,8 @@ export interface AccountEraseDeps {
   eraseFromStream?: (accountId: string, at: string) => Promise<{ entries: number; events: number }>;
   /** Partners' indicators in force here, with their sightings in memory. */
   intel?: SharedIndicators | null;
-  cases: { store: CaseStore; sharingKey: string | null } | null;
+  /** The case store; `publishTargets`: each published collection and the key it is hashed with (else the sharing key's shared one). */
+  cases: { store: CaseStore; sharingKey: string | null; publishTargets?: () => ReadonlyArray<{ collection: string; key: string }> } | null;
   batches: { batches: BatchStore; files: FileStore } | null;
 }
 
@@ -140,7 +141,7 @@ export async function eraseAccount(deps: AccountEraseDeps, accountId: string, op
   const cases = deps.cases
     ? await eraseAccountFromCases(deps.cases.store, accountId, {
       email_domain: account.email_domain, signup_ip: account.signup_ip, payment_fp: account.payment_fp, client_ips: [...clientIps], user_agents: [...agents],
-    }, deps.cases.sharingKey, pseudonym)
+    }, deps.cases.publishTargets?.() ?? deps.cases.sharingKey, pseudonym)
     : null;
 
   let files = 0;

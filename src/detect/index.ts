@@ -27,4 +27,4 @@ export { replayRecentEvents } from './replay.ts';
 export { writeSnapshot, readSnapshot, periodicSnapshots, type SnapshotHeader } from './snapshot.ts';
 export { VolumeBaseline, PradaBaseline } from './baselines.ts';
 export { buildLabelledEvents, type PromptPool } from './scenario.ts';
-export { SharedIndicators, INDICATOR_KINDS, STRONG_KINDS, heldAlone, exchangeValue, keyedHash, sharingKeyId, eventObservables, subnetOf, type SharedIndicator, type IndicatorKind, type Sighting, type StoredSighting } from './intel.ts';
+export { SharedIndicators, PARTNER_TRUSTS, REVIEW_HOLDS, TRUST_CAP, type PartnerTrust, type ReviewHold, type SourcePolicy, INDICATOR_KINDS, STRONG_KINDS, heldAlone, exchangeValue, keyedHash, sharingKeyId, eventObservables, subnetOf, type SharedIndicator, type IndicatorKind, type Sighting, type StoredSighting } from './intel.ts';

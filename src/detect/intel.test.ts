@@ -38,7 +38,7 @@ test('an account sending a shared system prompt is held at the feed level from i
   assert.equal(v.level, 'throttle');
   const reason = v.verdict!.reasons[0];
   assert.equal(reason.signal, 'shared_indicator');
-  assert.match(reason.detail!, /indicator--system_prompt shared by Provider B for campaign "op-lantern", confidence 80; holds at throttle/);
+  assert.match(reason.detail!, /indicator--system_prompt shared by Provider B \(not a listed partner\) for campaign "op-lantern", confidence 80; holds at throttle/);
   assert.equal(e.forAccount('acct_other').level, 'none', 'another prompt does not match');
   assert.deepEqual(intel.sightings().map((s) => [s.indicator_id, s.accounts]), [['indicator--system_prompt', 1]]);
 });
@@ -157,4 +157,57 @@ test('a deletion request: the sightings in memory (and those not yet stored) kee
   assert.ok(!JSON.stringify(unsaved).includes('acct_gone'), `what is stored next does not name it: ${JSON.stringify(unsaved)}`);
   assert.deepEqual(unsaved[0].accounts.sort(), ['acct_stays', 'erased_1'], 'the pseudonym stands in for it');
   assert.equal(intel.renameAccount('acct_gone', 'erased_2'), 0, 'a second run finds nothing');
+});
+
+test('each partner\'s indicators match under the key agreed with it; a partner\'s trust bounds what they hold and is said in the verdict', () => {
+  const KEY_B = 'provider-b-own-key-0123456789';
+  const KEY_C = 'provider-c-own-key-9876543210';
+  const underKey = (key: string, kind: IndicatorKind, raw: string, source: string, level: SharedIndicator['level'], id: string): SharedIndicator =>
+    ({ ...indicator(kind, raw, level, id), hmac: keyedHash(key, kind, exchangeValue(kind, raw)!), source });
+  const intel = new SharedIndicators(null, { keys: [KEY_B] });
+  intel.setPolicy((source) => (source === 'Provider B' ? { trust: 'low', hold: 'none' } : source === 'Provider C' ? { trust: 'high', hold: 'none' } : null));
+  intel.add([
+    underKey(KEY_B, 'system_prompt', SCRIPT_PROMPT, 'Provider B', 'suspend', 'indicator--b'),
+    underKey(KEY_C, 'payment_fp', 'fp_card_c', 'Provider C', 'suspend', 'indicator--c'),
+  ]);
+  const e = new DetectorEngine({ intel });
+  e.ingest(event('acct_prompt', 0, { system: SCRIPT_PROMPT }));
+  e.ingest(event('acct_card', 0, { card: 'fp_card_c' }));
+  e.flush();
+  const b = e.forAccount('acct_prompt');
+  assert.equal(b.level, 'watch', 'a low-trust partner\'s indicator holds at watch at most, whatever level it came at');
+  assert.match(b.verdict!.reasons[0].detail!, /shared by Provider B \(trust low\) for campaign "op-lantern".*holds at watch \(trust low: at most watch/);
+  assert.equal(e.forAccount('acct_card').level, 'none', 'Provider C\'s key is not one agreed here yet: its hash matches nothing');
+  intel.setKeys([KEY_B, KEY_C]);
+  e.ingest(event('acct_card', 1000, { card: 'fp_card_c' }));
+  e.flush();
+  const c = e.forAccount('acct_card');
+  assert.equal(c.level, 'suspend', 'with Provider C\'s key agreed, its high-trust indicator holds at its level');
+  assert.match(c.verdict!.reasons[0].detail!, /shared by Provider C \(trust high\).*holds at suspend$/);
+});
+
+test('a partner whose indicators are all held for review: none acts until an operator approves it; a trusted partner\'s prevalent value is not held', () => {
+  const intel = new SharedIndicators(KEY, { maxLocalAccounts: 2 });
+  intel.setPolicy((source) => (source === 'New partner' ? { trust: 'medium', hold: 'all' } : { trust: 'high', hold: 'none' }));
+  intel.add([
+    { ...indicator('system_prompt', SCRIPT_PROMPT, 'throttle', 'indicator--new'), source: 'New partner' },
+    { ...indicator('user_agent', 'popular-sdk/1.0', 'throttle', 'indicator--trusted-ua'), source: 'Trusted partner' },
+    { ...indicator('client_ip', '198.51.100.200', 'throttle', 'indicator--trusted-ip'), source: 'Trusted partner' },
+  ]);
+  const e = new DetectorEngine({ intel });
+  // Established customers (created long before) all use the SDK: prevalent, but the trusted partner's hold is none.
+  for (let k = 0; k < 5; k++) e.ingest(event(`acct_customer_${k}`, k, { ua: 'popular-sdk/1.0' }));
+  e.ingest(event('acct_script', 10, { system: SCRIPT_PROMPT }));
+  e.ingest(event('acct_both', 11, { ua: 'popular-sdk/1.0', ip: '198.51.100.200' }));
+  e.flush();
+  const held = intel.listWithHolds().find((i) => i.id === 'indicator--new')!.held;
+  assert.match(held?.reason ?? '', /every indicator from New partner waits for an operator's review \(cases.partners hold: all\)/);
+  assert.equal(e.forAccount('acct_script').level, 'none', 'the held indicator holds no account');
+  assert.equal(intel.listWithHolds().find((i) => i.id === 'indicator--trusted-ua')!.held, null, 'a value 5 established accounts share is not held for a partner whose hold is none');
+  assert.equal(e.forAccount('acct_both').level, 'throttle', 'and its indicators act');
+  intel.approve(['indicator--new']);
+  e.ingest(event('acct_script', 20, { system: SCRIPT_PROMPT }));
+  e.flush();
+  assert.equal(e.forAccount('acct_script').level, 'throttle', 'approved by an operator, it holds the account');
+  assert.match(e.forAccount('acct_script').verdict!.reasons[0].detail!, /shared by New partner \(trust medium\)/);
 });

@@ -54,6 +54,24 @@ export function heldAlone(ind: Pick<SharedIndicator, 'kind' | 'level'>): { level
   return { level, counterpart: family && level !== ind.level ? (family === 'network' ? 'software' : 'network') : null };
 }
 
+/**
+ * How much a partner's indicators count here (cases.partners): `high` at the level they were
+ * taken in at, `medium` at most throttle, `low` at most watch (evidence to look at, not to act on).
+ */
+export const PARTNER_TRUSTS = ['high', 'medium', 'low'] as const;
+export type PartnerTrust = (typeof PARTNER_TRUSTS)[number];
+/** The highest level a partner's indicator holds an account at, by the partner's trust. */
+export const TRUST_CAP: Record<PartnerTrust, VerdictLevel> = { high: 'suspend', medium: 'throttle', low: 'watch' };
+/**
+ * Which of a partner's indicators wait for an operator's review before they act: `all` (a new
+ * partner), `prevalent` (those whose value many established accounts here share: the default),
+ * `none` (a partner trusted not to send such values).
+ */
+export const REVIEW_HOLDS = ['all', 'prevalent', 'none'] as const;
+export type ReviewHold = (typeof REVIEW_HOLDS)[number];
+/** What this provider agreed with the source of an indicator: null for a source not listed (as before partners were listed). */
+export interface SourcePolicy { trust: PartnerTrust; hold: ReviewHold }
+
 export interface SharedIndicator {
   /** Stable id (the STIX indicator id when imported from a bundle). */
   id: string;
@@ -187,7 +205,8 @@ const PREVALENCE_KINDS: ReadonlySet<IndicatorKind> = new Set(['system_prompt', '
  * + 1 each): about 15 MB when full.
  */
 const PREVALENCE_VALUES_MAX = 100_000;
-const prevalenceKey = (kind: IndicatorKind, hmac: string) => `${kind}:${hmac.slice(0, 16)}`;
+/** A value's key in the prevalence counts: its kind and the first 64 bits of a hash of it under no partner's key (the same whichever key a partner's indicator for it was made with). */
+const prevalenceKey = (kind: IndicatorKind, normalised: string) => `${kind}:${createHash('sha256').update(`${kind}\n${normalised}`).digest('hex').slice(0, 16)}`;
 /** An account is established (a customer, not a campaign's fresh sign-up) this long after its creation, or at the enterprise tier. */
 const ESTABLISHED_AFTER_MS = 7 * 86_400_000;
 /** Kinds shared by too many customers to be evidence alone: never reported to partners as sightings. */
@@ -196,6 +215,17 @@ const powerOfTenFloor = (n: number) => (n < 1 ? 0 : 10 ** Math.floor(Math.log10(
 const dayOf = (ms: number) => `${new Date(ms).toISOString().slice(0, 10)}T00:00:00.000Z`;
 /** Default of cases.max_indicator_accounts. */
 export const MAX_INDICATOR_ACCOUNTS = 20;
+
+/** A raw value seen, as the matcher keeps it: normalised, its prevalence key, its hash under each key, the indicators naming it. */
+interface CachedValue {
+  normalised: string | null;
+  value: string;
+  hmacs: string[];
+  /** The key ring and the indicators' generation the hashes and the indicators were read at. */
+  ring: number;
+  generation: number;
+  indicators: SharedIndicator[] | undefined;
+}
 
 /** Why an imported indicator is held for review instead of acting on accounts. */
 export interface IndicatorHold {
@@ -216,7 +246,7 @@ export class SharedIndicators {
    * Per kind, each raw value seen: its keyed hash ('' when it does not normalise) and the
    * indicator it names as of `generation` (re-read when indicators change).
    */
-  private readonly hashCache = new Map<IndicatorKind, Map<string, { hmac: string; generation: number; indicators: SharedIndicator[] | undefined }>>(INDICATOR_KINDS.map((k) => [k, new Map()]));
+  private readonly hashCache = new Map<IndicatorKind, Map<string, CachedValue>>(INDICATOR_KINDS.map((k) => [k, new Map()]));
   private readonly seen = new Map<string, { count: number; accounts: Set<string>; first: number; last: number }>();
   /** What `seen` gained since the last `drainSightings` (requests, and accounts new to it). */
   private readonly unsaved = new Map<string, { count: number; accounts: string[]; first: number; last: number }>();
@@ -233,12 +263,55 @@ export class SharedIndicators {
   /** Established accounts a value may be held by here before an indicator for it is held for review (0: no bound). */
   readonly maxLocalAccounts: number;
 
-  constructor(private readonly key: string | null, opts: { maxLocalAccounts?: number } = {}) {
+  /**
+   * Every key values are hashed with: the shared key and each partner's own (its current one and
+   * those still in their grace period). An indicator matches when its hash is that of a value
+   * under any of them (each partner's hashes are made with the key agreed with it).
+   */
+  private ring: string[];
+  private ringGeneration = 0;
+  /** What was agreed with each source (trust, review hold); null: a source not listed. */
+  private policyOf: (source: string) => SourcePolicy | null = () => null;
+  /** Indicators an operator reviewed and let act (ids): no hold applies to them. */
+  private readonly approved = new Set<string>();
+  /** Per indicator's kind and hash, the value's key in `prevalence` (known once an event carried it). */
+  private readonly valueOf = new Map<string, string>();
+
+  constructor(private readonly key: string | null, opts: { maxLocalAccounts?: number; keys?: readonly string[] } = {}) {
     this.maxLocalAccounts = opts.maxLocalAccounts ?? MAX_INDICATOR_ACCOUNTS;
+    this.ring = [...new Set([...(key ? [key] : []), ...(opts.keys ?? [])])];
   }
 
   /** Whether events should be read at all: with a key, values are counted even before any indicator arrives. */
-  get active(): boolean { return this.key !== null && (this.byId.size > 0 || this.maxLocalAccounts > 0); }
+  get active(): boolean { return this.ring.length > 0 && (this.byId.size > 0 || this.maxLocalAccounts > 0); }
+
+  /** The partners' own keys (besides the shared one): values are hashed with each, once per distinct value. */
+  setKeys(keys: readonly string[]): void {
+    const next = [...new Set([...(this.key ? [this.key] : []), ...keys])];
+    if (next.length === this.ring.length && next.every((k, i) => k === this.ring[i])) return;
+    this.ring = next;
+    this.ringGeneration++;
+    this.generation++;
+  }
+
+  /** Ids of the keys values are hashed with now. */
+  keyIds(): string[] { return this.ring.map(sharingKeyId); }
+
+  /** What was agreed with each source (cases.partners): its trust and its review hold. */
+  setPolicy(policyOf: (source: string) => SourcePolicy | null): void {
+    this.policyOf = policyOf;
+    this.generation++;
+  }
+
+  policy(source: string): SourcePolicy | null { return this.policyOf(source); }
+
+  /** Let indicators act although their source's hold would keep them for review (an operator reviewed them). */
+  approve(ids: readonly string[]): void {
+    for (const id of ids) this.approved.add(id);
+    if (ids.length) this.generation++;
+  }
+
+  isApproved(id: string): boolean { return this.approved.has(id); }
 
   /**
    * Why the indicator is held for the operator's review instead of acting, or null: its value is
@@ -246,9 +319,15 @@ export class SharedIndicators {
    * campaign's own software or card is not. (Partners' indicators arrive unreviewed; one for "You
    * are a helpful assistant." would otherwise throttle every customer using it.)
    */
-  holdOf(ind: Pick<SharedIndicator, 'kind' | 'hmac'>): IndicatorHold | null {
+  holdOf(ind: Pick<SharedIndicator, 'id' | 'kind' | 'hmac' | 'source'>): IndicatorHold | null {
+    if (this.approved.has(ind.id)) return null;
+    const hold = this.policyOf(ind.source)?.hold ?? 'prevalent';
+    if (hold === 'none') return null;
+    const value = this.valueOf.get(`${ind.kind}:${ind.hmac}`);
+    const n = value === undefined ? 0 : this.prevalence.get(value)?.size ?? 0;
+    // A new partner's indicators all wait for an operator's review (cases.partners: hold all).
+    if (hold === 'all') return { accounts: n, reason: `held for review: every indicator from ${ind.source} waits for an operator's review (cases.partners hold: all); not enforced until approved` };
     if (this.maxLocalAccounts <= 0 || !PREVALENCE_KINDS.has(ind.kind)) return null;
-    const n = this.prevalence.get(prevalenceKey(ind.kind, ind.hmac))?.size ?? 0;
     if (n <= this.maxLocalAccounts) return null;
     return { accounts: n, reason: `held for review: more than ${this.maxLocalAccounts} established accounts here share this ${ind.kind.replace('_', ' ')} (cases.max_indicator_accounts); not enforced` };
   }
@@ -265,7 +344,12 @@ export class SharedIndicators {
   /** Add or replace indicators (by id). */
   add(list: readonly SharedIndicator[]): void {
     for (const ind of list) {
-      if (this.byId.has(ind.id)) this.unindex(this.byId.get(ind.id)!);
+      const before = this.byId.get(ind.id);
+      if (before) {
+        this.unindex(before);
+        // An approval was of the value reviewed: a new version naming another value needs its own.
+        if (before.hmac !== ind.hmac) this.approved.delete(ind.id);
+      }
       this.byId.set(ind.id, ind);
       const key = `${ind.kind}:${ind.hmac}`;
       this.byHash.set(key, [...(this.byHash.get(key) ?? []), ind]);
@@ -282,6 +366,7 @@ export class SharedIndicators {
       if (!ind) continue;
       this.byId.delete(id);
       this.unindex(ind);
+      this.approved.delete(id);
       n++;
     }
     if (n) this.generation++;
@@ -293,7 +378,7 @@ export class SharedIndicators {
   private unindex(ind: SharedIndicator): void {
     const key = `${ind.kind}:${ind.hmac}`;
     const rest = (this.byHash.get(key) ?? []).filter((x) => x.id !== ind.id);
-    if (rest.length) this.byHash.set(key, rest); else this.byHash.delete(key);
+    if (rest.length) this.byHash.set(key, rest); else { this.byHash.delete(key); this.valueOf.delete(key); }
     this.count(ind.kind, -1);
   }
 
@@ -312,23 +397,36 @@ export class SharedIndicators {
     let e = cache.get(key);
     if (e === undefined) {
       const v = exchangeValue(kind, raw);
-      e = { hmac: v === null ? '' : keyedHash(this.key!, kind, v), generation: -1, indicators: undefined };
+      e = { normalised: v, value: v === null ? '' : prevalenceKey(kind, v), hmacs: [], ring: -1, generation: -1, indicators: undefined };
       if (cache.size >= HASH_CACHE_MAX) cache.clear();
       cache.set(key, e);
     }
+    if (e.normalised === null) return undefined;
+    if (e.ring !== this.ringGeneration) {
+      // One hash per key agreed: a partner's indicators are hashed with the key agreed with it.
+      e.ring = this.ringGeneration;
+      e.hmacs = this.ring.map((k) => keyedHash(k, kind, e!.normalised!));
+      e.generation = -1;
+    }
     if (e.generation !== this.generation) {
       e.generation = this.generation;
-      e.indicators = e.hmac ? this.byHash.get(`${kind}:${e.hmac}`) : undefined;
+      let found: SharedIndicator[] | undefined;
+      for (const h of e.hmacs) {
+        const inds = this.byHash.get(`${kind}:${h}`);
+        if (inds === undefined) continue;
+        this.valueOf.set(`${kind}:${h}`, e.value);
+        found = found === undefined ? inds : [...found, ...inds];
+      }
+      e.indicators = found;
     }
-    if (counted && e.hmac) this.countHolder(kind, e.hmac, e.indicators);
+    if (counted) this.countHolder(e.value, e.indicators);
     return e.indicators;
   }
 
   /** The established account of the event being read (null: it is not counted towards prevalence). */
   private counting: number | null = null;
 
-  private countHolder(kind: IndicatorKind, hmac: string, indicators: SharedIndicator[] | undefined): void {
-    const key = prevalenceKey(kind, hmac);
+  private countHolder(key: string, indicators: SharedIndicator[] | undefined): void {
     let holders = this.prevalence.get(key);
     if (!holders) {
       if (this.prevalence.size >= PREVALENCE_VALUES_MAX) return;
@@ -343,7 +441,7 @@ export class SharedIndicators {
 
   /** The indicators this event matches (in force at its time), recorded as sightings; null if none. */
   match(ev: InteractionEvent, tsMs: number): IntelMatch | null {
-    if (!this.key) return null;
+    if (this.ring.length === 0) return null;
     const acct = ev.account;
     const established = acct !== null && ev.account_id !== null && ev.response.status < 400
       && (acct.tier === 'enterprise' || tsMs - Date.parse(acct.created_at) >= ESTABLISHED_AFTER_MS);
@@ -475,14 +573,25 @@ export class SharedIndicators {
     const both = families.size >= 2;
     const carries = (x: SharedIndicator) => STRONG_KINDS.has(x.kind) || (both && WEAK_FAMILY[x.kind] !== undefined);
     let level = 0;
-    for (const x of live) {
+    const holds = (x: SharedIndicator) => {
       const l = carries(x) ? verdictRank(x.level) : Math.min(verdictRank(x.level), verdictRank('watch'));
+      // The partner's trust bounds what its indicator can do here.
+      const trust = this.policyOf(x.source)?.trust;
+      return trust ? Math.min(l, verdictRank(TRUST_CAP[trust])) : l;
+    };
+    for (const x of live) {
+      const l = holds(x);
       if (l > level) level = l;
     }
-    const reasons: VerdictReason[] = live.slice(0, 5).map((x) => ({
-      signal: 'shared_indicator', value: `${x.kind} ${x.hmac.slice(0, 12)}`, threshold: 'match',
-      detail: `indicator ${x.id} shared by ${x.source}${x.campaign ? ` for campaign "${x.campaign}"` : ''}${x.confidence !== null ? `, confidence ${x.confidence}` : ''}; ${STRONG_KINDS.has(x.kind) ? `holds at ${x.level}` : carries(x) ? `holds at ${x.level} (a network and a software indicator matched)` : WEAK_FAMILY[x.kind] ? 'a weak kind without its counterpart (network with software): holds at watch' : 'shared by many customers: holds at watch at most'}`,
-    }));
+    const reasons: VerdictReason[] = live.slice(0, 5).map((x) => {
+      const trust = this.policyOf(x.source)?.trust;
+      const capped = trust !== undefined && holds(x) < (carries(x) ? verdictRank(x.level) : Math.min(verdictRank(x.level), verdictRank('watch')));
+      const how = STRONG_KINDS.has(x.kind) ? `holds at ${x.level}` : carries(x) ? `holds at ${x.level} (a network and a software indicator matched)` : WEAK_FAMILY[x.kind] ? 'a weak kind without its counterpart (network with software): holds at watch' : 'shared by many customers: holds at watch at most';
+      return {
+        signal: 'shared_indicator', value: `${x.kind} ${x.hmac.slice(0, 12)}`, threshold: 'match',
+        detail: `indicator ${x.id} shared by ${x.source} (${trust ? `trust ${trust}` : 'not a listed partner'})${x.campaign ? ` for campaign "${x.campaign}"` : ''}${x.confidence !== null ? `, confidence ${x.confidence}` : ''}; ${capped ? `holds at ${TRUST_CAP[trust!]} (trust ${trust}: at most ${TRUST_CAP[trust!]}; ${how.replace(/^holds at /, 'as given ')})` : how}`,
+      };
+    });
     return { level: VERDICT_LEVELS[level], reasons };
   }
 

@@ -69,7 +69,7 @@ test('imported indicators hold a matching account in the running gateway, and su
     const seen = await levelOf(w.url);
     assert.equal(seen.level, 'throttle');
     assert.equal(seen.verdict.reasons[0].signal, 'shared_indicator');
-    assert.match(seen.verdict.reasons[0].detail, /shared by Provider A for campaign "op-lantern", confidence 85; holds at throttle/);
+    assert.match(seen.verdict.reasons[0].detail, /shared by Provider A \(not a listed partner\) for campaign "op-lantern", confidence 85; holds at throttle/);
     const intel = (await admin('GET', '/intel')).body;
     assert.deepEqual(intel.sightings.map((s: any) => [s.indicator_id, s.count, s.accounts]), [['indicator--3f0f0f0f-0000-4000-8000-000000000003', 1, 1]]);
     const back = await fetch(`${w.url}/admin/intel/sightings`, { headers: { authorization: `Bearer ${token}` } });

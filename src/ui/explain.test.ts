@@ -30,7 +30,7 @@ test('signals: every behaviour indicator of the detector has a plain name and me
   assert.equal(describeSignal('some_new_signal').name, 'Some new signal', 'an unknown id is at least said in words');
 });
 
-test('dashboard: a verdict explained in plain words, with why the account is in its cluster and every signal measured', { skip: browserSkip(CHROMIUM), timeout: 180_000 }, async () => {
+test('dashboard: a verdict explained in plain words, with why the account is in its cluster and every signal measured', { skip: browserSkip(CHROMIUM), timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-explain-'));
   const pool = JSON.parse(readFileSync(new URL('../../test/fixtures/detect/prompts.json', import.meta.url), 'utf8')) as PromptPool;
   const past = buildLabelledEvents(pool, { seed: 3, days: 2, organic: { hobbyist: 10 }, campaigns: [{ kind: 'hydra', accounts: 12 }] });

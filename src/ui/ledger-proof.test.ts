@@ -14,7 +14,7 @@ import { findChromium, launchBrowser, browserSkip, requireChromium, signIn, watc
 
 const CHROMIUM = findChromium();
 
-test('dashboard: the ledger proof of a verdict is checked in the browser, and a tampered one fails', { skip: browserSkip(CHROMIUM), timeout: 120_000 }, async () => {
+test('dashboard: the ledger proof of a verdict is checked in the browser, and a tampered one fails', { skip: browserSkip(CHROMIUM), timeout: 240_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-ui-proof-'));
   const config = parseConfig({
     server: { port: 0, host: '127.0.0.1' }, store: { sqlite_path: join(dir, 'warden.db') }, log: { level: 'silent' }, mock: { latency_ms: 0, tokens_per_second: 0 },
